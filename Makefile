@@ -1,0 +1,73 @@
+# EServer — the two commands a newcomer needs are `make run` and `make test`.
+#
+# The SQLite driver needs the FTS5 build tag for history search; it is set
+# here once, for build, run, test, bench and fuzz alike.
+TAGS     := sqlite_fts5
+GO       ?= go
+GOFLAGS  := -tags=$(TAGS)
+export GOFLAGS
+PROFILE  ?= default
+BIN      := bin
+FUZZTIME ?= 5s
+# Packages whose tests are quick enough to run under the race detector in CI.
+RACE_PKGS := ./node/... ./supernode/... ./authserver/...
+
+.PHONY: all build run test vet unit gui fuzz fuzz-short bench proto deps clean
+
+all: build
+
+# deps installs what a fresh Debian machine lacks: a C compiler for cgo and
+# Fyne's X11/GL headers; Xvfb for the screenshot checks. Nothing is
+# installed when everything is already present.
+DEB_PKGS := gcc pkg-config libgl1-mesa-dev xorg-dev libxkbcommon-dev
+deps:
+	@missing=""; for p in $(DEB_PKGS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing:$$missing"; \
+		SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing; \
+	fi
+
+build: deps
+	@mkdir -p $(BIN)
+	$(GO) build -o $(BIN)/eserver .
+	$(GO) build -o $(BIN)/eserver-auth ./authserver/cmd/eserver-auth
+	$(GO) build -o $(BIN)/eserver-node ./node/cmd/eserver-node
+
+# run opens the messenger with profile $(PROFILE); `make run PROFILE=bob`
+# opens a second one. With no server configured, the app starts the bundled
+# auth server on 127.0.0.1:1864 (or uses the one another profile started).
+run: build
+	$(BIN)/eserver --profile $(PROFILE)
+
+test: deps vet unit fuzz-short
+
+vet:
+	$(GO) vet ./...
+
+unit:
+	$(GO) test -race -count=1 -timeout 20m $(RACE_PKGS)
+	$(GO) test -count=1 -timeout 10m . ./app/... ./assets/...
+
+# fuzz-short runs every Fuzz target briefly; `make fuzz FUZZTIME=5m` runs them long.
+fuzz-short: FUZZTIME := 5s
+fuzz-short: fuzz
+fuzz:
+	@set -e; for f in $$(grep -rl --include='*_test.go' '^func Fuzz' .); do \
+		dir=$$(dirname $$f); \
+		for t in $$(grep -h '^func Fuzz' $$f | sed 's/func \(Fuzz[A-Za-z0-9_]*\).*/\1/'); do \
+			echo "fuzz $$dir $$t ($(FUZZTIME))"; \
+			$(GO) test -run='^$$' -fuzz="^$$t$$" -fuzztime=$(FUZZTIME) $$dir >/dev/null || { \
+				$(GO) test -run='^$$' -fuzz="^$$t$$" -fuzztime=$(FUZZTIME) $$dir; exit 1; }; \
+		done; \
+	done
+
+bench:
+	$(GO) test -run='^$$' -bench=. -benchmem -count=1 ./node/... ./authserver/... | tee bench.out
+	@$(GO) run ./node/cmd/benchtable < bench.out
+
+proto:
+	cd node/wire && protoc --go_out=. --go_opt=paths=source_relative wire.proto
+
+clean:
+	rm -rf $(BIN) bench.out

@@ -1,0 +1,176 @@
+// Package bundle runs a complete small EServer service in one process: the
+// auth server with the rendezvous service beside it on one libp2p host. It is
+// what `make run` starts when no server is configured, what eserver-auth
+// runs, and what integration tests stand up.
+//
+// It lives apart from package authserver because it also wires in
+// package supernode; authserver itself shares only the wire, ticket and
+// pake packages with the rest (DESIGN.md §2).
+package bundle
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/host"
+	ma "github.com/multiformats/go-multiaddr"
+	manet "github.com/multiformats/go-multiaddr/net"
+
+	"eserver/authserver"
+	"eserver/supernode"
+)
+
+// Config configures a Service.
+type Config struct {
+	// Dir holds auth.db (accounts, the server key) and server.addr (the
+	// dialable address, for other local clients to find). Required.
+	Dir string
+	// Listen are the libp2p listen multiaddrs; empty means
+	// authserver.DefaultListen (TCP and QUIC on port 1864).
+	Listen []string
+	// Logger; nil means slog.Default().
+	Logger *slog.Logger
+}
+
+// Service is a running bundle.
+type Service struct {
+	Host       host.Host
+	Auth       *authserver.Server
+	Rendezvous *supernode.Rendezvous
+	dir        string
+}
+
+// AddrFile is the name of the file in Config.Dir holding Addr().
+const AddrFile = "server.addr"
+
+// Start opens the database, starts the host and attaches both services.
+func Start(cfg Config) (*Service, error) {
+	if cfg.Dir == "" {
+		return nil, errors.New("bundle: Config.Dir is required")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if len(cfg.Listen) == 0 {
+		cfg.Listen = authserver.DefaultListen
+	}
+	if err := os.MkdirAll(cfg.Dir, 0o700); err != nil {
+		return nil, fmt.Errorf("creating %s: %w", cfg.Dir, err)
+	}
+	db := filepath.Join(cfg.Dir, "auth.db")
+	key, err := authserver.LoadOrCreateKey(db)
+	if err != nil {
+		return nil, err
+	}
+	h, err := authserver.NewHost(key, cfg.Listen)
+	if err != nil {
+		return nil, err
+	}
+	auth, err := authserver.New(authserver.Config{DBPath: db, Key: key, Logger: cfg.Logger})
+	if err != nil {
+		h.Close()
+		return nil, err
+	}
+	rv := supernode.NewRendezvous(supernode.RendezvousConfig{AuthServer: h.ID(), Logger: cfg.Logger})
+	auth.Attach(h)
+	rv.Attach(h)
+	s := &Service{Host: h, Auth: auth, Rendezvous: rv, dir: cfg.Dir}
+	if err := os.WriteFile(filepath.Join(cfg.Dir, AddrFile), []byte(s.Addr()+"\n"), 0o600); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("writing %s: %w", AddrFile, err)
+	}
+	return s, nil
+}
+
+// Addr returns one dialable multiaddr of the service ending in /p2p/<id>,
+// preferring TCP on loopback (what clients on this machine use) over others.
+func (s *Service) Addr() string {
+	return DialAddr(s.Host)
+}
+
+// DialAddr picks the address of h that a client should be told: TCP before
+// QUIC, loopback before others; an unspecified listen address (0.0.0.0) is
+// shown as 127.0.0.1.
+func DialAddr(h host.Host) string {
+	var best ma.Multiaddr
+	score := -1
+	for _, a := range h.Addrs() {
+		sc := 0
+		if _, err := a.ValueForProtocol(ma.P_TCP); err == nil {
+			sc += 2
+		}
+		if manet.IsIPLoopback(a) {
+			sc++
+		}
+		if sc > score {
+			best, score = a, sc
+		}
+	}
+	if best == nil {
+		return ""
+	}
+	return fmt.Sprintf("%s/p2p/%s", best, h.ID())
+}
+
+// Close stops the services and the host.
+func (s *Service) Close() error {
+	rvErr := s.Rendezvous.Close()
+	authErr := s.Auth.Close()
+	hostErr := s.Host.Close()
+	return errors.Join(rvErr, authErr, hostErr)
+}
+
+// Ensure returns the address of the bundled service for dir: the one another
+// process already runs (found through dir/server.addr and a live listener),
+// or a new one started here, which the caller must Close (svc is nil when
+// the service belongs to another process).
+func Ensure(ctx context.Context, cfg Config) (addr string, svc *Service, err error) {
+	if a, ok := running(cfg.Dir); ok {
+		return a, nil, nil
+	}
+	svc, err = Start(cfg)
+	if err == nil {
+		return svc.Addr(), svc, nil
+	}
+	// Another process may have won the race for the port: use it.
+	deadline := time.Now().Add(3 * time.Second)
+	for time.Now().Before(deadline) && ctx.Err() == nil {
+		if a, ok := running(cfg.Dir); ok {
+			return a, nil, nil
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return "", nil, err
+}
+
+// running reports the address in dir/server.addr if something accepts TCP
+// connections there.
+func running(dir string) (string, bool) {
+	b, err := os.ReadFile(filepath.Join(dir, AddrFile))
+	if err != nil {
+		return "", false
+	}
+	addr := strings.TrimSpace(string(b))
+	m, err := ma.NewMultiaddr(addr)
+	if err != nil {
+		return "", false
+	}
+	tr, _ := ma.SplitFunc(m, func(c ma.Component) bool { return c.Protocol().Code == ma.P_P2P })
+	na, err := manet.ToNetAddr(tr)
+	if err != nil || na.Network() != "tcp" {
+		return "", false
+	}
+	c, err := net.DialTimeout("tcp", na.String(), time.Second)
+	if err != nil {
+		return "", false
+	}
+	c.Close()
+	return addr, true
+}

@@ -1,0 +1,226 @@
+// Package node is the in-process EServer node: a libp2p host with its SQLite
+// store that signs in at an auth server, keeps contacts with MSN-style
+// authorization, exchanges presence and end-to-end encrypted chat messages.
+//
+// Front ends (the Fyne app, the JSON-RPC daemon) see only this file's API:
+// commands that take a context, plus one event stream (Watch) that starts
+// with a snapshot of the current state and then carries deltas — the shape of
+// tailscale's ipn.Notify.
+package node
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// Status is a user's presence status, as MSN had them.
+type Status string
+
+// Statuses. Invisible is shown to contacts as Offline.
+const (
+	StatusOnline    Status = "online"
+	StatusBusy      Status = "busy"
+	StatusAway      Status = "away"
+	StatusBRB       Status = "brb"
+	StatusPhone     Status = "phone"
+	StatusLunch     Status = "lunch"
+	StatusInvisible Status = "invisible"
+	StatusOffline   Status = "offline"
+)
+
+// Statuses a user may choose, in menu order.
+var Statuses = []Status{StatusOnline, StatusBusy, StatusAway, StatusBRB, StatusPhone, StatusLunch, StatusInvisible}
+
+// Valid reports whether s is a status a user may set.
+func (s Status) Valid() bool {
+	for _, v := range Statuses {
+		if s == v {
+			return true
+		}
+	}
+	return false
+}
+
+// Relation is where a contact stands with us.
+type Relation string
+
+// Relations.
+const (
+	RelationPendingOut Relation = "pending-out" // we asked, they have not answered
+	RelationPendingIn  Relation = "pending-in"  // they asked, we have not answered
+	RelationAccepted   Relation = "accepted"
+	RelationBlocked    Relation = "blocked"
+)
+
+// MessageState is the delivery state of a message.
+type MessageState string
+
+// Message states. Outgoing messages go queued → delivered; incoming are received.
+const (
+	StateQueued    MessageState = "queued"
+	StateDelivered MessageState = "delivered"
+	StateReceived  MessageState = "received"
+	StateFailed    MessageState = "failed" // refused by the peer (e.g. no longer a contact)
+)
+
+// Errors callers branch on. The daemon maps each to a stable code (see Code).
+var (
+	ErrLoginFailed   = errors.New("wrong username or password")
+	ErrUsernameTaken = errors.New("username taken")
+	ErrNotContact    = errors.New("not an accepted contact")
+	ErrRateLimited   = errors.New("rate limited, try again later")
+	ErrBadRequest    = errors.New("bad request")
+	ErrNotLoggedIn   = errors.New("not signed in")
+	ErrUnreachable   = errors.New("server unreachable")
+	ErrUnknownUser   = errors.New("unknown user")
+	ErrBlocked       = errors.New("contact is blocked")
+)
+
+// Code returns the stable string code of err for front ends and the daemon:
+// login_failed, username_taken, not_contact, rate_limited, bad_request,
+// not_logged_in, unreachable, unknown_user, blocked, internal.
+func Code(err error) string {
+	switch {
+	case err == nil:
+		return ""
+	case errors.Is(err, ErrLoginFailed):
+		return "login_failed"
+	case errors.Is(err, ErrUsernameTaken):
+		return "username_taken"
+	case errors.Is(err, ErrNotContact):
+		return "not_contact"
+	case errors.Is(err, ErrRateLimited):
+		return "rate_limited"
+	case errors.Is(err, ErrBadRequest):
+		return "bad_request"
+	case errors.Is(err, ErrNotLoggedIn):
+		return "not_logged_in"
+	case errors.Is(err, ErrUnreachable):
+		return "unreachable"
+	case errors.Is(err, ErrUnknownUser):
+		return "unknown_user"
+	case errors.Is(err, ErrBlocked):
+		return "blocked"
+	default:
+		return "internal"
+	}
+}
+
+// Presence is what a user shows their contacts.
+type Presence struct {
+	Status  Status `json:"status"`
+	Nick    string `json:"nick"`
+	Subnick string `json:"subnick"` // MSN's "personal message"
+	Media   string `json:"media"`   // "now playing"
+}
+
+// PresenceUpdate changes only the fields that are non-nil.
+type PresenceUpdate struct {
+	Status  *Status `json:"status,omitempty"`
+	Nick    *string `json:"nick,omitempty"`
+	Subnick *string `json:"subnick,omitempty"`
+	Media   *string `json:"media,omitempty"`
+}
+
+// Contact is one entry of the contact list.
+type Contact struct {
+	Username string   `json:"username"`
+	Relation Relation `json:"relation"`
+	Presence
+	// RequestMessage is the note that came with an incoming request.
+	RequestMessage string `json:"requestMessage,omitempty"`
+}
+
+// Online reports whether the contact shows as online in any status.
+func (c Contact) Online() bool {
+	return c.Relation == RelationAccepted && c.Status != "" && c.Status != StatusOffline && c.Status != StatusInvisible
+}
+
+// Message is one chat message, incoming or outgoing.
+type Message struct {
+	ID    string       `json:"id"`
+	From  string       `json:"from"`
+	To    string       `json:"to"`
+	Text  string       `json:"text"`
+	Time  time.Time    `json:"time"`
+	State MessageState `json:"state"`
+}
+
+// Account is the signed-in user.
+type Account struct {
+	Username string `json:"username"`
+	PeerID   string `json:"peerId"`
+	Server   string `json:"server"`
+	Presence
+}
+
+// LoginRequest is what signing in needs. Server may be empty to use the one
+// remembered in the profile. Status is the status to sign in with (MSN's
+// "Sign in as"); empty means online.
+type LoginRequest struct {
+	Server   string `json:"server,omitempty"`
+	Username string `json:"username"`
+	Password string `json:"password"`
+	Status   Status `json:"status,omitempty"`
+}
+
+// Snapshot is the state a Watch starts with.
+type Snapshot struct {
+	Account  *Account  `json:"account,omitempty"` // nil when signed out
+	Contacts []Contact `json:"contacts"`
+}
+
+// Delivery reports that a peer acknowledged a message.
+type Delivery struct {
+	ID string `json:"id"`
+	To string `json:"to"`
+}
+
+// ContactRequestEvent is an incoming authorization request.
+type ContactRequestEvent struct {
+	From    string `json:"from"`
+	Message string `json:"message"`
+}
+
+// Event is one item of the Watch stream. Exactly the fields that changed are
+// non-nil; the first event of every stream carries only Snapshot.
+type Event struct {
+	Snapshot       *Snapshot            `json:"snapshot,omitempty"`
+	Account        *Account             `json:"account,omitempty"`  // signed in, or presence of our own changed
+	SignedOut      bool                 `json:"signedOut,omitempty"` // the session ended
+	Contact        *Contact             `json:"contact,omitempty"`   // relation or presence of a contact changed
+	ContactRemoved string               `json:"contactRemoved,omitempty"`
+	ContactRequest *ContactRequestEvent `json:"contactRequest,omitempty"`
+	Message        *Message             `json:"message,omitempty"` // a new message, in or out
+	Delivered      *Delivery            `json:"delivered,omitempty"`
+}
+
+// API is what front ends use. *Node implements it; front ends accept the
+// interface so they can be tested against a fake.
+type API interface {
+	Register(ctx context.Context, server, username, password string) error
+	Login(ctx context.Context, req LoginRequest) (Account, error)
+	Logout(ctx context.Context) error
+
+	AddContact(ctx context.Context, username, message string) error
+	AcceptContact(ctx context.Context, username string) error
+	DeclineContact(ctx context.Context, username string) error
+	BlockContact(ctx context.Context, username string) error
+	UnblockContact(ctx context.Context, username string) error
+	RemoveContact(ctx context.Context, username string) error
+	Contacts(ctx context.Context) ([]Contact, error)
+
+	SetPresence(ctx context.Context, u PresenceUpdate) error
+
+	// Send queues text for to and returns the message's ID once it is
+	// durably stored; delivery is reported by a Delivered event.
+	Send(ctx context.Context, to, text string) (string, error)
+	// History returns up to limit messages with a contact, newest last,
+	// older than the message with ID before (all when before is empty).
+	History(ctx context.Context, with string, limit int, before string) ([]Message, error)
+
+	// Watch streams events until ctx ends; the first is a Snapshot. A slow
+	// reader does not block the node: events are buffered per watcher.
+	Watch(ctx context.Context) <-chan Event
+}

@@ -1,0 +1,105 @@
+package node
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"unicode/utf8"
+
+	"google.golang.org/protobuf/proto"
+
+	"eserver/node/store"
+	"eserver/node/wire"
+)
+
+// newID returns a random 128-bit message ID. IDs are chosen by the sender
+// and stay the same across retries, which is what lets receivers drop
+// duplicates.
+func newID() string {
+	var b [16]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// Send implements API. It returns once the message is durably in the outbox:
+// from then on a crash cannot lose it.
+func (n *Node) Send(ctx context.Context, to, text string) (string, error) {
+	s, err := n.sessionFor(to)
+	if err != nil {
+		return "", err
+	}
+	if text == "" || len(text) > wire.MaxChatText || !utf8.ValidString(text) {
+		return "", fmt.Errorf("%w: text must be 1–%d bytes of UTF-8", ErrBadRequest, wire.MaxChatText)
+	}
+	c, err := s.store.Contact(to)
+	if errors.Is(err, store.ErrNotFound) || (err == nil && Relation(c.Relation) != RelationAccepted) {
+		return "", fmt.Errorf("%w: %s", ErrNotContact, to)
+	}
+	if err != nil {
+		return "", err
+	}
+	now := n.cfg.Now()
+	id := newID()
+	m := &store.Message{ID: id, Peer: to, Outgoing: true, Text: text, Time: now, State: string(StateQueued)}
+	if err := s.enqueue(to, &wire.Payload{Kind: &wire.Payload_Chat{Chat: &wire.Chat{Text: text}}}, m); err != nil {
+		return "", err
+	}
+	msg := s.toMessage(*m)
+	n.emit(Event{Message: &msg})
+	return id, nil
+}
+
+// enqueue stores p (and the chat message m, if any) in the durable outbox
+// for username and wakes that contact's courier.
+func (s *session) enqueue(username string, p *wire.Payload, m *store.Message) error {
+	now := s.n.cfg.Now()
+	p.SentUnixMilli = now.UnixMilli()
+	raw, err := proto.Marshal(p)
+	if err != nil {
+		return fmt.Errorf("encoding payload: %w", err)
+	}
+	id := newID()
+	if m != nil {
+		id = m.ID
+	}
+	if _, err := s.store.Enqueue(m, store.OutboxEntry{ID: id, Peer: username, Payload: raw, Created: now}); err != nil {
+		return fmt.Errorf("queueing for %s: %w", username, err)
+	}
+	s.courierFor(username).poke()
+	return nil
+}
+
+func (s *session) toMessage(m store.Message) Message {
+	out := Message{ID: m.ID, Text: m.Text, Time: m.Time, State: MessageState(m.State)}
+	if m.Outgoing {
+		out.From, out.To = s.me(), m.Peer
+	} else {
+		out.From, out.To = m.Peer, s.me()
+	}
+	return out
+}
+
+// History implements API.
+func (n *Node) History(ctx context.Context, with string, limit int, before string) ([]Message, error) {
+	s, err := n.sessionFor(with)
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case limit <= 0:
+		limit = 100
+	case limit > 1000:
+		limit = 1000
+	}
+	ms, err := s.store.History(with, limit, before)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Message, 0, len(ms))
+	for _, m := range ms {
+		out = append(out, s.toMessage(m))
+	}
+	return out, nil
+}

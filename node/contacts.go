@@ -1,0 +1,408 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"golang.org/x/time/rate"
+
+	"eserver/node/store"
+	"eserver/node/wire"
+)
+
+// Settings keys in the account store.
+const (
+	settingPresence    = "presence."     // + status|nick|subnick|media
+	settingBlockedPrev = "blocked-prev." // + username: relation before a block
+)
+
+func toContact(c store.Contact) Contact {
+	out := Contact{
+		Username:       c.Username,
+		Relation:       Relation(c.Relation),
+		RequestMessage: c.RequestMessage,
+		Presence:       Presence{Status: Status(c.Status), Nick: c.Nick, Subnick: c.Subnick, Media: c.Media},
+	}
+	// Presence is only meaningful for accepted contacts; others always
+	// show offline, whatever was stored before.
+	if out.Relation != RelationAccepted || out.Status == "" {
+		out.Status = StatusOffline
+	}
+	return out
+}
+
+func (s *session) contacts() ([]Contact, error) {
+	cs, err := s.store.Contacts()
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Contact, 0, len(cs))
+	for _, c := range cs {
+		out = append(out, toContact(c))
+	}
+	return out, nil
+}
+
+func (s *session) emitContact(username string) {
+	c, err := s.store.Contact(username)
+	if errors.Is(err, store.ErrNotFound) {
+		s.n.emit(Event{ContactRemoved: username})
+		return
+	}
+	if err != nil {
+		s.n.log.Warn("reading contact", "username", username, "err", err)
+		return
+	}
+	cc := toContact(c)
+	s.n.emit(Event{Contact: &cc})
+}
+
+// Contacts implements API.
+func (n *Node) Contacts(ctx context.Context) ([]Contact, error) {
+	s, err := n.current()
+	if err != nil {
+		return nil, err
+	}
+	return s.contacts()
+}
+
+func (n *Node) sessionFor(username string) (*session, error) {
+	s, err := n.current()
+	if err != nil {
+		return nil, err
+	}
+	if !validUsername.MatchString(username) {
+		return nil, fmt.Errorf("%w: invalid username %q", ErrBadRequest, username)
+	}
+	if username == s.me() {
+		return nil, fmt.Errorf("%w: that is you", ErrBadRequest)
+	}
+	return s, nil
+}
+
+// AddContact implements API: it sends an authorization request, as MSN did.
+func (n *Node) AddContact(ctx context.Context, username, message string) error {
+	s, err := n.sessionFor(username)
+	if err != nil {
+		return err
+	}
+	if len(message) > wire.MaxRequestMessage {
+		return fmt.Errorf("%w: request message longer than %d bytes", ErrBadRequest, wire.MaxRequestMessage)
+	}
+	c, err := s.store.Contact(username)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		c = store.Contact{Username: username}
+	case err != nil:
+		return err
+	}
+	switch Relation(c.Relation) {
+	case RelationAccepted, RelationPendingOut:
+		return nil
+	case RelationPendingIn:
+		return n.AcceptContact(ctx, username)
+	case RelationBlocked:
+		return fmt.Errorf("%w: unblock %s first", ErrBlocked, username)
+	}
+	c.Relation = string(RelationPendingOut)
+	c.Updated = s.n.cfg.Now()
+	if err := s.store.PutContact(c); err != nil {
+		return err
+	}
+	if err := s.enqueue(username, &wire.Payload{Kind: &wire.Payload_ContactRequest{ContactRequest: &wire.ContactRequest{Message: message}}}, nil); err != nil {
+		return err
+	}
+	s.emitContact(username)
+	return nil
+}
+
+// AcceptContact implements API.
+func (n *Node) AcceptContact(ctx context.Context, username string) error {
+	s, err := n.sessionFor(username)
+	if err != nil {
+		return err
+	}
+	c, err := s.store.Contact(username)
+	if errors.Is(err, store.ErrNotFound) || (err == nil && Relation(c.Relation) != RelationPendingIn) {
+		return fmt.Errorf("%w: no request from %s", ErrBadRequest, username)
+	}
+	if err != nil {
+		return err
+	}
+	c.Relation = string(RelationAccepted)
+	c.RequestMessage = ""
+	c.Updated = s.n.cfg.Now()
+	if err := s.store.PutContact(c); err != nil {
+		return err
+	}
+	if err := s.enqueue(username, &wire.Payload{Kind: &wire.Payload_ContactResponse{ContactResponse: &wire.ContactResponse{Accepted: true}}}, nil); err != nil {
+		return err
+	}
+	s.emitContact(username)
+	s.sendPresence(username)
+	return nil
+}
+
+// DeclineContact implements API.
+func (n *Node) DeclineContact(ctx context.Context, username string) error {
+	s, err := n.sessionFor(username)
+	if err != nil {
+		return err
+	}
+	c, err := s.store.Contact(username)
+	if errors.Is(err, store.ErrNotFound) || (err == nil && Relation(c.Relation) != RelationPendingIn) {
+		return fmt.Errorf("%w: no request from %s", ErrBadRequest, username)
+	}
+	if err != nil {
+		return err
+	}
+	if err := s.store.DeleteContact(username); err != nil {
+		return err
+	}
+	if err := s.enqueue(username, &wire.Payload{Kind: &wire.Payload_ContactResponse{ContactResponse: &wire.ContactResponse{Accepted: false}}}, nil); err != nil {
+		return err
+	}
+	s.emitContact(username)
+	return nil
+}
+
+// BlockContact implements API. A blocked user sees us offline and whatever
+// it sends is refused exactly as a stranger's would be.
+func (n *Node) BlockContact(ctx context.Context, username string) error {
+	s, err := n.sessionFor(username)
+	if err != nil {
+		return err
+	}
+	c, err := s.store.Contact(username)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		c = store.Contact{Username: username}
+	case err != nil:
+		return err
+	}
+	if Relation(c.Relation) == RelationBlocked {
+		return nil
+	}
+	wasAccepted := Relation(c.Relation) == RelationAccepted
+	if err := s.store.SetSetting(settingBlockedPrev+username, c.Relation); err != nil {
+		return err
+	}
+	c.Relation = string(RelationBlocked)
+	c.Status = string(StatusOffline)
+	c.Updated = s.n.cfg.Now()
+	if err := s.store.PutContact(c); err != nil {
+		return err
+	}
+	if wasAccepted {
+		s.sendPresenceAs(username, Presence{Status: StatusOffline})
+	}
+	s.emitContact(username)
+	return nil
+}
+
+// UnblockContact implements API. A contact that was accepted before the
+// block is accepted again; anyone else is simply forgotten.
+func (n *Node) UnblockContact(ctx context.Context, username string) error {
+	s, err := n.sessionFor(username)
+	if err != nil {
+		return err
+	}
+	c, err := s.store.Contact(username)
+	if errors.Is(err, store.ErrNotFound) || (err == nil && Relation(c.Relation) != RelationBlocked) {
+		return fmt.Errorf("%w: %s is not blocked", ErrBadRequest, username)
+	}
+	if err != nil {
+		return err
+	}
+	prev, err := s.store.Setting(settingBlockedPrev + username)
+	if err != nil {
+		return err
+	}
+	if Relation(prev) == RelationAccepted {
+		c.Relation = prev
+		c.Updated = s.n.cfg.Now()
+		err = s.store.PutContact(c)
+	} else {
+		err = s.store.DeleteContact(username)
+	}
+	if err != nil {
+		return err
+	}
+	if err := s.store.SetSetting(settingBlockedPrev+username, ""); err != nil {
+		return err
+	}
+	s.emitContact(username)
+	if Relation(prev) == RelationAccepted {
+		s.sendPresence(username)
+	}
+	return nil
+}
+
+// RemoveContact implements API. Relations are symmetric: the other side is
+// told, and drops us too.
+func (n *Node) RemoveContact(ctx context.Context, username string) error {
+	s, err := n.sessionFor(username)
+	if err != nil {
+		return err
+	}
+	c, err := s.store.Contact(username)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if err := s.store.DeleteContact(username); err != nil {
+		return err
+	}
+	if Relation(c.Relation) != RelationBlocked {
+		if err := s.enqueue(username, &wire.Payload{Kind: &wire.Payload_ContactRemoved{ContactRemoved: &wire.ContactRemoved{}}}, nil); err != nil {
+			return err
+		}
+	}
+	s.emitContact(username)
+	return nil
+}
+
+// ---------------------------------------------------------------- presence
+
+func (s *session) loadPresence(status Status) Presence {
+	p := Presence{Status: status}
+	p.Nick, _ = s.store.Setting(settingPresence + "nick")
+	p.Subnick, _ = s.store.Setting(settingPresence + "subnick")
+	p.Media, _ = s.store.Setting(settingPresence + "media")
+	if p.Nick == "" {
+		p.Nick = s.ticket.Username
+	}
+	return p
+}
+
+// SetPresence implements API.
+func (n *Node) SetPresence(ctx context.Context, u PresenceUpdate) error {
+	s, err := n.current()
+	if err != nil {
+		return err
+	}
+	if u.Status != nil && !u.Status.Valid() {
+		return fmt.Errorf("%w: unknown status %q", ErrBadRequest, *u.Status)
+	}
+	for _, f := range []struct {
+		v   *string
+		max int
+		key string
+	}{{u.Nick, wire.MaxNick, "nick"}, {u.Subnick, wire.MaxSubnick, "subnick"}, {u.Media, wire.MaxSubnick, "media"}} {
+		if f.v == nil {
+			continue
+		}
+		if len(*f.v) > f.max {
+			return fmt.Errorf("%w: %s longer than %d bytes", ErrBadRequest, f.key, f.max)
+		}
+		if err := s.store.SetSetting(settingPresence+f.key, *f.v); err != nil {
+			return err
+		}
+	}
+	s.mu.Lock()
+	if u.Status != nil {
+		s.presence.Status = *u.Status
+	}
+	if u.Nick != nil {
+		s.presence.Nick = *u.Nick
+	}
+	if u.Subnick != nil {
+		s.presence.Subnick = *u.Subnick
+	}
+	if u.Media != nil {
+		s.presence.Media = *u.Media
+	}
+	s.mu.Unlock()
+	acct := s.account()
+	n.emit(Event{Account: &acct})
+	s.broadcastPresence()
+	return nil
+}
+
+// publicPresence is what contacts may see: invisible shows as offline.
+func (s *session) publicPresence() Presence {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	p := s.presence
+	if p.Status == StatusInvisible {
+		p = Presence{Status: StatusOffline}
+	}
+	return p
+}
+
+func (s *session) broadcastPresence() {
+	cs, err := s.store.Contacts()
+	if err != nil {
+		return
+	}
+	for _, c := range cs {
+		if Relation(c.Relation) == RelationAccepted {
+			s.sendPresence(c.Username)
+		}
+	}
+}
+
+func (s *session) sendPresence(username string) { s.sendPresenceAs(username, s.publicPresence()) }
+
+func (s *session) sendPresenceAs(username string, p Presence) {
+	s.courierFor(username).setPresence(&wire.Presence{
+		Status: string(p.Status), Nick: p.Nick, Subnick: p.Subnick, Media: p.Media,
+	})
+}
+
+// goodbye tells online contacts we are leaving, best effort and bounded.
+func (s *session) goodbye(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	s.mu.Lock()
+	cs := make([]*courier, 0, len(s.couriers))
+	for _, c := range s.couriers {
+		cs = append(cs, c)
+	}
+	s.mu.Unlock()
+	var wg sync.WaitGroup
+	for _, c := range cs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c.sayGoodbye(ctx)
+		}()
+	}
+	wg.Wait()
+}
+
+// ---------------------------------------------------------------- request limits
+
+// requestLimiter bounds contact requests from strangers: per sender and in
+// total, so nobody can flood a user with requests.
+type requestLimiter struct {
+	mu     sync.Mutex
+	total  *rate.Limiter
+	perKey map[string]*rate.Limiter
+}
+
+func newRequestLimiter() *requestLimiter {
+	return &requestLimiter{
+		total:  rate.NewLimiter(rate.Every(2*time.Second), 30),
+		perKey: map[string]*rate.Limiter{},
+	}
+}
+
+func (l *requestLimiter) allow(from string) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	pl, ok := l.perKey[from]
+	if !ok {
+		if len(l.perKey) > 10000 {
+			l.perKey = map[string]*rate.Limiter{} // bounded memory; total still applies
+		}
+		pl = rate.NewLimiter(rate.Every(10*time.Minute), 3)
+		l.perKey[from] = pl
+	}
+	return pl.Allow() && l.total.Allow()
+}

@@ -1,0 +1,325 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/network"
+	"google.golang.org/protobuf/proto"
+
+	"eserver/node/e2e"
+	"eserver/node/store"
+	"eserver/node/ticket"
+	"eserver/node/wire"
+)
+
+// window is how many envelopes a courier sends before it waits for their
+// acks: enough to hide the round trip, small enough that a refusal stops
+// a burst early.
+const window = 64
+
+// courier delivers everything for one contact: the durable outbox in order,
+// then the latest presence (not durable: only the newest value matters). One
+// goroutine per contact, so order per conversation is kept by construction.
+type courier struct {
+	s    *session
+	peer string
+	kick chan struct{}
+
+	mu       chan struct{} // 1-slot lock usable with select
+	presence *wire.Presence
+
+	// The open stream, reused between rounds; owned by the run goroutine.
+	st     network.Stream
+	r      *wire.Reader
+	remote *ticket.Ticket
+}
+
+// courierFor returns the courier for username, starting it if needed.
+func (s *session) courierFor(username string) *courier {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if c, ok := s.couriers[username]; ok {
+		return c
+	}
+	c := &courier{s: s, peer: username, kick: make(chan struct{}, 1), mu: make(chan struct{}, 1)}
+	s.couriers[username] = c
+	if s.track() {
+		go func() {
+			defer s.wg.Done()
+			c.run()
+		}()
+	}
+	return c
+}
+
+// track registers a session goroutine; it reports false once the session is
+// closing, so nothing new starts after close began waiting.
+func (s *session) track() bool {
+	select {
+	case <-s.ctx.Done():
+		return false
+	default:
+	}
+	s.wg.Add(1)
+	return true
+}
+
+func (c *courier) poke() {
+	select {
+	case c.kick <- struct{}{}:
+	default:
+	}
+}
+
+func (c *courier) setPresence(p *wire.Presence) {
+	c.mu <- struct{}{}
+	c.presence = p
+	<-c.mu
+	c.poke()
+}
+
+func (c *courier) takePresence() *wire.Presence {
+	c.mu <- struct{}{}
+	defer func() { <-c.mu }()
+	p := c.presence
+	c.presence = nil
+	return p
+}
+
+func (c *courier) run() {
+	ctx := c.s.ctx
+	defer c.closeStream(false)
+	backoff := time.Duration(0)
+	for {
+		err := c.round(ctx)
+		if ctx.Err() != nil {
+			return
+		}
+		var wait <-chan time.Time
+		if err != nil {
+			c.s.n.log.Debug("delivery round failed", "to", c.peer, "err", err)
+			backoff = min(max(2*backoff, 250*time.Millisecond), c.s.n.cfg.RetryMax)
+			wait = time.After(backoff)
+		} else {
+			backoff = 0
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-c.kick:
+		case <-wait:
+		}
+	}
+}
+
+// round delivers everything pending. A stream that broke while idle is
+// reopened once before the round counts as failed.
+func (c *courier) round(ctx context.Context) error {
+	p := c.takePresence()
+	entries, err := c.s.store.Outbox(c.peer)
+	if err != nil {
+		return fmt.Errorf("reading outbox: %w", err)
+	}
+	if p == nil && len(entries) == 0 {
+		return nil
+	}
+	for attempt := 0; ; attempt++ {
+		reused := c.st != nil
+		err = c.deliver(ctx, p, entries)
+		if err == nil {
+			return nil
+		}
+		c.closeStream(true)
+		if !reused || attempt > 0 {
+			break
+		}
+		if entries, err = c.s.store.Outbox(c.peer); err != nil {
+			return err
+		}
+	}
+	// Presence is best effort: an unreachable contact learns ours when it
+	// comes back and sends its own.
+	if len(entries) == 0 {
+		return nil
+	}
+	return err
+}
+
+func (c *courier) deliver(ctx context.Context, p *wire.Presence, entries []store.OutboxEntry) error {
+	if err := c.ensureStream(ctx); err != nil {
+		return err
+	}
+	if p != nil {
+		raw, err := proto.Marshal(&wire.Payload{SentUnixMilli: c.s.n.cfg.Now().UnixMilli(), Kind: &wire.Payload_Presence{Presence: p}})
+		if err != nil {
+			return err
+		}
+		if _, err := c.exchange([]store.OutboxEntry{{ID: newID(), Peer: c.peer, Payload: raw}}, false); err != nil {
+			return err
+		}
+	}
+	for len(entries) > 0 {
+		n := min(len(entries), window)
+		stop, err := c.exchange(entries[:n], true)
+		if err != nil || stop {
+			return err
+		}
+		var rerr error
+		if entries, rerr = c.s.store.Outbox(c.peer); rerr != nil {
+			return rerr
+		}
+	}
+	return nil
+}
+
+// exchange writes the envelopes, then reads their acks in order. durable
+// entries are acknowledged in the store. stop reports a refusal after which
+// the rest should wait (rate limited or a failure at the peer).
+func (c *courier) exchange(batch []store.OutboxEntry, durable bool) (stop bool, err error) {
+	to := e2e.Peer{ID: c.remote.Peer, BoxKey: c.remote.BoxKey}
+	c.st.SetDeadline(time.Now().Add(wire.MsgWriteTimeout))
+	for _, e := range batch {
+		sealed, err := c.s.seal.Seal(to, []byte(e.ID), e.Payload)
+		if err != nil {
+			return false, fmt.Errorf("sealing %s: %w", e.ID, err)
+		}
+		f := &wire.Frame{Kind: &wire.Frame_Envelope{Envelope: &wire.Envelope{Id: e.ID, Sealed: sealed}}}
+		if err := wire.WriteMsg(c.st, f); err != nil {
+			return false, err
+		}
+	}
+	for _, e := range batch {
+		var f wire.Frame
+		if err := c.r.ReadMsg(&f); err != nil {
+			return false, fmt.Errorf("reading ack: %w", err)
+		}
+		ack := f.GetAck()
+		if ack == nil || ack.Id != e.ID {
+			return false, fmt.Errorf("protocol error: ack for %q, want %q", ack.GetId(), e.ID)
+		}
+		if !durable {
+			continue
+		}
+		switch ack.Error {
+		case "":
+			found, err := c.s.store.Acknowledge(e.ID)
+			if err != nil {
+				return false, err
+			}
+			if found {
+				// Only chat messages are in the history; requests and
+				// responses are acknowledged silently.
+				if _, err := c.s.store.Message(e.ID); err == nil {
+					c.s.n.emit(Event{Delivered: &Delivery{ID: e.ID, To: c.peer}})
+				}
+			}
+		case ackRateLimited, ackInternal:
+			stop = true // the rest of the batch is resent later, in order
+		default:
+			if err := c.s.store.Fail(e.ID); err != nil {
+				return false, err
+			}
+			if m, err := c.s.store.Message(e.ID); err == nil {
+				msg := c.s.toMessage(m)
+				c.s.n.emit(Event{Message: &msg})
+			}
+		}
+		if stop {
+			// Drain the remaining acks so the stream stays in step.
+			continue
+		}
+	}
+	if stop {
+		return true, errors.New("peer asked to retry later")
+	}
+	return false, nil
+}
+
+// ensureStream opens a message stream to the contact's device, finding its
+// addresses at the rendezvous when the ones we know fail.
+func (c *courier) ensureStream(ctx context.Context) error {
+	if c.st != nil {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, wire.DialTimeout)
+	defer cancel()
+	t, err := c.s.resolve(ctx, c.peer, false)
+	if err == nil {
+		err = c.open(ctx, t)
+	}
+	if err != nil {
+		// The device or its addresses may have changed: ask again.
+		t, err = c.s.resolve(ctx, c.peer, true)
+		if err != nil {
+			return err
+		}
+		if err := c.open(ctx, t); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (c *courier) open(ctx context.Context, t *ticket.Ticket) error {
+	st, err := c.s.host.NewStream(network.WithAllowLimitedConn(ctx, "msg"), t.Peer, msgProtocol)
+	if err != nil {
+		return fmt.Errorf("opening stream to %s: %w", c.peer, err)
+	}
+	st.SetDeadline(time.Now().Add(wire.MsgWriteTimeout))
+	if err := wire.WriteMsg(st, &wire.Hello{Ticket: c.s.ticket.Signed}); err != nil {
+		st.Reset()
+		return err
+	}
+	r := wire.NewReader(st, wire.MaxMsgFrame)
+	var h wire.Hello
+	if err := r.ReadMsg(&h); err != nil {
+		st.Reset()
+		return fmt.Errorf("reading hello from %s: %w", c.peer, err)
+	}
+	remote, err := c.s.verifyHello(st.Conn().RemotePeer(), &h)
+	if err == nil && remote.Username != c.peer {
+		err = fmt.Errorf("peer %s is %q, want %q", remote.Peer, remote.Username, c.peer)
+	}
+	if err != nil {
+		st.Reset()
+		return err
+	}
+	c.st, c.r, c.remote = st, r, remote
+	return nil
+}
+
+func (c *courier) closeStream(reset bool) {
+	if c.st == nil {
+		return
+	}
+	if reset {
+		c.st.Reset()
+	} else {
+		c.st.Close()
+	}
+	c.st, c.r, c.remote = nil, nil, nil
+}
+
+// sayGoodbye tells the contact we are going offline, if it is online now.
+// It runs on the caller's goroutine with a fresh stream, because the run
+// goroutine is about to be stopped.
+func (c *courier) sayGoodbye(ctx context.Context) {
+	cc, err := c.s.store.Contact(c.peer)
+	if err != nil || Relation(cc.Relation) != RelationAccepted || Status(cc.Status) == StatusOffline || cc.PeerID == "" {
+		return
+	}
+	t, err := c.s.resolve(ctx, c.peer, false)
+	if err != nil {
+		return
+	}
+	g := &courier{s: c.s, peer: c.peer}
+	if err := g.open(ctx, t); err != nil {
+		return
+	}
+	defer g.closeStream(false)
+	raw, _ := proto.Marshal(&wire.Payload{SentUnixMilli: c.s.n.cfg.Now().UnixMilli(), Kind: &wire.Payload_Presence{Presence: &wire.Presence{Status: string(StatusOffline)}}})
+	g.exchange([]store.OutboxEntry{{ID: newID(), Peer: c.peer, Payload: raw}}, false)
+}

@@ -1,0 +1,215 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/event"
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/peerstore"
+	"google.golang.org/protobuf/proto"
+
+	"eserver/node/store"
+	"eserver/node/ticket"
+	"eserver/node/wire"
+	"eserver/supernode"
+)
+
+// publishInterval is how often we refresh our record at the rendezvous; its
+// TTL is longer, so one missed refresh does not make us unreachable.
+const publishInterval = 5 * time.Minute
+
+// run starts the session's background work: serving the message protocol,
+// publishing our record, refreshing contacts' records, and announcing our
+// presence.
+func (s *session) run() {
+	s.host.SetStreamHandler(msgProtocol, s.handleStream)
+	s.host.Network().Notify(&network.NotifyBundle{DisconnectedF: s.disconnected})
+	s.goTracked(s.publishLoop)
+	s.goTracked(s.lookupLoop)
+	// Couriers for every contact with something queued from an earlier run.
+	if peers, err := s.store.OutboxPeers(); err == nil {
+		for _, p := range peers {
+			s.courierFor(p).poke()
+		}
+	}
+}
+
+func (s *session) goTracked(f func()) {
+	if !s.track() {
+		return
+	}
+	go func() {
+		defer s.wg.Done()
+		f()
+	}()
+}
+
+func (s *session) connectRendezvous(ctx context.Context, rv peer.AddrInfo) error {
+	s.host.Peerstore().AddAddrs(rv.ID, rv.Addrs, peerstore.PermanentAddrTTL)
+	if err := s.host.Connect(ctx, rv); err != nil {
+		return fmt.Errorf("%w: rendezvous %s: %v", ErrUnreachable, rv.ID, err)
+	}
+	return nil
+}
+
+func (s *session) publishLoop() {
+	sub, err := s.host.EventBus().Subscribe(new(event.EvtLocalAddressesUpdated))
+	if err != nil {
+		s.n.log.Warn("subscribing to address updates", "err", err)
+		return
+	}
+	defer sub.Close()
+	tick := time.NewTicker(publishInterval)
+	defer tick.Stop()
+	for {
+		for _, rv := range s.rv {
+			ctx, cancel := context.WithTimeout(s.ctx, wire.RendezvousTimeout)
+			err := s.connectRendezvous(ctx, rv)
+			if err == nil {
+				err = supernode.Publish(ctx, s.host, rv.ID, s.ticket.Signed)
+			}
+			cancel()
+			if err != nil && s.ctx.Err() == nil {
+				s.n.log.Warn("publishing our record", "rendezvous", rv.ID, "err", err)
+			}
+		}
+		select {
+		case <-s.ctx.Done():
+			return
+		case <-tick.C:
+		case <-sub.Out():
+		}
+	}
+}
+
+// lookupLoop keeps contacts' addresses fresh, and greets accepted contacts
+// that are shown offline but have a fresh record: if they are online, they
+// answer with their presence.
+func (s *session) lookupLoop() {
+	tick := time.NewTicker(s.n.cfg.LookupInterval)
+	defer tick.Stop()
+	first := true
+	for {
+		cs, err := s.store.Contacts()
+		if err == nil {
+			var names []string
+			for _, c := range cs {
+				if r := Relation(c.Relation); r == RelationAccepted || r == RelationPendingOut {
+					names = append(names, c.Username)
+				}
+			}
+			ctx, cancel := context.WithTimeout(s.ctx, wire.RendezvousTimeout)
+			found, _ := s.lookup(ctx, names)
+			cancel()
+			for _, c := range cs {
+				if Relation(c.Relation) != RelationAccepted {
+					continue
+				}
+				offline := c.Status == "" || Status(c.Status) == StatusOffline
+				if _, ok := found[c.Username]; ok && (offline || first) {
+					s.sendPresence(c.Username)
+				}
+			}
+		}
+		first = false
+		select {
+		case <-s.ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
+}
+
+// lookup asks the rendezvous services for usernames, remembers what it
+// learns, and returns the verified tickets by username.
+func (s *session) lookup(ctx context.Context, usernames []string) (map[string]*ticket.Ticket, error) {
+	out := map[string]*ticket.Ticket{}
+	if len(usernames) == 0 {
+		return out, nil
+	}
+	var errs []error
+	for _, rv := range s.rv {
+		if err := s.connectRendezvous(ctx, rv); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		found, err := supernode.Lookup(ctx, s.host, rv.ID, s.ticket.Signed, usernames)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		for _, f := range found {
+			if f.Ticket.Server != s.ticket.Server {
+				continue
+			}
+			s.host.Peerstore().AddAddrs(f.Addrs.ID, f.Addrs.Addrs, time.Hour)
+			out[f.Username] = f.Ticket
+			s.remember(f.Username, f.Ticket)
+		}
+		return out, nil
+	}
+	return out, errors.Join(errs...)
+}
+
+// remember stores the device a contact was last seen on.
+func (s *session) remember(username string, t *ticket.Ticket) {
+	c, err := s.store.Contact(username)
+	if err != nil || Relation(c.Relation) == RelationBlocked || c.PeerID == t.Peer.String() {
+		return
+	}
+	c.PeerID, c.Ticket = t.Peer.String(), mustMarshal(t.Signed)
+	if err := s.store.PutContact(c); err != nil {
+		s.n.log.Warn("remembering contact device", "username", username, "err", err)
+	}
+}
+
+// resolve returns the contact's current device ticket: the stored one, or,
+// when refresh is set or none is stored (or it expired), a fresh lookup.
+func (s *session) resolve(ctx context.Context, username string, refresh bool) (*ticket.Ticket, error) {
+	if !refresh {
+		if c, err := s.store.Contact(username); err == nil && len(c.Ticket) > 0 {
+			var st wire.SignedTicket
+			if proto.Unmarshal(c.Ticket, &st) == nil {
+				if t, err := ticket.Verify(s.ticket.Server, &st, s.n.cfg.Now()); err == nil {
+					return t, nil
+				}
+			}
+		} else if err != nil && !errors.Is(err, store.ErrNotFound) {
+			return nil, err
+		}
+	}
+	found, err := s.lookup(ctx, []string{username})
+	if t, ok := found[username]; ok {
+		return t, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return nil, fmt.Errorf("%s is not online", username)
+}
+
+// disconnected marks a contact offline when the last connection to its
+// device closes: a crashed or unplugged client says no goodbye.
+func (s *session) disconnected(_ network.Network, conn network.Conn) {
+	p := conn.RemotePeer()
+	if s.ctx.Err() != nil || s.host.Network().Connectedness(p) == network.Connected {
+		return
+	}
+	cs, err := s.store.Contacts()
+	if err != nil {
+		return
+	}
+	for _, c := range cs {
+		if c.PeerID != p.String() || Relation(c.Relation) != RelationAccepted || Status(c.Status) == StatusOffline {
+			continue
+		}
+		c.Status = string(StatusOffline)
+		if err := s.store.PutContact(c); err == nil {
+			s.emitContact(c.Username)
+		}
+	}
+}

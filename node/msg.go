@@ -1,0 +1,289 @@
+package node
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/protocol"
+	"google.golang.org/protobuf/proto"
+
+	"eserver/node/e2e"
+	"eserver/node/store"
+	"eserver/node/ticket"
+	"eserver/node/wire"
+)
+
+// The message protocol, /eserver/msg/1.0.0, in the seed's layers:
+//
+//	listen          the stream handler (handleStream)
+//	authentication  Hello: the peer's ticket must verify and belong to the
+//	                authenticated remote peer (verifyHello)
+//	security        the envelope is opened by the E2E scheme (openEnvelope)
+//	process         the payload is applied to the store (process)
+//	output          an Ack, written only after the store committed
+//
+// The initiator of a stream is the sender; the responder only acks.
+const msgProtocol = protocol.ID(wire.ProtoMsg)
+
+// Ack error codes.
+const (
+	ackNotContact  = "not_contact"
+	ackBadRequest  = "bad_request"
+	ackRateLimited = "rate_limited"
+	ackInternal    = "internal"
+)
+
+// errAck is a refusal we send back instead of processing a payload.
+type errAck string
+
+func (e errAck) Error() string { return string(e) }
+
+// verifyHello checks the peer's ticket: signed by our auth server, valid now,
+// and issued to the very peer on the other end of the stream.
+func (s *session) verifyHello(remote peer.ID, h *wire.Hello) (*ticket.Ticket, error) {
+	t, err := ticket.VerifyFor(s.ticket.Server, remote, h.GetTicket(), s.n.cfg.Now())
+	if err != nil {
+		return nil, fmt.Errorf("peer %s: %w", remote, err)
+	}
+	if len(t.BoxKey) != 32 {
+		return nil, fmt.Errorf("peer %s: ticket has no box key", remote)
+	}
+	return t, nil
+}
+
+// handleStream serves one inbound message stream.
+func (s *session) handleStream(st network.Stream) {
+	if !s.track() {
+		st.Reset()
+		return
+	}
+	defer s.wg.Done()
+	remote := st.Conn().RemotePeer()
+	log := s.n.log.With("peer", remote)
+	fail := func(msg string, err error) {
+		log.Debug(msg, "err", err)
+		st.Reset()
+	}
+	r := wire.NewReader(st, wire.MaxMsgFrame)
+	st.SetDeadline(time.Now().Add(wire.MsgWriteTimeout))
+	var hello wire.Hello
+	if err := r.ReadMsg(&hello); err != nil {
+		fail("reading hello", err)
+		return
+	}
+	t, err := s.verifyHello(remote, &hello)
+	if err != nil {
+		fail("refusing hello", err)
+		return
+	}
+	if err := wire.WriteMsg(st, &wire.Hello{Ticket: s.ticket.Signed}); err != nil {
+		fail("writing hello", err)
+		return
+	}
+	// The peer is online and talking to us: anything we hold for it can go now.
+	if c, err := s.store.Contact(t.Username); err == nil && Relation(c.Relation) != RelationBlocked {
+		s.courierFor(t.Username).poke()
+	}
+	for {
+		st.SetDeadline(time.Now().Add(wire.MsgIdleTimeout))
+		var f wire.Frame
+		if err := r.ReadMsg(&f); err != nil {
+			if errors.Is(err, io.EOF) {
+				st.Close()
+				return
+			}
+			fail("reading frame", err)
+			return
+		}
+		env := f.GetEnvelope()
+		if env == nil {
+			fail("unexpected frame", fmt.Errorf("%T", f.Kind))
+			return
+		}
+		ack := &wire.Ack{Id: env.Id}
+		if err := s.receive(t, env); err != nil {
+			var ea errAck
+			if errors.As(err, &ea) {
+				ack.Error = string(ea)
+			} else {
+				ack.Error = ackInternal
+			}
+			log.Debug("refusing envelope", "from", t.Username, "id", env.Id, "err", err)
+		}
+		st.SetWriteDeadline(time.Now().Add(wire.MsgWriteTimeout))
+		if err := wire.WriteMsg(st, &wire.Frame{Kind: &wire.Frame_Ack{Ack: ack}}); err != nil {
+			fail("writing ack", err)
+			return
+		}
+	}
+}
+
+// receive opens and applies one envelope from the holder of ticket t.
+func (s *session) receive(t *ticket.Ticket, env *wire.Envelope) error {
+	if env.Id == "" || len(env.Id) > 64 {
+		return errAck(ackBadRequest)
+	}
+	plain, err := s.seal.Open(e2e.Peer{ID: t.Peer, BoxKey: t.BoxKey}, []byte(env.Id), env.Sealed)
+	if err != nil {
+		return fmt.Errorf("%w: %v", errAck(ackBadRequest), err)
+	}
+	var p wire.Payload
+	if err := proto.Unmarshal(plain, &p); err != nil {
+		return fmt.Errorf("%w: payload: %v", errAck(ackBadRequest), err)
+	}
+	from := t.Username
+	c, err := s.store.Contact(from)
+	known := err == nil
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return err
+	}
+	rel := Relation(c.Relation)
+	if known && rel != RelationBlocked {
+		// Remember the device we last heard from, to reach it directly.
+		if c.PeerID != t.Peer.String() {
+			c.PeerID, c.Ticket = t.Peer.String(), mustMarshal(t.Signed)
+			if err := s.store.PutContact(c); err != nil {
+				return err
+			}
+		}
+	}
+	switch k := p.Kind.(type) {
+	case *wire.Payload_Chat:
+		if rel != RelationAccepted {
+			return errAck(ackNotContact) // strangers and blocked users alike
+		}
+		return s.receiveChat(from, env.Id, &p, k.Chat)
+	case *wire.Payload_Presence:
+		if rel != RelationAccepted {
+			return errAck(ackNotContact)
+		}
+		return s.receivePresence(c, k.Presence)
+	case *wire.Payload_ContactRequest:
+		return s.receiveRequest(c, t, k.ContactRequest)
+	case *wire.Payload_ContactResponse:
+		if rel != RelationPendingOut {
+			return nil // stale or unsolicited: nothing to do
+		}
+		if k.ContactResponse.Accepted {
+			c.Relation = string(RelationAccepted)
+			c.Updated = s.n.cfg.Now()
+			if err := s.store.PutContact(c); err != nil {
+				return err
+			}
+			s.emitContact(from)
+			s.sendPresence(from)
+			return nil
+		}
+		if err := s.store.DeleteContact(from); err != nil {
+			return err
+		}
+		s.emitContact(from)
+		return nil
+	case *wire.Payload_ContactRemoved:
+		if !known || rel == RelationBlocked {
+			return nil
+		}
+		if err := s.store.DeleteContact(from); err != nil {
+			return err
+		}
+		s.emitContact(from)
+		return nil
+	default:
+		return errAck(ackBadRequest)
+	}
+}
+
+func (s *session) receiveChat(from, id string, p *wire.Payload, chat *wire.Chat) error {
+	if chat.Text == "" || len(chat.Text) > wire.MaxChatText {
+		return errAck(ackBadRequest)
+	}
+	now := s.n.cfg.Now()
+	at := time.UnixMilli(p.SentUnixMilli)
+	// The sender's clock is only a hint: never in the future, never absurd.
+	if at.After(now) || at.Before(now.Add(-30*24*time.Hour)) {
+		at = now
+	}
+	m := store.Message{ID: id, Peer: from, Text: chat.Text, Time: at, State: string(StateReceived)}
+	inserted, err := s.store.AddIncoming(m)
+	if err != nil {
+		return fmt.Errorf("storing message: %w", err)
+	}
+	if inserted {
+		msg := s.toMessage(m)
+		s.n.emit(Event{Message: &msg})
+	}
+	return nil
+}
+
+func (s *session) receivePresence(c store.Contact, p *wire.Presence) error {
+	st := Status(p.Status)
+	if st != StatusOffline && (!st.Valid() || st == StatusInvisible) {
+		return errAck(ackBadRequest)
+	}
+	if len(p.Nick) > wire.MaxNick || len(p.Subnick) > wire.MaxSubnick || len(p.Media) > wire.MaxSubnick {
+		return errAck(ackBadRequest)
+	}
+	wasOffline := c.Status == "" || Status(c.Status) == StatusOffline
+	c.Status, c.Nick, c.Subnick, c.Media = p.Status, p.Nick, p.Subnick, p.Media
+	c.Updated = s.n.cfg.Now()
+	if err := s.store.PutContact(c); err != nil {
+		return err
+	}
+	s.emitContact(c.Username)
+	// A contact that just came online has not heard our presence yet.
+	if wasOffline && st != StatusOffline {
+		s.sendPresence(c.Username)
+	}
+	return nil
+}
+
+func (s *session) receiveRequest(c store.Contact, t *ticket.Ticket, req *wire.ContactRequest) error {
+	from := t.Username
+	if len(req.Message) > wire.MaxRequestMessage {
+		return errAck(ackBadRequest)
+	}
+	switch Relation(c.Relation) {
+	case RelationBlocked:
+		return nil // silently dropped: the sender cannot tell a block from a pending request
+	case RelationAccepted:
+		// They lost their list (new install): confirm again.
+		return s.enqueue(from, &wire.Payload{Kind: &wire.Payload_ContactResponse{ContactResponse: &wire.ContactResponse{Accepted: true}}}, nil)
+	case RelationPendingIn:
+		return nil // duplicate
+	case RelationPendingOut:
+		// Both asked: that is a yes from both sides.
+		c.Relation = string(RelationAccepted)
+		c.Updated = s.n.cfg.Now()
+		if err := s.store.PutContact(c); err != nil {
+			return err
+		}
+		if err := s.enqueue(from, &wire.Payload{Kind: &wire.Payload_ContactResponse{ContactResponse: &wire.ContactResponse{Accepted: true}}}, nil); err != nil {
+			return err
+		}
+		s.emitContact(from)
+		s.sendPresence(from)
+		return nil
+	}
+	if !s.limiter.allow(from) {
+		return errAck(ackRateLimited)
+	}
+	c = store.Contact{
+		Username: from, Relation: string(RelationPendingIn), RequestMessage: req.Message,
+		PeerID: t.Peer.String(), Ticket: mustMarshal(t.Signed), Updated: s.n.cfg.Now(),
+	}
+	if err := s.store.PutContact(c); err != nil {
+		return err
+	}
+	s.n.emit(Event{ContactRequest: &ContactRequestEvent{From: from, Message: req.Message}})
+	s.emitContact(from)
+	return nil
+}
+
+func mustMarshal(m proto.Message) []byte {
+	b, _ := proto.Marshal(m)
+	return b
+}

@@ -1,0 +1,199 @@
+package node
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"testing"
+	"time"
+
+	"eserver/authserver/bundle"
+)
+
+// testServer starts a real auth server with rendezvous on 127.0.0.1.
+func testServer(t *testing.T) string {
+	t.Helper()
+	svc, err := bundle.Start(bundle.Config{
+		Dir:    t.TempDir(),
+		Listen: []string{"/ip4/127.0.0.1/tcp/0"},
+		Logger: testLogger(),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { svc.Close() })
+	return svc.Addr()
+}
+
+func testLogger() *slog.Logger {
+	if os.Getenv("ESERVER_TEST_LOG") != "" {
+		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	return slog.New(slog.DiscardHandler)
+}
+
+// testNode is a node with a profile dir that survives restarts in a test.
+type testNode struct {
+	t       *testing.T
+	dir     string
+	server  string
+	name    string
+	pass    string
+	*Node
+	events  <-chan Event
+	cancel  context.CancelFunc
+}
+
+func newTestNode(t *testing.T, server, name string) *testNode {
+	tn := &testNode{t: t, dir: t.TempDir(), server: server, name: name, pass: "pw-" + name}
+	tn.open()
+	t.Cleanup(func() { tn.stop() })
+	return tn
+}
+
+func (tn *testNode) open() {
+	n, err := New(Config{
+		ProfileDir:     tn.dir,
+		Listen:         []string{"/ip4/127.0.0.1/tcp/0"},
+		Logger:         testLogger().With("node", tn.name),
+		RetryMax:       200 * time.Millisecond,
+		LookupInterval: 500 * time.Millisecond,
+	})
+	if err != nil {
+		tn.t.Fatal(err)
+	}
+	tn.Node = n
+	ctx, cancel := context.WithCancel(context.Background())
+	tn.cancel = cancel
+	tn.events = n.Watch(ctx)
+}
+
+func (tn *testNode) stop() {
+	if tn.Node == nil {
+		return
+	}
+	tn.Node.Close()
+	tn.cancel()
+	for range tn.events {
+	}
+	tn.Node = nil
+}
+
+func (tn *testNode) register() {
+	tn.t.Helper()
+	if err := tn.Register(ctx(tn.t), tn.server, tn.name, tn.pass); err != nil {
+		tn.t.Fatalf("register %s: %v", tn.name, err)
+	}
+}
+
+func (tn *testNode) login() {
+	tn.t.Helper()
+	if _, err := tn.Login(ctx(tn.t), LoginRequest{Server: tn.server, Username: tn.name, Password: tn.pass}); err != nil {
+		tn.t.Fatalf("login %s: %v", tn.name, err)
+	}
+}
+
+func ctx(t *testing.T) context.Context {
+	c, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	t.Cleanup(cancel)
+	return c
+}
+
+// waitFor reads events until match returns true, failing after a generous bound.
+func (tn *testNode) waitFor(what string, match func(Event) bool) Event {
+	tn.t.Helper()
+	timeout := time.After(30 * time.Second)
+	for {
+		select {
+		case e, ok := <-tn.events:
+			if !ok {
+				tn.t.Fatalf("%s: event stream closed waiting for %s", tn.name, what)
+			}
+			if match(e) {
+				return e
+			}
+		case <-timeout:
+			tn.t.Fatalf("%s: timed out waiting for %s", tn.name, what)
+		}
+	}
+}
+
+func (tn *testNode) waitContact(username string, rel Relation, status Status) {
+	tn.t.Helper()
+	tn.waitFor(fmt.Sprintf("%s %s/%s", username, rel, status), func(e Event) bool {
+		return e.Contact != nil && e.Contact.Username == username && e.Contact.Relation == rel && (status == "" || e.Contact.Status == status)
+	})
+}
+
+// befriend makes a and b accepted contacts, both online.
+func befriend(t *testing.T, a, b *testNode) {
+	t.Helper()
+	if err := a.AddContact(ctx(t), b.name, "hi, it's "+a.name); err != nil {
+		t.Fatal(err)
+	}
+	b.waitFor("contact request", func(e Event) bool { return e.ContactRequest != nil && e.ContactRequest.From == a.name })
+	if err := b.AcceptContact(ctx(t), a.name); err != nil {
+		t.Fatal(err)
+	}
+	a.waitContact(b.name, RelationAccepted, StatusOnline)
+	b.waitContact(a.name, RelationAccepted, StatusOnline)
+}
+
+func TestSignUpSignInAndChat(t *testing.T) {
+	server := testServer(t)
+	alice := newTestNode(t, server, "alice")
+	bob := newTestNode(t, server, "bob")
+	alice.register()
+	bob.register()
+	if err := alice.Register(ctx(t), server, "alice", "other"); Code(err) != "username_taken" {
+		t.Fatalf("duplicate register: %v (code %q)", err, Code(err))
+	}
+
+	// A wrong password and an unknown user fail alike.
+	_, errWrong := alice.Login(ctx(t), LoginRequest{Server: server, Username: "alice", Password: "nope"})
+	_, errUnknown := alice.Login(ctx(t), LoginRequest{Server: server, Username: "mallory", Password: "nope"})
+	if Code(errWrong) != "login_failed" || Code(errUnknown) != "login_failed" || errWrong.Error() != errUnknown.Error() {
+		t.Fatalf("wrong password: %v; unknown user: %v", errWrong, errUnknown)
+	}
+
+	alice.login()
+	bob.login()
+	befriend(t, alice, bob)
+
+	// Chat both ways.
+	id, err := alice.Send(ctx(t), "bob", "hello bob")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := bob.waitFor("message", func(e Event) bool { return e.Message != nil && e.Message.From == "alice" })
+	if e.Message.ID != id || e.Message.Text != "hello bob" || e.Message.To != "bob" || e.Message.State != StateReceived {
+		t.Fatalf("bob got %+v", e.Message)
+	}
+	alice.waitFor("delivered", func(e Event) bool { return e.Delivered != nil && e.Delivered.ID == id })
+	if _, err := bob.Send(ctx(t), "alice", "hi alice"); err != nil {
+		t.Fatal(err)
+	}
+	alice.waitFor("reply", func(e Event) bool { return e.Message != nil && e.Message.Text == "hi alice" })
+
+	h, err := alice.History(ctx(t), "bob", 10, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(h) != 2 || h[0].Text != "hello bob" || h[0].State != StateDelivered || h[1].Text != "hi alice" || h[1].From != "bob" {
+		t.Fatalf("history: %+v", h)
+	}
+
+	// Presence reaches the contact.
+	busy, sub := StatusBusy, "at work"
+	if err := alice.SetPresence(ctx(t), PresenceUpdate{Status: &busy, Subnick: &sub}); err != nil {
+		t.Fatal(err)
+	}
+	bob.waitFor("presence", func(e Event) bool {
+		return e.Contact != nil && e.Contact.Username == "alice" && e.Contact.Status == StatusBusy && e.Contact.Subnick == "at work"
+	})
+
+	// Signing out shows alice offline to bob.
+	alice.stop()
+	bob.waitContact("alice", RelationAccepted, StatusOffline)
+}

@@ -1,0 +1,293 @@
+package node
+
+import (
+	"context"
+	"crypto/ecdh"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sync"
+
+	"github.com/libp2p/go-libp2p"
+	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/peer"
+	quic "github.com/libp2p/go-libp2p/p2p/transport/quic"
+	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
+
+	"eserver/node/e2e"
+	"eserver/node/login"
+	"eserver/node/store"
+	"eserver/node/ticket"
+)
+
+// validUsername mirrors the auth server's rule, so obviously bad names fail
+// locally with ErrBadRequest instead of a network round trip.
+var validUsername = regexp.MustCompile(`^[a-z0-9._-]{3,32}$`)
+
+// session is everything that exists only while signed in.
+type session struct {
+	n      *Node
+	store  *store.Store
+	host   host.Host
+	ticket *ticket.Ticket
+	server peer.AddrInfo
+	rv     []peer.AddrInfo // rendezvous services
+	seal   e2e.Scheme
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	mu       sync.Mutex
+	presence Presence
+	couriers map[string]*courier
+	limiter  *requestLimiter
+}
+
+func newHost(key crypto.PrivKey, listen []string) (host.Host, error) {
+	h, err := libp2p.New(
+		libp2p.Identity(key),
+		libp2p.ListenAddrStrings(listen...),
+		libp2p.Transport(tcp.NewTCPTransport),
+		libp2p.Transport(quic.NewTransport),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("starting libp2p host: %w", err)
+	}
+	return h, nil
+}
+
+// mapLoginErr turns the login package's sentinels into the API's.
+func mapLoginErr(err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, login.ErrLoginFailed):
+		return fmt.Errorf("%w: %v", ErrLoginFailed, err)
+	case errors.Is(err, login.ErrUsernameTaken):
+		return fmt.Errorf("%w: %v", ErrUsernameTaken, err)
+	case errors.Is(err, login.ErrRateLimited):
+		return fmt.Errorf("%w: %v", ErrRateLimited, err)
+	case errors.Is(err, login.ErrBadRequest):
+		return fmt.Errorf("%w: %v", ErrBadRequest, err)
+	case errors.Is(err, login.ErrUnreachable):
+		return fmt.Errorf("%w: %v", ErrUnreachable, err)
+	default:
+		return err
+	}
+}
+
+func (n *Node) serverInfo(server string) (peer.AddrInfo, string, error) {
+	if server == "" {
+		server = n.loadProfile().Server
+	}
+	if server == "" {
+		return peer.AddrInfo{}, "", fmt.Errorf("%w: no server given and none remembered", ErrBadRequest)
+	}
+	ai, err := login.ParseServer(server)
+	if err != nil {
+		return peer.AddrInfo{}, "", fmt.Errorf("%w: server address: %v", ErrBadRequest, err)
+	}
+	return ai, server, nil
+}
+
+// Register implements API. It uses a throw-away host: an account is not tied
+// to a device until a login binds one through a ticket.
+func (n *Node) Register(ctx context.Context, server, username, password string) error {
+	if !validUsername.MatchString(username) {
+		return fmt.Errorf("%w: username must be 3–32 of a-z 0-9 . _ -", ErrBadRequest)
+	}
+	if password == "" {
+		return fmt.Errorf("%w: empty password", ErrBadRequest)
+	}
+	ai, _, err := n.serverInfo(server)
+	if err != nil {
+		return err
+	}
+	key, _, err := crypto.GenerateEd25519Key(nil)
+	if err != nil {
+		return err
+	}
+	h, err := newHost(key, []string{"/ip4/127.0.0.1/tcp/0"})
+	if err != nil {
+		return err
+	}
+	defer h.Close()
+	return mapLoginErr(login.Register(ctx, h, ai, username, password))
+}
+
+// Login implements API.
+func (n *Node) Login(ctx context.Context, req LoginRequest) (Account, error) {
+	n.loginMu.Lock()
+	defer n.loginMu.Unlock()
+	if _, err := n.current(); err == nil {
+		return Account{}, fmt.Errorf("%w: already signed in", ErrBadRequest)
+	}
+	if !validUsername.MatchString(req.Username) || req.Password == "" {
+		return Account{}, ErrLoginFailed
+	}
+	if req.Status == "" {
+		req.Status = StatusOnline
+	}
+	if !req.Status.Valid() {
+		return Account{}, fmt.Errorf("%w: unknown status %q", ErrBadRequest, req.Status)
+	}
+	ai, serverStr, err := n.serverInfo(req.Server)
+	if err != nil {
+		return Account{}, err
+	}
+	dir := filepath.Join(n.cfg.ProfileDir, "accounts", req.Username)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return Account{}, fmt.Errorf("creating account dir: %w", err)
+	}
+	st, err := store.Open(filepath.Join(dir, "eserver.db"))
+	if err != nil {
+		return Account{}, fmt.Errorf("opening store: %w", err)
+	}
+	s, err := n.startSession(ctx, st, ai, req)
+	if err != nil {
+		st.Close()
+		return Account{}, err
+	}
+	if err := n.saveProfile(profile{Server: serverStr, Username: req.Username}); err != nil {
+		n.log.Warn("remembering server", "err", err)
+	}
+	n.mu.Lock()
+	n.sess = s
+	n.mu.Unlock()
+	s.run()
+	acct := s.account()
+	n.emit(Event{Account: &acct})
+	if cs, err := s.contacts(); err == nil {
+		for i := range cs {
+			n.emit(Event{Contact: &cs[i]})
+		}
+	}
+	return acct, nil
+}
+
+// startSession unseals (or creates) the device identity, starts the host and
+// logs in at the server. Nothing is persisted until the server accepted the
+// password, so a wrong password never seals keys under it.
+func (n *Node) startSession(ctx context.Context, st *store.Store, ai peer.AddrInfo, req LoginRequest) (*session, error) {
+	id, err := st.Identity([]byte(req.Password))
+	fresh := false
+	switch {
+	case errors.Is(err, store.ErrNoIdentity):
+		fresh = true
+		key, _, kerr := crypto.GenerateEd25519Key(nil)
+		if kerr != nil {
+			return nil, kerr
+		}
+		raw, kerr := crypto.MarshalPrivateKey(key)
+		if kerr != nil {
+			return nil, kerr
+		}
+		box, kerr := e2e.GenerateBoxKey()
+		if kerr != nil {
+			return nil, kerr
+		}
+		id = store.Identity{DeviceKey: raw, BoxKey: box.Bytes()}
+	case errors.Is(err, store.ErrWrongPassword):
+		return nil, ErrLoginFailed
+	case err != nil:
+		return nil, fmt.Errorf("reading identity: %w", err)
+	}
+	key, err := crypto.UnmarshalPrivateKey(id.DeviceKey)
+	if err != nil {
+		return nil, fmt.Errorf("decoding device key: %w", err)
+	}
+	box, err := ecdh.X25519().NewPrivateKey(id.BoxKey)
+	if err != nil {
+		return nil, fmt.Errorf("decoding box key: %w", err)
+	}
+	h, err := newHost(key, n.cfg.Listen)
+	if err != nil {
+		return nil, err
+	}
+	res, err := login.Login(ctx, h, ai, login.Request{
+		Username: req.Username,
+		Password: req.Password,
+		Device:   n.cfg.Device,
+		BoxKey:   box.PublicKey().Bytes(),
+	})
+	if err != nil {
+		h.Close()
+		return nil, mapLoginErr(err)
+	}
+	if fresh {
+		if err := st.CreateIdentity([]byte(req.Password), id); err != nil {
+			h.Close()
+			return nil, fmt.Errorf("storing identity: %w", err)
+		}
+	}
+	seal, err := e2e.NewV1(key, box)
+	if err != nil {
+		h.Close()
+		return nil, err
+	}
+	s := &session{
+		n:        n,
+		store:    st,
+		host:     h,
+		ticket:   res.Ticket,
+		server:   ai,
+		seal:     seal,
+		couriers: map[string]*courier{},
+		limiter:  newRequestLimiter(),
+	}
+	for _, a := range res.Rendezvous {
+		if rai, err := login.ParseServer(a); err == nil {
+			s.rv = append(s.rv, rai)
+		}
+	}
+	if len(s.rv) == 0 {
+		s.rv = []peer.AddrInfo{ai} // the auth server serves rendezvous beside itself
+	}
+	s.presence = s.loadPresence(req.Status)
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+	return s, nil
+}
+
+// Logout implements API.
+func (n *Node) Logout(ctx context.Context) error {
+	n.loginMu.Lock()
+	defer n.loginMu.Unlock()
+	n.mu.Lock()
+	s := n.sess
+	n.sess = nil
+	n.mu.Unlock()
+	if s == nil {
+		return ErrNotLoggedIn
+	}
+	s.goodbye(ctx)
+	err := s.close()
+	n.emit(Event{SignedOut: true})
+	return err
+}
+
+func (s *session) account() Account {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return Account{
+		Username: s.ticket.Username,
+		PeerID:   s.host.ID().String(),
+		Server:   s.n.loadProfile().Server,
+		Presence: s.presence,
+	}
+}
+
+func (s *session) me() string { return s.ticket.Username }
+
+// close stops every goroutine of the session, then the host and the store.
+func (s *session) close() error {
+	s.cancel()
+	s.host.RemoveStreamHandler(msgProtocol)
+	hostErr := s.host.Close()
+	s.wg.Wait()
+	storeErr := s.store.Close()
+	return errors.Join(hostErr, storeErr)
+}

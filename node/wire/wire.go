@@ -1,0 +1,134 @@
+// Package wire holds what every EServer protocol shares on the wire: protocol
+// IDs, size limits and timeouts (in one place, so a reader sees them all), the
+// protobuf messages generated from wire.proto, and varint length framing that
+// checks the length against the limit before reading or allocating.
+package wire
+
+import (
+	"bufio"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"google.golang.org/protobuf/proto"
+)
+
+//go:generate protoc --go_out=. --go_opt=paths=source_relative wire.proto
+
+// Protocol IDs.
+const (
+	ProtoAuth       = "/eserver/auth/1.0.0"
+	ProtoRendezvous = "/eserver/rendezvous/1.0.0"
+	ProtoMsg        = "/eserver/msg/1.0.0"
+)
+
+// Default ports (the seed's 1864–1865).
+const (
+	PortAuth      = 1864
+	PortSupernode = 1865
+)
+
+// Size limits per frame. A frame larger than its limit is refused before a
+// byte of its body is read.
+const (
+	MaxAuthFrame       = 16 << 10  // OPAQUE messages are a few hundred bytes
+	MaxRendezvousFrame = 256 << 10 // a lookup answer for a full contact list
+	MaxMsgFrame        = 64 << 10  // one sealed chat message and its overhead
+	MaxChatText        = 16 << 10  // UTF-8 bytes of one chat message's text
+	MaxUsername        = 32
+	MaxNick            = 128
+	MaxSubnick         = 256
+	MaxRequestMessage  = 256
+)
+
+// Timeouts.
+const (
+	AuthTimeout       = 20 * time.Second // one whole register or login exchange
+	RendezvousTimeout = 10 * time.Second
+	MsgIdleTimeout    = 2 * time.Minute // a message stream with no frames is closed
+	MsgWriteTimeout   = 10 * time.Second
+	DialTimeout       = 10 * time.Second
+)
+
+// TicketLifetime is how long a login ticket is valid.
+const TicketLifetime = 24 * time.Hour
+
+// Errors callers branch on.
+var (
+	ErrFrameTooLarge = errors.New("frame too large")
+)
+
+// maxVarintLen is the longest varint a frame length can take; a prefix longer
+// than this is malformed.
+const maxVarintLen = binary.MaxVarintLen64
+
+// WriteMsg writes m as one varint-length-prefixed frame.
+func WriteMsg(w io.Writer, m proto.Message) error {
+	b, err := proto.Marshal(m)
+	if err != nil {
+		return fmt.Errorf("marshalling %T: %w", m, err)
+	}
+	buf := make([]byte, 0, maxVarintLen+len(b))
+	buf = binary.AppendUvarint(buf, uint64(len(b)))
+	buf = append(buf, b...)
+	if _, err := w.Write(buf); err != nil {
+		return fmt.Errorf("writing frame: %w", err)
+	}
+	return nil
+}
+
+// Reader reads frames from one stream; it buffers so that the varint prefix
+// can be read byte by byte cheaply.
+type Reader struct {
+	br  io.ByteReader
+	r   io.Reader
+	max int
+}
+
+// NewReader returns a frame reader that refuses frames larger than max bytes.
+func NewReader(r io.Reader, max int) *Reader {
+	br := bufio.NewReaderSize(r, 4096)
+	return &Reader{br: br, r: br, max: max}
+}
+
+// ReadMsg reads one frame into m. It returns io.EOF only on a clean end of
+// stream before the first byte of a frame.
+func (r *Reader) ReadMsg(m proto.Message) error {
+	n, err := binary.ReadUvarint(r.br)
+	if err != nil {
+		if errors.Is(err, io.EOF) {
+			return io.EOF
+		}
+		return fmt.Errorf("reading frame length: %w", err)
+	}
+	if n > uint64(r.max) {
+		return fmt.Errorf("%w: %d bytes, limit %d", ErrFrameTooLarge, n, r.max)
+	}
+	buf := make([]byte, n)
+	if _, err := io.ReadFull(r.r, buf); err != nil {
+		return fmt.Errorf("reading frame body: %w", err)
+	}
+	if err := proto.Unmarshal(buf, m); err != nil {
+		return fmt.Errorf("decoding %T: %w", m, err)
+	}
+	return nil
+}
+
+// ReadMsg reads a single frame from r without reading past its end, so
+// request/response protocols can interleave it with WriteMsg on one stream.
+// For a stream with many frames in a row, a Reader is cheaper.
+func ReadMsg(r io.Reader, max int, m proto.Message) error {
+	rd := &Reader{br: byteReader{r}, r: r, max: max}
+	return rd.ReadMsg(m)
+}
+
+// byteReader reads one byte at a time, so nothing past the frame is consumed.
+type byteReader struct{ r io.Reader }
+
+func (b byteReader) ReadByte() (byte, error) {
+	var one [1]byte
+	_, err := io.ReadFull(b.r, one[:])
+	return one[0], err
+}
