@@ -1,0 +1,95 @@
+package store
+
+import (
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Contact is one row of the contact list.
+type Contact struct {
+	Username, Relation           string
+	Status, Nick, Subnick, Media string
+	RequestMessage               string
+	PeerID                       string
+	Ticket                       []byte // last seen wire.SignedTicket bytes
+	Updated                      time.Time
+}
+
+const contactColumns = `username, relation, status, nick, subnick, media, request_message, peer_id, ticket, updated`
+
+func scanContact(sc interface{ Scan(...any) error }) (Contact, error) {
+	var c Contact
+	var updated int64
+	err := sc.Scan(&c.Username, &c.Relation, &c.Status, &c.Nick, &c.Subnick, &c.Media,
+		&c.RequestMessage, &c.PeerID, &c.Ticket, &updated)
+	c.Updated = fromNanos(updated)
+	return c, err
+}
+
+// Contacts returns every contact, ordered by username.
+func (s *Store) Contacts() ([]Contact, error) {
+	rows, err := s.db.Query(`SELECT ` + contactColumns + ` FROM contacts ORDER BY username`)
+	if err != nil {
+		return nil, fmt.Errorf("store: contacts: %w", err)
+	}
+	defer rows.Close()
+	var cs []Contact
+	for rows.Next() {
+		c, err := scanContact(rows)
+		if err != nil {
+			return nil, fmt.Errorf("store: contacts: %w", err)
+		}
+		cs = append(cs, c)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store: contacts: %w", err)
+	}
+	return cs, nil
+}
+
+// Contact returns the contact username, or ErrNotFound.
+func (s *Store) Contact(username string) (Contact, error) {
+	c, err := scanContact(s.db.QueryRow(`SELECT `+contactColumns+` FROM contacts WHERE username = ?`, username))
+	if errors.Is(err, sql.ErrNoRows) {
+		return Contact{}, fmt.Errorf("store: contact %q: %w", username, ErrNotFound)
+	}
+	if err != nil {
+		return Contact{}, fmt.Errorf("store: contact %q: %w", username, err)
+	}
+	return c, nil
+}
+
+// PutContact inserts c or replaces the contact with the same username.
+func (s *Store) PutContact(c Contact) error {
+	if c.Username == "" || c.Relation == "" {
+		return fmt.Errorf("store: put contact %q: empty username or relation", c.Username)
+	}
+	_, err := s.db.Exec(`INSERT INTO contacts (`+contactColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (username) DO UPDATE SET relation = excluded.relation, status = excluded.status,
+			nick = excluded.nick, subnick = excluded.subnick, media = excluded.media,
+			request_message = excluded.request_message, peer_id = excluded.peer_id,
+			ticket = excluded.ticket, updated = excluded.updated`,
+		c.Username, c.Relation, c.Status, c.Nick, c.Subnick, c.Media, c.RequestMessage, c.PeerID,
+		c.Ticket, nanos(c.Updated))
+	if err != nil {
+		return fmt.Errorf("store: put contact %q: %w", c.Username, err)
+	}
+	return nil
+}
+
+// DeleteContact removes the contact username; ErrNotFound if there is none.
+// The conversation history is kept.
+func (s *Store) DeleteContact(username string) error {
+	res, err := s.db.Exec(`DELETE FROM contacts WHERE username = ?`, username)
+	if err != nil {
+		return fmt.Errorf("store: delete contact %q: %w", username, err)
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return fmt.Errorf("store: delete contact %q: %w", username, err)
+	} else if n == 0 {
+		return fmt.Errorf("store: delete contact %q: %w", username, ErrNotFound)
+	}
+	return nil
+}

@@ -1,0 +1,238 @@
+package store
+
+import (
+	"crypto/rand"
+	"database/sql"
+	"encoding/binary"
+	"errors"
+	"fmt"
+
+	"golang.org/x/crypto/argon2"
+	"golang.org/x/crypto/chacha20poly1305"
+)
+
+// Identity is this device's private key material.
+type Identity struct {
+	DeviceKey []byte // libp2p crypto.MarshalPrivateKey bytes
+	BoxKey    []byte // X25519 private key, 32 bytes
+}
+
+// KDF parameters for new seals (OWASP's Argon2id minimum). Stored with each
+// seal, so raising them only affects seals written later (Reseal).
+const (
+	kdfName      = "argon2id"
+	argonTime    = 2
+	argonMemory  = 19 * 1024 // KiB
+	argonThreads = 1
+	saltLen      = 16
+
+	// Bounds on stored parameters, checked before running the KDF so a
+	// corrupt row cannot make us allocate unbounded memory.
+	maxArgonTime   = 64
+	maxArgonMemory = 4 << 20 // KiB = 4 GiB
+	maxArgonThread = 255
+
+	identityLabel    = "eserver-identity-v1"
+	identityFormat   = 1
+	maxIdentityField = 4 << 10
+)
+
+type sealedIdentity struct {
+	kdf     string
+	salt    []byte
+	time    uint32
+	memory  uint32
+	threads uint8
+	nonce   []byte
+	sealed  []byte
+}
+
+// CreateIdentity seals id under password and stores it. It fails with
+// ErrIdentityExists when one is already stored.
+func (s *Store) CreateIdentity(password []byte, id Identity) error {
+	if len(id.DeviceKey) == 0 || len(id.DeviceKey) > maxIdentityField {
+		return fmt.Errorf("store: create identity: device key of %d bytes", len(id.DeviceKey))
+	}
+	if len(id.BoxKey) != 32 {
+		return fmt.Errorf("store: create identity: box key of %d bytes, want 32", len(id.BoxKey))
+	}
+	si, err := seal(password, id)
+	if err != nil {
+		return fmt.Errorf("store: create identity: %w", err)
+	}
+	_, err = s.db.Exec(`INSERT INTO identity (id, kdf, salt, time, memory, threads, nonce, sealed)
+		VALUES (1, ?, ?, ?, ?, ?, ?, ?)`,
+		si.kdf, si.salt, si.time, si.memory, si.threads, si.nonce, si.sealed)
+	if isPrimaryKeyViolation(err) {
+		return fmt.Errorf("store: create identity: %w", ErrIdentityExists)
+	}
+	if err != nil {
+		return fmt.Errorf("store: create identity: %w", err)
+	}
+	return nil
+}
+
+// Identity unseals the stored identity with password. It returns
+// ErrNoIdentity when none is stored and ErrWrongPassword when the password
+// does not open it.
+func (s *Store) Identity(password []byte) (Identity, error) {
+	si, err := readIdentity(s.db)
+	if err != nil {
+		return Identity{}, fmt.Errorf("store: identity: %w", err)
+	}
+	id, err := si.open(password)
+	if err != nil {
+		return Identity{}, fmt.Errorf("store: identity: %w", err)
+	}
+	return id, nil
+}
+
+// Reseal re-encrypts the stored identity under newPassword, with a fresh salt
+// and the current KDF parameters. It returns ErrWrongPassword when
+// oldPassword does not open it.
+func (s *Store) Reseal(oldPassword, newPassword []byte) error {
+	err := inTx(s.db, func(tx *sql.Tx) error {
+		si, err := readIdentity(tx)
+		if err != nil {
+			return err
+		}
+		id, err := si.open(oldPassword)
+		if err != nil {
+			return err
+		}
+		defer clear(id.DeviceKey)
+		defer clear(id.BoxKey)
+		n, err := seal(newPassword, id)
+		if err != nil {
+			return err
+		}
+		_, err = tx.Exec(`UPDATE identity SET kdf = ?, salt = ?, time = ?, memory = ?, threads = ?, nonce = ?, sealed = ?
+			WHERE id = 1`, n.kdf, n.salt, n.time, n.memory, n.threads, n.nonce, n.sealed)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("store: reseal identity: %w", err)
+	}
+	return nil
+}
+
+type queryRower interface {
+	QueryRow(query string, args ...any) *sql.Row
+}
+
+func readIdentity(q queryRower) (sealedIdentity, error) {
+	var si sealedIdentity
+	var t, m, th int64
+	err := q.QueryRow(`SELECT kdf, salt, time, memory, threads, nonce, sealed FROM identity WHERE id = 1`).
+		Scan(&si.kdf, &si.salt, &t, &m, &th, &si.nonce, &si.sealed)
+	if errors.Is(err, sql.ErrNoRows) {
+		return si, ErrNoIdentity
+	}
+	if err != nil {
+		return si, err
+	}
+	if si.kdf != kdfName || t < 1 || t > maxArgonTime || m < 8 || m > maxArgonMemory || th < 1 || th > maxArgonThread {
+		return si, fmt.Errorf("unsupported KDF %s t=%d m=%d p=%d", si.kdf, t, m, th)
+	}
+	if len(si.salt) < 8 || len(si.nonce) != chacha20poly1305.NonceSizeX || len(si.sealed) < chacha20poly1305.Overhead {
+		return si, errors.New("corrupt sealed identity")
+	}
+	si.time, si.memory, si.threads = uint32(t), uint32(m), uint8(th)
+	return si, nil
+}
+
+// seal encrypts id under a key derived from password with the current parameters.
+func seal(password []byte, id Identity) (sealedIdentity, error) {
+	si := sealedIdentity{
+		kdf:     kdfName,
+		salt:    make([]byte, saltLen),
+		time:    argonTime,
+		memory:  argonMemory,
+		threads: argonThreads,
+		nonce:   make([]byte, chacha20poly1305.NonceSizeX),
+	}
+	if _, err := rand.Read(si.salt); err != nil {
+		return si, err
+	}
+	if _, err := rand.Read(si.nonce); err != nil {
+		return si, err
+	}
+	key := si.key(password)
+	defer clear(key)
+	aead, err := chacha20poly1305.NewX(key)
+	if err != nil {
+		return si, err
+	}
+	plain := encodeIdentity(id)
+	defer clear(plain)
+	si.sealed = aead.Seal(nil, si.nonce, plain, si.ad())
+	return si, nil
+}
+
+func (si sealedIdentity) key(password []byte) []byte {
+	return argon2.IDKey(password, si.salt, si.time, si.memory, si.threads, chacha20poly1305.KeySize)
+}
+
+// ad binds the KDF parameters to the ciphertext.
+func (si sealedIdentity) ad() []byte {
+	ad := []byte(identityLabel)
+	ad = append(ad, 0)
+	ad = append(ad, si.kdf...)
+	ad = append(ad, 0)
+	ad = append(ad, si.salt...)
+	ad = binary.BigEndian.AppendUint32(ad, si.time)
+	ad = binary.BigEndian.AppendUint32(ad, si.memory)
+	return append(ad, si.threads)
+}
+
+func (si sealedIdentity) open(password []byte) (Identity, error) {
+	key := si.key(password)
+	defer clear(key)
+	aead, err := chacha20poly1305.NewX(key)
+	if err != nil {
+		return Identity{}, err
+	}
+	plain, err := aead.Open(nil, si.nonce, si.sealed, si.ad())
+	if err != nil {
+		return Identity{}, ErrWrongPassword
+	}
+	defer clear(plain)
+	return decodeIdentity(plain)
+}
+
+// encodeIdentity: format byte, then each field as uvarint length and bytes.
+func encodeIdentity(id Identity) []byte {
+	b := []byte{identityFormat}
+	b = binary.AppendUvarint(b, uint64(len(id.DeviceKey)))
+	b = append(b, id.DeviceKey...)
+	b = binary.AppendUvarint(b, uint64(len(id.BoxKey)))
+	return append(b, id.BoxKey...)
+}
+
+func decodeIdentity(b []byte) (Identity, error) {
+	if len(b) < 1 || b[0] != identityFormat {
+		return Identity{}, errors.New("unknown identity format")
+	}
+	b = b[1:]
+	field := func() ([]byte, error) {
+		n, k := binary.Uvarint(b)
+		if k <= 0 || n > maxIdentityField || n > uint64(len(b)-k) {
+			return nil, errors.New("corrupt identity")
+		}
+		f := append([]byte(nil), b[k:k+int(n)]...)
+		b = b[k+int(n):]
+		return f, nil
+	}
+	var id Identity
+	var err error
+	if id.DeviceKey, err = field(); err != nil {
+		return Identity{}, err
+	}
+	if id.BoxKey, err = field(); err != nil {
+		return Identity{}, err
+	}
+	if len(b) != 0 {
+		return Identity{}, errors.New("corrupt identity: trailing bytes")
+	}
+	return id, nil
+}

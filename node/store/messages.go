@@ -1,0 +1,255 @@
+package store
+
+import (
+	"database/sql"
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+	"time"
+)
+
+// Message is one chat message of a conversation with Peer.
+type Message struct {
+	ID, Peer string
+	Outgoing bool
+	Text     string
+	Time     time.Time
+	State    string // StateQueued, StateDelivered, StateReceived or StateFailed
+}
+
+// OutboxEntry is one sealed payload waiting for the recipient's Ack. ID is the
+// envelope ID, stable across retries.
+type OutboxEntry struct {
+	Seq      int64
+	ID, Peer string
+	Payload  []byte
+	Created  time.Time
+}
+
+const messageColumns = `id, peer, outgoing, text, time, state`
+
+func scanMessage(sc interface{ Scan(...any) error }) (Message, error) {
+	var m Message
+	var t int64
+	err := sc.Scan(&m.ID, &m.Peer, &m.Outgoing, &m.Text, &t, &m.State)
+	m.Time = fromNanos(t)
+	return m, err
+}
+
+// Enqueue stores the outbox entry e and, when m is not nil, the outgoing chat
+// message m, in one transaction. m must have e's ID and Peer; it is stored as
+// outgoing, in state queued unless m.State says otherwise, at e.Created when
+// m.Time is zero (e.Created defaults to now). Enqueue returns once the
+// transaction is durably committed, with the entry's Seq set (increasing).
+func (s *Store) Enqueue(m *Message, e OutboxEntry) (OutboxEntry, error) {
+	if e.ID == "" || e.Peer == "" {
+		return OutboxEntry{}, fmt.Errorf("store: enqueue %q to %q: empty id or peer", e.ID, e.Peer)
+	}
+	var msg Message
+	if m != nil {
+		if m.ID != e.ID || m.Peer != e.Peer {
+			return OutboxEntry{}, fmt.Errorf("store: enqueue %q to %q: message is %q to %q", e.ID, e.Peer, m.ID, m.Peer)
+		}
+		msg = *m
+		msg.Outgoing = true
+		if msg.State == "" {
+			msg.State = StateQueued
+		}
+	}
+	if e.Created.IsZero() {
+		e.Created = time.Now()
+	}
+	if msg.Time.IsZero() {
+		msg.Time = e.Created
+	}
+	if e.Payload == nil {
+		e.Payload = []byte{}
+	}
+	err := inTx(s.db, func(tx *sql.Tx) error {
+		if m != nil {
+			if _, err := tx.Exec(`INSERT INTO messages (`+messageColumns+`) VALUES (?, ?, 1, ?, ?, ?)`,
+				msg.ID, msg.Peer, msg.Text, nanos(msg.Time), msg.State); err != nil {
+				return fmt.Errorf("insert message: %w", err)
+			}
+		}
+		res, err := tx.Exec(`INSERT INTO outbox (id, peer, payload, created) VALUES (?, ?, ?, ?)`,
+			e.ID, e.Peer, e.Payload, nanos(e.Created))
+		if err != nil {
+			return fmt.Errorf("insert outbox entry: %w", err)
+		}
+		e.Seq, err = res.LastInsertId()
+		return err
+	})
+	if err != nil {
+		return OutboxEntry{}, fmt.Errorf("store: enqueue %q to %q: %w", e.ID, e.Peer, err)
+	}
+	if m != nil {
+		*m = msg
+	}
+	return e, nil
+}
+
+// Outbox returns the entries waiting for peer, oldest first.
+func (s *Store) Outbox(peer string) ([]OutboxEntry, error) {
+	rows, err := s.db.Query(`SELECT seq, id, peer, payload, created FROM outbox WHERE peer = ? ORDER BY seq`, peer)
+	if err != nil {
+		return nil, fmt.Errorf("store: outbox of %q: %w", peer, err)
+	}
+	defer rows.Close()
+	var es []OutboxEntry
+	for rows.Next() {
+		var e OutboxEntry
+		var created int64
+		if err := rows.Scan(&e.Seq, &e.ID, &e.Peer, &e.Payload, &created); err != nil {
+			return nil, fmt.Errorf("store: outbox of %q: %w", peer, err)
+		}
+		e.Created = fromNanos(created)
+		es = append(es, e)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store: outbox of %q: %w", peer, err)
+	}
+	return es, nil
+}
+
+// OutboxPeers returns the peers with entries in the outbox, sorted.
+func (s *Store) OutboxPeers() ([]string, error) {
+	rows, err := s.db.Query(`SELECT DISTINCT peer FROM outbox ORDER BY peer`)
+	if err != nil {
+		return nil, fmt.Errorf("store: outbox peers: %w", err)
+	}
+	defer rows.Close()
+	var ps []string
+	for rows.Next() {
+		var p string
+		if err := rows.Scan(&p); err != nil {
+			return nil, fmt.Errorf("store: outbox peers: %w", err)
+		}
+		ps = append(ps, p)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store: outbox peers: %w", err)
+	}
+	return ps, nil
+}
+
+// Acknowledge removes the outbox entry id and marks its message (if any)
+// delivered, in one transaction. found is false when there was no such entry
+// (e.g. a duplicate Ack); then nothing changes.
+func (s *Store) Acknowledge(id string) (found bool, err error) {
+	err = s.finish(id, StateDelivered)
+	if errors.Is(err, ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("store: acknowledge %q: %w", id, err)
+	}
+	return true, nil
+}
+
+// Fail removes the outbox entry id and marks its message (if any) failed, in
+// one transaction. It returns ErrNotFound when there is no such entry.
+func (s *Store) Fail(id string) error {
+	if err := s.finish(id, StateFailed); err != nil {
+		return fmt.Errorf("store: fail %q: %w", id, err)
+	}
+	return nil
+}
+
+func (s *Store) finish(id, state string) error {
+	return inTx(s.db, func(tx *sql.Tx) error {
+		var peer string
+		err := tx.QueryRow(`DELETE FROM outbox WHERE id = ? RETURNING peer`, id).Scan(&peer)
+		if errors.Is(err, sql.ErrNoRows) {
+			return ErrNotFound
+		}
+		if err != nil {
+			return fmt.Errorf("delete outbox entry: %w", err)
+		}
+		if _, err := tx.Exec(`UPDATE messages SET state = ? WHERE peer = ? AND id = ? AND outgoing = 1`,
+			state, peer, id); err != nil {
+			return fmt.Errorf("update message: %w", err)
+		}
+		return nil
+	})
+}
+
+// AddIncoming stores a received message, in state received unless m.State
+// says otherwise and at the current time if m.Time is zero. Messages are
+// de-duplicated on (Peer, ID): a duplicate returns inserted=false and changes
+// nothing.
+func (s *Store) AddIncoming(m Message) (inserted bool, err error) {
+	if m.ID == "" || m.Peer == "" {
+		return false, fmt.Errorf("store: add incoming %q from %q: empty id or peer", m.ID, m.Peer)
+	}
+	if m.State == "" {
+		m.State = StateReceived
+	}
+	if m.Time.IsZero() {
+		m.Time = time.Now()
+	}
+	res, err := s.db.Exec(`INSERT INTO messages (`+messageColumns+`) VALUES (?, ?, ?, ?, ?, ?)
+		ON CONFLICT (peer, id) DO NOTHING`,
+		m.ID, m.Peer, m.Outgoing, m.Text, nanos(m.Time), m.State)
+	if err != nil {
+		return false, fmt.Errorf("store: add incoming %q from %q: %w", m.ID, m.Peer, err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return false, fmt.Errorf("store: add incoming %q from %q: %w", m.ID, m.Peer, err)
+	}
+	return n == 1, nil
+}
+
+// History returns the newest limit messages with peer (all when limit <= 0)
+// that were stored before the message before (any when before is empty),
+// oldest first. Order is insertion order, not message time. It returns
+// ErrNotFound when before is not a message with peer.
+func (s *Store) History(peer string, limit int, before string) ([]Message, error) {
+	bound := int64(math.MaxInt64)
+	if before != "" {
+		err := s.db.QueryRow(`SELECT seq FROM messages WHERE peer = ? AND id = ?`, peer, before).Scan(&bound)
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil, fmt.Errorf("store: history with %q before %q: %w", peer, before, ErrNotFound)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("store: history with %q before %q: %w", peer, before, err)
+		}
+	}
+	if limit <= 0 {
+		limit = -1 // SQLite: no limit
+	}
+	rows, err := s.db.Query(`SELECT `+messageColumns+` FROM messages WHERE peer = ? AND seq < ?
+		ORDER BY seq DESC LIMIT ?`, peer, bound, limit)
+	if err != nil {
+		return nil, fmt.Errorf("store: history with %q: %w", peer, err)
+	}
+	defer rows.Close()
+	var ms []Message
+	for rows.Next() {
+		m, err := scanMessage(rows)
+		if err != nil {
+			return nil, fmt.Errorf("store: history with %q: %w", peer, err)
+		}
+		ms = append(ms, m)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store: history with %q: %w", peer, err)
+	}
+	slices.Reverse(ms)
+	return ms, nil
+}
+
+// Message returns the message with id (the first stored, should two peers
+// have used the same ID), or ErrNotFound.
+func (s *Store) Message(id string) (Message, error) {
+	m, err := scanMessage(s.db.QueryRow(`SELECT `+messageColumns+` FROM messages WHERE id = ? ORDER BY seq LIMIT 1`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return Message{}, fmt.Errorf("store: message %q: %w", id, ErrNotFound)
+	}
+	if err != nil {
+		return Message{}, fmt.Errorf("store: message %q: %w", id, err)
+	}
+	return m, nil
+}
