@@ -1,0 +1,223 @@
+package supernode
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/record"
+	"google.golang.org/protobuf/proto"
+
+	"eserver/node/ticket"
+	"eserver/node/wire"
+)
+
+// lookupBatch is how many usernames the client asks for in one request at
+// first; it halves the batch when the rendezvous answers too_many (its
+// MaxLookup is lower, or the answer would not fit in a frame).
+const lookupBatch = 256
+
+// Found is one looked-up contact whose ticket and signed record verified.
+type Found struct {
+	Username string
+	Ticket   *ticket.Ticket
+	Addrs    peer.AddrInfo
+}
+
+// Client talks to a rendezvous. Its zero value is usable: AuthServer then
+// comes from the caller's own ticket.
+type Client struct {
+	// AuthServer is the server whose tickets returned entries must carry;
+	// empty means the server named in the caller's own ticket.
+	AuthServer peer.ID
+	// Now is the clock for ticket expiry; nil means time.Now.
+	Now func() time.Time
+}
+
+// Publish is Client{}.Publish.
+func Publish(ctx context.Context, h host.Host, rendezvous peer.ID, t *wire.SignedTicket) error {
+	return Client{}.Publish(ctx, h, rendezvous, t)
+}
+
+// Lookup is Client{}.Lookup: returned tickets must be issued by the server
+// that issued t.
+func Lookup(ctx context.Context, h host.Host, rendezvous peer.ID, t *wire.SignedTicket, usernames []string) ([]Found, error) {
+	return Client{}.Lookup(ctx, h, rendezvous, t, usernames)
+}
+
+// Publish announces h's current listen addresses at the rendezvous, in a
+// peer record signed with h's key, under ticket t (which must be h's).
+func (c Client) Publish(ctx context.Context, h host.Host, rendezvous peer.ID, t *wire.SignedTicket) error {
+	key := h.Peerstore().PrivKey(h.ID())
+	if key == nil {
+		return fmt.Errorf("publishing: no private key for %s", h.ID())
+	}
+	env, err := record.Seal(peer.PeerRecordFromAddrInfo(peer.AddrInfo{ID: h.ID(), Addrs: h.Addrs()}), key)
+	if err != nil {
+		return fmt.Errorf("publishing: sealing peer record: %w", err)
+	}
+	rec, err := env.Marshal()
+	if err != nil {
+		return fmt.Errorf("publishing: encoding peer record: %w", err)
+	}
+	resp, err := roundTrip(ctx, h, rendezvous, &wire.RendezvousRequest{
+		Kind: &wire.RendezvousRequest_Publish{Publish: &wire.Publish{Ticket: t, PeerRecord: rec}},
+	})
+	if err != nil {
+		return fmt.Errorf("publishing: %w", err)
+	}
+	if err := codeErr(resp.GetError()); err != nil {
+		return fmt.Errorf("publishing: %w", err)
+	}
+	return nil
+}
+
+// Lookup asks the rendezvous where usernames can be reached, presenting the
+// caller's ticket t. Each entry is verified here as well — ticket signed by
+// the auth server, for a requested username, peer record signed by the
+// ticket's peer — and entries that fail are dropped, so a lying rendezvous
+// can hide contacts but not impersonate them. Unknown or stale usernames are
+// simply absent from the result.
+func (c Client) Lookup(ctx context.Context, h host.Host, rendezvous peer.ID, t *wire.SignedTicket, usernames []string) ([]Found, error) {
+	server := c.AuthServer
+	if server == "" {
+		var err error
+		if server, err = serverOf(t); err != nil {
+			return nil, fmt.Errorf("looking up: own ticket: %w", err)
+		}
+	}
+	// Deduplicate so batches carry only distinct names.
+	want := make(map[string]bool, len(usernames))
+	names := make([]string, 0, len(usernames))
+	for _, n := range usernames {
+		if !want[n] {
+			want[n] = true
+			names = append(names, n)
+		}
+	}
+
+	var found []Found
+	got := make(map[string]bool)
+	batch := lookupBatch
+	for len(names) > 0 {
+		n := min(batch, len(names))
+		entries, err := lookupOnce(ctx, h, rendezvous, t, names[:n])
+		if errors.Is(err, ErrTooMany) && n > 1 {
+			batch = n / 2
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("looking up: %w", err)
+		}
+		now := c.now()
+		for _, e := range entries {
+			f, err := verifyEntry(server, e, now)
+			if err != nil || !want[f.Username] || got[f.Username] {
+				continue
+			}
+			got[f.Username] = true
+			found = append(found, f)
+		}
+		names = names[n:]
+	}
+	return found, nil
+}
+
+func (c Client) now() time.Time {
+	if c.Now != nil {
+		return c.Now()
+	}
+	return time.Now()
+}
+
+// lookupOnce sends one lookup request.
+func lookupOnce(ctx context.Context, h host.Host, rendezvous peer.ID, t *wire.SignedTicket, names []string) ([]*wire.RendezvousResponse_Entry, error) {
+	resp, err := roundTrip(ctx, h, rendezvous, &wire.RendezvousRequest{
+		Kind: &wire.RendezvousRequest_Lookup{Lookup: &wire.Lookup{Ticket: t, Usernames: names}},
+	})
+	if err != nil {
+		return nil, err
+	}
+	if err := codeErr(resp.GetError()); err != nil {
+		return nil, err
+	}
+	return resp.GetEntries(), nil
+}
+
+// verifyEntry checks one returned entry against the auth server's key.
+func verifyEntry(server peer.ID, e *wire.RendezvousResponse_Entry, now time.Time) (Found, error) {
+	t, err := ticket.Verify(server, e.GetTicket(), now)
+	if err != nil {
+		return Found{}, fmt.Errorf("entry ticket: %w", err)
+	}
+	if t.Username != e.GetUsername() {
+		return Found{}, fmt.Errorf("entry for %q carries the ticket of %q", e.GetUsername(), t.Username)
+	}
+	rec, err := openRecord(e.GetPeerRecord(), t.Peer)
+	if err != nil {
+		return Found{}, fmt.Errorf("entry record: %w", err)
+	}
+	return Found{
+		Username: t.Username,
+		Ticket:   t,
+		Addrs:    peer.AddrInfo{ID: t.Peer, Addrs: rec.Addrs},
+	}, nil
+}
+
+// serverOf reads which auth server issued t. It is the caller's own ticket,
+// so the signature is the server's business; returned entries are verified
+// against this server's key.
+func serverOf(t *wire.SignedTicket) (peer.ID, error) {
+	if t == nil {
+		return "", ticket.ErrMalformed
+	}
+	var w wire.Ticket
+	if err := proto.Unmarshal(t.GetTicket(), &w); err != nil {
+		return "", fmt.Errorf("%w: %v", ticket.ErrMalformed, err)
+	}
+	id, err := peer.IDFromBytes(w.GetServerPeerId())
+	if err != nil {
+		return "", fmt.Errorf("%w: server peer ID: %v", ticket.ErrMalformed, err)
+	}
+	return id, nil
+}
+
+// roundTrip sends req on a fresh stream and reads the one response. The
+// stream is bounded by wire.RendezvousTimeout and by ctx.
+func roundTrip(ctx context.Context, h host.Host, rendezvous peer.ID, req *wire.RendezvousRequest) (*wire.RendezvousResponse, error) {
+	s, err := h.NewStream(ctx, rendezvous, wire.ProtoRendezvous)
+	if err != nil {
+		return nil, fmt.Errorf("opening stream to %s: %w", rendezvous, err)
+	}
+	stop := context.AfterFunc(ctx, func() { _ = s.Reset() })
+	defer stop()
+	deadline := time.Now().Add(wire.RendezvousTimeout)
+	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
+		deadline = d
+	}
+	fail := func(err error) (*wire.RendezvousResponse, error) {
+		_ = s.Reset()
+		if ctx.Err() != nil {
+			return nil, fmt.Errorf("%w (%v)", ctx.Err(), err)
+		}
+		return nil, err
+	}
+	if err := s.SetDeadline(deadline); err != nil {
+		return fail(fmt.Errorf("setting deadline: %w", err))
+	}
+	if err := wire.WriteMsg(s, req); err != nil {
+		return fail(err)
+	}
+	if err := s.CloseWrite(); err != nil {
+		return fail(fmt.Errorf("closing write side: %w", err))
+	}
+	var resp wire.RendezvousResponse
+	if err := wire.ReadMsg(s, wire.MaxRendezvousFrame, &resp); err != nil {
+		return fail(err)
+	}
+	_ = s.Close()
+	return &resp, nil
+}

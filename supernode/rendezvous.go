@@ -1,0 +1,273 @@
+package supernode
+
+import (
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"google.golang.org/protobuf/proto"
+
+	"eserver/node/ticket"
+	"eserver/node/wire"
+)
+
+// Defaults for the zero values of RendezvousConfig.
+const (
+	DefaultRendezvousTTL = 15 * time.Minute
+	DefaultMaxLookup     = 1000
+)
+
+// RendezvousConfig configures a Rendezvous. Zero values are documented
+// defaults.
+type RendezvousConfig struct {
+	// AuthServer is the auth server whose tickets are accepted.
+	AuthServer peer.ID
+	// TTL is how long a published entry is returned; zero means 15 minutes.
+	// Publishers re-publish well within it.
+	TTL time.Duration
+	// Now is the clock for ticket expiry and TTL; nil means time.Now.
+	Now func() time.Time
+	// Logger receives per-stream diagnostics; nil discards them.
+	Logger *slog.Logger
+	// MaxLookup is the most usernames one lookup may ask for; zero means 1000.
+	MaxLookup int
+}
+
+// Rendezvous serves wire.ProtoRendezvous: ticket holders publish their signed
+// peer record and look up others'. Entries live in memory only; a publisher
+// re-publishes periodically, so a restart loses at most one TTL of state.
+type Rendezvous struct {
+	cfg RendezvousConfig
+	log *slog.Logger
+
+	mu        sync.Mutex
+	entries   map[string]rvEntry // username → latest publish (latest device wins)
+	lastSweep time.Time
+
+	// life guards the handler lifecycle: hosts attached, streams in flight.
+	life    sync.Mutex
+	closed  bool
+	hosts   []host.Host
+	streams map[network.Stream]struct{}
+	wg      sync.WaitGroup
+}
+
+// rvEntry is one published record.
+type rvEntry struct {
+	ticket *wire.SignedTicket
+	record []byte
+	peer   peer.ID
+	expiry time.Time // the ticket's
+	at     time.Time // when it was published
+}
+
+// NewRendezvous returns a rendezvous service; Attach it to a host to serve.
+func NewRendezvous(cfg RendezvousConfig) *Rendezvous {
+	if cfg.TTL <= 0 {
+		cfg.TTL = DefaultRendezvousTTL
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.MaxLookup <= 0 {
+		cfg.MaxLookup = DefaultMaxLookup
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Rendezvous{
+		cfg:     cfg,
+		log:     log.With("service", "rendezvous"),
+		entries: make(map[string]rvEntry),
+		streams: make(map[network.Stream]struct{}),
+	}
+}
+
+// Attach serves the rendezvous protocol on h until Close. Attaching after
+// Close does nothing.
+func (r *Rendezvous) Attach(h host.Host) {
+	r.life.Lock()
+	defer r.life.Unlock()
+	if r.closed {
+		return
+	}
+	r.hosts = append(r.hosts, h)
+	h.SetStreamHandler(wire.ProtoRendezvous, r.handle)
+}
+
+// Close stops serving on every attached host, resets the streams in flight
+// and waits for their handlers to return.
+func (r *Rendezvous) Close() error {
+	r.life.Lock()
+	if r.closed {
+		r.life.Unlock()
+		return nil
+	}
+	r.closed = true
+	for _, h := range r.hosts {
+		h.RemoveStreamHandler(wire.ProtoRendezvous)
+	}
+	for s := range r.streams {
+		_ = s.Reset()
+	}
+	r.life.Unlock()
+	r.wg.Wait()
+	return nil
+}
+
+// handle is the listen stage: it owns the stream, its deadline and its fate.
+func (r *Rendezvous) handle(s network.Stream) {
+	r.life.Lock()
+	if r.closed {
+		r.life.Unlock()
+		_ = s.Reset()
+		return
+	}
+	r.wg.Add(1)
+	r.streams[s] = struct{}{}
+	r.life.Unlock()
+	defer func() {
+		r.life.Lock()
+		delete(r.streams, s)
+		r.life.Unlock()
+		r.wg.Done()
+	}()
+
+	remote := s.Conn().RemotePeer()
+	if err := s.SetDeadline(time.Now().Add(wire.RendezvousTimeout)); err != nil {
+		r.log.Debug("setting deadline", "peer", remote, "err", err)
+		_ = s.Reset()
+		return
+	}
+	if err := r.serve(s, remote); err != nil {
+		r.log.Debug("rendezvous stream failed", "peer", remote, "err", err)
+		_ = s.Reset()
+		return
+	}
+	_ = s.Close()
+}
+
+// serve reads one request from rw, sent by the authenticated remote peer,
+// and writes the answer. An error means the stream should be reset: the
+// request could not be read or the answer could not be written. Requests that
+// decode but are refused get an error code, not an error.
+func (r *Rendezvous) serve(rw io.ReadWriter, remote peer.ID) error {
+	var req wire.RendezvousRequest
+	if err := wire.ReadMsg(rw, wire.MaxRendezvousFrame, &req); err != nil {
+		return fmt.Errorf("reading request: %w", err)
+	}
+	resp := r.process(&req, remote)
+	if err := wire.WriteMsg(rw, resp); err != nil {
+		return fmt.Errorf("writing response: %w", err)
+	}
+	return nil
+}
+
+// process is the authentication and process stages for one decoded request.
+func (r *Rendezvous) process(req *wire.RendezvousRequest, remote peer.ID) *wire.RendezvousResponse {
+	now := r.cfg.Now()
+	switch k := req.GetKind().(type) {
+	case *wire.RendezvousRequest_Publish:
+		t, err := r.authenticate(k.Publish.GetTicket(), remote, now)
+		if err != nil {
+			return failed(CodeUnauthorized)
+		}
+		return r.publish(t, k.Publish.GetPeerRecord(), now)
+	case *wire.RendezvousRequest_Lookup:
+		if _, err := r.authenticate(k.Lookup.GetTicket(), remote, now); err != nil {
+			return failed(CodeUnauthorized)
+		}
+		return r.lookup(k.Lookup.GetUsernames(), now)
+	default:
+		r.log.Debug("request of no known kind", "peer", remote)
+		return failed(CodeBadRequest)
+	}
+}
+
+// authenticate checks that st is a valid ticket of the auth server held by
+// remote: the sender is the stream's peer plus its ticket, nothing it wrote.
+func (r *Rendezvous) authenticate(st *wire.SignedTicket, remote peer.ID, now time.Time) (*ticket.Ticket, error) {
+	t, err := ticket.VerifyFor(r.cfg.AuthServer, remote, st, now)
+	if err != nil {
+		r.log.Debug("ticket refused", "peer", remote, "err", err)
+		return nil, fmt.Errorf("verifying ticket: %w", err)
+	}
+	return t, nil
+}
+
+func (r *Rendezvous) publish(t *ticket.Ticket, rec []byte, now time.Time) *wire.RendezvousResponse {
+	if _, err := openRecord(rec, t.Peer); err != nil {
+		r.log.Debug("peer record refused", "peer", t.Peer, "user", t.Username, "err", err)
+		return failed(CodeBadRequest)
+	}
+	e := rvEntry{
+		ticket: t.Signed,
+		record: append([]byte(nil), rec...),
+		peer:   t.Peer,
+		expiry: t.Expiry,
+		at:     now,
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.entries[t.Username] = e
+	if now.Sub(r.lastSweep) >= r.cfg.TTL {
+		for name, old := range r.entries {
+			if !r.fresh(old, now) {
+				delete(r.entries, name)
+			}
+		}
+		r.lastSweep = now
+	}
+	r.log.Debug("published", "user", t.Username, "peer", t.Peer)
+	return &wire.RendezvousResponse{}
+}
+
+func (r *Rendezvous) lookup(names []string, now time.Time) *wire.RendezvousResponse {
+	if len(names) > r.cfg.MaxLookup {
+		return failed(CodeTooMany)
+	}
+	for _, n := range names {
+		if n == "" || len(n) > wire.MaxUsername {
+			return failed(CodeBadRequest)
+		}
+	}
+	resp := &wire.RendezvousResponse{}
+	seen := make(map[string]bool, len(names))
+	r.mu.Lock()
+	for _, n := range names {
+		if seen[n] {
+			continue
+		}
+		seen[n] = true
+		e, ok := r.entries[n]
+		if !ok || !r.fresh(e, now) {
+			continue
+		}
+		resp.Entries = append(resp.Entries, &wire.RendezvousResponse_Entry{
+			Username:   n,
+			Ticket:     e.ticket,
+			PeerRecord: e.record,
+		})
+	}
+	r.mu.Unlock()
+	// The answer must fit in one frame; the client asks again for fewer.
+	if proto.Size(resp) > wire.MaxRendezvousFrame {
+		return failed(CodeTooMany)
+	}
+	return resp
+}
+
+// fresh reports whether e may still be returned at now.
+func (r *Rendezvous) fresh(e rvEntry, now time.Time) bool {
+	return now.Sub(e.at) < r.cfg.TTL && now.Before(e.expiry)
+}
+
+func failed(code string) *wire.RendezvousResponse {
+	return &wire.RendezvousResponse{Error: code}
+}

@@ -1,0 +1,541 @@
+package supernode
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"errors"
+	"io"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/libp2p/go-libp2p"
+	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/peerstore"
+	"github.com/libp2p/go-libp2p/core/record"
+	"google.golang.org/protobuf/proto"
+
+	"eserver/node/ticket"
+	"eserver/node/wire"
+)
+
+// clock is a settable time source shared by the rendezvous and the tickets.
+type clock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func newClock() *clock { return &clock{now: time.Now()} }
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+}
+
+func newHost(t testing.TB) host.Host {
+	t.Helper()
+	h, err := libp2p.New(libp2p.ListenAddrStrings("/ip4/127.0.0.1/tcp/0"))
+	if err != nil {
+		t.Fatalf("new host: %v", err)
+	}
+	t.Cleanup(func() { _ = h.Close() })
+	return h
+}
+
+func newKey(t testing.TB) crypto.PrivKey {
+	t.Helper()
+	k, _, err := crypto.GenerateEd25519Key(rand.Reader)
+	if err != nil {
+		t.Fatalf("key: %v", err)
+	}
+	return k
+}
+
+func signTicket(t testing.TB, server crypto.PrivKey, user string, p peer.ID, issued, expiry time.Time) *wire.SignedTicket {
+	t.Helper()
+	st, err := ticket.Sign(server, ticket.Ticket{
+		Username: user, Peer: p, Device: "dev-" + p.String()[:8],
+		Issued: issued, Expiry: expiry, Role: ticket.RoleNode,
+	})
+	if err != nil {
+		t.Fatalf("sign ticket: %v", err)
+	}
+	return st
+}
+
+// env is one rendezvous host, its auth server key and clock.
+type env struct {
+	t     *testing.T
+	auth  crypto.PrivKey
+	clock *clock
+	rvh   host.Host
+	rv    *Rendezvous
+}
+
+func newEnv(t *testing.T, cfg RendezvousConfig) *env {
+	t.Helper()
+	e := &env{t: t, auth: newKey(t), clock: newClock(), rvh: newHost(t)}
+	cfg.AuthServer = mustID(t, e.auth)
+	if cfg.Now == nil {
+		cfg.Now = e.clock.Now
+	}
+	e.rv = NewRendezvous(cfg)
+	e.rv.Attach(e.rvh)
+	t.Cleanup(func() { _ = e.rv.Close() })
+	return e
+}
+
+func mustID(t testing.TB, k crypto.PrivKey) peer.ID {
+	t.Helper()
+	id, err := peer.IDFromPrivateKey(k)
+	if err != nil {
+		t.Fatalf("peer ID: %v", err)
+	}
+	return id
+}
+
+// client returns a host that knows the rendezvous' addresses, and a valid
+// ticket for it under user.
+func (e *env) client(user string) (host.Host, *wire.SignedTicket) {
+	h := newHost(e.t)
+	h.Peerstore().AddAddrs(e.rvh.ID(), e.rvh.Addrs(), peerstore.PermanentAddrTTL)
+	now := e.clock.Now()
+	return h, signTicket(e.t, e.auth, user, h.ID(), now, now.Add(wire.TicketLifetime))
+}
+
+func ctxT(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+func TestPublishLookup(t *testing.T) {
+	e := newEnv(t, RendezvousConfig{})
+	ctx := ctxT(t)
+	alice, aliceT := e.client("alice")
+	bob, bobT := e.client("bob")
+
+	if err := Publish(ctx, alice, e.rvh.ID(), aliceT); err != nil {
+		t.Fatalf("publish: %v", err)
+	}
+	found, err := Lookup(ctx, bob, e.rvh.ID(), bobT, []string{"alice", "carol", "alice"})
+	if err != nil {
+		t.Fatalf("lookup: %v", err)
+	}
+	if len(found) != 1 {
+		t.Fatalf("found %d entries, want 1: %+v", len(found), found)
+	}
+	f := found[0]
+	if f.Username != "alice" || f.Ticket.Username != "alice" || f.Ticket.Peer != alice.ID() || f.Addrs.ID != alice.ID() {
+		t.Fatalf("found %+v, want alice at %s", f, alice.ID())
+	}
+	if len(f.Addrs.Addrs) == 0 {
+		t.Fatal("found no addresses")
+	}
+	if got := len(bob.Network().ConnsToPeer(alice.ID())); got != 0 {
+		t.Fatalf("bob already connected to alice (%d conns)", got)
+	}
+	if err := bob.Connect(ctx, f.Addrs); err != nil {
+		t.Fatalf("dialling alice at the looked-up addresses: %v", err)
+	}
+
+	// Latest device wins.
+	alice2 := newHost(t)
+	alice2.Peerstore().AddAddrs(e.rvh.ID(), e.rvh.Addrs(), peerstore.PermanentAddrTTL)
+	now := e.clock.Now()
+	if err := Publish(ctx, alice2, e.rvh.ID(), signTicket(t, e.auth, "alice", alice2.ID(), now, now.Add(time.Hour))); err != nil {
+		t.Fatalf("publish second device: %v", err)
+	}
+	found, err = Lookup(ctx, bob, e.rvh.ID(), bobT, []string{"alice"})
+	if err != nil {
+		t.Fatalf("lookup: %v", err)
+	}
+	if len(found) != 1 || found[0].Addrs.ID != alice2.ID() {
+		t.Fatalf("after second device found %+v, want %s", found, alice2.ID())
+	}
+}
+
+func TestRefused(t *testing.T) {
+	e := newEnv(t, RendezvousConfig{MaxLookup: 3})
+	ctx := ctxT(t)
+	alice, aliceT := e.client("alice")
+	mallory, malloryT := e.client("mallory")
+	if err := Publish(ctx, alice, e.rvh.ID(), aliceT); err != nil {
+		t.Fatalf("publish: %v", err)
+	}
+	now := e.clock.Now()
+	expired := signTicket(t, e.auth, "mallory", mallory.ID(), now.Add(-2*time.Hour), now.Add(-time.Hour))
+	otherServer := signTicket(t, newKey(t), "mallory", mallory.ID(), now, now.Add(time.Hour))
+	auth := mustID(t, e.auth)
+	rv := e.rvh.ID()
+
+	// A record for mallory's own peer but signed by another key.
+	forged, err := record.Seal(peer.PeerRecordFromAddrInfo(peer.AddrInfo{ID: mallory.ID(), Addrs: mallory.Addrs()}), newKey(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	forgedBytes, err := forged.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A genuine record of alice's, presented by mallory with mallory's ticket.
+	aliceRec, err := record.Seal(peer.PeerRecordFromAddrInfo(peer.AddrInfo{ID: alice.ID(), Addrs: alice.Addrs()}), alice.Peerstore().PrivKey(alice.ID()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	aliceRecBytes, err := aliceRec.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	rawPublish := func(st *wire.SignedTicket, rec []byte) error {
+		resp, err := roundTrip(ctx, mallory, rv, &wire.RendezvousRequest{
+			Kind: &wire.RendezvousRequest_Publish{Publish: &wire.Publish{Ticket: st, PeerRecord: rec}},
+		})
+		if err != nil {
+			return err
+		}
+		return codeErr(resp.GetError())
+	}
+
+	tests := []struct {
+		name string
+		do   func() error
+		want error
+	}{
+		{"publish stolen ticket", func() error { return Publish(ctx, mallory, rv, aliceT) }, ErrUnauthorized},
+		{"lookup stolen ticket", func() error { _, err := Lookup(ctx, mallory, rv, aliceT, []string{"alice"}); return err }, ErrUnauthorized},
+		{"publish expired ticket", func() error { return Publish(ctx, mallory, rv, expired) }, ErrUnauthorized},
+		{"lookup expired ticket", func() error { _, err := Lookup(ctx, mallory, rv, expired, []string{"alice"}); return err }, ErrUnauthorized},
+		{"lookup no ticket", func() error {
+			_, err := Client{AuthServer: auth}.Lookup(ctx, mallory, rv, nil, []string{"alice"})
+			return err
+		}, ErrUnauthorized},
+		{"publish no ticket", func() error { return Publish(ctx, mallory, rv, nil) }, ErrUnauthorized},
+		{"lookup other server's ticket", func() error {
+			_, err := Lookup(ctx, mallory, rv, otherServer, []string{"alice"})
+			return err
+		}, ErrUnauthorized},
+		{"publish other server's ticket", func() error { return Publish(ctx, mallory, rv, otherServer) }, ErrUnauthorized},
+		{"publish record signed by another key", func() error { return rawPublish(malloryT, forgedBytes) }, ErrBadRequest},
+		{"publish someone else's record", func() error { return rawPublish(malloryT, aliceRecBytes) }, ErrBadRequest},
+		{"publish garbage record", func() error { return rawPublish(malloryT, []byte("not an envelope")) }, ErrBadRequest},
+		{"publish oversized record", func() error { return rawPublish(malloryT, make([]byte, MaxPeerRecord+1)) }, ErrBadRequest},
+		{"request of no kind", func() error {
+			resp, err := roundTrip(ctx, mallory, rv, &wire.RendezvousRequest{})
+			if err != nil {
+				return err
+			}
+			return codeErr(resp.GetError())
+		}, ErrBadRequest},
+		{"lookup more than MaxLookup", func() error {
+			_, err := lookupOnce(ctx, mallory, rv, malloryT, []string{"a", "b", "c", "d"})
+			return err
+		}, ErrTooMany},
+		{"lookup at MaxLookup", func() error {
+			_, err := lookupOnce(ctx, mallory, rv, malloryT, []string{"a", "b", "c"})
+			return err
+		}, nil},
+		{"lookup empty username", func() error {
+			_, err := lookupOnce(ctx, mallory, rv, malloryT, []string{""})
+			return err
+		}, ErrBadRequest},
+		{"lookup overlong username", func() error {
+			_, err := lookupOnce(ctx, mallory, rv, malloryT, []string{strings.Repeat("x", wire.MaxUsername+1)})
+			return err
+		}, ErrBadRequest},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if err := tt.do(); !errors.Is(err, tt.want) {
+				t.Fatalf("got %v, want %v", err, tt.want)
+			}
+		})
+	}
+
+	// None of the refused publishes changed alice's entry.
+	found, err := Lookup(ctx, mallory, rv, malloryT, []string{"alice", "mallory"})
+	if err != nil {
+		t.Fatalf("lookup: %v", err)
+	}
+	if len(found) != 1 || found[0].Addrs.ID != alice.ID() {
+		t.Fatalf("found %+v, want only alice at %s", found, alice.ID())
+	}
+}
+
+func TestStale(t *testing.T) {
+	const ttl = 10 * time.Minute
+	e := newEnv(t, RendezvousConfig{TTL: ttl})
+	ctx := ctxT(t)
+	alice, aliceT := e.client("alice")
+	carol := newHost(t)
+	carol.Peerstore().AddAddrs(e.rvh.ID(), e.rvh.Addrs(), peerstore.PermanentAddrTTL)
+	now := e.clock.Now()
+	carolT := signTicket(t, e.auth, "carol", carol.ID(), now, now.Add(5*time.Minute)) // expires before the TTL
+	bob, bobT := e.client("bob")
+
+	if err := Publish(ctx, alice, e.rvh.ID(), aliceT); err != nil {
+		t.Fatalf("publish alice: %v", err)
+	}
+	if err := Publish(ctx, carol, e.rvh.ID(), carolT); err != nil {
+		t.Fatalf("publish carol: %v", err)
+	}
+	steps := []struct {
+		advance time.Duration
+		want    []string
+	}{
+		{0, []string{"alice", "carol"}},
+		{4 * time.Minute, []string{"alice", "carol"}},
+		{2 * time.Minute, []string{"alice"}}, // carol's ticket expired
+		{ttl - 6*time.Minute - time.Second, []string{"alice"}},
+		{time.Second, nil}, // alice's entry is TTL old
+	}
+	for i, s := range steps {
+		e.clock.Advance(s.advance)
+		found, err := Client{Now: e.clock.Now}.Lookup(ctx, bob, e.rvh.ID(), bobT, []string{"alice", "carol"})
+		if err != nil {
+			t.Fatalf("step %d: lookup: %v", i, err)
+		}
+		var got []string
+		for _, f := range found {
+			got = append(got, f.Username)
+		}
+		if strings.Join(got, ",") != strings.Join(s.want, ",") {
+			t.Fatalf("step %d: found %v, want %v", i, got, s.want)
+		}
+	}
+	// Re-publishing makes the entry fresh again.
+	if err := Publish(ctx, alice, e.rvh.ID(), aliceT); err != nil {
+		t.Fatalf("re-publish: %v", err)
+	}
+	found, err := Client{Now: e.clock.Now}.Lookup(ctx, bob, e.rvh.ID(), bobT, []string{"alice"})
+	if err != nil || len(found) != 1 {
+		t.Fatalf("after re-publish: %v, %+v", err, found)
+	}
+}
+
+// TestLookupBatches checks that the client splits a long list when the
+// rendezvous answers too_many, instead of failing.
+func TestLookupBatches(t *testing.T) {
+	e := newEnv(t, RendezvousConfig{MaxLookup: 2})
+	ctx := ctxT(t)
+	users := []string{"u1", "u2", "u3"}
+	for _, u := range users {
+		h, st := e.client(u)
+		if err := Publish(ctx, h, e.rvh.ID(), st); err != nil {
+			t.Fatalf("publish %s: %v", u, err)
+		}
+	}
+	bob, bobT := e.client("bob")
+	found, err := Lookup(ctx, bob, e.rvh.ID(), bobT, []string{"u1", "x", "u2", "y", "u3"})
+	if err != nil {
+		t.Fatalf("lookup: %v", err)
+	}
+	if len(found) != 3 {
+		t.Fatalf("found %d, want 3: %+v", len(found), found)
+	}
+}
+
+// TestBadFrames checks that a malformed or oversized frame costs the sender
+// that stream only: the connection and the service stay up.
+func TestBadFrames(t *testing.T) {
+	e := newEnv(t, RendezvousConfig{})
+	ctx := ctxT(t)
+	bob, bobT := e.client("bob")
+	oversized := binary.AppendUvarint(nil, wire.MaxRendezvousFrame+1)
+	tests := []struct {
+		name  string
+		frame []byte
+	}{
+		{"undecodable body", []byte{2, 0, 0}},
+		{"truncated body", []byte{10, 1, 2, 3}},
+		{"oversized length", oversized},
+		{"overlong varint", bytes.Repeat([]byte{0xff}, 11)},
+		{"empty stream", nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s, err := bob.NewStream(ctx, e.rvh.ID(), wire.ProtoRendezvous)
+			if err != nil {
+				t.Fatalf("new stream: %v", err)
+			}
+			defer s.Close()
+			_ = s.SetDeadline(time.Now().Add(wire.RendezvousTimeout))
+			if _, err := s.Write(tt.frame); err != nil {
+				t.Fatalf("write: %v", err)
+			}
+			_ = s.CloseWrite()
+			var resp wire.RendezvousResponse
+			if err := wire.ReadMsg(s, wire.MaxRendezvousFrame, &resp); err == nil {
+				t.Fatalf("got a response %v to a bad frame", &resp)
+			}
+			if _, err := Lookup(ctx, bob, e.rvh.ID(), bobT, []string{"alice"}); err != nil {
+				t.Fatalf("lookup after a bad frame: %v", err)
+			}
+			if bob.Network().Connectedness(e.rvh.ID()) != network.Connected {
+				t.Fatal("connection to the rendezvous dropped")
+			}
+		})
+	}
+}
+
+// handlerGoroutines counts goroutines running the rendezvous stream handler.
+func handlerGoroutines() int {
+	buf := make([]byte, 1<<20)
+	for {
+		n := runtime.Stack(buf, true)
+		if n < len(buf) {
+			return strings.Count(string(buf[:n]), "supernode.(*Rendezvous).handle(")
+		}
+		buf = make([]byte, 2*len(buf))
+	}
+}
+
+func (r *Rendezvous) inFlight() int {
+	r.life.Lock()
+	defer r.life.Unlock()
+	return len(r.streams)
+}
+
+func TestCloseWaitsForHandlers(t *testing.T) {
+	e := newEnv(t, RendezvousConfig{})
+	ctx := ctxT(t)
+	bob, bobT := e.client("bob")
+
+	// Streams that never send a request keep their handlers blocked reading.
+	const n = 3
+	for range n {
+		s, err := bob.NewStream(ctx, e.rvh.ID(), wire.ProtoRendezvous)
+		if err != nil {
+			t.Fatalf("new stream: %v", err)
+		}
+		t.Cleanup(func() { _ = s.Reset() })
+		if _, err := s.Write([]byte{5}); err != nil { // a length, then nothing: forces the protocol negotiation through
+			t.Fatalf("write: %v", err)
+		}
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for e.rv.inFlight() < n {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d handlers in flight, want %d", e.rv.inFlight(), n)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if got := handlerGoroutines(); got < n {
+		t.Fatalf("%d handler goroutines, want at least %d", got, n)
+	}
+
+	if err := e.rv.Close(); err != nil {
+		t.Fatalf("close: %v", err)
+	}
+	// Close returned, so no handler may still be running: no wait here.
+	if got := handlerGoroutines(); got != 0 {
+		t.Fatalf("%d handler goroutines outlived Close", got)
+	}
+	if got := e.rv.inFlight(); got != 0 {
+		t.Fatalf("%d streams tracked after Close", got)
+	}
+	if _, err := Lookup(ctx, bob, e.rvh.ID(), bobT, []string{"alice"}); err == nil {
+		t.Fatal("lookup succeeded after Close")
+	}
+	if err := e.rv.Close(); err != nil {
+		t.Fatalf("second close: %v", err)
+	}
+	e.rv.Attach(e.rvh) // after Close: a no-op
+	if _, err := Lookup(ctx, bob, e.rvh.ID(), bobT, []string{"alice"}); err == nil {
+		t.Fatal("lookup succeeded after Attach on a closed rendezvous")
+	}
+}
+
+// fixedKey derives a deterministic key, so fuzz corpora stay meaningful
+// across runs.
+func fixedKey(t testing.TB, b byte) crypto.PrivKey {
+	t.Helper()
+	k, _, err := crypto.GenerateEd25519Key(bytes.NewReader(bytes.Repeat([]byte{b}, 64)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
+func frame(t testing.TB, m proto.Message) []byte {
+	t.Helper()
+	var b bytes.Buffer
+	if err := wire.WriteMsg(&b, m); err != nil {
+		t.Fatal(err)
+	}
+	return b.Bytes()
+}
+
+// FuzzRendezvousRequest feeds arbitrary stream bytes, from the fixed remote
+// peer, to the server's read-decode-process-answer path.
+func FuzzRendezvousRequest(f *testing.F) {
+	authKey, peerKey := fixedKey(f, 1), fixedKey(f, 2)
+	auth, remote := mustID(f, authKey), mustID(f, peerKey)
+	now := time.Unix(1_700_000_000, 0)
+	st := signTicket(f, authKey, "alice", remote, now, now.Add(wire.TicketLifetime))
+	addrs := newHost(f).Addrs()
+	env, err := record.Seal(peer.PeerRecordFromAddrInfo(peer.AddrInfo{ID: remote, Addrs: addrs}), peerKey)
+	if err != nil {
+		f.Fatal(err)
+	}
+	rec, err := env.Marshal()
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(frame(f, &wire.RendezvousRequest{Kind: &wire.RendezvousRequest_Publish{Publish: &wire.Publish{Ticket: st, PeerRecord: rec}}}))
+	f.Add(frame(f, &wire.RendezvousRequest{Kind: &wire.RendezvousRequest_Lookup{Lookup: &wire.Lookup{Ticket: st, Usernames: []string{"alice", "bob"}}}}))
+	f.Add(frame(f, &wire.RendezvousRequest{}))
+	f.Add([]byte{2, 0, 0})
+	f.Add(binary.AppendUvarint(nil, wire.MaxRendezvousFrame+1))
+
+	f.Fuzz(func(t *testing.T, data []byte) {
+		r := NewRendezvous(RendezvousConfig{AuthServer: auth, Now: func() time.Time { return now }})
+		// Publish once first so lookups have something to find.
+		var pre bytes.Buffer
+		if err := r.serve(struct {
+			io.Reader
+			io.Writer
+		}{bytes.NewReader(frame(t, &wire.RendezvousRequest{Kind: &wire.RendezvousRequest_Publish{Publish: &wire.Publish{Ticket: st, PeerRecord: rec}}})), &pre}, remote); err != nil {
+			t.Fatalf("seed publish: %v", err)
+		}
+		var out bytes.Buffer
+		err := r.serve(struct {
+			io.Reader
+			io.Writer
+		}{bytes.NewReader(data), &out}, remote)
+		if err == nil {
+			var resp wire.RendezvousResponse
+			if err := wire.ReadMsg(&out, wire.MaxRendezvousFrame, &resp); err != nil {
+				t.Fatalf("answer does not decode: %v", err)
+			}
+		} else if out.Len() != 0 {
+			t.Fatalf("wrote %d bytes and failed: %v", out.Len(), err)
+		}
+		// Whatever came in, every stored entry is still a verified one.
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		for name, e := range r.entries {
+			tk, err := ticket.VerifyFor(auth, e.peer, e.ticket, now)
+			if err != nil || tk.Username != name {
+				t.Fatalf("stored entry %q has a bad ticket: %v", name, err)
+			}
+			if _, err := openRecord(e.record, e.peer); err != nil {
+				t.Fatalf("stored entry %q has a bad record: %v", name, err)
+			}
+		}
+	})
+}
