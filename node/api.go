@@ -187,7 +187,7 @@ type ContactRequestEvent struct {
 // non-nil; the first event of every stream carries only Snapshot.
 type Event struct {
 	Snapshot       *Snapshot            `json:"snapshot,omitempty"`
-	Account        *Account             `json:"account,omitempty"`  // signed in, or presence of our own changed
+	Account        *Account             `json:"account,omitempty"`   // signed in, or presence of our own changed
 	SignedOut      bool                 `json:"signedOut,omitempty"` // the session ended
 	Contact        *Contact             `json:"contact,omitempty"`   // relation or presence of a contact changed
 	ContactRemoved string               `json:"contactRemoved,omitempty"`

@@ -245,3 +245,33 @@ func (n *Node) emit(e Event) {
 		w.push(e)
 	}
 }
+
+// ProfileDir resolves a --profile argument: a path (anything with a slash,
+// or "."-prefixed) is used as is; a bare name, or "" for "default", is a
+// directory under os.UserConfigDir()/eserver/profiles.
+func ProfileDir(nameOrDir string) (string, error) {
+	if nameOrDir == "" {
+		nameOrDir = "default"
+	}
+	if filepath.IsAbs(nameOrDir) || nameOrDir[0] == '.' || filepath.Base(nameOrDir) != nameOrDir {
+		return filepath.Abs(nameOrDir)
+	}
+	base, err := HomeDir()
+	if err != nil {
+		return "", err
+	}
+	return filepath.Join(base, "profiles", nameOrDir), nil
+}
+
+// HomeDir is where EServer keeps per-user data on this machine: $ESERVER_HOME,
+// or os.UserConfigDir()/eserver.
+func HomeDir() (string, error) {
+	if h := os.Getenv("ESERVER_HOME"); h != "" {
+		return h, nil
+	}
+	cfg, err := os.UserConfigDir()
+	if err != nil {
+		return "", fmt.Errorf("finding the config dir: %w", err)
+	}
+	return filepath.Join(cfg, "eserver"), nil
+}

@@ -12,7 +12,7 @@ import (
 )
 
 // testServer starts a real auth server with rendezvous on 127.0.0.1.
-func testServer(t *testing.T) string {
+func testServer(t testing.TB) string {
 	t.Helper()
 	svc, err := bundle.Start(bundle.Config{
 		Dir:    t.TempDir(),
@@ -35,17 +35,17 @@ func testLogger() *slog.Logger {
 
 // testNode is a node with a profile dir that survives restarts in a test.
 type testNode struct {
-	t       *testing.T
-	dir     string
-	server  string
-	name    string
-	pass    string
+	t      testing.TB
+	dir    string
+	server string
+	name   string
+	pass   string
 	*Node
-	events  <-chan Event
-	cancel  context.CancelFunc
+	events <-chan Event
+	cancel context.CancelFunc
 }
 
-func newTestNode(t *testing.T, server, name string) *testNode {
+func newTestNode(t testing.TB, server, name string) *testNode {
 	tn := &testNode{t: t, dir: t.TempDir(), server: server, name: name, pass: "pw-" + name}
 	tn.open()
 	t.Cleanup(func() { tn.stop() })
@@ -94,7 +94,7 @@ func (tn *testNode) login() {
 	}
 }
 
-func ctx(t *testing.T) context.Context {
+func ctx(t testing.TB) context.Context {
 	c, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	t.Cleanup(cancel)
 	return c
@@ -127,7 +127,7 @@ func (tn *testNode) waitContact(username string, rel Relation, status Status) {
 }
 
 // befriend makes a and b accepted contacts, both online.
-func befriend(t *testing.T, a, b *testNode) {
+func befriend(t testing.TB, a, b *testNode) {
 	t.Helper()
 	if err := a.AddContact(ctx(t), b.name, "hi, it's "+a.name); err != nil {
 		t.Fatal(err)

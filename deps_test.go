@@ -1,0 +1,74 @@
+package main
+
+import (
+	"encoding/json"
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+// TestImportRules enforces DESIGN.md §2 on the real dependency graph, the way
+// tailscale's deptest does: who may import whom is part of the architecture,
+// so a violation fails the build rather than waiting for review.
+func TestImportRules(t *testing.T) {
+	out, err := exec.Command("go", "list", "-json=ImportPath,Deps", "./...").Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	type pkg struct {
+		ImportPath string
+		Deps       []string
+	}
+	var pkgs []pkg
+	dec := json.NewDecoder(strings.NewReader(string(out)))
+	for dec.More() {
+		var p pkg
+		if err := dec.Decode(&p); err != nil {
+			t.Fatal(err)
+		}
+		pkgs = append(pkgs, p)
+	}
+	if len(pkgs) < 8 {
+		t.Fatalf("go list found only %d packages", len(pkgs))
+	}
+	under := func(path, prefix string) bool { return path == prefix || strings.HasPrefix(path, prefix+"/") }
+	hasDep := func(p pkg, match func(string) bool) string {
+		for _, d := range p.Deps {
+			if match(d) {
+				return d
+			}
+		}
+		return ""
+	}
+	fyne := func(d string) bool { return strings.HasPrefix(d, "fyne.io/") }
+	checked := 0
+	for _, p := range pkgs {
+		path := p.ImportPath
+		rules := []struct {
+			applies bool
+			bad     func(string) bool
+			why     string
+		}{
+			{path != "eserver" && !under(path, "eserver/app"), fyne, "only main and app import fyne.io"},
+			{under(path, "eserver/app"), func(d string) bool { return strings.HasPrefix(d, "github.com/libp2p/") }, "app imports no libp2p"},
+			{under(path, "eserver/app"), func(d string) bool { return strings.Contains(d, "sqlite") || d == "database/sql" }, "app imports no SQL driver"},
+			{path != "eserver", func(d string) bool { return under(d, "eserver/app") }, "nothing imports app"},
+			{under(path, "eserver/supernode"), func(d string) bool { return d == "eserver/node" }, "supernode never imports node's top package"},
+			{path == "eserver/authserver", func(d string) bool {
+				return strings.HasPrefix(d, "eserver/") && d != "eserver/node/wire" && d != "eserver/node/ticket" && d != "eserver/node/pake"
+			}, "authserver shares only node/wire, node/ticket and node/pake"},
+		}
+		for _, r := range rules {
+			if !r.applies {
+				continue
+			}
+			checked++
+			if d := hasDep(p, r.bad); d != "" {
+				t.Errorf("%s depends on %s: %s", path, d, r.why)
+			}
+		}
+	}
+	if checked == 0 {
+		t.Fatal("no rule applied to any package")
+	}
+}

@@ -1,0 +1,195 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"sync"
+	"testing"
+	"time"
+
+	"eserver/authserver/bundle"
+)
+
+// The test binary doubles as the daemon: re-executed with this variable set,
+// it runs main() with the arguments after "--".
+func TestMain(m *testing.M) {
+	if os.Getenv("ESERVER_NODE_AS_DAEMON") == "1" {
+		os.Args = append([]string{"eserver-node"}, os.Args[len(os.Args)-4:]...)
+		main()
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+// daemon is a running eserver-node daemon driven over its stdin/stdout.
+type daemon struct {
+	t      *testing.T
+	cmd    *exec.Cmd
+	in     io.WriteCloser
+	mu     sync.Mutex
+	nextID int
+	waits  map[int]chan map[string]any
+	notes  chan map[string]any
+	exited chan error
+}
+
+func startDaemon(t *testing.T) *daemon {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^$", "--profile", t.TempDir(), "--listen=/ip4/127.0.0.1/tcp/0", "daemon")
+	cmd.Env = append(os.Environ(), "ESERVER_NODE_AS_DAEMON=1")
+	in, _ := cmd.StdinPipe()
+	out, _ := cmd.StdoutPipe()
+	cmd.Stderr = io.Discard
+	if testing.Verbose() {
+		cmd.Stderr = os.Stderr
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	d := &daemon{t: t, cmd: cmd, in: in, waits: map[int]chan map[string]any{}, notes: make(chan map[string]any, 1000), exited: make(chan error, 1)}
+	go func() {
+		sc := bufio.NewScanner(out)
+		sc.Buffer(make([]byte, 1<<20), 1<<20)
+		for sc.Scan() {
+			var m map[string]any
+			if err := json.Unmarshal(sc.Bytes(), &m); err != nil {
+				t.Errorf("daemon wrote a line that is not JSON: %q", sc.Text())
+				continue
+			}
+			if id, ok := m["id"].(float64); ok {
+				d.mu.Lock()
+				ch := d.waits[int(id)]
+				d.mu.Unlock()
+				ch <- m
+				continue
+			}
+			d.notes <- m
+		}
+		d.exited <- cmd.Wait()
+	}()
+	t.Cleanup(func() {
+		in.Close()
+		select {
+		case <-d.exited:
+		case <-time.After(20 * time.Second):
+			cmd.Process.Kill()
+			t.Error("daemon did not exit on EOF")
+		}
+	})
+	return d
+}
+
+// call sends a request and returns its result, failing on an error unless
+// wantCode names the expected data.code.
+func (d *daemon) call(method string, params any, wantCode string) map[string]any {
+	d.t.Helper()
+	d.mu.Lock()
+	d.nextID++
+	id := d.nextID
+	ch := make(chan map[string]any, 1)
+	d.waits[id] = ch
+	d.mu.Unlock()
+	b, _ := json.Marshal(map[string]any{"jsonrpc": "2.0", "id": id, "method": method, "params": params})
+	if _, err := d.in.Write(append(b, '\n')); err != nil {
+		d.t.Fatal(err)
+	}
+	select {
+	case m := <-ch:
+		if e, ok := m["error"].(map[string]any); ok {
+			code, _ := e["data"].(map[string]any)["code"].(string)
+			if code != wantCode {
+				d.t.Fatalf("%s: error %v, want code %q", method, e, wantCode)
+			}
+			return nil
+		}
+		if wantCode != "" {
+			d.t.Fatalf("%s: succeeded, want error %q", method, wantCode)
+		}
+		res, _ := m["result"].(map[string]any)
+		return res
+	case <-time.After(30 * time.Second):
+		d.t.Fatalf("%s: no response", method)
+	}
+	return nil
+}
+
+// note waits for a notification of the given method matching match.
+func (d *daemon) note(method string, match func(map[string]any) bool) map[string]any {
+	d.t.Helper()
+	timeout := time.After(30 * time.Second)
+	for {
+		select {
+		case m := <-d.notes:
+			p, _ := m["params"].(map[string]any)
+			if m["method"] == method && (match == nil || match(p)) {
+				return p
+			}
+		case <-timeout:
+			d.t.Fatalf("no %s notification", method)
+		}
+	}
+}
+
+func TestDaemonsChat(t *testing.T) {
+	svc, err := bundle.Start(bundle.Config{Dir: t.TempDir(), Listen: []string{"/ip4/127.0.0.1/tcp/0"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer svc.Close()
+	server := svc.Addr()
+	alice, bob := startDaemon(t), startDaemon(t)
+
+	alice.call("register", map[string]any{"server": server, "username": "alice", "password": "a-pass"}, "")
+	bob.call("register", map[string]any{"server": server, "username": "bob", "password": "b-pass"}, "")
+	bob.call("register", map[string]any{"server": server, "username": "bob", "password": "x"}, "username_taken")
+	alice.call("login", map[string]any{"server": server, "username": "alice", "password": "wrong"}, "login_failed")
+	res := alice.call("login", map[string]any{"server": server, "username": "alice", "password": "a-pass"}, "")
+	if res["username"] != "alice" || res["peerId"] == "" {
+		t.Fatalf("login result %v", res)
+	}
+	bob.call("login", map[string]any{"server": server, "username": "bob", "password": "b-pass"}, "")
+	alice.call("send", map[string]any{"to": "bob", "text": "hi"}, "not_contact")
+
+	alice.call("addContact", map[string]any{"username": "bob", "message": "it's alice"}, "")
+	req := bob.note("contactRequest", nil)
+	if req["from"] != "alice" || req["message"] != "it's alice" {
+		t.Fatalf("contactRequest %v", req)
+	}
+	bob.call("acceptContact", map[string]any{"username": "alice"}, "")
+	alice.note("contactUpdate", func(p map[string]any) bool { return p["username"] == "bob" && p["relation"] == "accepted" })
+	bob.call("setPresence", map[string]any{"status": "away", "subnick": "making tea"}, "")
+	alice.note("presence", func(p map[string]any) bool { return p["username"] == "bob" && p["status"] == "away" && p["subnick"] == "making tea" })
+
+	const n = 20
+	var ids []string
+	for i := range n {
+		r := alice.call("send", map[string]any{"to": "bob", "text": fmt.Sprintf("msg %d", i)}, "")
+		ids = append(ids, r["id"].(string))
+	}
+	for i := range n {
+		m := bob.note("message", nil)
+		if m["from"] != "alice" || m["text"] != fmt.Sprintf("msg %d", i) || m["id"] != ids[i] {
+			t.Fatalf("message %d: %v", i, m)
+		}
+		if _, err := time.Parse(time.RFC3339, m["time"].(string)); err != nil {
+			t.Fatalf("time %q: %v", m["time"], err)
+		}
+	}
+	alice.note("delivered", func(p map[string]any) bool { return p["id"] == ids[n-1] && p["to"] == "bob" })
+
+	h := bob.call("history", map[string]any{"with": "alice", "limit": 5}, "")
+	msgs, _ := h["messages"].([]any)
+	if len(msgs) != 5 || msgs[4].(map[string]any)["text"] != fmt.Sprintf("msg %d", n-1) {
+		t.Fatalf("history %v", h)
+	}
+	cs := alice.call("listContacts", map[string]any{}, "")["contacts"].([]any)
+	if len(cs) != 1 || cs[0].(map[string]any)["status"] != "away" || cs[0].(map[string]any)["relation"] != "accepted" {
+		t.Fatalf("contacts %v", cs)
+	}
+	alice.call("logout", map[string]any{}, "")
+	bob.note("presence", func(p map[string]any) bool { return p["username"] == "alice" && p["status"] == "offline" })
+}

@@ -1,0 +1,232 @@
+// Package login is a node's side of the auth protocol: register an account
+// and sign in at an auth server with OPAQUE, receiving a ticket that binds
+// this node's peer ID to the account.
+package login
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"eserver/node/pake"
+	"eserver/node/ticket"
+	"eserver/node/wire"
+)
+
+// Errors callers branch on, one per stable AuthError code, plus
+// ErrUnreachable when the server cannot be dialed.
+var (
+	ErrLoginFailed   = errors.New("wrong username or password")
+	ErrUsernameTaken = errors.New("username taken")
+	ErrRateLimited   = errors.New("rate limited, try again later")
+	ErrBadRequest    = errors.New("bad request")
+	ErrUnreachable   = errors.New("server unreachable")
+	// ErrProtocol means the server answered something it should not have.
+	ErrProtocol = errors.New("auth protocol error")
+)
+
+// Request is what signing in needs.
+type Request struct {
+	Username string
+	Password string
+	Device   string // human name of this device, e.g. "laptop"
+	BoxKey   []byte // this device's X25519 public key, put into the ticket
+}
+
+// Result is a successful sign-in.
+type Result struct {
+	// Ticket is verified: issued by the server for this host's peer ID.
+	Ticket *ticket.Ticket
+	// Rendezvous lists multiaddrs of rendezvous services to publish at.
+	Rendezvous []string
+}
+
+// ParseServer parses an auth server's multiaddr, which must end in /p2p/<id>.
+func ParseServer(addr string) (peer.AddrInfo, error) {
+	ai, err := peer.AddrInfoFromString(addr)
+	if err != nil {
+		return peer.AddrInfo{}, fmt.Errorf("%w: server address %q: %v", ErrBadRequest, addr, err)
+	}
+	return *ai, nil
+}
+
+// Register creates the account username with password at server.
+func Register(ctx context.Context, h host.Host, server peer.AddrInfo, username, password string) error {
+	if password == "" {
+		return fmt.Errorf("%w: empty password", ErrBadRequest)
+	}
+	c, err := pake.NewClient(username)
+	if err != nil {
+		return err
+	}
+	req, err := c.RegistrationStart([]byte(password))
+	if err != nil {
+		return err
+	}
+	return exchange(ctx, h, server, func(st network.Stream) error {
+		if err := wire.WriteMsg(st, &wire.AuthRequest{Kind: &wire.AuthRequest_RegisterStart{
+			RegisterStart: &wire.RegisterStart{Username: username, RegistrationRequest: req},
+		}}); err != nil {
+			return err
+		}
+		resp, err := readResponse(st)
+		if err != nil {
+			return err
+		}
+		rr, ok := resp.Kind.(*wire.AuthResponse_RegistrationResponse)
+		if !ok {
+			return fmt.Errorf("%w: %T instead of registration_response", ErrProtocol, resp.Kind)
+		}
+		record, err := c.RegistrationFinish(rr.RegistrationResponse)
+		if err != nil {
+			return fmt.Errorf("%w: %v", ErrProtocol, err)
+		}
+		if err := wire.WriteMsg(st, &wire.RegisterFinish{RegistrationRecord: record}); err != nil {
+			return err
+		}
+		resp, err = readResponse(st)
+		if err != nil {
+			return err
+		}
+		if _, ok := resp.Kind.(*wire.AuthResponse_RegisterResult); !ok {
+			return fmt.Errorf("%w: %T instead of register_result", ErrProtocol, resp.Kind)
+		}
+		return nil
+	})
+}
+
+// Login signs in at server and returns a ticket verified to be issued by
+// server for h's peer ID.
+func Login(ctx context.Context, h host.Host, server peer.AddrInfo, req Request) (*Result, error) {
+	if req.Password == "" {
+		return nil, fmt.Errorf("%w: empty password", ErrBadRequest)
+	}
+	c, err := pake.NewClient(req.Username)
+	if err != nil {
+		return nil, err
+	}
+	ke1, err := c.LoginStart([]byte(req.Password))
+	if err != nil {
+		return nil, err
+	}
+	var res *Result
+	err = exchange(ctx, h, server, func(st network.Stream) error {
+		if err := wire.WriteMsg(st, &wire.AuthRequest{Kind: &wire.AuthRequest_LoginStart{
+			LoginStart: &wire.LoginStart{Username: req.Username, Ke1: ke1, Device: req.Device, BoxKey: req.BoxKey},
+		}}); err != nil {
+			return err
+		}
+		resp, err := readResponse(st)
+		if err != nil {
+			return err
+		}
+		k2, ok := resp.Kind.(*wire.AuthResponse_Ke2)
+		if !ok {
+			return fmt.Errorf("%w: %T instead of ke2", ErrProtocol, resp.Kind)
+		}
+		ke3, _, err := c.LoginFinish(k2.Ke2)
+		if errors.Is(err, pake.ErrAuth) {
+			return ErrLoginFailed
+		}
+		if err != nil {
+			return fmt.Errorf("%w: %v", ErrProtocol, err)
+		}
+		if err := wire.WriteMsg(st, &wire.LoginFinish{Ke3: ke3}); err != nil {
+			return err
+		}
+		resp, err = readResponse(st)
+		if err != nil {
+			return err
+		}
+		lr, ok := resp.Kind.(*wire.AuthResponse_LoginResult)
+		if !ok || lr.LoginResult == nil {
+			return fmt.Errorf("%w: %T instead of login_result", ErrProtocol, resp.Kind)
+		}
+		t, err := ticket.VerifyFor(server.ID, h.ID(), lr.LoginResult.Ticket, time.Now())
+		if err != nil {
+			return fmt.Errorf("%w: ticket: %v", ErrProtocol, err)
+		}
+		if t.Username != req.Username {
+			return fmt.Errorf("%w: ticket for %q, not %q", ErrProtocol, t.Username, req.Username)
+		}
+		res = &Result{Ticket: t, Rendezvous: lr.LoginResult.Rendezvous}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return res, nil
+}
+
+// exchange dials server, opens an auth stream with a deadline that also
+// follows ctx, runs fn on it and closes it, resetting it on error.
+func exchange(ctx context.Context, h host.Host, server peer.AddrInfo, fn func(network.Stream) error) error {
+	dctx, cancel := context.WithTimeout(ctx, wire.DialTimeout)
+	defer cancel()
+	if err := h.Connect(dctx, server); err != nil {
+		return fmt.Errorf("%w: connecting to %s: %v", ErrUnreachable, server.ID, err)
+	}
+	st, err := h.NewStream(dctx, server.ID, wire.ProtoAuth)
+	if err != nil {
+		return fmt.Errorf("%w: opening auth stream to %s: %v", ErrUnreachable, server.ID, err)
+	}
+	deadline := time.Now().Add(wire.AuthTimeout)
+	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
+		deadline = d
+	}
+	if err := st.SetDeadline(deadline); err != nil {
+		st.Reset()
+		return fmt.Errorf("setting deadline: %w", err)
+	}
+	stop := context.AfterFunc(ctx, func() { st.Reset() })
+	defer stop()
+	if err := fn(st); err != nil {
+		st.Reset()
+		if ctx.Err() != nil {
+			return fmt.Errorf("auth exchange with %s: %w", server.ID, ctx.Err())
+		}
+		return err
+	}
+	return st.Close()
+}
+
+// readResponse reads one AuthResponse and turns an AuthError into the
+// matching sentinel.
+func readResponse(st network.Stream) (*wire.AuthResponse, error) {
+	var resp wire.AuthResponse
+	if err := wire.ReadMsg(st, wire.MaxAuthFrame, &resp); err != nil {
+		return nil, fmt.Errorf("reading auth response: %w", err)
+	}
+	if e, ok := resp.Kind.(*wire.AuthResponse_Error); ok {
+		return nil, codeError(e.Error)
+	}
+	return &resp, nil
+}
+
+func codeError(e *wire.AuthError) error {
+	if e == nil {
+		return fmt.Errorf("%w: empty error", ErrProtocol)
+	}
+	var s error
+	switch e.Code {
+	case "login_failed":
+		s = ErrLoginFailed
+	case "username_taken":
+		s = ErrUsernameTaken
+	case "rate_limited":
+		s = ErrRateLimited
+	case "bad_request":
+		s = ErrBadRequest
+	default:
+		return fmt.Errorf("auth server error %q: %s", e.Code, e.Message)
+	}
+	if e.Message == "" || e.Message == s.Error() {
+		return s
+	}
+	return fmt.Errorf("%w: %s", s, e.Message)
+}

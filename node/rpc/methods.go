@@ -1,0 +1,315 @@
+package rpc
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"eserver/node"
+)
+
+// History limits: the default when limit is absent, and the largest allowed.
+const (
+	defaultHistoryLimit = 50
+	maxHistoryLimit     = 1000
+)
+
+// timeFormat is RFC 3339 with milliseconds; times are written in UTC.
+const timeFormat = "2006-01-02T15:04:05.000Z07:00"
+
+type handler func(ctx context.Context, api node.API, params json.RawMessage) (any, error)
+
+var methods = map[string]handler{
+	"register":       register,
+	"login":          login,
+	"logout":         logout,
+	"addContact":     addContact,
+	"acceptContact":  contactCommand(node.API.AcceptContact),
+	"declineContact": contactCommand(node.API.DeclineContact),
+	"blockContact":   contactCommand(node.API.BlockContact),
+	"unblockContact": contactCommand(node.API.UnblockContact),
+	"removeContact":  contactCommand(node.API.RemoveContact),
+	"listContacts":   listContacts,
+	"setPresence":    setPresence,
+	"send":           send,
+	"history":        history,
+}
+
+// paramError is a request whose params are malformed: -32602, bad_request.
+type paramError struct{ msg string }
+
+func (e *paramError) Error() string { return "invalid params: " + e.msg }
+
+func badParams(format string, args ...any) error {
+	return &paramError{msg: fmt.Sprintf(format, args...)}
+}
+
+// decodeParams decodes an object of params into v, refusing unknown fields.
+// Absent or null params decode as {}.
+func decodeParams(raw json.RawMessage, v any) error {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 || string(raw) == "null" {
+		raw = []byte("{}")
+	}
+	if raw[0] != '{' {
+		return badParams("params must be an object")
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return badParams("%v", err)
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return badParams("trailing data after params")
+	}
+	return nil
+}
+
+// required fails on the first empty value of name/value pairs.
+func required(pairs ...string) error {
+	for i := 0; i+1 < len(pairs); i += 2 {
+		if pairs[i+1] == "" {
+			return badParams("missing %s", pairs[i])
+		}
+	}
+	return nil
+}
+
+func checkStatus(s string) error {
+	if !node.Status(s).Valid() {
+		return badParams("unknown status %q", s)
+	}
+	return nil
+}
+
+// formatTime renders t as RFC 3339 in UTC with milliseconds.
+func formatTime(t time.Time) string { return t.UTC().Format(timeFormat) }
+
+// statusOf shows an unknown status as offline.
+func statusOf(s node.Status) string {
+	if s == "" {
+		return string(node.StatusOffline)
+	}
+	return string(s)
+}
+
+type empty struct{}
+
+type usernameResult struct {
+	Username string `json:"username"`
+}
+
+func register(ctx context.Context, api node.API, raw json.RawMessage) (any, error) {
+	var p struct {
+		Server   string `json:"server"`
+		Username string `json:"username"`
+		Password string `json:"password"`
+	}
+	if err := decodeParams(raw, &p); err != nil {
+		return nil, err
+	}
+	if err := required("server", p.Server, "username", p.Username, "password", p.Password); err != nil {
+		return nil, err
+	}
+	if err := api.Register(ctx, p.Server, p.Username, p.Password); err != nil {
+		return nil, err
+	}
+	return usernameResult{Username: p.Username}, nil
+}
+
+func login(ctx context.Context, api node.API, raw json.RawMessage) (any, error) {
+	var p struct {
+		Server   string `json:"server"`
+		Username string `json:"username"`
+		Password string `json:"password"`
+		Status   string `json:"status"`
+	}
+	if err := decodeParams(raw, &p); err != nil {
+		return nil, err
+	}
+	if err := required("username", p.Username, "password", p.Password); err != nil {
+		return nil, err
+	}
+	if p.Status != "" {
+		if err := checkStatus(p.Status); err != nil {
+			return nil, err
+		}
+	}
+	acct, err := api.Login(ctx, node.LoginRequest{
+		Server: p.Server, Username: p.Username, Password: p.Password, Status: node.Status(p.Status),
+	})
+	if err != nil {
+		return nil, err
+	}
+	return struct {
+		Username string `json:"username"`
+		PeerID   string `json:"peerId"`
+	}{acct.Username, acct.PeerID}, nil
+}
+
+func logout(ctx context.Context, api node.API, raw json.RawMessage) (any, error) {
+	if err := decodeParams(raw, &struct{}{}); err != nil {
+		return nil, err
+	}
+	if err := api.Logout(ctx); err != nil {
+		return nil, err
+	}
+	return empty{}, nil
+}
+
+func addContact(ctx context.Context, api node.API, raw json.RawMessage) (any, error) {
+	var p struct {
+		Username string `json:"username"`
+		Message  string `json:"message"`
+	}
+	if err := decodeParams(raw, &p); err != nil {
+		return nil, err
+	}
+	if err := required("username", p.Username); err != nil {
+		return nil, err
+	}
+	if err := api.AddContact(ctx, p.Username, p.Message); err != nil {
+		return nil, err
+	}
+	return empty{}, nil
+}
+
+// contactCommand is a method taking only {username}.
+func contactCommand(call func(node.API, context.Context, string) error) handler {
+	return func(ctx context.Context, api node.API, raw json.RawMessage) (any, error) {
+		var p struct {
+			Username string `json:"username"`
+		}
+		if err := decodeParams(raw, &p); err != nil {
+			return nil, err
+		}
+		if err := required("username", p.Username); err != nil {
+			return nil, err
+		}
+		if err := call(api, ctx, p.Username); err != nil {
+			return nil, err
+		}
+		return empty{}, nil
+	}
+}
+
+type contactJSON struct {
+	Username       string `json:"username"`
+	Nick           string `json:"nick"`
+	Subnick        string `json:"subnick"`
+	Status         string `json:"status"`
+	Media          string `json:"media"`
+	Relation       string `json:"relation"`
+	RequestMessage string `json:"requestMessage,omitempty"`
+}
+
+func listContacts(ctx context.Context, api node.API, raw json.RawMessage) (any, error) {
+	if err := decodeParams(raw, &struct{}{}); err != nil {
+		return nil, err
+	}
+	cs, err := api.Contacts(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]contactJSON, 0, len(cs))
+	for _, c := range cs {
+		out = append(out, contactJSON{
+			Username: c.Username, Nick: c.Nick, Subnick: c.Subnick, Status: statusOf(c.Status),
+			Media: c.Media, Relation: string(c.Relation), RequestMessage: c.RequestMessage,
+		})
+	}
+	return struct {
+		Contacts []contactJSON `json:"contacts"`
+	}{out}, nil
+}
+
+func setPresence(ctx context.Context, api node.API, raw json.RawMessage) (any, error) {
+	var p struct {
+		Status  *string `json:"status"`
+		Nick    *string `json:"nick"`
+		Subnick *string `json:"subnick"`
+		Media   *string `json:"media"`
+	}
+	if err := decodeParams(raw, &p); err != nil {
+		return nil, err
+	}
+	u := node.PresenceUpdate{Nick: p.Nick, Subnick: p.Subnick, Media: p.Media}
+	if p.Status != nil {
+		if err := checkStatus(*p.Status); err != nil {
+			return nil, err
+		}
+		st := node.Status(*p.Status)
+		u.Status = &st
+	}
+	if err := api.SetPresence(ctx, u); err != nil {
+		return nil, err
+	}
+	return empty{}, nil
+}
+
+func send(ctx context.Context, api node.API, raw json.RawMessage) (any, error) {
+	var p struct {
+		To   string `json:"to"`
+		Text string `json:"text"`
+	}
+	if err := decodeParams(raw, &p); err != nil {
+		return nil, err
+	}
+	if err := required("to", p.To, "text", p.Text); err != nil {
+		return nil, err
+	}
+	id, err := api.Send(ctx, p.To, p.Text)
+	if err != nil {
+		return nil, err
+	}
+	return struct {
+		ID string `json:"id"`
+	}{id}, nil
+}
+
+type messageJSON struct {
+	ID    string `json:"id"`
+	From  string `json:"from"`
+	To    string `json:"to"`
+	Text  string `json:"text"`
+	Time  string `json:"time"`
+	State string `json:"state"`
+}
+
+func history(ctx context.Context, api node.API, raw json.RawMessage) (any, error) {
+	var p struct {
+		With   string `json:"with"`
+		Limit  *int   `json:"limit"`
+		Before string `json:"before"`
+	}
+	if err := decodeParams(raw, &p); err != nil {
+		return nil, err
+	}
+	if err := required("with", p.With); err != nil {
+		return nil, err
+	}
+	limit := defaultHistoryLimit
+	if p.Limit != nil {
+		limit = *p.Limit
+		if limit < 1 || limit > maxHistoryLimit {
+			return nil, badParams("limit must be between 1 and %d", maxHistoryLimit)
+		}
+	}
+	ms, err := api.History(ctx, p.With, limit, p.Before)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]messageJSON, 0, len(ms))
+	for _, m := range ms {
+		out = append(out, messageJSON{
+			ID: m.ID, From: m.From, To: m.To, Text: m.Text, Time: formatTime(m.Time), State: string(m.State),
+		})
+	}
+	return struct {
+		Messages []messageJSON `json:"messages"`
+	}{out}, nil
+}

@@ -1,0 +1,122 @@
+package rpc
+
+import (
+	"context"
+	"strings"
+
+	"eserver/node"
+)
+
+// Notification params. Field order is the order on the wire.
+type (
+	messageNote struct {
+		ID   string `json:"id"`
+		From string `json:"from"`
+		To   string `json:"to"`
+		Text string `json:"text"`
+		Time string `json:"time"`
+	}
+	deliveredNote struct {
+		ID string `json:"id"`
+		To string `json:"to"`
+	}
+	contactRequestNote struct {
+		From    string `json:"from"`
+		Message string `json:"message"`
+	}
+	contactUpdateNote struct {
+		Username string `json:"username"`
+		Relation string `json:"relation"`
+	}
+	presenceNote struct {
+		Username string `json:"username"`
+		Status   string `json:"status"`
+		Nick     string `json:"nick"`
+		Subnick  string `json:"subnick"`
+		Media    string `json:"media"`
+	}
+)
+
+// relationRemoved is the relation contactUpdate reports for a removed contact.
+const relationRemoved = "removed"
+
+// watchState is what the notifier remembers of the event stream to report
+// only changes: the signed-in user and the contact list.
+type watchState struct {
+	self     string // last signed-in username, "" if never
+	contacts map[string]node.Contact
+}
+
+// watch turns events into notifications until ctx ends or events closes.
+func (c *conn) watch(ctx context.Context, events <-chan node.Event) {
+	st := &watchState{contacts: map[string]node.Contact{}}
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case ev, ok := <-events:
+			if !ok {
+				if ctx.Err() == nil {
+					c.log.Warn("rpc: node event stream ended")
+				}
+				return
+			}
+			c.event(st, ev)
+		}
+	}
+}
+
+// event handles one event; an event may carry several changes.
+func (c *conn) event(st *watchState, ev node.Event) {
+	if s := ev.Snapshot; s != nil { // the initial state: remembered, not reported
+		st.self = ""
+		if s.Account != nil {
+			st.self = s.Account.Username
+		}
+		st.contacts = make(map[string]node.Contact, len(s.Contacts))
+		for _, ct := range s.Contacts {
+			st.contacts[ct.Username] = ct
+		}
+	}
+	if a := ev.Account; a != nil {
+		if st.self != "" && !strings.EqualFold(st.self, a.Username) {
+			st.contacts = map[string]node.Contact{} // another account's list
+		}
+		st.self = a.Username
+	}
+	if ct := ev.Contact; ct != nil {
+		prev, known := st.contacts[ct.Username]
+		st.contacts[ct.Username] = *ct
+		if !known || prev.Relation != ct.Relation {
+			c.notify("contactUpdate", contactUpdateNote{Username: ct.Username, Relation: string(ct.Relation)})
+		}
+		prev.Username = ct.Username // an unknown contact had no presence
+		if p := presenceOf(*ct); p != presenceOf(prev) {
+			c.notify("presence", p)
+		}
+	}
+	if u := ev.ContactRemoved; u != "" {
+		delete(st.contacts, u)
+		c.notify("contactUpdate", contactUpdateNote{Username: u, Relation: relationRemoved})
+	}
+	if r := ev.ContactRequest; r != nil {
+		c.notify("contactRequest", contactRequestNote{From: r.From, Message: r.Message})
+	}
+	if m := ev.Message; m != nil && (st.self == "" || !strings.EqualFold(m.From, st.self)) {
+		c.notify("message", messageNote{ID: m.ID, From: m.From, To: m.To, Text: m.Text, Time: formatTime(m.Time)})
+	}
+	if d := ev.Delivered; d != nil {
+		c.notify("delivered", deliveredNote{ID: d.ID, To: d.To})
+	}
+	if ev.SignedOut {
+		c.notify("signedOut", empty{})
+	}
+}
+
+// presenceOf is the presence notification for ct; two presences compare
+// equal when they are shown the same (an empty status shows as offline).
+func presenceOf(ct node.Contact) presenceNote {
+	return presenceNote{
+		Username: ct.Username, Status: statusOf(ct.Status), Nick: ct.Nick, Subnick: ct.Subnick, Media: ct.Media,
+	}
+}

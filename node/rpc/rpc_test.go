@@ -1,0 +1,932 @@
+package rpc
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"reflect"
+	"strings"
+	"sync"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"eserver/node"
+)
+
+// fakeAPI is an in-memory node.API recording every call.
+type fakeAPI struct {
+	mu    sync.Mutex
+	calls []string
+
+	errs      map[string]error // by API method name
+	loginGate chan struct{}    // if set, Login waits for it to close
+	contacts  []node.Contact
+	messages  []node.Message
+	snapshot  node.Snapshot
+	events    chan node.Event // forwarded to watchers after the snapshot
+}
+
+func newFake() *fakeAPI {
+	return &fakeAPI{errs: map[string]error{}, events: make(chan node.Event)}
+}
+
+func (f *fakeAPI) record(method string, args ...any) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	s := method
+	for _, a := range args {
+		s += fmt.Sprintf(" %v", a)
+	}
+	f.calls = append(f.calls, s)
+	return f.errs[method]
+}
+
+func (f *fakeAPI) Calls() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]string(nil), f.calls...)
+}
+
+func (f *fakeAPI) Register(_ context.Context, server, username, password string) error {
+	return f.record("Register", server, username, password)
+}
+
+func (f *fakeAPI) Login(ctx context.Context, req node.LoginRequest) (node.Account, error) {
+	if f.loginGate != nil {
+		select {
+		case <-f.loginGate:
+		case <-ctx.Done():
+			return node.Account{}, ctx.Err()
+		}
+	}
+	if err := f.record("Login", fmt.Sprintf("%+v", req)); err != nil {
+		return node.Account{}, err
+	}
+	return node.Account{Username: req.Username, PeerID: "12D3KooWfake", Server: "srv"}, nil
+}
+
+func (f *fakeAPI) Logout(context.Context) error { return f.record("Logout") }
+func (f *fakeAPI) AddContact(_ context.Context, username, message string) error {
+	return f.record("AddContact", username, fmt.Sprintf("%q", message))
+}
+func (f *fakeAPI) AcceptContact(_ context.Context, u string) error {
+	return f.record("AcceptContact", u)
+}
+func (f *fakeAPI) DeclineContact(_ context.Context, u string) error {
+	return f.record("DeclineContact", u)
+}
+func (f *fakeAPI) BlockContact(_ context.Context, u string) error { return f.record("BlockContact", u) }
+func (f *fakeAPI) UnblockContact(_ context.Context, u string) error {
+	return f.record("UnblockContact", u)
+}
+func (f *fakeAPI) RemoveContact(_ context.Context, u string) error {
+	return f.record("RemoveContact", u)
+}
+
+func (f *fakeAPI) Contacts(context.Context) ([]node.Contact, error) {
+	if err := f.record("Contacts"); err != nil {
+		return nil, err
+	}
+	return f.contacts, nil
+}
+
+func (f *fakeAPI) SetPresence(_ context.Context, u node.PresenceUpdate) error {
+	str := func(p *string) string {
+		if p == nil {
+			return "<nil>"
+		}
+		return fmt.Sprintf("%q", *p)
+	}
+	st := "<nil>"
+	if u.Status != nil {
+		st = string(*u.Status)
+	}
+	return f.record("SetPresence", "status="+st, "nick="+str(u.Nick), "subnick="+str(u.Subnick), "media="+str(u.Media))
+}
+
+func (f *fakeAPI) Send(_ context.Context, to, text string) (string, error) {
+	if err := f.record("Send", to, fmt.Sprintf("%q", text)); err != nil {
+		return "", err
+	}
+	return "m-" + to, nil
+}
+
+func (f *fakeAPI) History(_ context.Context, with string, limit int, before string) ([]node.Message, error) {
+	if err := f.record("History", with, limit, fmt.Sprintf("%q", before)); err != nil {
+		return nil, err
+	}
+	return f.messages, nil
+}
+
+func (f *fakeAPI) Watch(ctx context.Context) <-chan node.Event {
+	out := make(chan node.Event, 16)
+	snap := f.snapshot
+	go func() {
+		defer close(out)
+		select {
+		case out <- node.Event{Snapshot: &snap}:
+		case <-ctx.Done():
+			return
+		}
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case ev := <-f.events:
+				select {
+				case out <- ev:
+				case <-ctx.Done():
+					return
+				}
+			}
+		}
+	}()
+	return out
+}
+
+// line is one decoded output line.
+type line struct {
+	JSONRPC string          `json:"jsonrpc"`
+	ID      json.RawMessage `json:"id"`
+	Method  string          `json:"method"`
+	Params  json.RawMessage `json:"params"`
+	Result  json.RawMessage `json:"result"`
+	Error   *struct {
+		Code    int    `json:"code"`
+		Message string `json:"message"`
+		Data    *struct {
+			Code string `json:"code"`
+		} `json:"data"`
+	} `json:"error"`
+	raw string
+}
+
+// harness runs Serve over io.Pipes.
+type harness struct {
+	t      *testing.T
+	api    *fakeAPI
+	in     *io.PipeWriter
+	lines  chan line
+	done   chan error
+	cancel context.CancelFunc
+	notes  []line // notifications seen while waiting for a response
+}
+
+func serve(t *testing.T, api *fakeAPI) *harness {
+	t.Helper()
+	inR, inW := io.Pipe()
+	outR, outW := io.Pipe()
+	ctx, cancel := context.WithCancel(context.Background())
+	h := &harness{t: t, api: api, in: inW, lines: make(chan line, 4096), done: make(chan error, 1), cancel: cancel}
+	logger := slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelDebug}))
+	go func() {
+		err := NewServer(api, logger).Serve(ctx, inR, outW)
+		outW.Close()
+		h.done <- err
+	}()
+	go func() {
+		defer close(h.lines)
+		sc := bufio.NewScanner(outR)
+		sc.Buffer(nil, 4<<20)
+		for sc.Scan() {
+			var l line
+			if err := json.Unmarshal(sc.Bytes(), &l); err != nil {
+				t.Errorf("output line is not JSON: %q: %v", sc.Text(), err)
+				continue
+			}
+			if l.JSONRPC != "2.0" {
+				t.Errorf("output line without jsonrpc 2.0: %s", sc.Text())
+			}
+			l.raw = sc.Text()
+			h.lines <- l
+		}
+	}()
+	t.Cleanup(func() {
+		h.in.Close()
+		for range h.lines {
+		}
+		if err := <-h.done; err != nil && !errors.Is(err, context.Canceled) {
+			t.Errorf("Serve: %v", err)
+		}
+		cancel()
+	})
+	return h
+}
+
+func (h *harness) send(s string) {
+	h.t.Helper()
+	if _, err := io.WriteString(h.in, s+"\n"); err != nil {
+		h.t.Fatalf("write request: %v", err)
+	}
+}
+
+func (h *harness) next() line {
+	h.t.Helper()
+	select {
+	case l, ok := <-h.lines:
+		if !ok {
+			h.t.Fatal("output closed")
+		}
+		return l
+	case <-time.After(5 * time.Second):
+		h.t.Fatal("timed out waiting for output")
+	}
+	panic("unreachable")
+}
+
+// response returns the response with id (raw JSON), keeping notifications.
+func (h *harness) response(id string) line {
+	h.t.Helper()
+	for {
+		l := h.next()
+		if l.ID == nil {
+			h.notes = append(h.notes, l)
+			continue
+		}
+		if string(l.ID) != id {
+			h.t.Fatalf("got response %s, want id %s", l.raw, id)
+		}
+		return l
+	}
+}
+
+// notification returns the next notification.
+func (h *harness) notification() line {
+	h.t.Helper()
+	if len(h.notes) > 0 {
+		l := h.notes[0]
+		h.notes = h.notes[1:]
+		return l
+	}
+	l := h.next()
+	if l.ID != nil {
+		h.t.Fatalf("got response %s, want a notification", l.raw)
+	}
+	return l
+}
+
+// call sends method with params as request id 1 and returns its response.
+func (h *harness) call(method, params string) line {
+	h.t.Helper()
+	req := `{"jsonrpc":"2.0","id":1,"method":"` + method + `"`
+	if params != "" {
+		req += `,"params":` + params
+	}
+	h.send(req + "}")
+	return h.response("1")
+}
+
+func jsonEqual(t *testing.T, what string, got json.RawMessage, want string) {
+	t.Helper()
+	var g, w any
+	if err := json.Unmarshal(got, &g); err != nil {
+		t.Fatalf("%s: %v in %s", what, err, got)
+	}
+	if err := json.Unmarshal([]byte(want), &w); err != nil {
+		t.Fatalf("%s: bad want: %v", what, err)
+	}
+	if !reflect.DeepEqual(g, w) {
+		t.Errorf("%s = %s, want %s", what, got, want)
+	}
+}
+
+var testTime = time.Date(2024, 1, 2, 5, 4, 5, 678_900_000, time.FixedZone("CEST", 2*3600))
+
+func TestMethods(t *testing.T) {
+	contacts := []node.Contact{
+		{Username: "bob", Relation: node.RelationAccepted,
+			Presence: node.Presence{Status: node.StatusBusy, Nick: "Bob", Subnick: "coding", Media: "Daft Punk"}},
+		{Username: "carol", Relation: node.RelationPendingIn, RequestMessage: "hi, it's carol"},
+	}
+	messages := []node.Message{
+		{ID: "m1", From: "alice", To: "bob", Text: "hey <b>", Time: testTime, State: node.StateDelivered},
+		{ID: "m2", From: "bob", To: "alice", Text: "yo", Time: testTime.Add(time.Second), State: node.StateReceived},
+	}
+	tests := []struct {
+		name, method, params string
+		noData               bool // fake returns no contacts/messages
+		wantCall             string
+		wantResult           string
+	}{
+		{"register", "register", `{"server":"/ip4/1.2.3.4/tcp/1","username":"alice","password":"pw"}`,
+			false, "Register /ip4/1.2.3.4/tcp/1 alice pw", `{"username":"alice"}`},
+		{"login full", "login", `{"server":"srv","username":"alice","password":"pw","status":"busy"}`,
+			false, "Login {Server:srv Username:alice Password:pw Status:busy}", `{"username":"alice","peerId":"12D3KooWfake"}`},
+		{"login minimal", "login", `{"username":"alice","password":"pw"}`,
+			false, "Login {Server: Username:alice Password:pw Status:}", `{"username":"alice","peerId":"12D3KooWfake"}`},
+		{"logout", "logout", `{}`, false, "Logout", `{}`},
+		{"logout no params", "logout", ``, false, "Logout", `{}`},
+		{"logout null params", "logout", `null`, false, "Logout", `{}`},
+		{"addContact", "addContact", `{"username":"bob","message":"it's alice"}`, false, `AddContact bob "it's alice"`, `{}`},
+		{"addContact no message", "addContact", `{"username":"bob"}`, false, `AddContact bob ""`, `{}`},
+		{"acceptContact", "acceptContact", `{"username":"carol"}`, false, "AcceptContact carol", `{}`},
+		{"declineContact", "declineContact", `{"username":"carol"}`, false, "DeclineContact carol", `{}`},
+		{"blockContact", "blockContact", `{"username":"eve"}`, false, "BlockContact eve", `{}`},
+		{"unblockContact", "unblockContact", `{"username":"eve"}`, false, "UnblockContact eve", `{}`},
+		{"removeContact", "removeContact", `{"username":"bob"}`, false, "RemoveContact bob", `{}`},
+		{"listContacts", "listContacts", `{}`, false, "Contacts", `{"contacts":[
+			{"username":"bob","nick":"Bob","subnick":"coding","status":"busy","media":"Daft Punk","relation":"accepted"},
+			{"username":"carol","nick":"","subnick":"","status":"offline","media":"","relation":"pending-in","requestMessage":"hi, it's carol"}]}`},
+		{"listContacts empty", "listContacts", ``, true, "Contacts", `{"contacts":[]}`},
+		{"setPresence subnick only", "setPresence", `{"subnick":"at lunch"}`, false,
+			`SetPresence status=<nil> nick=<nil> subnick="at lunch" media=<nil>`, `{}`},
+		{"setPresence all", "setPresence", `{"status":"away","nick":"Al","subnick":"","media":"Song"}`, false,
+			`SetPresence status=away nick="Al" subnick="" media="Song"`, `{}`},
+		{"setPresence invisible", "setPresence", `{"status":"invisible"}`, false,
+			`SetPresence status=invisible nick=<nil> subnick=<nil> media=<nil>`, `{}`},
+		{"send", "send", `{"to":"bob","text":"hello \u00e9 <3"}`, false, `Send bob "hello é <3"`, `{"id":"m-bob"}`},
+		{"history full", "history", `{"with":"bob","limit":10,"before":"m9"}`, false, `History bob 10 "m9"`, `{"messages":[
+			{"id":"m1","from":"alice","to":"bob","text":"hey <b>","time":"2024-01-02T03:04:05.678Z","state":"delivered"},
+			{"id":"m2","from":"bob","to":"alice","text":"yo","time":"2024-01-02T03:04:06.678Z","state":"received"}]}`},
+		{"history default limit", "history", `{"with":"bob"}`, true, `History bob 50 ""`, `{"messages":[]}`},
+		{"history max limit", "history", `{"with":"bob","limit":1000}`, true, `History bob 1000 ""`, `{"messages":[]}`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			api := newFake()
+			if !tt.noData {
+				api.contacts, api.messages = contacts, messages
+			}
+			h := serve(t, api)
+			resp := h.call(tt.method, tt.params)
+			if resp.Error != nil {
+				t.Fatalf("error response: %s", resp.raw)
+			}
+			jsonEqual(t, "result", resp.Result, tt.wantResult)
+			if got := api.Calls(); len(got) != 1 || got[0] != tt.wantCall {
+				t.Errorf("API calls = %q, want [%q]", got, tt.wantCall)
+			}
+		})
+	}
+}
+
+// validParams holds one valid params object for each method.
+var validParams = map[string]string{
+	"register":       `{"server":"srv","username":"alice","password":"pw"}`,
+	"login":          `{"username":"alice","password":"pw"}`,
+	"logout":         `{}`,
+	"addContact":     `{"username":"bob"}`,
+	"acceptContact":  `{"username":"bob"}`,
+	"declineContact": `{"username":"bob"}`,
+	"blockContact":   `{"username":"bob"}`,
+	"unblockContact": `{"username":"bob"}`,
+	"removeContact":  `{"username":"bob"}`,
+	"listContacts":   `{}`,
+	"setPresence":    `{"status":"away"}`,
+	"send":           `{"to":"bob","text":"hi"}`,
+	"history":        `{"with":"bob"}`,
+}
+
+// apiMethod is the node.API method each RPC method calls.
+var apiMethod = map[string]string{
+	"register": "Register", "login": "Login", "logout": "Logout", "addContact": "AddContact",
+	"acceptContact": "AcceptContact", "declineContact": "DeclineContact", "blockContact": "BlockContact",
+	"unblockContact": "UnblockContact", "removeContact": "RemoveContact", "listContacts": "Contacts",
+	"setPresence": "SetPresence", "send": "Send", "history": "History",
+}
+
+func TestTablesCoverEveryMethod(t *testing.T) {
+	for m := range methods {
+		if validParams[m] == "" || apiMethod[m] == "" {
+			t.Errorf("method %s missing from the test tables", m)
+		}
+	}
+}
+
+func TestAPIErrors(t *testing.T) {
+	tests := []struct {
+		err      error
+		wantCode string
+	}{
+		{node.ErrLoginFailed, "login_failed"},
+		{node.ErrUsernameTaken, "username_taken"},
+		{node.ErrNotContact, "not_contact"},
+		{node.ErrRateLimited, "rate_limited"},
+		{node.ErrBadRequest, "bad_request"},
+		{node.ErrNotLoggedIn, "not_logged_in"},
+		{node.ErrUnreachable, "unreachable"},
+		{node.ErrUnknownUser, "unknown_user"},
+		{node.ErrBlocked, "blocked"},
+		{fmt.Errorf("login at srv: %w", node.ErrLoginFailed), "login_failed"},
+		{errors.New("disk on fire"), "internal"},
+		{context.DeadlineExceeded, "internal"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.err.Error(), func(t *testing.T) {
+			api := newFake()
+			api.errs["Logout"] = tt.err
+			h := serve(t, api)
+			resp := h.call("logout", `{}`)
+			if resp.Error == nil {
+				t.Fatalf("no error: %s", resp.raw)
+			}
+			if resp.Result != nil {
+				t.Errorf("error response has a result: %s", resp.raw)
+			}
+			e := resp.Error
+			if e.Code != CodeApplication || e.Message != tt.err.Error() || e.Data == nil || e.Data.Code != tt.wantCode {
+				t.Errorf("error = %s, want code %d message %q data.code %q", resp.raw, CodeApplication, tt.err, tt.wantCode)
+			}
+		})
+	}
+}
+
+func TestEveryMethodReturnsAPIErrors(t *testing.T) {
+	for m, params := range validParams {
+		t.Run(m, func(t *testing.T) {
+			api := newFake()
+			api.errs[apiMethod[m]] = fmt.Errorf("%s: %w", m, node.ErrNotLoggedIn)
+			h := serve(t, api)
+			resp := h.call(m, params)
+			if resp.Error == nil || resp.Error.Code != CodeApplication || resp.Error.Data == nil ||
+				resp.Error.Data.Code != "not_logged_in" {
+				t.Errorf("response = %s, want -32000 not_logged_in", resp.raw)
+			}
+		})
+	}
+}
+
+func TestBadParams(t *testing.T) {
+	tests := []struct{ name, method, params string }{
+		{"register missing password", "register", `{"server":"s","username":"alice"}`},
+		{"register missing server", "register", `{"username":"alice","password":"pw"}`},
+		{"login missing username", "login", `{"password":"pw"}`},
+		{"login offline status", "login", `{"username":"a","password":"pw","status":"offline"}`},
+		{"login status number", "login", `{"username":"a","password":"pw","status":1}`},
+		{"login no params", "login", ``},
+		{"addContact unknown field", "addContact", `{"username":"bob","msg":"hi"}`},
+		{"acceptContact array", "acceptContact", `["bob"]`},
+		{"acceptContact string", "acceptContact", `"bob"`},
+		{"acceptContact empty username", "acceptContact", `{"username":""}`},
+		{"blockContact username null", "blockContact", `{}`},
+		{"removeContact username number", "removeContact", `{"username":5}`},
+		{"send empty text", "send", `{"to":"bob","text":""}`},
+		{"send text number", "send", `{"to":"bob","text":5}`},
+		{"send missing to", "send", `{"text":"hi"}`},
+		{"history missing with", "history", `{"limit":5}`},
+		{"history limit 0", "history", `{"with":"bob","limit":0}`},
+		{"history limit negative", "history", `{"with":"bob","limit":-1}`},
+		{"history limit too big", "history", `{"with":"bob","limit":1001}`},
+		{"history limit fraction", "history", `{"with":"bob","limit":1.5}`},
+		{"setPresence unknown status", "setPresence", `{"status":"sleeping"}`},
+		{"setPresence nick number", "setPresence", `{"nick":7}`},
+		{"logout with field", "logout", `{"force":true}`},
+		{"listContacts array", "listContacts", `[]`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			api := newFake()
+			h := serve(t, api)
+			resp := h.call(tt.method, tt.params)
+			if resp.Error == nil || resp.Error.Code != CodeInvalidParams || resp.Error.Data == nil ||
+				resp.Error.Data.Code != "bad_request" {
+				t.Errorf("response = %s, want -32602 bad_request", resp.raw)
+			}
+			if calls := api.Calls(); len(calls) != 0 {
+				t.Errorf("API called with bad params: %q", calls)
+			}
+		})
+	}
+}
+
+func TestProtocolErrors(t *testing.T) {
+	tests := []struct {
+		name, line string
+		wantCode   int
+		wantID     string
+	}{
+		{"not JSON", `hello`, CodeParseError, "null"},
+		{"truncated", `{"jsonrpc":"2.0","id":1,"method":"logout"`, CodeParseError, "null"},
+		{"two objects", `{"jsonrpc":"2.0","id":1,"method":"logout"} {}`, CodeParseError, "null"},
+		{"control character in string", "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"lo\x01gout\"}", CodeParseError, "null"},
+		{"empty batch", `[]`, CodeInvalidRequest, "null"},
+		{"batch", `[{"jsonrpc":"2.0","id":1,"method":"logout"}]`, CodeInvalidRequest, "null"},
+		{"number", `42`, CodeInvalidRequest, "null"},
+		{"string", `"logout"`, CodeInvalidRequest, "null"},
+		{"version 1.0", `{"jsonrpc":"1.0","id":1,"method":"logout"}`, CodeInvalidRequest, "1"},
+		{"version number", `{"jsonrpc":2.0,"id":1,"method":"logout"}`, CodeInvalidRequest, "1"},
+		{"no version", `{"id":2,"method":"logout"}`, CodeInvalidRequest, "2"},
+		{"no method", `{"jsonrpc":"2.0","id":3}`, CodeInvalidRequest, "3"},
+		{"empty method", `{"jsonrpc":"2.0","id":"a","method":""}`, CodeInvalidRequest, `"a"`},
+		{"method number", `{"jsonrpc":"2.0","id":4,"method":7}`, CodeInvalidRequest, "4"},
+		{"id object", `{"jsonrpc":"2.0","id":{},"method":"logout"}`, CodeInvalidRequest, "null"},
+		{"id bool", `{"jsonrpc":"2.0","id":true,"method":"logout"}`, CodeInvalidRequest, "null"},
+		{"id array and bad method", `{"jsonrpc":"2.0","id":[1],"method":7}`, CodeInvalidRequest, "null"},
+		{"unknown method", `{"jsonrpc":"2.0","id":5,"method":"nope"}`, CodeMethodNotFound, "5"},
+		{"unknown method string id", `{"jsonrpc":"2.0","id":"x-1","method":"Login"}`, CodeMethodNotFound, `"x-1"`},
+		{"unknown method null id", `{"jsonrpc":"2.0","id":null,"method":"nope"}`, CodeMethodNotFound, "null"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			api := newFake()
+			h := serve(t, api)
+			h.send(tt.line)
+			resp := h.response(tt.wantID)
+			if resp.Error == nil || resp.Error.Code != tt.wantCode {
+				t.Errorf("response = %s, want code %d", resp.raw, tt.wantCode)
+			}
+			// The server goes on serving.
+			if resp := h.call("logout", ""); resp.Error != nil {
+				t.Errorf("after error: %s", resp.raw)
+			}
+			if calls := api.Calls(); len(calls) != 1 {
+				t.Errorf("API calls = %q, want only the final Logout", calls)
+			}
+		})
+	}
+}
+
+func TestLineLength(t *testing.T) {
+	// send pads a send request with spaces to n bytes before the line ending.
+	padded := func(n int) string {
+		s := `{"jsonrpc":"2.0","id":7,"method":"send","params":{"to":"bob","text":"x"}`
+		return s + strings.Repeat(" ", n-len(s)-1) + "}"
+	}
+	tests := []struct {
+		name, line string
+		wantErr    bool
+	}{
+		{"exactly max", padded(MaxLineBytes), false},
+		{"exactly max with CRLF", padded(MaxLineBytes) + "\r", false},
+		{"max+1", padded(MaxLineBytes + 1), true},
+		{"3 MiB", padded(3 << 20), true},
+		{"3 MiB garbage", strings.Repeat("x", 3<<20), true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := serve(t, newFake())
+			h.send(tt.line)
+			if tt.wantErr {
+				resp := h.response("null")
+				if resp.Error == nil || resp.Error.Code != CodeParseError {
+					t.Errorf("response = %s, want parse error", resp.raw)
+				}
+			} else if resp := h.response("7"); resp.Error != nil {
+				t.Errorf("response = %s, want a result", resp.raw)
+			}
+			if resp := h.call("logout", ""); resp.Error != nil {
+				t.Errorf("after long line: %s", resp.raw)
+			}
+		})
+	}
+}
+
+func TestReadLineBounded(t *testing.T) {
+	const max = 100
+	input := strings.Repeat("a", 10*max) + "\nshort\r\n" + strings.Repeat("b", max) + "\n" + "tail"
+	br := bufio.NewReaderSize(strings.NewReader(input), 16)
+	want := []struct {
+		line    string
+		tooLong bool
+		err     error
+	}{
+		{"", true, nil},
+		{"short", false, nil},
+		{strings.Repeat("b", max), false, nil},
+		{"tail", false, io.EOF},
+	}
+	var buf []byte
+	for i, w := range want {
+		l, tooLong, err := readLine(br, buf[:0], max)
+		if string(l) != w.line || tooLong != w.tooLong || err != w.err {
+			t.Errorf("line %d = %q, %v, %v; want %q, %v, %v", i, l, tooLong, err, w.line, w.tooLong, w.err)
+		}
+		if cap(l) > 4*max {
+			t.Errorf("line %d: buffer grew to %d", i, cap(l))
+		}
+		buf = l
+	}
+}
+
+func TestClientNotificationsAreNotAnswered(t *testing.T) {
+	api := newFake()
+	h := serve(t, api)
+	h.send(`{"jsonrpc":"2.0","method":"nope"}`)
+	h.send(`{"jsonrpc":"2.0","method":"acceptContact","params":{"username":"bob"}}`)
+	h.send(`{"jsonrpc":"2.0","method":"acceptContact","params":{}}`)
+	if resp := h.call("listContacts", ""); resp.Error != nil {
+		t.Fatalf("listContacts: %s", resp.raw)
+	}
+	// Requests run concurrently: the notification may finish after listContacts.
+	deadline := time.Now().Add(5 * time.Second)
+	for len(api.Calls()) < 2 && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	if calls := api.Calls(); len(calls) != 2 || !strings.Contains(strings.Join(calls, ","), "AcceptContact bob") {
+		t.Errorf("calls = %q, want AcceptContact bob and Contacts", calls)
+	}
+	if len(h.notes) != 0 {
+		t.Errorf("unexpected output: %v", h.notes)
+	}
+}
+
+func TestNotifications(t *testing.T) {
+	bob := node.Contact{Username: "bob", Relation: node.RelationAccepted,
+		Presence: node.Presence{Status: node.StatusOnline, Nick: "Bob"}}
+	with := func(c node.Contact, f func(*node.Contact)) *node.Contact { f(&c); return &c }
+	msg := func(from, to string) *node.Message {
+		return &node.Message{ID: "m1", From: from, To: to, Text: "hi", Time: testTime, State: node.StateReceived}
+	}
+	type note struct{ method, params string }
+	tests := []struct {
+		name   string
+		events []node.Event
+		want   []note
+	}{
+		{"snapshot only", nil, nil},
+		{"incoming message", []node.Event{{Message: msg("bob", "alice")}},
+			[]note{{"message", `{"id":"m1","from":"bob","to":"alice","text":"hi","time":"2024-01-02T03:04:05.678Z"}`}}},
+		{"own message skipped", []node.Event{{Message: msg("alice", "bob")}}, nil},
+		{"own message other case skipped", []node.Event{{Message: msg("Alice", "bob")}}, nil},
+		{"delivered", []node.Event{{Delivered: &node.Delivery{ID: "m1", To: "bob"}}},
+			[]note{{"delivered", `{"id":"m1","to":"bob"}`}}},
+		{"contact request", []node.Event{{ContactRequest: &node.ContactRequestEvent{From: "carol", Message: "hi!"}}},
+			[]note{{"contactRequest", `{"from":"carol","message":"hi!"}`}}},
+		{"new contact", []node.Event{{Contact: &node.Contact{Username: "carol", Relation: node.RelationPendingOut}}},
+			[]note{{"contactUpdate", `{"username":"carol","relation":"pending-out"}`}}},
+		{"new contact online", []node.Event{{Contact: &node.Contact{Username: "dave", Relation: node.RelationAccepted,
+			Presence: node.Presence{Status: node.StatusAway}}}},
+			[]note{{"contactUpdate", `{"username":"dave","relation":"accepted"}`},
+				{"presence", `{"username":"dave","status":"away","nick":"","subnick":"","media":""}`}}},
+		{"relation changed", []node.Event{{Contact: with(bob, func(c *node.Contact) { c.Relation = node.RelationBlocked })}},
+			[]note{{"contactUpdate", `{"username":"bob","relation":"blocked"}`}}},
+		{"presence changed", []node.Event{{Contact: with(bob, func(c *node.Contact) { c.Status = node.StatusAway })}},
+			[]note{{"presence", `{"username":"bob","status":"away","nick":"Bob","subnick":"","media":""}`}}},
+		{"unchanged contact not repeated", []node.Event{{Contact: &bob}, {Contact: &bob}}, nil},
+		{"presence change not duplicated", []node.Event{
+			{Contact: with(bob, func(c *node.Contact) { c.Subnick = "busy day" })},
+			{Contact: with(bob, func(c *node.Contact) { c.Subnick = "busy day" })},
+			{Contact: with(bob, func(c *node.Contact) { c.Subnick = "busy day"; c.RequestMessage = "x" })},
+			{Contact: with(bob, func(c *node.Contact) { c.Subnick = "busy day"; c.Media = "Song" })},
+		}, []note{
+			{"presence", `{"username":"bob","status":"online","nick":"Bob","subnick":"busy day","media":""}`},
+			{"presence", `{"username":"bob","status":"online","nick":"Bob","subnick":"busy day","media":"Song"}`},
+		}},
+		{"empty status is offline", []node.Event{
+			{Contact: with(bob, func(c *node.Contact) { c.Status = node.StatusOffline })},
+			{Contact: with(bob, func(c *node.Contact) { c.Status = "" })},
+		}, []note{{"presence", `{"username":"bob","status":"offline","nick":"Bob","subnick":"","media":""}`}}},
+		{"removed", []node.Event{{ContactRemoved: "bob"}, {Contact: &bob}},
+			[]note{{"contactUpdate", `{"username":"bob","relation":"removed"}`},
+				{"contactUpdate", `{"username":"bob","relation":"accepted"}`},
+				{"presence", `{"username":"bob","status":"online","nick":"Bob","subnick":"","media":""}`}}},
+		{"signed out", []node.Event{{SignedOut: true}}, []note{{"signedOut", `{}`}}},
+		{"own account event silent", []node.Event{{Account: &node.Account{Username: "alice"}}}, nil},
+		{"account switch", []node.Event{
+			{Account: &node.Account{Username: "zed"}},
+			{Message: msg("zed", "bob")},
+			{Message: msg("alice", "zed")},
+			{Contact: &bob}, // a new list: bob is new to zed
+		}, []note{
+			{"message", `{"id":"m1","from":"alice","to":"zed","text":"hi","time":"2024-01-02T03:04:05.678Z"}`},
+			{"contactUpdate", `{"username":"bob","relation":"accepted"}`},
+			{"presence", `{"username":"bob","status":"online","nick":"Bob","subnick":"","media":""}`},
+		}},
+		{"resnapshot silent", []node.Event{{Snapshot: &node.Snapshot{Contacts: []node.Contact{bob}}}, {Contact: &bob}}, nil},
+		{"several changes in one event", []node.Event{{
+			ContactRemoved: "bob",
+			Message:        msg("carol", "alice"),
+			SignedOut:      true,
+		}}, []note{
+			{"contactUpdate", `{"username":"bob","relation":"removed"}`},
+			{"message", `{"id":"m1","from":"carol","to":"alice","text":"hi","time":"2024-01-02T03:04:05.678Z"}`},
+			{"signedOut", `{}`},
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			api := newFake()
+			api.snapshot = node.Snapshot{Account: &node.Account{Username: "alice"}, Contacts: []node.Contact{bob}}
+			h := serve(t, api)
+			for _, ev := range tt.events {
+				api.events <- ev
+			}
+			api.events <- node.Event{Delivered: &node.Delivery{ID: "sentinel"}}
+			var got []note
+			for {
+				l := h.notification()
+				if l.Method == "delivered" && strings.Contains(string(l.Params), "sentinel") {
+					break
+				}
+				got = append(got, note{l.Method, string(l.Params)})
+			}
+			if len(got) != len(tt.want) {
+				t.Fatalf("notifications = %q, want %q", got, tt.want)
+			}
+			for i := range got {
+				if got[i].method != tt.want[i].method {
+					t.Errorf("notification %d = %q, want %q", i, got[i], tt.want[i])
+					continue
+				}
+				jsonEqual(t, tt.want[i].method, json.RawMessage(got[i].params), tt.want[i].params)
+			}
+		})
+	}
+}
+
+func TestSlowRequestDoesNotBlockOthers(t *testing.T) {
+	api := newFake()
+	api.loginGate = make(chan struct{})
+	h := serve(t, api)
+	h.send(`{"jsonrpc":"2.0","id":1,"method":"login","params":{"username":"alice","password":"pw"}}`)
+	h.send(`{"jsonrpc":"2.0","id":2,"method":"listContacts"}`)
+	if resp := h.response("2"); resp.Error != nil {
+		t.Fatalf("listContacts: %s", resp.raw)
+	}
+	close(api.loginGate)
+	if resp := h.response("1"); resp.Error != nil {
+		t.Fatalf("login: %s", resp.raw)
+	}
+}
+
+func TestConcurrentRequests(t *testing.T) {
+	const n = 200
+	api := newFake()
+	h := serve(t, api)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			req := fmt.Sprintf(`{"jsonrpc":"2.0","id":"r%d","method":"send","params":{"to":"user%d","text":"%s"}}`+"\n",
+				i, i, strings.Repeat("z", 1+i*50))
+			if _, err := io.WriteString(h.in, req); err != nil {
+				t.Errorf("write: %v", err)
+			}
+		})
+	}
+	// Events interleave with responses.
+	go func() {
+		for i := range 50 {
+			api.events <- node.Event{Delivered: &node.Delivery{ID: fmt.Sprint(i), To: "bob"}}
+		}
+	}()
+	seen := map[string]bool{}
+	notes := 0
+	for len(seen) < n || notes < 50 {
+		l := h.next()
+		if l.ID == nil {
+			notes++
+			continue
+		}
+		var id string
+		if err := json.Unmarshal(l.ID, &id); err != nil || seen[id] {
+			t.Fatalf("bad or repeated id in %s", l.raw)
+		}
+		seen[id] = true
+		jsonEqual(t, "result of "+id, l.Result, fmt.Sprintf(`{"id":"m-user%s"}`, strings.TrimPrefix(id, "r")))
+	}
+	wg.Wait()
+}
+
+// TestEOFShutdown checks that Serve answers in-flight requests after EOF,
+// then returns nil, leaving no goroutine behind (synctest fails otherwise).
+func TestEOFShutdown(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		api := newFake()
+		api.loginGate = make(chan struct{})
+		inR, inW := io.Pipe()
+		var out syncBuffer
+		done := make(chan error, 1)
+		go func() { done <- NewServer(api, nil).Serve(context.Background(), inR, &out) }()
+		io.WriteString(inW, `{"jsonrpc":"2.0","id":1,"method":"login","params":{"username":"alice","password":"pw"}}`+"\n")
+		inW.Close()
+		synctest.Wait()
+		select {
+		case err := <-done:
+			t.Fatalf("Serve returned %v before the in-flight login finished", err)
+		default:
+		}
+		close(api.loginGate)
+		if err := <-done; err != nil {
+			t.Fatalf("Serve = %v, want nil", err)
+		}
+		if got := out.String(); !strings.Contains(got, `"id":1,"result":{"username":"alice"`) {
+			t.Errorf("output = %q, want the login response", got)
+		}
+	})
+}
+
+func TestContextCancel(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		api := newFake()
+		api.loginGate = make(chan struct{})
+		inR, inW := io.Pipe()
+		var out syncBuffer
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- NewServer(api, nil).Serve(ctx, inR, &out) }()
+		io.WriteString(inW, `{"jsonrpc":"2.0","id":1,"method":"login","params":{"username":"alice","password":"pw"}}`+"\n")
+		synctest.Wait()
+		cancel()
+		inW.Close() // io.Pipe has no read deadline: the pending read ends here
+		if err := <-done; !errors.Is(err, context.Canceled) {
+			t.Fatalf("Serve = %v, want context.Canceled", err)
+		}
+		if got := out.String(); !strings.Contains(got, `"id":1,"error"`) {
+			t.Errorf("output = %q, want an error for the cancelled login", got)
+		}
+	})
+}
+
+// TestContextCancelInterruptsRead checks that a file's pending read is
+// interrupted by cancellation without closing it.
+func TestContextCancelInterruptsRead(t *testing.T) {
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	defer w.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- NewServer(newFake(), nil).Serve(ctx, r, io.Discard) }()
+	io.WriteString(w, `{"jsonrpc":"2.0","id":1,"method":"logout"}`+"\n")
+	time.Sleep(20 * time.Millisecond)
+	cancel()
+	select {
+	case err := <-done:
+		if !errors.Is(err, context.Canceled) {
+			t.Errorf("Serve = %v, want context.Canceled", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Serve did not return after cancel")
+	}
+	// The deadline is cleared again: the file is still readable.
+	io.WriteString(w, "x\n")
+	r.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := r.Read(make([]byte, 8)); err != nil {
+		t.Errorf("read after Serve: %v", err)
+	}
+}
+
+type failWriter struct{}
+
+func (failWriter) Write([]byte) (int, error) { return 0, errors.New("broken pipe") }
+
+func TestWriteError(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		in := strings.NewReader(strings.Repeat(`{"jsonrpc":"2.0","id":1,"method":"logout"}`+"\n", 10))
+		err := NewServer(newFake(), nil).Serve(context.Background(), in, failWriter{})
+		if err == nil || !strings.Contains(err.Error(), "broken pipe") {
+			t.Errorf("Serve = %v, want the write error", err)
+		}
+	})
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func FuzzServe(f *testing.F) {
+	for m, p := range validParams {
+		f.Add([]byte(`{"jsonrpc":"2.0","id":1,"method":"` + m + `","params":` + p + "}\n"))
+	}
+	for _, s := range []string{
+		"", "\n", "{}", "[]", "null", `{"jsonrpc":"2.0","id":{},"method":"x"}`,
+		`{"jsonrpc":"2.0","id":1,"method":"history","params":{"with":"b","limit":-9223372036854775808}}`,
+		`{"jsonrpc":"2.0","id":1,"method":"setPresence","params":{"status":null,"nick":null}}`,
+		`{"jsonrpc":"2.0","method":"send","params":{"to":"b","text":"x"}}` + "\r\n" + `{"jsonrpc":"2.0","id":"2","method":"nope"}`,
+		"\xff\xfe{\n\x00\n",
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		api := newFake()
+		api.contacts = []node.Contact{{Username: "bob", Relation: node.RelationAccepted}}
+		api.messages = []node.Message{{ID: "m1", From: "bob", To: "alice", Text: "hi", Time: testTime}}
+		var out syncBuffer
+		if err := NewServer(api, nil).Serve(context.Background(), bytes.NewReader(data), &out); err != nil {
+			t.Fatalf("Serve: %v", err)
+		}
+		for _, l := range strings.Split(strings.TrimSuffix(out.String(), "\n"), "\n") {
+			if l == "" {
+				continue
+			}
+			var v struct {
+				JSONRPC string `json:"jsonrpc"`
+			}
+			if err := json.Unmarshal([]byte(l), &v); err != nil || v.JSONRPC != "2.0" {
+				t.Fatalf("bad output line %q: %v", l, err)
+			}
+		}
+	})
+}
