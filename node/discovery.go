@@ -20,7 +20,10 @@ import (
 
 // publishInterval is how often we refresh our record at the rendezvous; its
 // TTL is longer, so one missed refresh does not make us unreachable.
-const publishInterval = 5 * time.Minute
+const (
+	publishInterval = 5 * time.Minute
+	publishRetry    = 10 * time.Second
+)
 
 // run starts the session's background work: serving the message protocol,
 // publishing our record, refreshing contacts' records, and announcing our
@@ -66,6 +69,7 @@ func (s *session) publishLoop() {
 	tick := time.NewTicker(publishInterval)
 	defer tick.Stop()
 	for {
+		failed := false
 		for _, rv := range s.rv {
 			ctx, cancel := context.WithTimeout(s.ctx, wire.RendezvousTimeout)
 			err := s.connectRendezvous(ctx, rv)
@@ -74,14 +78,22 @@ func (s *session) publishLoop() {
 			}
 			cancel()
 			if err != nil && s.ctx.Err() == nil {
+				failed = true
 				s.n.log.Warn("publishing our record", "rendezvous", rv.ID, "err", err)
 			}
+		}
+		// A restarted rendezvous has forgotten us: retry soon, not in minutes.
+		if failed {
+			tick.Reset(publishRetry)
+		} else {
+			tick.Reset(publishInterval)
 		}
 		select {
 		case <-s.ctx.Done():
 			return
 		case <-tick.C:
 		case <-sub.Out():
+		case <-s.republish:
 		}
 	}
 }
@@ -141,6 +153,14 @@ func (s *session) lookup(ctx context.Context, usernames []string) (map[string]*t
 		if err != nil {
 			errs = append(errs, err)
 			continue
+		}
+		if len(found) < len(usernames) {
+			// Contacts missing may mean the rendezvous restarted and lost
+			// every record, ours included: publish again (cheap, idempotent).
+			select {
+			case s.republish <- struct{}{}:
+			default:
+			}
 		}
 		for _, f := range found {
 			if f.Ticket.Server != s.ticket.Server {

@@ -45,6 +45,8 @@ type session struct {
 	presence Presence
 	couriers map[string]*courier
 	limiter  *requestLimiter
+
+	republish chan struct{} // asks publishLoop to publish now
 }
 
 func newHost(key crypto.PrivKey, listen []string) (host.Host, error) {
@@ -238,6 +240,8 @@ func (n *Node) startSession(ctx context.Context, st *store.Store, ai peer.AddrIn
 		seal:     seal,
 		couriers: map[string]*courier{},
 		limiter:  newRequestLimiter(),
+
+		republish: make(chan struct{}, 1),
 	}
 	for _, a := range res.Rendezvous {
 		if rai, err := login.ParseServer(a); err == nil {

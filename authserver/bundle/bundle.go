@@ -89,34 +89,13 @@ func Start(cfg Config) (*Service, error) {
 	return s, nil
 }
 
-// Addr returns one dialable multiaddr of the service ending in /p2p/<id>,
-// preferring TCP on loopback (what clients on this machine use) over others.
+// Addr returns a dialable multiaddr of the service ending in /p2p/<id>.
 func (s *Service) Addr() string {
-	return DialAddr(s.Host)
-}
-
-// DialAddr picks the address of h that a client should be told: TCP before
-// QUIC, loopback before others; an unspecified listen address (0.0.0.0) is
-// shown as 127.0.0.1.
-func DialAddr(h host.Host) string {
-	var best ma.Multiaddr
-	score := -1
-	for _, a := range h.Addrs() {
-		sc := 0
-		if _, err := a.ValueForProtocol(ma.P_TCP); err == nil {
-			sc += 2
-		}
-		if manet.IsIPLoopback(a) {
-			sc++
-		}
-		if sc > score {
-			best, score = a, sc
-		}
-	}
-	if best == nil {
+	a, err := authserver.DialAddr(s.Host)
+	if err != nil {
 		return ""
 	}
-	return fmt.Sprintf("%s/p2p/%s", best, h.ID())
+	return a.String()
 }
 
 // Close stops the services and the host.

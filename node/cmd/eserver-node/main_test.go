@@ -162,7 +162,9 @@ func TestDaemonsChat(t *testing.T) {
 	bob.call("acceptContact", map[string]any{"username": "alice"}, "")
 	alice.note("contactUpdate", func(p map[string]any) bool { return p["username"] == "bob" && p["relation"] == "accepted" })
 	bob.call("setPresence", map[string]any{"status": "away", "subnick": "making tea"}, "")
-	alice.note("presence", func(p map[string]any) bool { return p["username"] == "bob" && p["status"] == "away" && p["subnick"] == "making tea" })
+	alice.note("presence", func(p map[string]any) bool {
+		return p["username"] == "bob" && p["status"] == "away" && p["subnick"] == "making tea"
+	})
 
 	const n = 20
 	var ids []string

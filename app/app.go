@@ -1,0 +1,398 @@
+// Package app is EServer's desktop front end in the manner of Windows Live
+// Messenger: a sign-in window, the contact list and one chat window per
+// conversation.
+//
+// It sees the node only through node.API. Commands run off the UI goroutine
+// and report back through fyne.Do; one goroutine drains API.Watch and applies
+// every event inside fyne.Do. Nothing else touches widgets, so all of App's
+// state below is owned by Fyne's goroutine.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+
+	"fyne.io/fyne/v2"
+
+	"eserver/assets"
+	"eserver/node"
+)
+
+// Options configure an App. The zero value is usable.
+type Options struct {
+	// DefaultServer is the auth server multiaddr prefilled in the sign-in
+	// window and used when the user leaves the server empty. Empty lets the
+	// node use the server remembered in its profile.
+	DefaultServer string
+	// Profile names the node profile. It is shown in window titles and keeps
+	// each profile's remembered sign-in (in the Fyne app's Preferences) apart.
+	// Empty is the default profile.
+	Profile string
+}
+
+// App is the desktop messenger. Create it with New, then call Start.
+type App struct {
+	fyne fyne.App
+	api  node.API
+	opts Options
+
+	ctx context.Context // for commands; the one given to Start
+	wg  sync.WaitGroup  // the event goroutine and commands in flight
+	// run executes a command off the UI goroutine. Tests replace it to run
+	// commands inline, which the test driver's synchronous fyne.Do allows.
+	run func(func())
+
+	account  *node.Account // nil when signed out
+	contacts map[string]node.Contact
+
+	signIn *signInWindow
+	main   *mainWindow
+	chats  map[string]*chatWindow
+}
+
+// New builds the windows (none is shown yet) of an app that drives api.
+// Call it on Fyne's goroutine, before a.Run.
+func New(a fyne.App, api node.API, opts Options) *App {
+	a.SetIcon(iconResource)
+	app := &App{
+		fyne:     a,
+		api:      api,
+		opts:     opts,
+		ctx:      context.Background(),
+		run:      func(f func()) { go f() },
+		contacts: make(map[string]node.Contact),
+		chats:    make(map[string]*chatWindow),
+	}
+	app.signIn = app.newSignInWindow()
+	app.main = app.newMainWindow()
+	return app
+}
+
+// Start shows the sign-in window and starts the goroutine that applies the
+// node's events to the windows until ctx ends. Commands the user starts run
+// with ctx too. Call it once, on Fyne's goroutine.
+func (a *App) Start(ctx context.Context) {
+	a.ctx = ctx
+	if a.account == nil {
+		a.signIn.win.Show()
+		a.signIn.focus()
+	}
+	events := a.api.Watch(ctx)
+	a.wg.Add(1)
+	go func() {
+		defer a.wg.Done()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case ev, ok := <-events:
+				if !ok {
+					return
+				}
+				fyne.Do(func() { a.apply(ev) })
+			}
+		}
+	}()
+}
+
+// Wait blocks until the event goroutine and every command the app started
+// have returned. Call it after the context given to Start has ended.
+func (a *App) Wait() { a.wg.Wait() }
+
+// command runs fn off the UI goroutine, then done (if not nil) with fn's
+// error on the UI goroutine.
+func (a *App) command(fn func(ctx context.Context) error, done func(error)) {
+	ctx := a.ctx
+	a.wg.Add(1)
+	a.run(func() {
+		defer a.wg.Done()
+		err := fn(ctx)
+		if done != nil {
+			fyne.Do(func() { done(err) })
+		}
+	})
+}
+
+// apply changes the windows for one event. It runs on Fyne's goroutine.
+func (a *App) apply(ev node.Event) {
+	if s := ev.Snapshot; s != nil {
+		a.contacts = make(map[string]node.Contact, len(s.Contacts))
+		for _, c := range s.Contacts {
+			a.contacts[c.Username] = c
+		}
+		if s.Account != nil {
+			a.signedIn(*s.Account)
+		} else if a.account != nil {
+			a.signedOut()
+		}
+		a.contactsChanged()
+	}
+	if ev.Account != nil {
+		a.signedIn(*ev.Account)
+	}
+	if ev.SignedOut {
+		a.signedOut()
+	}
+	if c := ev.Contact; c != nil {
+		old, known := a.contacts[c.Username]
+		a.contacts[c.Username] = *c
+		if a.account != nil && known && !old.Online() && c.Online() {
+			a.fyne.SendNotification(fyne.NewNotification("EServer", displayName(*c)+" has just signed in."))
+		}
+		a.contactsChanged()
+		if chat := a.chats[c.Username]; chat != nil {
+			chat.setContact(*c)
+		}
+	}
+	if u := ev.ContactRemoved; u != "" {
+		delete(a.contacts, u)
+		a.contactsChanged()
+	}
+	if r := ev.ContactRequest; r != nil {
+		c, known := a.contacts[r.From]
+		if !known || c.Relation == node.RelationPendingIn {
+			c.Username, c.Relation, c.RequestMessage = r.From, node.RelationPendingIn, r.Message
+			a.contacts[r.From] = c
+			a.contactsChanged()
+		}
+	}
+	if m := ev.Message; m != nil {
+		a.message(*m)
+	}
+	if d := ev.Delivered; d != nil {
+		if chat := a.chats[d.To]; chat != nil {
+			chat.delivered(d.ID)
+		}
+	}
+}
+
+// signedIn shows the contact list for acc, or updates it when our own
+// presence changed.
+func (a *App) signedIn(acc node.Account) {
+	first := a.account == nil
+	a.account = &acc
+	a.main.setAccount(acc)
+	if first {
+		a.signIn.setBusy(false)
+		a.signIn.password.SetText("")
+		a.main.win.Show()
+		a.signIn.win.Hide()
+	}
+}
+
+// signedOut closes every conversation and returns to the sign-in window.
+func (a *App) signedOut() {
+	if a.account == nil {
+		return
+	}
+	a.account = nil
+	a.contacts = make(map[string]node.Contact)
+	for u, chat := range a.chats {
+		chat.win.Close()
+		delete(a.chats, u)
+	}
+	a.contactsChanged()
+	a.signIn.setBusy(false)
+	a.signIn.win.Show()
+	a.signIn.focus()
+	a.main.win.Hide()
+}
+
+// message shows a new message in its conversation; an incoming message
+// opens the conversation if it was closed, as MSN did.
+func (a *App) message(m node.Message) {
+	if m.State == node.StateReceived {
+		chat := a.chat(m.From)
+		chat.add(m)
+		chat.show(false)
+		return
+	}
+	if chat := a.chats[m.To]; chat != nil {
+		chat.add(m)
+	}
+}
+
+// chat returns the conversation with username, creating its (hidden) window
+// and loading its history the first time.
+func (a *App) chat(username string) *chatWindow {
+	if chat := a.chats[username]; chat != nil {
+		return chat
+	}
+	chat := a.newChatWindow(username)
+	a.chats[username] = chat
+	var history []node.Message
+	a.command(func(ctx context.Context) error {
+		var err error
+		history, err = a.api.History(ctx, username, historyLimit, "")
+		return err
+	}, func(err error) {
+		if a.chats[username] != chat {
+			return // closed by signing out meanwhile
+		}
+		if err != nil {
+			chat.notice("The conversation history could not be loaded: " + errorText(err))
+			return
+		}
+		chat.setHistory(history)
+	})
+	return chat
+}
+
+// openChat shows the conversation with username, focused.
+func (a *App) openChat(username string) {
+	a.chat(username).show(true)
+}
+
+// me is our own username, or "" when signed out.
+func (a *App) me() string {
+	if a.account == nil {
+		return ""
+	}
+	return a.account.Username
+}
+
+// nameOf is how username is shown: our own or a contact's nick, else the username.
+func (a *App) nameOf(username string) string {
+	if a.account != nil && username == a.account.Username {
+		if a.account.Nick != "" {
+			return a.account.Nick
+		}
+		return username
+	}
+	if c, ok := a.contacts[username]; ok {
+		return displayName(c)
+	}
+	return username
+}
+
+// title names a window, with the profile when there is one.
+func (a *App) title(s string) string {
+	if a.opts.Profile == "" {
+		return s
+	}
+	return fmt.Sprintf("%s (%s)", s, a.opts.Profile)
+}
+
+// historyLimit is how many messages a conversation loads when opened.
+const historyLimit = 100
+
+func displayName(c node.Contact) string {
+	if c.Nick != "" {
+		return c.Nick
+	}
+	return c.Username
+}
+
+// sortContacts orders contacts by shown name, case-insensitively.
+func sortContacts(cs []node.Contact) {
+	sort.Slice(cs, func(i, j int) bool {
+		a, b := strings.ToLower(displayName(cs[i])), strings.ToLower(displayName(cs[j]))
+		if a != b {
+			return a < b
+		}
+		return cs[i].Username < cs[j].Username
+	})
+}
+
+// errorText says what went wrong in plain words.
+func errorText(err error) string {
+	switch node.Code(err) {
+	case "":
+		return ""
+	case "login_failed":
+		return "The username or password is incorrect."
+	case "username_taken":
+		return "That username is already taken. Please choose another one."
+	case "not_contact":
+		return "That person has not accepted you as a contact yet."
+	case "rate_limited":
+		return "Too many attempts. Please wait a moment and try again."
+	case "bad_request":
+		return "Please check what you typed and try again."
+	case "not_logged_in":
+		return "You are not signed in."
+	case "unreachable":
+		return "The server could not be reached. Check your connection and the server address."
+	case "unknown_user":
+		return "There is no one with that username."
+	case "blocked":
+		return "That contact is blocked."
+	}
+	if errors.Is(err, context.Canceled) {
+		return "The operation was cancelled."
+	}
+	return "Something went wrong: " + err.Error()
+}
+
+// Pictures from package assets, wrapped for Fyne.
+var (
+	iconResource   = fyne.NewStaticResource("icon.png", assets.Icon)
+	avatarResource = fyne.NewStaticResource("avatar.png", assets.Avatar)
+	glyphOnline    = fyne.NewStaticResource("status-online.png", assets.StatusOnline)
+	glyphBusy      = fyne.NewStaticResource("status-busy.png", assets.StatusBusy)
+	glyphAway      = fyne.NewStaticResource("status-away.png", assets.StatusAway)
+	glyphOffline   = fyne.NewStaticResource("status-offline.png", assets.StatusOffline)
+	glyphByStatus  = map[node.Status]fyne.Resource{
+		node.StatusOnline: glyphOnline,
+		node.StatusBusy:   glyphBusy, node.StatusPhone: glyphBusy,
+		node.StatusAway: glyphAway, node.StatusBRB: glyphAway, node.StatusLunch: glyphAway,
+	}
+)
+
+// glyph is the status bullet for s: green, red, orange or grey.
+func glyph(s node.Status) fyne.Resource {
+	if r, ok := glyphByStatus[s]; ok {
+		return r
+	}
+	return glyphOffline
+}
+
+// contactGlyph is the bullet a contact shows: grey unless accepted and online.
+func contactGlyph(c node.Contact) fyne.Resource {
+	if !c.Online() {
+		return glyphOffline
+	}
+	return glyph(c.Status)
+}
+
+// statusLabels are the words MSN used for each status.
+var statusLabels = map[node.Status]string{
+	node.StatusOnline:    "Available",
+	node.StatusBusy:      "Busy",
+	node.StatusAway:      "Away",
+	node.StatusBRB:       "Be right back",
+	node.StatusPhone:     "On the phone",
+	node.StatusLunch:     "Out to lunch",
+	node.StatusInvisible: "Appear offline",
+	node.StatusOffline:   "Offline",
+}
+
+func statusLabel(s node.Status) string {
+	if l, ok := statusLabels[s]; ok {
+		return l
+	}
+	return statusLabels[node.StatusOffline]
+}
+
+// statusOptions are the labels of node.Statuses, in menu order.
+func statusOptions() []string {
+	opts := make([]string, len(node.Statuses))
+	for i, s := range node.Statuses {
+		opts[i] = statusLabels[s]
+	}
+	return opts
+}
+
+// statusFromLabel is the status a menu label names.
+func statusFromLabel(label string) (node.Status, bool) {
+	for _, s := range node.Statuses {
+		if statusLabels[s] == label {
+			return s, true
+		}
+	}
+	return "", false
+}

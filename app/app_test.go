@@ -1,0 +1,616 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"os/exec"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"fyne.io/fyne/v2"
+	"fyne.io/fyne/v2/driver/desktop"
+	"fyne.io/fyne/v2/test"
+	"fyne.io/fyne/v2/theme"
+
+	"eserver/node"
+)
+
+const testServer = "/ip4/127.0.0.1/tcp/4001/p2p/12D3KooWtest"
+
+// newTestApp is an App over a fake node whose commands run inline, so a tap
+// has had its whole effect when test.Tap returns.
+func newTestApp(t *testing.T) (*App, *fakeAPI) {
+	t.Helper()
+	api := newFakeAPI()
+	a := New(test.NewTempApp(t), api, Options{DefaultServer: testServer, Profile: "test"})
+	a.run = func(f func()) { f() }
+	a.apply(node.Event{Snapshot: &node.Snapshot{}})
+	return a, api
+}
+
+// signedIn is a test app signed in as alice.
+func signedIn(t *testing.T) (*App, *fakeAPI) {
+	t.Helper()
+	a, api := newTestApp(t)
+	a.signIn.username.SetText("alice")
+	a.signIn.password.SetText("secret")
+	test.Tap(a.signIn.button)
+	if a.account == nil {
+		t.Fatalf("not signed in; calls %v, error %q", api.Calls(), a.signIn.errText.Text)
+	}
+	return a, api
+}
+
+func contact(username string, status node.Status) node.Contact {
+	return node.Contact{
+		Username: username,
+		Relation: node.RelationAccepted,
+		Presence: node.Presence{Status: status, Nick: strings.ToUpper(username[:1]) + username[1:], Subnick: username + "'s mood"},
+	}
+}
+
+// rowTexts is the contact list as text: headers, then "nick" rows.
+func rowTexts(a *App) []string {
+	var out []string
+	for _, r := range a.main.rows {
+		if r.header != "" {
+			out = append(out, r.header)
+		} else {
+			out = append(out, r.contact.Username)
+		}
+	}
+	return out
+}
+
+func TestSignIn(t *testing.T) {
+	a, api := newTestApp(t)
+	if got := a.signIn.server.Text; got != testServer {
+		t.Errorf("server prefilled %q, want %q", got, testServer)
+	}
+	test.Type(a.signIn.username, "alice")
+	test.Type(a.signIn.password, "secret")
+	a.signIn.status.SetSelected("Busy")
+	a.signIn.remember.SetChecked(true)
+	// Enter in the password field signs in.
+	a.signIn.password.TypedKey(&fyne.KeyEvent{Name: fyne.KeyReturn})
+
+	want := node.LoginRequest{Server: testServer, Username: "alice", Password: "secret", Status: node.StatusBusy}
+	if api.loginReq != want {
+		t.Fatalf("Login(%+v), want %+v", api.loginReq, want)
+	}
+	if a.account == nil || a.account.Username != "alice" {
+		t.Fatalf("account = %+v, want alice", a.account)
+	}
+	if got := a.main.nick.Text; got != "alice" {
+		t.Errorf("nick shows %q, want alice", got)
+	}
+	if got := a.main.status.Selected; got != "Busy" {
+		t.Errorf("status shows %q, want Busy", got)
+	}
+	if a.signIn.password.Text != "" {
+		t.Error("password kept in the sign-in window after signing in")
+	}
+	if got := rowTexts(a); !slices.Equal(got, []string{"Online (0)", "Offline (0)"}) {
+		t.Errorf("rows = %v", got)
+	}
+
+	// Remember me keeps the username and server, never the password.
+	prefs := a.fyne.Preferences()
+	if got := prefs.String(a.pref(prefUsername)); got != "alice" {
+		t.Errorf("remembered username %q, want alice", got)
+	}
+	if got := prefs.String(a.pref(prefServer)); got != testServer {
+		t.Errorf("remembered server %q", got)
+	}
+	for _, k := range []string{prefUsername, prefServer, prefStatus, "signin.password", "password"} {
+		if strings.Contains(prefs.String(a.pref(k)), "secret") {
+			t.Errorf("preference %s holds the password", k)
+		}
+	}
+	again := New(a.fyne, api, Options{DefaultServer: testServer, Profile: "test"})
+	if got := again.signIn.username.Text; got != "alice" {
+		t.Errorf("remembered username not prefilled: %q", got)
+	}
+	if !again.signIn.remember.Checked || again.signIn.auto.Disabled() {
+		t.Error("remember me not restored")
+	}
+}
+
+func TestSignInErrors(t *testing.T) {
+	tests := []struct {
+		name     string
+		user     string
+		err      error
+		wantText string
+	}{
+		{"wrong password", "alice", fmt.Errorf("login: %w", node.ErrLoginFailed), "The username or password is incorrect."},
+		{"unreachable", "alice", fmt.Errorf("dial: %w", node.ErrUnreachable), "The server could not be reached"},
+		{"rate limited", "alice", node.ErrRateLimited, "Too many attempts"},
+		{"empty username", "", nil, "Please type your username and password."},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			a, api := newTestApp(t)
+			api.loginErr = tt.err
+			a.signIn.username.SetText(tt.user)
+			a.signIn.password.SetText("wrong")
+			test.Tap(a.signIn.button)
+			if a.account != nil {
+				t.Fatal("signed in despite the error")
+			}
+			if !a.signIn.errText.Visible() || !strings.Contains(a.signIn.errText.Text, tt.wantText) {
+				t.Errorf("error text %q (visible %v), want %q", a.signIn.errText.Text, a.signIn.errText.Visible(), tt.wantText)
+			}
+			if a.signIn.button.Disabled() {
+				t.Error("sign-in button left disabled")
+			}
+		})
+	}
+}
+
+func TestSignUp(t *testing.T) {
+	a, api := newTestApp(t)
+	test.Tap(a.signIn.signUp)
+	d := a.signIn.signUpDialog
+	d.username.SetText("newbie")
+	d.password.SetText("pw1")
+	d.confirm.SetText("pw2")
+	test.Tap(d.create)
+	if d.errText.Text != "The passwords do not match." || api.called("Register") {
+		t.Fatalf("mismatch: error %q, calls %v", d.errText.Text, api.Calls())
+	}
+
+	api.registerErr = node.ErrUsernameTaken
+	d.confirm.SetText("pw1")
+	test.Tap(d.create)
+	if !strings.Contains(d.errText.Text, "already taken") || api.called("Login") {
+		t.Fatalf("taken: error %q, calls %v", d.errText.Text, api.Calls())
+	}
+
+	api.registerErr = nil
+	test.Tap(d.create)
+	want := []string{
+		"Register " + testServer + " newbie pw1",
+		"Register " + testServer + " newbie pw1",
+		"Login " + testServer + " newbie pw1 online",
+	}
+	if got := api.Calls(); !slices.Equal(got, want) {
+		t.Errorf("calls = %q, want %q", got, want)
+	}
+	if a.account == nil || a.account.Username != "newbie" {
+		t.Errorf("not signed in after signing up: %+v", a.account)
+	}
+}
+
+func TestContactGroups(t *testing.T) {
+	a, _ := signedIn(t)
+	bob := contact("bob", node.StatusOnline)
+	a.apply(node.Event{Contact: &bob})
+	if got, want := rowTexts(a), []string{"Online (1)", "bob", "Offline (0)"}; !slices.Equal(got, want) {
+		t.Fatalf("rows = %v, want %v", got, want)
+	}
+	// The list item shows glyph, nick and subnick.
+	row := newContactRow(a)
+	row.set(a.main.rows[1])
+	if row.nick.Text != "Bob" || row.subnick.Text != "bob's mood" || row.glyph.Resource != glyphOnline {
+		t.Errorf("row shows %q %q %v", row.nick.Text, row.subnick.Text, row.glyph.Resource.Name())
+	}
+	if a.main.list.Length() != 3 {
+		t.Errorf("list length %d, want 3", a.main.list.Length())
+	}
+
+	bob.Status = node.StatusBusy
+	a.apply(node.Event{Contact: &bob})
+	row.set(a.main.rows[1])
+	if row.glyph.Resource != glyphBusy {
+		t.Errorf("busy glyph = %s", row.glyph.Resource.Name())
+	}
+
+	bob.Status = node.StatusOffline
+	a.apply(node.Event{Contact: &bob})
+	if got, want := rowTexts(a), []string{"Online (0)", "Offline (1)", "bob"}; !slices.Equal(got, want) {
+		t.Fatalf("rows = %v, want %v", got, want)
+	}
+	row.set(a.main.rows[2])
+	if row.glyph.Resource != glyphOffline {
+		t.Errorf("offline glyph = %s", row.glyph.Resource.Name())
+	}
+
+	// A request we sent shows offline, marked pending.
+	a.apply(node.Event{Contact: &node.Contact{Username: "zed", Relation: node.RelationPendingOut}})
+	if got, want := rowTexts(a), []string{"Online (0)", "Offline (2)", "bob", "zed"}; !slices.Equal(got, want) {
+		t.Fatalf("rows = %v, want %v", got, want)
+	}
+	row.set(a.main.rows[3])
+	if row.nick.Text != "zed (pending)" {
+		t.Errorf("pending row shows %q", row.nick.Text)
+	}
+
+	a.apply(node.Event{ContactRemoved: "bob"})
+	if got, want := rowTexts(a), []string{"Online (0)", "Offline (1)", "zed"}; !slices.Equal(got, want) {
+		t.Fatalf("after removal rows = %v, want %v", got, want)
+	}
+}
+
+func TestSearch(t *testing.T) {
+	a, _ := signedIn(t)
+	contacts := []node.Contact{contact("bob", node.StatusOnline), contact("carol", node.StatusAway), contact("dave", node.StatusOffline)}
+	contacts[1].Nick = "Caroline"
+	a.apply(node.Event{Snapshot: &node.Snapshot{Account: a.account, Contacts: contacts}})
+	tests := []struct {
+		search string
+		want   []string
+	}{
+		{"", []string{"Online (2)", "bob", "carol", "Offline (1)", "dave"}},
+		{"car", []string{"Online (1)", "carol", "Offline (0)"}},
+		{"LINE", []string{"Online (1)", "carol", "Offline (0)"}}, // nick, any case
+		{"dav", []string{"Online (0)", "Offline (1)", "dave"}},
+		{"nobody", []string{"Online (0)", "Offline (0)"}},
+	}
+	for _, tt := range tests {
+		a.main.search.SetText(tt.search)
+		if got := rowTexts(a); !slices.Equal(got, tt.want) {
+			t.Errorf("search %q: rows = %v, want %v", tt.search, got, tt.want)
+		}
+	}
+}
+
+func TestChatSendAndDelivered(t *testing.T) {
+	a, api := signedIn(t)
+	bob := contact("bob", node.StatusOnline)
+	earlier := time.Date(2025, 1, 2, 9, 41, 0, 0, time.Local)
+	api.history["bob"] = []node.Message{{ID: "h1", From: "bob", To: "alice", Text: "hi alice", Time: earlier, State: node.StateReceived}}
+	a.apply(node.Event{Contact: &bob})
+
+	// Tapping the contact in the list opens the conversation with its history.
+	a.main.win.Resize(fyne.NewSize(340, 620))
+	var bobRow *contactRow
+	for _, o := range test.LaidOutObjects(a.main.list) {
+		if r, ok := o.(*contactRow); ok && r.row.contact.Username == "bob" {
+			bobRow = r
+		}
+	}
+	if bobRow == nil {
+		t.Fatal("bob's row not rendered in the list")
+	}
+	// Bob is the second row: below the "Online (1)" header and a separator.
+	pos := fyne.CurrentApp().Driver().AbsolutePositionForObject(a.main.list)
+	pos = pos.Add(fyne.NewPos(40, bobRow.Size().Height*1.5+theme.Padding()))
+	test.TapCanvas(a.main.win.Canvas(), pos)
+	chat := a.chats["bob"]
+	if chat == nil || !chat.shown {
+		t.Fatal("tapping bob did not open the conversation")
+	}
+	if !api.called(`History bob 100 ""`) {
+		t.Errorf("History not loaded: %v", api.Calls())
+	}
+	if len(chat.rows) != 1 || chat.rows[0].from.Text != "09:41  Bob says:" || chat.rows[0].text.Text != "hi alice" {
+		t.Fatalf("history shows %+v", chat.rows)
+	}
+	if chat.nick.Text != "Bob" || chat.status.Text != "(Available)" || chat.subnick.Text != "bob's mood" {
+		t.Errorf("header %q %q %q", chat.nick.Text, chat.status.Text, chat.subnick.Text)
+	}
+
+	// Shift+Enter starts a new line; Enter sends.
+	test.Type(chat.entry, "hello")
+	chat.entry.KeyDown(&fyne.KeyEvent{Name: desktop.KeyShiftLeft})
+	chat.entry.TypedKey(&fyne.KeyEvent{Name: fyne.KeyReturn})
+	chat.entry.KeyUp(&fyne.KeyEvent{Name: desktop.KeyShiftLeft})
+	test.Type(chat.entry, "bob")
+	if api.called("Send") || chat.entry.Text != "hello\nbob" {
+		t.Fatalf("Shift+Enter: text %q, calls %v", chat.entry.Text, api.Calls())
+	}
+	chat.entry.TypedKey(&fyne.KeyEvent{Name: fyne.KeyReturn})
+	if !api.called("Send bob hello\nbob") {
+		t.Fatalf("Send not called: %v", api.Calls())
+	}
+	if chat.entry.Text != "" {
+		t.Errorf("entry not cleared: %q", chat.entry.Text)
+	}
+	if len(chat.rows) != 2 {
+		t.Fatalf("%d rows, want 2", len(chat.rows))
+	}
+	mine := chat.rows[1]
+	if mine.msg.ID != "m1" || mine.text.Text != "hello\nbob" || !strings.HasSuffix(mine.from.Text, "alice says:") {
+		t.Errorf("own message row %+v", mine.msg)
+	}
+	if mine.mark.Resource != theme.HistoryIcon() {
+		t.Errorf("queued mark = %v, want the clock", mine.mark.Resource)
+	}
+
+	// The node's event for our own message does not show it twice.
+	a.apply(node.Event{Message: &node.Message{ID: "m1", From: "alice", To: "bob", Text: "hello\nbob", State: node.StateQueued}})
+	if len(chat.rows) != 2 {
+		t.Fatalf("own message shown twice: %d rows", len(chat.rows))
+	}
+	a.apply(node.Event{Delivered: &node.Delivery{ID: "m1", To: "bob"}})
+	if mine.mark.Resource != theme.ConfirmIcon() {
+		t.Errorf("delivered mark = %v, want the check", mine.mark.Resource)
+	}
+
+	// A message the peer answers arrives in the open window.
+	a.apply(node.Event{Message: &node.Message{ID: "r2", From: "bob", To: "alice", Text: "got it", Time: time.Now(), State: node.StateReceived}})
+	if len(chat.rows) != 3 || chat.rows[2].text.Text != "got it" || chat.rows[2].mark.Visible() {
+		t.Errorf("incoming row wrong: %d rows", len(chat.rows))
+	}
+
+	// Closing hides the window and keeps it for next time.
+	chat.hide()
+	if chat.shown || a.chats["bob"] != chat {
+		t.Error("closing the conversation did not keep it hidden")
+	}
+	a.openChat("bob")
+	if !chat.shown || len(chat.rows) != 3 {
+		t.Error("reopening lost the conversation")
+	}
+}
+
+func TestSendFails(t *testing.T) {
+	a, api := signedIn(t)
+	api.sendErr = fmt.Errorf("send: %w", node.ErrNotContact)
+	a.openChat("bob")
+	chat := a.chats["bob"]
+	chat.entry.SetText("anyone?")
+	test.Tap(chat.send)
+	if len(chat.rows) != 1 || chat.rows[0].msg.State != node.StateFailed {
+		t.Fatalf("failed send not marked: %+v", chat.rows)
+	}
+	if n := len(chat.history.Objects); n != 2 {
+		t.Errorf("want the message and a notice, got %d objects", n)
+	}
+}
+
+func TestDeliveredBeforeSendReturns(t *testing.T) {
+	a, _ := signedIn(t)
+	a.openChat("bob")
+	chat := a.chats["bob"]
+	// Events for m1 arrive while Send is still in flight.
+	row := chat.append(node.Message{From: "alice", To: "bob", Text: "quick", State: node.StateQueued})
+	a.apply(node.Event{Delivered: &node.Delivery{ID: "m1", To: "bob"}})
+	chat.assignID(row, "m1")
+	if row.mark.Resource != theme.ConfirmIcon() {
+		t.Errorf("early delivery lost: mark %v", row.mark.Resource)
+	}
+	row2 := chat.append(node.Message{From: "alice", To: "bob", Text: "again", State: node.StateQueued})
+	a.apply(node.Event{Message: &node.Message{ID: "m2", From: "alice", To: "bob", Text: "again", State: node.StateQueued}})
+	chat.assignID(row2, "m2")
+	if len(chat.rows) != 2 || chat.byID["m2"] != row2 {
+		t.Errorf("message event before Send returned duplicated the row: %d rows", len(chat.rows))
+	}
+}
+
+func TestIncomingMessageOpensChat(t *testing.T) {
+	a, api := signedIn(t)
+	carol := contact("carol", node.StatusOnline)
+	a.apply(node.Event{Contact: &carol})
+	if a.chats["carol"] != nil {
+		t.Fatal("conversation open before any message")
+	}
+	m := node.Message{ID: "c1", From: "carol", To: "alice", Text: "are you there?", Time: time.Now(), State: node.StateReceived}
+	api.history["carol"] = []node.Message{m} // the node stored it before telling us
+	a.apply(node.Event{Message: &m})
+	chat := a.chats["carol"]
+	if chat == nil || !chat.shown {
+		t.Fatal("incoming message did not open the conversation")
+	}
+	if len(chat.rows) != 1 || chat.rows[0].text.Text != "are you there?" {
+		t.Errorf("conversation shows %d rows", len(chat.rows))
+	}
+	if !slices.Contains(a.fyne.Driver().AllWindows(), chat.win) {
+		t.Error("chat window not among the app's windows")
+	}
+	// Our own message from another front end does not open a window.
+	a.apply(node.Event{Message: &node.Message{ID: "d1", From: "alice", To: "dave", Text: "x", State: node.StateQueued}})
+	if a.chats["dave"] != nil {
+		t.Error("own message opened a conversation")
+	}
+}
+
+func TestContactRequests(t *testing.T) {
+	tests := []struct {
+		button string
+		want   string
+	}{
+		{"accept", "AcceptContact carol"},
+		{"decline", "DeclineContact carol"},
+		{"block", "BlockContact carol"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.button, func(t *testing.T) {
+			a, api := signedIn(t)
+			a.apply(node.Event{ContactRequest: &node.ContactRequestEvent{From: "carol", Message: "it's me from school"}})
+			r := a.main.requestRows["carol"]
+			if r == nil || !a.main.requests.Visible() {
+				t.Fatal("request not shown")
+			}
+			if !strings.Contains(r.text.Text, "it's me from school") {
+				t.Errorf("request text %q", r.text.Text)
+			}
+			if got := rowTexts(a); !slices.Equal(got, []string{"Online (0)", "Offline (0)"}) {
+				t.Errorf("request listed as a contact: %v", got)
+			}
+			test.Tap(map[string]fyne.Tappable{"accept": r.accept, "decline": r.decline, "block": r.block}[tt.button])
+			if !api.called(tt.want) {
+				t.Errorf("calls %v, want %q", api.Calls(), tt.want)
+			}
+			// The node then reports the new relation.
+			c := contact("carol", node.StatusOnline)
+			a.apply(node.Event{Contact: &c})
+			if a.main.requests.Visible() || a.main.requestRows["carol"] != nil {
+				t.Error("request still shown once answered")
+			}
+		})
+	}
+}
+
+func TestAddContact(t *testing.T) {
+	a, api := signedIn(t)
+	a.main.addItem.Action()
+	d := a.main.addDialog
+	test.Tap(d.add)
+	if api.called("AddContact") || !strings.Contains(d.errText.Text, "username") {
+		t.Fatalf("empty username: %q %v", d.errText.Text, api.Calls())
+	}
+	d.username.SetText("dave")
+	d.message.SetText("hi dave")
+	test.Tap(d.add)
+	if !api.called("AddContact dave hi dave") {
+		t.Errorf("calls %v", api.Calls())
+	}
+}
+
+func TestContactMenu(t *testing.T) {
+	a, api := signedIn(t)
+	bob := contact("bob", node.StatusOnline)
+	a.apply(node.Event{Contact: &bob})
+	items := map[string]*fyne.MenuItem{}
+	for _, it := range a.contactMenu(bob).Items {
+		items[it.Label] = it
+	}
+	items["Delete contact"].Action()
+	items["Block contact"].Action()
+	items["Send an instant message"].Action()
+	if !api.called("RemoveContact bob") || !api.called("BlockContact bob") || a.chats["bob"] == nil {
+		t.Errorf("calls %v", api.Calls())
+	}
+	bob.Relation = node.RelationBlocked
+	found := false
+	for _, it := range a.contactMenu(bob).Items {
+		if it.Label == "Unblock contact" {
+			it.Action()
+			found = true
+		}
+	}
+	if !found || !api.called("UnblockContact bob") {
+		t.Error("no Unblock for a blocked contact")
+	}
+}
+
+func TestPresence(t *testing.T) {
+	a, api := signedIn(t)
+	a.main.status.SetSelected("Away")
+	if !api.called("SetPresence status=away") {
+		t.Fatalf("calls %v", api.Calls())
+	}
+	if a.main.ownGlyph.Resource != glyphAway {
+		t.Errorf("own glyph %s", a.main.ownGlyph.Resource.Name())
+	}
+
+	// Our presence changing elsewhere updates the window without echoing it back.
+	n := len(api.Calls())
+	acc := *a.account
+	acc.Status, acc.Nick, acc.Subnick = node.StatusBRB, "Ally", "at the beach"
+	a.apply(node.Event{Account: &acc})
+	if len(api.Calls()) != n {
+		t.Errorf("applying our presence called the node: %v", api.Calls()[n:])
+	}
+	if a.main.status.Selected != "Be right back" || a.main.nick.Text != "Ally" || a.main.subnick.Text != "at the beach" {
+		t.Errorf("header shows %q %q %q", a.main.status.Selected, a.main.nick.Text, a.main.subnick.Text)
+	}
+
+	// Click the nick to edit it.
+	test.Tap(a.main.nick)
+	if !a.main.nickEntry.Visible() || a.main.nick.Visible() {
+		t.Fatal("nick not editable after a tap")
+	}
+	a.main.nickEntry.SetText("Alice W")
+	a.main.nickEntry.TypedKey(&fyne.KeyEvent{Name: fyne.KeyReturn})
+	if !api.called("SetPresence nick=Alice W") || a.main.nickEntry.Visible() {
+		t.Errorf("nick edit: calls %v", api.Calls())
+	}
+
+	a.main.subnick.SetText("working")
+	a.main.subnick.TypedKey(&fyne.KeyEvent{Name: fyne.KeyReturn})
+	if !api.called("SetPresence subnick=working") {
+		t.Errorf("subnick: calls %v", api.Calls())
+	}
+}
+
+func TestSignOut(t *testing.T) {
+	a, api := signedIn(t)
+	a.openChat("bob")
+	chat := a.chats["bob"]
+	a.main.signOutItem.Action()
+	if !api.called("Logout") || a.account != nil || len(a.chats) != 0 {
+		t.Fatalf("after sign out: account %v, chats %d, calls %v", a.account, len(a.chats), api.Calls())
+	}
+	if slices.Contains(a.fyne.Driver().AllWindows(), chat.win) {
+		t.Error("conversation window left open")
+	}
+	// The node signing us out (another front end) does the same.
+	a2, _ := signedIn(t)
+	a2.apply(node.Event{SignedOut: true})
+	if a2.account != nil {
+		t.Error("SignedOut event ignored")
+	}
+}
+
+func TestStartDrainsEvents(t *testing.T) {
+	a, api := newTestApp(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	a.Start(ctx)
+	acc := node.Account{Username: "alice", Presence: node.Presence{Status: node.StatusOnline}}
+	bob := contact("bob", node.StatusOnline)
+	api.events <- node.Event{Snapshot: &node.Snapshot{Account: &acc, Contacts: []node.Contact{bob}}}
+	close(api.events)
+	a.Wait() // the goroutine returns when the stream ends
+	if a.account == nil || a.account.Username != "alice" {
+		t.Fatalf("snapshot's account not applied: %v", a.account)
+	}
+	if got, want := rowTexts(a), []string{"Online (1)", "bob", "Offline (0)"}; !slices.Equal(got, want) {
+		t.Errorf("rows = %v, want %v", got, want)
+	}
+
+	// And when its context ends.
+	b, _ := newTestApp(t)
+	ctx2, cancel2 := context.WithCancel(context.Background())
+	b.Start(ctx2)
+	cancel2()
+	b.Wait()
+}
+
+func TestErrorText(t *testing.T) {
+	tests := []struct {
+		err  error
+		want string
+	}{
+		{nil, ""},
+		{fmt.Errorf("x: %w", node.ErrLoginFailed), "The username or password is incorrect."},
+		{node.ErrUsernameTaken, "That username is already taken. Please choose another one."},
+		{node.ErrUnknownUser, "There is no one with that username."},
+		{node.ErrNotContact, "That person has not accepted you as a contact yet."},
+		{node.ErrBlocked, "That contact is blocked."},
+		{node.ErrNotLoggedIn, "You are not signed in."},
+		{node.ErrBadRequest, "Please check what you typed and try again."},
+		{fmt.Errorf("boom"), "Something went wrong: boom"},
+	}
+	for _, tt := range tests {
+		if got := errorText(tt.err); got != tt.want {
+			t.Errorf("errorText(%v) = %q, want %q", tt.err, got, tt.want)
+		}
+	}
+}
+
+// TestDeps keeps app's own imports to Fyne, the standard library, the node's
+// API and the assets: no libp2p, no SQL. (Package node itself imports libp2p,
+// so this checks direct imports, not -deps.)
+func TestDeps(t *testing.T) {
+	out, err := exec.Command("go", "list", "-f", `{{join .Imports "\n"}}`, ".").Output()
+	if err != nil {
+		t.Skipf("go list: %v", err)
+	}
+	for _, p := range strings.Fields(string(out)) {
+		switch {
+		case p == "eserver/node", p == "eserver/assets", strings.HasPrefix(p, "fyne.io/fyne/v2"):
+		case !strings.Contains(strings.SplitN(p, "/", 2)[0], "."): // standard library
+			if p == "database/sql" {
+				t.Errorf("app imports %s", p)
+			}
+		default:
+			t.Errorf("app imports %s", p)
+		}
+	}
+}

@@ -1,0 +1,150 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+
+	"eserver/node"
+)
+
+// fakeAPI is an in-memory node.API that records every call. Tests set its
+// results before acting and push events with App.apply (or through events,
+// which Watch returns).
+type fakeAPI struct {
+	mu    sync.Mutex
+	calls []string
+
+	account     node.Account // what Login returns, with the request's username
+	loginErr    error
+	registerErr error
+	sendErr     error
+	nextID      int
+	history     map[string][]node.Message
+	loginReq    node.LoginRequest
+	events      chan node.Event
+}
+
+var _ node.API = (*fakeAPI)(nil)
+
+func newFakeAPI() *fakeAPI {
+	return &fakeAPI{history: make(map[string][]node.Message), events: make(chan node.Event, 16)}
+}
+
+func (f *fakeAPI) record(format string, args ...any) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls = append(f.calls, fmt.Sprintf(format, args...))
+}
+
+// Calls returns the calls so far, one "Method arg arg" string each.
+func (f *fakeAPI) Calls() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]string(nil), f.calls...)
+}
+
+// called reports whether a call starting with prefix was made.
+func (f *fakeAPI) called(prefix string) bool {
+	for _, c := range f.Calls() {
+		if strings.HasPrefix(c, prefix) {
+			return true
+		}
+	}
+	return false
+}
+
+func (f *fakeAPI) Register(_ context.Context, server, username, password string) error {
+	f.record("Register %s %s %s", server, username, password)
+	return f.registerErr
+}
+
+func (f *fakeAPI) Login(_ context.Context, req node.LoginRequest) (node.Account, error) {
+	f.record("Login %s %s %s %s", req.Server, req.Username, req.Password, req.Status)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.loginReq = req
+	if f.loginErr != nil {
+		return node.Account{}, f.loginErr
+	}
+	acc := f.account
+	acc.Username = req.Username
+	acc.Status = req.Status
+	return acc, nil
+}
+
+func (f *fakeAPI) Logout(context.Context) error { f.record("Logout"); return nil }
+
+func (f *fakeAPI) AddContact(_ context.Context, username, message string) error {
+	f.record("AddContact %s %s", username, message)
+	return nil
+}
+
+func (f *fakeAPI) AcceptContact(_ context.Context, username string) error {
+	f.record("AcceptContact %s", username)
+	return nil
+}
+
+func (f *fakeAPI) DeclineContact(_ context.Context, username string) error {
+	f.record("DeclineContact %s", username)
+	return nil
+}
+
+func (f *fakeAPI) BlockContact(_ context.Context, username string) error {
+	f.record("BlockContact %s", username)
+	return nil
+}
+
+func (f *fakeAPI) UnblockContact(_ context.Context, username string) error {
+	f.record("UnblockContact %s", username)
+	return nil
+}
+
+func (f *fakeAPI) RemoveContact(_ context.Context, username string) error {
+	f.record("RemoveContact %s", username)
+	return nil
+}
+
+func (f *fakeAPI) Contacts(context.Context) ([]node.Contact, error) {
+	f.record("Contacts")
+	return nil, nil
+}
+
+func (f *fakeAPI) SetPresence(_ context.Context, u node.PresenceUpdate) error {
+	var parts []string
+	if u.Status != nil {
+		parts = append(parts, "status="+string(*u.Status))
+	}
+	if u.Nick != nil {
+		parts = append(parts, "nick="+*u.Nick)
+	}
+	if u.Subnick != nil {
+		parts = append(parts, "subnick="+*u.Subnick)
+	}
+	f.record("SetPresence %s", strings.Join(parts, " "))
+	return nil
+}
+
+func (f *fakeAPI) Send(_ context.Context, to, text string) (string, error) {
+	f.record("Send %s %s", to, text)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.sendErr != nil {
+		return "", f.sendErr
+	}
+	f.nextID++
+	return fmt.Sprintf("m%d", f.nextID), nil
+}
+
+func (f *fakeAPI) History(_ context.Context, with string, limit int, before string) ([]node.Message, error) {
+	f.record("History %s %d %q", with, limit, before)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]node.Message(nil), f.history[with]...), nil
+}
+
+func (f *fakeAPI) Watch(ctx context.Context) <-chan node.Event {
+	f.record("Watch")
+	return f.events
+}

@@ -1,0 +1,316 @@
+package app
+
+import (
+	"context"
+	"strings"
+
+	"fyne.io/fyne/v2"
+	"fyne.io/fyne/v2/canvas"
+	"fyne.io/fyne/v2/container"
+	"fyne.io/fyne/v2/dialog"
+	"fyne.io/fyne/v2/layout"
+	"fyne.io/fyne/v2/theme"
+	"fyne.io/fyne/v2/widget"
+
+	"eserver/node"
+)
+
+// signInWindow is MSN's sign-in window.
+type signInWindow struct {
+	win      fyne.Window
+	avatar   *canvas.Image
+	username *widget.Entry
+	password *widget.Entry
+	status   *widget.Select // "Sign in as"
+	remember *widget.Check
+	auto     *widget.Check // "Sign me in automatically"
+	server   *widget.Entry // under "Advanced"
+	advanced *widget.Accordion
+	button   *widget.Button // "Sign in"
+	signUp   *widget.Button // opens the sign-up dialog
+	progress *widget.ProgressBarInfinite
+	errText  *widget.Label
+
+	signUpDialog *signUpDialog // nil until first opened
+}
+
+// signUpDialog creates an account, then signs in with it.
+type signUpDialog struct {
+	dlg      *dialog.CustomDialog
+	username *widget.Entry
+	password *widget.Entry
+	confirm  *widget.Entry
+	create   *widget.Button
+	cancel   *widget.Button
+	errText  *widget.Label
+}
+
+// Preference keys (under the profile's prefix). The password is never stored.
+const (
+	prefRemember = "signin.remember"
+	prefAuto     = "signin.auto"
+	prefUsername = "signin.username"
+	prefServer   = "signin.server"
+	prefStatus   = "signin.status"
+)
+
+// pref is the Preferences key of name for this profile.
+func (a *App) pref(name string) string {
+	if a.opts.Profile == "" {
+		return name
+	}
+	return "profile." + a.opts.Profile + "." + name
+}
+
+func (a *App) newSignInWindow() *signInWindow {
+	s := &signInWindow{win: a.fyne.NewWindow(a.title("EServer"))}
+	prefs := a.fyne.Preferences()
+
+	s.avatar = canvas.NewImageFromResource(avatarResource)
+	s.avatar.FillMode = canvas.ImageFillContain
+	s.avatar.SetMinSize(fyne.NewSquareSize(96))
+
+	title := canvas.NewText("EServer", theme.Color(theme.ColorNamePrimary))
+	title.TextSize = 26
+	title.TextStyle = fyne.TextStyle{Bold: true}
+	title.Alignment = fyne.TextAlignCenter
+	sub := widget.NewLabelWithStyle("Messenger", fyne.TextAlignCenter, fyne.TextStyle{Italic: true})
+
+	s.username = widget.NewEntry()
+	s.username.SetPlaceHolder("Username")
+	s.password = widget.NewPasswordEntry()
+	s.password.SetPlaceHolder("Password")
+	s.password.OnSubmitted = func(string) { a.doSignIn() }
+	s.username.OnSubmitted = func(string) { s.win.Canvas().Focus(s.password) }
+
+	s.status = widget.NewSelect(statusOptions(), nil)
+	s.status.SetSelected(statusLabel(node.StatusOnline))
+	if st := node.Status(prefs.String(a.pref(prefStatus))); st.Valid() {
+		s.status.SetSelected(statusLabel(st))
+	}
+
+	s.server = widget.NewEntry()
+	s.server.SetPlaceHolder("/ip4/…/tcp/…/p2p/… (empty: default)")
+	s.server.SetText(a.opts.DefaultServer)
+	s.advanced = widget.NewAccordion(widget.NewAccordionItem("Server",
+		container.NewVBox(widget.NewLabel("Auth server address (multiaddr):"), s.server)))
+
+	s.auto = widget.NewCheck("Sign me in automatically", func(on bool) {
+		prefs.SetBool(a.pref(prefAuto), on)
+	})
+	s.remember = widget.NewCheck("Remember me", func(on bool) {
+		prefs.SetBool(a.pref(prefRemember), on)
+		if on {
+			s.auto.Enable()
+			return
+		}
+		// Forgetting me forgets everything remembered.
+		s.auto.SetChecked(false)
+		s.auto.Disable()
+		prefs.RemoveValue(a.pref(prefUsername))
+		prefs.RemoveValue(a.pref(prefServer))
+	})
+	s.auto.Disable()
+	if prefs.Bool(a.pref(prefRemember)) {
+		s.remember.SetChecked(true)
+		s.auto.SetChecked(prefs.Bool(a.pref(prefAuto)))
+		s.username.SetText(prefs.String(a.pref(prefUsername)))
+		if srv := prefs.String(a.pref(prefServer)); srv != "" {
+			s.server.SetText(srv)
+		}
+	}
+
+	s.button = widget.NewButton("Sign in", a.doSignIn)
+	s.button.Importance = widget.HighImportance
+	s.signUp = widget.NewButton("Don't have an account? Sign up", a.showSignUp)
+	s.signUp.Importance = widget.LowImportance
+	s.progress = widget.NewProgressBarInfinite()
+	s.progress.Hide()
+	s.progress.Stop()
+	s.errText = widget.NewLabel("")
+	s.errText.Importance = widget.DangerImportance
+	s.errText.Wrapping = fyne.TextWrapWord
+	s.errText.Alignment = fyne.TextAlignCenter
+	s.errText.Hide()
+
+	form := container.NewVBox(
+		widget.NewLabel("Username:"), s.username,
+		widget.NewLabel("Password:"), s.password,
+		container.NewBorder(nil, nil, widget.NewLabel("Sign in as:"), nil, s.status),
+		s.remember, s.auto,
+		container.NewCenter(container.NewGridWrap(fyne.NewSize(160, s.button.MinSize().Height), s.button)),
+		s.progress, s.errText,
+	)
+	content := container.NewVBox(
+		container.NewCenter(s.avatar), title, sub,
+		container.NewPadded(form),
+		layout.NewSpacer(),
+		s.signUp, s.advanced,
+	)
+	s.win.SetContent(container.NewVScroll(container.NewPadded(content)))
+	s.win.Resize(fyne.NewSize(340, 600))
+	s.win.SetMaster()
+	s.win.SetIcon(iconResource)
+	return s
+}
+
+// focus puts the cursor where typing starts: the password when the
+// username is remembered.
+func (s *signInWindow) focus() {
+	if s.username.Text == "" {
+		s.win.Canvas().Focus(s.username)
+	} else {
+		s.win.Canvas().Focus(s.password)
+	}
+}
+
+// setBusy shows that a sign-in is in flight and stops a second one.
+func (s *signInWindow) setBusy(busy bool) {
+	if busy {
+		s.errText.Hide()
+		s.button.Disable()
+		s.signUp.Disable()
+		s.progress.Show()
+		s.progress.Start()
+		return
+	}
+	s.button.Enable()
+	s.signUp.Enable()
+	s.progress.Stop()
+	s.progress.Hide()
+}
+
+func (s *signInWindow) showError(text string) {
+	s.errText.SetText(text)
+	s.errText.Show()
+}
+
+// server is the server the user chose, or the default.
+func (a *App) server() string {
+	if srv := strings.TrimSpace(a.signIn.server.Text); srv != "" {
+		return srv
+	}
+	return a.opts.DefaultServer
+}
+
+// doSignIn signs in with what the sign-in window holds.
+func (a *App) doSignIn() {
+	s := a.signIn
+	if s.button.Disabled() {
+		return
+	}
+	req := node.LoginRequest{
+		Server:   a.server(),
+		Username: strings.TrimSpace(s.username.Text),
+		Password: s.password.Text,
+		Status:   node.StatusOnline,
+	}
+	if st, ok := statusFromLabel(s.status.Selected); ok {
+		req.Status = st
+	}
+	if req.Username == "" || req.Password == "" {
+		s.showError("Please type your username and password.")
+		return
+	}
+	s.setBusy(true)
+	var acc node.Account
+	a.command(func(ctx context.Context) error {
+		var err error
+		acc, err = a.api.Login(ctx, req)
+		return err
+	}, func(err error) {
+		s.setBusy(false)
+		if err != nil {
+			s.showError(errorText(err))
+			return
+		}
+		a.rememberSignIn(req)
+		a.signedIn(acc)
+	})
+}
+
+// rememberSignIn stores the username and server when "Remember me" is on.
+func (a *App) rememberSignIn(req node.LoginRequest) {
+	prefs := a.fyne.Preferences()
+	prefs.SetString(a.pref(prefStatus), string(req.Status))
+	if !a.signIn.remember.Checked {
+		return
+	}
+	prefs.SetString(a.pref(prefUsername), req.Username)
+	prefs.SetString(a.pref(prefServer), strings.TrimSpace(a.signIn.server.Text))
+}
+
+// showSignUp opens the sign-up dialog.
+func (a *App) showSignUp() {
+	s := a.signIn
+	if s.signUpDialog == nil {
+		d := &signUpDialog{
+			username: widget.NewEntry(),
+			password: widget.NewPasswordEntry(),
+			confirm:  widget.NewPasswordEntry(),
+			errText:  widget.NewLabel(""),
+		}
+		d.errText.Importance = widget.DangerImportance
+		d.errText.Wrapping = fyne.TextWrapWord
+		d.errText.Hide()
+		d.confirm.OnSubmitted = func(string) { a.doSignUp() }
+		d.create = widget.NewButton("Sign up", a.doSignUp)
+		d.create.Importance = widget.HighImportance
+		d.cancel = widget.NewButton("Cancel", func() { d.dlg.Hide() })
+		form := widget.NewForm(
+			widget.NewFormItem("Username", d.username),
+			widget.NewFormItem("Password", d.password),
+			widget.NewFormItem("Confirm password", d.confirm),
+		)
+		content := container.NewVBox(form, d.errText)
+		d.dlg = dialog.NewCustomWithoutButtons("Create an EServer account", content, s.win)
+		d.dlg.SetButtons([]fyne.CanvasObject{d.cancel, d.create})
+		d.dlg.Resize(fyne.NewSize(320, 0))
+		s.signUpDialog = d
+	}
+	d := s.signUpDialog
+	d.username.SetText(strings.TrimSpace(s.username.Text))
+	d.password.SetText("")
+	d.confirm.SetText("")
+	d.errText.Hide()
+	d.create.Enable()
+	d.dlg.Show()
+	s.win.Canvas().Focus(d.username)
+}
+
+// doSignUp registers the account typed in the sign-up dialog, then signs in.
+func (a *App) doSignUp() {
+	d := a.signIn.signUpDialog
+	if d.create.Disabled() {
+		return
+	}
+	user, pass := strings.TrimSpace(d.username.Text), d.password.Text
+	fail := func(text string) {
+		d.errText.SetText(text)
+		d.errText.Show()
+	}
+	switch {
+	case user == "" || pass == "":
+		fail("Please choose a username and a password.")
+		return
+	case pass != d.confirm.Text:
+		fail("The passwords do not match.")
+		return
+	}
+	d.create.Disable()
+	d.errText.Hide()
+	server := a.server()
+	a.command(func(ctx context.Context) error {
+		return a.api.Register(ctx, server, user, pass)
+	}, func(err error) {
+		d.create.Enable()
+		if err != nil {
+			fail(errorText(err))
+			return
+		}
+		d.dlg.Hide()
+		a.signIn.username.SetText(user)
+		a.signIn.password.SetText(pass)
+		a.doSignIn()
+	})
+}

@@ -1,0 +1,31 @@
+// Package assets holds the pictures the desktop app embeds: the app icon,
+// the default display picture and the MSN-style status glyphs.
+//
+// It exposes plain PNG bytes and imports no GUI toolkit, so any front end can
+// wrap them (the Fyne app uses fyne.NewStaticResource). The PNGs are drawn by
+// gen/main.go; run it again to change them.
+package assets
+
+import _ "embed"
+
+// Icon is the 256×256 application icon (two buddies), also named by FyneApp.toml.
+//
+//go:embed icon.png
+var Icon []byte
+
+// Avatar is the 96×96 default display picture.
+//
+//go:embed avatar.png
+var Avatar []byte
+
+// Status glyphs, 32×32 bullets in MSN's colours.
+var (
+	//go:embed status-online.png
+	StatusOnline []byte // green: online
+	//go:embed status-busy.png
+	StatusBusy []byte // red: busy, on the phone
+	//go:embed status-away.png
+	StatusAway []byte // orange: away, be right back, out to lunch
+	//go:embed status-offline.png
+	StatusOffline []byte // grey: offline, appear offline, pending
+)

@@ -1,0 +1,135 @@
+// Command eserver is the EServer desktop messenger: the Fyne app (package
+// app) driving an in-process node (package node). With no --server it uses
+// the bundled auth server on 127.0.0.1:1864, starting it if no other profile
+// on this machine has, so a newcomer can sign up and chat at once.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"fyne.io/fyne/v2"
+	fyneapp "fyne.io/fyne/v2/app"
+
+	"eserver/app"
+	"eserver/authserver/bundle"
+	"eserver/node"
+)
+
+func main() {
+	profile := flag.String("profile", "default", "profile name, or a directory")
+	server := flag.String("server", "", "auth server multiaddr ending in /p2p/<id> (default: the bundled local server)")
+	verbose := flag.Bool("v", false, "debug logging")
+	flag.Parse()
+	level := slog.LevelInfo
+	if *verbose {
+		level = slog.LevelDebug
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	if err := run(*profile, *server, log); err != nil {
+		fmt.Fprintln(os.Stderr, "eserver:", err)
+		os.Exit(1)
+	}
+}
+
+func run(profile, server string, log *slog.Logger) error {
+	dir, err := node.ProfileDir(profile)
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	if server == "" {
+		local, err := startLocalServer(ctx, log)
+		if err != nil {
+			return err
+		}
+		defer local.Close()
+		server = local.addr
+	}
+
+	n, err := node.New(node.Config{ProfileDir: dir, Logger: log})
+	if err != nil {
+		return err
+	}
+	fa := fyneapp.NewWithID("im.eserver.app")
+	a := app.New(fa, n, app.Options{DefaultServer: server, Profile: profile})
+	a.Start(ctx)
+	go func() {
+		<-ctx.Done() // SIGINT/SIGTERM close the windows too
+		fyne.Do(fa.Quit)
+	}()
+	fa.Run()
+	stop()
+	err = n.Close()
+	a.Wait()
+	return err
+}
+
+// localServer keeps the bundled auth server available while the app runs:
+// whichever profile's process holds it, the data (accounts, the server key)
+// is shared under the EServer home, so the server is the same one whoever
+// started it, and when that process exits another takes over.
+type localServer struct {
+	addr   string
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+func startLocalServer(ctx context.Context, log *slog.Logger) (*localServer, error) {
+	home, err := node.HomeDir()
+	if err != nil {
+		return nil, err
+	}
+	cfg := bundle.Config{
+		Dir:    filepath.Join(home, "localauth"),
+		Listen: []string{"/ip4/127.0.0.1/tcp/1864", "/ip4/127.0.0.1/udp/1864/quic-v1"},
+		Logger: log.With("component", "bundled-auth"),
+	}
+	addr, svc, err := bundle.Ensure(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("starting the bundled auth server: %w", err)
+	}
+	if svc != nil {
+		log.Info("bundled auth server started", "addr", addr)
+	} else {
+		log.Info("using the bundled auth server of another profile", "addr", addr)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	l := &localServer{addr: addr, cancel: cancel, done: make(chan struct{})}
+	go func() {
+		defer close(l.done)
+		tick := time.NewTicker(5 * time.Second)
+		defer tick.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				if svc != nil {
+					svc.Close()
+				}
+				return
+			case <-tick.C:
+				if svc == nil {
+					if _, s, err := bundle.Ensure(ctx, cfg); err == nil && s != nil {
+						log.Info("took over the bundled auth server")
+						svc = s
+					}
+				}
+			}
+		}
+	}()
+	return l, nil
+}
+
+func (l *localServer) Close() {
+	l.cancel()
+	<-l.done
+}
