@@ -2,7 +2,7 @@
 // Messenger: a sign-in window, the contact list and one chat window per
 // conversation.
 //
-// It sees the node only through node.API. Commands run off the UI goroutine
+// It sees the node only through api.API. Commands run off the UI goroutine
 // and report back through fyne.Do; one goroutine drains API.Watch and applies
 // every event inside fyne.Do. Nothing else touches widgets, so all of App's
 // state below is owned by Fyne's goroutine.
@@ -19,7 +19,7 @@ import (
 	"fyne.io/fyne/v2"
 
 	"eserver/assets"
-	"eserver/node"
+	"eserver/node/api"
 )
 
 // Options configure an App. The zero value is usable.
@@ -37,7 +37,7 @@ type Options struct {
 // App is the desktop messenger. Create it with New, then call Start.
 type App struct {
 	fyne fyne.App
-	api  node.API
+	api  api.API
 	opts Options
 
 	ctx context.Context // for commands; the one given to Start
@@ -46,8 +46,8 @@ type App struct {
 	// commands inline, which the test driver's synchronous fyne.Do allows.
 	run func(func())
 
-	account  *node.Account // nil when signed out
-	contacts map[string]node.Contact
+	account  *api.Account // nil when signed out
+	contacts map[string]api.Contact
 
 	signIn *signInWindow
 	main   *mainWindow
@@ -56,15 +56,15 @@ type App struct {
 
 // New builds the windows (none is shown yet) of an app that drives api.
 // Call it on Fyne's goroutine, before a.Run.
-func New(a fyne.App, api node.API, opts Options) *App {
+func New(a fyne.App, backend api.API, opts Options) *App {
 	a.SetIcon(iconResource)
 	app := &App{
 		fyne:     a,
-		api:      api,
+		api:      backend,
 		opts:     opts,
 		ctx:      context.Background(),
 		run:      func(f func()) { go f() },
-		contacts: make(map[string]node.Contact),
+		contacts: make(map[string]api.Contact),
 		chats:    make(map[string]*chatWindow),
 	}
 	app.signIn = app.newSignInWindow()
@@ -118,9 +118,9 @@ func (a *App) command(fn func(ctx context.Context) error, done func(error)) {
 }
 
 // apply changes the windows for one event. It runs on Fyne's goroutine.
-func (a *App) apply(ev node.Event) {
+func (a *App) apply(ev api.Event) {
 	if s := ev.Snapshot; s != nil {
-		a.contacts = make(map[string]node.Contact, len(s.Contacts))
+		a.contacts = make(map[string]api.Contact, len(s.Contacts))
 		for _, c := range s.Contacts {
 			a.contacts[c.Username] = c
 		}
@@ -154,8 +154,8 @@ func (a *App) apply(ev node.Event) {
 	}
 	if r := ev.ContactRequest; r != nil {
 		c, known := a.contacts[r.From]
-		if !known || c.Relation == node.RelationPendingIn {
-			c.Username, c.Relation, c.RequestMessage = r.From, node.RelationPendingIn, r.Message
+		if !known || c.Relation == api.RelationPendingIn {
+			c.Username, c.Relation, c.RequestMessage = r.From, api.RelationPendingIn, r.Message
 			a.contacts[r.From] = c
 			a.contactsChanged()
 		}
@@ -172,7 +172,7 @@ func (a *App) apply(ev node.Event) {
 
 // signedIn shows the contact list for acc, or updates it when our own
 // presence changed.
-func (a *App) signedIn(acc node.Account) {
+func (a *App) signedIn(acc api.Account) {
 	first := a.account == nil
 	a.account = &acc
 	a.main.setAccount(acc)
@@ -190,7 +190,7 @@ func (a *App) signedOut() {
 		return
 	}
 	a.account = nil
-	a.contacts = make(map[string]node.Contact)
+	a.contacts = make(map[string]api.Contact)
 	for u, chat := range a.chats {
 		chat.win.Close()
 		delete(a.chats, u)
@@ -204,8 +204,8 @@ func (a *App) signedOut() {
 
 // message shows a new message in its conversation; an incoming message
 // opens the conversation if it was closed, as MSN did.
-func (a *App) message(m node.Message) {
-	if m.State == node.StateReceived {
+func (a *App) message(m api.Message) {
+	if m.State == api.StateReceived {
 		chat := a.chat(m.From)
 		chat.add(m)
 		chat.show(false)
@@ -224,7 +224,7 @@ func (a *App) chat(username string) *chatWindow {
 	}
 	chat := a.newChatWindow(username)
 	a.chats[username] = chat
-	var history []node.Message
+	var history []api.Message
 	a.command(func(ctx context.Context) error {
 		var err error
 		history, err = a.api.History(ctx, username, historyLimit, "")
@@ -280,7 +280,7 @@ func (a *App) title(s string) string {
 // historyLimit is how many messages a conversation loads when opened.
 const historyLimit = 100
 
-func displayName(c node.Contact) string {
+func displayName(c api.Contact) string {
 	if c.Nick != "" {
 		return c.Nick
 	}
@@ -288,7 +288,7 @@ func displayName(c node.Contact) string {
 }
 
 // sortContacts orders contacts by shown name, case-insensitively.
-func sortContacts(cs []node.Contact) {
+func sortContacts(cs []api.Contact) {
 	sort.Slice(cs, func(i, j int) bool {
 		a, b := strings.ToLower(displayName(cs[i])), strings.ToLower(displayName(cs[j]))
 		if a != b {
@@ -300,7 +300,7 @@ func sortContacts(cs []node.Contact) {
 
 // errorText says what went wrong in plain words.
 func errorText(err error) string {
-	switch node.Code(err) {
+	switch api.Code(err) {
 	case "":
 		return ""
 	case "login_failed":
@@ -336,15 +336,15 @@ var (
 	glyphBusy      = fyne.NewStaticResource("status-busy.png", assets.StatusBusy)
 	glyphAway      = fyne.NewStaticResource("status-away.png", assets.StatusAway)
 	glyphOffline   = fyne.NewStaticResource("status-offline.png", assets.StatusOffline)
-	glyphByStatus  = map[node.Status]fyne.Resource{
-		node.StatusOnline: glyphOnline,
-		node.StatusBusy:   glyphBusy, node.StatusPhone: glyphBusy,
-		node.StatusAway: glyphAway, node.StatusBRB: glyphAway, node.StatusLunch: glyphAway,
+	glyphByStatus  = map[api.Status]fyne.Resource{
+		api.StatusOnline: glyphOnline,
+		api.StatusBusy:   glyphBusy, api.StatusPhone: glyphBusy,
+		api.StatusAway: glyphAway, api.StatusBRB: glyphAway, api.StatusLunch: glyphAway,
 	}
 )
 
 // glyph is the status bullet for s: green, red, orange or grey.
-func glyph(s node.Status) fyne.Resource {
+func glyph(s api.Status) fyne.Resource {
 	if r, ok := glyphByStatus[s]; ok {
 		return r
 	}
@@ -352,7 +352,7 @@ func glyph(s node.Status) fyne.Resource {
 }
 
 // contactGlyph is the bullet a contact shows: grey unless accepted and online.
-func contactGlyph(c node.Contact) fyne.Resource {
+func contactGlyph(c api.Contact) fyne.Resource {
 	if !c.Online() {
 		return glyphOffline
 	}
@@ -360,36 +360,36 @@ func contactGlyph(c node.Contact) fyne.Resource {
 }
 
 // statusLabels are the words MSN used for each status.
-var statusLabels = map[node.Status]string{
-	node.StatusOnline:    "Available",
-	node.StatusBusy:      "Busy",
-	node.StatusAway:      "Away",
-	node.StatusBRB:       "Be right back",
-	node.StatusPhone:     "On the phone",
-	node.StatusLunch:     "Out to lunch",
-	node.StatusInvisible: "Appear offline",
-	node.StatusOffline:   "Offline",
+var statusLabels = map[api.Status]string{
+	api.StatusOnline:    "Available",
+	api.StatusBusy:      "Busy",
+	api.StatusAway:      "Away",
+	api.StatusBRB:       "Be right back",
+	api.StatusPhone:     "On the phone",
+	api.StatusLunch:     "Out to lunch",
+	api.StatusInvisible: "Appear offline",
+	api.StatusOffline:   "Offline",
 }
 
-func statusLabel(s node.Status) string {
+func statusLabel(s api.Status) string {
 	if l, ok := statusLabels[s]; ok {
 		return l
 	}
-	return statusLabels[node.StatusOffline]
+	return statusLabels[api.StatusOffline]
 }
 
-// statusOptions are the labels of node.Statuses, in menu order.
+// statusOptions are the labels of api.Statuses, in menu order.
 func statusOptions() []string {
-	opts := make([]string, len(node.Statuses))
-	for i, s := range node.Statuses {
+	opts := make([]string, len(api.Statuses))
+	for i, s := range api.Statuses {
 		opts[i] = statusLabels[s]
 	}
 	return opts
 }
 
 // statusFromLabel is the status a menu label names.
-func statusFromLabel(label string) (node.Status, bool) {
-	for _, s := range node.Statuses {
+func statusFromLabel(label string) (api.Status, bool) {
+	for _, s := range api.Statuses {
 		if statusLabels[s] == label {
 			return s, true
 		}

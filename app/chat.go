@@ -13,7 +13,7 @@ import (
 	"fyne.io/fyne/v2/theme"
 	"fyne.io/fyne/v2/widget"
 
-	"eserver/node"
+	"eserver/node/api"
 )
 
 // chatWindow is the conversation with one contact. It is made once and
@@ -43,7 +43,7 @@ type chatWindow struct {
 // messageRow is one message: time, sender, text and, for our own messages,
 // a mark for its delivery state (clock queued, check delivered).
 type messageRow struct {
-	msg      node.Message
+	msg      api.Message
 	outgoing bool
 	box      fyne.CanvasObject
 	from     *widget.Label
@@ -89,7 +89,7 @@ func (a *App) newChatWindow(with string) *chatWindow {
 	if ct, ok := a.contacts[with]; ok {
 		c.setContact(ct)
 	} else {
-		c.setContact(node.Contact{Username: with})
+		c.setContact(api.Contact{Username: with})
 	}
 	return c
 }
@@ -113,16 +113,16 @@ func (c *chatWindow) hide() {
 }
 
 // setContact shows the contact's nick, status and subnick.
-func (c *chatWindow) setContact(ct node.Contact) {
+func (c *chatWindow) setContact(ct api.Contact) {
 	c.glyph.Resource = contactGlyph(ct)
 	c.glyph.Refresh()
 	c.nick.SetText(displayName(ct))
-	st := node.StatusOffline
+	st := api.StatusOffline
 	if ct.Online() {
 		st = ct.Status
 	}
 	status := "(" + statusLabel(st) + ")"
-	if ct.Relation == node.RelationPendingOut {
+	if ct.Relation == api.RelationPendingOut {
 		status = "(has not accepted you yet)"
 	}
 	c.status.SetText(status)
@@ -137,7 +137,7 @@ func (c *chatWindow) sendText() {
 		return
 	}
 	c.entry.SetText("")
-	row := c.append(node.Message{From: c.app.me(), To: c.with, Text: text, Time: time.Now(), State: node.StateQueued})
+	row := c.append(api.Message{From: c.app.me(), To: c.with, Text: text, Time: time.Now(), State: api.StateQueued})
 	to := c.with
 	var id string
 	c.app.command(func(ctx context.Context) error {
@@ -146,7 +146,7 @@ func (c *chatWindow) sendText() {
 		return err
 	}, func(err error) {
 		if err != nil {
-			row.setState(node.StateFailed)
+			row.setState(api.StateFailed)
 			c.notice("This message could not be sent: " + errorText(err))
 			return
 		}
@@ -165,20 +165,20 @@ func (c *chatWindow) assignID(row *messageRow, id string) {
 	c.byID[id] = row
 	if c.early[id] {
 		delete(c.early, id)
-		row.setState(node.StateDelivered)
+		row.setState(api.StateDelivered)
 	}
 }
 
 // add shows a message from the node, once, however often it is reported.
-func (c *chatWindow) add(m node.Message) {
+func (c *chatWindow) add(m api.Message) {
 	if row := c.byID[m.ID]; row != nil {
 		row.setState(m.State)
 		return
 	}
-	if m.State != node.StateReceived {
+	if m.State != api.StateReceived {
 		// Our own message, already shown while Send was in flight.
 		for _, row := range c.rows {
-			if row.outgoing && row.msg.ID == "" && row.msg.State == node.StateQueued && row.msg.Text == m.Text {
+			if row.outgoing && row.msg.ID == "" && row.msg.State == api.StateQueued && row.msg.Text == m.Text {
 				c.assignID(row, m.ID)
 				row.setState(m.State)
 				return
@@ -190,7 +190,7 @@ func (c *chatWindow) add(m node.Message) {
 		c.byID[m.ID] = row
 		if c.early[m.ID] {
 			delete(c.early, m.ID)
-			row.setState(node.StateDelivered)
+			row.setState(api.StateDelivered)
 		}
 	}
 }
@@ -198,14 +198,14 @@ func (c *chatWindow) add(m node.Message) {
 // delivered marks our message id as delivered.
 func (c *chatWindow) delivered(id string) {
 	if row := c.byID[id]; row != nil {
-		row.setState(node.StateDelivered)
+		row.setState(api.StateDelivered)
 		return
 	}
 	c.early[id] = true
 }
 
 // setHistory puts the stored history before whatever arrived meanwhile.
-func (c *chatWindow) setHistory(history []node.Message) {
+func (c *chatWindow) setHistory(history []api.Message) {
 	old := c.rows
 	c.rows = nil
 	c.history.RemoveAll()
@@ -230,7 +230,7 @@ func (c *chatWindow) setHistory(history []node.Message) {
 }
 
 // append shows a new message row at the end.
-func (c *chatWindow) append(m node.Message) *messageRow {
+func (c *chatWindow) append(m api.Message) *messageRow {
 	row := c.newMessageRow(m)
 	c.rows = append(c.rows, row)
 	c.history.Add(row.box)
@@ -257,10 +257,10 @@ func (c *chatWindow) notice(text string) {
 	c.scroll.ScrollToBottom()
 }
 
-func (c *chatWindow) newMessageRow(m node.Message) *messageRow {
+func (c *chatWindow) newMessageRow(m api.Message) *messageRow {
 	row := &messageRow{
 		msg:      m,
-		outgoing: m.State != node.StateReceived,
+		outgoing: m.State != api.StateReceived,
 		from:     widget.NewLabel(m.Time.Local().Format("15:04") + "  " + c.app.nameOf(m.From) + " says:"),
 		text:     widget.NewLabel(m.Text),
 		mark:     widget.NewIcon(nil),
@@ -277,8 +277,8 @@ func (c *chatWindow) newMessageRow(m node.Message) *messageRow {
 
 // setState shows the delivery state. A message never goes back from
 // delivered to queued, whatever order reports arrive in.
-func (r *messageRow) setState(s node.MessageState) {
-	if r.msg.State == node.StateDelivered && s == node.StateQueued {
+func (r *messageRow) setState(s api.MessageState) {
+	if r.msg.State == api.StateDelivered && s == api.StateQueued {
 		return
 	}
 	r.msg.State = s
@@ -286,9 +286,9 @@ func (r *messageRow) setState(s node.MessageState) {
 	case !r.outgoing:
 		r.mark.SetResource(nil)
 		r.mark.Hide()
-	case s == node.StateDelivered:
+	case s == api.StateDelivered:
 		r.mark.SetResource(theme.ConfirmIcon())
-	case s == node.StateFailed:
+	case s == api.StateFailed:
 		r.mark.SetResource(theme.NewErrorThemedResource(theme.ErrorIcon()))
 	default:
 		r.mark.SetResource(theme.HistoryIcon())

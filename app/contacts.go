@@ -12,7 +12,7 @@ import (
 	"fyne.io/fyne/v2/theme"
 	"fyne.io/fyne/v2/widget"
 
-	"eserver/node"
+	"eserver/node/api"
 )
 
 // mainWindow is the contact list.
@@ -46,7 +46,7 @@ type mainWindow struct {
 // listRow is a group header ("Online (3)") or a contact.
 type listRow struct {
 	header  string
-	contact node.Contact
+	contact api.Contact
 }
 
 // requestRow is one incoming contact request with its answers.
@@ -99,7 +99,7 @@ func (a *App) newMainWindow() *mainWindow {
 		if nick != "" {
 			m.nick.SetText(nick) // the Account event confirms it
 		}
-		a.setPresence(node.PresenceUpdate{Nick: &nick})
+		a.setPresence(api.PresenceUpdate{Nick: &nick})
 	}
 
 	m.subnick = widget.NewEntry()
@@ -109,7 +109,7 @@ func (a *App) newMainWindow() *mainWindow {
 			return
 		}
 		m.win.Canvas().Unfocus()
-		a.setPresence(node.PresenceUpdate{Subnick: &text})
+		a.setPresence(api.PresenceUpdate{Subnick: &text})
 	}
 
 	m.status = widget.NewSelect(statusOptions(), func(label string) {
@@ -119,7 +119,7 @@ func (a *App) newMainWindow() *mainWindow {
 		if st, ok := statusFromLabel(label); ok && a.account != nil && st != a.account.Status {
 			m.ownGlyph.Resource = glyph(st)
 			m.ownGlyph.Refresh()
-			a.setPresence(node.PresenceUpdate{Status: &st})
+			a.setPresence(api.PresenceUpdate{Status: &st})
 		}
 	})
 
@@ -163,7 +163,7 @@ func (a *App) newMainWindow() *mainWindow {
 }
 
 // setAccount shows our own presence.
-func (m *mainWindow) setAccount(acc node.Account) {
+func (m *mainWindow) setAccount(acc api.Account) {
 	m.updating = true
 	defer func() { m.updating = false }()
 	name := acc.Nick
@@ -180,7 +180,7 @@ func (m *mainWindow) setAccount(acc node.Account) {
 }
 
 // setPresence sends a change of our presence to the node.
-func (a *App) setPresence(u node.PresenceUpdate) {
+func (a *App) setPresence(u api.PresenceUpdate) {
 	a.command(func(ctx context.Context) error {
 		return a.api.SetPresence(ctx, u)
 	}, func(err error) {
@@ -202,9 +202,9 @@ func (a *App) showError(win fyne.Window, err error) {
 func (a *App) contactsChanged() {
 	m := a.main
 	filter := strings.ToLower(strings.TrimSpace(m.search.Text))
-	var online, offline, pending []node.Contact
+	var online, offline, pending []api.Contact
 	for _, c := range a.contacts {
-		if c.Relation == node.RelationPendingIn {
+		if c.Relation == api.RelationPendingIn {
 			pending = append(pending, c)
 			continue
 		}
@@ -247,7 +247,7 @@ func (a *App) contactsChanged() {
 	}
 }
 
-func (a *App) newRequestRow(c node.Contact) *requestRow {
+func (a *App) newRequestRow(c api.Contact) *requestRow {
 	u := c.Username
 	text := u + " wants to add you to their contact list."
 	if c.RequestMessage != "" {
@@ -280,7 +280,7 @@ func (a *App) newRequestRow(c node.Contact) *requestRow {
 }
 
 // contactMenu is what a contact's secondary tap offers.
-func (a *App) contactMenu(c node.Contact) *fyne.Menu {
+func (a *App) contactMenu(c api.Contact) *fyne.Menu {
 	u := c.Username
 	do := func(f func(context.Context, string) error) func() {
 		return func() {
@@ -292,10 +292,10 @@ func (a *App) contactMenu(c node.Contact) *fyne.Menu {
 		}
 	}
 	var items []*fyne.MenuItem
-	if c.Relation == node.RelationAccepted {
+	if c.Relation == api.RelationAccepted {
 		items = append(items, fyne.NewMenuItem("Send an instant message", func() { a.openChat(u) }))
 	}
-	if c.Relation == node.RelationBlocked {
+	if c.Relation == api.RelationBlocked {
 		items = append(items, fyne.NewMenuItem("Unblock contact", do(a.api.UnblockContact)))
 	} else {
 		items = append(items, fyne.NewMenuItem("Block contact", do(a.api.BlockContact)))
@@ -436,9 +436,9 @@ func (r *contactRow) set(row listRow) {
 	r.glyph.Refresh()
 	name := displayName(c)
 	switch c.Relation {
-	case node.RelationPendingOut:
+	case api.RelationPendingOut:
 		name += " (pending)"
-	case node.RelationBlocked:
+	case api.RelationBlocked:
 		name += " (blocked)"
 	}
 	r.nick.SetText(name)
@@ -452,7 +452,7 @@ func (r *contactRow) set(row listRow) {
 
 // Tapped opens the conversation with an accepted contact.
 func (r *contactRow) Tapped(*fyne.PointEvent) {
-	if r.row.header == "" && r.row.contact.Relation == node.RelationAccepted {
+	if r.row.header == "" && r.row.contact.Relation == api.RelationAccepted {
 		r.app.openChat(r.row.contact.Username)
 	}
 }

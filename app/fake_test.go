@@ -6,30 +6,30 @@ import (
 	"strings"
 	"sync"
 
-	"eserver/node"
+	"eserver/node/api"
 )
 
-// fakeAPI is an in-memory node.API that records every call. Tests set its
+// fakeAPI is an in-memory api.API that records every call. Tests set its
 // results before acting and push events with App.apply (or through events,
 // which Watch returns).
 type fakeAPI struct {
 	mu    sync.Mutex
 	calls []string
 
-	account     node.Account // what Login returns, with the request's username
+	account     api.Account // what Login returns, with the request's username
 	loginErr    error
 	registerErr error
 	sendErr     error
 	nextID      int
-	history     map[string][]node.Message
-	loginReq    node.LoginRequest
-	events      chan node.Event
+	history     map[string][]api.Message
+	loginReq    api.LoginRequest
+	events      chan api.Event
 }
 
-var _ node.API = (*fakeAPI)(nil)
+var _ api.API = (*fakeAPI)(nil)
 
 func newFakeAPI() *fakeAPI {
-	return &fakeAPI{history: make(map[string][]node.Message), events: make(chan node.Event, 16)}
+	return &fakeAPI{history: make(map[string][]api.Message), events: make(chan api.Event, 16)}
 }
 
 func (f *fakeAPI) record(format string, args ...any) {
@@ -60,13 +60,13 @@ func (f *fakeAPI) Register(_ context.Context, server, username, password string)
 	return f.registerErr
 }
 
-func (f *fakeAPI) Login(_ context.Context, req node.LoginRequest) (node.Account, error) {
+func (f *fakeAPI) Login(_ context.Context, req api.LoginRequest) (api.Account, error) {
 	f.record("Login %s %s %s %s", req.Server, req.Username, req.Password, req.Status)
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.loginReq = req
 	if f.loginErr != nil {
-		return node.Account{}, f.loginErr
+		return api.Account{}, f.loginErr
 	}
 	acc := f.account
 	acc.Username = req.Username
@@ -106,12 +106,12 @@ func (f *fakeAPI) RemoveContact(_ context.Context, username string) error {
 	return nil
 }
 
-func (f *fakeAPI) Contacts(context.Context) ([]node.Contact, error) {
+func (f *fakeAPI) Contacts(context.Context) ([]api.Contact, error) {
 	f.record("Contacts")
 	return nil, nil
 }
 
-func (f *fakeAPI) SetPresence(_ context.Context, u node.PresenceUpdate) error {
+func (f *fakeAPI) SetPresence(_ context.Context, u api.PresenceUpdate) error {
 	var parts []string
 	if u.Status != nil {
 		parts = append(parts, "status="+string(*u.Status))
@@ -137,14 +137,14 @@ func (f *fakeAPI) Send(_ context.Context, to, text string) (string, error) {
 	return fmt.Sprintf("m%d", f.nextID), nil
 }
 
-func (f *fakeAPI) History(_ context.Context, with string, limit int, before string) ([]node.Message, error) {
+func (f *fakeAPI) History(_ context.Context, with string, limit int, before string) ([]api.Message, error) {
 	f.record("History %s %d %q", with, limit, before)
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return append([]node.Message(nil), f.history[with]...), nil
+	return append([]api.Message(nil), f.history[with]...), nil
 }
 
-func (f *fakeAPI) Watch(ctx context.Context) <-chan node.Event {
+func (f *fakeAPI) Watch(ctx context.Context) <-chan api.Event {
 	f.record("Watch")
 	return f.events
 }

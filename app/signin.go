@@ -12,7 +12,7 @@ import (
 	"fyne.io/fyne/v2/theme"
 	"fyne.io/fyne/v2/widget"
 
-	"eserver/node"
+	"eserver/node/api"
 )
 
 // signInWindow is MSN's sign-in window.
@@ -84,8 +84,8 @@ func (a *App) newSignInWindow() *signInWindow {
 	s.username.OnSubmitted = func(string) { s.win.Canvas().Focus(s.password) }
 
 	s.status = widget.NewSelect(statusOptions(), nil)
-	s.status.SetSelected(statusLabel(node.StatusOnline))
-	if st := node.Status(prefs.String(a.pref(prefStatus))); st.Valid() {
+	s.status.SetSelected(statusLabel(api.StatusOnline))
+	if st := api.Status(prefs.String(a.pref(prefStatus))); st.Valid() {
 		s.status.SetSelected(statusLabel(st))
 	}
 
@@ -199,11 +199,11 @@ func (a *App) doSignIn() {
 	if s.button.Disabled() {
 		return
 	}
-	req := node.LoginRequest{
+	req := api.LoginRequest{
 		Server:   a.server(),
 		Username: strings.TrimSpace(s.username.Text),
 		Password: s.password.Text,
-		Status:   node.StatusOnline,
+		Status:   api.StatusOnline,
 	}
 	if st, ok := statusFromLabel(s.status.Selected); ok {
 		req.Status = st
@@ -213,7 +213,7 @@ func (a *App) doSignIn() {
 		return
 	}
 	s.setBusy(true)
-	var acc node.Account
+	var acc api.Account
 	a.command(func(ctx context.Context) error {
 		var err error
 		acc, err = a.api.Login(ctx, req)
@@ -230,7 +230,7 @@ func (a *App) doSignIn() {
 }
 
 // rememberSignIn stores the username and server when "Remember me" is on.
-func (a *App) rememberSignIn(req node.LoginRequest) {
+func (a *App) rememberSignIn(req api.LoginRequest) {
 	prefs := a.fyne.Preferences()
 	prefs.SetString(a.pref(prefStatus), string(req.Status))
 	if !a.signIn.remember.Checked {

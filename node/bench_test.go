@@ -2,6 +2,7 @@ package node
 
 import (
 	"bytes"
+	"eserver/node/api"
 	"io"
 	"testing"
 
@@ -28,7 +29,7 @@ func BenchmarkChatRoundTrip(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		alice.waitFor("delivered", func(e Event) bool { return e.Delivered != nil && e.Delivered.ID == id })
+		alice.waitFor("delivered", func(e api.Event) bool { return e.Delivered != nil && e.Delivered.ID == id })
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"eserver/node/api"
 	"fmt"
 	"unicode/utf8"
 
@@ -31,23 +32,23 @@ func (n *Node) Send(ctx context.Context, to, text string) (string, error) {
 		return "", err
 	}
 	if text == "" || len(text) > wire.MaxChatText || !utf8.ValidString(text) {
-		return "", fmt.Errorf("%w: text must be 1–%d bytes of UTF-8", ErrBadRequest, wire.MaxChatText)
+		return "", fmt.Errorf("%w: text must be 1–%d bytes of UTF-8", api.ErrBadRequest, wire.MaxChatText)
 	}
 	c, err := s.store.Contact(to)
-	if errors.Is(err, store.ErrNotFound) || (err == nil && Relation(c.Relation) != RelationAccepted) {
-		return "", fmt.Errorf("%w: %s", ErrNotContact, to)
+	if errors.Is(err, store.ErrNotFound) || (err == nil && api.Relation(c.Relation) != api.RelationAccepted) {
+		return "", fmt.Errorf("%w: %s", api.ErrNotContact, to)
 	}
 	if err != nil {
 		return "", err
 	}
 	now := n.cfg.Now()
 	id := newID()
-	m := &store.Message{ID: id, Peer: to, Outgoing: true, Text: text, Time: now, State: string(StateQueued)}
+	m := &store.Message{ID: id, Peer: to, Outgoing: true, Text: text, Time: now, State: string(api.StateQueued)}
 	if err := s.enqueue(to, &wire.Payload{Kind: &wire.Payload_Chat{Chat: &wire.Chat{Text: text}}}, m); err != nil {
 		return "", err
 	}
 	msg := s.toMessage(*m)
-	n.emit(Event{Message: &msg})
+	n.emit(api.Event{Message: &msg})
 	return id, nil
 }
 
@@ -71,8 +72,8 @@ func (s *session) enqueue(username string, p *wire.Payload, m *store.Message) er
 	return nil
 }
 
-func (s *session) toMessage(m store.Message) Message {
-	out := Message{ID: m.ID, Text: m.Text, Time: m.Time, State: MessageState(m.State)}
+func (s *session) toMessage(m store.Message) api.Message {
+	out := api.Message{ID: m.ID, Text: m.Text, Time: m.Time, State: api.MessageState(m.State)}
 	if m.Outgoing {
 		out.From, out.To = s.me(), m.Peer
 	} else {
@@ -82,7 +83,7 @@ func (s *session) toMessage(m store.Message) Message {
 }
 
 // History implements API.
-func (n *Node) History(ctx context.Context, with string, limit int, before string) ([]Message, error) {
+func (n *Node) History(ctx context.Context, with string, limit int, before string) ([]api.Message, error) {
 	s, err := n.sessionFor(with)
 	if err != nil {
 		return nil, err
@@ -97,7 +98,7 @@ func (n *Node) History(ctx context.Context, with string, limit int, before strin
 	if err != nil {
 		return nil, err
 	}
-	out := make([]Message, 0, len(ms))
+	out := make([]api.Message, 0, len(ms))
 	for _, m := range ms {
 		out = append(out, s.toMessage(m))
 	}

@@ -1,17 +1,18 @@
 package node
 
 import (
+	"eserver/node/api"
 	"fmt"
 	"testing"
 	"time"
 )
 
 // collect reads n messages from peer on tn's event stream, in arrival order.
-func (tn *testNode) collect(from string, n int) []Message {
+func (tn *testNode) collect(from string, n int) []api.Message {
 	tn.t.Helper()
-	var got []Message
+	var got []api.Message
 	for len(got) < n {
-		e := tn.waitFor(fmt.Sprintf("message %d/%d from %s", len(got)+1, n, from), func(e Event) bool {
+		e := tn.waitFor(fmt.Sprintf("message %d/%d from %s", len(got)+1, n, from), func(e api.Event) bool {
 			return e.Message != nil && e.Message.From == from
 		})
 		got = append(got, *e.Message)
@@ -89,7 +90,7 @@ func TestThousandMessagesEachWayExactlyOnceInOrder(t *testing.T) {
 }
 
 // fullHistory pages through the whole conversation with peer.
-func fullHistory(t *testing.T, tn *testNode, peer string) []Message {
+func fullHistory(t *testing.T, tn *testNode, peer string) []api.Message {
 	t.Helper()
 	h, err := tn.History(ctx(t), peer, 1000, "")
 	if err != nil {
@@ -112,7 +113,7 @@ func waitDelivered(t *testing.T, tn *testNode, peer string, n int) {
 	for range 300 {
 		delivered = 0
 		for _, m := range fullHistory(t, tn, peer) {
-			if m.From == tn.name && m.State == StateDelivered {
+			if m.From == tn.name && m.State == api.StateDelivered {
 				delivered++
 			}
 		}
@@ -140,7 +141,7 @@ func TestRestartKeepsHistoryAndOfflineDelivery(t *testing.T) {
 
 	// Bob goes away; alice writes while he is unreachable.
 	bob.stop()
-	alice.waitContact("bob", RelationAccepted, StatusOffline)
+	alice.waitContact("bob", api.RelationAccepted, api.StatusOffline)
 	id, err := alice.Send(ctx(t), "bob", "while you were out")
 	if err != nil {
 		t.Fatal(err)
@@ -153,7 +154,7 @@ func TestRestartKeepsHistoryAndOfflineDelivery(t *testing.T) {
 	if got[0].ID != id || got[0].Text != "while you were out" {
 		t.Fatalf("bob got %+v", got[0])
 	}
-	alice.waitFor("delivered", func(e Event) bool { return e.Delivered != nil && e.Delivered.ID == id })
+	alice.waitFor("delivered", func(e api.Event) bool { return e.Delivered != nil && e.Delivered.ID == id })
 	h, err := bob.History(ctx(t), "alice", 10, "")
 	if err != nil {
 		t.Fatal(err)
@@ -162,14 +163,14 @@ func TestRestartKeepsHistoryAndOfflineDelivery(t *testing.T) {
 		t.Fatalf("bob's history after restart: %+v", h)
 	}
 	cs, err := bob.Contacts(ctx(t))
-	if err != nil || len(cs) != 1 || cs[0].Relation != RelationAccepted {
+	if err != nil || len(cs) != 1 || cs[0].Relation != api.RelationAccepted {
 		t.Fatalf("bob's contacts after restart: %+v, %v", cs, err)
 	}
 
 	// Alice restarts with a message still queued for an offline bob; it
 	// survives her restart and is delivered when both are back.
 	bob.stop()
-	alice.waitContact("bob", RelationAccepted, StatusOffline)
+	alice.waitContact("bob", api.RelationAccepted, api.StatusOffline)
 	id2, err := alice.Send(ctx(t), "bob", "queued across restart")
 	if err != nil {
 		t.Fatal(err)
@@ -195,22 +196,22 @@ func TestContactAuthorization(t *testing.T) {
 		tn.login()
 	}
 	// Sending to a non-contact is refused locally.
-	if _, err := alice.Send(ctx(t), "bob", "hi"); Code(err) != "not_contact" {
+	if _, err := alice.Send(ctx(t), "bob", "hi"); api.Code(err) != "not_contact" {
 		t.Fatalf("send to stranger: %v", err)
 	}
 	// Decline: the request disappears on both sides.
 	if err := carol.AddContact(ctx(t), "bob", "carol here"); err != nil {
 		t.Fatal(err)
 	}
-	bob.waitFor("request", func(e Event) bool { return e.ContactRequest != nil && e.ContactRequest.Message == "carol here" })
+	bob.waitFor("request", func(e api.Event) bool { return e.ContactRequest != nil && e.ContactRequest.Message == "carol here" })
 	cs, _ := bob.Contacts(ctx(t))
-	if len(cs) != 1 || cs[0].Relation != RelationPendingIn || cs[0].RequestMessage != "carol here" {
+	if len(cs) != 1 || cs[0].Relation != api.RelationPendingIn || cs[0].RequestMessage != "carol here" {
 		t.Fatalf("bob's contacts: %+v", cs)
 	}
 	if err := bob.DeclineContact(ctx(t), "carol"); err != nil {
 		t.Fatal(err)
 	}
-	carol.waitFor("declined", func(e Event) bool { return e.ContactRemoved == "bob" })
+	carol.waitFor("declined", func(e api.Event) bool { return e.ContactRemoved == "bob" })
 
 	// Block: a blocked user's request is dropped silently.
 	if err := bob.BlockContact(ctx(t), "carol"); err != nil {
@@ -222,7 +223,7 @@ func TestContactAuthorization(t *testing.T) {
 	befriend(t, alice, bob) // meanwhile a normal friendship works
 	cs, _ = bob.Contacts(ctx(t))
 	for _, c := range cs {
-		if c.Username == "carol" && c.Relation != RelationBlocked {
+		if c.Username == "carol" && c.Relation != api.RelationBlocked {
 			t.Fatalf("carol's request got through a block: %+v", c)
 		}
 	}
@@ -230,8 +231,8 @@ func TestContactAuthorization(t *testing.T) {
 	if err := alice.RemoveContact(ctx(t), "bob"); err != nil {
 		t.Fatal(err)
 	}
-	bob.waitFor("removed", func(e Event) bool { return e.ContactRemoved == "alice" })
-	if _, err := bob.Send(ctx(t), "alice", "still there?"); Code(err) != "not_contact" {
+	bob.waitFor("removed", func(e api.Event) bool { return e.ContactRemoved == "alice" })
+	if _, err := bob.Send(ctx(t), "alice", "still there?"); api.Code(err) != "not_contact" {
 		t.Fatalf("send after removal: %v", err)
 	}
 }

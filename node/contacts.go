@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"errors"
+	"eserver/node/api"
 	"fmt"
 	"sync"
 	"time"
@@ -19,27 +20,27 @@ const (
 	settingBlockedPrev = "blocked-prev." // + username: relation before a block
 )
 
-func toContact(c store.Contact) Contact {
-	out := Contact{
+func toContact(c store.Contact) api.Contact {
+	out := api.Contact{
 		Username:       c.Username,
-		Relation:       Relation(c.Relation),
+		Relation:       api.Relation(c.Relation),
 		RequestMessage: c.RequestMessage,
-		Presence:       Presence{Status: Status(c.Status), Nick: c.Nick, Subnick: c.Subnick, Media: c.Media},
+		Presence:       api.Presence{Status: api.Status(c.Status), Nick: c.Nick, Subnick: c.Subnick, Media: c.Media},
 	}
 	// Presence is only meaningful for accepted contacts; others always
 	// show offline, whatever was stored before.
-	if out.Relation != RelationAccepted || out.Status == "" {
-		out.Status = StatusOffline
+	if out.Relation != api.RelationAccepted || out.Status == "" {
+		out.Status = api.StatusOffline
 	}
 	return out
 }
 
-func (s *session) contacts() ([]Contact, error) {
+func (s *session) contacts() ([]api.Contact, error) {
 	cs, err := s.store.Contacts()
 	if err != nil {
 		return nil, err
 	}
-	out := make([]Contact, 0, len(cs))
+	out := make([]api.Contact, 0, len(cs))
 	for _, c := range cs {
 		out = append(out, toContact(c))
 	}
@@ -49,7 +50,7 @@ func (s *session) contacts() ([]Contact, error) {
 func (s *session) emitContact(username string) {
 	c, err := s.store.Contact(username)
 	if errors.Is(err, store.ErrNotFound) {
-		s.n.emit(Event{ContactRemoved: username})
+		s.n.emit(api.Event{ContactRemoved: username})
 		return
 	}
 	if err != nil {
@@ -57,11 +58,11 @@ func (s *session) emitContact(username string) {
 		return
 	}
 	cc := toContact(c)
-	s.n.emit(Event{Contact: &cc})
+	s.n.emit(api.Event{Contact: &cc})
 }
 
 // Contacts implements API.
-func (n *Node) Contacts(ctx context.Context) ([]Contact, error) {
+func (n *Node) Contacts(ctx context.Context) ([]api.Contact, error) {
 	s, err := n.current()
 	if err != nil {
 		return nil, err
@@ -75,10 +76,10 @@ func (n *Node) sessionFor(username string) (*session, error) {
 		return nil, err
 	}
 	if !validUsername.MatchString(username) {
-		return nil, fmt.Errorf("%w: invalid username %q", ErrBadRequest, username)
+		return nil, fmt.Errorf("%w: invalid username %q", api.ErrBadRequest, username)
 	}
 	if username == s.me() {
-		return nil, fmt.Errorf("%w: that is you", ErrBadRequest)
+		return nil, fmt.Errorf("%w: that is you", api.ErrBadRequest)
 	}
 	return s, nil
 }
@@ -90,7 +91,7 @@ func (n *Node) AddContact(ctx context.Context, username, message string) error {
 		return err
 	}
 	if len(message) > wire.MaxRequestMessage {
-		return fmt.Errorf("%w: request message longer than %d bytes", ErrBadRequest, wire.MaxRequestMessage)
+		return fmt.Errorf("%w: request message longer than %d bytes", api.ErrBadRequest, wire.MaxRequestMessage)
 	}
 	c, err := s.store.Contact(username)
 	switch {
@@ -99,15 +100,15 @@ func (n *Node) AddContact(ctx context.Context, username, message string) error {
 	case err != nil:
 		return err
 	}
-	switch Relation(c.Relation) {
-	case RelationAccepted, RelationPendingOut:
+	switch api.Relation(c.Relation) {
+	case api.RelationAccepted, api.RelationPendingOut:
 		return nil
-	case RelationPendingIn:
+	case api.RelationPendingIn:
 		return n.AcceptContact(ctx, username)
-	case RelationBlocked:
-		return fmt.Errorf("%w: unblock %s first", ErrBlocked, username)
+	case api.RelationBlocked:
+		return fmt.Errorf("%w: unblock %s first", api.ErrBlocked, username)
 	}
-	c.Relation = string(RelationPendingOut)
+	c.Relation = string(api.RelationPendingOut)
 	c.Updated = s.n.cfg.Now()
 	if err := s.store.PutContact(c); err != nil {
 		return err
@@ -126,13 +127,13 @@ func (n *Node) AcceptContact(ctx context.Context, username string) error {
 		return err
 	}
 	c, err := s.store.Contact(username)
-	if errors.Is(err, store.ErrNotFound) || (err == nil && Relation(c.Relation) != RelationPendingIn) {
-		return fmt.Errorf("%w: no request from %s", ErrBadRequest, username)
+	if errors.Is(err, store.ErrNotFound) || (err == nil && api.Relation(c.Relation) != api.RelationPendingIn) {
+		return fmt.Errorf("%w: no request from %s", api.ErrBadRequest, username)
 	}
 	if err != nil {
 		return err
 	}
-	c.Relation = string(RelationAccepted)
+	c.Relation = string(api.RelationAccepted)
 	c.RequestMessage = ""
 	c.Updated = s.n.cfg.Now()
 	if err := s.store.PutContact(c); err != nil {
@@ -153,8 +154,8 @@ func (n *Node) DeclineContact(ctx context.Context, username string) error {
 		return err
 	}
 	c, err := s.store.Contact(username)
-	if errors.Is(err, store.ErrNotFound) || (err == nil && Relation(c.Relation) != RelationPendingIn) {
-		return fmt.Errorf("%w: no request from %s", ErrBadRequest, username)
+	if errors.Is(err, store.ErrNotFound) || (err == nil && api.Relation(c.Relation) != api.RelationPendingIn) {
+		return fmt.Errorf("%w: no request from %s", api.ErrBadRequest, username)
 	}
 	if err != nil {
 		return err
@@ -183,21 +184,21 @@ func (n *Node) BlockContact(ctx context.Context, username string) error {
 	case err != nil:
 		return err
 	}
-	if Relation(c.Relation) == RelationBlocked {
+	if api.Relation(c.Relation) == api.RelationBlocked {
 		return nil
 	}
-	wasAccepted := Relation(c.Relation) == RelationAccepted
+	wasAccepted := api.Relation(c.Relation) == api.RelationAccepted
 	if err := s.store.SetSetting(settingBlockedPrev+username, c.Relation); err != nil {
 		return err
 	}
-	c.Relation = string(RelationBlocked)
-	c.Status = string(StatusOffline)
+	c.Relation = string(api.RelationBlocked)
+	c.Status = string(api.StatusOffline)
 	c.Updated = s.n.cfg.Now()
 	if err := s.store.PutContact(c); err != nil {
 		return err
 	}
 	if wasAccepted {
-		s.sendPresenceAs(username, Presence{Status: StatusOffline})
+		s.sendPresenceAs(username, api.Presence{Status: api.StatusOffline})
 	}
 	s.emitContact(username)
 	return nil
@@ -211,8 +212,8 @@ func (n *Node) UnblockContact(ctx context.Context, username string) error {
 		return err
 	}
 	c, err := s.store.Contact(username)
-	if errors.Is(err, store.ErrNotFound) || (err == nil && Relation(c.Relation) != RelationBlocked) {
-		return fmt.Errorf("%w: %s is not blocked", ErrBadRequest, username)
+	if errors.Is(err, store.ErrNotFound) || (err == nil && api.Relation(c.Relation) != api.RelationBlocked) {
+		return fmt.Errorf("%w: %s is not blocked", api.ErrBadRequest, username)
 	}
 	if err != nil {
 		return err
@@ -221,7 +222,7 @@ func (n *Node) UnblockContact(ctx context.Context, username string) error {
 	if err != nil {
 		return err
 	}
-	if Relation(prev) == RelationAccepted {
+	if api.Relation(prev) == api.RelationAccepted {
 		c.Relation = prev
 		c.Updated = s.n.cfg.Now()
 		err = s.store.PutContact(c)
@@ -235,7 +236,7 @@ func (n *Node) UnblockContact(ctx context.Context, username string) error {
 		return err
 	}
 	s.emitContact(username)
-	if Relation(prev) == RelationAccepted {
+	if api.Relation(prev) == api.RelationAccepted {
 		s.sendPresence(username)
 	}
 	return nil
@@ -258,7 +259,7 @@ func (n *Node) RemoveContact(ctx context.Context, username string) error {
 	if err := s.store.DeleteContact(username); err != nil {
 		return err
 	}
-	if Relation(c.Relation) != RelationBlocked {
+	if api.Relation(c.Relation) != api.RelationBlocked {
 		if err := s.enqueue(username, &wire.Payload{Kind: &wire.Payload_ContactRemoved{ContactRemoved: &wire.ContactRemoved{}}}, nil); err != nil {
 			return err
 		}
@@ -269,8 +270,8 @@ func (n *Node) RemoveContact(ctx context.Context, username string) error {
 
 // ---------------------------------------------------------------- presence
 
-func (s *session) loadPresence(status Status) Presence {
-	p := Presence{Status: status}
+func (s *session) loadPresence(status api.Status) api.Presence {
+	p := api.Presence{Status: status}
 	p.Nick, _ = s.store.Setting(settingPresence + "nick")
 	p.Subnick, _ = s.store.Setting(settingPresence + "subnick")
 	p.Media, _ = s.store.Setting(settingPresence + "media")
@@ -281,13 +282,13 @@ func (s *session) loadPresence(status Status) Presence {
 }
 
 // SetPresence implements API.
-func (n *Node) SetPresence(ctx context.Context, u PresenceUpdate) error {
+func (n *Node) SetPresence(ctx context.Context, u api.PresenceUpdate) error {
 	s, err := n.current()
 	if err != nil {
 		return err
 	}
 	if u.Status != nil && !u.Status.Valid() {
-		return fmt.Errorf("%w: unknown status %q", ErrBadRequest, *u.Status)
+		return fmt.Errorf("%w: unknown status %q", api.ErrBadRequest, *u.Status)
 	}
 	for _, f := range []struct {
 		v   *string
@@ -298,7 +299,7 @@ func (n *Node) SetPresence(ctx context.Context, u PresenceUpdate) error {
 			continue
 		}
 		if len(*f.v) > f.max {
-			return fmt.Errorf("%w: %s longer than %d bytes", ErrBadRequest, f.key, f.max)
+			return fmt.Errorf("%w: %s longer than %d bytes", api.ErrBadRequest, f.key, f.max)
 		}
 		if err := s.store.SetSetting(settingPresence+f.key, *f.v); err != nil {
 			return err
@@ -319,18 +320,18 @@ func (n *Node) SetPresence(ctx context.Context, u PresenceUpdate) error {
 	}
 	s.mu.Unlock()
 	acct := s.account()
-	n.emit(Event{Account: &acct})
+	n.emit(api.Event{Account: &acct})
 	s.broadcastPresence()
 	return nil
 }
 
 // publicPresence is what contacts may see: invisible shows as offline.
-func (s *session) publicPresence() Presence {
+func (s *session) publicPresence() api.Presence {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	p := s.presence
-	if p.Status == StatusInvisible {
-		p = Presence{Status: StatusOffline}
+	if p.Status == api.StatusInvisible {
+		p = api.Presence{Status: api.StatusOffline}
 	}
 	return p
 }
@@ -341,7 +342,7 @@ func (s *session) broadcastPresence() {
 		return
 	}
 	for _, c := range cs {
-		if Relation(c.Relation) == RelationAccepted {
+		if api.Relation(c.Relation) == api.RelationAccepted {
 			s.sendPresence(c.Username)
 		}
 	}
@@ -349,7 +350,7 @@ func (s *session) broadcastPresence() {
 
 func (s *session) sendPresence(username string) { s.sendPresenceAs(username, s.publicPresence()) }
 
-func (s *session) sendPresenceAs(username string, p Presence) {
+func (s *session) sendPresenceAs(username string, p api.Presence) {
 	s.courierFor(username).setPresence(&wire.Presence{
 		Status: string(p.Status), Nick: p.Nick, Subnick: p.Subnick, Media: p.Media,
 	})

@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"errors"
+	"eserver/node/api"
 	"fmt"
 	"time"
 
@@ -213,7 +214,7 @@ func (c *courier) exchange(batch []store.OutboxEntry, durable bool) (stop bool, 
 				// Only chat messages are in the history; requests and
 				// responses are acknowledged silently.
 				if _, err := c.s.store.Message(e.ID); err == nil {
-					c.s.n.emit(Event{Delivered: &Delivery{ID: e.ID, To: c.peer}})
+					c.s.n.emit(api.Event{Delivered: &api.Delivery{ID: e.ID, To: c.peer}})
 				}
 			}
 		case ackRateLimited, ackInternal:
@@ -224,7 +225,7 @@ func (c *courier) exchange(batch []store.OutboxEntry, durable bool) (stop bool, 
 			}
 			if m, err := c.s.store.Message(e.ID); err == nil {
 				msg := c.s.toMessage(m)
-				c.s.n.emit(Event{Message: &msg})
+				c.s.n.emit(api.Event{Message: &msg})
 			}
 		}
 		if stop {
@@ -308,7 +309,7 @@ func (c *courier) closeStream(reset bool) {
 // goroutine is about to be stopped.
 func (c *courier) sayGoodbye(ctx context.Context) {
 	cc, err := c.s.store.Contact(c.peer)
-	if err != nil || Relation(cc.Relation) != RelationAccepted || Status(cc.Status) == StatusOffline || cc.PeerID == "" {
+	if err != nil || api.Relation(cc.Relation) != api.RelationAccepted || api.Status(cc.Status) == api.StatusOffline || cc.PeerID == "" {
 		return
 	}
 	t, err := c.s.resolve(ctx, c.peer, false)
@@ -320,6 +321,6 @@ func (c *courier) sayGoodbye(ctx context.Context) {
 		return
 	}
 	defer g.closeStream(false)
-	raw, _ := proto.Marshal(&wire.Payload{SentUnixMilli: c.s.n.cfg.Now().UnixMilli(), Kind: &wire.Payload_Presence{Presence: &wire.Presence{Status: string(StatusOffline)}}})
+	raw, _ := proto.Marshal(&wire.Payload{SentUnixMilli: c.s.n.cfg.Now().UnixMilli(), Kind: &wire.Payload_Presence{Presence: &wire.Presence{Status: string(api.StatusOffline)}}})
 	g.exchange([]store.OutboxEntry{{ID: newID(), Peer: c.peer, Payload: raw}}, false)
 }

@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"errors"
+	"eserver/node/api"
 	"fmt"
 	"time"
 
@@ -54,7 +55,7 @@ func (s *session) goTracked(f func()) {
 func (s *session) connectRendezvous(ctx context.Context, rv peer.AddrInfo) error {
 	s.host.Peerstore().AddAddrs(rv.ID, rv.Addrs, peerstore.PermanentAddrTTL)
 	if err := s.host.Connect(ctx, rv); err != nil {
-		return fmt.Errorf("%w: rendezvous %s: %v", ErrUnreachable, rv.ID, err)
+		return fmt.Errorf("%w: rendezvous %s: %v", api.ErrUnreachable, rv.ID, err)
 	}
 	return nil
 }
@@ -110,7 +111,7 @@ func (s *session) lookupLoop() {
 		if err == nil {
 			var names []string
 			for _, c := range cs {
-				if r := Relation(c.Relation); r == RelationAccepted || r == RelationPendingOut {
+				if r := api.Relation(c.Relation); r == api.RelationAccepted || r == api.RelationPendingOut {
 					names = append(names, c.Username)
 				}
 			}
@@ -118,10 +119,10 @@ func (s *session) lookupLoop() {
 			found, _ := s.lookup(ctx, names)
 			cancel()
 			for _, c := range cs {
-				if Relation(c.Relation) != RelationAccepted {
+				if api.Relation(c.Relation) != api.RelationAccepted {
 					continue
 				}
-				offline := c.Status == "" || Status(c.Status) == StatusOffline
+				offline := c.Status == "" || api.Status(c.Status) == api.StatusOffline
 				if _, ok := found[c.Username]; ok && (offline || first) {
 					s.sendPresence(c.Username)
 				}
@@ -178,7 +179,7 @@ func (s *session) lookup(ctx context.Context, usernames []string) (map[string]*t
 // remember stores the device a contact was last seen on.
 func (s *session) remember(username string, t *ticket.Ticket) {
 	c, err := s.store.Contact(username)
-	if err != nil || Relation(c.Relation) == RelationBlocked || c.PeerID == t.Peer.String() {
+	if err != nil || api.Relation(c.Relation) == api.RelationBlocked || c.PeerID == t.Peer.String() {
 		return
 	}
 	c.PeerID, c.Ticket = t.Peer.String(), mustMarshal(t.Signed)
@@ -224,10 +225,10 @@ func (s *session) disconnected(_ network.Network, conn network.Conn) {
 		return
 	}
 	for _, c := range cs {
-		if c.PeerID != p.String() || Relation(c.Relation) != RelationAccepted || Status(c.Status) == StatusOffline {
+		if c.PeerID != p.String() || api.Relation(c.Relation) != api.RelationAccepted || api.Status(c.Status) == api.StatusOffline {
 			continue
 		}
-		c.Status = string(StatusOffline)
+		c.Status = string(api.StatusOffline)
 		if err := s.store.PutContact(c); err == nil {
 			s.emitContact(c.Username)
 		}

@@ -2,6 +2,7 @@ package node
 
 import (
 	"errors"
+	"eserver/node/api"
 	"fmt"
 	"io"
 	"time"
@@ -85,7 +86,7 @@ func (s *session) handleStream(st network.Stream) {
 		return
 	}
 	// The peer is online and talking to us: anything we hold for it can go now.
-	if c, err := s.store.Contact(t.Username); err == nil && Relation(c.Relation) != RelationBlocked {
+	if c, err := s.store.Contact(t.Username); err == nil && api.Relation(c.Relation) != api.RelationBlocked {
 		s.courierFor(t.Username).poke()
 	}
 	for {
@@ -141,8 +142,8 @@ func (s *session) receive(t *ticket.Ticket, env *wire.Envelope) error {
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return err
 	}
-	rel := Relation(c.Relation)
-	if known && rel != RelationBlocked {
+	rel := api.Relation(c.Relation)
+	if known && rel != api.RelationBlocked {
 		// Remember the device we last heard from, to reach it directly.
 		if c.PeerID != t.Peer.String() {
 			c.PeerID, c.Ticket = t.Peer.String(), mustMarshal(t.Signed)
@@ -153,23 +154,23 @@ func (s *session) receive(t *ticket.Ticket, env *wire.Envelope) error {
 	}
 	switch k := p.Kind.(type) {
 	case *wire.Payload_Chat:
-		if rel != RelationAccepted {
+		if rel != api.RelationAccepted {
 			return errAck(ackNotContact) // strangers and blocked users alike
 		}
 		return s.receiveChat(from, env.Id, &p, k.Chat)
 	case *wire.Payload_Presence:
-		if rel != RelationAccepted {
+		if rel != api.RelationAccepted {
 			return errAck(ackNotContact)
 		}
 		return s.receivePresence(c, k.Presence)
 	case *wire.Payload_ContactRequest:
 		return s.receiveRequest(c, t, k.ContactRequest)
 	case *wire.Payload_ContactResponse:
-		if rel != RelationPendingOut {
+		if rel != api.RelationPendingOut {
 			return nil // stale or unsolicited: nothing to do
 		}
 		if k.ContactResponse.Accepted {
-			c.Relation = string(RelationAccepted)
+			c.Relation = string(api.RelationAccepted)
 			c.Updated = s.n.cfg.Now()
 			if err := s.store.PutContact(c); err != nil {
 				return err
@@ -184,7 +185,7 @@ func (s *session) receive(t *ticket.Ticket, env *wire.Envelope) error {
 		s.emitContact(from)
 		return nil
 	case *wire.Payload_ContactRemoved:
-		if !known || rel == RelationBlocked {
+		if !known || rel == api.RelationBlocked {
 			return nil
 		}
 		if err := s.store.DeleteContact(from); err != nil {
@@ -207,27 +208,27 @@ func (s *session) receiveChat(from, id string, p *wire.Payload, chat *wire.Chat)
 	if at.After(now) || at.Before(now.Add(-30*24*time.Hour)) {
 		at = now
 	}
-	m := store.Message{ID: id, Peer: from, Text: chat.Text, Time: at, State: string(StateReceived)}
+	m := store.Message{ID: id, Peer: from, Text: chat.Text, Time: at, State: string(api.StateReceived)}
 	inserted, err := s.store.AddIncoming(m)
 	if err != nil {
 		return fmt.Errorf("storing message: %w", err)
 	}
 	if inserted {
 		msg := s.toMessage(m)
-		s.n.emit(Event{Message: &msg})
+		s.n.emit(api.Event{Message: &msg})
 	}
 	return nil
 }
 
 func (s *session) receivePresence(c store.Contact, p *wire.Presence) error {
-	st := Status(p.Status)
-	if st != StatusOffline && (!st.Valid() || st == StatusInvisible) {
+	st := api.Status(p.Status)
+	if st != api.StatusOffline && (!st.Valid() || st == api.StatusInvisible) {
 		return errAck(ackBadRequest)
 	}
 	if len(p.Nick) > wire.MaxNick || len(p.Subnick) > wire.MaxSubnick || len(p.Media) > wire.MaxSubnick {
 		return errAck(ackBadRequest)
 	}
-	wasOffline := c.Status == "" || Status(c.Status) == StatusOffline
+	wasOffline := c.Status == "" || api.Status(c.Status) == api.StatusOffline
 	c.Status, c.Nick, c.Subnick, c.Media = p.Status, p.Nick, p.Subnick, p.Media
 	c.Updated = s.n.cfg.Now()
 	if err := s.store.PutContact(c); err != nil {
@@ -235,7 +236,7 @@ func (s *session) receivePresence(c store.Contact, p *wire.Presence) error {
 	}
 	s.emitContact(c.Username)
 	// A contact that just came online has not heard our presence yet.
-	if wasOffline && st != StatusOffline {
+	if wasOffline && st != api.StatusOffline {
 		s.sendPresence(c.Username)
 	}
 	return nil
@@ -246,17 +247,17 @@ func (s *session) receiveRequest(c store.Contact, t *ticket.Ticket, req *wire.Co
 	if len(req.Message) > wire.MaxRequestMessage {
 		return errAck(ackBadRequest)
 	}
-	switch Relation(c.Relation) {
-	case RelationBlocked:
+	switch api.Relation(c.Relation) {
+	case api.RelationBlocked:
 		return nil // silently dropped: the sender cannot tell a block from a pending request
-	case RelationAccepted:
+	case api.RelationAccepted:
 		// They lost their list (new install): confirm again.
 		return s.enqueue(from, &wire.Payload{Kind: &wire.Payload_ContactResponse{ContactResponse: &wire.ContactResponse{Accepted: true}}}, nil)
-	case RelationPendingIn:
+	case api.RelationPendingIn:
 		return nil // duplicate
-	case RelationPendingOut:
+	case api.RelationPendingOut:
 		// Both asked: that is a yes from both sides.
-		c.Relation = string(RelationAccepted)
+		c.Relation = string(api.RelationAccepted)
 		c.Updated = s.n.cfg.Now()
 		if err := s.store.PutContact(c); err != nil {
 			return err
@@ -272,13 +273,13 @@ func (s *session) receiveRequest(c store.Contact, t *ticket.Ticket, req *wire.Co
 		return errAck(ackRateLimited)
 	}
 	c = store.Contact{
-		Username: from, Relation: string(RelationPendingIn), RequestMessage: req.Message,
+		Username: from, Relation: string(api.RelationPendingIn), RequestMessage: req.Message,
 		PeerID: t.Peer.String(), Ticket: mustMarshal(t.Signed), Updated: s.n.cfg.Now(),
 	}
 	if err := s.store.PutContact(c); err != nil {
 		return err
 	}
-	s.n.emit(Event{ContactRequest: &ContactRequestEvent{From: from, Message: req.Message}})
+	s.n.emit(api.Event{ContactRequest: &api.ContactRequestEvent{From: from, Message: req.Message}})
 	s.emitContact(from)
 	return nil
 }

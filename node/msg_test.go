@@ -2,6 +2,7 @@ package node
 
 import (
 	"encoding/binary"
+	"eserver/node/api"
 	"testing"
 	"time"
 
@@ -202,7 +203,7 @@ func TestMessageProtocolRefusesBadInput(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := bob.waitFor("message", func(e Event) bool { return e.Message != nil })
+	e := bob.waitFor("message", func(e api.Event) bool { return e.Message != nil })
 	if e.Message.ID != id || e.Message.From != "alice" {
 		t.Fatalf("bob's next message: %+v", e.Message)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"eserver/node/api"
 	"fmt"
 	"log/slog"
 	"os"
@@ -73,7 +74,7 @@ type Node struct {
 	loginMu sync.Mutex // serializes Login/Logout so sessions never overlap
 }
 
-var _ API = (*Node)(nil)
+var _ api.API = (*Node)(nil)
 
 // New returns a node for the profile in cfg.ProfileDir. It does no network
 // I/O until Login.
@@ -91,7 +92,7 @@ func New(cfg Config) (*Node, error) {
 // Close signs out and stops every watcher.
 func (n *Node) Close() error {
 	err := n.Logout(context.Background())
-	if errors.Is(err, ErrNotLoggedIn) {
+	if errors.Is(err, api.ErrNotLoggedIn) {
 		err = nil
 	}
 	n.mu.Lock()
@@ -110,7 +111,7 @@ func (n *Node) current() (*session, error) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	if n.sess == nil {
-		return nil, ErrNotLoggedIn
+		return nil, api.ErrNotLoggedIn
 	}
 	return n.sess, nil
 }
@@ -152,16 +153,16 @@ func (n *Node) RememberedServer() string { return n.loadProfile().Server }
 // watcher is one Watch stream: an unbounded queue drained by its own
 // goroutine, so a slow reader never blocks the node.
 type watcher struct {
-	out    chan Event
+	out    chan api.Event
 	mu     sync.Mutex
-	queue  []Event
+	queue  []api.Event
 	wake   chan struct{}
 	done   chan struct{}
 	once   sync.Once
 	exited chan struct{}
 }
 
-func (w *watcher) push(e Event) {
+func (w *watcher) push(e api.Event) {
 	w.mu.Lock()
 	w.queue = append(w.queue, e)
 	w.mu.Unlock()
@@ -204,8 +205,8 @@ func (w *watcher) run(ctx context.Context) {
 }
 
 // Watch implements API.
-func (n *Node) Watch(ctx context.Context) <-chan Event {
-	w := &watcher{out: make(chan Event), wake: make(chan struct{}, 1), done: make(chan struct{}), exited: make(chan struct{})}
+func (n *Node) Watch(ctx context.Context) <-chan api.Event {
+	w := &watcher{out: make(chan api.Event), wake: make(chan struct{}, 1), done: make(chan struct{}), exited: make(chan struct{})}
 	n.mu.Lock()
 	snap := n.snapshotLocked()
 	if n.closed {
@@ -213,7 +214,7 @@ func (n *Node) Watch(ctx context.Context) <-chan Event {
 		close(w.out)
 		return w.out
 	}
-	w.queue = append(w.queue, Event{Snapshot: snap})
+	w.queue = append(w.queue, api.Event{Snapshot: snap})
 	n.watchers[w] = struct{}{}
 	n.mu.Unlock()
 	go func() {
@@ -225,8 +226,8 @@ func (n *Node) Watch(ctx context.Context) <-chan Event {
 	return w.out
 }
 
-func (n *Node) snapshotLocked() *Snapshot {
-	snap := &Snapshot{Contacts: []Contact{}}
+func (n *Node) snapshotLocked() *api.Snapshot {
+	snap := &api.Snapshot{Contacts: []api.Contact{}}
 	if s := n.sess; s != nil {
 		acct := s.account()
 		snap.Account = &acct
@@ -238,7 +239,7 @@ func (n *Node) snapshotLocked() *Snapshot {
 }
 
 // emit sends e to every watcher.
-func (n *Node) emit(e Event) {
+func (n *Node) emit(e api.Event) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	for w := range n.watchers {

@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"eserver/node/api"
 	"fmt"
 	"log/slog"
 	"os"
@@ -41,7 +42,7 @@ type testNode struct {
 	name   string
 	pass   string
 	*Node
-	events <-chan Event
+	events <-chan api.Event
 	cancel context.CancelFunc
 }
 
@@ -89,7 +90,7 @@ func (tn *testNode) register() {
 
 func (tn *testNode) login() {
 	tn.t.Helper()
-	if _, err := tn.Login(ctx(tn.t), LoginRequest{Server: tn.server, Username: tn.name, Password: tn.pass}); err != nil {
+	if _, err := tn.Login(ctx(tn.t), api.LoginRequest{Server: tn.server, Username: tn.name, Password: tn.pass}); err != nil {
 		tn.t.Fatalf("login %s: %v", tn.name, err)
 	}
 }
@@ -101,7 +102,7 @@ func ctx(t testing.TB) context.Context {
 }
 
 // waitFor reads events until match returns true, failing after a generous bound.
-func (tn *testNode) waitFor(what string, match func(Event) bool) Event {
+func (tn *testNode) waitFor(what string, match func(api.Event) bool) api.Event {
 	tn.t.Helper()
 	timeout := time.After(30 * time.Second)
 	for {
@@ -119,9 +120,9 @@ func (tn *testNode) waitFor(what string, match func(Event) bool) Event {
 	}
 }
 
-func (tn *testNode) waitContact(username string, rel Relation, status Status) {
+func (tn *testNode) waitContact(username string, rel api.Relation, status api.Status) {
 	tn.t.Helper()
-	tn.waitFor(fmt.Sprintf("%s %s/%s", username, rel, status), func(e Event) bool {
+	tn.waitFor(fmt.Sprintf("%s %s/%s", username, rel, status), func(e api.Event) bool {
 		return e.Contact != nil && e.Contact.Username == username && e.Contact.Relation == rel && (status == "" || e.Contact.Status == status)
 	})
 }
@@ -132,12 +133,12 @@ func befriend(t testing.TB, a, b *testNode) {
 	if err := a.AddContact(ctx(t), b.name, "hi, it's "+a.name); err != nil {
 		t.Fatal(err)
 	}
-	b.waitFor("contact request", func(e Event) bool { return e.ContactRequest != nil && e.ContactRequest.From == a.name })
+	b.waitFor("contact request", func(e api.Event) bool { return e.ContactRequest != nil && e.ContactRequest.From == a.name })
 	if err := b.AcceptContact(ctx(t), a.name); err != nil {
 		t.Fatal(err)
 	}
-	a.waitContact(b.name, RelationAccepted, StatusOnline)
-	b.waitContact(a.name, RelationAccepted, StatusOnline)
+	a.waitContact(b.name, api.RelationAccepted, api.StatusOnline)
+	b.waitContact(a.name, api.RelationAccepted, api.StatusOnline)
 }
 
 func TestSignUpSignInAndChat(t *testing.T) {
@@ -146,14 +147,14 @@ func TestSignUpSignInAndChat(t *testing.T) {
 	bob := newTestNode(t, server, "bob")
 	alice.register()
 	bob.register()
-	if err := alice.Register(ctx(t), server, "alice", "other"); Code(err) != "username_taken" {
-		t.Fatalf("duplicate register: %v (code %q)", err, Code(err))
+	if err := alice.Register(ctx(t), server, "alice", "other"); api.Code(err) != "username_taken" {
+		t.Fatalf("duplicate register: %v (code %q)", err, api.Code(err))
 	}
 
 	// A wrong password and an unknown user fail alike.
-	_, errWrong := alice.Login(ctx(t), LoginRequest{Server: server, Username: "alice", Password: "nope"})
-	_, errUnknown := alice.Login(ctx(t), LoginRequest{Server: server, Username: "mallory", Password: "nope"})
-	if Code(errWrong) != "login_failed" || Code(errUnknown) != "login_failed" || errWrong.Error() != errUnknown.Error() {
+	_, errWrong := alice.Login(ctx(t), api.LoginRequest{Server: server, Username: "alice", Password: "nope"})
+	_, errUnknown := alice.Login(ctx(t), api.LoginRequest{Server: server, Username: "mallory", Password: "nope"})
+	if api.Code(errWrong) != "login_failed" || api.Code(errUnknown) != "login_failed" || errWrong.Error() != errUnknown.Error() {
 		t.Fatalf("wrong password: %v; unknown user: %v", errWrong, errUnknown)
 	}
 
@@ -166,34 +167,34 @@ func TestSignUpSignInAndChat(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := bob.waitFor("message", func(e Event) bool { return e.Message != nil && e.Message.From == "alice" })
-	if e.Message.ID != id || e.Message.Text != "hello bob" || e.Message.To != "bob" || e.Message.State != StateReceived {
+	e := bob.waitFor("message", func(e api.Event) bool { return e.Message != nil && e.Message.From == "alice" })
+	if e.Message.ID != id || e.Message.Text != "hello bob" || e.Message.To != "bob" || e.Message.State != api.StateReceived {
 		t.Fatalf("bob got %+v", e.Message)
 	}
-	alice.waitFor("delivered", func(e Event) bool { return e.Delivered != nil && e.Delivered.ID == id })
+	alice.waitFor("delivered", func(e api.Event) bool { return e.Delivered != nil && e.Delivered.ID == id })
 	if _, err := bob.Send(ctx(t), "alice", "hi alice"); err != nil {
 		t.Fatal(err)
 	}
-	alice.waitFor("reply", func(e Event) bool { return e.Message != nil && e.Message.Text == "hi alice" })
+	alice.waitFor("reply", func(e api.Event) bool { return e.Message != nil && e.Message.Text == "hi alice" })
 
 	h, err := alice.History(ctx(t), "bob", 10, "")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(h) != 2 || h[0].Text != "hello bob" || h[0].State != StateDelivered || h[1].Text != "hi alice" || h[1].From != "bob" {
+	if len(h) != 2 || h[0].Text != "hello bob" || h[0].State != api.StateDelivered || h[1].Text != "hi alice" || h[1].From != "bob" {
 		t.Fatalf("history: %+v", h)
 	}
 
 	// Presence reaches the contact.
-	busy, sub := StatusBusy, "at work"
-	if err := alice.SetPresence(ctx(t), PresenceUpdate{Status: &busy, Subnick: &sub}); err != nil {
+	busy, sub := api.StatusBusy, "at work"
+	if err := alice.SetPresence(ctx(t), api.PresenceUpdate{Status: &busy, Subnick: &sub}); err != nil {
 		t.Fatal(err)
 	}
-	bob.waitFor("presence", func(e Event) bool {
-		return e.Contact != nil && e.Contact.Username == "alice" && e.Contact.Status == StatusBusy && e.Contact.Subnick == "at work"
+	bob.waitFor("presence", func(e api.Event) bool {
+		return e.Contact != nil && e.Contact.Username == "alice" && e.Contact.Status == api.StatusBusy && e.Contact.Subnick == "at work"
 	})
 
 	// Signing out shows alice offline to bob.
 	alice.stop()
-	bob.waitContact("alice", RelationAccepted, StatusOffline)
+	bob.waitContact("alice", api.RelationAccepted, api.StatusOffline)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/ecdh"
 	"errors"
+	"eserver/node/api"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -42,7 +43,7 @@ type session struct {
 	wg     sync.WaitGroup
 
 	mu       sync.Mutex
-	presence Presence
+	presence api.Presence
 	couriers map[string]*courier
 	limiter  *requestLimiter
 
@@ -68,15 +69,15 @@ func mapLoginErr(err error) error {
 	case err == nil:
 		return nil
 	case errors.Is(err, login.ErrLoginFailed):
-		return fmt.Errorf("%w: %v", ErrLoginFailed, err)
+		return fmt.Errorf("%w: %v", api.ErrLoginFailed, err)
 	case errors.Is(err, login.ErrUsernameTaken):
-		return fmt.Errorf("%w: %v", ErrUsernameTaken, err)
+		return fmt.Errorf("%w: %v", api.ErrUsernameTaken, err)
 	case errors.Is(err, login.ErrRateLimited):
-		return fmt.Errorf("%w: %v", ErrRateLimited, err)
+		return fmt.Errorf("%w: %v", api.ErrRateLimited, err)
 	case errors.Is(err, login.ErrBadRequest):
-		return fmt.Errorf("%w: %v", ErrBadRequest, err)
+		return fmt.Errorf("%w: %v", api.ErrBadRequest, err)
 	case errors.Is(err, login.ErrUnreachable):
-		return fmt.Errorf("%w: %v", ErrUnreachable, err)
+		return fmt.Errorf("%w: %v", api.ErrUnreachable, err)
 	default:
 		return err
 	}
@@ -87,11 +88,11 @@ func (n *Node) serverInfo(server string) (peer.AddrInfo, string, error) {
 		server = n.loadProfile().Server
 	}
 	if server == "" {
-		return peer.AddrInfo{}, "", fmt.Errorf("%w: no server given and none remembered", ErrBadRequest)
+		return peer.AddrInfo{}, "", fmt.Errorf("%w: no server given and none remembered", api.ErrBadRequest)
 	}
 	ai, err := login.ParseServer(server)
 	if err != nil {
-		return peer.AddrInfo{}, "", fmt.Errorf("%w: server address: %v", ErrBadRequest, err)
+		return peer.AddrInfo{}, "", fmt.Errorf("%w: server address: %v", api.ErrBadRequest, err)
 	}
 	return ai, server, nil
 }
@@ -100,10 +101,10 @@ func (n *Node) serverInfo(server string) (peer.AddrInfo, string, error) {
 // to a device until a login binds one through a ticket.
 func (n *Node) Register(ctx context.Context, server, username, password string) error {
 	if !validUsername.MatchString(username) {
-		return fmt.Errorf("%w: username must be 3–32 of a-z 0-9 . _ -", ErrBadRequest)
+		return fmt.Errorf("%w: username must be 3–32 of a-z 0-9 . _ -", api.ErrBadRequest)
 	}
 	if password == "" {
-		return fmt.Errorf("%w: empty password", ErrBadRequest)
+		return fmt.Errorf("%w: empty password", api.ErrBadRequest)
 	}
 	ai, _, err := n.serverInfo(server)
 	if err != nil {
@@ -122,37 +123,37 @@ func (n *Node) Register(ctx context.Context, server, username, password string) 
 }
 
 // Login implements API.
-func (n *Node) Login(ctx context.Context, req LoginRequest) (Account, error) {
+func (n *Node) Login(ctx context.Context, req api.LoginRequest) (api.Account, error) {
 	n.loginMu.Lock()
 	defer n.loginMu.Unlock()
 	if _, err := n.current(); err == nil {
-		return Account{}, fmt.Errorf("%w: already signed in", ErrBadRequest)
+		return api.Account{}, fmt.Errorf("%w: already signed in", api.ErrBadRequest)
 	}
 	if !validUsername.MatchString(req.Username) || req.Password == "" {
-		return Account{}, ErrLoginFailed
+		return api.Account{}, api.ErrLoginFailed
 	}
 	if req.Status == "" {
-		req.Status = StatusOnline
+		req.Status = api.StatusOnline
 	}
 	if !req.Status.Valid() {
-		return Account{}, fmt.Errorf("%w: unknown status %q", ErrBadRequest, req.Status)
+		return api.Account{}, fmt.Errorf("%w: unknown status %q", api.ErrBadRequest, req.Status)
 	}
 	ai, serverStr, err := n.serverInfo(req.Server)
 	if err != nil {
-		return Account{}, err
+		return api.Account{}, err
 	}
 	dir := filepath.Join(n.cfg.ProfileDir, "accounts", req.Username)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return Account{}, fmt.Errorf("creating account dir: %w", err)
+		return api.Account{}, fmt.Errorf("creating account dir: %w", err)
 	}
 	st, err := store.Open(filepath.Join(dir, "eserver.db"))
 	if err != nil {
-		return Account{}, fmt.Errorf("opening store: %w", err)
+		return api.Account{}, fmt.Errorf("opening store: %w", err)
 	}
 	s, err := n.startSession(ctx, st, ai, req)
 	if err != nil {
 		st.Close()
-		return Account{}, err
+		return api.Account{}, err
 	}
 	if err := n.saveProfile(profile{Server: serverStr, Username: req.Username}); err != nil {
 		n.log.Warn("remembering server", "err", err)
@@ -162,10 +163,10 @@ func (n *Node) Login(ctx context.Context, req LoginRequest) (Account, error) {
 	n.mu.Unlock()
 	s.run()
 	acct := s.account()
-	n.emit(Event{Account: &acct})
+	n.emit(api.Event{Account: &acct})
 	if cs, err := s.contacts(); err == nil {
 		for i := range cs {
-			n.emit(Event{Contact: &cs[i]})
+			n.emit(api.Event{Contact: &cs[i]})
 		}
 	}
 	return acct, nil
@@ -174,7 +175,7 @@ func (n *Node) Login(ctx context.Context, req LoginRequest) (Account, error) {
 // startSession unseals (or creates) the device identity, starts the host and
 // logs in at the server. Nothing is persisted until the server accepted the
 // password, so a wrong password never seals keys under it.
-func (n *Node) startSession(ctx context.Context, st *store.Store, ai peer.AddrInfo, req LoginRequest) (*session, error) {
+func (n *Node) startSession(ctx context.Context, st *store.Store, ai peer.AddrInfo, req api.LoginRequest) (*session, error) {
 	id, err := st.Identity([]byte(req.Password))
 	fresh := false
 	switch {
@@ -194,7 +195,7 @@ func (n *Node) startSession(ctx context.Context, st *store.Store, ai peer.AddrIn
 		}
 		id = store.Identity{DeviceKey: raw, BoxKey: box.Bytes()}
 	case errors.Is(err, store.ErrWrongPassword):
-		return nil, ErrLoginFailed
+		return nil, api.ErrLoginFailed
 	case err != nil:
 		return nil, fmt.Errorf("reading identity: %w", err)
 	}
@@ -265,18 +266,18 @@ func (n *Node) Logout(ctx context.Context) error {
 	n.sess = nil
 	n.mu.Unlock()
 	if s == nil {
-		return ErrNotLoggedIn
+		return api.ErrNotLoggedIn
 	}
 	s.goodbye(ctx)
 	err := s.close()
-	n.emit(Event{SignedOut: true})
+	n.emit(api.Event{SignedOut: true})
 	return err
 }
 
-func (s *session) account() Account {
+func (s *session) account() api.Account {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return Account{
+	return api.Account{
 		Username: s.ticket.Username,
 		PeerID:   s.host.ID().String(),
 		Server:   s.n.loadProfile().Server,

@@ -9,7 +9,7 @@ import (
 	"io"
 	"time"
 
-	"eserver/node"
+	"eserver/node/api"
 )
 
 // History limits: the default when limit is absent, and the largest allowed.
@@ -21,18 +21,18 @@ const (
 // timeFormat is RFC 3339 with milliseconds; times are written in UTC.
 const timeFormat = "2006-01-02T15:04:05.000Z07:00"
 
-type handler func(ctx context.Context, api node.API, params json.RawMessage) (any, error)
+type handler func(ctx context.Context, backend api.API, params json.RawMessage) (any, error)
 
 var methods = map[string]handler{
 	"register":       register,
 	"login":          login,
 	"logout":         logout,
 	"addContact":     addContact,
-	"acceptContact":  contactCommand(node.API.AcceptContact),
-	"declineContact": contactCommand(node.API.DeclineContact),
-	"blockContact":   contactCommand(node.API.BlockContact),
-	"unblockContact": contactCommand(node.API.UnblockContact),
-	"removeContact":  contactCommand(node.API.RemoveContact),
+	"acceptContact":  contactCommand(api.API.AcceptContact),
+	"declineContact": contactCommand(api.API.DeclineContact),
+	"blockContact":   contactCommand(api.API.BlockContact),
+	"unblockContact": contactCommand(api.API.UnblockContact),
+	"removeContact":  contactCommand(api.API.RemoveContact),
 	"listContacts":   listContacts,
 	"setPresence":    setPresence,
 	"send":           send,
@@ -80,7 +80,7 @@ func required(pairs ...string) error {
 }
 
 func checkStatus(s string) error {
-	if !node.Status(s).Valid() {
+	if !api.Status(s).Valid() {
 		return badParams("unknown status %q", s)
 	}
 	return nil
@@ -90,9 +90,9 @@ func checkStatus(s string) error {
 func formatTime(t time.Time) string { return t.UTC().Format(timeFormat) }
 
 // statusOf shows an unknown status as offline.
-func statusOf(s node.Status) string {
+func statusOf(s api.Status) string {
 	if s == "" {
-		return string(node.StatusOffline)
+		return string(api.StatusOffline)
 	}
 	return string(s)
 }
@@ -103,7 +103,7 @@ type usernameResult struct {
 	Username string `json:"username"`
 }
 
-func register(ctx context.Context, api node.API, raw json.RawMessage) (any, error) {
+func register(ctx context.Context, backend api.API, raw json.RawMessage) (any, error) {
 	var p struct {
 		Server   string `json:"server"`
 		Username string `json:"username"`
@@ -115,13 +115,13 @@ func register(ctx context.Context, api node.API, raw json.RawMessage) (any, erro
 	if err := required("server", p.Server, "username", p.Username, "password", p.Password); err != nil {
 		return nil, err
 	}
-	if err := api.Register(ctx, p.Server, p.Username, p.Password); err != nil {
+	if err := backend.Register(ctx, p.Server, p.Username, p.Password); err != nil {
 		return nil, err
 	}
 	return usernameResult{Username: p.Username}, nil
 }
 
-func login(ctx context.Context, api node.API, raw json.RawMessage) (any, error) {
+func login(ctx context.Context, backend api.API, raw json.RawMessage) (any, error) {
 	var p struct {
 		Server   string `json:"server"`
 		Username string `json:"username"`
@@ -139,8 +139,8 @@ func login(ctx context.Context, api node.API, raw json.RawMessage) (any, error) 
 			return nil, err
 		}
 	}
-	acct, err := api.Login(ctx, node.LoginRequest{
-		Server: p.Server, Username: p.Username, Password: p.Password, Status: node.Status(p.Status),
+	acct, err := backend.Login(ctx, api.LoginRequest{
+		Server: p.Server, Username: p.Username, Password: p.Password, Status: api.Status(p.Status),
 	})
 	if err != nil {
 		return nil, err
@@ -151,17 +151,17 @@ func login(ctx context.Context, api node.API, raw json.RawMessage) (any, error) 
 	}{acct.Username, acct.PeerID}, nil
 }
 
-func logout(ctx context.Context, api node.API, raw json.RawMessage) (any, error) {
+func logout(ctx context.Context, backend api.API, raw json.RawMessage) (any, error) {
 	if err := decodeParams(raw, &struct{}{}); err != nil {
 		return nil, err
 	}
-	if err := api.Logout(ctx); err != nil {
+	if err := backend.Logout(ctx); err != nil {
 		return nil, err
 	}
 	return empty{}, nil
 }
 
-func addContact(ctx context.Context, api node.API, raw json.RawMessage) (any, error) {
+func addContact(ctx context.Context, backend api.API, raw json.RawMessage) (any, error) {
 	var p struct {
 		Username string `json:"username"`
 		Message  string `json:"message"`
@@ -172,15 +172,15 @@ func addContact(ctx context.Context, api node.API, raw json.RawMessage) (any, er
 	if err := required("username", p.Username); err != nil {
 		return nil, err
 	}
-	if err := api.AddContact(ctx, p.Username, p.Message); err != nil {
+	if err := backend.AddContact(ctx, p.Username, p.Message); err != nil {
 		return nil, err
 	}
 	return empty{}, nil
 }
 
 // contactCommand is a method taking only {username}.
-func contactCommand(call func(node.API, context.Context, string) error) handler {
-	return func(ctx context.Context, api node.API, raw json.RawMessage) (any, error) {
+func contactCommand(call func(api.API, context.Context, string) error) handler {
+	return func(ctx context.Context, backend api.API, raw json.RawMessage) (any, error) {
 		var p struct {
 			Username string `json:"username"`
 		}
@@ -190,7 +190,7 @@ func contactCommand(call func(node.API, context.Context, string) error) handler 
 		if err := required("username", p.Username); err != nil {
 			return nil, err
 		}
-		if err := call(api, ctx, p.Username); err != nil {
+		if err := call(backend, ctx, p.Username); err != nil {
 			return nil, err
 		}
 		return empty{}, nil
@@ -207,11 +207,11 @@ type contactJSON struct {
 	RequestMessage string `json:"requestMessage,omitempty"`
 }
 
-func listContacts(ctx context.Context, api node.API, raw json.RawMessage) (any, error) {
+func listContacts(ctx context.Context, backend api.API, raw json.RawMessage) (any, error) {
 	if err := decodeParams(raw, &struct{}{}); err != nil {
 		return nil, err
 	}
-	cs, err := api.Contacts(ctx)
+	cs, err := backend.Contacts(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -227,7 +227,7 @@ func listContacts(ctx context.Context, api node.API, raw json.RawMessage) (any, 
 	}{out}, nil
 }
 
-func setPresence(ctx context.Context, api node.API, raw json.RawMessage) (any, error) {
+func setPresence(ctx context.Context, backend api.API, raw json.RawMessage) (any, error) {
 	var p struct {
 		Status  *string `json:"status"`
 		Nick    *string `json:"nick"`
@@ -237,21 +237,21 @@ func setPresence(ctx context.Context, api node.API, raw json.RawMessage) (any, e
 	if err := decodeParams(raw, &p); err != nil {
 		return nil, err
 	}
-	u := node.PresenceUpdate{Nick: p.Nick, Subnick: p.Subnick, Media: p.Media}
+	u := api.PresenceUpdate{Nick: p.Nick, Subnick: p.Subnick, Media: p.Media}
 	if p.Status != nil {
 		if err := checkStatus(*p.Status); err != nil {
 			return nil, err
 		}
-		st := node.Status(*p.Status)
+		st := api.Status(*p.Status)
 		u.Status = &st
 	}
-	if err := api.SetPresence(ctx, u); err != nil {
+	if err := backend.SetPresence(ctx, u); err != nil {
 		return nil, err
 	}
 	return empty{}, nil
 }
 
-func send(ctx context.Context, api node.API, raw json.RawMessage) (any, error) {
+func send(ctx context.Context, backend api.API, raw json.RawMessage) (any, error) {
 	var p struct {
 		To   string `json:"to"`
 		Text string `json:"text"`
@@ -262,7 +262,7 @@ func send(ctx context.Context, api node.API, raw json.RawMessage) (any, error) {
 	if err := required("to", p.To, "text", p.Text); err != nil {
 		return nil, err
 	}
-	id, err := api.Send(ctx, p.To, p.Text)
+	id, err := backend.Send(ctx, p.To, p.Text)
 	if err != nil {
 		return nil, err
 	}
@@ -280,7 +280,7 @@ type messageJSON struct {
 	State string `json:"state"`
 }
 
-func history(ctx context.Context, api node.API, raw json.RawMessage) (any, error) {
+func history(ctx context.Context, backend api.API, raw json.RawMessage) (any, error) {
 	var p struct {
 		With   string `json:"with"`
 		Limit  *int   `json:"limit"`
@@ -299,7 +299,7 @@ func history(ctx context.Context, api node.API, raw json.RawMessage) (any, error
 			return nil, badParams("limit must be between 1 and %d", maxHistoryLimit)
 		}
 	}
-	ms, err := api.History(ctx, p.With, limit, p.Before)
+	ms, err := backend.History(ctx, p.With, limit, p.Before)
 	if err != nil {
 		return nil, err
 	}

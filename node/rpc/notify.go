@@ -4,7 +4,7 @@ import (
 	"context"
 	"strings"
 
-	"eserver/node"
+	"eserver/node/api"
 )
 
 // Notification params. Field order is the order on the wire.
@@ -44,12 +44,12 @@ const relationRemoved = "removed"
 // only changes: the signed-in user and the contact list.
 type watchState struct {
 	self     string // last signed-in username, "" if never
-	contacts map[string]node.Contact
+	contacts map[string]api.Contact
 }
 
 // watch turns events into notifications until ctx ends or events closes.
-func (c *conn) watch(ctx context.Context, events <-chan node.Event) {
-	st := &watchState{contacts: map[string]node.Contact{}}
+func (c *conn) watch(ctx context.Context, events <-chan api.Event) {
+	st := &watchState{contacts: map[string]api.Contact{}}
 	for {
 		select {
 		case <-ctx.Done():
@@ -67,20 +67,20 @@ func (c *conn) watch(ctx context.Context, events <-chan node.Event) {
 }
 
 // event handles one event; an event may carry several changes.
-func (c *conn) event(st *watchState, ev node.Event) {
+func (c *conn) event(st *watchState, ev api.Event) {
 	if s := ev.Snapshot; s != nil { // the initial state: remembered, not reported
 		st.self = ""
 		if s.Account != nil {
 			st.self = s.Account.Username
 		}
-		st.contacts = make(map[string]node.Contact, len(s.Contacts))
+		st.contacts = make(map[string]api.Contact, len(s.Contacts))
 		for _, ct := range s.Contacts {
 			st.contacts[ct.Username] = ct
 		}
 	}
 	if a := ev.Account; a != nil {
 		if st.self != "" && !strings.EqualFold(st.self, a.Username) {
-			st.contacts = map[string]node.Contact{} // another account's list
+			st.contacts = map[string]api.Contact{} // another account's list
 		}
 		st.self = a.Username
 	}
@@ -115,7 +115,7 @@ func (c *conn) event(st *watchState, ev node.Event) {
 
 // presenceOf is the presence notification for ct; two presences compare
 // equal when they are shown the same (an empty status shows as offline).
-func presenceOf(ct node.Contact) presenceNote {
+func presenceOf(ct api.Contact) presenceNote {
 	return presenceNote{
 		Username: ct.Username, Status: statusOf(ct.Status), Nick: ct.Nick, Subnick: ct.Subnick, Media: ct.Media,
 	}

@@ -3,7 +3,7 @@
 // object per line on the input and output streams, requests answered
 // concurrently, and the node's event stream turned into notifications.
 //
-// It sees the node only through node.API, like the Fyne app. docs/API.md
+// It sees the node only through api.API, like the Fyne app. docs/API.md
 // describes the protocol for bot and script authors.
 package rpc
 
@@ -20,7 +20,7 @@ import (
 	"sync"
 	"time"
 
-	"eserver/node"
+	"eserver/node/api"
 )
 
 // MaxLineBytes is the longest input line accepted, without its line ending.
@@ -28,7 +28,7 @@ import (
 const MaxLineBytes = 1 << 20
 
 // JSON-RPC error codes. CodeApplication carries an error from the node; its
-// data.code is node.Code of that error.
+// data.code is api.Code of that error.
 const (
 	CodeParseError     = -32700
 	CodeInvalidRequest = -32600
@@ -42,19 +42,19 @@ const (
 // pauses until one finishes.
 const maxInFlight = 64
 
-// Server serves node.API over line-delimited JSON-RPC 2.0.
+// Server serves api.API over line-delimited JSON-RPC 2.0.
 // One Server may serve several streams, each with its own Serve call.
 type Server struct {
-	api node.API
+	api api.API
 	log *slog.Logger
 }
 
 // NewServer returns a Server calling api. A nil logger discards logs.
-func NewServer(api node.API, logger *slog.Logger) *Server {
+func NewServer(backend api.API, logger *slog.Logger) *Server {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	return &Server{api: api, log: logger}
+	return &Server{api: backend, log: logger}
 }
 
 // Serve reads requests from in, one JSON object per line, and writes
@@ -299,7 +299,7 @@ func (s *Server) run(ctx context.Context, c *conn, req *request, h handler) {
 	case errors.As(err, &pe):
 		c.write(errorResponse(req.ID, CodeInvalidParams, "invalid params: "+pe.msg, "bad_request"))
 	case err != nil:
-		c.write(errorResponse(req.ID, CodeApplication, err.Error(), node.Code(err)))
+		c.write(errorResponse(req.ID, CodeApplication, err.Error(), api.Code(err)))
 	default:
 		c.write(&response{JSONRPC: "2.0", ID: req.ID, Result: result})
 	}

@@ -17,24 +17,24 @@ import (
 	"testing/synctest"
 	"time"
 
-	"eserver/node"
+	"eserver/node/api"
 )
 
-// fakeAPI is an in-memory node.API recording every call.
+// fakeAPI is an in-memory api.API recording every call.
 type fakeAPI struct {
 	mu    sync.Mutex
 	calls []string
 
 	errs      map[string]error // by API method name
 	loginGate chan struct{}    // if set, Login waits for it to close
-	contacts  []node.Contact
-	messages  []node.Message
-	snapshot  node.Snapshot
-	events    chan node.Event // forwarded to watchers after the snapshot
+	contacts  []api.Contact
+	messages  []api.Message
+	snapshot  api.Snapshot
+	events    chan api.Event // forwarded to watchers after the snapshot
 }
 
 func newFake() *fakeAPI {
-	return &fakeAPI{errs: map[string]error{}, events: make(chan node.Event)}
+	return &fakeAPI{errs: map[string]error{}, events: make(chan api.Event)}
 }
 
 func (f *fakeAPI) record(method string, args ...any) error {
@@ -58,18 +58,18 @@ func (f *fakeAPI) Register(_ context.Context, server, username, password string)
 	return f.record("Register", server, username, password)
 }
 
-func (f *fakeAPI) Login(ctx context.Context, req node.LoginRequest) (node.Account, error) {
+func (f *fakeAPI) Login(ctx context.Context, req api.LoginRequest) (api.Account, error) {
 	if f.loginGate != nil {
 		select {
 		case <-f.loginGate:
 		case <-ctx.Done():
-			return node.Account{}, ctx.Err()
+			return api.Account{}, ctx.Err()
 		}
 	}
 	if err := f.record("Login", fmt.Sprintf("%+v", req)); err != nil {
-		return node.Account{}, err
+		return api.Account{}, err
 	}
-	return node.Account{Username: req.Username, PeerID: "12D3KooWfake", Server: "srv"}, nil
+	return api.Account{Username: req.Username, PeerID: "12D3KooWfake", Server: "srv"}, nil
 }
 
 func (f *fakeAPI) Logout(context.Context) error { return f.record("Logout") }
@@ -90,14 +90,14 @@ func (f *fakeAPI) RemoveContact(_ context.Context, u string) error {
 	return f.record("RemoveContact", u)
 }
 
-func (f *fakeAPI) Contacts(context.Context) ([]node.Contact, error) {
+func (f *fakeAPI) Contacts(context.Context) ([]api.Contact, error) {
 	if err := f.record("Contacts"); err != nil {
 		return nil, err
 	}
 	return f.contacts, nil
 }
 
-func (f *fakeAPI) SetPresence(_ context.Context, u node.PresenceUpdate) error {
+func (f *fakeAPI) SetPresence(_ context.Context, u api.PresenceUpdate) error {
 	str := func(p *string) string {
 		if p == nil {
 			return "<nil>"
@@ -118,20 +118,20 @@ func (f *fakeAPI) Send(_ context.Context, to, text string) (string, error) {
 	return "m-" + to, nil
 }
 
-func (f *fakeAPI) History(_ context.Context, with string, limit int, before string) ([]node.Message, error) {
+func (f *fakeAPI) History(_ context.Context, with string, limit int, before string) ([]api.Message, error) {
 	if err := f.record("History", with, limit, fmt.Sprintf("%q", before)); err != nil {
 		return nil, err
 	}
 	return f.messages, nil
 }
 
-func (f *fakeAPI) Watch(ctx context.Context) <-chan node.Event {
-	out := make(chan node.Event, 16)
+func (f *fakeAPI) Watch(ctx context.Context) <-chan api.Event {
+	out := make(chan api.Event, 16)
 	snap := f.snapshot
 	go func() {
 		defer close(out)
 		select {
-		case out <- node.Event{Snapshot: &snap}:
+		case out <- api.Event{Snapshot: &snap}:
 		case <-ctx.Done():
 			return
 		}
@@ -171,7 +171,7 @@ type line struct {
 // harness runs Serve over io.Pipes.
 type harness struct {
 	t      *testing.T
-	api    *fakeAPI
+	fake    *fakeAPI
 	in     *io.PipeWriter
 	lines  chan line
 	done   chan error
@@ -179,15 +179,15 @@ type harness struct {
 	notes  []line // notifications seen while waiting for a response
 }
 
-func serve(t *testing.T, api *fakeAPI) *harness {
+func serve(t *testing.T, fake *fakeAPI) *harness {
 	t.Helper()
 	inR, inW := io.Pipe()
 	outR, outW := io.Pipe()
 	ctx, cancel := context.WithCancel(context.Background())
-	h := &harness{t: t, api: api, in: inW, lines: make(chan line, 4096), done: make(chan error, 1), cancel: cancel}
+	h := &harness{t: t, fake: fake, in: inW, lines: make(chan line, 4096), done: make(chan error, 1), cancel: cancel}
 	logger := slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelDebug}))
 	go func() {
-		err := NewServer(api, logger).Serve(ctx, inR, outW)
+		err := NewServer(fake, logger).Serve(ctx, inR, outW)
 		outW.Close()
 		h.done <- err
 	}()
@@ -300,14 +300,14 @@ func jsonEqual(t *testing.T, what string, got json.RawMessage, want string) {
 var testTime = time.Date(2024, 1, 2, 5, 4, 5, 678_900_000, time.FixedZone("CEST", 2*3600))
 
 func TestMethods(t *testing.T) {
-	contacts := []node.Contact{
-		{Username: "bob", Relation: node.RelationAccepted,
-			Presence: node.Presence{Status: node.StatusBusy, Nick: "Bob", Subnick: "coding", Media: "Daft Punk"}},
-		{Username: "carol", Relation: node.RelationPendingIn, RequestMessage: "hi, it's carol"},
+	contacts := []api.Contact{
+		{Username: "bob", Relation: api.RelationAccepted,
+			Presence: api.Presence{Status: api.StatusBusy, Nick: "Bob", Subnick: "coding", Media: "Daft Punk"}},
+		{Username: "carol", Relation: api.RelationPendingIn, RequestMessage: "hi, it's carol"},
 	}
-	messages := []node.Message{
-		{ID: "m1", From: "alice", To: "bob", Text: "hey <b>", Time: testTime, State: node.StateDelivered},
-		{ID: "m2", From: "bob", To: "alice", Text: "yo", Time: testTime.Add(time.Second), State: node.StateReceived},
+	messages := []api.Message{
+		{ID: "m1", From: "alice", To: "bob", Text: "hey <b>", Time: testTime, State: api.StateDelivered},
+		{ID: "m2", From: "bob", To: "alice", Text: "yo", Time: testTime.Add(time.Second), State: api.StateReceived},
 	}
 	tests := []struct {
 		name, method, params string
@@ -350,17 +350,17 @@ func TestMethods(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			api := newFake()
+			fake := newFake()
 			if !tt.noData {
-				api.contacts, api.messages = contacts, messages
+				fake.contacts, fake.messages = contacts, messages
 			}
-			h := serve(t, api)
+			h := serve(t, fake)
 			resp := h.call(tt.method, tt.params)
 			if resp.Error != nil {
 				t.Fatalf("error response: %s", resp.raw)
 			}
 			jsonEqual(t, "result", resp.Result, tt.wantResult)
-			if got := api.Calls(); len(got) != 1 || got[0] != tt.wantCall {
+			if got := fake.Calls(); len(got) != 1 || got[0] != tt.wantCall {
 				t.Errorf("API calls = %q, want [%q]", got, tt.wantCall)
 			}
 		})
@@ -384,7 +384,7 @@ var validParams = map[string]string{
 	"history":        `{"with":"bob"}`,
 }
 
-// apiMethod is the node.API method each RPC method calls.
+// apiMethod is the api.API method each RPC method calls.
 var apiMethod = map[string]string{
 	"register": "Register", "login": "Login", "logout": "Logout", "addContact": "AddContact",
 	"acceptContact": "AcceptContact", "declineContact": "DeclineContact", "blockContact": "BlockContact",
@@ -405,24 +405,24 @@ func TestAPIErrors(t *testing.T) {
 		err      error
 		wantCode string
 	}{
-		{node.ErrLoginFailed, "login_failed"},
-		{node.ErrUsernameTaken, "username_taken"},
-		{node.ErrNotContact, "not_contact"},
-		{node.ErrRateLimited, "rate_limited"},
-		{node.ErrBadRequest, "bad_request"},
-		{node.ErrNotLoggedIn, "not_logged_in"},
-		{node.ErrUnreachable, "unreachable"},
-		{node.ErrUnknownUser, "unknown_user"},
-		{node.ErrBlocked, "blocked"},
-		{fmt.Errorf("login at srv: %w", node.ErrLoginFailed), "login_failed"},
+		{api.ErrLoginFailed, "login_failed"},
+		{api.ErrUsernameTaken, "username_taken"},
+		{api.ErrNotContact, "not_contact"},
+		{api.ErrRateLimited, "rate_limited"},
+		{api.ErrBadRequest, "bad_request"},
+		{api.ErrNotLoggedIn, "not_logged_in"},
+		{api.ErrUnreachable, "unreachable"},
+		{api.ErrUnknownUser, "unknown_user"},
+		{api.ErrBlocked, "blocked"},
+		{fmt.Errorf("login at srv: %w", api.ErrLoginFailed), "login_failed"},
 		{errors.New("disk on fire"), "internal"},
 		{context.DeadlineExceeded, "internal"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.err.Error(), func(t *testing.T) {
-			api := newFake()
-			api.errs["Logout"] = tt.err
-			h := serve(t, api)
+			fake := newFake()
+			fake.errs["Logout"] = tt.err
+			h := serve(t, fake)
 			resp := h.call("logout", `{}`)
 			if resp.Error == nil {
 				t.Fatalf("no error: %s", resp.raw)
@@ -441,9 +441,9 @@ func TestAPIErrors(t *testing.T) {
 func TestEveryMethodReturnsAPIErrors(t *testing.T) {
 	for m, params := range validParams {
 		t.Run(m, func(t *testing.T) {
-			api := newFake()
-			api.errs[apiMethod[m]] = fmt.Errorf("%s: %w", m, node.ErrNotLoggedIn)
-			h := serve(t, api)
+			fake := newFake()
+			fake.errs[apiMethod[m]] = fmt.Errorf("%s: %w", m, api.ErrNotLoggedIn)
+			h := serve(t, fake)
 			resp := h.call(m, params)
 			if resp.Error == nil || resp.Error.Code != CodeApplication || resp.Error.Data == nil ||
 				resp.Error.Data.Code != "not_logged_in" {
@@ -482,14 +482,14 @@ func TestBadParams(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			api := newFake()
-			h := serve(t, api)
+			fake := newFake()
+			h := serve(t, fake)
 			resp := h.call(tt.method, tt.params)
 			if resp.Error == nil || resp.Error.Code != CodeInvalidParams || resp.Error.Data == nil ||
 				resp.Error.Data.Code != "bad_request" {
 				t.Errorf("response = %s, want -32602 bad_request", resp.raw)
 			}
-			if calls := api.Calls(); len(calls) != 0 {
+			if calls := fake.Calls(); len(calls) != 0 {
 				t.Errorf("API called with bad params: %q", calls)
 			}
 		})
@@ -525,8 +525,8 @@ func TestProtocolErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			api := newFake()
-			h := serve(t, api)
+			fake := newFake()
+			h := serve(t, fake)
 			h.send(tt.line)
 			resp := h.response(tt.wantID)
 			if resp.Error == nil || resp.Error.Code != tt.wantCode {
@@ -536,7 +536,7 @@ func TestProtocolErrors(t *testing.T) {
 			if resp := h.call("logout", ""); resp.Error != nil {
 				t.Errorf("after error: %s", resp.raw)
 			}
-			if calls := api.Calls(); len(calls) != 1 {
+			if calls := fake.Calls(); len(calls) != 1 {
 				t.Errorf("API calls = %q, want only the final Logout", calls)
 			}
 		})
@@ -606,8 +606,8 @@ func TestReadLineBounded(t *testing.T) {
 }
 
 func TestClientNotificationsAreNotAnswered(t *testing.T) {
-	api := newFake()
-	h := serve(t, api)
+	fake := newFake()
+	h := serve(t, fake)
 	h.send(`{"jsonrpc":"2.0","method":"nope"}`)
 	h.send(`{"jsonrpc":"2.0","method":"acceptContact","params":{"username":"bob"}}`)
 	h.send(`{"jsonrpc":"2.0","method":"acceptContact","params":{}}`)
@@ -616,10 +616,10 @@ func TestClientNotificationsAreNotAnswered(t *testing.T) {
 	}
 	// Requests run concurrently: the notification may finish after listContacts.
 	deadline := time.Now().Add(5 * time.Second)
-	for len(api.Calls()) < 2 && time.Now().Before(deadline) {
+	for len(fake.Calls()) < 2 && time.Now().Before(deadline) {
 		time.Sleep(time.Millisecond)
 	}
-	if calls := api.Calls(); len(calls) != 2 || !strings.Contains(strings.Join(calls, ","), "AcceptContact bob") {
+	if calls := fake.Calls(); len(calls) != 2 || !strings.Contains(strings.Join(calls, ","), "AcceptContact bob") {
 		t.Errorf("calls = %q, want AcceptContact bob and Contacts", calls)
 	}
 	if len(h.notes) != 0 {
@@ -628,59 +628,59 @@ func TestClientNotificationsAreNotAnswered(t *testing.T) {
 }
 
 func TestNotifications(t *testing.T) {
-	bob := node.Contact{Username: "bob", Relation: node.RelationAccepted,
-		Presence: node.Presence{Status: node.StatusOnline, Nick: "Bob"}}
-	with := func(c node.Contact, f func(*node.Contact)) *node.Contact { f(&c); return &c }
-	msg := func(from, to string) *node.Message {
-		return &node.Message{ID: "m1", From: from, To: to, Text: "hi", Time: testTime, State: node.StateReceived}
+	bob := api.Contact{Username: "bob", Relation: api.RelationAccepted,
+		Presence: api.Presence{Status: api.StatusOnline, Nick: "Bob"}}
+	with := func(c api.Contact, f func(*api.Contact)) *api.Contact { f(&c); return &c }
+	msg := func(from, to string) *api.Message {
+		return &api.Message{ID: "m1", From: from, To: to, Text: "hi", Time: testTime, State: api.StateReceived}
 	}
 	type note struct{ method, params string }
 	tests := []struct {
 		name   string
-		events []node.Event
+		events []api.Event
 		want   []note
 	}{
 		{"snapshot only", nil, nil},
-		{"incoming message", []node.Event{{Message: msg("bob", "alice")}},
+		{"incoming message", []api.Event{{Message: msg("bob", "alice")}},
 			[]note{{"message", `{"id":"m1","from":"bob","to":"alice","text":"hi","time":"2024-01-02T03:04:05.678Z"}`}}},
-		{"own message skipped", []node.Event{{Message: msg("alice", "bob")}}, nil},
-		{"own message other case skipped", []node.Event{{Message: msg("Alice", "bob")}}, nil},
-		{"delivered", []node.Event{{Delivered: &node.Delivery{ID: "m1", To: "bob"}}},
+		{"own message skipped", []api.Event{{Message: msg("alice", "bob")}}, nil},
+		{"own message other case skipped", []api.Event{{Message: msg("Alice", "bob")}}, nil},
+		{"delivered", []api.Event{{Delivered: &api.Delivery{ID: "m1", To: "bob"}}},
 			[]note{{"delivered", `{"id":"m1","to":"bob"}`}}},
-		{"contact request", []node.Event{{ContactRequest: &node.ContactRequestEvent{From: "carol", Message: "hi!"}}},
+		{"contact request", []api.Event{{ContactRequest: &api.ContactRequestEvent{From: "carol", Message: "hi!"}}},
 			[]note{{"contactRequest", `{"from":"carol","message":"hi!"}`}}},
-		{"new contact", []node.Event{{Contact: &node.Contact{Username: "carol", Relation: node.RelationPendingOut}}},
+		{"new contact", []api.Event{{Contact: &api.Contact{Username: "carol", Relation: api.RelationPendingOut}}},
 			[]note{{"contactUpdate", `{"username":"carol","relation":"pending-out"}`}}},
-		{"new contact online", []node.Event{{Contact: &node.Contact{Username: "dave", Relation: node.RelationAccepted,
-			Presence: node.Presence{Status: node.StatusAway}}}},
+		{"new contact online", []api.Event{{Contact: &api.Contact{Username: "dave", Relation: api.RelationAccepted,
+			Presence: api.Presence{Status: api.StatusAway}}}},
 			[]note{{"contactUpdate", `{"username":"dave","relation":"accepted"}`},
 				{"presence", `{"username":"dave","status":"away","nick":"","subnick":"","media":""}`}}},
-		{"relation changed", []node.Event{{Contact: with(bob, func(c *node.Contact) { c.Relation = node.RelationBlocked })}},
+		{"relation changed", []api.Event{{Contact: with(bob, func(c *api.Contact) { c.Relation = api.RelationBlocked })}},
 			[]note{{"contactUpdate", `{"username":"bob","relation":"blocked"}`}}},
-		{"presence changed", []node.Event{{Contact: with(bob, func(c *node.Contact) { c.Status = node.StatusAway })}},
+		{"presence changed", []api.Event{{Contact: with(bob, func(c *api.Contact) { c.Status = api.StatusAway })}},
 			[]note{{"presence", `{"username":"bob","status":"away","nick":"Bob","subnick":"","media":""}`}}},
-		{"unchanged contact not repeated", []node.Event{{Contact: &bob}, {Contact: &bob}}, nil},
-		{"presence change not duplicated", []node.Event{
-			{Contact: with(bob, func(c *node.Contact) { c.Subnick = "busy day" })},
-			{Contact: with(bob, func(c *node.Contact) { c.Subnick = "busy day" })},
-			{Contact: with(bob, func(c *node.Contact) { c.Subnick = "busy day"; c.RequestMessage = "x" })},
-			{Contact: with(bob, func(c *node.Contact) { c.Subnick = "busy day"; c.Media = "Song" })},
+		{"unchanged contact not repeated", []api.Event{{Contact: &bob}, {Contact: &bob}}, nil},
+		{"presence change not duplicated", []api.Event{
+			{Contact: with(bob, func(c *api.Contact) { c.Subnick = "busy day" })},
+			{Contact: with(bob, func(c *api.Contact) { c.Subnick = "busy day" })},
+			{Contact: with(bob, func(c *api.Contact) { c.Subnick = "busy day"; c.RequestMessage = "x" })},
+			{Contact: with(bob, func(c *api.Contact) { c.Subnick = "busy day"; c.Media = "Song" })},
 		}, []note{
 			{"presence", `{"username":"bob","status":"online","nick":"Bob","subnick":"busy day","media":""}`},
 			{"presence", `{"username":"bob","status":"online","nick":"Bob","subnick":"busy day","media":"Song"}`},
 		}},
-		{"empty status is offline", []node.Event{
-			{Contact: with(bob, func(c *node.Contact) { c.Status = node.StatusOffline })},
-			{Contact: with(bob, func(c *node.Contact) { c.Status = "" })},
+		{"empty status is offline", []api.Event{
+			{Contact: with(bob, func(c *api.Contact) { c.Status = api.StatusOffline })},
+			{Contact: with(bob, func(c *api.Contact) { c.Status = "" })},
 		}, []note{{"presence", `{"username":"bob","status":"offline","nick":"Bob","subnick":"","media":""}`}}},
-		{"removed", []node.Event{{ContactRemoved: "bob"}, {Contact: &bob}},
+		{"removed", []api.Event{{ContactRemoved: "bob"}, {Contact: &bob}},
 			[]note{{"contactUpdate", `{"username":"bob","relation":"removed"}`},
 				{"contactUpdate", `{"username":"bob","relation":"accepted"}`},
 				{"presence", `{"username":"bob","status":"online","nick":"Bob","subnick":"","media":""}`}}},
-		{"signed out", []node.Event{{SignedOut: true}}, []note{{"signedOut", `{}`}}},
-		{"own account event silent", []node.Event{{Account: &node.Account{Username: "alice"}}}, nil},
-		{"account switch", []node.Event{
-			{Account: &node.Account{Username: "zed"}},
+		{"signed out", []api.Event{{SignedOut: true}}, []note{{"signedOut", `{}`}}},
+		{"own account event silent", []api.Event{{Account: &api.Account{Username: "alice"}}}, nil},
+		{"account switch", []api.Event{
+			{Account: &api.Account{Username: "zed"}},
 			{Message: msg("zed", "bob")},
 			{Message: msg("alice", "zed")},
 			{Contact: &bob}, // a new list: bob is new to zed
@@ -689,8 +689,8 @@ func TestNotifications(t *testing.T) {
 			{"contactUpdate", `{"username":"bob","relation":"accepted"}`},
 			{"presence", `{"username":"bob","status":"online","nick":"Bob","subnick":"","media":""}`},
 		}},
-		{"resnapshot silent", []node.Event{{Snapshot: &node.Snapshot{Contacts: []node.Contact{bob}}}, {Contact: &bob}}, nil},
-		{"several changes in one event", []node.Event{{
+		{"resnapshot silent", []api.Event{{Snapshot: &api.Snapshot{Contacts: []api.Contact{bob}}}, {Contact: &bob}}, nil},
+		{"several changes in one event", []api.Event{{
 			ContactRemoved: "bob",
 			Message:        msg("carol", "alice"),
 			SignedOut:      true,
@@ -702,13 +702,13 @@ func TestNotifications(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			api := newFake()
-			api.snapshot = node.Snapshot{Account: &node.Account{Username: "alice"}, Contacts: []node.Contact{bob}}
-			h := serve(t, api)
+			fake := newFake()
+			fake.snapshot = api.Snapshot{Account: &api.Account{Username: "alice"}, Contacts: []api.Contact{bob}}
+			h := serve(t, fake)
 			for _, ev := range tt.events {
-				api.events <- ev
+				fake.events <- ev
 			}
-			api.events <- node.Event{Delivered: &node.Delivery{ID: "sentinel"}}
+			fake.events <- api.Event{Delivered: &api.Delivery{ID: "sentinel"}}
 			var got []note
 			for {
 				l := h.notification()
@@ -732,15 +732,15 @@ func TestNotifications(t *testing.T) {
 }
 
 func TestSlowRequestDoesNotBlockOthers(t *testing.T) {
-	api := newFake()
-	api.loginGate = make(chan struct{})
-	h := serve(t, api)
+	fake := newFake()
+	fake.loginGate = make(chan struct{})
+	h := serve(t, fake)
 	h.send(`{"jsonrpc":"2.0","id":1,"method":"login","params":{"username":"alice","password":"pw"}}`)
 	h.send(`{"jsonrpc":"2.0","id":2,"method":"listContacts"}`)
 	if resp := h.response("2"); resp.Error != nil {
 		t.Fatalf("listContacts: %s", resp.raw)
 	}
-	close(api.loginGate)
+	close(fake.loginGate)
 	if resp := h.response("1"); resp.Error != nil {
 		t.Fatalf("login: %s", resp.raw)
 	}
@@ -748,8 +748,8 @@ func TestSlowRequestDoesNotBlockOthers(t *testing.T) {
 
 func TestConcurrentRequests(t *testing.T) {
 	const n = 200
-	api := newFake()
-	h := serve(t, api)
+	fake := newFake()
+	h := serve(t, fake)
 	var wg sync.WaitGroup
 	for i := range n {
 		wg.Go(func() {
@@ -763,7 +763,7 @@ func TestConcurrentRequests(t *testing.T) {
 	// Events interleave with responses.
 	go func() {
 		for i := range 50 {
-			api.events <- node.Event{Delivered: &node.Delivery{ID: fmt.Sprint(i), To: "bob"}}
+			fake.events <- api.Event{Delivered: &api.Delivery{ID: fmt.Sprint(i), To: "bob"}}
 		}
 	}()
 	seen := map[string]bool{}
@@ -788,12 +788,12 @@ func TestConcurrentRequests(t *testing.T) {
 // then returns nil, leaving no goroutine behind (synctest fails otherwise).
 func TestEOFShutdown(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		api := newFake()
-		api.loginGate = make(chan struct{})
+		fake := newFake()
+		fake.loginGate = make(chan struct{})
 		inR, inW := io.Pipe()
 		var out syncBuffer
 		done := make(chan error, 1)
-		go func() { done <- NewServer(api, nil).Serve(context.Background(), inR, &out) }()
+		go func() { done <- NewServer(fake, nil).Serve(context.Background(), inR, &out) }()
 		io.WriteString(inW, `{"jsonrpc":"2.0","id":1,"method":"login","params":{"username":"alice","password":"pw"}}`+"\n")
 		inW.Close()
 		synctest.Wait()
@@ -802,7 +802,7 @@ func TestEOFShutdown(t *testing.T) {
 			t.Fatalf("Serve returned %v before the in-flight login finished", err)
 		default:
 		}
-		close(api.loginGate)
+		close(fake.loginGate)
 		if err := <-done; err != nil {
 			t.Fatalf("Serve = %v, want nil", err)
 		}
@@ -814,13 +814,13 @@ func TestEOFShutdown(t *testing.T) {
 
 func TestContextCancel(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		api := newFake()
-		api.loginGate = make(chan struct{})
+		fake := newFake()
+		fake.loginGate = make(chan struct{})
 		inR, inW := io.Pipe()
 		var out syncBuffer
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan error, 1)
-		go func() { done <- NewServer(api, nil).Serve(ctx, inR, &out) }()
+		go func() { done <- NewServer(fake, nil).Serve(ctx, inR, &out) }()
 		io.WriteString(inW, `{"jsonrpc":"2.0","id":1,"method":"login","params":{"username":"alice","password":"pw"}}`+"\n")
 		synctest.Wait()
 		cancel()
@@ -910,11 +910,11 @@ func FuzzServe(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		api := newFake()
-		api.contacts = []node.Contact{{Username: "bob", Relation: node.RelationAccepted}}
-		api.messages = []node.Message{{ID: "m1", From: "bob", To: "alice", Text: "hi", Time: testTime}}
+		fake := newFake()
+		fake.contacts = []api.Contact{{Username: "bob", Relation: api.RelationAccepted}}
+		fake.messages = []api.Message{{ID: "m1", From: "bob", To: "alice", Text: "hi", Time: testTime}}
 		var out syncBuffer
-		if err := NewServer(api, nil).Serve(context.Background(), bytes.NewReader(data), &out); err != nil {
+		if err := NewServer(fake, nil).Serve(context.Background(), bytes.NewReader(data), &out); err != nil {
 			t.Fatalf("Serve: %v", err)
 		}
 		for _, l := range strings.Split(strings.TrimSuffix(out.String(), "\n"), "\n") {

@@ -1,12 +1,10 @@
-// Package node is the in-process EServer node: a libp2p host with its SQLite
-// store that signs in at an auth server, keeps contacts with MSN-style
-// authorization, exchanges presence and end-to-end encrypted chat messages.
-//
-// Front ends (the Fyne app, the JSON-RPC daemon) see only this file's API:
-// commands that take a context, plus one event stream (Watch) that starts
-// with a snapshot of the current state and then carries deltas — the shape of
-// tailscale's ipn.Notify.
-package node
+// Package api is the node's API as front ends (the Fyne app, the JSON-RPC
+// daemon) see it: commands that take a context, plus one event stream
+// (Watch) that starts with a snapshot of the current state and then carries
+// deltas — the shape of tailscale's ipn.Notify. It is a leaf package, so a
+// front end depends on the node's vocabulary without pulling in libp2p or
+// SQLite; package node implements API.
+package api
 
 import (
 	"context"
