@@ -1,0 +1,113 @@
+package ticket
+
+import (
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"google.golang.org/protobuf/proto"
+
+	"eserver/node/wire"
+)
+
+func newKey(t testing.TB) (crypto.PrivKey, peer.ID) {
+	k, _, err := crypto.GenerateEd25519Key(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, err := peer.IDFromPrivateKey(k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k, id
+}
+
+func TestSignVerify(t *testing.T) {
+	serverKey, server := newKey(t)
+	_, otherServer := newKey(t)
+	_, device := newKey(t)
+	_, stranger := newKey(t)
+	now := time.Unix(1_800_000_000, 0)
+	st, err := Sign(serverKey, Ticket{
+		Username: "alice", Peer: device, Device: "laptop", Issued: now, Expiry: now.Add(time.Hour),
+		Role: RoleNode, BoxKey: make([]byte, 32),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := VerifyFor(server, device, st, now.Add(time.Minute))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Username != "alice" || got.Peer != device || got.Device != "laptop" || got.Role != RoleNode ||
+		got.Server != server || !got.Expiry.Equal(now.Add(time.Hour)) || len(got.BoxKey) != 32 {
+		t.Fatalf("verified ticket: %+v", got)
+	}
+
+	tampered := proto.Clone(st).(*wire.SignedTicket)
+	tampered.Ticket[len(tampered.Ticket)-1] ^= 1
+	resigned, _ := Sign(mustKey(t), Ticket{Username: "alice", Peer: device, Expiry: now.Add(time.Hour)})
+
+	tests := []struct {
+		name   string
+		server peer.ID
+		remote peer.ID
+		st     *wire.SignedTicket
+		at     time.Time
+		want   error
+	}{
+		{"expired", server, device, st, now.Add(time.Hour), ErrExpired},
+		{"another peer presents it", server, stranger, st, now, ErrWrongPeer},
+		{"verified against another server", otherServer, device, st, now, ErrBadSignature},
+		{"tampered", server, device, tampered, now, ErrBadSignature},
+		{"signed by someone else", server, device, resigned, now, ErrBadSignature},
+		{"nil", server, device, nil, now, ErrMalformed},
+		{"no signature", server, device, &wire.SignedTicket{Ticket: st.Ticket}, now, ErrMalformed},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if _, err := VerifyFor(tt.server, tt.remote, tt.st, tt.at); !errors.Is(err, tt.want) {
+				t.Fatalf("error %v, want %v", err, tt.want)
+			}
+		})
+	}
+}
+
+// TestServerFieldMustMatch: a ticket whose body names another server is
+// refused even with a valid signature by the verifying server's key.
+func TestServerFieldMustMatch(t *testing.T) {
+	serverKey, server := newKey(t)
+	_, other := newKey(t)
+	_, device := newKey(t)
+	raw, _ := proto.Marshal(&wire.Ticket{Username: "a", PeerId: []byte(device), ExpiryUnix: 2e9, ServerPeerId: []byte(other)})
+	sig, _ := serverKey.Sign(append([]byte(signingContext), raw...))
+	if _, err := Verify(server, &wire.SignedTicket{Ticket: raw, Signature: sig}, time.Unix(1e9, 0)); !errors.Is(err, ErrWrongServer) {
+		t.Fatalf("error %v, want ErrWrongServer", err)
+	}
+}
+
+func mustKey(t *testing.T) crypto.PrivKey {
+	k, _ := newKey(t)
+	return k
+}
+
+// FuzzVerify decodes arbitrary ticket bytes under a valid signature (the
+// worst case: a compromised or buggy server) and arbitrary signatures.
+func FuzzVerify(f *testing.F) {
+	serverKey, server := newKey(f)
+	_, device := newKey(f)
+	st, _ := Sign(serverKey, Ticket{Username: "alice", Peer: device, Expiry: time.Unix(2e9, 0)})
+	f.Add(st.Ticket, st.Signature, true)
+	f.Add([]byte{}, []byte{}, false)
+	f.Fuzz(func(t *testing.T, body, sig []byte, resign bool) {
+		if resign {
+			sig, _ = serverKey.Sign(append([]byte(signingContext), body...))
+		}
+		tk, err := Verify(server, &wire.SignedTicket{Ticket: body, Signature: sig}, time.Unix(1e9, 0))
+		if err == nil && (tk.Username == "" || tk.Server != server || tk.Peer == "") {
+			t.Fatalf("accepted an incomplete ticket: %+v", tk)
+		}
+	})
+}
