@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"log/slog"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -34,7 +35,7 @@ func (c *clock) Advance(d time.Duration) {
 const rendezvous = "/ip4/127.0.0.1/tcp/1865/p2p/12D3KooWKoi8b6sQUPNknAjUCkCWTzZ6KXV3VWKkwn8zAgEvHj3b"
 
 // startServer runs an auth server on 127.0.0.1 and returns its address.
-func startServer(t *testing.T, clk *clock) peer.AddrInfo {
+func startServer(t testing.TB, clk *clock) peer.AddrInfo {
 	t.Helper()
 	db := filepath.Join(t.TempDir(), "auth.db")
 	key, err := authserver.LoadOrCreateKey(db)
@@ -45,7 +46,7 @@ func startServer(t *testing.T, clk *clock) peer.AddrInfo {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := authserver.New(authserver.Config{DBPath: db, Key: key, Now: clk.Now, Rendezvous: []string{rendezvous}})
+	srv, err := authserver.New(authserver.Config{DBPath: db, Key: key, Now: clk.Now, Rendezvous: []string{rendezvous}, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -59,7 +60,7 @@ func startServer(t *testing.T, clk *clock) peer.AddrInfo {
 	return peer.AddrInfo{ID: h.ID(), Addrs: h.Addrs()}
 }
 
-func newClient(t *testing.T) host.Host {
+func newClient(t testing.TB) host.Host {
 	t.Helper()
 	h, err := libp2p.New(libp2p.ListenAddrStrings("/ip4/127.0.0.1/tcp/0"))
 	if err != nil {

@@ -25,11 +25,20 @@ var rates = []struct{ what, bench string }{
 func main() {
 	ns := map[string]float64{}
 	sc := bufio.NewScanner(os.Stdin)
+	pending := "" // a benchmark name whose result a log line pushed to the next line
 	for sc.Scan() {
 		f := strings.Fields(sc.Text())
+		if len(f) > 0 && strings.HasPrefix(f[0], "Benchmark") && (len(f) < 4 || f[3] != "ns/op") {
+			pending = f[0]
+			continue
+		}
+		if len(f) >= 3 && pending != "" && f[2] == "ns/op" {
+			f = append([]string{pending}, f...)
+		}
 		if len(f) < 4 || !strings.HasPrefix(f[0], "Benchmark") || f[3] != "ns/op" {
 			continue
 		}
+		pending = ""
 		name := f[0]
 		if i := strings.LastIndexByte(name, '-'); i > 0 {
 			name = name[:i] // drop the -GOMAXPROCS suffix
