@@ -259,6 +259,8 @@ func (s *Server) serve(ctx context.Context, rw io.ReadWriter, remote peer.ID, ip
 		return s.register(ctx, rw, k.RegisterStart, remote, ip)
 	case *wire.AuthRequest_LoginStart:
 		return s.login(ctx, rw, k.LoginStart, remote, ip)
+	case *wire.AuthRequest_Renew:
+		return s.renew(ctx, rw, k.Renew, remote, ip)
 	default:
 		return s.refuse(rw, CodeBadRequest, "unknown request")
 	}
@@ -291,6 +293,10 @@ func decodeRequest(r io.Reader) (*wire.AuthRequest, error) {
 		}
 		if len(m.BoxKey) != 0 && len(m.BoxKey) != BoxKeyLength {
 			return nil, fmt.Errorf("box key: %d bytes, want %d", len(m.BoxKey), BoxKeyLength)
+		}
+	case *wire.AuthRequest_Renew:
+		if k.Renew.GetTicket() == nil {
+			return nil, errors.New("renew without a ticket")
 		}
 	default:
 		return nil, errors.New("no request kind")
@@ -356,6 +362,50 @@ func (s *Server) register(ctx context.Context, rw io.ReadWriter, m *wire.Registe
 	return wire.WriteMsg(rw, &wire.AuthResponse{Kind: &wire.AuthResponse_RegisterResult{RegisterResult: &wire.RegisterResult{}}})
 }
 
+// renew issues a fresh ticket to the device holding a valid one, so a
+// long-running client never needs to keep the password in memory. The
+// ticket must be ours, unexpired, and presented by the peer it names; the
+// account must still exist.
+func (s *Server) renew(ctx context.Context, rw io.ReadWriter, m *wire.Renew, remote peer.ID, ip string) error {
+	now := s.now()
+	old, err := ticket.VerifyFor(s.id, remote, m.Ticket, now)
+	if err != nil {
+		s.log.Info("renewal refused", "peer", remote, "ip", ip, "err", err)
+		return s.refuse(rw, CodeLoginFailed, "ticket not valid for renewal")
+	}
+	rec, err := accountRecord(ctx, s.db, old.Username)
+	if err != nil {
+		s.log.Error("renew", "err", err)
+		return s.refuse(rw, CodeInternal, "internal error")
+	}
+	if rec == nil {
+		return s.refuse(rw, CodeLoginFailed, "ticket not valid for renewal")
+	}
+	return s.issue(rw, ticket.Ticket{
+		Username: old.Username,
+		Peer:     remote,
+		Device:   old.Device,
+		Issued:   now,
+		Expiry:   now.Add(wire.TicketLifetime),
+		Role:     old.Role,
+		BoxKey:   old.BoxKey,
+	}, ip)
+}
+
+// issue signs t and sends it as the login result.
+func (s *Server) issue(w io.Writer, t ticket.Ticket, ip string) error {
+	st, err := ticket.Sign(s.key, t)
+	if err != nil {
+		s.log.Error("signing ticket", "err", err)
+		return s.refuse(w, CodeInternal, "internal error")
+	}
+	s.log.Info("ticket issued", "user", t.Username, "peer", t.Peer, "device", t.Device, "ip", ip)
+	return wire.WriteMsg(w, &wire.AuthResponse{Kind: &wire.AuthResponse_LoginResult{LoginResult: &wire.LoginResult{
+		Ticket:     st,
+		Rendezvous: s.rdv,
+	}}})
+}
+
 func (s *Server) login(ctx context.Context, rw io.ReadWriter, m *wire.LoginStart, remote peer.ID, ip string) error {
 	now := s.now()
 	acct := m.Username
@@ -406,7 +456,7 @@ func (s *Server) login(ctx context.Context, rw io.ReadWriter, m *wire.LoginStart
 	s.accts.reset(acct)
 	s.addrs.forgetOne(ip)
 
-	st, err := ticket.Sign(s.key, ticket.Ticket{
+	return s.issue(rw, ticket.Ticket{
 		Username: acct,
 		Peer:     remote, // the authenticated stream peer, never a field of the message
 		Device:   m.Device,
@@ -414,14 +464,5 @@ func (s *Server) login(ctx context.Context, rw io.ReadWriter, m *wire.LoginStart
 		Expiry:   now.Add(wire.TicketLifetime),
 		Role:     ticket.RoleNode,
 		BoxKey:   m.BoxKey,
-	})
-	if err != nil {
-		s.log.Error("signing ticket", "err", err)
-		return s.refuse(rw, CodeInternal, "internal error")
-	}
-	s.log.Info("login", "user", acct, "peer", remote, "device", m.Device, "ip", ip)
-	return wire.WriteMsg(rw, &wire.AuthResponse{Kind: &wire.AuthResponse_LoginResult{LoginResult: &wire.LoginResult{
-		Ticket:     st,
-		Rendezvous: s.rdv,
-	}}})
+	}, ip)
 }

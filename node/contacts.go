@@ -276,7 +276,7 @@ func (s *session) loadPresence(status api.Status) api.Presence {
 	p.Subnick, _ = s.store.Setting(settingPresence + "subnick")
 	p.Media, _ = s.store.Setting(settingPresence + "media")
 	if p.Nick == "" {
-		p.Nick = s.ticket.Username
+		p.Nick = s.tk().Username
 	}
 	return p
 }

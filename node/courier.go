@@ -270,7 +270,7 @@ func (c *courier) open(ctx context.Context, t *ticket.Ticket) error {
 		return fmt.Errorf("opening stream to %s: %w", c.peer, err)
 	}
 	st.SetDeadline(time.Now().Add(wire.MsgWriteTimeout))
-	if err := wire.WriteMsg(st, &wire.Hello{Ticket: c.s.ticket.Signed}); err != nil {
+	if err := wire.WriteMsg(st, &wire.Hello{Ticket: c.s.tk().Signed}); err != nil {
 		st.Reset()
 		return err
 	}

@@ -34,6 +34,7 @@ func (s *session) run() {
 	s.host.Network().Notify(&network.NotifyBundle{DisconnectedF: s.disconnected})
 	s.goTracked(s.publishLoop)
 	s.goTracked(s.lookupLoop)
+	s.goTracked(s.renewLoop)
 	// Couriers for every contact with something queued from an earlier run.
 	if peers, err := s.store.OutboxPeers(); err == nil {
 		for _, p := range peers {
@@ -75,7 +76,7 @@ func (s *session) publishLoop() {
 			ctx, cancel := context.WithTimeout(s.ctx, wire.RendezvousTimeout)
 			err := s.connectRendezvous(ctx, rv)
 			if err == nil {
-				err = supernode.Publish(ctx, s.host, rv.ID, s.ticket.Signed)
+				err = supernode.Publish(ctx, s.host, rv.ID, s.tk().Signed)
 			}
 			cancel()
 			if err != nil && s.ctx.Err() == nil {
@@ -150,7 +151,7 @@ func (s *session) lookup(ctx context.Context, usernames []string) (map[string]*t
 			errs = append(errs, err)
 			continue
 		}
-		found, err := supernode.Lookup(ctx, s.host, rv.ID, s.ticket.Signed, usernames)
+		found, err := supernode.Lookup(ctx, s.host, rv.ID, s.tk().Signed, usernames)
 		if err != nil {
 			errs = append(errs, err)
 			continue
@@ -164,7 +165,7 @@ func (s *session) lookup(ctx context.Context, usernames []string) (map[string]*t
 			}
 		}
 		for _, f := range found {
-			if f.Ticket.Server != s.ticket.Server {
+			if f.Ticket.Server != s.tk().Server {
 				continue
 			}
 			s.host.Peerstore().AddAddrs(f.Addrs.ID, f.Addrs.Addrs, time.Hour)
@@ -195,7 +196,7 @@ func (s *session) resolve(ctx context.Context, username string, refresh bool) (*
 		if c, err := s.store.Contact(username); err == nil && len(c.Ticket) > 0 {
 			var st wire.SignedTicket
 			if proto.Unmarshal(c.Ticket, &st) == nil {
-				if t, err := ticket.Verify(s.ticket.Server, &st, s.n.cfg.Now()); err == nil {
+				if t, err := ticket.Verify(s.tk().Server, &st, s.n.cfg.Now()); err == nil {
 					return t, nil
 				}
 			}

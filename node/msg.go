@@ -46,7 +46,7 @@ func (e errAck) Error() string { return string(e) }
 // verifyHello checks the peer's ticket: signed by our auth server, valid now,
 // and issued to the very peer on the other end of the stream.
 func (s *session) verifyHello(remote peer.ID, h *wire.Hello) (*ticket.Ticket, error) {
-	t, err := ticket.VerifyFor(s.ticket.Server, remote, h.GetTicket(), s.n.cfg.Now())
+	t, err := ticket.VerifyFor(s.tk().Server, remote, h.GetTicket(), s.n.cfg.Now())
 	if err != nil {
 		return nil, fmt.Errorf("peer %s: %w", remote, err)
 	}
@@ -81,7 +81,7 @@ func (s *session) handleStream(st network.Stream) {
 		fail("refusing hello", err)
 		return
 	}
-	if err := wire.WriteMsg(st, &wire.Hello{Ticket: s.ticket.Signed}); err != nil {
+	if err := wire.WriteMsg(st, &wire.Hello{Ticket: s.tk().Signed}); err != nil {
 		fail("writing hello", err)
 		return
 	}

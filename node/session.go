@@ -5,11 +5,14 @@ import (
 	"crypto/ecdh"
 	"errors"
 	"eserver/node/api"
+	"eserver/node/wire"
 	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/libp2p/go-libp2p"
 	"github.com/libp2p/go-libp2p/core/crypto"
@@ -33,7 +36,7 @@ type session struct {
 	n      *Node
 	store  *store.Store
 	host   host.Host
-	ticket *ticket.Ticket
+	tkt    atomic.Pointer[ticket.Ticket] // our ticket; replaced on renewal
 	server peer.AddrInfo
 	rv     []peer.AddrInfo // rendezvous services
 	seal   e2e.Scheme
@@ -236,7 +239,6 @@ func (n *Node) startSession(ctx context.Context, st *store.Store, ai peer.AddrIn
 		n:        n,
 		store:    st,
 		host:     h,
-		ticket:   res.Ticket,
 		server:   ai,
 		seal:     seal,
 		couriers: map[string]*courier{},
@@ -252,6 +254,7 @@ func (n *Node) startSession(ctx context.Context, st *store.Store, ai peer.AddrIn
 	if len(s.rv) == 0 {
 		s.rv = []peer.AddrInfo{ai} // the auth server serves rendezvous beside itself
 	}
+	s.tkt.Store(res.Ticket)
 	s.presence = s.loadPresence(req.Status)
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	return s, nil
@@ -278,14 +281,59 @@ func (s *session) account() api.Account {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return api.Account{
-		Username: s.ticket.Username,
+		Username: s.tk().Username,
 		PeerID:   s.host.ID().String(),
 		Server:   s.n.loadProfile().Server,
 		Presence: s.presence,
 	}
 }
 
-func (s *session) me() string { return s.ticket.Username }
+func (s *session) me() string { return s.tk().Username }
+
+// tk returns our current ticket.
+func (s *session) tk() *ticket.Ticket { return s.tkt.Load() }
+
+// renewLoop trades our ticket for a fresh one when three quarters of its
+// lifetime have passed, so a client left running never shows peers an
+// expired ticket. Failures are retried every renewRetry until it expires.
+func (s *session) renewLoop() {
+	for {
+		t := s.tk()
+		at := t.Issued.Add(t.Expiry.Sub(t.Issued) * 3 / 4)
+		timer := time.NewTimer(time.Until(at))
+		select {
+		case <-s.ctx.Done():
+			timer.Stop()
+			return
+		case <-timer.C:
+		}
+		for {
+			ctx, cancel := context.WithTimeout(s.ctx, wire.AuthTimeout)
+			res, err := login.Renew(ctx, s.host, s.server, t)
+			cancel()
+			if err == nil {
+				s.tkt.Store(res.Ticket)
+				select {
+				case s.republish <- struct{}{}: // peers look our ticket up there
+				default:
+				}
+				break
+			}
+			if s.ctx.Err() != nil {
+				return
+			}
+			s.n.log.Warn("renewing our ticket", "err", err)
+			select {
+			case <-s.ctx.Done():
+				return
+			case <-time.After(renewRetry):
+			}
+		}
+	}
+}
+
+// renewRetry is how often a failed ticket renewal is retried.
+const renewRetry = time.Minute
 
 // close stops every goroutine of the session, then the host and the store.
 func (s *session) close() error {

@@ -143,24 +143,52 @@ func Login(ctx context.Context, h host.Host, server peer.AddrInfo, req Request) 
 		if err != nil {
 			return err
 		}
-		lr, ok := resp.Kind.(*wire.AuthResponse_LoginResult)
-		if !ok || lr.LoginResult == nil {
-			return fmt.Errorf("%w: %T instead of login_result", ErrProtocol, resp.Kind)
-		}
-		t, err := ticket.VerifyFor(server.ID, h.ID(), lr.LoginResult.Ticket, time.Now())
-		if err != nil {
-			return fmt.Errorf("%w: ticket: %v", ErrProtocol, err)
-		}
-		if t.Username != req.Username {
-			return fmt.Errorf("%w: ticket for %q, not %q", ErrProtocol, t.Username, req.Username)
-		}
-		res = &Result{Ticket: t, Rendezvous: lr.LoginResult.Rendezvous}
-		return nil
+		res, err = loginResult(resp, h, server, req.Username)
+		return err
 	})
 	if err != nil {
 		return nil, err
 	}
 	return res, nil
+}
+
+// Renew trades a still-valid ticket of h's for a fresh one, without the
+// password (the server checks that h is the peer the ticket names).
+func Renew(ctx context.Context, h host.Host, server peer.AddrInfo, current *ticket.Ticket) (*Result, error) {
+	var res *Result
+	err := exchange(ctx, h, server, func(st network.Stream) error {
+		if err := wire.WriteMsg(st, &wire.AuthRequest{Kind: &wire.AuthRequest_Renew{
+			Renew: &wire.Renew{Ticket: current.Signed},
+		}}); err != nil {
+			return err
+		}
+		resp, err := readResponse(st)
+		if err != nil {
+			return err
+		}
+		res, err = loginResult(resp, h, server, current.Username)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return res, nil
+}
+
+// loginResult checks a login_result: a ticket from server, for h, for username.
+func loginResult(resp *wire.AuthResponse, h host.Host, server peer.AddrInfo, username string) (*Result, error) {
+	lr, ok := resp.Kind.(*wire.AuthResponse_LoginResult)
+	if !ok || lr.LoginResult == nil {
+		return nil, fmt.Errorf("%w: %T instead of login_result", ErrProtocol, resp.Kind)
+	}
+	t, err := ticket.VerifyFor(server.ID, h.ID(), lr.LoginResult.Ticket, time.Now())
+	if err != nil {
+		return nil, fmt.Errorf("%w: ticket: %v", ErrProtocol, err)
+	}
+	if t.Username != username {
+		return nil, fmt.Errorf("%w: ticket for %q, not %q", ErrProtocol, t.Username, username)
+	}
+	return &Result{Ticket: t, Rendezvous: lr.LoginResult.Rendezvous}, nil
 }
 
 // exchange dials server, opens an auth stream with a deadline that also

@@ -204,3 +204,37 @@ func TestParseServer(t *testing.T) {
 		}
 	}
 }
+
+func TestRenew(t *testing.T) {
+	clk := &clock{t: time.Now()}
+	server := startServer(t, clk)
+	ctx := context.Background()
+	c := newClient(t)
+	if err := login.Register(ctx, c, server, "alice", "pw"); err != nil {
+		t.Fatal(err)
+	}
+	box := bytes.Repeat([]byte{9}, 32)
+	first, err := login.Login(ctx, c, server, login.Request{Username: "alice", Password: "pw", Device: "desk", BoxKey: box})
+	if err != nil {
+		t.Fatal(err)
+	}
+	clk.Advance(time.Hour)
+	renewed, err := login.Renew(ctx, c, server, first.Ticket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tk := renewed.Ticket
+	if tk.Username != "alice" || tk.Device != "desk" || !bytes.Equal(tk.BoxKey, box) || !tk.Expiry.After(first.Ticket.Expiry) {
+		t.Fatalf("renewed ticket %+v, first %+v", tk, first.Ticket)
+	}
+
+	// Another peer presenting alice's ticket gets nothing, nor does an
+	// expired ticket.
+	if _, err := login.Renew(ctx, newClient(t), server, first.Ticket); !errors.Is(err, login.ErrLoginFailed) {
+		t.Fatalf("renewal by a thief: %v", err)
+	}
+	clk.Advance(wire.TicketLifetime)
+	if _, err := login.Renew(ctx, c, server, first.Ticket); !errors.Is(err, login.ErrLoginFailed) {
+		t.Fatalf("renewal of an expired ticket: %v", err)
+	}
+}

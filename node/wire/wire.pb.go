@@ -185,6 +185,7 @@ type AuthRequest struct {
 	//
 	//	*AuthRequest_RegisterStart
 	//	*AuthRequest_LoginStart
+	//	*AuthRequest_Renew
 	Kind          isAuthRequest_Kind `protobuf_oneof:"kind"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -245,6 +246,15 @@ func (x *AuthRequest) GetLoginStart() *LoginStart {
 	return nil
 }
 
+func (x *AuthRequest) GetRenew() *Renew {
+	if x != nil {
+		if x, ok := x.Kind.(*AuthRequest_Renew); ok {
+			return x.Renew
+		}
+	}
+	return nil
+}
+
 type isAuthRequest_Kind interface {
 	isAuthRequest_Kind()
 }
@@ -257,9 +267,62 @@ type AuthRequest_LoginStart struct {
 	LoginStart *LoginStart `protobuf:"bytes,2,opt,name=login_start,json=loginStart,proto3,oneof"`
 }
 
+type AuthRequest_Renew struct {
+	Renew *Renew `protobuf:"bytes,3,opt,name=renew,proto3,oneof"`
+}
+
 func (*AuthRequest_RegisterStart) isAuthRequest_Kind() {}
 
 func (*AuthRequest_LoginStart) isAuthRequest_Kind() {}
+
+func (*AuthRequest_Renew) isAuthRequest_Kind() {}
+
+// Renew asks for a fresh ticket for the same device without the password:
+// the stream's peer must be the one the (still valid) ticket names. It is
+// answered with login_result or an error.
+type Renew struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Ticket        *SignedTicket          `protobuf:"bytes,1,opt,name=ticket,proto3" json:"ticket,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Renew) Reset() {
+	*x = Renew{}
+	mi := &file_wire_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Renew) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Renew) ProtoMessage() {}
+
+func (x *Renew) ProtoReflect() protoreflect.Message {
+	mi := &file_wire_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Renew.ProtoReflect.Descriptor instead.
+func (*Renew) Descriptor() ([]byte, []int) {
+	return file_wire_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *Renew) GetTicket() *SignedTicket {
+	if x != nil {
+		return x.Ticket
+	}
+	return nil
+}
 
 type RegisterStart struct {
 	state               protoimpl.MessageState `protogen:"open.v1"`
@@ -271,7 +334,7 @@ type RegisterStart struct {
 
 func (x *RegisterStart) Reset() {
 	*x = RegisterStart{}
-	mi := &file_wire_proto_msgTypes[3]
+	mi := &file_wire_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -283,7 +346,7 @@ func (x *RegisterStart) String() string {
 func (*RegisterStart) ProtoMessage() {}
 
 func (x *RegisterStart) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[3]
+	mi := &file_wire_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -296,7 +359,7 @@ func (x *RegisterStart) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RegisterStart.ProtoReflect.Descriptor instead.
 func (*RegisterStart) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{3}
+	return file_wire_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *RegisterStart) GetUsername() string {
@@ -322,7 +385,7 @@ type RegisterFinish struct {
 
 func (x *RegisterFinish) Reset() {
 	*x = RegisterFinish{}
-	mi := &file_wire_proto_msgTypes[4]
+	mi := &file_wire_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -334,7 +397,7 @@ func (x *RegisterFinish) String() string {
 func (*RegisterFinish) ProtoMessage() {}
 
 func (x *RegisterFinish) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[4]
+	mi := &file_wire_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -347,7 +410,7 @@ func (x *RegisterFinish) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RegisterFinish.ProtoReflect.Descriptor instead.
 func (*RegisterFinish) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{4}
+	return file_wire_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *RegisterFinish) GetRegistrationRecord() []byte {
@@ -369,7 +432,7 @@ type LoginStart struct {
 
 func (x *LoginStart) Reset() {
 	*x = LoginStart{}
-	mi := &file_wire_proto_msgTypes[5]
+	mi := &file_wire_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -381,7 +444,7 @@ func (x *LoginStart) String() string {
 func (*LoginStart) ProtoMessage() {}
 
 func (x *LoginStart) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[5]
+	mi := &file_wire_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -394,7 +457,7 @@ func (x *LoginStart) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LoginStart.ProtoReflect.Descriptor instead.
 func (*LoginStart) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{5}
+	return file_wire_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *LoginStart) GetUsername() string {
@@ -434,7 +497,7 @@ type LoginFinish struct {
 
 func (x *LoginFinish) Reset() {
 	*x = LoginFinish{}
-	mi := &file_wire_proto_msgTypes[6]
+	mi := &file_wire_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -446,7 +509,7 @@ func (x *LoginFinish) String() string {
 func (*LoginFinish) ProtoMessage() {}
 
 func (x *LoginFinish) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[6]
+	mi := &file_wire_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -459,7 +522,7 @@ func (x *LoginFinish) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LoginFinish.ProtoReflect.Descriptor instead.
 func (*LoginFinish) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{6}
+	return file_wire_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *LoginFinish) GetKe3() []byte {
@@ -486,7 +549,7 @@ type AuthResponse struct {
 
 func (x *AuthResponse) Reset() {
 	*x = AuthResponse{}
-	mi := &file_wire_proto_msgTypes[7]
+	mi := &file_wire_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -498,7 +561,7 @@ func (x *AuthResponse) String() string {
 func (*AuthResponse) ProtoMessage() {}
 
 func (x *AuthResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[7]
+	mi := &file_wire_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -511,7 +574,7 @@ func (x *AuthResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuthResponse.ProtoReflect.Descriptor instead.
 func (*AuthResponse) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{7}
+	return file_wire_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *AuthResponse) GetKind() isAuthResponse_Kind {
@@ -610,7 +673,7 @@ type AuthError struct {
 
 func (x *AuthError) Reset() {
 	*x = AuthError{}
-	mi := &file_wire_proto_msgTypes[8]
+	mi := &file_wire_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -622,7 +685,7 @@ func (x *AuthError) String() string {
 func (*AuthError) ProtoMessage() {}
 
 func (x *AuthError) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[8]
+	mi := &file_wire_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -635,7 +698,7 @@ func (x *AuthError) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuthError.ProtoReflect.Descriptor instead.
 func (*AuthError) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{8}
+	return file_wire_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *AuthError) GetCode() string {
@@ -660,7 +723,7 @@ type RegisterResult struct {
 
 func (x *RegisterResult) Reset() {
 	*x = RegisterResult{}
-	mi := &file_wire_proto_msgTypes[9]
+	mi := &file_wire_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -672,7 +735,7 @@ func (x *RegisterResult) String() string {
 func (*RegisterResult) ProtoMessage() {}
 
 func (x *RegisterResult) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[9]
+	mi := &file_wire_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -685,7 +748,7 @@ func (x *RegisterResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RegisterResult.ProtoReflect.Descriptor instead.
 func (*RegisterResult) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{9}
+	return file_wire_proto_rawDescGZIP(), []int{10}
 }
 
 type LoginResult struct {
@@ -698,7 +761,7 @@ type LoginResult struct {
 
 func (x *LoginResult) Reset() {
 	*x = LoginResult{}
-	mi := &file_wire_proto_msgTypes[10]
+	mi := &file_wire_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -710,7 +773,7 @@ func (x *LoginResult) String() string {
 func (*LoginResult) ProtoMessage() {}
 
 func (x *LoginResult) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[10]
+	mi := &file_wire_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -723,7 +786,7 @@ func (x *LoginResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LoginResult.ProtoReflect.Descriptor instead.
 func (*LoginResult) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{10}
+	return file_wire_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *LoginResult) GetTicket() *SignedTicket {
@@ -753,7 +816,7 @@ type RendezvousRequest struct {
 
 func (x *RendezvousRequest) Reset() {
 	*x = RendezvousRequest{}
-	mi := &file_wire_proto_msgTypes[11]
+	mi := &file_wire_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -765,7 +828,7 @@ func (x *RendezvousRequest) String() string {
 func (*RendezvousRequest) ProtoMessage() {}
 
 func (x *RendezvousRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[11]
+	mi := &file_wire_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -778,7 +841,7 @@ func (x *RendezvousRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RendezvousRequest.ProtoReflect.Descriptor instead.
 func (*RendezvousRequest) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{11}
+	return file_wire_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *RendezvousRequest) GetKind() isRendezvousRequest_Kind {
@@ -833,7 +896,7 @@ type Publish struct {
 
 func (x *Publish) Reset() {
 	*x = Publish{}
-	mi := &file_wire_proto_msgTypes[12]
+	mi := &file_wire_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -845,7 +908,7 @@ func (x *Publish) String() string {
 func (*Publish) ProtoMessage() {}
 
 func (x *Publish) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[12]
+	mi := &file_wire_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -858,7 +921,7 @@ func (x *Publish) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Publish.ProtoReflect.Descriptor instead.
 func (*Publish) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{12}
+	return file_wire_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *Publish) GetTicket() *SignedTicket {
@@ -885,7 +948,7 @@ type Lookup struct {
 
 func (x *Lookup) Reset() {
 	*x = Lookup{}
-	mi := &file_wire_proto_msgTypes[13]
+	mi := &file_wire_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -897,7 +960,7 @@ func (x *Lookup) String() string {
 func (*Lookup) ProtoMessage() {}
 
 func (x *Lookup) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[13]
+	mi := &file_wire_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -910,7 +973,7 @@ func (x *Lookup) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Lookup.ProtoReflect.Descriptor instead.
 func (*Lookup) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{13}
+	return file_wire_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *Lookup) GetTicket() *SignedTicket {
@@ -937,7 +1000,7 @@ type RendezvousResponse struct {
 
 func (x *RendezvousResponse) Reset() {
 	*x = RendezvousResponse{}
-	mi := &file_wire_proto_msgTypes[14]
+	mi := &file_wire_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -949,7 +1012,7 @@ func (x *RendezvousResponse) String() string {
 func (*RendezvousResponse) ProtoMessage() {}
 
 func (x *RendezvousResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[14]
+	mi := &file_wire_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -962,7 +1025,7 @@ func (x *RendezvousResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RendezvousResponse.ProtoReflect.Descriptor instead.
 func (*RendezvousResponse) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{14}
+	return file_wire_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *RendezvousResponse) GetError() string {
@@ -989,7 +1052,7 @@ type Hello struct {
 
 func (x *Hello) Reset() {
 	*x = Hello{}
-	mi := &file_wire_proto_msgTypes[15]
+	mi := &file_wire_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1001,7 +1064,7 @@ func (x *Hello) String() string {
 func (*Hello) ProtoMessage() {}
 
 func (x *Hello) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[15]
+	mi := &file_wire_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1014,7 +1077,7 @@ func (x *Hello) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Hello.ProtoReflect.Descriptor instead.
 func (*Hello) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{15}
+	return file_wire_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *Hello) GetTicket() *SignedTicket {
@@ -1038,7 +1101,7 @@ type Frame struct {
 
 func (x *Frame) Reset() {
 	*x = Frame{}
-	mi := &file_wire_proto_msgTypes[16]
+	mi := &file_wire_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1050,7 +1113,7 @@ func (x *Frame) String() string {
 func (*Frame) ProtoMessage() {}
 
 func (x *Frame) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[16]
+	mi := &file_wire_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1063,7 +1126,7 @@ func (x *Frame) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Frame.ProtoReflect.Descriptor instead.
 func (*Frame) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{16}
+	return file_wire_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *Frame) GetKind() isFrame_Kind {
@@ -1119,7 +1182,7 @@ type Envelope struct {
 
 func (x *Envelope) Reset() {
 	*x = Envelope{}
-	mi := &file_wire_proto_msgTypes[17]
+	mi := &file_wire_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1131,7 +1194,7 @@ func (x *Envelope) String() string {
 func (*Envelope) ProtoMessage() {}
 
 func (x *Envelope) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[17]
+	mi := &file_wire_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1144,7 +1207,7 @@ func (x *Envelope) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Envelope.ProtoReflect.Descriptor instead.
 func (*Envelope) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{17}
+	return file_wire_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *Envelope) GetId() string {
@@ -1171,7 +1234,7 @@ type Ack struct {
 
 func (x *Ack) Reset() {
 	*x = Ack{}
-	mi := &file_wire_proto_msgTypes[18]
+	mi := &file_wire_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1183,7 +1246,7 @@ func (x *Ack) String() string {
 func (*Ack) ProtoMessage() {}
 
 func (x *Ack) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[18]
+	mi := &file_wire_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1196,7 +1259,7 @@ func (x *Ack) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Ack.ProtoReflect.Descriptor instead.
 func (*Ack) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{18}
+	return file_wire_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *Ack) GetId() string {
@@ -1231,7 +1294,7 @@ type Payload struct {
 
 func (x *Payload) Reset() {
 	*x = Payload{}
-	mi := &file_wire_proto_msgTypes[19]
+	mi := &file_wire_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1243,7 +1306,7 @@ func (x *Payload) String() string {
 func (*Payload) ProtoMessage() {}
 
 func (x *Payload) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[19]
+	mi := &file_wire_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1256,7 +1319,7 @@ func (x *Payload) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Payload.ProtoReflect.Descriptor instead.
 func (*Payload) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{19}
+	return file_wire_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *Payload) GetSentUnixMilli() int64 {
@@ -1361,7 +1424,7 @@ type Chat struct {
 
 func (x *Chat) Reset() {
 	*x = Chat{}
-	mi := &file_wire_proto_msgTypes[20]
+	mi := &file_wire_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1373,7 +1436,7 @@ func (x *Chat) String() string {
 func (*Chat) ProtoMessage() {}
 
 func (x *Chat) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[20]
+	mi := &file_wire_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1386,7 +1449,7 @@ func (x *Chat) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Chat.ProtoReflect.Descriptor instead.
 func (*Chat) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{20}
+	return file_wire_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *Chat) GetText() string {
@@ -1405,7 +1468,7 @@ type ContactRequest struct {
 
 func (x *ContactRequest) Reset() {
 	*x = ContactRequest{}
-	mi := &file_wire_proto_msgTypes[21]
+	mi := &file_wire_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1417,7 +1480,7 @@ func (x *ContactRequest) String() string {
 func (*ContactRequest) ProtoMessage() {}
 
 func (x *ContactRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[21]
+	mi := &file_wire_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1430,7 +1493,7 @@ func (x *ContactRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ContactRequest.ProtoReflect.Descriptor instead.
 func (*ContactRequest) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{21}
+	return file_wire_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *ContactRequest) GetMessage() string {
@@ -1449,7 +1512,7 @@ type ContactResponse struct {
 
 func (x *ContactResponse) Reset() {
 	*x = ContactResponse{}
-	mi := &file_wire_proto_msgTypes[22]
+	mi := &file_wire_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1461,7 +1524,7 @@ func (x *ContactResponse) String() string {
 func (*ContactResponse) ProtoMessage() {}
 
 func (x *ContactResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[22]
+	mi := &file_wire_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1474,7 +1537,7 @@ func (x *ContactResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ContactResponse.ProtoReflect.Descriptor instead.
 func (*ContactResponse) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{22}
+	return file_wire_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *ContactResponse) GetAccepted() bool {
@@ -1492,7 +1555,7 @@ type ContactRemoved struct {
 
 func (x *ContactRemoved) Reset() {
 	*x = ContactRemoved{}
-	mi := &file_wire_proto_msgTypes[23]
+	mi := &file_wire_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1504,7 +1567,7 @@ func (x *ContactRemoved) String() string {
 func (*ContactRemoved) ProtoMessage() {}
 
 func (x *ContactRemoved) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[23]
+	mi := &file_wire_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1517,7 +1580,7 @@ func (x *ContactRemoved) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ContactRemoved.ProtoReflect.Descriptor instead.
 func (*ContactRemoved) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{23}
+	return file_wire_proto_rawDescGZIP(), []int{24}
 }
 
 type Presence struct {
@@ -1532,7 +1595,7 @@ type Presence struct {
 
 func (x *Presence) Reset() {
 	*x = Presence{}
-	mi := &file_wire_proto_msgTypes[24]
+	mi := &file_wire_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1544,7 +1607,7 @@ func (x *Presence) String() string {
 func (*Presence) ProtoMessage() {}
 
 func (x *Presence) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[24]
+	mi := &file_wire_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1557,7 +1620,7 @@ func (x *Presence) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Presence.ProtoReflect.Descriptor instead.
 func (*Presence) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{24}
+	return file_wire_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *Presence) GetStatus() string {
@@ -1601,7 +1664,7 @@ type SealedBox struct {
 
 func (x *SealedBox) Reset() {
 	*x = SealedBox{}
-	mi := &file_wire_proto_msgTypes[25]
+	mi := &file_wire_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1613,7 +1676,7 @@ func (x *SealedBox) String() string {
 func (*SealedBox) ProtoMessage() {}
 
 func (x *SealedBox) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[25]
+	mi := &file_wire_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1626,7 +1689,7 @@ func (x *SealedBox) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SealedBox.ProtoReflect.Descriptor instead.
 func (*SealedBox) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{25}
+	return file_wire_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *SealedBox) GetEphemeral() []byte {
@@ -1668,7 +1731,7 @@ type RendezvousResponse_Entry struct {
 
 func (x *RendezvousResponse_Entry) Reset() {
 	*x = RendezvousResponse_Entry{}
-	mi := &file_wire_proto_msgTypes[26]
+	mi := &file_wire_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1680,7 +1743,7 @@ func (x *RendezvousResponse_Entry) String() string {
 func (*RendezvousResponse_Entry) ProtoMessage() {}
 
 func (x *RendezvousResponse_Entry) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[26]
+	mi := &file_wire_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1693,7 +1756,7 @@ func (x *RendezvousResponse_Entry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RendezvousResponse_Entry.ProtoReflect.Descriptor instead.
 func (*RendezvousResponse_Entry) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{14, 0}
+	return file_wire_proto_rawDescGZIP(), []int{15, 0}
 }
 
 func (x *RendezvousResponse_Entry) GetUsername() string {
@@ -1736,12 +1799,15 @@ const file_wire_proto_rawDesc = "" +
 	"\x0eserver_peer_id\x18\b \x01(\fR\fserverPeerId\"D\n" +
 	"\fSignedTicket\x12\x16\n" +
 	"\x06ticket\x18\x01 \x01(\fR\x06ticket\x12\x1c\n" +
-	"\tsignature\x18\x02 \x01(\fR\tsignature\"\x98\x01\n" +
+	"\tsignature\x18\x02 \x01(\fR\tsignature\"\xc5\x01\n" +
 	"\vAuthRequest\x12D\n" +
 	"\x0eregister_start\x18\x01 \x01(\v2\x1b.eserver.wire.RegisterStartH\x00R\rregisterStart\x12;\n" +
 	"\vlogin_start\x18\x02 \x01(\v2\x18.eserver.wire.LoginStartH\x00R\n" +
-	"loginStartB\x06\n" +
-	"\x04kind\"^\n" +
+	"loginStart\x12+\n" +
+	"\x05renew\x18\x03 \x01(\v2\x13.eserver.wire.RenewH\x00R\x05renewB\x06\n" +
+	"\x04kind\";\n" +
+	"\x05Renew\x122\n" +
+	"\x06ticket\x18\x01 \x01(\v2\x1a.eserver.wire.SignedTicketR\x06ticket\"^\n" +
 	"\rRegisterStart\x12\x1a\n" +
 	"\busername\x18\x01 \x01(\tR\busername\x121\n" +
 	"\x14registration_request\x18\x02 \x01(\fR\x13registrationRequest\"A\n" +
@@ -1842,62 +1908,65 @@ func file_wire_proto_rawDescGZIP() []byte {
 	return file_wire_proto_rawDescData
 }
 
-var file_wire_proto_msgTypes = make([]protoimpl.MessageInfo, 27)
+var file_wire_proto_msgTypes = make([]protoimpl.MessageInfo, 28)
 var file_wire_proto_goTypes = []any{
 	(*Ticket)(nil),                   // 0: eserver.wire.Ticket
 	(*SignedTicket)(nil),             // 1: eserver.wire.SignedTicket
 	(*AuthRequest)(nil),              // 2: eserver.wire.AuthRequest
-	(*RegisterStart)(nil),            // 3: eserver.wire.RegisterStart
-	(*RegisterFinish)(nil),           // 4: eserver.wire.RegisterFinish
-	(*LoginStart)(nil),               // 5: eserver.wire.LoginStart
-	(*LoginFinish)(nil),              // 6: eserver.wire.LoginFinish
-	(*AuthResponse)(nil),             // 7: eserver.wire.AuthResponse
-	(*AuthError)(nil),                // 8: eserver.wire.AuthError
-	(*RegisterResult)(nil),           // 9: eserver.wire.RegisterResult
-	(*LoginResult)(nil),              // 10: eserver.wire.LoginResult
-	(*RendezvousRequest)(nil),        // 11: eserver.wire.RendezvousRequest
-	(*Publish)(nil),                  // 12: eserver.wire.Publish
-	(*Lookup)(nil),                   // 13: eserver.wire.Lookup
-	(*RendezvousResponse)(nil),       // 14: eserver.wire.RendezvousResponse
-	(*Hello)(nil),                    // 15: eserver.wire.Hello
-	(*Frame)(nil),                    // 16: eserver.wire.Frame
-	(*Envelope)(nil),                 // 17: eserver.wire.Envelope
-	(*Ack)(nil),                      // 18: eserver.wire.Ack
-	(*Payload)(nil),                  // 19: eserver.wire.Payload
-	(*Chat)(nil),                     // 20: eserver.wire.Chat
-	(*ContactRequest)(nil),           // 21: eserver.wire.ContactRequest
-	(*ContactResponse)(nil),          // 22: eserver.wire.ContactResponse
-	(*ContactRemoved)(nil),           // 23: eserver.wire.ContactRemoved
-	(*Presence)(nil),                 // 24: eserver.wire.Presence
-	(*SealedBox)(nil),                // 25: eserver.wire.SealedBox
-	(*RendezvousResponse_Entry)(nil), // 26: eserver.wire.RendezvousResponse.Entry
+	(*Renew)(nil),                    // 3: eserver.wire.Renew
+	(*RegisterStart)(nil),            // 4: eserver.wire.RegisterStart
+	(*RegisterFinish)(nil),           // 5: eserver.wire.RegisterFinish
+	(*LoginStart)(nil),               // 6: eserver.wire.LoginStart
+	(*LoginFinish)(nil),              // 7: eserver.wire.LoginFinish
+	(*AuthResponse)(nil),             // 8: eserver.wire.AuthResponse
+	(*AuthError)(nil),                // 9: eserver.wire.AuthError
+	(*RegisterResult)(nil),           // 10: eserver.wire.RegisterResult
+	(*LoginResult)(nil),              // 11: eserver.wire.LoginResult
+	(*RendezvousRequest)(nil),        // 12: eserver.wire.RendezvousRequest
+	(*Publish)(nil),                  // 13: eserver.wire.Publish
+	(*Lookup)(nil),                   // 14: eserver.wire.Lookup
+	(*RendezvousResponse)(nil),       // 15: eserver.wire.RendezvousResponse
+	(*Hello)(nil),                    // 16: eserver.wire.Hello
+	(*Frame)(nil),                    // 17: eserver.wire.Frame
+	(*Envelope)(nil),                 // 18: eserver.wire.Envelope
+	(*Ack)(nil),                      // 19: eserver.wire.Ack
+	(*Payload)(nil),                  // 20: eserver.wire.Payload
+	(*Chat)(nil),                     // 21: eserver.wire.Chat
+	(*ContactRequest)(nil),           // 22: eserver.wire.ContactRequest
+	(*ContactResponse)(nil),          // 23: eserver.wire.ContactResponse
+	(*ContactRemoved)(nil),           // 24: eserver.wire.ContactRemoved
+	(*Presence)(nil),                 // 25: eserver.wire.Presence
+	(*SealedBox)(nil),                // 26: eserver.wire.SealedBox
+	(*RendezvousResponse_Entry)(nil), // 27: eserver.wire.RendezvousResponse.Entry
 }
 var file_wire_proto_depIdxs = []int32{
-	3,  // 0: eserver.wire.AuthRequest.register_start:type_name -> eserver.wire.RegisterStart
-	5,  // 1: eserver.wire.AuthRequest.login_start:type_name -> eserver.wire.LoginStart
-	8,  // 2: eserver.wire.AuthResponse.error:type_name -> eserver.wire.AuthError
-	10, // 3: eserver.wire.AuthResponse.login_result:type_name -> eserver.wire.LoginResult
-	9,  // 4: eserver.wire.AuthResponse.register_result:type_name -> eserver.wire.RegisterResult
-	1,  // 5: eserver.wire.LoginResult.ticket:type_name -> eserver.wire.SignedTicket
-	12, // 6: eserver.wire.RendezvousRequest.publish:type_name -> eserver.wire.Publish
-	13, // 7: eserver.wire.RendezvousRequest.lookup:type_name -> eserver.wire.Lookup
-	1,  // 8: eserver.wire.Publish.ticket:type_name -> eserver.wire.SignedTicket
-	1,  // 9: eserver.wire.Lookup.ticket:type_name -> eserver.wire.SignedTicket
-	26, // 10: eserver.wire.RendezvousResponse.entries:type_name -> eserver.wire.RendezvousResponse.Entry
-	1,  // 11: eserver.wire.Hello.ticket:type_name -> eserver.wire.SignedTicket
-	17, // 12: eserver.wire.Frame.envelope:type_name -> eserver.wire.Envelope
-	18, // 13: eserver.wire.Frame.ack:type_name -> eserver.wire.Ack
-	20, // 14: eserver.wire.Payload.chat:type_name -> eserver.wire.Chat
-	21, // 15: eserver.wire.Payload.contact_request:type_name -> eserver.wire.ContactRequest
-	22, // 16: eserver.wire.Payload.contact_response:type_name -> eserver.wire.ContactResponse
-	24, // 17: eserver.wire.Payload.presence:type_name -> eserver.wire.Presence
-	23, // 18: eserver.wire.Payload.contact_removed:type_name -> eserver.wire.ContactRemoved
-	1,  // 19: eserver.wire.RendezvousResponse.Entry.ticket:type_name -> eserver.wire.SignedTicket
-	20, // [20:20] is the sub-list for method output_type
-	20, // [20:20] is the sub-list for method input_type
-	20, // [20:20] is the sub-list for extension type_name
-	20, // [20:20] is the sub-list for extension extendee
-	0,  // [0:20] is the sub-list for field type_name
+	4,  // 0: eserver.wire.AuthRequest.register_start:type_name -> eserver.wire.RegisterStart
+	6,  // 1: eserver.wire.AuthRequest.login_start:type_name -> eserver.wire.LoginStart
+	3,  // 2: eserver.wire.AuthRequest.renew:type_name -> eserver.wire.Renew
+	1,  // 3: eserver.wire.Renew.ticket:type_name -> eserver.wire.SignedTicket
+	9,  // 4: eserver.wire.AuthResponse.error:type_name -> eserver.wire.AuthError
+	11, // 5: eserver.wire.AuthResponse.login_result:type_name -> eserver.wire.LoginResult
+	10, // 6: eserver.wire.AuthResponse.register_result:type_name -> eserver.wire.RegisterResult
+	1,  // 7: eserver.wire.LoginResult.ticket:type_name -> eserver.wire.SignedTicket
+	13, // 8: eserver.wire.RendezvousRequest.publish:type_name -> eserver.wire.Publish
+	14, // 9: eserver.wire.RendezvousRequest.lookup:type_name -> eserver.wire.Lookup
+	1,  // 10: eserver.wire.Publish.ticket:type_name -> eserver.wire.SignedTicket
+	1,  // 11: eserver.wire.Lookup.ticket:type_name -> eserver.wire.SignedTicket
+	27, // 12: eserver.wire.RendezvousResponse.entries:type_name -> eserver.wire.RendezvousResponse.Entry
+	1,  // 13: eserver.wire.Hello.ticket:type_name -> eserver.wire.SignedTicket
+	18, // 14: eserver.wire.Frame.envelope:type_name -> eserver.wire.Envelope
+	19, // 15: eserver.wire.Frame.ack:type_name -> eserver.wire.Ack
+	21, // 16: eserver.wire.Payload.chat:type_name -> eserver.wire.Chat
+	22, // 17: eserver.wire.Payload.contact_request:type_name -> eserver.wire.ContactRequest
+	23, // 18: eserver.wire.Payload.contact_response:type_name -> eserver.wire.ContactResponse
+	25, // 19: eserver.wire.Payload.presence:type_name -> eserver.wire.Presence
+	24, // 20: eserver.wire.Payload.contact_removed:type_name -> eserver.wire.ContactRemoved
+	1,  // 21: eserver.wire.RendezvousResponse.Entry.ticket:type_name -> eserver.wire.SignedTicket
+	22, // [22:22] is the sub-list for method output_type
+	22, // [22:22] is the sub-list for method input_type
+	22, // [22:22] is the sub-list for extension type_name
+	22, // [22:22] is the sub-list for extension extendee
+	0,  // [0:22] is the sub-list for field type_name
 }
 
 func init() { file_wire_proto_init() }
@@ -1908,23 +1977,24 @@ func file_wire_proto_init() {
 	file_wire_proto_msgTypes[2].OneofWrappers = []any{
 		(*AuthRequest_RegisterStart)(nil),
 		(*AuthRequest_LoginStart)(nil),
+		(*AuthRequest_Renew)(nil),
 	}
-	file_wire_proto_msgTypes[7].OneofWrappers = []any{
+	file_wire_proto_msgTypes[8].OneofWrappers = []any{
 		(*AuthResponse_Error)(nil),
 		(*AuthResponse_RegistrationResponse)(nil),
 		(*AuthResponse_Ke2)(nil),
 		(*AuthResponse_LoginResult)(nil),
 		(*AuthResponse_RegisterResult)(nil),
 	}
-	file_wire_proto_msgTypes[11].OneofWrappers = []any{
+	file_wire_proto_msgTypes[12].OneofWrappers = []any{
 		(*RendezvousRequest_Publish)(nil),
 		(*RendezvousRequest_Lookup)(nil),
 	}
-	file_wire_proto_msgTypes[16].OneofWrappers = []any{
+	file_wire_proto_msgTypes[17].OneofWrappers = []any{
 		(*Frame_Envelope)(nil),
 		(*Frame_Ack)(nil),
 	}
-	file_wire_proto_msgTypes[19].OneofWrappers = []any{
+	file_wire_proto_msgTypes[20].OneofWrappers = []any{
 		(*Payload_Chat)(nil),
 		(*Payload_ContactRequest)(nil),
 		(*Payload_ContactResponse)(nil),
@@ -1937,7 +2007,7 @@ func file_wire_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_wire_proto_rawDesc), len(file_wire_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   27,
+			NumMessages:   28,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
