@@ -317,8 +317,6 @@ func errorText(err error) string {
 		return "You are not signed in."
 	case "unreachable":
 		return "The server could not be reached. Check your connection and the server address."
-	case "unknown_user":
-		return "There is no one with that username."
 	case "blocked":
 		return "That contact is blocked."
 	}

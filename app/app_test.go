@@ -112,7 +112,7 @@ func TestSignIn(t *testing.T) {
 	if got := again.signIn.username.Text; got != "alice" {
 		t.Errorf("remembered username not prefilled: %q", got)
 	}
-	if !again.signIn.remember.Checked || again.signIn.auto.Disabled() {
+	if !again.signIn.remember.Checked {
 		t.Error("remember me not restored")
 	}
 }
@@ -579,7 +579,6 @@ func TestErrorText(t *testing.T) {
 		{nil, ""},
 		{fmt.Errorf("x: %w", api.ErrLoginFailed), "The username or password is incorrect."},
 		{api.ErrUsernameTaken, "That username is already taken. Please choose another one."},
-		{api.ErrUnknownUser, "There is no one with that username."},
 		{api.ErrNotContact, "That person has not accepted you as a contact yet."},
 		{api.ErrBlocked, "That contact is blocked."},
 		{api.ErrNotLoggedIn, "You are not signed in."},

@@ -23,7 +23,6 @@ type signInWindow struct {
 	password *widget.Entry
 	status   *widget.Select // "Sign in as"
 	remember *widget.Check
-	auto     *widget.Check // "Sign me in automatically"
 	server   *widget.Entry // under "Advanced"
 	advanced *widget.Accordion
 	button   *widget.Button // "Sign in"
@@ -48,7 +47,6 @@ type signUpDialog struct {
 // Preference keys (under the profile's prefix). The password is never stored.
 const (
 	prefRemember = "signin.remember"
-	prefAuto     = "signin.auto"
 	prefUsername = "signin.username"
 	prefServer   = "signin.server"
 	prefStatus   = "signin.status"
@@ -95,25 +93,20 @@ func (a *App) newSignInWindow() *signInWindow {
 	s.advanced = widget.NewAccordion(widget.NewAccordionItem("Server",
 		container.NewVBox(widget.NewLabel("Auth server address (multiaddr):"), s.server)))
 
-	s.auto = widget.NewCheck("Sign me in automatically", func(on bool) {
-		prefs.SetBool(a.pref(prefAuto), on)
-	})
+	// "Sign me in automatically" waits until the node can keep a session
+	// without the password (keys unlocked by the OS keyring); a checkbox
+	// that did nothing would be a lie.
 	s.remember = widget.NewCheck("Remember me", func(on bool) {
 		prefs.SetBool(a.pref(prefRemember), on)
 		if on {
-			s.auto.Enable()
 			return
 		}
 		// Forgetting me forgets everything remembered.
-		s.auto.SetChecked(false)
-		s.auto.Disable()
 		prefs.RemoveValue(a.pref(prefUsername))
 		prefs.RemoveValue(a.pref(prefServer))
 	})
-	s.auto.Disable()
 	if prefs.Bool(a.pref(prefRemember)) {
 		s.remember.SetChecked(true)
-		s.auto.SetChecked(prefs.Bool(a.pref(prefAuto)))
 		s.username.SetText(prefs.String(a.pref(prefUsername)))
 		if srv := prefs.String(a.pref(prefServer)); srv != "" {
 			s.server.SetText(srv)
@@ -137,7 +130,7 @@ func (a *App) newSignInWindow() *signInWindow {
 		widget.NewLabel("Username:"), s.username,
 		widget.NewLabel("Password:"), s.password,
 		container.NewBorder(nil, nil, widget.NewLabel("Sign in as:"), nil, s.status),
-		s.remember, s.auto,
+		s.remember,
 		container.NewCenter(container.NewGridWrap(fyne.NewSize(160, s.button.MinSize().Height), s.button)),
 		s.progress, s.errText,
 	)

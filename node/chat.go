@@ -95,6 +95,9 @@ func (n *Node) History(ctx context.Context, with string, limit int, before strin
 		limit = 1000
 	}
 	ms, err := s.store.History(with, limit, before)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, fmt.Errorf("%w: no message %q with %s", api.ErrBadRequest, before, with)
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -71,13 +71,12 @@ var (
 	ErrBadRequest    = errors.New("bad request")
 	ErrNotLoggedIn   = errors.New("not signed in")
 	ErrUnreachable   = errors.New("server unreachable")
-	ErrUnknownUser   = errors.New("unknown user")
 	ErrBlocked       = errors.New("contact is blocked")
 )
 
 // Code returns the stable string code of err for front ends and the daemon:
 // login_failed, username_taken, not_contact, rate_limited, bad_request,
-// not_logged_in, unreachable, unknown_user, blocked, internal.
+// not_logged_in, unreachable, blocked, internal.
 func Code(err error) string {
 	switch {
 	case err == nil:
@@ -96,8 +95,6 @@ func Code(err error) string {
 		return "not_logged_in"
 	case errors.Is(err, ErrUnreachable):
 		return "unreachable"
-	case errors.Is(err, ErrUnknownUser):
-		return "unknown_user"
 	case errors.Is(err, ErrBlocked):
 		return "blocked"
 	default:

@@ -171,7 +171,7 @@ type line struct {
 // harness runs Serve over io.Pipes.
 type harness struct {
 	t      *testing.T
-	fake    *fakeAPI
+	fake   *fakeAPI
 	in     *io.PipeWriter
 	lines  chan line
 	done   chan error
@@ -412,7 +412,6 @@ func TestAPIErrors(t *testing.T) {
 		{api.ErrBadRequest, "bad_request"},
 		{api.ErrNotLoggedIn, "not_logged_in"},
 		{api.ErrUnreachable, "unreachable"},
-		{api.ErrUnknownUser, "unknown_user"},
 		{api.ErrBlocked, "blocked"},
 		{fmt.Errorf("login at srv: %w", api.ErrLoginFailed), "login_failed"},
 		{errors.New("disk on fire"), "internal"},

@@ -78,4 +78,3 @@ func run() error {
 	log.Info("shutting down", "signal", s.String())
 	return nil
 }
-
