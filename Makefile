@@ -8,7 +8,7 @@ GOFLAGS  := -tags=$(TAGS)
 export GOFLAGS
 PROFILE  ?= default
 BIN      := bin
-FUZZTIME ?= 5s
+FUZZTIME ?= 1m
 # Packages whose tests are quick enough to run under the race detector in CI.
 RACE_PKGS := ./node/... ./supernode/... ./authserver/...
 
@@ -16,10 +16,10 @@ RACE_PKGS := ./node/... ./supernode/... ./authserver/...
 
 all: build
 
-# deps installs what a fresh Debian machine lacks: a C compiler for cgo and
-# Fyne's X11/GL headers; Xvfb for the screenshot checks. Nothing is
-# installed when everything is already present.
-DEB_PKGS := gcc pkg-config libgl1-mesa-dev xorg-dev libxkbcommon-dev
+# deps installs what a fresh Debian machine lacks: a C compiler for cgo,
+# Fyne's X11/GL headers, and Xvfb + xdotool for the test that drives the real
+# window. Nothing is installed when everything is already present.
+DEB_PKGS := gcc pkg-config libgl1-mesa-dev xorg-dev libxkbcommon-dev xvfb xdotool
 deps:
 	@missing=""; for p in $(DEB_PKGS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
@@ -49,7 +49,8 @@ unit:
 	$(GO) test -race -count=1 -timeout 20m $(RACE_PKGS)
 	$(GO) test -count=1 -timeout 10m . ./app/... ./assets/...
 
-# fuzz-short runs every Fuzz target briefly; `make fuzz FUZZTIME=5m` runs them long.
+# fuzz-short runs every Fuzz target for 5s; `make fuzz` runs each for
+# FUZZTIME (default 1m; e.g. `make fuzz FUZZTIME=10m`).
 fuzz-short: FUZZTIME := 5s
 fuzz-short: fuzz
 fuzz:

@@ -1,0 +1,236 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"eserver/authserver/bundle"
+	"eserver/node"
+	"eserver/node/api"
+)
+
+// The test binary doubles as the app: re-executed with ESERVER_AS_APP=1 it
+// runs main() with the arguments in ESERVER_APP_ARGS.
+func TestMain(m *testing.M) {
+	if os.Getenv("ESERVER_AS_APP") == "1" {
+		os.Args = append([]string{"eserver"}, strings.Fields(os.Getenv("ESERVER_APP_ARGS"))...)
+		main()
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+// TestRealWindowChat drives the real app in a real window under Xvfb with
+// the keyboard, as a person would, against a real auth server and a real
+// second node: sign in, receive a message (the chat window opens by itself),
+// answer it. Where Xvfb or xdotool is missing (`make deps` installs them) it
+// is skipped with a message.
+func TestRealWindowChat(t *testing.T) {
+	for _, tool := range []string{"Xvfb", "xdotool"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Skipf("%s not installed (make deps installs it): %v", tool, err)
+		}
+	}
+	if testing.Short() {
+		t.Skip("starts a display server")
+	}
+	display := startXvfb(t)
+
+	svc, err := bundle.Start(bundle.Config{Dir: t.TempDir(), Listen: []string{"/ip4/127.0.0.1/tcp/0"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer svc.Close()
+	server := svc.Addr()
+
+	// Alice's profile gets her account and bob as a contact through the
+	// node API; then the app opens that profile.
+	aliceDir := t.TempDir()
+	alice := openNode(t, aliceDir)
+	bob := openNode(t, t.TempDir())
+	for _, p := range []struct {
+		n    *watchedNode
+		name string
+	}{{alice, "alice"}, {bob, "bob"}} {
+		if err := p.n.Register(ctxT(t), server, p.name, "pw-"+p.name); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := p.n.Login(ctxT(t), api.LoginRequest{Server: server, Username: p.name, Password: "pw-" + p.name}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := alice.AddContact(ctxT(t), "bob", ""); err != nil {
+		t.Fatal(err)
+	}
+	bob.waitFor(t, "request", func(e api.Event) bool { return e.ContactRequest != nil })
+	if err := bob.AcceptContact(ctxT(t), "alice"); err != nil {
+		t.Fatal(err)
+	}
+	alice.waitFor(t, "accepted", func(e api.Event) bool { return e.Contact != nil && e.Contact.Relation == api.RelationAccepted })
+	alice.Close()
+	bob.waitFor(t, "alice offline", func(e api.Event) bool {
+		return e.Contact != nil && e.Contact.Username == "alice" && e.Contact.Status == api.StatusOffline
+	})
+
+	app := exec.Command(os.Args[0], "-test.run=^$")
+	app.Env = append(os.Environ(), "ESERVER_AS_APP=1", "DISPLAY="+display, "LANG=en_US.UTF-8",
+		"ESERVER_HOME="+t.TempDir(), "ESERVER_APP_ARGS=--profile "+aliceDir+" --server "+server)
+	logf, _ := os.Create(filepath.Join(t.TempDir(), "app.log"))
+	app.Stdout, app.Stderr = logf, logf
+	if err := app.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- app.Wait() }()
+	defer func() {
+		app.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-exited:
+		case <-time.After(15 * time.Second):
+			app.Process.Kill()
+			t.Error("app did not exit on SIGTERM")
+		}
+	}()
+
+	x := func(args ...string) string {
+		t.Helper()
+		cmd := exec.Command("xdotool", args...)
+		cmd.Env = append(os.Environ(), "DISPLAY="+display)
+		out, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("xdotool %v: %v", args, err)
+		}
+		return strings.TrimSpace(string(out))
+	}
+	window := func(name string) string {
+		t.Helper()
+		for range 100 {
+			cmd := exec.Command("xdotool", "search", "--onlyvisible", "--name", name)
+			cmd.Env = append(os.Environ(), "DISPLAY="+display)
+			if out, err := cmd.Output(); err == nil && len(strings.Fields(string(out))) > 0 {
+				return strings.Fields(string(out))[0]
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+		t.Fatalf("no window %q", name)
+		return ""
+	}
+
+	if dir := os.Getenv("ESERVER_SHOT_DIR"); dir != "" {
+		defer func() {
+			if err := exec.Command("import", "-display", display, "-window", "root", filepath.Join(dir, "chat.png")).Run(); err != nil {
+				t.Logf("screenshot: %v", err)
+			}
+		}()
+	}
+
+	// Sign in with the keyboard: the username field has the focus.
+	signIn := window("^EServer ")
+	x("windowfocus", "--sync", signIn)
+	time.Sleep(500 * time.Millisecond) // let the first frame draw
+	x("type", "--delay", "30", "alice")
+	x("key", "Return")
+	x("type", "--delay", "30", "pw-alice")
+	x("key", "Return")
+	bob.waitFor(t, "alice online via the app", func(e api.Event) bool {
+		return e.Contact != nil && e.Contact.Username == "alice" && e.Contact.Status == api.StatusOnline
+	})
+
+	// Bob writes; the conversation window opens by itself (without
+	// stealing the keyboard, as MSN did): click into the message box at the
+	// bottom of the window and answer.
+	if _, err := bob.Send(ctxT(t), "alice", "ping from bob"); err != nil {
+		t.Fatal(err)
+	}
+	chat := window("Conversation")
+	x("windowfocus", "--sync", chat)
+	time.Sleep(500 * time.Millisecond)
+	var w, h int
+	fmt.Sscanf(x("getwindowgeometry", "--shell", chat), "WINDOW=%s\nX=%s\nY=%s\nWIDTH=%d\nHEIGHT=%d", new(string), new(string), new(string), &w, &h)
+	if w == 0 || h == 0 {
+		t.Fatalf("chat window geometry: %q", x("getwindowgeometry", "--shell", chat))
+	}
+	x("mousemove", "--window", chat, "60", fmt.Sprint(h-40), "click", "1")
+	x("type", "--delay", "30", "pong from alice")
+	x("key", "Return")
+	e := bob.waitFor(t, "alice's answer", func(e api.Event) bool { return e.Message != nil && e.Message.From == "alice" })
+	if e.Message.Text != "pong from alice" {
+		t.Fatalf("bob got %q", e.Message.Text)
+	}
+}
+
+// startXvfb starts a private display and returns its name.
+func startXvfb(t *testing.T) string {
+	t.Helper()
+	for n := 140; n < 200; n++ {
+		if _, err := os.Stat(fmt.Sprintf("/tmp/.X11-unix/X%d", n)); err == nil {
+			continue
+		}
+		if _, err := os.Stat(fmt.Sprintf("/tmp/.X%d-lock", n)); err == nil {
+			continue
+		}
+		display := fmt.Sprintf(":%d", n)
+		cmd := exec.Command("Xvfb", display, "-screen", "0", "1280x800x24", "-nolisten", "tcp")
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+		for range 50 {
+			if _, err := os.Stat(fmt.Sprintf("/tmp/.X11-unix/X%d", n)); err == nil {
+				return display
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		t.Fatalf("Xvfb %s did not start", display)
+	}
+	t.Fatal("no free X display")
+	return ""
+}
+
+// watchedNode is a real node with its event stream.
+type watchedNode struct {
+	*node.Node
+	events <-chan api.Event
+}
+
+func openNode(t *testing.T, dir string) *watchedNode {
+	t.Helper()
+	n, err := node.New(node.Config{ProfileDir: dir, Listen: []string{"/ip4/127.0.0.1/tcp/0"}, RetryMax: 500 * time.Millisecond, LookupInterval: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(func() { n.Close(); cancel() })
+	return &watchedNode{Node: n, events: n.Watch(ctx)}
+}
+
+func (w *watchedNode) waitFor(t *testing.T, what string, match func(api.Event) bool) api.Event {
+	t.Helper()
+	timeout := time.After(20 * time.Second)
+	for {
+		select {
+		case e, ok := <-w.events:
+			if !ok {
+				t.Fatalf("event stream closed waiting for %s", what)
+			}
+			if match(e) {
+				return e
+			}
+		case <-timeout:
+			t.Fatalf("timed out waiting for %s", what)
+		}
+	}
+}
+
+func ctxT(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
