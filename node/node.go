@@ -29,7 +29,8 @@ type Config struct {
 	// Now is the clock. Nil means time.Now.
 	Now func() time.Time
 	// RetryMax caps the back-off between delivery attempts to an unreachable
-	// contact. Zero means 10 seconds.
+	// contact, and spaces retries of a failed ticket renewal. Zero means 10
+	// seconds.
 	RetryMax time.Duration
 	// LookupInterval is how often contacts' addresses are refreshed at the
 	// rendezvous. Zero means 30 seconds.

@@ -295,45 +295,47 @@ func (s *session) tk() *ticket.Ticket { return s.tkt.Load() }
 
 // renewLoop trades our ticket for a fresh one when three quarters of its
 // lifetime have passed, so a client left running never shows peers an
-// expired ticket. Failures are retried every renewRetry until it expires.
+// expired ticket. A failed renewal is retried after Config.RetryMax.
 func (s *session) renewLoop() {
+	delay := time.Until(renewAt(s.tk()))
 	for {
-		t := s.tk()
-		at := t.Issued.Add(t.Expiry.Sub(t.Issued) * 3 / 4)
-		timer := time.NewTimer(time.Until(at))
+		timer := time.NewTimer(delay)
 		select {
 		case <-s.ctx.Done():
 			timer.Stop()
 			return
 		case <-timer.C:
 		}
-		for {
-			ctx, cancel := context.WithTimeout(s.ctx, wire.AuthTimeout)
-			res, err := login.Renew(ctx, s.host, s.server, t)
-			cancel()
-			if err == nil {
-				s.tkt.Store(res.Ticket)
-				select {
-				case s.republish <- struct{}{}: // peers look our ticket up there
-				default:
-				}
-				break
-			}
-			if s.ctx.Err() != nil {
-				return
-			}
+		old := s.tk()
+		ctx, cancel := context.WithTimeout(s.ctx, wire.AuthTimeout)
+		res, err := login.Renew(ctx, s.host, s.server, old)
+		cancel()
+		switch {
+		case s.ctx.Err() != nil:
+			return
+		case err != nil:
 			s.n.log.Warn("renewing our ticket", "err", err)
+			delay = s.n.cfg.RetryMax
+		case !res.Ticket.Expiry.After(old.Expiry):
+			// A server whose clock went backwards: do not spin.
+			s.n.log.Warn("renewed ticket expires no later than the old one", "old", old.Expiry, "new", res.Ticket.Expiry)
+			delay = s.n.cfg.RetryMax
+		default:
+			s.tkt.Store(res.Ticket)
 			select {
-			case <-s.ctx.Done():
-				return
-			case <-time.After(renewRetry):
+			case s.republish <- struct{}{}: // peers look our ticket up there
+			default:
 			}
+			delay = time.Until(renewAt(res.Ticket))
 		}
 	}
 }
 
-// renewRetry is how often a failed ticket renewal is retried.
-const renewRetry = time.Minute
+// renewAt is when a ticket should be renewed: at three quarters of its life.
+func renewAt(t *ticket.Ticket) time.Time {
+	return t.Issued.Add(t.Expiry.Sub(t.Issued) * 3 / 4)
+}
+
 
 // close stops every goroutine of the session, then the host and the store.
 func (s *session) close() error {

@@ -1,0 +1,78 @@
+package node
+
+import (
+	"path/filepath"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"eserver/authserver"
+	"eserver/supernode"
+)
+
+// TestTicketRenewal: a session whose ticket is already past three quarters
+// of its life renews it at once, without the password, and keeps chatting.
+func TestTicketRenewal(t *testing.T) {
+	// An auth server whose clock starts 20 hours behind: the first ticket is
+	// issued "20 hours ago" and is due for renewal; then the clock is right.
+	var behind atomic.Bool
+	behind.Store(true)
+	now := func() time.Time {
+		if behind.Load() {
+			return time.Now().Add(-20 * time.Hour)
+		}
+		return time.Now()
+	}
+	db := filepath.Join(t.TempDir(), "auth.db")
+	key, err := authserver.LoadOrCreateKey(db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := authserver.NewHost(key, []string{"/ip4/127.0.0.1/tcp/0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	srv, err := authserver.New(authserver.Config{DBPath: db, Key: key, Now: now, Logger: testLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	srv.Attach(h)
+	rv := supernode.NewRendezvous(supernode.RendezvousConfig{AuthServer: h.ID()})
+	defer rv.Close()
+	rv.Attach(h)
+	server, err := authserver.DialAddr(h)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	alice := newTestNode(t, server.String(), "alice")
+	alice.register()
+	alice.login()
+	s, err := alice.current()
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := s.tk()
+	behind.Store(false)
+	for range 100 {
+		if s.tk().Expiry.After(first.Expiry) {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	renewed := s.tk()
+	if !renewed.Expiry.After(first.Expiry) || renewed.Peer != first.Peer || renewed.Username != "alice" {
+		t.Fatalf("ticket not renewed: first expires %v, now %v", first.Expiry, renewed.Expiry)
+	}
+	if time.Until(renewAt(renewed)) < time.Hour {
+		t.Fatalf("renewed ticket due again at %v", renewAt(renewed))
+	}
+
+	// Peers accept the renewed ticket.
+	bob := newTestNode(t, server.String(), "bob")
+	bob.register()
+	bob.login()
+	befriend(t, alice, bob)
+}
