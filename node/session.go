@@ -336,7 +336,6 @@ func renewAt(t *ticket.Ticket) time.Time {
 	return t.Issued.Add(t.Expiry.Sub(t.Issued) * 3 / 4)
 }
 
-
 // close stops every goroutine of the session, then the host and the store.
 func (s *session) close() error {
 	s.cancel()
