@@ -22,6 +22,8 @@ const (
 	ProtoAuth       = "/eserver/auth/1.0.0"
 	ProtoRendezvous = "/eserver/rendezvous/1.0.0"
 	ProtoMsg        = "/eserver/msg/1.0.0"
+	ProtoRegistry   = "/eserver/registry/1.0.0"
+	ProtoMailbox    = "/eserver/mailbox/1.0.0"
 )
 
 // Default ports (the seed's 1864–1865).
@@ -35,6 +37,9 @@ const (
 const (
 	MaxAuthFrame       = 16 << 10  // OPAQUE messages are a few hundred bytes
 	MaxRendezvousFrame = 256 << 10 // a lookup answer for a full contact list
+	MaxRegistryFrame   = 256 << 10 // a list of live supernodes
+	MaxMailboxFrame    = 1 << 20   // a fetch answer: many padded items
+	MaxMailItem        = 80 << 10  // one sealed, padded item (a full chat frame plus the sender's ticket)
 	MaxMsgFrame        = 64 << 10  // one sealed chat message and its overhead
 	MaxChatText        = 16 << 10  // UTF-8 bytes of one chat message's text
 	MaxUsername        = 32
@@ -47,6 +52,8 @@ const (
 const (
 	AuthTimeout       = 20 * time.Second // one whole register or login exchange
 	RendezvousTimeout = 10 * time.Second
+	RegistryTimeout   = 10 * time.Second
+	MailboxTimeout    = 20 * time.Second
 	MsgIdleTimeout    = 2 * time.Minute // a message stream with no frames is closed
 	MsgWriteTimeout   = 10 * time.Second
 	DialTimeout       = 10 * time.Second
@@ -54,6 +61,25 @@ const (
 
 // TicketLifetime is how long a login ticket is valid.
 const TicketLifetime = 24 * time.Hour
+
+// Supernode liveness: a supernode heartbeats every HeartbeatInterval and is
+// listed while its last heartbeat is younger than SupernodeTTL; its
+// role-supernode ticket lives SupernodeTicketLifetime.
+const (
+	HeartbeatInterval       = 2 * time.Second
+	SupernodeTTL            = 6 * time.Second
+	SupernodeTicketLifetime = time.Hour
+)
+
+// Homes is how many supernodes every node keeps (the seed's "Supernodes(3)").
+const Homes = 3
+
+// Mailbox limits.
+const (
+	MailTTL        = 30 * 24 * time.Hour
+	MailboxQuota   = 10000 // items waiting per mailbox
+	MailFetchLimit = 256   // items per fetch answer at most
+)
 
 // Errors callers branch on.
 var (

@@ -755,6 +755,7 @@ type LoginResult struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Ticket        *SignedTicket          `protobuf:"bytes,1,opt,name=ticket,proto3" json:"ticket,omitempty"`
 	Rendezvous    []string               `protobuf:"bytes,2,rep,name=rendezvous,proto3" json:"rendezvous,omitempty"` // multiaddrs (with /p2p/) of rendezvous services
+	Supernodes    []*SupernodeInfo       `protobuf:"bytes,3,rep,name=supernodes,proto3" json:"supernodes,omitempty"` // the live supernodes, as the registry knows them
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -799,6 +800,13 @@ func (x *LoginResult) GetTicket() *SignedTicket {
 func (x *LoginResult) GetRendezvous() []string {
 	if x != nil {
 		return x.Rendezvous
+	}
+	return nil
+}
+
+func (x *LoginResult) GetSupernodes() []*SupernodeInfo {
+	if x != nil {
+		return x.Supernodes
 	}
 	return nil
 }
@@ -1720,6 +1728,760 @@ func (x *SealedBox) GetSignature() []byte {
 	return nil
 }
 
+// RegistryRequest is the one request of a registry stream.
+type RegistryRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Types that are valid to be assigned to Kind:
+	//
+	//	*RegistryRequest_Heartbeat
+	//	*RegistryRequest_List
+	Kind          isRegistryRequest_Kind `protobuf_oneof:"kind"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RegistryRequest) Reset() {
+	*x = RegistryRequest{}
+	mi := &file_wire_proto_msgTypes[27]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RegistryRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RegistryRequest) ProtoMessage() {}
+
+func (x *RegistryRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_wire_proto_msgTypes[27]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RegistryRequest.ProtoReflect.Descriptor instead.
+func (*RegistryRequest) Descriptor() ([]byte, []int) {
+	return file_wire_proto_rawDescGZIP(), []int{27}
+}
+
+func (x *RegistryRequest) GetKind() isRegistryRequest_Kind {
+	if x != nil {
+		return x.Kind
+	}
+	return nil
+}
+
+func (x *RegistryRequest) GetHeartbeat() *Heartbeat {
+	if x != nil {
+		if x, ok := x.Kind.(*RegistryRequest_Heartbeat); ok {
+			return x.Heartbeat
+		}
+	}
+	return nil
+}
+
+func (x *RegistryRequest) GetList() *ListSupernodes {
+	if x != nil {
+		if x, ok := x.Kind.(*RegistryRequest_List); ok {
+			return x.List
+		}
+	}
+	return nil
+}
+
+type isRegistryRequest_Kind interface {
+	isRegistryRequest_Kind()
+}
+
+type RegistryRequest_Heartbeat struct {
+	Heartbeat *Heartbeat `protobuf:"bytes,1,opt,name=heartbeat,proto3,oneof"`
+}
+
+type RegistryRequest_List struct {
+	List *ListSupernodes `protobuf:"bytes,2,opt,name=list,proto3,oneof"`
+}
+
+func (*RegistryRequest_Heartbeat) isRegistryRequest_Kind() {}
+
+func (*RegistryRequest_List) isRegistryRequest_Kind() {}
+
+// Heartbeat announces (and keeps announcing) a supernode. The stream's peer
+// must be the device the ticket names and the record's signer.
+type Heartbeat struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Ticket        *SignedTicket          `protobuf:"bytes,1,opt,name=ticket,proto3" json:"ticket,omitempty"`                           // the operator's device ticket
+	PeerRecord    []byte                 `protobuf:"bytes,2,opt,name=peer_record,json=peerRecord,proto3" json:"peer_record,omitempty"` // signed envelope with the supernode's addresses
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Heartbeat) Reset() {
+	*x = Heartbeat{}
+	mi := &file_wire_proto_msgTypes[28]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Heartbeat) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Heartbeat) ProtoMessage() {}
+
+func (x *Heartbeat) ProtoReflect() protoreflect.Message {
+	mi := &file_wire_proto_msgTypes[28]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Heartbeat.ProtoReflect.Descriptor instead.
+func (*Heartbeat) Descriptor() ([]byte, []int) {
+	return file_wire_proto_rawDescGZIP(), []int{28}
+}
+
+func (x *Heartbeat) GetTicket() *SignedTicket {
+	if x != nil {
+		return x.Ticket
+	}
+	return nil
+}
+
+func (x *Heartbeat) GetPeerRecord() []byte {
+	if x != nil {
+		return x.PeerRecord
+	}
+	return nil
+}
+
+// ListSupernodes asks for the live supernodes; any ticket holder may ask.
+type ListSupernodes struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Ticket        *SignedTicket          `protobuf:"bytes,1,opt,name=ticket,proto3" json:"ticket,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListSupernodes) Reset() {
+	*x = ListSupernodes{}
+	mi := &file_wire_proto_msgTypes[29]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListSupernodes) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListSupernodes) ProtoMessage() {}
+
+func (x *ListSupernodes) ProtoReflect() protoreflect.Message {
+	mi := &file_wire_proto_msgTypes[29]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListSupernodes.ProtoReflect.Descriptor instead.
+func (*ListSupernodes) Descriptor() ([]byte, []int) {
+	return file_wire_proto_rawDescGZIP(), []int{29}
+}
+
+func (x *ListSupernodes) GetTicket() *SignedTicket {
+	if x != nil {
+		return x.Ticket
+	}
+	return nil
+}
+
+type RegistryResponse struct {
+	state           protoimpl.MessageState `protogen:"open.v1"`
+	Error           string                 `protobuf:"bytes,1,opt,name=error,proto3" json:"error,omitempty"`                                            // stable code or empty
+	SupernodeTicket *SignedTicket          `protobuf:"bytes,2,opt,name=supernode_ticket,json=supernodeTicket,proto3" json:"supernode_ticket,omitempty"` // answer to a heartbeat: role "supernode"
+	Supernodes      []*SupernodeInfo       `protobuf:"bytes,3,rep,name=supernodes,proto3" json:"supernodes,omitempty"`                                  // answer to a list
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *RegistryResponse) Reset() {
+	*x = RegistryResponse{}
+	mi := &file_wire_proto_msgTypes[30]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RegistryResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RegistryResponse) ProtoMessage() {}
+
+func (x *RegistryResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_wire_proto_msgTypes[30]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RegistryResponse.ProtoReflect.Descriptor instead.
+func (*RegistryResponse) Descriptor() ([]byte, []int) {
+	return file_wire_proto_rawDescGZIP(), []int{30}
+}
+
+func (x *RegistryResponse) GetError() string {
+	if x != nil {
+		return x.Error
+	}
+	return ""
+}
+
+func (x *RegistryResponse) GetSupernodeTicket() *SignedTicket {
+	if x != nil {
+		return x.SupernodeTicket
+	}
+	return nil
+}
+
+func (x *RegistryResponse) GetSupernodes() []*SupernodeInfo {
+	if x != nil {
+		return x.Supernodes
+	}
+	return nil
+}
+
+// SupernodeInfo is one live supernode: its role-supernode ticket and where
+// it listens.
+type SupernodeInfo struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Ticket        *SignedTicket          `protobuf:"bytes,1,opt,name=ticket,proto3" json:"ticket,omitempty"`
+	PeerRecord    []byte                 `protobuf:"bytes,2,opt,name=peer_record,json=peerRecord,proto3" json:"peer_record,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SupernodeInfo) Reset() {
+	*x = SupernodeInfo{}
+	mi := &file_wire_proto_msgTypes[31]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SupernodeInfo) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SupernodeInfo) ProtoMessage() {}
+
+func (x *SupernodeInfo) ProtoReflect() protoreflect.Message {
+	mi := &file_wire_proto_msgTypes[31]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SupernodeInfo.ProtoReflect.Descriptor instead.
+func (*SupernodeInfo) Descriptor() ([]byte, []int) {
+	return file_wire_proto_rawDescGZIP(), []int{31}
+}
+
+func (x *SupernodeInfo) GetTicket() *SignedTicket {
+	if x != nil {
+		return x.Ticket
+	}
+	return nil
+}
+
+func (x *SupernodeInfo) GetPeerRecord() []byte {
+	if x != nil {
+		return x.PeerRecord
+	}
+	return nil
+}
+
+// MailboxRequest is the one request of a mailbox stream.
+type MailboxRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Types that are valid to be assigned to Kind:
+	//
+	//	*MailboxRequest_Put
+	//	*MailboxRequest_Fetch
+	//	*MailboxRequest_Ack
+	Kind          isMailboxRequest_Kind `protobuf_oneof:"kind"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MailboxRequest) Reset() {
+	*x = MailboxRequest{}
+	mi := &file_wire_proto_msgTypes[32]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MailboxRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MailboxRequest) ProtoMessage() {}
+
+func (x *MailboxRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_wire_proto_msgTypes[32]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MailboxRequest.ProtoReflect.Descriptor instead.
+func (*MailboxRequest) Descriptor() ([]byte, []int) {
+	return file_wire_proto_rawDescGZIP(), []int{32}
+}
+
+func (x *MailboxRequest) GetKind() isMailboxRequest_Kind {
+	if x != nil {
+		return x.Kind
+	}
+	return nil
+}
+
+func (x *MailboxRequest) GetPut() *MailPut {
+	if x != nil {
+		if x, ok := x.Kind.(*MailboxRequest_Put); ok {
+			return x.Put
+		}
+	}
+	return nil
+}
+
+func (x *MailboxRequest) GetFetch() *MailFetch {
+	if x != nil {
+		if x, ok := x.Kind.(*MailboxRequest_Fetch); ok {
+			return x.Fetch
+		}
+	}
+	return nil
+}
+
+func (x *MailboxRequest) GetAck() *MailAck {
+	if x != nil {
+		if x, ok := x.Kind.(*MailboxRequest_Ack); ok {
+			return x.Ack
+		}
+	}
+	return nil
+}
+
+type isMailboxRequest_Kind interface {
+	isMailboxRequest_Kind()
+}
+
+type MailboxRequest_Put struct {
+	Put *MailPut `protobuf:"bytes,1,opt,name=put,proto3,oneof"`
+}
+
+type MailboxRequest_Fetch struct {
+	Fetch *MailFetch `protobuf:"bytes,2,opt,name=fetch,proto3,oneof"`
+}
+
+type MailboxRequest_Ack struct {
+	Ack *MailAck `protobuf:"bytes,3,opt,name=ack,proto3,oneof"`
+}
+
+func (*MailboxRequest_Put) isMailboxRequest_Kind() {}
+
+func (*MailboxRequest_Fetch) isMailboxRequest_Kind() {}
+
+func (*MailboxRequest_Ack) isMailboxRequest_Kind() {}
+
+// MailPut leaves one sealed item in a mailbox. Any ticket holder may, within
+// per-sender rate limits and per-mailbox quotas.
+type MailPut struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Ticket        *SignedTicket          `protobuf:"bytes,1,opt,name=ticket,proto3" json:"ticket,omitempty"`   // the sender's: for limits only, never stored with the item
+	Mailbox       []byte                 `protobuf:"bytes,2,opt,name=mailbox,proto3" json:"mailbox,omitempty"` // 32-byte mailbox ID (see supernode.MailboxID)
+	Item          []byte                 `protobuf:"bytes,3,opt,name=item,proto3" json:"item,omitempty"`       // sealed, padded MailItem; opaque to the supernode
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MailPut) Reset() {
+	*x = MailPut{}
+	mi := &file_wire_proto_msgTypes[33]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MailPut) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MailPut) ProtoMessage() {}
+
+func (x *MailPut) ProtoReflect() protoreflect.Message {
+	mi := &file_wire_proto_msgTypes[33]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MailPut.ProtoReflect.Descriptor instead.
+func (*MailPut) Descriptor() ([]byte, []int) {
+	return file_wire_proto_rawDescGZIP(), []int{33}
+}
+
+func (x *MailPut) GetTicket() *SignedTicket {
+	if x != nil {
+		return x.Ticket
+	}
+	return nil
+}
+
+func (x *MailPut) GetMailbox() []byte {
+	if x != nil {
+		return x.Mailbox
+	}
+	return nil
+}
+
+func (x *MailPut) GetItem() []byte {
+	if x != nil {
+		return x.Item
+	}
+	return nil
+}
+
+// MailFetch returns the owner's items with seq > after, oldest first.
+type MailFetch struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Ticket        *SignedTicket          `protobuf:"bytes,1,opt,name=ticket,proto3" json:"ticket,omitempty"` // the owner's: the mailbox is MailboxID(server, username)
+	After         uint64                 `protobuf:"varint,2,opt,name=after,proto3" json:"after,omitempty"`
+	Limit         uint32                 `protobuf:"varint,3,opt,name=limit,proto3" json:"limit,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MailFetch) Reset() {
+	*x = MailFetch{}
+	mi := &file_wire_proto_msgTypes[34]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MailFetch) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MailFetch) ProtoMessage() {}
+
+func (x *MailFetch) ProtoReflect() protoreflect.Message {
+	mi := &file_wire_proto_msgTypes[34]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MailFetch.ProtoReflect.Descriptor instead.
+func (*MailFetch) Descriptor() ([]byte, []int) {
+	return file_wire_proto_rawDescGZIP(), []int{34}
+}
+
+func (x *MailFetch) GetTicket() *SignedTicket {
+	if x != nil {
+		return x.Ticket
+	}
+	return nil
+}
+
+func (x *MailFetch) GetAfter() uint64 {
+	if x != nil {
+		return x.After
+	}
+	return 0
+}
+
+func (x *MailFetch) GetLimit() uint32 {
+	if x != nil {
+		return x.Limit
+	}
+	return 0
+}
+
+// MailAck deletes the owner's items.
+type MailAck struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Ticket        *SignedTicket          `protobuf:"bytes,1,opt,name=ticket,proto3" json:"ticket,omitempty"`
+	Seqs          []uint64               `protobuf:"varint,2,rep,packed,name=seqs,proto3" json:"seqs,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MailAck) Reset() {
+	*x = MailAck{}
+	mi := &file_wire_proto_msgTypes[35]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MailAck) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MailAck) ProtoMessage() {}
+
+func (x *MailAck) ProtoReflect() protoreflect.Message {
+	mi := &file_wire_proto_msgTypes[35]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MailAck.ProtoReflect.Descriptor instead.
+func (*MailAck) Descriptor() ([]byte, []int) {
+	return file_wire_proto_rawDescGZIP(), []int{35}
+}
+
+func (x *MailAck) GetTicket() *SignedTicket {
+	if x != nil {
+		return x.Ticket
+	}
+	return nil
+}
+
+func (x *MailAck) GetSeqs() []uint64 {
+	if x != nil {
+		return x.Seqs
+	}
+	return nil
+}
+
+type MailboxResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Error         string                 `protobuf:"bytes,1,opt,name=error,proto3" json:"error,omitempty"` // stable code or empty
+	Items         []*StoredMail          `protobuf:"bytes,2,rep,name=items,proto3" json:"items,omitempty"`
+	Seq           uint64                 `protobuf:"varint,3,opt,name=seq,proto3" json:"seq,omitempty"`   // put: the sequence number given to the item
+	More          bool                   `protobuf:"varint,4,opt,name=more,proto3" json:"more,omitempty"` // fetch: more items wait beyond this answer
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MailboxResponse) Reset() {
+	*x = MailboxResponse{}
+	mi := &file_wire_proto_msgTypes[36]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MailboxResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MailboxResponse) ProtoMessage() {}
+
+func (x *MailboxResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_wire_proto_msgTypes[36]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MailboxResponse.ProtoReflect.Descriptor instead.
+func (*MailboxResponse) Descriptor() ([]byte, []int) {
+	return file_wire_proto_rawDescGZIP(), []int{36}
+}
+
+func (x *MailboxResponse) GetError() string {
+	if x != nil {
+		return x.Error
+	}
+	return ""
+}
+
+func (x *MailboxResponse) GetItems() []*StoredMail {
+	if x != nil {
+		return x.Items
+	}
+	return nil
+}
+
+func (x *MailboxResponse) GetSeq() uint64 {
+	if x != nil {
+		return x.Seq
+	}
+	return 0
+}
+
+func (x *MailboxResponse) GetMore() bool {
+	if x != nil {
+		return x.More
+	}
+	return false
+}
+
+type StoredMail struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Seq           uint64                 `protobuf:"varint,1,opt,name=seq,proto3" json:"seq,omitempty"`
+	Item          []byte                 `protobuf:"bytes,2,opt,name=item,proto3" json:"item,omitempty"`
+	StoredUnix    int64                  `protobuf:"varint,3,opt,name=stored_unix,json=storedUnix,proto3" json:"stored_unix,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StoredMail) Reset() {
+	*x = StoredMail{}
+	mi := &file_wire_proto_msgTypes[37]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StoredMail) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StoredMail) ProtoMessage() {}
+
+func (x *StoredMail) ProtoReflect() protoreflect.Message {
+	mi := &file_wire_proto_msgTypes[37]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StoredMail.ProtoReflect.Descriptor instead.
+func (*StoredMail) Descriptor() ([]byte, []int) {
+	return file_wire_proto_rawDescGZIP(), []int{37}
+}
+
+func (x *StoredMail) GetSeq() uint64 {
+	if x != nil {
+		return x.Seq
+	}
+	return 0
+}
+
+func (x *StoredMail) GetItem() []byte {
+	if x != nil {
+		return x.Item
+	}
+	return nil
+}
+
+func (x *StoredMail) GetStoredUnix() int64 {
+	if x != nil {
+		return x.StoredUnix
+	}
+	return 0
+}
+
+// MailItem is what a mailbox item holds once the recipient opens it: the
+// sender's identity is inside, so the supernode sees only a mailbox ID and a
+// padded size.
+type MailItem struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Sender        *SignedTicket          `protobuf:"bytes,1,opt,name=sender,proto3" json:"sender,omitempty"`
+	Envelope      *Envelope              `protobuf:"bytes,2,opt,name=envelope,proto3" json:"envelope,omitempty"` // exactly what a direct stream would carry
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MailItem) Reset() {
+	*x = MailItem{}
+	mi := &file_wire_proto_msgTypes[38]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MailItem) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MailItem) ProtoMessage() {}
+
+func (x *MailItem) ProtoReflect() protoreflect.Message {
+	mi := &file_wire_proto_msgTypes[38]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MailItem.ProtoReflect.Descriptor instead.
+func (*MailItem) Descriptor() ([]byte, []int) {
+	return file_wire_proto_rawDescGZIP(), []int{38}
+}
+
+func (x *MailItem) GetSender() *SignedTicket {
+	if x != nil {
+		return x.Sender
+	}
+	return nil
+}
+
+func (x *MailItem) GetEnvelope() *Envelope {
+	if x != nil {
+		return x.Envelope
+	}
+	return nil
+}
+
 type RendezvousResponse_Entry struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Username      string                 `protobuf:"bytes,1,opt,name=username,proto3" json:"username,omitempty"`
@@ -1731,7 +2493,7 @@ type RendezvousResponse_Entry struct {
 
 func (x *RendezvousResponse_Entry) Reset() {
 	*x = RendezvousResponse_Entry{}
-	mi := &file_wire_proto_msgTypes[27]
+	mi := &file_wire_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1743,7 +2505,7 @@ func (x *RendezvousResponse_Entry) String() string {
 func (*RendezvousResponse_Entry) ProtoMessage() {}
 
 func (x *RendezvousResponse_Entry) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[27]
+	mi := &file_wire_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1831,12 +2593,15 @@ const file_wire_proto_rawDesc = "" +
 	"\tAuthError\x12\x12\n" +
 	"\x04code\x18\x01 \x01(\tR\x04code\x12\x18\n" +
 	"\amessage\x18\x02 \x01(\tR\amessage\"\x10\n" +
-	"\x0eRegisterResult\"a\n" +
+	"\x0eRegisterResult\"\x9e\x01\n" +
 	"\vLoginResult\x122\n" +
 	"\x06ticket\x18\x01 \x01(\v2\x1a.eserver.wire.SignedTicketR\x06ticket\x12\x1e\n" +
 	"\n" +
 	"rendezvous\x18\x02 \x03(\tR\n" +
-	"rendezvous\"~\n" +
+	"rendezvous\x12;\n" +
+	"\n" +
+	"supernodes\x18\x03 \x03(\v2\x1b.eserver.wire.SupernodeInfoR\n" +
+	"supernodes\"~\n" +
 	"\x11RendezvousRequest\x121\n" +
 	"\apublish\x18\x01 \x01(\v2\x15.eserver.wire.PublishH\x00R\apublish\x12.\n" +
 	"\x06lookup\x18\x02 \x01(\v2\x14.eserver.wire.LookupH\x00R\x06lookupB\x06\n" +
@@ -1894,7 +2659,57 @@ const file_wire_proto_rawDesc = "" +
 	"\n" +
 	"ciphertext\x18\x03 \x01(\fR\n" +
 	"ciphertext\x12\x1c\n" +
-	"\tsignature\x18\x04 \x01(\fR\tsignatureB\x13Z\x11eserver/node/wireb\x06proto3"
+	"\tsignature\x18\x04 \x01(\fR\tsignature\"\x86\x01\n" +
+	"\x0fRegistryRequest\x127\n" +
+	"\theartbeat\x18\x01 \x01(\v2\x17.eserver.wire.HeartbeatH\x00R\theartbeat\x122\n" +
+	"\x04list\x18\x02 \x01(\v2\x1c.eserver.wire.ListSupernodesH\x00R\x04listB\x06\n" +
+	"\x04kind\"`\n" +
+	"\tHeartbeat\x122\n" +
+	"\x06ticket\x18\x01 \x01(\v2\x1a.eserver.wire.SignedTicketR\x06ticket\x12\x1f\n" +
+	"\vpeer_record\x18\x02 \x01(\fR\n" +
+	"peerRecord\"D\n" +
+	"\x0eListSupernodes\x122\n" +
+	"\x06ticket\x18\x01 \x01(\v2\x1a.eserver.wire.SignedTicketR\x06ticket\"\xac\x01\n" +
+	"\x10RegistryResponse\x12\x14\n" +
+	"\x05error\x18\x01 \x01(\tR\x05error\x12E\n" +
+	"\x10supernode_ticket\x18\x02 \x01(\v2\x1a.eserver.wire.SignedTicketR\x0fsupernodeTicket\x12;\n" +
+	"\n" +
+	"supernodes\x18\x03 \x03(\v2\x1b.eserver.wire.SupernodeInfoR\n" +
+	"supernodes\"d\n" +
+	"\rSupernodeInfo\x122\n" +
+	"\x06ticket\x18\x01 \x01(\v2\x1a.eserver.wire.SignedTicketR\x06ticket\x12\x1f\n" +
+	"\vpeer_record\x18\x02 \x01(\fR\n" +
+	"peerRecord\"\x9f\x01\n" +
+	"\x0eMailboxRequest\x12)\n" +
+	"\x03put\x18\x01 \x01(\v2\x15.eserver.wire.MailPutH\x00R\x03put\x12/\n" +
+	"\x05fetch\x18\x02 \x01(\v2\x17.eserver.wire.MailFetchH\x00R\x05fetch\x12)\n" +
+	"\x03ack\x18\x03 \x01(\v2\x15.eserver.wire.MailAckH\x00R\x03ackB\x06\n" +
+	"\x04kind\"k\n" +
+	"\aMailPut\x122\n" +
+	"\x06ticket\x18\x01 \x01(\v2\x1a.eserver.wire.SignedTicketR\x06ticket\x12\x18\n" +
+	"\amailbox\x18\x02 \x01(\fR\amailbox\x12\x12\n" +
+	"\x04item\x18\x03 \x01(\fR\x04item\"k\n" +
+	"\tMailFetch\x122\n" +
+	"\x06ticket\x18\x01 \x01(\v2\x1a.eserver.wire.SignedTicketR\x06ticket\x12\x14\n" +
+	"\x05after\x18\x02 \x01(\x04R\x05after\x12\x14\n" +
+	"\x05limit\x18\x03 \x01(\rR\x05limit\"Q\n" +
+	"\aMailAck\x122\n" +
+	"\x06ticket\x18\x01 \x01(\v2\x1a.eserver.wire.SignedTicketR\x06ticket\x12\x12\n" +
+	"\x04seqs\x18\x02 \x03(\x04R\x04seqs\"}\n" +
+	"\x0fMailboxResponse\x12\x14\n" +
+	"\x05error\x18\x01 \x01(\tR\x05error\x12.\n" +
+	"\x05items\x18\x02 \x03(\v2\x18.eserver.wire.StoredMailR\x05items\x12\x10\n" +
+	"\x03seq\x18\x03 \x01(\x04R\x03seq\x12\x12\n" +
+	"\x04more\x18\x04 \x01(\bR\x04more\"S\n" +
+	"\n" +
+	"StoredMail\x12\x10\n" +
+	"\x03seq\x18\x01 \x01(\x04R\x03seq\x12\x12\n" +
+	"\x04item\x18\x02 \x01(\fR\x04item\x12\x1f\n" +
+	"\vstored_unix\x18\x03 \x01(\x03R\n" +
+	"storedUnix\"r\n" +
+	"\bMailItem\x122\n" +
+	"\x06sender\x18\x01 \x01(\v2\x1a.eserver.wire.SignedTicketR\x06sender\x122\n" +
+	"\benvelope\x18\x02 \x01(\v2\x16.eserver.wire.EnvelopeR\benvelopeB\x13Z\x11eserver/node/wireb\x06proto3"
 
 var (
 	file_wire_proto_rawDescOnce sync.Once
@@ -1908,7 +2723,7 @@ func file_wire_proto_rawDescGZIP() []byte {
 	return file_wire_proto_rawDescData
 }
 
-var file_wire_proto_msgTypes = make([]protoimpl.MessageInfo, 28)
+var file_wire_proto_msgTypes = make([]protoimpl.MessageInfo, 40)
 var file_wire_proto_goTypes = []any{
 	(*Ticket)(nil),                   // 0: eserver.wire.Ticket
 	(*SignedTicket)(nil),             // 1: eserver.wire.SignedTicket
@@ -1937,7 +2752,19 @@ var file_wire_proto_goTypes = []any{
 	(*ContactRemoved)(nil),           // 24: eserver.wire.ContactRemoved
 	(*Presence)(nil),                 // 25: eserver.wire.Presence
 	(*SealedBox)(nil),                // 26: eserver.wire.SealedBox
-	(*RendezvousResponse_Entry)(nil), // 27: eserver.wire.RendezvousResponse.Entry
+	(*RegistryRequest)(nil),          // 27: eserver.wire.RegistryRequest
+	(*Heartbeat)(nil),                // 28: eserver.wire.Heartbeat
+	(*ListSupernodes)(nil),           // 29: eserver.wire.ListSupernodes
+	(*RegistryResponse)(nil),         // 30: eserver.wire.RegistryResponse
+	(*SupernodeInfo)(nil),            // 31: eserver.wire.SupernodeInfo
+	(*MailboxRequest)(nil),           // 32: eserver.wire.MailboxRequest
+	(*MailPut)(nil),                  // 33: eserver.wire.MailPut
+	(*MailFetch)(nil),                // 34: eserver.wire.MailFetch
+	(*MailAck)(nil),                  // 35: eserver.wire.MailAck
+	(*MailboxResponse)(nil),          // 36: eserver.wire.MailboxResponse
+	(*StoredMail)(nil),               // 37: eserver.wire.StoredMail
+	(*MailItem)(nil),                 // 38: eserver.wire.MailItem
+	(*RendezvousResponse_Entry)(nil), // 39: eserver.wire.RendezvousResponse.Entry
 }
 var file_wire_proto_depIdxs = []int32{
 	4,  // 0: eserver.wire.AuthRequest.register_start:type_name -> eserver.wire.RegisterStart
@@ -1948,25 +2775,42 @@ var file_wire_proto_depIdxs = []int32{
 	11, // 5: eserver.wire.AuthResponse.login_result:type_name -> eserver.wire.LoginResult
 	10, // 6: eserver.wire.AuthResponse.register_result:type_name -> eserver.wire.RegisterResult
 	1,  // 7: eserver.wire.LoginResult.ticket:type_name -> eserver.wire.SignedTicket
-	13, // 8: eserver.wire.RendezvousRequest.publish:type_name -> eserver.wire.Publish
-	14, // 9: eserver.wire.RendezvousRequest.lookup:type_name -> eserver.wire.Lookup
-	1,  // 10: eserver.wire.Publish.ticket:type_name -> eserver.wire.SignedTicket
-	1,  // 11: eserver.wire.Lookup.ticket:type_name -> eserver.wire.SignedTicket
-	27, // 12: eserver.wire.RendezvousResponse.entries:type_name -> eserver.wire.RendezvousResponse.Entry
-	1,  // 13: eserver.wire.Hello.ticket:type_name -> eserver.wire.SignedTicket
-	18, // 14: eserver.wire.Frame.envelope:type_name -> eserver.wire.Envelope
-	19, // 15: eserver.wire.Frame.ack:type_name -> eserver.wire.Ack
-	21, // 16: eserver.wire.Payload.chat:type_name -> eserver.wire.Chat
-	22, // 17: eserver.wire.Payload.contact_request:type_name -> eserver.wire.ContactRequest
-	23, // 18: eserver.wire.Payload.contact_response:type_name -> eserver.wire.ContactResponse
-	25, // 19: eserver.wire.Payload.presence:type_name -> eserver.wire.Presence
-	24, // 20: eserver.wire.Payload.contact_removed:type_name -> eserver.wire.ContactRemoved
-	1,  // 21: eserver.wire.RendezvousResponse.Entry.ticket:type_name -> eserver.wire.SignedTicket
-	22, // [22:22] is the sub-list for method output_type
-	22, // [22:22] is the sub-list for method input_type
-	22, // [22:22] is the sub-list for extension type_name
-	22, // [22:22] is the sub-list for extension extendee
-	0,  // [0:22] is the sub-list for field type_name
+	31, // 8: eserver.wire.LoginResult.supernodes:type_name -> eserver.wire.SupernodeInfo
+	13, // 9: eserver.wire.RendezvousRequest.publish:type_name -> eserver.wire.Publish
+	14, // 10: eserver.wire.RendezvousRequest.lookup:type_name -> eserver.wire.Lookup
+	1,  // 11: eserver.wire.Publish.ticket:type_name -> eserver.wire.SignedTicket
+	1,  // 12: eserver.wire.Lookup.ticket:type_name -> eserver.wire.SignedTicket
+	39, // 13: eserver.wire.RendezvousResponse.entries:type_name -> eserver.wire.RendezvousResponse.Entry
+	1,  // 14: eserver.wire.Hello.ticket:type_name -> eserver.wire.SignedTicket
+	18, // 15: eserver.wire.Frame.envelope:type_name -> eserver.wire.Envelope
+	19, // 16: eserver.wire.Frame.ack:type_name -> eserver.wire.Ack
+	21, // 17: eserver.wire.Payload.chat:type_name -> eserver.wire.Chat
+	22, // 18: eserver.wire.Payload.contact_request:type_name -> eserver.wire.ContactRequest
+	23, // 19: eserver.wire.Payload.contact_response:type_name -> eserver.wire.ContactResponse
+	25, // 20: eserver.wire.Payload.presence:type_name -> eserver.wire.Presence
+	24, // 21: eserver.wire.Payload.contact_removed:type_name -> eserver.wire.ContactRemoved
+	28, // 22: eserver.wire.RegistryRequest.heartbeat:type_name -> eserver.wire.Heartbeat
+	29, // 23: eserver.wire.RegistryRequest.list:type_name -> eserver.wire.ListSupernodes
+	1,  // 24: eserver.wire.Heartbeat.ticket:type_name -> eserver.wire.SignedTicket
+	1,  // 25: eserver.wire.ListSupernodes.ticket:type_name -> eserver.wire.SignedTicket
+	1,  // 26: eserver.wire.RegistryResponse.supernode_ticket:type_name -> eserver.wire.SignedTicket
+	31, // 27: eserver.wire.RegistryResponse.supernodes:type_name -> eserver.wire.SupernodeInfo
+	1,  // 28: eserver.wire.SupernodeInfo.ticket:type_name -> eserver.wire.SignedTicket
+	33, // 29: eserver.wire.MailboxRequest.put:type_name -> eserver.wire.MailPut
+	34, // 30: eserver.wire.MailboxRequest.fetch:type_name -> eserver.wire.MailFetch
+	35, // 31: eserver.wire.MailboxRequest.ack:type_name -> eserver.wire.MailAck
+	1,  // 32: eserver.wire.MailPut.ticket:type_name -> eserver.wire.SignedTicket
+	1,  // 33: eserver.wire.MailFetch.ticket:type_name -> eserver.wire.SignedTicket
+	1,  // 34: eserver.wire.MailAck.ticket:type_name -> eserver.wire.SignedTicket
+	37, // 35: eserver.wire.MailboxResponse.items:type_name -> eserver.wire.StoredMail
+	1,  // 36: eserver.wire.MailItem.sender:type_name -> eserver.wire.SignedTicket
+	18, // 37: eserver.wire.MailItem.envelope:type_name -> eserver.wire.Envelope
+	1,  // 38: eserver.wire.RendezvousResponse.Entry.ticket:type_name -> eserver.wire.SignedTicket
+	39, // [39:39] is the sub-list for method output_type
+	39, // [39:39] is the sub-list for method input_type
+	39, // [39:39] is the sub-list for extension type_name
+	39, // [39:39] is the sub-list for extension extendee
+	0,  // [0:39] is the sub-list for field type_name
 }
 
 func init() { file_wire_proto_init() }
@@ -2001,13 +2845,22 @@ func file_wire_proto_init() {
 		(*Payload_Presence)(nil),
 		(*Payload_ContactRemoved)(nil),
 	}
+	file_wire_proto_msgTypes[27].OneofWrappers = []any{
+		(*RegistryRequest_Heartbeat)(nil),
+		(*RegistryRequest_List)(nil),
+	}
+	file_wire_proto_msgTypes[32].OneofWrappers = []any{
+		(*MailboxRequest_Put)(nil),
+		(*MailboxRequest_Fetch)(nil),
+		(*MailboxRequest_Ack)(nil),
+	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_wire_proto_rawDesc), len(file_wire_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   28,
+			NumMessages:   40,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
