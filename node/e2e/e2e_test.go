@@ -256,3 +256,60 @@ func BenchmarkBareXChaCha20Poly1305(b *testing.B) {
 		}
 	}
 }
+
+func TestAnonymousBox(t *testing.T) {
+	bob := newAnonTestDevice(t)
+	carol := newAnonTestDevice(t)
+	msg := []byte("mail for bob")
+	sealed, err := SealAnonymous(bob.Self().BoxKey, msg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := bob.OpenAnonymous(sealed)
+	if err != nil || string(got) != string(msg) {
+		t.Fatalf("open: %q, %v", got, err)
+	}
+	if _, err := carol.OpenAnonymous(sealed); !errors.Is(err, ErrOpen) {
+		t.Fatalf("carol opened bob's mail: %v", err)
+	}
+	for i := range sealed {
+		tampered := append([]byte(nil), sealed...)
+		tampered[i] ^= 0x40
+		if _, err := bob.OpenAnonymous(tampered); err == nil {
+			t.Fatalf("tampered byte %d accepted", i)
+		}
+	}
+	if _, err := SealAnonymous(bob.Self().BoxKey, make([]byte, MaxAnonSize)); !errors.Is(err, ErrMalformed) {
+		t.Fatalf("oversized box: %v", err)
+	}
+}
+
+func newAnonTestDevice(t *testing.T) *V1 {
+	t.Helper()
+	id, _, err := crypto.GenerateEd25519Key(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	box, err := GenerateBoxKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := NewV1(id, box)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+func FuzzOpenAnonymous(f *testing.F) {
+	id, _, _ := crypto.GenerateEd25519Key(nil)
+	box, _ := GenerateBoxKey()
+	v, _ := NewV1(id, box)
+	s, _ := SealAnonymous(v.Self().BoxKey, []byte("hello"))
+	f.Add(s)
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if pt, err := v.OpenAnonymous(b); err == nil && string(pt) != "hello" {
+			t.Fatalf("opened forged box to %q", pt)
+		}
+	})
+}

@@ -853,3 +853,36 @@ func TestConcurrentUse(t *testing.T) {
 		}
 	}
 }
+
+func TestHandedOverAndReceipts(t *testing.T) {
+	s, _ := openTemp(t)
+	m := &Message{ID: "m1", Peer: "bob", Outgoing: true, Text: "hi"}
+	if _, err := s.Enqueue(m, OutboxEntry{ID: "m1", Peer: "bob", Payload: []byte("p")}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.HandedOver("m1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.HandedOver("m1"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("second hand-over: %v", err)
+	}
+	if out, _ := s.Outbox("bob"); len(out) != 0 {
+		t.Fatalf("outbox after hand-over: %v", out)
+	}
+	if got, _ := s.Message("m1"); got.State != StateQueued {
+		t.Fatalf("state after hand-over: %s", got.State)
+	}
+	// Only bob's receipt counts, and only once.
+	if changed, err := s.MarkDelivered("carol", "m1"); err != nil || changed {
+		t.Fatalf("carol's receipt: %v, %v", changed, err)
+	}
+	if changed, err := s.MarkDelivered("bob", "m1"); err != nil || !changed {
+		t.Fatalf("bob's receipt: %v, %v", changed, err)
+	}
+	if changed, err := s.MarkDelivered("bob", "m1"); err != nil || changed {
+		t.Fatalf("repeated receipt: %v, %v", changed, err)
+	}
+	if got, _ := s.Message("m1"); got.State != StateDelivered {
+		t.Fatalf("state after receipt: %s", got.State)
+	}
+}

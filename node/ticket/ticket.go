@@ -119,6 +119,18 @@ func Verify(server peer.ID, st *wire.SignedTicket, now time.Time) (*Ticket, erro
 	return t, nil
 }
 
+// VerifySignature checks only that st is a well-formed ticket signed by
+// server, whatever its expiry. It is for sealing mail to a device that has
+// been offline longer than a ticket lives: the binding of its keys to the
+// account still holds, only its freshness is gone.
+func VerifySignature(server peer.ID, st *wire.SignedTicket) (*Ticket, error) {
+	t, err := Verify(server, st, time.Time{})
+	if err != nil {
+		return nil, err
+	}
+	return t, nil
+}
+
 // VerifyFor is Verify plus the check that the ticket belongs to remote, the
 // authenticated peer on the other end of a stream. The sender of anything is
 // that peer and its ticket, never a name written in a message.
