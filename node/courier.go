@@ -146,12 +146,30 @@ func (c *courier) round(ctx context.Context) error {
 	if len(entries) == 0 {
 		return nil
 	}
+	// No way to the contact's device: leave the rest in its mailboxes.
+	if errors.Is(err, errNoRoute) {
+		rest, rerr := c.s.store.Outbox(c.peer)
+		if rerr != nil {
+			return rerr
+		}
+		if len(rest) == 0 {
+			return nil
+		}
+		if merr := c.mail(ctx, rest); merr != nil {
+			return errors.Join(err, merr)
+		}
+		return nil
+	}
 	return err
 }
 
+// errNoRoute is a delivery failure before any envelope was sent: the
+// contact's device could not be found or reached.
+var errNoRoute = errors.New("contact unreachable")
+
 func (c *courier) deliver(ctx context.Context, p *wire.Presence, entries []store.OutboxEntry) error {
 	if err := c.ensureStream(ctx); err != nil {
-		return err
+		return fmt.Errorf("%w: %v", errNoRoute, err)
 	}
 	if p != nil {
 		raw, err := proto.Marshal(&wire.Payload{SentUnixMilli: c.s.n.cfg.Now().UnixMilli(), Kind: &wire.Payload_Presence{Presence: p}})

@@ -30,8 +30,18 @@ const (
 // publishing our record, refreshing contacts' records, and announcing our
 // presence.
 func (s *session) run() {
-	s.host.SetStreamHandler(msgProtocol, s.handleStream)
 	s.host.Network().Notify(&network.NotifyBundle{DisconnectedF: s.disconnected})
+	// Mail first, direct streams after: what waited in our mailboxes is older
+	// than anything a contact sends once it sees us online.
+	s.rehome()
+	ctx, cancel := context.WithTimeout(s.ctx, 2*wire.MailboxTimeout)
+	if err := s.drainMail(ctx); err != nil {
+		s.n.log.Warn("fetching mail at sign-in", "err", err)
+	}
+	cancel()
+	s.host.SetStreamHandler(msgProtocol, s.handleStream)
+	s.goTracked(s.homingLoop)
+	s.goTracked(s.mailLoop)
 	s.goTracked(s.publishLoop)
 	s.goTracked(s.lookupLoop)
 	s.goTracked(s.renewLoop)
@@ -72,7 +82,7 @@ func (s *session) publishLoop() {
 	defer tick.Stop()
 	for {
 		failed := false
-		for _, rv := range s.rv {
+		for _, rv := range s.homesOf(s.me()) {
 			ctx, cancel := context.WithTimeout(s.ctx, wire.RendezvousTimeout)
 			err := s.connectRendezvous(ctx, rv)
 			if err == nil {
@@ -138,43 +148,62 @@ func (s *session) lookupLoop() {
 	}
 }
 
-// lookup asks the rendezvous services for usernames, remembers what it
-// learns, and returns the verified tickets by username.
+// lookup asks each username's homes for its record, remembers what it
+// learns, and returns the verified tickets by username (the newest ticket
+// when homes disagree).
 func (s *session) lookup(ctx context.Context, usernames []string) (map[string]*ticket.Ticket, error) {
 	out := map[string]*ticket.Ticket{}
 	if len(usernames) == 0 {
 		return out, nil
 	}
+	// One request per supernode, for every username homed there.
+	ask := map[peer.ID][]string{}
+	addrs := map[peer.ID]peer.AddrInfo{}
+	for _, u := range usernames {
+		for _, home := range s.homesOf(u) {
+			ask[home.ID] = append(ask[home.ID], u)
+			addrs[home.ID] = home
+		}
+	}
 	var errs []error
-	for _, rv := range s.rv {
-		if err := s.connectRendezvous(ctx, rv); err != nil {
+	answered := 0
+	for id, names := range ask {
+		if err := s.connectRendezvous(ctx, addrs[id]); err != nil {
 			errs = append(errs, err)
 			continue
 		}
-		found, err := supernode.Lookup(ctx, s.host, rv.ID, s.tk().Signed, usernames)
+		found, err := supernode.Lookup(ctx, s.host, id, s.tk().Signed, names)
 		if err != nil {
 			errs = append(errs, err)
 			continue
 		}
-		if len(found) < len(usernames) {
-			// Contacts missing may mean the rendezvous restarted and lost
-			// every record, ours included: publish again (cheap, idempotent).
-			select {
-			case s.republish <- struct{}{}:
-			default:
-			}
-		}
+		answered++
 		for _, f := range found {
 			if f.Ticket.Server != s.tk().Server {
 				continue
 			}
+			if old, ok := out[f.Username]; ok && !f.Ticket.Issued.After(old.Issued) {
+				continue
+			}
 			s.host.Peerstore().AddAddrs(f.Addrs.ID, f.Addrs.Addrs, time.Hour)
 			out[f.Username] = f.Ticket
-			s.remember(f.Username, f.Ticket)
 		}
-		return out, nil
 	}
-	return out, errors.Join(errs...)
+	for u, t := range out {
+		s.remember(u, t)
+	}
+	if len(out) < len(usernames) {
+		// Missing contacts may mean a home restarted and lost every
+		// record, ours included: publish again (cheap, idempotent).
+		select {
+		case s.republish <- struct{}{}:
+		default:
+		}
+	}
+	if answered == 0 {
+		return out, errors.Join(errs...)
+	}
+	return out, nil
 }
 
 // remember stores the device a contact was last seen on.
@@ -219,6 +248,10 @@ func (s *session) resolve(ctx context.Context, username string, refresh bool) (*
 func (s *session) disconnected(_ network.Network, conn network.Conn) {
 	p := conn.RemotePeer()
 	if s.ctx.Err() != nil || s.host.Network().Connectedness(p) == network.Connected {
+		return
+	}
+	if s.isHome(p) {
+		s.markDead(p) // re-home now, not at the next tick
 		return
 	}
 	cs, err := s.store.Contacts()

@@ -85,9 +85,12 @@ func (s *session) handleStream(st network.Stream) {
 		fail("writing hello", err)
 		return
 	}
-	// The peer is online and talking to us: anything we hold for it can go now.
+	// The peer is online and talking to us: anything we hold for it can go
+	// now, and anything it left in our mailboxes while we seemed away can
+	// be picked up.
 	if c, err := s.store.Contact(t.Username); err == nil && api.Relation(c.Relation) != api.RelationBlocked {
 		s.courierFor(t.Username).poke()
+		s.pokeMail()
 	}
 	for {
 		st.SetDeadline(time.Now().Add(wire.MsgIdleTimeout))
@@ -125,17 +128,34 @@ func (s *session) handleStream(st network.Stream) {
 
 // receive opens and applies one envelope from the holder of ticket t.
 func (s *session) receive(t *ticket.Ticket, env *wire.Envelope) error {
+	p, err := s.open(t, env)
+	if err != nil {
+		return err
+	}
+	return s.apply(t, env.Id, p)
+}
+
+// open checks and decrypts an envelope from the holder of ticket t: the
+// security layer.
+func (s *session) open(t *ticket.Ticket, env *wire.Envelope) (*wire.Payload, error) {
 	if env.Id == "" || len(env.Id) > 64 {
-		return errAck(ackBadRequest)
+		return nil, errAck(ackBadRequest)
 	}
 	plain, err := s.seal.Open(e2e.Peer{ID: t.Peer, BoxKey: t.BoxKey}, []byte(env.Id), env.Sealed)
 	if err != nil {
-		return fmt.Errorf("%w: %v", errAck(ackBadRequest), err)
+		return nil, fmt.Errorf("%w: %v", errAck(ackBadRequest), err)
 	}
 	var p wire.Payload
 	if err := proto.Unmarshal(plain, &p); err != nil {
-		return fmt.Errorf("%w: payload: %v", errAck(ackBadRequest), err)
+		return nil, fmt.Errorf("%w: payload: %v", errAck(ackBadRequest), err)
 	}
+	return &p, nil
+}
+
+// apply processes a payload with ID id from the holder of ticket t: the
+// process layer. Whatever a stranger or a blocked user sends is refused the
+// same way.
+func (s *session) apply(t *ticket.Ticket, id string, p *wire.Payload) error {
 	from := t.Username
 	c, err := s.store.Contact(from)
 	known := err == nil
@@ -157,7 +177,7 @@ func (s *session) receive(t *ticket.Ticket, env *wire.Envelope) error {
 		if rel != api.RelationAccepted {
 			return errAck(ackNotContact) // strangers and blocked users alike
 		}
-		return s.receiveChat(from, env.Id, &p, k.Chat)
+		return s.receiveChat(from, id, p, k.Chat)
 	case *wire.Payload_Presence:
 		if rel != api.RelationAccepted {
 			return errAck(ackNotContact)
@@ -184,6 +204,11 @@ func (s *session) receive(t *ticket.Ticket, env *wire.Envelope) error {
 		}
 		s.emitContact(from)
 		return nil
+	case *wire.Payload_Receipt:
+		if rel != api.RelationAccepted {
+			return errAck(ackNotContact)
+		}
+		return s.receiveReceipt(from, k.Receipt)
 	case *wire.Payload_ContactRemoved:
 		if !known || rel == api.RelationBlocked {
 			return nil

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"eserver/node/api"
 	"eserver/node/wire"
+	"eserver/supernode"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -51,6 +52,8 @@ type session struct {
 	limiter  *requestLimiter
 
 	republish chan struct{} // asks publishLoop to publish now
+	mailKick  chan struct{} // asks mailLoop to look in our mailboxes now
+	homing    *homing
 }
 
 func newHost(key crypto.PrivKey, listen []string) (host.Host, error) {
@@ -245,7 +248,10 @@ func (n *Node) startSession(ctx context.Context, st *store.Store, ai peer.AddrIn
 		limiter:  newRequestLimiter(),
 
 		republish: make(chan struct{}, 1),
+		mailKick:  make(chan struct{}, 1),
+		homing:    newHoming(),
 	}
+	s.setSupernodes(supernode.ParseSupernodes(ai.ID, res.Supernodes))
 	for _, a := range res.Rendezvous {
 		if rai, err := login.ParseServer(a); err == nil {
 			s.rv = append(s.rv, rai)

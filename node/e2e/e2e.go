@@ -64,6 +64,8 @@ type Peer struct {
 type Scheme interface {
 	Seal(to Peer, ad, plaintext []byte) ([]byte, error)
 	Open(from Peer, ad, sealed []byte) ([]byte, error)
+	// OpenAnonymous opens a box sealed with SealAnonymous to this device.
+	OpenAnonymous(sealed []byte) ([]byte, error)
 }
 
 // V1 is the v1 scheme for one local device.

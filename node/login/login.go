@@ -44,6 +44,9 @@ type Result struct {
 	Ticket *ticket.Ticket
 	// Rendezvous lists multiaddrs of rendezvous services to publish at.
 	Rendezvous []string
+	// Supernodes are the live supernodes as the server's registry knows
+	// them, unverified (see supernode.ParseSupernodes).
+	Supernodes []*wire.SupernodeInfo
 }
 
 // ParseServer parses an auth server's multiaddr, which must end in /p2p/<id>.
@@ -188,7 +191,7 @@ func loginResult(resp *wire.AuthResponse, h host.Host, server peer.AddrInfo, use
 	if t.Username != username {
 		return nil, fmt.Errorf("%w: ticket for %q, not %q", ErrProtocol, t.Username, username)
 	}
-	return &Result{Ticket: t, Rendezvous: lr.LoginResult.Rendezvous}, nil
+	return &Result{Ticket: t, Rendezvous: lr.LoginResult.Rendezvous, Supernodes: lr.LoginResult.Supernodes}, nil
 }
 
 // exchange dials server, opens an auth stream with a deadline that also

@@ -1,0 +1,232 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"google.golang.org/protobuf/proto"
+
+	"eserver/node/api"
+	"eserver/node/e2e"
+	"eserver/node/store"
+	"eserver/node/ticket"
+	"eserver/node/wire"
+	"eserver/supernode"
+)
+
+// Mail: what cannot be handed to a contact directly is left, end-to-end
+// encrypted, in the contact's mailboxes at its home supernodes. An item is
+// an anonymous box (only a mailbox ID and a padded size show) holding the
+// sender's ticket and the very envelope a direct stream would carry, so the
+// recipient checks the sender exactly as for a direct message.
+const (
+	mailPoll     = 30 * time.Second // how often we look in our own mailboxes
+	maxReceiptIDs = 1000
+)
+
+// mailTicket returns the ticket to seal mail to username with: the one we
+// stored (even expired — the device's keys are still bound to the account)
+// or one looked up now.
+func (s *session) mailTicket(ctx context.Context, username string) (*ticket.Ticket, error) {
+	if c, err := s.store.Contact(username); err == nil && len(c.Ticket) > 0 {
+		var st wire.SignedTicket
+		if proto.Unmarshal(c.Ticket, &st) == nil {
+			if t, err := ticket.VerifySignature(s.tk().Server, &st); err == nil && t.Username == username {
+				return t, nil
+			}
+		}
+	}
+	return s.resolve(ctx, username, true)
+}
+
+// mail leaves entries, in order, in username's mailboxes. It stops at the
+// first entry no home accepted; entries handed over leave the outbox.
+func (c *courier) mail(ctx context.Context, entries []store.OutboxEntry) error {
+	s := c.s
+	if !s.hasMailboxes() {
+		return errors.New("no supernode keeps mailboxes")
+	}
+	to, err := s.mailTicket(ctx, c.peer)
+	if err != nil {
+		return fmt.Errorf("no keys to seal mail to %s: %w", c.peer, err)
+	}
+	homes := s.homesOf(c.peer)
+	box := supernode.MailboxID(s.tk().Server, c.peer)
+	for _, e := range entries {
+		sealed, err := s.seal.Seal(e2e.Peer{ID: to.Peer, BoxKey: to.BoxKey}, []byte(e.ID), e.Payload)
+		if err != nil {
+			return fmt.Errorf("sealing %s: %w", e.ID, err)
+		}
+		raw, err := proto.Marshal(&wire.MailItem{Sender: s.tk().Signed, Envelope: &wire.Envelope{Id: e.ID, Sealed: sealed}})
+		if err != nil {
+			return err
+		}
+		item, err := e2e.SealAnonymous(to.BoxKey, supernode.Pad(raw))
+		if err != nil {
+			return fmt.Errorf("sealing mail %s: %w", e.ID, err)
+		}
+		// Every home gets a copy, so losing one supernode loses no mail.
+		accepted := 0
+		var errs []error
+		for _, home := range homes {
+			if err := s.connectRendezvous(ctx, home); err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			if _, err := supernode.PutMail(ctx, s.host, home.ID, s.tk().Signed, box, item); err != nil {
+				errs = append(errs, fmt.Errorf("%s: %w", home.ID, err))
+				continue
+			}
+			accepted++
+		}
+		if accepted == 0 {
+			return fmt.Errorf("no home of %s took mail %s: %w", c.peer, e.ID, errors.Join(errs...))
+		}
+		if err := s.store.HandedOver(e.ID); err != nil && !errors.Is(err, store.ErrNotFound) {
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *session) pokeMail() {
+	select {
+	case s.mailKick <- struct{}{}:
+	default:
+	}
+}
+
+// mailLoop looks in our mailboxes now, every mailPoll, and when poked.
+func (s *session) mailLoop() {
+	tick := time.NewTicker(mailPoll)
+	defer tick.Stop()
+	for {
+		select {
+		case <-s.ctx.Done():
+			return
+		case <-tick.C:
+		case <-s.mailKick:
+		}
+		ctx, cancel := context.WithTimeout(s.ctx, 2*wire.MailboxTimeout)
+		if err := s.drainMail(ctx); err != nil && s.ctx.Err() == nil {
+			s.n.log.Warn("fetching mail", "err", err)
+		}
+		cancel()
+	}
+}
+
+// drainMail fetches, applies and acknowledges everything in our mailboxes.
+// Items are applied in each home's order; copies at several homes are
+// applied once (the envelope ID de-duplicates).
+func (s *session) drainMail(ctx context.Context) error {
+	if !s.hasMailboxes() {
+		return nil
+	}
+	receipts := map[string][]string{} // sender → chat message IDs
+	seen := map[string]bool{}          // sender/envelope already applied this drain
+	var errs []error
+	for _, home := range s.homesOf(s.me()) {
+		if err := s.connectRendezvous(ctx, home); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		var after uint64
+		for {
+			items, more, err := supernode.FetchMail(ctx, s.host, home.ID, s.tk().Signed, after, wire.MailFetchLimit)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("%s: %w", home.ID, err))
+				break
+			}
+			seqs := make([]uint64, 0, len(items))
+			for _, it := range items {
+				seqs = append(seqs, it.Seq)
+				after = max(after, it.Seq)
+				if err := s.applyMail(it.Item, seen, receipts); err != nil {
+					// A bad item is dropped, not kept forever: it cannot get better.
+					s.n.log.Info("dropping mail", "seq", it.Seq, "err", err)
+				}
+			}
+			if len(seqs) > 0 {
+				if err := supernode.AckMail(ctx, s.host, home.ID, s.tk().Signed, seqs); err != nil {
+					errs = append(errs, fmt.Errorf("%s: ack: %w", home.ID, err))
+					break
+				}
+			}
+			if !more || len(items) == 0 {
+				break
+			}
+		}
+	}
+	for sender, ids := range receipts {
+		for len(ids) > 0 {
+			n := min(len(ids), maxReceiptIDs)
+			if err := s.enqueue(sender, &wire.Payload{Kind: &wire.Payload_Receipt{Receipt: &wire.Receipt{Ids: ids[:n]}}}, nil); err != nil {
+				errs = append(errs, err)
+			}
+			ids = ids[n:]
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// applyMail opens one mailbox item and applies its envelope as if it had
+// come over a direct stream from the sender.
+func (s *session) applyMail(item []byte, seen map[string]bool, receipts map[string][]string) error {
+	padded, err := s.seal.OpenAnonymous(item)
+	if err != nil {
+		return err
+	}
+	raw, err := supernode.Unpad(padded)
+	if err != nil {
+		return err
+	}
+	var mi wire.MailItem
+	if err := proto.Unmarshal(raw, &mi); err != nil {
+		return fmt.Errorf("mail item: %w", err)
+	}
+	if mi.Envelope == nil {
+		return errors.New("mail item without envelope")
+	}
+	t, err := ticket.VerifySignature(s.tk().Server, mi.Sender)
+	if err != nil {
+		return fmt.Errorf("mail sender: %w", err)
+	}
+	if len(t.BoxKey) != e2e.BoxKeySize {
+		return errors.New("mail sender's ticket has no box key")
+	}
+	key := t.Username + "/" + mi.Envelope.Id
+	if seen[key] {
+		return nil
+	}
+	seen[key] = true
+	p, err := s.open(t, mi.Envelope)
+	if err != nil {
+		return err
+	}
+	if err := s.apply(t, mi.Envelope.Id, p); err != nil {
+		return err
+	}
+	if p.GetChat() != nil {
+		receipts[t.Username] = append(receipts[t.Username], mi.Envelope.Id)
+	}
+	return nil
+}
+
+// receiveReceipt marks our messages to from delivered.
+func (s *session) receiveReceipt(from string, r *wire.Receipt) error {
+	if len(r.Ids) > maxReceiptIDs {
+		return errAck(ackBadRequest)
+	}
+	for _, id := range r.Ids {
+		changed, err := s.store.MarkDelivered(from, id)
+		if err != nil {
+			return err
+		}
+		if changed {
+			s.n.emit(api.Event{Delivered: &api.Delivery{ID: id, To: from}})
+		}
+	}
+	return nil
+}
