@@ -33,6 +33,7 @@ build: deps
 	$(GO) build -o $(BIN)/eserver .
 	$(GO) build -o $(BIN)/eserver-auth ./authserver/cmd/eserver-auth
 	$(GO) build -o $(BIN)/eserver-node ./node/cmd/eserver-node
+	$(GO) build -o $(BIN)/eserver-supernode ./supernode/cmd/eserver-supernode
 
 # run opens the messenger with profile $(PROFILE); `make run PROFILE=bob`
 # opens a second one. With no server configured, the app starts the bundled

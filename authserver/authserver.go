@@ -67,6 +67,11 @@ type Config struct {
 	// Rendezvous lists the multiaddrs (with /p2p/) of rendezvous services,
 	// returned with every ticket.
 	Rendezvous []string
+	// SelfSupernode lists the server itself among the live supernodes (under
+	// the reserved operator name SelfUsername), for when the supernode
+	// services run on the server's own host, so a small network is one
+	// process. False means only registered supernodes are listed.
+	SelfSupernode bool
 
 	// MaxFailures is how many failed logins an account may have within
 	// FailureWindow before further attempts are refused; 0 means
@@ -92,6 +97,9 @@ type Server struct {
 	rdv   []string
 	accts *limiter
 	addrs *limiter
+
+	reg    *registry // supernodes; see registry.go
+	selfSN bool
 
 	ctx    context.Context // canceled by Close; resets streams in flight
 	cancel context.CancelFunc
@@ -136,6 +144,9 @@ func New(cfg Config) (*Server, error) {
 		rdv:   append([]string(nil), cfg.Rendezvous...),
 		accts: newLimiter(orDefault(cfg.MaxFailures, DefaultMaxFailures), orDefault(cfg.FailureWindow, DefaultFailureWindow)),
 		addrs: newLimiter(orDefault(cfg.MaxAddrFailures, DefaultMaxAddrFailures), orDefault(cfg.FailureWindow, DefaultFailureWindow)),
+
+		reg:    newRegistry(),
+		selfSN: cfg.SelfSupernode,
 	}
 	if s.log == nil {
 		s.log = slog.Default()
@@ -158,7 +169,7 @@ func orDefault[T comparable](v, def T) T {
 // ID is the server's peer ID: the identity tickets are verified against.
 func (s *Server) ID() peer.ID { return s.id }
 
-// Attach serves the auth protocol on h. h must run with Config.Key, or the
+// Attach serves the auth and registry protocols on h. h must run with Config.Key, or the
 // tickets it issues will not verify against h's peer ID.
 func (s *Server) Attach(h host.Host) {
 	if h.ID() != s.id {
@@ -172,6 +183,7 @@ func (s *Server) Attach(h host.Host) {
 	}
 	s.hosts = append(s.hosts, h)
 	h.SetStreamHandler(wire.ProtoAuth, s.handle)
+	h.SetStreamHandler(wire.ProtoRegistry, s.handleRegistry)
 }
 
 // Close stops serving, resets streams in flight, waits for their handlers
@@ -185,6 +197,7 @@ func (s *Server) Close() error {
 	s.closed = true
 	for _, h := range s.hosts {
 		h.RemoveStreamHandler(wire.ProtoAuth)
+		h.RemoveStreamHandler(wire.ProtoRegistry)
 	}
 	s.mu.Unlock()
 	s.cancel()
@@ -400,10 +413,9 @@ func (s *Server) issue(w io.Writer, t ticket.Ticket, ip string) error {
 		return s.refuse(w, CodeInternal, "internal error")
 	}
 	s.log.Info("ticket issued", "user", t.Username, "peer", t.Peer, "device", t.Device, "ip", ip)
-	return wire.WriteMsg(w, &wire.AuthResponse{Kind: &wire.AuthResponse_LoginResult{LoginResult: &wire.LoginResult{
-		Ticket:     st,
-		Rendezvous: s.rdv,
-	}}})
+	lr := &wire.LoginResult{Ticket: st, Rendezvous: s.rdv}
+	lr.Supernodes = s.loginSupernodes(lr)
+	return wire.WriteMsg(w, &wire.AuthResponse{Kind: &wire.AuthResponse_LoginResult{LoginResult: lr}})
 }
 
 func (s *Server) login(ctx context.Context, rw io.ReadWriter, m *wire.LoginStart, remote peer.ID, ip string) error {

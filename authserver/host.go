@@ -19,15 +19,16 @@ var DefaultListen = []string{
 
 // NewHost builds the libp2p host the auth server (and, beside it, the
 // rendezvous service) runs on, with key as its identity, listening on listen
-// (DefaultListen when empty).
-func NewHost(key crypto.PrivKey, listen []string) (host.Host, error) {
+// (DefaultListen when empty); opts come after the defaults, e.g. resource
+// limits for a host serving thousands of nodes.
+func NewHost(key crypto.PrivKey, listen []string, opts ...libp2p.Option) (host.Host, error) {
 	if len(listen) == 0 {
 		listen = DefaultListen
 	}
-	h, err := libp2p.New(
+	h, err := libp2p.New(append([]libp2p.Option{
 		libp2p.Identity(key),
 		libp2p.ListenAddrStrings(listen...),
-	)
+	}, opts...)...)
 	if err != nil {
 		return nil, fmt.Errorf("creating libp2p host on %v: %w", listen, err)
 	}

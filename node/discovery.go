@@ -40,9 +40,13 @@ func (s *session) run() {
 	}
 	cancel()
 	s.host.SetStreamHandler(msgProtocol, s.handleStream)
+	s.host.SetStreamHandler(wire.ProtoMailNotify, s.handleMailNotify)
+	// Publish before returning from sign-in, so that contacts find us (and
+	// send directly) as soon as we show online.
+	published := s.publish()
 	s.goTracked(s.homingLoop)
 	s.goTracked(s.mailLoop)
-	s.goTracked(s.publishLoop)
+	s.goTracked(func() { s.publishLoop(published) })
 	s.goTracked(s.lookupLoop)
 	s.goTracked(s.renewLoop)
 	// Couriers for every contact with something queued from an earlier run.
@@ -71,7 +75,27 @@ func (s *session) connectRendezvous(ctx context.Context, rv peer.AddrInfo) error
 	return nil
 }
 
-func (s *session) publishLoop() {
+// publish puts our record at our homes; it reports whether all took it.
+func (s *session) publish() bool {
+	ok := true
+	for _, rv := range s.homesOf(s.me()) {
+		ctx, cancel := context.WithTimeout(s.ctx, wire.RendezvousTimeout)
+		err := s.connectRendezvous(ctx, rv)
+		if err == nil {
+			err = supernode.Publish(ctx, s.host, rv.ID, s.tk().Signed)
+		}
+		cancel()
+		if err != nil && s.ctx.Err() == nil {
+			ok = false
+			s.n.log.Warn("publishing our record", "rendezvous", rv.ID, "err", err)
+		}
+	}
+	return ok
+}
+
+// publishLoop republishes our record: every publishInterval, when our
+// addresses or homes change, and soon after a failure.
+func (s *session) publishLoop(published bool) {
 	sub, err := s.host.EventBus().Subscribe(new(event.EvtLocalAddressesUpdated))
 	if err != nil {
 		s.n.log.Warn("subscribing to address updates", "err", err)
@@ -81,24 +105,11 @@ func (s *session) publishLoop() {
 	tick := time.NewTicker(publishInterval)
 	defer tick.Stop()
 	for {
-		failed := false
-		for _, rv := range s.homesOf(s.me()) {
-			ctx, cancel := context.WithTimeout(s.ctx, wire.RendezvousTimeout)
-			err := s.connectRendezvous(ctx, rv)
-			if err == nil {
-				err = supernode.Publish(ctx, s.host, rv.ID, s.tk().Signed)
-			}
-			cancel()
-			if err != nil && s.ctx.Err() == nil {
-				failed = true
-				s.n.log.Warn("publishing our record", "rendezvous", rv.ID, "err", err)
-			}
-		}
 		// A restarted rendezvous has forgotten us: retry soon, not in minutes.
-		if failed {
-			tick.Reset(publishRetry)
-		} else {
+		if published {
 			tick.Reset(publishInterval)
+		} else {
+			tick.Reset(publishRetry)
 		}
 		select {
 		case <-s.ctx.Done():
@@ -107,6 +118,7 @@ func (s *session) publishLoop() {
 		case <-sub.Out():
 		case <-s.republish:
 		}
+		published = s.publish()
 	}
 }
 

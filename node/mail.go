@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/libp2p/go-libp2p/core/network"
+
 	"google.golang.org/protobuf/proto"
 
 	"eserver/node/api"
@@ -22,7 +24,7 @@ import (
 // sender's ticket and the very envelope a direct stream would carry, so the
 // recipient checks the sender exactly as for a direct message.
 const (
-	mailPoll     = 30 * time.Second // how often we look in our own mailboxes
+	mailPoll      = 30 * time.Second // how often we look in our own mailboxes
 	maxReceiptIDs = 1000
 )
 
@@ -91,6 +93,14 @@ func (c *courier) mail(ctx context.Context, entries []store.OutboxEntry) error {
 	return nil
 }
 
+// handleMailNotify: a home says mail came for us.
+func (s *session) handleMailNotify(st network.Stream) {
+	defer st.Close()
+	if s.isHome(st.Conn().RemotePeer()) {
+		s.pokeMail()
+	}
+}
+
 func (s *session) pokeMail() {
 	select {
 	case s.mailKick <- struct{}{}:
@@ -125,7 +135,7 @@ func (s *session) drainMail(ctx context.Context) error {
 		return nil
 	}
 	receipts := map[string][]string{} // sender → chat message IDs
-	seen := map[string]bool{}          // sender/envelope already applied this drain
+	seen := map[string]bool{}         // sender/envelope already applied this drain
 	var errs []error
 	for _, home := range s.homesOf(s.me()) {
 		if err := s.connectRendezvous(ctx, home); err != nil {

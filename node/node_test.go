@@ -15,6 +15,13 @@ import (
 // testServer starts a real auth server with rendezvous on 127.0.0.1.
 func testServer(t testing.TB) string {
 	t.Helper()
+	return testBundle(t).Addr()
+}
+
+// testBundle starts the one-process network: auth server, registry and
+// supernode services on one host on 127.0.0.1.
+func testBundle(t testing.TB) *bundle.Service {
+	t.Helper()
 	svc, err := bundle.Start(bundle.Config{
 		Dir:    t.TempDir(),
 		Listen: []string{"/ip4/127.0.0.1/tcp/0"},
@@ -24,7 +31,7 @@ func testServer(t testing.TB) string {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { svc.Close() })
-	return svc.Addr()
+	return svc
 }
 
 func testLogger() *slog.Logger {

@@ -346,6 +346,7 @@ func renewAt(t *ticket.Ticket) time.Time {
 func (s *session) close() error {
 	s.cancel()
 	s.host.RemoveStreamHandler(msgProtocol)
+	s.host.RemoveStreamHandler(wire.ProtoMailNotify)
 	hostErr := s.host.Close()
 	s.wg.Wait()
 	storeErr := s.store.Close()

@@ -36,6 +36,11 @@ type RendezvousConfig struct {
 	Logger *slog.Logger
 	// MaxLookup is the most usernames one lookup may ask for; zero means 1000.
 	MaxLookup int
+	// OnTicket, if set, is called with every ticket this rendezvous verified
+	// (publish or lookup), after the check and outside any lock. It is the
+	// hook by which other services learn who holds a valid ticket here: the
+	// relay admits these peers (Admissions.AdmitTicket). It must not block.
+	OnTicket func(*ticket.Ticket)
 }
 
 // Rendezvous serves wire.ProtoRendezvous: ticket holders publish their signed
@@ -197,6 +202,9 @@ func (r *Rendezvous) authenticate(st *wire.SignedTicket, remote peer.ID, now tim
 	if err != nil {
 		r.log.Debug("ticket refused", "peer", remote, "err", err)
 		return nil, fmt.Errorf("verifying ticket: %w", err)
+	}
+	if r.cfg.OnTicket != nil {
+		r.cfg.OnTicket(t) // hook: e.g. admit the peer to the relay
 	}
 	return t, nil
 }

@@ -9,17 +9,16 @@
 package supernode
 
 import (
-	"bytes"
 	"errors"
+	"eserver/node/ticket"
 	"fmt"
 
 	"github.com/libp2p/go-libp2p/core/peer"
-	"github.com/libp2p/go-libp2p/core/record"
 )
 
 // MaxPeerRecord bounds the signed peer record a publisher may store, so that
 // one looked-up entry always fits in a rendezvous frame.
-const MaxPeerRecord = 8 << 10
+const MaxPeerRecord = ticket.MaxPeerRecord
 
 // Stable error codes carried in RendezvousResponse.error.
 const (
@@ -30,36 +29,16 @@ const (
 
 // Errors callers branch on.
 var (
-	ErrUnauthorized = errors.New("rendezvous: unauthorized")
-	ErrBadRequest   = errors.New("rendezvous: bad request")
-	ErrTooMany      = errors.New("rendezvous: too many usernames in one lookup")
-	ErrBadRecord    = errors.New("peer record invalid")
+	ErrUnauthorized = errors.New("supernode: unauthorized")
+	ErrBadRequest   = errors.New("supernode: bad request")
+	ErrTooMany      = errors.New("supernode: too many usernames in one lookup")
+	ErrBadRecord    = ticket.ErrBadRecord
 )
 
 // openRecord checks that b is a libp2p signed envelope holding a peer record
 // for want, signed by want itself, and returns the record.
 func openRecord(b []byte, want peer.ID) (*peer.PeerRecord, error) {
-	if len(b) == 0 || len(b) > MaxPeerRecord {
-		return nil, fmt.Errorf("%w: %d bytes, limit %d", ErrBadRecord, len(b), MaxPeerRecord)
-	}
-	var rec peer.PeerRecord
-	env, err := record.ConsumeTypedEnvelope(b, &rec)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrBadRecord, err)
-	}
-	// ConsumeTypedEnvelope checks the signature under the peer-record domain
-	// but not the payload type; a record of another type must not pass.
-	if !bytes.Equal(env.PayloadType, peer.PeerRecordEnvelopePayloadType) {
-		return nil, fmt.Errorf("%w: payload type %x", ErrBadRecord, env.PayloadType)
-	}
-	signer, err := peer.IDFromPublicKey(env.PublicKey)
-	if err != nil {
-		return nil, fmt.Errorf("%w: signer: %v", ErrBadRecord, err)
-	}
-	if signer != want || rec.PeerID != want {
-		return nil, fmt.Errorf("%w: signed by %s for %s, want %s", ErrBadRecord, signer, rec.PeerID, want)
-	}
-	return &rec, nil
+	return ticket.VerifyRecord(want, b)
 }
 
 // codeErr maps an error code from a response to a sentinel.

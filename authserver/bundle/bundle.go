@@ -1,6 +1,7 @@
 // Package bundle runs a complete small EServer service in one process: the
-// auth server with the rendezvous service beside it on one libp2p host. It is
-// what `make run` starts when no server is configured, what eserver-auth
+// auth server with the supernode services beside it on one libp2p host, the
+// server listing itself as a live supernode (authserver.Config.SelfSupernode).
+// It is what `make run` starts when no server is configured, what eserver-auth
 // runs, and what integration tests stand up.
 //
 // It lives apart from package authserver because it also wires in
@@ -41,10 +42,10 @@ type Config struct {
 
 // Service is a running bundle.
 type Service struct {
-	Host       host.Host
-	Auth       *authserver.Server
-	Rendezvous *supernode.Rendezvous
-	dir        string
+	Host host.Host
+	Auth *authserver.Server
+	*supernode.Services
+	dir string
 }
 
 // AddrFile is the name of the file in Config.Dir holding Addr().
@@ -73,15 +74,23 @@ func Start(cfg Config) (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	auth, err := authserver.New(authserver.Config{DBPath: db, Key: key, Logger: cfg.Logger})
+	// The supernode services run on this host too, so the server lists
+	// itself: a small network needs no other process.
+	auth, err := authserver.New(authserver.Config{DBPath: db, Key: key, Logger: cfg.Logger, SelfSupernode: true})
 	if err != nil {
 		h.Close()
 		return nil, err
 	}
-	rv := supernode.NewRendezvous(supernode.RendezvousConfig{AuthServer: h.ID(), Logger: cfg.Logger})
+	sn, err := supernode.StartServices(h, supernode.ServicesConfig{
+		AuthServer: h.ID(), MailboxDB: filepath.Join(cfg.Dir, "mailbox.db"), Logger: cfg.Logger,
+	})
+	if err != nil {
+		auth.Close()
+		h.Close()
+		return nil, err
+	}
 	auth.Attach(h)
-	rv.Attach(h)
-	s := &Service{Host: h, Auth: auth, Rendezvous: rv, dir: cfg.Dir}
+	s := &Service{Host: h, Auth: auth, Services: sn, dir: cfg.Dir}
 	if err := os.WriteFile(filepath.Join(cfg.Dir, AddrFile), []byte(s.Addr()+"\n"), 0o600); err != nil {
 		s.Close()
 		return nil, fmt.Errorf("writing %s: %w", AddrFile, err)
@@ -100,10 +109,10 @@ func (s *Service) Addr() string {
 
 // Close stops the services and the host.
 func (s *Service) Close() error {
-	rvErr := s.Rendezvous.Close()
+	snErr := s.Services.Close()
 	authErr := s.Auth.Close()
 	hostErr := s.Host.Close()
-	return errors.Join(rvErr, authErr, hostErr)
+	return errors.Join(snErr, authErr, hostErr)
 }
 
 // Ensure returns the address of the bundled service for dir: the one another

@@ -10,6 +10,7 @@ import (
 
 	"eserver/authserver"
 	"eserver/node/login"
+	"eserver/supernode"
 )
 
 // TestEnsureSharesOneServer: the first caller starts the service, a second
@@ -66,5 +67,11 @@ func TestEnsureSharesOneServer(t *testing.T) {
 	}
 	if res.Ticket.Server != svc3.Host.ID() {
 		t.Fatal("ticket from the wrong server")
+	}
+	// The bundle is its own supernode: the login result lists it, with the
+	// addresses it listens on.
+	sns := supernode.ParseSupernodes(svc3.Host.ID(), res.Supernodes)
+	if len(sns) != 1 || sns[0].Addrs.ID != svc3.Host.ID() || sns[0].Ticket.Username != authserver.SelfUsername || len(sns[0].Addrs.Addrs) == 0 {
+		t.Fatalf("login result lists supernodes %+v, want the bundle itself", sns)
 	}
 }

@@ -24,6 +24,10 @@ const (
 	ProtoMsg        = "/eserver/msg/1.0.0"
 	ProtoRegistry   = "/eserver/registry/1.0.0"
 	ProtoMailbox    = "/eserver/mailbox/1.0.0"
+	// ProtoMailNotify is opened by a supernode to a mailbox owner that is
+	// connected to it when mail arrives; it carries nothing but the hint to
+	// fetch. The owner only acts on it from its own homes.
+	ProtoMailNotify = "/eserver/mail-notify/1.0.0"
 )
 
 // Default ports (the seed's 1864–1865).
@@ -54,6 +58,7 @@ const (
 	RendezvousTimeout = 10 * time.Second
 	RegistryTimeout   = 10 * time.Second
 	MailboxTimeout    = 20 * time.Second
+	MailNotifyTimeout = 5 * time.Second
 	MsgIdleTimeout    = 2 * time.Minute // a message stream with no frames is closed
 	MsgWriteTimeout   = 10 * time.Second
 	DialTimeout       = 10 * time.Second

@@ -3,7 +3,9 @@
 //	eserver-auth --db FILE [--listen MULTIADDR]...
 //
 // Its first line on stdout is a dialable multiaddr of the server ending in
-// /p2p/<peer ID>; logs go to stderr. SIGINT or SIGTERM shut it down.
+// /p2p/<peer ID>; logs go to stderr. SIGINT or SIGTERM shut it down. It also
+// runs the supernode services and lists itself in its supernode registry,
+// so a small community needs no other process; eserver-supernode adds more.
 package main
 
 import (
@@ -12,6 +14,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"syscall"
 
@@ -46,24 +49,35 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	h, err := authserver.NewHost(key, listen)
+	// Limits sized for the thousands of nodes a supernode serves.
+	res, err := supernode.SupernodeResources(0)
+	if err != nil {
+		return err
+	}
+	h, err := authserver.NewHost(key, listen, res)
 	if err != nil {
 		return err
 	}
 	defer h.Close()
 
-	srv, err := authserver.New(authserver.Config{DBPath: *db, Key: key, Logger: log})
+	// The supernode services run in this process too, so the server lists
+	// itself among the supernodes: a small network is this one process.
+	srv, err := authserver.New(authserver.Config{DBPath: *db, Key: key, Logger: log, SelfSupernode: true})
 	if err != nil {
 		return err
 	}
 	defer srv.Close()
 	srv.Attach(h)
 
-	// The rendezvous runs beside the auth server until supernodes carry it;
-	// nodes fall back to the auth server's own address for it.
-	rv := supernode.NewRendezvous(supernode.RendezvousConfig{AuthServer: h.ID(), Logger: log})
-	defer rv.Close()
-	rv.Attach(h)
+	// The supernode services (rendezvous, mailboxes, relay); the mailbox
+	// database lives beside the accounts'.
+	sn, err := supernode.StartServices(h, supernode.ServicesConfig{
+		AuthServer: h.ID(), MailboxDB: strings.TrimSuffix(*db, filepath.Ext(*db)) + ".mailbox.db", Logger: log,
+	})
+	if err != nil {
+		return err
+	}
+	defer sn.Close()
 
 	addr, err := authserver.DialAddr(h)
 	if err != nil {

@@ -68,6 +68,14 @@ func TestBinary(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// It lists itself as a supernode, in the login result and the registry.
+	if sns := supernode.ParseSupernodes(server.ID, res.Supernodes); len(sns) != 1 || sns[0].Addrs.ID != server.ID {
+		t.Fatalf("login result lists supernodes %+v, want the server itself", sns)
+	}
+	h.Peerstore().AddAddrs(server.ID, server.Addrs, time.Hour)
+	if sns, err := supernode.ListSupernodes(ctx, h, server.ID, res.Ticket.Signed); err != nil || len(sns) != 1 || sns[0].Addrs.ID != server.ID {
+		t.Fatalf("registry lists %+v, %v; want the server itself", sns, err)
+	}
 	if err := supernode.Publish(ctx, h, server.ID, res.Ticket.Signed); err != nil {
 		t.Fatalf("rendezvous beside the auth server: %v", err)
 	}

@@ -1,0 +1,334 @@
+package authserver
+
+// The supernode registry: supernodes heartbeat here with their operator's
+// ticket and a signed peer record and get a role-supernode ticket back; any
+// ticket holder may list the live ones, and every login and renewal carries
+// the same list. It is kept in memory only: supernodes heartbeat every
+// wire.HeartbeatInterval, so a restarted server knows them all again within
+// one interval.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"google.golang.org/protobuf/proto"
+
+	"eserver/node/ticket"
+	"eserver/node/wire"
+)
+
+// Stable error codes carried in wire.RegistryResponse.error (besides
+// CodeBadRequest and CodeInternal).
+const (
+	CodeUnauthorized = "unauthorized"
+	CodeTooMany      = "too_many"
+)
+
+// SelfUsername is the reserved operator name on the ticket the server signs
+// for itself when it runs the supernode services (Config.SelfSupernode). No
+// account can have it: '@' is not valid in a username.
+const SelfUsername = "@server"
+
+// Registry bounds. A supernode costs the registry a few hundred bytes; the
+// caps keep one account (or many) from filling memory or from taking over
+// the homing of every user with a swarm of peer IDs.
+const (
+	MaxSupernodes        = 10_000 // live supernodes at once
+	MaxSupernodesPerUser = 8      // live supernodes run by one account
+)
+
+// snEntry is one registered supernode.
+type snEntry struct {
+	username string
+	record   []byte             // signed envelope, verified at heartbeat
+	ticket   *wire.SignedTicket // the role-supernode ticket issued at the last heartbeat
+	last     time.Time          // last heartbeat
+}
+
+// registry is the in-memory table of supernodes, peer ID → entry.
+type registry struct {
+	mu  sync.Mutex
+	sns map[peer.ID]snEntry
+
+	// self caches the server's own role-supernode ticket (SelfSupernode).
+	selfTicket *wire.SignedTicket
+	selfExpiry time.Time
+}
+
+func newRegistry() *registry {
+	return &registry{sns: make(map[peer.ID]snEntry)}
+}
+
+// live reports whether e's last heartbeat is younger than wire.SupernodeTTL.
+func (e snEntry) live(now time.Time) bool {
+	return now.Sub(e.last) < wire.SupernodeTTL
+}
+
+// sweep drops entries that are no longer live. Callers hold mu.
+func (r *registry) sweep(now time.Time) {
+	for id, e := range r.sns {
+		if !e.live(now) {
+			delete(r.sns, id)
+		}
+	}
+}
+
+// handleRegistry is the listen layer of the registry protocol: one request,
+// one answer per stream.
+func (s *Server) handleRegistry(st network.Stream) {
+	if !s.enter() {
+		st.Reset()
+		return
+	}
+	defer s.wg.Done()
+	if err := st.SetDeadline(time.Now().Add(wire.RegistryTimeout)); err != nil {
+		st.Reset()
+		return
+	}
+	stop := context.AfterFunc(s.ctx, func() { st.Reset() })
+	defer stop()
+
+	remote := st.Conn().RemotePeer()
+	if err := s.serveRegistry(st, remote); err != nil {
+		s.log.Debug("registry stream failed", "peer", remote, "err", err)
+		st.Reset()
+		return
+	}
+	st.Close()
+}
+
+// serveRegistry reads one request from rw, sent by the authenticated peer
+// remote, and writes the answer. It returns an error only when the stream
+// failed (the request could not be read, the answer not written); refusals
+// are answered with an error code.
+func (s *Server) serveRegistry(rw io.ReadWriter, remote peer.ID) error {
+	var req wire.RegistryRequest
+	if err := wire.ReadMsg(rw, wire.MaxRegistryFrame, &req); err != nil {
+		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, os.ErrDeadlineExceeded) {
+			return fmt.Errorf("reading registry request: %w", err)
+		}
+		// Too large or not a message: say so, as the auth protocol does.
+		if werr := wire.WriteMsg(rw, &wire.RegistryResponse{Error: CodeBadRequest}); werr != nil {
+			return fmt.Errorf("reading registry request: %w", err)
+		}
+		return nil
+	}
+	resp := s.processRegistry(&req, remote)
+	if err := wire.WriteMsg(rw, resp); err != nil {
+		return fmt.Errorf("writing registry response: %w", err)
+	}
+	return nil
+}
+
+// processRegistry is the authentication and process layers for one decoded
+// request.
+func (s *Server) processRegistry(req *wire.RegistryRequest, remote peer.ID) *wire.RegistryResponse {
+	now := s.now()
+	switch k := req.GetKind().(type) {
+	case *wire.RegistryRequest_Heartbeat:
+		return s.heartbeat(k.Heartbeat, remote, now)
+	case *wire.RegistryRequest_List:
+		if _, err := ticket.VerifyFor(s.id, remote, k.List.GetTicket(), now); err != nil {
+			s.log.Debug("registry list refused", "peer", remote, "err", err)
+			return &wire.RegistryResponse{Error: CodeUnauthorized}
+		}
+		return &wire.RegistryResponse{Supernodes: s.Supernodes(wire.MaxRegistryFrame - 64)}
+	default:
+		return &wire.RegistryResponse{Error: CodeBadRequest}
+	}
+}
+
+// heartbeat registers or refreshes the supernode remote and answers with
+// its role-supernode ticket. The operator's device ticket must be ours,
+// valid, a node ticket (a supernode ticket vouches to others, it is no
+// credential) and held by remote; the record must be signed by remote.
+func (s *Server) heartbeat(m *wire.Heartbeat, remote peer.ID, now time.Time) *wire.RegistryResponse {
+	t, err := ticket.VerifyFor(s.id, remote, m.GetTicket(), now)
+	if err == nil && t.Role != ticket.RoleNode {
+		err = fmt.Errorf("role %q, want %q", t.Role, ticket.RoleNode)
+	}
+	if err != nil {
+		s.log.Info("heartbeat refused: ticket", "peer", remote, "err", err)
+		return &wire.RegistryResponse{Error: CodeUnauthorized}
+	}
+	rec, err := ticket.VerifyRecord(remote, m.GetPeerRecord())
+	if err == nil && len(rec.Addrs) == 0 {
+		err = errors.New("record lists no addresses")
+	}
+	if err != nil {
+		s.log.Info("heartbeat refused: record", "peer", remote, "user", t.Username, "err", err)
+		return &wire.RegistryResponse{Error: CodeBadRequest}
+	}
+
+	s.reg.mu.Lock()
+	defer s.reg.mu.Unlock()
+	s.reg.sweep(now)
+	old, known := s.reg.sns[remote]
+	if !known {
+		if len(s.reg.sns) >= MaxSupernodes {
+			s.log.Warn("heartbeat refused: registry full", "peer", remote, "user", t.Username)
+			return &wire.RegistryResponse{Error: CodeTooMany}
+		}
+		n := 0
+		for _, e := range s.reg.sns {
+			if e.username == t.Username {
+				n++
+			}
+		}
+		if n >= MaxSupernodesPerUser {
+			s.log.Info("heartbeat refused: too many supernodes for one account", "peer", remote, "user", t.Username)
+			return &wire.RegistryResponse{Error: CodeTooMany}
+		}
+	}
+	// Re-sign only when the ticket would not outlive the next few
+	// heartbeats by far, or the operator changed: signing on every beat of
+	// thousands of supernodes is wasted work.
+	st := old.ticket
+	if !known || old.username != t.Username || s.reg.stale(old, now) {
+		st, err = ticket.Sign(s.key, ticket.Ticket{
+			Username: t.Username,
+			Peer:     remote,
+			Device:   t.Device,
+			Issued:   now,
+			Expiry:   now.Add(wire.SupernodeTicketLifetime),
+			Role:     ticket.RoleSupernode,
+			BoxKey:   t.BoxKey,
+		})
+		if err != nil {
+			s.log.Error("signing supernode ticket", "err", err)
+			return &wire.RegistryResponse{Error: CodeInternal}
+		}
+	}
+	s.reg.sns[remote] = snEntry{
+		username: t.Username,
+		record:   append([]byte(nil), m.GetPeerRecord()...),
+		ticket:   st,
+		last:     now,
+	}
+	if !known {
+		s.log.Info("supernode registered", "peer", remote, "user", t.Username, "addrs", rec.Addrs)
+	}
+	return &wire.RegistryResponse{SupernodeTicket: st}
+}
+
+// stale reports whether e's supernode ticket has less than half its
+// lifetime left (or was issued in the future of a clock that went back).
+func (r *registry) stale(e snEntry, now time.Time) bool {
+	var w wire.Ticket
+	if e.ticket == nil || proto.Unmarshal(e.ticket.GetTicket(), &w) != nil {
+		return true
+	}
+	issued, expiry := time.Unix(w.GetIssuedUnix(), 0), time.Unix(w.GetExpiryUnix(), 0)
+	return expiry.Sub(now) < wire.SupernodeTicketLifetime/2 || now.Before(issued)
+}
+
+// Supernodes returns the live supernodes (with the server itself first when
+// Config.SelfSupernode is set), as many as fit in budget bytes of encoded
+// repeated SupernodeInfo. When not all fit, the ones kept are those with the
+// lowest peer IDs, so every client sees the same subset and homing
+// (supernode.HomesFor) agrees across clients.
+func (s *Server) Supernodes(budget int) []*wire.SupernodeInfo {
+	now := s.now()
+	var infos []*wire.SupernodeInfo
+	if self := s.selfInfo(now); self != nil {
+		infos = append(infos, self)
+	}
+	s.reg.mu.Lock()
+	ids := make([]peer.ID, 0, len(s.reg.sns))
+	for id, e := range s.reg.sns {
+		if e.live(now) {
+			ids = append(ids, id)
+		}
+	}
+	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
+	for _, id := range ids {
+		e := s.reg.sns[id]
+		infos = append(infos, &wire.SupernodeInfo{Ticket: e.ticket, PeerRecord: e.record})
+	}
+	s.reg.mu.Unlock()
+	return fitInfos(infos, budget)
+}
+
+// fitInfos returns the longest prefix of infos whose encoding as a repeated
+// field takes at most budget bytes.
+func fitInfos(infos []*wire.SupernodeInfo, budget int) []*wire.SupernodeInfo {
+	used := 0
+	for i, in := range infos {
+		n := proto.Size(in)
+		used += 1 + protoVarintLen(n) + n // tag, length, body
+		if used > budget {
+			return infos[:i]
+		}
+	}
+	return infos
+}
+
+func protoVarintLen(n int) int {
+	l := 1
+	for n >= 0x80 {
+		n >>= 7
+		l++
+	}
+	return l
+}
+
+// selfInfo is the server's own entry when it runs the supernode services
+// (Config.SelfSupernode): a role-supernode ticket for its own peer ID under
+// SelfUsername, and a fresh record of the attached host's addresses.
+func (s *Server) selfInfo(now time.Time) *wire.SupernodeInfo {
+	if !s.selfSN {
+		return nil
+	}
+	s.mu.Lock()
+	var h host.Host
+	for _, a := range s.hosts {
+		if a.ID() == s.id {
+			h = a
+			break
+		}
+	}
+	s.mu.Unlock()
+	if h == nil {
+		return nil
+	}
+	rec, err := ticket.SealRecord(s.key, peer.AddrInfo{ID: s.id, Addrs: h.Addrs()})
+	if err != nil {
+		s.log.Error("sealing own peer record", "err", err)
+		return nil
+	}
+	s.reg.mu.Lock()
+	defer s.reg.mu.Unlock()
+	if s.reg.selfTicket == nil || s.reg.selfExpiry.Sub(now) < wire.SupernodeTicketLifetime/2 || now.Before(s.reg.selfExpiry.Add(-wire.SupernodeTicketLifetime)) {
+		st, err := ticket.Sign(s.key, ticket.Ticket{
+			Username: SelfUsername,
+			Peer:     s.id,
+			Device:   "auth server",
+			Issued:   now,
+			Expiry:   now.Add(wire.SupernodeTicketLifetime),
+			Role:     ticket.RoleSupernode,
+		})
+		if err != nil {
+			s.log.Error("signing own supernode ticket", "err", err)
+			return nil
+		}
+		s.reg.selfTicket, s.reg.selfExpiry = st, now.Add(wire.SupernodeTicketLifetime)
+	}
+	return &wire.SupernodeInfo{Ticket: s.reg.selfTicket, PeerRecord: rec}
+}
+
+// loginSupernodes is the list carried by a login result: as many live
+// supernodes as fit beside the rest of the answer in one auth frame.
+func (s *Server) loginSupernodes(lr *wire.LoginResult) []*wire.SupernodeInfo {
+	rest := proto.Size(&wire.AuthResponse{Kind: &wire.AuthResponse_LoginResult{LoginResult: lr}})
+	// Leave room for the outer message's length prefix growing.
+	return s.Supernodes(wire.MaxAuthFrame - rest - 16)
+}

@@ -1,0 +1,524 @@
+package supernode
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"golang.org/x/time/rate"
+	"google.golang.org/protobuf/encoding/protowire"
+
+	"eserver/node/ticket"
+	"eserver/node/wire"
+)
+
+// MailboxIDSize is the length of a mailbox ID.
+const MailboxIDSize = sha256.Size
+
+// mailboxDomain separates mailbox IDs from any other hash of a username.
+const mailboxDomain = "eserver-mailbox-v1"
+
+// Defaults for the zero values of MailboxConfig, and the sweeper's period.
+const (
+	DefaultMailPutRate  = rate.Limit(20)
+	DefaultMailPutBurst = 200
+	MailSweepInterval   = 5 * time.Minute
+)
+
+// MaxMailAck is the most seqs one ack may name: more than a mailbox can hold
+// is never needed. AckMail splits longer lists.
+const MaxMailAck = wire.MailboxQuota
+
+// maxLimiters bounds the per-sender limiter map between sweeps; past it, idle
+// limiters (full buckets, so indistinguishable from new ones) are dropped.
+const maxLimiters = 1 << 16
+
+// Stable error codes carried in MailboxResponse.error, besides
+// CodeUnauthorized and CodeBadRequest.
+const (
+	CodeRateLimited = "rate_limited"
+	CodeQuota       = "quota"
+)
+
+// Errors callers branch on (with ErrUnauthorized and ErrBadRequest).
+var (
+	ErrRateLimited = errors.New("mailbox: rate limited")
+	ErrQuota       = errors.New("mailbox: over quota")
+	ErrBadPadding  = errors.New("mailbox: bad padding")
+)
+
+// MailboxID is the mailbox of username on the network of the auth server
+// server: SHA-256 over a domain label, the server's peer ID bytes, a 0 byte
+// and the username. Senders and the owner compute it alike; the supernode
+// stores only this hash, never the name.
+func MailboxID(server peer.ID, username string) []byte {
+	h := sha256.New()
+	h.Write([]byte(mailboxDomain))
+	h.Write([]byte(server))
+	h.Write([]byte{0})
+	h.Write([]byte(username))
+	return h.Sum(nil)
+}
+
+// MailboxConfig configures a Mailbox. Zero values are documented defaults.
+type MailboxConfig struct {
+	// DBPath is the SQLite file holding the items; it is created if missing.
+	DBPath string
+	// AuthServer is the auth server whose tickets are accepted.
+	AuthServer peer.ID
+	// TTL is how long an unacknowledged item is kept; zero means
+	// wire.MailTTL (30 days).
+	TTL time.Duration
+	// Quota is the most live items one mailbox holds; zero means
+	// wire.MailboxQuota.
+	Quota int
+	// Now is the clock for tickets, item ages and rate limits; nil means
+	// time.Now.
+	Now func() time.Time
+	// Logger receives per-stream diagnostics; nil discards them.
+	Logger *slog.Logger
+	// PutRate and PutBurst bound the puts of one sender (account); zero
+	// means 20 per second with bursts of 200.
+	PutRate  rate.Limit
+	PutBurst int
+}
+
+// Mailbox serves wire.ProtoMailbox: store-and-forward of sealed items for
+// offline recipients. Any ticket holder may put an item into any mailbox,
+// within per-sender rates and per-mailbox quotas; only the owner (the ticket
+// whose username hashes to the mailbox ID) may fetch and acknowledge. The
+// supernode sees a mailbox ID, a padded size and an arrival time; it never
+// stores who sent an item. Items live in SQLite until acknowledged or TTL old.
+type Mailbox struct {
+	cfg MailboxConfig
+	log *slog.Logger
+	db  *mailDB
+
+	limMu    sync.Mutex
+	limiters map[string]*rate.Limiter // sender username → its put bucket
+
+	// life guards the handler lifecycle: hosts attached, streams in flight.
+	life    sync.Mutex
+	closed  bool
+	hosts   []host.Host
+	streams map[network.Stream]struct{}
+	wg      sync.WaitGroup
+
+	// The sweeper runs until stop is cancelled; swept is closed when it ends.
+	stop  context.CancelFunc
+	swept chan struct{}
+
+	// owners remembers, per mailbox, the peer that last fetched it, so a put
+	// can tell that owner to fetch at once if it is connected (notify).
+	ownMu     sync.Mutex
+	owners    map[string]peer.ID
+	notifiers chan struct{} // bounds notifications in flight
+}
+
+// maxOwners bounds the owners map; past it, the map starts over (owners
+// fetch again on their next poll, so nothing is lost but a hint).
+const maxOwners = 100_000
+
+// NewMailbox opens the database at cfg.DBPath and starts the sweeper of
+// expired items; Attach it to a host to serve, Close it to stop.
+func NewMailbox(cfg MailboxConfig) (*Mailbox, error) {
+	if cfg.TTL <= 0 {
+		cfg.TTL = wire.MailTTL
+	}
+	if cfg.Quota <= 0 {
+		cfg.Quota = wire.MailboxQuota
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.PutRate <= 0 {
+		cfg.PutRate = DefaultMailPutRate
+	}
+	if cfg.PutBurst <= 0 {
+		cfg.PutBurst = DefaultMailPutBurst
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.AuthServer == "" {
+		return nil, errors.New("mailbox: no auth server configured")
+	}
+	db, err := openMailDB(cfg.DBPath)
+	if err != nil {
+		return nil, fmt.Errorf("mailbox: opening %s: %w", cfg.DBPath, err)
+	}
+	ctx, stop := context.WithCancel(context.Background())
+	m := &Mailbox{
+		cfg:       cfg,
+		log:       log.With("service", "mailbox"),
+		db:        db,
+		limiters:  make(map[string]*rate.Limiter),
+		streams:   make(map[network.Stream]struct{}),
+		stop:      stop,
+		swept:     make(chan struct{}),
+		notifiers: make(chan struct{}, 64),
+	}
+	go m.sweeper(ctx)
+	return m, nil
+}
+
+// Attach serves the mailbox protocol on h until Close. Attaching after Close
+// does nothing.
+func (m *Mailbox) Attach(h host.Host) {
+	m.life.Lock()
+	defer m.life.Unlock()
+	if m.closed {
+		return
+	}
+	m.hosts = append(m.hosts, h)
+	h.SetStreamHandler(wire.ProtoMailbox, m.handle)
+}
+
+// Close stops serving on every attached host, resets the streams in flight,
+// waits for their handlers and the sweeper to return, and closes the
+// database. Items already acknowledged to their senders are on disk.
+func (m *Mailbox) Close() error {
+	m.life.Lock()
+	if m.closed {
+		m.life.Unlock()
+		return nil
+	}
+	m.closed = true
+	for _, h := range m.hosts {
+		h.RemoveStreamHandler(wire.ProtoMailbox)
+	}
+	for s := range m.streams {
+		_ = s.Reset()
+	}
+	m.life.Unlock()
+	m.wg.Wait()
+	m.stop()
+	<-m.swept
+	if err := m.db.close(); err != nil {
+		return fmt.Errorf("mailbox: closing database: %w", err)
+	}
+	return nil
+}
+
+// Depth returns how many items the mailbox service stores in total,
+// including expired ones the sweeper has not deleted yet.
+func (m *Mailbox) Depth() (int, error) {
+	n, err := m.db.depth(nil)
+	if err != nil {
+		return 0, fmt.Errorf("mailbox: %w", err)
+	}
+	return n, nil
+}
+
+// DepthOf returns how many items wait in one mailbox.
+func (m *Mailbox) DepthOf(mailbox []byte) (int, error) {
+	if len(mailbox) != MailboxIDSize {
+		return 0, fmt.Errorf("mailbox: %w: mailbox ID of %d bytes", ErrBadRequest, len(mailbox))
+	}
+	n, err := m.db.depth(mailbox)
+	if err != nil {
+		return 0, fmt.Errorf("mailbox: %w", err)
+	}
+	return n, nil
+}
+
+// Sweep deletes the items older than the TTL and forgets idle per-sender
+// limiters; it returns how many items it deleted. The sweeper calls it at
+// start and every MailSweepInterval; expired items are never returned even
+// before they are swept.
+func (m *Mailbox) Sweep(ctx context.Context) (int, error) {
+	now := m.cfg.Now()
+	n, err := m.db.sweep(ctx, now.Add(-m.cfg.TTL))
+	m.limMu.Lock()
+	m.dropIdleLimiters(now)
+	m.limMu.Unlock()
+	if err != nil {
+		return int(n), fmt.Errorf("mailbox: sweep: %w", err)
+	}
+	return int(n), nil
+}
+
+// sweeper runs Sweep at start and then periodically until ctx ends.
+func (m *Mailbox) sweeper(ctx context.Context) {
+	defer close(m.swept)
+	t := time.NewTicker(MailSweepInterval)
+	defer t.Stop()
+	for {
+		n, err := m.Sweep(ctx)
+		switch {
+		case err != nil && ctx.Err() == nil:
+			m.log.Warn("sweeping expired mail", "err", err)
+		case n > 0:
+			m.log.Debug("swept expired mail", "items", n)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// handle is the listen stage: it owns the stream, its deadline and its fate.
+func (m *Mailbox) handle(s network.Stream) {
+	m.life.Lock()
+	if m.closed {
+		m.life.Unlock()
+		_ = s.Reset()
+		return
+	}
+	m.wg.Add(1)
+	m.streams[s] = struct{}{}
+	m.life.Unlock()
+	defer func() {
+		m.life.Lock()
+		delete(m.streams, s)
+		m.life.Unlock()
+		m.wg.Done()
+	}()
+
+	remote := s.Conn().RemotePeer()
+	if err := s.SetDeadline(time.Now().Add(wire.MailboxTimeout)); err != nil {
+		m.log.Debug("setting deadline", "peer", remote, "err", err)
+		_ = s.Reset()
+		return
+	}
+	if err := m.serve(s, remote); err != nil {
+		m.log.Debug("mailbox stream failed", "peer", remote, "err", err)
+		_ = s.Reset()
+		return
+	}
+	_ = s.Close()
+}
+
+// serve reads one request from rw, sent by the authenticated remote peer,
+// and writes the answer. An error means the stream should be reset: the
+// request could not be read, the store failed, or the answer could not be
+// written. Requests that decode but are refused get an error code instead.
+func (m *Mailbox) serve(rw io.ReadWriter, remote peer.ID) error {
+	var req wire.MailboxRequest
+	if err := wire.ReadMsg(rw, wire.MaxMailboxFrame, &req); err != nil {
+		return fmt.Errorf("reading request: %w", err)
+	}
+	resp, err := m.process(&req, remote)
+	if err != nil {
+		return err
+	}
+	if err := wire.WriteMsg(rw, resp); err != nil {
+		return fmt.Errorf("writing response: %w", err)
+	}
+	return nil
+}
+
+// process is the authentication and process stages for one decoded request.
+func (m *Mailbox) process(req *wire.MailboxRequest, remote peer.ID) (*wire.MailboxResponse, error) {
+	now := m.cfg.Now()
+	switch k := req.GetKind().(type) {
+	case *wire.MailboxRequest_Put:
+		t, err := m.authenticate(k.Put.GetTicket(), remote, now)
+		if err != nil {
+			return mailFailed(CodeUnauthorized), nil
+		}
+		return m.put(t, k.Put.GetMailbox(), k.Put.GetItem(), now)
+	case *wire.MailboxRequest_Fetch:
+		t, err := m.authenticate(k.Fetch.GetTicket(), remote, now)
+		if err != nil {
+			return mailFailed(CodeUnauthorized), nil
+		}
+		m.rememberOwner(t)
+		return m.fetch(t, k.Fetch.GetAfter(), k.Fetch.GetLimit(), now)
+	case *wire.MailboxRequest_Ack:
+		t, err := m.authenticate(k.Ack.GetTicket(), remote, now)
+		if err != nil {
+			return mailFailed(CodeUnauthorized), nil
+		}
+		return m.ack(t, k.Ack.GetSeqs())
+	default:
+		m.log.Debug("request of no known kind", "peer", remote)
+		return mailFailed(CodeBadRequest), nil
+	}
+}
+
+// authenticate checks that st is a valid ticket of the auth server held by
+// remote: the requester is the stream's peer plus its ticket, nothing it wrote.
+func (m *Mailbox) authenticate(st *wire.SignedTicket, remote peer.ID, now time.Time) (*ticket.Ticket, error) {
+	t, err := ticket.VerifyFor(m.cfg.AuthServer, remote, st, now)
+	if err != nil {
+		m.log.Debug("ticket refused", "peer", remote, "err", err)
+		return nil, fmt.Errorf("verifying ticket: %w", err)
+	}
+	return t, nil
+}
+
+// put stores one item. The sender's ticket buys the right to put and selects
+// the rate limit; it is not stored with the item.
+func (m *Mailbox) put(sender *ticket.Ticket, mailbox, item []byte, now time.Time) (*wire.MailboxResponse, error) {
+	if len(mailbox) != MailboxIDSize || len(item) == 0 || len(item) > wire.MaxMailItem {
+		m.log.Debug("put refused", "peer", sender.Peer, "mailbox_len", len(mailbox), "item_len", len(item))
+		return mailFailed(CodeBadRequest), nil
+	}
+	if !m.allowPut(sender.Username, now) {
+		m.log.Debug("put rate limited", "peer", sender.Peer)
+		return mailFailed(CodeRateLimited), nil
+	}
+	seq, err := m.db.put(mailbox, item, now, now.Add(-m.cfg.TTL), m.cfg.Quota)
+	if errors.Is(err, errOverQuota) {
+		return mailFailed(CodeQuota), nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("storing item: %w", err)
+	}
+	m.notify(mailbox)
+	return &wire.MailboxResponse{Seq: seq}, nil
+}
+
+func (m *Mailbox) rememberOwner(t *ticket.Ticket) {
+	m.ownMu.Lock()
+	defer m.ownMu.Unlock()
+	if m.owners == nil || len(m.owners) >= maxOwners {
+		m.owners = map[string]peer.ID{}
+	}
+	m.owners[string(MailboxID(m.cfg.AuthServer, t.Username))] = t.Peer
+}
+
+// notify tells the mailbox's owner, if it is connected to us, that mail
+// came: it fetches at once instead of at its next poll. Best effort, bounded.
+func (m *Mailbox) notify(mailbox []byte) {
+	m.ownMu.Lock()
+	owner, ok := m.owners[string(mailbox)]
+	m.ownMu.Unlock()
+	if !ok {
+		return
+	}
+	m.life.Lock()
+	defer m.life.Unlock()
+	if m.closed {
+		return
+	}
+	for _, h := range m.hosts {
+		if h.Network().Connectedness(owner) != network.Connected {
+			continue
+		}
+		select {
+		case m.notifiers <- struct{}{}:
+		default:
+			return // too many in flight: the owner's poll will do
+		}
+		m.wg.Add(1)
+		go func() {
+			defer m.wg.Done()
+			defer func() { <-m.notifiers }()
+			ctx, cancel := context.WithTimeout(context.Background(), wire.MailNotifyTimeout)
+			defer cancel()
+			s, err := h.NewStream(network.WithAllowLimitedConn(ctx, "mail-notify"), owner, wire.ProtoMailNotify)
+			if err != nil {
+				m.log.Debug("mail notify", "peer", owner, "err", err)
+				return
+			}
+			s.Close()
+		}()
+		return
+	}
+}
+
+// fetch returns the owner's next items, as many as fit in one frame.
+func (m *Mailbox) fetch(owner *ticket.Ticket, after uint64, limit uint32, now time.Time) (*wire.MailboxResponse, error) {
+	n := wire.MailFetchLimit
+	if limit > 0 && limit < uint32(n) {
+		n = int(limit)
+	}
+	box := MailboxID(m.cfg.AuthServer, owner.Username)
+	// The answer's fields besides items: "more" takes 2 bytes.
+	budget := wire.MaxMailboxFrame - 2
+	rows, more, err := m.db.fetch(context.Background(), box, after, now.Add(-m.cfg.TTL), n, budget, storedMailCost)
+	if err != nil {
+		return nil, fmt.Errorf("fetching: %w", err)
+	}
+	resp := &wire.MailboxResponse{More: more, Items: make([]*wire.StoredMail, 0, len(rows))}
+	for _, r := range rows {
+		resp.Items = append(resp.Items, &wire.StoredMail{Seq: r.seq, Item: r.item, StoredUnix: r.stored.Unix()})
+	}
+	return resp, nil
+}
+
+// storedMailCost is an upper bound on the bytes one StoredMail of an n-byte
+// item adds to a MailboxResponse: the field tag and length, and inside it the
+// seq (at most 10 bytes plus tag), the item (tag, length, bytes) and the time
+// (at most 10 bytes plus tag).
+func storedMailCost(n int) int {
+	inner := 1 + protowire.SizeVarint(1<<63) + // seq
+		1 + protowire.SizeVarint(uint64(n)) + n + // item
+		1 + protowire.SizeVarint(1<<63) // stored_unix
+	return 1 + protowire.SizeVarint(uint64(inner)) + inner
+}
+
+// ack deletes the owner's acknowledged items; seqs of other mailboxes are
+// ignored, so no one can delete mail they cannot read.
+func (m *Mailbox) ack(owner *ticket.Ticket, seqs []uint64) (*wire.MailboxResponse, error) {
+	if len(seqs) > MaxMailAck {
+		return mailFailed(CodeBadRequest), nil
+	}
+	if len(seqs) == 0 {
+		return &wire.MailboxResponse{}, nil
+	}
+	if _, err := m.db.ack(MailboxID(m.cfg.AuthServer, owner.Username), seqs); err != nil {
+		return nil, fmt.Errorf("acknowledging: %w", err)
+	}
+	return &wire.MailboxResponse{}, nil
+}
+
+// allowPut takes one token from sender's bucket.
+func (m *Mailbox) allowPut(sender string, now time.Time) bool {
+	m.limMu.Lock()
+	defer m.limMu.Unlock()
+	l, ok := m.limiters[sender]
+	if !ok {
+		if len(m.limiters) >= maxLimiters {
+			m.dropIdleLimiters(now)
+		}
+		l = rate.NewLimiter(m.cfg.PutRate, m.cfg.PutBurst)
+		m.limiters[sender] = l
+	}
+	return l.AllowN(now, 1)
+}
+
+// dropIdleLimiters forgets buckets that are full again: a fresh limiter
+// would behave the same. The caller holds limMu.
+func (m *Mailbox) dropIdleLimiters(now time.Time) {
+	for k, l := range m.limiters {
+		if l.TokensAt(now) >= float64(m.cfg.PutBurst) {
+			delete(m.limiters, k)
+		}
+	}
+}
+
+func mailFailed(code string) *wire.MailboxResponse {
+	return &wire.MailboxResponse{Error: code}
+}
+
+// mailCodeErr maps an error code from a mailbox response to a sentinel.
+func mailCodeErr(code string) error {
+	switch code {
+	case "":
+		return nil
+	case CodeUnauthorized:
+		return ErrUnauthorized
+	case CodeBadRequest:
+		return ErrBadRequest
+	case CodeRateLimited:
+		return ErrRateLimited
+	case CodeQuota:
+		return ErrQuota
+	default:
+		return fmt.Errorf("mailbox: unknown error code %q", code)
+	}
+}

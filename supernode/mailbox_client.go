@@ -1,0 +1,123 @@
+package supernode
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"eserver/node/wire"
+)
+
+// PutMail leaves item, sealed and padded by the caller (see Pad), in mailbox
+// at the supernode sn, presenting the sender's ticket t (which must be h's).
+// It returns the item's seq once the supernode has stored it durably.
+// The caller has already connected h to sn.
+func PutMail(ctx context.Context, h host.Host, sn peer.ID, t *wire.SignedTicket, mailbox, item []byte) (uint64, error) {
+	if len(mailbox) != MailboxIDSize || len(item) == 0 || len(item) > wire.MaxMailItem {
+		return 0, fmt.Errorf("putting mail: %w: mailbox ID of %d bytes, item of %d bytes (limit %d)",
+			ErrBadRequest, len(mailbox), len(item), wire.MaxMailItem)
+	}
+	resp, err := mailRoundTrip(ctx, h, sn, &wire.MailboxRequest{
+		Kind: &wire.MailboxRequest_Put{Put: &wire.MailPut{Ticket: t, Mailbox: mailbox, Item: item}},
+	})
+	if err != nil {
+		return 0, fmt.Errorf("putting mail: %w", err)
+	}
+	if err := mailCodeErr(resp.GetError()); err != nil {
+		return 0, fmt.Errorf("putting mail: %w", err)
+	}
+	return resp.GetSeq(), nil
+}
+
+// FetchMail returns the items waiting in the mailbox of t's owner (h) at sn
+// with seq greater than after, oldest first: at most limit of them (zero or
+// more than wire.MailFetchLimit means wire.MailFetchLimit) and as many as
+// fit in one answer. more reports that further items wait: fetch again with
+// after set to the last seq returned. Items stay until AckMail.
+func FetchMail(ctx context.Context, h host.Host, sn peer.ID, t *wire.SignedTicket, after uint64, limit int) (items []*wire.StoredMail, more bool, err error) {
+	if limit <= 0 || limit > wire.MailFetchLimit {
+		limit = wire.MailFetchLimit
+	}
+	resp, err := mailRoundTrip(ctx, h, sn, &wire.MailboxRequest{
+		Kind: &wire.MailboxRequest_Fetch{Fetch: &wire.MailFetch{Ticket: t, After: after, Limit: uint32(limit)}},
+	})
+	if err != nil {
+		return nil, false, fmt.Errorf("fetching mail: %w", err)
+	}
+	if err := mailCodeErr(resp.GetError()); err != nil {
+		return nil, false, fmt.Errorf("fetching mail: %w", err)
+	}
+	// A supernode answering out of order would make a paging caller loop or
+	// skip items; refuse the answer instead.
+	last := after
+	for _, it := range resp.GetItems() {
+		if it.GetSeq() <= last {
+			return nil, false, fmt.Errorf("fetching mail: answer out of order: seq %d after %d", it.GetSeq(), last)
+		}
+		last = it.GetSeq()
+	}
+	if len(resp.GetItems()) > limit {
+		return nil, false, fmt.Errorf("fetching mail: %d items answered, %d asked", len(resp.GetItems()), limit)
+	}
+	return resp.GetItems(), resp.GetMore(), nil
+}
+
+// AckMail deletes the items seqs from the mailbox of t's owner (h) at sn.
+// Seqs that are not in that mailbox (already deleted, or someone else's) are
+// ignored. Long lists are sent in several requests.
+func AckMail(ctx context.Context, h host.Host, sn peer.ID, t *wire.SignedTicket, seqs []uint64) error {
+	for len(seqs) > 0 {
+		n := min(len(seqs), MaxMailAck)
+		resp, err := mailRoundTrip(ctx, h, sn, &wire.MailboxRequest{
+			Kind: &wire.MailboxRequest_Ack{Ack: &wire.MailAck{Ticket: t, Seqs: seqs[:n]}},
+		})
+		if err != nil {
+			return fmt.Errorf("acknowledging mail: %w", err)
+		}
+		if err := mailCodeErr(resp.GetError()); err != nil {
+			return fmt.Errorf("acknowledging mail: %w", err)
+		}
+		seqs = seqs[n:]
+	}
+	return nil
+}
+
+// mailRoundTrip sends req on a fresh mailbox stream and reads the one
+// response. The stream is bounded by wire.MailboxTimeout and by ctx.
+func mailRoundTrip(ctx context.Context, h host.Host, sn peer.ID, req *wire.MailboxRequest) (*wire.MailboxResponse, error) {
+	s, err := h.NewStream(ctx, sn, wire.ProtoMailbox)
+	if err != nil {
+		return nil, fmt.Errorf("opening stream to %s: %w", sn, err)
+	}
+	stop := context.AfterFunc(ctx, func() { _ = s.Reset() })
+	defer stop()
+	deadline := time.Now().Add(wire.MailboxTimeout)
+	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
+		deadline = d
+	}
+	fail := func(err error) (*wire.MailboxResponse, error) {
+		_ = s.Reset()
+		if ctx.Err() != nil {
+			return nil, fmt.Errorf("%w (%v)", ctx.Err(), err)
+		}
+		return nil, err
+	}
+	if err := s.SetDeadline(deadline); err != nil {
+		return fail(fmt.Errorf("setting deadline: %w", err))
+	}
+	if err := wire.WriteMsg(s, req); err != nil {
+		return fail(err)
+	}
+	if err := s.CloseWrite(); err != nil {
+		return fail(fmt.Errorf("closing write side: %w", err))
+	}
+	var resp wire.MailboxResponse
+	if err := wire.ReadMsg(s, wire.MaxMailboxFrame, &resp); err != nil {
+		return fail(err)
+	}
+	_ = s.Close()
+	return &resp, nil
+}

@@ -1,0 +1,342 @@
+package supernode
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"path"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	_ "github.com/mattn/go-sqlite3" // the database/sql driver "sqlite3"
+)
+
+// The mailbox database: one SQLite file, WAL with synchronous=FULL so that an
+// item whose seq was returned to its sender survives kill -9 and power loss;
+// one connection, so there is one writer and no SQLITE_BUSY inside the
+// process. The schema is numbered migrations embedded in the binary, applied
+// at open and tracked with PRAGMA user_version.
+
+//go:embed migrations/mailbox/*.sql
+var mailMigrationFS embed.FS
+
+// sweepBatch bounds one DELETE of expired items, so a large sweep does not
+// hold the only connection (and so every handler) for long.
+const sweepBatch = 1000
+
+// mailDB is the mailbox store. Its methods are safe for concurrent use.
+type mailDB struct {
+	db *sql.DB
+}
+
+type mailMigration struct {
+	version int
+	name    string
+	sql     string
+}
+
+// openMailDB opens (creating if needed) the database at p and brings its
+// schema up to date.
+func openMailDB(p string) (*mailDB, error) {
+	if p == "" {
+		return nil, errors.New("empty database path")
+	}
+	migs, err := loadMailMigrations()
+	if err != nil {
+		return nil, err
+	}
+	db, err := sql.Open("sqlite3", mailDSN(p))
+	if err != nil {
+		return nil, err
+	}
+	db.SetMaxOpenConns(1)
+	db.SetMaxIdleConns(1)
+	db.SetConnMaxLifetime(0)
+	db.SetConnMaxIdleTime(0)
+	if err := setupMailDB(db, migs); err != nil {
+		_ = db.Close()
+		return nil, err
+	}
+	return &mailDB{db: db}, nil
+}
+
+// mailDSN builds the go-sqlite3 URI for p; the driver applies the _ options
+// to every connection it opens.
+func mailDSN(p string) string {
+	esc := strings.NewReplacer("%", "%25", "?", "%3f", "#", "%23").Replace(p)
+	return "file:" + esc + "?_journal_mode=WAL&_synchronous=FULL&_foreign_keys=on&_busy_timeout=5000&_txlock=immediate"
+}
+
+// setupMailDB checks that the durability settings took effect, then migrates.
+func setupMailDB(db *sql.DB, migs []mailMigration) error {
+	if err := db.Ping(); err != nil {
+		return err
+	}
+	var mode string
+	var sync, fk int
+	if err := db.QueryRow(`PRAGMA journal_mode`).Scan(&mode); err != nil {
+		return fmt.Errorf("reading journal_mode: %w", err)
+	}
+	if err := db.QueryRow(`PRAGMA synchronous`).Scan(&sync); err != nil {
+		return fmt.Errorf("reading synchronous: %w", err)
+	}
+	if err := db.QueryRow(`PRAGMA foreign_keys`).Scan(&fk); err != nil {
+		return fmt.Errorf("reading foreign_keys: %w", err)
+	}
+	if !strings.EqualFold(mode, "wal") || sync != 2 || fk != 1 {
+		return fmt.Errorf("connection settings not applied: journal_mode=%s synchronous=%d foreign_keys=%d", mode, sync, fk)
+	}
+	return migrateMailDB(db, migs)
+}
+
+// loadMailMigrations reads migrations/mailbox/NNN_name.sql, numbered 1..n
+// without gaps.
+func loadMailMigrations() ([]mailMigration, error) {
+	names, err := fs.Glob(mailMigrationFS, "migrations/mailbox/*.sql")
+	if err != nil {
+		return nil, fmt.Errorf("listing migrations: %w", err)
+	}
+	var migs []mailMigration
+	for _, n := range names {
+		base := path.Base(n)
+		num, _, ok := strings.Cut(base, "_")
+		v, err := strconv.Atoi(num)
+		if !ok || err != nil || v < 1 {
+			return nil, fmt.Errorf("migration %s: name must be NNN_name.sql", base)
+		}
+		b, err := mailMigrationFS.ReadFile(n)
+		if err != nil {
+			return nil, fmt.Errorf("reading migration %s: %w", base, err)
+		}
+		migs = append(migs, mailMigration{version: v, name: base, sql: string(b)})
+	}
+	sort.Slice(migs, func(i, j int) bool { return migs[i].version < migs[j].version })
+	for i, m := range migs {
+		if m.version != i+1 {
+			return nil, fmt.Errorf("migration %s: expected version %d", m.name, i+1)
+		}
+	}
+	return migs, nil
+}
+
+// migrateMailDB applies the migrations newer than user_version, each in its
+// own transaction together with the new user_version.
+func migrateMailDB(db *sql.DB, migs []mailMigration) error {
+	var cur int
+	if err := db.QueryRow(`PRAGMA user_version`).Scan(&cur); err != nil {
+		return fmt.Errorf("reading schema version: %w", err)
+	}
+	if cur > len(migs) {
+		return fmt.Errorf("schema version %d is newer than this program's %d", cur, len(migs))
+	}
+	for _, m := range migs[cur:] {
+		err := mailTx(db, func(tx *sql.Tx) error {
+			if _, err := tx.Exec(m.sql); err != nil {
+				return err
+			}
+			_, err := tx.Exec(`PRAGMA user_version = ` + strconv.Itoa(m.version))
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("migration %s: %w", m.name, err)
+		}
+	}
+	return nil
+}
+
+// mailTx runs fn in a transaction and commits it; it rolls back when fn fails.
+func mailTx(db *sql.DB, fn func(*sql.Tx) error) error {
+	tx, err := db.Begin()
+	if err != nil {
+		return fmt.Errorf("begin: %w", err)
+	}
+	if err := fn(tx); err != nil {
+		_ = tx.Rollback()
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	return nil
+}
+
+func (d *mailDB) close() error { return d.db.Close() }
+
+// errOverQuota is put's answer when the mailbox already holds quota live
+// items; nothing was stored.
+var errOverQuota = errors.New("mailbox over quota")
+
+// put stores item in mailbox at now unless the mailbox already holds quota
+// items younger than cutoff (expired ones, not yet swept, do not count), and
+// returns its seq. The count and the insert share one transaction, so
+// concurrent puts cannot overshoot the quota.
+func (d *mailDB) put(mailbox, item []byte, now, cutoff time.Time, quota int) (uint64, error) {
+	var seq int64
+	err := mailTx(d.db, func(tx *sql.Tx) error {
+		var n int
+		// Counting stops at quota: a full mailbox costs quota index steps,
+		// not its whole length.
+		err := tx.QueryRow(`SELECT count(*) FROM (SELECT 1 FROM mail WHERE mailbox = ? AND stored > ? LIMIT ?)`,
+			mailbox, cutoff.UnixNano(), quota).Scan(&n)
+		if err != nil {
+			return fmt.Errorf("counting mailbox: %w", err)
+		}
+		if n >= quota {
+			return errOverQuota
+		}
+		res, err := tx.Exec(`INSERT INTO mail (mailbox, item, stored) VALUES (?, ?, ?)`, mailbox, item, now.UnixNano())
+		if err != nil {
+			return fmt.Errorf("inserting item: %w", err)
+		}
+		seq, err = res.LastInsertId()
+		return err
+	})
+	if err != nil {
+		return 0, err
+	}
+	return uint64(seq), nil
+}
+
+// mailRow is one stored item.
+type mailRow struct {
+	seq    uint64
+	item   []byte
+	stored time.Time
+}
+
+// fetch returns mailbox's items with seq > after and younger than cutoff,
+// oldest first: at most limit of them, and no more than fit in budget bytes
+// as sized by cost(item length). more reports whether further live items
+// wait beyond the last one returned.
+//
+// It first reads only seqs and lengths (SQLite answers length() of a blob
+// without loading it), so items that will not fit are never read.
+func (d *mailDB) fetch(ctx context.Context, mailbox []byte, after uint64, cutoff time.Time, limit, budget int, cost func(n int) int) (rows []mailRow, more bool, err error) {
+	if after > 1<<63-1 {
+		return nil, false, nil // no seq is that large
+	}
+	q, err := d.db.QueryContext(ctx, `SELECT seq, length(item) FROM mail
+		WHERE mailbox = ? AND seq > ? AND stored > ? ORDER BY seq LIMIT ?`,
+		mailbox, int64(after), cutoff.UnixNano(), limit+1)
+	if err != nil {
+		return nil, false, fmt.Errorf("listing mailbox: %w", err)
+	}
+	var last int64
+	n, used := 0, 0
+	for q.Next() {
+		var seq int64
+		var size int
+		if err := q.Scan(&seq, &size); err != nil {
+			q.Close()
+			return nil, false, fmt.Errorf("listing mailbox: %w", err)
+		}
+		c := cost(size)
+		if n == limit || used+c > budget {
+			more = true
+			break
+		}
+		used += c
+		n++
+		last = seq
+	}
+	if err := q.Err(); err != nil {
+		q.Close()
+		return nil, false, fmt.Errorf("listing mailbox: %w", err)
+	}
+	q.Close()
+	if n == 0 {
+		return nil, more, nil
+	}
+
+	q, err = d.db.QueryContext(ctx, `SELECT seq, item, stored FROM mail
+		WHERE mailbox = ? AND seq > ? AND seq <= ? AND stored > ? ORDER BY seq`,
+		mailbox, int64(after), last, cutoff.UnixNano())
+	if err != nil {
+		return nil, false, fmt.Errorf("reading items: %w", err)
+	}
+	defer q.Close()
+	rows = make([]mailRow, 0, n)
+	for q.Next() {
+		var r mailRow
+		var seq, stored int64
+		if err := q.Scan(&seq, &r.item, &stored); err != nil {
+			return nil, false, fmt.Errorf("reading items: %w", err)
+		}
+		r.seq, r.stored = uint64(seq), time.Unix(0, stored)
+		rows = append(rows, r)
+	}
+	if err := q.Err(); err != nil {
+		return nil, false, fmt.Errorf("reading items: %w", err)
+	}
+	return rows, more, nil
+}
+
+// ack deletes the given seqs from mailbox only: a seq of another mailbox is
+// left alone. It returns how many items were deleted.
+func (d *mailDB) ack(mailbox []byte, seqs []uint64) (int64, error) {
+	var deleted int64
+	err := mailTx(d.db, func(tx *sql.Tx) error {
+		st, err := tx.Prepare(`DELETE FROM mail WHERE mailbox = ? AND seq = ?`)
+		if err != nil {
+			return fmt.Errorf("preparing delete: %w", err)
+		}
+		defer st.Close()
+		for _, s := range seqs {
+			if s > 1<<63-1 {
+				continue // no seq is that large
+			}
+			res, err := st.Exec(mailbox, int64(s))
+			if err != nil {
+				return fmt.Errorf("deleting item: %w", err)
+			}
+			n, err := res.RowsAffected()
+			if err != nil {
+				return fmt.Errorf("deleting item: %w", err)
+			}
+			deleted += n
+		}
+		return nil
+	})
+	return deleted, err
+}
+
+// sweep deletes every item stored at or before cutoff, in batches, and
+// returns how many it deleted.
+func (d *mailDB) sweep(ctx context.Context, cutoff time.Time) (int64, error) {
+	var total int64
+	for {
+		res, err := d.db.ExecContext(ctx, `DELETE FROM mail WHERE seq IN
+			(SELECT seq FROM mail WHERE stored <= ? LIMIT ?)`, cutoff.UnixNano(), sweepBatch)
+		if err != nil {
+			return total, fmt.Errorf("deleting expired items: %w", err)
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return total, fmt.Errorf("deleting expired items: %w", err)
+		}
+		total += n
+		if n < sweepBatch {
+			return total, nil
+		}
+	}
+}
+
+// depth counts stored items, in one mailbox or (mailbox nil) in all.
+func (d *mailDB) depth(mailbox []byte) (int, error) {
+	var n int
+	var err error
+	if mailbox == nil {
+		err = d.db.QueryRow(`SELECT count(*) FROM mail`).Scan(&n)
+	} else {
+		err = d.db.QueryRow(`SELECT count(*) FROM mail WHERE mailbox = ?`, mailbox).Scan(&n)
+	}
+	if err != nil {
+		return 0, fmt.Errorf("counting items: %w", err)
+	}
+	return n, nil
+}

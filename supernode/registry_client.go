@@ -1,0 +1,266 @@
+package supernode
+
+// The supernode's (and the node's) side of the auth server's registry
+// (wire.ProtoRegistry): heartbeat to stay listed, list the live supernodes.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"eserver/node/ticket"
+	"eserver/node/wire"
+)
+
+// Errors of the registry, one per stable code of RegistryResponse.error.
+var (
+	ErrRegistryUnauthorized = errors.New("registry: unauthorized")
+	ErrRegistryBadRequest   = errors.New("registry: bad request")
+	ErrRegistryFull         = errors.New("registry: too many supernodes")
+	ErrRegistryInternal     = errors.New("registry: internal error")
+	// ErrRegistryProtocol means the registry answered something it should not have.
+	ErrRegistryProtocol = errors.New("registry: protocol error")
+)
+
+// Supernode is one live supernode as the registry lists it, verified: its
+// role-supernode ticket was issued by the auth server and its addresses come
+// from a record signed by the ticket's peer.
+type Supernode struct {
+	Ticket *ticket.Ticket
+	Addrs  peer.AddrInfo
+}
+
+// Heartbeat tells the auth server auth that h runs the supernode services,
+// with h's current addresses in a signed peer record, under the operator's
+// device ticket t (which must be h's). It returns the role-supernode ticket
+// the server issued, verified. auth's addresses must be known to h's
+// peerstore (or a connection open).
+func Heartbeat(ctx context.Context, h host.Host, auth peer.ID, t *wire.SignedTicket) (*ticket.Ticket, error) {
+	key := h.Peerstore().PrivKey(h.ID())
+	if key == nil {
+		return nil, fmt.Errorf("heartbeat: no private key for %s", h.ID())
+	}
+	rec, err := ticket.SealRecord(key, peer.AddrInfo{ID: h.ID(), Addrs: h.Addrs()})
+	if err != nil {
+		return nil, fmt.Errorf("heartbeat: %w", err)
+	}
+	resp, err := registryRoundTrip(ctx, h, auth, &wire.RegistryRequest{
+		Kind: &wire.RegistryRequest_Heartbeat{Heartbeat: &wire.Heartbeat{Ticket: t, PeerRecord: rec}},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("heartbeat: %w", err)
+	}
+	st, err := ticket.VerifyFor(auth, h.ID(), resp.GetSupernodeTicket(), time.Now())
+	if err != nil {
+		return nil, fmt.Errorf("heartbeat: %w: supernode ticket: %v", ErrRegistryProtocol, err)
+	}
+	if st.Role != ticket.RoleSupernode {
+		return nil, fmt.Errorf("heartbeat: %w: ticket role %q", ErrRegistryProtocol, st.Role)
+	}
+	return st, nil
+}
+
+// ListSupernodes asks the auth server auth for the live supernodes,
+// presenting the caller's ticket t. Entries that do not verify (see
+// ParseSupernodes) are dropped.
+func ListSupernodes(ctx context.Context, h host.Host, auth peer.ID, t *wire.SignedTicket) ([]Supernode, error) {
+	resp, err := registryRoundTrip(ctx, h, auth, &wire.RegistryRequest{
+		Kind: &wire.RegistryRequest_List{List: &wire.ListSupernodes{Ticket: t}},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("listing supernodes: %w", err)
+	}
+	return ParseSupernodes(auth, resp.GetSupernodes()), nil
+}
+
+// ParseSupernodes verifies a supernode list (a registry answer or
+// LoginResult.supernodes): each ticket must be a valid role-supernode ticket
+// issued by auth, and each record signed by the ticket's peer. Bad entries
+// and repeated peers are dropped, so a tampered list can hide supernodes but
+// not invent them.
+func ParseSupernodes(auth peer.ID, infos []*wire.SupernodeInfo) []Supernode {
+	now := time.Now()
+	out := make([]Supernode, 0, len(infos))
+	seen := make(map[peer.ID]bool, len(infos))
+	for _, in := range infos {
+		t, err := ticket.Verify(auth, in.GetTicket(), now)
+		if err != nil || t.Role != ticket.RoleSupernode || seen[t.Peer] {
+			continue
+		}
+		rec, err := ticket.VerifyRecord(t.Peer, in.GetPeerRecord())
+		if err != nil {
+			continue
+		}
+		seen[t.Peer] = true
+		out = append(out, Supernode{Ticket: t, Addrs: peer.AddrInfo{ID: t.Peer, Addrs: rec.Addrs}})
+	}
+	return out
+}
+
+// registryErr maps a RegistryResponse error code to a sentinel.
+func registryErr(code string) error {
+	switch code {
+	case "":
+		return nil
+	case "unauthorized":
+		return ErrRegistryUnauthorized
+	case "bad_request":
+		return ErrRegistryBadRequest
+	case "too_many":
+		return ErrRegistryFull
+	case "internal":
+		return ErrRegistryInternal
+	default:
+		return fmt.Errorf("%w: unknown error code %q", ErrRegistryProtocol, code)
+	}
+}
+
+// registryRoundTrip sends req on a fresh registry stream and reads the one
+// response, bounded by wire.RegistryTimeout and by ctx. An error code in the
+// response comes back as its sentinel.
+func registryRoundTrip(ctx context.Context, h host.Host, auth peer.ID, req *wire.RegistryRequest) (*wire.RegistryResponse, error) {
+	s, err := h.NewStream(ctx, auth, wire.ProtoRegistry)
+	if err != nil {
+		return nil, fmt.Errorf("opening stream to %s: %w", auth, err)
+	}
+	stop := context.AfterFunc(ctx, func() { _ = s.Reset() })
+	defer stop()
+	deadline := time.Now().Add(wire.RegistryTimeout)
+	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
+		deadline = d
+	}
+	fail := func(err error) (*wire.RegistryResponse, error) {
+		_ = s.Reset()
+		if ctx.Err() != nil {
+			return nil, fmt.Errorf("%w (%v)", ctx.Err(), err)
+		}
+		return nil, err
+	}
+	if err := s.SetDeadline(deadline); err != nil {
+		return fail(fmt.Errorf("setting deadline: %w", err))
+	}
+	if err := wire.WriteMsg(s, req); err != nil {
+		return fail(err)
+	}
+	if err := s.CloseWrite(); err != nil {
+		return fail(fmt.Errorf("closing write side: %w", err))
+	}
+	var resp wire.RegistryResponse
+	if err := wire.ReadMsg(s, wire.MaxRegistryFrame, &resp); err != nil {
+		return fail(err)
+	}
+	_ = s.Close()
+	if err := registryErr(resp.GetError()); err != nil {
+		return nil, err
+	}
+	return &resp, nil
+}
+
+// Heartbeater keeps a supernode listed at the auth server: it heartbeats
+// every Interval until its context ends, logging failures and carrying on,
+// and keeps the latest role-supernode ticket for the services that present
+// it. Set the exported fields, then call Serve once.
+type Heartbeater struct {
+	// Host runs the supernode services. Required.
+	Host host.Host
+	// Auth is the auth server's peer ID; its addresses must be in Host's
+	// peerstore. Required.
+	Auth peer.ID
+	// Ticket returns the operator's current device ticket for Host; it is
+	// called before every heartbeat, so a renewed login is picked up.
+	// Required.
+	Ticket func() *wire.SignedTicket
+	// Interval between heartbeats; zero means wire.HeartbeatInterval.
+	Interval time.Duration
+	// Logger; nil discards.
+	Logger *slog.Logger
+
+	mu     sync.Mutex
+	latest *ticket.Ticket
+	ready  chan struct{} // closed at the first successful heartbeat
+	once   sync.Once
+}
+
+func (hb *Heartbeater) init() {
+	hb.once.Do(func() { hb.ready = make(chan struct{}) })
+}
+
+// SupernodeTicket returns the role-supernode ticket of the latest successful
+// heartbeat, or nil before the first.
+func (hb *Heartbeater) SupernodeTicket() *ticket.Ticket {
+	hb.mu.Lock()
+	defer hb.mu.Unlock()
+	return hb.latest
+}
+
+// Ready is closed once the first heartbeat has succeeded: from then on the
+// supernode is listed.
+func (hb *Heartbeater) Ready() <-chan struct{} {
+	hb.init()
+	return hb.ready
+}
+
+// Serve heartbeats at once and then every Interval until ctx ends, and
+// returns nil then. A failed heartbeat is logged and retried at the next
+// tick: a supernode outlives its auth server's restarts.
+func (hb *Heartbeater) Serve(ctx context.Context) error {
+	hb.init()
+	if hb.Host == nil || hb.Auth == "" || hb.Ticket == nil {
+		return errors.New("heartbeater: Host, Auth and Ticket are required")
+	}
+	log := hb.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	interval := hb.Interval
+	if interval <= 0 {
+		interval = wire.HeartbeatInterval
+	}
+	tick := time.NewTicker(interval)
+	defer tick.Stop()
+	failing := false
+	for {
+		// One heartbeat may take no longer than the interval, so a slow
+		// server never delays the next beat past the TTL.
+		bctx, cancel := context.WithTimeout(ctx, interval)
+		t, err := Heartbeat(bctx, hb.Host, hb.Auth, hb.Ticket())
+		cancel()
+		switch {
+		case ctx.Err() != nil:
+			return nil
+		case err != nil:
+			// Log the first failure loudly and the rest quietly: a server
+			// that is down for an hour should not fill the log.
+			if !failing {
+				log.Warn("heartbeat failed", "auth", hb.Auth, "err", err)
+			} else {
+				log.Debug("heartbeat failed", "auth", hb.Auth, "err", err)
+			}
+			failing = true
+		default:
+			if failing {
+				log.Info("heartbeat succeeded again", "auth", hb.Auth)
+			}
+			failing = false
+			hb.mu.Lock()
+			first := hb.latest == nil
+			hb.latest = t
+			hb.mu.Unlock()
+			if first {
+				close(hb.ready)
+				log.Info("registered as a supernode", "auth", hb.Auth, "expiry", t.Expiry)
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-tick.C:
+		}
+	}
+}

@@ -1,0 +1,495 @@
+package supernode
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"errors"
+	"io"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/libp2p/go-libp2p"
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/peerstore"
+	"github.com/libp2p/go-libp2p/core/protocol"
+	"github.com/libp2p/go-libp2p/p2p/protocol/circuitv2/client"
+	pbv2 "github.com/libp2p/go-libp2p/p2p/protocol/circuitv2/pb"
+	"github.com/libp2p/go-libp2p/p2p/protocol/circuitv2/relay"
+	ma "github.com/multiformats/go-multiaddr"
+
+	"eserver/node/ticket"
+	"eserver/node/wire"
+)
+
+const sinkProto = protocol.ID("/eserver-test/sink/1.0.0")
+
+// relayEnv is a supernode host running the relay, with its admissions.
+type relayEnv struct {
+	t     *testing.T
+	clock *clock
+	rh    host.Host
+	adm   *Admissions
+	relay *Relay
+}
+
+func newRelayEnv(t *testing.T, cfg RelayConfig) *relayEnv {
+	t.Helper()
+	res, err := SupernodeResources(300)
+	if err != nil {
+		t.Fatalf("supernode resources: %v", err)
+	}
+	rh, err := libp2p.New(libp2p.ListenAddrStrings("/ip4/127.0.0.1/tcp/0"), res)
+	if err != nil {
+		t.Fatalf("relay host: %v", err)
+	}
+	t.Cleanup(func() { _ = rh.Close() })
+	e := &relayEnv{t: t, clock: newClock(), rh: rh}
+	if cfg.Admissions == nil {
+		cfg.Admissions = NewAdmissions(0, e.clock.Now)
+	}
+	e.adm = cfg.Admissions
+	e.relay, err = StartRelay(rh, cfg)
+	if err != nil {
+		t.Fatalf("start relay: %v", err)
+	}
+	t.Cleanup(func() { _ = e.relay.Close() })
+	return e
+}
+
+// hiddenHost is a node nobody can dial: it listens on no address, only
+// through relays (the circuit transport accepts relayed connections).
+func hiddenHost(t *testing.T) host.Host {
+	t.Helper()
+	h, err := libp2p.New(libp2p.NoListenAddrs, libp2p.EnableRelay())
+	if err != nil {
+		t.Fatalf("hidden host: %v", err)
+	}
+	t.Cleanup(func() { _ = h.Close() })
+	return h
+}
+
+func (e *relayEnv) info() peer.AddrInfo { return peer.AddrInfo{ID: e.rh.ID(), Addrs: e.rh.Addrs()} }
+
+// admit admits h for a day on the relay's clock.
+func (e *relayEnv) admit(h host.Host) {
+	if !e.adm.Admit(h.ID(), e.clock.Now().Add(wire.TicketLifetime)) {
+		e.t.Fatalf("admitting %s refused", h.ID())
+	}
+}
+
+// reserve connects h to the relay and asks for a reservation.
+func (e *relayEnv) reserve(ctx context.Context, h host.Host) (*client.Reservation, error) {
+	if err := h.Connect(ctx, e.info()); err != nil {
+		e.t.Fatalf("connecting to relay: %v", err)
+	}
+	return client.Reserve(ctx, h, e.info())
+}
+
+// circuitTo is dest's address through the relay: the only one dest has.
+func (e *relayEnv) circuitTo(dest peer.ID) peer.AddrInfo {
+	a := e.rh.Addrs()[0].Encapsulate(ma.StringCast("/p2p/" + e.rh.ID().String() + "/p2p-circuit"))
+	return peer.AddrInfo{ID: dest, Addrs: []ma.Multiaddr{a}}
+}
+
+// sinkResult is what the sink read from one stream.
+type sinkResult struct {
+	n   int64
+	err error
+}
+
+// serveSink makes h read whole streams, answer with their SHA-256 and report
+// how much it read.
+func serveSink(h host.Host) <-chan sinkResult {
+	out := make(chan sinkResult, 8)
+	h.SetStreamHandler(sinkProto, func(s network.Stream) {
+		_ = s.SetDeadline(time.Now().Add(30 * time.Second))
+		hash := sha256.New()
+		n, err := io.Copy(hash, s)
+		out <- sinkResult{n, err}
+		if err != nil {
+			_ = s.Reset()
+			return
+		}
+		_, _ = s.Write(hash.Sum(nil))
+		_ = s.Close()
+	})
+	return out
+}
+
+// send writes data to dest's sink through any (limited) connection and
+// returns the digest the sink answered.
+func send(ctx context.Context, h host.Host, dest peer.ID, data []byte) ([]byte, error) {
+	s, err := h.NewStream(network.WithAllowLimitedConn(ctx, "relayed transfer"), dest, sinkProto)
+	if err != nil {
+		return nil, err
+	}
+	_ = s.SetDeadline(time.Now().Add(30 * time.Second))
+	if _, err := s.Write(data); err != nil {
+		_ = s.Reset()
+		return nil, err
+	}
+	if err := s.CloseWrite(); err != nil {
+		_ = s.Reset()
+		return nil, err
+	}
+	sum, err := io.ReadAll(s)
+	if err != nil {
+		_ = s.Reset()
+		return nil, err
+	}
+	_ = s.Close()
+	return sum, nil
+}
+
+func randomBytes(t *testing.T, n int) []byte {
+	t.Helper()
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// eventually polls cond for up to 10 s.
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		if cond() {
+			return
+		}
+	}
+	t.Fatalf("timed out waiting for %s", what)
+}
+
+func TestRelayTransfer10MiB(t *testing.T) {
+	e := newRelayEnv(t, RelayConfig{})
+	ctx := ctxT(t)
+	a, b := hiddenHost(t), hiddenHost(t)
+	e.admit(a)
+	e.admit(b)
+	sink := serveSink(b)
+
+	rsvp, err := e.reserve(ctx, b)
+	if err != nil {
+		t.Fatalf("b reserving: %v", err)
+	}
+	if rsvp.LimitDuration != DefaultRelayDuration || rsvp.LimitData != DefaultRelayData {
+		t.Fatalf("reservation limits %v / %d, want %v / %d", rsvp.LimitDuration, rsvp.LimitData, DefaultRelayDuration, uint64(DefaultRelayData))
+	}
+	if err := a.Connect(ctx, e.info()); err != nil {
+		t.Fatalf("a connecting to relay: %v", err)
+	}
+
+	// Neither can reach the other directly: b has no address but the circuit.
+	if len(b.Addrs()) != 0 {
+		t.Fatalf("b listens on %v, want nothing", b.Addrs())
+	}
+	if err := a.Connect(ctx, peer.AddrInfo{ID: b.ID(), Addrs: e.rh.Addrs()}); err == nil {
+		t.Fatal("a dialled b without the relay")
+	}
+
+	if err := a.Connect(ctx, e.circuitTo(b.ID())); err != nil {
+		t.Fatalf("a connecting to b through the relay: %v", err)
+	}
+	conns := a.Network().ConnsToPeer(b.ID())
+	if len(conns) != 1 || !conns[0].Stat().Limited || !strings.Contains(conns[0].RemoteMultiaddr().String(), "/p2p-circuit") {
+		t.Fatalf("a's connections to b: %v, want one limited circuit", conns)
+	}
+
+	data := randomBytes(t, 10<<20)
+	want := sha256.Sum256(data)
+	got, err := send(ctx, a, b.ID(), data)
+	if err != nil {
+		t.Fatalf("sending 10 MiB through the relay: %v", err)
+	}
+	if r := <-sink; r.err != nil || r.n != int64(len(data)) {
+		t.Fatalf("sink read %d bytes, err %v; want %d", r.n, r.err, len(data))
+	}
+	if !bytes.Equal(got, want[:]) {
+		t.Fatalf("digest %x, want %x", got, want)
+	}
+
+	st := e.relay.Stats()
+	if st.BytesRelayed < uint64(len(data)) {
+		t.Fatalf("relayed %d bytes, want at least %d", st.BytesRelayed, len(data))
+	}
+	if st.CircuitsOpened != 1 || st.ActiveCircuits != 1 || st.ActiveReservations != 1 {
+		t.Fatalf("stats %+v, want one circuit open, one reservation", st)
+	}
+	t.Logf("relayed %d bytes for a %d-byte transfer", st.BytesRelayed, len(data))
+
+	// Closing the circuit closes it at the relay.
+	for _, c := range conns {
+		_ = c.Close()
+	}
+	eventually(t, "the circuit to close", func() bool { return e.relay.Stats().ActiveCircuits == 0 })
+}
+
+func TestRelayAdmitsThroughRendezvous(t *testing.T) {
+	adm := NewAdmissions(0, nil)
+	e := newRelayEnv(t, RelayConfig{Admissions: adm})
+	auth := newKey(t)
+	rv := NewRendezvous(RendezvousConfig{AuthServer: mustID(t, auth), OnTicket: adm.AdmitTicket})
+	rv.Attach(e.rh)
+	t.Cleanup(func() { _ = rv.Close() })
+	ctx := ctxT(t)
+
+	b := hiddenHost(t)
+	b.Peerstore().AddAddrs(e.rh.ID(), e.rh.Addrs(), peerstore.PermanentAddrTTL)
+	if _, err := e.reserve(ctx, b); err == nil {
+		t.Fatal("reserved before proving a ticket")
+	}
+	now := time.Now()
+	if _, err := Lookup(ctx, b, e.rh.ID(), signTicket(t, auth, "bob", b.ID(), now, now.Add(time.Hour)), []string{"alice"}); err != nil {
+		t.Fatalf("lookup: %v", err)
+	}
+	if !adm.Allowed(b.ID()) {
+		t.Fatal("the ticket did not admit b")
+	}
+	if _, err := e.reserve(ctx, b); err != nil {
+		t.Fatalf("reserving after a lookup: %v", err)
+	}
+
+	// A ticket for another peer, or of another server, admits nobody.
+	c := hiddenHost(t)
+	c.Peerstore().AddAddrs(e.rh.ID(), e.rh.Addrs(), peerstore.PermanentAddrTTL)
+	if _, err := Lookup(ctx, c, e.rh.ID(), signTicket(t, auth, "carol", b.ID(), now, now.Add(time.Hour)), []string{"alice"}); err == nil {
+		t.Fatal("lookup with b's ticket succeeded for c")
+	}
+	if _, err := Lookup(ctx, c, e.rh.ID(), signTicket(t, newKey(t), "carol", c.ID(), now, now.Add(time.Hour)), []string{"alice"}); err == nil {
+		t.Fatal("lookup with another server's ticket succeeded")
+	}
+	if adm.Allowed(c.ID()) {
+		t.Fatal("c admitted without a valid ticket of its own")
+	}
+}
+
+func TestRelayRefusesStrangers(t *testing.T) {
+	e := newRelayEnv(t, RelayConfig{})
+	ctx := ctxT(t)
+	a, b, stranger := hiddenHost(t), hiddenHost(t), hiddenHost(t)
+	e.admit(a)
+	e.admit(b)
+	serveSink(b)
+	serveSink(stranger)
+	if _, err := e.reserve(ctx, b); err != nil {
+		t.Fatalf("b reserving: %v", err)
+	}
+
+	// A stranger cannot reserve...
+	_, err := e.reserve(ctx, stranger)
+	var rerr client.ReservationError
+	if !errors.As(err, &rerr) || rerr.Status != pbv2.Status_PERMISSION_DENIED {
+		t.Fatalf("stranger reserving: %v, want permission denied", err)
+	}
+	// ...nor reach an admitted peer.
+	if err := stranger.Connect(ctx, e.circuitTo(b.ID())); err == nil {
+		t.Fatal("stranger connected to b through the relay")
+	}
+
+	// An admitted peer cannot reach one no longer admitted, though it still
+	// holds a reservation.
+	e.admit(stranger)
+	if _, err := e.reserve(ctx, stranger); err != nil {
+		t.Fatalf("reserving once admitted: %v", err)
+	}
+	e.adm.Revoke(stranger.ID())
+	if err := a.Connect(ctx, e.circuitTo(stranger.ID())); err == nil {
+		t.Fatal("a connected to a revoked peer")
+	}
+
+	// Admission ends with the ticket.
+	e.clock.Advance(wire.TicketLifetime)
+	if err := a.Connect(ctx, e.circuitTo(b.ID())); err == nil {
+		t.Fatal("a connected after its admission expired")
+	}
+	if e.adm.Allowed(a.ID()) || e.adm.Allowed(b.ID()) {
+		t.Fatal("expired admissions still allowed")
+	}
+
+	st := e.relay.Stats()
+	if st.ReservationsRefused != 1 || st.CircuitsRefused != 3 || st.CircuitsOpened != 0 || st.BytesRelayed != 0 {
+		t.Fatalf("stats %+v, want 1 reservation and 3 circuits refused, nothing relayed", st)
+	}
+}
+
+func TestRelayDataLimit(t *testing.T) {
+	const limit = 64 << 10
+	e := newRelayEnv(t, RelayConfig{Limit: &relay.RelayLimit{Duration: time.Minute, Data: limit}})
+	ctx := ctxT(t)
+	a, b := hiddenHost(t), hiddenHost(t)
+	e.admit(a)
+	e.admit(b)
+	sink := serveSink(b)
+	rsvp, err := e.reserve(ctx, b)
+	if err != nil {
+		t.Fatalf("b reserving: %v", err)
+	}
+	if rsvp.LimitData != limit {
+		t.Fatalf("reservation data limit %d, want %d", rsvp.LimitData, limit)
+	}
+	if err := a.Connect(ctx, e.info()); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Connect(ctx, e.circuitTo(b.ID())); err != nil {
+		t.Fatalf("a connecting to b: %v", err)
+	}
+
+	data := randomBytes(t, 1<<20)
+	if _, err := send(ctx, a, b.ID(), data); err == nil {
+		t.Fatal("1 MiB went through a circuit limited to 64 KiB")
+	}
+	select {
+	case r := <-sink:
+		if r.err == nil || r.n > limit {
+			t.Fatalf("sink read %d bytes, err %v; want an error within %d bytes", r.n, r.err, limit)
+		}
+	case <-ctx.Done():
+		t.Fatal("the sink never saw its stream end")
+	}
+	eventually(t, "the limited circuit to close", func() bool { return e.relay.Stats().ActiveCircuits == 0 })
+	// Each direction may carry the limit, no more.
+	if st := e.relay.Stats(); st.BytesRelayed > 2*limit {
+		t.Fatalf("relayed %d bytes, limit %d each way", st.BytesRelayed, limit)
+	}
+}
+
+func TestRelayCloseEndsCircuits(t *testing.T) {
+	e := newRelayEnv(t, RelayConfig{})
+	ctx := ctxT(t)
+	a, b := hiddenHost(t), hiddenHost(t)
+	e.admit(a)
+	e.admit(b)
+	started, ended := make(chan struct{}), make(chan error, 1)
+	b.SetStreamHandler(sinkProto, func(s network.Stream) {
+		_ = s.SetDeadline(time.Now().Add(20 * time.Second))
+		buf := make([]byte, 5)
+		if _, err := io.ReadFull(s, buf); err != nil {
+			ended <- err
+			return
+		}
+		close(started)
+		_, err := io.Copy(io.Discard, s)
+		ended <- err
+		_ = s.Reset()
+	})
+	if _, err := e.reserve(ctx, b); err != nil {
+		t.Fatalf("b reserving: %v", err)
+	}
+	if err := a.Connect(ctx, e.info()); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Connect(ctx, e.circuitTo(b.ID())); err != nil {
+		t.Fatalf("a connecting to b: %v", err)
+	}
+	s, err := a.NewStream(network.WithAllowLimitedConn(ctx, "test"), b.ID(), sinkProto)
+	if err != nil {
+		t.Fatalf("stream through the relay: %v", err)
+	}
+	defer s.Reset()
+	_ = s.SetDeadline(time.Now().Add(20 * time.Second))
+	if _, err := s.Write([]byte("hello")); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-started:
+	case err := <-ended:
+		t.Fatalf("sink failed before close: %v", err)
+	case <-ctx.Done():
+		t.Fatal("sink never got the stream")
+	}
+
+	if err := e.relay.Close(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-ended:
+		if err == nil {
+			t.Fatal("sink stream ended cleanly; want it cut")
+		}
+	case <-ctx.Done():
+		t.Fatal("the circuit outlived the relay")
+	}
+	eventually(t, "the circuit to close", func() bool { return e.relay.Stats().ActiveCircuits == 0 })
+	if st := e.relay.Stats(); st.ActiveReservations != 0 {
+		t.Fatalf("after close: %+v", st)
+	}
+	if _, err := e.reserve(ctx, a); err == nil {
+		t.Fatal("reserved at a closed relay")
+	}
+}
+
+func TestStartRelayRefusesOpenRelay(t *testing.T) {
+	if _, err := StartRelay(newHost(t), RelayConfig{}); !errors.Is(err, ErrNoAdmissions) {
+		t.Fatalf("StartRelay without admissions: %v, want ErrNoAdmissions", err)
+	}
+	bad := RelayConfig{Admissions: NewAdmissions(0, nil), Limit: &relay.RelayLimit{Duration: time.Millisecond, Data: 1}}
+	if _, err := StartRelay(newHost(t), bad); err == nil {
+		t.Fatal("StartRelay accepted a sub-second duration limit")
+	}
+}
+
+func TestRelayResources(t *testing.T) {
+	h := newHost(t)
+	r, err := StartRelay(h, RelayConfig{
+		Admissions: NewAdmissions(0, nil),
+		Resources:  relay.Resources{MaxCircuits: 4, Limit: &relay.RelayLimit{Duration: time.Second, Data: 1}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	res := r.Resources()
+	d := DefaultRelayResources()
+	if res.MaxCircuits != 4 || res.BufferSize != d.BufferSize || res.MaxReservations != d.MaxReservations ||
+		res.MaxReservationsPerIP != d.MaxReservationsPerIP || *res.Limit != *DefaultRelayLimit() {
+		t.Fatalf("resources %+v (limit %+v), want defaults with MaxCircuits 4", res, *res.Limit)
+	}
+}
+
+func TestAdmissions(t *testing.T) {
+	c := newClock()
+	a := NewAdmissions(2, c.Now)
+	p1, p2, p3 := mustID(t, newKey(t)), mustID(t, newKey(t)), mustID(t, newKey(t))
+	now := c.Now()
+
+	if a.Admit(p1, now) {
+		t.Fatal("admitted until now")
+	}
+	if !a.Admit(p1, now.Add(time.Minute)) || !a.Admit(p2, now.Add(time.Hour)) {
+		t.Fatal("admit refused")
+	}
+	if a.Admit(p3, now.Add(time.Hour)) {
+		t.Fatal("admitted past the bound with nothing expired")
+	}
+	// An earlier expiry does not shorten an admission; a later one extends it.
+	a.Admit(p1, now.Add(time.Second))
+	if !a.Admit(p1, now.Add(2*time.Minute)) {
+		t.Fatal("extending refused")
+	}
+	c.Advance(90 * time.Second)
+	if !a.Allowed(p1) || !a.Allowed(p2) || a.Allowed(p3) {
+		t.Fatal("wrong peers allowed after 90 s")
+	}
+	c.Advance(time.Minute) // p1 expired: its slot is free again
+	if !a.Admit(p3, c.Now().Add(time.Hour)) {
+		t.Fatal("expired entry not swept for a new peer")
+	}
+	if a.Allowed(p1) || !a.Allowed(p3) || a.Len() != 2 {
+		t.Fatalf("after sweep: p1 %v p3 %v len %d", a.Allowed(p1), a.Allowed(p3), a.Len())
+	}
+	a.Revoke(p3)
+	if a.Allowed(p3) {
+		t.Fatal("revoked peer allowed")
+	}
+
+	a.AdmitTicket(&ticket.Ticket{Username: "carol", Peer: p3, Expiry: c.Now().Add(time.Hour)})
+	if !a.Allowed(p3) {
+		t.Fatal("AdmitTicket did not admit the ticket's peer")
+	}
+}

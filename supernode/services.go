@@ -1,0 +1,64 @@
+package supernode
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/peer"
+)
+
+// ServicesConfig configures every service a supernode runs.
+type ServicesConfig struct {
+	// AuthServer is the auth server whose tickets are honoured. Required.
+	AuthServer peer.ID
+	// MailboxDB is the mailbox SQLite file. Required.
+	MailboxDB string
+	// Logger; nil means slog.Default().
+	Logger *slog.Logger
+}
+
+// Services are the supernode services on one host: rendezvous, mailboxes
+// and the relay. Ticket holders that prove themselves to the rendezvous are
+// admitted to the relay.
+type Services struct {
+	Rendezvous *Rendezvous
+	Mailbox    *Mailbox
+	Relay      *Relay
+	Admissions *Admissions
+}
+
+// StartServices attaches every supernode service to h. The eserver-auth
+// process, the bundled local server and eserver-supernode all run this, so
+// a supernode is the same thing wherever it runs.
+func StartServices(h host.Host, cfg ServicesConfig) (*Services, error) {
+	if cfg.AuthServer == "" || cfg.MailboxDB == "" {
+		return nil, errors.New("supernode: ServicesConfig needs AuthServer and MailboxDB")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	adm := NewAdmissions(0, nil)
+	mb, err := NewMailbox(MailboxConfig{DBPath: cfg.MailboxDB, AuthServer: cfg.AuthServer, Logger: cfg.Logger})
+	if err != nil {
+		return nil, fmt.Errorf("starting mailboxes: %w", err)
+	}
+	rl, err := StartRelay(h, RelayConfig{Admissions: adm, Logger: cfg.Logger})
+	if err != nil {
+		mb.Close()
+		return nil, fmt.Errorf("starting relay: %w", err)
+	}
+	rv := NewRendezvous(RendezvousConfig{AuthServer: cfg.AuthServer, Logger: cfg.Logger, OnTicket: adm.AdmitTicket})
+	rv.Attach(h)
+	mb.Attach(h)
+	return &Services{Rendezvous: rv, Mailbox: mb, Relay: rl, Admissions: adm}, nil
+}
+
+// Close stops every service and waits for their handlers.
+func (s *Services) Close() error {
+	rvErr := s.Rendezvous.Close()
+	rlErr := s.Relay.Close()
+	mbErr := s.Mailbox.Close()
+	return errors.Join(rvErr, rlErr, mbErr)
+}
