@@ -29,7 +29,7 @@ type homing struct {
 	mu    sync.Mutex
 	known map[peer.ID]supernode.Supernode
 	dead  map[peer.ID]time.Time
-	homes []peer.ID      // our current homes
+	homes []peer.ID     // our current homes
 	kick  chan struct{} // re-home now
 }
 
