@@ -70,6 +70,9 @@ func (s *session) goTracked(f func()) {
 func (s *session) connectRendezvous(ctx context.Context, rv peer.AddrInfo) error {
 	s.host.Peerstore().AddAddrs(rv.ID, rv.Addrs, peerstore.PermanentAddrTTL)
 	if err := s.host.Connect(ctx, rv); err != nil {
+		if s.ctx.Err() == nil {
+			s.markDead(rv.ID) // a supernode that does not answer is skipped for a while
+		}
 		return fmt.Errorf("%w: rendezvous %s: %v", api.ErrUnreachable, rv.ID, err)
 	}
 	return nil

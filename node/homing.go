@@ -170,3 +170,31 @@ func (s *session) rehome() {
 		s.pokeMail()
 	}
 }
+
+// Homes returns the peer IDs of the supernodes this node is homed at now,
+// for diagnostics and tests; nil when signed out.
+func (n *Node) Homes() []string {
+	s, err := n.current()
+	if err != nil {
+		return nil
+	}
+	h := s.homing
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	out := make([]string, 0, len(h.homes))
+	for _, id := range h.homes {
+		out = append(out, id.String())
+	}
+	return out
+}
+
+// Pending returns how many items wait in the outbox for username: neither
+// delivered directly nor left in its mailboxes yet. For diagnostics and tests.
+func (n *Node) Pending(username string) (int, error) {
+	s, err := n.current()
+	if err != nil {
+		return 0, err
+	}
+	out, err := s.store.Outbox(username)
+	return len(out), err
+}

@@ -1,0 +1,295 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"eserver/authserver"
+	"eserver/node"
+	"eserver/node/api"
+	"eserver/node/login"
+	"eserver/supernode"
+)
+
+// supernodeProc is one eserver-supernode process.
+type supernodeProc struct {
+	id   peer.ID
+	kill func()
+}
+
+// startSupernodes runs n supernode processes against server, each with its
+// own operator account, and waits until the registry lists them all.
+func startSupernodes(t *testing.T, server string, n int) []supernodeProc {
+	t.Helper()
+	ai, err := login.ParseServer(server)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	client, err := authserver.NewHost(mustKey(t), []string{"/ip4/127.0.0.1/tcp/0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	var procs []supernodeProc
+	for i := range n {
+		user := fmt.Sprintf("operator%d", i)
+		if err := login.Register(ctx, client, ai, user, "pw"); err != nil {
+			t.Fatal(err)
+		}
+		dir := t.TempDir()
+		pw := filepath.Join(dir, "password")
+		os.WriteFile(pw, []byte("pw\n"), 0o600)
+		cmd := command("--profile", filepath.Join(dir, "p"), "--server", server, "--username", user,
+			"--password-file", pw, "--listen", "/ip4/127.0.0.1/tcp/0")
+		out, _ := cmd.StdoutPipe()
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan struct{})
+		go func() { cmd.Wait(); close(done) }()
+		kill := func() {
+			cmd.Process.Signal(syscall.SIGKILL)
+			<-done
+		}
+		t.Cleanup(kill)
+		lines := bufio.NewScanner(out)
+		if !lines.Scan() {
+			t.Fatalf("supernode %d printed nothing", i)
+		}
+		sn, err := peer.AddrInfoFromString(lines.Text())
+		if err != nil {
+			t.Fatalf("supernode %d: %q: %v", i, lines.Text(), err)
+		}
+		go func() {
+			for lines.Scan() {
+			}
+		}()
+		procs = append(procs, supernodeProc{id: sn.ID, kill: kill})
+	}
+	res, err := login.Login(ctx, client, ai, login.Request{Username: "operator0", Password: "pw", BoxKey: make([]byte, 32)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 100 {
+		list, err := supernode.ListSupernodes(ctx, client, ai.ID, res.Ticket.Signed)
+		if err == nil && len(list) == n {
+			return procs
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("the registry never listed all %d supernodes", n)
+	return nil
+}
+
+// chatNode is a real in-process node with its event stream.
+type chatNode struct {
+	*node.Node
+	name, dir, server string
+	events            <-chan api.Event
+	cancel            context.CancelFunc
+}
+
+func newChatNode(t *testing.T, server, name string) *chatNode {
+	c := &chatNode{name: name, dir: t.TempDir(), server: server}
+	c.open(t)
+	t.Cleanup(c.stop)
+	return c
+}
+
+func (c *chatNode) open(t *testing.T) {
+	n, err := node.New(node.Config{ProfileDir: c.dir, Listen: []string{"/ip4/127.0.0.1/tcp/0"},
+		RetryMax: 300 * time.Millisecond, LookupInterval: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	c.Node, c.events, c.cancel = n, n.Watch(ctx), cancel
+}
+
+func (c *chatNode) stop() {
+	if c.Node == nil {
+		return
+	}
+	c.Node.Close()
+	c.cancel()
+	for range c.events {
+	}
+	c.Node = nil
+}
+
+func (c *chatNode) login(t *testing.T) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if _, err := c.Login(ctx, api.LoginRequest{Server: c.server, Username: c.name, Password: "pw-" + c.name}); err != nil {
+		t.Fatalf("%s: login: %v", c.name, err)
+	}
+}
+
+func (c *chatNode) waitFor(t *testing.T, what string, match func(api.Event) bool) api.Event {
+	t.Helper()
+	timeout := time.After(60 * time.Second)
+	for {
+		select {
+		case e := <-c.events:
+			if match(e) {
+				return e
+			}
+		case <-timeout:
+			t.Fatalf("%s: timed out waiting for %s", c.name, what)
+		}
+	}
+}
+
+// collect returns the next n messages from peer, failing on a duplicate.
+func (c *chatNode) collect(t *testing.T, from string, n int) []string {
+	t.Helper()
+	var texts []string
+	seen := map[string]bool{}
+	for len(texts) < n {
+		e := c.waitFor(t, fmt.Sprintf("message %d from %s", len(texts)+1, from), func(e api.Event) bool {
+			return e.Message != nil && e.Message.From == from
+		})
+		if seen[e.Message.ID] {
+			t.Fatalf("%s: message %s shown twice", c.name, e.Message.ID)
+		}
+		seen[e.Message.ID] = true
+		texts = append(texts, e.Message.Text)
+	}
+	return texts
+}
+
+// TestFailover: with four supernode processes, SIGKILL one of bob's homes
+// mid-conversation: bob re-homes within 5 seconds and nothing is lost or
+// duplicated. Then, with bob offline and his mail waiting at his homes,
+// SIGKILL another of them: bob still gets every message exactly once.
+func TestFailover(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts supernode processes")
+	}
+	_, server := authServer(t)
+	procs := startSupernodes(t, server, 4)
+	byID := map[string]supernodeProc{}
+	for _, p := range procs {
+		byID[p.id.String()] = p
+	}
+
+	alice := newChatNode(t, server, "alice")
+	bob := newChatNode(t, server, "bob")
+	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
+	defer cancel()
+	for _, c := range []*chatNode{alice, bob} {
+		if err := c.Register(ctx, server, c.name, "pw-"+c.name); err != nil {
+			t.Fatal(err)
+		}
+		c.login(t)
+	}
+	if err := alice.AddContact(ctx, "bob", ""); err != nil {
+		t.Fatal(err)
+	}
+	bob.waitFor(t, "request", func(e api.Event) bool { return e.ContactRequest != nil })
+	if err := bob.AcceptContact(ctx, "alice"); err != nil {
+		t.Fatal(err)
+	}
+	alice.waitFor(t, "bob online", func(e api.Event) bool {
+		return e.Contact != nil && e.Contact.Relation == api.RelationAccepted && e.Contact.Status == api.StatusOnline
+	})
+
+	homes := bob.Homes()
+	if len(homes) != 3 {
+		t.Fatalf("bob has %d homes, want 3: %v", len(homes), homes)
+	}
+
+	// Part 1: kill one of bob's homes in the middle of a conversation.
+	const n = 40
+	sent := make(chan error, 1)
+	go func() {
+		for i := range n {
+			if _, err := alice.Send(ctx, "bob", fmt.Sprintf("live %d", i)); err != nil {
+				sent <- err
+				return
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		sent <- nil
+	}()
+	first := bob.collect(t, "alice", n/2)
+	victim := homes[0]
+	killed := time.Now()
+	byID[victim].kill()
+	rest := bob.collect(t, "alice", n-n/2)
+	if err := <-sent; err != nil {
+		t.Fatal(err)
+	}
+	for i, text := range append(first, rest...) {
+		if text != fmt.Sprintf("live %d", i) {
+			t.Fatalf("message %d is %q", i, text)
+		}
+	}
+	for {
+		now := bob.Homes()
+		if len(now) == 3 && !slices.Contains(now, victim) {
+			t.Logf("bob re-homed %v after the kill", time.Since(killed).Round(time.Millisecond))
+			break
+		}
+		if time.Since(killed) > 5*time.Second {
+			t.Fatalf("bob not re-homed 5 s after the kill: %v (dead: %s)", now, victim)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+
+	// Part 2: bob offline; alice's messages wait in his mailboxes; one of
+	// his homes dies; alice leaves too; bob comes back.
+	homes = bob.Homes()
+	bob.stop()
+	alice.waitFor(t, "bob offline", func(e api.Event) bool {
+		return e.Contact != nil && e.Contact.Username == "bob" && e.Contact.Status == api.StatusOffline
+	})
+	const m = 30
+	for i := range m {
+		if _, err := alice.Send(ctx, "bob", fmt.Sprintf("mail %d", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitHandedOver(t, alice, "bob")
+	byID[homes[1]].kill()
+	alice.stop()
+	bob.open(t)
+	bob.login(t)
+	for i, text := range bob.collect(t, "alice", m) {
+		if text != fmt.Sprintf("mail %d", i) {
+			t.Fatalf("mail %d is %q", i, text)
+		}
+	}
+	h, err := bob.History(ctx, "alice", 1000, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(h) != n+m {
+		t.Fatalf("bob's history holds %d messages, want %d", len(h), n+m)
+	}
+}
+
+// waitHandedOver waits until from's outbox for peer is empty: every message
+// was delivered or left in peer's mailboxes.
+func waitHandedOver(t *testing.T, from *chatNode, peer string) {
+	t.Helper()
+	for range 300 {
+		if pending, err := from.Pending(peer); err == nil && pending == 0 {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("%s: messages to %s never left the outbox", from.name, peer)
+}
