@@ -101,6 +101,8 @@ type Server struct {
 	reg    *registry // supernodes; see registry.go
 	selfSN bool
 
+	stats stats // counters for Stats and the metrics (metrics.go)
+
 	ctx    context.Context // canceled by Close; resets streams in flight
 	cancel context.CancelFunc
 
@@ -371,6 +373,7 @@ func (s *Server) register(ctx context.Context, rw io.ReadWriter, m *wire.Registe
 		s.log.Error("register", "err", err)
 		return s.refuse(rw, CodeInternal, "internal error")
 	}
+	s.stats.registrations.Add(1)
 	s.log.Info("account registered", "user", m.Username, "peer", remote, "ip", ip)
 	return wire.WriteMsg(rw, &wire.AuthResponse{Kind: &wire.AuthResponse_RegisterResult{RegisterResult: &wire.RegisterResult{}}})
 }
@@ -412,6 +415,7 @@ func (s *Server) issue(w io.Writer, t ticket.Ticket, ip string) error {
 		s.log.Error("signing ticket", "err", err)
 		return s.refuse(w, CodeInternal, "internal error")
 	}
+	s.stats.tickets.Add(1)
 	s.log.Info("ticket issued", "user", t.Username, "peer", t.Peer, "device", t.Device, "ip", ip)
 	lr := &wire.LoginResult{Ticket: st, Rendezvous: s.rdv}
 	lr.Supernodes = s.loginSupernodes(lr)
@@ -421,13 +425,19 @@ func (s *Server) issue(w io.Writer, t ticket.Ticket, ip string) error {
 func (s *Server) login(ctx context.Context, rw io.ReadWriter, m *wire.LoginStart, remote peer.ID, ip string) error {
 	now := s.now()
 	acct := m.Username
+	// Every way out but the ones below counts as a failure: a wrong password
+	// usually ends with the client hanging up after KE2.
+	result := loginFailed
+	defer func() { s.stats.login(result) }()
 	// Security layer: refuse before any OPAQUE work, the same way for real
 	// and unknown accounts.
 	if !s.accts.attempt(acct, now) {
+		result = loginRateLimited
 		s.log.Info("login refused: account rate limited", "user", acct, "ip", ip)
 		return s.refuse(rw, CodeRateLimited, "too many failed logins, try again later")
 	}
 	if !s.addrs.attempt(ip, now) {
+		result = loginRateLimited
 		s.accts.forgetOne(acct)
 		s.log.Info("login refused: address rate limited", "user", acct, "ip", ip)
 		return s.refuse(rw, CodeRateLimited, "too many failed logins, try again later")
@@ -438,6 +448,7 @@ func (s *Server) login(ctx context.Context, rw io.ReadWriter, m *wire.LoginStart
 	rec, err := accountRecord(ctx, s.db, acct)
 	if err != nil {
 		forget()
+		result = loginError
 		s.log.Error("login", "err", err)
 		return s.refuse(rw, CodeInternal, "internal error")
 	}
@@ -447,6 +458,7 @@ func (s *Server) login(ctx context.Context, rw io.ReadWriter, m *wire.LoginStart
 		if errors.Is(err, pake.ErrMalformed) {
 			return s.refuse(rw, CodeBadRequest, "malformed KE1")
 		}
+		result = loginError
 		s.log.Error("login", "user", acct, "err", err)
 		return s.refuse(rw, CodeInternal, "internal error")
 	}
@@ -467,6 +479,7 @@ func (s *Server) login(ctx context.Context, rw io.ReadWriter, m *wire.LoginStart
 	}
 	s.accts.reset(acct)
 	s.addrs.forgetOne(ip)
+	result = loginOK
 
 	return s.issue(rw, ticket.Ticket{
 		Username: acct,

@@ -90,6 +90,8 @@ func (n *Node) AddContact(ctx context.Context, username, message string) error {
 	if err != nil {
 		return err
 	}
+	s.contactMu.Lock()
+	defer s.contactMu.Unlock()
 	if len(message) > wire.MaxRequestMessage {
 		return fmt.Errorf("%w: request message longer than %d bytes", api.ErrBadRequest, wire.MaxRequestMessage)
 	}
@@ -104,7 +106,7 @@ func (n *Node) AddContact(ctx context.Context, username, message string) error {
 	case api.RelationAccepted, api.RelationPendingOut:
 		return nil
 	case api.RelationPendingIn:
-		return n.AcceptContact(ctx, username)
+		return s.accept(username)
 	case api.RelationBlocked:
 		return fmt.Errorf("%w: unblock %s first", api.ErrBlocked, username)
 	}
@@ -116,7 +118,22 @@ func (n *Node) AddContact(ctx context.Context, username, message string) error {
 	if err := s.enqueue(username, &wire.Payload{Kind: &wire.Payload_ContactRequest{ContactRequest: &wire.ContactRequest{Message: message}}}, nil); err != nil {
 		return err
 	}
+	if err := s.grantAndStore(&c); err != nil {
+		return err
+	}
 	s.emitContact(username)
+	return nil
+}
+
+// grantAndStore gives c our visibility token and stores c if that changed it.
+func (s *session) grantAndStore(c *store.Contact) error {
+	changed, err := s.grantVisibility(c)
+	if err != nil {
+		return err
+	}
+	if changed {
+		return s.store.PutContact(*c)
+	}
 	return nil
 }
 
@@ -126,6 +143,13 @@ func (n *Node) AcceptContact(ctx context.Context, username string) error {
 	if err != nil {
 		return err
 	}
+	s.contactMu.Lock()
+	defer s.contactMu.Unlock()
+	return s.accept(username)
+}
+
+// accept answers username's request with yes; the caller holds contactMu.
+func (s *session) accept(username string) error {
 	c, err := s.store.Contact(username)
 	if errors.Is(err, store.ErrNotFound) || (err == nil && api.Relation(c.Relation) != api.RelationPendingIn) {
 		return fmt.Errorf("%w: no request from %s", api.ErrBadRequest, username)
@@ -142,6 +166,9 @@ func (n *Node) AcceptContact(ctx context.Context, username string) error {
 	if err := s.enqueue(username, &wire.Payload{Kind: &wire.Payload_ContactResponse{ContactResponse: &wire.ContactResponse{Accepted: true}}}, nil); err != nil {
 		return err
 	}
+	if err := s.grantAndStore(&c); err != nil {
+		return err
+	}
 	s.emitContact(username)
 	s.sendPresence(username)
 	return nil
@@ -153,6 +180,8 @@ func (n *Node) DeclineContact(ctx context.Context, username string) error {
 	if err != nil {
 		return err
 	}
+	s.contactMu.Lock()
+	defer s.contactMu.Unlock()
 	c, err := s.store.Contact(username)
 	if errors.Is(err, store.ErrNotFound) || (err == nil && api.Relation(c.Relation) != api.RelationPendingIn) {
 		return fmt.Errorf("%w: no request from %s", api.ErrBadRequest, username)
@@ -177,6 +206,8 @@ func (n *Node) BlockContact(ctx context.Context, username string) error {
 	if err != nil {
 		return err
 	}
+	s.contactMu.Lock()
+	defer s.contactMu.Unlock()
 	c, err := s.store.Contact(username)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
@@ -200,6 +231,7 @@ func (n *Node) BlockContact(ctx context.Context, username string) error {
 	if wasAccepted {
 		s.sendPresenceAs(username, api.Presence{Status: api.StatusOffline})
 	}
+	s.visibilityChanged() // the blocked user no longer finds us
 	s.emitContact(username)
 	return nil
 }
@@ -211,6 +243,8 @@ func (n *Node) UnblockContact(ctx context.Context, username string) error {
 	if err != nil {
 		return err
 	}
+	s.contactMu.Lock()
+	defer s.contactMu.Unlock()
 	c, err := s.store.Contact(username)
 	if errors.Is(err, store.ErrNotFound) || (err == nil && api.Relation(c.Relation) != api.RelationBlocked) {
 		return fmt.Errorf("%w: %s is not blocked", api.ErrBadRequest, username)
@@ -237,6 +271,7 @@ func (n *Node) UnblockContact(ctx context.Context, username string) error {
 	}
 	s.emitContact(username)
 	if api.Relation(prev) == api.RelationAccepted {
+		s.visibilityChanged()
 		s.sendPresence(username)
 	}
 	return nil
@@ -249,6 +284,8 @@ func (n *Node) RemoveContact(ctx context.Context, username string) error {
 	if err != nil {
 		return err
 	}
+	s.contactMu.Lock()
+	defer s.contactMu.Unlock()
 	c, err := s.store.Contact(username)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil
@@ -264,6 +301,7 @@ func (n *Node) RemoveContact(ctx context.Context, username string) error {
 			return err
 		}
 	}
+	s.visibilityChanged()
 	s.emitContact(username)
 	return nil
 }
@@ -322,6 +360,9 @@ func (n *Node) SetPresence(ctx context.Context, u api.PresenceUpdate) error {
 	acct := s.account()
 	n.emit(api.Event{Account: &acct})
 	s.broadcastPresence()
+	if u.Status != nil {
+		s.visibilityChanged() // appearing offline hides our record, and back
+	}
 	return nil
 }
 

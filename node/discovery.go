@@ -44,6 +44,7 @@ func (s *session) run() {
 	// Publish before returning from sign-in, so that contacts find us (and
 	// send directly) as soon as we show online.
 	published := s.publish()
+	s.upgradeVisibility()
 	s.goTracked(s.homingLoop)
 	s.goTracked(s.mailLoop)
 	s.goTracked(func() { s.publishLoop(published) })
@@ -81,11 +82,12 @@ func (s *session) connectRendezvous(ctx context.Context, rv peer.AddrInfo) error
 // publish puts our record at our homes; it reports whether all took it.
 func (s *session) publish() bool {
 	ok := true
+	allowed := s.allowed()
 	for _, rv := range s.homesOf(s.me()) {
 		ctx, cancel := context.WithTimeout(s.ctx, wire.RendezvousTimeout)
 		err := s.connectRendezvous(ctx, rv)
 		if err == nil {
-			err = supernode.Publish(ctx, s.host, rv.ID, s.tk().Signed)
+			err = supernode.Client{Allowed: allowed}.Publish(ctx, s.host, rv.ID, s.tk().Signed)
 		}
 		cancel()
 		if err != nil && s.ctx.Err() == nil {
@@ -149,7 +151,7 @@ func (s *session) lookupLoop() {
 					continue
 				}
 				offline := c.Status == "" || api.Status(c.Status) == api.StatusOffline
-				if _, ok := found[c.Username]; ok && (offline || first) {
+				if f, ok := found[c.Username]; ok && len(f.Addrs.Addrs) > 0 && (offline || first) {
 					s.sendPresence(c.Username)
 				}
 			}
@@ -164,10 +166,11 @@ func (s *session) lookupLoop() {
 }
 
 // lookup asks each username's homes for its record, remembers what it
-// learns, and returns the verified tickets by username (the newest ticket
-// when homes disagree).
-func (s *session) lookup(ctx context.Context, usernames []string) (map[string]*ticket.Ticket, error) {
-	out := map[string]*ticket.Ticket{}
+// learns, and returns what it found by username: always the ticket, and the
+// addresses where the user let us see them (the newest device, and an
+// answer with addresses over one without, when homes disagree).
+func (s *session) lookup(ctx context.Context, usernames []string) (map[string]supernode.Found, error) {
+	out := map[string]supernode.Found{}
 	if len(usernames) == 0 {
 		return out, nil
 	}
@@ -180,6 +183,7 @@ func (s *session) lookup(ctx context.Context, usernames []string) (map[string]*t
 			addrs[home.ID] = home
 		}
 	}
+	tokens := s.tokens()
 	var errs []error
 	answered := 0
 	for id, names := range ask {
@@ -187,7 +191,7 @@ func (s *session) lookup(ctx context.Context, usernames []string) (map[string]*t
 			errs = append(errs, err)
 			continue
 		}
-		found, err := supernode.Lookup(ctx, s.host, id, s.tk().Signed, names)
+		found, err := supernode.Client{Tokens: tokens}.Lookup(ctx, s.host, id, s.tk().Signed, names)
 		if err != nil {
 			errs = append(errs, err)
 			continue
@@ -197,15 +201,15 @@ func (s *session) lookup(ctx context.Context, usernames []string) (map[string]*t
 			if f.Ticket.Server != s.tk().Server {
 				continue
 			}
-			if old, ok := out[f.Username]; ok && !f.Ticket.Issued.After(old.Issued) {
+			if old, ok := out[f.Username]; ok && !better(f, old) {
 				continue
 			}
 			s.host.Peerstore().AddAddrs(f.Addrs.ID, f.Addrs.Addrs, time.Hour)
-			out[f.Username] = f.Ticket
+			out[f.Username] = f
 		}
 	}
-	for u, t := range out {
-		s.remember(u, t)
+	for u, f := range out {
+		s.remember(u, f.Ticket)
 	}
 	if len(out) < len(usernames) {
 		// Missing contacts may mean a home restarted and lost every
@@ -221,8 +225,20 @@ func (s *session) lookup(ctx context.Context, usernames []string) (map[string]*t
 	return out, nil
 }
 
+// better reports whether lookup answer a beats b: a reachable device, then
+// the newer ticket.
+func better(a, b supernode.Found) bool {
+	ra, rb := len(a.Addrs.Addrs) > 0, len(b.Addrs.Addrs) > 0
+	if ra != rb {
+		return ra
+	}
+	return a.Ticket.Issued.After(b.Ticket.Issued)
+}
+
 // remember stores the device a contact was last seen on.
 func (s *session) remember(username string, t *ticket.Ticket) {
+	s.contactMu.Lock()
+	defer s.contactMu.Unlock()
 	c, err := s.store.Contact(username)
 	if err != nil || api.Relation(c.Relation) == api.RelationBlocked || c.PeerID == t.Peer.String() {
 		return
@@ -249,8 +265,8 @@ func (s *session) resolve(ctx context.Context, username string, refresh bool) (*
 		}
 	}
 	found, err := s.lookup(ctx, []string{username})
-	if t, ok := found[username]; ok {
-		return t, nil
+	if f, ok := found[username]; ok {
+		return f.Ticket, nil
 	}
 	if err != nil {
 		return nil, err
@@ -269,6 +285,8 @@ func (s *session) disconnected(_ network.Network, conn network.Conn) {
 		s.markDead(p) // re-home now, not at the next tick
 		return
 	}
+	s.contactMu.Lock()
+	defer s.contactMu.Unlock()
 	cs, err := s.store.Contacts()
 	if err != nil {
 		return

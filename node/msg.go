@@ -156,6 +156,8 @@ func (s *session) open(t *ticket.Ticket, env *wire.Envelope) (*wire.Payload, err
 // process layer. Whatever a stranger or a blocked user sends is refused the
 // same way.
 func (s *session) apply(t *ticket.Ticket, id string, p *wire.Payload) error {
+	s.contactMu.Lock()
+	defer s.contactMu.Unlock()
 	from := t.Username
 	c, err := s.store.Contact(from)
 	known := err == nil
@@ -195,6 +197,9 @@ func (s *session) apply(t *ticket.Ticket, id string, p *wire.Payload) error {
 			if err := s.store.PutContact(c); err != nil {
 				return err
 			}
+			if err := s.grantAndStore(&c); err != nil {
+				return err
+			}
 			s.emitContact(from)
 			s.sendPresence(from)
 			return nil
@@ -204,6 +209,11 @@ func (s *session) apply(t *ticket.Ticket, id string, p *wire.Payload) error {
 		}
 		s.emitContact(from)
 		return nil
+	case *wire.Payload_Visibility:
+		if rel != api.RelationAccepted && rel != api.RelationPendingIn {
+			return errAck(ackNotContact)
+		}
+		return s.receiveVisibility(c, k.Visibility)
 	case *wire.Payload_Receipt:
 		if rel != api.RelationAccepted {
 			return errAck(ackNotContact)
@@ -285,6 +295,9 @@ func (s *session) receiveRequest(c store.Contact, t *ticket.Ticket, req *wire.Co
 		c.Relation = string(api.RelationAccepted)
 		c.Updated = s.n.cfg.Now()
 		if err := s.store.PutContact(c); err != nil {
+			return err
+		}
+		if err := s.grantAndStore(&c); err != nil {
 			return err
 		}
 		if err := s.enqueue(from, &wire.Payload{Kind: &wire.Payload_ContactResponse{ContactResponse: &wire.ContactResponse{Accepted: true}}}, nil); err != nil {

@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/libp2p/go-libp2p/core/peer"
+
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
@@ -53,18 +55,28 @@ func newRogue(t *testing.T, server, name string) *rogue {
 	return &rogue{h: h, ticket: res.Ticket, seal: seal}
 }
 
-// find looks up a user at the rendezvous and connects to it.
-func (r *rogue) find(t *testing.T, server, username string) *ticket.Ticket {
+// find looks up a user's ticket at the rendezvous (public: it holds the
+// keys) and connects to the user's node. The rendezvous shows a stranger no
+// addresses, so the rogue takes them from the node itself: the protocol
+// must hold even against an attacker who learned where a user is.
+func (r *rogue) find(t *testing.T, server string, victim *testNode) *ticket.Ticket {
 	t.Helper()
 	ai, _ := login.ParseServer(server)
 	if err := r.h.Connect(ctx(t), ai); err != nil {
 		t.Fatal(err)
 	}
-	found, err := supernode.Lookup(ctx(t), r.h, ai.ID, r.ticket.Signed, []string{username})
+	found, err := supernode.Lookup(ctx(t), r.h, ai.ID, r.ticket.Signed, []string{victim.name})
 	if err != nil || len(found) != 1 {
-		t.Fatalf("lookup %s: %v %v", username, found, err)
+		t.Fatalf("lookup %s: %v %v", victim.name, found, err)
 	}
-	if err := r.h.Connect(ctx(t), found[0].Addrs); err != nil {
+	if len(found[0].Addrs.Addrs) != 0 {
+		t.Fatalf("the rendezvous showed a stranger where %s is", victim.name)
+	}
+	s, err := victim.current()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.h.Connect(ctx(t), peer.AddrInfo{ID: s.host.ID(), Addrs: s.host.Addrs()}); err != nil {
 		t.Fatal(err)
 	}
 	return found[0].Ticket
@@ -111,8 +123,8 @@ func TestMessageProtocolRefusesBadInput(t *testing.T) {
 	bob.login()
 	befriend(t, alice, bob)
 	mallory := newRogue(t, server, "mallory")
-	bobT := mallory.find(t, server, "bob")
-	aliceT := mallory.find(t, server, "alice")
+	bobT := mallory.find(t, server, bob)
+	aliceT := mallory.find(t, server, alice)
 
 	t.Run("non-contact message refused", func(t *testing.T) {
 		st := mallory.stream(t, bobT)

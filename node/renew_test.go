@@ -33,15 +33,19 @@ func TestTicketRenewal(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer h.Close()
-	srv, err := authserver.New(authserver.Config{DBPath: db, Key: key, Now: now, Logger: testLogger()})
+	srv, err := authserver.New(authserver.Config{DBPath: db, Key: key, Now: now, Logger: testLogger(), SelfSupernode: true})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer srv.Close()
 	srv.Attach(h)
-	rv := supernode.NewRendezvous(supernode.RendezvousConfig{AuthServer: h.ID()})
-	defer rv.Close()
-	rv.Attach(h)
+	sn, err := supernode.StartServices(h, supernode.ServicesConfig{
+		AuthServer: h.ID(), MailboxDB: filepath.Join(t.TempDir(), "mailbox.db"), Logger: testLogger(),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sn.Close()
 	server, err := authserver.DialAddr(h)
 	if err != nil {
 		t.Fatal(err)

@@ -48,8 +48,13 @@ type session struct {
 
 	mu       sync.Mutex
 	presence api.Presence
-	couriers map[string]*courier
-	limiter  *requestLimiter
+
+	// contactMu serializes every read-modify-write of a contact row (API
+	// commands, incoming payloads, lookups, disconnects), so none of them
+	// loses another's update: the store replaces whole rows.
+	contactMu sync.Mutex
+	couriers  map[string]*courier
+	limiter   *requestLimiter
 
 	republish chan struct{} // asks publishLoop to publish now
 	mailKick  chan struct{} // asks mailLoop to look in our mailboxes now

@@ -24,7 +24,9 @@ const lookupBatch = 256
 type Found struct {
 	Username string
 	Ticket   *ticket.Ticket
-	Addrs    peer.AddrInfo
+	// Addrs has the user's addresses only when the user allowed us to see
+	// them (Client.Tokens) and is online; otherwise only Addrs.ID is set.
+	Addrs peer.AddrInfo
 }
 
 // Client talks to a rendezvous. Its zero value is usable: AuthServer then
@@ -35,9 +37,16 @@ type Client struct {
 	AuthServer peer.ID
 	// Now is the clock for ticket expiry; nil means time.Now.
 	Now func() time.Time
+	// Tokens are the visibility tokens, by username, that the users we
+	// look up gave us; without one a lookup returns the ticket only.
+	Tokens map[string][]byte
+	// Allowed are the tokens we gave our contacts: Publish shows our
+	// record to their holders only.
+	Allowed [][]byte
 }
 
-// Publish is Client{}.Publish.
+// Publish is Client{}.Publish: the record is shown to no one (see
+// Client.Allowed); the ticket is public.
 func Publish(ctx context.Context, h host.Host, rendezvous peer.ID, t *wire.SignedTicket) error {
 	return Client{}.Publish(ctx, h, rendezvous, t)
 }
@@ -63,8 +72,13 @@ func (c Client) Publish(ctx context.Context, h host.Host, rendezvous peer.ID, t 
 	if err != nil {
 		return fmt.Errorf("publishing: encoding peer record: %w", err)
 	}
+	allowed := make([][]byte, 0, len(c.Allowed))
+	for _, tok := range c.Allowed {
+		h := VisibilityHash(tok)
+		allowed = append(allowed, h[:])
+	}
 	resp, err := roundTrip(ctx, h, rendezvous, &wire.RendezvousRequest{
-		Kind: &wire.RendezvousRequest_Publish{Publish: &wire.Publish{Ticket: t, PeerRecord: rec}},
+		Kind: &wire.RendezvousRequest_Publish{Publish: &wire.Publish{Ticket: t, PeerRecord: rec, Allowed: allowed}},
 	})
 	if err != nil {
 		return fmt.Errorf("publishing: %w", err)
@@ -104,7 +118,7 @@ func (c Client) Lookup(ctx context.Context, h host.Host, rendezvous peer.ID, t *
 	batch := lookupBatch
 	for len(names) > 0 {
 		n := min(batch, len(names))
-		entries, err := lookupOnce(ctx, h, rendezvous, t, names[:n])
+		entries, err := c.lookupOnce(ctx, h, rendezvous, t, names[:n])
 		if errors.Is(err, ErrTooMany) && n > 1 {
 			batch = n / 2
 			continue
@@ -134,9 +148,16 @@ func (c Client) now() time.Time {
 }
 
 // lookupOnce sends one lookup request.
-func lookupOnce(ctx context.Context, h host.Host, rendezvous peer.ID, t *wire.SignedTicket, names []string) ([]*wire.RendezvousResponse_Entry, error) {
+func (c Client) lookupOnce(ctx context.Context, h host.Host, rendezvous peer.ID, t *wire.SignedTicket, names []string) ([]*wire.RendezvousResponse_Entry, error) {
+	var tokens [][]byte
+	if len(c.Tokens) > 0 {
+		tokens = make([][]byte, len(names))
+		for i, n := range names {
+			tokens[i] = c.Tokens[n]
+		}
+	}
 	resp, err := roundTrip(ctx, h, rendezvous, &wire.RendezvousRequest{
-		Kind: &wire.RendezvousRequest_Lookup{Lookup: &wire.Lookup{Ticket: t, Usernames: names}},
+		Kind: &wire.RendezvousRequest_Lookup{Lookup: &wire.Lookup{Ticket: t, Usernames: names, Tokens: tokens}},
 	})
 	if err != nil {
 		return nil, err
@@ -156,15 +177,16 @@ func verifyEntry(server peer.ID, e *wire.RendezvousResponse_Entry, now time.Time
 	if t.Username != e.GetUsername() {
 		return Found{}, fmt.Errorf("entry for %q carries the ticket of %q", e.GetUsername(), t.Username)
 	}
+	f := Found{Username: t.Username, Ticket: t, Addrs: peer.AddrInfo{ID: t.Peer}}
+	if len(e.GetPeerRecord()) == 0 {
+		return f, nil // not allowed to see where it is, or offline
+	}
 	rec, err := openRecord(e.GetPeerRecord(), t.Peer)
 	if err != nil {
 		return Found{}, fmt.Errorf("entry record: %w", err)
 	}
-	return Found{
-		Username: t.Username,
-		Ticket:   t,
-		Addrs:    peer.AddrInfo{ID: t.Peer, Addrs: rec.Addrs},
-	}, nil
+	f.Addrs.Addrs = rec.Addrs
+	return f, nil
 }
 
 // serverOf reads which auth server issued t. It is the caller's own ticket,

@@ -121,6 +121,8 @@ type Mailbox struct {
 	ownMu     sync.Mutex
 	owners    map[string]peer.ID
 	notifiers chan struct{} // bounds notifications in flight
+
+	stats mbStats // counters for Stats (metrics.go)
 }
 
 // maxOwners bounds the owners map; past it, the map starts over (owners
@@ -364,19 +366,23 @@ func (m *Mailbox) authenticate(st *wire.SignedTicket, remote peer.ID, now time.T
 func (m *Mailbox) put(sender *ticket.Ticket, mailbox, item []byte, now time.Time) (*wire.MailboxResponse, error) {
 	if len(mailbox) != MailboxIDSize || len(item) == 0 || len(item) > wire.MaxMailItem {
 		m.log.Debug("put refused", "peer", sender.Peer, "mailbox_len", len(mailbox), "item_len", len(item))
+		m.stats.bad.Add(1)
 		return mailFailed(CodeBadRequest), nil
 	}
 	if !m.allowPut(sender.Username, now) {
 		m.log.Debug("put rate limited", "peer", sender.Peer)
+		m.stats.rateLimited.Add(1)
 		return mailFailed(CodeRateLimited), nil
 	}
 	seq, err := m.db.put(mailbox, item, now, now.Add(-m.cfg.TTL), m.cfg.Quota)
 	if errors.Is(err, errOverQuota) {
+		m.stats.overQuota.Add(1)
 		return mailFailed(CodeQuota), nil
 	}
 	if err != nil {
 		return nil, fmt.Errorf("storing item: %w", err)
 	}
+	m.stats.stored.Add(1)
 	m.notify(mailbox)
 	return &wire.MailboxResponse{Seq: seq}, nil
 }
@@ -447,6 +453,7 @@ func (m *Mailbox) fetch(owner *ticket.Ticket, after uint64, limit uint32, now ti
 	for _, r := range rows {
 		resp.Items = append(resp.Items, &wire.StoredMail{Seq: r.seq, Item: r.item, StoredUnix: r.stored.Unix()})
 	}
+	m.stats.fetchAnswered(len(resp.Items))
 	return resp, nil
 }
 
@@ -470,9 +477,11 @@ func (m *Mailbox) ack(owner *ticket.Ticket, seqs []uint64) (*wire.MailboxRespons
 	if len(seqs) == 0 {
 		return &wire.MailboxResponse{}, nil
 	}
-	if _, err := m.db.ack(MailboxID(m.cfg.AuthServer, owner.Username), seqs); err != nil {
+	n, err := m.db.ack(MailboxID(m.cfg.AuthServer, owner.Username), seqs)
+	if err != nil {
 		return nil, fmt.Errorf("acknowledging: %w", err)
 	}
+	m.stats.acked.Add(uint64(n))
 	return &wire.MailboxResponse{}, nil
 }
 

@@ -344,15 +344,17 @@ func TestRelayDataLimit(t *testing.T) {
 	if _, err := send(ctx, a, b.ID(), data); err == nil {
 		t.Fatal("1 MiB went through a circuit limited to 64 KiB")
 	}
+	eventually(t, "the limited circuit to close", func() bool { return e.relay.Stats().ActiveCircuits == 0 })
+	// The cut may come before the stream's protocol was even negotiated at
+	// b, in which case b's handler never ran; if it ran, it must have seen
+	// the stream fail within the limit.
 	select {
 	case r := <-sink:
 		if r.err == nil || r.n > limit {
 			t.Fatalf("sink read %d bytes, err %v; want an error within %d bytes", r.n, r.err, limit)
 		}
-	case <-ctx.Done():
-		t.Fatal("the sink never saw its stream end")
+	case <-time.After(2 * time.Second):
 	}
-	eventually(t, "the limited circuit to close", func() bool { return e.relay.Stats().ActiveCircuits == 0 })
 	// Each direction may carry the limit, no more.
 	if st := e.relay.Stats(); st.BytesRelayed > 2*limit {
 		t.Fatalf("relayed %d bytes, limit %d each way", st.BytesRelayed, limit)

@@ -54,6 +54,8 @@ type Rendezvous struct {
 	entries   map[string]rvEntry // username → latest publish (latest device wins)
 	lastSweep time.Time
 
+	stats rvStats // counters for Stats (metrics.go)
+
 	// life guards the handler lifecycle: hosts attached, streams in flight.
 	life    sync.Mutex
 	closed  bool
@@ -64,11 +66,12 @@ type Rendezvous struct {
 
 // rvEntry is one published record.
 type rvEntry struct {
-	ticket *wire.SignedTicket
-	record []byte
-	peer   peer.ID
-	expiry time.Time // the ticket's
-	at     time.Time // when it was published
+	ticket  *wire.SignedTicket
+	record  []byte
+	allowed map[[32]byte]struct{} // visibility-token hashes that may see record
+	peer    peer.ID
+	expiry  time.Time // the ticket's
+	at      time.Time // when it was published
 }
 
 // NewRendezvous returns a rendezvous service; Attach it to a host to serve.
@@ -183,12 +186,12 @@ func (r *Rendezvous) process(req *wire.RendezvousRequest, remote peer.ID) *wire.
 		if err != nil {
 			return failed(CodeUnauthorized)
 		}
-		return r.publish(t, k.Publish.GetPeerRecord(), now)
+		return r.publish(t, k.Publish.GetPeerRecord(), k.Publish.GetAllowed(), now)
 	case *wire.RendezvousRequest_Lookup:
 		if _, err := r.authenticate(k.Lookup.GetTicket(), remote, now); err != nil {
 			return failed(CodeUnauthorized)
 		}
-		return r.lookup(k.Lookup.GetUsernames(), now)
+		return r.lookup(k.Lookup.GetUsernames(), k.Lookup.GetTokens(), now)
 	default:
 		r.log.Debug("request of no known kind", "peer", remote)
 		return failed(CodeBadRequest)
@@ -209,36 +212,56 @@ func (r *Rendezvous) authenticate(st *wire.SignedTicket, remote peer.ID, now tim
 	return t, nil
 }
 
-func (r *Rendezvous) publish(t *ticket.Ticket, rec []byte, now time.Time) *wire.RendezvousResponse {
+func (r *Rendezvous) publish(t *ticket.Ticket, rec []byte, allowed [][]byte, now time.Time) *wire.RendezvousResponse {
 	if _, err := openRecord(rec, t.Peer); err != nil {
 		r.log.Debug("peer record refused", "peer", t.Peer, "user", t.Username, "err", err)
 		return failed(CodeBadRequest)
 	}
+	if len(allowed) > MaxAllowed {
+		return failed(CodeBadRequest)
+	}
+	set := make(map[[32]byte]struct{}, len(allowed))
+	for _, a := range allowed {
+		if len(a) != 32 {
+			return failed(CodeBadRequest)
+		}
+		set[[32]byte(a)] = struct{}{}
+	}
 	e := rvEntry{
-		ticket: t.Signed,
-		record: append([]byte(nil), rec...),
-		peer:   t.Peer,
-		expiry: t.Expiry,
-		at:     now,
+		ticket:  t.Signed,
+		record:  append([]byte(nil), rec...),
+		allowed: set,
+		peer:    t.Peer,
+		expiry:  t.Expiry,
+		at:      now,
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.entries[t.Username] = e
 	if now.Sub(r.lastSweep) >= r.cfg.TTL {
 		for name, old := range r.entries {
-			if !r.fresh(old, now) {
+			if !now.Before(old.expiry) {
 				delete(r.entries, name)
 			}
 		}
 		r.lastSweep = now
 	}
+	r.stats.published()
 	r.log.Debug("published", "user", t.Username, "peer", t.Peer)
 	return &wire.RendezvousResponse{}
 }
 
-func (r *Rendezvous) lookup(names []string, now time.Time) *wire.RendezvousResponse {
+// lookup answers, for each known name, its ticket (its public keys: anyone
+// may write to its mailboxes) and — only when the asker presents a token the
+// user allowed, and the record is fresh — where it can be reached. Strangers,
+// blocked users and everyone asking about an offline user get the same
+// answer.
+func (r *Rendezvous) lookup(names []string, tokens [][]byte, now time.Time) *wire.RendezvousResponse {
 	if len(names) > r.cfg.MaxLookup {
 		return failed(CodeTooMany)
+	}
+	if len(tokens) != 0 && len(tokens) != len(names) {
+		return failed(CodeBadRequest)
 	}
 	for _, n := range names {
 		if n == "" || len(n) > wire.MaxUsername {
@@ -248,30 +271,55 @@ func (r *Rendezvous) lookup(names []string, now time.Time) *wire.RendezvousRespo
 	resp := &wire.RendezvousResponse{}
 	seen := make(map[string]bool, len(names))
 	r.mu.Lock()
-	for _, n := range names {
+	for i, n := range names {
 		if seen[n] {
 			continue
 		}
 		seen[n] = true
 		e, ok := r.entries[n]
-		if !ok || !r.fresh(e, now) {
+		if !ok || !now.Before(e.expiry) {
 			continue
 		}
-		resp.Entries = append(resp.Entries, &wire.RendezvousResponse_Entry{
-			Username:   n,
-			Ticket:     e.ticket,
-			PeerRecord: e.record,
-		})
+		entry := &wire.RendezvousResponse_Entry{Username: n, Ticket: e.ticket}
+		if len(tokens) > 0 && r.fresh(e, now) && allows(e, tokens[i]) {
+			entry.PeerRecord = e.record
+		}
+		resp.Entries = append(resp.Entries, entry)
 	}
 	r.mu.Unlock()
 	// The answer must fit in one frame; the client asks again for fewer.
 	if proto.Size(resp) > wire.MaxRendezvousFrame {
 		return failed(CodeTooMany)
 	}
+	r.stats.lookedUp(len(seen), resp)
 	return resp
 }
 
-// fresh reports whether e may still be returned at now.
+// Len is the number of entries a lookup would return now: the ticket
+// holders online at this rendezvous.
+func (r *Rendezvous) Len() int {
+	now := r.cfg.Now()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	n := 0
+	for _, e := range r.entries {
+		if r.fresh(e, now) {
+			n++
+		}
+	}
+	return n
+}
+
+// allows reports whether token is one e's user gave out.
+func allows(e rvEntry, token []byte) bool {
+	if len(token) == 0 {
+		return false
+	}
+	_, ok := e.allowed[VisibilityHash(token)]
+	return ok
+}
+
+// fresh reports whether e's record may still be returned at now.
 func (r *Rendezvous) fresh(e rvEntry, now time.Time) bool {
 	return now.Sub(e.at) < r.cfg.TTL && now.Before(e.expiry)
 }

@@ -129,10 +129,13 @@ func TestPublishLookup(t *testing.T) {
 	alice, aliceT := e.client("alice")
 	bob, bobT := e.client("bob")
 
-	if err := Publish(ctx, alice, e.rvh.ID(), aliceT); err != nil {
+	// Alice shows her record to the holder of the token she gave bob.
+	tokBob := []byte("token-for-bob-16")
+	if err := (Client{Allowed: [][]byte{tokBob}}).Publish(ctx, alice, e.rvh.ID(), aliceT); err != nil {
 		t.Fatalf("publish: %v", err)
 	}
-	found, err := Lookup(ctx, bob, e.rvh.ID(), bobT, []string{"alice", "carol", "alice"})
+	bobC := Client{Tokens: map[string][]byte{"alice": tokBob}}
+	found, err := bobC.Lookup(ctx, bob, e.rvh.ID(), bobT, []string{"alice", "carol", "alice"})
 	if err != nil {
 		t.Fatalf("lookup: %v", err)
 	}
@@ -157,15 +160,55 @@ func TestPublishLookup(t *testing.T) {
 	alice2 := newHost(t)
 	alice2.Peerstore().AddAddrs(e.rvh.ID(), e.rvh.Addrs(), peerstore.PermanentAddrTTL)
 	now := e.clock.Now()
-	if err := Publish(ctx, alice2, e.rvh.ID(), signTicket(t, e.auth, "alice", alice2.ID(), now, now.Add(time.Hour))); err != nil {
+	if err := (Client{Allowed: [][]byte{tokBob}}).Publish(ctx, alice2, e.rvh.ID(), signTicket(t, e.auth, "alice", alice2.ID(), now, now.Add(time.Hour))); err != nil {
 		t.Fatalf("publish second device: %v", err)
 	}
-	found, err = Lookup(ctx, bob, e.rvh.ID(), bobT, []string{"alice"})
+	found, err = bobC.Lookup(ctx, bob, e.rvh.ID(), bobT, []string{"alice"})
 	if err != nil {
 		t.Fatalf("lookup: %v", err)
 	}
-	if len(found) != 1 || found[0].Addrs.ID != alice2.ID() {
+	if len(found) != 1 || found[0].Addrs.ID != alice2.ID() || len(found[0].Addrs.Addrs) == 0 {
 		t.Fatalf("after second device found %+v, want %s", found, alice2.ID())
+	}
+}
+
+// TestVisibility: a user's record is shown only to holders of a token it
+// allowed; everyone else — no token, a wrong token, a token withdrawn by a
+// block — gets the ticket alone, exactly what anyone gets of an offline user.
+func TestVisibility(t *testing.T) {
+	e := newEnv(t, RendezvousConfig{})
+	ctx := ctxT(t)
+	alice, aliceT := e.client("alice")
+	bob, bobT := e.client("bob")
+	tokBob, tokCarol := []byte("token-for-bob-16"), []byte("token-for-carol1")
+	publish := func(allowed ...[]byte) {
+		t.Helper()
+		if err := (Client{Allowed: allowed}).Publish(ctx, alice, e.rvh.ID(), aliceT); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sees := func(token []byte) bool {
+		t.Helper()
+		found, err := Client{Tokens: map[string][]byte{"alice": token}}.Lookup(ctx, bob, e.rvh.ID(), bobT, []string{"alice"})
+		if err != nil || len(found) != 1 || found[0].Ticket.Peer != alice.ID() {
+			t.Fatalf("lookup: %+v, %v (the ticket is public)", found, err)
+		}
+		return len(found[0].Addrs.Addrs) > 0
+	}
+	publish(tokBob, tokCarol)
+	if !sees(tokBob) || !sees(tokCarol) {
+		t.Fatal("an allowed token does not see the record")
+	}
+	if sees(nil) || sees([]byte("token-guessed-00")) {
+		t.Fatal("a stranger sees the record")
+	}
+	publish(tokCarol) // alice blocks bob
+	if sees(tokBob) {
+		t.Fatal("a blocked contact still sees the record")
+	}
+	publish() // alice shows herself to no one (invisible)
+	if sees(tokCarol) {
+		t.Fatal("record shown with an empty allow list")
 	}
 }
 
@@ -242,19 +285,19 @@ func TestRefused(t *testing.T) {
 			return codeErr(resp.GetError())
 		}, ErrBadRequest},
 		{"lookup more than MaxLookup", func() error {
-			_, err := lookupOnce(ctx, mallory, rv, malloryT, []string{"a", "b", "c", "d"})
+			_, err := Client{}.lookupOnce(ctx, mallory, rv, malloryT, []string{"a", "b", "c", "d"})
 			return err
 		}, ErrTooMany},
 		{"lookup at MaxLookup", func() error {
-			_, err := lookupOnce(ctx, mallory, rv, malloryT, []string{"a", "b", "c"})
+			_, err := Client{}.lookupOnce(ctx, mallory, rv, malloryT, []string{"a", "b", "c"})
 			return err
 		}, nil},
 		{"lookup empty username", func() error {
-			_, err := lookupOnce(ctx, mallory, rv, malloryT, []string{""})
+			_, err := Client{}.lookupOnce(ctx, mallory, rv, malloryT, []string{""})
 			return err
 		}, ErrBadRequest},
 		{"lookup overlong username", func() error {
-			_, err := lookupOnce(ctx, mallory, rv, malloryT, []string{strings.Repeat("x", wire.MaxUsername+1)})
+			_, err := Client{}.lookupOnce(ctx, mallory, rv, malloryT, []string{strings.Repeat("x", wire.MaxUsername+1)})
 			return err
 		}, ErrBadRequest},
 	}
@@ -287,42 +330,49 @@ func TestStale(t *testing.T) {
 	carolT := signTicket(t, e.auth, "carol", carol.ID(), now, now.Add(5*time.Minute)) // expires before the TTL
 	bob, bobT := e.client("bob")
 
-	if err := Publish(ctx, alice, e.rvh.ID(), aliceT); err != nil {
+	tok := []byte("token-for-bob-16")
+	allowed := Client{Allowed: [][]byte{tok}}
+	if err := allowed.Publish(ctx, alice, e.rvh.ID(), aliceT); err != nil {
 		t.Fatalf("publish alice: %v", err)
 	}
-	if err := Publish(ctx, carol, e.rvh.ID(), carolT); err != nil {
+	if err := allowed.Publish(ctx, carol, e.rvh.ID(), carolT); err != nil {
 		t.Fatalf("publish carol: %v", err)
 	}
+	bobC := Client{Now: e.clock.Now, Tokens: map[string][]byte{"alice": tok, "carol": tok}}
+	// Records are returned while fresh; tickets (public keys) until they expire.
 	steps := []struct {
-		advance time.Duration
-		want    []string
+		advance          time.Duration
+		tickets, records []string
 	}{
-		{0, []string{"alice", "carol"}},
-		{4 * time.Minute, []string{"alice", "carol"}},
-		{2 * time.Minute, []string{"alice"}}, // carol's ticket expired
-		{ttl - 6*time.Minute - time.Second, []string{"alice"}},
-		{time.Second, nil}, // alice's entry is TTL old
+		{0, []string{"alice", "carol"}, []string{"alice", "carol"}},
+		{4 * time.Minute, []string{"alice", "carol"}, []string{"alice", "carol"}},
+		{2 * time.Minute, []string{"alice"}, []string{"alice"}}, // carol's ticket expired
+		{ttl - 6*time.Minute - time.Second, []string{"alice"}, []string{"alice"}},
+		{time.Second, []string{"alice"}, nil}, // alice's record is TTL old
 	}
 	for i, s := range steps {
 		e.clock.Advance(s.advance)
-		found, err := Client{Now: e.clock.Now}.Lookup(ctx, bob, e.rvh.ID(), bobT, []string{"alice", "carol"})
+		found, err := bobC.Lookup(ctx, bob, e.rvh.ID(), bobT, []string{"alice", "carol"})
 		if err != nil {
 			t.Fatalf("step %d: lookup: %v", i, err)
 		}
-		var got []string
+		var tickets, records []string
 		for _, f := range found {
-			got = append(got, f.Username)
+			tickets = append(tickets, f.Username)
+			if len(f.Addrs.Addrs) > 0 {
+				records = append(records, f.Username)
+			}
 		}
-		if strings.Join(got, ",") != strings.Join(s.want, ",") {
-			t.Fatalf("step %d: found %v, want %v", i, got, s.want)
+		if strings.Join(tickets, ",") != strings.Join(s.tickets, ",") || strings.Join(records, ",") != strings.Join(s.records, ",") {
+			t.Fatalf("step %d: tickets %v records %v, want %v and %v", i, tickets, records, s.tickets, s.records)
 		}
 	}
-	// Re-publishing makes the entry fresh again.
-	if err := Publish(ctx, alice, e.rvh.ID(), aliceT); err != nil {
+	// Re-publishing makes the record fresh again.
+	if err := allowed.Publish(ctx, alice, e.rvh.ID(), aliceT); err != nil {
 		t.Fatalf("re-publish: %v", err)
 	}
-	found, err := Client{Now: e.clock.Now}.Lookup(ctx, bob, e.rvh.ID(), bobT, []string{"alice"})
-	if err != nil || len(found) != 1 {
+	found, err := bobC.Lookup(ctx, bob, e.rvh.ID(), bobT, []string{"alice"})
+	if err != nil || len(found) != 1 || len(found[0].Addrs.Addrs) == 0 {
 		t.Fatalf("after re-publish: %v, %+v", err, found)
 	}
 }

@@ -9,6 +9,7 @@
 package supernode
 
 import (
+	"crypto/sha256"
 	"errors"
 	"eserver/node/ticket"
 	"fmt"
@@ -55,4 +56,19 @@ func codeErr(code string) error {
 	default:
 		return fmt.Errorf("rendezvous: unknown error code %q", code)
 	}
+}
+
+// MaxAllowed bounds the visibility-token hashes one user may publish: its
+// contact list.
+const MaxAllowed = 5000
+
+// VisibilityTokenSize is the size of a visibility token: a random secret a
+// user gives each contact, which the contact presents to look up the user's
+// peer record.
+const VisibilityTokenSize = 16
+
+// VisibilityHash is what a user publishes for a token it gave out: the
+// supernode can check a presented token but learns nothing it could present.
+func VisibilityHash(token []byte) [32]byte {
+	return sha256.Sum256(append([]byte("eserver-visibility-v1"), token...))
 }

@@ -15,15 +15,18 @@ type Contact struct {
 	PeerID                       string
 	Ticket                       []byte // last seen wire.SignedTicket bytes
 	Updated                      time.Time
+	// MyToken is the visibility token we gave the contact; TheirToken the
+	// one it gave us (see supernode.VisibilityHash).
+	MyToken, TheirToken []byte
 }
 
-const contactColumns = `username, relation, status, nick, subnick, media, request_message, peer_id, ticket, updated`
+const contactColumns = `username, relation, status, nick, subnick, media, request_message, peer_id, ticket, updated, my_token, their_token`
 
 func scanContact(sc interface{ Scan(...any) error }) (Contact, error) {
 	var c Contact
 	var updated int64
 	err := sc.Scan(&c.Username, &c.Relation, &c.Status, &c.Nick, &c.Subnick, &c.Media,
-		&c.RequestMessage, &c.PeerID, &c.Ticket, &updated)
+		&c.RequestMessage, &c.PeerID, &c.Ticket, &updated, &c.MyToken, &c.TheirToken)
 	c.Updated = fromNanos(updated)
 	return c, err
 }
@@ -66,13 +69,14 @@ func (s *Store) PutContact(c Contact) error {
 	if c.Username == "" || c.Relation == "" {
 		return fmt.Errorf("store: put contact %q: empty username or relation", c.Username)
 	}
-	_, err := s.db.Exec(`INSERT INTO contacts (`+contactColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+	_, err := s.db.Exec(`INSERT INTO contacts (`+contactColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (username) DO UPDATE SET relation = excluded.relation, status = excluded.status,
 			nick = excluded.nick, subnick = excluded.subnick, media = excluded.media,
 			request_message = excluded.request_message, peer_id = excluded.peer_id,
-			ticket = excluded.ticket, updated = excluded.updated`,
+			ticket = excluded.ticket, updated = excluded.updated,
+			my_token = excluded.my_token, their_token = excluded.their_token`,
 		c.Username, c.Relation, c.Status, c.Nick, c.Subnick, c.Media, c.RequestMessage, c.PeerID,
-		c.Ticket, nanos(c.Updated))
+		c.Ticket, nanos(c.Updated), c.MyToken, c.TheirToken)
 	if err != nil {
 		return fmt.Errorf("store: put contact %q: %w", c.Username, err)
 	}

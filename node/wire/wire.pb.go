@@ -895,9 +895,12 @@ func (*RendezvousRequest_Lookup) isRendezvousRequest_Kind() {}
 
 // Publish announces where a ticket holder can be reached.
 type Publish struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Ticket        *SignedTicket          `protobuf:"bytes,1,opt,name=ticket,proto3" json:"ticket,omitempty"`
-	PeerRecord    []byte                 `protobuf:"bytes,2,opt,name=peer_record,json=peerRecord,proto3" json:"peer_record,omitempty"` // libp2p signed envelope holding a peer.PeerRecord
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	Ticket     *SignedTicket          `protobuf:"bytes,1,opt,name=ticket,proto3" json:"ticket,omitempty"`
+	PeerRecord []byte                 `protobuf:"bytes,2,opt,name=peer_record,json=peerRecord,proto3" json:"peer_record,omitempty"` // libp2p signed envelope holding a peer.PeerRecord
+	// allowed are SHA-256 hashes of the visibility tokens this user gave its
+	// contacts: only a lookup presenting one of them gets the peer record.
+	Allowed       [][]byte `protobuf:"bytes,3,rep,name=allowed,proto3" json:"allowed,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -946,10 +949,18 @@ func (x *Publish) GetPeerRecord() []byte {
 	return nil
 }
 
+func (x *Publish) GetAllowed() [][]byte {
+	if x != nil {
+		return x.Allowed
+	}
+	return nil
+}
+
 type Lookup struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Ticket        *SignedTicket          `protobuf:"bytes,1,opt,name=ticket,proto3" json:"ticket,omitempty"` // the asker's ticket
 	Usernames     []string               `protobuf:"bytes,2,rep,name=usernames,proto3" json:"usernames,omitempty"`
+	Tokens        [][]byte               `protobuf:"bytes,3,rep,name=tokens,proto3" json:"tokens,omitempty"` // tokens[i] is the asker's token for usernames[i] (may be empty)
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -994,6 +1005,13 @@ func (x *Lookup) GetTicket() *SignedTicket {
 func (x *Lookup) GetUsernames() []string {
 	if x != nil {
 		return x.Usernames
+	}
+	return nil
+}
+
+func (x *Lookup) GetTokens() [][]byte {
+	if x != nil {
+		return x.Tokens
 	}
 	return nil
 }
@@ -1296,6 +1314,7 @@ type Payload struct {
 	//	*Payload_Presence
 	//	*Payload_ContactRemoved
 	//	*Payload_Receipt
+	//	*Payload_Visibility
 	Kind          isPayload_Kind `protobuf_oneof:"kind"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1399,6 +1418,15 @@ func (x *Payload) GetReceipt() *Receipt {
 	return nil
 }
 
+func (x *Payload) GetVisibility() *Visibility {
+	if x != nil {
+		if x, ok := x.Kind.(*Payload_Visibility); ok {
+			return x.Visibility
+		}
+	}
+	return nil
+}
+
 type isPayload_Kind interface {
 	isPayload_Kind()
 }
@@ -1427,6 +1455,10 @@ type Payload_Receipt struct {
 	Receipt *Receipt `protobuf:"bytes,7,opt,name=receipt,proto3,oneof"`
 }
 
+type Payload_Visibility struct {
+	Visibility *Visibility `protobuf:"bytes,8,opt,name=visibility,proto3,oneof"`
+}
+
 func (*Payload_Chat) isPayload_Kind() {}
 
 func (*Payload_ContactRequest) isPayload_Kind() {}
@@ -1439,6 +1471,54 @@ func (*Payload_ContactRemoved) isPayload_Kind() {}
 
 func (*Payload_Receipt) isPayload_Kind() {}
 
+func (*Payload_Visibility) isPayload_Kind() {}
+
+// Visibility gives a contact the token that lets it look up our peer
+// record at our homes. A new token replaces the old one.
+type Visibility struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Token         []byte                 `protobuf:"bytes,1,opt,name=token,proto3" json:"token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Visibility) Reset() {
+	*x = Visibility{}
+	mi := &file_wire_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Visibility) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Visibility) ProtoMessage() {}
+
+func (x *Visibility) ProtoReflect() protoreflect.Message {
+	mi := &file_wire_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Visibility.ProtoReflect.Descriptor instead.
+func (*Visibility) Descriptor() ([]byte, []int) {
+	return file_wire_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *Visibility) GetToken() []byte {
+	if x != nil {
+		return x.Token
+	}
+	return nil
+}
+
 // Receipt tells the sender that messages it could not hand over directly
 // (they went through a mailbox) have arrived on the recipient's device.
 type Receipt struct {
@@ -1450,7 +1530,7 @@ type Receipt struct {
 
 func (x *Receipt) Reset() {
 	*x = Receipt{}
-	mi := &file_wire_proto_msgTypes[21]
+	mi := &file_wire_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1462,7 +1542,7 @@ func (x *Receipt) String() string {
 func (*Receipt) ProtoMessage() {}
 
 func (x *Receipt) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[21]
+	mi := &file_wire_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1475,7 +1555,7 @@ func (x *Receipt) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Receipt.ProtoReflect.Descriptor instead.
 func (*Receipt) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{21}
+	return file_wire_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *Receipt) GetIds() []string {
@@ -1494,7 +1574,7 @@ type Chat struct {
 
 func (x *Chat) Reset() {
 	*x = Chat{}
-	mi := &file_wire_proto_msgTypes[22]
+	mi := &file_wire_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1506,7 +1586,7 @@ func (x *Chat) String() string {
 func (*Chat) ProtoMessage() {}
 
 func (x *Chat) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[22]
+	mi := &file_wire_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1519,7 +1599,7 @@ func (x *Chat) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Chat.ProtoReflect.Descriptor instead.
 func (*Chat) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{22}
+	return file_wire_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *Chat) GetText() string {
@@ -1538,7 +1618,7 @@ type ContactRequest struct {
 
 func (x *ContactRequest) Reset() {
 	*x = ContactRequest{}
-	mi := &file_wire_proto_msgTypes[23]
+	mi := &file_wire_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1550,7 +1630,7 @@ func (x *ContactRequest) String() string {
 func (*ContactRequest) ProtoMessage() {}
 
 func (x *ContactRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[23]
+	mi := &file_wire_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1563,7 +1643,7 @@ func (x *ContactRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ContactRequest.ProtoReflect.Descriptor instead.
 func (*ContactRequest) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{23}
+	return file_wire_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *ContactRequest) GetMessage() string {
@@ -1582,7 +1662,7 @@ type ContactResponse struct {
 
 func (x *ContactResponse) Reset() {
 	*x = ContactResponse{}
-	mi := &file_wire_proto_msgTypes[24]
+	mi := &file_wire_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1594,7 +1674,7 @@ func (x *ContactResponse) String() string {
 func (*ContactResponse) ProtoMessage() {}
 
 func (x *ContactResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[24]
+	mi := &file_wire_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1607,7 +1687,7 @@ func (x *ContactResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ContactResponse.ProtoReflect.Descriptor instead.
 func (*ContactResponse) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{24}
+	return file_wire_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *ContactResponse) GetAccepted() bool {
@@ -1625,7 +1705,7 @@ type ContactRemoved struct {
 
 func (x *ContactRemoved) Reset() {
 	*x = ContactRemoved{}
-	mi := &file_wire_proto_msgTypes[25]
+	mi := &file_wire_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1637,7 +1717,7 @@ func (x *ContactRemoved) String() string {
 func (*ContactRemoved) ProtoMessage() {}
 
 func (x *ContactRemoved) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[25]
+	mi := &file_wire_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1650,7 +1730,7 @@ func (x *ContactRemoved) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ContactRemoved.ProtoReflect.Descriptor instead.
 func (*ContactRemoved) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{25}
+	return file_wire_proto_rawDescGZIP(), []int{26}
 }
 
 type Presence struct {
@@ -1665,7 +1745,7 @@ type Presence struct {
 
 func (x *Presence) Reset() {
 	*x = Presence{}
-	mi := &file_wire_proto_msgTypes[26]
+	mi := &file_wire_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1677,7 +1757,7 @@ func (x *Presence) String() string {
 func (*Presence) ProtoMessage() {}
 
 func (x *Presence) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[26]
+	mi := &file_wire_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1690,7 +1770,7 @@ func (x *Presence) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Presence.ProtoReflect.Descriptor instead.
 func (*Presence) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{26}
+	return file_wire_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *Presence) GetStatus() string {
@@ -1734,7 +1814,7 @@ type SealedBox struct {
 
 func (x *SealedBox) Reset() {
 	*x = SealedBox{}
-	mi := &file_wire_proto_msgTypes[27]
+	mi := &file_wire_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1746,7 +1826,7 @@ func (x *SealedBox) String() string {
 func (*SealedBox) ProtoMessage() {}
 
 func (x *SealedBox) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[27]
+	mi := &file_wire_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1759,7 +1839,7 @@ func (x *SealedBox) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SealedBox.ProtoReflect.Descriptor instead.
 func (*SealedBox) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{27}
+	return file_wire_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *SealedBox) GetEphemeral() []byte {
@@ -1804,7 +1884,7 @@ type RegistryRequest struct {
 
 func (x *RegistryRequest) Reset() {
 	*x = RegistryRequest{}
-	mi := &file_wire_proto_msgTypes[28]
+	mi := &file_wire_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1816,7 +1896,7 @@ func (x *RegistryRequest) String() string {
 func (*RegistryRequest) ProtoMessage() {}
 
 func (x *RegistryRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[28]
+	mi := &file_wire_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1829,7 +1909,7 @@ func (x *RegistryRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RegistryRequest.ProtoReflect.Descriptor instead.
 func (*RegistryRequest) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{28}
+	return file_wire_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *RegistryRequest) GetKind() isRegistryRequest_Kind {
@@ -1885,7 +1965,7 @@ type Heartbeat struct {
 
 func (x *Heartbeat) Reset() {
 	*x = Heartbeat{}
-	mi := &file_wire_proto_msgTypes[29]
+	mi := &file_wire_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1897,7 +1977,7 @@ func (x *Heartbeat) String() string {
 func (*Heartbeat) ProtoMessage() {}
 
 func (x *Heartbeat) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[29]
+	mi := &file_wire_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1910,7 +1990,7 @@ func (x *Heartbeat) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Heartbeat.ProtoReflect.Descriptor instead.
 func (*Heartbeat) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{29}
+	return file_wire_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *Heartbeat) GetTicket() *SignedTicket {
@@ -1937,7 +2017,7 @@ type ListSupernodes struct {
 
 func (x *ListSupernodes) Reset() {
 	*x = ListSupernodes{}
-	mi := &file_wire_proto_msgTypes[30]
+	mi := &file_wire_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1949,7 +2029,7 @@ func (x *ListSupernodes) String() string {
 func (*ListSupernodes) ProtoMessage() {}
 
 func (x *ListSupernodes) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[30]
+	mi := &file_wire_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1962,7 +2042,7 @@ func (x *ListSupernodes) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListSupernodes.ProtoReflect.Descriptor instead.
 func (*ListSupernodes) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{30}
+	return file_wire_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *ListSupernodes) GetTicket() *SignedTicket {
@@ -1983,7 +2063,7 @@ type RegistryResponse struct {
 
 func (x *RegistryResponse) Reset() {
 	*x = RegistryResponse{}
-	mi := &file_wire_proto_msgTypes[31]
+	mi := &file_wire_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1995,7 +2075,7 @@ func (x *RegistryResponse) String() string {
 func (*RegistryResponse) ProtoMessage() {}
 
 func (x *RegistryResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[31]
+	mi := &file_wire_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2008,7 +2088,7 @@ func (x *RegistryResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RegistryResponse.ProtoReflect.Descriptor instead.
 func (*RegistryResponse) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{31}
+	return file_wire_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *RegistryResponse) GetError() string {
@@ -2044,7 +2124,7 @@ type SupernodeInfo struct {
 
 func (x *SupernodeInfo) Reset() {
 	*x = SupernodeInfo{}
-	mi := &file_wire_proto_msgTypes[32]
+	mi := &file_wire_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2056,7 +2136,7 @@ func (x *SupernodeInfo) String() string {
 func (*SupernodeInfo) ProtoMessage() {}
 
 func (x *SupernodeInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[32]
+	mi := &file_wire_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2069,7 +2149,7 @@ func (x *SupernodeInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SupernodeInfo.ProtoReflect.Descriptor instead.
 func (*SupernodeInfo) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{32}
+	return file_wire_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *SupernodeInfo) GetTicket() *SignedTicket {
@@ -2101,7 +2181,7 @@ type MailboxRequest struct {
 
 func (x *MailboxRequest) Reset() {
 	*x = MailboxRequest{}
-	mi := &file_wire_proto_msgTypes[33]
+	mi := &file_wire_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2113,7 +2193,7 @@ func (x *MailboxRequest) String() string {
 func (*MailboxRequest) ProtoMessage() {}
 
 func (x *MailboxRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[33]
+	mi := &file_wire_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2126,7 +2206,7 @@ func (x *MailboxRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MailboxRequest.ProtoReflect.Descriptor instead.
 func (*MailboxRequest) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{33}
+	return file_wire_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *MailboxRequest) GetKind() isMailboxRequest_Kind {
@@ -2198,7 +2278,7 @@ type MailPut struct {
 
 func (x *MailPut) Reset() {
 	*x = MailPut{}
-	mi := &file_wire_proto_msgTypes[34]
+	mi := &file_wire_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2210,7 +2290,7 @@ func (x *MailPut) String() string {
 func (*MailPut) ProtoMessage() {}
 
 func (x *MailPut) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[34]
+	mi := &file_wire_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2223,7 +2303,7 @@ func (x *MailPut) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MailPut.ProtoReflect.Descriptor instead.
 func (*MailPut) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{34}
+	return file_wire_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *MailPut) GetTicket() *SignedTicket {
@@ -2259,7 +2339,7 @@ type MailFetch struct {
 
 func (x *MailFetch) Reset() {
 	*x = MailFetch{}
-	mi := &file_wire_proto_msgTypes[35]
+	mi := &file_wire_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2271,7 +2351,7 @@ func (x *MailFetch) String() string {
 func (*MailFetch) ProtoMessage() {}
 
 func (x *MailFetch) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[35]
+	mi := &file_wire_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2284,7 +2364,7 @@ func (x *MailFetch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MailFetch.ProtoReflect.Descriptor instead.
 func (*MailFetch) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{35}
+	return file_wire_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *MailFetch) GetTicket() *SignedTicket {
@@ -2319,7 +2399,7 @@ type MailAck struct {
 
 func (x *MailAck) Reset() {
 	*x = MailAck{}
-	mi := &file_wire_proto_msgTypes[36]
+	mi := &file_wire_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2331,7 +2411,7 @@ func (x *MailAck) String() string {
 func (*MailAck) ProtoMessage() {}
 
 func (x *MailAck) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[36]
+	mi := &file_wire_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2344,7 +2424,7 @@ func (x *MailAck) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MailAck.ProtoReflect.Descriptor instead.
 func (*MailAck) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{36}
+	return file_wire_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *MailAck) GetTicket() *SignedTicket {
@@ -2373,7 +2453,7 @@ type MailboxResponse struct {
 
 func (x *MailboxResponse) Reset() {
 	*x = MailboxResponse{}
-	mi := &file_wire_proto_msgTypes[37]
+	mi := &file_wire_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2385,7 +2465,7 @@ func (x *MailboxResponse) String() string {
 func (*MailboxResponse) ProtoMessage() {}
 
 func (x *MailboxResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[37]
+	mi := &file_wire_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2398,7 +2478,7 @@ func (x *MailboxResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MailboxResponse.ProtoReflect.Descriptor instead.
 func (*MailboxResponse) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{37}
+	return file_wire_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *MailboxResponse) GetError() string {
@@ -2440,7 +2520,7 @@ type StoredMail struct {
 
 func (x *StoredMail) Reset() {
 	*x = StoredMail{}
-	mi := &file_wire_proto_msgTypes[38]
+	mi := &file_wire_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2452,7 +2532,7 @@ func (x *StoredMail) String() string {
 func (*StoredMail) ProtoMessage() {}
 
 func (x *StoredMail) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[38]
+	mi := &file_wire_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2465,7 +2545,7 @@ func (x *StoredMail) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StoredMail.ProtoReflect.Descriptor instead.
 func (*StoredMail) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{38}
+	return file_wire_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *StoredMail) GetSeq() uint64 {
@@ -2502,7 +2582,7 @@ type MailItem struct {
 
 func (x *MailItem) Reset() {
 	*x = MailItem{}
-	mi := &file_wire_proto_msgTypes[39]
+	mi := &file_wire_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2514,7 +2594,7 @@ func (x *MailItem) String() string {
 func (*MailItem) ProtoMessage() {}
 
 func (x *MailItem) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[39]
+	mi := &file_wire_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2527,7 +2607,7 @@ func (x *MailItem) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MailItem.ProtoReflect.Descriptor instead.
 func (*MailItem) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{39}
+	return file_wire_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *MailItem) GetSender() *SignedTicket {
@@ -2544,6 +2624,9 @@ func (x *MailItem) GetEnvelope() *Envelope {
 	return nil
 }
 
+// Entry is a user's ticket (its public keys, for anyone) and, only for
+// askers it allowed, its peer record. A blocked asker and a stranger see
+// exactly what they would see of a user who is offline.
 type RendezvousResponse_Entry struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Username      string                 `protobuf:"bytes,1,opt,name=username,proto3" json:"username,omitempty"`
@@ -2555,7 +2638,7 @@ type RendezvousResponse_Entry struct {
 
 func (x *RendezvousResponse_Entry) Reset() {
 	*x = RendezvousResponse_Entry{}
-	mi := &file_wire_proto_msgTypes[40]
+	mi := &file_wire_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2567,7 +2650,7 @@ func (x *RendezvousResponse_Entry) String() string {
 func (*RendezvousResponse_Entry) ProtoMessage() {}
 
 func (x *RendezvousResponse_Entry) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[40]
+	mi := &file_wire_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2667,14 +2750,16 @@ const file_wire_proto_rawDesc = "" +
 	"\x11RendezvousRequest\x121\n" +
 	"\apublish\x18\x01 \x01(\v2\x15.eserver.wire.PublishH\x00R\apublish\x12.\n" +
 	"\x06lookup\x18\x02 \x01(\v2\x14.eserver.wire.LookupH\x00R\x06lookupB\x06\n" +
-	"\x04kind\"^\n" +
+	"\x04kind\"x\n" +
 	"\aPublish\x122\n" +
 	"\x06ticket\x18\x01 \x01(\v2\x1a.eserver.wire.SignedTicketR\x06ticket\x12\x1f\n" +
 	"\vpeer_record\x18\x02 \x01(\fR\n" +
-	"peerRecord\"Z\n" +
+	"peerRecord\x12\x18\n" +
+	"\aallowed\x18\x03 \x03(\fR\aallowed\"r\n" +
 	"\x06Lookup\x122\n" +
 	"\x06ticket\x18\x01 \x01(\v2\x1a.eserver.wire.SignedTicketR\x06ticket\x12\x1c\n" +
-	"\tusernames\x18\x02 \x03(\tR\tusernames\"\xe6\x01\n" +
+	"\tusernames\x18\x02 \x03(\tR\tusernames\x12\x16\n" +
+	"\x06tokens\x18\x03 \x03(\fR\x06tokens\"\xe6\x01\n" +
 	"\x12RendezvousResponse\x12\x14\n" +
 	"\x05error\x18\x01 \x01(\tR\x05error\x12@\n" +
 	"\aentries\x18\x02 \x03(\v2&.eserver.wire.RendezvousResponse.EntryR\aentries\x1ax\n" +
@@ -2694,7 +2779,7 @@ const file_wire_proto_rawDesc = "" +
 	"\x06sealed\x18\x02 \x01(\fR\x06sealed\"+\n" +
 	"\x03Ack\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x14\n" +
-	"\x05error\x18\x02 \x01(\tR\x05error\"\xaa\x03\n" +
+	"\x05error\x18\x02 \x01(\tR\x05error\"\xe6\x03\n" +
 	"\aPayload\x12&\n" +
 	"\x0fsent_unix_milli\x18\x01 \x01(\x03R\rsentUnixMilli\x12(\n" +
 	"\x04chat\x18\x02 \x01(\v2\x12.eserver.wire.ChatH\x00R\x04chat\x12G\n" +
@@ -2702,8 +2787,14 @@ const file_wire_proto_rawDesc = "" +
 	"\x10contact_response\x18\x04 \x01(\v2\x1d.eserver.wire.ContactResponseH\x00R\x0fcontactResponse\x124\n" +
 	"\bpresence\x18\x05 \x01(\v2\x16.eserver.wire.PresenceH\x00R\bpresence\x12G\n" +
 	"\x0fcontact_removed\x18\x06 \x01(\v2\x1c.eserver.wire.ContactRemovedH\x00R\x0econtactRemoved\x121\n" +
-	"\areceipt\x18\a \x01(\v2\x15.eserver.wire.ReceiptH\x00R\areceiptB\x06\n" +
-	"\x04kind\"\x1b\n" +
+	"\areceipt\x18\a \x01(\v2\x15.eserver.wire.ReceiptH\x00R\areceipt\x12:\n" +
+	"\n" +
+	"visibility\x18\b \x01(\v2\x18.eserver.wire.VisibilityH\x00R\n" +
+	"visibilityB\x06\n" +
+	"\x04kind\"\"\n" +
+	"\n" +
+	"Visibility\x12\x14\n" +
+	"\x05token\x18\x01 \x01(\fR\x05token\"\x1b\n" +
 	"\aReceipt\x12\x10\n" +
 	"\x03ids\x18\x01 \x03(\tR\x03ids\"\x1a\n" +
 	"\x04Chat\x12\x12\n" +
@@ -2788,7 +2879,7 @@ func file_wire_proto_rawDescGZIP() []byte {
 	return file_wire_proto_rawDescData
 }
 
-var file_wire_proto_msgTypes = make([]protoimpl.MessageInfo, 41)
+var file_wire_proto_msgTypes = make([]protoimpl.MessageInfo, 42)
 var file_wire_proto_goTypes = []any{
 	(*Ticket)(nil),                   // 0: eserver.wire.Ticket
 	(*SignedTicket)(nil),             // 1: eserver.wire.SignedTicket
@@ -2811,26 +2902,27 @@ var file_wire_proto_goTypes = []any{
 	(*Envelope)(nil),                 // 18: eserver.wire.Envelope
 	(*Ack)(nil),                      // 19: eserver.wire.Ack
 	(*Payload)(nil),                  // 20: eserver.wire.Payload
-	(*Receipt)(nil),                  // 21: eserver.wire.Receipt
-	(*Chat)(nil),                     // 22: eserver.wire.Chat
-	(*ContactRequest)(nil),           // 23: eserver.wire.ContactRequest
-	(*ContactResponse)(nil),          // 24: eserver.wire.ContactResponse
-	(*ContactRemoved)(nil),           // 25: eserver.wire.ContactRemoved
-	(*Presence)(nil),                 // 26: eserver.wire.Presence
-	(*SealedBox)(nil),                // 27: eserver.wire.SealedBox
-	(*RegistryRequest)(nil),          // 28: eserver.wire.RegistryRequest
-	(*Heartbeat)(nil),                // 29: eserver.wire.Heartbeat
-	(*ListSupernodes)(nil),           // 30: eserver.wire.ListSupernodes
-	(*RegistryResponse)(nil),         // 31: eserver.wire.RegistryResponse
-	(*SupernodeInfo)(nil),            // 32: eserver.wire.SupernodeInfo
-	(*MailboxRequest)(nil),           // 33: eserver.wire.MailboxRequest
-	(*MailPut)(nil),                  // 34: eserver.wire.MailPut
-	(*MailFetch)(nil),                // 35: eserver.wire.MailFetch
-	(*MailAck)(nil),                  // 36: eserver.wire.MailAck
-	(*MailboxResponse)(nil),          // 37: eserver.wire.MailboxResponse
-	(*StoredMail)(nil),               // 38: eserver.wire.StoredMail
-	(*MailItem)(nil),                 // 39: eserver.wire.MailItem
-	(*RendezvousResponse_Entry)(nil), // 40: eserver.wire.RendezvousResponse.Entry
+	(*Visibility)(nil),               // 21: eserver.wire.Visibility
+	(*Receipt)(nil),                  // 22: eserver.wire.Receipt
+	(*Chat)(nil),                     // 23: eserver.wire.Chat
+	(*ContactRequest)(nil),           // 24: eserver.wire.ContactRequest
+	(*ContactResponse)(nil),          // 25: eserver.wire.ContactResponse
+	(*ContactRemoved)(nil),           // 26: eserver.wire.ContactRemoved
+	(*Presence)(nil),                 // 27: eserver.wire.Presence
+	(*SealedBox)(nil),                // 28: eserver.wire.SealedBox
+	(*RegistryRequest)(nil),          // 29: eserver.wire.RegistryRequest
+	(*Heartbeat)(nil),                // 30: eserver.wire.Heartbeat
+	(*ListSupernodes)(nil),           // 31: eserver.wire.ListSupernodes
+	(*RegistryResponse)(nil),         // 32: eserver.wire.RegistryResponse
+	(*SupernodeInfo)(nil),            // 33: eserver.wire.SupernodeInfo
+	(*MailboxRequest)(nil),           // 34: eserver.wire.MailboxRequest
+	(*MailPut)(nil),                  // 35: eserver.wire.MailPut
+	(*MailFetch)(nil),                // 36: eserver.wire.MailFetch
+	(*MailAck)(nil),                  // 37: eserver.wire.MailAck
+	(*MailboxResponse)(nil),          // 38: eserver.wire.MailboxResponse
+	(*StoredMail)(nil),               // 39: eserver.wire.StoredMail
+	(*MailItem)(nil),                 // 40: eserver.wire.MailItem
+	(*RendezvousResponse_Entry)(nil), // 41: eserver.wire.RendezvousResponse.Entry
 }
 var file_wire_proto_depIdxs = []int32{
 	4,  // 0: eserver.wire.AuthRequest.register_start:type_name -> eserver.wire.RegisterStart
@@ -2841,43 +2933,44 @@ var file_wire_proto_depIdxs = []int32{
 	11, // 5: eserver.wire.AuthResponse.login_result:type_name -> eserver.wire.LoginResult
 	10, // 6: eserver.wire.AuthResponse.register_result:type_name -> eserver.wire.RegisterResult
 	1,  // 7: eserver.wire.LoginResult.ticket:type_name -> eserver.wire.SignedTicket
-	32, // 8: eserver.wire.LoginResult.supernodes:type_name -> eserver.wire.SupernodeInfo
+	33, // 8: eserver.wire.LoginResult.supernodes:type_name -> eserver.wire.SupernodeInfo
 	13, // 9: eserver.wire.RendezvousRequest.publish:type_name -> eserver.wire.Publish
 	14, // 10: eserver.wire.RendezvousRequest.lookup:type_name -> eserver.wire.Lookup
 	1,  // 11: eserver.wire.Publish.ticket:type_name -> eserver.wire.SignedTicket
 	1,  // 12: eserver.wire.Lookup.ticket:type_name -> eserver.wire.SignedTicket
-	40, // 13: eserver.wire.RendezvousResponse.entries:type_name -> eserver.wire.RendezvousResponse.Entry
+	41, // 13: eserver.wire.RendezvousResponse.entries:type_name -> eserver.wire.RendezvousResponse.Entry
 	1,  // 14: eserver.wire.Hello.ticket:type_name -> eserver.wire.SignedTicket
 	18, // 15: eserver.wire.Frame.envelope:type_name -> eserver.wire.Envelope
 	19, // 16: eserver.wire.Frame.ack:type_name -> eserver.wire.Ack
-	22, // 17: eserver.wire.Payload.chat:type_name -> eserver.wire.Chat
-	23, // 18: eserver.wire.Payload.contact_request:type_name -> eserver.wire.ContactRequest
-	24, // 19: eserver.wire.Payload.contact_response:type_name -> eserver.wire.ContactResponse
-	26, // 20: eserver.wire.Payload.presence:type_name -> eserver.wire.Presence
-	25, // 21: eserver.wire.Payload.contact_removed:type_name -> eserver.wire.ContactRemoved
-	21, // 22: eserver.wire.Payload.receipt:type_name -> eserver.wire.Receipt
-	29, // 23: eserver.wire.RegistryRequest.heartbeat:type_name -> eserver.wire.Heartbeat
-	30, // 24: eserver.wire.RegistryRequest.list:type_name -> eserver.wire.ListSupernodes
-	1,  // 25: eserver.wire.Heartbeat.ticket:type_name -> eserver.wire.SignedTicket
-	1,  // 26: eserver.wire.ListSupernodes.ticket:type_name -> eserver.wire.SignedTicket
-	1,  // 27: eserver.wire.RegistryResponse.supernode_ticket:type_name -> eserver.wire.SignedTicket
-	32, // 28: eserver.wire.RegistryResponse.supernodes:type_name -> eserver.wire.SupernodeInfo
-	1,  // 29: eserver.wire.SupernodeInfo.ticket:type_name -> eserver.wire.SignedTicket
-	34, // 30: eserver.wire.MailboxRequest.put:type_name -> eserver.wire.MailPut
-	35, // 31: eserver.wire.MailboxRequest.fetch:type_name -> eserver.wire.MailFetch
-	36, // 32: eserver.wire.MailboxRequest.ack:type_name -> eserver.wire.MailAck
-	1,  // 33: eserver.wire.MailPut.ticket:type_name -> eserver.wire.SignedTicket
-	1,  // 34: eserver.wire.MailFetch.ticket:type_name -> eserver.wire.SignedTicket
-	1,  // 35: eserver.wire.MailAck.ticket:type_name -> eserver.wire.SignedTicket
-	38, // 36: eserver.wire.MailboxResponse.items:type_name -> eserver.wire.StoredMail
-	1,  // 37: eserver.wire.MailItem.sender:type_name -> eserver.wire.SignedTicket
-	18, // 38: eserver.wire.MailItem.envelope:type_name -> eserver.wire.Envelope
-	1,  // 39: eserver.wire.RendezvousResponse.Entry.ticket:type_name -> eserver.wire.SignedTicket
-	40, // [40:40] is the sub-list for method output_type
-	40, // [40:40] is the sub-list for method input_type
-	40, // [40:40] is the sub-list for extension type_name
-	40, // [40:40] is the sub-list for extension extendee
-	0,  // [0:40] is the sub-list for field type_name
+	23, // 17: eserver.wire.Payload.chat:type_name -> eserver.wire.Chat
+	24, // 18: eserver.wire.Payload.contact_request:type_name -> eserver.wire.ContactRequest
+	25, // 19: eserver.wire.Payload.contact_response:type_name -> eserver.wire.ContactResponse
+	27, // 20: eserver.wire.Payload.presence:type_name -> eserver.wire.Presence
+	26, // 21: eserver.wire.Payload.contact_removed:type_name -> eserver.wire.ContactRemoved
+	22, // 22: eserver.wire.Payload.receipt:type_name -> eserver.wire.Receipt
+	21, // 23: eserver.wire.Payload.visibility:type_name -> eserver.wire.Visibility
+	30, // 24: eserver.wire.RegistryRequest.heartbeat:type_name -> eserver.wire.Heartbeat
+	31, // 25: eserver.wire.RegistryRequest.list:type_name -> eserver.wire.ListSupernodes
+	1,  // 26: eserver.wire.Heartbeat.ticket:type_name -> eserver.wire.SignedTicket
+	1,  // 27: eserver.wire.ListSupernodes.ticket:type_name -> eserver.wire.SignedTicket
+	1,  // 28: eserver.wire.RegistryResponse.supernode_ticket:type_name -> eserver.wire.SignedTicket
+	33, // 29: eserver.wire.RegistryResponse.supernodes:type_name -> eserver.wire.SupernodeInfo
+	1,  // 30: eserver.wire.SupernodeInfo.ticket:type_name -> eserver.wire.SignedTicket
+	35, // 31: eserver.wire.MailboxRequest.put:type_name -> eserver.wire.MailPut
+	36, // 32: eserver.wire.MailboxRequest.fetch:type_name -> eserver.wire.MailFetch
+	37, // 33: eserver.wire.MailboxRequest.ack:type_name -> eserver.wire.MailAck
+	1,  // 34: eserver.wire.MailPut.ticket:type_name -> eserver.wire.SignedTicket
+	1,  // 35: eserver.wire.MailFetch.ticket:type_name -> eserver.wire.SignedTicket
+	1,  // 36: eserver.wire.MailAck.ticket:type_name -> eserver.wire.SignedTicket
+	39, // 37: eserver.wire.MailboxResponse.items:type_name -> eserver.wire.StoredMail
+	1,  // 38: eserver.wire.MailItem.sender:type_name -> eserver.wire.SignedTicket
+	18, // 39: eserver.wire.MailItem.envelope:type_name -> eserver.wire.Envelope
+	1,  // 40: eserver.wire.RendezvousResponse.Entry.ticket:type_name -> eserver.wire.SignedTicket
+	41, // [41:41] is the sub-list for method output_type
+	41, // [41:41] is the sub-list for method input_type
+	41, // [41:41] is the sub-list for extension type_name
+	41, // [41:41] is the sub-list for extension extendee
+	0,  // [0:41] is the sub-list for field type_name
 }
 
 func init() { file_wire_proto_init() }
@@ -2912,12 +3005,13 @@ func file_wire_proto_init() {
 		(*Payload_Presence)(nil),
 		(*Payload_ContactRemoved)(nil),
 		(*Payload_Receipt)(nil),
+		(*Payload_Visibility)(nil),
 	}
-	file_wire_proto_msgTypes[28].OneofWrappers = []any{
+	file_wire_proto_msgTypes[29].OneofWrappers = []any{
 		(*RegistryRequest_Heartbeat)(nil),
 		(*RegistryRequest_List)(nil),
 	}
-	file_wire_proto_msgTypes[33].OneofWrappers = []any{
+	file_wire_proto_msgTypes[34].OneofWrappers = []any{
 		(*MailboxRequest_Put)(nil),
 		(*MailboxRequest_Fetch)(nil),
 		(*MailboxRequest_Ack)(nil),
@@ -2928,7 +3022,7 @@ func file_wire_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_wire_proto_rawDesc), len(file_wire_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   41,
+			NumMessages:   42,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -1,11 +1,13 @@
 // Command eserver-auth runs an EServer auth server.
 //
-//	eserver-auth --db FILE [--listen MULTIADDR]...
+//	eserver-auth --db FILE [--listen MULTIADDR]... [--metrics-addr HOST:PORT]
 //
 // Its first line on stdout is a dialable multiaddr of the server ending in
 // /p2p/<peer ID>; logs go to stderr. SIGINT or SIGTERM shut it down. It also
 // runs the supernode services and lists itself in its supernode registry,
 // so a small community needs no other process; eserver-supernode adds more.
+// With --metrics-addr it serves Prometheus metrics of the auth server and
+// its supernode services at http://HOST:PORT/metrics.
 package main
 
 import (
@@ -38,6 +40,7 @@ func run() error {
 	var listen listFlag
 	db := flag.String("db", "", "SQLite file of accounts and server keys (required)")
 	flag.Var(&listen, "listen", "multiaddr to listen on (repeatable; default "+strings.Join(authserver.DefaultListen, " and ")+")")
+	metricsAddr := flag.String("metrics-addr", "", "serve Prometheus metrics at http://HOST:PORT/metrics (default: off)")
 	flag.Parse()
 	if *db == "" || flag.NArg() > 0 {
 		flag.Usage()
@@ -78,6 +81,20 @@ func run() error {
 		return err
 	}
 	defer sn.Close()
+
+	if *metricsAddr != "" {
+		reg, err := supernode.NewMetricsRegistry(authserver.NewMetrics(srv), supernode.NewMetrics(sn, h))
+		if err != nil {
+			return err
+		}
+		ms, err := supernode.ListenMetrics(*metricsAddr, reg, log)
+		if err != nil {
+			return err
+		}
+		defer ms.Close()
+		// stderr: the first stdout line is the multiaddr, nothing else.
+		log.Info("serving metrics", "url", ms.URL())
+	}
 
 	addr, err := authserver.DialAddr(h)
 	if err != nil {

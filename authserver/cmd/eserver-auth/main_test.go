@@ -3,9 +3,13 @@ package main
 import (
 	"bufio"
 	"context"
+	"io"
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -28,13 +32,14 @@ func TestMain(m *testing.M) {
 }
 
 // TestBinary runs eserver-auth as a process: its first stdout line is a
-// dialable address where registration, login and the rendezvous work, and
-// SIGTERM shuts it down cleanly.
+// dialable address where registration, login and the rendezvous work, its
+// metrics count them, and SIGTERM shuts it down cleanly.
 func TestBinary(t *testing.T) {
 	db := filepath.Join(t.TempDir(), "auth.db")
+	metrics := freeAddr(t)
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), "ESERVER_AUTH_AS_MAIN=1",
-		"ESERVER_AUTH_ARGS=--db "+db+" --listen /ip4/127.0.0.1/tcp/0 --listen /ip4/127.0.0.1/udp/0/quic-v1")
+		"ESERVER_AUTH_ARGS=--db "+db+" --listen /ip4/127.0.0.1/tcp/0 --listen /ip4/127.0.0.1/udp/0/quic-v1 --metrics-addr "+metrics)
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -84,6 +89,27 @@ func TestBinary(t *testing.T) {
 		t.Fatalf("lookup: %v, %v", found, err)
 	}
 
+	// The auth server's and the supernode services' metrics, in one scrape.
+	got := scrapeMetrics(t, metrics)
+	for name, want := range map[string]float64{
+		`eserver_auth_logins_total{result="ok"}`:       1,
+		`eserver_auth_registrations_total`:             1,
+		`eserver_auth_tickets_issued_total`:            1,
+		`eserver_auth_accounts`:                        1,
+		`eserver_supernode_rendezvous_publishes_total`: 1,
+		`eserver_supernode_rendezvous_lookups_total`:   1,
+		`eserver_supernode_connected_peers`:            1,
+		`eserver_supernode_relay_admitted_peers`:       1,
+		`eserver_supernode_mailbox_items`:              0,
+	} {
+		if v, ok := got[name]; !ok || v != want {
+			t.Errorf("%s = %v (present %v), want %v", name, v, ok, want)
+		}
+	}
+	if got["go_goroutines"] == 0 {
+		t.Error("no go_goroutines")
+	}
+
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
@@ -97,4 +123,65 @@ func TestBinary(t *testing.T) {
 	case <-time.After(20 * time.Second):
 		t.Fatal("no exit after SIGTERM")
 	}
+	if _, err := http.Get("http://" + metrics + "/metrics"); err == nil {
+		t.Error("metrics still served after exit")
+	}
+}
+
+// TestBadMetricsAddr: an address that cannot be served is fatal at start,
+// before the first line.
+func TestBadMetricsAddr(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "auth.db")
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), "ESERVER_AUTH_AS_MAIN=1",
+		"ESERVER_AUTH_ARGS=--db "+db+" --listen /ip4/127.0.0.1/tcp/0 --metrics-addr 127.0.0.1:not-a-port")
+	out, err := cmd.Output()
+	if err == nil {
+		t.Fatal("exited cleanly with a bad --metrics-addr")
+	}
+	if len(out) != 0 {
+		t.Fatalf("printed %q", out)
+	}
+}
+
+// freeAddr returns a 127.0.0.1 address with a port that was free a moment
+// ago: with port 0 the program would pick one the test cannot learn, as it
+// prints nothing but the multiaddr on stdout.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	return addr
+}
+
+// scrapeMetrics GETs http://addr/metrics and returns its samples, keyed as
+// the text format writes them (name or name{label="value"}).
+func scrapeMetrics(t *testing.T, addr string) map[string]float64 {
+	t.Helper()
+	resp, err := http.Get("http://" + addr + "/metrics")
+	if err != nil {
+		t.Fatalf("scraping metrics: %v", err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("scraping metrics: %s, %v", resp.Status, err)
+	}
+	out := make(map[string]float64)
+	for _, line := range strings.Split(string(b), "\n") {
+		i := strings.LastIndexByte(line, ' ')
+		if line == "" || line[0] == '#' || i < 0 {
+			continue
+		}
+		v, err := strconv.ParseFloat(line[i+1:], 64)
+		if err != nil {
+			t.Fatalf("metrics line %q: %v", line, err)
+		}
+		out[line[:i]] = v
+	}
+	return out
 }

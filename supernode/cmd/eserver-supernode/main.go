@@ -3,12 +3,13 @@
 // the supernode services (rendezvous; mailboxes) on its own libp2p host, and
 // heartbeats to the auth server's registry so that nodes find it.
 //
-//	eserver-supernode --profile DIR --server MULTIADDR --username NAME --password-file FILE [--listen MULTIADDR]...
+//	eserver-supernode --profile DIR --server MULTIADDR --username NAME --password-file FILE [--listen MULTIADDR]... [--metrics-addr HOST:PORT]
 //
 // The host key lives in DIR/supernode.key (created on first start, mode
 // 0600), so the supernode's peer ID is stable across restarts. Its first
 // line on stdout is a dialable multiaddr ending in /p2p/<peer ID>; logs go
-// to stderr. SIGINT or SIGTERM shut it down.
+// to stderr. SIGINT or SIGTERM shut it down. With --metrics-addr it serves
+// Prometheus metrics at http://HOST:PORT/metrics.
 package main
 
 import (
@@ -78,6 +79,7 @@ type options struct {
 	username     string
 	passwordFile string
 	listen       []string
+	metricsAddr  string // empty: no metrics server
 }
 
 func parseFlags(args []string, stderr io.Writer) (*options, error) {
@@ -89,6 +91,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	username := fs.String("username", "", "operator account at the auth server (required)")
 	pwFile := fs.String("password-file", "", "file holding the operator account's password (required)")
 	fs.Var(&listen, "listen", "multiaddr to listen on (repeatable; default "+strings.Join(DefaultListen, " and ")+")")
+	metricsAddr := fs.String("metrics-addr", "", "serve Prometheus metrics at http://HOST:PORT/metrics (default: off)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -103,7 +106,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	if len(listen) == 0 {
 		listen = DefaultListen
 	}
-	return &options{profile: *profile, server: ai, username: *username, passwordFile: *pwFile, listen: listen}, nil
+	return &options{profile: *profile, server: ai, username: *username, passwordFile: *pwFile, listen: listen, metricsAddr: *metricsAddr}, nil
 }
 
 // readPassword reads the password file, trimmed of surrounding whitespace
@@ -223,6 +226,20 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer sn.Close()
+
+	if opt.metricsAddr != "" {
+		reg, err := supernode.NewMetricsRegistry(supernode.NewMetrics(sn, h))
+		if err != nil {
+			return err
+		}
+		ms, err := supernode.ListenMetrics(opt.metricsAddr, reg, log)
+		if err != nil {
+			return err
+		}
+		defer ms.Close()
+		// stderr: the first stdout line is the multiaddr, nothing else.
+		log.Info("serving metrics", "url", ms.URL())
+	}
 
 	addr, err := authserver.DialAddr(h)
 	if err != nil {

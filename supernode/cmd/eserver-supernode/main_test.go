@@ -3,10 +3,14 @@ package main
 import (
 	"bufio"
 	"context"
+	"io"
 	"log/slog"
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -91,8 +95,9 @@ func TestBinary(t *testing.T) {
 	}
 	profile := filepath.Join(dir, "profile")
 
+	metrics := freeAddr(t)
 	cmd := command("--profile", profile, "--server", server, "--username", "operator", "--password-file", pwFile,
-		"--listen", "/ip4/127.0.0.1/tcp/0", "--listen", "/ip4/127.0.0.1/udp/0/quic-v1")
+		"--listen", "/ip4/127.0.0.1/tcp/0", "--listen", "/ip4/127.0.0.1/udp/0/quic-v1", "--metrics-addr", metrics)
 	cmd.Stderr = os.Stderr
 	out, err := cmd.StdoutPipe()
 	if err != nil {
@@ -152,6 +157,11 @@ func TestBinary(t *testing.T) {
 	if err := supernode.Publish(ctx, client, sn.ID, res.Ticket.Signed); err != nil {
 		t.Fatalf("rendezvous at the supernode: %v", err)
 	}
+	// Its metrics count the publish and see the client connected.
+	got := scrapeMetrics(t, metrics)
+	if got["eserver_supernode_rendezvous_publishes_total"] != 1 || got["eserver_supernode_connected_peers"] < 1 {
+		t.Errorf("metrics: publishes %v, connected peers %v", got["eserver_supernode_rendezvous_publishes_total"], got["eserver_supernode_connected_peers"])
+	}
 
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
@@ -165,6 +175,9 @@ func TestBinary(t *testing.T) {
 		}
 	case <-time.After(20 * time.Second):
 		t.Fatal("no exit after SIGTERM")
+	}
+	if _, err := http.Get("http://" + metrics + "/metrics"); err == nil {
+		t.Error("metrics still served after exit")
 	}
 }
 
@@ -198,6 +211,14 @@ func TestFlags(t *testing.T) {
 	if strings.Join(o.listen, " ") != strings.Join(DefaultListen, " ") {
 		t.Fatalf("default listen %v", o.listen)
 	}
+	if o.metricsAddr != "" {
+		t.Fatalf("metrics on by default at %q", o.metricsAddr)
+	}
+	o, err = parseFlags([]string{"--profile", "x", "--server", "/ip4/127.0.0.1/tcp/1864/p2p/12D3KooWGRvVEnBvNf1kDMcBMj2E7kXbXhy5GZJc8TRb8xGJk1Bc",
+		"--username", "op", "--password-file", "f", "--metrics-addr", "127.0.0.1:9465"}, &sink)
+	if err != nil || o.metricsAddr != "127.0.0.1:9465" {
+		t.Fatalf("--metrics-addr: %+v, %v", o, err)
+	}
 }
 
 // TestKeyFile: the key is created once, 0600, and the same key comes back.
@@ -230,4 +251,46 @@ func mustKey(t *testing.T) crypto.PrivKey {
 		t.Fatal(err)
 	}
 	return k
+}
+
+// freeAddr returns a 127.0.0.1 address with a port that was free a moment
+// ago: with port 0 the program would pick one the test cannot learn, as it
+// prints nothing but the multiaddr on stdout.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	return addr
+}
+
+// scrapeMetrics GETs http://addr/metrics and returns its samples, keyed as
+// the text format writes them (name or name{label="value"}).
+func scrapeMetrics(t *testing.T, addr string) map[string]float64 {
+	t.Helper()
+	resp, err := http.Get("http://" + addr + "/metrics")
+	if err != nil {
+		t.Fatalf("scraping metrics: %v", err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("scraping metrics: %s, %v", resp.Status, err)
+	}
+	out := make(map[string]float64)
+	for _, line := range strings.Split(string(b), "\n") {
+		i := strings.LastIndexByte(line, ' ')
+		if line == "" || line[0] == '#' || i < 0 {
+			continue
+		}
+		v, err := strconv.ParseFloat(line[i+1:], 64)
+		if err != nil {
+			t.Fatalf("metrics line %q: %v", line, err)
+		}
+		out[line[:i]] = v
+	}
+	return out
 }

@@ -1,0 +1,153 @@
+package authserver
+
+// Prometheus metrics of the auth server. Counters are atomics the handlers
+// bump; gauges (live supernodes, accounts) are read when scraped.
+
+import (
+	"context"
+	"fmt"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Stats are the auth server's counters since it started.
+type Stats struct {
+	LoginsOK          uint64 // logins whose KE3 verified
+	LoginsFailed      uint64 // wrong password, unknown account, malformed or abandoned exchange
+	LoginsRateLimited uint64 // refused by the per-account or per-address limit before any OPAQUE work
+	LoginsError       uint64 // failed on the server's side (database, OPAQUE internals)
+	Registrations     uint64 // accounts created
+	TicketsIssued     uint64 // device tickets signed, at login and at renewal
+}
+
+// loginOutcome is how one login attempt ended.
+type loginOutcome int
+
+const (
+	loginFailed loginOutcome = iota
+	loginOK
+	loginRateLimited
+	loginError
+)
+
+// stats counts events; a Server bumps it, Stats reads it.
+type stats struct {
+	loginOK, loginFailed, loginRateLimited, loginError atomic.Uint64
+	registrations, tickets                             atomic.Uint64
+}
+
+func (s *stats) login(r loginOutcome) {
+	switch r {
+	case loginOK:
+		s.loginOK.Add(1)
+	case loginRateLimited:
+		s.loginRateLimited.Add(1)
+	case loginError:
+		s.loginError.Add(1)
+	default:
+		s.loginFailed.Add(1)
+	}
+}
+
+// Stats returns the server's counters.
+func (s *Server) Stats() Stats {
+	return Stats{
+		LoginsOK:          s.stats.loginOK.Load(),
+		LoginsFailed:      s.stats.loginFailed.Load(),
+		LoginsRateLimited: s.stats.loginRateLimited.Load(),
+		LoginsError:       s.stats.loginError.Load(),
+		Registrations:     s.stats.registrations.Load(),
+		TicketsIssued:     s.stats.tickets.Load(),
+	}
+}
+
+// LiveSupernodes is the number of registered supernodes whose last
+// heartbeat is recent enough to list them; the server itself
+// (Config.SelfSupernode) is not counted.
+func (s *Server) LiveSupernodes() int {
+	now := s.now()
+	s.reg.mu.Lock()
+	defer s.reg.mu.Unlock()
+	n := 0
+	for _, e := range s.reg.sns {
+		if e.live(now) {
+			n++
+		}
+	}
+	return n
+}
+
+// Accounts is the number of accounts in the database.
+func (s *Server) Accounts(ctx context.Context) (int, error) {
+	var n int
+	if err := s.db.QueryRowContext(ctx, "SELECT count(*) FROM accounts").Scan(&n); err != nil {
+		return 0, fmt.Errorf("authserver: counting accounts: %w", err)
+	}
+	return n, nil
+}
+
+// Metric names, for documentation and tests.
+const (
+	MetricLogins         = "eserver_auth_logins_total"
+	MetricRegistrations  = "eserver_auth_registrations_total"
+	MetricTicketsIssued  = "eserver_auth_tickets_issued_total"
+	MetricLiveSupernodes = "eserver_auth_supernodes"
+	MetricAccounts       = "eserver_auth_accounts"
+)
+
+// accountsTimeout bounds the account count of one scrape.
+const accountsTimeout = 5 * time.Second
+
+type metrics struct {
+	srv                                           *Server
+	logins, registrations, tickets, sns, accounts *prometheus.Desc
+}
+
+// NewMetrics returns a Prometheus collector of srv's counters and gauges,
+// read when scraped. Register it on a private registry.
+func NewMetrics(srv *Server) prometheus.Collector {
+	return &metrics{
+		srv:           srv,
+		logins:        prometheus.NewDesc(MetricLogins, "Login attempts, by result: ok, failed (wrong password, unknown account, abandoned or malformed exchange), rate_limited, error (server side).", []string{"result"}, nil),
+		registrations: prometheus.NewDesc(MetricRegistrations, "Accounts created.", nil, nil),
+		tickets:       prometheus.NewDesc(MetricTicketsIssued, "Device tickets issued, at login and at renewal.", nil, nil),
+		sns:           prometheus.NewDesc(MetricLiveSupernodes, "Supernodes registered and heartbeating (the server itself not counted).", nil, nil),
+		accounts:      prometheus.NewDesc(MetricAccounts, "Accounts in the database.", nil, nil),
+	}
+}
+
+func (m *metrics) Describe(ch chan<- *prometheus.Desc) {
+	ch <- m.logins
+	ch <- m.registrations
+	ch <- m.tickets
+	ch <- m.sns
+	ch <- m.accounts
+}
+
+func (m *metrics) Collect(ch chan<- prometheus.Metric) {
+	st := m.srv.Stats()
+	for _, l := range []struct {
+		v      uint64
+		result string
+	}{
+		{st.LoginsOK, "ok"},
+		{st.LoginsFailed, "failed"},
+		{st.LoginsRateLimited, "rate_limited"},
+		{st.LoginsError, "error"},
+	} {
+		ch <- prometheus.MustNewConstMetric(m.logins, prometheus.CounterValue, float64(l.v), l.result)
+	}
+	ch <- prometheus.MustNewConstMetric(m.registrations, prometheus.CounterValue, float64(st.Registrations))
+	ch <- prometheus.MustNewConstMetric(m.tickets, prometheus.CounterValue, float64(st.TicketsIssued))
+	ch <- prometheus.MustNewConstMetric(m.sns, prometheus.GaugeValue, float64(m.srv.LiveSupernodes()))
+
+	ctx, cancel := context.WithTimeout(context.Background(), accountsTimeout)
+	defer cancel()
+	if n, err := m.srv.Accounts(ctx); err != nil {
+		ch <- prometheus.NewInvalidMetric(m.accounts, err)
+	} else {
+		ch <- prometheus.MustNewConstMetric(m.accounts, prometheus.GaugeValue, float64(n))
+	}
+}

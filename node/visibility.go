@@ -1,0 +1,102 @@
+package node
+
+import (
+	"crypto/rand"
+
+	"eserver/node/api"
+	"eserver/node/store"
+	"eserver/node/wire"
+	"eserver/supernode"
+)
+
+// Visibility: our homes show our peer record (where we can be reached) only
+// to holders of a token we gave them. Every contact we accepted or asked
+// gets its own token; a block or a removal withdraws it at the next
+// publish, and "appear offline" withdraws them all. Strangers and blocked
+// users see what anyone sees of an offline user: our ticket, no addresses.
+
+// grantVisibility makes sure c has a token from us and sends it. The caller
+// stores c afterwards when changed reports true.
+func (s *session) grantVisibility(c *store.Contact) (changed bool, err error) {
+	if len(c.MyToken) == 0 {
+		tok := make([]byte, supernode.VisibilityTokenSize)
+		rand.Read(tok)
+		c.MyToken, changed = tok, true
+	}
+	err = s.enqueue(c.Username, &wire.Payload{Kind: &wire.Payload_Visibility{Visibility: &wire.Visibility{Token: c.MyToken}}}, nil)
+	s.visibilityChanged()
+	return changed, err
+}
+
+// visibilityChanged republishes our record with the current allow list.
+func (s *session) visibilityChanged() {
+	select {
+	case s.republish <- struct{}{}:
+	default:
+	}
+}
+
+// allowed returns the tokens that may see our record now.
+func (s *session) allowed() [][]byte {
+	if s.publicPresence().Status == api.StatusOffline {
+		return nil // appearing offline: no one finds us
+	}
+	cs, err := s.store.Contacts()
+	if err != nil {
+		s.n.log.Warn("reading contacts for the allow list", "err", err)
+		return nil
+	}
+	var out [][]byte
+	for _, c := range cs {
+		if r := api.Relation(c.Relation); (r == api.RelationAccepted || r == api.RelationPendingOut) && len(c.MyToken) > 0 {
+			out = append(out, c.MyToken)
+		}
+	}
+	return out
+}
+
+// tokens returns, by username, the tokens contacts gave us.
+func (s *session) tokens() map[string][]byte {
+	cs, err := s.store.Contacts()
+	if err != nil {
+		return nil
+	}
+	out := make(map[string][]byte, len(cs))
+	for _, c := range cs {
+		if len(c.TheirToken) > 0 && api.Relation(c.Relation) != api.RelationBlocked {
+			out[c.Username] = c.TheirToken
+		}
+	}
+	return out
+}
+
+// receiveVisibility stores the token a contact (or someone asking to be
+// one) gave us.
+func (s *session) receiveVisibility(c store.Contact, v *wire.Visibility) error {
+	if len(v.Token) != supernode.VisibilityTokenSize {
+		return errAck(ackBadRequest)
+	}
+	c.TheirToken = v.Token
+	return s.store.PutContact(c)
+}
+
+// upgradeVisibility gives a token to every accepted contact that has none
+// (contacts made before tokens existed).
+func (s *session) upgradeVisibility() {
+	s.contactMu.Lock()
+	defer s.contactMu.Unlock()
+	cs, err := s.store.Contacts()
+	if err != nil {
+		return
+	}
+	for _, c := range cs {
+		if api.Relation(c.Relation) != api.RelationAccepted || len(c.MyToken) > 0 {
+			continue
+		}
+		if _, err := s.grantVisibility(&c); err == nil {
+			if err := s.store.PutContact(c); err != nil {
+				s.n.log.Warn("storing visibility token", "contact", c.Username, "err", err)
+			}
+		}
+	}
+}

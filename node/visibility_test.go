@@ -1,0 +1,78 @@
+package node
+
+import (
+	"testing"
+
+	"eserver/node/api"
+)
+
+// TestVisibility: at the supernodes, a stranger and a blocked user cannot
+// see where a user is — exactly as if the user were offline — while its
+// contacts can; unblocking restores it, and appearing offline hides the
+// user from everyone.
+func TestVisibility(t *testing.T) {
+	server := testServer(t)
+	alice := newTestNode(t, server, "alice")
+	bob := newTestNode(t, server, "bob")
+	carol := newTestNode(t, server, "carol")
+	for _, tn := range []*testNode{alice, bob, carol} {
+		tn.register()
+		tn.login()
+	}
+	befriend(t, alice, bob)
+
+	// sees asks bob's homes, as asker would (with the token bob gave it).
+	sees := func(asker *testNode) bool {
+		t.Helper()
+		s, err := asker.current()
+		if err != nil {
+			t.Fatal(err)
+		}
+		found, err := s.lookup(ctx(t), []string{"bob"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		f, ok := found["bob"]
+		if !ok {
+			t.Fatalf("%s got not even bob's ticket", asker.name)
+		}
+		return len(f.Addrs.Addrs) > 0
+	}
+	bobSession, _ := bob.current()
+	republished := func() {
+		t.Helper()
+		if !bobSession.publish() {
+			t.Fatal("bob could not publish")
+		}
+	}
+	waitUntil(t, "alice sees bob", func() bool { return sees(alice) })
+	if sees(carol) {
+		t.Fatal("a stranger sees where bob is")
+	}
+
+	if err := bob.BlockContact(ctx(t), "alice"); err != nil {
+		t.Fatal(err)
+	}
+	republished()
+	if sees(alice) {
+		t.Fatal("a blocked user sees where bob is")
+	}
+	alice.waitContact("bob", api.RelationAccepted, api.StatusOffline) // and sees him offline
+
+	if err := bob.UnblockContact(ctx(t), "alice"); err != nil {
+		t.Fatal(err)
+	}
+	republished()
+	if !sees(alice) {
+		t.Fatal("unblocked contact cannot see bob")
+	}
+
+	invisible := api.StatusInvisible
+	if err := bob.SetPresence(ctx(t), api.PresenceUpdate{Status: &invisible}); err != nil {
+		t.Fatal(err)
+	}
+	republished()
+	if sees(alice) || sees(carol) {
+		t.Fatal("appearing offline still shows where bob is")
+	}
+}
