@@ -591,3 +591,22 @@ func TestErrorText(t *testing.T) {
 		}
 	}
 }
+
+func TestChatHeaderSaysHowContactIsReached(t *testing.T) {
+	a, _ := signedIn(t)
+	for _, tt := range []struct {
+		via  api.Via
+		want string
+	}{
+		{api.ViaDirect, "connected directly"},
+		{api.ViaRelayed, "connected through a relay"},
+		{api.ViaMailbox, "messages will wait in their mailbox"},
+	} {
+		ct := api.Contact{Username: "bob", Relation: api.RelationAccepted, Via: tt.via, Presence: api.Presence{Status: api.StatusOnline}}
+		a.apply(api.Event{Contact: &ct})
+		a.openChat("bob")
+		if got := a.chats["bob"].status.Text; !strings.Contains(got, tt.want) {
+			t.Errorf("via %s: header %q, want it to say %q", tt.via, got, tt.want)
+		}
+	}
+}

@@ -125,6 +125,9 @@ func (c *chatWindow) setContact(ct api.Contact) {
 	if ct.Relation == api.RelationPendingOut {
 		status = "(has not accepted you yet)"
 	}
+	if v := viaLabel(ct.Via); v != "" {
+		status += " · " + v
+	}
 	c.status.SetText(status)
 	c.subnick.SetText(ct.Subnick)
 	c.win.SetTitle(c.app.title(displayName(ct) + " - Conversation"))
@@ -340,4 +343,22 @@ func (e *chatEntry) TypedKey(k *fyne.KeyEvent) {
 func (e *chatEntry) FocusLost() {
 	e.shift = false
 	e.Entry.FocusLost()
+}
+
+// viaLabel says in plain words how a contact is reached, for the chat
+// header: MSN never told you, but on a peer-to-peer network it explains
+// why a message waits.
+func viaLabel(v api.Via) string {
+	switch v {
+	case api.ViaDirect:
+		return "connected directly"
+	case api.ViaHolePunched:
+		return "connected directly (through NAT)"
+	case api.ViaRelayed:
+		return "connected through a relay"
+	case api.ViaMailbox:
+		return "messages will wait in their mailbox"
+	default:
+		return ""
+	}
 }

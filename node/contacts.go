@@ -20,8 +20,9 @@ const (
 	settingBlockedPrev = "blocked-prev." // + username: relation before a block
 )
 
-func toContact(c store.Contact) api.Contact {
+func (s *session) toContact(c store.Contact) api.Contact {
 	out := api.Contact{
+		Via:            s.via(c),
 		Username:       c.Username,
 		Relation:       api.Relation(c.Relation),
 		RequestMessage: c.RequestMessage,
@@ -42,7 +43,7 @@ func (s *session) contacts() ([]api.Contact, error) {
 	}
 	out := make([]api.Contact, 0, len(cs))
 	for _, c := range cs {
-		out = append(out, toContact(c))
+		out = append(out, s.toContact(c))
 	}
 	return out, nil
 }
@@ -57,7 +58,7 @@ func (s *session) emitContact(username string) {
 		s.n.log.Warn("reading contact", "username", username, "err", err)
 		return
 	}
-	cc := toContact(c)
+	cc := s.toContact(c)
 	s.n.emit(api.Event{Contact: &cc})
 }
 

@@ -30,7 +30,7 @@ const (
 // publishing our record, refreshing contacts' records, and announcing our
 // presence.
 func (s *session) run() {
-	s.host.Network().Notify(&network.NotifyBundle{DisconnectedF: s.disconnected})
+	s.host.Network().Notify(&network.NotifyBundle{ConnectedF: s.connected, DisconnectedF: s.disconnected})
 	// Mail first, direct streams after: what waited in our mailboxes is older
 	// than anything a contact sends once it sees us online.
 	s.rehome()
@@ -81,21 +81,39 @@ func (s *session) connectRendezvous(ctx context.Context, rv peer.AddrInfo) error
 
 // publish puts our record at our homes; it reports whether all took it.
 func (s *session) publish() bool {
+	ok, admitted := s.publishOnce()
+	// Publishing admitted us to our homes' relays: keep reservations there,
+	// and publish again when that gave us new circuit addresses.
+	if s.reserve(admitted) {
+		ok, _ = s.publishOnce()
+	}
+	return ok
+}
+
+// publishOnce publishes our record, with our circuit addresses, at our
+// homes, and returns whether all took it and which did.
+func (s *session) publishOnce() (bool, []peer.AddrInfo) {
 	ok := true
 	allowed := s.allowed()
+	extra := s.reach.circuitAddrs()
+	var admitted []peer.AddrInfo
 	for _, rv := range s.homesOf(s.me()) {
 		ctx, cancel := context.WithTimeout(s.ctx, wire.RendezvousTimeout)
 		err := s.connectRendezvous(ctx, rv)
 		if err == nil {
-			err = supernode.Client{Allowed: allowed}.Publish(ctx, s.host, rv.ID, s.tk().Signed)
+			err = supernode.Client{Allowed: allowed, Extra: extra}.Publish(ctx, s.host, rv.ID, s.tk().Signed)
 		}
 		cancel()
-		if err != nil && s.ctx.Err() == nil {
-			ok = false
-			s.n.log.Warn("publishing our record", "rendezvous", rv.ID, "err", err)
+		if err != nil {
+			if s.ctx.Err() == nil {
+				ok = false
+				s.n.log.Warn("publishing our record", "rendezvous", rv.ID, "err", err)
+			}
+			continue
 		}
+		admitted = append(admitted, peer.AddrInfo{ID: rv.ID, Addrs: s.host.Peerstore().Addrs(rv.ID)})
 	}
-	return ok
+	return ok, admitted
 }
 
 // publishLoop republishes our record: every publishInterval, when our

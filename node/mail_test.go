@@ -1,6 +1,7 @@
 package node
 
 import (
+	"eserver/supernode"
 	"fmt"
 	"testing"
 	"time"
@@ -34,8 +35,9 @@ func TestOfflineDeliveryThroughMailboxes(t *testing.T) {
 		}
 		ids = append(ids, id)
 	}
+	// Bob's mailbox only: bob's receipts to the absent alice wait in hers.
 	depth := func() int {
-		d, err := svc.Mailbox.Depth()
+		d, err := svc.Mailbox.DepthOf(supernode.MailboxID(svc.Host.ID(), "bob"))
 		if err != nil {
 			t.Fatal(err)
 		}

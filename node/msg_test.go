@@ -35,7 +35,7 @@ func newRogue(t *testing.T, server, name string) *rogue {
 		t.Fatal(err)
 	}
 	key, _, _ := crypto.GenerateEd25519Key(nil)
-	h, err := newHost(key, []string{"/ip4/127.0.0.1/tcp/0"})
+	h, err := newHost(key, []string{"/ip4/127.0.0.1/tcp/0"}, newReach(), false)
 	if err != nil {
 		t.Fatal(err)
 	}

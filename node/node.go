@@ -35,6 +35,10 @@ type Config struct {
 	// LookupInterval is how often contacts' addresses are refreshed at the
 	// rendezvous. Zero means 30 seconds.
 	LookupInterval time.Duration
+	// RelayOnly makes a node that accepts no direct connections: it listens
+	// nowhere and is reached through its homes' relays (and hole punching).
+	// It is what a node behind a strict NAT looks like; tests use it.
+	RelayOnly bool
 }
 
 func (c *Config) setDefaults() {

@@ -50,7 +50,9 @@ type testNode struct {
 	pass   string
 	*Node
 	events <-chan api.Event
-	cancel context.CancelFunc
+	// relayOnly opens the node as one behind a strict NAT (Config.RelayOnly).
+	relayOnly bool
+	cancel    context.CancelFunc
 }
 
 func newTestNode(t testing.TB, server, name string) *testNode {
@@ -67,6 +69,7 @@ func (tn *testNode) open() {
 		Logger:         testLogger().With("node", tn.name),
 		RetryMax:       200 * time.Millisecond,
 		LookupInterval: 500 * time.Millisecond,
+		RelayOnly:      tn.relayOnly,
 	})
 	if err != nil {
 		tn.t.Fatal(err)

@@ -15,12 +15,9 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/libp2p/go-libp2p"
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/peer"
-	quic "github.com/libp2p/go-libp2p/p2p/transport/quic"
-	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
 
 	"eserver/node/e2e"
 	"eserver/node/login"
@@ -59,19 +56,7 @@ type session struct {
 	republish chan struct{} // asks publishLoop to publish now
 	mailKick  chan struct{} // asks mailLoop to look in our mailboxes now
 	homing    *homing
-}
-
-func newHost(key crypto.PrivKey, listen []string) (host.Host, error) {
-	h, err := libp2p.New(
-		libp2p.Identity(key),
-		libp2p.ListenAddrStrings(listen...),
-		libp2p.Transport(tcp.NewTCPTransport),
-		libp2p.Transport(quic.NewTransport),
-	)
-	if err != nil {
-		return nil, fmt.Errorf("starting libp2p host: %w", err)
-	}
-	return h, nil
+	reach     *reach
 }
 
 // mapLoginErr turns the login package's sentinels into the API's.
@@ -125,7 +110,7 @@ func (n *Node) Register(ctx context.Context, server, username, password string) 
 	if err != nil {
 		return err
 	}
-	h, err := newHost(key, []string{"/ip4/127.0.0.1/tcp/0"})
+	h, err := newHost(key, []string{"/ip4/127.0.0.1/tcp/0"}, newReach(), false)
 	if err != nil {
 		return err
 	}
@@ -218,7 +203,8 @@ func (n *Node) startSession(ctx context.Context, st *store.Store, ai peer.AddrIn
 	if err != nil {
 		return nil, fmt.Errorf("decoding box key: %w", err)
 	}
-	h, err := newHost(key, n.cfg.Listen)
+	r := newReach()
+	h, err := newHost(key, n.cfg.Listen, r, n.cfg.RelayOnly)
 	if err != nil {
 		return nil, err
 	}
@@ -255,6 +241,7 @@ func (n *Node) startSession(ctx context.Context, st *store.Store, ai peer.AddrIn
 		republish: make(chan struct{}, 1),
 		mailKick:  make(chan struct{}, 1),
 		homing:    newHoming(),
+		reach:     r,
 	}
 	s.setSupernodes(supernode.ParseSupernodes(ai.ID, res.Supernodes))
 	for _, a := range res.Rendezvous {

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"time"
 
+	ma "github.com/multiformats/go-multiaddr"
+
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/record"
@@ -43,6 +45,9 @@ type Client struct {
 	// Allowed are the tokens we gave our contacts: Publish shows our
 	// record to their holders only.
 	Allowed [][]byte
+	// Extra are addresses Publish adds to the host's own, such as circuit
+	// addresses through relays where the host holds a reservation.
+	Extra []ma.Multiaddr
 }
 
 // Publish is Client{}.Publish: the record is shown to no one (see
@@ -64,7 +69,8 @@ func (c Client) Publish(ctx context.Context, h host.Host, rendezvous peer.ID, t 
 	if key == nil {
 		return fmt.Errorf("publishing: no private key for %s", h.ID())
 	}
-	env, err := record.Seal(peer.PeerRecordFromAddrInfo(peer.AddrInfo{ID: h.ID(), Addrs: h.Addrs()}), key)
+	addrs := append(append([]ma.Multiaddr(nil), h.Addrs()...), c.Extra...)
+	env, err := record.Seal(peer.PeerRecordFromAddrInfo(peer.AddrInfo{ID: h.ID(), Addrs: addrs}), key)
 	if err != nil {
 		return fmt.Errorf("publishing: sealing peer record: %w", err)
 	}

@@ -97,20 +97,30 @@ func TestSupernodeResourcesLive(t *testing.T) {
 	}
 	t.Cleanup(func() { _ = sn.Close() })
 	info := peer.AddrInfo{ID: sn.ID(), Addrs: sn.Addrs()}
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 
 	clients := make([]host.Host, nodes)
 	errs := make([]error, nodes)
 	var wg sync.WaitGroup
-	sem := make(chan struct{}, 32)
+	sem := make(chan struct{}, 16)
 	for i := range clients {
 		wg.Go(func() {
 			sem <- struct{}{}
 			defer func() { <-sem }()
 			h := clientHost(t)
 			clients[i] = h
-			errs[i] = h.Connect(ctx, info)
+			// A loaded machine (CI runs packages in parallel) may time out a
+			// handshake; what is tested is that the supernode admits every
+			// node, so a dial gets a second chance.
+			for range 2 {
+				cctx, ccancel := context.WithTimeout(ctx, 20*time.Second)
+				errs[i] = h.Connect(cctx, info)
+				ccancel()
+				if errs[i] == nil {
+					break
+				}
+			}
 		})
 	}
 	wg.Wait()

@@ -118,10 +118,23 @@ type PresenceUpdate struct {
 	Media   *string `json:"media,omitempty"`
 }
 
+// Via says how we reach a contact now.
+type Via string
+
+// Ways to reach a contact, best first.
+const (
+	ViaDirect      Via = "direct"       // a direct connection
+	ViaHolePunched Via = "hole-punched" // direct, after punching through NATs
+	ViaRelayed     Via = "relayed"      // through a supernode's relay
+	ViaMailbox     Via = "mailbox"      // no connection: messages wait in its mailboxes
+	ViaOffline     Via = "offline"      // no connection and no mailbox to write to
+)
+
 // Contact is one entry of the contact list.
 type Contact struct {
 	Username string   `json:"username"`
 	Relation Relation `json:"relation"`
+	Via      Via      `json:"via"`
 	Presence
 	// RequestMessage is the note that came with an incoming request.
 	RequestMessage string `json:"requestMessage,omitempty"`

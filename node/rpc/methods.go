@@ -204,6 +204,7 @@ type contactJSON struct {
 	Status         string `json:"status"`
 	Media          string `json:"media"`
 	Relation       string `json:"relation"`
+	Via            string `json:"via"`
 	RequestMessage string `json:"requestMessage,omitempty"`
 }
 
@@ -219,7 +220,7 @@ func listContacts(ctx context.Context, backend api.API, raw json.RawMessage) (an
 	for _, c := range cs {
 		out = append(out, contactJSON{
 			Username: c.Username, Nick: c.Nick, Subnick: c.Subnick, Status: statusOf(c.Status),
-			Media: c.Media, Relation: string(c.Relation), RequestMessage: c.RequestMessage,
+			Media: c.Media, Relation: string(c.Relation), Via: string(c.Via), RequestMessage: c.RequestMessage,
 		})
 	}
 	return struct {

@@ -34,6 +34,7 @@ type (
 		Nick     string `json:"nick"`
 		Subnick  string `json:"subnick"`
 		Media    string `json:"media"`
+		Via      string `json:"via"` // how the contact is reached: direct, hole-punched, relayed, mailbox, offline
 	}
 )
 
@@ -118,5 +119,6 @@ func (c *conn) event(st *watchState, ev api.Event) {
 func presenceOf(ct api.Contact) presenceNote {
 	return presenceNote{
 		Username: ct.Username, Status: statusOf(ct.Status), Nick: ct.Nick, Subnick: ct.Subnick, Media: ct.Media,
+		Via: string(ct.Via),
 	}
 }

@@ -301,9 +301,9 @@ var testTime = time.Date(2024, 1, 2, 5, 4, 5, 678_900_000, time.FixedZone("CEST"
 
 func TestMethods(t *testing.T) {
 	contacts := []api.Contact{
-		{Username: "bob", Relation: api.RelationAccepted,
+		{Username: "bob", Relation: api.RelationAccepted, Via: api.ViaDirect,
 			Presence: api.Presence{Status: api.StatusBusy, Nick: "Bob", Subnick: "coding", Media: "Daft Punk"}},
-		{Username: "carol", Relation: api.RelationPendingIn, RequestMessage: "hi, it's carol"},
+		{Username: "carol", Relation: api.RelationPendingIn, Via: api.ViaOffline, RequestMessage: "hi, it's carol"},
 	}
 	messages := []api.Message{
 		{ID: "m1", From: "alice", To: "bob", Text: "hey <b>", Time: testTime, State: api.StateDelivered},
@@ -332,8 +332,8 @@ func TestMethods(t *testing.T) {
 		{"unblockContact", "unblockContact", `{"username":"eve"}`, false, "UnblockContact eve", `{}`},
 		{"removeContact", "removeContact", `{"username":"bob"}`, false, "RemoveContact bob", `{}`},
 		{"listContacts", "listContacts", `{}`, false, "Contacts", `{"contacts":[
-			{"username":"bob","nick":"Bob","subnick":"coding","status":"busy","media":"Daft Punk","relation":"accepted"},
-			{"username":"carol","nick":"","subnick":"","status":"offline","media":"","relation":"pending-in","requestMessage":"hi, it's carol"}]}`},
+			{"username":"bob","nick":"Bob","subnick":"coding","status":"busy","media":"Daft Punk","relation":"accepted","via":"direct"},
+			{"username":"carol","nick":"","subnick":"","status":"offline","media":"","relation":"pending-in","via":"offline","requestMessage":"hi, it's carol"}]}`},
 		{"listContacts empty", "listContacts", ``, true, "Contacts", `{"contacts":[]}`},
 		{"setPresence subnick only", "setPresence", `{"subnick":"at lunch"}`, false,
 			`SetPresence status=<nil> nick=<nil> subnick="at lunch" media=<nil>`, `{}`},
@@ -653,11 +653,11 @@ func TestNotifications(t *testing.T) {
 		{"new contact online", []api.Event{{Contact: &api.Contact{Username: "dave", Relation: api.RelationAccepted,
 			Presence: api.Presence{Status: api.StatusAway}}}},
 			[]note{{"contactUpdate", `{"username":"dave","relation":"accepted"}`},
-				{"presence", `{"username":"dave","status":"away","nick":"","subnick":"","media":""}`}}},
+				{"presence", `{"username":"dave","status":"away","nick":"","subnick":"","media":"","via":""}`}}},
 		{"relation changed", []api.Event{{Contact: with(bob, func(c *api.Contact) { c.Relation = api.RelationBlocked })}},
 			[]note{{"contactUpdate", `{"username":"bob","relation":"blocked"}`}}},
 		{"presence changed", []api.Event{{Contact: with(bob, func(c *api.Contact) { c.Status = api.StatusAway })}},
-			[]note{{"presence", `{"username":"bob","status":"away","nick":"Bob","subnick":"","media":""}`}}},
+			[]note{{"presence", `{"username":"bob","status":"away","nick":"Bob","subnick":"","media":"","via":""}`}}},
 		{"unchanged contact not repeated", []api.Event{{Contact: &bob}, {Contact: &bob}}, nil},
 		{"presence change not duplicated", []api.Event{
 			{Contact: with(bob, func(c *api.Contact) { c.Subnick = "busy day" })},
@@ -665,17 +665,17 @@ func TestNotifications(t *testing.T) {
 			{Contact: with(bob, func(c *api.Contact) { c.Subnick = "busy day"; c.RequestMessage = "x" })},
 			{Contact: with(bob, func(c *api.Contact) { c.Subnick = "busy day"; c.Media = "Song" })},
 		}, []note{
-			{"presence", `{"username":"bob","status":"online","nick":"Bob","subnick":"busy day","media":""}`},
-			{"presence", `{"username":"bob","status":"online","nick":"Bob","subnick":"busy day","media":"Song"}`},
+			{"presence", `{"username":"bob","status":"online","nick":"Bob","subnick":"busy day","media":"","via":""}`},
+			{"presence", `{"username":"bob","status":"online","nick":"Bob","subnick":"busy day","media":"Song","via":""}`},
 		}},
 		{"empty status is offline", []api.Event{
 			{Contact: with(bob, func(c *api.Contact) { c.Status = api.StatusOffline })},
 			{Contact: with(bob, func(c *api.Contact) { c.Status = "" })},
-		}, []note{{"presence", `{"username":"bob","status":"offline","nick":"Bob","subnick":"","media":""}`}}},
+		}, []note{{"presence", `{"username":"bob","status":"offline","nick":"Bob","subnick":"","media":"","via":""}`}}},
 		{"removed", []api.Event{{ContactRemoved: "bob"}, {Contact: &bob}},
 			[]note{{"contactUpdate", `{"username":"bob","relation":"removed"}`},
 				{"contactUpdate", `{"username":"bob","relation":"accepted"}`},
-				{"presence", `{"username":"bob","status":"online","nick":"Bob","subnick":"","media":""}`}}},
+				{"presence", `{"username":"bob","status":"online","nick":"Bob","subnick":"","media":"","via":""}`}}},
 		{"signed out", []api.Event{{SignedOut: true}}, []note{{"signedOut", `{}`}}},
 		{"own account event silent", []api.Event{{Account: &api.Account{Username: "alice"}}}, nil},
 		{"account switch", []api.Event{
@@ -686,7 +686,7 @@ func TestNotifications(t *testing.T) {
 		}, []note{
 			{"message", `{"id":"m1","from":"alice","to":"zed","text":"hi","time":"2024-01-02T03:04:05.678Z"}`},
 			{"contactUpdate", `{"username":"bob","relation":"accepted"}`},
-			{"presence", `{"username":"bob","status":"online","nick":"Bob","subnick":"","media":""}`},
+			{"presence", `{"username":"bob","status":"online","nick":"Bob","subnick":"","media":"","via":""}`},
 		}},
 		{"resnapshot silent", []api.Event{{Snapshot: &api.Snapshot{Contacts: []api.Contact{bob}}}, {Contact: &bob}}, nil},
 		{"several changes in one event", []api.Event{{
