@@ -27,19 +27,20 @@ func main() {
 	profile := flag.String("profile", "default", "profile name, or a directory")
 	server := flag.String("server", "", "auth server multiaddr ending in /p2p/<id> (default: the bundled local server)")
 	verbose := flag.Bool("v", false, "debug logging")
+	allowSupernode := flag.Bool("supernode", false, "allow this node to become a supernode when it is publicly reachable over TCP and QUIC with 2 GiB of memory free")
 	flag.Parse()
 	level := slog.LevelInfo
 	if *verbose {
 		level = slog.LevelDebug
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
-	if err := run(*profile, *server, log); err != nil {
+	if err := run(*profile, *server, *allowSupernode, log); err != nil {
 		fmt.Fprintln(os.Stderr, "eserver:", err)
 		os.Exit(1)
 	}
 }
 
-func run(profile, server string, log *slog.Logger) error {
+func run(profile, server string, allowSupernode bool, log *slog.Logger) error {
 	dir, err := node.ProfileDir(profile)
 	if err != nil {
 		return err
@@ -56,7 +57,9 @@ func run(profile, server string, log *slog.Logger) error {
 		server = local.addr
 	}
 
-	n, err := node.New(node.Config{ProfileDir: dir, Logger: log})
+	cfg := node.Config{ProfileDir: dir, Logger: log}
+	cfg.Supernode.Allowed = allowSupernode
+	n, err := node.New(cfg)
 	if err != nil {
 		return err
 	}

@@ -49,6 +49,7 @@ func (s *session) contacts() ([]api.Contact, error) {
 }
 
 func (s *session) emitContact(username string) {
+	s.backupChanged()
 	c, err := s.store.Contact(username)
 	if errors.Is(err, store.ErrNotFound) {
 		s.n.emit(api.Event{ContactRemoved: username})

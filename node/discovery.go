@@ -35,6 +35,9 @@ func (s *session) run() {
 	// than anything a contact sends once it sees us online.
 	s.rehome()
 	ctx, cancel := context.WithTimeout(s.ctx, 2*wire.MailboxTimeout)
+	if err := s.restoreContacts(ctx); err != nil {
+		s.n.log.Warn("restoring the contact list", "err", err)
+	}
 	if err := s.drainMail(ctx); err != nil {
 		s.n.log.Warn("fetching mail at sign-in", "err", err)
 	}
@@ -50,6 +53,8 @@ func (s *session) run() {
 	s.goTracked(func() { s.publishLoop(published) })
 	s.goTracked(s.lookupLoop)
 	s.goTracked(s.renewLoop)
+	s.goTracked(s.backupLoop)
+	s.startRole()
 	// Couriers for every contact with something queued from an earlier run.
 	if peers, err := s.store.OutboxPeers(); err == nil {
 		for _, p := range peers {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"eserver/node/api"
+	"eserver/node/promotion"
 	"fmt"
 	"log/slog"
 	"os"
@@ -39,6 +40,12 @@ type Config struct {
 	// nowhere and is reached through its homes' relays (and hole punching).
 	// It is what a node behind a strict NAT looks like; tests use it.
 	RelayOnly bool
+	// Supernode configures promotion to supernode (the seed's "When switch
+	// from Node to Supernode"): Allowed is the user's opt-in (off by
+	// default), UploadCap the bandwidth it grants; the other fields tune
+	// the decision (zero values are promotion's documented defaults). Start
+	// and OnRole are the node's own.
+	Supernode promotion.Config
 }
 
 func (c *Config) setDefaults() {

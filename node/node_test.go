@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"eserver/node/api"
+	"eserver/node/promotion"
 	"fmt"
 	"log/slog"
 	"os"
@@ -52,6 +53,7 @@ type testNode struct {
 	events <-chan api.Event
 	// relayOnly opens the node as one behind a strict NAT (Config.RelayOnly).
 	relayOnly bool
+	supernode promotion.Config // Config.Supernode
 	cancel    context.CancelFunc
 }
 
@@ -70,6 +72,7 @@ func (tn *testNode) open() {
 		RetryMax:       200 * time.Millisecond,
 		LookupInterval: 500 * time.Millisecond,
 		RelayOnly:      tn.relayOnly,
+		Supernode:      tn.supernode,
 	})
 	if err != nil {
 		tn.t.Fatal(err)

@@ -5,6 +5,7 @@ import (
 	"crypto/ecdh"
 	"errors"
 	"eserver/node/api"
+	"eserver/node/backup"
 	"eserver/node/wire"
 	"eserver/supernode"
 	"fmt"
@@ -45,6 +46,7 @@ type session struct {
 
 	mu       sync.Mutex
 	presence api.Presence
+	role     api.Role
 
 	// contactMu serializes every read-modify-write of a contact row (API
 	// commands, incoming payloads, lookups, disconnects), so none of them
@@ -57,6 +59,10 @@ type session struct {
 	mailKick  chan struct{} // asks mailLoop to look in our mailboxes now
 	homing    *homing
 	reach     *reach
+
+	backupKey  []byte        // seals the contact-list backup; nil when the server gave no export key
+	backupKick chan struct{} // asks backupLoop to upload the list
+	backupSum  [32]byte      // fingerprint of the last list uploaded (backupLoop's own)
 }
 
 // mapLoginErr turns the login package's sentinels into the API's.
@@ -242,6 +248,13 @@ func (n *Node) startSession(ctx context.Context, st *store.Store, ai peer.AddrIn
 		mailKick:  make(chan struct{}, 1),
 		homing:    newHoming(),
 		reach:     r,
+
+		backupKick: make(chan struct{}, 1),
+	}
+	if len(res.ExportKey) > 0 {
+		if k, err := backup.DeriveKey(res.ExportKey); err == nil {
+			s.backupKey = k
+		}
 	}
 	s.setSupernodes(supernode.ParseSupernodes(ai.ID, res.Supernodes))
 	for _, a := range res.Rendezvous {

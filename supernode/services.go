@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"path/filepath"
 
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -15,16 +16,20 @@ type ServicesConfig struct {
 	AuthServer peer.ID
 	// MailboxDB is the mailbox SQLite file. Required.
 	MailboxDB string
+	// ContactsDB is the SQLite file of the stored contact lists; if empty,
+	// "contacts.db" in MailboxDB's directory.
+	ContactsDB string
 	// Logger; nil means slog.Default().
 	Logger *slog.Logger
 }
 
-// Services are the supernode services on one host: rendezvous, mailboxes
-// and the relay. Ticket holders that prove themselves to the rendezvous are
-// admitted to the relay.
+// Services are the supernode services on one host: rendezvous, mailboxes,
+// contact-list storage and the relay. Ticket holders that prove themselves
+// to the rendezvous are admitted to the relay.
 type Services struct {
 	Rendezvous *Rendezvous
 	Mailbox    *Mailbox
+	Contacts   *Contacts
 	Relay      *Relay
 	Admissions *Admissions
 }
@@ -44,15 +49,25 @@ func StartServices(h host.Host, cfg ServicesConfig) (*Services, error) {
 	if err != nil {
 		return nil, fmt.Errorf("starting mailboxes: %w", err)
 	}
+	if cfg.ContactsDB == "" {
+		cfg.ContactsDB = filepath.Join(filepath.Dir(cfg.MailboxDB), "contacts.db")
+	}
+	ct, err := NewContacts(ContactsConfig{DBPath: cfg.ContactsDB, AuthServer: cfg.AuthServer, Logger: cfg.Logger})
+	if err != nil {
+		mb.Close()
+		return nil, fmt.Errorf("starting contact-list storage: %w", err)
+	}
 	rl, err := StartRelay(h, RelayConfig{Admissions: adm, Logger: cfg.Logger})
 	if err != nil {
+		ct.Close()
 		mb.Close()
 		return nil, fmt.Errorf("starting relay: %w", err)
 	}
 	rv := NewRendezvous(RendezvousConfig{AuthServer: cfg.AuthServer, Logger: cfg.Logger, OnTicket: adm.AdmitTicket})
 	rv.Attach(h)
 	mb.Attach(h)
-	return &Services{Rendezvous: rv, Mailbox: mb, Relay: rl, Admissions: adm}, nil
+	ct.Attach(h)
+	return &Services{Rendezvous: rv, Mailbox: mb, Contacts: ct, Relay: rl, Admissions: adm}, nil
 }
 
 // Close stops every service and waits for their handlers.
@@ -60,5 +75,6 @@ func (s *Services) Close() error {
 	rvErr := s.Rendezvous.Close()
 	rlErr := s.Relay.Close()
 	mbErr := s.Mailbox.Close()
-	return errors.Join(rvErr, rlErr, mbErr)
+	ctErr := s.Contacts.Close()
+	return errors.Join(rvErr, rlErr, mbErr, ctErr)
 }

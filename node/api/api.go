@@ -191,6 +191,24 @@ type ContactRequestEvent struct {
 	Message string `json:"message"`
 }
 
+// Role is what a node does for the network.
+type Role string
+
+// Roles.
+const (
+	RoleNode      Role = "node"
+	RoleSupernode Role = "supernode"
+)
+
+// RoleEvent reports that the node became a supernode or stopped being one
+// (or that an attempt to become one failed: Error is set).
+type RoleEvent struct {
+	Role   Role      `json:"role"`
+	Reason string    `json:"reason"` // which condition changed, in words: "conditions hold", "not publicly reachable", ...
+	Time   time.Time `json:"time"`
+	Error  string    `json:"error,omitempty"`
+}
+
 // Event is one item of the Watch stream. Exactly the fields that changed are
 // non-nil; the first event of every stream carries only Snapshot.
 type Event struct {
@@ -202,6 +220,7 @@ type Event struct {
 	ContactRequest *ContactRequestEvent `json:"contactRequest,omitempty"`
 	Message        *Message             `json:"message,omitempty"` // a new message, in or out
 	Delivered      *Delivery            `json:"delivered,omitempty"`
+	Role           *RoleEvent           `json:"role,omitempty"`
 }
 
 // API is what front ends use. *Node implements it; front ends accept the

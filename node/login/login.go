@@ -47,6 +47,12 @@ type Result struct {
 	// Supernodes are the live supernodes as the server's registry knows
 	// them, unverified (see supernode.ParseSupernodes).
 	Supernodes []*wire.SupernodeInfo
+	// ExportKey is OPAQUE's export key (pake.Client.ExportKey): the same on
+	// every device that signs in with this password, never known to the
+	// server. Login sets it; Renew, which has no password, leaves it nil, so
+	// keep it (or what is derived from it, see backup.DeriveKey) in memory.
+	// It changes when the password does.
+	ExportKey []byte
 }
 
 // ParseServer parses an auth server's multiaddr, which must end in /p2p/<id>.
@@ -147,7 +153,11 @@ func Login(ctx context.Context, h host.Host, server peer.AddrInfo, req Request) 
 			return err
 		}
 		res, err = loginResult(resp, h, server, req.Username)
-		return err
+		if err != nil {
+			return err
+		}
+		res.ExportKey = c.ExportKey()
+		return nil
 	})
 	if err != nil {
 		return nil, err

@@ -238,3 +238,42 @@ func TestRenew(t *testing.T) {
 		t.Fatalf("renewal of an expired ticket: %v", err)
 	}
 }
+
+// TestExportKey: two devices signing in with the same password get the same
+// export key; another account gets another; a renewal carries none.
+func TestExportKey(t *testing.T) {
+	clk := &clock{t: time.Now()}
+	server := startServer(t, clk)
+	ctx := context.Background()
+	laptop, phone := newClient(t), newClient(t)
+	for _, u := range []string{"alice", "bob"} {
+		if err := login.Register(ctx, laptop, server, u, "pw"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	a1, err := login.Login(ctx, laptop, server, login.Request{Username: "alice", Password: "pw", Device: "laptop"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a2, err := login.Login(ctx, phone, server, login.Request{Username: "alice", Password: "pw", Device: "phone"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := login.Login(ctx, phone, server, login.Request{Username: "bob", Password: "pw", Device: "phone"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(a1.ExportKey) < 32 || !bytes.Equal(a1.ExportKey, a2.ExportKey) {
+		t.Fatalf("alice's export keys differ across devices: %x, %x", a1.ExportKey, a2.ExportKey)
+	}
+	if bytes.Equal(a1.ExportKey, b.ExportKey) {
+		t.Fatal("alice and bob share an export key")
+	}
+	r, err := login.Renew(ctx, laptop, server, a1.Ticket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.ExportKey != nil {
+		t.Fatal("a renewal carried an export key")
+	}
+}

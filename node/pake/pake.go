@@ -193,9 +193,10 @@ func credentialID(username string) []byte {
 
 // Client is the client side of one registration or one login.
 type Client struct {
-	c        *opaque.Client
-	username []byte
-	step     int
+	c         *opaque.Client
+	username  []byte
+	step      int
+	exportKey []byte // set by a successful RegistrationFinish or LoginFinish
 }
 
 // Client steps, so misuse is an error rather than a library panic.
@@ -240,10 +241,11 @@ func (c *Client) RegistrationFinish(response []byte) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: registration response: %v", ErrMalformed, err)
 	}
-	rec, _, err := c.c.RegistrationFinalize(resp, c.username, []byte(serverIdentity))
+	rec, export, err := c.c.RegistrationFinalize(resp, c.username, []byte(serverIdentity))
 	if err != nil {
 		return nil, fmt.Errorf("registration finalize: %w", err)
 	}
+	c.exportKey = export
 	return rec.Serialize(), nil
 }
 
@@ -273,9 +275,26 @@ func (c *Client) LoginFinish(ke2 []byte) (ke3, sessionKey []byte, err error) {
 	if err != nil {
 		return nil, nil, fmt.Errorf("%w: KE2: %v", ErrMalformed, err)
 	}
-	k3, key, _, err := c.c.GenerateKE3(k2, c.username, []byte(serverIdentity))
+	k3, key, export, err := c.c.GenerateKE3(k2, c.username, []byte(serverIdentity))
 	if err != nil {
 		return nil, nil, ErrAuth
 	}
+	c.exportKey = export
 	return k3.Serialize(), key, nil
+}
+
+// ExportKey returns OPAQUE's export key (RFC 9807 §3) once RegistrationFinish
+// or LoginFinish has succeeded, and nil before. It is a secret the client
+// alone knows: the same for the registration and every login with the same
+// password on any device, never sent to or derivable by the server, and new
+// after a re-registration (a password change). Derive keys from it for data
+// the server must store but not read (node/backup); never use it directly.
+//
+// It is an accessor rather than a further result of the Finish methods so
+// that their callers (the auth server's tests among them) keep compiling.
+func (c *Client) ExportKey() []byte {
+	if c.exportKey == nil {
+		return nil
+	}
+	return append([]byte(nil), c.exportKey...)
 }

@@ -1,6 +1,7 @@
 package pake
 
 import (
+	"bytes"
 	"errors"
 	"testing"
 )
@@ -162,4 +163,79 @@ func FuzzServerMessages(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestExportKey: the export key of a registration and of every later login
+// with the same password agree; another password, another registration with
+// the same password, and a failed login do not give it.
+func TestExportKey(t *testing.T) {
+	s := newServer(t)
+	regKey := func(user, pw string) ([]byte, []byte) {
+		t.Helper()
+		c, err := NewClient(user)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.ExportKey() != nil {
+			t.Fatal("export key before registration")
+		}
+		req, err := c.RegistrationStart([]byte(pw))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp, err := s.RegistrationResponse(user, req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rec, err := c.RegistrationFinish(resp)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return rec, c.ExportKey()
+	}
+	loginKey := func(user, pw string, rec []byte) ([]byte, error) {
+		t.Helper()
+		c, err := NewClient(user)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ke1, err := c.LoginStart([]byte(pw))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ke2, _, err := s.StartLogin(user, rec, ke1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _, err = c.LoginFinish(ke2)
+		return c.ExportKey(), err
+	}
+
+	rec, reg := regKey("alice", "correct horse")
+	if len(reg) < 32 {
+		t.Fatalf("export key of %d bytes", len(reg))
+	}
+	for i := range 2 {
+		got, err := loginKey("alice", "correct horse", rec)
+		if err != nil {
+			t.Fatalf("login %d: %v", i, err)
+		}
+		if !bytes.Equal(got, reg) {
+			t.Fatalf("login %d: export key differs from the registration's", i)
+		}
+	}
+	if got, err := loginKey("alice", "wrong", rec); !errors.Is(err, ErrAuth) || got != nil {
+		t.Fatalf("wrong password: key %x, err %v", got, err)
+	}
+	_, again := regKey("alice", "correct horse")
+	if bytes.Equal(again, reg) {
+		t.Fatal("a new registration kept the export key")
+	}
+	// The accessor hands out copies.
+	c, _ := NewClient("bob")
+	c.exportKey = []byte{1, 2, 3}
+	c.ExportKey()[0] = 9
+	if c.exportKey[0] != 1 {
+		t.Fatal("ExportKey returned the client's own slice")
+	}
 }

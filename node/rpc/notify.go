@@ -28,6 +28,12 @@ type (
 		Username string `json:"username"`
 		Relation string `json:"relation"`
 	}
+	roleNote struct {
+		Role   string `json:"role"`
+		Reason string `json:"reason"`
+		Time   string `json:"time"`
+		Error  string `json:"error,omitempty"`
+	}
 	presenceNote struct {
 		Username string `json:"username"`
 		Status   string `json:"status"`
@@ -108,6 +114,9 @@ func (c *conn) event(st *watchState, ev api.Event) {
 	}
 	if d := ev.Delivered; d != nil {
 		c.notify("delivered", deliveredNote{ID: d.ID, To: d.To})
+	}
+	if r := ev.Role; r != nil {
+		c.notify("role", roleNote{Role: string(r.Role), Reason: r.Reason, Time: formatTime(r.Time), Error: r.Error})
 	}
 	if ev.SignedOut {
 		c.notify("signedOut", empty{})

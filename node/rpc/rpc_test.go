@@ -646,6 +646,8 @@ func TestNotifications(t *testing.T) {
 		{"own message other case skipped", []api.Event{{Message: msg("Alice", "bob")}}, nil},
 		{"delivered", []api.Event{{Delivered: &api.Delivery{ID: "m1", To: "bob"}}},
 			[]note{{"delivered", `{"id":"m1","to":"bob"}`}}},
+		{"role", []api.Event{{Role: &api.RoleEvent{Role: api.RoleSupernode, Reason: "conditions hold", Time: time.Date(2024, 1, 2, 3, 4, 5, 678e6, time.UTC)}}},
+			[]note{{"role", `{"role":"supernode","reason":"conditions hold","time":"2024-01-02T03:04:05.678Z"}`}}},
 		{"contact request", []api.Event{{ContactRequest: &api.ContactRequestEvent{From: "carol", Message: "hi!"}}},
 			[]note{{"contactRequest", `{"from":"carol","message":"hi!"}`}}},
 		{"new contact", []api.Event{{Contact: &api.Contact{Username: "carol", Relation: api.RelationPendingOut}}},

@@ -28,6 +28,9 @@ const (
 	// connected to it when mail arrives; it carries nothing but the hint to
 	// fetch. The owner only acts on it from its own homes.
 	ProtoMailNotify = "/eserver/mail-notify/1.0.0"
+	// ProtoContacts stores each user's contact list at its homes as a blob
+	// sealed by the user (node/backup), for new devices and reinstalls.
+	ProtoContacts = "/eserver/contacts/1.0.0"
 )
 
 // Default ports (the seed's 1864–1865).
@@ -59,7 +62,8 @@ const (
 	RegistryTimeout   = 10 * time.Second
 	MailboxTimeout    = 20 * time.Second
 	MailNotifyTimeout = 5 * time.Second
-	MsgIdleTimeout    = 2 * time.Minute // a message stream with no frames is closed
+	ContactsTimeout   = 30 * time.Second // a whole contact list may be 1 MiB
+	MsgIdleTimeout    = 2 * time.Minute  // a message stream with no frames is closed
 	MsgWriteTimeout   = 10 * time.Second
 	DialTimeout       = 10 * time.Second
 )
@@ -84,6 +88,16 @@ const (
 	MailTTL        = 30 * 24 * time.Hour
 	MailboxQuota   = 10000 // items waiting per mailbox
 	MailFetchLimit = 256   // items per fetch answer at most
+)
+
+// Contact-list storage limits. A blob is one sealed contact list: a padded
+// plaintext of up to MaxContactsPlain (5,000 contacts with the longest
+// names, both tokens and peer IDs take about 690 KiB) plus the sealing
+// header and tag.
+const (
+	MaxContactsPlain = 1 << 20
+	MaxContactsBlob  = MaxContactsPlain + 256
+	MaxContactsFrame = MaxContactsBlob + 16<<10 // a blob plus the ticket and the other fields
 )
 
 // Errors callers branch on.

@@ -2624,6 +2624,387 @@ func (x *MailItem) GetEnvelope() *Envelope {
 	return nil
 }
 
+// ContactsRequest is the one request of a contacts stream. The owner of the
+// stored list is the ticket's holder (the stream's peer), never a field.
+type ContactsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Types that are valid to be assigned to Kind:
+	//
+	//	*ContactsRequest_Put
+	//	*ContactsRequest_Get
+	Kind          isContactsRequest_Kind `protobuf_oneof:"kind"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ContactsRequest) Reset() {
+	*x = ContactsRequest{}
+	mi := &file_wire_proto_msgTypes[41]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ContactsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ContactsRequest) ProtoMessage() {}
+
+func (x *ContactsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_wire_proto_msgTypes[41]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ContactsRequest.ProtoReflect.Descriptor instead.
+func (*ContactsRequest) Descriptor() ([]byte, []int) {
+	return file_wire_proto_rawDescGZIP(), []int{41}
+}
+
+func (x *ContactsRequest) GetKind() isContactsRequest_Kind {
+	if x != nil {
+		return x.Kind
+	}
+	return nil
+}
+
+func (x *ContactsRequest) GetPut() *ContactsPut {
+	if x != nil {
+		if x, ok := x.Kind.(*ContactsRequest_Put); ok {
+			return x.Put
+		}
+	}
+	return nil
+}
+
+func (x *ContactsRequest) GetGet() *ContactsGet {
+	if x != nil {
+		if x, ok := x.Kind.(*ContactsRequest_Get); ok {
+			return x.Get
+		}
+	}
+	return nil
+}
+
+type isContactsRequest_Kind interface {
+	isContactsRequest_Kind()
+}
+
+type ContactsRequest_Put struct {
+	Put *ContactsPut `protobuf:"bytes,1,opt,name=put,proto3,oneof"`
+}
+
+type ContactsRequest_Get struct {
+	Get *ContactsGet `protobuf:"bytes,2,opt,name=get,proto3,oneof"`
+}
+
+func (*ContactsRequest_Put) isContactsRequest_Kind() {}
+
+func (*ContactsRequest_Get) isContactsRequest_Kind() {}
+
+// ContactsPut replaces the owner's stored blob when version is greater than
+// the stored one; the same version with the same blob is an idempotent retry.
+type ContactsPut struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Ticket        *SignedTicket          `protobuf:"bytes,1,opt,name=ticket,proto3" json:"ticket,omitempty"`
+	Version       uint64                 `protobuf:"varint,2,opt,name=version,proto3" json:"version,omitempty"` // 1 .. 2^63-1, chosen by the owner's devices
+	Blob          []byte                 `protobuf:"bytes,3,opt,name=blob,proto3" json:"blob,omitempty"`        // sealed by node/backup; opaque to the supernode
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ContactsPut) Reset() {
+	*x = ContactsPut{}
+	mi := &file_wire_proto_msgTypes[42]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ContactsPut) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ContactsPut) ProtoMessage() {}
+
+func (x *ContactsPut) ProtoReflect() protoreflect.Message {
+	mi := &file_wire_proto_msgTypes[42]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ContactsPut.ProtoReflect.Descriptor instead.
+func (*ContactsPut) Descriptor() ([]byte, []int) {
+	return file_wire_proto_rawDescGZIP(), []int{42}
+}
+
+func (x *ContactsPut) GetTicket() *SignedTicket {
+	if x != nil {
+		return x.Ticket
+	}
+	return nil
+}
+
+func (x *ContactsPut) GetVersion() uint64 {
+	if x != nil {
+		return x.Version
+	}
+	return 0
+}
+
+func (x *ContactsPut) GetBlob() []byte {
+	if x != nil {
+		return x.Blob
+	}
+	return nil
+}
+
+// ContactsGet asks for the owner's latest blob.
+type ContactsGet struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Ticket        *SignedTicket          `protobuf:"bytes,1,opt,name=ticket,proto3" json:"ticket,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ContactsGet) Reset() {
+	*x = ContactsGet{}
+	mi := &file_wire_proto_msgTypes[43]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ContactsGet) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ContactsGet) ProtoMessage() {}
+
+func (x *ContactsGet) ProtoReflect() protoreflect.Message {
+	mi := &file_wire_proto_msgTypes[43]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ContactsGet.ProtoReflect.Descriptor instead.
+func (*ContactsGet) Descriptor() ([]byte, []int) {
+	return file_wire_proto_rawDescGZIP(), []int{43}
+}
+
+func (x *ContactsGet) GetTicket() *SignedTicket {
+	if x != nil {
+		return x.Ticket
+	}
+	return nil
+}
+
+type ContactsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Error         string                 `protobuf:"bytes,1,opt,name=error,proto3" json:"error,omitempty"`      // stable code or empty: unauthorized, bad_request, rate_limited, stale
+	Version       uint64                 `protobuf:"varint,2,opt,name=version,proto3" json:"version,omitempty"` // get: the stored version; put refused as stale: the stored version
+	Blob          []byte                 `protobuf:"bytes,3,opt,name=blob,proto3" json:"blob,omitempty"`        // get: the stored blob
+	Found         bool                   `protobuf:"varint,4,opt,name=found,proto3" json:"found,omitempty"`     // get: a blob is stored
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ContactsResponse) Reset() {
+	*x = ContactsResponse{}
+	mi := &file_wire_proto_msgTypes[44]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ContactsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ContactsResponse) ProtoMessage() {}
+
+func (x *ContactsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_wire_proto_msgTypes[44]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ContactsResponse.ProtoReflect.Descriptor instead.
+func (*ContactsResponse) Descriptor() ([]byte, []int) {
+	return file_wire_proto_rawDescGZIP(), []int{44}
+}
+
+func (x *ContactsResponse) GetError() string {
+	if x != nil {
+		return x.Error
+	}
+	return ""
+}
+
+func (x *ContactsResponse) GetVersion() uint64 {
+	if x != nil {
+		return x.Version
+	}
+	return 0
+}
+
+func (x *ContactsResponse) GetBlob() []byte {
+	if x != nil {
+		return x.Blob
+	}
+	return nil
+}
+
+func (x *ContactsResponse) GetFound() bool {
+	if x != nil {
+		return x.Found
+	}
+	return false
+}
+
+// ContactBackup is the plaintext of a contact-list blob (node/backup): only
+// the owner's devices ever see it.
+type ContactBackup struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Entries       []*ContactBackupEntry  `protobuf:"bytes,1,rep,name=entries,proto3" json:"entries,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ContactBackup) Reset() {
+	*x = ContactBackup{}
+	mi := &file_wire_proto_msgTypes[45]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ContactBackup) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ContactBackup) ProtoMessage() {}
+
+func (x *ContactBackup) ProtoReflect() protoreflect.Message {
+	mi := &file_wire_proto_msgTypes[45]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ContactBackup.ProtoReflect.Descriptor instead.
+func (*ContactBackup) Descriptor() ([]byte, []int) {
+	return file_wire_proto_rawDescGZIP(), []int{45}
+}
+
+func (x *ContactBackup) GetEntries() []*ContactBackupEntry {
+	if x != nil {
+		return x.Entries
+	}
+	return nil
+}
+
+type ContactBackupEntry struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Username      string                 `protobuf:"bytes,1,opt,name=username,proto3" json:"username,omitempty"`
+	Relation      string                 `protobuf:"bytes,2,opt,name=relation,proto3" json:"relation,omitempty"`                       // as node/store keeps it: accepted, pending-in, blocked, ...
+	MyToken       []byte                 `protobuf:"bytes,3,opt,name=my_token,json=myToken,proto3" json:"my_token,omitempty"`          // visibility token we gave the contact
+	TheirToken    []byte                 `protobuf:"bytes,4,opt,name=their_token,json=theirToken,proto3" json:"their_token,omitempty"` // visibility token the contact gave us
+	PeerId        string                 `protobuf:"bytes,5,opt,name=peer_id,json=peerId,proto3" json:"peer_id,omitempty"`             // the contact's last known device, text form
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ContactBackupEntry) Reset() {
+	*x = ContactBackupEntry{}
+	mi := &file_wire_proto_msgTypes[46]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ContactBackupEntry) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ContactBackupEntry) ProtoMessage() {}
+
+func (x *ContactBackupEntry) ProtoReflect() protoreflect.Message {
+	mi := &file_wire_proto_msgTypes[46]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ContactBackupEntry.ProtoReflect.Descriptor instead.
+func (*ContactBackupEntry) Descriptor() ([]byte, []int) {
+	return file_wire_proto_rawDescGZIP(), []int{46}
+}
+
+func (x *ContactBackupEntry) GetUsername() string {
+	if x != nil {
+		return x.Username
+	}
+	return ""
+}
+
+func (x *ContactBackupEntry) GetRelation() string {
+	if x != nil {
+		return x.Relation
+	}
+	return ""
+}
+
+func (x *ContactBackupEntry) GetMyToken() []byte {
+	if x != nil {
+		return x.MyToken
+	}
+	return nil
+}
+
+func (x *ContactBackupEntry) GetTheirToken() []byte {
+	if x != nil {
+		return x.TheirToken
+	}
+	return nil
+}
+
+func (x *ContactBackupEntry) GetPeerId() string {
+	if x != nil {
+		return x.PeerId
+	}
+	return ""
+}
+
 // Entry is a user's ticket (its public keys, for anyone) and, only for
 // askers it allowed, its peer record. A blocked asker and a stranger see
 // exactly what they would see of a user who is offline.
@@ -2638,7 +3019,7 @@ type RendezvousResponse_Entry struct {
 
 func (x *RendezvousResponse_Entry) Reset() {
 	*x = RendezvousResponse_Entry{}
-	mi := &file_wire_proto_msgTypes[41]
+	mi := &file_wire_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2650,7 +3031,7 @@ func (x *RendezvousResponse_Entry) String() string {
 func (*RendezvousResponse_Entry) ProtoMessage() {}
 
 func (x *RendezvousResponse_Entry) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[41]
+	mi := &file_wire_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2865,7 +3246,31 @@ const file_wire_proto_rawDesc = "" +
 	"storedUnix\"r\n" +
 	"\bMailItem\x122\n" +
 	"\x06sender\x18\x01 \x01(\v2\x1a.eserver.wire.SignedTicketR\x06sender\x122\n" +
-	"\benvelope\x18\x02 \x01(\v2\x16.eserver.wire.EnvelopeR\benvelopeB\x13Z\x11eserver/node/wireb\x06proto3"
+	"\benvelope\x18\x02 \x01(\v2\x16.eserver.wire.EnvelopeR\benvelope\"w\n" +
+	"\x0fContactsRequest\x12-\n" +
+	"\x03put\x18\x01 \x01(\v2\x19.eserver.wire.ContactsPutH\x00R\x03put\x12-\n" +
+	"\x03get\x18\x02 \x01(\v2\x19.eserver.wire.ContactsGetH\x00R\x03getB\x06\n" +
+	"\x04kind\"o\n" +
+	"\vContactsPut\x122\n" +
+	"\x06ticket\x18\x01 \x01(\v2\x1a.eserver.wire.SignedTicketR\x06ticket\x12\x18\n" +
+	"\aversion\x18\x02 \x01(\x04R\aversion\x12\x12\n" +
+	"\x04blob\x18\x03 \x01(\fR\x04blob\"A\n" +
+	"\vContactsGet\x122\n" +
+	"\x06ticket\x18\x01 \x01(\v2\x1a.eserver.wire.SignedTicketR\x06ticket\"l\n" +
+	"\x10ContactsResponse\x12\x14\n" +
+	"\x05error\x18\x01 \x01(\tR\x05error\x12\x18\n" +
+	"\aversion\x18\x02 \x01(\x04R\aversion\x12\x12\n" +
+	"\x04blob\x18\x03 \x01(\fR\x04blob\x12\x14\n" +
+	"\x05found\x18\x04 \x01(\bR\x05found\"K\n" +
+	"\rContactBackup\x12:\n" +
+	"\aentries\x18\x01 \x03(\v2 .eserver.wire.ContactBackupEntryR\aentries\"\xa1\x01\n" +
+	"\x12ContactBackupEntry\x12\x1a\n" +
+	"\busername\x18\x01 \x01(\tR\busername\x12\x1a\n" +
+	"\brelation\x18\x02 \x01(\tR\brelation\x12\x19\n" +
+	"\bmy_token\x18\x03 \x01(\fR\amyToken\x12\x1f\n" +
+	"\vtheir_token\x18\x04 \x01(\fR\n" +
+	"theirToken\x12\x17\n" +
+	"\apeer_id\x18\x05 \x01(\tR\x06peerIdB\x13Z\x11eserver/node/wireb\x06proto3"
 
 var (
 	file_wire_proto_rawDescOnce sync.Once
@@ -2879,7 +3284,7 @@ func file_wire_proto_rawDescGZIP() []byte {
 	return file_wire_proto_rawDescData
 }
 
-var file_wire_proto_msgTypes = make([]protoimpl.MessageInfo, 42)
+var file_wire_proto_msgTypes = make([]protoimpl.MessageInfo, 48)
 var file_wire_proto_goTypes = []any{
 	(*Ticket)(nil),                   // 0: eserver.wire.Ticket
 	(*SignedTicket)(nil),             // 1: eserver.wire.SignedTicket
@@ -2922,7 +3327,13 @@ var file_wire_proto_goTypes = []any{
 	(*MailboxResponse)(nil),          // 38: eserver.wire.MailboxResponse
 	(*StoredMail)(nil),               // 39: eserver.wire.StoredMail
 	(*MailItem)(nil),                 // 40: eserver.wire.MailItem
-	(*RendezvousResponse_Entry)(nil), // 41: eserver.wire.RendezvousResponse.Entry
+	(*ContactsRequest)(nil),          // 41: eserver.wire.ContactsRequest
+	(*ContactsPut)(nil),              // 42: eserver.wire.ContactsPut
+	(*ContactsGet)(nil),              // 43: eserver.wire.ContactsGet
+	(*ContactsResponse)(nil),         // 44: eserver.wire.ContactsResponse
+	(*ContactBackup)(nil),            // 45: eserver.wire.ContactBackup
+	(*ContactBackupEntry)(nil),       // 46: eserver.wire.ContactBackupEntry
+	(*RendezvousResponse_Entry)(nil), // 47: eserver.wire.RendezvousResponse.Entry
 }
 var file_wire_proto_depIdxs = []int32{
 	4,  // 0: eserver.wire.AuthRequest.register_start:type_name -> eserver.wire.RegisterStart
@@ -2938,7 +3349,7 @@ var file_wire_proto_depIdxs = []int32{
 	14, // 10: eserver.wire.RendezvousRequest.lookup:type_name -> eserver.wire.Lookup
 	1,  // 11: eserver.wire.Publish.ticket:type_name -> eserver.wire.SignedTicket
 	1,  // 12: eserver.wire.Lookup.ticket:type_name -> eserver.wire.SignedTicket
-	41, // 13: eserver.wire.RendezvousResponse.entries:type_name -> eserver.wire.RendezvousResponse.Entry
+	47, // 13: eserver.wire.RendezvousResponse.entries:type_name -> eserver.wire.RendezvousResponse.Entry
 	1,  // 14: eserver.wire.Hello.ticket:type_name -> eserver.wire.SignedTicket
 	18, // 15: eserver.wire.Frame.envelope:type_name -> eserver.wire.Envelope
 	19, // 16: eserver.wire.Frame.ack:type_name -> eserver.wire.Ack
@@ -2965,12 +3376,17 @@ var file_wire_proto_depIdxs = []int32{
 	39, // 37: eserver.wire.MailboxResponse.items:type_name -> eserver.wire.StoredMail
 	1,  // 38: eserver.wire.MailItem.sender:type_name -> eserver.wire.SignedTicket
 	18, // 39: eserver.wire.MailItem.envelope:type_name -> eserver.wire.Envelope
-	1,  // 40: eserver.wire.RendezvousResponse.Entry.ticket:type_name -> eserver.wire.SignedTicket
-	41, // [41:41] is the sub-list for method output_type
-	41, // [41:41] is the sub-list for method input_type
-	41, // [41:41] is the sub-list for extension type_name
-	41, // [41:41] is the sub-list for extension extendee
-	0,  // [0:41] is the sub-list for field type_name
+	42, // 40: eserver.wire.ContactsRequest.put:type_name -> eserver.wire.ContactsPut
+	43, // 41: eserver.wire.ContactsRequest.get:type_name -> eserver.wire.ContactsGet
+	1,  // 42: eserver.wire.ContactsPut.ticket:type_name -> eserver.wire.SignedTicket
+	1,  // 43: eserver.wire.ContactsGet.ticket:type_name -> eserver.wire.SignedTicket
+	46, // 44: eserver.wire.ContactBackup.entries:type_name -> eserver.wire.ContactBackupEntry
+	1,  // 45: eserver.wire.RendezvousResponse.Entry.ticket:type_name -> eserver.wire.SignedTicket
+	46, // [46:46] is the sub-list for method output_type
+	46, // [46:46] is the sub-list for method input_type
+	46, // [46:46] is the sub-list for extension type_name
+	46, // [46:46] is the sub-list for extension extendee
+	0,  // [0:46] is the sub-list for field type_name
 }
 
 func init() { file_wire_proto_init() }
@@ -3016,13 +3432,17 @@ func file_wire_proto_init() {
 		(*MailboxRequest_Fetch)(nil),
 		(*MailboxRequest_Ack)(nil),
 	}
+	file_wire_proto_msgTypes[41].OneofWrappers = []any{
+		(*ContactsRequest_Put)(nil),
+		(*ContactsRequest_Get)(nil),
+	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_wire_proto_rawDesc), len(file_wire_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   42,
+			NumMessages:   48,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

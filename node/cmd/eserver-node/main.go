@@ -22,6 +22,7 @@ func main() {
 	profile := fs.String("profile", "", "profile name or directory (default: the \"default\" profile)")
 	listen := fs.String("listen", "", "comma-separated libp2p listen multiaddrs (default: TCP and QUIC on all interfaces, random ports)")
 	verbose := fs.Bool("v", false, "debug logging")
+	allowSupernode := fs.Bool("supernode", false, "allow this node to become a supernode when it is publicly reachable over TCP and QUIC with 2 GiB of memory free")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "usage: eserver-node [--profile DIR] [--listen ADDRS] daemon\n\n")
 		fs.PrintDefaults()
@@ -36,18 +37,19 @@ func main() {
 		level = slog.LevelDebug
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
-	if err := run(*profile, *listen, log); err != nil {
+	if err := run(*profile, *listen, *allowSupernode, log); err != nil {
 		log.Error("eserver-node", "err", err)
 		os.Exit(1)
 	}
 }
 
-func run(profile, listen string, log *slog.Logger) error {
+func run(profile, listen string, allowSupernode bool, log *slog.Logger) error {
 	dir, err := node.ProfileDir(profile)
 	if err != nil {
 		return err
 	}
 	cfg := node.Config{ProfileDir: dir, Logger: log}
+	cfg.Supernode.Allowed = allowSupernode
 	if listen != "" {
 		cfg.Listen = strings.Split(listen, ",")
 	}

@@ -1,0 +1,91 @@
+package node
+
+import (
+	"context"
+	"path/filepath"
+	"sync"
+
+	"eserver/node/api"
+	"eserver/node/promotion"
+	"eserver/node/wire"
+	"eserver/supernode"
+)
+
+// The seed's "When switch from Node to Supernode": a node the user allowed
+// (Config.Supernode.Allowed), publicly reachable over TCP and QUIC, with
+// enough memory, runs the supernode services on its own host and
+// heartbeats to the registry; when a condition fails for a while it stops.
+// The promotion manager decides; this file supplies what it starts.
+
+// startRole runs the promotion manager for the session.
+func (s *session) startRole() {
+	cfg := s.n.cfg.Supernode
+	cfg.Start = s.startSupernode
+	cfg.OnRole = func(e promotion.RoleEvent) {
+		ev := &api.RoleEvent{Role: api.RoleNode, Reason: string(e.Reason), Time: e.Time}
+		if e.Role == promotion.RoleSupernode {
+			ev.Role = api.RoleSupernode
+		}
+		if e.Err != nil {
+			ev.Error = e.Err.Error()
+		}
+		s.mu.Lock()
+		s.role = ev.Role
+		s.mu.Unlock()
+		s.n.log.Info("role", "role", ev.Role, "reason", ev.Reason, "err", ev.Error)
+		s.n.emit(api.Event{Role: ev})
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = s.n.log.With("component", "promotion")
+	}
+	m := promotion.New(s.host, cfg)
+	s.goTracked(func() {
+		if err := m.Serve(s.ctx); err != nil {
+			s.n.log.Warn("promotion manager", "err", err)
+		}
+	})
+}
+
+// startSupernode starts the supernode services on our host and keeps us in
+// the registry until the promotion ends.
+func (s *session) startSupernode(ctx context.Context) (promotion.Stopper, error) {
+	dir := filepath.Join(s.n.cfg.ProfileDir, "accounts", s.me())
+	svc, err := supernode.StartServices(s.host, supernode.ServicesConfig{
+		AuthServer: s.tk().Server,
+		MailboxDB:  filepath.Join(dir, "supernode-mailbox.db"),
+		Logger:     s.n.log.With("component", "supernode"),
+	})
+	if err != nil {
+		return nil, err
+	}
+	hb := &supernode.Heartbeater{Host: s.host, Auth: s.server.ID, Ticket: func() *wire.SignedTicket { return s.tk().Signed }, Logger: s.n.log}
+	var wg sync.WaitGroup
+	hbCtx, stopHB := context.WithCancel(ctx)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		hb.Serve(hbCtx)
+	}()
+	return promotion.StopFunc(func(context.Context) error {
+		// Leave the registry first, so nodes stop choosing us; nodes homed
+		// here re-home when our services go (the mail they left here has
+		// copies at their other homes).
+		stopHB()
+		wg.Wait()
+		return svc.Close()
+	}), nil
+}
+
+// Role returns whether this node serves as a supernode now.
+func (n *Node) Role() api.Role {
+	s, err := n.current()
+	if err != nil {
+		return api.RoleNode
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.role == "" {
+		return api.RoleNode
+	}
+	return s.role
+}

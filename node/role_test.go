@@ -1,0 +1,72 @@
+package node
+
+import (
+	"testing"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/event"
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/p2p/host/eventbus"
+	ma "github.com/multiformats/go-multiaddr"
+
+	"eserver/node/api"
+	"eserver/node/promotion"
+	"eserver/supernode"
+)
+
+// TestPromotionAndDemotion drives a node's promotion with synthetic
+// reachability events and a fake memory probe: it becomes a supernode (its
+// services answer and the registry lists it), then, once it is no longer
+// publicly reachable for the sustain period, a node again.
+func TestPromotionAndDemotion(t *testing.T) {
+	server := testServer(t)
+	alice := &testNode{t: t, dir: t.TempDir(), server: server, name: "alice", pass: "pw-alice"}
+	alice.supernode = promotion.Config{
+		Allowed:        true,
+		Settle:         100 * time.Millisecond,
+		Sustain:        300 * time.Millisecond,
+		MemoryInterval: 50 * time.Millisecond,
+		Memory:         func() (uint64, error) { return 8 << 30, nil },
+		Addrs: func() []ma.Multiaddr {
+			return []ma.Multiaddr{ma.StringCast("/ip4/1.2.3.4/tcp/1865"), ma.StringCast("/ip4/1.2.3.4/udp/1865/quic-v1")}
+		},
+	}
+	alice.open()
+	t.Cleanup(alice.stop)
+	alice.register()
+	alice.login()
+	s, _ := alice.current()
+
+	em, err := s.host.EventBus().Emitter(new(event.EvtLocalReachabilityChanged), eventbus.Stateful)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer em.Close()
+	em.Emit(event.EvtLocalReachabilityChanged{Reachability: network.ReachabilityPublic})
+	e := alice.waitFor("promotion", func(e api.Event) bool { return e.Role != nil })
+	if e.Role.Role != api.RoleSupernode || e.Role.Error != "" {
+		t.Fatalf("role event %+v", e.Role)
+	}
+	if alice.Role() != api.RoleSupernode {
+		t.Fatalf("Role() = %s", alice.Role())
+	}
+	// The registry lists alice's host among the supernodes.
+	waitUntil(t, "alice in the registry", func() bool {
+		list, err := supernode.ListSupernodes(ctx(t), s.host, s.server.ID, s.tk().Signed)
+		if err != nil {
+			return false
+		}
+		for _, sn := range list {
+			if sn.Addrs.ID == s.host.ID() {
+				return true
+			}
+		}
+		return false
+	})
+
+	em.Emit(event.EvtLocalReachabilityChanged{Reachability: network.ReachabilityPrivate})
+	e = alice.waitFor("demotion", func(e api.Event) bool { return e.Role != nil })
+	if e.Role.Role != api.RoleNode || e.Role.Reason != string(promotion.ReasonNotPublic) {
+		t.Fatalf("role event %+v", e.Role)
+	}
+}

@@ -1,0 +1,323 @@
+package supernode
+
+import (
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math"
+	"sync"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"golang.org/x/time/rate"
+
+	"eserver/node/ticket"
+	"eserver/node/wire"
+)
+
+// contactsDomain separates contact-list owner IDs from any other hash of a
+// username.
+const contactsDomain = "eserver-contacts-owner-v1"
+
+// Defaults for the zero values of ContactsConfig. A node uploads its whole
+// list on every contact change, so bursts cover adding a handful of
+// contacts at once; steadier traffic should be coalesced by the node.
+const (
+	DefaultContactsRate  = rate.Limit(1)
+	DefaultContactsBurst = 30
+)
+
+// MaxContactsVersion is the highest version a blob may be stored under
+// (SQLite integers are signed 64-bit).
+const MaxContactsVersion = math.MaxInt64
+
+// CodeStale is the ContactsResponse.error of a put whose version is not
+// newer than the stored one; the answer's version is the stored one.
+const CodeStale = "stale"
+
+// ErrStale is what PutContacts returns (as a *StaleError) when the
+// supernode holds a version at least as new: fetch it, merge, and put a
+// higher version.
+var ErrStale = errors.New("contacts: a newer version is stored")
+
+// StaleError is PutContacts' refusal of a version that is not newer than the
+// stored one. errors.Is(err, ErrStale) holds for it.
+type StaleError struct {
+	Stored uint64 // the version the supernode holds
+}
+
+func (e *StaleError) Error() string {
+	return fmt.Sprintf("%v (version %d)", ErrStale, e.Stored)
+}
+
+// Is makes errors.Is(err, ErrStale) true.
+func (e *StaleError) Is(target error) bool { return target == ErrStale }
+
+// ContactsOwnerID is the key under which the contact list of username on the
+// network of the auth server server is stored: SHA-256 over a domain label,
+// the server's peer ID bytes, a 0 byte and the username, so the database
+// holds no username at all.
+func ContactsOwnerID(server peer.ID, username string) []byte {
+	h := sha256.New()
+	h.Write([]byte(contactsDomain))
+	h.Write([]byte(server))
+	h.Write([]byte{0})
+	h.Write([]byte(username))
+	return h.Sum(nil)
+}
+
+// ContactsConfig configures a Contacts service. Zero values are documented
+// defaults.
+type ContactsConfig struct {
+	// DBPath is the SQLite file holding the blobs; it is created if
+	// missing. Required.
+	DBPath string
+	// AuthServer is the auth server whose tickets are accepted. Required.
+	AuthServer peer.ID
+	// Now is the clock for tickets and rate limits; nil means time.Now.
+	Now func() time.Time
+	// Logger receives per-stream diagnostics; nil discards them.
+	Logger *slog.Logger
+	// Rate and Burst bound the requests (puts and gets together) of one
+	// owner (account); zero means 1 per second with bursts of 30.
+	Rate  rate.Limit
+	Burst int
+}
+
+// Contacts serves wire.ProtoContacts: each user's contact list, as one blob
+// the user's devices seal (node/backup), so a new device or a reinstall gets
+// the list back. The owner is the ticket's holder, the stream's peer; only
+// the owner can put or get its blob. A put is kept only when its version is
+// higher than the stored one, so a device that missed a change cannot
+// overwrite it. The supernode stores a hash of the owner, a version and
+// ciphertext; it cannot read the list.
+type Contacts struct {
+	cfg ContactsConfig
+	log *slog.Logger
+	db  *contactsDB
+
+	limMu    sync.Mutex
+	limiters map[string]*rate.Limiter // owner username → its bucket
+
+	// life guards the handler lifecycle: hosts attached, streams in flight.
+	life    sync.Mutex
+	closed  bool
+	hosts   []host.Host
+	streams map[network.Stream]struct{}
+	wg      sync.WaitGroup
+}
+
+// NewContacts opens the database at cfg.DBPath; Attach it to a host to
+// serve, Close it to stop.
+func NewContacts(cfg ContactsConfig) (*Contacts, error) {
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Rate <= 0 {
+		cfg.Rate = DefaultContactsRate
+	}
+	if cfg.Burst <= 0 {
+		cfg.Burst = DefaultContactsBurst
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.AuthServer == "" {
+		return nil, errors.New("contacts: no auth server configured")
+	}
+	db, err := openContactsDB(cfg.DBPath)
+	if err != nil {
+		return nil, fmt.Errorf("contacts: opening %s: %w", cfg.DBPath, err)
+	}
+	return &Contacts{
+		cfg:      cfg,
+		log:      log.With("service", "contacts"),
+		db:       db,
+		limiters: make(map[string]*rate.Limiter),
+		streams:  make(map[network.Stream]struct{}),
+	}, nil
+}
+
+// Attach serves the contacts protocol on h until Close. Attaching after
+// Close does nothing.
+func (c *Contacts) Attach(h host.Host) {
+	c.life.Lock()
+	defer c.life.Unlock()
+	if c.closed {
+		return
+	}
+	c.hosts = append(c.hosts, h)
+	h.SetStreamHandler(wire.ProtoContacts, c.handle)
+}
+
+// Close stops serving on every attached host, resets the streams in flight,
+// waits for their handlers and closes the database. Puts already
+// acknowledged are on disk.
+func (c *Contacts) Close() error {
+	c.life.Lock()
+	if c.closed {
+		c.life.Unlock()
+		return nil
+	}
+	c.closed = true
+	for _, h := range c.hosts {
+		h.RemoveStreamHandler(wire.ProtoContacts)
+	}
+	for s := range c.streams {
+		_ = s.Reset()
+	}
+	c.life.Unlock()
+	c.wg.Wait()
+	if err := c.db.close(); err != nil {
+		return fmt.Errorf("contacts: closing database: %w", err)
+	}
+	return nil
+}
+
+// Count returns how many owners have a contact list stored.
+func (c *Contacts) Count() (int, error) {
+	n, err := c.db.count()
+	if err != nil {
+		return 0, fmt.Errorf("contacts: %w", err)
+	}
+	return n, nil
+}
+
+// handle is the listen stage: it owns the stream, its deadline and its fate.
+func (c *Contacts) handle(s network.Stream) {
+	c.life.Lock()
+	if c.closed {
+		c.life.Unlock()
+		_ = s.Reset()
+		return
+	}
+	c.wg.Add(1)
+	c.streams[s] = struct{}{}
+	c.life.Unlock()
+	defer func() {
+		c.life.Lock()
+		delete(c.streams, s)
+		c.life.Unlock()
+		c.wg.Done()
+	}()
+
+	remote := s.Conn().RemotePeer()
+	if err := s.SetDeadline(time.Now().Add(wire.ContactsTimeout)); err != nil {
+		c.log.Debug("setting deadline", "peer", remote, "err", err)
+		_ = s.Reset()
+		return
+	}
+	if err := c.serve(s, remote); err != nil {
+		c.log.Debug("contacts stream failed", "peer", remote, "err", err)
+		_ = s.Reset()
+		return
+	}
+	_ = s.Close()
+}
+
+// serve reads one request from rw, sent by the authenticated remote peer,
+// and writes the answer. An error means the stream should be reset: the
+// request could not be read, the store failed, or the answer could not be
+// written. Requests that decode but are refused get an error code instead.
+func (c *Contacts) serve(rw io.ReadWriter, remote peer.ID) error {
+	var req wire.ContactsRequest
+	if err := wire.ReadMsg(rw, wire.MaxContactsFrame, &req); err != nil {
+		return fmt.Errorf("reading request: %w", err)
+	}
+	resp, err := c.process(&req, remote)
+	if err != nil {
+		return err
+	}
+	if err := wire.WriteMsg(rw, resp); err != nil {
+		return fmt.Errorf("writing response: %w", err)
+	}
+	return nil
+}
+
+// process is the authentication and process stages for one decoded request.
+func (c *Contacts) process(req *wire.ContactsRequest, remote peer.ID) (*wire.ContactsResponse, error) {
+	now := c.cfg.Now()
+	var st *wire.SignedTicket
+	switch k := req.GetKind().(type) {
+	case *wire.ContactsRequest_Put:
+		st = k.Put.GetTicket()
+	case *wire.ContactsRequest_Get:
+		st = k.Get.GetTicket()
+	default:
+		c.log.Debug("request of no known kind", "peer", remote)
+		return contactsFailed(CodeBadRequest), nil
+	}
+	owner, err := ticket.VerifyFor(c.cfg.AuthServer, remote, st, now)
+	if err != nil {
+		c.log.Debug("ticket refused", "peer", remote, "err", err)
+		return contactsFailed(CodeUnauthorized), nil
+	}
+	if put := req.GetPut(); put != nil {
+		// A malformed put costs no token, so a buggy client learns what is
+		// wrong at once rather than after its bucket empties.
+		if put.GetVersion() == 0 || put.GetVersion() > MaxContactsVersion ||
+			len(put.GetBlob()) == 0 || len(put.GetBlob()) > wire.MaxContactsBlob {
+			c.log.Debug("put refused", "peer", remote, "version", put.GetVersion(), "blob_len", len(put.GetBlob()))
+			return contactsFailed(CodeBadRequest), nil
+		}
+	}
+	if !c.allow(owner.Username, now) {
+		c.log.Debug("rate limited", "peer", remote)
+		return contactsFailed(CodeRateLimited), nil
+	}
+	id := ContactsOwnerID(c.cfg.AuthServer, owner.Username)
+	if put := req.GetPut(); put != nil {
+		return c.put(id, put.GetVersion(), put.GetBlob(), now)
+	}
+	return c.get(id)
+}
+
+// put stores the owner's blob if its version is newer than the stored one.
+func (c *Contacts) put(owner []byte, version uint64, blob []byte, now time.Time) (*wire.ContactsResponse, error) {
+	res, stored, err := c.db.put(owner, version, blob, now)
+	if err != nil {
+		return nil, fmt.Errorf("storing contact list: %w", err)
+	}
+	if res == putStale {
+		return &wire.ContactsResponse{Error: CodeStale, Version: stored}, nil
+	}
+	return &wire.ContactsResponse{Version: stored}, nil
+}
+
+// get answers the owner's latest blob, or found=false.
+func (c *Contacts) get(owner []byte) (*wire.ContactsResponse, error) {
+	v, blob, found, err := c.db.get(owner)
+	if err != nil {
+		return nil, fmt.Errorf("reading contact list: %w", err)
+	}
+	return &wire.ContactsResponse{Version: v, Blob: blob, Found: found}, nil
+}
+
+// allow takes one token from owner's bucket.
+func (c *Contacts) allow(owner string, now time.Time) bool {
+	c.limMu.Lock()
+	defer c.limMu.Unlock()
+	l, ok := c.limiters[owner]
+	if !ok {
+		if len(c.limiters) >= maxLimiters {
+			// Buckets that are full again behave like new ones.
+			for k, l := range c.limiters {
+				if l.TokensAt(now) >= float64(c.cfg.Burst) {
+					delete(c.limiters, k)
+				}
+			}
+		}
+		l = rate.NewLimiter(c.cfg.Rate, c.cfg.Burst)
+		c.limiters[owner] = l
+	}
+	return l.AllowN(now, 1)
+}
+
+func contactsFailed(code string) *wire.ContactsResponse {
+	return &wire.ContactsResponse{Error: code}
+}

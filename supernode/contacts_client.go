@@ -1,0 +1,121 @@
+package supernode
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"eserver/node/wire"
+)
+
+// PutContacts stores blob, sealed by the caller (node/backup), as version of
+// the contact list of t's owner (h) at the supernode sn. It returns nil once
+// the supernode has stored it durably, or when that version with exactly
+// these bytes was already stored (a retry). When a version at least as new
+// is stored it returns a *StaleError (errors.Is(err, ErrStale)) naming that
+// version: get it, merge, and put a higher one. The caller has already
+// connected h to sn.
+func PutContacts(ctx context.Context, h host.Host, sn peer.ID, t *wire.SignedTicket, version uint64, blob []byte) error {
+	if version == 0 || version > MaxContactsVersion || len(blob) == 0 || len(blob) > wire.MaxContactsBlob {
+		return fmt.Errorf("putting contacts: %w: version %d, blob of %d bytes (limit %d)",
+			ErrBadRequest, version, len(blob), wire.MaxContactsBlob)
+	}
+	resp, err := contactsRoundTrip(ctx, h, sn, &wire.ContactsRequest{
+		Kind: &wire.ContactsRequest_Put{Put: &wire.ContactsPut{Ticket: t, Version: version, Blob: blob}},
+	})
+	if err != nil {
+		return fmt.Errorf("putting contacts: %w", err)
+	}
+	if resp.GetError() == CodeStale {
+		if resp.GetVersion() < version {
+			return fmt.Errorf("putting contacts: %w: stale answer with older version %d", ErrBadRequest, resp.GetVersion())
+		}
+		return fmt.Errorf("putting contacts: %w", &StaleError{Stored: resp.GetVersion()})
+	}
+	if err := contactsCodeErr(resp.GetError()); err != nil {
+		return fmt.Errorf("putting contacts: %w", err)
+	}
+	return nil
+}
+
+// GetContacts returns the latest contact-list blob of t's owner (h) stored at
+// sn and its version; found is false when sn holds none. The blob is as the
+// owner sealed it, or so the supernode claims: open it with backup.Open,
+// which also checks the version, and prefer the highest version among the
+// owner's homes.
+func GetContacts(ctx context.Context, h host.Host, sn peer.ID, t *wire.SignedTicket) (version uint64, blob []byte, found bool, err error) {
+	resp, err := contactsRoundTrip(ctx, h, sn, &wire.ContactsRequest{
+		Kind: &wire.ContactsRequest_Get{Get: &wire.ContactsGet{Ticket: t}},
+	})
+	if err != nil {
+		return 0, nil, false, fmt.Errorf("getting contacts: %w", err)
+	}
+	if err := contactsCodeErr(resp.GetError()); err != nil {
+		return 0, nil, false, fmt.Errorf("getting contacts: %w", err)
+	}
+	if !resp.GetFound() {
+		return 0, nil, false, nil
+	}
+	if resp.GetVersion() == 0 || len(resp.GetBlob()) == 0 || len(resp.GetBlob()) > wire.MaxContactsBlob {
+		return 0, nil, false, fmt.Errorf("getting contacts: malformed answer: version %d, blob of %d bytes",
+			resp.GetVersion(), len(resp.GetBlob()))
+	}
+	return resp.GetVersion(), resp.GetBlob(), true, nil
+}
+
+// contactsRoundTrip sends req on a fresh contacts stream and reads the one
+// response. The stream is bounded by wire.ContactsTimeout and by ctx.
+func contactsRoundTrip(ctx context.Context, h host.Host, sn peer.ID, req *wire.ContactsRequest) (*wire.ContactsResponse, error) {
+	s, err := h.NewStream(ctx, sn, wire.ProtoContacts)
+	if err != nil {
+		return nil, fmt.Errorf("opening stream to %s: %w", sn, err)
+	}
+	stop := context.AfterFunc(ctx, func() { _ = s.Reset() })
+	defer stop()
+	deadline := time.Now().Add(wire.ContactsTimeout)
+	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
+		deadline = d
+	}
+	fail := func(err error) (*wire.ContactsResponse, error) {
+		_ = s.Reset()
+		if ctx.Err() != nil {
+			return nil, fmt.Errorf("%w (%v)", ctx.Err(), err)
+		}
+		return nil, err
+	}
+	if err := s.SetDeadline(deadline); err != nil {
+		return fail(fmt.Errorf("setting deadline: %w", err))
+	}
+	if err := wire.WriteMsg(s, req); err != nil {
+		return fail(err)
+	}
+	if err := s.CloseWrite(); err != nil {
+		return fail(fmt.Errorf("closing write side: %w", err))
+	}
+	var resp wire.ContactsResponse
+	if err := wire.ReadMsg(s, wire.MaxContactsFrame, &resp); err != nil {
+		return fail(err)
+	}
+	_ = s.Close()
+	return &resp, nil
+}
+
+// contactsCodeErr maps an error code from a contacts response to a
+// sentinel; CodeStale is handled by PutContacts.
+func contactsCodeErr(code string) error {
+	switch code {
+	case "":
+		return nil
+	case CodeUnauthorized:
+		return ErrUnauthorized
+	case CodeBadRequest:
+		return ErrBadRequest
+	case CodeRateLimited:
+		return ErrRateLimited
+	default:
+		return fmt.Errorf("contacts: unknown error code %q", code)
+	}
+}
