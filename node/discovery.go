@@ -54,6 +54,9 @@ func (s *session) run() {
 	s.goTracked(s.lookupLoop)
 	s.goTracked(s.renewLoop)
 	s.goTracked(s.backupLoop)
+	if !s.n.cfg.NoLAN {
+		s.startLAN()
+	}
 	s.startRole()
 	// Couriers for every contact with something queued from an earlier run.
 	if peers, err := s.store.OutboxPeers(); err == nil {

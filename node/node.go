@@ -40,6 +40,9 @@ type Config struct {
 	// nowhere and is reached through its homes' relays (and hole punching).
 	// It is what a node behind a strict NAT looks like; tests use it.
 	RelayOnly bool
+	// NoLAN turns off announcing this node on the local network with mDNS
+	// (and finding contacts there).
+	NoLAN bool
 	// Supernode configures promotion to supernode (the seed's "When switch
 	// from Node to Supernode"): Allowed is the user's opt-in (off by
 	// default), UploadCap the bandwidth it grants; the other fields tune

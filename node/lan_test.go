@@ -1,0 +1,48 @@
+package node
+
+import (
+	"testing"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"eserver/node/api"
+)
+
+// TestLANDiscovery: bob's device moved (new addresses) and the supernodes
+// know nothing of it; alice learns where he is from a LAN announcement and
+// reaches him. A stranger's announcement changes nothing.
+func TestLANDiscovery(t *testing.T) {
+	svc := testBundle(t)
+	server := svc.Addr()
+	alice := newTestNode(t, server, "alice")
+	bob := newTestNode(t, server, "bob")
+	alice.register()
+	bob.register()
+	alice.login()
+	bob.login()
+	befriend(t, alice, bob)
+	as, _ := alice.current()
+	bs, _ := bob.current()
+
+	// No rendezvous any more, and alice forgets every address she had for
+	// bob: only the LAN can tell her where he is now.
+	svc.Rendezvous.Close()
+	as.host.Network().ClosePeer(bs.host.ID())
+	as.host.Peerstore().ClearAddrs(bs.host.ID())
+	alice.waitContact("bob", api.RelationAccepted, api.StatusOffline)
+
+	stranger := peer.AddrInfo{ID: "12D3KooWStrangerStrangerStrangerStrangerStrangerStr", Addrs: bs.host.Addrs()}
+	as.foundOnLAN(stranger)
+	if len(as.host.Peerstore().Addrs(stranger.ID)) != 0 {
+		t.Fatal("a stranger's LAN announcement was kept")
+	}
+
+	as.foundOnLAN(peer.AddrInfo{ID: bs.host.ID(), Addrs: bs.host.Addrs()})
+	alice.waitContact("bob", api.RelationAccepted, api.StatusOnline)
+	if _, err := alice.Send(ctx(t), "bob", "found you on the LAN"); err != nil {
+		t.Fatal(err)
+	}
+	if got := bob.collect("alice", 1); got[0].Text != "found you on the LAN" {
+		t.Fatalf("bob got %q", got[0].Text)
+	}
+}
