@@ -66,6 +66,7 @@ fuzz:
 
 bench:
 	$(GO) test -run='^$$' -bench=. -benchmem -count=1 ./node/... ./authserver/... | tee bench.out
+	$(GO) run ./supernode/cmd/snbench -n $(or $(SNBENCH_N),1000) | tee -a bench.out
 	@$(GO) run ./node/cmd/benchtable < bench.out
 
 proto:

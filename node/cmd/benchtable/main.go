@@ -24,6 +24,7 @@ var rates = []struct{ what, bench string }{
 
 func main() {
 	ns := map[string]float64{}
+	metrics := map[string]map[string]float64{} // name → unit → value, every unit of a line
 	sc := bufio.NewScanner(os.Stdin)
 	pending := "" // a benchmark name whose result a log line pushed to the next line
 	for sc.Scan() {
@@ -46,6 +47,12 @@ func main() {
 		if v, err := strconv.ParseFloat(f[2], 64); err == nil {
 			ns[name] = v
 		}
+		metrics[name] = map[string]float64{}
+		for i := 2; i+1 < len(f); i += 2 {
+			if v, err := strconv.ParseFloat(f[i], 64); err == nil {
+				metrics[name][f[i+1]] = v
+			}
+		}
 	}
 	fmt.Println()
 	fmt.Printf("%-48s %14s %14s %10s\n", "measure", "op", "baseline", "ratio")
@@ -63,6 +70,71 @@ func main() {
 			fmt.Printf("%-48s %14.1f/s\n", r.what, 1e9/v)
 		}
 	}
+	supernodeTable(metrics)
+}
+
+// snRows are the figures of supernode/cmd/snbench (one supernode under N
+// simulated nodes), each beside its baseline from the same run. unit is the
+// metric compared; rate rows show operations per second (1e9 / ns/op) and
+// their ratio.
+var snRows = []struct{ what, bench, baseline, unit string }{
+	{"RSS per connected node vs bare libp2p host", "BenchmarkSNRSSPerNode", "BenchmarkSNBareRSSPerNode", "B/node"},
+	{"RSS per connected+published node vs bare host", "BenchmarkSNRSSPerPublishedNode", "BenchmarkSNBareRSSPerNode", "B/node"},
+	{"publish (all N, per node) vs ping p50", "BenchmarkSNPublishPerNode", "BenchmarkSNPingP50", "ns/op"},
+	{"lookup of 50 contacts p50 vs ping p50", "BenchmarkSNLookupP50", "BenchmarkSNPingP50", "ns/op"},
+	{"lookup of 50 contacts p99 vs ping p99", "BenchmarkSNLookupP99", "BenchmarkSNPingP99", "ns/op"},
+	{"mailbox put p50 vs ping p50", "BenchmarkSNMailPutP50", "BenchmarkSNPingP50", "ns/op"},
+	{"mailbox put p99 vs ping p99", "BenchmarkSNMailPutP99", "BenchmarkSNPingP99", "ns/op"},
+	{"mailbox puts per second", "BenchmarkSNMailPut", "", "/s"},
+	{"mailbox fetch+ack p50 vs ping p50", "BenchmarkSNMailFetchAckP50", "BenchmarkSNPingP50", "ns/op"},
+	{"mailbox fetch+ack p99 vs ping p99", "BenchmarkSNMailFetchAckP99", "BenchmarkSNPingP99", "ns/op"},
+	{"mailbox fetch+acks per second", "BenchmarkSNMailFetchAck", "", "/s"},
+	{"relayed message p50 vs direct", "BenchmarkSNRelayMsgP50", "BenchmarkSNDirectMsgP50", "ns/op"},
+	{"relayed message p99 vs direct", "BenchmarkSNRelayMsgP99", "BenchmarkSNDirectMsgP99", "ns/op"},
+	{"relayed messages per second vs direct", "BenchmarkSNRelayMsg", "BenchmarkSNDirectMsg", "/s"},
+	{"relayed transfer throughput vs direct", "BenchmarkSNRelayTransfer", "BenchmarkSNDirectTransfer", "MB/s"},
+}
+
+// supernodeTable prints the second table, when snbench's lines were read.
+func supernodeTable(m map[string]map[string]float64) {
+	first, ok := m[snRows[0].bench]
+	if !ok {
+		return
+	}
+	fmt.Printf("\nsupernode under %.0f simulated nodes\n", first["nodes"])
+	fmt.Printf("%-48s %14s %14s %10s\n", "measure", "op", "baseline", "ratio")
+	for _, r := range snRows {
+		unit := r.unit
+		if unit == "/s" {
+			unit = "ns/op"
+		}
+		a, okA := m[r.bench][unit]
+		b, okB := m[r.baseline][unit]
+		if !okA {
+			fmt.Printf("%-48s %14s\n", r.what, "(not run)")
+			continue
+		}
+		if r.unit == "/s" {
+			a, b = 1e9/a, 1e9/b
+		}
+		if !okB {
+			fmt.Printf("%-48s %14s\n", r.what, snFormat(r.unit, a))
+			continue
+		}
+		fmt.Printf("%-48s %14s %14s %9.2fx\n", r.what, snFormat(r.unit, a), snFormat(r.unit, b), a/b)
+	}
+}
+
+func snFormat(unit string, v float64) string {
+	switch unit {
+	case "B/node":
+		return fmt.Sprintf("%.1f KiB", v/1024)
+	case "/s":
+		return fmt.Sprintf("%.0f/s", v)
+	case "MB/s":
+		return fmt.Sprintf("%.0f MB/s", v)
+	}
+	return dur(v)
 }
 
 func dur(ns float64) string {
