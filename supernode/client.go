@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/libp2p/go-libp2p/core/protocol"
+
 	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/libp2p/go-libp2p/core/host"
@@ -216,22 +218,34 @@ func serverOf(t *wire.SignedTicket) (peer.ID, error) {
 // roundTrip sends req on a fresh stream and reads the one response. The
 // stream is bounded by wire.RendezvousTimeout and by ctx.
 func roundTrip(ctx context.Context, h host.Host, rendezvous peer.ID, req *wire.RendezvousRequest) (*wire.RendezvousResponse, error) {
-	s, err := h.NewStream(ctx, rendezvous, wire.ProtoRendezvous)
+	var resp wire.RendezvousResponse
+	if err := exchange(ctx, h, rendezvous, wire.ProtoRendezvous, wire.RendezvousTimeout, wire.MaxRendezvousFrame, req, &resp); err != nil {
+		return nil, err
+	}
+	return &resp, nil
+}
+
+// exchange is every supernode protocol's client side: req on a fresh stream
+// of protocol pid to p, then the one response read into resp (at most
+// maxFrame bytes). The stream is bounded by timeout and by ctx, and reset
+// on any failure.
+func exchange(ctx context.Context, h host.Host, p peer.ID, pid protocol.ID, timeout time.Duration, maxFrame int, req, resp proto.Message) error {
+	s, err := h.NewStream(ctx, p, pid)
 	if err != nil {
-		return nil, fmt.Errorf("opening stream to %s: %w", rendezvous, err)
+		return fmt.Errorf("opening stream to %s: %w", p, err)
 	}
 	stop := context.AfterFunc(ctx, func() { _ = s.Reset() })
 	defer stop()
-	deadline := time.Now().Add(wire.RendezvousTimeout)
+	deadline := time.Now().Add(timeout)
 	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
 		deadline = d
 	}
-	fail := func(err error) (*wire.RendezvousResponse, error) {
+	fail := func(err error) error {
 		_ = s.Reset()
 		if ctx.Err() != nil {
-			return nil, fmt.Errorf("%w (%v)", ctx.Err(), err)
+			return fmt.Errorf("%w (%v)", ctx.Err(), err)
 		}
-		return nil, err
+		return err
 	}
 	if err := s.SetDeadline(deadline); err != nil {
 		return fail(fmt.Errorf("setting deadline: %w", err))
@@ -242,10 +256,9 @@ func roundTrip(ctx context.Context, h host.Host, rendezvous peer.ID, req *wire.R
 	if err := s.CloseWrite(); err != nil {
 		return fail(fmt.Errorf("closing write side: %w", err))
 	}
-	var resp wire.RendezvousResponse
-	if err := wire.ReadMsg(s, wire.MaxRendezvousFrame, &resp); err != nil {
+	if err := wire.ReadMsg(s, maxFrame, resp); err != nil {
 		return fail(err)
 	}
 	_ = s.Close()
-	return &resp, nil
+	return nil
 }

@@ -3,7 +3,6 @@ package supernode
 import (
 	"context"
 	"fmt"
-	"time"
 
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -69,37 +68,10 @@ func GetContacts(ctx context.Context, h host.Host, sn peer.ID, t *wire.SignedTic
 // contactsRoundTrip sends req on a fresh contacts stream and reads the one
 // response. The stream is bounded by wire.ContactsTimeout and by ctx.
 func contactsRoundTrip(ctx context.Context, h host.Host, sn peer.ID, req *wire.ContactsRequest) (*wire.ContactsResponse, error) {
-	s, err := h.NewStream(ctx, sn, wire.ProtoContacts)
-	if err != nil {
-		return nil, fmt.Errorf("opening stream to %s: %w", sn, err)
-	}
-	stop := context.AfterFunc(ctx, func() { _ = s.Reset() })
-	defer stop()
-	deadline := time.Now().Add(wire.ContactsTimeout)
-	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
-		deadline = d
-	}
-	fail := func(err error) (*wire.ContactsResponse, error) {
-		_ = s.Reset()
-		if ctx.Err() != nil {
-			return nil, fmt.Errorf("%w (%v)", ctx.Err(), err)
-		}
+	var resp wire.ContactsResponse
+	if err := exchange(ctx, h, sn, wire.ProtoContacts, wire.ContactsTimeout, wire.MaxContactsFrame, req, &resp); err != nil {
 		return nil, err
 	}
-	if err := s.SetDeadline(deadline); err != nil {
-		return fail(fmt.Errorf("setting deadline: %w", err))
-	}
-	if err := wire.WriteMsg(s, req); err != nil {
-		return fail(err)
-	}
-	if err := s.CloseWrite(); err != nil {
-		return fail(fmt.Errorf("closing write side: %w", err))
-	}
-	var resp wire.ContactsResponse
-	if err := wire.ReadMsg(s, wire.MaxContactsFrame, &resp); err != nil {
-		return fail(err)
-	}
-	_ = s.Close()
 	return &resp, nil
 }
 

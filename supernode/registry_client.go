@@ -125,37 +125,10 @@ func registryErr(code string) error {
 // response, bounded by wire.RegistryTimeout and by ctx. An error code in the
 // response comes back as its sentinel.
 func registryRoundTrip(ctx context.Context, h host.Host, auth peer.ID, req *wire.RegistryRequest) (*wire.RegistryResponse, error) {
-	s, err := h.NewStream(ctx, auth, wire.ProtoRegistry)
-	if err != nil {
-		return nil, fmt.Errorf("opening stream to %s: %w", auth, err)
-	}
-	stop := context.AfterFunc(ctx, func() { _ = s.Reset() })
-	defer stop()
-	deadline := time.Now().Add(wire.RegistryTimeout)
-	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
-		deadline = d
-	}
-	fail := func(err error) (*wire.RegistryResponse, error) {
-		_ = s.Reset()
-		if ctx.Err() != nil {
-			return nil, fmt.Errorf("%w (%v)", ctx.Err(), err)
-		}
+	var resp wire.RegistryResponse
+	if err := exchange(ctx, h, auth, wire.ProtoRegistry, wire.RegistryTimeout, wire.MaxRegistryFrame, req, &resp); err != nil {
 		return nil, err
 	}
-	if err := s.SetDeadline(deadline); err != nil {
-		return fail(fmt.Errorf("setting deadline: %w", err))
-	}
-	if err := wire.WriteMsg(s, req); err != nil {
-		return fail(err)
-	}
-	if err := s.CloseWrite(); err != nil {
-		return fail(fmt.Errorf("closing write side: %w", err))
-	}
-	var resp wire.RegistryResponse
-	if err := wire.ReadMsg(s, wire.MaxRegistryFrame, &resp); err != nil {
-		return fail(err)
-	}
-	_ = s.Close()
 	if err := registryErr(resp.GetError()); err != nil {
 		return nil, err
 	}
