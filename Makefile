@@ -55,14 +55,7 @@ unit:
 fuzz-short: FUZZTIME := 5s
 fuzz-short: fuzz
 fuzz:
-	@set -e; for f in $$(grep -rl --include='*_test.go' '^func Fuzz' .); do \
-		dir=$$(dirname $$f); \
-		for t in $$(grep -h '^func Fuzz' $$f | sed 's/func \(Fuzz[A-Za-z0-9_]*\).*/\1/'); do \
-			echo "fuzz $$dir $$t ($(FUZZTIME))"; \
-			$(GO) test -run='^$$' -fuzz="^$$t$$" -fuzztime=$(FUZZTIME) $$dir >/dev/null || { \
-				$(GO) test -run='^$$' -fuzz="^$$t$$" -fuzztime=$(FUZZTIME) $$dir; exit 1; }; \
-		done; \
-	done
+	./scripts/fuzz.sh $(FUZZTIME)
 
 bench:
 	$(GO) test -run='^$$' -bench=. -benchmem -count=1 ./node/... ./authserver/... | tee bench.out
