@@ -49,9 +49,11 @@ type App struct {
 	account  *api.Account // nil when signed out
 	contacts map[string]api.Contact
 
-	signIn *signInWindow
-	main   *mainWindow
-	chats  map[string]*chatWindow
+	signIn   *signInWindow
+	main     *mainWindow
+	settings *settingsWindow // nil until first opened
+	lastRole *api.RoleEvent  // the latest role change, for the options window
+	chats    map[string]*chatWindow
 }
 
 // New builds the windows (none is shown yet) of an app that drives api.
@@ -168,6 +170,12 @@ func (a *App) apply(ev api.Event) {
 			chat.delivered(d.ID)
 		}
 	}
+	if r := ev.Role; r != nil {
+		a.lastRole = r
+		if a.settings != nil {
+			a.settings.showRole(r.Role, r)
+		}
+	}
 }
 
 // signedIn shows the contact list for acc, or updates it when our own
@@ -176,6 +184,9 @@ func (a *App) signedIn(acc api.Account) {
 	first := a.account == nil
 	a.account = &acc
 	a.main.setAccount(acc)
+	if a.settings != nil {
+		a.settings.setAccount(acc, a.lastRole)
+	}
 	if first {
 		a.signIn.setBusy(false)
 		a.signIn.password.SetText("")
@@ -190,6 +201,9 @@ func (a *App) signedOut() {
 		return
 	}
 	a.account = nil
+	if a.settings != nil {
+		a.settings.win.Hide()
+	}
 	a.contacts = make(map[string]api.Contact)
 	for u, chat := range a.chats {
 		chat.win.Close()

@@ -610,3 +610,30 @@ func TestChatHeaderSaysHowContactIsReached(t *testing.T) {
 		}
 	}
 }
+
+func TestOptionsSupernode(t *testing.T) {
+	a, fake := signedIn(t)
+	a.main.optionsItem.Action()
+	s := a.settings
+	if s.supernode.Checked || !strings.Contains(s.role.Text, "is a node") {
+		t.Fatalf("initial options: checked %v, role %q", s.supernode.Checked, s.role.Text)
+	}
+	test.Tap(s.supernode)
+	if !fake.called("SetSupernodeAllowed true") {
+		t.Fatalf("opt-in not sent: %v", fake.Calls())
+	}
+	// The node reports the promotion; the window says so, with the reason.
+	acc := *a.account
+	acc.Role, acc.SupernodeAllowed = api.RoleSupernode, true
+	a.apply(api.Event{Role: &api.RoleEvent{Role: api.RoleSupernode, Reason: "conditions hold", Time: time.Now()}, Account: &acc})
+	if !strings.Contains(s.role.Text, "is a supernode") || !strings.Contains(s.role.Text, "conditions hold") {
+		t.Fatalf("role after promotion: %q", s.role.Text)
+	}
+	// Showing the node's state does not echo it back as a user change.
+	n := len(fake.Calls())
+	acc.SupernodeAllowed = false
+	a.apply(api.Event{Account: &acc})
+	if s.supernode.Checked || len(fake.Calls()) != n {
+		t.Fatalf("applying the account echoed: checked %v, calls %v", s.supernode.Checked, fake.Calls()[n:])
+	}
+}

@@ -35,6 +35,7 @@ type mainWindow struct {
 
 	signOutItem *fyne.MenuItem
 	addItem     *fyne.MenuItem
+	optionsItem *fyne.MenuItem
 
 	addDialog *addContactDialog // nil until first opened
 
@@ -145,9 +146,11 @@ func (a *App) newMainWindow() *mainWindow {
 
 	m.signOutItem = fyne.NewMenuItem("Sign out", a.doSignOut)
 	m.addItem = fyne.NewMenuItem("Add a contact...", a.showAddContact)
+	m.optionsItem = fyne.NewMenuItem("Options...", a.showOptions)
 	m.win.SetMainMenu(fyne.NewMainMenu(
 		fyne.NewMenu("File", m.signOutItem),
 		fyne.NewMenu("Contacts", m.addItem),
+		fyne.NewMenu("Tools", m.optionsItem),
 	))
 
 	nameLine := container.NewBorder(nil, nil, m.ownGlyph, m.status, container.NewStack(m.nick, m.nickEntry))

@@ -126,6 +126,11 @@ func (f *fakeAPI) SetPresence(_ context.Context, u api.PresenceUpdate) error {
 	return nil
 }
 
+func (f *fakeAPI) SetSupernodeAllowed(_ context.Context, allowed bool) error {
+	f.record("SetSupernodeAllowed %v", allowed)
+	return nil
+}
+
 func (f *fakeAPI) Send(_ context.Context, to, text string) (string, error) {
 	f.record("Send %s %s", to, text)
 	f.mu.Lock()

@@ -134,8 +134,11 @@ func (s *session) grantAndStore(c *store.Contact) error {
 		return err
 	}
 	if changed {
-		return s.store.PutContact(*c)
+		if err := s.store.PutContact(*c); err != nil {
+			return err
+		}
 	}
+	s.visibilityChanged()
 	return nil
 }
 

@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"path/filepath"
+	"strconv"
 	"sync"
 
 	"eserver/node/api"
@@ -17,9 +18,18 @@ import (
 // heartbeats to the registry; when a condition fails for a while it stops.
 // The promotion manager decides; this file supplies what it starts.
 
+// settingSupernode remembers the user's opt-in for the account.
+const settingSupernode = "supernode.allowed"
+
 // startRole runs the promotion manager for the session.
 func (s *session) startRole() {
 	cfg := s.n.cfg.Supernode
+	if v, _ := s.store.Setting(settingSupernode); v != "" {
+		cfg.Allowed = v == "true"
+	}
+	s.mu.Lock()
+	s.supernodeAllowed = cfg.Allowed
+	s.mu.Unlock()
 	cfg.Start = s.startSupernode
 	cfg.OnRole = func(e promotion.RoleEvent) {
 		ev := &api.RoleEvent{Role: api.RoleNode, Reason: string(e.Reason), Time: e.Time}
@@ -33,12 +43,16 @@ func (s *session) startRole() {
 		s.role = ev.Role
 		s.mu.Unlock()
 		s.n.log.Info("role", "role", ev.Role, "reason", ev.Reason, "err", ev.Error)
-		s.n.emit(api.Event{Role: ev})
+		acct := s.account()
+		s.n.emit(api.Event{Role: ev, Account: &acct})
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = s.n.log.With("component", "promotion")
 	}
 	m := promotion.New(s.host, cfg)
+	s.mu.Lock()
+	s.promotion = m
+	s.mu.Unlock()
 	s.goTracked(func() {
 		if err := m.Serve(s.ctx); err != nil {
 			s.n.log.Warn("promotion manager", "err", err)
@@ -88,4 +102,25 @@ func (n *Node) Role() api.Role {
 		return api.RoleNode
 	}
 	return s.role
+}
+
+// SetSupernodeAllowed implements API.
+func (n *Node) SetSupernodeAllowed(ctx context.Context, allowed bool) error {
+	s, err := n.current()
+	if err != nil {
+		return err
+	}
+	if err := s.store.SetSetting(settingSupernode, strconv.FormatBool(allowed)); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	s.supernodeAllowed = allowed
+	m := s.promotion
+	s.mu.Unlock()
+	if m != nil {
+		m.SetAllowed(allowed)
+	}
+	acct := s.account()
+	n.emit(api.Event{Account: &acct})
+	return nil
 }

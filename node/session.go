@@ -6,6 +6,7 @@ import (
 	"errors"
 	"eserver/node/api"
 	"eserver/node/backup"
+	"eserver/node/promotion"
 	"eserver/node/wire"
 	"eserver/supernode"
 	"fmt"
@@ -44,9 +45,11 @@ type session struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 
-	mu       sync.Mutex
-	presence api.Presence
-	role     api.Role
+	mu               sync.Mutex
+	presence         api.Presence
+	role             api.Role
+	supernodeAllowed bool
+	promotion        *promotion.Manager // set by startRole
 
 	// contactMu serializes every read-modify-write of a contact row (API
 	// commands, incoming payloads, lookups, disconnects), so none of them
@@ -291,11 +294,17 @@ func (n *Node) Logout(ctx context.Context) error {
 func (s *session) account() api.Account {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	role := s.role
+	if role == "" {
+		role = api.RoleNode
+	}
 	return api.Account{
-		Username: s.tk().Username,
-		PeerID:   s.host.ID().String(),
-		Server:   s.n.loadProfile().Server,
-		Presence: s.presence,
+		Username:         s.tk().Username,
+		PeerID:           s.host.ID().String(),
+		Server:           s.n.loadProfile().Server,
+		Role:             role,
+		SupernodeAllowed: s.supernodeAllowed,
+		Presence:         s.presence,
 	}
 }
 

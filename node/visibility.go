@@ -16,7 +16,9 @@ import (
 // users see what anyone sees of an offline user: our ticket, no addresses.
 
 // grantVisibility makes sure c has a token from us and sends it. The caller
-// stores c afterwards when changed reports true.
+// stores c when changed reports true, and only then republishes
+// (visibilityChanged): a publish that read the contact before the store
+// would leave the token out.
 func (s *session) grantVisibility(c *store.Contact) (changed bool, err error) {
 	if len(c.MyToken) == 0 {
 		tok := make([]byte, supernode.VisibilityTokenSize)
@@ -24,7 +26,6 @@ func (s *session) grantVisibility(c *store.Contact) (changed bool, err error) {
 		c.MyToken, changed = tok, true
 	}
 	err = s.enqueue(c.Username, &wire.Payload{Kind: &wire.Payload_Visibility{Visibility: &wire.Visibility{Token: c.MyToken}}}, nil)
-	s.visibilityChanged()
 	return changed, err
 }
 
@@ -99,4 +100,5 @@ func (s *session) upgradeVisibility() {
 			}
 		}
 	}
+	s.visibilityChanged()
 }

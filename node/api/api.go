@@ -160,6 +160,10 @@ type Account struct {
 	Username string `json:"username"`
 	PeerID   string `json:"peerId"`
 	Server   string `json:"server"`
+	// Role is what this node does for the network now; SupernodeAllowed is
+	// the user's opt-in to becoming a supernode when it can.
+	Role             Role `json:"role"`
+	SupernodeAllowed bool `json:"supernodeAllowed"`
 	Presence
 }
 
@@ -239,6 +243,10 @@ type API interface {
 	Contacts(ctx context.Context) ([]Contact, error)
 
 	SetPresence(ctx context.Context, u PresenceUpdate) error
+	// SetSupernodeAllowed records the user's opt-in to serving as a
+	// supernode (remembered for the account); promotion still needs the
+	// node to be publicly reachable with enough memory.
+	SetSupernodeAllowed(ctx context.Context, allowed bool) error
 
 	// Send queues text for to and returns the message's ID once it is
 	// durably stored; delivery is reported by a Delivered event.

@@ -35,6 +35,7 @@ var methods = map[string]handler{
 	"removeContact":  contactCommand(api.API.RemoveContact),
 	"listContacts":   listContacts,
 	"setPresence":    setPresence,
+	"setSupernode":   setSupernode,
 	"send":           send,
 	"history":        history,
 }
@@ -226,6 +227,23 @@ func listContacts(ctx context.Context, backend api.API, raw json.RawMessage) (an
 	return struct {
 		Contacts []contactJSON `json:"contacts"`
 	}{out}, nil
+}
+
+// setSupernode records the opt-in to serving as a supernode.
+func setSupernode(ctx context.Context, backend api.API, raw json.RawMessage) (any, error) {
+	var p struct {
+		Allowed *bool `json:"allowed"`
+	}
+	if err := decodeParams(raw, &p); err != nil {
+		return nil, err
+	}
+	if p.Allowed == nil {
+		return nil, badParams("missing allowed")
+	}
+	if err := backend.SetSupernodeAllowed(ctx, *p.Allowed); err != nil {
+		return nil, err
+	}
+	return empty{}, nil
 }
 
 func setPresence(ctx context.Context, backend api.API, raw json.RawMessage) (any, error) {

@@ -111,6 +111,10 @@ func (f *fakeAPI) SetPresence(_ context.Context, u api.PresenceUpdate) error {
 	return f.record("SetPresence", "status="+st, "nick="+str(u.Nick), "subnick="+str(u.Subnick), "media="+str(u.Media))
 }
 
+func (f *fakeAPI) SetSupernodeAllowed(_ context.Context, allowed bool) error {
+	return f.record("SetSupernodeAllowed", fmt.Sprint(allowed))
+}
+
 func (f *fakeAPI) Send(_ context.Context, to, text string) (string, error) {
 	if err := f.record("Send", to, fmt.Sprintf("%q", text)); err != nil {
 		return "", err
@@ -335,6 +339,8 @@ func TestMethods(t *testing.T) {
 			{"username":"bob","nick":"Bob","subnick":"coding","status":"busy","media":"Daft Punk","relation":"accepted","via":"direct"},
 			{"username":"carol","nick":"","subnick":"","status":"offline","media":"","relation":"pending-in","via":"offline","requestMessage":"hi, it's carol"}]}`},
 		{"listContacts empty", "listContacts", ``, true, "Contacts", `{"contacts":[]}`},
+		{"setSupernode on", "setSupernode", `{"allowed":true}`, false, "SetSupernodeAllowed true", `{}`},
+		{"setSupernode off", "setSupernode", `{"allowed":false}`, false, "SetSupernodeAllowed false", `{}`},
 		{"setPresence subnick only", "setPresence", `{"subnick":"at lunch"}`, false,
 			`SetPresence status=<nil> nick=<nil> subnick="at lunch" media=<nil>`, `{}`},
 		{"setPresence all", "setPresence", `{"status":"away","nick":"Al","subnick":"","media":"Song"}`, false,
@@ -380,6 +386,7 @@ var validParams = map[string]string{
 	"removeContact":  `{"username":"bob"}`,
 	"listContacts":   `{}`,
 	"setPresence":    `{"status":"away"}`,
+	"setSupernode":   `{"allowed":true}`,
 	"send":           `{"to":"bob","text":"hi"}`,
 	"history":        `{"with":"bob"}`,
 }
@@ -389,7 +396,7 @@ var apiMethod = map[string]string{
 	"register": "Register", "login": "Login", "logout": "Logout", "addContact": "AddContact",
 	"acceptContact": "AcceptContact", "declineContact": "DeclineContact", "blockContact": "BlockContact",
 	"unblockContact": "UnblockContact", "removeContact": "RemoveContact", "listContacts": "Contacts",
-	"setPresence": "SetPresence", "send": "Send", "history": "History",
+	"setPresence": "SetPresence", "setSupernode": "SetSupernodeAllowed", "send": "Send", "history": "History",
 }
 
 func TestTablesCoverEveryMethod(t *testing.T) {
@@ -475,6 +482,8 @@ func TestBadParams(t *testing.T) {
 		{"history limit too big", "history", `{"with":"bob","limit":1001}`},
 		{"history limit fraction", "history", `{"with":"bob","limit":1.5}`},
 		{"setPresence unknown status", "setPresence", `{"status":"sleeping"}`},
+		{"setSupernode without allowed", "setSupernode", `{}`},
+		{"setSupernode allowed not bool", "setSupernode", `{"allowed":"yes"}`},
 		{"setPresence nick number", "setPresence", `{"nick":7}`},
 		{"logout with field", "logout", `{"force":true}`},
 		{"listContacts array", "listContacts", `[]`},
