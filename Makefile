@@ -18,8 +18,9 @@ all: build
 
 # deps installs what a fresh Debian machine lacks: a C compiler for cgo,
 # Fyne's X11/GL headers, and Xvfb + xdotool for the test that drives the real
-# window. Nothing is installed when everything is already present.
-DEB_PKGS := gcc pkg-config libgl1-mesa-dev xorg-dev libxkbcommon-dev xvfb xdotool
+# window, iproute2 + nftables for the NAT lab test. Nothing is installed when
+# everything is already present.
+DEB_PKGS := gcc pkg-config libgl1-mesa-dev xorg-dev libxkbcommon-dev xvfb xdotool iproute2 nftables
 deps:
 	@missing=""; for p in $(DEB_PKGS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \

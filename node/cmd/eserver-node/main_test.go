@@ -17,6 +17,10 @@ import (
 // The test binary doubles as the daemon: re-executed with this variable set,
 // it runs main() with the arguments after "--".
 func TestMain(m *testing.M) {
+	if os.Getenv("ESERVER_LAB_SERVER") != "" {
+		labServer(os.Getenv("ESERVER_LAB_SERVER"))
+		os.Exit(0)
+	}
 	if os.Getenv("ESERVER_NODE_AS_DAEMON") == "1" {
 		os.Args = append([]string{"eserver-node"}, os.Args[len(os.Args)-4:]...)
 		main()
@@ -38,8 +42,18 @@ type daemon struct {
 }
 
 func startDaemon(t *testing.T) *daemon {
+	return startDaemonIn(t, "", "/ip4/127.0.0.1/tcp/0")
+}
+
+// startDaemonIn starts a daemon listening on listen, inside network
+// namespace ns when ns is not empty.
+func startDaemonIn(t *testing.T, ns, listen string) *daemon {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^$", "--profile", t.TempDir(), "--listen=/ip4/127.0.0.1/tcp/0", "daemon")
+	args := []string{os.Args[0], "-test.run=^$", "--profile", t.TempDir(), "--listen=" + listen, "daemon"}
+	if ns != "" {
+		args = append([]string{"ip", "netns", "exec", ns}, args...)
+	}
+	cmd := exec.Command(args[0], args[1:]...)
 	cmd.Env = append(os.Environ(), "ESERVER_NODE_AS_DAEMON=1")
 	in, _ := cmd.StdinPipe()
 	out, _ := cmd.StdoutPipe()

@@ -1,0 +1,188 @@
+package main
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"os/signal"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"eserver/authserver/bundle"
+)
+
+// labServer runs the bundled server (auth + supernode services) for the
+// NAT lab, inside its namespace: it prints its peer ID and runs until
+// SIGTERM.
+func labServer(dir string) {
+	svc, err := bundle.Start(bundle.Config{Dir: dir, Listen: []string{"/ip4/0.0.0.0/tcp/1864", "/ip4/0.0.0.0/udp/1864/quic-v1"}})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "lab server:", err)
+		os.Exit(1)
+	}
+	fmt.Println(svc.Host.ID())
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
+	<-sig
+	svc.Close()
+}
+
+// lab is a set of network namespaces made by the test: a public segment
+// with the server, and two LANs, each behind its own NAT router
+// (nftables masquerade).
+type lab struct {
+	t      *testing.T
+	prefix string
+}
+
+func (l *lab) ns(name string) string { return l.prefix + name }
+
+func (l *lab) run(args ...string) {
+	l.t.Helper()
+	if out, err := exec.Command(args[0], args[1:]...).CombinedOutput(); err != nil {
+		l.t.Fatalf("%s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+}
+
+func (l *lab) in(ns string, args ...string) {
+	l.t.Helper()
+	l.run(append([]string{"ip", "netns", "exec", l.ns(ns)}, args...)...)
+}
+
+// build makes pub, natA, natB, lanA, lanB:
+//
+//	lanA 192.168.1.2 — natA (192.168.1.1 | 10.77.1.2) — pub (10.77.1.1, 10.77.2.1) — natB (10.77.2.2 | 192.168.2.1) — lanB 192.168.2.2
+//
+// The routers masquerade their LAN behind their public address; the public
+// segment has no route into either LAN, so the LANs cannot dial each other.
+func (l *lab) build(randomPorts bool) {
+	for _, n := range []string{"pub", "natA", "natB", "lanA", "lanB"} {
+		l.run("ip", "netns", "add", l.ns(n))
+		l.t.Cleanup(func() { exec.Command("ip", "netns", "del", l.ns(n)).Run() })
+		l.in(n, "ip", "link", "set", "lo", "up")
+	}
+	link := func(a, aIf, aAddr, b, bIf, bAddr string) {
+		l.run("ip", "link", "add", aIf, "netns", l.ns(a), "type", "veth", "peer", "name", bIf, "netns", l.ns(b))
+		l.in(a, "ip", "addr", "add", aAddr, "dev", aIf)
+		l.in(b, "ip", "addr", "add", bAddr, "dev", bIf)
+		l.in(a, "ip", "link", "set", aIf, "up")
+		l.in(b, "ip", "link", "set", bIf, "up")
+	}
+	link("pub", "pa", "10.77.1.1/24", "natA", "wa", "10.77.1.2/24")
+	link("pub", "pb", "10.77.2.1/24", "natB", "wb", "10.77.2.2/24")
+	link("natA", "la", "192.168.1.1/24", "lanA", "ea", "192.168.1.2/24")
+	link("natB", "lb", "192.168.2.1/24", "lanB", "eb", "192.168.2.2/24")
+	l.in("pub", "sysctl", "-qw", "net.ipv4.ip_forward=1")
+	masq := "masquerade"
+	if randomPorts {
+		masq = "masquerade random,fully-random" // endpoint-dependent: hole punching cannot work
+	}
+	for _, r := range []struct{ nat, lan, wan, gw, pubGW string }{
+		{"natA", "lanA", "wa", "192.168.1.1", "10.77.1.1"},
+		{"natB", "lanB", "wb", "192.168.2.1", "10.77.2.1"},
+	} {
+		l.in(r.nat, "sysctl", "-qw", "net.ipv4.ip_forward=1")
+		l.in(r.nat, "ip", "route", "add", "default", "via", r.pubGW)
+		l.in(r.lan, "ip", "route", "add", "default", "via", r.gw)
+		l.in(r.nat, "nft", "add table ip nat")
+		l.in(r.nat, "nft", "add chain ip nat post { type nat hook postrouting priority 100 ; }")
+		l.in(r.nat, "nft", "add rule ip nat post oifname "+r.wan+" "+masq)
+	}
+}
+
+// TestNATLab: alice and bob on two LANs behind NATs, the server on the
+// public segment. They chat; the connection between them is hole-punched
+// or relayed, never direct. With endpoint-dependent NATs (random ports) the
+// hole punch cannot work, and the relay carries the chat.
+func TestNATLab(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("the NAT lab makes network namespaces: run as root")
+	}
+	for _, tool := range []string{"ip", "nft"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Skipf("the NAT lab needs %s (make deps installs nftables): %v", tool, err)
+		}
+	}
+	if testing.Short() {
+		t.Skip("starts processes in network namespaces")
+	}
+	probe := fmt.Sprintf("esprobe%d", os.Getpid())
+	if out, err := exec.Command("ip", "netns", "add", probe).CombinedOutput(); err != nil {
+		t.Skipf("cannot make network namespaces here: %v %s", err, out)
+	}
+	exec.Command("ip", "netns", "del", probe).Run()
+	for _, tc := range []struct {
+		name   string
+		random bool
+		want   []string
+	}{
+		{"port-preserving NATs", false, []string{"hole-punched", "relayed"}},
+		{"endpoint-dependent NATs", true, []string{"relayed"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			l := &lab{t: t, prefix: fmt.Sprintf("es%d%s-", os.Getpid()%10000, map[bool]string{false: "p", true: "r"}[tc.random])}
+			l.build(tc.random)
+			server := startLabServer(t, l.ns("pub"))
+			alice := startDaemonIn(t, l.ns("lanA"), "/ip4/0.0.0.0/tcp/0,/ip4/0.0.0.0/udp/0/quic-v1")
+			bob := startDaemonIn(t, l.ns("lanB"), "/ip4/0.0.0.0/tcp/0,/ip4/0.0.0.0/udp/0/quic-v1")
+			// Each LAN reaches the server at its own router's public side.
+			alice.call("register", map[string]any{"server": "/ip4/10.77.1.1/tcp/1864/p2p/" + server, "username": "alice", "password": "a"}, "")
+			bob.call("register", map[string]any{"server": "/ip4/10.77.2.1/tcp/1864/p2p/" + server, "username": "bob", "password": "b"}, "")
+			alice.call("login", map[string]any{"server": "/ip4/10.77.1.1/tcp/1864/p2p/" + server, "username": "alice", "password": "a"}, "")
+			bob.call("login", map[string]any{"server": "/ip4/10.77.2.1/tcp/1864/p2p/" + server, "username": "bob", "password": "b"}, "")
+			alice.call("addContact", map[string]any{"username": "bob"}, "")
+			bob.note("contactRequest", nil)
+			bob.call("acceptContact", map[string]any{"username": "alice"}, "")
+			alice.note("contactUpdate", func(p map[string]any) bool { return p["relation"] == "accepted" })
+			for i := range 5 {
+				alice.call("send", map[string]any{"to": "bob", "text": fmt.Sprintf("across the NATs %d", i)}, "")
+			}
+			for i := range 5 {
+				m := bob.note("message", nil)
+				if m["text"] != fmt.Sprintf("across the NATs %d", i) {
+					t.Fatalf("message %d: %v", i, m)
+				}
+			}
+			// How alice reaches bob: never directly through two NATs.
+			var via string
+			for range 50 {
+				cs := alice.call("listContacts", map[string]any{}, "")["contacts"].([]any)
+				via = cs[0].(map[string]any)["via"].(string)
+				if via == tc.want[0] {
+					break
+				}
+				time.Sleep(100 * time.Millisecond)
+			}
+			t.Logf("alice reaches bob: %s", via)
+			ok := false
+			for _, w := range tc.want {
+				ok = ok || via == w
+			}
+			if !ok {
+				t.Fatalf("alice reaches bob via %q, want one of %v", via, tc.want)
+			}
+		})
+	}
+}
+
+// startLabServer runs the server in namespace ns and returns its peer ID.
+func startLabServer(t *testing.T, ns string) string {
+	t.Helper()
+	cmd := exec.Command("ip", "netns", "exec", ns, os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), "ESERVER_LAB_SERVER="+t.TempDir())
+	out, _ := cmd.StdoutPipe()
+	cmd.Stderr = io.Discard
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Signal(syscall.SIGTERM); cmd.Wait() })
+	sc := bufio.NewScanner(out)
+	if !sc.Scan() {
+		t.Fatal("lab server printed nothing")
+	}
+	return strings.TrimSpace(sc.Text())
+}
