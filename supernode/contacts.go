@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/host"
-	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"golang.org/x/time/rate"
 
@@ -103,12 +102,7 @@ type Contacts struct {
 	limMu    sync.Mutex
 	limiters map[string]*rate.Limiter // owner username → its bucket
 
-	// life guards the handler lifecycle: hosts attached, streams in flight.
-	life    sync.Mutex
-	closed  bool
-	hosts   []host.Host
-	streams map[network.Stream]struct{}
-	wg      sync.WaitGroup
+	svc *service // listen stage and lifecycle
 }
 
 // NewContacts opens the database at cfg.DBPath; Attach it to a host to
@@ -134,45 +128,27 @@ func NewContacts(cfg ContactsConfig) (*Contacts, error) {
 	if err != nil {
 		return nil, fmt.Errorf("contacts: opening %s: %w", cfg.DBPath, err)
 	}
-	return &Contacts{
+	c := &Contacts{
 		cfg:      cfg,
 		log:      log.With("service", "contacts"),
 		db:       db,
 		limiters: make(map[string]*rate.Limiter),
-		streams:  make(map[network.Stream]struct{}),
-	}, nil
+	}
+	c.svc = newService(wire.ProtoContacts, wire.ContactsTimeout, c.log, c.serve)
+	return c, nil
 }
 
 // Attach serves the contacts protocol on h until Close. Attaching after
 // Close does nothing.
-func (c *Contacts) Attach(h host.Host) {
-	c.life.Lock()
-	defer c.life.Unlock()
-	if c.closed {
-		return
-	}
-	c.hosts = append(c.hosts, h)
-	h.SetStreamHandler(wire.ProtoContacts, c.handle)
-}
+func (c *Contacts) Attach(h host.Host) { c.svc.attach(h) }
 
 // Close stops serving on every attached host, resets the streams in flight,
 // waits for their handlers and closes the database. Puts already
 // acknowledged are on disk.
 func (c *Contacts) Close() error {
-	c.life.Lock()
-	if c.closed {
-		c.life.Unlock()
+	if !c.svc.close() {
 		return nil
 	}
-	c.closed = true
-	for _, h := range c.hosts {
-		h.RemoveStreamHandler(wire.ProtoContacts)
-	}
-	for s := range c.streams {
-		_ = s.Reset()
-	}
-	c.life.Unlock()
-	c.wg.Wait()
 	if err := c.db.close(); err != nil {
 		return fmt.Errorf("contacts: closing database: %w", err)
 	}
@@ -186,38 +162,6 @@ func (c *Contacts) Count() (int, error) {
 		return 0, fmt.Errorf("contacts: %w", err)
 	}
 	return n, nil
-}
-
-// handle is the listen stage: it owns the stream, its deadline and its fate.
-func (c *Contacts) handle(s network.Stream) {
-	c.life.Lock()
-	if c.closed {
-		c.life.Unlock()
-		_ = s.Reset()
-		return
-	}
-	c.wg.Add(1)
-	c.streams[s] = struct{}{}
-	c.life.Unlock()
-	defer func() {
-		c.life.Lock()
-		delete(c.streams, s)
-		c.life.Unlock()
-		c.wg.Done()
-	}()
-
-	remote := s.Conn().RemotePeer()
-	if err := s.SetDeadline(time.Now().Add(wire.ContactsTimeout)); err != nil {
-		c.log.Debug("setting deadline", "peer", remote, "err", err)
-		_ = s.Reset()
-		return
-	}
-	if err := c.serve(s, remote); err != nil {
-		c.log.Debug("contacts stream failed", "peer", remote, "err", err)
-		_ = s.Reset()
-		return
-	}
-	_ = s.Close()
 }
 
 // serve reads one request from rw, sent by the authenticated remote peer,

@@ -105,12 +105,7 @@ type Mailbox struct {
 	limMu    sync.Mutex
 	limiters map[string]*rate.Limiter // sender username → its put bucket
 
-	// life guards the handler lifecycle: hosts attached, streams in flight.
-	life    sync.Mutex
-	closed  bool
-	hosts   []host.Host
-	streams map[network.Stream]struct{}
-	wg      sync.WaitGroup
+	svc *service // listen stage and lifecycle
 
 	// The sweeper runs until stop is cancelled; swept is closed when it ends.
 	stop  context.CancelFunc
@@ -164,45 +159,26 @@ func NewMailbox(cfg MailboxConfig) (*Mailbox, error) {
 		log:       log.With("service", "mailbox"),
 		db:        db,
 		limiters:  make(map[string]*rate.Limiter),
-		streams:   make(map[network.Stream]struct{}),
 		stop:      stop,
 		swept:     make(chan struct{}),
 		notifiers: make(chan struct{}, 64),
 	}
+	m.svc = newService(wire.ProtoMailbox, wire.MailboxTimeout, m.log, m.serve)
 	go m.sweeper(ctx)
 	return m, nil
 }
 
 // Attach serves the mailbox protocol on h until Close. Attaching after Close
 // does nothing.
-func (m *Mailbox) Attach(h host.Host) {
-	m.life.Lock()
-	defer m.life.Unlock()
-	if m.closed {
-		return
-	}
-	m.hosts = append(m.hosts, h)
-	h.SetStreamHandler(wire.ProtoMailbox, m.handle)
-}
+func (m *Mailbox) Attach(h host.Host) { m.svc.attach(h) }
 
 // Close stops serving on every attached host, resets the streams in flight,
 // waits for their handlers and the sweeper to return, and closes the
 // database. Items already acknowledged to their senders are on disk.
 func (m *Mailbox) Close() error {
-	m.life.Lock()
-	if m.closed {
-		m.life.Unlock()
+	if !m.svc.close() {
 		return nil
 	}
-	m.closed = true
-	for _, h := range m.hosts {
-		h.RemoveStreamHandler(wire.ProtoMailbox)
-	}
-	for s := range m.streams {
-		_ = s.Reset()
-	}
-	m.life.Unlock()
-	m.wg.Wait()
 	m.stop()
 	<-m.swept
 	if err := m.db.close(); err != nil {
@@ -268,38 +244,6 @@ func (m *Mailbox) sweeper(ctx context.Context) {
 		case <-t.C:
 		}
 	}
-}
-
-// handle is the listen stage: it owns the stream, its deadline and its fate.
-func (m *Mailbox) handle(s network.Stream) {
-	m.life.Lock()
-	if m.closed {
-		m.life.Unlock()
-		_ = s.Reset()
-		return
-	}
-	m.wg.Add(1)
-	m.streams[s] = struct{}{}
-	m.life.Unlock()
-	defer func() {
-		m.life.Lock()
-		delete(m.streams, s)
-		m.life.Unlock()
-		m.wg.Done()
-	}()
-
-	remote := s.Conn().RemotePeer()
-	if err := s.SetDeadline(time.Now().Add(wire.MailboxTimeout)); err != nil {
-		m.log.Debug("setting deadline", "peer", remote, "err", err)
-		_ = s.Reset()
-		return
-	}
-	if err := m.serve(s, remote); err != nil {
-		m.log.Debug("mailbox stream failed", "peer", remote, "err", err)
-		_ = s.Reset()
-		return
-	}
-	_ = s.Close()
 }
 
 // serve reads one request from rw, sent by the authenticated remote peer,
@@ -405,12 +349,7 @@ func (m *Mailbox) notify(mailbox []byte) {
 	if !ok {
 		return
 	}
-	m.life.Lock()
-	defer m.life.Unlock()
-	if m.closed {
-		return
-	}
-	for _, h := range m.hosts {
+	for _, h := range m.svc.attached() {
 		if h.Network().Connectedness(owner) != network.Connected {
 			continue
 		}
@@ -419,9 +358,7 @@ func (m *Mailbox) notify(mailbox []byte) {
 		default:
 			return // too many in flight: the owner's poll will do
 		}
-		m.wg.Add(1)
-		go func() {
-			defer m.wg.Done()
+		started := m.svc.spawn(func() {
 			defer func() { <-m.notifiers }()
 			ctx, cancel := context.WithTimeout(context.Background(), wire.MailNotifyTimeout)
 			defer cancel()
@@ -431,7 +368,10 @@ func (m *Mailbox) notify(mailbox []byte) {
 				return
 			}
 			s.Close()
-		}()
+		})
+		if !started {
+			<-m.notifiers
+		}
 		return
 	}
 }

@@ -738,11 +738,7 @@ func goroutinesIn(fn string) int {
 	}
 }
 
-func (m *Mailbox) inFlight() int {
-	m.life.Lock()
-	defer m.life.Unlock()
-	return len(m.streams)
-}
+func (m *Mailbox) inFlight() int { return m.svc.inFlight() }
 
 func TestMailCloseWaitsForHandlers(t *testing.T) {
 	e := newMailEnv(t, MailboxConfig{})
@@ -767,7 +763,7 @@ func TestMailCloseWaitsForHandlers(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	if got := goroutinesIn("supernode.(*Mailbox).handle("); got < n {
+	if got := goroutinesIn("supernode.(*Mailbox).serve("); got < n {
 		t.Fatalf("%d handler goroutines, want at least %d", got, n)
 	}
 	if got := goroutinesIn("supernode.(*Mailbox).sweeper("); got == 0 {
@@ -778,7 +774,7 @@ func TestMailCloseWaitsForHandlers(t *testing.T) {
 		t.Fatalf("close: %v", err)
 	}
 	// Close returned, so nothing of the mailbox may still run: no wait here.
-	if got := goroutinesIn("supernode.(*Mailbox).handle("); got != 0 {
+	if got := goroutinesIn("supernode.(*Mailbox).serve("); got != 0 {
 		t.Fatalf("%d handler goroutines outlived Close", got)
 	}
 	if got := goroutinesIn("supernode.(*Mailbox).sweeper("); got != 0 {

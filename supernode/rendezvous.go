@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/host"
-	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"google.golang.org/protobuf/proto"
 
@@ -56,12 +55,7 @@ type Rendezvous struct {
 
 	stats rvStats // counters for Stats (metrics.go)
 
-	// life guards the handler lifecycle: hosts attached, streams in flight.
-	life    sync.Mutex
-	closed  bool
-	hosts   []host.Host
-	streams map[network.Stream]struct{}
-	wg      sync.WaitGroup
+	svc *service // listen stage and lifecycle
 }
 
 // rvEntry is one published record.
@@ -89,76 +83,24 @@ func NewRendezvous(cfg RendezvousConfig) *Rendezvous {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Rendezvous{
+	r := &Rendezvous{
 		cfg:     cfg,
 		log:     log.With("service", "rendezvous"),
 		entries: make(map[string]rvEntry),
-		streams: make(map[network.Stream]struct{}),
 	}
+	r.svc = newService(wire.ProtoRendezvous, wire.RendezvousTimeout, r.log, r.serve)
+	return r
 }
 
 // Attach serves the rendezvous protocol on h until Close. Attaching after
 // Close does nothing.
-func (r *Rendezvous) Attach(h host.Host) {
-	r.life.Lock()
-	defer r.life.Unlock()
-	if r.closed {
-		return
-	}
-	r.hosts = append(r.hosts, h)
-	h.SetStreamHandler(wire.ProtoRendezvous, r.handle)
-}
+func (r *Rendezvous) Attach(h host.Host) { r.svc.attach(h) }
 
 // Close stops serving on every attached host, resets the streams in flight
 // and waits for their handlers to return.
 func (r *Rendezvous) Close() error {
-	r.life.Lock()
-	if r.closed {
-		r.life.Unlock()
-		return nil
-	}
-	r.closed = true
-	for _, h := range r.hosts {
-		h.RemoveStreamHandler(wire.ProtoRendezvous)
-	}
-	for s := range r.streams {
-		_ = s.Reset()
-	}
-	r.life.Unlock()
-	r.wg.Wait()
+	r.svc.close()
 	return nil
-}
-
-// handle is the listen stage: it owns the stream, its deadline and its fate.
-func (r *Rendezvous) handle(s network.Stream) {
-	r.life.Lock()
-	if r.closed {
-		r.life.Unlock()
-		_ = s.Reset()
-		return
-	}
-	r.wg.Add(1)
-	r.streams[s] = struct{}{}
-	r.life.Unlock()
-	defer func() {
-		r.life.Lock()
-		delete(r.streams, s)
-		r.life.Unlock()
-		r.wg.Done()
-	}()
-
-	remote := s.Conn().RemotePeer()
-	if err := s.SetDeadline(time.Now().Add(wire.RendezvousTimeout)); err != nil {
-		r.log.Debug("setting deadline", "peer", remote, "err", err)
-		_ = s.Reset()
-		return
-	}
-	if err := r.serve(s, remote); err != nil {
-		r.log.Debug("rendezvous stream failed", "peer", remote, "err", err)
-		_ = s.Reset()
-		return
-	}
-	_ = s.Close()
 }
 
 // serve reads one request from rw, sent by the authenticated remote peer,

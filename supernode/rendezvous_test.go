@@ -448,17 +448,13 @@ func handlerGoroutines() int {
 	for {
 		n := runtime.Stack(buf, true)
 		if n < len(buf) {
-			return strings.Count(string(buf[:n]), "supernode.(*Rendezvous).handle(")
+			return strings.Count(string(buf[:n]), "supernode.(*Rendezvous).serve(")
 		}
 		buf = make([]byte, 2*len(buf))
 	}
 }
 
-func (r *Rendezvous) inFlight() int {
-	r.life.Lock()
-	defer r.life.Unlock()
-	return len(r.streams)
-}
+func (r *Rendezvous) inFlight() int { return r.svc.inFlight() }
 
 func TestCloseWaitsForHandlers(t *testing.T) {
 	e := newEnv(t, RendezvousConfig{})
