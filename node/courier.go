@@ -288,7 +288,10 @@ func (c *courier) open(ctx context.Context, t *ticket.Ticket) error {
 		return fmt.Errorf("opening stream to %s: %w", c.peer, err)
 	}
 	st.SetDeadline(time.Now().Add(wire.MsgWriteTimeout))
-	if err := wire.WriteMsg(st, &wire.Hello{Ticket: c.s.tk().Signed}); err != nil {
+	// Mail we left must not be overtaken by what we send directly: the
+	// contact fetches it before it answers our hello.
+	mailed := c.s.mailedTo(c.peer)
+	if err := wire.WriteMsg(st, &wire.Hello{Ticket: c.s.tk().Signed, Mailed: mailed}); err != nil {
 		st.Reset()
 		return err
 	}
@@ -305,6 +308,9 @@ func (c *courier) open(ctx context.Context, t *ticket.Ticket) error {
 	if err != nil {
 		st.Reset()
 		return err
+	}
+	if mailed {
+		c.s.setMailed(c.peer, false)
 	}
 	c.st, c.r, c.remote = st, r, remote
 	return nil

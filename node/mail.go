@@ -89,8 +89,28 @@ func (c *courier) mail(ctx context.Context, entries []store.OutboxEntry) error {
 		if err := s.store.HandedOver(e.ID); err != nil && !errors.Is(err, store.ErrNotFound) {
 			return err
 		}
+		s.setMailed(c.peer, true)
 	}
 	return nil
+}
+
+// settingMailed + username marks a contact we left mail for and have not
+// spoken to directly since (kept in the store: it must survive a restart).
+const settingMailed = "mailed."
+
+func (s *session) mailedTo(username string) bool {
+	v, _ := s.store.Setting(settingMailed + username)
+	return v == "1"
+}
+
+func (s *session) setMailed(username string, mailed bool) {
+	v := ""
+	if mailed {
+		v = "1"
+	}
+	if err := s.store.SetSetting(settingMailed+username, v); err != nil {
+		s.n.log.Warn("remembering mail left", "contact", username, "err", err)
+	}
 }
 
 // handleMailNotify: a home says mail came for us.
@@ -131,6 +151,10 @@ func (s *session) mailLoop() {
 // Items are applied in each home's order; copies at several homes are
 // applied once (the envelope ID de-duplicates).
 func (s *session) drainMail(ctx context.Context) error {
+	// One drain at a time: a sign-in, the poll, a notification and a
+	// contact's hello may all ask at once.
+	s.mailMu.Lock()
+	defer s.mailMu.Unlock()
 	if !s.hasMailboxes() {
 		return nil
 	}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"eserver/node/api"
+	"eserver/node/wire"
 )
 
 // TestOfflineDeliveryThroughMailboxes: alice writes 100 messages while bob
@@ -43,11 +44,13 @@ func TestOfflineDeliveryThroughMailboxes(t *testing.T) {
 		}
 		return d
 	}
-	waitUntil(t, "all 100 in bob's mailbox", func() bool { return depth() == n })
+	// The supernode stores an item before it answers, and alice drops it
+	// from her outbox after the answer: wait for both.
 	s, _ := alice.current()
-	if out, _ := s.store.Outbox("bob"); len(out) != 0 {
-		t.Fatalf("alice's outbox still holds %d entries after hand-over", len(out))
-	}
+	waitUntil(t, "all 100 in bob's mailbox and out of alice's outbox", func() bool {
+		out, _ := s.store.Outbox("bob")
+		return depth() == n && len(out) == 0
+	})
 	alice.stop() // only the mailbox can deliver now
 
 	bob.open()
@@ -79,4 +82,46 @@ func waitUntil(t *testing.T, what string, cond func() bool) {
 		time.Sleep(100 * time.Millisecond)
 	}
 	t.Fatalf("timed out waiting until %s", what)
+}
+
+// TestMailIsNotOvertaken: alice leaves a message in bob's mailbox while his
+// node refuses her streams (and he gets no notification of it); when it
+// takes them again, her next message goes directly — and bob still sees
+// the mailed one first.
+func TestMailIsNotOvertaken(t *testing.T) {
+	server := testServer(t)
+	alice := newTestNode(t, server, "alice")
+	bob := newTestNode(t, server, "bob")
+	alice.register()
+	bob.register()
+	alice.login()
+	bob.login()
+	befriend(t, alice, bob)
+	as, _ := alice.current()
+	bs, _ := bob.current()
+
+	// Bob hears of no mail, and takes no message stream: alice can only mail.
+	bs.host.RemoveStreamHandler(wire.ProtoMailNotify)
+	bs.host.RemoveStreamHandler(msgProtocol)
+	as.host.Network().ClosePeer(bs.host.ID()) // and the stream alice had open ends
+	if _, err := alice.Send(ctx(t), "bob", "first, by mail"); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, "the first message in bob's mailbox", func() bool {
+		out, _ := as.store.Outbox("bob")
+		return len(out) == 0 && as.mailedTo("bob")
+	})
+
+	// Bob takes streams again; alice's second message goes directly.
+	bs.host.SetStreamHandler(msgProtocol, bs.handleStream)
+	if _, err := alice.Send(ctx(t), "bob", "second, directly"); err != nil {
+		t.Fatal(err)
+	}
+	got := bob.collect("alice", 2)
+	if got[0].Text != "first, by mail" || got[1].Text != "second, directly" {
+		t.Fatalf("bob saw %q then %q", got[0].Text, got[1].Text)
+	}
+	if as.mailedTo("bob") {
+		t.Fatal("alice still thinks mail waits for bob")
+	}
 }

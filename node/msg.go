@@ -1,6 +1,7 @@
 package node
 
 import (
+	"context"
 	"errors"
 	"eserver/node/api"
 	"fmt"
@@ -80,6 +81,17 @@ func (s *session) handleStream(st network.Stream) {
 	if err != nil {
 		fail("refusing hello", err)
 		return
+	}
+	if hello.Mailed {
+		// The contact left us mail and now talks directly: fetch the mail
+		// first, so nothing on this stream overtakes it.
+		if c, err := s.store.Contact(t.Username); err == nil && api.Relation(c.Relation) != api.RelationBlocked {
+			ctx, cancel := context.WithTimeout(s.ctx, wire.MsgWriteTimeout/2)
+			if err := s.drainMail(ctx); err != nil {
+				log.Debug("fetching mail before a direct stream", "err", err)
+			}
+			cancel()
+		}
 	}
 	if err := wire.WriteMsg(st, &wire.Hello{Ticket: s.tk().Signed}); err != nil {
 		fail("writing hello", err)

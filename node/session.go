@@ -60,6 +60,7 @@ type session struct {
 
 	republish chan struct{} // asks publishLoop to publish now
 	mailKick  chan struct{} // asks mailLoop to look in our mailboxes now
+	mailMu    sync.Mutex    // serializes drainMail
 	homing    *homing
 	reach     *reach
 

@@ -1070,8 +1070,12 @@ func (x *RendezvousResponse) GetEntries() []*RendezvousResponse_Entry {
 
 // Hello is the first frame each side sends on a message stream.
 type Hello struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Ticket        *SignedTicket          `protobuf:"bytes,1,opt,name=ticket,proto3" json:"ticket,omitempty"`
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Ticket *SignedTicket          `protobuf:"bytes,1,opt,name=ticket,proto3" json:"ticket,omitempty"`
+	// mailed (initiator only): "I left mail for you since we last spoke
+	// directly". The responder fetches its mail before it answers, so what
+	// follows on this stream cannot overtake what waits in the mailbox.
+	Mailed        bool `protobuf:"varint,2,opt,name=mailed,proto3" json:"mailed,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1111,6 +1115,13 @@ func (x *Hello) GetTicket() *SignedTicket {
 		return x.Ticket
 	}
 	return nil
+}
+
+func (x *Hello) GetMailed() bool {
+	if x != nil {
+		return x.Mailed
+	}
+	return false
 }
 
 // Frame is every later frame on a message stream.
@@ -3148,9 +3159,10 @@ const file_wire_proto_rawDesc = "" +
 	"\busername\x18\x01 \x01(\tR\busername\x122\n" +
 	"\x06ticket\x18\x02 \x01(\v2\x1a.eserver.wire.SignedTicketR\x06ticket\x12\x1f\n" +
 	"\vpeer_record\x18\x03 \x01(\fR\n" +
-	"peerRecord\";\n" +
+	"peerRecord\"S\n" +
 	"\x05Hello\x122\n" +
-	"\x06ticket\x18\x01 \x01(\v2\x1a.eserver.wire.SignedTicketR\x06ticket\"l\n" +
+	"\x06ticket\x18\x01 \x01(\v2\x1a.eserver.wire.SignedTicketR\x06ticket\x12\x16\n" +
+	"\x06mailed\x18\x02 \x01(\bR\x06mailed\"l\n" +
 	"\x05Frame\x124\n" +
 	"\benvelope\x18\x01 \x01(\v2\x16.eserver.wire.EnvelopeH\x00R\benvelope\x12%\n" +
 	"\x03ack\x18\x02 \x01(\v2\x11.eserver.wire.AckH\x00R\x03ackB\x06\n" +
