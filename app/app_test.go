@@ -619,8 +619,15 @@ func TestOptionsSupernode(t *testing.T) {
 		t.Fatalf("initial options: checked %v, role %q", s.supernode.Checked, s.role.Text)
 	}
 	test.Tap(s.supernode)
-	if !fake.called("SetSupernodeAllowed true") {
+	if !fake.called("SetSupernode allowed=true") {
 		t.Fatalf("opt-in not sent: %v", fake.Calls())
+	}
+	if s.upload.Selected != "No limit" {
+		t.Fatalf("upload cap shows %q, want No limit", s.upload.Selected)
+	}
+	s.upload.SetSelected("512 KB/s")
+	if !fake.called("SetSupernode uploadCap=524288") {
+		t.Fatalf("upload cap not sent: %v", fake.Calls())
 	}
 	// The node reports the promotion; the window says so, with the reason.
 	acc := *a.account
@@ -631,8 +638,11 @@ func TestOptionsSupernode(t *testing.T) {
 	}
 	// Showing the node's state does not echo it back as a user change.
 	n := len(fake.Calls())
-	acc.SupernodeAllowed = false
+	acc.SupernodeAllowed, acc.SupernodeUploadCap = false, 3<<20
 	a.apply(api.Event{Account: &acc})
+	if s.upload.Selected != "3072 KB/s" {
+		t.Fatalf("upload cap set by the daemon shows %q", s.upload.Selected)
+	}
 	if s.supernode.Checked || len(fake.Calls()) != n {
 		t.Fatalf("applying the account echoed: checked %v, calls %v", s.supernode.Checked, fake.Calls()[n:])
 	}

@@ -126,8 +126,13 @@ func (f *fakeAPI) SetPresence(_ context.Context, u api.PresenceUpdate) error {
 	return nil
 }
 
-func (f *fakeAPI) SetSupernodeAllowed(_ context.Context, allowed bool) error {
-	f.record("SetSupernodeAllowed %v", allowed)
+func (f *fakeAPI) SetSupernode(_ context.Context, s api.SupernodeSettings) error {
+	if s.Allowed != nil {
+		f.record("SetSupernode allowed=%v", *s.Allowed)
+	}
+	if s.UploadCap != nil {
+		f.record("SetSupernode uploadCap=%d", *s.UploadCap)
+	}
 	return nil
 }
 

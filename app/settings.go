@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"fmt"
+	"slices"
 
 	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/container"
@@ -16,9 +17,37 @@ import (
 // decides whether their computer helps others (as a supernode).
 type settingsWindow struct {
 	win       fyne.Window
-	supernode *widget.Check // the opt-in
-	role      *widget.Label // what this computer does now, and why
-	updating  bool          // set while showing node state, so the check's callback does not echo it
+	supernode *widget.Check  // the opt-in
+	upload    *widget.Select // the upload cap granted to supernode duty
+	role      *widget.Label  // what this computer does now, and why
+	updating  bool           // set while showing node state, so the callbacks do not echo it
+}
+
+// uploadCaps are the choices for the upload cap, in bytes per second.
+var uploadCaps = []struct {
+	label string
+	rate  int64
+}{
+	{"No limit", 0},
+	{"64 KB/s", 64 << 10},
+	{"128 KB/s", 128 << 10},
+	{"256 KB/s", 256 << 10},
+	{"512 KB/s", 512 << 10},
+	{"1 MB/s", 1 << 20},
+	{"2 MB/s", 2 << 20},
+	{"5 MB/s", 5 << 20},
+	{"10 MB/s", 10 << 20},
+}
+
+// uploadCapLabel names rate as the menu does, or in KB/s when it is not
+// one of the menu's (set through the daemon).
+func uploadCapLabel(rate int64) string {
+	for _, c := range uploadCaps {
+		if c.rate == rate {
+			return c.label
+		}
+	}
+	return fmt.Sprintf("%d KB/s", rate>>10)
 }
 
 func (a *App) newSettingsWindow() *settingsWindow {
@@ -27,11 +56,35 @@ func (a *App) newSettingsWindow() *settingsWindow {
 		if s.updating {
 			return
 		}
-		a.command(func(ctx context.Context) error { return a.api.SetSupernodeAllowed(ctx, on) }, func(err error) {
+		a.command(func(ctx context.Context) error {
+			return a.api.SetSupernode(ctx, api.SupernodeSettings{Allowed: &on})
+		}, func(err error) {
 			if err != nil {
 				s.role.SetText(errorText(err))
 			}
 		})
+	})
+	var labels []string
+	for _, c := range uploadCaps {
+		labels = append(labels, c.label)
+	}
+	s.upload = widget.NewSelect(labels, func(label string) {
+		if s.updating {
+			return
+		}
+		for _, c := range uploadCaps {
+			if c.label != label {
+				continue
+			}
+			rate := c.rate
+			a.command(func(ctx context.Context) error {
+				return a.api.SetSupernode(ctx, api.SupernodeSettings{UploadCap: &rate})
+			}, func(err error) {
+				if err != nil {
+					s.role.SetText(errorText(err))
+				}
+			})
+		}
 	})
 	s.role = widget.NewLabel("")
 	s.role.Wrapping = fyne.TextWrapWord
@@ -41,10 +94,12 @@ func (a *App) newSettingsWindow() *settingsWindow {
 	explain.Wrapping = fyne.TextWrapWord
 	s.win.SetContent(container.NewVBox(
 		widget.NewLabelWithStyle("Network", fyne.TextAlignLeading, fyne.TextStyle{Bold: true}),
-		explain, s.supernode, s.role,
+		explain, s.supernode,
+		container.NewBorder(nil, nil, widget.NewLabel("Upload for other people:"), nil, s.upload),
+		s.role,
 		container.NewHBox(widget.NewButton("Close", s.win.Hide)),
 	))
-	s.win.Resize(fyne.NewSize(420, 260))
+	s.win.Resize(fyne.NewSize(440, 300))
 	s.win.SetCloseIntercept(s.win.Hide)
 	return s
 }
@@ -66,6 +121,12 @@ func (a *App) showOptions() {
 func (s *settingsWindow) setAccount(acc api.Account, last *api.RoleEvent) {
 	s.updating = true
 	s.supernode.SetChecked(acc.SupernodeAllowed)
+	label := uploadCapLabel(acc.SupernodeUploadCap)
+	if !slices.Contains(s.upload.Options, label) {
+		// A cap set elsewhere (the daemon): offer it too, so it shows.
+		s.upload.SetOptions(append(s.upload.Options, label))
+	}
+	s.upload.SetSelected(label)
 	s.updating = false
 	s.showRole(acc.Role, last)
 }

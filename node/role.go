@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"fmt"
 	"path/filepath"
 	"strconv"
 	"sync"
@@ -18,8 +19,12 @@ import (
 // heartbeats to the registry; when a condition fails for a while it stops.
 // The promotion manager decides; this file supplies what it starts.
 
-// settingSupernode remembers the user's opt-in for the account.
-const settingSupernode = "supernode.allowed"
+// Settings that remember the user's supernode choices for the account: the
+// opt-in, and the upload cap in bytes per second.
+const (
+	settingSupernode = "supernode.allowed"
+	settingUploadCap = "supernode.uploadCap"
+)
 
 // startRole runs the promotion manager for the session.
 func (s *session) startRole() {
@@ -27,8 +32,14 @@ func (s *session) startRole() {
 	if v, _ := s.store.Setting(settingSupernode); v != "" {
 		cfg.Allowed = v == "true"
 	}
+	if v, _ := s.store.Setting(settingUploadCap); v != "" {
+		if c, err := strconv.ParseInt(v, 10, 64); err == nil && c >= 0 {
+			cfg.UploadCap = c
+		}
+	}
 	s.mu.Lock()
 	s.supernodeAllowed = cfg.Allowed
+	s.uploadCap = cfg.UploadCap
 	s.mu.Unlock()
 	cfg.Start = s.startSupernode
 	cfg.OnRole = func(e promotion.RoleEvent) {
@@ -64,14 +75,21 @@ func (s *session) startRole() {
 // the registry until the promotion ends.
 func (s *session) startSupernode(ctx context.Context) (promotion.Stopper, error) {
 	dir := filepath.Join(s.n.cfg.ProfileDir, "accounts", s.me())
+	s.mu.Lock()
+	upload := s.uploadCap
+	s.mu.Unlock()
 	svc, err := supernode.StartServices(s.host, supernode.ServicesConfig{
 		AuthServer: s.tk().Server,
 		MailboxDB:  filepath.Join(dir, "supernode-mailbox.db"),
+		UploadRate: upload,
 		Logger:     s.n.log.With("component", "supernode"),
 	})
 	if err != nil {
 		return nil, err
 	}
+	s.mu.Lock()
+	s.services = svc
+	s.mu.Unlock()
 	hb := &supernode.Heartbeater{Host: s.host, Auth: s.server.ID, Ticket: func() *wire.SignedTicket { return s.tk().Signed }, Logger: s.n.log}
 	var wg sync.WaitGroup
 	hbCtx, stopHB := context.WithCancel(ctx)
@@ -86,6 +104,9 @@ func (s *session) startSupernode(ctx context.Context) (promotion.Stopper, error)
 		// copies at their other homes).
 		stopHB()
 		wg.Wait()
+		s.mu.Lock()
+		s.services = nil
+		s.mu.Unlock()
 		return svc.Close()
 	}), nil
 }
@@ -104,21 +125,40 @@ func (n *Node) Role() api.Role {
 	return s.role
 }
 
-// SetSupernodeAllowed implements API.
-func (n *Node) SetSupernodeAllowed(ctx context.Context, allowed bool) error {
+// SetSupernode implements API.
+func (n *Node) SetSupernode(ctx context.Context, set api.SupernodeSettings) error {
+	if set.UploadCap != nil && *set.UploadCap < 0 {
+		return fmt.Errorf("%w: upload cap %d bytes/s, want 0 (no cap) or more", api.ErrBadRequest, *set.UploadCap)
+	}
 	s, err := n.current()
 	if err != nil {
 		return err
 	}
-	if err := s.store.SetSetting(settingSupernode, strconv.FormatBool(allowed)); err != nil {
-		return err
+	if set.UploadCap != nil {
+		if err := s.store.SetSetting(settingUploadCap, strconv.FormatInt(*set.UploadCap, 10)); err != nil {
+			return err
+		}
+		s.mu.Lock()
+		s.uploadCap = *set.UploadCap
+		svc := s.services
+		s.mu.Unlock()
+		if svc != nil {
+			if err := svc.Relay.SetUploadRate(*set.UploadCap); err != nil {
+				return err
+			}
+		}
 	}
-	s.mu.Lock()
-	s.supernodeAllowed = allowed
-	m := s.promotion
-	s.mu.Unlock()
-	if m != nil {
-		m.SetAllowed(allowed)
+	if set.Allowed != nil {
+		if err := s.store.SetSetting(settingSupernode, strconv.FormatBool(*set.Allowed)); err != nil {
+			return err
+		}
+		s.mu.Lock()
+		s.supernodeAllowed = *set.Allowed
+		m := s.promotion
+		s.mu.Unlock()
+		if m != nil {
+			m.SetAllowed(*set.Allowed)
+		}
 	}
 	acct := s.account()
 	n.emit(api.Event{Account: &acct})

@@ -1,6 +1,7 @@
 package node
 
 import (
+	"errors"
 	"testing"
 	"time"
 
@@ -63,6 +64,30 @@ func TestPromotionAndDemotion(t *testing.T) {
 		}
 		return false
 	})
+
+	// The upload cap reaches the running relay, is reported in the
+	// account, and is remembered; a negative one is refused.
+	upload := int64(256 << 10)
+	if err := alice.SetSupernode(ctx(t), api.SupernodeSettings{UploadCap: &upload}); err != nil {
+		t.Fatalf("SetSupernode: %v", err)
+	}
+	e = alice.waitFor("the account with the cap", func(e api.Event) bool { return e.Account != nil && e.Account.SupernodeUploadCap == upload })
+	if !e.Account.SupernodeAllowed {
+		t.Fatalf("setting the cap changed the opt-in: %+v", e.Account)
+	}
+	s.mu.Lock()
+	svc := s.services
+	s.mu.Unlock()
+	if svc == nil || svc.Relay.UploadRate() != upload {
+		t.Fatalf("relay upload rate not %d (services %v)", upload, svc != nil)
+	}
+	if v, _ := s.store.Setting(settingUploadCap); v != "262144" {
+		t.Fatalf("remembered cap %q", v)
+	}
+	negative := int64(-1)
+	if err := alice.SetSupernode(ctx(t), api.SupernodeSettings{UploadCap: &negative}); !errors.Is(err, api.ErrBadRequest) {
+		t.Fatalf("negative cap: %v, want ErrBadRequest", err)
+	}
 
 	em.Emit(event.EvtLocalReachabilityChanged{Reachability: network.ReachabilityPrivate})
 	e = alice.waitFor("demotion", func(e api.Event) bool { return e.Role != nil })

@@ -49,7 +49,9 @@ type session struct {
 	presence         api.Presence
 	role             api.Role
 	supernodeAllowed bool
-	promotion        *promotion.Manager // set by startRole
+	uploadCap        int64               // bytes/s granted to supernode duty; 0: none
+	promotion        *promotion.Manager  // set by startRole
+	services         *supernode.Services // while serving as a supernode
 
 	// contactMu serializes every read-modify-write of a contact row (API
 	// commands, incoming payloads, lookups, disconnects), so none of them
@@ -300,12 +302,13 @@ func (s *session) account() api.Account {
 		role = api.RoleNode
 	}
 	return api.Account{
-		Username:         s.tk().Username,
-		PeerID:           s.host.ID().String(),
-		Server:           s.n.loadProfile().Server,
-		Role:             role,
-		SupernodeAllowed: s.supernodeAllowed,
-		Presence:         s.presence,
+		Username:           s.tk().Username,
+		PeerID:             s.host.ID().String(),
+		Server:             s.n.loadProfile().Server,
+		Role:               role,
+		SupernodeAllowed:   s.supernodeAllowed,
+		SupernodeUploadCap: s.uploadCap,
+		Presence:           s.presence,
 	}
 }
 

@@ -6,6 +6,7 @@ package supernode
 // the stock limits (2 min, 128 KiB per circuit) are sized for.
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -209,6 +210,10 @@ type RelayConfig struct {
 	// Tracer, if set, also receives every relay event (e.g. libp2p's
 	// Prometheus relay.NewMetricsTracer()).
 	Tracer relay.MetricsTracer
+	// UploadRate caps, in bytes per second, what the relay sends on all
+	// its circuits together: the upload bandwidth the user grants to
+	// supernode duty. Zero means no cap.
+	UploadRate int64
 	// Logger receives diagnostics; nil discards them.
 	Logger *slog.Logger
 }
@@ -220,6 +225,8 @@ type Relay struct {
 	res   relay.Resources
 	stats *relayTracer
 	log   *slog.Logger
+	shape *shaper
+	stop  context.CancelFunc // wakes writers paced by the upload cap
 
 	closeOnce sync.Once
 }
@@ -266,13 +273,22 @@ func StartRelay(h host.Host, cfg RelayConfig) (*Relay, error) {
 	} else {
 		opts = append(opts, relay.WithReservationAddressFilter(manet.IsPublicAddr))
 	}
-	r, err := relay.New(h, opts...)
+	if cfg.UploadRate < 0 {
+		return nil, fmt.Errorf("relay upload rate %d bytes/s: want 0 (no cap) or more", cfg.UploadRate)
+	}
+	// The relay always gets the paced host, so that a cap set later
+	// (SetUploadRate) also slows circuits already open.
+	ctx, stop := context.WithCancel(context.Background())
+	shape := newShaper(ctx, cfg.UploadRate)
+	r, err := relay.New(shapedHost{Host: h, s: shape}, opts...)
 	if err != nil {
+		stop()
 		return nil, fmt.Errorf("starting circuit relay: %w", err)
 	}
 	log.Debug("relay started", "duration", res.Limit.Duration, "data", res.Limit.Data,
-		"max_reservations", res.MaxReservations, "max_circuits_per_peer", res.MaxCircuits)
-	return &Relay{h: h, r: r, res: res, stats: tr, log: log}, nil
+		"max_reservations", res.MaxReservations, "max_circuits_per_peer", res.MaxCircuits,
+		"upload_rate", cfg.UploadRate)
+	return &Relay{h: h, r: r, res: res, stats: tr, log: log, shape: shape, stop: stop}, nil
 }
 
 // resolveResources fills the zero fields of o from DefaultRelayResources.
@@ -310,6 +326,20 @@ func (r *Relay) Resources() relay.Resources {
 	return res
 }
 
+// SetUploadRate changes the upload cap (RelayConfig.UploadRate) at once,
+// for open circuits too; zero removes it, a negative rate is refused.
+func (r *Relay) SetUploadRate(bytesPerSec int64) error {
+	if bytesPerSec < 0 {
+		return fmt.Errorf("relay upload rate %d bytes/s: want 0 (no cap) or more", bytesPerSec)
+	}
+	r.shape.set(bytesPerSec)
+	r.log.Debug("relay upload rate", "bytes_per_sec", bytesPerSec)
+	return nil
+}
+
+// UploadRate returns the upload cap in bytes per second; 0: none.
+func (r *Relay) UploadRate() int64 { return r.shape.rate() }
+
 // Stats returns the relay's counters.
 func (r *Relay) Stats() RelayStats { return r.stats.snapshot() }
 
@@ -319,6 +349,7 @@ func (r *Relay) Stats() RelayStats { return r.stats.snapshot() }
 func (r *Relay) Close() error {
 	r.closeOnce.Do(func() {
 		_ = r.r.Close()
+		r.stop()
 		// libp2p's Close leaves running circuits to their limits. This
 		// host's relay-service streams are the inbound hop and the outbound
 		// stop streams; as a relay client it has only the opposite ones, so

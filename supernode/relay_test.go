@@ -497,3 +497,79 @@ func TestAdmissions(t *testing.T) {
 		t.Fatal("AdmitTicket did not admit the ticket's peer")
 	}
 }
+
+// TestRelayUploadCap: with an upload cap, a transfer through the relay takes
+// at least as long as the cap allows (the first bucketful goes at once), and
+// arrives intact. Only the lower bound is checked: a slow machine can make
+// the transfer slower, never faster.
+func TestRelayUploadCap(t *testing.T) {
+	const rate = 1 << 20 // 1 MiB/s
+	for _, tc := range []struct {
+		name string
+		live bool // set the cap on the running relay, after the circuit opened
+	}{
+		{"configured", false},
+		{"set while relaying", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) { testRelayUploadCap(t, rate, tc.live) })
+	}
+}
+
+func testRelayUploadCap(t *testing.T, rate int, live bool) {
+	cfg := RelayConfig{UploadRate: int64(rate)}
+	if live {
+		cfg.UploadRate = 0
+	}
+	e := newRelayEnv(t, cfg)
+	ctx := ctxT(t)
+	a, b := hiddenHost(t), hiddenHost(t)
+	e.admit(a)
+	e.admit(b)
+	sink := serveSink(b)
+	if _, err := e.reserve(ctx, b); err != nil {
+		t.Fatalf("b reserving: %v", err)
+	}
+	if err := a.Connect(ctx, e.info()); err != nil {
+		t.Fatalf("a connecting to relay: %v", err)
+	}
+	if err := a.Connect(ctx, e.circuitTo(b.ID())); err != nil {
+		t.Fatalf("a connecting to b through the relay: %v", err)
+	}
+	if live {
+		if err := e.relay.SetUploadRate(int64(rate)); err != nil {
+			t.Fatal(err)
+		}
+		if err := e.relay.SetUploadRate(-1); err == nil {
+			t.Fatal("SetUploadRate accepted a negative rate")
+		}
+	}
+	data := randomBytes(t, 3<<20)
+	want := sha256.Sum256(data)
+	start := time.Now()
+	got, err := send(ctx, a, b.ID(), data)
+	if err != nil {
+		t.Fatalf("sending through the capped relay: %v", err)
+	}
+	took := time.Since(start)
+	if r := <-sink; r.err != nil || r.n != int64(len(data)) || !bytes.Equal(got, want[:]) {
+		t.Fatalf("sink read %d bytes (err %v), digest %x; want %d bytes, %x", r.n, r.err, got, len(data), want)
+	}
+	// Tokens for all but the initial bucket (one second's worth) must have
+	// accrued at the capped rate.
+	floor := time.Duration(float64(len(data)-rate) / float64(rate) * float64(time.Second))
+	if took < floor {
+		t.Fatalf("%d bytes through a %d B/s relay in %v, faster than the cap allows (%v)", len(data), rate, took, floor)
+	}
+	t.Logf("%d bytes through a %d B/s relay in %v (floor %v)", len(data), rate, took, floor)
+}
+
+func TestStartRelayRefusesNegativeUploadRate(t *testing.T) {
+	h, err := libp2p.New(libp2p.NoListenAddrs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	if _, err := StartRelay(h, RelayConfig{Admissions: NewAdmissions(0, nil), UploadRate: -1}); err == nil {
+		t.Fatal("StartRelay accepted a negative upload rate")
+	}
+}

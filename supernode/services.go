@@ -19,6 +19,9 @@ type ServicesConfig struct {
 	// ContactsDB is the SQLite file of the stored contact lists; if empty,
 	// "contacts.db" in MailboxDB's directory.
 	ContactsDB string
+	// UploadRate caps the relay's upload in bytes per second (see
+	// RelayConfig.UploadRate); zero means no cap.
+	UploadRate int64
 	// Logger; nil means slog.Default().
 	Logger *slog.Logger
 }
@@ -57,7 +60,7 @@ func StartServices(h host.Host, cfg ServicesConfig) (*Services, error) {
 		mb.Close()
 		return nil, fmt.Errorf("starting contact-list storage: %w", err)
 	}
-	rl, err := StartRelay(h, RelayConfig{Admissions: adm, Logger: cfg.Logger})
+	rl, err := StartRelay(h, RelayConfig{Admissions: adm, UploadRate: cfg.UploadRate, Logger: cfg.Logger})
 	if err != nil {
 		ct.Close()
 		mb.Close()

@@ -161,10 +161,23 @@ type Account struct {
 	PeerID   string `json:"peerId"`
 	Server   string `json:"server"`
 	// Role is what this node does for the network now; SupernodeAllowed is
-	// the user's opt-in to becoming a supernode when it can.
-	Role             Role `json:"role"`
-	SupernodeAllowed bool `json:"supernodeAllowed"`
+	// the user's opt-in to becoming a supernode when it can, and
+	// SupernodeUploadCap the upload it grants to that duty in bytes per
+	// second (0: no cap).
+	Role               Role  `json:"role"`
+	SupernodeAllowed   bool  `json:"supernodeAllowed"`
+	SupernodeUploadCap int64 `json:"supernodeUploadCap"`
 	Presence
+}
+
+// SupernodeSettings changes the user's supernode settings; nil fields are
+// left as they are.
+type SupernodeSettings struct {
+	// Allowed is the opt-in to serving as a supernode.
+	Allowed *bool `json:"allowed,omitempty"`
+	// UploadCap is the upload, in bytes per second, the relay may use on
+	// all its circuits together; 0 means no cap. Negative is refused.
+	UploadCap *int64 `json:"uploadCap,omitempty"`
 }
 
 // LoginRequest is what signing in needs. Server may be empty to use the one
@@ -243,10 +256,11 @@ type API interface {
 	Contacts(ctx context.Context) ([]Contact, error)
 
 	SetPresence(ctx context.Context, u PresenceUpdate) error
-	// SetSupernodeAllowed records the user's opt-in to serving as a
-	// supernode (remembered for the account); promotion still needs the
-	// node to be publicly reachable with enough memory.
-	SetSupernodeAllowed(ctx context.Context, allowed bool) error
+	// SetSupernode records the user's supernode settings (remembered for
+	// the account): the opt-in to serving as a supernode — promotion still
+	// needs the node to be publicly reachable with enough memory — and the
+	// upload cap, applied at once if it serves now.
+	SetSupernode(ctx context.Context, s SupernodeSettings) error
 
 	// Send queues text for to and returns the message's ID once it is
 	// durably stored; delivery is reported by a Delivered event.

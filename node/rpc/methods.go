@@ -229,18 +229,20 @@ func listContacts(ctx context.Context, backend api.API, raw json.RawMessage) (an
 	}{out}, nil
 }
 
-// setSupernode records the opt-in to serving as a supernode.
+// setSupernode records the opt-in to serving as a supernode and its
+// upload cap.
 func setSupernode(ctx context.Context, backend api.API, raw json.RawMessage) (any, error) {
-	var p struct {
-		Allowed *bool `json:"allowed"`
-	}
+	var p api.SupernodeSettings
 	if err := decodeParams(raw, &p); err != nil {
 		return nil, err
 	}
-	if p.Allowed == nil {
-		return nil, badParams("missing allowed")
+	if p.Allowed == nil && p.UploadCap == nil {
+		return nil, badParams("missing allowed or uploadCap")
 	}
-	if err := backend.SetSupernodeAllowed(ctx, *p.Allowed); err != nil {
+	if p.UploadCap != nil && *p.UploadCap < 0 {
+		return nil, badParams("uploadCap must be 0 (no cap) or more bytes per second")
+	}
+	if err := backend.SetSupernode(ctx, p); err != nil {
 		return nil, err
 	}
 	return empty{}, nil

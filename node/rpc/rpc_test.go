@@ -111,8 +111,15 @@ func (f *fakeAPI) SetPresence(_ context.Context, u api.PresenceUpdate) error {
 	return f.record("SetPresence", "status="+st, "nick="+str(u.Nick), "subnick="+str(u.Subnick), "media="+str(u.Media))
 }
 
-func (f *fakeAPI) SetSupernodeAllowed(_ context.Context, allowed bool) error {
-	return f.record("SetSupernodeAllowed", fmt.Sprint(allowed))
+func (f *fakeAPI) SetSupernode(_ context.Context, s api.SupernodeSettings) error {
+	args := []any{}
+	if s.Allowed != nil {
+		args = append(args, fmt.Sprintf("allowed=%v", *s.Allowed))
+	}
+	if s.UploadCap != nil {
+		args = append(args, fmt.Sprintf("uploadCap=%d", *s.UploadCap))
+	}
+	return f.record("SetSupernode", args...)
 }
 
 func (f *fakeAPI) Send(_ context.Context, to, text string) (string, error) {
@@ -339,8 +346,10 @@ func TestMethods(t *testing.T) {
 			{"username":"bob","nick":"Bob","subnick":"coding","status":"busy","media":"Daft Punk","relation":"accepted","via":"direct"},
 			{"username":"carol","nick":"","subnick":"","status":"offline","media":"","relation":"pending-in","via":"offline","requestMessage":"hi, it's carol"}]}`},
 		{"listContacts empty", "listContacts", ``, true, "Contacts", `{"contacts":[]}`},
-		{"setSupernode on", "setSupernode", `{"allowed":true}`, false, "SetSupernodeAllowed true", `{}`},
-		{"setSupernode off", "setSupernode", `{"allowed":false}`, false, "SetSupernodeAllowed false", `{}`},
+		{"setSupernode on", "setSupernode", `{"allowed":true}`, false, "SetSupernode allowed=true", `{}`},
+		{"setSupernode off", "setSupernode", `{"allowed":false}`, false, "SetSupernode allowed=false", `{}`},
+		{"setSupernode cap", "setSupernode", `{"uploadCap":131072}`, false, "SetSupernode uploadCap=131072", `{}`},
+		{"setSupernode both", "setSupernode", `{"allowed":true,"uploadCap":0}`, false, "SetSupernode allowed=true uploadCap=0", `{}`},
 		{"setPresence subnick only", "setPresence", `{"subnick":"at lunch"}`, false,
 			`SetPresence status=<nil> nick=<nil> subnick="at lunch" media=<nil>`, `{}`},
 		{"setPresence all", "setPresence", `{"status":"away","nick":"Al","subnick":"","media":"Song"}`, false,
@@ -396,7 +405,7 @@ var apiMethod = map[string]string{
 	"register": "Register", "login": "Login", "logout": "Logout", "addContact": "AddContact",
 	"acceptContact": "AcceptContact", "declineContact": "DeclineContact", "blockContact": "BlockContact",
 	"unblockContact": "UnblockContact", "removeContact": "RemoveContact", "listContacts": "Contacts",
-	"setPresence": "SetPresence", "setSupernode": "SetSupernodeAllowed", "send": "Send", "history": "History",
+	"setPresence": "SetPresence", "setSupernode": "SetSupernode", "send": "Send", "history": "History",
 }
 
 func TestTablesCoverEveryMethod(t *testing.T) {
@@ -484,6 +493,8 @@ func TestBadParams(t *testing.T) {
 		{"setPresence unknown status", "setPresence", `{"status":"sleeping"}`},
 		{"setSupernode without allowed", "setSupernode", `{}`},
 		{"setSupernode allowed not bool", "setSupernode", `{"allowed":"yes"}`},
+		{"setSupernode negative cap", "setSupernode", `{"uploadCap":-1}`},
+		{"setSupernode cap fraction", "setSupernode", `{"uploadCap":1.5}`},
 		{"setPresence nick number", "setPresence", `{"nick":7}`},
 		{"logout with field", "logout", `{"force":true}`},
 		{"listContacts array", "listContacts", `[]`},
