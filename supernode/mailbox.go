@@ -80,6 +80,9 @@ type MailboxConfig struct {
 	// Quota is the most live items one mailbox holds; zero means
 	// wire.MailboxQuota.
 	Quota int
+	// QuotaBytes is the most bytes of live items one mailbox holds; zero
+	// means wire.MailboxQuotaBytes.
+	QuotaBytes int64
 	// Now is the clock for tickets, item ages and rate limits; nil means
 	// time.Now.
 	Now func() time.Time
@@ -132,6 +135,9 @@ func NewMailbox(cfg MailboxConfig) (*Mailbox, error) {
 	}
 	if cfg.Quota <= 0 {
 		cfg.Quota = wire.MailboxQuota
+	}
+	if cfg.QuotaBytes <= 0 {
+		cfg.QuotaBytes = wire.MailboxQuotaBytes
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
@@ -318,7 +324,7 @@ func (m *Mailbox) put(sender *ticket.Ticket, mailbox, item []byte, now time.Time
 		m.stats.rateLimited.Add(1)
 		return mailFailed(CodeRateLimited), nil
 	}
-	seq, err := m.db.put(mailbox, item, now, now.Add(-m.cfg.TTL), m.cfg.Quota)
+	seq, err := m.db.put(mailbox, item, now, now.Add(-m.cfg.TTL), m.cfg.Quota, m.cfg.QuotaBytes)
 	if errors.Is(err, errOverQuota) {
 		m.stats.overQuota.Add(1)
 		return mailFailed(CodeQuota), nil

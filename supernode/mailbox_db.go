@@ -168,25 +168,28 @@ func mailTx(db *sql.DB, fn func(*sql.Tx) error) error {
 func (d *mailDB) close() error { return d.db.Close() }
 
 // errOverQuota is put's answer when the mailbox already holds quota live
-// items; nothing was stored.
+// items, or the item would take it past its byte quota; nothing was stored.
 var errOverQuota = errors.New("mailbox over quota")
 
 // put stores item in mailbox at now unless the mailbox already holds quota
-// items younger than cutoff (expired ones, not yet swept, do not count), and
-// returns its seq. The count and the insert share one transaction, so
-// concurrent puts cannot overshoot the quota.
-func (d *mailDB) put(mailbox, item []byte, now, cutoff time.Time, quota int) (uint64, error) {
+// items younger than cutoff (expired ones, not yet swept, do not count) or
+// item would bring their bytes past quotaBytes, and returns its seq. The
+// count and the insert share one transaction, so concurrent puts cannot
+// overshoot the quota.
+func (d *mailDB) put(mailbox, item []byte, now, cutoff time.Time, quota int, quotaBytes int64) (uint64, error) {
 	var seq int64
 	err := mailTx(d.db, func(tx *sql.Tx) error {
 		var n int
+		var size int64
 		// Counting stops at quota: a full mailbox costs quota index steps,
-		// not its whole length.
-		err := tx.QueryRow(`SELECT count(*) FROM (SELECT 1 FROM mail WHERE mailbox = ? AND stored > ? LIMIT ?)`,
-			mailbox, cutoff.UnixNano(), quota).Scan(&n)
+		// not its whole length. length() of a blob reads no content.
+		err := tx.QueryRow(`SELECT count(*), coalesce(sum(n), 0) FROM
+			(SELECT length(item) AS n FROM mail WHERE mailbox = ? AND stored > ? LIMIT ?)`,
+			mailbox, cutoff.UnixNano(), quota).Scan(&n, &size)
 		if err != nil {
 			return fmt.Errorf("counting mailbox: %w", err)
 		}
-		if n >= quota {
+		if n >= quota || size+int64(len(item)) > quotaBytes {
 			return errOverQuota
 		}
 		res, err := tx.Exec(`INSERT INTO mail (mailbox, item, stored) VALUES (?, ?, ?)`, mailbox, item, now.UnixNano())

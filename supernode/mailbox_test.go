@@ -448,6 +448,40 @@ func TestMailQuota(t *testing.T) {
 	}
 }
 
+// TestMailByteQuota: a mailbox holds no more bytes than its byte quota
+// (an item that would pass it is refused, one that fits exactly is not),
+// whatever its item count; an ack makes room.
+func TestMailByteQuota(t *testing.T) {
+	item := itemN(0)
+	size := int64(len(item))
+	e := newMailEnv(t, MailboxConfig{QuotaBytes: 3 * size})
+	ctx := ctxT(t)
+	sn := e.h.ID()
+	alice, aliceT := e.client("alice")
+	bob, bobT := e.client("bob")
+
+	var seqs []uint64
+	for i := range 3 { // exactly at the quota
+		seq, err := PutMail(ctx, alice, sn, aliceT, e.box("bob"), item)
+		if err != nil {
+			t.Fatalf("put %d (%d of %d bytes): %v", i, int64(i+1)*size, 3*size, err)
+		}
+		seqs = append(seqs, seq)
+	}
+	if _, err := PutMail(ctx, alice, sn, aliceT, e.box("bob"), item); !errors.Is(err, ErrQuota) {
+		t.Fatalf("put past the byte quota: %v, want ErrQuota", err)
+	}
+	if got := e.depthOf("bob"); got != 3 {
+		t.Fatalf("depth %d after the refused put, want 3", got)
+	}
+	if err := AckMail(ctx, bob, sn, bobT, seqs[:1]); err != nil {
+		t.Fatalf("ack: %v", err)
+	}
+	if _, err := PutMail(ctx, alice, sn, aliceT, e.box("bob"), item); err != nil {
+		t.Fatalf("put after an ack: %v", err)
+	}
+}
+
 func TestMailRateLimit(t *testing.T) {
 	e := newMailEnv(t, MailboxConfig{PutRate: 1, PutBurst: 3})
 	ctx := ctxT(t)

@@ -207,6 +207,7 @@ func (s *Session) open(m *WireMessage, ad []byte) (pt []byte, tx *decryptTx, err
 		}
 	}()
 	enc := m.Header
+	bad := bodyAD(s.recvBodyAD, enc, ad)
 	// The current receiving chain: the common case, tried first.
 	if tx.st.hasRecv {
 		if h, ok := openHeader(&tx.st.hkr, enc, s.recvHeaderAD); ok {
@@ -214,13 +215,13 @@ func (s *Session) open(m *WireMessage, ad []byte) (pt []byte, tx *decryptTx, err
 				return nil, nil, fmt.Errorf("%w: header of the current chain names another ratchet key", ErrMalformed)
 			}
 			if h.n < tx.st.nr {
-				pt, err = s.openSkipped(tx, &tx.st.hkr, h.n, m.Body, ad)
+				pt, err = s.openSkipped(tx, &tx.st.hkr, h.n, m.Body, bad)
 				return pt, tx, err
 			}
 			if err := tx.skip(h.n); err != nil {
 				return nil, nil, err
 			}
-			pt, err = s.openNext(tx, m.Body, ad)
+			pt, err = s.openNext(tx, m.Body, bad)
 			return pt, tx, err
 		}
 	}
@@ -241,7 +242,7 @@ func (s *Session) open(m *WireMessage, ad []byte) (pt []byte, tx *decryptTx, err
 		if err := tx.skip(h.n); err != nil {
 			return nil, nil, err
 		}
-		pt, err = s.openNext(tx, m.Body, ad)
+		pt, err = s.openNext(tx, m.Body, bad)
 		return pt, tx, err
 	}
 	// Older chains we still hold skipped keys of. Each chain's keys are
@@ -254,18 +255,19 @@ func (s *Session) open(m *WireMessage, ad []byte) (pt []byte, tx *decryptTx, err
 		}
 		last = hk
 		if h, ok := openHeader(hk, enc, s.recvHeaderAD); ok {
-			pt, err = s.openSkipped(tx, hk, h.n, m.Body, ad)
+			pt, err = s.openSkipped(tx, hk, h.n, m.Body, bad)
 			return pt, tx, err
 		}
 	}
 	return nil, nil, fmt.Errorf("%w: no key of the session opens the header", ErrOpen)
 }
 
-// openSkipped opens a body with the skipped key (hk, n).
+// openSkipped opens a body with the skipped key (hk, n); ad is the body's
+// whole associated data.
 func (s *Session) openSkipped(tx *decryptTx, hk *[KeySize]byte, n uint32, body, ad []byte) ([]byte, error) {
 	for i := range s.skipped {
 		if s.skipped[i].n == n && s.skipped[i].hk == *hk {
-			pt, err := openBody(&s.skipped[i].mk, body, bodyAD(s.recvBodyAD, nil, nil), ad)
+			pt, err := openBody(&s.skipped[i].mk, body, ad)
 			if err != nil {
 				return nil, err
 			}
@@ -281,7 +283,7 @@ func (s *Session) openNext(tx *decryptTx, body, ad []byte) ([]byte, error) {
 	mk := kdfCK(&tx.st.ckr)
 	defer clear(mk[:])
 	tx.st.nr++
-	return openBody(&mk, body, bodyAD(s.recvBodyAD, nil, nil), ad)
+	return openBody(&mk, body, ad)
 }
 
 // skip derives and keeps the keys of messages tx.st.nr to until-1 of the
@@ -473,14 +475,13 @@ func sealBody(mk *[KeySize]byte, plaintext, ad []byte) ([]byte, error) {
 	return aead.Seal(out, out[:nonceSize], plaintext, ad), nil
 }
 
-// openBody decrypts a body; adPrefix is the body AD up to the header, which
-// the caller passes as the last part of ad... see bodyAD.
-func openBody(mk *[KeySize]byte, body, adPrefix, ad []byte) ([]byte, error) {
+// openBody decrypts a body (at least bodyOverhead bytes, as decodeMessage
+// checked) with its whole associated data ad.
+func openBody(mk *[KeySize]byte, body, ad []byte) ([]byte, error) {
 	aead, err := messageAEAD(mk)
 	if err != nil {
 		return nil, err
 	}
-	_ = adPrefix
 	pt, err := aead.Open(nil, body[:nonceSize], body[nonceSize:], ad)
 	if err != nil {
 		return nil, fmt.Errorf("%w: body does not authenticate", ErrOpen)

@@ -85,9 +85,12 @@ const Homes = 3
 
 // Mailbox limits.
 const (
-	MailTTL        = 30 * 24 * time.Hour
-	MailboxQuota   = 10000 // items waiting per mailbox
-	MailFetchLimit = 256   // items per fetch answer at most
+	MailTTL      = 30 * 24 * time.Hour
+	MailboxQuota = 10000 // items waiting per mailbox
+	// MailboxQuotaBytes bounds the bytes waiting per mailbox: at the item
+	// quota, items of the largest size would otherwise be 800 MB.
+	MailboxQuotaBytes = 64 << 20
+	MailFetchLimit    = 256 // items per fetch answer at most
 )
 
 // Contact-list storage limits. A blob is one sealed contact list: a padded
