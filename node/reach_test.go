@@ -8,10 +8,10 @@ import (
 	"testing"
 	"time"
 
-	"eserver/node/api"
-
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/protocol"
+
+	"eserver/node/api"
 )
 
 // TestRelayedChat: alice and bob both accept no direct connections (they
