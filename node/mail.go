@@ -1,12 +1,15 @@
 package node
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
 
 	"google.golang.org/protobuf/proto"
 
@@ -61,7 +64,7 @@ func (c *courier) mail(ctx context.Context, entries []store.OutboxEntry) error {
 		if err != nil {
 			return fmt.Errorf("sealing %s: %w", e.ID, err)
 		}
-		raw, err := proto.Marshal(&wire.MailItem{Sender: s.tk().Signed, Envelope: &wire.Envelope{Id: e.ID, Sealed: sealed}})
+		raw, err := proto.Marshal(&wire.MailItem{Sender: s.tk().Signed, Envelope: &wire.Envelope{Id: e.ID, Sealed: sealed}, Order: uint64(e.Seq)})
 		if err != nil {
 			return err
 		}
@@ -148,8 +151,11 @@ func (s *session) mailLoop() {
 }
 
 // drainMail fetches, applies and acknowledges everything in our mailboxes.
-// Items are applied in each home's order; copies at several homes are
-// applied once (the envelope ID de-duplicates).
+// Copies at several homes are applied once (the envelope ID de-duplicates),
+// and each sender's items in the sender's order, merged across homes: a
+// home that missed part of a burst (it was down for a moment) must not make
+// the rest of the burst overtake the part another home kept. Nothing is
+// acknowledged before it is applied, so a crash mid-drain loses nothing.
 func (s *session) drainMail(ctx context.Context) error {
 	// One drain at a time: a sign-in, the poll, a notification and a
 	// contact's hello may all ask at once.
@@ -158,14 +164,20 @@ func (s *session) drainMail(ctx context.Context) error {
 	if !s.hasMailboxes() {
 		return nil
 	}
-	receipts := map[string][]string{} // sender → chat message IDs
-	seen := map[string]bool{}         // sender/envelope already applied this drain
-	var errs []error
-	for _, home := range s.homesOf(s.me()) {
+	var (
+		errs    []error
+		pending []mailEntry
+		seen    = map[string]bool{}      // sender/envelope already taken this drain
+		acks    = map[peer.ID][]uint64{} // home → seqs to acknowledge once applied
+		homes   = s.homesOf(s.me())
+		fetched = make([]peer.AddrInfo, 0, len(homes))
+	)
+	for _, home := range homes {
 		if err := s.connectRendezvous(ctx, home); err != nil {
 			errs = append(errs, err)
 			continue
 		}
+		fetched = append(fetched, home)
 		var after uint64
 		for {
 			items, more, err := supernode.FetchMail(ctx, s.host, home.ID, s.tk().Signed, after, wire.MailFetchLimit)
@@ -173,24 +185,51 @@ func (s *session) drainMail(ctx context.Context) error {
 				errs = append(errs, fmt.Errorf("%s: %w", home.ID, err))
 				break
 			}
-			seqs := make([]uint64, 0, len(items))
 			for _, it := range items {
-				seqs = append(seqs, it.Seq)
 				after = max(after, it.Seq)
-				if err := s.applyMail(it.Item, seen, receipts); err != nil {
+				acks[home.ID] = append(acks[home.ID], it.Seq)
+				e, err := s.openMail(it.Item)
+				if err != nil {
 					// A bad item is dropped, not kept forever: it cannot get better.
 					s.n.log.Info("dropping mail", "seq", it.Seq, "err", err)
+					continue
 				}
-			}
-			if len(seqs) > 0 {
-				if err := supernode.AckMail(ctx, s.host, home.ID, s.tk().Signed, seqs); err != nil {
-					errs = append(errs, fmt.Errorf("%s: ack: %w", home.ID, err))
-					break
+				key := e.sender.Username + "/" + e.env.Id
+				if seen[key] {
+					continue
 				}
+				seen[key] = true
+				pending = append(pending, e)
 			}
 			if !more || len(items) == 0 {
 				break
 			}
+		}
+	}
+	orderMail(pending)
+	receipts := map[string][]string{} // sender → chat message IDs
+	for _, e := range pending {
+		p, err := s.open(e.sender, e.env)
+		if err == nil {
+			err = s.apply(e.sender, e.env.Id, p)
+		}
+		if err != nil {
+			s.n.log.Info("dropping mail", "from", e.sender.Username, "id", e.env.Id, "err", err)
+			continue
+		}
+		if p.GetChat() != nil {
+			receipts[e.sender.Username] = append(receipts[e.sender.Username], e.env.Id)
+		}
+	}
+	for _, home := range fetched {
+		seqs := acks[home.ID]
+		for len(seqs) > 0 {
+			n := min(len(seqs), supernode.MaxMailAck)
+			if err := supernode.AckMail(ctx, s.host, home.ID, s.tk().Signed, seqs[:n]); err != nil {
+				errs = append(errs, fmt.Errorf("%s: ack: %w", home.ID, err))
+				break
+			}
+			seqs = seqs[n:]
 		}
 	}
 	for sender, ids := range receipts {
@@ -205,47 +244,57 @@ func (s *session) drainMail(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-// applyMail opens one mailbox item and applies its envelope as if it had
-// come over a direct stream from the sender.
-func (s *session) applyMail(item []byte, seen map[string]bool, receipts map[string][]string) error {
+// orderMail puts each sender's items in its outbox order; senders keep the
+// order in which their first item was fetched.
+func orderMail(pending []mailEntry) {
+	first := map[string]int{}
+	for i, e := range pending {
+		if _, ok := first[e.sender.Username]; !ok {
+			first[e.sender.Username] = i
+		}
+	}
+	slices.SortStableFunc(pending, func(a, b mailEntry) int {
+		if c := cmp.Compare(first[a.sender.Username], first[b.sender.Username]); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.order, b.order)
+	})
+}
+
+// mailEntry is a mailbox item opened down to its envelope.
+type mailEntry struct {
+	sender *ticket.Ticket
+	env    *wire.Envelope
+	order  uint64
+}
+
+// openMail opens one mailbox item's anonymous outer layer and checks the
+// sender's ticket; the envelope inside is opened as if it had come over a
+// direct stream from the sender.
+func (s *session) openMail(item []byte) (mailEntry, error) {
 	padded, err := s.seal.OpenAnonymous(item)
 	if err != nil {
-		return err
+		return mailEntry{}, err
 	}
 	raw, err := supernode.Unpad(padded)
 	if err != nil {
-		return err
+		return mailEntry{}, err
 	}
 	var mi wire.MailItem
 	if err := proto.Unmarshal(raw, &mi); err != nil {
-		return fmt.Errorf("mail item: %w", err)
+		return mailEntry{}, fmt.Errorf("mail item: %w", err)
 	}
 	if mi.Envelope == nil {
-		return errors.New("mail item without envelope")
+		return mailEntry{}, errors.New("mail item without envelope")
 	}
 	t, err := ticket.VerifySignature(s.tk().Server, mi.Sender)
 	if err != nil {
-		return fmt.Errorf("mail sender: %w", err)
+		return mailEntry{}, fmt.Errorf("mail sender: %w", err)
 	}
 	if len(t.BoxKey) != e2e.BoxKeySize {
-		return errors.New("mail sender's ticket has no box key")
+		return mailEntry{}, errors.New("mail sender's ticket has no box key")
 	}
-	key := t.Username + "/" + mi.Envelope.Id
-	if seen[key] {
-		return nil
-	}
-	seen[key] = true
-	p, err := s.open(t, mi.Envelope)
-	if err != nil {
-		return err
-	}
-	if err := s.apply(t, mi.Envelope.Id, p); err != nil {
-		return err
-	}
-	if p.GetChat() != nil {
-		receipts[t.Username] = append(receipts[t.Username], mi.Envelope.Id)
-	}
-	return nil
+	return mailEntry{sender: t, env: mi.Envelope, order: mi.Order}, nil
 }
 
 // receiveReceipt marks our messages to from delivered.

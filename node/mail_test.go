@@ -1,13 +1,15 @@
 package node
 
 import (
-	"eserver/supernode"
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 
 	"eserver/node/api"
+	"eserver/node/ticket"
 	"eserver/node/wire"
+	"eserver/supernode"
 )
 
 // TestOfflineDeliveryThroughMailboxes: alice writes 100 messages while bob
@@ -123,5 +125,37 @@ func TestMailIsNotOvertaken(t *testing.T) {
 	}
 	if as.mailedTo("bob") {
 		t.Fatal("alice still thinks mail waits for bob")
+	}
+}
+
+// TestOrderMail: a home that missed part of a burst holds a gap another
+// home fills; merged, each sender's items come in the sender's order.
+func TestOrderMail(t *testing.T) {
+	e := func(sender string, order uint64) mailEntry {
+		return mailEntry{sender: &ticket.Ticket{Username: sender}, env: &wire.Envelope{Id: fmt.Sprint(sender, order)}, order: order}
+	}
+	tests := []struct {
+		name    string
+		fetched []mailEntry // as fetched from the homes in turn, duplicates already dropped
+		want    []string
+	}{
+		{"in order", []mailEntry{e("alice", 1), e("alice", 2)}, []string{"alice1", "alice2"}},
+		{"gap filled by the second home", []mailEntry{e("alice", 1), e("alice", 2), e("alice", 4), e("alice", 5), e("alice", 3)},
+			[]string{"alice1", "alice2", "alice3", "alice4", "alice5"}},
+		{"senders keep their first place", []mailEntry{e("carol", 7), e("alice", 2), e("carol", 9), e("alice", 1), e("carol", 8)},
+			[]string{"carol7", "carol8", "carol9", "alice1", "alice2"}},
+		{"nothing", nil, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			orderMail(tt.fetched)
+			var got []string
+			for _, m := range tt.fetched {
+				got = append(got, m.env.Id)
+			}
+			if !slices.Equal(got, tt.want) {
+				t.Fatalf("got %v, want %v", got, tt.want)
+			}
+		})
 	}
 }

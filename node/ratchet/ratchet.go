@@ -178,7 +178,6 @@ const (
 	labelMessageKey    = "eserver-ratchet-v1 message key"
 	labelHeaderAD      = "eserver-ratchet-v1 header"
 	labelBodyAD        = "eserver-ratchet-v1 body"
-	labelSafetyNumbers = "eserver-ratchet-v1 safety"
 )
 
 // PublicIdentity is a device as others see it.

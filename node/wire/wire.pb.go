@@ -2584,9 +2584,13 @@ func (x *StoredMail) GetStoredUnix() int64 {
 // sender's identity is inside, so the supernode sees only a mailbox ID and a
 // padded size.
 type MailItem struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Sender        *SignedTicket          `protobuf:"bytes,1,opt,name=sender,proto3" json:"sender,omitempty"`
-	Envelope      *Envelope              `protobuf:"bytes,2,opt,name=envelope,proto3" json:"envelope,omitempty"` // exactly what a direct stream would carry
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Sender   *SignedTicket          `protobuf:"bytes,1,opt,name=sender,proto3" json:"sender,omitempty"`
+	Envelope *Envelope              `protobuf:"bytes,2,opt,name=envelope,proto3" json:"envelope,omitempty"` // exactly what a direct stream would carry
+	// order is the item's place in the sender's outbox. Each home keeps
+	// arrival order, but a home that missed part of a burst holds a gap that
+	// another home fills; the recipient merges its homes by order.
+	Order         uint64 `protobuf:"varint,3,opt,name=order,proto3" json:"order,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2633,6 +2637,13 @@ func (x *MailItem) GetEnvelope() *Envelope {
 		return x.Envelope
 	}
 	return nil
+}
+
+func (x *MailItem) GetOrder() uint64 {
+	if x != nil {
+		return x.Order
+	}
+	return 0
 }
 
 // ContactsRequest is the one request of a contacts stream. The owner of the
@@ -3255,10 +3266,11 @@ const file_wire_proto_rawDesc = "" +
 	"\x03seq\x18\x01 \x01(\x04R\x03seq\x12\x12\n" +
 	"\x04item\x18\x02 \x01(\fR\x04item\x12\x1f\n" +
 	"\vstored_unix\x18\x03 \x01(\x03R\n" +
-	"storedUnix\"r\n" +
+	"storedUnix\"\x88\x01\n" +
 	"\bMailItem\x122\n" +
 	"\x06sender\x18\x01 \x01(\v2\x1a.eserver.wire.SignedTicketR\x06sender\x122\n" +
-	"\benvelope\x18\x02 \x01(\v2\x16.eserver.wire.EnvelopeR\benvelope\"w\n" +
+	"\benvelope\x18\x02 \x01(\v2\x16.eserver.wire.EnvelopeR\benvelope\x12\x14\n" +
+	"\x05order\x18\x03 \x01(\x04R\x05order\"w\n" +
 	"\x0fContactsRequest\x12-\n" +
 	"\x03put\x18\x01 \x01(\v2\x19.eserver.wire.ContactsPutH\x00R\x03put\x12-\n" +
 	"\x03get\x18\x02 \x01(\v2\x19.eserver.wire.ContactsGetH\x00R\x03getB\x06\n" +
