@@ -167,17 +167,17 @@ const (
 
 // Domain-separation labels; the version is in every one.
 const (
-	labelIdentity      = "eserver-ratchet-v1 identity"
-	labelSignedPrekey  = "eserver-ratchet-v1 signed prekey"
-	labelKEMPrekey     = "eserver-ratchet-v1 kem last-resort prekey"
-	labelOneTimeKEM    = "eserver-ratchet-v1 kem one-time prekey"
-	labelInitID        = "eserver-ratchet-v1 init"
-	labelTranscript    = "eserver-ratchet-v1 pqxdh transcript"
-	labelPQXDH         = "eserver-ratchet-v1 pqxdh "
-	labelRoot          = "eserver-ratchet-v1 root"
-	labelMessageKey    = "eserver-ratchet-v1 message key"
-	labelHeaderAD      = "eserver-ratchet-v1 header"
-	labelBodyAD        = "eserver-ratchet-v1 body"
+	labelIdentity     = "eserver-ratchet-v1 identity"
+	labelSignedPrekey = "eserver-ratchet-v1 signed prekey"
+	labelKEMPrekey    = "eserver-ratchet-v1 kem last-resort prekey"
+	labelOneTimeKEM   = "eserver-ratchet-v1 kem one-time prekey"
+	labelInitID       = "eserver-ratchet-v1 init"
+	labelTranscript   = "eserver-ratchet-v1 pqxdh transcript"
+	labelPQXDH        = "eserver-ratchet-v1 pqxdh "
+	labelRoot         = "eserver-ratchet-v1 root"
+	labelMessageKey   = "eserver-ratchet-v1 message key"
+	labelHeaderAD     = "eserver-ratchet-v1 header"
+	labelBodyAD       = "eserver-ratchet-v1 body"
 )
 
 // PublicIdentity is a device as others see it.

@@ -80,6 +80,7 @@ type options struct {
 	passwordFile string
 	listen       []string
 	metricsAddr  string // empty: no metrics server
+	uploadRate   int64  // relay upload cap in bytes/s; 0: none
 }
 
 func parseFlags(args []string, stderr io.Writer) (*options, error) {
@@ -92,8 +93,12 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	pwFile := fs.String("password-file", "", "file holding the operator account's password (required)")
 	fs.Var(&listen, "listen", "multiaddr to listen on (repeatable; default "+strings.Join(DefaultListen, " and ")+")")
 	metricsAddr := fs.String("metrics-addr", "", "serve Prometheus metrics at http://HOST:PORT/metrics (default: off)")
+	uploadRate := fs.Int64("upload-rate", 0, "cap what the relay sends on all circuits together, in bytes per second (default 0: no cap)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
+	}
+	if *uploadRate < 0 {
+		return nil, fmt.Errorf("--upload-rate %d: want 0 (no cap) or more bytes per second", *uploadRate)
 	}
 	if *profile == "" || *server == "" || *username == "" || *pwFile == "" || fs.NArg() > 0 {
 		fs.Usage()
@@ -106,7 +111,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	if len(listen) == 0 {
 		listen = DefaultListen
 	}
-	return &options{profile: *profile, server: ai, username: *username, passwordFile: *pwFile, listen: listen, metricsAddr: *metricsAddr}, nil
+	return &options{profile: *profile, server: ai, username: *username, passwordFile: *pwFile, listen: listen, metricsAddr: *metricsAddr, uploadRate: *uploadRate}, nil
 }
 
 // readPassword reads the password file, trimmed of surrounding whitespace
@@ -220,7 +225,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 
 	// The services, attached to h and closed on the way out.
 	sn, err := supernode.StartServices(h, supernode.ServicesConfig{
-		AuthServer: opt.server.ID, MailboxDB: filepath.Join(opt.profile, "mailbox.db"), Logger: log,
+		AuthServer: opt.server.ID, MailboxDB: filepath.Join(opt.profile, "mailbox.db"), UploadRate: opt.uploadRate, Logger: log,
 	})
 	if err != nil {
 		return err

@@ -219,6 +219,17 @@ func TestFlags(t *testing.T) {
 	if err != nil || o.metricsAddr != "127.0.0.1:9465" {
 		t.Fatalf("--metrics-addr: %+v, %v", o, err)
 	}
+	if o.uploadRate != 0 {
+		t.Fatalf("upload capped by default at %d", o.uploadRate)
+	}
+	base := []string{"--profile", "x", "--server", "/ip4/127.0.0.1/tcp/1864/p2p/12D3KooWGRvVEnBvNf1kDMcBMj2E7kXbXhy5GZJc8TRb8xGJk1Bc",
+		"--username", "op", "--password-file", "f"}
+	if o, err = parseFlags(append(base, "--upload-rate", "1048576"), &sink); err != nil || o.uploadRate != 1<<20 {
+		t.Fatalf("--upload-rate: %+v, %v", o, err)
+	}
+	if _, err = parseFlags(append(base, "--upload-rate", "-5"), &sink); err == nil {
+		t.Fatal("accepted a negative --upload-rate")
+	}
 }
 
 // TestKeyFile: the key is created once, 0600, and the same key comes back.
