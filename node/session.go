@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"crypto/ecdh"
+	"crypto/rand"
 	"errors"
 	"eserver/node/api"
 	"eserver/node/backup"
@@ -201,7 +202,7 @@ func (n *Node) startSession(ctx context.Context, st *store.Store, ai peer.AddrIn
 		if kerr != nil {
 			return nil, kerr
 		}
-		id = store.Identity{DeviceKey: raw, BoxKey: box.Bytes()}
+		id = store.Identity{DeviceKey: raw, BoxKey: box.Bytes(), StorageKey: newStorageKey()}
 	case errors.Is(err, store.ErrWrongPassword):
 		return nil, api.ErrLoginFailed
 	case err != nil:
@@ -230,11 +231,23 @@ func (n *Node) startSession(ctx context.Context, st *store.Store, ai peer.AddrIn
 		h.Close()
 		return nil, mapLoginErr(err)
 	}
-	if fresh {
+	switch {
+	case fresh:
 		if err := st.CreateIdentity([]byte(req.Password), id); err != nil {
 			h.Close()
 			return nil, fmt.Errorf("storing identity: %w", err)
 		}
+	case len(id.StorageKey) == 0:
+		// An identity from before storage keys: give it one now.
+		id.StorageKey = newStorageKey()
+		if err := st.Rewrap([]byte(req.Password), id); err != nil {
+			h.Close()
+			return nil, fmt.Errorf("adding a storage key to the identity: %w", err)
+		}
+	}
+	if err := st.Unlock(id.StorageKey); err != nil {
+		h.Close()
+		return nil, err
 	}
 	seal, err := e2e.NewV1(key, box)
 	if err != nil {
@@ -369,4 +382,11 @@ func (s *session) close() error {
 	s.wg.Wait()
 	storeErr := s.store.Close()
 	return errors.Join(hostErr, storeErr)
+}
+
+// newStorageKey returns a fresh key for the store's sealed tables.
+func newStorageKey() []byte {
+	k := make([]byte, store.StorageKeySize)
+	rand.Read(k) // never fails (crypto/rand's documented contract)
+	return k
 }

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"crypto/rand"
 	"database/sql"
 	"encoding/binary"
@@ -15,6 +16,12 @@ import (
 type Identity struct {
 	DeviceKey []byte // libp2p crypto.MarshalPrivateKey bytes
 	BoxKey    []byte // X25519 private key, 32 bytes
+	// StorageKey (32 bytes) seals every other secret in the database
+	// (end-to-end sessions, prekeys): see Unlock. It lives only inside the
+	// password-sealed identity, so changing the password (Reseal) re-seals
+	// them all at once. Identities written before it existed have none;
+	// the node adds one (Rewrap) at its next sign-in.
+	StorageKey []byte
 }
 
 // KDF parameters for new seals (OWASP's Argon2id minimum). Stored with each
@@ -33,7 +40,7 @@ const (
 	maxArgonThread = 255
 
 	identityLabel    = "eserver-identity-v1"
-	identityFormat   = 1
+	identityFormat   = 2 // 1: device and box key only
 	maxIdentityField = 4 << 10
 )
 
@@ -55,6 +62,9 @@ func (s *Store) CreateIdentity(password []byte, id Identity) error {
 	}
 	if len(id.BoxKey) != 32 {
 		return fmt.Errorf("store: create identity: box key of %d bytes, want 32", len(id.BoxKey))
+	}
+	if len(id.StorageKey) != StorageKeySize {
+		return fmt.Errorf("store: create identity: storage key of %d bytes, want %d", len(id.StorageKey), StorageKeySize)
 	}
 	si, err := seal(password, id)
 	if err != nil {
@@ -102,6 +112,7 @@ func (s *Store) Reseal(oldPassword, newPassword []byte) error {
 		}
 		defer clear(id.DeviceKey)
 		defer clear(id.BoxKey)
+		defer clear(id.StorageKey)
 		n, err := seal(newPassword, id)
 		if err != nil {
 			return err
@@ -112,6 +123,44 @@ func (s *Store) Reseal(oldPassword, newPassword []byte) error {
 	})
 	if err != nil {
 		return fmt.Errorf("store: reseal identity: %w", err)
+	}
+	return nil
+}
+
+// Rewrap replaces the stored identity with id, sealed under password, which
+// must open the stored one (ErrWrongPassword otherwise). The node uses it to
+// add a storage key to an identity from before storage keys; the device and
+// box keys must stay the same.
+func (s *Store) Rewrap(password []byte, id Identity) error {
+	if len(id.StorageKey) != StorageKeySize {
+		return fmt.Errorf("store: rewrap identity: storage key of %d bytes, want %d", len(id.StorageKey), StorageKeySize)
+	}
+	err := inTx(s.db, func(tx *sql.Tx) error {
+		si, err := readIdentity(tx)
+		if err != nil {
+			return err
+		}
+		old, err := si.open(password)
+		if err != nil {
+			return err
+		}
+		if !bytes.Equal(old.DeviceKey, id.DeviceKey) || !bytes.Equal(old.BoxKey, id.BoxKey) {
+			return errors.New("device or box key differs from the stored one")
+		}
+		if len(old.StorageKey) != 0 && !bytes.Equal(old.StorageKey, id.StorageKey) {
+			// Replacing it would orphan every secret sealed with the old one.
+			return errors.New("a different storage key is already stored")
+		}
+		n, err := seal(password, id)
+		if err != nil {
+			return err
+		}
+		_, err = tx.Exec(`UPDATE identity SET kdf = ?, salt = ?, time = ?, memory = ?, threads = ?, nonce = ?, sealed = ?
+			WHERE id = 1`, n.kdf, n.salt, n.time, n.memory, n.threads, n.nonce, n.sealed)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("store: rewrap identity: %w", err)
 	}
 	return nil
 }
@@ -203,16 +252,19 @@ func (si sealedIdentity) open(password []byte) (Identity, error) {
 // encodeIdentity: format byte, then each field as uvarint length and bytes.
 func encodeIdentity(id Identity) []byte {
 	b := []byte{identityFormat}
-	b = binary.AppendUvarint(b, uint64(len(id.DeviceKey)))
-	b = append(b, id.DeviceKey...)
-	b = binary.AppendUvarint(b, uint64(len(id.BoxKey)))
-	return append(b, id.BoxKey...)
+	for _, f := range [][]byte{id.DeviceKey, id.BoxKey, id.StorageKey} {
+		b = binary.AppendUvarint(b, uint64(len(f)))
+		b = append(b, f...)
+	}
+	return b
 }
 
+// decodeIdentity reads format 2, and format 1 (no storage key).
 func decodeIdentity(b []byte) (Identity, error) {
-	if len(b) < 1 || b[0] != identityFormat {
+	if len(b) < 1 || (b[0] != identityFormat && b[0] != 1) {
 		return Identity{}, errors.New("unknown identity format")
 	}
+	format := b[0]
 	b = b[1:]
 	field := func() ([]byte, error) {
 		n, k := binary.Uvarint(b)
@@ -230,6 +282,14 @@ func decodeIdentity(b []byte) (Identity, error) {
 	}
 	if id.BoxKey, err = field(); err != nil {
 		return Identity{}, err
+	}
+	if format >= 2 {
+		if id.StorageKey, err = field(); err != nil {
+			return Identity{}, err
+		}
+		if len(id.StorageKey) != StorageKeySize {
+			return Identity{}, errors.New("corrupt identity: storage key size")
+		}
 	}
 	if len(b) != 0 {
 		return Identity{}, errors.New("corrupt identity: trailing bytes")

@@ -14,6 +14,7 @@
 package store
 
 import (
+	"crypto/cipher"
 	"database/sql"
 	"embed"
 	"errors"
@@ -23,6 +24,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	sqlite3 "github.com/mattn/go-sqlite3"
@@ -51,6 +53,9 @@ var migrationFS embed.FS
 // Store is an open account database. Its methods are safe for concurrent use.
 type Store struct {
 	db *sql.DB
+
+	secretMu sync.RWMutex
+	secrets  cipher.AEAD // set by Unlock; seals the secret columns
 }
 
 // Open opens (creating if needed) the database at path and brings its schema

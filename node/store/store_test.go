@@ -120,7 +120,7 @@ func TestSettings(t *testing.T) {
 func TestIdentity(t *testing.T) {
 	s, _ := openTemp(t)
 	pw := []byte("correct horse")
-	id := Identity{DeviceKey: bytes.Repeat([]byte{7}, 68), BoxKey: bytes.Repeat([]byte{9}, 32)}
+	id := Identity{DeviceKey: bytes.Repeat([]byte{7}, 68), BoxKey: bytes.Repeat([]byte{9}, 32), StorageKey: bytes.Repeat([]byte{5}, 32)}
 
 	if _, err := s.Identity(pw); !errors.Is(err, ErrNoIdentity) {
 		t.Fatalf("Identity before create: %v, want ErrNoIdentity", err)
@@ -130,7 +130,9 @@ func TestIdentity(t *testing.T) {
 	}
 	for _, bad := range []Identity{
 		{DeviceKey: nil, BoxKey: id.BoxKey},
-		{DeviceKey: id.DeviceKey, BoxKey: id.BoxKey[:31]},
+		{DeviceKey: id.DeviceKey, BoxKey: id.BoxKey[:31], StorageKey: id.StorageKey},
+		{DeviceKey: id.DeviceKey, BoxKey: id.BoxKey, StorageKey: id.StorageKey[:31]},
+		{DeviceKey: id.DeviceKey, BoxKey: id.BoxKey},
 	} {
 		if err := s.CreateIdentity(pw, bad); err == nil {
 			t.Fatalf("CreateIdentity(%v) succeeded", bad)
@@ -148,7 +150,7 @@ func TestIdentity(t *testing.T) {
 	if err := s.db.QueryRow(`SELECT sealed FROM identity`).Scan(&sealed); err != nil {
 		t.Fatal(err)
 	}
-	if bytes.Contains(sealed, id.DeviceKey[:16]) || bytes.Contains(sealed, id.BoxKey[:16]) {
+	if bytes.Contains(sealed, id.DeviceKey[:16]) || bytes.Contains(sealed, id.BoxKey[:16]) || bytes.Contains(sealed, id.StorageKey[:16]) {
 		t.Fatal("identity stored in the clear")
 	}
 
@@ -166,7 +168,7 @@ func TestIdentity(t *testing.T) {
 			if !errors.Is(err, tc.want) {
 				t.Fatalf("Identity: %v, want %v", err, tc.want)
 			}
-			if err == nil && (!bytes.Equal(got.DeviceKey, id.DeviceKey) || !bytes.Equal(got.BoxKey, id.BoxKey)) {
+			if err == nil && (!bytes.Equal(got.DeviceKey, id.DeviceKey) || !bytes.Equal(got.BoxKey, id.BoxKey) || !bytes.Equal(got.StorageKey, id.StorageKey)) {
 				t.Fatalf("Identity = %x, want %x", got, id)
 			}
 		})
@@ -183,7 +185,7 @@ func TestIdentity(t *testing.T) {
 		t.Fatalf("old password after Reseal: %v", err)
 	}
 	got, err := s.Identity(newPW)
-	if err != nil || !bytes.Equal(got.DeviceKey, id.DeviceKey) || !bytes.Equal(got.BoxKey, id.BoxKey) {
+	if err != nil || !bytes.Equal(got.DeviceKey, id.DeviceKey) || !bytes.Equal(got.BoxKey, id.BoxKey) || !bytes.Equal(got.StorageKey, id.StorageKey) {
 		t.Fatalf("Identity after Reseal = %x, %v", got, err)
 	}
 
@@ -204,15 +206,21 @@ func TestIdentity(t *testing.T) {
 }
 
 func TestDecodeIdentity(t *testing.T) {
-	good := encodeIdentity(Identity{DeviceKey: []byte("dk"), BoxKey: bytes.Repeat([]byte{1}, 32)})
+	good := encodeIdentity(Identity{DeviceKey: []byte("dk"), BoxKey: bytes.Repeat([]byte{1}, 32), StorageKey: bytes.Repeat([]byte{2}, 32)})
+	// Format 1, written before storage keys: device and box key only.
+	v1 := append([]byte{1, 2}, "dk"...)
+	v1 = append(append(v1, 32), bytes.Repeat([]byte{1}, 32)...)
 	for _, tc := range []struct {
 		name string
 		in   []byte
 		ok   bool
 	}{
 		{"good", good, true},
+		{"format 1", v1, true},
+		{"format 1 with a storage key", append([]byte{1}, good[1:]...), false},
+		{"short storage key", encodeIdentity(Identity{DeviceKey: []byte("dk"), BoxKey: bytes.Repeat([]byte{1}, 32), StorageKey: []byte{1}}), false},
 		{"empty", nil, false},
-		{"bad format", append([]byte{2}, good[1:]...), false},
+		{"bad format", append([]byte{3}, good[1:]...), false},
 		{"truncated", good[:len(good)-1], false},
 		{"trailing", append(slices.Clone(good), 0), false},
 		{"huge length", []byte{1, 0xff, 0xff, 0xff, 0xff, 0x0f}, false},
@@ -549,7 +557,7 @@ func msgIDs(ms []Message) []string {
 func TestReopen(t *testing.T) {
 	s, path := openTemp(t)
 	pw := []byte("pw")
-	id := Identity{DeviceKey: []byte("device"), BoxKey: make([]byte, 32)}
+	id := Identity{DeviceKey: []byte("device"), BoxKey: make([]byte, 32), StorageKey: make([]byte, 32)}
 	if err := s.CreateIdentity(pw, id); err != nil {
 		t.Fatal(err)
 	}

@@ -1,0 +1,279 @@
+package store
+
+import (
+	"crypto/rand"
+	"database/sql"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"time"
+
+	"golang.org/x/crypto/chacha20poly1305"
+)
+
+// StorageKeySize is the size of Identity.StorageKey.
+const StorageKeySize = chacha20poly1305.KeySize
+
+// ErrLocked is the answer of every method that reads or writes a sealed
+// secret before Unlock.
+var ErrLocked = errors.New("store: locked: no storage key")
+
+const secretLabel = "eserver-store-secret-v1"
+
+// Unlock gives the store the storage key of the account's identity, for the
+// sealed tables. The key is copied.
+func (s *Store) Unlock(key []byte) error {
+	if len(key) != StorageKeySize {
+		return fmt.Errorf("store: unlock: key of %d bytes, want %d", len(key), StorageKeySize)
+	}
+	aead, err := chacha20poly1305.NewX(key)
+	if err != nil {
+		return fmt.Errorf("store: unlock: %w", err)
+	}
+	s.secretMu.Lock()
+	s.secrets = aead
+	s.secretMu.Unlock()
+	return nil
+}
+
+// sealSecret seals plain for the row named by where (table and key), so a
+// sealed value moved to another row does not open.
+func (s *Store) sealSecret(plain []byte, where ...string) ([]byte, error) {
+	s.secretMu.RLock()
+	aead := s.secrets
+	s.secretMu.RUnlock()
+	if aead == nil {
+		return nil, ErrLocked
+	}
+	nonce := make([]byte, chacha20poly1305.NonceSizeX, chacha20poly1305.NonceSizeX+len(plain)+chacha20poly1305.Overhead)
+	if _, err := rand.Read(nonce); err != nil {
+		return nil, err
+	}
+	return aead.Seal(nonce, nonce, plain, secretAD(where)), nil
+}
+
+// openSecret opens what sealSecret sealed for the same row.
+func (s *Store) openSecret(sealed []byte, where ...string) ([]byte, error) {
+	s.secretMu.RLock()
+	aead := s.secrets
+	s.secretMu.RUnlock()
+	if aead == nil {
+		return nil, ErrLocked
+	}
+	if len(sealed) < chacha20poly1305.NonceSizeX+chacha20poly1305.Overhead {
+		return nil, errors.New("sealed secret too short")
+	}
+	n := chacha20poly1305.NonceSizeX
+	plain, err := aead.Open(nil, sealed[:n], sealed[n:], secretAD(where))
+	if err != nil {
+		return nil, errors.New("sealed secret does not open: wrong storage key or damaged row")
+	}
+	return plain, nil
+}
+
+func secretAD(where []string) []byte {
+	ad := []byte(secretLabel)
+	for _, w := range where {
+		ad = binary.BigEndian.AppendUint32(ad, uint32(len(w)))
+		ad = append(ad, w...)
+	}
+	return ad
+}
+
+// Session is one stored end-to-end session with a contact's device.
+type Session struct {
+	PeerID string
+	ID     []byte
+	State  []byte // the ratchet's serialized state, opened
+	Used   time.Time
+}
+
+// MaxSessionsPerPeer bounds the sessions kept per contact device: older ones
+// than the newest few can no longer be in use by the other side.
+const MaxSessionsPerPeer = 5
+
+// PutSession stores (or replaces) a session, sealed, and keeps only the
+// MaxSessionsPerPeer most recently used ones for its peer. It is durable
+// when it returns: a message may be sent with the state it saved.
+func (s *Store) PutSession(ss Session) error {
+	if ss.PeerID == "" || len(ss.ID) == 0 || len(ss.ID) > 64 {
+		return fmt.Errorf("store: put session: bad peer %q or ID of %d bytes", ss.PeerID, len(ss.ID))
+	}
+	sealed, err := s.sealSecret(ss.State, "e2e_sessions", ss.PeerID, string(ss.ID))
+	if err != nil {
+		return fmt.Errorf("store: put session: %w", err)
+	}
+	err = inTx(s.db, func(tx *sql.Tx) error {
+		if _, err := tx.Exec(`INSERT INTO e2e_sessions (peer_id, session, state, used) VALUES (?, ?, ?, ?)
+			ON CONFLICT (peer_id, session) DO UPDATE SET state = excluded.state, used = excluded.used`,
+			ss.PeerID, ss.ID, sealed, ss.Used.UnixNano()); err != nil {
+			return err
+		}
+		_, err := tx.Exec(`DELETE FROM e2e_sessions WHERE peer_id = ? AND session NOT IN
+			(SELECT session FROM e2e_sessions WHERE peer_id = ? ORDER BY used DESC, rowid DESC LIMIT ?)`,
+			ss.PeerID, ss.PeerID, MaxSessionsPerPeer)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("store: put session: %w", err)
+	}
+	return nil
+}
+
+// Sessions returns the sessions with peerID, most recently used first.
+func (s *Store) Sessions(peerID string) ([]Session, error) {
+	rows, err := s.db.Query(`SELECT session, state, used FROM e2e_sessions WHERE peer_id = ? ORDER BY used DESC, rowid DESC`, peerID)
+	if err != nil {
+		return nil, fmt.Errorf("store: sessions: %w", err)
+	}
+	defer rows.Close()
+	var out []Session
+	for rows.Next() {
+		ss := Session{PeerID: peerID}
+		var sealed []byte
+		var used int64
+		if err := rows.Scan(&ss.ID, &sealed, &used); err != nil {
+			return nil, fmt.Errorf("store: sessions: %w", err)
+		}
+		if ss.State, err = s.openSecret(sealed, "e2e_sessions", peerID, string(ss.ID)); err != nil {
+			return nil, fmt.Errorf("store: sessions with %s: %w", peerID, err)
+		}
+		ss.Used = time.Unix(0, used)
+		out = append(out, ss)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store: sessions: %w", err)
+	}
+	return out, nil
+}
+
+// DeleteSessions forgets every session with peerID (the contact was
+// removed, or its device revoked).
+func (s *Store) DeleteSessions(peerID string) error {
+	if _, err := s.db.Exec(`DELETE FROM e2e_sessions WHERE peer_id = ?`, peerID); err != nil {
+		return fmt.Errorf("store: delete sessions: %w", err)
+	}
+	return nil
+}
+
+// PrekeyKind says what a stored prekey is.
+type PrekeyKind int
+
+// Prekey kinds, as stored.
+const (
+	PrekeySigned  PrekeyKind = 1 // signed X25519 prekey
+	PrekeyKEM     PrekeyKind = 2 // signed ML-KEM-768 prekey (last resort)
+	PrekeyOneTime PrekeyKind = 3 // one-time X25519 prekey
+)
+
+// Prekey is one of this device's prekeys, private part opened.
+type Prekey struct {
+	Kind    PrekeyKind
+	ID      uint32
+	Private []byte
+	Created time.Time
+}
+
+func prekeyWhere(kind PrekeyKind, id uint32) []string {
+	return []string{"prekeys", fmt.Sprint(int(kind)), fmt.Sprint(id)}
+}
+
+// PutPrekeys stores prekeys, sealed, in one transaction.
+func (s *Store) PutPrekeys(keys []Prekey) error {
+	sealed := make([][]byte, len(keys))
+	for i, k := range keys {
+		if k.Kind < PrekeySigned || k.Kind > PrekeyOneTime || len(k.Private) == 0 {
+			return fmt.Errorf("store: put prekeys: bad prekey kind %d with %d bytes", k.Kind, len(k.Private))
+		}
+		var err error
+		if sealed[i], err = s.sealSecret(k.Private, prekeyWhere(k.Kind, k.ID)...); err != nil {
+			return fmt.Errorf("store: put prekeys: %w", err)
+		}
+	}
+	err := inTx(s.db, func(tx *sql.Tx) error {
+		for i, k := range keys {
+			if _, err := tx.Exec(`INSERT INTO prekeys (kind, id, private, created) VALUES (?, ?, ?, ?)`,
+				int(k.Kind), int64(k.ID), sealed[i], k.Created.UnixNano()); err != nil {
+				return fmt.Errorf("prekey %d/%d: %w", k.Kind, k.ID, err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("store: put prekeys: %w", err)
+	}
+	return nil
+}
+
+// Prekey returns one prekey; ErrNotFound when there is none (a one-time
+// key already used).
+func (s *Store) Prekey(kind PrekeyKind, id uint32) (Prekey, error) {
+	var sealed []byte
+	var created int64
+	err := s.db.QueryRow(`SELECT private, created FROM prekeys WHERE kind = ? AND id = ?`, int(kind), int64(id)).Scan(&sealed, &created)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Prekey{}, fmt.Errorf("store: prekey %d/%d: %w", kind, id, ErrNotFound)
+	}
+	if err != nil {
+		return Prekey{}, fmt.Errorf("store: prekey %d/%d: %w", kind, id, err)
+	}
+	priv, err := s.openSecret(sealed, prekeyWhere(kind, id)...)
+	if err != nil {
+		return Prekey{}, fmt.Errorf("store: prekey %d/%d: %w", kind, id, err)
+	}
+	return Prekey{Kind: kind, ID: id, Private: priv, Created: time.Unix(0, created)}, nil
+}
+
+// TakePrekey returns a prekey and deletes it, in one transaction: a
+// one-time key serves one session start, even if the same start is
+// replayed or two race.
+func (s *Store) TakePrekey(kind PrekeyKind, id uint32) (Prekey, error) {
+	var sealed []byte
+	var created int64
+	err := inTx(s.db, func(tx *sql.Tx) error {
+		err := tx.QueryRow(`SELECT private, created FROM prekeys WHERE kind = ? AND id = ?`, int(kind), int64(id)).Scan(&sealed, &created)
+		if errors.Is(err, sql.ErrNoRows) {
+			return ErrNotFound
+		}
+		if err != nil {
+			return err
+		}
+		_, err = tx.Exec(`DELETE FROM prekeys WHERE kind = ? AND id = ?`, int(kind), int64(id))
+		return err
+	})
+	if err != nil {
+		return Prekey{}, fmt.Errorf("store: take prekey %d/%d: %w", kind, id, err)
+	}
+	priv, err := s.openSecret(sealed, prekeyWhere(kind, id)...)
+	if err != nil {
+		return Prekey{}, fmt.Errorf("store: take prekey %d/%d: %w", kind, id, err)
+	}
+	return Prekey{Kind: kind, ID: id, Private: priv, Created: time.Unix(0, created)}, nil
+}
+
+// Prekeys lists the IDs of the stored prekeys of kind, oldest first.
+func (s *Store) Prekeys(kind PrekeyKind) ([]uint32, error) {
+	rows, err := s.db.Query(`SELECT id FROM prekeys WHERE kind = ? ORDER BY created, id`, int(kind))
+	if err != nil {
+		return nil, fmt.Errorf("store: prekeys: %w", err)
+	}
+	defer rows.Close()
+	var ids []uint32
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			return nil, fmt.Errorf("store: prekeys: %w", err)
+		}
+		ids = append(ids, uint32(id))
+	}
+	return ids, rows.Err()
+}
+
+// DeletePrekey removes a prekey (a retired signed prekey past its grace
+// period). Deleting one that is not there is not an error.
+func (s *Store) DeletePrekey(kind PrekeyKind, id uint32) error {
+	if _, err := s.db.Exec(`DELETE FROM prekeys WHERE kind = ? AND id = ?`, int(kind), int64(id)); err != nil {
+		return fmt.Errorf("store: delete prekey: %w", err)
+	}
+	return nil
+}

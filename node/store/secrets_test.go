@@ -1,0 +1,242 @@
+package store
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"golang.org/x/crypto/chacha20poly1305"
+)
+
+func unlocked(t *testing.T) *Store {
+	t.Helper()
+	s, _ := openTemp(t)
+	if err := s.Unlock(bytes.Repeat([]byte{3}, StorageKeySize)); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// TestSecretsLocked: before Unlock nothing secret is written or read.
+func TestSecretsLocked(t *testing.T) {
+	s, _ := openTemp(t)
+	if err := s.PutSession(Session{PeerID: "p", ID: []byte{1}, State: []byte("x"), Used: time.Now()}); !errors.Is(err, ErrLocked) {
+		t.Fatalf("PutSession locked: %v", err)
+	}
+	if err := s.PutPrekeys([]Prekey{{Kind: PrekeySigned, ID: 1, Private: []byte("k")}}); !errors.Is(err, ErrLocked) {
+		t.Fatalf("PutPrekeys locked: %v", err)
+	}
+	if err := s.Unlock([]byte("short")); err == nil {
+		t.Fatal("Unlock accepted a short key")
+	}
+}
+
+// TestSessions: sessions are sealed at rest, come back most recently used
+// first, are capped per peer, and do not open under another key or in
+// another row.
+func TestSessions(t *testing.T) {
+	s := unlocked(t)
+	t0 := time.Now()
+	secret := []byte("ratchet state: root key 0123456789abcdef")
+	for i := range MaxSessionsPerPeer + 2 {
+		ss := Session{PeerID: "bob-device", ID: []byte{byte(i)}, State: append(secret, byte(i)), Used: t0.Add(time.Duration(i) * time.Second)}
+		if err := s.PutSession(ss); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.PutSession(Session{PeerID: "carol-device", ID: []byte{9}, State: []byte("carol"), Used: t0}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.Sessions("bob-device")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != MaxSessionsPerPeer {
+		t.Fatalf("%d sessions kept, want %d", len(got), MaxSessionsPerPeer)
+	}
+	for i, ss := range got {
+		want := byte(MaxSessionsPerPeer + 1 - i) // newest first; the two oldest dropped
+		if ss.ID[0] != want || !bytes.Equal(ss.State, append(secret, want)) {
+			t.Fatalf("session %d: id %v state %q, want id %d", i, ss.ID, ss.State, want)
+		}
+	}
+	// Using an old session again makes it the newest.
+	if err := s.PutSession(Session{PeerID: "bob-device", ID: []byte{3}, State: []byte("updated"), Used: t0.Add(time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := s.Sessions("bob-device"); got[0].ID[0] != 3 || string(got[0].State) != "updated" || len(got) != MaxSessionsPerPeer {
+		t.Fatalf("after reuse: first %v %q, %d sessions", got[0].ID, got[0].State, len(got))
+	}
+	if got, _ := s.Sessions("carol-device"); len(got) != 1 {
+		t.Fatalf("carol's sessions: %d", len(got))
+	}
+
+	// Nothing of the state is stored in the clear.
+	var n int
+	if err := s.db.QueryRow(`SELECT count(*) FROM e2e_sessions WHERE instr(state, ?) > 0`, []byte("root key")).Scan(&n); err != nil || n != 0 {
+		t.Fatalf("%d states stored in the clear (%v)", n, err)
+	}
+	// A state moved to another row does not open.
+	if _, err := s.db.Exec(`UPDATE e2e_sessions SET state = (SELECT state FROM e2e_sessions WHERE peer_id = 'carol-device') WHERE peer_id = 'bob-device' AND session = x'03'`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Sessions("bob-device"); err == nil {
+		t.Fatal("a state moved between rows opened")
+	}
+	// Under another storage key nothing opens.
+	if err := s.Unlock(bytes.Repeat([]byte{4}, StorageKeySize)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Sessions("carol-device"); err == nil {
+		t.Fatal("sessions opened under another storage key")
+	}
+
+	if err := s.DeleteSessions("bob-device"); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.Sessions("bob-device"); err != nil || len(got) != 0 {
+		t.Fatalf("after delete: %d, %v", len(got), err)
+	}
+	for _, bad := range []Session{{PeerID: "", ID: []byte{1}}, {PeerID: "p"}, {PeerID: "p", ID: make([]byte, 65)}} {
+		if err := s.PutSession(bad); err == nil {
+			t.Fatalf("PutSession(%+v) succeeded", bad)
+		}
+	}
+}
+
+// TestPrekeys: prekeys are sealed, listed oldest first, and a one-time key
+// is taken exactly once even when many race for it.
+func TestPrekeys(t *testing.T) {
+	s := unlocked(t)
+	now := time.Now()
+	var keys []Prekey
+	for i := range 20 {
+		keys = append(keys, Prekey{Kind: PrekeyOneTime, ID: uint32(100 + i), Private: []byte(fmt.Sprintf("one-time private %02d", i)), Created: now.Add(time.Duration(i))})
+	}
+	keys = append(keys, Prekey{Kind: PrekeySigned, ID: 1, Private: []byte("signed private"), Created: now},
+		Prekey{Kind: PrekeyKEM, ID: 1, Private: []byte("kem private"), Created: now})
+	if err := s.PutPrekeys(keys); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.PutPrekeys(keys[:1]); err == nil {
+		t.Fatal("a prekey ID was stored twice")
+	}
+	if err := s.PutPrekeys([]Prekey{{Kind: 4, ID: 1, Private: []byte("x")}}); err == nil {
+		t.Fatal("unknown kind stored")
+	}
+	ids, err := s.Prekeys(PrekeyOneTime)
+	if err != nil || len(ids) != 20 || ids[0] != 100 || ids[19] != 119 {
+		t.Fatalf("one-time IDs %v, %v", ids, err)
+	}
+	if k, err := s.Prekey(PrekeySigned, 1); err != nil || string(k.Private) != "signed private" {
+		t.Fatalf("signed prekey: %q, %v", k.Private, err)
+	}
+	var n int
+	if err := s.db.QueryRow(`SELECT count(*) FROM prekeys WHERE instr(private, ?) > 0`, []byte("private")).Scan(&n); err != nil || n != 0 {
+		t.Fatalf("%d prekeys stored in the clear (%v)", n, err)
+	}
+
+	// 8 racers for each of 20 one-time keys: each key goes to exactly one.
+	var mu sync.Mutex
+	taken := map[uint32]int{}
+	var wg sync.WaitGroup
+	for id := uint32(100); id < 120; id++ {
+		for range 8 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				k, err := s.TakePrekey(PrekeyOneTime, id)
+				if errors.Is(err, ErrNotFound) {
+					return
+				}
+				if err != nil || k.ID != id {
+					t.Errorf("TakePrekey(%d): %v, %v", id, k.ID, err)
+					return
+				}
+				mu.Lock()
+				taken[id]++
+				mu.Unlock()
+			}()
+		}
+	}
+	wg.Wait()
+	for id := uint32(100); id < 120; id++ {
+		if taken[id] != 1 {
+			t.Fatalf("one-time key %d taken %d times", id, taken[id])
+		}
+	}
+	if ids, _ := s.Prekeys(PrekeyOneTime); len(ids) != 0 {
+		t.Fatalf("%d one-time keys left", len(ids))
+	}
+	if err := s.DeletePrekey(PrekeySigned, 1); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Prekey(PrekeySigned, 1); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("deleted prekey: %v", err)
+	}
+}
+
+// TestRewrap: an identity from before storage keys gets one; the device
+// and box keys cannot change on the way, nor an existing storage key.
+func TestRewrap(t *testing.T) {
+	s, _ := openTemp(t)
+	pw := []byte("pw")
+	old := Identity{DeviceKey: []byte("device"), BoxKey: bytes.Repeat([]byte{1}, 32)}
+	// Written as format 1, the way an older release did.
+	si, err := seal(pw, old)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v1 := append([]byte{1, 6}, "device"...)
+	v1 = append(append(v1, 32), old.BoxKey...)
+	key := si.key(pw)
+	si.sealed = mustSealRaw(t, key, si, v1)
+	if _, err := s.db.Exec(`INSERT INTO identity (id, kdf, salt, time, memory, threads, nonce, sealed) VALUES (1, ?, ?, ?, ?, ?, ?, ?)`,
+		si.kdf, si.salt, si.time, si.memory, si.threads, si.nonce, si.sealed); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.Identity(pw)
+	if err != nil || got.StorageKey != nil || !bytes.Equal(got.BoxKey, old.BoxKey) {
+		t.Fatalf("format 1 identity: %+v, %v", got, err)
+	}
+	got.StorageKey = bytes.Repeat([]byte{7}, StorageKeySize)
+	if err := s.Rewrap([]byte("wrong"), got); !errors.Is(err, ErrWrongPassword) {
+		t.Fatalf("Rewrap with a wrong password: %v", err)
+	}
+	bad := got
+	bad.BoxKey = bytes.Repeat([]byte{2}, 32)
+	if err := s.Rewrap(pw, bad); err == nil {
+		t.Fatal("Rewrap changed the box key")
+	}
+	if err := s.Rewrap(pw, got); err != nil {
+		t.Fatal(err)
+	}
+	if again, err := s.Identity(pw); err != nil || !bytes.Equal(again.StorageKey, got.StorageKey) {
+		t.Fatalf("after Rewrap: %+v, %v", again, err)
+	}
+	other := got
+	other.StorageKey = bytes.Repeat([]byte{8}, StorageKeySize)
+	if err := s.Rewrap(pw, other); err == nil {
+		t.Fatal("Rewrap replaced a storage key")
+	}
+	// A password change keeps the storage key, so the sealed rows still open.
+	if err := s.Reseal(pw, []byte("new")); err != nil {
+		t.Fatal(err)
+	}
+	if again, err := s.Identity([]byte("new")); err != nil || !bytes.Equal(again.StorageKey, got.StorageKey) {
+		t.Fatalf("after Reseal: %+v, %v", again, err)
+	}
+}
+
+// mustSealRaw seals plain as si's sealed field, under key.
+func mustSealRaw(t *testing.T, key []byte, si sealedIdentity, plain []byte) []byte {
+	t.Helper()
+	aead, err := chacha20poly1305.NewX(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return aead.Seal(nil, si.nonce, plain, si.ad())
+}
