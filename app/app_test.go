@@ -647,3 +647,43 @@ func TestOptionsSupernode(t *testing.T) {
 		t.Fatalf("applying the account echoed: checked %v, calls %v", s.supernode.Checked, fake.Calls()[n:])
 	}
 }
+
+// TestSafetyNumber: a contact whose device identity changed gets a warning
+// above the chat; the lock shows the safety number; marking the contact
+// verified (with the contact's pasted code) reaches the node, and once the
+// node reports it verified the warning goes.
+func TestSafetyNumber(t *testing.T) {
+	a, fake := signedIn(t)
+	changed := time.Date(2026, 11, 24, 15, 4, 0, 0, time.Local)
+	bob := contact("bob", api.StatusOnline)
+	bob.KeyChanged = &changed
+	a.apply(api.Event{Contact: &bob})
+	a.openChat("bob")
+	c := a.chats["bob"]
+	if !c.banner.Visible() || !strings.Contains(c.warning.Text, "security code changed") || c.lock.Text != "Verify" {
+		t.Fatalf("banner visible %v, warning %q, lock %q", c.banner.Visible(), c.warning.Text, c.lock.Text)
+	}
+	test.Tap(c.verifyBtn)
+	v := c.safety
+	if v == nil || !fake.called("SafetyNumber bob") {
+		t.Fatalf("safety dialog not opened: %v", fake.Calls())
+	}
+	if !strings.Contains(v.number.Text, "11111  22222  33333  44444\n55555") || v.code.Text != "AQID" || v.unset.Visible() {
+		t.Fatalf("number %q, code %q, unset visible %v", v.number.Text, v.code.Text, v.unset.Visible())
+	}
+	v.theirs.SetText("  BAUG  ")
+	test.Tap(v.verify)
+	if !fake.called(`VerifyContact bob true "BAUG"`) {
+		t.Fatalf("verification not sent: %v", fake.Calls())
+	}
+	bob.Verified, bob.KeyChanged = true, nil
+	a.apply(api.Event{Contact: &bob})
+	if c.banner.Visible() || c.lock.Text != "Verified" {
+		t.Fatalf("after verification: banner visible %v, lock %q", c.banner.Visible(), c.lock.Text)
+	}
+	// A verified contact still shows its number, and can be unverified.
+	test.Tap(c.lock)
+	if !v.unset.Visible() {
+		t.Fatal("no way to clear the verification")
+	}
+}

@@ -28,6 +28,14 @@ type chatWindow struct {
 	status  *widget.Label
 	subnick *widget.Label
 
+	// Security: the header's lock button opens the safety number; the
+	// banner warns when the contact's device identity changed.
+	lock      *widget.Button
+	banner    *fyne.Container
+	warning   *widget.Label
+	verifyBtn *widget.Button
+	safety    *safetyView // made on first use
+
 	history *fyne.Container // message rows, oldest first
 	scroll  *container.Scroll
 	entry   *chatEntry
@@ -77,12 +85,15 @@ func (a *App) newChatWindow(with string) *chatWindow {
 	avatar := canvas.NewImageFromResource(avatarResource)
 	avatar.FillMode = canvas.ImageFillContain
 	avatar.SetMinSize(fyne.NewSquareSize(48))
-	header := container.NewBorder(nil, nil, avatar, nil, container.NewVBox(
+	c.lock = widget.NewButtonWithIcon("Verify", theme.VisibilityIcon(), c.showSafety)
+	c.lock.Importance = widget.LowImportance
+	c.banner = c.newSecurityBanner()
+	header := container.NewBorder(nil, nil, avatar, container.NewVBox(c.lock), container.NewVBox(
 		container.NewHBox(container.NewPadded(c.glyph), c.nick, c.status), c.subnick))
 	entryArea := container.NewBorder(nil, nil, nil, c.send, c.entry)
 	split := container.NewVSplit(c.scroll, entryArea)
 	split.Offset = 0.78
-	c.win.SetContent(container.NewBorder(container.NewVBox(header, widget.NewSeparator()), nil, nil, nil, split))
+	c.win.SetContent(container.NewBorder(container.NewVBox(header, c.banner, widget.NewSeparator()), nil, nil, nil, split))
 	c.win.Resize(fyne.NewSize(480, 420))
 	c.win.SetIcon(iconResource)
 	c.win.SetCloseIntercept(c.hide)
@@ -130,6 +141,7 @@ func (c *chatWindow) setContact(ct api.Contact) {
 	}
 	c.status.SetText(status)
 	c.subnick.SetText(ct.Subnick)
+	c.showSecurity(ct)
 	c.win.SetTitle(c.app.title(displayName(ct) + " - Conversation"))
 }
 

@@ -24,6 +24,7 @@ type fakeAPI struct {
 	history     map[string][]api.Message
 	loginReq    api.LoginRequest
 	events      chan api.Event
+	verified    map[string]bool // VerifyContact's last word per contact
 }
 
 var _ api.API = (*fakeAPI)(nil)
@@ -123,6 +124,25 @@ func (f *fakeAPI) SetPresence(_ context.Context, u api.PresenceUpdate) error {
 		parts = append(parts, "subnick="+*u.Subnick)
 	}
 	f.record("SetPresence %s", strings.Join(parts, " "))
+	return nil
+}
+
+func (f *fakeAPI) SafetyNumber(_ context.Context, username string) (api.Safety, error) {
+	f.record("SafetyNumber %s", username)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return api.Safety{Username: username, Number: "11111 22222 33333 44444 55555 66666 77777 88888 99999 00000 12345 67890",
+		Code: "AQID", Verified: f.verified[username]}, nil
+}
+
+func (f *fakeAPI) VerifyContact(_ context.Context, v api.Verification) error {
+	f.record("VerifyContact %s %v %q", v.Username, v.Verified, v.Code)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.verified == nil {
+		f.verified = map[string]bool{}
+	}
+	f.verified[v.Username] = v.Verified
 	return nil
 }
 

@@ -28,6 +28,11 @@ func (s *session) toContact(c store.Contact) api.Contact {
 		RequestMessage: c.RequestMessage,
 		Presence:       api.Presence{Status: api.Status(c.Status), Nick: c.Nick, Subnick: c.Subnick, Media: c.Media},
 	}
+	out.Verified = s.verified(c)
+	if !c.KeyChanged.IsZero() {
+		at := c.KeyChanged
+		out.KeyChanged = &at
+	}
 	// Presence is only meaningful for accepted contacts; others always
 	// show offline, whatever was stored before.
 	if out.Relation != api.RelationAccepted || out.Status == "" {

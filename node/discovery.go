@@ -269,10 +269,12 @@ func (s *session) remember(username string, t *ticket.Ticket) {
 	if err != nil || api.Relation(c.Relation) == api.RelationBlocked || c.PeerID == t.Peer.String() {
 		return
 	}
-	c.PeerID, c.Ticket = t.Peer.String(), mustMarshal(t.Signed)
+	s.newDevice(&c, t)
 	if err := s.store.PutContact(c); err != nil {
 		s.n.log.Warn("remembering contact device", "username", username, "err", err)
+		return
 	}
+	s.emitContact(username)
 }
 
 // resolve returns the contact's current device ticket: the stored one, or,

@@ -180,10 +180,11 @@ func (s *session) apply(t *ticket.Ticket, id string, p *wire.Payload) error {
 	if known && rel != api.RelationBlocked {
 		// Remember the device we last heard from, to reach it directly.
 		if c.PeerID != t.Peer.String() {
-			c.PeerID, c.Ticket = t.Peer.String(), mustMarshal(t.Signed)
+			s.newDevice(&c, t)
 			if err := s.store.PutContact(c); err != nil {
 				return err
 			}
+			s.emitContact(from)
 		}
 	}
 	switch k := p.Kind.(type) {

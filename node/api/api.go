@@ -138,6 +138,36 @@ type Contact struct {
 	Presence
 	// RequestMessage is the note that came with an incoming request.
 	RequestMessage string `json:"requestMessage,omitempty"`
+	// Verified: the user compared safety numbers with this contact's
+	// current device (VerifyContact). KeyChanged is when the contact's
+	// device identity last changed from one we knew — a new device, a
+	// reinstall, or someone in between: the chat warns about it.
+	Verified   bool       `json:"verified"`
+	KeyChanged *time.Time `json:"keyChanged,omitempty"`
+}
+
+// Safety is what two people compare, out of band, to know that their
+// conversation is end-to-end encrypted between their own devices and no one
+// else's.
+type Safety struct {
+	Username string `json:"username"`
+	// Number is 60 digits in 12 groups of 5; both sides see the same.
+	Number string `json:"number"`
+	// Code is the same comparison for a machine (a QR code, or text to
+	// paste): base64. It is directional: give yours to the contact, and
+	// pass theirs to VerifyContact.
+	Code     string `json:"code"`
+	Verified bool   `json:"verified"`
+}
+
+// Verification marks a contact's current device identity as verified (or
+// not). Code, if not empty, is the contact's Safety.Code as they showed it;
+// it must match, or VerifyContact fails with ErrBadRequest and changes
+// nothing.
+type Verification struct {
+	Username string `json:"username"`
+	Verified bool   `json:"verified"`
+	Code     string `json:"code,omitempty"`
 }
 
 // Online reports whether the contact shows as online in any status.
@@ -261,6 +291,11 @@ type API interface {
 	// needs the node to be publicly reachable with enough memory — and the
 	// upload cap, applied at once if it serves now.
 	SetSupernode(ctx context.Context, s SupernodeSettings) error
+
+	// SafetyNumber returns what to compare with a contact to verify the
+	// end-to-end encryption; VerifyContact records that it was compared.
+	SafetyNumber(ctx context.Context, username string) (Safety, error)
+	VerifyContact(ctx context.Context, v Verification) error
 
 	// Send queues text for to and returns the message's ID once it is
 	// durably stored; delivery is reported by a Delivered event.

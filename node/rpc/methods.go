@@ -36,6 +36,8 @@ var methods = map[string]handler{
 	"listContacts":   listContacts,
 	"setPresence":    setPresence,
 	"setSupernode":   setSupernode,
+	"safetyNumber":   safetyNumber,
+	"verifyContact":  verifyContact,
 	"send":           send,
 	"history":        history,
 }
@@ -207,6 +209,8 @@ type contactJSON struct {
 	Relation       string `json:"relation"`
 	Via            string `json:"via"`
 	RequestMessage string `json:"requestMessage,omitempty"`
+	Verified       bool   `json:"verified"`
+	KeyChanged     string `json:"keyChanged,omitempty"` // when the contact's device identity last changed
 }
 
 func listContacts(ctx context.Context, backend api.API, raw json.RawMessage) (any, error) {
@@ -219,14 +223,57 @@ func listContacts(ctx context.Context, backend api.API, raw json.RawMessage) (an
 	}
 	out := make([]contactJSON, 0, len(cs))
 	for _, c := range cs {
-		out = append(out, contactJSON{
+		cj := contactJSON{
 			Username: c.Username, Nick: c.Nick, Subnick: c.Subnick, Status: statusOf(c.Status),
 			Media: c.Media, Relation: string(c.Relation), Via: string(c.Via), RequestMessage: c.RequestMessage,
-		})
+			Verified: c.Verified,
+		}
+		if c.KeyChanged != nil {
+			cj.KeyChanged = formatTime(*c.KeyChanged)
+		}
+		out = append(out, cj)
 	}
 	return struct {
 		Contacts []contactJSON `json:"contacts"`
 	}{out}, nil
+}
+
+// safetyNumber answers what to compare with a contact to verify the
+// end-to-end encryption.
+func safetyNumber(ctx context.Context, backend api.API, raw json.RawMessage) (any, error) {
+	var p struct {
+		Username string `json:"username"`
+	}
+	if err := decodeParams(raw, &p); err != nil {
+		return nil, err
+	}
+	if err := required("username", p.Username); err != nil {
+		return nil, err
+	}
+	return backend.SafetyNumber(ctx, p.Username)
+}
+
+// verifyContact records that the safety number was compared (or takes it
+// back); a code, when given, must match.
+func verifyContact(ctx context.Context, backend api.API, raw json.RawMessage) (any, error) {
+	var p struct {
+		Username string `json:"username"`
+		Verified *bool  `json:"verified"`
+		Code     string `json:"code"`
+	}
+	if err := decodeParams(raw, &p); err != nil {
+		return nil, err
+	}
+	if err := required("username", p.Username); err != nil {
+		return nil, err
+	}
+	if p.Verified == nil {
+		return nil, badParams("missing verified")
+	}
+	if err := backend.VerifyContact(ctx, api.Verification{Username: p.Username, Verified: *p.Verified, Code: p.Code}); err != nil {
+		return nil, err
+	}
+	return empty{}, nil
 }
 
 // setSupernode records the opt-in to serving as a supernode and its

@@ -28,6 +28,10 @@ type (
 		Username string `json:"username"`
 		Relation string `json:"relation"`
 	}
+	identityNote struct {
+		Username string `json:"username"`
+		Time     string `json:"time"`
+	}
 	roleNote struct {
 		Role   string `json:"role"`
 		Reason string `json:"reason"`
@@ -96,6 +100,9 @@ func (c *conn) event(st *watchState, ev api.Event) {
 		st.contacts[ct.Username] = *ct
 		if !known || prev.Relation != ct.Relation {
 			c.notify("contactUpdate", contactUpdateNote{Username: ct.Username, Relation: string(ct.Relation)})
+		}
+		if ct.KeyChanged != nil && (prev.KeyChanged == nil || !ct.KeyChanged.Equal(*prev.KeyChanged)) && known {
+			c.notify("identityChanged", identityNote{Username: ct.Username, Time: formatTime(*ct.KeyChanged)})
 		}
 		prev.Username = ct.Username // an unknown contact had no presence
 		if p := presenceOf(*ct); p != presenceOf(prev) {

@@ -111,6 +111,17 @@ func (f *fakeAPI) SetPresence(_ context.Context, u api.PresenceUpdate) error {
 	return f.record("SetPresence", "status="+st, "nick="+str(u.Nick), "subnick="+str(u.Subnick), "media="+str(u.Media))
 }
 
+func (f *fakeAPI) SafetyNumber(_ context.Context, username string) (api.Safety, error) {
+	if err := f.record("SafetyNumber", username); err != nil {
+		return api.Safety{}, err
+	}
+	return api.Safety{Username: username, Number: "12345 67890", Code: "AQID", Verified: true}, nil
+}
+
+func (f *fakeAPI) VerifyContact(_ context.Context, v api.Verification) error {
+	return f.record("VerifyContact", v.Username, fmt.Sprintf("verified=%v", v.Verified), fmt.Sprintf("code=%q", v.Code))
+}
+
 func (f *fakeAPI) SetSupernode(_ context.Context, s api.SupernodeSettings) error {
 	args := []any{}
 	if s.Allowed != nil {
@@ -312,9 +323,9 @@ var testTime = time.Date(2024, 1, 2, 5, 4, 5, 678_900_000, time.FixedZone("CEST"
 
 func TestMethods(t *testing.T) {
 	contacts := []api.Contact{
-		{Username: "bob", Relation: api.RelationAccepted, Via: api.ViaDirect,
+		{Username: "bob", Relation: api.RelationAccepted, Via: api.ViaDirect, Verified: true,
 			Presence: api.Presence{Status: api.StatusBusy, Nick: "Bob", Subnick: "coding", Media: "Daft Punk"}},
-		{Username: "carol", Relation: api.RelationPendingIn, Via: api.ViaOffline, RequestMessage: "hi, it's carol"},
+		{Username: "carol", Relation: api.RelationPendingIn, Via: api.ViaOffline, RequestMessage: "hi, it's carol", KeyChanged: &testTime},
 	}
 	messages := []api.Message{
 		{ID: "m1", From: "alice", To: "bob", Text: "hey <b>", Time: testTime, State: api.StateDelivered},
@@ -343,10 +354,14 @@ func TestMethods(t *testing.T) {
 		{"unblockContact", "unblockContact", `{"username":"eve"}`, false, "UnblockContact eve", `{}`},
 		{"removeContact", "removeContact", `{"username":"bob"}`, false, "RemoveContact bob", `{}`},
 		{"listContacts", "listContacts", `{}`, false, "Contacts", `{"contacts":[
-			{"username":"bob","nick":"Bob","subnick":"coding","status":"busy","media":"Daft Punk","relation":"accepted","via":"direct"},
-			{"username":"carol","nick":"","subnick":"","status":"offline","media":"","relation":"pending-in","via":"offline","requestMessage":"hi, it's carol"}]}`},
+			{"username":"bob","nick":"Bob","subnick":"coding","status":"busy","media":"Daft Punk","relation":"accepted","via":"direct","verified":true},
+			{"username":"carol","nick":"","subnick":"","status":"offline","media":"","relation":"pending-in","via":"offline","requestMessage":"hi, it's carol","verified":false,"keyChanged":"2024-01-02T03:04:05.678Z"}]}`},
 		{"listContacts empty", "listContacts", ``, true, "Contacts", `{"contacts":[]}`},
 		{"setSupernode on", "setSupernode", `{"allowed":true}`, false, "SetSupernode allowed=true", `{}`},
+		{"safetyNumber", "safetyNumber", `{"username":"bob"}`, false, "SafetyNumber bob",
+			`{"username":"bob","number":"12345 67890","code":"AQID","verified":true}`},
+		{"verifyContact", "verifyContact", `{"username":"bob","verified":true}`, false, `VerifyContact bob verified=true code=""`, `{}`},
+		{"verifyContact with code", "verifyContact", `{"username":"bob","verified":true,"code":"AQID"}`, false, `VerifyContact bob verified=true code="AQID"`, `{}`},
 		{"setSupernode off", "setSupernode", `{"allowed":false}`, false, "SetSupernode allowed=false", `{}`},
 		{"setSupernode cap", "setSupernode", `{"uploadCap":131072}`, false, "SetSupernode uploadCap=131072", `{}`},
 		{"setSupernode both", "setSupernode", `{"allowed":true,"uploadCap":0}`, false, "SetSupernode allowed=true uploadCap=0", `{}`},
@@ -396,6 +411,8 @@ var validParams = map[string]string{
 	"listContacts":   `{}`,
 	"setPresence":    `{"status":"away"}`,
 	"setSupernode":   `{"allowed":true}`,
+	"safetyNumber":   `{"username":"bob"}`,
+	"verifyContact":  `{"username":"bob","verified":true}`,
 	"send":           `{"to":"bob","text":"hi"}`,
 	"history":        `{"with":"bob"}`,
 }
@@ -406,6 +423,7 @@ var apiMethod = map[string]string{
 	"acceptContact": "AcceptContact", "declineContact": "DeclineContact", "blockContact": "BlockContact",
 	"unblockContact": "UnblockContact", "removeContact": "RemoveContact", "listContacts": "Contacts",
 	"setPresence": "SetPresence", "setSupernode": "SetSupernode", "send": "Send", "history": "History",
+	"safetyNumber": "SafetyNumber", "verifyContact": "VerifyContact",
 }
 
 func TestTablesCoverEveryMethod(t *testing.T) {
@@ -494,6 +512,9 @@ func TestBadParams(t *testing.T) {
 		{"setSupernode without allowed", "setSupernode", `{}`},
 		{"setSupernode allowed not bool", "setSupernode", `{"allowed":"yes"}`},
 		{"setSupernode negative cap", "setSupernode", `{"uploadCap":-1}`},
+		{"safetyNumber without username", "safetyNumber", `{}`},
+		{"verifyContact without verified", "verifyContact", `{"username":"bob"}`},
+		{"verifyContact verified not bool", "verifyContact", `{"username":"bob","verified":1}`},
 		{"setSupernode cap fraction", "setSupernode", `{"uploadCap":1.5}`},
 		{"setPresence nick number", "setPresence", `{"nick":7}`},
 		{"logout with field", "logout", `{"force":true}`},
@@ -699,6 +720,12 @@ func TestNotifications(t *testing.T) {
 				{"contactUpdate", `{"username":"bob","relation":"accepted"}`},
 				{"presence", `{"username":"bob","status":"online","nick":"Bob","subnick":"","media":"","via":""}`}}},
 		{"signed out", []api.Event{{SignedOut: true}}, []note{{"signedOut", `{}`}}},
+		{"identity changed once", []api.Event{
+			{Contact: with(bob, func(c *api.Contact) { c.KeyChanged = &testTime })},
+			{Contact: with(bob, func(c *api.Contact) { c.KeyChanged = &testTime; c.Status = api.StatusOnline })},
+		}, []note{{"identityChanged", `{"username":"bob","time":"2024-01-02T03:04:05.678Z"}`}}},
+		{"new contact's first identity silent", []api.Event{{Contact: &api.Contact{Username: "erin", Relation: api.RelationPendingIn, KeyChanged: &testTime}}},
+			[]note{{"contactUpdate", `{"username":"erin","relation":"pending-in"}`}}},
 		{"own account event silent", []api.Event{{Account: &api.Account{Username: "alice"}}}, nil},
 		{"account switch", []api.Event{
 			{Account: &api.Account{Username: "zed"}},

@@ -18,16 +18,22 @@ type Contact struct {
 	// MyToken is the visibility token we gave the contact; TheirToken the
 	// one it gave us (see supernode.VisibilityHash).
 	MyToken, TheirToken []byte
+	// VerifiedKey is the fingerprint of the device identity the user
+	// verified (safety numbers compared); KeyChanged is when the contact's
+	// device identity last changed from one we knew (zero: never).
+	VerifiedKey []byte
+	KeyChanged  time.Time
 }
 
-const contactColumns = `username, relation, status, nick, subnick, media, request_message, peer_id, ticket, updated, my_token, their_token`
+const contactColumns = `username, relation, status, nick, subnick, media, request_message, peer_id, ticket, updated, my_token, their_token, verified_key, key_changed`
 
 func scanContact(sc interface{ Scan(...any) error }) (Contact, error) {
 	var c Contact
-	var updated int64
+	var updated, changed int64
 	err := sc.Scan(&c.Username, &c.Relation, &c.Status, &c.Nick, &c.Subnick, &c.Media,
-		&c.RequestMessage, &c.PeerID, &c.Ticket, &updated, &c.MyToken, &c.TheirToken)
+		&c.RequestMessage, &c.PeerID, &c.Ticket, &updated, &c.MyToken, &c.TheirToken, &c.VerifiedKey, &changed)
 	c.Updated = fromNanos(updated)
+	c.KeyChanged = fromNanos(changed)
 	return c, err
 }
 
@@ -69,14 +75,15 @@ func (s *Store) PutContact(c Contact) error {
 	if c.Username == "" || c.Relation == "" {
 		return fmt.Errorf("store: put contact %q: empty username or relation", c.Username)
 	}
-	_, err := s.db.Exec(`INSERT INTO contacts (`+contactColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+	_, err := s.db.Exec(`INSERT INTO contacts (`+contactColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (username) DO UPDATE SET relation = excluded.relation, status = excluded.status,
 			nick = excluded.nick, subnick = excluded.subnick, media = excluded.media,
 			request_message = excluded.request_message, peer_id = excluded.peer_id,
 			ticket = excluded.ticket, updated = excluded.updated,
-			my_token = excluded.my_token, their_token = excluded.their_token`,
+			my_token = excluded.my_token, their_token = excluded.their_token,
+			verified_key = excluded.verified_key, key_changed = excluded.key_changed`,
 		c.Username, c.Relation, c.Status, c.Nick, c.Subnick, c.Media, c.RequestMessage, c.PeerID,
-		c.Ticket, nanos(c.Updated), c.MyToken, c.TheirToken)
+		c.Ticket, nanos(c.Updated), c.MyToken, c.TheirToken, c.VerifiedKey, nanos(c.KeyChanged))
 	if err != nil {
 		return fmt.Errorf("store: put contact %q: %w", c.Username, err)
 	}

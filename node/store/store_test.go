@@ -239,7 +239,8 @@ func TestContacts(t *testing.T) {
 	cs := []Contact{
 		{Username: "carol", Relation: "pending-in", RequestMessage: "hi, it's carol", Updated: now},
 		{Username: "alice", Relation: "accepted", Status: "busy", Nick: "Alice", Subnick: "working",
-			Media: "Song", PeerID: "12D3KooW", Ticket: []byte{1, 2, 3}, Updated: now.Add(time.Second)},
+			Media: "Song", PeerID: "12D3KooW", Ticket: []byte{1, 2, 3}, Updated: now.Add(time.Second),
+			VerifiedKey: []byte("fingerprint"), KeyChanged: now.Add(-time.Hour)},
 		{Username: "bob", Relation: "pending-out"},
 	}
 	for _, c := range cs {
@@ -295,10 +296,12 @@ func TestContacts(t *testing.T) {
 
 func assertContact(t *testing.T, got, want Contact) {
 	t.Helper()
-	if !got.Updated.Equal(want.Updated) || !bytes.Equal(got.Ticket, want.Ticket) {
+	if !got.Updated.Equal(want.Updated) || !bytes.Equal(got.Ticket, want.Ticket) ||
+		!got.KeyChanged.Equal(want.KeyChanged) || !bytes.Equal(got.VerifiedKey, want.VerifiedKey) {
 		t.Fatalf("contact = %+v, want %+v", got, want)
 	}
 	got.Updated, want.Updated, got.Ticket, want.Ticket = time.Time{}, time.Time{}, nil, nil
+	got.KeyChanged, want.KeyChanged, got.VerifiedKey, want.VerifiedKey = time.Time{}, time.Time{}, nil, nil
 	if fmt.Sprintf("%+v", got) != fmt.Sprintf("%+v", want) {
 		t.Fatalf("contact = %+v, want %+v", got, want)
 	}

@@ -1,0 +1,139 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"fyne.io/fyne/v2"
+	"fyne.io/fyne/v2/container"
+	"fyne.io/fyne/v2/dialog"
+	"fyne.io/fyne/v2/theme"
+	"fyne.io/fyne/v2/widget"
+
+	"eserver/node/api"
+)
+
+// Verifying a contact: both people compare the safety number (read it out
+// on a call, or meet), or one pastes the other's code. It is how they know
+// that no one — not a supernode, not the auth server — sits between their
+// devices. MSN had nothing like it; every modern messenger does.
+
+// safetyView is the "Verify security" dialog of a chat window.
+type safetyView struct {
+	dlg    *dialog.CustomDialog
+	number *widget.Label  // 60 digits in groups
+	state  *widget.Label  // verified or not, or what went wrong
+	code   *widget.Entry  // our code, to copy to the contact
+	theirs *widget.Entry  // the contact's code, pasted
+	verify *widget.Button // mark as verified (checking theirs if pasted)
+	unset  *widget.Button // take a verification back
+}
+
+// newSecurityBanner returns the warning shown above a conversation whose
+// contact's device identity changed and was not verified since.
+func (c *chatWindow) newSecurityBanner() *fyne.Container {
+	c.warning = widget.NewLabel("")
+	c.warning.Wrapping = fyne.TextWrapWord
+	c.warning.Importance = widget.WarningImportance
+	c.verifyBtn = widget.NewButtonWithIcon("Verify…", theme.WarningIcon(), c.showSafety)
+	banner := container.NewBorder(nil, nil, nil, c.verifyBtn, c.warning)
+	banner.Hide()
+	return banner
+}
+
+// showSecurity updates the banner and the header's lock for ct.
+func (c *chatWindow) showSecurity(ct api.Contact) {
+	if ct.Verified {
+		c.lock.SetText("Verified")
+		c.lock.SetIcon(theme.ConfirmIcon())
+	} else {
+		c.lock.SetText("Verify")
+		c.lock.SetIcon(theme.VisibilityIcon())
+	}
+	if ct.KeyChanged != nil && !ct.Verified {
+		c.warning.SetText(fmt.Sprintf("%s's security code changed on %s. It may be a new computer or a reinstall — "+
+			"or someone in between. Compare safety numbers to be sure.", displayName(ct), ct.KeyChanged.Local().Format("Mon 2 Jan 15:04")))
+		c.banner.Show()
+	} else {
+		c.banner.Hide()
+	}
+}
+
+// showSafety opens the dialog with the safety number, fetched from the node.
+func (c *chatWindow) showSafety() {
+	if c.safety == nil {
+		c.safety = c.newSafetyView()
+	}
+	v := c.safety
+	v.number.SetText("…")
+	v.state.SetText("")
+	v.theirs.SetText("")
+	v.dlg.Show()
+	var got api.Safety
+	c.app.command(func(ctx context.Context) (err error) {
+		got, err = c.app.api.SafetyNumber(ctx, c.with)
+		return err
+	}, func(err error) {
+		if err != nil {
+			v.number.SetText("")
+			v.state.SetText(errorText(err))
+			return
+		}
+		v.setSafety(got, c.app.nameOf(c.with))
+	})
+}
+
+func (v *safetyView) setSafety(s api.Safety, name string) {
+	// Three lines of four groups read out more easily than one long line.
+	groups := strings.Fields(s.Number)
+	var lines []string
+	for i := 0; i < len(groups); i += 4 {
+		lines = append(lines, strings.Join(groups[i:min(i+4, len(groups))], "  "))
+	}
+	v.number.SetText(strings.Join(lines, "\n"))
+	v.code.SetText(s.Code)
+	if s.Verified {
+		v.state.SetText("You have verified " + name + ".")
+		v.unset.Show()
+	} else {
+		v.state.SetText("Compare these numbers with " + name + "'s. If they match, mark " + name + " as verified.")
+		v.unset.Hide()
+	}
+}
+
+func (c *chatWindow) newSafetyView() *safetyView {
+	v := &safetyView{}
+	v.number = widget.NewLabelWithStyle("", fyne.TextAlignCenter, fyne.TextStyle{Monospace: true})
+	v.state = widget.NewLabel("")
+	v.state.Wrapping = fyne.TextWrapWord
+	v.code = widget.NewEntry()
+	v.code.Disable() // to select and copy, not to edit
+	v.theirs = widget.NewEntry()
+	v.theirs.SetPlaceHolder("Paste " + c.app.nameOf(c.with) + "'s code here (optional)")
+	mark := func(verified bool) {
+		code := strings.TrimSpace(v.theirs.Text)
+		c.app.command(func(ctx context.Context) error {
+			return c.app.api.VerifyContact(ctx, api.Verification{Username: c.with, Verified: verified, Code: code})
+		}, func(err error) {
+			if err != nil {
+				v.state.SetText(errorText(err))
+				return
+			}
+			v.dlg.Hide()
+		})
+	}
+	v.verify = widget.NewButtonWithIcon("Mark as verified", theme.ConfirmIcon(), func() { mark(true) })
+	v.verify.Importance = widget.HighImportance
+	v.unset = widget.NewButton("Clear verification", func() { mark(false) })
+	v.unset.Hide()
+	content := container.NewVBox(
+		widget.NewLabel("Safety number"), v.number, v.state,
+		widget.NewLabel("Your code"), v.code,
+		widget.NewLabel("Their code"), v.theirs,
+	)
+	v.dlg = dialog.NewCustomWithoutButtons("Verify security", content, c.win)
+	v.dlg.SetButtons([]fyne.CanvasObject{v.unset, widget.NewButton("Close", v.dlg.Hide), v.verify})
+	v.dlg.Resize(fyne.NewSize(440, 0))
+	return v
+}

@@ -1,0 +1,79 @@
+package node
+
+import (
+	"errors"
+	"testing"
+
+	"eserver/node/api"
+)
+
+// TestSafetyNumbers: two contacts see the same safety number; each verifies
+// the other with the other's code (a wrong code changes nothing); when bob
+// moves to a new device (a reinstall), alice's node notices the identity
+// change, warns, and no longer counts bob as verified.
+func TestSafetyNumbers(t *testing.T) {
+	server := testServer(t)
+	alice := newTestNode(t, server, "alice")
+	bob := newTestNode(t, server, "bob")
+	alice.register()
+	bob.register()
+	alice.login()
+	bob.login()
+	befriend(t, alice, bob)
+
+	sa, err := alice.SafetyNumber(ctx(t), "bob")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sb, err := bob.SafetyNumber(ctx(t), "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sa.Number != sb.Number || len(sa.Number) != 60+11 || sa.Verified || sa.Code == sb.Code {
+		t.Fatalf("alice sees %+v, bob %+v", sa, sb)
+	}
+	if _, err := alice.SafetyNumber(ctx(t), "nobody"); !errors.Is(err, api.ErrNotContact) {
+		t.Fatalf("safety number of a stranger: %v", err)
+	}
+
+	// Alice's own code is not bob's: refused, nothing recorded.
+	if err := alice.VerifyContact(ctx(t), api.Verification{Username: "bob", Verified: true, Code: sa.Code}); !errors.Is(err, api.ErrBadRequest) {
+		t.Fatalf("verifying with the wrong code: %v", err)
+	}
+	if err := alice.VerifyContact(ctx(t), api.Verification{Username: "bob", Verified: true, Code: "not base64!"}); !errors.Is(err, api.ErrBadRequest) {
+		t.Fatalf("verifying with garbage: %v", err)
+	}
+	if cs, _ := alice.Contacts(ctx(t)); cs[0].Verified {
+		t.Fatal("a refused verification counted")
+	}
+	if err := alice.VerifyContact(ctx(t), api.Verification{Username: "bob", Verified: true, Code: sb.Code}); err != nil {
+		t.Fatalf("verifying with bob's code: %v", err)
+	}
+	if cs, _ := alice.Contacts(ctx(t)); !cs[0].Verified || cs[0].KeyChanged != nil {
+		t.Fatalf("after verification: %+v", cs[0])
+	}
+	if s, _ := alice.SafetyNumber(ctx(t), "bob"); !s.Verified {
+		t.Fatal("safety number not marked verified")
+	}
+
+	// Bob reinstalls: a new device identity for the same account.
+	bs, _ := bob.current()
+	waitUntil(t, "bob's list backed up", func() bool { return bs.backupVersion() > 0 })
+	bob.stop()
+	bob.dir = t.TempDir()
+	bob.open()
+	bob.login()
+	if _, err := bob.Send(ctx(t), "alice", "it's me, on a new laptop"); err != nil {
+		t.Fatal(err)
+	}
+	e := alice.waitFor("bob's identity change", func(e api.Event) bool {
+		return e.Contact != nil && e.Contact.Username == "bob" && e.Contact.KeyChanged != nil
+	})
+	if e.Contact.Verified {
+		t.Fatal("bob's new device counts as verified")
+	}
+	s2, err := alice.SafetyNumber(ctx(t), "bob")
+	if err != nil || s2.Number == sa.Number || s2.Verified {
+		t.Fatalf("safety number after the change: %+v, %v (before %s)", s2, err, sa.Number)
+	}
+}
