@@ -108,6 +108,10 @@ const (
 	MetricRelayReservations        = "eserver_supernode_relay_reservations"
 	MetricRelayReservationsRefused = "eserver_supernode_relay_reservations_refused_total"
 	MetricRelayAdmittedPeers       = "eserver_supernode_relay_admitted_peers"
+	MetricPrekeyDevices            = "eserver_supernode_prekey_devices"
+	MetricPrekeyOneTime            = "eserver_supernode_prekey_one_time_keys"
+	MetricPrekeyHandedOut          = "eserver_supernode_prekey_one_time_handed_out_total"
+	MetricPrekeyExhausted          = "eserver_supernode_prekey_one_time_exhausted_total"
 )
 
 // metrics is the Collector NewMetrics returns.
@@ -119,6 +123,7 @@ type metrics struct {
 	mbItems, mbPuts, mbFetches, mbFetched, mbAcked                *prometheus.Desc
 	rlBytes, rlCircuits, rlOpened, rlRefused                      *prometheus.Desc
 	rlResv, rlResvRefused, rlAdmitted                             *prometheus.Desc
+	pkDevices, pkOneTime, pkHanded, pkExhausted                   *prometheus.Desc
 }
 
 // NewMetrics returns a Prometheus collector of the services s running on h
@@ -154,6 +159,11 @@ func NewMetrics(s *Services, h host.Host) prometheus.Collector {
 		rlResv:        d(MetricRelayReservations, "Relay reservations held now."),
 		rlResvRefused: d(MetricRelayReservationsRefused, "Relay reservation requests refused."),
 		rlAdmitted:    d(MetricRelayAdmittedPeers, "Peers admitted to the relay by a verified ticket (expired ones not yet swept included)."),
+
+		pkDevices:   d(MetricPrekeyDevices, "Devices with a prekey bundle in the directory."),
+		pkOneTime:   d(MetricPrekeyOneTime, "One-time prekeys waiting in the directory."),
+		pkHanded:    d(MetricPrekeyHandedOut, "One-time prekeys handed out by fetches."),
+		pkExhausted: d(MetricPrekeyExhausted, "Bundles handed out without a one-time prekey because the device had none left."),
 	}
 }
 
@@ -162,6 +172,7 @@ func (m *metrics) Describe(ch chan<- *prometheus.Desc) {
 		m.peers, m.rvEntries, m.rvPublishes, m.rvLookups, m.rvAsked, m.rvAnswered,
 		m.mbItems, m.mbPuts, m.mbFetches, m.mbFetched, m.mbAcked,
 		m.rlBytes, m.rlCircuits, m.rlOpened, m.rlRefused, m.rlResv, m.rlResvRefused, m.rlAdmitted,
+		m.pkDevices, m.pkOneTime, m.pkHanded, m.pkExhausted,
 	} {
 		ch <- d
 	}
@@ -215,5 +226,18 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 	}
 	if adm := m.s.Admissions; adm != nil {
 		gauge(m.rlAdmitted, float64(adm.Len()))
+	}
+
+	if pk := m.s.Prekeys; pk != nil {
+		if devs, otk, err := pk.Count(); err != nil {
+			ch <- prometheus.NewInvalidMetric(m.pkDevices, err)
+			ch <- prometheus.NewInvalidMetric(m.pkOneTime, err)
+		} else {
+			gauge(m.pkDevices, float64(devs))
+			gauge(m.pkOneTime, float64(otk))
+		}
+		st := pk.Stats()
+		counter(m.pkHanded, st.OneTimeHandedOut)
+		counter(m.pkExhausted, st.OneTimeExhausted)
 	}
 }

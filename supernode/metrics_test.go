@@ -116,6 +116,7 @@ func TestMetrics(t *testing.T) {
 		MetricMailboxFetches, MetricMailboxFetchedItems, MetricMailboxAckedItems,
 		MetricRelayBytes, MetricRelayCircuits, MetricRelayCircuitsOpened, MetricRelayCircuitsRefused,
 		MetricRelayReservations, MetricRelayReservationsRefused, MetricRelayAdmittedPeers,
+		MetricPrekeyDevices, MetricPrekeyOneTime, MetricPrekeyHandedOut, MetricPrekeyExhausted,
 	} {
 		want(got, name, 0)
 	}

@@ -19,6 +19,9 @@ type ServicesConfig struct {
 	// ContactsDB is the SQLite file of the stored contact lists; if empty,
 	// "contacts.db" in MailboxDB's directory.
 	ContactsDB string
+	// PrekeysDB is the SQLite file of the prekey directory; if empty,
+	// "prekeys.db" in MailboxDB's directory.
+	PrekeysDB string
 	// UploadRate caps the relay's upload in bytes per second (see
 	// RelayConfig.UploadRate); zero means no cap.
 	UploadRate int64
@@ -33,6 +36,7 @@ type Services struct {
 	Rendezvous *Rendezvous
 	Mailbox    *Mailbox
 	Contacts   *Contacts
+	Prekeys    *Prekeys
 	Relay      *Relay
 	Admissions *Admissions
 }
@@ -60,8 +64,18 @@ func StartServices(h host.Host, cfg ServicesConfig) (*Services, error) {
 		mb.Close()
 		return nil, fmt.Errorf("starting contact-list storage: %w", err)
 	}
+	if cfg.PrekeysDB == "" {
+		cfg.PrekeysDB = filepath.Join(filepath.Dir(cfg.MailboxDB), "prekeys.db")
+	}
+	pk, err := NewPrekeys(PrekeysConfig{DBPath: cfg.PrekeysDB, AuthServer: cfg.AuthServer, Logger: cfg.Logger})
+	if err != nil {
+		ct.Close()
+		mb.Close()
+		return nil, fmt.Errorf("starting the prekey directory: %w", err)
+	}
 	rl, err := StartRelay(h, RelayConfig{Admissions: adm, UploadRate: cfg.UploadRate, Logger: cfg.Logger})
 	if err != nil {
+		pk.Close()
 		ct.Close()
 		mb.Close()
 		return nil, fmt.Errorf("starting relay: %w", err)
@@ -70,7 +84,8 @@ func StartServices(h host.Host, cfg ServicesConfig) (*Services, error) {
 	rv.Attach(h)
 	mb.Attach(h)
 	ct.Attach(h)
-	return &Services{Rendezvous: rv, Mailbox: mb, Contacts: ct, Relay: rl, Admissions: adm}, nil
+	pk.Attach(h)
+	return &Services{Rendezvous: rv, Mailbox: mb, Contacts: ct, Prekeys: pk, Relay: rl, Admissions: adm}, nil
 }
 
 // Close stops every service and waits for their handlers.
@@ -79,5 +94,6 @@ func (s *Services) Close() error {
 	rlErr := s.Relay.Close()
 	mbErr := s.Mailbox.Close()
 	ctErr := s.Contacts.Close()
-	return errors.Join(rvErr, rlErr, mbErr, ctErr)
+	pkErr := s.Prekeys.Close()
+	return errors.Join(rvErr, rlErr, mbErr, ctErr, pkErr)
 }

@@ -31,6 +31,9 @@ const (
 	// ProtoContacts stores each user's contact list at its homes as a blob
 	// sealed by the user (node/backup), for new devices and reinstalls.
 	ProtoContacts = "/eserver/contacts/1.0.0"
+	// ProtoPrekeys is the prekey directory: each device's signed prekey
+	// bundle and one-time prekeys, fetched by anyone starting a session.
+	ProtoPrekeys = "/eserver/prekeys/1.0.0"
 )
 
 // Default ports (the seed's 1864–1865).
@@ -63,6 +66,7 @@ const (
 	MailboxTimeout    = 20 * time.Second
 	MailNotifyTimeout = 5 * time.Second
 	ContactsTimeout   = 30 * time.Second // a whole contact list may be 1 MiB
+	PrekeysTimeout    = 10 * time.Second // frames of at most MaxPrekeysFrame
 	MsgIdleTimeout    = 2 * time.Minute  // a message stream with no frames is closed
 	MsgWriteTimeout   = 10 * time.Second
 	DialTimeout       = 10 * time.Second
@@ -78,6 +82,16 @@ const (
 	HeartbeatInterval       = 2 * time.Second
 	SupernodeTTL            = 6 * time.Second
 	SupernodeTicketLifetime = time.Hour
+)
+
+// Devices and revocation. A device (peer ID) an account revoked never gets
+// a ticket again; the auth server's revocation log carries it until its last
+// ticket expires, and supernodes poll the log every RevocationPollInterval.
+const (
+	MaxDeviceName          = 64   // bytes of a device's human name, e.g. "laptop"
+	MaxListedDevices       = 100  // devices in one list_devices answer at most
+	MaxRevocationEntries   = 2000 // entries in one revocation page: about 60 bytes each, well inside a registry frame
+	RevocationPollInterval = 30 * time.Second
 )
 
 // Homes is how many supernodes every node keeps (the seed's "Supernodes(3)").
@@ -101,6 +115,21 @@ const (
 	MaxContactsPlain = 1 << 20
 	MaxContactsBlob  = MaxContactsPlain + 256
 	MaxContactsFrame = MaxContactsBlob + 16<<10 // a blob plus the ticket and the other fields
+)
+
+// Prekey directory limits. A bundle (identity key, signed X25519 and
+// ML-KEM-768 prekeys, signatures) takes about 1.5–2 KiB; a one-time prekey
+// is an id and an X25519 key. A fetch answer holds at most
+// MaxPrekeyDevices entries of a bundle, a ticket and a one-time prekey, so
+// it fits in MaxPrekeysFrame with room to spare.
+const (
+	MaxPrekeyBundle      = 8 << 10
+	MaxOneTimePrekey     = 64
+	MaxOneTimePerPublish = 100
+	MaxOneTimeStored     = 200  // per device; a publish past it drops the oldest
+	MaxPrekeyDevices     = 8    // per user; a new device past it evicts the oldest ticket's
+	MaxPrekeyTicket      = 1024 // a serialized SignedTicket (about 300 bytes) kept per device
+	MaxPrekeysFrame      = 128 << 10
 )
 
 // Errors callers branch on.

@@ -186,6 +186,9 @@ type AuthRequest struct {
 	//	*AuthRequest_RegisterStart
 	//	*AuthRequest_LoginStart
 	//	*AuthRequest_Renew
+	//	*AuthRequest_ListDevices
+	//	*AuthRequest_RevokeDevice
+	//	*AuthRequest_ChangePassword
 	Kind          isAuthRequest_Kind `protobuf_oneof:"kind"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -255,6 +258,33 @@ func (x *AuthRequest) GetRenew() *Renew {
 	return nil
 }
 
+func (x *AuthRequest) GetListDevices() *ListDevices {
+	if x != nil {
+		if x, ok := x.Kind.(*AuthRequest_ListDevices); ok {
+			return x.ListDevices
+		}
+	}
+	return nil
+}
+
+func (x *AuthRequest) GetRevokeDevice() *RevokeDevice {
+	if x != nil {
+		if x, ok := x.Kind.(*AuthRequest_RevokeDevice); ok {
+			return x.RevokeDevice
+		}
+	}
+	return nil
+}
+
+func (x *AuthRequest) GetChangePassword() *ChangePassword {
+	if x != nil {
+		if x, ok := x.Kind.(*AuthRequest_ChangePassword); ok {
+			return x.ChangePassword
+		}
+	}
+	return nil
+}
+
 type isAuthRequest_Kind interface {
 	isAuthRequest_Kind()
 }
@@ -271,11 +301,199 @@ type AuthRequest_Renew struct {
 	Renew *Renew `protobuf:"bytes,3,opt,name=renew,proto3,oneof"`
 }
 
+type AuthRequest_ListDevices struct {
+	ListDevices *ListDevices `protobuf:"bytes,4,opt,name=list_devices,json=listDevices,proto3,oneof"`
+}
+
+type AuthRequest_RevokeDevice struct {
+	RevokeDevice *RevokeDevice `protobuf:"bytes,5,opt,name=revoke_device,json=revokeDevice,proto3,oneof"`
+}
+
+type AuthRequest_ChangePassword struct {
+	ChangePassword *ChangePassword `protobuf:"bytes,6,opt,name=change_password,json=changePassword,proto3,oneof"`
+}
+
 func (*AuthRequest_RegisterStart) isAuthRequest_Kind() {}
 
 func (*AuthRequest_LoginStart) isAuthRequest_Kind() {}
 
 func (*AuthRequest_Renew) isAuthRequest_Kind() {}
+
+func (*AuthRequest_ListDevices) isAuthRequest_Kind() {}
+
+func (*AuthRequest_RevokeDevice) isAuthRequest_Kind() {}
+
+func (*AuthRequest_ChangePassword) isAuthRequest_Kind() {}
+
+// ListDevices asks for the devices of the ticket's account; the stream's
+// peer must be the device the ticket names. Answered with devices.
+type ListDevices struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Ticket        *SignedTicket          `protobuf:"bytes,1,opt,name=ticket,proto3" json:"ticket,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListDevices) Reset() {
+	*x = ListDevices{}
+	mi := &file_wire_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListDevices) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListDevices) ProtoMessage() {}
+
+func (x *ListDevices) ProtoReflect() protoreflect.Message {
+	mi := &file_wire_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListDevices.ProtoReflect.Descriptor instead.
+func (*ListDevices) Descriptor() ([]byte, []int) {
+	return file_wire_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *ListDevices) GetTicket() *SignedTicket {
+	if x != nil {
+		return x.Ticket
+	}
+	return nil
+}
+
+// RevokeDevice revokes one device of the ticket's account (any device may
+// revoke any other, or itself): the device's peer ID never gets a ticket
+// again, and the revocation list carries it until its last ticket expires.
+// The stream's peer must be the device the ticket names. Answered with
+// revoke_result or an error (unknown_device for a peer ID that is not a
+// device of this account).
+type RevokeDevice struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Ticket        *SignedTicket          `protobuf:"bytes,1,opt,name=ticket,proto3" json:"ticket,omitempty"`
+	PeerId        []byte                 `protobuf:"bytes,2,opt,name=peer_id,json=peerId,proto3" json:"peer_id,omitempty"` // binary peer ID of the device to revoke
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RevokeDevice) Reset() {
+	*x = RevokeDevice{}
+	mi := &file_wire_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RevokeDevice) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RevokeDevice) ProtoMessage() {}
+
+func (x *RevokeDevice) ProtoReflect() protoreflect.Message {
+	mi := &file_wire_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RevokeDevice.ProtoReflect.Descriptor instead.
+func (*RevokeDevice) Descriptor() ([]byte, []int) {
+	return file_wire_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *RevokeDevice) GetTicket() *SignedTicket {
+	if x != nil {
+		return x.Ticket
+	}
+	return nil
+}
+
+func (x *RevokeDevice) GetPeerId() []byte {
+	if x != nil {
+		return x.PeerId
+	}
+	return nil
+}
+
+// ChangePassword replaces the account's OPAQUE record. It is a full login
+// with the old password followed by a registration with the new one, on one
+// stream: the server answers ke2; the client sends login_finish; only when
+// KE3 verifies does the server answer registration_response to the
+// registration request sent here; the client sends register_finish and gets
+// password_changed. A ticket alone cannot change a password.
+type ChangePassword struct {
+	state               protoimpl.MessageState `protogen:"open.v1"`
+	Username            string                 `protobuf:"bytes,1,opt,name=username,proto3" json:"username,omitempty"`
+	Ke1                 []byte                 `protobuf:"bytes,2,opt,name=ke1,proto3" json:"ke1,omitempty"`                                                            // OPAQUE KE1 of the old password
+	RegistrationRequest []byte                 `protobuf:"bytes,3,opt,name=registration_request,json=registrationRequest,proto3" json:"registration_request,omitempty"` // OPAQUE RegistrationRequest of the new password
+	unknownFields       protoimpl.UnknownFields
+	sizeCache           protoimpl.SizeCache
+}
+
+func (x *ChangePassword) Reset() {
+	*x = ChangePassword{}
+	mi := &file_wire_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ChangePassword) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ChangePassword) ProtoMessage() {}
+
+func (x *ChangePassword) ProtoReflect() protoreflect.Message {
+	mi := &file_wire_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ChangePassword.ProtoReflect.Descriptor instead.
+func (*ChangePassword) Descriptor() ([]byte, []int) {
+	return file_wire_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *ChangePassword) GetUsername() string {
+	if x != nil {
+		return x.Username
+	}
+	return ""
+}
+
+func (x *ChangePassword) GetKe1() []byte {
+	if x != nil {
+		return x.Ke1
+	}
+	return nil
+}
+
+func (x *ChangePassword) GetRegistrationRequest() []byte {
+	if x != nil {
+		return x.RegistrationRequest
+	}
+	return nil
+}
 
 // Renew asks for a fresh ticket for the same device without the password:
 // the stream's peer must be the one the (still valid) ticket names. It is
@@ -289,7 +507,7 @@ type Renew struct {
 
 func (x *Renew) Reset() {
 	*x = Renew{}
-	mi := &file_wire_proto_msgTypes[3]
+	mi := &file_wire_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -301,7 +519,7 @@ func (x *Renew) String() string {
 func (*Renew) ProtoMessage() {}
 
 func (x *Renew) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[3]
+	mi := &file_wire_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -314,7 +532,7 @@ func (x *Renew) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Renew.ProtoReflect.Descriptor instead.
 func (*Renew) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{3}
+	return file_wire_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *Renew) GetTicket() *SignedTicket {
@@ -334,7 +552,7 @@ type RegisterStart struct {
 
 func (x *RegisterStart) Reset() {
 	*x = RegisterStart{}
-	mi := &file_wire_proto_msgTypes[4]
+	mi := &file_wire_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -346,7 +564,7 @@ func (x *RegisterStart) String() string {
 func (*RegisterStart) ProtoMessage() {}
 
 func (x *RegisterStart) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[4]
+	mi := &file_wire_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -359,7 +577,7 @@ func (x *RegisterStart) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RegisterStart.ProtoReflect.Descriptor instead.
 func (*RegisterStart) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{4}
+	return file_wire_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *RegisterStart) GetUsername() string {
@@ -385,7 +603,7 @@ type RegisterFinish struct {
 
 func (x *RegisterFinish) Reset() {
 	*x = RegisterFinish{}
-	mi := &file_wire_proto_msgTypes[5]
+	mi := &file_wire_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -397,7 +615,7 @@ func (x *RegisterFinish) String() string {
 func (*RegisterFinish) ProtoMessage() {}
 
 func (x *RegisterFinish) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[5]
+	mi := &file_wire_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -410,7 +628,7 @@ func (x *RegisterFinish) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RegisterFinish.ProtoReflect.Descriptor instead.
 func (*RegisterFinish) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{5}
+	return file_wire_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *RegisterFinish) GetRegistrationRecord() []byte {
@@ -432,7 +650,7 @@ type LoginStart struct {
 
 func (x *LoginStart) Reset() {
 	*x = LoginStart{}
-	mi := &file_wire_proto_msgTypes[6]
+	mi := &file_wire_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -444,7 +662,7 @@ func (x *LoginStart) String() string {
 func (*LoginStart) ProtoMessage() {}
 
 func (x *LoginStart) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[6]
+	mi := &file_wire_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -457,7 +675,7 @@ func (x *LoginStart) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LoginStart.ProtoReflect.Descriptor instead.
 func (*LoginStart) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{6}
+	return file_wire_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *LoginStart) GetUsername() string {
@@ -497,7 +715,7 @@ type LoginFinish struct {
 
 func (x *LoginFinish) Reset() {
 	*x = LoginFinish{}
-	mi := &file_wire_proto_msgTypes[7]
+	mi := &file_wire_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -509,7 +727,7 @@ func (x *LoginFinish) String() string {
 func (*LoginFinish) ProtoMessage() {}
 
 func (x *LoginFinish) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[7]
+	mi := &file_wire_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -522,7 +740,7 @@ func (x *LoginFinish) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LoginFinish.ProtoReflect.Descriptor instead.
 func (*LoginFinish) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{7}
+	return file_wire_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *LoginFinish) GetKe3() []byte {
@@ -542,6 +760,9 @@ type AuthResponse struct {
 	//	*AuthResponse_Ke2
 	//	*AuthResponse_LoginResult
 	//	*AuthResponse_RegisterResult
+	//	*AuthResponse_Devices
+	//	*AuthResponse_RevokeResult
+	//	*AuthResponse_PasswordChanged
 	Kind          isAuthResponse_Kind `protobuf_oneof:"kind"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -549,7 +770,7 @@ type AuthResponse struct {
 
 func (x *AuthResponse) Reset() {
 	*x = AuthResponse{}
-	mi := &file_wire_proto_msgTypes[8]
+	mi := &file_wire_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -561,7 +782,7 @@ func (x *AuthResponse) String() string {
 func (*AuthResponse) ProtoMessage() {}
 
 func (x *AuthResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[8]
+	mi := &file_wire_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -574,7 +795,7 @@ func (x *AuthResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuthResponse.ProtoReflect.Descriptor instead.
 func (*AuthResponse) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{8}
+	return file_wire_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *AuthResponse) GetKind() isAuthResponse_Kind {
@@ -629,6 +850,33 @@ func (x *AuthResponse) GetRegisterResult() *RegisterResult {
 	return nil
 }
 
+func (x *AuthResponse) GetDevices() *DeviceList {
+	if x != nil {
+		if x, ok := x.Kind.(*AuthResponse_Devices); ok {
+			return x.Devices
+		}
+	}
+	return nil
+}
+
+func (x *AuthResponse) GetRevokeResult() *RevokeResult {
+	if x != nil {
+		if x, ok := x.Kind.(*AuthResponse_RevokeResult); ok {
+			return x.RevokeResult
+		}
+	}
+	return nil
+}
+
+func (x *AuthResponse) GetPasswordChanged() *PasswordChanged {
+	if x != nil {
+		if x, ok := x.Kind.(*AuthResponse_PasswordChanged); ok {
+			return x.PasswordChanged
+		}
+	}
+	return nil
+}
+
 type isAuthResponse_Kind interface {
 	isAuthResponse_Kind()
 }
@@ -653,6 +901,18 @@ type AuthResponse_RegisterResult struct {
 	RegisterResult *RegisterResult `protobuf:"bytes,5,opt,name=register_result,json=registerResult,proto3,oneof"`
 }
 
+type AuthResponse_Devices struct {
+	Devices *DeviceList `protobuf:"bytes,6,opt,name=devices,proto3,oneof"`
+}
+
+type AuthResponse_RevokeResult struct {
+	RevokeResult *RevokeResult `protobuf:"bytes,7,opt,name=revoke_result,json=revokeResult,proto3,oneof"`
+}
+
+type AuthResponse_PasswordChanged struct {
+	PasswordChanged *PasswordChanged `protobuf:"bytes,8,opt,name=password_changed,json=passwordChanged,proto3,oneof"`
+}
+
 func (*AuthResponse_Error) isAuthResponse_Kind() {}
 
 func (*AuthResponse_RegistrationResponse) isAuthResponse_Kind() {}
@@ -663,17 +923,25 @@ func (*AuthResponse_LoginResult) isAuthResponse_Kind() {}
 
 func (*AuthResponse_RegisterResult) isAuthResponse_Kind() {}
 
+func (*AuthResponse_Devices) isAuthResponse_Kind() {}
+
+func (*AuthResponse_RevokeResult) isAuthResponse_Kind() {}
+
+func (*AuthResponse_PasswordChanged) isAuthResponse_Kind() {}
+
 type AuthError struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Code          string                 `protobuf:"bytes,1,opt,name=code,proto3" json:"code,omitempty"` // stable: login_failed, username_taken, rate_limited, bad_request, internal
-	Message       string                 `protobuf:"bytes,2,opt,name=message,proto3" json:"message,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// stable: login_failed, username_taken, rate_limited, bad_request, internal,
+	// device_revoked, unknown_device, unauthorized
+	Code          string `protobuf:"bytes,1,opt,name=code,proto3" json:"code,omitempty"`
+	Message       string `protobuf:"bytes,2,opt,name=message,proto3" json:"message,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *AuthError) Reset() {
 	*x = AuthError{}
-	mi := &file_wire_proto_msgTypes[9]
+	mi := &file_wire_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -685,7 +953,7 @@ func (x *AuthError) String() string {
 func (*AuthError) ProtoMessage() {}
 
 func (x *AuthError) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[9]
+	mi := &file_wire_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -698,7 +966,7 @@ func (x *AuthError) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuthError.ProtoReflect.Descriptor instead.
 func (*AuthError) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{9}
+	return file_wire_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *AuthError) GetCode() string {
@@ -723,7 +991,7 @@ type RegisterResult struct {
 
 func (x *RegisterResult) Reset() {
 	*x = RegisterResult{}
-	mi := &file_wire_proto_msgTypes[10]
+	mi := &file_wire_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -735,7 +1003,7 @@ func (x *RegisterResult) String() string {
 func (*RegisterResult) ProtoMessage() {}
 
 func (x *RegisterResult) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[10]
+	mi := &file_wire_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -748,7 +1016,218 @@ func (x *RegisterResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RegisterResult.ProtoReflect.Descriptor instead.
 func (*RegisterResult) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{10}
+	return file_wire_proto_rawDescGZIP(), []int{13}
+}
+
+// DeviceList answers list_devices: the account's devices, most recently seen
+// first, at most as many as fit in one auth frame; total counts them all.
+type DeviceList struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Devices       []*Device              `protobuf:"bytes,1,rep,name=devices,proto3" json:"devices,omitempty"`
+	Total         uint32                 `protobuf:"varint,2,opt,name=total,proto3" json:"total,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeviceList) Reset() {
+	*x = DeviceList{}
+	mi := &file_wire_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeviceList) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeviceList) ProtoMessage() {}
+
+func (x *DeviceList) ProtoReflect() protoreflect.Message {
+	mi := &file_wire_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeviceList.ProtoReflect.Descriptor instead.
+func (*DeviceList) Descriptor() ([]byte, []int) {
+	return file_wire_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *DeviceList) GetDevices() []*Device {
+	if x != nil {
+		return x.Devices
+	}
+	return nil
+}
+
+func (x *DeviceList) GetTotal() uint32 {
+	if x != nil {
+		return x.Total
+	}
+	return 0
+}
+
+// Device is one device (peer ID) that signed in to an account.
+type Device struct {
+	state          protoimpl.MessageState `protogen:"open.v1"`
+	PeerId         []byte                 `protobuf:"bytes,1,opt,name=peer_id,json=peerId,proto3" json:"peer_id,omitempty"`
+	Name           string                 `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"` // the device name of its latest login
+	FirstLoginUnix int64                  `protobuf:"varint,3,opt,name=first_login_unix,json=firstLoginUnix,proto3" json:"first_login_unix,omitempty"`
+	LastSeenUnix   int64                  `protobuf:"varint,4,opt,name=last_seen_unix,json=lastSeenUnix,proto3" json:"last_seen_unix,omitempty"` // latest login or renewal
+	RevokedUnix    int64                  `protobuf:"varint,5,opt,name=revoked_unix,json=revokedUnix,proto3" json:"revoked_unix,omitempty"`      // 0 while not revoked
+	Current        bool                   `protobuf:"varint,6,opt,name=current,proto3" json:"current,omitempty"`                                 // the device that asked
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *Device) Reset() {
+	*x = Device{}
+	mi := &file_wire_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Device) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Device) ProtoMessage() {}
+
+func (x *Device) ProtoReflect() protoreflect.Message {
+	mi := &file_wire_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Device.ProtoReflect.Descriptor instead.
+func (*Device) Descriptor() ([]byte, []int) {
+	return file_wire_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *Device) GetPeerId() []byte {
+	if x != nil {
+		return x.PeerId
+	}
+	return nil
+}
+
+func (x *Device) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *Device) GetFirstLoginUnix() int64 {
+	if x != nil {
+		return x.FirstLoginUnix
+	}
+	return 0
+}
+
+func (x *Device) GetLastSeenUnix() int64 {
+	if x != nil {
+		return x.LastSeenUnix
+	}
+	return 0
+}
+
+func (x *Device) GetRevokedUnix() int64 {
+	if x != nil {
+		return x.RevokedUnix
+	}
+	return 0
+}
+
+func (x *Device) GetCurrent() bool {
+	if x != nil {
+		return x.Current
+	}
+	return false
+}
+
+type RevokeResult struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RevokeResult) Reset() {
+	*x = RevokeResult{}
+	mi := &file_wire_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RevokeResult) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RevokeResult) ProtoMessage() {}
+
+func (x *RevokeResult) ProtoReflect() protoreflect.Message {
+	mi := &file_wire_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RevokeResult.ProtoReflect.Descriptor instead.
+func (*RevokeResult) Descriptor() ([]byte, []int) {
+	return file_wire_proto_rawDescGZIP(), []int{16}
+}
+
+type PasswordChanged struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PasswordChanged) Reset() {
+	*x = PasswordChanged{}
+	mi := &file_wire_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PasswordChanged) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PasswordChanged) ProtoMessage() {}
+
+func (x *PasswordChanged) ProtoReflect() protoreflect.Message {
+	mi := &file_wire_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PasswordChanged.ProtoReflect.Descriptor instead.
+func (*PasswordChanged) Descriptor() ([]byte, []int) {
+	return file_wire_proto_rawDescGZIP(), []int{17}
 }
 
 type LoginResult struct {
@@ -762,7 +1241,7 @@ type LoginResult struct {
 
 func (x *LoginResult) Reset() {
 	*x = LoginResult{}
-	mi := &file_wire_proto_msgTypes[11]
+	mi := &file_wire_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -774,7 +1253,7 @@ func (x *LoginResult) String() string {
 func (*LoginResult) ProtoMessage() {}
 
 func (x *LoginResult) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[11]
+	mi := &file_wire_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -787,7 +1266,7 @@ func (x *LoginResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LoginResult.ProtoReflect.Descriptor instead.
 func (*LoginResult) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{11}
+	return file_wire_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *LoginResult) GetTicket() *SignedTicket {
@@ -824,7 +1303,7 @@ type RendezvousRequest struct {
 
 func (x *RendezvousRequest) Reset() {
 	*x = RendezvousRequest{}
-	mi := &file_wire_proto_msgTypes[12]
+	mi := &file_wire_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -836,7 +1315,7 @@ func (x *RendezvousRequest) String() string {
 func (*RendezvousRequest) ProtoMessage() {}
 
 func (x *RendezvousRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[12]
+	mi := &file_wire_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -849,7 +1328,7 @@ func (x *RendezvousRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RendezvousRequest.ProtoReflect.Descriptor instead.
 func (*RendezvousRequest) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{12}
+	return file_wire_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *RendezvousRequest) GetKind() isRendezvousRequest_Kind {
@@ -907,7 +1386,7 @@ type Publish struct {
 
 func (x *Publish) Reset() {
 	*x = Publish{}
-	mi := &file_wire_proto_msgTypes[13]
+	mi := &file_wire_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -919,7 +1398,7 @@ func (x *Publish) String() string {
 func (*Publish) ProtoMessage() {}
 
 func (x *Publish) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[13]
+	mi := &file_wire_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -932,7 +1411,7 @@ func (x *Publish) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Publish.ProtoReflect.Descriptor instead.
 func (*Publish) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{13}
+	return file_wire_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *Publish) GetTicket() *SignedTicket {
@@ -967,7 +1446,7 @@ type Lookup struct {
 
 func (x *Lookup) Reset() {
 	*x = Lookup{}
-	mi := &file_wire_proto_msgTypes[14]
+	mi := &file_wire_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -979,7 +1458,7 @@ func (x *Lookup) String() string {
 func (*Lookup) ProtoMessage() {}
 
 func (x *Lookup) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[14]
+	mi := &file_wire_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -992,7 +1471,7 @@ func (x *Lookup) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Lookup.ProtoReflect.Descriptor instead.
 func (*Lookup) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{14}
+	return file_wire_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *Lookup) GetTicket() *SignedTicket {
@@ -1026,7 +1505,7 @@ type RendezvousResponse struct {
 
 func (x *RendezvousResponse) Reset() {
 	*x = RendezvousResponse{}
-	mi := &file_wire_proto_msgTypes[15]
+	mi := &file_wire_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1038,7 +1517,7 @@ func (x *RendezvousResponse) String() string {
 func (*RendezvousResponse) ProtoMessage() {}
 
 func (x *RendezvousResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[15]
+	mi := &file_wire_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1051,7 +1530,7 @@ func (x *RendezvousResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RendezvousResponse.ProtoReflect.Descriptor instead.
 func (*RendezvousResponse) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{15}
+	return file_wire_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *RendezvousResponse) GetError() string {
@@ -1082,7 +1561,7 @@ type Hello struct {
 
 func (x *Hello) Reset() {
 	*x = Hello{}
-	mi := &file_wire_proto_msgTypes[16]
+	mi := &file_wire_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1094,7 +1573,7 @@ func (x *Hello) String() string {
 func (*Hello) ProtoMessage() {}
 
 func (x *Hello) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[16]
+	mi := &file_wire_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1107,7 +1586,7 @@ func (x *Hello) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Hello.ProtoReflect.Descriptor instead.
 func (*Hello) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{16}
+	return file_wire_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *Hello) GetTicket() *SignedTicket {
@@ -1138,7 +1617,7 @@ type Frame struct {
 
 func (x *Frame) Reset() {
 	*x = Frame{}
-	mi := &file_wire_proto_msgTypes[17]
+	mi := &file_wire_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1150,7 +1629,7 @@ func (x *Frame) String() string {
 func (*Frame) ProtoMessage() {}
 
 func (x *Frame) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[17]
+	mi := &file_wire_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1163,7 +1642,7 @@ func (x *Frame) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Frame.ProtoReflect.Descriptor instead.
 func (*Frame) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{17}
+	return file_wire_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *Frame) GetKind() isFrame_Kind {
@@ -1219,7 +1698,7 @@ type Envelope struct {
 
 func (x *Envelope) Reset() {
 	*x = Envelope{}
-	mi := &file_wire_proto_msgTypes[18]
+	mi := &file_wire_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1231,7 +1710,7 @@ func (x *Envelope) String() string {
 func (*Envelope) ProtoMessage() {}
 
 func (x *Envelope) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[18]
+	mi := &file_wire_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1244,7 +1723,7 @@ func (x *Envelope) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Envelope.ProtoReflect.Descriptor instead.
 func (*Envelope) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{18}
+	return file_wire_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *Envelope) GetId() string {
@@ -1271,7 +1750,7 @@ type Ack struct {
 
 func (x *Ack) Reset() {
 	*x = Ack{}
-	mi := &file_wire_proto_msgTypes[19]
+	mi := &file_wire_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1283,7 +1762,7 @@ func (x *Ack) String() string {
 func (*Ack) ProtoMessage() {}
 
 func (x *Ack) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[19]
+	mi := &file_wire_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1296,7 +1775,7 @@ func (x *Ack) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Ack.ProtoReflect.Descriptor instead.
 func (*Ack) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{19}
+	return file_wire_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *Ack) GetId() string {
@@ -1333,7 +1812,7 @@ type Payload struct {
 
 func (x *Payload) Reset() {
 	*x = Payload{}
-	mi := &file_wire_proto_msgTypes[20]
+	mi := &file_wire_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1345,7 +1824,7 @@ func (x *Payload) String() string {
 func (*Payload) ProtoMessage() {}
 
 func (x *Payload) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[20]
+	mi := &file_wire_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1358,7 +1837,7 @@ func (x *Payload) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Payload.ProtoReflect.Descriptor instead.
 func (*Payload) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{20}
+	return file_wire_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *Payload) GetSentUnixMilli() int64 {
@@ -1495,7 +1974,7 @@ type Visibility struct {
 
 func (x *Visibility) Reset() {
 	*x = Visibility{}
-	mi := &file_wire_proto_msgTypes[21]
+	mi := &file_wire_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1507,7 +1986,7 @@ func (x *Visibility) String() string {
 func (*Visibility) ProtoMessage() {}
 
 func (x *Visibility) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[21]
+	mi := &file_wire_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1520,7 +1999,7 @@ func (x *Visibility) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Visibility.ProtoReflect.Descriptor instead.
 func (*Visibility) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{21}
+	return file_wire_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *Visibility) GetToken() []byte {
@@ -1541,7 +2020,7 @@ type Receipt struct {
 
 func (x *Receipt) Reset() {
 	*x = Receipt{}
-	mi := &file_wire_proto_msgTypes[22]
+	mi := &file_wire_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1553,7 +2032,7 @@ func (x *Receipt) String() string {
 func (*Receipt) ProtoMessage() {}
 
 func (x *Receipt) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[22]
+	mi := &file_wire_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1566,7 +2045,7 @@ func (x *Receipt) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Receipt.ProtoReflect.Descriptor instead.
 func (*Receipt) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{22}
+	return file_wire_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *Receipt) GetIds() []string {
@@ -1585,7 +2064,7 @@ type Chat struct {
 
 func (x *Chat) Reset() {
 	*x = Chat{}
-	mi := &file_wire_proto_msgTypes[23]
+	mi := &file_wire_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1597,7 +2076,7 @@ func (x *Chat) String() string {
 func (*Chat) ProtoMessage() {}
 
 func (x *Chat) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[23]
+	mi := &file_wire_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1610,7 +2089,7 @@ func (x *Chat) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Chat.ProtoReflect.Descriptor instead.
 func (*Chat) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{23}
+	return file_wire_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *Chat) GetText() string {
@@ -1629,7 +2108,7 @@ type ContactRequest struct {
 
 func (x *ContactRequest) Reset() {
 	*x = ContactRequest{}
-	mi := &file_wire_proto_msgTypes[24]
+	mi := &file_wire_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1641,7 +2120,7 @@ func (x *ContactRequest) String() string {
 func (*ContactRequest) ProtoMessage() {}
 
 func (x *ContactRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[24]
+	mi := &file_wire_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1654,7 +2133,7 @@ func (x *ContactRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ContactRequest.ProtoReflect.Descriptor instead.
 func (*ContactRequest) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{24}
+	return file_wire_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *ContactRequest) GetMessage() string {
@@ -1673,7 +2152,7 @@ type ContactResponse struct {
 
 func (x *ContactResponse) Reset() {
 	*x = ContactResponse{}
-	mi := &file_wire_proto_msgTypes[25]
+	mi := &file_wire_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1685,7 +2164,7 @@ func (x *ContactResponse) String() string {
 func (*ContactResponse) ProtoMessage() {}
 
 func (x *ContactResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[25]
+	mi := &file_wire_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1698,7 +2177,7 @@ func (x *ContactResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ContactResponse.ProtoReflect.Descriptor instead.
 func (*ContactResponse) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{25}
+	return file_wire_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *ContactResponse) GetAccepted() bool {
@@ -1716,7 +2195,7 @@ type ContactRemoved struct {
 
 func (x *ContactRemoved) Reset() {
 	*x = ContactRemoved{}
-	mi := &file_wire_proto_msgTypes[26]
+	mi := &file_wire_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1728,7 +2207,7 @@ func (x *ContactRemoved) String() string {
 func (*ContactRemoved) ProtoMessage() {}
 
 func (x *ContactRemoved) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[26]
+	mi := &file_wire_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1741,7 +2220,7 @@ func (x *ContactRemoved) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ContactRemoved.ProtoReflect.Descriptor instead.
 func (*ContactRemoved) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{26}
+	return file_wire_proto_rawDescGZIP(), []int{33}
 }
 
 type Presence struct {
@@ -1756,7 +2235,7 @@ type Presence struct {
 
 func (x *Presence) Reset() {
 	*x = Presence{}
-	mi := &file_wire_proto_msgTypes[27]
+	mi := &file_wire_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1768,7 +2247,7 @@ func (x *Presence) String() string {
 func (*Presence) ProtoMessage() {}
 
 func (x *Presence) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[27]
+	mi := &file_wire_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1781,7 +2260,7 @@ func (x *Presence) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Presence.ProtoReflect.Descriptor instead.
 func (*Presence) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{27}
+	return file_wire_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *Presence) GetStatus() string {
@@ -1825,7 +2304,7 @@ type SealedBox struct {
 
 func (x *SealedBox) Reset() {
 	*x = SealedBox{}
-	mi := &file_wire_proto_msgTypes[28]
+	mi := &file_wire_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1837,7 +2316,7 @@ func (x *SealedBox) String() string {
 func (*SealedBox) ProtoMessage() {}
 
 func (x *SealedBox) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[28]
+	mi := &file_wire_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1850,7 +2329,7 @@ func (x *SealedBox) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SealedBox.ProtoReflect.Descriptor instead.
 func (*SealedBox) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{28}
+	return file_wire_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *SealedBox) GetEphemeral() []byte {
@@ -1888,6 +2367,7 @@ type RegistryRequest struct {
 	//
 	//	*RegistryRequest_Heartbeat
 	//	*RegistryRequest_List
+	//	*RegistryRequest_Revocations
 	Kind          isRegistryRequest_Kind `protobuf_oneof:"kind"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1895,7 +2375,7 @@ type RegistryRequest struct {
 
 func (x *RegistryRequest) Reset() {
 	*x = RegistryRequest{}
-	mi := &file_wire_proto_msgTypes[29]
+	mi := &file_wire_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1907,7 +2387,7 @@ func (x *RegistryRequest) String() string {
 func (*RegistryRequest) ProtoMessage() {}
 
 func (x *RegistryRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[29]
+	mi := &file_wire_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1920,7 +2400,7 @@ func (x *RegistryRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RegistryRequest.ProtoReflect.Descriptor instead.
 func (*RegistryRequest) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{29}
+	return file_wire_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *RegistryRequest) GetKind() isRegistryRequest_Kind {
@@ -1948,6 +2428,15 @@ func (x *RegistryRequest) GetList() *ListSupernodes {
 	return nil
 }
 
+func (x *RegistryRequest) GetRevocations() *FetchRevocations {
+	if x != nil {
+		if x, ok := x.Kind.(*RegistryRequest_Revocations); ok {
+			return x.Revocations
+		}
+	}
+	return nil
+}
+
 type isRegistryRequest_Kind interface {
 	isRegistryRequest_Kind()
 }
@@ -1960,9 +2449,15 @@ type RegistryRequest_List struct {
 	List *ListSupernodes `protobuf:"bytes,2,opt,name=list,proto3,oneof"`
 }
 
+type RegistryRequest_Revocations struct {
+	Revocations *FetchRevocations `protobuf:"bytes,3,opt,name=revocations,proto3,oneof"`
+}
+
 func (*RegistryRequest_Heartbeat) isRegistryRequest_Kind() {}
 
 func (*RegistryRequest_List) isRegistryRequest_Kind() {}
+
+func (*RegistryRequest_Revocations) isRegistryRequest_Kind() {}
 
 // Heartbeat announces (and keeps announcing) a supernode. The stream's peer
 // must be the device the ticket names and the record's signer.
@@ -1976,7 +2471,7 @@ type Heartbeat struct {
 
 func (x *Heartbeat) Reset() {
 	*x = Heartbeat{}
-	mi := &file_wire_proto_msgTypes[30]
+	mi := &file_wire_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1988,7 +2483,7 @@ func (x *Heartbeat) String() string {
 func (*Heartbeat) ProtoMessage() {}
 
 func (x *Heartbeat) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[30]
+	mi := &file_wire_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2001,7 +2496,7 @@ func (x *Heartbeat) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Heartbeat.ProtoReflect.Descriptor instead.
 func (*Heartbeat) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{30}
+	return file_wire_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *Heartbeat) GetTicket() *SignedTicket {
@@ -2028,7 +2523,7 @@ type ListSupernodes struct {
 
 func (x *ListSupernodes) Reset() {
 	*x = ListSupernodes{}
-	mi := &file_wire_proto_msgTypes[31]
+	mi := &file_wire_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2040,7 +2535,7 @@ func (x *ListSupernodes) String() string {
 func (*ListSupernodes) ProtoMessage() {}
 
 func (x *ListSupernodes) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[31]
+	mi := &file_wire_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2053,7 +2548,7 @@ func (x *ListSupernodes) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListSupernodes.ProtoReflect.Descriptor instead.
 func (*ListSupernodes) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{31}
+	return file_wire_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *ListSupernodes) GetTicket() *SignedTicket {
@@ -2068,13 +2563,14 @@ type RegistryResponse struct {
 	Error           string                 `protobuf:"bytes,1,opt,name=error,proto3" json:"error,omitempty"`                                            // stable code or empty
 	SupernodeTicket *SignedTicket          `protobuf:"bytes,2,opt,name=supernode_ticket,json=supernodeTicket,proto3" json:"supernode_ticket,omitempty"` // answer to a heartbeat: role "supernode"
 	Supernodes      []*SupernodeInfo       `protobuf:"bytes,3,rep,name=supernodes,proto3" json:"supernodes,omitempty"`                                  // answer to a list
+	Revocations     *SignedRevocations     `protobuf:"bytes,4,opt,name=revocations,proto3" json:"revocations,omitempty"`                                // answer to revocations
 	unknownFields   protoimpl.UnknownFields
 	sizeCache       protoimpl.SizeCache
 }
 
 func (x *RegistryResponse) Reset() {
 	*x = RegistryResponse{}
-	mi := &file_wire_proto_msgTypes[32]
+	mi := &file_wire_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2086,7 +2582,7 @@ func (x *RegistryResponse) String() string {
 func (*RegistryResponse) ProtoMessage() {}
 
 func (x *RegistryResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[32]
+	mi := &file_wire_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2099,7 +2595,7 @@ func (x *RegistryResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RegistryResponse.ProtoReflect.Descriptor instead.
 func (*RegistryResponse) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{32}
+	return file_wire_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *RegistryResponse) GetError() string {
@@ -2123,6 +2619,268 @@ func (x *RegistryResponse) GetSupernodes() []*SupernodeInfo {
 	return nil
 }
 
+func (x *RegistryResponse) GetRevocations() *SignedRevocations {
+	if x != nil {
+		return x.Revocations
+	}
+	return nil
+}
+
+// FetchRevocations asks for the revocation log after serial since; any
+// ticket holder may ask.
+type FetchRevocations struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Ticket        *SignedTicket          `protobuf:"bytes,1,opt,name=ticket,proto3" json:"ticket,omitempty"`
+	Since         uint64                 `protobuf:"varint,2,opt,name=since,proto3" json:"since,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FetchRevocations) Reset() {
+	*x = FetchRevocations{}
+	mi := &file_wire_proto_msgTypes[40]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FetchRevocations) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FetchRevocations) ProtoMessage() {}
+
+func (x *FetchRevocations) ProtoReflect() protoreflect.Message {
+	mi := &file_wire_proto_msgTypes[40]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FetchRevocations.ProtoReflect.Descriptor instead.
+func (*FetchRevocations) Descriptor() ([]byte, []int) {
+	return file_wire_proto_rawDescGZIP(), []int{40}
+}
+
+func (x *FetchRevocations) GetTicket() *SignedTicket {
+	if x != nil {
+		return x.Ticket
+	}
+	return nil
+}
+
+func (x *FetchRevocations) GetSince() uint64 {
+	if x != nil {
+		return x.Since
+	}
+	return 0
+}
+
+// RevocationList is a page of the auth server's append-only revocation log:
+// the entries with since < serial <= this.serial that are still needed (an
+// entry is dropped once every ticket of its device has expired). It is
+// serialized, then signed (SignedRevocations), so supernodes can pass it on
+// and anyone verifies it against the server's peer ID.
+type RevocationList struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	ServerPeerId  []byte                 `protobuf:"bytes,1,opt,name=server_peer_id,json=serverPeerId,proto3" json:"server_peer_id,omitempty"`
+	Since         uint64                 `protobuf:"varint,2,opt,name=since,proto3" json:"since,omitempty"`
+	Serial        uint64                 `protobuf:"varint,3,opt,name=serial,proto3" json:"serial,omitempty"` // the log's serial this page brings the reader to
+	IssuedUnix    int64                  `protobuf:"varint,4,opt,name=issued_unix,json=issuedUnix,proto3" json:"issued_unix,omitempty"`
+	More          bool                   `protobuf:"varint,5,opt,name=more,proto3" json:"more,omitempty"` // entries after serial did not fit: ask again from serial
+	Entries       []*Revocation          `protobuf:"bytes,6,rep,name=entries,proto3" json:"entries,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RevocationList) Reset() {
+	*x = RevocationList{}
+	mi := &file_wire_proto_msgTypes[41]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RevocationList) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RevocationList) ProtoMessage() {}
+
+func (x *RevocationList) ProtoReflect() protoreflect.Message {
+	mi := &file_wire_proto_msgTypes[41]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RevocationList.ProtoReflect.Descriptor instead.
+func (*RevocationList) Descriptor() ([]byte, []int) {
+	return file_wire_proto_rawDescGZIP(), []int{41}
+}
+
+func (x *RevocationList) GetServerPeerId() []byte {
+	if x != nil {
+		return x.ServerPeerId
+	}
+	return nil
+}
+
+func (x *RevocationList) GetSince() uint64 {
+	if x != nil {
+		return x.Since
+	}
+	return 0
+}
+
+func (x *RevocationList) GetSerial() uint64 {
+	if x != nil {
+		return x.Serial
+	}
+	return 0
+}
+
+func (x *RevocationList) GetIssuedUnix() int64 {
+	if x != nil {
+		return x.IssuedUnix
+	}
+	return 0
+}
+
+func (x *RevocationList) GetMore() bool {
+	if x != nil {
+		return x.More
+	}
+	return false
+}
+
+func (x *RevocationList) GetEntries() []*Revocation {
+	if x != nil {
+		return x.Entries
+	}
+	return nil
+}
+
+type Revocation struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Serial        uint64                 `protobuf:"varint,1,opt,name=serial,proto3" json:"serial,omitempty"`
+	PeerId        []byte                 `protobuf:"bytes,2,opt,name=peer_id,json=peerId,proto3" json:"peer_id,omitempty"`                 // binary peer ID of the revoked device
+	HorizonUnix   int64                  `protobuf:"varint,3,opt,name=horizon_unix,json=horizonUnix,proto3" json:"horizon_unix,omitempty"` // when the last ticket issued to it expires
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Revocation) Reset() {
+	*x = Revocation{}
+	mi := &file_wire_proto_msgTypes[42]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Revocation) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Revocation) ProtoMessage() {}
+
+func (x *Revocation) ProtoReflect() protoreflect.Message {
+	mi := &file_wire_proto_msgTypes[42]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Revocation.ProtoReflect.Descriptor instead.
+func (*Revocation) Descriptor() ([]byte, []int) {
+	return file_wire_proto_rawDescGZIP(), []int{42}
+}
+
+func (x *Revocation) GetSerial() uint64 {
+	if x != nil {
+		return x.Serial
+	}
+	return 0
+}
+
+func (x *Revocation) GetPeerId() []byte {
+	if x != nil {
+		return x.PeerId
+	}
+	return nil
+}
+
+func (x *Revocation) GetHorizonUnix() int64 {
+	if x != nil {
+		return x.HorizonUnix
+	}
+	return 0
+}
+
+type SignedRevocations struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	List          []byte                 `protobuf:"bytes,1,opt,name=list,proto3" json:"list,omitempty"`           // serialized RevocationList
+	Signature     []byte                 `protobuf:"bytes,2,opt,name=signature,proto3" json:"signature,omitempty"` // Ed25519 by the auth server's key over "eserver-revocations-v1" || list
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SignedRevocations) Reset() {
+	*x = SignedRevocations{}
+	mi := &file_wire_proto_msgTypes[43]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SignedRevocations) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SignedRevocations) ProtoMessage() {}
+
+func (x *SignedRevocations) ProtoReflect() protoreflect.Message {
+	mi := &file_wire_proto_msgTypes[43]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SignedRevocations.ProtoReflect.Descriptor instead.
+func (*SignedRevocations) Descriptor() ([]byte, []int) {
+	return file_wire_proto_rawDescGZIP(), []int{43}
+}
+
+func (x *SignedRevocations) GetList() []byte {
+	if x != nil {
+		return x.List
+	}
+	return nil
+}
+
+func (x *SignedRevocations) GetSignature() []byte {
+	if x != nil {
+		return x.Signature
+	}
+	return nil
+}
+
 // SupernodeInfo is one live supernode: its role-supernode ticket and where
 // it listens.
 type SupernodeInfo struct {
@@ -2135,7 +2893,7 @@ type SupernodeInfo struct {
 
 func (x *SupernodeInfo) Reset() {
 	*x = SupernodeInfo{}
-	mi := &file_wire_proto_msgTypes[33]
+	mi := &file_wire_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2147,7 +2905,7 @@ func (x *SupernodeInfo) String() string {
 func (*SupernodeInfo) ProtoMessage() {}
 
 func (x *SupernodeInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[33]
+	mi := &file_wire_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2160,7 +2918,7 @@ func (x *SupernodeInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SupernodeInfo.ProtoReflect.Descriptor instead.
 func (*SupernodeInfo) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{33}
+	return file_wire_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *SupernodeInfo) GetTicket() *SignedTicket {
@@ -2192,7 +2950,7 @@ type MailboxRequest struct {
 
 func (x *MailboxRequest) Reset() {
 	*x = MailboxRequest{}
-	mi := &file_wire_proto_msgTypes[34]
+	mi := &file_wire_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2204,7 +2962,7 @@ func (x *MailboxRequest) String() string {
 func (*MailboxRequest) ProtoMessage() {}
 
 func (x *MailboxRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[34]
+	mi := &file_wire_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2217,7 +2975,7 @@ func (x *MailboxRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MailboxRequest.ProtoReflect.Descriptor instead.
 func (*MailboxRequest) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{34}
+	return file_wire_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *MailboxRequest) GetKind() isMailboxRequest_Kind {
@@ -2289,7 +3047,7 @@ type MailPut struct {
 
 func (x *MailPut) Reset() {
 	*x = MailPut{}
-	mi := &file_wire_proto_msgTypes[35]
+	mi := &file_wire_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2301,7 +3059,7 @@ func (x *MailPut) String() string {
 func (*MailPut) ProtoMessage() {}
 
 func (x *MailPut) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[35]
+	mi := &file_wire_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2314,7 +3072,7 @@ func (x *MailPut) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MailPut.ProtoReflect.Descriptor instead.
 func (*MailPut) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{35}
+	return file_wire_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *MailPut) GetTicket() *SignedTicket {
@@ -2350,7 +3108,7 @@ type MailFetch struct {
 
 func (x *MailFetch) Reset() {
 	*x = MailFetch{}
-	mi := &file_wire_proto_msgTypes[36]
+	mi := &file_wire_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2362,7 +3120,7 @@ func (x *MailFetch) String() string {
 func (*MailFetch) ProtoMessage() {}
 
 func (x *MailFetch) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[36]
+	mi := &file_wire_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2375,7 +3133,7 @@ func (x *MailFetch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MailFetch.ProtoReflect.Descriptor instead.
 func (*MailFetch) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{36}
+	return file_wire_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *MailFetch) GetTicket() *SignedTicket {
@@ -2410,7 +3168,7 @@ type MailAck struct {
 
 func (x *MailAck) Reset() {
 	*x = MailAck{}
-	mi := &file_wire_proto_msgTypes[37]
+	mi := &file_wire_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2422,7 +3180,7 @@ func (x *MailAck) String() string {
 func (*MailAck) ProtoMessage() {}
 
 func (x *MailAck) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[37]
+	mi := &file_wire_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2435,7 +3193,7 @@ func (x *MailAck) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MailAck.ProtoReflect.Descriptor instead.
 func (*MailAck) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{37}
+	return file_wire_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *MailAck) GetTicket() *SignedTicket {
@@ -2464,7 +3222,7 @@ type MailboxResponse struct {
 
 func (x *MailboxResponse) Reset() {
 	*x = MailboxResponse{}
-	mi := &file_wire_proto_msgTypes[38]
+	mi := &file_wire_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2476,7 +3234,7 @@ func (x *MailboxResponse) String() string {
 func (*MailboxResponse) ProtoMessage() {}
 
 func (x *MailboxResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[38]
+	mi := &file_wire_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2489,7 +3247,7 @@ func (x *MailboxResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MailboxResponse.ProtoReflect.Descriptor instead.
 func (*MailboxResponse) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{38}
+	return file_wire_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *MailboxResponse) GetError() string {
@@ -2531,7 +3289,7 @@ type StoredMail struct {
 
 func (x *StoredMail) Reset() {
 	*x = StoredMail{}
-	mi := &file_wire_proto_msgTypes[39]
+	mi := &file_wire_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2543,7 +3301,7 @@ func (x *StoredMail) String() string {
 func (*StoredMail) ProtoMessage() {}
 
 func (x *StoredMail) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[39]
+	mi := &file_wire_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2556,7 +3314,7 @@ func (x *StoredMail) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StoredMail.ProtoReflect.Descriptor instead.
 func (*StoredMail) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{39}
+	return file_wire_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *StoredMail) GetSeq() uint64 {
@@ -2597,7 +3355,7 @@ type MailItem struct {
 
 func (x *MailItem) Reset() {
 	*x = MailItem{}
-	mi := &file_wire_proto_msgTypes[40]
+	mi := &file_wire_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2609,7 +3367,7 @@ func (x *MailItem) String() string {
 func (*MailItem) ProtoMessage() {}
 
 func (x *MailItem) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[40]
+	mi := &file_wire_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2622,7 +3380,7 @@ func (x *MailItem) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MailItem.ProtoReflect.Descriptor instead.
 func (*MailItem) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{40}
+	return file_wire_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *MailItem) GetSender() *SignedTicket {
@@ -2661,7 +3419,7 @@ type ContactsRequest struct {
 
 func (x *ContactsRequest) Reset() {
 	*x = ContactsRequest{}
-	mi := &file_wire_proto_msgTypes[41]
+	mi := &file_wire_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2673,7 +3431,7 @@ func (x *ContactsRequest) String() string {
 func (*ContactsRequest) ProtoMessage() {}
 
 func (x *ContactsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[41]
+	mi := &file_wire_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2686,7 +3444,7 @@ func (x *ContactsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ContactsRequest.ProtoReflect.Descriptor instead.
 func (*ContactsRequest) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{41}
+	return file_wire_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *ContactsRequest) GetKind() isContactsRequest_Kind {
@@ -2743,7 +3501,7 @@ type ContactsPut struct {
 
 func (x *ContactsPut) Reset() {
 	*x = ContactsPut{}
-	mi := &file_wire_proto_msgTypes[42]
+	mi := &file_wire_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2755,7 +3513,7 @@ func (x *ContactsPut) String() string {
 func (*ContactsPut) ProtoMessage() {}
 
 func (x *ContactsPut) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[42]
+	mi := &file_wire_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2768,7 +3526,7 @@ func (x *ContactsPut) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ContactsPut.ProtoReflect.Descriptor instead.
 func (*ContactsPut) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{42}
+	return file_wire_proto_rawDescGZIP(), []int{53}
 }
 
 func (x *ContactsPut) GetTicket() *SignedTicket {
@@ -2802,7 +3560,7 @@ type ContactsGet struct {
 
 func (x *ContactsGet) Reset() {
 	*x = ContactsGet{}
-	mi := &file_wire_proto_msgTypes[43]
+	mi := &file_wire_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2814,7 +3572,7 @@ func (x *ContactsGet) String() string {
 func (*ContactsGet) ProtoMessage() {}
 
 func (x *ContactsGet) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[43]
+	mi := &file_wire_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2827,7 +3585,7 @@ func (x *ContactsGet) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ContactsGet.ProtoReflect.Descriptor instead.
 func (*ContactsGet) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{43}
+	return file_wire_proto_rawDescGZIP(), []int{54}
 }
 
 func (x *ContactsGet) GetTicket() *SignedTicket {
@@ -2849,7 +3607,7 @@ type ContactsResponse struct {
 
 func (x *ContactsResponse) Reset() {
 	*x = ContactsResponse{}
-	mi := &file_wire_proto_msgTypes[44]
+	mi := &file_wire_proto_msgTypes[55]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2861,7 +3619,7 @@ func (x *ContactsResponse) String() string {
 func (*ContactsResponse) ProtoMessage() {}
 
 func (x *ContactsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[44]
+	mi := &file_wire_proto_msgTypes[55]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2874,7 +3632,7 @@ func (x *ContactsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ContactsResponse.ProtoReflect.Descriptor instead.
 func (*ContactsResponse) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{44}
+	return file_wire_proto_rawDescGZIP(), []int{55}
 }
 
 func (x *ContactsResponse) GetError() string {
@@ -2916,7 +3674,7 @@ type ContactBackup struct {
 
 func (x *ContactBackup) Reset() {
 	*x = ContactBackup{}
-	mi := &file_wire_proto_msgTypes[45]
+	mi := &file_wire_proto_msgTypes[56]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2928,7 +3686,7 @@ func (x *ContactBackup) String() string {
 func (*ContactBackup) ProtoMessage() {}
 
 func (x *ContactBackup) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[45]
+	mi := &file_wire_proto_msgTypes[56]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2941,7 +3699,7 @@ func (x *ContactBackup) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ContactBackup.ProtoReflect.Descriptor instead.
 func (*ContactBackup) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{45}
+	return file_wire_proto_rawDescGZIP(), []int{56}
 }
 
 func (x *ContactBackup) GetEntries() []*ContactBackupEntry {
@@ -2964,7 +3722,7 @@ type ContactBackupEntry struct {
 
 func (x *ContactBackupEntry) Reset() {
 	*x = ContactBackupEntry{}
-	mi := &file_wire_proto_msgTypes[46]
+	mi := &file_wire_proto_msgTypes[57]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2976,7 +3734,7 @@ func (x *ContactBackupEntry) String() string {
 func (*ContactBackupEntry) ProtoMessage() {}
 
 func (x *ContactBackupEntry) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[46]
+	mi := &file_wire_proto_msgTypes[57]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2989,7 +3747,7 @@ func (x *ContactBackupEntry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ContactBackupEntry.ProtoReflect.Descriptor instead.
 func (*ContactBackupEntry) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{46}
+	return file_wire_proto_rawDescGZIP(), []int{57}
 }
 
 func (x *ContactBackupEntry) GetUsername() string {
@@ -3027,6 +3785,417 @@ func (x *ContactBackupEntry) GetPeerId() string {
 	return ""
 }
 
+// PrekeysRequest is the one request of a prekeys stream: the prekey
+// directory PQXDH-style session starts read from. The publishing device is
+// the ticket's holder (the stream's peer), never a field.
+type PrekeysRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Types that are valid to be assigned to Kind:
+	//
+	//	*PrekeysRequest_Publish
+	//	*PrekeysRequest_Fetch
+	//	*PrekeysRequest_Status
+	Kind          isPrekeysRequest_Kind `protobuf_oneof:"kind"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PrekeysRequest) Reset() {
+	*x = PrekeysRequest{}
+	mi := &file_wire_proto_msgTypes[58]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PrekeysRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PrekeysRequest) ProtoMessage() {}
+
+func (x *PrekeysRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_wire_proto_msgTypes[58]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PrekeysRequest.ProtoReflect.Descriptor instead.
+func (*PrekeysRequest) Descriptor() ([]byte, []int) {
+	return file_wire_proto_rawDescGZIP(), []int{58}
+}
+
+func (x *PrekeysRequest) GetKind() isPrekeysRequest_Kind {
+	if x != nil {
+		return x.Kind
+	}
+	return nil
+}
+
+func (x *PrekeysRequest) GetPublish() *PrekeysPublish {
+	if x != nil {
+		if x, ok := x.Kind.(*PrekeysRequest_Publish); ok {
+			return x.Publish
+		}
+	}
+	return nil
+}
+
+func (x *PrekeysRequest) GetFetch() *PrekeysFetch {
+	if x != nil {
+		if x, ok := x.Kind.(*PrekeysRequest_Fetch); ok {
+			return x.Fetch
+		}
+	}
+	return nil
+}
+
+func (x *PrekeysRequest) GetStatus() *PrekeysStatus {
+	if x != nil {
+		if x, ok := x.Kind.(*PrekeysRequest_Status); ok {
+			return x.Status
+		}
+	}
+	return nil
+}
+
+type isPrekeysRequest_Kind interface {
+	isPrekeysRequest_Kind()
+}
+
+type PrekeysRequest_Publish struct {
+	Publish *PrekeysPublish `protobuf:"bytes,1,opt,name=publish,proto3,oneof"`
+}
+
+type PrekeysRequest_Fetch struct {
+	Fetch *PrekeysFetch `protobuf:"bytes,2,opt,name=fetch,proto3,oneof"`
+}
+
+type PrekeysRequest_Status struct {
+	Status *PrekeysStatus `protobuf:"bytes,3,opt,name=status,proto3,oneof"`
+}
+
+func (*PrekeysRequest_Publish) isPrekeysRequest_Kind() {}
+
+func (*PrekeysRequest_Fetch) isPrekeysRequest_Kind() {}
+
+func (*PrekeysRequest_Status) isPrekeysRequest_Kind() {}
+
+// PrekeysPublish stores the device's bundle and ticket (replacing the
+// stored ones) and adds one-time prekeys. The entry lives as long as the
+// ticket: a device republishes with each renewed ticket.
+type PrekeysPublish struct {
+	state          protoimpl.MessageState `protogen:"open.v1"`
+	Ticket         *SignedTicket          `protobuf:"bytes,1,opt,name=ticket,proto3" json:"ticket,omitempty"`
+	Bundle         []byte                 `protobuf:"bytes,2,opt,name=bundle,proto3" json:"bundle,omitempty"`                                          // signed prekey bundle (node crypto); opaque to the supernode
+	OneTime        [][]byte               `protobuf:"bytes,3,rep,name=one_time,json=oneTime,proto3" json:"one_time,omitempty"`                         // one-time prekeys, each opaque; handed out oldest first
+	ReplaceOneTime bool                   `protobuf:"varint,4,opt,name=replace_one_time,json=replaceOneTime,proto3" json:"replace_one_time,omitempty"` // drop the stored one-time prekeys first
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *PrekeysPublish) Reset() {
+	*x = PrekeysPublish{}
+	mi := &file_wire_proto_msgTypes[59]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PrekeysPublish) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PrekeysPublish) ProtoMessage() {}
+
+func (x *PrekeysPublish) ProtoReflect() protoreflect.Message {
+	mi := &file_wire_proto_msgTypes[59]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PrekeysPublish.ProtoReflect.Descriptor instead.
+func (*PrekeysPublish) Descriptor() ([]byte, []int) {
+	return file_wire_proto_rawDescGZIP(), []int{59}
+}
+
+func (x *PrekeysPublish) GetTicket() *SignedTicket {
+	if x != nil {
+		return x.Ticket
+	}
+	return nil
+}
+
+func (x *PrekeysPublish) GetBundle() []byte {
+	if x != nil {
+		return x.Bundle
+	}
+	return nil
+}
+
+func (x *PrekeysPublish) GetOneTime() [][]byte {
+	if x != nil {
+		return x.OneTime
+	}
+	return nil
+}
+
+func (x *PrekeysPublish) GetReplaceOneTime() bool {
+	if x != nil {
+		return x.ReplaceOneTime
+	}
+	return false
+}
+
+// PrekeysFetch asks for the bundles of every device of username. Any ticket
+// holder may ask; each answer hands out at most one one-time prekey per
+// device, deleting it.
+type PrekeysFetch struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Ticket        *SignedTicket          `protobuf:"bytes,1,opt,name=ticket,proto3" json:"ticket,omitempty"` // the fetcher's
+	Username      string                 `protobuf:"bytes,2,opt,name=username,proto3" json:"username,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PrekeysFetch) Reset() {
+	*x = PrekeysFetch{}
+	mi := &file_wire_proto_msgTypes[60]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PrekeysFetch) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PrekeysFetch) ProtoMessage() {}
+
+func (x *PrekeysFetch) ProtoReflect() protoreflect.Message {
+	mi := &file_wire_proto_msgTypes[60]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PrekeysFetch.ProtoReflect.Descriptor instead.
+func (*PrekeysFetch) Descriptor() ([]byte, []int) {
+	return file_wire_proto_rawDescGZIP(), []int{60}
+}
+
+func (x *PrekeysFetch) GetTicket() *SignedTicket {
+	if x != nil {
+		return x.Ticket
+	}
+	return nil
+}
+
+func (x *PrekeysFetch) GetUsername() string {
+	if x != nil {
+		return x.Username
+	}
+	return ""
+}
+
+// PrekeysStatus asks about the ticket holder's own device entry.
+type PrekeysStatus struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Ticket        *SignedTicket          `protobuf:"bytes,1,opt,name=ticket,proto3" json:"ticket,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PrekeysStatus) Reset() {
+	*x = PrekeysStatus{}
+	mi := &file_wire_proto_msgTypes[61]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PrekeysStatus) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PrekeysStatus) ProtoMessage() {}
+
+func (x *PrekeysStatus) ProtoReflect() protoreflect.Message {
+	mi := &file_wire_proto_msgTypes[61]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PrekeysStatus.ProtoReflect.Descriptor instead.
+func (*PrekeysStatus) Descriptor() ([]byte, []int) {
+	return file_wire_proto_rawDescGZIP(), []int{61}
+}
+
+func (x *PrekeysStatus) GetTicket() *SignedTicket {
+	if x != nil {
+		return x.Ticket
+	}
+	return nil
+}
+
+type PrekeysResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Error         string                 `protobuf:"bytes,1,opt,name=error,proto3" json:"error,omitempty"`                                   // stable code or empty: unauthorized, bad_request, rate_limited
+	OneTimeLeft   uint32                 `protobuf:"varint,2,opt,name=one_time_left,json=oneTimeLeft,proto3" json:"one_time_left,omitempty"` // publish, status: one-time prekeys the device has stored
+	Devices       []*PrekeyDevice        `protobuf:"bytes,3,rep,name=devices,proto3" json:"devices,omitempty"`                               // fetch: one per live device (none for an unknown user)
+	Found         bool                   `protobuf:"varint,4,opt,name=found,proto3" json:"found,omitempty"`                                  // status: the device has a live entry
+	ExpiryUnix    int64                  `protobuf:"varint,5,opt,name=expiry_unix,json=expiryUnix,proto3" json:"expiry_unix,omitempty"`      // status: when the entry's ticket, and so the entry, expires
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PrekeysResponse) Reset() {
+	*x = PrekeysResponse{}
+	mi := &file_wire_proto_msgTypes[62]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PrekeysResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PrekeysResponse) ProtoMessage() {}
+
+func (x *PrekeysResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_wire_proto_msgTypes[62]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PrekeysResponse.ProtoReflect.Descriptor instead.
+func (*PrekeysResponse) Descriptor() ([]byte, []int) {
+	return file_wire_proto_rawDescGZIP(), []int{62}
+}
+
+func (x *PrekeysResponse) GetError() string {
+	if x != nil {
+		return x.Error
+	}
+	return ""
+}
+
+func (x *PrekeysResponse) GetOneTimeLeft() uint32 {
+	if x != nil {
+		return x.OneTimeLeft
+	}
+	return 0
+}
+
+func (x *PrekeysResponse) GetDevices() []*PrekeyDevice {
+	if x != nil {
+		return x.Devices
+	}
+	return nil
+}
+
+func (x *PrekeysResponse) GetFound() bool {
+	if x != nil {
+		return x.Found
+	}
+	return false
+}
+
+func (x *PrekeysResponse) GetExpiryUnix() int64 {
+	if x != nil {
+		return x.ExpiryUnix
+	}
+	return 0
+}
+
+// PrekeyDevice is one device's published prekeys as a fetcher gets them.
+// The ticket binds the device (and so the bundle's signing key) to the
+// username; the fetcher verifies both.
+type PrekeyDevice struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Ticket        *SignedTicket          `protobuf:"bytes,1,opt,name=ticket,proto3" json:"ticket,omitempty"`
+	Bundle        []byte                 `protobuf:"bytes,2,opt,name=bundle,proto3" json:"bundle,omitempty"`
+	OneTime       []byte                 `protobuf:"bytes,3,opt,name=one_time,json=oneTime,proto3" json:"one_time,omitempty"` // empty when the device has none left
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PrekeyDevice) Reset() {
+	*x = PrekeyDevice{}
+	mi := &file_wire_proto_msgTypes[63]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PrekeyDevice) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PrekeyDevice) ProtoMessage() {}
+
+func (x *PrekeyDevice) ProtoReflect() protoreflect.Message {
+	mi := &file_wire_proto_msgTypes[63]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PrekeyDevice.ProtoReflect.Descriptor instead.
+func (*PrekeyDevice) Descriptor() ([]byte, []int) {
+	return file_wire_proto_rawDescGZIP(), []int{63}
+}
+
+func (x *PrekeyDevice) GetTicket() *SignedTicket {
+	if x != nil {
+		return x.Ticket
+	}
+	return nil
+}
+
+func (x *PrekeyDevice) GetBundle() []byte {
+	if x != nil {
+		return x.Bundle
+	}
+	return nil
+}
+
+func (x *PrekeyDevice) GetOneTime() []byte {
+	if x != nil {
+		return x.OneTime
+	}
+	return nil
+}
+
 // Entry is a user's ticket (its public keys, for anyone) and, only for
 // askers it allowed, its peer record. A blocked asker and a stranger see
 // exactly what they would see of a user who is offline.
@@ -3041,7 +4210,7 @@ type RendezvousResponse_Entry struct {
 
 func (x *RendezvousResponse_Entry) Reset() {
 	*x = RendezvousResponse_Entry{}
-	mi := &file_wire_proto_msgTypes[47]
+	mi := &file_wire_proto_msgTypes[64]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3053,7 +4222,7 @@ func (x *RendezvousResponse_Entry) String() string {
 func (*RendezvousResponse_Entry) ProtoMessage() {}
 
 func (x *RendezvousResponse_Entry) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[47]
+	mi := &file_wire_proto_msgTypes[64]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3066,7 +4235,7 @@ func (x *RendezvousResponse_Entry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RendezvousResponse_Entry.ProtoReflect.Descriptor instead.
 func (*RendezvousResponse_Entry) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{15, 0}
+	return file_wire_proto_rawDescGZIP(), []int{22, 0}
 }
 
 func (x *RendezvousResponse_Entry) GetUsername() string {
@@ -3109,13 +4278,25 @@ const file_wire_proto_rawDesc = "" +
 	"\x0eserver_peer_id\x18\b \x01(\fR\fserverPeerId\"D\n" +
 	"\fSignedTicket\x12\x16\n" +
 	"\x06ticket\x18\x01 \x01(\fR\x06ticket\x12\x1c\n" +
-	"\tsignature\x18\x02 \x01(\fR\tsignature\"\xc5\x01\n" +
+	"\tsignature\x18\x02 \x01(\fR\tsignature\"\x91\x03\n" +
 	"\vAuthRequest\x12D\n" +
 	"\x0eregister_start\x18\x01 \x01(\v2\x1b.eserver.wire.RegisterStartH\x00R\rregisterStart\x12;\n" +
 	"\vlogin_start\x18\x02 \x01(\v2\x18.eserver.wire.LoginStartH\x00R\n" +
 	"loginStart\x12+\n" +
-	"\x05renew\x18\x03 \x01(\v2\x13.eserver.wire.RenewH\x00R\x05renewB\x06\n" +
-	"\x04kind\";\n" +
+	"\x05renew\x18\x03 \x01(\v2\x13.eserver.wire.RenewH\x00R\x05renew\x12>\n" +
+	"\flist_devices\x18\x04 \x01(\v2\x19.eserver.wire.ListDevicesH\x00R\vlistDevices\x12A\n" +
+	"\rrevoke_device\x18\x05 \x01(\v2\x1a.eserver.wire.RevokeDeviceH\x00R\frevokeDevice\x12G\n" +
+	"\x0fchange_password\x18\x06 \x01(\v2\x1c.eserver.wire.ChangePasswordH\x00R\x0echangePasswordB\x06\n" +
+	"\x04kind\"A\n" +
+	"\vListDevices\x122\n" +
+	"\x06ticket\x18\x01 \x01(\v2\x1a.eserver.wire.SignedTicketR\x06ticket\"[\n" +
+	"\fRevokeDevice\x122\n" +
+	"\x06ticket\x18\x01 \x01(\v2\x1a.eserver.wire.SignedTicketR\x06ticket\x12\x17\n" +
+	"\apeer_id\x18\x02 \x01(\fR\x06peerId\"q\n" +
+	"\x0eChangePassword\x12\x1a\n" +
+	"\busername\x18\x01 \x01(\tR\busername\x12\x10\n" +
+	"\x03ke1\x18\x02 \x01(\fR\x03ke1\x121\n" +
+	"\x14registration_request\x18\x03 \x01(\fR\x13registrationRequest\";\n" +
 	"\x05Renew\x122\n" +
 	"\x06ticket\x18\x01 \x01(\v2\x1a.eserver.wire.SignedTicketR\x06ticket\"^\n" +
 	"\rRegisterStart\x12\x1a\n" +
@@ -3130,18 +4311,34 @@ const file_wire_proto_rawDesc = "" +
 	"\x06device\x18\x03 \x01(\tR\x06device\x12\x17\n" +
 	"\abox_key\x18\x04 \x01(\fR\x06boxKey\"\x1f\n" +
 	"\vLoginFinish\x12\x10\n" +
-	"\x03ke3\x18\x01 \x01(\fR\x03ke3\"\x9b\x02\n" +
+	"\x03ke3\x18\x01 \x01(\fR\x03ke3\"\xe0\x03\n" +
 	"\fAuthResponse\x12/\n" +
 	"\x05error\x18\x01 \x01(\v2\x17.eserver.wire.AuthErrorH\x00R\x05error\x125\n" +
 	"\x15registration_response\x18\x02 \x01(\fH\x00R\x14registrationResponse\x12\x12\n" +
 	"\x03ke2\x18\x03 \x01(\fH\x00R\x03ke2\x12>\n" +
 	"\flogin_result\x18\x04 \x01(\v2\x19.eserver.wire.LoginResultH\x00R\vloginResult\x12G\n" +
-	"\x0fregister_result\x18\x05 \x01(\v2\x1c.eserver.wire.RegisterResultH\x00R\x0eregisterResultB\x06\n" +
+	"\x0fregister_result\x18\x05 \x01(\v2\x1c.eserver.wire.RegisterResultH\x00R\x0eregisterResult\x124\n" +
+	"\adevices\x18\x06 \x01(\v2\x18.eserver.wire.DeviceListH\x00R\adevices\x12A\n" +
+	"\rrevoke_result\x18\a \x01(\v2\x1a.eserver.wire.RevokeResultH\x00R\frevokeResult\x12J\n" +
+	"\x10password_changed\x18\b \x01(\v2\x1d.eserver.wire.PasswordChangedH\x00R\x0fpasswordChangedB\x06\n" +
 	"\x04kind\"9\n" +
 	"\tAuthError\x12\x12\n" +
 	"\x04code\x18\x01 \x01(\tR\x04code\x12\x18\n" +
 	"\amessage\x18\x02 \x01(\tR\amessage\"\x10\n" +
-	"\x0eRegisterResult\"\x9e\x01\n" +
+	"\x0eRegisterResult\"R\n" +
+	"\n" +
+	"DeviceList\x12.\n" +
+	"\adevices\x18\x01 \x03(\v2\x14.eserver.wire.DeviceR\adevices\x12\x14\n" +
+	"\x05total\x18\x02 \x01(\rR\x05total\"\xc2\x01\n" +
+	"\x06Device\x12\x17\n" +
+	"\apeer_id\x18\x01 \x01(\fR\x06peerId\x12\x12\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\x12(\n" +
+	"\x10first_login_unix\x18\x03 \x01(\x03R\x0efirstLoginUnix\x12$\n" +
+	"\x0elast_seen_unix\x18\x04 \x01(\x03R\flastSeenUnix\x12!\n" +
+	"\frevoked_unix\x18\x05 \x01(\x03R\vrevokedUnix\x12\x18\n" +
+	"\acurrent\x18\x06 \x01(\bR\acurrent\"\x0e\n" +
+	"\fRevokeResult\"\x11\n" +
+	"\x0fPasswordChanged\"\x9e\x01\n" +
 	"\vLoginResult\x122\n" +
 	"\x06ticket\x18\x01 \x01(\v2\x1a.eserver.wire.SignedTicketR\x06ticket\x12\x1e\n" +
 	"\n" +
@@ -3219,23 +4416,44 @@ const file_wire_proto_rawDesc = "" +
 	"\n" +
 	"ciphertext\x18\x03 \x01(\fR\n" +
 	"ciphertext\x12\x1c\n" +
-	"\tsignature\x18\x04 \x01(\fR\tsignature\"\x86\x01\n" +
+	"\tsignature\x18\x04 \x01(\fR\tsignature\"\xca\x01\n" +
 	"\x0fRegistryRequest\x127\n" +
 	"\theartbeat\x18\x01 \x01(\v2\x17.eserver.wire.HeartbeatH\x00R\theartbeat\x122\n" +
-	"\x04list\x18\x02 \x01(\v2\x1c.eserver.wire.ListSupernodesH\x00R\x04listB\x06\n" +
+	"\x04list\x18\x02 \x01(\v2\x1c.eserver.wire.ListSupernodesH\x00R\x04list\x12B\n" +
+	"\vrevocations\x18\x03 \x01(\v2\x1e.eserver.wire.FetchRevocationsH\x00R\vrevocationsB\x06\n" +
 	"\x04kind\"`\n" +
 	"\tHeartbeat\x122\n" +
 	"\x06ticket\x18\x01 \x01(\v2\x1a.eserver.wire.SignedTicketR\x06ticket\x12\x1f\n" +
 	"\vpeer_record\x18\x02 \x01(\fR\n" +
 	"peerRecord\"D\n" +
 	"\x0eListSupernodes\x122\n" +
-	"\x06ticket\x18\x01 \x01(\v2\x1a.eserver.wire.SignedTicketR\x06ticket\"\xac\x01\n" +
+	"\x06ticket\x18\x01 \x01(\v2\x1a.eserver.wire.SignedTicketR\x06ticket\"\xef\x01\n" +
 	"\x10RegistryResponse\x12\x14\n" +
 	"\x05error\x18\x01 \x01(\tR\x05error\x12E\n" +
 	"\x10supernode_ticket\x18\x02 \x01(\v2\x1a.eserver.wire.SignedTicketR\x0fsupernodeTicket\x12;\n" +
 	"\n" +
 	"supernodes\x18\x03 \x03(\v2\x1b.eserver.wire.SupernodeInfoR\n" +
-	"supernodes\"d\n" +
+	"supernodes\x12A\n" +
+	"\vrevocations\x18\x04 \x01(\v2\x1f.eserver.wire.SignedRevocationsR\vrevocations\"\\\n" +
+	"\x10FetchRevocations\x122\n" +
+	"\x06ticket\x18\x01 \x01(\v2\x1a.eserver.wire.SignedTicketR\x06ticket\x12\x14\n" +
+	"\x05since\x18\x02 \x01(\x04R\x05since\"\xcd\x01\n" +
+	"\x0eRevocationList\x12$\n" +
+	"\x0eserver_peer_id\x18\x01 \x01(\fR\fserverPeerId\x12\x14\n" +
+	"\x05since\x18\x02 \x01(\x04R\x05since\x12\x16\n" +
+	"\x06serial\x18\x03 \x01(\x04R\x06serial\x12\x1f\n" +
+	"\vissued_unix\x18\x04 \x01(\x03R\n" +
+	"issuedUnix\x12\x12\n" +
+	"\x04more\x18\x05 \x01(\bR\x04more\x122\n" +
+	"\aentries\x18\x06 \x03(\v2\x18.eserver.wire.RevocationR\aentries\"`\n" +
+	"\n" +
+	"Revocation\x12\x16\n" +
+	"\x06serial\x18\x01 \x01(\x04R\x06serial\x12\x17\n" +
+	"\apeer_id\x18\x02 \x01(\fR\x06peerId\x12!\n" +
+	"\fhorizon_unix\x18\x03 \x01(\x03R\vhorizonUnix\"E\n" +
+	"\x11SignedRevocations\x12\x12\n" +
+	"\x04list\x18\x01 \x01(\fR\x04list\x12\x1c\n" +
+	"\tsignature\x18\x02 \x01(\fR\tsignature\"d\n" +
 	"\rSupernodeInfo\x122\n" +
 	"\x06ticket\x18\x01 \x01(\v2\x1a.eserver.wire.SignedTicketR\x06ticket\x12\x1f\n" +
 	"\vpeer_record\x18\x02 \x01(\fR\n" +
@@ -3294,7 +4512,33 @@ const file_wire_proto_rawDesc = "" +
 	"\bmy_token\x18\x03 \x01(\fR\amyToken\x12\x1f\n" +
 	"\vtheir_token\x18\x04 \x01(\fR\n" +
 	"theirToken\x12\x17\n" +
-	"\apeer_id\x18\x05 \x01(\tR\x06peerIdB\x13Z\x11eserver/node/wireb\x06proto3"
+	"\apeer_id\x18\x05 \x01(\tR\x06peerId\"\xbd\x01\n" +
+	"\x0ePrekeysRequest\x128\n" +
+	"\apublish\x18\x01 \x01(\v2\x1c.eserver.wire.PrekeysPublishH\x00R\apublish\x122\n" +
+	"\x05fetch\x18\x02 \x01(\v2\x1a.eserver.wire.PrekeysFetchH\x00R\x05fetch\x125\n" +
+	"\x06status\x18\x03 \x01(\v2\x1b.eserver.wire.PrekeysStatusH\x00R\x06statusB\x06\n" +
+	"\x04kind\"\xa1\x01\n" +
+	"\x0ePrekeysPublish\x122\n" +
+	"\x06ticket\x18\x01 \x01(\v2\x1a.eserver.wire.SignedTicketR\x06ticket\x12\x16\n" +
+	"\x06bundle\x18\x02 \x01(\fR\x06bundle\x12\x19\n" +
+	"\bone_time\x18\x03 \x03(\fR\aoneTime\x12(\n" +
+	"\x10replace_one_time\x18\x04 \x01(\bR\x0ereplaceOneTime\"^\n" +
+	"\fPrekeysFetch\x122\n" +
+	"\x06ticket\x18\x01 \x01(\v2\x1a.eserver.wire.SignedTicketR\x06ticket\x12\x1a\n" +
+	"\busername\x18\x02 \x01(\tR\busername\"C\n" +
+	"\rPrekeysStatus\x122\n" +
+	"\x06ticket\x18\x01 \x01(\v2\x1a.eserver.wire.SignedTicketR\x06ticket\"\xb8\x01\n" +
+	"\x0fPrekeysResponse\x12\x14\n" +
+	"\x05error\x18\x01 \x01(\tR\x05error\x12\"\n" +
+	"\rone_time_left\x18\x02 \x01(\rR\voneTimeLeft\x124\n" +
+	"\adevices\x18\x03 \x03(\v2\x1a.eserver.wire.PrekeyDeviceR\adevices\x12\x14\n" +
+	"\x05found\x18\x04 \x01(\bR\x05found\x12\x1f\n" +
+	"\vexpiry_unix\x18\x05 \x01(\x03R\n" +
+	"expiryUnix\"u\n" +
+	"\fPrekeyDevice\x122\n" +
+	"\x06ticket\x18\x01 \x01(\v2\x1a.eserver.wire.SignedTicketR\x06ticket\x12\x16\n" +
+	"\x06bundle\x18\x02 \x01(\fR\x06bundle\x12\x19\n" +
+	"\bone_time\x18\x03 \x01(\fR\aoneTimeB\x13Z\x11eserver/node/wireb\x06proto3"
 
 var (
 	file_wire_proto_rawDescOnce sync.Once
@@ -3308,109 +4552,147 @@ func file_wire_proto_rawDescGZIP() []byte {
 	return file_wire_proto_rawDescData
 }
 
-var file_wire_proto_msgTypes = make([]protoimpl.MessageInfo, 48)
+var file_wire_proto_msgTypes = make([]protoimpl.MessageInfo, 65)
 var file_wire_proto_goTypes = []any{
 	(*Ticket)(nil),                   // 0: eserver.wire.Ticket
 	(*SignedTicket)(nil),             // 1: eserver.wire.SignedTicket
 	(*AuthRequest)(nil),              // 2: eserver.wire.AuthRequest
-	(*Renew)(nil),                    // 3: eserver.wire.Renew
-	(*RegisterStart)(nil),            // 4: eserver.wire.RegisterStart
-	(*RegisterFinish)(nil),           // 5: eserver.wire.RegisterFinish
-	(*LoginStart)(nil),               // 6: eserver.wire.LoginStart
-	(*LoginFinish)(nil),              // 7: eserver.wire.LoginFinish
-	(*AuthResponse)(nil),             // 8: eserver.wire.AuthResponse
-	(*AuthError)(nil),                // 9: eserver.wire.AuthError
-	(*RegisterResult)(nil),           // 10: eserver.wire.RegisterResult
-	(*LoginResult)(nil),              // 11: eserver.wire.LoginResult
-	(*RendezvousRequest)(nil),        // 12: eserver.wire.RendezvousRequest
-	(*Publish)(nil),                  // 13: eserver.wire.Publish
-	(*Lookup)(nil),                   // 14: eserver.wire.Lookup
-	(*RendezvousResponse)(nil),       // 15: eserver.wire.RendezvousResponse
-	(*Hello)(nil),                    // 16: eserver.wire.Hello
-	(*Frame)(nil),                    // 17: eserver.wire.Frame
-	(*Envelope)(nil),                 // 18: eserver.wire.Envelope
-	(*Ack)(nil),                      // 19: eserver.wire.Ack
-	(*Payload)(nil),                  // 20: eserver.wire.Payload
-	(*Visibility)(nil),               // 21: eserver.wire.Visibility
-	(*Receipt)(nil),                  // 22: eserver.wire.Receipt
-	(*Chat)(nil),                     // 23: eserver.wire.Chat
-	(*ContactRequest)(nil),           // 24: eserver.wire.ContactRequest
-	(*ContactResponse)(nil),          // 25: eserver.wire.ContactResponse
-	(*ContactRemoved)(nil),           // 26: eserver.wire.ContactRemoved
-	(*Presence)(nil),                 // 27: eserver.wire.Presence
-	(*SealedBox)(nil),                // 28: eserver.wire.SealedBox
-	(*RegistryRequest)(nil),          // 29: eserver.wire.RegistryRequest
-	(*Heartbeat)(nil),                // 30: eserver.wire.Heartbeat
-	(*ListSupernodes)(nil),           // 31: eserver.wire.ListSupernodes
-	(*RegistryResponse)(nil),         // 32: eserver.wire.RegistryResponse
-	(*SupernodeInfo)(nil),            // 33: eserver.wire.SupernodeInfo
-	(*MailboxRequest)(nil),           // 34: eserver.wire.MailboxRequest
-	(*MailPut)(nil),                  // 35: eserver.wire.MailPut
-	(*MailFetch)(nil),                // 36: eserver.wire.MailFetch
-	(*MailAck)(nil),                  // 37: eserver.wire.MailAck
-	(*MailboxResponse)(nil),          // 38: eserver.wire.MailboxResponse
-	(*StoredMail)(nil),               // 39: eserver.wire.StoredMail
-	(*MailItem)(nil),                 // 40: eserver.wire.MailItem
-	(*ContactsRequest)(nil),          // 41: eserver.wire.ContactsRequest
-	(*ContactsPut)(nil),              // 42: eserver.wire.ContactsPut
-	(*ContactsGet)(nil),              // 43: eserver.wire.ContactsGet
-	(*ContactsResponse)(nil),         // 44: eserver.wire.ContactsResponse
-	(*ContactBackup)(nil),            // 45: eserver.wire.ContactBackup
-	(*ContactBackupEntry)(nil),       // 46: eserver.wire.ContactBackupEntry
-	(*RendezvousResponse_Entry)(nil), // 47: eserver.wire.RendezvousResponse.Entry
+	(*ListDevices)(nil),              // 3: eserver.wire.ListDevices
+	(*RevokeDevice)(nil),             // 4: eserver.wire.RevokeDevice
+	(*ChangePassword)(nil),           // 5: eserver.wire.ChangePassword
+	(*Renew)(nil),                    // 6: eserver.wire.Renew
+	(*RegisterStart)(nil),            // 7: eserver.wire.RegisterStart
+	(*RegisterFinish)(nil),           // 8: eserver.wire.RegisterFinish
+	(*LoginStart)(nil),               // 9: eserver.wire.LoginStart
+	(*LoginFinish)(nil),              // 10: eserver.wire.LoginFinish
+	(*AuthResponse)(nil),             // 11: eserver.wire.AuthResponse
+	(*AuthError)(nil),                // 12: eserver.wire.AuthError
+	(*RegisterResult)(nil),           // 13: eserver.wire.RegisterResult
+	(*DeviceList)(nil),               // 14: eserver.wire.DeviceList
+	(*Device)(nil),                   // 15: eserver.wire.Device
+	(*RevokeResult)(nil),             // 16: eserver.wire.RevokeResult
+	(*PasswordChanged)(nil),          // 17: eserver.wire.PasswordChanged
+	(*LoginResult)(nil),              // 18: eserver.wire.LoginResult
+	(*RendezvousRequest)(nil),        // 19: eserver.wire.RendezvousRequest
+	(*Publish)(nil),                  // 20: eserver.wire.Publish
+	(*Lookup)(nil),                   // 21: eserver.wire.Lookup
+	(*RendezvousResponse)(nil),       // 22: eserver.wire.RendezvousResponse
+	(*Hello)(nil),                    // 23: eserver.wire.Hello
+	(*Frame)(nil),                    // 24: eserver.wire.Frame
+	(*Envelope)(nil),                 // 25: eserver.wire.Envelope
+	(*Ack)(nil),                      // 26: eserver.wire.Ack
+	(*Payload)(nil),                  // 27: eserver.wire.Payload
+	(*Visibility)(nil),               // 28: eserver.wire.Visibility
+	(*Receipt)(nil),                  // 29: eserver.wire.Receipt
+	(*Chat)(nil),                     // 30: eserver.wire.Chat
+	(*ContactRequest)(nil),           // 31: eserver.wire.ContactRequest
+	(*ContactResponse)(nil),          // 32: eserver.wire.ContactResponse
+	(*ContactRemoved)(nil),           // 33: eserver.wire.ContactRemoved
+	(*Presence)(nil),                 // 34: eserver.wire.Presence
+	(*SealedBox)(nil),                // 35: eserver.wire.SealedBox
+	(*RegistryRequest)(nil),          // 36: eserver.wire.RegistryRequest
+	(*Heartbeat)(nil),                // 37: eserver.wire.Heartbeat
+	(*ListSupernodes)(nil),           // 38: eserver.wire.ListSupernodes
+	(*RegistryResponse)(nil),         // 39: eserver.wire.RegistryResponse
+	(*FetchRevocations)(nil),         // 40: eserver.wire.FetchRevocations
+	(*RevocationList)(nil),           // 41: eserver.wire.RevocationList
+	(*Revocation)(nil),               // 42: eserver.wire.Revocation
+	(*SignedRevocations)(nil),        // 43: eserver.wire.SignedRevocations
+	(*SupernodeInfo)(nil),            // 44: eserver.wire.SupernodeInfo
+	(*MailboxRequest)(nil),           // 45: eserver.wire.MailboxRequest
+	(*MailPut)(nil),                  // 46: eserver.wire.MailPut
+	(*MailFetch)(nil),                // 47: eserver.wire.MailFetch
+	(*MailAck)(nil),                  // 48: eserver.wire.MailAck
+	(*MailboxResponse)(nil),          // 49: eserver.wire.MailboxResponse
+	(*StoredMail)(nil),               // 50: eserver.wire.StoredMail
+	(*MailItem)(nil),                 // 51: eserver.wire.MailItem
+	(*ContactsRequest)(nil),          // 52: eserver.wire.ContactsRequest
+	(*ContactsPut)(nil),              // 53: eserver.wire.ContactsPut
+	(*ContactsGet)(nil),              // 54: eserver.wire.ContactsGet
+	(*ContactsResponse)(nil),         // 55: eserver.wire.ContactsResponse
+	(*ContactBackup)(nil),            // 56: eserver.wire.ContactBackup
+	(*ContactBackupEntry)(nil),       // 57: eserver.wire.ContactBackupEntry
+	(*PrekeysRequest)(nil),           // 58: eserver.wire.PrekeysRequest
+	(*PrekeysPublish)(nil),           // 59: eserver.wire.PrekeysPublish
+	(*PrekeysFetch)(nil),             // 60: eserver.wire.PrekeysFetch
+	(*PrekeysStatus)(nil),            // 61: eserver.wire.PrekeysStatus
+	(*PrekeysResponse)(nil),          // 62: eserver.wire.PrekeysResponse
+	(*PrekeyDevice)(nil),             // 63: eserver.wire.PrekeyDevice
+	(*RendezvousResponse_Entry)(nil), // 64: eserver.wire.RendezvousResponse.Entry
 }
 var file_wire_proto_depIdxs = []int32{
-	4,  // 0: eserver.wire.AuthRequest.register_start:type_name -> eserver.wire.RegisterStart
-	6,  // 1: eserver.wire.AuthRequest.login_start:type_name -> eserver.wire.LoginStart
-	3,  // 2: eserver.wire.AuthRequest.renew:type_name -> eserver.wire.Renew
-	1,  // 3: eserver.wire.Renew.ticket:type_name -> eserver.wire.SignedTicket
-	9,  // 4: eserver.wire.AuthResponse.error:type_name -> eserver.wire.AuthError
-	11, // 5: eserver.wire.AuthResponse.login_result:type_name -> eserver.wire.LoginResult
-	10, // 6: eserver.wire.AuthResponse.register_result:type_name -> eserver.wire.RegisterResult
-	1,  // 7: eserver.wire.LoginResult.ticket:type_name -> eserver.wire.SignedTicket
-	33, // 8: eserver.wire.LoginResult.supernodes:type_name -> eserver.wire.SupernodeInfo
-	13, // 9: eserver.wire.RendezvousRequest.publish:type_name -> eserver.wire.Publish
-	14, // 10: eserver.wire.RendezvousRequest.lookup:type_name -> eserver.wire.Lookup
-	1,  // 11: eserver.wire.Publish.ticket:type_name -> eserver.wire.SignedTicket
-	1,  // 12: eserver.wire.Lookup.ticket:type_name -> eserver.wire.SignedTicket
-	47, // 13: eserver.wire.RendezvousResponse.entries:type_name -> eserver.wire.RendezvousResponse.Entry
-	1,  // 14: eserver.wire.Hello.ticket:type_name -> eserver.wire.SignedTicket
-	18, // 15: eserver.wire.Frame.envelope:type_name -> eserver.wire.Envelope
-	19, // 16: eserver.wire.Frame.ack:type_name -> eserver.wire.Ack
-	23, // 17: eserver.wire.Payload.chat:type_name -> eserver.wire.Chat
-	24, // 18: eserver.wire.Payload.contact_request:type_name -> eserver.wire.ContactRequest
-	25, // 19: eserver.wire.Payload.contact_response:type_name -> eserver.wire.ContactResponse
-	27, // 20: eserver.wire.Payload.presence:type_name -> eserver.wire.Presence
-	26, // 21: eserver.wire.Payload.contact_removed:type_name -> eserver.wire.ContactRemoved
-	22, // 22: eserver.wire.Payload.receipt:type_name -> eserver.wire.Receipt
-	21, // 23: eserver.wire.Payload.visibility:type_name -> eserver.wire.Visibility
-	30, // 24: eserver.wire.RegistryRequest.heartbeat:type_name -> eserver.wire.Heartbeat
-	31, // 25: eserver.wire.RegistryRequest.list:type_name -> eserver.wire.ListSupernodes
-	1,  // 26: eserver.wire.Heartbeat.ticket:type_name -> eserver.wire.SignedTicket
-	1,  // 27: eserver.wire.ListSupernodes.ticket:type_name -> eserver.wire.SignedTicket
-	1,  // 28: eserver.wire.RegistryResponse.supernode_ticket:type_name -> eserver.wire.SignedTicket
-	33, // 29: eserver.wire.RegistryResponse.supernodes:type_name -> eserver.wire.SupernodeInfo
-	1,  // 30: eserver.wire.SupernodeInfo.ticket:type_name -> eserver.wire.SignedTicket
-	35, // 31: eserver.wire.MailboxRequest.put:type_name -> eserver.wire.MailPut
-	36, // 32: eserver.wire.MailboxRequest.fetch:type_name -> eserver.wire.MailFetch
-	37, // 33: eserver.wire.MailboxRequest.ack:type_name -> eserver.wire.MailAck
-	1,  // 34: eserver.wire.MailPut.ticket:type_name -> eserver.wire.SignedTicket
-	1,  // 35: eserver.wire.MailFetch.ticket:type_name -> eserver.wire.SignedTicket
-	1,  // 36: eserver.wire.MailAck.ticket:type_name -> eserver.wire.SignedTicket
-	39, // 37: eserver.wire.MailboxResponse.items:type_name -> eserver.wire.StoredMail
-	1,  // 38: eserver.wire.MailItem.sender:type_name -> eserver.wire.SignedTicket
-	18, // 39: eserver.wire.MailItem.envelope:type_name -> eserver.wire.Envelope
-	42, // 40: eserver.wire.ContactsRequest.put:type_name -> eserver.wire.ContactsPut
-	43, // 41: eserver.wire.ContactsRequest.get:type_name -> eserver.wire.ContactsGet
-	1,  // 42: eserver.wire.ContactsPut.ticket:type_name -> eserver.wire.SignedTicket
-	1,  // 43: eserver.wire.ContactsGet.ticket:type_name -> eserver.wire.SignedTicket
-	46, // 44: eserver.wire.ContactBackup.entries:type_name -> eserver.wire.ContactBackupEntry
-	1,  // 45: eserver.wire.RendezvousResponse.Entry.ticket:type_name -> eserver.wire.SignedTicket
-	46, // [46:46] is the sub-list for method output_type
-	46, // [46:46] is the sub-list for method input_type
-	46, // [46:46] is the sub-list for extension type_name
-	46, // [46:46] is the sub-list for extension extendee
-	0,  // [0:46] is the sub-list for field type_name
+	7,  // 0: eserver.wire.AuthRequest.register_start:type_name -> eserver.wire.RegisterStart
+	9,  // 1: eserver.wire.AuthRequest.login_start:type_name -> eserver.wire.LoginStart
+	6,  // 2: eserver.wire.AuthRequest.renew:type_name -> eserver.wire.Renew
+	3,  // 3: eserver.wire.AuthRequest.list_devices:type_name -> eserver.wire.ListDevices
+	4,  // 4: eserver.wire.AuthRequest.revoke_device:type_name -> eserver.wire.RevokeDevice
+	5,  // 5: eserver.wire.AuthRequest.change_password:type_name -> eserver.wire.ChangePassword
+	1,  // 6: eserver.wire.ListDevices.ticket:type_name -> eserver.wire.SignedTicket
+	1,  // 7: eserver.wire.RevokeDevice.ticket:type_name -> eserver.wire.SignedTicket
+	1,  // 8: eserver.wire.Renew.ticket:type_name -> eserver.wire.SignedTicket
+	12, // 9: eserver.wire.AuthResponse.error:type_name -> eserver.wire.AuthError
+	18, // 10: eserver.wire.AuthResponse.login_result:type_name -> eserver.wire.LoginResult
+	13, // 11: eserver.wire.AuthResponse.register_result:type_name -> eserver.wire.RegisterResult
+	14, // 12: eserver.wire.AuthResponse.devices:type_name -> eserver.wire.DeviceList
+	16, // 13: eserver.wire.AuthResponse.revoke_result:type_name -> eserver.wire.RevokeResult
+	17, // 14: eserver.wire.AuthResponse.password_changed:type_name -> eserver.wire.PasswordChanged
+	15, // 15: eserver.wire.DeviceList.devices:type_name -> eserver.wire.Device
+	1,  // 16: eserver.wire.LoginResult.ticket:type_name -> eserver.wire.SignedTicket
+	44, // 17: eserver.wire.LoginResult.supernodes:type_name -> eserver.wire.SupernodeInfo
+	20, // 18: eserver.wire.RendezvousRequest.publish:type_name -> eserver.wire.Publish
+	21, // 19: eserver.wire.RendezvousRequest.lookup:type_name -> eserver.wire.Lookup
+	1,  // 20: eserver.wire.Publish.ticket:type_name -> eserver.wire.SignedTicket
+	1,  // 21: eserver.wire.Lookup.ticket:type_name -> eserver.wire.SignedTicket
+	64, // 22: eserver.wire.RendezvousResponse.entries:type_name -> eserver.wire.RendezvousResponse.Entry
+	1,  // 23: eserver.wire.Hello.ticket:type_name -> eserver.wire.SignedTicket
+	25, // 24: eserver.wire.Frame.envelope:type_name -> eserver.wire.Envelope
+	26, // 25: eserver.wire.Frame.ack:type_name -> eserver.wire.Ack
+	30, // 26: eserver.wire.Payload.chat:type_name -> eserver.wire.Chat
+	31, // 27: eserver.wire.Payload.contact_request:type_name -> eserver.wire.ContactRequest
+	32, // 28: eserver.wire.Payload.contact_response:type_name -> eserver.wire.ContactResponse
+	34, // 29: eserver.wire.Payload.presence:type_name -> eserver.wire.Presence
+	33, // 30: eserver.wire.Payload.contact_removed:type_name -> eserver.wire.ContactRemoved
+	29, // 31: eserver.wire.Payload.receipt:type_name -> eserver.wire.Receipt
+	28, // 32: eserver.wire.Payload.visibility:type_name -> eserver.wire.Visibility
+	37, // 33: eserver.wire.RegistryRequest.heartbeat:type_name -> eserver.wire.Heartbeat
+	38, // 34: eserver.wire.RegistryRequest.list:type_name -> eserver.wire.ListSupernodes
+	40, // 35: eserver.wire.RegistryRequest.revocations:type_name -> eserver.wire.FetchRevocations
+	1,  // 36: eserver.wire.Heartbeat.ticket:type_name -> eserver.wire.SignedTicket
+	1,  // 37: eserver.wire.ListSupernodes.ticket:type_name -> eserver.wire.SignedTicket
+	1,  // 38: eserver.wire.RegistryResponse.supernode_ticket:type_name -> eserver.wire.SignedTicket
+	44, // 39: eserver.wire.RegistryResponse.supernodes:type_name -> eserver.wire.SupernodeInfo
+	43, // 40: eserver.wire.RegistryResponse.revocations:type_name -> eserver.wire.SignedRevocations
+	1,  // 41: eserver.wire.FetchRevocations.ticket:type_name -> eserver.wire.SignedTicket
+	42, // 42: eserver.wire.RevocationList.entries:type_name -> eserver.wire.Revocation
+	1,  // 43: eserver.wire.SupernodeInfo.ticket:type_name -> eserver.wire.SignedTicket
+	46, // 44: eserver.wire.MailboxRequest.put:type_name -> eserver.wire.MailPut
+	47, // 45: eserver.wire.MailboxRequest.fetch:type_name -> eserver.wire.MailFetch
+	48, // 46: eserver.wire.MailboxRequest.ack:type_name -> eserver.wire.MailAck
+	1,  // 47: eserver.wire.MailPut.ticket:type_name -> eserver.wire.SignedTicket
+	1,  // 48: eserver.wire.MailFetch.ticket:type_name -> eserver.wire.SignedTicket
+	1,  // 49: eserver.wire.MailAck.ticket:type_name -> eserver.wire.SignedTicket
+	50, // 50: eserver.wire.MailboxResponse.items:type_name -> eserver.wire.StoredMail
+	1,  // 51: eserver.wire.MailItem.sender:type_name -> eserver.wire.SignedTicket
+	25, // 52: eserver.wire.MailItem.envelope:type_name -> eserver.wire.Envelope
+	53, // 53: eserver.wire.ContactsRequest.put:type_name -> eserver.wire.ContactsPut
+	54, // 54: eserver.wire.ContactsRequest.get:type_name -> eserver.wire.ContactsGet
+	1,  // 55: eserver.wire.ContactsPut.ticket:type_name -> eserver.wire.SignedTicket
+	1,  // 56: eserver.wire.ContactsGet.ticket:type_name -> eserver.wire.SignedTicket
+	57, // 57: eserver.wire.ContactBackup.entries:type_name -> eserver.wire.ContactBackupEntry
+	59, // 58: eserver.wire.PrekeysRequest.publish:type_name -> eserver.wire.PrekeysPublish
+	60, // 59: eserver.wire.PrekeysRequest.fetch:type_name -> eserver.wire.PrekeysFetch
+	61, // 60: eserver.wire.PrekeysRequest.status:type_name -> eserver.wire.PrekeysStatus
+	1,  // 61: eserver.wire.PrekeysPublish.ticket:type_name -> eserver.wire.SignedTicket
+	1,  // 62: eserver.wire.PrekeysFetch.ticket:type_name -> eserver.wire.SignedTicket
+	1,  // 63: eserver.wire.PrekeysStatus.ticket:type_name -> eserver.wire.SignedTicket
+	63, // 64: eserver.wire.PrekeysResponse.devices:type_name -> eserver.wire.PrekeyDevice
+	1,  // 65: eserver.wire.PrekeyDevice.ticket:type_name -> eserver.wire.SignedTicket
+	1,  // 66: eserver.wire.RendezvousResponse.Entry.ticket:type_name -> eserver.wire.SignedTicket
+	67, // [67:67] is the sub-list for method output_type
+	67, // [67:67] is the sub-list for method input_type
+	67, // [67:67] is the sub-list for extension type_name
+	67, // [67:67] is the sub-list for extension extendee
+	0,  // [0:67] is the sub-list for field type_name
 }
 
 func init() { file_wire_proto_init() }
@@ -3422,23 +4704,29 @@ func file_wire_proto_init() {
 		(*AuthRequest_RegisterStart)(nil),
 		(*AuthRequest_LoginStart)(nil),
 		(*AuthRequest_Renew)(nil),
+		(*AuthRequest_ListDevices)(nil),
+		(*AuthRequest_RevokeDevice)(nil),
+		(*AuthRequest_ChangePassword)(nil),
 	}
-	file_wire_proto_msgTypes[8].OneofWrappers = []any{
+	file_wire_proto_msgTypes[11].OneofWrappers = []any{
 		(*AuthResponse_Error)(nil),
 		(*AuthResponse_RegistrationResponse)(nil),
 		(*AuthResponse_Ke2)(nil),
 		(*AuthResponse_LoginResult)(nil),
 		(*AuthResponse_RegisterResult)(nil),
+		(*AuthResponse_Devices)(nil),
+		(*AuthResponse_RevokeResult)(nil),
+		(*AuthResponse_PasswordChanged)(nil),
 	}
-	file_wire_proto_msgTypes[12].OneofWrappers = []any{
+	file_wire_proto_msgTypes[19].OneofWrappers = []any{
 		(*RendezvousRequest_Publish)(nil),
 		(*RendezvousRequest_Lookup)(nil),
 	}
-	file_wire_proto_msgTypes[17].OneofWrappers = []any{
+	file_wire_proto_msgTypes[24].OneofWrappers = []any{
 		(*Frame_Envelope)(nil),
 		(*Frame_Ack)(nil),
 	}
-	file_wire_proto_msgTypes[20].OneofWrappers = []any{
+	file_wire_proto_msgTypes[27].OneofWrappers = []any{
 		(*Payload_Chat)(nil),
 		(*Payload_ContactRequest)(nil),
 		(*Payload_ContactResponse)(nil),
@@ -3447,18 +4735,24 @@ func file_wire_proto_init() {
 		(*Payload_Receipt)(nil),
 		(*Payload_Visibility)(nil),
 	}
-	file_wire_proto_msgTypes[29].OneofWrappers = []any{
+	file_wire_proto_msgTypes[36].OneofWrappers = []any{
 		(*RegistryRequest_Heartbeat)(nil),
 		(*RegistryRequest_List)(nil),
+		(*RegistryRequest_Revocations)(nil),
 	}
-	file_wire_proto_msgTypes[34].OneofWrappers = []any{
+	file_wire_proto_msgTypes[45].OneofWrappers = []any{
 		(*MailboxRequest_Put)(nil),
 		(*MailboxRequest_Fetch)(nil),
 		(*MailboxRequest_Ack)(nil),
 	}
-	file_wire_proto_msgTypes[41].OneofWrappers = []any{
+	file_wire_proto_msgTypes[52].OneofWrappers = []any{
 		(*ContactsRequest_Put)(nil),
 		(*ContactsRequest_Get)(nil),
+	}
+	file_wire_proto_msgTypes[58].OneofWrappers = []any{
+		(*PrekeysRequest_Publish)(nil),
+		(*PrekeysRequest_Fetch)(nil),
+		(*PrekeysRequest_Status)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -3466,7 +4760,7 @@ func file_wire_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_wire_proto_rawDesc), len(file_wire_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   48,
+			NumMessages:   65,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

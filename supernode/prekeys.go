@@ -1,0 +1,424 @@
+package supernode
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"golang.org/x/time/rate"
+	"google.golang.org/protobuf/proto"
+
+	"eserver/node/ticket"
+	"eserver/node/wire"
+)
+
+// prekeysDomain separates prekey owner IDs from any other hash of a
+// username (contact lists, mailboxes).
+const prekeysDomain = "eserver-prekeys-owner-v1"
+
+// Defaults for the zero values of PrekeysConfig, and the sweeper's period.
+//
+// One-time prekeys are a drainable resource: every fetch takes one from
+// each device of the user asked for. One fetch per second per account, with
+// bursts of 30, lets a node start sessions with a freshly restored contact
+// list at once and keeps any one account from draining a device faster than
+// its owner tops up (a node checks on sign-in and after each publish). When
+// a device is drained anyway, sessions still start on its signed prekeys,
+// only without the one-time key's extra forward secrecy for the first
+// message.
+const (
+	DefaultPrekeysRate   = rate.Limit(1)
+	DefaultPrekeysBurst  = 30
+	PrekeysSweepInterval = 10 * time.Minute
+)
+
+// PrekeysOwnerID is the key under which the devices of username on the
+// network of the auth server server keep their prekeys: SHA-256 over a
+// domain label, the server's peer ID bytes, a 0 byte and the username.
+// (The stored tickets, which fetchers need, do name the user: tickets are
+// public, as the rendezvous hands them to anyone.)
+func PrekeysOwnerID(server peer.ID, username string) []byte {
+	h := sha256.New()
+	h.Write([]byte(prekeysDomain))
+	h.Write([]byte(server))
+	h.Write([]byte{0})
+	h.Write([]byte(username))
+	return h.Sum(nil)
+}
+
+// PrekeysConfig configures a Prekeys service. Zero values are documented
+// defaults.
+type PrekeysConfig struct {
+	// DBPath is the SQLite file holding the prekeys; it is created if
+	// missing. Required.
+	DBPath string
+	// AuthServer is the auth server whose tickets are accepted. Required.
+	AuthServer peer.ID
+	// Now is the clock for tickets, entry expiry and rate limits; nil
+	// means time.Now.
+	Now func() time.Time
+	// Logger receives per-stream diagnostics; nil discards them.
+	Logger *slog.Logger
+	// Rate and Burst bound the requests (publishes, fetches and status
+	// checks together) of one account; zero means 1 per second with bursts
+	// of 30 (see DefaultPrekeysRate).
+	Rate  rate.Limit
+	Burst int
+}
+
+// PrekeysStats are the prekey service's counters since it started.
+type PrekeysStats struct {
+	Publishes        uint64 // publishes stored
+	Fetches          uint64 // fetches answered
+	OneTimeHandedOut uint64 // one-time prekeys handed out (and deleted)
+	OneTimeExhausted uint64 // device entries fetched with no one-time prekey left
+	RateLimited      uint64 // requests refused: the account's rate
+}
+
+type pkStats struct {
+	publishes, fetches, handedOut, exhausted, rateLimited atomic.Uint64
+}
+
+// Prekeys serves wire.ProtoPrekeys: the prekey directory. Each device
+// publishes its signed prekey bundle and a batch of one-time prekeys under
+// its ticket; any ticket holder, stranger or contact alike (contact
+// requests go to strangers), fetches a user's bundles, and every fetch
+// hands out at most one one-time prekey per device, deleting it, so no key
+// is handed out twice. An entry lives as long as the ticket it was published
+// with. The supernode can neither read nor verify bundles: fetchers check
+// the returned ticket against the auth server and the bundle's signature
+// against the device key the ticket binds to the username.
+type Prekeys struct {
+	cfg PrekeysConfig
+	log *slog.Logger
+	db  *prekeysDB
+
+	limMu    sync.Mutex
+	limiters map[string]*rate.Limiter // account username → its bucket
+
+	svc *service // listen stage and lifecycle
+
+	// The sweeper runs until stop is cancelled; swept is closed when it ends.
+	stop  context.CancelFunc
+	swept chan struct{}
+
+	stats pkStats
+}
+
+// NewPrekeys opens the database at cfg.DBPath and starts the sweeper of
+// expired entries; Attach it to a host to serve, Close it to stop.
+func NewPrekeys(cfg PrekeysConfig) (*Prekeys, error) {
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Rate <= 0 {
+		cfg.Rate = DefaultPrekeysRate
+	}
+	if cfg.Burst <= 0 {
+		cfg.Burst = DefaultPrekeysBurst
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.AuthServer == "" {
+		return nil, errors.New("prekeys: no auth server configured")
+	}
+	db, err := openPrekeysDB(cfg.DBPath)
+	if err != nil {
+		return nil, fmt.Errorf("prekeys: opening %s: %w", cfg.DBPath, err)
+	}
+	ctx, stop := context.WithCancel(context.Background())
+	p := &Prekeys{
+		cfg:      cfg,
+		log:      log.With("service", "prekeys"),
+		db:       db,
+		limiters: make(map[string]*rate.Limiter),
+		stop:     stop,
+		swept:    make(chan struct{}),
+	}
+	p.svc = newService(wire.ProtoPrekeys, wire.PrekeysTimeout, p.log, p.serve)
+	go p.sweeper(ctx)
+	return p, nil
+}
+
+// Attach serves the prekeys protocol on h until Close. Attaching after
+// Close does nothing.
+func (p *Prekeys) Attach(h host.Host) { p.svc.attach(h) }
+
+// Close stops serving on every attached host, resets the streams in flight,
+// waits for their handlers and the sweeper, and closes the database.
+// Publishes already acknowledged, and the deletion of every one-time prekey
+// already handed out, are on disk.
+func (p *Prekeys) Close() error {
+	if !p.svc.close() {
+		return nil
+	}
+	p.stop()
+	<-p.swept
+	if err := p.db.close(); err != nil {
+		return fmt.Errorf("prekeys: closing database: %w", err)
+	}
+	return nil
+}
+
+// Count returns how many device entries and one-time prekeys are stored,
+// including expired entries the sweeper has not deleted yet.
+func (p *Prekeys) Count() (devices, oneTime int, err error) {
+	devices, oneTime, err = p.db.count()
+	if err != nil {
+		return 0, 0, fmt.Errorf("prekeys: %w", err)
+	}
+	return devices, oneTime, nil
+}
+
+// OneTimeLeft returns how many one-time prekeys the device dev of username
+// has stored; found is false when it has no live entry.
+func (p *Prekeys) OneTimeLeft(username string, dev peer.ID) (left int, found bool, err error) {
+	left, _, found, err = p.db.status(PrekeysOwnerID(p.cfg.AuthServer, username), []byte(dev), p.cfg.Now())
+	if err != nil {
+		return 0, false, fmt.Errorf("prekeys: %w", err)
+	}
+	return left, found, nil
+}
+
+// Stats returns the prekey counters.
+func (p *Prekeys) Stats() PrekeysStats {
+	return PrekeysStats{
+		Publishes:        p.stats.publishes.Load(),
+		Fetches:          p.stats.fetches.Load(),
+		OneTimeHandedOut: p.stats.handedOut.Load(),
+		OneTimeExhausted: p.stats.exhausted.Load(),
+		RateLimited:      p.stats.rateLimited.Load(),
+	}
+}
+
+// Sweep deletes the entries whose tickets have expired, with their one-time
+// prekeys, and forgets idle rate limiters; it returns how many entries it
+// deleted. The sweeper calls it at start and every PrekeysSweepInterval;
+// expired entries are never served even before they are swept.
+func (p *Prekeys) Sweep(ctx context.Context) (int, error) {
+	now := p.cfg.Now()
+	n, err := p.db.sweep(ctx, now)
+	p.limMu.Lock()
+	p.dropIdleLimiters(now)
+	p.limMu.Unlock()
+	if err != nil {
+		return int(n), fmt.Errorf("prekeys: sweep: %w", err)
+	}
+	return int(n), nil
+}
+
+// sweeper runs Sweep at start and then periodically until ctx ends.
+func (p *Prekeys) sweeper(ctx context.Context) {
+	defer close(p.swept)
+	t := time.NewTicker(PrekeysSweepInterval)
+	defer t.Stop()
+	for {
+		n, err := p.Sweep(ctx)
+		switch {
+		case err != nil && ctx.Err() == nil:
+			p.log.Warn("sweeping expired prekeys", "err", err)
+		case n > 0:
+			p.log.Debug("swept expired prekeys", "entries", n)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// serve reads one request from rw, sent by the authenticated remote peer,
+// and writes the answer. An error means the stream should be reset: the
+// request could not be read, the store failed, or the answer could not be
+// written. Requests that decode but are refused get an error code instead.
+func (p *Prekeys) serve(rw io.ReadWriter, remote peer.ID) error {
+	var req wire.PrekeysRequest
+	if err := wire.ReadMsg(rw, wire.MaxPrekeysFrame, &req); err != nil {
+		return fmt.Errorf("reading request: %w", err)
+	}
+	resp, err := p.process(&req, remote)
+	if err != nil {
+		return err
+	}
+	if err := wire.WriteMsg(rw, resp); err != nil {
+		return fmt.Errorf("writing response: %w", err)
+	}
+	return nil
+}
+
+// process is the authentication and process stages for one decoded request.
+func (p *Prekeys) process(req *wire.PrekeysRequest, remote peer.ID) (*wire.PrekeysResponse, error) {
+	now := p.cfg.Now()
+	var st *wire.SignedTicket
+	switch k := req.GetKind().(type) {
+	case *wire.PrekeysRequest_Publish:
+		st = k.Publish.GetTicket()
+	case *wire.PrekeysRequest_Fetch:
+		st = k.Fetch.GetTicket()
+	case *wire.PrekeysRequest_Status:
+		st = k.Status.GetTicket()
+	default:
+		p.log.Debug("request of no known kind", "peer", remote)
+		return prekeysFailed(CodeBadRequest), nil
+	}
+	who, err := ticket.VerifyFor(p.cfg.AuthServer, remote, st, now)
+	if err != nil {
+		p.log.Debug("ticket refused", "peer", remote, "err", err)
+		return prekeysFailed(CodeUnauthorized), nil
+	}
+
+	// A malformed request costs no token, so a buggy client learns what is
+	// wrong at once rather than after its bucket empties.
+	var pub prekeyPublish
+	switch k := req.GetKind().(type) {
+	case *wire.PrekeysRequest_Publish:
+		if pub, err = p.checkPublish(who, k.Publish); err != nil {
+			p.log.Debug("publish refused", "peer", remote, "err", err)
+			return prekeysFailed(CodeBadRequest), nil
+		}
+	case *wire.PrekeysRequest_Fetch:
+		if n := len(k.Fetch.GetUsername()); n == 0 || n > wire.MaxUsername {
+			p.log.Debug("fetch refused", "peer", remote, "username_len", n)
+			return prekeysFailed(CodeBadRequest), nil
+		}
+	}
+	if !p.allow(who.Username, now) {
+		p.stats.rateLimited.Add(1)
+		p.log.Debug("rate limited", "peer", remote)
+		return prekeysFailed(CodeRateLimited), nil
+	}
+
+	switch k := req.GetKind().(type) {
+	case *wire.PrekeysRequest_Publish:
+		left, err := p.db.publish(pub, now, wire.MaxPrekeyDevices, wire.MaxOneTimeStored)
+		if err != nil {
+			return nil, fmt.Errorf("storing prekeys: %w", err)
+		}
+		p.stats.publishes.Add(1)
+		return &wire.PrekeysResponse{OneTimeLeft: uint32(left)}, nil
+	case *wire.PrekeysRequest_Fetch:
+		return p.fetch(k.Fetch.GetUsername(), remote, now)
+	default:
+		left, expiry, found, err := p.db.status(PrekeysOwnerID(p.cfg.AuthServer, who.Username), []byte(remote), now)
+		if err != nil {
+			return nil, fmt.Errorf("reading prekey status: %w", err)
+		}
+		if !found {
+			return &wire.PrekeysResponse{}, nil
+		}
+		return &wire.PrekeysResponse{Found: true, OneTimeLeft: uint32(left), ExpiryUnix: expiry.Unix()}, nil
+	}
+}
+
+// checkPublish checks pub against the limits and returns it ready to store
+// for the device who (the verified ticket of the stream's peer).
+func (p *Prekeys) checkPublish(who *ticket.Ticket, pub *wire.PrekeysPublish) (prekeyPublish, error) {
+	if err := checkPrekeys(pub.GetBundle(), pub.GetOneTime()); err != nil {
+		return prekeyPublish{}, err
+	}
+	// Only the ticket's two fields are kept: unknown fields a client added
+	// would otherwise be stored and handed to every fetcher.
+	st, err := proto.Marshal(&wire.SignedTicket{Ticket: who.Signed.GetTicket(), Signature: who.Signed.GetSignature()})
+	if err != nil {
+		return prekeyPublish{}, fmt.Errorf("encoding ticket: %w", err)
+	}
+	if len(st) > wire.MaxPrekeyTicket {
+		return prekeyPublish{}, fmt.Errorf("ticket of %d bytes (limit %d)", len(st), wire.MaxPrekeyTicket)
+	}
+	return prekeyPublish{
+		owner:   PrekeysOwnerID(p.cfg.AuthServer, who.Username),
+		peer:    []byte(who.Peer),
+		ticket:  st,
+		expiry:  who.Expiry,
+		bundle:  pub.GetBundle(),
+		oneTime: pub.GetOneTime(),
+		replace: pub.GetReplaceOneTime(),
+	}, nil
+}
+
+// fetch answers the live entries of username's devices, except the
+// fetcher's own, each with one one-time prekey taken from it if any is
+// left. An unknown user and a user with no entry here get the same empty
+// answer.
+func (p *Prekeys) fetch(username string, fetcher peer.ID, now time.Time) (*wire.PrekeysResponse, error) {
+	entries, err := p.db.fetch(PrekeysOwnerID(p.cfg.AuthServer, username), []byte(fetcher), now)
+	if err != nil {
+		return nil, fmt.Errorf("fetching prekeys: %w", err)
+	}
+	resp := &wire.PrekeysResponse{Devices: make([]*wire.PrekeyDevice, 0, len(entries))}
+	for _, e := range entries {
+		var st wire.SignedTicket
+		if err := proto.Unmarshal(e.ticket, &st); err != nil {
+			// Only a damaged database gets here; the other devices are
+			// still worth answering, but the one-time prekey taken for
+			// this one is lost.
+			p.log.Warn("stored ticket does not decode", "err", err)
+			continue
+		}
+		if e.oneTime != nil {
+			p.stats.handedOut.Add(1)
+		} else {
+			p.stats.exhausted.Add(1)
+		}
+		resp.Devices = append(resp.Devices, &wire.PrekeyDevice{Ticket: &st, Bundle: e.bundle, OneTime: e.oneTime})
+	}
+	p.stats.fetches.Add(1)
+	return resp, nil
+}
+
+// allow takes one token from the account's bucket.
+func (p *Prekeys) allow(account string, now time.Time) bool {
+	p.limMu.Lock()
+	defer p.limMu.Unlock()
+	l, ok := p.limiters[account]
+	if !ok {
+		if len(p.limiters) >= maxLimiters {
+			p.dropIdleLimiters(now)
+		}
+		l = rate.NewLimiter(p.cfg.Rate, p.cfg.Burst)
+		p.limiters[account] = l
+	}
+	return l.AllowN(now, 1)
+}
+
+// dropIdleLimiters forgets the buckets that are full again: they behave
+// like new ones. The caller holds limMu.
+func (p *Prekeys) dropIdleLimiters(now time.Time) {
+	for k, l := range p.limiters {
+		if l.TokensAt(now) >= float64(p.cfg.Burst) {
+			delete(p.limiters, k)
+		}
+	}
+}
+
+// checkPrekeys checks a bundle and one-time prekeys against the limits
+// the supernode enforces.
+func checkPrekeys(bundle []byte, oneTime [][]byte) error {
+	if len(bundle) == 0 || len(bundle) > wire.MaxPrekeyBundle {
+		return fmt.Errorf("bundle of %d bytes (limit %d)", len(bundle), wire.MaxPrekeyBundle)
+	}
+	if len(oneTime) > wire.MaxOneTimePerPublish {
+		return fmt.Errorf("%d one-time prekeys (limit %d)", len(oneTime), wire.MaxOneTimePerPublish)
+	}
+	for i, k := range oneTime {
+		if len(k) == 0 || len(k) > wire.MaxOneTimePrekey {
+			return fmt.Errorf("one-time prekey %d of %d bytes (limit %d)", i, len(k), wire.MaxOneTimePrekey)
+		}
+	}
+	return nil
+}
+
+func prekeysFailed(code string) *wire.PrekeysResponse {
+	return &wire.PrekeysResponse{Error: code}
+}

@@ -1,0 +1,243 @@
+package supernode
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// The prekey database: one SQLite file per supernode, set up like the
+// mailbox's (WAL, synchronous=FULL, one connection, numbered migrations
+// embedded and tracked with PRAGMA user_version). The one connection is
+// also what makes a one-time prekey go to exactly one fetcher: every fetch
+// takes its keys in an immediate transaction, so fetches run one after
+// another and a key deleted by one is gone for the next.
+
+//go:embed migrations/prekeys/*.sql
+var prekeysMigrationFS embed.FS
+
+// prekeysDB is the prekey store. Its methods are safe for concurrent use.
+type prekeysDB struct {
+	db *sql.DB
+}
+
+// openPrekeysDB opens (creating if needed) the database at p and brings its
+// schema up to date.
+func openPrekeysDB(p string) (*prekeysDB, error) {
+	if p == "" {
+		return nil, errors.New("empty database path")
+	}
+	migs, err := loadMigrations(prekeysMigrationFS, "migrations/prekeys")
+	if err != nil {
+		return nil, err
+	}
+	db, err := sql.Open("sqlite3", mailDSN(p))
+	if err != nil {
+		return nil, err
+	}
+	db.SetMaxOpenConns(1)
+	db.SetMaxIdleConns(1)
+	db.SetConnMaxLifetime(0)
+	db.SetConnMaxIdleTime(0)
+	if err := setupMailDB(db, migs); err != nil {
+		_ = db.Close()
+		return nil, err
+	}
+	return &prekeysDB{db: db}, nil
+}
+
+func (d *prekeysDB) close() error { return d.db.Close() }
+
+// prekeyPublish is one device's publish, checked against the limits.
+type prekeyPublish struct {
+	owner   []byte    // PrekeysOwnerID
+	peer    []byte    // the device's binary peer ID
+	ticket  []byte    // serialized SignedTicket
+	expiry  time.Time // the ticket's
+	bundle  []byte
+	oneTime [][]byte
+	replace bool // drop the stored one-time prekeys first
+}
+
+// publish stores p's bundle and ticket and adds its one-time prekeys, all in
+// one transaction, and returns how many one-time prekeys the device has
+// stored afterwards. Expired entries of the owner are dropped first, so they
+// take no place among its maxDevices; a device new to the owner past that
+// evicts the others' entry whose ticket expires first (the one that has not
+// proved itself for the longest), never the publisher's own. One-time
+// prekeys past maxStored are dropped oldest first: the newest are the ones
+// the device most surely still holds the private halves of.
+func (d *prekeysDB) publish(p prekeyPublish, now time.Time, maxDevices, maxStored int) (left int, err error) {
+	err = mailTx(d.db, func(tx *sql.Tx) error {
+		if _, err := tx.Exec(`DELETE FROM prekey_devices WHERE owner = ? AND expiry <= ?`, p.owner, now.UnixNano()); err != nil {
+			return fmt.Errorf("dropping expired entries: %w", err)
+		}
+		var exists bool
+		err := tx.QueryRow(`SELECT EXISTS (SELECT 1 FROM prekey_devices WHERE owner = ? AND peer = ?)`, p.owner, p.peer).Scan(&exists)
+		if err != nil {
+			return fmt.Errorf("looking up device: %w", err)
+		}
+		if !exists {
+			var n int
+			if err := tx.QueryRow(`SELECT count(*) FROM prekey_devices WHERE owner = ?`, p.owner).Scan(&n); err != nil {
+				return fmt.Errorf("counting devices: %w", err)
+			}
+			if n >= maxDevices {
+				_, err := tx.Exec(`DELETE FROM prekey_devices WHERE id IN
+					(SELECT id FROM prekey_devices WHERE owner = ? ORDER BY expiry, id LIMIT ?)`,
+					p.owner, n-maxDevices+1)
+				if err != nil {
+					return fmt.Errorf("evicting the oldest device: %w", err)
+				}
+			}
+		}
+		// An upsert keeps the row's id, so the device's one-time prekeys
+		// (which reference it) survive a bundle or ticket update.
+		var dev int64
+		err = tx.QueryRow(`INSERT INTO prekey_devices (owner, peer, ticket, expiry, bundle, stored) VALUES (?, ?, ?, ?, ?, ?)
+			ON CONFLICT (owner, peer) DO UPDATE SET ticket = excluded.ticket, expiry = excluded.expiry,
+				bundle = excluded.bundle, stored = excluded.stored
+			RETURNING id`,
+			p.owner, p.peer, p.ticket, p.expiry.UnixNano(), p.bundle, now.UnixNano()).Scan(&dev)
+		if err != nil {
+			return fmt.Errorf("storing bundle: %w", err)
+		}
+		if p.replace {
+			if _, err := tx.Exec(`DELETE FROM prekey_onetime WHERE device = ?`, dev); err != nil {
+				return fmt.Errorf("dropping one-time prekeys: %w", err)
+			}
+		}
+		if len(p.oneTime) > 0 {
+			ins, err := tx.Prepare(`INSERT INTO prekey_onetime (device, key) VALUES (?, ?) ON CONFLICT (device, key) DO NOTHING`)
+			if err != nil {
+				return fmt.Errorf("storing one-time prekeys: %w", err)
+			}
+			defer ins.Close()
+			for _, k := range p.oneTime {
+				if _, err := ins.Exec(dev, k); err != nil {
+					return fmt.Errorf("storing one-time prekey: %w", err)
+				}
+			}
+			_, err = tx.Exec(`DELETE FROM prekey_onetime WHERE device = ? AND id NOT IN
+				(SELECT id FROM prekey_onetime WHERE device = ? ORDER BY id DESC LIMIT ?)`, dev, dev, maxStored)
+			if err != nil {
+				return fmt.Errorf("dropping one-time prekeys past the cap: %w", err)
+			}
+		}
+		if err := tx.QueryRow(`SELECT count(*) FROM prekey_onetime WHERE device = ?`, dev).Scan(&left); err != nil {
+			return fmt.Errorf("counting one-time prekeys: %w", err)
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	return left, nil
+}
+
+// prekeyEntry is one device's entry as a fetcher gets it.
+type prekeyEntry struct {
+	ticket  []byte // serialized SignedTicket
+	bundle  []byte
+	oneTime []byte // nil when the device had none left
+}
+
+// fetch returns the live entries of owner's devices other than except (the
+// fetcher's own device, which never starts a session with itself), oldest
+// first, and takes one one-time prekey from each: the oldest, deleted in the
+// same transaction, so no other fetch can be handed it.
+func (d *prekeysDB) fetch(owner, except []byte, now time.Time) ([]prekeyEntry, error) {
+	var out []prekeyEntry
+	err := mailTx(d.db, func(tx *sql.Tx) error {
+		rows, err := tx.Query(`SELECT id, ticket, bundle FROM prekey_devices
+			WHERE owner = ? AND peer != ? AND expiry > ? ORDER BY id`, owner, except, now.UnixNano())
+		if err != nil {
+			return fmt.Errorf("listing devices: %w", err)
+		}
+		var ids []int64
+		for rows.Next() {
+			var id int64
+			var e prekeyEntry
+			if err := rows.Scan(&id, &e.ticket, &e.bundle); err != nil {
+				rows.Close()
+				return fmt.Errorf("listing devices: %w", err)
+			}
+			ids = append(ids, id)
+			out = append(out, e)
+		}
+		if err := rows.Err(); err != nil {
+			rows.Close()
+			return fmt.Errorf("listing devices: %w", err)
+		}
+		rows.Close()
+		for i, id := range ids {
+			var k []byte
+			err := tx.QueryRow(`DELETE FROM prekey_onetime WHERE id =
+				(SELECT id FROM prekey_onetime WHERE device = ? ORDER BY id LIMIT 1) RETURNING key`, id).Scan(&k)
+			switch {
+			case errors.Is(err, sql.ErrNoRows):
+			case err != nil:
+				return fmt.Errorf("taking a one-time prekey: %w", err)
+			default:
+				out[i].oneTime = k
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// status returns the live entry of (owner, peer): its one-time prekeys and
+// its ticket's expiry; found is false when there is none.
+func (d *prekeysDB) status(owner, peer []byte, now time.Time) (left int, expiry time.Time, found bool, err error) {
+	var id, exp int64
+	err = d.db.QueryRow(`SELECT id, expiry FROM prekey_devices WHERE owner = ? AND peer = ? AND expiry > ?`,
+		owner, peer, now.UnixNano()).Scan(&id, &exp)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, time.Time{}, false, nil
+	}
+	if err != nil {
+		return 0, time.Time{}, false, fmt.Errorf("reading entry: %w", err)
+	}
+	if err := d.db.QueryRow(`SELECT count(*) FROM prekey_onetime WHERE device = ?`, id).Scan(&left); err != nil {
+		return 0, time.Time{}, false, fmt.Errorf("counting one-time prekeys: %w", err)
+	}
+	return left, time.Unix(0, exp), true, nil
+}
+
+// sweep deletes, in batches, every entry whose ticket expired at or before
+// now (their one-time prekeys go with them) and returns how many.
+func (d *prekeysDB) sweep(ctx context.Context, now time.Time) (int64, error) {
+	var total int64
+	for {
+		res, err := d.db.ExecContext(ctx, `DELETE FROM prekey_devices WHERE id IN
+			(SELECT id FROM prekey_devices WHERE expiry <= ? LIMIT ?)`, now.UnixNano(), sweepBatch)
+		if err != nil {
+			return total, fmt.Errorf("deleting expired entries: %w", err)
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return total, fmt.Errorf("deleting expired entries: %w", err)
+		}
+		total += n
+		if n < sweepBatch {
+			return total, nil
+		}
+	}
+}
+
+// count returns how many device entries and one-time prekeys are stored,
+// expired ones not yet swept included.
+func (d *prekeysDB) count() (devices, oneTime int, err error) {
+	err = d.db.QueryRow(`SELECT (SELECT count(*) FROM prekey_devices), (SELECT count(*) FROM prekey_onetime)`).Scan(&devices, &oneTime)
+	if err != nil {
+		return 0, 0, fmt.Errorf("counting entries: %w", err)
+	}
+	return devices, oneTime, nil
+}

@@ -1,0 +1,873 @@
+package supernode
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"golang.org/x/time/rate"
+	"google.golang.org/protobuf/proto"
+
+	"eserver/node/wire"
+)
+
+// prekeysEnv is one supernode host serving Prekeys, its auth server key and
+// clock.
+type prekeysEnv struct {
+	t      *testing.T
+	auth   crypto.PrivKey
+	authID peer.ID
+	clock  *clock
+	h      host.Host
+	cfg    PrekeysConfig
+	p      *Prekeys
+}
+
+func newPrekeysEnv(t *testing.T, cfg PrekeysConfig) *prekeysEnv {
+	t.Helper()
+	e := &prekeysEnv{t: t, auth: newKey(t), clock: newClock(), h: newHost(t)}
+	e.authID = mustID(t, e.auth)
+	cfg.AuthServer = e.authID
+	if cfg.DBPath == "" {
+		cfg.DBPath = filepath.Join(t.TempDir(), "prekeys.db")
+	}
+	if cfg.Now == nil {
+		cfg.Now = e.clock.Now
+	}
+	e.cfg = cfg
+	e.open()
+	return e
+}
+
+func (e *prekeysEnv) open() {
+	e.t.Helper()
+	p, err := NewPrekeys(e.cfg)
+	if err != nil {
+		e.t.Fatalf("new prekeys: %v", err)
+	}
+	p.Attach(e.h)
+	e.p = p
+	e.t.Cleanup(func() { _ = p.Close() })
+}
+
+func (e *prekeysEnv) reopen() {
+	e.t.Helper()
+	if err := e.p.Close(); err != nil {
+		e.t.Fatalf("close: %v", err)
+	}
+	e.open()
+}
+
+// client returns a host connected to the supernode and a ticket for it
+// under user, valid for wire.TicketLifetime from the env's clock.
+func (e *prekeysEnv) client(user string) (host.Host, *wire.SignedTicket) {
+	e.t.Helper()
+	return e.clientFor(user, wire.TicketLifetime)
+}
+
+// clientFor is client with a ticket that lives d.
+func (e *prekeysEnv) clientFor(user string, d time.Duration) (host.Host, *wire.SignedTicket) {
+	e.t.Helper()
+	h := newHost(e.t)
+	if err := h.Connect(context.Background(), peer.AddrInfo{ID: e.h.ID(), Addrs: e.h.Addrs()}); err != nil {
+		e.t.Fatalf("connect: %v", err)
+	}
+	now := e.clock.Now()
+	return h, signTicket(e.t, e.auth, user, h.ID(), now, now.Add(d))
+}
+
+// raw runs one request through the server's serve path as if from remote.
+func (e *prekeysEnv) raw(t *testing.T, remote peer.ID, req *wire.PrekeysRequest) *wire.PrekeysResponse {
+	t.Helper()
+	var out bytes.Buffer
+	if err := e.p.serve(struct {
+		io.Reader
+		io.Writer
+	}{bytes.NewReader(frame(t, req)), &out}, remote); err != nil {
+		t.Fatalf("serve: %v", err)
+	}
+	var resp wire.PrekeysResponse
+	if err := wire.ReadMsg(&out, wire.MaxPrekeysFrame, &resp); err != nil {
+		t.Fatal(err)
+	}
+	return &resp
+}
+
+func rawPublish(st *wire.SignedTicket, bundle []byte, oneTime [][]byte) *wire.PrekeysRequest {
+	return &wire.PrekeysRequest{Kind: &wire.PrekeysRequest_Publish{Publish: &wire.PrekeysPublish{Ticket: st, Bundle: bundle, OneTime: oneTime}}}
+}
+
+func rawFetch(st *wire.SignedTicket, user string) *wire.PrekeysRequest {
+	return &wire.PrekeysRequest{Kind: &wire.PrekeysRequest_Fetch{Fetch: &wire.PrekeysFetch{Ticket: st, Username: user}}}
+}
+
+// otks returns n distinct one-time prekeys tagged tag: 4-byte id, 32 bytes.
+func otks(tag string, n int) [][]byte {
+	keys := make([][]byte, n)
+	for i := range keys {
+		k := binary.BigEndian.AppendUint32(nil, uint32(i))
+		keys[i] = append(k, bytes.Repeat([]byte(fmt.Sprintf("%s%04d", tag, i)), 8)[:32]...)
+	}
+	return keys
+}
+
+// bundleOf is a stand-in bundle of about the real size, distinct per tag.
+func bundleOf(tag string) []byte {
+	return append([]byte("bundle:"+tag+":"), bytes.Repeat([]byte{0xb5}, 1800)...)
+}
+
+func mustPublish(t *testing.T, h host.Host, sn peer.ID, st *wire.SignedTicket, bundle []byte, oneTime [][]byte, replace bool, wantLeft int) {
+	t.Helper()
+	left, err := PublishPrekeys(ctxT(t), h, sn, st, bundle, oneTime, replace)
+	if err != nil {
+		t.Fatalf("publish: %v", err)
+	}
+	if left != wantLeft {
+		t.Fatalf("publish: %d one-time prekeys left, want %d", left, wantLeft)
+	}
+}
+
+func mustFetch(t *testing.T, h host.Host, sn peer.ID, st *wire.SignedTicket, user string) []DevicePrekeys {
+	t.Helper()
+	ds, err := FetchPrekeys(ctxT(t), h, sn, st, user)
+	if err != nil {
+		t.Fatalf("fetch %s: %v", user, err)
+	}
+	return ds
+}
+
+// one fetches user's prekeys, expecting exactly the device dev with bundle.
+func one(t *testing.T, h host.Host, sn peer.ID, st *wire.SignedTicket, user string, dev peer.ID, bundle []byte) DevicePrekeys {
+	t.Helper()
+	ds := mustFetch(t, h, sn, st, user)
+	if len(ds) != 1 {
+		t.Fatalf("fetch %s: %d devices, want 1", user, len(ds))
+	}
+	d := ds[0]
+	if d.Ticket.Peer != dev || d.Ticket.Username != user || !bytes.Equal(d.Bundle, bundle) {
+		t.Fatalf("fetch %s: device %s of %q, bundle %q; want %s, %q", user, d.Ticket.Peer, d.Ticket.Username, trim(d.Bundle), dev, trim(bundle))
+	}
+	return d
+}
+
+func TestPrekeysOwnerID(t *testing.T) {
+	a, b := mustID(t, newKey(t)), mustID(t, newKey(t))
+	id := PrekeysOwnerID(a, "alice")
+	if len(id) != 32 || bytes.Equal(id, PrekeysOwnerID(b, "alice")) || bytes.Equal(id, PrekeysOwnerID(a, "alicf")) {
+		t.Fatal("owner IDs collide across servers or users")
+	}
+	// Its own domain: not the contact list's or the mailbox's key.
+	if bytes.Equal(id, ContactsOwnerID(a, "alice")) || bytes.Equal(id, MailboxID(a, "alice")) {
+		t.Fatal("prekey owner ID equals another service's key")
+	}
+}
+
+// TestPrekeysPublishFetch: another account gets the bundle and the verified
+// ticket, and one one-time prekey per fetch, each exactly once, oldest
+// first; once they run out the bundle is still served. The directory has no
+// notion of contacts: a contact and a stranger get the same answers.
+func TestPrekeysPublishFetch(t *testing.T) {
+	e := newPrekeysEnv(t, PrekeysConfig{})
+	sn := e.h.ID()
+	alice, aliceT := e.client("alice")
+	contact, contactT := e.client("bob")
+	stranger, strangerT := e.client("mallory")
+
+	if st, err := PrekeysStatus(ctxT(t), alice, sn, aliceT); err != nil || st.Found {
+		t.Fatalf("status before publishing: %+v, %v", st, err)
+	}
+	keys := otks("a", 3)
+	bundle := bundleOf("alice")
+	mustPublish(t, alice, sn, aliceT, bundle, keys, false, 3)
+	st, err := PrekeysStatus(ctxT(t), alice, sn, aliceT)
+	if err != nil || !st.Found || st.OneTimeLeft != 3 {
+		t.Fatalf("status after publishing: %+v, %v", st, err)
+	}
+	if want := e.clock.Now().Add(wire.TicketLifetime).Unix(); st.Expiry.Unix() != want {
+		t.Fatalf("status expiry %v, want the ticket's %v", st.Expiry, time.Unix(want, 0))
+	}
+
+	var got [][]byte
+	for i, f := range []struct {
+		h  host.Host
+		st *wire.SignedTicket
+	}{{contact, contactT}, {stranger, strangerT}, {contact, contactT}} {
+		d := one(t, f.h, sn, f.st, "alice", alice.ID(), bundle)
+		if !proto.Equal(d.Signed, aliceT) || !proto.Equal(d.Ticket.Signed, aliceT) {
+			t.Fatalf("fetch %d: the ticket is not the one alice published with", i)
+		}
+		if !bytes.Equal(d.OneTime, keys[i]) {
+			t.Fatalf("fetch %d: one-time prekey %x, want the oldest left %x", i, d.OneTime, keys[i])
+		}
+		got = append(got, d.OneTime)
+		if left, found, err := e.p.OneTimeLeft("alice", alice.ID()); err != nil || !found || left != 2-i {
+			t.Fatalf("after fetch %d: %d left (found %v, %v), want %d", i, left, found, err, 2-i)
+		}
+	}
+	// None left: the bundle and ticket are still served, with no one-time
+	// prekey, to contact and stranger alike.
+	for _, f := range []struct {
+		h  host.Host
+		st *wire.SignedTicket
+	}{{contact, contactT}, {stranger, strangerT}} {
+		if d := one(t, f.h, sn, f.st, "alice", alice.ID(), bundle); d.OneTime != nil {
+			t.Fatalf("one-time prekey %x handed out after they ran out", d.OneTime)
+		}
+	}
+	if devs, oneTime, err := e.p.Count(); err != nil || devs != 1 || oneTime != 0 {
+		t.Fatalf("count: %d devices, %d one-time prekeys, %v", devs, oneTime, err)
+	}
+	s := e.p.Stats()
+	if s.Publishes != 1 || s.Fetches != 5 || s.OneTimeHandedOut != 3 || s.OneTimeExhausted != 2 {
+		t.Fatalf("stats %+v", s)
+	}
+
+	// A device asking for its own account's devices gets the others only:
+	// it never starts a session with itself.
+	phone, phoneT := e.client("alice")
+	mustPublish(t, phone, sn, phoneT, bundleOf("phone"), otks("p", 1), false, 1)
+	one(t, alice, sn, aliceT, "alice", phone.ID(), bundleOf("phone"))
+	one(t, phone, sn, phoneT, "alice", alice.ID(), bundle)
+}
+
+// TestPrekeysConcurrentFetch: N fetchers racing for K one-time prekeys of
+// each device get exactly K distinct keys per device between them; the
+// rest get the bundle without one.
+func TestPrekeysConcurrentFetch(t *testing.T) {
+	const fetchers = 16
+	e := newPrekeysEnv(t, PrekeysConfig{})
+	sn := e.h.ID()
+	laptop, laptopT := e.client("alice")
+	phone, phoneT := e.client("alice")
+	want := map[peer.ID][][]byte{laptop.ID(): otks("laptop", 5), phone.ID(): otks("phone", 3)}
+	mustPublish(t, laptop, sn, laptopT, bundleOf("laptop"), want[laptop.ID()], false, 5)
+	mustPublish(t, phone, sn, phoneT, bundleOf("phone"), want[phone.ID()], false, 3)
+
+	type result struct {
+		ds  []DevicePrekeys
+		err error
+	}
+	hosts := make([]host.Host, fetchers)
+	tickets := make([]*wire.SignedTicket, fetchers)
+	for i := range hosts {
+		hosts[i], tickets[i] = e.client(fmt.Sprintf("fetcher%d", i))
+	}
+	results := make([]result, fetchers)
+	ctx := ctxT(t)
+	start := make(chan struct{})
+	var wg sync.WaitGroup
+	for i := range hosts {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			ds, err := FetchPrekeys(ctx, hosts[i], sn, tickets[i], "alice")
+			results[i] = result{ds, err}
+		}()
+	}
+	close(start)
+	wg.Wait()
+
+	handed := map[peer.ID]map[string]int{laptop.ID(): {}, phone.ID(): {}}
+	none := map[peer.ID]int{}
+	for i, r := range results {
+		if r.err != nil {
+			t.Fatalf("fetcher %d: %v", i, r.err)
+		}
+		if len(r.ds) != 2 {
+			t.Fatalf("fetcher %d: %d devices, want 2", i, len(r.ds))
+		}
+		for _, d := range r.ds {
+			if d.OneTime == nil {
+				none[d.Ticket.Peer]++
+				continue
+			}
+			handed[d.Ticket.Peer][string(d.OneTime)]++
+		}
+	}
+	for dev, keys := range want {
+		if len(handed[dev]) != len(keys) || none[dev] != fetchers-len(keys) {
+			t.Fatalf("device %s: %d distinct keys handed out, %d fetches without; want %d and %d",
+				dev, len(handed[dev]), none[dev], len(keys), fetchers-len(keys))
+		}
+		for _, k := range keys {
+			if n := handed[dev][string(k)]; n != 1 {
+				t.Fatalf("device %s: key %x handed out %d times", dev, k, n)
+			}
+		}
+	}
+	if _, oneTime, err := e.p.Count(); err != nil || oneTime != 0 {
+		t.Fatalf("%d one-time prekeys left after the race (%v)", oneTime, err)
+	}
+}
+
+// TestPrekeysOneTimeKeys: top-ups append, a retried publish adds nothing,
+// replace_one_time replaces, the stored cap drops the oldest, and the
+// answer's left count follows.
+func TestPrekeysOneTimeKeys(t *testing.T) {
+	e := newPrekeysEnv(t, PrekeysConfig{Rate: rate.Inf})
+	sn := e.h.ID()
+	alice, aliceT := e.client("alice")
+	bob, bobT := e.client("bob")
+	b := bundleOf("v1")
+
+	first := otks("first", 10)
+	mustPublish(t, alice, sn, aliceT, b, first, false, 10)
+	top := otks("top", 5)
+	mustPublish(t, alice, sn, aliceT, b, top, false, 15)
+	mustPublish(t, alice, sn, aliceT, b, top, false, 15) // a retry after a lost answer
+	mustPublish(t, alice, sn, aliceT, b, nil, false, 15) // a bundle update keeps the keys
+	if d := one(t, bob, sn, bobT, "alice", alice.ID(), b); !bytes.Equal(d.OneTime, first[0]) {
+		t.Fatalf("fetched %x, want the oldest %x", d.OneTime, first[0])
+	}
+
+	// Replacing: only the new keys are left, and they are handed out.
+	repl := otks("repl", 3)
+	mustPublish(t, alice, sn, aliceT, bundleOf("v2"), repl, true, 3)
+	if d := one(t, bob, sn, bobT, "alice", alice.ID(), bundleOf("v2")); !bytes.Equal(d.OneTime, repl[0]) {
+		t.Fatalf("after replace fetched %x, want %x", d.OneTime, repl[0])
+	}
+	mustPublish(t, alice, sn, aliceT, bundleOf("v2"), nil, true, 0)
+	if d := one(t, bob, sn, bobT, "alice", alice.ID(), bundleOf("v2")); d.OneTime != nil {
+		t.Fatalf("after replacing with none fetched %x", d.OneTime)
+	}
+
+	// The cap: three full publishes leave the newest MaxOneTimeStored.
+	var batches [][][]byte
+	for i := range 3 {
+		batch := otks(fmt.Sprintf("cap%d-", i), wire.MaxOneTimePerPublish)
+		batches = append(batches, batch)
+		mustPublish(t, alice, sn, aliceT, b, batch, false, min((i+1)*wire.MaxOneTimePerPublish, wire.MaxOneTimeStored))
+	}
+	oldestKept := batches[3-wire.MaxOneTimeStored/wire.MaxOneTimePerPublish][0]
+	if d := one(t, bob, sn, bobT, "alice", alice.ID(), b); !bytes.Equal(d.OneTime, oldestKept) {
+		t.Fatalf("past the cap fetched %x, want the oldest kept %x", d.OneTime, oldestKept)
+	}
+	if st, err := PrekeysStatus(ctxT(t), alice, sn, aliceT); err != nil || st.OneTimeLeft != wire.MaxOneTimeStored-1 {
+		t.Fatalf("status: %+v, %v", st, err)
+	}
+}
+
+// TestPrekeysLimits: every limit is accepted exactly at the limit and
+// refused one past it, by the client and by the server; a refused publish
+// changes nothing.
+func TestPrekeysLimits(t *testing.T) {
+	e := newPrekeysEnv(t, PrekeysConfig{Rate: rate.Inf})
+	sn := e.h.ID()
+	alice, aliceT := e.client("alice")
+	bob, bobT := e.client("bob")
+
+	fullBundle := bytes.Repeat([]byte{0x42}, wire.MaxPrekeyBundle)
+	fullKeys := otks("full", wire.MaxOneTimePerPublish)
+	fullKeys[0] = bytes.Repeat([]byte{7}, wire.MaxOneTimePrekey)
+	fullKeys[1] = []byte{1} // one byte is a key too
+	mustPublish(t, alice, sn, aliceT, fullBundle, fullKeys, false, wire.MaxOneTimePerPublish)
+	if d := one(t, bob, sn, bobT, "alice", alice.ID(), fullBundle); !bytes.Equal(d.OneTime, fullKeys[0]) {
+		t.Fatalf("the longest key came back as %x", d.OneTime)
+	}
+	left := wire.MaxOneTimePerPublish - 1
+
+	ok := otks("ok", 1)
+	for name, tc := range map[string]struct {
+		bundle []byte
+		keys   [][]byte
+	}{
+		"bundle one byte over": {append(bytes.Clone(fullBundle), 0), ok},
+		"empty bundle":         {nil, ok},
+		"key one byte over":    {fullBundle, [][]byte{bytes.Repeat([]byte{7}, wire.MaxOneTimePrekey+1)}},
+		"empty key":            {fullBundle, [][]byte{ok[0], {}}},
+		"one key too many":     {fullBundle, otks("many", wire.MaxOneTimePerPublish+1)},
+	} {
+		if _, err := PublishPrekeys(ctxT(t), alice, sn, aliceT, tc.bundle, tc.keys, false); !errors.Is(err, ErrBadRequest) {
+			t.Fatalf("client publish, %s: %v", name, err)
+		}
+		if resp := e.raw(t, alice.ID(), rawPublish(aliceT, tc.bundle, tc.keys)); resp.Error != CodeBadRequest || resp.OneTimeLeft != 0 {
+			t.Fatalf("server publish, %s: %+v", name, resp)
+		}
+		if n, _, _ := e.p.OneTimeLeft("alice", alice.ID()); n != left {
+			t.Fatalf("%s: a refused publish changed the keys: %d left, want %d", name, n, left)
+		}
+	}
+	// A bad username is refused on both sides too.
+	for _, u := range []string{"", strings.Repeat("u", wire.MaxUsername+1)} {
+		if _, err := FetchPrekeys(ctxT(t), bob, sn, bobT, u); !errors.Is(err, ErrBadRequest) {
+			t.Fatalf("client fetch of a %d-byte name: %v", len(u), err)
+		}
+		if resp := e.raw(t, bob.ID(), rawFetch(bobT, u)); resp.Error != CodeBadRequest {
+			t.Fatalf("server fetch of a %d-byte name: %+v", len(u), resp)
+		}
+	}
+	if resp := e.raw(t, bob.ID(), &wire.PrekeysRequest{}); resp.Error != CodeBadRequest {
+		t.Fatalf("request of no kind: %+v", resp)
+	}
+	one(t, bob, sn, bobT, "alice", alice.ID(), fullBundle)
+
+	// A frame longer than wire.MaxPrekeysFrame is refused before its body
+	// is read.
+	var out bytes.Buffer
+	err := e.p.serve(struct {
+		io.Reader
+		io.Writer
+	}{bytes.NewReader(binary.AppendUvarint(nil, wire.MaxPrekeysFrame+1)), &out}, alice.ID())
+	if !errors.Is(err, wire.ErrFrameTooLarge) || out.Len() != 0 {
+		t.Fatalf("oversized frame: %v, answered %d bytes", err, out.Len())
+	}
+	// The largest publish, and the largest fetch answer (every device at
+	// every limit, with a ticket at its limit), fit in a frame.
+	bigKeys := make([][]byte, wire.MaxOneTimePerPublish)
+	for i := range bigKeys {
+		bigKeys[i] = bytes.Repeat([]byte{9}, wire.MaxOneTimePrekey)
+	}
+	bigTicket := &wire.SignedTicket{Ticket: bytes.Repeat([]byte{1}, wire.MaxPrekeyTicket-80), Signature: make([]byte, 64)}
+	if n := proto.Size(bigTicket); n > wire.MaxPrekeyTicket {
+		t.Fatalf("stand-in ticket of %d bytes", n)
+	}
+	if n := len(frame(t, &wire.PrekeysRequest{Kind: &wire.PrekeysRequest_Publish{Publish: &wire.PrekeysPublish{
+		Ticket: bigTicket, Bundle: fullBundle, OneTime: bigKeys, ReplaceOneTime: true,
+	}}})); n > wire.MaxPrekeysFrame {
+		t.Fatalf("the largest publish takes %d bytes, frame limit %d", n, wire.MaxPrekeysFrame)
+	}
+	resp := &wire.PrekeysResponse{}
+	for range wire.MaxPrekeyDevices {
+		resp.Devices = append(resp.Devices, &wire.PrekeyDevice{Ticket: bigTicket, Bundle: fullBundle, OneTime: bigKeys[0]})
+	}
+	if n := len(frame(t, resp)); n > wire.MaxPrekeysFrame {
+		t.Fatalf("the largest fetch answer takes %d bytes, frame limit %d", n, wire.MaxPrekeysFrame)
+	}
+}
+
+// TestPrekeysDeviceCap: a user keeps at most wire.MaxPrekeyDevices entries;
+// a new device past that evicts the one whose ticket expires first, with its
+// one-time prekeys; a device already listed republishes without evicting.
+func TestPrekeysDeviceCap(t *testing.T) {
+	e := newPrekeysEnv(t, PrekeysConfig{Rate: rate.Inf})
+	sn := e.h.ID()
+	bob, bobT := e.client("bob")
+	var devs []host.Host
+	var tickets []*wire.SignedTicket
+	for i := range wire.MaxPrekeyDevices + 1 {
+		h, st := e.client("alice")
+		devs, tickets = append(devs, h), append(tickets, st)
+		e.clock.Advance(time.Minute) // each next ticket expires later
+		if i < wire.MaxPrekeyDevices {
+			mustPublish(t, h, sn, st, bundleOf(fmt.Sprint(i)), otks(fmt.Sprint(i), 2), false, 2)
+		}
+	}
+	listed := func() map[peer.ID]bool {
+		t.Helper()
+		m := map[peer.ID]bool{}
+		for _, d := range mustFetch(t, bob, sn, bobT, "alice") {
+			m[d.Ticket.Peer] = true
+		}
+		return m
+	}
+	if got := listed(); len(got) != wire.MaxPrekeyDevices {
+		t.Fatalf("%d devices listed, want %d", len(got), wire.MaxPrekeyDevices)
+	}
+	// Republishing a listed device, even the oldest, evicts no one.
+	mustPublish(t, devs[0], sn, tickets[0], bundleOf("0b"), nil, false, 1)
+	if got := listed(); len(got) != wire.MaxPrekeyDevices {
+		t.Fatalf("after a republish %d devices listed", len(got))
+	}
+	// The 9th evicts device 0, whose ticket expires first.
+	last := wire.MaxPrekeyDevices
+	mustPublish(t, devs[last], sn, tickets[last], bundleOf("new"), otks("new", 4), false, 4)
+	got := listed()
+	if len(got) != wire.MaxPrekeyDevices || got[devs[0].ID()] || !got[devs[last].ID()] {
+		t.Fatalf("after the 9th: %d listed, oldest listed %v, newest listed %v", len(got), got[devs[0].ID()], got[devs[last].ID()])
+	}
+	if _, found, err := e.p.OneTimeLeft("alice", devs[0].ID()); err != nil || found {
+		t.Fatalf("evicted device still has an entry (%v)", err)
+	}
+	// Its one-time prekeys went with it. The first eight had 2 each, and
+	// each of the first two listings took one from every device; the new
+	// one had 4, less the one the last listing took.
+	devCount, oneTime, err := e.p.Count()
+	if err != nil || devCount != wire.MaxPrekeyDevices || oneTime != 3 {
+		t.Fatalf("count: %d devices, %d one-time prekeys, %v; want %d, 3", devCount, oneTime, err, wire.MaxPrekeyDevices)
+	}
+}
+
+// TestPrekeysExpiry: an entry lives as long as its ticket: not served, not
+// counted toward the device cap and swept once it expires; a republish with
+// a renewed ticket extends it, one-time prekeys included.
+func TestPrekeysExpiry(t *testing.T) {
+	e := newPrekeysEnv(t, PrekeysConfig{Rate: rate.Inf})
+	sn := e.h.ID()
+	bob, bobT := e.clientFor("bob", 100*time.Hour)
+	short, shortT := e.clientFor("alice", time.Hour)
+	renewing, renewingT := e.clientFor("alice", time.Hour)
+	mustPublish(t, short, sn, shortT, bundleOf("short"), otks("s", 2), false, 2)
+	mustPublish(t, renewing, sn, renewingT, bundleOf("renewing"), otks("r", 3), false, 3)
+	if ds := mustFetch(t, bob, sn, bobT, "alice"); len(ds) != 2 {
+		t.Fatalf("%d devices before expiry", len(ds))
+	}
+
+	// The renewing device republishes with a fresh ticket: same device, so
+	// its keys stay.
+	e.clock.Advance(30 * time.Minute)
+	now := e.clock.Now()
+	renewedT := signTicket(t, e.auth, "alice", renewing.ID(), now, now.Add(3*time.Hour))
+	mustPublish(t, renewing, sn, renewedT, bundleOf("renewing"), nil, false, 2)
+
+	e.clock.Advance(30 * time.Minute) // the short ticket has just expired
+	d := one(t, bob, sn, bobT, "alice", renewing.ID(), bundleOf("renewing"))
+	if !proto.Equal(d.Signed, renewedT) {
+		t.Fatal("the renewed ticket is not the one served")
+	}
+	if devs, _, _ := e.p.Count(); devs != 2 {
+		t.Fatalf("%d entries before the sweep, want 2 (expired ones are kept until swept)", devs)
+	}
+	if _, found, _ := e.p.OneTimeLeft("alice", short.ID()); found {
+		t.Fatal("an expired entry reported as found")
+	}
+	if n, err := e.p.Sweep(ctxT(t)); err != nil || n != 1 {
+		t.Fatalf("sweep: %d, %v; want 1", n, err)
+	}
+	// The renewing device had 3 keys and two fetches took one each; the
+	// expired device's key went with its entry.
+	if devs, oneTime, err := e.p.Count(); err != nil || devs != 1 || oneTime != 1 {
+		t.Fatalf("after the sweep: %d entries, %d one-time prekeys, %v; want 1, 1", devs, oneTime, err)
+	}
+
+	// Expired entries take no place among the user's devices: fill the
+	// cap with short tickets, let them expire, and a new device evicts no
+	// live one.
+	for range wire.MaxPrekeyDevices - 1 {
+		h, st := e.clientFor("alice", time.Minute)
+		mustPublish(t, h, sn, st, bundleOf("brief"), nil, false, 0)
+	}
+	e.clock.Advance(time.Minute)
+	late, lateT := e.client("alice")
+	mustPublish(t, late, sn, lateT, bundleOf("late"), nil, false, 0)
+	ds := mustFetch(t, bob, sn, bobT, "alice")
+	if len(ds) != 2 {
+		t.Fatalf("%d devices listed, want the renewing and the late one", len(ds))
+	}
+	if devs, _, _ := e.p.Count(); devs != 2 {
+		t.Fatalf("%d entries stored: the owner's expired ones were not dropped on publish", devs)
+	}
+
+	// Past every ticket, nothing is served, and the sweep leaves nothing.
+	e.clock.Advance(wire.TicketLifetime)
+	if ds := mustFetch(t, bob, sn, bobT, "alice"); len(ds) != 0 {
+		t.Fatalf("%d devices served past their tickets", len(ds))
+	}
+	if _, err := e.p.Sweep(ctxT(t)); err != nil {
+		t.Fatal(err)
+	}
+	if devs, oneTime, err := e.p.Count(); err != nil || devs != 0 || oneTime != 0 {
+		t.Fatalf("after the last sweep: %d entries, %d one-time prekeys, %v", devs, oneTime, err)
+	}
+}
+
+// TestPrekeysUnknownUser: a user never seen and a user whose entries are
+// gone get the same empty answer, not an error.
+func TestPrekeysUnknownUser(t *testing.T) {
+	e := newPrekeysEnv(t, PrekeysConfig{})
+	sn := e.h.ID()
+	bob, bobT := e.clientFor("bob", 100*time.Hour)
+	alice, aliceT := e.clientFor("alice", time.Hour)
+	mustPublish(t, alice, sn, aliceT, bundleOf("a"), nil, false, 0)
+	e.clock.Advance(time.Hour)
+	unknown := e.raw(t, bob.ID(), rawFetch(bobT, "nobody"))
+	gone := e.raw(t, bob.ID(), rawFetch(bobT, "alice"))
+	if unknown.Error != "" || len(unknown.Devices) != 0 || !proto.Equal(unknown, gone) {
+		t.Fatalf("unknown user %+v, expired user %+v", unknown, gone)
+	}
+	if ds, err := FetchPrekeys(ctxT(t), bob, sn, bobT, "nobody"); err != nil || len(ds) != 0 {
+		t.Fatalf("client fetch of an unknown user: %v, %v", ds, err)
+	}
+}
+
+// TestPrekeysRateLimit: fetches are limited per fetching account, across
+// its devices; a refused fetch takes no one-time prekey; other accounts are
+// not affected; the bucket refills.
+func TestPrekeysRateLimit(t *testing.T) {
+	const burst = 3
+	e := newPrekeysEnv(t, PrekeysConfig{Rate: rate.Every(time.Minute), Burst: burst})
+	sn := e.h.ID()
+	alice, aliceT := e.client("alice")
+	bob, bobT := e.client("bob")
+	bobPhone, bobPhoneT := e.client("bob")
+	carol, carolT := e.client("carol")
+	mustPublish(t, alice, sn, aliceT, bundleOf("a"), otks("a", 10), false, 10)
+	for range burst - 1 {
+		one(t, bob, sn, bobT, "alice", alice.ID(), bundleOf("a"))
+	}
+	one(t, bobPhone, sn, bobPhoneT, "alice", alice.ID(), bundleOf("a"))
+	for _, f := range []struct {
+		h  host.Host
+		st *wire.SignedTicket
+	}{{bob, bobT}, {bobPhone, bobPhoneT}} {
+		if _, err := FetchPrekeys(ctxT(t), f.h, sn, f.st, "alice"); !errors.Is(err, ErrRateLimited) {
+			t.Fatalf("fetch past the burst: %v", err)
+		}
+	}
+	if left, _, _ := e.p.OneTimeLeft("alice", alice.ID()); left != 10-burst {
+		t.Fatalf("%d one-time prekeys left, want %d: a refused fetch took one", left, 10-burst)
+	}
+	one(t, carol, sn, carolT, "alice", alice.ID(), bundleOf("a"))
+	if e.p.Stats().RateLimited != 2 {
+		t.Fatalf("stats %+v", e.p.Stats())
+	}
+	e.clock.Advance(time.Minute)
+	one(t, bob, sn, bobT, "alice", alice.ID(), bundleOf("a"))
+}
+
+// TestPrekeysUnauthorized: the ticket must be the stream peer's, from the
+// right server and live; otherwise nothing is published, fetched or told.
+func TestPrekeysUnauthorized(t *testing.T) {
+	e := newPrekeysEnv(t, PrekeysConfig{})
+	sn, ctx := e.h.ID(), ctxT(t)
+	alice, aliceT := e.client("alice")
+	bob, bobT := e.client("bob")
+	mustPublish(t, alice, sn, aliceT, bundleOf("a"), otks("a", 2), false, 2)
+
+	now := e.clock.Now()
+	other := signTicket(t, newKey(t), "bob", bob.ID(), now, now.Add(time.Hour))
+	expired := signTicket(t, e.auth, "bob", bob.ID(), now.Add(-2*time.Hour), now.Add(-time.Hour))
+	for name, st := range map[string]*wire.SignedTicket{"alice's": aliceT, "other server's": other, "expired": expired, "no": nil} {
+		if _, err := PublishPrekeys(ctx, bob, sn, st, bundleOf("evil"), otks("evil", 1), true); !errors.Is(err, ErrUnauthorized) {
+			t.Fatalf("publish with %s ticket: %v", name, err)
+		}
+		if st != nil { // the client needs its own ticket to know the server
+			if _, err := FetchPrekeys(ctx, bob, sn, st, "alice"); !errors.Is(err, ErrUnauthorized) {
+				t.Fatalf("fetch with %s ticket: %v", name, err)
+			}
+		}
+		if resp := e.raw(t, bob.ID(), rawFetch(st, "alice")); resp.Error != CodeUnauthorized || len(resp.Devices) != 0 {
+			t.Fatalf("raw fetch with %s ticket: %+v", name, resp)
+		}
+		if _, err := PrekeysStatus(ctx, bob, sn, st); !errors.Is(err, ErrUnauthorized) {
+			t.Fatalf("status with %s ticket: %v", name, err)
+		}
+	}
+	d := one(t, bob, sn, bobT, "alice", alice.ID(), bundleOf("a"))
+	if !bytes.Equal(d.OneTime, otks("a", 1)[0]) {
+		t.Fatal("a refused request took a one-time prekey or replaced them")
+	}
+}
+
+// TestPrekeysClientVerifies: the client keeps only entries whose ticket the
+// auth server signed for the username asked, once per device, within the
+// limits; a lying supernode can hide devices but not substitute them.
+func TestPrekeysClientVerifies(t *testing.T) {
+	auth := newKey(t)
+	sn, h := newHost(t), newHost(t)
+	if err := h.Connect(ctxT(t), peer.AddrInfo{ID: sn.ID(), Addrs: sn.Addrs()}); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	dev1, dev2, dev3 := mustID(t, newKey(t)), mustID(t, newKey(t)), mustID(t, newKey(t))
+	good := signTicket(t, auth, "alice", dev1, now, now.Add(time.Hour))
+	old := signTicket(t, auth, "alice", dev3, now.Add(-48*time.Hour), now.Add(-24*time.Hour))
+	answer := &wire.PrekeysResponse{Devices: []*wire.PrekeyDevice{
+		{Ticket: good, Bundle: []byte("good"), OneTime: []byte("k1")},
+		{Ticket: good, Bundle: []byte("duplicate")},
+		{Ticket: signTicket(t, auth, "mallory", dev2, now, now.Add(time.Hour)), Bundle: []byte("other user")},
+		{Ticket: signTicket(t, newKey(t), "alice", dev2, now, now.Add(time.Hour)), Bundle: []byte("other server")},
+		{Ticket: &wire.SignedTicket{Ticket: good.Ticket, Signature: make([]byte, 64)}, Bundle: []byte("forged")},
+		{Ticket: signTicket(t, auth, "alice", dev2, now, now.Add(time.Hour)), Bundle: make([]byte, wire.MaxPrekeyBundle+1)},
+		{Ticket: signTicket(t, auth, "alice", dev2, now, now.Add(time.Hour)), Bundle: []byte("key too long"), OneTime: make([]byte, wire.MaxOneTimePrekey+1)},
+		{Ticket: signTicket(t, auth, "alice", h.ID(), now, now.Add(time.Hour)), Bundle: []byte("the fetcher itself")},
+		{Ticket: old, Bundle: []byte("expired but signed")},
+	}}
+	sn.SetStreamHandler(wire.ProtoPrekeys, func(s network.Stream) {
+		var req wire.PrekeysRequest
+		if err := wire.ReadMsg(s, wire.MaxPrekeysFrame, &req); err != nil {
+			_ = s.Reset()
+			return
+		}
+		_ = wire.WriteMsg(s, answer)
+		_ = s.Close()
+	})
+	st := signTicket(t, auth, "bob", h.ID(), now, now.Add(time.Hour))
+	ds, err := FetchPrekeys(ctxT(t), h, sn.ID(), st, "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, d := range ds {
+		got = append(got, string(d.Bundle))
+	}
+	if strings.Join(got, ",") != "good,expired but signed" || !bytes.Equal(ds[0].OneTime, []byte("k1")) || ds[1].OneTime != nil {
+		t.Fatalf("kept %q", got)
+	}
+
+	// Unknown codes and impossible counts are errors.
+	answer = &wire.PrekeysResponse{Error: "teapot"}
+	if _, err := FetchPrekeys(ctxT(t), h, sn.ID(), st, "alice"); err == nil {
+		t.Fatal("an unknown error code passed")
+	}
+	answer = &wire.PrekeysResponse{OneTimeLeft: wire.MaxOneTimeStored + 1}
+	if _, err := PublishPrekeys(ctxT(t), h, sn.ID(), st, []byte("b"), nil, false); err == nil {
+		t.Fatal("an impossible left count passed")
+	}
+}
+
+// TestPrekeysRestart: entries, the one-time prekeys left and the deletion of
+// those handed out survive closing and reopening the database.
+func TestPrekeysRestart(t *testing.T) {
+	e := newPrekeysEnv(t, PrekeysConfig{})
+	sn := e.h.ID()
+	alice, aliceT := e.client("alice")
+	bob, bobT := e.client("bob")
+	keys := otks("a", 3)
+	mustPublish(t, alice, sn, aliceT, bundleOf("a"), keys, false, 3)
+	if d := one(t, bob, sn, bobT, "alice", alice.ID(), bundleOf("a")); !bytes.Equal(d.OneTime, keys[0]) {
+		t.Fatal("first fetch")
+	}
+	e.reopen()
+	d := one(t, bob, sn, bobT, "alice", alice.ID(), bundleOf("a"))
+	if !bytes.Equal(d.OneTime, keys[1]) || !proto.Equal(d.Signed, aliceT) {
+		t.Fatalf("after restart fetched %x, want %x (the first must not come back)", d.OneTime, keys[1])
+	}
+	if st, err := PrekeysStatus(ctxT(t), alice, sn, aliceT); err != nil || !st.Found || st.OneTimeLeft != 1 {
+		t.Fatalf("status after restart: %+v, %v", st, err)
+	}
+	if err := e.p.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.p.Close(); err != nil {
+		t.Fatalf("second close: %v", err)
+	}
+
+	// The schema version is recorded, and a newer one is refused.
+	db, err := sql.Open("sqlite3", e.cfg.DBPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var v int
+	if err := db.QueryRow(`PRAGMA user_version`).Scan(&v); err != nil || v != 1 {
+		t.Fatalf("user_version %d, %v; want 1", v, err)
+	}
+	if _, err := db.Exec(`PRAGMA user_version = 99`); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	if p, err := NewPrekeys(e.cfg); err == nil {
+		p.Close()
+		t.Fatal("opened a database with a newer schema")
+	}
+	if _, err := NewPrekeys(PrekeysConfig{AuthServer: e.authID}); err == nil {
+		t.Fatal("opened prekeys with no database path")
+	}
+	if _, err := NewPrekeys(PrekeysConfig{DBPath: filepath.Join(t.TempDir(), "x.db")}); err == nil {
+		t.Fatal("opened prekeys with no auth server")
+	}
+}
+
+// TestPrekeysCloseStopsEverything: after Close, no handler or sweeper
+// goroutine is left and requests fail.
+func TestPrekeysCloseStopsEverything(t *testing.T) {
+	e := newPrekeysEnv(t, PrekeysConfig{})
+	alice, aliceT := e.client("alice")
+	if got := goroutinesIn("supernode.(*Prekeys).sweeper("); got == 0 {
+		t.Fatal("no sweeper running")
+	}
+	if err := e.p.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if got := goroutinesIn("supernode.(*Prekeys).sweeper("); got != 0 {
+		t.Fatalf("%d sweepers left after Close", got)
+	}
+	if _, err := PublishPrekeys(ctxT(t), alice, e.h.ID(), aliceT, bundleOf("a"), nil, false); err == nil {
+		t.Fatal("publish succeeded after Close")
+	}
+	e.p.Attach(e.h) // after Close: does nothing
+	if _, err := PublishPrekeys(ctxT(t), alice, e.h.ID(), aliceT, bundleOf("a"), nil, false); err == nil {
+		t.Fatal("publish succeeded after Attach on a closed service")
+	}
+}
+
+// FuzzPrekeysRequest feeds arbitrary stream bytes, from the fixed remote
+// peer, to the server's read-decode-process-answer path, on one database
+// shared by all inputs, and checks that the store stays within its limits.
+func FuzzPrekeysRequest(f *testing.F) {
+	authKey, peerKey := fixedKey(f, 1), fixedKey(f, 2)
+	auth, remote := mustID(f, authKey), mustID(f, peerKey)
+	now := time.Unix(1_700_000_000, 0)
+	st := signTicket(f, authKey, "alice", remote, now, now.Add(wire.TicketLifetime))
+	p, err := NewPrekeys(PrekeysConfig{
+		DBPath: filepath.Join(f.TempDir(), "prekeys.db"), AuthServer: auth,
+		Now: func() time.Time { return now }, Rate: rate.Inf,
+	})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Cleanup(func() { _ = p.Close() })
+
+	pub := func(bundle []byte, keys [][]byte, replace bool) []byte {
+		return frame(f, &wire.PrekeysRequest{Kind: &wire.PrekeysRequest_Publish{Publish: &wire.PrekeysPublish{
+			Ticket: st, Bundle: bundle, OneTime: keys, ReplaceOneTime: replace}}})
+	}
+	f.Add(pub([]byte("bundle"), otks("f", 3), false))
+	f.Add(pub([]byte("bundle"), otks("g", wire.MaxOneTimePerPublish), false))
+	f.Add(pub([]byte("bundle"), nil, true))
+	f.Add(pub(nil, otks("h", 1), false))
+	f.Add(pub([]byte("b"), [][]byte{{}}, false))
+	f.Add(frame(f, rawFetch(st, "alice")))
+	f.Add(frame(f, rawFetch(st, "")))
+	f.Add(frame(f, rawFetch(nil, "alice")))
+	f.Add(frame(f, &wire.PrekeysRequest{Kind: &wire.PrekeysRequest_Status{Status: &wire.PrekeysStatus{Ticket: st}}}))
+	f.Add(frame(f, &wire.PrekeysRequest{}))
+	f.Add([]byte{2, 0, 0})
+	f.Add(binary.AppendUvarint(nil, wire.MaxPrekeysFrame+1))
+
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var out bytes.Buffer
+		err := p.serve(struct {
+			io.Reader
+			io.Writer
+		}{bytes.NewReader(data), &out}, remote)
+		if err == nil {
+			var resp wire.PrekeysResponse
+			if err := wire.ReadMsg(&out, wire.MaxPrekeysFrame, &resp); err != nil {
+				t.Fatalf("answer does not decode: %v", err)
+			}
+			switch resp.Error {
+			case "":
+				if resp.OneTimeLeft > wire.MaxOneTimeStored || len(resp.Devices) > wire.MaxPrekeyDevices {
+					t.Fatalf("answer past the limits: %d left, %d devices", resp.OneTimeLeft, len(resp.Devices))
+				}
+			case CodeUnauthorized, CodeBadRequest, CodeRateLimited:
+				if resp.OneTimeLeft != 0 || resp.Devices != nil || resp.Found || resp.ExpiryUnix != 0 {
+					t.Fatalf("refusal %q carries data", resp.Error)
+				}
+			default:
+				t.Fatalf("answer carries an unknown code %q", resp.Error)
+			}
+		} else if out.Len() != 0 {
+			t.Fatalf("wrote %d bytes and failed: %v", out.Len(), err)
+		}
+		// Whatever came in, the store holds only rows within the limits.
+		var bad int
+		err = p.db.db.QueryRow(`SELECT
+			(SELECT count(*) FROM prekey_devices WHERE length(owner) != 32 OR length(bundle) NOT BETWEEN 1 AND ?1
+				OR length(ticket) NOT BETWEEN 1 AND ?2) +
+			(SELECT count(*) FROM prekey_onetime WHERE length(key) NOT BETWEEN 1 AND ?3) +
+			(SELECT count(*) FROM (SELECT device FROM prekey_onetime GROUP BY device HAVING count(*) > ?4)) +
+			(SELECT count(*) FROM (SELECT owner FROM prekey_devices GROUP BY owner HAVING count(*) > ?5))`,
+			wire.MaxPrekeyBundle, wire.MaxPrekeyTicket, wire.MaxOneTimePrekey, wire.MaxOneTimeStored, wire.MaxPrekeyDevices).Scan(&bad)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if bad != 0 {
+			t.Fatalf("store holds %d rows or groups past the limits", bad)
+		}
+	})
+}
