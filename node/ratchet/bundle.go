@@ -160,7 +160,7 @@ func (i *Identity) NewBundle(spk SignedPrekey, kem KEMPrekey, oneTime *OneTimePr
 		k := cloneKEM(*oneTimeKEM)
 		b.OneTimeKEM = &k
 	}
-	if err := b.Verify(i.pub.PeerID); err != nil {
+	if err := b.verify(i.pub.PeerID); err != nil {
 		return nil, fmt.Errorf("ratchet: new bundle: %w", err)
 	}
 	return b, nil
@@ -176,6 +176,13 @@ func cloneKEM(k KEMPrekey) KEMPrekey {
 // serve an old one, but cannot forge one for a peer ID; whether a peer ID is
 // really the person is what safety numbers check.
 func (b *Bundle) Verify(expected peer.ID) error {
+	if err := b.verify(expected); err != nil {
+		return fmt.Errorf("ratchet: verify bundle: %w", err)
+	}
+	return nil
+}
+
+func (b *Bundle) verify(expected peer.ID) error {
 	if b == nil {
 		return fmt.Errorf("%w: nil bundle", ErrMalformed)
 	}
@@ -287,6 +294,14 @@ func (b *Bundle) MarshalBinary() ([]byte, error) {
 // UnmarshalBundle decodes a bundle and checks its shape. It does not check
 // signatures: call Verify with the peer you meant to reach (Initiate does).
 func UnmarshalBundle(data []byte) (*Bundle, error) {
+	b, err := unmarshalBundle(data)
+	if err != nil {
+		return nil, fmt.Errorf("ratchet: unmarshal bundle: %w", err)
+	}
+	return b, nil
+}
+
+func unmarshalBundle(data []byte) (*Bundle, error) {
 	if len(data) > MaxBundleSize {
 		return nil, fmt.Errorf("%w: %w: bundle of %d bytes, limit %d", ErrMalformed, ErrTooLarge, len(data), MaxBundleSize)
 	}

@@ -64,6 +64,9 @@ func checkInit(w *WireInit) error {
 func (s *Session) MarshalBinary() ([]byte, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.st.dhs == nil {
+		return nil, errUninitialised
+	}
 	dhs := s.st.dhs.Bytes()
 	defer clear(dhs)
 	w := &WireSession{

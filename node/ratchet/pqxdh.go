@@ -20,7 +20,7 @@ func Initiate(local *Identity, to peer.ID, remote *Bundle) (*Session, error) {
 	if local == nil {
 		return nil, errors.New("ratchet: initiate: nil identity")
 	}
-	if err := remote.Verify(to); err != nil {
+	if err := remote.verify(to); err != nil {
 		return nil, fmt.Errorf("ratchet: initiate: %w", err)
 	}
 	s, err := initiate(local.Public(), local.sig, remote, local.dh.ECDH)
@@ -116,7 +116,9 @@ func initiate(localPub PublicIdentity, identitySig []byte, b *Bundle, dh1 func(*
 		return nil, err
 	}
 	remote := PublicIdentity{PeerID: b.PeerID, DH: bytes.Clone(b.IdentityDH)}
-	return newSession(true, localPub.clone(), remote, in.initID, w, st), nil
+	s := newSession(true, localPub.clone(), remote, in.initID, w, st)
+	st.wipe() // the session has its own copy
+	return s, nil
 }
 
 // Respond starts the responder's side of a session from the first message
@@ -127,6 +129,10 @@ func initiate(localPub PublicIdentity, identitySig []byte, b *Bundle, dh1 func(*
 // message must name from and carry from's signature over the identity DH key
 // it uses, and only the holder of that key's private half can produce a
 // message that decrypts. Remote() of the session is from with that key.
+//
+// If the caller already knows from's identity DH key (from its ticket, or a
+// contact verified by safety number), it should compare it with
+// Remote().DH: a new key means a new safety number to show the user.
 //
 // The store's one-time prekeys are consumed only once the message has
 // decrypted; a second Respond to the same init message fails with ErrReplay
@@ -238,6 +244,7 @@ func respond(local *Identity, store PrekeyStore, from peer.ID, first, ad []byte)
 	clear(hka[:])
 	clear(nhkb[:])
 	s := newSession(false, local.Public(), remote, in.initID, nil, st)
+	st.wipe()
 	pt, tx, err := s.open(m, ad)
 	if err != nil {
 		s.wipe()

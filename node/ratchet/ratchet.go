@@ -70,6 +70,11 @@
 //
 // # What callers must do
 //
+// To route an incoming message: with a session for the sender, Decrypt it;
+// on ErrNewSession (the sender started over, or both sides initiated at
+// once), or with no session, call Respond — IsInit and ParseInit tell which
+// prekeys it names without trusting it.
+//
 // The sender of an init message is never taken from the message: Respond takes
 // the authenticated sender (the libp2p remote peer, or the signer of the inner
 // envelope) and fails unless the message names that peer and carries its
@@ -94,40 +99,40 @@ import (
 	"google.golang.org/protobuf/reflect/protoreflect"
 )
 
-// Errors callers branch on. Every error of the package wraps at most a few of
-// these, with context.
+// Errors callers branch on. Errors of the package wrap these with context,
+// after a "ratchet: <operation>:" prefix.
 var (
 	// ErrMalformed is input that does not decode: wrong version, wrong key
 	// lengths, unknown fields, too large.
-	ErrMalformed = errors.New("ratchet: malformed input")
+	ErrMalformed = errors.New("malformed input")
 	// ErrOpen is a message that does not authenticate under any key of the
 	// session: forged, tampered, for another session, or so old that its
 	// keys are gone.
-	ErrOpen = errors.New("ratchet: cannot decrypt message")
+	ErrOpen = errors.New("cannot decrypt message")
 	// ErrDuplicate is a message of a chain the session still tracks whose key
 	// was already used (or evicted): a duplicate or a replay.
-	ErrDuplicate = errors.New("ratchet: message already received")
+	ErrDuplicate = errors.New("message already received")
 	// ErrTooManySkipped is a message that would need more than MaxSkip keys
 	// of one chain to be skipped.
-	ErrTooManySkipped = errors.New("ratchet: too many skipped messages")
+	ErrTooManySkipped = errors.New("too many skipped messages")
 	// ErrBadSignature is a bundle or init message whose signature does not
 	// verify under the peer ID's key.
-	ErrBadSignature = errors.New("ratchet: bad signature")
+	ErrBadSignature = errors.New("bad signature")
 	// ErrWrongPeer is a bundle or init message of another peer than the one
 	// expected, or a session with oneself.
-	ErrWrongPeer = errors.New("ratchet: wrong peer")
+	ErrWrongPeer = errors.New("wrong peer")
 	// ErrNoPrekey is an init message naming a prekey the store does not have
 	// (never had, rotated out, or a one-time prekey already used).
-	ErrNoPrekey = errors.New("ratchet: no such prekey")
+	ErrNoPrekey = errors.New("no such prekey")
 	// ErrReplay is an init message the store has already accepted once.
-	ErrReplay = errors.New("ratchet: init message replayed")
+	ErrReplay = errors.New("init message replayed")
 	// ErrNewSession is an init message given to Decrypt of a session it did
 	// not start: the peer started a new session; call Respond.
-	ErrNewSession = errors.New("ratchet: message starts a new session")
+	ErrNewSession = errors.New("message starts a new session")
 	// ErrTooLarge is a plaintext or input over the limits below.
-	ErrTooLarge = errors.New("ratchet: too large")
+	ErrTooLarge = errors.New("too large")
 	// ErrSafetyMismatch is a scanned safety code of other identities.
-	ErrSafetyMismatch = errors.New("ratchet: safety codes differ")
+	ErrSafetyMismatch = errors.New("safety codes differ")
 )
 
 // Limits and sizes, in one place.
@@ -154,6 +159,10 @@ const (
 
 	// KeySize is the size of X25519 keys and of every symmetric key.
 	KeySize = 32
+	// SafetyCodeSize is the size of a SafetyCode: a format byte and 32
+	// bytes of each side's fingerprint.
+	SafetyCodeSize = 1 + 2*safetyFPSize
+	safetyFPSize   = 32
 
 	version         = 1
 	sigSize         = 64 // Ed25519

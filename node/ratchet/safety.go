@@ -18,9 +18,6 @@ const (
 	safetyIterations = 5200
 	safetyCodeFormat = 1 // first byte of SafetyCode
 	safetyDigits     = 30
-	// SafetyCodeSize is the size of a SafetyCode.
-	SafetyCodeSize = 1 + 2*safetyFPSize
-	safetyFPSize   = 32
 )
 
 // fingerprint is SHA-512 iterated safetyIterations times: hash₀ = version(2

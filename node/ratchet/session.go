@@ -103,6 +103,9 @@ func newSession(initiator bool, local, remote PublicIdentity, initID [32]byte, p
 	return s
 }
 
+// errUninitialised is the error of a Session not made by this package.
+var errUninitialised = errors.New("ratchet: session not started (use Initiate, Respond or UnmarshalSession)")
+
 // Remote returns the identity of the other device, as authenticated when the
 // session started.
 func (s *Session) Remote() PublicIdentity { return s.remote.clone() }
@@ -128,6 +131,9 @@ func (s *Session) Encrypt(plaintext, ad []byte) ([]byte, error) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.st.dhs == nil {
+		return nil, errUninitialised
+	}
 	if s.st.ns == math.MaxUint32 {
 		return nil, errors.New("ratchet: encrypt: sending chain exhausted")
 	}
@@ -164,6 +170,9 @@ func (s *Session) Decrypt(msg, ad []byte) ([]byte, error) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.st.dhs == nil {
+		return nil, errUninitialised
+	}
 	if m.Init != nil {
 		// The responder's session was started by this init header; the
 		// initiator's by none. Its fields are bound into the session's
@@ -198,31 +207,32 @@ func (tx *decryptTx) discard() {
 
 // open decrypts m (spec §4.3, RatchetDecryptHE) without changing s; the
 // caller commits the returned transaction.
-func (s *Session) open(m *WireMessage, ad []byte) (pt []byte, tx *decryptTx, err error) {
-	tx = &decryptTx{st: s.st, used: -1}
-	defer func() {
-		if err != nil {
-			tx.discard()
-			tx = nil
-		}
-	}()
+func (s *Session) open(m *WireMessage, ad []byte) ([]byte, *decryptTx, error) {
+	tx := &decryptTx{st: s.st, used: -1}
+	pt, err := s.openTx(tx, m, ad)
+	if err != nil {
+		tx.discard()
+		return nil, nil, err
+	}
+	return pt, tx, nil
+}
+
+func (s *Session) openTx(tx *decryptTx, m *WireMessage, ad []byte) ([]byte, error) {
 	enc := m.Header
 	bad := bodyAD(s.recvBodyAD, enc, ad)
 	// The current receiving chain: the common case, tried first.
 	if tx.st.hasRecv {
 		if h, ok := openHeader(&tx.st.hkr, enc, s.recvHeaderAD); ok {
 			if h.dh != tx.st.dhr {
-				return nil, nil, fmt.Errorf("%w: header of the current chain names another ratchet key", ErrMalformed)
+				return nil, fmt.Errorf("%w: header of the current chain names another ratchet key", ErrMalformed)
 			}
 			if h.n < tx.st.nr {
-				pt, err = s.openSkipped(tx, &tx.st.hkr, h.n, m.Body, bad)
-				return pt, tx, err
+				return s.openSkipped(tx, &tx.st.hkr, h.n, m.Body, bad)
 			}
 			if err := tx.skip(h.n); err != nil {
-				return nil, nil, err
+				return nil, err
 			}
-			pt, err = s.openNext(tx, m.Body, bad)
-			return pt, tx, err
+			return s.openNext(tx, m.Body, bad)
 		}
 	}
 	// The next chain: the peer has received our ratchet key and sent a new
@@ -230,20 +240,19 @@ func (s *Session) open(m *WireMessage, ad []byte) (pt []byte, tx *decryptTx, err
 	if h, ok := openHeader(&tx.st.nhkr, enc, s.recvHeaderAD); ok {
 		if tx.st.hasRecv {
 			if h.dh == tx.st.dhr {
-				return nil, nil, fmt.Errorf("%w: new chain with the old ratchet key", ErrMalformed)
+				return nil, fmt.Errorf("%w: new chain with the old ratchet key", ErrMalformed)
 			}
 			if err := tx.skip(h.pn); err != nil {
-				return nil, nil, err
+				return nil, err
 			}
 		}
 		if err := tx.ratchet(h.dh); err != nil {
-			return nil, nil, err
+			return nil, err
 		}
 		if err := tx.skip(h.n); err != nil {
-			return nil, nil, err
+			return nil, err
 		}
-		pt, err = s.openNext(tx, m.Body, bad)
-		return pt, tx, err
+		return s.openNext(tx, m.Body, bad)
 	}
 	// Older chains we still hold skipped keys of. Each chain's keys are
 	// contiguous, so each header key is tried once.
@@ -255,11 +264,10 @@ func (s *Session) open(m *WireMessage, ad []byte) (pt []byte, tx *decryptTx, err
 		}
 		last = hk
 		if h, ok := openHeader(hk, enc, s.recvHeaderAD); ok {
-			pt, err = s.openSkipped(tx, hk, h.n, m.Body, bad)
-			return pt, tx, err
+			return s.openSkipped(tx, hk, h.n, m.Body, bad)
 		}
 	}
-	return nil, nil, fmt.Errorf("%w: no key of the session opens the header", ErrOpen)
+	return nil, fmt.Errorf("%w: no key of the session opens the header", ErrOpen)
 }
 
 // openSkipped opens a body with the skipped key (hk, n); ad is the body's

@@ -152,7 +152,7 @@ func lookup[K any](s *MemoryStore, m map[uint32]K, what string, id uint32) (K, e
 	defer s.mu.Unlock()
 	k, ok := m[id]
 	if !ok {
-		return k, fmt.Errorf("%w: %s %d", ErrNoPrekey, what, id)
+		return k, fmt.Errorf("ratchet: memory store: %w: no %s %d", ErrNoPrekey, what, id)
 	}
 	return k, nil
 }
@@ -162,16 +162,16 @@ func (s *MemoryStore) Consume(c Consumption) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if _, ok := s.accepted[c.SignedPrekeyID][c.InitID]; ok {
-		return fmt.Errorf("%w: init %x", ErrReplay, c.InitID[:8])
+		return fmt.Errorf("ratchet: memory store: %w: init %x", ErrReplay, c.InitID[:8])
 	}
 	if _, ok := s.signed[c.SignedPrekeyID]; !ok {
-		return fmt.Errorf("%w: signed prekey %d", ErrNoPrekey, c.SignedPrekeyID)
+		return fmt.Errorf("ratchet: memory store: %w: signed prekey %d", ErrNoPrekey, c.SignedPrekeyID)
 	}
 	if _, ok := s.oneTime[c.OneTimeID]; c.HasOneTime && !ok {
-		return fmt.Errorf("%w: one-time prekey %d already used", ErrNoPrekey, c.OneTimeID)
+		return fmt.Errorf("ratchet: memory store: %w: one-time prekey %d already used", ErrNoPrekey, c.OneTimeID)
 	}
 	if _, ok := s.oneTimeKEM[c.OneTimeKEMID]; c.HasOneTimeKEM && !ok {
-		return fmt.Errorf("%w: one-time KEM prekey %d already used", ErrNoPrekey, c.OneTimeKEMID)
+		return fmt.Errorf("ratchet: memory store: %w: one-time KEM prekey %d already used", ErrNoPrekey, c.OneTimeKEMID)
 	}
 	if c.HasOneTime {
 		delete(s.oneTime, c.OneTimeID)
