@@ -16,7 +16,7 @@ for f in $(grep -rl --include='*_test.go' '^func Fuzz' .); do
 		for attempt in 1 2; do
 			before=$( (find "$dir/testdata/fuzz/$t" -type f 2>/dev/null || true) | wc -l)
 			log=$(mktemp)
-			if go test -run='^$' -fuzz="^$t\$" -fuzztime="$fuzztime" "$dir" >"$log" 2>&1; then
+			if go test -run='^$' -fuzz="^$t\$" -fuzztime="$fuzztime" -fuzzminimizetime=5s "$dir" >"$log" 2>&1; then
 				rm -f "$log"
 				break
 			fi

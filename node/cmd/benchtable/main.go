@@ -15,6 +15,8 @@ import (
 var pairs = []struct{ what, bench, baseline string }{
 	{"chat round trip vs raw libp2p stream echo", "BenchmarkChatRoundTrip", "BenchmarkRawStreamEcho"},
 	{"E2E v1 seal+open vs bare XChaCha20-Poly1305", "BenchmarkSealOpen", "BenchmarkBareXChaCha20Poly1305"},
+	{"ratchet encrypt+decrypt 256 B vs bare AEAD", "BenchmarkRatchetEncryptDecrypt/256B", "BenchmarkBareXChaCha20Poly1305/256B"},
+	{"ratchet session start vs bare AEAD 256 B", "BenchmarkSessionStart/last-resort", "BenchmarkBareXChaCha20Poly1305/256B"},
 }
 
 // rates are benchmarks also shown as operations per second.
