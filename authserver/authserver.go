@@ -41,8 +41,8 @@ const (
 
 // Limits on LoginStart fields.
 const (
-	MaxDevice    = 64 // bytes of the device name
-	BoxKeyLength = 32 // an X25519 public key
+	MaxDevice    = wire.MaxDeviceName // bytes of the device name
+	BoxKeyLength = 32                 // an X25519 public key
 )
 
 // Rate-limit defaults.
@@ -83,6 +83,12 @@ type Config struct {
 	MaxAddrFailures int
 	// FailureWindow is how long a failure counts; 0 means DefaultFailureWindow.
 	FailureWindow time.Duration
+
+	// OnRevoke, if set, is called with the peer ID of every device revoked
+	// here, after the revocation is stored, outside any lock. It is how
+	// supernode services in the same process learn at once rather than at
+	// their next poll (supernode.Revocations.Kick). It must not block.
+	OnRevoke func(peer.ID)
 }
 
 // Server serves the auth protocol. Create it with New, Attach it to a host,
@@ -102,6 +108,11 @@ type Server struct {
 	selfSN bool
 
 	stats stats // counters for Stats and the metrics (metrics.go)
+
+	onRevoke     func(peer.ID)
+	revMu        sync.Mutex
+	revokedPeers revokedSet // the revocation log in memory (devices.go)
+	lastPrune    time.Time
 
 	ctx    context.Context // canceled by Close; resets streams in flight
 	cancel context.CancelFunc
@@ -136,6 +147,11 @@ func New(cfg Config) (*Server, error) {
 		db.Close()
 		return nil, fmt.Errorf("authserver: %w", err)
 	}
+	revoked, err := loadRevoked(context.Background(), db)
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("authserver: %w", err)
+	}
 	s := &Server{
 		db:    db,
 		key:   cfg.Key,
@@ -149,6 +165,9 @@ func New(cfg Config) (*Server, error) {
 
 		reg:    newRegistry(),
 		selfSN: cfg.SelfSupernode,
+
+		onRevoke:     cfg.OnRevoke,
+		revokedPeers: revoked,
 	}
 	if s.log == nil {
 		s.log = slog.Default()
@@ -276,6 +295,12 @@ func (s *Server) serve(ctx context.Context, rw io.ReadWriter, remote peer.ID, ip
 		return s.login(ctx, rw, k.LoginStart, remote, ip)
 	case *wire.AuthRequest_Renew:
 		return s.renew(ctx, rw, k.Renew, remote, ip)
+	case *wire.AuthRequest_ListDevices:
+		return s.listDevices(ctx, rw, k.ListDevices, remote)
+	case *wire.AuthRequest_RevokeDevice:
+		return s.revokeDevice(ctx, rw, k.RevokeDevice, remote, ip)
+	case *wire.AuthRequest_ChangePassword:
+		return s.changePassword(ctx, rw, k.ChangePassword, remote, ip)
 	default:
 		return s.refuse(rw, CodeBadRequest, "unknown request")
 	}
@@ -312,6 +337,28 @@ func decodeRequest(r io.Reader) (*wire.AuthRequest, error) {
 	case *wire.AuthRequest_Renew:
 		if k.Renew.GetTicket() == nil {
 			return nil, errors.New("renew without a ticket")
+		}
+	case *wire.AuthRequest_ListDevices:
+		if k.ListDevices.GetTicket() == nil {
+			return nil, errors.New("list_devices without a ticket")
+		}
+	case *wire.AuthRequest_RevokeDevice:
+		if k.RevokeDevice.GetTicket() == nil {
+			return nil, errors.New("revoke_device without a ticket")
+		}
+		if _, err := peer.IDFromBytes(k.RevokeDevice.GetPeerId()); err != nil {
+			return nil, fmt.Errorf("revoke_device: peer ID: %w", err)
+		}
+	case *wire.AuthRequest_ChangePassword:
+		m := k.ChangePassword
+		if m == nil {
+			return nil, errors.New("empty change_password")
+		}
+		if err := ValidUsername(m.Username); err != nil {
+			return nil, err
+		}
+		if len(m.Ke1) == 0 || len(m.RegistrationRequest) == 0 {
+			return nil, errors.New("change_password without KE1 or registration request")
 		}
 	default:
 		return nil, errors.New("no request kind")
@@ -397,7 +444,7 @@ func (s *Server) renew(ctx context.Context, rw io.ReadWriter, m *wire.Renew, rem
 	if rec == nil {
 		return s.refuse(rw, CodeLoginFailed, "ticket not valid for renewal")
 	}
-	return s.issue(rw, ticket.Ticket{
+	return s.issue(ctx, rw, ticket.Ticket{
 		Username: old.Username,
 		Peer:     remote,
 		Device:   old.Device,
@@ -408,8 +455,20 @@ func (s *Server) renew(ctx context.Context, rw io.ReadWriter, m *wire.Renew, rem
 	}, ip)
 }
 
-// issue signs t and sends it as the login result.
-func (s *Server) issue(w io.Writer, t ticket.Ticket, ip string) error {
+// issue records t against its device, signs it and sends it as the login
+// result. Recording comes first and refuses a revoked device, so no ticket
+// is ever signed that the revocation log would not cover.
+func (s *Server) issue(ctx context.Context, w io.Writer, t ticket.Ticket, ip string) error {
+	switch err := recordIssue(ctx, s.db, t); {
+	case errors.Is(err, errRevoked):
+		s.log.Info("ticket refused: device revoked", "user", t.Username, "peer", t.Peer, "ip", ip)
+		return s.refuse(w, CodeDeviceRevoked, "this device was revoked")
+	case errors.Is(err, errNoAccount):
+		return s.refuse(w, CodeLoginFailed, "wrong username or password")
+	case err != nil:
+		s.log.Error("recording device", "err", err)
+		return s.refuse(w, CodeInternal, "internal error")
+	}
 	st, err := ticket.Sign(s.key, t)
 	if err != nil {
 		s.log.Error("signing ticket", "err", err)
@@ -424,7 +483,39 @@ func (s *Server) issue(w io.Writer, t ticket.Ticket, ip string) error {
 
 func (s *Server) login(ctx context.Context, rw io.ReadWriter, m *wire.LoginStart, remote peer.ID, ip string) error {
 	now := s.now()
-	acct := m.Username
+	ok, err := s.authenticate(ctx, rw, m.Username, m.Ke1, remote, ip, now)
+	if !ok {
+		return err
+	}
+	return s.issue(ctx, rw, ticket.Ticket{
+		Username: m.Username,
+		Peer:     remote, // the authenticated stream peer, never a field of the message
+		Device:   m.Device,
+		Issued:   now,
+		Expiry:   now.Add(wire.TicketLifetime),
+		Role:     ticket.RoleNode,
+		BoxKey:   m.BoxKey,
+	}, ip)
+}
+
+// authenticate runs the security and authentication layers of an OPAQUE
+// login of acct from remote at ip: the revocation and rate-limit checks,
+// then KE1 → KE2 → KE3. It reports whether KE3 verified; when it did not,
+// the refusal has been answered, and err is set only if the stream failed.
+// Logins and password changes share it, and so share one rate limit.
+func (s *Server) authenticate(ctx context.Context, rw io.ReadWriter, acct string, ke1 []byte, remote peer.ID, ip string, now time.Time) (ok bool, err error) {
+	// A revoked device is refused whatever name it gives, so the answer
+	// says nothing about the account; the same holds for what follows.
+	switch revoked, err := peerRevoked(ctx, s.db, remote); {
+	case err != nil:
+		s.stats.login(loginError)
+		s.log.Error("login", "err", err)
+		return false, s.refuse(rw, CodeInternal, "internal error")
+	case revoked:
+		s.stats.login(loginFailed)
+		s.log.Info("login refused: device revoked", "user", acct, "peer", remote, "ip", ip)
+		return false, s.refuse(rw, CodeDeviceRevoked, "this device was revoked")
+	}
 	// Every way out but the ones below counts as a failure: a wrong password
 	// usually ends with the client hanging up after KE2.
 	result := loginFailed
@@ -434,13 +525,13 @@ func (s *Server) login(ctx context.Context, rw io.ReadWriter, m *wire.LoginStart
 	if !s.accts.attempt(acct, now) {
 		result = loginRateLimited
 		s.log.Info("login refused: account rate limited", "user", acct, "ip", ip)
-		return s.refuse(rw, CodeRateLimited, "too many failed logins, try again later")
+		return false, s.refuse(rw, CodeRateLimited, "too many failed logins, try again later")
 	}
 	if !s.addrs.attempt(ip, now) {
 		result = loginRateLimited
 		s.accts.forgetOne(acct)
 		s.log.Info("login refused: address rate limited", "user", acct, "ip", ip)
-		return s.refuse(rw, CodeRateLimited, "too many failed logins, try again later")
+		return false, s.refuse(rw, CodeRateLimited, "too many failed logins, try again later")
 	}
 	// From here the attempt counts as a failure until KE3 verifies.
 	forget := func() { s.accts.forgetOne(acct); s.addrs.forgetOne(ip) }
@@ -450,44 +541,38 @@ func (s *Server) login(ctx context.Context, rw io.ReadWriter, m *wire.LoginStart
 		forget()
 		result = loginError
 		s.log.Error("login", "err", err)
-		return s.refuse(rw, CodeInternal, "internal error")
+		return false, s.refuse(rw, CodeInternal, "internal error")
 	}
-	ke2, pending, err := s.pake.StartLogin(acct, rec, m.Ke1)
+	s.stats.ke2.Add(1)
+	ke2, pending, err := s.pake.StartLogin(acct, rec, ke1)
 	if err != nil {
 		forget()
 		if errors.Is(err, pake.ErrMalformed) {
-			return s.refuse(rw, CodeBadRequest, "malformed KE1")
+			return false, s.refuse(rw, CodeBadRequest, "malformed KE1")
 		}
 		result = loginError
 		s.log.Error("login", "user", acct, "err", err)
-		return s.refuse(rw, CodeInternal, "internal error")
+		return false, s.refuse(rw, CodeInternal, "internal error")
 	}
 	if err := wire.WriteMsg(rw, &wire.AuthResponse{Kind: &wire.AuthResponse_Ke2{Ke2: ke2}}); err != nil {
-		return err
+		return false, err
 	}
 	var fin wire.LoginFinish
 	if err := wire.ReadMsg(rw, wire.MaxAuthFrame, &fin); err != nil {
 		if errors.Is(err, wire.ErrFrameTooLarge) {
-			return s.refuse(rw, CodeBadRequest, "frame too large")
+			return false, s.refuse(rw, CodeBadRequest, "frame too large")
 		}
 		// Usually a client whose password was wrong: it knows from KE2.
-		return fmt.Errorf("reading login_finish: %w", err)
+		return false, fmt.Errorf("reading login_finish: %w", err)
 	}
 	if err := pending.Finish(fin.Ke3); err != nil {
 		s.log.Info("login failed", "user", acct, "peer", remote, "ip", ip)
-		return s.refuse(rw, CodeLoginFailed, "wrong username or password")
+		return false, s.refuse(rw, CodeLoginFailed, "wrong username or password")
 	}
-	s.accts.reset(acct)
-	s.addrs.forgetOne(ip)
+	// Forget only this attempt: the account's other failures in the window
+	// still count, so an attacker's guesses interleaved with the owner's
+	// logins never add up to more than the limit.
+	forget()
 	result = loginOK
-
-	return s.issue(rw, ticket.Ticket{
-		Username: acct,
-		Peer:     remote, // the authenticated stream peer, never a field of the message
-		Device:   m.Device,
-		Issued:   now,
-		Expiry:   now.Add(wire.TicketLifetime),
-		Role:     ticket.RoleNode,
-		BoxKey:   m.BoxKey,
-	}, ip)
+	return true, nil
 }

@@ -252,7 +252,8 @@ func TestLoginRateLimit(t *testing.T) {
 	if got := register(t, c, f, "alice", "right"); got != "" {
 		t.Fatal(got)
 	}
-	// Success resets the account's count.
+	// A success forgets only itself: the failures before it still count,
+	// so an attacker gains nothing from the owner's logins in between.
 	for range DefaultMaxFailures - 1 {
 		if got, _ := login(t, c, f, "alice", nil); got != CodeLoginFailed {
 			t.Fatalf("forged KE3: %q", got)
@@ -261,6 +262,13 @@ func TestLoginRateLimit(t *testing.T) {
 	if got, _ := login(t, c, f, "alice", []byte("right")); got != "" {
 		t.Fatalf("right password: %q", got)
 	}
+	if got, _ := login(t, c, f, "alice", nil); got != CodeLoginFailed {
+		t.Fatalf("fifth failure: %q", got)
+	}
+	if got, _ := login(t, c, f, "alice", nil); got != CodeRateLimited {
+		t.Fatalf("sixth failure, after a success in between: %q", got)
+	}
+	f.clk.Advance(DefaultFailureWindow)
 	for _, user := range []string{"alice", "ghost"} {
 		for i := range DefaultMaxFailures {
 			if got, _ := login(t, c, f, user, nil); got != CodeLoginFailed {
@@ -371,6 +379,15 @@ func FuzzDecodeRequest(f *testing.F) {
 	f.Add(frame(marshal(&wire.AuthRequest{Kind: &wire.AuthRequest_RegisterStart{RegisterStart: &wire.RegisterStart{Username: "bob", RegistrationRequest: req}}})))
 	f.Add([]byte{})
 	f.Add(binary.AppendUvarint(nil, wire.MaxAuthFrame+1))
+	// The device and password requests: without a valid ticket, and a
+	// password change whose KE3 never comes.
+	pc, _ = pake.NewClient("carol")
+	ke1, _ = pc.LoginStart([]byte("old"))
+	rc, _ := pake.NewClient("carol")
+	rreq, _ := rc.RegistrationStart([]byte("new"))
+	f.Add(frame(marshal(&wire.AuthRequest{Kind: &wire.AuthRequest_ChangePassword{ChangePassword: &wire.ChangePassword{Username: "carol", Ke1: ke1, RegistrationRequest: rreq}}})))
+	f.Add(frame(marshal(&wire.AuthRequest{Kind: &wire.AuthRequest_ListDevices{ListDevices: &wire.ListDevices{Ticket: &wire.SignedTicket{Ticket: []byte{1}, Signature: []byte{2}}}}})))
+	f.Add(frame(marshal(&wire.AuthRequest{Kind: &wire.AuthRequest_RevokeDevice{RevokeDevice: &wire.RevokeDevice{Ticket: &wire.SignedTicket{Ticket: []byte{1}, Signature: []byte{2}}, PeerId: []byte("junk")}}})))
 
 	dir := f.TempDir()
 	key, err := LoadOrCreateKey(filepath.Join(dir, "auth.db"))

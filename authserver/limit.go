@@ -65,7 +65,10 @@ func (l *limiter) attempt(key string, now time.Time) bool {
 }
 
 // forgetOne removes key's newest failure: a login that was counted as a
-// failure when it started turned out to succeed.
+// failure when it started turned out to succeed. A success forgets only
+// itself, never the key's other failures: otherwise an attacker whose
+// guesses interleave with the owner's logins would get a fresh allowance
+// after each of them.
 func (l *limiter) forgetOne(key string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -75,11 +78,4 @@ func (l *limiter) forgetOne(key string) {
 		return
 	}
 	l.fails[key] = ts[:len(ts)-1]
-}
-
-// reset forgets every failure of key.
-func (l *limiter) reset(key string) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	delete(l.fails, key)
 }

@@ -20,6 +20,8 @@ type Stats struct {
 	LoginsError       uint64 // failed on the server's side (database, OPAQUE internals)
 	Registrations     uint64 // accounts created
 	TicketsIssued     uint64 // device tickets signed, at login and at renewal
+	DevicesRevoked    uint64 // devices revoked by their accounts
+	PasswordsChanged  uint64 // OPAQUE records replaced by a password change
 }
 
 // loginOutcome is how one login attempt ended.
@@ -36,6 +38,10 @@ const (
 type stats struct {
 	loginOK, loginFailed, loginRateLimited, loginError atomic.Uint64
 	registrations, tickets                             atomic.Uint64
+	revocations, passwordChanges                       atomic.Uint64
+	// ke2 counts KE2s computed: the OPAQUE work a rate-limited attempt
+	// must never cost (tests read it).
+	ke2 atomic.Uint64
 }
 
 func (s *stats) login(r loginOutcome) {
@@ -60,6 +66,8 @@ func (s *Server) Stats() Stats {
 		LoginsError:       s.stats.loginError.Load(),
 		Registrations:     s.stats.registrations.Load(),
 		TicketsIssued:     s.stats.tickets.Load(),
+		DevicesRevoked:    s.stats.revocations.Load(),
+		PasswordsChanged:  s.stats.passwordChanges.Load(),
 	}
 }
 
@@ -93,6 +101,8 @@ const (
 	MetricLogins         = "eserver_auth_logins_total"
 	MetricRegistrations  = "eserver_auth_registrations_total"
 	MetricTicketsIssued  = "eserver_auth_tickets_issued_total"
+	MetricDevicesRevoked = "eserver_auth_devices_revoked_total"
+	MetricPasswords      = "eserver_auth_password_changes_total"
 	MetricLiveSupernodes = "eserver_auth_supernodes"
 	MetricAccounts       = "eserver_auth_accounts"
 )
@@ -103,6 +113,7 @@ const accountsTimeout = 5 * time.Second
 type metrics struct {
 	srv                                           *Server
 	logins, registrations, tickets, sns, accounts *prometheus.Desc
+	revoked, passwords                            *prometheus.Desc
 }
 
 // NewMetrics returns a Prometheus collector of srv's counters and gauges,
@@ -115,6 +126,8 @@ func NewMetrics(srv *Server) prometheus.Collector {
 		tickets:       prometheus.NewDesc(MetricTicketsIssued, "Device tickets issued, at login and at renewal.", nil, nil),
 		sns:           prometheus.NewDesc(MetricLiveSupernodes, "Supernodes registered and heartbeating (the server itself not counted).", nil, nil),
 		accounts:      prometheus.NewDesc(MetricAccounts, "Accounts in the database.", nil, nil),
+		revoked:       prometheus.NewDesc(MetricDevicesRevoked, "Devices revoked by their accounts.", nil, nil),
+		passwords:     prometheus.NewDesc(MetricPasswords, "Passwords changed (OPAQUE records replaced).", nil, nil),
 	}
 }
 
@@ -124,6 +137,8 @@ func (m *metrics) Describe(ch chan<- *prometheus.Desc) {
 	ch <- m.tickets
 	ch <- m.sns
 	ch <- m.accounts
+	ch <- m.revoked
+	ch <- m.passwords
 }
 
 func (m *metrics) Collect(ch chan<- prometheus.Metric) {
@@ -141,6 +156,8 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 	}
 	ch <- prometheus.MustNewConstMetric(m.registrations, prometheus.CounterValue, float64(st.Registrations))
 	ch <- prometheus.MustNewConstMetric(m.tickets, prometheus.CounterValue, float64(st.TicketsIssued))
+	ch <- prometheus.MustNewConstMetric(m.revoked, prometheus.CounterValue, float64(st.DevicesRevoked))
+	ch <- prometheus.MustNewConstMetric(m.passwords, prometheus.CounterValue, float64(st.PasswordsChanged))
 	ch <- prometheus.MustNewConstMetric(m.sns, prometheus.GaugeValue, float64(m.srv.LiveSupernodes()))
 
 	ctx, cancel := context.WithTimeout(context.Background(), accountsTimeout)

@@ -79,6 +79,7 @@ func TestMetrics(t *testing.T) {
 		MetricLogins + `{result="ok"}`, MetricLogins + `{result="failed"}`,
 		MetricLogins + `{result="rate_limited"}`, MetricLogins + `{result="error"}`,
 		MetricRegistrations, MetricTicketsIssued, MetricLiveSupernodes, MetricAccounts,
+		MetricDevicesRevoked, MetricPasswords,
 	} {
 		want(got, name, 0)
 	}
@@ -140,6 +141,12 @@ func TestMetrics(t *testing.T) {
 	want(got, MetricTicketsIssued, 2)
 	want(got, MetricLiveSupernodes, 2)
 	want(got, MetricAccounts, 1)
+
+	// A device revokes itself.
+	if r := ask(t, c, f.fixture, revokeReq(st, c.ID())); r.GetRevokeResult() == nil {
+		t.Fatalf("revoke: %q", errCode(r))
+	}
+	want(scrape(t, web.URL), MetricDevicesRevoked, 1)
 
 	// Supernodes that stop heartbeating leave the gauge.
 	clk.Advance(wire.SupernodeTTL)

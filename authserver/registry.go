@@ -137,14 +137,38 @@ func (s *Server) processRegistry(req *wire.RegistryRequest, remote peer.ID) *wir
 	case *wire.RegistryRequest_Heartbeat:
 		return s.heartbeat(k.Heartbeat, remote, now)
 	case *wire.RegistryRequest_List:
-		if _, err := ticket.VerifyFor(s.id, remote, k.List.GetTicket(), now); err != nil {
+		if err := s.verifyHolder(k.List.GetTicket(), remote, now); err != nil {
 			s.log.Debug("registry list refused", "peer", remote, "err", err)
 			return &wire.RegistryResponse{Error: CodeUnauthorized}
 		}
 		return &wire.RegistryResponse{Supernodes: s.Supernodes(wire.MaxRegistryFrame - 64)}
+	case *wire.RegistryRequest_Revocations:
+		if err := s.verifyHolder(k.Revocations.GetTicket(), remote, now); err != nil {
+			s.log.Debug("registry revocations refused", "peer", remote, "err", err)
+			return &wire.RegistryResponse{Error: CodeUnauthorized}
+		}
+		sr, err := s.SignedRevocations(s.ctx, k.Revocations.GetSince())
+		if err != nil {
+			s.log.Error("revocation list", "err", err)
+			return &wire.RegistryResponse{Error: CodeInternal}
+		}
+		return &wire.RegistryResponse{Revocations: sr}
 	default:
 		return &wire.RegistryResponse{Error: CodeBadRequest}
 	}
+}
+
+// verifyHolder checks that st is a valid ticket of ours (any role) held by
+// remote, whose device is not revoked: who may list supernodes and fetch
+// the revocation log.
+func (s *Server) verifyHolder(st *wire.SignedTicket, remote peer.ID, now time.Time) error {
+	if _, err := ticket.VerifyFor(s.id, remote, st, now); err != nil {
+		return err
+	}
+	if s.revoked(remote) {
+		return errRevoked
+	}
+	return nil
 }
 
 // heartbeat registers or refreshes the supernode remote and answers with
@@ -155,6 +179,9 @@ func (s *Server) heartbeat(m *wire.Heartbeat, remote peer.ID, now time.Time) *wi
 	t, err := ticket.VerifyFor(s.id, remote, m.GetTicket(), now)
 	if err == nil && t.Role != ticket.RoleNode {
 		err = fmt.Errorf("role %q, want %q", t.Role, ticket.RoleNode)
+	}
+	if err == nil && s.revoked(remote) {
+		err = errRevoked
 	}
 	if err != nil {
 		s.log.Info("heartbeat refused: ticket", "peer", remote, "err", err)
@@ -245,7 +272,8 @@ func (s *Server) Supernodes(budget int) []*wire.SupernodeInfo {
 	s.reg.mu.Lock()
 	ids := make([]peer.ID, 0, len(s.reg.sns))
 	for id, e := range s.reg.sns {
-		if e.live(now) {
+		// A supernode revoked between heartbeats is no longer listed.
+		if e.live(now) && !s.revoked(id) {
 			ids = append(ids, id)
 		}
 	}

@@ -526,6 +526,7 @@ func FuzzRegistryRequest(f *testing.F) {
 	st, _ := ticket.Sign(key, ticket.Ticket{Username: "op", Peer: snID, Role: ticket.RoleNode, Issued: now, Expiry: now.Add(time.Hour)})
 	f.Add(frame(marshal(&wire.RegistryRequest{Kind: &wire.RegistryRequest_Heartbeat{Heartbeat: &wire.Heartbeat{Ticket: st, PeerRecord: rec}}})))
 	f.Add(frame(marshal(&wire.RegistryRequest{Kind: &wire.RegistryRequest_List{List: &wire.ListSupernodes{Ticket: st}}})))
+	f.Add(frame(marshal(&wire.RegistryRequest{Kind: &wire.RegistryRequest_Revocations{Revocations: &wire.FetchRevocations{Ticket: st, Since: 7}}})))
 	f.Add([]byte{})
 	f.Add(binary.AppendUvarint(nil, wire.MaxRegistryFrame+1))
 

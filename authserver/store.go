@@ -100,9 +100,18 @@ func migrations() ([]migration, error) {
 // migrate applies each migration newer than the database's user_version in
 // its own transaction, together with the version bump.
 func migrate(ctx context.Context, db *sql.DB) error {
+	return migrateTo(ctx, db, 0)
+}
+
+// migrateTo is migrate up to version upto (0: all of them); tests build the
+// schemas of older programs with it.
+func migrateTo(ctx context.Context, db *sql.DB, upto int) error {
 	ms, err := migrations()
 	if err != nil {
 		return err
+	}
+	if upto > 0 && upto < len(ms) {
+		ms = ms[:upto]
 	}
 	var have int
 	if err := db.QueryRowContext(ctx, "PRAGMA user_version").Scan(&have); err != nil {

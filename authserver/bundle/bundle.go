@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/peer"
 	ma "github.com/multiformats/go-multiaddr"
 	manet "github.com/multiformats/go-multiaddr/net"
 
@@ -45,7 +46,13 @@ type Service struct {
 	Host host.Host
 	Auth *authserver.Server
 	*supernode.Services
-	dir string
+	// Revocations is the revocation set the supernode services consult,
+	// fed from Auth in process and kicked by each revocation there.
+	Revocations *supernode.Revocations
+	dir         string
+
+	stopRev context.CancelFunc
+	revDone chan struct{}
 }
 
 // AddrFile is the name of the file in Config.Dir holding Addr().
@@ -75,8 +82,11 @@ func Start(cfg Config) (*Service, error) {
 		return nil, err
 	}
 	// The supernode services run on this host too, so the server lists
-	// itself: a small network needs no other process.
-	auth, err := authserver.New(authserver.Config{DBPath: db, Key: key, Logger: cfg.Logger, SelfSupernode: true})
+	// itself: a small network needs no other process. They learn of a
+	// revocation here at once, not at their next poll.
+	rev := &supernode.Revocations{Auth: h.ID(), Logger: cfg.Logger}
+	auth, err := authserver.New(authserver.Config{DBPath: db, Key: key, Logger: cfg.Logger, SelfSupernode: true,
+		OnRevoke: func(peer.ID) { rev.Kick() }})
 	if err != nil {
 		h.Close()
 		return nil, err
@@ -90,7 +100,17 @@ func Start(cfg Config) (*Service, error) {
 		return nil, err
 	}
 	auth.Attach(h)
-	s := &Service{Host: h, Auth: auth, Services: sn, dir: cfg.Dir}
+	rev.Fetch = auth.SignedRevocations // a host cannot dial itself
+	rev.OnRevoke = sn.Admissions.Revoke
+	s := &Service{Host: h, Auth: auth, Services: sn, Revocations: rev, dir: cfg.Dir, revDone: make(chan struct{})}
+	var revCtx context.Context
+	revCtx, s.stopRev = context.WithCancel(context.Background())
+	go func() {
+		defer close(s.revDone)
+		if err := rev.Serve(revCtx); err != nil {
+			cfg.Logger.Error("revocations", "err", err)
+		}
+	}()
 	if err := os.WriteFile(filepath.Join(cfg.Dir, AddrFile), []byte(s.Addr()+"\n"), 0o600); err != nil {
 		s.Close()
 		return nil, fmt.Errorf("writing %s: %w", AddrFile, err)
@@ -109,6 +129,8 @@ func (s *Service) Addr() string {
 
 // Close stops the services and the host.
 func (s *Service) Close() error {
+	s.stopRev()
+	<-s.revDone
 	snErr := s.Services.Close()
 	authErr := s.Auth.Close()
 	hostErr := s.Host.Close()

@@ -12,6 +12,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/protocol"
 
 	"eserver/node/pake"
 	"eserver/node/ticket"
@@ -26,6 +27,16 @@ var (
 	ErrRateLimited   = errors.New("rate limited, try again later")
 	ErrBadRequest    = errors.New("bad request")
 	ErrUnreachable   = errors.New("server unreachable")
+	// ErrDeviceRevoked means this device (peer ID) was revoked by its
+	// account: it will never get a ticket again, whatever the password.
+	// Sign in again with a new device key.
+	ErrDeviceRevoked = errors.New("this device was revoked")
+	// ErrUnknownDevice means the peer ID to revoke is not a device of the
+	// ticket's account.
+	ErrUnknownDevice = errors.New("no such device on this account")
+	// ErrUnauthorized means the server did not accept the ticket presented:
+	// expired, from another server, or not this host's.
+	ErrUnauthorized = errors.New("ticket not accepted")
 	// ErrProtocol means the server answered something it should not have.
 	ErrProtocol = errors.New("auth protocol error")
 )
@@ -207,16 +218,21 @@ func loginResult(resp *wire.AuthResponse, h host.Host, server peer.AddrInfo, use
 // exchange dials server, opens an auth stream with a deadline that also
 // follows ctx, runs fn on it and closes it, resetting it on error.
 func exchange(ctx context.Context, h host.Host, server peer.AddrInfo, fn func(network.Stream) error) error {
+	return exchangeOn(ctx, h, server, wire.ProtoAuth, wire.AuthTimeout, fn)
+}
+
+// exchangeOn is exchange on protocol pid with the given stream timeout.
+func exchangeOn(ctx context.Context, h host.Host, server peer.AddrInfo, pid protocol.ID, timeout time.Duration, fn func(network.Stream) error) error {
 	dctx, cancel := context.WithTimeout(ctx, wire.DialTimeout)
 	defer cancel()
 	if err := h.Connect(dctx, server); err != nil {
 		return fmt.Errorf("%w: connecting to %s: %v", ErrUnreachable, server.ID, err)
 	}
-	st, err := h.NewStream(dctx, server.ID, wire.ProtoAuth)
+	st, err := h.NewStream(dctx, server.ID, pid)
 	if err != nil {
-		return fmt.Errorf("%w: opening auth stream to %s: %v", ErrUnreachable, server.ID, err)
+		return fmt.Errorf("%w: opening %s stream to %s: %v", ErrUnreachable, pid, server.ID, err)
 	}
-	deadline := time.Now().Add(wire.AuthTimeout)
+	deadline := time.Now().Add(timeout)
 	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
 		deadline = d
 	}
@@ -263,6 +279,12 @@ func codeError(e *wire.AuthError) error {
 		s = ErrRateLimited
 	case "bad_request":
 		s = ErrBadRequest
+	case "device_revoked":
+		s = ErrDeviceRevoked
+	case "unknown_device":
+		s = ErrUnknownDevice
+	case "unauthorized":
+		s = ErrUnauthorized
 	default:
 		return fmt.Errorf("auth server error %q: %s", e.Code, e.Message)
 	}

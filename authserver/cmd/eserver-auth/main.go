@@ -11,6 +11,7 @@
 package main
 
 import (
+	"context"
 	"flag"
 	"fmt"
 	"log/slog"
@@ -18,7 +19,10 @@ import (
 	"os/signal"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
+
+	"github.com/libp2p/go-libp2p/core/peer"
 
 	"eserver/authserver"
 	"eserver/supernode"
@@ -65,7 +69,10 @@ func run() error {
 
 	// The supernode services run in this process too, so the server lists
 	// itself among the supernodes: a small network is this one process.
-	srv, err := authserver.New(authserver.Config{DBPath: *db, Key: key, Logger: log, SelfSupernode: true})
+	// They learn of a revocation here at once, not at their next poll.
+	rev := &supernode.Revocations{Auth: h.ID(), Logger: log}
+	srv, err := authserver.New(authserver.Config{DBPath: *db, Key: key, Logger: log, SelfSupernode: true,
+		OnRevoke: func(peer.ID) { rev.Kick() }})
 	if err != nil {
 		return err
 	}
@@ -81,6 +88,18 @@ func run() error {
 		return err
 	}
 	defer sn.Close()
+
+	rev.Fetch = srv.SignedRevocations // a host cannot dial itself
+	rev.OnRevoke = sn.Admissions.Revoke
+	revCtx, stopRev := context.WithCancel(context.Background())
+	var revWG sync.WaitGroup
+	revWG.Go(func() {
+		if err := rev.Serve(revCtx); err != nil {
+			log.Error("revocations", "err", err)
+		}
+	})
+	defer revWG.Wait()
+	defer stopRev()
 
 	if *metricsAddr != "" {
 		reg, err := supernode.NewMetricsRegistry(authserver.NewMetrics(srv), supernode.NewMetrics(sn, h))

@@ -1,0 +1,459 @@
+package authserver
+
+// Devices and their revocation. Every ticket the server issues is recorded
+// against its device (peer ID) first, in the same transaction that checks
+// the peer was never revoked, so a revocation racing with a login either
+// sees the new ticket's expiry (and carries the device in the log until
+// then) or makes the login fail. The revocation log is what supernodes poll
+// (wire.FetchRevocations on the registry protocol); the devices table is
+// what keeps a revoked peer ID from ever getting a ticket again.
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+	"google.golang.org/protobuf/proto"
+
+	"eserver/node/ticket"
+	"eserver/node/wire"
+)
+
+// Stable error codes of the device requests (besides CodeBadRequest,
+// CodeInternal and CodeUnauthorized).
+const (
+	// CodeDeviceRevoked refuses a login, renewal, password change or ticket
+	// from a peer ID that was revoked.
+	CodeDeviceRevoked = "device_revoked"
+	// CodeUnknownDevice refuses to revoke a peer ID that is not a device of
+	// the asker's account: unknown and foreign peers alike, so an account
+	// learns nothing about other accounts' devices.
+	CodeUnknownDevice = "unknown_device"
+)
+
+// revocationPruneGrace keeps a log entry this long past its horizon, so a
+// supernode whose clock runs behind ours still learns of it while it would
+// accept the device's last ticket.
+const revocationPruneGrace = time.Hour
+
+// pruneEvery bounds how often a fetch of the log also prunes it.
+const pruneEvery = time.Minute
+
+var (
+	errRevoked       = errors.New("device revoked")
+	errUnknownDevice = errors.New("not a device of this account")
+	errNoAccount     = errors.New("no such account")
+)
+
+// revokedSet is the in-memory copy of the revocation log, peer → horizon:
+// every check of a presented, unexpired ticket consults it, and an
+// unexpired ticket's device is always in the log (its horizon is at least
+// the ticket's expiry).
+type revokedSet map[peer.ID]time.Time
+
+// peerRevoked reports whether p was ever revoked, by any account.
+func peerRevoked(ctx context.Context, q querier, p peer.ID) (bool, error) {
+	var yes bool
+	err := q.QueryRowContext(ctx, "SELECT EXISTS (SELECT 1 FROM devices WHERE peer_id = ? AND revoked_unix IS NOT NULL)", []byte(p)).Scan(&yes)
+	if err != nil {
+		return false, fmt.Errorf("checking revocation of %s: %w", p, err)
+	}
+	return yes, nil
+}
+
+// querier is what *sql.DB and *sql.Tx share.
+type querier interface {
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+}
+
+// recordIssue records, before t is signed, that t is being issued: the
+// device row is created or refreshed (name, last seen, latest expiry). It
+// fails with errRevoked if t's peer was ever revoked, and errNoAccount if
+// the account is gone.
+func recordIssue(ctx context.Context, db *sql.DB, t ticket.Ticket) error {
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("recording device: %w", err)
+	}
+	defer tx.Rollback()
+	revoked, err := peerRevoked(ctx, tx, t.Peer)
+	if err != nil {
+		return err
+	}
+	if revoked {
+		return errRevoked
+	}
+	// The SELECT's WHERE clause also keeps SQLite from parsing ON CONFLICT
+	// as a join constraint.
+	res, err := tx.ExecContext(ctx, `
+		INSERT INTO devices (account_id, peer_id, name, first_unix, last_unix, expiry_unix)
+		SELECT id, ?, ?, ?, ?, ? FROM accounts WHERE username = ?
+		ON CONFLICT (account_id, peer_id) DO UPDATE SET
+			name = excluded.name,
+			last_unix = excluded.last_unix,
+			expiry_unix = max(expiry_unix, excluded.expiry_unix)`,
+		[]byte(t.Peer), t.Device, t.Issued.Unix(), t.Issued.Unix(), t.Expiry.Unix(), t.Username)
+	if err != nil {
+		return fmt.Errorf("recording device %s of %q: %w", t.Peer, t.Username, err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return errNoAccount
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("recording device: %w", err)
+	}
+	return nil
+}
+
+// learnDevice records the device of a presented ticket t if it has no row
+// yet: a device that signed in before devices were recorded. Which tickets
+// it got then is unknown, so its expiry is set to the latest any ticket
+// issued up to now can have.
+func learnDevice(ctx context.Context, q querier, t *ticket.Ticket, now time.Time) error {
+	expiry := t.Expiry
+	if e := now.Add(wire.TicketLifetime); e.After(expiry) {
+		expiry = e
+	}
+	_, err := q.ExecContext(ctx, `
+		INSERT OR IGNORE INTO devices (account_id, peer_id, name, first_unix, last_unix, expiry_unix)
+		SELECT id, ?, ?, ?, ?, ? FROM accounts WHERE username = ?`,
+		[]byte(t.Peer), t.Device, t.Issued.Unix(), t.Issued.Unix(), expiry.Unix(), t.Username)
+	if err != nil {
+		return fmt.Errorf("recording device %s of %q: %w", t.Peer, t.Username, err)
+	}
+	return nil
+}
+
+// deviceRow is one row of the devices table.
+type deviceRow struct {
+	peer                     peer.ID
+	name                     string
+	first, last, revokedUnix int64
+}
+
+// listDevices returns up to limit of username's devices, most recently seen
+// first, and how many there are.
+func listDevices(ctx context.Context, db *sql.DB, username string, limit int) ([]deviceRow, int, error) {
+	var total int
+	if err := db.QueryRowContext(ctx, `
+		SELECT count(*) FROM devices d JOIN accounts a ON a.id = d.account_id WHERE a.username = ?`,
+		username).Scan(&total); err != nil {
+		return nil, 0, fmt.Errorf("counting devices of %q: %w", username, err)
+	}
+	rows, err := db.QueryContext(ctx, `
+		SELECT d.peer_id, d.name, d.first_unix, d.last_unix, coalesce(d.revoked_unix, 0)
+		FROM devices d JOIN accounts a ON a.id = d.account_id
+		WHERE a.username = ?
+		ORDER BY d.last_unix DESC, d.peer_id
+		LIMIT ?`, username, limit)
+	if err != nil {
+		return nil, 0, fmt.Errorf("listing devices of %q: %w", username, err)
+	}
+	defer rows.Close()
+	var out []deviceRow
+	for rows.Next() {
+		var r deviceRow
+		var raw []byte
+		if err := rows.Scan(&raw, &r.name, &r.first, &r.last, &r.revokedUnix); err != nil {
+			return nil, 0, fmt.Errorf("listing devices of %q: %w", username, err)
+		}
+		r.peer = peer.ID(raw)
+		out = append(out, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, 0, fmt.Errorf("listing devices of %q: %w", username, err)
+	}
+	return out, total, nil
+}
+
+// revocation is one entry of the log as stored.
+type revocation struct {
+	serial  uint64
+	peer    peer.ID
+	horizon int64
+}
+
+// revokeDevice revokes target, which must be a device of username. The
+// horizon is the latest expiry of any ticket issued to target (under any
+// account), and never earlier than a role-supernode ticket signed at now
+// would expire: heartbeats are refused from now on, but one may be in
+// flight. Revoking a revoked device changes nothing and returns
+// already=true.
+func revokeDevice(ctx context.Context, db *sql.DB, username string, target peer.ID, now time.Time) (r revocation, already bool, err error) {
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return r, false, fmt.Errorf("revoking %s: %w", target, err)
+	}
+	defer tx.Rollback()
+	var revokedUnix sql.NullInt64
+	err = tx.QueryRowContext(ctx, `
+		SELECT d.revoked_unix FROM devices d JOIN accounts a ON a.id = d.account_id
+		WHERE a.username = ? AND d.peer_id = ?`, username, []byte(target)).Scan(&revokedUnix)
+	if errors.Is(err, sql.ErrNoRows) {
+		return r, false, errUnknownDevice
+	}
+	if err != nil {
+		return r, false, fmt.Errorf("revoking %s: %w", target, err)
+	}
+	if revokedUnix.Valid {
+		return r, true, nil
+	}
+	var expiry int64
+	if err := tx.QueryRowContext(ctx, "SELECT max(expiry_unix) FROM devices WHERE peer_id = ?", []byte(target)).Scan(&expiry); err != nil {
+		return r, false, fmt.Errorf("revoking %s: %w", target, err)
+	}
+	horizon := max(expiry, now.Add(wire.SupernodeTicketLifetime).Unix())
+	// The ban is of the peer ID: every account's row of it says so.
+	if _, err := tx.ExecContext(ctx, "UPDATE devices SET revoked_unix = ? WHERE peer_id = ? AND revoked_unix IS NULL",
+		now.Unix(), []byte(target)); err != nil {
+		return r, false, fmt.Errorf("revoking %s: %w", target, err)
+	}
+	res, err := tx.ExecContext(ctx, "INSERT INTO revocations (peer_id, horizon_unix, revoked_unix) VALUES (?, ?, ?)",
+		[]byte(target), horizon, now.Unix())
+	if err != nil {
+		return r, false, fmt.Errorf("logging revocation of %s: %w", target, err)
+	}
+	serial, err := res.LastInsertId()
+	if err != nil {
+		return r, false, fmt.Errorf("logging revocation of %s: %w", target, err)
+	}
+	if err := tx.Commit(); err != nil {
+		return r, false, fmt.Errorf("revoking %s: %w", target, err)
+	}
+	return revocation{serial: uint64(serial), peer: target, horizon: horizon}, false, nil
+}
+
+// revocationSerial is the log's serial: the highest ever given, even if its
+// entry has been pruned since.
+func revocationSerial(ctx context.Context, q querier) (uint64, error) {
+	var serial int64
+	err := q.QueryRowContext(ctx, "SELECT coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'revocations'), 0)").Scan(&serial)
+	if err != nil {
+		return 0, fmt.Errorf("reading revocation serial: %w", err)
+	}
+	return uint64(serial), nil
+}
+
+// revocationsAfter returns up to limit entries with since < serial <= upto,
+// oldest first, and whether more follow.
+func revocationsAfter(ctx context.Context, db *sql.DB, since, upto uint64, limit int) ([]revocation, bool, error) {
+	rows, err := db.QueryContext(ctx, `
+		SELECT serial, peer_id, horizon_unix FROM revocations
+		WHERE serial > ? AND serial <= ? ORDER BY serial LIMIT ?`, int64(since), int64(upto), limit+1)
+	if err != nil {
+		return nil, false, fmt.Errorf("reading revocations: %w", err)
+	}
+	defer rows.Close()
+	var out []revocation
+	for rows.Next() {
+		var r revocation
+		var raw []byte
+		var serial int64
+		if err := rows.Scan(&serial, &raw, &r.horizon); err != nil {
+			return nil, false, fmt.Errorf("reading revocations: %w", err)
+		}
+		r.serial, r.peer = uint64(serial), peer.ID(raw)
+		out = append(out, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, false, fmt.Errorf("reading revocations: %w", err)
+	}
+	if len(out) > limit {
+		return out[:limit], true, nil
+	}
+	return out, false, nil
+}
+
+// loadRevoked reads the whole log into a revokedSet.
+func loadRevoked(ctx context.Context, db *sql.DB) (revokedSet, error) {
+	rs, _, err := revocationsAfter(ctx, db, 0, 1<<62, 1<<30)
+	if err != nil {
+		return nil, err
+	}
+	set := make(revokedSet, len(rs))
+	for _, r := range rs {
+		if h := time.Unix(r.horizon, 0); h.After(set[r.peer]) {
+			set[r.peer] = h
+		}
+	}
+	return set, nil
+}
+
+// pruneRevocations drops the entries whose horizon is before cutoff.
+func pruneRevocations(ctx context.Context, db *sql.DB, cutoff time.Time) error {
+	if _, err := db.ExecContext(ctx, "DELETE FROM revocations WHERE horizon_unix < ?", cutoff.Unix()); err != nil {
+		return fmt.Errorf("pruning revocations: %w", err)
+	}
+	return nil
+}
+
+// revoked reports whether p is in the revocation log: the check for a
+// presented ticket, which verified and has not expired.
+func (s *Server) revoked(p peer.ID) bool {
+	s.revMu.Lock()
+	defer s.revMu.Unlock()
+	_, ok := s.revokedPeers[p]
+	return ok
+}
+
+// verifyDevice is the authentication layer of the device requests: st must
+// be a valid node ticket of ours, held by remote, whose peer is not revoked.
+// It answers the refusal itself and returns nil then.
+func (s *Server) verifyDevice(w io.Writer, st *wire.SignedTicket, remote peer.ID, now time.Time) (*ticket.Ticket, error) {
+	t, err := ticket.VerifyFor(s.id, remote, st, now)
+	if err == nil && t.Role != ticket.RoleNode {
+		err = fmt.Errorf("role %q, want %q", t.Role, ticket.RoleNode)
+	}
+	if err != nil {
+		s.log.Info("device request refused: ticket", "peer", remote, "err", err)
+		return nil, s.refuse(w, CodeUnauthorized, "ticket not valid")
+	}
+	if s.revoked(remote) {
+		s.log.Info("device request refused: revoked", "peer", remote, "user", t.Username)
+		return nil, s.refuse(w, CodeDeviceRevoked, "this device was revoked")
+	}
+	return t, nil
+}
+
+// listDevices answers list_devices.
+func (s *Server) listDevices(ctx context.Context, w io.Writer, m *wire.ListDevices, remote peer.ID) error {
+	now := s.now()
+	t, err := s.verifyDevice(w, m.GetTicket(), remote, now)
+	if t == nil {
+		return err
+	}
+	if err := learnDevice(ctx, s.db, t, now); err != nil {
+		s.log.Error("list devices", "err", err)
+		return s.refuse(w, CodeInternal, "internal error")
+	}
+	rows, total, err := listDevices(ctx, s.db, t.Username, wire.MaxListedDevices)
+	if err != nil {
+		s.log.Error("list devices", "err", err)
+		return s.refuse(w, CodeInternal, "internal error")
+	}
+	dl := &wire.DeviceList{Total: uint32(total)}
+	// Room for the outer message and its length prefix: names are at most
+	// MaxDevice bytes, so MaxListedDevices rows fit, but keep the answer
+	// inside one frame whatever the limits become.
+	budget := wire.MaxAuthFrame - 64
+	for _, r := range rows {
+		d := &wire.Device{
+			PeerId:         []byte(r.peer),
+			Name:           r.name,
+			FirstLoginUnix: r.first,
+			LastSeenUnix:   r.last,
+			RevokedUnix:    r.revokedUnix,
+			Current:        r.peer == remote,
+		}
+		n := proto.Size(d)
+		budget -= 1 + protoVarintLen(n) + n
+		if budget < 0 {
+			break
+		}
+		dl.Devices = append(dl.Devices, d)
+	}
+	return wire.WriteMsg(w, &wire.AuthResponse{Kind: &wire.AuthResponse_Devices{Devices: dl}})
+}
+
+// revokeDevice answers revoke_device.
+func (s *Server) revokeDevice(ctx context.Context, w io.Writer, m *wire.RevokeDevice, remote peer.ID, ip string) error {
+	now := s.now()
+	t, err := s.verifyDevice(w, m.GetTicket(), remote, now)
+	if t == nil {
+		return err
+	}
+	target, err := peer.IDFromBytes(m.GetPeerId())
+	if err != nil {
+		return s.refuse(w, CodeBadRequest, "malformed peer ID")
+	}
+	// The asker may predate device records; make sure it can revoke itself.
+	if err := learnDevice(ctx, s.db, t, now); err != nil {
+		s.log.Error("revoke device", "err", err)
+		return s.refuse(w, CodeInternal, "internal error")
+	}
+	r, already, err := revokeDevice(ctx, s.db, t.Username, target, now)
+	switch {
+	case errors.Is(err, errUnknownDevice):
+		return s.refuse(w, CodeUnknownDevice, "no such device on this account")
+	case err != nil:
+		s.log.Error("revoke device", "err", err)
+		return s.refuse(w, CodeInternal, "internal error")
+	}
+	if !already {
+		s.revMu.Lock()
+		s.revokedPeers[target] = time.Unix(r.horizon, 0)
+		s.revMu.Unlock()
+		// Its supernode, if it runs one, leaves the registry at once.
+		s.reg.mu.Lock()
+		delete(s.reg.sns, target)
+		s.reg.mu.Unlock()
+		s.stats.revocations.Add(1)
+		s.log.Info("device revoked", "user", t.Username, "device", target, "by", remote, "ip", ip, "serial", r.serial)
+		if s.onRevoke != nil {
+			s.onRevoke(target)
+		}
+	}
+	return wire.WriteMsg(w, &wire.AuthResponse{Kind: &wire.AuthResponse_RevokeResult{RevokeResult: &wire.RevokeResult{}}})
+}
+
+// SignedRevocations returns the page of the revocation log after serial
+// since, signed with the server's key: what the registry answers to
+// FetchRevocations, and what supernodes running in the server's own process
+// use directly (supernode.Revocations.Fetch).
+func (s *Server) SignedRevocations(ctx context.Context, since uint64) (*wire.SignedRevocations, error) {
+	now := s.now()
+	s.maybePrune(ctx, now)
+	// The serial first, then the entries up to it: a revocation committed
+	// in between is left for the next page instead of being skipped.
+	serial, err := revocationSerial(ctx, s.db)
+	if err != nil {
+		return nil, fmt.Errorf("authserver: %w", err)
+	}
+	if since > serial {
+		// A reader ahead of us (a restored backup of the database): start
+		// it over rather than leave it waiting for serials we will reuse.
+		since = 0
+	}
+	rs, more, err := revocationsAfter(ctx, s.db, since, serial, wire.MaxRevocationEntries)
+	if err != nil {
+		return nil, fmt.Errorf("authserver: %w", err)
+	}
+	l := ticket.RevocationList{Since: since, Serial: serial, Issued: now, More: more}
+	if more {
+		l.Serial = rs[len(rs)-1].serial
+	}
+	for _, r := range rs {
+		l.Entries = append(l.Entries, ticket.Revocation{Serial: r.serial, Peer: r.peer, Horizon: time.Unix(r.horizon, 0)})
+	}
+	sr, err := ticket.SignRevocations(s.key, l)
+	if err != nil {
+		return nil, fmt.Errorf("authserver: %w", err)
+	}
+	return sr, nil
+}
+
+// maybePrune drops log entries (and their in-memory copies) well past their
+// horizon, at most every pruneEvery.
+func (s *Server) maybePrune(ctx context.Context, now time.Time) {
+	s.revMu.Lock()
+	if now.Sub(s.lastPrune) < pruneEvery && !now.Before(s.lastPrune) {
+		s.revMu.Unlock()
+		return
+	}
+	s.lastPrune = now
+	cutoff := now.Add(-revocationPruneGrace)
+	for p, h := range s.revokedPeers {
+		if h.Before(cutoff) {
+			delete(s.revokedPeers, p)
+		}
+	}
+	s.revMu.Unlock()
+	if err := pruneRevocations(ctx, s.db, cutoff); err != nil {
+		s.log.Error("pruning revocations", "err", err)
+	}
+}

@@ -1,0 +1,225 @@
+package authserver
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"google.golang.org/protobuf/proto"
+
+	"eserver/node/pake"
+	"eserver/node/wire"
+)
+
+// startLimited runs a server with the given rate limits on 127.0.0.1.
+func startLimited(t *testing.T, clk *clock, maxFailures, maxAddrFailures int) *fixture {
+	t.Helper()
+	db := filepath.Join(t.TempDir(), "auth.db")
+	key, err := LoadOrCreateKey(db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := NewHost(key, []string{"/ip4/127.0.0.1/tcp/0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := New(Config{DBPath: db, Key: key, Now: clk.Now, Logger: slog.New(slog.DiscardHandler),
+		MaxFailures: maxFailures, MaxAddrFailures: maxAddrFailures})
+	if err != nil {
+		h.Close()
+		t.Fatal(err)
+	}
+	srv.Attach(h)
+	f := &fixture{db: db, clk: clk, h: h, srv: srv, info: peer.AddrInfo{ID: h.ID(), Addrs: h.Addrs()}}
+	t.Cleanup(f.stop)
+	return f
+}
+
+// guess makes one wrong-password login attempt as user from c without the
+// client's password hashing: a KE1 for a guess, then a forged KE3. It
+// returns the server's first answer when that is not a KE2 (a refusal),
+// else the answer to the KE3. Safe for concurrent use (no t.Fatal).
+func guess(c host.Host, f *fixture, user string) (*wire.AuthResponse, error) {
+	pc, err := pake.NewClient(user)
+	if err != nil {
+		return nil, err
+	}
+	ke1, err := pc.LoginStart([]byte("guess"))
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := c.Connect(ctx, f.info); err != nil {
+		return nil, err
+	}
+	st, err := c.NewStream(ctx, f.info.ID, wire.ProtoAuth)
+	if err != nil {
+		return nil, err
+	}
+	defer st.Reset()
+	st.SetDeadline(time.Now().Add(10 * time.Second))
+	if err := wire.WriteMsg(st, &wire.AuthRequest{Kind: &wire.AuthRequest_LoginStart{LoginStart: &wire.LoginStart{Username: user, Ke1: ke1}}}); err != nil {
+		return nil, err
+	}
+	var r wire.AuthResponse
+	if err := wire.ReadMsg(st, wire.MaxAuthFrame, &r); err != nil {
+		return nil, err
+	}
+	if _, ok := r.Kind.(*wire.AuthResponse_Ke2); !ok {
+		return &r, nil
+	}
+	if err := wire.WriteMsg(st, &wire.LoginFinish{Ke3: make([]byte, 64)}); err != nil {
+		return nil, err
+	}
+	r.Reset()
+	if err := wire.ReadMsg(st, wire.MaxAuthFrame, &r); err != nil {
+		return nil, err
+	}
+	return &r, nil
+}
+
+// TestBruteForceEdge: within the window, the attempts up to the limit are
+// tried (each costs the server a KE2 and fails), and the next is refused
+// without any OPAQUE work, per account and per address, for real and
+// unknown users alike, with answers that cannot tell the two apart.
+func TestBruteForceEdge(t *testing.T) {
+	const maxAcct, maxAddr = 5, 3
+	tests := []struct {
+		name  string
+		limit int
+		real  bool
+		user  func(i int) string // the name of the i-th attempt
+	}{
+		{"per account, real user", maxAcct, true, func(int) string { return "alice" }},
+		{"per account, unknown user", maxAcct, false, func(int) string { return "ghost" }},
+		{"per address, real users", maxAddr, true, func(i int) string { return fmt.Sprintf("user%d", i) }},
+		{"per address, unknown users", maxAddr, false, func(i int) string { return fmt.Sprintf("ghost%d", i) }},
+	}
+	refusals := map[bool][]*wire.AuthResponse{} // real → the refusals seen
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			addrLimit := 100 // out of the way of the account limit
+			if tt.limit == maxAddr {
+				addrLimit = maxAddr
+			}
+			f := startLimited(t, &clock{t: time.Now()}, maxAcct, addrLimit)
+			c := newClient(t)
+			if tt.real {
+				for i := range tt.limit + 1 {
+					if got := register(t, c, f, tt.user(i), "right"); got != "" && got != CodeUsernameTaken {
+						t.Fatal(got)
+					}
+				}
+			}
+			for i := range tt.limit {
+				before := f.srv.stats.ke2.Load()
+				r, err := guess(c, f, tt.user(i))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if got := errCode(r); got != CodeLoginFailed {
+					t.Fatalf("attempt %d: %q, want %q", i+1, got, CodeLoginFailed)
+				}
+				if f.srv.stats.ke2.Load() != before+1 {
+					t.Fatalf("attempt %d was not tried", i+1)
+				}
+			}
+			before := f.srv.stats.ke2.Load()
+			r, err := guess(c, f, tt.user(tt.limit))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := errCode(r); got != CodeRateLimited {
+				t.Fatalf("attempt %d: %q, want %q", tt.limit+1, got, CodeRateLimited)
+			}
+			if f.srv.stats.ke2.Load() != before {
+				t.Fatalf("attempt %d over the limit computed a KE2", tt.limit+1)
+			}
+			if got := f.srv.Stats().LoginsRateLimited; got != 1 {
+				t.Fatalf("%d rate-limited logins counted, want 1", got)
+			}
+			refusals[tt.real] = append(refusals[tt.real], r)
+		})
+	}
+	// Real and unknown users get byte-for-byte the same refusal.
+	if len(refusals[true]) != 2 || len(refusals[false]) != 2 {
+		t.Fatalf("refusals %v", refusals)
+	}
+	for i := range refusals[true] {
+		if !proto.Equal(refusals[true][i], refusals[false][i]) {
+			t.Fatalf("refusals differ: real %v, unknown %v", refusals[true][i], refusals[false][i])
+		}
+	}
+}
+
+// TestBruteForceParallel: many guesses at once cannot slip past the limit,
+// since an attempt is counted before its OPAQUE work starts.
+func TestBruteForceParallel(t *testing.T) {
+	f := startLimited(t, &clock{t: time.Now()}, DefaultMaxFailures, 100)
+	c := newClient(t)
+	const n = 3 * DefaultMaxFailures
+	codes := make(chan string, n)
+	var wg sync.WaitGroup
+	for range n {
+		wg.Go(func() {
+			r, err := guess(c, f, "ghost")
+			if err != nil {
+				codes <- err.Error()
+				return
+			}
+			codes <- errCode(r)
+		})
+	}
+	wg.Wait()
+	close(codes)
+	count := map[string]int{}
+	for c := range codes {
+		count[c]++
+	}
+	if count[CodeLoginFailed] != DefaultMaxFailures || count[CodeRateLimited] != n-DefaultMaxFailures {
+		t.Fatalf("answers %v, want %d %s and the rest %s", count, DefaultMaxFailures, CodeLoginFailed, CodeRateLimited)
+	}
+	if got := f.srv.stats.ke2.Load(); got != DefaultMaxFailures {
+		t.Fatalf("%d KE2s computed, want %d", got, DefaultMaxFailures)
+	}
+}
+
+// TestLimiterWindow is the limiter alone at its edges: the max-th failure
+// inside the window is allowed, the next refused; a failure ages out exactly
+// one window after it happened; forgetOne gives back one attempt only.
+func TestLimiterWindow(t *testing.T) {
+	t0 := time.Unix(1_000_000, 0)
+	w := 15 * time.Minute
+	l := newLimiter(5, w)
+	for i := range 5 {
+		if !l.attempt("k", t0.Add(time.Duration(i)*time.Second)) {
+			t.Fatalf("attempt %d refused", i+1)
+		}
+	}
+	steps := []struct {
+		at   time.Duration
+		want bool
+		name string
+	}{
+		{10 * time.Second, false, "sixth inside the window"},
+		{w - time.Nanosecond, false, "just before the first failure ages out"},
+		{w, true, "when the first failure ages out"},
+		{w, false, "the slot it freed is taken"},
+	}
+	for _, s := range steps {
+		if got := l.attempt("k", t0.Add(s.at)); got != s.want {
+			t.Fatalf("%s: %v, want %v", s.name, got, s.want)
+		}
+	}
+	l.forgetOne("k")
+	if !l.attempt("k", t0.Add(w)) || l.attempt("k", t0.Add(w)) {
+		t.Fatal("forgetOne gave back other than one attempt")
+	}
+}

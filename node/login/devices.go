@@ -1,0 +1,242 @@
+package login
+
+// Device management and password changes at the auth server, and the
+// revocation log on its registry protocol.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+	"unicode/utf8"
+
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"eserver/node/pake"
+	"eserver/node/ticket"
+	"eserver/node/wire"
+)
+
+// Device is one device of an account as the auth server lists it.
+type Device struct {
+	Peer       peer.ID
+	Name       string    // the device name of its latest login
+	FirstLogin time.Time // first login
+	LastSeen   time.Time // latest login or ticket renewal
+	Revoked    time.Time // zero while not revoked
+	Current    bool      // the device that asked
+}
+
+// Devices lists the devices of t's account, most recently seen first (at
+// most wire.MaxListedDevices of them) and how many there are in all. t must
+// be h's ticket.
+func Devices(ctx context.Context, h host.Host, server peer.AddrInfo, t *wire.SignedTicket) (devices []Device, total int, err error) {
+	err = exchange(ctx, h, server, func(st network.Stream) error {
+		if err := wire.WriteMsg(st, &wire.AuthRequest{Kind: &wire.AuthRequest_ListDevices{
+			ListDevices: &wire.ListDevices{Ticket: t},
+		}}); err != nil {
+			return err
+		}
+		resp, err := readResponse(st)
+		if err != nil {
+			return err
+		}
+		dl, ok := resp.Kind.(*wire.AuthResponse_Devices)
+		if !ok {
+			return fmt.Errorf("%w: %T instead of devices", ErrProtocol, resp.Kind)
+		}
+		devices, err = parseDevices(dl.Devices)
+		if err != nil {
+			return err
+		}
+		total = max(int(dl.Devices.GetTotal()), len(devices))
+		return nil
+	})
+	if err != nil {
+		return nil, 0, fmt.Errorf("listing devices: %w", err)
+	}
+	return devices, total, nil
+}
+
+// parseDevices checks and decodes a device list: at most
+// wire.MaxListedDevices entries, each with a valid peer ID and a UTF-8 name
+// of at most wire.MaxDeviceName bytes.
+func parseDevices(dl *wire.DeviceList) ([]Device, error) {
+	if dl == nil {
+		return nil, fmt.Errorf("%w: empty device list", ErrProtocol)
+	}
+	if len(dl.Devices) > wire.MaxListedDevices {
+		return nil, fmt.Errorf("%w: %d devices, limit %d", ErrProtocol, len(dl.Devices), wire.MaxListedDevices)
+	}
+	out := make([]Device, 0, len(dl.Devices))
+	for i, d := range dl.Devices {
+		p, err := peer.IDFromBytes(d.GetPeerId())
+		if err != nil {
+			return nil, fmt.Errorf("%w: device %d: peer ID: %v", ErrProtocol, i, err)
+		}
+		if len(d.GetName()) > wire.MaxDeviceName || !utf8.ValidString(d.GetName()) {
+			return nil, fmt.Errorf("%w: device %d: name not UTF-8 or longer than %d bytes", ErrProtocol, i, wire.MaxDeviceName)
+		}
+		dev := Device{
+			Peer:       p,
+			Name:       d.GetName(),
+			FirstLogin: time.Unix(d.GetFirstLoginUnix(), 0),
+			LastSeen:   time.Unix(d.GetLastSeenUnix(), 0),
+			Current:    d.GetCurrent(),
+		}
+		if d.GetRevokedUnix() != 0 {
+			dev.Revoked = time.Unix(d.GetRevokedUnix(), 0)
+		}
+		out = append(out, dev)
+	}
+	return out, nil
+}
+
+// RevokeDevice revokes device p of t's account (t must be h's ticket; p may
+// be h itself). From then on p never gets a ticket again, and supernodes
+// refuse its tickets once they have polled the revocation log. Revoking a
+// revoked device succeeds; a peer that is not a device of the account is
+// ErrUnknownDevice.
+func RevokeDevice(ctx context.Context, h host.Host, server peer.AddrInfo, t *wire.SignedTicket, p peer.ID) error {
+	err := exchange(ctx, h, server, func(st network.Stream) error {
+		if err := wire.WriteMsg(st, &wire.AuthRequest{Kind: &wire.AuthRequest_RevokeDevice{
+			RevokeDevice: &wire.RevokeDevice{Ticket: t, PeerId: []byte(p)},
+		}}); err != nil {
+			return err
+		}
+		resp, err := readResponse(st)
+		if err != nil {
+			return err
+		}
+		if _, ok := resp.Kind.(*wire.AuthResponse_RevokeResult); !ok {
+			return fmt.Errorf("%w: %T instead of revoke_result", ErrProtocol, resp.Kind)
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("revoking %s: %w", p, err)
+	}
+	return nil
+}
+
+// ChangePassword replaces username's password: it signs in with
+// oldPassword and registers newPassword on the same stream, so the server
+// changes nothing for a caller who does not know the old one (a wrong one
+// is ErrLoginFailed and counts against the login rate limit). It returns
+// OPAQUE's export keys of both passwords (see Result.ExportKey): whatever
+// was sealed under a key derived from oldExport (the contact-list backup)
+// must be sealed again under newExport, which every later Login returns.
+func ChangePassword(ctx context.Context, h host.Host, server peer.AddrInfo, username, oldPassword, newPassword string) (oldExport, newExport []byte, err error) {
+	if oldPassword == "" || newPassword == "" {
+		return nil, nil, fmt.Errorf("changing password: %w: empty password", ErrBadRequest)
+	}
+	lc, err := pake.NewClient(username)
+	if err != nil {
+		return nil, nil, fmt.Errorf("changing password: %w", err)
+	}
+	ke1, err := lc.LoginStart([]byte(oldPassword))
+	if err != nil {
+		return nil, nil, fmt.Errorf("changing password: %w", err)
+	}
+	rc, err := pake.NewClient(username)
+	if err != nil {
+		return nil, nil, fmt.Errorf("changing password: %w", err)
+	}
+	regReq, err := rc.RegistrationStart([]byte(newPassword))
+	if err != nil {
+		return nil, nil, fmt.Errorf("changing password: %w", err)
+	}
+	err = exchange(ctx, h, server, func(st network.Stream) error {
+		if err := wire.WriteMsg(st, &wire.AuthRequest{Kind: &wire.AuthRequest_ChangePassword{
+			ChangePassword: &wire.ChangePassword{Username: username, Ke1: ke1, RegistrationRequest: regReq},
+		}}); err != nil {
+			return err
+		}
+		resp, err := readResponse(st)
+		if err != nil {
+			return err
+		}
+		k2, ok := resp.Kind.(*wire.AuthResponse_Ke2)
+		if !ok {
+			return fmt.Errorf("%w: %T instead of ke2", ErrProtocol, resp.Kind)
+		}
+		ke3, _, err := lc.LoginFinish(k2.Ke2)
+		if errors.Is(err, pake.ErrAuth) {
+			return ErrLoginFailed
+		}
+		if err != nil {
+			return fmt.Errorf("%w: %v", ErrProtocol, err)
+		}
+		if err := wire.WriteMsg(st, &wire.LoginFinish{Ke3: ke3}); err != nil {
+			return err
+		}
+		resp, err = readResponse(st)
+		if err != nil {
+			return err
+		}
+		rr, ok := resp.Kind.(*wire.AuthResponse_RegistrationResponse)
+		if !ok {
+			return fmt.Errorf("%w: %T instead of registration_response", ErrProtocol, resp.Kind)
+		}
+		record, err := rc.RegistrationFinish(rr.RegistrationResponse)
+		if err != nil {
+			return fmt.Errorf("%w: %v", ErrProtocol, err)
+		}
+		if err := wire.WriteMsg(st, &wire.RegisterFinish{RegistrationRecord: record}); err != nil {
+			return err
+		}
+		resp, err = readResponse(st)
+		if err != nil {
+			return err
+		}
+		if _, ok := resp.Kind.(*wire.AuthResponse_PasswordChanged); !ok {
+			return fmt.Errorf("%w: %T instead of password_changed", ErrProtocol, resp.Kind)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("changing password: %w", err)
+	}
+	return lc.ExportKey(), rc.ExportKey(), nil
+}
+
+// FetchRevocations asks server's registry for one page of its revocation
+// log after serial since, presenting h's ticket t, and returns it verified
+// against server.ID. While the page's More is set, ask again from its
+// Serial. The page's Signed field is what to pass on to others.
+func FetchRevocations(ctx context.Context, h host.Host, server peer.AddrInfo, t *wire.SignedTicket, since uint64) (*ticket.RevocationList, error) {
+	var resp wire.RegistryResponse
+	err := exchangeOn(ctx, h, server, wire.ProtoRegistry, wire.RegistryTimeout, func(st network.Stream) error {
+		if err := wire.WriteMsg(st, &wire.RegistryRequest{Kind: &wire.RegistryRequest_Revocations{
+			Revocations: &wire.FetchRevocations{Ticket: t, Since: since},
+		}}); err != nil {
+			return err
+		}
+		if err := wire.ReadMsg(st, wire.MaxRegistryFrame, &resp); err != nil {
+			return fmt.Errorf("reading registry response: %w", err)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("fetching revocations: %w", err)
+	}
+	switch resp.GetError() {
+	case "":
+	case "unauthorized":
+		return nil, fmt.Errorf("fetching revocations: %w", ErrUnauthorized)
+	case "bad_request":
+		return nil, fmt.Errorf("fetching revocations: %w", ErrBadRequest)
+	default:
+		return nil, fmt.Errorf("fetching revocations: registry error %q", resp.GetError())
+	}
+	l, err := ticket.VerifyRevocations(server.ID, resp.GetRevocations())
+	if err != nil {
+		return nil, fmt.Errorf("fetching revocations: %w: %v", ErrProtocol, err)
+	}
+	if l.Since > since {
+		return nil, fmt.Errorf("fetching revocations: %w: page starts at %d, asked from %d", ErrProtocol, l.Since, since)
+	}
+	return l, nil
+}
