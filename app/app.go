@@ -52,6 +52,8 @@ type App struct {
 	signIn   *signInWindow
 	main     *mainWindow
 	settings *settingsWindow // nil until first opened
+
+	passwordDlg *passwordDialog // the last Change password dialog, for tests
 	lastRole *api.RoleEvent  // the latest role change, for the options window
 	chats    map[string]*chatWindow
 }
@@ -138,6 +140,9 @@ func (a *App) apply(ev api.Event) {
 	}
 	if ev.SignedOut {
 		a.signedOut()
+		if ev.SignedOutReason != "" {
+			a.signIn.errText.SetText(ev.SignedOutReason)
+		}
 	}
 	if c := ev.Contact; c != nil {
 		old, known := a.contacts[c.Username]
@@ -333,6 +338,8 @@ func errorText(err error) string {
 		return "The server could not be reached. Check your connection and the server address."
 	case "blocked":
 		return "That contact is blocked."
+	case "device_revoked":
+		return "This computer was removed from your account. Sign in from a computer that still belongs to it."
 	}
 	if errors.Is(err, context.Canceled) {
 		return "The operation was cancelled."

@@ -687,3 +687,45 @@ func TestSafetyNumber(t *testing.T) {
 		t.Fatal("no way to clear the verification")
 	}
 }
+
+// TestDevicesAndPassword: Options lists the account's devices and removes
+// one; File → Change password checks the two new entries match and passes
+// the change to the node, showing a wrong current password in words; a
+// session ended elsewhere says why on the sign-in window.
+func TestDevicesAndPassword(t *testing.T) {
+	a, fake := signedIn(t)
+	a.main.optionsItem.Action()
+	v := a.settings.devices
+	if !fake.called("Devices") || len(v.box.Objects) != 2 {
+		t.Fatalf("devices not listed: %v, %d rows", fake.Calls(), len(v.box.Objects))
+	}
+	if _, ok := v.rows["12D3KooWphone"]; !ok {
+		t.Fatal("no Remove button for the phone")
+	}
+
+	a.main.passwordItem.Action()
+	d := a.passwordDlg
+	d.old.SetText("secret")
+	d.new1.SetText("new one")
+	d.new2.SetText("typo")
+	test.Tap(d.ok)
+	if fake.called("ChangePassword") || !strings.Contains(d.errText.Text, "do not match") {
+		t.Fatalf("mismatched passwords: %q, %v", d.errText.Text, fake.Calls())
+	}
+	d.old.SetText("wrong")
+	d.new2.SetText("new one")
+	test.Tap(d.ok)
+	if !strings.Contains(d.errText.Text, "current password is not right") {
+		t.Fatalf("wrong current password: %q", d.errText.Text)
+	}
+	d.old.SetText("secret")
+	test.Tap(d.ok)
+	if !fake.called("ChangePassword secret new one") {
+		t.Fatalf("change not sent: %v", fake.Calls())
+	}
+
+	a.apply(api.Event{SignedOut: true, SignedOutReason: "This computer was removed from your account."})
+	if a.account != nil || !strings.Contains(a.signIn.errText.Text, "removed from your account") {
+		t.Fatalf("signed out: account %v, sign-in says %q", a.account, a.signIn.errText.Text)
+	}
+}

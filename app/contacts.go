@@ -35,7 +35,8 @@ type mainWindow struct {
 
 	signOutItem *fyne.MenuItem
 	addItem     *fyne.MenuItem
-	optionsItem *fyne.MenuItem
+	optionsItem  *fyne.MenuItem
+	passwordItem *fyne.MenuItem
 
 	addDialog *addContactDialog // nil until first opened
 
@@ -147,8 +148,9 @@ func (a *App) newMainWindow() *mainWindow {
 	m.signOutItem = fyne.NewMenuItem("Sign out", a.doSignOut)
 	m.addItem = fyne.NewMenuItem("Add a contact...", a.showAddContact)
 	m.optionsItem = fyne.NewMenuItem("Options...", a.showOptions)
+	m.passwordItem = fyne.NewMenuItem("Change password...", a.showChangePassword)
 	m.win.SetMainMenu(fyne.NewMainMenu(
-		fyne.NewMenu("File", m.signOutItem),
+		fyne.NewMenu("File", m.passwordItem, m.signOutItem),
 		fyne.NewMenu("Contacts", m.addItem),
 		fyne.NewMenu("Tools", m.optionsItem),
 	))

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"time"
 
 	"eserver/node/api"
 )
@@ -124,6 +125,28 @@ func (f *fakeAPI) SetPresence(_ context.Context, u api.PresenceUpdate) error {
 		parts = append(parts, "subnick="+*u.Subnick)
 	}
 	f.record("SetPresence %s", strings.Join(parts, " "))
+	return nil
+}
+
+func (f *fakeAPI) Devices(_ context.Context) ([]api.Device, error) {
+	f.record("Devices")
+	now := time.Now()
+	return []api.Device{
+		{PeerID: "12D3KooWself", Name: "laptop", FirstLogin: now, LastSeen: now, Current: true},
+		{PeerID: "12D3KooWphone", Name: "phone", FirstLogin: now, LastSeen: now},
+	}, nil
+}
+
+func (f *fakeAPI) RevokeDevice(_ context.Context, peerID string) error {
+	f.record("RevokeDevice %s", peerID)
+	return nil
+}
+
+func (f *fakeAPI) ChangePassword(_ context.Context, old, new string) error {
+	f.record("ChangePassword %s %s", old, new)
+	if old != "secret" {
+		return api.ErrLoginFailed
+	}
 	return nil
 }
 

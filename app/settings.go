@@ -20,6 +20,7 @@ type settingsWindow struct {
 	supernode *widget.Check  // the opt-in
 	upload    *widget.Select // the upload cap granted to supernode duty
 	role      *widget.Label  // what this computer does now, and why
+	devices   *devicesView   // the account's devices
 	updating  bool           // set while showing node state, so the callbacks do not echo it
 }
 
@@ -92,14 +93,18 @@ func (a *App) newSettingsWindow() *settingsWindow {
 		"for those behind firewalls. It uses some of your upload bandwidth, and only starts when this computer " +
 		"can be reached from the internet over TCP and QUIC and has 2 GB of memory free.")
 	explain.Wrapping = fyne.TextWrapWord
+	s.devices = newDevicesView()
 	s.win.SetContent(container.NewVBox(
 		widget.NewLabelWithStyle("Network", fyne.TextAlignLeading, fyne.TextStyle{Bold: true}),
 		explain, s.supernode,
 		container.NewBorder(nil, nil, widget.NewLabel("Upload for other people:"), nil, s.upload),
 		s.role,
+		widget.NewSeparator(),
+		widget.NewLabelWithStyle("Devices", fyne.TextAlignLeading, fyne.TextStyle{Bold: true}),
+		s.devices.state, s.devices.box,
 		container.NewHBox(widget.NewButton("Close", s.win.Hide)),
 	))
-	s.win.Resize(fyne.NewSize(440, 300))
+	s.win.Resize(fyne.NewSize(460, 460))
 	s.win.SetCloseIntercept(s.win.Hide)
 	return s
 }
@@ -111,6 +116,7 @@ func (a *App) showOptions() {
 	}
 	if a.account != nil {
 		a.settings.setAccount(*a.account, a.lastRole)
+		a.loadDevices(a.settings.devices)
 	}
 	a.settings.win.Show()
 	a.settings.win.RequestFocus()

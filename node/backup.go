@@ -63,7 +63,8 @@ func (s *session) backupVersion() uint64 {
 // uploadContacts seals the list under the next version and puts it at
 // every home; another device's newer list is merged in first.
 func (s *session) uploadContacts(ctx context.Context) error {
-	if s.backupKey == nil || !s.hasMailboxes() {
+	key, rekeyed := s.currentBackupKey()
+	if key == nil || !s.hasMailboxes() {
 		return nil
 	}
 	if err := s.restoreContacts(ctx); err != nil {
@@ -84,11 +85,11 @@ func (s *session) uploadContacts(ctx context.Context) error {
 	}
 	// Presence changes also wake us; only a changed list is uploaded.
 	sum := listSum(list)
-	if sum == s.backupSum {
+	if sum == s.backupSum && !rekeyed {
 		return nil
 	}
 	version := s.backupVersion() + 1
-	blob, err := backup.Seal(s.backupKey, s.me(), version, list)
+	blob, err := backup.Seal(key, s.me(), version, list)
 	if err != nil {
 		return err
 	}
@@ -109,6 +110,11 @@ func (s *session) uploadContacts(ctx context.Context) error {
 		return errors.Join(errs...)
 	}
 	s.backupSum = sum
+	if rekeyed {
+		s.mu.Lock()
+		s.backupRekeyed = false
+		s.mu.Unlock()
+	}
 	return s.store.SetSetting(settingBackup, strconv.FormatUint(version, 10))
 }
 
@@ -128,7 +134,8 @@ func listSum(list []backup.Entry) [32]byte {
 // that opens (a supernode could serve an older genuine one, never a forged
 // one), and adds the contacts this device does not have.
 func (s *session) restoreContacts(ctx context.Context) error {
-	if s.backupKey == nil || !s.hasMailboxes() {
+	key, _ := s.currentBackupKey()
+	if key == nil || !s.hasMailboxes() {
 		return nil
 	}
 	var (
@@ -151,7 +158,7 @@ func (s *session) restoreContacts(ctx context.Context) error {
 		if !found {
 			continue
 		}
-		v, list, err := backup.Open(s.backupKey, s.me(), blob)
+		v, list, err := backup.Open(key, s.me(), blob)
 		if err != nil {
 			errs = append(errs, err) // another password's blob, or tampered
 			continue
@@ -193,4 +200,12 @@ func (s *session) restoreContacts(ctx context.Context) error {
 		s.visibilityChanged()
 	}
 	return nil
+}
+
+// currentBackupKey returns the key sealing the contact-list backup, and
+// whether it changed (a password change) since the list was last uploaded.
+func (s *session) currentBackupKey() ([]byte, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.backupKey, s.backupRekeyed
 }

@@ -10,7 +10,6 @@ import (
 	"github.com/libp2p/go-libp2p/core/network"
 	"google.golang.org/protobuf/proto"
 
-	"eserver/node/e2e"
 	"eserver/node/store"
 	"eserver/node/ticket"
 	"eserver/node/wire"
@@ -171,6 +170,9 @@ func (c *courier) deliver(ctx context.Context, p *wire.Presence, entries []store
 	if err := c.ensureStream(ctx); err != nil {
 		return fmt.Errorf("%w: %v", errNoRoute, err)
 	}
+	if err := c.s.ensureSession(ctx, c.remote); err != nil {
+		return fmt.Errorf("end-to-end session with %s: %w", c.peer, err)
+	}
 	if p != nil {
 		raw, err := proto.Marshal(&wire.Payload{SentUnixMilli: c.s.n.cfg.Now().UnixMilli(), Kind: &wire.Payload_Presence{Presence: p}})
 		if err != nil {
@@ -181,6 +183,11 @@ func (c *courier) deliver(ctx context.Context, p *wire.Presence, entries []store
 		}
 	}
 	for len(entries) > 0 {
+		// Each batch: a session may have become possible (a bundle found)
+		// or needed (the contact reset ours) since the last one.
+		if err := c.s.ensureSession(ctx, c.remote); err != nil {
+			return fmt.Errorf("end-to-end session with %s: %w", c.peer, err)
+		}
 		n := min(len(entries), window)
 		stop, err := c.exchange(entries[:n], true)
 		if err != nil || stop {
@@ -198,15 +205,13 @@ func (c *courier) deliver(ctx context.Context, p *wire.Presence, entries []store
 // entries are acknowledged in the store. stop reports a refusal after which
 // the rest should wait (rate limited or a failure at the peer).
 func (c *courier) exchange(batch []store.OutboxEntry, durable bool) (stop bool, err error) {
-	to := e2e.Peer{ID: c.remote.Peer, BoxKey: c.remote.BoxKey}
+	envs, err := c.s.seal(c.remote, batch)
+	if err != nil {
+		return false, err
+	}
 	c.st.SetDeadline(time.Now().Add(wire.MsgWriteTimeout))
-	for _, e := range batch {
-		sealed, err := c.s.seal.Seal(to, []byte(e.ID), e.Payload)
-		if err != nil {
-			return false, fmt.Errorf("sealing %s: %w", e.ID, err)
-		}
-		f := &wire.Frame{Kind: &wire.Frame_Envelope{Envelope: &wire.Envelope{Id: e.ID, Sealed: sealed}}}
-		if err := wire.WriteMsg(c.st, f); err != nil {
+	for _, env := range envs {
+		if err := wire.WriteMsg(c.st, &wire.Frame{Kind: &wire.Frame_Envelope{Envelope: env}}); err != nil {
 			return false, err
 		}
 	}
@@ -237,6 +242,13 @@ func (c *courier) exchange(batch []store.OutboxEntry, durable bool) (stop bool, 
 			}
 		case ackRateLimited, ackInternal:
 			stop = true // the rest of the batch is resent later, in order
+		case ackSessionReset:
+			if !stop {
+				if err := c.s.resetSessions(c.remote.Peer); err != nil {
+					return false, err
+				}
+			}
+			stop = true // resent later under a new session
 		default:
 			if err := c.s.store.Fail(e.ID); err != nil {
 				return false, err

@@ -54,6 +54,11 @@ func (s *session) run() {
 	s.goTracked(s.lookupLoop)
 	s.goTracked(s.renewLoop)
 	s.goTracked(s.backupLoop)
+	s.goTracked(func() {
+		if err := s.revs.Serve(s.ctx); err != nil && s.ctx.Err() == nil {
+			s.n.log.Warn("revocations", "err", err)
+		}
+	})
 	if !s.n.cfg.NoLAN {
 		s.startLAN()
 	}
@@ -94,6 +99,13 @@ func (s *session) publish() bool {
 	// and publish again when that gave us new circuit addresses.
 	if s.reserve(admitted) {
 		ok, _ = s.publishOnce()
+	}
+	// And our prekeys, so contacts can start sessions with us offline.
+	ctx, cancel := context.WithTimeout(s.ctx, 2*wire.PrekeysTimeout)
+	defer cancel()
+	if err := s.publishPrekeys(ctx, false); err != nil && s.ctx.Err() == nil {
+		ok = false
+		s.n.log.Warn("publishing our prekeys", "err", err)
 	}
 	return ok
 }

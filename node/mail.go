@@ -59,12 +59,15 @@ func (c *courier) mail(ctx context.Context, entries []store.OutboxEntry) error {
 	}
 	homes := s.homesOf(c.peer)
 	box := supernode.MailboxID(s.tk().Server, c.peer)
+	if err := s.ensureSession(ctx, to); err != nil {
+		return fmt.Errorf("end-to-end session with %s: %w", c.peer, err)
+	}
 	for _, e := range entries {
-		sealed, err := s.seal.Seal(e2e.Peer{ID: to.Peer, BoxKey: to.BoxKey}, []byte(e.ID), e.Payload)
+		envs, err := s.seal(to, []store.OutboxEntry{e})
 		if err != nil {
-			return fmt.Errorf("sealing %s: %w", e.ID, err)
+			return err
 		}
-		raw, err := proto.Marshal(&wire.MailItem{Sender: s.tk().Signed, Envelope: &wire.Envelope{Id: e.ID, Sealed: sealed}, Order: uint64(e.Seq)})
+		raw, err := proto.Marshal(&wire.MailItem{Sender: s.tk().Signed, Envelope: envs[0], Order: uint64(e.Seq)})
 		if err != nil {
 			return err
 		}
@@ -272,7 +275,7 @@ type mailEntry struct {
 // sender's ticket; the envelope inside is opened as if it had come over a
 // direct stream from the sender.
 func (s *session) openMail(item []byte) (mailEntry, error) {
-	padded, err := s.seal.OpenAnonymous(item)
+	padded, err := s.sealV1.OpenAnonymous(item)
 	if err != nil {
 		return mailEntry{}, err
 	}

@@ -13,7 +13,6 @@ import (
 	"github.com/libp2p/go-libp2p/core/protocol"
 	"google.golang.org/protobuf/proto"
 
-	"eserver/node/e2e"
 	"eserver/node/store"
 	"eserver/node/ticket"
 	"eserver/node/wire"
@@ -37,6 +36,9 @@ const (
 	ackBadRequest  = "bad_request"
 	ackRateLimited = "rate_limited"
 	ackInternal    = "internal"
+	// ackSessionReset: the envelope is a ratchet message no session of
+	// ours opens. The sender drops its sessions with us and resends.
+	ackSessionReset = "session_reset"
 )
 
 // errAck is a refusal we send back instead of processing a payload.
@@ -48,6 +50,9 @@ func (e errAck) Error() string { return string(e) }
 // and issued to the very peer on the other end of the stream.
 func (s *session) verifyHello(remote peer.ID, h *wire.Hello) (*ticket.Ticket, error) {
 	t, err := ticket.VerifyFor(s.tk().Server, remote, h.GetTicket(), s.n.cfg.Now())
+	if err == nil {
+		err = s.revs.Check(t)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("peer %s: %w", remote, err)
 	}
@@ -153,10 +158,14 @@ func (s *session) open(t *ticket.Ticket, env *wire.Envelope) (*wire.Payload, err
 	if env.Id == "" || len(env.Id) > 64 {
 		return nil, errAck(ackBadRequest)
 	}
-	plain, err := s.seal.Open(e2e.Peer{ID: t.Peer, BoxKey: t.BoxKey}, []byte(env.Id), env.Sealed)
+	plain, err := s.openEnvelope(t, env)
 	if err != nil {
+		if errors.Is(err, errSessionReset) {
+			return nil, err
+		}
 		return nil, fmt.Errorf("%w: %v", errAck(ackBadRequest), err)
 	}
+	defer clear(plain)
 	var p wire.Payload
 	if err := proto.Unmarshal(plain, &p); err != nil {
 		return nil, fmt.Errorf("%w: payload: %v", errAck(ackBadRequest), err)

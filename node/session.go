@@ -8,6 +8,7 @@ import (
 	"eserver/node/api"
 	"eserver/node/backup"
 	"eserver/node/promotion"
+	"eserver/node/ratchet"
 	"eserver/node/wire"
 	"eserver/supernode"
 	"fmt"
@@ -40,7 +41,12 @@ type session struct {
 	tkt    atomic.Pointer[ticket.Ticket] // our ticket; replaced on renewal
 	server peer.AddrInfo
 	rv     []peer.AddrInfo // rendezvous services
-	seal   e2e.Scheme
+	sealV1 e2e.Scheme      // v1 boxes, and the anonymous outer layer of mail
+	crypt  crypt           // ratchet sessions (secure.go)
+	// revs are the devices revoked at the auth server, polled: a contact\'s
+	// revoked device is refused even before its ticket expires.
+	revs *supernode.Revocations
+	pre  prekeys // our prekeys and their publication (prekeys.go)
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -67,9 +73,10 @@ type session struct {
 	homing    *homing
 	reach     *reach
 
-	backupKey  []byte        // seals the contact-list backup; nil when the server gave no export key
-	backupKick chan struct{} // asks backupLoop to upload the list
-	backupSum  [32]byte      // fingerprint of the last list uploaded (backupLoop's own)
+	backupKey     []byte        // seals the contact-list backup; nil when the server gave no export key (under mu)
+	backupRekeyed bool          // the key changed since the last upload (under mu)
+	backupKick    chan struct{} // asks backupLoop to upload the list
+	backupSum     [32]byte      // fingerprint of the last list uploaded (backupLoop's own)
 }
 
 // mapLoginErr turns the login package's sentinels into the API's.
@@ -87,6 +94,8 @@ func mapLoginErr(err error) error {
 		return fmt.Errorf("%w: %v", api.ErrBadRequest, err)
 	case errors.Is(err, login.ErrUnreachable):
 		return fmt.Errorf("%w: %v", api.ErrUnreachable, err)
+	case errors.Is(err, login.ErrDeviceRevoked):
+		return fmt.Errorf("%w: %v", api.ErrDeviceRevoked, err)
 	default:
 		return err
 	}
@@ -185,7 +194,7 @@ func (n *Node) Login(ctx context.Context, req api.LoginRequest) (api.Account, er
 // logs in at the server. Nothing is persisted until the server accepted the
 // password, so a wrong password never seals keys under it.
 func (n *Node) startSession(ctx context.Context, st *store.Store, ai peer.AddrInfo, req api.LoginRequest) (*session, error) {
-	id, err := st.Identity([]byte(req.Password))
+	id, staged, err := st.OpenIdentity([]byte(req.Password))
 	fresh := false
 	switch {
 	case errors.Is(err, store.ErrNoIdentity):
@@ -231,6 +240,19 @@ func (n *Node) startSession(ctx context.Context, st *store.Store, ai peer.AddrIn
 		h.Close()
 		return nil, mapLoginErr(err)
 	}
+	// The server accepted the password: finish (or forget) a password
+	// change this device started and did not see to the end.
+	if staged {
+		if err := st.CommitPassword(); err != nil {
+			h.Close()
+			return nil, fmt.Errorf("finishing the password change: %w", err)
+		}
+	} else if !fresh {
+		if err := st.DropStagedPassword(); err != nil {
+			h.Close()
+			return nil, err
+		}
+	}
 	switch {
 	case fresh:
 		if err := st.CreateIdentity([]byte(req.Password), id); err != nil {
@@ -254,12 +276,19 @@ func (n *Node) startSession(ctx context.Context, st *store.Store, ai peer.AddrIn
 		h.Close()
 		return nil, err
 	}
+	rid, err := ratchet.NewIdentity(key, box)
+	if err != nil {
+		h.Close()
+		return nil, err
+	}
 	s := &session{
 		n:        n,
 		store:    st,
 		host:     h,
 		server:   ai,
-		seal:     seal,
+		sealV1:   seal,
+		crypt:    crypt{id: rid, pre: prekeyStore{st}, noBundle: map[peer.ID]time.Time{}},
+		pre:      prekeys{published: map[peer.ID]time.Time{}},
 		couriers: map[string]*courier{},
 		limiter:  newRequestLimiter(),
 
@@ -285,6 +314,11 @@ func (n *Node) startSession(ctx context.Context, st *store.Store, ai peer.AddrIn
 		s.rv = []peer.AddrInfo{ai} // the auth server serves rendezvous beside itself
 	}
 	s.tkt.Store(res.Ticket)
+	s.revs = &supernode.Revocations{
+		Auth: ai.ID, Host: h, Ticket: func() *wire.SignedTicket { return s.tk().Signed },
+		Interval: revocationPoll, Logger: n.log.With("component", "revocations"),
+		OnRevoke: func(p peer.ID) { s.host.Network().ClosePeer(p) },
+	}
 	s.presence = s.loadPresence(req.Status)
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	return s, nil
@@ -349,6 +383,11 @@ func (s *session) renewLoop() {
 		cancel()
 		switch {
 		case s.ctx.Err() != nil:
+			return
+		case errors.Is(err, login.ErrDeviceRevoked):
+			// Removed from the account elsewhere: this session is over.
+			// (In its own goroutine: ending the session waits for this one.)
+			go s.n.endSession(s, "This computer was removed from your account from another device.")
 			return
 		case err != nil:
 			s.n.log.Warn("renewing our ticket", "err", err)

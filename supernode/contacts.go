@@ -75,6 +75,9 @@ type ContactsConfig struct {
 	// DBPath is the SQLite file holding the blobs; it is created if
 	// missing. Required.
 	DBPath string
+	// Revocations, if set, refuses tickets of revoked devices even
+	// before they expire; nil revokes none.
+	Revocations *Revocations
 	// AuthServer is the auth server whose tickets are accepted. Required.
 	AuthServer peer.ID
 	// Now is the clock for tickets and rate limits; nil means time.Now.
@@ -197,6 +200,9 @@ func (c *Contacts) process(req *wire.ContactsRequest, remote peer.ID) (*wire.Con
 		return contactsFailed(CodeBadRequest), nil
 	}
 	owner, err := ticket.VerifyFor(c.cfg.AuthServer, remote, st, now)
+	if err == nil {
+		err = c.cfg.Revocations.Check(owner)
+	}
 	if err != nil {
 		c.log.Debug("ticket refused", "peer", remote, "err", err)
 		return contactsFailed(CodeUnauthorized), nil

@@ -72,6 +72,9 @@ func MailboxID(server peer.ID, username string) []byte {
 type MailboxConfig struct {
 	// DBPath is the SQLite file holding the items; it is created if missing.
 	DBPath string
+	// Revocations, if set, refuses tickets of revoked devices even
+	// before they expire; nil revokes none.
+	Revocations *Revocations
 	// AuthServer is the auth server whose tickets are accepted.
 	AuthServer peer.ID
 	// TTL is how long an unacknowledged item is kept; zero means
@@ -304,6 +307,9 @@ func (m *Mailbox) process(req *wire.MailboxRequest, remote peer.ID) (*wire.Mailb
 // remote: the requester is the stream's peer plus its ticket, nothing it wrote.
 func (m *Mailbox) authenticate(st *wire.SignedTicket, remote peer.ID, now time.Time) (*ticket.Ticket, error) {
 	t, err := ticket.VerifyFor(m.cfg.AuthServer, remote, st, now)
+	if err == nil {
+		err = m.cfg.Revocations.Check(t)
+	}
 	if err != nil {
 		m.log.Debug("ticket refused", "peer", remote, "err", err)
 		return nil, fmt.Errorf("verifying ticket: %w", err)

@@ -14,7 +14,6 @@ import (
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"golang.org/x/time/rate"
-	"google.golang.org/protobuf/proto"
 
 	"eserver/node/ticket"
 	"eserver/node/wire"
@@ -40,11 +39,16 @@ const (
 	PrekeysSweepInterval = 10 * time.Minute
 )
 
+// maxPrekeyPeerID bounds the binary peer ID of a device entry, on both
+// sides: an Ed25519 peer ID takes 38 bytes and libp2p inlines keys of at
+// most 42 bytes, hashing longer ones to 34.
+const maxPrekeyPeerID = 64
+
 // PrekeysOwnerID is the key under which the devices of username on the
 // network of the auth server server keep their prekeys: SHA-256 over a
 // domain label, the server's peer ID bytes, a 0 byte and the username.
-// (The stored tickets, which fetchers need, do name the user: tickets are
-// public, as the rendezvous hands them to anyone.)
+// It is the only trace of a username in the prekey database, which keeps no
+// tickets (see Prekeys).
 func PrekeysOwnerID(server peer.ID, username string) []byte {
 	h := sha256.New()
 	h.Write([]byte(prekeysDomain))
@@ -93,9 +97,15 @@ type pkStats struct {
 // requests go to strangers), fetches a user's bundles, and every fetch
 // hands out at most one one-time prekey per device, deleting it, so no key
 // is handed out twice. An entry lives as long as the ticket it was published
-// with. The supernode can neither read nor verify bundles: fetchers check
-// the returned ticket against the auth server and the bundle's signature
-// against the device key the ticket binds to the username.
+// with.
+//
+// The database is blind: an entry is keyed by PrekeysOwnerID (a hash of the
+// username) and the device's peer ID, and keeps the ticket's expiry but not
+// the ticket, so no username or device name reaches the disk. Fetchers need
+// no ticket from here: they hold the contact's ticket already (the
+// rendezvous hands tickets to anyone), pick the entry whose peer ID the
+// ticket names, and check the bundle's signature against that device's key.
+// The supernode can neither read nor verify bundles.
 type Prekeys struct {
 	cfg PrekeysConfig
 	log *slog.Logger
@@ -327,19 +337,14 @@ func (p *Prekeys) checkPublish(who *ticket.Ticket, pub *wire.PrekeysPublish) (pr
 	if err := checkPrekeys(pub.GetBundle(), pub.GetOneTime()); err != nil {
 		return prekeyPublish{}, err
 	}
-	// Only the ticket's two fields are kept: unknown fields a client added
-	// would otherwise be stored and handed to every fetcher.
-	st, err := proto.Marshal(&wire.SignedTicket{Ticket: who.Signed.GetTicket(), Signature: who.Signed.GetSignature()})
-	if err != nil {
-		return prekeyPublish{}, fmt.Errorf("encoding ticket: %w", err)
-	}
-	if len(st) > wire.MaxPrekeyTicket {
-		return prekeyPublish{}, fmt.Errorf("ticket of %d bytes (limit %d)", len(st), wire.MaxPrekeyTicket)
+	// The ticket is not stored (the database holds no usernames): only its
+	// owner hash, its device and its expiry, which bounds the entry's life.
+	if n := len(who.Peer); n == 0 || n > maxPrekeyPeerID {
+		return prekeyPublish{}, fmt.Errorf("peer ID of %d bytes (limit %d)", n, maxPrekeyPeerID)
 	}
 	return prekeyPublish{
 		owner:   PrekeysOwnerID(p.cfg.AuthServer, who.Username),
 		peer:    []byte(who.Peer),
-		ticket:  st,
 		expiry:  who.Expiry,
 		bundle:  pub.GetBundle(),
 		oneTime: pub.GetOneTime(),
@@ -358,20 +363,12 @@ func (p *Prekeys) fetch(username string, fetcher peer.ID, now time.Time) (*wire.
 	}
 	resp := &wire.PrekeysResponse{Devices: make([]*wire.PrekeyDevice, 0, len(entries))}
 	for _, e := range entries {
-		var st wire.SignedTicket
-		if err := proto.Unmarshal(e.ticket, &st); err != nil {
-			// Only a damaged database gets here; the other devices are
-			// still worth answering, but the one-time prekey taken for
-			// this one is lost.
-			p.log.Warn("stored ticket does not decode", "err", err)
-			continue
-		}
 		if e.oneTime != nil {
 			p.stats.handedOut.Add(1)
 		} else {
 			p.stats.exhausted.Add(1)
 		}
-		resp.Devices = append(resp.Devices, &wire.PrekeyDevice{Ticket: &st, Bundle: e.bundle, OneTime: e.oneTime})
+		resp.Devices = append(resp.Devices, &wire.PrekeyDevice{PeerId: e.peer, Bundle: e.bundle, OneTime: e.oneTime})
 	}
 	p.stats.fetches.Add(1)
 	return resp, nil

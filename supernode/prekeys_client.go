@@ -8,18 +8,19 @@ import (
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/peer"
 
-	"eserver/node/ticket"
 	"eserver/node/wire"
 )
 
 // DevicePrekeys is one device's published prekeys, as FetchPrekeys returns
-// them. Ticket has been verified: signed by the auth server, naming the
-// username asked for. The bundle has not: the caller checks its signature
-// against the device key Ticket binds to the username (Ticket.Peer), since
-// the supernode could hand out any bytes.
+// them. Nothing here is vouched for: the supernode keeps no tickets and
+// could hand out any bytes. The caller uses an entry only for a device it
+// already trusts: it matches Peer against the Peer of the contact's ticket,
+// which it verified itself (the rendezvous lookup), and then checks the
+// bundle's signature with that device's key (ratchet.Bundle.Verify(Peer)).
+// A lying supernode can thus hide devices or withhold one-time prekeys, but
+// not substitute a bundle.
 type DevicePrekeys struct {
-	Ticket  *ticket.Ticket
-	Signed  *wire.SignedTicket // the ticket as the auth server signed it, to pass on
+	Peer    peer.ID // the device that published the bundle, as the supernode says
 	Bundle  []byte
 	OneTime []byte // the one-time prekey handed out for this session; nil when none was left
 }
@@ -63,19 +64,16 @@ func PublishPrekeys(ctx context.Context, h host.Host, sn peer.ID, st *wire.Signe
 // FetchPrekeys returns the prekeys of username's devices stored at sn,
 // except those of h itself, presenting the caller's ticket st; each device
 // comes with one one-time prekey that no other fetch will get, while any
-// are left. Returned tickets are checked against the auth server that issued
-// st and must name username; entries that fail are dropped, so a lying
-// supernode can hide devices but not substitute them. Expiry is not checked
-// here (the supernode serves live entries only, and clocks differ): the
-// binding a ticket signs holds past it. An unknown user gives an empty list
-// and no error.
+// are left. Entries are checked for form only: a peer ID that decodes, is
+// not h's and comes once, a bundle and one-time prekey within the limits;
+// entries that fail are dropped, and an answer listing more than
+// wire.MaxPrekeyDevices devices is an error. Binding an entry to username
+// is the caller's job (see DevicePrekeys): match Peer against the
+// contact's verified ticket and verify the bundle's signature with that
+// device's key. An unknown user gives an empty list and no error.
 func FetchPrekeys(ctx context.Context, h host.Host, sn peer.ID, st *wire.SignedTicket, username string) ([]DevicePrekeys, error) {
 	if len(username) == 0 || len(username) > wire.MaxUsername {
 		return nil, fmt.Errorf("fetching prekeys: %w: username of %d bytes", ErrBadRequest, len(username))
-	}
-	server, err := serverOf(st)
-	if err != nil {
-		return nil, fmt.Errorf("fetching prekeys: own ticket: %w", err)
 	}
 	resp, err := prekeysRoundTrip(ctx, h, sn, &wire.PrekeysRequest{
 		Kind: &wire.PrekeysRequest_Fetch{Fetch: &wire.PrekeysFetch{Ticket: st, Username: username}},
@@ -86,22 +84,29 @@ func FetchPrekeys(ctx context.Context, h host.Host, sn peer.ID, st *wire.SignedT
 	if err := prekeysCodeErr(resp.GetError()); err != nil {
 		return nil, fmt.Errorf("fetching prekeys: %w", err)
 	}
+	if n := len(resp.GetDevices()); n > wire.MaxPrekeyDevices {
+		return nil, fmt.Errorf("fetching prekeys: malformed answer: %d devices (limit %d)", n, wire.MaxPrekeyDevices)
+	}
 	var out []DevicePrekeys
 	seen := make(map[peer.ID]bool)
 	for _, d := range resp.GetDevices() {
-		t, err := ticket.VerifySignature(server, d.GetTicket())
-		if err != nil || t.Username != username || t.Peer == h.ID() || seen[t.Peer] {
+		raw := d.GetPeerId()
+		if len(raw) == 0 || len(raw) > maxPrekeyPeerID {
+			continue
+		}
+		id, err := peer.IDFromBytes(raw)
+		if err != nil || id == h.ID() || seen[id] {
 			continue
 		}
 		if checkPrekeys(d.GetBundle(), nil) != nil || len(d.GetOneTime()) > wire.MaxOneTimePrekey {
 			continue
 		}
-		seen[t.Peer] = true
+		seen[id] = true
 		var one []byte
 		if len(d.GetOneTime()) > 0 {
 			one = d.GetOneTime()
 		}
-		out = append(out, DevicePrekeys{Ticket: t, Signed: d.GetTicket(), Bundle: d.GetBundle(), OneTime: one})
+		out = append(out, DevicePrekeys{Peer: id, Bundle: d.GetBundle(), OneTime: one})
 	}
 	return out, nil
 }

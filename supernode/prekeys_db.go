@@ -55,14 +55,13 @@ func (d *prekeysDB) close() error { return d.db.Close() }
 type prekeyPublish struct {
 	owner   []byte    // PrekeysOwnerID
 	peer    []byte    // the device's binary peer ID
-	ticket  []byte    // serialized SignedTicket
-	expiry  time.Time // the ticket's
+	expiry  time.Time // the publisher's verified ticket's; the ticket itself is not stored
 	bundle  []byte
 	oneTime [][]byte
 	replace bool // drop the stored one-time prekeys first
 }
 
-// publish stores p's bundle and ticket and adds its one-time prekeys, all in
+// publish stores p's bundle and expiry and adds its one-time prekeys, all in
 // one transaction, and returns how many one-time prekeys the device has
 // stored afterwards. Expired entries of the owner are dropped first, so they
 // take no place among its maxDevices; a device new to the owner past that
@@ -95,13 +94,13 @@ func (d *prekeysDB) publish(p prekeyPublish, now time.Time, maxDevices, maxStore
 			}
 		}
 		// An upsert keeps the row's id, so the device's one-time prekeys
-		// (which reference it) survive a bundle or ticket update.
+		// (which reference it) survive a bundle update or a renewed ticket.
 		var dev int64
-		err = tx.QueryRow(`INSERT INTO prekey_devices (owner, peer, ticket, expiry, bundle, stored) VALUES (?, ?, ?, ?, ?, ?)
-			ON CONFLICT (owner, peer) DO UPDATE SET ticket = excluded.ticket, expiry = excluded.expiry,
+		err = tx.QueryRow(`INSERT INTO prekey_devices (owner, peer, expiry, bundle, stored) VALUES (?, ?, ?, ?, ?)
+			ON CONFLICT (owner, peer) DO UPDATE SET expiry = excluded.expiry,
 				bundle = excluded.bundle, stored = excluded.stored
 			RETURNING id`,
-			p.owner, p.peer, p.ticket, p.expiry.UnixNano(), p.bundle, now.UnixNano()).Scan(&dev)
+			p.owner, p.peer, p.expiry.UnixNano(), p.bundle, now.UnixNano()).Scan(&dev)
 		if err != nil {
 			return fmt.Errorf("storing bundle: %w", err)
 		}
@@ -140,7 +139,7 @@ func (d *prekeysDB) publish(p prekeyPublish, now time.Time, maxDevices, maxStore
 
 // prekeyEntry is one device's entry as a fetcher gets it.
 type prekeyEntry struct {
-	ticket  []byte // serialized SignedTicket
+	peer    []byte // the device's binary peer ID
 	bundle  []byte
 	oneTime []byte // nil when the device had none left
 }
@@ -152,7 +151,7 @@ type prekeyEntry struct {
 func (d *prekeysDB) fetch(owner, except []byte, now time.Time) ([]prekeyEntry, error) {
 	var out []prekeyEntry
 	err := mailTx(d.db, func(tx *sql.Tx) error {
-		rows, err := tx.Query(`SELECT id, ticket, bundle FROM prekey_devices
+		rows, err := tx.Query(`SELECT id, peer, bundle FROM prekey_devices
 			WHERE owner = ? AND peer != ? AND expiry > ? ORDER BY id`, owner, except, now.UnixNano())
 		if err != nil {
 			return fmt.Errorf("listing devices: %w", err)
@@ -161,7 +160,7 @@ func (d *prekeysDB) fetch(owner, except []byte, now time.Time) ([]prekeyEntry, e
 		for rows.Next() {
 			var id int64
 			var e prekeyEntry
-			if err := rows.Scan(&id, &e.ticket, &e.bundle); err != nil {
+			if err := rows.Scan(&id, &e.peer, &e.bundle); err != nil {
 				rows.Close()
 				return fmt.Errorf("listing devices: %w", err)
 			}

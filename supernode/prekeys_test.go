@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -21,6 +22,7 @@ import (
 	"golang.org/x/time/rate"
 	"google.golang.org/protobuf/proto"
 
+	"eserver/node/ticket"
 	"eserver/node/wire"
 )
 
@@ -157,8 +159,8 @@ func one(t *testing.T, h host.Host, sn peer.ID, st *wire.SignedTicket, user stri
 		t.Fatalf("fetch %s: %d devices, want 1", user, len(ds))
 	}
 	d := ds[0]
-	if d.Ticket.Peer != dev || d.Ticket.Username != user || !bytes.Equal(d.Bundle, bundle) {
-		t.Fatalf("fetch %s: device %s of %q, bundle %q; want %s, %q", user, d.Ticket.Peer, d.Ticket.Username, trim(d.Bundle), dev, trim(bundle))
+	if d.Peer != dev || !bytes.Equal(d.Bundle, bundle) {
+		t.Fatalf("fetch %s: device %s, bundle %q; want %s, %q", user, d.Peer, trim(d.Bundle), dev, trim(bundle))
 	}
 	return d
 }
@@ -175,8 +177,8 @@ func TestPrekeysOwnerID(t *testing.T) {
 	}
 }
 
-// TestPrekeysPublishFetch: another account gets the bundle and the verified
-// ticket, and one one-time prekey per fetch, each exactly once, oldest
+// TestPrekeysPublishFetch: another account gets the bundle under the
+// publishing device's peer ID, and one one-time prekey per fetch, each exactly once, oldest
 // first; once they run out the bundle is still served. The directory has no
 // notion of contacts: a contact and a stranger get the same answers.
 func TestPrekeysPublishFetch(t *testing.T) {
@@ -206,9 +208,6 @@ func TestPrekeysPublishFetch(t *testing.T) {
 		st *wire.SignedTicket
 	}{{contact, contactT}, {stranger, strangerT}, {contact, contactT}} {
 		d := one(t, f.h, sn, f.st, "alice", alice.ID(), bundle)
-		if !proto.Equal(d.Signed, aliceT) || !proto.Equal(d.Ticket.Signed, aliceT) {
-			t.Fatalf("fetch %d: the ticket is not the one alice published with", i)
-		}
 		if !bytes.Equal(d.OneTime, keys[i]) {
 			t.Fatalf("fetch %d: one-time prekey %x, want the oldest left %x", i, d.OneTime, keys[i])
 		}
@@ -217,7 +216,7 @@ func TestPrekeysPublishFetch(t *testing.T) {
 			t.Fatalf("after fetch %d: %d left (found %v, %v), want %d", i, left, found, err, 2-i)
 		}
 	}
-	// None left: the bundle and ticket are still served, with no one-time
+	// None left: the bundle is still served, with no one-time
 	// prekey, to contact and stranger alike.
 	for _, f := range []struct {
 		h  host.Host
@@ -292,10 +291,10 @@ func TestPrekeysConcurrentFetch(t *testing.T) {
 		}
 		for _, d := range r.ds {
 			if d.OneTime == nil {
-				none[d.Ticket.Peer]++
+				none[d.Peer]++
 				continue
 			}
-			handed[d.Ticket.Peer][string(d.OneTime)]++
+			handed[d.Peer][string(d.OneTime)]++
 		}
 	}
 	for dev, keys := range want {
@@ -425,8 +424,9 @@ func TestPrekeysLimits(t *testing.T) {
 	if !errors.Is(err, wire.ErrFrameTooLarge) || out.Len() != 0 {
 		t.Fatalf("oversized frame: %v, answered %d bytes", err, out.Len())
 	}
-	// The largest publish, and the largest fetch answer (every device at
-	// every limit, with a ticket at its limit), fit in a frame.
+	// The largest publish (with a ticket at its limit), and the largest
+	// fetch answer (every device at every limit, with the longest peer ID),
+	// fit in a frame.
 	bigKeys := make([][]byte, wire.MaxOneTimePerPublish)
 	for i := range bigKeys {
 		bigKeys[i] = bytes.Repeat([]byte{9}, wire.MaxOneTimePrekey)
@@ -442,7 +442,7 @@ func TestPrekeysLimits(t *testing.T) {
 	}
 	resp := &wire.PrekeysResponse{}
 	for range wire.MaxPrekeyDevices {
-		resp.Devices = append(resp.Devices, &wire.PrekeyDevice{Ticket: bigTicket, Bundle: fullBundle, OneTime: bigKeys[0]})
+		resp.Devices = append(resp.Devices, &wire.PrekeyDevice{PeerId: make([]byte, maxPrekeyPeerID), Bundle: fullBundle, OneTime: bigKeys[0]})
 	}
 	if n := len(frame(t, resp)); n > wire.MaxPrekeysFrame {
 		t.Fatalf("the largest fetch answer takes %d bytes, frame limit %d", n, wire.MaxPrekeysFrame)
@@ -470,7 +470,7 @@ func TestPrekeysDeviceCap(t *testing.T) {
 		t.Helper()
 		m := map[peer.ID]bool{}
 		for _, d := range mustFetch(t, bob, sn, bobT, "alice") {
-			m[d.Ticket.Peer] = true
+			m[d.Peer] = true
 		}
 		return m
 	}
@@ -524,9 +524,9 @@ func TestPrekeysExpiry(t *testing.T) {
 	mustPublish(t, renewing, sn, renewedT, bundleOf("renewing"), nil, false, 2)
 
 	e.clock.Advance(30 * time.Minute) // the short ticket has just expired
-	d := one(t, bob, sn, bobT, "alice", renewing.ID(), bundleOf("renewing"))
-	if !proto.Equal(d.Signed, renewedT) {
-		t.Fatal("the renewed ticket is not the one served")
+	one(t, bob, sn, bobT, "alice", renewing.ID(), bundleOf("renewing"))
+	if st, err := PrekeysStatus(ctxT(t), renewing, sn, renewedT); err != nil || !st.Found || st.Expiry.Unix() != now.Add(3*time.Hour).Unix() {
+		t.Fatalf("status after renewing: %+v, %v; want the renewed ticket's expiry", st, err)
 	}
 	if devs, _, _ := e.p.Count(); devs != 2 {
 		t.Fatalf("%d entries before the sweep, want 2 (expired ones are kept until swept)", devs)
@@ -644,10 +644,8 @@ func TestPrekeysUnauthorized(t *testing.T) {
 		if _, err := PublishPrekeys(ctx, bob, sn, st, bundleOf("evil"), otks("evil", 1), true); !errors.Is(err, ErrUnauthorized) {
 			t.Fatalf("publish with %s ticket: %v", name, err)
 		}
-		if st != nil { // the client needs its own ticket to know the server
-			if _, err := FetchPrekeys(ctx, bob, sn, st, "alice"); !errors.Is(err, ErrUnauthorized) {
-				t.Fatalf("fetch with %s ticket: %v", name, err)
-			}
+		if _, err := FetchPrekeys(ctx, bob, sn, st, "alice"); !errors.Is(err, ErrUnauthorized) {
+			t.Fatalf("fetch with %s ticket: %v", name, err)
 		}
 		if resp := e.raw(t, bob.ID(), rawFetch(st, "alice")); resp.Error != CodeUnauthorized || len(resp.Devices) != 0 {
 			t.Fatalf("raw fetch with %s ticket: %+v", name, resp)
@@ -662,9 +660,11 @@ func TestPrekeysUnauthorized(t *testing.T) {
 	}
 }
 
-// TestPrekeysClientVerifies: the client keeps only entries whose ticket the
-// auth server signed for the username asked, once per device, within the
-// limits; a lying supernode can hide devices but not substitute them.
+// TestPrekeysClientVerifies: the client keeps only entries of well-formed
+// form: a peer ID that decodes, within its limit, not the fetcher's own and
+// listed once, with a bundle and one-time prekey within the limits. Binding
+// an entry to the user is the caller's job (it matches Peer against the
+// ticket it trusts), so what is kept is exactly what the supernode said.
 func TestPrekeysClientVerifies(t *testing.T) {
 	auth := newKey(t)
 	sn, h := newHost(t), newHost(t)
@@ -672,51 +672,183 @@ func TestPrekeysClientVerifies(t *testing.T) {
 		t.Fatal(err)
 	}
 	now := time.Now()
-	dev1, dev2, dev3 := mustID(t, newKey(t)), mustID(t, newKey(t)), mustID(t, newKey(t))
-	good := signTicket(t, auth, "alice", dev1, now, now.Add(time.Hour))
-	old := signTicket(t, auth, "alice", dev3, now.Add(-48*time.Hour), now.Add(-24*time.Hour))
+	dev1, dev2, dev3, dev4 := mustID(t, newKey(t)), mustID(t, newKey(t)), mustID(t, newKey(t)), mustID(t, newKey(t))
+	// Identity multihashes: valid peer IDs of any length, here exactly at
+	// the limit and one byte past it.
+	longest := append([]byte{0x00, maxPrekeyPeerID - 2}, bytes.Repeat([]byte{0x11}, maxPrekeyPeerID-2)...)
+	tooLong := append([]byte{0x00, maxPrekeyPeerID - 1}, bytes.Repeat([]byte{0x22}, maxPrekeyPeerID-1)...)
+	for _, b := range [][]byte{longest, tooLong} {
+		if _, err := peer.IDFromBytes(b); err != nil {
+			t.Fatalf("stand-in peer ID of %d bytes does not decode: %v", len(b), err)
+		}
+	}
 	answer := &wire.PrekeysResponse{Devices: []*wire.PrekeyDevice{
-		{Ticket: good, Bundle: []byte("good"), OneTime: []byte("k1")},
-		{Ticket: good, Bundle: []byte("duplicate")},
-		{Ticket: signTicket(t, auth, "mallory", dev2, now, now.Add(time.Hour)), Bundle: []byte("other user")},
-		{Ticket: signTicket(t, newKey(t), "alice", dev2, now, now.Add(time.Hour)), Bundle: []byte("other server")},
-		{Ticket: &wire.SignedTicket{Ticket: good.Ticket, Signature: make([]byte, 64)}, Bundle: []byte("forged")},
-		{Ticket: signTicket(t, auth, "alice", dev2, now, now.Add(time.Hour)), Bundle: make([]byte, wire.MaxPrekeyBundle+1)},
-		{Ticket: signTicket(t, auth, "alice", dev2, now, now.Add(time.Hour)), Bundle: []byte("key too long"), OneTime: make([]byte, wire.MaxOneTimePrekey+1)},
-		{Ticket: signTicket(t, auth, "alice", h.ID(), now, now.Add(time.Hour)), Bundle: []byte("the fetcher itself")},
-		{Ticket: old, Bundle: []byte("expired but signed")},
+		{PeerId: []byte(dev1), Bundle: []byte("good"), OneTime: []byte("k1")},
+		{PeerId: []byte(dev1), Bundle: []byte("duplicate")},
+		{Bundle: []byte("no peer")},
+		{PeerId: []byte("not a multihash"), Bundle: []byte("bad peer")},
+		{PeerId: tooLong, Bundle: []byte("peer too long")},
+		{PeerId: []byte(h.ID()), Bundle: []byte("the fetcher itself")},
+		{PeerId: []byte(dev2), Bundle: make([]byte, wire.MaxPrekeyBundle+1)},
+		{PeerId: []byte(dev2)},
+		{PeerId: []byte(dev2), Bundle: []byte("key too long"), OneTime: make([]byte, wire.MaxOneTimePrekey+1)},
+		{PeerId: []byte(dev3), Bundle: make([]byte, wire.MaxPrekeyBundle), OneTime: make([]byte, wire.MaxOneTimePrekey)},
+		{PeerId: longest, Bundle: []byte("longest peer")},
+		{PeerId: []byte(dev4), Bundle: []byte("no key"), OneTime: []byte{}},
 	}}
+	var mu sync.Mutex
 	sn.SetStreamHandler(wire.ProtoPrekeys, func(s network.Stream) {
 		var req wire.PrekeysRequest
 		if err := wire.ReadMsg(s, wire.MaxPrekeysFrame, &req); err != nil {
 			_ = s.Reset()
 			return
 		}
-		_ = wire.WriteMsg(s, answer)
+		mu.Lock()
+		a := answer
+		mu.Unlock()
+		_ = wire.WriteMsg(s, a)
 		_ = s.Close()
 	})
+	setAnswer := func(a *wire.PrekeysResponse) {
+		mu.Lock()
+		answer = a
+		mu.Unlock()
+	}
 	st := signTicket(t, auth, "bob", h.ID(), now, now.Add(time.Hour))
-	ds, err := FetchPrekeys(ctxT(t), h, sn.ID(), st, "alice")
-	if err != nil {
-		t.Fatal(err)
+
+	// Too many devices is a malformed answer, whatever they hold.
+	if _, err := FetchPrekeys(ctxT(t), h, sn.ID(), st, "alice"); err == nil {
+		t.Fatalf("an answer of %d devices passed", len(answer.Devices))
+	}
+	kept := func(devs ...*wire.PrekeyDevice) []DevicePrekeys {
+		t.Helper()
+		setAnswer(&wire.PrekeysResponse{Devices: devs})
+		ds, err := FetchPrekeys(ctxT(t), h, sn.ID(), st, "alice")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ds
+	}
+	all := answer.Devices
+	var ds []DevicePrekeys
+	for i := 0; i < len(all); i += wire.MaxPrekeyDevices {
+		ds = append(ds, kept(all[i:min(i+wire.MaxPrekeyDevices, len(all))]...)...)
 	}
 	var got []string
 	for _, d := range ds {
-		got = append(got, string(d.Bundle))
+		got = append(got, d.Peer.String()+"="+string(trim(d.Bundle)))
 	}
-	if strings.Join(got, ",") != "good,expired but signed" || !bytes.Equal(ds[0].OneTime, []byte("k1")) || ds[1].OneTime != nil {
-		t.Fatalf("kept %q", got)
+	want := []DevicePrekeys{
+		{Peer: dev1, Bundle: []byte("good"), OneTime: []byte("k1")},
+		{Peer: dev3, Bundle: make([]byte, wire.MaxPrekeyBundle), OneTime: make([]byte, wire.MaxOneTimePrekey)},
+		{Peer: peer.ID(longest), Bundle: []byte("longest peer")},
+		{Peer: dev4, Bundle: []byte("no key")},
+	}
+	if len(ds) != len(want) {
+		t.Fatalf("kept %d entries, want %d: %q", len(ds), len(want), got)
+	}
+	for i, w := range want {
+		if ds[i].Peer != w.Peer || !bytes.Equal(ds[i].Bundle, w.Bundle) || !bytes.Equal(ds[i].OneTime, w.OneTime) || (w.OneTime == nil) != (ds[i].OneTime == nil) {
+			t.Fatalf("entry %d: %s %q %x, want %s %q %x", i, ds[i].Peer, trim(ds[i].Bundle), ds[i].OneTime, w.Peer, trim(w.Bundle), w.OneTime)
+		}
+	}
+	// Exactly MaxPrekeyDevices is fine.
+	var full []*wire.PrekeyDevice
+	for range wire.MaxPrekeyDevices {
+		full = append(full, &wire.PrekeyDevice{PeerId: []byte(mustID(t, newKey(t))), Bundle: []byte("b")})
+	}
+	if ds := kept(full...); len(ds) != wire.MaxPrekeyDevices {
+		t.Fatalf("%d of %d devices kept", len(ds), wire.MaxPrekeyDevices)
 	}
 
 	// Unknown codes and impossible counts are errors.
-	answer = &wire.PrekeysResponse{Error: "teapot"}
+	setAnswer(&wire.PrekeysResponse{Error: "teapot"})
 	if _, err := FetchPrekeys(ctxT(t), h, sn.ID(), st, "alice"); err == nil {
 		t.Fatal("an unknown error code passed")
 	}
-	answer = &wire.PrekeysResponse{OneTimeLeft: wire.MaxOneTimeStored + 1}
+	setAnswer(&wire.PrekeysResponse{OneTimeLeft: wire.MaxOneTimeStored + 1})
 	if _, err := PublishPrekeys(ctxT(t), h, sn.ID(), st, []byte("b"), nil, false); err == nil {
 		t.Fatal("an impossible left count passed")
 	}
+}
+
+// TestPrekeysDBHoldsNoUsernames: supernode blindness. After publishes,
+// fetches and status checks by users with distinctive names and devices,
+// no file of the database, open (WAL included) or closed, holds a username
+// or a device name, while the bundles are there to be found.
+func TestPrekeysDBHoldsNoUsernames(t *testing.T) {
+	e := newPrekeysEnv(t, PrekeysConfig{Rate: rate.Inf})
+	sn := e.h.ID()
+	secrets := []string{"zebracornelius", "quokkamarigold", "yellowhammerbob"} // usernames
+	devices := []string{"zanzibar-laptop-xq7", "kilimanjaro-phone-vv3", "tasmania-tablet-jj9"}
+	// client is e.client with a ticket naming a device.
+	client := func(user, device string) (host.Host, *wire.SignedTicket) {
+		t.Helper()
+		h := newHost(t)
+		if err := h.Connect(ctxT(t), peer.AddrInfo{ID: sn, Addrs: e.h.Addrs()}); err != nil {
+			t.Fatal(err)
+		}
+		now := e.clock.Now()
+		st, err := ticket.Sign(e.auth, ticket.Ticket{
+			Username: user, Peer: h.ID(), Device: device,
+			Issued: now, Expiry: now.Add(wire.TicketLifetime), Role: ticket.RoleNode,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return h, st
+	}
+	zebra, zebraT := client(secrets[0], devices[0])
+	zebraPhone, zebraPhoneT := client(secrets[0], devices[1])
+	quokka, quokkaT := client(secrets[1], devices[2])
+	fetcher, fetcherT := client(secrets[2], devices[2]+"-fetcher")
+	mustPublish(t, zebra, sn, zebraT, bundleOf("control-z1"), otks("z1", 3), false, 3)
+	mustPublish(t, zebraPhone, sn, zebraPhoneT, bundleOf("control-z2"), otks("z2", 3), false, 3)
+	mustPublish(t, quokka, sn, quokkaT, bundleOf("control-q"), otks("q", 3), false, 3)
+	mustPublish(t, zebra, sn, zebraT, bundleOf("control-z1"), otks("z1b", 2), false, 5) // a top-up
+	if ds := mustFetch(t, fetcher, sn, fetcherT, secrets[0]); len(ds) != 2 {
+		t.Fatalf("%d devices of %s", len(ds), secrets[0])
+	}
+	one(t, fetcher, sn, fetcherT, secrets[1], quokka.ID(), bundleOf("control-q"))
+	one(t, zebra, sn, zebraT, secrets[0], zebraPhone.ID(), bundleOf("control-z2")) // own account's other device
+	// A user with no entry is asked for too.
+	if ds := mustFetch(t, quokka, sn, quokkaT, secrets[2]); len(ds) != 0 {
+		t.Fatalf("%d devices of a user who never published", len(ds))
+	}
+	if st, err := PrekeysStatus(ctxT(t), quokka, sn, quokkaT); err != nil || !st.Found || st.OneTimeLeft != 2 {
+		t.Fatalf("status: %+v, %v", st, err)
+	}
+
+	check := func(when string) {
+		t.Helper()
+		files, err := filepath.Glob(filepath.Join(filepath.Dir(e.cfg.DBPath), "prekeys.db*"))
+		if err != nil || len(files) == 0 {
+			t.Fatalf("%s: no database files (%v)", when, err)
+		}
+		control := false
+		for _, f := range files {
+			b, err := os.ReadFile(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, s := range append(append([]string(nil), secrets...), devices...) {
+				for _, form := range []string{s, strings.ToUpper(s)} {
+					if bytes.Contains(b, []byte(form)) {
+						t.Fatalf("%s: %s holds %q", when, filepath.Base(f), form)
+					}
+				}
+			}
+			control = control || bytes.Contains(b, []byte("bundle:control-q:"))
+		}
+		if !control {
+			t.Fatalf("%s: the bundle is in none of %q: the search sees nothing", when, files)
+		}
+	}
+	check("open")
+	if err := e.p.Close(); err != nil {
+		t.Fatal(err)
+	}
+	check("closed")
 }
 
 // TestPrekeysRestart: entries, the one-time prekeys left and the deletion of
@@ -733,7 +865,7 @@ func TestPrekeysRestart(t *testing.T) {
 	}
 	e.reopen()
 	d := one(t, bob, sn, bobT, "alice", alice.ID(), bundleOf("a"))
-	if !bytes.Equal(d.OneTime, keys[1]) || !proto.Equal(d.Signed, aliceT) {
+	if !bytes.Equal(d.OneTime, keys[1]) {
 		t.Fatalf("after restart fetched %x, want %x (the first must not come back)", d.OneTime, keys[1])
 	}
 	if st, err := PrekeysStatus(ctxT(t), alice, sn, aliceT); err != nil || !st.Found || st.OneTimeLeft != 1 {
@@ -858,11 +990,11 @@ func FuzzPrekeysRequest(f *testing.F) {
 		var bad int
 		err = p.db.db.QueryRow(`SELECT
 			(SELECT count(*) FROM prekey_devices WHERE length(owner) != 32 OR length(bundle) NOT BETWEEN 1 AND ?1
-				OR length(ticket) NOT BETWEEN 1 AND ?2) +
+				OR length(peer) NOT BETWEEN 1 AND ?2) +
 			(SELECT count(*) FROM prekey_onetime WHERE length(key) NOT BETWEEN 1 AND ?3) +
 			(SELECT count(*) FROM (SELECT device FROM prekey_onetime GROUP BY device HAVING count(*) > ?4)) +
 			(SELECT count(*) FROM (SELECT owner FROM prekey_devices GROUP BY owner HAVING count(*) > ?5))`,
-			wire.MaxPrekeyBundle, wire.MaxPrekeyTicket, wire.MaxOneTimePrekey, wire.MaxOneTimeStored, wire.MaxPrekeyDevices).Scan(&bad)
+			wire.MaxPrekeyBundle, maxPrekeyPeerID, wire.MaxOneTimePrekey, wire.MaxOneTimeStored, wire.MaxPrekeyDevices).Scan(&bad)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -26,6 +26,9 @@ const (
 type RendezvousConfig struct {
 	// AuthServer is the auth server whose tickets are accepted.
 	AuthServer peer.ID
+	// Revocations, if set, refuses tickets of revoked devices even
+	// before they expire; nil revokes none.
+	Revocations *Revocations
 	// TTL is how long a published entry is returned; zero means 15 minutes.
 	// Publishers re-publish well within it.
 	TTL time.Duration
@@ -144,6 +147,10 @@ func (r *Rendezvous) process(req *wire.RendezvousRequest, remote peer.ID) *wire.
 // remote: the sender is the stream's peer plus its ticket, nothing it wrote.
 func (r *Rendezvous) authenticate(st *wire.SignedTicket, remote peer.ID, now time.Time) (*ticket.Ticket, error) {
 	t, err := ticket.VerifyFor(r.cfg.AuthServer, remote, st, now)
+	if err == nil {
+		// Before OnTicket: a revoked device is never admitted to the relay.
+		err = r.cfg.Revocations.Check(t)
+	}
 	if err != nil {
 		r.log.Debug("ticket refused", "peer", remote, "err", err)
 		return nil, fmt.Errorf("verifying ticket: %w", err)
@@ -219,8 +226,8 @@ func (r *Rendezvous) lookup(names []string, tokens [][]byte, now time.Time) *wir
 		}
 		seen[n] = true
 		e, ok := r.entries[n]
-		if !ok || !now.Before(e.expiry) {
-			continue
+		if !ok || !now.Before(e.expiry) || r.cfg.Revocations.Revoked(e.peer) {
+			continue // a revoked device is not shown, even before its ticket expires
 		}
 		entry := &wire.RendezvousResponse_Entry{Username: n, Ticket: e.ticket}
 		if len(tokens) > 0 && r.fresh(e, now) && allows(e, tokens[i]) {

@@ -22,6 +22,9 @@ type ServicesConfig struct {
 	// PrekeysDB is the SQLite file of the prekey directory; if empty,
 	// "prekeys.db" in MailboxDB's directory.
 	PrekeysDB string
+	// Revocations, if set, is checked after every ticket verifies (and its
+	// revocations drop peers from the relay); nil revokes none.
+	Revocations *Revocations
 	// UploadRate caps the relay's upload in bytes per second (see
 	// RelayConfig.UploadRate); zero means no cap.
 	UploadRate int64
@@ -52,14 +55,14 @@ func StartServices(h host.Host, cfg ServicesConfig) (*Services, error) {
 		cfg.Logger = slog.Default()
 	}
 	adm := NewAdmissions(0, nil)
-	mb, err := NewMailbox(MailboxConfig{DBPath: cfg.MailboxDB, AuthServer: cfg.AuthServer, Logger: cfg.Logger})
+	mb, err := NewMailbox(MailboxConfig{DBPath: cfg.MailboxDB, AuthServer: cfg.AuthServer, Revocations: cfg.Revocations, Logger: cfg.Logger})
 	if err != nil {
 		return nil, fmt.Errorf("starting mailboxes: %w", err)
 	}
 	if cfg.ContactsDB == "" {
 		cfg.ContactsDB = filepath.Join(filepath.Dir(cfg.MailboxDB), "contacts.db")
 	}
-	ct, err := NewContacts(ContactsConfig{DBPath: cfg.ContactsDB, AuthServer: cfg.AuthServer, Logger: cfg.Logger})
+	ct, err := NewContacts(ContactsConfig{DBPath: cfg.ContactsDB, AuthServer: cfg.AuthServer, Revocations: cfg.Revocations, Logger: cfg.Logger})
 	if err != nil {
 		mb.Close()
 		return nil, fmt.Errorf("starting contact-list storage: %w", err)
@@ -80,7 +83,7 @@ func StartServices(h host.Host, cfg ServicesConfig) (*Services, error) {
 		mb.Close()
 		return nil, fmt.Errorf("starting relay: %w", err)
 	}
-	rv := NewRendezvous(RendezvousConfig{AuthServer: cfg.AuthServer, Logger: cfg.Logger, OnTicket: adm.AdmitTicket})
+	rv := NewRendezvous(RendezvousConfig{AuthServer: cfg.AuthServer, Revocations: cfg.Revocations, Logger: cfg.Logger, OnTicket: adm.AdmitTicket})
 	rv.Attach(h)
 	mb.Attach(h)
 	ct.Attach(h)

@@ -92,7 +92,7 @@ func Start(cfg Config) (*Service, error) {
 		return nil, err
 	}
 	sn, err := supernode.StartServices(h, supernode.ServicesConfig{
-		AuthServer: h.ID(), MailboxDB: filepath.Join(cfg.Dir, "mailbox.db"), Logger: cfg.Logger,
+		AuthServer: h.ID(), MailboxDB: filepath.Join(cfg.Dir, "mailbox.db"), Revocations: rev, Logger: cfg.Logger,
 	})
 	if err != nil {
 		auth.Close()

@@ -72,11 +72,14 @@ var (
 	ErrNotLoggedIn   = errors.New("not signed in")
 	ErrUnreachable   = errors.New("server unreachable")
 	ErrBlocked       = errors.New("contact is blocked")
+	// ErrDeviceRevoked: this device was removed from the account (from
+	// another device); it cannot sign in again with its current keys.
+	ErrDeviceRevoked = errors.New("this device was removed from the account")
 )
 
 // Code returns the stable string code of err for front ends and the daemon:
 // login_failed, username_taken, not_contact, rate_limited, bad_request,
-// not_logged_in, unreachable, blocked, internal.
+// not_logged_in, unreachable, blocked, device_revoked, internal.
 func Code(err error) string {
 	switch {
 	case err == nil:
@@ -97,6 +100,8 @@ func Code(err error) string {
 		return "unreachable"
 	case errors.Is(err, ErrBlocked):
 		return "blocked"
+	case errors.Is(err, ErrDeviceRevoked):
+		return "device_revoked"
 	default:
 		return "internal"
 	}
@@ -144,6 +149,16 @@ type Contact struct {
 	// reinstall, or someone in between: the chat warns about it.
 	Verified   bool       `json:"verified"`
 	KeyChanged *time.Time `json:"keyChanged,omitempty"`
+}
+
+// Device is one of the account's devices, as the auth server knows it.
+type Device struct {
+	PeerID     string     `json:"peerId"`
+	Name       string     `json:"name"`
+	FirstLogin time.Time  `json:"firstLogin"`
+	LastSeen   time.Time  `json:"lastSeen"`
+	Revoked    *time.Time `json:"revoked,omitempty"`
+	Current    bool       `json:"current"` // this device
 }
 
 // Safety is what two people compare, out of band, to know that their
@@ -262,6 +277,9 @@ type Event struct {
 	Snapshot       *Snapshot            `json:"snapshot,omitempty"`
 	Account        *Account             `json:"account,omitempty"`   // signed in, or presence of our own changed
 	SignedOut      bool                 `json:"signedOut,omitempty"` // the session ended
+	// SignedOutReason says why the session ended when the user did not
+	// end it (e.g. "this device was removed from the account").
+	SignedOutReason string `json:"signedOutReason,omitempty"`
 	Contact        *Contact             `json:"contact,omitempty"`   // relation or presence of a contact changed
 	ContactRemoved string               `json:"contactRemoved,omitempty"`
 	ContactRequest *ContactRequestEvent `json:"contactRequest,omitempty"`
@@ -291,6 +309,16 @@ type API interface {
 	// needs the node to be publicly reachable with enough memory — and the
 	// upload cap, applied at once if it serves now.
 	SetSupernode(ctx context.Context, s SupernodeSettings) error
+
+	// Devices lists the account's devices; RevokeDevice removes one (this
+	// one too): its tickets stop working at the auth server and, within a
+	// poll interval, at every supernode and contact.
+	Devices(ctx context.Context) ([]Device, error)
+	RevokeDevice(ctx context.Context, peerID string) error
+	// ChangePassword changes the account's password at the auth server
+	// and re-seals this device's keys under the new one. Other devices
+	// stay signed in; they need the new password at their next sign-in.
+	ChangePassword(ctx context.Context, oldPassword, newPassword string) error
 
 	// SafetyNumber returns what to compare with a contact to verify the
 	// end-to-end encryption; VerifyContact records that it was compared.

@@ -37,6 +37,9 @@ var methods = map[string]handler{
 	"setPresence":    setPresence,
 	"setSupernode":   setSupernode,
 	"safetyNumber":   safetyNumber,
+	"listDevices":    listDevices,
+	"revokeDevice":   revokeDevice,
+	"changePassword": changePassword,
 	"verifyContact":  verifyContact,
 	"send":           send,
 	"history":        history,
@@ -236,6 +239,74 @@ func listContacts(ctx context.Context, backend api.API, raw json.RawMessage) (an
 	return struct {
 		Contacts []contactJSON `json:"contacts"`
 	}{out}, nil
+}
+
+// listDevices answers the account's devices.
+func listDevices(ctx context.Context, backend api.API, raw json.RawMessage) (any, error) {
+	if err := decodeParams(raw, &struct{}{}); err != nil {
+		return nil, err
+	}
+	ds, err := backend.Devices(ctx)
+	if err != nil {
+		return nil, err
+	}
+	type deviceJSON struct {
+		PeerID     string `json:"peerId"`
+		Name       string `json:"name"`
+		FirstLogin string `json:"firstLogin"`
+		LastSeen   string `json:"lastSeen"`
+		Revoked    string `json:"revoked,omitempty"`
+		Current    bool   `json:"current"`
+	}
+	out := make([]deviceJSON, 0, len(ds))
+	for _, d := range ds {
+		dj := deviceJSON{PeerID: d.PeerID, Name: d.Name, FirstLogin: formatTime(d.FirstLogin), LastSeen: formatTime(d.LastSeen), Current: d.Current}
+		if d.Revoked != nil {
+			dj.Revoked = formatTime(*d.Revoked)
+		}
+		out = append(out, dj)
+	}
+	return struct {
+		Devices []deviceJSON `json:"devices"`
+	}{out}, nil
+}
+
+// revokeDevice removes a device from the account.
+func revokeDevice(ctx context.Context, backend api.API, raw json.RawMessage) (any, error) {
+	var p struct {
+		PeerID string `json:"peerId"`
+	}
+	if err := decodeParams(raw, &p); err != nil {
+		return nil, err
+	}
+	if err := required("peerId", p.PeerID); err != nil {
+		return nil, err
+	}
+	if err := backend.RevokeDevice(ctx, p.PeerID); err != nil {
+		return nil, err
+	}
+	return empty{}, nil
+}
+
+// changePassword changes the account's password.
+func changePassword(ctx context.Context, backend api.API, raw json.RawMessage) (any, error) {
+	var p struct {
+		Old string `json:"oldPassword"`
+		New string `json:"newPassword"`
+	}
+	if err := decodeParams(raw, &p); err != nil {
+		return nil, err
+	}
+	if err := required("oldPassword", p.Old); err != nil {
+		return nil, err
+	}
+	if err := required("newPassword", p.New); err != nil {
+		return nil, err
+	}
+	if err := backend.ChangePassword(ctx, p.Old, p.New); err != nil {
+		return nil, err
+	}
+	return empty{}, nil
 }
 
 // safetyNumber answers what to compare with a contact to verify the

@@ -126,7 +126,9 @@ func (c *conn) event(st *watchState, ev api.Event) {
 		c.notify("role", roleNote{Role: string(r.Role), Reason: r.Reason, Time: formatTime(r.Time), Error: r.Error})
 	}
 	if ev.SignedOut {
-		c.notify("signedOut", empty{})
+		c.notify("signedOut", struct {
+			Reason string `json:"reason,omitempty"`
+		}{ev.SignedOutReason})
 	}
 }
 

@@ -122,6 +122,25 @@ func (f *fakeAPI) VerifyContact(_ context.Context, v api.Verification) error {
 	return f.record("VerifyContact", v.Username, fmt.Sprintf("verified=%v", v.Verified), fmt.Sprintf("code=%q", v.Code))
 }
 
+func (f *fakeAPI) Devices(_ context.Context) ([]api.Device, error) {
+	if err := f.record("Devices"); err != nil {
+		return nil, err
+	}
+	revoked := testTime.Add(time.Hour)
+	return []api.Device{
+		{PeerID: "12D3KooWA", Name: "laptop", FirstLogin: testTime, LastSeen: testTime, Current: true},
+		{PeerID: "12D3KooWB", Name: "phone", FirstLogin: testTime, LastSeen: testTime, Revoked: &revoked},
+	}, nil
+}
+
+func (f *fakeAPI) RevokeDevice(_ context.Context, peerID string) error {
+	return f.record("RevokeDevice", peerID)
+}
+
+func (f *fakeAPI) ChangePassword(_ context.Context, old, new string) error {
+	return f.record("ChangePassword", old, new)
+}
+
 func (f *fakeAPI) SetSupernode(_ context.Context, s api.SupernodeSettings) error {
 	args := []any{}
 	if s.Allowed != nil {
@@ -358,6 +377,11 @@ func TestMethods(t *testing.T) {
 			{"username":"carol","nick":"","subnick":"","status":"offline","media":"","relation":"pending-in","via":"offline","requestMessage":"hi, it's carol","verified":false,"keyChanged":"2024-01-02T03:04:05.678Z"}]}`},
 		{"listContacts empty", "listContacts", ``, true, "Contacts", `{"contacts":[]}`},
 		{"setSupernode on", "setSupernode", `{"allowed":true}`, false, "SetSupernode allowed=true", `{}`},
+		{"listDevices", "listDevices", `{}`, false, "Devices", `{"devices":[
+			{"peerId":"12D3KooWA","name":"laptop","firstLogin":"2024-01-02T03:04:05.678Z","lastSeen":"2024-01-02T03:04:05.678Z","current":true},
+			{"peerId":"12D3KooWB","name":"phone","firstLogin":"2024-01-02T03:04:05.678Z","lastSeen":"2024-01-02T03:04:05.678Z","revoked":"2024-01-02T04:04:05.678Z","current":false}]}`},
+		{"revokeDevice", "revokeDevice", `{"peerId":"12D3KooWB"}`, false, "RevokeDevice 12D3KooWB", `{}`},
+		{"changePassword", "changePassword", `{"oldPassword":"a","newPassword":"b"}`, false, "ChangePassword a b", `{}`},
 		{"safetyNumber", "safetyNumber", `{"username":"bob"}`, false, "SafetyNumber bob",
 			`{"username":"bob","number":"12345 67890","code":"AQID","verified":true}`},
 		{"verifyContact", "verifyContact", `{"username":"bob","verified":true}`, false, `VerifyContact bob verified=true code=""`, `{}`},
@@ -412,6 +436,9 @@ var validParams = map[string]string{
 	"setPresence":    `{"status":"away"}`,
 	"setSupernode":   `{"allowed":true}`,
 	"safetyNumber":   `{"username":"bob"}`,
+	"listDevices":    `{}`,
+	"revokeDevice":   `{"peerId":"12D3KooWB"}`,
+	"changePassword": `{"oldPassword":"a","newPassword":"b"}`,
 	"verifyContact":  `{"username":"bob","verified":true}`,
 	"send":           `{"to":"bob","text":"hi"}`,
 	"history":        `{"with":"bob"}`,
@@ -424,6 +451,7 @@ var apiMethod = map[string]string{
 	"unblockContact": "UnblockContact", "removeContact": "RemoveContact", "listContacts": "Contacts",
 	"setPresence": "SetPresence", "setSupernode": "SetSupernode", "send": "Send", "history": "History",
 	"safetyNumber": "SafetyNumber", "verifyContact": "VerifyContact",
+	"listDevices": "Devices", "revokeDevice": "RevokeDevice", "changePassword": "ChangePassword",
 }
 
 func TestTablesCoverEveryMethod(t *testing.T) {
@@ -513,6 +541,9 @@ func TestBadParams(t *testing.T) {
 		{"setSupernode allowed not bool", "setSupernode", `{"allowed":"yes"}`},
 		{"setSupernode negative cap", "setSupernode", `{"uploadCap":-1}`},
 		{"safetyNumber without username", "safetyNumber", `{}`},
+		{"revokeDevice without peer", "revokeDevice", `{}`},
+		{"changePassword without new", "changePassword", `{"oldPassword":"a"}`},
+		{"listDevices with params", "listDevices", `{"all":true}`},
 		{"verifyContact without verified", "verifyContact", `{"username":"bob"}`},
 		{"verifyContact verified not bool", "verifyContact", `{"username":"bob","verified":1}`},
 		{"setSupernode cap fraction", "setSupernode", `{"uploadCap":1.5}`},
@@ -720,6 +751,7 @@ func TestNotifications(t *testing.T) {
 				{"contactUpdate", `{"username":"bob","relation":"accepted"}`},
 				{"presence", `{"username":"bob","status":"online","nick":"Bob","subnick":"","media":"","via":""}`}}},
 		{"signed out", []api.Event{{SignedOut: true}}, []note{{"signedOut", `{}`}}},
+		{"signed out with a reason", []api.Event{{SignedOut: true, SignedOutReason: "removed"}}, []note{{"signedOut", `{"reason":"removed"}`}}},
 		{"identity changed once", []api.Event{
 			{Contact: with(bob, func(c *api.Contact) { c.KeyChanged = &testTime })},
 			{Contact: with(bob, func(c *api.Contact) { c.KeyChanged = &testTime; c.Status = api.StatusOnline })},

@@ -165,14 +165,110 @@ func (s *Store) Rewrap(password []byte, id Identity) error {
 	return nil
 }
 
+// A password change is staged, then committed, so that a crash between the
+// auth server's change and ours leaves an identity that opens with the
+// password the server ended up with (see migration 007):
+//
+//	StagePassword(old, new)  // the identity sealed under new, beside the current one
+//	... the auth server changes the password ...
+//	CommitPassword()         // the staged seal becomes the identity
+//
+// At sign-in, OpenIdentity tries the current seal, then the staged one; the
+// node commits the staged one once the server accepted that password, and
+// drops it once the server accepted the current one.
+
+// StagePassword seals the identity under newPassword beside the current
+// seal, which oldPassword must open (ErrWrongPassword otherwise).
+func (s *Store) StagePassword(oldPassword, newPassword []byte) error {
+	err := inTx(s.db, func(tx *sql.Tx) error {
+		si, err := readIdentity(tx)
+		if err != nil {
+			return err
+		}
+		id, err := si.open(oldPassword)
+		if err != nil {
+			return err
+		}
+		defer clear(id.DeviceKey)
+		defer clear(id.BoxKey)
+		defer clear(id.StorageKey)
+		n, err := seal(newPassword, id)
+		if err != nil {
+			return err
+		}
+		_, err = tx.Exec(`INSERT OR REPLACE INTO identity_pending (id, kdf, salt, time, memory, threads, nonce, sealed)
+			VALUES (1, ?, ?, ?, ?, ?, ?, ?)`, n.kdf, n.salt, n.time, n.memory, n.threads, n.nonce, n.sealed)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("store: stage password: %w", err)
+	}
+	return nil
+}
+
+// CommitPassword makes the staged seal the identity. It returns
+// ErrNotFound when nothing is staged.
+func (s *Store) CommitPassword() error {
+	err := inTx(s.db, func(tx *sql.Tx) error {
+		res, err := tx.Exec(`UPDATE identity SET (kdf, salt, time, memory, threads, nonce, sealed) =
+			(SELECT kdf, salt, time, memory, threads, nonce, sealed FROM identity_pending WHERE id = 1)
+			WHERE id = 1 AND EXISTS (SELECT 1 FROM identity_pending WHERE id = 1)`)
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil || n == 0 {
+			return ErrNotFound
+		}
+		_, err = tx.Exec(`DELETE FROM identity_pending`)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("store: commit password: %w", err)
+	}
+	return nil
+}
+
+// DropStagedPassword forgets a staged seal (the change did not happen).
+func (s *Store) DropStagedPassword() error {
+	if _, err := s.db.Exec(`DELETE FROM identity_pending`); err != nil {
+		return fmt.Errorf("store: drop staged password: %w", err)
+	}
+	return nil
+}
+
+// OpenIdentity is Identity, except that when password does not open the
+// current seal but opens a staged one, it returns that identity with
+// staged true: a password change whose end we did not see.
+func (s *Store) OpenIdentity(password []byte) (id Identity, staged bool, err error) {
+	id, err = s.Identity(password)
+	if !errors.Is(err, ErrWrongPassword) {
+		return id, false, err
+	}
+	si, perr := readSealed(s.db, "identity_pending")
+	if perr != nil {
+		return Identity{}, false, err // nothing staged: the wrong password it is
+	}
+	pid, perr := si.open(password)
+	if perr != nil {
+		return Identity{}, false, err
+	}
+	return pid, true, nil
+}
+
 type queryRower interface {
 	QueryRow(query string, args ...any) *sql.Row
 }
 
 func readIdentity(q queryRower) (sealedIdentity, error) {
+	return readSealed(q, "identity")
+}
+
+// readSealed reads the sealed identity in table (identity or
+// identity_pending).
+func readSealed(q queryRower, table string) (sealedIdentity, error) {
 	var si sealedIdentity
 	var t, m, th int64
-	err := q.QueryRow(`SELECT kdf, salt, time, memory, threads, nonce, sealed FROM identity WHERE id = 1`).
+	err := q.QueryRow(`SELECT kdf, salt, time, memory, threads, nonce, sealed FROM `+table+` WHERE id = 1`).
 		Scan(&si.kdf, &si.salt, &t, &m, &th, &si.nonce, &si.sealed)
 	if errors.Is(err, sql.ErrNoRows) {
 		return si, ErrNoIdentity

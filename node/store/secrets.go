@@ -270,10 +270,60 @@ func (s *Store) Prekeys(kind PrekeyKind) ([]uint32, error) {
 }
 
 // DeletePrekey removes a prekey (a retired signed prekey past its grace
-// period). Deleting one that is not there is not an error.
+// period, with the init messages accepted under it). Deleting one that is
+// not there is not an error.
 func (s *Store) DeletePrekey(kind PrekeyKind, id uint32) error {
-	if _, err := s.db.Exec(`DELETE FROM prekeys WHERE kind = ? AND id = ?`, int(kind), int64(id)); err != nil {
+	err := inTx(s.db, func(tx *sql.Tx) error {
+		if _, err := tx.Exec(`DELETE FROM prekeys WHERE kind = ? AND id = ?`, int(kind), int64(id)); err != nil {
+			return err
+		}
+		if kind == PrekeySigned {
+			if _, err := tx.Exec(`DELETE FROM e2e_inits WHERE signed_id = ?`, int64(id)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
 		return fmt.Errorf("store: delete prekey: %w", err)
+	}
+	return nil
+}
+
+// ErrReplayed is ConsumeInit's answer for an init message accepted before.
+var ErrReplayed = errors.New("store: session start already accepted")
+
+// ConsumeInit records, in one transaction, that the init message initID
+// made for signed prekey signedID was accepted, and deletes the one-time
+// prekey it used (if oneTime is not nil). It fails with ErrReplayed if
+// initID was accepted before and with ErrNotFound if the one-time prekey is
+// gone; then nothing changes. Of two racing calls for one init message,
+// exactly one succeeds.
+func (s *Store) ConsumeInit(initID []byte, signedID uint32, oneTime *uint32) error {
+	if len(initID) != 32 {
+		return fmt.Errorf("store: consume init: ID of %d bytes", len(initID))
+	}
+	err := inTx(s.db, func(tx *sql.Tx) error {
+		res, err := tx.Exec(`INSERT INTO e2e_inits (signed_id, init_id) VALUES (?, ?) ON CONFLICT DO NOTHING`, int64(signedID), initID)
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil || n == 0 {
+			return ErrReplayed
+		}
+		if oneTime != nil {
+			res, err := tx.Exec(`DELETE FROM prekeys WHERE kind = ? AND id = ?`, int(PrekeyOneTime), int64(*oneTime))
+			if err != nil {
+				return err
+			}
+			if n, err := res.RowsAffected(); err != nil || n == 0 {
+				return ErrNotFound
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("store: consume init: %w", err)
 	}
 	return nil
 }

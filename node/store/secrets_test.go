@@ -240,3 +240,90 @@ func mustSealRaw(t *testing.T, key []byte, si sealedIdentity, plain []byte) []by
 	}
 	return aead.Seal(nil, si.nonce, plain, si.ad())
 }
+
+// TestConsumeInit: an init message is accepted once; its one-time prekey
+// goes with it; a failure changes nothing; deleting the signed prekey
+// forgets its init IDs.
+func TestConsumeInit(t *testing.T) {
+	s := unlocked(t)
+	if err := s.PutPrekeys([]Prekey{{Kind: PrekeySigned, ID: 1, Private: []byte("s")}, {Kind: PrekeyOneTime, ID: 7, Private: []byte("o")}}); err != nil {
+		t.Fatal(err)
+	}
+	id := bytes.Repeat([]byte{1}, 32)
+	seven, eight := uint32(7), uint32(8)
+	if err := s.ConsumeInit(id, 1, &eight); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("consuming a one-time key that is not there: %v", err)
+	}
+	if err := s.ConsumeInit(id, 1, &seven); err != nil {
+		t.Fatalf("first consume (the failed one must have left nothing behind): %v", err)
+	}
+	if _, err := s.Prekey(PrekeyOneTime, 7); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("one-time key still there: %v", err)
+	}
+	if err := s.ConsumeInit(id, 1, nil); !errors.Is(err, ErrReplayed) {
+		t.Fatalf("replay: %v", err)
+	}
+	other := bytes.Repeat([]byte{2}, 32)
+	if err := s.ConsumeInit(other, 1, nil); err != nil {
+		t.Fatalf("another init without a one-time key: %v", err)
+	}
+	if err := s.ConsumeInit([]byte("short"), 1, nil); err == nil {
+		t.Fatal("a short init ID was accepted")
+	}
+	if err := s.DeletePrekey(PrekeySigned, 1); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.ConsumeInit(id, 1, nil); err != nil {
+		t.Fatalf("init IDs outlived their signed prekey: %v", err)
+	}
+}
+
+// TestPasswordChange: a staged password opens the identity only through
+// OpenIdentity until committed; commit and drop do what they say; a crash
+// between stage and commit leaves both passwords able to open it.
+func TestPasswordChange(t *testing.T) {
+	s, _ := openTemp(t)
+	id := Identity{DeviceKey: []byte("device"), BoxKey: bytes.Repeat([]byte{1}, 32), StorageKey: bytes.Repeat([]byte{2}, 32)}
+	old, new := []byte("old"), []byte("new")
+	if err := s.CreateIdentity(old, id); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CommitPassword(); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("commit with nothing staged: %v", err)
+	}
+	if err := s.StagePassword([]byte("wrong"), new); !errors.Is(err, ErrWrongPassword) {
+		t.Fatalf("stage with a wrong password: %v", err)
+	}
+	if err := s.StagePassword(old, new); err != nil {
+		t.Fatal(err)
+	}
+	// As after a crash: both open, the new one as staged.
+	if got, staged, err := s.OpenIdentity(old); err != nil || staged || !bytes.Equal(got.StorageKey, id.StorageKey) {
+		t.Fatalf("old password while staged: %v %v", staged, err)
+	}
+	if got, staged, err := s.OpenIdentity(new); err != nil || !staged || !bytes.Equal(got.StorageKey, id.StorageKey) {
+		t.Fatalf("new password while staged: %v %v", staged, err)
+	}
+	if _, _, err := s.OpenIdentity([]byte("neither")); !errors.Is(err, ErrWrongPassword) {
+		t.Fatalf("another password while staged: %v", err)
+	}
+	if err := s.CommitPassword(); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := s.OpenIdentity(old); !errors.Is(err, ErrWrongPassword) {
+		t.Fatalf("old password after commit: %v", err)
+	}
+	if _, staged, err := s.OpenIdentity(new); err != nil || staged {
+		t.Fatalf("new password after commit: %v %v", staged, err)
+	}
+	// A staged change that did not happen is dropped.
+	if err := s.StagePassword(new, []byte("newer")); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.DropStagedPassword(); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := s.OpenIdentity([]byte("newer")); !errors.Is(err, ErrWrongPassword) {
+		t.Fatalf("dropped password: %v", err)
+	}
+}

@@ -1689,9 +1689,12 @@ func (*Frame_Ack) isFrame_Kind() {}
 // Envelope carries one sealed Payload. ID is chosen by the sender and is
 // stable across retries so the receiver can drop duplicates.
 type Envelope struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
-	Sealed        []byte                 `protobuf:"bytes,2,opt,name=sealed,proto3" json:"sealed,omitempty"` // e2e-sealed Payload
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Id     string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Sealed []byte                 `protobuf:"bytes,2,opt,name=sealed,proto3" json:"sealed,omitempty"` // e2e-sealed Payload
+	// scheme says how sealed is sealed: 0 the v1 box (e2e.V1), 2 a Double
+	// Ratchet message (node/ratchet), the envelope ID as associated data.
+	Scheme        uint32 `protobuf:"varint,3,opt,name=scheme,proto3" json:"scheme,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1738,6 +1741,13 @@ func (x *Envelope) GetSealed() []byte {
 		return x.Sealed
 	}
 	return nil
+}
+
+func (x *Envelope) GetScheme() uint32 {
+	if x != nil {
+		return x.Scheme
+	}
+	return 0
 }
 
 type Ack struct {
@@ -3886,9 +3896,10 @@ func (*PrekeysRequest_Fetch) isPrekeysRequest_Kind() {}
 
 func (*PrekeysRequest_Status) isPrekeysRequest_Kind() {}
 
-// PrekeysPublish stores the device's bundle and ticket (replacing the
-// stored ones) and adds one-time prekeys. The entry lives as long as the
-// ticket: a device republishes with each renewed ticket.
+// PrekeysPublish stores the device's bundle (replacing the stored one) and
+// adds one-time prekeys. The ticket authenticates the publisher and is not
+// stored; the entry lives as long as the ticket: a device republishes with
+// each renewed ticket.
 type PrekeysPublish struct {
 	state          protoimpl.MessageState `protogen:"open.v1"`
 	Ticket         *SignedTicket          `protobuf:"bytes,1,opt,name=ticket,proto3" json:"ticket,omitempty"`
@@ -4134,13 +4145,15 @@ func (x *PrekeysResponse) GetExpiryUnix() int64 {
 }
 
 // PrekeyDevice is one device's published prekeys as a fetcher gets them.
-// The ticket binds the device (and so the bundle's signing key) to the
-// username; the fetcher verifies both.
+// The supernode keeps no ticket (its database holds no usernames): the
+// fetcher already holds the ticket that binds the device to the username
+// (from the rendezvous), matches peer_id against it, and verifies the
+// bundle's signature with that device's key.
 type PrekeyDevice struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
-	Ticket        *SignedTicket          `protobuf:"bytes,1,opt,name=ticket,proto3" json:"ticket,omitempty"`
 	Bundle        []byte                 `protobuf:"bytes,2,opt,name=bundle,proto3" json:"bundle,omitempty"`
 	OneTime       []byte                 `protobuf:"bytes,3,opt,name=one_time,json=oneTime,proto3" json:"one_time,omitempty"` // empty when the device has none left
+	PeerId        []byte                 `protobuf:"bytes,4,opt,name=peer_id,json=peerId,proto3" json:"peer_id,omitempty"`    // binary libp2p peer ID of the device that published
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -4175,13 +4188,6 @@ func (*PrekeyDevice) Descriptor() ([]byte, []int) {
 	return file_wire_proto_rawDescGZIP(), []int{63}
 }
 
-func (x *PrekeyDevice) GetTicket() *SignedTicket {
-	if x != nil {
-		return x.Ticket
-	}
-	return nil
-}
-
 func (x *PrekeyDevice) GetBundle() []byte {
 	if x != nil {
 		return x.Bundle
@@ -4192,6 +4198,13 @@ func (x *PrekeyDevice) GetBundle() []byte {
 func (x *PrekeyDevice) GetOneTime() []byte {
 	if x != nil {
 		return x.OneTime
+	}
+	return nil
+}
+
+func (x *PrekeyDevice) GetPeerId() []byte {
+	if x != nil {
+		return x.PeerId
 	}
 	return nil
 }
@@ -4374,10 +4387,11 @@ const file_wire_proto_rawDesc = "" +
 	"\x05Frame\x124\n" +
 	"\benvelope\x18\x01 \x01(\v2\x16.eserver.wire.EnvelopeH\x00R\benvelope\x12%\n" +
 	"\x03ack\x18\x02 \x01(\v2\x11.eserver.wire.AckH\x00R\x03ackB\x06\n" +
-	"\x04kind\"2\n" +
+	"\x04kind\"J\n" +
 	"\bEnvelope\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x16\n" +
-	"\x06sealed\x18\x02 \x01(\fR\x06sealed\"+\n" +
+	"\x06sealed\x18\x02 \x01(\fR\x06sealed\x12\x16\n" +
+	"\x06scheme\x18\x03 \x01(\rR\x06scheme\"+\n" +
 	"\x03Ack\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x14\n" +
 	"\x05error\x18\x02 \x01(\tR\x05error\"\xe6\x03\n" +
@@ -4534,11 +4548,11 @@ const file_wire_proto_rawDesc = "" +
 	"\adevices\x18\x03 \x03(\v2\x1a.eserver.wire.PrekeyDeviceR\adevices\x12\x14\n" +
 	"\x05found\x18\x04 \x01(\bR\x05found\x12\x1f\n" +
 	"\vexpiry_unix\x18\x05 \x01(\x03R\n" +
-	"expiryUnix\"u\n" +
-	"\fPrekeyDevice\x122\n" +
-	"\x06ticket\x18\x01 \x01(\v2\x1a.eserver.wire.SignedTicketR\x06ticket\x12\x16\n" +
+	"expiryUnix\"h\n" +
+	"\fPrekeyDevice\x12\x16\n" +
 	"\x06bundle\x18\x02 \x01(\fR\x06bundle\x12\x19\n" +
-	"\bone_time\x18\x03 \x01(\fR\aoneTimeB\x13Z\x11eserver/node/wireb\x06proto3"
+	"\bone_time\x18\x03 \x01(\fR\aoneTime\x12\x17\n" +
+	"\apeer_id\x18\x04 \x01(\fR\x06peerIdJ\x04\b\x01\x10\x02R\x06ticketB\x13Z\x11eserver/node/wireb\x06proto3"
 
 var (
 	file_wire_proto_rawDescOnce sync.Once
@@ -4686,13 +4700,12 @@ var file_wire_proto_depIdxs = []int32{
 	1,  // 62: eserver.wire.PrekeysFetch.ticket:type_name -> eserver.wire.SignedTicket
 	1,  // 63: eserver.wire.PrekeysStatus.ticket:type_name -> eserver.wire.SignedTicket
 	63, // 64: eserver.wire.PrekeysResponse.devices:type_name -> eserver.wire.PrekeyDevice
-	1,  // 65: eserver.wire.PrekeyDevice.ticket:type_name -> eserver.wire.SignedTicket
-	1,  // 66: eserver.wire.RendezvousResponse.Entry.ticket:type_name -> eserver.wire.SignedTicket
-	67, // [67:67] is the sub-list for method output_type
-	67, // [67:67] is the sub-list for method input_type
-	67, // [67:67] is the sub-list for extension type_name
-	67, // [67:67] is the sub-list for extension extendee
-	0,  // [0:67] is the sub-list for field type_name
+	1,  // 65: eserver.wire.RendezvousResponse.Entry.ticket:type_name -> eserver.wire.SignedTicket
+	66, // [66:66] is the sub-list for method output_type
+	66, // [66:66] is the sub-list for method input_type
+	66, // [66:66] is the sub-list for extension type_name
+	66, // [66:66] is the sub-list for extension extendee
+	0,  // [0:66] is the sub-list for field type_name
 }
 
 func init() { file_wire_proto_init() }

@@ -82,7 +82,7 @@ func run() error {
 	// The supernode services (rendezvous, mailboxes, relay); the mailbox
 	// database lives beside the accounts'.
 	sn, err := supernode.StartServices(h, supernode.ServicesConfig{
-		AuthServer: h.ID(), MailboxDB: strings.TrimSuffix(*db, filepath.Ext(*db)) + ".mailbox.db", Logger: log,
+		AuthServer: h.ID(), MailboxDB: strings.TrimSuffix(*db, filepath.Ext(*db)) + ".mailbox.db", Revocations: rev, Logger: log,
 	})
 	if err != nil {
 		return err

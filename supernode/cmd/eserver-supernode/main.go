@@ -223,14 +223,18 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 
-	// The services, attached to h and closed on the way out.
+	// The services, attached to h and closed on the way out. They refuse
+	// the tickets of devices revoked at the auth server, polled below.
+	rev := &supernode.Revocations{Auth: opt.server.ID, Host: h, Ticket: cred.signed, Logger: log}
 	sn, err := supernode.StartServices(h, supernode.ServicesConfig{
-		AuthServer: opt.server.ID, MailboxDB: filepath.Join(opt.profile, "mailbox.db"), UploadRate: opt.uploadRate, Logger: log,
+		AuthServer: opt.server.ID, MailboxDB: filepath.Join(opt.profile, "mailbox.db"), Revocations: rev,
+		UploadRate: opt.uploadRate, Logger: log,
 	})
 	if err != nil {
 		return err
 	}
 	defer sn.Close()
+	rev.OnRevoke = sn.Admissions.Revoke
 
 	if opt.metricsAddr != "" {
 		reg, err := supernode.NewMetricsRegistry(supernode.NewMetrics(sn, h))
@@ -262,6 +266,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 	})
 	wg.Go(func() { cred.renewLoop(ctx) })
+	wg.Go(func() {
+		if err := rev.Serve(ctx); err != nil {
+			log.Error("revocations stopped", "err", err)
+		}
+	})
 
 	<-ctx.Done()
 	log.Info("shutting down")

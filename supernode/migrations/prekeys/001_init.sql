@@ -1,14 +1,14 @@
 -- 001: the prekey directory. One row per (owner, device): the owner is a
 -- hash of the auth server and username (PrekeysOwnerID), the device its
 -- binary peer ID. The bundle is opaque here (signed by the device, verified
--- by fetchers); the ticket is kept to hand to fetchers, who need it to bind
--- the device to the username, and its expiry bounds the row's life.
+-- by fetchers against the device key of the ticket they already hold). No
+-- ticket is kept, so the file holds no username or device name: only the
+-- expiry of the ticket the device published with, which bounds the row's life.
 CREATE TABLE prekey_devices (
 	id     INTEGER PRIMARY KEY,
 	owner  BLOB    NOT NULL CHECK (length(owner) = 32),
 	peer   BLOB    NOT NULL CHECK (length(peer) > 0),
-	ticket BLOB    NOT NULL CHECK (length(ticket) > 0), -- serialized SignedTicket
-	expiry INTEGER NOT NULL, -- unix nanoseconds of the ticket's expiry
+	expiry INTEGER NOT NULL, -- unix nanoseconds of the publisher's ticket's expiry
 	bundle BLOB    NOT NULL CHECK (length(bundle) > 0),
 	stored INTEGER NOT NULL, -- unix nanoseconds of the last publish
 	UNIQUE (owner, peer)

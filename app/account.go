@@ -1,0 +1,140 @@
+package app
+
+import (
+	"context"
+	"fmt"
+
+	"fyne.io/fyne/v2"
+	"fyne.io/fyne/v2/container"
+	"fyne.io/fyne/v2/dialog"
+	"fyne.io/fyne/v2/widget"
+
+	"eserver/node/api"
+)
+
+// The account's devices and password (File → Change password…, and the
+// Devices part of Tools → Options). A lost or stolen computer is removed
+// from another one: its tickets stop working everywhere.
+
+// devicesView is the device list in the Options window.
+type devicesView struct {
+	box   *fyne.Container // one row per device
+	state *widget.Label   // loading, or what went wrong
+	rows  map[string]*widget.Button
+}
+
+func newDevicesView() *devicesView {
+	v := &devicesView{box: container.NewVBox(), state: widget.NewLabel(""), rows: map[string]*widget.Button{}}
+	v.state.Wrapping = fyne.TextWrapWord
+	return v
+}
+
+// loadDevices asks the node for the account's devices and shows them.
+func (a *App) loadDevices(v *devicesView) {
+	v.state.SetText("Loading your devices…")
+	var ds []api.Device
+	a.command(func(ctx context.Context) (err error) {
+		ds, err = a.api.Devices(ctx)
+		return err
+	}, func(err error) {
+		if err != nil {
+			v.state.SetText(errorText(err))
+			return
+		}
+		v.state.SetText("")
+		v.box.RemoveAll()
+		v.rows = map[string]*widget.Button{}
+		for _, d := range ds {
+			v.box.Add(a.deviceRow(v, d))
+		}
+	})
+}
+
+func (a *App) deviceRow(v *devicesView, d api.Device) fyne.CanvasObject {
+	name := d.Name
+	if name == "" {
+		name = "(unnamed)"
+	}
+	if d.Current {
+		name += " — this computer"
+	}
+	detail := "last seen " + d.LastSeen.Local().Format("2 Jan 2006 15:04")
+	if d.Revoked != nil {
+		detail = "removed " + d.Revoked.Local().Format("2 Jan 2006 15:04")
+	}
+	label := widget.NewLabel(name + "\n" + detail)
+	if d.Revoked != nil {
+		label.Importance = widget.LowImportance
+		return label
+	}
+	remove := widget.NewButton("Remove", func() {
+		what := fmt.Sprintf("Remove %q from your account? It will be signed out everywhere and cannot sign in again with its current keys.", d.Name)
+		dialog.ShowConfirm("Remove device", what, func(ok bool) {
+			if !ok {
+				return
+			}
+			a.command(func(ctx context.Context) error { return a.api.RevokeDevice(ctx, d.PeerID) }, func(err error) {
+				if err != nil {
+					v.state.SetText(errorText(err))
+					return
+				}
+				if !d.Current {
+					a.loadDevices(v)
+				}
+			})
+		}, a.settings.win)
+	})
+	v.rows[d.PeerID] = remove
+	return container.NewBorder(nil, nil, nil, remove, label)
+}
+
+// passwordDialog is File → Change password….
+type passwordDialog struct {
+	dlg             *dialog.CustomDialog
+	old, new1, new2 *widget.Entry
+	errText         *widget.Label
+	ok              *widget.Button
+}
+
+func (a *App) showChangePassword() {
+	d := &passwordDialog{old: widget.NewPasswordEntry(), new1: widget.NewPasswordEntry(), new2: widget.NewPasswordEntry()}
+	d.errText = widget.NewLabel("")
+	d.errText.Importance = widget.DangerImportance
+	d.errText.Wrapping = fyne.TextWrapWord
+	form := widget.NewForm(
+		widget.NewFormItem("Current password", d.old),
+		widget.NewFormItem("New password", d.new1),
+		widget.NewFormItem("New password again", d.new2),
+	)
+	d.ok = widget.NewButton("Change password", func() {
+		switch {
+		case d.new1.Text == "":
+			d.errText.SetText("Type a new password.")
+			return
+		case d.new1.Text != d.new2.Text:
+			d.errText.SetText("The new passwords do not match.")
+			return
+		}
+		old, new := d.old.Text, d.new1.Text
+		d.ok.Disable()
+		a.command(func(ctx context.Context) error { return a.api.ChangePassword(ctx, old, new) }, func(err error) {
+			d.ok.Enable()
+			if err != nil {
+				if api.Code(err) == "login_failed" {
+					d.errText.SetText("The current password is not right.")
+				} else {
+					d.errText.SetText(errorText(err))
+				}
+				return
+			}
+			d.dlg.Hide()
+			dialog.ShowInformation("Password changed", "Your password was changed. Your other computers will ask for the new one when they next sign in.", a.main.win)
+		})
+	})
+	d.ok.Importance = widget.HighImportance
+	d.dlg = dialog.NewCustomWithoutButtons("Change password", container.NewVBox(form, d.errText), a.main.win)
+	d.dlg.SetButtons([]fyne.CanvasObject{widget.NewButton("Cancel", func() { d.dlg.Hide() }), d.ok})
+	d.dlg.Resize(fyne.NewSize(420, 0))
+	a.passwordDlg = d
+	d.dlg.Show()
+}

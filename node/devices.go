@@ -1,0 +1,133 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"eserver/node/api"
+	"eserver/node/backup"
+	"eserver/node/login"
+	"eserver/node/wire"
+)
+
+// Devices implements API.
+func (n *Node) Devices(ctx context.Context) ([]api.Device, error) {
+	s, err := n.current()
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, wire.AuthTimeout)
+	defer cancel()
+	ds, _, err := login.Devices(ctx, s.host, s.server, s.tk().Signed)
+	if err != nil {
+		return nil, mapLoginErr(err)
+	}
+	out := make([]api.Device, 0, len(ds))
+	for _, d := range ds {
+		ad := api.Device{PeerID: d.Peer.String(), Name: d.Name, FirstLogin: d.FirstLogin, LastSeen: d.LastSeen, Current: d.Peer == s.host.ID()}
+		if !d.Revoked.IsZero() {
+			at := d.Revoked
+			ad.Revoked = &at
+		}
+		out = append(out, ad)
+	}
+	return out, nil
+}
+
+// revocationPoll is how often a node asks the auth server for devices
+// revoked since it last asked: less often than supernodes do (they are few
+// and guard everyone; a node guards its own conversations, and a revoked
+// device is refused at every supernode within their poll).
+const revocationPoll = 5 * time.Minute
+
+// maxPassword bounds a password: Argon2id and OPAQUE take any length, but
+// nobody types more, and a megabyte of "password" is a mistake.
+const maxPassword = 1024
+
+// RevokeDevice implements API. Revoking this device ends the session.
+func (n *Node) RevokeDevice(ctx context.Context, peerID string) error {
+	s, err := n.current()
+	if err != nil {
+		return err
+	}
+	p, err := peer.Decode(peerID)
+	if err != nil {
+		return fmt.Errorf("%w: %q is not a peer ID", api.ErrBadRequest, peerID)
+	}
+	ctx, cancel := context.WithTimeout(ctx, wire.AuthTimeout)
+	defer cancel()
+	if err := login.RevokeDevice(ctx, s.host, s.server, s.tk().Signed, p); err != nil {
+		if errors.Is(err, login.ErrUnknownDevice) {
+			return fmt.Errorf("%w: %s is not a device of this account", api.ErrBadRequest, peerID)
+		}
+		return mapLoginErr(err)
+	}
+	if p == s.host.ID() {
+		go n.endSession(s, "This computer was removed from your account.")
+	}
+	return nil
+}
+
+// ChangePassword implements API. The new seal of this device's keys is
+// staged before the server is asked and committed after it answered, so a
+// crash in between leaves keys that open with whichever password the
+// server has (see store.StagePassword).
+func (n *Node) ChangePassword(ctx context.Context, oldPassword, newPassword string) error {
+	s, err := n.current()
+	if err != nil {
+		return err
+	}
+	if newPassword == "" || len(newPassword) > maxPassword {
+		return fmt.Errorf("%w: the new password must be 1–%d bytes", api.ErrBadRequest, maxPassword)
+	}
+	if err := s.store.StagePassword([]byte(oldPassword), []byte(newPassword)); err != nil {
+		return fmt.Errorf("%w: %v", api.ErrLoginFailed, err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, wire.AuthTimeout)
+	defer cancel()
+	_, export, err := login.ChangePassword(ctx, s.host, s.server, s.me(), oldPassword, newPassword)
+	if err != nil {
+		if derr := s.store.DropStagedPassword(); derr != nil {
+			n.log.Warn("dropping a staged password change", "err", derr)
+		}
+		return mapLoginErr(err)
+	}
+	if err := s.store.CommitPassword(); err != nil {
+		// The next sign-in with the new password commits it.
+		return fmt.Errorf("re-sealing this device's keys: %w", err)
+	}
+	// The contact-list backup is sealed with a key from OPAQUE's export
+	// key, which changed with the password: upload it under the new one.
+	if k, err := backup.DeriveKey(export); err == nil {
+		s.mu.Lock()
+		s.backupKey, s.backupRekeyed = k, true
+		s.mu.Unlock()
+		s.backupChanged()
+	}
+	return nil
+}
+
+// endSession ends s, which the server or the user ended elsewhere, and
+// tells the front ends why.
+func (n *Node) endSession(s *session, reason string) {
+	n.loginMu.Lock()
+	defer n.loginMu.Unlock()
+	n.mu.Lock()
+	current := n.sess == s
+	if current {
+		n.sess = nil
+	}
+	n.mu.Unlock()
+	if !current {
+		return
+	}
+	n.log.Warn("session ended", "reason", reason)
+	if err := s.close(); err != nil {
+		n.log.Warn("closing the session", "err", err)
+	}
+	n.emit(api.Event{SignedOut: true, SignedOutReason: reason})
+}
