@@ -7,7 +7,6 @@ import (
 	"io"
 	"log/slog"
 	"math"
-	"sync"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/host"
@@ -102,8 +101,7 @@ type Contacts struct {
 	log *slog.Logger
 	db  *contactsDB
 
-	limMu    sync.Mutex
-	limiters map[string]*rate.Limiter // owner username → its bucket
+	lim *buckets // per owner (account)
 
 	svc *service // listen stage and lifecycle
 }
@@ -132,10 +130,10 @@ func NewContacts(cfg ContactsConfig) (*Contacts, error) {
 		return nil, fmt.Errorf("contacts: opening %s: %w", cfg.DBPath, err)
 	}
 	c := &Contacts{
-		cfg:      cfg,
-		log:      log.With("service", "contacts"),
-		db:       db,
-		limiters: make(map[string]*rate.Limiter),
+		cfg: cfg,
+		log: log.With("service", "contacts"),
+		db:  db,
+		lim: newBuckets(cfg.Rate, cfg.Burst),
 	}
 	c.svc = newService(wire.ProtoContacts, wire.ContactsTimeout, c.log, c.serve)
 	return c, nil
@@ -216,7 +214,7 @@ func (c *Contacts) process(req *wire.ContactsRequest, remote peer.ID) (*wire.Con
 			return contactsFailed(CodeBadRequest), nil
 		}
 	}
-	if !c.allow(owner.Username, now) {
+	if !c.lim.allow(owner.Username, now) {
 		c.log.Debug("rate limited", "peer", remote)
 		return contactsFailed(CodeRateLimited), nil
 	}
@@ -246,26 +244,6 @@ func (c *Contacts) get(owner []byte) (*wire.ContactsResponse, error) {
 		return nil, fmt.Errorf("reading contact list: %w", err)
 	}
 	return &wire.ContactsResponse{Version: v, Blob: blob, Found: found}, nil
-}
-
-// allow takes one token from owner's bucket.
-func (c *Contacts) allow(owner string, now time.Time) bool {
-	c.limMu.Lock()
-	defer c.limMu.Unlock()
-	l, ok := c.limiters[owner]
-	if !ok {
-		if len(c.limiters) >= maxLimiters {
-			// Buckets that are full again behave like new ones.
-			for k, l := range c.limiters {
-				if l.TokensAt(now) >= float64(c.cfg.Burst) {
-					delete(c.limiters, k)
-				}
-			}
-		}
-		l = rate.NewLimiter(c.cfg.Rate, c.cfg.Burst)
-		c.limiters[owner] = l
-	}
-	return l.AllowN(now, 1)
 }
 
 func contactsFailed(code string) *wire.ContactsResponse {

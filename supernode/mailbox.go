@@ -37,10 +37,6 @@ const (
 // is never needed. AckMail splits longer lists.
 const MaxMailAck = wire.MailboxQuota
 
-// maxLimiters bounds the per-sender limiter map between sweeps; past it, idle
-// limiters (full buckets, so indistinguishable from new ones) are dropped.
-const maxLimiters = 1 << 16
-
 // Stable error codes carried in MailboxResponse.error, besides
 // CodeUnauthorized and CodeBadRequest.
 const (
@@ -108,8 +104,7 @@ type Mailbox struct {
 	log *slog.Logger
 	db  *mailDB
 
-	limMu    sync.Mutex
-	limiters map[string]*rate.Limiter // sender username → its put bucket
+	lim *buckets // per sender (account), for puts
 
 	svc *service // listen stage and lifecycle
 
@@ -167,7 +162,7 @@ func NewMailbox(cfg MailboxConfig) (*Mailbox, error) {
 		cfg:       cfg,
 		log:       log.With("service", "mailbox"),
 		db:        db,
-		limiters:  make(map[string]*rate.Limiter),
+		lim:       newBuckets(cfg.PutRate, cfg.PutBurst),
 		stop:      stop,
 		swept:     make(chan struct{}),
 		notifiers: make(chan struct{}, 64),
@@ -225,9 +220,7 @@ func (m *Mailbox) DepthOf(mailbox []byte) (int, error) {
 func (m *Mailbox) Sweep(ctx context.Context) (int, error) {
 	now := m.cfg.Now()
 	n, err := m.db.sweep(ctx, now.Add(-m.cfg.TTL))
-	m.limMu.Lock()
-	m.dropIdleLimiters(now)
-	m.limMu.Unlock()
+	m.lim.sweep(now)
 	if err != nil {
 		return int(n), fmt.Errorf("mailbox: sweep: %w", err)
 	}
@@ -325,7 +318,7 @@ func (m *Mailbox) put(sender *ticket.Ticket, mailbox, item []byte, now time.Time
 		m.stats.bad.Add(1)
 		return mailFailed(CodeBadRequest), nil
 	}
-	if !m.allowPut(sender.Username, now) {
+	if !m.lim.allow(sender.Username, now) {
 		m.log.Debug("put rate limited", "peer", sender.Peer)
 		m.stats.rateLimited.Add(1)
 		return mailFailed(CodeRateLimited), nil
@@ -435,31 +428,6 @@ func (m *Mailbox) ack(owner *ticket.Ticket, seqs []uint64) (*wire.MailboxRespons
 	}
 	m.stats.acked.Add(uint64(n))
 	return &wire.MailboxResponse{}, nil
-}
-
-// allowPut takes one token from sender's bucket.
-func (m *Mailbox) allowPut(sender string, now time.Time) bool {
-	m.limMu.Lock()
-	defer m.limMu.Unlock()
-	l, ok := m.limiters[sender]
-	if !ok {
-		if len(m.limiters) >= maxLimiters {
-			m.dropIdleLimiters(now)
-		}
-		l = rate.NewLimiter(m.cfg.PutRate, m.cfg.PutBurst)
-		m.limiters[sender] = l
-	}
-	return l.AllowN(now, 1)
-}
-
-// dropIdleLimiters forgets buckets that are full again: a fresh limiter
-// would behave the same. The caller holds limMu.
-func (m *Mailbox) dropIdleLimiters(now time.Time) {
-	for k, l := range m.limiters {
-		if l.TokensAt(now) >= float64(m.cfg.PutBurst) {
-			delete(m.limiters, k)
-		}
-	}
 }
 
 func mailFailed(code string) *wire.MailboxResponse {

@@ -516,9 +516,7 @@ func TestMailRateLimit(t *testing.T) {
 	if _, err := e.mb.Sweep(ctx); err != nil {
 		t.Fatalf("sweep: %v", err)
 	}
-	e.mb.limMu.Lock()
-	left := len(e.mb.limiters)
-	e.mb.limMu.Unlock()
+	left := e.mb.lim.len()
 	if left != 0 {
 		t.Fatalf("%d idle limiters kept after a sweep", left)
 	}

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -111,8 +110,7 @@ type Prekeys struct {
 	log *slog.Logger
 	db  *prekeysDB
 
-	limMu    sync.Mutex
-	limiters map[string]*rate.Limiter // account username → its bucket
+	lim *buckets // per account
 
 	svc *service // listen stage and lifecycle
 
@@ -148,12 +146,12 @@ func NewPrekeys(cfg PrekeysConfig) (*Prekeys, error) {
 	}
 	ctx, stop := context.WithCancel(context.Background())
 	p := &Prekeys{
-		cfg:      cfg,
-		log:      log.With("service", "prekeys"),
-		db:       db,
-		limiters: make(map[string]*rate.Limiter),
-		stop:     stop,
-		swept:    make(chan struct{}),
+		cfg:   cfg,
+		log:   log.With("service", "prekeys"),
+		db:    db,
+		lim:   newBuckets(cfg.Rate, cfg.Burst),
+		stop:  stop,
+		swept: make(chan struct{}),
 	}
 	p.svc = newService(wire.ProtoPrekeys, wire.PrekeysTimeout, p.log, p.serve)
 	go p.sweeper(ctx)
@@ -218,9 +216,7 @@ func (p *Prekeys) Stats() PrekeysStats {
 func (p *Prekeys) Sweep(ctx context.Context) (int, error) {
 	now := p.cfg.Now()
 	n, err := p.db.sweep(ctx, now)
-	p.limMu.Lock()
-	p.dropIdleLimiters(now)
-	p.limMu.Unlock()
+	p.lim.sweep(now)
 	if err != nil {
 		return int(n), fmt.Errorf("prekeys: sweep: %w", err)
 	}
@@ -303,7 +299,7 @@ func (p *Prekeys) process(req *wire.PrekeysRequest, remote peer.ID) (*wire.Preke
 			return prekeysFailed(CodeBadRequest), nil
 		}
 	}
-	if !p.allow(who.Username, now) {
+	if !p.lim.allow(who.Username, now) {
 		p.stats.rateLimited.Add(1)
 		p.log.Debug("rate limited", "peer", remote)
 		return prekeysFailed(CodeRateLimited), nil
@@ -372,31 +368,6 @@ func (p *Prekeys) fetch(username string, fetcher peer.ID, now time.Time) (*wire.
 	}
 	p.stats.fetches.Add(1)
 	return resp, nil
-}
-
-// allow takes one token from the account's bucket.
-func (p *Prekeys) allow(account string, now time.Time) bool {
-	p.limMu.Lock()
-	defer p.limMu.Unlock()
-	l, ok := p.limiters[account]
-	if !ok {
-		if len(p.limiters) >= maxLimiters {
-			p.dropIdleLimiters(now)
-		}
-		l = rate.NewLimiter(p.cfg.Rate, p.cfg.Burst)
-		p.limiters[account] = l
-	}
-	return l.AllowN(now, 1)
-}
-
-// dropIdleLimiters forgets the buckets that are full again: they behave
-// like new ones. The caller holds limMu.
-func (p *Prekeys) dropIdleLimiters(now time.Time) {
-	for k, l := range p.limiters {
-		if l.TokensAt(now) >= float64(p.cfg.Burst) {
-			delete(p.limiters, k)
-		}
-	}
 }
 
 // checkPrekeys checks a bundle and one-time prekeys against the limits

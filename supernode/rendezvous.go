@@ -9,6 +9,7 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/peer"
+	"golang.org/x/time/rate"
 	"google.golang.org/protobuf/proto"
 
 	"eserver/node/ticket"
@@ -19,6 +20,12 @@ import (
 const (
 	DefaultRendezvousTTL = 15 * time.Minute
 	DefaultMaxLookup     = 1000
+	// A node publishes every few minutes and looks its contacts up every
+	// half minute or so, in batches; bursts cover a sign-in (publish,
+	// re-publish with relay addresses, lookups of every contact) and the
+	// greeting of contacts that come online together.
+	DefaultRendezvousRate  = rate.Limit(5)
+	DefaultRendezvousBurst = 100
 )
 
 // RendezvousConfig configures a Rendezvous. Zero values are documented
@@ -38,6 +45,11 @@ type RendezvousConfig struct {
 	Logger *slog.Logger
 	// MaxLookup is the most usernames one lookup may ask for; zero means 1000.
 	MaxLookup int
+	// Rate and Burst bound the requests (publishes and lookups together)
+	// of one account; zero means DefaultRendezvousRate and
+	// DefaultRendezvousBurst.
+	Rate  rate.Limit
+	Burst int
 	// OnTicket, if set, is called with every ticket this rendezvous verified
 	// (publish or lookup), after the check and outside any lock. It is the
 	// hook by which other services learn who holds a valid ticket here: the
@@ -56,7 +68,8 @@ type Rendezvous struct {
 	entries   map[string]rvEntry // username → latest publish (latest device wins)
 	lastSweep time.Time
 
-	stats rvStats // counters for Stats (metrics.go)
+	stats rvStats  // counters for Stats (metrics.go)
+	lim   *buckets // per account
 
 	svc *service // listen stage and lifecycle
 }
@@ -82,6 +95,12 @@ func NewRendezvous(cfg RendezvousConfig) *Rendezvous {
 	if cfg.MaxLookup <= 0 {
 		cfg.MaxLookup = DefaultMaxLookup
 	}
+	if cfg.Rate <= 0 {
+		cfg.Rate = DefaultRendezvousRate
+	}
+	if cfg.Burst <= 0 {
+		cfg.Burst = DefaultRendezvousBurst
+	}
 	log := cfg.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -90,6 +109,7 @@ func NewRendezvous(cfg RendezvousConfig) *Rendezvous {
 		cfg:     cfg,
 		log:     log.With("service", "rendezvous"),
 		entries: make(map[string]rvEntry),
+		lim:     newBuckets(cfg.Rate, cfg.Burst),
 	}
 	r.svc = newService(wire.ProtoRendezvous, wire.RendezvousTimeout, r.log, r.serve)
 	return r
@@ -131,10 +151,17 @@ func (r *Rendezvous) process(req *wire.RendezvousRequest, remote peer.ID) *wire.
 		if err != nil {
 			return failed(CodeUnauthorized)
 		}
+		if !r.lim.allow(t.Username, now) {
+			return failed(CodeRateLimited)
+		}
 		return r.publish(t, k.Publish.GetPeerRecord(), k.Publish.GetAllowed(), now)
 	case *wire.RendezvousRequest_Lookup:
-		if _, err := r.authenticate(k.Lookup.GetTicket(), remote, now); err != nil {
+		t, err := r.authenticate(k.Lookup.GetTicket(), remote, now)
+		if err != nil {
 			return failed(CodeUnauthorized)
+		}
+		if !r.lim.allow(t.Username, now) {
+			return failed(CodeRateLimited)
 		}
 		return r.lookup(k.Lookup.GetUsernames(), k.Lookup.GetTokens(), now)
 	default:

@@ -585,3 +585,34 @@ func FuzzRendezvousRequest(f *testing.F) {
 		}
 	})
 }
+
+// TestRendezvousRateLimit: an account's publishes and lookups share one
+// bucket (its devices too); past the burst it is refused until tokens
+// return, while other accounts go on unaffected.
+func TestRendezvousRateLimit(t *testing.T) {
+	e := newEnv(t, RendezvousConfig{Rate: 1, Burst: 3})
+	ctx := ctxT(t)
+	alice, aliceT := e.client("alice")
+	bob, bobT := e.client("bob")
+	if err := (Client{}).Publish(ctx, alice, e.rvh.ID(), aliceT); err != nil {
+		t.Fatalf("publish: %v", err)
+	}
+	for i := range 2 { // the burst is 3: one publish and two lookups
+		if _, err := Lookup(ctx, alice, e.rvh.ID(), aliceT, []string{"bob"}); err != nil {
+			t.Fatalf("lookup %d within the burst: %v", i, err)
+		}
+	}
+	if _, err := Lookup(ctx, alice, e.rvh.ID(), aliceT, []string{"bob"}); !errors.Is(err, ErrRateLimited) {
+		t.Fatalf("lookup over the burst: %v, want ErrRateLimited", err)
+	}
+	if err := (Client{}).Publish(ctx, alice, e.rvh.ID(), aliceT); !errors.Is(err, ErrRateLimited) {
+		t.Fatalf("publish over the burst: %v, want ErrRateLimited", err)
+	}
+	if _, err := Lookup(ctx, bob, e.rvh.ID(), bobT, []string{"alice"}); err != nil {
+		t.Fatalf("another account: %v", err)
+	}
+	e.clock.Advance(time.Second)
+	if _, err := Lookup(ctx, alice, e.rvh.ID(), aliceT, []string{"bob"}); err != nil {
+		t.Fatalf("after a token returned: %v", err)
+	}
+}

@@ -53,6 +53,8 @@ func codeErr(code string) error {
 		return ErrBadRequest
 	case CodeTooMany:
 		return ErrTooMany
+	case CodeRateLimited:
+		return ErrRateLimited
 	default:
 		return fmt.Errorf("rendezvous: unknown error code %q", code)
 	}
