@@ -32,6 +32,7 @@ type chatWindow struct {
 	// banner warns when the contact's device identity changed.
 	lock      *widget.Button
 	banner    *fyne.Container
+	top       *fyne.Container // header, banner, separator: laid out again when the banner shows or hides
 	warning   *widget.Label
 	verifyBtn *widget.Button
 	safety    *safetyView // made on first use
@@ -93,7 +94,8 @@ func (a *App) newChatWindow(with string) *chatWindow {
 	entryArea := container.NewBorder(nil, nil, nil, c.send, c.entry)
 	split := container.NewVSplit(c.scroll, entryArea)
 	split.Offset = 0.78
-	c.win.SetContent(container.NewBorder(container.NewVBox(header, c.banner, widget.NewSeparator()), nil, nil, nil, split))
+	c.top = container.NewVBox(header, c.banner, widget.NewSeparator())
+	c.win.SetContent(container.NewBorder(c.top, nil, nil, nil, split))
 	c.win.Resize(fyne.NewSize(480, 420))
 	c.win.SetIcon(iconResource)
 	c.win.SetCloseIntercept(c.hide)

@@ -34,7 +34,6 @@ type safetyView struct {
 // contact's device identity changed and was not verified since.
 func (c *chatWindow) newSecurityBanner() *fyne.Container {
 	c.warning = widget.NewLabel("")
-	c.warning.Wrapping = fyne.TextWrapWord
 	c.warning.Importance = widget.WarningImportance
 	c.verifyBtn = widget.NewButtonWithIcon("Verify…", theme.WarningIcon(), c.showSafety)
 	banner := container.NewBorder(nil, nil, nil, c.verifyBtn, c.warning)
@@ -52,11 +51,16 @@ func (c *chatWindow) showSecurity(ct api.Contact) {
 		c.lock.SetIcon(theme.VisibilityIcon())
 	}
 	if ct.KeyChanged != nil && !ct.Verified {
-		c.warning.SetText(fmt.Sprintf("%s's security code changed on %s. It may be a new computer or a reinstall — "+
-			"or someone in between. Compare safety numbers to be sure.", displayName(ct), ct.KeyChanged.Local().Format("Mon 2 Jan 15:04")))
+		// Two short lines rather than a wrapped paragraph: a wrapping label
+		// in a VBox is measured before its width is known.
+		c.warning.SetText(fmt.Sprintf("%s's security code changed (%s).\nA new computer — or someone in between? Verify it.",
+			displayName(ct), ct.KeyChanged.Local().Format("Mon 2 Jan 15:04")))
 		c.banner.Show()
 	} else {
 		c.banner.Hide()
+	}
+	if c.top != nil {
+		c.top.Refresh()
 	}
 }
 
@@ -110,7 +114,7 @@ func (c *chatWindow) newSafetyView() *safetyView {
 	v.code = widget.NewEntry()
 	v.code.Disable() // to select and copy, not to edit
 	v.theirs = widget.NewEntry()
-	v.theirs.SetPlaceHolder("Paste " + c.app.nameOf(c.with) + "'s code here (optional)")
+	v.theirs.SetPlaceHolder("paste " + c.app.nameOf(c.with) + "'s code (optional)")
 	mark := func(verified bool) {
 		code := strings.TrimSpace(v.theirs.Text)
 		c.app.command(func(ctx context.Context) error {
@@ -127,12 +131,12 @@ func (c *chatWindow) newSafetyView() *safetyView {
 	v.verify.Importance = widget.HighImportance
 	v.unset = widget.NewButton("Clear verification", func() { mark(false) })
 	v.unset.Hide()
+	// Compact: the dialog lives inside the chat window.
 	content := container.NewVBox(
-		widget.NewLabel("Safety number"), v.number, v.state,
-		widget.NewLabel("Your code"), v.code,
-		widget.NewLabel("Their code"), v.theirs,
+		v.number, v.state,
+		widget.NewForm(widget.NewFormItem("Your code", v.code), widget.NewFormItem("Their code", v.theirs)),
 	)
-	v.dlg = dialog.NewCustomWithoutButtons("Verify security", content, c.win)
+	v.dlg = dialog.NewCustomWithoutButtons("Safety number", content, c.win)
 	v.dlg.SetButtons([]fyne.CanvasObject{v.unset, widget.NewButton("Close", v.dlg.Hide), v.verify})
 	v.dlg.Resize(fyne.NewSize(440, 0))
 	return v

@@ -104,7 +104,7 @@ func (a *App) newSettingsWindow() *settingsWindow {
 		s.devices.state, s.devices.box,
 		container.NewHBox(widget.NewButton("Close", s.win.Hide)),
 	))
-	s.win.Resize(fyne.NewSize(460, 460))
+	s.win.Resize(fyne.NewSize(460, 580))
 	s.win.SetCloseIntercept(s.win.Hide)
 	return s
 }
