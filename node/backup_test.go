@@ -11,13 +11,7 @@ import (
 // has bob back, accepted, and can chat with him at once.
 func TestContactListRestoredOnNewDevice(t *testing.T) {
 	server := testServer(t)
-	alice := newTestNode(t, server, "alice")
-	bob := newTestNode(t, server, "bob")
-	alice.register()
-	bob.register()
-	alice.login()
-	bob.login()
-	befriend(t, alice, bob)
+	alice, bob := friends(t, server)
 	s, _ := alice.current()
 	waitUntil(t, "alice's list backed up", func() bool { return s.backupVersion() > 0 })
 	alice.stop()

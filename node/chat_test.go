@@ -25,13 +25,7 @@ func TestThousandMessagesEachWayExactlyOnceInOrder(t *testing.T) {
 		t.Skip("long")
 	}
 	server := testServer(t)
-	alice := newTestNode(t, server, "alice")
-	bob := newTestNode(t, server, "bob")
-	alice.register()
-	bob.register()
-	alice.login()
-	bob.login()
-	befriend(t, alice, bob)
+	alice, bob := friends(t, server)
 
 	const n = 1000
 	done := make(chan error, 2)
@@ -127,13 +121,7 @@ func waitDelivered(t *testing.T, tn *testNode, peer string, n int) {
 
 func TestRestartKeepsHistoryAndOfflineDelivery(t *testing.T) {
 	server := testServer(t)
-	alice := newTestNode(t, server, "alice")
-	bob := newTestNode(t, server, "bob")
-	alice.register()
-	bob.register()
-	alice.login()
-	bob.login()
-	befriend(t, alice, bob)
+	alice, bob := friends(t, server)
 	if _, err := alice.Send(ctx(t), "bob", "before restart"); err != nil {
 		t.Fatal(err)
 	}

@@ -75,13 +75,7 @@ func TestDeviceRevocation(t *testing.T) {
 // everywhere, and this device keeps its identity (and its contacts).
 func TestChangePassword(t *testing.T) {
 	server := testServer(t)
-	alice := newTestNode(t, server, "alice")
-	bob := newTestNode(t, server, "bob")
-	alice.register()
-	bob.register()
-	alice.login()
-	bob.login()
-	befriend(t, alice, bob)
+	alice, bob := friends(t, server)
 	as, _ := alice.current()
 	id := as.host.ID()
 	if err := alice.ChangePassword(ctx(t), "wrong", "new-pw"); !errors.Is(err, api.ErrLoginFailed) {

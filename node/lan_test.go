@@ -14,13 +14,7 @@ import (
 func TestLANDiscovery(t *testing.T) {
 	svc := testBundle(t)
 	server := svc.Addr()
-	alice := newTestNode(t, server, "alice")
-	bob := newTestNode(t, server, "bob")
-	alice.register()
-	bob.register()
-	alice.login()
-	bob.login()
-	befriend(t, alice, bob)
+	alice, bob := friends(t, server)
 	as, _ := alice.current()
 	bs, _ := bob.current()
 

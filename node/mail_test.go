@@ -19,13 +19,7 @@ import (
 func TestOfflineDeliveryThroughMailboxes(t *testing.T) {
 	svc := testBundle(t)
 	server := svc.Addr()
-	alice := newTestNode(t, server, "alice")
-	bob := newTestNode(t, server, "bob")
-	alice.register()
-	bob.register()
-	alice.login()
-	bob.login()
-	befriend(t, alice, bob)
+	alice, bob := friends(t, server)
 
 	bob.stop()
 	alice.waitContact("bob", api.RelationAccepted, api.StatusOffline)
@@ -92,13 +86,7 @@ func waitUntil(t *testing.T, what string, cond func() bool) {
 // the mailed one first.
 func TestMailIsNotOvertaken(t *testing.T) {
 	server := testServer(t)
-	alice := newTestNode(t, server, "alice")
-	bob := newTestNode(t, server, "bob")
-	alice.register()
-	bob.register()
-	alice.login()
-	bob.login()
-	befriend(t, alice, bob)
+	alice, bob := friends(t, server)
 	as, _ := alice.current()
 	bs, _ := bob.current()
 

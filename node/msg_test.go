@@ -115,13 +115,7 @@ func streamBroken(st network.Stream) bool {
 
 func TestMessageProtocolRefusesBadInput(t *testing.T) {
 	server := testServer(t)
-	alice := newTestNode(t, server, "alice")
-	bob := newTestNode(t, server, "bob")
-	alice.register()
-	bob.register()
-	alice.login()
-	bob.login()
-	befriend(t, alice, bob)
+	alice, bob := friends(t, server)
 	mallory := newRogue(t, server, "mallory")
 	bobT := mallory.find(t, server, bob)
 	aliceT := mallory.find(t, server, alice)

@@ -140,6 +140,20 @@ func (tn *testNode) waitContact(username string, rel api.Relation, status api.St
 	})
 }
 
+// friends returns alice and bob, registered and signed in at server, each
+// the other's accepted contact.
+func friends(t *testing.T, server string) (alice, bob *testNode) {
+	t.Helper()
+	alice = newTestNode(t, server, "alice")
+	bob = newTestNode(t, server, "bob")
+	alice.register()
+	bob.register()
+	alice.login()
+	bob.login()
+	befriend(t, alice, bob)
+	return alice, bob
+}
+
 // befriend makes a and b accepted contacts, both online.
 func befriend(t testing.TB, a, b *testNode) {
 	t.Helper()

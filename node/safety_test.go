@@ -13,13 +13,7 @@ import (
 // change, warns, and no longer counts bob as verified.
 func TestSafetyNumbers(t *testing.T) {
 	server := testServer(t)
-	alice := newTestNode(t, server, "alice")
-	bob := newTestNode(t, server, "bob")
-	alice.register()
-	bob.register()
-	alice.login()
-	bob.login()
-	befriend(t, alice, bob)
+	alice, bob := friends(t, server)
 
 	sa, err := alice.SafetyNumber(ctx(t), "bob")
 	if err != nil {

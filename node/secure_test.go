@@ -64,13 +64,7 @@ func TestRatchetChat(t *testing.T) {
 // answers in the same session.
 func TestFirstMessageToOfflineContact(t *testing.T) {
 	svc := testBundle(t)
-	alice := newTestNode(t, svc.Addr(), "alice")
-	bob := newTestNode(t, svc.Addr(), "bob")
-	alice.register()
-	bob.register()
-	alice.login()
-	bob.login()
-	befriend(t, alice, bob)
+	alice, bob := friends(t, svc.Addr())
 	// Forget the sessions the befriending made, on both sides: the next
 	// message starts a new one, from bob's bundle, while he is away.
 	as, _ := alice.current()
@@ -121,13 +115,7 @@ func TestFirstMessageToOfflineContact(t *testing.T) {
 // moves to the ratchet without a message lost.
 func TestV1ContactsCarryOn(t *testing.T) {
 	server := testServer(t)
-	alice := newTestNode(t, server, "alice")
-	bob := newTestNode(t, server, "bob")
-	alice.register()
-	bob.register()
-	alice.login()
-	bob.login()
-	befriend(t, alice, bob)
+	alice, bob := friends(t, server)
 	as, _ := alice.current()
 	bs, _ := bob.current()
 	// Alice believes bob published nothing (as an older release would).
@@ -166,13 +154,7 @@ func TestV1ContactsCarryOn(t *testing.T) {
 // session, and the message arrives — once.
 func TestSessionReset(t *testing.T) {
 	server := testServer(t)
-	alice := newTestNode(t, server, "alice")
-	bob := newTestNode(t, server, "bob")
-	alice.register()
-	bob.register()
-	alice.login()
-	bob.login()
-	befriend(t, alice, bob)
+	alice, bob := friends(t, server)
 	if _, err := alice.Send(ctx(t), "bob", "before"); err != nil {
 		t.Fatal(err)
 	}

@@ -170,18 +170,7 @@ func (c *Contacts) Count() (int, error) {
 // request could not be read, the store failed, or the answer could not be
 // written. Requests that decode but are refused get an error code instead.
 func (c *Contacts) serve(rw io.ReadWriter, remote peer.ID) error {
-	var req wire.ContactsRequest
-	if err := wire.ReadMsg(rw, wire.MaxContactsFrame, &req); err != nil {
-		return fmt.Errorf("reading request: %w", err)
-	}
-	resp, err := c.process(&req, remote)
-	if err != nil {
-		return err
-	}
-	if err := wire.WriteMsg(rw, resp); err != nil {
-		return fmt.Errorf("writing response: %w", err)
-	}
-	return nil
+	return answer(rw, wire.MaxContactsFrame, remote, c.process)
 }
 
 // process is the authentication and process stages for one decoded request.

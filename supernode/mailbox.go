@@ -229,23 +229,7 @@ func (m *Mailbox) Sweep(ctx context.Context) (int, error) {
 
 // sweeper runs Sweep at start and then periodically until ctx ends.
 func (m *Mailbox) sweeper(ctx context.Context) {
-	defer close(m.swept)
-	t := time.NewTicker(MailSweepInterval)
-	defer t.Stop()
-	for {
-		n, err := m.Sweep(ctx)
-		switch {
-		case err != nil && ctx.Err() == nil:
-			m.log.Warn("sweeping expired mail", "err", err)
-		case n > 0:
-			m.log.Debug("swept expired mail", "items", n)
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-	}
+	runSweeper(ctx, MailSweepInterval, m.log, "expired mail", m.swept, m.Sweep)
 }
 
 // serve reads one request from rw, sent by the authenticated remote peer,
@@ -253,18 +237,7 @@ func (m *Mailbox) sweeper(ctx context.Context) {
 // request could not be read, the store failed, or the answer could not be
 // written. Requests that decode but are refused get an error code instead.
 func (m *Mailbox) serve(rw io.ReadWriter, remote peer.ID) error {
-	var req wire.MailboxRequest
-	if err := wire.ReadMsg(rw, wire.MaxMailboxFrame, &req); err != nil {
-		return fmt.Errorf("reading request: %w", err)
-	}
-	resp, err := m.process(&req, remote)
-	if err != nil {
-		return err
-	}
-	if err := wire.WriteMsg(rw, resp); err != nil {
-		return fmt.Errorf("writing response: %w", err)
-	}
-	return nil
+	return answer(rw, wire.MaxMailboxFrame, remote, m.process)
 }
 
 // process is the authentication and process stages for one decoded request.

@@ -225,23 +225,7 @@ func (p *Prekeys) Sweep(ctx context.Context) (int, error) {
 
 // sweeper runs Sweep at start and then periodically until ctx ends.
 func (p *Prekeys) sweeper(ctx context.Context) {
-	defer close(p.swept)
-	t := time.NewTicker(PrekeysSweepInterval)
-	defer t.Stop()
-	for {
-		n, err := p.Sweep(ctx)
-		switch {
-		case err != nil && ctx.Err() == nil:
-			p.log.Warn("sweeping expired prekeys", "err", err)
-		case n > 0:
-			p.log.Debug("swept expired prekeys", "entries", n)
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-	}
+	runSweeper(ctx, PrekeysSweepInterval, p.log, "expired prekeys", p.swept, p.Sweep)
 }
 
 // serve reads one request from rw, sent by the authenticated remote peer,
@@ -249,18 +233,7 @@ func (p *Prekeys) sweeper(ctx context.Context) {
 // request could not be read, the store failed, or the answer could not be
 // written. Requests that decode but are refused get an error code instead.
 func (p *Prekeys) serve(rw io.ReadWriter, remote peer.ID) error {
-	var req wire.PrekeysRequest
-	if err := wire.ReadMsg(rw, wire.MaxPrekeysFrame, &req); err != nil {
-		return fmt.Errorf("reading request: %w", err)
-	}
-	resp, err := p.process(&req, remote)
-	if err != nil {
-		return err
-	}
-	if err := wire.WriteMsg(rw, resp); err != nil {
-		return fmt.Errorf("writing response: %w", err)
-	}
-	return nil
+	return answer(rw, wire.MaxPrekeysFrame, remote, p.process)
 }
 
 // process is the authentication and process stages for one decoded request.

@@ -1,6 +1,8 @@
 package supernode
 
 import (
+	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"sync"
@@ -10,6 +12,9 @@ import (
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/protocol"
+	"google.golang.org/protobuf/proto"
+
+	"eserver/node/wire"
 )
 
 // service is what every supernode service shares: the listen stage (one
@@ -128,4 +133,49 @@ func (sv *service) inFlight() int {
 	sv.mu.Lock()
 	defer sv.mu.Unlock()
 	return len(sv.streams)
+}
+
+// answer is the stages every service's serve shares: read one request of
+// type Q (at most max bytes), let process authenticate and answer it from
+// the stream's peer, write the answer. An error resets the stream; a
+// refusal is an answer with an error code, not an error.
+func answer[Q any, PQ interface {
+	*Q
+	proto.Message
+}, R proto.Message](rw io.ReadWriter, max int, remote peer.ID, process func(PQ, peer.ID) (R, error)) error {
+	req := PQ(new(Q))
+	if err := wire.ReadMsg(rw, max, req); err != nil {
+		return fmt.Errorf("reading request: %w", err)
+	}
+	resp, err := process(req, remote)
+	if err != nil {
+		return err
+	}
+	if err := wire.WriteMsg(rw, resp); err != nil {
+		return fmt.Errorf("writing response: %w", err)
+	}
+	return nil
+}
+
+// runSweeper runs sweep at once and then every interval until ctx ends,
+// logging what it did as what (e.g. "expired mail"). It closes done when it
+// returns.
+func runSweeper(ctx context.Context, interval time.Duration, log *slog.Logger, what string, done chan<- struct{}, sweep func(context.Context) (int, error)) {
+	defer close(done)
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		n, err := sweep(ctx)
+		switch {
+		case err != nil && ctx.Err() == nil:
+			log.Warn("sweeping "+what, "err", err)
+		case n > 0:
+			log.Debug("swept "+what, "n", n)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
 }
