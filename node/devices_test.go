@@ -2,6 +2,7 @@ package node
 
 import (
 	"errors"
+	"strings"
 	"testing"
 
 	"eserver/node/api"
@@ -61,6 +62,15 @@ func TestDeviceRevocation(t *testing.T) {
 	waitUntil(t, "bob's node to learn of the revocation", func() bool { return bs.revs.Revoked(laptopID) })
 	if _, err := bs.verifyHello(laptopID, &wire.Hello{Ticket: laptopTicket}); err == nil {
 		t.Fatal("bob's node took a hello with a revoked device's ticket")
+	}
+	// A device that removes itself is signed out, and told why.
+	ps, _ := phone.current()
+	if err := phone.RevokeDevice(ctx(t), ps.host.ID().String()); err != nil {
+		t.Fatal(err)
+	}
+	e := phone.waitFor("the phone's sign-out", func(e api.Event) bool { return e.SignedOut })
+	if !strings.Contains(e.SignedOutReason, "removed") {
+		t.Fatalf("signed out with reason %q", e.SignedOutReason)
 	}
 	// And the laptop cannot sign in again with its keys.
 	laptop.stop()
