@@ -66,6 +66,7 @@ bench:
 proto:
 	cd node/wire && protoc --go_out=. --go_opt=paths=source_relative wire.proto
 	cd node/ratchet && protoc --go_out=. --go_opt=paths=source_relative ratchet.proto
+	cd node/livestream && protoc --go_out=. --go_opt=paths=source_relative livestream.proto
 
 clean:
 	rm -rf $(BIN) bench.out
