@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"io"
 	"sync"
 	"time"
 
@@ -148,6 +149,16 @@ func (f *fakeAPI) ChangePassword(_ context.Context, old, new string) error {
 		return api.ErrLoginFailed
 	}
 	return nil
+}
+
+func (f *fakeAPI) OpenStream(_ context.Context, to, label string) (string, io.WriteCloser, error) {
+	f.record("OpenStream %s %s", to, label)
+	return "", nil, api.ErrUnreachable
+}
+
+func (f *fakeAPI) AcceptStream(_ context.Context, id string) (io.ReadCloser, error) {
+	f.record("AcceptStream %s", id)
+	return nil, api.ErrBadRequest
 }
 
 func (f *fakeAPI) SafetyNumber(_ context.Context, username string) (api.Safety, error) {

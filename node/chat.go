@@ -54,16 +54,26 @@ func (n *Node) Send(ctx context.Context, to, text string) (string, error) {
 
 // enqueue stores p (and the chat message m, if any) in the durable outbox
 // for username and wakes that contact's courier.
+// enqueueWithID is enqueue for a payload whose outbox ID the caller chose
+// (to wait for its acknowledgement).
+func (s *session) enqueueWithID(username, id string, p *wire.Payload) error {
+	return s.enqueueEntry(username, id, p, nil)
+}
+
 func (s *session) enqueue(username string, p *wire.Payload, m *store.Message) error {
+	id := newID()
+	if m != nil {
+		id = m.ID
+	}
+	return s.enqueueEntry(username, id, p, m)
+}
+
+func (s *session) enqueueEntry(username, id string, p *wire.Payload, m *store.Message) error {
 	now := s.n.cfg.Now()
 	p.SentUnixMilli = now.UnixMilli()
 	raw, err := proto.Marshal(p)
 	if err != nil {
 		return fmt.Errorf("encoding payload: %w", err)
-	}
-	id := newID()
-	if m != nil {
-		id = m.ID
 	}
 	if _, err := s.store.Enqueue(m, store.OutboxEntry{ID: id, Peer: username, Payload: raw, Created: now}); err != nil {
 		return fmt.Errorf("queueing for %s: %w", username, err)

@@ -233,6 +233,7 @@ func (c *courier) exchange(batch []store.OutboxEntry, durable bool) (stop bool, 
 			if err != nil {
 				return false, err
 			}
+			c.s.acked(e.ID)
 			if found {
 				// Only chat messages are in the history; requests and
 				// responses are acknowledged silently.

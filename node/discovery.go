@@ -44,6 +44,7 @@ func (s *session) run() {
 	cancel()
 	s.host.SetStreamHandler(msgProtocol, s.handleStream)
 	s.host.SetStreamHandler(wire.ProtoMailNotify, s.handleMailNotify)
+	s.startStreams()
 	// Publish before returning from sign-in, so that contacts find us (and
 	// send directly) as soon as we show online.
 	published := s.publish()

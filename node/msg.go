@@ -241,6 +241,11 @@ func (s *session) apply(t *ticket.Ticket, id string, p *wire.Payload) error {
 			return errAck(ackNotContact)
 		}
 		return s.receiveReceipt(from, k.Receipt)
+	case *wire.Payload_StreamOffer:
+		if rel != api.RelationAccepted {
+			return errAck(ackNotContact)
+		}
+		return s.receiveStreamOffer(t.Peer, k.StreamOffer)
 	case *wire.Payload_ContactRemoved:
 		if !known || rel == api.RelationBlocked {
 			return nil

@@ -45,8 +45,11 @@ type session struct {
 	crypt  crypt           // ratchet sessions (secure.go)
 	// revs are the devices revoked at the auth server, polled: a contact\'s
 	// revoked device is refused even before its ticket expires.
-	revs *supernode.Revocations
-	pre  prekeys // our prekeys and their publication (prekeys.go)
+	revs    *supernode.Revocations
+	streams streams // live streams (streams.go)
+	// ackWait: outbox entries someone waits to see acknowledged (under mu).
+	ackWait map[string]chan struct{}
+	pre     prekeys // our prekeys and their publication (prekeys.go)
 
 	ctx    context.Context
 	cancel context.CancelFunc

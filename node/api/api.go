@@ -9,6 +9,7 @@ package api
 import (
 	"context"
 	"errors"
+	"io"
 	"time"
 )
 
@@ -151,6 +152,16 @@ type Contact struct {
 	KeyChanged *time.Time `json:"keyChanged,omitempty"`
 }
 
+// StreamEvent is an incoming live stream, waiting for AcceptStream.
+type StreamEvent struct {
+	ID    string `json:"id"`
+	From  string `json:"from"`
+	Label string `json:"label"`
+}
+
+// StreamClaimTimeout is how long an incoming stream waits for AcceptStream.
+const StreamClaimTimeout = 30 * time.Second
+
 // Device is one of the account's devices, as the auth server knows it.
 type Device struct {
 	PeerID     string     `json:"peerId"`
@@ -274,18 +285,20 @@ type RoleEvent struct {
 // Event is one item of the Watch stream. Exactly the fields that changed are
 // non-nil; the first event of every stream carries only Snapshot.
 type Event struct {
-	Snapshot       *Snapshot            `json:"snapshot,omitempty"`
-	Account        *Account             `json:"account,omitempty"`   // signed in, or presence of our own changed
-	SignedOut      bool                 `json:"signedOut,omitempty"` // the session ended
+	Snapshot  *Snapshot `json:"snapshot,omitempty"`
+	Account   *Account  `json:"account,omitempty"`   // signed in, or presence of our own changed
+	SignedOut bool      `json:"signedOut,omitempty"` // the session ended
+	// StreamIncoming: a contact opened a live stream to us.
+	StreamIncoming *StreamEvent `json:"streamIncoming,omitempty"`
 	// SignedOutReason says why the session ended when the user did not
 	// end it (e.g. "this device was removed from the account").
-	SignedOutReason string `json:"signedOutReason,omitempty"`
-	Contact        *Contact             `json:"contact,omitempty"`   // relation or presence of a contact changed
-	ContactRemoved string               `json:"contactRemoved,omitempty"`
-	ContactRequest *ContactRequestEvent `json:"contactRequest,omitempty"`
-	Message        *Message             `json:"message,omitempty"` // a new message, in or out
-	Delivered      *Delivery            `json:"delivered,omitempty"`
-	Role           *RoleEvent           `json:"role,omitempty"`
+	SignedOutReason string               `json:"signedOutReason,omitempty"`
+	Contact         *Contact             `json:"contact,omitempty"` // relation or presence of a contact changed
+	ContactRemoved  string               `json:"contactRemoved,omitempty"`
+	ContactRequest  *ContactRequestEvent `json:"contactRequest,omitempty"`
+	Message         *Message             `json:"message,omitempty"` // a new message, in or out
+	Delivered       *Delivery            `json:"delivered,omitempty"`
+	Role            *RoleEvent           `json:"role,omitempty"`
 }
 
 // API is what front ends use. *Node implements it; front ends accept the
@@ -319,6 +332,16 @@ type API interface {
 	// and re-seals this device's keys under the new one. Other devices
 	// stay signed in; they need the new password at their next sign-in.
 	ChangePassword(ctx context.Context, oldPassword, newPassword string) error
+
+	// OpenStream opens a live stream to a contact (who must be reachable
+	// now): an ordered, flow-controlled, end-to-end encrypted byte stream
+	// the contact reads while it is written. Write to it, then Close (an
+	// unclosed stream reads as truncated on the other side). The contact
+	// sees a StreamIncoming event and takes the stream with AcceptStream.
+	OpenStream(ctx context.Context, to, label string) (id string, w io.WriteCloser, err error)
+	// AcceptStream takes an incoming stream announced by a StreamIncoming
+	// event (within StreamClaimTimeout; after that it is refused).
+	AcceptStream(ctx context.Context, id string) (io.ReadCloser, error)
 
 	// SafetyNumber returns what to compare with a contact to verify the
 	// end-to-end encryption; VerifyContact records that it was compared.

@@ -72,13 +72,13 @@ func (c *conn) watch(ctx context.Context, events <-chan api.Event) {
 				}
 				return
 			}
-			c.event(st, ev)
+			c.event(ctx, st, ev)
 		}
 	}
 }
 
 // event handles one event; an event may carry several changes.
-func (c *conn) event(st *watchState, ev api.Event) {
+func (c *conn) event(ctx context.Context, st *watchState, ev api.Event) {
 	if s := ev.Snapshot; s != nil { // the initial state: remembered, not reported
 		st.self = ""
 		if s.Account != nil {
@@ -124,6 +124,9 @@ func (c *conn) event(st *watchState, ev api.Event) {
 	}
 	if r := ev.Role; r != nil {
 		c.notify("role", roleNote{Role: string(r.Role), Reason: r.Reason, Time: formatTime(r.Time), Error: r.Error})
+	}
+	if in := ev.StreamIncoming; in != nil {
+		c.incoming(ctx, c.api, in)
 	}
 	if ev.SignedOut {
 		c.notify("signedOut", struct {

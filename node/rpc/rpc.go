@@ -72,7 +72,7 @@ func (s *Server) Serve(ctx context.Context, in io.Reader, out io.Writer) error {
 	parent := ctx
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	c := &conn{log: s.log, out: out, cancel: cancel}
+	c := &conn{log: s.log, out: out, cancel: cancel, api: s.api}
 
 	watchCtx, stopWatch := context.WithCancel(ctx)
 	defer stopWatch()
@@ -124,6 +124,7 @@ func (s *Server) Serve(ctx context.Context, in io.Reader, out io.Writer) error {
 	wg.Wait()
 	stopWatch()
 	<-watchDone
+	c.closeStreams()
 
 	if err := c.writeErr(); err != nil {
 		return err
@@ -258,6 +259,11 @@ func (s *Server) handleLine(ctx context.Context, c *conn, line []byte, sem chan 
 		return
 	}
 	h, ok := methods[req.Method]
+	if ch, isConn := connMethods[req.Method]; isConn {
+		h, ok = func(ctx context.Context, backend api.API, raw json.RawMessage) (any, error) {
+			return ch(ctx, backend, c, raw)
+		}, true
+	}
 	if !ok {
 		s.log.Debug("rpc: unknown method", "method", req.Method)
 		if req.ID != nil {
@@ -308,8 +314,10 @@ func (s *Server) run(ctx context.Context, c *conn, req *request, h handler) {
 // conn is the output side of one Serve call: every line goes through write,
 // under mu, so lines never interleave.
 type conn struct {
-	log    *slog.Logger
-	cancel context.CancelCauseFunc
+	log     *slog.Logger
+	cancel  context.CancelCauseFunc
+	api     api.API
+	streams connStreams // live streams (streams.go)
 
 	mu  sync.Mutex
 	out io.Writer

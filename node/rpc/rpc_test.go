@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -11,6 +12,7 @@ import (
 	"log/slog"
 	"os"
 	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -30,7 +32,9 @@ type fakeAPI struct {
 	contacts  []api.Contact
 	messages  []api.Message
 	snapshot  api.Snapshot
-	events    chan api.Event // forwarded to watchers after the snapshot
+	events    chan api.Event    // forwarded to watchers after the snapshot
+	streamOut bytes.Buffer      // what was written to opened streams
+	streamIn  map[string]string // incoming stream ID → its content
 }
 
 func newFake() *fakeAPI {
@@ -139,6 +143,36 @@ func (f *fakeAPI) RevokeDevice(_ context.Context, peerID string) error {
 
 func (f *fakeAPI) ChangePassword(_ context.Context, old, new string) error {
 	return f.record("ChangePassword", old, new)
+}
+
+type fakeWriter struct{ f *fakeAPI }
+
+func (w fakeWriter) Write(p []byte) (int, error) {
+	w.f.mu.Lock()
+	defer w.f.mu.Unlock()
+	return w.f.streamOut.Write(p)
+}
+
+func (w fakeWriter) Close() error { return w.f.record("CloseStream") }
+
+func (f *fakeAPI) OpenStream(_ context.Context, to, label string) (string, io.WriteCloser, error) {
+	if err := f.record("OpenStream", to, label); err != nil {
+		return "", nil, err
+	}
+	return "s1", fakeWriter{f}, nil
+}
+
+func (f *fakeAPI) AcceptStream(_ context.Context, id string) (io.ReadCloser, error) {
+	if err := f.record("AcceptStream", id); err != nil {
+		return nil, err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	content, ok := f.streamIn[id]
+	if !ok {
+		return nil, api.ErrBadRequest
+	}
+	return io.NopCloser(strings.NewReader(content)), nil
 }
 
 func (f *fakeAPI) SetSupernode(_ context.Context, s api.SupernodeSettings) error {
@@ -1009,4 +1043,65 @@ func FuzzServe(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestStreams: a client opens a stream, writes to it in base64 and closes
+// it; an incoming stream is announced, its bytes follow as streamData in
+// order, then streamEnd.
+func TestStreams(t *testing.T) {
+	fake := newFake()
+	big := strings.Repeat("0123456789", 12<<10) // more than one streamData
+	fake.streamIn = map[string]string{"in1": big}
+	h := serve(t, fake)
+	resp := h.call("openStream", `{"to":"bob","label":"mic"}`)
+	if resp.Error != nil || !strings.Contains(string(resp.raw), `"streamId":"s1"`) {
+		t.Fatalf("openStream: %s", resp.raw)
+	}
+	for _, part := range []string{"hello ", "world"} {
+		if resp := h.call("writeStream", `{"streamId":"s1","data":"`+base64.StdEncoding.EncodeToString([]byte(part))+`"}`); resp.Error != nil {
+			t.Fatalf("writeStream: %s", resp.raw)
+		}
+	}
+	if resp := h.call("writeStream", `{"streamId":"s1","data":"not base64!"}`); resp.Error == nil || resp.Error.Code != CodeInvalidParams {
+		t.Fatalf("writeStream with bad data: %s", resp.raw)
+	}
+	if resp := h.call("writeStream", `{"streamId":"nope","data":""}`); resp.Error == nil {
+		t.Fatalf("writeStream to an unknown stream: %s", resp.raw)
+	}
+	if resp := h.call("closeStream", `{"streamId":"s1"}`); resp.Error != nil || !slices.Contains(fake.Calls(), "CloseStream") {
+		t.Fatalf("closeStream: %s %v", resp.raw, fake.Calls())
+	}
+	fake.mu.Lock()
+	got := fake.streamOut.String()
+	fake.mu.Unlock()
+	if got != "hello world" {
+		t.Fatalf("the stream got %q", got)
+	}
+
+	fake.events <- api.Event{StreamIncoming: &api.StreamEvent{ID: "in1", From: "bob", Label: "screen"}}
+	if n := h.notification(); n.Method != "incomingStream" || string(n.Params) != `{"streamId":"in1","from":"bob","label":"screen"}` {
+		t.Fatalf("first notification %s %s", n.Method, n.Params)
+	}
+	var read strings.Builder
+	for {
+		n := h.notification()
+		if n.Method == "streamEnd" {
+			if string(n.Params) != `{"streamId":"in1"}` {
+				t.Fatalf("streamEnd %s", n.Params)
+			}
+			break
+		}
+		var p struct{ StreamID, Data string }
+		if err := json.Unmarshal(n.Params, &p); err != nil || n.Method != "streamData" || p.StreamID != "in1" {
+			t.Fatalf("notification %s %s", n.Method, n.Params)
+		}
+		b, err := base64.StdEncoding.DecodeString(p.Data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		read.Write(b)
+	}
+	if read.String() != big {
+		t.Fatalf("read %d bytes of %d", read.Len(), len(big))
+	}
 }

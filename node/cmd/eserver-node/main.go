@@ -1,6 +1,13 @@
 // Command eserver-node is the headless EServer node for bots, scripts and
 // tests: `eserver-node [--profile DIR] daemon` speaks JSON-RPC 2.0, one
 // object per line, on stdin and stdout (docs/API.md). Logs go to stderr.
+//
+// `eserver-node --user NAME stream send CONTACT < source` and
+// `eserver-node --user NAME stream receive [--from CONTACT] > sink` sign
+// in with the profile (password in $ESERVER_PASSWORD or --password-file)
+// and carry stdin to the contact's stdout as a live stream, so
+// `arecord | eserver-node ... stream send bob` on one side and
+// `eserver-node ... stream receive | aplay` on the other is a call.
 package main
 
 import (
@@ -23,12 +30,21 @@ func main() {
 	listen := fs.String("listen", "", "comma-separated libp2p listen multiaddrs (default: TCP and QUIC on all interfaces, random ports)")
 	verbose := fs.Bool("v", false, "debug logging")
 	allowSupernode := fs.Bool("supernode", false, "allow this node to become a supernode when it is publicly reachable over TCP and QUIC with 2 GiB of memory free")
+	user := fs.String("user", "", "stream: the account to sign in as")
+	pwFile := fs.String("password-file", "", "stream: file holding the password (default: $ESERVER_PASSWORD)")
+	label := fs.String("label", "stdin", "stream send: the label the contact sees")
+	from := fs.String("from", "", "stream receive: take only a stream from this contact")
 	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "usage: eserver-node [--profile DIR] [--listen ADDRS] daemon\n\n")
+		fmt.Fprintf(fs.Output(), "usage: eserver-node [--profile DIR] [--listen ADDRS] daemon\n"+
+			"       eserver-node [--profile DIR] --user NAME [--label L] stream send CONTACT < source\n"+
+			"       eserver-node [--profile DIR] --user NAME [--from CONTACT] stream receive > sink\n\n")
 		fs.PrintDefaults()
 	}
 	fs.Parse(os.Args[1:])
-	if fs.NArg() != 1 || fs.Arg(0) != "daemon" {
+	isDaemon := fs.NArg() == 1 && fs.Arg(0) == "daemon"
+	isSend := fs.NArg() == 3 && fs.Arg(0) == "stream" && fs.Arg(1) == "send"
+	isReceive := fs.NArg() == 2 && fs.Arg(0) == "stream" && fs.Arg(1) == "receive"
+	if !isDaemon && !isSend && !isReceive {
 		fs.Usage()
 		os.Exit(2)
 	}
@@ -37,6 +53,17 @@ func main() {
 		level = slog.LevelDebug
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	if !isDaemon {
+		opt := streamOptions{profile: *profile, listen: *listen, user: *user, passwordFile: *pwFile, label: *label, from: *from}
+		if isSend {
+			opt.to = fs.Arg(2)
+		}
+		if err := runStream(opt, os.Stdin, os.Stdout, log); err != nil {
+			log.Error("eserver-node stream", "err", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if err := run(*profile, *listen, *allowSupernode, log); err != nil {
 		log.Error("eserver-node", "err", err)
 		os.Exit(1)

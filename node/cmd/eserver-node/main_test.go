@@ -21,6 +21,16 @@ func TestMain(m *testing.M) {
 		labServer(os.Getenv("ESERVER_LAB_SERVER"))
 		os.Exit(0)
 	}
+	if os.Getenv("ESERVER_NODE_AS_CLI") == "1" {
+		for i, a := range os.Args {
+			if a == "--" {
+				os.Args = append([]string{"eserver-node"}, os.Args[i+1:]...)
+				break
+			}
+		}
+		main()
+		os.Exit(0)
+	}
 	if os.Getenv("ESERVER_NODE_AS_DAEMON") == "1" {
 		os.Args = append([]string{"eserver-node"}, os.Args[len(os.Args)-4:]...)
 		main()
@@ -31,14 +41,15 @@ func TestMain(m *testing.M) {
 
 // daemon is a running eserver-node daemon driven over its stdin/stdout.
 type daemon struct {
-	t      *testing.T
-	cmd    *exec.Cmd
-	in     io.WriteCloser
-	mu     sync.Mutex
-	nextID int
-	waits  map[int]chan map[string]any
-	notes  chan map[string]any
-	exited chan error
+	t       *testing.T
+	profile string
+	cmd     *exec.Cmd
+	in      io.WriteCloser
+	mu      sync.Mutex
+	nextID  int
+	waits   map[int]chan map[string]any
+	notes   chan map[string]any
+	exited  chan error
 }
 
 func startDaemon(t *testing.T) *daemon {
@@ -49,7 +60,8 @@ func startDaemon(t *testing.T) *daemon {
 // namespace ns when ns is not empty.
 func startDaemonIn(t *testing.T, ns, listen string) *daemon {
 	t.Helper()
-	args := []string{os.Args[0], "-test.run=^$", "--profile", t.TempDir(), "--listen=" + listen, "daemon"}
+	profile := t.TempDir()
+	args := []string{os.Args[0], "-test.run=^$", "--profile", profile, "--listen=" + listen, "daemon"}
 	if ns != "" {
 		args = append([]string{"ip", "netns", "exec", ns}, args...)
 	}
@@ -64,7 +76,7 @@ func startDaemonIn(t *testing.T, ns, listen string) *daemon {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	d := &daemon{t: t, cmd: cmd, in: in, waits: map[int]chan map[string]any{}, notes: make(chan map[string]any, 1000), exited: make(chan error, 1)}
+	d := &daemon{t: t, profile: profile, cmd: cmd, in: in, waits: map[int]chan map[string]any{}, notes: make(chan map[string]any, 1000), exited: make(chan error, 1)}
 	go func() {
 		sc := bufio.NewScanner(out)
 		sc.Buffer(make([]byte, 1<<20), 1<<20)
@@ -208,4 +220,17 @@ func TestDaemonsChat(t *testing.T) {
 	}
 	alice.call("logout", map[string]any{}, "")
 	bob.note("presence", func(p map[string]any) bool { return p["username"] == "alice" && p["status"] == "offline" })
+}
+
+// stop ends the daemon (EOF on its stdin) and waits for it to exit.
+func (d *daemon) stop() {
+	d.t.Helper()
+	d.in.Close()
+	select {
+	case err := <-d.exited:
+		d.exited <- err // for the cleanup's wait
+	case <-time.After(20 * time.Second):
+		d.cmd.Process.Kill()
+		d.t.Fatal("daemon did not exit on EOF")
+	}
 }

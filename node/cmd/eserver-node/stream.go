@@ -1,0 +1,100 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"eserver/node"
+	"eserver/node/api"
+)
+
+// streamOptions are the flags of `eserver-node stream`.
+type streamOptions struct {
+	profile, listen string
+	user            string
+	passwordFile    string
+	to              string // send: the contact; empty: receive
+	label           string // send
+	from            string // receive: only from this contact
+}
+
+// runStream signs in, carries in to the contact as one live stream (send)
+// or the first incoming stream to out (receive), and signs out.
+func runStream(opt streamOptions, in io.Reader, out io.Writer, log *slog.Logger) error {
+	if opt.user == "" {
+		return errors.New("--user is required")
+	}
+	pw := os.Getenv("ESERVER_PASSWORD")
+	if opt.passwordFile != "" {
+		b, err := os.ReadFile(opt.passwordFile)
+		if err != nil {
+			return fmt.Errorf("reading the password file: %w", err)
+		}
+		pw = strings.TrimSpace(string(b))
+	}
+	if pw == "" {
+		return errors.New("no password: set ESERVER_PASSWORD or --password-file")
+	}
+	dir, err := node.ProfileDir(opt.profile)
+	if err != nil {
+		return err
+	}
+	cfg := node.Config{ProfileDir: dir, Logger: log}
+	if opt.listen != "" {
+		cfg.Listen = strings.Split(opt.listen, ",")
+	}
+	n, err := node.New(cfg)
+	if err != nil {
+		return err
+	}
+	defer n.Close()
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	events := n.Watch(ctx) // before signing in, so no stream is missed
+	if _, err := n.Login(ctx, api.LoginRequest{Username: opt.user, Password: pw}); err != nil {
+		return fmt.Errorf("signing in as %s: %w", opt.user, err)
+	}
+	defer n.Logout(context.Background())
+	if opt.to != "" {
+		_, w, err := n.OpenStream(ctx, opt.to, opt.label)
+		if err != nil {
+			return err
+		}
+		if _, err := io.Copy(w, in); err != nil {
+			return fmt.Errorf("streaming to %s: %w", opt.to, err)
+		}
+		return w.Close()
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case e, ok := <-events:
+			if !ok {
+				return errors.New("the node stopped")
+			}
+			s := e.StreamIncoming
+			if s == nil || (opt.from != "" && s.From != opt.from) {
+				continue
+			}
+			r, err := n.AcceptStream(ctx, s.ID)
+			if err != nil {
+				return err
+			}
+			log.Info("receiving", "from", s.From, "label", s.Label)
+			_, err = io.Copy(out, r)
+			r.Close()
+			if err != nil {
+				return fmt.Errorf("receiving from %s: %w", s.From, err)
+			}
+			return nil
+		}
+	}
+}

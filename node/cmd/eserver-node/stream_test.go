@@ -1,0 +1,76 @@
+package main
+
+import (
+	"bytes"
+	"crypto/rand"
+	"os"
+	"os/exec"
+	"testing"
+	"time"
+
+	"eserver/authserver/bundle"
+)
+
+// TestStreamPipes: `stream send bob < data` in alice's profile and
+// `stream receive > out` in bob's carry the bytes whole, as separate
+// processes signing in with the password from the environment.
+func TestStreamPipes(t *testing.T) {
+	svc, err := bundle.Start(bundle.Config{Dir: t.TempDir(), Listen: []string{"/ip4/127.0.0.1/tcp/0"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer svc.Close()
+	server := svc.Addr()
+	// Accounts and the contact relation, made with daemons that then exit.
+	alice, bob := startDaemon(t), startDaemon(t)
+	alice.call("register", map[string]any{"server": server, "username": "alice", "password": "a-pass"}, "")
+	bob.call("register", map[string]any{"server": server, "username": "bob", "password": "b-pass"}, "")
+	alice.call("login", map[string]any{"server": server, "username": "alice", "password": "a-pass"}, "")
+	bob.call("login", map[string]any{"server": server, "username": "bob", "password": "b-pass"}, "")
+	alice.call("addContact", map[string]any{"username": "bob"}, "")
+	bob.note("contactRequest", nil)
+	bob.call("acceptContact", map[string]any{"username": "alice"}, "")
+	alice.note("contactUpdate", func(p map[string]any) bool { return p["relation"] == "accepted" })
+	alice.call("logout", map[string]any{}, "")
+	bob.call("logout", map[string]any{}, "")
+	alice.stop()
+	bob.stop()
+
+	cli := func(profile, password string, args ...string) *exec.Cmd {
+		cmd := exec.Command(os.Args[0], append([]string{"-test.run=^$", "--", "--profile", profile, "--listen=/ip4/127.0.0.1/tcp/0"}, args...)...)
+		cmd.Env = append(os.Environ(), "ESERVER_NODE_AS_CLI=1", "ESERVER_PASSWORD="+password)
+		if testing.Verbose() {
+			cmd.Stderr = os.Stderr
+		}
+		return cmd
+	}
+	data := make([]byte, 2<<20)
+	if _, err := rand.Read(data); err != nil {
+		t.Fatal(err)
+	}
+	var got bytes.Buffer
+	recv := cli(bob.profile, "b-pass", "--user", "bob", "--from", "alice", "stream", "receive")
+	recv.Stdout = &got
+	if err := recv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- recv.Wait() }()
+	send := cli(alice.profile, "a-pass", "--user", "alice", "--label", "test data", "stream", "send", "bob")
+	send.Stdin = bytes.NewReader(data)
+	if err := send.Run(); err != nil {
+		t.Fatalf("stream send: %v", err)
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("stream receive: %v", err)
+		}
+	case <-time.After(60 * time.Second):
+		recv.Process.Kill()
+		t.Fatal("stream receive did not finish")
+	}
+	if !bytes.Equal(got.Bytes(), data) {
+		t.Fatalf("received %d bytes, want the %d sent", got.Len(), len(data))
+	}
+}
