@@ -17,6 +17,8 @@ var pairs = []struct{ what, bench, baseline string }{
 	{"E2E v1 seal+open vs bare XChaCha20-Poly1305", "BenchmarkSealOpen", "BenchmarkBareXChaCha20Poly1305"},
 	{"ratchet encrypt+decrypt 256 B vs bare AEAD", "BenchmarkRatchetEncryptDecrypt/256B", "BenchmarkBareXChaCha20Poly1305/256B"},
 	{"ratchet session start vs bare AEAD 256 B", "BenchmarkSessionStart/last-resort", "BenchmarkBareXChaCha20Poly1305/256B"},
+	{"live stream vs raw stream, 256 KiB writes", "BenchmarkLiveStream/write=262144", "BenchmarkRawStream/write=262144"},
+	{"live stream vs raw stream, 4 KiB writes", "BenchmarkLiveStream/write=4096", "BenchmarkRawStream/write=4096"},
 }
 
 // rates are benchmarks also shown as operations per second.
