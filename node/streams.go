@@ -151,8 +151,14 @@ func (n *Node) OpenStream(ctx context.Context, to, label string) (string, io.Wri
 	if len(label) > maxStreamLabel || !utf8.ValidString(label) {
 		return "", nil, fmt.Errorf("%w: a label is at most %d bytes of UTF-8", api.ErrBadRequest, maxStreamLabel)
 	}
-	if c, err := s.store.Contact(to); err != nil || api.Relation(c.Relation) != api.RelationAccepted {
+	c, err := s.store.Contact(to)
+	if err != nil || api.Relation(c.Relation) != api.RelationAccepted {
 		return "", nil, fmt.Errorf("%w: %s", api.ErrNotContact, to)
+	}
+	if cc := s.toContact(c); !cc.Online() {
+		// A live stream needs the contact now; the offer must not wait
+		// in a mailbox.
+		return "", nil, fmt.Errorf("%w: %s is not online", api.ErrUnreachable, to)
 	}
 	id := livestream.NewID()
 	key := newStorageKey() // 32 random bytes
@@ -171,8 +177,7 @@ func (n *Node) OpenStream(ctx context.Context, to, label string) (string, io.Wri
 		// the contact unused.
 		return "", nil, fmt.Errorf("%w: %s did not answer", api.ErrUnreachable, to)
 	}
-	c, err := s.store.Contact(to)
-	if err != nil {
+	if c, err = s.store.Contact(to); err != nil {
 		return "", nil, err
 	}
 	p, err := peer.Decode(c.PeerID)

@@ -75,4 +75,10 @@ func TestLiveStream(t *testing.T) {
 	if _, err := livestream.Open(ctx(t), as.host, bs.host.ID(), key, "unannounced"); err == nil {
 		t.Fatal("bob took a stream nobody announced")
 	}
+	// A live stream needs the contact now: to an offline one it fails at once.
+	bob.stop()
+	alice.waitContact("bob", api.RelationAccepted, api.StatusOffline)
+	if _, _, err := alice.OpenStream(ctx(t), "bob", "late"); !errors.Is(err, api.ErrUnreachable) {
+		t.Fatalf("a stream to an offline contact: %v", err)
+	}
 }

@@ -10,6 +10,7 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+	"time"
 
 	"eserver/node"
 	"eserver/node/api"
@@ -63,6 +64,9 @@ func runStream(opt streamOptions, in io.Reader, out io.Writer, log *slog.Logger)
 	}
 	defer n.Logout(context.Background())
 	if opt.to != "" {
+		if err := waitOnline(ctx, n, events, opt.to, log); err != nil {
+			return err
+		}
 		_, w, err := n.OpenStream(ctx, opt.to, opt.label)
 		if err != nil {
 			return err
@@ -95,6 +99,41 @@ func runStream(opt streamOptions, in io.Reader, out io.Writer, log *slog.Logger)
 				return fmt.Errorf("receiving from %s: %w", s.From, err)
 			}
 			return nil
+		}
+	}
+}
+
+// contactOnlineWait bounds how long `stream send` waits for the contact.
+const contactOnlineWait = time.Minute
+
+// waitOnline waits until the contact shows online (it may be signing in
+// at the same moment as we are).
+func waitOnline(ctx context.Context, n *node.Node, events <-chan api.Event, contact string, log *slog.Logger) error {
+	cs, err := n.Contacts(ctx)
+	if err != nil {
+		return err
+	}
+	for _, c := range cs {
+		if c.Username == contact && c.Online() {
+			return nil
+		}
+	}
+	log.Info("waiting for the contact to come online", "contact", contact)
+	timeout := time.NewTimer(contactOnlineWait)
+	defer timeout.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-timeout.C:
+			return fmt.Errorf("%s did not come online within %v", contact, contactOnlineWait)
+		case e, ok := <-events:
+			if !ok {
+				return errors.New("the node stopped")
+			}
+			if c := e.Contact; c != nil && c.Username == contact && c.Online() {
+				return nil
+			}
 		}
 	}
 }
