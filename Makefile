@@ -67,6 +67,7 @@ proto:
 	cd node/wire && protoc --go_out=. --go_opt=paths=source_relative wire.proto
 	cd node/ratchet && protoc --go_out=. --go_opt=paths=source_relative ratchet.proto
 	cd node/livestream && protoc --go_out=. --go_opt=paths=source_relative livestream.proto
+	cd node/transfer && protoc --go_out=. --go_opt=paths=source_relative transfer.proto
 
 clean:
 	rm -rf $(BIN) bench.out
