@@ -19,6 +19,7 @@ var pairs = []struct{ what, bench, baseline string }{
 	{"ratchet session start vs bare AEAD 256 B", "BenchmarkSessionStart/last-resort", "BenchmarkBareXChaCha20Poly1305/256B"},
 	{"live stream vs raw stream, 256 KiB writes", "BenchmarkLiveStream/write=262144", "BenchmarkRawStream/write=262144"},
 	{"live stream vs raw stream, 4 KiB writes", "BenchmarkLiveStream/write=4096", "BenchmarkRawStream/write=4096"},
+	{"file transfer 256 MiB vs raw stream into a file", "BenchmarkTransfer/chunk=256KiB", "BenchmarkRawStreamCopy/file"},
 }
 
 // rates are benchmarks also shown as operations per second.
