@@ -151,6 +151,41 @@ func (f *fakeAPI) ChangePassword(_ context.Context, old, new string) error {
 	return nil
 }
 
+func (f *fakeAPI) SendFile(_ context.Context, to, path string) (string, error) {
+	f.record("SendFile %s %s", to, path)
+	return "t1", nil
+}
+
+func (f *fakeAPI) AcceptFile(_ context.Context, id, dir string) error {
+	f.record("AcceptFile %s %s", id, dir)
+	return nil
+}
+
+func (f *fakeAPI) DeclineFile(_ context.Context, id string) error {
+	f.record("DeclineFile %s", id)
+	return nil
+}
+
+func (f *fakeAPI) PauseTransfer(_ context.Context, id string) error {
+	f.record("PauseTransfer %s", id)
+	return nil
+}
+
+func (f *fakeAPI) ResumeTransfer(_ context.Context, id string) error {
+	f.record("ResumeTransfer %s", id)
+	return nil
+}
+
+func (f *fakeAPI) CancelTransfer(_ context.Context, id string) error {
+	f.record("CancelTransfer %s", id)
+	return nil
+}
+
+func (f *fakeAPI) Transfers(_ context.Context) ([]api.Transfer, error) {
+	f.record("Transfers")
+	return nil, nil
+}
+
 func (f *fakeAPI) OpenStream(_ context.Context, to, label string) (string, io.WriteCloser, error) {
 	f.record("OpenStream %s %s", to, label)
 	return "", nil, api.ErrUnreachable

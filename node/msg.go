@@ -241,6 +241,16 @@ func (s *session) apply(t *ticket.Ticket, id string, p *wire.Payload) error {
 			return errAck(ackNotContact)
 		}
 		return s.receiveReceipt(from, k.Receipt)
+	case *wire.Payload_FileOffer:
+		if rel != api.RelationAccepted {
+			return errAck(ackNotContact)
+		}
+		return s.receiveFileOffer(from, k.FileOffer)
+	case *wire.Payload_FileUpdate:
+		if rel != api.RelationAccepted {
+			return errAck(ackNotContact)
+		}
+		return s.receiveFileUpdate(from, k.FileUpdate)
 	case *wire.Payload_StreamOffer:
 		if rel != api.RelationAccepted {
 			return errAck(ackNotContact)

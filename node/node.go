@@ -20,6 +20,9 @@ type Config struct {
 	// ProfileDir holds the profile: profile.json (remembered server and
 	// username) and one SQLite database per account under accounts/.
 	ProfileDir string
+	// DownloadDir is where accepted files go when no folder is named; if
+	// empty, ~/Downloads when it exists, else "received" in ProfileDir.
+	DownloadDir string
 	// Listen are the libp2p listen multiaddrs. Empty means TCP and QUIC on
 	// every interface with ports chosen by the OS.
 	Listen []string

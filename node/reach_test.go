@@ -1,10 +1,12 @@
 package node
 
 import (
+	"bytes"
 	"crypto/rand"
 	"crypto/sha256"
 	"fmt"
 	"io"
+	"os"
 	"testing"
 	"time"
 
@@ -66,6 +68,23 @@ func TestRelayedChat(t *testing.T) {
 	// 10 MiB between the two nodes' hosts over the same relayed connection:
 	// the relay's limits are fit for file transfer, not only for chat.
 	relayedTransfer(t, alice, bob, 10<<20)
+	// And a 10 MiB file, offered and accepted as a user would.
+	src, data := randomFile(t, t.TempDir(), "through-the-relay.bin", 10<<20)
+	id, err := alice.SendFile(ctx(t), "bob", src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bob.waitTransfer(id, api.TransferIncoming)
+	if err := bob.AcceptFile(ctx(t), id, t.TempDir()); err != nil {
+		t.Fatal(err)
+	}
+	done := bob.waitTransfer(id, api.TransferDone)
+	if got, err := os.ReadFile(done.Path); err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("the file through the relay: %d bytes, %v", len(got), err)
+	}
+	if cs, _ := alice.Contacts(ctx(t)); cs[0].Via != api.ViaRelayed {
+		t.Fatalf("the file went %s, not through the relay", cs[0].Via)
+	}
 
 	bob.stop()
 	waitUntil(t, "bob shown reachable only by mailbox", func() bool {

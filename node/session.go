@@ -47,6 +47,7 @@ type session struct {
 	// revoked device is refused even before its ticket expires.
 	revs    *supernode.Revocations
 	streams streams // live streams (streams.go)
+	files   files   // file transfers (files.go)
 	// ackWait: outbox entries someone waits to see acknowledged (under mu).
 	ackWait map[string]chan struct{}
 	pre     prekeys // our prekeys and their publication (prekeys.go)
@@ -418,6 +419,7 @@ func renewAt(t *ticket.Ticket) time.Time {
 // close stops every goroutine of the session, then the host and the store.
 func (s *session) close() error {
 	s.cancel()
+	s.stopFiles()
 	s.host.RemoveStreamHandler(msgProtocol)
 	s.host.RemoveStreamHandler(wire.ProtoMailNotify)
 	hostErr := s.host.Close()

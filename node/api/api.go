@@ -152,6 +152,36 @@ type Contact struct {
 	KeyChanged *time.Time `json:"keyChanged,omitempty"`
 }
 
+// TransferState is where a file transfer stands.
+type TransferState string
+
+// Transfer states.
+const (
+	TransferOffered   TransferState = "offered"   // sent, waiting for the contact's answer
+	TransferIncoming  TransferState = "incoming"  // received, waiting for ours
+	TransferActive    TransferState = "active"    // bytes moving
+	TransferPaused    TransferState = "paused"    // by either side
+	TransferDone      TransferState = "done"      // complete and checked
+	TransferDeclined  TransferState = "declined"  // the receiver said no
+	TransferCancelled TransferState = "cancelled" // by either side; no partial file is left
+	TransferFailed    TransferState = "failed"    // see Error
+)
+
+// Transfer is one file transfer.
+type Transfer struct {
+	ID       string        `json:"id"`
+	Peer     string        `json:"peer"` // the contact
+	Outgoing bool          `json:"outgoing"`
+	Name     string        `json:"name"`
+	Size     int64         `json:"size"`
+	State    TransferState `json:"state"`
+	Bytes    int64         `json:"bytes"`          // received so far (receiving side)
+	Rate     float64       `json:"rate,omitempty"` // bytes per second, while active
+	ETA      time.Duration `json:"eta,omitempty"`
+	Path     string        `json:"path,omitempty"` // sender: the file; receiver: the received file once done
+	Error    string        `json:"error,omitempty"`
+}
+
 // StreamEvent is an incoming live stream, waiting for AcceptStream.
 type StreamEvent struct {
 	ID    string `json:"id"`
@@ -288,6 +318,9 @@ type Event struct {
 	Snapshot  *Snapshot `json:"snapshot,omitempty"`
 	Account   *Account  `json:"account,omitempty"`   // signed in, or presence of our own changed
 	SignedOut bool      `json:"signedOut,omitempty"` // the session ended
+	// Transfer: a file transfer changed (offered, accepted, progress,
+	// paused, done, ...).
+	Transfer *Transfer `json:"transfer,omitempty"`
 	// StreamIncoming: a contact opened a live stream to us.
 	StreamIncoming *StreamEvent `json:"streamIncoming,omitempty"`
 	// SignedOutReason says why the session ended when the user did not
@@ -342,6 +375,22 @@ type API interface {
 	// AcceptStream takes an incoming stream announced by a StreamIncoming
 	// event (within StreamClaimTimeout; after that it is refused).
 	AcceptStream(ctx context.Context, id string) (io.ReadCloser, error)
+
+	// SendFile offers a file to a contact; it returns the transfer's ID.
+	// The contact accepts or declines; progress and the outcome come as
+	// Transfer events.
+	SendFile(ctx context.Context, to, path string) (string, error)
+	// AcceptFile takes an offered file into dir (empty: the default
+	// download folder); DeclineFile refuses it.
+	AcceptFile(ctx context.Context, id, dir string) error
+	DeclineFile(ctx context.Context, id string) error
+	// PauseTransfer, ResumeTransfer and CancelTransfer work from either
+	// side; a cancelled transfer leaves no partial file.
+	PauseTransfer(ctx context.Context, id string) error
+	ResumeTransfer(ctx context.Context, id string) error
+	CancelTransfer(ctx context.Context, id string) error
+	// Transfers lists this account's transfers, oldest first.
+	Transfers(ctx context.Context) ([]Transfer, error)
 
 	// SafetyNumber returns what to compare with a contact to verify the
 	// end-to-end encryption; VerifyContact records that it was compared.

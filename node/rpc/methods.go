@@ -37,6 +37,13 @@ var methods = map[string]handler{
 	"setPresence":    setPresence,
 	"setSupernode":   setSupernode,
 	"safetyNumber":   safetyNumber,
+	"sendFile":       sendFile,
+	"acceptFile":     acceptFile,
+	"declineFile":    transferCommand(api.API.DeclineFile),
+	"pauseTransfer":  transferCommand(api.API.PauseTransfer),
+	"resumeTransfer": transferCommand(api.API.ResumeTransfer),
+	"cancelTransfer": transferCommand(api.API.CancelTransfer),
+	"listTransfers":  listTransfers,
 	"listDevices":    listDevices,
 	"revokeDevice":   revokeDevice,
 	"changePassword": changePassword,
@@ -238,6 +245,104 @@ func listContacts(ctx context.Context, backend api.API, raw json.RawMessage) (an
 	}
 	return struct {
 		Contacts []contactJSON `json:"contacts"`
+	}{out}, nil
+}
+
+// sendFile offers a file to a contact.
+func sendFile(ctx context.Context, backend api.API, raw json.RawMessage) (any, error) {
+	var p struct {
+		To   string `json:"to"`
+		Path string `json:"path"`
+	}
+	if err := decodeParams(raw, &p); err != nil {
+		return nil, err
+	}
+	if err := required("to", p.To); err != nil {
+		return nil, err
+	}
+	if err := required("path", p.Path); err != nil {
+		return nil, err
+	}
+	id, err := backend.SendFile(ctx, p.To, p.Path)
+	if err != nil {
+		return nil, err
+	}
+	return struct {
+		TransferID string `json:"transferId"`
+	}{id}, nil
+}
+
+// acceptFile takes an offered file into dir (or the default folder).
+func acceptFile(ctx context.Context, backend api.API, raw json.RawMessage) (any, error) {
+	var p struct {
+		TransferID string `json:"transferId"`
+		Dir        string `json:"dir"`
+	}
+	if err := decodeParams(raw, &p); err != nil {
+		return nil, err
+	}
+	if err := required("transferId", p.TransferID); err != nil {
+		return nil, err
+	}
+	if err := backend.AcceptFile(ctx, p.TransferID, p.Dir); err != nil {
+		return nil, err
+	}
+	return empty{}, nil
+}
+
+// transferCommand is a method taking only a transfer ID.
+func transferCommand(call func(api.API, context.Context, string) error) handler {
+	return func(ctx context.Context, backend api.API, raw json.RawMessage) (any, error) {
+		var p struct {
+			TransferID string `json:"transferId"`
+		}
+		if err := decodeParams(raw, &p); err != nil {
+			return nil, err
+		}
+		if err := required("transferId", p.TransferID); err != nil {
+			return nil, err
+		}
+		if err := call(backend, ctx, p.TransferID); err != nil {
+			return nil, err
+		}
+		return empty{}, nil
+	}
+}
+
+// transferNote is a transfer as the daemon shows it.
+type transferNote struct {
+	TransferID string  `json:"transferId"`
+	Peer       string  `json:"peer"`
+	Outgoing   bool    `json:"outgoing"`
+	Name       string  `json:"name"`
+	State      string  `json:"state"`
+	Bytes      int64   `json:"bytes"`
+	Total      int64   `json:"total"`
+	Rate       float64 `json:"rate,omitempty"`
+	Path       string  `json:"path,omitempty"`
+	Error      string  `json:"error,omitempty"`
+}
+
+func noteOf(t api.Transfer) transferNote {
+	return transferNote{TransferID: t.ID, Peer: t.Peer, Outgoing: t.Outgoing, Name: t.Name, State: string(t.State),
+		Bytes: t.Bytes, Total: t.Size, Rate: t.Rate, Path: t.Path, Error: t.Error}
+}
+
+// listTransfers answers the account's transfers.
+func listTransfers(ctx context.Context, backend api.API, raw json.RawMessage) (any, error) {
+	if err := decodeParams(raw, &struct{}{}); err != nil {
+		return nil, err
+	}
+	ts, err := backend.Transfers(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]transferNote, 0, len(ts))
+	for _, t := range ts {
+		out = append(out, noteOf(t))
+	}
+	return struct {
+		Transfers []transferNote `json:"transfers"`
 	}{out}, nil
 }
 

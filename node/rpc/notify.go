@@ -125,6 +125,18 @@ func (c *conn) event(ctx context.Context, st *watchState, ev api.Event) {
 	if r := ev.Role; r != nil {
 		c.notify("role", roleNote{Role: string(r.Role), Reason: r.Reason, Time: formatTime(r.Time), Error: r.Error})
 	}
+	if t := ev.Transfer; t != nil {
+		if t.State == api.TransferIncoming && !t.Outgoing {
+			c.notify("fileOffer", struct {
+				TransferID string `json:"transferId"`
+				From       string `json:"from"`
+				Name       string `json:"name"`
+				Size       int64  `json:"size"`
+			}{t.ID, t.Peer, t.Name, t.Size})
+		} else {
+			c.notify("transfer", noteOf(*t))
+		}
+	}
 	if in := ev.StreamIncoming; in != nil {
 		c.incoming(ctx, c.api, in)
 	}

@@ -175,6 +175,38 @@ func (f *fakeAPI) AcceptStream(_ context.Context, id string) (io.ReadCloser, err
 	return io.NopCloser(strings.NewReader(content)), nil
 }
 
+func (f *fakeAPI) SendFile(_ context.Context, to, path string) (string, error) {
+	if err := f.record("SendFile", to, path); err != nil {
+		return "", err
+	}
+	return "t1", nil
+}
+
+func (f *fakeAPI) AcceptFile(_ context.Context, id, dir string) error {
+	return f.record("AcceptFile", id, dir)
+}
+
+func (f *fakeAPI) DeclineFile(_ context.Context, id string) error { return f.record("DeclineFile", id) }
+
+func (f *fakeAPI) PauseTransfer(_ context.Context, id string) error {
+	return f.record("PauseTransfer", id)
+}
+
+func (f *fakeAPI) ResumeTransfer(_ context.Context, id string) error {
+	return f.record("ResumeTransfer", id)
+}
+
+func (f *fakeAPI) CancelTransfer(_ context.Context, id string) error {
+	return f.record("CancelTransfer", id)
+}
+
+func (f *fakeAPI) Transfers(_ context.Context) ([]api.Transfer, error) {
+	if err := f.record("Transfers"); err != nil {
+		return nil, err
+	}
+	return []api.Transfer{{ID: "t1", Peer: "bob", Outgoing: true, Name: "a.txt", Size: 10, State: api.TransferActive, Bytes: 4}}, nil
+}
+
 func (f *fakeAPI) SetSupernode(_ context.Context, s api.SupernodeSettings) error {
 	args := []any{}
 	if s.Allowed != nil {
@@ -415,6 +447,15 @@ func TestMethods(t *testing.T) {
 			{"peerId":"12D3KooWA","name":"laptop","firstLogin":"2024-01-02T03:04:05.678Z","lastSeen":"2024-01-02T03:04:05.678Z","current":true},
 			{"peerId":"12D3KooWB","name":"phone","firstLogin":"2024-01-02T03:04:05.678Z","lastSeen":"2024-01-02T03:04:05.678Z","revoked":"2024-01-02T04:04:05.678Z","current":false}]}`},
 		{"revokeDevice", "revokeDevice", `{"peerId":"12D3KooWB"}`, false, "RevokeDevice 12D3KooWB", `{}`},
+		{"sendFile", "sendFile", `{"to":"bob","path":"/tmp/a.txt"}`, false, "SendFile bob /tmp/a.txt", `{"transferId":"t1"}`},
+		{"acceptFile", "acceptFile", `{"transferId":"t1","dir":"/tmp/in"}`, false, "AcceptFile t1 /tmp/in", `{}`},
+		{"acceptFile default dir", "acceptFile", `{"transferId":"t1"}`, false, "AcceptFile t1 ", `{}`},
+		{"declineFile", "declineFile", `{"transferId":"t1"}`, false, "DeclineFile t1", `{}`},
+		{"pauseTransfer", "pauseTransfer", `{"transferId":"t1"}`, false, "PauseTransfer t1", `{}`},
+		{"resumeTransfer", "resumeTransfer", `{"transferId":"t1"}`, false, "ResumeTransfer t1", `{}`},
+		{"cancelTransfer", "cancelTransfer", `{"transferId":"t1"}`, false, "CancelTransfer t1", `{}`},
+		{"listTransfers", "listTransfers", `{}`, false, "Transfers",
+			`{"transfers":[{"transferId":"t1","peer":"bob","outgoing":true,"name":"a.txt","state":"active","bytes":4,"total":10}]}`},
 		{"changePassword", "changePassword", `{"oldPassword":"a","newPassword":"b"}`, false, "ChangePassword a b", `{}`},
 		{"safetyNumber", "safetyNumber", `{"username":"bob"}`, false, "SafetyNumber bob",
 			`{"username":"bob","number":"12345 67890","code":"AQID","verified":true}`},
@@ -471,6 +512,13 @@ var validParams = map[string]string{
 	"setSupernode":   `{"allowed":true}`,
 	"safetyNumber":   `{"username":"bob"}`,
 	"listDevices":    `{}`,
+	"sendFile":       `{"to":"bob","path":"/x"}`,
+	"acceptFile":     `{"transferId":"t1"}`,
+	"declineFile":    `{"transferId":"t1"}`,
+	"pauseTransfer":  `{"transferId":"t1"}`,
+	"resumeTransfer": `{"transferId":"t1"}`,
+	"cancelTransfer": `{"transferId":"t1"}`,
+	"listTransfers":  `{}`,
 	"revokeDevice":   `{"peerId":"12D3KooWB"}`,
 	"changePassword": `{"oldPassword":"a","newPassword":"b"}`,
 	"verifyContact":  `{"username":"bob","verified":true}`,
@@ -486,6 +534,8 @@ var apiMethod = map[string]string{
 	"setPresence": "SetPresence", "setSupernode": "SetSupernode", "send": "Send", "history": "History",
 	"safetyNumber": "SafetyNumber", "verifyContact": "VerifyContact",
 	"listDevices": "Devices", "revokeDevice": "RevokeDevice", "changePassword": "ChangePassword",
+	"sendFile": "SendFile", "acceptFile": "AcceptFile", "declineFile": "DeclineFile", "pauseTransfer": "PauseTransfer",
+	"resumeTransfer": "ResumeTransfer", "cancelTransfer": "CancelTransfer", "listTransfers": "Transfers",
 }
 
 func TestTablesCoverEveryMethod(t *testing.T) {
@@ -576,6 +626,8 @@ func TestBadParams(t *testing.T) {
 		{"setSupernode negative cap", "setSupernode", `{"uploadCap":-1}`},
 		{"safetyNumber without username", "safetyNumber", `{}`},
 		{"revokeDevice without peer", "revokeDevice", `{}`},
+		{"sendFile without path", "sendFile", `{"to":"bob"}`},
+		{"cancelTransfer without id", "cancelTransfer", `{}`},
 		{"changePassword without new", "changePassword", `{"oldPassword":"a"}`},
 		{"listDevices with params", "listDevices", `{"all":true}`},
 		{"verifyContact without verified", "verifyContact", `{"username":"bob"}`},
@@ -785,6 +837,10 @@ func TestNotifications(t *testing.T) {
 				{"contactUpdate", `{"username":"bob","relation":"accepted"}`},
 				{"presence", `{"username":"bob","status":"online","nick":"Bob","subnick":"","media":"","via":""}`}}},
 		{"signed out", []api.Event{{SignedOut: true}}, []note{{"signedOut", `{}`}}},
+		{"file offer", []api.Event{{Transfer: &api.Transfer{ID: "t9", Peer: "carol", Name: "cat.jpg", Size: 42, State: api.TransferIncoming}}},
+			[]note{{"fileOffer", `{"transferId":"t9","from":"carol","name":"cat.jpg","size":42}`}}},
+		{"transfer progress", []api.Event{{Transfer: &api.Transfer{ID: "t9", Peer: "carol", Name: "cat.jpg", Size: 42, State: api.TransferActive, Bytes: 21}}},
+			[]note{{"transfer", `{"transferId":"t9","peer":"carol","outgoing":false,"name":"cat.jpg","state":"active","bytes":21,"total":42}`}}},
 		{"signed out with a reason", []api.Event{{SignedOut: true, SignedOutReason: "removed"}}, []note{{"signedOut", `{"reason":"removed"}`}}},
 		{"identity changed once", []api.Event{
 			{Contact: with(bob, func(c *api.Contact) { c.KeyChanged = &testTime })},

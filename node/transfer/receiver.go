@@ -312,7 +312,10 @@ func (j *job) round(ctx context.Context, rs []chunkRange) (err error) {
 		}
 	}()
 	dctx, dcancel := context.WithTimeout(ctx, DialTimeout)
-	st, err := j.Host.NewStream(dctx, j.req.Peer, ProtocolID)
+	// A relayed connection (circuit v2) is a "limited" one to libp2p; it is
+	// the last resort, and the relays for ticket holders are sized for
+	// transfers, so it is allowed.
+	st, err := j.Host.NewStream(network.WithAllowLimitedConn(dctx, "file transfer"), j.req.Peer, ProtocolID)
 	dcancel()
 	if err != nil {
 		return fmt.Errorf("opening stream to %s: %w", j.req.Peer, err)

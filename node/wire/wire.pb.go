@@ -1816,6 +1816,8 @@ type Payload struct {
 	//	*Payload_Receipt
 	//	*Payload_Visibility
 	//	*Payload_StreamOffer
+	//	*Payload_FileOffer
+	//	*Payload_FileUpdate
 	Kind          isPayload_Kind `protobuf_oneof:"kind"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1937,6 +1939,24 @@ func (x *Payload) GetStreamOffer() *StreamOffer {
 	return nil
 }
 
+func (x *Payload) GetFileOffer() *FileOffer {
+	if x != nil {
+		if x, ok := x.Kind.(*Payload_FileOffer); ok {
+			return x.FileOffer
+		}
+	}
+	return nil
+}
+
+func (x *Payload) GetFileUpdate() *FileUpdate {
+	if x != nil {
+		if x, ok := x.Kind.(*Payload_FileUpdate); ok {
+			return x.FileUpdate
+		}
+	}
+	return nil
+}
+
 type isPayload_Kind interface {
 	isPayload_Kind()
 }
@@ -1973,6 +1993,14 @@ type Payload_StreamOffer struct {
 	StreamOffer *StreamOffer `protobuf:"bytes,9,opt,name=stream_offer,json=streamOffer,proto3,oneof"`
 }
 
+type Payload_FileOffer struct {
+	FileOffer *FileOffer `protobuf:"bytes,10,opt,name=file_offer,json=fileOffer,proto3,oneof"`
+}
+
+type Payload_FileUpdate struct {
+	FileUpdate *FileUpdate `protobuf:"bytes,11,opt,name=file_update,json=fileUpdate,proto3,oneof"`
+}
+
 func (*Payload_Chat) isPayload_Kind() {}
 
 func (*Payload_ContactRequest) isPayload_Kind() {}
@@ -1989,6 +2017,150 @@ func (*Payload_Visibility) isPayload_Kind() {}
 
 func (*Payload_StreamOffer) isPayload_Kind() {}
 
+func (*Payload_FileOffer) isPayload_Kind() {}
+
+func (*Payload_FileUpdate) isPayload_Kind() {}
+
+// FileOffer offers a file (node/transfer): the receiver fetches its chunks
+// from the sender with the key, and checks the whole file against sha256.
+type FileOffer struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            []byte                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`     // 16 bytes
+	Name          string                 `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"` // base name only
+	Size          int64                  `protobuf:"varint,3,opt,name=size,proto3" json:"size,omitempty"`
+	ChunkSize     uint32                 `protobuf:"varint,4,opt,name=chunk_size,json=chunkSize,proto3" json:"chunk_size,omitempty"`
+	Key           []byte                 `protobuf:"bytes,5,opt,name=key,proto3" json:"key,omitempty"`       // 32 bytes
+	Sha256        []byte                 `protobuf:"bytes,6,opt,name=sha256,proto3" json:"sha256,omitempty"` // 32 bytes
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FileOffer) Reset() {
+	*x = FileOffer{}
+	mi := &file_wire_proto_msgTypes[28]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FileOffer) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FileOffer) ProtoMessage() {}
+
+func (x *FileOffer) ProtoReflect() protoreflect.Message {
+	mi := &file_wire_proto_msgTypes[28]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FileOffer.ProtoReflect.Descriptor instead.
+func (*FileOffer) Descriptor() ([]byte, []int) {
+	return file_wire_proto_rawDescGZIP(), []int{28}
+}
+
+func (x *FileOffer) GetId() []byte {
+	if x != nil {
+		return x.Id
+	}
+	return nil
+}
+
+func (x *FileOffer) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *FileOffer) GetSize() int64 {
+	if x != nil {
+		return x.Size
+	}
+	return 0
+}
+
+func (x *FileOffer) GetChunkSize() uint32 {
+	if x != nil {
+		return x.ChunkSize
+	}
+	return 0
+}
+
+func (x *FileOffer) GetKey() []byte {
+	if x != nil {
+		return x.Key
+	}
+	return nil
+}
+
+func (x *FileOffer) GetSha256() []byte {
+	if x != nil {
+		return x.Sha256
+	}
+	return nil
+}
+
+// FileUpdate tells the other side of a transfer what changed: accepted,
+// declined, paused, resumed, cancelled or done.
+type FileUpdate struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            []byte                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	State         string                 `protobuf:"bytes,2,opt,name=state,proto3" json:"state,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FileUpdate) Reset() {
+	*x = FileUpdate{}
+	mi := &file_wire_proto_msgTypes[29]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FileUpdate) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FileUpdate) ProtoMessage() {}
+
+func (x *FileUpdate) ProtoReflect() protoreflect.Message {
+	mi := &file_wire_proto_msgTypes[29]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FileUpdate.ProtoReflect.Descriptor instead.
+func (*FileUpdate) Descriptor() ([]byte, []int) {
+	return file_wire_proto_rawDescGZIP(), []int{29}
+}
+
+func (x *FileUpdate) GetId() []byte {
+	if x != nil {
+		return x.Id
+	}
+	return nil
+}
+
+func (x *FileUpdate) GetState() string {
+	if x != nil {
+		return x.State
+	}
+	return ""
+}
+
 // StreamOffer announces a live stream (node/livestream) the sender is about
 // to open: its ID, the key that protects it, and its label. It travels
 // inside the end-to-end channel, so only the contact learns the key.
@@ -2003,7 +2175,7 @@ type StreamOffer struct {
 
 func (x *StreamOffer) Reset() {
 	*x = StreamOffer{}
-	mi := &file_wire_proto_msgTypes[28]
+	mi := &file_wire_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2015,7 +2187,7 @@ func (x *StreamOffer) String() string {
 func (*StreamOffer) ProtoMessage() {}
 
 func (x *StreamOffer) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[28]
+	mi := &file_wire_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2028,7 +2200,7 @@ func (x *StreamOffer) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StreamOffer.ProtoReflect.Descriptor instead.
 func (*StreamOffer) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{28}
+	return file_wire_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *StreamOffer) GetId() []byte {
@@ -2063,7 +2235,7 @@ type Visibility struct {
 
 func (x *Visibility) Reset() {
 	*x = Visibility{}
-	mi := &file_wire_proto_msgTypes[29]
+	mi := &file_wire_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2075,7 +2247,7 @@ func (x *Visibility) String() string {
 func (*Visibility) ProtoMessage() {}
 
 func (x *Visibility) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[29]
+	mi := &file_wire_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2088,7 +2260,7 @@ func (x *Visibility) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Visibility.ProtoReflect.Descriptor instead.
 func (*Visibility) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{29}
+	return file_wire_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *Visibility) GetToken() []byte {
@@ -2109,7 +2281,7 @@ type Receipt struct {
 
 func (x *Receipt) Reset() {
 	*x = Receipt{}
-	mi := &file_wire_proto_msgTypes[30]
+	mi := &file_wire_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2121,7 +2293,7 @@ func (x *Receipt) String() string {
 func (*Receipt) ProtoMessage() {}
 
 func (x *Receipt) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[30]
+	mi := &file_wire_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2134,7 +2306,7 @@ func (x *Receipt) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Receipt.ProtoReflect.Descriptor instead.
 func (*Receipt) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{30}
+	return file_wire_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *Receipt) GetIds() []string {
@@ -2153,7 +2325,7 @@ type Chat struct {
 
 func (x *Chat) Reset() {
 	*x = Chat{}
-	mi := &file_wire_proto_msgTypes[31]
+	mi := &file_wire_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2165,7 +2337,7 @@ func (x *Chat) String() string {
 func (*Chat) ProtoMessage() {}
 
 func (x *Chat) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[31]
+	mi := &file_wire_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2178,7 +2350,7 @@ func (x *Chat) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Chat.ProtoReflect.Descriptor instead.
 func (*Chat) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{31}
+	return file_wire_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *Chat) GetText() string {
@@ -2197,7 +2369,7 @@ type ContactRequest struct {
 
 func (x *ContactRequest) Reset() {
 	*x = ContactRequest{}
-	mi := &file_wire_proto_msgTypes[32]
+	mi := &file_wire_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2209,7 +2381,7 @@ func (x *ContactRequest) String() string {
 func (*ContactRequest) ProtoMessage() {}
 
 func (x *ContactRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[32]
+	mi := &file_wire_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2222,7 +2394,7 @@ func (x *ContactRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ContactRequest.ProtoReflect.Descriptor instead.
 func (*ContactRequest) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{32}
+	return file_wire_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *ContactRequest) GetMessage() string {
@@ -2241,7 +2413,7 @@ type ContactResponse struct {
 
 func (x *ContactResponse) Reset() {
 	*x = ContactResponse{}
-	mi := &file_wire_proto_msgTypes[33]
+	mi := &file_wire_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2253,7 +2425,7 @@ func (x *ContactResponse) String() string {
 func (*ContactResponse) ProtoMessage() {}
 
 func (x *ContactResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[33]
+	mi := &file_wire_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2266,7 +2438,7 @@ func (x *ContactResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ContactResponse.ProtoReflect.Descriptor instead.
 func (*ContactResponse) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{33}
+	return file_wire_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *ContactResponse) GetAccepted() bool {
@@ -2284,7 +2456,7 @@ type ContactRemoved struct {
 
 func (x *ContactRemoved) Reset() {
 	*x = ContactRemoved{}
-	mi := &file_wire_proto_msgTypes[34]
+	mi := &file_wire_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2296,7 +2468,7 @@ func (x *ContactRemoved) String() string {
 func (*ContactRemoved) ProtoMessage() {}
 
 func (x *ContactRemoved) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[34]
+	mi := &file_wire_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2309,7 +2481,7 @@ func (x *ContactRemoved) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ContactRemoved.ProtoReflect.Descriptor instead.
 func (*ContactRemoved) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{34}
+	return file_wire_proto_rawDescGZIP(), []int{36}
 }
 
 type Presence struct {
@@ -2324,7 +2496,7 @@ type Presence struct {
 
 func (x *Presence) Reset() {
 	*x = Presence{}
-	mi := &file_wire_proto_msgTypes[35]
+	mi := &file_wire_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2336,7 +2508,7 @@ func (x *Presence) String() string {
 func (*Presence) ProtoMessage() {}
 
 func (x *Presence) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[35]
+	mi := &file_wire_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2349,7 +2521,7 @@ func (x *Presence) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Presence.ProtoReflect.Descriptor instead.
 func (*Presence) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{35}
+	return file_wire_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *Presence) GetStatus() string {
@@ -2393,7 +2565,7 @@ type SealedBox struct {
 
 func (x *SealedBox) Reset() {
 	*x = SealedBox{}
-	mi := &file_wire_proto_msgTypes[36]
+	mi := &file_wire_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2405,7 +2577,7 @@ func (x *SealedBox) String() string {
 func (*SealedBox) ProtoMessage() {}
 
 func (x *SealedBox) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[36]
+	mi := &file_wire_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2418,7 +2590,7 @@ func (x *SealedBox) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SealedBox.ProtoReflect.Descriptor instead.
 func (*SealedBox) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{36}
+	return file_wire_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *SealedBox) GetEphemeral() []byte {
@@ -2464,7 +2636,7 @@ type RegistryRequest struct {
 
 func (x *RegistryRequest) Reset() {
 	*x = RegistryRequest{}
-	mi := &file_wire_proto_msgTypes[37]
+	mi := &file_wire_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2476,7 +2648,7 @@ func (x *RegistryRequest) String() string {
 func (*RegistryRequest) ProtoMessage() {}
 
 func (x *RegistryRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[37]
+	mi := &file_wire_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2489,7 +2661,7 @@ func (x *RegistryRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RegistryRequest.ProtoReflect.Descriptor instead.
 func (*RegistryRequest) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{37}
+	return file_wire_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *RegistryRequest) GetKind() isRegistryRequest_Kind {
@@ -2560,7 +2732,7 @@ type Heartbeat struct {
 
 func (x *Heartbeat) Reset() {
 	*x = Heartbeat{}
-	mi := &file_wire_proto_msgTypes[38]
+	mi := &file_wire_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2572,7 +2744,7 @@ func (x *Heartbeat) String() string {
 func (*Heartbeat) ProtoMessage() {}
 
 func (x *Heartbeat) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[38]
+	mi := &file_wire_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2585,7 +2757,7 @@ func (x *Heartbeat) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Heartbeat.ProtoReflect.Descriptor instead.
 func (*Heartbeat) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{38}
+	return file_wire_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *Heartbeat) GetTicket() *SignedTicket {
@@ -2612,7 +2784,7 @@ type ListSupernodes struct {
 
 func (x *ListSupernodes) Reset() {
 	*x = ListSupernodes{}
-	mi := &file_wire_proto_msgTypes[39]
+	mi := &file_wire_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2624,7 +2796,7 @@ func (x *ListSupernodes) String() string {
 func (*ListSupernodes) ProtoMessage() {}
 
 func (x *ListSupernodes) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[39]
+	mi := &file_wire_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2637,7 +2809,7 @@ func (x *ListSupernodes) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListSupernodes.ProtoReflect.Descriptor instead.
 func (*ListSupernodes) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{39}
+	return file_wire_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *ListSupernodes) GetTicket() *SignedTicket {
@@ -2659,7 +2831,7 @@ type RegistryResponse struct {
 
 func (x *RegistryResponse) Reset() {
 	*x = RegistryResponse{}
-	mi := &file_wire_proto_msgTypes[40]
+	mi := &file_wire_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2671,7 +2843,7 @@ func (x *RegistryResponse) String() string {
 func (*RegistryResponse) ProtoMessage() {}
 
 func (x *RegistryResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[40]
+	mi := &file_wire_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2684,7 +2856,7 @@ func (x *RegistryResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RegistryResponse.ProtoReflect.Descriptor instead.
 func (*RegistryResponse) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{40}
+	return file_wire_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *RegistryResponse) GetError() string {
@@ -2727,7 +2899,7 @@ type FetchRevocations struct {
 
 func (x *FetchRevocations) Reset() {
 	*x = FetchRevocations{}
-	mi := &file_wire_proto_msgTypes[41]
+	mi := &file_wire_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2739,7 +2911,7 @@ func (x *FetchRevocations) String() string {
 func (*FetchRevocations) ProtoMessage() {}
 
 func (x *FetchRevocations) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[41]
+	mi := &file_wire_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2752,7 +2924,7 @@ func (x *FetchRevocations) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FetchRevocations.ProtoReflect.Descriptor instead.
 func (*FetchRevocations) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{41}
+	return file_wire_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *FetchRevocations) GetTicket() *SignedTicket {
@@ -2788,7 +2960,7 @@ type RevocationList struct {
 
 func (x *RevocationList) Reset() {
 	*x = RevocationList{}
-	mi := &file_wire_proto_msgTypes[42]
+	mi := &file_wire_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2800,7 +2972,7 @@ func (x *RevocationList) String() string {
 func (*RevocationList) ProtoMessage() {}
 
 func (x *RevocationList) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[42]
+	mi := &file_wire_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2813,7 +2985,7 @@ func (x *RevocationList) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevocationList.ProtoReflect.Descriptor instead.
 func (*RevocationList) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{42}
+	return file_wire_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *RevocationList) GetServerPeerId() []byte {
@@ -2869,7 +3041,7 @@ type Revocation struct {
 
 func (x *Revocation) Reset() {
 	*x = Revocation{}
-	mi := &file_wire_proto_msgTypes[43]
+	mi := &file_wire_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2881,7 +3053,7 @@ func (x *Revocation) String() string {
 func (*Revocation) ProtoMessage() {}
 
 func (x *Revocation) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[43]
+	mi := &file_wire_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2894,7 +3066,7 @@ func (x *Revocation) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Revocation.ProtoReflect.Descriptor instead.
 func (*Revocation) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{43}
+	return file_wire_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *Revocation) GetSerial() uint64 {
@@ -2928,7 +3100,7 @@ type SignedRevocations struct {
 
 func (x *SignedRevocations) Reset() {
 	*x = SignedRevocations{}
-	mi := &file_wire_proto_msgTypes[44]
+	mi := &file_wire_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2940,7 +3112,7 @@ func (x *SignedRevocations) String() string {
 func (*SignedRevocations) ProtoMessage() {}
 
 func (x *SignedRevocations) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[44]
+	mi := &file_wire_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2953,7 +3125,7 @@ func (x *SignedRevocations) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SignedRevocations.ProtoReflect.Descriptor instead.
 func (*SignedRevocations) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{44}
+	return file_wire_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *SignedRevocations) GetList() []byte {
@@ -2982,7 +3154,7 @@ type SupernodeInfo struct {
 
 func (x *SupernodeInfo) Reset() {
 	*x = SupernodeInfo{}
-	mi := &file_wire_proto_msgTypes[45]
+	mi := &file_wire_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2994,7 +3166,7 @@ func (x *SupernodeInfo) String() string {
 func (*SupernodeInfo) ProtoMessage() {}
 
 func (x *SupernodeInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[45]
+	mi := &file_wire_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3007,7 +3179,7 @@ func (x *SupernodeInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SupernodeInfo.ProtoReflect.Descriptor instead.
 func (*SupernodeInfo) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{45}
+	return file_wire_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *SupernodeInfo) GetTicket() *SignedTicket {
@@ -3039,7 +3211,7 @@ type MailboxRequest struct {
 
 func (x *MailboxRequest) Reset() {
 	*x = MailboxRequest{}
-	mi := &file_wire_proto_msgTypes[46]
+	mi := &file_wire_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3051,7 +3223,7 @@ func (x *MailboxRequest) String() string {
 func (*MailboxRequest) ProtoMessage() {}
 
 func (x *MailboxRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[46]
+	mi := &file_wire_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3064,7 +3236,7 @@ func (x *MailboxRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MailboxRequest.ProtoReflect.Descriptor instead.
 func (*MailboxRequest) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{46}
+	return file_wire_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *MailboxRequest) GetKind() isMailboxRequest_Kind {
@@ -3136,7 +3308,7 @@ type MailPut struct {
 
 func (x *MailPut) Reset() {
 	*x = MailPut{}
-	mi := &file_wire_proto_msgTypes[47]
+	mi := &file_wire_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3148,7 +3320,7 @@ func (x *MailPut) String() string {
 func (*MailPut) ProtoMessage() {}
 
 func (x *MailPut) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[47]
+	mi := &file_wire_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3161,7 +3333,7 @@ func (x *MailPut) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MailPut.ProtoReflect.Descriptor instead.
 func (*MailPut) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{47}
+	return file_wire_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *MailPut) GetTicket() *SignedTicket {
@@ -3197,7 +3369,7 @@ type MailFetch struct {
 
 func (x *MailFetch) Reset() {
 	*x = MailFetch{}
-	mi := &file_wire_proto_msgTypes[48]
+	mi := &file_wire_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3209,7 +3381,7 @@ func (x *MailFetch) String() string {
 func (*MailFetch) ProtoMessage() {}
 
 func (x *MailFetch) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[48]
+	mi := &file_wire_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3222,7 +3394,7 @@ func (x *MailFetch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MailFetch.ProtoReflect.Descriptor instead.
 func (*MailFetch) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{48}
+	return file_wire_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *MailFetch) GetTicket() *SignedTicket {
@@ -3257,7 +3429,7 @@ type MailAck struct {
 
 func (x *MailAck) Reset() {
 	*x = MailAck{}
-	mi := &file_wire_proto_msgTypes[49]
+	mi := &file_wire_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3269,7 +3441,7 @@ func (x *MailAck) String() string {
 func (*MailAck) ProtoMessage() {}
 
 func (x *MailAck) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[49]
+	mi := &file_wire_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3282,7 +3454,7 @@ func (x *MailAck) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MailAck.ProtoReflect.Descriptor instead.
 func (*MailAck) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{49}
+	return file_wire_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *MailAck) GetTicket() *SignedTicket {
@@ -3311,7 +3483,7 @@ type MailboxResponse struct {
 
 func (x *MailboxResponse) Reset() {
 	*x = MailboxResponse{}
-	mi := &file_wire_proto_msgTypes[50]
+	mi := &file_wire_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3323,7 +3495,7 @@ func (x *MailboxResponse) String() string {
 func (*MailboxResponse) ProtoMessage() {}
 
 func (x *MailboxResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[50]
+	mi := &file_wire_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3336,7 +3508,7 @@ func (x *MailboxResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MailboxResponse.ProtoReflect.Descriptor instead.
 func (*MailboxResponse) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{50}
+	return file_wire_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *MailboxResponse) GetError() string {
@@ -3378,7 +3550,7 @@ type StoredMail struct {
 
 func (x *StoredMail) Reset() {
 	*x = StoredMail{}
-	mi := &file_wire_proto_msgTypes[51]
+	mi := &file_wire_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3390,7 +3562,7 @@ func (x *StoredMail) String() string {
 func (*StoredMail) ProtoMessage() {}
 
 func (x *StoredMail) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[51]
+	mi := &file_wire_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3403,7 +3575,7 @@ func (x *StoredMail) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StoredMail.ProtoReflect.Descriptor instead.
 func (*StoredMail) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{51}
+	return file_wire_proto_rawDescGZIP(), []int{53}
 }
 
 func (x *StoredMail) GetSeq() uint64 {
@@ -3444,7 +3616,7 @@ type MailItem struct {
 
 func (x *MailItem) Reset() {
 	*x = MailItem{}
-	mi := &file_wire_proto_msgTypes[52]
+	mi := &file_wire_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3456,7 +3628,7 @@ func (x *MailItem) String() string {
 func (*MailItem) ProtoMessage() {}
 
 func (x *MailItem) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[52]
+	mi := &file_wire_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3469,7 +3641,7 @@ func (x *MailItem) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MailItem.ProtoReflect.Descriptor instead.
 func (*MailItem) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{52}
+	return file_wire_proto_rawDescGZIP(), []int{54}
 }
 
 func (x *MailItem) GetSender() *SignedTicket {
@@ -3508,7 +3680,7 @@ type ContactsRequest struct {
 
 func (x *ContactsRequest) Reset() {
 	*x = ContactsRequest{}
-	mi := &file_wire_proto_msgTypes[53]
+	mi := &file_wire_proto_msgTypes[55]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3520,7 +3692,7 @@ func (x *ContactsRequest) String() string {
 func (*ContactsRequest) ProtoMessage() {}
 
 func (x *ContactsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[53]
+	mi := &file_wire_proto_msgTypes[55]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3533,7 +3705,7 @@ func (x *ContactsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ContactsRequest.ProtoReflect.Descriptor instead.
 func (*ContactsRequest) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{53}
+	return file_wire_proto_rawDescGZIP(), []int{55}
 }
 
 func (x *ContactsRequest) GetKind() isContactsRequest_Kind {
@@ -3590,7 +3762,7 @@ type ContactsPut struct {
 
 func (x *ContactsPut) Reset() {
 	*x = ContactsPut{}
-	mi := &file_wire_proto_msgTypes[54]
+	mi := &file_wire_proto_msgTypes[56]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3602,7 +3774,7 @@ func (x *ContactsPut) String() string {
 func (*ContactsPut) ProtoMessage() {}
 
 func (x *ContactsPut) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[54]
+	mi := &file_wire_proto_msgTypes[56]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3615,7 +3787,7 @@ func (x *ContactsPut) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ContactsPut.ProtoReflect.Descriptor instead.
 func (*ContactsPut) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{54}
+	return file_wire_proto_rawDescGZIP(), []int{56}
 }
 
 func (x *ContactsPut) GetTicket() *SignedTicket {
@@ -3649,7 +3821,7 @@ type ContactsGet struct {
 
 func (x *ContactsGet) Reset() {
 	*x = ContactsGet{}
-	mi := &file_wire_proto_msgTypes[55]
+	mi := &file_wire_proto_msgTypes[57]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3661,7 +3833,7 @@ func (x *ContactsGet) String() string {
 func (*ContactsGet) ProtoMessage() {}
 
 func (x *ContactsGet) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[55]
+	mi := &file_wire_proto_msgTypes[57]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3674,7 +3846,7 @@ func (x *ContactsGet) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ContactsGet.ProtoReflect.Descriptor instead.
 func (*ContactsGet) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{55}
+	return file_wire_proto_rawDescGZIP(), []int{57}
 }
 
 func (x *ContactsGet) GetTicket() *SignedTicket {
@@ -3696,7 +3868,7 @@ type ContactsResponse struct {
 
 func (x *ContactsResponse) Reset() {
 	*x = ContactsResponse{}
-	mi := &file_wire_proto_msgTypes[56]
+	mi := &file_wire_proto_msgTypes[58]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3708,7 +3880,7 @@ func (x *ContactsResponse) String() string {
 func (*ContactsResponse) ProtoMessage() {}
 
 func (x *ContactsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[56]
+	mi := &file_wire_proto_msgTypes[58]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3721,7 +3893,7 @@ func (x *ContactsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ContactsResponse.ProtoReflect.Descriptor instead.
 func (*ContactsResponse) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{56}
+	return file_wire_proto_rawDescGZIP(), []int{58}
 }
 
 func (x *ContactsResponse) GetError() string {
@@ -3763,7 +3935,7 @@ type ContactBackup struct {
 
 func (x *ContactBackup) Reset() {
 	*x = ContactBackup{}
-	mi := &file_wire_proto_msgTypes[57]
+	mi := &file_wire_proto_msgTypes[59]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3775,7 +3947,7 @@ func (x *ContactBackup) String() string {
 func (*ContactBackup) ProtoMessage() {}
 
 func (x *ContactBackup) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[57]
+	mi := &file_wire_proto_msgTypes[59]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3788,7 +3960,7 @@ func (x *ContactBackup) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ContactBackup.ProtoReflect.Descriptor instead.
 func (*ContactBackup) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{57}
+	return file_wire_proto_rawDescGZIP(), []int{59}
 }
 
 func (x *ContactBackup) GetEntries() []*ContactBackupEntry {
@@ -3811,7 +3983,7 @@ type ContactBackupEntry struct {
 
 func (x *ContactBackupEntry) Reset() {
 	*x = ContactBackupEntry{}
-	mi := &file_wire_proto_msgTypes[58]
+	mi := &file_wire_proto_msgTypes[60]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3823,7 +3995,7 @@ func (x *ContactBackupEntry) String() string {
 func (*ContactBackupEntry) ProtoMessage() {}
 
 func (x *ContactBackupEntry) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[58]
+	mi := &file_wire_proto_msgTypes[60]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3836,7 +4008,7 @@ func (x *ContactBackupEntry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ContactBackupEntry.ProtoReflect.Descriptor instead.
 func (*ContactBackupEntry) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{58}
+	return file_wire_proto_rawDescGZIP(), []int{60}
 }
 
 func (x *ContactBackupEntry) GetUsername() string {
@@ -3891,7 +4063,7 @@ type PrekeysRequest struct {
 
 func (x *PrekeysRequest) Reset() {
 	*x = PrekeysRequest{}
-	mi := &file_wire_proto_msgTypes[59]
+	mi := &file_wire_proto_msgTypes[61]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3903,7 +4075,7 @@ func (x *PrekeysRequest) String() string {
 func (*PrekeysRequest) ProtoMessage() {}
 
 func (x *PrekeysRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[59]
+	mi := &file_wire_proto_msgTypes[61]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3916,7 +4088,7 @@ func (x *PrekeysRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PrekeysRequest.ProtoReflect.Descriptor instead.
 func (*PrekeysRequest) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{59}
+	return file_wire_proto_rawDescGZIP(), []int{61}
 }
 
 func (x *PrekeysRequest) GetKind() isPrekeysRequest_Kind {
@@ -3991,7 +4163,7 @@ type PrekeysPublish struct {
 
 func (x *PrekeysPublish) Reset() {
 	*x = PrekeysPublish{}
-	mi := &file_wire_proto_msgTypes[60]
+	mi := &file_wire_proto_msgTypes[62]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4003,7 +4175,7 @@ func (x *PrekeysPublish) String() string {
 func (*PrekeysPublish) ProtoMessage() {}
 
 func (x *PrekeysPublish) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[60]
+	mi := &file_wire_proto_msgTypes[62]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4016,7 +4188,7 @@ func (x *PrekeysPublish) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PrekeysPublish.ProtoReflect.Descriptor instead.
 func (*PrekeysPublish) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{60}
+	return file_wire_proto_rawDescGZIP(), []int{62}
 }
 
 func (x *PrekeysPublish) GetTicket() *SignedTicket {
@@ -4060,7 +4232,7 @@ type PrekeysFetch struct {
 
 func (x *PrekeysFetch) Reset() {
 	*x = PrekeysFetch{}
-	mi := &file_wire_proto_msgTypes[61]
+	mi := &file_wire_proto_msgTypes[63]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4072,7 +4244,7 @@ func (x *PrekeysFetch) String() string {
 func (*PrekeysFetch) ProtoMessage() {}
 
 func (x *PrekeysFetch) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[61]
+	mi := &file_wire_proto_msgTypes[63]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4085,7 +4257,7 @@ func (x *PrekeysFetch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PrekeysFetch.ProtoReflect.Descriptor instead.
 func (*PrekeysFetch) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{61}
+	return file_wire_proto_rawDescGZIP(), []int{63}
 }
 
 func (x *PrekeysFetch) GetTicket() *SignedTicket {
@@ -4112,7 +4284,7 @@ type PrekeysStatus struct {
 
 func (x *PrekeysStatus) Reset() {
 	*x = PrekeysStatus{}
-	mi := &file_wire_proto_msgTypes[62]
+	mi := &file_wire_proto_msgTypes[64]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4124,7 +4296,7 @@ func (x *PrekeysStatus) String() string {
 func (*PrekeysStatus) ProtoMessage() {}
 
 func (x *PrekeysStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[62]
+	mi := &file_wire_proto_msgTypes[64]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4137,7 +4309,7 @@ func (x *PrekeysStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PrekeysStatus.ProtoReflect.Descriptor instead.
 func (*PrekeysStatus) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{62}
+	return file_wire_proto_rawDescGZIP(), []int{64}
 }
 
 func (x *PrekeysStatus) GetTicket() *SignedTicket {
@@ -4160,7 +4332,7 @@ type PrekeysResponse struct {
 
 func (x *PrekeysResponse) Reset() {
 	*x = PrekeysResponse{}
-	mi := &file_wire_proto_msgTypes[63]
+	mi := &file_wire_proto_msgTypes[65]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4172,7 +4344,7 @@ func (x *PrekeysResponse) String() string {
 func (*PrekeysResponse) ProtoMessage() {}
 
 func (x *PrekeysResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[63]
+	mi := &file_wire_proto_msgTypes[65]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4185,7 +4357,7 @@ func (x *PrekeysResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PrekeysResponse.ProtoReflect.Descriptor instead.
 func (*PrekeysResponse) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{63}
+	return file_wire_proto_rawDescGZIP(), []int{65}
 }
 
 func (x *PrekeysResponse) GetError() string {
@@ -4239,7 +4411,7 @@ type PrekeyDevice struct {
 
 func (x *PrekeyDevice) Reset() {
 	*x = PrekeyDevice{}
-	mi := &file_wire_proto_msgTypes[64]
+	mi := &file_wire_proto_msgTypes[66]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4251,7 +4423,7 @@ func (x *PrekeyDevice) String() string {
 func (*PrekeyDevice) ProtoMessage() {}
 
 func (x *PrekeyDevice) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[64]
+	mi := &file_wire_proto_msgTypes[66]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4264,7 +4436,7 @@ func (x *PrekeyDevice) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PrekeyDevice.ProtoReflect.Descriptor instead.
 func (*PrekeyDevice) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{64}
+	return file_wire_proto_rawDescGZIP(), []int{66}
 }
 
 func (x *PrekeyDevice) GetBundle() []byte {
@@ -4302,7 +4474,7 @@ type RendezvousResponse_Entry struct {
 
 func (x *RendezvousResponse_Entry) Reset() {
 	*x = RendezvousResponse_Entry{}
-	mi := &file_wire_proto_msgTypes[65]
+	mi := &file_wire_proto_msgTypes[67]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4314,7 +4486,7 @@ func (x *RendezvousResponse_Entry) String() string {
 func (*RendezvousResponse_Entry) ProtoMessage() {}
 
 func (x *RendezvousResponse_Entry) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[65]
+	mi := &file_wire_proto_msgTypes[67]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4473,7 +4645,7 @@ const file_wire_proto_rawDesc = "" +
 	"\x06scheme\x18\x03 \x01(\rR\x06scheme\"+\n" +
 	"\x03Ack\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x14\n" +
-	"\x05error\x18\x02 \x01(\tR\x05error\"\xa6\x04\n" +
+	"\x05error\x18\x02 \x01(\tR\x05error\"\x9d\x05\n" +
 	"\aPayload\x12&\n" +
 	"\x0fsent_unix_milli\x18\x01 \x01(\x03R\rsentUnixMilli\x12(\n" +
 	"\x04chat\x18\x02 \x01(\v2\x12.eserver.wire.ChatH\x00R\x04chat\x12G\n" +
@@ -4485,8 +4657,25 @@ const file_wire_proto_rawDesc = "" +
 	"\n" +
 	"visibility\x18\b \x01(\v2\x18.eserver.wire.VisibilityH\x00R\n" +
 	"visibility\x12>\n" +
-	"\fstream_offer\x18\t \x01(\v2\x19.eserver.wire.StreamOfferH\x00R\vstreamOfferB\x06\n" +
-	"\x04kind\"E\n" +
+	"\fstream_offer\x18\t \x01(\v2\x19.eserver.wire.StreamOfferH\x00R\vstreamOffer\x128\n" +
+	"\n" +
+	"file_offer\x18\n" +
+	" \x01(\v2\x17.eserver.wire.FileOfferH\x00R\tfileOffer\x12;\n" +
+	"\vfile_update\x18\v \x01(\v2\x18.eserver.wire.FileUpdateH\x00R\n" +
+	"fileUpdateB\x06\n" +
+	"\x04kind\"\x8c\x01\n" +
+	"\tFileOffer\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\fR\x02id\x12\x12\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\x12\x12\n" +
+	"\x04size\x18\x03 \x01(\x03R\x04size\x12\x1d\n" +
+	"\n" +
+	"chunk_size\x18\x04 \x01(\rR\tchunkSize\x12\x10\n" +
+	"\x03key\x18\x05 \x01(\fR\x03key\x12\x16\n" +
+	"\x06sha256\x18\x06 \x01(\fR\x06sha256\"2\n" +
+	"\n" +
+	"FileUpdate\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\fR\x02id\x12\x14\n" +
+	"\x05state\x18\x02 \x01(\tR\x05state\"E\n" +
 	"\vStreamOffer\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\fR\x02id\x12\x10\n" +
 	"\x03key\x18\x02 \x01(\fR\x03key\x12\x14\n" +
@@ -4650,7 +4839,7 @@ func file_wire_proto_rawDescGZIP() []byte {
 	return file_wire_proto_rawDescData
 }
 
-var file_wire_proto_msgTypes = make([]protoimpl.MessageInfo, 66)
+var file_wire_proto_msgTypes = make([]protoimpl.MessageInfo, 68)
 var file_wire_proto_goTypes = []any{
 	(*Ticket)(nil),                   // 0: eserver.wire.Ticket
 	(*SignedTicket)(nil),             // 1: eserver.wire.SignedTicket
@@ -4680,44 +4869,46 @@ var file_wire_proto_goTypes = []any{
 	(*Envelope)(nil),                 // 25: eserver.wire.Envelope
 	(*Ack)(nil),                      // 26: eserver.wire.Ack
 	(*Payload)(nil),                  // 27: eserver.wire.Payload
-	(*StreamOffer)(nil),              // 28: eserver.wire.StreamOffer
-	(*Visibility)(nil),               // 29: eserver.wire.Visibility
-	(*Receipt)(nil),                  // 30: eserver.wire.Receipt
-	(*Chat)(nil),                     // 31: eserver.wire.Chat
-	(*ContactRequest)(nil),           // 32: eserver.wire.ContactRequest
-	(*ContactResponse)(nil),          // 33: eserver.wire.ContactResponse
-	(*ContactRemoved)(nil),           // 34: eserver.wire.ContactRemoved
-	(*Presence)(nil),                 // 35: eserver.wire.Presence
-	(*SealedBox)(nil),                // 36: eserver.wire.SealedBox
-	(*RegistryRequest)(nil),          // 37: eserver.wire.RegistryRequest
-	(*Heartbeat)(nil),                // 38: eserver.wire.Heartbeat
-	(*ListSupernodes)(nil),           // 39: eserver.wire.ListSupernodes
-	(*RegistryResponse)(nil),         // 40: eserver.wire.RegistryResponse
-	(*FetchRevocations)(nil),         // 41: eserver.wire.FetchRevocations
-	(*RevocationList)(nil),           // 42: eserver.wire.RevocationList
-	(*Revocation)(nil),               // 43: eserver.wire.Revocation
-	(*SignedRevocations)(nil),        // 44: eserver.wire.SignedRevocations
-	(*SupernodeInfo)(nil),            // 45: eserver.wire.SupernodeInfo
-	(*MailboxRequest)(nil),           // 46: eserver.wire.MailboxRequest
-	(*MailPut)(nil),                  // 47: eserver.wire.MailPut
-	(*MailFetch)(nil),                // 48: eserver.wire.MailFetch
-	(*MailAck)(nil),                  // 49: eserver.wire.MailAck
-	(*MailboxResponse)(nil),          // 50: eserver.wire.MailboxResponse
-	(*StoredMail)(nil),               // 51: eserver.wire.StoredMail
-	(*MailItem)(nil),                 // 52: eserver.wire.MailItem
-	(*ContactsRequest)(nil),          // 53: eserver.wire.ContactsRequest
-	(*ContactsPut)(nil),              // 54: eserver.wire.ContactsPut
-	(*ContactsGet)(nil),              // 55: eserver.wire.ContactsGet
-	(*ContactsResponse)(nil),         // 56: eserver.wire.ContactsResponse
-	(*ContactBackup)(nil),            // 57: eserver.wire.ContactBackup
-	(*ContactBackupEntry)(nil),       // 58: eserver.wire.ContactBackupEntry
-	(*PrekeysRequest)(nil),           // 59: eserver.wire.PrekeysRequest
-	(*PrekeysPublish)(nil),           // 60: eserver.wire.PrekeysPublish
-	(*PrekeysFetch)(nil),             // 61: eserver.wire.PrekeysFetch
-	(*PrekeysStatus)(nil),            // 62: eserver.wire.PrekeysStatus
-	(*PrekeysResponse)(nil),          // 63: eserver.wire.PrekeysResponse
-	(*PrekeyDevice)(nil),             // 64: eserver.wire.PrekeyDevice
-	(*RendezvousResponse_Entry)(nil), // 65: eserver.wire.RendezvousResponse.Entry
+	(*FileOffer)(nil),                // 28: eserver.wire.FileOffer
+	(*FileUpdate)(nil),               // 29: eserver.wire.FileUpdate
+	(*StreamOffer)(nil),              // 30: eserver.wire.StreamOffer
+	(*Visibility)(nil),               // 31: eserver.wire.Visibility
+	(*Receipt)(nil),                  // 32: eserver.wire.Receipt
+	(*Chat)(nil),                     // 33: eserver.wire.Chat
+	(*ContactRequest)(nil),           // 34: eserver.wire.ContactRequest
+	(*ContactResponse)(nil),          // 35: eserver.wire.ContactResponse
+	(*ContactRemoved)(nil),           // 36: eserver.wire.ContactRemoved
+	(*Presence)(nil),                 // 37: eserver.wire.Presence
+	(*SealedBox)(nil),                // 38: eserver.wire.SealedBox
+	(*RegistryRequest)(nil),          // 39: eserver.wire.RegistryRequest
+	(*Heartbeat)(nil),                // 40: eserver.wire.Heartbeat
+	(*ListSupernodes)(nil),           // 41: eserver.wire.ListSupernodes
+	(*RegistryResponse)(nil),         // 42: eserver.wire.RegistryResponse
+	(*FetchRevocations)(nil),         // 43: eserver.wire.FetchRevocations
+	(*RevocationList)(nil),           // 44: eserver.wire.RevocationList
+	(*Revocation)(nil),               // 45: eserver.wire.Revocation
+	(*SignedRevocations)(nil),        // 46: eserver.wire.SignedRevocations
+	(*SupernodeInfo)(nil),            // 47: eserver.wire.SupernodeInfo
+	(*MailboxRequest)(nil),           // 48: eserver.wire.MailboxRequest
+	(*MailPut)(nil),                  // 49: eserver.wire.MailPut
+	(*MailFetch)(nil),                // 50: eserver.wire.MailFetch
+	(*MailAck)(nil),                  // 51: eserver.wire.MailAck
+	(*MailboxResponse)(nil),          // 52: eserver.wire.MailboxResponse
+	(*StoredMail)(nil),               // 53: eserver.wire.StoredMail
+	(*MailItem)(nil),                 // 54: eserver.wire.MailItem
+	(*ContactsRequest)(nil),          // 55: eserver.wire.ContactsRequest
+	(*ContactsPut)(nil),              // 56: eserver.wire.ContactsPut
+	(*ContactsGet)(nil),              // 57: eserver.wire.ContactsGet
+	(*ContactsResponse)(nil),         // 58: eserver.wire.ContactsResponse
+	(*ContactBackup)(nil),            // 59: eserver.wire.ContactBackup
+	(*ContactBackupEntry)(nil),       // 60: eserver.wire.ContactBackupEntry
+	(*PrekeysRequest)(nil),           // 61: eserver.wire.PrekeysRequest
+	(*PrekeysPublish)(nil),           // 62: eserver.wire.PrekeysPublish
+	(*PrekeysFetch)(nil),             // 63: eserver.wire.PrekeysFetch
+	(*PrekeysStatus)(nil),            // 64: eserver.wire.PrekeysStatus
+	(*PrekeysResponse)(nil),          // 65: eserver.wire.PrekeysResponse
+	(*PrekeyDevice)(nil),             // 66: eserver.wire.PrekeyDevice
+	(*RendezvousResponse_Entry)(nil), // 67: eserver.wire.RendezvousResponse.Entry
 }
 var file_wire_proto_depIdxs = []int32{
 	7,  // 0: eserver.wire.AuthRequest.register_start:type_name -> eserver.wire.RegisterStart
@@ -4737,61 +4928,63 @@ var file_wire_proto_depIdxs = []int32{
 	17, // 14: eserver.wire.AuthResponse.password_changed:type_name -> eserver.wire.PasswordChanged
 	15, // 15: eserver.wire.DeviceList.devices:type_name -> eserver.wire.Device
 	1,  // 16: eserver.wire.LoginResult.ticket:type_name -> eserver.wire.SignedTicket
-	45, // 17: eserver.wire.LoginResult.supernodes:type_name -> eserver.wire.SupernodeInfo
+	47, // 17: eserver.wire.LoginResult.supernodes:type_name -> eserver.wire.SupernodeInfo
 	20, // 18: eserver.wire.RendezvousRequest.publish:type_name -> eserver.wire.Publish
 	21, // 19: eserver.wire.RendezvousRequest.lookup:type_name -> eserver.wire.Lookup
 	1,  // 20: eserver.wire.Publish.ticket:type_name -> eserver.wire.SignedTicket
 	1,  // 21: eserver.wire.Lookup.ticket:type_name -> eserver.wire.SignedTicket
-	65, // 22: eserver.wire.RendezvousResponse.entries:type_name -> eserver.wire.RendezvousResponse.Entry
+	67, // 22: eserver.wire.RendezvousResponse.entries:type_name -> eserver.wire.RendezvousResponse.Entry
 	1,  // 23: eserver.wire.Hello.ticket:type_name -> eserver.wire.SignedTicket
 	25, // 24: eserver.wire.Frame.envelope:type_name -> eserver.wire.Envelope
 	26, // 25: eserver.wire.Frame.ack:type_name -> eserver.wire.Ack
-	31, // 26: eserver.wire.Payload.chat:type_name -> eserver.wire.Chat
-	32, // 27: eserver.wire.Payload.contact_request:type_name -> eserver.wire.ContactRequest
-	33, // 28: eserver.wire.Payload.contact_response:type_name -> eserver.wire.ContactResponse
-	35, // 29: eserver.wire.Payload.presence:type_name -> eserver.wire.Presence
-	34, // 30: eserver.wire.Payload.contact_removed:type_name -> eserver.wire.ContactRemoved
-	30, // 31: eserver.wire.Payload.receipt:type_name -> eserver.wire.Receipt
-	29, // 32: eserver.wire.Payload.visibility:type_name -> eserver.wire.Visibility
-	28, // 33: eserver.wire.Payload.stream_offer:type_name -> eserver.wire.StreamOffer
-	38, // 34: eserver.wire.RegistryRequest.heartbeat:type_name -> eserver.wire.Heartbeat
-	39, // 35: eserver.wire.RegistryRequest.list:type_name -> eserver.wire.ListSupernodes
-	41, // 36: eserver.wire.RegistryRequest.revocations:type_name -> eserver.wire.FetchRevocations
-	1,  // 37: eserver.wire.Heartbeat.ticket:type_name -> eserver.wire.SignedTicket
-	1,  // 38: eserver.wire.ListSupernodes.ticket:type_name -> eserver.wire.SignedTicket
-	1,  // 39: eserver.wire.RegistryResponse.supernode_ticket:type_name -> eserver.wire.SignedTicket
-	45, // 40: eserver.wire.RegistryResponse.supernodes:type_name -> eserver.wire.SupernodeInfo
-	44, // 41: eserver.wire.RegistryResponse.revocations:type_name -> eserver.wire.SignedRevocations
-	1,  // 42: eserver.wire.FetchRevocations.ticket:type_name -> eserver.wire.SignedTicket
-	43, // 43: eserver.wire.RevocationList.entries:type_name -> eserver.wire.Revocation
-	1,  // 44: eserver.wire.SupernodeInfo.ticket:type_name -> eserver.wire.SignedTicket
-	47, // 45: eserver.wire.MailboxRequest.put:type_name -> eserver.wire.MailPut
-	48, // 46: eserver.wire.MailboxRequest.fetch:type_name -> eserver.wire.MailFetch
-	49, // 47: eserver.wire.MailboxRequest.ack:type_name -> eserver.wire.MailAck
-	1,  // 48: eserver.wire.MailPut.ticket:type_name -> eserver.wire.SignedTicket
-	1,  // 49: eserver.wire.MailFetch.ticket:type_name -> eserver.wire.SignedTicket
-	1,  // 50: eserver.wire.MailAck.ticket:type_name -> eserver.wire.SignedTicket
-	51, // 51: eserver.wire.MailboxResponse.items:type_name -> eserver.wire.StoredMail
-	1,  // 52: eserver.wire.MailItem.sender:type_name -> eserver.wire.SignedTicket
-	25, // 53: eserver.wire.MailItem.envelope:type_name -> eserver.wire.Envelope
-	54, // 54: eserver.wire.ContactsRequest.put:type_name -> eserver.wire.ContactsPut
-	55, // 55: eserver.wire.ContactsRequest.get:type_name -> eserver.wire.ContactsGet
-	1,  // 56: eserver.wire.ContactsPut.ticket:type_name -> eserver.wire.SignedTicket
-	1,  // 57: eserver.wire.ContactsGet.ticket:type_name -> eserver.wire.SignedTicket
-	58, // 58: eserver.wire.ContactBackup.entries:type_name -> eserver.wire.ContactBackupEntry
-	60, // 59: eserver.wire.PrekeysRequest.publish:type_name -> eserver.wire.PrekeysPublish
-	61, // 60: eserver.wire.PrekeysRequest.fetch:type_name -> eserver.wire.PrekeysFetch
-	62, // 61: eserver.wire.PrekeysRequest.status:type_name -> eserver.wire.PrekeysStatus
-	1,  // 62: eserver.wire.PrekeysPublish.ticket:type_name -> eserver.wire.SignedTicket
-	1,  // 63: eserver.wire.PrekeysFetch.ticket:type_name -> eserver.wire.SignedTicket
-	1,  // 64: eserver.wire.PrekeysStatus.ticket:type_name -> eserver.wire.SignedTicket
-	64, // 65: eserver.wire.PrekeysResponse.devices:type_name -> eserver.wire.PrekeyDevice
-	1,  // 66: eserver.wire.RendezvousResponse.Entry.ticket:type_name -> eserver.wire.SignedTicket
-	67, // [67:67] is the sub-list for method output_type
-	67, // [67:67] is the sub-list for method input_type
-	67, // [67:67] is the sub-list for extension type_name
-	67, // [67:67] is the sub-list for extension extendee
-	0,  // [0:67] is the sub-list for field type_name
+	33, // 26: eserver.wire.Payload.chat:type_name -> eserver.wire.Chat
+	34, // 27: eserver.wire.Payload.contact_request:type_name -> eserver.wire.ContactRequest
+	35, // 28: eserver.wire.Payload.contact_response:type_name -> eserver.wire.ContactResponse
+	37, // 29: eserver.wire.Payload.presence:type_name -> eserver.wire.Presence
+	36, // 30: eserver.wire.Payload.contact_removed:type_name -> eserver.wire.ContactRemoved
+	32, // 31: eserver.wire.Payload.receipt:type_name -> eserver.wire.Receipt
+	31, // 32: eserver.wire.Payload.visibility:type_name -> eserver.wire.Visibility
+	30, // 33: eserver.wire.Payload.stream_offer:type_name -> eserver.wire.StreamOffer
+	28, // 34: eserver.wire.Payload.file_offer:type_name -> eserver.wire.FileOffer
+	29, // 35: eserver.wire.Payload.file_update:type_name -> eserver.wire.FileUpdate
+	40, // 36: eserver.wire.RegistryRequest.heartbeat:type_name -> eserver.wire.Heartbeat
+	41, // 37: eserver.wire.RegistryRequest.list:type_name -> eserver.wire.ListSupernodes
+	43, // 38: eserver.wire.RegistryRequest.revocations:type_name -> eserver.wire.FetchRevocations
+	1,  // 39: eserver.wire.Heartbeat.ticket:type_name -> eserver.wire.SignedTicket
+	1,  // 40: eserver.wire.ListSupernodes.ticket:type_name -> eserver.wire.SignedTicket
+	1,  // 41: eserver.wire.RegistryResponse.supernode_ticket:type_name -> eserver.wire.SignedTicket
+	47, // 42: eserver.wire.RegistryResponse.supernodes:type_name -> eserver.wire.SupernodeInfo
+	46, // 43: eserver.wire.RegistryResponse.revocations:type_name -> eserver.wire.SignedRevocations
+	1,  // 44: eserver.wire.FetchRevocations.ticket:type_name -> eserver.wire.SignedTicket
+	45, // 45: eserver.wire.RevocationList.entries:type_name -> eserver.wire.Revocation
+	1,  // 46: eserver.wire.SupernodeInfo.ticket:type_name -> eserver.wire.SignedTicket
+	49, // 47: eserver.wire.MailboxRequest.put:type_name -> eserver.wire.MailPut
+	50, // 48: eserver.wire.MailboxRequest.fetch:type_name -> eserver.wire.MailFetch
+	51, // 49: eserver.wire.MailboxRequest.ack:type_name -> eserver.wire.MailAck
+	1,  // 50: eserver.wire.MailPut.ticket:type_name -> eserver.wire.SignedTicket
+	1,  // 51: eserver.wire.MailFetch.ticket:type_name -> eserver.wire.SignedTicket
+	1,  // 52: eserver.wire.MailAck.ticket:type_name -> eserver.wire.SignedTicket
+	53, // 53: eserver.wire.MailboxResponse.items:type_name -> eserver.wire.StoredMail
+	1,  // 54: eserver.wire.MailItem.sender:type_name -> eserver.wire.SignedTicket
+	25, // 55: eserver.wire.MailItem.envelope:type_name -> eserver.wire.Envelope
+	56, // 56: eserver.wire.ContactsRequest.put:type_name -> eserver.wire.ContactsPut
+	57, // 57: eserver.wire.ContactsRequest.get:type_name -> eserver.wire.ContactsGet
+	1,  // 58: eserver.wire.ContactsPut.ticket:type_name -> eserver.wire.SignedTicket
+	1,  // 59: eserver.wire.ContactsGet.ticket:type_name -> eserver.wire.SignedTicket
+	60, // 60: eserver.wire.ContactBackup.entries:type_name -> eserver.wire.ContactBackupEntry
+	62, // 61: eserver.wire.PrekeysRequest.publish:type_name -> eserver.wire.PrekeysPublish
+	63, // 62: eserver.wire.PrekeysRequest.fetch:type_name -> eserver.wire.PrekeysFetch
+	64, // 63: eserver.wire.PrekeysRequest.status:type_name -> eserver.wire.PrekeysStatus
+	1,  // 64: eserver.wire.PrekeysPublish.ticket:type_name -> eserver.wire.SignedTicket
+	1,  // 65: eserver.wire.PrekeysFetch.ticket:type_name -> eserver.wire.SignedTicket
+	1,  // 66: eserver.wire.PrekeysStatus.ticket:type_name -> eserver.wire.SignedTicket
+	66, // 67: eserver.wire.PrekeysResponse.devices:type_name -> eserver.wire.PrekeyDevice
+	1,  // 68: eserver.wire.RendezvousResponse.Entry.ticket:type_name -> eserver.wire.SignedTicket
+	69, // [69:69] is the sub-list for method output_type
+	69, // [69:69] is the sub-list for method input_type
+	69, // [69:69] is the sub-list for extension type_name
+	69, // [69:69] is the sub-list for extension extendee
+	0,  // [0:69] is the sub-list for field type_name
 }
 
 func init() { file_wire_proto_init() }
@@ -4834,22 +5027,24 @@ func file_wire_proto_init() {
 		(*Payload_Receipt)(nil),
 		(*Payload_Visibility)(nil),
 		(*Payload_StreamOffer)(nil),
+		(*Payload_FileOffer)(nil),
+		(*Payload_FileUpdate)(nil),
 	}
-	file_wire_proto_msgTypes[37].OneofWrappers = []any{
+	file_wire_proto_msgTypes[39].OneofWrappers = []any{
 		(*RegistryRequest_Heartbeat)(nil),
 		(*RegistryRequest_List)(nil),
 		(*RegistryRequest_Revocations)(nil),
 	}
-	file_wire_proto_msgTypes[46].OneofWrappers = []any{
+	file_wire_proto_msgTypes[48].OneofWrappers = []any{
 		(*MailboxRequest_Put)(nil),
 		(*MailboxRequest_Fetch)(nil),
 		(*MailboxRequest_Ack)(nil),
 	}
-	file_wire_proto_msgTypes[53].OneofWrappers = []any{
+	file_wire_proto_msgTypes[55].OneofWrappers = []any{
 		(*ContactsRequest_Put)(nil),
 		(*ContactsRequest_Get)(nil),
 	}
-	file_wire_proto_msgTypes[59].OneofWrappers = []any{
+	file_wire_proto_msgTypes[61].OneofWrappers = []any{
 		(*PrekeysRequest_Publish)(nil),
 		(*PrekeysRequest_Fetch)(nil),
 		(*PrekeysRequest_Status)(nil),
@@ -4860,7 +5055,7 @@ func file_wire_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_wire_proto_rawDesc), len(file_wire_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   66,
+			NumMessages:   68,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
