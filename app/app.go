@@ -170,6 +170,9 @@ func (a *App) apply(ev api.Event) {
 	if m := ev.Message; m != nil {
 		a.message(*m)
 	}
+	if t := ev.Transfer; t != nil {
+		a.transfer(*t)
+	}
 	if d := ev.Delivered; d != nil {
 		if chat := a.chats[d.To]; chat != nil {
 			chat.delivered(d.ID)

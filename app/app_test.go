@@ -10,6 +10,7 @@ import (
 
 	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/driver/desktop"
+	"fyne.io/fyne/v2/storage"
 	"fyne.io/fyne/v2/test"
 	"fyne.io/fyne/v2/theme"
 
@@ -727,5 +728,53 @@ func TestDevicesAndPassword(t *testing.T) {
 	a.apply(api.Event{SignedOut: true, SignedOutReason: "This computer was removed from your account."})
 	if a.account != nil || !strings.Contains(a.signIn.errText.Text, "removed from your account") {
 		t.Fatalf("signed out: account %v, sign-in says %q", a.account, a.signIn.errText.Text)
+	}
+}
+
+// TestFileTransferBars: an offer opens the conversation with a bar to
+// accept or decline; accepting reaches the node; progress fills the bar;
+// done offers the folder; files dropped on the window are sent.
+func TestFileTransferBars(t *testing.T) {
+	a, fake := signedIn(t)
+	bob := contact("bob", api.StatusOnline)
+	a.apply(api.Event{Contact: &bob})
+	offer := api.Transfer{ID: "t1", Peer: "bob", Name: "cat.jpg", Size: 4 << 20, State: api.TransferIncoming}
+	a.apply(api.Event{Transfer: &offer})
+	c := a.chats["bob"]
+	if c == nil || !c.shown {
+		t.Fatal("an offer did not open the conversation")
+	}
+	r := c.transferRows["t1"]
+	if r == nil || !r.accept.Visible() || !r.decline.Visible() || r.cancel.Visible() || !strings.Contains(r.label.Text, "cat.jpg (4.0 MB) from bob") {
+		t.Fatalf("offer bar: %+v", r)
+	}
+	test.Tap(r.accept)
+	if !fake.called("AcceptFile t1 ") {
+		t.Fatalf("accept not sent: %v", fake.Calls())
+	}
+	moving := offer
+	moving.State, moving.Bytes, moving.Rate = api.TransferActive, 1<<20, 2<<20
+	a.apply(api.Event{Transfer: &moving})
+	if r.bar.Value != 0.25 || r.accept.Visible() || !r.pause.Visible() || !r.cancel.Visible() || !strings.Contains(r.label.Text, "1.0 MB of 4.0 MB, 2.0 MB/s") {
+		t.Fatalf("moving bar: value %v, label %q", r.bar.Value, r.label.Text)
+	}
+	test.Tap(r.pause)
+	if !fake.called("PauseTransfer t1") {
+		t.Fatalf("pause not sent: %v", fake.Calls())
+	}
+	finished := moving
+	finished.State, finished.Bytes, finished.Path = api.TransferDone, 4<<20, "/tmp/in/cat.jpg"
+	a.apply(api.Event{Transfer: &finished})
+	if r.bar.Value != 1 || !r.openDir.Visible() || r.cancel.Visible() || !r.closeRow.Visible() {
+		t.Fatalf("done bar: value %v", r.bar.Value)
+	}
+	test.Tap(r.closeRow)
+	if len(c.transferRows) != 0 || len(c.transferBox.Objects) != 0 {
+		t.Fatal("closing the bar left it")
+	}
+
+	c.dropped(fyne.NewPos(1, 1), []fyne.URI{storage.NewFileURI("/tmp/dropped.txt")})
+	if !fake.called("SendFile bob /tmp/dropped.txt") {
+		t.Fatalf("dropped file not sent: %v", fake.Calls())
 	}
 }

@@ -42,6 +42,11 @@ type chatWindow struct {
 	entry   *chatEntry
 	send    *widget.Button
 
+	// File transfers: a bar per file above the entry (transfers.go).
+	sendFile     *widget.Button
+	transferBox  *fyne.Container
+	transferRows map[string]*transferRow
+
 	rows []*messageRow
 	byID map[string]*messageRow
 	// early holds deliveries that arrived before Send told us the ID.
@@ -82,6 +87,9 @@ func (a *App) newChatWindow(with string) *chatWindow {
 	c.entry = newChatEntry(c.sendText)
 	c.entry.SetPlaceHolder("Type a message. Enter sends, Shift+Enter starts a new line.")
 	c.send = widget.NewButton("Send", c.sendText)
+	c.sendFile = widget.NewButtonWithIcon("", theme.FileIcon(), c.chooseFile)
+	c.transferBox = container.NewVBox()
+	c.transferRows = map[string]*transferRow{}
 
 	avatar := canvas.NewImageFromResource(avatarResource)
 	avatar.FillMode = canvas.ImageFillContain
@@ -91,7 +99,7 @@ func (a *App) newChatWindow(with string) *chatWindow {
 	c.banner = c.newSecurityBanner()
 	header := container.NewBorder(nil, nil, avatar, container.NewVBox(c.lock), container.NewVBox(
 		container.NewHBox(container.NewPadded(c.glyph), c.nick, c.status), c.subnick))
-	entryArea := container.NewBorder(nil, nil, nil, c.send, c.entry)
+	entryArea := container.NewBorder(c.transferBox, nil, nil, container.NewHBox(c.sendFile, c.send), c.entry)
 	split := container.NewVSplit(c.scroll, entryArea)
 	split.Offset = 0.78
 	c.top = container.NewVBox(header, c.banner, widget.NewSeparator())
@@ -99,6 +107,7 @@ func (a *App) newChatWindow(with string) *chatWindow {
 	c.win.Resize(fyne.NewSize(480, 420))
 	c.win.SetIcon(iconResource)
 	c.win.SetCloseIntercept(c.hide)
+	c.win.SetOnDropped(c.dropped) // files dropped on the conversation are sent
 	if ct, ok := a.contacts[with]; ok {
 		c.setContact(ct)
 	} else {
