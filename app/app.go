@@ -45,6 +45,11 @@ type App struct {
 	// run executes a command off the UI goroutine. Tests replace it to run
 	// commands inline, which the test driver's synchronous fyne.Do allows.
 	run func(func())
+	// uiDo brings updates from long-running background work (live streams)
+	// onto Fyne's goroutine: fyne.Do. Tests that run such work replace it,
+	// since the test driver's fyne.Do runs the update on the caller's
+	// goroutine, beside the test's own.
+	uiDo func(func())
 
 	account  *api.Account // nil when signed out
 	contacts map[string]api.Contact
@@ -54,8 +59,8 @@ type App struct {
 	settings *settingsWindow // nil until first opened
 
 	passwordDlg *passwordDialog // the last Change password dialog, for tests
-	lastRole *api.RoleEvent  // the latest role change, for the options window
-	chats    map[string]*chatWindow
+	lastRole    *api.RoleEvent  // the latest role change, for the options window
+	chats       map[string]*chatWindow
 }
 
 // New builds the windows (none is shown yet) of an app that drives api.
@@ -63,6 +68,7 @@ type App struct {
 func New(a fyne.App, backend api.API, opts Options) *App {
 	a.SetIcon(iconResource)
 	app := &App{
+		uiDo:     fyne.Do,
 		fyne:     a,
 		api:      backend,
 		opts:     opts,
@@ -172,6 +178,9 @@ func (a *App) apply(ev api.Event) {
 	}
 	if t := ev.Transfer; t != nil {
 		a.transfer(*t)
+	}
+	if s := ev.StreamIncoming; s != nil {
+		a.liveIncoming(*s)
 	}
 	if d := ev.Delivered; d != nil {
 		if chat := a.chats[d.To]; chat != nil {

@@ -3,6 +3,8 @@ package app
 import (
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -777,4 +779,67 @@ func TestFileTransferBars(t *testing.T) {
 	if !fake.called("SendFile bob /tmp/dropped.txt") {
 		t.Fatalf("dropped file not sent: %v", fake.Calls())
 	}
+}
+
+// TestLiveStreams: Send live follows a growing file until Stop; a
+// contact's live stream shows LIVE and Save writes it into ~/Downloads.
+func TestLiveStreams(t *testing.T) {
+	a, fake := signedIn(t)
+	bob := contact("bob", api.StatusOnline)
+	a.apply(api.Event{Contact: &bob})
+	a.openChat("bob")
+	c := a.chats["bob"]
+	a.uiDo = func(func()) {} // the streams' label updates are not what this test checks
+	old := livePoll
+	livePoll = 5 * time.Millisecond
+	t.Cleanup(func() { livePoll = old })
+
+	path := filepath.Join(t.TempDir(), "recording.wav")
+	if err := os.WriteFile(path, []byte("first part;"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c.sendLive(path)
+	eventually(t, "the first part streamed", func() bool { return fake.streamedBytes() == "first part;" })
+	f, err := os.OpenFile(path, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.WriteString("second part")
+	f.Close()
+	eventually(t, "the file's growth streamed", func() bool { return fake.streamedBytes() == "first part;second part" })
+	row := c.liveRows[0]
+	test.Tap(row.stop)
+	eventually(t, "the stream closed", func() bool { return fake.called("CloseStream") })
+
+	home := t.TempDir()
+	t.Setenv("HOME", home)
+	fake.mu.Lock()
+	fake.incoming = "live from bob"
+	fake.mu.Unlock()
+	a.apply(api.Event{StreamIncoming: &api.StreamEvent{ID: "in1", From: "bob", Label: "screen"}})
+	in := c.liveRows[1]
+	if !in.accept.Visible() || !strings.Contains(in.label.Text, "LIVE") {
+		t.Fatalf("incoming live bar: %q", in.label.Text)
+	}
+	test.Tap(in.accept)
+	eventually(t, "the stream saved", func() bool {
+		files, _ := filepath.Glob(filepath.Join(home, "Downloads", "screen.*.live"))
+		if len(files) != 1 {
+			return false
+		}
+		b, _ := os.ReadFile(files[0])
+		return string(b) == "live from bob"
+	})
+}
+
+// eventually polls cond for up to 10 s.
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for range 1000 {
+		if cond() {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatalf("timed out waiting for %s", what)
 }

@@ -46,6 +46,8 @@ type chatWindow struct {
 	sendFile     *widget.Button
 	transferBox  *fyne.Container
 	transferRows map[string]*transferRow
+	liveBtn      *widget.Button
+	liveRows     []*liveRow // live streams, both ways (live.go)
 
 	rows []*messageRow
 	byID map[string]*messageRow
@@ -88,6 +90,7 @@ func (a *App) newChatWindow(with string) *chatWindow {
 	c.entry.SetPlaceHolder("Type a message. Enter sends, Shift+Enter starts a new line.")
 	c.send = widget.NewButton("Send", c.sendText)
 	c.sendFile = widget.NewButtonWithIcon("", theme.FileIcon(), c.chooseFile)
+	c.liveBtn = widget.NewButtonWithIcon("", theme.MediaRecordIcon(), c.chooseLive)
 	c.transferBox = container.NewVBox()
 	c.transferRows = map[string]*transferRow{}
 
@@ -99,7 +102,7 @@ func (a *App) newChatWindow(with string) *chatWindow {
 	c.banner = c.newSecurityBanner()
 	header := container.NewBorder(nil, nil, avatar, container.NewVBox(c.lock), container.NewVBox(
 		container.NewHBox(container.NewPadded(c.glyph), c.nick, c.status), c.subnick))
-	entryArea := container.NewBorder(c.transferBox, nil, nil, container.NewHBox(c.sendFile, c.send), c.entry)
+	entryArea := container.NewBorder(c.transferBox, nil, nil, container.NewHBox(c.sendFile, c.liveBtn, c.send), c.entry)
 	split := container.NewVSplit(c.scroll, entryArea)
 	split.Offset = 0.78
 	c.top = container.NewVBox(header, c.banner, widget.NewSeparator())

@@ -33,8 +33,8 @@ type mainWindow struct {
 	list *widget.List
 	rows []listRow // what list shows: group headers and contacts
 
-	signOutItem *fyne.MenuItem
-	addItem     *fyne.MenuItem
+	signOutItem  *fyne.MenuItem
+	addItem      *fyne.MenuItem
 	optionsItem  *fyne.MenuItem
 	passwordItem *fyne.MenuItem
 

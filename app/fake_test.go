@@ -3,8 +3,8 @@ package app
 import (
 	"context"
 	"fmt"
-	"strings"
 	"io"
+	"strings"
 	"sync"
 	"time"
 
@@ -27,6 +27,8 @@ type fakeAPI struct {
 	loginReq    api.LoginRequest
 	events      chan api.Event
 	verified    map[string]bool // VerifyContact's last word per contact
+	streamed    []byte          // written to streams the fake opened
+	incoming    string          // what AcceptStream's stream holds
 }
 
 var _ api.API = (*fakeAPI)(nil)
@@ -186,14 +188,43 @@ func (f *fakeAPI) Transfers(_ context.Context) ([]api.Transfer, error) {
 	return nil, nil
 }
 
+// fakeStream is the writing end of a stream the fake opened.
+type fakeStream struct {
+	f *fakeAPI
+}
+
+func (s fakeStream) Write(p []byte) (int, error) {
+	s.f.mu.Lock()
+	defer s.f.mu.Unlock()
+	s.f.streamed = append(s.f.streamed, p...)
+	return len(p), nil
+}
+
+func (s fakeStream) Close() error {
+	s.f.record("CloseStream")
+	return nil
+}
+
+// streamedBytes is what was written to opened streams so far.
+func (f *fakeAPI) streamedBytes() string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return string(f.streamed)
+}
+
 func (f *fakeAPI) OpenStream(_ context.Context, to, label string) (string, io.WriteCloser, error) {
 	f.record("OpenStream %s %s", to, label)
-	return "", nil, api.ErrUnreachable
+	return "s1", fakeStream{f}, nil
 }
 
 func (f *fakeAPI) AcceptStream(_ context.Context, id string) (io.ReadCloser, error) {
 	f.record("AcceptStream %s", id)
-	return nil, api.ErrBadRequest
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.incoming == "" {
+		return nil, api.ErrBadRequest
+	}
+	return io.NopCloser(strings.NewReader(f.incoming)), nil
 }
 
 func (f *fakeAPI) SafetyNumber(_ context.Context, username string) (api.Safety, error) {
