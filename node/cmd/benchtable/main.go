@@ -20,6 +20,8 @@ var pairs = []struct{ what, bench, baseline string }{
 	{"live stream vs raw stream, 256 KiB writes", "BenchmarkLiveStream/write=262144", "BenchmarkRawStream/write=262144"},
 	{"live stream vs raw stream, 4 KiB writes", "BenchmarkLiveStream/write=4096", "BenchmarkRawStream/write=4096"},
 	{"file transfer 256 MiB vs raw stream into a file", "BenchmarkTransfer/chunk=256KiB", "BenchmarkRawStreamCopy/file"},
+	{"1 GiB file: EServer vs raw stream into a file", "BenchmarkXferEServer", "BenchmarkXferRawStreamToFile"},
+	{"1 GiB file: EServer vs croc (local relay)", "BenchmarkXferEServer", "BenchmarkXferCroc"},
 }
 
 // rates are benchmarks also shown as operations per second.
