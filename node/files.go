@@ -328,6 +328,16 @@ func (s *session) transferFor(id string) (store.Transfer, error) {
 	return t, err
 }
 
+// transferOf returns the session and the transfer with hex ID id.
+func (n *Node) transferOf(id string) (*session, store.Transfer, error) {
+	s, err := n.current()
+	if err != nil {
+		return nil, store.Transfer{}, err
+	}
+	t, err := s.transferFor(id)
+	return s, t, err
+}
+
 // SendFile implements API.
 func (n *Node) SendFile(ctx context.Context, to, path string) (string, error) {
 	s, err := n.sessionFor(to)
@@ -377,11 +387,7 @@ func (n *Node) downloadDir() string {
 
 // AcceptFile implements API.
 func (n *Node) AcceptFile(ctx context.Context, id, dir string) error {
-	s, err := n.current()
-	if err != nil {
-		return err
-	}
-	t, err := s.transferFor(id)
+	s, t, err := n.transferOf(id)
 	if err != nil {
 		return err
 	}
@@ -405,11 +411,7 @@ func (n *Node) AcceptFile(ctx context.Context, id, dir string) error {
 
 // DeclineFile implements API.
 func (n *Node) DeclineFile(ctx context.Context, id string) error {
-	s, err := n.current()
-	if err != nil {
-		return err
-	}
-	t, err := s.transferFor(id)
+	s, t, err := n.transferOf(id)
 	if err != nil {
 		return err
 	}
@@ -422,11 +424,7 @@ func (n *Node) DeclineFile(ctx context.Context, id string) error {
 
 // PauseTransfer implements API.
 func (n *Node) PauseTransfer(ctx context.Context, id string) error {
-	s, err := n.current()
-	if err != nil {
-		return err
-	}
-	t, err := s.transferFor(id)
+	s, t, err := n.transferOf(id)
 	if err != nil {
 		return err
 	}
@@ -442,11 +440,7 @@ func (n *Node) PauseTransfer(ctx context.Context, id string) error {
 
 // ResumeTransfer implements API.
 func (n *Node) ResumeTransfer(ctx context.Context, id string) error {
-	s, err := n.current()
-	if err != nil {
-		return err
-	}
-	t, err := s.transferFor(id)
+	s, t, err := n.transferOf(id)
 	if err != nil {
 		return err
 	}
@@ -462,11 +456,7 @@ func (n *Node) ResumeTransfer(ctx context.Context, id string) error {
 
 // CancelTransfer implements API.
 func (n *Node) CancelTransfer(ctx context.Context, id string) error {
-	s, err := n.current()
-	if err != nil {
-		return err
-	}
-	t, err := s.transferFor(id)
+	s, t, err := n.transferOf(id)
 	if err != nil {
 		return err
 	}
