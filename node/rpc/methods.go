@@ -28,24 +28,24 @@ var methods = map[string]handler{
 	"login":          login,
 	"logout":         logout,
 	"addContact":     addContact,
-	"acceptContact":  contactCommand(api.API.AcceptContact),
-	"declineContact": contactCommand(api.API.DeclineContact),
-	"blockContact":   contactCommand(api.API.BlockContact),
-	"unblockContact": contactCommand(api.API.UnblockContact),
-	"removeContact":  contactCommand(api.API.RemoveContact),
+	"acceptContact":  command("username", api.API.AcceptContact),
+	"declineContact": command("username", api.API.DeclineContact),
+	"blockContact":   command("username", api.API.BlockContact),
+	"unblockContact": command("username", api.API.UnblockContact),
+	"removeContact":  command("username", api.API.RemoveContact),
 	"listContacts":   listContacts,
 	"setPresence":    setPresence,
 	"setSupernode":   setSupernode,
 	"safetyNumber":   safetyNumber,
 	"sendFile":       sendFile,
 	"acceptFile":     acceptFile,
-	"declineFile":    transferCommand(api.API.DeclineFile),
-	"pauseTransfer":  transferCommand(api.API.PauseTransfer),
-	"resumeTransfer": transferCommand(api.API.ResumeTransfer),
-	"cancelTransfer": transferCommand(api.API.CancelTransfer),
+	"declineFile":    command("transferId", api.API.DeclineFile),
+	"pauseTransfer":  command("transferId", api.API.PauseTransfer),
+	"resumeTransfer": command("transferId", api.API.ResumeTransfer),
+	"cancelTransfer": command("transferId", api.API.CancelTransfer),
 	"listTransfers":  listTransfers,
 	"listDevices":    listDevices,
-	"revokeDevice":   revokeDevice,
+	"revokeDevice":   command("peerId", api.API.RevokeDevice),
 	"changePassword": changePassword,
 	"verifyContact":  verifyContact,
 	"send":           send,
@@ -191,19 +191,27 @@ func addContact(ctx context.Context, backend api.API, raw json.RawMessage) (any,
 	return empty{}, nil
 }
 
-// contactCommand is a method taking only {username}.
-func contactCommand(call func(api.API, context.Context, string) error) handler {
+// command is a method whose only param is the string field, required,
+// answered with {} once call succeeds.
+func command(field string, call func(api.API, context.Context, string) error) handler {
 	return func(ctx context.Context, backend api.API, raw json.RawMessage) (any, error) {
-		var p struct {
-			Username string `json:"username"`
-		}
+		var p map[string]json.RawMessage
 		if err := decodeParams(raw, &p); err != nil {
 			return nil, err
 		}
-		if err := required("username", p.Username); err != nil {
+		var v string
+		for k, r := range p {
+			if k != field {
+				return nil, badParams("unknown field %q", k)
+			}
+			if err := json.Unmarshal(r, &v); err != nil {
+				return nil, badParams("%s must be a string", field)
+			}
+		}
+		if err := required(field, v); err != nil {
 			return nil, err
 		}
-		if err := call(backend, ctx, p.Username); err != nil {
+		if err := call(backend, ctx, v); err != nil {
 			return nil, err
 		}
 		return empty{}, nil
@@ -290,25 +298,6 @@ func acceptFile(ctx context.Context, backend api.API, raw json.RawMessage) (any,
 	return empty{}, nil
 }
 
-// transferCommand is a method taking only a transfer ID.
-func transferCommand(call func(api.API, context.Context, string) error) handler {
-	return func(ctx context.Context, backend api.API, raw json.RawMessage) (any, error) {
-		var p struct {
-			TransferID string `json:"transferId"`
-		}
-		if err := decodeParams(raw, &p); err != nil {
-			return nil, err
-		}
-		if err := required("transferId", p.TransferID); err != nil {
-			return nil, err
-		}
-		if err := call(backend, ctx, p.TransferID); err != nil {
-			return nil, err
-		}
-		return empty{}, nil
-	}
-}
-
 // transferNote is a transfer as the daemon shows it.
 type transferNote struct {
 	TransferID string  `json:"transferId"`
@@ -374,23 +363,6 @@ func listDevices(ctx context.Context, backend api.API, raw json.RawMessage) (any
 	return struct {
 		Devices []deviceJSON `json:"devices"`
 	}{out}, nil
-}
-
-// revokeDevice removes a device from the account.
-func revokeDevice(ctx context.Context, backend api.API, raw json.RawMessage) (any, error) {
-	var p struct {
-		PeerID string `json:"peerId"`
-	}
-	if err := decodeParams(raw, &p); err != nil {
-		return nil, err
-	}
-	if err := required("peerId", p.PeerID); err != nil {
-		return nil, err
-	}
-	if err := backend.RevokeDevice(ctx, p.PeerID); err != nil {
-		return nil, err
-	}
-	return empty{}, nil
 }
 
 // changePassword changes the account's password.
