@@ -155,7 +155,7 @@ func stateText(t api.Transfer) string {
 	case api.TransferIncoming:
 		return "wants to send you this file"
 	case api.TransferActive:
-		if t.Outgoing {
+		if t.Outgoing && t.Bytes == 0 {
 			return "sending"
 		}
 		if t.Rate > 0 {

@@ -117,7 +117,18 @@ func (s *session) share(t store.Transfer) error {
 	if err != nil {
 		return fmt.Errorf("no device of %s known", t.Peer)
 	}
-	return s.files.sender.Add(transfer.Share{Offer: offerOf(t), Path: t.Path, Peer: p})
+	o := offerOf(t)
+	return s.files.sender.Add(transfer.Share{Offer: o, Path: t.Path, Peer: p, Sent: func(n int64) {
+		s.files.mu.Lock()
+		s.files.progress[o.ID] = transfer.Progress{ID: o.ID, Done: min(n, t.Size), Total: t.Size}
+		s.files.mu.Unlock()
+		cur, err := s.store.Transfer(t.ID)
+		if err != nil {
+			return
+		}
+		at := s.toTransfer(cur, nil)
+		s.n.emit(api.Event{Transfer: &at})
+	}})
 }
 
 // toTransfer is t as the API shows it.

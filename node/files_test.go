@@ -150,6 +150,7 @@ func TestFileTransfer(t *testing.T) {
 		t.Fatal(err)
 	}
 	offer := bob.waitTransfer(id, api.TransferIncoming)
+
 	if offer.Name != "holiday.mov" || offer.Size != int64(len(data)) || offer.Peer != "alice" || offer.Outgoing {
 		t.Fatalf("offer %+v", offer)
 	}
@@ -166,6 +167,10 @@ func TestFileTransfer(t *testing.T) {
 		t.Fatalf("received %d bytes (%v), want the %d sent", len(got), err, len(data))
 	}
 	alice.waitTransfer(id, api.TransferDone)
+	// The sender counted the bytes leaving too.
+	if ts, err := alice.Transfers(ctx(t)); err != nil || len(ts) != 1 || ts[0].State != api.TransferDone || ts[0].Bytes != int64(len(data)) {
+		t.Fatalf("alice's transfers: %+v, %v", ts, err)
+	}
 	if err := bob.AcceptFile(ctx(t), id, dir); !errors.Is(err, api.ErrBadRequest) {
 		t.Fatalf("accepting a finished transfer: %v", err)
 	}

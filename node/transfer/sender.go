@@ -23,6 +23,10 @@ type Share struct {
 	// Peer is the only peer served. The identity is the authenticated
 	// remote peer of the stream, never anything in the request.
 	Peer peer.ID
+	// Sent, if set, is told how many bytes of the file have been written
+	// to the receiver so far (chunks re-sent count again), at most every
+	// ProgressInterval and once more after the last chunk of a request.
+	Sent func(bytes int64)
 }
 
 // Sender serves offered files on ProtocolID. Start it once; Close stops it,
@@ -53,6 +57,28 @@ type share struct {
 	size    int64
 	modTime time.Time
 	streams map[network.Stream]struct{}
+
+	sentMu   sync.Mutex
+	sent     int64
+	reported time.Time
+}
+
+// wrote counts n more bytes of the file written, and reports them when due
+// (or when last is set: the end of a request).
+func (sh *share) wrote(n int64, last bool) {
+	if sh.Sent == nil {
+		return
+	}
+	sh.sentMu.Lock()
+	sh.sent += n
+	total, due := sh.sent, last || time.Since(sh.reported) >= ProgressInterval
+	if due {
+		sh.reported = time.Now()
+	}
+	sh.sentMu.Unlock()
+	if due {
+		sh.Sent(total)
+	}
 }
 
 // NewSender returns a Sender on h; call Start to serve.
@@ -312,6 +338,7 @@ func (s *Sender) write(st network.Stream, sh *share, i uint64, frame []byte) err
 	if _, err := st.Write(frame); err != nil {
 		return fmt.Errorf("writing chunk %d: %w", i, err)
 	}
+	sh.wrote(int64(sh.Offer.chunkLen(i)), i+1 == sh.Offer.Chunks())
 	if s.served != nil {
 		s.served(sh.Offer.ID, i)
 	}

@@ -494,3 +494,28 @@ func TestUnknownPeerDialFails(t *testing.T) {
 		t.Fatal("receive from an unknown peer succeeded")
 	}
 }
+
+// TestSenderReportsSent: a sender told of the bytes it wrote reaches the
+// whole file's size by the end.
+func TestSenderReportsSent(t *testing.T) {
+	p := newPair(t)
+	o, src := p.offer(t, "sent.bin", 4<<20, MinChunkSize)
+	var mu sync.Mutex
+	var last int64
+	p.s.Cancel(o.ID)
+	if err := p.s.Add(Share{Offer: o, Path: src, Peer: p.rh.ID(), Sent: func(n int64) {
+		mu.Lock()
+		last = n
+		mu.Unlock()
+	}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.r.Receive(context.Background(), p.req(o)); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if last != o.Size {
+		t.Fatalf("the sender reported %d bytes sent, want %d", last, o.Size)
+	}
+}
