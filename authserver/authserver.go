@@ -518,20 +518,29 @@ func (s *Server) authenticate(ctx context.Context, rw io.ReadWriter, acct string
 	}
 	// Every way out but the ones below counts as a failure: a wrong password
 	// usually ends with the client hanging up after KE2.
-	result := loginFailed
-	defer func() { s.stats.login(result) }()
+	result, counted := loginFailed, false
+	defer func() {
+		if !counted {
+			s.stats.login(result)
+		}
+	}()
+	// refuseLimited counts the refusal before answering it, so whoever
+	// reads the answer also finds it counted.
+	refuseLimited := func() error {
+		s.stats.login(loginRateLimited)
+		counted = true
+		return s.refuse(rw, CodeRateLimited, "too many failed logins, try again later")
+	}
 	// Security layer: refuse before any OPAQUE work, the same way for real
 	// and unknown accounts.
 	if !s.accts.attempt(acct, now) {
-		result = loginRateLimited
 		s.log.Info("login refused: account rate limited", "user", acct, "ip", ip)
-		return false, s.refuse(rw, CodeRateLimited, "too many failed logins, try again later")
+		return false, refuseLimited()
 	}
 	if !s.addrs.attempt(ip, now) {
-		result = loginRateLimited
 		s.accts.forgetOne(acct)
 		s.log.Info("login refused: address rate limited", "user", acct, "ip", ip)
-		return false, s.refuse(rw, CodeRateLimited, "too many failed logins, try again later")
+		return false, refuseLimited()
 	}
 	// From here the attempt counts as a failure until KE3 verifies.
 	forget := func() { s.accts.forgetOne(acct); s.addrs.forgetOne(ip) }
