@@ -755,9 +755,9 @@ func TestFileTransferBars(t *testing.T) {
 		t.Fatalf("accept not sent: %v", fake.Calls())
 	}
 	moving := offer
-	moving.State, moving.Bytes, moving.Rate = api.TransferActive, 1<<20, 2<<20
+	moving.State, moving.Bytes, moving.Rate, moving.ETA = api.TransferActive, 1<<20, 2<<20, 1500*time.Millisecond
 	a.apply(api.Event{Transfer: &moving})
-	if r.bar.Value != 0.25 || r.accept.Visible() || !r.pause.Visible() || !r.cancel.Visible() || !strings.Contains(r.label.Text, "1.0 MB of 4.0 MB, 2.0 MB/s") {
+	if r.bar.Value != 0.25 || r.accept.Visible() || !r.pause.Visible() || !r.cancel.Visible() || !strings.Contains(r.label.Text, "1.0 MB of 4.0 MB, 2.0 MB/s, 2 s left") {
 		t.Fatalf("moving bar: value %v, label %q", r.bar.Value, r.label.Text)
 	}
 	test.Tap(r.pause)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/url"
 	"path/filepath"
+	"time"
 
 	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/container"
@@ -159,7 +160,11 @@ func stateText(t api.Transfer) string {
 			return "sending"
 		}
 		if t.Rate > 0 {
-			return fmt.Sprintf("%s of %s, %s/s", sizeText(t.Bytes), sizeText(t.Size), sizeText(int64(t.Rate)))
+			text := fmt.Sprintf("%s of %s, %s/s", sizeText(t.Bytes), sizeText(t.Size), sizeText(int64(t.Rate)))
+			if t.ETA > 0 {
+				text += ", " + etaText(t.ETA) + " left"
+			}
+			return text
 		}
 		return fmt.Sprintf("%s of %s", sizeText(t.Bytes), sizeText(t.Size))
 	case api.TransferPaused:
@@ -175,6 +180,18 @@ func stateText(t api.Transfer) string {
 			return "failed: " + t.Error
 		}
 		return "failed"
+	}
+}
+
+// etaText is a time left as people say it.
+func etaText(d time.Duration) string {
+	switch {
+	case d < time.Minute:
+		return fmt.Sprintf("%d s", int(d.Seconds()+0.5))
+	case d < time.Hour:
+		return fmt.Sprintf("%d min", int(d.Minutes()+0.5))
+	default:
+		return fmt.Sprintf("%.1f h", d.Hours())
 	}
 }
 
