@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -140,54 +141,68 @@ func TestNATLab(t *testing.T) {
 		{"endpoint-dependent NATs", true, []string{"relayed"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			l := &lab{t: t, prefix: fmt.Sprintf("es%d%s-", os.Getpid()%10000, map[bool]string{false: "p", true: "r"}[tc.random])}
-			l.build(tc.random)
-			server := startLabServer(t, l.ns("pub"))
-			alice := startDaemonIn(t, l.ns("lanA"), "/ip4/0.0.0.0/tcp/0,/ip4/0.0.0.0/udp/0/quic-v1")
-			bob := startDaemonIn(t, l.ns("lanB"), "/ip4/0.0.0.0/tcp/0,/ip4/0.0.0.0/udp/0/quic-v1")
-			// Each LAN reaches the server at its own router's public side.
-			alice.call("register", map[string]any{"server": "/ip4/11.77.1.1/tcp/1864/p2p/" + server, "username": "alice", "password": "a"}, "")
-			bob.call("register", map[string]any{"server": "/ip4/11.77.2.1/tcp/1864/p2p/" + server, "username": "bob", "password": "b"}, "")
-			alice.call("login", map[string]any{"server": "/ip4/11.77.1.1/tcp/1864/p2p/" + server, "username": "alice", "password": "a"}, "")
-			bob.call("login", map[string]any{"server": "/ip4/11.77.2.1/tcp/1864/p2p/" + server, "username": "bob", "password": "b"}, "")
-			alice.call("addContact", map[string]any{"username": "bob"}, "")
-			bob.note("contactRequest", nil)
-			bob.call("acceptContact", map[string]any{"username": "alice"}, "")
-			alice.note("contactUpdate", func(p map[string]any) bool { return p["relation"] == "accepted" })
-			for i := range 5 {
-				alice.call("send", map[string]any{"to": "bob", "text": fmt.Sprintf("across the NATs %d", i)}, "")
-			}
-			for i := range 5 {
-				m := bob.note("message", nil)
-				if m["text"] != fmt.Sprintf("across the NATs %d", i) {
-					t.Fatalf("message %d: %v", i, m)
+			// A hole punch is a race of two SYNs through two NATs; on a
+			// loaded machine it can miss, and libp2p tries once per
+			// connection. A fresh lab gets one more chance: punching must
+			// work in one of two, the relay must carry the chat in both.
+			for attempt := 1; ; attempt++ {
+				via := runLab(t, tc.random, attempt)
+				t.Logf("attempt %d: alice reaches bob: %s", attempt, via)
+				if slices.Contains(tc.want, via) {
+					return
 				}
-			}
-			// How alice reaches bob: never directly through two NATs.
-			var via string
-			for range 150 {
-				cs := alice.call("listContacts", map[string]any{}, "")["contacts"].([]any)
-				via = cs[0].(map[string]any)["via"].(string)
-				if via == tc.want[0] {
-					break
+				if attempt == 2 || via != "relayed" {
+					t.Fatalf("alice reaches bob via %q, want one of %v", via, tc.want)
 				}
-				time.Sleep(100 * time.Millisecond)
-			}
-			t.Logf("alice reaches bob: %s", via)
-			ok := false
-			for _, w := range tc.want {
-				ok = ok || via == w
-			}
-			if !ok {
-				t.Fatalf("alice reaches bob via %q, want one of %v", via, tc.want)
-			}
-			// The conversation goes on over the upgraded (or relayed) path.
-			bob.call("send", map[string]any{"to": "alice", "text": "reply via " + via}, "")
-			if m := alice.note("message", nil); m["text"] != "reply via "+via {
-				t.Fatalf("reply: %v", m)
 			}
 		})
 	}
+}
+
+// runLab builds a lab, has alice and bob chat across it, and returns how
+// alice reaches bob once the connection settled (after up to 15 s).
+func runLab(t *testing.T, random bool, attempt int) string {
+	t.Helper()
+	l := &lab{t: t, prefix: fmt.Sprintf("es%d%s%d-", os.Getpid()%10000, map[bool]string{false: "p", true: "r"}[random], attempt)}
+	l.build(random)
+	server := startLabServer(t, l.ns("pub"))
+	alice := startDaemonIn(t, l.ns("lanA"), "/ip4/0.0.0.0/tcp/0,/ip4/0.0.0.0/udp/0/quic-v1")
+	bob := startDaemonIn(t, l.ns("lanB"), "/ip4/0.0.0.0/tcp/0,/ip4/0.0.0.0/udp/0/quic-v1")
+	// Each LAN reaches the server at its own router's public side.
+	alice.call("register", map[string]any{"server": "/ip4/11.77.1.1/tcp/1864/p2p/" + server, "username": "alice", "password": "a"}, "")
+	bob.call("register", map[string]any{"server": "/ip4/11.77.2.1/tcp/1864/p2p/" + server, "username": "bob", "password": "b"}, "")
+	alice.call("login", map[string]any{"server": "/ip4/11.77.1.1/tcp/1864/p2p/" + server, "username": "alice", "password": "a"}, "")
+	bob.call("login", map[string]any{"server": "/ip4/11.77.2.1/tcp/1864/p2p/" + server, "username": "bob", "password": "b"}, "")
+	alice.call("addContact", map[string]any{"username": "bob"}, "")
+	bob.note("contactRequest", nil)
+	bob.call("acceptContact", map[string]any{"username": "alice"}, "")
+	alice.note("contactUpdate", func(p map[string]any) bool { return p["relation"] == "accepted" })
+	for i := range 5 {
+		alice.call("send", map[string]any{"to": "bob", "text": fmt.Sprintf("across the NATs %d", i)}, "")
+	}
+	for i := range 5 {
+		m := bob.note("message", nil)
+		if m["text"] != fmt.Sprintf("across the NATs %d", i) {
+			t.Fatalf("message %d: %v", i, m)
+		}
+	}
+	// How alice reaches bob: never directly through two NATs; behind
+	// port-preserving NATs, hole-punched once DCUtR has run.
+	var via string
+	for range 150 {
+		cs := alice.call("listContacts", map[string]any{}, "")["contacts"].([]any)
+		via = cs[0].(map[string]any)["via"].(string)
+		if via == "hole-punched" || (random && via == "relayed") {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	// The conversation goes on over the upgraded (or relayed) path.
+	bob.call("send", map[string]any{"to": "alice", "text": "reply via " + via}, "")
+	if m := alice.note("message", nil); m["text"] != "reply via "+via {
+		t.Fatalf("reply: %v", m)
+	}
+	return via
 }
 
 // startLabServer runs the server in namespace ns and returns its peer ID.
