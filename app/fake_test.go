@@ -26,9 +26,11 @@ type fakeAPI struct {
 	history     map[string][]api.Message
 	loginReq    api.LoginRequest
 	events      chan api.Event
-	verified    map[string]bool // VerifyContact's last word per contact
-	streamed    []byte          // written to streams the fake opened
-	incoming    string          // what AcceptStream's stream holds
+	verified    map[string]bool  // VerifyContact's last word per contact
+	streamed    []byte           // written to streams the fake opened
+	incoming    string           // what AcceptStream's stream holds
+	nudgeErr    error            // what Nudge returns
+	hits        []api.HistoryHit // what SearchHistory filters
 }
 
 var _ api.API = (*fakeAPI)(nil)
@@ -277,4 +279,54 @@ func (f *fakeAPI) History(_ context.Context, with string, limit int, before stri
 func (f *fakeAPI) Watch(ctx context.Context) <-chan api.Event {
 	f.record("Watch")
 	return f.events
+}
+
+func (f *fakeAPI) SetContactGroup(_ context.Context, username, group string) error {
+	f.record("SetContactGroup %s %s", username, group)
+	return nil
+}
+
+func (f *fakeAPI) RenameContact(_ context.Context, username, alias string) error {
+	f.record("RenameContact %s %s", username, alias)
+	return nil
+}
+
+func (f *fakeAPI) SetAvatar(_ context.Context, path string, crop api.Crop) error {
+	f.record("SetAvatar %s %d %d %d", path, crop.X, crop.Y, crop.Size)
+	return nil
+}
+
+func (f *fakeAPI) Typing(_ context.Context, to string) error {
+	f.record("Typing %s", to)
+	return nil
+}
+
+func (f *fakeAPI) Nudge(_ context.Context, to string) error {
+	f.record("Nudge %s", to)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.nudgeErr
+}
+
+// SearchHistory returns the hits set in f.hits whose text contains every
+// word of the query (case-insensitively), limited to q.With when set.
+func (f *fakeAPI) SearchHistory(_ context.Context, q api.HistoryQuery) ([]api.HistoryHit, error) {
+	f.record("SearchHistory %s %s", q.Text, q.With)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []api.HistoryHit
+	words := strings.Fields(strings.ToLower(q.Text))
+	for _, h := range f.hits {
+		if q.With != "" && h.From != q.With && h.To != q.With {
+			continue
+		}
+		all := len(words) > 0
+		for _, w := range words {
+			all = all && strings.Contains(strings.ToLower(h.Text), w)
+		}
+		if all {
+			out = append(out, h)
+		}
+	}
+	return out, nil
 }

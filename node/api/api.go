@@ -114,6 +114,10 @@ type Presence struct {
 	Nick    string `json:"nick"`
 	Subnick string `json:"subnick"` // MSN's "personal message"
 	Media   string `json:"media"`   // "now playing"
+	// Avatar names the display picture: the hex SHA-256 of its PNG bytes,
+	// or "" for the default picture. Contacts fetch a picture they do not
+	// have once, over the file-transfer protocol, and cache it by this name.
+	Avatar string `json:"avatar,omitempty"`
 }
 
 // PresenceUpdate changes only the fields that are non-nil.
@@ -122,6 +126,22 @@ type PresenceUpdate struct {
 	Nick    *string `json:"nick,omitempty"`
 	Subnick *string `json:"subnick,omitempty"`
 	Media   *string `json:"media,omitempty"`
+}
+
+// Display pictures are square PNGs of AvatarSize pixels; SetAvatar crops and
+// scales what it is given. Pictures larger than MaxAvatarBytes are refused
+// (ours before sending, contacts' before fetching).
+const (
+	AvatarSize     = 96
+	MaxAvatarBytes = 256 << 10
+)
+
+// Crop is the square of a picture, in its pixels, that SetAvatar keeps. The
+// zero Crop keeps the largest centred square.
+type Crop struct {
+	X    int `json:"x"`
+	Y    int `json:"y"`
+	Size int `json:"size"`
 }
 
 // Via says how we reach a contact now.
@@ -150,6 +170,14 @@ type Contact struct {
 	// reinstall, or someone in between: the chat warns about it.
 	Verified   bool       `json:"verified"`
 	KeyChanged *time.Time `json:"keyChanged,omitempty"`
+	// Group is the user-defined group the contact is filed under in our
+	// list ("" = none); Alias the name we gave it ("" = show its nick).
+	// Both are ours alone: the contact never learns them.
+	Group string `json:"group,omitempty"`
+	Alias string `json:"alias,omitempty"`
+	// AvatarPath is the contact's display picture (Presence.Avatar) as a
+	// local file, once fetched; "" means show the default picture.
+	AvatarPath string `json:"avatarPath,omitempty"`
 }
 
 // TransferState is where a file transfer stands.
@@ -254,6 +282,8 @@ type Account struct {
 	SupernodeAllowed   bool  `json:"supernodeAllowed"`
 	SupernodeUploadCap int64 `json:"supernodeUploadCap"`
 	Presence
+	// AvatarPath is our display picture as a local file ("" = default).
+	AvatarPath string `json:"avatarPath,omitempty"`
 }
 
 // SupernodeSettings changes the user's supernode settings; nil fields are
@@ -294,6 +324,49 @@ type ContactRequestEvent struct {
 	Message string `json:"message"`
 }
 
+// TypingEvent: a contact is typing to us. It is sent at most every
+// TypingInterval while they type; show it until TypingTimeout after the
+// last one, or until their message arrives.
+type TypingEvent struct {
+	From string `json:"from"`
+}
+
+// NudgeEvent: a contact nudged us (MSN shook the conversation window).
+type NudgeEvent struct {
+	From string    `json:"from"`
+	Time time.Time `json:"time"`
+}
+
+// Typing and nudge timing. Nudge sends at most one nudge per NudgeInterval
+// to a contact (ErrRateLimited otherwise), and a node shows at most one per
+// NudgeInterval from each contact.
+const (
+	TypingInterval = 3 * time.Second
+	TypingTimeout  = 6 * time.Second
+	NudgeInterval  = 10 * time.Second
+)
+
+// HistoryQuery searches all conversations. Text is words as a user types
+// them (every word must match, prefixes of the last one too); With limits
+// the search to one contact. Hits come newest first; Before, if not zero,
+// continues after the last hit of a previous page (its Seq).
+type HistoryQuery struct {
+	Text   string `json:"text"`
+	With   string `json:"with,omitempty"`
+	Limit  int    `json:"limit,omitempty"`
+	Before int64  `json:"before,omitempty"`
+}
+
+// HistoryHit is one message that matched, with a snippet of its text
+// around the match: the matched words are between Mark[0] and Mark[1]
+// pairs, as byte offsets into Snippet.
+type HistoryHit struct {
+	Message
+	Seq     int64    `json:"seq"`
+	Snippet string   `json:"snippet"`
+	Marks   [][2]int `json:"marks,omitempty"`
+}
+
 // Role is what a node does for the network.
 type Role string
 
@@ -331,6 +404,8 @@ type Event struct {
 	ContactRequest  *ContactRequestEvent `json:"contactRequest,omitempty"`
 	Message         *Message             `json:"message,omitempty"` // a new message, in or out
 	Delivered       *Delivery            `json:"delivered,omitempty"`
+	Typing          *TypingEvent         `json:"typing,omitempty"`
+	Nudge           *NudgeEvent          `json:"nudge,omitempty"`
 	Role            *RoleEvent           `json:"role,omitempty"`
 }
 
@@ -348,8 +423,25 @@ type API interface {
 	UnblockContact(ctx context.Context, username string) error
 	RemoveContact(ctx context.Context, username string) error
 	Contacts(ctx context.Context) ([]Contact, error)
+	// SetContactGroup files a contact under group ("" = no group);
+	// RenameContact names it in our list ("" = its own nick). Local only.
+	SetContactGroup(ctx context.Context, username, group string) error
+	RenameContact(ctx context.Context, username, alias string) error
 
 	SetPresence(ctx context.Context, u PresenceUpdate) error
+	// SetAvatar makes the picture in the file at path (PNG, JPEG or GIF)
+	// our display picture, cropped to crop and scaled to AvatarSize; an
+	// empty path goes back to the default picture. Contacts are told.
+	SetAvatar(ctx context.Context, path string, crop Crop) error
+	// Typing tells the contact we are typing to them (throttled to one
+	// signal per TypingInterval; nothing is stored or mailed).
+	Typing(ctx context.Context, to string) error
+	// Nudge shakes the contact's conversation window: ErrRateLimited
+	// within NudgeInterval of the last nudge to them, ErrUnreachable when
+	// they cannot be reached now (nudges are not mailed).
+	Nudge(ctx context.Context, to string) error
+	// SearchHistory searches every conversation's messages (full text).
+	SearchHistory(ctx context.Context, q HistoryQuery) ([]HistoryHit, error)
 	// SetSupernode records the user's supernode settings (remembered for
 	// the account): the opt-in to serving as a supernode — promotion still
 	// needs the node to be publicly reachable with enough memory — and the
