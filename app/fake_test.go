@@ -330,3 +330,21 @@ func (f *fakeAPI) SearchHistory(_ context.Context, q api.HistoryQuery) ([]api.Hi
 	}
 	return out, nil
 }
+
+func (f *fakeAPI) Invite(_ context.Context, with, username string) (string, error) {
+	f.record("Invite %s %s", with, username)
+	if api.IsConversation(with) {
+		return with, nil
+	}
+	return "#00000000000000000000000000000001", nil
+}
+
+func (f *fakeAPI) LeaveConversation(_ context.Context, id string) error {
+	f.record("LeaveConversation %s", id)
+	return nil
+}
+
+func (f *fakeAPI) Conversations(context.Context) ([]api.Conversation, error) {
+	f.record("Conversations")
+	return nil, nil
+}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"fyne.io/fyne/v2"
+	"fyne.io/fyne/v2/canvas"
 	"fyne.io/fyne/v2/container"
 	"fyne.io/fyne/v2/dialog"
 	"fyne.io/fyne/v2/storage"
@@ -33,6 +34,9 @@ type transferRow struct {
 	cancel   *widget.Button
 	openDir  *widget.Button
 	closeRow *widget.Button
+	// preview shows an image file's thumbnail from its offer; nil for
+	// other files.
+	preview *canvas.Image
 }
 
 // sendFiles offers files to the contact (the Send a file button, or files
@@ -112,7 +116,16 @@ func (c *chatWindow) newTransferRow(t api.Transfer) *transferRow {
 	})
 	r.closeRow.Importance = widget.LowImportance
 	buttons := container.NewHBox(r.accept, r.decline, r.pause, r.resume, r.cancel, r.openDir, r.closeRow)
-	r.box = container.NewBorder(nil, nil, nil, buttons, container.NewVBox(r.label, r.bar))
+	var left fyne.CanvasObject
+	if len(t.Thumbnail) > 0 {
+		// The receiver sees the picture before accepting it, as MSN
+		// showed a photo's preview in the invitation.
+		r.preview = canvas.NewImageFromResource(fyne.NewStaticResource("preview-"+t.ID+".jpg", t.Thumbnail))
+		r.preview.FillMode = canvas.ImageFillContain
+		r.preview.SetMinSize(fyne.NewSize(48, 48))
+		left = r.preview
+	}
+	r.box = container.NewBorder(nil, nil, left, buttons, container.NewVBox(r.label, r.bar))
 	return r
 }
 

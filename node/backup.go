@@ -81,7 +81,8 @@ func (s *session) uploadContacts(ctx context.Context) error {
 		if api.Relation(c.Relation) == api.RelationPendingIn {
 			continue // a request we have not answered is not ours to keep
 		}
-		list = append(list, backup.Entry{Username: c.Username, Relation: c.Relation, MyToken: c.MyToken, TheirToken: c.TheirToken, PeerID: c.PeerID})
+		list = append(list, backup.Entry{Username: c.Username, Relation: c.Relation, MyToken: c.MyToken, TheirToken: c.TheirToken, PeerID: c.PeerID,
+			Group: c.Group, Alias: c.Alias})
 	}
 	// Presence changes also wake us; only a changed list is uploaded.
 	sum := listSum(list)
@@ -122,7 +123,7 @@ func (s *session) uploadContacts(ctx context.Context) error {
 func listSum(list []backup.Entry) [32]byte {
 	h := sha256.New()
 	for _, e := range list {
-		for _, f := range [][]byte{[]byte(e.Username), []byte(e.Relation), e.MyToken, e.TheirToken, []byte(e.PeerID)} {
+		for _, f := range [][]byte{[]byte(e.Username), []byte(e.Relation), e.MyToken, e.TheirToken, []byte(e.PeerID), []byte(e.Group), []byte(e.Alias)} {
 			h.Write(binary.AppendUvarint(nil, uint64(len(f))))
 			h.Write(f)
 		}
@@ -181,7 +182,7 @@ func (s *session) restoreContacts(ctx context.Context) error {
 		}
 		if err := s.store.PutContact(store.Contact{
 			Username: e.Username, Relation: e.Relation, MyToken: e.MyToken, TheirToken: e.TheirToken,
-			PeerID: e.PeerID, Updated: s.n.cfg.Now(),
+			PeerID: e.PeerID, Updated: s.n.cfg.Now(), Group: e.Group, Alias: e.Alias,
 		}); err != nil {
 			s.contactMu.Unlock()
 			return err

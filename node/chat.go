@@ -27,12 +27,19 @@ func newID() string {
 // Send implements API. It returns once the message is durably in the outbox:
 // from then on a crash cannot lose it.
 func (n *Node) Send(ctx context.Context, to, text string) (string, error) {
+	if text == "" || len(text) > wire.MaxChatText || !utf8.ValidString(text) {
+		return "", fmt.Errorf("%w: text must be 1–%d bytes of UTF-8", api.ErrBadRequest, wire.MaxChatText)
+	}
+	if api.IsConversation(to) {
+		s, err := n.current()
+		if err != nil {
+			return "", err
+		}
+		return s.sendGroup(to, text)
+	}
 	s, err := n.sessionFor(to)
 	if err != nil {
 		return "", err
-	}
-	if text == "" || len(text) > wire.MaxChatText || !utf8.ValidString(text) {
-		return "", fmt.Errorf("%w: text must be 1–%d bytes of UTF-8", api.ErrBadRequest, wire.MaxChatText)
 	}
 	c, err := s.store.Contact(to)
 	if errors.Is(err, store.ErrNotFound) || (err == nil && api.Relation(c.Relation) != api.RelationAccepted) {
@@ -84,6 +91,13 @@ func (s *session) enqueueEntry(username, id string, p *wire.Payload, m *store.Me
 
 func (s *session) toMessage(m store.Message) api.Message {
 	out := api.Message{ID: m.ID, Text: m.Text, Time: m.Time, State: api.MessageState(m.State)}
+	if api.IsConversation(m.Peer) {
+		out.From, out.To = m.Sender, m.Peer
+		if m.Outgoing {
+			out.From = s.me()
+		}
+		return out
+	}
 	if m.Outgoing {
 		out.From, out.To = s.me(), m.Peer
 	} else {
@@ -94,7 +108,16 @@ func (s *session) toMessage(m store.Message) api.Message {
 
 // History implements API.
 func (n *Node) History(ctx context.Context, with string, limit int, before string) ([]api.Message, error) {
-	s, err := n.sessionFor(with)
+	var s *session
+	var err error
+	if api.IsConversation(with) {
+		if _, err = parseConvID(with); err != nil {
+			return nil, err
+		}
+		s, err = n.current()
+	} else {
+		s, err = n.sessionFor(with)
+	}
 	if err != nil {
 		return nil, err
 	}

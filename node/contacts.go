@@ -2,11 +2,15 @@ package node
 
 import (
 	"context"
+	"encoding/hex"
 	"errors"
 	"eserver/node/api"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"golang.org/x/time/rate"
 
@@ -26,7 +30,9 @@ func (s *session) toContact(c store.Contact) api.Contact {
 		Username:       c.Username,
 		Relation:       api.Relation(c.Relation),
 		RequestMessage: c.RequestMessage,
-		Presence:       api.Presence{Status: api.Status(c.Status), Nick: c.Nick, Subnick: c.Subnick, Media: c.Media},
+		Presence:       api.Presence{Status: api.Status(c.Status), Nick: c.Nick, Subnick: c.Subnick, Media: c.Media, Avatar: c.Avatar},
+		Group:          c.Group,
+		Alias:          c.Alias,
 	}
 	out.Verified = s.verified(c)
 	if !c.KeyChanged.IsZero() {
@@ -37,6 +43,11 @@ func (s *session) toContact(c store.Contact) api.Contact {
 	// show offline, whatever was stored before.
 	if out.Relation != api.RelationAccepted || out.Status == "" {
 		out.Status = api.StatusOffline
+	}
+	if out.Relation == api.RelationAccepted {
+		out.AvatarPath = s.n.picturePath(c.Avatar)
+	} else {
+		out.Avatar = ""
 	}
 	return out
 }
@@ -323,6 +334,7 @@ func (s *session) loadPresence(status api.Status) api.Presence {
 	p.Nick, _ = s.store.Setting(settingPresence + "nick")
 	p.Subnick, _ = s.store.Setting(settingPresence + "subnick")
 	p.Media, _ = s.store.Setting(settingPresence + "media")
+	p.Avatar = s.loadAvatar()
 	if p.Nick == "" {
 		p.Nick = s.tk().Username
 	}
@@ -402,8 +414,9 @@ func (s *session) broadcastPresence() {
 func (s *session) sendPresence(username string) { s.sendPresenceAs(username, s.publicPresence()) }
 
 func (s *session) sendPresenceAs(username string, p api.Presence) {
+	avatar, _ := hex.DecodeString(p.Avatar) // ours: always a hash or empty
 	s.courierFor(username).setPresence(&wire.Presence{
-		Status: string(p.Status), Nick: p.Nick, Subnick: p.Subnick, Media: p.Media,
+		Status: string(p.Status), Nick: p.Nick, Subnick: p.Subnick, Media: p.Media, Avatar: avatar,
 	})
 }
 
@@ -457,4 +470,67 @@ func (l *requestLimiter) allow(from string) bool {
 		l.perKey[from] = pl
 	}
 	return pl.Allow() && l.total.Allow()
+}
+
+// ---------------------------------------------------------------- the list as the user arranges it
+
+// Limits of the names a user gives in their own list.
+const (
+	maxGroupName = 64
+	maxAlias     = wire.MaxNick
+)
+
+// listName checks a group name or alias: printable UTF-8 of at most max
+// bytes, spaces at either end trimmed.
+func listName(what, v string, max int) (string, error) {
+	v = strings.TrimSpace(v)
+	if len(v) > max {
+		return "", fmt.Errorf("%w: %s longer than %d bytes", api.ErrBadRequest, what, max)
+	}
+	if !utf8.ValidString(v) || strings.ContainsFunc(v, unicode.IsControl) {
+		return "", fmt.Errorf("%w: %s must be printable text", api.ErrBadRequest, what)
+	}
+	return v, nil
+}
+
+// arrange changes one contact's row under contactMu and tells the front
+// ends (and the backup).
+func (n *Node) arrange(username string, change func(*store.Contact)) error {
+	s, err := n.current()
+	if err != nil {
+		return err
+	}
+	s.contactMu.Lock()
+	defer s.contactMu.Unlock()
+	c, err := s.store.Contact(username)
+	if errors.Is(err, store.ErrNotFound) {
+		return fmt.Errorf("%w: %s is not in the list", api.ErrNotContact, username)
+	}
+	if err != nil {
+		return err
+	}
+	change(&c)
+	if err := s.store.PutContact(c); err != nil {
+		return err
+	}
+	s.emitContact(username)
+	return nil
+}
+
+// SetContactGroup implements API.
+func (n *Node) SetContactGroup(ctx context.Context, username, group string) error {
+	group, err := listName("group name", group, maxGroupName)
+	if err != nil {
+		return err
+	}
+	return n.arrange(username, func(c *store.Contact) { c.Group = group })
+}
+
+// RenameContact implements API.
+func (n *Node) RenameContact(ctx context.Context, username, alias string) error {
+	alias, err := listName("name", alias, maxAlias)
+	if err != nil {
+		return err
+	}
+	return n.arrange(username, func(c *store.Contact) { c.Alias = alias })
 }

@@ -30,6 +30,7 @@ type courier struct {
 
 	mu       chan struct{} // 1-slot lock usable with select
 	presence *wire.Presence
+	signals  []pendingSignal // typing and nudges: sent once, never stored (signals.go)
 
 	// The open stream, reused between rounds; owned by the run goroutine.
 	st     network.Stream
@@ -89,6 +90,16 @@ func (c *courier) takePresence() *wire.Presence {
 	return p
 }
 
+// takeSignals returns the signals waiting to go and forgets them: a signal
+// is tried in one round only.
+func (c *courier) takeSignals() []pendingSignal {
+	c.mu <- struct{}{}
+	defer func() { <-c.mu }()
+	sigs := c.signals
+	c.signals = nil
+	return sigs
+}
+
 func (c *courier) run() {
 	ctx := c.s.ctx
 	defer c.closeStream(false)
@@ -119,16 +130,23 @@ func (c *courier) run() {
 // reopened once before the round counts as failed.
 func (c *courier) round(ctx context.Context) error {
 	p := c.takePresence()
+	sigs := c.takeSignals()
+	sigErr := errors.New("not sent")
+	defer func() {
+		for _, sg := range sigs {
+			sg.finish(sigErr)
+		}
+	}()
 	entries, err := c.s.store.Outbox(c.peer)
 	if err != nil {
 		return fmt.Errorf("reading outbox: %w", err)
 	}
-	if p == nil && len(entries) == 0 {
+	if p == nil && len(sigs) == 0 && len(entries) == 0 {
 		return nil
 	}
 	for attempt := 0; ; attempt++ {
 		reused := c.st != nil
-		err = c.deliver(ctx, p, entries)
+		err = c.deliver(ctx, p, sigs, &sigErr, entries)
 		if err == nil {
 			return nil
 		}
@@ -166,21 +184,38 @@ func (c *courier) round(ctx context.Context) error {
 // contact's device could not be found or reached.
 var errNoRoute = errors.New("contact unreachable")
 
-func (c *courier) deliver(ctx context.Context, p *wire.Presence, entries []store.OutboxEntry) error {
+// deliver sends presence and signals (once: *sigErr records how the
+// signals fared), then the outbox.
+func (c *courier) deliver(ctx context.Context, p *wire.Presence, sigs []pendingSignal, sigErr *error, entries []store.OutboxEntry) error {
 	if err := c.ensureStream(ctx); err != nil {
+		if *sigErr != nil {
+			*sigErr = fmt.Errorf("%w: %v", errNoRoute, err)
+		}
 		return fmt.Errorf("%w: %v", errNoRoute, err)
 	}
 	if err := c.s.ensureSession(ctx, c.remote); err != nil {
 		return fmt.Errorf("end-to-end session with %s: %w", c.peer, err)
 	}
+	var moment []store.OutboxEntry // not durable: acks are read, not recorded
+	now := c.s.n.cfg.Now().UnixMilli()
 	if p != nil {
-		raw, err := proto.Marshal(&wire.Payload{SentUnixMilli: c.s.n.cfg.Now().UnixMilli(), Kind: &wire.Payload_Presence{Presence: p}})
-		if err != nil {
+		moment = append(moment, store.OutboxEntry{ID: newID(), Peer: c.peer,
+			Payload: mustMarshal(&wire.Payload{SentUnixMilli: now, Kind: &wire.Payload_Presence{Presence: p}})})
+	}
+	if *sigErr != nil {
+		for _, sg := range sigs {
+			moment = append(moment, store.OutboxEntry{ID: newID(), Peer: c.peer,
+				Payload: mustMarshal(&wire.Payload{SentUnixMilli: now, Kind: &wire.Payload_Signal{Signal: &wire.Signal{Kind: sg.kind}}})})
+		}
+	}
+	if len(moment) > 0 {
+		if _, err := c.exchange(moment, false); err != nil {
+			if *sigErr != nil {
+				*sigErr = err
+			}
 			return err
 		}
-		if _, err := c.exchange([]store.OutboxEntry{{ID: newID(), Peer: c.peer, Payload: raw}}, false); err != nil {
-			return err
-		}
+		*sigErr = nil
 	}
 	for len(entries) > 0 {
 		// Each batch: a session may have become possible (a bundle found)
@@ -236,9 +271,12 @@ func (c *courier) exchange(batch []store.OutboxEntry, durable bool) (stop bool, 
 			c.s.acked(e.ID)
 			if found {
 				// Only chat messages are in the history; requests and
-				// responses are acknowledged silently.
-				if _, err := c.s.store.Message(e.ID); err == nil {
-					c.s.n.emit(api.Event{Delivered: &api.Delivery{ID: e.ID, To: c.peer}})
+				// responses are acknowledged silently. A member's copy of
+				// a multi-party message reports the message, delivered in
+				// its conversation.
+				id := store.FanoutMessageID(e.ID)
+				if m, err := c.s.store.Message(id); err == nil && m.Outgoing {
+					c.s.n.emit(api.Event{Delivered: &api.Delivery{ID: id, To: m.Peer}})
 				}
 			}
 		case ackRateLimited, ackInternal:

@@ -12,11 +12,6 @@ import (
 
 var errDraft = errors.New("draft: not written yet")
 
-func (n *Node) SetContactGroup(ctx context.Context, username, group string) error { return errDraft }
-func (n *Node) RenameContact(ctx context.Context, username, alias string) error   { return errDraft }
-func (n *Node) SetAvatar(ctx context.Context, path string, crop api.Crop) error   { return errDraft }
-func (n *Node) Typing(ctx context.Context, to string) error                       { return errDraft }
-func (n *Node) Nudge(ctx context.Context, to string) error                        { return errDraft }
 func (n *Node) SearchHistory(ctx context.Context, q api.HistoryQuery) ([]api.HistoryHit, error) {
 	return nil, errDraft
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"mime"
 	"os"
 	"path/filepath"
 	"sync"
@@ -13,6 +14,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"eserver/node/api"
+	"eserver/node/picture"
 	"eserver/node/store"
 	"eserver/node/transfer"
 	"eserver/node/wire"
@@ -126,14 +128,14 @@ func (s *session) share(t store.Transfer) error {
 		if err != nil {
 			return
 		}
-		at := s.toTransfer(cur, nil)
-		s.n.emit(api.Event{Transfer: &at})
+		s.emitTransfer(cur, nil)
 	}})
 }
 
 // toTransfer is t as the API shows it.
 func (s *session) toTransfer(t store.Transfer, err error) api.Transfer {
-	out := api.Transfer{ID: hex.EncodeToString(t.ID), Peer: t.Peer, Outgoing: t.Outgoing, Name: t.Name, Size: t.Size, State: api.TransferState(t.State)}
+	out := api.Transfer{ID: hex.EncodeToString(t.ID), Peer: t.Peer, Outgoing: t.Outgoing, Name: t.Name, Size: t.Size,
+		State: api.TransferState(t.State), Type: mime.TypeByExtension(filepath.Ext(t.Name)), Thumbnail: t.Thumbnail}
 	if t.Outgoing || out.State == api.TransferDone {
 		out.Path = t.Path
 	}
@@ -154,6 +156,16 @@ func (s *session) toTransfer(t store.Transfer, err error) api.Transfer {
 	return out
 }
 
+// emitTransfer tells the front ends about t, unless it carries a display
+// picture: those move unseen (pictures.go).
+func (s *session) emitTransfer(t store.Transfer, cause error) {
+	if t.Kind == store.KindAvatar {
+		return
+	}
+	at := s.toTransfer(t, cause)
+	s.n.emit(api.Event{Transfer: &at})
+}
+
 // setTransfer records t's new state (and path, if not empty) and tells the
 // front ends.
 func (s *session) setTransfer(t store.Transfer, st api.TransferState, path string, cause error) {
@@ -164,8 +176,7 @@ func (s *session) setTransfer(t store.Transfer, st api.TransferState, path strin
 	if path != "" {
 		t.Path = path
 	}
-	at := s.toTransfer(t, cause)
-	s.n.emit(api.Event{Transfer: &at})
+	s.emitTransfer(t, cause)
 }
 
 // update tells the other side of t what changed.
@@ -192,6 +203,13 @@ func (s *session) startReceive(t store.Transfer) {
 		delete(s.files.running, o.ID)
 		delete(s.files.progress, o.ID)
 		s.files.mu.Unlock()
+		if err == nil && t.Kind == store.KindAvatar {
+			if err = s.pictureArrived(t, final); err != nil {
+				s.n.log.Info("a contact's display picture was refused", "from", t.Peer, "err", err)
+				s.setTransfer(t, api.TransferFailed, "", err)
+				return
+			}
+		}
 		switch {
 		case err == nil:
 			s.setTransfer(t, api.TransferDone, final, nil)
@@ -234,8 +252,7 @@ func (s *session) fetchFile(ctx context.Context, t store.Transfer, o transfer.Of
 			s.files.mu.Lock()
 			s.files.progress[o.ID] = pr
 			s.files.mu.Unlock()
-			at := s.toTransfer(t, nil)
-			s.n.emit(api.Event{Transfer: &at})
+			s.emitTransfer(t, nil)
 		}})
 		if err == nil || ctx.Err() != nil || errors.Is(err, transfer.ErrRefused) || errors.Is(err, transfer.ErrCorrupt) ||
 			errors.Is(err, transfer.ErrDiskFull) || errors.Is(err, transfer.ErrPermission) || errors.Is(err, transfer.ErrChanged) {
@@ -258,12 +275,24 @@ func (s *session) stopReceive(id transfer.ID) {
 
 // receiveFileOffer records a contact's offer for the user to answer.
 func (s *session) receiveFileOffer(from string, o *wire.FileOffer) error {
+	switch o.Kind {
+	case wire.FileOffer_FILE:
+	case wire.FileOffer_AVATAR:
+		return s.receiveAvatarOffer(from, o)
+	default:
+		return errAck(ackBadRequest)
+	}
+	// A preview that is not a small picture is dropped, not the file.
+	thumb := o.Thumbnail
+	if len(thumb) > 0 && picture.CheckThumbnail(thumb) != nil {
+		thumb = nil
+	}
 	name := transfer.CleanName(o.Name)
 	if len(o.Id) != 16 || len(o.Key) != 32 || len(o.Sha256) != 32 || name == "" {
 		return errAck(ackBadRequest)
 	}
 	t := store.Transfer{ID: o.Id, Peer: from, Name: name, Size: o.Size, ChunkSize: int(o.ChunkSize), Key: o.Key, SHA256: o.Sha256,
-		State: string(api.TransferIncoming), Created: s.n.cfg.Now()}
+		State: string(api.TransferIncoming), Created: s.n.cfg.Now(), Thumbnail: thumb}
 	if o := offerOf(t); o.Check() != nil {
 		return errAck(ackBadRequest)
 	}
@@ -273,8 +302,7 @@ func (s *session) receiveFileOffer(from string, o *wire.FileOffer) error {
 	if err := s.store.PutTransfer(t); err != nil {
 		return err
 	}
-	at := s.toTransfer(t, nil)
-	s.n.emit(api.Event{Transfer: &at})
+	s.emitTransfer(t, nil)
 	return nil
 }
 
@@ -333,7 +361,7 @@ func (s *session) transferFor(id string) (store.Transfer, error) {
 		return store.Transfer{}, fmt.Errorf("%w: %q is not a transfer ID", api.ErrBadRequest, id)
 	}
 	t, err := s.store.Transfer(raw)
-	if errors.Is(err, store.ErrNotFound) {
+	if errors.Is(err, store.ErrNotFound) || (err == nil && t.Kind == store.KindAvatar) {
 		return store.Transfer{}, fmt.Errorf("%w: no transfer %s", api.ErrBadRequest, id)
 	}
 	return t, err
@@ -366,21 +394,24 @@ func (n *Node) SendFile(ctx context.Context, to, path string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("%w: %v", api.ErrBadRequest, err)
 	}
+	// Image files go with a preview; anything else (or an image we cannot
+	// read) goes without.
+	thumb, _ := picture.Thumbnail(abs)
 	t := store.Transfer{ID: o.ID[:], Peer: to, Outgoing: true, Name: o.Name, Size: o.Size, ChunkSize: o.ChunkSize,
-		Key: o.Key[:], SHA256: o.SHA256[:], Path: abs, State: string(api.TransferOffered), Created: s.n.cfg.Now()}
+		Key: o.Key[:], SHA256: o.SHA256[:], Path: abs, State: string(api.TransferOffered), Created: s.n.cfg.Now(), Thumbnail: thumb}
 	if err := s.store.PutTransfer(t); err != nil {
 		return "", err
 	}
 	if err := s.share(t); err != nil {
 		return "", err
 	}
-	offer := &wire.FileOffer{Id: t.ID, Name: t.Name, Size: t.Size, ChunkSize: uint32(t.ChunkSize), Key: t.Key, Sha256: t.SHA256}
+	offer := &wire.FileOffer{Id: t.ID, Name: t.Name, Size: t.Size, ChunkSize: uint32(t.ChunkSize), Key: t.Key, Sha256: t.SHA256,
+		Thumbnail: thumb}
 	if err := s.enqueue(to, &wire.Payload{Kind: &wire.Payload_FileOffer{FileOffer: offer}}, nil); err != nil {
 		return "", err
 	}
-	at := s.toTransfer(t, nil)
-	n.emit(api.Event{Transfer: &at})
-	return at.ID, nil
+	s.emitTransfer(t, nil)
+	return hex.EncodeToString(t.ID), nil
 }
 
 // downloadDir is where accepted files go when the caller names no folder.
@@ -503,6 +534,9 @@ func (n *Node) Transfers(ctx context.Context) ([]api.Transfer, error) {
 	}
 	out := make([]api.Transfer, 0, len(ts))
 	for _, t := range ts {
+		if t.Kind == store.KindAvatar {
+			continue
+		}
 		out = append(out, s.toTransfer(t, nil))
 	}
 	return out, nil

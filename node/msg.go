@@ -256,6 +256,22 @@ func (s *session) apply(t *ticket.Ticket, id string, p *wire.Payload) error {
 			return errAck(ackNotContact)
 		}
 		return s.receiveStreamOffer(t.Peer, k.StreamOffer)
+	case *wire.Payload_AvatarRequest:
+		if rel != api.RelationAccepted {
+			return errAck(ackNotContact)
+		}
+		return s.receiveAvatarRequest(from, k.AvatarRequest)
+	case *wire.Payload_GroupEvent:
+		if rel != api.RelationAccepted {
+			return errAck(ackNotContact)
+		}
+		return s.receiveGroup(from, k.GroupEvent)
+	case *wire.Payload_Signal:
+		if rel != api.RelationAccepted {
+			return errAck(ackNotContact)
+		}
+		s.receiveSignal(from, k.Signal)
+		return nil
 	case *wire.Payload_ContactRemoved:
 		if !known || rel == api.RelationBlocked {
 			return nil
@@ -303,6 +319,9 @@ func (s *session) receivePresence(c store.Contact, p *wire.Presence) error {
 	wasOffline := c.Status == "" || api.Status(c.Status) == api.StatusOffline
 	c.Status, c.Nick, c.Subnick, c.Media = p.Status, p.Nick, p.Subnick, p.Media
 	c.Updated = s.n.cfg.Now()
+	if err := s.contactPicture(&c, p.Avatar); err != nil {
+		return err
+	}
 	if err := s.store.PutContact(c); err != nil {
 		return err
 	}

@@ -46,8 +46,10 @@ type session struct {
 	// revs are the devices revoked at the auth server, polled: a contact\'s
 	// revoked device is refused even before its ticket expires.
 	revs    *supernode.Revocations
-	streams streams // live streams (streams.go)
-	files   files   // file transfers (files.go)
+	streams streams  // live streams (streams.go)
+	files   files    // file transfers (files.go)
+	pics    pictures // display pictures asked for and given (pictures.go)
+	signals signals  // typing and nudges sent and received (signals.go)
 	// ackWait: outbox entries someone waits to see acknowledged (under mu).
 	ackWait map[string]chan struct{}
 	pre     prekeys // our prekeys and their publication (prekeys.go)
@@ -360,6 +362,7 @@ func (s *session) account() api.Account {
 		SupernodeAllowed:   s.supernodeAllowed,
 		SupernodeUploadCap: s.uploadCap,
 		Presence:           s.presence,
+		AvatarPath:         s.n.picturePath(s.presence.Avatar),
 	}
 }
 

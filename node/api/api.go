@@ -10,6 +10,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"strings"
 	"time"
 )
 
@@ -208,6 +209,11 @@ type Transfer struct {
 	ETA      time.Duration `json:"eta,omitempty"`
 	Path     string        `json:"path,omitempty"` // sender: the file; receiver: the received file once done
 	Error    string        `json:"error,omitempty"`
+	// Type is the file's media type as its name suggests ("image/png");
+	// Thumbnail a small JPEG preview of an image file, sent with the
+	// offer so the receiver sees the picture before accepting it.
+	Type      string `json:"type,omitempty"`
+	Thumbnail []byte `json:"thumbnail,omitempty"`
 }
 
 // StreamEvent is an incoming live stream, waiting for AcceptStream.
@@ -259,7 +265,38 @@ func (c Contact) Online() bool {
 	return c.Relation == RelationAccepted && c.Status != "" && c.Status != StatusOffline && c.Status != StatusInvisible
 }
 
-// Message is one chat message, incoming or outgoing.
+// Conversation is a multi-party conversation: MSN's "invite someone to
+// this conversation". Its ID stands where a contact's username stands in
+// Send, History and Message.To, so a front end treats it like any other
+// conversation. Every message goes end-to-end to every member; members who
+// are not each other's contacts get each other's messages through members
+// who are, signed by their authors so no one in between can forge or change
+// them.
+type Conversation struct {
+	ID      string   `json:"id"`      // "#" and 32 hex digits
+	Members []string `json:"members"` // usernames, ours included, sorted
+	// Left: we left it (LeaveConversation); it stays readable in history.
+	Left bool `json:"left,omitempty"`
+}
+
+// MaxConversationMembers bounds a conversation, ourselves included.
+const MaxConversationMembers = 10
+
+// IsConversation reports whether with names a multi-party conversation
+// rather than a contact.
+func IsConversation(with string) bool { return strings.HasPrefix(with, "#") }
+
+// ConversationEvent: a conversation started, someone joined or left it.
+// Joined/Left name who, when that is what happened.
+type ConversationEvent struct {
+	Conversation
+	Joined string `json:"joined,omitempty"`
+	Left   string `json:"leftMember,omitempty"`
+	By     string `json:"by,omitempty"` // who invited Joined
+}
+
+// Message is one chat message, incoming or outgoing. In a multi-party
+// conversation To is the conversation's ID and From its author.
 type Message struct {
 	ID    string       `json:"id"`
 	From  string       `json:"from"`
@@ -405,6 +442,7 @@ type Event struct {
 	Message         *Message             `json:"message,omitempty"` // a new message, in or out
 	Delivered       *Delivery            `json:"delivered,omitempty"`
 	Typing          *TypingEvent         `json:"typing,omitempty"`
+	Conversation    *ConversationEvent   `json:"conversation,omitempty"`
 	Nudge           *NudgeEvent          `json:"nudge,omitempty"`
 	Role            *RoleEvent           `json:"role,omitempty"`
 }
@@ -440,6 +478,16 @@ type API interface {
 	// within NudgeInterval of the last nudge to them, ErrUnreachable when
 	// they cannot be reached now (nudges are not mailed).
 	Nudge(ctx context.Context, to string) error
+	// Invite brings username into a conversation: with is a contact (the
+	// two-party conversation with them grows into a new multi-party one,
+	// which is returned) or a conversation's ID (it is returned). username
+	// must be our accepted contact.
+	Invite(ctx context.Context, with, username string) (string, error)
+	// LeaveConversation leaves a multi-party conversation; its members are
+	// told, and nothing more of it reaches us.
+	LeaveConversation(ctx context.Context, id string) error
+	// Conversations lists the multi-party conversations we are or were in.
+	Conversations(ctx context.Context) ([]Conversation, error)
 	// SearchHistory searches every conversation's messages (full text).
 	SearchHistory(ctx context.Context, q HistoryQuery) ([]HistoryHit, error)
 	// SetSupernode records the user's supernode settings (remembered for

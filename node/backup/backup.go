@@ -81,6 +81,9 @@ type Entry struct {
 	MyToken    []byte // the visibility token we gave the contact
 	TheirToken []byte // the visibility token the contact gave us
 	PeerID     string // the contact's last known device, text form
+	// Group and Alias are how the owner arranged the list: kept, as MSN
+	// kept groups on its servers, so a new device shows the same list.
+	Group, Alias string
 }
 
 // DeriveKey returns the backup key for an OPAQUE export key: HKDF-SHA256
@@ -113,6 +116,7 @@ func Seal(key []byte, username string, version uint64, list []Entry) ([]byte, er
 		msg.Entries = append(msg.Entries, &wire.ContactBackupEntry{
 			Username: e.Username, Relation: e.Relation,
 			MyToken: e.MyToken, TheirToken: e.TheirToken, PeerId: e.PeerID,
+			Group: e.Group, Alias: e.Alias,
 		})
 	}
 	plain, err := proto.Marshal(msg)
@@ -180,6 +184,7 @@ func decode(padded []byte) ([]Entry, error) {
 		list = append(list, Entry{
 			Username: e.GetUsername(), Relation: e.GetRelation(),
 			MyToken: e.GetMyToken(), TheirToken: e.GetTheirToken(), PeerID: e.GetPeerId(),
+			Group: e.GetGroup(), Alias: e.GetAlias(),
 		})
 	}
 	return list, nil

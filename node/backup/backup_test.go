@@ -24,7 +24,8 @@ func testKey(t testing.TB, seed byte) []byte {
 
 func sampleList() []Entry {
 	return []Entry{
-		{Username: "zelda", Relation: "accepted", MyToken: bytes.Repeat([]byte{1}, 16), TheirToken: bytes.Repeat([]byte{2}, 16), PeerID: "12D3KooWKoi8b6sQUPNknAjUCkCWTzZ6KXV3VWKkwn8zAgEvHj3b"},
+		{Username: "zelda", Relation: "accepted", MyToken: bytes.Repeat([]byte{1}, 16), TheirToken: bytes.Repeat([]byte{2}, 16), PeerID: "12D3KooWKoi8b6sQUPNknAjUCkCWTzZ6KXV3VWKkwn8zAgEvHj3b",
+			Group: "Friends", Alias: "Zel"},
 		{Username: "bob", Relation: "pending-out", MyToken: bytes.Repeat([]byte{3}, 16)},
 		{Username: "mallory", Relation: "blocked"},
 	}

@@ -24,32 +24,40 @@ const timeFormat = "2006-01-02T15:04:05.000Z07:00"
 type handler func(ctx context.Context, backend api.API, params json.RawMessage) (any, error)
 
 var methods = map[string]handler{
-	"register":       register,
-	"login":          login,
-	"logout":         logout,
-	"addContact":     addContact,
-	"acceptContact":  command("username", api.API.AcceptContact),
-	"declineContact": command("username", api.API.DeclineContact),
-	"blockContact":   command("username", api.API.BlockContact),
-	"unblockContact": command("username", api.API.UnblockContact),
-	"removeContact":  command("username", api.API.RemoveContact),
-	"listContacts":   listContacts,
-	"setPresence":    setPresence,
-	"setSupernode":   setSupernode,
-	"safetyNumber":   safetyNumber,
-	"sendFile":       sendFile,
-	"acceptFile":     acceptFile,
-	"declineFile":    command("transferId", api.API.DeclineFile),
-	"pauseTransfer":  command("transferId", api.API.PauseTransfer),
-	"resumeTransfer": command("transferId", api.API.ResumeTransfer),
-	"cancelTransfer": command("transferId", api.API.CancelTransfer),
-	"listTransfers":  listTransfers,
-	"listDevices":    listDevices,
-	"revokeDevice":   command("peerId", api.API.RevokeDevice),
-	"changePassword": changePassword,
-	"verifyContact":  verifyContact,
-	"send":           send,
-	"history":        history,
+	"register":          register,
+	"login":             login,
+	"logout":            logout,
+	"addContact":        addContact,
+	"acceptContact":     command("username", api.API.AcceptContact),
+	"declineContact":    command("username", api.API.DeclineContact),
+	"blockContact":      command("username", api.API.BlockContact),
+	"unblockContact":    command("username", api.API.UnblockContact),
+	"removeContact":     command("username", api.API.RemoveContact),
+	"listContacts":      listContacts,
+	"setPresence":       setPresence,
+	"setSupernode":      setSupernode,
+	"safetyNumber":      safetyNumber,
+	"sendFile":          sendFile,
+	"acceptFile":        acceptFile,
+	"declineFile":       command("transferId", api.API.DeclineFile),
+	"pauseTransfer":     command("transferId", api.API.PauseTransfer),
+	"resumeTransfer":    command("transferId", api.API.ResumeTransfer),
+	"cancelTransfer":    command("transferId", api.API.CancelTransfer),
+	"listTransfers":     listTransfers,
+	"listDevices":       listDevices,
+	"revokeDevice":      command("peerId", api.API.RevokeDevice),
+	"changePassword":    changePassword,
+	"verifyContact":     verifyContact,
+	"send":              send,
+	"history":           history,
+	"setAvatar":         setAvatar,
+	"typing":            command("to", api.API.Typing),
+	"nudge":             command("to", api.API.Nudge),
+	"setContactGroup":   setContactGroup,
+	"renameContact":     renameContact,
+	"invite":            invite,
+	"leaveConversation": command("id", api.API.LeaveConversation),
+	"listConversations": listConversations,
 }
 
 // paramError is a request whose params are malformed: -32602, bad_request.
@@ -229,6 +237,10 @@ type contactJSON struct {
 	RequestMessage string `json:"requestMessage,omitempty"`
 	Verified       bool   `json:"verified"`
 	KeyChanged     string `json:"keyChanged,omitempty"` // when the contact's device identity last changed
+	Group          string `json:"group,omitempty"`
+	Alias          string `json:"alias,omitempty"`
+	Avatar         string `json:"avatar,omitempty"`
+	AvatarPath     string `json:"avatarPath,omitempty"`
 }
 
 func listContacts(ctx context.Context, backend api.API, raw json.RawMessage) (any, error) {
@@ -244,7 +256,7 @@ func listContacts(ctx context.Context, backend api.API, raw json.RawMessage) (an
 		cj := contactJSON{
 			Username: c.Username, Nick: c.Nick, Subnick: c.Subnick, Status: statusOf(c.Status),
 			Media: c.Media, Relation: string(c.Relation), Via: string(c.Via), RequestMessage: c.RequestMessage,
-			Verified: c.Verified,
+			Verified: c.Verified, Group: c.Group, Alias: c.Alias, Avatar: c.Avatar, AvatarPath: c.AvatarPath,
 		}
 		if c.KeyChanged != nil {
 			cj.KeyChanged = formatTime(*c.KeyChanged)

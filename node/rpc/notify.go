@@ -45,6 +45,12 @@ type (
 		Subnick  string `json:"subnick"`
 		Media    string `json:"media"`
 		Via      string `json:"via"` // how the contact is reached: direct, hole-punched, relayed, mailbox, offline
+		// Avatar names the display picture (hex SHA-256, "" = default);
+		// AvatarPath is the local file once fetched.
+		Avatar     string `json:"avatar,omitempty"`
+		AvatarPath string `json:"avatarPath,omitempty"`
+		Group      string `json:"group,omitempty"`
+		Alias      string `json:"alias,omitempty"`
 	}
 )
 
@@ -132,10 +138,26 @@ func (c *conn) event(ctx context.Context, st *watchState, ev api.Event) {
 				From       string `json:"from"`
 				Name       string `json:"name"`
 				Size       int64  `json:"size"`
-			}{t.ID, t.Peer, t.Name, t.Size})
+				Type       string `json:"type,omitempty"`
+				Thumbnail  []byte `json:"thumbnail,omitempty"` // base64 JPEG preview of an image
+			}{t.ID, t.Peer, t.Name, t.Size, t.Type, t.Thumbnail})
 		} else {
 			c.notify("transfer", noteOf(*t))
 		}
+	}
+	if cv := ev.Conversation; cv != nil {
+		c.notify("conversation", cv)
+	}
+	if ty := ev.Typing; ty != nil {
+		c.notify("typing", struct {
+			From string `json:"from"`
+		}{ty.From})
+	}
+	if nu := ev.Nudge; nu != nil {
+		c.notify("nudge", struct {
+			From string `json:"from"`
+			Time string `json:"time"`
+		}{nu.From, formatTime(nu.Time)})
 	}
 	if in := ev.StreamIncoming; in != nil {
 		c.incoming(ctx, c.api, in)
@@ -152,6 +174,6 @@ func (c *conn) event(ctx context.Context, st *watchState, ev api.Event) {
 func presenceOf(ct api.Contact) presenceNote {
 	return presenceNote{
 		Username: ct.Username, Status: statusOf(ct.Status), Nick: ct.Nick, Subnick: ct.Subnick, Media: ct.Media,
-		Via: string(ct.Via),
+		Via: string(ct.Via), Avatar: ct.Avatar, AvatarPath: ct.AvatarPath, Group: ct.Group, Alias: ct.Alias,
 	}
 }

@@ -225,6 +225,37 @@ func (f *fakeAPI) Send(_ context.Context, to, text string) (string, error) {
 	return "m-" + to, nil
 }
 
+func (f *fakeAPI) SetAvatar(_ context.Context, path string, crop api.Crop) error {
+	return f.record("SetAvatar", path, crop)
+}
+
+func (f *fakeAPI) Typing(_ context.Context, to string) error { return f.record("Typing", to) }
+func (f *fakeAPI) Nudge(_ context.Context, to string) error  { return f.record("Nudge", to) }
+
+func (f *fakeAPI) SetContactGroup(_ context.Context, username, group string) error {
+	return f.record("SetContactGroup", username, fmt.Sprintf("%q", group))
+}
+
+func (f *fakeAPI) RenameContact(_ context.Context, username, alias string) error {
+	return f.record("RenameContact", username, fmt.Sprintf("%q", alias))
+}
+
+func (f *fakeAPI) SearchHistory(_ context.Context, q api.HistoryQuery) ([]api.HistoryHit, error) {
+	return nil, f.record("SearchHistory", q.Text, q.With, q.Limit, q.Before)
+}
+
+func (f *fakeAPI) Invite(_ context.Context, with, username string) (string, error) {
+	return "#c1", f.record("Invite", with, username)
+}
+
+func (f *fakeAPI) LeaveConversation(_ context.Context, id string) error {
+	return f.record("LeaveConversation", id)
+}
+
+func (f *fakeAPI) Conversations(context.Context) ([]api.Conversation, error) {
+	return []api.Conversation{{ID: "#c1", Members: []string{"alice", "bob", "carol"}}}, f.record("Conversations")
+}
+
 func (f *fakeAPI) History(_ context.Context, with string, limit int, before string) ([]api.Message, error) {
 	if err := f.record("History", with, limit, fmt.Sprintf("%q", before)); err != nil {
 		return nil, err
@@ -476,6 +507,18 @@ func TestMethods(t *testing.T) {
 			{"id":"m2","from":"bob","to":"alice","text":"yo","time":"2024-01-02T03:04:06.678Z","state":"received"}]}`},
 		{"history default limit", "history", `{"with":"bob"}`, true, `History bob 50 ""`, `{"messages":[]}`},
 		{"history max limit", "history", `{"with":"bob","limit":1000}`, true, `History bob 1000 ""`, `{"messages":[]}`},
+		{"setAvatar", "setAvatar", `{"path":"/tmp/me.png"}`, false, "SetAvatar /tmp/me.png {0 0 0}", `{}`},
+		{"setAvatar cropped", "setAvatar", `{"path":"/tmp/me.png","crop":{"x":5,"y":6,"size":70}}`, false, "SetAvatar /tmp/me.png {5 6 70}", `{}`},
+		{"setAvatar default", "setAvatar", `{"path":""}`, false, "SetAvatar  {0 0 0}", `{}`},
+		{"typing", "typing", `{"to":"bob"}`, false, "Typing bob", `{}`},
+		{"nudge", "nudge", `{"to":"bob"}`, false, "Nudge bob", `{}`},
+		{"setContactGroup", "setContactGroup", `{"username":"bob","group":"Work"}`, false, `SetContactGroup bob "Work"`, `{}`},
+		{"setContactGroup none", "setContactGroup", `{"username":"bob","group":""}`, false, `SetContactGroup bob ""`, `{}`},
+		{"renameContact", "renameContact", `{"username":"bob","alias":"Bobby"}`, false, `RenameContact bob "Bobby"`, `{}`},
+		{"invite", "invite", `{"with":"bob","username":"carol"}`, false, "Invite bob carol", `{"conversation":"#c1"}`},
+		{"leaveConversation", "leaveConversation", `{"id":"#c1"}`, false, "LeaveConversation #c1", `{}`},
+		{"listConversations", "listConversations", `{}`, false, "Conversations",
+			`{"conversations":[{"id":"#c1","members":["alice","bob","carol"]}]}`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -498,32 +541,40 @@ func TestMethods(t *testing.T) {
 
 // validParams holds one valid params object for each method.
 var validParams = map[string]string{
-	"register":       `{"server":"srv","username":"alice","password":"pw"}`,
-	"login":          `{"username":"alice","password":"pw"}`,
-	"logout":         `{}`,
-	"addContact":     `{"username":"bob"}`,
-	"acceptContact":  `{"username":"bob"}`,
-	"declineContact": `{"username":"bob"}`,
-	"blockContact":   `{"username":"bob"}`,
-	"unblockContact": `{"username":"bob"}`,
-	"removeContact":  `{"username":"bob"}`,
-	"listContacts":   `{}`,
-	"setPresence":    `{"status":"away"}`,
-	"setSupernode":   `{"allowed":true}`,
-	"safetyNumber":   `{"username":"bob"}`,
-	"listDevices":    `{}`,
-	"sendFile":       `{"to":"bob","path":"/x"}`,
-	"acceptFile":     `{"transferId":"t1"}`,
-	"declineFile":    `{"transferId":"t1"}`,
-	"pauseTransfer":  `{"transferId":"t1"}`,
-	"resumeTransfer": `{"transferId":"t1"}`,
-	"cancelTransfer": `{"transferId":"t1"}`,
-	"listTransfers":  `{}`,
-	"revokeDevice":   `{"peerId":"12D3KooWB"}`,
-	"changePassword": `{"oldPassword":"a","newPassword":"b"}`,
-	"verifyContact":  `{"username":"bob","verified":true}`,
-	"send":           `{"to":"bob","text":"hi"}`,
-	"history":        `{"with":"bob"}`,
+	"register":          `{"server":"srv","username":"alice","password":"pw"}`,
+	"login":             `{"username":"alice","password":"pw"}`,
+	"logout":            `{}`,
+	"addContact":        `{"username":"bob"}`,
+	"acceptContact":     `{"username":"bob"}`,
+	"declineContact":    `{"username":"bob"}`,
+	"blockContact":      `{"username":"bob"}`,
+	"unblockContact":    `{"username":"bob"}`,
+	"removeContact":     `{"username":"bob"}`,
+	"listContacts":      `{}`,
+	"setPresence":       `{"status":"away"}`,
+	"setSupernode":      `{"allowed":true}`,
+	"safetyNumber":      `{"username":"bob"}`,
+	"listDevices":       `{}`,
+	"sendFile":          `{"to":"bob","path":"/x"}`,
+	"acceptFile":        `{"transferId":"t1"}`,
+	"declineFile":       `{"transferId":"t1"}`,
+	"pauseTransfer":     `{"transferId":"t1"}`,
+	"resumeTransfer":    `{"transferId":"t1"}`,
+	"cancelTransfer":    `{"transferId":"t1"}`,
+	"listTransfers":     `{}`,
+	"revokeDevice":      `{"peerId":"12D3KooWB"}`,
+	"changePassword":    `{"oldPassword":"a","newPassword":"b"}`,
+	"verifyContact":     `{"username":"bob","verified":true}`,
+	"send":              `{"to":"bob","text":"hi"}`,
+	"history":           `{"with":"bob"}`,
+	"setAvatar":         `{"path":"/x.png"}`,
+	"typing":            `{"to":"bob"}`,
+	"nudge":             `{"to":"bob"}`,
+	"setContactGroup":   `{"username":"bob","group":"Work"}`,
+	"renameContact":     `{"username":"bob","alias":"B"}`,
+	"invite":            `{"with":"bob","username":"carol"}`,
+	"leaveConversation": `{"id":"#c1"}`,
+	"listConversations": `{}`,
 }
 
 // apiMethod is the api.API method each RPC method calls.
@@ -536,6 +587,9 @@ var apiMethod = map[string]string{
 	"listDevices": "Devices", "revokeDevice": "RevokeDevice", "changePassword": "ChangePassword",
 	"sendFile": "SendFile", "acceptFile": "AcceptFile", "declineFile": "DeclineFile", "pauseTransfer": "PauseTransfer",
 	"resumeTransfer": "ResumeTransfer", "cancelTransfer": "CancelTransfer", "listTransfers": "Transfers",
+	"setAvatar": "SetAvatar", "typing": "Typing", "nudge": "Nudge", "setContactGroup": "SetContactGroup",
+	"renameContact": "RenameContact", "invite": "Invite", "leaveConversation": "LeaveConversation",
+	"listConversations": "Conversations",
 }
 
 func TestTablesCoverEveryMethod(t *testing.T) {
@@ -636,6 +690,18 @@ func TestBadParams(t *testing.T) {
 		{"setPresence nick number", "setPresence", `{"nick":7}`},
 		{"logout with field", "logout", `{"force":true}`},
 		{"listContacts array", "listContacts", `[]`},
+		{"setAvatar without path", "setAvatar", `{}`},
+		{"setAvatar path number", "setAvatar", `{"path":1}`},
+		{"setAvatar empty crop", "setAvatar", `{"path":"/x.png","crop":{"x":1,"y":1}}`},
+		{"setAvatar negative crop", "setAvatar", `{"path":"/x.png","crop":{"x":-1,"y":0,"size":5}}`},
+		{"typing without to", "typing", `{}`},
+		{"nudge to number", "nudge", `{"to":3}`},
+		{"setContactGroup without group", "setContactGroup", `{"username":"bob"}`},
+		{"setContactGroup without username", "setContactGroup", `{"group":"Work"}`},
+		{"renameContact unknown field", "renameContact", `{"username":"bob","alias":"B","nick":"x"}`},
+		{"renameContact alias number", "renameContact", `{"username":"bob","alias":1}`},
+		{"invite without username", "invite", `{"with":"bob"}`},
+		{"leaveConversation without id", "leaveConversation", `{}`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -819,6 +885,19 @@ func TestNotifications(t *testing.T) {
 		{"presence changed", []api.Event{{Contact: with(bob, func(c *api.Contact) { c.Status = api.StatusAway })}},
 			[]note{{"presence", `{"username":"bob","status":"away","nick":"Bob","subnick":"","media":"","via":""}`}}},
 		{"unchanged contact not repeated", []api.Event{{Contact: &bob}, {Contact: &bob}}, nil},
+		{"picture fetched, group set", []api.Event{{Contact: with(bob, func(c *api.Contact) {
+			c.Avatar, c.AvatarPath, c.Group, c.Alias = "ab", "/p/ab.png", "Work", "Bobby"
+		})}},
+			[]note{{"presence", `{"username":"bob","status":"online","nick":"Bob","subnick":"","media":"","via":"","avatar":"ab","avatarPath":"/p/ab.png","group":"Work","alias":"Bobby"}`}}},
+		{"typing", []api.Event{{Typing: &api.TypingEvent{From: "bob"}}}, []note{{"typing", `{"from":"bob"}`}}},
+		{"conversation", []api.Event{{Conversation: &api.ConversationEvent{Conversation: api.Conversation{ID: "#c1",
+			Members: []string{"alice", "bob", "carol"}}, Joined: "carol", By: "alice"}}},
+			[]note{{"conversation", `{"id":"#c1","members":["alice","bob","carol"],"joined":"carol","by":"alice"}`}}},
+		{"nudge", []api.Event{{Nudge: &api.NudgeEvent{From: "bob", Time: testTime}}},
+			[]note{{"nudge", `{"from":"bob","time":"2024-01-02T03:04:05.678Z"}`}}},
+		{"image offer", []api.Event{{Transfer: &api.Transfer{ID: "t1", Peer: "bob", Name: "a.png", Size: 9, State: api.TransferIncoming,
+			Type: "image/png", Thumbnail: []byte{1, 2, 3}}}},
+			[]note{{"fileOffer", `{"transferId":"t1","from":"bob","name":"a.png","size":9,"type":"image/png","thumbnail":"AQID"}`}}},
 		{"presence change not duplicated", []api.Event{
 			{Contact: with(bob, func(c *api.Contact) { c.Subnick = "busy day" })},
 			{Contact: with(bob, func(c *api.Contact) { c.Subnick = "busy day" })},

@@ -23,15 +23,20 @@ type Contact struct {
 	// device identity last changed from one we knew (zero: never).
 	VerifiedKey []byte
 	KeyChanged  time.Time
+	// Group and Alias are how the user files and names the contact in
+	// their list; Avatar is the hex SHA-256 of the display picture the
+	// contact advertises ("" = the default picture).
+	Group, Alias, Avatar string
 }
 
-const contactColumns = `username, relation, status, nick, subnick, media, request_message, peer_id, ticket, updated, my_token, their_token, verified_key, key_changed`
+const contactColumns = `username, relation, status, nick, subnick, media, request_message, peer_id, ticket, updated, my_token, their_token, verified_key, key_changed, grp, alias, avatar`
 
 func scanContact(sc interface{ Scan(...any) error }) (Contact, error) {
 	var c Contact
 	var updated, changed int64
 	err := sc.Scan(&c.Username, &c.Relation, &c.Status, &c.Nick, &c.Subnick, &c.Media,
-		&c.RequestMessage, &c.PeerID, &c.Ticket, &updated, &c.MyToken, &c.TheirToken, &c.VerifiedKey, &changed)
+		&c.RequestMessage, &c.PeerID, &c.Ticket, &updated, &c.MyToken, &c.TheirToken, &c.VerifiedKey, &changed,
+		&c.Group, &c.Alias, &c.Avatar)
 	c.Updated = fromNanos(updated)
 	c.KeyChanged = fromNanos(changed)
 	return c, err
@@ -75,15 +80,17 @@ func (s *Store) PutContact(c Contact) error {
 	if c.Username == "" || c.Relation == "" {
 		return fmt.Errorf("store: put contact %q: empty username or relation", c.Username)
 	}
-	_, err := s.db.Exec(`INSERT INTO contacts (`+contactColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+	_, err := s.db.Exec(`INSERT INTO contacts (`+contactColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (username) DO UPDATE SET relation = excluded.relation, status = excluded.status,
 			nick = excluded.nick, subnick = excluded.subnick, media = excluded.media,
 			request_message = excluded.request_message, peer_id = excluded.peer_id,
 			ticket = excluded.ticket, updated = excluded.updated,
 			my_token = excluded.my_token, their_token = excluded.their_token,
-			verified_key = excluded.verified_key, key_changed = excluded.key_changed`,
+			verified_key = excluded.verified_key, key_changed = excluded.key_changed,
+			grp = excluded.grp, alias = excluded.alias, avatar = excluded.avatar`,
 		c.Username, c.Relation, c.Status, c.Nick, c.Subnick, c.Media, c.RequestMessage, c.PeerID,
-		c.Ticket, nanos(c.Updated), c.MyToken, c.TheirToken, c.VerifiedKey, nanos(c.KeyChanged))
+		c.Ticket, nanos(c.Updated), c.MyToken, c.TheirToken, c.VerifiedKey, nanos(c.KeyChanged),
+		c.Group, c.Alias, c.Avatar)
 	if err != nil {
 		return fmt.Errorf("store: put contact %q: %w", c.Username, err)
 	}

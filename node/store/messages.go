@@ -9,13 +9,16 @@ import (
 	"time"
 )
 
-// Message is one chat message of a conversation with Peer.
+// Message is one chat message of a conversation with Peer: a contact, or a
+// multi-party conversation's ID, whose incoming messages name their author
+// in Sender.
 type Message struct {
 	ID, Peer string
 	Outgoing bool
 	Text     string
 	Time     time.Time
 	State    string // StateQueued, StateDelivered, StateReceived or StateFailed
+	Sender   string
 }
 
 // OutboxEntry is one sealed payload waiting for the recipient's Ack. ID is the
@@ -27,12 +30,12 @@ type OutboxEntry struct {
 	Created  time.Time
 }
 
-const messageColumns = `id, peer, outgoing, text, time, state`
+const messageColumns = `id, peer, outgoing, text, time, state, sender`
 
 func scanMessage(sc interface{ Scan(...any) error }) (Message, error) {
 	var m Message
 	var t int64
-	err := sc.Scan(&m.ID, &m.Peer, &m.Outgoing, &m.Text, &t, &m.State)
+	err := sc.Scan(&m.ID, &m.Peer, &m.Outgoing, &m.Text, &t, &m.State, &m.Sender)
 	m.Time = fromNanos(t)
 	return m, err
 }
@@ -68,7 +71,7 @@ func (s *Store) Enqueue(m *Message, e OutboxEntry) (OutboxEntry, error) {
 	}
 	err := inTx(s.db, func(tx *sql.Tx) error {
 		if m != nil {
-			if _, err := tx.Exec(`INSERT INTO messages (`+messageColumns+`) VALUES (?, ?, 1, ?, ?, ?)`,
+			if _, err := tx.Exec(`INSERT INTO messages (`+messageColumns+`) VALUES (?, ?, 1, ?, ?, ?, '')`,
 				msg.ID, msg.Peer, msg.Text, nanos(msg.Time), msg.State); err != nil {
 				return fmt.Errorf("insert message: %w", err)
 			}
@@ -159,16 +162,25 @@ func (s *Store) Fail(id string) error {
 
 func (s *Store) finish(id, state string) error {
 	return inTx(s.db, func(tx *sql.Tx) error {
-		var peer string
-		err := tx.QueryRow(`DELETE FROM outbox WHERE id = ? RETURNING peer`, id).Scan(&peer)
+		var peer, conv string
+		err := tx.QueryRow(`DELETE FROM outbox WHERE id = ? RETURNING peer, conversation`, id).Scan(&peer, &conv)
 		if errors.Is(err, sql.ErrNoRows) {
 			return ErrNotFound
 		}
 		if err != nil {
 			return fmt.Errorf("delete outbox entry: %w", err)
 		}
+		msgID := id
+		if conv != "" {
+			// One member's copy of a multi-party message: the first ack
+			// marks it delivered; one member's refusal fails nothing.
+			if state != StateDelivered {
+				return nil
+			}
+			peer, msgID = conv, FanoutMessageID(id)
+		}
 		if _, err := tx.Exec(`UPDATE messages SET state = ? WHERE peer = ? AND id = ? AND outgoing = 1`,
-			state, peer, id); err != nil {
+			state, peer, msgID); err != nil {
 			return fmt.Errorf("update message: %w", err)
 		}
 		return nil
@@ -189,9 +201,9 @@ func (s *Store) AddIncoming(m Message) (inserted bool, err error) {
 	if m.Time.IsZero() {
 		m.Time = time.Now()
 	}
-	res, err := s.db.Exec(`INSERT INTO messages (`+messageColumns+`) VALUES (?, ?, ?, ?, ?, ?)
+	res, err := s.db.Exec(`INSERT INTO messages (`+messageColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (peer, id) DO NOTHING`,
-		m.ID, m.Peer, m.Outgoing, m.Text, nanos(m.Time), m.State)
+		m.ID, m.Peer, m.Outgoing, m.Text, nanos(m.Time), m.State, m.Sender)
 	if err != nil {
 		return false, fmt.Errorf("store: add incoming %q from %q: %w", m.ID, m.Peer, err)
 	}

@@ -240,7 +240,8 @@ func TestContacts(t *testing.T) {
 		{Username: "carol", Relation: "pending-in", RequestMessage: "hi, it's carol", Updated: now},
 		{Username: "alice", Relation: "accepted", Status: "busy", Nick: "Alice", Subnick: "working",
 			Media: "Song", PeerID: "12D3KooW", Ticket: []byte{1, 2, 3}, Updated: now.Add(time.Second),
-			VerifiedKey: []byte("fingerprint"), KeyChanged: now.Add(-time.Hour)},
+			VerifiedKey: []byte("fingerprint"), KeyChanged: now.Add(-time.Hour),
+			Group: "Friends", Alias: "Al", Avatar: "ab12"},
 		{Username: "bob", Relation: "pending-out"},
 	}
 	for _, c := range cs {
@@ -268,6 +269,7 @@ func TestContacts(t *testing.T) {
 	// Upsert replaces every field.
 	up := cs[0]
 	up.Relation, up.RequestMessage, up.Status, up.Ticket = "accepted", "", "online", []byte("ticket")
+	up.Group, up.Alias, up.Avatar = "Work", "Caz", "cd34"
 	if err := s.PutContact(up); err != nil {
 		t.Fatal(err)
 	}

@@ -20,12 +20,28 @@ type Transfer struct {
 	Path      string // outgoing: the file; incoming: the directory, then the final file
 	State     string
 	Created   time.Time
+	// Kind is KindFile for files the user sends and receives, KindAvatar
+	// for display pictures fetched from contacts (never shown as
+	// transfers).
+	Kind string
+	// Thumbnail is the preview of an image file that came with its offer
+	// (nil: none).
+	Thumbnail []byte
 }
 
-const transferColumns = `id, peer, outgoing, name, size, chunk_size, file_key, sha256, path, state, created`
+// Transfer kinds.
+const (
+	KindFile   = "file"
+	KindAvatar = "avatar"
+)
+
+const transferColumns = `id, peer, outgoing, name, size, chunk_size, file_key, sha256, path, state, created, kind, thumbnail`
 
 // PutTransfer inserts t or replaces the transfer with the same ID.
 func (s *Store) PutTransfer(t Transfer) error {
+	if t.Kind == "" {
+		t.Kind = KindFile
+	}
 	if len(t.ID) != 16 || t.Peer == "" || t.ChunkSize <= 0 || t.Size < 0 || len(t.SHA256) != 32 || t.State == "" {
 		return fmt.Errorf("store: put transfer: incomplete %q/%x", t.Peer, t.ID)
 	}
@@ -33,8 +49,8 @@ func (s *Store) PutTransfer(t Transfer) error {
 	if err != nil {
 		return fmt.Errorf("store: put transfer: %w", err)
 	}
-	_, err = s.db.Exec(`INSERT OR REPLACE INTO transfers (`+transferColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		t.ID, t.Peer, t.Outgoing, t.Name, t.Size, t.ChunkSize, key, t.SHA256, t.Path, t.State, nanos(t.Created))
+	_, err = s.db.Exec(`INSERT OR REPLACE INTO transfers (`+transferColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		t.ID, t.Peer, t.Outgoing, t.Name, t.Size, t.ChunkSize, key, t.SHA256, t.Path, t.State, nanos(t.Created), t.Kind, t.Thumbnail)
 	if err != nil {
 		return fmt.Errorf("store: put transfer: %w", err)
 	}
@@ -45,7 +61,7 @@ func (s *Store) scanTransfer(sc interface{ Scan(...any) error }) (Transfer, erro
 	var t Transfer
 	var sealed []byte
 	var created int64
-	if err := sc.Scan(&t.ID, &t.Peer, &t.Outgoing, &t.Name, &t.Size, &t.ChunkSize, &sealed, &t.SHA256, &t.Path, &t.State, &created); err != nil {
+	if err := sc.Scan(&t.ID, &t.Peer, &t.Outgoing, &t.Name, &t.Size, &t.ChunkSize, &sealed, &t.SHA256, &t.Path, &t.State, &created, &t.Kind, &t.Thumbnail); err != nil {
 		return Transfer{}, err
 	}
 	key, err := s.openSecret(sealed, "transfers", string(t.ID))

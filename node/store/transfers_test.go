@@ -28,7 +28,8 @@ func TestTransfers(t *testing.T) {
 		t.Fatal("an incomplete transfer was stored")
 	}
 	got, err := s.Transfer(id)
-	if err != nil || !bytes.Equal(got.Key, fileKey) || got.Name != tr.Name || got.Size != tr.Size || got.State != "offered" {
+	if err != nil || !bytes.Equal(got.Key, fileKey) || got.Name != tr.Name || got.Size != tr.Size || got.State != "offered" ||
+		got.Kind != KindFile || got.Thumbnail != nil {
 		t.Fatalf("transfer %+v, %v", got, err)
 	}
 	var n int
@@ -67,5 +68,34 @@ func TestTransfers(t *testing.T) {
 	}
 	if done, _ := s.ChunksDone(id); len(done) != 0 {
 		t.Fatalf("chunks after forgetting: %v", done)
+	}
+}
+
+// TestTransferKinds: a display picture's transfer keeps its kind, a file's
+// its preview; an unknown kind is refused by the schema.
+func TestTransferKinds(t *testing.T) {
+	s, _ := openTemp(t)
+	if err := s.Unlock(bytes.Repeat([]byte{3}, StorageKeySize)); err != nil {
+		t.Fatal(err)
+	}
+	tr := Transfer{Peer: "bob", Name: "holiday.jpg", Size: 5 << 20, ChunkSize: 256 << 10,
+		Key: bytes.Repeat([]byte{8}, 32), SHA256: bytes.Repeat([]byte{9}, 32), State: "offered", Created: time.Now()}
+	pic := tr
+	pic.ID, pic.Kind = bytes.Repeat([]byte{4}, 16), KindAvatar
+	withThumb := tr
+	withThumb.ID, withThumb.Thumbnail, withThumb.Kind = bytes.Repeat([]byte{5}, 16), []byte("jpeg bytes"), KindFile
+	for _, x := range []Transfer{pic, withThumb} {
+		if err := s.PutTransfer(x); err != nil {
+			t.Fatal(err)
+		}
+		back, err := s.Transfer(x.ID)
+		if err != nil || back.Kind != x.Kind || !bytes.Equal(back.Thumbnail, x.Thumbnail) {
+			t.Fatalf("transfer %x: kind %q thumbnail %q (%v)", x.ID, back.Kind, back.Thumbnail, err)
+		}
+	}
+	bad := tr
+	bad.ID, bad.Kind = bytes.Repeat([]byte{6}, 16), "spaceship"
+	if err := s.PutTransfer(bad); err == nil {
+		t.Fatal("a transfer of an unknown kind was stored")
 	}
 }

@@ -24,6 +24,101 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+type Signal_Kind int32
+
+const (
+	Signal_UNKNOWN Signal_Kind = 0
+	Signal_TYPING  Signal_Kind = 1 // we are typing to them
+	Signal_NUDGE   Signal_Kind = 2 // shake their conversation window
+)
+
+// Enum value maps for Signal_Kind.
+var (
+	Signal_Kind_name = map[int32]string{
+		0: "UNKNOWN",
+		1: "TYPING",
+		2: "NUDGE",
+	}
+	Signal_Kind_value = map[string]int32{
+		"UNKNOWN": 0,
+		"TYPING":  1,
+		"NUDGE":   2,
+	}
+)
+
+func (x Signal_Kind) Enum() *Signal_Kind {
+	p := new(Signal_Kind)
+	*p = x
+	return p
+}
+
+func (x Signal_Kind) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (Signal_Kind) Descriptor() protoreflect.EnumDescriptor {
+	return file_wire_proto_enumTypes[0].Descriptor()
+}
+
+func (Signal_Kind) Type() protoreflect.EnumType {
+	return &file_wire_proto_enumTypes[0]
+}
+
+func (x Signal_Kind) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use Signal_Kind.Descriptor instead.
+func (Signal_Kind) EnumDescriptor() ([]byte, []int) {
+	return file_wire_proto_rawDescGZIP(), []int{29, 0}
+}
+
+type FileOffer_Kind int32
+
+const (
+	FileOffer_FILE   FileOffer_Kind = 0 // a file for the user to accept or decline
+	FileOffer_AVATAR FileOffer_Kind = 1 // the display picture asked for by an AvatarRequest
+)
+
+// Enum value maps for FileOffer_Kind.
+var (
+	FileOffer_Kind_name = map[int32]string{
+		0: "FILE",
+		1: "AVATAR",
+	}
+	FileOffer_Kind_value = map[string]int32{
+		"FILE":   0,
+		"AVATAR": 1,
+	}
+)
+
+func (x FileOffer_Kind) Enum() *FileOffer_Kind {
+	p := new(FileOffer_Kind)
+	*p = x
+	return p
+}
+
+func (x FileOffer_Kind) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (FileOffer_Kind) Descriptor() protoreflect.EnumDescriptor {
+	return file_wire_proto_enumTypes[1].Descriptor()
+}
+
+func (FileOffer_Kind) Type() protoreflect.EnumType {
+	return &file_wire_proto_enumTypes[1]
+}
+
+func (x FileOffer_Kind) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use FileOffer_Kind.Descriptor instead.
+func (FileOffer_Kind) EnumDescriptor() ([]byte, []int) {
+	return file_wire_proto_rawDescGZIP(), []int{31, 0}
+}
+
 // Ticket is what the auth server vouches for: this device (peer ID) belongs to
 // this account until Expiry. It is serialized, then signed (SignedTicket).
 type Ticket struct {
@@ -1818,6 +1913,9 @@ type Payload struct {
 	//	*Payload_StreamOffer
 	//	*Payload_FileOffer
 	//	*Payload_FileUpdate
+	//	*Payload_Signal
+	//	*Payload_AvatarRequest
+	//	*Payload_GroupEvent
 	Kind          isPayload_Kind `protobuf_oneof:"kind"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1957,6 +2055,33 @@ func (x *Payload) GetFileUpdate() *FileUpdate {
 	return nil
 }
 
+func (x *Payload) GetSignal() *Signal {
+	if x != nil {
+		if x, ok := x.Kind.(*Payload_Signal); ok {
+			return x.Signal
+		}
+	}
+	return nil
+}
+
+func (x *Payload) GetAvatarRequest() *AvatarRequest {
+	if x != nil {
+		if x, ok := x.Kind.(*Payload_AvatarRequest); ok {
+			return x.AvatarRequest
+		}
+	}
+	return nil
+}
+
+func (x *Payload) GetGroupEvent() *GroupEvent {
+	if x != nil {
+		if x, ok := x.Kind.(*Payload_GroupEvent); ok {
+			return x.GroupEvent
+		}
+	}
+	return nil
+}
+
 type isPayload_Kind interface {
 	isPayload_Kind()
 }
@@ -2001,6 +2126,18 @@ type Payload_FileUpdate struct {
 	FileUpdate *FileUpdate `protobuf:"bytes,11,opt,name=file_update,json=fileUpdate,proto3,oneof"`
 }
 
+type Payload_Signal struct {
+	Signal *Signal `protobuf:"bytes,12,opt,name=signal,proto3,oneof"`
+}
+
+type Payload_AvatarRequest struct {
+	AvatarRequest *AvatarRequest `protobuf:"bytes,13,opt,name=avatar_request,json=avatarRequest,proto3,oneof"`
+}
+
+type Payload_GroupEvent struct {
+	GroupEvent *GroupEvent `protobuf:"bytes,14,opt,name=group_event,json=groupEvent,proto3,oneof"`
+}
+
 func (*Payload_Chat) isPayload_Kind() {}
 
 func (*Payload_ContactRequest) isPayload_Kind() {}
@@ -2021,23 +2158,286 @@ func (*Payload_FileOffer) isPayload_Kind() {}
 
 func (*Payload_FileUpdate) isPayload_Kind() {}
 
+func (*Payload_Signal) isPayload_Kind() {}
+
+func (*Payload_AvatarRequest) isPayload_Kind() {}
+
+func (*Payload_GroupEvent) isPayload_Kind() {}
+
+// GroupEvent is one event of a multi-party conversation: a message, an
+// invitation, a departure. It travels from member to member inside each
+// pair's end-to-end channel and is passed on, unchanged, to members the
+// receiver has as contacts, so members who are not each other's contacts
+// still hear each other. The author signs it with its device key and
+// attaches its ticket, so whoever passes it on cannot forge or change it.
+type GroupEvent struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Conversation  []byte                 `protobuf:"bytes,1,opt,name=conversation,proto3" json:"conversation,omitempty"` // 16 bytes
+	Id            string                 `protobuf:"bytes,2,opt,name=id,proto3" json:"id,omitempty"`                     // unique per event; at most 64 bytes
+	SentUnixMilli int64                  `protobuf:"varint,3,opt,name=sent_unix_milli,json=sentUnixMilli,proto3" json:"sent_unix_milli,omitempty"`
+	Author        string                 `protobuf:"bytes,4,opt,name=author,proto3" json:"author,omitempty"` // must be the username in author_ticket
+	AuthorTicket  *SignedTicket          `protobuf:"bytes,5,opt,name=author_ticket,json=authorTicket,proto3" json:"author_ticket,omitempty"`
+	// Types that are valid to be assigned to Kind:
+	//
+	//	*GroupEvent_Text
+	//	*GroupEvent_Joined
+	//	*GroupEvent_Left
+	Kind          isGroupEvent_Kind `protobuf_oneof:"kind"`
+	Members       []string          `protobuf:"bytes,9,rep,name=members,proto3" json:"members,omitempty"`      // the members as the author knows them after this event
+	Signature     []byte            `protobuf:"bytes,10,opt,name=signature,proto3" json:"signature,omitempty"` // the author's device key over GroupEvent.SigningBytes
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GroupEvent) Reset() {
+	*x = GroupEvent{}
+	mi := &file_wire_proto_msgTypes[28]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GroupEvent) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GroupEvent) ProtoMessage() {}
+
+func (x *GroupEvent) ProtoReflect() protoreflect.Message {
+	mi := &file_wire_proto_msgTypes[28]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GroupEvent.ProtoReflect.Descriptor instead.
+func (*GroupEvent) Descriptor() ([]byte, []int) {
+	return file_wire_proto_rawDescGZIP(), []int{28}
+}
+
+func (x *GroupEvent) GetConversation() []byte {
+	if x != nil {
+		return x.Conversation
+	}
+	return nil
+}
+
+func (x *GroupEvent) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *GroupEvent) GetSentUnixMilli() int64 {
+	if x != nil {
+		return x.SentUnixMilli
+	}
+	return 0
+}
+
+func (x *GroupEvent) GetAuthor() string {
+	if x != nil {
+		return x.Author
+	}
+	return ""
+}
+
+func (x *GroupEvent) GetAuthorTicket() *SignedTicket {
+	if x != nil {
+		return x.AuthorTicket
+	}
+	return nil
+}
+
+func (x *GroupEvent) GetKind() isGroupEvent_Kind {
+	if x != nil {
+		return x.Kind
+	}
+	return nil
+}
+
+func (x *GroupEvent) GetText() string {
+	if x != nil {
+		if x, ok := x.Kind.(*GroupEvent_Text); ok {
+			return x.Text
+		}
+	}
+	return ""
+}
+
+func (x *GroupEvent) GetJoined() string {
+	if x != nil {
+		if x, ok := x.Kind.(*GroupEvent_Joined); ok {
+			return x.Joined
+		}
+	}
+	return ""
+}
+
+func (x *GroupEvent) GetLeft() bool {
+	if x != nil {
+		if x, ok := x.Kind.(*GroupEvent_Left); ok {
+			return x.Left
+		}
+	}
+	return false
+}
+
+func (x *GroupEvent) GetMembers() []string {
+	if x != nil {
+		return x.Members
+	}
+	return nil
+}
+
+func (x *GroupEvent) GetSignature() []byte {
+	if x != nil {
+		return x.Signature
+	}
+	return nil
+}
+
+type isGroupEvent_Kind interface {
+	isGroupEvent_Kind()
+}
+
+type GroupEvent_Text struct {
+	Text string `protobuf:"bytes,6,opt,name=text,proto3,oneof"` // a message
+}
+
+type GroupEvent_Joined struct {
+	Joined string `protobuf:"bytes,7,opt,name=joined,proto3,oneof"` // the author invited this contact of theirs
+}
+
+type GroupEvent_Left struct {
+	Left bool `protobuf:"varint,8,opt,name=left,proto3,oneof"` // the author left
+}
+
+func (*GroupEvent_Text) isGroupEvent_Kind() {}
+
+func (*GroupEvent_Joined) isGroupEvent_Kind() {}
+
+func (*GroupEvent_Left) isGroupEvent_Kind() {}
+
+// Signal is a moment's news for a contact who is reachable now: never
+// stored, never mailed.
+type Signal struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Kind          Signal_Kind            `protobuf:"varint,1,opt,name=kind,proto3,enum=eserver.wire.Signal_Kind" json:"kind,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Signal) Reset() {
+	*x = Signal{}
+	mi := &file_wire_proto_msgTypes[29]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Signal) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Signal) ProtoMessage() {}
+
+func (x *Signal) ProtoReflect() protoreflect.Message {
+	mi := &file_wire_proto_msgTypes[29]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Signal.ProtoReflect.Descriptor instead.
+func (*Signal) Descriptor() ([]byte, []int) {
+	return file_wire_proto_rawDescGZIP(), []int{29}
+}
+
+func (x *Signal) GetKind() Signal_Kind {
+	if x != nil {
+		return x.Kind
+	}
+	return Signal_UNKNOWN
+}
+
+// AvatarRequest asks a contact for the display picture it advertises in its
+// presence (named by its SHA-256); the answer is a FileOffer of kind AVATAR.
+type AvatarRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Sha256        []byte                 `protobuf:"bytes,1,opt,name=sha256,proto3" json:"sha256,omitempty"` // 32 bytes
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AvatarRequest) Reset() {
+	*x = AvatarRequest{}
+	mi := &file_wire_proto_msgTypes[30]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AvatarRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AvatarRequest) ProtoMessage() {}
+
+func (x *AvatarRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_wire_proto_msgTypes[30]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AvatarRequest.ProtoReflect.Descriptor instead.
+func (*AvatarRequest) Descriptor() ([]byte, []int) {
+	return file_wire_proto_rawDescGZIP(), []int{30}
+}
+
+func (x *AvatarRequest) GetSha256() []byte {
+	if x != nil {
+		return x.Sha256
+	}
+	return nil
+}
+
 // FileOffer offers a file (node/transfer): the receiver fetches its chunks
 // from the sender with the key, and checks the whole file against sha256.
 type FileOffer struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Id            []byte                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`     // 16 bytes
-	Name          string                 `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"` // base name only
-	Size          int64                  `protobuf:"varint,3,opt,name=size,proto3" json:"size,omitempty"`
-	ChunkSize     uint32                 `protobuf:"varint,4,opt,name=chunk_size,json=chunkSize,proto3" json:"chunk_size,omitempty"`
-	Key           []byte                 `protobuf:"bytes,5,opt,name=key,proto3" json:"key,omitempty"`       // 32 bytes
-	Sha256        []byte                 `protobuf:"bytes,6,opt,name=sha256,proto3" json:"sha256,omitempty"` // 32 bytes
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Id        []byte                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`     // 16 bytes
+	Name      string                 `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"` // base name only
+	Size      int64                  `protobuf:"varint,3,opt,name=size,proto3" json:"size,omitempty"`
+	ChunkSize uint32                 `protobuf:"varint,4,opt,name=chunk_size,json=chunkSize,proto3" json:"chunk_size,omitempty"`
+	Key       []byte                 `protobuf:"bytes,5,opt,name=key,proto3" json:"key,omitempty"`       // 32 bytes
+	Sha256    []byte                 `protobuf:"bytes,6,opt,name=sha256,proto3" json:"sha256,omitempty"` // 32 bytes
+	Kind      FileOffer_Kind         `protobuf:"varint,7,opt,name=kind,proto3,enum=eserver.wire.FileOffer_Kind" json:"kind,omitempty"`
+	// thumbnail is a small PNG preview of an image file (at most
+	// MaxThumbnail bytes and ThumbnailSize pixels a side), shown with the
+	// offer before the user accepts it.
+	Thumbnail     []byte `protobuf:"bytes,8,opt,name=thumbnail,proto3" json:"thumbnail,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *FileOffer) Reset() {
 	*x = FileOffer{}
-	mi := &file_wire_proto_msgTypes[28]
+	mi := &file_wire_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2049,7 +2449,7 @@ func (x *FileOffer) String() string {
 func (*FileOffer) ProtoMessage() {}
 
 func (x *FileOffer) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[28]
+	mi := &file_wire_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2062,7 +2462,7 @@ func (x *FileOffer) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FileOffer.ProtoReflect.Descriptor instead.
 func (*FileOffer) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{28}
+	return file_wire_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *FileOffer) GetId() []byte {
@@ -2107,6 +2507,20 @@ func (x *FileOffer) GetSha256() []byte {
 	return nil
 }
 
+func (x *FileOffer) GetKind() FileOffer_Kind {
+	if x != nil {
+		return x.Kind
+	}
+	return FileOffer_FILE
+}
+
+func (x *FileOffer) GetThumbnail() []byte {
+	if x != nil {
+		return x.Thumbnail
+	}
+	return nil
+}
+
 // FileUpdate tells the other side of a transfer what changed: accepted,
 // declined, paused, resumed, cancelled or done.
 type FileUpdate struct {
@@ -2119,7 +2533,7 @@ type FileUpdate struct {
 
 func (x *FileUpdate) Reset() {
 	*x = FileUpdate{}
-	mi := &file_wire_proto_msgTypes[29]
+	mi := &file_wire_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2131,7 +2545,7 @@ func (x *FileUpdate) String() string {
 func (*FileUpdate) ProtoMessage() {}
 
 func (x *FileUpdate) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[29]
+	mi := &file_wire_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2144,7 +2558,7 @@ func (x *FileUpdate) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FileUpdate.ProtoReflect.Descriptor instead.
 func (*FileUpdate) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{29}
+	return file_wire_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *FileUpdate) GetId() []byte {
@@ -2175,7 +2589,7 @@ type StreamOffer struct {
 
 func (x *StreamOffer) Reset() {
 	*x = StreamOffer{}
-	mi := &file_wire_proto_msgTypes[30]
+	mi := &file_wire_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2187,7 +2601,7 @@ func (x *StreamOffer) String() string {
 func (*StreamOffer) ProtoMessage() {}
 
 func (x *StreamOffer) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[30]
+	mi := &file_wire_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2200,7 +2614,7 @@ func (x *StreamOffer) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StreamOffer.ProtoReflect.Descriptor instead.
 func (*StreamOffer) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{30}
+	return file_wire_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *StreamOffer) GetId() []byte {
@@ -2235,7 +2649,7 @@ type Visibility struct {
 
 func (x *Visibility) Reset() {
 	*x = Visibility{}
-	mi := &file_wire_proto_msgTypes[31]
+	mi := &file_wire_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2247,7 +2661,7 @@ func (x *Visibility) String() string {
 func (*Visibility) ProtoMessage() {}
 
 func (x *Visibility) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[31]
+	mi := &file_wire_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2260,7 +2674,7 @@ func (x *Visibility) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Visibility.ProtoReflect.Descriptor instead.
 func (*Visibility) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{31}
+	return file_wire_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *Visibility) GetToken() []byte {
@@ -2281,7 +2695,7 @@ type Receipt struct {
 
 func (x *Receipt) Reset() {
 	*x = Receipt{}
-	mi := &file_wire_proto_msgTypes[32]
+	mi := &file_wire_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2293,7 +2707,7 @@ func (x *Receipt) String() string {
 func (*Receipt) ProtoMessage() {}
 
 func (x *Receipt) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[32]
+	mi := &file_wire_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2306,7 +2720,7 @@ func (x *Receipt) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Receipt.ProtoReflect.Descriptor instead.
 func (*Receipt) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{32}
+	return file_wire_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *Receipt) GetIds() []string {
@@ -2325,7 +2739,7 @@ type Chat struct {
 
 func (x *Chat) Reset() {
 	*x = Chat{}
-	mi := &file_wire_proto_msgTypes[33]
+	mi := &file_wire_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2337,7 +2751,7 @@ func (x *Chat) String() string {
 func (*Chat) ProtoMessage() {}
 
 func (x *Chat) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[33]
+	mi := &file_wire_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2350,7 +2764,7 @@ func (x *Chat) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Chat.ProtoReflect.Descriptor instead.
 func (*Chat) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{33}
+	return file_wire_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *Chat) GetText() string {
@@ -2369,7 +2783,7 @@ type ContactRequest struct {
 
 func (x *ContactRequest) Reset() {
 	*x = ContactRequest{}
-	mi := &file_wire_proto_msgTypes[34]
+	mi := &file_wire_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2381,7 +2795,7 @@ func (x *ContactRequest) String() string {
 func (*ContactRequest) ProtoMessage() {}
 
 func (x *ContactRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[34]
+	mi := &file_wire_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2394,7 +2808,7 @@ func (x *ContactRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ContactRequest.ProtoReflect.Descriptor instead.
 func (*ContactRequest) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{34}
+	return file_wire_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *ContactRequest) GetMessage() string {
@@ -2413,7 +2827,7 @@ type ContactResponse struct {
 
 func (x *ContactResponse) Reset() {
 	*x = ContactResponse{}
-	mi := &file_wire_proto_msgTypes[35]
+	mi := &file_wire_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2425,7 +2839,7 @@ func (x *ContactResponse) String() string {
 func (*ContactResponse) ProtoMessage() {}
 
 func (x *ContactResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[35]
+	mi := &file_wire_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2438,7 +2852,7 @@ func (x *ContactResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ContactResponse.ProtoReflect.Descriptor instead.
 func (*ContactResponse) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{35}
+	return file_wire_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *ContactResponse) GetAccepted() bool {
@@ -2456,7 +2870,7 @@ type ContactRemoved struct {
 
 func (x *ContactRemoved) Reset() {
 	*x = ContactRemoved{}
-	mi := &file_wire_proto_msgTypes[36]
+	mi := &file_wire_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2468,7 +2882,7 @@ func (x *ContactRemoved) String() string {
 func (*ContactRemoved) ProtoMessage() {}
 
 func (x *ContactRemoved) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[36]
+	mi := &file_wire_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2481,7 +2895,7 @@ func (x *ContactRemoved) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ContactRemoved.ProtoReflect.Descriptor instead.
 func (*ContactRemoved) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{36}
+	return file_wire_proto_rawDescGZIP(), []int{39}
 }
 
 type Presence struct {
@@ -2490,13 +2904,14 @@ type Presence struct {
 	Nick          string                 `protobuf:"bytes,2,opt,name=nick,proto3" json:"nick,omitempty"`
 	Subnick       string                 `protobuf:"bytes,3,opt,name=subnick,proto3" json:"subnick,omitempty"`
 	Media         string                 `protobuf:"bytes,4,opt,name=media,proto3" json:"media,omitempty"`
+	Avatar        []byte                 `protobuf:"bytes,5,opt,name=avatar,proto3" json:"avatar,omitempty"` // SHA-256 of the display picture's PNG; empty = the default picture
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Presence) Reset() {
 	*x = Presence{}
-	mi := &file_wire_proto_msgTypes[37]
+	mi := &file_wire_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2508,7 +2923,7 @@ func (x *Presence) String() string {
 func (*Presence) ProtoMessage() {}
 
 func (x *Presence) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[37]
+	mi := &file_wire_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2521,7 +2936,7 @@ func (x *Presence) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Presence.ProtoReflect.Descriptor instead.
 func (*Presence) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{37}
+	return file_wire_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *Presence) GetStatus() string {
@@ -2552,6 +2967,13 @@ func (x *Presence) GetMedia() string {
 	return ""
 }
 
+func (x *Presence) GetAvatar() []byte {
+	if x != nil {
+		return x.Avatar
+	}
+	return nil
+}
+
 // SealedBox is the E2E v1 ciphertext format (node/e2e).
 type SealedBox struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -2565,7 +2987,7 @@ type SealedBox struct {
 
 func (x *SealedBox) Reset() {
 	*x = SealedBox{}
-	mi := &file_wire_proto_msgTypes[38]
+	mi := &file_wire_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2577,7 +2999,7 @@ func (x *SealedBox) String() string {
 func (*SealedBox) ProtoMessage() {}
 
 func (x *SealedBox) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[38]
+	mi := &file_wire_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2590,7 +3012,7 @@ func (x *SealedBox) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SealedBox.ProtoReflect.Descriptor instead.
 func (*SealedBox) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{38}
+	return file_wire_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *SealedBox) GetEphemeral() []byte {
@@ -2636,7 +3058,7 @@ type RegistryRequest struct {
 
 func (x *RegistryRequest) Reset() {
 	*x = RegistryRequest{}
-	mi := &file_wire_proto_msgTypes[39]
+	mi := &file_wire_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2648,7 +3070,7 @@ func (x *RegistryRequest) String() string {
 func (*RegistryRequest) ProtoMessage() {}
 
 func (x *RegistryRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[39]
+	mi := &file_wire_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2661,7 +3083,7 @@ func (x *RegistryRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RegistryRequest.ProtoReflect.Descriptor instead.
 func (*RegistryRequest) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{39}
+	return file_wire_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *RegistryRequest) GetKind() isRegistryRequest_Kind {
@@ -2732,7 +3154,7 @@ type Heartbeat struct {
 
 func (x *Heartbeat) Reset() {
 	*x = Heartbeat{}
-	mi := &file_wire_proto_msgTypes[40]
+	mi := &file_wire_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2744,7 +3166,7 @@ func (x *Heartbeat) String() string {
 func (*Heartbeat) ProtoMessage() {}
 
 func (x *Heartbeat) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[40]
+	mi := &file_wire_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2757,7 +3179,7 @@ func (x *Heartbeat) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Heartbeat.ProtoReflect.Descriptor instead.
 func (*Heartbeat) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{40}
+	return file_wire_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *Heartbeat) GetTicket() *SignedTicket {
@@ -2784,7 +3206,7 @@ type ListSupernodes struct {
 
 func (x *ListSupernodes) Reset() {
 	*x = ListSupernodes{}
-	mi := &file_wire_proto_msgTypes[41]
+	mi := &file_wire_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2796,7 +3218,7 @@ func (x *ListSupernodes) String() string {
 func (*ListSupernodes) ProtoMessage() {}
 
 func (x *ListSupernodes) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[41]
+	mi := &file_wire_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2809,7 +3231,7 @@ func (x *ListSupernodes) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListSupernodes.ProtoReflect.Descriptor instead.
 func (*ListSupernodes) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{41}
+	return file_wire_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *ListSupernodes) GetTicket() *SignedTicket {
@@ -2831,7 +3253,7 @@ type RegistryResponse struct {
 
 func (x *RegistryResponse) Reset() {
 	*x = RegistryResponse{}
-	mi := &file_wire_proto_msgTypes[42]
+	mi := &file_wire_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2843,7 +3265,7 @@ func (x *RegistryResponse) String() string {
 func (*RegistryResponse) ProtoMessage() {}
 
 func (x *RegistryResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[42]
+	mi := &file_wire_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2856,7 +3278,7 @@ func (x *RegistryResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RegistryResponse.ProtoReflect.Descriptor instead.
 func (*RegistryResponse) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{42}
+	return file_wire_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *RegistryResponse) GetError() string {
@@ -2899,7 +3321,7 @@ type FetchRevocations struct {
 
 func (x *FetchRevocations) Reset() {
 	*x = FetchRevocations{}
-	mi := &file_wire_proto_msgTypes[43]
+	mi := &file_wire_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2911,7 +3333,7 @@ func (x *FetchRevocations) String() string {
 func (*FetchRevocations) ProtoMessage() {}
 
 func (x *FetchRevocations) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[43]
+	mi := &file_wire_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2924,7 +3346,7 @@ func (x *FetchRevocations) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FetchRevocations.ProtoReflect.Descriptor instead.
 func (*FetchRevocations) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{43}
+	return file_wire_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *FetchRevocations) GetTicket() *SignedTicket {
@@ -2960,7 +3382,7 @@ type RevocationList struct {
 
 func (x *RevocationList) Reset() {
 	*x = RevocationList{}
-	mi := &file_wire_proto_msgTypes[44]
+	mi := &file_wire_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2972,7 +3394,7 @@ func (x *RevocationList) String() string {
 func (*RevocationList) ProtoMessage() {}
 
 func (x *RevocationList) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[44]
+	mi := &file_wire_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2985,7 +3407,7 @@ func (x *RevocationList) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevocationList.ProtoReflect.Descriptor instead.
 func (*RevocationList) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{44}
+	return file_wire_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *RevocationList) GetServerPeerId() []byte {
@@ -3041,7 +3463,7 @@ type Revocation struct {
 
 func (x *Revocation) Reset() {
 	*x = Revocation{}
-	mi := &file_wire_proto_msgTypes[45]
+	mi := &file_wire_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3053,7 +3475,7 @@ func (x *Revocation) String() string {
 func (*Revocation) ProtoMessage() {}
 
 func (x *Revocation) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[45]
+	mi := &file_wire_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3066,7 +3488,7 @@ func (x *Revocation) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Revocation.ProtoReflect.Descriptor instead.
 func (*Revocation) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{45}
+	return file_wire_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *Revocation) GetSerial() uint64 {
@@ -3100,7 +3522,7 @@ type SignedRevocations struct {
 
 func (x *SignedRevocations) Reset() {
 	*x = SignedRevocations{}
-	mi := &file_wire_proto_msgTypes[46]
+	mi := &file_wire_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3112,7 +3534,7 @@ func (x *SignedRevocations) String() string {
 func (*SignedRevocations) ProtoMessage() {}
 
 func (x *SignedRevocations) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[46]
+	mi := &file_wire_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3125,7 +3547,7 @@ func (x *SignedRevocations) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SignedRevocations.ProtoReflect.Descriptor instead.
 func (*SignedRevocations) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{46}
+	return file_wire_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *SignedRevocations) GetList() []byte {
@@ -3154,7 +3576,7 @@ type SupernodeInfo struct {
 
 func (x *SupernodeInfo) Reset() {
 	*x = SupernodeInfo{}
-	mi := &file_wire_proto_msgTypes[47]
+	mi := &file_wire_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3166,7 +3588,7 @@ func (x *SupernodeInfo) String() string {
 func (*SupernodeInfo) ProtoMessage() {}
 
 func (x *SupernodeInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[47]
+	mi := &file_wire_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3179,7 +3601,7 @@ func (x *SupernodeInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SupernodeInfo.ProtoReflect.Descriptor instead.
 func (*SupernodeInfo) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{47}
+	return file_wire_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *SupernodeInfo) GetTicket() *SignedTicket {
@@ -3211,7 +3633,7 @@ type MailboxRequest struct {
 
 func (x *MailboxRequest) Reset() {
 	*x = MailboxRequest{}
-	mi := &file_wire_proto_msgTypes[48]
+	mi := &file_wire_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3223,7 +3645,7 @@ func (x *MailboxRequest) String() string {
 func (*MailboxRequest) ProtoMessage() {}
 
 func (x *MailboxRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[48]
+	mi := &file_wire_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3236,7 +3658,7 @@ func (x *MailboxRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MailboxRequest.ProtoReflect.Descriptor instead.
 func (*MailboxRequest) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{48}
+	return file_wire_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *MailboxRequest) GetKind() isMailboxRequest_Kind {
@@ -3308,7 +3730,7 @@ type MailPut struct {
 
 func (x *MailPut) Reset() {
 	*x = MailPut{}
-	mi := &file_wire_proto_msgTypes[49]
+	mi := &file_wire_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3320,7 +3742,7 @@ func (x *MailPut) String() string {
 func (*MailPut) ProtoMessage() {}
 
 func (x *MailPut) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[49]
+	mi := &file_wire_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3333,7 +3755,7 @@ func (x *MailPut) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MailPut.ProtoReflect.Descriptor instead.
 func (*MailPut) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{49}
+	return file_wire_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *MailPut) GetTicket() *SignedTicket {
@@ -3369,7 +3791,7 @@ type MailFetch struct {
 
 func (x *MailFetch) Reset() {
 	*x = MailFetch{}
-	mi := &file_wire_proto_msgTypes[50]
+	mi := &file_wire_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3381,7 +3803,7 @@ func (x *MailFetch) String() string {
 func (*MailFetch) ProtoMessage() {}
 
 func (x *MailFetch) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[50]
+	mi := &file_wire_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3394,7 +3816,7 @@ func (x *MailFetch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MailFetch.ProtoReflect.Descriptor instead.
 func (*MailFetch) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{50}
+	return file_wire_proto_rawDescGZIP(), []int{53}
 }
 
 func (x *MailFetch) GetTicket() *SignedTicket {
@@ -3429,7 +3851,7 @@ type MailAck struct {
 
 func (x *MailAck) Reset() {
 	*x = MailAck{}
-	mi := &file_wire_proto_msgTypes[51]
+	mi := &file_wire_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3441,7 +3863,7 @@ func (x *MailAck) String() string {
 func (*MailAck) ProtoMessage() {}
 
 func (x *MailAck) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[51]
+	mi := &file_wire_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3454,7 +3876,7 @@ func (x *MailAck) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MailAck.ProtoReflect.Descriptor instead.
 func (*MailAck) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{51}
+	return file_wire_proto_rawDescGZIP(), []int{54}
 }
 
 func (x *MailAck) GetTicket() *SignedTicket {
@@ -3483,7 +3905,7 @@ type MailboxResponse struct {
 
 func (x *MailboxResponse) Reset() {
 	*x = MailboxResponse{}
-	mi := &file_wire_proto_msgTypes[52]
+	mi := &file_wire_proto_msgTypes[55]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3495,7 +3917,7 @@ func (x *MailboxResponse) String() string {
 func (*MailboxResponse) ProtoMessage() {}
 
 func (x *MailboxResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[52]
+	mi := &file_wire_proto_msgTypes[55]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3508,7 +3930,7 @@ func (x *MailboxResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MailboxResponse.ProtoReflect.Descriptor instead.
 func (*MailboxResponse) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{52}
+	return file_wire_proto_rawDescGZIP(), []int{55}
 }
 
 func (x *MailboxResponse) GetError() string {
@@ -3550,7 +3972,7 @@ type StoredMail struct {
 
 func (x *StoredMail) Reset() {
 	*x = StoredMail{}
-	mi := &file_wire_proto_msgTypes[53]
+	mi := &file_wire_proto_msgTypes[56]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3562,7 +3984,7 @@ func (x *StoredMail) String() string {
 func (*StoredMail) ProtoMessage() {}
 
 func (x *StoredMail) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[53]
+	mi := &file_wire_proto_msgTypes[56]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3575,7 +3997,7 @@ func (x *StoredMail) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StoredMail.ProtoReflect.Descriptor instead.
 func (*StoredMail) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{53}
+	return file_wire_proto_rawDescGZIP(), []int{56}
 }
 
 func (x *StoredMail) GetSeq() uint64 {
@@ -3616,7 +4038,7 @@ type MailItem struct {
 
 func (x *MailItem) Reset() {
 	*x = MailItem{}
-	mi := &file_wire_proto_msgTypes[54]
+	mi := &file_wire_proto_msgTypes[57]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3628,7 +4050,7 @@ func (x *MailItem) String() string {
 func (*MailItem) ProtoMessage() {}
 
 func (x *MailItem) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[54]
+	mi := &file_wire_proto_msgTypes[57]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3641,7 +4063,7 @@ func (x *MailItem) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MailItem.ProtoReflect.Descriptor instead.
 func (*MailItem) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{54}
+	return file_wire_proto_rawDescGZIP(), []int{57}
 }
 
 func (x *MailItem) GetSender() *SignedTicket {
@@ -3680,7 +4102,7 @@ type ContactsRequest struct {
 
 func (x *ContactsRequest) Reset() {
 	*x = ContactsRequest{}
-	mi := &file_wire_proto_msgTypes[55]
+	mi := &file_wire_proto_msgTypes[58]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3692,7 +4114,7 @@ func (x *ContactsRequest) String() string {
 func (*ContactsRequest) ProtoMessage() {}
 
 func (x *ContactsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[55]
+	mi := &file_wire_proto_msgTypes[58]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3705,7 +4127,7 @@ func (x *ContactsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ContactsRequest.ProtoReflect.Descriptor instead.
 func (*ContactsRequest) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{55}
+	return file_wire_proto_rawDescGZIP(), []int{58}
 }
 
 func (x *ContactsRequest) GetKind() isContactsRequest_Kind {
@@ -3762,7 +4184,7 @@ type ContactsPut struct {
 
 func (x *ContactsPut) Reset() {
 	*x = ContactsPut{}
-	mi := &file_wire_proto_msgTypes[56]
+	mi := &file_wire_proto_msgTypes[59]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3774,7 +4196,7 @@ func (x *ContactsPut) String() string {
 func (*ContactsPut) ProtoMessage() {}
 
 func (x *ContactsPut) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[56]
+	mi := &file_wire_proto_msgTypes[59]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3787,7 +4209,7 @@ func (x *ContactsPut) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ContactsPut.ProtoReflect.Descriptor instead.
 func (*ContactsPut) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{56}
+	return file_wire_proto_rawDescGZIP(), []int{59}
 }
 
 func (x *ContactsPut) GetTicket() *SignedTicket {
@@ -3821,7 +4243,7 @@ type ContactsGet struct {
 
 func (x *ContactsGet) Reset() {
 	*x = ContactsGet{}
-	mi := &file_wire_proto_msgTypes[57]
+	mi := &file_wire_proto_msgTypes[60]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3833,7 +4255,7 @@ func (x *ContactsGet) String() string {
 func (*ContactsGet) ProtoMessage() {}
 
 func (x *ContactsGet) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[57]
+	mi := &file_wire_proto_msgTypes[60]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3846,7 +4268,7 @@ func (x *ContactsGet) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ContactsGet.ProtoReflect.Descriptor instead.
 func (*ContactsGet) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{57}
+	return file_wire_proto_rawDescGZIP(), []int{60}
 }
 
 func (x *ContactsGet) GetTicket() *SignedTicket {
@@ -3868,7 +4290,7 @@ type ContactsResponse struct {
 
 func (x *ContactsResponse) Reset() {
 	*x = ContactsResponse{}
-	mi := &file_wire_proto_msgTypes[58]
+	mi := &file_wire_proto_msgTypes[61]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3880,7 +4302,7 @@ func (x *ContactsResponse) String() string {
 func (*ContactsResponse) ProtoMessage() {}
 
 func (x *ContactsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[58]
+	mi := &file_wire_proto_msgTypes[61]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3893,7 +4315,7 @@ func (x *ContactsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ContactsResponse.ProtoReflect.Descriptor instead.
 func (*ContactsResponse) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{58}
+	return file_wire_proto_rawDescGZIP(), []int{61}
 }
 
 func (x *ContactsResponse) GetError() string {
@@ -3935,7 +4357,7 @@ type ContactBackup struct {
 
 func (x *ContactBackup) Reset() {
 	*x = ContactBackup{}
-	mi := &file_wire_proto_msgTypes[59]
+	mi := &file_wire_proto_msgTypes[62]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3947,7 +4369,7 @@ func (x *ContactBackup) String() string {
 func (*ContactBackup) ProtoMessage() {}
 
 func (x *ContactBackup) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[59]
+	mi := &file_wire_proto_msgTypes[62]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3960,7 +4382,7 @@ func (x *ContactBackup) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ContactBackup.ProtoReflect.Descriptor instead.
 func (*ContactBackup) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{59}
+	return file_wire_proto_rawDescGZIP(), []int{62}
 }
 
 func (x *ContactBackup) GetEntries() []*ContactBackupEntry {
@@ -3977,13 +4399,15 @@ type ContactBackupEntry struct {
 	MyToken       []byte                 `protobuf:"bytes,3,opt,name=my_token,json=myToken,proto3" json:"my_token,omitempty"`          // visibility token we gave the contact
 	TheirToken    []byte                 `protobuf:"bytes,4,opt,name=their_token,json=theirToken,proto3" json:"their_token,omitempty"` // visibility token the contact gave us
 	PeerId        string                 `protobuf:"bytes,5,opt,name=peer_id,json=peerId,proto3" json:"peer_id,omitempty"`             // the contact's last known device, text form
+	Group         string                 `protobuf:"bytes,6,opt,name=group,proto3" json:"group,omitempty"`                             // the group the owner filed the contact under
+	Alias         string                 `protobuf:"bytes,7,opt,name=alias,proto3" json:"alias,omitempty"`                             // the name the owner gave the contact
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ContactBackupEntry) Reset() {
 	*x = ContactBackupEntry{}
-	mi := &file_wire_proto_msgTypes[60]
+	mi := &file_wire_proto_msgTypes[63]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3995,7 +4419,7 @@ func (x *ContactBackupEntry) String() string {
 func (*ContactBackupEntry) ProtoMessage() {}
 
 func (x *ContactBackupEntry) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[60]
+	mi := &file_wire_proto_msgTypes[63]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4008,7 +4432,7 @@ func (x *ContactBackupEntry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ContactBackupEntry.ProtoReflect.Descriptor instead.
 func (*ContactBackupEntry) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{60}
+	return file_wire_proto_rawDescGZIP(), []int{63}
 }
 
 func (x *ContactBackupEntry) GetUsername() string {
@@ -4046,6 +4470,20 @@ func (x *ContactBackupEntry) GetPeerId() string {
 	return ""
 }
 
+func (x *ContactBackupEntry) GetGroup() string {
+	if x != nil {
+		return x.Group
+	}
+	return ""
+}
+
+func (x *ContactBackupEntry) GetAlias() string {
+	if x != nil {
+		return x.Alias
+	}
+	return ""
+}
+
 // PrekeysRequest is the one request of a prekeys stream: the prekey
 // directory PQXDH-style session starts read from. The publishing device is
 // the ticket's holder (the stream's peer), never a field.
@@ -4063,7 +4501,7 @@ type PrekeysRequest struct {
 
 func (x *PrekeysRequest) Reset() {
 	*x = PrekeysRequest{}
-	mi := &file_wire_proto_msgTypes[61]
+	mi := &file_wire_proto_msgTypes[64]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4075,7 +4513,7 @@ func (x *PrekeysRequest) String() string {
 func (*PrekeysRequest) ProtoMessage() {}
 
 func (x *PrekeysRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[61]
+	mi := &file_wire_proto_msgTypes[64]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4088,7 +4526,7 @@ func (x *PrekeysRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PrekeysRequest.ProtoReflect.Descriptor instead.
 func (*PrekeysRequest) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{61}
+	return file_wire_proto_rawDescGZIP(), []int{64}
 }
 
 func (x *PrekeysRequest) GetKind() isPrekeysRequest_Kind {
@@ -4163,7 +4601,7 @@ type PrekeysPublish struct {
 
 func (x *PrekeysPublish) Reset() {
 	*x = PrekeysPublish{}
-	mi := &file_wire_proto_msgTypes[62]
+	mi := &file_wire_proto_msgTypes[65]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4175,7 +4613,7 @@ func (x *PrekeysPublish) String() string {
 func (*PrekeysPublish) ProtoMessage() {}
 
 func (x *PrekeysPublish) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[62]
+	mi := &file_wire_proto_msgTypes[65]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4188,7 +4626,7 @@ func (x *PrekeysPublish) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PrekeysPublish.ProtoReflect.Descriptor instead.
 func (*PrekeysPublish) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{62}
+	return file_wire_proto_rawDescGZIP(), []int{65}
 }
 
 func (x *PrekeysPublish) GetTicket() *SignedTicket {
@@ -4232,7 +4670,7 @@ type PrekeysFetch struct {
 
 func (x *PrekeysFetch) Reset() {
 	*x = PrekeysFetch{}
-	mi := &file_wire_proto_msgTypes[63]
+	mi := &file_wire_proto_msgTypes[66]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4244,7 +4682,7 @@ func (x *PrekeysFetch) String() string {
 func (*PrekeysFetch) ProtoMessage() {}
 
 func (x *PrekeysFetch) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[63]
+	mi := &file_wire_proto_msgTypes[66]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4257,7 +4695,7 @@ func (x *PrekeysFetch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PrekeysFetch.ProtoReflect.Descriptor instead.
 func (*PrekeysFetch) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{63}
+	return file_wire_proto_rawDescGZIP(), []int{66}
 }
 
 func (x *PrekeysFetch) GetTicket() *SignedTicket {
@@ -4284,7 +4722,7 @@ type PrekeysStatus struct {
 
 func (x *PrekeysStatus) Reset() {
 	*x = PrekeysStatus{}
-	mi := &file_wire_proto_msgTypes[64]
+	mi := &file_wire_proto_msgTypes[67]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4296,7 +4734,7 @@ func (x *PrekeysStatus) String() string {
 func (*PrekeysStatus) ProtoMessage() {}
 
 func (x *PrekeysStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[64]
+	mi := &file_wire_proto_msgTypes[67]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4309,7 +4747,7 @@ func (x *PrekeysStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PrekeysStatus.ProtoReflect.Descriptor instead.
 func (*PrekeysStatus) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{64}
+	return file_wire_proto_rawDescGZIP(), []int{67}
 }
 
 func (x *PrekeysStatus) GetTicket() *SignedTicket {
@@ -4332,7 +4770,7 @@ type PrekeysResponse struct {
 
 func (x *PrekeysResponse) Reset() {
 	*x = PrekeysResponse{}
-	mi := &file_wire_proto_msgTypes[65]
+	mi := &file_wire_proto_msgTypes[68]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4344,7 +4782,7 @@ func (x *PrekeysResponse) String() string {
 func (*PrekeysResponse) ProtoMessage() {}
 
 func (x *PrekeysResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[65]
+	mi := &file_wire_proto_msgTypes[68]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4357,7 +4795,7 @@ func (x *PrekeysResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PrekeysResponse.ProtoReflect.Descriptor instead.
 func (*PrekeysResponse) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{65}
+	return file_wire_proto_rawDescGZIP(), []int{68}
 }
 
 func (x *PrekeysResponse) GetError() string {
@@ -4411,7 +4849,7 @@ type PrekeyDevice struct {
 
 func (x *PrekeyDevice) Reset() {
 	*x = PrekeyDevice{}
-	mi := &file_wire_proto_msgTypes[66]
+	mi := &file_wire_proto_msgTypes[69]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4423,7 +4861,7 @@ func (x *PrekeyDevice) String() string {
 func (*PrekeyDevice) ProtoMessage() {}
 
 func (x *PrekeyDevice) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[66]
+	mi := &file_wire_proto_msgTypes[69]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4436,7 +4874,7 @@ func (x *PrekeyDevice) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PrekeyDevice.ProtoReflect.Descriptor instead.
 func (*PrekeyDevice) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{66}
+	return file_wire_proto_rawDescGZIP(), []int{69}
 }
 
 func (x *PrekeyDevice) GetBundle() []byte {
@@ -4474,7 +4912,7 @@ type RendezvousResponse_Entry struct {
 
 func (x *RendezvousResponse_Entry) Reset() {
 	*x = RendezvousResponse_Entry{}
-	mi := &file_wire_proto_msgTypes[67]
+	mi := &file_wire_proto_msgTypes[70]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4486,7 +4924,7 @@ func (x *RendezvousResponse_Entry) String() string {
 func (*RendezvousResponse_Entry) ProtoMessage() {}
 
 func (x *RendezvousResponse_Entry) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[67]
+	mi := &file_wire_proto_msgTypes[70]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4645,7 +5083,7 @@ const file_wire_proto_rawDesc = "" +
 	"\x06scheme\x18\x03 \x01(\rR\x06scheme\"+\n" +
 	"\x03Ack\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x14\n" +
-	"\x05error\x18\x02 \x01(\tR\x05error\"\x9d\x05\n" +
+	"\x05error\x18\x02 \x01(\tR\x05error\"\xd0\x06\n" +
 	"\aPayload\x12&\n" +
 	"\x0fsent_unix_milli\x18\x01 \x01(\x03R\rsentUnixMilli\x12(\n" +
 	"\x04chat\x18\x02 \x01(\v2\x12.eserver.wire.ChatH\x00R\x04chat\x12G\n" +
@@ -4662,8 +5100,35 @@ const file_wire_proto_rawDesc = "" +
 	"file_offer\x18\n" +
 	" \x01(\v2\x17.eserver.wire.FileOfferH\x00R\tfileOffer\x12;\n" +
 	"\vfile_update\x18\v \x01(\v2\x18.eserver.wire.FileUpdateH\x00R\n" +
-	"fileUpdateB\x06\n" +
-	"\x04kind\"\x8c\x01\n" +
+	"fileUpdate\x12.\n" +
+	"\x06signal\x18\f \x01(\v2\x14.eserver.wire.SignalH\x00R\x06signal\x12D\n" +
+	"\x0eavatar_request\x18\r \x01(\v2\x1b.eserver.wire.AvatarRequestH\x00R\ravatarRequest\x12;\n" +
+	"\vgroup_event\x18\x0e \x01(\v2\x18.eserver.wire.GroupEventH\x00R\n" +
+	"groupEventB\x06\n" +
+	"\x04kind\"\xc7\x02\n" +
+	"\n" +
+	"GroupEvent\x12\"\n" +
+	"\fconversation\x18\x01 \x01(\fR\fconversation\x12\x0e\n" +
+	"\x02id\x18\x02 \x01(\tR\x02id\x12&\n" +
+	"\x0fsent_unix_milli\x18\x03 \x01(\x03R\rsentUnixMilli\x12\x16\n" +
+	"\x06author\x18\x04 \x01(\tR\x06author\x12?\n" +
+	"\rauthor_ticket\x18\x05 \x01(\v2\x1a.eserver.wire.SignedTicketR\fauthorTicket\x12\x14\n" +
+	"\x04text\x18\x06 \x01(\tH\x00R\x04text\x12\x18\n" +
+	"\x06joined\x18\a \x01(\tH\x00R\x06joined\x12\x14\n" +
+	"\x04left\x18\b \x01(\bH\x00R\x04left\x12\x18\n" +
+	"\amembers\x18\t \x03(\tR\amembers\x12\x1c\n" +
+	"\tsignature\x18\n" +
+	" \x01(\fR\tsignatureB\x06\n" +
+	"\x04kind\"c\n" +
+	"\x06Signal\x12-\n" +
+	"\x04kind\x18\x01 \x01(\x0e2\x19.eserver.wire.Signal.KindR\x04kind\"*\n" +
+	"\x04Kind\x12\v\n" +
+	"\aUNKNOWN\x10\x00\x12\n" +
+	"\n" +
+	"\x06TYPING\x10\x01\x12\t\n" +
+	"\x05NUDGE\x10\x02\"'\n" +
+	"\rAvatarRequest\x12\x16\n" +
+	"\x06sha256\x18\x01 \x01(\fR\x06sha256\"\xfa\x01\n" +
 	"\tFileOffer\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\fR\x02id\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x12\n" +
@@ -4671,7 +5136,13 @@ const file_wire_proto_rawDesc = "" +
 	"\n" +
 	"chunk_size\x18\x04 \x01(\rR\tchunkSize\x12\x10\n" +
 	"\x03key\x18\x05 \x01(\fR\x03key\x12\x16\n" +
-	"\x06sha256\x18\x06 \x01(\fR\x06sha256\"2\n" +
+	"\x06sha256\x18\x06 \x01(\fR\x06sha256\x120\n" +
+	"\x04kind\x18\a \x01(\x0e2\x1c.eserver.wire.FileOffer.KindR\x04kind\x12\x1c\n" +
+	"\tthumbnail\x18\b \x01(\fR\tthumbnail\"\x1c\n" +
+	"\x04Kind\x12\b\n" +
+	"\x04FILE\x10\x00\x12\n" +
+	"\n" +
+	"\x06AVATAR\x10\x01\"2\n" +
 	"\n" +
 	"FileUpdate\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\fR\x02id\x12\x14\n" +
@@ -4691,12 +5162,13 @@ const file_wire_proto_rawDesc = "" +
 	"\amessage\x18\x01 \x01(\tR\amessage\"-\n" +
 	"\x0fContactResponse\x12\x1a\n" +
 	"\baccepted\x18\x01 \x01(\bR\baccepted\"\x10\n" +
-	"\x0eContactRemoved\"f\n" +
+	"\x0eContactRemoved\"~\n" +
 	"\bPresence\x12\x16\n" +
 	"\x06status\x18\x01 \x01(\tR\x06status\x12\x12\n" +
 	"\x04nick\x18\x02 \x01(\tR\x04nick\x12\x18\n" +
 	"\asubnick\x18\x03 \x01(\tR\asubnick\x12\x14\n" +
-	"\x05media\x18\x04 \x01(\tR\x05media\"}\n" +
+	"\x05media\x18\x04 \x01(\tR\x05media\x12\x16\n" +
+	"\x06avatar\x18\x05 \x01(\fR\x06avatar\"}\n" +
 	"\tSealedBox\x12\x1c\n" +
 	"\tephemeral\x18\x01 \x01(\fR\tephemeral\x12\x14\n" +
 	"\x05nonce\x18\x02 \x01(\fR\x05nonce\x12\x1e\n" +
@@ -4792,14 +5264,16 @@ const file_wire_proto_rawDesc = "" +
 	"\x04blob\x18\x03 \x01(\fR\x04blob\x12\x14\n" +
 	"\x05found\x18\x04 \x01(\bR\x05found\"K\n" +
 	"\rContactBackup\x12:\n" +
-	"\aentries\x18\x01 \x03(\v2 .eserver.wire.ContactBackupEntryR\aentries\"\xa1\x01\n" +
+	"\aentries\x18\x01 \x03(\v2 .eserver.wire.ContactBackupEntryR\aentries\"\xcd\x01\n" +
 	"\x12ContactBackupEntry\x12\x1a\n" +
 	"\busername\x18\x01 \x01(\tR\busername\x12\x1a\n" +
 	"\brelation\x18\x02 \x01(\tR\brelation\x12\x19\n" +
 	"\bmy_token\x18\x03 \x01(\fR\amyToken\x12\x1f\n" +
 	"\vtheir_token\x18\x04 \x01(\fR\n" +
 	"theirToken\x12\x17\n" +
-	"\apeer_id\x18\x05 \x01(\tR\x06peerId\"\xbd\x01\n" +
+	"\apeer_id\x18\x05 \x01(\tR\x06peerId\x12\x14\n" +
+	"\x05group\x18\x06 \x01(\tR\x05group\x12\x14\n" +
+	"\x05alias\x18\a \x01(\tR\x05alias\"\xbd\x01\n" +
 	"\x0ePrekeysRequest\x128\n" +
 	"\apublish\x18\x01 \x01(\v2\x1c.eserver.wire.PrekeysPublishH\x00R\apublish\x122\n" +
 	"\x05fetch\x18\x02 \x01(\v2\x1a.eserver.wire.PrekeysFetchH\x00R\x05fetch\x125\n" +
@@ -4839,152 +5313,164 @@ func file_wire_proto_rawDescGZIP() []byte {
 	return file_wire_proto_rawDescData
 }
 
-var file_wire_proto_msgTypes = make([]protoimpl.MessageInfo, 68)
+var file_wire_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
+var file_wire_proto_msgTypes = make([]protoimpl.MessageInfo, 71)
 var file_wire_proto_goTypes = []any{
-	(*Ticket)(nil),                   // 0: eserver.wire.Ticket
-	(*SignedTicket)(nil),             // 1: eserver.wire.SignedTicket
-	(*AuthRequest)(nil),              // 2: eserver.wire.AuthRequest
-	(*ListDevices)(nil),              // 3: eserver.wire.ListDevices
-	(*RevokeDevice)(nil),             // 4: eserver.wire.RevokeDevice
-	(*ChangePassword)(nil),           // 5: eserver.wire.ChangePassword
-	(*Renew)(nil),                    // 6: eserver.wire.Renew
-	(*RegisterStart)(nil),            // 7: eserver.wire.RegisterStart
-	(*RegisterFinish)(nil),           // 8: eserver.wire.RegisterFinish
-	(*LoginStart)(nil),               // 9: eserver.wire.LoginStart
-	(*LoginFinish)(nil),              // 10: eserver.wire.LoginFinish
-	(*AuthResponse)(nil),             // 11: eserver.wire.AuthResponse
-	(*AuthError)(nil),                // 12: eserver.wire.AuthError
-	(*RegisterResult)(nil),           // 13: eserver.wire.RegisterResult
-	(*DeviceList)(nil),               // 14: eserver.wire.DeviceList
-	(*Device)(nil),                   // 15: eserver.wire.Device
-	(*RevokeResult)(nil),             // 16: eserver.wire.RevokeResult
-	(*PasswordChanged)(nil),          // 17: eserver.wire.PasswordChanged
-	(*LoginResult)(nil),              // 18: eserver.wire.LoginResult
-	(*RendezvousRequest)(nil),        // 19: eserver.wire.RendezvousRequest
-	(*Publish)(nil),                  // 20: eserver.wire.Publish
-	(*Lookup)(nil),                   // 21: eserver.wire.Lookup
-	(*RendezvousResponse)(nil),       // 22: eserver.wire.RendezvousResponse
-	(*Hello)(nil),                    // 23: eserver.wire.Hello
-	(*Frame)(nil),                    // 24: eserver.wire.Frame
-	(*Envelope)(nil),                 // 25: eserver.wire.Envelope
-	(*Ack)(nil),                      // 26: eserver.wire.Ack
-	(*Payload)(nil),                  // 27: eserver.wire.Payload
-	(*FileOffer)(nil),                // 28: eserver.wire.FileOffer
-	(*FileUpdate)(nil),               // 29: eserver.wire.FileUpdate
-	(*StreamOffer)(nil),              // 30: eserver.wire.StreamOffer
-	(*Visibility)(nil),               // 31: eserver.wire.Visibility
-	(*Receipt)(nil),                  // 32: eserver.wire.Receipt
-	(*Chat)(nil),                     // 33: eserver.wire.Chat
-	(*ContactRequest)(nil),           // 34: eserver.wire.ContactRequest
-	(*ContactResponse)(nil),          // 35: eserver.wire.ContactResponse
-	(*ContactRemoved)(nil),           // 36: eserver.wire.ContactRemoved
-	(*Presence)(nil),                 // 37: eserver.wire.Presence
-	(*SealedBox)(nil),                // 38: eserver.wire.SealedBox
-	(*RegistryRequest)(nil),          // 39: eserver.wire.RegistryRequest
-	(*Heartbeat)(nil),                // 40: eserver.wire.Heartbeat
-	(*ListSupernodes)(nil),           // 41: eserver.wire.ListSupernodes
-	(*RegistryResponse)(nil),         // 42: eserver.wire.RegistryResponse
-	(*FetchRevocations)(nil),         // 43: eserver.wire.FetchRevocations
-	(*RevocationList)(nil),           // 44: eserver.wire.RevocationList
-	(*Revocation)(nil),               // 45: eserver.wire.Revocation
-	(*SignedRevocations)(nil),        // 46: eserver.wire.SignedRevocations
-	(*SupernodeInfo)(nil),            // 47: eserver.wire.SupernodeInfo
-	(*MailboxRequest)(nil),           // 48: eserver.wire.MailboxRequest
-	(*MailPut)(nil),                  // 49: eserver.wire.MailPut
-	(*MailFetch)(nil),                // 50: eserver.wire.MailFetch
-	(*MailAck)(nil),                  // 51: eserver.wire.MailAck
-	(*MailboxResponse)(nil),          // 52: eserver.wire.MailboxResponse
-	(*StoredMail)(nil),               // 53: eserver.wire.StoredMail
-	(*MailItem)(nil),                 // 54: eserver.wire.MailItem
-	(*ContactsRequest)(nil),          // 55: eserver.wire.ContactsRequest
-	(*ContactsPut)(nil),              // 56: eserver.wire.ContactsPut
-	(*ContactsGet)(nil),              // 57: eserver.wire.ContactsGet
-	(*ContactsResponse)(nil),         // 58: eserver.wire.ContactsResponse
-	(*ContactBackup)(nil),            // 59: eserver.wire.ContactBackup
-	(*ContactBackupEntry)(nil),       // 60: eserver.wire.ContactBackupEntry
-	(*PrekeysRequest)(nil),           // 61: eserver.wire.PrekeysRequest
-	(*PrekeysPublish)(nil),           // 62: eserver.wire.PrekeysPublish
-	(*PrekeysFetch)(nil),             // 63: eserver.wire.PrekeysFetch
-	(*PrekeysStatus)(nil),            // 64: eserver.wire.PrekeysStatus
-	(*PrekeysResponse)(nil),          // 65: eserver.wire.PrekeysResponse
-	(*PrekeyDevice)(nil),             // 66: eserver.wire.PrekeyDevice
-	(*RendezvousResponse_Entry)(nil), // 67: eserver.wire.RendezvousResponse.Entry
+	(Signal_Kind)(0),                 // 0: eserver.wire.Signal.Kind
+	(FileOffer_Kind)(0),              // 1: eserver.wire.FileOffer.Kind
+	(*Ticket)(nil),                   // 2: eserver.wire.Ticket
+	(*SignedTicket)(nil),             // 3: eserver.wire.SignedTicket
+	(*AuthRequest)(nil),              // 4: eserver.wire.AuthRequest
+	(*ListDevices)(nil),              // 5: eserver.wire.ListDevices
+	(*RevokeDevice)(nil),             // 6: eserver.wire.RevokeDevice
+	(*ChangePassword)(nil),           // 7: eserver.wire.ChangePassword
+	(*Renew)(nil),                    // 8: eserver.wire.Renew
+	(*RegisterStart)(nil),            // 9: eserver.wire.RegisterStart
+	(*RegisterFinish)(nil),           // 10: eserver.wire.RegisterFinish
+	(*LoginStart)(nil),               // 11: eserver.wire.LoginStart
+	(*LoginFinish)(nil),              // 12: eserver.wire.LoginFinish
+	(*AuthResponse)(nil),             // 13: eserver.wire.AuthResponse
+	(*AuthError)(nil),                // 14: eserver.wire.AuthError
+	(*RegisterResult)(nil),           // 15: eserver.wire.RegisterResult
+	(*DeviceList)(nil),               // 16: eserver.wire.DeviceList
+	(*Device)(nil),                   // 17: eserver.wire.Device
+	(*RevokeResult)(nil),             // 18: eserver.wire.RevokeResult
+	(*PasswordChanged)(nil),          // 19: eserver.wire.PasswordChanged
+	(*LoginResult)(nil),              // 20: eserver.wire.LoginResult
+	(*RendezvousRequest)(nil),        // 21: eserver.wire.RendezvousRequest
+	(*Publish)(nil),                  // 22: eserver.wire.Publish
+	(*Lookup)(nil),                   // 23: eserver.wire.Lookup
+	(*RendezvousResponse)(nil),       // 24: eserver.wire.RendezvousResponse
+	(*Hello)(nil),                    // 25: eserver.wire.Hello
+	(*Frame)(nil),                    // 26: eserver.wire.Frame
+	(*Envelope)(nil),                 // 27: eserver.wire.Envelope
+	(*Ack)(nil),                      // 28: eserver.wire.Ack
+	(*Payload)(nil),                  // 29: eserver.wire.Payload
+	(*GroupEvent)(nil),               // 30: eserver.wire.GroupEvent
+	(*Signal)(nil),                   // 31: eserver.wire.Signal
+	(*AvatarRequest)(nil),            // 32: eserver.wire.AvatarRequest
+	(*FileOffer)(nil),                // 33: eserver.wire.FileOffer
+	(*FileUpdate)(nil),               // 34: eserver.wire.FileUpdate
+	(*StreamOffer)(nil),              // 35: eserver.wire.StreamOffer
+	(*Visibility)(nil),               // 36: eserver.wire.Visibility
+	(*Receipt)(nil),                  // 37: eserver.wire.Receipt
+	(*Chat)(nil),                     // 38: eserver.wire.Chat
+	(*ContactRequest)(nil),           // 39: eserver.wire.ContactRequest
+	(*ContactResponse)(nil),          // 40: eserver.wire.ContactResponse
+	(*ContactRemoved)(nil),           // 41: eserver.wire.ContactRemoved
+	(*Presence)(nil),                 // 42: eserver.wire.Presence
+	(*SealedBox)(nil),                // 43: eserver.wire.SealedBox
+	(*RegistryRequest)(nil),          // 44: eserver.wire.RegistryRequest
+	(*Heartbeat)(nil),                // 45: eserver.wire.Heartbeat
+	(*ListSupernodes)(nil),           // 46: eserver.wire.ListSupernodes
+	(*RegistryResponse)(nil),         // 47: eserver.wire.RegistryResponse
+	(*FetchRevocations)(nil),         // 48: eserver.wire.FetchRevocations
+	(*RevocationList)(nil),           // 49: eserver.wire.RevocationList
+	(*Revocation)(nil),               // 50: eserver.wire.Revocation
+	(*SignedRevocations)(nil),        // 51: eserver.wire.SignedRevocations
+	(*SupernodeInfo)(nil),            // 52: eserver.wire.SupernodeInfo
+	(*MailboxRequest)(nil),           // 53: eserver.wire.MailboxRequest
+	(*MailPut)(nil),                  // 54: eserver.wire.MailPut
+	(*MailFetch)(nil),                // 55: eserver.wire.MailFetch
+	(*MailAck)(nil),                  // 56: eserver.wire.MailAck
+	(*MailboxResponse)(nil),          // 57: eserver.wire.MailboxResponse
+	(*StoredMail)(nil),               // 58: eserver.wire.StoredMail
+	(*MailItem)(nil),                 // 59: eserver.wire.MailItem
+	(*ContactsRequest)(nil),          // 60: eserver.wire.ContactsRequest
+	(*ContactsPut)(nil),              // 61: eserver.wire.ContactsPut
+	(*ContactsGet)(nil),              // 62: eserver.wire.ContactsGet
+	(*ContactsResponse)(nil),         // 63: eserver.wire.ContactsResponse
+	(*ContactBackup)(nil),            // 64: eserver.wire.ContactBackup
+	(*ContactBackupEntry)(nil),       // 65: eserver.wire.ContactBackupEntry
+	(*PrekeysRequest)(nil),           // 66: eserver.wire.PrekeysRequest
+	(*PrekeysPublish)(nil),           // 67: eserver.wire.PrekeysPublish
+	(*PrekeysFetch)(nil),             // 68: eserver.wire.PrekeysFetch
+	(*PrekeysStatus)(nil),            // 69: eserver.wire.PrekeysStatus
+	(*PrekeysResponse)(nil),          // 70: eserver.wire.PrekeysResponse
+	(*PrekeyDevice)(nil),             // 71: eserver.wire.PrekeyDevice
+	(*RendezvousResponse_Entry)(nil), // 72: eserver.wire.RendezvousResponse.Entry
 }
 var file_wire_proto_depIdxs = []int32{
-	7,  // 0: eserver.wire.AuthRequest.register_start:type_name -> eserver.wire.RegisterStart
-	9,  // 1: eserver.wire.AuthRequest.login_start:type_name -> eserver.wire.LoginStart
-	6,  // 2: eserver.wire.AuthRequest.renew:type_name -> eserver.wire.Renew
-	3,  // 3: eserver.wire.AuthRequest.list_devices:type_name -> eserver.wire.ListDevices
-	4,  // 4: eserver.wire.AuthRequest.revoke_device:type_name -> eserver.wire.RevokeDevice
-	5,  // 5: eserver.wire.AuthRequest.change_password:type_name -> eserver.wire.ChangePassword
-	1,  // 6: eserver.wire.ListDevices.ticket:type_name -> eserver.wire.SignedTicket
-	1,  // 7: eserver.wire.RevokeDevice.ticket:type_name -> eserver.wire.SignedTicket
-	1,  // 8: eserver.wire.Renew.ticket:type_name -> eserver.wire.SignedTicket
-	12, // 9: eserver.wire.AuthResponse.error:type_name -> eserver.wire.AuthError
-	18, // 10: eserver.wire.AuthResponse.login_result:type_name -> eserver.wire.LoginResult
-	13, // 11: eserver.wire.AuthResponse.register_result:type_name -> eserver.wire.RegisterResult
-	14, // 12: eserver.wire.AuthResponse.devices:type_name -> eserver.wire.DeviceList
-	16, // 13: eserver.wire.AuthResponse.revoke_result:type_name -> eserver.wire.RevokeResult
-	17, // 14: eserver.wire.AuthResponse.password_changed:type_name -> eserver.wire.PasswordChanged
-	15, // 15: eserver.wire.DeviceList.devices:type_name -> eserver.wire.Device
-	1,  // 16: eserver.wire.LoginResult.ticket:type_name -> eserver.wire.SignedTicket
-	47, // 17: eserver.wire.LoginResult.supernodes:type_name -> eserver.wire.SupernodeInfo
-	20, // 18: eserver.wire.RendezvousRequest.publish:type_name -> eserver.wire.Publish
-	21, // 19: eserver.wire.RendezvousRequest.lookup:type_name -> eserver.wire.Lookup
-	1,  // 20: eserver.wire.Publish.ticket:type_name -> eserver.wire.SignedTicket
-	1,  // 21: eserver.wire.Lookup.ticket:type_name -> eserver.wire.SignedTicket
-	67, // 22: eserver.wire.RendezvousResponse.entries:type_name -> eserver.wire.RendezvousResponse.Entry
-	1,  // 23: eserver.wire.Hello.ticket:type_name -> eserver.wire.SignedTicket
-	25, // 24: eserver.wire.Frame.envelope:type_name -> eserver.wire.Envelope
-	26, // 25: eserver.wire.Frame.ack:type_name -> eserver.wire.Ack
-	33, // 26: eserver.wire.Payload.chat:type_name -> eserver.wire.Chat
-	34, // 27: eserver.wire.Payload.contact_request:type_name -> eserver.wire.ContactRequest
-	35, // 28: eserver.wire.Payload.contact_response:type_name -> eserver.wire.ContactResponse
-	37, // 29: eserver.wire.Payload.presence:type_name -> eserver.wire.Presence
-	36, // 30: eserver.wire.Payload.contact_removed:type_name -> eserver.wire.ContactRemoved
-	32, // 31: eserver.wire.Payload.receipt:type_name -> eserver.wire.Receipt
-	31, // 32: eserver.wire.Payload.visibility:type_name -> eserver.wire.Visibility
-	30, // 33: eserver.wire.Payload.stream_offer:type_name -> eserver.wire.StreamOffer
-	28, // 34: eserver.wire.Payload.file_offer:type_name -> eserver.wire.FileOffer
-	29, // 35: eserver.wire.Payload.file_update:type_name -> eserver.wire.FileUpdate
-	40, // 36: eserver.wire.RegistryRequest.heartbeat:type_name -> eserver.wire.Heartbeat
-	41, // 37: eserver.wire.RegistryRequest.list:type_name -> eserver.wire.ListSupernodes
-	43, // 38: eserver.wire.RegistryRequest.revocations:type_name -> eserver.wire.FetchRevocations
-	1,  // 39: eserver.wire.Heartbeat.ticket:type_name -> eserver.wire.SignedTicket
-	1,  // 40: eserver.wire.ListSupernodes.ticket:type_name -> eserver.wire.SignedTicket
-	1,  // 41: eserver.wire.RegistryResponse.supernode_ticket:type_name -> eserver.wire.SignedTicket
-	47, // 42: eserver.wire.RegistryResponse.supernodes:type_name -> eserver.wire.SupernodeInfo
-	46, // 43: eserver.wire.RegistryResponse.revocations:type_name -> eserver.wire.SignedRevocations
-	1,  // 44: eserver.wire.FetchRevocations.ticket:type_name -> eserver.wire.SignedTicket
-	45, // 45: eserver.wire.RevocationList.entries:type_name -> eserver.wire.Revocation
-	1,  // 46: eserver.wire.SupernodeInfo.ticket:type_name -> eserver.wire.SignedTicket
-	49, // 47: eserver.wire.MailboxRequest.put:type_name -> eserver.wire.MailPut
-	50, // 48: eserver.wire.MailboxRequest.fetch:type_name -> eserver.wire.MailFetch
-	51, // 49: eserver.wire.MailboxRequest.ack:type_name -> eserver.wire.MailAck
-	1,  // 50: eserver.wire.MailPut.ticket:type_name -> eserver.wire.SignedTicket
-	1,  // 51: eserver.wire.MailFetch.ticket:type_name -> eserver.wire.SignedTicket
-	1,  // 52: eserver.wire.MailAck.ticket:type_name -> eserver.wire.SignedTicket
-	53, // 53: eserver.wire.MailboxResponse.items:type_name -> eserver.wire.StoredMail
-	1,  // 54: eserver.wire.MailItem.sender:type_name -> eserver.wire.SignedTicket
-	25, // 55: eserver.wire.MailItem.envelope:type_name -> eserver.wire.Envelope
-	56, // 56: eserver.wire.ContactsRequest.put:type_name -> eserver.wire.ContactsPut
-	57, // 57: eserver.wire.ContactsRequest.get:type_name -> eserver.wire.ContactsGet
-	1,  // 58: eserver.wire.ContactsPut.ticket:type_name -> eserver.wire.SignedTicket
-	1,  // 59: eserver.wire.ContactsGet.ticket:type_name -> eserver.wire.SignedTicket
-	60, // 60: eserver.wire.ContactBackup.entries:type_name -> eserver.wire.ContactBackupEntry
-	62, // 61: eserver.wire.PrekeysRequest.publish:type_name -> eserver.wire.PrekeysPublish
-	63, // 62: eserver.wire.PrekeysRequest.fetch:type_name -> eserver.wire.PrekeysFetch
-	64, // 63: eserver.wire.PrekeysRequest.status:type_name -> eserver.wire.PrekeysStatus
-	1,  // 64: eserver.wire.PrekeysPublish.ticket:type_name -> eserver.wire.SignedTicket
-	1,  // 65: eserver.wire.PrekeysFetch.ticket:type_name -> eserver.wire.SignedTicket
-	1,  // 66: eserver.wire.PrekeysStatus.ticket:type_name -> eserver.wire.SignedTicket
-	66, // 67: eserver.wire.PrekeysResponse.devices:type_name -> eserver.wire.PrekeyDevice
-	1,  // 68: eserver.wire.RendezvousResponse.Entry.ticket:type_name -> eserver.wire.SignedTicket
-	69, // [69:69] is the sub-list for method output_type
-	69, // [69:69] is the sub-list for method input_type
-	69, // [69:69] is the sub-list for extension type_name
-	69, // [69:69] is the sub-list for extension extendee
-	0,  // [0:69] is the sub-list for field type_name
+	9,  // 0: eserver.wire.AuthRequest.register_start:type_name -> eserver.wire.RegisterStart
+	11, // 1: eserver.wire.AuthRequest.login_start:type_name -> eserver.wire.LoginStart
+	8,  // 2: eserver.wire.AuthRequest.renew:type_name -> eserver.wire.Renew
+	5,  // 3: eserver.wire.AuthRequest.list_devices:type_name -> eserver.wire.ListDevices
+	6,  // 4: eserver.wire.AuthRequest.revoke_device:type_name -> eserver.wire.RevokeDevice
+	7,  // 5: eserver.wire.AuthRequest.change_password:type_name -> eserver.wire.ChangePassword
+	3,  // 6: eserver.wire.ListDevices.ticket:type_name -> eserver.wire.SignedTicket
+	3,  // 7: eserver.wire.RevokeDevice.ticket:type_name -> eserver.wire.SignedTicket
+	3,  // 8: eserver.wire.Renew.ticket:type_name -> eserver.wire.SignedTicket
+	14, // 9: eserver.wire.AuthResponse.error:type_name -> eserver.wire.AuthError
+	20, // 10: eserver.wire.AuthResponse.login_result:type_name -> eserver.wire.LoginResult
+	15, // 11: eserver.wire.AuthResponse.register_result:type_name -> eserver.wire.RegisterResult
+	16, // 12: eserver.wire.AuthResponse.devices:type_name -> eserver.wire.DeviceList
+	18, // 13: eserver.wire.AuthResponse.revoke_result:type_name -> eserver.wire.RevokeResult
+	19, // 14: eserver.wire.AuthResponse.password_changed:type_name -> eserver.wire.PasswordChanged
+	17, // 15: eserver.wire.DeviceList.devices:type_name -> eserver.wire.Device
+	3,  // 16: eserver.wire.LoginResult.ticket:type_name -> eserver.wire.SignedTicket
+	52, // 17: eserver.wire.LoginResult.supernodes:type_name -> eserver.wire.SupernodeInfo
+	22, // 18: eserver.wire.RendezvousRequest.publish:type_name -> eserver.wire.Publish
+	23, // 19: eserver.wire.RendezvousRequest.lookup:type_name -> eserver.wire.Lookup
+	3,  // 20: eserver.wire.Publish.ticket:type_name -> eserver.wire.SignedTicket
+	3,  // 21: eserver.wire.Lookup.ticket:type_name -> eserver.wire.SignedTicket
+	72, // 22: eserver.wire.RendezvousResponse.entries:type_name -> eserver.wire.RendezvousResponse.Entry
+	3,  // 23: eserver.wire.Hello.ticket:type_name -> eserver.wire.SignedTicket
+	27, // 24: eserver.wire.Frame.envelope:type_name -> eserver.wire.Envelope
+	28, // 25: eserver.wire.Frame.ack:type_name -> eserver.wire.Ack
+	38, // 26: eserver.wire.Payload.chat:type_name -> eserver.wire.Chat
+	39, // 27: eserver.wire.Payload.contact_request:type_name -> eserver.wire.ContactRequest
+	40, // 28: eserver.wire.Payload.contact_response:type_name -> eserver.wire.ContactResponse
+	42, // 29: eserver.wire.Payload.presence:type_name -> eserver.wire.Presence
+	41, // 30: eserver.wire.Payload.contact_removed:type_name -> eserver.wire.ContactRemoved
+	37, // 31: eserver.wire.Payload.receipt:type_name -> eserver.wire.Receipt
+	36, // 32: eserver.wire.Payload.visibility:type_name -> eserver.wire.Visibility
+	35, // 33: eserver.wire.Payload.stream_offer:type_name -> eserver.wire.StreamOffer
+	33, // 34: eserver.wire.Payload.file_offer:type_name -> eserver.wire.FileOffer
+	34, // 35: eserver.wire.Payload.file_update:type_name -> eserver.wire.FileUpdate
+	31, // 36: eserver.wire.Payload.signal:type_name -> eserver.wire.Signal
+	32, // 37: eserver.wire.Payload.avatar_request:type_name -> eserver.wire.AvatarRequest
+	30, // 38: eserver.wire.Payload.group_event:type_name -> eserver.wire.GroupEvent
+	3,  // 39: eserver.wire.GroupEvent.author_ticket:type_name -> eserver.wire.SignedTicket
+	0,  // 40: eserver.wire.Signal.kind:type_name -> eserver.wire.Signal.Kind
+	1,  // 41: eserver.wire.FileOffer.kind:type_name -> eserver.wire.FileOffer.Kind
+	45, // 42: eserver.wire.RegistryRequest.heartbeat:type_name -> eserver.wire.Heartbeat
+	46, // 43: eserver.wire.RegistryRequest.list:type_name -> eserver.wire.ListSupernodes
+	48, // 44: eserver.wire.RegistryRequest.revocations:type_name -> eserver.wire.FetchRevocations
+	3,  // 45: eserver.wire.Heartbeat.ticket:type_name -> eserver.wire.SignedTicket
+	3,  // 46: eserver.wire.ListSupernodes.ticket:type_name -> eserver.wire.SignedTicket
+	3,  // 47: eserver.wire.RegistryResponse.supernode_ticket:type_name -> eserver.wire.SignedTicket
+	52, // 48: eserver.wire.RegistryResponse.supernodes:type_name -> eserver.wire.SupernodeInfo
+	51, // 49: eserver.wire.RegistryResponse.revocations:type_name -> eserver.wire.SignedRevocations
+	3,  // 50: eserver.wire.FetchRevocations.ticket:type_name -> eserver.wire.SignedTicket
+	50, // 51: eserver.wire.RevocationList.entries:type_name -> eserver.wire.Revocation
+	3,  // 52: eserver.wire.SupernodeInfo.ticket:type_name -> eserver.wire.SignedTicket
+	54, // 53: eserver.wire.MailboxRequest.put:type_name -> eserver.wire.MailPut
+	55, // 54: eserver.wire.MailboxRequest.fetch:type_name -> eserver.wire.MailFetch
+	56, // 55: eserver.wire.MailboxRequest.ack:type_name -> eserver.wire.MailAck
+	3,  // 56: eserver.wire.MailPut.ticket:type_name -> eserver.wire.SignedTicket
+	3,  // 57: eserver.wire.MailFetch.ticket:type_name -> eserver.wire.SignedTicket
+	3,  // 58: eserver.wire.MailAck.ticket:type_name -> eserver.wire.SignedTicket
+	58, // 59: eserver.wire.MailboxResponse.items:type_name -> eserver.wire.StoredMail
+	3,  // 60: eserver.wire.MailItem.sender:type_name -> eserver.wire.SignedTicket
+	27, // 61: eserver.wire.MailItem.envelope:type_name -> eserver.wire.Envelope
+	61, // 62: eserver.wire.ContactsRequest.put:type_name -> eserver.wire.ContactsPut
+	62, // 63: eserver.wire.ContactsRequest.get:type_name -> eserver.wire.ContactsGet
+	3,  // 64: eserver.wire.ContactsPut.ticket:type_name -> eserver.wire.SignedTicket
+	3,  // 65: eserver.wire.ContactsGet.ticket:type_name -> eserver.wire.SignedTicket
+	65, // 66: eserver.wire.ContactBackup.entries:type_name -> eserver.wire.ContactBackupEntry
+	67, // 67: eserver.wire.PrekeysRequest.publish:type_name -> eserver.wire.PrekeysPublish
+	68, // 68: eserver.wire.PrekeysRequest.fetch:type_name -> eserver.wire.PrekeysFetch
+	69, // 69: eserver.wire.PrekeysRequest.status:type_name -> eserver.wire.PrekeysStatus
+	3,  // 70: eserver.wire.PrekeysPublish.ticket:type_name -> eserver.wire.SignedTicket
+	3,  // 71: eserver.wire.PrekeysFetch.ticket:type_name -> eserver.wire.SignedTicket
+	3,  // 72: eserver.wire.PrekeysStatus.ticket:type_name -> eserver.wire.SignedTicket
+	71, // 73: eserver.wire.PrekeysResponse.devices:type_name -> eserver.wire.PrekeyDevice
+	3,  // 74: eserver.wire.RendezvousResponse.Entry.ticket:type_name -> eserver.wire.SignedTicket
+	75, // [75:75] is the sub-list for method output_type
+	75, // [75:75] is the sub-list for method input_type
+	75, // [75:75] is the sub-list for extension type_name
+	75, // [75:75] is the sub-list for extension extendee
+	0,  // [0:75] is the sub-list for field type_name
 }
 
 func init() { file_wire_proto_init() }
@@ -5029,22 +5515,30 @@ func file_wire_proto_init() {
 		(*Payload_StreamOffer)(nil),
 		(*Payload_FileOffer)(nil),
 		(*Payload_FileUpdate)(nil),
+		(*Payload_Signal)(nil),
+		(*Payload_AvatarRequest)(nil),
+		(*Payload_GroupEvent)(nil),
 	}
-	file_wire_proto_msgTypes[39].OneofWrappers = []any{
+	file_wire_proto_msgTypes[28].OneofWrappers = []any{
+		(*GroupEvent_Text)(nil),
+		(*GroupEvent_Joined)(nil),
+		(*GroupEvent_Left)(nil),
+	}
+	file_wire_proto_msgTypes[42].OneofWrappers = []any{
 		(*RegistryRequest_Heartbeat)(nil),
 		(*RegistryRequest_List)(nil),
 		(*RegistryRequest_Revocations)(nil),
 	}
-	file_wire_proto_msgTypes[48].OneofWrappers = []any{
+	file_wire_proto_msgTypes[51].OneofWrappers = []any{
 		(*MailboxRequest_Put)(nil),
 		(*MailboxRequest_Fetch)(nil),
 		(*MailboxRequest_Ack)(nil),
 	}
-	file_wire_proto_msgTypes[55].OneofWrappers = []any{
+	file_wire_proto_msgTypes[58].OneofWrappers = []any{
 		(*ContactsRequest_Put)(nil),
 		(*ContactsRequest_Get)(nil),
 	}
-	file_wire_proto_msgTypes[61].OneofWrappers = []any{
+	file_wire_proto_msgTypes[64].OneofWrappers = []any{
 		(*PrekeysRequest_Publish)(nil),
 		(*PrekeysRequest_Fetch)(nil),
 		(*PrekeysRequest_Status)(nil),
@@ -5054,13 +5548,14 @@ func file_wire_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_wire_proto_rawDesc), len(file_wire_proto_rawDesc)),
-			NumEnums:      0,
-			NumMessages:   68,
+			NumEnums:      2,
+			NumMessages:   71,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
 		GoTypes:           file_wire_proto_goTypes,
 		DependencyIndexes: file_wire_proto_depIdxs,
+		EnumInfos:         file_wire_proto_enumTypes,
 		MessageInfos:      file_wire_proto_msgTypes,
 	}.Build()
 	File_wire_proto = out.File

@@ -1,0 +1,188 @@
+package node
+
+import (
+	"errors"
+	"slices"
+	"testing"
+	"time"
+
+	"google.golang.org/protobuf/proto"
+
+	"eserver/node/api"
+	"eserver/node/wire"
+)
+
+// TestConversationOfThree: alice invites carol into her conversation with
+// bob. bob and carol are not each other's contacts, yet each gets the
+// other's messages (passed on by alice), exactly once, with the right
+// author; everyone sees the same members; when carol leaves, the others are
+// told and her later messages cannot be sent.
+func TestConversationOfThree(t *testing.T) {
+	server := testServer(t)
+	alice, bob := friends(t, server)
+	carol := newTestNode(t, server, "carol")
+	carol.register()
+	carol.login()
+	befriend(t, alice, carol)
+
+	id, err := alice.Invite(ctx(t), "bob", "carol")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !api.IsConversation(id) {
+		t.Fatalf("Invite returned %q, not a conversation", id)
+	}
+	want := []string{"alice", "bob", "carol"}
+	for _, tn := range []*testNode{bob, carol} {
+		ev := tn.waitFor("the conversation", func(e api.Event) bool {
+			return e.Conversation != nil && e.Conversation.ID == id && len(e.Conversation.Members) == 3
+		})
+		if !slices.Equal(ev.Conversation.Members, want) {
+			t.Fatalf("%s sees members %v", tn.name, ev.Conversation.Members)
+		}
+	}
+
+	texts := map[*testNode]string{alice: "hi both", bob: "hello carol", carol: "hi bob, nice to meet you"}
+	for _, tn := range []*testNode{alice, bob, carol} {
+		if _, err := tn.Send(ctx(t), id, texts[tn]); err != nil {
+			t.Fatalf("%s sends: %v", tn.name, err)
+		}
+	}
+	for _, tn := range []*testNode{alice, bob, carol} {
+		for _, from := range []*testNode{alice, bob, carol} {
+			if from == tn {
+				continue
+			}
+			m := tn.waitFor(from.name+"'s message", func(e api.Event) bool {
+				return e.Message != nil && e.Message.To == id && e.Message.From == from.name
+			}).Message
+			if m.Text != texts[from] {
+				t.Fatalf("%s got %q from %s", tn.name, m.Text, from.name)
+			}
+		}
+	}
+	// Each history holds the three messages once, with their authors.
+	for _, tn := range []*testNode{alice, bob, carol} {
+		h, err := tn.History(ctx(t), id, 50, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := map[string]string{}
+		for _, m := range h {
+			if _, dup := got[m.From]; dup {
+				t.Fatalf("%s's history repeats %s's message: %+v", tn.name, m.From, h)
+			}
+			got[m.From] = m.Text
+		}
+		for from, text := range texts {
+			if got[from.name] != text {
+				t.Fatalf("%s's history: %v", tn.name, got)
+			}
+		}
+	}
+	// Our own message is marked delivered once a member has it (by now
+	// alice has passed it on, so she acknowledged it; bob may read her
+	// ack a moment after carol has the message).
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		h, err := bob.History(ctx(t), id, 50, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		i := slices.IndexFunc(h, func(m api.Message) bool { return m.From == "bob" })
+		if i >= 0 && h[i].State == api.StateDelivered {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("bob's own message never marked delivered: %+v", h)
+		}
+	}
+
+	if err := carol.LeaveConversation(ctx(t), id); err != nil {
+		t.Fatal(err)
+	}
+	for _, tn := range []*testNode{alice, bob} {
+		tn.waitFor("carol left", func(e api.Event) bool {
+			return e.Conversation != nil && e.Conversation.Left == "carol" && !slices.Contains(e.Conversation.Members, "carol")
+		})
+	}
+	if _, err := carol.Send(ctx(t), id, "one more thing"); !errors.Is(err, api.ErrBadRequest) {
+		t.Fatalf("sending after leaving: %v", err)
+	}
+	cs, err := carol.Conversations(ctx(t))
+	if err != nil || len(cs) != 1 || !cs[0].Left {
+		t.Fatalf("carol's conversations after leaving: %+v (%v)", cs, err)
+	}
+	// Inviting into it again brings her back.
+	if _, err := alice.Invite(ctx(t), id, "carol"); err != nil {
+		t.Fatal(err)
+	}
+	bob.waitFor("carol back", func(e api.Event) bool {
+		return e.Conversation != nil && e.Conversation.Joined == "carol" && e.Conversation.By == "alice"
+	})
+}
+
+func TestInviteRefusals(t *testing.T) {
+	alice, bob := friends(t, testServer(t))
+	for name, tc := range map[string]struct {
+		with, who string
+		want      error
+	}{
+		"a stranger":             {"bob", "mallory", api.ErrNotContact},
+		"the contact itself":     {"bob", "bob", api.ErrBadRequest},
+		"unknown conversation":   {"#00112233445566778899aabbccddeeff", "bob", api.ErrBadRequest},
+		"malformed conversation": {"#xyz", "bob", api.ErrBadRequest},
+	} {
+		t.Run(name, func(t *testing.T) {
+			if _, err := alice.Invite(ctx(t), tc.with, tc.who); !errors.Is(err, tc.want) {
+				t.Fatalf("err = %v, want %v", err, tc.want)
+			}
+		})
+	}
+	if _, err := alice.Send(ctx(t), "#00112233445566778899aabbccddeeff", "hi"); !errors.Is(err, api.ErrBadRequest) {
+		t.Fatalf("send to an unknown conversation: %v", err)
+	}
+	if cs, err := bob.Conversations(ctx(t)); err != nil || len(cs) != 0 {
+		t.Fatalf("refused invitations left conversations: %+v (%v)", cs, err)
+	}
+}
+
+// TestGroupEventForgery: an event a member passes on cannot be changed or
+// attributed to someone else: the author's signature and ticket are
+// checked, whoever forwards it.
+func TestGroupEventForgery(t *testing.T) {
+	alice, bob := friends(t, testServer(t))
+	id, err := alice.Invite(ctx(t), "bob", "bob")
+	if err == nil {
+		t.Fatalf("invited bob into his own conversation: %s", id)
+	}
+	sa, _ := alice.current()
+	sb, _ := bob.current()
+	raw := make([]byte, 16)
+	ev := &wire.GroupEvent{Conversation: raw, Id: "e1", SentUnixMilli: 1, Author: "alice", AuthorTicket: sa.tk().Signed,
+		Members: []string{"alice", "bob"}, Kind: &wire.GroupEvent_Text{Text: "genuine"}}
+	key := sa.host.Peerstore().PrivKey(sa.host.ID())
+	if ev.Signature, err = key.Sign(groupSigningBytes(ev)); err != nil {
+		t.Fatal(err)
+	}
+	if err := sb.checkGroupEvent(ev); err != nil {
+		t.Fatalf("a genuine event is refused: %v", err)
+	}
+	for name, change := range map[string]func(*wire.GroupEvent){
+		"text changed":      func(e *wire.GroupEvent) { e.Kind = &wire.GroupEvent_Text{Text: "forged"} },
+		"author changed":    func(e *wire.GroupEvent) { e.Author = "bob" },
+		"members added":     func(e *wire.GroupEvent) { e.Members = append(e.Members, "mallory") },
+		"other ticket":      func(e *wire.GroupEvent) { e.AuthorTicket = sb.tk().Signed },
+		"no signature":      func(e *wire.GroupEvent) { e.Signature = nil },
+		"author not member": func(e *wire.GroupEvent) { e.Members = []string{"bob", "carol"} },
+		"empty text":        func(e *wire.GroupEvent) { e.Kind = &wire.GroupEvent_Text{} },
+		"no kind":           func(e *wire.GroupEvent) { e.Kind = nil },
+	} {
+		t.Run(name, func(t *testing.T) {
+			forged := proto.Clone(ev).(*wire.GroupEvent)
+			change(forged)
+			if err := sb.checkGroupEvent(forged); err == nil {
+				t.Fatal("a changed event passed")
+			}
+		})
+	}
+}

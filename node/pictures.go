@@ -1,0 +1,270 @@
+package node
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"eserver/node/api"
+	"eserver/node/picture"
+	"eserver/node/store"
+	"eserver/node/transfer"
+	"eserver/node/wire"
+)
+
+// Display pictures. Ours is a PNG made by SetAvatar; its SHA-256 travels in
+// our presence. A contact that lacks the picture asks for it once
+// (AvatarRequest) and we offer it as a transfer of kind avatar — the same
+// protocol, encryption and integrity checks as files — which the contact
+// takes without asking its user. Pictures are cached by hash in the
+// profile's "pictures" folder, shared by every account of the profile:
+// a name that is a hash cannot be mixed up.
+
+const (
+	settingAvatar = settingPresence + "avatar" // our picture's hex SHA-256
+	// pictureRetry is how soon a contact's picture is asked for again when
+	// it has not arrived, and how often we answer one contact's requests.
+	pictureRetry = 30 * time.Second
+)
+
+// pictures remembers which pictures we asked for and whose requests we
+// answered, to keep both sides' traffic bounded.
+type pictures struct {
+	mu       sync.Mutex
+	asked    map[string]time.Time // contact + "/" + hash → when we asked
+	answered map[string]time.Time // contact → when we last offered ours
+}
+
+func (p *pictures) due(m *map[string]time.Time, key string, now time.Time) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if *m == nil {
+		*m = map[string]time.Time{}
+	}
+	if last, ok := (*m)[key]; ok && now.Sub(last) < pictureRetry {
+		return false
+	}
+	if len(*m) > 10000 {
+		clear(*m) // bounded memory; the worst case is an early retry
+	}
+	(*m)[key] = now
+	return true
+}
+
+func (n *Node) pictureDir() string { return filepath.Join(n.cfg.ProfileDir, "pictures") }
+
+// picturePath returns the cached picture with hex hash h, or "" when we do
+// not have it.
+func (n *Node) picturePath(h string) string {
+	if !validHash(h) {
+		return ""
+	}
+	p := filepath.Join(n.pictureDir(), h+".png")
+	if _, err := os.Stat(p); err != nil {
+		return ""
+	}
+	return p
+}
+
+func validHash(h string) bool {
+	b, err := hex.DecodeString(h)
+	return err == nil && len(b) == sha256.Size
+}
+
+// SetAvatar implements API.
+func (n *Node) SetAvatar(ctx context.Context, path string, crop api.Crop) error {
+	s, err := n.current()
+	if err != nil {
+		return err
+	}
+	h := ""
+	if path != "" {
+		data, err := picture.AvatarFile(path, crop)
+		if err != nil {
+			return fmt.Errorf("%w: %v", api.ErrBadRequest, err)
+		}
+		if len(data) > api.MaxAvatarBytes {
+			return fmt.Errorf("%w: display picture of %d bytes", api.ErrBadRequest, len(data))
+		}
+		sum := sha256.Sum256(data)
+		h = hex.EncodeToString(sum[:])
+		if err := n.cachePicture(h, data); err != nil {
+			return err
+		}
+	}
+	if err := s.store.SetSetting(settingAvatar, h); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	s.presence.Avatar = h
+	s.mu.Unlock()
+	acct := s.account()
+	n.emit(api.Event{Account: &acct})
+	s.broadcastPresence()
+	return nil
+}
+
+// cachePicture stores data as the picture named h, durably and atomically:
+// a reader never sees half a picture under its final name.
+func (n *Node) cachePicture(h string, data []byte) error {
+	dir := n.pictureDir()
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("picture cache: %w", err)
+	}
+	final := filepath.Join(dir, h+".png")
+	if _, err := os.Stat(final); err == nil {
+		return nil
+	}
+	tmp, err := os.CreateTemp(dir, ".picture-*")
+	if err != nil {
+		return fmt.Errorf("picture cache: %w", err)
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		return fmt.Errorf("picture cache: %w", err)
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return fmt.Errorf("picture cache: %w", err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("picture cache: %w", err)
+	}
+	if err := os.Rename(tmp.Name(), final); err != nil {
+		return fmt.Errorf("picture cache: %w", err)
+	}
+	return nil
+}
+
+// loadAvatar is our picture's hash as remembered, or "" when the picture is
+// no longer in the cache.
+func (s *session) loadAvatar() string {
+	h, _ := s.store.Setting(settingAvatar)
+	if s.n.picturePath(h) == "" {
+		return ""
+	}
+	return h
+}
+
+// contactPicture notes the picture a contact advertises and asks for it
+// when we do not have it. Called with contactMu held, c as stored.
+func (s *session) contactPicture(c *store.Contact, raw []byte) error {
+	if len(raw) != 0 && len(raw) != sha256.Size {
+		return errAck(ackBadRequest)
+	}
+	h := hex.EncodeToString(raw)
+	c.Avatar = h
+	if h != "" && s.n.picturePath(h) == "" && s.pics.due(&s.pics.asked, c.Username+"/"+h, s.n.cfg.Now()) {
+		return s.enqueue(c.Username, &wire.Payload{Kind: &wire.Payload_AvatarRequest{AvatarRequest: &wire.AvatarRequest{Sha256: raw}}}, nil)
+	}
+	return nil
+}
+
+// receiveAvatarRequest offers our picture to a contact that asked for it.
+// A request for any other picture (an old one, a made-up hash) is ignored:
+// we serve only what we advertise now.
+func (s *session) receiveAvatarRequest(from string, r *wire.AvatarRequest) error {
+	s.mu.Lock()
+	h := s.presence.Avatar
+	s.mu.Unlock()
+	path := s.n.picturePath(h)
+	if len(r.Sha256) != sha256.Size || hex.EncodeToString(r.Sha256) != h || path == "" {
+		return nil
+	}
+	if !s.pics.due(&s.pics.answered, from, s.n.cfg.Now()) {
+		return nil
+	}
+	o, err := transfer.NewOffer(path, transfer.DefaultChunkSize)
+	if err != nil {
+		return fmt.Errorf("offering our picture: %w", err)
+	}
+	if hex.EncodeToString(o.SHA256[:]) != h {
+		return fmt.Errorf("offering our picture: cached file does not match its name %s", h)
+	}
+	t := store.Transfer{ID: o.ID[:], Peer: from, Outgoing: true, Name: h + ".png", Size: o.Size, ChunkSize: o.ChunkSize,
+		Key: o.Key[:], SHA256: o.SHA256[:], Path: path, State: string(api.TransferOffered), Created: s.n.cfg.Now(), Kind: store.KindAvatar}
+	if err := s.store.PutTransfer(t); err != nil {
+		return err
+	}
+	if err := s.share(t); err != nil {
+		return err
+	}
+	offer := &wire.FileOffer{Id: t.ID, Name: t.Name, Size: t.Size, ChunkSize: uint32(t.ChunkSize), Key: t.Key, Sha256: t.SHA256,
+		Kind: wire.FileOffer_AVATAR}
+	return s.enqueue(from, &wire.Payload{Kind: &wire.Payload_FileOffer{FileOffer: offer}}, nil)
+}
+
+// receiveAvatarOffer fetches a contact's picture: only the one it
+// advertises, only if we lack it, only if it is small. Nothing asks the
+// user.
+func (s *session) receiveAvatarOffer(from string, o *wire.FileOffer) error {
+	c, err := s.store.Contact(from)
+	if err != nil {
+		return err
+	}
+	h := hex.EncodeToString(o.Sha256)
+	if h != c.Avatar || o.Size <= 0 || o.Size > api.MaxAvatarBytes || len(o.Id) != 16 || len(o.Key) != 32 {
+		return nil // stale, unasked or oversized: not fetched
+	}
+	if s.n.picturePath(h) != "" {
+		return nil
+	}
+	if _, err := s.store.Transfer(o.Id); err == nil {
+		return nil // a resend of an offer we have
+	}
+	dir := filepath.Join(s.n.pictureDir(), "incoming")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("picture cache: %w", err)
+	}
+	t := store.Transfer{ID: o.Id, Peer: from, Name: h + ".png", Size: o.Size, ChunkSize: int(o.ChunkSize), Key: o.Key, SHA256: o.Sha256,
+		Path: dir, State: string(api.TransferActive), Created: s.n.cfg.Now(), Kind: store.KindAvatar}
+	if off := offerOf(t); off.Check() != nil {
+		return errAck(ackBadRequest)
+	}
+	if err := s.store.PutTransfer(t); err != nil {
+		return err
+	}
+	if err := s.update(t, api.TransferActive); err != nil {
+		return err
+	}
+	s.startReceive(t)
+	return nil
+}
+
+// pictureArrived moves a fetched picture into the cache under its hash,
+// after checking it is a picture we are willing to show, and tells the
+// front ends which contacts now have one.
+func (s *session) pictureArrived(t store.Transfer, file string) error {
+	defer os.Remove(file)
+	data, err := os.ReadFile(file)
+	if err != nil {
+		return err
+	}
+	sum := sha256.Sum256(data)
+	h := hex.EncodeToString(sum[:])
+	if h != hex.EncodeToString(t.SHA256) {
+		return fmt.Errorf("picture from %s: %w", t.Peer, transfer.ErrCorrupt)
+	}
+	if err := picture.CheckAvatar(data); err != nil {
+		return fmt.Errorf("picture from %s: %w", t.Peer, err)
+	}
+	if err := s.n.cachePicture(h, data); err != nil {
+		return err
+	}
+	cs, err := s.store.Contacts()
+	if err != nil {
+		return err
+	}
+	for _, c := range cs {
+		if c.Avatar == h {
+			s.emitContact(c.Username)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,149 @@
+package store
+
+import (
+	"crypto/sha256"
+	"database/sql"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Conversation is a multi-party conversation as this device knows it.
+type Conversation struct {
+	ID       string
+	Members  []string // ourselves included, sorted
+	Departed []string // who left, sorted
+	Left     bool     // we left
+	Created  time.Time
+}
+
+func joinNames(names []string) string {
+	s := slices.Clone(names)
+	slices.Sort(s)
+	return strings.Join(slices.Compact(s), "\n")
+}
+
+func splitNames(s string) []string {
+	if s == "" {
+		return nil
+	}
+	return strings.Split(s, "\n")
+}
+
+// PutConversation inserts c or replaces the conversation with its ID.
+func (s *Store) PutConversation(c Conversation) error {
+	if c.ID == "" || len(c.Members) == 0 {
+		return fmt.Errorf("store: put conversation %q: no ID or members", c.ID)
+	}
+	_, err := s.db.Exec(`INSERT INTO conversations (id, members, departed, left, created) VALUES (?, ?, ?, ?, ?)
+		ON CONFLICT (id) DO UPDATE SET members = excluded.members, departed = excluded.departed, left = excluded.left`,
+		c.ID, joinNames(c.Members), joinNames(c.Departed), c.Left, nanos(c.Created))
+	if err != nil {
+		return fmt.Errorf("store: put conversation %q: %w", c.ID, err)
+	}
+	return nil
+}
+
+func scanConversation(sc interface{ Scan(...any) error }) (Conversation, error) {
+	var c Conversation
+	var members, departed string
+	var created int64
+	if err := sc.Scan(&c.ID, &members, &departed, &c.Left, &created); err != nil {
+		return Conversation{}, err
+	}
+	c.Members, c.Departed, c.Created = splitNames(members), splitNames(departed), fromNanos(created)
+	return c, nil
+}
+
+// Conversation returns the conversation id, or ErrNotFound.
+func (s *Store) Conversation(id string) (Conversation, error) {
+	c, err := scanConversation(s.db.QueryRow(`SELECT id, members, departed, left, created FROM conversations WHERE id = ?`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return Conversation{}, fmt.Errorf("store: conversation %q: %w", id, ErrNotFound)
+	}
+	if err != nil {
+		return Conversation{}, fmt.Errorf("store: conversation %q: %w", id, err)
+	}
+	return c, nil
+}
+
+// Conversations returns every conversation, oldest first.
+func (s *Store) Conversations() ([]Conversation, error) {
+	rows, err := s.db.Query(`SELECT id, members, departed, left, created FROM conversations ORDER BY created, id`)
+	if err != nil {
+		return nil, fmt.Errorf("store: conversations: %w", err)
+	}
+	defer rows.Close()
+	var cs []Conversation
+	for rows.Next() {
+		c, err := scanConversation(rows)
+		if err != nil {
+			return nil, fmt.Errorf("store: conversations: %w", err)
+		}
+		cs = append(cs, c)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store: conversations: %w", err)
+	}
+	return cs, nil
+}
+
+// FanoutID is the outbox ID of one member's copy of a multi-party message;
+// FanoutMessageID takes it back to the message's ID. The member is named by
+// a short hash so the ID stays within an envelope ID's 64 bytes.
+func FanoutID(msgID, member string) string {
+	h := sha256.Sum256([]byte(member))
+	return msgID + "~" + hex.EncodeToString(h[:6])
+}
+
+// FanoutMessageID returns the message ID inside a FanoutID (id itself when
+// it is not one).
+func FanoutMessageID(id string) string {
+	if i := strings.IndexByte(id, '~'); i >= 0 {
+		return id[:i]
+	}
+	return id
+}
+
+// EnqueueFanout stores a multi-party message once, outgoing in conversation
+// m.Peer, and one outbox entry per member in entries (IDs made with
+// FanoutID, Conversation set), in one transaction. m may be nil for an event
+// that is not a message (an invitation, a departure, a message passed on).
+func (s *Store) EnqueueFanout(m *Message, conv string, entries []OutboxEntry) error {
+	now := time.Now()
+	err := inTx(s.db, func(tx *sql.Tx) error {
+		if m != nil {
+			if m.State == "" {
+				m.State = StateQueued
+			}
+			if m.Time.IsZero() {
+				m.Time = now
+			}
+			m.Outgoing = true
+			if _, err := tx.Exec(`INSERT INTO messages (`+messageColumns+`) VALUES (?, ?, 1, ?, ?, ?, '')`,
+				m.ID, m.Peer, m.Text, nanos(m.Time), m.State); err != nil {
+				return fmt.Errorf("insert message: %w", err)
+			}
+		}
+		for _, e := range entries {
+			if e.ID == "" || e.Peer == "" {
+				return fmt.Errorf("outbox entry %q to %q: empty id or peer", e.ID, e.Peer)
+			}
+			if e.Created.IsZero() {
+				e.Created = now
+			}
+			if _, err := tx.Exec(`INSERT INTO outbox (id, peer, payload, created, conversation) VALUES (?, ?, ?, ?, ?)`,
+				e.ID, e.Peer, e.Payload, nanos(e.Created), conv); err != nil {
+				return fmt.Errorf("insert outbox entry: %w", err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("store: enqueue in conversation %q: %w", conv, err)
+	}
+	return nil
+}
