@@ -17,6 +17,3 @@ func (n *Node) RenameContact(ctx context.Context, username, alias string) error 
 func (n *Node) SetAvatar(ctx context.Context, path string, crop api.Crop) error   { return errDraft }
 func (n *Node) Typing(ctx context.Context, to string) error                       { return errDraft }
 func (n *Node) Nudge(ctx context.Context, to string) error                        { return errDraft }
-func (n *Node) SearchHistory(ctx context.Context, q api.HistoryQuery) ([]api.HistoryHit, error) {
-	return nil, errDraft
-}
