@@ -50,6 +50,7 @@ var methods = map[string]handler{
 	"verifyContact":  verifyContact,
 	"send":           send,
 	"history":        history,
+	"searchHistory":  searchHistory,
 }
 
 // paramError is a request whose params are malformed: -32602, bad_request.

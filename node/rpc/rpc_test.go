@@ -35,6 +35,11 @@ type fakeAPI struct {
 	events    chan api.Event    // forwarded to watchers after the snapshot
 	streamOut bytes.Buffer      // what was written to opened streams
 	streamIn  map[string]string // incoming stream ID → its content
+	hits      []api.HistoryHit  // what SearchHistory returns
+
+	// api.API supplies the methods the fake does not define (calling one
+	// panics), so a method added to the API breaks no test but its own.
+	api.API
 }
 
 func newFake() *fakeAPI {
@@ -524,6 +529,7 @@ var validParams = map[string]string{
 	"verifyContact":  `{"username":"bob","verified":true}`,
 	"send":           `{"to":"bob","text":"hi"}`,
 	"history":        `{"with":"bob"}`,
+	"searchHistory":  `{"text":"lunch"}`,
 }
 
 // apiMethod is the api.API method each RPC method calls.
@@ -531,7 +537,7 @@ var apiMethod = map[string]string{
 	"register": "Register", "login": "Login", "logout": "Logout", "addContact": "AddContact",
 	"acceptContact": "AcceptContact", "declineContact": "DeclineContact", "blockContact": "BlockContact",
 	"unblockContact": "UnblockContact", "removeContact": "RemoveContact", "listContacts": "Contacts",
-	"setPresence": "SetPresence", "setSupernode": "SetSupernode", "send": "Send", "history": "History",
+	"setPresence": "SetPresence", "setSupernode": "SetSupernode", "send": "Send", "history": "History", "searchHistory": "SearchHistory",
 	"safetyNumber": "SafetyNumber", "verifyContact": "VerifyContact",
 	"listDevices": "Devices", "revokeDevice": "RevokeDevice", "changePassword": "ChangePassword",
 	"sendFile": "SendFile", "acceptFile": "AcceptFile", "declineFile": "DeclineFile", "pauseTransfer": "PauseTransfer",
