@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"strings"
@@ -86,12 +87,12 @@ func (s *Store) Search(ctx context.Context, q SearchQuery) ([]SearchHit, error) 
 	}
 	hi := q.Before
 	if hi <= 0 {
-		// seq is the rowid: max() is one b-tree descent.
-		var top int64
-		if err := s.db.QueryRowContext(ctx, `SELECT coalesce(max(seq), 0) FROM messages`).Scan(&top); err != nil {
+		// seq is the rowid: max() is one b-tree descent (NULL when empty).
+		var top sql.NullInt64
+		if err := s.db.QueryRowContext(ctx, `SELECT max(seq) FROM messages`).Scan(&top); err != nil {
 			return nil, fmt.Errorf("store: search %q: newest message: %w", q.Text, err)
 		}
-		hi = top + 1
+		hi = top.Int64 + 1
 	}
 	// CROSS JOIN keeps the FTS table as the outer loop: SQLite would
 	// otherwise start from the peer index and sort, which visits every
