@@ -12,8 +12,8 @@ import (
 
 // Search errors callers branch on (the node reports both as bad requests).
 var (
-	ErrEmptyQuery    = errors.New("search query has no words")
-	ErrQueryTooLong  = fmt.Errorf("search query longer than %d bytes or %d words", MaxQueryBytes, MaxQueryWords)
+	ErrEmptyQuery   = errors.New("search query has no words")
+	ErrQueryTooLong = fmt.Errorf("search query longer than %d bytes or %d words", MaxQueryBytes, MaxQueryWords)
 	errMarkerInText = errors.New("internal: highlight marker in text")
 )
 
