@@ -59,7 +59,7 @@ fuzz:
 	./scripts/fuzz.sh $(FUZZTIME)
 
 bench:
-	$(GO) test -run='^$$' -bench=. -benchmem -count=1 ./node/... ./authserver/... | tee bench.out
+	$(GO) test -run='^$$' -bench=. -benchmem -count=1 -timeout 30m ./node/... ./authserver/... ./app | tee bench.out
 	$(GO) run ./supernode/cmd/snbench -n $(or $(SNBENCH_N),1000) | tee -a bench.out
 	test -x $(BIN)/croc || GOBIN=$(CURDIR)/$(BIN) $(GO) install github.com/schollz/croc/v10@v10.7.0
 	$(GO) run ./node/cmd/xferbench -croc $(BIN)/croc -size $(or $(XFER_SIZE),1073741824) | tee -a bench.out

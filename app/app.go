@@ -57,6 +57,7 @@ type App struct {
 	signIn   *signInWindow
 	main     *mainWindow
 	settings *settingsWindow // nil until first opened
+	history  *historyWindow  // nil until first opened
 
 	passwordDlg *passwordDialog // the last Change password dialog, for tests
 	lastRole    *api.RoleEvent  // the latest role change, for the options window
@@ -220,6 +221,11 @@ func (a *App) signedOut() {
 	a.account = nil
 	if a.settings != nil {
 		a.settings.win.Hide()
+	}
+	if a.history != nil {
+		// The next account must not see this one's search.
+		a.history.reset()
+		a.history.win.Hide()
 	}
 	a.contacts = make(map[string]api.Contact)
 	for u, chat := range a.chats {

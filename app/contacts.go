@@ -150,7 +150,7 @@ func (a *App) newMainWindow() *mainWindow {
 	m.optionsItem = fyne.NewMenuItem("Options...", a.showOptions)
 	m.passwordItem = fyne.NewMenuItem("Change password...", a.showChangePassword)
 	m.win.SetMainMenu(fyne.NewMainMenu(
-		fyne.NewMenu("File", m.passwordItem, m.signOutItem),
+		fyne.NewMenu("File", fyne.NewMenuItem("View history...", a.showHistory), m.passwordItem, m.signOutItem),
 		fyne.NewMenu("Contacts", m.addItem),
 		fyne.NewMenu("Tools", m.optionsItem),
 	))

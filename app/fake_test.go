@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode"
 
 	"eserver/node/api"
 )
@@ -308,17 +309,34 @@ func (f *fakeAPI) Nudge(_ context.Context, to string) error {
 	return f.nudgeErr
 }
 
-// SearchHistory returns the hits set in f.hits whose text contains every
-// word of the query (case-insensitively), limited to q.With when set.
+// SearchHistory returns the hits set in f.hits (newest first, as the node
+// gives them) whose text contains every word of the query
+// (case-insensitively), limited to q.With when set, older than q.Before
+// when set, at most q.Limit when set. With no words it fails as the node
+// does.
 func (f *fakeAPI) SearchHistory(_ context.Context, q api.HistoryQuery) ([]api.HistoryHit, error) {
 	f.record("SearchHistory %s %s", q.Text, q.With)
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	var out []api.HistoryHit
-	words := strings.Fields(strings.ToLower(q.Text))
+	var words []string // the node ignores what has no letter or digit
+	for _, w := range strings.Fields(strings.ToLower(q.Text)) {
+		if strings.IndexFunc(w, func(r rune) bool { return unicode.IsLetter(r) || unicode.IsDigit(r) }) >= 0 {
+			words = append(words, w)
+		}
+	}
+	if len(words) == 0 {
+		return nil, fmt.Errorf("%w: no words", api.ErrBadRequest)
+	}
 	for _, h := range f.hits {
 		if q.With != "" && h.From != q.With && h.To != q.With {
 			continue
+		}
+		if q.Before > 0 && h.Seq >= q.Before {
+			continue
+		}
+		if q.Limit > 0 && len(out) == q.Limit {
+			break
 		}
 		all := len(words) > 0
 		for _, w := range words {

@@ -97,6 +97,15 @@ func TestConversationOfThree(t *testing.T) {
 		}
 	}
 
+	// Search finds a message of the conversation with its author, also
+	// within that conversation alone.
+	for _, with := range []string{"", id} {
+		hits, err := bob.SearchHistory(ctx(t), api.HistoryQuery{Text: "meet", With: with})
+		if err != nil || len(hits) != 1 || hits[0].From != "carol" || hits[0].To != id {
+			t.Fatalf("search with %q: %+v (%v)", with, hits, err)
+		}
+	}
+
 	if err := carol.LeaveConversation(ctx(t), id); err != nil {
 		t.Fatal(err)
 	}

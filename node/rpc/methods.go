@@ -58,6 +58,7 @@ var methods = map[string]handler{
 	"invite":            invite,
 	"leaveConversation": command("id", api.API.LeaveConversation),
 	"listConversations": listConversations,
+	"searchHistory":     searchHistory,
 }
 
 // paramError is a request whose params are malformed: -32602, bad_request.

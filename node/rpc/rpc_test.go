@@ -35,6 +35,11 @@ type fakeAPI struct {
 	events    chan api.Event    // forwarded to watchers after the snapshot
 	streamOut bytes.Buffer      // what was written to opened streams
 	streamIn  map[string]string // incoming stream ID → its content
+	hits      []api.HistoryHit  // what SearchHistory returns
+
+	// api.API supplies the methods the fake does not define (calling one
+	// panics), so a method added to the API breaks no test but its own.
+	api.API
 }
 
 func newFake() *fakeAPI {
@@ -238,10 +243,6 @@ func (f *fakeAPI) SetContactGroup(_ context.Context, username, group string) err
 
 func (f *fakeAPI) RenameContact(_ context.Context, username, alias string) error {
 	return f.record("RenameContact", username, fmt.Sprintf("%q", alias))
-}
-
-func (f *fakeAPI) SearchHistory(_ context.Context, q api.HistoryQuery) ([]api.HistoryHit, error) {
-	return nil, f.record("SearchHistory", q.Text, q.With, q.Limit, q.Before)
 }
 
 func (f *fakeAPI) Invite(_ context.Context, with, username string) (string, error) {
@@ -575,6 +576,7 @@ var validParams = map[string]string{
 	"invite":            `{"with":"bob","username":"carol"}`,
 	"leaveConversation": `{"id":"#c1"}`,
 	"listConversations": `{}`,
+	"searchHistory":     `{"text":"lunch"}`,
 }
 
 // apiMethod is the api.API method each RPC method calls.
@@ -582,7 +584,7 @@ var apiMethod = map[string]string{
 	"register": "Register", "login": "Login", "logout": "Logout", "addContact": "AddContact",
 	"acceptContact": "AcceptContact", "declineContact": "DeclineContact", "blockContact": "BlockContact",
 	"unblockContact": "UnblockContact", "removeContact": "RemoveContact", "listContacts": "Contacts",
-	"setPresence": "SetPresence", "setSupernode": "SetSupernode", "send": "Send", "history": "History",
+	"setPresence": "SetPresence", "setSupernode": "SetSupernode", "send": "Send", "history": "History", "searchHistory": "SearchHistory",
 	"safetyNumber": "SafetyNumber", "verifyContact": "VerifyContact",
 	"listDevices": "Devices", "revokeDevice": "RevokeDevice", "changePassword": "ChangePassword",
 	"sendFile": "SendFile", "acceptFile": "AcceptFile", "declineFile": "DeclineFile", "pauseTransfer": "PauseTransfer",

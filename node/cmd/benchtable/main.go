@@ -22,6 +22,8 @@ var pairs = []struct{ what, bench, baseline string }{
 	{"file transfer 256 MiB vs raw stream into a file", "BenchmarkTransfer/chunk=256KiB", "BenchmarkRawStreamCopy/file"},
 	{"1 GiB file: EServer vs raw stream into a file", "BenchmarkXferEServer", "BenchmarkXferRawStreamToFile"},
 	{"1 GiB file: EServer vs croc (local relay)", "BenchmarkXferEServer", "BenchmarkXferCroc"},
+	{"load 1,000 contacts from the store vs none", "BenchmarkLoadContacts/n=1000", "BenchmarkLoadContacts/n=0"},
+	{"app start to a 1,000-contact list vs empty list", "BenchmarkStartContactList/contacts=1000", "BenchmarkStartContactList/contacts=0"},
 }
 
 // rates are benchmarks also shown as operations per second.
@@ -78,6 +80,43 @@ func main() {
 		}
 	}
 	supernodeTable(metrics)
+	historyTable(metrics)
+}
+
+// historyRows are node/store's BenchmarkHistorySearch: one page of hits,
+// newest first, from a million messages beside the same query on an empty
+// database in the same run.
+var historyRows = []struct{ what, query string }{
+	{"rare word (10 hits)", "rare"},
+	{"common word (1 message in 4)", "common"},
+	{"prefix of a common word", "prefix"},
+	{"common word, one contact's messages", "common+contact"},
+}
+
+// historyTable prints the third table, when the search benchmark ran.
+func historyTable(m map[string]map[string]float64) {
+	const bench = "BenchmarkHistorySearch/"
+	if len(m[bench+"1M/rare"]) == 0 && len(m[bench+"build"]) == 0 {
+		return
+	}
+	fmt.Printf("\nhistory search, 1M messages vs an empty database (p50 / p95 of one page of 50)\n")
+	fmt.Printf("%-48s %14s %14s %10s\n", "measure", "1M", "empty", "ratio")
+	if r, ok := m[bench+"build"]["msgs/s"]; ok {
+		fmt.Printf("%-48s %12.0f/s\n", "insert rate building it (batches of 1,000)", r)
+	}
+	for _, r := range historyRows {
+		full, empty := m[bench+"1M/"+r.query], m[bench+"empty/"+r.query]
+		for _, p := range []string{"p50", "p95"} {
+			what := r.what + " " + p
+			a, okA := full[p+"-ns"]
+			b, okB := empty[p+"-ns"]
+			if !okA || !okB {
+				fmt.Printf("%-48s %14s\n", what, "(not run)")
+				continue
+			}
+			fmt.Printf("%-48s %14s %14s %9.0fx\n", what, dur(a), dur(b), a/b)
+		}
+	}
 }
 
 // snRows are the figures of supernode/cmd/snbench (one supernode under N

@@ -1,0 +1,297 @@
+package app
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"fyne.io/fyne/v2"
+	"fyne.io/fyne/v2/test"
+	"fyne.io/fyne/v2/widget"
+
+	"eserver/node/api"
+)
+
+// hit is a search hit as the node gives it, the marks on every occurrence
+// of word in text.
+func hit(seq int64, from, to, text, word string) api.HistoryHit {
+	h := api.HistoryHit{
+		Message: api.Message{ID: fmt.Sprintf("m%d", seq), From: from, To: to, Text: text,
+			Time: time.Date(2026, 3, 4, 12, 30, 0, 0, time.Local), State: api.StateReceived},
+		Seq: seq, Snippet: text,
+	}
+	lower := strings.ToLower(text)
+	for at := 0; word != ""; {
+		i := strings.Index(lower[at:], word)
+		if i < 0 {
+			break
+		}
+		h.Marks = append(h.Marks, [2]int{at + i, at + i + len(word)})
+		at += i + len(word)
+	}
+	return h
+}
+
+// historyApp is alice signed in with contacts bob and carol and a history
+// viewer opened from the File menu whose searches run as soon as typed.
+func historyApp(t *testing.T) (*App, *fakeAPI, *historyWindow) {
+	t.Helper()
+	a, fake := signedIn(t)
+	for _, c := range []api.Contact{contact("bob", api.StatusOnline), contact("carol", api.StatusAway)} {
+		a.apply(api.Event{Contact: &c})
+	}
+	fake.hits = []api.HistoryHit{
+		hit(9, "bob", "alice", "Lunch at noon? lunch is on me", "lunch"),
+		hit(7, "alice", "carol", "no lunch today, sorry", "lunch"),
+		hit(5, "carol", "alice", "see you at the concert", "concert"),
+		hit(2, "alice", "bob", "lunch tomorrow?", "lunch"),
+	}
+	var item *fyne.MenuItem
+	for _, m := range a.main.win.MainMenu().Items {
+		for _, it := range m.Items {
+			if it.Label == "View history..." {
+				item = it
+			}
+		}
+	}
+	if item == nil {
+		t.Fatal("no View history... in the main window's menus")
+	}
+	item.Action()
+	h := a.history
+	if h == nil || !slices.Contains(a.fyne.Driver().AllWindows(), h.win) {
+		t.Fatal("View history... opened no window")
+	}
+	h.debounce = func(run func()) { run() }
+	h.win.Resize(fyne.NewSize(560, 520))
+	return a, fake, h
+}
+
+// shownRows is what the result list shows: "name | when | snippet" with
+// the bold words in [brackets].
+func shownRows(t *testing.T, h *historyWindow) []string {
+	t.Helper()
+	var out []string
+	for _, o := range test.LaidOutObjects(h.list) {
+		r, ok := o.(*historyRow)
+		if !ok || !r.Visible() {
+			continue
+		}
+		var b strings.Builder
+		for _, s := range r.snippet.Segments {
+			ts := s.(*widget.TextSegment)
+			if ts.Style.TextStyle.Bold {
+				b.WriteString("[" + ts.Text + "]")
+			} else {
+				b.WriteString(ts.Text)
+			}
+		}
+		out = append(out, r.name.Text+" | "+r.when.Text+" | "+b.String())
+	}
+	return out
+}
+
+func searchCalls(fake *fakeAPI) []string {
+	var out []string
+	for _, c := range fake.Calls() {
+		if strings.HasPrefix(c, "SearchHistory") {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+func TestHistorySearch(t *testing.T) {
+	_, fake, h := historyApp(t)
+	if got := h.win.Title(); got != "Message history (test)" {
+		t.Errorf("title %q", got)
+	}
+	if h.win.Canvas().Focused() != h.search {
+		t.Error("the search box does not have the focus")
+	}
+	test.Type(h.search, "lunch")
+	// Filtering as you type: each pause searched what the box held.
+	if got := searchCalls(fake); !slices.Equal(got, []string{"SearchHistory l ", "SearchHistory lu ",
+		"SearchHistory lun ", "SearchHistory lunc ", "SearchHistory lunch "}) {
+		t.Errorf("searches %q", got)
+	}
+	when := time.Date(2026, 3, 4, 12, 30, 0, 0, time.Local).Format("Mon 2 Jan 2006 15:04")
+	want := []string{
+		"Bob | " + when + " | [Lunch] at noon? [lunch] is on me",
+		"You to Carol | " + when + " | no [lunch] today, sorry",
+		"You to Bob | " + when + " | [lunch] tomorrow?",
+	}
+	if got := shownRows(t, h); !slices.Equal(got, want) {
+		t.Errorf("rows\n%q\nwant\n%q", got, want)
+	}
+	if h.status.Text != "3 messages found." || h.more.Visible() {
+		t.Errorf("status %q, more shown %v", h.status.Text, h.more.Visible())
+	}
+
+	// Every word must match.
+	test.Type(h.search, " noon")
+	if got := shownRows(t, h); len(got) != 1 || !strings.HasPrefix(got[0], "Bob |") {
+		t.Errorf("lunch noon: rows %q", got)
+	}
+
+	// The "with" filter: every contact, by name, then back to all.
+	if !slices.Equal(h.with.Options, []string{allContacts, "Bob (bob)", "Carol (carol)"}) {
+		t.Fatalf("with options %q", h.with.Options)
+	}
+	h.search.SetText("lunch")
+	h.with.SetSelected("Carol (carol)")
+	if got := shownRows(t, h); len(got) != 1 || !strings.HasPrefix(got[0], "You to Carol |") {
+		t.Errorf("with carol: rows %q", got)
+	}
+	if calls := searchCalls(fake); calls[len(calls)-1] != "SearchHistory lunch carol" {
+		t.Errorf("last search %q", calls[len(calls)-1])
+	}
+	h.with.SetSelected(allContacts)
+	if got := shownRows(t, h); len(got) != 3 {
+		t.Errorf("all contacts again: rows %q", got)
+	}
+
+	// Nothing found is said, not shown as an error.
+	h.search.SetText("zeppelin")
+	if len(shownRows(t, h)) != 0 || h.status.Text != "No messages found." {
+		t.Errorf("zeppelin: rows %q, status %q", shownRows(t, h), h.status.Text)
+	}
+}
+
+func TestHistoryEmptyQuery(t *testing.T) {
+	_, fake, h := historyApp(t)
+	test.Type(h.search, "lunch")
+	if len(shownRows(t, h)) != 3 {
+		t.Fatal("no results to clear")
+	}
+	before := len(searchCalls(fake))
+	h.search.SetText("")
+	if len(shownRows(t, h)) != 0 || h.status.Text != "" || h.more.Visible() {
+		t.Errorf("empty box: rows %q, status %q", shownRows(t, h), h.status.Text)
+	}
+	h.search.SetText("   ")
+	if got := len(searchCalls(fake)); got != before {
+		t.Errorf("an empty box searched: %q", searchCalls(fake)[before:])
+	}
+	// Only punctuation: the node refuses it; the window just asks for a word.
+	h.search.SetText("?!")
+	if len(shownRows(t, h)) != 0 || h.status.Text != "Type a word to search." {
+		t.Errorf("punctuation: rows %q, status %q", shownRows(t, h), h.status.Text)
+	}
+	for _, w := range fyne.CurrentApp().Driver().AllWindows() {
+		if c := w.Canvas(); c != nil && len(c.Overlays().List()) > 0 {
+			t.Errorf("window %q shows a dialog", w.Title())
+		}
+	}
+}
+
+func TestHistoryOpensChat(t *testing.T) {
+	a, _, h := historyApp(t)
+	test.Type(h.search, "concert")
+	if got := shownRows(t, h); len(got) != 1 {
+		t.Fatalf("rows %q", got)
+	}
+	h.list.Select(0)
+	chat := a.chats["carol"]
+	if chat == nil || !chat.shown {
+		t.Fatal("activating a hit did not open the conversation with carol")
+	}
+	// Our own message opens the conversation with its recipient.
+	h.search.SetText("tomorrow")
+	h.list.Select(0)
+	if chat := a.chats["bob"]; chat == nil || !chat.shown {
+		t.Fatal("activating our own message did not open the conversation with bob")
+	}
+}
+
+func TestHistoryPaging(t *testing.T) {
+	_, fake, h := historyApp(t)
+	fake.hits = nil
+	for seq := int64(120); seq > 0; seq-- {
+		fake.hits = append(fake.hits, hit(seq, "bob", "alice", fmt.Sprintf("note %d", seq), "note"))
+	}
+	test.Type(h.search, "note")
+	if len(h.hits) != historyPage || !h.more.Visible() || h.status.Text != "50 messages found so far." {
+		t.Fatalf("first page: %d hits, more %v, status %q", len(h.hits), h.more.Visible(), h.status.Text)
+	}
+	test.Tap(h.more)
+	test.Tap(h.more)
+	if len(h.hits) != 120 || h.more.Visible() || h.status.Text != "120 messages found." {
+		t.Fatalf("after paging: %d hits, more %v, status %q", len(h.hits), h.more.Visible(), h.status.Text)
+	}
+	for i, hit := range h.hits {
+		if want := int64(120 - i); hit.Seq != want {
+			t.Fatalf("hit %d has seq %d, want %d (in order, no repeats)", i, hit.Seq, want)
+		}
+	}
+	// A new search starts from the first page again.
+	h.search.SetText("note 7")
+	if len(h.hits) > historyPage || h.hits[0].Seq != 117 {
+		t.Errorf("new search: %d hits from seq %d", len(h.hits), h.hits[0].Seq)
+	}
+}
+
+// TestHistoryDebounce types with the real debounce: one search, once the
+// typing pauses.
+func TestHistoryDebounce(t *testing.T) {
+	a, fake := signedIn(t)
+	a.showHistory()
+	h := a.history
+	test.Type(h.search, "lunch")
+	eventually(t, "the search after typing pauses", func() bool { return len(searchCalls(fake)) > 0 })
+	time.Sleep(2 * searchDelay)
+	if got := searchCalls(fake); !slices.Equal(got, []string{"SearchHistory lunch "}) {
+		t.Errorf("searches %q, want one for the whole word", got)
+	}
+}
+
+func TestHistorySignOutForgetsSearch(t *testing.T) {
+	a, _, h := historyApp(t)
+	test.Type(h.search, "lunch")
+	h.with.SetSelected("Bob (bob)")
+	a.apply(api.Event{SignedOut: true})
+	if h.search.Text != "" || len(h.hits) != 0 || h.with.Selected != allContacts || h.win == nil {
+		t.Errorf("after sign-out: search %q, %d hits, with %q", h.search.Text, len(h.hits), h.with.Selected)
+	}
+}
+
+func TestSnippetSegments(t *testing.T) {
+	bold := func(segs []widget.RichTextSegment) string {
+		var b strings.Builder
+		for _, s := range segs {
+			ts := s.(*widget.TextSegment)
+			if !ts.Style.Inline {
+				b.WriteString("<block>")
+			}
+			if ts.Style.TextStyle.Bold {
+				b.WriteString("[" + ts.Text + "]")
+			} else {
+				b.WriteString(ts.Text)
+			}
+		}
+		return b.String()
+	}
+	for _, tc := range []struct {
+		snippet string
+		marks   [][2]int
+		want    string
+	}{
+		{"say hi", [][2]int{{4, 6}}, "say [hi]"},
+		{"hi hi", [][2]int{{0, 2}, {3, 5}}, "[hi] [hi]"},
+		{"plain", nil, "plain"},
+		{"", nil, ""},
+		{"…Grüße aus", [][2]int{{3, 10}}, "…[Grüße] aus"},
+		// Bad marks are ignored, never a panic or a cut character.
+		{"abc", [][2]int{{2, 9}}, "abc"},
+		{"abc", [][2]int{{-1, 1}}, "abc"},
+		{"abc", [][2]int{{2, 1}}, "abc"},
+		{"abc abc", [][2]int{{4, 7}, {0, 3}}, "abc [abc]"},
+		{"ü", [][2]int{{1, 2}}, "ü"},
+	} {
+		if got := bold(snippetSegments(tc.snippet, tc.marks)); got != tc.want {
+			t.Errorf("snippetSegments(%q, %v) = %q, want %q", tc.snippet, tc.marks, got, tc.want)
+		}
+	}
+}

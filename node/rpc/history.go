@@ -1,0 +1,71 @@
+package rpc
+
+import (
+	"context"
+	"encoding/json"
+
+	"eserver/node/api"
+)
+
+// Search limits: the default page when limit is absent, and the largest
+// page (the node caps larger limits; the daemon refuses them, as history
+// does, so a script learns the bound instead of silently getting less).
+const (
+	defaultSearchLimit = 50
+	maxSearchLimit     = 500
+)
+
+// hitJSON is a message that matched, with its snippet and the byte offsets
+// of the matched words in it.
+type hitJSON struct {
+	messageJSON
+	Seq     int64    `json:"seq"`
+	Snippet string   `json:"snippet"`
+	Marks   [][2]int `json:"marks"`
+}
+
+func searchHistory(ctx context.Context, backend api.API, raw json.RawMessage) (any, error) {
+	var p struct {
+		Text   string `json:"text"`
+		With   string `json:"with"`
+		Limit  *int   `json:"limit"`
+		Before *int64 `json:"before"`
+	}
+	if err := decodeParams(raw, &p); err != nil {
+		return nil, err
+	}
+	if err := required("text", p.Text); err != nil {
+		return nil, err
+	}
+	q := api.HistoryQuery{Text: p.Text, With: p.With, Limit: defaultSearchLimit}
+	if p.Limit != nil {
+		q.Limit = *p.Limit
+		if q.Limit < 1 || q.Limit > maxSearchLimit {
+			return nil, badParams("limit must be between 1 and %d", maxSearchLimit)
+		}
+	}
+	if p.Before != nil {
+		q.Before = *p.Before
+		if q.Before < 1 {
+			return nil, badParams("before must be the seq of a hit (1 or more)")
+		}
+	}
+	hits, err := backend.SearchHistory(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]hitJSON, 0, len(hits))
+	for _, h := range hits {
+		marks := h.Marks
+		if marks == nil {
+			marks = [][2]int{} // always an array, so scripts need not test for null
+		}
+		out = append(out, hitJSON{
+			messageJSON: messageJSON{ID: h.ID, From: h.From, To: h.To, Text: h.Text, Time: formatTime(h.Time), State: string(h.State)},
+			Seq:         h.Seq, Snippet: h.Snippet, Marks: marks,
+		})
+	}
+	return struct {
+		Hits []hitJSON `json:"hits"`
+	}{out}, nil
+}

@@ -1,0 +1,185 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"math/rand"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+// Words of the search benchmark's history. commonWord is in about a quarter
+// of the messages, rareWord in one in 100,000, and the prefix "hel" matches
+// commonWord and the few generated words that start with it.
+const (
+	benchMessages = 1_000_000
+	benchBatch    = 1000
+	commonWord    = "hello"
+	rareWord      = "zeppelin"
+	benchPrefix   = "hel"
+)
+
+// searchBenchQueries are the measured queries, as a user types them.
+var searchBenchQueries = []struct{ name, text, peer string }{
+	{"rare", rareWord, ""},
+	{"common", commonWord, ""},
+	{"prefix", benchPrefix, ""},
+	{"common+contact", commonWord, "peer042"},
+}
+
+// benchHistory is benchMessages messages with 100 peers: 4–16 words each
+// from a 20,000-word vocabulary drawn with a Zipf law (as natural text
+// is), plus the fixed words above. It is deterministic, so runs compare.
+func benchHistory(n int) func(batch int) []Message {
+	rng := rand.New(rand.NewSource(1))
+	vocab := make([]string, 20000)
+	for i := range vocab {
+		b := make([]byte, 3+rng.Intn(7))
+		for j := range b {
+			b[j] = byte('a' + rng.Intn(26))
+		}
+		vocab[i] = string(b)
+	}
+	zipf := rand.NewZipf(rng, 1.1, 2, uint64(len(vocab)-1))
+	t0 := time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC)
+	next := 0
+	return func(size int) []Message {
+		ms := make([]Message, 0, size)
+		for ; len(ms) < size && next < n; next++ {
+			words := make([]string, 4+rng.Intn(13))
+			for j := range words {
+				words[j] = vocab[zipf.Uint64()]
+			}
+			if rng.Intn(4) == 0 {
+				words[rng.Intn(len(words))] = commonWord
+			}
+			if next%(n/10) == n/20 { // ten rare messages, spread out
+				words[0] = rareWord
+			}
+			ms = append(ms, Message{
+				ID:       fmt.Sprintf("m%d", next),
+				Peer:     fmt.Sprintf("peer%03d", next%100),
+				Outgoing: next%2 == 0,
+				Text:     strings.Join(words, " "),
+				Time:     t0.Add(time.Duration(next) * time.Second),
+				State:    StateDelivered,
+			})
+		}
+		return ms
+	}
+}
+
+// BenchmarkHistorySearch builds a database of a million messages with
+// AddIncomingBatch (reported as build, msgs/s) and measures searches on it
+// beside the same searches on an empty database, in the same run. Each
+// search asks for one page (DefaultSearchLimit hits, newest first), as the
+// history window does; p50 and p95 are reported beside the mean.
+//
+// The million-message database is built once per run (about a minute on
+// two cores), not cached between runs: a cached file would have to be kept
+// in step with the schema, the generator and SQLite's own version.
+func BenchmarkHistorySearch(b *testing.B) {
+	dir := b.TempDir()
+	empty, err := Open(filepath.Join(dir, "empty.db"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer empty.Close()
+	var full *Store
+	var buildRate float64
+	build := func(b *testing.B) *Store {
+		if full != nil {
+			return full
+		}
+		s, err := Open(filepath.Join(dir, "1m.db"))
+		if err != nil {
+			b.Fatal(err)
+		}
+		gen := benchHistory(benchMessages)
+		start := time.Now()
+		for {
+			ms := gen(benchBatch)
+			if len(ms) == 0 {
+				break
+			}
+			if _, err := s.AddIncomingBatch(ms); err != nil {
+				b.Fatal(err)
+			}
+		}
+		buildRate = benchMessages / time.Since(start).Seconds()
+		full = s
+		return s
+	}
+	defer func() {
+		if full != nil {
+			full.Close()
+		}
+	}()
+
+	b.Run("build", func(b *testing.B) {
+		// One build is the operation; b.N stays 1 as it takes far more
+		// than the bench time.
+		build(b)
+		b.ReportMetric(buildRate, "msgs/s")
+	})
+	for _, db := range []string{"empty", "1M"} {
+		for _, q := range searchBenchQueries {
+			b.Run(db+"/"+q.name, func(b *testing.B) {
+				s := empty
+				if db == "1M" {
+					s = build(b)
+				}
+				benchSearch(b, s, SearchQuery{Text: q.text, Peer: q.peer}, db == "1M")
+			})
+		}
+	}
+}
+
+func benchSearch(b *testing.B, s *Store, q SearchQuery, wantHits bool) {
+	ctx := context.Background()
+	var took []time.Duration
+	hits := 0
+	for b.Loop() {
+		start := time.Now()
+		hs, err := s.Search(ctx, q)
+		took = append(took, time.Since(start))
+		if err != nil {
+			b.Fatal(err)
+		}
+		hits = len(hs)
+	}
+	if wantHits && hits == 0 {
+		b.Fatalf("%q found nothing", q.Text)
+	}
+	slices.Sort(took)
+	b.ReportMetric(float64(took[len(took)/2].Nanoseconds()), "p50-ns")
+	b.ReportMetric(float64(took[len(took)*95/100].Nanoseconds()), "p95-ns")
+	b.ReportMetric(float64(hits), "hits")
+}
+
+// BenchmarkLoadContacts measures reading the contact list at sign-in with
+// 1,000 contacts beside an empty list.
+func BenchmarkLoadContacts(b *testing.B) {
+	for _, n := range []int{0, 1000} {
+		b.Run(fmt.Sprintf("n=%d", n), func(b *testing.B) {
+			s, _ := openTemp(b)
+			for i := range n {
+				c := Contact{Username: fmt.Sprintf("contact%04d", i), Relation: "accepted", Status: "online",
+					Nick: fmt.Sprintf("Contact %d", i), Subnick: "a quick message", PeerID: "12D3KooWexample",
+					Ticket: make([]byte, 200), MyToken: make([]byte, 32), TheirToken: make([]byte, 32)}
+				if err := s.PutContact(c); err != nil {
+					b.Fatal(err)
+				}
+			}
+			for b.Loop() {
+				cs, err := s.Contacts()
+				if err != nil || len(cs) != n {
+					b.Fatalf("%d contacts, %v; want %d", len(cs), err, n)
+				}
+			}
+		})
+	}
+}
