@@ -311,7 +311,12 @@ func (a *App) title(s string) string {
 // historyLimit is how many messages a conversation loads when opened.
 const historyLimit = 100
 
+// displayName is how a contact is shown: the name we gave it, else its
+// nick, else its username.
 func displayName(c api.Contact) string {
+	if c.Alias != "" {
+		return c.Alias
+	}
 	if c.Nick != "" {
 		return c.Nick
 	}

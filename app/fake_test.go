@@ -129,6 +129,9 @@ func (f *fakeAPI) SetPresence(_ context.Context, u api.PresenceUpdate) error {
 	if u.Subnick != nil {
 		parts = append(parts, "subnick="+*u.Subnick)
 	}
+	if u.Media != nil {
+		parts = append(parts, "media="+*u.Media)
+	}
 	f.record("SetPresence %s", strings.Join(parts, " "))
 	return nil
 }
