@@ -127,10 +127,12 @@ func (r *pictureRenderer) Layout(size fyne.Size) {
 	r.p.img.Resize(fyne.NewSquareSize(side - 2*inset))
 }
 
-func (r *pictureRenderer) MinSize() fyne.Size           { return r.p.MinSize() }
-func (r *pictureRenderer) Refresh()                     { r.p.frame.Refresh(); r.p.img.Refresh() }
-func (r *pictureRenderer) Objects() []fyne.CanvasObject { return []fyne.CanvasObject{r.p.frame, r.p.img} }
-func (r *pictureRenderer) Destroy()                     {}
+func (r *pictureRenderer) MinSize() fyne.Size { return r.p.MinSize() }
+func (r *pictureRenderer) Refresh()           { r.p.frame.Refresh(); r.p.img.Refresh() }
+func (r *pictureRenderer) Objects() []fyne.CanvasObject {
+	return []fyne.CanvasObject{r.p.frame, r.p.img}
+}
+func (r *pictureRenderer) Destroy() {}
 
 // avatarPicker is the "Display picture" window: choose a picture, move and
 // size the square that is kept, see the result at the size contacts see
