@@ -326,6 +326,7 @@ func (p *avatarPicker) setCrop(c api.Crop) {
 	p.updating = true
 	defer func() { p.updating = false }()
 	p.size.SetValue(float64(c.Size))
+	p.size.Refresh() // its range may have changed with the picture
 	setRange(p.x, b.Dx()-c.Size, c.X)
 	setRange(p.y, b.Dy()-c.Size, c.Y)
 
@@ -342,11 +343,13 @@ func setRange(s *widget.Slider, top, v int) {
 		s.Min, s.Max = 0, 1
 		s.SetValue(0)
 		s.Disable()
+		s.Refresh() // SetValue redraws only when the value changed
 		return
 	}
 	s.Min, s.Max = 0, float64(top)
 	s.SetValue(float64(v))
 	s.Enable()
+	s.Refresh()
 }
 
 // cropImage is the part of img that c keeps. Decoded pictures share their
