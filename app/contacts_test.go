@@ -233,9 +233,9 @@ func TestSearchFilters(t *testing.T) {
 		want   []string
 	}{
 		{"SCHOOL", []string{"Friends (1/1)", "Carol from school - carol's mood", "Work (0/0)", "Online (0)", "Offline (0)"}}, // alias
-		{"erin", []string{"Friends (0/0)", "Work (1/1)", "Erin - erin's mood", "Online (0)", "Offline (0)"}},                     // username
-		{"learning", []string{"Friends (0/0)", "Work (0/0)", "Online (1)", "Frank - Learning Go", "Offline (0)"}},                // subnick
-		{"gRa", []string{"Friends (0/0)", "Work (0/0)", "Online (0)", "Offline (1)", "Grace - grace's mood"}},                   // nick
+		{"erin", []string{"Friends (0/0)", "Work (1/1)", "Erin - erin's mood", "Online (0)", "Offline (0)"}},                 // username
+		{"learning", []string{"Friends (0/0)", "Work (0/0)", "Online (1)", "Frank - Learning Go", "Offline (0)"}},            // subnick
+		{"gRa", []string{"Friends (0/0)", "Work (0/0)", "Online (0)", "Offline (1)", "Grace - grace's mood"}},                // nick
 		{"nobody", []string{"Friends (0/0)", "Work (0/0)", "Online (0)", "Offline (0)"}},
 	}
 	for _, tt := range tests {
