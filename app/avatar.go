@@ -9,6 +9,7 @@ import (
 	_ "image/gif" // display pictures may be GIF, PNG or JPEG, as SetAvatar takes
 	_ "image/jpeg"
 	_ "image/png"
+	"math"
 	"os"
 
 	"fyne.io/fyne/v2"
@@ -214,7 +215,10 @@ func (a *App) newAvatarPicker() *avatarPicker {
 	intro := widget.NewLabel("Choose how you want to appear to others. Drag the square, or scroll over it, to choose the part that is kept.")
 	intro.Wrapping = fyne.TextWrapWord
 	seen := widget.NewLabelWithStyle("Contacts see", fyne.TextAlignCenter, fyne.TextStyle{Italic: true})
-	side := container.NewVBox(container.NewCenter(p.preview), seen)
+	frame := canvas.NewRectangle(color.Transparent)
+	frame.StrokeColor = theme.Color(theme.ColorNameInputBorder)
+	frame.StrokeWidth = 1
+	side := container.NewVBox(container.NewCenter(container.NewStack(p.preview, frame)), seen)
 	sliders := widget.NewForm(
 		widget.NewFormItem("Size", p.size),
 		widget.NewFormItem("Left", p.x),
@@ -225,7 +229,7 @@ func (a *App) newAvatarPicker() *avatarPicker {
 		intro,
 		container.NewVBox(sliders, p.errText, buttons),
 		nil, side, p.view)))
-	p.win.Resize(fyne.NewSize(520, 480))
+	p.win.Resize(fyne.NewSize(560, 500))
 	p.win.SetIcon(iconResource)
 	// Closing hides the window so it opens again where it was.
 	p.win.SetCloseIntercept(p.win.Hide)
@@ -421,7 +425,7 @@ func newCropView(p *avatarPicker) *cropView {
 	v.box = canvas.NewRectangle(color.Transparent)
 	v.box.StrokeColor = color.White
 	v.box.StrokeWidth = 2
-	v.empty = widget.NewLabelWithStyle("Click Browse... to choose a picture.", fyne.TextAlignCenter, fyne.TextStyle{Italic: true})
+	v.empty = widget.NewLabelWithStyle("Click here or Browse... to choose a picture.", fyne.TextAlignCenter, fyne.TextStyle{Italic: true})
 	v.empty.Wrapping = fyne.TextWrapWord
 	v.ExtendBaseWidget(v)
 	return v
@@ -431,6 +435,13 @@ func (v *cropView) CreateRenderer() fyne.WidgetRenderer {
 	bg := canvas.NewRectangle(theme.Color(theme.ColorNameInputBackground))
 	bg.CornerRadius = theme.InputRadiusSize()
 	return &cropRenderer{v: v, bg: bg}
+}
+
+// Tapped on an empty view chooses a picture, as the hint there says.
+func (v *cropView) Tapped(*fyne.PointEvent) {
+	if v.p.img == nil {
+		v.p.chooseFile()
+	}
 }
 
 // Dragged moves the square with the pointer.
@@ -501,9 +512,15 @@ func (r *cropRenderer) Layout(size fyne.Size) {
 	v.pic.Move(o)
 	v.pic.Resize(shown)
 
+	// Whole pixels, so the shades meet without a darker seam where
+	// antialiased edges would overlap.
+	o = fyne.NewPos(round(o.X), round(o.Y))
+	shown = fyne.NewSize(round(shown.Width), round(shown.Height))
+	v.pic.Move(o)
+	v.pic.Resize(shown)
 	c := v.p.crop
-	x0, y0 := o.X+float32(c.X)*v.scale, o.Y+float32(c.Y)*v.scale
-	side := float32(c.Size) * v.scale
+	x0, y0 := round(o.X+float32(c.X)*v.scale), round(o.Y+float32(c.Y)*v.scale)
+	side := round(float32(c.Size) * v.scale)
 	x1, y1 := x0+side, y0+side
 	place := func(r *canvas.Rectangle, left, top, right, bottom float32) {
 		r.Move(fyne.NewPos(left, top))
@@ -515,6 +532,8 @@ func (r *cropRenderer) Layout(size fyne.Size) {
 	place(v.shade[3], x1, y0, o.X+shown.Width, y1)
 	place(v.box, x0, y0, x1, y1)
 }
+
+func round(f float32) float32 { return float32(math.Round(float64(f))) }
 
 func (r *cropRenderer) MinSize() fyne.Size { return fyne.NewSquareSize(240) }
 

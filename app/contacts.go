@@ -164,6 +164,15 @@ func (a *App) newMainWindow() *mainWindow {
 	m.search.SetPlaceHolder("Search contacts...")
 	m.search.OnChanged = func(string) { a.contactsChanged() }
 	m.search.onEscape = func() { m.search.SetText("") }
+	// Enter talks to the first match, so a contact is a few keys away.
+	m.search.OnSubmitted = func(string) {
+		for _, r := range m.rows {
+			if r.header == "" && r.contact.Relation == api.RelationAccepted {
+				a.openChat(r.contact.Username)
+				return
+			}
+		}
+	}
 	m.search.ActionItem = widget.NewIcon(theme.SearchIcon())
 
 	m.addButton = widget.NewButtonWithIcon("", theme.ContentAddIcon(), a.showAddContact)

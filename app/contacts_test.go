@@ -246,6 +246,14 @@ func TestSearchFilters(t *testing.T) {
 		a.main.search.SetText("")
 	}
 
+	// Enter opens a conversation with the first match.
+	test.Type(a.main.search, "gra")
+	a.main.search.TypedKey(&fyne.KeyEvent{Name: fyne.KeyReturn})
+	if c := a.chats["grace"]; c == nil || !c.shown {
+		t.Error("Enter in the search did not open the conversation with grace")
+	}
+	a.main.search.SetText("")
+
 	// Escape clears the search and the list is whole again.
 	test.Type(a.main.search, "erin")
 	a.main.search.TypedKey(&fyne.KeyEvent{Name: fyne.KeyEscape})
@@ -367,7 +375,7 @@ func TestViewProfile(t *testing.T) {
 		"alias": p.alias.Text, "group": p.group.Text, "status": p.status.Text, "via": p.via.Text,
 	}
 	want := map[string]string{
-		"nick": "Bob", "subnick": "bob's mood", "media": "Queen - Bohemian Rhapsody", "username": "bob",
+		"nick": "Bob", "subnick": "bob's mood", "media": "\u266a Queen - Bohemian Rhapsody", "username": "bob",
 		"alias": "Bobby", "group": "Friends", "status": "Away", "via": "connected through a relay",
 	}
 	for k, v := range want {
@@ -375,7 +383,7 @@ func TestViewProfile(t *testing.T) {
 			t.Errorf("%s shows %q, want %q", k, shown[k], v)
 		}
 	}
-	if !strings.HasPrefix(p.verified.Text, "Verified") || p.glyph.Resource != glyphAway || !p.mediaBox.Visible() {
+	if !strings.HasPrefix(p.verified.Text, "Verified") || p.glyph.Resource != glyphAway || !p.media.Visible() {
 		t.Errorf("verified %q, glyph %s", p.verified.Text, p.glyph.Resource.Name())
 	}
 	if p.win.Title() != "Bobby \u2014 Profile" {
@@ -385,7 +393,7 @@ func TestViewProfile(t *testing.T) {
 	// The open profile follows the contact.
 	bob.Status, bob.Media, bob.Verified, bob.Via = api.StatusOffline, "", false, api.ViaMailbox
 	a.apply(api.Event{Contact: &bob})
-	if p.status.Text != "Offline" || p.mediaBox.Visible() || !strings.HasPrefix(p.verified.Text, "Not verified") ||
+	if p.status.Text != "Offline" || p.media.Visible() || !strings.HasPrefix(p.verified.Text, "Not verified") ||
 		p.via.Text != "messages will wait in their mailbox" {
 		t.Errorf("after an update: status %q, verified %q, via %q", p.status.Text, p.verified.Text, p.via.Text)
 	}
@@ -427,7 +435,7 @@ func TestAvatarPicker(t *testing.T) {
 	if p == nil || !p.ok.Disabled() {
 		t.Fatal("clicking our picture did not open the picker, or OK works with no picture")
 	}
-	p.win.Resize(fyne.NewSize(520, 480))
+	p.win.Resize(fyne.NewSize(560, 500))
 
 	// A file that is no picture says so.
 	junk := filepath.Join(t.TempDir(), "notes.png")

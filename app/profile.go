@@ -23,7 +23,6 @@ type profileView struct {
 	nick     *widget.Label
 	subnick  *widget.Label
 	media    *widget.Label
-	mediaBox *fyne.Container // the media line, hidden when nothing plays
 	user     *widget.Label
 	alias    *widget.Label
 	group    *widget.Label
@@ -73,13 +72,12 @@ func (a *App) newProfileView() *profileView {
 	p.verified.Wrapping = fyne.TextWrapWord
 	p.glyph.FillMode = canvas.ImageFillContain
 	p.glyph.SetMinSize(fyne.NewSquareSize(14))
-	p.mediaBox = container.NewBorder(nil, nil, widget.NewIcon(theme.MediaMusicIcon()), nil, p.media)
 
 	p.send = widget.NewButtonWithIcon("Send a message", theme.MailComposeIcon(), func() { a.openChat(p.username) })
 	p.send.Importance = widget.HighImportance
 	p.close = widget.NewButton("Close", p.win.Close)
 
-	shared := container.NewVBox(p.nick, p.subnick, p.mediaBox)
+	shared := container.NewVBox(p.nick, p.subnick, p.media)
 	top := container.NewBorder(nil, nil, container.NewVBox(p.picture), nil, shared)
 	facts := widget.NewForm(
 		widget.NewFormItem("Username", p.user),
@@ -119,11 +117,11 @@ func (p *profileView) set(c api.Contact) {
 	} else {
 		p.subnick.Show()
 	}
-	p.media.SetText(c.Media)
+	p.media.SetText("\u266a " + c.Media)
 	if c.Media == "" {
-		p.mediaBox.Hide()
+		p.media.Hide()
 	} else {
-		p.mediaBox.Show()
+		p.media.Show()
 	}
 	p.user.SetText(c.Username)
 	p.alias.SetText(or(c.Alias, "(their own name)"))
