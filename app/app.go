@@ -372,6 +372,7 @@ var (
 	glyphBusy      = fyne.NewStaticResource("status-busy.png", assets.StatusBusy)
 	glyphAway      = fyne.NewStaticResource("status-away.png", assets.StatusAway)
 	glyphOffline   = fyne.NewStaticResource("status-offline.png", assets.StatusOffline)
+	glyphBlocked   = fyne.NewStaticResource("status-blocked.png", assets.StatusBlocked)
 	glyphByStatus  = map[api.Status]fyne.Resource{
 		api.StatusOnline: glyphOnline,
 		api.StatusBusy:   glyphBusy, api.StatusPhone: glyphBusy,
@@ -387,8 +388,12 @@ func glyph(s api.Status) fyne.Resource {
 	return glyphOffline
 }
 
-// contactGlyph is the bullet a contact shows: grey unless accepted and online.
+// contactGlyph is the bullet a contact shows: grey unless accepted and
+// online, struck through when blocked.
 func contactGlyph(c api.Contact) fyne.Resource {
+	if c.Relation == api.RelationBlocked {
+		return glyphBlocked
+	}
 	if !c.Online() {
 		return glyphOffline
 	}

@@ -223,6 +223,24 @@ func TestGroupsWithCounts(t *testing.T) {
 	if got := shownRows(t, a)[1]; got != "Bob - bob's mood" {
 		t.Errorf("unfolded, the first row is %q", got)
 	}
+
+	// A blocked contact stays in its group, struck through and not counted online.
+	erin := a.contacts["erin"]
+	erin.Relation = api.RelationBlocked
+	a.apply(api.Event{Contact: &erin})
+	shownRows(t, a)
+	var row *contactRow
+	for _, o := range test.LaidOutObjects(a.main.list) {
+		if r, ok := o.(*contactRow); ok && r.row.contact.Username == "erin" {
+			row = r
+		}
+	}
+	if row == nil || row.text.String() != "Erin (blocked) - erin's mood" || row.glyph.Resource != glyphBlocked {
+		t.Fatalf("blocked row: %+v", row)
+	}
+	if !slices.Contains(rowTexts(a), "Work (0/1)") {
+		t.Errorf("rows %q", rowTexts(a))
+	}
 }
 
 func TestSearchFilters(t *testing.T) {
