@@ -221,6 +221,7 @@ func (a *App) signedOut() {
 	if a.settings != nil {
 		a.settings.win.Hide()
 	}
+	a.main.closeWindows()
 	a.contacts = make(map[string]api.Contact)
 	for u, chat := range a.chats {
 		chat.win.Close()

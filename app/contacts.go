@@ -65,6 +65,10 @@ type listRow struct {
 	contact   api.Contact
 }
 
+// prefCollapsed keeps the folded sections (their keys) across runs, as
+// MSN remembered folded groups.
+const prefCollapsed = "contacts.collapsed"
+
 // Section keys of the two sections that hold contacts without a group.
 // Group sections are keyed by "group:" + name, so no group name can
 // collide with them.
@@ -115,6 +119,9 @@ func (a *App) newMainWindow() *mainWindow {
 		win:         a.fyne.NewWindow(a.title("EServer Messenger")),
 		requestRows: make(map[string]*requestRow),
 		collapsed:   make(map[string]bool),
+	}
+	for _, key := range a.fyne.Preferences().StringList(a.pref(prefCollapsed)) {
+		m.collapsed[key] = true
 	}
 
 	m.avatar = newDisplayPicture(64, a.showAvatarPicker)
@@ -234,6 +241,18 @@ func (m *mainWindow) setAccount(acc api.Account) {
 	}
 	m.showStatus(acc.Status)
 	m.avatar.setPicture(acc.AvatarPath)
+}
+
+// closeWindows closes what the contact list opened, on signing out: the
+// next account must not see the last one's profile or picture.
+func (m *mainWindow) closeWindows() {
+	if m.picker != nil {
+		m.picker.win.Hide()
+	}
+	if m.profile != nil {
+		m.profile.win.Close()
+	}
+	m.search.SetText("")
 }
 
 // showStatus shows st in the header: glyph, menu button and picture frame.
@@ -420,10 +439,53 @@ func (a *App) contactsChanged() {
 	}
 }
 
-// toggleSection folds or unfolds the section with key.
+// toggleSection folds or unfolds the section with key, and remembers it.
 func (a *App) toggleSection(key string) {
-	a.main.collapsed[key] = !a.main.collapsed[key]
+	m := a.main
+	if m.collapsed[key] {
+		delete(m.collapsed, key)
+	} else {
+		m.collapsed[key] = true
+	}
+	keys := make([]string, 0, len(m.collapsed))
+	for k := range m.collapsed {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	a.fyne.Preferences().SetStringList(a.pref(prefCollapsed), keys)
 	a.contactsChanged()
+}
+
+// groupHeaderMenu is what a group header's secondary tap offers: MSN let you
+// rename a group or delete it (its contacts stay, without a group). A
+// group exists only through its contacts, so both file them anew.
+func (a *App) groupHeaderMenu(group string) *fyne.Menu {
+	refile := func(ctx context.Context, to string) error {
+		for _, c := range a.contacts {
+			if c.Group == group && c.Relation != api.RelationPendingIn {
+				if err := a.api.SetContactGroup(ctx, c.Username, to); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	}
+	rename := fyne.NewMenuItem("Rename group...", func() {
+		a.askText("Rename group", "A new name for \u201c"+group+"\u201d.", group, group, false, refile)
+	})
+	del := fyne.NewMenuItem("Delete group", func() {
+		a.askConfirm("Delete group",
+			"Delete the group \u201c"+group+"\u201d? Its contacts stay in your list, without a group.",
+			"Delete", func() {
+				a.command(func(ctx context.Context) error { return refile(ctx, "") }, func(err error) {
+					if err != nil {
+						a.showError(a.main.win, err)
+					}
+				})
+			})
+	})
+	del.Icon = theme.DeleteIcon()
+	return fyne.NewMenu(group, rename, del)
 }
 
 func (a *App) newRequestRow(c api.Contact) *requestRow {
@@ -797,16 +859,22 @@ func (r *contactRow) Tapped(*fyne.PointEvent) {
 	}
 }
 
-// TappedSecondary shows the contact menu.
+// TappedSecondary shows the contact menu, or a group's.
 func (r *contactRow) TappedSecondary(ev *fyne.PointEvent) {
-	if r.row.header != "" {
-		return
-	}
 	c := fyne.CurrentApp().Driver().CanvasForObject(r)
 	if c == nil {
 		return
 	}
-	widget.ShowPopUpMenuAtPosition(r.app.contactMenu(r.row.contact), c, ev.AbsolutePosition)
+	var menu *fyne.Menu
+	switch {
+	case r.row.header == "":
+		menu = r.app.contactMenu(r.row.contact)
+	case strings.HasPrefix(r.row.section, "group:"):
+		menu = r.app.groupHeaderMenu(strings.TrimPrefix(r.row.section, "group:"))
+	default:
+		return // Online and Offline are not the user's to rename
+	}
+	widget.ShowPopUpMenuAtPosition(menu, c, ev.AbsolutePosition)
 }
 
 // rowLayout places an icon (the first object) at indent, vertically

@@ -224,6 +224,14 @@ func TestGroupsWithCounts(t *testing.T) {
 		t.Errorf("unfolded, the first row is %q", got)
 	}
 
+	// Folded sections are remembered for the next run.
+	a.toggleSection("group:Work")
+	again := New(a.fyne, newFakeAPI(), a.opts)
+	if !again.main.collapsed["group:Work"] || again.main.collapsed["group:Friends"] {
+		t.Errorf("folded sections after a restart: %v", again.main.collapsed)
+	}
+	a.toggleSection("group:Work")
+
 	// A blocked contact stays in its group, struck through and not counted online.
 	erin := a.contacts["erin"]
 	erin.Relation = api.RelationBlocked
@@ -419,6 +427,12 @@ func TestViewProfile(t *testing.T) {
 	if a.chats["bob"] == nil {
 		t.Error("Send a message did not open the conversation")
 	}
+
+	// Signing out closes it.
+	a.apply(api.Event{SignedOut: true})
+	if a.main.profile != nil || slices.Contains(a.fyne.Driver().AllWindows(), p.win) {
+		t.Error("the profile outlived the session")
+	}
 }
 
 // writePNG writes a w×h picture: left half red, right half blue.
@@ -542,4 +556,30 @@ type failingAvatar struct {
 func (f *failingAvatar) SetAvatar(ctx context.Context, path string, crop api.Crop) error {
 	f.fakeAPI.SetAvatar(ctx, path, crop)
 	return f.err
+}
+
+func TestGroupHeaderMenu(t *testing.T) {
+	a, fake := grouped(t)
+	menu := a.groupHeaderMenu("Friends")
+	menuItem(t, menu, "Rename group...").Action()
+	d := a.main.textDialog
+	if d.entry.Text != "Friends" {
+		t.Errorf("rename starts from %q", d.entry.Text)
+	}
+	d.entry.SetText("Mates")
+	test.Tap(d.ok)
+	for _, u := range []string{"bob", "carol", "dave"} {
+		if !fake.called("SetContactGroup " + u + " Mates") {
+			t.Errorf("%s not moved to Mates: %v", u, fake.Calls())
+		}
+	}
+	if fake.called("SetContactGroup erin") || fake.called("SetContactGroup frank") {
+		t.Errorf("contacts outside the group moved: %v", fake.Calls())
+	}
+
+	menuItem(t, a.groupHeaderMenu("Work"), "Delete group").Action()
+	test.Tap(a.main.confirm.yes)
+	if !fake.called("SetContactGroup erin ") {
+		t.Errorf("delete group: %v", fake.Calls())
+	}
 }
