@@ -162,9 +162,8 @@ func (a *App) newMainWindow() *mainWindow {
 	m.status.Importance = widget.LowImportance
 	m.status.IconPlacement = widget.ButtonIconTrailingText
 	m.status.OnTapped = func() {
-		c := m.win.Canvas()
-		pos := fyne.CurrentApp().Driver().AbsolutePositionForObject(m.status)
-		widget.ShowPopUpMenuAtPosition(a.statusMenu(), c, pos.AddXY(0, m.status.Size().Height))
+		widget.ShowPopUpMenuAtRelativePosition(a.statusMenu(), m.win.Canvas(),
+			fyne.NewPos(0, m.status.Size().Height), m.status)
 	}
 
 	m.search = newKeyEntry()
@@ -274,11 +273,13 @@ func (a *App) statusMenu() *fyne.Menu {
 		it.Checked = a.account != nil && a.account.Status == st
 		items = append(items, it)
 	}
-	items = append(items, fyne.NewMenuItemSeparator(),
-		fyne.NewMenuItem("Change display picture...", a.showAvatarPicker),
-		fyne.NewMenuItem("Change display name...", func() { a.main.nick.edit() }),
-		fyne.NewMenuItemSeparator(),
-		fyne.NewMenuItem("Sign out", a.doSignOut))
+	picture := fyne.NewMenuItem("Change display picture...", a.showAvatarPicker)
+	picture.Icon = theme.MediaPhotoIcon()
+	name := fyne.NewMenuItem("Change display name...", func() { a.main.nick.edit() })
+	name.Icon = theme.DocumentCreateIcon()
+	signOut := fyne.NewMenuItem("Sign out", a.doSignOut)
+	signOut.Icon = theme.LogoutIcon()
+	items = append(items, fyne.NewMenuItemSeparator(), picture, name, fyne.NewMenuItemSeparator(), signOut)
 	return fyne.NewMenu("Status", items...)
 }
 
@@ -544,15 +545,23 @@ func (a *App) contactMenu(c api.Contact) *fyne.Menu {
 	profile.Icon = theme.AccountIcon()
 	items = append(items, profile, fyne.NewMenuItemSeparator())
 
+	// Every item has an icon: Fyne indents a label only past an icon, so
+	// mixed items would not line up.
 	rename := fyne.NewMenuItem("Rename in list...", func() { a.showRename(c) })
+	rename.Icon = theme.DocumentCreateIcon()
 	move := fyne.NewMenuItem("Move to group", nil)
+	move.Icon = theme.FolderIcon()
 	move.ChildMenu = a.groupMenu(c)
 	items = append(items, rename, move, fyne.NewMenuItemSeparator())
 
 	if c.Relation == api.RelationBlocked {
-		items = append(items, fyne.NewMenuItem("Unblock contact", do(a.api.UnblockContact)))
+		unblock := fyne.NewMenuItem("Unblock contact", do(a.api.UnblockContact))
+		unblock.Icon = glyphOffline
+		items = append(items, unblock)
 	} else {
-		items = append(items, fyne.NewMenuItem("Block contact", do(a.api.BlockContact)))
+		block := fyne.NewMenuItem("Block contact", do(a.api.BlockContact))
+		block.Icon = glyphBlocked
+		items = append(items, block)
 	}
 	del := fyne.NewMenuItem("Delete contact", func() {
 		a.askConfirm("Delete contact",
