@@ -227,6 +227,7 @@ func (a *App) signedOut() {
 		a.history.reset()
 		a.history.win.Hide()
 	}
+	a.main.closeWindows()
 	a.contacts = make(map[string]api.Contact)
 	for u, chat := range a.chats {
 		chat.win.Close()
@@ -317,7 +318,12 @@ func (a *App) title(s string) string {
 // historyLimit is how many messages a conversation loads when opened.
 const historyLimit = 100
 
+// displayName is how a contact is shown: the name we gave it, else its
+// nick, else its username.
 func displayName(c api.Contact) string {
+	if c.Alias != "" {
+		return c.Alias
+	}
 	if c.Nick != "" {
 		return c.Nick
 	}
@@ -373,6 +379,7 @@ var (
 	glyphBusy      = fyne.NewStaticResource("status-busy.png", assets.StatusBusy)
 	glyphAway      = fyne.NewStaticResource("status-away.png", assets.StatusAway)
 	glyphOffline   = fyne.NewStaticResource("status-offline.png", assets.StatusOffline)
+	glyphBlocked   = fyne.NewStaticResource("status-blocked.png", assets.StatusBlocked)
 	glyphByStatus  = map[api.Status]fyne.Resource{
 		api.StatusOnline: glyphOnline,
 		api.StatusBusy:   glyphBusy, api.StatusPhone: glyphBusy,
@@ -388,8 +395,12 @@ func glyph(s api.Status) fyne.Resource {
 	return glyphOffline
 }
 
-// contactGlyph is the bullet a contact shows: grey unless accepted and online.
+// contactGlyph is the bullet a contact shows: grey unless accepted and
+// online, struck through when blocked.
 func contactGlyph(c api.Contact) fyne.Resource {
+	if c.Relation == api.RelationBlocked {
+		return glyphBlocked
+	}
 	if !c.Online() {
 		return glyphOffline
 	}

@@ -85,10 +85,10 @@ func TestSignIn(t *testing.T) {
 	if a.account == nil || a.account.Username != "alice" {
 		t.Fatalf("account = %+v, want alice", a.account)
 	}
-	if got := a.main.nick.Text; got != "alice" {
+	if got := a.main.nick.label.Text; got != "alice" {
 		t.Errorf("nick shows %q, want alice", got)
 	}
-	if got := a.main.status.Selected; got != "Busy" {
+	if got := a.main.status.Text; got != "(Busy)" {
 		t.Errorf("status shows %q, want Busy", got)
 	}
 	if a.signIn.password.Text != "" {
@@ -196,8 +196,8 @@ func TestContactGroups(t *testing.T) {
 	// The list item shows glyph, nick and subnick.
 	row := newContactRow(a)
 	row.set(a.main.rows[1])
-	if row.nick.Text != "Bob" || row.subnick.Text != "bob's mood" || row.glyph.Resource != glyphOnline {
-		t.Errorf("row shows %q %q %v", row.nick.Text, row.subnick.Text, row.glyph.Resource.Name())
+	if row.text.String() != "Bob - bob's mood" || row.glyph.Resource != glyphOnline {
+		t.Errorf("row shows %q %v", row.text.String(), row.glyph.Resource.Name())
 	}
 	if a.main.list.Length() != 3 {
 		t.Errorf("list length %d, want 3", a.main.list.Length())
@@ -226,8 +226,8 @@ func TestContactGroups(t *testing.T) {
 		t.Fatalf("rows = %v, want %v", got, want)
 	}
 	row.set(a.main.rows[3])
-	if row.nick.Text != "zed (pending)" {
-		t.Errorf("pending row shows %q", row.nick.Text)
+	if row.text.String() != "zed (pending)" {
+		t.Errorf("pending row shows %q", row.text.String())
 	}
 
 	a.apply(api.Event{ContactRemoved: "bob"})
@@ -472,6 +472,7 @@ func TestContactMenu(t *testing.T) {
 		items[it.Label] = it
 	}
 	items["Delete contact"].Action()
+	test.Tap(a.main.confirm.yes)
 	items["Block contact"].Action()
 	items["Send an instant message"].Action()
 	if !fake.called("RemoveContact bob") || !fake.called("BlockContact bob") || a.chats["bob"] == nil {
@@ -492,7 +493,7 @@ func TestContactMenu(t *testing.T) {
 
 func TestPresence(t *testing.T) {
 	a, fake := signedIn(t)
-	a.main.status.SetSelected("Away")
+	selectStatus(t, a, "Away")
 	if !fake.called("SetPresence status=away") {
 		t.Fatalf("calls %v", fake.Calls())
 	}
@@ -508,23 +509,24 @@ func TestPresence(t *testing.T) {
 	if len(fake.Calls()) != n {
 		t.Errorf("applying our presence called the node: %v", fake.Calls()[n:])
 	}
-	if a.main.status.Selected != "Be right back" || a.main.nick.Text != "Ally" || a.main.subnick.Text != "at the beach" {
-		t.Errorf("header shows %q %q %q", a.main.status.Selected, a.main.nick.Text, a.main.subnick.Text)
+	if a.main.status.Text != "(Be right back)" || a.main.nick.label.Text != "Ally" || a.main.subnick.label.Text != "at the beach" {
+		t.Errorf("header shows %q %q %q", a.main.status.Text, a.main.nick.label.Text, a.main.subnick.label.Text)
 	}
 
 	// Click the nick to edit it.
-	test.Tap(a.main.nick)
-	if !a.main.nickEntry.Visible() || a.main.nick.Visible() {
+	test.Tap(a.main.nick.label)
+	if !a.main.nick.entry.Visible() || a.main.nick.label.Visible() {
 		t.Fatal("nick not editable after a tap")
 	}
-	a.main.nickEntry.SetText("Alice W")
-	a.main.nickEntry.TypedKey(&fyne.KeyEvent{Name: fyne.KeyReturn})
-	if !fake.called("SetPresence nick=Alice W") || a.main.nickEntry.Visible() {
+	a.main.nick.entry.SetText("Alice W")
+	a.main.nick.entry.TypedKey(&fyne.KeyEvent{Name: fyne.KeyReturn})
+	if !fake.called("SetPresence nick=Alice W") || a.main.nick.entry.Visible() {
 		t.Errorf("nick edit: calls %v", fake.Calls())
 	}
 
-	a.main.subnick.SetText("working")
-	a.main.subnick.TypedKey(&fyne.KeyEvent{Name: fyne.KeyReturn})
+	test.Tap(a.main.subnick.label)
+	a.main.subnick.entry.SetText("working")
+	a.main.subnick.entry.TypedKey(&fyne.KeyEvent{Name: fyne.KeyReturn})
 	if !fake.called("SetPresence subnick=working") {
 		t.Errorf("subnick: calls %v", fake.Calls())
 	}

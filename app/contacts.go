@@ -3,53 +3,79 @@ package app
 import (
 	"context"
 	"fmt"
+	"image/color"
+	"sort"
 	"strings"
 
 	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/canvas"
 	"fyne.io/fyne/v2/container"
 	"fyne.io/fyne/v2/dialog"
+	"fyne.io/fyne/v2/driver/desktop"
+	"fyne.io/fyne/v2/layout"
 	"fyne.io/fyne/v2/theme"
 	"fyne.io/fyne/v2/widget"
 
 	"eserver/node/api"
 )
 
-// mainWindow is the contact list.
+// mainWindow is the contact list, laid out as Windows Live Messenger's:
+// our own picture, name, status and personal message on top, a search box,
+// then the contacts in their groups.
 type mainWindow struct {
-	win       fyne.Window
-	avatar    *canvas.Image
-	ownGlyph  *canvas.Image
-	nick      *widget.Button // shows our nick; tap to edit
-	nickEntry *widget.Entry  // replaces nick while editing
-	subnick   *widget.Entry  // "Share a quick message"
-	status    *widget.Select
-	search    *widget.Entry
-	addButton *widget.Button
+	win        fyne.Window
+	avatar     *displayPicture // our own; tap opens the picker
+	ownGlyph   *canvas.Image
+	nick       *inlineEdit    // our nick; tap to edit
+	status     *widget.Button // "Available ▾": opens statusMenu
+	subnick    *inlineEdit    // "Share a quick message"
+	media      *inlineEdit    // what I'm listening to
+	mediaClear *widget.Button // clears media; shown only when set
+	search     *keyEntry
+	addButton  *widget.Button
 
 	requests    *fyne.Container // pending incoming requests, hidden when none
 	requestRows map[string]*requestRow
 
-	list *widget.List
-	rows []listRow // what list shows: group headers and contacts
+	list      *widget.List
+	rows      []listRow       // what list shows: section headers and contacts
+	collapsed map[string]bool // by listRow.section
 
 	signOutItem  *fyne.MenuItem
 	addItem      *fyne.MenuItem
 	optionsItem  *fyne.MenuItem
 	passwordItem *fyne.MenuItem
 
-	addDialog *addContactDialog // nil until first opened
+	addDialog  *addContactDialog // nil until first opened
+	textDialog *textDialog       // the last rename / new group dialog, for tests
+	confirm    *confirmDialog    // the last delete confirmation, for tests
+	picker     *avatarPicker     // nil until first opened
+	profile    *profileView      // the open profile, nil when closed
 
 	// updating is set while the window shows new state, so widget
 	// callbacks do not send it back to the node as user changes.
 	updating bool
 }
 
-// listRow is a group header ("Online (3)") or a contact.
+// listRow is a section header ("Friends (2/5)", "Online (3)") or a contact.
 type listRow struct {
-	header  string
-	contact api.Contact
+	header    string
+	section   string // the section's key in mainWindow.collapsed
+	collapsed bool   // the header's section is folded away
+	contact   api.Contact
 }
+
+// prefCollapsed keeps the folded sections (their keys) across runs, as
+// MSN remembered folded groups.
+const prefCollapsed = "contacts.collapsed"
+
+// Section keys of the two sections that hold contacts without a group.
+// Group sections are keyed by "group:" + name, so no group name can
+// collide with them.
+const (
+	sectionOnline  = "online"
+	sectionOffline = "offline"
+)
 
 // requestRow is one incoming contact request with its answers.
 type requestRow struct {
@@ -70,64 +96,89 @@ type addContactDialog struct {
 	errText  *widget.Label
 }
 
-func (a *App) newMainWindow() *mainWindow {
-	m := &mainWindow{win: a.fyne.NewWindow(a.title("EServer Messenger")), requestRows: make(map[string]*requestRow)}
+// textDialog asks for one line of text (a name for a contact, a new group)
+// and sends it to the node; it stays open with the error if that fails.
+type textDialog struct {
+	dlg     *dialog.CustomDialog
+	entry   *widget.Entry
+	ok      *widget.Button
+	cancel  *widget.Button
+	errText *widget.Label
+}
 
-	m.avatar = canvas.NewImageFromResource(avatarResource)
-	m.avatar.FillMode = canvas.ImageFillContain
-	m.avatar.SetMinSize(fyne.NewSquareSize(64))
+// confirmDialog asks before something that cannot be undone.
+type confirmDialog struct {
+	dlg  *dialog.CustomDialog
+	text *widget.Label
+	yes  *widget.Button
+	no   *widget.Button
+}
+
+func (a *App) newMainWindow() *mainWindow {
+	m := &mainWindow{
+		win:         a.fyne.NewWindow(a.title("EServer Messenger")),
+		requestRows: make(map[string]*requestRow),
+		collapsed:   make(map[string]bool),
+	}
+	for _, key := range a.fyne.Preferences().StringList(a.pref(prefCollapsed)) {
+		m.collapsed[key] = true
+	}
+
+	m.avatar = newDisplayPicture(64, a.showAvatarPicker)
 	m.ownGlyph = canvas.NewImageFromResource(glyphOffline)
 	m.ownGlyph.FillMode = canvas.ImageFillContain
 	m.ownGlyph.SetMinSize(fyne.NewSquareSize(14))
 
-	m.nick = widget.NewButton("", nil)
-	m.nick.Importance = widget.LowImportance
-	m.nick.Alignment = widget.ButtonAlignLeading
-	m.nickEntry = widget.NewEntry()
-	m.nickEntry.Hide()
-	m.nick.OnTapped = func() {
-		m.nickEntry.SetText(a.nameOf(a.me()))
-		m.nick.Hide()
-		m.nickEntry.Show()
-		m.win.Canvas().Focus(m.nickEntry)
-	}
-	m.nickEntry.OnSubmitted = func(text string) {
-		m.nickEntry.Hide()
-		m.nick.Show()
-		nick := strings.TrimSpace(text)
-		if a.account == nil || nick == a.account.Nick {
+	m.nick = newInlineEdit("Type your name", func(nick string) {
+		// An empty nick is refused rather than sent: contacts would see
+		// a blank name. The username shows again instead.
+		if a.account == nil || nick == "" || nick == a.account.Nick {
+			m.nick.setText(a.nameOf(a.me()))
 			return
 		}
-		if nick != "" {
-			m.nick.SetText(nick) // the Account event confirms it
-		}
 		a.setPresence(api.PresenceUpdate{Nick: &nick})
-	}
+	})
+	m.nick.label.TextStyle = fyne.TextStyle{Bold: true}
+	m.nick.label.SizeName = theme.SizeNameSubHeadingText
 
-	m.subnick = widget.NewEntry()
-	m.subnick.SetPlaceHolder("Share a quick message")
-	m.subnick.OnSubmitted = func(text string) {
+	m.subnick = newInlineEdit("Share a quick message", func(text string) {
 		if a.account == nil || text == a.account.Subnick {
 			return
 		}
-		m.win.Canvas().Unfocus()
 		a.setPresence(api.PresenceUpdate{Subnick: &text})
+	})
+	m.subnick.label.TextStyle = fyne.TextStyle{Italic: true}
+
+	m.media = newInlineEdit("What are you listening to?", func(text string) {
+		a.setMedia(text)
+	})
+	m.media.prefix = "\u266a "
+	m.mediaClear = widget.NewButtonWithIcon("", theme.ContentClearIcon(), func() { a.setMedia("") })
+	m.mediaClear.Importance = widget.LowImportance
+	m.mediaClear.Hide()
+
+	// MSN showed "Nick (Status) ▾"; the glyph before the nick carries the colour.
+	m.status = widget.NewButtonWithIcon("", theme.MenuDropDownIcon(), nil)
+	m.status.Importance = widget.LowImportance
+	m.status.IconPlacement = widget.ButtonIconTrailingText
+	m.status.OnTapped = func() {
+		widget.ShowPopUpMenuAtRelativePosition(a.statusMenu(), m.win.Canvas(),
+			fyne.NewPos(0, m.status.Size().Height), m.status)
 	}
 
-	m.status = widget.NewSelect(statusOptions(), func(label string) {
-		if m.updating {
-			return
-		}
-		if st, ok := statusFromLabel(label); ok && a.account != nil && st != a.account.Status {
-			m.ownGlyph.Resource = glyph(st)
-			m.ownGlyph.Refresh()
-			a.setPresence(api.PresenceUpdate{Status: &st})
-		}
-	})
-
-	m.search = widget.NewEntry()
+	m.search = newKeyEntry()
 	m.search.SetPlaceHolder("Search contacts...")
 	m.search.OnChanged = func(string) { a.contactsChanged() }
+	m.search.onEscape = func() { m.search.SetText("") }
+	// Enter talks to the first match, so a contact is a few keys away.
+	m.search.OnSubmitted = func(string) {
+		for _, r := range m.rows {
+			if r.header == "" && r.contact.Relation == api.RelationAccepted {
+				a.openChat(r.contact.Username)
+				return
+			}
+		}
+	}
 	m.search.ActionItem = widget.NewIcon(theme.SearchIcon())
 
 	m.addButton = widget.NewButtonWithIcon("", theme.ContentAddIcon(), a.showAddContact)
@@ -144,6 +195,8 @@ func (a *App) newMainWindow() *mainWindow {
 			}
 		},
 	)
+	m.list.HideSeparators = true
+	list := container.NewThemeOverride(m.list, compactTheme{})
 
 	m.signOutItem = fyne.NewMenuItem("Sign out", a.doSignOut)
 	m.addItem = fyne.NewMenuItem("Add a contact...", a.showAddContact)
@@ -155,12 +208,14 @@ func (a *App) newMainWindow() *mainWindow {
 		fyne.NewMenu("Tools", m.optionsItem),
 	))
 
-	nameLine := container.NewBorder(nil, nil, m.ownGlyph, m.status, container.NewStack(m.nick, m.nickEntry))
-	header := container.NewBorder(nil, nil, m.avatar, nil, container.NewVBox(nameLine, m.subnick))
+	nameLine := container.NewBorder(nil, nil, container.NewCenter(m.ownGlyph), m.status, m.nick)
+	mediaLine := container.NewBorder(nil, nil, nil, m.mediaClear, m.media)
+	header := container.NewBorder(nil, nil, container.NewVBox(m.avatar), nil,
+		container.New(layout.NewCustomPaddedVBoxLayout(0), nameLine, m.subnick, mediaLine))
 	searchLine := container.NewBorder(nil, nil, nil, m.addButton, m.search)
-	top := container.NewVBox(header, widget.NewSeparator(), searchLine, m.requests)
-	m.win.SetContent(container.NewBorder(container.NewPadded(top), nil, nil, nil, m.list))
-	m.win.Resize(fyne.NewSize(340, 620))
+	top := container.NewVBox(header, searchLine, m.requests)
+	m.win.SetContent(container.NewBorder(container.NewPadded(top), nil, nil, nil, list))
+	m.win.Resize(fyne.NewSize(360, 620))
 	m.win.SetIcon(iconResource)
 	// Closing the contact list quits, as there is no tray icon yet.
 	m.win.SetCloseIntercept(a.fyne.Quit)
@@ -175,13 +230,81 @@ func (m *mainWindow) setAccount(acc api.Account) {
 	if name == "" {
 		name = acc.Username
 	}
-	m.nick.SetText(name)
-	if m.win.Canvas().Focused() != m.subnick {
-		m.subnick.SetText(acc.Subnick)
+	m.nick.setText(name)
+	m.subnick.setText(acc.Subnick)
+	m.media.setText(acc.Media)
+	if acc.Media == "" {
+		m.mediaClear.Hide()
+	} else {
+		m.mediaClear.Show()
 	}
-	m.status.SetSelected(statusLabel(acc.Status))
-	m.ownGlyph.Resource = glyph(acc.Status)
+	m.showStatus(acc.Status)
+	m.avatar.setPicture(acc.AvatarPath)
+}
+
+// closeWindows closes what the contact list opened, on signing out: the
+// next account must not see the last one's profile or picture.
+func (m *mainWindow) closeWindows() {
+	if m.picker != nil {
+		m.picker.win.Hide()
+	}
+	if m.profile != nil {
+		m.profile.win.Close()
+	}
+	m.search.SetText("")
+}
+
+// showStatus shows st in the header: glyph, menu button and picture frame.
+func (m *mainWindow) showStatus(st api.Status) {
+	m.ownGlyph.Resource = glyph(st)
 	m.ownGlyph.Refresh()
+	m.status.SetText("(" + statusLabel(st) + ")")
+	m.avatar.setStatus(st)
+}
+
+// statusMenu lists every status a user may choose, each with its glyph and
+// the current one checked, then the other things about ourselves MSN's
+// name menu offered.
+func (a *App) statusMenu() *fyne.Menu {
+	var items []*fyne.MenuItem
+	for _, st := range api.Statuses {
+		it := fyne.NewMenuItem(statusLabel(st), func() { a.setStatus(st) })
+		it.Icon = glyph(st)
+		it.Checked = a.account != nil && a.account.Status == st
+		items = append(items, it)
+	}
+	picture := fyne.NewMenuItem("Change display picture...", a.showAvatarPicker)
+	picture.Icon = theme.MediaPhotoIcon()
+	name := fyne.NewMenuItem("Change display name...", func() { a.main.nick.edit() })
+	name.Icon = theme.DocumentCreateIcon()
+	signOut := fyne.NewMenuItem("Sign out", a.doSignOut)
+	signOut.Icon = theme.LogoutIcon()
+	items = append(items, fyne.NewMenuItemSeparator(), picture, name, fyne.NewMenuItemSeparator(), signOut)
+	return fyne.NewMenu("Status", items...)
+}
+
+// setStatus changes our status; the header shows it at once and goes back
+// if the node refuses.
+func (a *App) setStatus(st api.Status) {
+	if a.account == nil || st == a.account.Status {
+		return
+	}
+	a.main.showStatus(st)
+	a.setPresence(api.PresenceUpdate{Status: &st})
+}
+
+// setMedia sets or (with "") clears what we are listening to.
+func (a *App) setMedia(text string) {
+	if a.account == nil || text == a.account.Media {
+		return
+	}
+	if text == "" {
+		a.main.media.setText("")
+		a.main.mediaClear.Hide()
+	} else {
+		a.main.mediaClear.Show()
+	}
+	a.setPresence(api.PresenceUpdate{Media: &text})
 }
 
 // setPresence sends a change of our presence to the node.
@@ -203,23 +326,65 @@ func (a *App) showError(win fyne.Window, err error) {
 	dialog.ShowInformation("EServer", errorText(err), win)
 }
 
-// contactsChanged rebuilds the groups and the requests from a.contacts.
+// matches reports whether c is found by the search text filter (lower
+// case): any of the names we know it by, or its personal message.
+func matches(c api.Contact, filter string) bool {
+	if filter == "" {
+		return true
+	}
+	for _, s := range []string{c.Username, c.Alias, c.Nick, c.Subnick} {
+		if strings.Contains(strings.ToLower(s), filter) {
+			return true
+		}
+	}
+	return false
+}
+
+// groups are the names of the user's groups, sorted as the list shows them.
+func (a *App) groups() []string {
+	seen := map[string]bool{}
+	var gs []string
+	for _, c := range a.contacts {
+		if c.Group != "" && c.Relation != api.RelationPendingIn && !seen[c.Group] {
+			seen[c.Group] = true
+			gs = append(gs, c.Group)
+		}
+	}
+	sort.Slice(gs, func(i, j int) bool {
+		a, b := strings.ToLower(gs[i]), strings.ToLower(gs[j])
+		if a != b {
+			return a < b
+		}
+		return gs[i] < gs[j]
+	})
+	return gs
+}
+
+// contactsChanged rebuilds the sections and the requests from a.contacts.
+//
+// Grouped contacts are listed under their group, online first, with the
+// header counting "online/total" as MSN did; the others fall into "Online"
+// and "Offline". A search keeps every header, with counts of what matches,
+// and opens folded sections so no match is hidden.
 func (a *App) contactsChanged() {
 	m := a.main
 	filter := strings.ToLower(strings.TrimSpace(m.search.Text))
 	var online, offline, pending []api.Contact
+	grouped := map[string][]api.Contact{}
 	for _, c := range a.contacts {
 		if c.Relation == api.RelationPendingIn {
 			pending = append(pending, c)
 			continue
 		}
-		if filter != "" && !strings.Contains(strings.ToLower(c.Username), filter) &&
-			!strings.Contains(strings.ToLower(c.Nick), filter) {
+		if !matches(c, filter) {
 			continue
 		}
-		if c.Online() {
+		switch {
+		case c.Group != "":
+			grouped[c.Group] = append(grouped[c.Group], c)
+		case c.Online():
 			online = append(online, c)
-		} else {
+		default:
 			offline = append(offline, c)
 		}
 	}
@@ -228,14 +393,31 @@ func (a *App) contactsChanged() {
 	sortContacts(pending)
 
 	m.rows = m.rows[:0]
-	m.rows = append(m.rows, listRow{header: fmt.Sprintf("Online (%d)", len(online))})
-	for _, c := range online {
-		m.rows = append(m.rows, listRow{contact: c})
+	section := func(key, header string, cs []api.Contact) {
+		folded := m.collapsed[key] && filter == ""
+		m.rows = append(m.rows, listRow{header: header, section: key, collapsed: folded})
+		if folded {
+			return
+		}
+		for _, c := range cs {
+			m.rows = append(m.rows, listRow{section: key, contact: c})
+		}
 	}
-	m.rows = append(m.rows, listRow{header: fmt.Sprintf("Offline (%d)", len(offline))})
-	for _, c := range offline {
-		m.rows = append(m.rows, listRow{contact: c})
+	for _, g := range a.groups() {
+		cs := grouped[g]
+		sortContacts(cs)
+		// Online members first, each half by name.
+		sort.SliceStable(cs, func(i, j int) bool { return cs[i].Online() && !cs[j].Online() })
+		n := 0
+		for _, c := range cs {
+			if c.Online() {
+				n++
+			}
+		}
+		section("group:"+g, fmt.Sprintf("%s (%d/%d)", g, n, len(cs)), cs)
 	}
+	section(sectionOnline, fmt.Sprintf("Online (%d)", len(online)), online)
+	section(sectionOffline, fmt.Sprintf("Offline (%d)", len(offline)), offline)
 	m.list.Refresh()
 
 	m.requests.RemoveAll()
@@ -250,6 +432,61 @@ func (a *App) contactsChanged() {
 	} else {
 		m.requests.Show()
 	}
+
+	if p := m.profile; p != nil {
+		if c, ok := a.contacts[p.username]; ok {
+			p.set(c)
+		}
+	}
+}
+
+// toggleSection folds or unfolds the section with key, and remembers it.
+func (a *App) toggleSection(key string) {
+	m := a.main
+	if m.collapsed[key] {
+		delete(m.collapsed, key)
+	} else {
+		m.collapsed[key] = true
+	}
+	keys := make([]string, 0, len(m.collapsed))
+	for k := range m.collapsed {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	a.fyne.Preferences().SetStringList(a.pref(prefCollapsed), keys)
+	a.contactsChanged()
+}
+
+// groupHeaderMenu is what a group header's secondary tap offers: MSN let you
+// rename a group or delete it (its contacts stay, without a group). A
+// group exists only through its contacts, so both file them anew.
+func (a *App) groupHeaderMenu(group string) *fyne.Menu {
+	refile := func(ctx context.Context, to string) error {
+		for _, c := range a.contacts {
+			if c.Group == group && c.Relation != api.RelationPendingIn {
+				if err := a.api.SetContactGroup(ctx, c.Username, to); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	}
+	rename := fyne.NewMenuItem("Rename group...", func() {
+		a.askText("Rename group", "A new name for \u201c"+group+"\u201d.", group, group, false, refile)
+	})
+	del := fyne.NewMenuItem("Delete group", func() {
+		a.askConfirm("Delete group",
+			"Delete the group \u201c"+group+"\u201d? Its contacts stay in your list, without a group.",
+			"Delete", func() {
+				a.command(func(ctx context.Context) error { return refile(ctx, "") }, func(err error) {
+					if err != nil {
+						a.showError(a.main.win, err)
+					}
+				})
+			})
+	})
+	del.Icon = theme.DeleteIcon()
+	return fyne.NewMenu(group, rename, del)
 }
 
 func (a *App) newRequestRow(c api.Contact) *requestRow {
@@ -279,8 +516,10 @@ func (a *App) newRequestRow(c api.Contact) *requestRow {
 	r.decline = widget.NewButtonWithIcon("Decline", theme.CancelIcon(), func() { answer(a.api.DeclineContact) })
 	r.block = widget.NewButton("Block", func() { answer(a.api.BlockContact) })
 	r.block.Importance = widget.DangerImportance
-	r.box = widget.NewCard("", "", container.NewVBox(
-		r.text, container.NewHBox(r.accept, r.decline, r.block)))
+	bg := canvas.NewRectangle(theme.Color(theme.ColorNameHover))
+	bg.CornerRadius = theme.InputRadiusSize()
+	r.box = container.NewStack(bg, container.NewPadded(container.NewVBox(
+		r.text, container.NewHBox(r.accept, r.decline, layout.NewSpacer(), r.block))))
 	return r
 }
 
@@ -298,15 +537,153 @@ func (a *App) contactMenu(c api.Contact) *fyne.Menu {
 	}
 	var items []*fyne.MenuItem
 	if c.Relation == api.RelationAccepted {
-		items = append(items, fyne.NewMenuItem("Send an instant message", func() { a.openChat(u) }))
+		send := fyne.NewMenuItem("Send an instant message", func() { a.openChat(u) })
+		send.Icon = theme.MailComposeIcon()
+		items = append(items, send)
 	}
+	profile := fyne.NewMenuItem("View profile", func() { a.showProfile(u) })
+	profile.Icon = theme.AccountIcon()
+	items = append(items, profile, fyne.NewMenuItemSeparator())
+
+	// Every item has an icon: Fyne indents a label only past an icon, so
+	// mixed items would not line up.
+	rename := fyne.NewMenuItem("Rename in list...", func() { a.showRename(c) })
+	rename.Icon = theme.DocumentCreateIcon()
+	move := fyne.NewMenuItem("Move to group", nil)
+	move.Icon = theme.FolderIcon()
+	move.ChildMenu = a.groupMenu(c)
+	items = append(items, rename, move, fyne.NewMenuItemSeparator())
+
 	if c.Relation == api.RelationBlocked {
-		items = append(items, fyne.NewMenuItem("Unblock contact", do(a.api.UnblockContact)))
+		unblock := fyne.NewMenuItem("Unblock contact", do(a.api.UnblockContact))
+		unblock.Icon = glyphOffline
+		items = append(items, unblock)
 	} else {
-		items = append(items, fyne.NewMenuItem("Block contact", do(a.api.BlockContact)))
+		block := fyne.NewMenuItem("Block contact", do(a.api.BlockContact))
+		block.Icon = glyphBlocked
+		items = append(items, block)
 	}
-	items = append(items, fyne.NewMenuItem("Delete contact", do(a.api.RemoveContact)))
+	del := fyne.NewMenuItem("Delete contact", func() {
+		a.askConfirm("Delete contact",
+			fmt.Sprintf("Delete %s (%s) from your contact list?", displayName(c), u),
+			"Delete", do(a.api.RemoveContact))
+	})
+	del.Icon = theme.DeleteIcon()
+	items = append(items, del)
 	return fyne.NewMenu(displayName(c), items...)
+}
+
+// groupMenu is the "Move to group" submenu for c: every existing group
+// (its own checked), no group, or a new one.
+func (a *App) groupMenu(c api.Contact) *fyne.Menu {
+	moveTo := func(g string) func() {
+		return func() {
+			if g == c.Group {
+				return
+			}
+			a.command(func(ctx context.Context) error {
+				return a.api.SetContactGroup(ctx, c.Username, g)
+			}, func(err error) {
+				if err != nil {
+					a.showError(a.main.win, err)
+				}
+			})
+		}
+	}
+	var items []*fyne.MenuItem
+	for _, g := range a.groups() {
+		it := fyne.NewMenuItem(g, moveTo(g))
+		it.Checked = g == c.Group
+		items = append(items, it)
+	}
+	none := fyne.NewMenuItem("No group", moveTo(""))
+	none.Checked = c.Group == ""
+	items = append(items, none, fyne.NewMenuItemSeparator(),
+		fyne.NewMenuItem("New group...", func() { a.showNewGroup(c) }))
+	return fyne.NewMenu("Move to group", items...)
+}
+
+// showRename asks for the name c has in our list only.
+func (a *App) showRename(c api.Contact) {
+	own := c.Nick
+	if own == "" {
+		own = c.Username
+	}
+	a.askText("Rename "+c.Username, "Leave empty to show their own name, \u201c"+own+"\u201d.",
+		c.Alias, own, true, func(ctx context.Context, alias string) error {
+			return a.api.RenameContact(ctx, c.Username, alias)
+		})
+}
+
+// showNewGroup asks for a new group's name and files c under it.
+func (a *App) showNewGroup(c api.Contact) {
+	a.askText("New group", "Name the group to move "+displayName(c)+" into.",
+		"", "Friends, Family, Work...", false, func(ctx context.Context, g string) error {
+			return a.api.SetContactGroup(ctx, c.Username, g)
+		})
+}
+
+// askText shows a textDialog over the contact list. save gets the trimmed
+// text; empty text is refused unless allowEmpty.
+func (a *App) askText(title, hint, text, placeholder string, allowEmpty bool, save func(context.Context, string) error) {
+	m := a.main
+	d := &textDialog{entry: widget.NewEntry(), errText: widget.NewLabel("")}
+	d.entry.SetText(text)
+	d.entry.SetPlaceHolder(placeholder)
+	d.errText.Importance = widget.DangerImportance
+	d.errText.Wrapping = fyne.TextWrapWord
+	d.errText.Hide()
+	submit := func() {
+		if d.ok.Disabled() {
+			return
+		}
+		v := strings.TrimSpace(d.entry.Text)
+		if v == "" && !allowEmpty {
+			d.errText.SetText("Please type a name.")
+			d.errText.Show()
+			return
+		}
+		d.ok.Disable()
+		a.command(func(ctx context.Context) error { return save(ctx, v) }, func(err error) {
+			d.ok.Enable()
+			if err != nil {
+				d.errText.SetText(errorText(err))
+				d.errText.Show()
+				return
+			}
+			d.dlg.Hide()
+		})
+	}
+	d.entry.OnSubmitted = func(string) { submit() }
+	d.ok = widget.NewButton("OK", submit)
+	d.ok.Importance = widget.HighImportance
+	d.cancel = widget.NewButton("Cancel", func() { d.dlg.Hide() })
+	label := widget.NewLabel(hint)
+	label.Wrapping = fyne.TextWrapWord
+	d.dlg = dialog.NewCustomWithoutButtons(title, container.NewVBox(label, d.entry, d.errText), m.win)
+	d.dlg.SetButtons([]fyne.CanvasObject{d.cancel, d.ok})
+	d.dlg.Resize(fyne.NewSize(320, 0))
+	m.textDialog = d
+	d.dlg.Show()
+	m.win.Canvas().Focus(d.entry)
+}
+
+// askConfirm asks whether to do something that cannot be undone.
+func (a *App) askConfirm(title, question, verb string, do func()) {
+	m := a.main
+	d := &confirmDialog{text: widget.NewLabel(question)}
+	d.text.Wrapping = fyne.TextWrapWord
+	d.no = widget.NewButton("Cancel", func() { d.dlg.Hide() })
+	d.yes = widget.NewButton(verb, func() {
+		d.dlg.Hide()
+		do()
+	})
+	d.yes.Importance = widget.DangerImportance
+	d.dlg = dialog.NewCustomWithoutButtons(title, d.text, m.win)
+	d.dlg.SetButtons([]fyne.CanvasObject{d.no, d.yes})
+	d.dlg.Resize(fyne.NewSize(320, 0))
+	m.confirm = d
+	d.dlg.Show()
 }
 
 // showAddContact opens the "Add a contact" dialog.
@@ -388,56 +765,64 @@ func (a *App) doSignOut() {
 	})
 }
 
-// contactRow shows one row of the contact list: a group header, or a
-// contact's status glyph, nick and subnick. Tap opens the conversation;
-// secondary tap offers the contact menu.
+// contactRow shows one row of the contact list: a section header with its
+// fold arrow, or a contact's status glyph, name and — in grey — what they
+// are listening to or their personal message. Tap opens the conversation
+// (or folds a section); secondary tap offers the contact menu.
 type contactRow struct {
 	widget.BaseWidget
-	app     *App
-	row     listRow
-	header  *widget.Label
-	glyph   *canvas.Image
-	nick    *widget.Label
-	subnick *widget.Label
-	content *fyne.Container
+	app   *App
+	row   listRow
+	arrow *widget.Icon
+	title *widget.Label // the header's text
+	glyph *canvas.Image
+	text  *widget.RichText // name, then " - personal message"
+	head  *fyne.Container
+	body  *fyne.Container
 }
 
 func newContactRow(a *App) *contactRow {
 	r := &contactRow{
-		app:     a,
-		header:  widget.NewLabelWithStyle("", fyne.TextAlignLeading, fyne.TextStyle{Bold: true}),
-		glyph:   canvas.NewImageFromResource(glyphOffline),
-		nick:    widget.NewLabel(""),
-		subnick: widget.NewLabel(""),
+		app:   a,
+		arrow: widget.NewIcon(theme.MenuDropDownIcon()),
+		title: widget.NewLabelWithStyle("", fyne.TextAlignLeading, fyne.TextStyle{Bold: true}),
+		glyph: canvas.NewImageFromResource(glyphOffline),
+		text:  widget.NewRichText(),
 	}
 	r.glyph.FillMode = canvas.ImageFillContain
 	r.glyph.SetMinSize(fyne.NewSquareSize(14))
-	r.subnick.Importance = widget.LowImportance
-	r.subnick.Truncation = fyne.TextTruncateEllipsis
+	r.text.Truncation = fyne.TextTruncateEllipsis
+	r.title.Truncation = fyne.TextTruncateEllipsis
+	// Contacts sit indented under their header, as in MSN.
+	r.head = container.New(rowLayout{icon: 16, gap: 2}, r.arrow, r.title)
+	r.body = container.New(rowLayout{indent: 14, icon: 14, gap: 2}, r.glyph, r.text)
 	r.ExtendBaseWidget(r)
 	return r
 }
 
 func (r *contactRow) CreateRenderer() fyne.WidgetRenderer {
-	contact := container.NewBorder(nil, nil, container.NewHBox(container.NewPadded(r.glyph), r.nick), nil, r.subnick)
-	r.content = container.NewStack(r.header, contact)
-	return widget.NewSimpleRenderer(r.content)
+	return widget.NewSimpleRenderer(container.NewStack(r.head, r.body))
 }
 
 func (r *contactRow) set(row listRow) {
 	r.row = row
 	if row.header != "" {
-		r.header.SetText(row.header)
-		r.header.Show()
-		r.glyph.Hide()
-		r.nick.Hide()
-		r.subnick.Hide()
+		r.title.SetText(row.header)
+		if row.collapsed {
+			r.arrow.SetResource(theme.MenuExpandIcon())
+		} else {
+			r.arrow.SetResource(theme.MenuDropDownIcon())
+		}
+		r.head.Show()
+		r.body.Hide()
+		r.head.Refresh() // lays out what was hidden when last laid out
 		return
 	}
 	c := row.contact
-	r.header.Hide()
+	r.head.Hide()
+	r.body.Show()
+	defer r.body.Refresh() // lays out for the new text
 	r.glyph.Resource = contactGlyph(c)
-	r.glyph.Show()
 	r.glyph.Refresh()
 	name := displayName(c)
 	switch c.Relation {
@@ -446,30 +831,270 @@ func (r *contactRow) set(row listRow) {
 	case api.RelationBlocked:
 		name += " (blocked)"
 	}
-	r.nick.SetText(name)
-	r.nick.Show()
-	r.subnick.SetText(c.Subnick)
-	r.subnick.Show()
-	if r.content != nil {
-		r.content.Refresh() // lays out again for the new nick's width
+	// Offline contacts are greyed, as in MSN; the personal message is
+	// always grey so the names stand out.
+	nameColour := theme.ColorNameForeground
+	if !c.Online() {
+		nameColour = theme.ColorNamePlaceHolder
 	}
+	segs := []widget.RichTextSegment{&widget.TextSegment{Text: name,
+		Style: widget.RichTextStyle{Inline: true, ColorName: nameColour}}}
+	if more := aside(c); more != "" {
+		segs = append(segs, &widget.TextSegment{Text: " - " + more,
+			Style: widget.RichTextStyle{Inline: true, ColorName: theme.ColorNamePlaceHolder,
+				TextStyle: fyne.TextStyle{Italic: c.Media != ""}}})
+	}
+	r.text.Segments = segs
+	r.text.Refresh()
 }
 
-// Tapped opens the conversation with an accepted contact.
+// aside is the grey text after a contact's name: what they are listening
+// to when they share it, as MSN preferred it, else their personal message.
+func aside(c api.Contact) string {
+	if c.Media != "" {
+		return "\u266a " + c.Media
+	}
+	return c.Subnick
+}
+
+// Tapped opens the conversation with an accepted contact, or folds a section.
 func (r *contactRow) Tapped(*fyne.PointEvent) {
-	if r.row.header == "" && r.row.contact.Relation == api.RelationAccepted {
+	if r.row.header != "" {
+		r.app.toggleSection(r.row.section)
+		return
+	}
+	if r.row.contact.Relation == api.RelationAccepted {
 		r.app.openChat(r.row.contact.Username)
 	}
 }
 
-// TappedSecondary shows the contact menu.
+// TappedSecondary shows the contact menu, or a group's.
 func (r *contactRow) TappedSecondary(ev *fyne.PointEvent) {
-	if r.row.header != "" {
-		return
-	}
 	c := fyne.CurrentApp().Driver().CanvasForObject(r)
 	if c == nil {
 		return
 	}
-	widget.ShowPopUpMenuAtPosition(r.app.contactMenu(r.row.contact), c, ev.AbsolutePosition)
+	var menu *fyne.Menu
+	switch {
+	case r.row.header == "":
+		menu = r.app.contactMenu(r.row.contact)
+	case strings.HasPrefix(r.row.section, "group:"):
+		menu = r.app.groupHeaderMenu(strings.TrimPrefix(r.row.section, "group:"))
+	default:
+		return // Online and Offline are not the user's to rename
+	}
+	widget.ShowPopUpMenuAtPosition(menu, c, ev.AbsolutePosition)
+}
+
+// rowLayout places an icon (the first object) at indent, vertically
+// centred, and the text (the second) after it, filling the rest. Its sizes
+// are fixed so that rows line up whichever theme laid them out.
+type rowLayout struct{ indent, icon, gap float32 }
+
+func (l rowLayout) Layout(objs []fyne.CanvasObject, size fyne.Size) {
+	objs[0].Resize(fyne.NewSquareSize(l.icon))
+	objs[0].Move(fyne.NewPos(l.indent, (size.Height-l.icon)/2))
+	x := l.indent + l.icon + l.gap
+	objs[1].Resize(fyne.NewSize(max(0, size.Width-x), size.Height))
+	objs[1].Move(fyne.NewPos(x, 0))
+}
+
+func (l rowLayout) MinSize(objs []fyne.CanvasObject) fyne.Size {
+	text := objs[1].MinSize()
+	return fyne.NewSize(l.indent+l.icon+l.gap+text.Width, max(l.icon, text.Height))
+}
+
+// keyEntry is a one-line entry that also reports Escape and losing focus,
+// which Fyne's entry keeps to itself.
+type keyEntry struct {
+	widget.Entry
+	onEscape    func()
+	onFocusLost func()
+}
+
+func newKeyEntry() *keyEntry {
+	e := &keyEntry{}
+	e.ExtendBaseWidget(e)
+	return e
+}
+
+// TypedKey reports Escape and leaves every other key to the entry.
+func (e *keyEntry) TypedKey(k *fyne.KeyEvent) {
+	if k.Name == fyne.KeyEscape && e.onEscape != nil {
+		e.onEscape()
+		return
+	}
+	e.Entry.TypedKey(k)
+}
+
+// FocusLost reports the loss after the entry has handled it.
+func (e *keyEntry) FocusLost() {
+	e.Entry.FocusLost()
+	if e.onFocusLost != nil {
+		e.onFocusLost()
+	}
+}
+
+// inlineEdit shows a line of our own presence as text; a click turns it
+// into an entry, as MSN's header did. Enter or clicking elsewhere saves,
+// Escape gives up.
+type inlineEdit struct {
+	widget.BaseWidget
+	label       *tapLabel
+	entry       *keyEntry
+	frame       *canvas.Rectangle // hints, on hover, that the text is editable
+	placeholder string
+	prefix      string // shown before the text and placeholder, not edited
+	text        string // what is saved
+	editing     bool
+	onSave      func(string)
+}
+
+func newInlineEdit(placeholder string, onSave func(string)) *inlineEdit {
+	e := &inlineEdit{placeholder: placeholder, onSave: onSave, entry: newKeyEntry()}
+	e.label = newTapLabel(e.edit)
+	e.label.onHover = func(in bool) {
+		if in {
+			e.frame.Show()
+		} else {
+			e.frame.Hide()
+		}
+	}
+	e.frame = canvas.NewRectangle(color.Transparent)
+	e.frame.StrokeColor = theme.Color(theme.ColorNameInputBorder)
+	e.frame.StrokeWidth = 1
+	e.frame.CornerRadius = theme.InputRadiusSize()
+	e.frame.Hide()
+	e.entry.SetPlaceHolder(placeholder)
+	e.entry.OnSubmitted = func(string) { e.finish(true) }
+	e.entry.onEscape = func() { e.finish(false) }
+	e.entry.onFocusLost = func() { e.finish(true) }
+	e.entry.Hide()
+	e.ExtendBaseWidget(e)
+	e.show()
+	return e
+}
+
+func (e *inlineEdit) CreateRenderer() fyne.WidgetRenderer {
+	return widget.NewSimpleRenderer(container.NewStack(e.frame, e.label, e.entry))
+}
+
+// setText shows text as saved. An edit in progress is left alone: the
+// user's typing wins until they finish.
+func (e *inlineEdit) setText(text string) {
+	e.text = text
+	if !e.editing {
+		e.show()
+	}
+}
+
+// show puts the saved text, or the placeholder in grey, in the label.
+func (e *inlineEdit) show() {
+	if e.text == "" {
+		e.label.Importance = widget.LowImportance
+		e.label.SetText(e.prefix + e.placeholder)
+	} else {
+		e.label.Importance = widget.MediumImportance
+		e.label.SetText(e.prefix + e.text)
+	}
+}
+
+// edit swaps the label for the entry, focused, with the text selected
+// the way MSN did so typing replaces it.
+func (e *inlineEdit) edit() {
+	if e.editing {
+		return
+	}
+	e.editing = true
+	e.entry.SetText(e.text)
+	e.frame.Hide()
+	e.label.Hide()
+	e.entry.Show()
+	if c := fyne.CurrentApp().Driver().CanvasForObject(e.entry); c != nil {
+		c.Focus(e.entry)
+		e.entry.TypedShortcut(&fyne.ShortcutSelectAll{})
+	}
+}
+
+// finish ends an edit, saving the trimmed text when save is set and it
+// changed.
+func (e *inlineEdit) finish(save bool) {
+	if !e.editing {
+		return
+	}
+	e.editing = false // first: unfocusing below calls finish again
+	e.entry.Hide()
+	e.label.Show()
+	if c := fyne.CurrentApp().Driver().CanvasForObject(e.entry); c != nil && c.Focused() == e.entry {
+		c.Unfocus()
+	}
+	text := strings.TrimSpace(e.entry.Text)
+	if !save || text == e.text {
+		e.show()
+		return
+	}
+	e.text = text // shown at once; the node's Account event confirms it
+	e.show()
+	e.onSave(text)
+}
+
+// tapLabel is a label that can be clicked, with a text cursor and hover
+// reports, for inlineEdit.
+type tapLabel struct {
+	widget.Label
+	onTap   func()
+	onHover func(in bool)
+}
+
+func newTapLabel(onTap func()) *tapLabel {
+	l := &tapLabel{onTap: onTap}
+	l.Truncation = fyne.TextTruncateEllipsis
+	l.ExtendBaseWidget(l)
+	return l
+}
+
+// Tapped starts editing.
+func (l *tapLabel) Tapped(*fyne.PointEvent) { l.onTap() }
+
+// Cursor says the text can be edited.
+func (l *tapLabel) Cursor() desktop.Cursor { return desktop.TextCursor }
+
+// MouseIn reports the hover.
+func (l *tapLabel) MouseIn(*desktop.MouseEvent) { l.hover(true) }
+
+// MouseMoved is needed for desktop.Hoverable.
+func (l *tapLabel) MouseMoved(*desktop.MouseEvent) {}
+
+// MouseOut reports the end of the hover.
+func (l *tapLabel) MouseOut() { l.hover(false) }
+
+func (l *tapLabel) hover(in bool) {
+	if l.onHover != nil {
+		l.onHover(in)
+	}
+}
+
+// compactTheme is the app's theme with less padding, for the contact list:
+// MSN fitted many contacts in a small window. It asks the app for the
+// theme on every lookup, so it follows a change of theme.
+type compactTheme struct{}
+
+func (compactTheme) base() fyne.Theme { return fyne.CurrentApp().Settings().Theme() }
+
+func (t compactTheme) Color(n fyne.ThemeColorName, v fyne.ThemeVariant) color.Color {
+	return t.base().Color(n, v)
+}
+
+func (t compactTheme) Font(s fyne.TextStyle) fyne.Resource { return t.base().Font(s) }
+
+func (t compactTheme) Icon(n fyne.ThemeIconName) fyne.Resource { return t.base().Icon(n) }
+
+func (t compactTheme) Size(n fyne.ThemeSizeName) float32 {
+	switch n {
+	case theme.SizeNamePadding:
+		return 1
+	case theme.SizeNameInnerPadding:
+		return 4
+	}
+	return t.base().Size(n)
 }

@@ -32,6 +32,7 @@ type fakeAPI struct {
 	incoming    string           // what AcceptStream's stream holds
 	nudgeErr    error            // what Nudge returns
 	hits        []api.HistoryHit // what SearchHistory filters
+	presenceErr error            // what SetPresence returns
 }
 
 var _ api.API = (*fakeAPI)(nil)
@@ -130,8 +131,13 @@ func (f *fakeAPI) SetPresence(_ context.Context, u api.PresenceUpdate) error {
 	if u.Subnick != nil {
 		parts = append(parts, "subnick="+*u.Subnick)
 	}
+	if u.Media != nil {
+		parts = append(parts, "media="+*u.Media)
+	}
 	f.record("SetPresence %s", strings.Join(parts, " "))
-	return nil
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.presenceErr
 }
 
 func (f *fakeAPI) Devices(_ context.Context) ([]api.Device, error) {

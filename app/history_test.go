@@ -71,7 +71,7 @@ func historyApp(t *testing.T) (*App, *fakeAPI, *historyWindow) {
 
 // shownRows is what the result list shows: "name | when | snippet" with
 // the bold words in [brackets].
-func shownRows(t *testing.T, h *historyWindow) []string {
+func shownHits(t *testing.T, h *historyWindow) []string {
 	t.Helper()
 	var out []string
 	for _, o := range test.LaidOutObjects(h.list) {
@@ -123,7 +123,7 @@ func TestHistorySearch(t *testing.T) {
 		"You to Carol | " + when + " | no [lunch] today, sorry",
 		"You to Bob | " + when + " | [lunch] tomorrow?",
 	}
-	if got := shownRows(t, h); !slices.Equal(got, want) {
+	if got := shownHits(t, h); !slices.Equal(got, want) {
 		t.Errorf("rows\n%q\nwant\n%q", got, want)
 	}
 	if h.status.Text != "3 messages found." || h.more.Visible() {
@@ -132,7 +132,7 @@ func TestHistorySearch(t *testing.T) {
 
 	// Every word must match.
 	test.Type(h.search, " noon")
-	if got := shownRows(t, h); len(got) != 1 || !strings.HasPrefix(got[0], "Bob |") {
+	if got := shownHits(t, h); len(got) != 1 || !strings.HasPrefix(got[0], "Bob |") {
 		t.Errorf("lunch noon: rows %q", got)
 	}
 
@@ -142,34 +142,34 @@ func TestHistorySearch(t *testing.T) {
 	}
 	h.search.SetText("lunch")
 	h.with.SetSelected("Carol (carol)")
-	if got := shownRows(t, h); len(got) != 1 || !strings.HasPrefix(got[0], "You to Carol |") {
+	if got := shownHits(t, h); len(got) != 1 || !strings.HasPrefix(got[0], "You to Carol |") {
 		t.Errorf("with carol: rows %q", got)
 	}
 	if calls := searchCalls(fake); calls[len(calls)-1] != "SearchHistory lunch carol" {
 		t.Errorf("last search %q", calls[len(calls)-1])
 	}
 	h.with.SetSelected(allContacts)
-	if got := shownRows(t, h); len(got) != 3 {
+	if got := shownHits(t, h); len(got) != 3 {
 		t.Errorf("all contacts again: rows %q", got)
 	}
 
 	// Nothing found is said, not shown as an error.
 	h.search.SetText("zeppelin")
-	if len(shownRows(t, h)) != 0 || h.status.Text != "No messages found." {
-		t.Errorf("zeppelin: rows %q, status %q", shownRows(t, h), h.status.Text)
+	if len(shownHits(t, h)) != 0 || h.status.Text != "No messages found." {
+		t.Errorf("zeppelin: rows %q, status %q", shownHits(t, h), h.status.Text)
 	}
 }
 
 func TestHistoryEmptyQuery(t *testing.T) {
 	_, fake, h := historyApp(t)
 	test.Type(h.search, "lunch")
-	if len(shownRows(t, h)) != 3 {
+	if len(shownHits(t, h)) != 3 {
 		t.Fatal("no results to clear")
 	}
 	before := len(searchCalls(fake))
 	h.search.SetText("")
-	if len(shownRows(t, h)) != 0 || h.status.Text != "" || h.more.Visible() {
-		t.Errorf("empty box: rows %q, status %q", shownRows(t, h), h.status.Text)
+	if len(shownHits(t, h)) != 0 || h.status.Text != "" || h.more.Visible() {
+		t.Errorf("empty box: rows %q, status %q", shownHits(t, h), h.status.Text)
 	}
 	h.search.SetText("   ")
 	if got := len(searchCalls(fake)); got != before {
@@ -177,8 +177,8 @@ func TestHistoryEmptyQuery(t *testing.T) {
 	}
 	// Only punctuation: the node refuses it; the window just asks for a word.
 	h.search.SetText("?!")
-	if len(shownRows(t, h)) != 0 || h.status.Text != "Type a word to search." {
-		t.Errorf("punctuation: rows %q, status %q", shownRows(t, h), h.status.Text)
+	if len(shownHits(t, h)) != 0 || h.status.Text != "Type a word to search." {
+		t.Errorf("punctuation: rows %q, status %q", shownHits(t, h), h.status.Text)
 	}
 	for _, w := range fyne.CurrentApp().Driver().AllWindows() {
 		if c := w.Canvas(); c != nil && len(c.Overlays().List()) > 0 {
@@ -190,7 +190,7 @@ func TestHistoryEmptyQuery(t *testing.T) {
 func TestHistoryOpensChat(t *testing.T) {
 	a, _, h := historyApp(t)
 	test.Type(h.search, "concert")
-	if got := shownRows(t, h); len(got) != 1 {
+	if got := shownHits(t, h); len(got) != 1 {
 		t.Fatalf("rows %q", got)
 	}
 	h.list.Select(0)

@@ -28,4 +28,6 @@ var (
 	StatusAway []byte // orange: away, be right back, out to lunch
 	//go:embed status-offline.png
 	StatusOffline []byte // grey: offline, appear offline, pending
+	//go:embed status-blocked.png
+	StatusBlocked []byte // grey, struck through in red: a blocked contact
 )

@@ -46,6 +46,15 @@ func radial(cx, cy, r float64, light, base color.NRGBA) shape {
 	}
 }
 
+// capsule is the segment from (x0, y0) to (x1, y1) drawn r thick on each side.
+func capsule(x0, y0, x1, y1, r float64, c color.NRGBA) shape {
+	return func(x, y float64) (color.NRGBA, bool) {
+		dx, dy := x1-x0, y1-y0
+		t := math.Max(0, math.Min(1, ((x-x0)*dx+(y-y0)*dy)/(dx*dx+dy*dy)))
+		return c, math.Hypot(x-(x0+t*dx), y-(y0+t*dy)) <= r
+	}
+}
+
 // roundRect is a rounded rectangle with a vertical gradient from top to bottom.
 func roundRect(x0, y0, x1, y1, rad float64, top, bottom color.NRGBA) shape {
 	return func(x, y float64) (color.NRGBA, bool) {
@@ -155,6 +164,17 @@ func main() {
 	write("status-busy.png", glyph(rgb(0xff, 0xa8, 0x98), rgb(0xd9, 0x24, 0x1c), rgb(0x86, 0x10, 0x0a)))
 	write("status-away.png", glyph(rgb(0xff, 0xe0, 0x90), rgb(0xf0, 0x96, 0x12), rgb(0x9a, 0x5a, 0x05)))
 	write("status-offline.png", glyph(rgb(0xf0, 0xf0, 0xf0), rgb(0xa6, 0xa6, 0xa6), rgb(0x6a, 0x6a, 0x6a)))
+	// Blocked: the grey bullet struck through with a red "no entry" ring, as
+	// MSN marked a blocked contact.
+	red := rgb(0xd9, 0x24, 0x1c)
+	write("status-blocked.png", render(32,
+		circle(0.5, 0.5, 0.46, rgb(0x6a, 0x6a, 0x6a)),
+		radial(0.5, 0.5, 0.38, rgb(0xf0, 0xf0, 0xf0), rgb(0xa6, 0xa6, 0xa6)),
+		clip(circle(0.5, 0.5, 0.48, red), func(x, y float64) (color.NRGBA, bool) {
+			return color.NRGBA{}, math.Hypot(x-0.5, y-0.5) >= 0.36
+		}),
+		capsule(0.25, 0.25, 0.75, 0.75, 0.065, red),
+	))
 
 	// Default display picture: a buddy on a sky gradient in a rounded frame.
 	frame := roundRect(0.02, 0.02, 0.98, 0.98, 0.12, rgb(0xe9, 0xf4, 0xff), rgb(0x9c, 0xcb, 0xf2))
