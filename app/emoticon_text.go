@@ -132,9 +132,12 @@ func flowLayout(tokens []flowToken, maxW float32, measure func(string) float32, 
 		if pending != "" {
 			sw = measure(pending)
 		}
-		if x > 0 && x+sw+w > maxW {
-			newLine(true)
-			sw = 0
+		if x+sw+w > maxW {
+			if x > 0 {
+				newLine(true)
+			}
+			// Leading spaces that leave no room for the word go.
+			pending, sw = "", 0
 		}
 		if !emoticon && lastRun >= 0 {
 			// Continue the run so the line's text is drawn in one piece.
