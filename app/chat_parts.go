@@ -6,7 +6,6 @@ import (
 
 	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/canvas"
-	"fyne.io/fyne/v2/container"
 	"fyne.io/fyne/v2/theme"
 	"fyne.io/fyne/v2/widget"
 )
@@ -122,9 +121,49 @@ func (c *chatWindow) setMyPicture(path string) { setPicture(c.myPic, path) }
 
 // framePicture puts a picture in MSN's rounded frame.
 func framePicture(img *canvas.Image) fyne.CanvasObject {
-	frame := canvas.NewRectangle(theme.Color(theme.ColorNameBackground))
-	frame.StrokeColor = theme.Color(theme.ColorNameSeparator)
-	frame.StrokeWidth = 1
-	frame.CornerRadius = theme.Padding() * 2
-	return container.NewStack(frame, container.NewPadded(img))
+	f := &pictureFrame{img: img}
+	f.ExtendBaseWidget(f)
+	return f
 }
+
+// pictureFrame draws a rounded frame in the theme's colours around a
+// picture (a widget, so a theme change repaints it).
+type pictureFrame struct {
+	widget.BaseWidget
+	img *canvas.Image
+}
+
+func (f *pictureFrame) CreateRenderer() fyne.WidgetRenderer {
+	bg := canvas.NewRectangle(color.Transparent)
+	bg.StrokeWidth = 1
+	r := &pictureFrameRenderer{f: f, bg: bg}
+	r.Refresh()
+	return r
+}
+
+type pictureFrameRenderer struct {
+	f  *pictureFrame
+	bg *canvas.Rectangle
+}
+
+func (r *pictureFrameRenderer) Layout(size fyne.Size) {
+	pad := theme.Padding()
+	r.bg.Resize(size)
+	r.f.img.Move(fyne.NewSquareOffsetPos(pad))
+	r.f.img.Resize(size.SubtractWidthHeight(2*pad, 2*pad))
+}
+
+func (r *pictureFrameRenderer) MinSize() fyne.Size {
+	return r.f.img.MinSize().AddWidthHeight(2*theme.Padding(), 2*theme.Padding())
+}
+
+func (r *pictureFrameRenderer) Refresh() {
+	r.bg.FillColor = theme.ColorForWidget(theme.ColorNameInputBackground, r.f)
+	r.bg.StrokeColor = theme.ColorForWidget(theme.ColorNameSeparator, r.f)
+	r.bg.CornerRadius = theme.Padding() * 2
+	r.bg.Refresh()
+	r.f.img.Refresh()
+}
+
+func (r *pictureFrameRenderer) Objects() []fyne.CanvasObject { return []fyne.CanvasObject{r.bg, r.f.img} }
+func (r *pictureFrameRenderer) Destroy()                     {}

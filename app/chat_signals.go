@@ -7,9 +7,9 @@ import (
 
 	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/driver/desktop"
-	"fyne.io/fyne/v2/theme"
 	"fyne.io/fyne/v2/widget"
 
+	"eserver/assets"
 	"eserver/node/api"
 )
 
@@ -84,8 +84,13 @@ func (c *chatWindow) clearTyping() {
 // showStatus fills the status bar: typing first, else MSN's "last message
 // received" line.
 func (c *chatWindow) showStatus() {
+	// Typing stands out; the last message's time is background.
+	c.statusBar.Importance = widget.LowImportance
+	c.statusBar.TextStyle = fyne.TextStyle{}
 	switch {
 	case c.typingShown:
+		c.statusBar.Importance = widget.MediumImportance
+		c.statusBar.TextStyle = fyne.TextStyle{Italic: true}
 		c.statusBar.SetText(c.app.nameOf(c.with) + " is typing...")
 	case !c.lastRecv.IsZero():
 		t := c.lastRecv.Local()
@@ -99,7 +104,7 @@ func (c *chatWindow) showStatus() {
 var nudgeShortcut = &desktop.CustomShortcut{KeyName: fyne.KeyG, Modifier: fyne.KeyModifierShortcutDefault}
 
 // nudgeIcon is the toolbar's nudge button: a window that shakes.
-var nudgeIcon = theme.ViewRestoreIcon()
+var nudgeIcon = fyne.NewStaticResource("nudge.png", assets.Nudge)
 
 // sendNudge nudges the contact; our own window shakes too, as MSN's did.
 func (c *chatWindow) sendNudge() {

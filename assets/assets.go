@@ -30,3 +30,8 @@ var (
 	//go:embed status-offline.png
 	StatusOffline []byte // grey: offline, appear offline, pending
 )
+
+// Nudge is the 32×32 icon of the chat window's nudge button.
+//
+//go:embed nudge.png
+var Nudge []byte

@@ -18,6 +18,7 @@ func TestPNGs(t *testing.T) {
 		{"busy", StatusBusy, 32},
 		{"away", StatusAway, 32},
 		{"offline", StatusOffline, 32},
+		{"nudge", Nudge, 32},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -266,8 +266,23 @@ func write(name string, img image.Image) {
 	}
 }
 
+// nudgeIcon is the chat toolbar's nudge button: a small window between
+// motion marks, as if it shook.
+func nudgeIcon() *image.NRGBA {
+	edge, bar, barLight := rgb(0x1c, 0x4c, 0x9a), rgb(0x2a, 0x6c, 0xd0), rgb(0x80, 0xc0, 0xff)
+	motion := rgb(0xf0, 0x90, 0x10)
+	return render(32,
+		roundRect(0.2, 0.2, 0.8, 0.8, 0.08, edge, edge),
+		roundRect(0.24, 0.24, 0.76, 0.76, 0.05, white, rgb(0xdc, 0xe8, 0xf6)),
+		roundRect(0.24, 0.24, 0.76, 0.38, 0.05, barLight, bar),
+		stroke(0.06, motion, curve(pt{0.12, 0.3}, pt{0.04, 0.5}, pt{0.12, 0.7})...),
+		stroke(0.06, motion, curve(pt{0.88, 0.3}, pt{0.96, 0.5}, pt{0.88, 0.7})...),
+	)
+}
+
 func main() {
 	writeEmoticons()
+	write("nudge.png", nudgeIcon())
 
 	write("status-online.png", glyph(rgb(0xb8, 0xf5, 0x8a), rgb(0x3c, 0xb3, 0x1c), rgb(0x1f, 0x6e, 0x0c)))
 	write("status-busy.png", glyph(rgb(0xff, 0xa8, 0x98), rgb(0xd9, 0x24, 0x1c), rgb(0x86, 0x10, 0x0a)))
