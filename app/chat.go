@@ -169,6 +169,17 @@ func (a *App) newChatWindow(with string) *chatWindow {
 	c.win.SetOnDropped(c.dropped) // files dropped on the conversation are sent
 	// Ctrl+G nudges, as in MSN; the entry passes it on when it has focus.
 	c.win.Canvas().AddShortcut(nudgeShortcut, func(fyne.Shortcut) { c.sendNudge() })
+	// Typing anywhere in the window writes the message, as in MSN: keys
+	// that reach the window with nothing focused (after a click on the
+	// history, say) go to the entry.
+	c.win.Canvas().SetOnTypedRune(func(r rune) {
+		c.win.Canvas().Focus(c.entry)
+		c.entry.TypedRune(r)
+	})
+	c.win.Canvas().SetOnTypedKey(func(k *fyne.KeyEvent) {
+		c.win.Canvas().Focus(c.entry)
+		c.entry.TypedKey(k)
+	})
 	if ct, ok := a.contacts[with]; ok {
 		c.setContact(ct)
 	} else {

@@ -405,3 +405,21 @@ func TestDisplayPictures(t *testing.T) {
 		t.Error("their picture did not go back to the default")
 	}
 }
+
+// TestTypeAnywhere: keys typed while nothing in the window has focus go to
+// the entry, so a click on the history does not lose what is typed next.
+func TestTypeAnywhere(t *testing.T) {
+	a, fake := signedIn(t)
+	a.openChat("bob")
+	c := a.chats["bob"]
+	c.win.Canvas().Unfocus()
+	test.TypeOnCanvas(c.win.Canvas(), "hi")
+	if c.entry.Text != "hi" || c.win.Canvas().Focused() != c.entry {
+		t.Fatalf("entry %q, focused %v", c.entry.Text, c.win.Canvas().Focused())
+	}
+	c.win.Canvas().Unfocus()
+	c.win.Canvas().(interface{ OnTypedKey() func(*fyne.KeyEvent) }).OnTypedKey()(&fyne.KeyEvent{Name: fyne.KeyReturn})
+	if !fake.called("Send bob hi") {
+		t.Fatalf("Return on the window did not send: %v", fake.Calls())
+	}
+}
