@@ -289,6 +289,7 @@ func (c *chatWindow) add(m api.Message) {
 		// Their message ends their typing, and the status bar says when it came.
 		c.lastRecv = m.Time
 		c.clearTyping()
+		c.showStatus()
 	}
 	if row := c.byID[m.ID]; row != nil {
 		row.setState(m.State)

@@ -165,5 +165,7 @@ func (r *pictureFrameRenderer) Refresh() {
 	r.f.img.Refresh()
 }
 
-func (r *pictureFrameRenderer) Objects() []fyne.CanvasObject { return []fyne.CanvasObject{r.bg, r.f.img} }
-func (r *pictureFrameRenderer) Destroy()                     {}
+func (r *pictureFrameRenderer) Objects() []fyne.CanvasObject {
+	return []fyne.CanvasObject{r.bg, r.f.img}
+}
+func (r *pictureFrameRenderer) Destroy() {}

@@ -258,6 +258,13 @@ func TestTyping(t *testing.T) {
 		t.Fatalf("typing not cleared after the timeout: %q", c.statusBar.Text)
 	}
 
+	// A message while they are not typing says when it came.
+	a.apply(api.Event{Message: &api.Message{ID: "r0", From: "bob", To: "alice", Text: "first", Time: fc.now, State: api.StateReceived}})
+	if !strings.HasPrefix(c.statusBar.Text, "Last message received at ") {
+		t.Fatalf("status bar %q after a message", c.statusBar.Text)
+	}
+	fc.advance(time.Minute)
+
 	// Their message ends it at once, and the bar says when it came.
 	a.apply(api.Event{Typing: &api.TypingEvent{From: "bob"}})
 	a.apply(api.Event{Message: &api.Message{ID: "r1", From: "bob", To: "alice", Text: "hi", Time: fc.now, State: api.StateReceived}})

@@ -201,8 +201,15 @@ func fitPrefix(s string, maxW float32, measure func(string) float32) int {
 }
 
 type messageTextRenderer struct {
-	t       *messageText
-	tokens  []flowToken
+	t      *messageText
+	tokens []flowToken
+	// The last layout and the width it was made for: MinSize is asked
+	// often, and measuring every word each time is wasted work.
+	laidW     float32
+	laidItems []flowItem
+	laidLines int
+	laidOK    bool
+
 	texts   []*canvas.Text  // pooled, the first len(items that are text) in use
 	images  []*canvas.Image // pooled likewise
 	objects []fyne.CanvasObject
@@ -223,12 +230,17 @@ func (r *messageTextRenderer) measure(textSize float32) func(string) float32 {
 
 // lay places the text for width w, returning the items and lines.
 func (r *messageTextRenderer) lay(w float32) ([]flowItem, int) {
+	if r.laidOK && r.laidW == w {
+		return r.laidItems, r.laidLines
+	}
 	textSize, _, emoW, pad := r.metrics()
 	avail := w - 2*pad
 	if w <= 0 {
 		avail = float32(math.Inf(1)) // not sized yet: one line per paragraph
 	}
-	return flowLayout(r.tokens, avail, r.measure(textSize), emoW)
+	r.laidItems, r.laidLines = flowLayout(r.tokens, avail, r.measure(textSize), emoW)
+	r.laidW, r.laidOK = w, true
+	return r.laidItems, r.laidLines
 }
 
 func (r *messageTextRenderer) MinSize() fyne.Size {
@@ -276,8 +288,10 @@ func (r *messageTextRenderer) Layout(size fyne.Size) {
 	}
 }
 
+// Refresh takes new text or a new theme (sizes, colours): lay out afresh.
 func (r *messageTextRenderer) Refresh() {
 	r.tokens = flowTokens(r.t.pieces)
+	r.laidOK = false
 	r.Layout(r.t.Size())
 	canvas.Refresh(r.t)
 }
