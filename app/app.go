@@ -183,6 +183,15 @@ func (a *App) apply(ev api.Event) {
 	if s := ev.StreamIncoming; s != nil {
 		a.liveIncoming(*s)
 	}
+	if t := ev.Typing; t != nil {
+		// Typing shows only in an open conversation; it never opens one.
+		if chat := a.chats[t.From]; chat != nil {
+			chat.typing()
+		}
+	}
+	if n := ev.Nudge; n != nil {
+		a.chat(n.From).nudged(*n)
+	}
 	if d := ev.Delivered; d != nil {
 		if chat := a.chats[d.To]; chat != nil {
 			chat.delivered(d.ID)
@@ -202,6 +211,9 @@ func (a *App) signedIn(acc api.Account) {
 	first := a.account == nil
 	a.account = &acc
 	a.main.setAccount(acc)
+	for _, chat := range a.chats {
+		chat.setMyPicture(acc)
+	}
 	if a.settings != nil {
 		a.settings.setAccount(acc, a.lastRole)
 	}

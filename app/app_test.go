@@ -359,8 +359,8 @@ func TestSendFails(t *testing.T) {
 	if len(chat.rows) != 1 || chat.rows[0].msg.State != api.StateFailed {
 		t.Fatalf("failed send not marked: %+v", chat.rows)
 	}
-	if n := len(chat.history.Objects); n != 2 {
-		t.Errorf("want the message and a notice, got %d objects", n)
+	if n := len(chat.items); n != 2 || chat.items[1].row != nil {
+		t.Errorf("want the message and a notice, got %d items", n)
 	}
 }
 

@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"image/color"
 	"strings"
 	"time"
 
@@ -19,9 +20,10 @@ import (
 // chatWindow is the conversation with one contact. It is made once and
 // hidden, not closed, so it keeps its place and history when reopened.
 type chatWindow struct {
-	app  *App
-	with string
-	win  fyne.Window
+	app   *App
+	with  string
+	win   fyne.Window
+	clock clock
 
 	glyph   *canvas.Image
 	nick    *widget.Label
@@ -37,10 +39,33 @@ type chatWindow struct {
 	verifyBtn *widget.Button
 	safety    *safetyView // made on first use
 
-	history *fyne.Container // message rows, oldest first
+	history *fyne.Container // items with day separators between days, oldest first
 	scroll  *container.Scroll
 	entry   *chatEntry
 	send    *widget.Button
+
+	// Display pictures, MSN style: theirs at the top right, ours below it.
+	theirPic *displayPicture
+	myPic    *displayPicture
+
+	// The toolbar above the entry.
+	emoticonBtn *widget.Button
+	emoticons   *emoticonPicker // made on first use
+	nudgeBtn    *widget.Button
+
+	// The status bar under the entry: "Bob is typing..." while they type,
+	// else when their last message came.
+	statusBar   *widget.Label
+	typingStop  func() bool // stops the timer that clears "is typing"
+	typingShown bool
+	lastTyping  time.Time // when we last told the node we are typing
+	lastRecv    time.Time // their last message, for the status bar
+
+	// Nudges shake the window's content (Fyne cannot move OS windows).
+	shaker     *fyne.Container
+	shakeAnim  *fyne.Animation
+	shakes     int       // shakes started, for tests
+	lastShaken time.Time // received nudges shake at most once per api.NudgeInterval
 
 	// File transfers: a bar per file above the entry (transfers.go).
 	sendFile     *widget.Button
@@ -49,11 +74,22 @@ type chatWindow struct {
 	liveBtn      *widget.Button
 	liveRows     []*liveRow // live streams, both ways (live.go)
 
-	rows []*messageRow
-	byID map[string]*messageRow
+	items []*chatItem   // messages and the app's lines, in order
+	days  []*dayDivider // the separators in history, to relabel as days pass
+	rows  []*messageRow // the messages among items
+	byID  map[string]*messageRow
 	// early holds deliveries that arrived before Send told us the ID.
-	early map[string]bool
-	shown bool
+	early  map[string]bool
+	shown  bool
+	closed bool // the window was closed for good (signed out): timers stop
+}
+
+// chatItem is one thing shown in the conversation: a message, or a line
+// from the app (a nudge, an error).
+type chatItem struct {
+	when time.Time
+	box  fyne.CanvasObject
+	row  *messageRow // nil for a line from the app
 }
 
 // messageRow is one message: time, sender, text and, for our own messages,
@@ -61,9 +97,9 @@ type chatWindow struct {
 type messageRow struct {
 	msg      api.Message
 	outgoing bool
-	box      fyne.CanvasObject
+	item     *chatItem
 	from     *widget.Label
-	text     *widget.Label
+	text     *messageText
 	mark     *widget.Icon
 }
 
@@ -72,6 +108,7 @@ func (a *App) newChatWindow(with string) *chatWindow {
 		app:   a,
 		with:  with,
 		win:   a.fyne.NewWindow(a.title(a.nameOf(with) + " - Conversation")),
+		clock: chatClock,
 		byID:  make(map[string]*messageRow),
 		early: make(map[string]bool),
 	}
@@ -84,33 +121,65 @@ func (a *App) newChatWindow(with string) *chatWindow {
 	c.subnick.Importance = widget.LowImportance
 	c.subnick.Truncation = fyne.TextTruncateEllipsis
 
-	c.history = container.NewVBox()
+	c.history = container.New(layout.NewCustomPaddedVBoxLayout(theme.Padding()))
 	c.scroll = container.NewVScroll(c.history)
 	c.entry = newChatEntry(c.sendText)
+	c.entry.onNudge = c.sendNudge
+	c.entry.OnChanged = c.typed
 	c.entry.SetPlaceHolder("Type a message. Enter sends, Shift+Enter starts a new line.")
 	c.send = widget.NewButton("Send", c.sendText)
-	c.sendFile = widget.NewButtonWithIcon("", theme.FileIcon(), c.chooseFile)
-	c.liveBtn = widget.NewButtonWithIcon("", theme.MediaRecordIcon(), c.chooseLive)
+	c.sendFile = widget.NewButtonWithIcon("Send a file", theme.FileIcon(), c.chooseFile)
+	c.liveBtn = widget.NewButtonWithIcon("Live", theme.MediaRecordIcon(), c.chooseLive)
+	c.emoticonBtn = widget.NewButtonWithIcon("", emoticonResources[":)"], c.showEmoticons)
+	c.nudgeBtn = widget.NewButtonWithIcon("Nudge", nudgeIcon, c.sendNudge)
+	for _, b := range []*widget.Button{c.sendFile, c.liveBtn, c.emoticonBtn, c.nudgeBtn} {
+		b.Importance = widget.LowImportance
+	}
 	c.transferBox = container.NewVBox()
 	c.transferRows = map[string]*transferRow{}
+	c.statusBar = widget.NewLabel("")
+	c.statusBar.Importance = widget.LowImportance
+	c.statusBar.Truncation = fyne.TextTruncateEllipsis
 
-	avatar := canvas.NewImageFromResource(avatarResource)
-	avatar.FillMode = canvas.ImageFillContain
-	avatar.SetMinSize(fyne.NewSquareSize(48))
+	c.theirPic = newDisplayPicture(pictureSize, nil)
+	c.myPic = newDisplayPicture(pictureSize, nil)
+	if a.account != nil {
+		c.setMyPicture(*a.account)
+	}
+
 	c.lock = widget.NewButtonWithIcon("Verify", theme.VisibilityIcon(), c.showSafety)
 	c.lock.Importance = widget.LowImportance
 	c.banner = c.newSecurityBanner()
-	header := container.NewBorder(nil, nil, avatar, container.NewVBox(c.lock), container.NewVBox(
+	header := container.NewBorder(nil, nil, nil, container.NewVBox(c.lock), container.NewVBox(
 		container.NewHBox(container.NewPadded(c.glyph), c.nick, c.status), c.subnick))
-	entryArea := container.NewBorder(c.transferBox, nil, nil, container.NewHBox(c.sendFile, c.liveBtn, c.send), c.entry)
+	toolbar := container.NewHBox(c.emoticonBtn, c.nudgeBtn, widget.NewSeparator(), c.sendFile, c.liveBtn)
+	entryArea := container.NewBorder(container.NewVBox(c.transferBox, toolbar), nil, nil,
+		container.NewVBox(layout.NewSpacer(), c.send), c.entry)
 	split := container.NewVSplit(c.scroll, entryArea)
-	split.Offset = 0.78
+	split.Offset = 0.74
+	pictures := container.NewBorder(c.theirPic, c.myPic, nil, nil)
 	c.top = container.NewVBox(header, c.banner, widget.NewSeparator())
-	c.win.SetContent(container.NewBorder(c.top, nil, nil, nil, split))
-	c.win.Resize(fyne.NewSize(480, 420))
+	content := container.NewBorder(c.top, c.statusBar, nil, container.NewPadded(pictures), split)
+	c.shaker = container.New(&shakeLayout{}, content)
+	c.win.SetContent(c.shaker)
+	c.win.Resize(fyne.NewSize(600, 480))
 	c.win.SetIcon(iconResource)
 	c.win.SetCloseIntercept(c.hide)
+	c.win.SetOnClosed(c.close)
 	c.win.SetOnDropped(c.dropped) // files dropped on the conversation are sent
+	// Ctrl+G nudges, as in MSN; the entry passes it on when it has focus.
+	c.win.Canvas().AddShortcut(nudgeShortcut, func(fyne.Shortcut) { c.sendNudge() })
+	// Typing anywhere in the window writes the message, as in MSN: keys
+	// that reach the window with nothing focused (after a click on the
+	// history, say) go to the entry.
+	c.win.Canvas().SetOnTypedRune(func(r rune) {
+		c.win.Canvas().Focus(c.entry)
+		c.entry.TypedRune(r)
+	})
+	c.win.Canvas().SetOnTypedKey(func(k *fyne.KeyEvent) {
+		c.win.Canvas().Focus(c.entry)
+		c.entry.TypedKey(k)
+	})
 	if ct, ok := a.contacts[with]; ok {
 		c.setContact(ct)
 	} else {
@@ -137,6 +206,19 @@ func (c *chatWindow) hide() {
 	c.win.Hide()
 }
 
+// close runs when the window goes for good (signing out): nothing it
+// started may outlive it.
+func (c *chatWindow) close() {
+	c.closed = true
+	if c.typingStop != nil {
+		c.typingStop()
+		c.typingStop = nil
+	}
+	if c.shakeAnim != nil {
+		c.shakeAnim.Stop()
+	}
+}
+
 // setContact shows the contact's nick, status and subnick.
 func (c *chatWindow) setContact(ct api.Contact) {
 	c.glyph.Resource = contactGlyph(ct)
@@ -155,6 +237,8 @@ func (c *chatWindow) setContact(ct api.Contact) {
 	}
 	c.status.SetText(status)
 	c.subnick.SetText(ct.Subnick)
+	c.theirPic.setPicture(ct.AvatarPath)
+	c.theirPic.setStatus(ct.Status)
 	c.showSecurity(ct)
 	c.win.SetTitle(c.app.title(displayName(ct) + " - Conversation"))
 }
@@ -166,7 +250,9 @@ func (c *chatWindow) sendText() {
 		return
 	}
 	c.entry.SetText("")
-	row := c.append(api.Message{From: c.app.me(), To: c.with, Text: text, Time: time.Now(), State: api.StateQueued})
+	// The next message's first key tells them we type again at once.
+	c.lastTyping = time.Time{}
+	row := c.append(api.Message{From: c.app.me(), To: c.with, Text: text, Time: c.clock.Now(), State: api.StateQueued})
 	to := c.with
 	var id string
 	c.app.command(func(ctx context.Context) error {
@@ -200,6 +286,12 @@ func (c *chatWindow) assignID(row *messageRow, id string) {
 
 // add shows a message from the node, once, however often it is reported.
 func (c *chatWindow) add(m api.Message) {
+	if m.State == api.StateReceived {
+		// Their message ends their typing, and the status bar says when it came.
+		c.lastRecv = m.Time
+		c.clearTyping()
+		c.showStatus()
+	}
 	if row := c.byID[m.ID]; row != nil {
 		row.setState(m.State)
 		return
@@ -233,37 +325,47 @@ func (c *chatWindow) delivered(id string) {
 	c.early[id] = true
 }
 
-// setHistory puts the stored history before whatever arrived meanwhile.
+// setHistory puts the stored history before whatever arrived meanwhile
+// (messages and the app's lines, such as a nudge that opened the window).
 func (c *chatWindow) setHistory(history []api.Message) {
-	old := c.rows
-	c.rows = nil
-	c.history.RemoveAll()
+	old := c.items
+	c.items, c.rows = nil, nil
 	seen := make(map[string]bool, len(history))
 	for _, m := range history {
 		seen[m.ID] = true
 		if row := c.byID[m.ID]; row != nil {
 			row.setState(m.State)
+			c.items = append(c.items, row.item)
 			c.rows = append(c.rows, row)
-			c.history.Add(row.box)
 			continue
 		}
-		c.add(m)
-	}
-	for _, row := range old {
-		if row.msg.ID == "" || !seen[row.msg.ID] {
-			c.rows = append(c.rows, row)
-			c.history.Add(row.box)
+		row := c.newMessageRow(m)
+		c.items = append(c.items, row.item)
+		c.rows = append(c.rows, row)
+		if m.ID != "" {
+			c.byID[m.ID] = row
+		}
+		if m.State == api.StateReceived && m.Time.After(c.lastRecv) {
+			c.lastRecv = m.Time
 		}
 	}
-	c.scroll.ScrollToBottom()
+	for _, it := range old {
+		if it.row == nil || it.row.msg.ID == "" || !seen[it.row.msg.ID] {
+			c.items = append(c.items, it)
+			if it.row != nil {
+				c.rows = append(c.rows, it.row)
+			}
+		}
+	}
+	c.rebuild()
+	c.showStatus()
 }
 
 // append shows a new message row at the end.
 func (c *chatWindow) append(m api.Message) *messageRow {
 	row := c.newMessageRow(m)
 	c.rows = append(c.rows, row)
-	c.history.Add(row.box)
-	c.scroll.ScrollToBottom()
+	c.addItem(row.item)
 	return row
 }
 
@@ -274,33 +376,90 @@ func (c *chatWindow) remove(row *messageRow) {
 			break
 		}
 	}
-	c.history.Remove(row.box)
+	for i, it := range c.items {
+		if it == row.item {
+			c.items = append(c.items[:i], c.items[i+1:]...)
+			break
+		}
+	}
+	c.rebuild()
 }
 
 // notice shows a line from the app itself, such as an error.
 func (c *chatWindow) notice(text string) {
+	c.line(text, c.clock.Now(), widget.DangerImportance)
+}
+
+// line shows a line from the app (a nudge, an error) at time when.
+func (c *chatWindow) line(text string, when time.Time, imp widget.Importance) {
 	l := widget.NewLabel(text)
-	l.Importance = widget.DangerImportance
+	l.Importance = imp
 	l.Wrapping = fyne.TextWrapWord
-	c.history.Add(l)
+	c.addItem(&chatItem{when: when, box: l})
+}
+
+// addItem shows it at the end, after a day separator if a new day began.
+func (c *chatWindow) addItem(it *chatItem) {
+	if n := len(c.items); n == 0 || !sameDay(c.items[n-1].when, it.when) {
+		c.addDivider(it.when)
+	}
+	c.items = append(c.items, it)
+	c.history.Add(it.box)
+	c.relabelDays()
 	c.scroll.ScrollToBottom()
 }
 
+// rebuild lays out every item again, with its day separators.
+func (c *chatWindow) rebuild() {
+	c.days = nil
+	c.history.Objects = nil
+	for i, it := range c.items {
+		if i == 0 || !sameDay(c.items[i-1].when, it.when) {
+			c.addDivider(it.when)
+		}
+		c.history.Objects = append(c.history.Objects, it.box)
+	}
+	c.history.Refresh()
+	c.relabelDays()
+	c.scroll.ScrollToBottom()
+}
+
+func (c *chatWindow) addDivider(day time.Time) {
+	d := newDayDivider(day)
+	c.days = append(c.days, d)
+	c.history.Add(d)
+}
+
+// relabelDays names each day anew: "Today" becomes "Yesterday" at midnight.
+func (c *chatWindow) relabelDays() {
+	now := c.clock.Now()
+	for _, d := range c.days {
+		d.setNow(now)
+	}
+}
+
 func (c *chatWindow) newMessageRow(m api.Message) *messageRow {
+	when := m.Time
+	if when.IsZero() {
+		when = c.clock.Now()
+	}
 	row := &messageRow{
 		msg:      m,
 		outgoing: m.State != api.StateReceived,
-		from:     widget.NewLabel(m.Time.Local().Format("15:04") + "  " + c.app.nameOf(m.From) + " says:"),
-		text:     widget.NewLabel(m.Text),
+		from:     widget.NewLabel(when.Local().Format("15:04") + "  " + c.app.nameOf(m.From) + " says:"),
+		text:     newMessageText(m.Text),
 		mark:     widget.NewIcon(nil),
 	}
 	row.from.Importance = widget.LowImportance
-	row.text.Wrapping = fyne.TextWrapWord
 	row.setState(m.State)
-	row.box = container.New(layout.NewCustomPaddedVBoxLayout(0),
+	// The text sits indented under "says:", as in MSN.
+	indent := canvas.NewRectangle(color.Transparent)
+	indent.SetMinSize(fyne.NewSize(theme.Padding()*3, 0))
+	box := container.New(layout.NewCustomPaddedVBoxLayout(-theme.Padding()*2),
 		container.NewBorder(nil, nil, nil, row.mark, row.from),
-		container.NewBorder(nil, nil, layout.NewSpacer(), nil, row.text),
+		container.NewBorder(nil, nil, indent, nil, row.text),
 	)
+	row.item = &chatItem{when: when, box: box, row: row}
 	return row
 }
 
@@ -328,8 +487,9 @@ func (r *messageRow) setState(s api.MessageState) {
 // new line, as in MSN (Fyne's own entry does the opposite).
 type chatEntry struct {
 	widget.Entry
-	onSend func()
-	shift  bool
+	onSend  func()
+	onNudge func()
+	shift   bool
 }
 
 func newChatEntry(onSend func()) *chatEntry {
@@ -363,6 +523,16 @@ func (e *chatEntry) TypedKey(k *fyne.KeyEvent) {
 		return
 	}
 	e.Entry.TypedKey(k)
+}
+
+// TypedShortcut nudges on Ctrl+G: a focused widget gets shortcuts before
+// the window does, so the window's own Ctrl+G never sees it while we type.
+func (e *chatEntry) TypedShortcut(s fyne.Shortcut) {
+	if s.ShortcutName() == nudgeShortcut.ShortcutName() && e.onNudge != nil {
+		e.onNudge()
+		return
+	}
+	e.Entry.TypedShortcut(s)
 }
 
 // FocusLost forgets Shift, whose release another widget may receive.

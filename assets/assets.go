@@ -1,5 +1,6 @@
 // Package assets holds the pictures the desktop app embeds: the app icon,
-// the default display picture and the MSN-style status glyphs.
+// the default display picture, the MSN-style status glyphs and MSN's
+// emoticons (a table from text code to picture).
 //
 // It exposes plain PNG bytes and imports no GUI toolkit, so any front end can
 // wrap them (the Fyne app uses fyne.NewStaticResource). The PNGs are drawn by
@@ -31,3 +32,8 @@ var (
 	//go:embed status-blocked.png
 	StatusBlocked []byte // grey, struck through in red: a blocked contact
 )
+
+// Nudge is the 32×32 icon of the chat window's nudge button.
+//
+//go:embed nudge.png
+var Nudge []byte

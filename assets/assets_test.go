@@ -19,6 +19,7 @@ func TestPNGs(t *testing.T) {
 		{"away", StatusAway, 32},
 		{"offline", StatusOffline, 32},
 		{"blocked", StatusBlocked, 32},
+		{"nudge", Nudge, 32},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -36,5 +37,52 @@ func TestPNGs(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestEmoticons: every emoticon has a picture of the right size, every code
+// the chat must understand maps to one, and no code is claimed twice.
+func TestEmoticons(t *testing.T) {
+	seen := map[string]string{}
+	files, err := emoticonFiles.ReadDir("emoticons")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(files) != len(Emoticons) {
+		t.Errorf("%d pictures for %d emoticons: the generator and the table disagree", len(files), len(Emoticons))
+	}
+	for _, e := range Emoticons {
+		img, err := png.Decode(bytes.NewReader(e.PNG))
+		if err != nil {
+			t.Fatalf("%s: decoding: %v", e.Name, err)
+		}
+		if b := img.Bounds(); b.Dx() != EmoticonSize || b.Dy() != EmoticonSize {
+			t.Errorf("%s: size %v", e.Name, b.Size())
+		}
+		if e.Title == "" || len(e.Codes) == 0 {
+			t.Errorf("%s: no title or codes", e.Name)
+		}
+		for _, c := range e.Codes {
+			if other, dup := seen[c]; dup {
+				t.Errorf("code %q claimed by %s and %s", c, other, e.Name)
+			}
+			seen[c] = e.Name
+		}
+	}
+	for code, want := range map[string]string{
+		":)": "smile", ":-)": "smile", ":D": "grin", ":-D": "grin", ";)": "wink", ":(": "sad", ":P": "tongue",
+		":O": "surprised", ":@": "angry", ":S": "confused", ":$": "embarrassed", ":|": "disappointed",
+		":'(": "crying", "(H)": "hot", "(A)": "angel", "(Y)": "thumbs-up", "(y)": "thumbs-up",
+		"(N)": "thumbs-down", "(n)": "thumbs-down", "(L)": "heart", "<3": "heart", "(U)": "broken-heart",
+		"(K)": "kiss", "(F)": "rose", "(*)": "star", "(^)": "cake", "(C)": "coffee", "(B)": "beer",
+		"(6)": "devil", "(8)": "note",
+	} {
+		e, ok := EmoticonByCode(code)
+		if !ok || e.Name != want {
+			t.Errorf("EmoticonByCode(%q) = %q, %v; want %s", code, e.Name, ok, want)
+		}
+	}
+	if _, ok := EmoticonByCode("(Q)"); ok {
+		t.Error("an unknown code maps to an emoticon")
 	}
 }

@@ -146,6 +146,122 @@ func buddy(cx, cy, s float64, light, base color.NRGBA) []shape {
 	}
 }
 
+// pt is a point in unit coordinates.
+type pt struct{ x, y float64 }
+
+// segDist is the distance from p to the segment ab.
+func segDist(p, a, b pt) float64 {
+	dx, dy := b.x-a.x, b.y-a.y
+	l := dx*dx + dy*dy
+	t := 0.0
+	if l > 0 {
+		t = math.Max(0, math.Min(1, ((p.x-a.x)*dx+(p.y-a.y)*dy)/l))
+	}
+	return math.Hypot(p.x-(a.x+t*dx), p.y-(a.y+t*dy))
+}
+
+// stroke is a line of width w along the polyline pts, with round ends.
+func stroke(w float64, c color.NRGBA, pts ...pt) shape {
+	return func(x, y float64) (color.NRGBA, bool) {
+		p := pt{x, y}
+		if len(pts) == 1 {
+			return c, math.Hypot(x-pts[0].x, y-pts[0].y) <= w/2
+		}
+		for i := 1; i < len(pts); i++ {
+			if segDist(p, pts[i-1], pts[i]) <= w/2 {
+				return c, true
+			}
+		}
+		return c, false
+	}
+}
+
+// curve samples the quadratic Bézier curve a→b with control point ctl.
+func curve(a, ctl, b pt) []pt {
+	const n = 24
+	out := make([]pt, 0, n+1)
+	for i := 0; i <= n; i++ {
+		t := float64(i) / n
+		u := 1 - t
+		out = append(out, pt{u*u*a.x + 2*u*t*ctl.x + t*t*b.x, u*u*a.y + 2*u*t*ctl.y + t*t*b.y})
+	}
+	return out
+}
+
+// polygon fills the polygon pts (even-odd rule) with a vertical gradient.
+func polygon(top, bottom color.NRGBA, pts ...pt) shape {
+	y0, y1 := pts[0].y, pts[0].y
+	for _, p := range pts {
+		y0, y1 = math.Min(y0, p.y), math.Max(y1, p.y)
+	}
+	return func(x, y float64) (color.NRGBA, bool) {
+		in := false
+		for i, j := 0, len(pts)-1; i < len(pts); j, i = i, i+1 {
+			a, b := pts[i], pts[j]
+			if (a.y > y) != (b.y > y) && x < (b.x-a.x)*(y-a.y)/(b.y-a.y)+a.x {
+				in = !in
+			}
+		}
+		return mix(top, bottom, (y-y0)/math.Max(1e-9, y1-y0)), in
+	}
+}
+
+// rotEllipse is an ellipse turned by angle (radians, clockwise on screen).
+func rotEllipse(cx, cy, rx, ry, angle float64, c color.NRGBA) shape {
+	sin, cos := math.Sincos(angle)
+	return func(x, y float64) (color.NRGBA, bool) {
+		dx, dy := x-cx, y-cy
+		u, v := (dx*cos+dy*sin)/rx, (-dx*sin+dy*cos)/ry
+		return c, u*u+v*v <= 1
+	}
+}
+
+// ring is the outline of a circle: radius r to its centre line, width w.
+func ring(cx, cy, r, w float64, c color.NRGBA) shape {
+	return func(x, y float64) (color.NRGBA, bool) {
+		return c, math.Abs(math.Hypot(x-cx, y-cy)-r) <= w/2
+	}
+}
+
+// heart is the classic implicit heart (x²+y²-1)³ = x²y³, centred at
+// (cx, cy) with half-width s, shaded from light at the top left to base.
+func heart(cx, cy, s float64, light, base color.NRGBA) shape {
+	return func(x, y float64) (color.NRGBA, bool) {
+		u, v := (x-cx)/s*1.25, -(y-cy)/s*1.25+0.1
+		q := u*u + v*v - 1
+		if q*q*q-u*u*v*v*v > 0 {
+			return color.NRGBA{}, false
+		}
+		t := math.Min(1, math.Hypot(x-(cx-s*0.45), y-(cy-s*0.45))/(s*1.7))
+		return mix(light, base, t), true
+	}
+}
+
+// moved shifts s by (dx, dy); flipped mirrors it top to bottom.
+func moved(s shape, dx, dy float64) shape {
+	return func(x, y float64) (color.NRGBA, bool) { return s(x-dx, y-dy) }
+}
+
+func flipped(shapes []shape) []shape {
+	out := make([]shape, len(shapes))
+	for i, s := range shapes {
+		out[i] = func(x, y float64) (color.NRGBA, bool) { return s(x, 1-y) }
+	}
+	return out
+}
+
+// outside keeps s only where cut is not.
+func outside(s, cut shape) shape {
+	return func(x, y float64) (color.NRGBA, bool) {
+		if _, ok := cut(x, y); ok {
+			return color.NRGBA{}, false
+		}
+		return s(x, y)
+	}
+}
+
+func alpha(c color.NRGBA, a uint8) color.NRGBA { c.A = a; return c }
+
 func write(name string, img image.Image) {
 	f, err := os.Create(name)
 	if err != nil {
@@ -159,7 +275,24 @@ func write(name string, img image.Image) {
 	}
 }
 
+// nudgeIcon is the chat toolbar's nudge button: a small window between
+// motion marks, as if it shook.
+func nudgeIcon() *image.NRGBA {
+	edge, bar, barLight := rgb(0x1c, 0x4c, 0x9a), rgb(0x2a, 0x6c, 0xd0), rgb(0x80, 0xc0, 0xff)
+	motion := rgb(0xf0, 0x90, 0x10)
+	return render(32,
+		roundRect(0.2, 0.2, 0.8, 0.8, 0.08, edge, edge),
+		roundRect(0.24, 0.24, 0.76, 0.76, 0.05, white, rgb(0xdc, 0xe8, 0xf6)),
+		roundRect(0.24, 0.24, 0.76, 0.38, 0.05, barLight, bar),
+		stroke(0.06, motion, curve(pt{0.12, 0.3}, pt{0.04, 0.5}, pt{0.12, 0.7})...),
+		stroke(0.06, motion, curve(pt{0.88, 0.3}, pt{0.96, 0.5}, pt{0.88, 0.7})...),
+	)
+}
+
 func main() {
+	writeEmoticons()
+	write("nudge.png", nudgeIcon())
+
 	write("status-online.png", glyph(rgb(0xb8, 0xf5, 0x8a), rgb(0x3c, 0xb3, 0x1c), rgb(0x1f, 0x6e, 0x0c)))
 	write("status-busy.png", glyph(rgb(0xff, 0xa8, 0x98), rgb(0xd9, 0x24, 0x1c), rgb(0x86, 0x10, 0x0a)))
 	write("status-away.png", glyph(rgb(0xff, 0xe0, 0x90), rgb(0xf0, 0x96, 0x12), rgb(0x9a, 0x5a, 0x05)))
@@ -193,4 +326,369 @@ func main() {
 	icon = append(icon, buddy(0.38, 0.42, 1.0, rgb(0xb6, 0xf2, 0x8c), rgb(0x3c, 0xa8, 0x1e))...)
 	icon = append(icon, buddy(0.60, 0.55, 1.05, rgb(0x9c, 0xd4, 0xff), rgb(0x1c, 0x6c, 0xd0))...)
 	write("icon.png", render(256, icon...))
+}
+
+// Emoticons: MSN's set, drawn at EmoticonSize (twice the size they are
+// shown at, so they stay crisp on high-density screens).
+
+const emoticonSize = 40
+
+// Colours shared by the faces: a warm yellow ball with an amber rim, as
+// MSN's smileys had, and dark brown features rather than black.
+var (
+	faceLight = rgb(0xff, 0xf8, 0xb8)
+	faceBase  = rgb(0xfb, 0xc8, 0x12)
+	faceRim   = rgb(0xb0, 0x6c, 0x00)
+	feature   = rgb(0x4a, 0x26, 0x00)
+	mouthDark = rgb(0x6a, 0x1c, 0x08)
+	tongueRed = rgb(0xf0, 0x58, 0x50)
+	white     = rgb(0xff, 0xff, 0xff)
+)
+
+// face is a smiley's ball: rim, shaded fill and a soft highlight. The
+// default is centred; angel and devil shift it to make room.
+func faceAt(cx, cy, r float64, light, base, rim color.NRGBA) []shape {
+	return []shape{
+		circle(cx, cy, r, rim),
+		radial(cx, cy, r-0.045, light, base),
+		ellipse(cx-r*0.22, cy-r*0.55, r*0.42, r*0.2, alpha(white, 120)),
+	}
+}
+
+func face() []shape { return faceAt(0.5, 0.5, 0.47, faceLight, faceBase, faceRim) }
+
+// eyes are two upright ovals with a glint.
+func eyes(y, rx, ry float64) []shape {
+	return []shape{
+		ellipse(0.355, y, rx, ry, feature), ellipse(0.645, y, rx, ry, feature),
+		circle(0.355+rx*0.3, y-ry*0.45, rx*0.35, alpha(white, 200)), circle(0.645+rx*0.3, y-ry*0.45, rx*0.35, alpha(white, 200)),
+	}
+}
+
+func normalEyes() []shape { return eyes(0.37, 0.06, 0.095) }
+
+func smileMouth() shape {
+	return stroke(0.065, feature, curve(pt{0.27, 0.6}, pt{0.5, 0.86}, pt{0.73, 0.6})...)
+}
+
+func join(parts ...[]shape) []shape {
+	var out []shape
+	for _, p := range parts {
+		out = append(out, p...)
+	}
+	return out
+}
+
+// emoticons maps each file name (without .png) to its drawing. The names
+// match package assets' table.
+var emoticons = map[string]func() []shape{
+	"smile": func() []shape { return join(face(), normalEyes(), []shape{smileMouth()}) },
+	"grin": func() []shape {
+		open := func(x, y float64) (color.NRGBA, bool) {
+			_, in := ellipse(0.5, 0.57, 0.27, 0.27, mouthDark)(x, y)
+			return mouthDark, in && y >= 0.57
+		}
+		return join(face(), normalEyes(), []shape{
+			open,
+			clip(rect(0, 0.55, 1, 0.63, white), open),
+			clip(ellipse(0.5, 0.83, 0.15, 0.09, tongueRed), open),
+		})
+	},
+	"wink": func() []shape {
+		return join(face(), []shape{
+			stroke(0.06, feature, curve(pt{0.27, 0.39}, pt{0.355, 0.31}, pt{0.44, 0.39})...),
+			ellipse(0.645, 0.37, 0.06, 0.095, feature), circle(0.663, 0.327, 0.021, alpha(white, 200)),
+			stroke(0.065, feature, curve(pt{0.3, 0.62}, pt{0.52, 0.84}, pt{0.74, 0.57})...),
+		})
+	},
+	"sad": func() []shape {
+		return join(face(), eyes(0.39, 0.055, 0.085), []shape{
+			stroke(0.065, feature, curve(pt{0.3, 0.76}, pt{0.5, 0.57}, pt{0.7, 0.76})...),
+		})
+	},
+	"tongue": func() []shape {
+		return join(face(), normalEyes(), []shape{
+			clip(roundRect(0.46, 0.6, 0.7, 0.88, 0.11, tongueRed, rgb(0xc8, 0x30, 0x30)), func(x, y float64) (color.NRGBA, bool) {
+				return color.NRGBA{}, y >= 0.62
+			}),
+			stroke(0.015, rgb(0xb0, 0x28, 0x28), pt{0.58, 0.68}, pt{0.58, 0.8}),
+			stroke(0.065, feature, pt{0.29, 0.63}, pt{0.73, 0.61}),
+		})
+	},
+	"surprised": func() []shape {
+		return join(face(), eyes(0.35, 0.07, 0.1), []shape{
+			ellipse(0.5, 0.7, 0.11, 0.14, mouthDark),
+			ellipse(0.5, 0.74, 0.06, 0.06, alpha(tongueRed, 200)),
+		})
+	},
+	"angry": func() []shape {
+		red := faceAt(0.5, 0.5, 0.47, rgb(0xff, 0xb0, 0x90), rgb(0xe8, 0x3a, 0x1c), rgb(0x8a, 0x14, 0x00))
+		teeth := roundRect(0.29, 0.62, 0.71, 0.8, 0.05, white, rgb(0xe0, 0xe0, 0xe0))
+		return join(red, eyes(0.42, 0.05, 0.07), []shape{
+			stroke(0.06, feature, pt{0.24, 0.27}, pt{0.45, 0.36}),
+			stroke(0.06, feature, pt{0.76, 0.27}, pt{0.55, 0.36}),
+			roundRect(0.27, 0.6, 0.73, 0.82, 0.06, mouthDark, mouthDark),
+			teeth,
+			clip(stroke(0.02, rgb(0x90, 0x90, 0x90), pt{0.28, 0.71}, pt{0.72, 0.71}), teeth),
+			clip(stroke(0.02, rgb(0x90, 0x90, 0x90), pt{0.4, 0.6}, pt{0.4, 0.82}), teeth),
+			clip(stroke(0.02, rgb(0x90, 0x90, 0x90), pt{0.5, 0.6}, pt{0.5, 0.82}), teeth),
+			clip(stroke(0.02, rgb(0x90, 0x90, 0x90), pt{0.6, 0.6}, pt{0.6, 0.82}), teeth),
+		})
+	},
+	"confused": func() []shape {
+		var wave []pt
+		for i := 0; i <= 24; i++ {
+			x := 0.28 + 0.44*float64(i)/24
+			wave = append(wave, pt{x, 0.69 - 0.05*math.Sin((x-0.28)/0.44*2*math.Pi)})
+		}
+		return join(face(), []shape{
+			ellipse(0.375, 0.37, 0.06, 0.095, feature), ellipse(0.665, 0.37, 0.06, 0.095, feature),
+			circle(0.39, 0.33, 0.02, alpha(white, 200)), circle(0.68, 0.33, 0.02, alpha(white, 200)),
+			stroke(0.045, feature, pt{0.24, 0.22}, pt{0.42, 0.2}),
+			stroke(0.06, feature, wave...),
+		})
+	},
+	"embarrassed": func() []shape {
+		blush := rgb(0xf4, 0x50, 0x40)
+		return join(face(), []shape{
+			ellipse(0.24, 0.56, 0.12, 0.07, alpha(blush, 150)), ellipse(0.76, 0.56, 0.12, 0.07, alpha(blush, 150)),
+			// Eyes looking down and away, as the shy MSN face did.
+			stroke(0.055, feature, curve(pt{0.28, 0.38}, pt{0.355, 0.45}, pt{0.43, 0.38})...),
+			stroke(0.055, feature, curve(pt{0.57, 0.38}, pt{0.645, 0.45}, pt{0.72, 0.38})...),
+			ellipse(0.5, 0.7, 0.08, 0.05, mouthDark),
+		})
+	},
+	"disappointed": func() []shape {
+		return join(face(), eyes(0.38, 0.055, 0.085), []shape{
+			stroke(0.065, feature, pt{0.31, 0.67}, pt{0.69, 0.67}),
+		})
+	},
+	"crying": func() []shape {
+		tear := rgb(0x40, 0x9c, 0xf0)
+		drop := func(cx, cy float64) []shape {
+			return []shape{
+				polygon(rgb(0xb0, 0xe0, 0xff), tear, pt{cx, cy - 0.13}, pt{cx - 0.062, cy - 0.01}, pt{cx + 0.062, cy - 0.01}),
+				radial(cx, cy, 0.065, rgb(0xd8, 0xf0, 0xff), tear),
+			}
+		}
+		return join(face(), eyes(0.38, 0.055, 0.085), []shape{
+			stroke(0.065, feature, curve(pt{0.32, 0.77}, pt{0.5, 0.6}, pt{0.68, 0.77})...),
+		}, drop(0.28, 0.6), drop(0.75, 0.66))
+	},
+	"hot": func() []shape {
+		lens := func(x0 float64) shape {
+			return roundRect(x0, 0.3, x0+0.27, 0.48, 0.07, rgb(0x50, 0x58, 0x68), rgb(0x08, 0x08, 0x10))
+		}
+		return join(face(), []shape{
+			stroke(0.04, rgb(0x10, 0x10, 0x18), pt{0.08, 0.36}, pt{0.92, 0.36}),
+			lens(0.19), lens(0.54),
+			stroke(0.035, alpha(white, 150), pt{0.24, 0.35}, pt{0.3, 0.33}),
+			stroke(0.035, alpha(white, 150), pt{0.59, 0.35}, pt{0.65, 0.33}),
+			stroke(0.065, feature, curve(pt{0.3, 0.64}, pt{0.52, 0.84}, pt{0.74, 0.6})...),
+		})
+	},
+	"angel": func() []shape {
+		cy := 0.56
+		return join(
+			// The halo is seen from the front and a little above: a flat ring.
+			[]shape{
+				outside(ellipse(0.5, 0.12, 0.33, 0.11, rgb(0xc8, 0x90, 0x00)), ellipse(0.5, 0.125, 0.22, 0.045, white)),
+				outside(ellipse(0.5, 0.12, 0.3, 0.085, rgb(0xff, 0xf0, 0x80)), ellipse(0.5, 0.125, 0.25, 0.065, white)),
+			},
+			faceAt(0.5, cy, 0.42, faceLight, faceBase, faceRim),
+			[]shape{
+				ellipse(0.37, cy-0.1, 0.05, 0.08, feature), ellipse(0.63, cy-0.1, 0.05, 0.08, feature),
+				stroke(0.06, feature, curve(pt{0.31, cy + 0.1}, pt{0.5, cy + 0.3}, pt{0.69, cy + 0.1})...),
+			},
+		)
+	},
+	"devil": func() []shape {
+		rim, light, base := rgb(0x4c, 0x10, 0x6a), rgb(0xe2, 0xa8, 0xff), rgb(0x92, 0x3a, 0xc8)
+		cy := 0.56
+		horn := func(sign float64) []shape {
+			x := 0.5 + sign*0.25
+			return []shape{
+				polygon(rim, rim, pt{x - 0.1*sign, 0.26}, pt{x + 0.17*sign, 0.01}, pt{x + 0.11*sign, 0.34}),
+				polygon(light, base, pt{x - 0.06*sign, 0.27}, pt{x + 0.145*sign, 0.06}, pt{x + 0.08*sign, 0.32}),
+			}
+		}
+		return join(horn(-1), horn(1), faceAt(0.5, cy, 0.42, light, base, rim), []shape{
+			stroke(0.05, rgb(0x2a, 0x00, 0x40), pt{0.29, cy - 0.2}, pt{0.44, cy - 0.12}),
+			stroke(0.05, rgb(0x2a, 0x00, 0x40), pt{0.71, cy - 0.2}, pt{0.56, cy - 0.12}),
+			ellipse(0.38, cy-0.06, 0.045, 0.065, rgb(0x2a, 0x00, 0x40)), ellipse(0.62, cy-0.06, 0.045, 0.065, rgb(0x2a, 0x00, 0x40)),
+			stroke(0.06, rgb(0x2a, 0x00, 0x40), curve(pt{0.28, cy + 0.1}, pt{0.5, cy + 0.34}, pt{0.72, cy + 0.1})...),
+		})
+	},
+	"thumbs-up":   func() []shape { return thumb() },
+	"thumbs-down": func() []shape { return flipped(thumb()) },
+	"heart": func() []shape {
+		return []shape{
+			heart(0.5, 0.52, 0.47, rgb(0x8a, 0x00, 0x10), rgb(0x8a, 0x00, 0x10)),
+			heart(0.5, 0.52, 0.42, rgb(0xff, 0x8c, 0x96), rgb(0xe0, 0x10, 0x2c)),
+			rotEllipse(0.3, 0.3, 0.1, 0.05, -0.7, alpha(white, 170)),
+		}
+	},
+	"broken-heart": func() []shape {
+		whole := []shape{
+			heart(0.5, 0.52, 0.47, rgb(0x8a, 0x00, 0x10), rgb(0x8a, 0x00, 0x10)),
+			heart(0.5, 0.52, 0.42, rgb(0xff, 0x8c, 0x96), rgb(0xe0, 0x10, 0x2c)),
+			rotEllipse(0.3, 0.3, 0.1, 0.05, -0.7, alpha(white, 170)),
+		}
+		// A zigzag crack down the middle; the halves drift apart.
+		left := polygon(white, white, pt{0, 0}, pt{0.52, 0}, pt{0.44, 0.3}, pt{0.56, 0.5}, pt{0.46, 0.72}, pt{0.52, 1}, pt{0, 1})
+		var out []shape
+		for _, s := range whole {
+			out = append(out, moved(clip(s, left), -0.05, 0.02), moved(outside(s, left), 0.05, 0.02))
+		}
+		return out
+	},
+	"kiss": func() []shape {
+		lipTop, lipBottom, line := rgb(0xf8, 0x50, 0x64), rgb(0xc0, 0x08, 0x24), rgb(0x70, 0x00, 0x10)
+		upper := outside(polygon(lipTop, lipBottom,
+			pt{0.04, 0.52}, pt{0.2, 0.36}, pt{0.36, 0.28}, pt{0.5, 0.36}, pt{0.64, 0.28}, pt{0.8, 0.36}, pt{0.96, 0.52},
+			pt{0.72, 0.52}, pt{0.5, 0.55}, pt{0.28, 0.52}), circle(0.5, 0.22, 0.1, line))
+		lower := func(x, y float64) (color.NRGBA, bool) {
+			c, in := ellipse(0.5, 0.53, 0.45, 0.24, lipTop)(x, y)
+			_ = c
+			return mix(lipTop, lipBottom, (y-0.53)/0.24), in && y >= 0.53
+		}
+		return []shape{
+			moved(upper, 0, 0), lower,
+			stroke(0.03, line, curve(pt{0.06, 0.52}, pt{0.5, 0.6}, pt{0.94, 0.52})...),
+			ellipse(0.5, 0.66, 0.14, 0.04, alpha(white, 140)),
+			ellipse(0.33, 0.38, 0.07, 0.025, alpha(white, 120)),
+		}
+	},
+	"rose": func() []shape {
+		stem, leaf := rgb(0x2c, 0x8a, 0x1c), rgb(0x4c, 0xb8, 0x2c)
+		petalDark, petal, petalLight := rgb(0x90, 0x00, 0x10), rgb(0xe0, 0x14, 0x2c), rgb(0xff, 0x70, 0x80)
+		return []shape{
+			stroke(0.07, stem, curve(pt{0.45, 0.45}, pt{0.52, 0.75}, pt{0.4, 0.98})...),
+			rotEllipse(0.63, 0.75, 0.16, 0.07, -0.5, leaf),
+			stroke(0.015, stem, pt{0.5, 0.8}, pt{0.74, 0.69}),
+			rotEllipse(0.28, 0.68, 0.12, 0.055, 0.6, leaf),
+			circle(0.47, 0.32, 0.3, petalDark),
+			radial(0.47, 0.32, 0.27, petalLight, petal),
+			ellipse(0.47, 0.38, 0.2, 0.15, petalDark),
+			radial(0.47, 0.35, 0.18, petalLight, petal),
+			stroke(0.03, petalDark, curve(pt{0.36, 0.3}, pt{0.47, 0.18}, pt{0.57, 0.3})...),
+			stroke(0.03, petalDark, curve(pt{0.4, 0.34}, pt{0.5, 0.42}, pt{0.55, 0.3})...),
+		}
+	},
+	"star": func() []shape {
+		star := func(r float64) []pt {
+			var p []pt
+			for i := 0; i < 10; i++ {
+				rr := r
+				if i%2 == 1 {
+					rr = r * 0.45
+				}
+				a := -math.Pi/2 + float64(i)*math.Pi/5
+				p = append(p, pt{0.5 + rr*math.Cos(a), 0.53 + rr*math.Sin(a)})
+			}
+			return p
+		}
+		return []shape{
+			polygon(rgb(0xb8, 0x70, 0x00), rgb(0xa0, 0x58, 0x00), star(0.5)...),
+			polygon(rgb(0xff, 0xf6, 0xa0), rgb(0xf8, 0xb0, 0x08), star(0.43)...),
+			ellipse(0.45, 0.4, 0.07, 0.05, alpha(white, 160)),
+		}
+	},
+	"cake": func() []shape {
+		sponge, icing, plate := rgb(0xf4, 0xc8, 0x88), rgb(0xff, 0x9c, 0xc8), rgb(0xd8, 0xe4, 0xf0)
+		flame := func(x float64) []shape {
+			return []shape{
+				roundRect(x-0.03, 0.22, x+0.03, 0.46, 0.02, rgb(0x80, 0xc8, 0xff), rgb(0x30, 0x80, 0xe0)),
+				polygon(rgb(0xff, 0xf0, 0x60), rgb(0xff, 0x90, 0x10), pt{x, 0.02}, pt{x - 0.045, 0.15}, pt{x + 0.045, 0.15}),
+				circle(x, 0.15, 0.045, rgb(0xff, 0xa0, 0x10)),
+				circle(x, 0.15, 0.022, rgb(0xff, 0xf4, 0x90)),
+			}
+		}
+		return join([]shape{
+			ellipse(0.5, 0.88, 0.48, 0.1, rgb(0x80, 0x90, 0xa8)),
+			ellipse(0.5, 0.87, 0.45, 0.08, plate),
+			roundRect(0.1, 0.44, 0.9, 0.88, 0.06, rgb(0x90, 0x58, 0x20), rgb(0x90, 0x58, 0x20)),
+			roundRect(0.13, 0.47, 0.87, 0.85, 0.04, sponge, rgb(0xd8, 0x98, 0x50)),
+			rect(0.13, 0.64, 0.87, 0.69, rgb(0xe8, 0x50, 0x78)),
+			roundRect(0.1, 0.42, 0.9, 0.56, 0.06, icing, rgb(0xf0, 0x70, 0xa8)),
+			circle(0.24, 0.56, 0.045, icing), circle(0.45, 0.57, 0.05, icing), circle(0.7, 0.56, 0.045, rgb(0xf0, 0x70, 0xa8)),
+		}, flame(0.32), flame(0.5), flame(0.68))
+	},
+	"coffee": func() []shape {
+		cup, cupShade, rim := rgb(0xff, 0xff, 0xff), rgb(0xc8, 0xd0, 0xdc), rgb(0x60, 0x68, 0x78)
+		return []shape{
+			ellipse(0.48, 0.9, 0.44, 0.08, rim),
+			ellipse(0.48, 0.89, 0.41, 0.06, rgb(0xe8, 0xee, 0xf4)),
+			ring(0.76, 0.62, 0.11, 0.09, rim),
+			ring(0.76, 0.62, 0.11, 0.05, cup),
+			polygon(rim, rim, pt{0.12, 0.4}, pt{0.84, 0.4}, pt{0.76, 0.85}, pt{0.2, 0.85}),
+			polygon(cup, cupShade, pt{0.155, 0.43}, pt{0.805, 0.43}, pt{0.735, 0.82}, pt{0.225, 0.82}),
+			ellipse(0.48, 0.42, 0.36, 0.07, rim),
+			ellipse(0.48, 0.425, 0.33, 0.055, rgb(0x6a, 0x38, 0x10)),
+			ellipse(0.44, 0.415, 0.12, 0.02, rgb(0xa0, 0x68, 0x38)),
+			stroke(0.04, alpha(rgb(0x90, 0x98, 0xa8), 200), curve(pt{0.38, 0.3}, pt{0.3, 0.18}, pt{0.38, 0.04})...),
+			stroke(0.04, alpha(rgb(0x90, 0x98, 0xa8), 200), curve(pt{0.56, 0.3}, pt{0.48, 0.18}, pt{0.56, 0.04})...),
+		}
+	},
+	"beer": func() []shape {
+		glass, beer, beerDark, foam := rgb(0x8a, 0x5a, 0x10), rgb(0xff, 0xd8, 0x40), rgb(0xe8, 0x90, 0x00), rgb(0xff, 0xff, 0xf4)
+		return []shape{
+			ring(0.76, 0.58, 0.14, 0.11, glass),
+			ring(0.76, 0.58, 0.14, 0.05, rgb(0xff, 0xe8, 0x90)),
+			roundRect(0.12, 0.22, 0.74, 0.97, 0.06, glass, glass),
+			roundRect(0.155, 0.25, 0.705, 0.935, 0.04, beer, beerDark),
+			stroke(0.05, alpha(white, 150), pt{0.24, 0.4}, pt{0.24, 0.85}),
+			stroke(0.03, alpha(beerDark, 200), pt{0.43, 0.4}, pt{0.43, 0.87}),
+			stroke(0.03, alpha(beerDark, 200), pt{0.6, 0.4}, pt{0.6, 0.87}),
+			circle(0.2, 0.22, 0.1, glass), circle(0.38, 0.17, 0.13, glass), circle(0.58, 0.2, 0.12, glass), circle(0.7, 0.27, 0.08, glass),
+			circle(0.2, 0.23, 0.075, foam), circle(0.38, 0.18, 0.105, foam), circle(0.58, 0.21, 0.095, foam), circle(0.69, 0.28, 0.055, foam),
+			rect(0.15, 0.24, 0.71, 0.33, foam),
+		}
+	},
+	"note": func() []shape {
+		ink, inkLight := rgb(0x10, 0x30, 0x90), rgb(0x50, 0x80, 0xe0)
+		head := func(cx, cy float64) []shape {
+			return []shape{rotEllipse(cx, cy, 0.15, 0.105, -0.45, ink), rotEllipse(cx-0.03, cy-0.025, 0.05, 0.025, -0.45, alpha(inkLight, 220))}
+		}
+		return join(head(0.24, 0.8), head(0.72, 0.72), []shape{
+			stroke(0.055, ink, pt{0.36, 0.77}, pt{0.36, 0.18}),
+			stroke(0.055, ink, pt{0.84, 0.69}, pt{0.84, 0.1}),
+			polygon(inkLight, ink, pt{0.335, 0.14}, pt{0.865, 0.04}, pt{0.865, 0.2}, pt{0.335, 0.3}),
+		})
+	},
+}
+
+func rect(x0, y0, x1, y1 float64, c color.NRGBA) shape {
+	return func(x, y float64) (color.NRGBA, bool) { return c, x >= x0 && x <= x1 && y >= y0 && y <= y1 }
+}
+
+// thumb is a fist with the thumb up, in a blue cuff: outlines first so the
+// pieces merge into one silhouette, then the fills.
+func thumb() []shape {
+	edge, skin, skinDark := rgb(0x9a, 0x58, 0x18), rgb(0xff, 0xdc, 0xa0), rgb(0xf0, 0xa8, 0x50)
+	const e = 0.035
+	fist := [4]float64{0.34, 0.42, 0.86, 0.92}
+	th := [4]float64{0.4, 0.08, 0.6, 0.52}
+	cuff := [4]float64{0.1, 0.44, 0.36, 0.95}
+	return []shape{
+		roundRect(th[0]-e, th[1]-e, th[2]+e, th[3]+e, 0.1+e, edge, edge),
+		roundRect(fist[0]-e, fist[1]-e, fist[2]+e, fist[3]+e, 0.1+e, edge, edge),
+		roundRect(cuff[0]-e, cuff[1]-e, cuff[2]+e, cuff[3]+e, 0.04+e, rgb(0x10, 0x30, 0x80), rgb(0x10, 0x30, 0x80)),
+		roundRect(th[0], th[1], th[2], th[3], 0.1, skin, skinDark),
+		roundRect(fist[0], fist[1], fist[2], fist[3], 0.1, skin, skinDark),
+		stroke(0.03, edge, pt{0.56, 0.55}, pt{0.84, 0.55}),
+		stroke(0.03, edge, pt{0.56, 0.67}, pt{0.84, 0.67}),
+		stroke(0.03, edge, pt{0.56, 0.79}, pt{0.84, 0.79}),
+		stroke(0.03, edge, pt{0.42, 0.5}, pt{0.58, 0.5}),
+		roundRect(cuff[0], cuff[1], cuff[2], cuff[3], 0.04, rgb(0x70, 0xb0, 0xff), rgb(0x20, 0x60, 0xd0)),
+	}
+}
+
+func writeEmoticons() {
+	if err := os.MkdirAll("emoticons", 0o755); err != nil {
+		log.Fatal(err)
+	}
+	for name, draw := range emoticons {
+		write("emoticons/"+name+".png", render(emoticonSize, draw()...))
+	}
 }

@@ -1,0 +1,300 @@
+package app
+
+import (
+	"math"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+
+	"fyne.io/fyne/v2"
+	"fyne.io/fyne/v2/canvas"
+	"fyne.io/fyne/v2/theme"
+	"fyne.io/fyne/v2/widget"
+)
+
+// messageText shows a message's text with its emoticons as pictures in the
+// line, wrapping at spaces (and around emoticons) like a word-wrapped label.
+// Fyne's RichText treats images as blocks on their own line, hence this.
+type messageText struct {
+	widget.BaseWidget
+	Text   string // as typed, codes and all
+	pieces []textPiece
+}
+
+func newMessageText(text string) *messageText {
+	t := &messageText{Text: text, pieces: parseEmoticons(text)}
+	t.ExtendBaseWidget(t)
+	return t
+}
+
+// SetText changes the text.
+func (t *messageText) SetText(text string) {
+	t.Text, t.pieces = text, parseEmoticons(text)
+	t.Refresh()
+}
+
+// Resize lays the text out again: its height depends on its width. The
+// refresh lets the window notice the new height and lay out the rows.
+func (t *messageText) Resize(size fyne.Size) {
+	old := t.Size()
+	if size == old {
+		return
+	}
+	t.BaseWidget.Resize(size)
+	if size.Width != old.Width {
+		t.Refresh()
+	}
+}
+
+func (t *messageText) CreateRenderer() fyne.WidgetRenderer {
+	r := &messageTextRenderer{t: t}
+	r.Refresh()
+	return r
+}
+
+// flowToken is a unit of layout: a word, a run of spaces, a line break or
+// an emoticon.
+type flowToken struct {
+	kind flowKind
+	text string // the word, spaces or emoticon code
+}
+
+type flowKind int
+
+const (
+	flowWord flowKind = iota
+	flowSpace
+	flowBreak
+	flowEmoticon
+)
+
+// flowTokens splits pieces into words, spaces, breaks and emoticons.
+func flowTokens(pieces []textPiece) []flowToken {
+	var out []flowToken
+	for _, p := range pieces {
+		if p.Emoticon {
+			out = append(out, flowToken{flowEmoticon, p.Text})
+			continue
+		}
+		s := p.Text
+		for s != "" {
+			r, n := utf8.DecodeRuneInString(s)
+			switch {
+			case r == '\n':
+				out = append(out, flowToken{flowBreak, ""})
+				s = s[n:]
+			case r == '\r':
+				s = s[n:]
+			case unicode.IsSpace(r):
+				end := strings.IndexFunc(s, func(r rune) bool { return !unicode.IsSpace(r) || r == '\n' || r == '\r' })
+				if end < 0 {
+					end = len(s)
+				}
+				// Tabs and other spaces show as plain spaces.
+				out = append(out, flowToken{flowSpace, strings.Repeat(" ", utf8.RuneCountInString(s[:end]))})
+				s = s[end:]
+			default:
+				end := strings.IndexFunc(s, unicode.IsSpace)
+				if end < 0 {
+					end = len(s)
+				}
+				out = append(out, flowToken{flowWord, s[:end]})
+				s = s[end:]
+			}
+		}
+	}
+	return out
+}
+
+// flowItem is one placed piece: a run of text or an emoticon, on a line.
+type flowItem struct {
+	text     string
+	emoticon bool
+	x, w     float32
+	line     int
+}
+
+// flowLayout places tokens in lines at most maxW wide. Text between breaks
+// joins into runs (one canvas.Text each); a word wider than a line is cut
+// between letters, so long URLs wrap too. It returns the items and the
+// number of lines.
+func flowLayout(tokens []flowToken, maxW float32, measure func(string) float32, emoW float32) ([]flowItem, int) {
+	var items []flowItem
+	line, x := 0, float32(0)
+	pending := ""    // spaces not yet placed
+	lastRun := -1    // index in items of the text run that ends the line, or -1
+	wrapped := false // the line started by wrapping: leading spaces go
+	newLine := func(soft bool) {
+		line, x, pending, lastRun, wrapped = line+1, 0, "", -1, soft
+	}
+	place := func(text string, w float32, emoticon bool) {
+		sw := float32(0)
+		if pending != "" {
+			sw = measure(pending)
+		}
+		if x+sw+w > maxW {
+			if x > 0 {
+				newLine(true)
+			}
+			// Leading spaces that leave no room for the word go.
+			pending, sw = "", 0
+		}
+		if !emoticon && lastRun >= 0 {
+			// Continue the run so the line's text is drawn in one piece.
+			it := &items[lastRun]
+			it.text += pending + text
+			it.w = measure(it.text)
+			x = it.x + it.w
+		} else {
+			items = append(items, flowItem{text: text, emoticon: emoticon, x: x + sw, w: w, line: line})
+			x += sw + w
+			lastRun = -1
+			if !emoticon {
+				lastRun = len(items) - 1
+			}
+		}
+		pending, wrapped = "", false
+	}
+	for _, tok := range tokens {
+		switch tok.kind {
+		case flowBreak:
+			newLine(false)
+		case flowSpace:
+			if !wrapped || x > 0 {
+				pending += tok.text
+			}
+		case flowEmoticon:
+			place(tok.text, emoW, true)
+		case flowWord:
+			w := measure(tok.text)
+			if w <= maxW || maxW <= 0 {
+				place(tok.text, w, false)
+				continue
+			}
+			// Too wide for any line: cut it into pieces that fit.
+			rest := tok.text
+			for rest != "" {
+				if x > 0 {
+					newLine(true)
+				}
+				cut := fitPrefix(rest, maxW, measure)
+				place(rest[:cut], measure(rest[:cut]), false)
+				rest = rest[cut:]
+			}
+		}
+	}
+	return items, line + 1
+}
+
+// fitPrefix is the length of the longest prefix of s, at least one rune,
+// no wider than maxW. Lines are short, so measuring rune by rune is cheap.
+func fitPrefix(s string, maxW float32, measure func(string) float32) int {
+	_, end := utf8.DecodeRuneInString(s)
+	for end < len(s) {
+		_, n := utf8.DecodeRuneInString(s[end:])
+		if measure(s[:end+n]) > maxW {
+			break
+		}
+		end += n
+	}
+	return end
+}
+
+type messageTextRenderer struct {
+	t      *messageText
+	tokens []flowToken
+	// The last layout and the width it was made for: MinSize is asked
+	// often, and measuring every word each time is wasted work.
+	laidW     float32
+	laidItems []flowItem
+	laidLines int
+	laidOK    bool
+
+	texts   []*canvas.Text  // pooled, the first len(items that are text) in use
+	images  []*canvas.Image // pooled likewise
+	objects []fyne.CanvasObject
+}
+
+// metrics are the sizes the layout uses, from the widget's theme.
+func (r *messageTextRenderer) metrics() (textSize, lineH, emoW, pad float32) {
+	v := func(n fyne.ThemeSizeName) float32 { return theme.SizeForWidget(n, r.t) }
+	textSize = v(theme.SizeNameText)
+	emoW = float32(math.Round(float64(textSize) * 1.45)) // MSN's 19 px beside 13 px text
+	lineH = fyne.Max(fyne.MeasureText("Mg", textSize, fyne.TextStyle{}).Height, emoW)
+	return textSize, lineH, emoW, v(theme.SizeNameInnerPadding)
+}
+
+func (r *messageTextRenderer) measure(textSize float32) func(string) float32 {
+	return func(s string) float32 { return fyne.MeasureText(s, textSize, fyne.TextStyle{}).Width }
+}
+
+// lay places the text for width w, returning the items and lines.
+func (r *messageTextRenderer) lay(w float32) ([]flowItem, int) {
+	if r.laidOK && r.laidW == w {
+		return r.laidItems, r.laidLines
+	}
+	textSize, _, emoW, pad := r.metrics()
+	avail := w - 2*pad
+	if w <= 0 {
+		avail = float32(math.Inf(1)) // not sized yet: one line per paragraph
+	}
+	r.laidItems, r.laidLines = flowLayout(r.tokens, avail, r.measure(textSize), emoW)
+	r.laidW, r.laidOK = w, true
+	return r.laidItems, r.laidLines
+}
+
+func (r *messageTextRenderer) MinSize() fyne.Size {
+	_, lineH, emoW, pad := r.metrics()
+	_, lines := r.lay(r.t.Size().Width)
+	// Wide enough for an emoticon; any width more just wraps less.
+	return fyne.NewSize(emoW+2*pad, float32(lines)*lineH+pad)
+}
+
+func (r *messageTextRenderer) Layout(size fyne.Size) {
+	textSize, lineH, emoW, pad := r.metrics()
+	items, _ := r.lay(size.Width)
+	fg := theme.ColorForWidget(theme.ColorNameForeground, r.t)
+	textH := fyne.MeasureText("Mg", textSize, fyne.TextStyle{}).Height
+	nt, ni := 0, 0
+	r.objects = r.objects[:0]
+	for _, it := range items {
+		y := pad/2 + float32(it.line)*lineH
+		if it.emoticon {
+			if ni == len(r.images) {
+				img := &canvas.Image{FillMode: canvas.ImageFillContain}
+				r.images = append(r.images, img)
+			}
+			img := r.images[ni]
+			ni++
+			if img.Resource != emoticonResources[it.text] {
+				img.Resource = emoticonResources[it.text]
+				img.Refresh()
+			}
+			img.Move(fyne.NewPos(pad+it.x, y+(lineH-emoW)/2))
+			img.Resize(fyne.NewSquareSize(emoW))
+			r.objects = append(r.objects, img)
+			continue
+		}
+		if nt == len(r.texts) {
+			r.texts = append(r.texts, &canvas.Text{})
+		}
+		txt := r.texts[nt]
+		nt++
+		txt.Text, txt.TextSize, txt.Color = it.text, textSize, fg
+		txt.Move(fyne.NewPos(pad+it.x, y+(lineH-textH)/2))
+		txt.Resize(fyne.NewSize(it.w, textH))
+		txt.Refresh()
+		r.objects = append(r.objects, txt)
+	}
+}
+
+// Refresh takes new text or a new theme (sizes, colours): lay out afresh.
+func (r *messageTextRenderer) Refresh() {
+	r.tokens = flowTokens(r.t.pieces)
+	r.laidOK = false
+	r.Layout(r.t.Size())
+	canvas.Refresh(r.t)
+}
+
+func (r *messageTextRenderer) Objects() []fyne.CanvasObject { return r.objects }
+func (r *messageTextRenderer) Destroy()                     {}
