@@ -62,6 +62,9 @@ type App struct {
 	passwordDlg *passwordDialog // the last Change password dialog, for tests
 	lastRole    *api.RoleEvent  // the latest role change, for the options window
 	chats       map[string]*chatWindow
+	// conversations are the multi-party conversations we know (with their
+	// members), by ID.
+	conversations map[string]api.Conversation
 }
 
 // New builds the windows (none is shown yet) of an app that drives api.
@@ -69,14 +72,15 @@ type App struct {
 func New(a fyne.App, backend api.API, opts Options) *App {
 	a.SetIcon(iconResource)
 	app := &App{
-		uiDo:     fyne.Do,
-		fyne:     a,
-		api:      backend,
-		opts:     opts,
-		ctx:      context.Background(),
-		run:      func(f func()) { go f() },
-		contacts: make(map[string]api.Contact),
-		chats:    make(map[string]*chatWindow),
+		uiDo:          fyne.Do,
+		fyne:          a,
+		api:           backend,
+		opts:          opts,
+		ctx:           context.Background(),
+		run:           func(f func()) { go f() },
+		contacts:      make(map[string]api.Contact),
+		chats:         make(map[string]*chatWindow),
+		conversations: make(map[string]api.Conversation),
 	}
 	app.signIn = app.newSignInWindow()
 	app.main = app.newMainWindow()
@@ -183,6 +187,9 @@ func (a *App) apply(ev api.Event) {
 	if s := ev.StreamIncoming; s != nil {
 		a.liveIncoming(*s)
 	}
+	if cv := ev.Conversation; cv != nil {
+		a.conversationChanged(*cv)
+	}
 	if t := ev.Typing; t != nil {
 		// Typing shows only in an open conversation; it never opens one.
 		if chat := a.chats[t.From]; chat != nil {
@@ -218,6 +225,7 @@ func (a *App) signedIn(acc api.Account) {
 		a.settings.setAccount(acc, a.lastRole)
 	}
 	if first {
+		a.loadConversations()
 		a.signIn.setBusy(false)
 		a.signIn.password.SetText("")
 		a.main.win.Show()
@@ -241,6 +249,7 @@ func (a *App) signedOut() {
 	}
 	a.main.closeWindows()
 	a.contacts = make(map[string]api.Contact)
+	a.conversations = make(map[string]api.Conversation)
 	for u, chat := range a.chats {
 		chat.win.Close()
 		delete(a.chats, u)
@@ -256,7 +265,11 @@ func (a *App) signedOut() {
 // opens the conversation if it was closed, as MSN did.
 func (a *App) message(m api.Message) {
 	if m.State == api.StateReceived {
-		chat := a.chat(m.From)
+		with := m.From
+		if api.IsConversation(m.To) {
+			with = m.To // a multi-party conversation's window, not the author's
+		}
+		chat := a.chat(with)
 		chat.add(m)
 		chat.show(false)
 		return

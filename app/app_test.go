@@ -177,6 +177,7 @@ func TestSignUp(t *testing.T) {
 		"Register " + testServer + " newbie pw1",
 		"Register " + testServer + " newbie pw1",
 		"Login " + testServer + " newbie pw1 online",
+		"Conversations", // signed in: the multi-party conversations are loaded
 	}
 	if got := fake.Calls(); !slices.Equal(got, want) {
 		t.Errorf("calls = %q, want %q", got, want)

@@ -9,6 +9,7 @@ import (
 	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/canvas"
 	"fyne.io/fyne/v2/container"
+	"fyne.io/fyne/v2/dialog"
 	"fyne.io/fyne/v2/driver/desktop"
 	"fyne.io/fyne/v2/layout"
 	"fyne.io/fyne/v2/theme"
@@ -52,6 +53,13 @@ type chatWindow struct {
 	emoticonBtn *widget.Button
 	emoticons   *emoticonPicker // made on first use
 	nudgeBtn    *widget.Button
+
+	// Multi-party conversations (conversation.go): Invite brings a contact
+	// in; Leave leaves a multi-party conversation.
+	inviteBtn  *widget.Button
+	leaveBtn   *widget.Button
+	invitePick *widget.Select
+	inviteDlg  *dialog.ConfirmDialog
 
 	// The status bar under the entry: "Bob is typing..." while they type,
 	// else when their last message came.
@@ -132,7 +140,10 @@ func (a *App) newChatWindow(with string) *chatWindow {
 	c.liveBtn = widget.NewButtonWithIcon("Live", theme.MediaRecordIcon(), c.chooseLive)
 	c.emoticonBtn = widget.NewButtonWithIcon("", emoticonResources[":)"], c.showEmoticons)
 	c.nudgeBtn = widget.NewButtonWithIcon("Nudge", nudgeIcon, c.sendNudge)
-	for _, b := range []*widget.Button{c.sendFile, c.liveBtn, c.emoticonBtn, c.nudgeBtn} {
+	c.inviteBtn = widget.NewButtonWithIcon("Invite", theme.ContentAddIcon(), c.showInvite)
+	c.leaveBtn = widget.NewButtonWithIcon("Leave", theme.LogoutIcon(), c.leave)
+	c.leaveBtn.Hide()
+	for _, b := range []*widget.Button{c.sendFile, c.liveBtn, c.emoticonBtn, c.nudgeBtn, c.inviteBtn, c.leaveBtn} {
 		b.Importance = widget.LowImportance
 	}
 	c.transferBox = container.NewVBox()
@@ -150,9 +161,9 @@ func (a *App) newChatWindow(with string) *chatWindow {
 	c.lock = widget.NewButtonWithIcon("Verify", theme.VisibilityIcon(), c.showSafety)
 	c.lock.Importance = widget.LowImportance
 	c.banner = c.newSecurityBanner()
-	header := container.NewBorder(nil, nil, nil, container.NewVBox(c.lock), container.NewVBox(
+	header := container.NewBorder(nil, nil, nil, container.NewVBox(c.lock, c.leaveBtn), container.NewVBox(
 		container.NewHBox(container.NewPadded(c.glyph), c.nick, c.status), c.subnick))
-	toolbar := container.NewHBox(c.emoticonBtn, c.nudgeBtn, widget.NewSeparator(), c.sendFile, c.liveBtn)
+	toolbar := container.NewHBox(c.emoticonBtn, c.nudgeBtn, widget.NewSeparator(), c.sendFile, c.liveBtn, c.inviteBtn)
 	entryArea := container.NewBorder(container.NewVBox(c.transferBox, toolbar), nil, nil,
 		container.NewVBox(layout.NewSpacer(), c.send), c.entry)
 	split := container.NewVSplit(c.scroll, entryArea)
@@ -180,7 +191,10 @@ func (a *App) newChatWindow(with string) *chatWindow {
 		c.win.Canvas().Focus(c.entry)
 		c.entry.TypedKey(k)
 	})
-	if ct, ok := a.contacts[with]; ok {
+	if api.IsConversation(with) {
+		c.twoPartyOnly()
+		c.setConversation(a.conversations[with])
+	} else if ct, ok := a.contacts[with]; ok {
 		c.setContact(ct)
 	} else {
 		c.setContact(api.Contact{Username: with})

@@ -39,8 +39,8 @@ var chatClock clock = realClock{}
 // typed runs when the entry changes: it tells the contact we are typing,
 // at most once per api.TypingInterval however fast the keys come.
 func (c *chatWindow) typed(text string) {
-	if text == "" {
-		return // cleared by sending, or by the user: not typing
+	if text == "" || api.IsConversation(c.with) {
+		return // cleared by sending, or by the user: not typing; typing is two-party
 	}
 	now := c.clock.Now()
 	if !c.lastTyping.IsZero() && now.Sub(c.lastTyping) < api.TypingInterval {

@@ -1,0 +1,199 @@
+package app
+
+import (
+	"context"
+	"slices"
+	"strconv"
+	"strings"
+
+	"fyne.io/fyne/v2/dialog"
+	"fyne.io/fyne/v2/widget"
+
+	"eserver/node/api"
+)
+
+// Multi-party conversations, as MSN's "Invite someone to this
+// conversation": a conversation window whose "with" is the conversation's
+// ID. Its messages name their authors; nudges, files, live streams and
+// typing stay two-party, so their buttons hide.
+
+// membersText names a conversation's other members: "Bob", "Bob and
+// Carol", "Bob, Carol and Dave".
+func (a *App) membersText(conv api.Conversation) string {
+	var names []string
+	for _, m := range conv.Members {
+		if m != a.me() {
+			names = append(names, a.nameOf(m))
+		}
+	}
+	switch len(names) {
+	case 0:
+		return "nobody else"
+	case 1:
+		return names[0]
+	}
+	return strings.Join(names[:len(names)-1], ", ") + " and " + names[len(names)-1]
+}
+
+// conversationChanged applies a conversation's news: we were invited (its
+// window opens), someone joined or left (a line in its window).
+func (a *App) conversationChanged(ev api.ConversationEvent) {
+	old, known := a.conversations[ev.ID]
+	a.conversations[ev.ID] = ev.Conversation
+	me := a.me()
+	chat := a.chats[ev.ID]
+	if chat == nil && ev.Joined == me && ev.By != me && !ev.Conversation.Left {
+		chat = a.chat(ev.ID)
+		chat.show(false)
+		chat.info(a.nameOf(ev.By) + " invited you into a conversation with " + a.membersText(ev.Conversation) + ".")
+		return
+	}
+	if chat == nil {
+		return
+	}
+	chat.setConversation(ev.Conversation)
+	switch {
+	case ev.Joined != "" && ev.Joined != me && (!known || !slices.Contains(old.Members, ev.Joined)):
+		chat.info(a.nameOf(ev.Joined) + " has joined the conversation.")
+	case ev.Left != "" && ev.Left != me:
+		chat.info(a.nameOf(ev.Left) + " has left the conversation.")
+	}
+}
+
+// setConversation shows who is in a multi-party conversation.
+func (c *chatWindow) setConversation(conv api.Conversation) {
+	c.glyph.Resource = glyphOnline
+	c.glyph.Refresh()
+	c.nick.SetText(c.app.membersText(conv))
+	status := "(" + strconv.Itoa(len(conv.Members)) + " people)"
+	if conv.Left {
+		status = "(you left this conversation)"
+	}
+	c.status.SetText(status)
+	c.subnick.SetText("")
+	c.win.SetTitle(c.app.title(c.app.membersText(conv) + " - Conversation"))
+	c.entry.Enable()
+	c.send.Enable()
+	c.inviteBtn.Enable()
+	c.leaveBtn.Show()
+	if conv.Left {
+		c.entry.Disable()
+		c.send.Disable()
+		c.inviteBtn.Disable()
+		c.leaveBtn.Hide()
+	}
+}
+
+// twoPartyOnly hides what a multi-party conversation does not do.
+func (c *chatWindow) twoPartyOnly() {
+	for _, b := range []*widget.Button{c.nudgeBtn, c.sendFile, c.liveBtn, c.lock} {
+		b.Hide()
+	}
+}
+
+// inviteChoices are the contacts that can be invited: accepted, online,
+// not in the conversation yet.
+func (c *chatWindow) inviteChoices() []string {
+	members := []string{c.with}
+	if api.IsConversation(c.with) {
+		members = c.app.conversations[c.with].Members
+	}
+	var out []string
+	for _, ct := range c.app.contacts {
+		if ct.Online() && !slices.Contains(members, ct.Username) {
+			out = append(out, ct.Username)
+		}
+	}
+	slices.SortFunc(out, func(x, y string) int { return strings.Compare(c.app.nameOf(x), c.app.nameOf(y)) })
+	return out
+}
+
+// showInvite is the Invite button: pick an online contact to bring in.
+func (c *chatWindow) showInvite() {
+	choices := c.inviteChoices()
+	if len(choices) == 0 {
+		dialog.ShowInformation("Invite someone", "None of your other contacts is online to invite.", c.win)
+		return
+	}
+	labels := make([]string, len(choices))
+	for i, u := range choices {
+		labels[i] = c.app.nameOf(u) + " (" + u + ")"
+	}
+	c.invitePick = widget.NewSelect(labels, nil)
+	c.invitePick.SetSelectedIndex(0)
+	c.inviteDlg = dialog.NewCustomConfirm("Invite someone to this conversation", "Invite", "Cancel", c.invitePick, func(ok bool) {
+		if !ok || c.invitePick.SelectedIndex() < 0 {
+			return
+		}
+		c.invite(choices[c.invitePick.SelectedIndex()])
+	}, c.win)
+	c.inviteDlg.Show()
+}
+
+// invite brings username in; from a two-party window the conversation
+// grows into a new multi-party one, which opens beside it.
+func (c *chatWindow) invite(username string) {
+	with := c.with
+	var id string
+	c.app.command(func(ctx context.Context) error {
+		var err error
+		id, err = c.app.api.Invite(ctx, with, username)
+		return err
+	}, func(err error) {
+		if err != nil {
+			c.notice("Could not invite " + c.app.nameOf(username) + ": " + errorText(err))
+			return
+		}
+		conv := c.app.conversations[id]
+		if conv.ID == "" {
+			conv = api.Conversation{ID: id, Members: []string{c.app.me(), username}}
+			if !api.IsConversation(with) {
+				conv.Members = append(conv.Members, with)
+			}
+			slices.Sort(conv.Members)
+			c.app.conversations[id] = conv
+		}
+		chat := c.app.chat(id)
+		chat.setConversation(conv)
+		chat.info("You invited " + c.app.nameOf(username) + ".")
+		chat.show(true)
+	})
+}
+
+// leave is the Leave button of a multi-party conversation.
+func (c *chatWindow) leave() {
+	id := c.with
+	c.app.command(func(ctx context.Context) error { return c.app.api.LeaveConversation(ctx, id) }, func(err error) {
+		if err != nil {
+			c.notice("Could not leave the conversation: " + errorText(err))
+			return
+		}
+		c.hide()
+	})
+}
+
+// loadConversations learns the multi-party conversations we are in at
+// sign-in, so a message in one names its members.
+func (a *App) loadConversations() {
+	var cs []api.Conversation
+	a.command(func(ctx context.Context) error {
+		var err error
+		cs, err = a.api.Conversations(ctx)
+		return err
+	}, func(err error) {
+		if err != nil || a.account == nil {
+			return // the windows show who wrote each message anyway
+		}
+		for _, cv := range cs {
+			a.conversations[cv.ID] = cv
+			if chat := a.chats[cv.ID]; chat != nil {
+				chat.setConversation(cv)
+			}
+		}
+	})
+}
+
+// info shows a line about the conversation itself (who joined, who left).
+func (c *chatWindow) info(text string) {
+	c.line(text, c.clock.Now(), widget.MediumImportance)
+}
