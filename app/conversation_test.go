@@ -86,7 +86,7 @@ func TestInviteThirdContact(t *testing.T) {
 	}
 
 	test.Tap(g.leaveBtn)
-	if !fake.called("LeaveConversation " + id) || g.shown {
+	if !fake.called("LeaveConversation "+id) || g.shown {
 		t.Fatalf("leave: calls %v, shown %v", fake.Calls(), g.shown)
 	}
 }
