@@ -211,10 +211,14 @@ func (s *session) drainMail(ctx context.Context) error {
 	}
 	orderMail(pending)
 	receipts := map[string][]string{} // sender → chat message IDs
+	// Chat messages of a backlog are stored together: one transaction (one
+	// fsync) for all of them. Should that fail, nothing is acknowledged, so
+	// the homes keep the mail for the next drain.
+	var batch []store.Message
 	for _, e := range pending {
 		p, err := s.open(e.sender, e.env)
 		if err == nil {
-			err = s.apply(e.sender, e.env.Id, p)
+			err = s.applyIn(e.sender, e.env.Id, p, &batch)
 		}
 		if err != nil {
 			s.n.log.Info("dropping mail", "from", e.sender.Username, "id", e.env.Id, "err", err)
@@ -222,6 +226,18 @@ func (s *session) drainMail(ctx context.Context) error {
 		}
 		if p.GetChat() != nil {
 			receipts[e.sender.Username] = append(receipts[e.sender.Username], e.env.Id)
+		}
+	}
+	if len(batch) > 0 {
+		inserted, err := s.store.AddIncomingBatch(batch)
+		if err != nil {
+			return errors.Join(append(errs, fmt.Errorf("storing mailed messages: %w", err))...)
+		}
+		for i, m := range batch {
+			if inserted[i] {
+				msg := s.toMessage(m)
+				s.n.emit(api.Event{Message: &msg})
+			}
 		}
 	}
 	for _, home := range fetched {

@@ -177,6 +177,14 @@ func (s *session) open(t *ticket.Ticket, env *wire.Envelope) (*wire.Payload, err
 // process layer. Whatever a stranger or a blocked user sends is refused the
 // same way.
 func (s *session) apply(t *ticket.Ticket, id string, p *wire.Payload) error {
+	return s.applyIn(t, id, p, nil)
+}
+
+// applyIn is apply, except that with batch not nil a chat message is
+// checked and appended to *batch for the caller to store with the rest of a
+// backlog (one transaction instead of one per message) rather than stored
+// now.
+func (s *session) applyIn(t *ticket.Ticket, id string, p *wire.Payload, batch *[]store.Message) error {
 	s.contactMu.Lock()
 	defer s.contactMu.Unlock()
 	from := t.Username
@@ -201,7 +209,7 @@ func (s *session) apply(t *ticket.Ticket, id string, p *wire.Payload) error {
 		if rel != api.RelationAccepted {
 			return errAck(ackNotContact) // strangers and blocked users alike
 		}
-		return s.receiveChat(from, id, p, k.Chat)
+		return s.receiveChat(from, id, p, k.Chat, batch)
 	case *wire.Payload_Presence:
 		if rel != api.RelationAccepted {
 			return errAck(ackNotContact)
@@ -286,7 +294,7 @@ func (s *session) apply(t *ticket.Ticket, id string, p *wire.Payload) error {
 	}
 }
 
-func (s *session) receiveChat(from, id string, p *wire.Payload, chat *wire.Chat) error {
+func (s *session) receiveChat(from, id string, p *wire.Payload, chat *wire.Chat, batch *[]store.Message) error {
 	if chat.Text == "" || len(chat.Text) > wire.MaxChatText {
 		return errAck(ackBadRequest)
 	}
@@ -297,6 +305,10 @@ func (s *session) receiveChat(from, id string, p *wire.Payload, chat *wire.Chat)
 		at = now
 	}
 	m := store.Message{ID: id, Peer: from, Text: chat.Text, Time: at, State: string(api.StateReceived)}
+	if batch != nil {
+		*batch = append(*batch, m)
+		return nil
+	}
 	inserted, err := s.store.AddIncoming(m)
 	if err != nil {
 		return fmt.Errorf("storing message: %w", err)

@@ -6,7 +6,8 @@ import (
 	"time"
 )
 
-// AddIncomingBatch stores messages as AddIncoming does — state received
+// AddIncomingBatch stores messages as AddIncoming does (the node stores a
+// backlog of mailed messages with it) — state received
 // unless m.State says otherwise, the current time if m.Time is zero,
 // de-duplicated on (Peer, ID) — but all of them in one transaction, so a
 // batch costs one fsync instead of one per message. inserted[i] reports
