@@ -20,8 +20,9 @@ var pairs = []struct{ what, bench, baseline string }{
 	{"live stream vs raw stream, 256 KiB writes", "BenchmarkLiveStream/write=262144", "BenchmarkRawStream/write=262144"},
 	{"live stream vs raw stream, 4 KiB writes", "BenchmarkLiveStream/write=4096", "BenchmarkRawStream/write=4096"},
 	{"file transfer 256 MiB vs raw stream into a file", "BenchmarkTransfer/chunk=256KiB", "BenchmarkRawStreamCopy/file"},
-	{"1 GiB file: EServer vs raw stream into a file", "BenchmarkXferEServer", "BenchmarkXferRawStreamToFile"},
-	{"1 GiB file: EServer vs croc (local relay)", "BenchmarkXferEServer", "BenchmarkXferCroc"},
+	{"file (xferbench): EServer vs raw stream to file", "BenchmarkXferEServer", "BenchmarkXferRawStreamToFile"},
+	{"file (xferbench): EServer vs croc (local relay)", "BenchmarkXferEServer", "BenchmarkXferCroc"},
+	{"file (xferbench): EServer relayed vs direct", "BenchmarkXferEServerRelayed", "BenchmarkXferEServer"},
 }
 
 // rates are benchmarks also shown as operations per second.
@@ -78,6 +79,52 @@ func main() {
 		}
 	}
 	supernodeTable(metrics)
+	xferTable(metrics)
+}
+
+// xferRows are the cases of node/cmd/xferbench (one file moved several ways,
+// each end in its own process) and what each is compared with: the ratio
+// is of throughput (MB/s), bench over baseline.
+var xferRows = []struct{ what, bench, baseline, ratio string }{
+	{"EServer, direct", "BenchmarkXferEServer", "", ""},
+	{"raw libp2p stream into a file", "BenchmarkXferRawStreamToFile", "BenchmarkXferEServer", "EServer/raw"},
+	{"croc v10 via a local croc relay", "BenchmarkXferCroc", "BenchmarkXferEServer", "EServer/croc"},
+	{"EServer via a supernode relay", "BenchmarkXferEServerRelayed", "BenchmarkXferEServer", "relayed/direct"},
+}
+
+// xferTable prints the third table, when xferbench's lines were read: the
+// throughput of each case, its ratio and every process's peak RSS.
+func xferTable(m map[string]map[string]float64) {
+	es, ok := m[xferRows[0].bench]
+	if !ok {
+		return
+	}
+	fmt.Printf("\nfile transfer (xferbench), %.0f MiB, each end in its own process\n", es["bytes"]/(1<<20))
+	fmt.Printf("%-34s %10s %22s %12s %12s %12s\n", "case", "MB/s", "ratio", "sender RSS", "receiver RSS", "relay RSS")
+	for _, r := range xferRows {
+		v, ok := m[r.bench]
+		if !ok {
+			fmt.Printf("%-34s %10s\n", r.what, "(not run)")
+			continue
+		}
+		ratio := ""
+		if b, ok := m[r.baseline]; ok && v["MB/s"] > 0 {
+			q := b["MB/s"] / v["MB/s"] // EServer over this case
+			if r.bench == "BenchmarkXferEServerRelayed" {
+				q = v["MB/s"] / b["MB/s"]
+			}
+			ratio = fmt.Sprintf("%s %.2fx", r.ratio, q)
+		}
+		fmt.Printf("%-34s %10.1f %22s", r.what, v["MB/s"], ratio)
+		for _, role := range []string{"sender", "receiver", "relay"} {
+			if b, ok := v[role+"-peak-B"]; ok {
+				fmt.Printf(" %8.1f MiB", b/(1<<20))
+			} else {
+				fmt.Printf(" %12s", "-")
+			}
+		}
+		fmt.Println()
+	}
 }
 
 // snRows are the figures of supernode/cmd/snbench (one supernode under N
