@@ -73,7 +73,8 @@ type result struct {
 	bench string // the benchmark name after BenchmarkXfer
 	what  string
 	d     time.Duration
-	rss   map[string]int64 // role → bytes
+	rss   map[string]int64         // role → bytes
+	cpu   map[string]time.Duration // role → user + system time
 }
 
 func (r result) mbps(size int64) float64 { return float64(size) / r.d.Seconds() / 1e6 }
@@ -143,6 +144,11 @@ func (r result) print(size int64) {
 			fmt.Printf("\t%d %s-peak-B", v, role)
 		}
 	}
+	for _, role := range roles {
+		if v, ok := r.cpu[role]; ok {
+			fmt.Printf("\t%.3f %s-cpu-s", v.Seconds(), role)
+		}
+	}
 	fmt.Printf("\t%d bytes\n", size)
 }
 
@@ -157,7 +163,7 @@ func table(w io.Writer, size int64, rs []result) {
 		return rs[i], true
 	}
 	fmt.Fprintf(w, "\nfile transfer, %s, each end in its own process, loopback\n", sizeString(size))
-	fmt.Fprintf(w, "%-36s %9s %10s  %-22s %9s %9s %9s\n", "case", "time", "MB/s", "ratio", "sender", "receiver", "relay")
+	fmt.Fprintf(w, "%-36s %9s %10s  %-22s %-29s %s\n", "case", "time", "MB/s", "ratio", "peak RSS: sender/recv/relay", "CPU s: sender/recv/relay")
 	es, haveES := get("EServer")
 	for _, r := range rs {
 		ratio := ""
@@ -176,16 +182,18 @@ func table(w io.Writer, size int64, rs []result) {
 			}
 		}
 		fmt.Fprintf(w, "%-36s %8.2fs %10.1f  %-22s", r.what, r.d.Seconds(), r.mbps(size), ratio)
+		var rss, cpu []string
 		for _, role := range roles {
 			if v, ok := r.rss[role]; ok {
-				fmt.Fprintf(w, " %6.1f MiB", float64(v)/(1<<20))
+				rss = append(rss, fmt.Sprintf("%.1f", float64(v)/(1<<20)))
+				cpu = append(cpu, fmt.Sprintf("%.2f", r.cpu[role].Seconds()))
 			} else {
-				fmt.Fprintf(w, " %9s", "-")
+				rss, cpu = append(rss, "-"), append(cpu, "-")
 			}
 		}
-		fmt.Fprintln(w)
+		fmt.Fprintf(w, " %-29s %s\n", strings.Join(rss, " / ")+" MiB", strings.Join(cpu, " / "))
 	}
-	fmt.Fprintln(w, "(sender, receiver, relay: peak resident set of each process, VmHWM)")
+	fmt.Fprintln(w, "(peak RSS: VmHWM of each process; CPU: its user+system time, the sender's includes hashing the offer)")
 }
 
 func sizeString(n int64) string {
@@ -259,9 +267,9 @@ func (p *proc) recv(v any) error {
 
 // wait closes the child's stdin, which ends it, and returns its peak
 // resident set (VmHWM). A child that does not end in time is killed.
-func (p *proc) wait() (int64, error) {
+func (p *proc) wait() (int64, time.Duration, error) {
 	if p.done {
-		return 0, nil
+		return 0, 0, nil
 	}
 	p.done = true
 	p.in.Close()
@@ -271,7 +279,15 @@ func (p *proc) wait() (int64, error) {
 	if err != nil {
 		err = fmt.Errorf("%s: %w", p.role, err)
 	}
-	return p.hwm.stop(), err
+	return p.hwm.stop(), cpuTime(p.cmd.ProcessState), err
+}
+
+// cpuTime is a finished process's user and system time.
+func cpuTime(ps *os.ProcessState) time.Duration {
+	if ps == nil {
+		return 0
+	}
+	return ps.UserTime() + ps.SystemTime()
 }
 
 // kill ends a child that is still running, on the way out of a failed case.
@@ -342,7 +358,7 @@ func readHWM(path string) (int64, bool) {
 // libp2pCase runs one transfer of mode (eserver or raw) between a sender
 // and a receiver process, through a relay process if relayed.
 func (b *bench) libp2pCase(name, what, mode string, relayed bool) (res result, err error) {
-	res = result{bench: name, what: what, rss: map[string]int64{}}
+	res = result{bench: name, what: what, rss: map[string]int64{}, cpu: map[string]time.Duration{}}
 	out := filepath.Join(b.dir, "recv-"+name)
 	defer os.RemoveAll(out)
 	var procs []*proc
@@ -412,11 +428,12 @@ func (b *bench) libp2pCase(name, what, mode string, relayed bool) (res result, e
 	}
 	res.d = time.Duration(got.Nanos)
 	for _, p := range procs {
-		rss, err := p.wait()
+		rss, cpu, err := p.wait()
 		if err != nil {
 			return res, err
 		}
 		res.rss[p.role] = rss
+		res.cpu[p.role] = cpu
 	}
 	return res, nil
 }
@@ -425,7 +442,7 @@ func (b *bench) libp2pCase(name, what, mode string, relayed bool) (res result, e
 // the time runs from the receiver's start to its exit (croc hashes and
 // exchanges keys within it, as a user would wait for).
 func (b *bench) croc(bin string) (result, error) {
-	res := result{bench: "Croc", what: "croc v10 through a local croc relay", rss: map[string]int64{}}
+	res := result{bench: "Croc", what: "croc v10 through a local croc relay", rss: map[string]int64{}, cpu: map[string]time.Duration{}}
 	bin, err := filepath.Abs(bin) // the commands run in other directories
 	if err != nil {
 		return res, err
@@ -481,6 +498,7 @@ func (b *bench) croc(bin string) (result, error) {
 	err = recv.Wait()
 	res.d = time.Since(start)
 	res.rss["receiver"] = recvHWM.stop()
+	res.cpu["receiver"] = cpuTime(recv.ProcessState)
 	if err != nil {
 		return res, fmt.Errorf("receiving: %v: %s", err, recvOut.String())
 	}
@@ -498,9 +516,11 @@ func (b *bench) croc(bin string) (result, error) {
 	timer.Stop()
 	sendDone = true
 	res.rss["sender"] = sendHWM.stop()
+	res.cpu["sender"] = cpuTime(send.ProcessState)
 	relay.Process.Kill()
 	relay.Wait()
 	relayDone = true
 	res.rss["relay"] = relayHWM.stop()
+	res.cpu["relay"] = cpuTime(relay.ProcessState)
 	return res, nil
 }
