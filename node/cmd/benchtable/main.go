@@ -20,9 +20,6 @@ var pairs = []struct{ what, bench, baseline string }{
 	{"live stream vs raw stream, 256 KiB writes", "BenchmarkLiveStream/write=262144", "BenchmarkRawStream/write=262144"},
 	{"live stream vs raw stream, 4 KiB writes", "BenchmarkLiveStream/write=4096", "BenchmarkRawStream/write=4096"},
 	{"file transfer 256 MiB vs raw stream into a file", "BenchmarkTransfer/chunk=256KiB", "BenchmarkRawStreamCopy/file"},
-	{"file (xferbench): EServer vs raw stream to file", "BenchmarkXferEServer", "BenchmarkXferRawStreamToFile"},
-	{"file (xferbench): EServer vs croc (local relay)", "BenchmarkXferEServer", "BenchmarkXferCroc"},
-	{"file (xferbench): EServer relayed vs direct", "BenchmarkXferEServerRelayed", "BenchmarkXferEServer"},
 }
 
 // rates are benchmarks also shown as operations per second.
@@ -93,14 +90,15 @@ var xferRows = []struct{ what, bench, baseline, ratio string }{
 }
 
 // xferTable prints the third table, when xferbench's lines were read: the
-// throughput of each case, its ratio and every process's peak RSS.
+// throughput of each case, its ratio and every process's peak RSS and CPU
+// time.
 func xferTable(m map[string]map[string]float64) {
 	es, ok := m[xferRows[0].bench]
 	if !ok {
 		return
 	}
 	fmt.Printf("\nfile transfer (xferbench), %.0f MiB, each end in its own process\n", es["bytes"]/(1<<20))
-	fmt.Printf("%-34s %10s %22s %12s %12s %12s\n", "case", "MB/s", "ratio", "sender RSS", "receiver RSS", "relay RSS")
+	fmt.Printf("%-34s %10s %22s %12s %12s %12s  %s\n", "case", "MB/s", "ratio", "sender RSS", "receiver RSS", "relay RSS", "CPU s: sender/recv/relay")
 	for _, r := range xferRows {
 		v, ok := m[r.bench]
 		if !ok {
@@ -116,14 +114,20 @@ func xferTable(m map[string]map[string]float64) {
 			ratio = fmt.Sprintf("%s %.2fx", r.ratio, q)
 		}
 		fmt.Printf("%-34s %10.1f %22s", r.what, v["MB/s"], ratio)
+		var cpu []string
 		for _, role := range []string{"sender", "receiver", "relay"} {
 			if b, ok := v[role+"-peak-B"]; ok {
 				fmt.Printf(" %8.1f MiB", b/(1<<20))
 			} else {
 				fmt.Printf(" %12s", "-")
 			}
+			if c, ok := v[role+"-cpu-s"]; ok {
+				cpu = append(cpu, fmt.Sprintf("%.2f", c))
+			} else {
+				cpu = append(cpu, "-")
+			}
 		}
-		fmt.Println()
+		fmt.Printf("  %s\n", strings.Join(cpu, " / "))
 	}
 }
 
