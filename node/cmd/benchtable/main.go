@@ -20,8 +20,6 @@ var pairs = []struct{ what, bench, baseline string }{
 	{"live stream vs raw stream, 256 KiB writes", "BenchmarkLiveStream/write=262144", "BenchmarkRawStream/write=262144"},
 	{"live stream vs raw stream, 4 KiB writes", "BenchmarkLiveStream/write=4096", "BenchmarkRawStream/write=4096"},
 	{"file transfer 256 MiB vs raw stream into a file", "BenchmarkTransfer/chunk=256KiB", "BenchmarkRawStreamCopy/file"},
-	{"1 GiB file: EServer vs raw stream into a file", "BenchmarkXferEServer", "BenchmarkXferRawStreamToFile"},
-	{"1 GiB file: EServer vs croc (local relay)", "BenchmarkXferEServer", "BenchmarkXferCroc"},
 	{"load 1,000 contacts from the store vs none", "BenchmarkLoadContacts/n=1000", "BenchmarkLoadContacts/n=0"},
 	{"app start to a 1,000-contact list vs empty list", "BenchmarkStartContactList/contacts=1000", "BenchmarkStartContactList/contacts=0"},
 }
@@ -81,6 +79,7 @@ func main() {
 	}
 	supernodeTable(metrics)
 	historyTable(metrics)
+	xferTable(metrics)
 }
 
 // historyRows are node/store's BenchmarkHistorySearch: one page of hits,
@@ -116,6 +115,58 @@ func historyTable(m map[string]map[string]float64) {
 			}
 			fmt.Printf("%-48s %14s %14s %9.0fx\n", what, dur(a), dur(b), a/b)
 		}
+	}
+}
+
+// xferRows are the cases of node/cmd/xferbench (one file moved several ways,
+// each end in its own process) and what each is compared with: the ratio
+// is of throughput (MB/s), bench over baseline.
+var xferRows = []struct{ what, bench, baseline, ratio string }{
+	{"EServer, direct", "BenchmarkXferEServer", "", ""},
+	{"raw libp2p stream into a file", "BenchmarkXferRawStreamToFile", "BenchmarkXferEServer", "EServer/raw"},
+	{"croc v10 via a local croc relay", "BenchmarkXferCroc", "BenchmarkXferEServer", "EServer/croc"},
+	{"EServer via a supernode relay", "BenchmarkXferEServerRelayed", "BenchmarkXferEServer", "relayed/direct"},
+}
+
+// xferTable prints the fourth table, when xferbench's lines were read: the
+// throughput of each case, its ratio and every process's peak RSS and CPU
+// time.
+func xferTable(m map[string]map[string]float64) {
+	es, ok := m[xferRows[0].bench]
+	if !ok {
+		return
+	}
+	fmt.Printf("\nfile transfer (xferbench), %.0f MiB, each end in its own process\n", es["bytes"]/(1<<20))
+	fmt.Printf("%-34s %10s %22s %12s %12s %12s  %s\n", "case", "MB/s", "ratio", "sender RSS", "receiver RSS", "relay RSS", "CPU s: sender/recv/relay")
+	for _, r := range xferRows {
+		v, ok := m[r.bench]
+		if !ok {
+			fmt.Printf("%-34s %10s\n", r.what, "(not run)")
+			continue
+		}
+		ratio := ""
+		if b, ok := m[r.baseline]; ok && v["MB/s"] > 0 {
+			q := b["MB/s"] / v["MB/s"] // EServer over this case
+			if r.bench == "BenchmarkXferEServerRelayed" {
+				q = v["MB/s"] / b["MB/s"]
+			}
+			ratio = fmt.Sprintf("%s %.2fx", r.ratio, q)
+		}
+		fmt.Printf("%-34s %10.1f %22s", r.what, v["MB/s"], ratio)
+		var cpu []string
+		for _, role := range []string{"sender", "receiver", "relay"} {
+			if b, ok := v[role+"-peak-B"]; ok {
+				fmt.Printf(" %8.1f MiB", b/(1<<20))
+			} else {
+				fmt.Printf(" %12s", "-")
+			}
+			if c, ok := v[role+"-cpu-s"]; ok {
+				cpu = append(cpu, fmt.Sprintf("%.2f", c))
+			} else {
+				cpu = append(cpu, "-")
+			}
+		}
+		fmt.Printf("  %s\n", strings.Join(cpu, " / "))
 	}
 }
 
