@@ -1,7 +1,10 @@
 package app
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"image"
 	"image/color"
@@ -11,6 +14,7 @@ import (
 	_ "image/png"
 	"math"
 	"os"
+	"path/filepath"
 
 	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/canvas"
@@ -22,6 +26,7 @@ import (
 	"fyne.io/fyne/v2/theme"
 	"fyne.io/fyne/v2/widget"
 
+	"eserver/assets"
 	"eserver/node/api"
 )
 
@@ -137,13 +142,17 @@ func (r *pictureRenderer) Destroy() {}
 
 // avatarPicker is the "Display picture" window: choose a picture, move and
 // size the square that is kept, see the result at the size contacts see
-// it, then OK sends it to the node to crop and scale.
+// it, then OK sends it to the node to crop and scale. Or pick one of the
+// gallery's ready-made pictures, which need no cropping.
 type avatarPicker struct {
-	app  *App
-	win  fyne.Window
-	path string      // the chosen file; "" until one is chosen
-	img  image.Image // path, decoded
-	crop api.Crop    // in img's pixels, from its top left
+	app    *App
+	win    fyne.Window
+	path   string      // the chosen file; "" until one is chosen
+	img    image.Image // path (or the gallery picture), decoded
+	crop   api.Crop    // in img's pixels, from its top left
+	chosen int         // the gallery picture chosen, an index into assets.Pictures; -1 for none
+
+	gallery []*pictureChoice // one per assets.Pictures
 
 	view    *cropView
 	size    *widget.Slider
@@ -175,8 +184,14 @@ func (a *App) showAvatarPicker() {
 }
 
 func (a *App) newAvatarPicker() *avatarPicker {
-	p := &avatarPicker{app: a, win: a.fyne.NewWindow(a.title("Display picture"))}
+	p := &avatarPicker{app: a, win: a.fyne.NewWindow(a.title("Display picture")), chosen: -1}
 	p.view = newCropView(p)
+	thumbs := container.NewHBox()
+	for i := range assets.Pictures {
+		c := newPictureChoice(pictureResources[i], func() { p.choosePicture(i) })
+		p.gallery = append(p.gallery, c)
+		thumbs.Add(c)
+	}
 
 	slider := func(onChange func(v int)) *widget.Slider {
 		s := widget.NewSlider(0, 1)
@@ -209,10 +224,16 @@ func (a *App) newAvatarPicker() *avatarPicker {
 	p.browse = widget.NewButtonWithIcon("Browse...", theme.FolderOpenIcon(), p.chooseFile)
 	p.reset = widget.NewButton("Default picture", func() { p.save("", api.Crop{}) })
 	p.cancel = widget.NewButton("Cancel", p.win.Hide)
-	p.ok = widget.NewButton("OK", func() { p.save(p.path, p.crop) })
+	p.ok = widget.NewButton("OK", func() {
+		if p.chosen >= 0 {
+			p.savePicture(assets.Pictures[p.chosen])
+		} else {
+			p.save(p.path, p.crop)
+		}
+	})
 	p.ok.Importance = widget.HighImportance
 
-	intro := widget.NewLabel("Choose how you want to appear to others. Drag the square, or scroll over it, to choose the part that is kept.")
+	intro := widget.NewLabel("Choose how you want to appear to others. For a picture of your own, drag the square, or scroll over it, to choose the part that is kept.")
 	intro.Wrapping = fyne.TextWrapWord
 	seen := widget.NewLabelWithStyle("Contacts see", fyne.TextAlignCenter, fyne.TextStyle{Italic: true})
 	frame := canvas.NewRectangle(color.Transparent)
@@ -225,11 +246,12 @@ func (a *App) newAvatarPicker() *avatarPicker {
 		widget.NewFormItem("Top", p.y),
 	)
 	buttons := container.NewHBox(p.browse, p.reset, layout.NewSpacer(), p.cancel, p.ok)
+	ours := widget.NewLabel("Or pick one of ours:")
 	p.win.SetContent(container.NewPadded(container.NewBorder(
 		intro,
-		container.NewVBox(sliders, p.errText, buttons),
+		container.NewVBox(sliders, ours, thumbs, p.errText, buttons),
 		nil, side, p.view)))
-	p.win.Resize(fyne.NewSize(560, 500))
+	p.win.Resize(fyne.NewSize(560, 580))
 	p.win.SetIcon(iconResource)
 	// Closing hides the window so it opens again where it was.
 	p.win.SetCloseIntercept(p.win.Hide)
@@ -239,6 +261,7 @@ func (a *App) newAvatarPicker() *avatarPicker {
 // clear shows our current picture with nothing chosen yet.
 func (p *avatarPicker) clear() {
 	p.path, p.img, p.crop = "", nil, api.Crop{}
+	p.setChosen(-1)
 	p.preview.Image, p.preview.File, p.preview.Resource = nil, "", avatarResource
 	if acc := p.app.account; acc != nil && acc.AvatarPath != "" {
 		if _, err := os.Stat(acc.AvatarPath); err == nil {
@@ -284,12 +307,43 @@ func (p *avatarPicker) load(path string) {
 	}
 	b := img.Bounds()
 	p.path, p.img = path, img
+	p.setChosen(-1)
 	p.errText.Hide()
 	short := min(b.Dx(), b.Dy())
 	p.size.Min, p.size.Max = float64(min(16, short)), float64(short)
 	p.ok.Enable()
 	p.size.Enable()
 	p.setCrop(api.Crop{X: (b.Dx() - short) / 2, Y: (b.Dy() - short) / 2, Size: short})
+}
+
+// choosePicture shows the gallery's picture i, whole: it is already a
+// display picture, so there is nothing to crop.
+func (p *avatarPicker) choosePicture(i int) {
+	img, _, err := image.Decode(bytes.NewReader(assets.Pictures[i].PNG))
+	if err != nil {
+		p.fail("That picture could not be read: " + err.Error())
+		return
+	}
+	b := img.Bounds()
+	p.path, p.img = "", img
+	p.crop = api.Crop{Size: min(b.Dx(), b.Dy())}
+	p.setChosen(i)
+	p.errText.Hide()
+	for _, s := range []*widget.Slider{p.size, p.x, p.y} {
+		s.Disable()
+	}
+	p.preview.Image, p.preview.File, p.preview.Resource = nil, "", pictureResources[i]
+	p.preview.Refresh()
+	p.ok.Enable()
+	p.view.Refresh()
+}
+
+// setChosen marks the gallery's picture i as chosen (-1: none).
+func (p *avatarPicker) setChosen(i int) {
+	p.chosen = i
+	for j, c := range p.gallery {
+		c.setSelected(j == i)
+	}
 }
 
 // decodePicture reads a PNG, JPEG or GIF, refusing what is not a picture
@@ -374,12 +428,29 @@ func cropImage(img image.Image, c api.Crop) image.Image {
 // save sends the picture (path "" for the default) to the node and closes
 // the window once it took it.
 func (p *avatarPicker) save(path string, crop api.Crop) {
+	a := p.app
+	p.send(func(ctx context.Context) error { return a.api.SetAvatar(ctx, path, crop) })
+}
+
+// savePicture sends a gallery picture. The node takes pictures as files,
+// so it is written to the app's storage first.
+func (p *avatarPicker) savePicture(pic assets.Picture) {
+	a := p.app
+	p.send(func(ctx context.Context) error {
+		path, err := a.pictureFile(pic)
+		if err != nil {
+			return fmt.Errorf("the picture could not be saved: %w", err)
+		}
+		return a.api.SetAvatar(ctx, path, api.Crop{})
+	})
+}
+
+// send runs set, which gives the node our picture, off Fyne's goroutine;
+// the window closes once it worked and says why when it did not.
+func (p *avatarPicker) send(set func(ctx context.Context) error) {
 	p.ok.Disable()
 	p.reset.Disable()
-	a := p.app
-	a.command(func(ctx context.Context) error {
-		return a.api.SetAvatar(ctx, path, crop)
-	}, func(err error) {
+	p.app.command(set, func(err error) {
 		p.reset.Enable()
 		if p.img != nil {
 			p.ok.Enable()
@@ -391,6 +462,37 @@ func (p *avatarPicker) save(path string, crop api.Crop) {
 		p.win.Hide()
 		// The node's Account event brings the new picture's file.
 	})
+}
+
+// pictureFile is the gallery picture's PNG as a file in the app's storage,
+// named by its content: written the first time it is chosen, and again only
+// if the file was changed since. It is written whole or not at all.
+func (a *App) pictureFile(pic assets.Picture) (string, error) {
+	sum := sha256.Sum256(pic.PNG)
+	dir := filepath.Join(a.fyne.Storage().RootURI().Path(), "pictures")
+	path := filepath.Join(dir, pic.Name+"-"+hex.EncodeToString(sum[:8])+".png")
+	if have, err := os.ReadFile(path); err == nil && bytes.Equal(have, pic.PNG) {
+		return path, nil
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", err
+	}
+	tmp, err := os.CreateTemp(dir, ".picture-*")
+	if err != nil {
+		return "", err
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(pic.PNG); err != nil {
+		tmp.Close()
+		return "", err
+	}
+	if err := tmp.Close(); err != nil {
+		return "", err
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return "", err
+	}
+	return path, nil
 }
 
 // fail shows why the picture could not be used.
@@ -444,10 +546,14 @@ func (v *cropView) Tapped(*fyne.PointEvent) {
 	}
 }
 
+// cropping says whether there is a square to move: a chosen file, not a
+// gallery picture.
+func (v *cropView) cropping() bool { return v.p.img != nil && v.p.chosen < 0 }
+
 // Dragged moves the square with the pointer.
 func (v *cropView) Dragged(ev *fyne.DragEvent) {
 	p := v.p
-	if p.img == nil || v.scale == 0 {
+	if !v.cropping() || v.scale == 0 {
 		return
 	}
 	if !v.active {
@@ -466,7 +572,7 @@ func (v *cropView) DragEnd() { v.active = false }
 // Scrolled sizes the square about its centre: up grows it.
 func (v *cropView) Scrolled(ev *fyne.ScrollEvent) {
 	p := v.p
-	if p.img == nil || ev.Scrolled.DY == 0 {
+	if !v.cropping() || ev.Scrolled.DY == 0 {
 		return
 	}
 	step := max(1, int(p.size.Max/20))
@@ -479,14 +585,15 @@ func (v *cropView) Scrolled(ev *fyne.ScrollEvent) {
 
 // Cursor shows the square can be moved.
 func (v *cropView) Cursor() desktop.Cursor {
-	if v.p.img == nil {
+	if !v.cropping() {
 		return desktop.DefaultCursor
 	}
 	return desktop.PointerCursor
 }
 
 // cropRenderer lays the picture out as large as fits, centred, and the
-// square and shades over it.
+// square and shades over it. A gallery picture is shown whole, at most
+// twice its size (it is small, and has nothing to crop).
 type cropRenderer struct {
 	v    *cropView
 	bg   *canvas.Rectangle
@@ -507,6 +614,9 @@ func (r *cropRenderer) Layout(size fyne.Size) {
 	pad := theme.Padding()
 	avail := size.SubtractWidthHeight(2*pad, 2*pad)
 	v.scale = min(avail.Width/float32(b.Dx()), avail.Height/float32(b.Dy()))
+	if !v.cropping() {
+		v.scale = min(v.scale, 2)
+	}
 	shown := fyne.NewSize(float32(b.Dx())*v.scale, float32(b.Dy())*v.scale)
 	o := fyne.NewPos((size.Width-shown.Width)/2, (size.Height-shown.Height)/2)
 	v.pic.Move(o)
@@ -544,8 +654,8 @@ func (r *cropRenderer) Refresh() {
 		v.pic.Image = v.p.img
 		v.pic.Refresh()
 	}
-	for _, o := range r.overlay() {
-		if shown {
+	for i, o := range r.overlay() {
+		if shown && (i == 0 || v.cropping()) {
 			o.Show()
 		} else {
 			o.Hide()
@@ -564,7 +674,8 @@ func (r *cropRenderer) Refresh() {
 	}
 }
 
-// overlay is what shows only with a picture.
+// overlay is what shows only with a picture: the picture first, then
+// what shows only when cropping.
 func (r *cropRenderer) overlay() []fyne.CanvasObject {
 	v := r.v
 	return []fyne.CanvasObject{v.pic, v.shade[0], v.shade[1], v.shade[2], v.shade[3], v.box}
@@ -575,3 +686,72 @@ func (r *cropRenderer) Objects() []fyne.CanvasObject {
 }
 
 func (r *cropRenderer) Destroy() {}
+
+// pictureResources are the gallery's pictures, wrapped for Fyne.
+var pictureResources = func() []fyne.Resource {
+	out := make([]fyne.Resource, len(assets.Pictures))
+	for i, p := range assets.Pictures {
+		out[i] = fyne.NewStaticResource(p.Name+".png", p.PNG)
+	}
+	return out
+}()
+
+// pictureChoice is one of the gallery's thumbnails: a picture that is
+// highlighted under the pointer and framed when chosen.
+type pictureChoice struct {
+	widget.BaseWidget
+	bg       *canvas.Rectangle
+	img      *canvas.Image
+	selected bool
+	hovered  bool
+	onTap    func()
+}
+
+func newPictureChoice(res fyne.Resource, onTap func()) *pictureChoice {
+	c := &pictureChoice{onTap: onTap, img: canvas.NewImageFromResource(res), bg: canvas.NewRectangle(color.Transparent)}
+	c.img.FillMode = canvas.ImageFillContain
+	c.img.ScaleMode = canvas.ImageScaleSmooth
+	c.img.SetMinSize(fyne.NewSquareSize(api.AvatarSize / 2))
+	c.bg.CornerRadius = theme.InputRadiusSize()
+	c.bg.StrokeWidth = 2
+	c.ExtendBaseWidget(c)
+	return c
+}
+
+func (c *pictureChoice) CreateRenderer() fyne.WidgetRenderer {
+	c.paint()
+	return widget.NewSimpleRenderer(container.NewStack(c.bg, container.NewPadded(c.img)))
+}
+
+// paint colours the background for the chosen and hovered states.
+func (c *pictureChoice) paint() {
+	c.bg.FillColor, c.bg.StrokeColor = color.Transparent, color.Transparent
+	switch {
+	case c.selected:
+		c.bg.FillColor = theme.Color(theme.ColorNameSelection)
+		c.bg.StrokeColor = theme.Color(theme.ColorNamePrimary)
+	case c.hovered:
+		c.bg.FillColor = theme.Color(theme.ColorNameHover)
+	}
+	c.bg.Refresh()
+}
+
+func (c *pictureChoice) setSelected(on bool) {
+	if c.selected != on {
+		c.selected = on
+		c.paint()
+	}
+}
+
+// Tapped chooses the picture.
+func (c *pictureChoice) Tapped(*fyne.PointEvent) {
+	if c.onTap != nil {
+		c.onTap()
+	}
+}
+
+func (c *pictureChoice) Cursor() desktop.Cursor { return desktop.PointerCursor }
+
+func (c *pictureChoice) MouseIn(*desktop.MouseEvent)    { c.hovered = true; c.paint() }
+func (c *pictureChoice) MouseMoved(*desktop.MouseEvent) {}
+func (c *pictureChoice) MouseOut()                      { c.hovered = false; c.paint() }

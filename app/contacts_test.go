@@ -1,6 +1,7 @@
 package app
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"image"
@@ -12,11 +13,13 @@ import (
 	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/test"
 	"fyne.io/fyne/v2/widget"
 
+	"eserver/assets"
 	"eserver/node/api"
 )
 
@@ -545,6 +548,127 @@ func TestAvatarPickerError(t *testing.T) {
 	if !p.errText.Visible() || !strings.Contains(p.errText.Text, "disk full") || p.ok.Disabled() {
 		t.Fatalf("error %q visible %v, OK disabled %v", p.errText.Text, p.errText.Visible(), p.ok.Disabled())
 	}
+}
+
+// TestAvatarGallery: the picker offers every ready-made picture; choosing
+// one shows it whole, OK gives the node a file holding exactly its PNG
+// (written once, into the app's storage), and choosing a file afterwards
+// goes back to cropping.
+func TestAvatarGallery(t *testing.T) {
+	dir := t.TempDir()
+	t.Setenv("TMPDIR", dir) // the test app's storage lives in the temporary directory
+	a, fake := signedIn(t)
+	a.showAvatarPicker()
+	p := a.main.picker
+	if len(p.gallery) != len(assets.Pictures) || len(p.gallery) == 0 {
+		t.Fatalf("%d thumbnails for %d pictures", len(p.gallery), len(assets.Pictures))
+	}
+	for i, c := range p.gallery {
+		if !c.Visible() || c.img.Resource != pictureResources[i] || c.selected {
+			t.Errorf("thumbnail %d: visible %v, resource %v, selected %v", i, c.Visible(), c.img.Resource, c.selected)
+		}
+		if got, want := c.img.Resource.Content(), assets.Pictures[i].PNG; !bytes.Equal(got, want) {
+			t.Errorf("thumbnail %d does not show %s", i, assets.Pictures[i].Name)
+		}
+	}
+	if !p.ok.Disabled() {
+		t.Fatal("OK works before anything is chosen")
+	}
+
+	const duck = 0
+	test.Tap(p.gallery[duck])
+	if p.chosen != duck || !p.gallery[duck].selected || p.gallery[1].selected {
+		t.Fatalf("chosen %d; selected %v %v", p.chosen, p.gallery[duck].selected, p.gallery[1].selected)
+	}
+	if p.preview.Resource != pictureResources[duck] || p.preview.File != "" || p.ok.Disabled() {
+		t.Fatalf("the preview does not show the duck, or OK is disabled (%v)", p.ok.Disabled())
+	}
+	if !p.size.Disabled() || !p.x.Disabled() || !p.y.Disabled() || p.view.box.Visible() || !p.view.pic.Visible() {
+		t.Error("a gallery picture shows the crop square or its sliders")
+	}
+	// Dragging has no square to move.
+	p.view.Dragged(&fyne.DragEvent{Dragged: fyne.NewDelta(10, 10)})
+	p.view.DragEnd()
+	if p.crop != (api.Crop{Size: api.AvatarSize}) {
+		t.Errorf("dragging a gallery picture moved the crop to %+v", p.crop)
+	}
+	// Choosing another moves the choice.
+	test.Tap(p.gallery[2])
+	test.Tap(p.gallery[duck])
+	if p.gallery[2].selected || !p.gallery[duck].selected {
+		t.Error("an earlier choice stays selected")
+	}
+
+	test.Tap(p.ok)
+	saved := setAvatarPath(t, fake)
+	if !strings.HasPrefix(saved, dir) {
+		t.Errorf("the picture was written to %s, not the app's storage in %s", saved, dir)
+	}
+	if data, err := os.ReadFile(saved); err != nil || !bytes.Equal(data, assets.Pictures[duck].PNG) {
+		t.Fatalf("the file given to SetAvatar does not hold the duck's PNG (%v)", err)
+	}
+	if !fake.called("SetAvatar " + saved + " 0 0 0") {
+		t.Errorf("SetAvatar was given a crop: %v", fake.Calls())
+	}
+
+	// Choosing it again uses the same file without writing it again.
+	old := time.Now().Add(-time.Hour).Truncate(time.Second)
+	if err := os.Chtimes(saved, old, old); err != nil {
+		t.Fatal(err)
+	}
+	a.showAvatarPicker()
+	if p.chosen != -1 || p.gallery[duck].selected {
+		t.Error("reopening the picker keeps the last choice")
+	}
+	resetCalls(fake)
+	test.Tap(p.gallery[duck])
+	test.Tap(p.ok)
+	if again := setAvatarPath(t, fake); again != saved {
+		t.Errorf("second time: %s, want %s", again, saved)
+	}
+	if fi, err := os.Stat(saved); err != nil || !fi.ModTime().Equal(old) {
+		t.Errorf("the picture was written again (%v)", err)
+	}
+
+	// A file chosen afterwards is cropped again.
+	a.showAvatarPicker()
+	test.Tap(p.gallery[3])
+	path := writePNG(t, 200, 100)
+	p.load(path)
+	if p.chosen != -1 || p.gallery[3].selected {
+		t.Fatal("choosing a file kept the gallery picture chosen")
+	}
+	if p.crop != (api.Crop{X: 50, Y: 0, Size: 100}) || p.size.Disabled() || !p.view.box.Visible() ||
+		p.preview.Resource != nil || p.preview.Image == nil || p.preview.Image.Bounds() != image.Rect(50, 0, 150, 100) {
+		t.Fatalf("back to cropping: crop %+v, size disabled %v, square shown %v, preview resource %v",
+			p.crop, p.size.Disabled(), p.view.box.Visible(), p.preview.Resource != nil)
+	}
+	resetCalls(fake)
+	test.Tap(p.ok)
+	if !fake.called("SetAvatar " + path + " 50 0 100") {
+		t.Errorf("OK after choosing a file: %v", fake.Calls())
+	}
+}
+
+// setAvatarPath is the path of the one SetAvatar call so far.
+func setAvatarPath(t *testing.T, fake *fakeAPI) string {
+	t.Helper()
+	var paths []string
+	for _, c := range fake.Calls() {
+		if f := strings.Fields(c); f[0] == "SetAvatar" && len(f) == 5 {
+			paths = append(paths, f[1])
+		}
+	}
+	if len(paths) != 1 {
+		t.Fatalf("want one SetAvatar with a file: %v", fake.Calls())
+	}
+	return paths[0]
+}
+
+func resetCalls(fake *fakeAPI) {
+	fake.mu.Lock()
+	fake.calls = nil
+	fake.mu.Unlock()
 }
 
 // failingAvatar is the fake with SetAvatar failing.

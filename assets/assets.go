@@ -1,6 +1,7 @@
 // Package assets holds the pictures the desktop app embeds: the app icon,
-// the default display picture, the MSN-style status glyphs and MSN's
-// emoticons (a table from text code to picture).
+// the default display picture, a gallery of ready-made display pictures,
+// the MSN-style status glyphs and MSN's emoticons (a table from text code to
+// picture).
 //
 // It exposes plain PNG bytes and imports no GUI toolkit, so any front end can
 // wrap them (the Fyne app uses fyne.NewStaticResource). The PNGs are drawn by

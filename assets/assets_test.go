@@ -86,3 +86,39 @@ func TestEmoticons(t *testing.T) {
 		t.Error("an unknown code maps to an emoticon")
 	}
 }
+
+// TestPictures: every gallery picture is a full, opaque 96×96 PNG with a
+// title, the generator drew exactly the table's pictures, and no two are
+// the same file.
+func TestPictures(t *testing.T) {
+	files, err := pictureFiles.ReadDir("pictures")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(files) != len(Pictures) || len(Pictures) != 8 {
+		t.Errorf("%d files for %d pictures, want 8", len(files), len(Pictures))
+	}
+	seen := map[string]string{}
+	for _, p := range Pictures {
+		img, err := png.Decode(bytes.NewReader(p.PNG))
+		if err != nil {
+			t.Fatalf("%s: decoding: %v", p.Name, err)
+		}
+		if b := img.Bounds(); b.Dx() != 96 || b.Dy() != 96 {
+			t.Errorf("%s: size %v, want 96×96", p.Name, b.Size())
+		}
+		// A full square: the corners are painted, not cut round.
+		for _, c := range [][2]int{{0, 0}, {95, 0}, {0, 95}, {95, 95}} {
+			if _, _, _, a := img.At(c[0], c[1]).RGBA(); a != 0xffff {
+				t.Errorf("%s: pixel %v has alpha %d", p.Name, c, a)
+			}
+		}
+		if p.Title == "" {
+			t.Errorf("%s: no title", p.Name)
+		}
+		if other, dup := seen[string(p.PNG)]; dup {
+			t.Errorf("%s and %s are the same picture", other, p.Name)
+		}
+		seen[string(p.PNG)] = p.Name
+	}
+}

@@ -291,6 +291,7 @@ func nudgeIcon() *image.NRGBA {
 
 func main() {
 	writeEmoticons()
+	writePictures()
 	write("nudge.png", nudgeIcon())
 
 	write("status-online.png", glyph(rgb(0xb8, 0xf5, 0x8a), rgb(0x3c, 0xb3, 0x1c), rgb(0x1f, 0x6e, 0x0c)))
@@ -691,4 +692,585 @@ func writeEmoticons() {
 	for name, draw := range emoticons {
 		write("emoticons/"+name+".png", render(emoticonSize, draw()...))
 	}
+}
+
+// Display pictures: the gallery the picture picker offers, as MSN's had.
+// Each is a full 96×96 square (no transparent corners: the app frames
+// display pictures itself), an object on a gradient background.
+
+const pictureSize = 96
+
+// gradient fills everything, shading along the line a→b through the
+// evenly spaced colours cs.
+func gradient(a, b pt, cs ...color.NRGBA) shape {
+	dx, dy := b.x-a.x, b.y-a.y
+	l := dx*dx + dy*dy
+	return func(x, y float64) (color.NRGBA, bool) {
+		return ramp(((x-a.x)*dx+(y-a.y)*dy)/l, cs...), true
+	}
+}
+
+// ramp is the colour at t in [0,1] along evenly spaced colours cs.
+func ramp(t float64, cs ...color.NRGBA) color.NRGBA {
+	t = math.Max(0, math.Min(1, t)) * float64(len(cs)-1)
+	i := int(t)
+	if i >= len(cs)-1 {
+		return cs[len(cs)-1]
+	}
+	return mix(cs[i], cs[i+1], t-float64(i))
+}
+
+// glow is a soft round light: c at the centre fading to nothing at r.
+func glow(cx, cy, r float64, c color.NRGBA) shape {
+	return func(x, y float64) (color.NRGBA, bool) {
+		d := math.Hypot(x-cx, y-cy) / r
+		if d >= 1 {
+			return c, false
+		}
+		f := (1 - d) * (1 - d)
+		return alpha(c, uint8(float64(c.A)*f)), true
+	}
+}
+
+// softShadow is a blurred elliptical shadow, as an object casts on the ground.
+func softShadow(cx, cy, rx, ry float64, a uint8) shape {
+	return func(x, y float64) (color.NRGBA, bool) {
+		dx, dy := (x-cx)/rx, (y-cy)/ry
+		d := dx*dx + dy*dy
+		if d >= 1 {
+			return color.NRGBA{}, false
+		}
+		return color.NRGBA{0, 0, 0, uint8(float64(a) * (1 - d))}, true
+	}
+}
+
+// union covers where any of shapes does, in the first one's colour there.
+func union(shapes ...shape) shape {
+	return func(x, y float64) (color.NRGBA, bool) {
+		for _, s := range shapes {
+			if c, ok := s(x, y); ok {
+				return c, true
+			}
+		}
+		return color.NRGBA{}, false
+	}
+}
+
+// shade colours s by distance from a highlight at (hx, hy): light there,
+// base at r and beyond, so a flat silhouette looks rounded.
+func shade(s shape, hx, hy, r float64, light, base color.NRGBA) shape {
+	return func(x, y float64) (color.NRGBA, bool) {
+		if _, ok := s(x, y); !ok {
+			return color.NRGBA{}, false
+		}
+		return mix(light, base, math.Min(1, math.Hypot(x-hx, y-hy)/r)), true
+	}
+}
+
+// outline is s grown by w on every side, in c: drawn under s it rims it.
+func outline(s shape, w float64, c color.NRGBA) shape {
+	return func(x, y float64) (color.NRGBA, bool) {
+		if _, ok := s(x, y); ok {
+			return c, true
+		}
+		for i := 0; i < 16; i++ {
+			sin, cos := math.Sincos(float64(i) * math.Pi / 8)
+			if _, ok := s(x+w*cos, y+w*sin); ok {
+				return c, true
+			}
+		}
+		return c, false
+	}
+}
+
+// turned rotates shapes by angle (radians, clockwise on screen) and scales
+// them by k about (cx, cy).
+func turned(cx, cy, angle, k float64, shapes ...shape) []shape {
+	sin, cos := math.Sincos(angle)
+	out := make([]shape, len(shapes))
+	for i, s := range shapes {
+		out[i] = func(x, y float64) (color.NRGBA, bool) {
+			dx, dy := (x-cx)/k, (y-cy)/k
+			return s(cx+dx*cos+dy*sin, cy-dx*sin+dy*cos)
+		}
+	}
+	return out
+}
+
+func mirrored(shapes ...shape) []shape {
+	out := make([]shape, len(shapes))
+	for i, s := range shapes {
+		out[i] = func(x, y float64) (color.NRGBA, bool) { return s(1-x, y) }
+	}
+	return out
+}
+
+// pictures are the gallery in the order the picker shows them; the names
+// match package assets' table.
+var pictures = []struct {
+	name string
+	draw func() []shape
+}{
+	{"duck", duckPicture},
+	{"dog", dogPicture},
+	{"cat", catPicture},
+	{"flower", flowerPicture},
+	{"football", footballPicture},
+	{"guitar", guitarPicture},
+	{"chess", chessPicture},
+	{"sunset", sunsetPicture},
+}
+
+func writePictures() {
+	if err := os.MkdirAll("pictures", 0o755); err != nil {
+		log.Fatal(err)
+	}
+	for _, p := range pictures {
+		write("pictures/"+p.name+".png", render(pictureSize, p.draw()...))
+	}
+}
+
+// duckPicture is a rubber duck afloat under a summer sky.
+func duckPicture() []shape {
+	rim := rgb(0xc0, 0x6a, 0x00)
+	light, base := rgb(0xff, 0xfa, 0xb0), rgb(0xff, 0xc4, 0x00)
+	body := union(
+		ellipse(0.56, 0.66, 0.33, 0.18, white),
+		rotEllipse(0.79, 0.52, 0.14, 0.075, -0.75, white),
+		ellipse(0.42, 0.58, 0.16, 0.14, white),
+	)
+	head := circle(0.37, 0.33, 0.165, white)
+	beakTop := polygon(rgb(0xff, 0xa8, 0x40), rgb(0xf0, 0x70, 0x10),
+		pt{0.25, 0.33}, pt{0.12, 0.365}, pt{0.08, 0.395}, pt{0.14, 0.41}, pt{0.26, 0.41})
+	beakLow := polygon(rgb(0xe8, 0x60, 0x10), rgb(0xc8, 0x48, 0x08),
+		pt{0.25, 0.405}, pt{0.13, 0.41}, pt{0.12, 0.43}, pt{0.2, 0.45}, pt{0.27, 0.44})
+	var waveTop []pt
+	for i := 0; i <= 48; i++ {
+		x := float64(i) / 48
+		waveTop = append(waveTop, pt{x, 0.77 + 0.018*math.Sin(x*2*math.Pi*2.5+0.6)})
+	}
+	water := append([]pt{{1, 1}, {0, 1}}, waveTop...)
+	return []shape{
+		gradient(pt{0, 0}, pt{0, 0.8}, rgb(0x9c, 0xd8, 0xff), rgb(0xd8, 0xf0, 0xff)),
+		glow(0.85, 0.12, 0.35, alpha(white, 200)),
+		ellipse(0.2, 0.14, 0.12, 0.04, alpha(white, 210)), ellipse(0.28, 0.12, 0.08, 0.045, alpha(white, 210)),
+		outline(union(body, head, beakTop, beakLow), 0.022, rim),
+		shade(body, 0.45, 0.52, 0.45, light, base),
+		shade(head, 0.32, 0.27, 0.2, light, base),
+		beakTop, beakLow,
+		stroke(0.012, rgb(0xa0, 0x38, 0x00), pt{0.25, 0.408}, pt{0.12, 0.41}),
+		// The wing, tucked along the side.
+		outside(rotEllipse(0.6, 0.6, 0.16, 0.085, -0.25, rgb(0xf0, 0xa8, 0x00)), rotEllipse(0.62, 0.55, 0.15, 0.06, -0.25, white)),
+		stroke(0.014, rgb(0xe0, 0x90, 0x00), curve(pt{0.46, 0.6}, pt{0.6, 0.7}, pt{0.75, 0.55})...),
+		ellipse(0.36, 0.29, 0.03, 0.04, rgb(0x20, 0x10, 0x00)),
+		circle(0.37, 0.28, 0.011, white),
+		ellipse(0.3, 0.23, 0.05, 0.025, alpha(white, 160)),
+		ellipse(0.5, 0.54, 0.06, 0.025, alpha(white, 130)),
+		polygon(rgb(0x40, 0x9c, 0xe8), rgb(0x18, 0x5c, 0xb0), water...),
+		stroke(0.014, alpha(white, 190), waveTop[4:14]...),
+		stroke(0.014, alpha(white, 190), waveTop[30:42]...),
+		stroke(0.012, alpha(white, 110), curve(pt{0.12, 0.88}, pt{0.22, 0.86}, pt{0.32, 0.88})...),
+		stroke(0.012, alpha(white, 110), curve(pt{0.6, 0.92}, pt{0.72, 0.9}, pt{0.84, 0.92})...),
+	}
+}
+
+// dogPicture is a puppy with floppy ears and a red collar.
+func dogPicture() []shape {
+	fur, furDark := rgb(0xf2, 0xc2, 0x84), rgb(0xc4, 0x84, 0x40)
+	ear, earDark := rgb(0x9a, 0x5c, 0x28), rgb(0x5c, 0x30, 0x10)
+	edge, dark := rgb(0x5a, 0x32, 0x12), rgb(0x2a, 0x16, 0x08)
+	head := union(ellipse(0.5, 0.5, 0.29, 0.27, white), ellipse(0.5, 0.66, 0.21, 0.17, white))
+	earL := rotEllipse(0.22, 0.5, 0.095, 0.22, 0.38, white)
+	earR := rotEllipse(0.78, 0.5, 0.095, 0.22, -0.38, white)
+	body := ellipse(0.5, 1.08, 0.4, 0.3, white)
+	muzzle := union(ellipse(0.43, 0.68, 0.11, 0.09, white), ellipse(0.57, 0.68, 0.11, 0.09, white))
+	return []shape{
+		gradient(pt{0, 0}, pt{0.3, 1}, rgb(0xe6, 0xfa, 0xc8), rgb(0x8c, 0xd0, 0x60)),
+		glow(0.5, 0.45, 0.5, alpha(white, 150)),
+		outline(body, 0.02, edge),
+		shade(body, 0.5, 0.85, 0.4, fur, furDark),
+		outline(head, 0.02, edge),
+		shade(head, 0.42, 0.36, 0.42, rgb(0xff, 0xe0, 0xb0), furDark),
+		// A white blaze up the nose.
+		ellipse(0.5, 0.45, 0.055, 0.2, alpha(rgb(0xff, 0xf6, 0xe8), 220)),
+		shade(muzzle, 0.48, 0.64, 0.2, rgb(0xff, 0xfc, 0xf4), rgb(0xf0, 0xdc, 0xc0)),
+		// A patch round one eye.
+		rotEllipse(0.64, 0.44, 0.09, 0.075, -0.3, alpha(ear, 200)),
+		outline(earL, 0.02, edge), shade(earL, 0.22, 0.36, 0.3, ear, earDark),
+		outline(earR, 0.02, edge), shade(earR, 0.78, 0.36, 0.3, ear, earDark),
+		ellipse(0.37, 0.45, 0.038, 0.048, dark), circle(0.382, 0.432, 0.014, white),
+		ellipse(0.63, 0.45, 0.038, 0.048, dark), circle(0.642, 0.432, 0.014, white),
+		stroke(0.018, edge, curve(pt{0.31, 0.38}, pt{0.36, 0.35}, pt{0.42, 0.38})...),
+		stroke(0.018, edge, curve(pt{0.58, 0.38}, pt{0.64, 0.35}, pt{0.69, 0.38})...),
+		// Tongue out, below the mouth.
+		clip(roundRect(0.44, 0.7, 0.56, 0.84, 0.06, rgb(0xff, 0x80, 0x90), rgb(0xe0, 0x40, 0x58)), func(x, y float64) (color.NRGBA, bool) {
+			return color.NRGBA{}, y > 0.71
+		}),
+		stroke(0.01, rgb(0xb0, 0x28, 0x40), pt{0.5, 0.73}, pt{0.5, 0.8}),
+		stroke(0.02, dark, pt{0.5, 0.62}, pt{0.5, 0.69}),
+		stroke(0.02, dark, curve(pt{0.5, 0.69}, pt{0.46, 0.74}, pt{0.4, 0.7})...),
+		stroke(0.02, dark, curve(pt{0.5, 0.69}, pt{0.54, 0.74}, pt{0.6, 0.7})...),
+		shade(union(ellipse(0.5, 0.585, 0.075, 0.05, white), polygon(white, white, pt{0.43, 0.59}, pt{0.57, 0.59}, pt{0.5, 0.645})),
+			0.48, 0.56, 0.1, rgb(0x70, 0x60, 0x58), dark),
+		ellipse(0.48, 0.565, 0.025, 0.012, alpha(white, 170)),
+		// Collar and tag.
+		stroke(0.05, rgb(0x90, 0x08, 0x10), curve(pt{0.27, 0.86}, pt{0.5, 0.96}, pt{0.73, 0.86})...),
+		stroke(0.035, rgb(0xe8, 0x24, 0x2c), curve(pt{0.27, 0.86}, pt{0.5, 0.96}, pt{0.73, 0.86})...),
+		circle(0.5, 0.95, 0.045, rgb(0x9a, 0x70, 0x00)),
+		radial(0.5, 0.95, 0.035, rgb(0xff, 0xf0, 0x90), rgb(0xe8, 0xb0, 0x10)),
+	}
+}
+
+// catPicture is a ginger tabby with green eyes.
+func catPicture() []shape {
+	fur, furDark := rgb(0xff, 0xc8, 0x80), rgb(0xe0, 0x80, 0x28)
+	stripe, edge := rgb(0xc0, 0x60, 0x10), rgb(0x7a, 0x36, 0x00)
+	pink := rgb(0xff, 0x9c, 0xb0)
+	earL := polygon(white, white, pt{0.18, 0.5}, pt{0.2, 0.13}, pt{0.46, 0.33})
+	earInL := polygon(pink, rgb(0xf0, 0x70, 0x90), pt{0.235, 0.43}, pt{0.245, 0.21}, pt{0.4, 0.34})
+	head := union(ellipse(0.5, 0.56, 0.33, 0.27, white), earL, mirrored(earL)[0])
+	body := ellipse(0.5, 1.1, 0.42, 0.3, white)
+	eye := func(cx float64) []shape {
+		iris := ellipse(cx, 0.53, 0.072, 0.064, white)
+		return []shape{
+			ellipse(cx, 0.53, 0.085, 0.077, edge),
+			shade(iris, cx-0.02, 0.5, 0.09, rgb(0xd8, 0xff, 0x90), rgb(0x3c, 0xa0, 0x20)),
+			ellipse(cx, 0.535, 0.02, 0.058, rgb(0x10, 0x18, 0x08)),
+			circle(cx+0.025, 0.505, 0.014, white),
+		}
+	}
+	whisker := func(a, ctl, b pt) []shape {
+		return []shape{stroke(0.011, alpha(rgb(0x60, 0x30, 0x10), 200), curve(a, ctl, b)...)}
+	}
+	return join([]shape{
+		gradient(pt{0, 0}, pt{0.2, 1}, rgb(0xf0, 0xe4, 0xff), rgb(0xa4, 0x88, 0xe8)),
+		glow(0.5, 0.5, 0.5, alpha(white, 140)),
+		outline(body, 0.02, edge),
+		shade(body, 0.5, 0.85, 0.4, fur, furDark),
+		outline(head, 0.02, edge),
+		shade(head, 0.42, 0.42, 0.45, rgb(0xff, 0xe8, 0xc8), furDark),
+		earInL, mirrored(earInL)[0],
+		// Tabby stripes on the forehead and cheeks.
+		stroke(0.028, stripe, pt{0.5, 0.31}, pt{0.5, 0.4}),
+		stroke(0.024, stripe, pt{0.42, 0.33}, pt{0.44, 0.41}),
+		stroke(0.024, stripe, pt{0.58, 0.33}, pt{0.56, 0.41}),
+		stroke(0.022, stripe, pt{0.18, 0.58}, pt{0.26, 0.6}),
+		stroke(0.022, stripe, pt{0.19, 0.66}, pt{0.27, 0.66}),
+		stroke(0.022, stripe, pt{0.82, 0.58}, pt{0.74, 0.6}),
+		stroke(0.022, stripe, pt{0.81, 0.66}, pt{0.73, 0.66}),
+		stroke(0.03, stripe, pt{0.3, 0.92}, pt{0.36, 1}),
+		stroke(0.03, stripe, pt{0.7, 0.92}, pt{0.64, 1}),
+		// A pale muzzle.
+		ellipse(0.44, 0.7, 0.085, 0.065, rgb(0xff, 0xf6, 0xea)),
+		ellipse(0.56, 0.7, 0.085, 0.065, rgb(0xff, 0xf6, 0xea)),
+		ellipse(0.5, 0.76, 0.06, 0.04, rgb(0xff, 0xf6, 0xea)),
+	}, eye(0.36), eye(0.64), []shape{
+		polygon(pink, rgb(0xe0, 0x60, 0x80), pt{0.455, 0.635}, pt{0.545, 0.635}, pt{0.5, 0.685}),
+		stroke(0.016, edge, pt{0.5, 0.68}, pt{0.5, 0.71}),
+		stroke(0.016, edge, curve(pt{0.5, 0.71}, pt{0.47, 0.75}, pt{0.43, 0.72})...),
+		stroke(0.016, edge, curve(pt{0.5, 0.71}, pt{0.53, 0.75}, pt{0.57, 0.72})...),
+	}, whisker(pt{0.38, 0.7}, pt{0.2, 0.66}, pt{0.05, 0.68}), whisker(pt{0.38, 0.73}, pt{0.2, 0.74}, pt{0.06, 0.79}),
+		whisker(pt{0.62, 0.7}, pt{0.8, 0.66}, pt{0.95, 0.68}), whisker(pt{0.62, 0.73}, pt{0.8, 0.74}, pt{0.94, 0.79}))
+}
+
+// flowerPicture is a pink gerbera against the sky, over green hills.
+func flowerPicture() []shape {
+	cx, cy := 0.5, 0.4
+	stem := rgb(0x2c, 0x8a, 0x1c)
+	out := []shape{
+		gradient(pt{0, 0}, pt{0, 1}, rgb(0x78, 0xc4, 0xf8), rgb(0xd8, 0xf2, 0xff)),
+		ellipse(0.16, 0.16, 0.1, 0.04, alpha(white, 220)), ellipse(0.23, 0.13, 0.07, 0.045, alpha(white, 220)),
+		ellipse(0.86, 0.26, 0.09, 0.03, alpha(white, 200)),
+		ellipse(0.15, 1.05, 0.55, 0.25, rgb(0x6c, 0xc0, 0x40)),
+		shade(ellipse(0.85, 1.08, 0.6, 0.3, white), 0.7, 0.8, 0.5, rgb(0x9c, 0xe0, 0x58), rgb(0x4c, 0xa0, 0x28)),
+		stroke(0.05, rgb(0x1c, 0x60, 0x10), curve(pt{cx, cy}, pt{0.53, 0.75}, pt{0.44, 1.02})...),
+		stroke(0.032, stem, curve(pt{cx, cy}, pt{0.53, 0.75}, pt{0.44, 1.02})...),
+		outline(rotEllipse(0.66, 0.8, 0.15, 0.055, -0.5, white), 0.015, rgb(0x1c, 0x60, 0x10)),
+		shade(rotEllipse(0.66, 0.8, 0.15, 0.055, -0.5, white), 0.62, 0.78, 0.2, rgb(0x90, 0xe0, 0x60), stem),
+		stroke(0.01, rgb(0x1c, 0x60, 0x10), pt{0.54, 0.85}, pt{0.78, 0.74}),
+		outline(rotEllipse(0.36, 0.84, 0.13, 0.05, 0.55, white), 0.015, rgb(0x1c, 0x60, 0x10)),
+		shade(rotEllipse(0.36, 0.84, 0.13, 0.05, 0.55, white), 0.38, 0.8, 0.2, rgb(0x90, 0xe0, 0x60), stem),
+	}
+	petals := func(n int, r, rx, ry, off float64, light, base, edge color.NRGBA) []shape {
+		var ps []shape
+		for i := 0; i < n; i++ {
+			a := off + float64(i)*2*math.Pi/float64(n)
+			sin, cos := math.Sincos(a)
+			p := rotEllipse(cx+r*cos, cy+r*sin, rx, ry, a, white)
+			ps = append(ps, outline(p, 0.012, edge), shade(p, cx, cy, r+rx, light, base))
+		}
+		return ps
+	}
+	out = append(out, petals(14, 0.2, 0.16, 0.048, 0.11, rgb(0xff, 0x60, 0xa0), rgb(0xff, 0xb8, 0xd8), rgb(0xb0, 0x10, 0x58))...)
+	out = append(out, petals(14, 0.16, 0.12, 0.04, 0.33, rgb(0xe8, 0x30, 0x80), rgb(0xff, 0x90, 0xc0), rgb(0xb0, 0x10, 0x58))...)
+	out = append(out,
+		circle(cx, cy, 0.1, rgb(0x7a, 0x3a, 0x00)),
+		radial(cx, cy, 0.085, rgb(0xff, 0xe8, 0x60), rgb(0xe8, 0x90, 0x00)),
+		circle(cx, cy, 0.045, rgb(0x6a, 0x38, 0x08)),
+		ellipse(cx-0.03, cy-0.045, 0.03, 0.015, alpha(white, 150)),
+	)
+	for i := 0; i < 12; i++ {
+		sin, cos := math.Sincos(float64(i) * math.Pi / 6)
+		out = append(out, circle(cx+0.067*cos, cy+0.067*sin, 0.009, rgb(0xb0, 0x5a, 0x00)))
+	}
+	return out
+}
+
+// footballPicture is a football on the pitch: a truncated icosahedron
+// (black pentagons, white hexagons) projected onto a lit sphere.
+func footballPicture() []shape {
+	cx, cy, r := 0.5, 0.47, 0.36
+	type face struct {
+		n    [3]float64 // unit normal
+		d    float64    // the face plane's distance from the centre
+		pent bool
+	}
+	norm := func(v [3]float64) [3]float64 {
+		l := math.Sqrt(v[0]*v[0] + v[1]*v[1] + v[2]*v[2])
+		return [3]float64{v[0] / l, v[1] / l, v[2] / l}
+	}
+	dot := func(a, b [3]float64) float64 { return a[0]*b[0] + a[1]*b[1] + a[2]*b[2] }
+	lerp := func(a, b [3]float64, t float64) [3]float64 {
+		return [3]float64{a[0] + (b[0]-a[0])*t, a[1] + (b[1]-a[1])*t, a[2] + (b[2]-a[2])*t}
+	}
+	// The icosahedron's vertices become pentagons, its faces hexagons,
+	// when each edge is cut at its thirds.
+	phi := (1 + math.Sqrt(5)) / 2
+	var v [][3]float64
+	for _, s1 := range []float64{-1, 1} {
+		for _, s2 := range []float64{-1, 1} {
+			v = append(v, [3]float64{0, s1, s2 * phi}, [3]float64{s1, s2 * phi, 0}, [3]float64{s2 * phi, 0, s1})
+		}
+	}
+	adjacent := func(a, b [3]float64) bool {
+		d := [3]float64{a[0] - b[0], a[1] - b[1], a[2] - b[2]}
+		return math.Abs(dot(d, d)-4) < 1e-9
+	}
+	var faces []face
+	for i, a := range v {
+		for _, b := range v {
+			if adjacent(a, b) {
+				n := norm(a)
+				faces = append(faces, face{n, dot(lerp(a, b, 1.0/3), n), true})
+				break
+			}
+		}
+		for j := i + 1; j < len(v); j++ {
+			for k := j + 1; k < len(v); k++ {
+				b, c := v[j], v[k]
+				if adjacent(a, b) && adjacent(b, c) && adjacent(a, c) {
+					n := norm([3]float64{a[0] + b[0] + c[0], a[1] + b[1] + c[1], a[2] + b[2] + c[2]})
+					faces = append(faces, face{n, dot(lerp(a, b, 1.0/3), n), false})
+				}
+			}
+		}
+	}
+	// Turn the ball so a pentagon faces us, tipped back and round a little.
+	front := norm(v[0])
+	rot := func(p [3]float64, ax, ay float64) [3]float64 {
+		s, c := math.Sincos(ax)
+		p = [3]float64{p[0], c*p[1] - s*p[2], s*p[1] + c*p[2]}
+		s, c = math.Sincos(ay)
+		return [3]float64{c*p[0] + s*p[2], p[1], -s*p[0] + c*p[2]}
+	}
+	// Find angles taking front to +z (towards the viewer), then tilt.
+	ay0 := -math.Atan2(front[0], front[2])
+	f1 := rot(front, 0, ay0)
+	ax0 := math.Atan2(f1[1], f1[2])
+	for i := range faces {
+		n := rot(rot(faces[i].n, 0, ay0), ax0, 0)
+		faces[i].n = rot(rot(n, 0, 0.3), -0.42, 0)
+	}
+	light := norm([3]float64{-0.5, -0.6, 0.8})
+	ball := func(x, y float64) (color.NRGBA, bool) {
+		dx, dy := (x-cx)/r, (y-cy)/r
+		q := dx*dx + dy*dy
+		if q > 1 {
+			return color.NRGBA{}, false
+		}
+		p := [3]float64{dx, dy, math.Sqrt(1 - q)}
+		// The ray from the centre through p leaves the solid through
+		// the face whose plane it meets first.
+		best, second, bi := -1.0, -1.0, 0
+		for i, f := range faces {
+			t := dot(p, f.n) / f.d
+			if t > best {
+				best, second, bi = t, best, i
+			} else if t > second {
+				second = t
+			}
+		}
+		base := rgb(0xfa, 0xfa, 0xfa)
+		if faces[bi].pent {
+			base = rgb(0x26, 0x28, 0x30)
+		}
+		if best-second < 0.012 {
+			base = rgb(0x70, 0x74, 0x80) // a seam
+		}
+		lit := 0.3 + 0.7*math.Max(0, dot(p, light))
+		spec := math.Pow(math.Max(0, dot(p, norm([3]float64{light[0], light[1], light[2] + 1}))), 40) * 0.6
+		ch := func(c uint8) uint8 {
+			return uint8(math.Min(255, float64(c)*lit+255*spec))
+		}
+		return color.NRGBA{ch(base.R), ch(base.G), ch(base.B), 255}, true
+	}
+	out := []shape{
+		gradient(pt{0, 0}, pt{0, 1}, rgb(0x8c, 0xd0, 0xff), rgb(0xd8, 0xf0, 0xff), rgb(0x6c, 0xc0, 0x40), rgb(0x3a, 0x90, 0x28)),
+	}
+	// Mown stripes on the grass.
+	for i := 0; i < 6; i++ {
+		x := float64(i)*0.36 - 0.3
+		out = append(out, clip(polygon(alpha(white, 28), alpha(white, 28), pt{x, 1}, pt{x + 0.18, 1}, pt{x + 0.28, 0.66}, pt{x + 0.2, 0.66}),
+			rect(0, 0.67, 1, 1, white)))
+	}
+	return append(out,
+		rect(0, 0.66, 1, 0.675, alpha(white, 140)),
+		softShadow(0.53, 0.86, 0.32, 0.07, 120),
+		circle(cx, cy, r+0.012, rgb(0x30, 0x34, 0x40)),
+		ball,
+	)
+}
+
+// guitarPicture is an acoustic guitar, slanted, under a stage light.
+func guitarPicture() []shape {
+	wood, woodDark := rgb(0xff, 0xd0, 0x78), rgb(0xa8, 0x48, 0x10)
+	edge, neck := rgb(0x3a, 0x18, 0x06), rgb(0x4a, 0x26, 0x10)
+	body := union(circle(0.5, 0.72, 0.2, white), circle(0.5, 0.46, 0.155, white), rect(0.4, 0.5, 0.6, 0.65, white))
+	// A waist: cut where the bouts meet.
+	body = outside(body, union(circle(0.25, 0.58, 0.09, white), circle(0.75, 0.58, 0.09, white)))
+	// Centred on its length (-0.2 to 0.92) before it is turned.
+	g := []shape{
+		outline(body, 0.022, edge),
+		outline(body, 0.012, rgb(0xf8, 0xe8, 0xc8)),
+		shade(body, 0.48, 0.64, 0.4, wood, woodDark),
+		rotEllipse(0.6, 0.56, 0.06, 0.1, 0.4, alpha(rgb(0x50, 0x20, 0x08), 150)),
+		circle(0.5, 0.48, 0.078, rgb(0x30, 0x1a, 0x08)),
+		ring(0.5, 0.48, 0.086, 0.012, rgb(0x6a, 0x3a, 0x10)),
+		circle(0.5, 0.48, 0.062, rgb(0x14, 0x0a, 0x04)),
+		roundRect(0.41, 0.75, 0.59, 0.8, 0.02, rgb(0x5a, 0x2c, 0x0c), rgb(0x30, 0x14, 0x04)),
+		roundRect(0.455, -0.02, 0.545, 0.46, 0.01, neck, rgb(0x30, 0x18, 0x08)),
+		roundRect(0.43, -0.2, 0.57, 0.0, 0.03, rgb(0x6a, 0x38, 0x14), rgb(0x3a, 0x1a, 0x06)),
+		rect(0.45, -0.005, 0.55, 0.005, rgb(0xf0, 0xe8, 0xd0)),
+	}
+	for _, y := range []float64{0.06, 0.12, 0.175, 0.225, 0.27, 0.31, 0.345} {
+		g = append(g, rect(0.455, y, 0.545, y+0.006, rgb(0xc8, 0xc8, 0xd0)))
+	}
+	for i := 0; i < 3; i++ {
+		y := -0.16 + float64(i)*0.06
+		g = append(g, circle(0.41, y, 0.02, rgb(0xe8, 0xe0, 0xd0)), circle(0.59, y, 0.02, rgb(0xe8, 0xe0, 0xd0)))
+	}
+	for i := 0; i < 6; i++ {
+		x0, x1 := 0.47+float64(i)*0.012, 0.465+float64(i)*0.014
+		g = append(g, stroke(0.005, alpha(rgb(0xf8, 0xf0, 0xe0), 220), pt{x1, 0.775}, pt{x0, -0.14}))
+	}
+	g = append(g, ellipse(0.42, 0.66, 0.05, 0.1, alpha(white, 70)))
+	for i, s := range g {
+		g[i] = moved(s, 0, 0.14)
+	}
+	return append([]shape{
+		gradient(pt{0, 0}, pt{0.4, 1}, rgb(0xff, 0x9a, 0x6a), rgb(0xd8, 0x38, 0x60), rgb(0x6a, 0x18, 0x70)),
+		glow(0.5, 0.4, 0.6, alpha(rgb(0xff, 0xf0, 0xc0), 170)),
+		softShadow(0.42, 0.92, 0.3, 0.05, 90),
+	}, turned(0.5, 0.5, 0.72, 0.86, g...)...)
+}
+
+// chessPicture is a white knight and a black pawn on a chessboard.
+func chessPicture() []shape {
+	const horizon = 0.56
+	board := func(x, y float64) (color.NRGBA, bool) {
+		if y < horizon+0.02 {
+			return color.NRGBA{}, false
+		}
+		d := 1 / (y - horizon)
+		u, w := (x-0.5)*d*0.7+0.5, d*0.28
+		c := rgb(0xf4, 0xe4, 0xc4)
+		if (int(math.Floor(u))+int(math.Floor(w)))%2 != 0 {
+			c = rgb(0x8a, 0x52, 0x28)
+		}
+		// Fade into the haze, where the squares grow too small to draw.
+		t := math.Min(1, (y-horizon-0.02)/0.16)
+		return mix(rgb(0xb8, 0xcc, 0xe0), c, t*t*(3-2*t)), true
+	}
+	ivory, ivoryDark, edge := rgb(0xff, 0xfc, 0xf0), rgb(0xc8, 0xb8, 0x98), rgb(0x40, 0x30, 0x20)
+	ebony, ebonyLight := rgb(0x1a, 0x1a, 0x22), rgb(0x70, 0x70, 0x88)
+	// The pawn, behind on the left.
+	pawn := union(
+		roundRect(0.1, 0.66, 0.38, 0.72, 0.02, white, white),
+		roundRect(0.13, 0.62, 0.35, 0.67, 0.02, white, white),
+		polygon(white, white, pt{0.17, 0.63}, pt{0.21, 0.42}, pt{0.27, 0.42}, pt{0.31, 0.63}),
+		ellipse(0.24, 0.42, 0.08, 0.022, white),
+		circle(0.24, 0.33, 0.075, white),
+	)
+	knight := union(
+		roundRect(0.38, 0.82, 0.9, 0.9, 0.025, white, white),
+		roundRect(0.42, 0.76, 0.86, 0.83, 0.025, white, white),
+		polygon(white, white,
+			pt{0.46, 0.77}, pt{0.5, 0.62}, pt{0.56, 0.52}, pt{0.53, 0.48},
+			pt{0.46, 0.52}, pt{0.41, 0.5}, pt{0.38, 0.45}, pt{0.4, 0.4},
+			pt{0.5, 0.3}, pt{0.56, 0.22}, pt{0.58, 0.14}, pt{0.62, 0.2},
+			pt{0.68, 0.19}, pt{0.76, 0.24}, pt{0.83, 0.36}, pt{0.86, 0.52},
+			pt{0.85, 0.66}, pt{0.82, 0.77}),
+	)
+	return []shape{
+		gradient(pt{0, 0}, pt{0, horizon}, rgb(0x4a, 0x7c, 0xc0), rgb(0xa8, 0xd0, 0xf0)),
+		glow(0.62, 0.4, 0.5, alpha(white, 120)),
+		board,
+		softShadow(0.26, 0.72, 0.18, 0.035, 120),
+		softShadow(0.66, 0.9, 0.3, 0.045, 140),
+		outline(pawn, 0.018, rgb(0x60, 0x68, 0x80)),
+		shade(pawn, 0.2, 0.3, 0.4, ebonyLight, ebony),
+		ellipse(0.215, 0.3, 0.025, 0.018, alpha(white, 120)),
+		outline(knight, 0.02, edge),
+		shade(knight, 0.56, 0.36, 0.6, ivory, ivoryDark),
+		// Mane, eye, nostril and mouth.
+		stroke(0.02, rgb(0xa0, 0x88, 0x60), curve(pt{0.66, 0.22}, pt{0.8, 0.34}, pt{0.8, 0.62})...),
+		stroke(0.016, rgb(0xa0, 0x88, 0x60), curve(pt{0.7, 0.28}, pt{0.76, 0.4}, pt{0.74, 0.56})...),
+		rotEllipse(0.57, 0.3, 0.03, 0.018, -0.5, edge),
+		circle(0.42, 0.44, 0.014, edge),
+		stroke(0.012, edge, pt{0.395, 0.48}, pt{0.45, 0.485}),
+		stroke(0.014, rgb(0xa0, 0x88, 0x60), pt{0.46, 0.79}, pt{0.82, 0.79}),
+		ellipse(0.56, 0.58, 0.03, 0.1, alpha(white, 130)),
+	}
+}
+
+// sunsetPicture is the sun going down over the sea, a palm on the shore.
+func sunsetPicture() []shape {
+	const sea = 0.64
+	dark := rgb(0x24, 0x12, 0x2c)
+	out := []shape{
+		gradient(pt{0, 0}, pt{0, sea}, rgb(0x3c, 0x2c, 0x88), rgb(0xb8, 0x3c, 0x88), rgb(0xff, 0x78, 0x48), rgb(0xff, 0xd0, 0x68)),
+		glow(0.42, sea, 0.45, alpha(rgb(0xff, 0xf0, 0xa0), 200)),
+		clip(radial(0.42, sea, 0.17, rgb(0xff, 0xfc, 0xd8), rgb(0xff, 0xb0, 0x30)), rect(0, 0, 1, sea, white)),
+		ellipse(0.2, 0.4, 0.16, 0.018, alpha(rgb(0xa0, 0x30, 0x70), 170)),
+		ellipse(0.68, 0.48, 0.2, 0.016, alpha(rgb(0xa0, 0x30, 0x70), 150)),
+		ellipse(0.35, 0.26, 0.12, 0.014, alpha(rgb(0xe0, 0x70, 0x90), 150)),
+		clip(gradient(pt{0, sea}, pt{0, 1}, rgb(0x8a, 0x3a, 0x78), rgb(0x2a, 0x1a, 0x50)), rect(0, sea, 1, 1, white)),
+	}
+	// The sun's path across the water.
+	for i := 0; i < 8; i++ {
+		y := sea + 0.025 + float64(i)*0.045
+		w := 0.15 - float64(i)*0.012
+		out = append(out, stroke(0.018, alpha(rgb(0xff, 0xd8, 0x70), uint8(230-i*18)), pt{0.42 - w, y}, pt{0.42 + w, y}))
+	}
+	// The palm on its island.
+	out = append(out,
+		ellipse(0.95, 1.02, 0.35, 0.12, dark),
+		stroke(0.04, dark, curve(pt{0.9, 0.96}, pt{0.9, 0.55}, pt{0.76, 0.26})...),
+	)
+	frond := func(a, b, ctl pt) shape { return stroke(0.035, dark, curve(a, ctl, b)...) }
+	top := pt{0.76, 0.26}
+	out = append(out,
+		frond(top, pt{0.48, 0.3}, pt{0.6, 0.16}),
+		frond(top, pt{0.56, 0.44}, pt{0.6, 0.28}),
+		frond(top, pt{1.02, 0.34}, pt{0.92, 0.18}),
+		frond(top, pt{0.94, 0.5}, pt{0.92, 0.3}),
+		frond(top, pt{0.7, 0.02}, pt{0.66, 0.12}),
+		frond(top, pt{0.96, 0.1}, pt{0.86, 0.08}),
+		// Two gulls.
+		stroke(0.013, dark, curve(pt{0.14, 0.18}, pt{0.18, 0.13}, pt{0.21, 0.18})...),
+		stroke(0.013, dark, curve(pt{0.21, 0.18}, pt{0.24, 0.13}, pt{0.28, 0.18})...),
+		stroke(0.01, dark, curve(pt{0.3, 0.26}, pt{0.33, 0.22}, pt{0.35, 0.26})...),
+		stroke(0.01, dark, curve(pt{0.35, 0.26}, pt{0.37, 0.22}, pt{0.4, 0.26})...),
+	)
+	return out
 }
