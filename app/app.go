@@ -17,6 +17,7 @@ import (
 	"sync"
 
 	"fyne.io/fyne/v2"
+	"fyne.io/fyne/v2/driver/desktop"
 
 	"eserver/assets"
 	"eserver/node/api"
@@ -32,6 +33,11 @@ type Options struct {
 	// each profile's remembered sign-in (in the Fyne app's Preferences) apart.
 	// Empty is the default profile.
 	Profile string
+	// ProfileDir is where the node keeps the profile, shown in Options.
+	ProfileDir string
+	// Started is what the node was started with from ReadStartSettings, so
+	// Options can tell it from what the next start will use.
+	Started StartSettings
 }
 
 // App is the desktop messenger. Create it with New, then call Start.
@@ -61,6 +67,15 @@ type App struct {
 	passwordDlg *passwordDialog // the last Change password dialog, for tests
 	lastRole    *api.RoleEvent  // the latest role change, for the options window
 	chats       map[string]*chatWindow
+
+	// Desktop integration (tray.go, notify.go, idle.go). Tests replace
+	// the sinks and sources.
+	tray          desktop.App // nil when the desktop shows no tray icons
+	fg            *foreground
+	away          awayState
+	notifySink    func(*fyne.Notification)
+	sounds        soundPlayer
+	windowFocused func(fyne.Window) bool
 }
 
 // New builds the windows (none is shown yet) of an app that drives api.
@@ -77,8 +92,10 @@ func New(a fyne.App, backend api.API, opts Options) *App {
 		contacts: make(map[string]api.Contact),
 		chats:    make(map[string]*chatWindow),
 	}
+	app.setupDesktop()
 	app.signIn = app.newSignInWindow()
 	app.main = app.newMainWindow()
+	app.setupTray()
 	return app
 }
 
@@ -91,10 +108,15 @@ func (a *App) Start(ctx context.Context) {
 		a.signIn.win.Show()
 		a.signIn.focus()
 	}
+	// Auto-away runs as long as events flow: the stream ending (the node
+	// closing) ends it too, so Wait returns.
+	idleCtx, stopIdle := context.WithCancel(ctx)
+	a.watchIdle(idleCtx)
 	events := a.api.Watch(ctx)
 	a.wg.Add(1)
 	go func() {
 		defer a.wg.Done()
+		defer stopIdle()
 		for {
 			select {
 			case <-ctx.Done():
@@ -129,6 +151,7 @@ func (a *App) command(fn func(ctx context.Context) error, done func(error)) {
 
 // apply changes the windows for one event. It runs on Fyne's goroutine.
 func (a *App) apply(ev api.Event) {
+	a.alertFor(ev)
 	if s := ev.Snapshot; s != nil {
 		a.contacts = make(map[string]api.Contact, len(s.Contacts))
 		for _, c := range s.Contacts {
@@ -151,11 +174,7 @@ func (a *App) apply(ev api.Event) {
 		}
 	}
 	if c := ev.Contact; c != nil {
-		old, known := a.contacts[c.Username]
 		a.contacts[c.Username] = *c
-		if a.account != nil && known && !old.Online() && c.Online() {
-			a.fyne.SendNotification(fyne.NewNotification("EServer", displayName(*c)+" has just signed in."))
-		}
 		a.contactsChanged()
 		if chat := a.chats[c.Username]; chat != nil {
 			chat.setContact(*c)
@@ -204,6 +223,7 @@ func (a *App) signedIn(acc api.Account) {
 	if a.settings != nil {
 		a.settings.setAccount(acc, a.lastRole)
 	}
+	a.refreshTray()
 	if first {
 		a.signIn.setBusy(false)
 		a.signIn.password.SetText("")
@@ -231,6 +251,7 @@ func (a *App) signedOut() {
 	a.signIn.win.Show()
 	a.signIn.focus()
 	a.main.win.Hide()
+	a.refreshTray()
 }
 
 // message shows a new message in its conversation; an incoming message
