@@ -333,7 +333,7 @@ func validPort(text string) error {
 func (s *settingsWindow) showPort(now, next int) {
 	name := func(p int) string {
 		if p == 0 {
-			return "one chosen automatically"
+			return "a port chosen automatically"
 		}
 		return fmt.Sprintf("port %d", p)
 	}
