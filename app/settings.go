@@ -130,13 +130,15 @@ func uploadCapLabel(rate int64) string {
 func (a *App) newSettingsWindow() *settingsWindow {
 	s := &settingsWindow{win: a.fyne.NewWindow(a.title("Options"))}
 	s.tabs = container.NewAppTabs(
-		container.NewTabItemWithIcon("Profile", theme.AccountIcon(), a.profileSection(s)),
-		container.NewTabItemWithIcon("General", theme.SettingsIcon(), a.generalSection(s)),
-		container.NewTabItemWithIcon("Appearance", theme.ColorPaletteIcon(), a.appearanceSection(s)),
-		container.NewTabItemWithIcon("Network", theme.ComputerIcon(), a.networkSection(s)),
-		container.NewTabItemWithIcon("Storage", theme.StorageIcon(), a.storageSection(s)),
-		container.NewTabItemWithIcon("Devices", theme.ListIcon(), a.devicesSection(s)),
+		container.NewTabItem("Profile", a.profileSection(s)),
+		container.NewTabItem("General", a.generalSection(s)),
+		container.NewTabItem("Appearance", a.appearanceSection(s)),
+		container.NewTabItem("Network", a.networkSection(s)),
+		container.NewTabItem("Storage", a.storageSection(s)),
+		container.NewTabItem("Devices", a.devicesSection(s)),
 	)
+	// Sections listed on the left, as MSN's Options dialog had them; text
+	// only, so all six fit without an overflow menu.
 	s.tabs.SetTabLocation(container.TabLocationLeading)
 	closeBtn := widget.NewButton("Close", s.win.Hide)
 	s.win.SetContent(container.NewBorder(nil,
