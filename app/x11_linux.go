@@ -54,12 +54,23 @@ var (
 // openX11 connects once per process; nil when there is no X server (a
 // Wayland session without Xwayland, a test without a display).
 func openX11() *x11 {
-	x11Once.Do(func() {
-		if d := C.XOpenDisplay(nil); d != nil {
-			x11Conn = &x11{dpy: d}
-		}
-	})
+	x11Once.Do(func() { x11Conn = dialX11() })
 	return x11Conn
+}
+
+// dialX11 opens a connection to the display $DISPLAY names, or returns nil.
+func dialX11() *x11 {
+	if d := C.XOpenDisplay(nil); d != nil {
+		return &x11{dpy: d}
+	}
+	return nil
+}
+
+// close ends a connection from dialX11.
+func (x *x11) close() {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	C.XCloseDisplay(x.dpy)
 }
 
 // Idle implements idleSource with the XScreenSaver extension.
