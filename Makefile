@@ -12,15 +12,16 @@ FUZZTIME ?= 1m
 # Packages whose tests are quick enough to run under the race detector in CI.
 RACE_PKGS := ./node/... ./supernode/... ./authserver/...
 
-.PHONY: all build run test vet unit gui fuzz fuzz-short bench proto deps clean
+.PHONY: all build run test vet unit gui fuzz fuzz-short bench proto deps clean package install uninstall screenshots golden
 
 all: build
 
 # deps installs what a fresh Debian machine lacks: a C compiler for cgo,
-# Fyne's X11/GL headers, and Xvfb + xdotool for the test that drives the real
-# window, iproute2 + nftables for the NAT lab test. Nothing is installed when
-# everything is already present.
-DEB_PKGS := gcc pkg-config libgl1-mesa-dev xorg-dev libxkbcommon-dev xvfb xdotool iproute2 nftables
+# Fyne's X11/GL headers, libXss for the desktop-wide idle time (auto-away),
+# and Xvfb + xdotool for the test that drives the real window, iproute2 +
+# nftables for the NAT lab test. Nothing is installed when everything is
+# already present.
+DEB_PKGS := gcc pkg-config libgl1-mesa-dev xorg-dev libxkbcommon-dev libxss-dev xvfb xdotool iproute2 nftables
 deps:
 	@missing=""; for p in $(DEB_PKGS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
@@ -70,6 +71,53 @@ proto:
 	cd node/ratchet && protoc --go_out=. --go_opt=paths=source_relative ratchet.proto
 	cd node/livestream && protoc --go_out=. --go_opt=paths=source_relative livestream.proto
 	cd node/transfer && protoc --go_out=. --go_opt=paths=source_relative transfer.proto
+
+# package makes the Linux bundle bin/EServer.tar.xz with the fyne CLI: the
+# binary, its .desktop file and icon, and a Makefile to install them. The
+# CLI is pinned and installed into bin/ on first use; it packages the binary
+# `go build` made (with our build tags), stripped of debug symbols.
+FYNE_CLI := fyne.io/tools/cmd/fyne@v1.7.4
+$(BIN)/fyne:
+	@mkdir -p $(BIN)
+	GOBIN=$(CURDIR)/$(BIN) $(GO) install $(FYNE_CLI)
+
+package: deps $(BIN)/fyne
+	@mkdir -p $(BIN)/package
+	$(GO) build -ldflags='-s -w' -o $(BIN)/package/eserver .
+	$(BIN)/fyne package --target linux --executable $(BIN)/package/eserver --name EServer
+	mv EServer.tar.xz $(BIN)/EServer.tar.xz
+	@echo "bin/EServer.tar.xz: make install puts it in ~/.local for you alone"
+
+# install unpacks the bundle into ~/.local (bin, applications, icons) for
+# the current user: EServer then starts from the desktop's menu or a
+# double-click. `make uninstall` removes it again.
+install: package
+	rm -rf $(BIN)/package/EServer && mkdir -p $(BIN)/package/EServer
+	tar -xJf $(BIN)/EServer.tar.xz -C $(BIN)/package/EServer --strip-components=1
+	$(MAKE) --no-print-directory -C $(BIN)/package/EServer user-install
+	@# Menus that cache .desktop files pick the new one up at once.
+	@if command -v update-desktop-database >/dev/null; then update-desktop-database $(HOME)/.local/share/applications; fi
+	@echo "installed: ~/.local/bin/eserver and EServer in the applications menu"
+
+uninstall:
+	@test -f $(BIN)/package/EServer/Makefile || { echo "run make install first (it knows what to remove)"; exit 1; }
+	$(MAKE) --no-print-directory -C $(BIN)/package/EServer user-uninstall
+
+# screenshots photographs the real app under a private Xvfb for the README
+# (docs/screenshots/*.png): two people sign up at the bundled auth server,
+# become contacts and chat (scripts/screenshots).
+SHOT_PKGS := xvfb xdotool imagemagick
+screenshots: build
+	@$(MAKE) --no-print-directory deps DEB_PKGS="$(SHOT_PKGS)"
+	$(GO) run ./scripts/screenshots -app $(BIN)/eserver -out docs/screenshots
+
+# golden accepts what the render tests (app/render_test.go) drew as the new
+# golden images. Look at app/testdata/failed/*.png first.
+golden:
+	-$(GO) test -count=1 -run '^TestRender' ./app/
+	@if ls app/testdata/failed/*.png >/dev/null 2>&1; then \
+		mv app/testdata/failed/*.png app/testdata/ && rmdir app/testdata/failed && git status --short app/testdata; \
+	else echo "the render tests match their golden images"; fi
 
 clean:
 	rm -rf $(BIN) bench.out

@@ -9,6 +9,7 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -57,14 +58,24 @@ func run(profile, server string, allowSupernode bool, log *slog.Logger) error {
 		server = local.addr
 	}
 
-	cfg := node.Config{ProfileDir: dir, Logger: log}
+	// The Fyne app comes first: Options keeps the settings the node takes
+	// at start (listening port, received-files folder) in its Preferences.
+	fa := fyneapp.NewWithID("im.eserver.app")
+	started := app.ReadStartSettings(fa, profile)
+	if started.ListenPort != 0 && !portFree(started.ListenPort) {
+		// The node listens when the user signs in; a port taken by another
+		// program (or profile) would fail that sign-in. Automatic ports
+		// work; Options then shows the port as automatic.
+		log.Warn("the chosen listening port is in use; using automatic ports", "port", started.ListenPort)
+		started.ListenPort = 0
+	}
+	cfg := node.Config{ProfileDir: dir, Logger: log, Listen: started.Listen(), DownloadDir: started.DownloadDir}
 	cfg.Supernode.Allowed = allowSupernode
 	n, err := node.New(cfg)
 	if err != nil {
 		return err
 	}
-	fa := fyneapp.NewWithID("im.eserver.app")
-	a := app.New(fa, n, app.Options{DefaultServer: server, Profile: profile})
+	a := app.New(fa, n, app.Options{DefaultServer: server, Profile: profile, ProfileDir: dir, Started: started})
 	a.Start(ctx)
 	go func() {
 		<-ctx.Done() // SIGINT/SIGTERM close the windows too
@@ -75,6 +86,22 @@ func run(profile, server string, allowSupernode bool, log *slog.Logger) error {
 	err = n.Close()
 	a.Wait()
 	return err
+}
+
+// portFree reports whether port is free on every interface for TCP and UDP.
+func portFree(port int) bool {
+	addr := fmt.Sprintf(":%d", port)
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		return false
+	}
+	l.Close()
+	p, err := net.ListenPacket("udp", addr)
+	if err != nil {
+		return false
+	}
+	p.Close()
+	return true
 }
 
 // localServer keeps the bundled auth server available while the app runs:

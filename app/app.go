@@ -17,6 +17,7 @@ import (
 	"sync"
 
 	"fyne.io/fyne/v2"
+	"fyne.io/fyne/v2/driver/desktop"
 
 	"eserver/assets"
 	"eserver/node/api"
@@ -32,6 +33,11 @@ type Options struct {
 	// each profile's remembered sign-in (in the Fyne app's Preferences) apart.
 	// Empty is the default profile.
 	Profile string
+	// ProfileDir is where the node keeps the profile, shown in Options.
+	ProfileDir string
+	// Started is what the node was started with from ReadStartSettings, so
+	// Options can tell it from what the next start will use.
+	Started StartSettings
 }
 
 // App is the desktop messenger. Create it with New, then call Start.
@@ -65,6 +71,15 @@ type App struct {
 	// conversations are the multi-party conversations we know (with their
 	// members), by ID.
 	conversations map[string]api.Conversation
+
+	// Desktop integration (tray.go, notify.go, idle.go). Tests replace
+	// the sinks and sources.
+	tray          desktop.App // nil when the desktop shows no tray icons
+	fg            *foreground
+	away          awayState
+	notifySink    func(*fyne.Notification)
+	sounds        soundPlayer
+	windowFocused func(fyne.Window) bool
 }
 
 // New builds the windows (none is shown yet) of an app that drives api.
@@ -82,8 +97,10 @@ func New(a fyne.App, backend api.API, opts Options) *App {
 		chats:         make(map[string]*chatWindow),
 		conversations: make(map[string]api.Conversation),
 	}
+	app.setupDesktop()
 	app.signIn = app.newSignInWindow()
 	app.main = app.newMainWindow()
+	app.setupTray()
 	return app
 }
 
@@ -96,10 +113,15 @@ func (a *App) Start(ctx context.Context) {
 		a.signIn.win.Show()
 		a.signIn.focus()
 	}
+	// Auto-away runs as long as events flow: the stream ending (the node
+	// closing) ends it too, so Wait returns.
+	idleCtx, stopIdle := context.WithCancel(ctx)
+	a.watchIdle(idleCtx)
 	events := a.api.Watch(ctx)
 	a.wg.Add(1)
 	go func() {
 		defer a.wg.Done()
+		defer stopIdle()
 		for {
 			select {
 			case <-ctx.Done():
@@ -134,6 +156,7 @@ func (a *App) command(fn func(ctx context.Context) error, done func(error)) {
 
 // apply changes the windows for one event. It runs on Fyne's goroutine.
 func (a *App) apply(ev api.Event) {
+	a.alertFor(ev)
 	if s := ev.Snapshot; s != nil {
 		a.contacts = make(map[string]api.Contact, len(s.Contacts))
 		for _, c := range s.Contacts {
@@ -156,11 +179,7 @@ func (a *App) apply(ev api.Event) {
 		}
 	}
 	if c := ev.Contact; c != nil {
-		old, known := a.contacts[c.Username]
 		a.contacts[c.Username] = *c
-		if a.account != nil && known && !old.Online() && c.Online() {
-			a.fyne.SendNotification(fyne.NewNotification("EServer", displayName(*c)+" has just signed in."))
-		}
 		a.contactsChanged()
 		if chat := a.chats[c.Username]; chat != nil {
 			chat.setContact(*c)
@@ -224,6 +243,7 @@ func (a *App) signedIn(acc api.Account) {
 	if a.settings != nil {
 		a.settings.setAccount(acc, a.lastRole)
 	}
+	a.refreshTray()
 	if first {
 		a.loadConversations()
 		a.signIn.setBusy(false)
@@ -259,6 +279,7 @@ func (a *App) signedOut() {
 	a.signIn.win.Show()
 	a.signIn.focus()
 	a.main.win.Hide()
+	a.refreshTray()
 }
 
 // message shows a new message in its conversation; an incoming message

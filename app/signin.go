@@ -53,11 +53,15 @@ const (
 )
 
 // pref is the Preferences key of name for this profile.
-func (a *App) pref(name string) string {
-	if a.opts.Profile == "" {
+func (a *App) pref(name string) string { return profilePref(a.opts.Profile, name) }
+
+// profilePref is the Preferences key of name for profile; main reads the
+// start settings with it before there is an App.
+func profilePref(profile, name string) string {
+	if profile == "" {
 		return name
 	}
-	return "profile." + a.opts.Profile + "." + name
+	return "profile." + profile + "." + name
 }
 
 func (a *App) newSignInWindow() *signInWindow {

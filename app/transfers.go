@@ -244,7 +244,5 @@ func (a *App) transfer(t api.Transfer) {
 	if t.State == api.TransferIncoming && !t.Outgoing {
 		chat.show(false)
 	}
-	if t.State == api.TransferDone && !t.Outgoing {
-		a.fyne.SendNotification(fyne.NewNotification("EServer", fmt.Sprintf("%s from %s has arrived.", t.Name, a.nameOf(t.Peer))))
-	}
+	// "has arrived" is announced by alertFor (notify.go), as the settings allow.
 }

@@ -1,11 +1,12 @@
-// Package assets holds the pictures the desktop app embeds: the app icon,
-// the default display picture, a gallery of ready-made display pictures,
-// the MSN-style status glyphs and MSN's emoticons (a table from text code to
-// picture).
+// Package assets holds the pictures and sounds the desktop app embeds: the
+// app icon, the default display picture, a gallery of ready-made display
+// pictures, the MSN-style status glyphs, MSN's emoticons (a table from text
+// code to picture) and the notification chimes.
 //
-// It exposes plain PNG bytes and imports no GUI toolkit, so any front end can
-// wrap them (the Fyne app uses fyne.NewStaticResource). The PNGs are drawn by
-// gen/main.go; run it again to change them.
+// It exposes plain PNG and WAV bytes and imports no GUI toolkit, so any front
+// end can wrap them (the Fyne app uses fyne.NewStaticResource). The PNGs are
+// drawn by gen/main.go and the WAVs synthesised by gen/sounds.go; run them
+// again to change them.
 package assets
 
 import _ "embed"
@@ -38,3 +39,13 @@ var (
 //
 //go:embed nudge.png
 var Nudge []byte
+
+// Sounds, 16-bit mono PCM WAV at 22,050 Hz, each under a second.
+var (
+	//go:embed sound-signin.wav
+	SoundSignIn []byte // a contact signed in: a rising two-note chime
+	//go:embed sound-message.wav
+	SoundMessage []byte // a new message: two quick bright notes
+	//go:embed sound-nudge.wav
+	SoundNudge []byte // a nudge: a short rattling buzz
+)

@@ -2,8 +2,10 @@ package assets
 
 import (
 	"bytes"
+	"encoding/binary"
 	"image/png"
 	"testing"
+	"time"
 )
 
 func TestPNGs(t *testing.T) {
@@ -120,5 +122,40 @@ func TestPictures(t *testing.T) {
 			t.Errorf("%s and %s are the same picture", other, p.Name)
 		}
 		seen[string(p.PNG)] = p.Name
+	}
+}
+
+// TestWAVs checks the sounds are what players expect (PCM WAV, 16-bit mono)
+// and short enough never to annoy: a notification sound longer than a
+// second would overlap the next one.
+func TestWAVs(t *testing.T) {
+	for name, data := range map[string][]byte{"signin": SoundSignIn, "message": SoundMessage, "nudge": SoundNudge} {
+		t.Run(name, func(t *testing.T) {
+			if len(data) < 44 || string(data[0:4]) != "RIFF" || string(data[8:16]) != "WAVEfmt " || string(data[36:40]) != "data" {
+				t.Fatalf("not a canonical WAV header: % x", data[:min(len(data), 44)])
+			}
+			le := binary.LittleEndian
+			format, channels, rate, bits := le.Uint16(data[20:]), le.Uint16(data[22:]), le.Uint32(data[24:]), le.Uint16(data[34:])
+			if format != 1 || channels != 1 || bits != 16 {
+				t.Errorf("format %d, %d channels, %d bits; want PCM mono 16-bit", format, channels, bits)
+			}
+			size := le.Uint32(data[40:])
+			if int(size) != len(data)-44 {
+				t.Errorf("data chunk says %d bytes, file has %d", size, len(data)-44)
+			}
+			d := time.Duration(size/2) * time.Second / time.Duration(rate)
+			if d < 100*time.Millisecond || d > time.Second {
+				t.Errorf("lasts %v, want between 0.1 s and 1 s", d)
+			}
+			// Not silence: the generator normalises to about -3 dB.
+			peak := 0
+			for i := 44; i+1 < len(data); i += 2 {
+				v := int(int16(le.Uint16(data[i:])))
+				peak = max(peak, v, -v)
+			}
+			if peak < 16000 {
+				t.Errorf("peak %d, want a normalised sound", peak)
+			}
+		})
 	}
 }

@@ -1,0 +1,81 @@
+package app
+
+import (
+	"testing"
+	"time"
+
+	"fyne.io/fyne/v2"
+	"fyne.io/fyne/v2/test"
+
+	"eserver/node/api"
+)
+
+// Render tests: the sign-in and Options windows, drawn by Fyne's software
+// renderer in both themes, must match the PNGs in testdata/ pixel for pixel,
+// so an unintended change to how a window looks fails a test instead of
+// reaching users unseen.
+//
+// When a change is intended, the failing test writes what it drew to
+// testdata/failed/; look at it, and if it is right make it the new golden
+// file: `make golden` (or copy testdata/failed/*.png over testdata/).
+
+// renderApp is a test app whose windows draw in theme.
+func renderApp(t *testing.T, themeName string) (*App, *fakeAPI) {
+	t.Helper()
+	fa := test.NewTempApp(t)
+	fa.Preferences().SetString(profilePref("test", prefTheme), themeName)
+	fake := newFakeAPI()
+	a := New(fa, fake, Options{
+		DefaultServer: testServer,
+		Profile:       "test",
+		ProfileDir:    "/home/alice/.config/eserver/default",
+	})
+	a.run = func(f func()) { f() }
+	// The test driver applies a theme asynchronously; wait for ours, or
+	// the first capture could still show the previous one.
+	test.ApplyTheme(t, fa.Settings().Theme())
+	a.apply(api.Event{Snapshot: &api.Snapshot{}})
+	return a, fake
+}
+
+func TestRenderSignIn(t *testing.T) {
+	for _, th := range []string{themeLight, themeDark} {
+		t.Run(th, func(t *testing.T) {
+			a, _ := renderApp(t, th)
+			w := a.signIn.win
+			w.Resize(fyne.NewSize(340, 600))
+			a.signIn.username.SetText("alice")
+			test.AssertRendersToImage(t, "signin-"+th+".png", w.Canvas())
+			// The error state: a failed sign-in shows its reason in red.
+			a.signIn.showError("The username or password is incorrect.")
+			// The desktop driver lays a window out again when a hidden
+			// object appears; the test driver needs asking.
+			w.Content().Refresh()
+			test.AssertRendersToImage(t, "signin-error-"+th+".png", w.Canvas())
+		})
+	}
+}
+
+func TestRenderOptions(t *testing.T) {
+	for _, th := range []string{themeLight, themeDark} {
+		t.Run(th, func(t *testing.T) {
+			a, _ := renderApp(t, th)
+			a.signIn.username.SetText("alice")
+			a.signIn.password.SetText("secret")
+			test.Tap(a.signIn.button)
+			acc := *a.account
+			acc.Nick, acc.Subnick = "Alice", "at the beach"
+			a.apply(api.Event{Account: &acc, Role: &api.RoleEvent{Role: api.RoleNode, Reason: "not publicly reachable",
+				Time: time.Date(2026, 11, 24, 15, 4, 0, 0, time.Local)}})
+			a.showOptions()
+			s := a.settings
+			s.win.Resize(fyne.NewSize(640, 520))
+			// Devices lists times that change from run to run: its
+			// content is tested by TestDevicesAndPassword instead.
+			for i, name := range []string{"profile", "general", "appearance", "network", "storage"} {
+				s.tabs.SelectIndex(i)
+				test.AssertRendersToImage(t, "options-"+name+"-"+th+".png", s.win.Canvas())
+			}
+		})
+	}
+}

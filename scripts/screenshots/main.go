@@ -1,0 +1,327 @@
+// Command screenshots takes the README's screenshots of the real app: it
+// starts a private X server (Xvfb), the bundled auth server on a free
+// loopback port, and three contacts as in-process nodes; signs them up and
+// makes them Alice's contacts; then runs the eserver binary as Alice and
+// drives it with the keyboard (xdotool), as a person would, saving the
+// sign-in window, the contact list and a conversation with ImageMagick's
+// import. `make screenshots` runs it.
+//
+// It drives the windows only through stable means — the focused field
+// after start, Enter, typing, a click near the bottom of the conversation
+// window — so reworked windows still photograph.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"eserver/authserver/bundle"
+	"eserver/node"
+	"eserver/node/api"
+)
+
+func main() {
+	appBin := flag.String("app", "bin/eserver", "the eserver binary to photograph")
+	out := flag.String("out", "docs/screenshots", "where to write signin.png, contacts.png and chat.png")
+	flag.Parse()
+	if err := run(*appBin, *out); err != nil {
+		log.Fatal("screenshots: ", err)
+	}
+}
+
+func run(appBin, out string) error {
+	for _, tool := range []string{"Xvfb", "xdotool", "import"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			return fmt.Errorf("%s is not installed (make screenshots installs it): %w", tool, err)
+		}
+	}
+	appBin, err := filepath.Abs(appBin)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(out, 0o755); err != nil {
+		return err
+	}
+	tmp, err := os.MkdirTemp("", "eserver-shots-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+
+	display, stopX, err := startXvfb()
+	if err != nil {
+		return err
+	}
+	defer stopX()
+
+	svc, err := bundle.Start(bundle.Config{Dir: filepath.Join(tmp, "auth"), Listen: []string{"/ip4/127.0.0.1/tcp/0"}})
+	if err != nil {
+		return fmt.Errorf("starting the auth server: %w", err)
+	}
+	defer svc.Close()
+	server := svc.Addr()
+
+	// The people: Alice is photographed; Bob chats with her, Carol is
+	// busy, Dave has gone offline.
+	aliceDir := filepath.Join(tmp, "alice")
+	people := []struct {
+		name    string
+		status  api.Status
+		subnick string
+	}{
+		{"alice", api.StatusOnline, "Saturday: beach volleyball!"},
+		{"bob", api.StatusOnline, "Off to the beach"},
+		{"carol", api.StatusBusy, "Deadline today, ping me tomorrow"},
+		{"dave", api.StatusOnline, "Back on Monday"},
+	}
+	nodes := map[string]*watched{}
+	for _, p := range people {
+		dir := filepath.Join(tmp, p.name)
+		if p.name == "alice" {
+			dir = aliceDir
+		}
+		n, err := openNode(dir)
+		if err != nil {
+			return err
+		}
+		defer n.Close()
+		nodes[p.name] = n
+		pw := "pw-" + p.name
+		if err := n.Register(ctx, server, p.name, pw); err != nil {
+			return fmt.Errorf("signing up %s: %w", p.name, err)
+		}
+		if _, err := n.Login(ctx, api.LoginRequest{Server: server, Username: p.name, Password: pw, Status: p.status}); err != nil {
+			return fmt.Errorf("signing in %s: %w", p.name, err)
+		}
+		nick := strings.ToUpper(p.name[:1]) + p.name[1:]
+		sub := p.subnick
+		if err := n.SetPresence(ctx, api.PresenceUpdate{Nick: &nick, Subnick: &sub}); err != nil {
+			return err
+		}
+	}
+	alice := nodes["alice"]
+	for _, friend := range []string{"bob", "carol", "dave"} {
+		if err := alice.AddContact(ctx, friend, "Hi, it's Alice!"); err != nil {
+			return fmt.Errorf("adding %s: %w", friend, err)
+		}
+		f := nodes[friend]
+		if _, err := f.waitFor(ctx, func(e api.Event) bool { return e.ContactRequest != nil }); err != nil {
+			return fmt.Errorf("%s waiting for Alice's request: %w", friend, err)
+		}
+		if err := f.AcceptContact(ctx, "alice"); err != nil {
+			return err
+		}
+		if _, err := alice.waitFor(ctx, func(e api.Event) bool {
+			return e.Contact != nil && e.Contact.Username == friend && e.Contact.Relation == api.RelationAccepted
+		}); err != nil {
+			return fmt.Errorf("alice waiting for %s to accept: %w", friend, err)
+		}
+	}
+	// Dave signs out; Alice's profile goes to the app.
+	nodes["dave"].Logout(ctx)
+	alice.Close()
+	bob := nodes["bob"]
+
+	app := exec.Command(appBin, "--profile", aliceDir, "--server", server)
+	// Private config and cache: the run leaves nothing in the user's own
+	// Fyne preferences or EServer home.
+	app.Env = append(os.Environ(), "DISPLAY="+display, "LANG=en_US.UTF-8", "ESERVER_HOME="+filepath.Join(tmp, "home"),
+		"XDG_CONFIG_HOME="+filepath.Join(tmp, "config"), "XDG_CACHE_HOME="+filepath.Join(tmp, "cache"))
+	logf, err := os.Create(filepath.Join(tmp, "app.log"))
+	if err != nil {
+		return err
+	}
+	app.Stdout, app.Stderr = logf, logf
+	if err := app.Start(); err != nil {
+		return err
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- app.Wait() }()
+	defer func() {
+		app.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-exited:
+		case <-time.After(15 * time.Second):
+			app.Process.Kill()
+		}
+	}()
+	x := xdo{display: display}
+
+	// Sign in: the username field has the focus.
+	signIn, err := x.window(ctx, "^EServer \\(")
+	if err != nil {
+		return err
+	}
+	x.run("windowfocus", "--sync", signIn)
+	time.Sleep(time.Second) // the first frame
+	x.run("type", "--delay", "40", "alice")
+	x.run("key", "Return")
+	x.run("type", "--delay", "40", "pw-alice")
+	time.Sleep(700 * time.Millisecond)
+	if err := x.capture(signIn, filepath.Join(out, "signin.png")); err != nil {
+		return err
+	}
+	x.run("key", "Return")
+
+	list, err := x.window(ctx, "^EServer Messenger")
+	if err != nil {
+		return err
+	}
+	if _, err := bob.waitFor(ctx, func(e api.Event) bool {
+		return e.Contact != nil && e.Contact.Username == "alice" && e.Contact.Online()
+	}); err != nil {
+		return fmt.Errorf("bob waiting for alice online: %w", err)
+	}
+	time.Sleep(3 * time.Second) // contacts' presence reaches the list
+	if err := x.capture(list, filepath.Join(out, "contacts.png")); err != nil {
+		return err
+	}
+
+	// Bob writes; the conversation opens by itself. Alice answers.
+	if _, err := bob.Send(ctx, "alice", "Hi Alice! Are we still on for the beach on Saturday?"); err != nil {
+		return err
+	}
+	chat, err := x.window(ctx, "Conversation")
+	if err != nil {
+		return err
+	}
+	x.run("windowfocus", "--sync", chat)
+	time.Sleep(1500 * time.Millisecond)
+	geo := x.run("getwindowgeometry", "--shell", chat)
+	var h int
+	for _, l := range strings.Split(geo, "\n") {
+		fmt.Sscanf(l, "HEIGHT=%d", &h)
+	}
+	x.run("mousemove", "--sync", "--window", chat, "60", fmt.Sprint(h-40))
+	x.run("click", "1")
+	x.run("type", "--delay", "40", "Sure! I'll bring the volleyball.")
+	x.run("key", "Return")
+	if _, err := bob.waitFor(ctx, func(e api.Event) bool { return e.Message != nil && e.Message.From == "alice" }); err != nil {
+		return fmt.Errorf("bob waiting for alice's answer: %w", err)
+	}
+	if _, err := bob.Send(ctx, "alice", "Great, see you at 10 by the pier."); err != nil {
+		return err
+	}
+	time.Sleep(2 * time.Second)
+	if err := x.capture(chat, filepath.Join(out, "chat.png")); err != nil {
+		return err
+	}
+	log.Printf("saved signin.png, contacts.png and chat.png in %s", out)
+	return nil
+}
+
+// startXvfb starts a private display on the first free number.
+func startXvfb() (string, func(), error) {
+	for n := 140; n < 200; n++ {
+		if _, err := os.Stat(fmt.Sprintf("/tmp/.X11-unix/X%d", n)); err == nil {
+			continue
+		}
+		if _, err := os.Stat(fmt.Sprintf("/tmp/.X%d-lock", n)); err == nil {
+			continue
+		}
+		display := fmt.Sprintf(":%d", n)
+		cmd := exec.Command("Xvfb", display, "-screen", "0", "1280x800x24", "-nolisten", "tcp")
+		if err := cmd.Start(); err != nil {
+			return "", nil, err
+		}
+		stop := func() { cmd.Process.Kill(); cmd.Wait() }
+		for range 50 {
+			if _, err := os.Stat(fmt.Sprintf("/tmp/.X11-unix/X%d", n)); err == nil {
+				return display, stop, nil
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		stop()
+		return "", nil, fmt.Errorf("Xvfb %s did not start", display)
+	}
+	return "", nil, errors.New("no free X display")
+}
+
+// watched is a node with its event stream.
+type watched struct {
+	*node.Node
+	events <-chan api.Event
+	cancel context.CancelFunc
+}
+
+func openNode(dir string) (*watched, error) {
+	n, err := node.New(node.Config{ProfileDir: dir, Listen: []string{"/ip4/127.0.0.1/tcp/0"},
+		RetryMax: 500 * time.Millisecond, LookupInterval: time.Second, NoLAN: true})
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	return &watched{Node: n, events: n.Watch(ctx), cancel: cancel}, nil
+}
+
+func (w *watched) Close() error {
+	w.cancel()
+	return w.Node.Close()
+}
+
+// waitFor returns the first event that matches, within 30 seconds.
+func (w *watched) waitFor(ctx context.Context, match func(api.Event) bool) (api.Event, error) {
+	timeout := time.After(30 * time.Second)
+	for {
+		select {
+		case e, ok := <-w.events:
+			if !ok {
+				return api.Event{}, errors.New("event stream closed")
+			}
+			if match(e) {
+				return e, nil
+			}
+		case <-timeout:
+			return api.Event{}, errors.New("timed out")
+		case <-ctx.Done():
+			return api.Event{}, ctx.Err()
+		}
+	}
+}
+
+// xdo runs xdotool and import on the private display.
+type xdo struct{ display string }
+
+func (x xdo) run(args ...string) string {
+	cmd := exec.Command("xdotool", args...)
+	cmd.Env = append(os.Environ(), "DISPLAY="+x.display)
+	out, err := cmd.Output()
+	if err != nil {
+		log.Printf("xdotool %v: %v", args, err)
+	}
+	return strings.TrimSpace(string(out))
+}
+
+// window waits for a visible window whose title matches the pattern.
+func (x xdo) window(ctx context.Context, pattern string) (string, error) {
+	for range 150 {
+		cmd := exec.CommandContext(ctx, "xdotool", "search", "--onlyvisible", "--name", pattern)
+		cmd.Env = append(os.Environ(), "DISPLAY="+x.display)
+		if out, err := cmd.Output(); err == nil && len(strings.Fields(string(out))) > 0 {
+			return strings.Fields(string(out))[0], nil
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	return "", fmt.Errorf("no window %q appeared", pattern)
+}
+
+// capture saves one window (just its content: Xvfb runs no window manager).
+func (x xdo) capture(window, path string) error {
+	cmd := exec.Command("import", "-display", x.display, "-window", window, path)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("import %s: %v: %s", path, err, out)
+	}
+	log.Printf("saved %s", path)
+	return nil
+}
