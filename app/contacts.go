@@ -217,7 +217,8 @@ func (a *App) newMainWindow() *mainWindow {
 	m.win.SetContent(container.NewBorder(container.NewPadded(top), nil, nil, nil, list))
 	m.win.Resize(fyne.NewSize(360, 620))
 	m.win.SetIcon(iconResource)
-	// Closing the contact list quits, as there is no tray icon yet.
+	// Closing the contact list quits; where the desktop shows tray icons,
+	// setupTray (tray.go) makes it hide to the tray instead.
 	m.win.SetCloseIntercept(a.fyne.Quit)
 	return m
 }

@@ -110,6 +110,10 @@ func TestDisplayPictureExchange(t *testing.T) {
 	bob.waitContact("alice", api.RelationAccepted, api.StatusBusy)
 	alice.stop()
 	bob.waitContact("alice", api.RelationAccepted, api.StatusOffline)
+	// Offline, she keeps her name and picture in bob's list (as in MSN).
+	if cs, err := bob.Contacts(ctx(t)); err != nil || len(cs) != 1 || cs[0].Nick != "alice" || cs[0].AvatarPath == "" {
+		t.Fatalf("alice offline in bob's list: %+v (%v)", cs, err)
+	}
 	alice.open()
 	alice.login()
 	c := bob.waitFor("alice back", func(e api.Event) bool {

@@ -329,11 +329,17 @@ func (s *session) receivePresence(c store.Contact, p *wire.Presence) error {
 		return errAck(ackBadRequest)
 	}
 	wasOffline := c.Status == "" || api.Status(c.Status) == api.StatusOffline
-	c.Status, c.Nick, c.Subnick, c.Media = p.Status, p.Nick, p.Subnick, p.Media
-	c.Updated = s.n.cfg.Now()
-	if err := s.contactPicture(&c, p.Avatar); err != nil {
-		return err
+	if st == api.StatusOffline && p.Nick == "" && len(p.Avatar) == 0 {
+		// Signing off (or appearing offline) says only "offline": the list
+		// keeps showing the name and picture we knew, as MSN did.
+		c.Status, c.Subnick, c.Media = p.Status, "", ""
+	} else {
+		c.Status, c.Nick, c.Subnick, c.Media = p.Status, p.Nick, p.Subnick, p.Media
+		if err := s.contactPicture(&c, p.Avatar); err != nil {
+			return err
+		}
 	}
+	c.Updated = s.n.cfg.Now()
 	if err := s.store.PutContact(c); err != nil {
 		return err
 	}

@@ -24,6 +24,7 @@ import (
 	"syscall"
 	"time"
 
+	"eserver/assets"
 	"eserver/authserver/bundle"
 	"eserver/node"
 	"eserver/node/api"
@@ -79,11 +80,12 @@ func run(appBin, out string) error {
 		name    string
 		status  api.Status
 		subnick string
+		picture string // one of assets.Pictures
 	}{
-		{"alice", api.StatusOnline, "Saturday: beach volleyball!"},
-		{"bob", api.StatusOnline, "Off to the beach"},
-		{"carol", api.StatusBusy, "Deadline today, ping me tomorrow"},
-		{"dave", api.StatusOnline, "Back on Monday"},
+		{"alice", api.StatusOnline, "Saturday: beach volleyball!", "duck"},
+		{"bob", api.StatusOnline, "Off to the beach", "dog"},
+		{"carol", api.StatusBusy, "Deadline today, ping me tomorrow", "cat"},
+		{"dave", api.StatusOnline, "Back on Monday", "guitar"},
 	}
 	nodes := map[string]*watched{}
 	for _, p := range people {
@@ -109,6 +111,9 @@ func run(appBin, out string) error {
 		if err := n.SetPresence(ctx, api.PresenceUpdate{Nick: &nick, Subnick: &sub}); err != nil {
 			return err
 		}
+		if err := setPicture(ctx, n, tmp, p.picture); err != nil {
+			return err
+		}
 	}
 	alice := nodes["alice"]
 	for _, friend := range []string{"bob", "carol", "dave"} {
@@ -127,6 +132,28 @@ func run(appBin, out string) error {
 		}); err != nil {
 			return fmt.Errorf("alice waiting for %s to accept: %w", friend, err)
 		}
+	}
+	// Alice files Carol and Dave under Work, and has her contacts'
+	// pictures before her profile goes to the app.
+	for _, who := range []string{"carol", "dave"} {
+		if err := alice.SetContactGroup(ctx, who, "Work"); err != nil {
+			return err
+		}
+	}
+	if _, err := alice.waitFor(ctx, func(api.Event) bool {
+		cs, err := alice.Contacts(ctx)
+		if err != nil {
+			return false
+		}
+		have := 0
+		for _, c := range cs {
+			if c.AvatarPath != "" {
+				have++
+			}
+		}
+		return have == 3
+	}); err != nil {
+		return fmt.Errorf("alice waiting for her contacts' pictures: %w", err)
 	}
 	// Dave signs out; Alice's profile goes to the app.
 	nodes["dave"].Logout(ctx)
@@ -189,7 +216,7 @@ func run(appBin, out string) error {
 	}
 
 	// Bob writes; the conversation opens by itself. Alice answers.
-	if _, err := bob.Send(ctx, "alice", "Hi Alice! Are we still on for the beach on Saturday?"); err != nil {
+	if _, err := bob.Send(ctx, "alice", "Hi Alice! :) Are we still on for the beach on Saturday?"); err != nil {
 		return err
 	}
 	chat, err := x.window(ctx, "Conversation")
@@ -205,12 +232,12 @@ func run(appBin, out string) error {
 	}
 	x.run("mousemove", "--sync", "--window", chat, "60", fmt.Sprint(h-40))
 	x.run("click", "1")
-	x.run("type", "--delay", "40", "Sure! I'll bring the volleyball.")
+	x.run("type", "--delay", "40", "Sure! I'll bring the volleyball (y)")
 	x.run("key", "Return")
 	if _, err := bob.waitFor(ctx, func(e api.Event) bool { return e.Message != nil && e.Message.From == "alice" }); err != nil {
 		return fmt.Errorf("bob waiting for alice's answer: %w", err)
 	}
-	if _, err := bob.Send(ctx, "alice", "Great, see you at 10 by the pier."); err != nil {
+	if _, err := bob.Send(ctx, "alice", "Great, see you at 10 by the pier :D"); err != nil {
 		return err
 	}
 	time.Sleep(2 * time.Second)
@@ -324,4 +351,19 @@ func (x xdo) capture(window, path string) error {
 	}
 	log.Printf("saved %s", path)
 	return nil
+}
+
+// setPicture makes the gallery picture name n's display picture.
+func setPicture(ctx context.Context, n *watched, tmp, name string) error {
+	for _, p := range assets.Pictures {
+		if p.Name != name {
+			continue
+		}
+		path := filepath.Join(tmp, name+".png")
+		if err := os.WriteFile(path, p.PNG, 0o600); err != nil {
+			return err
+		}
+		return n.SetAvatar(ctx, path, api.Crop{})
+	}
+	return fmt.Errorf("no gallery picture %q", name)
 }
