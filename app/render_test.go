@@ -10,7 +10,7 @@ import (
 	"eserver/node/api"
 )
 
-// Render tests: the sign-in and Options windows, drawn by Fyne's software
+// Render tests: the sign-in, Options, contact-list and conversation windows, drawn by Fyne's software
 // renderer in both themes, must match the PNGs in testdata/ pixel for pixel,
 // so an unintended change to how a window looks fails a test instead of
 // reaching users unseen.
@@ -76,6 +76,66 @@ func TestRenderOptions(t *testing.T) {
 				s.tabs.SelectIndex(i)
 				test.AssertRendersToImage(t, "options-"+name+"-"+th+".png", s.win.Canvas())
 			}
+		})
+	}
+}
+
+// renderDay is a fixed moment for the conversation render, so its times
+// and day separator never change between runs.
+var renderDay = time.Date(2026, 11, 21, 14, 5, 0, 0, time.Local)
+
+// signedInRender is renderApp signed in as Alice with a list to show: a
+// group, online and offline contacts, a pending request.
+func signedInRender(t *testing.T, th string) (*App, *fakeAPI) {
+	a, fake := renderApp(t, th)
+	a.signIn.username.SetText("alice")
+	a.signIn.password.SetText("secret")
+	test.Tap(a.signIn.button)
+	acc := *a.account
+	acc.Nick, acc.Subnick, acc.Status = "Alice", "Saturday: beach volleyball!", api.StatusOnline
+	a.apply(api.Event{Account: &acc})
+	people := []api.Contact{
+		{Username: "bob", Relation: api.RelationAccepted, Via: api.ViaDirect,
+			Presence: api.Presence{Status: api.StatusOnline, Nick: "Bob", Subnick: "Off to the beach"}},
+		{Username: "carol", Relation: api.RelationAccepted, Group: "Work",
+			Presence: api.Presence{Status: api.StatusBusy, Nick: "Carol", Subnick: "Deadline today"}},
+		{Username: "dave", Relation: api.RelationAccepted, Group: "Work", Presence: api.Presence{Status: api.StatusOffline, Nick: "Dave"}},
+		{Username: "erin", Relation: api.RelationAccepted, Presence: api.Presence{Status: api.StatusAway, Nick: "Erin", Media: "Daft Punk - One More Time"}},
+		{Username: "frank", Relation: api.RelationAccepted, Presence: api.Presence{Status: api.StatusOffline, Nick: "Frank"}},
+		{Username: "grace", Relation: api.RelationPendingIn, RequestMessage: "Hi, it's Grace from the club"},
+	}
+	for _, c := range people {
+		a.apply(api.Event{Contact: &c})
+	}
+	return a, fake
+}
+
+func TestRenderContactList(t *testing.T) {
+	for _, th := range []string{themeLight, themeDark} {
+		t.Run(th, func(t *testing.T) {
+			a, _ := signedInRender(t, th)
+			w := a.main.win
+			w.Resize(fyne.NewSize(360, 620))
+			w.Content().Refresh() // the request card appeared: lay out again, as the desktop driver does
+			test.AssertRendersToImage(t, "contacts-"+th+".png", w.Canvas())
+		})
+	}
+}
+
+func TestRenderConversation(t *testing.T) {
+	for _, th := range []string{themeLight, themeDark} {
+		t.Run(th, func(t *testing.T) {
+			useFakeClock(t, renderDay.Add(10*time.Minute))
+			a, _ := signedInRender(t, th)
+			c := a.chat("bob")
+			c.setHistory([]api.Message{
+				{ID: "m1", From: "bob", To: "alice", Text: "Hi Alice! :) Are we still on for Saturday?", Time: renderDay, State: api.StateReceived},
+				{ID: "m2", From: "alice", To: "bob", Text: "Sure! I'll bring the volleyball (y)", Time: renderDay.Add(time.Minute), State: api.StateDelivered},
+				{ID: "m3", From: "bob", To: "alice", Text: "Great, see you at 10 by the pier :D", Time: renderDay.Add(2 * time.Minute), State: api.StateReceived},
+			})
+			c.show(false)
+			c.win.Resize(fyne.NewSize(600, 480))
+			test.AssertRendersToImage(t, "conversation-"+th+".png", c.win.Canvas())
 		})
 	}
 }
