@@ -235,7 +235,7 @@ func foundText(n int, more bool) string {
 
 // peerOf is the contact a hit's conversation is with.
 func (h *historyWindow) peerOf(hit api.HistoryHit) string {
-	if hit.From == h.app.me() {
+	if hit.From == h.app.me() || api.IsConversation(hit.To) {
 		return hit.To
 	}
 	return hit.From
@@ -269,9 +269,21 @@ func newHistoryRow() *historyRow {
 func (r *historyRow) CreateRenderer() fyne.WidgetRenderer { return widget.NewSimpleRenderer(r.box) }
 
 func (r *historyRow) set(a *App, hit api.HistoryHit) {
-	if hit.From == a.me() {
+	switch conv, isConv := a.conversations[hit.To]; {
+	case api.IsConversation(hit.To):
+		// A multi-party conversation: who wrote, and with whom.
+		who := a.nameOf(hit.From)
+		if hit.From == a.me() {
+			who = "You"
+		}
+		with := "a conversation"
+		if isConv {
+			with = a.membersText(conv)
+		}
+		r.name.SetText(who + " in " + with)
+	case hit.From == a.me():
 		r.name.SetText("You to " + a.nameOf(hit.To))
-	} else {
+	default:
 		r.name.SetText(a.nameOf(hit.From))
 	}
 	r.when.SetText(hit.Time.Local().Format("Mon 2 Jan 2006 15:04"))

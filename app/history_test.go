@@ -295,3 +295,25 @@ func TestSnippetSegments(t *testing.T) {
 		}
 	}
 }
+
+// TestHistoryConversationHit: a hit in a multi-party conversation names its
+// author and the conversation, and opens the conversation, not a chat with
+// its author alone.
+func TestHistoryConversationHit(t *testing.T) {
+	a, fake, h := historyApp(t)
+	id := "#000000000000000000000000000000ee"
+	a.apply(api.Event{Conversation: &api.ConversationEvent{Conversation: api.Conversation{ID: id,
+		Members: []string{"alice", "bob", "carol"}}, Joined: "carol", By: "alice"}})
+	fake.hits = []api.HistoryHit{hit(11, "bob", id, "picnic on sunday", "picnic")}
+	test.Type(h.search, "picnic")
+	if got := shownHits(t, h); len(got) != 1 || !strings.HasPrefix(got[0], "Bob in Bob and Carol |") {
+		t.Fatalf("rows %q", got)
+	}
+	h.list.Select(0)
+	if chat := a.chats[id]; chat == nil || !chat.shown {
+		t.Fatal("the hit did not open the conversation")
+	}
+	if a.chats["bob"] != nil && a.chats["bob"].shown {
+		t.Fatal("the hit opened a chat with its author alone")
+	}
+}
