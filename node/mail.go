@@ -215,8 +215,23 @@ func (s *session) drainMail(ctx context.Context) error {
 	// fsync) for all of them. Should that fail, nothing is acknowledged, so
 	// the homes keep the mail for the next drain.
 	var batch []store.Message
+	// Per sending device: the envelopes no session of ours opens.
+	type lostMail struct {
+		sender *ticket.Ticket
+		ids    []string
+	}
+	lost := map[peer.ID]*lostMail{}
 	for _, e := range pending {
 		p, err := s.open(e.sender, e.env)
+		if errors.Is(err, errSessionReset) {
+			l := lost[e.sender.Peer]
+			if l == nil {
+				l = &lostMail{sender: e.sender}
+				lost[e.sender.Peer] = l
+			}
+			l.ids = append(l.ids, e.env.Id)
+			continue // asked for again below, not dropped
+		}
 		if err == nil {
 			err = s.applyIn(e.sender, e.env.Id, p, &batch)
 		}
@@ -249,6 +264,11 @@ func (s *session) drainMail(ctx context.Context) error {
 				break
 			}
 			seqs = seqs[n:]
+		}
+	}
+	for _, l := range lost {
+		if err := s.askResend(l.sender, l.ids); err != nil {
+			errs = append(errs, err)
 		}
 	}
 	for sender, ids := range receipts {
@@ -329,6 +349,58 @@ func (s *session) receiveReceipt(from string, r *wire.Receipt) error {
 		if changed {
 			s.n.emit(api.Event{Delivered: &api.Delivery{ID: id, To: from}})
 		}
+	}
+	return nil
+}
+
+// askResend asks a contact to send again the mailed envelopes ids, which no
+// session of ours opened: our session with that device is gone (a restore,
+// a crash at the wrong moment), so ours is dropped and the request starts a
+// new one, in which the answer comes.
+func (s *session) askResend(t *ticket.Ticket, ids []string) error {
+	if !s.accepted(t.Username) {
+		return nil
+	}
+	s.n.log.Info("mail from a session we no longer have: asking for it again", "from", t.Username, "items", len(ids))
+	if err := s.resetSessions(t.Peer); err != nil {
+		return err
+	}
+	for len(ids) > 0 {
+		n := min(len(ids), maxReceiptIDs)
+		if err := s.enqueue(t.Username, &wire.Payload{Kind: &wire.Payload_ResendRequest{ResendRequest: &wire.ResendRequest{Ids: ids[:n]}}}, nil); err != nil {
+			return err
+		}
+		ids = ids[n:]
+	}
+	return nil
+}
+
+// receiveResendRequest queues again our messages to from that it could not
+// open: only chat messages of ours to that contact still waiting for their
+// receipt, each under its own ID (so a copy that did arrive is not shown
+// twice) and its own time.
+func (s *session) receiveResendRequest(from string, r *wire.ResendRequest) error {
+	if len(r.Ids) > maxReceiptIDs {
+		return errAck(ackBadRequest)
+	}
+	resent := 0
+	for _, id := range r.Ids {
+		m, err := s.store.Message(id)
+		if err != nil || !m.Outgoing || m.Peer != from || m.State != string(api.StateQueued) {
+			continue
+		}
+		p := &wire.Payload{SentUnixMilli: m.Time.UnixMilli(), Kind: &wire.Payload_Chat{Chat: &wire.Chat{Text: m.Text}}}
+		raw, err := proto.Marshal(p)
+		if err != nil {
+			return err
+		}
+		if _, err := s.store.Enqueue(nil, store.OutboxEntry{ID: m.ID, Peer: from, Payload: raw, Created: s.n.cfg.Now()}); err != nil {
+			continue // still in the outbox: it goes anyway
+		}
+		resent++
+	}
+	if resent > 0 {
+		s.courierFor(from).poke()
 	}
 	return nil
 }

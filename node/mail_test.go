@@ -2,11 +2,13 @@ package node
 
 import (
 	"fmt"
+	"path/filepath"
 	"slices"
 	"testing"
 	"time"
 
 	"eserver/node/api"
+	"eserver/node/store"
 	"eserver/node/ticket"
 	"eserver/node/wire"
 	"eserver/supernode"
@@ -145,5 +147,58 @@ func TestOrderMail(t *testing.T) {
 				t.Fatalf("got %v, want %v", got, tt.want)
 			}
 		})
+	}
+}
+
+// TestMailFromALostSession: bob's node lost its session with alice (say, a
+// restore from an older copy) while her messages waited in his mailbox,
+// sealed in that session. He cannot open them, so he asks her to send them
+// again, in a new session; they arrive once each, in order, and alice sees
+// them delivered. Nothing she wrote is lost.
+func TestMailFromALostSession(t *testing.T) {
+	svc := testBundle(t)
+	alice, bob := friends(t, svc.Addr())
+	// A first message each way: both hold a ratchet session.
+	if _, err := alice.Send(ctx(t), "bob", "hello"); err != nil {
+		t.Fatal(err)
+	}
+	bob.collect("alice", 1)
+	bob.stop()
+	alice.waitContact("bob", api.RelationAccepted, api.StatusOffline)
+	var ids []string
+	for i := range 3 {
+		id, err := alice.Send(ctx(t), "bob", fmt.Sprintf("while you were away #%d", i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, id)
+	}
+	sa, _ := alice.current()
+	waitUntil(t, "alice's messages in bob's mailbox", func() bool {
+		out, _ := sa.store.Outbox("bob")
+		d, _ := svc.Mailbox.DepthOf(supernode.MailboxID(svc.Host.ID(), "bob"))
+		return len(out) == 0 && d >= 3
+	})
+	// Bob's store forgets the session the mail is sealed in.
+	st, err := store.Open(filepath.Join(bob.dir, "accounts", "bob", "eserver.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.DeleteSessions(sa.host.ID().String()); err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+
+	bob.open()
+	bob.login()
+	got := bob.collect("alice", 3)
+	for i, m := range got {
+		if m.ID != ids[i] || m.Text != fmt.Sprintf("while you were away #%d", i) {
+			t.Fatalf("message %d: %+v", i, m)
+		}
+	}
+	waitDelivered(t, alice, "bob", 4)
+	if h := fullHistory(t, bob, "alice"); len(h) != 4 {
+		t.Fatalf("bob's history holds %d messages, want 4: %+v", len(h), h)
 	}
 }

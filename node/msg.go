@@ -269,6 +269,11 @@ func (s *session) applyIn(t *ticket.Ticket, id string, p *wire.Payload, batch *[
 			return errAck(ackNotContact)
 		}
 		return s.receiveAvatarRequest(from, k.AvatarRequest)
+	case *wire.Payload_ResendRequest:
+		if rel != api.RelationAccepted {
+			return errAck(ackNotContact)
+		}
+		return s.receiveResendRequest(from, k.ResendRequest)
 	case *wire.Payload_GroupEvent:
 		if rel != api.RelationAccepted {
 			return errAck(ackNotContact)
