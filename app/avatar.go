@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"image"
 	"image/color"
@@ -28,11 +29,8 @@ import (
 
 	"eserver/assets"
 	"eserver/node/api"
+	"eserver/node/picture"
 )
-
-// maxPicturePixels bounds the pictures the picker decodes: a small file can
-// claim a huge size and take the memory of the whole app to decode.
-const maxPicturePixels = 40 << 20
 
 // statusColour is the colour of a status's glyph, for frames around
 // display pictures (Windows Live Messenger framed them so).
@@ -346,26 +344,21 @@ func (p *avatarPicker) setChosen(i int) {
 	}
 }
 
-// decodePicture reads a PNG, JPEG or GIF, refusing what is not a picture
-// or is too large to decode safely; problem says why in plain words.
+// decodePicture reads a PNG, JPEG or GIF with the node's own bounded
+// decoder (node/picture), refusing what is not a picture or too large to
+// decode safely; problem says why in plain words.
 func decodePicture(path string) (img image.Image, problem string) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, "The picture could not be opened: " + err.Error()
 	}
 	defer f.Close()
-	cfg, _, err := image.DecodeConfig(f)
-	if err != nil {
+	img, err = picture.Decode(f)
+	switch {
+	case errors.Is(err, picture.ErrTooLarge):
+		return nil, "That picture is too large. Choose a smaller one."
+	case err != nil:
 		return nil, "That file is not a picture EServer can read. Choose a PNG, JPEG or GIF file."
-	}
-	if cfg.Width <= 0 || cfg.Height <= 0 || cfg.Width*cfg.Height > maxPicturePixels {
-		return nil, fmt.Sprintf("That picture is too large (%d×%d). Choose a smaller one.", cfg.Width, cfg.Height)
-	}
-	if _, err := f.Seek(0, 0); err != nil {
-		return nil, "The picture could not be read: " + err.Error()
-	}
-	if img, _, err = image.Decode(f); err != nil {
-		return nil, "That picture is damaged and could not be read."
 	}
 	return img, ""
 }

@@ -9,7 +9,6 @@ import (
 	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/canvas"
 	"fyne.io/fyne/v2/container"
-	"fyne.io/fyne/v2/dialog"
 	"fyne.io/fyne/v2/driver/desktop"
 	"fyne.io/fyne/v2/layout"
 	"fyne.io/fyne/v2/theme"
@@ -59,7 +58,6 @@ type chatWindow struct {
 	inviteBtn  *widget.Button
 	leaveBtn   *widget.Button
 	invitePick *widget.Select
-	inviteDlg  *dialog.ConfirmDialog
 
 	// The status bar under the entry: "Bob is typing..." while they type,
 	// else when their last message came.

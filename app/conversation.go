@@ -121,13 +121,12 @@ func (c *chatWindow) showInvite() {
 	}
 	c.invitePick = widget.NewSelect(labels, nil)
 	c.invitePick.SetSelectedIndex(0)
-	c.inviteDlg = dialog.NewCustomConfirm("Invite someone to this conversation", "Invite", "Cancel", c.invitePick, func(ok bool) {
+	dialog.ShowCustomConfirm("Invite someone to this conversation", "Invite", "Cancel", c.invitePick, func(ok bool) {
 		if !ok || c.invitePick.SelectedIndex() < 0 {
 			return
 		}
 		c.invite(choices[c.invitePick.SelectedIndex()])
 	}, c.win)
-	c.inviteDlg.Show()
 }
 
 // invite brings username in; from a two-party window the conversation

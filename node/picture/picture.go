@@ -42,8 +42,10 @@ var (
 	ErrBadCrop  = errors.New("crop outside the image")
 )
 
-// decode reads an image of at most MaxPixels from r.
-func decode(r io.Reader) (image.Image, error) {
+// Decode reads an image of at most MaxPixels from r, checking its
+// dimensions before decoding it. The picker decodes with it too, so what the
+// user can choose is what SetAvatar accepts.
+func Decode(r io.Reader) (image.Image, error) {
 	var buf bytes.Buffer
 	if _, err := io.Copy(&buf, io.LimitReader(r, MaxFile+1)); err != nil {
 		return nil, fmt.Errorf("reading image: %w", err)
@@ -68,7 +70,7 @@ func decode(r io.Reader) (image.Image, error) {
 // Avatar makes a display picture from the image in r: the square crop of
 // it, scaled to api.AvatarSize, as PNG.
 func Avatar(r io.Reader, crop api.Crop) ([]byte, error) {
-	img, err := decode(r)
+	img, err := Decode(r)
 	if err != nil {
 		return nil, err
 	}
@@ -126,7 +128,7 @@ func Thumbnail(path string) ([]byte, error) {
 		return nil, err
 	}
 	defer f.Close()
-	img, err := decode(f)
+	img, err := Decode(f)
 	if err != nil {
 		return nil, err
 	}
