@@ -196,9 +196,9 @@ func TestOfferLimits(t *testing.T) {
 
 func TestNonceAndADDiffer(t *testing.T) {
 	o := Offer{ID: NewID(), Size: 10 * MinChunkSize, ChunkSize: MinChunkSize}
-	seen := map[[24]byte]bool{}
+	seen := map[[nonceLen]byte]bool{}
 	for i := range o.Chunks() {
-		n := nonce(o.ID, i)
+		n := nonce(i)
 		if seen[n] {
 			t.Fatalf("nonce of chunk %d repeats", i)
 		}
@@ -206,8 +206,10 @@ func TestNonceAndADDiffer(t *testing.T) {
 	}
 	other := o
 	other.Size--
-	if ad(&o, 1) == ad(&other, 1) || ad(&o, 1) == ad(&o, 2) {
-		t.Fatal("associated data does not bind size and index")
+	again := o
+	again.ID = NewID()
+	if ad(&o, 1) == ad(&other, 1) || ad(&o, 1) == ad(&o, 2) || ad(&o, 1) == ad(&again, 1) {
+		t.Fatal("associated data does not bind transfer, size and index")
 	}
 }
 

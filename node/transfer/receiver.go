@@ -20,7 +20,6 @@ import (
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
-	"golang.org/x/crypto/chacha20poly1305"
 )
 
 // Receiver fetches offered files. Its exported fields are its configuration;
@@ -117,9 +116,9 @@ func (r *Receiver) Receive(ctx context.Context, req Request) (string, error) {
 		r.mu.Unlock()
 	}()
 
-	aead, err := chacha20poly1305.NewX(o.Key[:])
+	aead, err := newAEAD(o.Key)
 	if err != nil {
-		return "", fmt.Errorf("file key: %w", err)
+		return "", err
 	}
 	j := &job{Receiver: r, req: req, o: &o, aead: aead, name: CleanName(o.Name),
 		attempts: make(map[uint64]int), hash: sha256.New()}
@@ -127,11 +126,7 @@ func (r *Receiver) Receive(ctx context.Context, req Request) (string, error) {
 	if err := j.open(); err != nil {
 		return "", err
 	}
-	defer func() {
-		if j.f != nil {
-			j.f.Close()
-		}
-	}()
+	defer j.closeFiles()
 	defer j.tidy()
 	j.prog = newProgress(req.Progress, o.ID, j.doneBytes(), o.Size)
 	for {
@@ -202,6 +197,8 @@ type job struct {
 	name string
 	part string
 	f    File
+	// direct is the part file opened for direct writes (direct.go), or nil.
+	direct File
 	n    uint64 // chunks
 	done []bool // chunks marked in the chunk map, len n
 
@@ -249,6 +246,13 @@ func (j *job) open() error {
 	}
 	j.f = f
 	j.created = fresh
+	if oDirect != 0 && j.o.chunkSize()%directAlign == 0 {
+		// Failing is no error: not every file system takes O_DIRECT, and
+		// ordinary writes work everywhere.
+		if d, err := j.FS.OpenFile(j.part, os.O_WRONLY|oDirect, 0); err == nil {
+			j.direct = d
+		}
+	}
 	j.lastSync = time.Now()
 	for j.hashed < j.n && j.done[j.hashed] {
 		if err := j.hashFromDisk(j.hashed); err != nil {
@@ -264,11 +268,36 @@ func (j *job) tidy() {
 	if j.finished || !j.created || slices.Contains(j.done, true) || len(j.pending) > 0 || len(j.syncBatch) > 0 {
 		return
 	}
+	j.closeFiles()
+	j.FS.Remove(j.part)
+}
+
+// closeFiles closes the part file's descriptors.
+func (j *job) closeFiles() {
+	if j.direct != nil {
+		j.direct.Close()
+		j.direct = nil
+	}
 	if j.f != nil {
 		j.f.Close()
 		j.f = nil
 	}
-	j.FS.Remove(j.part)
+}
+
+// writeAt writes p at off in the part file, directly when it can.
+func (j *job) writeAt(p []byte, off int64) error {
+	if j.direct != nil && directOK(p, off) {
+		_, err := j.direct.WriteAt(p, off)
+		if !errors.Is(err, syscall.EINVAL) {
+			return err
+		}
+		// The file system took O_DIRECT at open but refuses the write:
+		// ordinary writes from now on.
+		j.direct.Close()
+		j.direct = nil
+	}
+	_, err := j.f.WriteAt(p, off)
+	return err
 }
 
 // doneBytes is the size of the chunks already done.
@@ -355,7 +384,7 @@ func (j *job) round(ctx context.Context, rs []chunkRange) (err error) {
 	const depth = 3
 	free := make(chan []byte, depth)
 	for range depth {
-		free <- make([]byte, j.o.chunkSize()+Overhead)
+		free <- alignedBuf(j.o.chunkSize() + Overhead)
 	}
 	got := make(chan opened, depth)
 	rctx, rcancel := context.WithCancel(ctx)
@@ -433,7 +462,7 @@ func (j *job) read(ctx context.Context, st network.Stream, rs []chunkRange, free
 				next = rs[k].first
 			}
 		}
-		nc, a := nonce(j.o.ID, i), ad(j.o, i)
+		nc, a := nonce(i), ad(j.o, i)
 		plain, err := j.aead.Open(ct[:0], nc[:], ct, a[:])
 		if err != nil {
 			plain = nil
@@ -454,7 +483,7 @@ func (j *job) read(ctx context.Context, st network.Stream, rs []chunkRange, free
 
 // write puts chunk i on disk and hashes it if it is next in order.
 func (j *job) write(i uint64, plain []byte) error {
-	if _, err := j.f.WriteAt(plain, int64(i)*int64(j.o.chunkSize())); err != nil {
+	if err := j.writeAt(plain, int64(i)*int64(j.o.chunkSize())); err != nil {
 		return fmt.Errorf("writing chunk %d to %s: %w", i, j.part, classify(err))
 	}
 	if i == j.hashed {
@@ -566,14 +595,17 @@ func (j *job) finish() (string, error) {
 	if sum := j.hash.Sum(nil); string(sum) != string(j.o.SHA256[:]) {
 		// Every chunk authenticated, so the sender sealed other bytes than
 		// it hashed, or our disk changed them: start over next time.
-		j.f.Close()
-		j.f = nil
+		j.closeFiles()
 		j.FS.Remove(j.part)
 		j.Chunks.Forget(j.o.ID)
 		return "", fmt.Errorf("%w: SHA-256 of the received file does not match the offer", ErrCorrupt)
 	}
 	if err := j.f.Sync(); err != nil {
 		return "", fmt.Errorf("syncing %s: %w", j.part, classify(err))
+	}
+	if j.direct != nil {
+		j.direct.Close() // nothing buffered: its writes are in the file
+		j.direct = nil
 	}
 	err := j.f.Close()
 	j.f = nil

@@ -13,7 +13,6 @@ import (
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
-	"golang.org/x/crypto/chacha20poly1305"
 )
 
 // Share is a file offered to one peer.
@@ -138,9 +137,9 @@ func (s *Sender) Add(sh Share) error {
 	if fi.Size() != sh.Offer.Size {
 		return fmt.Errorf("%w: %s is %d bytes, offer says %d", ErrChanged, sh.Path, fi.Size(), sh.Offer.Size)
 	}
-	aead, err := chacha20poly1305.NewX(sh.Offer.Key[:])
+	aead, err := newAEAD(sh.Offer.Key)
 	if err != nil {
-		return fmt.Errorf("file key: %w", err)
+		return err
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -325,7 +324,7 @@ func (s *Sender) seal(f *os.File, sh *share, i uint64, buf []byte) ([]byte, erro
 		}
 		return nil, fmt.Errorf("reading chunk %d of %s: %w", i, sh.Path, err)
 	}
-	nc, a := nonce(sh.Offer.ID, i), ad(&sh.Offer, i)
+	nc, a := nonce(i), ad(&sh.Offer, i)
 	ct := sh.aead.Seal(plain[:0], nc[:], plain, a[:])
 	if s.tamper != nil {
 		s.tamper(sh.Offer.ID, i, ct)
