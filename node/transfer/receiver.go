@@ -199,8 +199,8 @@ type job struct {
 	f    File
 	// direct is the part file opened for direct writes (direct.go), or nil.
 	direct File
-	n    uint64 // chunks
-	done []bool // chunks marked in the chunk map, len n
+	n      uint64 // chunks
+	done   []bool // chunks marked in the chunk map, len n
 
 	// hash covers chunks [0, hashed) in order: the done prefix is read back
 	// at the start, then chunks arriving in order are hashed as they are
