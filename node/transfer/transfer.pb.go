@@ -1,4 +1,4 @@
-// Messages of /eserver/transfer/1.0.0. Only the small control messages are
+// Messages of /eserver/transfer/2.0.0. Only the small control messages are
 // protobuf; chunk frames are a fixed binary layout (frame.go) so that a
 // 256 KiB ciphertext is written and read without a marshalling copy.
 
