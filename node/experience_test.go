@@ -15,6 +15,8 @@ import (
 
 	"eserver/node/api"
 	"eserver/node/store"
+	"eserver/node/transfer"
+	"eserver/node/wire"
 )
 
 // writePNG writes a w×h picture of one colour and returns its path.
@@ -151,6 +153,72 @@ func TestDisplayPictureExchange(t *testing.T) {
 }
 
 func sha(b []byte) []byte { s := sha256.Sum256(b); return s[:] }
+
+// TestAvatarOfferNamesThePicture: an offer of a display picture says which
+// picture it carries by its name (hex SHA-256 + ".png"; its hash is the
+// transfer's BLAKE3), so an offer named for another picture than the one
+// the contact advertises is not fetched, and bytes that arrive under a
+// name that is not their SHA-256 are refused rather than cached.
+func TestAvatarOfferNamesThePicture(t *testing.T) {
+	alice := newTestNode(t, testServer(t), "alice")
+	alice.register()
+	alice.login()
+	s, err := alice.current()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	pic, err := os.ReadFile(writePNG(t, dir, "p.png", 40, 40, color.NRGBA{B: 200, A: 255}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := hex.EncodeToString(sha(pic))
+	other := hex.EncodeToString(sha([]byte("another picture")))
+	if err := s.store.PutContact(store.Contact{Username: "bob", Relation: string(api.RelationAccepted), Avatar: h}); err != nil {
+		t.Fatal(err)
+	}
+
+	for name, o := range map[string]*wire.FileOffer{
+		"another picture's name": {Name: pictureFile(other)},
+		"no name":                {Name: ""},
+		"short hash":             {Name: pictureFile(h), Hash: make([]byte, transfer.HashSize-1)},
+	} {
+		o.Id, o.Key, o.Size, o.ChunkSize, o.Kind = bytes.Repeat([]byte{1}, 16), make([]byte, 32), int64(len(pic)), transfer.DefaultChunkSize, wire.FileOffer_AVATAR
+		if o.Hash == nil {
+			o.Hash = make([]byte, transfer.HashSize)
+		}
+		if err := s.receiveAvatarOffer("bob", o); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if _, err := s.store.Transfer(o.Id); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("%s: the offer was taken (%v)", name, err)
+		}
+	}
+
+	arrived := func(name string) error {
+		f := filepath.Join(dir, "arrived.png")
+		if err := os.WriteFile(f, pic, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		err := s.pictureArrived(store.Transfer{Peer: "bob", Name: name, Kind: store.KindAvatar}, f)
+		if _, serr := os.Stat(f); serr == nil {
+			t.Fatal("the received file was left behind")
+		}
+		return err
+	}
+	if err := arrived(pictureFile(other)); !errors.Is(err, transfer.ErrCorrupt) {
+		t.Fatalf("bytes under another picture's name: %v, want ErrCorrupt", err)
+	}
+	if alice.picturePath(other) != "" || alice.picturePath(h) != "" {
+		t.Fatal("a picture that did not match its name was cached")
+	}
+	if err := arrived(pictureFile(h)); err != nil {
+		t.Fatal(err)
+	}
+	if alice.picturePath(h) == "" {
+		t.Fatal("the picture was not cached under its SHA-256")
+	}
+}
 
 func TestSetAvatarRefusesBadInput(t *testing.T) {
 	alice := newTestNode(t, testServer(t), "alice")

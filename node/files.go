@@ -66,7 +66,7 @@ func offerOf(t store.Transfer) transfer.Offer {
 	o := transfer.Offer{Name: t.Name, Size: t.Size, ChunkSize: t.ChunkSize}
 	copy(o.ID[:], t.ID)
 	copy(o.Key[:], t.Key)
-	copy(o.SHA256[:], t.SHA256)
+	copy(o.Hash[:], t.Hash)
 	return o
 }
 
@@ -288,10 +288,10 @@ func (s *session) receiveFileOffer(from string, o *wire.FileOffer) error {
 		thumb = nil
 	}
 	name := transfer.CleanName(o.Name)
-	if len(o.Id) != 16 || len(o.Key) != 32 || len(o.Sha256) != 32 || name == "" {
+	if len(o.Id) != 16 || len(o.Key) != 32 || len(o.Hash) != transfer.HashSize || name == "" {
 		return errAck(ackBadRequest)
 	}
-	t := store.Transfer{ID: o.Id, Peer: from, Name: name, Size: o.Size, ChunkSize: int(o.ChunkSize), Key: o.Key, SHA256: o.Sha256,
+	t := store.Transfer{ID: o.Id, Peer: from, Name: name, Size: o.Size, ChunkSize: int(o.ChunkSize), Key: o.Key, Hash: o.Hash,
 		State: string(api.TransferIncoming), Created: s.n.cfg.Now(), Thumbnail: thumb}
 	if o := offerOf(t); o.Check() != nil {
 		return errAck(ackBadRequest)
@@ -398,14 +398,14 @@ func (n *Node) SendFile(ctx context.Context, to, path string) (string, error) {
 	// read) goes without.
 	thumb, _ := picture.Thumbnail(abs)
 	t := store.Transfer{ID: o.ID[:], Peer: to, Outgoing: true, Name: o.Name, Size: o.Size, ChunkSize: o.ChunkSize,
-		Key: o.Key[:], SHA256: o.SHA256[:], Path: abs, State: string(api.TransferOffered), Created: s.n.cfg.Now(), Thumbnail: thumb}
+		Key: o.Key[:], Hash: o.Hash[:], Path: abs, State: string(api.TransferOffered), Created: s.n.cfg.Now(), Thumbnail: thumb}
 	if err := s.store.PutTransfer(t); err != nil {
 		return "", err
 	}
 	if err := s.share(t); err != nil {
 		return "", err
 	}
-	offer := &wire.FileOffer{Id: t.ID, Name: t.Name, Size: t.Size, ChunkSize: uint32(t.ChunkSize), Key: t.Key, Sha256: t.SHA256,
+	offer := &wire.FileOffer{Id: t.ID, Name: t.Name, Size: t.Size, ChunkSize: uint32(t.ChunkSize), Key: t.Key, Hash: t.Hash,
 		Thumbnail: thumb}
 	if err := s.enqueue(to, &wire.Payload{Kind: &wire.Payload_FileOffer{FileOffer: offer}}, nil); err != nil {
 		return "", err

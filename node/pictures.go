@@ -24,6 +24,11 @@ import (
 // takes without asking its user. Pictures are cached by hash in the
 // profile's "pictures" folder, shared by every account of the profile:
 // a name that is a hash cannot be mixed up.
+//
+// The picture's name (its hex SHA-256) and the transfer's hash (BLAKE3, as
+// for every file) are two different digests: the offer says which picture
+// it carries by its file name, pictureFile(h), and the receiver checks the
+// SHA-256 of what arrived against that name before caching it.
 
 const (
 	settingAvatar = settingPresence + "avatar" // our picture's hex SHA-256
@@ -64,12 +69,16 @@ func (n *Node) picturePath(h string) string {
 	if !validHash(h) {
 		return ""
 	}
-	p := filepath.Join(n.pictureDir(), h+".png")
+	p := filepath.Join(n.pictureDir(), pictureFile(h))
 	if _, err := os.Stat(p); err != nil {
 		return ""
 	}
 	return p
 }
+
+// pictureFile is the name picture h travels under in its offer and is
+// cached as.
+func pictureFile(h string) string { return h + ".png" }
 
 func validHash(h string) bool {
 	b, err := hex.DecodeString(h)
@@ -116,7 +125,7 @@ func (n *Node) cachePicture(h string, data []byte) error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("picture cache: %w", err)
 	}
-	final := filepath.Join(dir, h+".png")
+	final := filepath.Join(dir, pictureFile(h))
 	if _, err := os.Stat(final); err == nil {
 		return nil
 	}
@@ -180,36 +189,44 @@ func (s *session) receiveAvatarRequest(from string, r *wire.AvatarRequest) error
 	if !s.pics.due(&s.pics.answered, from, s.n.cfg.Now()) {
 		return nil
 	}
+	// The offer's hash is BLAKE3; the picture's name is its SHA-256, so
+	// check the cached file against its name here (it is small).
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("offering our picture: %w", err)
+	}
+	if sum := sha256.Sum256(data); hex.EncodeToString(sum[:]) != h {
+		return fmt.Errorf("offering our picture: cached file does not match its name %s", h)
+	}
 	o, err := transfer.NewOffer(path, transfer.DefaultChunkSize)
 	if err != nil {
 		return fmt.Errorf("offering our picture: %w", err)
 	}
-	if hex.EncodeToString(o.SHA256[:]) != h {
-		return fmt.Errorf("offering our picture: cached file does not match its name %s", h)
-	}
-	t := store.Transfer{ID: o.ID[:], Peer: from, Outgoing: true, Name: h + ".png", Size: o.Size, ChunkSize: o.ChunkSize,
-		Key: o.Key[:], SHA256: o.SHA256[:], Path: path, State: string(api.TransferOffered), Created: s.n.cfg.Now(), Kind: store.KindAvatar}
+	t := store.Transfer{ID: o.ID[:], Peer: from, Outgoing: true, Name: pictureFile(h), Size: o.Size, ChunkSize: o.ChunkSize,
+		Key: o.Key[:], Hash: o.Hash[:], Path: path, State: string(api.TransferOffered), Created: s.n.cfg.Now(), Kind: store.KindAvatar}
 	if err := s.store.PutTransfer(t); err != nil {
 		return err
 	}
 	if err := s.share(t); err != nil {
 		return err
 	}
-	offer := &wire.FileOffer{Id: t.ID, Name: t.Name, Size: t.Size, ChunkSize: uint32(t.ChunkSize), Key: t.Key, Sha256: t.SHA256,
+	offer := &wire.FileOffer{Id: t.ID, Name: t.Name, Size: t.Size, ChunkSize: uint32(t.ChunkSize), Key: t.Key, Hash: t.Hash,
 		Kind: wire.FileOffer_AVATAR}
 	return s.enqueue(from, &wire.Payload{Kind: &wire.Payload_FileOffer{FileOffer: offer}}, nil)
 }
 
 // receiveAvatarOffer fetches a contact's picture: only the one it
-// advertises, only if we lack it, only if it is small. Nothing asks the
+// advertises (the offer's name says which; pictureArrived checks the bytes
+// against it), only if we lack it, only if it is small. Nothing asks the
 // user.
 func (s *session) receiveAvatarOffer(from string, o *wire.FileOffer) error {
 	c, err := s.store.Contact(from)
 	if err != nil {
 		return err
 	}
-	h := hex.EncodeToString(o.Sha256)
-	if h != c.Avatar || o.Size <= 0 || o.Size > api.MaxAvatarBytes || len(o.Id) != 16 || len(o.Key) != 32 {
+	h := c.Avatar
+	if !validHash(h) || o.Name != pictureFile(h) || o.Size <= 0 || o.Size > api.MaxAvatarBytes || len(o.Id) != 16 ||
+		len(o.Key) != 32 || len(o.Hash) != transfer.HashSize {
 		return nil // stale, unasked or oversized: not fetched
 	}
 	if s.n.picturePath(h) != "" {
@@ -222,7 +239,7 @@ func (s *session) receiveAvatarOffer(from string, o *wire.FileOffer) error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("picture cache: %w", err)
 	}
-	t := store.Transfer{ID: o.Id, Peer: from, Name: h + ".png", Size: o.Size, ChunkSize: int(o.ChunkSize), Key: o.Key, SHA256: o.Sha256,
+	t := store.Transfer{ID: o.Id, Peer: from, Name: pictureFile(h), Size: o.Size, ChunkSize: int(o.ChunkSize), Key: o.Key, Hash: o.Hash,
 		Path: dir, State: string(api.TransferActive), Created: s.n.cfg.Now(), Kind: store.KindAvatar}
 	if off := offerOf(t); off.Check() != nil {
 		return errAck(ackBadRequest)
@@ -238,8 +255,9 @@ func (s *session) receiveAvatarOffer(from string, o *wire.FileOffer) error {
 }
 
 // pictureArrived moves a fetched picture into the cache under its hash,
-// after checking it is a picture we are willing to show, and tells the
-// front ends which contacts now have one.
+// after checking its SHA-256 is the one its offer named (the transfer
+// checked only the offer's BLAKE3) and it is a picture we are willing to
+// show, and tells the front ends which contacts now have one.
 func (s *session) pictureArrived(t store.Transfer, file string) error {
 	defer os.Remove(file)
 	data, err := os.ReadFile(file)
@@ -248,7 +266,7 @@ func (s *session) pictureArrived(t store.Transfer, file string) error {
 	}
 	sum := sha256.Sum256(data)
 	h := hex.EncodeToString(sum[:])
-	if h != hex.EncodeToString(t.SHA256) {
+	if pictureFile(h) != t.Name {
 		return fmt.Errorf("picture from %s: %w", t.Peer, transfer.ErrCorrupt)
 	}
 	if err := picture.CheckAvatar(data); err != nil {

@@ -16,7 +16,7 @@ type Transfer struct {
 	Size      int64
 	ChunkSize int
 	Key       []byte // the file key, opened (sealed at rest)
-	SHA256    []byte
+	Hash      []byte // BLAKE3-256 of the whole file (node/transfer.NewHash)
 	Path      string // outgoing: the file; incoming: the directory, then the final file
 	State     string
 	Created   time.Time
@@ -35,14 +35,14 @@ const (
 	KindAvatar = "avatar"
 )
 
-const transferColumns = `id, peer, outgoing, name, size, chunk_size, file_key, sha256, path, state, created, kind, thumbnail`
+const transferColumns = `id, peer, outgoing, name, size, chunk_size, file_key, hash, path, state, created, kind, thumbnail`
 
 // PutTransfer inserts t or replaces the transfer with the same ID.
 func (s *Store) PutTransfer(t Transfer) error {
 	if t.Kind == "" {
 		t.Kind = KindFile
 	}
-	if len(t.ID) != 16 || t.Peer == "" || t.ChunkSize <= 0 || t.Size < 0 || len(t.SHA256) != 32 || t.State == "" {
+	if len(t.ID) != 16 || t.Peer == "" || t.ChunkSize <= 0 || t.Size < 0 || len(t.Hash) != 32 || t.State == "" {
 		return fmt.Errorf("store: put transfer: incomplete %q/%x", t.Peer, t.ID)
 	}
 	key, err := s.sealSecret(t.Key, "transfers", string(t.ID))
@@ -50,7 +50,7 @@ func (s *Store) PutTransfer(t Transfer) error {
 		return fmt.Errorf("store: put transfer: %w", err)
 	}
 	_, err = s.db.Exec(`INSERT OR REPLACE INTO transfers (`+transferColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		t.ID, t.Peer, t.Outgoing, t.Name, t.Size, t.ChunkSize, key, t.SHA256, t.Path, t.State, nanos(t.Created), t.Kind, t.Thumbnail)
+		t.ID, t.Peer, t.Outgoing, t.Name, t.Size, t.ChunkSize, key, t.Hash, t.Path, t.State, nanos(t.Created), t.Kind, t.Thumbnail)
 	if err != nil {
 		return fmt.Errorf("store: put transfer: %w", err)
 	}
@@ -61,7 +61,7 @@ func (s *Store) scanTransfer(sc interface{ Scan(...any) error }) (Transfer, erro
 	var t Transfer
 	var sealed []byte
 	var created int64
-	if err := sc.Scan(&t.ID, &t.Peer, &t.Outgoing, &t.Name, &t.Size, &t.ChunkSize, &sealed, &t.SHA256, &t.Path, &t.State, &created, &t.Kind, &t.Thumbnail); err != nil {
+	if err := sc.Scan(&t.ID, &t.Peer, &t.Outgoing, &t.Name, &t.Size, &t.ChunkSize, &sealed, &t.Hash, &t.Path, &t.State, &created, &t.Kind, &t.Thumbnail); err != nil {
 		return Transfer{}, err
 	}
 	key, err := s.openSecret(sealed, "transfers", string(t.ID))

