@@ -39,8 +39,10 @@ type Sender struct {
 	// that shows what the pipeline buys).
 	depth int
 	// Test hooks: served is called after a chunk frame was written, tamper
-	// may change a sealed chunk before it is.
+	// may change a sealed chunk before it is, noMap makes streams read
+	// with pread instead of a mapping.
 	served func(id ID, i uint64)
+	noMap  bool
 	tamper func(id ID, i uint64, ct []byte)
 
 	mu      sync.Mutex
@@ -231,10 +233,15 @@ func (s *Sender) serve(st network.Stream) error {
 	if err := writeFrame(st, &Reply{Status: Status_STATUS_OK}); err != nil {
 		return err
 	}
-	if s.depth == 0 {
-		return s.sendInTurn(st, f, sh, rs)
+	src := &source{f: f}
+	if !s.noMap {
+		src.data = mapFile(f, sh.size)
 	}
-	return s.sendPipelined(st, f, sh, rs)
+	defer src.close() // after the pipeline's goroutine is gone
+	if s.depth == 0 {
+		return s.sendInTurn(st, src, sh, rs)
+	}
+	return s.sendPipelined(st, src, sh, rs)
 }
 
 // sealed is one chunk frame ready to write.
@@ -248,7 +255,7 @@ type sealed struct {
 // sendPipelined reads and seals in one goroutine while this one writes, so
 // on two cores the seal of chunk i+1 overlaps the copy of chunk i through
 // TLS and yamux.
-func (s *Sender) sendPipelined(st network.Stream, f *os.File, sh *share, rs []chunkRange) error {
+func (s *Sender) sendPipelined(st network.Stream, src *source, sh *share, rs []chunkRange) error {
 	ctx, cancel := context.WithCancel(context.Background())
 	var pwg sync.WaitGroup
 	defer pwg.Wait() // runs after cancel
@@ -272,7 +279,7 @@ func (s *Sender) sendPipelined(st network.Stream, f *os.File, sh *share, rs []ch
 				case <-ctx.Done():
 					return
 				}
-				frame, err := s.seal(f, sh, i, buf)
+				frame, err := s.seal(src, sh, i, buf)
 				select {
 				case full <- sealed{i, frame, buf, err}:
 				case <-ctx.Done():
@@ -297,11 +304,11 @@ func (s *Sender) sendPipelined(st network.Stream, f *os.File, sh *share, rs []ch
 }
 
 // sendInTurn reads, seals and writes each chunk in turn.
-func (s *Sender) sendInTurn(st network.Stream, f *os.File, sh *share, rs []chunkRange) error {
+func (s *Sender) sendInTurn(st network.Stream, src *source, sh *share, rs []chunkRange) error {
 	buf := make([]byte, frameHeadroom+sh.Offer.chunkSize()+Overhead)
 	for _, r := range rs {
 		for i := r.first; i < r.first+r.count; i++ {
-			frame, err := s.seal(f, sh, i, buf)
+			frame, err := s.seal(src, sh, i, buf)
 			if err != nil {
 				return err
 			}
@@ -313,19 +320,30 @@ func (s *Sender) sendInTurn(st network.Stream, f *os.File, sh *share, rs []chunk
 	return nil
 }
 
-// seal reads chunk i into buf behind the frame headroom, seals it in place
-// and returns the whole frame.
-func (s *Sender) seal(f *os.File, sh *share, i uint64, buf []byte) ([]byte, error) {
+// seal seals chunk i into buf behind the frame headroom — from the file's
+// mapping, or read into buf and sealed in place — and returns the whole
+// frame.
+func (s *Sender) seal(src *source, sh *share, i uint64, buf []byte) ([]byte, error) {
 	n := sh.Offer.chunkLen(i)
-	plain := buf[frameHeadroom : frameHeadroom+n]
-	if m, err := f.ReadAt(plain, int64(i)*int64(sh.Offer.chunkSize())); m != n {
-		if err == nil || errors.Is(err, io.EOF) {
-			err = ErrChanged // the file shrank under us
-		}
-		return nil, fmt.Errorf("reading chunk %d of %s: %w", i, sh.Path, err)
-	}
+	off := int64(i) * int64(sh.Offer.chunkSize())
 	nc, a := nonce(i), ad(&sh.Offer, i)
-	ct := sh.aead.Seal(plain[:0], nc[:], plain, a[:])
+	var ct []byte
+	if src.data != nil {
+		var err error
+		ct, err = sealMapped(sh.aead, buf[frameHeadroom:frameHeadroom], nc[:], src.data[off:off+int64(n)], a[:])
+		if err != nil {
+			return nil, fmt.Errorf("reading chunk %d of %s: %w", i, sh.Path, err)
+		}
+	} else {
+		plain := buf[frameHeadroom : frameHeadroom+n]
+		if m, err := src.f.ReadAt(plain, off); m != n {
+			if err == nil || errors.Is(err, io.EOF) {
+				err = ErrChanged // the file shrank under us
+			}
+			return nil, fmt.Errorf("reading chunk %d of %s: %w", i, sh.Path, err)
+		}
+		ct = sh.aead.Seal(plain[:0], nc[:], plain, a[:])
+	}
 	if s.tamper != nil {
 		s.tamper(sh.Offer.ID, i, ct)
 	}

@@ -82,7 +82,7 @@ func runChild(args []string) error {
 	var c childFlags
 	fs := flag.NewFlagSet("xferbench child", flag.ContinueOnError)
 	fs.StringVar(&c.role, "role", "", "sender, receiver or relay")
-	fs.StringVar(&c.mode, "mode", "eserver", "eserver or raw")
+	fs.StringVar(&c.mode, "mode", "eserver", "eserver, raw or rawdirect")
 	fs.StringVar(&c.file, "file", "", "the sender's file")
 	fs.StringVar(&c.dir, "dir", "", "the receiver's directory")
 	fs.StringVar(&c.relay, "relay", "", "the relay's address with /p2p/ID: both ends are reachable only through it")
@@ -215,7 +215,7 @@ func runSender(c childFlags, in *json.Decoder, out *json.Encoder) error {
 			return err
 		}
 		msg.Offer = &o
-	case "raw":
+	case "raw", "rawdirect":
 		done := make(chan struct{}) // the handler's goroutine ends before we return
 		var served atomic.Bool
 		h.SetStreamHandler(rawProto, func(st network.Stream) {
@@ -325,6 +325,13 @@ func runReceiver(c childFlags, in *json.Decoder, out *json.Encoder) error {
 		res.Bytes = fi.Size()
 	case "raw":
 		n, err := receiveRaw(network.WithAllowLimitedConn(ctx, "xferbench"), h, cmd.Peer, filepath.Join(c.dir, "file.bin"))
+		if err != nil {
+			return err
+		}
+		res.Nanos = time.Since(start).Nanoseconds()
+		res.Bytes = n
+	case "rawdirect":
+		n, err := receiveRawDirect(ctx, h, cmd.Peer, filepath.Join(c.dir, "file.bin"))
 		if err != nil {
 			return err
 		}

@@ -5,6 +5,8 @@
 //   - EServer: node/transfer between two libp2p hosts on loopback;
 //   - raw: a bare libp2p stream copy of the same bytes into a file, fsynced
 //     (the ceiling of any transfer over this stack);
+//   - rawdirect: the same bare stream written as EServer's receiver writes,
+//     whole blocks with O_DIRECT (the ceiling with EServer's disk path);
 //   - relayed: EServer again, both ends reachable only through a circuit
 //     relay v2 built as a supernode builds its relay;
 //   - croc through a local croc relay (what people use today).
@@ -50,7 +52,7 @@ func main() {
 	flag.Int64Var(&cfg.size, "size", 256<<20, "bytes to transfer")
 	flag.StringVar(&cfg.croc, "croc", "", "the croc binary (default: croc on PATH)")
 	flag.IntVar(&cfg.chunk, "chunk", 0, "EServer chunk size in bytes (0: transfer.DefaultChunkSize)")
-	cases := flag.String("cases", "eserver,raw,relayed,croc", "cases to run, comma-separated")
+	cases := flag.String("cases", "eserver,raw,rawdirect,relayed,croc", "cases to run, comma-separated")
 	flag.StringVar(&cfg.profile, "profile", "", "write a CPU profile of every EServer and raw process into this directory")
 	flag.Parse()
 	cfg.cases = strings.Split(*cases, ",")
@@ -110,6 +112,8 @@ func run(cfg config) error {
 			r, err = b.libp2pCase("EServer", "EServer, direct", "eserver", false)
 		case "raw":
 			r, err = b.libp2pCase("RawStreamToFile", "raw libp2p stream into a file", "raw", false)
+		case "rawdirect":
+			r, err = b.libp2pCase("RawStreamDirect", "raw stream, direct writes", "rawdirect", false)
 		case "relayed":
 			r, err = b.libp2pCase("EServerRelayed", "EServer through a supernode relay", "eserver", true)
 		case "croc":
@@ -168,7 +172,7 @@ func table(w io.Writer, size int64, rs []result) {
 	for _, r := range rs {
 		ratio := ""
 		switch r.bench {
-		case "RawStreamToFile":
+		case "RawStreamToFile", "RawStreamDirect":
 			if haveES {
 				ratio = fmt.Sprintf("EServer %.2fx of it", es.mbps(size)/r.mbps(size))
 			}
