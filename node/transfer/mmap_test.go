@@ -94,7 +94,7 @@ func TestSealMappedFault(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	data := mapFile(f, 4*MinChunkSize)
+	data := mapFile(f, 0, 4*MinChunkSize)
 	if data == nil {
 		t.Skip("no file mapping on this platform")
 	}
@@ -114,5 +114,48 @@ func TestSealMappedFault(t *testing.T) {
 	_, err = sealMapped(aead, dst, nc[:], data[2*MinChunkSize:3*MinChunkSize], nil)
 	if !errors.Is(err, ErrChanged) {
 		t.Fatalf("sealing past the end of a shrunk file: %v, want ErrChanged", err)
+	}
+}
+
+// TestSourceWindows: chunks read through the moving window are the file's
+// bytes wherever they fall — across window edges, backwards, at the end —
+// and the mapping never holds more than a window and a chunk.
+func TestSourceWindows(t *testing.T) {
+	size := int64(2*mapWindow + 3*MaxChunkSize + 12345)
+	path := writeFile(t, t.TempDir(), "w.bin", size, 7)
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	src := &source{f: f, size: size}
+	defer src.close()
+	reads := []struct {
+		off int64
+		n   int
+	}{
+		{0, MinChunkSize},
+		{mapWindow - 100, MaxChunkSize}, // across the first window's end
+		{mapWindow + MaxChunkSize, MinChunkSize + 1000},
+		{12345, MaxChunkSize}, // backwards
+		{size - 17, 17},       // the short tail
+		{size - MaxChunkSize, MaxChunkSize},
+		{3 * MinChunkSize, MinChunkSize},
+	}
+	for _, r := range reads {
+		got := src.mapped(r.off, r.n)
+		if got == nil {
+			t.Skip("no file mapping on this platform")
+		}
+		if string(got) != string(want[r.off:r.off+int64(r.n)]) {
+			t.Fatalf("bytes [%d,+%d) differ from the file's", r.off, r.n)
+		}
+		if len(src.win) > mapWindow+MaxChunkSize {
+			t.Fatalf("window of %d bytes", len(src.win))
+		}
 	}
 }

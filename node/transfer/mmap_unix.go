@@ -7,12 +7,13 @@ import (
 	"syscall"
 )
 
-// mapFile maps size bytes of f read-only, or returns nil.
-func mapFile(f *os.File, size int64) []byte {
-	if size <= 0 || int64(int(size)) != size {
+// mapFile maps length bytes of f from off (page-aligned) read-only, or
+// returns nil.
+func mapFile(f *os.File, off, length int64) []byte {
+	if length <= 0 || int64(int(length)) != length {
 		return nil
 	}
-	data, err := syscall.Mmap(int(f.Fd()), 0, int(size), syscall.PROT_READ, syscall.MAP_SHARED)
+	data, err := syscall.Mmap(int(f.Fd()), off, int(length), syscall.PROT_READ, syscall.MAP_SHARED)
 	if err != nil {
 		return nil
 	}

@@ -233,10 +233,7 @@ func (s *Sender) serve(st network.Stream) error {
 	if err := writeFrame(st, &Reply{Status: Status_STATUS_OK}); err != nil {
 		return err
 	}
-	src := &source{f: f}
-	if !s.noMap {
-		src.data = mapFile(f, sh.size)
-	}
+	src := &source{f: f, size: sh.size, noMap: s.noMap}
 	defer src.close() // after the pipeline's goroutine is gone
 	if s.depth == 0 {
 		return s.sendInTurn(st, src, sh, rs)
@@ -328,9 +325,9 @@ func (s *Sender) seal(src *source, sh *share, i uint64, buf []byte) ([]byte, err
 	off := int64(i) * int64(sh.Offer.chunkSize())
 	nc, a := nonce(i), ad(&sh.Offer, i)
 	var ct []byte
-	if src.data != nil {
+	if plain := src.mapped(off, n); plain != nil {
 		var err error
-		ct, err = sealMapped(sh.aead, buf[frameHeadroom:frameHeadroom], nc[:], src.data[off:off+int64(n)], a[:])
+		ct, err = sealMapped(sh.aead, buf[frameHeadroom:frameHeadroom], nc[:], plain, a[:])
 		if err != nil {
 			return nil, fmt.Errorf("reading chunk %d of %s: %w", i, sh.Path, err)
 		}
