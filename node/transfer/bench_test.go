@@ -139,7 +139,7 @@ func heapPeak(b *testing.B) (stop func()) {
 // hash, fsync, rename.
 func BenchmarkTransfer(b *testing.B) {
 	e := newBenchEnv(b)
-	for _, cs := range []int{128 << 10, 256 << 10, 512 << 10, 1 << 20} {
+	for _, cs := range []int{256 << 10, 1 << 20, 4 << 20} {
 		b.Run(fmt.Sprintf("chunk=%dKiB", cs>>10), func(b *testing.B) {
 			b.SetBytes(benchSize)
 			stop := heapPeak(b)
@@ -150,21 +150,30 @@ func BenchmarkTransfer(b *testing.B) {
 		})
 	}
 	// Fsync only at the end, to show what crash-safe progress costs.
-	b.Run("chunk=256KiB/sync-at-end", func(b *testing.B) {
+	b.Run(fmt.Sprintf("chunk=%dKiB/sync-at-end", DefaultChunkSize>>10), func(b *testing.B) {
 		e.r.SyncBytes, e.r.SyncInterval = 1<<40, time.Hour
 		defer func() { e.r.SyncBytes, e.r.SyncInterval = DefaultSyncBytes, DefaultSyncInterval }()
 		b.SetBytes(benchSize)
 		for b.Loop() {
-			e.transfer(b, 256<<10)
+			e.transfer(b, DefaultChunkSize)
 		}
 	})
 	// The same without the sender's read/seal pipeline, to show what it buys.
-	b.Run("chunk=256KiB/in-turn", func(b *testing.B) {
+	b.Run(fmt.Sprintf("chunk=%dKiB/in-turn", DefaultChunkSize>>10), func(b *testing.B) {
 		e.s.depth = 0
 		defer func() { e.s.depth = 3 }()
 		b.SetBytes(benchSize)
 		for b.Loop() {
-			e.transfer(b, 256<<10)
+			e.transfer(b, DefaultChunkSize)
+		}
+	})
+	// The same reading with pread instead of a mapping, to show what it buys.
+	b.Run(fmt.Sprintf("chunk=%dKiB/pread", DefaultChunkSize>>10), func(b *testing.B) {
+		e.s.noMap = true
+		defer func() { e.s.noMap = false }()
+		b.SetBytes(benchSize)
+		for b.Loop() {
+			e.transfer(b, DefaultChunkSize)
 		}
 	})
 }
