@@ -124,7 +124,7 @@ func historyTable(m map[string]map[string]float64) {
 var xferRows = []struct{ what, bench, baseline, ratio string }{
 	{"EServer, direct", "BenchmarkXferEServer", "", ""},
 	{"raw libp2p stream into a file", "BenchmarkXferRawStreamToFile", "BenchmarkXferEServer", "EServer/raw"},
-	{"raw stream, direct writes", "BenchmarkXferRawStreamDirect", "BenchmarkXferEServer", "EServer/raw"},
+	{"raw stream, direct writes", "BenchmarkXferRawStreamDirect", "BenchmarkXferEServer", "EServer/raw-direct"},
 	{"croc v10 via a local croc relay", "BenchmarkXferCroc", "BenchmarkXferEServer", "EServer/croc"},
 	{"EServer via a supernode relay", "BenchmarkXferEServerRelayed", "BenchmarkXferEServer", "relayed/direct"},
 }
