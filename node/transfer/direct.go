@@ -22,8 +22,10 @@ import "unsafe"
 // directAlign is the alignment direct writes keep.
 const directAlign = 4096
 
-// alignedBuf returns a buffer of n bytes whose start is directAlign-aligned.
-func alignedBuf(n int) []byte {
+// AlignedBuf returns a buffer of n bytes aligned for direct I/O, as the
+// receiver's chunk buffers are (xferbench's direct-write baseline uses it
+// to write exactly as the receiver does).
+func AlignedBuf(n int) []byte {
 	b := make([]byte, n+directAlign)
 	skip := int(-uintptr(unsafe.Pointer(unsafe.SliceData(b))) & (directAlign - 1))
 	return b[skip : skip+n : skip+n]

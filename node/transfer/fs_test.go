@@ -294,7 +294,7 @@ func directWorks(t *testing.T, dir string) bool {
 	}
 	defer os.Remove(f.Name())
 	defer f.Close()
-	_, err = f.WriteAt(alignedBuf(directAlign), 0)
+	_, err = f.WriteAt(AlignedBuf(directAlign), 0)
 	return err == nil
 }
 
@@ -339,15 +339,15 @@ func TestDirectWrites(t *testing.T) {
 
 func TestAlignedBuf(t *testing.T) {
 	for _, n := range []int{1, directAlign, MinChunkSize + Overhead, MaxChunkSize + Overhead} {
-		b := alignedBuf(n)
+		b := AlignedBuf(n)
 		if len(b) != n || cap(b) != n {
-			t.Fatalf("alignedBuf(%d): len %d cap %d", n, len(b), cap(b))
+			t.Fatalf("AlignedBuf(%d): len %d cap %d", n, len(b), cap(b))
 		}
 		if whole := n / directAlign * directAlign; whole > 0 && !directOK(b[:whole], 0) {
-			t.Fatalf("alignedBuf(%d) is not aligned", n)
+			t.Fatalf("AlignedBuf(%d) is not aligned", n)
 		}
 	}
-	b := alignedBuf(2 * directAlign)
+	b := AlignedBuf(2 * directAlign)
 	for _, c := range []struct {
 		p   []byte
 		off int64

@@ -383,7 +383,7 @@ func (j *job) round(ctx context.Context, rs []chunkRange) (err error) {
 	const depth = 3
 	free := make(chan []byte, depth)
 	for range depth {
-		free <- alignedBuf(j.o.chunkSize() + Overhead)
+		free <- AlignedBuf(j.o.chunkSize() + Overhead)
 	}
 	got := make(chan opened, depth)
 	rctx, rcancel := context.WithCancel(ctx)

@@ -7,14 +7,15 @@ import (
 	"io"
 	"os"
 	"syscall"
-	"unsafe"
 
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/peer"
+
+	"eserver/node/transfer"
 )
 
 // directBlock is the baseline's write size: EServer's default chunk.
-const directBlock = 1 << 20
+const directBlock = transfer.DefaultChunkSize
 
 // receiveRawDirect copies one bare stream into a file the way EServer's
 // receiver writes: whole blocks through an O_DIRECT descriptor from aligned
@@ -54,7 +55,7 @@ func receiveRawDirect(ctx context.Context, h host.Host, p peer.ID, path string) 
 	const depth = 3
 	free, full := make(chan []byte, depth), make(chan block, depth)
 	for range depth {
-		free <- alignedBlock()
+		free <- transfer.AlignedBuf(directBlock)
 	}
 	werr := make(chan error, 1)
 	go func() {
@@ -92,12 +93,4 @@ func receiveRawDirect(ctx context.Context, h host.Host, p peer.ID, path string) 
 		return n, fmt.Errorf("raw copy into %s: %w", path, err)
 	}
 	return n, nil
-}
-
-// alignedBlock returns a directBlock-long buffer aligned for O_DIRECT.
-func alignedBlock() []byte {
-	const align = 4096
-	b := make([]byte, directBlock+align)
-	skip := int(-uintptr(unsafe.Pointer(unsafe.SliceData(b))) & (align - 1))
-	return b[skip : skip+directBlock]
 }
