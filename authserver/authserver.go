@@ -366,21 +366,9 @@ func decodeRequest(r io.Reader) (*wire.AuthRequest, error) {
 	return &req, nil
 }
 
-// ValidUsername reports whether name is a valid account name: 3 to
-// wire.MaxUsername lowercase letters, digits, '.', '_' or '-'.
-func ValidUsername(name string) error {
-	if len(name) < 3 || len(name) > wire.MaxUsername {
-		return fmt.Errorf("username must be 3 to %d characters", wire.MaxUsername)
-	}
-	for _, c := range []byte(name) {
-		switch {
-		case 'a' <= c && c <= 'z', '0' <= c && c <= '9', c == '.', c == '_', c == '-':
-		default:
-			return errors.New("username may hold only lowercase letters, digits, '.', '_' and '-'")
-		}
-	}
-	return nil
-}
+// ValidUsername reports whether name is a valid account name (the rule
+// lives in wire.ValidUsername, shared with the nodes).
+func ValidUsername(name string) error { return wire.ValidUsername(name) }
 
 // refuse answers with an AuthError; it fails only if the stream did.
 func (s *Server) refuse(w io.Writer, code, msg string) error {

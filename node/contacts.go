@@ -93,7 +93,7 @@ func (n *Node) sessionFor(username string) (*session, error) {
 	if err != nil {
 		return nil, err
 	}
-	if !validUsername.MatchString(username) {
+	if wire.ValidUsername(username) != nil {
 		return nil, fmt.Errorf("%w: invalid username %q", api.ErrBadRequest, username)
 	}
 	if username == s.me() {

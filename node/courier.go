@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"eserver/node/api"
+	"eserver/node/payload"
 	"fmt"
 	"time"
 
@@ -47,25 +48,8 @@ func (s *session) courierFor(username string) *courier {
 	}
 	c := &courier{s: s, peer: username, kick: make(chan struct{}, 1), mu: make(chan struct{}, 1)}
 	s.couriers[username] = c
-	if s.track() {
-		go func() {
-			defer s.wg.Done()
-			c.run()
-		}()
-	}
+	s.tasks.Go(func(context.Context) { c.run() })
 	return c
-}
-
-// track registers a session goroutine; it reports false once the session is
-// closing, so nothing new starts after close began waiting.
-func (s *session) track() bool {
-	select {
-	case <-s.ctx.Done():
-		return false
-	default:
-	}
-	s.wg.Add(1)
-	return true
 }
 
 func (c *courier) poke() {
@@ -279,9 +263,9 @@ func (c *courier) exchange(batch []store.OutboxEntry, durable bool) (stop bool, 
 					c.s.n.emit(api.Event{Delivered: &api.Delivery{ID: id, To: m.Peer}})
 				}
 			}
-		case ackRateLimited, ackInternal:
+		case string(payload.ErrRateLimited), string(payload.ErrInternal):
 			stop = true // the rest of the batch is resent later, in order
-		case ackSessionReset:
+		case string(payload.ErrSessionReset):
 			if !stop {
 				if err := c.s.resetSessions(c.remote.Peer); err != nil {
 					return false, err
@@ -398,4 +382,34 @@ func (c *courier) sayGoodbye(ctx context.Context) {
 	defer g.closeStream(false)
 	raw, _ := proto.Marshal(&wire.Payload{SentUnixMilli: c.s.n.cfg.Now().UnixMilli(), Kind: &wire.Payload_Presence{Presence: &wire.Presence{Status: string(api.StatusOffline)}}})
 	g.exchange([]store.OutboxEntry{{ID: newID(), Peer: c.peer, Payload: raw}}, false)
+}
+
+// waitAck returns a channel closed when the contact's node acknowledges
+// the outbox entry id (see courier.exchange).
+func (s *session) waitAck(id string) <-chan struct{} {
+	ch := make(chan struct{})
+	s.mu.Lock()
+	if s.ackWait == nil {
+		s.ackWait = map[string]chan struct{}{}
+	}
+	s.ackWait[id] = ch
+	s.mu.Unlock()
+	return ch
+}
+
+func (s *session) forgetAck(id string) {
+	s.mu.Lock()
+	delete(s.ackWait, id)
+	s.mu.Unlock()
+}
+
+// acked wakes whoever waits for entry id.
+func (s *session) acked(id string) {
+	s.mu.Lock()
+	ch, ok := s.ackWait[id]
+	delete(s.ackWait, id)
+	s.mu.Unlock()
+	if ok {
+		close(ch)
+	}
 }

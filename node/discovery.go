@@ -44,7 +44,7 @@ func (s *session) run() {
 	cancel()
 	s.host.SetStreamHandler(msgProtocol, s.handleStream)
 	s.host.SetStreamHandler(wire.ProtoMailNotify, s.handleMailNotify)
-	s.startStreams()
+	s.streams.Start(s.ctx)
 	s.startFiles()
 	// Publish before returning from sign-in, so that contacts find us (and
 	// send directly) as soon as we show online.
@@ -73,15 +73,8 @@ func (s *session) run() {
 	}
 }
 
-func (s *session) goTracked(f func()) {
-	if !s.track() {
-		return
-	}
-	go func() {
-		defer s.wg.Done()
-		f()
-	}()
-}
+// goTracked runs f in a goroutine that the session's close waits for.
+func (s *session) goTracked(f func()) { s.tasks.Go(func(context.Context) { f() }) }
 
 func (s *session) connectRendezvous(ctx context.Context, rv peer.AddrInfo) error {
 	s.host.Peerstore().AddAddrs(rv.ID, rv.Addrs, peerstore.PermanentAddrTTL)

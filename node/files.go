@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/hex"
 	"errors"
+	"eserver/node/payload"
 	"fmt"
 	"mime"
 	"os"
@@ -280,7 +281,7 @@ func (s *session) receiveFileOffer(from string, o *wire.FileOffer) error {
 	case wire.FileOffer_AVATAR:
 		return s.receiveAvatarOffer(from, o)
 	default:
-		return errAck(ackBadRequest)
+		return payload.ErrBadRequest
 	}
 	// A preview that is not a small picture is dropped, not the file.
 	thumb := o.Thumbnail
@@ -289,12 +290,12 @@ func (s *session) receiveFileOffer(from string, o *wire.FileOffer) error {
 	}
 	name := transfer.CleanName(o.Name)
 	if len(o.Id) != 16 || len(o.Key) != 32 || len(o.Hash) != transfer.HashSize || name == "" {
-		return errAck(ackBadRequest)
+		return payload.ErrBadRequest
 	}
 	t := store.Transfer{ID: o.Id, Peer: from, Name: name, Size: o.Size, ChunkSize: int(o.ChunkSize), Key: o.Key, Hash: o.Hash,
 		State: string(api.TransferIncoming), Created: s.n.cfg.Now(), Thumbnail: thumb}
 	if o := offerOf(t); o.Check() != nil {
-		return errAck(ackBadRequest)
+		return payload.ErrBadRequest
 	}
 	if _, err := s.store.Transfer(o.Id); err == nil {
 		return nil // a resend of an offer we have
@@ -310,7 +311,7 @@ func (s *session) receiveFileOffer(from string, o *wire.FileOffer) error {
 func (s *session) receiveFileUpdate(from string, u *wire.FileUpdate) error {
 	t, err := s.store.Transfer(u.Id)
 	if errors.Is(err, store.ErrNotFound) || (err == nil && t.Peer != from) {
-		return errAck(ackBadRequest)
+		return payload.ErrBadRequest
 	}
 	if err != nil {
 		return err
@@ -341,7 +342,7 @@ func (s *session) receiveFileUpdate(from string, u *wire.FileUpdate) error {
 			s.startReceive(t)
 		}
 	case !t.Outgoing:
-		return errAck(ackBadRequest) // a sender cannot accept, decline or finish
+		return payload.ErrBadRequest // a sender cannot accept, decline or finish
 	case st == api.TransferActive && cur == api.TransferOffered:
 		s.setTransfer(t, api.TransferActive, "", nil)
 	case st == api.TransferDeclined:
@@ -540,4 +541,14 @@ func (n *Node) Transfers(ctx context.Context) ([]api.Transfer, error) {
 		out = append(out, s.toTransfer(t, nil))
 	}
 	return out, nil
+}
+
+// fileKinds: offers of files and the updates of their transfers.
+func (s *session) fileKinds() []payload.Kind {
+	return []payload.Kind{
+		{Of: (*wire.Payload_FileOffer)(nil), From: payload.Accepted,
+			Handle: func(in *payload.Inbound) error { return s.receiveFileOffer(in.From(), in.Payload.GetFileOffer()) }},
+		{Of: (*wire.Payload_FileUpdate)(nil), From: payload.Accepted,
+			Handle: func(in *payload.Inbound) error { return s.receiveFileUpdate(in.From(), in.Payload.GetFileUpdate()) }},
+	}
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"errors"
+	"eserver/node/payload"
 	"fmt"
 	"slices"
 	"time"
@@ -122,14 +123,14 @@ func (s *session) publishGroup(conv store.Conversation, ev *wire.GroupEvent, m *
 // passOn queues ev for every member who is our contact, except its author
 // and the contact we had it from.
 func (s *session) passOn(conv store.Conversation, ev *wire.GroupEvent, m *store.Message, from string) error {
-	payload := mustMarshal(&wire.Payload{SentUnixMilli: s.n.cfg.Now().UnixMilli(), Kind: &wire.Payload_GroupEvent{GroupEvent: ev}})
+	raw := mustMarshal(&wire.Payload{SentUnixMilli: s.n.cfg.Now().UnixMilli(), Kind: &wire.Payload_GroupEvent{GroupEvent: ev}})
 	var entries []store.OutboxEntry
 	var to []string
 	for _, member := range conv.Members {
 		if member == s.me() || member == ev.Author || member == from || !s.accepted(member) {
 			continue
 		}
-		entries = append(entries, store.OutboxEntry{ID: store.FanoutID(ev.Id, member), Peer: member, Payload: payload})
+		entries = append(entries, store.OutboxEntry{ID: store.FanoutID(ev.Id, member), Peer: member, Payload: raw})
 		to = append(to, member)
 	}
 	if m == nil && len(entries) == 0 {
@@ -280,7 +281,7 @@ func (s *session) checkGroupEvent(ev *wire.GroupEvent) error {
 		return errors.New("malformed conversation event")
 	}
 	for _, m := range ev.Members {
-		if !validUsername.MatchString(m) {
+		if wire.ValidUsername(m) != nil {
 			return fmt.Errorf("conversation member %q", m)
 		}
 	}
@@ -290,7 +291,7 @@ func (s *session) checkGroupEvent(ev *wire.GroupEvent) error {
 			return errors.New("conversation message text")
 		}
 	case *wire.GroupEvent_Joined:
-		if !validUsername.MatchString(k.Joined) || !slices.Contains(ev.Members, k.Joined) {
+		if wire.ValidUsername(k.Joined) != nil || !slices.Contains(ev.Members, k.Joined) {
 			return errors.New("conversation invitation")
 		}
 	case *wire.GroupEvent_Left:
@@ -321,7 +322,7 @@ func (s *session) checkGroupEvent(ev *wire.GroupEvent) error {
 // it on the first time we see it. Called with contactMu held.
 func (s *session) receiveGroup(from string, ev *wire.GroupEvent) error {
 	if err := s.checkGroupEvent(ev); err != nil {
-		return fmt.Errorf("%w: %v", errAck(ackBadRequest), err)
+		return fmt.Errorf("%w: %v", payload.ErrBadRequest, err)
 	}
 	me, id := s.me(), convID(ev.Conversation)
 	conv, err := s.store.Conversation(id)
@@ -408,4 +409,10 @@ func (s *session) receiveGroup(from string, ev *wire.GroupEvent) error {
 		return nil
 	}
 	return s.passOn(conv, ev, nil, from)
+}
+
+// groupKinds: the events of multi-party conversations.
+func (s *session) groupKinds() []payload.Kind {
+	return []payload.Kind{{Of: (*wire.Payload_GroupEvent)(nil), From: payload.Accepted,
+		Handle: func(in *payload.Inbound) error { return s.receiveGroup(in.From(), in.Payload.GetGroupEvent()) }}}
 }

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"errors"
+	"eserver/node/payload"
 	"fmt"
 	"slices"
 	"time"
@@ -223,7 +224,7 @@ func (s *session) drainMail(ctx context.Context) error {
 	lost := map[peer.ID]*lostMail{}
 	for _, e := range pending {
 		p, err := s.open(e.sender, e.env)
-		if errors.Is(err, errSessionReset) {
+		if errors.Is(err, payload.ErrSessionReset) {
 			l := lost[e.sender.Peer]
 			if l == nil {
 				l = &lostMail{sender: e.sender}
@@ -339,7 +340,7 @@ func (s *session) openMail(item []byte) (mailEntry, error) {
 // receiveReceipt marks our messages to from delivered.
 func (s *session) receiveReceipt(from string, r *wire.Receipt) error {
 	if len(r.Ids) > maxReceiptIDs {
-		return errAck(ackBadRequest)
+		return payload.ErrBadRequest
 	}
 	for _, id := range r.Ids {
 		changed, err := s.store.MarkDelivered(from, id)
@@ -381,7 +382,7 @@ func (s *session) askResend(t *ticket.Ticket, ids []string) error {
 // twice) and its own time.
 func (s *session) receiveResendRequest(from string, r *wire.ResendRequest) error {
 	if len(r.Ids) > maxReceiptIDs {
-		return errAck(ackBadRequest)
+		return payload.ErrBadRequest
 	}
 	resent := 0
 	for _, id := range r.Ids {
@@ -403,4 +404,17 @@ func (s *session) receiveResendRequest(from string, r *wire.ResendRequest) error
 		s.courierFor(from).poke()
 	}
 	return nil
+}
+
+// mailKinds: receipts for mailed messages, and requests to send again what
+// a lost session sealed.
+func (s *session) mailKinds() []payload.Kind {
+	return []payload.Kind{
+		{Of: (*wire.Payload_Receipt)(nil), From: payload.Accepted,
+			Handle: func(in *payload.Inbound) error { return s.receiveReceipt(in.From(), in.Payload.GetReceipt()) }},
+		{Of: (*wire.Payload_ResendRequest)(nil), From: payload.Accepted,
+			Handle: func(in *payload.Inbound) error {
+				return s.receiveResendRequest(in.From(), in.Payload.GetResendRequest())
+			}},
+	}
 }

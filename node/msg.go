@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"eserver/node/api"
+	"eserver/node/payload"
 	"fmt"
 	"io"
 	"time"
@@ -30,22 +31,6 @@ import (
 // The initiator of a stream is the sender; the responder only acks.
 const msgProtocol = protocol.ID(wire.ProtoMsg)
 
-// Ack error codes.
-const (
-	ackNotContact  = "not_contact"
-	ackBadRequest  = "bad_request"
-	ackRateLimited = "rate_limited"
-	ackInternal    = "internal"
-	// ackSessionReset: the envelope is a ratchet message no session of
-	// ours opens. The sender drops its sessions with us and resends.
-	ackSessionReset = "session_reset"
-)
-
-// errAck is a refusal we send back instead of processing a payload.
-type errAck string
-
-func (e errAck) Error() string { return string(e) }
-
 // verifyHello checks the peer's ticket: signed by our auth server, valid now,
 // and issued to the very peer on the other end of the stream.
 func (s *session) verifyHello(remote peer.ID, h *wire.Hello) (*ticket.Ticket, error) {
@@ -64,11 +49,11 @@ func (s *session) verifyHello(remote peer.ID, h *wire.Hello) (*ticket.Ticket, er
 
 // handleStream serves one inbound message stream.
 func (s *session) handleStream(st network.Stream) {
-	if !s.track() {
+	if !s.tasks.Enter() {
 		st.Reset()
 		return
 	}
-	defer s.wg.Done()
+	defer s.tasks.Exit()
 	remote := st.Conn().RemotePeer()
 	log := s.n.log.With("peer", remote)
 	fail := func(msg string, err error) {
@@ -127,12 +112,7 @@ func (s *session) handleStream(st network.Stream) {
 		}
 		ack := &wire.Ack{Id: env.Id}
 		if err := s.receive(t, env); err != nil {
-			var ea errAck
-			if errors.As(err, &ea) {
-				ack.Error = string(ea)
-			} else {
-				ack.Error = ackInternal
-			}
+			ack.Error = payload.Code(err)
 			log.Debug("refusing envelope", "from", t.Username, "id", env.Id, "err", err)
 		}
 		st.SetWriteDeadline(time.Now().Add(wire.MsgWriteTimeout))
@@ -156,19 +136,19 @@ func (s *session) receive(t *ticket.Ticket, env *wire.Envelope) error {
 // security layer.
 func (s *session) open(t *ticket.Ticket, env *wire.Envelope) (*wire.Payload, error) {
 	if env.Id == "" || len(env.Id) > 64 {
-		return nil, errAck(ackBadRequest)
+		return nil, payload.ErrBadRequest
 	}
 	plain, err := s.openEnvelope(t, env)
 	if err != nil {
-		if errors.Is(err, errSessionReset) {
+		if errors.Is(err, payload.ErrSessionReset) {
 			return nil, err
 		}
-		return nil, fmt.Errorf("%w: %v", errAck(ackBadRequest), err)
+		return nil, fmt.Errorf("%w: %v", payload.ErrBadRequest, err)
 	}
 	defer clear(plain)
 	var p wire.Payload
 	if err := proto.Unmarshal(plain, &p); err != nil {
-		return nil, fmt.Errorf("%w: payload: %v", errAck(ackBadRequest), err)
+		return nil, fmt.Errorf("%w: payload: %v", payload.ErrBadRequest, err)
 	}
 	return &p, nil
 }
@@ -204,104 +184,58 @@ func (s *session) applyIn(t *ticket.Ticket, id string, p *wire.Payload, batch *[
 			s.emitContact(from)
 		}
 	}
-	switch k := p.Kind.(type) {
-	case *wire.Payload_Chat:
-		if rel != api.RelationAccepted {
-			return errAck(ackNotContact) // strangers and blocked users alike
-		}
-		return s.receiveChat(from, id, p, k.Chat, batch)
-	case *wire.Payload_Presence:
-		if rel != api.RelationAccepted {
-			return errAck(ackNotContact)
-		}
-		return s.receivePresence(c, k.Presence)
-	case *wire.Payload_ContactRequest:
-		return s.receiveRequest(c, t, k.ContactRequest)
-	case *wire.Payload_ContactResponse:
-		if rel != api.RelationPendingOut {
-			return nil // stale or unsolicited: nothing to do
-		}
-		if k.ContactResponse.Accepted {
-			c.Relation = string(api.RelationAccepted)
-			c.Updated = s.n.cfg.Now()
-			if err := s.store.PutContact(c); err != nil {
-				return err
-			}
-			if err := s.grantAndStore(&c); err != nil {
-				return err
-			}
-			s.emitContact(from)
-			s.sendPresence(from)
-			return nil
-		}
-		if err := s.store.DeleteContact(from); err != nil {
-			return err
-		}
-		s.emitContact(from)
-		return nil
-	case *wire.Payload_Visibility:
-		if rel != api.RelationAccepted && rel != api.RelationPendingIn {
-			return errAck(ackNotContact)
-		}
-		return s.receiveVisibility(c, k.Visibility)
-	case *wire.Payload_Receipt:
-		if rel != api.RelationAccepted {
-			return errAck(ackNotContact)
-		}
-		return s.receiveReceipt(from, k.Receipt)
-	case *wire.Payload_FileOffer:
-		if rel != api.RelationAccepted {
-			return errAck(ackNotContact)
-		}
-		return s.receiveFileOffer(from, k.FileOffer)
-	case *wire.Payload_FileUpdate:
-		if rel != api.RelationAccepted {
-			return errAck(ackNotContact)
-		}
-		return s.receiveFileUpdate(from, k.FileUpdate)
-	case *wire.Payload_StreamOffer:
-		if rel != api.RelationAccepted {
-			return errAck(ackNotContact)
-		}
-		return s.receiveStreamOffer(t.Peer, k.StreamOffer)
-	case *wire.Payload_AvatarRequest:
-		if rel != api.RelationAccepted {
-			return errAck(ackNotContact)
-		}
-		return s.receiveAvatarRequest(from, k.AvatarRequest)
-	case *wire.Payload_ResendRequest:
-		if rel != api.RelationAccepted {
-			return errAck(ackNotContact)
-		}
-		return s.receiveResendRequest(from, k.ResendRequest)
-	case *wire.Payload_GroupEvent:
-		if rel != api.RelationAccepted {
-			return errAck(ackNotContact)
-		}
-		return s.receiveGroup(from, k.GroupEvent)
-	case *wire.Payload_Signal:
-		if rel != api.RelationAccepted {
-			return errAck(ackNotContact)
-		}
-		s.receiveSignal(from, k.Signal)
-		return nil
-	case *wire.Payload_ContactRemoved:
-		if !known || rel == api.RelationBlocked {
-			return nil
-		}
-		if err := s.store.DeleteContact(from); err != nil {
-			return err
-		}
-		s.emitContact(from)
-		return nil
-	default:
-		return errAck(ackBadRequest)
+	return s.kinds.Dispatch(&payload.Inbound{Ticket: t, ID: id, Payload: p, Contact: c, Known: known, Backlog: batch})
+}
+
+// contactKinds are the payload kinds of the contact list: requests, their
+// answers, removals, and chat and presence between accepted contacts.
+func (s *session) contactKinds() []payload.Kind {
+	return []payload.Kind{
+		{Of: (*wire.Payload_Chat)(nil), From: payload.Accepted, Handle: s.receiveChat},
+		{Of: (*wire.Payload_Presence)(nil), From: payload.Accepted, Handle: s.receivePresence},
+		{Of: (*wire.Payload_ContactRequest)(nil), From: payload.Anyone, Handle: s.receiveRequest},
+		// An answer to no question of ours is stale or unsolicited:
+		// acknowledged, nothing done.
+		{Of: (*wire.Payload_ContactResponse)(nil), From: payload.From{Relations: []api.Relation{api.RelationPendingOut}}, Handle: s.receiveResponse},
+		// A removal from a stranger or a blocked user changes nothing.
+		{Of: (*wire.Payload_ContactRemoved)(nil), From: payload.From{Relations: []api.Relation{api.RelationAccepted, api.RelationPendingIn, api.RelationPendingOut}}, Handle: s.receiveRemoved},
 	}
 }
 
-func (s *session) receiveChat(from, id string, p *wire.Payload, chat *wire.Chat, batch *[]store.Message) error {
+func (s *session) receiveResponse(in *payload.Inbound) error {
+	c, from := in.Contact, in.From()
+	if in.Payload.GetContactResponse().Accepted {
+		c.Relation = string(api.RelationAccepted)
+		c.Updated = s.n.cfg.Now()
+		if err := s.store.PutContact(c); err != nil {
+			return err
+		}
+		if err := s.grantAndStore(&c); err != nil {
+			return err
+		}
+		s.emitContact(from)
+		s.sendPresence(from)
+		return nil
+	}
+	if err := s.store.DeleteContact(from); err != nil {
+		return err
+	}
+	s.emitContact(from)
+	return nil
+}
+
+func (s *session) receiveRemoved(in *payload.Inbound) error {
+	if err := s.store.DeleteContact(in.From()); err != nil {
+		return err
+	}
+	s.emitContact(in.From())
+	return nil
+}
+
+func (s *session) receiveChat(in *payload.Inbound) error {
+	from, id, p, chat, batch := in.From(), in.ID, in.Payload, in.Payload.GetChat(), in.Backlog
 	if chat.Text == "" || len(chat.Text) > wire.MaxChatText {
-		return errAck(ackBadRequest)
+		return payload.ErrBadRequest
 	}
 	now := s.n.cfg.Now()
 	at := time.UnixMilli(p.SentUnixMilli)
@@ -325,13 +259,14 @@ func (s *session) receiveChat(from, id string, p *wire.Payload, chat *wire.Chat,
 	return nil
 }
 
-func (s *session) receivePresence(c store.Contact, p *wire.Presence) error {
+func (s *session) receivePresence(in *payload.Inbound) error {
+	c, p := in.Contact, in.Payload.GetPresence()
 	st := api.Status(p.Status)
 	if st != api.StatusOffline && (!st.Valid() || st == api.StatusInvisible) {
-		return errAck(ackBadRequest)
+		return payload.ErrBadRequest
 	}
 	if len(p.Nick) > wire.MaxNick || len(p.Subnick) > wire.MaxSubnick || len(p.Media) > wire.MaxSubnick {
-		return errAck(ackBadRequest)
+		return payload.ErrBadRequest
 	}
 	wasOffline := c.Status == "" || api.Status(c.Status) == api.StatusOffline
 	if st == api.StatusOffline && p.Nick == "" && len(p.Avatar) == 0 {
@@ -356,10 +291,11 @@ func (s *session) receivePresence(c store.Contact, p *wire.Presence) error {
 	return nil
 }
 
-func (s *session) receiveRequest(c store.Contact, t *ticket.Ticket, req *wire.ContactRequest) error {
+func (s *session) receiveRequest(in *payload.Inbound) error {
+	c, t, req := in.Contact, in.Ticket, in.Payload.GetContactRequest()
 	from := t.Username
 	if len(req.Message) > wire.MaxRequestMessage {
-		return errAck(ackBadRequest)
+		return payload.ErrBadRequest
 	}
 	switch api.Relation(c.Relation) {
 	case api.RelationBlocked:
@@ -387,7 +323,7 @@ func (s *session) receiveRequest(c store.Contact, t *ticket.Ticket, req *wire.Co
 		return nil
 	}
 	if !s.limiter.allow(from) {
-		return errAck(ackRateLimited)
+		return payload.ErrRateLimited
 	}
 	c = store.Contact{
 		Username: from, Relation: string(api.RelationPendingIn), RequestMessage: req.Message,

@@ -3,6 +3,7 @@ package node
 import (
 	"encoding/binary"
 	"eserver/node/api"
+	"eserver/node/payload"
 	"testing"
 	"time"
 
@@ -138,8 +139,8 @@ func TestMessageProtocolRefusesBadInput(t *testing.T) {
 		if err := r.ReadMsg(&f); err != nil {
 			t.Fatal(err)
 		}
-		if f.GetAck().GetError() != ackNotContact {
-			t.Fatalf("ack = %+v, want %s", f.GetAck(), ackNotContact)
+		if f.GetAck().GetError() != string(payload.ErrNotContact) {
+			t.Fatalf("ack = %+v, want %s", f.GetAck(), payload.ErrNotContact)
 		}
 	})
 
@@ -216,5 +217,25 @@ func TestMessageProtocolRefusesBadInput(t *testing.T) {
 	cs, _ := bob.Contacts(ctx(t))
 	if len(cs) != 1 || cs[0].Username != "alice" {
 		t.Fatalf("bob's contacts: %+v", cs)
+	}
+}
+
+// TestEveryPayloadKindIsHandled fails when a kind is added to wire.proto's
+// Payload without a component registering it.
+func TestEveryPayloadKindIsHandled(t *testing.T) {
+	s := &session{n: &Node{}}
+	s.assemble()
+	fields := (&wire.Payload{}).ProtoReflect().Descriptor().Oneofs().ByName("kind").Fields()
+	if fields.Len() < 14 {
+		t.Fatalf("Payload has %d kinds, want at least 14", fields.Len())
+	}
+	for i := range fields.Len() {
+		fd := fields.Get(i)
+		p := &wire.Payload{}
+		m := p.ProtoReflect()
+		m.Set(fd, m.NewField(fd))
+		if !s.kinds.Registered(p.Kind) {
+			t.Errorf("payload kind %s has no handler", fd.Name())
+		}
 	}
 }

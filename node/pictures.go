@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"eserver/node/payload"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -165,7 +166,7 @@ func (s *session) loadAvatar() string {
 // when we do not have it. Called with contactMu held, c as stored.
 func (s *session) contactPicture(c *store.Contact, raw []byte) error {
 	if len(raw) != 0 && len(raw) != sha256.Size {
-		return errAck(ackBadRequest)
+		return payload.ErrBadRequest
 	}
 	h := hex.EncodeToString(raw)
 	c.Avatar = h
@@ -242,7 +243,7 @@ func (s *session) receiveAvatarOffer(from string, o *wire.FileOffer) error {
 	t := store.Transfer{ID: o.Id, Peer: from, Name: pictureFile(h), Size: o.Size, ChunkSize: int(o.ChunkSize), Key: o.Key, Hash: o.Hash,
 		Path: dir, State: string(api.TransferActive), Created: s.n.cfg.Now(), Kind: store.KindAvatar}
 	if off := offerOf(t); off.Check() != nil {
-		return errAck(ackBadRequest)
+		return payload.ErrBadRequest
 	}
 	if err := s.store.PutTransfer(t); err != nil {
 		return err
@@ -285,4 +286,12 @@ func (s *session) pictureArrived(t store.Transfer, file string) error {
 		}
 	}
 	return nil
+}
+
+// pictureKinds: a contact asks for our display picture.
+func (s *session) pictureKinds() []payload.Kind {
+	return []payload.Kind{{Of: (*wire.Payload_AvatarRequest)(nil), From: payload.Accepted,
+		Handle: func(in *payload.Inbound) error {
+			return s.receiveAvatarRequest(in.From(), in.Payload.GetAvatarRequest())
+		}}}
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"eserver/node/e2e"
+	"eserver/node/payload"
 	"eserver/node/ratchet"
 	"eserver/node/store"
 	"eserver/node/ticket"
@@ -188,12 +189,6 @@ func (s *session) seal(to *ticket.Ticket, entries []store.OutboxEntry) ([]*wire.
 	return out, nil
 }
 
-// errSessionReset is the answer to a ratchet message that no session opens
-// and that cannot start one: the sender's session is one we do not have
-// (lost, or from a start we refused). The sender drops its sessions with
-// us and starts a new one.
-var errSessionReset = errAck(ackSessionReset)
-
 // openEnvelope opens an envelope from the device of t. t comes from the
 // authenticated stream's hello, or from a mail item's sender ticket — which
 // anyone could copy: a ratchet message proves its sender by decrypting
@@ -239,7 +234,7 @@ func (s *session) openEnvelope(t *ticket.Ticket, env *wire.Envelope) ([]byte, er
 		if lastErr == nil {
 			lastErr = errors.New("no session with the sender")
 		}
-		return nil, fmt.Errorf("%w: %v", errSessionReset, lastErr)
+		return nil, fmt.Errorf("%w: %v", payload.ErrSessionReset, lastErr)
 	}
 	sess, plain, err := ratchet.Respond(s.crypt.id, s.crypt.pre, t.Peer, env.Sealed, ad)
 	if err != nil {
@@ -247,7 +242,7 @@ func (s *session) openEnvelope(t *ticket.Ticket, env *wire.Envelope) ([]byte, er
 			return nil, fmt.Errorf("%w: %v", ratchet.ErrDuplicate, err)
 		}
 		if errors.Is(err, ratchet.ErrNoPrekey) {
-			return nil, fmt.Errorf("%w: %v", errSessionReset, err)
+			return nil, fmt.Errorf("%w: %v", payload.ErrSessionReset, err)
 		}
 		return nil, err
 	}

@@ -7,14 +7,15 @@ import (
 	"errors"
 	"eserver/node/api"
 	"eserver/node/backup"
+	"eserver/node/payload"
 	"eserver/node/promotion"
 	"eserver/node/ratchet"
+	"eserver/node/task"
 	"eserver/node/wire"
 	"eserver/supernode"
 	"fmt"
 	"os"
 	"path/filepath"
-	"regexp"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -26,12 +27,9 @@ import (
 	"eserver/node/e2e"
 	"eserver/node/login"
 	"eserver/node/store"
+	"eserver/node/streams"
 	"eserver/node/ticket"
 )
-
-// validUsername mirrors the auth server's rule, so obviously bad names fail
-// locally with ErrBadRequest instead of a network round trip.
-var validUsername = regexp.MustCompile(`^[a-z0-9._-]{3,32}$`)
 
 // session is everything that exists only while signed in.
 type session struct {
@@ -45,8 +43,10 @@ type session struct {
 	crypt  crypt           // ratchet sessions (secure.go)
 	// revs are the devices revoked at the auth server, polled: a contact\'s
 	// revoked device is refused even before its ticket expires.
-	revs    *supernode.Revocations
-	streams streams  // live streams (streams.go)
+	revs *supernode.Revocations
+	// kinds maps each payload kind to the component that handles it.
+	kinds   payload.Registry
+	streams *streams.Streams
 	files   files    // file transfers (files.go)
 	pics    pictures // display pictures asked for and given (pictures.go)
 	signals signals  // typing and nudges sent and received (signals.go)
@@ -54,9 +54,10 @@ type session struct {
 	ackWait map[string]chan struct{}
 	pre     prekeys // our prekeys and their publication (prekeys.go)
 
-	ctx    context.Context
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
+	// tasks are the session's goroutines and stream handlers; ctx is
+	// theirs, cancelled when the session closes.
+	tasks *task.Group
+	ctx   context.Context
 
 	mu               sync.Mutex
 	presence         api.Presence
@@ -124,8 +125,8 @@ func (n *Node) serverInfo(server string) (peer.AddrInfo, string, error) {
 // Register implements API. It uses a throw-away host: an account is not tied
 // to a device until a login binds one through a ticket.
 func (n *Node) Register(ctx context.Context, server, username, password string) error {
-	if !validUsername.MatchString(username) {
-		return fmt.Errorf("%w: username must be 3–32 of a-z 0-9 . _ -", api.ErrBadRequest)
+	if err := wire.ValidUsername(username); err != nil {
+		return fmt.Errorf("%w: %v", api.ErrBadRequest, err)
 	}
 	if password == "" {
 		return fmt.Errorf("%w: empty password", api.ErrBadRequest)
@@ -153,7 +154,7 @@ func (n *Node) Login(ctx context.Context, req api.LoginRequest) (api.Account, er
 	if _, err := n.current(); err == nil {
 		return api.Account{}, fmt.Errorf("%w: already signed in", api.ErrBadRequest)
 	}
-	if !validUsername.MatchString(req.Username) || req.Password == "" {
+	if wire.ValidUsername(req.Username) != nil || req.Password == "" {
 		return api.Account{}, api.ErrLoginFailed
 	}
 	if req.Status == "" {
@@ -326,8 +327,24 @@ func (n *Node) startSession(ctx context.Context, st *store.Store, ai peer.AddrIn
 		OnRevoke: func(p peer.ID) { s.host.Network().ClosePeer(p) },
 	}
 	s.presence = s.loadPresence(req.Status)
-	s.ctx, s.cancel = context.WithCancel(context.Background())
+	s.assemble()
+	s.tasks = task.New(context.Background())
+	s.ctx = s.tasks.Context()
 	return s, nil
+}
+
+// assemble builds the session's feature components and fills the payload
+// table from every component's kinds.
+func (s *session) assemble() {
+	s.streams = streams.New(s, nil) // offers expire by the wall clock, not the session's (tests fix that one)
+	s.kinds.Register(s.contactKinds()...)
+	s.kinds.Register(s.visibilityKinds()...)
+	s.kinds.Register(s.mailKinds()...)
+	s.kinds.Register(s.fileKinds()...)
+	s.kinds.Register(s.streams.Kinds()...)
+	s.kinds.Register(s.pictureKinds()...)
+	s.kinds.Register(s.groupKinds()...)
+	s.kinds.Register(s.signalKinds()...)
 }
 
 // Logout implements API.
@@ -421,12 +438,13 @@ func renewAt(t *ticket.Ticket) time.Time {
 
 // close stops every goroutine of the session, then the host and the store.
 func (s *session) close() error {
-	s.cancel()
+	s.tasks.Cancel()
+	s.streams.Close()
 	s.stopFiles()
 	s.host.RemoveStreamHandler(msgProtocol)
 	s.host.RemoveStreamHandler(wire.ProtoMailNotify)
 	hostErr := s.host.Close()
-	s.wg.Wait()
+	s.tasks.Close()
 	storeErr := s.store.Close()
 	return errors.Join(hostErr, storeErr)
 }

@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"errors"
+	"eserver/node/payload"
 	"fmt"
 	"sync"
 	"time"
@@ -144,4 +145,10 @@ func (s *session) receiveSignal(from string, sg *wire.Signal) {
 			s.n.emit(api.Event{Nudge: &api.NudgeEvent{From: from, Time: now}})
 		}
 	}
+}
+
+// signalKinds: typing and nudges.
+func (s *session) signalKinds() []payload.Kind {
+	return []payload.Kind{{Of: (*wire.Payload_Signal)(nil), From: payload.Accepted,
+		Handle: func(in *payload.Inbound) error { s.receiveSignal(in.From(), in.Payload.GetSignal()); return nil }}}
 }

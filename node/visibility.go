@@ -2,6 +2,7 @@ package node
 
 import (
 	"crypto/rand"
+	"eserver/node/payload"
 
 	"eserver/node/api"
 	"eserver/node/store"
@@ -75,7 +76,7 @@ func (s *session) tokens() map[string][]byte {
 // one) gave us.
 func (s *session) receiveVisibility(c store.Contact, v *wire.Visibility) error {
 	if len(v.Token) != supernode.VisibilityTokenSize {
-		return errAck(ackBadRequest)
+		return payload.ErrBadRequest
 	}
 	c.TheirToken = v.Token
 	return s.store.PutContact(c)
@@ -101,4 +102,14 @@ func (s *session) upgradeVisibility() {
 		}
 	}
 	s.visibilityChanged()
+}
+
+// visibilityKinds: a contact's visibility token arrives once it accepted
+// us, or with its request.
+func (s *session) visibilityKinds() []payload.Kind {
+	return []payload.Kind{{
+		Of:     (*wire.Payload_Visibility)(nil),
+		From:   payload.From{Relations: []api.Relation{api.RelationAccepted, api.RelationPendingIn}, Else: payload.ErrNotContact},
+		Handle: func(in *payload.Inbound) error { return s.receiveVisibility(in.Contact, in.Payload.GetVisibility()) },
+	}}
 }

@@ -133,3 +133,30 @@ func FuzzReadFrame(f *testing.F) {
 		}
 	})
 }
+
+func TestValidUsername(t *testing.T) {
+	tests := []struct {
+		name string
+		ok   bool
+	}{
+		{"bob", true},
+		{"a.b_c-9", true},
+		{strings.Repeat("a", MaxUsername), true},
+		{strings.Repeat("a", MaxUsername+1), false},
+		{"ab", false},
+		{"", false},
+		{"Bob", false},
+		{"bob smith", false},
+		{"bob@example", false},
+		{"bøb", false},
+	}
+	for _, tc := range tests {
+		err := ValidUsername(tc.name)
+		if (err == nil) != tc.ok {
+			t.Errorf("ValidUsername(%q) = %v, want ok=%v", tc.name, err, tc.ok)
+		}
+		if err != nil && !errors.Is(err, ErrBadUsername) {
+			t.Errorf("ValidUsername(%q) = %v, not ErrBadUsername", tc.name, err)
+		}
+	}
+}

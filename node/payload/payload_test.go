@@ -1,0 +1,127 @@
+package payload
+
+import (
+	"errors"
+	"fmt"
+	"testing"
+
+	"eserver/node/api"
+	"eserver/node/store"
+	"eserver/node/ticket"
+	"eserver/node/wire"
+)
+
+func TestDispatch(t *testing.T) {
+	var r Registry
+	var ran []string
+	handler := func(name string) Handler {
+		return func(in *Inbound) error { ran = append(ran, name+":"+in.From()); return nil }
+	}
+	r.Register(
+		Kind{Of: (*wire.Payload_Chat)(nil), From: Accepted, Handle: handler("chat")},
+		Kind{Of: (*wire.Payload_ContactRequest)(nil), From: Anyone, Handle: handler("request")},
+		Kind{Of: (*wire.Payload_ContactResponse)(nil), From: From{Relations: []api.Relation{api.RelationPendingOut}}, Handle: handler("response")},
+	)
+	chat := &wire.Payload{Kind: &wire.Payload_Chat{Chat: &wire.Chat{Text: "hi"}}}
+	request := &wire.Payload{Kind: &wire.Payload_ContactRequest{ContactRequest: &wire.ContactRequest{}}}
+	response := &wire.Payload{Kind: &wire.Payload_ContactResponse{ContactResponse: &wire.ContactResponse{}}}
+	unknown := &wire.Payload{Kind: &wire.Payload_Signal{Signal: &wire.Signal{}}}
+	tests := []struct {
+		name    string
+		p       *wire.Payload
+		rel     api.Relation // "" with known false: a stranger
+		known   bool
+		wantErr error
+		wantRan bool
+	}{
+		{"chat from an accepted contact", chat, api.RelationAccepted, true, nil, true},
+		{"chat from a stranger", chat, "", false, ErrNotContact, false},
+		{"chat from a blocked user looks like a stranger's", chat, api.RelationBlocked, true, ErrNotContact, false},
+		{"chat from a pending contact", chat, api.RelationPendingIn, true, ErrNotContact, false},
+		{"request from a stranger", request, "", false, nil, true},
+		{"request from a blocked user reaches its handler", request, api.RelationBlocked, true, nil, true},
+		{"answer we asked for", response, api.RelationPendingOut, true, nil, true},
+		{"unsolicited answer is dropped silently", response, api.RelationAccepted, true, nil, false},
+		{"unsolicited answer from a stranger is dropped silently", response, "", false, nil, false},
+		{"kind nobody registered", unknown, api.RelationAccepted, true, ErrBadRequest, false},
+		{"empty payload", &wire.Payload{}, api.RelationAccepted, true, ErrBadRequest, false},
+		{"nil payload", nil, api.RelationAccepted, true, ErrBadRequest, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			ran = nil
+			in := &Inbound{
+				Ticket:  &ticket.Ticket{Username: "alice"},
+				ID:      "m1",
+				Payload: tc.p,
+				Contact: store.Contact{Username: "alice", Relation: string(tc.rel)},
+				Known:   tc.known,
+			}
+			err := r.Dispatch(in)
+			if !errors.Is(err, tc.wantErr) || (tc.wantErr == nil && err != nil) {
+				t.Fatalf("Dispatch = %v, want %v", err, tc.wantErr)
+			}
+			if got := len(ran) == 1; got != tc.wantRan {
+				t.Fatalf("handler ran = %v (%v), want %v", got, ran, tc.wantRan)
+			}
+			if tc.wantRan && ran[0][len(ran[0])-len(":alice"):] != ":alice" {
+				t.Fatalf("handler saw sender %q, want alice", ran[0])
+			}
+		})
+	}
+}
+
+func TestCode(t *testing.T) {
+	tests := []struct {
+		err  error
+		want string
+	}{
+		{nil, ""},
+		{ErrNotContact, "not_contact"},
+		{fmt.Errorf("%w: text too long", ErrBadRequest), "bad_request"},
+		{fmt.Errorf("storing: %w", fmt.Errorf("%w: twice wrapped", ErrRateLimited)), "rate_limited"},
+		{ErrSessionReset, "session_reset"},
+		{errors.New("disk full"), "internal"},
+	}
+	for _, tc := range tests {
+		if got := Code(tc.err); got != tc.want {
+			t.Errorf("Code(%v) = %q, want %q", tc.err, got, tc.want)
+		}
+	}
+}
+
+func TestRegisterRejectsMistakes(t *testing.T) {
+	ok := func(*Inbound) error { return nil }
+	tests := []struct {
+		name  string
+		kinds []Kind
+	}{
+		{"twice", []Kind{{Of: (*wire.Payload_Chat)(nil), Handle: ok}, {Of: (*wire.Payload_Chat)(nil), Handle: ok}}},
+		{"no handler", []Kind{{Of: (*wire.Payload_Chat)(nil)}}},
+		{"no type", []Kind{{Handle: ok}}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			defer func() {
+				if recover() == nil {
+					t.Fatal("Register did not panic")
+				}
+			}()
+			var r Registry
+			r.Register(tc.kinds...)
+		})
+	}
+}
+
+// TestRegistered: kinds are told apart by their oneof wrapper type, typed
+// nil or not (package node checks that every kind in wire.proto has one).
+func TestRegistered(t *testing.T) {
+	var r Registry
+	r.Register(Kind{Of: (*wire.Payload_Chat)(nil), Handle: func(*Inbound) error { return nil }})
+	if !r.Registered((*wire.Payload_Chat)(nil)) || !r.Registered(&wire.Payload_Chat{}) {
+		t.Fatal("chat not registered")
+	}
+	if r.Registered((*wire.Payload_Presence)(nil)) {
+		t.Fatal("presence registered")
+	}
+}
