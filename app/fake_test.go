@@ -85,6 +85,13 @@ func (f *fakeAPI) Login(_ context.Context, req api.LoginRequest) (api.Account, e
 
 func (f *fakeAPI) Logout(context.Context) error { f.record("Logout"); return nil }
 
+func (f *fakeAPI) Account(context.Context) (api.Account, error) {
+	f.record("Account")
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.account, nil
+}
+
 func (f *fakeAPI) AddContact(_ context.Context, username, message string) error {
 	f.record("AddContact %s %s", username, message)
 	return nil

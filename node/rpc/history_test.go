@@ -25,9 +25,9 @@ func TestSearchHistory(t *testing.T) {
 			Seq: 3, Snippet: "no marks here"},
 	}
 	const wantHits = `{"hits":[
-		{"id":"m7","from":"bob","to":"alice","text":"lunch at noon?","time":"2024-01-02T03:04:05.678Z","state":"received",
+		{"messageId":"m7","id":"m7","from":"bob","to":"alice","text":"lunch at noon?","time":"2024-01-02T03:04:05.678Z","state":"received",
 		 "seq":7,"snippet":"lunch at noon?","marks":[[0,5]]},
-		{"id":"m3","from":"alice","to":"bob","text":"no marks here","time":"2024-01-02T03:04:05.678Z","state":"delivered",
+		{"messageId":"m3","id":"m3","from":"alice","to":"bob","text":"no marks here","time":"2024-01-02T03:04:05.678Z","state":"delivered",
 		 "seq":3,"snippet":"no marks here","marks":[]}]}`
 	for _, tt := range []struct {
 		name, params, wantCall, wantResult string

@@ -82,6 +82,14 @@ func (f *fakeAPI) Login(ctx context.Context, req api.LoginRequest) (api.Account,
 }
 
 func (f *fakeAPI) Logout(context.Context) error { return f.record("Logout") }
+
+func (f *fakeAPI) Account(context.Context) (api.Account, error) {
+	if err := f.record("Account"); err != nil {
+		return api.Account{}, err
+	}
+	return api.Account{Username: "alice", PeerID: "12D3KooWfake", Server: "srv", Role: api.RoleSupernode, SupernodeAllowed: true,
+		SupernodeUploadCap: 64 << 10, Presence: api.Presence{Status: api.StatusBusy, Nick: "Al", Avatar: "ab"}, AvatarPath: "/p/ab.png"}, nil
+}
 func (f *fakeAPI) AddContact(_ context.Context, username, message string) error {
 	return f.record("AddContact", username, fmt.Sprintf("%q", message))
 }
@@ -457,10 +465,12 @@ func TestMethods(t *testing.T) {
 		{"register", "register", `{"server":"/ip4/1.2.3.4/tcp/1","username":"alice","password":"pw"}`,
 			false, "Register /ip4/1.2.3.4/tcp/1 alice pw", `{"username":"alice"}`},
 		{"login full", "login", `{"server":"srv","username":"alice","password":"pw","status":"busy"}`,
-			false, "Login {Server:srv Username:alice Password:pw Status:busy}", `{"username":"alice","peerId":"12D3KooWfake"}`},
+			false, "Login {Server:srv Username:alice Password:pw Status:busy}", `{"username":"alice","peerId":"12D3KooWfake","server":"srv","role":"","supernodeAllowed":false,"supernodeUploadCap":0,"status":"","nick":"","subnick":"","media":""}`},
 		{"login minimal", "login", `{"username":"alice","password":"pw"}`,
-			false, "Login {Server: Username:alice Password:pw Status:}", `{"username":"alice","peerId":"12D3KooWfake"}`},
+			false, "Login {Server: Username:alice Password:pw Status:}", `{"username":"alice","peerId":"12D3KooWfake","server":"srv","role":"","supernodeAllowed":false,"supernodeUploadCap":0,"status":"","nick":"","subnick":"","media":""}`},
 		{"logout", "logout", `{}`, false, "Logout", `{}`},
+		{"account", "account", `{}`, false, "Account", `{"username":"alice","peerId":"12D3KooWfake","server":"srv","role":"supernode",
+			"supernodeAllowed":true,"supernodeUploadCap":65536,"status":"busy","nick":"Al","subnick":"","media":"","avatar":"ab","avatarPath":"/p/ab.png"}`},
 		{"logout no params", "logout", ``, false, "Logout", `{}`},
 		{"logout null params", "logout", `null`, false, "Logout", `{}`},
 		{"addContact", "addContact", `{"username":"bob","message":"it's alice"}`, false, `AddContact bob "it's alice"`, `{}`},
@@ -487,7 +497,7 @@ func TestMethods(t *testing.T) {
 		{"resumeTransfer", "resumeTransfer", `{"transferId":"t1"}`, false, "ResumeTransfer t1", `{}`},
 		{"cancelTransfer", "cancelTransfer", `{"transferId":"t1"}`, false, "CancelTransfer t1", `{}`},
 		{"listTransfers", "listTransfers", `{}`, false, "Transfers",
-			`{"transfers":[{"transferId":"t1","peer":"bob","outgoing":true,"name":"a.txt","state":"active","bytes":4,"total":10}]}`},
+			`{"transfers":[{"transferId":"t1","peer":"bob","outgoing":true,"name":"a.txt","size":10,"state":"active","bytes":4,"total":10}]}`},
 		{"changePassword", "changePassword", `{"oldPassword":"a","newPassword":"b"}`, false, "ChangePassword a b", `{}`},
 		{"safetyNumber", "safetyNumber", `{"username":"bob"}`, false, "SafetyNumber bob",
 			`{"username":"bob","number":"12345 67890","code":"AQID","verified":true}`},
@@ -502,10 +512,10 @@ func TestMethods(t *testing.T) {
 			`SetPresence status=away nick="Al" subnick="" media="Song"`, `{}`},
 		{"setPresence invisible", "setPresence", `{"status":"invisible"}`, false,
 			`SetPresence status=invisible nick=<nil> subnick=<nil> media=<nil>`, `{}`},
-		{"send", "send", `{"to":"bob","text":"hello \u00e9 <3"}`, false, `Send bob "hello é <3"`, `{"id":"m-bob"}`},
+		{"send", "send", `{"to":"bob","text":"hello \u00e9 <3"}`, false, `Send bob "hello é <3"`, `{"messageId":"m-bob","id":"m-bob"}`},
 		{"history full", "history", `{"with":"bob","limit":10,"before":"m9"}`, false, `History bob 10 "m9"`, `{"messages":[
-			{"id":"m1","from":"alice","to":"bob","text":"hey <b>","time":"2024-01-02T03:04:05.678Z","state":"delivered"},
-			{"id":"m2","from":"bob","to":"alice","text":"yo","time":"2024-01-02T03:04:06.678Z","state":"received"}]}`},
+			{"messageId":"m1","id":"m1","from":"alice","to":"bob","text":"hey <b>","time":"2024-01-02T03:04:05.678Z","state":"delivered"},
+			{"messageId":"m2","id":"m2","from":"bob","to":"alice","text":"yo","time":"2024-01-02T03:04:06.678Z","state":"received"}]}`},
 		{"history default limit", "history", `{"with":"bob"}`, true, `History bob 50 ""`, `{"messages":[]}`},
 		{"history max limit", "history", `{"with":"bob","limit":1000}`, true, `History bob 1000 ""`, `{"messages":[]}`},
 		{"setAvatar", "setAvatar", `{"path":"/tmp/me.png"}`, false, "SetAvatar /tmp/me.png {0 0 0}", `{}`},
@@ -516,10 +526,11 @@ func TestMethods(t *testing.T) {
 		{"setContactGroup", "setContactGroup", `{"username":"bob","group":"Work"}`, false, `SetContactGroup bob "Work"`, `{}`},
 		{"setContactGroup none", "setContactGroup", `{"username":"bob","group":""}`, false, `SetContactGroup bob ""`, `{}`},
 		{"renameContact", "renameContact", `{"username":"bob","alias":"Bobby"}`, false, `RenameContact bob "Bobby"`, `{}`},
-		{"invite", "invite", `{"with":"bob","username":"carol"}`, false, "Invite bob carol", `{"conversation":"#c1"}`},
-		{"leaveConversation", "leaveConversation", `{"id":"#c1"}`, false, "LeaveConversation #c1", `{}`},
+		{"invite", "invite", `{"with":"bob","username":"carol"}`, false, "Invite bob carol", `{"conversationId":"#c1","conversation":"#c1"}`},
+		{"leaveConversation", "leaveConversation", `{"conversationId":"#c1"}`, false, "LeaveConversation #c1", `{}`},
+		{"leaveConversation by its old key", "leaveConversation", `{"id":"#c1"}`, false, "LeaveConversation #c1", `{}`},
 		{"listConversations", "listConversations", `{}`, false, "Conversations",
-			`{"conversations":[{"id":"#c1","members":["alice","bob","carol"]}]}`},
+			`{"conversations":[{"conversationId":"#c1","id":"#c1","members":["alice","bob","carol"]}]}`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -545,6 +556,7 @@ var validParams = map[string]string{
 	"register":          `{"server":"srv","username":"alice","password":"pw"}`,
 	"login":             `{"username":"alice","password":"pw"}`,
 	"logout":            `{}`,
+	"account":           `{}`,
 	"addContact":        `{"username":"bob"}`,
 	"acceptContact":     `{"username":"bob"}`,
 	"declineContact":    `{"username":"bob"}`,
@@ -574,14 +586,14 @@ var validParams = map[string]string{
 	"setContactGroup":   `{"username":"bob","group":"Work"}`,
 	"renameContact":     `{"username":"bob","alias":"B"}`,
 	"invite":            `{"with":"bob","username":"carol"}`,
-	"leaveConversation": `{"id":"#c1"}`,
+	"leaveConversation": `{"conversationId":"#c1"}`,
 	"listConversations": `{}`,
 	"searchHistory":     `{"text":"lunch"}`,
 }
 
 // apiMethod is the api.API method each RPC method calls.
 var apiMethod = map[string]string{
-	"register": "Register", "login": "Login", "logout": "Logout", "addContact": "AddContact",
+	"register": "Register", "login": "Login", "logout": "Logout", "account": "Account", "addContact": "AddContact",
 	"acceptContact": "AcceptContact", "declineContact": "DeclineContact", "blockContact": "BlockContact",
 	"unblockContact": "UnblockContact", "removeContact": "RemoveContact", "listContacts": "Contacts",
 	"setPresence": "SetPresence", "setSupernode": "SetSupernode", "send": "Send", "history": "History", "searchHistory": "SearchHistory",
@@ -704,6 +716,8 @@ func TestBadParams(t *testing.T) {
 		{"renameContact alias number", "renameContact", `{"username":"bob","alias":1}`},
 		{"invite without username", "invite", `{"with":"bob"}`},
 		{"leaveConversation without id", "leaveConversation", `{}`},
+		{"leaveConversation under both keys", "leaveConversation", `{"conversationId":"#c1","id":"#c1"}`},
+		{"account with params", "account", `{"all":true}`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -867,78 +881,93 @@ func TestNotifications(t *testing.T) {
 	}{
 		{"snapshot only", nil, nil},
 		{"incoming message", []api.Event{{Message: msg("bob", "alice")}},
-			[]note{{"message", `{"id":"m1","from":"bob","to":"alice","text":"hi","time":"2024-01-02T03:04:05.678Z"}`}}},
+			[]note{{"message", `{"messageId":"m1","id":"m1","from":"bob","to":"alice","text":"hi","time":"2024-01-02T03:04:05.678Z","state":"received"}`}}},
 		{"own message skipped", []api.Event{{Message: msg("alice", "bob")}}, nil},
 		{"own message other case skipped", []api.Event{{Message: msg("Alice", "bob")}}, nil},
 		{"delivered", []api.Event{{Delivered: &api.Delivery{ID: "m1", To: "bob"}}},
-			[]note{{"delivered", `{"id":"m1","to":"bob"}`}}},
+			[]note{{"delivered", `{"messageId":"m1","id":"m1","to":"bob"}`}}},
 		{"role", []api.Event{{Role: &api.RoleEvent{Role: api.RoleSupernode, Reason: "conditions hold", Time: time.Date(2024, 1, 2, 3, 4, 5, 678e6, time.UTC)}}},
 			[]note{{"role", `{"role":"supernode","reason":"conditions hold","time":"2024-01-02T03:04:05.678Z"}`}}},
 		{"contact request", []api.Event{{ContactRequest: &api.ContactRequestEvent{From: "carol", Message: "hi!"}}},
 			[]note{{"contactRequest", `{"from":"carol","message":"hi!"}`}}},
 		{"new contact", []api.Event{{Contact: &api.Contact{Username: "carol", Relation: api.RelationPendingOut}}},
-			[]note{{"contactUpdate", `{"username":"carol","relation":"pending-out"}`}}},
+			[]note{{"contactUpdate", `{"username":"carol","relation":"pending-out","via":"","status":"offline","nick":"","subnick":"","media":"","verified":false}`}}},
 		{"new contact online", []api.Event{{Contact: &api.Contact{Username: "dave", Relation: api.RelationAccepted,
 			Presence: api.Presence{Status: api.StatusAway}}}},
-			[]note{{"contactUpdate", `{"username":"dave","relation":"accepted"}`},
-				{"presence", `{"username":"dave","status":"away","nick":"","subnick":"","media":"","via":""}`}}},
+			[]note{{"contactUpdate", `{"username":"dave","relation":"accepted","via":"","status":"away","nick":"","subnick":"","media":"","verified":false}`},
+				{"presence", `{"username":"dave","relation":"accepted","via":"","status":"away","nick":"","subnick":"","media":"","verified":false}`}}},
 		{"relation changed", []api.Event{{Contact: with(bob, func(c *api.Contact) { c.Relation = api.RelationBlocked })}},
-			[]note{{"contactUpdate", `{"username":"bob","relation":"blocked"}`}}},
+			[]note{{"contactUpdate", `{"username":"bob","relation":"blocked","via":"","status":"online","nick":"Bob","subnick":"","media":"","verified":false}`}}},
 		{"presence changed", []api.Event{{Contact: with(bob, func(c *api.Contact) { c.Status = api.StatusAway })}},
-			[]note{{"presence", `{"username":"bob","status":"away","nick":"Bob","subnick":"","media":"","via":""}`}}},
+			[]note{{"presence", `{"username":"bob","relation":"accepted","via":"","status":"away","nick":"Bob","subnick":"","media":"","verified":false}`}}},
 		{"unchanged contact not repeated", []api.Event{{Contact: &bob}, {Contact: &bob}}, nil},
 		{"picture fetched, group set", []api.Event{{Contact: with(bob, func(c *api.Contact) {
 			c.Avatar, c.AvatarPath, c.Group, c.Alias = "ab", "/p/ab.png", "Work", "Bobby"
 		})}},
-			[]note{{"presence", `{"username":"bob","status":"online","nick":"Bob","subnick":"","media":"","via":"","avatar":"ab","avatarPath":"/p/ab.png","group":"Work","alias":"Bobby"}`}}},
+			[]note{{"presence", `{"username":"bob","relation":"accepted","via":"","status":"online","nick":"Bob","subnick":"","media":"","verified":false,"avatar":"ab","avatarPath":"/p/ab.png","group":"Work","alias":"Bobby"}`}}},
 		{"typing", []api.Event{{Typing: &api.TypingEvent{From: "bob"}}}, []note{{"typing", `{"from":"bob"}`}}},
 		{"conversation", []api.Event{{Conversation: &api.ConversationEvent{Conversation: api.Conversation{ID: "#c1",
 			Members: []string{"alice", "bob", "carol"}}, Joined: "carol", By: "alice"}}},
-			[]note{{"conversation", `{"id":"#c1","members":["alice","bob","carol"],"joined":"carol","by":"alice"}`}}},
+			[]note{{"conversation", `{"conversationId":"#c1","id":"#c1","members":["alice","bob","carol"],"joined":"carol","by":"alice"}`}}},
 		{"nudge", []api.Event{{Nudge: &api.NudgeEvent{From: "bob", Time: testTime}}},
 			[]note{{"nudge", `{"from":"bob","time":"2024-01-02T03:04:05.678Z"}`}}},
 		{"image offer", []api.Event{{Transfer: &api.Transfer{ID: "t1", Peer: "bob", Name: "a.png", Size: 9, State: api.TransferIncoming,
 			Type: "image/png", Thumbnail: []byte{1, 2, 3}}}},
-			[]note{{"fileOffer", `{"transferId":"t1","from":"bob","name":"a.png","size":9,"type":"image/png","thumbnail":"AQID"}`}}},
+			[]note{{"fileOffer", `{"transferId":"t1","peer":"bob","from":"bob","outgoing":false,"name":"a.png","size":9,"total":9,"state":"incoming","bytes":0,"type":"image/png","thumbnail":"AQID"}`}}},
 		{"presence change not duplicated", []api.Event{
 			{Contact: with(bob, func(c *api.Contact) { c.Subnick = "busy day" })},
 			{Contact: with(bob, func(c *api.Contact) { c.Subnick = "busy day" })},
 			{Contact: with(bob, func(c *api.Contact) { c.Subnick = "busy day"; c.RequestMessage = "x" })},
 			{Contact: with(bob, func(c *api.Contact) { c.Subnick = "busy day"; c.Media = "Song" })},
 		}, []note{
-			{"presence", `{"username":"bob","status":"online","nick":"Bob","subnick":"busy day","media":"","via":""}`},
-			{"presence", `{"username":"bob","status":"online","nick":"Bob","subnick":"busy day","media":"Song","via":""}`},
+			{"presence", `{"username":"bob","relation":"accepted","via":"","status":"online","nick":"Bob","subnick":"busy day","media":"","verified":false}`},
+			{"presence", `{"username":"bob","relation":"accepted","via":"","status":"online","nick":"Bob","subnick":"busy day","media":"Song","verified":false}`},
 		}},
 		{"empty status is offline", []api.Event{
 			{Contact: with(bob, func(c *api.Contact) { c.Status = api.StatusOffline })},
 			{Contact: with(bob, func(c *api.Contact) { c.Status = "" })},
-		}, []note{{"presence", `{"username":"bob","status":"offline","nick":"Bob","subnick":"","media":"","via":""}`}}},
+		}, []note{{"presence", `{"username":"bob","relation":"accepted","via":"","status":"offline","nick":"Bob","subnick":"","media":"","verified":false}`}}},
 		{"removed", []api.Event{{ContactRemoved: "bob"}, {Contact: &bob}},
 			[]note{{"contactUpdate", `{"username":"bob","relation":"removed"}`},
-				{"contactUpdate", `{"username":"bob","relation":"accepted"}`},
-				{"presence", `{"username":"bob","status":"online","nick":"Bob","subnick":"","media":"","via":""}`}}},
+				{"contactUpdate", `{"username":"bob","relation":"accepted","via":"","status":"online","nick":"Bob","subnick":"","media":"","verified":false}`},
+				{"presence", `{"username":"bob","relation":"accepted","via":"","status":"online","nick":"Bob","subnick":"","media":"","verified":false}`}}},
 		{"signed out", []api.Event{{SignedOut: true}}, []note{{"signedOut", `{}`}}},
 		{"file offer", []api.Event{{Transfer: &api.Transfer{ID: "t9", Peer: "carol", Name: "cat.jpg", Size: 42, State: api.TransferIncoming}}},
-			[]note{{"fileOffer", `{"transferId":"t9","from":"carol","name":"cat.jpg","size":42}`}}},
+			[]note{{"fileOffer", `{"transferId":"t9","peer":"carol","from":"carol","outgoing":false,"name":"cat.jpg","size":42,"total":42,"state":"incoming","bytes":0}`}}},
 		{"transfer progress", []api.Event{{Transfer: &api.Transfer{ID: "t9", Peer: "carol", Name: "cat.jpg", Size: 42, State: api.TransferActive, Bytes: 21}}},
-			[]note{{"transfer", `{"transferId":"t9","peer":"carol","outgoing":false,"name":"cat.jpg","state":"active","bytes":21,"total":42}`}}},
+			[]note{{"transfer", `{"transferId":"t9","peer":"carol","outgoing":false,"name":"cat.jpg","size":42,"state":"active","bytes":21,"total":42}`}}},
 		{"signed out with a reason", []api.Event{{SignedOut: true, SignedOutReason: "removed"}}, []note{{"signedOut", `{"reason":"removed"}`}}},
 		{"identity changed once", []api.Event{
 			{Contact: with(bob, func(c *api.Contact) { c.KeyChanged = &testTime })},
 			{Contact: with(bob, func(c *api.Contact) { c.KeyChanged = &testTime; c.Status = api.StatusOnline })},
-		}, []note{{"identityChanged", `{"username":"bob","time":"2024-01-02T03:04:05.678Z"}`}}},
+		}, []note{{"identityChanged", `{"username":"bob","relation":"accepted","via":"","status":"online","nick":"Bob","subnick":"","media":"","verified":false,"keyChanged":"2024-01-02T03:04:05.678Z","time":"2024-01-02T03:04:05.678Z"}`}}},
 		{"new contact's first identity silent", []api.Event{{Contact: &api.Contact{Username: "erin", Relation: api.RelationPendingIn, KeyChanged: &testTime}}},
-			[]note{{"contactUpdate", `{"username":"erin","relation":"pending-in"}`}}},
+			[]note{{"contactUpdate", `{"username":"erin","relation":"pending-in","via":"","status":"offline","nick":"","subnick":"","media":"","verified":false,"keyChanged":"2024-01-02T03:04:05.678Z"}`}}},
 		{"own account event silent", []api.Event{{Account: &api.Account{Username: "alice"}}}, nil},
+		{"account changed", []api.Event{
+			{Account: &api.Account{Username: "alice", Presence: api.Presence{Status: api.StatusAway}}},
+			{Account: &api.Account{Username: "alice", Presence: api.Presence{Status: api.StatusAway}}},
+			{Role: &api.RoleEvent{Role: api.RoleSupernode, Reason: "conditions hold", Time: testTime},
+				Account: &api.Account{Username: "alice", Role: api.RoleSupernode, Presence: api.Presence{Status: api.StatusAway}}},
+		}, []note{
+			{"account", `{"username":"alice","peerId":"","server":"","role":"","supernodeAllowed":false,"supernodeUploadCap":0,"status":"away","nick":"","subnick":"","media":""}`},
+			{"account", `{"username":"alice","peerId":"","server":"","role":"supernode","supernodeAllowed":false,"supernodeUploadCap":0,"status":"away","nick":"","subnick":"","media":""}`},
+			{"role", `{"role":"supernode","reason":"conditions hold","time":"2024-01-02T03:04:05.678Z"}`},
+		}},
+		{"signed in again", []api.Event{{SignedOut: true}, {Account: &api.Account{Username: "alice"}}}, []note{
+			{"signedOut", `{}`},
+			{"account", `{"username":"alice","peerId":"","server":"","role":"","supernodeAllowed":false,"supernodeUploadCap":0,"status":"","nick":"","subnick":"","media":""}`},
+		}},
 		{"account switch", []api.Event{
 			{Account: &api.Account{Username: "zed"}},
 			{Message: msg("zed", "bob")},
 			{Message: msg("alice", "zed")},
 			{Contact: &bob}, // a new list: bob is new to zed
 		}, []note{
-			{"message", `{"id":"m1","from":"alice","to":"zed","text":"hi","time":"2024-01-02T03:04:05.678Z"}`},
-			{"contactUpdate", `{"username":"bob","relation":"accepted"}`},
-			{"presence", `{"username":"bob","status":"online","nick":"Bob","subnick":"","media":"","via":""}`},
+			{"account", `{"username":"zed","peerId":"","server":"","role":"","supernodeAllowed":false,"supernodeUploadCap":0,"status":"","nick":"","subnick":"","media":""}`},
+			{"message", `{"messageId":"m1","id":"m1","from":"alice","to":"zed","text":"hi","time":"2024-01-02T03:04:05.678Z","state":"received"}`},
+			{"contactUpdate", `{"username":"bob","relation":"accepted","via":"","status":"online","nick":"Bob","subnick":"","media":"","verified":false}`},
+			{"presence", `{"username":"bob","relation":"accepted","via":"","status":"online","nick":"Bob","subnick":"","media":"","verified":false}`},
 		}},
 		{"resnapshot silent", []api.Event{{Snapshot: &api.Snapshot{Contacts: []api.Contact{bob}}}, {Contact: &bob}}, nil},
 		{"several changes in one event", []api.Event{{
@@ -947,7 +976,7 @@ func TestNotifications(t *testing.T) {
 			SignedOut:      true,
 		}}, []note{
 			{"contactUpdate", `{"username":"bob","relation":"removed"}`},
-			{"message", `{"id":"m1","from":"carol","to":"alice","text":"hi","time":"2024-01-02T03:04:05.678Z"}`},
+			{"message", `{"messageId":"m1","id":"m1","from":"carol","to":"alice","text":"hi","time":"2024-01-02T03:04:05.678Z","state":"received"}`},
 			{"signedOut", `{}`},
 		}},
 	}
@@ -1030,7 +1059,7 @@ func TestConcurrentRequests(t *testing.T) {
 			t.Fatalf("bad or repeated id in %s", l.raw)
 		}
 		seen[id] = true
-		jsonEqual(t, "result of "+id, l.Result, fmt.Sprintf(`{"id":"m-user%s"}`, strings.TrimPrefix(id, "r")))
+		jsonEqual(t, "result of "+id, l.Result, fmt.Sprintf(`{"messageId":"m-user%[1]s","id":"m-user%[1]s"}`, strings.TrimPrefix(id, "r")))
 	}
 	wg.Wait()
 }
