@@ -94,6 +94,14 @@ func (f *Fake) record(method, format string, args ...any) error {
 	return f.errs[method]
 }
 
+// answer records a call of method without arguments and returns *v.
+func answer[T any](f *Fake, method string, v *T) (T, error) {
+	err := f.record(method, "")
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return *v, err
+}
+
 // Calls returns the calls so far, one "Method arg arg" string each.
 func (f *Fake) Calls() []string {
 	f.mu.Lock()
@@ -158,12 +166,7 @@ func (f *Fake) Login(ctx context.Context, req api.LoginRequest) (api.Account, er
 
 func (f *Fake) Logout(context.Context) error { return f.record("Logout", "") }
 
-func (f *Fake) Account(context.Context) (api.Account, error) {
-	err := f.record("Account", "")
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.Me, err
-}
+func (f *Fake) Account(context.Context) (api.Account, error) { return answer(f, "Account", &f.Me) }
 
 func (f *Fake) AddContact(_ context.Context, username, message string) error {
 	return f.record("AddContact", "%s %s", username, message)
@@ -190,10 +193,7 @@ func (f *Fake) RemoveContact(_ context.Context, username string) error {
 }
 
 func (f *Fake) Contacts(context.Context) ([]api.Contact, error) {
-	err := f.record("Contacts", "")
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.ContactList, err
+	return answer(f, "Contacts", &f.ContactList)
 }
 
 func (f *Fake) SetContactGroup(_ context.Context, username, group string) error {
@@ -243,10 +243,7 @@ func (f *Fake) LeaveConversation(_ context.Context, id string) error {
 }
 
 func (f *Fake) Conversations(context.Context) ([]api.Conversation, error) {
-	err := f.record("Conversations", "")
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.ConversationList, err
+	return answer(f, "Conversations", &f.ConversationList)
 }
 
 // SearchHistory returns the Hits whose text contains every word of the
@@ -295,10 +292,7 @@ func (f *Fake) SetSupernode(_ context.Context, s api.SupernodeSettings) error {
 }
 
 func (f *Fake) Devices(context.Context) ([]api.Device, error) {
-	err := f.record("Devices", "")
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.DeviceList, err
+	return answer(f, "Devices", &f.DeviceList)
 }
 
 func (f *Fake) RevokeDevice(_ context.Context, peerID string) error {
@@ -369,10 +363,7 @@ func (f *Fake) CancelTransfer(_ context.Context, id string) error {
 }
 
 func (f *Fake) Transfers(context.Context) ([]api.Transfer, error) {
-	err := f.record("Transfers", "")
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.TransferList, err
+	return answer(f, "Transfers", &f.TransferList)
 }
 
 // SafetyNumber answers a fixed number, verified as Verified says.
