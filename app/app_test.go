@@ -79,8 +79,8 @@ func TestSignIn(t *testing.T) {
 	a.signIn.password.TypedKey(&fyne.KeyEvent{Name: fyne.KeyReturn})
 
 	want := api.LoginRequest{Server: testServer, Username: "alice", Password: "secret", Status: api.StatusBusy}
-	if fake.loginReq != want {
-		t.Fatalf("Login(%+v), want %+v", fake.loginReq, want)
+	if fake.LoginRequest() != want {
+		t.Fatalf("Login(%+v), want %+v", fake.LoginRequest(), want)
 	}
 	if a.account == nil || a.account.Username != "alice" {
 		t.Fatalf("account = %+v, want alice", a.account)
@@ -135,7 +135,7 @@ func TestSignInErrors(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			a, fake := newTestApp(t)
-			fake.loginErr = tt.err
+			fake.Fail("Login", tt.err)
 			a.signIn.username.SetText(tt.user)
 			a.signIn.password.SetText("wrong")
 			test.Tap(a.signIn.button)
@@ -160,18 +160,18 @@ func TestSignUp(t *testing.T) {
 	d.password.SetText("pw1")
 	d.confirm.SetText("pw2")
 	test.Tap(d.create)
-	if d.errText.Text != "The passwords do not match." || fake.called("Register") {
+	if d.errText.Text != "The passwords do not match." || fake.Called("Register") {
 		t.Fatalf("mismatch: error %q, calls %v", d.errText.Text, fake.Calls())
 	}
 
-	fake.registerErr = api.ErrUsernameTaken
+	fake.Fail("Register", api.ErrUsernameTaken)
 	d.confirm.SetText("pw1")
 	test.Tap(d.create)
-	if !strings.Contains(d.errText.Text, "already taken") || fake.called("Login") {
+	if !strings.Contains(d.errText.Text, "already taken") || fake.Called("Login") {
 		t.Fatalf("taken: error %q, calls %v", d.errText.Text, fake.Calls())
 	}
 
-	fake.registerErr = nil
+	fake.Fail("Register", nil)
 	test.Tap(d.create)
 	want := []string{
 		"Register " + testServer + " newbie pw1",
@@ -264,7 +264,7 @@ func TestChatSendAndDelivered(t *testing.T) {
 	a, fake := signedIn(t)
 	bob := contact("bob", api.StatusOnline)
 	earlier := time.Date(2025, 1, 2, 9, 41, 0, 0, time.Local)
-	fake.history["bob"] = []api.Message{{ID: "h1", From: "bob", To: "alice", Text: "hi alice", Time: earlier, State: api.StateReceived}}
+	fake.Messages["bob"] = []api.Message{{ID: "h1", From: "bob", To: "alice", Text: "hi alice", Time: earlier, State: api.StateReceived}}
 	a.apply(api.Event{Contact: &bob})
 
 	// Tapping the contact in the list opens the conversation with its history.
@@ -286,7 +286,7 @@ func TestChatSendAndDelivered(t *testing.T) {
 	if chat == nil || !chat.shown {
 		t.Fatal("tapping bob did not open the conversation")
 	}
-	if !fake.called(`History bob 100 ""`) {
+	if !fake.Called(`History bob 100 ""`) {
 		t.Errorf("History not loaded: %v", fake.Calls())
 	}
 	if len(chat.rows) != 1 || chat.rows[0].from.Text != "09:41  Bob says:" || chat.rows[0].text.Text != "hi alice" {
@@ -302,11 +302,11 @@ func TestChatSendAndDelivered(t *testing.T) {
 	chat.entry.TypedKey(&fyne.KeyEvent{Name: fyne.KeyReturn})
 	chat.entry.KeyUp(&fyne.KeyEvent{Name: desktop.KeyShiftLeft})
 	test.Type(chat.entry, "bob")
-	if fake.called("Send") || chat.entry.Text != "hello\nbob" {
+	if fake.Called("Send") || chat.entry.Text != "hello\nbob" {
 		t.Fatalf("Shift+Enter: text %q, calls %v", chat.entry.Text, fake.Calls())
 	}
 	chat.entry.TypedKey(&fyne.KeyEvent{Name: fyne.KeyReturn})
-	if !fake.called("Send bob hello\nbob") {
+	if !fake.Called("Send bob hello\nbob") {
 		t.Fatalf("Send not called: %v", fake.Calls())
 	}
 	if chat.entry.Text != "" {
@@ -352,7 +352,7 @@ func TestChatSendAndDelivered(t *testing.T) {
 
 func TestSendFails(t *testing.T) {
 	a, fake := signedIn(t)
-	fake.sendErr = fmt.Errorf("send: %w", api.ErrNotContact)
+	fake.Fail("Send", fmt.Errorf("send: %w", api.ErrNotContact))
 	a.openChat("bob")
 	chat := a.chats["bob"]
 	chat.entry.SetText("anyone?")
@@ -392,7 +392,7 @@ func TestIncomingMessageOpensChat(t *testing.T) {
 		t.Fatal("conversation open before any message")
 	}
 	m := api.Message{ID: "c1", From: "carol", To: "alice", Text: "are you there?", Time: time.Now(), State: api.StateReceived}
-	fake.history["carol"] = []api.Message{m} // the node stored it before telling us
+	fake.Messages["carol"] = []api.Message{m} // the node stored it before telling us
 	a.apply(api.Event{Message: &m})
 	chat := a.chats["carol"]
 	if chat == nil || !chat.shown {
@@ -435,7 +435,7 @@ func TestContactRequests(t *testing.T) {
 				t.Errorf("request listed as a contact: %v", got)
 			}
 			test.Tap(map[string]fyne.Tappable{"accept": r.accept, "decline": r.decline, "block": r.block}[tt.button])
-			if !fake.called(tt.want) {
+			if !fake.Called(tt.want) {
 				t.Errorf("calls %v, want %q", fake.Calls(), tt.want)
 			}
 			// The node then reports the new relation.
@@ -453,13 +453,13 @@ func TestAddContact(t *testing.T) {
 	a.main.addItem.Action()
 	d := a.main.addDialog
 	test.Tap(d.add)
-	if fake.called("AddContact") || !strings.Contains(d.errText.Text, "username") {
+	if fake.Called("AddContact") || !strings.Contains(d.errText.Text, "username") {
 		t.Fatalf("empty username: %q %v", d.errText.Text, fake.Calls())
 	}
 	d.username.SetText("dave")
 	d.message.SetText("hi dave")
 	test.Tap(d.add)
-	if !fake.called("AddContact dave hi dave") {
+	if !fake.Called("AddContact dave hi dave") {
 		t.Errorf("calls %v", fake.Calls())
 	}
 }
@@ -476,7 +476,7 @@ func TestContactMenu(t *testing.T) {
 	test.Tap(a.main.confirm.yes)
 	items["Block contact"].Action()
 	items["Send an instant message"].Action()
-	if !fake.called("RemoveContact bob") || !fake.called("BlockContact bob") || a.chats["bob"] == nil {
+	if !fake.Called("RemoveContact bob") || !fake.Called("BlockContact bob") || a.chats["bob"] == nil {
 		t.Errorf("calls %v", fake.Calls())
 	}
 	bob.Relation = api.RelationBlocked
@@ -487,7 +487,7 @@ func TestContactMenu(t *testing.T) {
 			found = true
 		}
 	}
-	if !found || !fake.called("UnblockContact bob") {
+	if !found || !fake.Called("UnblockContact bob") {
 		t.Error("no Unblock for a blocked contact")
 	}
 }
@@ -495,7 +495,7 @@ func TestContactMenu(t *testing.T) {
 func TestPresence(t *testing.T) {
 	a, fake := signedIn(t)
 	selectStatus(t, a, "Away")
-	if !fake.called("SetPresence status=away") {
+	if !fake.Called("SetPresence status=away") {
 		t.Fatalf("calls %v", fake.Calls())
 	}
 	if a.main.ownGlyph.Resource != glyphAway {
@@ -521,14 +521,14 @@ func TestPresence(t *testing.T) {
 	}
 	a.main.nick.entry.SetText("Alice W")
 	a.main.nick.entry.TypedKey(&fyne.KeyEvent{Name: fyne.KeyReturn})
-	if !fake.called("SetPresence nick=Alice W") || a.main.nick.entry.Visible() {
+	if !fake.Called("SetPresence nick=Alice W") || a.main.nick.entry.Visible() {
 		t.Errorf("nick edit: calls %v", fake.Calls())
 	}
 
 	test.Tap(a.main.subnick.label)
 	a.main.subnick.entry.SetText("working")
 	a.main.subnick.entry.TypedKey(&fyne.KeyEvent{Name: fyne.KeyReturn})
-	if !fake.called("SetPresence subnick=working") {
+	if !fake.Called("SetPresence subnick=working") {
 		t.Errorf("subnick: calls %v", fake.Calls())
 	}
 }
@@ -538,7 +538,7 @@ func TestSignOut(t *testing.T) {
 	a.openChat("bob")
 	chat := a.chats["bob"]
 	a.main.signOutItem.Action()
-	if !fake.called("Logout") || a.account != nil || len(a.chats) != 0 {
+	if !fake.Called("Logout") || a.account != nil || len(a.chats) != 0 {
 		t.Fatalf("after sign out: account %v, chats %d, calls %v", a.account, len(a.chats), fake.Calls())
 	}
 	if slices.Contains(a.fyne.Driver().AllWindows(), chat.win) {
@@ -559,8 +559,8 @@ func TestStartDrainsEvents(t *testing.T) {
 	a.Start(ctx)
 	acc := api.Account{Username: "alice", Presence: api.Presence{Status: api.StatusOnline}}
 	bob := contact("bob", api.StatusOnline)
-	fake.events <- api.Event{Snapshot: &api.Snapshot{Account: &acc, Contacts: []api.Contact{bob}}}
-	close(fake.events)
+	fake.Events <- api.Event{Snapshot: &api.Snapshot{Account: &acc, Contacts: []api.Contact{bob}}}
+	close(fake.Events)
 	a.Wait() // the goroutine returns when the stream ends
 	if a.account == nil || a.account.Username != "alice" {
 		t.Fatalf("snapshot's account not applied: %v", a.account)
@@ -625,14 +625,14 @@ func TestOptionsSupernode(t *testing.T) {
 		t.Fatalf("initial options: checked %v, role %q", s.supernode.Checked, s.role.Text)
 	}
 	test.Tap(s.supernode)
-	if !fake.called("SetSupernode allowed=true") {
+	if !fake.Called("SetSupernode allowed=true") {
 		t.Fatalf("opt-in not sent: %v", fake.Calls())
 	}
 	if s.upload.Selected != "No limit" {
 		t.Fatalf("upload cap shows %q, want No limit", s.upload.Selected)
 	}
 	s.upload.SetSelected("512 KB/s")
-	if !fake.called("SetSupernode uploadCap=524288") {
+	if !fake.Called("SetSupernode uploadCap=524288") {
 		t.Fatalf("upload cap not sent: %v", fake.Calls())
 	}
 	// The node reports the promotion; the window says so, with the reason.
@@ -671,7 +671,7 @@ func TestSafetyNumber(t *testing.T) {
 	}
 	test.Tap(c.verifyBtn)
 	v := c.safety
-	if v == nil || !fake.called("SafetyNumber bob") {
+	if v == nil || !fake.Called("SafetyNumber bob") {
 		t.Fatalf("safety dialog not opened: %v", fake.Calls())
 	}
 	if !strings.Contains(v.number.Text, "11111  22222  33333  44444\n55555") || v.code.Text != "AQID" || v.unset.Visible() {
@@ -679,7 +679,7 @@ func TestSafetyNumber(t *testing.T) {
 	}
 	v.theirs.SetText("  BAUG  ")
 	test.Tap(v.verify)
-	if !fake.called(`VerifyContact bob true "BAUG"`) {
+	if !fake.Called(`VerifyContact bob true "BAUG"`) {
 		t.Fatalf("verification not sent: %v", fake.Calls())
 	}
 	bob.Verified, bob.KeyChanged = true, nil
@@ -702,7 +702,7 @@ func TestDevicesAndPassword(t *testing.T) {
 	a, fake := signedIn(t)
 	a.main.optionsItem.Action()
 	v := a.settings.devices
-	if !fake.called("Devices") || len(v.box.Objects) != 2 {
+	if !fake.Called("Devices") || len(v.box.Objects) != 2 {
 		t.Fatalf("devices not listed: %v, %d rows", fake.Calls(), len(v.box.Objects))
 	}
 	if _, ok := v.rows["12D3KooWphone"]; !ok {
@@ -715,18 +715,20 @@ func TestDevicesAndPassword(t *testing.T) {
 	d.new1.SetText("new one")
 	d.new2.SetText("typo")
 	test.Tap(d.ok)
-	if fake.called("ChangePassword") || !strings.Contains(d.errText.Text, "do not match") {
+	if fake.Called("ChangePassword") || !strings.Contains(d.errText.Text, "do not match") {
 		t.Fatalf("mismatched passwords: %q, %v", d.errText.Text, fake.Calls())
 	}
+	fake.Fail("ChangePassword", api.ErrLoginFailed) // as the node answers a wrong current password
 	d.old.SetText("wrong")
 	d.new2.SetText("new one")
 	test.Tap(d.ok)
 	if !strings.Contains(d.errText.Text, "current password is not right") {
 		t.Fatalf("wrong current password: %q", d.errText.Text)
 	}
+	fake.Fail("ChangePassword", nil)
 	d.old.SetText("secret")
 	test.Tap(d.ok)
-	if !fake.called("ChangePassword secret new one") {
+	if !fake.Called("ChangePassword secret new one") {
 		t.Fatalf("change not sent: %v", fake.Calls())
 	}
 
@@ -754,7 +756,7 @@ func TestFileTransferBars(t *testing.T) {
 		t.Fatalf("offer bar: %+v", r)
 	}
 	test.Tap(r.accept)
-	if !fake.called("AcceptFile t1 ") {
+	if !fake.Called("AcceptFile t1 ") {
 		t.Fatalf("accept not sent: %v", fake.Calls())
 	}
 	moving := offer
@@ -764,7 +766,7 @@ func TestFileTransferBars(t *testing.T) {
 		t.Fatalf("moving bar: value %v, label %q", r.bar.Value, r.label.Text)
 	}
 	test.Tap(r.pause)
-	if !fake.called("PauseTransfer t1") {
+	if !fake.Called("PauseTransfer t1") {
 		t.Fatalf("pause not sent: %v", fake.Calls())
 	}
 	finished := moving
@@ -779,7 +781,7 @@ func TestFileTransferBars(t *testing.T) {
 	}
 
 	c.dropped(fyne.NewPos(1, 1), []fyne.URI{storage.NewFileURI("/tmp/dropped.txt")})
-	if !fake.called("SendFile bob /tmp/dropped.txt") {
+	if !fake.Called("SendFile bob /tmp/dropped.txt") {
 		t.Fatalf("dropped file not sent: %v", fake.Calls())
 	}
 }
@@ -802,23 +804,23 @@ func TestLiveStreams(t *testing.T) {
 		t.Fatal(err)
 	}
 	c.sendLive(path)
-	eventually(t, "the first part streamed", func() bool { return fake.streamedBytes() == "first part;" })
+	eventually(t, "the first part streamed", func() bool { return fake.Streamed() == "first part;" })
 	f, err := os.OpenFile(path, os.O_APPEND|os.O_WRONLY, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
 	f.WriteString("second part")
 	f.Close()
-	eventually(t, "the file's growth streamed", func() bool { return fake.streamedBytes() == "first part;second part" })
+	eventually(t, "the file's growth streamed", func() bool { return fake.Streamed() == "first part;second part" })
 	row := c.liveRows[0]
 	test.Tap(row.stop)
-	eventually(t, "the stream closed", func() bool { return fake.called("CloseStream") })
+	eventually(t, "the stream closed", func() bool { return fake.Called("CloseStream") })
 
 	home := t.TempDir()
 	t.Setenv("HOME", home)
-	fake.mu.Lock()
-	fake.incoming = "live from bob"
-	fake.mu.Unlock()
+	fake.Lock()
+	fake.Incoming["in1"] = "live from bob"
+	fake.Unlock()
 	a.apply(api.Event{StreamIncoming: &api.StreamEvent{ID: "in1", From: "bob", Label: "screen"}})
 	in := c.liveRows[1]
 	if !in.accept.Visible() || !strings.Contains(in.label.Text, "LIVE") {

@@ -31,14 +31,14 @@ func BenchmarkStartContactList(b *testing.B) {
 			}
 			for b.Loop() {
 				fake := newFakeAPI()
-				fake.events = make(chan api.Event) // unbuffered: a send returns once the app took the event
+				fake.Events = make(chan api.Event) // unbuffered: a send returns once the app took the event
 				ctx, cancel := context.WithCancel(context.Background())
 				a := New(fa, fake, Options{})
 				a.Start(ctx)
-				fake.events <- api.Event{Snapshot: &snap}
+				fake.Events <- api.Event{Snapshot: &snap}
 				// The app takes the next event only after applying the
 				// snapshot, so once this send returns the list is filled.
-				fake.events <- api.Event{}
+				fake.Events <- api.Event{}
 				objs := test.LaidOutObjects(a.main.win.Content())
 
 				b.StopTimer()

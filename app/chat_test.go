@@ -149,7 +149,7 @@ func TestDaySeparators(t *testing.T) {
 	day := func(d, h, m int) time.Time { return time.Date(2026, 11, d, h, m, 0, 0, time.Local) }
 	fc := useFakeClock(t, day(25, 10, 0))
 	a, fake := signedIn(t)
-	fake.history["bob"] = []api.Message{
+	fake.Messages["bob"] = []api.Message{
 		{ID: "1", From: "bob", To: "alice", Text: "monday", Time: day(23, 18, 0), State: api.StateReceived},
 		{ID: "2", From: "alice", To: "bob", Text: "monday too", Time: day(23, 18, 5), State: api.StateDelivered},
 		{ID: "3", From: "bob", To: "alice", Text: "tuesday", Time: day(24, 9, 0), State: api.StateReceived},
@@ -175,7 +175,7 @@ func TestDaySeparators(t *testing.T) {
 	}
 
 	// Lines from the app are dated like messages.
-	fake.sendErr = api.ErrNotContact
+	fake.Fail("Send", api.ErrNotContact)
 	c.entry.SetText("still there?")
 	test.Tap(c.send)
 	if got := conversation(c); got[len(got)-2] != "still there?" || !strings.HasPrefix(got[len(got)-1], "! This message could not be sent") {
@@ -240,7 +240,7 @@ func TestTyping(t *testing.T) {
 	}
 	// Sending clears the entry, which is not typing.
 	c.entry.TypedKey(&fyne.KeyEvent{Name: fyne.KeyReturn})
-	if n := typingCalls(); n != 2 || !fake.called("Send bob hello") {
+	if n := typingCalls(); n != 2 || !fake.Called("Send bob hello") {
 		t.Fatalf("after sending: %v", fake.Calls())
 	}
 
@@ -307,9 +307,9 @@ func TestNudge(t *testing.T) {
 			a.apply(api.Event{Contact: &bob})
 			a.openChat("bob")
 			c := a.chats["bob"]
-			fake.nudgeErr = tt.err
+			fake.Fail("Nudge", tt.err)
 			test.Tap(c.nudgeBtn)
-			if !fake.called("Nudge bob") {
+			if !fake.Called("Nudge bob") {
 				t.Fatalf("Nudge not called: %v", fake.Calls())
 			}
 			got := conversation(c)
@@ -327,7 +327,7 @@ func TestNudge(t *testing.T) {
 		a.openChat("bob")
 		c := a.chats["bob"]
 		c.entry.TypedShortcut(nudgeShortcut) // the entry has the cursor
-		if !fake.called("Nudge bob") {
+		if !fake.Called("Nudge bob") {
 			t.Fatalf("Ctrl+G in the entry did not nudge: %v", fake.Calls())
 		}
 		// Elsewhere in the window, the window's shortcut does it.
@@ -434,7 +434,7 @@ func TestTypeAnywhere(t *testing.T) {
 	}
 	c.win.Canvas().Unfocus()
 	c.win.Canvas().(interface{ OnTypedKey() func(*fyne.KeyEvent) }).OnTypedKey()(&fyne.KeyEvent{Name: fyne.KeyReturn})
-	if !fake.called("Send bob hi") {
+	if !fake.Called("Send bob hi") {
 		t.Fatalf("Return on the window did not send: %v", fake.Calls())
 	}
 }

@@ -105,7 +105,7 @@ func TestStatusMenu(t *testing.T) {
 	}
 
 	selectStatus(t, a, "On the phone")
-	if !fake.called("SetPresence status=phone") {
+	if !fake.Called("SetPresence status=phone") {
 		t.Fatalf("calls %v", fake.Calls())
 	}
 	if a.main.status.Text != "(On the phone)" || a.main.ownGlyph.Resource != glyphBusy ||
@@ -114,7 +114,7 @@ func TestStatusMenu(t *testing.T) {
 	}
 
 	// The node refusing puts back what is true.
-	fake.presenceErr = api.ErrNotLoggedIn
+	fake.Fail("SetPresence", api.ErrNotLoggedIn)
 	selectStatus(t, a, "Appear offline")
 	if a.main.status.Text != "(Available)" || a.main.ownGlyph.Resource != glyphOnline {
 		t.Errorf("after a refusal the header shows %q", a.main.status.Text)
@@ -135,7 +135,7 @@ func TestInPlaceEdits(t *testing.T) {
 	}
 	test.Type(m.subnick.entry, "gone fishing")
 	m.subnick.entry.TypedKey(&fyne.KeyEvent{Name: fyne.KeyEscape})
-	if fake.called("SetPresence") || m.subnick.entry.Visible() || m.subnick.label.Text != "Share a quick message" {
+	if fake.Called("SetPresence") || m.subnick.entry.Visible() || m.subnick.label.Text != "Share a quick message" {
 		t.Fatalf("Escape: calls %v, label %q", fake.Calls(), m.subnick.label.Text)
 	}
 
@@ -143,7 +143,7 @@ func TestInPlaceEdits(t *testing.T) {
 	test.Tap(m.subnick.label)
 	test.Type(m.subnick.entry, "  gone fishing ")
 	m.win.Canvas().Unfocus()
-	if !fake.called("SetPresence subnick=gone fishing") || m.subnick.label.Text != "gone fishing" {
+	if !fake.Called("SetPresence subnick=gone fishing") || m.subnick.label.Text != "gone fishing" {
 		t.Fatalf("focus lost: calls %v, label %q", fake.Calls(), m.subnick.label.Text)
 	}
 
@@ -166,7 +166,7 @@ func TestInPlaceEdits(t *testing.T) {
 		t.Fatalf("an event interrupted the edit: %q", m.nick.entry.Text)
 	}
 	m.nick.entry.TypedKey(&fyne.KeyEvent{Name: fyne.KeyReturn})
-	if !fake.called("SetPresence nick=Ali") {
+	if !fake.Called("SetPresence nick=Ali") {
 		t.Fatalf("nick: calls %v", fake.Calls())
 	}
 
@@ -177,7 +177,7 @@ func TestInPlaceEdits(t *testing.T) {
 	test.Tap(m.media.label)
 	test.Type(m.media.entry, "Daft Punk - One More Time")
 	m.media.entry.TypedKey(&fyne.KeyEvent{Name: fyne.KeyReturn})
-	if !fake.called("SetPresence media=Daft Punk - One More Time") || m.media.label.Text != "\u266a Daft Punk - One More Time" {
+	if !fake.Called("SetPresence media=Daft Punk - One More Time") || m.media.label.Text != "\u266a Daft Punk - One More Time" {
 		t.Fatalf("media: calls %v, label %q", fake.Calls(), m.media.label.Text)
 	}
 	acc.Media = "Daft Punk - One More Time"
@@ -186,7 +186,7 @@ func TestInPlaceEdits(t *testing.T) {
 		t.Fatal("no way to clear the music")
 	}
 	test.Tap(m.mediaClear)
-	if !fake.called("SetPresence media=") || m.mediaClear.Visible() || m.media.label.Text != "\u266a What are you listening to?" {
+	if !fake.Called("SetPresence media=") || m.mediaClear.Visible() || m.media.label.Text != "\u266a What are you listening to?" {
 		t.Fatalf("clearing media: calls %v, label %q", fake.Calls(), m.media.label.Text)
 	}
 }
@@ -325,7 +325,7 @@ func TestContactMenuActions(t *testing.T) {
 	menuItem(t, menu, "Rename in list...").Action()
 	a.main.textDialog.entry.SetText("")
 	a.main.textDialog.entry.TypedKey(&fyne.KeyEvent{Name: fyne.KeyReturn})
-	if !fake.called("RenameContact carol Caz") || !fake.called("RenameContact carol ") {
+	if !fake.Called("RenameContact carol Caz") || !fake.Called("RenameContact carol ") {
 		t.Fatalf("rename: calls %v", fake.Calls())
 	}
 	carol.Alias = "Caz"
@@ -354,20 +354,20 @@ func TestContactMenuActions(t *testing.T) {
 	menuItem(t, move, "New group...").Action()
 	d = a.main.textDialog
 	test.Tap(d.ok)
-	if !d.errText.Visible() || fake.called("SetContactGroup carol Gym") {
+	if !d.errText.Visible() || fake.Called("SetContactGroup carol Gym") {
 		t.Fatal("an empty group name was accepted")
 	}
 	d.entry.SetText("Gym")
 	test.Tap(d.ok)
 	for _, call := range []string{"SetContactGroup carol Work", "SetContactGroup carol ", "SetContactGroup carol Gym"} {
-		if !fake.called(call) {
+		if !fake.Called(call) {
 			t.Errorf("no %q in %v", call, fake.Calls())
 		}
 	}
 
 	// Block, and Delete only once confirmed.
 	menuItem(t, menu, "Block contact").Action()
-	if !fake.called("BlockContact carol") {
+	if !fake.Called("BlockContact carol") {
 		t.Errorf("block: calls %v", fake.Calls())
 	}
 	menuItem(t, menu, "Delete contact").Action()
@@ -375,12 +375,12 @@ func TestContactMenuActions(t *testing.T) {
 		t.Errorf("confirmation says %q", a.main.confirm.text.Text)
 	}
 	test.Tap(a.main.confirm.no)
-	if fake.called("RemoveContact") {
+	if fake.Called("RemoveContact") {
 		t.Fatal("deleted without confirmation")
 	}
 	menuItem(t, menu, "Delete contact").Action()
 	test.Tap(a.main.confirm.yes)
-	if !fake.called("RemoveContact carol") {
+	if !fake.Called("RemoveContact carol") {
 		t.Errorf("delete: calls %v", fake.Calls())
 	}
 
@@ -511,7 +511,7 @@ func TestAvatarPicker(t *testing.T) {
 	}
 
 	test.Tap(p.ok)
-	if !fake.called("SetAvatar " + path + " 0 40 60") {
+	if !fake.Called("SetAvatar " + path + " 0 40 60") {
 		t.Fatalf("OK: calls %v", fake.Calls())
 	}
 	if p.ok.Disabled() || p.reset.Disabled() {
@@ -528,11 +528,9 @@ func TestAvatarPicker(t *testing.T) {
 
 	// Default picture goes back to the default; an error keeps the window open.
 	a.showAvatarPicker()
-	fake.mu.Lock()
-	fake.calls = nil
-	fake.mu.Unlock()
+	fake.ResetCalls()
 	test.Tap(p.reset)
-	if !fake.called(`SetAvatar  0 0 0`) {
+	if !fake.Called(`SetAvatar  0 0 0`) {
 		t.Fatalf("Default picture: calls %v", fake.Calls())
 	}
 }
@@ -607,7 +605,7 @@ func TestAvatarGallery(t *testing.T) {
 	if data, err := os.ReadFile(saved); err != nil || !bytes.Equal(data, assets.Pictures[duck].PNG) {
 		t.Fatalf("the file given to SetAvatar does not hold the duck's PNG (%v)", err)
 	}
-	if !fake.called("SetAvatar " + saved + " 0 0 0") {
+	if !fake.Called("SetAvatar " + saved + " 0 0 0") {
 		t.Errorf("SetAvatar was given a crop: %v", fake.Calls())
 	}
 
@@ -645,7 +643,7 @@ func TestAvatarGallery(t *testing.T) {
 	}
 	resetCalls(fake)
 	test.Tap(p.ok)
-	if !fake.called("SetAvatar " + path + " 50 0 100") {
+	if !fake.Called("SetAvatar " + path + " 50 0 100") {
 		t.Errorf("OK after choosing a file: %v", fake.Calls())
 	}
 }
@@ -666,9 +664,7 @@ func setAvatarPath(t *testing.T, fake *fakeAPI) string {
 }
 
 func resetCalls(fake *fakeAPI) {
-	fake.mu.Lock()
-	fake.calls = nil
-	fake.mu.Unlock()
+	fake.ResetCalls()
 }
 
 // failingAvatar is the fake with SetAvatar failing.
@@ -693,17 +689,17 @@ func TestGroupHeaderMenu(t *testing.T) {
 	d.entry.SetText("Mates")
 	test.Tap(d.ok)
 	for _, u := range []string{"bob", "carol", "dave"} {
-		if !fake.called("SetContactGroup " + u + " Mates") {
+		if !fake.Called("SetContactGroup " + u + " Mates") {
 			t.Errorf("%s not moved to Mates: %v", u, fake.Calls())
 		}
 	}
-	if fake.called("SetContactGroup erin") || fake.called("SetContactGroup frank") {
+	if fake.Called("SetContactGroup erin") || fake.Called("SetContactGroup frank") {
 		t.Errorf("contacts outside the group moved: %v", fake.Calls())
 	}
 
 	menuItem(t, a.groupHeaderMenu("Work"), "Delete group").Action()
 	test.Tap(a.main.confirm.yes)
-	if !fake.called("SetContactGroup erin ") {
+	if !fake.Called("SetContactGroup erin ") {
 		t.Errorf("delete group: %v", fake.Calls())
 	}
 }

@@ -38,7 +38,7 @@ func TestInviteThirdContact(t *testing.T) {
 		t.Fatalf("invite choices: %+v", c.invitePick)
 	}
 	c.invite("carol")
-	if !fake.called("Invite bob carol") {
+	if !fake.Called("Invite bob carol") {
 		t.Fatalf("calls %v", fake.Calls())
 	}
 	id := "#00000000000000000000000000000001"
@@ -68,7 +68,7 @@ func TestInviteThirdContact(t *testing.T) {
 	}
 	// Typing in it tells no one (typing is two-party).
 	g.entry.SetText("hello")
-	if fake.called("Typing") {
+	if fake.Called("Typing") {
 		t.Fatal("typing signalled in a multi-party conversation")
 	}
 
@@ -86,7 +86,7 @@ func TestInviteThirdContact(t *testing.T) {
 	}
 
 	test.Tap(g.leaveBtn)
-	if !fake.called("LeaveConversation "+id) || g.shown {
+	if !fake.Called("LeaveConversation "+id) || g.shown {
 		t.Fatalf("leave: calls %v, shown %v", fake.Calls(), g.shown)
 	}
 }

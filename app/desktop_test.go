@@ -232,7 +232,7 @@ func TestTrayMenu(t *testing.T) {
 	}
 
 	findMenuItem(d.trayMenu, "Busy").Action()
-	if !fake.called("SetPresence status=busy") {
+	if !fake.Called("SetPresence status=busy") {
 		t.Fatalf("tray Busy: calls %v", fake.Calls())
 	}
 	acc := *a.account
@@ -260,7 +260,7 @@ func TestTrayMenu(t *testing.T) {
 	}
 
 	findMenuItem(d.trayMenu, "Sign out").Action()
-	if !fake.called("Logout") || a.account != nil {
+	if !fake.Called("Logout") || a.account != nil {
 		t.Fatalf("tray Sign out: calls %v", fake.Calls())
 	}
 	if it := findMenuItem(d.trayMenu, "Busy"); !it.Disabled || it.Checked {
@@ -534,7 +534,7 @@ func TestSettingsPersist(t *testing.T) {
 	s.nick.SetText("Ally")
 	s.subnick.SetText("at the beach")
 	test.Tap(s.saveProfile)
-	if !fake.called("SetPresence nick=Ally subnick=at the beach") {
+	if !fake.Called("SetPresence nick=Ally subnick=at the beach") {
 		t.Errorf("profile save: %v", fake.Calls())
 	}
 

@@ -42,7 +42,7 @@ func historyApp(t *testing.T) (*App, *fakeAPI, *historyWindow) {
 	for _, c := range []api.Contact{contact("bob", api.StatusOnline), contact("carol", api.StatusAway)} {
 		a.apply(api.Event{Contact: &c})
 	}
-	fake.hits = []api.HistoryHit{
+	fake.Hits = []api.HistoryHit{
 		hit(9, "bob", "alice", "Lunch at noon? lunch is on me", "lunch"),
 		hit(7, "alice", "carol", "no lunch today, sorry", "lunch"),
 		hit(5, "carol", "alice", "see you at the concert", "concert"),
@@ -113,8 +113,8 @@ func TestHistorySearch(t *testing.T) {
 	}
 	test.Type(h.search, "lunch")
 	// Filtering as you type: each pause searched what the box held.
-	if got := searchCalls(fake); !slices.Equal(got, []string{"SearchHistory l ", "SearchHistory lu ",
-		"SearchHistory lun ", "SearchHistory lunc ", "SearchHistory lunch "}) {
+	if got := searchCalls(fake); !slices.Equal(got, []string{`SearchHistory "l" "" 50 0`, `SearchHistory "lu" "" 50 0`,
+		`SearchHistory "lun" "" 50 0`, `SearchHistory "lunc" "" 50 0`, `SearchHistory "lunch" "" 50 0`}) {
 		t.Errorf("searches %q", got)
 	}
 	when := time.Date(2026, 3, 4, 12, 30, 0, 0, time.Local).Format("Mon 2 Jan 2006 15:04")
@@ -145,7 +145,7 @@ func TestHistorySearch(t *testing.T) {
 	if got := shownHits(t, h); len(got) != 1 || !strings.HasPrefix(got[0], "You to Carol |") {
 		t.Errorf("with carol: rows %q", got)
 	}
-	if calls := searchCalls(fake); calls[len(calls)-1] != "SearchHistory lunch carol" {
+	if calls := searchCalls(fake); calls[len(calls)-1] != `SearchHistory "lunch" "carol" 50 0` {
 		t.Errorf("last search %q", calls[len(calls)-1])
 	}
 	h.with.SetSelected(allContacts)
@@ -208,9 +208,9 @@ func TestHistoryOpensChat(t *testing.T) {
 
 func TestHistoryPaging(t *testing.T) {
 	_, fake, h := historyApp(t)
-	fake.hits = nil
+	fake.Hits = nil
 	for seq := int64(120); seq > 0; seq-- {
-		fake.hits = append(fake.hits, hit(seq, "bob", "alice", fmt.Sprintf("note %d", seq), "note"))
+		fake.Hits = append(fake.Hits, hit(seq, "bob", "alice", fmt.Sprintf("note %d", seq), "note"))
 	}
 	test.Type(h.search, "note")
 	if len(h.hits) != historyPage || !h.more.Visible() || h.status.Text != "50 messages found so far." {
@@ -242,7 +242,7 @@ func TestHistoryDebounce(t *testing.T) {
 	test.Type(h.search, "lunch")
 	eventually(t, "the search after typing pauses", func() bool { return len(searchCalls(fake)) > 0 })
 	time.Sleep(2 * searchDelay)
-	if got := searchCalls(fake); !slices.Equal(got, []string{"SearchHistory lunch "}) {
+	if got := searchCalls(fake); !slices.Equal(got, []string{`SearchHistory "lunch" "" 50 0`}) {
 		t.Errorf("searches %q, want one for the whole word", got)
 	}
 }
@@ -304,7 +304,7 @@ func TestHistoryConversationHit(t *testing.T) {
 	id := "#000000000000000000000000000000ee"
 	a.apply(api.Event{Conversation: &api.ConversationEvent{Conversation: api.Conversation{ID: id,
 		Members: []string{"alice", "bob", "carol"}}, Joined: "carol", By: "alice"}})
-	fake.hits = []api.HistoryHit{hit(11, "bob", id, "picnic on sunday", "picnic")}
+	fake.Hits = []api.HistoryHit{hit(11, "bob", id, "picnic on sunday", "picnic")}
 	test.Type(h.search, "picnic")
 	if got := shownHits(t, h); len(got) != 1 || !strings.HasPrefix(got[0], "Bob in Bob and Carol |") {
 		t.Fatalf("rows %q", got)

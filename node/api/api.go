@@ -4,6 +4,12 @@
 // deltas — the shape of tailscale's ipn.Notify. It is a leaf package, so a
 // front end depends on the node's vocabulary without pulling in libp2p or
 // SQLite; package node implements API.
+//
+// The json tags are the wire vocabulary of both front ends: the daemon
+// (package rpc, docs/API.md) sends these types as they are, so a key named
+// here is the key a script reads. IDs are camelCase "…Id" keys (transferId,
+// streamId, conversationId, messageId, peerId); a test in package rpc holds
+// docs/API.md to them.
 package api
 
 import (
@@ -198,7 +204,7 @@ const (
 
 // Transfer is one file transfer.
 type Transfer struct {
-	ID       string        `json:"id"`
+	ID       string        `json:"transferId"`
 	Peer     string        `json:"peer"` // the contact
 	Outgoing bool          `json:"outgoing"`
 	Name     string        `json:"name"`
@@ -206,7 +212,7 @@ type Transfer struct {
 	State    TransferState `json:"state"`
 	Bytes    int64         `json:"bytes"`          // received so far (receiving side)
 	Rate     float64       `json:"rate,omitempty"` // bytes per second, while active
-	ETA      time.Duration `json:"eta,omitempty"`
+	ETA      time.Duration `json:"eta,omitempty"`  // in JSON: nanoseconds, as encoding/json writes a Duration
 	Path     string        `json:"path,omitempty"` // sender: the file; receiver: the received file once done
 	Error    string        `json:"error,omitempty"`
 	// Type is the file's media type as its name suggests ("image/png");
@@ -218,7 +224,7 @@ type Transfer struct {
 
 // StreamEvent is an incoming live stream, waiting for AcceptStream.
 type StreamEvent struct {
-	ID    string `json:"id"`
+	ID    string `json:"streamId"`
 	From  string `json:"from"`
 	Label string `json:"label"`
 }
@@ -273,8 +279,8 @@ func (c Contact) Online() bool {
 // who are, signed by their authors so no one in between can forge or change
 // them.
 type Conversation struct {
-	ID      string   `json:"id"`      // "#" and 32 hex digits
-	Members []string `json:"members"` // usernames, ours included, sorted
+	ID      string   `json:"conversationId"` // "#" and 32 hex digits
+	Members []string `json:"members"`        // usernames, ours included, sorted
 	// Left: we left it (LeaveConversation); it stays readable in history.
 	Left bool `json:"left,omitempty"`
 }
@@ -298,7 +304,7 @@ type ConversationEvent struct {
 // Message is one chat message, incoming or outgoing. In a multi-party
 // conversation To is the conversation's ID and From its author.
 type Message struct {
-	ID    string       `json:"id"`
+	ID    string       `json:"messageId"`
 	From  string       `json:"from"`
 	To    string       `json:"to"`
 	Text  string       `json:"text"`
@@ -351,7 +357,7 @@ type Snapshot struct {
 
 // Delivery reports that a peer acknowledged a message.
 type Delivery struct {
-	ID string `json:"id"`
+	ID string `json:"messageId"`
 	To string `json:"to"`
 }
 
@@ -401,7 +407,7 @@ type HistoryHit struct {
 	Message
 	Seq     int64    `json:"seq"`
 	Snippet string   `json:"snippet"`
-	Marks   [][2]int `json:"marks,omitempty"`
+	Marks   [][2]int `json:"marks"`
 }
 
 // Role is what a node does for the network.
@@ -453,6 +459,9 @@ type API interface {
 	Register(ctx context.Context, server, username, password string) error
 	Login(ctx context.Context, req LoginRequest) (Account, error)
 	Logout(ctx context.Context) error
+	// Account returns the signed-in account (ErrNotLoggedIn when signed
+	// out): what the latest Account event carried.
+	Account(ctx context.Context) (Account, error)
 
 	AddContact(ctx context.Context, username, message string) error
 	AcceptContact(ctx context.Context, username string) error

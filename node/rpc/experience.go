@@ -95,8 +95,10 @@ func invite(ctx context.Context, backend api.API, raw json.RawMessage) (any, err
 		return nil, err
 	}
 	return struct {
-		Conversation string `json:"conversation"`
-	}{id}, nil
+		ConversationID string `json:"conversationId"`
+		// Deprecated: the same as conversationId; written for one release.
+		OldID string `json:"conversation"`
+	}{id, id}, nil
 }
 
 func listConversations(ctx context.Context, backend api.API, raw json.RawMessage) (any, error) {
@@ -107,10 +109,7 @@ func listConversations(ctx context.Context, backend api.API, raw json.RawMessage
 	if err != nil {
 		return nil, err
 	}
-	if cs == nil {
-		cs = []api.Conversation{}
-	}
 	return struct {
-		Conversations []api.Conversation `json:"conversations"`
-	}{cs}, nil
+		Conversations []conversation `json:"conversations"`
+	}{mapSlice(cs, func(c api.Conversation) conversation { return conversation{Conversation: c, OldID: c.ID} })}, nil
 }

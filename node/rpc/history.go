@@ -15,15 +15,6 @@ const (
 	maxSearchLimit     = 500
 )
 
-// hitJSON is a message that matched, with its snippet and the byte offsets
-// of the matched words in it.
-type hitJSON struct {
-	messageJSON
-	Seq     int64    `json:"seq"`
-	Snippet string   `json:"snippet"`
-	Marks   [][2]int `json:"marks"`
-}
-
 func searchHistory(ctx context.Context, backend api.API, raw json.RawMessage) (any, error) {
 	var p struct {
 		Text   string `json:"text"`
@@ -54,18 +45,7 @@ func searchHistory(ctx context.Context, backend api.API, raw json.RawMessage) (a
 	if err != nil {
 		return nil, err
 	}
-	out := make([]hitJSON, 0, len(hits))
-	for _, h := range hits {
-		marks := h.Marks
-		if marks == nil {
-			marks = [][2]int{} // always an array, so scripts need not test for null
-		}
-		out = append(out, hitJSON{
-			messageJSON: messageJSON{ID: h.ID, From: h.From, To: h.To, Text: h.Text, Time: formatTime(h.Time), State: string(h.State)},
-			Seq:         h.Seq, Snippet: h.Snippet, Marks: marks,
-		})
-	}
 	return struct {
-		Hits []hitJSON `json:"hits"`
-	}{out}, nil
+		Hits []hit `json:"hits"`
+	}{mapSlice(hits, hitOf)}, nil
 }

@@ -1,33 +1,22 @@
 package rpc
 
 import (
-	"context"
-	"fmt"
 	"testing"
 
 	"eserver/node/api"
 )
 
-func (f *fakeAPI) SearchHistory(_ context.Context, q api.HistoryQuery) ([]api.HistoryHit, error) {
-	if err := f.record("SearchHistory", fmt.Sprintf("%q", q.Text), fmt.Sprintf("%q", q.With), q.Limit, q.Before); err != nil {
-		return nil, err
-	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.hits, nil
-}
-
 func TestSearchHistory(t *testing.T) {
 	hits := []api.HistoryHit{
-		{Message: api.Message{ID: "m7", From: "bob", To: "alice", Text: "lunch at noon?", Time: testTime, State: api.StateReceived},
+		{Message: api.Message{ID: "m7", From: "bob", To: "alice", Text: "lunch at noon? xo", Time: testTime, State: api.StateReceived},
 			Seq: 7, Snippet: "lunch at noon?", Marks: [][2]int{{0, 5}}},
-		{Message: api.Message{ID: "m3", From: "alice", To: "bob", Text: "no marks here", Time: testTime, State: api.StateDelivered},
+		{Message: api.Message{ID: "m3", From: "alice", To: "bob", Text: "lunch? no marks here, xo", Time: testTime, State: api.StateDelivered},
 			Seq: 3, Snippet: "no marks here"},
 	}
 	const wantHits = `{"hits":[
-		{"id":"m7","from":"bob","to":"alice","text":"lunch at noon?","time":"2024-01-02T03:04:05.678Z","state":"received",
+		{"messageId":"m7","id":"m7","from":"bob","to":"alice","text":"lunch at noon? xo","time":"2024-01-02T03:04:05.678Z","state":"received",
 		 "seq":7,"snippet":"lunch at noon?","marks":[[0,5]]},
-		{"id":"m3","from":"alice","to":"bob","text":"no marks here","time":"2024-01-02T03:04:05.678Z","state":"delivered",
+		{"messageId":"m3","id":"m3","from":"alice","to":"bob","text":"lunch? no marks here, xo","time":"2024-01-02T03:04:05.678Z","state":"delivered",
 		 "seq":3,"snippet":"no marks here","marks":[]}]}`
 	for _, tt := range []struct {
 		name, params, wantCall, wantResult string
@@ -41,7 +30,7 @@ func TestSearchHistory(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			fake := newFake()
 			if !tt.noHits {
-				fake.hits = hits
+				fake.Hits = hits
 			}
 			h := serve(t, fake)
 			resp := h.call("searchHistory", tt.params)

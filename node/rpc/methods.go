@@ -7,7 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"time"
+	"slices"
+	"strings"
 
 	"eserver/node/api"
 )
@@ -18,15 +19,13 @@ const (
 	maxHistoryLimit     = 1000
 )
 
-// timeFormat is RFC 3339 with milliseconds; times are written in UTC.
-const timeFormat = "2006-01-02T15:04:05.000Z07:00"
-
 type handler func(ctx context.Context, backend api.API, params json.RawMessage) (any, error)
 
 var methods = map[string]handler{
 	"register":          register,
 	"login":             login,
 	"logout":            logout,
+	"account":           account,
 	"addContact":        addContact,
 	"acceptContact":     command("username", api.API.AcceptContact),
 	"declineContact":    command("username", api.API.DeclineContact),
@@ -56,7 +55,7 @@ var methods = map[string]handler{
 	"setContactGroup":   setContactGroup,
 	"renameContact":     renameContact,
 	"invite":            invite,
-	"leaveConversation": command("id", api.API.LeaveConversation),
+	"leaveConversation": command("conversationId", api.API.LeaveConversation, "id"),
 	"listConversations": listConversations,
 	"searchHistory":     searchHistory,
 }
@@ -108,17 +107,6 @@ func checkStatus(s string) error {
 	return nil
 }
 
-// formatTime renders t as RFC 3339 in UTC with milliseconds.
-func formatTime(t time.Time) string { return t.UTC().Format(timeFormat) }
-
-// statusOf shows an unknown status as offline.
-func statusOf(s api.Status) string {
-	if s == "" {
-		return string(api.StatusOffline)
-	}
-	return string(s)
-}
-
 type empty struct{}
 
 type usernameResult struct {
@@ -167,10 +155,16 @@ func login(ctx context.Context, backend api.API, raw json.RawMessage) (any, erro
 	if err != nil {
 		return nil, err
 	}
-	return struct {
-		Username string `json:"username"`
-		PeerID   string `json:"peerId"`
-	}{acct.Username, acct.PeerID}, nil
+	return acct, nil
+}
+
+// account answers the signed-in account, as the account notification and
+// the GUI show it.
+func account(ctx context.Context, backend api.API, raw json.RawMessage) (any, error) {
+	if err := decodeParams(raw, &struct{}{}); err != nil {
+		return nil, err
+	}
+	return backend.Account(ctx)
 }
 
 func logout(ctx context.Context, backend api.API, raw json.RawMessage) (any, error) {
@@ -201,8 +195,9 @@ func addContact(ctx context.Context, backend api.API, raw json.RawMessage) (any,
 }
 
 // command is a method whose only param is the string field, required,
-// answered with {} once call succeeds.
-func command(field string, call func(api.API, context.Context, string) error) handler {
+// answered with {} once call succeeds. The field may also be given under
+// one of its old names (aliases, kept for one release), but once only.
+func command(field string, call func(api.API, context.Context, string) error, aliases ...string) handler {
 	return func(ctx context.Context, backend api.API, raw json.RawMessage) (any, error) {
 		var p map[string]json.RawMessage
 		if err := decodeParams(raw, &p); err != nil {
@@ -210,11 +205,14 @@ func command(field string, call func(api.API, context.Context, string) error) ha
 		}
 		var v string
 		for k, r := range p {
-			if k != field {
+			if k != field && !slices.Contains(aliases, k) {
 				return nil, badParams("unknown field %q", k)
 			}
+			if len(p) > 1 {
+				return nil, badParams("%s given twice (%s is its old name)", field, strings.Join(aliases, ", "))
+			}
 			if err := json.Unmarshal(r, &v); err != nil {
-				return nil, badParams("%s must be a string", field)
+				return nil, badParams("%s must be a string", k)
 			}
 		}
 		if err := required(field, v); err != nil {
@@ -227,23 +225,6 @@ func command(field string, call func(api.API, context.Context, string) error) ha
 	}
 }
 
-type contactJSON struct {
-	Username       string `json:"username"`
-	Nick           string `json:"nick"`
-	Subnick        string `json:"subnick"`
-	Status         string `json:"status"`
-	Media          string `json:"media"`
-	Relation       string `json:"relation"`
-	Via            string `json:"via"`
-	RequestMessage string `json:"requestMessage,omitempty"`
-	Verified       bool   `json:"verified"`
-	KeyChanged     string `json:"keyChanged,omitempty"` // when the contact's device identity last changed
-	Group          string `json:"group,omitempty"`
-	Alias          string `json:"alias,omitempty"`
-	Avatar         string `json:"avatar,omitempty"`
-	AvatarPath     string `json:"avatarPath,omitempty"`
-}
-
 func listContacts(ctx context.Context, backend api.API, raw json.RawMessage) (any, error) {
 	if err := decodeParams(raw, &struct{}{}); err != nil {
 		return nil, err
@@ -252,21 +233,9 @@ func listContacts(ctx context.Context, backend api.API, raw json.RawMessage) (an
 	if err != nil {
 		return nil, err
 	}
-	out := make([]contactJSON, 0, len(cs))
-	for _, c := range cs {
-		cj := contactJSON{
-			Username: c.Username, Nick: c.Nick, Subnick: c.Subnick, Status: statusOf(c.Status),
-			Media: c.Media, Relation: string(c.Relation), Via: string(c.Via), RequestMessage: c.RequestMessage,
-			Verified: c.Verified, Group: c.Group, Alias: c.Alias, Avatar: c.Avatar, AvatarPath: c.AvatarPath,
-		}
-		if c.KeyChanged != nil {
-			cj.KeyChanged = formatTime(*c.KeyChanged)
-		}
-		out = append(out, cj)
-	}
 	return struct {
-		Contacts []contactJSON `json:"contacts"`
-	}{out}, nil
+		Contacts []api.Contact `json:"contacts"`
+	}{mapSlice(cs, contactOf)}, nil
 }
 
 // sendFile offers a file to a contact.
@@ -311,25 +280,6 @@ func acceptFile(ctx context.Context, backend api.API, raw json.RawMessage) (any,
 	return empty{}, nil
 }
 
-// transferNote is a transfer as the daemon shows it.
-type transferNote struct {
-	TransferID string  `json:"transferId"`
-	Peer       string  `json:"peer"`
-	Outgoing   bool    `json:"outgoing"`
-	Name       string  `json:"name"`
-	State      string  `json:"state"`
-	Bytes      int64   `json:"bytes"`
-	Total      int64   `json:"total"`
-	Rate       float64 `json:"rate,omitempty"`
-	Path       string  `json:"path,omitempty"`
-	Error      string  `json:"error,omitempty"`
-}
-
-func noteOf(t api.Transfer) transferNote {
-	return transferNote{TransferID: t.ID, Peer: t.Peer, Outgoing: t.Outgoing, Name: t.Name, State: string(t.State),
-		Bytes: t.Bytes, Total: t.Size, Rate: t.Rate, Path: t.Path, Error: t.Error}
-}
-
 // listTransfers answers the account's transfers.
 func listTransfers(ctx context.Context, backend api.API, raw json.RawMessage) (any, error) {
 	if err := decodeParams(raw, &struct{}{}); err != nil {
@@ -339,13 +289,9 @@ func listTransfers(ctx context.Context, backend api.API, raw json.RawMessage) (a
 	if err != nil {
 		return nil, err
 	}
-	out := make([]transferNote, 0, len(ts))
-	for _, t := range ts {
-		out = append(out, noteOf(t))
-	}
 	return struct {
-		Transfers []transferNote `json:"transfers"`
-	}{out}, nil
+		Transfers []transfer `json:"transfers"`
+	}{mapSlice(ts, transferOf)}, nil
 }
 
 // listDevices answers the account's devices.
@@ -357,25 +303,9 @@ func listDevices(ctx context.Context, backend api.API, raw json.RawMessage) (any
 	if err != nil {
 		return nil, err
 	}
-	type deviceJSON struct {
-		PeerID     string `json:"peerId"`
-		Name       string `json:"name"`
-		FirstLogin string `json:"firstLogin"`
-		LastSeen   string `json:"lastSeen"`
-		Revoked    string `json:"revoked,omitempty"`
-		Current    bool   `json:"current"`
-	}
-	out := make([]deviceJSON, 0, len(ds))
-	for _, d := range ds {
-		dj := deviceJSON{PeerID: d.PeerID, Name: d.Name, FirstLogin: formatTime(d.FirstLogin), LastSeen: formatTime(d.LastSeen), Current: d.Current}
-		if d.Revoked != nil {
-			dj.Revoked = formatTime(*d.Revoked)
-		}
-		out = append(out, dj)
-	}
 	return struct {
-		Devices []deviceJSON `json:"devices"`
-	}{out}, nil
+		Devices []api.Device `json:"devices"`
+	}{mapSlice(ds, deviceOf)}, nil
 }
 
 // changePassword changes the account's password.
@@ -496,17 +426,10 @@ func send(ctx context.Context, backend api.API, raw json.RawMessage) (any, error
 		return nil, err
 	}
 	return struct {
-		ID string `json:"id"`
-	}{id}, nil
-}
-
-type messageJSON struct {
-	ID    string `json:"id"`
-	From  string `json:"from"`
-	To    string `json:"to"`
-	Text  string `json:"text"`
-	Time  string `json:"time"`
-	State string `json:"state"`
+		MessageID string `json:"messageId"`
+		// Deprecated: the same as messageId; written for one release.
+		OldID string `json:"id"`
+	}{id, id}, nil
 }
 
 func history(ctx context.Context, backend api.API, raw json.RawMessage) (any, error) {
@@ -532,13 +455,17 @@ func history(ctx context.Context, backend api.API, raw json.RawMessage) (any, er
 	if err != nil {
 		return nil, err
 	}
-	out := make([]messageJSON, 0, len(ms))
-	for _, m := range ms {
-		out = append(out, messageJSON{
-			ID: m.ID, From: m.From, To: m.To, Text: m.Text, Time: formatTime(m.Time), State: string(m.State),
-		})
-	}
 	return struct {
-		Messages []messageJSON `json:"messages"`
-	}{out}, nil
+		Messages []message `json:"messages"`
+	}{mapSlice(ms, messageOf)}, nil
+}
+
+// mapSlice is f of every element of in: always a slice, never nil, so an
+// empty list is written [] rather than null.
+func mapSlice[T, U any](in []T, f func(T) U) []U {
+	out := make([]U, 0, len(in))
+	for _, v := range in {
+		out = append(out, f(v))
+	}
+	return out
 }

@@ -7,60 +7,50 @@ import (
 	"eserver/node/api"
 )
 
-// Notification params. Field order is the order on the wire.
-type (
-	messageNote struct {
-		ID   string `json:"id"`
-		From string `json:"from"`
-		To   string `json:"to"`
-		Text string `json:"text"`
-		Time string `json:"time"`
-	}
-	deliveredNote struct {
-		ID string `json:"id"`
-		To string `json:"to"`
-	}
-	contactRequestNote struct {
-		From    string `json:"from"`
-		Message string `json:"message"`
-	}
-	contactUpdateNote struct {
-		Username string `json:"username"`
-		Relation string `json:"relation"`
-	}
-	identityNote struct {
-		Username string `json:"username"`
-		Time     string `json:"time"`
-	}
-	roleNote struct {
-		Role   string `json:"role"`
-		Reason string `json:"reason"`
-		Time   string `json:"time"`
-		Error  string `json:"error,omitempty"`
-	}
-	presenceNote struct {
-		Username string `json:"username"`
-		Status   string `json:"status"`
-		Nick     string `json:"nick"`
-		Subnick  string `json:"subnick"`
-		Media    string `json:"media"`
-		Via      string `json:"via"` // how the contact is reached: direct, hole-punched, relayed, mailbox, offline
-		// Avatar names the display picture (hex SHA-256, "" = default);
-		// AvatarPath is the local file once fetched.
-		Avatar     string `json:"avatar,omitempty"`
-		AvatarPath string `json:"avatarPath,omitempty"`
-		Group      string `json:"group,omitempty"`
-		Alias      string `json:"alias,omitempty"`
-	}
+// notice is a kind of notification the daemon sends. Every kind is made by
+// newNotice, so notices lists them all: the test that holds docs/API.md to
+// the code compares that list with the documented one.
+type notice struct{ method string }
+
+// notices is every notification kind, in declaration order.
+var notices []notice
+
+func newNotice(method string) notice {
+	n := notice{method}
+	notices = append(notices, n)
+	return n
+}
+
+// Notification kinds, with the api.Event field each reports. Event.Snapshot
+// has none: the state at start-up is read with account and listContacts.
+var (
+	noteAccount         = newNotice("account")         // Event.Account
+	noteMessage         = newNotice("message")         // Event.Message
+	noteDelivered       = newNotice("delivered")       // Event.Delivered
+	noteContactRequest  = newNotice("contactRequest")  // Event.ContactRequest
+	noteContactUpdate   = newNotice("contactUpdate")   // Event.Contact (relation), Event.ContactRemoved
+	notePresence        = newNotice("presence")        // Event.Contact (presence, reach, picture, list)
+	noteIdentityChanged = newNotice("identityChanged") // Event.Contact (KeyChanged)
+	noteFileOffer       = newNotice("fileOffer")       // Event.Transfer (an incoming offer)
+	noteTransfer        = newNotice("transfer")        // Event.Transfer (every other change)
+	noteTyping          = newNotice("typing")          // Event.Typing
+	noteConversation    = newNotice("conversation")    // Event.Conversation
+	noteNudge           = newNotice("nudge")           // Event.Nudge
+	noteRole            = newNotice("role")            // Event.Role
+	noteIncomingStream  = newNotice("incomingStream")  // Event.StreamIncoming
+	noteStreamData      = newNotice("streamData")      // the bytes of an incoming stream (streams.go)
+	noteStreamEnd       = newNotice("streamEnd")       // its end (streams.go)
+	noteSignedOut       = newNotice("signedOut")       // Event.SignedOut, Event.SignedOutReason
 )
 
 // relationRemoved is the relation contactUpdate reports for a removed contact.
 const relationRemoved = "removed"
 
 // watchState is what the notifier remembers of the event stream to report
-// only changes: the signed-in user and the contact list.
+// only changes: the signed-in account and the contact list.
 type watchState struct {
-	self     string // last signed-in username, "" if never
+	self     string       // last signed-in username, "" if never
+	account  *api.Account // as last reported; nil when signed out
 	contacts map[string]api.Contact
 }
 
@@ -86,7 +76,7 @@ func (c *conn) watch(ctx context.Context, events <-chan api.Event) {
 // event handles one event; an event may carry several changes.
 func (c *conn) event(ctx context.Context, st *watchState, ev api.Event) {
 	if s := ev.Snapshot; s != nil { // the initial state: remembered, not reported
-		st.self = ""
+		st.self, st.account = "", s.Account
 		if s.Account != nil {
 			st.self = s.Account.Username
 		}
@@ -100,80 +90,80 @@ func (c *conn) event(ctx context.Context, st *watchState, ev api.Event) {
 			st.contacts = map[string]api.Contact{} // another account's list
 		}
 		st.self = a.Username
+		if st.account == nil || *st.account != *a {
+			acct := *a
+			st.account = &acct
+			c.notify(noteAccount, acct)
+		}
 	}
 	if ct := ev.Contact; ct != nil {
 		prev, known := st.contacts[ct.Username]
 		st.contacts[ct.Username] = *ct
+		now := contactOf(*ct)
 		if !known || prev.Relation != ct.Relation {
-			c.notify("contactUpdate", contactUpdateNote{Username: ct.Username, Relation: string(ct.Relation)})
+			c.notify(noteContactUpdate, now)
 		}
 		if ct.KeyChanged != nil && (prev.KeyChanged == nil || !ct.KeyChanged.Equal(*prev.KeyChanged)) && known {
-			c.notify("identityChanged", identityNote{Username: ct.Username, Time: formatTime(*ct.KeyChanged)})
+			c.notify(noteIdentityChanged, identityChange{Contact: now, Time: now.KeyChanged})
 		}
 		prev.Username = ct.Username // an unknown contact had no presence
-		if p := presenceOf(*ct); p != presenceOf(prev) {
-			c.notify("presence", p)
+		if shown(*ct) != shown(prev) {
+			c.notify(notePresence, now)
 		}
 	}
 	if u := ev.ContactRemoved; u != "" {
 		delete(st.contacts, u)
-		c.notify("contactUpdate", contactUpdateNote{Username: u, Relation: relationRemoved})
+		c.notify(noteContactUpdate, contactRemoved{Username: u, Relation: relationRemoved})
 	}
 	if r := ev.ContactRequest; r != nil {
-		c.notify("contactRequest", contactRequestNote{From: r.From, Message: r.Message})
+		c.notify(noteContactRequest, r)
 	}
 	if m := ev.Message; m != nil && (st.self == "" || !strings.EqualFold(m.From, st.self)) {
-		c.notify("message", messageNote{ID: m.ID, From: m.From, To: m.To, Text: m.Text, Time: formatTime(m.Time)})
+		c.notify(noteMessage, messageOf(*m))
 	}
 	if d := ev.Delivered; d != nil {
-		c.notify("delivered", deliveredNote{ID: d.ID, To: d.To})
+		c.notify(noteDelivered, delivery{Delivery: *d, OldID: d.ID})
 	}
 	if r := ev.Role; r != nil {
-		c.notify("role", roleNote{Role: string(r.Role), Reason: r.Reason, Time: formatTime(r.Time), Error: r.Error})
+		role := *r
+		role.Time = utc(role.Time)
+		c.notify(noteRole, role)
 	}
 	if t := ev.Transfer; t != nil {
 		if t.State == api.TransferIncoming && !t.Outgoing {
-			c.notify("fileOffer", struct {
-				TransferID string `json:"transferId"`
-				From       string `json:"from"`
-				Name       string `json:"name"`
-				Size       int64  `json:"size"`
-				Type       string `json:"type,omitempty"`
-				Thumbnail  []byte `json:"thumbnail,omitempty"` // base64 JPEG preview of an image
-			}{t.ID, t.Peer, t.Name, t.Size, t.Type, t.Thumbnail})
+			offer := transferOf(*t)
+			offer.From = t.Peer
+			c.notify(noteFileOffer, offer)
 		} else {
-			c.notify("transfer", noteOf(*t))
+			c.notify(noteTransfer, transferOf(*t))
 		}
 	}
 	if cv := ev.Conversation; cv != nil {
-		c.notify("conversation", cv)
+		c.notify(noteConversation, conversationEvent{ConversationEvent: *cv, OldID: cv.ID})
 	}
 	if ty := ev.Typing; ty != nil {
-		c.notify("typing", struct {
-			From string `json:"from"`
-		}{ty.From})
+		c.notify(noteTyping, ty)
 	}
 	if nu := ev.Nudge; nu != nil {
-		c.notify("nudge", struct {
-			From string `json:"from"`
-			Time string `json:"time"`
-		}{nu.From, formatTime(nu.Time)})
+		nudge := *nu
+		nudge.Time = utc(nudge.Time)
+		c.notify(noteNudge, nudge)
 	}
 	if in := ev.StreamIncoming; in != nil {
 		c.incoming(ctx, c.api, in)
 	}
 	if ev.SignedOut {
-		c.notify("signedOut", struct {
-			Reason string `json:"reason,omitempty"`
-		}{ev.SignedOutReason})
+		st.account = nil
+		c.notify(noteSignedOut, signedOut{Reason: ev.SignedOutReason})
 	}
 }
 
-// presenceOf is the presence notification for ct; two presences compare
-// equal when they are shown the same (an empty status shows as offline).
-func presenceOf(ct api.Contact) presenceNote {
-	return presenceNote{
-		Username: ct.Username, Status: statusOf(ct.Status), Nick: ct.Nick, Subnick: ct.Subnick, Media: ct.Media,
-		Via: string(ct.Via), Avatar: ct.Avatar, AvatarPath: ct.AvatarPath, Group: ct.Group, Alias: ct.Alias,
-	}
+// shown is what the presence notification reports of ct: two contacts
+// with the same shown value need no presence notification between them
+// (an empty status shows as offline; the relation, the key change and the
+// request's note have notifications of their own, or none).
+func shown(ct api.Contact) api.Contact {
+	ct = contactOf(ct)
+	ct.Relation, ct.KeyChanged, ct.RequestMessage, ct.Verified = "", nil, "", false
+	return ct
 }

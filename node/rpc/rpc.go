@@ -349,6 +349,6 @@ func (c *conn) writeErr() error {
 	return c.err
 }
 
-func (c *conn) notify(method string, params any) {
-	c.write(&notification{JSONRPC: "2.0", Method: method, Params: params})
+func (c *conn) notify(kind notice, params any) {
+	c.write(&notification{JSONRPC: "2.0", Method: kind.method, Params: params})
 }

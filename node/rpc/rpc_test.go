@@ -20,274 +20,26 @@ import (
 	"time"
 
 	"eserver/node/api"
+	"eserver/node/api/apitest"
 )
 
-// fakeAPI is an in-memory api.API recording every call.
-type fakeAPI struct {
-	mu    sync.Mutex
-	calls []string
-
-	errs      map[string]error // by API method name
-	loginGate chan struct{}    // if set, Login waits for it to close
-	contacts  []api.Contact
-	messages  []api.Message
-	snapshot  api.Snapshot
-	events    chan api.Event    // forwarded to watchers after the snapshot
-	streamOut bytes.Buffer      // what was written to opened streams
-	streamIn  map[string]string // incoming stream ID → its content
-	hits      []api.HistoryHit  // what SearchHistory returns
-
-	// api.API supplies the methods the fake does not define (calling one
-	// panics), so a method added to the API breaks no test but its own.
-	api.API
-}
-
-func newFake() *fakeAPI {
-	return &fakeAPI{errs: map[string]error{}, events: make(chan api.Event)}
-}
-
-func (f *fakeAPI) record(method string, args ...any) error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	s := method
-	for _, a := range args {
-		s += fmt.Sprintf(" %v", a)
-	}
-	f.calls = append(f.calls, s)
-	return f.errs[method]
-}
-
-func (f *fakeAPI) Calls() []string {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return append([]string(nil), f.calls...)
-}
-
-func (f *fakeAPI) Register(_ context.Context, server, username, password string) error {
-	return f.record("Register", server, username, password)
-}
-
-func (f *fakeAPI) Login(ctx context.Context, req api.LoginRequest) (api.Account, error) {
-	if f.loginGate != nil {
-		select {
-		case <-f.loginGate:
-		case <-ctx.Done():
-			return api.Account{}, ctx.Err()
-		}
-	}
-	if err := f.record("Login", fmt.Sprintf("%+v", req)); err != nil {
-		return api.Account{}, err
-	}
-	return api.Account{Username: req.Username, PeerID: "12D3KooWfake", Server: "srv"}, nil
-}
-
-func (f *fakeAPI) Logout(context.Context) error { return f.record("Logout") }
-func (f *fakeAPI) AddContact(_ context.Context, username, message string) error {
-	return f.record("AddContact", username, fmt.Sprintf("%q", message))
-}
-func (f *fakeAPI) AcceptContact(_ context.Context, u string) error {
-	return f.record("AcceptContact", u)
-}
-func (f *fakeAPI) DeclineContact(_ context.Context, u string) error {
-	return f.record("DeclineContact", u)
-}
-func (f *fakeAPI) BlockContact(_ context.Context, u string) error { return f.record("BlockContact", u) }
-func (f *fakeAPI) UnblockContact(_ context.Context, u string) error {
-	return f.record("UnblockContact", u)
-}
-func (f *fakeAPI) RemoveContact(_ context.Context, u string) error {
-	return f.record("RemoveContact", u)
-}
-
-func (f *fakeAPI) Contacts(context.Context) ([]api.Contact, error) {
-	if err := f.record("Contacts"); err != nil {
-		return nil, err
-	}
-	return f.contacts, nil
-}
-
-func (f *fakeAPI) SetPresence(_ context.Context, u api.PresenceUpdate) error {
-	str := func(p *string) string {
-		if p == nil {
-			return "<nil>"
-		}
-		return fmt.Sprintf("%q", *p)
-	}
-	st := "<nil>"
-	if u.Status != nil {
-		st = string(*u.Status)
-	}
-	return f.record("SetPresence", "status="+st, "nick="+str(u.Nick), "subnick="+str(u.Subnick), "media="+str(u.Media))
-}
-
-func (f *fakeAPI) SafetyNumber(_ context.Context, username string) (api.Safety, error) {
-	if err := f.record("SafetyNumber", username); err != nil {
-		return api.Safety{}, err
-	}
-	return api.Safety{Username: username, Number: "12345 67890", Code: "AQID", Verified: true}, nil
-}
-
-func (f *fakeAPI) VerifyContact(_ context.Context, v api.Verification) error {
-	return f.record("VerifyContact", v.Username, fmt.Sprintf("verified=%v", v.Verified), fmt.Sprintf("code=%q", v.Code))
-}
-
-func (f *fakeAPI) Devices(_ context.Context) ([]api.Device, error) {
-	if err := f.record("Devices"); err != nil {
-		return nil, err
-	}
+// newFake is the shared api.API fake as the daemon's tests use it.
+func newFake() *apitest.Fake {
+	f := apitest.New()
+	f.Snapshot = &api.Snapshot{}
+	f.Me = api.Account{Username: "alice", PeerID: "12D3KooWfake", Server: "srv", Role: api.RoleSupernode, SupernodeAllowed: true,
+		SupernodeUploadCap: 64 << 10, Presence: api.Presence{Status: api.StatusBusy, Nick: "Al", Avatar: "ab"}, AvatarPath: "/p/ab.png"}
+	f.SendID = func(to string) string { return "m-" + to }
+	f.Verified["bob"] = true
 	revoked := testTime.Add(time.Hour)
-	return []api.Device{
+	f.DeviceList = []api.Device{
 		{PeerID: "12D3KooWA", Name: "laptop", FirstLogin: testTime, LastSeen: testTime, Current: true},
 		{PeerID: "12D3KooWB", Name: "phone", FirstLogin: testTime, LastSeen: testTime, Revoked: &revoked},
-	}, nil
-}
-
-func (f *fakeAPI) RevokeDevice(_ context.Context, peerID string) error {
-	return f.record("RevokeDevice", peerID)
-}
-
-func (f *fakeAPI) ChangePassword(_ context.Context, old, new string) error {
-	return f.record("ChangePassword", old, new)
-}
-
-type fakeWriter struct{ f *fakeAPI }
-
-func (w fakeWriter) Write(p []byte) (int, error) {
-	w.f.mu.Lock()
-	defer w.f.mu.Unlock()
-	return w.f.streamOut.Write(p)
-}
-
-func (w fakeWriter) Close() error { return w.f.record("CloseStream") }
-
-func (f *fakeAPI) OpenStream(_ context.Context, to, label string) (string, io.WriteCloser, error) {
-	if err := f.record("OpenStream", to, label); err != nil {
-		return "", nil, err
 	}
-	return "s1", fakeWriter{f}, nil
-}
-
-func (f *fakeAPI) AcceptStream(_ context.Context, id string) (io.ReadCloser, error) {
-	if err := f.record("AcceptStream", id); err != nil {
-		return nil, err
-	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	content, ok := f.streamIn[id]
-	if !ok {
-		return nil, api.ErrBadRequest
-	}
-	return io.NopCloser(strings.NewReader(content)), nil
-}
-
-func (f *fakeAPI) SendFile(_ context.Context, to, path string) (string, error) {
-	if err := f.record("SendFile", to, path); err != nil {
-		return "", err
-	}
-	return "t1", nil
-}
-
-func (f *fakeAPI) AcceptFile(_ context.Context, id, dir string) error {
-	return f.record("AcceptFile", id, dir)
-}
-
-func (f *fakeAPI) DeclineFile(_ context.Context, id string) error { return f.record("DeclineFile", id) }
-
-func (f *fakeAPI) PauseTransfer(_ context.Context, id string) error {
-	return f.record("PauseTransfer", id)
-}
-
-func (f *fakeAPI) ResumeTransfer(_ context.Context, id string) error {
-	return f.record("ResumeTransfer", id)
-}
-
-func (f *fakeAPI) CancelTransfer(_ context.Context, id string) error {
-	return f.record("CancelTransfer", id)
-}
-
-func (f *fakeAPI) Transfers(_ context.Context) ([]api.Transfer, error) {
-	if err := f.record("Transfers"); err != nil {
-		return nil, err
-	}
-	return []api.Transfer{{ID: "t1", Peer: "bob", Outgoing: true, Name: "a.txt", Size: 10, State: api.TransferActive, Bytes: 4}}, nil
-}
-
-func (f *fakeAPI) SetSupernode(_ context.Context, s api.SupernodeSettings) error {
-	args := []any{}
-	if s.Allowed != nil {
-		args = append(args, fmt.Sprintf("allowed=%v", *s.Allowed))
-	}
-	if s.UploadCap != nil {
-		args = append(args, fmt.Sprintf("uploadCap=%d", *s.UploadCap))
-	}
-	return f.record("SetSupernode", args...)
-}
-
-func (f *fakeAPI) Send(_ context.Context, to, text string) (string, error) {
-	if err := f.record("Send", to, fmt.Sprintf("%q", text)); err != nil {
-		return "", err
-	}
-	return "m-" + to, nil
-}
-
-func (f *fakeAPI) SetAvatar(_ context.Context, path string, crop api.Crop) error {
-	return f.record("SetAvatar", path, crop)
-}
-
-func (f *fakeAPI) Typing(_ context.Context, to string) error { return f.record("Typing", to) }
-func (f *fakeAPI) Nudge(_ context.Context, to string) error  { return f.record("Nudge", to) }
-
-func (f *fakeAPI) SetContactGroup(_ context.Context, username, group string) error {
-	return f.record("SetContactGroup", username, fmt.Sprintf("%q", group))
-}
-
-func (f *fakeAPI) RenameContact(_ context.Context, username, alias string) error {
-	return f.record("RenameContact", username, fmt.Sprintf("%q", alias))
-}
-
-func (f *fakeAPI) Invite(_ context.Context, with, username string) (string, error) {
-	return "#c1", f.record("Invite", with, username)
-}
-
-func (f *fakeAPI) LeaveConversation(_ context.Context, id string) error {
-	return f.record("LeaveConversation", id)
-}
-
-func (f *fakeAPI) Conversations(context.Context) ([]api.Conversation, error) {
-	return []api.Conversation{{ID: "#c1", Members: []string{"alice", "bob", "carol"}}}, f.record("Conversations")
-}
-
-func (f *fakeAPI) History(_ context.Context, with string, limit int, before string) ([]api.Message, error) {
-	if err := f.record("History", with, limit, fmt.Sprintf("%q", before)); err != nil {
-		return nil, err
-	}
-	return f.messages, nil
-}
-
-func (f *fakeAPI) Watch(ctx context.Context) <-chan api.Event {
-	out := make(chan api.Event, 16)
-	snap := f.snapshot
-	go func() {
-		defer close(out)
-		select {
-		case out <- api.Event{Snapshot: &snap}:
-		case <-ctx.Done():
-			return
-		}
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case ev := <-f.events:
-				select {
-				case out <- ev:
-				case <-ctx.Done():
-					return
-				}
-			}
-		}
-	}()
-	return out
+	f.TransferList = []api.Transfer{{ID: "t1", Peer: "bob", Outgoing: true, Name: "a.png", Size: 10, State: api.TransferActive, Bytes: 4,
+		Rate: 2.5, ETA: 3 * time.Second, Path: "/tmp/a.png", Type: "image/png", Thumbnail: []byte{1, 2, 3}}}
+	f.ConversationList = []api.Conversation{{ID: "#c1", Members: []string{"alice", "bob", "carol"}}}
+	return f
 }
 
 // line is one decoded output line.
@@ -310,7 +62,7 @@ type line struct {
 // harness runs Serve over io.Pipes.
 type harness struct {
 	t      *testing.T
-	fake   *fakeAPI
+	fake   *apitest.Fake
 	in     *io.PipeWriter
 	lines  chan line
 	done   chan error
@@ -318,7 +70,7 @@ type harness struct {
 	notes  []line // notifications seen while waiting for a response
 }
 
-func serve(t *testing.T, fake *fakeAPI) *harness {
+func serve(t *testing.T, fake *apitest.Fake) *harness {
 	t.Helper()
 	inR, inW := io.Pipe()
 	outR, outW := io.Pipe()
@@ -457,14 +209,18 @@ func TestMethods(t *testing.T) {
 		{"register", "register", `{"server":"/ip4/1.2.3.4/tcp/1","username":"alice","password":"pw"}`,
 			false, "Register /ip4/1.2.3.4/tcp/1 alice pw", `{"username":"alice"}`},
 		{"login full", "login", `{"server":"srv","username":"alice","password":"pw","status":"busy"}`,
-			false, "Login {Server:srv Username:alice Password:pw Status:busy}", `{"username":"alice","peerId":"12D3KooWfake"}`},
+			false, "Login srv alice pw busy", `{"username":"alice","peerId":"12D3KooWfake","server":"srv","role":"supernode",
+			"supernodeAllowed":true,"supernodeUploadCap":65536,"status":"busy","nick":"Al","subnick":"","media":"","avatar":"ab","avatarPath":"/p/ab.png"}`},
 		{"login minimal", "login", `{"username":"alice","password":"pw"}`,
-			false, "Login {Server: Username:alice Password:pw Status:}", `{"username":"alice","peerId":"12D3KooWfake"}`},
+			false, "Login  alice pw ", `{"username":"alice","peerId":"12D3KooWfake","server":"srv","role":"supernode",
+			"supernodeAllowed":true,"supernodeUploadCap":65536,"status":"","nick":"Al","subnick":"","media":"","avatar":"ab","avatarPath":"/p/ab.png"}`},
 		{"logout", "logout", `{}`, false, "Logout", `{}`},
+		{"account", "account", `{}`, false, "Account", `{"username":"alice","peerId":"12D3KooWfake","server":"srv","role":"supernode",
+			"supernodeAllowed":true,"supernodeUploadCap":65536,"status":"busy","nick":"Al","subnick":"","media":"","avatar":"ab","avatarPath":"/p/ab.png"}`},
 		{"logout no params", "logout", ``, false, "Logout", `{}`},
 		{"logout null params", "logout", `null`, false, "Logout", `{}`},
-		{"addContact", "addContact", `{"username":"bob","message":"it's alice"}`, false, `AddContact bob "it's alice"`, `{}`},
-		{"addContact no message", "addContact", `{"username":"bob"}`, false, `AddContact bob ""`, `{}`},
+		{"addContact", "addContact", `{"username":"bob","message":"it's alice"}`, false, "AddContact bob it's alice", `{}`},
+		{"addContact no message", "addContact", `{"username":"bob"}`, false, "AddContact bob ", `{}`},
 		{"acceptContact", "acceptContact", `{"username":"carol"}`, false, "AcceptContact carol", `{}`},
 		{"declineContact", "declineContact", `{"username":"carol"}`, false, "DeclineContact carol", `{}`},
 		{"blockContact", "blockContact", `{"username":"eve"}`, false, "BlockContact eve", `{}`},
@@ -487,45 +243,48 @@ func TestMethods(t *testing.T) {
 		{"resumeTransfer", "resumeTransfer", `{"transferId":"t1"}`, false, "ResumeTransfer t1", `{}`},
 		{"cancelTransfer", "cancelTransfer", `{"transferId":"t1"}`, false, "CancelTransfer t1", `{}`},
 		{"listTransfers", "listTransfers", `{}`, false, "Transfers",
-			`{"transfers":[{"transferId":"t1","peer":"bob","outgoing":true,"name":"a.txt","state":"active","bytes":4,"total":10}]}`},
+			`{"transfers":[{"transferId":"t1","peer":"bob","outgoing":true,"name":"a.png","size":10,"state":"active","bytes":4,
+			"rate":2.5,"eta":3000000000,"path":"/tmp/a.png","type":"image/png","thumbnail":"AQID","total":10}]}`},
 		{"changePassword", "changePassword", `{"oldPassword":"a","newPassword":"b"}`, false, "ChangePassword a b", `{}`},
 		{"safetyNumber", "safetyNumber", `{"username":"bob"}`, false, "SafetyNumber bob",
-			`{"username":"bob","number":"12345 67890","code":"AQID","verified":true}`},
-		{"verifyContact", "verifyContact", `{"username":"bob","verified":true}`, false, `VerifyContact bob verified=true code=""`, `{}`},
-		{"verifyContact with code", "verifyContact", `{"username":"bob","verified":true,"code":"AQID"}`, false, `VerifyContact bob verified=true code="AQID"`, `{}`},
+			`{"username":"bob","number":"11111 22222 33333 44444 55555 66666 77777 88888 99999 00000 12345 67890","code":"AQID","verified":true}`},
+		{"verifyContact", "verifyContact", `{"username":"bob","verified":true}`, false, `VerifyContact bob true ""`, `{}`},
+		{"verifyContact with code", "verifyContact", `{"username":"bob","verified":true,"code":"AQID"}`, false, `VerifyContact bob true "AQID"`, `{}`},
 		{"setSupernode off", "setSupernode", `{"allowed":false}`, false, "SetSupernode allowed=false", `{}`},
 		{"setSupernode cap", "setSupernode", `{"uploadCap":131072}`, false, "SetSupernode uploadCap=131072", `{}`},
 		{"setSupernode both", "setSupernode", `{"allowed":true,"uploadCap":0}`, false, "SetSupernode allowed=true uploadCap=0", `{}`},
 		{"setPresence subnick only", "setPresence", `{"subnick":"at lunch"}`, false,
-			`SetPresence status=<nil> nick=<nil> subnick="at lunch" media=<nil>`, `{}`},
+			"SetPresence subnick=at lunch", `{}`},
 		{"setPresence all", "setPresence", `{"status":"away","nick":"Al","subnick":"","media":"Song"}`, false,
-			`SetPresence status=away nick="Al" subnick="" media="Song"`, `{}`},
+			"SetPresence status=away nick=Al subnick= media=Song", `{}`},
 		{"setPresence invisible", "setPresence", `{"status":"invisible"}`, false,
-			`SetPresence status=invisible nick=<nil> subnick=<nil> media=<nil>`, `{}`},
-		{"send", "send", `{"to":"bob","text":"hello \u00e9 <3"}`, false, `Send bob "hello é <3"`, `{"id":"m-bob"}`},
+			"SetPresence status=invisible", `{}`},
+		{"send", "send", `{"to":"bob","text":"hello \u00e9 <3"}`, false, "Send bob hello é <3", `{"messageId":"m-bob","id":"m-bob"}`},
 		{"history full", "history", `{"with":"bob","limit":10,"before":"m9"}`, false, `History bob 10 "m9"`, `{"messages":[
-			{"id":"m1","from":"alice","to":"bob","text":"hey <b>","time":"2024-01-02T03:04:05.678Z","state":"delivered"},
-			{"id":"m2","from":"bob","to":"alice","text":"yo","time":"2024-01-02T03:04:06.678Z","state":"received"}]}`},
+			{"messageId":"m1","id":"m1","from":"alice","to":"bob","text":"hey <b>","time":"2024-01-02T03:04:05.678Z","state":"delivered"},
+			{"messageId":"m2","id":"m2","from":"bob","to":"alice","text":"yo","time":"2024-01-02T03:04:06.678Z","state":"received"}]}`},
 		{"history default limit", "history", `{"with":"bob"}`, true, `History bob 50 ""`, `{"messages":[]}`},
 		{"history max limit", "history", `{"with":"bob","limit":1000}`, true, `History bob 1000 ""`, `{"messages":[]}`},
-		{"setAvatar", "setAvatar", `{"path":"/tmp/me.png"}`, false, "SetAvatar /tmp/me.png {0 0 0}", `{}`},
-		{"setAvatar cropped", "setAvatar", `{"path":"/tmp/me.png","crop":{"x":5,"y":6,"size":70}}`, false, "SetAvatar /tmp/me.png {5 6 70}", `{}`},
-		{"setAvatar default", "setAvatar", `{"path":""}`, false, "SetAvatar  {0 0 0}", `{}`},
+		{"setAvatar", "setAvatar", `{"path":"/tmp/me.png"}`, false, "SetAvatar /tmp/me.png 0 0 0", `{}`},
+		{"setAvatar cropped", "setAvatar", `{"path":"/tmp/me.png","crop":{"x":5,"y":6,"size":70}}`, false, "SetAvatar /tmp/me.png 5 6 70", `{}`},
+		{"setAvatar default", "setAvatar", `{"path":""}`, false, "SetAvatar  0 0 0", `{}`},
 		{"typing", "typing", `{"to":"bob"}`, false, "Typing bob", `{}`},
 		{"nudge", "nudge", `{"to":"bob"}`, false, "Nudge bob", `{}`},
-		{"setContactGroup", "setContactGroup", `{"username":"bob","group":"Work"}`, false, `SetContactGroup bob "Work"`, `{}`},
-		{"setContactGroup none", "setContactGroup", `{"username":"bob","group":""}`, false, `SetContactGroup bob ""`, `{}`},
-		{"renameContact", "renameContact", `{"username":"bob","alias":"Bobby"}`, false, `RenameContact bob "Bobby"`, `{}`},
-		{"invite", "invite", `{"with":"bob","username":"carol"}`, false, "Invite bob carol", `{"conversation":"#c1"}`},
-		{"leaveConversation", "leaveConversation", `{"id":"#c1"}`, false, "LeaveConversation #c1", `{}`},
+		{"setContactGroup", "setContactGroup", `{"username":"bob","group":"Work"}`, false, "SetContactGroup bob Work", `{}`},
+		{"setContactGroup none", "setContactGroup", `{"username":"bob","group":""}`, false, "SetContactGroup bob ", `{}`},
+		{"renameContact", "renameContact", `{"username":"bob","alias":"Bobby"}`, false, "RenameContact bob Bobby", `{}`},
+		{"invite", "invite", `{"with":"bob","username":"carol"}`, false, "Invite bob carol", `{"conversationId":"#00000000000000000000000000000001","conversation":"#00000000000000000000000000000001"}`},
+		{"invite into a conversation", "invite", `{"with":"#c1","username":"dave"}`, false, "Invite #c1 dave", `{"conversationId":"#c1","conversation":"#c1"}`},
+		{"leaveConversation", "leaveConversation", `{"conversationId":"#c1"}`, false, "LeaveConversation #c1", `{}`},
+		{"leaveConversation by its old key", "leaveConversation", `{"id":"#c1"}`, false, "LeaveConversation #c1", `{}`},
 		{"listConversations", "listConversations", `{}`, false, "Conversations",
-			`{"conversations":[{"id":"#c1","members":["alice","bob","carol"]}]}`},
+			`{"conversations":[{"conversationId":"#c1","id":"#c1","members":["alice","bob","carol"]}]}`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			fake := newFake()
 			if !tt.noData {
-				fake.contacts, fake.messages = contacts, messages
+				fake.ContactList, fake.Messages["bob"] = contacts, messages
 			}
 			h := serve(t, fake)
 			resp := h.call(tt.method, tt.params)
@@ -545,6 +304,7 @@ var validParams = map[string]string{
 	"register":          `{"server":"srv","username":"alice","password":"pw"}`,
 	"login":             `{"username":"alice","password":"pw"}`,
 	"logout":            `{}`,
+	"account":           `{}`,
 	"addContact":        `{"username":"bob"}`,
 	"acceptContact":     `{"username":"bob"}`,
 	"declineContact":    `{"username":"bob"}`,
@@ -574,14 +334,14 @@ var validParams = map[string]string{
 	"setContactGroup":   `{"username":"bob","group":"Work"}`,
 	"renameContact":     `{"username":"bob","alias":"B"}`,
 	"invite":            `{"with":"bob","username":"carol"}`,
-	"leaveConversation": `{"id":"#c1"}`,
+	"leaveConversation": `{"conversationId":"#c1"}`,
 	"listConversations": `{}`,
 	"searchHistory":     `{"text":"lunch"}`,
 }
 
 // apiMethod is the api.API method each RPC method calls.
 var apiMethod = map[string]string{
-	"register": "Register", "login": "Login", "logout": "Logout", "addContact": "AddContact",
+	"register": "Register", "login": "Login", "logout": "Logout", "account": "Account", "addContact": "AddContact",
 	"acceptContact": "AcceptContact", "declineContact": "DeclineContact", "blockContact": "BlockContact",
 	"unblockContact": "UnblockContact", "removeContact": "RemoveContact", "listContacts": "Contacts",
 	"setPresence": "SetPresence", "setSupernode": "SetSupernode", "send": "Send", "history": "History", "searchHistory": "SearchHistory",
@@ -622,7 +382,7 @@ func TestAPIErrors(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.err.Error(), func(t *testing.T) {
 			fake := newFake()
-			fake.errs["Logout"] = tt.err
+			fake.Fail("Logout", tt.err)
 			h := serve(t, fake)
 			resp := h.call("logout", `{}`)
 			if resp.Error == nil {
@@ -643,7 +403,7 @@ func TestEveryMethodReturnsAPIErrors(t *testing.T) {
 	for m, params := range validParams {
 		t.Run(m, func(t *testing.T) {
 			fake := newFake()
-			fake.errs[apiMethod[m]] = fmt.Errorf("%s: %w", m, api.ErrNotLoggedIn)
+			fake.Fail(apiMethod[m], fmt.Errorf("%s: %w", m, api.ErrNotLoggedIn))
 			h := serve(t, fake)
 			resp := h.call(m, params)
 			if resp.Error == nil || resp.Error.Code != CodeApplication || resp.Error.Data == nil ||
@@ -704,6 +464,8 @@ func TestBadParams(t *testing.T) {
 		{"renameContact alias number", "renameContact", `{"username":"bob","alias":1}`},
 		{"invite without username", "invite", `{"with":"bob"}`},
 		{"leaveConversation without id", "leaveConversation", `{}`},
+		{"leaveConversation under both keys", "leaveConversation", `{"conversationId":"#c1","id":"#c1"}`},
+		{"account with params", "account", `{"all":true}`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -867,78 +629,93 @@ func TestNotifications(t *testing.T) {
 	}{
 		{"snapshot only", nil, nil},
 		{"incoming message", []api.Event{{Message: msg("bob", "alice")}},
-			[]note{{"message", `{"id":"m1","from":"bob","to":"alice","text":"hi","time":"2024-01-02T03:04:05.678Z"}`}}},
+			[]note{{"message", `{"messageId":"m1","id":"m1","from":"bob","to":"alice","text":"hi","time":"2024-01-02T03:04:05.678Z","state":"received"}`}}},
 		{"own message skipped", []api.Event{{Message: msg("alice", "bob")}}, nil},
 		{"own message other case skipped", []api.Event{{Message: msg("Alice", "bob")}}, nil},
 		{"delivered", []api.Event{{Delivered: &api.Delivery{ID: "m1", To: "bob"}}},
-			[]note{{"delivered", `{"id":"m1","to":"bob"}`}}},
+			[]note{{"delivered", `{"messageId":"m1","id":"m1","to":"bob"}`}}},
 		{"role", []api.Event{{Role: &api.RoleEvent{Role: api.RoleSupernode, Reason: "conditions hold", Time: time.Date(2024, 1, 2, 3, 4, 5, 678e6, time.UTC)}}},
 			[]note{{"role", `{"role":"supernode","reason":"conditions hold","time":"2024-01-02T03:04:05.678Z"}`}}},
 		{"contact request", []api.Event{{ContactRequest: &api.ContactRequestEvent{From: "carol", Message: "hi!"}}},
 			[]note{{"contactRequest", `{"from":"carol","message":"hi!"}`}}},
 		{"new contact", []api.Event{{Contact: &api.Contact{Username: "carol", Relation: api.RelationPendingOut}}},
-			[]note{{"contactUpdate", `{"username":"carol","relation":"pending-out"}`}}},
+			[]note{{"contactUpdate", `{"username":"carol","relation":"pending-out","via":"","status":"offline","nick":"","subnick":"","media":"","verified":false}`}}},
 		{"new contact online", []api.Event{{Contact: &api.Contact{Username: "dave", Relation: api.RelationAccepted,
 			Presence: api.Presence{Status: api.StatusAway}}}},
-			[]note{{"contactUpdate", `{"username":"dave","relation":"accepted"}`},
-				{"presence", `{"username":"dave","status":"away","nick":"","subnick":"","media":"","via":""}`}}},
+			[]note{{"contactUpdate", `{"username":"dave","relation":"accepted","via":"","status":"away","nick":"","subnick":"","media":"","verified":false}`},
+				{"presence", `{"username":"dave","relation":"accepted","via":"","status":"away","nick":"","subnick":"","media":"","verified":false}`}}},
 		{"relation changed", []api.Event{{Contact: with(bob, func(c *api.Contact) { c.Relation = api.RelationBlocked })}},
-			[]note{{"contactUpdate", `{"username":"bob","relation":"blocked"}`}}},
+			[]note{{"contactUpdate", `{"username":"bob","relation":"blocked","via":"","status":"online","nick":"Bob","subnick":"","media":"","verified":false}`}}},
 		{"presence changed", []api.Event{{Contact: with(bob, func(c *api.Contact) { c.Status = api.StatusAway })}},
-			[]note{{"presence", `{"username":"bob","status":"away","nick":"Bob","subnick":"","media":"","via":""}`}}},
+			[]note{{"presence", `{"username":"bob","relation":"accepted","via":"","status":"away","nick":"Bob","subnick":"","media":"","verified":false}`}}},
 		{"unchanged contact not repeated", []api.Event{{Contact: &bob}, {Contact: &bob}}, nil},
 		{"picture fetched, group set", []api.Event{{Contact: with(bob, func(c *api.Contact) {
 			c.Avatar, c.AvatarPath, c.Group, c.Alias = "ab", "/p/ab.png", "Work", "Bobby"
 		})}},
-			[]note{{"presence", `{"username":"bob","status":"online","nick":"Bob","subnick":"","media":"","via":"","avatar":"ab","avatarPath":"/p/ab.png","group":"Work","alias":"Bobby"}`}}},
+			[]note{{"presence", `{"username":"bob","relation":"accepted","via":"","status":"online","nick":"Bob","subnick":"","media":"","verified":false,"avatar":"ab","avatarPath":"/p/ab.png","group":"Work","alias":"Bobby"}`}}},
 		{"typing", []api.Event{{Typing: &api.TypingEvent{From: "bob"}}}, []note{{"typing", `{"from":"bob"}`}}},
 		{"conversation", []api.Event{{Conversation: &api.ConversationEvent{Conversation: api.Conversation{ID: "#c1",
 			Members: []string{"alice", "bob", "carol"}}, Joined: "carol", By: "alice"}}},
-			[]note{{"conversation", `{"id":"#c1","members":["alice","bob","carol"],"joined":"carol","by":"alice"}`}}},
+			[]note{{"conversation", `{"conversationId":"#c1","id":"#c1","members":["alice","bob","carol"],"joined":"carol","by":"alice"}`}}},
 		{"nudge", []api.Event{{Nudge: &api.NudgeEvent{From: "bob", Time: testTime}}},
 			[]note{{"nudge", `{"from":"bob","time":"2024-01-02T03:04:05.678Z"}`}}},
 		{"image offer", []api.Event{{Transfer: &api.Transfer{ID: "t1", Peer: "bob", Name: "a.png", Size: 9, State: api.TransferIncoming,
 			Type: "image/png", Thumbnail: []byte{1, 2, 3}}}},
-			[]note{{"fileOffer", `{"transferId":"t1","from":"bob","name":"a.png","size":9,"type":"image/png","thumbnail":"AQID"}`}}},
+			[]note{{"fileOffer", `{"transferId":"t1","peer":"bob","from":"bob","outgoing":false,"name":"a.png","size":9,"total":9,"state":"incoming","bytes":0,"type":"image/png","thumbnail":"AQID"}`}}},
 		{"presence change not duplicated", []api.Event{
 			{Contact: with(bob, func(c *api.Contact) { c.Subnick = "busy day" })},
 			{Contact: with(bob, func(c *api.Contact) { c.Subnick = "busy day" })},
 			{Contact: with(bob, func(c *api.Contact) { c.Subnick = "busy day"; c.RequestMessage = "x" })},
 			{Contact: with(bob, func(c *api.Contact) { c.Subnick = "busy day"; c.Media = "Song" })},
 		}, []note{
-			{"presence", `{"username":"bob","status":"online","nick":"Bob","subnick":"busy day","media":"","via":""}`},
-			{"presence", `{"username":"bob","status":"online","nick":"Bob","subnick":"busy day","media":"Song","via":""}`},
+			{"presence", `{"username":"bob","relation":"accepted","via":"","status":"online","nick":"Bob","subnick":"busy day","media":"","verified":false}`},
+			{"presence", `{"username":"bob","relation":"accepted","via":"","status":"online","nick":"Bob","subnick":"busy day","media":"Song","verified":false}`},
 		}},
 		{"empty status is offline", []api.Event{
 			{Contact: with(bob, func(c *api.Contact) { c.Status = api.StatusOffline })},
 			{Contact: with(bob, func(c *api.Contact) { c.Status = "" })},
-		}, []note{{"presence", `{"username":"bob","status":"offline","nick":"Bob","subnick":"","media":"","via":""}`}}},
+		}, []note{{"presence", `{"username":"bob","relation":"accepted","via":"","status":"offline","nick":"Bob","subnick":"","media":"","verified":false}`}}},
 		{"removed", []api.Event{{ContactRemoved: "bob"}, {Contact: &bob}},
 			[]note{{"contactUpdate", `{"username":"bob","relation":"removed"}`},
-				{"contactUpdate", `{"username":"bob","relation":"accepted"}`},
-				{"presence", `{"username":"bob","status":"online","nick":"Bob","subnick":"","media":"","via":""}`}}},
+				{"contactUpdate", `{"username":"bob","relation":"accepted","via":"","status":"online","nick":"Bob","subnick":"","media":"","verified":false}`},
+				{"presence", `{"username":"bob","relation":"accepted","via":"","status":"online","nick":"Bob","subnick":"","media":"","verified":false}`}}},
 		{"signed out", []api.Event{{SignedOut: true}}, []note{{"signedOut", `{}`}}},
 		{"file offer", []api.Event{{Transfer: &api.Transfer{ID: "t9", Peer: "carol", Name: "cat.jpg", Size: 42, State: api.TransferIncoming}}},
-			[]note{{"fileOffer", `{"transferId":"t9","from":"carol","name":"cat.jpg","size":42}`}}},
+			[]note{{"fileOffer", `{"transferId":"t9","peer":"carol","from":"carol","outgoing":false,"name":"cat.jpg","size":42,"total":42,"state":"incoming","bytes":0}`}}},
 		{"transfer progress", []api.Event{{Transfer: &api.Transfer{ID: "t9", Peer: "carol", Name: "cat.jpg", Size: 42, State: api.TransferActive, Bytes: 21}}},
-			[]note{{"transfer", `{"transferId":"t9","peer":"carol","outgoing":false,"name":"cat.jpg","state":"active","bytes":21,"total":42}`}}},
+			[]note{{"transfer", `{"transferId":"t9","peer":"carol","outgoing":false,"name":"cat.jpg","size":42,"state":"active","bytes":21,"total":42}`}}},
 		{"signed out with a reason", []api.Event{{SignedOut: true, SignedOutReason: "removed"}}, []note{{"signedOut", `{"reason":"removed"}`}}},
 		{"identity changed once", []api.Event{
 			{Contact: with(bob, func(c *api.Contact) { c.KeyChanged = &testTime })},
 			{Contact: with(bob, func(c *api.Contact) { c.KeyChanged = &testTime; c.Status = api.StatusOnline })},
-		}, []note{{"identityChanged", `{"username":"bob","time":"2024-01-02T03:04:05.678Z"}`}}},
+		}, []note{{"identityChanged", `{"username":"bob","relation":"accepted","via":"","status":"online","nick":"Bob","subnick":"","media":"","verified":false,"keyChanged":"2024-01-02T03:04:05.678Z","time":"2024-01-02T03:04:05.678Z"}`}}},
 		{"new contact's first identity silent", []api.Event{{Contact: &api.Contact{Username: "erin", Relation: api.RelationPendingIn, KeyChanged: &testTime}}},
-			[]note{{"contactUpdate", `{"username":"erin","relation":"pending-in"}`}}},
+			[]note{{"contactUpdate", `{"username":"erin","relation":"pending-in","via":"","status":"offline","nick":"","subnick":"","media":"","verified":false,"keyChanged":"2024-01-02T03:04:05.678Z"}`}}},
 		{"own account event silent", []api.Event{{Account: &api.Account{Username: "alice"}}}, nil},
+		{"account changed", []api.Event{
+			{Account: &api.Account{Username: "alice", Presence: api.Presence{Status: api.StatusAway}}},
+			{Account: &api.Account{Username: "alice", Presence: api.Presence{Status: api.StatusAway}}},
+			{Role: &api.RoleEvent{Role: api.RoleSupernode, Reason: "conditions hold", Time: testTime},
+				Account: &api.Account{Username: "alice", Role: api.RoleSupernode, Presence: api.Presence{Status: api.StatusAway}}},
+		}, []note{
+			{"account", `{"username":"alice","peerId":"","server":"","role":"","supernodeAllowed":false,"supernodeUploadCap":0,"status":"away","nick":"","subnick":"","media":""}`},
+			{"account", `{"username":"alice","peerId":"","server":"","role":"supernode","supernodeAllowed":false,"supernodeUploadCap":0,"status":"away","nick":"","subnick":"","media":""}`},
+			{"role", `{"role":"supernode","reason":"conditions hold","time":"2024-01-02T03:04:05.678Z"}`},
+		}},
+		{"signed in again", []api.Event{{SignedOut: true}, {Account: &api.Account{Username: "alice"}}}, []note{
+			{"signedOut", `{}`},
+			{"account", `{"username":"alice","peerId":"","server":"","role":"","supernodeAllowed":false,"supernodeUploadCap":0,"status":"","nick":"","subnick":"","media":""}`},
+		}},
 		{"account switch", []api.Event{
 			{Account: &api.Account{Username: "zed"}},
 			{Message: msg("zed", "bob")},
 			{Message: msg("alice", "zed")},
 			{Contact: &bob}, // a new list: bob is new to zed
 		}, []note{
-			{"message", `{"id":"m1","from":"alice","to":"zed","text":"hi","time":"2024-01-02T03:04:05.678Z"}`},
-			{"contactUpdate", `{"username":"bob","relation":"accepted"}`},
-			{"presence", `{"username":"bob","status":"online","nick":"Bob","subnick":"","media":"","via":""}`},
+			{"account", `{"username":"zed","peerId":"","server":"","role":"","supernodeAllowed":false,"supernodeUploadCap":0,"status":"","nick":"","subnick":"","media":""}`},
+			{"message", `{"messageId":"m1","id":"m1","from":"alice","to":"zed","text":"hi","time":"2024-01-02T03:04:05.678Z","state":"received"}`},
+			{"contactUpdate", `{"username":"bob","relation":"accepted","via":"","status":"online","nick":"Bob","subnick":"","media":"","verified":false}`},
+			{"presence", `{"username":"bob","relation":"accepted","via":"","status":"online","nick":"Bob","subnick":"","media":"","verified":false}`},
 		}},
 		{"resnapshot silent", []api.Event{{Snapshot: &api.Snapshot{Contacts: []api.Contact{bob}}}, {Contact: &bob}}, nil},
 		{"several changes in one event", []api.Event{{
@@ -947,19 +724,19 @@ func TestNotifications(t *testing.T) {
 			SignedOut:      true,
 		}}, []note{
 			{"contactUpdate", `{"username":"bob","relation":"removed"}`},
-			{"message", `{"id":"m1","from":"carol","to":"alice","text":"hi","time":"2024-01-02T03:04:05.678Z"}`},
+			{"message", `{"messageId":"m1","id":"m1","from":"carol","to":"alice","text":"hi","time":"2024-01-02T03:04:05.678Z","state":"received"}`},
 			{"signedOut", `{}`},
 		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			fake := newFake()
-			fake.snapshot = api.Snapshot{Account: &api.Account{Username: "alice"}, Contacts: []api.Contact{bob}}
+			fake.Snapshot = &api.Snapshot{Account: &api.Account{Username: "alice"}, Contacts: []api.Contact{bob}}
 			h := serve(t, fake)
 			for _, ev := range tt.events {
-				fake.events <- ev
+				fake.Events <- ev
 			}
-			fake.events <- api.Event{Delivered: &api.Delivery{ID: "sentinel"}}
+			fake.Events <- api.Event{Delivered: &api.Delivery{ID: "sentinel"}}
 			var got []note
 			for {
 				l := h.notification()
@@ -984,14 +761,14 @@ func TestNotifications(t *testing.T) {
 
 func TestSlowRequestDoesNotBlockOthers(t *testing.T) {
 	fake := newFake()
-	fake.loginGate = make(chan struct{})
+	fake.LoginGate = make(chan struct{})
 	h := serve(t, fake)
 	h.send(`{"jsonrpc":"2.0","id":1,"method":"login","params":{"username":"alice","password":"pw"}}`)
 	h.send(`{"jsonrpc":"2.0","id":2,"method":"listContacts"}`)
 	if resp := h.response("2"); resp.Error != nil {
 		t.Fatalf("listContacts: %s", resp.raw)
 	}
-	close(fake.loginGate)
+	close(fake.LoginGate)
 	if resp := h.response("1"); resp.Error != nil {
 		t.Fatalf("login: %s", resp.raw)
 	}
@@ -1014,7 +791,7 @@ func TestConcurrentRequests(t *testing.T) {
 	// Events interleave with responses.
 	go func() {
 		for i := range 50 {
-			fake.events <- api.Event{Delivered: &api.Delivery{ID: fmt.Sprint(i), To: "bob"}}
+			fake.Events <- api.Event{Delivered: &api.Delivery{ID: fmt.Sprint(i), To: "bob"}}
 		}
 	}()
 	seen := map[string]bool{}
@@ -1030,7 +807,7 @@ func TestConcurrentRequests(t *testing.T) {
 			t.Fatalf("bad or repeated id in %s", l.raw)
 		}
 		seen[id] = true
-		jsonEqual(t, "result of "+id, l.Result, fmt.Sprintf(`{"id":"m-user%s"}`, strings.TrimPrefix(id, "r")))
+		jsonEqual(t, "result of "+id, l.Result, fmt.Sprintf(`{"messageId":"m-user%[1]s","id":"m-user%[1]s"}`, strings.TrimPrefix(id, "r")))
 	}
 	wg.Wait()
 }
@@ -1040,7 +817,7 @@ func TestConcurrentRequests(t *testing.T) {
 func TestEOFShutdown(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		fake := newFake()
-		fake.loginGate = make(chan struct{})
+		fake.LoginGate = make(chan struct{})
 		inR, inW := io.Pipe()
 		var out syncBuffer
 		done := make(chan error, 1)
@@ -1053,7 +830,7 @@ func TestEOFShutdown(t *testing.T) {
 			t.Fatalf("Serve returned %v before the in-flight login finished", err)
 		default:
 		}
-		close(fake.loginGate)
+		close(fake.LoginGate)
 		if err := <-done; err != nil {
 			t.Fatalf("Serve = %v, want nil", err)
 		}
@@ -1066,7 +843,7 @@ func TestEOFShutdown(t *testing.T) {
 func TestContextCancel(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		fake := newFake()
-		fake.loginGate = make(chan struct{})
+		fake.LoginGate = make(chan struct{})
 		inR, inW := io.Pipe()
 		var out syncBuffer
 		ctx, cancel := context.WithCancel(context.Background())
@@ -1162,8 +939,8 @@ func FuzzServe(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		fake := newFake()
-		fake.contacts = []api.Contact{{Username: "bob", Relation: api.RelationAccepted}}
-		fake.messages = []api.Message{{ID: "m1", From: "bob", To: "alice", Text: "hi", Time: testTime}}
+		fake.ContactList = []api.Contact{{Username: "bob", Relation: api.RelationAccepted}}
+		fake.Messages["b"] = []api.Message{{ID: "m1", From: "bob", To: "alice", Text: "hi", Time: testTime}}
 		var out syncBuffer
 		if err := NewServer(fake, nil).Serve(context.Background(), bytes.NewReader(data), &out); err != nil {
 			t.Fatalf("Serve: %v", err)
@@ -1188,7 +965,7 @@ func FuzzServe(f *testing.F) {
 func TestStreams(t *testing.T) {
 	fake := newFake()
 	big := strings.Repeat("0123456789", 12<<10) // more than one streamData
-	fake.streamIn = map[string]string{"in1": big}
+	fake.Incoming["in1"] = big
 	h := serve(t, fake)
 	resp := h.call("openStream", `{"to":"bob","label":"mic"}`)
 	if resp.Error != nil || !strings.Contains(string(resp.raw), `"streamId":"s1"`) {
@@ -1208,14 +985,12 @@ func TestStreams(t *testing.T) {
 	if resp := h.call("closeStream", `{"streamId":"s1"}`); resp.Error != nil || !slices.Contains(fake.Calls(), "CloseStream") {
 		t.Fatalf("closeStream: %s %v", resp.raw, fake.Calls())
 	}
-	fake.mu.Lock()
-	got := fake.streamOut.String()
-	fake.mu.Unlock()
+	got := fake.Streamed()
 	if got != "hello world" {
 		t.Fatalf("the stream got %q", got)
 	}
 
-	fake.events <- api.Event{StreamIncoming: &api.StreamEvent{ID: "in1", From: "bob", Label: "screen"}}
+	fake.Events <- api.Event{StreamIncoming: &api.StreamEvent{ID: "in1", From: "bob", Label: "screen"}}
 	if n := h.notification(); n.Method != "incomingStream" || string(n.Params) != `{"streamId":"in1","from":"bob","label":"screen"}` {
 		t.Fatalf("first notification %s %s", n.Method, n.Params)
 	}

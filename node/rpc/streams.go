@@ -30,6 +30,21 @@ type connStreams struct {
 	wg  sync.WaitGroup
 }
 
+// streamData and streamEnd have no api type: api.API hands an accepted
+// stream over as an io.ReadCloser, and the daemon, which reads it for the
+// client, says what it read and how it ended in these two shapes. Their
+// keys follow api's (streamId as in api.StreamEvent).
+type (
+	streamData struct {
+		StreamID string `json:"streamId"`
+		Data     string `json:"data"` // base64
+	}
+	streamEnd struct {
+		StreamID string `json:"streamId"`
+		Error    string `json:"error,omitempty"`
+	}
+)
+
 // connHandler is a method that needs its connection's state.
 type connHandler func(ctx context.Context, backend api.API, c *conn, raw json.RawMessage) (any, error)
 
@@ -119,21 +134,14 @@ func closeStream(ctx context.Context, backend api.API, c *conn, raw json.RawMess
 
 // incoming takes an announced stream and pumps it to the client.
 func (c *conn) incoming(ctx context.Context, backend api.API, ev *api.StreamEvent) {
-	c.notify("incomingStream", struct {
-		StreamID string `json:"streamId"`
-		From     string `json:"from"`
-		Label    string `json:"label"`
-	}{ev.ID, ev.From, ev.Label})
+	c.notify(noteIncomingStream, ev)
 	c.streams.wg.Go(func() {
 		end := func(err error) {
-			note := struct {
-				StreamID string `json:"streamId"`
-				Error    string `json:"error,omitempty"`
-			}{StreamID: ev.ID}
+			note := streamEnd{StreamID: ev.ID}
 			if err != nil {
 				note.Error = err.Error()
 			}
-			c.notify("streamEnd", note)
+			c.notify(noteStreamEnd, note)
 		}
 		r, err := backend.AcceptStream(ctx, ev.ID)
 		if err != nil {
@@ -147,10 +155,7 @@ func (c *conn) incoming(ctx context.Context, backend api.API, ev *api.StreamEven
 		for {
 			n, err := r.Read(buf)
 			if n > 0 {
-				c.notify("streamData", struct {
-					StreamID string `json:"streamId"`
-					Data     string `json:"data"`
-				}{ev.ID, base64.StdEncoding.EncodeToString(buf[:n])})
+				c.notify(noteStreamData, streamData{ev.ID, base64.StdEncoding.EncodeToString(buf[:n])})
 			}
 			if errors.Is(err, io.EOF) {
 				end(nil)
