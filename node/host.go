@@ -4,12 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
+	"time"
 
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"eserver/node/api"
 	"eserver/node/store"
+	"eserver/node/ticket"
 	"eserver/node/wire"
 )
 
@@ -65,3 +68,30 @@ func (s *session) Deliver(ctx context.Context, username string, p *wire.Payload)
 
 // Emit sends e to the front ends.
 func (s *session) Emit(e api.Event) { s.n.emit(e) }
+
+// Store is the account's database.
+func (s *session) Store() *store.Store { return s.store }
+
+// Enqueue stores p (and the chat message m, if any, in the history) in the
+// durable outbox for username and wakes that contact's courier: it is
+// delivered in order, directly or through the contact's mailboxes, however
+// long that takes.
+func (s *session) Enqueue(username string, p *wire.Payload, m *store.Message) error {
+	return s.enqueue(username, p, m)
+}
+
+// Me is our username.
+func (s *session) Me() string { return s.me() }
+
+// Ticket is our current ticket.
+func (s *session) Ticket() *ticket.Ticket { return s.tk() }
+
+// Now is the session's clock (Config.Now).
+func (s *session) Now() time.Time { return s.n.cfg.Now() }
+
+// Log is the node's logger.
+func (s *session) Log() *slog.Logger { return s.n.log }
+
+// ContactChanged tells the front ends (and the contact-list backup) that
+// username's entry changed or went away.
+func (s *session) ContactChanged(username string) { s.emitContact(username) }
