@@ -2,7 +2,6 @@ package node
 
 import (
 	"context"
-	"encoding/hex"
 	"errors"
 	"eserver/node/api"
 	"fmt"
@@ -20,7 +19,6 @@ import (
 
 // Settings keys in the account store.
 const (
-	settingPresence    = "presence."     // + status|nick|subnick|media
 	settingBlockedPrev = "blocked-prev." // + username: relation before a block
 )
 
@@ -191,7 +189,7 @@ func (s *session) accept(username string) error {
 		return err
 	}
 	s.emitContact(username)
-	s.sendPresence(username)
+	s.presence.SendTo(username)
 	return nil
 }
 
@@ -250,7 +248,7 @@ func (n *Node) BlockContact(ctx context.Context, username string) error {
 		return err
 	}
 	if wasAccepted {
-		s.sendPresenceAs(username, api.Presence{Status: api.StatusOffline})
+		s.presence.SendOffline(username)
 	}
 	s.visibilityChanged() // the blocked user no longer finds us
 	s.emitContact(username)
@@ -293,7 +291,7 @@ func (n *Node) UnblockContact(ctx context.Context, username string) error {
 	s.emitContact(username)
 	if api.Relation(prev) == api.RelationAccepted {
 		s.visibilityChanged()
-		s.sendPresence(username)
+		s.presence.SendTo(username)
 	}
 	return nil
 }
@@ -327,97 +325,13 @@ func (n *Node) RemoveContact(ctx context.Context, username string) error {
 	return nil
 }
 
-// ---------------------------------------------------------------- presence
-
-func (s *session) loadPresence(status api.Status) api.Presence {
-	p := api.Presence{Status: status}
-	p.Nick, _ = s.store.Setting(settingPresence + "nick")
-	p.Subnick, _ = s.store.Setting(settingPresence + "subnick")
-	p.Media, _ = s.store.Setting(settingPresence + "media")
-	p.Avatar = s.loadAvatar()
-	if p.Nick == "" {
-		p.Nick = s.tk().Username
-	}
-	return p
-}
-
 // SetPresence implements API.
 func (n *Node) SetPresence(ctx context.Context, u api.PresenceUpdate) error {
 	s, err := n.current()
 	if err != nil {
 		return err
 	}
-	if u.Status != nil && !u.Status.Valid() {
-		return fmt.Errorf("%w: unknown status %q", api.ErrBadRequest, *u.Status)
-	}
-	for _, f := range []struct {
-		v   *string
-		max int
-		key string
-	}{{u.Nick, wire.MaxNick, "nick"}, {u.Subnick, wire.MaxSubnick, "subnick"}, {u.Media, wire.MaxSubnick, "media"}} {
-		if f.v == nil {
-			continue
-		}
-		if len(*f.v) > f.max {
-			return fmt.Errorf("%w: %s longer than %d bytes", api.ErrBadRequest, f.key, f.max)
-		}
-		if err := s.store.SetSetting(settingPresence+f.key, *f.v); err != nil {
-			return err
-		}
-	}
-	s.mu.Lock()
-	if u.Status != nil {
-		s.presence.Status = *u.Status
-	}
-	if u.Nick != nil {
-		s.presence.Nick = *u.Nick
-	}
-	if u.Subnick != nil {
-		s.presence.Subnick = *u.Subnick
-	}
-	if u.Media != nil {
-		s.presence.Media = *u.Media
-	}
-	s.mu.Unlock()
-	acct := s.account()
-	n.emit(api.Event{Account: &acct})
-	s.broadcastPresence()
-	if u.Status != nil {
-		s.visibilityChanged() // appearing offline hides our record, and back
-	}
-	return nil
-}
-
-// publicPresence is what contacts may see: invisible shows as offline.
-func (s *session) publicPresence() api.Presence {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	p := s.presence
-	if p.Status == api.StatusInvisible {
-		p = api.Presence{Status: api.StatusOffline}
-	}
-	return p
-}
-
-func (s *session) broadcastPresence() {
-	cs, err := s.store.Contacts()
-	if err != nil {
-		return
-	}
-	for _, c := range cs {
-		if api.Relation(c.Relation) == api.RelationAccepted {
-			s.sendPresence(c.Username)
-		}
-	}
-}
-
-func (s *session) sendPresence(username string) { s.sendPresenceAs(username, s.publicPresence()) }
-
-func (s *session) sendPresenceAs(username string, p api.Presence) {
-	avatar, _ := hex.DecodeString(p.Avatar) // ours: always a hash or empty
-	s.courierFor(username).setPresence(&wire.Presence{
-		Status: string(p.Status), Nick: p.Nick, Subnick: p.Subnick, Media: p.Media, Avatar: avatar,
-	})
+	return s.presence.Set(u)
 }
 
 // goodbye tells online contacts we are leaving, best effort and bounded.

@@ -185,7 +185,7 @@ func (s *session) lookupLoop() {
 				}
 				offline := c.Status == "" || api.Status(c.Status) == api.StatusOffline
 				if f, ok := found[c.Username]; ok && len(f.Addrs.Addrs) > 0 && (offline || first) {
-					s.sendPresence(c.Username)
+					s.presence.SendTo(c.Username)
 				}
 			}
 		}

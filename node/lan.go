@@ -57,7 +57,7 @@ func (s *session) foundOnLAN(ai peer.AddrInfo) {
 	s.host.Peerstore().AddAddrs(ai.ID, ai.Addrs, lanAddrTTL)
 	s.n.log.Debug("contact found on the LAN", "contact", username, "addrs", ai.Addrs)
 	if api.Relation(c.Relation) == api.RelationAccepted {
-		s.sendPresence(username) // it answers with its own
+		s.presence.SendTo(username) // it answers with its own
 	}
 	s.courierFor(username).poke()
 }

@@ -188,11 +188,10 @@ func (s *session) applyIn(t *ticket.Ticket, id string, p *wire.Payload, batch *[
 }
 
 // contactKinds are the payload kinds of the contact list: requests, their
-// answers, removals, and chat and presence between accepted contacts.
+// answers, removals, and chat between accepted contacts.
 func (s *session) contactKinds() []payload.Kind {
 	return []payload.Kind{
 		{Of: (*wire.Payload_Chat)(nil), From: payload.Accepted, Handle: s.receiveChat},
-		{Of: (*wire.Payload_Presence)(nil), From: payload.Accepted, Handle: s.receivePresence},
 		{Of: (*wire.Payload_ContactRequest)(nil), From: payload.Anyone, Handle: s.receiveRequest},
 		// An answer to no question of ours is stale or unsolicited:
 		// acknowledged, nothing done.
@@ -214,7 +213,7 @@ func (s *session) receiveResponse(in *payload.Inbound) error {
 			return err
 		}
 		s.emitContact(from)
-		s.sendPresence(from)
+		s.presence.SendTo(from)
 		return nil
 	}
 	if err := s.store.DeleteContact(from); err != nil {
@@ -259,38 +258,6 @@ func (s *session) receiveChat(in *payload.Inbound) error {
 	return nil
 }
 
-func (s *session) receivePresence(in *payload.Inbound) error {
-	c, p := in.Contact, in.Payload.GetPresence()
-	st := api.Status(p.Status)
-	if st != api.StatusOffline && (!st.Valid() || st == api.StatusInvisible) {
-		return payload.ErrBadRequest
-	}
-	if len(p.Nick) > wire.MaxNick || len(p.Subnick) > wire.MaxSubnick || len(p.Media) > wire.MaxSubnick {
-		return payload.ErrBadRequest
-	}
-	wasOffline := c.Status == "" || api.Status(c.Status) == api.StatusOffline
-	if st == api.StatusOffline && p.Nick == "" && len(p.Avatar) == 0 {
-		// Signing off (or appearing offline) says only "offline": the list
-		// keeps showing the name and picture we knew, as MSN did.
-		c.Status, c.Subnick, c.Media = p.Status, "", ""
-	} else {
-		c.Status, c.Nick, c.Subnick, c.Media = p.Status, p.Nick, p.Subnick, p.Media
-		if err := s.contactPicture(&c, p.Avatar); err != nil {
-			return err
-		}
-	}
-	c.Updated = s.n.cfg.Now()
-	if err := s.store.PutContact(c); err != nil {
-		return err
-	}
-	s.emitContact(c.Username)
-	// A contact that just came online has not heard our presence yet.
-	if wasOffline && st != api.StatusOffline {
-		s.sendPresence(c.Username)
-	}
-	return nil
-}
-
 func (s *session) receiveRequest(in *payload.Inbound) error {
 	c, t, req := in.Contact, in.Ticket, in.Payload.GetContactRequest()
 	from := t.Username
@@ -319,7 +286,7 @@ func (s *session) receiveRequest(in *payload.Inbound) error {
 			return err
 		}
 		s.emitContact(from)
-		s.sendPresence(from)
+		s.presence.SendTo(from)
 		return nil
 	}
 	if !s.limiter.allow(from) {

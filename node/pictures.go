@@ -32,7 +32,7 @@ import (
 // SHA-256 of what arrived against that name before caching it.
 
 const (
-	settingAvatar = settingPresence + "avatar" // our picture's hex SHA-256
+	settingAvatar = "presence.avatar" // our picture's hex SHA-256
 	// pictureRetry is how soon a contact's picture is asked for again when
 	// it has not arrived, and how often we answer one contact's requests.
 	pictureRetry = 30 * time.Second
@@ -110,12 +110,7 @@ func (n *Node) SetAvatar(ctx context.Context, path string, crop api.Crop) error 
 	if err := s.store.SetSetting(settingAvatar, h); err != nil {
 		return err
 	}
-	s.mu.Lock()
-	s.presence.Avatar = h
-	s.mu.Unlock()
-	acct := s.account()
-	n.emit(api.Event{Account: &acct})
-	s.broadcastPresence()
+	s.presence.SetAvatar(h)
 	return nil
 }
 
@@ -180,9 +175,7 @@ func (s *session) contactPicture(c *store.Contact, raw []byte) error {
 // A request for any other picture (an old one, a made-up hash) is ignored:
 // we serve only what we advertise now.
 func (s *session) receiveAvatarRequest(from string, r *wire.AvatarRequest) error {
-	s.mu.Lock()
-	h := s.presence.Avatar
-	s.mu.Unlock()
+	h := s.presence.Mine().Avatar
 	path := s.n.picturePath(h)
 	if len(r.Sha256) != sha256.Size || hex.EncodeToString(r.Sha256) != h || path == "" {
 		return nil

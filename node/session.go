@@ -8,6 +8,7 @@ import (
 	"eserver/node/api"
 	"eserver/node/backup"
 	"eserver/node/payload"
+	"eserver/node/presence"
 	"eserver/node/promotion"
 	"eserver/node/ratchet"
 	"eserver/node/task"
@@ -45,11 +46,11 @@ type session struct {
 	// revoked device is refused even before its ticket expires.
 	revs *supernode.Revocations
 	// kinds maps each payload kind to the component that handles it.
-	kinds   payload.Registry
-	streams *streams.Streams
-	files   files    // file transfers (files.go)
-	pics    pictures // display pictures asked for and given (pictures.go)
-	signals signals  // typing and nudges sent and received (signals.go)
+	kinds    payload.Registry
+	streams  *streams.Streams
+	presence *presence.Presence
+	files    files    // file transfers (files.go)
+	pics     pictures // display pictures asked for and given (pictures.go)
 	// ackWait: outbox entries someone waits to see acknowledged (under mu).
 	ackWait map[string]chan struct{}
 	pre     prekeys // our prekeys and their publication (prekeys.go)
@@ -60,7 +61,6 @@ type session struct {
 	ctx   context.Context
 
 	mu               sync.Mutex
-	presence         api.Presence
 	role             api.Role
 	supernodeAllowed bool
 	uploadCap        int64               // bytes/s granted to supernode duty; 0: none
@@ -326,8 +326,8 @@ func (n *Node) startSession(ctx context.Context, st *store.Store, ai peer.AddrIn
 		Interval: revocationPoll, Logger: n.log.With("component", "revocations"),
 		OnRevoke: func(p peer.ID) { s.host.Network().ClosePeer(p) },
 	}
-	s.presence = s.loadPresence(req.Status)
 	s.assemble()
+	s.presence.Load(req.Status, s.loadAvatar())
 	s.tasks = task.New(context.Background())
 	s.ctx = s.tasks.Context()
 	return s, nil
@@ -336,15 +336,16 @@ func (n *Node) startSession(ctx context.Context, st *store.Store, ai peer.AddrIn
 // assemble builds the session's feature components and fills the payload
 // table from every component's kinds.
 func (s *session) assemble() {
+	s.presence = presence.New(s)
 	s.streams = streams.New(s, nil) // offers expire by the wall clock, not the session's (tests fix that one)
 	s.kinds.Register(s.contactKinds()...)
 	s.kinds.Register(s.visibilityKinds()...)
 	s.kinds.Register(s.mailKinds()...)
 	s.kinds.Register(s.fileKinds()...)
 	s.kinds.Register(s.streams.Kinds()...)
+	s.kinds.Register(s.presence.Kinds()...)
 	s.kinds.Register(s.pictureKinds()...)
 	s.kinds.Register(s.groupKinds()...)
-	s.kinds.Register(s.signalKinds()...)
 }
 
 // Logout implements API.
@@ -365,6 +366,7 @@ func (n *Node) Logout(ctx context.Context) error {
 }
 
 func (s *session) account() api.Account {
+	mine := s.presence.Mine()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	role := s.role
@@ -378,8 +380,8 @@ func (s *session) account() api.Account {
 		Role:               role,
 		SupernodeAllowed:   s.supernodeAllowed,
 		SupernodeUploadCap: s.uploadCap,
-		Presence:           s.presence,
-		AvatarPath:         s.n.picturePath(s.presence.Avatar),
+		Presence:           mine,
+		AvatarPath:         s.n.picturePath(mine.Avatar),
 	}
 }
 

@@ -40,7 +40,7 @@ func (s *session) visibilityChanged() {
 
 // allowed returns the tokens that may see our record now.
 func (s *session) allowed() [][]byte {
-	if s.publicPresence().Status == api.StatusOffline {
+	if s.presence.Public().Status == api.StatusOffline {
 		return nil // appearing offline: no one finds us
 	}
 	cs, err := s.store.Contacts()

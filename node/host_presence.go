@@ -1,0 +1,34 @@
+package node
+
+import (
+	"eserver/node/api"
+	"eserver/node/store"
+	"eserver/node/wire"
+)
+
+// The session's side of presence.Host.
+
+// AccountChanged tells the front ends our account as it is now.
+func (s *session) AccountChanged() {
+	acct := s.account()
+	s.n.emit(api.Event{Account: &acct})
+}
+
+// SendPresence puts p in username's courier slot for presence.
+func (s *session) SendPresence(username string, p *wire.Presence) {
+	s.courierFor(username).setPresence(p)
+}
+
+// Signal queues a signal in username's courier for its next round.
+func (s *session) Signal(username string, kind wire.Signal_Kind) (<-chan error, bool) {
+	sg := pendingSignal{kind: kind, done: make(chan error, 1)}
+	return sg.done, s.courierFor(username).signal(sg)
+}
+
+// VisibilityChanged re-publishes who may see our record.
+func (s *session) VisibilityChanged() { s.visibilityChanged() }
+
+// ContactPicture notes the picture contact c shows (pictures.go).
+func (s *session) ContactPicture(c *store.Contact, raw []byte) error {
+	return s.contactPicture(c, raw)
+}

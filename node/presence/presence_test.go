@@ -1,0 +1,244 @@
+package presence
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"eserver/node/api"
+	"eserver/node/payload"
+	"eserver/node/store"
+	"eserver/node/ticket"
+	"eserver/node/wire"
+)
+
+// host is a presence.Host over a real store in t.TempDir(), recording what
+// the capability asks of the node.
+type host struct {
+	st  *store.Store
+	now time.Time
+
+	mu       sync.Mutex
+	events   []api.Event
+	sent     map[string]*wire.Presence
+	signals  []wire.Signal_Kind
+	signalTo chan error // the outcome Signal reports; nil: queue refused
+	account  int
+	visible  int
+}
+
+func newHost(t *testing.T) *host {
+	st, err := store.Open(filepath.Join(t.TempDir(), "eserver.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return &host{st: st, now: time.Unix(1_700_000_000, 0), sent: map[string]*wire.Presence{}}
+}
+
+func (h *host) Store() *store.Store { return h.st }
+func (h *host) Me() string          { return "me" }
+func (h *host) Now() time.Time      { return h.now }
+func (h *host) Emit(e api.Event) {
+	h.mu.Lock()
+	h.events = append(h.events, e)
+	h.mu.Unlock()
+}
+func (h *host) AccountChanged()       { h.account++ }
+func (h *host) ContactChanged(string) {}
+func (h *host) SendPresence(u string, p *wire.Presence) {
+	h.mu.Lock()
+	h.sent[u] = p
+	h.mu.Unlock()
+}
+func (h *host) Signal(u string, k wire.Signal_Kind) (<-chan error, bool) {
+	h.signals = append(h.signals, k)
+	return h.signalTo, h.signalTo != nil
+}
+func (h *host) VisibilityChanged() { h.visible++ }
+func (h *host) ContactPicture(c *store.Contact, raw []byte) error {
+	c.Avatar = string(raw)
+	return nil
+}
+
+func presenceFrom(c store.Contact, p *wire.Presence) *payload.Inbound {
+	return &payload.Inbound{
+		Ticket:  &ticket.Ticket{Username: c.Username},
+		Payload: &wire.Payload{Kind: &wire.Payload_Presence{Presence: p}},
+		Contact: c, Known: true,
+	}
+}
+
+func TestReceive(t *testing.T) {
+	long := func(n int) string { return strings.Repeat("x", n) }
+	tests := []struct {
+		name       string
+		was        string // the contact's status before
+		p          *wire.Presence
+		want       error
+		wantStatus string
+		wantNick   string
+		answered   bool // we send ours back
+	}{
+		{"comes online", "", &wire.Presence{Status: "online", Nick: "Bob"}, nil, "online", "Bob", true},
+		{"changes status", "online", &wire.Presence{Status: "busy", Nick: "Bob"}, nil, "busy", "Bob", false},
+		{"signs off keeps the nick", "online", &wire.Presence{Status: "offline"}, nil, "offline", "Old", false},
+		{"invisible is never sent", "online", &wire.Presence{Status: "invisible"}, payload.ErrBadRequest, "", "", false},
+		{"unknown status", "online", &wire.Presence{Status: "dancing"}, payload.ErrBadRequest, "", "", false},
+		{"nick at the limit", "online", &wire.Presence{Status: "online", Nick: long(wire.MaxNick)}, nil, "online", long(wire.MaxNick), false},
+		{"nick over the limit", "online", &wire.Presence{Status: "online", Nick: long(wire.MaxNick + 1)}, payload.ErrBadRequest, "", "", false},
+		{"subnick over the limit", "online", &wire.Presence{Status: "online", Subnick: long(wire.MaxSubnick + 1)}, payload.ErrBadRequest, "", "", false},
+		{"media over the limit", "online", &wire.Presence{Status: "online", Media: long(wire.MaxSubnick + 1)}, payload.ErrBadRequest, "", "", false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHost(t)
+			p := New(h)
+			p.Load(api.StatusOnline, "")
+			c := store.Contact{Username: "bob", Relation: string(api.RelationAccepted), Status: tc.was, Nick: "Old"}
+			if err := h.st.PutContact(c); err != nil {
+				t.Fatal(err)
+			}
+			err := p.receive(presenceFrom(c, tc.p))
+			if !errors.Is(err, tc.want) || (tc.want == nil && err != nil) {
+				t.Fatalf("receive = %v, want %v", err, tc.want)
+			}
+			got, _ := h.st.Contact("bob")
+			if tc.want != nil {
+				if got.Status != tc.was {
+					t.Fatalf("a refused presence changed the status to %q", got.Status)
+				}
+				return
+			}
+			if got.Status != tc.wantStatus || got.Nick != tc.wantNick {
+				t.Fatalf("stored %q/%q, want %q/%q", got.Status, got.Nick, tc.wantStatus, tc.wantNick)
+			}
+			if _, ok := h.sent["bob"]; ok != tc.answered {
+				t.Fatalf("answered with our presence = %v, want %v", ok, tc.answered)
+			}
+		})
+	}
+}
+
+// TestInvisibleShowsOffline: contacts never learn that we are invisible.
+func TestInvisibleShowsOffline(t *testing.T) {
+	h := newHost(t)
+	p := New(h)
+	p.Load(api.StatusOnline, "")
+	inv := api.StatusInvisible
+	nick := "Me!"
+	if err := p.Set(api.PresenceUpdate{Status: &inv, Nick: &nick}); err != nil {
+		t.Fatal(err)
+	}
+	if got := p.Public(); got != (api.Presence{Status: api.StatusOffline}) {
+		t.Fatalf("public presence while invisible = %+v", got)
+	}
+	if p.Mine().Nick != nick || p.Mine().Status != inv {
+		t.Fatalf("our own presence = %+v", p.Mine())
+	}
+	if h.account != 1 || h.visible != 1 {
+		t.Fatalf("account events %d, visibility changes %d; want 1 and 1", h.account, h.visible)
+	}
+	// The nick is kept for the next sign-in.
+	q := New(h)
+	q.Load(api.StatusOnline, "")
+	if q.Mine().Nick != nick {
+		t.Fatalf("nick after reload = %q", q.Mine().Nick)
+	}
+}
+
+// TestSetRefusesWithoutChange: one bad field changes nothing, not even the
+// good ones before it.
+func TestSetRefusesWithoutChange(t *testing.T) {
+	h := newHost(t)
+	p := New(h)
+	p.Load(api.StatusOnline, "")
+	nick, sub := "New", strings.Repeat("x", wire.MaxSubnick+1)
+	if err := p.Set(api.PresenceUpdate{Nick: &nick, Subnick: &sub}); !errors.Is(err, api.ErrBadRequest) {
+		t.Fatalf("Set = %v, want ErrBadRequest", err)
+	}
+	bad := api.Status("dancing")
+	if err := p.Set(api.PresenceUpdate{Status: &bad}); !errors.Is(err, api.ErrBadRequest) {
+		t.Fatalf("Set = %v, want ErrBadRequest", err)
+	}
+	if p.Mine().Nick != "me" {
+		t.Fatalf("nick = %q after refused updates", p.Mine().Nick)
+	}
+	if stored, _ := h.st.Setting(settingPrefix + "nick"); stored != "" {
+		t.Fatalf("stored nick %q after a refused update", stored)
+	}
+}
+
+func TestSignalLimits(t *testing.T) {
+	h := newHost(t)
+	p := New(h)
+	in := func(k wire.Signal_Kind) *payload.Inbound {
+		return &payload.Inbound{Ticket: &ticket.Ticket{Username: "bob"}, Payload: &wire.Payload{Kind: &wire.Payload_Signal{Signal: &wire.Signal{Kind: k}}}}
+	}
+	// Nudges from a contact shake the window once per NudgeInterval.
+	for range 3 {
+		p.receiveSignal(in(wire.Signal_NUDGE))
+	}
+	h.now = h.now.Add(api.NudgeInterval)
+	p.receiveSignal(in(wire.Signal_NUDGE))
+	nudges := 0
+	for _, e := range h.events {
+		if e.Nudge != nil {
+			nudges++
+		}
+	}
+	if nudges != 2 {
+		t.Fatalf("%d nudges shown, want 2", nudges)
+	}
+	// Our typing goes out once per TypingInterval.
+	for range 3 {
+		if err := p.Typing("bob"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(h.signals) != 1 {
+		t.Fatalf("%d typing signals sent, want 1", len(h.signals))
+	}
+}
+
+func TestNudge(t *testing.T) {
+	tests := []struct {
+		name    string
+		outcome error // what the courier reports; nil channel when refused
+		refused bool
+		want    error
+	}{
+		{"arrives", nil, false, nil},
+		{"unreachable", api.ErrUnreachable, false, api.ErrUnreachable},
+		{"fails on the way", errors.New("stream reset"), false, api.ErrUnreachable},
+		{"too many waiting", nil, true, api.ErrRateLimited},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHost(t)
+			if !tc.refused {
+				h.signalTo = make(chan error, 1)
+				h.signalTo <- tc.outcome
+			}
+			err := New(h).Nudge(context.Background(), "bob")
+			if !errors.Is(err, tc.want) || (tc.want == nil && err != nil) {
+				t.Fatalf("Nudge = %v, want %v", err, tc.want)
+			}
+		})
+	}
+	// A second nudge within the interval is refused before it is queued.
+	h := newHost(t)
+	h.signalTo = make(chan error, 2)
+	h.signalTo <- nil
+	p := New(h)
+	if err := p.Nudge(context.Background(), "bob"); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Nudge(context.Background(), "bob"); !errors.Is(err, api.ErrRateLimited) || len(h.signals) != 1 {
+		t.Fatalf("second nudge = %v with %d queued, want ErrRateLimited and 1", err, len(h.signals))
+	}
+}
