@@ -1,10 +1,12 @@
 package sqlite
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -31,6 +33,19 @@ func open(t *testing.T, path string, opts Options) *DB {
 	}
 	t.Cleanup(func() { db.Close() })
 	return db
+}
+
+// openFails checks that Open refuses path with an error containing want.
+func openFails(t *testing.T, path string, opts Options, want string) {
+	t.Helper()
+	db, err := Open(path, opts)
+	if err == nil {
+		db.Close()
+		t.Fatalf("Open succeeded, want an error with %q", want)
+	}
+	if !strings.Contains(err.Error(), want) {
+		t.Fatalf("Open: %v, want an error with %q", err, want)
+	}
 }
 
 func pragma(t *testing.T, db *sql.DB, name string) string {
@@ -65,6 +80,17 @@ func TestOpenSettings(t *testing.T) {
 	// Foreign keys are enforced, not only reported on.
 	if _, err := db.Exec(`INSERT INTO b (id, a) VALUES (1, 42)`); err == nil {
 		t.Error("a row referring to no row was stored")
+	}
+}
+
+// Open says once, at open, which durability it chose.
+func TestOpenLogsDurability(t *testing.T) {
+	var buf bytes.Buffer
+	log := slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	open(t, filepath.Join(t.TempDir(), "x.db"), Options{Migrations: schema, Dir: "m", Logger: log})
+	line := buf.String()
+	if strings.Count(line, "\n") != 1 || !strings.Contains(line, "synchronous=FULL") || !strings.Contains(line, "schema=3") {
+		t.Fatalf("Open logged %q, want one line with synchronous=FULL and schema=3", line)
 	}
 }
 
@@ -105,16 +131,7 @@ func TestOpenErrors(t *testing.T) {
 		{"missing migrations", filepath.Join(dir, "a.db"), Options{Migrations: schema, Dir: "nope"}, "listing migrations"},
 		{"version past the last", filepath.Join(dir, "b.db"), Options{Migrations: schema, Dir: "m", Version: 4}, "schema version 4"},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			db, err := Open(tc.path, tc.opts)
-			if err == nil {
-				db.Close()
-				t.Fatal("Open succeeded")
-			}
-			if !strings.Contains(err.Error(), tc.want) {
-				t.Fatalf("Open: %v, want an error with %q", err, tc.want)
-			}
-		})
+		t.Run(tc.name, func(t *testing.T) { openFails(t, tc.path, tc.opts, tc.want) })
 	}
 }
 
@@ -192,14 +209,7 @@ func TestNewerSchemaRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 	db.Close()
-	db2, err := Open(path, Options{Migrations: schema, Dir: "m"})
-	if err == nil {
-		db2.Close()
-		t.Fatal("opened a database from a newer program")
-	}
-	if !strings.Contains(err.Error(), "schema version 9 is newer") {
-		t.Fatalf("Open: %v", err)
-	}
+	openFails(t, path, Options{Migrations: schema, Dir: "m"}, "schema version 9 is newer")
 }
 
 // A failing migration is rolled back whole, leaves user_version at the last
@@ -210,14 +220,7 @@ func TestFailingMigration(t *testing.T) {
 		"m/001_ok.sql":  {Data: []byte(`CREATE TABLE a (x);`)},
 		"m/002_bad.sql": {Data: []byte(`CREATE TABLE b (x); THIS IS NOT SQL;`)},
 	}
-	db, err := Open(path, Options{Migrations: bad, Dir: "m"})
-	if err == nil {
-		db.Close()
-		t.Fatal("a failing migration was applied")
-	}
-	if !strings.Contains(err.Error(), "migration 002_bad.sql") {
-		t.Fatalf("error %q does not name the file", err)
-	}
+	openFails(t, path, Options{Migrations: bad, Dir: "m"}, "migration 002_bad.sql")
 	raw, err := sql.Open("sqlite3", DSN(path))
 	if err != nil {
 		t.Fatal(err)
@@ -232,7 +235,7 @@ func TestFailingMigration(t *testing.T) {
 	raw.Close()
 
 	bad["m/002_bad.sql"] = &fstest.MapFile{Data: []byte(`CREATE TABLE b (x);`)}
-	db = open(t, path, Options{Migrations: bad, Dir: "m"})
+	db := open(t, path, Options{Migrations: bad, Dir: "m"})
 	if v := pragma(t, db.DB, "user_version"); v != "2" {
 		t.Errorf("user_version after the fix = %s, want 2", v)
 	}
