@@ -10,7 +10,7 @@ PROFILE  ?= default
 BIN      := bin
 FUZZTIME ?= 1m
 # Packages whose tests are quick enough to run under the race detector in CI.
-RACE_PKGS := ./node/... ./supernode/... ./authserver/...
+RACE_PKGS := ./node/... ./supernode/... ./authserver/... ./sqlite/...
 
 .PHONY: all build run test vet unit gui fuzz fuzz-short bench proto deps clean package install uninstall screenshots golden
 

@@ -6,15 +6,11 @@ import (
 	"embed"
 	"errors"
 	"fmt"
-	"io/fs"
-	"net/url"
-	"os"
-	"sort"
-	"strconv"
-	"strings"
 
 	"github.com/libp2p/go-libp2p/core/crypto"
 	sqlite3 "github.com/mattn/go-sqlite3"
+
+	"eserver/sqlite"
 )
 
 //go:embed migrations/*.sql
@@ -29,115 +25,16 @@ const (
 // errExists is returned by createAccount when the username is taken.
 var errExists = errors.New("account exists")
 
-// openDB opens (creating if needed) the server's SQLite file and brings its
-// schema up to date.
+// openDB opens (creating if needed) the server's SQLite file through
+// package eserver/sqlite and brings its schema up to date. The file is
+// created readable by the server's user only: it holds the server's private
+// keys.
 func openDB(path string) (*sql.DB, error) {
-	if path == "" {
-		return nil, errors.New("opening database: no path")
-	}
-	// The file holds the server's private keys: create it readable by us
-	// only (SQLite gives its -wal and -shm files the same mode).
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	db, err := sqlite.Open(path, sqlite.Options{Migrations: migrationFS, Dir: "migrations"})
 	if err != nil {
 		return nil, fmt.Errorf("opening database %s: %w", path, err)
 	}
-	f.Close()
-	q := url.Values{}
-	q.Set("_journal_mode", "WAL")
-	q.Set("_foreign_keys", "on")
-	q.Set("_busy_timeout", "5000")
-	q.Set("_synchronous", "NORMAL")
-	q.Set("_txlock", "immediate")
-	db, err := sql.Open("sqlite3", "file:"+path+"?"+q.Encode())
-	if err != nil {
-		return nil, fmt.Errorf("opening database %s: %w", path, err)
-	}
-	// One connection: SQLite has one writer anyway, and the auth server's
-	// queries are tiny next to the OPAQUE work.
-	db.SetMaxOpenConns(1)
-	if err := migrate(context.Background(), db); err != nil {
-		db.Close()
-		return nil, fmt.Errorf("migrating database %s: %w", path, err)
-	}
-	return db, nil
-}
-
-type migration struct {
-	version int
-	name    string
-	sql     string
-}
-
-// migrations returns the embedded migrations, numbered from 1 without gaps.
-func migrations() ([]migration, error) {
-	names, err := fs.Glob(migrationFS, "migrations/*.sql")
-	if err != nil {
-		return nil, err
-	}
-	var ms []migration
-	for _, n := range names {
-		base := strings.TrimPrefix(n, "migrations/")
-		num, _, ok := strings.Cut(base, "_")
-		v, err := strconv.Atoi(num)
-		if !ok || err != nil {
-			return nil, fmt.Errorf("migration %s: name must start with a number and '_'", base)
-		}
-		b, err := migrationFS.ReadFile(n)
-		if err != nil {
-			return nil, err
-		}
-		ms = append(ms, migration{version: v, name: base, sql: string(b)})
-	}
-	sort.Slice(ms, func(i, j int) bool { return ms[i].version < ms[j].version })
-	for i, m := range ms {
-		if m.version != i+1 {
-			return nil, fmt.Errorf("migration %s: expected number %d", m.name, i+1)
-		}
-	}
-	return ms, nil
-}
-
-// migrate applies each migration newer than the database's user_version in
-// its own transaction, together with the version bump.
-func migrate(ctx context.Context, db *sql.DB) error {
-	return migrateTo(ctx, db, 0)
-}
-
-// migrateTo is migrate up to version upto (0: all of them); tests build the
-// schemas of older programs with it.
-func migrateTo(ctx context.Context, db *sql.DB, upto int) error {
-	ms, err := migrations()
-	if err != nil {
-		return err
-	}
-	if upto > 0 && upto < len(ms) {
-		ms = ms[:upto]
-	}
-	var have int
-	if err := db.QueryRowContext(ctx, "PRAGMA user_version").Scan(&have); err != nil {
-		return fmt.Errorf("reading schema version: %w", err)
-	}
-	if have > len(ms) {
-		return fmt.Errorf("schema version %d is newer than this program (%d)", have, len(ms))
-	}
-	for _, m := range ms[have:] {
-		tx, err := db.BeginTx(ctx, nil)
-		if err != nil {
-			return err
-		}
-		if _, err := tx.ExecContext(ctx, m.sql); err != nil {
-			tx.Rollback()
-			return fmt.Errorf("applying %s: %w", m.name, err)
-		}
-		if _, err := tx.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", m.version)); err != nil {
-			tx.Rollback()
-			return fmt.Errorf("recording %s: %w", m.name, err)
-		}
-		if err := tx.Commit(); err != nil {
-			return fmt.Errorf("committing %s: %w", m.name, err)
-		}
-	}
-	return nil
+	return db.DB, nil
 }
 
 // loadOrCreateSecret returns the secret called name, creating it with make

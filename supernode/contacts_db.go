@@ -5,17 +5,14 @@ import (
 	"embed"
 	"errors"
 	"fmt"
-	"io/fs"
-	"path"
-	"sort"
-	"strconv"
-	"strings"
 	"time"
+
+	"eserver/sqlite"
 )
 
-// The contacts database: one SQLite file per supernode, set up like the
-// mailbox's (WAL, synchronous=FULL, one connection, numbered migrations
-// embedded and tracked with PRAGMA user_version), so a put acknowledged to
+// The contacts database: one SQLite file per supernode, opened by package
+// eserver/sqlite like the mailbox's (WAL, synchronous=FULL, one connection,
+// the numbered migrations in migrations/contacts), so a put acknowledged to
 // its owner survives kill -9.
 
 //go:embed migrations/contacts/*.sql
@@ -24,62 +21,17 @@ var contactsMigrationFS embed.FS
 // contactsDB is the contact-list store. Its methods are safe for
 // concurrent use.
 type contactsDB struct {
-	db *sql.DB
+	db *sqlite.DB
 }
 
 // openContactsDB opens (creating if needed) the database at p and brings
 // its schema up to date.
 func openContactsDB(p string) (*contactsDB, error) {
-	if p == "" {
-		return nil, errors.New("empty database path")
-	}
-	migs, err := loadMigrations(contactsMigrationFS, "migrations/contacts")
+	db, err := sqlite.Open(p, sqlite.Options{Migrations: contactsMigrationFS, Dir: "migrations/contacts"})
 	if err != nil {
-		return nil, err
-	}
-	db, err := sql.Open("sqlite3", mailDSN(p))
-	if err != nil {
-		return nil, err
-	}
-	db.SetMaxOpenConns(1)
-	db.SetMaxIdleConns(1)
-	db.SetConnMaxLifetime(0)
-	db.SetConnMaxIdleTime(0)
-	if err := setupMailDB(db, migs); err != nil {
-		_ = db.Close()
 		return nil, err
 	}
 	return &contactsDB{db: db}, nil
-}
-
-// loadMigrations reads dir/NNN_name.sql from fsys, numbered 1..n without
-// gaps. (loadMailMigrations is the same over the mailbox's directory.)
-func loadMigrations(fsys fs.FS, dir string) ([]mailMigration, error) {
-	names, err := fs.Glob(fsys, dir+"/*.sql")
-	if err != nil {
-		return nil, fmt.Errorf("listing migrations: %w", err)
-	}
-	var migs []mailMigration
-	for _, n := range names {
-		base := path.Base(n)
-		num, _, ok := strings.Cut(base, "_")
-		v, err := strconv.Atoi(num)
-		if !ok || err != nil || v < 1 {
-			return nil, fmt.Errorf("migration %s: name must be NNN_name.sql", base)
-		}
-		b, err := fs.ReadFile(fsys, n)
-		if err != nil {
-			return nil, fmt.Errorf("reading migration %s: %w", base, err)
-		}
-		migs = append(migs, mailMigration{version: v, name: base, sql: string(b)})
-	}
-	sort.Slice(migs, func(i, j int) bool { return migs[i].version < migs[j].version })
-	for i, m := range migs {
-		if m.version != i+1 {
-			return nil, fmt.Errorf("migration %s: expected version %d", m.name, i+1)
-		}
-	}
-	return migs, nil
 }
 
 func (d *contactsDB) close() error { return d.db.Close() }
@@ -99,7 +51,7 @@ const (
 // The check and the write share one (immediate) transaction.
 func (d *contactsDB) put(owner []byte, version uint64, blob []byte, now time.Time) (putResult, uint64, error) {
 	res, stored := putStored, version
-	err := mailTx(d.db, func(tx *sql.Tx) error {
+	err := d.db.Tx(func(tx *sql.Tx) error {
 		var cur int64
 		var same bool
 		// The blob comparison runs in SQLite: the stored blob is not

@@ -6,21 +6,16 @@ import (
 	"embed"
 	"errors"
 	"fmt"
-	"io/fs"
-	"path"
-	"sort"
-	"strconv"
-	"strings"
 	"time"
 
-	_ "github.com/mattn/go-sqlite3" // the database/sql driver "sqlite3"
+	"eserver/sqlite"
 )
 
-// The mailbox database: one SQLite file, WAL with synchronous=FULL so that an
-// item whose seq was returned to its sender survives kill -9 and power loss;
-// one connection, so there is one writer and no SQLITE_BUSY inside the
-// process. The schema is numbered migrations embedded in the binary, applied
-// at open and tracked with PRAGMA user_version.
+// The mailbox database: one SQLite file opened by package eserver/sqlite
+// (WAL, synchronous=FULL, one connection), so that an item whose seq was
+// returned to its sender survives kill -9 and power loss, and a put's
+// quota count and insert cannot interleave with another put's. The schema
+// is the numbered migrations in migrations/mailbox.
 
 //go:embed migrations/mailbox/*.sql
 var mailMigrationFS embed.FS
@@ -31,138 +26,17 @@ const sweepBatch = 1000
 
 // mailDB is the mailbox store. Its methods are safe for concurrent use.
 type mailDB struct {
-	db *sql.DB
-}
-
-type mailMigration struct {
-	version int
-	name    string
-	sql     string
+	db *sqlite.DB
 }
 
 // openMailDB opens (creating if needed) the database at p and brings its
 // schema up to date.
 func openMailDB(p string) (*mailDB, error) {
-	if p == "" {
-		return nil, errors.New("empty database path")
-	}
-	migs, err := loadMailMigrations()
+	db, err := sqlite.Open(p, sqlite.Options{Migrations: mailMigrationFS, Dir: "migrations/mailbox"})
 	if err != nil {
-		return nil, err
-	}
-	db, err := sql.Open("sqlite3", mailDSN(p))
-	if err != nil {
-		return nil, err
-	}
-	db.SetMaxOpenConns(1)
-	db.SetMaxIdleConns(1)
-	db.SetConnMaxLifetime(0)
-	db.SetConnMaxIdleTime(0)
-	if err := setupMailDB(db, migs); err != nil {
-		_ = db.Close()
 		return nil, err
 	}
 	return &mailDB{db: db}, nil
-}
-
-// mailDSN builds the go-sqlite3 URI for p; the driver applies the _ options
-// to every connection it opens.
-func mailDSN(p string) string {
-	esc := strings.NewReplacer("%", "%25", "?", "%3f", "#", "%23").Replace(p)
-	return "file:" + esc + "?_journal_mode=WAL&_synchronous=FULL&_foreign_keys=on&_busy_timeout=5000&_txlock=immediate"
-}
-
-// setupMailDB checks that the durability settings took effect, then migrates.
-func setupMailDB(db *sql.DB, migs []mailMigration) error {
-	if err := db.Ping(); err != nil {
-		return err
-	}
-	var mode string
-	var sync, fk int
-	if err := db.QueryRow(`PRAGMA journal_mode`).Scan(&mode); err != nil {
-		return fmt.Errorf("reading journal_mode: %w", err)
-	}
-	if err := db.QueryRow(`PRAGMA synchronous`).Scan(&sync); err != nil {
-		return fmt.Errorf("reading synchronous: %w", err)
-	}
-	if err := db.QueryRow(`PRAGMA foreign_keys`).Scan(&fk); err != nil {
-		return fmt.Errorf("reading foreign_keys: %w", err)
-	}
-	if !strings.EqualFold(mode, "wal") || sync != 2 || fk != 1 {
-		return fmt.Errorf("connection settings not applied: journal_mode=%s synchronous=%d foreign_keys=%d", mode, sync, fk)
-	}
-	return migrateMailDB(db, migs)
-}
-
-// loadMailMigrations reads migrations/mailbox/NNN_name.sql, numbered 1..n
-// without gaps.
-func loadMailMigrations() ([]mailMigration, error) {
-	names, err := fs.Glob(mailMigrationFS, "migrations/mailbox/*.sql")
-	if err != nil {
-		return nil, fmt.Errorf("listing migrations: %w", err)
-	}
-	var migs []mailMigration
-	for _, n := range names {
-		base := path.Base(n)
-		num, _, ok := strings.Cut(base, "_")
-		v, err := strconv.Atoi(num)
-		if !ok || err != nil || v < 1 {
-			return nil, fmt.Errorf("migration %s: name must be NNN_name.sql", base)
-		}
-		b, err := mailMigrationFS.ReadFile(n)
-		if err != nil {
-			return nil, fmt.Errorf("reading migration %s: %w", base, err)
-		}
-		migs = append(migs, mailMigration{version: v, name: base, sql: string(b)})
-	}
-	sort.Slice(migs, func(i, j int) bool { return migs[i].version < migs[j].version })
-	for i, m := range migs {
-		if m.version != i+1 {
-			return nil, fmt.Errorf("migration %s: expected version %d", m.name, i+1)
-		}
-	}
-	return migs, nil
-}
-
-// migrateMailDB applies the migrations newer than user_version, each in its
-// own transaction together with the new user_version.
-func migrateMailDB(db *sql.DB, migs []mailMigration) error {
-	var cur int
-	if err := db.QueryRow(`PRAGMA user_version`).Scan(&cur); err != nil {
-		return fmt.Errorf("reading schema version: %w", err)
-	}
-	if cur > len(migs) {
-		return fmt.Errorf("schema version %d is newer than this program's %d", cur, len(migs))
-	}
-	for _, m := range migs[cur:] {
-		err := mailTx(db, func(tx *sql.Tx) error {
-			if _, err := tx.Exec(m.sql); err != nil {
-				return err
-			}
-			_, err := tx.Exec(`PRAGMA user_version = ` + strconv.Itoa(m.version))
-			return err
-		})
-		if err != nil {
-			return fmt.Errorf("migration %s: %w", m.name, err)
-		}
-	}
-	return nil
-}
-
-// mailTx runs fn in a transaction and commits it; it rolls back when fn fails.
-func mailTx(db *sql.DB, fn func(*sql.Tx) error) error {
-	tx, err := db.Begin()
-	if err != nil {
-		return fmt.Errorf("begin: %w", err)
-	}
-	if err := fn(tx); err != nil {
-		_ = tx.Rollback()
-		return err
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("commit: %w", err)
-	}
-	return nil
 }
 
 func (d *mailDB) close() error { return d.db.Close() }
@@ -178,7 +52,7 @@ var errOverQuota = errors.New("mailbox over quota")
 // overshoot the quota.
 func (d *mailDB) put(mailbox, item []byte, now, cutoff time.Time, quota int, quotaBytes int64) (uint64, error) {
 	var seq int64
-	err := mailTx(d.db, func(tx *sql.Tx) error {
+	err := d.db.Tx(func(tx *sql.Tx) error {
 		var n int
 		var size int64
 		// Counting stops at quota: a full mailbox costs quota index steps,
@@ -283,7 +157,7 @@ func (d *mailDB) fetch(ctx context.Context, mailbox []byte, after uint64, cutoff
 // left alone. It returns how many items were deleted.
 func (d *mailDB) ack(mailbox []byte, seqs []uint64) (int64, error) {
 	var deleted int64
-	err := mailTx(d.db, func(tx *sql.Tx) error {
+	err := d.db.Tx(func(tx *sql.Tx) error {
 		st, err := tx.Prepare(`DELETE FROM mail WHERE mailbox = ? AND seq = ?`)
 		if err != nil {
 			return fmt.Errorf("preparing delete: %w", err)

@@ -7,11 +7,13 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"eserver/sqlite"
 )
 
-// The prekey database: one SQLite file per supernode, set up like the
-// mailbox's (WAL, synchronous=FULL, one connection, numbered migrations
-// embedded and tracked with PRAGMA user_version). The one connection is
+// The prekey database: one SQLite file per supernode, opened by package
+// eserver/sqlite like the mailbox's (WAL, synchronous=FULL, one connection,
+// the numbered migrations in migrations/prekeys). The one connection is
 // also what makes a one-time prekey go to exactly one fetcher: every fetch
 // takes its keys in an immediate transaction, so fetches run one after
 // another and a key deleted by one is gone for the next.
@@ -21,29 +23,14 @@ var prekeysMigrationFS embed.FS
 
 // prekeysDB is the prekey store. Its methods are safe for concurrent use.
 type prekeysDB struct {
-	db *sql.DB
+	db *sqlite.DB
 }
 
 // openPrekeysDB opens (creating if needed) the database at p and brings its
 // schema up to date.
 func openPrekeysDB(p string) (*prekeysDB, error) {
-	if p == "" {
-		return nil, errors.New("empty database path")
-	}
-	migs, err := loadMigrations(prekeysMigrationFS, "migrations/prekeys")
+	db, err := sqlite.Open(p, sqlite.Options{Migrations: prekeysMigrationFS, Dir: "migrations/prekeys"})
 	if err != nil {
-		return nil, err
-	}
-	db, err := sql.Open("sqlite3", mailDSN(p))
-	if err != nil {
-		return nil, err
-	}
-	db.SetMaxOpenConns(1)
-	db.SetMaxIdleConns(1)
-	db.SetConnMaxLifetime(0)
-	db.SetConnMaxIdleTime(0)
-	if err := setupMailDB(db, migs); err != nil {
-		_ = db.Close()
 		return nil, err
 	}
 	return &prekeysDB{db: db}, nil
@@ -70,7 +57,7 @@ type prekeyPublish struct {
 // prekeys past maxStored are dropped oldest first: the newest are the ones
 // the device most surely still holds the private halves of.
 func (d *prekeysDB) publish(p prekeyPublish, now time.Time, maxDevices, maxStored int) (left int, err error) {
-	err = mailTx(d.db, func(tx *sql.Tx) error {
+	err = d.db.Tx(func(tx *sql.Tx) error {
 		if _, err := tx.Exec(`DELETE FROM prekey_devices WHERE owner = ? AND expiry <= ?`, p.owner, now.UnixNano()); err != nil {
 			return fmt.Errorf("dropping expired entries: %w", err)
 		}
@@ -150,7 +137,7 @@ type prekeyEntry struct {
 // same transaction, so no other fetch can be handed it.
 func (d *prekeysDB) fetch(owner, except []byte, now time.Time) ([]prekeyEntry, error) {
 	var out []prekeyEntry
-	err := mailTx(d.db, func(tx *sql.Tx) error {
+	err := d.db.Tx(func(tx *sql.Tx) error {
 		rows, err := tx.Query(`SELECT id, peer, bundle FROM prekey_devices
 			WHERE owner = ? AND peer != ? AND expiry > ? ORDER BY id`, owner, except, now.UnixNano())
 		if err != nil {

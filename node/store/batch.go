@@ -25,7 +25,7 @@ func (s *Store) AddIncomingBatch(ms []Message) (inserted []bool, err error) {
 	}
 	now := time.Now()
 	inserted = make([]bool, len(ms))
-	err = inTx(s.db, func(tx *sql.Tx) error {
+	err = s.db.Tx(func(tx *sql.Tx) error {
 		st, err := tx.Prepare(`INSERT INTO messages (` + messageColumns + `) VALUES (?, ?, ?, ?, ?, ?, ?)
 			ON CONFLICT (peer, id) DO NOTHING`)
 		if err != nil {

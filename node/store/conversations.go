@@ -114,7 +114,7 @@ func FanoutMessageID(id string) string {
 // that is not a message (an invitation, a departure, a message passed on).
 func (s *Store) EnqueueFanout(m *Message, conv string, entries []OutboxEntry) error {
 	now := time.Now()
-	err := inTx(s.db, func(tx *sql.Tx) error {
+	err := s.db.Tx(func(tx *sql.Tx) error {
 		if m != nil {
 			if m.State == "" {
 				m.State = StateQueued

@@ -101,7 +101,7 @@ func (s *Store) Identity(password []byte) (Identity, error) {
 // and the current KDF parameters. It returns ErrWrongPassword when
 // oldPassword does not open it.
 func (s *Store) Reseal(oldPassword, newPassword []byte) error {
-	err := inTx(s.db, func(tx *sql.Tx) error {
+	err := s.db.Tx(func(tx *sql.Tx) error {
 		si, err := readIdentity(tx)
 		if err != nil {
 			return err
@@ -135,7 +135,7 @@ func (s *Store) Rewrap(password []byte, id Identity) error {
 	if len(id.StorageKey) != StorageKeySize {
 		return fmt.Errorf("store: rewrap identity: storage key of %d bytes, want %d", len(id.StorageKey), StorageKeySize)
 	}
-	err := inTx(s.db, func(tx *sql.Tx) error {
+	err := s.db.Tx(func(tx *sql.Tx) error {
 		si, err := readIdentity(tx)
 		if err != nil {
 			return err
@@ -180,7 +180,7 @@ func (s *Store) Rewrap(password []byte, id Identity) error {
 // StagePassword seals the identity under newPassword beside the current
 // seal, which oldPassword must open (ErrWrongPassword otherwise).
 func (s *Store) StagePassword(oldPassword, newPassword []byte) error {
-	err := inTx(s.db, func(tx *sql.Tx) error {
+	err := s.db.Tx(func(tx *sql.Tx) error {
 		si, err := readIdentity(tx)
 		if err != nil {
 			return err
@@ -209,7 +209,7 @@ func (s *Store) StagePassword(oldPassword, newPassword []byte) error {
 // CommitPassword makes the staged seal the identity. It returns
 // ErrNotFound when nothing is staged.
 func (s *Store) CommitPassword() error {
-	err := inTx(s.db, func(tx *sql.Tx) error {
+	err := s.db.Tx(func(tx *sql.Tx) error {
 		res, err := tx.Exec(`UPDATE identity SET (kdf, salt, time, memory, threads, nonce, sealed) =
 			(SELECT kdf, salt, time, memory, threads, nonce, sealed FROM identity_pending WHERE id = 1)
 			WHERE id = 1 AND EXISTS (SELECT 1 FROM identity_pending WHERE id = 1)`)

@@ -10,7 +10,7 @@ import (
 // recipient's mailboxes: it will not be sent again, and its message (if
 // any) stays queued until the recipient's receipt arrives (MarkDelivered).
 func (s *Store) HandedOver(id string) error {
-	return inTx(s.db, func(tx *sql.Tx) error {
+	return s.db.Tx(func(tx *sql.Tx) error {
 		res, err := tx.Exec(`DELETE FROM outbox WHERE id = ?`, id)
 		if err != nil {
 			return fmt.Errorf("store: hand over %q: %w", id, err)
@@ -27,7 +27,7 @@ func (s *Store) HandedOver(id string) error {
 // messages delivered. It reports whether the state changed.
 func (s *Store) MarkDelivered(peer, id string) (bool, error) {
 	var changed bool
-	err := inTx(s.db, func(tx *sql.Tx) error {
+	err := s.db.Tx(func(tx *sql.Tx) error {
 		res, err := tx.Exec(`UPDATE messages SET state = ? WHERE peer = ? AND id = ? AND outgoing = 1 AND state = ?`,
 			StateDelivered, peer, id, StateQueued)
 		if err != nil {

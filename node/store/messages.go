@@ -69,7 +69,7 @@ func (s *Store) Enqueue(m *Message, e OutboxEntry) (OutboxEntry, error) {
 	if e.Payload == nil {
 		e.Payload = []byte{}
 	}
-	err := inTx(s.db, func(tx *sql.Tx) error {
+	err := s.db.Tx(func(tx *sql.Tx) error {
 		if m != nil {
 			if _, err := tx.Exec(`INSERT INTO messages (`+messageColumns+`) VALUES (?, ?, 1, ?, ?, ?, '')`,
 				msg.ID, msg.Peer, msg.Text, nanos(msg.Time), msg.State); err != nil {
@@ -161,7 +161,7 @@ func (s *Store) Fail(id string) error {
 }
 
 func (s *Store) finish(id, state string) error {
-	return inTx(s.db, func(tx *sql.Tx) error {
+	return s.db.Tx(func(tx *sql.Tx) error {
 		var peer, conv string
 		err := tx.QueryRow(`DELETE FROM outbox WHERE id = ? RETURNING peer, conversation`, id).Scan(&peer, &conv)
 		if errors.Is(err, sql.ErrNoRows) {

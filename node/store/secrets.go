@@ -103,7 +103,7 @@ func (s *Store) PutSession(ss Session) error {
 	if err != nil {
 		return fmt.Errorf("store: put session: %w", err)
 	}
-	err = inTx(s.db, func(tx *sql.Tx) error {
+	err = s.db.Tx(func(tx *sql.Tx) error {
 		if _, err := tx.Exec(`INSERT INTO e2e_sessions (peer_id, session, state, used) VALUES (?, ?, ?, ?)
 			ON CONFLICT (peer_id, session) DO UPDATE SET state = excluded.state, used = excluded.used`,
 			ss.PeerID, ss.ID, sealed, ss.Used.UnixNano()); err != nil {
@@ -190,7 +190,7 @@ func (s *Store) PutPrekeys(keys []Prekey) error {
 			return fmt.Errorf("store: put prekeys: %w", err)
 		}
 	}
-	err := inTx(s.db, func(tx *sql.Tx) error {
+	err := s.db.Tx(func(tx *sql.Tx) error {
 		for i, k := range keys {
 			if _, err := tx.Exec(`INSERT INTO prekeys (kind, id, private, created) VALUES (?, ?, ?, ?)`,
 				int(k.Kind), int64(k.ID), sealed[i], k.Created.UnixNano()); err != nil {
@@ -230,7 +230,7 @@ func (s *Store) Prekey(kind PrekeyKind, id uint32) (Prekey, error) {
 func (s *Store) TakePrekey(kind PrekeyKind, id uint32) (Prekey, error) {
 	var sealed []byte
 	var created int64
-	err := inTx(s.db, func(tx *sql.Tx) error {
+	err := s.db.Tx(func(tx *sql.Tx) error {
 		err := tx.QueryRow(`SELECT private, created FROM prekeys WHERE kind = ? AND id = ?`, int(kind), int64(id)).Scan(&sealed, &created)
 		if errors.Is(err, sql.ErrNoRows) {
 			return ErrNotFound
@@ -273,7 +273,7 @@ func (s *Store) Prekeys(kind PrekeyKind) ([]uint32, error) {
 // period, with the init messages accepted under it). Deleting one that is
 // not there is not an error.
 func (s *Store) DeletePrekey(kind PrekeyKind, id uint32) error {
-	err := inTx(s.db, func(tx *sql.Tx) error {
+	err := s.db.Tx(func(tx *sql.Tx) error {
 		if _, err := tx.Exec(`DELETE FROM prekeys WHERE kind = ? AND id = ?`, int(kind), int64(id)); err != nil {
 			return err
 		}
@@ -303,7 +303,7 @@ func (s *Store) ConsumeInit(initID []byte, signedID uint32, oneTime *uint32) err
 	if len(initID) != 32 {
 		return fmt.Errorf("store: consume init: ID of %d bytes", len(initID))
 	}
-	err := inTx(s.db, func(tx *sql.Tx) error {
+	err := s.db.Tx(func(tx *sql.Tx) error {
 		res, err := tx.Exec(`INSERT INTO e2e_inits (signed_id, init_id) VALUES (?, ?) ON CONFLICT DO NOTHING`, int64(signedID), initID)
 		if err != nil {
 			return err

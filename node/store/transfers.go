@@ -135,7 +135,7 @@ func (s *Store) ChunksDone(id []byte) ([]uint64, error) {
 // MarkChunks records chunks as on disk, in one transaction (durable when
 // it returns: the database is synchronous=FULL).
 func (s *Store) MarkChunks(id []byte, indexes ...uint64) error {
-	err := inTx(s.db, func(tx *sql.Tx) error {
+	err := s.db.Tx(func(tx *sql.Tx) error {
 		for _, i := range indexes {
 			if i > 1<<62 {
 				return fmt.Errorf("chunk index %d out of range", i)
