@@ -32,7 +32,7 @@ func (s *session) toContact(c store.Contact) api.Contact {
 		Group:          c.Group,
 		Alias:          c.Alias,
 	}
-	out.Verified = s.verified(c)
+	out.Verified = s.keys.Verified(c)
 	if !c.KeyChanged.IsZero() {
 		at := c.KeyChanged
 		out.KeyChanged = &at

@@ -177,7 +177,7 @@ func (c *courier) deliver(ctx context.Context, p *wire.Presence, sigs []pendingS
 		}
 		return fmt.Errorf("%w: %v", errNoRoute, err)
 	}
-	if err := c.s.ensureSession(ctx, c.remote); err != nil {
+	if err := c.s.keys.Ensure(ctx, c.remote); err != nil {
 		return fmt.Errorf("end-to-end session with %s: %w", c.peer, err)
 	}
 	var moment []store.OutboxEntry // not durable: acks are read, not recorded
@@ -204,7 +204,7 @@ func (c *courier) deliver(ctx context.Context, p *wire.Presence, sigs []pendingS
 	for len(entries) > 0 {
 		// Each batch: a session may have become possible (a bundle found)
 		// or needed (the contact reset ours) since the last one.
-		if err := c.s.ensureSession(ctx, c.remote); err != nil {
+		if err := c.s.keys.Ensure(ctx, c.remote); err != nil {
 			return fmt.Errorf("end-to-end session with %s: %w", c.peer, err)
 		}
 		n := min(len(entries), window)
@@ -224,7 +224,7 @@ func (c *courier) deliver(ctx context.Context, p *wire.Presence, sigs []pendingS
 // entries are acknowledged in the store. stop reports a refusal after which
 // the rest should wait (rate limited or a failure at the peer).
 func (c *courier) exchange(batch []store.OutboxEntry, durable bool) (stop bool, err error) {
-	envs, err := c.s.seal(c.remote, batch)
+	envs, err := c.s.keys.Seal(c.remote, batch)
 	if err != nil {
 		return false, err
 	}
@@ -267,7 +267,7 @@ func (c *courier) exchange(batch []store.OutboxEntry, durable bool) (stop bool, 
 			stop = true // the rest of the batch is resent later, in order
 		case string(payload.ErrSessionReset):
 			if !stop {
-				if err := c.s.resetSessions(c.remote.Peer); err != nil {
+				if err := c.s.keys.Reset(c.remote.Peer); err != nil {
 					return false, err
 				}
 			}

@@ -98,7 +98,7 @@ func (s *session) publish() bool {
 	// And our prekeys, so contacts can start sessions with us offline.
 	ctx, cancel := context.WithTimeout(s.ctx, 2*wire.PrekeysTimeout)
 	defer cancel()
-	if err := s.publishPrekeys(ctx, false); err != nil && s.ctx.Err() == nil {
+	if err := s.keys.Publish(ctx, false); err != nil && s.ctx.Err() == nil {
 		ok = false
 		s.n.log.Warn("publishing our prekeys", "err", err)
 	}
@@ -276,7 +276,7 @@ func (s *session) remember(username string, t *ticket.Ticket) {
 	if err != nil || api.Relation(c.Relation) == api.RelationBlocked || c.PeerID == t.Peer.String() {
 		return
 	}
-	s.newDevice(&c, t)
+	s.keys.NoteDevice(&c, t)
 	if err := s.store.PutContact(c); err != nil {
 		s.n.log.Warn("remembering contact device", "username", username, "err", err)
 		return

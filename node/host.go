@@ -95,3 +95,34 @@ func (s *session) Log() *slog.Logger { return s.n.log }
 // ContactChanged tells the front ends (and the contact-list backup) that
 // username's entry changed or went away.
 func (s *session) ContactChanged(username string) { s.emitContact(username) }
+
+// HomesOf are username's home supernodes (rendezvous hashing).
+func (s *session) HomesOf(username string) []peer.AddrInfo { return s.homesOf(username) }
+
+// ConnectHome connects to a home, marking it dead when it does not answer.
+func (s *session) ConnectHome(ctx context.Context, home peer.AddrInfo) error {
+	return s.connectRendezvous(ctx, home)
+}
+
+// UpdateContact reads username's entry under the contact lock, lets change
+// modify it, stores it and tells the front ends; api.ErrNotContact when
+// there is no entry. An error from change stores nothing.
+func (s *session) UpdateContact(username string, change func(*store.Contact) error) error {
+	s.contactMu.Lock()
+	defer s.contactMu.Unlock()
+	c, err := s.store.Contact(username)
+	if errors.Is(err, store.ErrNotFound) {
+		return fmt.Errorf("%w: %s", api.ErrNotContact, username)
+	}
+	if err != nil {
+		return err
+	}
+	if err := change(&c); err != nil {
+		return err
+	}
+	if err := s.store.PutContact(c); err != nil {
+		return err
+	}
+	s.emitContact(username)
+	return nil
+}

@@ -60,11 +60,11 @@ func (c *courier) mail(ctx context.Context, entries []store.OutboxEntry) error {
 	}
 	homes := s.homesOf(c.peer)
 	box := supernode.MailboxID(s.tk().Server, c.peer)
-	if err := s.ensureSession(ctx, to); err != nil {
+	if err := s.keys.Ensure(ctx, to); err != nil {
 		return fmt.Errorf("end-to-end session with %s: %w", c.peer, err)
 	}
 	for _, e := range entries {
-		envs, err := s.seal(to, []store.OutboxEntry{e})
+		envs, err := s.keys.Seal(to, []store.OutboxEntry{e})
 		if err != nil {
 			return err
 		}
@@ -312,7 +312,7 @@ type mailEntry struct {
 // sender's ticket; the envelope inside is opened as if it had come over a
 // direct stream from the sender.
 func (s *session) openMail(item []byte) (mailEntry, error) {
-	padded, err := s.sealV1.OpenAnonymous(item)
+	padded, err := s.keys.OpenAnonymous(item)
 	if err != nil {
 		return mailEntry{}, err
 	}
@@ -363,7 +363,7 @@ func (s *session) askResend(t *ticket.Ticket, ids []string) error {
 		return nil
 	}
 	s.n.log.Info("mail from a session we no longer have: asking for it again", "from", t.Username, "items", len(ids))
-	if err := s.resetSessions(t.Peer); err != nil {
+	if err := s.keys.Reset(t.Peer); err != nil {
 		return err
 	}
 	for len(ids) > 0 {

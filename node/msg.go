@@ -24,7 +24,7 @@ import (
 //	listen          the stream handler (handleStream)
 //	authentication  Hello: the peer's ticket must verify and belong to the
 //	                authenticated remote peer (verifyHello)
-//	security        the envelope is opened by the E2E scheme (openEnvelope)
+//	security        the envelope is opened by the E2E scheme (keys.Open)
 //	process         the payload is applied to the store (process)
 //	output          an Ack, written only after the store committed
 //
@@ -138,7 +138,7 @@ func (s *session) open(t *ticket.Ticket, env *wire.Envelope) (*wire.Payload, err
 	if env.Id == "" || len(env.Id) > 64 {
 		return nil, payload.ErrBadRequest
 	}
-	plain, err := s.openEnvelope(t, env)
+	plain, err := s.keys.Open(t, env)
 	if err != nil {
 		if errors.Is(err, payload.ErrSessionReset) {
 			return nil, err
@@ -177,7 +177,7 @@ func (s *session) applyIn(t *ticket.Ticket, id string, p *wire.Payload, batch *[
 	if known && rel != api.RelationBlocked {
 		// Remember the device we last heard from, to reach it directly.
 		if c.PeerID != t.Peer.String() {
-			s.newDevice(&c, t)
+			s.keys.NoteDevice(&c, t)
 			if err := s.store.PutContact(c); err != nil {
 				return err
 			}

@@ -1,6 +1,7 @@
 package node
 
 import (
+	"eserver/node/keys"
 	"fmt"
 	"testing"
 	"time"
@@ -53,7 +54,7 @@ func TestRatchetChat(t *testing.T) {
 	if sessionsWith(t, alice, bob) == 0 || sessionsWith(t, bob, alice) == 0 {
 		t.Fatalf("sessions: alice %d, bob %d", sessionsWith(t, alice, bob), sessionsWith(t, bob, alice))
 	}
-	if left, _, _ := svc.Prekeys.OneTimeLeft("bob", bs.host.ID()); left >= oneTimeBatch {
+	if left, _, _ := svc.Prekeys.OneTimeLeft("bob", bs.host.ID()); left >= keys.OneTimeBatch {
 		t.Fatalf("no one-time prekey of bob's was used (%d left)", left)
 	}
 }
@@ -119,12 +120,10 @@ func TestV1ContactsCarryOn(t *testing.T) {
 	as, _ := alice.current()
 	bs, _ := bob.current()
 	// Alice believes bob published nothing (as an older release would).
-	as.crypt.mu.Lock()
-	if err := as.store.DeleteSessions(bs.host.ID().String()); err != nil {
+	as.keys.MarkNoBundle(bs.host.ID(), time.Now().Add(time.Hour))
+	if err := as.keys.Reset(bs.host.ID()); err != nil {
 		t.Fatal(err)
 	}
-	as.crypt.noBundle[bs.host.ID()] = time.Now().Add(time.Hour)
-	as.crypt.mu.Unlock()
 	if _, err := alice.Send(ctx(t), "bob", "in a v1 box"); err != nil {
 		t.Fatal(err)
 	}
@@ -135,9 +134,7 @@ func TestV1ContactsCarryOn(t *testing.T) {
 		t.Fatalf("alice holds %d sessions after sending v1", n)
 	}
 	// The bundle is found again: the next message starts a session.
-	as.crypt.mu.Lock()
-	delete(as.crypt.noBundle, bs.host.ID())
-	as.crypt.mu.Unlock()
+	as.keys.MarkNoBundle(bs.host.ID(), time.Time{})
 	if _, err := alice.Send(ctx(t), "bob", "ratcheted now"); err != nil {
 		t.Fatal(err)
 	}
@@ -167,11 +164,9 @@ func TestSessionReset(t *testing.T) {
 	alice.collect("bob", 1)
 	as, _ := alice.current()
 	bs, _ := bob.current()
-	bs.crypt.mu.Lock()
-	if err := bs.store.DeleteSessions(as.host.ID().String()); err != nil {
+	if err := bs.keys.Reset(as.host.ID()); err != nil {
 		t.Fatal(err)
 	}
-	bs.crypt.mu.Unlock()
 	if _, err := alice.Send(ctx(t), "bob", "after the loss"); err != nil {
 		t.Fatal(err)
 	}

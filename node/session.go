@@ -7,10 +7,10 @@ import (
 	"errors"
 	"eserver/node/api"
 	"eserver/node/backup"
+	"eserver/node/keys"
 	"eserver/node/payload"
 	"eserver/node/presence"
 	"eserver/node/promotion"
-	"eserver/node/ratchet"
 	"eserver/node/task"
 	"eserver/node/wire"
 	"eserver/supernode"
@@ -40,20 +40,18 @@ type session struct {
 	tkt    atomic.Pointer[ticket.Ticket] // our ticket; replaced on renewal
 	server peer.AddrInfo
 	rv     []peer.AddrInfo // rendezvous services
-	sealV1 e2e.Scheme      // v1 boxes, and the anonymous outer layer of mail
-	crypt  crypt           // ratchet sessions (secure.go)
 	// revs are the devices revoked at the auth server, polled: a contact\'s
 	// revoked device is refused even before its ticket expires.
 	revs *supernode.Revocations
 	// kinds maps each payload kind to the component that handles it.
 	kinds    payload.Registry
+	keys     *keys.Keys
 	streams  *streams.Streams
 	presence *presence.Presence
 	files    files    // file transfers (files.go)
 	pics     pictures // display pictures asked for and given (pictures.go)
 	// ackWait: outbox entries someone waits to see acknowledged (under mu).
 	ackWait map[string]chan struct{}
-	pre     prekeys // our prekeys and their publication (prekeys.go)
 
 	// tasks are the session's goroutines and stream handlers; ctx is
 	// theirs, cancelled when the session closes.
@@ -278,24 +276,11 @@ func (n *Node) startSession(ctx context.Context, st *store.Store, ai peer.AddrIn
 		h.Close()
 		return nil, err
 	}
-	seal, err := e2e.NewV1(key, box)
-	if err != nil {
-		h.Close()
-		return nil, err
-	}
-	rid, err := ratchet.NewIdentity(key, box)
-	if err != nil {
-		h.Close()
-		return nil, err
-	}
 	s := &session{
 		n:        n,
 		store:    st,
 		host:     h,
 		server:   ai,
-		sealV1:   seal,
-		crypt:    crypt{id: rid, pre: prekeyStore{st}, noBundle: map[peer.ID]time.Time{}},
-		pre:      prekeys{published: map[peer.ID]time.Time{}},
 		couriers: map[string]*courier{},
 		limiter:  newRequestLimiter(),
 
@@ -325,6 +310,10 @@ func (n *Node) startSession(ctx context.Context, st *store.Store, ai peer.AddrIn
 		Auth: ai.ID, Host: h, Ticket: func() *wire.SignedTicket { return s.tk().Signed },
 		Interval: revocationPoll, Logger: n.log.With("component", "revocations"),
 		OnRevoke: func(p peer.ID) { s.host.Network().ClosePeer(p) },
+	}
+	if s.keys, err = keys.New(s, key, box); err != nil {
+		h.Close()
+		return nil, err
 	}
 	s.assemble()
 	s.presence.Load(req.Status, s.loadAvatar())

@@ -1,4 +1,4 @@
-package node
+package keys
 
 import (
 	"context"
@@ -29,7 +29,7 @@ import (
 const (
 	prekeyRotate       = 7 * 24 * time.Hour  // a new signed and KEM prekey this often
 	prekeyGrace        = 30 * 24 * time.Hour // old ones kept this long, for messages still in mailboxes
-	oneTimeBatch       = 50                  // one-time keys published to a home at a time
+	OneTimeBatch       = 50                  // one-time keys published to a home at a time
 	oneTimeLow         = 15                  // a home with fewer left gets a new batch
 	oneTimeKeep        = 90 * 24 * time.Hour // unused one-time keys older than this are dropped
 	prekeyRepublish    = 6 * time.Hour       // bundles are republished this often (tickets renew)
@@ -98,8 +98,8 @@ func (p prekeyStore) Consume(c ratchet.Consumption) error {
 	return err
 }
 
-// prekeys keeps this device's prekeys and their publication.
-type prekeys struct {
+// publication is this device's current bundle and where it went.
+type publication struct {
 	mu        sync.Mutex
 	bundle    *ratchet.Bundle       // current signed and KEM prekey, no one-time key
 	published map[peer.ID]time.Time // home → when it last took our bundle
@@ -112,31 +112,31 @@ const settingBundle = "e2e.bundle"
 
 // currentBundle returns the bundle to publish, rotating the signed and KEM
 // prekeys when they are due and dropping those past their grace period.
-func (s *session) currentBundle() (*ratchet.Bundle, error) {
-	s.pre.mu.Lock()
-	defer s.pre.mu.Unlock()
-	now := s.n.cfg.Now()
-	b := s.pre.bundle
+func (k *Keys) currentBundle() (*ratchet.Bundle, error) {
+	k.pub.mu.Lock()
+	defer k.pub.mu.Unlock()
+	now := k.h.Now()
+	b := k.pub.bundle
 	if b == nil {
-		if v, _ := s.store.Setting(settingBundle); v != "" {
+		if v, _ := k.h.Store().Setting(settingBundle); v != "" {
 			if raw, err := base64.StdEncoding.DecodeString(v); err == nil {
-				if stored, err := ratchet.UnmarshalBundle(raw); err == nil && stored.Verify(s.host.ID()) == nil {
+				if stored, err := ratchet.UnmarshalBundle(raw); err == nil && stored.Verify(k.h.Libp2p().ID()) == nil {
 					b = stored
 				}
 			}
 		}
 	}
 	if b != nil {
-		spk, err1 := s.store.Prekey(store.PrekeySigned, b.SignedPrekey.ID)
-		kem, err2 := s.store.Prekey(store.PrekeyKEM, b.KEMPrekey.ID)
+		spk, err1 := k.h.Store().Prekey(store.PrekeySigned, b.SignedPrekey.ID)
+		kem, err2 := k.h.Store().Prekey(store.PrekeyKEM, b.KEMPrekey.ID)
 		clear(spk.Private)
 		clear(kem.Private)
 		if err1 == nil && err2 == nil && now.Sub(spk.Created) < prekeyRotate {
-			s.pre.bundle = b
+			k.pub.bundle = b
 			return b, nil
 		}
 	}
-	b, err := s.rotatePrekeys(now)
+	b, err := k.rotatePrekeys(now)
 	if err != nil {
 		return nil, err
 	}
@@ -144,19 +144,19 @@ func (s *session) currentBundle() (*ratchet.Bundle, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := s.store.SetSetting(settingBundle, base64.StdEncoding.EncodeToString(raw)); err != nil {
+	if err := k.h.Store().SetSetting(settingBundle, base64.StdEncoding.EncodeToString(raw)); err != nil {
 		return nil, err
 	}
-	s.pre.bundle = b
-	s.pre.published = map[peer.ID]time.Time{} // a new bundle goes to every home
+	k.pub.bundle = b
+	k.pub.published = map[peer.ID]time.Time{} // a new bundle goes to every home
 	return b, nil
 }
 
 // rotatePrekeys makes a new signed and KEM prekey, and a bundle of them,
 // and deletes the prekeys past their grace period.
-func (s *session) rotatePrekeys(now time.Time) (*ratchet.Bundle, error) {
+func (k *Keys) rotatePrekeys(now time.Time) (*ratchet.Bundle, error) {
 	next := func(kind store.PrekeyKind) (uint32, error) {
-		ids, err := s.store.Prekeys(kind)
+		ids, err := k.h.Store().Prekeys(kind)
 		if err != nil {
 			return 0, err
 		}
@@ -174,47 +174,47 @@ func (s *session) rotatePrekeys(now time.Time) (*ratchet.Bundle, error) {
 	if err != nil {
 		return nil, err
 	}
-	spk, spkPriv, err := s.crypt.id.GenerateSignedPrekey(sid)
+	spk, spkPriv, err := k.id.GenerateSignedPrekey(sid)
 	if err != nil {
 		return nil, err
 	}
-	kpk, dk, err := s.crypt.id.GenerateKEMPrekey(kid)
+	kpk, dk, err := k.id.GenerateKEMPrekey(kid)
 	if err != nil {
 		return nil, err
 	}
-	b, err := s.crypt.id.NewBundle(spk, kpk, nil, nil)
+	b, err := k.id.NewBundle(spk, kpk, nil, nil)
 	if err != nil {
 		return nil, err
 	}
-	if err := s.store.PutPrekeys([]store.Prekey{
+	if err := k.h.Store().PutPrekeys([]store.Prekey{
 		{Kind: store.PrekeySigned, ID: sid, Private: spkPriv.Bytes(), Created: now},
 		{Kind: store.PrekeyKEM, ID: kid, Private: dk.Bytes(), Created: now},
 	}); err != nil {
 		return nil, err
 	}
 	for _, kind := range []store.PrekeyKind{store.PrekeySigned, store.PrekeyKEM} {
-		ids, err := s.store.Prekeys(kind)
+		ids, err := k.h.Store().Prekeys(kind)
 		if err != nil {
 			return nil, err
 		}
 		for _, id := range ids {
-			k, err := s.store.Prekey(kind, id)
-			if err == nil && now.Sub(k.Created) > prekeyRotate+prekeyGrace {
-				if err := s.store.DeletePrekey(kind, id); err != nil {
+			pk, err := k.h.Store().Prekey(kind, id)
+			if err == nil && now.Sub(pk.Created) > prekeyRotate+prekeyGrace {
+				if err := k.h.Store().DeletePrekey(kind, id); err != nil {
 					return nil, err
 				}
 			}
-			clear(k.Private)
+			clear(pk.Private)
 		}
 	}
-	s.n.log.Info("new prekeys", "signed", sid, "kem", kid)
+	k.h.Log().Info("new prekeys", "signed", sid, "kem", kid)
 	return b, nil
 }
 
-// publishPrekeys puts the bundle at every home whose copy is older than
+// Publish puts the bundle at every home whose copy is older than
 // prekeyRepublish (or any copy, with force), topping up its one-time keys.
-func (s *session) publishPrekeys(ctx context.Context, force bool) error {
-	b, err := s.currentBundle()
+func (k *Keys) Publish(ctx context.Context, force bool) error {
+	b, err := k.currentBundle()
 	if err != nil {
 		return fmt.Errorf("prekey bundle: %w", err)
 	}
@@ -223,40 +223,40 @@ func (s *session) publishPrekeys(ctx context.Context, force bool) error {
 		return err
 	}
 	var errs []error
-	s.pre.mu.Lock()
-	if issued := s.tk().Issued; !issued.Equal(s.pre.ticket) {
+	k.pub.mu.Lock()
+	if issued := k.h.Ticket().Issued; !issued.Equal(k.pub.ticket) {
 		// The directory keeps a bundle as long as the ticket it came with:
 		// a renewed ticket goes out at once.
-		s.pre.ticket = issued
-		s.pre.published = map[peer.ID]time.Time{}
+		k.pub.ticket = issued
+		k.pub.published = map[peer.ID]time.Time{}
 	}
-	s.pre.mu.Unlock()
-	for _, home := range s.homesOf(s.me()) {
-		s.pre.mu.Lock()
-		last, ok := s.pre.published[home.ID]
-		s.pre.mu.Unlock()
+	k.pub.mu.Unlock()
+	for _, home := range k.h.HomesOf(k.h.Me()) {
+		k.pub.mu.Lock()
+		last, ok := k.pub.published[home.ID]
+		k.pub.mu.Unlock()
 		if ok && !force && time.Since(last) < prekeyRepublish {
 			continue
 		}
-		if err := s.connectRendezvous(ctx, home); err != nil {
+		if err := k.h.ConnectHome(ctx, home); err != nil {
 			errs = append(errs, err)
 			continue
 		}
-		left, err := supernode.PublishPrekeys(ctx, s.host, home.ID, s.tk().Signed, raw, nil, false)
+		left, err := supernode.PublishPrekeys(ctx, k.h.Libp2p(), home.ID, k.h.Ticket().Signed, raw, nil, false)
 		if err == nil && left < oneTimeLow {
 			var batch [][]byte
-			if batch, err = s.newOneTimeKeys(oneTimeBatch); err == nil {
-				left, err = supernode.PublishPrekeys(ctx, s.host, home.ID, s.tk().Signed, raw, batch, false)
+			if batch, err = k.newOneTimeKeys(OneTimeBatch); err == nil {
+				left, err = supernode.PublishPrekeys(ctx, k.h.Libp2p(), home.ID, k.h.Ticket().Signed, raw, batch, false)
 			}
 		}
 		if err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", home.ID, err))
 			continue
 		}
-		s.n.log.Debug("published prekeys", "supernode", home.ID, "one_time_left", left)
-		s.pre.mu.Lock()
-		s.pre.published[home.ID] = time.Now()
-		s.pre.mu.Unlock()
+		k.h.Log().Debug("published prekeys", "supernode", home.ID, "one_time_left", left)
+		k.pub.mu.Lock()
+		k.pub.published[home.ID] = time.Now()
+		k.pub.mu.Unlock()
 	}
 	return errors.Join(errs...)
 }
@@ -264,10 +264,10 @@ func (s *session) publishPrekeys(ctx context.Context, force bool) error {
 // newOneTimeKeys makes n one-time prekeys, stores their private halves and
 // returns the public ones as the directory carries them: a 4-byte
 // big-endian ID and the 32-byte key. Unused ones past oneTimeKeep go.
-func (s *session) newOneTimeKeys(n int) ([][]byte, error) {
-	s.pre.mu.Lock()
-	defer s.pre.mu.Unlock()
-	v, _ := s.store.Setting(settingNextOneTime)
+func (k *Keys) newOneTimeKeys(n int) ([][]byte, error) {
+	k.pub.mu.Lock()
+	defer k.pub.mu.Unlock()
+	v, _ := k.h.Store().Setting(settingNextOneTime)
 	first, _ := strconv.ParseUint(v, 10, 32)
 	if first == 0 {
 		first = 1
@@ -279,7 +279,7 @@ func (s *session) newOneTimeKeys(n int) ([][]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	now := s.n.cfg.Now()
+	now := k.h.Now()
 	keys := make([]store.Prekey, len(privs))
 	out := make([][]byte, len(pubs))
 	for i := range pubs {
@@ -289,20 +289,20 @@ func (s *session) newOneTimeKeys(n int) ([][]byte, error) {
 	}
 	// The counter moves first: a crash between the two writes skips IDs
 	// rather than reusing them.
-	if err := s.store.SetSetting(settingNextOneTime, strconv.FormatUint(first+uint64(n), 10)); err != nil {
+	if err := k.h.Store().SetSetting(settingNextOneTime, strconv.FormatUint(first+uint64(n), 10)); err != nil {
 		return nil, err
 	}
-	if err := s.store.PutPrekeys(keys); err != nil {
+	if err := k.h.Store().PutPrekeys(keys); err != nil {
 		return nil, err
 	}
-	ids, err := s.store.Prekeys(store.PrekeyOneTime)
+	ids, err := k.h.Store().Prekeys(store.PrekeyOneTime)
 	if err == nil {
 		for _, id := range ids {
-			k, err := s.store.Prekey(store.PrekeyOneTime, id)
-			if err == nil && now.Sub(k.Created) > oneTimeKeep {
-				_ = s.store.DeletePrekey(store.PrekeyOneTime, id)
+			pk, err := k.h.Store().Prekey(store.PrekeyOneTime, id)
+			if err == nil && now.Sub(pk.Created) > oneTimeKeep {
+				_ = k.h.Store().DeletePrekey(store.PrekeyOneTime, id)
 			}
-			clear(k.Private)
+			clear(pk.Private)
 		}
 	}
 	return out, nil
