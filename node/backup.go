@@ -64,7 +64,7 @@ func (s *session) backupVersion() uint64 {
 // every home; another device's newer list is merged in first.
 func (s *session) uploadContacts(ctx context.Context) error {
 	key, rekeyed := s.currentBackupKey()
-	if key == nil || !s.hasMailboxes() {
+	if key == nil || !s.discovery.HasMailboxes() {
 		return nil
 	}
 	if err := s.restoreContacts(ctx); err != nil {
@@ -96,8 +96,8 @@ func (s *session) uploadContacts(ctx context.Context) error {
 	}
 	stored := 0
 	var errs []error
-	for _, home := range s.homesOf(s.me()) {
-		if err := s.connectRendezvous(ctx, home); err != nil {
+	for _, home := range s.discovery.HomesOf(s.me()) {
+		if err := s.discovery.Connect(ctx, home); err != nil {
 			errs = append(errs, err)
 			continue
 		}
@@ -136,7 +136,7 @@ func listSum(list []backup.Entry) [32]byte {
 // one), and adds the contacts this device does not have.
 func (s *session) restoreContacts(ctx context.Context) error {
 	key, _ := s.currentBackupKey()
-	if key == nil || !s.hasMailboxes() {
+	if key == nil || !s.discovery.HasMailboxes() {
 		return nil
 	}
 	var (
@@ -145,8 +145,8 @@ func (s *session) restoreContacts(ctx context.Context) error {
 		errs    []error
 		answers int
 	)
-	for _, home := range s.homesOf(s.me()) {
-		if err := s.connectRendezvous(ctx, home); err != nil {
+	for _, home := range s.discovery.HomesOf(s.me()) {
+		if err := s.discovery.Connect(ctx, home); err != nil {
 			errs = append(errs, err)
 			continue
 		}

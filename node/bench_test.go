@@ -3,6 +3,7 @@ package node
 import (
 	"bytes"
 	"eserver/node/api"
+	"eserver/node/discovery"
 	"io"
 	"testing"
 
@@ -38,12 +39,12 @@ func BenchmarkChatRoundTrip(b *testing.B) {
 func BenchmarkRawStreamEcho(b *testing.B) {
 	k1, _, _ := crypto.GenerateEd25519Key(nil)
 	k2, _, _ := crypto.GenerateEd25519Key(nil)
-	h1, err := newHost(k1, []string{"/ip4/127.0.0.1/tcp/0"}, newReach(), false)
+	h1, err := discovery.NewHost(k1, []string{"/ip4/127.0.0.1/tcp/0"}, discovery.NewReach(), false)
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer h1.Close()
-	h2, err := newHost(k2, []string{"/ip4/127.0.0.1/tcp/0"}, newReach(), false)
+	h2, err := discovery.NewHost(k2, []string{"/ip4/127.0.0.1/tcp/0"}, discovery.NewReach(), false)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -24,7 +24,7 @@ const (
 
 func (s *session) toContact(c store.Contact) api.Contact {
 	out := api.Contact{
-		Via:            s.via(c),
+		Via:            s.discovery.Via(c),
 		Username:       c.Username,
 		Relation:       api.Relation(c.Relation),
 		RequestMessage: c.RequestMessage,

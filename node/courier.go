@@ -300,13 +300,13 @@ func (c *courier) ensureStream(ctx context.Context) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, wire.DialTimeout)
 	defer cancel()
-	t, err := c.s.resolve(ctx, c.peer, false)
+	t, err := c.s.discovery.Resolve(ctx, c.peer, false)
 	if err == nil {
 		err = c.open(ctx, t)
 	}
 	if err != nil {
 		// The device or its addresses may have changed: ask again.
-		t, err = c.s.resolve(ctx, c.peer, true)
+		t, err = c.s.discovery.Resolve(ctx, c.peer, true)
 		if err != nil {
 			return err
 		}
@@ -371,7 +371,7 @@ func (c *courier) sayGoodbye(ctx context.Context) {
 	if err != nil || api.Relation(cc.Relation) != api.RelationAccepted || api.Status(cc.Status) == api.StatusOffline || cc.PeerID == "" {
 		return
 	}
-	t, err := c.s.resolve(ctx, c.peer, false)
+	t, err := c.s.discovery.Resolve(ctx, c.peer, false)
 	if err != nil {
 		return
 	}
@@ -412,4 +412,15 @@ func (s *session) acked(id string) {
 	if ok {
 		close(ch)
 	}
+}
+
+// Pending returns how many items wait in the outbox for username: neither
+// delivered directly nor left in its mailboxes yet. For diagnostics and tests.
+func (n *Node) Pending(username string) (int, error) {
+	s, err := n.current()
+	if err != nil {
+		return 0, err
+	}
+	out, err := s.store.Outbox(username)
+	return len(out), err
 }

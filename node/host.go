@@ -25,7 +25,18 @@ import (
 func (s *session) Libp2p() host.Host { return s.host }
 
 // ContactOf names the contact whose device p is, or "".
-func (s *session) ContactOf(p peer.ID) string { return s.contactOf(p) }
+func (s *session) ContactOf(p peer.ID) string {
+	cs, err := s.store.Contacts()
+	if err != nil {
+		return ""
+	}
+	for _, c := range cs {
+		if c.PeerID == p.String() {
+			return c.Username
+		}
+	}
+	return ""
+}
 
 // Contact returns username's entry in our list, as the front ends see it;
 // api.ErrNotContact when there is none.
@@ -97,11 +108,11 @@ func (s *session) Log() *slog.Logger { return s.n.log }
 func (s *session) ContactChanged(username string) { s.emitContact(username) }
 
 // HomesOf are username's home supernodes (rendezvous hashing).
-func (s *session) HomesOf(username string) []peer.AddrInfo { return s.homesOf(username) }
+func (s *session) HomesOf(username string) []peer.AddrInfo { return s.discovery.HomesOf(username) }
 
 // ConnectHome connects to a home, marking it dead when it does not answer.
 func (s *session) ConnectHome(ctx context.Context, home peer.AddrInfo) error {
-	return s.connectRendezvous(ctx, home)
+	return s.discovery.Connect(ctx, home)
 }
 
 // UpdateContact reads username's entry under the contact lock, lets change

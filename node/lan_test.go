@@ -26,12 +26,12 @@ func TestLANDiscovery(t *testing.T) {
 	alice.waitContact("bob", api.RelationAccepted, api.StatusOffline)
 
 	stranger := peer.AddrInfo{ID: "12D3KooWStrangerStrangerStrangerStrangerStrangerStr", Addrs: bs.host.Addrs()}
-	as.foundOnLAN(stranger)
+	as.discovery.FoundOnLAN(stranger)
 	if len(as.host.Peerstore().Addrs(stranger.ID)) != 0 {
 		t.Fatal("a stranger's LAN announcement was kept")
 	}
 
-	as.foundOnLAN(peer.AddrInfo{ID: bs.host.ID(), Addrs: bs.host.Addrs()})
+	as.discovery.FoundOnLAN(peer.AddrInfo{ID: bs.host.ID(), Addrs: bs.host.Addrs()})
 	alice.waitContact("bob", api.RelationAccepted, api.StatusOnline)
 	if _, err := alice.Send(ctx(t), "bob", "found you on the LAN"); err != nil {
 		t.Fatal(err)

@@ -44,21 +44,21 @@ func (s *session) mailTicket(ctx context.Context, username string) (*ticket.Tick
 			}
 		}
 	}
-	return s.resolve(ctx, username, true)
+	return s.discovery.Resolve(ctx, username, true)
 }
 
 // mail leaves entries, in order, in username's mailboxes. It stops at the
 // first entry no home accepted; entries handed over leave the outbox.
 func (c *courier) mail(ctx context.Context, entries []store.OutboxEntry) error {
 	s := c.s
-	if !s.hasMailboxes() {
+	if !s.discovery.HasMailboxes() {
 		return errors.New("no supernode keeps mailboxes")
 	}
 	to, err := s.mailTicket(ctx, c.peer)
 	if err != nil {
 		return fmt.Errorf("no keys to seal mail to %s: %w", c.peer, err)
 	}
-	homes := s.homesOf(c.peer)
+	homes := s.discovery.HomesOf(c.peer)
 	box := supernode.MailboxID(s.tk().Server, c.peer)
 	if err := s.keys.Ensure(ctx, to); err != nil {
 		return fmt.Errorf("end-to-end session with %s: %w", c.peer, err)
@@ -80,7 +80,7 @@ func (c *courier) mail(ctx context.Context, entries []store.OutboxEntry) error {
 		accepted := 0
 		var errs []error
 		for _, home := range homes {
-			if err := s.connectRendezvous(ctx, home); err != nil {
+			if err := s.discovery.Connect(ctx, home); err != nil {
 				errs = append(errs, err)
 				continue
 			}
@@ -123,7 +123,7 @@ func (s *session) setMailed(username string, mailed bool) {
 // handleMailNotify: a home says mail came for us.
 func (s *session) handleMailNotify(st network.Stream) {
 	defer st.Close()
-	if s.isHome(st.Conn().RemotePeer()) {
+	if s.discovery.IsHome(st.Conn().RemotePeer()) {
 		s.pokeMail()
 	}
 }
@@ -165,7 +165,7 @@ func (s *session) drainMail(ctx context.Context) error {
 	// contact's hello may all ask at once.
 	s.mailMu.Lock()
 	defer s.mailMu.Unlock()
-	if !s.hasMailboxes() {
+	if !s.discovery.HasMailboxes() {
 		return nil
 	}
 	var (
@@ -173,11 +173,11 @@ func (s *session) drainMail(ctx context.Context) error {
 		pending []mailEntry
 		seen    = map[string]bool{}      // sender/envelope already taken this drain
 		acks    = map[peer.ID][]uint64{} // home → seqs to acknowledge once applied
-		homes   = s.homesOf(s.me())
+		homes   = s.discovery.HomesOf(s.me())
 		fetched = make([]peer.AddrInfo, 0, len(homes))
 	)
 	for _, home := range homes {
-		if err := s.connectRendezvous(ctx, home); err != nil {
+		if err := s.discovery.Connect(ctx, home); err != nil {
 			errs = append(errs, err)
 			continue
 		}

@@ -3,6 +3,7 @@ package node
 import (
 	"encoding/binary"
 	"eserver/node/api"
+	"eserver/node/discovery"
 	"eserver/node/payload"
 	"testing"
 	"time"
@@ -36,7 +37,7 @@ func newRogue(t *testing.T, server, name string) *rogue {
 		t.Fatal(err)
 	}
 	key, _, _ := crypto.GenerateEd25519Key(nil)
-	h, err := newHost(key, []string{"/ip4/127.0.0.1/tcp/0"}, newReach(), false)
+	h, err := discovery.NewHost(key, []string{"/ip4/127.0.0.1/tcp/0"}, discovery.NewReach(), false)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -40,7 +40,7 @@ func TestRelayedChat(t *testing.T) {
 	if len(s.host.Addrs()) != 0 {
 		t.Fatalf("bob listens at %v", s.host.Addrs())
 	}
-	waitUntil(t, "bob has a relay reservation", func() bool { return len(s.reach.circuitAddrs()) > 0 })
+	waitUntil(t, "bob has a relay reservation", func() bool { return len(s.discovery.CircuitAddrs()) > 0 })
 
 	befriend(t, alice, bob)
 	const n = 20

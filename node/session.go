@@ -7,6 +7,7 @@ import (
 	"errors"
 	"eserver/node/api"
 	"eserver/node/backup"
+	"eserver/node/discovery"
 	"eserver/node/keys"
 	"eserver/node/payload"
 	"eserver/node/presence"
@@ -39,17 +40,17 @@ type session struct {
 	host   host.Host
 	tkt    atomic.Pointer[ticket.Ticket] // our ticket; replaced on renewal
 	server peer.AddrInfo
-	rv     []peer.AddrInfo // rendezvous services
 	// revs are the devices revoked at the auth server, polled: a contact\'s
 	// revoked device is refused even before its ticket expires.
 	revs *supernode.Revocations
 	// kinds maps each payload kind to the component that handles it.
-	kinds    payload.Registry
-	keys     *keys.Keys
-	streams  *streams.Streams
-	presence *presence.Presence
-	files    files    // file transfers (files.go)
-	pics     pictures // display pictures asked for and given (pictures.go)
+	kinds     payload.Registry
+	keys      *keys.Keys
+	discovery *discovery.Discovery
+	streams   *streams.Streams
+	presence  *presence.Presence
+	files     files    // file transfers (files.go)
+	pics      pictures // display pictures asked for and given (pictures.go)
 	// ackWait: outbox entries someone waits to see acknowledged (under mu).
 	ackWait map[string]chan struct{}
 
@@ -72,11 +73,8 @@ type session struct {
 	couriers  map[string]*courier
 	limiter   *requestLimiter
 
-	republish chan struct{} // asks publishLoop to publish now
-	mailKick  chan struct{} // asks mailLoop to look in our mailboxes now
-	mailMu    sync.Mutex    // serializes drainMail
-	homing    *homing
-	reach     *reach
+	mailKick chan struct{} // asks mailLoop to look in our mailboxes now
+	mailMu   sync.Mutex    // serializes drainMail
 
 	backupKey     []byte        // seals the contact-list backup; nil when the server gave no export key (under mu)
 	backupRekeyed bool          // the key changed since the last upload (under mu)
@@ -137,7 +135,7 @@ func (n *Node) Register(ctx context.Context, server, username, password string) 
 	if err != nil {
 		return err
 	}
-	h, err := newHost(key, []string{"/ip4/127.0.0.1/tcp/0"}, newReach(), false)
+	h, err := discovery.NewHost(key, []string{"/ip4/127.0.0.1/tcp/0"}, discovery.NewReach(), false)
 	if err != nil {
 		return err
 	}
@@ -230,8 +228,8 @@ func (n *Node) startSession(ctx context.Context, st *store.Store, ai peer.AddrIn
 	if err != nil {
 		return nil, fmt.Errorf("decoding box key: %w", err)
 	}
-	r := newReach()
-	h, err := newHost(key, n.cfg.Listen, r, n.cfg.RelayOnly)
+	r := discovery.NewReach()
+	h, err := discovery.NewHost(key, n.cfg.Listen, r, n.cfg.RelayOnly)
 	if err != nil {
 		return nil, err
 	}
@@ -284,10 +282,7 @@ func (n *Node) startSession(ctx context.Context, st *store.Store, ai peer.AddrIn
 		couriers: map[string]*courier{},
 		limiter:  newRequestLimiter(),
 
-		republish: make(chan struct{}, 1),
-		mailKick:  make(chan struct{}, 1),
-		homing:    newHoming(),
-		reach:     r,
+		mailKick: make(chan struct{}, 1),
 
 		backupKick: make(chan struct{}, 1),
 	}
@@ -296,16 +291,20 @@ func (n *Node) startSession(ctx context.Context, st *store.Store, ai peer.AddrIn
 			s.backupKey = k
 		}
 	}
-	s.setSupernodes(supernode.ParseSupernodes(ai.ID, res.Supernodes))
+	s.tasks = task.New(context.Background())
+	s.ctx = s.tasks.Context()
+	var rv []peer.AddrInfo
 	for _, a := range res.Rendezvous {
 		if rai, err := login.ParseServer(a); err == nil {
-			s.rv = append(s.rv, rai)
+			rv = append(rv, rai)
 		}
 	}
-	if len(s.rv) == 0 {
-		s.rv = []peer.AddrInfo{ai} // the auth server serves rendezvous beside itself
+	if len(rv) == 0 {
+		rv = []peer.AddrInfo{ai} // the auth server serves rendezvous beside itself
 	}
 	s.tkt.Store(res.Ticket)
+	s.discovery = discovery.New(s.ctx, s, discovery.Config{Server: ai, Rendezvous: rv, LookupInterval: n.cfg.LookupInterval, LAN: !n.cfg.NoLAN}, r)
+	s.discovery.SetSupernodes(supernode.ParseSupernodes(ai.ID, res.Supernodes))
 	s.revs = &supernode.Revocations{
 		Auth: ai.ID, Host: h, Ticket: func() *wire.SignedTicket { return s.tk().Signed },
 		Interval: revocationPoll, Logger: n.log.With("component", "revocations"),
@@ -317,8 +316,6 @@ func (n *Node) startSession(ctx context.Context, st *store.Store, ai peer.AddrIn
 	}
 	s.assemble()
 	s.presence.Load(req.Status, s.loadAvatar())
-	s.tasks = task.New(context.Background())
-	s.ctx = s.tasks.Context()
 	return s, nil
 }
 
@@ -336,6 +333,50 @@ func (s *session) assemble() {
 	s.kinds.Register(s.pictureKinds()...)
 	s.kinds.Register(s.groupKinds()...)
 }
+
+// run starts the session's background work: serving the message protocol,
+// publishing our record, refreshing contacts' records (node/discovery), and
+// announcing our presence.
+func (s *session) run() {
+	// Mail first, direct streams after: what waited in our mailboxes is older
+	// than anything a contact sends once it sees us online.
+	s.discovery.Rehome()
+	ctx, cancel := context.WithTimeout(s.ctx, 2*wire.MailboxTimeout)
+	if err := s.restoreContacts(ctx); err != nil {
+		s.n.log.Warn("restoring the contact list", "err", err)
+	}
+	if err := s.drainMail(ctx); err != nil {
+		s.n.log.Warn("fetching mail at sign-in", "err", err)
+	}
+	cancel()
+	s.host.SetStreamHandler(msgProtocol, s.handleStream)
+	s.host.SetStreamHandler(wire.ProtoMailNotify, s.handleMailNotify)
+	s.streams.Start(s.ctx)
+	s.startFiles()
+	// Publish before returning from sign-in, so that contacts find us (and
+	// send directly) as soon as we show online.
+	published := s.discovery.Publish()
+	s.upgradeVisibility()
+	s.discovery.Start(published)
+	s.goTracked(s.mailLoop)
+	s.goTracked(s.renewLoop)
+	s.goTracked(s.backupLoop)
+	s.goTracked(func() {
+		if err := s.revs.Serve(s.ctx); err != nil && s.ctx.Err() == nil {
+			s.n.log.Warn("revocations", "err", err)
+		}
+	})
+	s.startRole()
+	// Couriers for every contact with something queued from an earlier run.
+	if peers, err := s.store.OutboxPeers(); err == nil {
+		for _, p := range peers {
+			s.courierFor(p).poke()
+		}
+	}
+}
+
+// goTracked runs f in a goroutine that the session's close waits for.
+func (s *session) goTracked(f func()) { s.tasks.Go(func(context.Context) { f() }) }
 
 // Logout implements API.
 func (n *Node) Logout(ctx context.Context) error {
@@ -413,10 +454,7 @@ func (s *session) renewLoop() {
 			delay = s.n.cfg.RetryMax
 		default:
 			s.tkt.Store(res.Ticket)
-			select {
-			case s.republish <- struct{}{}: // peers look our ticket up there
-			default:
-			}
+			s.discovery.Republish() // peers look our ticket up there
 			delay = time.Until(renewAt(res.Ticket))
 		}
 	}
@@ -431,6 +469,7 @@ func renewAt(t *ticket.Ticket) time.Time {
 func (s *session) close() error {
 	s.tasks.Cancel()
 	s.streams.Close()
+	s.discovery.Close()
 	s.stopFiles()
 	s.host.RemoveStreamHandler(msgProtocol)
 	s.host.RemoveStreamHandler(wire.ProtoMailNotify)

@@ -31,12 +31,7 @@ func (s *session) grantVisibility(c *store.Contact) (changed bool, err error) {
 }
 
 // visibilityChanged republishes our record with the current allow list.
-func (s *session) visibilityChanged() {
-	select {
-	case s.republish <- struct{}{}:
-	default:
-	}
-}
+func (s *session) visibilityChanged() { s.discovery.Republish() }
 
 // allowed returns the tokens that may see our record now.
 func (s *session) allowed() [][]byte {

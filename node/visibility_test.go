@@ -28,7 +28,7 @@ func TestVisibility(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		found, err := s.lookup(ctx(t), []string{"bob"})
+		found, err := s.discovery.Lookup(ctx(t), []string{"bob"})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -41,7 +41,7 @@ func TestVisibility(t *testing.T) {
 	bobSession, _ := bob.current()
 	republished := func() {
 		t.Helper()
-		if !bobSession.publish() {
+		if !bobSession.discovery.Publish() {
 			t.Fatal("bob could not publish")
 		}
 	}

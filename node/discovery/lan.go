@@ -1,6 +1,7 @@
-package node
+package discovery
 
 import (
+	"context"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -22,42 +23,43 @@ const mdnsService = "_eserver-node._udp"
 const lanAddrTTL = 10 * time.Minute
 
 // startLAN announces this node on the LAN and listens for contacts.
-func (s *session) startLAN() {
-	svc := mdns.NewMdnsService(s.host, mdnsService, lanNotifee{s})
+func (d *Discovery) startLAN() {
+	svc := mdns.NewMdnsService(d.h.Libp2p(), mdnsService, lanNotifee{d})
 	if err := svc.Start(); err != nil {
-		s.n.log.Info("LAN discovery unavailable", "err", err)
+		d.h.Log().Info("LAN discovery unavailable", "err", err)
 		return
 	}
-	s.goTracked(func() {
-		<-s.ctx.Done()
+	d.tasks.Go(func(ctx context.Context) {
+		<-ctx.Done()
 		svc.Close()
 	})
 }
 
-type lanNotifee struct{ s *session }
+type lanNotifee struct{ d *Discovery }
 
 // HandlePeerFound is called by mDNS for every node announcing itself.
 func (l lanNotifee) HandlePeerFound(ai peer.AddrInfo) {
-	l.s.foundOnLAN(ai)
+	l.d.FoundOnLAN(ai)
 }
 
-// foundOnLAN remembers a contact's LAN addresses and greets it.
-func (s *session) foundOnLAN(ai peer.AddrInfo) {
-	if s.ctx.Err() != nil || ai.ID == s.host.ID() {
+// FoundOnLAN remembers a contact's LAN addresses and greets it.
+func (d *Discovery) FoundOnLAN(ai peer.AddrInfo) {
+	h := d.h.Libp2p()
+	if d.ctx().Err() != nil || ai.ID == h.ID() {
 		return
 	}
-	username := s.contactOf(ai.ID)
+	username := d.h.ContactOf(ai.ID)
 	if username == "" {
 		return // not a device we know: ignored
 	}
-	c, err := s.store.Contact(username)
+	c, err := d.h.Store().Contact(username)
 	if err != nil || api.Relation(c.Relation) == api.RelationBlocked {
 		return
 	}
-	s.host.Peerstore().AddAddrs(ai.ID, ai.Addrs, lanAddrTTL)
-	s.n.log.Debug("contact found on the LAN", "contact", username, "addrs", ai.Addrs)
+	h.Peerstore().AddAddrs(ai.ID, ai.Addrs, lanAddrTTL)
+	d.h.Log().Debug("contact found on the LAN", "contact", username, "addrs", ai.Addrs)
 	if api.Relation(c.Relation) == api.RelationAccepted {
-		s.presence.SendTo(username) // it answers with its own
+		d.h.Greet(username) // it answers with its own
 	}
-	s.courierFor(username).poke()
+	d.h.Poke(username)
 }

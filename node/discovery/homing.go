@@ -1,4 +1,4 @@
-package node
+package discovery
 
 import (
 	"context"
@@ -33,25 +33,25 @@ type homing struct {
 	kick  chan struct{} // re-home now
 }
 
-func newHoming() *homing {
-	return &homing{known: map[peer.ID]supernode.Supernode{}, dead: map[peer.ID]time.Time{}, kick: make(chan struct{}, 1)}
+func newHoming() homing {
+	return homing{known: map[peer.ID]supernode.Supernode{}, dead: map[peer.ID]time.Time{}, kick: make(chan struct{}, 1)}
 }
 
-// setSupernodes replaces the known supernodes with the registry's list.
-func (s *session) setSupernodes(list []supernode.Supernode) {
-	h := s.homing
+// SetSupernodes replaces the known supernodes with the registry's list.
+func (d *Discovery) SetSupernodes(list []supernode.Supernode) {
+	h := &d.homes
 	h.mu.Lock()
 	h.known = make(map[peer.ID]supernode.Supernode, len(list))
 	for _, sn := range list {
 		h.known[sn.Addrs.ID] = sn
-		s.host.Peerstore().AddAddrs(sn.Addrs.ID, sn.Addrs.Addrs, peerstore.RecentlyConnectedAddrTTL)
+		d.h.Libp2p().Peerstore().AddAddrs(sn.Addrs.ID, sn.Addrs.Addrs, peerstore.RecentlyConnectedAddrTTL)
 	}
 	h.mu.Unlock()
 }
 
 // live returns the supernodes not recently seen failing.
-func (s *session) live() []peer.ID {
-	h := s.homing
+func (d *Discovery) live() []peer.ID {
+	h := &d.homes
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	now := time.Now()
@@ -65,27 +65,27 @@ func (s *session) live() []peer.ID {
 	return ids
 }
 
-// homesOf returns where username's record and mailbox live. With no
+// HomesOf returns where username's record and mailbox live. With no
 // supernodes known (a server without a registry), the auth server's own
 // rendezvous is everyone's home.
-func (s *session) homesOf(username string) []peer.AddrInfo {
-	ids := supernode.HomesFor(username, s.live(), wire.Homes)
+func (d *Discovery) HomesOf(username string) []peer.AddrInfo {
+	ids := supernode.HomesFor(username, d.live(), wire.Homes)
 	if len(ids) == 0 {
-		return s.rv
+		return d.cfg.Rendezvous
 	}
 	out := make([]peer.AddrInfo, 0, len(ids))
 	for _, id := range ids {
-		out = append(out, peer.AddrInfo{ID: id, Addrs: s.host.Peerstore().Addrs(id)})
+		out = append(out, peer.AddrInfo{ID: id, Addrs: d.h.Libp2p().Peerstore().Addrs(id)})
 	}
 	return out
 }
 
-// hasMailboxes reports whether supernodes (which keep mailboxes) are known.
-func (s *session) hasMailboxes() bool { return len(s.live()) > 0 }
+// HasMailboxes reports whether supernodes (which keep mailboxes) are known.
+func (d *Discovery) HasMailboxes() bool { return len(d.live()) > 0 }
 
-// markDead excludes a supernode for a while and re-homes at once.
-func (s *session) markDead(p peer.ID) {
-	h := s.homing
+// MarkDead excludes a supernode for a while and re-homes at once.
+func (d *Discovery) MarkDead(p peer.ID) {
+	h := &d.homes
 	h.mu.Lock()
 	_, known := h.known[p]
 	if known {
@@ -100,8 +100,9 @@ func (s *session) markDead(p peer.ID) {
 	}
 }
 
-func (s *session) isHome(p peer.ID) bool {
-	h := s.homing
+// IsHome reports whether p is one of our homes now.
+func (d *Discovery) IsHome(p peer.ID) bool {
+	h := &d.homes
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	return slices.Contains(h.homes, p)
@@ -109,76 +110,69 @@ func (s *session) isHome(p peer.ID) bool {
 
 // homingLoop keeps us connected to our homes, re-homes when one fails, and
 // refreshes the list of live supernodes from the registry.
-func (s *session) homingLoop() {
+func (d *Discovery) homingLoop(ctx context.Context) {
 	tick := time.NewTicker(homingTick)
 	defer tick.Stop()
 	lastList := time.Now()
 	for {
 		if time.Since(lastList) >= listRefresh {
 			lastList = time.Now()
-			ctx, cancel := context.WithTimeout(s.ctx, wire.RegistryTimeout)
-			list, err := supernode.ListSupernodes(ctx, s.host, s.server.ID, s.tk().Signed)
+			lctx, cancel := context.WithTimeout(ctx, wire.RegistryTimeout)
+			list, err := supernode.ListSupernodes(lctx, d.h.Libp2p(), d.cfg.Server.ID, d.h.Ticket().Signed)
 			cancel()
 			if err == nil && len(list) > 0 {
-				s.setSupernodes(list)
+				d.SetSupernodes(list)
 			}
 		}
-		s.rehome()
+		d.Rehome()
 		select {
-		case <-s.ctx.Done():
+		case <-ctx.Done():
 			return
 		case <-tick.C:
-		case <-s.homing.kick:
+		case <-d.homes.kick:
 		}
 	}
 }
 
-// rehome connects to the homes we should have; when the set changed, it
+// Rehome connects to the homes we should have; when the set changed, it
 // republishes our record there and looks in the new homes' mailboxes.
-func (s *session) rehome() {
-	want := s.homesOf(s.me())
+func (d *Discovery) Rehome() {
+	want := d.HomesOf(d.h.Me())
+	h, ctx := d.h.Libp2p(), d.ctx()
 	var ids []peer.ID
 	for _, ai := range want {
-		if s.host.Network().Connectedness(ai.ID) == network.Connected {
+		if h.Network().Connectedness(ai.ID) == network.Connected {
 			ids = append(ids, ai.ID)
 			continue
 		}
-		ctx, cancel := context.WithTimeout(s.ctx, homeDial)
-		err := s.host.Connect(ctx, ai)
+		dctx, cancel := context.WithTimeout(ctx, homeDial)
+		err := h.Connect(dctx, ai)
 		cancel()
 		if err != nil {
-			if s.ctx.Err() == nil {
-				s.n.log.Debug("home unreachable", "supernode", ai.ID, "err", err)
-				s.markDead(ai.ID)
+			if ctx.Err() == nil {
+				d.h.Log().Debug("home unreachable", "supernode", ai.ID, "err", err)
+				d.MarkDead(ai.ID)
 			}
 			continue
 		}
 		ids = append(ids, ai.ID)
 	}
 	slices.Sort(ids)
-	h := s.homing
-	h.mu.Lock()
-	changed := !slices.Equal(ids, h.homes)
-	h.homes = ids
-	h.mu.Unlock()
+	hm := &d.homes
+	hm.mu.Lock()
+	changed := !slices.Equal(ids, hm.homes)
+	hm.homes = ids
+	hm.mu.Unlock()
 	if changed && len(ids) > 0 {
-		s.n.log.Debug("homes", "supernodes", ids)
-		select {
-		case s.republish <- struct{}{}:
-		default:
-		}
-		s.pokeMail()
+		d.h.Log().Debug("homes", "supernodes", ids)
+		d.Republish()
+		d.h.HomesChanged()
 	}
 }
 
-// Homes returns the peer IDs of the supernodes this node is homed at now,
-// for diagnostics and tests; nil when signed out.
-func (n *Node) Homes() []string {
-	s, err := n.current()
-	if err != nil {
-		return nil
-	}
-	h := s.homing
+// Homes returns the peer IDs of the supernodes we are homed at now.
+func (d *Discovery) Homes() []string {
+	h := &d.homes
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	out := make([]string, 0, len(h.homes))
@@ -186,15 +180,4 @@ func (n *Node) Homes() []string {
 		out = append(out, id.String())
 	}
 	return out
-}
-
-// Pending returns how many items wait in the outbox for username: neither
-// delivered directly nor left in its mailboxes yet. For diagnostics and tests.
-func (n *Node) Pending(username string) (int, error) {
-	s, err := n.current()
-	if err != nil {
-		return 0, err
-	}
-	out, err := s.store.Outbox(username)
-	return len(out), err
 }

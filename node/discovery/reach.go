@@ -1,4 +1,4 @@
-package node
+package discovery
 
 import (
 	"context"
@@ -8,7 +8,6 @@ import (
 	"github.com/libp2p/go-libp2p"
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/host"
-	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/p2p/protocol/circuitv2/client"
 	"github.com/libp2p/go-libp2p/p2p/protocol/holepunch"
@@ -30,9 +29,9 @@ import (
 // renewed.
 const reservationRenew = 10 * time.Minute
 
-// reach is what the host needs before the session exists (which peers we
+// Reach is what the host needs before the session exists (which peers we
 // reached by hole punching), plus our relay reservations at our homes.
-type reach struct {
+type Reach struct {
 	mu           sync.Mutex
 	punched      map[peer.ID]time.Time // last successful hole punch per peer
 	reservations map[peer.ID]reservation
@@ -43,12 +42,13 @@ type reservation struct {
 	addrs  []ma.Multiaddr // our circuit addresses through this relay
 }
 
-func newReach() *reach {
-	return &reach{punched: map[peer.ID]time.Time{}, reservations: map[peer.ID]reservation{}}
+// NewReach returns an empty Reach for NewHost.
+func NewReach() *Reach {
+	return &Reach{punched: map[peer.ID]time.Time{}, reservations: map[peer.ID]reservation{}}
 }
 
 // Trace records successful hole punches (holepunch.EventTracer).
-func (r *reach) Trace(evt *holepunch.Event) {
+func (r *Reach) Trace(evt *holepunch.Event) {
 	if evt.Type != holepunch.EndHolePunchEvtT {
 		return
 	}
@@ -59,18 +59,18 @@ func (r *reach) Trace(evt *holepunch.Event) {
 	}
 }
 
-func (r *reach) punchedSince(p peer.ID, t time.Time) bool {
+func (r *Reach) punchedSince(p peer.ID, t time.Time) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	at, ok := r.punched[p]
 	return ok && !at.Before(t)
 }
 
-// newHost builds a node's host: TCP and QUIC, hole punching, and autorelay
+// NewHost builds a node's host: TCP and QUIC, hole punching, and autorelay
 // at our homes. relayOnly makes a host that accepts no direct connections
 // (it listens nowhere and believes itself behind a NAT) — what a node
 // behind a strict NAT is, and how tests make one.
-func newHost(key crypto.PrivKey, listen []string, r *reach, relayOnly bool) (host.Host, error) {
+func NewHost(key crypto.PrivKey, listen []string, r *Reach, relayOnly bool) (host.Host, error) {
 	opts := []libp2p.Option{
 		libp2p.Identity(key),
 		libp2p.Transport(tcp.NewTCPTransport),
@@ -96,8 +96,8 @@ func newHost(key crypto.PrivKey, listen []string, r *reach, relayOnly bool) (hos
 // here rather than by libp2p's autorelay so that a node keeps them exactly
 // at its homes, and so that circuit addresses are built from the homes'
 // addresses as we know them (autorelay keeps only public ones).
-func (s *session) reserve(homes []peer.AddrInfo) (changed bool) {
-	r := s.reach
+func (d *Discovery) reserve(homes []peer.AddrInfo) (changed bool) {
+	r, h := d.reach, d.h.Libp2p()
 	now := time.Now()
 	keep := map[peer.ID]bool{}
 	for _, home := range homes {
@@ -108,16 +108,16 @@ func (s *session) reserve(homes []peer.AddrInfo) (changed bool) {
 		if ok && now.Before(cur.expiry.Add(-reservationRenew)) {
 			continue
 		}
-		ctx, cancel := context.WithTimeout(s.ctx, homeDial)
-		rsvp, err := client.Reserve(ctx, s.host, home)
+		ctx, cancel := context.WithTimeout(d.ctx(), homeDial)
+		rsvp, err := client.Reserve(ctx, h, home)
 		cancel()
 		if err != nil {
-			s.n.log.Debug("relay reservation", "supernode", home.ID, "err", err)
+			d.h.Log().Debug("relay reservation", "supernode", home.ID, "err", err)
 			continue
 		}
 		var addrs []ma.Multiaddr
 		circuit := ma.StringCast("/p2p/" + home.ID.String() + "/p2p-circuit")
-		for _, a := range s.host.Peerstore().Addrs(home.ID) {
+		for _, a := range h.Peerstore().Addrs(home.ID) {
 			if !isCircuit(a) {
 				addrs = append(addrs, a.Encapsulate(circuit))
 			}
@@ -140,7 +140,7 @@ func (s *session) reserve(homes []peer.AddrInfo) (changed bool) {
 
 // circuitAddrs are the addresses at which contacts reach us through our
 // homes' relays.
-func (r *reach) circuitAddrs() []ma.Multiaddr {
+func (r *Reach) circuitAddrs() []ma.Multiaddr {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	var out []ma.Multiaddr
@@ -150,30 +150,30 @@ func (r *reach) circuitAddrs() []ma.Multiaddr {
 	return out
 }
 
-// via says how we reach a contact now.
-func (s *session) via(c store.Contact) api.Via {
+// Via says how we reach a contact now.
+func (d *Discovery) Via(c store.Contact) api.Via {
 	if c.PeerID != "" {
 		if id, err := peer.Decode(c.PeerID); err == nil {
-			if v, ok := s.connVia(id); ok {
+			if v, ok := d.connVia(id); ok {
 				return v
 			}
 		}
 	}
-	if s.hasMailboxes() {
+	if d.HasMailboxes() {
 		return api.ViaMailbox
 	}
 	return api.ViaOffline
 }
 
 // connVia classifies our best open connection to p.
-func (s *session) connVia(p peer.ID) (api.Via, bool) {
+func (d *Discovery) connVia(p peer.ID) (api.Via, bool) {
 	best, ok := api.Via(""), false
-	for _, conn := range s.host.Network().ConnsToPeer(p) {
+	for _, conn := range d.h.Libp2p().Network().ConnsToPeer(p) {
 		v := api.ViaDirect
 		switch {
 		case conn.Stat().Limited || isCircuit(conn.RemoteMultiaddr()):
 			v = api.ViaRelayed
-		case s.reach.punchedSince(p, conn.Stat().Opened.Add(-time.Second)):
+		case d.reach.punchedSince(p, conn.Stat().Opened.Add(-time.Second)):
 			v = api.ViaHolePunched
 		}
 		if !ok || rank(v) < rank(best) {
@@ -199,26 +199,6 @@ func isCircuit(a ma.Multiaddr) bool {
 	return err == nil
 }
 
-// connected re-reports a contact whose way of being reached changed.
-func (s *session) connected(_ network.Network, conn network.Conn) {
-	if s.ctx.Err() != nil {
-		return
-	}
-	if u := s.contactOf(conn.RemotePeer()); u != "" {
-		s.emitContact(u)
-	}
-}
-
-// contactOf returns the contact whose device is p, if any.
-func (s *session) contactOf(p peer.ID) string {
-	cs, err := s.store.Contacts()
-	if err != nil {
-		return ""
-	}
-	for _, c := range cs {
-		if c.PeerID == p.String() {
-			return c.Username
-		}
-	}
-	return ""
-}
+// CircuitAddrs are the addresses at which contacts reach us through our
+// homes' relays (none until a home granted a reservation).
+func (d *Discovery) CircuitAddrs() []ma.Multiaddr { return d.reach.circuitAddrs() }
