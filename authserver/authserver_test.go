@@ -22,6 +22,7 @@ import (
 	"eserver/node/pake"
 	"eserver/node/ticket"
 	"eserver/node/wire"
+	"eserver/pipeline"
 )
 
 type clock struct {
@@ -54,7 +55,7 @@ func start(t *testing.T, db string, clk *clock) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h, err := NewHost(key, []string{"/ip4/127.0.0.1/tcp/0"})
+	h, err := pipeline.NewHost(key, []string{"/ip4/127.0.0.1/tcp/0"})
 	if err != nil {
 		t.Fatal(err)
 	}

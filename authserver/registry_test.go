@@ -23,6 +23,7 @@ import (
 	"eserver/node/pake"
 	"eserver/node/ticket"
 	"eserver/node/wire"
+	"eserver/pipeline"
 )
 
 // regFixture is a server on 127.0.0.1 whose key the test holds, so it can
@@ -39,7 +40,7 @@ func startRegistry(t *testing.T, clk *clock, self bool) *regFixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h, err := NewHost(key, []string{"/ip4/127.0.0.1/tcp/0"})
+	h, err := pipeline.NewHost(key, []string{"/ip4/127.0.0.1/tcp/0"})
 	if err != nil {
 		t.Fatal(err)
 	}
