@@ -17,6 +17,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
+	ma "github.com/multiformats/go-multiaddr"
 	"google.golang.org/protobuf/proto"
 
 	"eserver/node/pake"
@@ -408,7 +409,7 @@ func FuzzDecodeRequest(f *testing.F) {
 		err := s.serve(context.Background(), struct {
 			io.Reader
 			io.Writer
-		}{bytes.NewReader(b), &out}, peer.ID("fuzz"), "192.0.2.1")
+		}{bytes.NewReader(b), &out}, peer.ID("fuzz"), ma.StringCast("/ip4/192.0.2.1/tcp/1864"))
 		if err != nil && out.Len() == 0 && !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) {
 			t.Fatalf("failed without an answer: %v", err)
 		}

@@ -770,7 +770,7 @@ func goroutinesIn(fn string) int {
 	}
 }
 
-func (m *Mailbox) inFlight() int { return m.svc.inFlight() }
+func (m *Mailbox) inFlight() int { return m.listen.InFlight() }
 
 func TestMailCloseWaitsForHandlers(t *testing.T) {
 	e := newMailEnv(t, MailboxConfig{})

@@ -454,7 +454,7 @@ func handlerGoroutines() int {
 	}
 }
 
-func (r *Rendezvous) inFlight() int { return r.svc.inFlight() }
+func (r *Rendezvous) inFlight() int { return r.listen.InFlight() }
 
 func TestCloseWaitsForHandlers(t *testing.T) {
 	e := newEnv(t, RendezvousConfig{})
