@@ -47,9 +47,8 @@ const (
 
 // Errors callers branch on (with ErrUnauthorized and ErrBadRequest).
 var (
-	ErrRateLimited = errors.New("mailbox: rate limited")
-	ErrQuota       = errors.New("mailbox: over quota")
-	ErrBadPadding  = errors.New("mailbox: bad padding")
+	ErrQuota      = errors.New("supernode: mailbox over quota")
+	ErrBadPadding = errors.New("mailbox: bad padding")
 )
 
 // MailboxID is the mailbox of username on the network of the auth server
@@ -404,22 +403,4 @@ func (m *Mailbox) ack(owner *ticket.Ticket, seqs []uint64) (*wire.MailboxRespons
 
 func mailFailed(code string) *wire.MailboxResponse {
 	return &wire.MailboxResponse{Error: code}
-}
-
-// mailCodeErr maps an error code from a mailbox response to a sentinel.
-func mailCodeErr(code string) error {
-	switch code {
-	case "":
-		return nil
-	case CodeUnauthorized:
-		return ErrUnauthorized
-	case CodeBadRequest:
-		return ErrBadRequest
-	case CodeRateLimited:
-		return ErrRateLimited
-	case CodeQuota:
-		return ErrQuota
-	default:
-		return fmt.Errorf("mailbox: unknown error code %q", code)
-	}
 }

@@ -349,7 +349,7 @@ func (r *Revocations) catchUp(ctx context.Context) error {
 // it, and it can be passed on as is. auth's addresses must be known to h's
 // peerstore (or a connection open).
 func FetchRevocations(ctx context.Context, h host.Host, auth peer.ID, t *wire.SignedTicket, since uint64) (*wire.SignedRevocations, error) {
-	resp, err := registryRoundTrip(ctx, h, auth, &wire.RegistryRequest{
+	resp, err := call[*wire.RegistryResponse](ctx, h, auth, registrySpec, &wire.RegistryRequest{
 		Kind: &wire.RegistryRequest_Revocations{Revocations: &wire.FetchRevocations{Ticket: t, Since: since}},
 	})
 	if err != nil {
