@@ -165,30 +165,18 @@ func (hb *Heartbeater) Serve(ctx context.Context) error {
 	}
 	tick := time.NewTicker(interval)
 	defer tick.Stop()
-	failing := false
+	pl := pollLog{log: log, what: "heartbeat"}
 	for {
 		// One heartbeat may take no longer than the interval, so a slow
 		// server never delays the next beat past the TTL.
 		bctx, cancel := context.WithTimeout(ctx, interval)
 		t, err := Heartbeat(bctx, hb.Host, hb.Auth, hb.Ticket())
 		cancel()
-		switch {
-		case ctx.Err() != nil:
+		if ctx.Err() != nil {
 			return nil
-		case err != nil:
-			// Log the first failure loudly and the rest quietly: a server
-			// that is down for an hour should not fill the log.
-			if !failing {
-				log.Warn("heartbeat failed", "auth", hb.Auth, "err", err)
-			} else {
-				log.Debug("heartbeat failed", "auth", hb.Auth, "err", err)
-			}
-			failing = true
-		default:
-			if failing {
-				log.Info("heartbeat succeeded again", "auth", hb.Auth)
-			}
-			failing = false
+		}
+		pl.report(err, "auth", hb.Auth)
+		if err == nil {
 			hb.mu.Lock()
 			first := hb.latest == nil
 			hb.latest = t

@@ -242,27 +242,13 @@ func (r *Revocations) Serve(ctx context.Context) error {
 	}
 	tick := time.NewTicker(interval)
 	defer tick.Stop()
-	failing := false
+	pl := pollLog{log: log, what: "fetching revocations"}
 	for {
 		err := r.poll(ctx, interval)
-		switch {
-		case ctx.Err() != nil:
+		if ctx.Err() != nil {
 			return nil
-		case err != nil:
-			// The first failure loudly, the rest quietly: a server down for
-			// an hour should not fill the log.
-			if !failing {
-				log.Warn("fetching revocations failed", "auth", r.Auth, "err", err)
-			} else {
-				log.Debug("fetching revocations failed", "auth", r.Auth, "err", err)
-			}
-			failing = true
-		default:
-			if failing {
-				log.Info("fetching revocations succeeded again", "auth", r.Auth)
-			}
-			failing = false
 		}
+		pl.report(err, "auth", r.Auth)
 		select {
 		case <-ctx.Done():
 			return nil

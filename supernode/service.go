@@ -46,6 +46,28 @@ func refuseWith[Q, R proto.Message](failed func(code string) R) func(Q, pipeline
 	return func(_ Q, r pipeline.Refusal) R { return failed(r.Code) }
 }
 
+// pollLog reports the outcome of each round of a poll loop: the first
+// failure loudly and the rest quietly (a server down for an hour should not
+// fill the log), and the recovery once.
+type pollLog struct {
+	log     *slog.Logger
+	what    string // e.g. "heartbeat", "fetching revocations"
+	failing bool
+}
+
+// report logs err (nil: the round succeeded) with args.
+func (p *pollLog) report(err error, args ...any) {
+	switch {
+	case err == nil && p.failing:
+		p.log.Info(p.what+" succeeded again", args...)
+	case err != nil && !p.failing:
+		p.log.Warn(p.what+" failed", append(args, "err", err)...)
+	case err != nil:
+		p.log.Debug(p.what+" failed", append(args, "err", err)...)
+	}
+	p.failing = err != nil
+}
+
 // runSweeper runs sweep at once and then every interval until ctx ends,
 // logging what it did as what (e.g. "expired mail"). It closes done when it
 // returns.
