@@ -3,9 +3,13 @@
 // signed with the server's libp2p host key, so anyone who knows the server's
 // peer ID verifies a ticket offline.
 //
-// A request passes the seed's layers in order: listen (the libp2p stream
-// handler), security (deadline, frame limits, rate limits), authentication
-// (OPAQUE), process (the account store) and output (the ticket).
+// A request passes the seed's layers in the order every service of EServer
+// uses (package pipeline): listen (the libp2p stream handler, its deadline
+// and frame limit), authentication (the ticket of renewals and device
+// requests, checked by the pipeline; registration and login are declared
+// unauthenticated, as they have no ticket yet, and authenticate by OPAQUE
+// inside process, after its rate limits), process (the account store) and
+// output (the answer, or a refusal with an error code).
 package authserver
 
 import (
@@ -21,13 +25,13 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/host"
-	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	ma "github.com/multiformats/go-multiaddr"
 
 	"eserver/node/pake"
 	"eserver/node/ticket"
 	"eserver/node/wire"
+	"eserver/pipeline"
 )
 
 // Stable error codes sent in wire.AuthError.
@@ -114,13 +118,12 @@ type Server struct {
 	revokedPeers revokedSet // the revocation log in memory (devices.go)
 	lastPrune    time.Time
 
-	ctx    context.Context // canceled by Close; resets streams in flight
-	cancel context.CancelFunc
-
-	mu     sync.Mutex
-	closed bool
-	hosts  []host.Host
-	wg     sync.WaitGroup
+	// listen is the listen stage and lifecycle of both protocols; authRPC
+	// and registryRPC are their stages, tickets their Authenticate stage.
+	listen      *pipeline.Listener
+	tickets     *pipeline.Authenticator
+	authRPC     *pipeline.Service[*wire.AuthRequest, *wire.AuthResponse]
+	registryRPC *pipeline.Service[*wire.RegistryRequest, *wire.RegistryResponse]
 }
 
 // New opens the database (creating it and the server's OPAQUE keys the
@@ -175,7 +178,32 @@ func New(cfg Config) (*Server, error) {
 	if s.now == nil {
 		s.now = time.Now
 	}
-	s.ctx, s.cancel = context.WithCancel(context.Background())
+	s.listen = pipeline.NewListener(s.log)
+	s.tickets = &pipeline.Authenticator{Server: id, Now: s.now, Revoked: pipeline.RevokedPeers(s.revoked)}
+	s.authRPC = &pipeline.Service[*wire.AuthRequest, *wire.AuthResponse]{
+		Protocol:        wire.ProtoAuth,
+		MaxRequest:      wire.MaxAuthFrame,
+		Timeout:         wire.AuthTimeout,
+		Auth:            s.tickets,
+		Credentials:     authCredentials,
+		Process:         s.process,
+		Refuse:          s.refuseAuth,
+		AnswerMalformed: true,
+		Log:             s.log,
+	}
+	s.registryRPC = &pipeline.Service[*wire.RegistryRequest, *wire.RegistryResponse]{
+		Protocol:    wire.ProtoRegistry,
+		MaxRequest:  wire.MaxRegistryFrame,
+		Timeout:     wire.RegistryTimeout,
+		Auth:        s.tickets,
+		Credentials: registryCredentials,
+		Process:     s.processRegistry,
+		Refuse: func(_ *wire.RegistryRequest, r pipeline.Refusal) *wire.RegistryResponse {
+			return &wire.RegistryResponse{Error: r.Code}
+		},
+		AnswerMalformed: true,
+		Log:             s.log,
+	}
 	return s, nil
 }
 
@@ -197,71 +225,20 @@ func (s *Server) Attach(h host.Host) {
 		s.log.Error("auth server attached to a host with another key; its tickets will not verify against the host's peer ID",
 			"host", h.ID(), "key", s.id)
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed {
-		return
-	}
-	s.hosts = append(s.hosts, h)
-	h.SetStreamHandler(wire.ProtoAuth, s.handle)
-	h.SetStreamHandler(wire.ProtoRegistry, s.handleRegistry)
+	s.authRPC.Attach(s.listen, h)
+	s.registryRPC.Attach(s.listen, h)
 }
 
 // Close stops serving, resets streams in flight, waits for their handlers
 // and closes the database. It does not close the hosts.
 func (s *Server) Close() error {
-	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
+	if !s.listen.Close() {
 		return nil
 	}
-	s.closed = true
-	for _, h := range s.hosts {
-		h.RemoveStreamHandler(wire.ProtoAuth)
-		h.RemoveStreamHandler(wire.ProtoRegistry)
-	}
-	s.mu.Unlock()
-	s.cancel()
-	s.wg.Wait()
 	if err := s.db.Close(); err != nil {
 		return fmt.Errorf("authserver: closing database: %w", err)
 	}
 	return nil
-}
-
-// enter registers a handler in flight; false once closed.
-func (s *Server) enter() bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed {
-		return false
-	}
-	s.wg.Add(1)
-	return true
-}
-
-// handle is the listen layer: one stream, one register or login exchange.
-func (s *Server) handle(st network.Stream) {
-	if !s.enter() {
-		st.Reset()
-		return
-	}
-	defer s.wg.Done()
-	if err := st.SetDeadline(time.Now().Add(wire.AuthTimeout)); err != nil {
-		st.Reset()
-		return
-	}
-	stop := context.AfterFunc(s.ctx, func() { st.Reset() })
-	defer stop()
-
-	conn := st.Conn()
-	err := s.serve(s.ctx, st, conn.RemotePeer(), remoteIP(conn.RemoteMultiaddr()))
-	if err != nil {
-		s.log.Debug("auth stream failed", "peer", conn.RemotePeer(), "err", err)
-		st.Reset()
-		return
-	}
-	st.Close()
 }
 
 // remoteIP is the IP address of a connection's remote end, the key of the
@@ -279,30 +256,66 @@ func remoteIP(a ma.Multiaddr) string {
 	return "unknown"
 }
 
-// serve runs one exchange on rw for the authenticated peer remote at address
-// ip. It returns an error only when the stream itself failed and must be
-// reset; refusals are answered with an AuthError and return nil.
-func (s *Server) serve(ctx context.Context, rw io.ReadWriter, remote peer.ID, ip string) error {
-	req, err := decodeRequest(rw)
-	if err != nil {
-		s.log.Info("bad auth request", "peer", remote, "ip", ip, "err", err)
-		return s.refuse(rw, CodeBadRequest, "malformed request")
-	}
-	switch k := req.Kind.(type) {
+// serve runs one auth exchange on rw for the authenticated peer remote at
+// addr through the pipeline. It returns an error only when the stream itself
+// failed and must be reset; refusals are answered with an AuthError.
+func (s *Server) serve(ctx context.Context, rw io.ReadWriter, remote peer.ID, addr ma.Multiaddr) error {
+	return s.authRPC.Serve(ctx, rw, remote, addr)
+}
+
+// process is the process stage of the auth protocol.
+func (s *Server) process(ctx context.Context, r *pipeline.Request[*wire.AuthRequest]) (*wire.AuthResponse, error) {
+	rw, remote, ip := r.Stream, r.Remote, remoteIP(r.Addr)
+	switch k := r.Msg.Kind.(type) {
 	case *wire.AuthRequest_RegisterStart:
 		return s.register(ctx, rw, k.RegisterStart, remote, ip)
 	case *wire.AuthRequest_LoginStart:
 		return s.login(ctx, rw, k.LoginStart, remote, ip)
 	case *wire.AuthRequest_Renew:
-		return s.renew(ctx, rw, k.Renew, remote, ip)
+		return s.renew(ctx, r.Ticket, remote, ip)
 	case *wire.AuthRequest_ListDevices:
-		return s.listDevices(ctx, rw, k.ListDevices, remote)
+		return s.listDevices(ctx, r.Ticket, remote)
 	case *wire.AuthRequest_RevokeDevice:
-		return s.revokeDevice(ctx, rw, k.RevokeDevice, remote, ip)
+		return s.revokeDevice(ctx, r.Ticket, k.RevokeDevice, remote, ip)
 	case *wire.AuthRequest_ChangePassword:
 		return s.changePassword(ctx, rw, k.ChangePassword, remote, ip)
+	default: // authCredentials refused it already
+		return refusal(CodeBadRequest, "unknown request"), nil
+	}
+}
+
+// authCredentials checks a decoded auth request's fields and says what it
+// presents: registration, login and password change have no ticket (OPAQUE
+// authenticates them in process); renewal presents the ticket it renews;
+// device requests present a node ticket.
+func authCredentials(req *wire.AuthRequest) (pipeline.Credential, error) {
+	if err := checkRequest(req); err != nil {
+		return pipeline.Credential{}, err
+	}
+	switch k := req.Kind.(type) {
+	case *wire.AuthRequest_Renew:
+		return pipeline.Ticket(k.Renew.GetTicket()), nil
+	case *wire.AuthRequest_ListDevices:
+		return pipeline.TicketOfRole(k.ListDevices.GetTicket(), ticket.RoleNode), nil
+	case *wire.AuthRequest_RevokeDevice:
+		return pipeline.TicketOfRole(k.RevokeDevice.GetTicket(), ticket.RoleNode), nil
 	default:
-		return s.refuse(rw, CodeBadRequest, "unknown request")
+		return pipeline.Unauthenticated("no ticket before login: OPAQUE authenticates it"), nil
+	}
+}
+
+// refuseAuth answers a request the pipeline refused.
+func (s *Server) refuseAuth(req *wire.AuthRequest, r pipeline.Refusal) *wire.AuthResponse {
+	s.log.Info("auth request refused", "code", r.Code, "err", r.Err)
+	switch {
+	case r.Code != pipeline.CodeUnauthorized:
+		return refusal(CodeBadRequest, "malformed request")
+	case errors.Is(r.Err, pipeline.ErrRevoked):
+		return refusal(CodeDeviceRevoked, "this device was revoked")
+	case req.GetRenew() != nil:
+		return refusal(CodeLoginFailed, "ticket not valid for renewal")
+	default:
+		return refusal(CodeUnauthorized, "ticket not valid")
 	}
 }
 
@@ -312,127 +325,130 @@ func decodeRequest(r io.Reader) (*wire.AuthRequest, error) {
 	if err := wire.ReadMsg(r, wire.MaxAuthFrame, &req); err != nil {
 		return nil, err
 	}
+	if err := checkRequest(&req); err != nil {
+		return nil, err
+	}
+	return &req, nil
+}
+
+// checkRequest checks the fields of a decoded auth request.
+func checkRequest(req *wire.AuthRequest) error {
 	switch k := req.Kind.(type) {
 	case *wire.AuthRequest_RegisterStart:
 		if k.RegisterStart == nil {
-			return nil, errors.New("empty register_start")
+			return errors.New("empty register_start")
 		}
 		if err := ValidUsername(k.RegisterStart.Username); err != nil {
-			return nil, err
+			return err
 		}
 	case *wire.AuthRequest_LoginStart:
 		m := k.LoginStart
 		if m == nil {
-			return nil, errors.New("empty login_start")
+			return errors.New("empty login_start")
 		}
 		if err := ValidUsername(m.Username); err != nil {
-			return nil, err
+			return err
 		}
 		if len(m.Device) > MaxDevice || !utf8.ValidString(m.Device) {
-			return nil, fmt.Errorf("device name: not UTF-8 or longer than %d bytes", MaxDevice)
+			return fmt.Errorf("device name: not UTF-8 or longer than %d bytes", MaxDevice)
 		}
 		if len(m.BoxKey) != 0 && len(m.BoxKey) != BoxKeyLength {
-			return nil, fmt.Errorf("box key: %d bytes, want %d", len(m.BoxKey), BoxKeyLength)
+			return fmt.Errorf("box key: %d bytes, want %d", len(m.BoxKey), BoxKeyLength)
 		}
 	case *wire.AuthRequest_Renew:
 		if k.Renew.GetTicket() == nil {
-			return nil, errors.New("renew without a ticket")
+			return errors.New("renew without a ticket")
 		}
 	case *wire.AuthRequest_ListDevices:
 		if k.ListDevices.GetTicket() == nil {
-			return nil, errors.New("list_devices without a ticket")
+			return errors.New("list_devices without a ticket")
 		}
 	case *wire.AuthRequest_RevokeDevice:
 		if k.RevokeDevice.GetTicket() == nil {
-			return nil, errors.New("revoke_device without a ticket")
+			return errors.New("revoke_device without a ticket")
 		}
 		if _, err := peer.IDFromBytes(k.RevokeDevice.GetPeerId()); err != nil {
-			return nil, fmt.Errorf("revoke_device: peer ID: %w", err)
+			return fmt.Errorf("revoke_device: peer ID: %w", err)
 		}
 	case *wire.AuthRequest_ChangePassword:
 		m := k.ChangePassword
 		if m == nil {
-			return nil, errors.New("empty change_password")
+			return errors.New("empty change_password")
 		}
 		if err := ValidUsername(m.Username); err != nil {
-			return nil, err
+			return err
 		}
 		if len(m.Ke1) == 0 || len(m.RegistrationRequest) == 0 {
-			return nil, errors.New("change_password without KE1 or registration request")
+			return errors.New("change_password without KE1 or registration request")
 		}
 	default:
-		return nil, errors.New("no request kind")
+		return errors.New("no request kind")
 	}
-	return &req, nil
+	return nil
 }
 
 // ValidUsername reports whether name is a valid account name (the rule
 // lives in wire.ValidUsername, shared with the nodes).
 func ValidUsername(name string) error { return wire.ValidUsername(name) }
 
-// refuse answers with an AuthError; it fails only if the stream did.
-func (s *Server) refuse(w io.Writer, code, msg string) error {
-	return wire.WriteMsg(w, &wire.AuthResponse{Kind: &wire.AuthResponse_Error{Error: &wire.AuthError{Code: code, Message: msg}}})
+// refusal is an AuthError answer.
+func refusal(code, msg string) *wire.AuthResponse {
+	return &wire.AuthResponse{Kind: &wire.AuthResponse_Error{Error: &wire.AuthError{Code: code, Message: msg}}}
 }
 
-func (s *Server) register(ctx context.Context, rw io.ReadWriter, m *wire.RegisterStart, remote peer.ID, ip string) error {
+func (s *Server) register(ctx context.Context, rw io.ReadWriter, m *wire.RegisterStart, remote peer.ID, ip string) (*wire.AuthResponse, error) {
 	rec, err := accountRecord(ctx, s.db, m.Username)
 	if err != nil {
 		s.log.Error("register", "err", err)
-		return s.refuse(rw, CodeInternal, "internal error")
+		return refusal(CodeInternal, "internal error"), nil
 	}
 	if rec != nil {
-		return s.refuse(rw, CodeUsernameTaken, "username taken")
+		return refusal(CodeUsernameTaken, "username taken"), nil
 	}
 	resp, err := s.pake.RegistrationResponse(m.Username, m.RegistrationRequest)
 	if err != nil {
-		return s.refuse(rw, CodeBadRequest, "malformed registration request")
+		return refusal(CodeBadRequest, "malformed registration request"), nil
 	}
 	if err := wire.WriteMsg(rw, &wire.AuthResponse{Kind: &wire.AuthResponse_RegistrationResponse{RegistrationResponse: resp}}); err != nil {
-		return err
+		return nil, err
 	}
 	var fin wire.RegisterFinish
 	if err := wire.ReadMsg(rw, wire.MaxAuthFrame, &fin); err != nil {
 		if errors.Is(err, wire.ErrFrameTooLarge) {
-			return s.refuse(rw, CodeBadRequest, "frame too large")
+			return refusal(CodeBadRequest, "frame too large"), nil
 		}
-		return fmt.Errorf("reading register_finish: %w", err)
+		return nil, fmt.Errorf("reading register_finish: %w", err)
 	}
 	if err := s.pake.CheckRecord(fin.RegistrationRecord); err != nil {
-		return s.refuse(rw, CodeBadRequest, "malformed registration record")
+		return refusal(CodeBadRequest, "malformed registration record"), nil
 	}
 	switch err := createAccount(ctx, s.db, m.Username, fin.RegistrationRecord, s.now().Unix()); {
 	case errors.Is(err, errExists):
-		return s.refuse(rw, CodeUsernameTaken, "username taken")
+		return refusal(CodeUsernameTaken, "username taken"), nil
 	case err != nil:
 		s.log.Error("register", "err", err)
-		return s.refuse(rw, CodeInternal, "internal error")
+		return refusal(CodeInternal, "internal error"), nil
 	}
 	s.stats.registrations.Add(1)
 	s.log.Info("account registered", "user", m.Username, "peer", remote, "ip", ip)
-	return wire.WriteMsg(rw, &wire.AuthResponse{Kind: &wire.AuthResponse_RegisterResult{RegisterResult: &wire.RegisterResult{}}})
+	return &wire.AuthResponse{Kind: &wire.AuthResponse_RegisterResult{RegisterResult: &wire.RegisterResult{}}}, nil
 }
 
-// renew issues a fresh ticket to the device holding a valid one, so a
-// long-running client never needs to keep the password in memory. The
-// ticket must be ours, unexpired, and presented by the peer it names; the
-// account must still exist.
-func (s *Server) renew(ctx context.Context, rw io.ReadWriter, m *wire.Renew, remote peer.ID, ip string) error {
+// renew issues a fresh ticket to the device holding a valid one (old,
+// verified by the Authenticate stage: ours, unexpired, presented by the peer
+// it names, not revoked), so a long-running client never needs to keep the
+// password in memory. The account must still exist.
+func (s *Server) renew(ctx context.Context, old *ticket.Ticket, remote peer.ID, ip string) (*wire.AuthResponse, error) {
 	now := s.now()
-	old, err := ticket.VerifyFor(s.id, remote, m.Ticket, now)
-	if err != nil {
-		s.log.Info("renewal refused", "peer", remote, "ip", ip, "err", err)
-		return s.refuse(rw, CodeLoginFailed, "ticket not valid for renewal")
-	}
 	rec, err := accountRecord(ctx, s.db, old.Username)
 	if err != nil {
 		s.log.Error("renew", "err", err)
-		return s.refuse(rw, CodeInternal, "internal error")
+		return refusal(CodeInternal, "internal error"), nil
 	}
 	if rec == nil {
-		return s.refuse(rw, CodeLoginFailed, "ticket not valid for renewal")
+		return refusal(CodeLoginFailed, "ticket not valid for renewal"), nil
 	}
-	return s.issue(ctx, rw, ticket.Ticket{
+	return s.issue(ctx, ticket.Ticket{
 		Username: old.Username,
 		Peer:     remote,
 		Device:   old.Device,
@@ -446,36 +462,35 @@ func (s *Server) renew(ctx context.Context, rw io.ReadWriter, m *wire.Renew, rem
 // issue records t against its device, signs it and sends it as the login
 // result. Recording comes first and refuses a revoked device, so no ticket
 // is ever signed that the revocation log would not cover.
-func (s *Server) issue(ctx context.Context, w io.Writer, t ticket.Ticket, ip string) error {
+func (s *Server) issue(ctx context.Context, t ticket.Ticket, ip string) (*wire.AuthResponse, error) {
 	switch err := recordIssue(ctx, s.db, t); {
 	case errors.Is(err, errRevoked):
 		s.log.Info("ticket refused: device revoked", "user", t.Username, "peer", t.Peer, "ip", ip)
-		return s.refuse(w, CodeDeviceRevoked, "this device was revoked")
+		return refusal(CodeDeviceRevoked, "this device was revoked"), nil
 	case errors.Is(err, errNoAccount):
-		return s.refuse(w, CodeLoginFailed, "wrong username or password")
+		return refusal(CodeLoginFailed, "wrong username or password"), nil
 	case err != nil:
 		s.log.Error("recording device", "err", err)
-		return s.refuse(w, CodeInternal, "internal error")
+		return refusal(CodeInternal, "internal error"), nil
 	}
 	st, err := ticket.Sign(s.key, t)
 	if err != nil {
 		s.log.Error("signing ticket", "err", err)
-		return s.refuse(w, CodeInternal, "internal error")
+		return refusal(CodeInternal, "internal error"), nil
 	}
 	s.stats.tickets.Add(1)
 	s.log.Info("ticket issued", "user", t.Username, "peer", t.Peer, "device", t.Device, "ip", ip)
 	lr := &wire.LoginResult{Ticket: st, Rendezvous: s.rdv}
 	lr.Supernodes = s.loginSupernodes(lr)
-	return wire.WriteMsg(w, &wire.AuthResponse{Kind: &wire.AuthResponse_LoginResult{LoginResult: lr}})
+	return &wire.AuthResponse{Kind: &wire.AuthResponse_LoginResult{LoginResult: lr}}, nil
 }
 
-func (s *Server) login(ctx context.Context, rw io.ReadWriter, m *wire.LoginStart, remote peer.ID, ip string) error {
+func (s *Server) login(ctx context.Context, rw io.ReadWriter, m *wire.LoginStart, remote peer.ID, ip string) (*wire.AuthResponse, error) {
 	now := s.now()
-	ok, err := s.authenticate(ctx, rw, m.Username, m.Ke1, remote, ip, now)
-	if !ok {
-		return err
+	if refused, err := s.authenticate(ctx, rw, m.Username, m.Ke1, remote, ip, now); refused != nil || err != nil {
+		return refused, err
 	}
-	return s.issue(ctx, rw, ticket.Ticket{
+	return s.issue(ctx, ticket.Ticket{
 		Username: m.Username,
 		Peer:     remote, // the authenticated stream peer, never a field of the message
 		Device:   m.Device,
@@ -488,21 +503,21 @@ func (s *Server) login(ctx context.Context, rw io.ReadWriter, m *wire.LoginStart
 
 // authenticate runs the security and authentication layers of an OPAQUE
 // login of acct from remote at ip: the revocation and rate-limit checks,
-// then KE1 → KE2 → KE3. It reports whether KE3 verified; when it did not,
-// the refusal has been answered, and err is set only if the stream failed.
+// then KE1 → KE2 → KE3. It returns nil, nil when KE3 verified; otherwise
+// the refusal to answer, or err when the stream failed.
 // Logins and password changes share it, and so share one rate limit.
-func (s *Server) authenticate(ctx context.Context, rw io.ReadWriter, acct string, ke1 []byte, remote peer.ID, ip string, now time.Time) (ok bool, err error) {
+func (s *Server) authenticate(ctx context.Context, rw io.ReadWriter, acct string, ke1 []byte, remote peer.ID, ip string, now time.Time) (refused *wire.AuthResponse, err error) {
 	// A revoked device is refused whatever name it gives, so the answer
 	// says nothing about the account; the same holds for what follows.
 	switch revoked, err := peerRevoked(ctx, s.db, remote); {
 	case err != nil:
 		s.stats.login(loginError)
 		s.log.Error("login", "err", err)
-		return false, s.refuse(rw, CodeInternal, "internal error")
+		return refusal(CodeInternal, "internal error"), nil
 	case revoked:
 		s.stats.login(loginFailed)
 		s.log.Info("login refused: device revoked", "user", acct, "peer", remote, "ip", ip)
-		return false, s.refuse(rw, CodeDeviceRevoked, "this device was revoked")
+		return refusal(CodeDeviceRevoked, "this device was revoked"), nil
 	}
 	// Every way out but the ones below counts as a failure: a wrong password
 	// usually ends with the client hanging up after KE2.
@@ -514,21 +529,21 @@ func (s *Server) authenticate(ctx context.Context, rw io.ReadWriter, acct string
 	}()
 	// refuseLimited counts the refusal before answering it, so whoever
 	// reads the answer also finds it counted.
-	refuseLimited := func() error {
+	refuseLimited := func() *wire.AuthResponse {
 		s.stats.login(loginRateLimited)
 		counted = true
-		return s.refuse(rw, CodeRateLimited, "too many failed logins, try again later")
+		return refusal(CodeRateLimited, "too many failed logins, try again later")
 	}
 	// Security layer: refuse before any OPAQUE work, the same way for real
 	// and unknown accounts.
 	if !s.accts.attempt(acct, now) {
 		s.log.Info("login refused: account rate limited", "user", acct, "ip", ip)
-		return false, refuseLimited()
+		return refuseLimited(), nil
 	}
 	if !s.addrs.attempt(ip, now) {
 		s.accts.forgetOne(acct)
 		s.log.Info("login refused: address rate limited", "user", acct, "ip", ip)
-		return false, refuseLimited()
+		return refuseLimited(), nil
 	}
 	// From here the attempt counts as a failure until KE3 verifies.
 	forget := func() { s.accts.forgetOne(acct); s.addrs.forgetOne(ip) }
@@ -538,38 +553,38 @@ func (s *Server) authenticate(ctx context.Context, rw io.ReadWriter, acct string
 		forget()
 		result = loginError
 		s.log.Error("login", "err", err)
-		return false, s.refuse(rw, CodeInternal, "internal error")
+		return refusal(CodeInternal, "internal error"), nil
 	}
 	s.stats.ke2.Add(1)
 	ke2, pending, err := s.pake.StartLogin(acct, rec, ke1)
 	if err != nil {
 		forget()
 		if errors.Is(err, pake.ErrMalformed) {
-			return false, s.refuse(rw, CodeBadRequest, "malformed KE1")
+			return refusal(CodeBadRequest, "malformed KE1"), nil
 		}
 		result = loginError
 		s.log.Error("login", "user", acct, "err", err)
-		return false, s.refuse(rw, CodeInternal, "internal error")
+		return refusal(CodeInternal, "internal error"), nil
 	}
 	if err := wire.WriteMsg(rw, &wire.AuthResponse{Kind: &wire.AuthResponse_Ke2{Ke2: ke2}}); err != nil {
-		return false, err
+		return nil, err
 	}
 	var fin wire.LoginFinish
 	if err := wire.ReadMsg(rw, wire.MaxAuthFrame, &fin); err != nil {
 		if errors.Is(err, wire.ErrFrameTooLarge) {
-			return false, s.refuse(rw, CodeBadRequest, "frame too large")
+			return refusal(CodeBadRequest, "frame too large"), nil
 		}
 		// Usually a client whose password was wrong: it knows from KE2.
-		return false, fmt.Errorf("reading login_finish: %w", err)
+		return nil, fmt.Errorf("reading login_finish: %w", err)
 	}
 	if err := pending.Finish(fin.Ke3); err != nil {
 		s.log.Info("login failed", "user", acct, "peer", remote, "ip", ip)
-		return false, s.refuse(rw, CodeLoginFailed, "wrong username or password")
+		return refusal(CodeLoginFailed, "wrong username or password"), nil
 	}
 	// Forget only this attempt: the account's other failures in the window
 	// still count, so an attacker's guesses interleaved with the owner's
 	// logins never add up to more than the limit.
 	forget()
 	result = loginOK
-	return true, nil
+	return nil, nil
 }

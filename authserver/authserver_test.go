@@ -17,11 +17,13 @@ import (
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
+	ma "github.com/multiformats/go-multiaddr"
 	"google.golang.org/protobuf/proto"
 
 	"eserver/node/pake"
 	"eserver/node/ticket"
 	"eserver/node/wire"
+	"eserver/pipeline"
 )
 
 type clock struct {
@@ -54,7 +56,7 @@ func start(t *testing.T, db string, clk *clock) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h, err := NewHost(key, []string{"/ip4/127.0.0.1/tcp/0"})
+	h, err := pipeline.NewHost(key, []string{"/ip4/127.0.0.1/tcp/0"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -407,7 +409,7 @@ func FuzzDecodeRequest(f *testing.F) {
 		err := s.serve(context.Background(), struct {
 			io.Reader
 			io.Writer
-		}{bytes.NewReader(b), &out}, peer.ID("fuzz"), "192.0.2.1")
+		}{bytes.NewReader(b), &out}, peer.ID("fuzz"), ma.StringCast("/ip4/192.0.2.1/tcp/1864"))
 		if err != nil && out.Len() == 0 && !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) {
 			t.Fatalf("failed without an answer: %v", err)
 		}

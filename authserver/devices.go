@@ -13,7 +13,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"io"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -301,40 +300,18 @@ func (s *Server) revoked(p peer.ID) bool {
 	return ok
 }
 
-// verifyDevice is the authentication layer of the device requests: st must
-// be a valid node ticket of ours, held by remote, whose peer is not revoked.
-// It answers the refusal itself and returns nil then.
-func (s *Server) verifyDevice(w io.Writer, st *wire.SignedTicket, remote peer.ID, now time.Time) (*ticket.Ticket, error) {
-	t, err := ticket.VerifyFor(s.id, remote, st, now)
-	if err == nil && t.Role != ticket.RoleNode {
-		err = fmt.Errorf("role %q, want %q", t.Role, ticket.RoleNode)
-	}
-	if err != nil {
-		s.log.Info("device request refused: ticket", "peer", remote, "err", err)
-		return nil, s.refuse(w, CodeUnauthorized, "ticket not valid")
-	}
-	if s.revoked(remote) {
-		s.log.Info("device request refused: revoked", "peer", remote, "user", t.Username)
-		return nil, s.refuse(w, CodeDeviceRevoked, "this device was revoked")
-	}
-	return t, nil
-}
-
 // listDevices answers list_devices.
-func (s *Server) listDevices(ctx context.Context, w io.Writer, m *wire.ListDevices, remote peer.ID) error {
+// t is the asker's node ticket, verified by the Authenticate stage.
+func (s *Server) listDevices(ctx context.Context, t *ticket.Ticket, remote peer.ID) (*wire.AuthResponse, error) {
 	now := s.now()
-	t, err := s.verifyDevice(w, m.GetTicket(), remote, now)
-	if t == nil {
-		return err
-	}
 	if err := learnDevice(ctx, s.db, t, now); err != nil {
 		s.log.Error("list devices", "err", err)
-		return s.refuse(w, CodeInternal, "internal error")
+		return refusal(CodeInternal, "internal error"), nil
 	}
 	rows, total, err := listDevices(ctx, s.db, t.Username, wire.MaxListedDevices)
 	if err != nil {
 		s.log.Error("list devices", "err", err)
-		return s.refuse(w, CodeInternal, "internal error")
+		return refusal(CodeInternal, "internal error"), nil
 	}
 	dl := &wire.DeviceList{Total: uint32(total)}
 	// Room for the outer message and its length prefix: names are at most
@@ -357,32 +334,29 @@ func (s *Server) listDevices(ctx context.Context, w io.Writer, m *wire.ListDevic
 		}
 		dl.Devices = append(dl.Devices, d)
 	}
-	return wire.WriteMsg(w, &wire.AuthResponse{Kind: &wire.AuthResponse_Devices{Devices: dl}})
+	return &wire.AuthResponse{Kind: &wire.AuthResponse_Devices{Devices: dl}}, nil
 }
 
 // revokeDevice answers revoke_device.
-func (s *Server) revokeDevice(ctx context.Context, w io.Writer, m *wire.RevokeDevice, remote peer.ID, ip string) error {
+// t is the asker's node ticket, verified by the Authenticate stage.
+func (s *Server) revokeDevice(ctx context.Context, t *ticket.Ticket, m *wire.RevokeDevice, remote peer.ID, ip string) (*wire.AuthResponse, error) {
 	now := s.now()
-	t, err := s.verifyDevice(w, m.GetTicket(), remote, now)
-	if t == nil {
-		return err
-	}
 	target, err := peer.IDFromBytes(m.GetPeerId())
 	if err != nil {
-		return s.refuse(w, CodeBadRequest, "malformed peer ID")
+		return refusal(CodeBadRequest, "malformed peer ID"), nil
 	}
 	// The asker may predate device records; make sure it can revoke itself.
 	if err := learnDevice(ctx, s.db, t, now); err != nil {
 		s.log.Error("revoke device", "err", err)
-		return s.refuse(w, CodeInternal, "internal error")
+		return refusal(CodeInternal, "internal error"), nil
 	}
 	r, already, err := revokeDevice(ctx, s.db, t.Username, target, now)
 	switch {
 	case errors.Is(err, errUnknownDevice):
-		return s.refuse(w, CodeUnknownDevice, "no such device on this account")
+		return refusal(CodeUnknownDevice, "no such device on this account"), nil
 	case err != nil:
 		s.log.Error("revoke device", "err", err)
-		return s.refuse(w, CodeInternal, "internal error")
+		return refusal(CodeInternal, "internal error"), nil
 	}
 	if !already {
 		s.revMu.Lock()
@@ -398,7 +372,7 @@ func (s *Server) revokeDevice(ctx context.Context, w io.Writer, m *wire.RevokeDe
 			s.onRevoke(target)
 		}
 	}
-	return wire.WriteMsg(w, &wire.AuthResponse{Kind: &wire.AuthResponse_RevokeResult{RevokeResult: &wire.RevokeResult{}}})
+	return &wire.AuthResponse{Kind: &wire.AuthResponse_RevokeResult{RevokeResult: &wire.RevokeResult{}}}, nil
 }
 
 // SignedRevocations returns the page of the revocation log after serial

@@ -15,6 +15,7 @@ import (
 
 	"eserver/node/pake"
 	"eserver/node/wire"
+	"eserver/pipeline"
 )
 
 // startLimited runs a server with the given rate limits on 127.0.0.1.
@@ -25,7 +26,7 @@ func startLimited(t *testing.T, clk *clock, maxFailures, maxAddrFailures int) *f
 	if err != nil {
 		t.Fatal(err)
 	}
-	h, err := NewHost(key, []string{"/ip4/127.0.0.1/tcp/0"})
+	h, err := pipeline.NewHost(key, []string{"/ip4/127.0.0.1/tcp/0"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -17,39 +17,38 @@ import (
 // once its KE3 verified, a registration of the new one on the same stream,
 // whose record replaces the account's. A stolen ticket alone changes
 // nothing; a wrong old password counts as a failed login.
-func (s *Server) changePassword(ctx context.Context, rw io.ReadWriter, m *wire.ChangePassword, remote peer.ID, ip string) error {
+func (s *Server) changePassword(ctx context.Context, rw io.ReadWriter, m *wire.ChangePassword, remote peer.ID, ip string) (*wire.AuthResponse, error) {
 	now := s.now()
 	acct := m.Username
-	ok, err := s.authenticate(ctx, rw, acct, m.Ke1, remote, ip, now)
-	if !ok {
-		return err
+	if refused, err := s.authenticate(ctx, rw, acct, m.Ke1, remote, ip, now); refused != nil || err != nil {
+		return refused, err
 	}
 	// The registration request is evaluated only now: before KE3, the
 	// server must do no work for a caller who may not know the password.
 	resp, err := s.pake.RegistrationResponse(acct, m.RegistrationRequest)
 	if err != nil {
-		return s.refuse(rw, CodeBadRequest, "malformed registration request")
+		return refusal(CodeBadRequest, "malformed registration request"), nil
 	}
 	if err := wire.WriteMsg(rw, &wire.AuthResponse{Kind: &wire.AuthResponse_RegistrationResponse{RegistrationResponse: resp}}); err != nil {
-		return err
+		return nil, err
 	}
 	var fin wire.RegisterFinish
 	if err := wire.ReadMsg(rw, wire.MaxAuthFrame, &fin); err != nil {
 		if errors.Is(err, wire.ErrFrameTooLarge) {
-			return s.refuse(rw, CodeBadRequest, "frame too large")
+			return refusal(CodeBadRequest, "frame too large"), nil
 		}
-		return fmt.Errorf("reading register_finish: %w", err)
+		return nil, fmt.Errorf("reading register_finish: %w", err)
 	}
 	if err := s.pake.CheckRecord(fin.RegistrationRecord); err != nil {
-		return s.refuse(rw, CodeBadRequest, "malformed registration record")
+		return refusal(CodeBadRequest, "malformed registration record"), nil
 	}
 	if err := updateRecord(ctx, s.db, acct, fin.RegistrationRecord); err != nil {
 		s.log.Error("change password", "user", acct, "err", err)
-		return s.refuse(rw, CodeInternal, "internal error")
+		return refusal(CodeInternal, "internal error"), nil
 	}
 	s.stats.passwordChanges.Add(1)
 	s.log.Info("password changed", "user", acct, "peer", remote, "ip", ip)
-	return wire.WriteMsg(rw, &wire.AuthResponse{Kind: &wire.AuthResponse_PasswordChanged{PasswordChanged: &wire.PasswordChanged{}}})
+	return &wire.AuthResponse{Kind: &wire.AuthResponse_PasswordChanged{PasswordChanged: &wire.PasswordChanged{}}}, nil
 }
 
 // updateRecord replaces username's OPAQUE record.

@@ -10,20 +10,17 @@ package authserver
 import (
 	"context"
 	"errors"
-	"fmt"
-	"io"
-	"os"
 	"sort"
 	"sync"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/host"
-	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"google.golang.org/protobuf/proto"
 
 	"eserver/node/ticket"
 	"eserver/node/wire"
+	"eserver/pipeline"
 )
 
 // Stable error codes carried in wire.RegistryResponse.error (besides
@@ -82,111 +79,42 @@ func (r *registry) sweep(now time.Time) {
 	}
 }
 
-// handleRegistry is the listen layer of the registry protocol: one request,
-// one answer per stream.
-func (s *Server) handleRegistry(st network.Stream) {
-	if !s.enter() {
-		st.Reset()
-		return
-	}
-	defer s.wg.Done()
-	if err := st.SetDeadline(time.Now().Add(wire.RegistryTimeout)); err != nil {
-		st.Reset()
-		return
-	}
-	stop := context.AfterFunc(s.ctx, func() { st.Reset() })
-	defer stop()
-
-	remote := st.Conn().RemotePeer()
-	if err := s.serveRegistry(st, remote); err != nil {
-		s.log.Debug("registry stream failed", "peer", remote, "err", err)
-		st.Reset()
-		return
-	}
-	st.Close()
-}
-
-// serveRegistry reads one request from rw, sent by the authenticated peer
-// remote, and writes the answer. It returns an error only when the stream
-// failed (the request could not be read, the answer not written); refusals
-// are answered with an error code.
-func (s *Server) serveRegistry(rw io.ReadWriter, remote peer.ID) error {
-	var req wire.RegistryRequest
-	if err := wire.ReadMsg(rw, wire.MaxRegistryFrame, &req); err != nil {
-		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, os.ErrDeadlineExceeded) {
-			return fmt.Errorf("reading registry request: %w", err)
-		}
-		// Too large or not a message: say so, as the auth protocol does.
-		if werr := wire.WriteMsg(rw, &wire.RegistryResponse{Error: CodeBadRequest}); werr != nil {
-			return fmt.Errorf("reading registry request: %w", err)
-		}
-		return nil
-	}
-	resp := s.processRegistry(&req, remote)
-	if err := wire.WriteMsg(rw, resp); err != nil {
-		return fmt.Errorf("writing registry response: %w", err)
-	}
-	return nil
-}
-
-// processRegistry is the authentication and process layers for one decoded
-// request.
-func (s *Server) processRegistry(req *wire.RegistryRequest, remote peer.ID) *wire.RegistryResponse {
-	now := s.now()
+// registryCredentials says what each registry request presents: a
+// heartbeat its operator's node ticket (a supernode ticket vouches to
+// others, it is no credential), the others any ticket of ours.
+func registryCredentials(req *wire.RegistryRequest) (pipeline.Credential, error) {
 	switch k := req.GetKind().(type) {
 	case *wire.RegistryRequest_Heartbeat:
-		return s.heartbeat(k.Heartbeat, remote, now)
+		return pipeline.TicketOfRole(k.Heartbeat.GetTicket(), ticket.RoleNode), nil
 	case *wire.RegistryRequest_List:
-		if err := s.verifyHolder(k.List.GetTicket(), remote, now); err != nil {
-			s.log.Debug("registry list refused", "peer", remote, "err", err)
-			return &wire.RegistryResponse{Error: CodeUnauthorized}
-		}
-		return &wire.RegistryResponse{Supernodes: s.Supernodes(wire.MaxRegistryFrame - 64)}
+		return pipeline.Ticket(k.List.GetTicket()), nil
 	case *wire.RegistryRequest_Revocations:
-		if err := s.verifyHolder(k.Revocations.GetTicket(), remote, now); err != nil {
-			s.log.Debug("registry revocations refused", "peer", remote, "err", err)
-			return &wire.RegistryResponse{Error: CodeUnauthorized}
-		}
-		sr, err := s.SignedRevocations(s.ctx, k.Revocations.GetSince())
-		if err != nil {
-			s.log.Error("revocation list", "err", err)
-			return &wire.RegistryResponse{Error: CodeInternal}
-		}
-		return &wire.RegistryResponse{Revocations: sr}
-	default:
-		return &wire.RegistryResponse{Error: CodeBadRequest}
+		return pipeline.Ticket(k.Revocations.GetTicket()), nil
 	}
+	return pipeline.Credential{}, errors.New("registry request of no known kind")
 }
 
-// verifyHolder checks that st is a valid ticket of ours (any role) held by
-// remote, whose device is not revoked: who may list supernodes and fetch
-// the revocation log.
-func (s *Server) verifyHolder(st *wire.SignedTicket, remote peer.ID, now time.Time) error {
-	if _, err := ticket.VerifyFor(s.id, remote, st, now); err != nil {
-		return err
+// processRegistry is the process stage for one authenticated request.
+func (s *Server) processRegistry(ctx context.Context, r *pipeline.Request[*wire.RegistryRequest]) (*wire.RegistryResponse, error) {
+	switch k := r.Msg.GetKind().(type) {
+	case *wire.RegistryRequest_Heartbeat:
+		return s.heartbeat(k.Heartbeat, r.Ticket, r.Remote, s.now()), nil
+	case *wire.RegistryRequest_List:
+		return &wire.RegistryResponse{Supernodes: s.Supernodes(wire.MaxRegistryFrame - 64)}, nil
+	default:
+		sr, err := s.SignedRevocations(ctx, r.Msg.GetRevocations().GetSince())
+		if err != nil {
+			s.log.Error("revocation list", "err", err)
+			return &wire.RegistryResponse{Error: CodeInternal}, nil
+		}
+		return &wire.RegistryResponse{Revocations: sr}, nil
 	}
-	if s.revoked(remote) {
-		return errRevoked
-	}
-	return nil
 }
 
 // heartbeat registers or refreshes the supernode remote and answers with
-// its role-supernode ticket. The operator's device ticket must be ours,
-// valid, a node ticket (a supernode ticket vouches to others, it is no
-// credential) and held by remote; the record must be signed by remote.
-func (s *Server) heartbeat(m *wire.Heartbeat, remote peer.ID, now time.Time) *wire.RegistryResponse {
-	t, err := ticket.VerifyFor(s.id, remote, m.GetTicket(), now)
-	if err == nil && t.Role != ticket.RoleNode {
-		err = fmt.Errorf("role %q, want %q", t.Role, ticket.RoleNode)
-	}
-	if err == nil && s.revoked(remote) {
-		err = errRevoked
-	}
-	if err != nil {
-		s.log.Info("heartbeat refused: ticket", "peer", remote, "err", err)
-		return &wire.RegistryResponse{Error: CodeUnauthorized}
-	}
+// its role-supernode ticket. t is the operator's node ticket, verified by
+// the Authenticate stage; the record must be signed by remote.
+func (s *Server) heartbeat(m *wire.Heartbeat, t *ticket.Ticket, remote peer.ID, now time.Time) *wire.RegistryResponse {
 	rec, err := ticket.VerifyRecord(remote, m.GetPeerRecord())
 	if err == nil && len(rec.Addrs) == 0 {
 		err = errors.New("record lists no addresses")
@@ -316,15 +244,13 @@ func (s *Server) selfInfo(now time.Time) *wire.SupernodeInfo {
 	if !s.selfSN {
 		return nil
 	}
-	s.mu.Lock()
 	var h host.Host
-	for _, a := range s.hosts {
+	for _, a := range s.listen.Hosts() {
 		if a.ID() == s.id {
 			h = a
 			break
 		}
 	}
-	s.mu.Unlock()
 	if h == nil {
 		return nil
 	}

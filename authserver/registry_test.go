@@ -23,6 +23,7 @@ import (
 	"eserver/node/pake"
 	"eserver/node/ticket"
 	"eserver/node/wire"
+	"eserver/pipeline"
 )
 
 // regFixture is a server on 127.0.0.1 whose key the test holds, so it can
@@ -39,7 +40,7 @@ func startRegistry(t *testing.T, clk *clock, self bool) *regFixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h, err := NewHost(key, []string{"/ip4/127.0.0.1/tcp/0"})
+	h, err := pipeline.NewHost(key, []string{"/ip4/127.0.0.1/tcp/0"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -402,6 +403,27 @@ func sameAddrs(a, b []ma.Multiaddr) bool {
 	return true
 }
 
+// registryExchange runs req through the registry's pipeline as if sent by
+// remote, without a host.
+func (s *Server) registryExchange(t *testing.T, req *wire.RegistryRequest, remote peer.ID) *wire.RegistryResponse {
+	t.Helper()
+	var in, out bytes.Buffer
+	if err := wire.WriteMsg(&in, req); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.registryRPC.Serve(context.Background(), struct {
+		io.Reader
+		io.Writer
+	}{&in, &out}, remote, nil); err != nil {
+		t.Fatalf("registry exchange: %v", err)
+	}
+	var resp wire.RegistryResponse
+	if err := wire.ReadMsg(&out, wire.MaxRegistryFrame, &resp); err != nil {
+		t.Fatal(err)
+	}
+	return &resp
+}
+
 // fakeSupernode registers a supernode with a fresh key straight through
 // processRegistry, without a host.
 func fakeSupernode(t *testing.T, f *regFixture, user string) peer.ID {
@@ -412,7 +434,7 @@ func fakeSupernode(t *testing.T, f *regFixture, user string) peer.ID {
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp := f.srv.processRegistry(&wire.RegistryRequest{Kind: &wire.RegistryRequest_Heartbeat{Heartbeat: &wire.Heartbeat{
+	resp := f.srv.registryExchange(t, &wire.RegistryRequest{Kind: &wire.RegistryRequest_Heartbeat{Heartbeat: &wire.Heartbeat{
 		Ticket: f.nodeTicket(t, user, id), PeerRecord: rec}}}, id)
 	if resp.Error != "" {
 		t.Fatalf("heartbeat of %s: %q", user, resp.Error)
@@ -432,7 +454,7 @@ func TestRegistryLimits(t *testing.T) {
 	k, _, _ := crypto.GenerateEd25519Key(rand.Reader)
 	id, _ := peer.IDFromPrivateKey(k)
 	rec, _ := ticket.SealRecord(k, peer.AddrInfo{ID: id, Addrs: []ma.Multiaddr{ma.StringCast("/ip4/192.0.2.1/tcp/1865")}})
-	resp := f.srv.processRegistry(&wire.RegistryRequest{Kind: &wire.RegistryRequest_Heartbeat{Heartbeat: &wire.Heartbeat{
+	resp := f.srv.registryExchange(t, &wire.RegistryRequest{Kind: &wire.RegistryRequest_Heartbeat{Heartbeat: &wire.Heartbeat{
 		Ticket: f.nodeTicket(t, "fleet", id), PeerRecord: rec}}}, id)
 	if resp.Error != CodeTooMany {
 		t.Fatalf("supernode %d of one account: %q, want %q", MaxSupernodesPerUser+1, resp.Error, CodeTooMany)
@@ -535,10 +557,10 @@ func FuzzRegistryRequest(f *testing.F) {
 		clear(s.reg.sns)
 		s.reg.mu.Unlock()
 		var out bytes.Buffer
-		err := s.serveRegistry(struct {
+		err := s.registryRPC.Serve(context.Background(), struct {
 			io.Reader
 			io.Writer
-		}{bytes.NewReader(b), &out}, snID)
+		}{bytes.NewReader(b), &out}, snID, nil)
 		if err != nil && out.Len() == 0 && !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) {
 			t.Fatalf("failed without an answer: %v", err)
 		}

@@ -18,6 +18,7 @@ import (
 
 	"eserver/authserver"
 	"eserver/node/api"
+	"eserver/pipeline"
 	"eserver/supernode"
 )
 
@@ -88,7 +89,7 @@ func TestSupernodeBlindness(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	raw, err := authserver.NewHost(key, []string{"/ip4/127.0.0.1/tcp/0"})
+	raw, err := pipeline.NewHost(key, []string{"/ip4/127.0.0.1/tcp/0"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -111,7 +112,7 @@ func TestSupernodeBlindness(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer sn.Close()
-	addr, err := authserver.DialAddr(raw)
+	addr, err := pipeline.DialAddr(raw)
 	if err != nil {
 		t.Fatal(err)
 	}

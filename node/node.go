@@ -294,3 +294,13 @@ func HomeDir() (string, error) {
 	}
 	return filepath.Join(cfg, "eserver"), nil
 }
+
+// Homes returns the peer IDs of the supernodes this node is homed at now,
+// for diagnostics and tests; nil when signed out.
+func (n *Node) Homes() []string {
+	s, err := n.current()
+	if err != nil {
+		return nil
+	}
+	return s.discovery.Homes()
+}

@@ -1,6 +1,7 @@
 package node
 
 import (
+	"eserver/pipeline"
 	"path/filepath"
 	"sync/atomic"
 	"testing"
@@ -28,7 +29,7 @@ func TestTicketRenewal(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h, err := authserver.NewHost(key, []string{"/ip4/127.0.0.1/tcp/0"})
+	h, err := pipeline.NewHost(key, []string{"/ip4/127.0.0.1/tcp/0"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -46,7 +47,7 @@ func TestTicketRenewal(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer sn.Close()
-	server, err := authserver.DialAddr(h)
+	server, err := pipeline.DialAddr(h)
 	if err != nil {
 		t.Fatal(err)
 	}

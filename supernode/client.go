@@ -85,13 +85,10 @@ func (c Client) Publish(ctx context.Context, h host.Host, rendezvous peer.ID, t 
 		h := VisibilityHash(tok)
 		allowed = append(allowed, h[:])
 	}
-	resp, err := roundTrip(ctx, h, rendezvous, &wire.RendezvousRequest{
+	_, err = call[*wire.RendezvousResponse](ctx, h, rendezvous, rendezvousSpec, &wire.RendezvousRequest{
 		Kind: &wire.RendezvousRequest_Publish{Publish: &wire.Publish{Ticket: t, PeerRecord: rec, Allowed: allowed}},
 	})
 	if err != nil {
-		return fmt.Errorf("publishing: %w", err)
-	}
-	if err := codeErr(resp.GetError()); err != nil {
 		return fmt.Errorf("publishing: %w", err)
 	}
 	return nil
@@ -164,13 +161,10 @@ func (c Client) lookupOnce(ctx context.Context, h host.Host, rendezvous peer.ID,
 			tokens[i] = c.Tokens[n]
 		}
 	}
-	resp, err := roundTrip(ctx, h, rendezvous, &wire.RendezvousRequest{
+	resp, err := call[*wire.RendezvousResponse](ctx, h, rendezvous, rendezvousSpec, &wire.RendezvousRequest{
 		Kind: &wire.RendezvousRequest_Lookup{Lookup: &wire.Lookup{Ticket: t, Usernames: names, Tokens: tokens}},
 	})
 	if err != nil {
-		return nil, err
-	}
-	if err := codeErr(resp.GetError()); err != nil {
 		return nil, err
 	}
 	return resp.GetEntries(), nil
@@ -213,16 +207,6 @@ func serverOf(t *wire.SignedTicket) (peer.ID, error) {
 		return "", fmt.Errorf("%w: server peer ID: %v", ticket.ErrMalformed, err)
 	}
 	return id, nil
-}
-
-// roundTrip sends req on a fresh stream and reads the one response. The
-// stream is bounded by wire.RendezvousTimeout and by ctx.
-func roundTrip(ctx context.Context, h host.Host, rendezvous peer.ID, req *wire.RendezvousRequest) (*wire.RendezvousResponse, error) {
-	var resp wire.RendezvousResponse
-	if err := exchange(ctx, h, rendezvous, wire.ProtoRendezvous, wire.RendezvousTimeout, wire.MaxRendezvousFrame, req, &resp); err != nil {
-		return nil, err
-	}
-	return &resp, nil
 }
 
 // exchange is every supernode protocol's client side: req on a fresh stream

@@ -1,6 +1,7 @@
 package supernode
 
 import (
+	"context"
 	"crypto/sha256"
 	"errors"
 	"fmt"
@@ -13,8 +14,8 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	"golang.org/x/time/rate"
 
-	"eserver/node/ticket"
 	"eserver/node/wire"
+	"eserver/pipeline"
 )
 
 // contactsDomain separates contact-list owner IDs from any other hash of a
@@ -103,7 +104,8 @@ type Contacts struct {
 
 	lim *buckets // per owner (account)
 
-	svc *service // listen stage and lifecycle
+	listen *pipeline.Listener
+	rpc    *pipeline.Service[*wire.ContactsRequest, *wire.ContactsResponse]
 }
 
 // NewContacts opens the database at cfg.DBPath; Attach it to a host to
@@ -135,19 +137,31 @@ func NewContacts(cfg ContactsConfig) (*Contacts, error) {
 		db:  db,
 		lim: newBuckets(cfg.Rate, cfg.Burst),
 	}
-	c.svc = newService(wire.ProtoContacts, wire.ContactsTimeout, c.log, c.serve)
+	c.listen = pipeline.NewListener(c.log)
+	c.rpc = &pipeline.Service[*wire.ContactsRequest, *wire.ContactsResponse]{
+		Protocol:    wire.ProtoContacts,
+		MaxRequest:  wire.MaxContactsFrame,
+		Timeout:     wire.ContactsTimeout,
+		Auth:        authenticator(cfg.AuthServer, cfg.Now, cfg.Revocations),
+		Credentials: contactsCredentials,
+		Process:     c.process,
+		Refuse:      refuseWith[*wire.ContactsRequest](contactsFailed),
+		Log:         c.log,
+	}
 	return c, nil
 }
 
 // Attach serves the contacts protocol on h until Close. Attaching after
 // Close does nothing.
-func (c *Contacts) Attach(h host.Host) { c.svc.attach(h) }
+func (c *Contacts) Attach(h host.Host) {
+	serveOn(c.listen, h, c.rpc.Protocol, c.rpc.Timeout, c.serve)
+}
 
 // Close stops serving on every attached host, resets the streams in flight,
 // waits for their handlers and closes the database. Puts already
 // acknowledged are on disk.
 func (c *Contacts) Close() error {
-	if !c.svc.close() {
+	if !c.listen.Close() {
 		return nil
 	}
 	if err := c.db.close(); err != nil {
@@ -165,35 +179,29 @@ func (c *Contacts) Count() (int, error) {
 	return n, nil
 }
 
-// serve reads one request from rw, sent by the authenticated remote peer,
-// and writes the answer. An error means the stream should be reset: the
+// serve runs one request from rw, sent by the authenticated remote peer,
+// through the pipeline. An error means the stream should be reset: the
 // request could not be read, the store failed, or the answer could not be
 // written. Requests that decode but are refused get an error code instead.
 func (c *Contacts) serve(rw io.ReadWriter, remote peer.ID) error {
-	return answer(rw, wire.MaxContactsFrame, remote, c.process)
+	return c.rpc.Serve(c.listen.Context(), rw, remote, nil)
 }
 
-// process is the authentication and process stages for one decoded request.
-func (c *Contacts) process(req *wire.ContactsRequest, remote peer.ID) (*wire.ContactsResponse, error) {
-	now := c.cfg.Now()
-	var st *wire.SignedTicket
+// contactsCredentials is what each request presents: its ticket.
+func contactsCredentials(req *wire.ContactsRequest) (pipeline.Credential, error) {
 	switch k := req.GetKind().(type) {
 	case *wire.ContactsRequest_Put:
-		st = k.Put.GetTicket()
+		return pipeline.Ticket(k.Put.GetTicket()), nil
 	case *wire.ContactsRequest_Get:
-		st = k.Get.GetTicket()
-	default:
-		c.log.Debug("request of no known kind", "peer", remote)
-		return contactsFailed(CodeBadRequest), nil
+		return pipeline.Ticket(k.Get.GetTicket()), nil
 	}
-	owner, err := ticket.VerifyFor(c.cfg.AuthServer, remote, st, now)
-	if err == nil {
-		err = c.cfg.Revocations.Check(owner)
-	}
-	if err != nil {
-		c.log.Debug("ticket refused", "peer", remote, "err", err)
-		return contactsFailed(CodeUnauthorized), nil
-	}
+	return pipeline.Credential{}, errUnknownKind
+}
+
+// process is the process stage for one authenticated request.
+func (c *Contacts) process(_ context.Context, r *pipeline.Request[*wire.ContactsRequest]) (*wire.ContactsResponse, error) {
+	now := c.cfg.Now()
+	req, owner, remote := r.Msg, r.Ticket, r.Remote
 	if put := req.GetPut(); put != nil {
 		// A malformed put costs no token, so a buggy client learns what is
 		// wrong at once rather than after its bucket empties.

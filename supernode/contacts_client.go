@@ -2,6 +2,7 @@ package supernode
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/libp2p/go-libp2p/core/host"
@@ -22,19 +23,16 @@ func PutContacts(ctx context.Context, h host.Host, sn peer.ID, t *wire.SignedTic
 		return fmt.Errorf("putting contacts: %w: version %d, blob of %d bytes (limit %d)",
 			ErrBadRequest, version, len(blob), wire.MaxContactsBlob)
 	}
-	resp, err := contactsRoundTrip(ctx, h, sn, &wire.ContactsRequest{
+	resp, err := call[*wire.ContactsResponse](ctx, h, sn, contactsSpec, &wire.ContactsRequest{
 		Kind: &wire.ContactsRequest_Put{Put: &wire.ContactsPut{Ticket: t, Version: version, Blob: blob}},
 	})
-	if err != nil {
-		return fmt.Errorf("putting contacts: %w", err)
-	}
-	if resp.GetError() == CodeStale {
+	if errors.Is(err, ErrStale) {
 		if resp.GetVersion() < version {
 			return fmt.Errorf("putting contacts: %w: stale answer with older version %d", ErrBadRequest, resp.GetVersion())
 		}
 		return fmt.Errorf("putting contacts: %w", &StaleError{Stored: resp.GetVersion()})
 	}
-	if err := contactsCodeErr(resp.GetError()); err != nil {
+	if err != nil {
 		return fmt.Errorf("putting contacts: %w", err)
 	}
 	return nil
@@ -46,13 +44,10 @@ func PutContacts(ctx context.Context, h host.Host, sn peer.ID, t *wire.SignedTic
 // which also checks the version, and prefer the highest version among the
 // owner's homes.
 func GetContacts(ctx context.Context, h host.Host, sn peer.ID, t *wire.SignedTicket) (version uint64, blob []byte, found bool, err error) {
-	resp, err := contactsRoundTrip(ctx, h, sn, &wire.ContactsRequest{
+	resp, err := call[*wire.ContactsResponse](ctx, h, sn, contactsSpec, &wire.ContactsRequest{
 		Kind: &wire.ContactsRequest_Get{Get: &wire.ContactsGet{Ticket: t}},
 	})
 	if err != nil {
-		return 0, nil, false, fmt.Errorf("getting contacts: %w", err)
-	}
-	if err := contactsCodeErr(resp.GetError()); err != nil {
 		return 0, nil, false, fmt.Errorf("getting contacts: %w", err)
 	}
 	if !resp.GetFound() {
@@ -63,31 +58,4 @@ func GetContacts(ctx context.Context, h host.Host, sn peer.ID, t *wire.SignedTic
 			resp.GetVersion(), len(resp.GetBlob()))
 	}
 	return resp.GetVersion(), resp.GetBlob(), true, nil
-}
-
-// contactsRoundTrip sends req on a fresh contacts stream and reads the one
-// response. The stream is bounded by wire.ContactsTimeout and by ctx.
-func contactsRoundTrip(ctx context.Context, h host.Host, sn peer.ID, req *wire.ContactsRequest) (*wire.ContactsResponse, error) {
-	var resp wire.ContactsResponse
-	if err := exchange(ctx, h, sn, wire.ProtoContacts, wire.ContactsTimeout, wire.MaxContactsFrame, req, &resp); err != nil {
-		return nil, err
-	}
-	return &resp, nil
-}
-
-// contactsCodeErr maps an error code from a contacts response to a
-// sentinel; CodeStale is handled by PutContacts.
-func contactsCodeErr(code string) error {
-	switch code {
-	case "":
-		return nil
-	case CodeUnauthorized:
-		return ErrUnauthorized
-	case CodeBadRequest:
-		return ErrBadRequest
-	case CodeRateLimited:
-		return ErrRateLimited
-	default:
-		return fmt.Errorf("contacts: unknown error code %q", code)
-	}
 }

@@ -18,6 +18,7 @@ import (
 
 	"eserver/node/ticket"
 	"eserver/node/wire"
+	"eserver/pipeline"
 )
 
 // MailboxIDSize is the length of a mailbox ID.
@@ -46,9 +47,8 @@ const (
 
 // Errors callers branch on (with ErrUnauthorized and ErrBadRequest).
 var (
-	ErrRateLimited = errors.New("mailbox: rate limited")
-	ErrQuota       = errors.New("mailbox: over quota")
-	ErrBadPadding  = errors.New("mailbox: bad padding")
+	ErrQuota      = errors.New("supernode: mailbox over quota")
+	ErrBadPadding = errors.New("mailbox: bad padding")
 )
 
 // MailboxID is the mailbox of username on the network of the auth server
@@ -106,7 +106,8 @@ type Mailbox struct {
 
 	lim *buckets // per sender (account), for puts
 
-	svc *service // listen stage and lifecycle
+	listen *pipeline.Listener
+	rpc    *pipeline.Service[*wire.MailboxRequest, *wire.MailboxResponse]
 
 	// The sweeper runs until stop is cancelled; swept is closed when it ends.
 	stop  context.CancelFunc
@@ -167,20 +168,32 @@ func NewMailbox(cfg MailboxConfig) (*Mailbox, error) {
 		swept:     make(chan struct{}),
 		notifiers: make(chan struct{}, 64),
 	}
-	m.svc = newService(wire.ProtoMailbox, wire.MailboxTimeout, m.log, m.serve)
+	m.listen = pipeline.NewListener(m.log)
+	m.rpc = &pipeline.Service[*wire.MailboxRequest, *wire.MailboxResponse]{
+		Protocol:    wire.ProtoMailbox,
+		MaxRequest:  wire.MaxMailboxFrame,
+		Timeout:     wire.MailboxTimeout,
+		Auth:        authenticator(cfg.AuthServer, cfg.Now, cfg.Revocations),
+		Credentials: mailboxCredentials,
+		Process:     m.process,
+		Refuse:      refuseWith[*wire.MailboxRequest](mailFailed),
+		Log:         m.log,
+	}
 	go m.sweeper(ctx)
 	return m, nil
 }
 
 // Attach serves the mailbox protocol on h until Close. Attaching after Close
 // does nothing.
-func (m *Mailbox) Attach(h host.Host) { m.svc.attach(h) }
+func (m *Mailbox) Attach(h host.Host) {
+	serveOn(m.listen, h, m.rpc.Protocol, m.rpc.Timeout, m.serve)
+}
 
 // Close stops serving on every attached host, resets the streams in flight,
 // waits for their handlers and the sweeper to return, and closes the
 // database. Items already acknowledged to their senders are on disk.
 func (m *Mailbox) Close() error {
-	if !m.svc.close() {
+	if !m.listen.Close() {
 		return nil
 	}
 	m.stop()
@@ -232,55 +245,40 @@ func (m *Mailbox) sweeper(ctx context.Context) {
 	runSweeper(ctx, MailSweepInterval, m.log, "expired mail", m.swept, m.Sweep)
 }
 
-// serve reads one request from rw, sent by the authenticated remote peer,
-// and writes the answer. An error means the stream should be reset: the
+// serve runs one request from rw, sent by the authenticated remote peer,
+// through the pipeline. An error means the stream should be reset: the
 // request could not be read, the store failed, or the answer could not be
 // written. Requests that decode but are refused get an error code instead.
 func (m *Mailbox) serve(rw io.ReadWriter, remote peer.ID) error {
-	return answer(rw, wire.MaxMailboxFrame, remote, m.process)
+	return m.rpc.Serve(m.listen.Context(), rw, remote, nil)
 }
 
-// process is the authentication and process stages for one decoded request.
-func (m *Mailbox) process(req *wire.MailboxRequest, remote peer.ID) (*wire.MailboxResponse, error) {
-	now := m.cfg.Now()
+// mailboxCredentials is what each request presents: its ticket.
+func mailboxCredentials(req *wire.MailboxRequest) (pipeline.Credential, error) {
 	switch k := req.GetKind().(type) {
 	case *wire.MailboxRequest_Put:
-		t, err := m.authenticate(k.Put.GetTicket(), remote, now)
-		if err != nil {
-			return mailFailed(CodeUnauthorized), nil
-		}
-		return m.put(t, k.Put.GetMailbox(), k.Put.GetItem(), now)
+		return pipeline.Ticket(k.Put.GetTicket()), nil
 	case *wire.MailboxRequest_Fetch:
-		t, err := m.authenticate(k.Fetch.GetTicket(), remote, now)
-		if err != nil {
-			return mailFailed(CodeUnauthorized), nil
-		}
-		m.rememberOwner(t)
-		return m.fetch(t, k.Fetch.GetAfter(), k.Fetch.GetLimit(), now)
+		return pipeline.Ticket(k.Fetch.GetTicket()), nil
 	case *wire.MailboxRequest_Ack:
-		t, err := m.authenticate(k.Ack.GetTicket(), remote, now)
-		if err != nil {
-			return mailFailed(CodeUnauthorized), nil
-		}
-		return m.ack(t, k.Ack.GetSeqs())
-	default:
-		m.log.Debug("request of no known kind", "peer", remote)
-		return mailFailed(CodeBadRequest), nil
+		return pipeline.Ticket(k.Ack.GetTicket()), nil
 	}
+	return pipeline.Credential{}, errUnknownKind
 }
 
-// authenticate checks that st is a valid ticket of the auth server held by
-// remote: the requester is the stream's peer plus its ticket, nothing it wrote.
-func (m *Mailbox) authenticate(st *wire.SignedTicket, remote peer.ID, now time.Time) (*ticket.Ticket, error) {
-	t, err := ticket.VerifyFor(m.cfg.AuthServer, remote, st, now)
-	if err == nil {
-		err = m.cfg.Revocations.Check(t)
+// process is the process stage for one authenticated request.
+func (m *Mailbox) process(_ context.Context, r *pipeline.Request[*wire.MailboxRequest]) (*wire.MailboxResponse, error) {
+	now := m.cfg.Now()
+	t := r.Ticket
+	switch k := r.Msg.GetKind().(type) {
+	case *wire.MailboxRequest_Put:
+		return m.put(t, k.Put.GetMailbox(), k.Put.GetItem(), now)
+	case *wire.MailboxRequest_Fetch:
+		m.rememberOwner(t)
+		return m.fetch(t, k.Fetch.GetAfter(), k.Fetch.GetLimit(), now)
+	default:
+		return m.ack(t, r.Msg.GetAck().GetSeqs())
 	}
-	if err != nil {
-		m.log.Debug("ticket refused", "peer", remote, "err", err)
-		return nil, fmt.Errorf("verifying ticket: %w", err)
-	}
-	return t, nil
 }
 
 // put stores one item. The sender's ticket buys the right to put and selects
@@ -327,7 +325,7 @@ func (m *Mailbox) notify(mailbox []byte) {
 	if !ok {
 		return
 	}
-	for _, h := range m.svc.attached() {
+	for _, h := range m.listen.Hosts() {
 		if h.Network().Connectedness(owner) != network.Connected {
 			continue
 		}
@@ -336,9 +334,9 @@ func (m *Mailbox) notify(mailbox []byte) {
 		default:
 			return // too many in flight: the owner's poll will do
 		}
-		started := m.svc.spawn(func() {
+		started := m.listen.Go(func(ctx context.Context) {
 			defer func() { <-m.notifiers }()
-			ctx, cancel := context.WithTimeout(context.Background(), wire.MailNotifyTimeout)
+			ctx, cancel := context.WithTimeout(ctx, wire.MailNotifyTimeout)
 			defer cancel()
 			s, err := h.NewStream(network.WithAllowLimitedConn(ctx, "mail-notify"), owner, wire.ProtoMailNotify)
 			if err != nil {
@@ -405,22 +403,4 @@ func (m *Mailbox) ack(owner *ticket.Ticket, seqs []uint64) (*wire.MailboxRespons
 
 func mailFailed(code string) *wire.MailboxResponse {
 	return &wire.MailboxResponse{Error: code}
-}
-
-// mailCodeErr maps an error code from a mailbox response to a sentinel.
-func mailCodeErr(code string) error {
-	switch code {
-	case "":
-		return nil
-	case CodeUnauthorized:
-		return ErrUnauthorized
-	case CodeBadRequest:
-		return ErrBadRequest
-	case CodeRateLimited:
-		return ErrRateLimited
-	case CodeQuota:
-		return ErrQuota
-	default:
-		return fmt.Errorf("mailbox: unknown error code %q", code)
-	}
 }

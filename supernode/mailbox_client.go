@@ -19,13 +19,10 @@ func PutMail(ctx context.Context, h host.Host, sn peer.ID, t *wire.SignedTicket,
 		return 0, fmt.Errorf("putting mail: %w: mailbox ID of %d bytes, item of %d bytes (limit %d)",
 			ErrBadRequest, len(mailbox), len(item), wire.MaxMailItem)
 	}
-	resp, err := mailRoundTrip(ctx, h, sn, &wire.MailboxRequest{
+	resp, err := call[*wire.MailboxResponse](ctx, h, sn, mailboxSpec, &wire.MailboxRequest{
 		Kind: &wire.MailboxRequest_Put{Put: &wire.MailPut{Ticket: t, Mailbox: mailbox, Item: item}},
 	})
 	if err != nil {
-		return 0, fmt.Errorf("putting mail: %w", err)
-	}
-	if err := mailCodeErr(resp.GetError()); err != nil {
 		return 0, fmt.Errorf("putting mail: %w", err)
 	}
 	return resp.GetSeq(), nil
@@ -40,13 +37,10 @@ func FetchMail(ctx context.Context, h host.Host, sn peer.ID, t *wire.SignedTicke
 	if limit <= 0 || limit > wire.MailFetchLimit {
 		limit = wire.MailFetchLimit
 	}
-	resp, err := mailRoundTrip(ctx, h, sn, &wire.MailboxRequest{
+	resp, err := call[*wire.MailboxResponse](ctx, h, sn, mailboxSpec, &wire.MailboxRequest{
 		Kind: &wire.MailboxRequest_Fetch{Fetch: &wire.MailFetch{Ticket: t, After: after, Limit: uint32(limit)}},
 	})
 	if err != nil {
-		return nil, false, fmt.Errorf("fetching mail: %w", err)
-	}
-	if err := mailCodeErr(resp.GetError()); err != nil {
 		return nil, false, fmt.Errorf("fetching mail: %w", err)
 	}
 	// A supernode answering out of order would make a paging caller loop or
@@ -70,26 +64,13 @@ func FetchMail(ctx context.Context, h host.Host, sn peer.ID, t *wire.SignedTicke
 func AckMail(ctx context.Context, h host.Host, sn peer.ID, t *wire.SignedTicket, seqs []uint64) error {
 	for len(seqs) > 0 {
 		n := min(len(seqs), MaxMailAck)
-		resp, err := mailRoundTrip(ctx, h, sn, &wire.MailboxRequest{
+		_, err := call[*wire.MailboxResponse](ctx, h, sn, mailboxSpec, &wire.MailboxRequest{
 			Kind: &wire.MailboxRequest_Ack{Ack: &wire.MailAck{Ticket: t, Seqs: seqs[:n]}},
 		})
 		if err != nil {
 			return fmt.Errorf("acknowledging mail: %w", err)
 		}
-		if err := mailCodeErr(resp.GetError()); err != nil {
-			return fmt.Errorf("acknowledging mail: %w", err)
-		}
 		seqs = seqs[n:]
 	}
 	return nil
-}
-
-// mailRoundTrip sends req on a fresh mailbox stream and reads the one
-// response. The stream is bounded by wire.MailboxTimeout and by ctx.
-func mailRoundTrip(ctx context.Context, h host.Host, sn peer.ID, req *wire.MailboxRequest) (*wire.MailboxResponse, error) {
-	var resp wire.MailboxResponse
-	if err := exchange(ctx, h, sn, wire.ProtoMailbox, wire.MailboxTimeout, wire.MaxMailboxFrame, req, &resp); err != nil {
-		return nil, err
-	}
-	return &resp, nil
 }

@@ -238,7 +238,7 @@ func TestMailFetchFrameLimit(t *testing.T) {
 	var after uint64
 	got := 0
 	for {
-		resp, err := mailRoundTrip(ctx, bob, sn, &wire.MailboxRequest{
+		resp, err := call[*wire.MailboxResponse](ctx, bob, sn, mailboxSpec, &wire.MailboxRequest{
 			Kind: &wire.MailboxRequest_Fetch{Fetch: &wire.MailFetch{Ticket: bobT, After: after}},
 		})
 		if err != nil {
@@ -347,11 +347,11 @@ func TestMailBadRequests(t *testing.T) {
 	sn := e.h.ID()
 	alice, aliceT := e.client("alice")
 	raw := func(req *wire.MailboxRequest) error {
-		resp, err := mailRoundTrip(ctx, alice, sn, req)
+		resp, err := call[*wire.MailboxResponse](ctx, alice, sn, mailboxSpec, req)
 		if err != nil {
 			return err
 		}
-		return mailCodeErr(resp.GetError())
+		return codeErr(resp.GetError())
 	}
 	put := func(mailbox, item []byte) error {
 		return raw(&wire.MailboxRequest{Kind: &wire.MailboxRequest_Put{Put: &wire.MailPut{Ticket: aliceT, Mailbox: mailbox, Item: item}}})
@@ -770,7 +770,7 @@ func goroutinesIn(fn string) int {
 	}
 }
 
-func (m *Mailbox) inFlight() int { return m.svc.inFlight() }
+func (m *Mailbox) inFlight() int { return m.listen.InFlight() }
 
 func TestMailCloseWaitsForHandlers(t *testing.T) {
 	e := newMailEnv(t, MailboxConfig{})

@@ -1,6 +1,7 @@
 package supernode
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -152,10 +153,10 @@ func TestMetrics(t *testing.T) {
 		}
 	}
 	// (PutMail refuses a malformed mailbox ID itself, so send it raw.)
-	bad, err := mailRoundTrip(ctx, alice, snh.ID(), &wire.MailboxRequest{
+	bad, err := call[*wire.MailboxResponse](ctx, alice, snh.ID(), mailboxSpec, &wire.MailboxRequest{
 		Kind: &wire.MailboxRequest_Put{Put: &wire.MailPut{Ticket: aliceT, Mailbox: []byte("short"), Item: itemN(9)}},
 	})
-	if err != nil || bad.GetError() != CodeBadRequest {
+	if !errors.Is(err, ErrBadRequest) || bad.GetError() != CodeBadRequest {
 		t.Fatalf("malformed put answered %v, %v", bad, err)
 	}
 	items, _, err := FetchMail(ctx, bob, snh.ID(), bobT, 0, 0)

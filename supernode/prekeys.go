@@ -16,6 +16,7 @@ import (
 
 	"eserver/node/ticket"
 	"eserver/node/wire"
+	"eserver/pipeline"
 )
 
 // prekeysDomain separates prekey owner IDs from any other hash of a
@@ -65,6 +66,9 @@ type PrekeysConfig struct {
 	DBPath string
 	// AuthServer is the auth server whose tickets are accepted. Required.
 	AuthServer peer.ID
+	// Revocations, if set, refuses tickets of revoked devices even
+	// before they expire; nil revokes none.
+	Revocations *Revocations
 	// Now is the clock for tickets, entry expiry and rate limits; nil
 	// means time.Now.
 	Now func() time.Time
@@ -112,7 +116,8 @@ type Prekeys struct {
 
 	lim *buckets // per account
 
-	svc *service // listen stage and lifecycle
+	listen *pipeline.Listener
+	rpc    *pipeline.Service[*wire.PrekeysRequest, *wire.PrekeysResponse]
 
 	// The sweeper runs until stop is cancelled; swept is closed when it ends.
 	stop  context.CancelFunc
@@ -153,21 +158,33 @@ func NewPrekeys(cfg PrekeysConfig) (*Prekeys, error) {
 		stop:  stop,
 		swept: make(chan struct{}),
 	}
-	p.svc = newService(wire.ProtoPrekeys, wire.PrekeysTimeout, p.log, p.serve)
+	p.listen = pipeline.NewListener(p.log)
+	p.rpc = &pipeline.Service[*wire.PrekeysRequest, *wire.PrekeysResponse]{
+		Protocol:    wire.ProtoPrekeys,
+		MaxRequest:  wire.MaxPrekeysFrame,
+		Timeout:     wire.PrekeysTimeout,
+		Auth:        authenticator(cfg.AuthServer, cfg.Now, cfg.Revocations),
+		Credentials: prekeysCredentials,
+		Process:     p.process,
+		Refuse:      refuseWith[*wire.PrekeysRequest](prekeysFailed),
+		Log:         p.log,
+	}
 	go p.sweeper(ctx)
 	return p, nil
 }
 
 // Attach serves the prekeys protocol on h until Close. Attaching after
 // Close does nothing.
-func (p *Prekeys) Attach(h host.Host) { p.svc.attach(h) }
+func (p *Prekeys) Attach(h host.Host) {
+	serveOn(p.listen, h, p.rpc.Protocol, p.rpc.Timeout, p.serve)
+}
 
 // Close stops serving on every attached host, resets the streams in flight,
 // waits for their handlers and the sweeper, and closes the database.
 // Publishes already acknowledged, and the deletion of every one-time prekey
 // already handed out, are on disk.
 func (p *Prekeys) Close() error {
-	if !p.svc.close() {
+	if !p.listen.Close() {
 		return nil
 	}
 	p.stop()
@@ -233,29 +250,27 @@ func (p *Prekeys) sweeper(ctx context.Context) {
 // request could not be read, the store failed, or the answer could not be
 // written. Requests that decode but are refused get an error code instead.
 func (p *Prekeys) serve(rw io.ReadWriter, remote peer.ID) error {
-	return answer(rw, wire.MaxPrekeysFrame, remote, p.process)
+	return p.rpc.Serve(p.listen.Context(), rw, remote, nil)
 }
 
-// process is the authentication and process stages for one decoded request.
-func (p *Prekeys) process(req *wire.PrekeysRequest, remote peer.ID) (*wire.PrekeysResponse, error) {
-	now := p.cfg.Now()
-	var st *wire.SignedTicket
+// prekeysCredentials is what each request presents: its ticket.
+func prekeysCredentials(req *wire.PrekeysRequest) (pipeline.Credential, error) {
 	switch k := req.GetKind().(type) {
 	case *wire.PrekeysRequest_Publish:
-		st = k.Publish.GetTicket()
+		return pipeline.Ticket(k.Publish.GetTicket()), nil
 	case *wire.PrekeysRequest_Fetch:
-		st = k.Fetch.GetTicket()
+		return pipeline.Ticket(k.Fetch.GetTicket()), nil
 	case *wire.PrekeysRequest_Status:
-		st = k.Status.GetTicket()
-	default:
-		p.log.Debug("request of no known kind", "peer", remote)
-		return prekeysFailed(CodeBadRequest), nil
+		return pipeline.Ticket(k.Status.GetTicket()), nil
 	}
-	who, err := ticket.VerifyFor(p.cfg.AuthServer, remote, st, now)
-	if err != nil {
-		p.log.Debug("ticket refused", "peer", remote, "err", err)
-		return prekeysFailed(CodeUnauthorized), nil
-	}
+	return pipeline.Credential{}, errUnknownKind
+}
+
+// process is the process stage for one authenticated request.
+func (p *Prekeys) process(_ context.Context, r *pipeline.Request[*wire.PrekeysRequest]) (*wire.PrekeysResponse, error) {
+	now := p.cfg.Now()
+	req, who, remote := r.Msg, r.Ticket, r.Remote
+	var err error
 
 	// A malformed request costs no token, so a buggy client learns what is
 	// wrong at once rather than after its bucket empties.

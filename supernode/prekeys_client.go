@@ -44,15 +44,12 @@ func PublishPrekeys(ctx context.Context, h host.Host, sn peer.ID, st *wire.Signe
 	if err := checkPrekeys(bundle, oneTime); err != nil {
 		return 0, fmt.Errorf("publishing prekeys: %w: %v", ErrBadRequest, err)
 	}
-	resp, err := prekeysRoundTrip(ctx, h, sn, &wire.PrekeysRequest{
+	resp, err := call[*wire.PrekeysResponse](ctx, h, sn, prekeysSpec, &wire.PrekeysRequest{
 		Kind: &wire.PrekeysRequest_Publish{Publish: &wire.PrekeysPublish{
 			Ticket: st, Bundle: bundle, OneTime: oneTime, ReplaceOneTime: replace,
 		}},
 	})
 	if err != nil {
-		return 0, fmt.Errorf("publishing prekeys: %w", err)
-	}
-	if err := prekeysCodeErr(resp.GetError()); err != nil {
 		return 0, fmt.Errorf("publishing prekeys: %w", err)
 	}
 	if resp.GetOneTimeLeft() > wire.MaxOneTimeStored {
@@ -75,13 +72,10 @@ func FetchPrekeys(ctx context.Context, h host.Host, sn peer.ID, st *wire.SignedT
 	if len(username) == 0 || len(username) > wire.MaxUsername {
 		return nil, fmt.Errorf("fetching prekeys: %w: username of %d bytes", ErrBadRequest, len(username))
 	}
-	resp, err := prekeysRoundTrip(ctx, h, sn, &wire.PrekeysRequest{
+	resp, err := call[*wire.PrekeysResponse](ctx, h, sn, prekeysSpec, &wire.PrekeysRequest{
 		Kind: &wire.PrekeysRequest_Fetch{Fetch: &wire.PrekeysFetch{Ticket: st, Username: username}},
 	})
 	if err != nil {
-		return nil, fmt.Errorf("fetching prekeys: %w", err)
-	}
-	if err := prekeysCodeErr(resp.GetError()); err != nil {
 		return nil, fmt.Errorf("fetching prekeys: %w", err)
 	}
 	if n := len(resp.GetDevices()); n > wire.MaxPrekeyDevices {
@@ -114,13 +108,10 @@ func FetchPrekeys(ctx context.Context, h host.Host, sn peer.ID, st *wire.SignedT
 // PrekeysStatus returns the entry of the device h (ticket st) at sn: how
 // many one-time prekeys it has left, so a node can top up after signing in.
 func PrekeysStatus(ctx context.Context, h host.Host, sn peer.ID, st *wire.SignedTicket) (PrekeyStatus, error) {
-	resp, err := prekeysRoundTrip(ctx, h, sn, &wire.PrekeysRequest{
+	resp, err := call[*wire.PrekeysResponse](ctx, h, sn, prekeysSpec, &wire.PrekeysRequest{
 		Kind: &wire.PrekeysRequest_Status{Status: &wire.PrekeysStatus{Ticket: st}},
 	})
 	if err != nil {
-		return PrekeyStatus{}, fmt.Errorf("prekey status: %w", err)
-	}
-	if err := prekeysCodeErr(resp.GetError()); err != nil {
 		return PrekeyStatus{}, fmt.Errorf("prekey status: %w", err)
 	}
 	if !resp.GetFound() {
@@ -134,30 +125,4 @@ func PrekeysStatus(ctx context.Context, h host.Host, sn peer.ID, st *wire.Signed
 		OneTimeLeft: int(resp.GetOneTimeLeft()),
 		Expiry:      time.Unix(resp.GetExpiryUnix(), 0),
 	}, nil
-}
-
-// prekeysRoundTrip sends req on a fresh prekeys stream and reads the one
-// response. The stream is bounded by wire.PrekeysTimeout and by ctx.
-func prekeysRoundTrip(ctx context.Context, h host.Host, sn peer.ID, req *wire.PrekeysRequest) (*wire.PrekeysResponse, error) {
-	var resp wire.PrekeysResponse
-	if err := exchange(ctx, h, sn, wire.ProtoPrekeys, wire.PrekeysTimeout, wire.MaxPrekeysFrame, req, &resp); err != nil {
-		return nil, err
-	}
-	return &resp, nil
-}
-
-// prekeysCodeErr maps an error code from a prekeys response to a sentinel.
-func prekeysCodeErr(code string) error {
-	switch code {
-	case "":
-		return nil
-	case CodeUnauthorized:
-		return ErrUnauthorized
-	case CodeBadRequest:
-		return ErrBadRequest
-	case CodeRateLimited:
-		return ErrRateLimited
-	default:
-		return fmt.Errorf("prekeys: unknown error code %q", code)
-	}
 }

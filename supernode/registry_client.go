@@ -18,14 +18,14 @@ import (
 	"eserver/node/wire"
 )
 
-// Errors of the registry, one per stable code of RegistryResponse.error.
+// Errors of the registry: the shared sentinels of responseCodes, under the
+// names registry callers have used.
 var (
-	ErrRegistryUnauthorized = errors.New("registry: unauthorized")
-	ErrRegistryBadRequest   = errors.New("registry: bad request")
-	ErrRegistryFull         = errors.New("registry: too many supernodes")
-	ErrRegistryInternal     = errors.New("registry: internal error")
-	// ErrRegistryProtocol means the registry answered something it should not have.
-	ErrRegistryProtocol = errors.New("registry: protocol error")
+	ErrRegistryUnauthorized = ErrUnauthorized
+	ErrRegistryBadRequest   = ErrBadRequest
+	ErrRegistryFull         = ErrTooMany
+	ErrRegistryInternal     = ErrInternal
+	ErrRegistryProtocol     = ErrProtocol
 )
 
 // Supernode is one live supernode as the registry lists it, verified: its
@@ -50,7 +50,7 @@ func Heartbeat(ctx context.Context, h host.Host, auth peer.ID, t *wire.SignedTic
 	if err != nil {
 		return nil, fmt.Errorf("heartbeat: %w", err)
 	}
-	resp, err := registryRoundTrip(ctx, h, auth, &wire.RegistryRequest{
+	resp, err := call[*wire.RegistryResponse](ctx, h, auth, registrySpec, &wire.RegistryRequest{
 		Kind: &wire.RegistryRequest_Heartbeat{Heartbeat: &wire.Heartbeat{Ticket: t, PeerRecord: rec}},
 	})
 	if err != nil {
@@ -70,7 +70,7 @@ func Heartbeat(ctx context.Context, h host.Host, auth peer.ID, t *wire.SignedTic
 // presenting the caller's ticket t. Entries that do not verify (see
 // ParseSupernodes) are dropped.
 func ListSupernodes(ctx context.Context, h host.Host, auth peer.ID, t *wire.SignedTicket) ([]Supernode, error) {
-	resp, err := registryRoundTrip(ctx, h, auth, &wire.RegistryRequest{
+	resp, err := call[*wire.RegistryResponse](ctx, h, auth, registrySpec, &wire.RegistryRequest{
 		Kind: &wire.RegistryRequest_List{List: &wire.ListSupernodes{Ticket: t}},
 	})
 	if err != nil {
@@ -101,38 +101,6 @@ func ParseSupernodes(auth peer.ID, infos []*wire.SupernodeInfo) []Supernode {
 		out = append(out, Supernode{Ticket: t, Addrs: peer.AddrInfo{ID: t.Peer, Addrs: rec.Addrs}})
 	}
 	return out
-}
-
-// registryErr maps a RegistryResponse error code to a sentinel.
-func registryErr(code string) error {
-	switch code {
-	case "":
-		return nil
-	case "unauthorized":
-		return ErrRegistryUnauthorized
-	case "bad_request":
-		return ErrRegistryBadRequest
-	case "too_many":
-		return ErrRegistryFull
-	case "internal":
-		return ErrRegistryInternal
-	default:
-		return fmt.Errorf("%w: unknown error code %q", ErrRegistryProtocol, code)
-	}
-}
-
-// registryRoundTrip sends req on a fresh registry stream and reads the one
-// response, bounded by wire.RegistryTimeout and by ctx. An error code in the
-// response comes back as its sentinel.
-func registryRoundTrip(ctx context.Context, h host.Host, auth peer.ID, req *wire.RegistryRequest) (*wire.RegistryResponse, error) {
-	var resp wire.RegistryResponse
-	if err := exchange(ctx, h, auth, wire.ProtoRegistry, wire.RegistryTimeout, wire.MaxRegistryFrame, req, &resp); err != nil {
-		return nil, err
-	}
-	if err := registryErr(resp.GetError()); err != nil {
-		return nil, err
-	}
-	return &resp, nil
 }
 
 // Heartbeater keeps a supernode listed at the auth server: it heartbeats
@@ -197,30 +165,18 @@ func (hb *Heartbeater) Serve(ctx context.Context) error {
 	}
 	tick := time.NewTicker(interval)
 	defer tick.Stop()
-	failing := false
+	pl := pollLog{log: log, what: "heartbeat"}
 	for {
 		// One heartbeat may take no longer than the interval, so a slow
 		// server never delays the next beat past the TTL.
 		bctx, cancel := context.WithTimeout(ctx, interval)
 		t, err := Heartbeat(bctx, hb.Host, hb.Auth, hb.Ticket())
 		cancel()
-		switch {
-		case ctx.Err() != nil:
+		if ctx.Err() != nil {
 			return nil
-		case err != nil:
-			// Log the first failure loudly and the rest quietly: a server
-			// that is down for an hour should not fill the log.
-			if !failing {
-				log.Warn("heartbeat failed", "auth", hb.Auth, "err", err)
-			} else {
-				log.Debug("heartbeat failed", "auth", hb.Auth, "err", err)
-			}
-			failing = true
-		default:
-			if failing {
-				log.Info("heartbeat succeeded again", "auth", hb.Auth)
-			}
-			failing = false
+		}
+		pl.report(err, "auth", hb.Auth)
+		if err == nil {
 			hb.mu.Lock()
 			first := hb.latest == nil
 			hb.latest = t

@@ -17,6 +17,7 @@ import (
 	"eserver/authserver"
 	"eserver/node/ticket"
 	"eserver/node/wire"
+	"eserver/pipeline"
 )
 
 // authEnv is a real auth server (with its registry) on 127.0.0.1; the test
@@ -35,7 +36,7 @@ func newAuthEnv(t *testing.T, self bool) *authEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h, err := authserver.NewHost(key, []string{"/ip4/127.0.0.1/tcp/0"})
+	h, err := pipeline.NewHost(key, []string{"/ip4/127.0.0.1/tcp/0"})
 	if err != nil {
 		t.Fatal(err)
 	}

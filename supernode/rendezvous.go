@@ -1,7 +1,7 @@
 package supernode
 
 import (
-	"fmt"
+	"context"
 	"io"
 	"log/slog"
 	"sync"
@@ -14,6 +14,7 @@ import (
 
 	"eserver/node/ticket"
 	"eserver/node/wire"
+	"eserver/pipeline"
 )
 
 // Defaults for the zero values of RendezvousConfig.
@@ -71,7 +72,8 @@ type Rendezvous struct {
 	stats rvStats  // counters for Stats (metrics.go)
 	lim   *buckets // per account
 
-	svc *service // listen stage and lifecycle
+	listen *pipeline.Listener
+	rpc    *pipeline.Service[*wire.RendezvousRequest, *wire.RendezvousResponse]
 }
 
 // rvEntry is one published record.
@@ -111,81 +113,69 @@ func NewRendezvous(cfg RendezvousConfig) *Rendezvous {
 		entries: make(map[string]rvEntry),
 		lim:     newBuckets(cfg.Rate, cfg.Burst),
 	}
-	r.svc = newService(wire.ProtoRendezvous, wire.RendezvousTimeout, r.log, r.serve)
+	r.listen = pipeline.NewListener(r.log)
+	r.rpc = &pipeline.Service[*wire.RendezvousRequest, *wire.RendezvousResponse]{
+		Protocol:    wire.ProtoRendezvous,
+		MaxRequest:  wire.MaxRendezvousFrame,
+		Timeout:     wire.RendezvousTimeout,
+		Auth:        authenticator(cfg.AuthServer, cfg.Now, cfg.Revocations),
+		Credentials: rendezvousCredentials,
+		Process:     r.process,
+		Refuse:      refuseWith[*wire.RendezvousRequest](failed),
+		Log:         r.log,
+	}
 	return r
 }
 
 // Attach serves the rendezvous protocol on h until Close. Attaching after
 // Close does nothing.
-func (r *Rendezvous) Attach(h host.Host) { r.svc.attach(h) }
+func (r *Rendezvous) Attach(h host.Host) {
+	serveOn(r.listen, h, r.rpc.Protocol, r.rpc.Timeout, r.serve)
+}
 
 // Close stops serving on every attached host, resets the streams in flight
 // and waits for their handlers to return.
 func (r *Rendezvous) Close() error {
-	r.svc.close()
+	r.listen.Close()
 	return nil
 }
 
-// serve reads one request from rw, sent by the authenticated remote peer,
-// and writes the answer. An error means the stream should be reset: the
-// request could not be read or the answer could not be written. Requests that
-// decode but are refused get an error code, not an error.
+// serve runs one request from rw, sent by the authenticated remote peer,
+// through the pipeline. An error means the stream should be reset: the
+// request could not be read or the answer could not be written. Requests
+// that decode but are refused get an error code, not an error.
 func (r *Rendezvous) serve(rw io.ReadWriter, remote peer.ID) error {
-	var req wire.RendezvousRequest
-	if err := wire.ReadMsg(rw, wire.MaxRendezvousFrame, &req); err != nil {
-		return fmt.Errorf("reading request: %w", err)
-	}
-	resp := r.process(&req, remote)
-	if err := wire.WriteMsg(rw, resp); err != nil {
-		return fmt.Errorf("writing response: %w", err)
-	}
-	return nil
+	return r.rpc.Serve(r.listen.Context(), rw, remote, nil)
 }
 
-// process is the authentication and process stages for one decoded request.
-func (r *Rendezvous) process(req *wire.RendezvousRequest, remote peer.ID) *wire.RendezvousResponse {
-	now := r.cfg.Now()
+// rendezvousCredentials is what each request presents: its ticket.
+func rendezvousCredentials(req *wire.RendezvousRequest) (pipeline.Credential, error) {
 	switch k := req.GetKind().(type) {
 	case *wire.RendezvousRequest_Publish:
-		t, err := r.authenticate(k.Publish.GetTicket(), remote, now)
-		if err != nil {
-			return failed(CodeUnauthorized)
-		}
-		if !r.lim.allow(t.Username, now) {
-			return failed(CodeRateLimited)
-		}
-		return r.publish(t, k.Publish.GetPeerRecord(), k.Publish.GetAllowed(), now)
+		return pipeline.Ticket(k.Publish.GetTicket()), nil
 	case *wire.RendezvousRequest_Lookup:
-		t, err := r.authenticate(k.Lookup.GetTicket(), remote, now)
-		if err != nil {
-			return failed(CodeUnauthorized)
-		}
-		if !r.lim.allow(t.Username, now) {
-			return failed(CodeRateLimited)
-		}
-		return r.lookup(k.Lookup.GetUsernames(), k.Lookup.GetTokens(), now)
-	default:
-		r.log.Debug("request of no known kind", "peer", remote)
-		return failed(CodeBadRequest)
+		return pipeline.Ticket(k.Lookup.GetTicket()), nil
 	}
+	return pipeline.Credential{}, errUnknownKind
 }
 
-// authenticate checks that st is a valid ticket of the auth server held by
-// remote: the sender is the stream's peer plus its ticket, nothing it wrote.
-func (r *Rendezvous) authenticate(st *wire.SignedTicket, remote peer.ID, now time.Time) (*ticket.Ticket, error) {
-	t, err := ticket.VerifyFor(r.cfg.AuthServer, remote, st, now)
-	if err == nil {
-		// Before OnTicket: a revoked device is never admitted to the relay.
-		err = r.cfg.Revocations.Check(t)
-	}
-	if err != nil {
-		r.log.Debug("ticket refused", "peer", remote, "err", err)
-		return nil, fmt.Errorf("verifying ticket: %w", err)
-	}
+// process is the process stage for one authenticated request.
+func (r *Rendezvous) process(_ context.Context, rq *pipeline.Request[*wire.RendezvousRequest]) (*wire.RendezvousResponse, error) {
+	now := r.cfg.Now()
+	t := rq.Ticket
 	if r.cfg.OnTicket != nil {
-		r.cfg.OnTicket(t) // hook: e.g. admit the peer to the relay
+		// After the Authenticate stage, which refused revoked devices: a
+		// revoked device is never admitted to the relay.
+		r.cfg.OnTicket(t)
 	}
-	return t, nil
+	if !r.lim.allow(t.Username, now) {
+		return failed(CodeRateLimited), nil
+	}
+	if k := rq.Msg.GetPublish(); k != nil {
+		return r.publish(t, k.GetPeerRecord(), k.GetAllowed(), now), nil
+	}
+	k := rq.Msg.GetLookup()
+	return r.lookup(k.GetUsernames(), k.GetTokens(), now), nil
 }
 
 func (r *Rendezvous) publish(t *ticket.Ticket, rec []byte, allowed [][]byte, now time.Time) *wire.RendezvousResponse {

@@ -245,7 +245,7 @@ func TestRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 	rawPublish := func(st *wire.SignedTicket, rec []byte) error {
-		resp, err := roundTrip(ctx, mallory, rv, &wire.RendezvousRequest{
+		resp, err := call[*wire.RendezvousResponse](ctx, mallory, rv, rendezvousSpec, &wire.RendezvousRequest{
 			Kind: &wire.RendezvousRequest_Publish{Publish: &wire.Publish{Ticket: st, PeerRecord: rec}},
 		})
 		if err != nil {
@@ -278,7 +278,7 @@ func TestRefused(t *testing.T) {
 		{"publish garbage record", func() error { return rawPublish(malloryT, []byte("not an envelope")) }, ErrBadRequest},
 		{"publish oversized record", func() error { return rawPublish(malloryT, make([]byte, MaxPeerRecord+1)) }, ErrBadRequest},
 		{"request of no kind", func() error {
-			resp, err := roundTrip(ctx, mallory, rv, &wire.RendezvousRequest{})
+			resp, err := call[*wire.RendezvousResponse](ctx, mallory, rv, rendezvousSpec, &wire.RendezvousRequest{})
 			if err != nil {
 				return err
 			}
@@ -454,7 +454,7 @@ func handlerGoroutines() int {
 	}
 }
 
-func (r *Rendezvous) inFlight() int { return r.svc.inFlight() }
+func (r *Rendezvous) inFlight() int { return r.listen.InFlight() }
 
 func TestCloseWaitsForHandlers(t *testing.T) {
 	e := newEnv(t, RendezvousConfig{})

@@ -242,27 +242,13 @@ func (r *Revocations) Serve(ctx context.Context) error {
 	}
 	tick := time.NewTicker(interval)
 	defer tick.Stop()
-	failing := false
+	pl := pollLog{log: log, what: "fetching revocations"}
 	for {
 		err := r.poll(ctx, interval)
-		switch {
-		case ctx.Err() != nil:
+		if ctx.Err() != nil {
 			return nil
-		case err != nil:
-			// The first failure loudly, the rest quietly: a server down for
-			// an hour should not fill the log.
-			if !failing {
-				log.Warn("fetching revocations failed", "auth", r.Auth, "err", err)
-			} else {
-				log.Debug("fetching revocations failed", "auth", r.Auth, "err", err)
-			}
-			failing = true
-		default:
-			if failing {
-				log.Info("fetching revocations succeeded again", "auth", r.Auth)
-			}
-			failing = false
 		}
+		pl.report(err, "auth", r.Auth)
 		select {
 		case <-ctx.Done():
 			return nil
@@ -349,7 +335,7 @@ func (r *Revocations) catchUp(ctx context.Context) error {
 // it, and it can be passed on as is. auth's addresses must be known to h's
 // peerstore (or a connection open).
 func FetchRevocations(ctx context.Context, h host.Host, auth peer.ID, t *wire.SignedTicket, since uint64) (*wire.SignedRevocations, error) {
-	resp, err := registryRoundTrip(ctx, h, auth, &wire.RegistryRequest{
+	resp, err := call[*wire.RegistryResponse](ctx, h, auth, registrySpec, &wire.RegistryRequest{
 		Kind: &wire.RegistryRequest_Revocations{Revocations: &wire.FetchRevocations{Ticket: t, Since: since}},
 	})
 	if err != nil {

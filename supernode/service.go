@@ -2,10 +2,9 @@ package supernode
 
 import (
 	"context"
-	"fmt"
+	"errors"
 	"io"
 	"log/slog"
-	"sync"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/host"
@@ -14,147 +13,59 @@ import (
 	"github.com/libp2p/go-libp2p/core/protocol"
 	"google.golang.org/protobuf/proto"
 
-	"eserver/node/wire"
+	"eserver/pipeline"
 )
 
-// service is what every supernode service shares: the listen stage (one
-// request per stream, a deadline, Reset on failure, Close on success) and
-// the lifecycle (the hosts it serves on, the streams in flight, and a close
-// that resets them and waits for their handlers, so no goroutine outlives
-// the service).
-type service struct {
-	pid     protocol.ID
-	timeout time.Duration
+// Every supernode service is a pipeline.Service (the stages) served through
+// a pipeline.Listener (listen stage and lifecycle); this file holds the few
+// lines they share.
+
+// errUnknownKind refuses a request of no kind this service knows.
+var errUnknownKind = errors.New("request of no known kind")
+
+// serveOn serves pid on h through l with serve, the service's own method,
+// so its frame names the service in a stack dump of the handlers.
+func serveOn(l *pipeline.Listener, h host.Host, pid protocol.ID, timeout time.Duration, serve func(io.ReadWriter, peer.ID) error) {
+	l.Handle(h, pid, timeout, func(_ context.Context, s network.Stream) error {
+		return serve(s, s.Conn().RemotePeer())
+	})
+}
+
+// authenticator is the Authenticate stage of every supernode service:
+// tickets of server, at now, not revoked in rev.
+func authenticator(server peer.ID, now func() time.Time, rev *Revocations) *pipeline.Authenticator {
+	a := &pipeline.Authenticator{Server: server, Now: now}
+	if rev != nil {
+		a.Revoked = rev
+	}
+	return a
+}
+
+// refuseWith is a Service.Refuse building the answer failed(code).
+func refuseWith[Q, R proto.Message](failed func(code string) R) func(Q, pipeline.Refusal) R {
+	return func(_ Q, r pipeline.Refusal) R { return failed(r.Code) }
+}
+
+// pollLog reports the outcome of each round of a poll loop: the first
+// failure loudly and the rest quietly (a server down for an hour should not
+// fill the log), and the recovery once.
+type pollLog struct {
 	log     *slog.Logger
-	// serve reads one request from rw, sent by the authenticated remote
-	// peer, and writes the answer; an error resets the stream.
-	serve func(rw io.ReadWriter, remote peer.ID) error
-
-	mu      sync.Mutex
-	closed  bool
-	hosts   []host.Host
-	streams map[network.Stream]struct{}
-	wg      sync.WaitGroup
+	what    string // e.g. "heartbeat", "fetching revocations"
+	failing bool
 }
 
-func newService(pid protocol.ID, timeout time.Duration, log *slog.Logger, serve func(io.ReadWriter, peer.ID) error) *service {
-	return &service{pid: pid, timeout: timeout, log: log, serve: serve, streams: map[network.Stream]struct{}{}}
-}
-
-// attach serves on h until close; after close it does nothing.
-func (sv *service) attach(h host.Host) {
-	sv.mu.Lock()
-	defer sv.mu.Unlock()
-	if sv.closed {
-		return
+// report logs err (nil: the round succeeded) with args.
+func (p *pollLog) report(err error, args ...any) {
+	switch {
+	case err == nil && p.failing:
+		p.log.Info(p.what+" succeeded again", args...)
+	case err != nil && !p.failing:
+		p.log.Warn(p.what+" failed", append(args, "err", err)...)
+	case err != nil:
+		p.log.Debug(p.what+" failed", append(args, "err", err)...)
 	}
-	sv.hosts = append(sv.hosts, h)
-	h.SetStreamHandler(sv.pid, sv.handle)
-}
-
-// close stops serving on every host, resets the streams in flight and waits
-// for their handlers and tracked goroutines. It reports false when the
-// service was already closed.
-func (sv *service) close() bool {
-	sv.mu.Lock()
-	if sv.closed {
-		sv.mu.Unlock()
-		return false
-	}
-	sv.closed = true
-	for _, h := range sv.hosts {
-		h.RemoveStreamHandler(sv.pid)
-	}
-	for s := range sv.streams {
-		_ = s.Reset()
-	}
-	sv.mu.Unlock()
-	sv.wg.Wait()
-	return true
-}
-
-// handle is the listen stage: it owns the stream, its deadline and its fate.
-func (sv *service) handle(s network.Stream) {
-	sv.mu.Lock()
-	if sv.closed {
-		sv.mu.Unlock()
-		_ = s.Reset()
-		return
-	}
-	sv.wg.Add(1)
-	sv.streams[s] = struct{}{}
-	sv.mu.Unlock()
-	defer func() {
-		sv.mu.Lock()
-		delete(sv.streams, s)
-		sv.mu.Unlock()
-		sv.wg.Done()
-	}()
-
-	remote := s.Conn().RemotePeer()
-	if err := s.SetDeadline(time.Now().Add(sv.timeout)); err != nil {
-		sv.log.Debug("setting deadline", "peer", remote, "err", err)
-		_ = s.Reset()
-		return
-	}
-	if err := sv.serve(s, remote); err != nil {
-		sv.log.Debug("stream failed", "peer", remote, "err", err)
-		_ = s.Reset()
-		return
-	}
-	_ = s.Close()
-}
-
-// attached returns the hosts the service serves on.
-func (sv *service) attached() []host.Host {
-	sv.mu.Lock()
-	defer sv.mu.Unlock()
-	return append([]host.Host(nil), sv.hosts...)
-}
-
-// spawn runs f in a goroutine that close waits for; it reports false (and
-// runs nothing) once the service is closed.
-func (sv *service) spawn(f func()) bool {
-	sv.mu.Lock()
-	defer sv.mu.Unlock()
-	if sv.closed {
-		return false
-	}
-	sv.wg.Add(1)
-	go func() {
-		defer sv.wg.Done()
-		f()
-	}()
-	return true
-}
-
-// inFlight counts the streams being served.
-func (sv *service) inFlight() int {
-	sv.mu.Lock()
-	defer sv.mu.Unlock()
-	return len(sv.streams)
-}
-
-// answer is the stages every service's serve shares: read one request of
-// type Q (at most max bytes), let process authenticate and answer it from
-// the stream's peer, write the answer. An error resets the stream; a
-// refusal is an answer with an error code, not an error.
-func answer[Q any, PQ interface {
-	*Q
-	proto.Message
-}, R proto.Message](rw io.ReadWriter, max int, remote peer.ID, process func(PQ, peer.ID) (R, error)) error {
-	req := PQ(new(Q))
-	if err := wire.ReadMsg(rw, max, req); err != nil {
-		return fmt.Errorf("reading request: %w", err)
-	}
-	resp, err := process(req, remote)
-	if err != nil {
-		return err
-	}
-	if err := wire.WriteMsg(rw, resp); err != nil {
-		return fmt.Errorf("writing response: %w", err)
-	}
-	return nil
+	p.failing = err != nil
 }
 
 // runSweeper runs sweep at once and then every interval until ctx ends,

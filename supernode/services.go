@@ -70,7 +70,7 @@ func StartServices(h host.Host, cfg ServicesConfig) (*Services, error) {
 	if cfg.PrekeysDB == "" {
 		cfg.PrekeysDB = filepath.Join(filepath.Dir(cfg.MailboxDB), "prekeys.db")
 	}
-	pk, err := NewPrekeys(PrekeysConfig{DBPath: cfg.PrekeysDB, AuthServer: cfg.AuthServer, Logger: cfg.Logger})
+	pk, err := NewPrekeys(PrekeysConfig{DBPath: cfg.PrekeysDB, AuthServer: cfg.AuthServer, Revocations: cfg.Revocations, Logger: cfg.Logger})
 	if err != nil {
 		ct.Close()
 		mb.Close()

@@ -10,9 +10,7 @@ package supernode
 
 import (
 	"crypto/sha256"
-	"errors"
 	"eserver/node/ticket"
-	"fmt"
 
 	"github.com/libp2p/go-libp2p/core/peer"
 )
@@ -28,36 +26,13 @@ const (
 	CodeTooMany      = "too_many"
 )
 
-// Errors callers branch on.
-var (
-	ErrUnauthorized = errors.New("supernode: unauthorized")
-	ErrBadRequest   = errors.New("supernode: bad request")
-	ErrTooMany      = errors.New("supernode: too many usernames in one lookup")
-	ErrBadRecord    = ticket.ErrBadRecord
-)
+// ErrBadRecord is a peer record that does not open or names another peer.
+var ErrBadRecord = ticket.ErrBadRecord
 
 // openRecord checks that b is a libp2p signed envelope holding a peer record
 // for want, signed by want itself, and returns the record.
 func openRecord(b []byte, want peer.ID) (*peer.PeerRecord, error) {
 	return ticket.VerifyRecord(want, b)
-}
-
-// codeErr maps an error code from a response to a sentinel.
-func codeErr(code string) error {
-	switch code {
-	case "":
-		return nil
-	case CodeUnauthorized:
-		return ErrUnauthorized
-	case CodeBadRequest:
-		return ErrBadRequest
-	case CodeTooMany:
-		return ErrTooMany
-	case CodeRateLimited:
-		return ErrRateLimited
-	default:
-		return fmt.Errorf("rendezvous: unknown error code %q", code)
-	}
 }
 
 // MaxAllowed bounds the visibility-token hashes one user may publish: its

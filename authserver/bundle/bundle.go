@@ -26,6 +26,7 @@ import (
 	manet "github.com/multiformats/go-multiaddr/net"
 
 	"eserver/authserver"
+	"eserver/pipeline"
 	"eserver/supernode"
 )
 
@@ -77,7 +78,7 @@ func Start(cfg Config) (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	h, err := authserver.NewHost(key, cfg.Listen)
+	h, err := pipeline.NewHost(key, cfg.Listen)
 	if err != nil {
 		return nil, err
 	}
@@ -120,7 +121,7 @@ func Start(cfg Config) (*Service, error) {
 
 // Addr returns a dialable multiaddr of the service ending in /p2p/<id>.
 func (s *Service) Addr() string {
-	a, err := authserver.DialAddr(s.Host)
+	a, err := pipeline.DialAddr(s.Host)
 	if err != nil {
 		return ""
 	}

@@ -10,6 +10,7 @@ import (
 
 	"eserver/authserver"
 	"eserver/node/login"
+	"eserver/pipeline"
 	"eserver/supernode"
 )
 
@@ -39,7 +40,7 @@ func TestEnsureSharesOneServer(t *testing.T) {
 		t.Fatal(err)
 	}
 	key, _, _ := crypto.GenerateEd25519Key(nil)
-	h, err := authserver.NewHost(key, []string{"/ip4/127.0.0.1/tcp/0"})
+	h, err := pipeline.NewHost(key, []string{"/ip4/127.0.0.1/tcp/0"})
 	if err != nil {
 		t.Fatal(err)
 	}

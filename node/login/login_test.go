@@ -18,6 +18,7 @@ import (
 	"eserver/node/login"
 	"eserver/node/ticket"
 	"eserver/node/wire"
+	"eserver/pipeline"
 )
 
 type clock struct {
@@ -42,7 +43,7 @@ func startServer(t testing.TB, clk *clock) peer.AddrInfo {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h, err := authserver.NewHost(key, []string{"/ip4/127.0.0.1/tcp/0"})
+	h, err := pipeline.NewHost(key, []string{"/ip4/127.0.0.1/tcp/0"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -25,6 +25,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"eserver/authserver"
+	"eserver/pipeline"
 	"eserver/supernode"
 )
 
@@ -61,7 +62,10 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	h, err := authserver.NewHost(key, listen, res)
+	if len(listen) == 0 {
+		listen = authserver.DefaultListen
+	}
+	h, err := pipeline.NewHost(key, listen, res)
 	if err != nil {
 		return err
 	}
@@ -115,7 +119,7 @@ func run() error {
 		log.Info("serving metrics", "url", ms.URL())
 	}
 
-	addr, err := authserver.DialAddr(h)
+	addr, err := pipeline.DialAddr(h)
 	if err != nil {
 		return err
 	}

@@ -17,8 +17,8 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/crypto"
 
-	"eserver/authserver"
 	"eserver/node/login"
+	"eserver/pipeline"
 	"eserver/supernode"
 )
 
@@ -61,7 +61,7 @@ func TestBinary(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	key, _, _ := crypto.GenerateEd25519Key(nil)
-	h, err := authserver.NewHost(key, []string{"/ip4/127.0.0.1/tcp/0"})
+	h, err := pipeline.NewHost(key, []string{"/ip4/127.0.0.1/tcp/0"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,10 +13,10 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/peer"
 
-	"eserver/authserver"
 	"eserver/node"
 	"eserver/node/api"
 	"eserver/node/login"
+	"eserver/pipeline"
 	"eserver/supernode"
 )
 
@@ -36,7 +36,7 @@ func startSupernodes(t *testing.T, server string, n int) []supernodeProc {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	client, err := authserver.NewHost(mustKey(t), []string{"/ip4/127.0.0.1/tcp/0"})
+	client, err := pipeline.NewHost(mustKey(t), []string{"/ip4/127.0.0.1/tcp/0"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -33,10 +33,10 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/peerstore"
 
-	"eserver/authserver"
 	"eserver/node/login"
 	"eserver/node/ticket"
 	"eserver/node/wire"
+	"eserver/pipeline"
 	"eserver/supernode"
 )
 
@@ -206,7 +206,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	h, err := authserver.NewHost(key, opt.listen, res)
+	h, err := pipeline.NewHost(key, opt.listen, res)
 	if err != nil {
 		return err
 	}
@@ -250,7 +250,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		log.Info("serving metrics", "url", ms.URL())
 	}
 
-	addr, err := authserver.DialAddr(h)
+	addr, err := pipeline.DialAddr(h)
 	if err != nil {
 		return err
 	}

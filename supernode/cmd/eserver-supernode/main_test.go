@@ -24,6 +24,7 @@ import (
 	"eserver/node/login"
 	"eserver/node/ticket"
 	"eserver/node/wire"
+	"eserver/pipeline"
 	"eserver/supernode"
 )
 
@@ -45,7 +46,7 @@ func authServer(t *testing.T) (*authserver.Server, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h, err := authserver.NewHost(key, []string{"/ip4/127.0.0.1/tcp/0"})
+	h, err := pipeline.NewHost(key, []string{"/ip4/127.0.0.1/tcp/0"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -56,7 +57,7 @@ func authServer(t *testing.T) (*authserver.Server, string) {
 	}
 	srv.Attach(h)
 	t.Cleanup(func() { srv.Close(); h.Close() })
-	addr, err := authserver.DialAddr(h)
+	addr, err := pipeline.DialAddr(h)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -80,7 +81,7 @@ func TestBinary(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	client, err := authserver.NewHost(mustKey(t), []string{"/ip4/127.0.0.1/tcp/0"})
+	client, err := pipeline.NewHost(mustKey(t), []string{"/ip4/127.0.0.1/tcp/0"})
 	if err != nil {
 		t.Fatal(err)
 	}
