@@ -192,7 +192,7 @@ func (s *session) drainMail(ctx context.Context) error {
 			for _, it := range items {
 				after = max(after, it.Seq)
 				acks[home.ID] = append(acks[home.ID], it.Seq)
-				e, err := s.openMail(it.Item)
+				e, err := s.openMail(it.Item, time.Unix(it.StoredUnix, 0))
 				if err != nil {
 					// A bad item is dropped, not kept forever: it cannot get better.
 					s.n.log.Info("dropping mail", "seq", it.Seq, "err", err)
@@ -308,10 +308,12 @@ type mailEntry struct {
 	order  uint64
 }
 
-// openMail opens one mailbox item's anonymous outer layer and checks the
-// sender's ticket; the envelope inside is opened as if it had come over a
-// direct stream from the sender.
-func (s *session) openMail(item []byte) (mailEntry, error) {
+// openMail opens one mailbox item's anonymous outer layer and
+// authenticates the sender's ticket as it was when the item was left (at
+// stored): signed by our auth server, valid then, not revoked now. The
+// envelope inside is then opened as if it had come over a direct stream
+// from the sender: only a session with the ticket's device opens it.
+func (s *session) openMail(item []byte, stored time.Time) (mailEntry, error) {
 	padded, err := s.keys.OpenAnonymous(item)
 	if err != nil {
 		return mailEntry{}, err
@@ -327,7 +329,7 @@ func (s *session) openMail(item []byte) (mailEntry, error) {
 	if mi.Envelope == nil {
 		return mailEntry{}, errors.New("mail item without envelope")
 	}
-	t, err := ticket.VerifySignature(s.tk().Server, mi.Sender)
+	t, err := s.auth.AuthenticateAt(mi.Sender, stored)
 	if err != nil {
 		return mailEntry{}, fmt.Errorf("mail sender: %w", err)
 	}

@@ -22,8 +22,9 @@ import (
 // The message protocol, /eserver/msg/1.0.0, in the seed's layers:
 //
 //	listen          the stream handler (handleStream)
-//	authentication  Hello: the peer's ticket must verify and belong to the
-//	                authenticated remote peer (verifyHello)
+//	authentication  Hello: the peer's ticket passes the pipeline's
+//	                Authenticator (verifyHello); mail, the same check at
+//	                the time the mail was left (openMail)
 //	security        the envelope is opened by the E2E scheme (keys.Open)
 //	process         the payload is applied to the store (process)
 //	output          an Ack, written only after the store committed
@@ -31,13 +32,12 @@ import (
 // The initiator of a stream is the sender; the responder only acks.
 const msgProtocol = protocol.ID(wire.ProtoMsg)
 
-// verifyHello checks the peer's ticket: signed by our auth server, valid now,
-// and issued to the very peer on the other end of the stream.
+// verifyHello is the authenticate stage: the peer's ticket must pass the
+// pipeline's Authenticator (signed by our auth server, valid now, issued to
+// the very peer on the other end of the stream, not revoked) and carry a
+// box key.
 func (s *session) verifyHello(remote peer.ID, h *wire.Hello) (*ticket.Ticket, error) {
-	t, err := ticket.VerifyFor(s.tk().Server, remote, h.GetTicket(), s.n.cfg.Now())
-	if err == nil {
-		err = s.revs.Check(t)
-	}
+	t, err := s.auth.Authenticate(remote, h.GetTicket())
 	if err != nil {
 		return nil, fmt.Errorf("peer %s: %w", remote, err)
 	}

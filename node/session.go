@@ -14,6 +14,7 @@ import (
 	"eserver/node/promotion"
 	"eserver/node/task"
 	"eserver/node/wire"
+	"eserver/pipeline"
 	"eserver/supernode"
 	"fmt"
 	"os"
@@ -43,6 +44,9 @@ type session struct {
 	// revs are the devices revoked at the auth server, polled: a contact\'s
 	// revoked device is refused even before its ticket expires.
 	revs *supernode.Revocations
+	// auth is the authenticate stage of every inbound path (direct
+	// streams, mail): the pipeline's one ticket check.
+	auth pipeline.Authenticator
 	// kinds maps each payload kind to the component that handles it.
 	kinds     payload.Registry
 	keys      *keys.Keys
@@ -310,6 +314,7 @@ func (n *Node) startSession(ctx context.Context, st *store.Store, ai peer.AddrIn
 		Interval: revocationPoll, Logger: n.log.With("component", "revocations"),
 		OnRevoke: func(p peer.ID) { s.host.Network().ClosePeer(p) },
 	}
+	s.auth = pipeline.Authenticator{Server: ai.ID, Now: n.cfg.Now, Revoked: s.revs}
 	if s.keys, err = keys.New(s, key, box); err != nil {
 		h.Close()
 		return nil, err

@@ -80,6 +80,38 @@ func (a *Authenticator) Authenticate(remote peer.ID, st *wire.SignedTicket) (*ti
 	return t, nil
 }
 
+// AuthenticateAt is the Authenticate stage for an item that did not arrive
+// on its sender's own stream — mail, an event passed on by another member:
+// st must be signed by a.Server, valid at the moment at which the item was
+// handed over (not now: mail may wait in a mailbox longer than a ticket
+// lives), and not revoked now. There is no stream peer to bind the ticket
+// to; the caller's Security stage binds the item to the ticket's device
+// (an envelope opens only under a session with that device, a signature
+// verifies only under its key). Every error wraps ErrUnauthenticated.
+func (a *Authenticator) AuthenticateAt(st *wire.SignedTicket, at time.Time) (*ticket.Ticket, error) {
+	if a == nil || a.Server == "" {
+		return nil, fmt.Errorf("%w: no auth server configured", ErrUnauthenticated)
+	}
+	t, err := ticket.Verify(a.Server, st, at)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrUnauthenticated, err)
+	}
+	if !at.After(t.Issued.Add(-maxClockSkew)) {
+		return nil, fmt.Errorf("%w: handed over at %v, before its ticket was issued at %v", ErrUnauthenticated, at, t.Issued)
+	}
+	if a.Revoked != nil {
+		if err := a.Revoked.Check(t); err != nil {
+			return nil, fmt.Errorf("%w: %w: %w", ErrUnauthenticated, ErrRevoked, err)
+		}
+	}
+	return t, nil
+}
+
+// maxClockSkew is how far a supernode's clock (which stamps when an item
+// was handed over) may run behind the auth server's (which stamps when a
+// ticket was issued).
+const maxClockSkew = 5 * time.Minute
+
 // credential checks what a request presented; a nil ticket with a nil error
 // means the request was explicitly declared unauthenticated.
 func (a *Authenticator) credential(remote peer.ID, c Credential) (*ticket.Ticket, error) {

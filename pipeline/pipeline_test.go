@@ -474,6 +474,45 @@ func TestAuthenticate(t *testing.T) {
 	}
 }
 
+// TestAuthenticateAt: an item's ticket must have been valid when the item
+// was handed over — however long it waited since — and not revoked now.
+func TestAuthenticateAt(t *testing.T) {
+	auth := newKey(t)
+	server := idOf(t, auth)
+	issued := time.Unix(1_800_000_000, 0)
+	me := idOf(t, newKey(t))
+	st := sign(t, auth, me, ticket.RoleNode, issued, issued.Add(time.Hour))
+	valid := &Authenticator{Server: server}
+	tests := []struct {
+		name string
+		a    *Authenticator
+		at   time.Time
+		want error
+	}{
+		{"handed over while valid", valid, issued.Add(30 * time.Minute), nil},
+		{"valid then, long expired now", &Authenticator{Server: server, Now: func() time.Time { return issued.Add(30 * 24 * time.Hour) }}, issued.Add(30 * time.Minute), nil},
+		{"handed over after expiry", valid, issued.Add(time.Hour), ticket.ErrExpired},
+		{"handed over long before issue", valid, issued.Add(-time.Hour), ErrUnauthenticated},
+		{"another server", &Authenticator{Server: me}, issued.Add(time.Minute), ErrUnauthenticated},
+		{"no server", &Authenticator{}, issued.Add(time.Minute), ErrUnauthenticated},
+		{"revoked since", &Authenticator{Server: server, Revoked: RevokedPeers(func(p peer.ID) bool { return p == me })}, issued.Add(time.Minute), ErrRevoked},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := tt.a.AuthenticateAt(st, tt.at)
+			if tt.want == nil {
+				if err != nil || got == nil || got.Peer != me {
+					t.Fatalf("AuthenticateAt: %v, %v", got, err)
+				}
+				return
+			}
+			if !errors.Is(err, tt.want) || !errors.Is(err, ErrUnauthenticated) || got != nil {
+				t.Fatalf("AuthenticateAt: %v, %v; want %v", got, err, tt.want)
+			}
+		})
+	}
+}
+
 // FuzzServe: whatever bytes arrive, Serve neither panics nor lets an
 // unauthenticated request reach Process, and every answer decodes.
 func FuzzServe(f *testing.F) {
