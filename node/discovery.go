@@ -45,7 +45,7 @@ func (s *session) run() {
 	s.host.SetStreamHandler(msgProtocol, s.handleStream)
 	s.host.SetStreamHandler(wire.ProtoMailNotify, s.handleMailNotify)
 	s.streams.Start(s.ctx)
-	s.startFiles()
+	s.files.Start(s.ctx)
 	// Publish before returning from sign-in, so that contacts find us (and
 	// send directly) as soon as we show online.
 	published := s.publish()

@@ -25,6 +25,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"eserver/node/e2e"
+	"eserver/node/files"
 	"eserver/node/login"
 	"eserver/node/store"
 	"eserver/node/streams"
@@ -47,7 +48,7 @@ type session struct {
 	// kinds maps each payload kind to the component that handles it.
 	kinds   payload.Registry
 	streams *streams.Streams
-	files   files    // file transfers (files.go)
+	files   *files.Files
 	pics    pictures // display pictures asked for and given (pictures.go)
 	signals signals  // typing and nudges sent and received (signals.go)
 	// ackWait: outbox entries someone waits to see acknowledged (under mu).
@@ -337,10 +338,11 @@ func (n *Node) startSession(ctx context.Context, st *store.Store, ai peer.AddrIn
 // table from every component's kinds.
 func (s *session) assemble() {
 	s.streams = streams.New(s, nil) // offers expire by the wall clock, not the session's (tests fix that one)
+	s.files = files.New(s, s)       // display pictures (pictures.go) travel as transfers
 	s.kinds.Register(s.contactKinds()...)
 	s.kinds.Register(s.visibilityKinds()...)
 	s.kinds.Register(s.mailKinds()...)
-	s.kinds.Register(s.fileKinds()...)
+	s.kinds.Register(s.files.Kinds()...)
 	s.kinds.Register(s.streams.Kinds()...)
 	s.kinds.Register(s.pictureKinds()...)
 	s.kinds.Register(s.groupKinds()...)
@@ -440,7 +442,7 @@ func renewAt(t *ticket.Ticket) time.Time {
 func (s *session) close() error {
 	s.tasks.Cancel()
 	s.streams.Close()
-	s.stopFiles()
+	s.files.Close()
 	s.host.RemoveStreamHandler(msgProtocol)
 	s.host.RemoveStreamHandler(wire.ProtoMailNotify)
 	hostErr := s.host.Close()
