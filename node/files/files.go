@@ -269,6 +269,12 @@ func (f *Files) set(t store.Transfer, st api.TransferState, path string, cause e
 	f.emit(t, cause)
 }
 
+// change records t's new state, tells the front ends and the other side.
+func (f *Files) change(t store.Transfer, st api.TransferState) error {
+	f.set(t, st, "", nil)
+	return f.update(t, st)
+}
+
 // update tells the other side of t what changed.
 func (f *Files) update(t store.Transfer, state api.TransferState) error {
 	return f.h.Enqueue(t.Peer, &wire.Payload{Kind: &wire.Payload_FileUpdate{FileUpdate: &wire.FileUpdate{Id: t.ID, State: string(state)}}}, nil)
@@ -536,8 +542,7 @@ func (f *Files) Decline(id string) error {
 	if err != nil {
 		return err
 	}
-	f.set(t, api.TransferDeclined, "", nil)
-	return f.update(t, api.TransferDeclined)
+	return f.change(t, api.TransferDeclined)
 }
 
 // Pause stops transfer id until either side resumes it.
@@ -550,8 +555,7 @@ func (f *Files) Pause(id string) error {
 		return fmt.Errorf("%w: transfer %s is %s", api.ErrBadRequest, id, st)
 	}
 	f.stopReceive(idOf(t))
-	f.set(t, api.TransferPaused, "", nil)
-	return f.update(t, api.TransferPaused)
+	return f.change(t, api.TransferPaused)
 }
 
 // Resume continues the paused transfer id.
@@ -587,8 +591,7 @@ func (f *Files) Cancel(id string) error {
 	} else {
 		f.stopReceive(idOf(t))
 	}
-	f.set(t, api.TransferCancelled, "", nil)
-	return f.update(t, api.TransferCancelled)
+	return f.change(t, api.TransferCancelled)
 }
 
 // Transfers lists every file transfer (display pictures are not shown).
