@@ -192,21 +192,10 @@ func (s *session) receiveAvatarRequest(from string, r *wire.AvatarRequest) error
 	if sum := sha256.Sum256(data); hex.EncodeToString(sum[:]) != h {
 		return fmt.Errorf("offering our picture: cached file does not match its name %s", h)
 	}
-	o, err := transfer.NewOffer(path, transfer.DefaultChunkSize)
-	if err != nil {
+	if err := s.files.OfferAvatar(from, path); err != nil {
 		return fmt.Errorf("offering our picture: %w", err)
 	}
-	t := store.Transfer{ID: o.ID[:], Peer: from, Outgoing: true, Name: pictureFile(h), Size: o.Size, ChunkSize: o.ChunkSize,
-		Key: o.Key[:], Hash: o.Hash[:], Path: path, State: string(api.TransferOffered), Created: s.n.cfg.Now(), Kind: store.KindAvatar}
-	if err := s.store.PutTransfer(t); err != nil {
-		return err
-	}
-	if err := s.share(t); err != nil {
-		return err
-	}
-	offer := &wire.FileOffer{Id: t.ID, Name: t.Name, Size: t.Size, ChunkSize: uint32(t.ChunkSize), Key: t.Key, Hash: t.Hash,
-		Kind: wire.FileOffer_AVATAR}
-	return s.enqueue(from, &wire.Payload{Kind: &wire.Payload_FileOffer{FileOffer: offer}}, nil)
+	return nil
 }
 
 // receiveAvatarOffer fetches a contact's picture: only the one it
@@ -233,19 +222,7 @@ func (s *session) receiveAvatarOffer(from string, o *wire.FileOffer) error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("picture cache: %w", err)
 	}
-	t := store.Transfer{ID: o.Id, Peer: from, Name: pictureFile(h), Size: o.Size, ChunkSize: int(o.ChunkSize), Key: o.Key, Hash: o.Hash,
-		Path: dir, State: string(api.TransferActive), Created: s.n.cfg.Now(), Kind: store.KindAvatar}
-	if off := offerOf(t); off.Check() != nil {
-		return payload.ErrBadRequest
-	}
-	if err := s.store.PutTransfer(t); err != nil {
-		return err
-	}
-	if err := s.update(t, api.TransferActive); err != nil {
-		return err
-	}
-	s.startReceive(t)
-	return nil
+	return s.files.FetchAvatar(from, o, dir)
 }
 
 // pictureArrived moves a fetched picture into the cache under its hash,

@@ -28,6 +28,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"eserver/node/e2e"
+	"eserver/node/files"
 	"eserver/node/login"
 	"eserver/node/store"
 	"eserver/node/streams"
@@ -53,7 +54,7 @@ type session struct {
 	discovery *discovery.Discovery
 	streams   *streams.Streams
 	presence  *presence.Presence
-	files     files    // file transfers (files.go)
+	files     *files.Files
 	pics      pictures // display pictures asked for and given (pictures.go)
 	// ackWait: outbox entries someone waits to see acknowledged (under mu).
 	ackWait map[string]chan struct{}
@@ -329,10 +330,11 @@ func (n *Node) startSession(ctx context.Context, st *store.Store, ai peer.AddrIn
 func (s *session) assemble() {
 	s.presence = presence.New(s)
 	s.streams = streams.New(s, nil) // offers expire by the wall clock, not the session's (tests fix that one)
+	s.files = files.New(s, s)       // display pictures (pictures.go) travel as transfers
 	s.kinds.Register(s.contactKinds()...)
 	s.kinds.Register(s.visibilityKinds()...)
 	s.kinds.Register(s.mailKinds()...)
-	s.kinds.Register(s.fileKinds()...)
+	s.kinds.Register(s.files.Kinds()...)
 	s.kinds.Register(s.streams.Kinds()...)
 	s.kinds.Register(s.presence.Kinds()...)
 	s.kinds.Register(s.pictureKinds()...)
@@ -357,7 +359,7 @@ func (s *session) run() {
 	s.host.SetStreamHandler(msgProtocol, s.handleStream)
 	s.host.SetStreamHandler(wire.ProtoMailNotify, s.handleMailNotify)
 	s.streams.Start(s.ctx)
-	s.startFiles()
+	s.files.Start(s.ctx)
 	// Publish before returning from sign-in, so that contacts find us (and
 	// send directly) as soon as we show online.
 	published := s.discovery.Publish()
@@ -475,7 +477,7 @@ func (s *session) close() error {
 	s.tasks.Cancel()
 	s.streams.Close()
 	s.discovery.Close()
-	s.stopFiles()
+	s.files.Close()
 	s.host.RemoveStreamHandler(msgProtocol)
 	s.host.RemoveStreamHandler(wire.ProtoMailNotify)
 	hostErr := s.host.Close()
