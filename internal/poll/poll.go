@@ -12,7 +12,7 @@ import (
 // Bound is how long Until and Receive wait. It is generous because the
 // machines running the tests are shared and slow under -race; a test that
 // needs it is broken, not slow.
-const Bound = 30 * time.Second
+const Bound = time.Minute
 
 // interval is how often Until checks its condition.
 const interval = 5 * time.Millisecond
@@ -32,6 +32,21 @@ func Within(t testing.TB, bound time.Duration, what string, cond func() bool) {
 	for !cond() {
 		if time.Now().After(deadline) {
 			t.Fatalf("timed out after %v waiting until %s", bound, what)
+			return
+		}
+		time.Sleep(interval)
+	}
+}
+
+// UntilNil polls f until it returns nil, failing t with what and f's last
+// error when Bound passes first: the error says what is still missing.
+func UntilNil(t testing.TB, what string, f func() error) {
+	t.Helper()
+	var err error
+	deadline := time.Now().Add(Bound)
+	for err = f(); err != nil; err = f() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting until %s: %v", Bound, what, err)
 			return
 		}
 		time.Sleep(interval)

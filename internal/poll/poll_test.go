@@ -1,6 +1,7 @@
 package poll
 
 import (
+	"errors"
 	"sync/atomic"
 	"testing"
 )
@@ -12,6 +13,18 @@ func TestUntilReturnsWhenCondHolds(t *testing.T) {
 		t.Errorf("cond called %d times, want 3", n.Load())
 	}
 }
+
+func TestUntilNil(t *testing.T) {
+	var n atomic.Int32
+	UntilNil(t, "the second call", func() error {
+		if n.Add(1) < 2 {
+			return errTest
+		}
+		return nil
+	})
+}
+
+var errTest = errors.New("not yet")
 
 func TestReceive(t *testing.T) {
 	ch := make(chan int, 1)
