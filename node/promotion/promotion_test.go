@@ -159,6 +159,15 @@ func (r *rig) start(ctx context.Context) (promotion.Stopper, error) {
 
 func (r *rig) releaseStop() { r.releaseOnce.Do(func() { close(r.release) }) }
 
+// duringStop waits for the held Stop to begin, runs check while it is under
+// way, and lets it finish.
+func (r *rig) duringStop(what string, check func()) {
+	r.t.Helper()
+	poll.Receive(r.t, r.stopping, what)
+	check()
+	r.releaseStop()
+}
+
 // serve runs Serve and returns once it is Ready, so nothing the test does
 // next can happen before the manager watches for it.
 func (r *rig) serve() {
@@ -235,9 +244,15 @@ func (r *rig) quiet(d time.Duration) {
 	if n := r.clk.Advance(d); n != 0 {
 		r.t.Fatalf("%d timers fired within %v", n, d)
 	}
+	none(r.t, r.events, "a role event")
+}
+
+// none asserts that nothing is ready on ch.
+func none[T any](t *testing.T, ch <-chan T, what string) {
+	t.Helper()
 	select {
-	case ev := <-r.events:
-		r.t.Fatalf("unexpected role event %+v", ev)
+	case v := <-ch:
+		t.Fatalf("unexpected: %s (%+v)", what, v)
 	default:
 	}
 }
@@ -388,13 +403,7 @@ func TestDemotesAfterSustain(t *testing.T) {
 			at := r.fire("the sustain timer")
 			// The demotion waits for Stop: nothing is announced while the
 			// hand-over runs.
-			poll.Receive(t, r.stopping, "Stop to be called")
-			select {
-			case ev := <-r.events:
-				t.Fatalf("role event %+v before Stop returned", ev)
-			default:
-			}
-			r.releaseStop()
+			r.duringStop("Stop to be called", func() { none(t, r.events, "a role event before Stop returned") })
 			ev := r.next()
 			if ev.Role != promotion.RoleNode || ev.Reason != tc.want || ev.Err != nil {
 				t.Fatalf("event %+v, want demotion for %q", ev, tc.want)
@@ -451,13 +460,7 @@ func TestServeDemotesOnContextEnd(t *testing.T) {
 	r.allHold()
 	r.promoted()
 	r.cancel()
-	poll.Receive(t, r.stopping, "Stop on shutdown")
-	select {
-	case err := <-r.done:
-		t.Fatalf("Serve returned (%v) before Stop finished", err)
-	default:
-	}
-	r.releaseStop()
+	r.duringStop("Stop on shutdown", func() { none(t, r.done, "Serve's return before Stop finished") })
 	err := poll.Receive(t, r.done, "Serve to return")
 	r.done <- err // for the cleanup
 	if err != nil {
