@@ -3,14 +3,17 @@ package livestream
 import (
 	"context"
 	"crypto/rand"
+	"errors"
+	"fmt"
 	"runtime"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/libp2p/go-libp2p"
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/peer"
+
+	"eserver/internal/poll"
 )
 
 // newHost starts a real libp2p host on a random loopback port.
@@ -89,16 +92,31 @@ func ourGoroutines() (int, string) {
 // cleanups included).
 func noLeaks(tb testing.TB) {
 	tb.Cleanup(func() {
-		deadline := time.Now().Add(5 * time.Second)
-		for {
-			n, stacks := ourGoroutines()
-			if n == 0 {
-				return
+		poll.UntilNil(tb, "this package's goroutines end with the test", func() error {
+			if n, stacks := ourGoroutines(); n > 0 {
+				return fmt.Errorf("%d livestream goroutines outlived the test:\n%s", n, stacks)
 			}
-			if time.Now().After(deadline) {
-				tb.Fatalf("%d livestream goroutines outlived the test:\n%s", n, stacks)
-			}
-			time.Sleep(10 * time.Millisecond)
+			return nil
+		})
+	})
+}
+
+// writeUntil writes p to s (and flushes) until it fails, which it must do
+// with want: the sender learns of what happened at the other end by its
+// next write, not at once.
+func writeUntil(t *testing.T, s *Sender, p []byte, want error) {
+	t.Helper()
+	poll.UntilNil(t, fmt.Sprintf("a write fails with %v", want), func() error {
+		_, err := s.Write(p)
+		if err == nil {
+			err = s.Flush()
 		}
+		if err == nil {
+			return errors.New("writes still succeed")
+		}
+		if !errors.Is(err, want) {
+			t.Fatalf("write: %v, want %v", err, want)
+		}
+		return nil
 	})
 }

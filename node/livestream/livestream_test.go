@@ -17,6 +17,8 @@ import (
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
+
+	"eserver/internal/poll"
 )
 
 // waitFor is how long a test waits for something that should happen at
@@ -157,16 +159,25 @@ func TestBackPressure(t *testing.T) {
 	if _, err := io.CopyN(io.Discard, r, consumed); err != nil {
 		t.Fatal(err)
 	}
-	// Wait until the writer has made no progress for a while.
+	// yamux's stream window grows to at most 16 MiB (go-libp2p's setting);
+	// add the receiver's read buffer and frame, and the sender's frame.
+	const window = 16 << 20
+	bound := int64(consumed + window + 32<<10 + 2*MaxFrame + 32<<10)
+	// Wait until the writer has made no progress for ten polls in a row;
+	// past the bound it never will.
 	last, still := written.Load(), 0
-	for still < 10 {
-		time.Sleep(100 * time.Millisecond)
-		if w := written.Load(); w == last {
+	poll.Until(t, "the writer blocks with the reader stopped", func() bool {
+		w := written.Load()
+		if w > bound {
+			t.Fatalf("writer wrote %d bytes with the reader stopped, bound %d", w, bound)
+		}
+		if w == last {
 			still++
 		} else {
 			last, still = w, 0
 		}
-	}
+		return still >= 10
+	})
 	var m1, m2 runtime.MemStats
 	runtime.GC()
 	runtime.ReadMemStats(&m1)
@@ -174,10 +185,6 @@ func TestBackPressure(t *testing.T) {
 	runtime.GC()
 	runtime.ReadMemStats(&m2)
 
-	// yamux's stream window grows to at most 16 MiB (go-libp2p's setting);
-	// add the receiver's read buffer and frame, and the sender's frame.
-	const window = 16 << 20
-	bound := int64(consumed + window + 32<<10 + 2*MaxFrame + 32<<10)
 	w := written.Load()
 	t.Logf("writer blocked after %.1f MiB (bound %.1f MiB); heap %+.1f MiB while blocked",
 		float64(w)/(1<<20), float64(bound)/(1<<20), (float64(m2.HeapInuse)-float64(m1.HeapInuse))/(1<<20))
@@ -308,20 +315,7 @@ func TestBacklog(t *testing.T) {
 	if _, err := l.Accept(context.Background()); !errors.Is(err, ErrListenerClosed) {
 		t.Fatalf("Accept after Close: %v", err)
 	}
-	deadline := time.Now().Add(waitFor)
-	for {
-		_, err := s1.Write([]byte("anyone?"))
-		if err == nil {
-			err = s1.Flush()
-		}
-		if errors.Is(err, ErrReceiverClosed) {
-			break
-		}
-		if err != nil || time.Now().After(deadline) {
-			t.Fatalf("write to a closed listener's backlog: %v", err)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	writeUntil(t, s1, []byte("anyone?"), ErrReceiverClosed)
 	if _, err := Open(context.Background(), a, b.ID(), key, "three"); err == nil {
 		t.Fatal("opened a stream to a closed listener")
 	}
@@ -378,20 +372,7 @@ func TestTamperedFrameOnWire(t *testing.T) {
 	if _, err := r.Read(make([]byte, 10)); !errors.Is(err, ErrAuth) {
 		t.Fatalf("err = %v, want ErrAuth", err)
 	}
-	deadline := time.Now().Add(waitFor)
-	for {
-		_, err := s.Write([]byte("more"))
-		if err == nil {
-			err = s.Flush()
-		}
-		if errors.Is(err, ErrRejected) {
-			return
-		}
-		if err != nil || time.Now().After(deadline) {
-			t.Fatalf("sender after a rejected frame: %v, want ErrRejected", err)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	writeUntil(t, s, []byte("more"), ErrRejected)
 }
 
 // TestCloseFromReceiverSide: closing the receiver mid-stream ends a writer
@@ -411,16 +392,7 @@ func TestCloseFromReceiverSide(t *testing.T) {
 	if err := <-readErr; !errors.Is(err, ErrClosed) {
 		t.Fatalf("blocked Read after Close: %v, want ErrClosed", err)
 	}
-	var err error
-	for deadline := time.Now().Add(waitFor); err == nil && time.Now().Before(deadline); {
-		if _, err = s.Write(make([]byte, 1024)); err == nil {
-			err = s.Flush()
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-	if !errors.Is(err, ErrReceiverClosed) {
-		t.Fatalf("writer after the receiver closed: %v", err)
-	}
+	writeUntil(t, s, make([]byte, 1024), ErrReceiverClosed)
 	if err := s.Close(); !errors.Is(err, ErrReceiverClosed) {
 		t.Fatalf("Close: %v", err)
 	}

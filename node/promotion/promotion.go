@@ -231,8 +231,9 @@ type Config struct {
 	// OnRole receives every RoleEvent, on Serve's goroutine, in order. It
 	// must not block for long; it may call the Manager's methods.
 	OnRole func(RoleEvent)
-	// Now is the clock for event times; nil means time.Now.
-	Now func() time.Time
+	// Clock drives the hysteresis timers, the memory probe's ticker and
+	// event times; nil means the real clock.
+	Clock Clock
 	// Logger; nil discards.
 	Logger *slog.Logger
 }
@@ -243,10 +244,12 @@ type Manager struct {
 	cfg Config
 	log *slog.Logger
 
-	role    atomic.Int32
-	allowed atomic.Bool
-	wake    chan struct{} // SetAllowed pokes Serve; buffered 1
-	serving atomic.Bool
+	role      atomic.Int32
+	allowed   atomic.Bool
+	wake      chan struct{} // SetAllowed pokes Serve; buffered 1
+	serving   atomic.Bool
+	ready     chan struct{} // closed when Serve is watching; see Ready
+	readyOnce sync.Once
 
 	mu   sync.Mutex // guards cond, for Conditions
 	cond Conditions
@@ -282,14 +285,14 @@ func New(h host.Host, cfg Config) *Manager {
 	if cfg.Addrs == nil {
 		cfg.Addrs = h.Addrs
 	}
-	if cfg.Now == nil {
-		cfg.Now = time.Now
+	if cfg.Clock == nil {
+		cfg.Clock = realClock{}
 	}
 	log := cfg.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	m := &Manager{h: h, cfg: cfg, log: log, wake: make(chan struct{}, 1)}
+	m := &Manager{h: h, cfg: cfg, log: log, wake: make(chan struct{}, 1), ready: make(chan struct{})}
 	m.allowed.Store(cfg.Allowed)
 	m.cond = Conditions{Allowed: cfg.Allowed, MinMemory: cfg.MinMemory, MemErr: errors.New("memory not probed yet")}
 	return m
@@ -319,6 +322,12 @@ func (m *Manager) Conditions() Conditions {
 	defer m.mu.Unlock()
 	return m.cond
 }
+
+// Ready is closed once Serve has subscribed to the host's events and
+// evaluated the conditions as they stand: an event emitted after it is not
+// missed, and a second Serve is refused with ErrServing. A caller that
+// starts Serve in a goroutine waits for Ready before it acts on the manager.
+func (m *Manager) Ready() <-chan struct{} { return m.ready }
 
 // Serve watches the host's event bus and memory and promotes and demotes the
 // node until ctx ends; then it demotes (waiting for Stop) and returns nil.
@@ -352,10 +361,11 @@ func (m *Manager) Serve(ctx context.Context) error {
 		}
 	}()
 
-	memTick := time.NewTicker(m.cfg.MemoryInterval)
+	memTick := m.cfg.Clock.NewTicker(m.cfg.MemoryInterval)
 	defer memTick.Stop()
 	m.probeMemory()
 	m.evaluate(s)
+	m.readyOnce.Do(func() { close(m.ready) })
 
 	for {
 		select {
@@ -366,7 +376,7 @@ func (m *Manager) Serve(ctx context.Context) error {
 				return errors.New("promotion: host event bus closed")
 			}
 			m.handle(ev)
-		case <-memTick.C:
+		case <-memTick.C():
 			m.probeMemory()
 		case <-m.wake:
 		case <-s.settleC():
@@ -392,23 +402,23 @@ func (m *Manager) Serve(ctx context.Context) error {
 // serveState is Serve's own: the hysteresis timers and the running
 // supernode. Only Serve's goroutine touches it.
 type serveState struct {
-	settle, sustain, retry *time.Timer
+	settle, sustain, retry Timer
 	stopper                Stopper
 	cancel                 context.CancelFunc
 }
 
-func timerC(t *time.Timer) <-chan time.Time {
+func timerC(t Timer) <-chan time.Time {
 	if t == nil {
 		return nil
 	}
-	return t.C
+	return t.C()
 }
 
 func (s *serveState) settleC() <-chan time.Time  { return timerC(s.settle) }
 func (s *serveState) sustainC() <-chan time.Time { return timerC(s.sustain) }
 func (s *serveState) retryC() <-chan time.Time   { return timerC(s.retry) }
 
-func stopTimer(t **time.Timer) {
+func stopTimer(t *Timer) {
 	if *t != nil {
 		(*t).Stop()
 		*t = nil
@@ -530,7 +540,7 @@ func (m *Manager) evaluate(s *serveState) {
 			return
 		}
 		if s.settle == nil && s.retry == nil {
-			s.settle = time.NewTimer(m.cfg.Settle)
+			s.settle = m.cfg.Clock.NewTimer(m.cfg.Settle)
 		}
 	case RoleSupernode:
 		if c.Hold() {
@@ -539,7 +549,7 @@ func (m *Manager) evaluate(s *serveState) {
 		}
 		if s.sustain == nil {
 			m.log.Info("supernode condition failing", "reason", c.Failing(), "demote_after", m.cfg.Sustain)
-			s.sustain = time.NewTimer(m.cfg.Sustain)
+			s.sustain = m.cfg.Clock.NewTimer(m.cfg.Sustain)
 		}
 	}
 }
@@ -560,7 +570,7 @@ func (m *Manager) promote(ctx context.Context, s *serveState) {
 	if err != nil {
 		cancel()
 		m.log.Warn("starting supernode failed", "err", err, "retry_after", m.cfg.RetryInterval)
-		s.retry = time.NewTimer(m.cfg.RetryInterval)
+		s.retry = m.cfg.Clock.NewTimer(m.cfg.RetryInterval)
 		m.emit(RoleEvent{Role: RoleNode, Reason: ReasonStartFailed, Conditions: c, Err: err})
 		return
 	}
@@ -589,7 +599,7 @@ func (m *Manager) demote(ctx context.Context, s *serveState, why Reason) {
 }
 
 func (m *Manager) emit(ev RoleEvent) {
-	ev.Time = m.cfg.Now()
+	ev.Time = m.cfg.Clock.Now()
 	ev.UploadCap = m.cfg.UploadCap
 	if m.cfg.OnRole != nil {
 		m.cfg.OnRole(ev)

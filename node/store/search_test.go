@@ -250,7 +250,9 @@ func TestSearchWindows(t *testing.T) {
 	}
 	page := func(q SearchQuery) []string {
 		var all []string
-		for {
+		// One page per message at most: a pager that stops advancing
+		// fails instead of hanging.
+		for range len(ms) + 1 {
 			hs, err := s.Search(context.Background(), q)
 			if err != nil {
 				t.Fatal(err)
@@ -261,6 +263,8 @@ func TestSearchWindows(t *testing.T) {
 			}
 			q.Before = hs[len(hs)-1].Seq
 		}
+		t.Fatalf("paging %+v did not end within %d pages", q, len(ms)+1)
+		return nil
 	}
 	for _, limit := range []int{1, 2, 5, 14, 100} {
 		if got := page(SearchQuery{Text: "needle", Limit: limit}); !slices.Equal(got, want) {

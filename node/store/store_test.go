@@ -525,7 +525,10 @@ func TestHistoryOrder(t *testing.T) {
 	// Paging back from the newest yields everything exactly once, in order.
 	var paged []string
 	before := ""
-	for {
+	for pages := 0; ; pages++ {
+		if pages > len(ids) {
+			t.Fatalf("paging back did not reach the first message within %d pages", pages)
+		}
 		page, err := s.History("alice", 64, before)
 		if err != nil {
 			t.Fatal(err)

@@ -40,6 +40,9 @@ type Receiver struct {
 
 	// written, a test hook, is called after a chunk was written.
 	written func(id ID, i uint64)
+	// now, a test hook, is the clock Progress is throttled by; nil means
+	// time.Now.
+	now func() time.Time
 
 	once   sync.Once
 	mu     sync.Mutex
@@ -128,6 +131,9 @@ func (r *Receiver) Receive(ctx context.Context, req Request) (string, error) {
 	defer j.closeFiles()
 	defer j.tidy()
 	j.prog = newProgress(req.Progress, o.ID, j.doneBytes(), o.Size)
+	if r.now != nil {
+		j.prog.now = r.now
+	}
 	for {
 		rs := missingRanges(j.done, j.n)
 		if len(rs) == 0 {
