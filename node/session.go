@@ -7,6 +7,7 @@ import (
 	"errors"
 	"eserver/node/api"
 	"eserver/node/backup"
+	"eserver/node/conversation"
 	"eserver/node/payload"
 	"eserver/node/promotion"
 	"eserver/node/ratchet"
@@ -47,6 +48,7 @@ type session struct {
 	// kinds maps each payload kind to the component that handles it.
 	kinds   payload.Registry
 	streams *streams.Streams
+	conv    *conversation.Conversations
 	files   files    // file transfers (files.go)
 	pics    pictures // display pictures asked for and given (pictures.go)
 	signals signals  // typing and nudges sent and received (signals.go)
@@ -337,13 +339,14 @@ func (n *Node) startSession(ctx context.Context, st *store.Store, ai peer.AddrIn
 // table from every component's kinds.
 func (s *session) assemble() {
 	s.streams = streams.New(s, nil) // offers expire by the wall clock, not the session's (tests fix that one)
+	s.conv = conversation.New(s)
 	s.kinds.Register(s.contactKinds()...)
 	s.kinds.Register(s.visibilityKinds()...)
 	s.kinds.Register(s.mailKinds()...)
 	s.kinds.Register(s.fileKinds()...)
 	s.kinds.Register(s.streams.Kinds()...)
 	s.kinds.Register(s.pictureKinds()...)
-	s.kinds.Register(s.groupKinds()...)
+	s.kinds.Register(s.conv.Kinds()...)
 	s.kinds.Register(s.signalKinds()...)
 }
 
