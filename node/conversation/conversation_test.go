@@ -35,27 +35,22 @@ type world struct {
 	server peer.ID
 }
 
-func newWorld(t testing.TB) *world {
+func newKey(t testing.TB) (crypto.PrivKey, peer.ID) {
 	k, _, err := crypto.GenerateEd25519Key(nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	id, err := peer.IDFromPrivateKey(k)
-	if err != nil {
-		t.Fatal(err)
-	}
+	id, _ := peer.IDFromPrivateKey(k) // cannot fail for an Ed25519 key
+	return k, id
+}
+
+func newWorld(t testing.TB) *world {
+	k, id := newKey(t)
 	return &world{t: t, key: k, server: id}
 }
 
 func (w *world) user(name string) user {
-	k, _, err := crypto.GenerateEd25519Key(nil)
-	if err != nil {
-		w.t.Fatal(err)
-	}
-	p, err := peer.IDFromPrivateKey(k)
-	if err != nil {
-		w.t.Fatal(err)
-	}
+	k, p := newKey(w.t)
 	now := time.Now()
 	st, err := ticket.Sign(w.key, ticket.Ticket{Username: name, Peer: p, Issued: now, Expiry: now.Add(time.Hour), Role: ticket.RoleNode})
 	if err != nil {
