@@ -277,7 +277,7 @@ func (c *courier) exchange(batch []store.OutboxEntry, durable bool) (stop bool, 
 				return false, err
 			}
 			if m, err := c.s.store.Message(e.ID); err == nil {
-				msg := c.s.toMessage(m)
+				msg := c.s.conv.Message(m)
 				c.s.n.emit(api.Event{Message: &msg})
 			}
 		}
@@ -423,4 +423,37 @@ func (n *Node) Pending(username string) (int, error) {
 	}
 	out, err := s.store.Outbox(username)
 	return len(out), err
+}
+
+// newID returns a random message ID (wire.NewID).
+func newID() string { return wire.NewID() }
+
+// enqueue stores p (and the chat message m, if any) in the durable outbox
+// for username and wakes that contact's courier.
+func (s *session) enqueue(username string, p *wire.Payload, m *store.Message) error {
+	id := newID()
+	if m != nil {
+		id = m.ID
+	}
+	return s.enqueueEntry(username, id, p, m)
+}
+
+// enqueueWithID is enqueue for a payload whose outbox ID the caller chose
+// (to wait for its acknowledgement).
+func (s *session) enqueueWithID(username, id string, p *wire.Payload) error {
+	return s.enqueueEntry(username, id, p, nil)
+}
+
+func (s *session) enqueueEntry(username, id string, p *wire.Payload, m *store.Message) error {
+	now := s.n.cfg.Now()
+	p.SentUnixMilli = now.UnixMilli()
+	raw, err := proto.Marshal(p)
+	if err != nil {
+		return fmt.Errorf("encoding payload: %w", err)
+	}
+	if _, err := s.store.Enqueue(m, store.OutboxEntry{ID: id, Peer: username, Payload: raw, Created: now}); err != nil {
+		return fmt.Errorf("queueing for %s: %w", username, err)
+	}
+	s.courierFor(username).poke()
+	return nil
 }

@@ -251,7 +251,7 @@ func (s *session) drainMail(ctx context.Context) error {
 		}
 		for i, m := range batch {
 			if inserted[i] {
-				msg := s.toMessage(m)
+				msg := s.conv.Message(m)
 				s.n.emit(api.Event{Message: &msg})
 			}
 		}
@@ -361,7 +361,7 @@ func (s *session) receiveReceipt(from string, r *wire.Receipt) error {
 // a crash at the wrong moment), so ours is dropped and the request starts a
 // new one, in which the answer comes.
 func (s *session) askResend(t *ticket.Ticket, ids []string) error {
-	if !s.accepted(t.Username) {
+	if !s.Accepted(t.Username) {
 		return nil
 	}
 	s.n.log.Info("mail from a session we no longer have: asking for it again", "from", t.Username, "items", len(ids))

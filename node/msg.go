@@ -188,10 +188,9 @@ func (s *session) applyIn(t *ticket.Ticket, id string, p *wire.Payload, batch *[
 }
 
 // contactKinds are the payload kinds of the contact list: requests, their
-// answers, removals, and chat between accepted contacts.
+// answers and removals.
 func (s *session) contactKinds() []payload.Kind {
 	return []payload.Kind{
-		{Of: (*wire.Payload_Chat)(nil), From: payload.Accepted, Handle: s.receiveChat},
 		{Of: (*wire.Payload_ContactRequest)(nil), From: payload.Anyone, Handle: s.receiveRequest},
 		// An answer to no question of ours is stale or unsolicited:
 		// acknowledged, nothing done.
@@ -228,33 +227,6 @@ func (s *session) receiveRemoved(in *payload.Inbound) error {
 		return err
 	}
 	s.emitContact(in.From())
-	return nil
-}
-
-func (s *session) receiveChat(in *payload.Inbound) error {
-	from, id, p, chat, batch := in.From(), in.ID, in.Payload, in.Payload.GetChat(), in.Backlog
-	if chat.Text == "" || len(chat.Text) > wire.MaxChatText {
-		return payload.ErrBadRequest
-	}
-	now := s.n.cfg.Now()
-	at := time.UnixMilli(p.SentUnixMilli)
-	// The sender's clock is only a hint: never in the future, never absurd.
-	if at.After(now) || at.Before(now.Add(-30*24*time.Hour)) {
-		at = now
-	}
-	m := store.Message{ID: id, Peer: from, Text: chat.Text, Time: at, State: string(api.StateReceived)}
-	if batch != nil {
-		*batch = append(*batch, m)
-		return nil
-	}
-	inserted, err := s.store.AddIncoming(m)
-	if err != nil {
-		return fmt.Errorf("storing message: %w", err)
-	}
-	if inserted {
-		msg := s.toMessage(m)
-		s.n.emit(api.Event{Message: &msg})
-	}
 	return nil
 }
 

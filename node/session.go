@@ -7,6 +7,7 @@ import (
 	"errors"
 	"eserver/node/api"
 	"eserver/node/backup"
+	"eserver/node/conversation"
 	"eserver/node/discovery"
 	"eserver/node/keys"
 	"eserver/node/payload"
@@ -55,6 +56,7 @@ type session struct {
 	streams   *streams.Streams
 	presence  *presence.Presence
 	files     *files.Files
+	conv      *conversation.Conversations
 	pics      pictures // display pictures asked for and given (pictures.go)
 	// ackWait: outbox entries someone waits to see acknowledged (under mu).
 	ackWait map[string]chan struct{}
@@ -331,6 +333,7 @@ func (s *session) assemble() {
 	s.presence = presence.New(s)
 	s.streams = streams.New(s, nil) // offers expire by the wall clock, not the session's (tests fix that one)
 	s.files = files.New(s, s)       // display pictures (pictures.go) travel as transfers
+	s.conv = conversation.New(s)
 	s.kinds.Register(s.contactKinds()...)
 	s.kinds.Register(s.visibilityKinds()...)
 	s.kinds.Register(s.mailKinds()...)
@@ -338,7 +341,7 @@ func (s *session) assemble() {
 	s.kinds.Register(s.streams.Kinds()...)
 	s.kinds.Register(s.presence.Kinds()...)
 	s.kinds.Register(s.pictureKinds()...)
-	s.kinds.Register(s.groupKinds()...)
+	s.kinds.Register(s.conv.Kinds()...)
 }
 
 // run starts the session's background work: serving the message protocol,

@@ -1,0 +1,441 @@
+package conversation
+
+import (
+	"bytes"
+	"errors"
+	"path/filepath"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"google.golang.org/protobuf/proto"
+
+	"eserver/node/api"
+	"eserver/node/payload"
+	"eserver/node/store"
+	"eserver/node/ticket"
+	"eserver/node/wire"
+)
+
+// user is an account's device: its key and the ticket the test server
+// issued it.
+type user struct {
+	name string
+	key  crypto.PrivKey
+	tk   *ticket.Ticket
+}
+
+// world is a test auth server that issues tickets.
+type world struct {
+	t      testing.TB
+	key    crypto.PrivKey
+	server peer.ID
+}
+
+func newKey(t testing.TB) (crypto.PrivKey, peer.ID) {
+	k, _, err := crypto.GenerateEd25519Key(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, _ := peer.IDFromPrivateKey(k) // cannot fail for an Ed25519 key
+	return k, id
+}
+
+func newWorld(t testing.TB) *world {
+	k, id := newKey(t)
+	return &world{t: t, key: k, server: id}
+}
+
+func (w *world) user(name string) user {
+	k, p := newKey(w.t)
+	now := time.Now()
+	st, err := ticket.Sign(w.key, ticket.Ticket{Username: name, Peer: p, Issued: now, Expiry: now.Add(time.Hour), Role: ticket.RoleNode})
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	tk, err := ticket.VerifySignature(w.server, st)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	return user{name: name, key: k, tk: tk}
+}
+
+// fakeHost is the node as the component sees it, with no network: what is
+// queued and emitted is recorded.
+type fakeHost struct {
+	w        *world
+	me       user
+	now      time.Time
+	st       *store.Store
+	contacts []string         // accepted
+	revoked  map[peer.ID]bool // devices revoked at the server
+	lock     sync.Mutex
+
+	mu      sync.Mutex
+	events  []api.Event
+	queued  []store.OutboxEntry
+	fanouts []store.OutboxEntry
+}
+
+func newHost(t testing.TB, w *world, me user, contacts ...string) *fakeHost {
+	h := &fakeHost{w: w, me: me, now: time.Now(), contacts: contacts, revoked: map[peer.ID]bool{}}
+	if t, ok := t.(*testing.T); ok {
+		st, err := store.Open(filepath.Join(t.TempDir(), "eserver.db"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { st.Close() })
+		if err := st.Unlock(bytes.Repeat([]byte{7}, store.StorageKeySize)); err != nil {
+			t.Fatal(err)
+		}
+		h.st = st
+	}
+	return h
+}
+
+func (h *fakeHost) Me() string               { return h.me.name }
+func (h *fakeHost) Ticket() *ticket.Ticket   { return h.me.tk }
+func (h *fakeHost) Now() time.Time           { return h.now }
+func (h *fakeHost) Store() *store.Store      { return h.st }
+func (h *fakeHost) ContactLock() sync.Locker { return &h.lock }
+func (h *fakeHost) Accepted(u string) bool   { return slices.Contains(h.contacts, u) }
+func (h *fakeHost) Sign(b []byte) ([]byte, error) {
+	return h.me.key.Sign(b)
+}
+
+func (h *fakeHost) Emit(e api.Event) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.events = append(h.events, e)
+}
+
+func (h *fakeHost) Enqueue(username string, p *wire.Payload, m *store.Message) error {
+	raw, err := proto.Marshal(p)
+	if err != nil {
+		return err
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.queued = append(h.queued, store.OutboxEntry{Peer: username, Payload: raw})
+	return nil
+}
+
+func (h *fakeHost) EnqueueFanout(m *store.Message, conv string, entries []store.OutboxEntry) error {
+	if err := h.st.EnqueueFanout(m, conv, entries); err != nil {
+		return err
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.fanouts = append(h.fanouts, entries...)
+	return nil
+}
+
+func (h *fakeHost) CheckTicket(st *wire.SignedTicket) (*ticket.Ticket, error) {
+	t, err := ticket.VerifySignature(h.w.server, st)
+	if err != nil {
+		return nil, err
+	}
+	if h.revoked[t.Peer] {
+		return nil, errors.New("revoked")
+	}
+	return t, nil
+}
+
+// event returns an event by author, signed by author's device.
+func event(t testing.TB, author user, members []string, kind func(*wire.GroupEvent)) *wire.GroupEvent {
+	ev := &wire.GroupEvent{Conversation: bytes.Repeat([]byte{1}, idLen), Id: "e1", SentUnixMilli: 1, Author: author.name,
+		AuthorTicket: author.tk.Signed, Members: members, Kind: &wire.GroupEvent_Text{Text: "genuine"}}
+	if kind != nil {
+		kind(ev)
+	}
+	sign(t, author, ev)
+	return ev
+}
+
+func sign(t testing.TB, author user, ev *wire.GroupEvent) {
+	var err error
+	if ev.Signature, err = author.key.Sign(signingBytes(ev)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func chat(text string, sent time.Time) *payload.Inbound {
+	return &payload.Inbound{
+		Ticket:  &ticket.Ticket{Username: "alice"},
+		ID:      "m1",
+		Payload: &wire.Payload{SentUnixMilli: sent.UnixMilli(), Kind: &wire.Payload_Chat{Chat: &wire.Chat{Text: text}}},
+		Contact: store.Contact{Username: "alice", Relation: string(api.RelationAccepted)},
+		Known:   true,
+	}
+}
+
+// TestReceiveChat: a contact's message is refused when empty or too long,
+// and stamped with our clock when the sender's is in the future or absurdly
+// far in the past.
+func TestReceiveChat(t *testing.T) {
+	w := newWorld(t)
+	h := newHost(t, w, w.user("bob"), "alice")
+	c := New(h)
+	now := h.now
+	tests := []struct {
+		name    string
+		text    string
+		sent    time.Time
+		wantErr error
+		wantAt  time.Time
+	}{
+		{"ordinary", "hi", now.Add(-time.Minute), nil, now.Add(-time.Minute)},
+		{"empty", "", now, payload.ErrBadRequest, time.Time{}},
+		{"longest", string(bytes.Repeat([]byte{'a'}, wire.MaxChatText)), now, nil, now},
+		{"too long", string(bytes.Repeat([]byte{'a'}, wire.MaxChatText+1)), now, payload.ErrBadRequest, time.Time{}},
+		{"sender's clock ahead", "hi", now.Add(time.Hour), nil, now},
+		{"sender's clock a year behind", "hi", now.Add(-365 * 24 * time.Hour), nil, now},
+		{"within the skew", "hi", now.Add(-MaxSkew + time.Hour), nil, now.Add(-MaxSkew + time.Hour)},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			// Through a backlog, so nothing is stored and each case sees
+			// the message it made.
+			in := chat(tc.text, tc.sent)
+			var backlog []store.Message
+			in.Backlog = &backlog
+			err := c.receiveChat(in)
+			if !errors.Is(err, tc.wantErr) || (tc.wantErr == nil && err != nil) {
+				t.Fatalf("receiveChat = %v, want %v", err, tc.wantErr)
+			}
+			if tc.wantErr != nil {
+				if len(backlog) != 0 {
+					t.Fatalf("a refused message reached the backlog: %+v", backlog)
+				}
+				return
+			}
+			if len(backlog) != 1 {
+				t.Fatalf("backlog = %+v, want one message", backlog)
+			}
+			m := backlog[0]
+			if m.Time.UnixMilli() != tc.wantAt.UnixMilli() || m.Peer != "alice" || m.ID != "m1" || m.Text != tc.text {
+				t.Fatalf("message %+v, want from alice at %v", m, tc.wantAt)
+			}
+		})
+	}
+}
+
+// TestReceiveChatStoresOnce: outside a backlog a message is stored and
+// shown once, however often it arrives.
+func TestReceiveChatStoresOnce(t *testing.T) {
+	w := newWorld(t)
+	h := newHost(t, w, w.user("bob"), "alice")
+	c := New(h)
+	for range 2 {
+		if err := c.receiveChat(chat("hello", h.now)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(h.events) != 1 || h.events[0].Message == nil || h.events[0].Message.From != "alice" || h.events[0].Message.To != "bob" {
+		t.Fatalf("events %+v, want the message once", h.events)
+	}
+	ms, err := c.History("alice", 0, "")
+	if err != nil || len(ms) != 1 || ms[0].Text != "hello" {
+		t.Fatalf("history %+v (%v)", ms, err)
+	}
+}
+
+func TestSendRefusals(t *testing.T) {
+	w := newWorld(t)
+	h := newHost(t, w, w.user("alice"))
+	c := New(h)
+	for name, tc := range map[string]struct {
+		to, text string
+		want     error
+	}{
+		"empty text":             {"bob", "", api.ErrBadRequest},
+		"text too long":          {"bob", string(bytes.Repeat([]byte{'a'}, wire.MaxChatText+1)), api.ErrBadRequest},
+		"text not UTF-8":         {"bob", "\xff", api.ErrBadRequest},
+		"a stranger":             {"bob", "hi", api.ErrNotContact},
+		"unknown conversation":   {"#00112233445566778899aabbccddeeff", "hi", api.ErrBadRequest},
+		"malformed conversation": {"#0011", "hi", api.ErrBadRequest},
+	} {
+		t.Run(name, func(t *testing.T) {
+			if _, err := c.Send(tc.to, tc.text); !errors.Is(err, tc.want) {
+				t.Fatalf("Send = %v, want %v", err, tc.want)
+			}
+		})
+	}
+	if len(h.queued)+len(h.fanouts)+len(h.events) != 0 {
+		t.Fatalf("refused sends queued %v %v or emitted %v", h.queued, h.fanouts, h.events)
+	}
+}
+
+// TestGroupEventForgery: an event a member passes on cannot be changed or
+// attributed to someone else: the author's signature and ticket are
+// checked, whoever forwards it.
+func TestGroupEventForgery(t *testing.T) {
+	w := newWorld(t)
+	alice, bob := w.user("alice"), w.user("bob")
+	c := New(newHost(t, w, bob, "alice"))
+	ev := event(t, alice, []string{"alice", "bob"}, nil)
+	if err := c.checkEvent(ev); err != nil {
+		t.Fatalf("a genuine event is refused: %v", err)
+	}
+	other := newWorld(t).user("alice")
+	for name, change := range map[string]func(*wire.GroupEvent){
+		"text changed":        func(e *wire.GroupEvent) { e.Kind = &wire.GroupEvent_Text{Text: "forged"} },
+		"author changed":      func(e *wire.GroupEvent) { e.Author = "bob" },
+		"members added":       func(e *wire.GroupEvent) { e.Members = append(e.Members, "mallory") },
+		"other ticket":        func(e *wire.GroupEvent) { e.AuthorTicket = bob.tk.Signed },
+		"other server":        func(e *wire.GroupEvent) { e.AuthorTicket = other.tk.Signed },
+		"no ticket":           func(e *wire.GroupEvent) { e.AuthorTicket = nil },
+		"no signature":        func(e *wire.GroupEvent) { e.Signature = nil },
+		"author not member":   func(e *wire.GroupEvent) { e.Members = []string{"bob", "carol"} },
+		"empty text":          func(e *wire.GroupEvent) { e.Kind = &wire.GroupEvent_Text{} },
+		"no kind":             func(e *wire.GroupEvent) { e.Kind = nil },
+		"short conversation":  func(e *wire.GroupEvent) { e.Conversation = e.Conversation[:8] },
+		"bad member name":     func(e *wire.GroupEvent) { e.Members = append(e.Members, "Not A Name") },
+		"joined not a member": func(e *wire.GroupEvent) { e.Kind = &wire.GroupEvent_Joined{Joined: "carol"} },
+		"no ID":               func(e *wire.GroupEvent) { e.Id = "" },
+		"ID too long":         func(e *wire.GroupEvent) { e.Id = string(bytes.Repeat([]byte{'x'}, 65)) },
+	} {
+		t.Run(name, func(t *testing.T) {
+			forged := proto.Clone(ev).(*wire.GroupEvent)
+			change(forged)
+			if err := c.checkEvent(forged); err == nil {
+				t.Fatal("a changed event passed")
+			}
+		})
+	}
+	// Signed properly, but with too many members or a text too long.
+	t.Run("too many members", func(t *testing.T) {
+		members := []string{"alice"}
+		for i := range api.MaxConversationMembers {
+			members = append(members, "member"+string(rune('a'+i%26))+string(rune('a'+i/26)))
+		}
+		if err := c.checkEvent(event(t, alice, members, nil)); err == nil {
+			t.Fatal("passed")
+		}
+	})
+	t.Run("revoked author", func(t *testing.T) {
+		h := newHost(t, w, bob, "alice")
+		h.revoked[alice.tk.Peer] = true
+		if err := New(h).checkEvent(ev); err == nil {
+			t.Fatal("passed")
+		}
+	})
+}
+
+// TestReceiveGroup: a conversation starts only with an invitation of us by
+// the contact who invites; events of strangers to it are ignored; a
+// message is stored and passed on once.
+func TestReceiveGroup(t *testing.T) {
+	w := newWorld(t)
+	alice, bob, carol, mallory := w.user("alice"), w.user("bob"), w.user("carol"), w.user("mallory")
+	h := newHost(t, w, bob, "alice", "carol")
+	c := New(h)
+	conv := convID(bytes.Repeat([]byte{1}, idLen))
+	joined := func(who string) func(*wire.GroupEvent) {
+		return func(e *wire.GroupEvent) { e.Id = "join-" + who; e.Kind = &wire.GroupEvent_Joined{Joined: who} }
+	}
+	// An invitation of bob passed on by someone other than its author does
+	// not start a conversation.
+	if err := c.receiveGroup("carol", event(t, alice, []string{"alice", "bob"}, joined("bob"))); err != nil {
+		t.Fatal(err)
+	}
+	if cs, _ := c.List(); len(cs) != 0 {
+		t.Fatalf("a passed-on invitation started %+v", cs)
+	}
+	// A forged event is refused as a bad request.
+	forged := event(t, alice, []string{"alice", "bob"}, joined("bob"))
+	forged.Author = "mallory"
+	if err := c.receiveGroup("alice", forged); !errors.Is(err, payload.ErrBadRequest) {
+		t.Fatalf("forged event: %v", err)
+	}
+	// alice's own invitation does.
+	if err := c.receiveGroup("alice", event(t, alice, []string{"alice", "bob"}, joined("bob"))); err != nil {
+		t.Fatal(err)
+	}
+	cs, err := c.List()
+	if err != nil || len(cs) != 1 || cs[0].ID != conv || !slices.Equal(cs[0].Members, []string{"alice", "bob"}) {
+		t.Fatalf("conversations %+v (%v)", cs, err)
+	}
+	// mallory, no member, cannot speak in it through carol, no member
+	// either (yet).
+	if err := c.receiveGroup("carol", event(t, mallory, []string{"carol", "mallory"}, func(e *wire.GroupEvent) { e.Id = "m" })); err != nil {
+		t.Fatal(err)
+	}
+	// alice invites carol, then carol speaks, passed on by alice: bob
+	// stores the message once, and passes it on to nobody (carol wrote
+	// it, alice passed it).
+	if err := c.receiveGroup("alice", event(t, alice, []string{"alice", "bob", "carol"}, joined("carol"))); err != nil {
+		t.Fatal(err)
+	}
+	said := event(t, carol, []string{"alice", "bob", "carol"}, func(e *wire.GroupEvent) { e.Id = "c1" })
+	for range 2 {
+		if err := c.receiveGroup("alice", said); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ms, err := c.History(conv, 0, "")
+	if err != nil || len(ms) != 1 || ms[0].From != "carol" || ms[0].To != conv || ms[0].Text != "genuine" {
+		t.Fatalf("history %+v (%v)", ms, err)
+	}
+	// bob passed alice's invitation of carol on to carol (his contact),
+	// and nothing else to anyone.
+	var to []string
+	for _, e := range h.fanouts {
+		to = append(to, e.Peer+":"+store.FanoutMessageID(e.ID))
+	}
+	if !slices.Equal(to, []string{"carol:join-carol"}) {
+		t.Fatalf("passed on %v", to)
+	}
+}
+
+// TestInviteAndLeave: an invitation starts a conversation and tells the
+// members who are our contacts; after leaving, nothing can be sent to it.
+func TestInviteAndLeave(t *testing.T) {
+	w := newWorld(t)
+	h := newHost(t, w, w.user("alice"), "bob", "carol")
+	c := New(h)
+	id, err := c.Invite("bob", "carol")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ParseID(id); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := c.Invite(id, "carol"); err != nil || got != id {
+		t.Fatalf("inviting a member again: %q, %v", got, err)
+	}
+	if _, err := c.Send(id, "hi both"); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Leave(id); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Leave(id); err != nil {
+		t.Fatalf("leaving twice: %v", err)
+	}
+	if _, err := c.Send(id, "more"); !errors.Is(err, api.ErrBadRequest) {
+		t.Fatalf("sending after leaving: %v", err)
+	}
+	if _, err := c.Invite(id, "bob"); !errors.Is(err, api.ErrBadRequest) {
+		t.Fatalf("inviting after leaving: %v", err)
+	}
+	// Each event went to both contacts, each signed by alice.
+	n := map[string]int{}
+	for _, e := range h.fanouts {
+		var p wire.Payload
+		if err := proto.Unmarshal(e.Payload, &p); err != nil {
+			t.Fatal(err)
+		}
+		if err := New(newHost(t, w, w.user(e.Peer))).checkEvent(p.GetGroupEvent()); err != nil {
+			t.Fatalf("%s got an event that fails its checks: %v", e.Peer, err)
+		}
+		n[e.Peer]++
+	}
+	// joined bob, joined carol, the message, the departure
+	if n["bob"] != 4 || n["carol"] != 4 {
+		t.Fatalf("events per member: %v", n)
+	}
+}

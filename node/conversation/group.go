@@ -1,0 +1,378 @@
+package conversation
+
+import (
+	"crypto/rand"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"slices"
+	"unicode/utf8"
+
+	"google.golang.org/protobuf/proto"
+
+	"eserver/node/api"
+	"eserver/node/payload"
+	"eserver/node/store"
+	"eserver/node/wire"
+)
+
+// signingContext separates the signatures of conversation events from
+// every other use of a device key.
+const signingContext = "eserver-group-event-v1\x00"
+
+// idLen is the length of a conversation's raw ID.
+const idLen = 16
+
+func convID(raw []byte) string { return "#" + hex.EncodeToString(raw) }
+
+// ParseID returns the raw ID of the conversation id; a malformed one is
+// api.ErrBadRequest.
+func ParseID(id string) ([]byte, error) {
+	if !api.IsConversation(id) {
+		return nil, fmt.Errorf("%w: %q is not a conversation", api.ErrBadRequest, id)
+	}
+	raw, err := hex.DecodeString(id[1:])
+	if err != nil || len(raw) != idLen {
+		return nil, fmt.Errorf("%w: %q is not a conversation", api.ErrBadRequest, id)
+	}
+	return raw, nil
+}
+
+// signingBytes is what an event's author signs: every field but the
+// signature and the ticket, each length-prefixed, members in sorted order.
+func signingBytes(ev *wire.GroupEvent) []byte {
+	b := []byte(signingContext)
+	field := func(v []byte) {
+		b = binary.AppendUvarint(b, uint64(len(v)))
+		b = append(b, v...)
+	}
+	field(ev.Conversation)
+	field([]byte(ev.Id))
+	b = binary.BigEndian.AppendUint64(b, uint64(ev.SentUnixMilli))
+	field([]byte(ev.Author))
+	switch k := ev.Kind.(type) {
+	case *wire.GroupEvent_Text:
+		b = append(b, 1)
+		field([]byte(k.Text))
+	case *wire.GroupEvent_Joined:
+		b = append(b, 2)
+		field([]byte(k.Joined))
+	case *wire.GroupEvent_Left:
+		b = append(b, 3)
+	default:
+		b = append(b, 0)
+	}
+	members := slices.Clone(ev.Members)
+	slices.Sort(members)
+	b = binary.AppendUvarint(b, uint64(len(members)))
+	for _, m := range members {
+		field([]byte(m))
+	}
+	return b
+}
+
+func toConversation(c store.Conversation) api.Conversation {
+	return api.Conversation{ID: c.ID, Members: slices.Clone(c.Members), Left: c.Left}
+}
+
+func (c *Conversations) emitConversation(conv store.Conversation, joined, left, by string) {
+	c.h.Emit(api.Event{Conversation: &api.ConversationEvent{Conversation: toConversation(conv), Joined: joined, Left: left, By: by}})
+}
+
+// publish signs ev as ours and queues it for every member who is our
+// contact (and m, the message it carries, in our history), in one
+// transaction.
+func (c *Conversations) publish(conv store.Conversation, ev *wire.GroupEvent, m *store.Message) error {
+	raw, err := ParseID(conv.ID)
+	if err != nil {
+		return err
+	}
+	ev.Conversation = raw
+	if ev.Id == "" {
+		ev.Id = wire.NewID()
+	}
+	ev.SentUnixMilli = c.h.Now().UnixMilli()
+	ev.Author = c.h.Me()
+	ev.AuthorTicket = c.h.Ticket().Signed
+	ev.Members = slices.Clone(conv.Members)
+	if ev.Signature, err = c.h.Sign(signingBytes(ev)); err != nil {
+		return fmt.Errorf("signing a conversation event: %w", err)
+	}
+	return c.passOn(conv, ev, m, "")
+}
+
+// passOn queues ev for every member who is our contact, except its author
+// and the contact we had it from.
+func (c *Conversations) passOn(conv store.Conversation, ev *wire.GroupEvent, m *store.Message, from string) error {
+	raw, err := proto.Marshal(&wire.Payload{SentUnixMilli: c.h.Now().UnixMilli(), Kind: &wire.Payload_GroupEvent{GroupEvent: ev}})
+	if err != nil {
+		return fmt.Errorf("encoding a conversation event: %w", err)
+	}
+	var entries []store.OutboxEntry
+	for _, member := range conv.Members {
+		if member == c.h.Me() || member == ev.Author || member == from || !c.h.Accepted(member) {
+			continue
+		}
+		entries = append(entries, store.OutboxEntry{ID: store.FanoutID(ev.Id, member), Peer: member, Payload: raw})
+	}
+	if m == nil && len(entries) == 0 {
+		return nil
+	}
+	return c.h.EnqueueFanout(m, conv.ID, entries)
+}
+
+// lookup is the conversation id, which must exist and must not be one we
+// left.
+func (c *Conversations) lookup(id string) (store.Conversation, error) {
+	conv, err := c.h.Store().Conversation(id)
+	if errors.Is(err, store.ErrNotFound) {
+		return conv, fmt.Errorf("%w: no conversation %s", api.ErrBadRequest, id)
+	}
+	if err != nil {
+		return conv, err
+	}
+	if conv.Left {
+		return conv, fmt.Errorf("%w: we left conversation %s", api.ErrBadRequest, id)
+	}
+	return conv, nil
+}
+
+// Invite brings username into the conversation with, or, when with is a
+// contact, starts a conversation of us, with and username; it returns the
+// conversation's ID. The node has checked that username, and with when it
+// names a contact other than username, are accepted contacts.
+func (c *Conversations) Invite(with, username string) (string, error) {
+	l := c.h.ContactLock()
+	l.Lock()
+	defer l.Unlock()
+	var conv store.Conversation
+	var first []string // members told of the conversation before username
+	if api.IsConversation(with) {
+		if _, err := ParseID(with); err != nil {
+			return "", err
+		}
+		var err error
+		if conv, err = c.lookup(with); err != nil {
+			return "", err
+		}
+		if slices.Contains(conv.Members, username) {
+			return conv.ID, nil
+		}
+	} else {
+		if with == username {
+			return "", fmt.Errorf("%w: %s is already in the conversation", api.ErrBadRequest, username)
+		}
+		raw := make([]byte, idLen)
+		rand.Read(raw) // never fails (crypto/rand's documented contract)
+		conv = store.Conversation{ID: convID(raw), Members: []string{c.h.Me(), with}, Created: c.h.Now()}
+		first = []string{with}
+	}
+	if len(conv.Members)+1 > api.MaxConversationMembers {
+		return "", fmt.Errorf("%w: a conversation holds at most %d people", api.ErrBadRequest, api.MaxConversationMembers)
+	}
+	conv.Members = append(conv.Members, username)
+	slices.Sort(conv.Members)
+	conv.Departed = slices.DeleteFunc(conv.Departed, func(d string) bool { return d == username })
+	if err := c.h.Store().PutConversation(conv); err != nil {
+		return "", err
+	}
+	for _, joined := range append(first, username) {
+		if err := c.publish(conv, &wire.GroupEvent{Kind: &wire.GroupEvent_Joined{Joined: joined}}, nil); err != nil {
+			return "", err
+		}
+	}
+	c.emitConversation(conv, username, "", c.h.Me())
+	return conv.ID, nil
+}
+
+// Leave leaves the conversation id: its members are told, and nothing of
+// it reaches us any more. Leaving twice is no error.
+func (c *Conversations) Leave(id string) error {
+	if _, err := ParseID(id); err != nil {
+		return err
+	}
+	l := c.h.ContactLock()
+	l.Lock()
+	defer l.Unlock()
+	conv, err := c.h.Store().Conversation(id)
+	if errors.Is(err, store.ErrNotFound) {
+		return fmt.Errorf("%w: no conversation %s", api.ErrBadRequest, id)
+	}
+	if err != nil || conv.Left {
+		return err
+	}
+	if err := c.publish(conv, &wire.GroupEvent{Kind: &wire.GroupEvent_Left{Left: true}}, nil); err != nil {
+		return err
+	}
+	conv.Left = true
+	if err := c.h.Store().PutConversation(conv); err != nil {
+		return err
+	}
+	c.emitConversation(conv, "", c.h.Me(), "")
+	return nil
+}
+
+// List returns every conversation we are or were in.
+func (c *Conversations) List() ([]api.Conversation, error) {
+	cs, err := c.h.Store().Conversations()
+	if err != nil {
+		return nil, err
+	}
+	out := make([]api.Conversation, 0, len(cs))
+	for _, conv := range cs {
+		out = append(out, toConversation(conv))
+	}
+	return out, nil
+}
+
+// sendGroup is Send to a multi-party conversation.
+func (c *Conversations) sendGroup(id, text string) (string, error) {
+	if _, err := ParseID(id); err != nil {
+		return "", err
+	}
+	l := c.h.ContactLock()
+	l.Lock()
+	defer l.Unlock()
+	conv, err := c.lookup(id)
+	if err != nil {
+		return "", err
+	}
+	ev := &wire.GroupEvent{Id: wire.NewID(), Kind: &wire.GroupEvent_Text{Text: text}}
+	m := &store.Message{ID: ev.Id, Peer: id, Outgoing: true, Text: text, Time: c.h.Now(), State: string(api.StateQueued)}
+	if err := c.publish(conv, ev, m); err != nil {
+		return "", err
+	}
+	c.emitMessage(*m)
+	return m.ID, nil
+}
+
+// checkEvent checks an event's shape and its author's ticket and
+// signature.
+func (c *Conversations) checkEvent(ev *wire.GroupEvent) error {
+	if len(ev.Conversation) != idLen || ev.Id == "" || len(ev.Id) > 64 || ev.Author == "" || len(ev.Author) > wire.MaxUsername ||
+		len(ev.Members) == 0 || len(ev.Members) > api.MaxConversationMembers || !slices.Contains(ev.Members, ev.Author) {
+		return errors.New("malformed conversation event")
+	}
+	for _, m := range ev.Members {
+		if wire.ValidUsername(m) != nil {
+			return fmt.Errorf("conversation member %q", m)
+		}
+	}
+	switch k := ev.Kind.(type) {
+	case *wire.GroupEvent_Text:
+		if k.Text == "" || len(k.Text) > wire.MaxChatText || !utf8.ValidString(k.Text) {
+			return errors.New("conversation message text")
+		}
+	case *wire.GroupEvent_Joined:
+		if wire.ValidUsername(k.Joined) != nil || !slices.Contains(ev.Members, k.Joined) {
+			return errors.New("conversation invitation")
+		}
+	case *wire.GroupEvent_Left:
+	default:
+		return errors.New("unknown conversation event")
+	}
+	t, err := c.h.CheckTicket(ev.AuthorTicket)
+	if err != nil {
+		return fmt.Errorf("author's ticket: %w", err)
+	}
+	if t.Username != ev.Author {
+		return fmt.Errorf("event by %q carries the ticket of %q", ev.Author, t.Username)
+	}
+	pub, err := t.Peer.ExtractPublicKey()
+	if err != nil {
+		return fmt.Errorf("author's device key: %w", err)
+	}
+	if ok, err := pub.Verify(signingBytes(ev), ev.Signature); err != nil || !ok {
+		return errors.New("conversation event: bad signature")
+	}
+	return nil
+}
+
+// receiveGroup applies a conversation event the contact from passed us,
+// and passes it on the first time we see it. Called with the contact lock
+// held (it is a payload handler).
+func (c *Conversations) receiveGroup(from string, ev *wire.GroupEvent) error {
+	if err := c.checkEvent(ev); err != nil {
+		return fmt.Errorf("%w: %v", payload.ErrBadRequest, err)
+	}
+	me, id := c.h.Me(), convID(ev.Conversation)
+	conv, err := c.h.Store().Conversation(id)
+	if errors.Is(err, store.ErrNotFound) {
+		// Only an invitation of us, by the contact who invites, starts one.
+		if ev.GetJoined() != me || ev.Author != from || !slices.Contains(ev.Members, me) {
+			return nil
+		}
+		conv = store.Conversation{ID: id, Members: slices.Clone(ev.Members), Created: c.h.Now()}
+		slices.Sort(conv.Members)
+		if err := c.h.Store().PutConversation(conv); err != nil {
+			return err
+		}
+		c.emitConversation(conv, me, "", from)
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if conv.Left {
+		return nil // nothing reaches us once we left
+	}
+	// The author must be a member as we know it — or one whom a member we
+	// know (the contact passing it on) knows as a member: invitations and
+	// messages may overtake each other on different paths.
+	if !slices.Contains(conv.Members, ev.Author) && !(slices.Contains(conv.Members, from) && slices.Contains(ev.Members, ev.Author)) {
+		return nil
+	}
+	first, changed := false, false
+	var joined, left string
+	switch k := ev.Kind.(type) {
+	case *wire.GroupEvent_Text:
+		m := store.Message{ID: ev.Id, Peer: id, Text: k.Text, Time: c.sentAt(ev.SentUnixMilli), State: string(api.StateReceived), Sender: ev.Author}
+		if first, err = c.h.Store().AddIncoming(m); err != nil {
+			return fmt.Errorf("storing message: %w", err)
+		}
+		if first {
+			defer c.emitMessage(m)
+		}
+	case *wire.GroupEvent_Joined:
+		if !slices.Contains(conv.Members, k.Joined) {
+			joined, first = k.Joined, true
+		}
+	case *wire.GroupEvent_Left:
+		if slices.Contains(conv.Members, ev.Author) {
+			left, first = ev.Author, true
+		}
+	}
+	// Learn the members the author knows that we missed (never one who
+	// left, unless invited again), and apply a departure.
+	for _, m := range ev.Members {
+		if left == "" && !slices.Contains(conv.Members, m) && (m == joined || !slices.Contains(conv.Departed, m)) &&
+			len(conv.Members) < api.MaxConversationMembers {
+			conv.Members = append(conv.Members, m)
+			changed = true
+		}
+	}
+	if joined != "" {
+		conv.Departed = slices.DeleteFunc(conv.Departed, func(d string) bool { return d == joined })
+	}
+	if left != "" {
+		conv.Members = slices.DeleteFunc(conv.Members, func(m string) bool { return m == left })
+		conv.Departed = append(conv.Departed, left)
+		changed = true
+	}
+	if changed {
+		slices.Sort(conv.Members)
+		if err := c.h.Store().PutConversation(conv); err != nil {
+			return err
+		}
+		by := ""
+		if joined != "" {
+			by = ev.Author
+		}
+		c.emitConversation(conv, joined, left, by)
+	}
+	if !first {
+		return nil
+	}
+	return c.passOn(conv, ev, nil, from)
+}

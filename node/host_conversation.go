@@ -1,0 +1,58 @@
+package node
+
+import (
+	"errors"
+	"sync"
+
+	"eserver/node/api"
+	"eserver/node/store"
+	"eserver/node/ticket"
+	"eserver/node/wire"
+)
+
+// The host methods node/conversation needs beyond those in host.go.
+
+// EnqueueFanout stores one multi-party event for several members (and m,
+// the message it carries, if any, in conversation conv's history) in one
+// transaction, and wakes each member's courier.
+func (s *session) EnqueueFanout(m *store.Message, conv string, entries []store.OutboxEntry) error {
+	if err := s.store.EnqueueFanout(m, conv, entries); err != nil {
+		return err
+	}
+	for _, e := range entries {
+		s.courierFor(e.Peer).poke()
+	}
+	return nil
+}
+
+// Accepted reports whether username is our accepted contact.
+func (s *session) Accepted(username string) bool {
+	c, err := s.store.Contact(username)
+	return err == nil && api.Relation(c.Relation) == api.RelationAccepted
+}
+
+// ContactLock is the lock every read-modify-write of a contact row (and of
+// a conversation) holds; payload handlers run under it.
+func (s *session) ContactLock() sync.Locker { return &s.contactMu }
+
+// Sign signs b with our device key.
+func (s *session) Sign(b []byte) ([]byte, error) {
+	key := s.host.Peerstore().PrivKey(s.host.ID())
+	if key == nil {
+		return nil, errors.New("no device key")
+	}
+	return key.Sign(b)
+}
+
+// CheckTicket verifies that st was signed by our auth server and that its
+// device is not revoked, whatever its expiry.
+func (s *session) CheckTicket(st *wire.SignedTicket) (*ticket.Ticket, error) {
+	t, err := ticket.VerifySignature(s.tk().Server, st)
+	if err == nil {
+		err = s.revs.Check(t)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return t, nil
+}
