@@ -13,7 +13,7 @@ func TestContactListRestoredOnNewDevice(t *testing.T) {
 	server := testServer(t)
 	alice, bob := friends(t, server)
 	s, _ := alice.current()
-	waitUntil(t, "alice's list backed up", func() bool { return s.backupVersion() > 0 })
+	waitUntil(t, "alice's list backed up", func() bool { return s.contacts.BackupVersion() > 0 })
 	alice.stop()
 
 	laptop := newTestNode(t, server, "alice") // same account, new profile: a new device

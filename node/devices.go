@@ -103,10 +103,7 @@ func (n *Node) ChangePassword(ctx context.Context, oldPassword, newPassword stri
 	// The contact-list backup is sealed with a key from OPAQUE's export
 	// key, which changed with the password: upload it under the new one.
 	if k, err := backup.DeriveKey(export); err == nil {
-		s.mu.Lock()
-		s.backupKey, s.backupRekeyed = k, true
-		s.mu.Unlock()
-		s.backupChanged()
+		s.contacts.Rekey(k)
 	}
 	return nil
 }

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"eserver/node/contacts"
 	"image"
 	"image/color"
 	"image/png"
@@ -322,7 +323,9 @@ func TestGroupsAndAliases(t *testing.T) {
 		fn   func() error
 		want error
 	}{
-		"group too long":  {func() error { return alice.SetContactGroup(ctx(t), "bob", strings.Repeat("g", maxGroupName+1)) }, api.ErrBadRequest},
+		"group too long": {func() error {
+			return alice.SetContactGroup(ctx(t), "bob", strings.Repeat("g", contacts.MaxGroupName+1))
+		}, api.ErrBadRequest},
 		"control char":    {func() error { return alice.RenameContact(ctx(t), "bob", "a\x00b") }, api.ErrBadRequest},
 		"bad utf-8":       {func() error { return alice.RenameContact(ctx(t), "bob", "\xff") }, api.ErrBadRequest},
 		"unknown contact": {func() error { return alice.SetContactGroup(ctx(t), "nobody", "x") }, api.ErrNotContact},

@@ -48,7 +48,7 @@ func (s *session) Contact(username string) (api.Contact, error) {
 	if err != nil {
 		return api.Contact{}, err
 	}
-	return s.toContact(c), nil
+	return s.View(c), nil
 }
 
 // Device is the device of username we last heard from.
@@ -105,7 +105,7 @@ func (s *session) Log() *slog.Logger { return s.n.log }
 
 // ContactChanged tells the front ends (and the contact-list backup) that
 // username's entry changed or went away.
-func (s *session) ContactChanged(username string) { s.emitContact(username) }
+func (s *session) ContactChanged(username string) { s.contacts.Changed(username) }
 
 // HomesOf are username's home supernodes (rendezvous hashing).
 func (s *session) HomesOf(username string) []peer.AddrInfo { return s.discovery.HomesOf(username) }
@@ -115,25 +115,8 @@ func (s *session) ConnectHome(ctx context.Context, home peer.AddrInfo) error {
 	return s.discovery.Connect(ctx, home)
 }
 
-// UpdateContact reads username's entry under the contact lock, lets change
-// modify it, stores it and tells the front ends; api.ErrNotContact when
-// there is no entry. An error from change stores nothing.
+// UpdateContact changes username's entry under the contact list's lock
+// (contacts.Update).
 func (s *session) UpdateContact(username string, change func(*store.Contact) error) error {
-	s.contactMu.Lock()
-	defer s.contactMu.Unlock()
-	c, err := s.store.Contact(username)
-	if errors.Is(err, store.ErrNotFound) {
-		return fmt.Errorf("%w: %s", api.ErrNotContact, username)
-	}
-	if err != nil {
-		return err
-	}
-	if err := change(&c); err != nil {
-		return err
-	}
-	if err := s.store.PutContact(c); err != nil {
-		return err
-	}
-	s.emitContact(username)
-	return nil
+	return s.contacts.Update(username, change)
 }

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"sync"
 
-	"eserver/node/api"
 	"eserver/node/store"
 	"eserver/node/ticket"
 	"eserver/node/wire"
@@ -26,14 +25,11 @@ func (s *session) EnqueueFanout(m *store.Message, conv string, entries []store.O
 }
 
 // Accepted reports whether username is our accepted contact.
-func (s *session) Accepted(username string) bool {
-	c, err := s.store.Contact(username)
-	return err == nil && api.Relation(c.Relation) == api.RelationAccepted
-}
+func (s *session) Accepted(username string) bool { return s.contacts.Accepted(username) }
 
 // ContactLock is the lock every read-modify-write of a contact row (and of
 // a conversation) holds; payload handlers run under it.
-func (s *session) ContactLock() sync.Locker { return &s.contactMu }
+func (s *session) ContactLock() sync.Locker { return s.contacts.Lock() }
 
 // Sign signs b with our device key.
 func (s *session) Sign(b []byte) ([]byte, error) {

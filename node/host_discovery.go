@@ -12,10 +12,10 @@ import (
 // The session's side of discovery.Host.
 
 // Allowed are the visibility tokens that may see our record now.
-func (s *session) Allowed() [][]byte { return s.allowed() }
+func (s *session) Allowed() [][]byte { return s.contacts.Allowed() }
 
 // Tokens are, by username, the visibility tokens contacts gave us.
-func (s *session) Tokens() map[string][]byte { return s.tokens() }
+func (s *session) Tokens() map[string][]byte { return s.contacts.Tokens() }
 
 // PublishPrekeys puts our prekey bundle at our homes.
 func (s *session) PublishPrekeys(ctx context.Context) error { return s.keys.Publish(ctx, false) }
@@ -31,36 +31,38 @@ func (s *session) HomesChanged() { s.pokeMail() }
 
 // SawDevice records the device a contact was last seen on.
 func (s *session) SawDevice(username string, t *ticket.Ticket) {
-	s.contactMu.Lock()
-	defer s.contactMu.Unlock()
-	c, err := s.store.Contact(username)
-	if err != nil || api.Relation(c.Relation) == api.RelationBlocked || c.PeerID == t.Peer.String() {
-		return
-	}
-	s.keys.NoteDevice(&c, t)
-	if err := s.store.PutContact(c); err != nil {
-		s.n.log.Warn("remembering contact device", "username", username, "err", err)
-		return
-	}
-	s.emitContact(username)
+	s.contacts.Locked(func() error {
+		c, err := s.store.Contact(username)
+		if err != nil || api.Relation(c.Relation) == api.RelationBlocked || c.PeerID == t.Peer.String() {
+			return nil
+		}
+		s.keys.NoteDevice(&c, t)
+		if err := s.store.PutContact(c); err != nil {
+			s.n.log.Warn("remembering contact device", "username", username, "err", err)
+			return nil
+		}
+		s.contacts.Changed(username)
+		return nil
+	})
 }
 
 // DeviceGone marks a contact offline when the last connection to its device
 // closed: a crashed or unplugged client says no goodbye.
 func (s *session) DeviceGone(p peer.ID) {
-	s.contactMu.Lock()
-	defer s.contactMu.Unlock()
-	cs, err := s.store.Contacts()
-	if err != nil {
-		return
-	}
-	for _, c := range cs {
-		if c.PeerID != p.String() || api.Relation(c.Relation) != api.RelationAccepted || api.Status(c.Status) == api.StatusOffline {
-			continue
+	s.contacts.Locked(func() error {
+		cs, err := s.store.Contacts()
+		if err != nil {
+			return nil
 		}
-		c.Status = string(api.StatusOffline)
-		if err := s.store.PutContact(c); err == nil {
-			s.emitContact(c.Username)
+		for _, c := range cs {
+			if c.PeerID != p.String() || api.Relation(c.Relation) != api.RelationAccepted || api.Status(c.Status) == api.StatusOffline {
+				continue
+			}
+			c.Status = string(api.StatusOffline)
+			if err := s.store.PutContact(c); err == nil {
+				s.contacts.Changed(c.Username)
+			}
 		}
-	}
+		return nil
+	})
 }

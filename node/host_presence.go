@@ -26,7 +26,7 @@ func (s *session) Signal(username string, kind wire.Signal_Kind) (<-chan error, 
 }
 
 // VisibilityChanged re-publishes who may see our record.
-func (s *session) VisibilityChanged() { s.visibilityChanged() }
+func (s *session) VisibilityChanged() { s.discovery.Republish() }
 
 // ContactPicture notes the picture contact c shows (pictures.go).
 func (s *session) ContactPicture(c *store.Contact, raw []byte) error {

@@ -165,8 +165,13 @@ func (s *session) apply(t *ticket.Ticket, id string, p *wire.Payload) error {
 // backlog (one transaction instead of one per message) rather than stored
 // now.
 func (s *session) applyIn(t *ticket.Ticket, id string, p *wire.Payload, batch *[]store.Message) error {
-	s.contactMu.Lock()
-	defer s.contactMu.Unlock()
+	return s.contacts.Locked(func() error { return s.process(t, id, p, batch) })
+}
+
+// process is the process stage, under the contact list's lock: the
+// sender's record is read (and its device noted), and the payload goes to
+// the component that registered its kind, if the sender's relation allows.
+func (s *session) process(t *ticket.Ticket, id string, p *wire.Payload, batch *[]store.Message) error {
 	from := t.Username
 	c, err := s.store.Contact(from)
 	known := err == nil
@@ -181,99 +186,10 @@ func (s *session) applyIn(t *ticket.Ticket, id string, p *wire.Payload, batch *[
 			if err := s.store.PutContact(c); err != nil {
 				return err
 			}
-			s.emitContact(from)
+			s.contacts.Changed(from)
 		}
 	}
 	return s.kinds.Dispatch(&payload.Inbound{Ticket: t, ID: id, Payload: p, Contact: c, Known: known, Backlog: batch})
-}
-
-// contactKinds are the payload kinds of the contact list: requests, their
-// answers and removals.
-func (s *session) contactKinds() []payload.Kind {
-	return []payload.Kind{
-		{Of: (*wire.Payload_ContactRequest)(nil), From: payload.Anyone, Handle: s.receiveRequest},
-		// An answer to no question of ours is stale or unsolicited:
-		// acknowledged, nothing done.
-		{Of: (*wire.Payload_ContactResponse)(nil), From: payload.From{Relations: []api.Relation{api.RelationPendingOut}}, Handle: s.receiveResponse},
-		// A removal from a stranger or a blocked user changes nothing.
-		{Of: (*wire.Payload_ContactRemoved)(nil), From: payload.From{Relations: []api.Relation{api.RelationAccepted, api.RelationPendingIn, api.RelationPendingOut}}, Handle: s.receiveRemoved},
-	}
-}
-
-func (s *session) receiveResponse(in *payload.Inbound) error {
-	c, from := in.Contact, in.From()
-	if in.Payload.GetContactResponse().Accepted {
-		c.Relation = string(api.RelationAccepted)
-		c.Updated = s.n.cfg.Now()
-		if err := s.store.PutContact(c); err != nil {
-			return err
-		}
-		if err := s.grantAndStore(&c); err != nil {
-			return err
-		}
-		s.emitContact(from)
-		s.presence.SendTo(from)
-		return nil
-	}
-	if err := s.store.DeleteContact(from); err != nil {
-		return err
-	}
-	s.emitContact(from)
-	return nil
-}
-
-func (s *session) receiveRemoved(in *payload.Inbound) error {
-	if err := s.store.DeleteContact(in.From()); err != nil {
-		return err
-	}
-	s.emitContact(in.From())
-	return nil
-}
-
-func (s *session) receiveRequest(in *payload.Inbound) error {
-	c, t, req := in.Contact, in.Ticket, in.Payload.GetContactRequest()
-	from := t.Username
-	if len(req.Message) > wire.MaxRequestMessage {
-		return payload.ErrBadRequest
-	}
-	switch api.Relation(c.Relation) {
-	case api.RelationBlocked:
-		return nil // silently dropped: the sender cannot tell a block from a pending request
-	case api.RelationAccepted:
-		// They lost their list (new install): confirm again.
-		return s.enqueue(from, &wire.Payload{Kind: &wire.Payload_ContactResponse{ContactResponse: &wire.ContactResponse{Accepted: true}}}, nil)
-	case api.RelationPendingIn:
-		return nil // duplicate
-	case api.RelationPendingOut:
-		// Both asked: that is a yes from both sides.
-		c.Relation = string(api.RelationAccepted)
-		c.Updated = s.n.cfg.Now()
-		if err := s.store.PutContact(c); err != nil {
-			return err
-		}
-		if err := s.grantAndStore(&c); err != nil {
-			return err
-		}
-		if err := s.enqueue(from, &wire.Payload{Kind: &wire.Payload_ContactResponse{ContactResponse: &wire.ContactResponse{Accepted: true}}}, nil); err != nil {
-			return err
-		}
-		s.emitContact(from)
-		s.presence.SendTo(from)
-		return nil
-	}
-	if !s.limiter.allow(from) {
-		return payload.ErrRateLimited
-	}
-	c = store.Contact{
-		Username: from, Relation: string(api.RelationPendingIn), RequestMessage: req.Message,
-		PeerID: t.Peer.String(), Ticket: mustMarshal(t.Signed), Updated: s.n.cfg.Now(),
-	}
-	if err := s.store.PutContact(c); err != nil {
-		return err
-	}
-	s.n.emit(api.Event{ContactRequest: &api.ContactRequestEvent{From: from, Message: req.Message}})
-	s.emitContact(from)
-	return nil
 }
 
 func mustMarshal(m proto.Message) []byte {

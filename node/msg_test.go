@@ -225,7 +225,7 @@ func TestMessageProtocolRefusesBadInput(t *testing.T) {
 // Payload without a component registering it.
 func TestEveryPayloadKindIsHandled(t *testing.T) {
 	s := &session{n: &Node{}}
-	s.assemble()
+	s.assemble(nil)
 	fields := (&wire.Payload{}).ProtoReflect().Descriptor().Oneofs().ByName("kind").Fields()
 	if fields.Len() < 14 {
 		t.Fatalf("Payload has %d kinds, want at least 14", fields.Len())

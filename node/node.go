@@ -249,7 +249,7 @@ func (n *Node) snapshotLocked() *api.Snapshot {
 	if s := n.sess; s != nil {
 		acct := s.account()
 		snap.Account = &acct
-		if cs, err := s.contacts(); err == nil {
+		if cs, err := s.contacts.List(); err == nil {
 			snap.Contacts = cs
 		}
 	}

@@ -158,7 +158,7 @@ func (s *session) loadAvatar() string {
 }
 
 // contactPicture notes the picture a contact advertises and asks for it
-// when we do not have it. Called with contactMu held, c as stored.
+// when we do not have it. Called under the contact list's lock, c as stored.
 func (s *session) contactPicture(c *store.Contact, raw []byte) error {
 	if len(raw) != 0 && len(raw) != sha256.Size {
 		return payload.ErrBadRequest
@@ -252,7 +252,7 @@ func (s *session) pictureArrived(t store.Transfer, file string) error {
 	}
 	for _, c := range cs {
 		if c.Avatar == h {
-			s.emitContact(c.Username)
+			s.contacts.Changed(c.Username)
 		}
 	}
 	return nil

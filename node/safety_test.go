@@ -52,7 +52,7 @@ func TestSafetyNumbers(t *testing.T) {
 
 	// Bob reinstalls: a new device identity for the same account.
 	bs, _ := bob.current()
-	waitUntil(t, "bob's list backed up", func() bool { return bs.backupVersion() > 0 })
+	waitUntil(t, "bob's list backed up", func() bool { return bs.contacts.BackupVersion() > 0 })
 	bob.stop()
 	bob.dir = t.TempDir()
 	bob.open()

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"eserver/node/api"
 	"eserver/node/backup"
+	"eserver/node/contacts"
 	"eserver/node/conversation"
 	"eserver/node/discovery"
 	"eserver/node/keys"
@@ -55,6 +56,7 @@ type session struct {
 	discovery *discovery.Discovery
 	streams   *streams.Streams
 	presence  *presence.Presence
+	contacts  *contacts.Contacts
 	files     *files.Files
 	conv      *conversation.Conversations
 	pics      pictures // display pictures asked for and given (pictures.go)
@@ -73,20 +75,11 @@ type session struct {
 	promotion        *promotion.Manager  // set by startRole
 	services         *supernode.Services // while serving as a supernode
 
-	// contactMu serializes every read-modify-write of a contact row (API
-	// commands, incoming payloads, lookups, disconnects), so none of them
-	// loses another's update: the store replaces whole rows.
-	contactMu sync.Mutex
-	couriers  map[string]*courier
-	limiter   *requestLimiter
+	couriers map[string]*courier
 
 	mailKick chan struct{} // asks mailLoop to look in our mailboxes now
 	mailMu   sync.Mutex    // serializes drainMail
 
-	backupKey     []byte        // seals the contact-list backup; nil when the server gave no export key (under mu)
-	backupRekeyed bool          // the key changed since the last upload (under mu)
-	backupKick    chan struct{} // asks backupLoop to upload the list
-	backupSum     [32]byte      // fingerprint of the last list uploaded (backupLoop's own)
 }
 
 // mapLoginErr turns the login package's sentinels into the API's.
@@ -192,7 +185,7 @@ func (n *Node) Login(ctx context.Context, req api.LoginRequest) (api.Account, er
 	s.run()
 	acct := s.account()
 	n.emit(api.Event{Account: &acct})
-	if cs, err := s.contacts(); err == nil {
+	if cs, err := s.contacts.List(); err == nil {
 		for i := range cs {
 			n.emit(api.Event{Contact: &cs[i]})
 		}
@@ -287,15 +280,13 @@ func (n *Node) startSession(ctx context.Context, st *store.Store, ai peer.AddrIn
 		host:     h,
 		server:   ai,
 		couriers: map[string]*courier{},
-		limiter:  newRequestLimiter(),
 
 		mailKick: make(chan struct{}, 1),
-
-		backupKick: make(chan struct{}, 1),
 	}
+	var backupKey []byte // nil: no backup (the server gave no export key)
 	if len(res.ExportKey) > 0 {
 		if k, err := backup.DeriveKey(res.ExportKey); err == nil {
-			s.backupKey = k
+			backupKey = k
 		}
 	}
 	s.tasks = task.New(context.Background())
@@ -322,20 +313,21 @@ func (n *Node) startSession(ctx context.Context, st *store.Store, ai peer.AddrIn
 		h.Close()
 		return nil, err
 	}
-	s.assemble()
+	s.assemble(backupKey)
 	s.presence.Load(req.Status, s.loadAvatar())
 	return s, nil
 }
 
 // assemble builds the session's feature components and fills the payload
-// table from every component's kinds.
-func (s *session) assemble() {
+// table from every component's kinds. backupKey seals the contact list's
+// backup.
+func (s *session) assemble(backupKey []byte) {
+	s.contacts = contacts.New(s, backupKey)
 	s.presence = presence.New(s)
 	s.streams = streams.New(s, nil) // offers expire by the wall clock, not the session's (tests fix that one)
 	s.files = files.New(s, s)       // display pictures (pictures.go) travel as transfers
 	s.conv = conversation.New(s)
-	s.kinds.Register(s.contactKinds()...)
-	s.kinds.Register(s.visibilityKinds()...)
+	s.kinds.Register(s.contacts.Kinds()...)
 	s.kinds.Register(s.mailKinds()...)
 	s.kinds.Register(s.files.Kinds()...)
 	s.kinds.Register(s.streams.Kinds()...)
@@ -352,7 +344,7 @@ func (s *session) run() {
 	// than anything a contact sends once it sees us online.
 	s.discovery.Rehome()
 	ctx, cancel := context.WithTimeout(s.ctx, 2*wire.MailboxTimeout)
-	if err := s.restoreContacts(ctx); err != nil {
+	if err := s.contacts.Restore(ctx); err != nil {
 		s.n.log.Warn("restoring the contact list", "err", err)
 	}
 	if err := s.drainMail(ctx); err != nil {
@@ -366,11 +358,11 @@ func (s *session) run() {
 	// Publish before returning from sign-in, so that contacts find us (and
 	// send directly) as soon as we show online.
 	published := s.discovery.Publish()
-	s.upgradeVisibility()
+	s.contacts.UpgradeVisibility()
 	s.discovery.Start(published)
 	s.goTracked(s.mailLoop)
 	s.goTracked(s.renewLoop)
-	s.goTracked(s.backupLoop)
+	s.goTracked(func() { s.contacts.Serve(s.ctx) })
 	s.goTracked(func() {
 		if err := s.revs.Serve(s.ctx); err != nil && s.ctx.Err() == nil {
 			s.n.log.Warn("revocations", "err", err)

@@ -116,6 +116,10 @@ func (p *Presence) Public() api.Presence {
 	return m
 }
 
+// Invisible reports whether we appear offline: contacts see us offline
+// and no one may see where we are.
+func (p *Presence) Invisible() bool { return p.Public().Status == api.StatusOffline }
+
 // Set changes our presence, stores what lasts, and tells everyone.
 func (p *Presence) Set(u api.PresenceUpdate) error {
 	if u.Status != nil && !u.Status.Valid() {

@@ -1,4 +1,4 @@
-package node
+package contacts
 
 import (
 	"crypto/rand"
@@ -20,27 +20,24 @@ import (
 // stores c when changed reports true, and only then republishes
 // (visibilityChanged): a publish that read the contact before the store
 // would leave the token out.
-func (s *session) grantVisibility(c *store.Contact) (changed bool, err error) {
+func (l *Contacts) grantVisibility(c *store.Contact) (changed bool, err error) {
 	if len(c.MyToken) == 0 {
 		tok := make([]byte, supernode.VisibilityTokenSize)
 		rand.Read(tok)
 		c.MyToken, changed = tok, true
 	}
-	err = s.enqueue(c.Username, &wire.Payload{Kind: &wire.Payload_Visibility{Visibility: &wire.Visibility{Token: c.MyToken}}}, nil)
+	err = l.h.Enqueue(c.Username, &wire.Payload{Kind: &wire.Payload_Visibility{Visibility: &wire.Visibility{Token: c.MyToken}}}, nil)
 	return changed, err
 }
 
-// visibilityChanged republishes our record with the current allow list.
-func (s *session) visibilityChanged() { s.discovery.Republish() }
-
-// allowed returns the tokens that may see our record now.
-func (s *session) allowed() [][]byte {
-	if s.presence.Public().Status == api.StatusOffline {
+// Allowed returns the tokens that may see our record now.
+func (l *Contacts) Allowed() [][]byte {
+	if l.h.Invisible() {
 		return nil // appearing offline: no one finds us
 	}
-	cs, err := s.store.Contacts()
+	cs, err := l.h.Store().Contacts()
 	if err != nil {
-		s.n.log.Warn("reading contacts for the allow list", "err", err)
+		l.h.Log().Warn("reading contacts for the allow list", "err", err)
 		return nil
 	}
 	var out [][]byte
@@ -52,9 +49,9 @@ func (s *session) allowed() [][]byte {
 	return out
 }
 
-// tokens returns, by username, the tokens contacts gave us.
-func (s *session) tokens() map[string][]byte {
-	cs, err := s.store.Contacts()
+// Tokens returns, by username, the tokens contacts gave us.
+func (l *Contacts) Tokens() map[string][]byte {
+	cs, err := l.h.Store().Contacts()
 	if err != nil {
 		return nil
 	}
@@ -69,20 +66,20 @@ func (s *session) tokens() map[string][]byte {
 
 // receiveVisibility stores the token a contact (or someone asking to be
 // one) gave us.
-func (s *session) receiveVisibility(c store.Contact, v *wire.Visibility) error {
+func (l *Contacts) receiveVisibility(c store.Contact, v *wire.Visibility) error {
 	if len(v.Token) != supernode.VisibilityTokenSize {
 		return payload.ErrBadRequest
 	}
 	c.TheirToken = v.Token
-	return s.store.PutContact(c)
+	return l.h.Store().PutContact(c)
 }
 
-// upgradeVisibility gives a token to every accepted contact that has none
+// UpgradeVisibility gives a token to every accepted contact that has none
 // (contacts made before tokens existed).
-func (s *session) upgradeVisibility() {
-	s.contactMu.Lock()
-	defer s.contactMu.Unlock()
-	cs, err := s.store.Contacts()
+func (l *Contacts) UpgradeVisibility() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	cs, err := l.h.Store().Contacts()
 	if err != nil {
 		return
 	}
@@ -90,21 +87,21 @@ func (s *session) upgradeVisibility() {
 		if api.Relation(c.Relation) != api.RelationAccepted || len(c.MyToken) > 0 {
 			continue
 		}
-		if _, err := s.grantVisibility(&c); err == nil {
-			if err := s.store.PutContact(c); err != nil {
-				s.n.log.Warn("storing visibility token", "contact", c.Username, "err", err)
+		if _, err := l.grantVisibility(&c); err == nil {
+			if err := l.h.Store().PutContact(c); err != nil {
+				l.h.Log().Warn("storing visibility token", "contact", c.Username, "err", err)
 			}
 		}
 	}
-	s.visibilityChanged()
+	l.h.Republish()
 }
 
 // visibilityKinds: a contact's visibility token arrives once it accepted
 // us, or with its request.
-func (s *session) visibilityKinds() []payload.Kind {
+func (l *Contacts) visibilityKinds() []payload.Kind {
 	return []payload.Kind{{
 		Of:     (*wire.Payload_Visibility)(nil),
 		From:   payload.From{Relations: []api.Relation{api.RelationAccepted, api.RelationPendingIn}, Else: payload.ErrNotContact},
-		Handle: func(in *payload.Inbound) error { return s.receiveVisibility(in.Contact, in.Payload.GetVisibility()) },
+		Handle: func(in *payload.Inbound) error { return l.receiveVisibility(in.Contact, in.Payload.GetVisibility()) },
 	}}
 }
