@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"eserver/node/contacts"
+	"eserver/node/presence"
 	"image"
 	"image/color"
 	"image/png"
@@ -180,15 +181,15 @@ func TestAvatarOfferNamesThePicture(t *testing.T) {
 	}
 
 	for name, o := range map[string]*wire.FileOffer{
-		"another picture's name": {Name: pictureFile(other)},
+		"another picture's name": {Name: presence.PictureFile(other)},
 		"no name":                {Name: ""},
-		"short hash":             {Name: pictureFile(h), Hash: make([]byte, transfer.HashSize-1)},
+		"short hash":             {Name: presence.PictureFile(h), Hash: make([]byte, transfer.HashSize-1)},
 	} {
 		o.Id, o.Key, o.Size, o.ChunkSize, o.Kind = bytes.Repeat([]byte{1}, 16), make([]byte, 32), int64(len(pic)), transfer.DefaultChunkSize, wire.FileOffer_AVATAR
 		if o.Hash == nil {
 			o.Hash = make([]byte, transfer.HashSize)
 		}
-		if err := s.receiveAvatarOffer("bob", o); err != nil {
+		if err := s.presence.AvatarOffered("bob", o); err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}
 		if _, err := s.store.Transfer(o.Id); !errors.Is(err, store.ErrNotFound) {
@@ -201,19 +202,19 @@ func TestAvatarOfferNamesThePicture(t *testing.T) {
 		if err := os.WriteFile(f, pic, 0o600); err != nil {
 			t.Fatal(err)
 		}
-		err := s.pictureArrived(store.Transfer{Peer: "bob", Name: name, Kind: store.KindAvatar}, f)
+		err := s.presence.AvatarArrived(store.Transfer{Peer: "bob", Name: name, Kind: store.KindAvatar}, f)
 		if _, serr := os.Stat(f); serr == nil {
 			t.Fatal("the received file was left behind")
 		}
 		return err
 	}
-	if err := arrived(pictureFile(other)); !errors.Is(err, transfer.ErrCorrupt) {
+	if err := arrived(presence.PictureFile(other)); !errors.Is(err, transfer.ErrCorrupt) {
 		t.Fatalf("bytes under another picture's name: %v, want ErrCorrupt", err)
 	}
 	if alice.picturePath(other) != "" || alice.picturePath(h) != "" {
 		t.Fatal("a picture that did not match its name was cached")
 	}
-	if err := arrived(pictureFile(h)); err != nil {
+	if err := arrived(presence.PictureFile(h)); err != nil {
 		t.Fatal(err)
 	}
 	if alice.picturePath(h) == "" {

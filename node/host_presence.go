@@ -2,7 +2,6 @@ package node
 
 import (
 	"eserver/node/api"
-	"eserver/node/store"
 	"eserver/node/wire"
 )
 
@@ -28,7 +27,10 @@ func (s *session) Signal(username string, kind wire.Signal_Kind) (<-chan error, 
 // VisibilityChanged re-publishes who may see our record.
 func (s *session) VisibilityChanged() { s.discovery.Republish() }
 
-// ContactPicture notes the picture contact c shows (pictures.go).
-func (s *session) ContactPicture(c *store.Contact, raw []byte) error {
-	return s.contactPicture(c, raw)
+// OfferAvatar offers our picture to a contact as a transfer.
+func (s *session) OfferAvatar(to, path string) error { return s.files.OfferAvatar(to, path) }
+
+// FetchAvatar takes a contact's offer of its picture into dir.
+func (s *session) FetchAvatar(from string, o *wire.FileOffer, dir string) error {
+	return s.files.FetchAvatar(from, o, dir)
 }

@@ -59,7 +59,6 @@ type session struct {
 	contacts  *contacts.Contacts
 	files     *files.Files
 	conv      *conversation.Conversations
-	pics      pictures // display pictures asked for and given (pictures.go)
 	// ackWait: outbox entries someone waits to see acknowledged (under mu).
 	ackWait map[string]chan struct{}
 
@@ -314,7 +313,7 @@ func (n *Node) startSession(ctx context.Context, st *store.Store, ai peer.AddrIn
 		return nil, err
 	}
 	s.assemble(backupKey)
-	s.presence.Load(req.Status, s.loadAvatar())
+	s.presence.Load(req.Status)
 	return s, nil
 }
 
@@ -323,7 +322,7 @@ func (n *Node) startSession(ctx context.Context, st *store.Store, ai peer.AddrIn
 // backup.
 func (s *session) assemble(backupKey []byte) {
 	s.contacts = contacts.New(s, backupKey)
-	s.presence = presence.New(s)
+	s.presence = presence.New(s, s.n.pictureDir())
 	s.streams = streams.New(s, nil) // offers expire by the wall clock, not the session's (tests fix that one)
 	s.files = files.New(s, s)       // display pictures (pictures.go) travel as transfers
 	s.conv = conversation.New(s)
@@ -332,7 +331,6 @@ func (s *session) assemble(backupKey []byte) {
 	s.kinds.Register(s.files.Kinds()...)
 	s.kinds.Register(s.streams.Kinds()...)
 	s.kinds.Register(s.presence.Kinds()...)
-	s.kinds.Register(s.pictureKinds()...)
 	s.kinds.Register(s.conv.Kinds()...)
 }
 

@@ -1,7 +1,8 @@
 // Package presence is what contacts see of us while we are signed in and
 // what we see of them: status (MSN's online, busy, away, ... and appearing
 // offline), nick, personal message ("subnick"), now playing, the display
-// picture's hash — and the signals of the moment, typing and nudges.
+// picture (pictures.go) — and the signals of the moment, typing and
+// nudges.
 //
 // Presence is not stored at the contact's side of the wire and not mailed:
 // only the newest value matters, so each contact's courier holds one slot
@@ -57,30 +58,36 @@ type Host interface {
 	// VisibilityChanged: appearing offline hides our record at the
 	// rendezvous, and back.
 	VisibilityChanged()
-	// ContactPicture records the display picture hash raw that contact c
-	// shows, fetching the picture if we lack it.
-	ContactPicture(c *store.Contact, raw []byte) error
+	// Enqueue queues p for username's devices (asking for a picture).
+	Enqueue(username string, p *wire.Payload, m *store.Message) error
+	// OfferAvatar offers the picture at path to username as a transfer of
+	// kind avatar; FetchAvatar takes such an offer into dir.
+	OfferAvatar(to, path string) error
+	FetchAvatar(from string, o *wire.FileOffer, dir string) error
 }
 
 // Presence is the capability for one session.
 type Presence struct {
-	h Host
+	h   Host
+	dir string // the picture cache
 
 	mu   sync.Mutex
 	mine api.Presence
 
 	limits limits
+	pics   pictures
 }
 
-// New returns the capability; Load sets our presence at sign-in.
-func New(h Host) *Presence { return &Presence{h: h} }
+// New returns the capability with display pictures cached in dir (shared
+// by the accounts of a profile: names are hashes); Load sets our presence
+// at sign-in.
+func New(h Host, dir string) *Presence { return &Presence{h: h, dir: dir} }
 
 // Load sets our presence at sign-in: status as chosen at the sign-in
-// window, avatar the hash of our display picture ("" for none), the rest
-// as stored.
-func (p *Presence) Load(status api.Status, avatar string) {
+// window, the rest as stored.
+func (p *Presence) Load(status api.Status) {
 	st := p.h.Store()
-	m := api.Presence{Status: status, Avatar: avatar}
+	m := api.Presence{Status: status, Avatar: p.loadAvatar()}
 	m.Nick, _ = st.Setting(settingPrefix + "nick")
 	m.Subnick, _ = st.Setting(settingPrefix + "subnick")
 	m.Media, _ = st.Setting(settingPrefix + "media")
@@ -97,6 +104,7 @@ func (p *Presence) Kinds() []payload.Kind {
 	return []payload.Kind{
 		{Of: (*wire.Payload_Presence)(nil), From: payload.Accepted, Handle: p.receive},
 		{Of: (*wire.Payload_Signal)(nil), From: payload.Accepted, Handle: p.receiveSignal},
+		{Of: (*wire.Payload_AvatarRequest)(nil), From: payload.Accepted, Handle: p.receiveAvatarRequest},
 	}
 }
 
@@ -165,15 +173,6 @@ func (p *Presence) Set(u api.PresenceUpdate) error {
 	return nil
 }
 
-// SetAvatar records our new display picture's hash and tells everyone.
-func (p *Presence) SetAvatar(hash string) {
-	p.mu.Lock()
-	p.mine.Avatar = hash
-	p.mu.Unlock()
-	p.h.AccountChanged()
-	p.Broadcast()
-}
-
 // Broadcast sends our presence to every accepted contact.
 func (p *Presence) Broadcast() {
 	cs, err := p.h.Store().Contacts()
@@ -219,7 +218,7 @@ func (p *Presence) receive(in *payload.Inbound) error {
 		c.Status, c.Subnick, c.Media = pr.Status, "", ""
 	} else {
 		c.Status, c.Nick, c.Subnick, c.Media = pr.Status, pr.Nick, pr.Subnick, pr.Media
-		if err := p.h.ContactPicture(&c, pr.Avatar); err != nil {
+		if err := p.contactPicture(&c, pr.Avatar); err != nil {
 			return err
 		}
 	}

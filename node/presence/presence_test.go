@@ -59,11 +59,10 @@ func (h *host) Signal(u string, k wire.Signal_Kind) (<-chan error, bool) {
 	h.signals = append(h.signals, k)
 	return h.signalTo, h.signalTo != nil
 }
-func (h *host) VisibilityChanged() { h.visible++ }
-func (h *host) ContactPicture(c *store.Contact, raw []byte) error {
-	c.Avatar = string(raw)
-	return nil
-}
+func (h *host) VisibilityChanged()                                  { h.visible++ }
+func (h *host) Enqueue(string, *wire.Payload, *store.Message) error { return nil }
+func (h *host) OfferAvatar(string, string) error                    { return nil }
+func (h *host) FetchAvatar(string, *wire.FileOffer, string) error   { return nil }
 
 func presenceFrom(c store.Contact, p *wire.Presence) *payload.Inbound {
 	return &payload.Inbound{
@@ -97,8 +96,8 @@ func TestReceive(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			h := newHost(t)
-			p := New(h)
-			p.Load(api.StatusOnline, "")
+			p := New(h, t.TempDir())
+			p.Load(api.StatusOnline)
 			c := store.Contact{Username: "bob", Relation: string(api.RelationAccepted), Status: tc.was, Nick: "Old"}
 			if err := h.st.PutContact(c); err != nil {
 				t.Fatal(err)
@@ -127,8 +126,8 @@ func TestReceive(t *testing.T) {
 // TestInvisibleShowsOffline: contacts never learn that we are invisible.
 func TestInvisibleShowsOffline(t *testing.T) {
 	h := newHost(t)
-	p := New(h)
-	p.Load(api.StatusOnline, "")
+	p := New(h, t.TempDir())
+	p.Load(api.StatusOnline)
 	inv := api.StatusInvisible
 	nick := "Me!"
 	if err := p.Set(api.PresenceUpdate{Status: &inv, Nick: &nick}); err != nil {
@@ -144,8 +143,8 @@ func TestInvisibleShowsOffline(t *testing.T) {
 		t.Fatalf("account events %d, visibility changes %d; want 1 and 1", h.account, h.visible)
 	}
 	// The nick is kept for the next sign-in.
-	q := New(h)
-	q.Load(api.StatusOnline, "")
+	q := New(h, t.TempDir())
+	q.Load(api.StatusOnline)
 	if q.Mine().Nick != nick {
 		t.Fatalf("nick after reload = %q", q.Mine().Nick)
 	}
@@ -155,8 +154,8 @@ func TestInvisibleShowsOffline(t *testing.T) {
 // good ones before it.
 func TestSetRefusesWithoutChange(t *testing.T) {
 	h := newHost(t)
-	p := New(h)
-	p.Load(api.StatusOnline, "")
+	p := New(h, t.TempDir())
+	p.Load(api.StatusOnline)
 	nick, sub := "New", strings.Repeat("x", wire.MaxSubnick+1)
 	if err := p.Set(api.PresenceUpdate{Nick: &nick, Subnick: &sub}); !errors.Is(err, api.ErrBadRequest) {
 		t.Fatalf("Set = %v, want ErrBadRequest", err)
@@ -175,7 +174,7 @@ func TestSetRefusesWithoutChange(t *testing.T) {
 
 func TestSignalLimits(t *testing.T) {
 	h := newHost(t)
-	p := New(h)
+	p := New(h, t.TempDir())
 	in := func(k wire.Signal_Kind) *payload.Inbound {
 		return &payload.Inbound{Ticket: &ticket.Ticket{Username: "bob"}, Payload: &wire.Payload{Kind: &wire.Payload_Signal{Signal: &wire.Signal{Kind: k}}}}
 	}
@@ -224,7 +223,7 @@ func TestNudge(t *testing.T) {
 				h.signalTo = make(chan error, 1)
 				h.signalTo <- tc.outcome
 			}
-			err := New(h).Nudge(context.Background(), "bob")
+			err := New(h, t.TempDir()).Nudge(context.Background(), "bob")
 			if !errors.Is(err, tc.want) || (tc.want == nil && err != nil) {
 				t.Fatalf("Nudge = %v, want %v", err, tc.want)
 			}
@@ -234,7 +233,7 @@ func TestNudge(t *testing.T) {
 	h := newHost(t)
 	h.signalTo = make(chan error, 2)
 	h.signalTo <- nil
-	p := New(h)
+	p := New(h, t.TempDir())
 	if err := p.Nudge(context.Background(), "bob"); err != nil {
 		t.Fatal(err)
 	}
