@@ -2,6 +2,7 @@ package node
 
 import (
 	"errors"
+	"eserver/node/role"
 	"testing"
 	"time"
 
@@ -75,13 +76,11 @@ func TestPromotionAndDemotion(t *testing.T) {
 	if !e.Account.SupernodeAllowed {
 		t.Fatalf("setting the cap changed the opt-in: %+v", e.Account)
 	}
-	s.mu.Lock()
-	svc := s.services
-	s.mu.Unlock()
+	svc := s.role.Services()
 	if svc == nil || svc.Relay.UploadRate() != upload {
 		t.Fatalf("relay upload rate not %d (services %v)", upload, svc != nil)
 	}
-	if v, _ := s.store.Setting(settingUploadCap); v != "262144" {
+	if v, _ := s.store.Setting(role.SettingUploadCap); v != "262144" {
 		t.Fatalf("remembered cap %q", v)
 	}
 	negative := int64(-1)

@@ -13,7 +13,7 @@ import (
 	"eserver/node/keys"
 	"eserver/node/payload"
 	"eserver/node/presence"
-	"eserver/node/promotion"
+	"eserver/node/role"
 	"eserver/node/task"
 	"eserver/node/wire"
 	"eserver/pipeline"
@@ -59,6 +59,7 @@ type session struct {
 	contacts  *contacts.Contacts
 	files     *files.Files
 	conv      *conversation.Conversations
+	role      *role.Role
 	// ackWait: outbox entries someone waits to see acknowledged (under mu).
 	ackWait map[string]chan struct{}
 
@@ -67,12 +68,7 @@ type session struct {
 	tasks *task.Group
 	ctx   context.Context
 
-	mu               sync.Mutex
-	role             api.Role
-	supernodeAllowed bool
-	uploadCap        int64               // bytes/s granted to supernode duty; 0: none
-	promotion        *promotion.Manager  // set by startRole
-	services         *supernode.Services // while serving as a supernode
+	mu sync.Mutex
 
 	couriers map[string]*courier
 
@@ -313,6 +309,7 @@ func (n *Node) startSession(ctx context.Context, st *store.Store, ai peer.AddrIn
 		return nil, err
 	}
 	s.assemble(backupKey)
+	s.role = role.New(s, role.Config{Promotion: n.cfg.Supernode, AuthServer: ai.ID, Dir: filepath.Join(n.cfg.ProfileDir, "accounts", req.Username)})
 	s.presence.Load(req.Status)
 	return s, nil
 }
@@ -366,7 +363,7 @@ func (s *session) run() {
 			s.n.log.Warn("revocations", "err", err)
 		}
 	})
-	s.startRole()
+	s.role.Start(s.ctx)
 	// Couriers for every contact with something queued from an earlier run.
 	if peers, err := s.store.OutboxPeers(); err == nil {
 		for _, p := range peers {
@@ -397,19 +394,14 @@ func (n *Node) Logout(ctx context.Context) error {
 
 func (s *session) account() api.Account {
 	mine := s.presence.Mine()
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	role := s.role
-	if role == "" {
-		role = api.RoleNode
-	}
+	role, allowed, uploadCap := s.role.Current()
 	return api.Account{
 		Username:           s.tk().Username,
 		PeerID:             s.host.ID().String(),
 		Server:             s.n.loadProfile().Server,
 		Role:               role,
-		SupernodeAllowed:   s.supernodeAllowed,
-		SupernodeUploadCap: s.uploadCap,
+		SupernodeAllowed:   allowed,
+		SupernodeUploadCap: uploadCap,
 		Presence:           mine,
 		AvatarPath:         s.n.picturePath(mine.Avatar),
 	}
@@ -471,6 +463,7 @@ func (s *session) close() error {
 	s.streams.Close()
 	s.discovery.Close()
 	s.files.Close()
+	s.role.Close()
 	s.host.RemoveStreamHandler(msgProtocol)
 	s.host.RemoveStreamHandler(wire.ProtoMailNotify)
 	hostErr := s.host.Close()
