@@ -17,6 +17,24 @@ var authserverShares = map[string]bool{
 	"eserver/sqlite":      true,
 }
 
+// features are the node's feature components (DESIGN.md §2): each reaches
+// the rest of the node through the Host interface it declares, never by
+// importing another feature, nor the node's top package.
+var features = []string{
+	"eserver/node/contacts", "eserver/node/conversation", "eserver/node/delivery", "eserver/node/discovery",
+	"eserver/node/files", "eserver/node/keys", "eserver/node/presence", "eserver/node/role", "eserver/node/streams",
+}
+
+// featureOf names the feature component path belongs to, or "".
+func featureOf(path string) string {
+	for _, f := range features {
+		if path == f || strings.HasPrefix(path, f+"/") {
+			return f
+		}
+	}
+	return ""
+}
+
 // TestImportRules enforces DESIGN.md §2 on the real dependency graph, the way
 // tailscale's deptest does: who may import whom is part of the architecture,
 // so a violation fails the build rather than waiting for review.
@@ -67,6 +85,10 @@ func TestImportRules(t *testing.T) {
 			{path == "eserver/authserver", func(d string) bool {
 				return strings.HasPrefix(d, "eserver/") && !authserverShares[d]
 			}, "authserver shares only node/wire, node/ticket, node/pake, pipeline and sqlite"},
+			{featureOf(path) != "", func(d string) bool {
+				f := featureOf(d)
+				return d == "eserver/node" || (f != "" && f != featureOf(path))
+			}, "a feature component imports neither another feature nor node's top package: it declares a Host"},
 			{path == "eserver/pipeline", func(d string) bool {
 				return strings.HasPrefix(d, "eserver/") && d != "eserver/node/wire" && d != "eserver/node/ticket"
 			}, "pipeline imports only node/wire and node/ticket of ours, so every server may use it"},
