@@ -3,6 +3,7 @@ package node
 import (
 	"errors"
 	"sync"
+	"time"
 
 	"eserver/node/store"
 	"eserver/node/ticket"
@@ -40,15 +41,8 @@ func (s *session) Sign(b []byte) ([]byte, error) {
 	return key.Sign(b)
 }
 
-// CheckTicket verifies that st was signed by our auth server and that its
-// device is not revoked, whatever its expiry.
-func (s *session) CheckTicket(st *wire.SignedTicket) (*ticket.Ticket, error) {
-	t, err := ticket.VerifySignature(s.tk().Server, st)
-	if err == nil {
-		err = s.revs.Check(t)
-	}
-	if err != nil {
-		return nil, err
-	}
-	return t, nil
+// AuthenticateAt is the pipeline's Authenticate stage for an item that did
+// not come from its author's own stream (pipeline.Authenticator.AuthenticateAt).
+func (s *session) AuthenticateAt(st *wire.SignedTicket, at time.Time) (*ticket.Ticket, error) {
+	return s.auth.AuthenticateAt(st, at)
 }

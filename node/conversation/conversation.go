@@ -73,10 +73,11 @@ type Host interface {
 	ContactLock() sync.Locker
 	// Sign signs b with our device key.
 	Sign(b []byte) ([]byte, error)
-	// CheckTicket verifies that st was signed by our auth server and that
-	// its device is not revoked. Its expiry is not checked: an event may be
-	// passed on long after its author wrote it.
-	CheckTicket(st *wire.SignedTicket) (*ticket.Ticket, error)
+	// AuthenticateAt is the pipeline's Authenticate stage for an event
+	// passed on by another member: st must be signed by our auth server,
+	// valid when its author wrote the event (at; an event may be passed on
+	// long after) and not revoked now.
+	AuthenticateAt(st *wire.SignedTicket, at time.Time) (*ticket.Ticket, error)
 }
 
 // Conversations is the capability for one session. Make it with New and

@@ -18,6 +18,7 @@ import (
 	"eserver/node/store"
 	"eserver/node/ticket"
 	"eserver/node/wire"
+	"eserver/pipeline"
 )
 
 // user is an account's device: its key and the ticket the test server
@@ -133,20 +134,14 @@ func (h *fakeHost) EnqueueFanout(m *store.Message, conv string, entries []store.
 	return nil
 }
 
-func (h *fakeHost) CheckTicket(st *wire.SignedTicket) (*ticket.Ticket, error) {
-	t, err := ticket.VerifySignature(h.w.server, st)
-	if err != nil {
-		return nil, err
-	}
-	if h.revoked[t.Peer] {
-		return nil, errors.New("revoked")
-	}
-	return t, nil
+func (h *fakeHost) AuthenticateAt(st *wire.SignedTicket, at time.Time) (*ticket.Ticket, error) {
+	a := pipeline.Authenticator{Server: h.w.server, Revoked: pipeline.RevokedPeers(func(p peer.ID) bool { return h.revoked[p] })}
+	return a.AuthenticateAt(st, at)
 }
 
 // event returns an event by author, signed by author's device.
 func event(t testing.TB, author user, members []string, kind func(*wire.GroupEvent)) *wire.GroupEvent {
-	ev := &wire.GroupEvent{Conversation: bytes.Repeat([]byte{1}, idLen), Id: "e1", SentUnixMilli: 1, Author: author.name,
+	ev := &wire.GroupEvent{Conversation: bytes.Repeat([]byte{1}, idLen), Id: "e1", SentUnixMilli: author.tk.Issued.Add(time.Minute).UnixMilli(), Author: author.name,
 		AuthorTicket: author.tk.Signed, Members: members, Kind: &wire.GroupEvent_Text{Text: "genuine"}}
 	if kind != nil {
 		kind(ev)

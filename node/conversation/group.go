@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"time"
 	"unicode/utf8"
 
 	"google.golang.org/protobuf/proto"
@@ -272,7 +273,7 @@ func (c *Conversations) checkEvent(ev *wire.GroupEvent) error {
 	default:
 		return errors.New("unknown conversation event")
 	}
-	t, err := c.h.CheckTicket(ev.AuthorTicket)
+	t, err := c.h.AuthenticateAt(ev.AuthorTicket, time.UnixMilli(ev.SentUnixMilli))
 	if err != nil {
 		return fmt.Errorf("author's ticket: %w", err)
 	}
