@@ -10,20 +10,19 @@
 //     the capability. Watch (node.go) is the one event stream: a snapshot,
 //     then deltas.
 //   - session (session.go) is everything that exists while signed in: it
-//     logs in, builds the feature components (assemble), runs them, and
-//     closes them; host.go is the narrow host every component sees.
-//   - The message pipeline: the seed's layers for /eserver/msg — listen
-//     (handleStream), authenticate (verifyHello), security (open), process
-//     (the payload.Registry, which each component fills with the kinds it
-//     handles and the relation each requires), output (the Ack) — in
-//     msg.go; the mail drain (mail.go) runs the same stages on mail.
-//   - Delivery (courier.go): one courier per contact sends the durable
-//     outbox in order, directly when it can, else to the contact's
-//     mailboxes.
+//     logs in, builds the feature components (assemble), runs them (run)
+//     and closes them (close). host*.go implement the Host interface each
+//     component declares, with one-line forwards.
+//   - process (msg.go) is the process stage of the message pipeline: under
+//     the contact list's lock, the sender's row is read and the payload goes
+//     to the component that registered its kind (node/payload).
 //
-// Capabilities live in their own packages under node/ — node/streams
-// (live streams) is the shape: its own state, lock and lifecycle, a Host
-// interface it declares itself, and the payload kinds it registers. The
-// rest are being moved out of this package into that shape; see
-// docs/ARCHITECTURE.md for where each one stands.
+// The capabilities are feature components, each its own package with its
+// own state, lock and lifecycle: node/contacts, node/presence,
+// node/conversation, node/delivery, node/discovery, node/keys, node/files,
+// node/streams, node/role. None imports another or this package. The seed's
+// layers for inbound messages — listen, authenticate, security, process,
+// output — run through node/delivery (listen, output), the pipeline
+// package's Authenticator (authenticate), node/keys (security) and process
+// here. docs/ARCHITECTURE.md has the map.
 package node
