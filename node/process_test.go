@@ -1,0 +1,79 @@
+package node
+
+import (
+	"testing"
+
+	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"google.golang.org/protobuf/proto"
+
+	"eserver/node/api"
+	"eserver/node/store"
+	"eserver/node/ticket"
+	"eserver/node/wire"
+)
+
+// FuzzProcess feeds arbitrary payloads to the process stage of a real
+// signed-in node, as if they had passed authentication and decryption,
+// from an accepted contact and from a stranger. Nothing panics, and nothing
+// a stranger sends reaches the history: at most a pending request.
+func FuzzProcess(f *testing.F) {
+	alice := newTestNode(f, testServer(f), "alice")
+	alice.register()
+	alice.login()
+	s, err := alice.current()
+	if err != nil {
+		f.Fatal(err)
+	}
+	device := func() peer.ID {
+		k, _, err := crypto.GenerateEd25519Key(nil)
+		if err != nil {
+			f.Fatal(err)
+		}
+		p, err := peer.IDFromPrivateKey(k)
+		if err != nil {
+			f.Fatal(err)
+		}
+		return p
+	}
+	bob := &ticket.Ticket{Username: "bob", Peer: device(), Server: s.tk().Server, BoxKey: make([]byte, 32)}
+	mallory := &ticket.Ticket{Username: "mallory", Peer: device(), Server: s.tk().Server, BoxKey: make([]byte, 32)}
+	if err := s.store.PutContact(store.Contact{Username: "bob", Relation: string(api.RelationAccepted), PeerID: bob.Peer.String()}); err != nil {
+		f.Fatal(err)
+	}
+	for _, p := range []*wire.Payload{
+		{Kind: &wire.Payload_Chat{Chat: &wire.Chat{Text: "hi"}}},
+		{Kind: &wire.Payload_Presence{Presence: &wire.Presence{Status: "online", Nick: "Bob"}}},
+		{Kind: &wire.Payload_ContactRequest{ContactRequest: &wire.ContactRequest{Message: "add me"}}},
+		{Kind: &wire.Payload_Signal{Signal: &wire.Signal{Kind: wire.Signal_NUDGE}}},
+		{Kind: &wire.Payload_GroupEvent{GroupEvent: &wire.GroupEvent{Id: "e", Author: "bob"}}},
+		{Kind: &wire.Payload_FileOffer{FileOffer: &wire.FileOffer{Name: "x"}}},
+		{Kind: &wire.Payload_Receipt{Receipt: &wire.Receipt{Ids: []string{"m"}}}},
+	} {
+		raw, err := proto.Marshal(p)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(raw, true)
+		f.Add(raw, false)
+	}
+	f.Fuzz(func(t *testing.T, raw []byte, fromContact bool) {
+		var p wire.Payload
+		if proto.Unmarshal(raw, &p) != nil {
+			return // the security stage refuses what does not decode
+		}
+		from := mallory
+		if fromContact {
+			from = bob
+		}
+		_ = s.applyIn(from, "fuzz", &p, nil)
+		if !fromContact {
+			if h, err := s.store.History("mallory", 10, ""); err != nil || len(h) != 0 {
+				t.Fatalf("a stranger's payload reached the history: %v, %v", h, err)
+			}
+			if c, err := s.store.Contact("mallory"); err == nil && api.Relation(c.Relation) != api.RelationPendingIn {
+				t.Fatalf("a stranger became %q", c.Relation)
+			}
+		}
+	})
+}
