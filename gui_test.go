@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"os"
 	"os/exec"
@@ -11,9 +10,9 @@ import (
 	"testing"
 	"time"
 
-	"eserver/authserver/bundle"
 	"eserver/node"
 	"eserver/node/api"
+	"eserver/node/nodetest"
 )
 
 // The test binary doubles as the app: re-executed with ESERVER_AS_APP=1 it
@@ -43,41 +42,18 @@ func TestRealWindowChat(t *testing.T) {
 	}
 	display := startXvfb(t)
 
-	svc, err := bundle.Start(bundle.Config{Dir: t.TempDir(), Listen: []string{"/ip4/127.0.0.1/tcp/0"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer svc.Close()
-	server := svc.Addr()
+	server := nodetest.Server(t)
 
 	// Alice's profile gets her account and bob as a contact through the
 	// node API; then the app opens that profile.
 	aliceDir := t.TempDir()
-	alice := openNode(t, aliceDir)
-	bob := openNode(t, t.TempDir())
-	for _, p := range []struct {
-		n    *watchedNode
-		name string
-	}{{alice, "alice"}, {bob, "bob"}} {
-		if err := p.n.Register(ctxT(t), server, p.name, "pw-"+p.name); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := p.n.Login(ctxT(t), api.LoginRequest{Server: server, Username: p.name, Password: "pw-" + p.name}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := alice.AddContact(ctxT(t), "bob", ""); err != nil {
-		t.Fatal(err)
-	}
-	bob.waitFor(t, "request", func(e api.Event) bool { return e.ContactRequest != nil })
-	if err := bob.AcceptContact(ctxT(t), "alice"); err != nil {
-		t.Fatal(err)
-	}
-	alice.waitFor(t, "accepted", func(e api.Event) bool { return e.Contact != nil && e.Contact.Relation == api.RelationAccepted })
-	alice.Close()
-	bob.waitFor(t, "alice offline", func(e api.Event) bool {
-		return e.Contact != nil && e.Contact.Username == "alice" && e.Contact.Status == api.StatusOffline
-	})
+	bob := nodetest.New(t, server, "bob")
+	alice := nodetest.Open(t, server, "alice", node.Config{ProfileDir: aliceDir})
+	alice.SignUp()
+	alice.SignIn()
+	nodetest.Befriend(t, alice, bob)
+	alice.Stop()
+	bob.WaitContact("alice", api.RelationAccepted, api.StatusOffline)
 
 	app := exec.Command(os.Args[0], "-test.run=^$")
 	app.Env = append(os.Environ(), "ESERVER_AS_APP=1", "DISPLAY="+display, "LANG=en_US.UTF-8",
@@ -139,14 +115,14 @@ func TestRealWindowChat(t *testing.T) {
 	x("key", "Return")
 	x("type", "--delay", "30", "pw-alice")
 	x("key", "Return")
-	bob.waitFor(t, "alice online via the app", func(e api.Event) bool {
+	bob.WaitFor("alice online via the app", func(e api.Event) bool {
 		return e.Contact != nil && e.Contact.Username == "alice" && e.Contact.Status == api.StatusOnline
 	})
 
 	// Bob writes; the conversation window opens by itself (without
 	// stealing the keyboard, as MSN did): click into the message box at the
 	// bottom of the window and answer.
-	if _, err := bob.Send(ctxT(t), "alice", "ping from bob"); err != nil {
+	if _, err := bob.Send(nodetest.Context(t), "alice", "ping from bob"); err != nil {
 		t.Fatal(err)
 	}
 	chat := window("Conversation")
@@ -166,7 +142,7 @@ func TestRealWindowChat(t *testing.T) {
 		x("click", "1")
 		x("type", "--delay", "30", "pong from alice")
 		x("key", "Return")
-		answer = bob.next(8*time.Second, func(e api.Event) bool { return e.Message != nil && e.Message.From == "alice" })
+		answer = next(bob, 8*time.Second, func(e api.Event) bool { return e.Message != nil && e.Message.From == "alice" })
 	}
 	if answer == nil {
 		t.Fatal("bob got no answer from alice's window")
@@ -204,48 +180,13 @@ func startXvfb(t *testing.T) string {
 	return ""
 }
 
-// watchedNode is a real node with its event stream.
-type watchedNode struct {
-	*node.Node
-	events <-chan api.Event
-}
-
-func openNode(t *testing.T, dir string) *watchedNode {
-	t.Helper()
-	n, err := node.New(node.Config{ProfileDir: dir, Listen: []string{"/ip4/127.0.0.1/tcp/0"}, RetryMax: 500 * time.Millisecond, LookupInterval: time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(func() { n.Close(); cancel() })
-	return &watchedNode{Node: n, events: n.Watch(ctx)}
-}
-
-func (w *watchedNode) waitFor(t *testing.T, what string, match func(api.Event) bool) api.Event {
-	t.Helper()
-	timeout := time.After(20 * time.Second)
-	for {
-		select {
-		case e, ok := <-w.events:
-			if !ok {
-				t.Fatalf("event stream closed waiting for %s", what)
-			}
-			if match(e) {
-				return e
-			}
-		case <-timeout:
-			t.Fatalf("timed out waiting for %s", what)
-		}
-	}
-}
-
 // next returns the message of the first event matching match within d, or
 // nil.
-func (w *watchedNode) next(d time.Duration, match func(api.Event) bool) *api.Message {
+func next(n *nodetest.Node, d time.Duration, match func(api.Event) bool) *api.Message {
 	timeout := time.After(d)
 	for {
 		select {
-		case e, ok := <-w.events:
+		case e, ok := <-n.Events:
 			if !ok {
 				return nil
 			}
@@ -256,10 +197,4 @@ func (w *watchedNode) next(d time.Duration, match func(api.Event) bool) *api.Mes
 			return nil
 		}
 	}
-}
-
-func ctxT(t *testing.T) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	t.Cleanup(cancel)
-	return ctx
 }

@@ -71,3 +71,30 @@ func Receive[T any](t testing.TB, ch <-chan T, what string) T {
 	var zero T
 	return zero
 }
+
+// ReceiveMatch takes values from ch until one satisfies match and returns
+// it, failing t with what when Bound passes first (over all the values, not
+// each) or ch is closed. It is how a test waits for an event on a stream
+// that carries others too (a node's Watch, a daemon's notifications).
+func ReceiveMatch[T any](t testing.TB, ch <-chan T, what string, match func(T) bool) T {
+	t.Helper()
+	timer := time.NewTimer(Bound)
+	defer timer.Stop()
+	for {
+		select {
+		case v, ok := <-ch:
+			if !ok {
+				t.Fatalf("channel closed waiting for %s", what)
+				var zero T
+				return zero
+			}
+			if match(v) {
+				return v
+			}
+		case <-timer.C:
+			t.Fatalf("timed out after %v waiting for %s", Bound, what)
+			var zero T
+			return zero
+		}
+	}
+}

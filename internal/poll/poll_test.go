@@ -64,3 +64,27 @@ func TestReceiveFailsOnClose(t *testing.T) {
 		t.Error("Receive did not fail on a closed channel")
 	}
 }
+
+func TestReceiveMatchSkipsOthers(t *testing.T) {
+	ch := make(chan int, 3)
+	ch <- 1
+	ch <- 4
+	ch <- 6
+	if got := ReceiveMatch(t, ch, "an even number", func(v int) bool { return v%2 == 0 }); got != 4 {
+		t.Errorf("ReceiveMatch = %d, want 4", got)
+	}
+	if got := Receive(t, ch, "six"); got != 6 {
+		t.Errorf("the next value = %d, want 6: ReceiveMatch took more than it returned", got)
+	}
+}
+
+func TestReceiveMatchFailsOnClose(t *testing.T) {
+	r := &recorder{TB: t}
+	ch := make(chan int, 1)
+	ch <- 1
+	close(ch)
+	ReceiveMatch(r, ch, "a two", func(v int) bool { return v == 2 })
+	if !r.failed.Load() {
+		t.Error("ReceiveMatch did not fail on a closed channel")
+	}
+}

@@ -169,14 +169,9 @@ func runLab(t *testing.T, random bool, attempt int) string {
 	alice := startDaemonIn(t, l.ns("lanA"), "/ip4/0.0.0.0/tcp/0,/ip4/0.0.0.0/udp/0/quic-v1")
 	bob := startDaemonIn(t, l.ns("lanB"), "/ip4/0.0.0.0/tcp/0,/ip4/0.0.0.0/udp/0/quic-v1")
 	// Each LAN reaches the server at its own router's public side.
-	alice.call("register", map[string]any{"server": "/ip4/11.77.1.1/tcp/1864/p2p/" + server, "username": "alice", "password": "a"}, "")
-	bob.call("register", map[string]any{"server": "/ip4/11.77.2.1/tcp/1864/p2p/" + server, "username": "bob", "password": "b"}, "")
-	alice.call("login", map[string]any{"server": "/ip4/11.77.1.1/tcp/1864/p2p/" + server, "username": "alice", "password": "a"}, "")
-	bob.call("login", map[string]any{"server": "/ip4/11.77.2.1/tcp/1864/p2p/" + server, "username": "bob", "password": "b"}, "")
-	alice.call("addContact", map[string]any{"username": "bob"}, "")
-	bob.note("contactRequest", nil)
-	bob.call("acceptContact", map[string]any{"username": "alice"}, "")
-	alice.note("contactUpdate", func(p map[string]any) bool { return p["relation"] == "accepted" })
+	alice.signIn("/ip4/11.77.1.1/tcp/1864/p2p/"+server, "alice", "a")
+	bob.signIn("/ip4/11.77.2.1/tcp/1864/p2p/"+server, "bob", "b")
+	befriend(alice, bob)
 	for i := range 5 {
 		alice.call("send", map[string]any{"to": "bob", "text": fmt.Sprintf("across the NATs %d", i)}, "")
 	}

@@ -11,7 +11,8 @@ import (
 	"testing"
 	"time"
 
-	"eserver/authserver/bundle"
+	"eserver/internal/poll"
+	"eserver/node/nodetest"
 )
 
 // The test binary doubles as the daemon: re-executed with this variable set,
@@ -43,6 +44,7 @@ func TestMain(m *testing.M) {
 type daemon struct {
 	t       *testing.T
 	profile string
+	user    string // signed in as, by signIn
 	cmd     *exec.Cmd
 	in      io.WriteCloser
 	mu      sync.Mutex
@@ -123,50 +125,52 @@ func (d *daemon) call(method string, params any, wantCode string) map[string]any
 	if _, err := d.in.Write(append(b, '\n')); err != nil {
 		d.t.Fatal(err)
 	}
-	select {
-	case m := <-ch:
-		if e, ok := m["error"].(map[string]any); ok {
-			code, _ := e["data"].(map[string]any)["code"].(string)
-			if code != wantCode {
-				d.t.Fatalf("%s: error %v, want code %q", method, e, wantCode)
-			}
-			return nil
+	m := poll.Receive(d.t, ch, "the response to "+method)
+	if e, ok := m["error"].(map[string]any); ok {
+		code, _ := e["data"].(map[string]any)["code"].(string)
+		if code != wantCode {
+			d.t.Fatalf("%s: error %v, want code %q", method, e, wantCode)
 		}
-		if wantCode != "" {
-			d.t.Fatalf("%s: succeeded, want error %q", method, wantCode)
-		}
-		res, _ := m["result"].(map[string]any)
-		return res
-	case <-time.After(30 * time.Second):
-		d.t.Fatalf("%s: no response", method)
+		return nil
 	}
-	return nil
+	if wantCode != "" {
+		d.t.Fatalf("%s: succeeded, want error %q", method, wantCode)
+	}
+	res, _ := m["result"].(map[string]any)
+	return res
 }
 
 // note waits for a notification of the given method matching match.
 func (d *daemon) note(method string, match func(map[string]any) bool) map[string]any {
 	d.t.Helper()
-	timeout := time.After(30 * time.Second)
-	for {
-		select {
-		case m := <-d.notes:
-			p, _ := m["params"].(map[string]any)
-			if m["method"] == method && (match == nil || match(p)) {
-				return p
-			}
-		case <-timeout:
-			d.t.Fatalf("no %s notification", method)
-		}
-	}
+	m := poll.ReceiveMatch(d.t, d.notes, "a matching "+method+" notification", func(m map[string]any) bool {
+		p, _ := m["params"].(map[string]any)
+		return m["method"] == method && (match == nil || match(p))
+	})
+	p, _ := m["params"].(map[string]any)
+	return p
+}
+
+// signIn signs the daemon up at server as user and signs it in.
+func (d *daemon) signIn(server, user, password string) {
+	d.t.Helper()
+	d.call("register", map[string]any{"server": server, "username": user, "password": password}, "")
+	d.call("login", map[string]any{"server": server, "username": user, "password": password}, "")
+	d.user = user
+}
+
+// befriend makes signed-in a and b accepted contacts: a asks, b accepts,
+// a sees it.
+func befriend(a, b *daemon) {
+	a.t.Helper()
+	a.call("addContact", map[string]any{"username": b.user}, "")
+	b.note("contactRequest", func(p map[string]any) bool { return p["from"] == a.user })
+	b.call("acceptContact", map[string]any{"username": a.user}, "")
+	a.note("contactUpdate", func(p map[string]any) bool { return p["username"] == b.user && p["relation"] == "accepted" })
 }
 
 func TestDaemonsChat(t *testing.T) {
-	svc, err := bundle.Start(bundle.Config{Dir: t.TempDir(), Listen: []string{"/ip4/127.0.0.1/tcp/0"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer svc.Close()
-	server := svc.Addr()
+	server := nodetest.Server(t)
 	alice, bob := startDaemon(t), startDaemon(t)
 
 	alice.call("register", map[string]any{"server": server, "username": "alice", "password": "a-pass"}, "")

@@ -8,29 +8,19 @@ import (
 	"testing"
 	"time"
 
-	"eserver/authserver/bundle"
+	"eserver/node/nodetest"
 )
 
 // TestStreamPipes: `stream send bob < data` in alice's profile and
 // `stream receive > out` in bob's carry the bytes whole, as separate
 // processes signing in with the password from the environment.
 func TestStreamPipes(t *testing.T) {
-	svc, err := bundle.Start(bundle.Config{Dir: t.TempDir(), Listen: []string{"/ip4/127.0.0.1/tcp/0"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer svc.Close()
-	server := svc.Addr()
+	server := nodetest.Server(t)
 	// Accounts and the contact relation, made with daemons that then exit.
 	alice, bob := startDaemon(t), startDaemon(t)
-	alice.call("register", map[string]any{"server": server, "username": "alice", "password": "a-pass"}, "")
-	bob.call("register", map[string]any{"server": server, "username": "bob", "password": "b-pass"}, "")
-	alice.call("login", map[string]any{"server": server, "username": "alice", "password": "a-pass"}, "")
-	bob.call("login", map[string]any{"server": server, "username": "bob", "password": "b-pass"}, "")
-	alice.call("addContact", map[string]any{"username": "bob"}, "")
-	bob.note("contactRequest", nil)
-	bob.call("acceptContact", map[string]any{"username": "alice"}, "")
-	alice.note("contactUpdate", func(p map[string]any) bool { return p["relation"] == "accepted" })
+	alice.signIn(server, "alice", "a-pass")
+	bob.signIn(server, "bob", "b-pass")
+	befriend(alice, bob)
 	alice.call("logout", map[string]any{}, "")
 	bob.call("logout", map[string]any{}, "")
 	alice.stop()

@@ -17,6 +17,7 @@ import (
 	"eserver/node"
 	"eserver/node/api"
 	"eserver/node/login"
+	"eserver/node/nodetest"
 	"eserver/pipeline"
 	"eserver/supernode"
 )
@@ -93,84 +94,6 @@ func startSupernodes(t *testing.T, server string, n int) []supernodeProc {
 	return nil
 }
 
-// chatNode is a real in-process node with its event stream.
-type chatNode struct {
-	*node.Node
-	name, dir, server string
-	events            <-chan api.Event
-	cancel            context.CancelFunc
-}
-
-func newChatNode(t *testing.T, server, name string) *chatNode {
-	c := &chatNode{name: name, dir: t.TempDir(), server: server}
-	c.open(t)
-	t.Cleanup(c.stop)
-	return c
-}
-
-func (c *chatNode) open(t *testing.T) {
-	n, err := node.New(node.Config{ProfileDir: c.dir, Listen: []string{"/ip4/127.0.0.1/tcp/0"},
-		RetryMax: 300 * time.Millisecond, LookupInterval: time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	c.Node, c.events, c.cancel = n, n.Watch(ctx), cancel
-}
-
-func (c *chatNode) stop() {
-	if c.Node == nil {
-		return
-	}
-	c.Node.Close()
-	c.cancel()
-	for range c.events {
-	}
-	c.Node = nil
-}
-
-func (c *chatNode) login(t *testing.T) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	if _, err := c.Login(ctx, api.LoginRequest{Server: c.server, Username: c.name, Password: "pw-" + c.name}); err != nil {
-		t.Fatalf("%s: login: %v", c.name, err)
-	}
-}
-
-func (c *chatNode) waitFor(t *testing.T, what string, match func(api.Event) bool) api.Event {
-	t.Helper()
-	timeout := time.After(60 * time.Second)
-	for {
-		select {
-		case e := <-c.events:
-			if match(e) {
-				return e
-			}
-		case <-timeout:
-			t.Fatalf("%s: timed out waiting for %s", c.name, what)
-		}
-	}
-}
-
-// collect returns the next n messages from peer, failing on a duplicate.
-func (c *chatNode) collect(t *testing.T, from string, n int) []string {
-	t.Helper()
-	var texts []string
-	seen := map[string]bool{}
-	for len(texts) < n {
-		e := c.waitFor(t, fmt.Sprintf("message %d from %s", len(texts)+1, from), func(e api.Event) bool {
-			return e.Message != nil && e.Message.From == from
-		})
-		if seen[e.Message.ID] {
-			t.Fatalf("%s: message %s shown twice", c.name, e.Message.ID)
-		}
-		seen[e.Message.ID] = true
-		texts = append(texts, e.Message.Text)
-	}
-	return texts
-}
-
 // TestFailover: with four supernode processes, SIGKILL one of bob's homes
 // mid-conversation: bob re-homes to a live supernode and nothing is lost or
 // duplicated. Then, with bob offline and his mail waiting at his homes,
@@ -179,33 +102,23 @@ func TestFailover(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts supernode processes")
 	}
-	_, server := authServer(t)
+	_, server := nodetest.AuthServer(t)
 	procs := startSupernodes(t, server, 4)
 	byID := map[string]supernodeProc{}
 	for _, p := range procs {
 		byID[p.id.String()] = p
 	}
 
-	alice := newChatNode(t, server, "alice")
-	bob := newChatNode(t, server, "bob")
+	cfg := node.Config{RetryMax: 300 * time.Millisecond, LookupInterval: time.Second}
+	alice := nodetest.Open(t, server, "alice", cfg)
+	bob := nodetest.Open(t, server, "bob", cfg)
 	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
 	defer cancel()
-	for _, c := range []*chatNode{alice, bob} {
-		if err := c.Register(ctx, server, c.name, "pw-"+c.name); err != nil {
-			t.Fatal(err)
-		}
-		c.login(t)
+	for _, c := range []*nodetest.Node{alice, bob} {
+		c.SignUp()
+		c.SignIn()
 	}
-	if err := alice.AddContact(ctx, "bob", ""); err != nil {
-		t.Fatal(err)
-	}
-	bob.waitFor(t, "request", func(e api.Event) bool { return e.ContactRequest != nil })
-	if err := bob.AcceptContact(ctx, "alice"); err != nil {
-		t.Fatal(err)
-	}
-	alice.waitFor(t, "bob online", func(e api.Event) bool {
-		return e.Contact != nil && e.Contact.Relation == api.RelationAccepted && e.Contact.Status == api.StatusOnline
-	})
+	nodetest.Befriend(t, alice, bob)
 
 	homes := bob.Homes()
 	if len(homes) != 3 {
@@ -225,16 +138,16 @@ func TestFailover(t *testing.T) {
 		}
 		sent <- nil
 	}()
-	first := bob.collect(t, "alice", n/2)
+	first := bob.Messages("alice", n/2)
 	victim := homes[0]
 	byID[victim].kill()
-	rest := bob.collect(t, "alice", n-n/2)
+	rest := bob.Messages("alice", n-n/2)
 	if err := <-sent; err != nil {
 		t.Fatal(err)
 	}
-	for i, text := range append(first, rest...) {
-		if text != fmt.Sprintf("live %d", i) {
-			t.Fatalf("message %d is %q", i, text)
+	for i, msg := range append(first, rest...) {
+		if msg.Text != fmt.Sprintf("live %d", i) {
+			t.Fatalf("message %d is %q", i, msg.Text)
 		}
 	}
 	// Re-homing is waited for, not timed: what matters is that it happens
@@ -249,8 +162,8 @@ func TestFailover(t *testing.T) {
 	// Part 2: bob offline; alice's messages wait in his mailboxes; one of
 	// his homes dies; alice leaves too; bob comes back.
 	homes = bob.Homes()
-	bob.stop()
-	alice.waitFor(t, "bob offline", func(e api.Event) bool {
+	bob.Stop()
+	alice.WaitFor("bob offline", func(e api.Event) bool {
 		return e.Contact != nil && e.Contact.Username == "bob" && e.Contact.Status == api.StatusOffline
 	})
 	const m = 30
@@ -261,12 +174,12 @@ func TestFailover(t *testing.T) {
 	}
 	waitHandedOver(t, alice, "bob")
 	byID[homes[1]].kill()
-	alice.stop()
-	bob.open(t)
-	bob.login(t)
-	for i, text := range bob.collect(t, "alice", m) {
-		if text != fmt.Sprintf("mail %d", i) {
-			t.Fatalf("mail %d is %q", i, text)
+	alice.Stop()
+	bob.Start()
+	bob.SignIn()
+	for i, msg := range bob.Messages("alice", m) {
+		if msg.Text != fmt.Sprintf("mail %d", i) {
+			t.Fatalf("mail %d is %q", i, msg.Text)
 		}
 	}
 	h, err := bob.History(ctx, "alice", 1000, "")
@@ -280,9 +193,9 @@ func TestFailover(t *testing.T) {
 
 // waitHandedOver waits until from's outbox for peer is empty: every message
 // was delivered or left in peer's mailboxes.
-func waitHandedOver(t *testing.T, from *chatNode, peer string) {
+func waitHandedOver(t *testing.T, from *nodetest.Node, peer string) {
 	t.Helper()
-	poll.Until(t, fmt.Sprintf("%s's messages to %s leave the outbox", from.name, peer), func() bool {
+	poll.Until(t, fmt.Sprintf("%s's messages to %s leave the outbox", from.Name, peer), func() bool {
 		pending, err := from.Pending(peer)
 		return err == nil && pending == 0
 	})

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -20,8 +19,8 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/peerstore"
 
-	"eserver/authserver"
 	"eserver/node/login"
+	"eserver/node/nodetest"
 	"eserver/node/ticket"
 	"eserver/node/wire"
 	"eserver/pipeline"
@@ -37,33 +36,6 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-// authServer runs an auth server in this process and registers the
-// operator account; it returns the server and its dialable address.
-func authServer(t *testing.T) (*authserver.Server, string) {
-	t.Helper()
-	db := filepath.Join(t.TempDir(), "auth.db")
-	key, err := authserver.LoadOrCreateKey(db)
-	if err != nil {
-		t.Fatal(err)
-	}
-	h, err := pipeline.NewHost(key, []string{"/ip4/127.0.0.1/tcp/0"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := authserver.New(authserver.Config{DBPath: db, Key: key, Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		h.Close()
-		t.Fatal(err)
-	}
-	srv.Attach(h)
-	t.Cleanup(func() { srv.Close(); h.Close() })
-	addr, err := pipeline.DialAddr(h)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return srv, addr.String()
-}
-
 func command(args ...string) *exec.Cmd {
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), "ESERVER_SUPERNODE_AS_MAIN=1", "ESERVER_SUPERNODE_ARGS="+strings.Join(args, "\n"))
@@ -74,7 +46,7 @@ func command(args ...string) *exec.Cmd {
 // a dialable address, it shows up in the auth server's registry, and
 // SIGTERM shuts it down cleanly.
 func TestBinary(t *testing.T) {
-	srv, server := authServer(t)
+	srv, server := nodetest.AuthServer(t)
 	ai, err := login.ParseServer(server)
 	if err != nil {
 		t.Fatal(err)
@@ -184,7 +156,7 @@ func TestBinary(t *testing.T) {
 
 // TestBadPassword: a refused sign-in is fatal, before anything is printed.
 func TestBadPassword(t *testing.T) {
-	_, server := authServer(t)
+	_, server := nodetest.AuthServer(t)
 	dir := t.TempDir()
 	pwFile := filepath.Join(dir, "password")
 	os.WriteFile(pwFile, []byte("nope\n"), 0o600)
