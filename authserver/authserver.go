@@ -38,9 +38,9 @@ import (
 const (
 	CodeLoginFailed   = "login_failed"
 	CodeUsernameTaken = "username_taken"
-	CodeRateLimited   = "rate_limited"
-	CodeBadRequest    = "bad_request"
-	CodeInternal      = "internal"
+	CodeRateLimited   = wire.CodeRateLimited
+	CodeBadRequest    = wire.CodeBadRequest
+	CodeInternal      = wire.CodeInternal
 )
 
 // Limits on LoginStart fields.

@@ -26,8 +26,8 @@ import (
 // Stable error codes carried in wire.RegistryResponse.error (besides
 // CodeBadRequest and CodeInternal).
 const (
-	CodeUnauthorized = "unauthorized"
-	CodeTooMany      = "too_many"
+	CodeUnauthorized = wire.CodeUnauthorized
+	CodeTooMany      = wire.CodeTooMany
 )
 
 // SelfUsername is the reserved operator name on the ticket the server signs

@@ -12,7 +12,7 @@ import (
 	"eserver/node/backup"
 	"eserver/node/store"
 	"eserver/node/wire"
-	"eserver/supernode"
+	"eserver/supernode/client"
 )
 
 // Contact-list backup: after every change, the contact list (relations and
@@ -101,7 +101,7 @@ func (s *session) uploadContacts(ctx context.Context) error {
 			errs = append(errs, err)
 			continue
 		}
-		if err := supernode.PutContacts(ctx, s.host, home.ID, s.tk().Signed, version, blob); err != nil {
+		if err := client.PutContacts(ctx, s.host, home.ID, s.tk().Signed, version, blob); err != nil {
 			errs = append(errs, err)
 			continue
 		}
@@ -150,7 +150,7 @@ func (s *session) restoreContacts(ctx context.Context) error {
 			errs = append(errs, err)
 			continue
 		}
-		_, blob, found, err := supernode.GetContacts(ctx, s.host, home.ID, s.tk().Signed)
+		_, blob, found, err := client.GetContacts(ctx, s.host, home.ID, s.tk().Signed)
 		if err != nil {
 			errs = append(errs, err)
 			continue

@@ -11,6 +11,7 @@ import (
 	"eserver/node/promotion"
 	"eserver/node/wire"
 	"eserver/supernode"
+	"eserver/supernode/client"
 )
 
 // The seed's "When switch from Node to Supernode": a node the user allowed
@@ -90,7 +91,7 @@ func (s *session) startSupernode(ctx context.Context) (promotion.Stopper, error)
 	s.mu.Lock()
 	s.services = svc
 	s.mu.Unlock()
-	hb := &supernode.Heartbeater{Host: s.host, Auth: s.server.ID, Ticket: func() *wire.SignedTicket { return s.tk().Signed }, Logger: s.n.log}
+	hb := &client.Heartbeater{Host: s.host, Auth: s.server.ID, Ticket: func() *wire.SignedTicket { return s.tk().Signed }, Logger: s.n.log}
 	var wg sync.WaitGroup
 	hbCtx, stopHB := context.WithCancel(ctx)
 	wg.Add(1)

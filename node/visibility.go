@@ -7,7 +7,7 @@ import (
 	"eserver/node/api"
 	"eserver/node/store"
 	"eserver/node/wire"
-	"eserver/supernode"
+	"eserver/supernode/client"
 )
 
 // Visibility: our homes show our peer record (where we can be reached) only
@@ -22,7 +22,7 @@ import (
 // would leave the token out.
 func (s *session) grantVisibility(c *store.Contact) (changed bool, err error) {
 	if len(c.MyToken) == 0 {
-		tok := make([]byte, supernode.VisibilityTokenSize)
+		tok := make([]byte, client.VisibilityTokenSize)
 		rand.Read(tok)
 		c.MyToken, changed = tok, true
 	}
@@ -70,7 +70,7 @@ func (s *session) tokens() map[string][]byte {
 // receiveVisibility stores the token a contact (or someone asking to be
 // one) gave us.
 func (s *session) receiveVisibility(c store.Contact, v *wire.Visibility) error {
-	if len(v.Token) != supernode.VisibilityTokenSize {
+	if len(v.Token) != client.VisibilityTokenSize {
 		return payload.ErrBadRequest
 	}
 	c.TheirToken = v.Token

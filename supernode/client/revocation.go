@@ -1,4 +1,4 @@
-package supernode
+package client
 
 // Device revocation as a supernode sees it: the auth server's signed
 // revocation log (wire.FetchRevocations on the registry protocol), polled
@@ -321,7 +321,7 @@ func (r *Revocations) catchUp(ctx context.Context) error {
 			return nil
 		}
 		if r.Serial() <= since {
-			return fmt.Errorf("%w: page says more but brings the serial no further than %d", ErrRegistryProtocol, since)
+			return fmt.Errorf("%w: page says more but brings the serial no further than %d", ErrProtocol, since)
 		}
 	}
 	// The rest at once, but from the loop, which checks ctx and the ticker.
@@ -335,14 +335,14 @@ func (r *Revocations) catchUp(ctx context.Context) error {
 // it, and it can be passed on as is. auth's addresses must be known to h's
 // peerstore (or a connection open).
 func FetchRevocations(ctx context.Context, h host.Host, auth peer.ID, t *wire.SignedTicket, since uint64) (*wire.SignedRevocations, error) {
-	resp, err := call[*wire.RegistryResponse](ctx, h, auth, registrySpec, &wire.RegistryRequest{
+	resp, err := Call[*wire.RegistryResponse](ctx, h, auth, wire.ProtoRegistry, &wire.RegistryRequest{
 		Kind: &wire.RegistryRequest_Revocations{Revocations: &wire.FetchRevocations{Ticket: t, Since: since}},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("fetching revocations: %w", err)
 	}
 	if resp.GetRevocations() == nil {
-		return nil, fmt.Errorf("fetching revocations: %w: no list in the answer", ErrRegistryProtocol)
+		return nil, fmt.Errorf("fetching revocations: %w: no list in the answer", ErrProtocol)
 	}
 	return resp.GetRevocations(), nil
 }
