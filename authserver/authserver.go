@@ -91,7 +91,7 @@ type Config struct {
 	// OnRevoke, if set, is called with the peer ID of every device revoked
 	// here, after the revocation is stored, outside any lock. It is how
 	// supernode services in the same process learn at once rather than at
-	// their next poll (supernode.Revocations.Kick). It must not block.
+	// their next poll (supernode/client.Revocations.Kick). It must not block.
 	OnRevoke func(peer.ID)
 }
 

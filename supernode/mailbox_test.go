@@ -3,7 +3,6 @@ package supernode
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
 	"database/sql"
 	"encoding/binary"
 	"errors"
@@ -130,18 +129,6 @@ func fetchAll(t *testing.T, h host.Host, sn peer.ID, st *wire.SignedTicket, limi
 			t.Fatal("more set on an empty answer")
 		}
 		after = items[len(items)-1].Seq
-	}
-}
-
-func TestMailboxID(t *testing.T) {
-	server := sntest.ID(t, fixedKey(t, 1))
-	got := client.MailboxID(server, "bob")
-	want := sha256.Sum256([]byte("eserver-mailbox-v1" + string(server) + "\x00bob"))
-	if !bytes.Equal(got, want[:]) || len(got) != 32 {
-		t.Fatalf("MailboxID = %x, want %x", got, want)
-	}
-	if bytes.Equal(got, client.MailboxID(server, "bob2")) || bytes.Equal(got, client.MailboxID(sntest.ID(t, fixedKey(t, 2)), "bob")) {
-		t.Fatal("distinct users or servers share a mailbox ID")
 	}
 }
 
@@ -677,48 +664,6 @@ func TestMailStoresNoSender(t *testing.T) {
 		t.Fatal(err)
 	}
 	check("after close")
-}
-
-func TestPadUnpad(t *testing.T) {
-	buckets := []int{256, 1 << 10, 4 << 10, 16 << 10, 64 << 10, 128 << 10, 192 << 10}
-	sizes := []int{0, 1}
-	for _, b := range buckets {
-		sizes = append(sizes, b-2, b-1, b)
-	}
-	next := func(n int) int {
-		for _, b := range append(buckets, 256<<10) {
-			if n < b {
-				return b
-			}
-		}
-		t.Fatalf("no bucket for %d", n)
-		return 0
-	}
-	for _, n := range sizes {
-		in := bytes.Repeat([]byte{0}, n) // zeros: the hardest content for a zero-stripping Unpad
-		if n > 0 {
-			in[0] = 0x80
-		}
-		p := client.Pad(in)
-		if want := next(n); len(p) != want || client.PaddedSize(n) != want {
-			t.Fatalf("Pad(%d bytes) is %d bytes (PaddedSize %d), want %d", n, len(p), client.PaddedSize(n), want)
-		}
-		out, err := client.Unpad(p)
-		if err != nil || !bytes.Equal(out, in) {
-			t.Fatalf("Unpad(Pad(%d bytes)) = %d bytes, %v", n, len(out), err)
-		}
-	}
-	// Pad does not write into its input's spare capacity.
-	in := make([]byte, 3, 300)
-	_ = client.Pad(in)
-	if in[:4][3] != 0 {
-		t.Fatal("Pad wrote past its input")
-	}
-	for _, bad := range [][]byte{nil, {}, {0}, make([]byte, 256), {1, 2, 3}, {0x80, 1}, {0x81, 0, 0}, append(make([]byte, 255), 0x7f)} {
-		if _, err := client.Unpad(bad); !errors.Is(err, client.ErrBadPadding) {
-			t.Fatalf("Unpad(%x) = %v, want ErrBadPadding", bad, err)
-		}
-	}
 }
 
 // TestMailBadFrames checks that a malformed or oversized frame costs the

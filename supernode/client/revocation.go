@@ -1,6 +1,6 @@
 package client
 
-// Device revocation as a supernode sees it: the auth server's signed
+// Device revocation as a supernode (or a node) sees it: the auth server's signed
 // revocation log (wire.FetchRevocations on the registry protocol), polled
 // into a set of revoked peer IDs that every service consults after it has
 // verified a ticket. A ticket is checked offline against the server's key,
@@ -78,7 +78,7 @@ type Revocations struct {
 	// Now is the clock for horizons; nil means time.Now.
 	Now func() time.Time
 	// OnRevoke, if set, is called once for each peer that becomes revoked
-	// here, outside any lock: e.g. Admissions.Revoke, and closing the
+	// here, outside any lock: e.g. supernode.Admissions.Revoke, and closing the
 	// peer's connections. It must not block.
 	OnRevoke func(peer.ID)
 	// Logger; nil discards.
