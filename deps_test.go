@@ -82,6 +82,7 @@ func TestImportRules(t *testing.T) {
 			{under(path, "eserver/app"), func(d string) bool { return strings.Contains(d, "sqlite") || d == "database/sql" }, "app imports no SQL driver"},
 			{path != "eserver", func(d string) bool { return under(d, "eserver/app") }, "nothing imports app"},
 			{under(path, "eserver/supernode"), func(d string) bool { return d == "eserver/node" }, "supernode never imports node's top package"},
+			{under(path, "eserver/supernode/client"), func(d string) bool { return d == "eserver/supernode" }, "supernode/client never imports the server side (supernode), so the server's tests can use the client"},
 			{path == "eserver/authserver", func(d string) bool {
 				return strings.HasPrefix(d, "eserver/") && !authserverShares[d]
 			}, "authserver shares only node/wire, node/ticket, node/pake, pipeline and sqlite"},

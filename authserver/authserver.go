@@ -38,9 +38,9 @@ import (
 const (
 	CodeLoginFailed   = "login_failed"
 	CodeUsernameTaken = "username_taken"
-	CodeRateLimited   = "rate_limited"
-	CodeBadRequest    = "bad_request"
-	CodeInternal      = "internal"
+	CodeRateLimited   = wire.CodeRateLimited
+	CodeBadRequest    = wire.CodeBadRequest
+	CodeInternal      = wire.CodeInternal
 )
 
 // Limits on LoginStart fields.
@@ -91,7 +91,7 @@ type Config struct {
 	// OnRevoke, if set, is called with the peer ID of every device revoked
 	// here, after the revocation is stored, outside any lock. It is how
 	// supernode services in the same process learn at once rather than at
-	// their next poll (supernode.Revocations.Kick). It must not block.
+	// their next poll (supernode/client.Revocations.Kick). It must not block.
 	OnRevoke func(peer.ID)
 }
 

@@ -378,7 +378,7 @@ func (s *Server) revokeDevice(ctx context.Context, t *ticket.Ticket, m *wire.Rev
 // SignedRevocations returns the page of the revocation log after serial
 // since, signed with the server's key: what the registry answers to
 // FetchRevocations, and what supernodes running in the server's own process
-// use directly (supernode.Revocations.Fetch).
+// use directly (supernode/client.Revocations.Fetch).
 func (s *Server) SignedRevocations(ctx context.Context, since uint64) (*wire.SignedRevocations, error) {
 	now := s.now()
 	s.maybePrune(ctx, now)

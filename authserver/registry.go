@@ -26,8 +26,8 @@ import (
 // Stable error codes carried in wire.RegistryResponse.error (besides
 // CodeBadRequest and CodeInternal).
 const (
-	CodeUnauthorized = "unauthorized"
-	CodeTooMany      = "too_many"
+	CodeUnauthorized = wire.CodeUnauthorized
+	CodeTooMany      = wire.CodeTooMany
 )
 
 // SelfUsername is the reserved operator name on the ticket the server signs
@@ -190,7 +190,7 @@ func (r *registry) stale(e snEntry, now time.Time) bool {
 // Config.SelfSupernode is set), as many as fit in budget bytes of encoded
 // repeated SupernodeInfo. When not all fit, the ones kept are those with the
 // lowest peer IDs, so every client sees the same subset and homing
-// (supernode.HomesFor) agrees across clients.
+// (supernode/client.HomesFor) agrees across clients.
 func (s *Server) Supernodes(budget int) []*wire.SupernodeInfo {
 	now := s.now()
 	var infos []*wire.SupernodeInfo

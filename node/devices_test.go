@@ -7,7 +7,7 @@ import (
 
 	"eserver/node/api"
 	"eserver/node/wire"
-	"eserver/supernode"
+	"eserver/supernode/client"
 )
 
 // TestDeviceRevocation: alice signs in on a second computer and removes the
@@ -52,7 +52,7 @@ func TestDeviceRevocation(t *testing.T) {
 
 	// The supernode refuses the laptop's ticket although it has not expired.
 	waitUntil(t, "the supernode to learn of the revocation", func() bool { return svc.Revocations.Revoked(laptopID) })
-	err = supernode.Client{}.Publish(ctx(t), ls.host, svc.Host.ID(), laptopTicket)
+	err = client.Rendezvous{}.Publish(ctx(t), ls.host, svc.Host.ID(), laptopTicket)
 	if err == nil {
 		t.Fatal("the supernode took a publish with a revoked device's ticket")
 	}

@@ -19,7 +19,7 @@ import (
 	"eserver/node/store"
 	"eserver/node/ticket"
 	"eserver/node/wire"
-	"eserver/supernode"
+	"eserver/supernode/client"
 )
 
 // Mail: what cannot be handed to a contact directly is left, end-to-end
@@ -59,7 +59,7 @@ func (c *courier) mail(ctx context.Context, entries []store.OutboxEntry) error {
 		return fmt.Errorf("no keys to seal mail to %s: %w", c.peer, err)
 	}
 	homes := s.discovery.HomesOf(c.peer)
-	box := supernode.MailboxID(s.tk().Server, c.peer)
+	box := client.MailboxID(s.tk().Server, c.peer)
 	if err := s.keys.Ensure(ctx, to); err != nil {
 		return fmt.Errorf("end-to-end session with %s: %w", c.peer, err)
 	}
@@ -72,7 +72,7 @@ func (c *courier) mail(ctx context.Context, entries []store.OutboxEntry) error {
 		if err != nil {
 			return err
 		}
-		item, err := e2e.SealAnonymous(to.BoxKey, supernode.Pad(raw))
+		item, err := e2e.SealAnonymous(to.BoxKey, client.Pad(raw))
 		if err != nil {
 			return fmt.Errorf("sealing mail %s: %w", e.ID, err)
 		}
@@ -84,7 +84,7 @@ func (c *courier) mail(ctx context.Context, entries []store.OutboxEntry) error {
 				errs = append(errs, err)
 				continue
 			}
-			if _, err := supernode.PutMail(ctx, s.host, home.ID, s.tk().Signed, box, item); err != nil {
+			if _, err := client.PutMail(ctx, s.host, home.ID, s.tk().Signed, box, item); err != nil {
 				errs = append(errs, fmt.Errorf("%s: %w", home.ID, err))
 				continue
 			}
@@ -184,7 +184,7 @@ func (s *session) drainMail(ctx context.Context) error {
 		fetched = append(fetched, home)
 		var after uint64
 		for {
-			items, more, err := supernode.FetchMail(ctx, s.host, home.ID, s.tk().Signed, after, wire.MailFetchLimit)
+			items, more, err := client.FetchMail(ctx, s.host, home.ID, s.tk().Signed, after, wire.MailFetchLimit)
 			if err != nil {
 				errs = append(errs, fmt.Errorf("%s: %w", home.ID, err))
 				break
@@ -259,8 +259,8 @@ func (s *session) drainMail(ctx context.Context) error {
 	for _, home := range fetched {
 		seqs := acks[home.ID]
 		for len(seqs) > 0 {
-			n := min(len(seqs), supernode.MaxMailAck)
-			if err := supernode.AckMail(ctx, s.host, home.ID, s.tk().Signed, seqs[:n]); err != nil {
+			n := min(len(seqs), client.MaxMailAck)
+			if err := client.AckMail(ctx, s.host, home.ID, s.tk().Signed, seqs[:n]); err != nil {
 				errs = append(errs, fmt.Errorf("%s: ack: %w", home.ID, err))
 				break
 			}
@@ -318,7 +318,7 @@ func (s *session) openMail(item []byte, stored time.Time) (mailEntry, error) {
 	if err != nil {
 		return mailEntry{}, err
 	}
-	raw, err := supernode.Unpad(padded)
+	raw, err := client.Unpad(padded)
 	if err != nil {
 		return mailEntry{}, err
 	}

@@ -11,7 +11,7 @@ import (
 	"eserver/node/store"
 	"eserver/node/ticket"
 	"eserver/node/wire"
-	"eserver/supernode"
+	"eserver/supernode/client"
 )
 
 // TestOfflineDeliveryThroughMailboxes: alice writes 100 messages while bob
@@ -36,7 +36,7 @@ func TestOfflineDeliveryThroughMailboxes(t *testing.T) {
 	}
 	// Bob's mailbox only: bob's receipts to the absent alice wait in hers.
 	depth := func() int {
-		d, err := svc.Mailbox.DepthOf(supernode.MailboxID(svc.Host.ID(), "bob"))
+		d, err := svc.Mailbox.DepthOf(client.MailboxID(svc.Host.ID(), "bob"))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -176,7 +176,7 @@ func TestMailFromALostSession(t *testing.T) {
 	sa, _ := alice.current()
 	waitUntil(t, "alice's messages in bob's mailbox", func() bool {
 		out, _ := sa.store.Outbox("bob")
-		d, _ := svc.Mailbox.DepthOf(supernode.MailboxID(svc.Host.ID(), "bob"))
+		d, _ := svc.Mailbox.DepthOf(client.MailboxID(svc.Host.ID(), "bob"))
 		return len(out) == 0 && d >= 3
 	})
 	// Bob's store forgets the session the mail is sealed in.

@@ -19,7 +19,7 @@ import (
 	"eserver/node/login"
 	"eserver/node/ticket"
 	"eserver/node/wire"
-	"eserver/supernode"
+	"eserver/supernode/client"
 )
 
 // rogue is a hand-driven client: a real registered account on its own host,
@@ -67,7 +67,7 @@ func (r *rogue) find(t *testing.T, server string, victim *testNode) *ticket.Tick
 	if err := r.h.Connect(ctx(t), ai); err != nil {
 		t.Fatal(err)
 	}
-	found, err := supernode.Lookup(ctx(t), r.h, ai.ID, r.ticket.Signed, []string{victim.name})
+	found, err := client.Lookup(ctx(t), r.h, ai.ID, r.ticket.Signed, []string{victim.name})
 	if err != nil || len(found) != 1 {
 		t.Fatalf("lookup %s: %v %v", victim.name, found, err)
 	}

@@ -13,7 +13,7 @@ import (
 
 	"eserver/node/api"
 	"eserver/node/promotion"
-	"eserver/supernode"
+	"eserver/supernode/client"
 )
 
 // TestPromotionAndDemotion drives a node's promotion with synthetic
@@ -54,7 +54,7 @@ func TestPromotionAndDemotion(t *testing.T) {
 	}
 	// The registry lists alice's host among the supernodes.
 	waitUntil(t, "alice in the registry", func() bool {
-		list, err := supernode.ListSupernodes(ctx(t), s.host, s.server.ID, s.tk().Signed)
+		list, err := client.ListSupernodes(ctx(t), s.host, s.server.ID, s.tk().Signed)
 		if err != nil {
 			return false
 		}

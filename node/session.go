@@ -17,7 +17,7 @@ import (
 	"eserver/node/task"
 	"eserver/node/wire"
 	"eserver/pipeline"
-	"eserver/supernode"
+	"eserver/supernode/client"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -46,7 +46,7 @@ type session struct {
 	server peer.AddrInfo
 	// revs are the devices revoked at the auth server, polled: a contact\'s
 	// revoked device is refused even before its ticket expires.
-	revs *supernode.Revocations
+	revs *client.Revocations
 	// auth is the authenticate stage of every inbound path (direct
 	// streams, mail): the pipeline's one ticket check.
 	auth pipeline.Authenticator
@@ -297,8 +297,8 @@ func (n *Node) startSession(ctx context.Context, st *store.Store, ai peer.AddrIn
 	}
 	s.tkt.Store(res.Ticket)
 	s.discovery = discovery.New(s.ctx, s, discovery.Config{Server: ai, Rendezvous: rv, LookupInterval: n.cfg.LookupInterval, LAN: !n.cfg.NoLAN}, r)
-	s.discovery.SetSupernodes(supernode.ParseSupernodes(ai.ID, res.Supernodes))
-	s.revs = &supernode.Revocations{
+	s.discovery.SetSupernodes(client.ParseSupernodes(ai.ID, res.Supernodes))
+	s.revs = &client.Revocations{
 		Auth: ai.ID, Host: h, Ticket: func() *wire.SignedTicket { return s.tk().Signed },
 		Interval: revocationPoll, Logger: n.log.With("component", "revocations"),
 		OnRevoke: func(p peer.ID) { s.host.Network().ClosePeer(p) },

@@ -25,8 +25,8 @@ var (
 )
 
 // Revoker is what the Authenticate stage asks after a ticket verified:
-// whether its device was revoked. supernode.Revocations is one; a nil
-// *supernode.Revocations (nothing revoked) is a valid Revoker too.
+// whether its device was revoked. supernode/client.Revocations is one; a nil
+// *Revocations (nothing revoked) is a valid Revoker too.
 type Revoker interface {
 	Check(*ticket.Ticket) error
 }

@@ -20,11 +20,11 @@ import (
 	"eserver/node/wire"
 )
 
-// Refusal codes the pipeline's own stages answer with. Services use the
-// same strings for the same meaning.
+// Refusal codes the pipeline's own stages answer with: node/wire's, which
+// every server writes and supernode/client reads.
 const (
-	CodeUnauthorized = "unauthorized"
-	CodeBadRequest   = "bad_request"
+	CodeUnauthorized = wire.CodeUnauthorized
+	CodeBadRequest   = wire.CodeBadRequest
 )
 
 // Refusal is why a stage refused a request: Code goes on the wire, Err is

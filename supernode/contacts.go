@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"math"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/host"
@@ -16,6 +15,7 @@ import (
 
 	"eserver/node/wire"
 	"eserver/pipeline"
+	"eserver/supernode/client"
 )
 
 // contactsDomain separates contact-list owner IDs from any other hash of a
@@ -29,32 +29,6 @@ const (
 	DefaultContactsRate  = rate.Limit(1)
 	DefaultContactsBurst = 30
 )
-
-// MaxContactsVersion is the highest version a blob may be stored under
-// (SQLite integers are signed 64-bit).
-const MaxContactsVersion = math.MaxInt64
-
-// CodeStale is the ContactsResponse.error of a put whose version is not
-// newer than the stored one; the answer's version is the stored one.
-const CodeStale = "stale"
-
-// ErrStale is what PutContacts returns (as a *StaleError) when the
-// supernode holds a version at least as new: fetch it, merge, and put a
-// higher version.
-var ErrStale = errors.New("contacts: a newer version is stored")
-
-// StaleError is PutContacts' refusal of a version that is not newer than the
-// stored one. errors.Is(err, ErrStale) holds for it.
-type StaleError struct {
-	Stored uint64 // the version the supernode holds
-}
-
-func (e *StaleError) Error() string {
-	return fmt.Sprintf("%v (version %d)", ErrStale, e.Stored)
-}
-
-// Is makes errors.Is(err, ErrStale) true.
-func (e *StaleError) Is(target error) bool { return target == ErrStale }
 
 // ContactsOwnerID is the key under which the contact list of username on the
 // network of the auth server server is stored: SHA-256 over a domain label,
@@ -77,7 +51,7 @@ type ContactsConfig struct {
 	DBPath string
 	// Revocations, if set, refuses tickets of revoked devices even
 	// before they expire; nil revokes none.
-	Revocations *Revocations
+	Revocations *client.Revocations
 	// AuthServer is the auth server whose tickets are accepted. Required.
 	AuthServer peer.ID
 	// Now is the clock for tickets and rate limits; nil means time.Now.
@@ -205,15 +179,15 @@ func (c *Contacts) process(_ context.Context, r *pipeline.Request[*wire.Contacts
 	if put := req.GetPut(); put != nil {
 		// A malformed put costs no token, so a buggy client learns what is
 		// wrong at once rather than after its bucket empties.
-		if put.GetVersion() == 0 || put.GetVersion() > MaxContactsVersion ||
+		if put.GetVersion() == 0 || put.GetVersion() > client.MaxContactsVersion ||
 			len(put.GetBlob()) == 0 || len(put.GetBlob()) > wire.MaxContactsBlob {
 			c.log.Debug("put refused", "peer", remote, "version", put.GetVersion(), "blob_len", len(put.GetBlob()))
-			return contactsFailed(CodeBadRequest), nil
+			return contactsFailed(wire.CodeBadRequest), nil
 		}
 	}
 	if !c.lim.allow(owner.Username, now) {
 		c.log.Debug("rate limited", "peer", remote)
-		return contactsFailed(CodeRateLimited), nil
+		return contactsFailed(wire.CodeRateLimited), nil
 	}
 	id := ContactsOwnerID(c.cfg.AuthServer, owner.Username)
 	if put := req.GetPut(); put != nil {
@@ -229,7 +203,7 @@ func (c *Contacts) put(owner []byte, version uint64, blob []byte, now time.Time)
 		return nil, fmt.Errorf("storing contact list: %w", err)
 	}
 	if res == putStale {
-		return &wire.ContactsResponse{Error: CodeStale, Version: stored}, nil
+		return &wire.ContactsResponse{Error: wire.CodeStale, Version: stored}, nil
 	}
 	return &wire.ContactsResponse{Version: stored}, nil
 }

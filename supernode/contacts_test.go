@@ -19,6 +19,8 @@ import (
 
 	"eserver/node/backup"
 	"eserver/node/wire"
+	"eserver/supernode/client"
+	"eserver/supernode/internal/sntest"
 )
 
 // contactsEnv is one supernode host serving Contacts, its auth server key
@@ -27,7 +29,7 @@ type contactsEnv struct {
 	t      *testing.T
 	auth   crypto.PrivKey
 	authID peer.ID
-	clock  *clock
+	clock  *sntest.Clock
 	h      host.Host
 	cfg    ContactsConfig
 	c      *Contacts
@@ -35,8 +37,8 @@ type contactsEnv struct {
 
 func newContactsEnv(t *testing.T, cfg ContactsConfig) *contactsEnv {
 	t.Helper()
-	e := &contactsEnv{t: t, auth: newKey(t), clock: newClock(), h: newHost(t)}
-	e.authID = mustID(t, e.auth)
+	e := &contactsEnv{t: t, auth: sntest.Key(t), clock: sntest.NewClock(), h: sntest.Host(t)}
+	e.authID = sntest.ID(t, e.auth)
 	cfg.AuthServer = e.authID
 	if cfg.DBPath == "" {
 		cfg.DBPath = filepath.Join(t.TempDir(), "contacts.db")
@@ -72,18 +74,18 @@ func (e *contactsEnv) reopen() {
 // it under user.
 func (e *contactsEnv) client(user string) (host.Host, *wire.SignedTicket) {
 	e.t.Helper()
-	h := newHost(e.t)
+	h := sntest.Host(e.t)
 	if err := h.Connect(context.Background(), peer.AddrInfo{ID: e.h.ID(), Addrs: e.h.Addrs()}); err != nil {
 		e.t.Fatalf("connect: %v", err)
 	}
 	now := e.clock.Now()
-	return h, signTicket(e.t, e.auth, user, h.ID(), now, now.Add(wire.TicketLifetime))
+	return h, sntest.SignTicket(e.t, e.auth, user, h.ID(), now, now.Add(wire.TicketLifetime))
 }
 
 // mustGet gets and checks the stored blob of st's owner.
 func mustGet(t *testing.T, h host.Host, sn peer.ID, st *wire.SignedTicket, wantVersion uint64, wantBlob []byte) {
 	t.Helper()
-	v, blob, found, err := GetContacts(ctxT(t), h, sn, st)
+	v, blob, found, err := client.GetContacts(sntest.Ctx(t), h, sn, st)
 	if err != nil {
 		t.Fatalf("get: %v", err)
 	}
@@ -107,19 +109,19 @@ func trim(b []byte) []byte {
 
 func TestContactsRoundTrip(t *testing.T) {
 	e := newContactsEnv(t, ContactsConfig{})
-	ctx, sn := ctxT(t), e.h.ID()
+	ctx, sn := sntest.Ctx(t), e.h.ID()
 	alice, aliceT := e.client("alice")
 
 	mustGet(t, alice, sn, aliceT, 0, nil)
 	for v := uint64(1); v <= 3; v++ {
 		blob := []byte{byte(v), 'x'}
-		if err := PutContacts(ctx, alice, sn, aliceT, v, blob); err != nil {
+		if err := client.PutContacts(ctx, alice, sn, aliceT, v, blob); err != nil {
 			t.Fatalf("put %d: %v", v, err)
 		}
 		mustGet(t, alice, sn, aliceT, v, blob)
 	}
 	// Versions need not be consecutive, only growing.
-	if err := PutContacts(ctx, alice, sn, aliceT, 1000, []byte("far")); err != nil {
+	if err := client.PutContacts(ctx, alice, sn, aliceT, 1000, []byte("far")); err != nil {
 		t.Fatal(err)
 	}
 	mustGet(t, alice, sn, aliceT, 1000, []byte("far"))
@@ -132,15 +134,15 @@ func TestContactsRoundTrip(t *testing.T) {
 // or replace it, whatever ticket they present.
 func TestContactsOwnerOnly(t *testing.T) {
 	e := newContactsEnv(t, ContactsConfig{})
-	ctx, sn := ctxT(t), e.h.ID()
+	ctx, sn := sntest.Ctx(t), e.h.ID()
 	alice, aliceT := e.client("alice")
 	bob, bobT := e.client("bob")
-	if err := PutContacts(ctx, alice, sn, aliceT, 5, []byte("alice's")); err != nil {
+	if err := client.PutContacts(ctx, alice, sn, aliceT, 5, []byte("alice's")); err != nil {
 		t.Fatal(err)
 	}
 	// Bob sees and writes only his own.
 	mustGet(t, bob, sn, bobT, 0, nil)
-	if err := PutContacts(ctx, bob, sn, bobT, 9, []byte("bob's")); err != nil {
+	if err := client.PutContacts(ctx, bob, sn, bobT, 9, []byte("bob's")); err != nil {
 		t.Fatal(err)
 	}
 	mustGet(t, alice, sn, aliceT, 5, []byte("alice's"))
@@ -149,13 +151,13 @@ func TestContactsOwnerOnly(t *testing.T) {
 	// Bob presenting alice's ticket, a ticket of another auth server, an
 	// expired ticket, or none: unauthorized.
 	now := e.clock.Now()
-	other := signTicket(t, newKey(t), "alice", bob.ID(), now, now.Add(time.Hour))
-	expired := signTicket(t, e.auth, "alice", bob.ID(), now.Add(-2*time.Hour), now.Add(-time.Hour))
+	other := sntest.SignTicket(t, sntest.Key(t), "alice", bob.ID(), now, now.Add(time.Hour))
+	expired := sntest.SignTicket(t, e.auth, "alice", bob.ID(), now.Add(-2*time.Hour), now.Add(-time.Hour))
 	for name, st := range map[string]*wire.SignedTicket{"alice's": aliceT, "other server's": other, "expired": expired, "none": nil} {
-		if _, _, _, err := GetContacts(ctx, bob, sn, st); !errors.Is(err, ErrUnauthorized) {
+		if _, _, _, err := client.GetContacts(ctx, bob, sn, st); !errors.Is(err, client.ErrUnauthorized) {
 			t.Fatalf("get with %s ticket: %v", name, err)
 		}
-		if err := PutContacts(ctx, bob, sn, st, 100, []byte("mallory")); !errors.Is(err, ErrUnauthorized) {
+		if err := client.PutContacts(ctx, bob, sn, st, 100, []byte("mallory")); !errors.Is(err, client.ErrUnauthorized) {
 			t.Fatalf("put with %s ticket: %v", name, err)
 		}
 	}
@@ -171,48 +173,48 @@ func TestContactsOwnerOnly(t *testing.T) {
 // succeeds.
 func TestContactsVersions(t *testing.T) {
 	e := newContactsEnv(t, ContactsConfig{})
-	ctx, sn := ctxT(t), e.h.ID()
+	ctx, sn := sntest.Ctx(t), e.h.ID()
 	alice, aliceT := e.client("alice")
-	if err := PutContacts(ctx, alice, sn, aliceT, 5, []byte("v5")); err != nil {
+	if err := client.PutContacts(ctx, alice, sn, aliceT, 5, []byte("v5")); err != nil {
 		t.Fatal(err)
 	}
 	for _, tc := range []struct {
 		v    uint64
 		blob string
 	}{{4, "v4"}, {1, "v1"}, {5, "another v5"}} {
-		err := PutContacts(ctx, alice, sn, aliceT, tc.v, []byte(tc.blob))
-		var stale *StaleError
-		if !errors.Is(err, ErrStale) || !errors.As(err, &stale) || stale.Stored != 5 {
+		err := client.PutContacts(ctx, alice, sn, aliceT, tc.v, []byte(tc.blob))
+		var stale *client.StaleError
+		if !errors.Is(err, client.ErrStale) || !errors.As(err, &stale) || stale.Stored != 5 {
 			t.Fatalf("put %d %q: %v, want stale at 5", tc.v, tc.blob, err)
 		}
 	}
 	mustGet(t, alice, sn, aliceT, 5, []byte("v5"))
-	if err := PutContacts(ctx, alice, sn, aliceT, 5, []byte("v5")); err != nil {
+	if err := client.PutContacts(ctx, alice, sn, aliceT, 5, []byte("v5")); err != nil {
 		t.Fatalf("retry of the stored put: %v", err)
 	}
-	if err := PutContacts(ctx, alice, sn, aliceT, 6, []byte("v6")); err != nil {
+	if err := client.PutContacts(ctx, alice, sn, aliceT, 6, []byte("v6")); err != nil {
 		t.Fatal(err)
 	}
 	mustGet(t, alice, sn, aliceT, 6, []byte("v6"))
 
 	// The edges of the version range.
-	if err := PutContacts(ctx, alice, sn, aliceT, MaxContactsVersion, []byte("max")); err != nil {
+	if err := client.PutContacts(ctx, alice, sn, aliceT, client.MaxContactsVersion, []byte("max")); err != nil {
 		t.Fatalf("put at the highest version: %v", err)
 	}
-	mustGet(t, alice, sn, aliceT, MaxContactsVersion, []byte("max"))
-	for _, v := range []uint64{0, MaxContactsVersion + 1, 1<<64 - 1} {
-		if err := PutContacts(ctx, alice, sn, aliceT, v, []byte("x")); !errors.Is(err, ErrBadRequest) {
+	mustGet(t, alice, sn, aliceT, client.MaxContactsVersion, []byte("max"))
+	for _, v := range []uint64{0, client.MaxContactsVersion + 1, 1<<64 - 1} {
+		if err := client.PutContacts(ctx, alice, sn, aliceT, v, []byte("x")); !errors.Is(err, client.ErrBadRequest) {
 			t.Fatalf("put version %d: %v", v, err)
 		}
 	}
 	// And refused by the server too, not only by the client.
-	for _, v := range []uint64{0, MaxContactsVersion + 1} {
+	for _, v := range []uint64{0, client.MaxContactsVersion + 1} {
 		resp := e.raw(t, alice.ID(), aliceT, &wire.ContactsPut{Ticket: aliceT, Version: v, Blob: []byte("x")})
-		if resp.Error != CodeBadRequest {
+		if resp.Error != wire.CodeBadRequest {
 			t.Fatalf("raw put version %d: %q", v, resp.Error)
 		}
 	}
-	mustGet(t, alice, sn, aliceT, MaxContactsVersion, []byte("max"))
+	mustGet(t, alice, sn, aliceT, client.MaxContactsVersion, []byte("max"))
 }
 
 // raw runs one put through the server's serve path as if from remote.
@@ -238,24 +240,24 @@ func (e *contactsEnv) raw(t *testing.T, remote peer.ID, st *wire.SignedTicket, p
 // and an empty blob too.
 func TestContactsSizeLimit(t *testing.T) {
 	e := newContactsEnv(t, ContactsConfig{})
-	ctx, sn := ctxT(t), e.h.ID()
+	ctx, sn := sntest.Ctx(t), e.h.ID()
 	alice, aliceT := e.client("alice")
 	full := bytes.Repeat([]byte{0xa5}, wire.MaxContactsBlob)
 	full[0], full[len(full)-1] = 1, 2
-	if err := PutContacts(ctx, alice, sn, aliceT, 1, full); err != nil {
+	if err := client.PutContacts(ctx, alice, sn, aliceT, 1, full); err != nil {
 		t.Fatalf("put at the limit: %v", err)
 	}
 	mustGet(t, alice, sn, aliceT, 1, full)
 
 	over := append(bytes.Clone(full), 3)
-	if err := PutContacts(ctx, alice, sn, aliceT, 2, over); !errors.Is(err, ErrBadRequest) {
+	if err := client.PutContacts(ctx, alice, sn, aliceT, 2, over); !errors.Is(err, client.ErrBadRequest) {
 		t.Fatalf("client put over the limit: %v", err)
 	}
-	if err := PutContacts(ctx, alice, sn, aliceT, 2, nil); !errors.Is(err, ErrBadRequest) {
+	if err := client.PutContacts(ctx, alice, sn, aliceT, 2, nil); !errors.Is(err, client.ErrBadRequest) {
 		t.Fatalf("client put of nothing: %v", err)
 	}
 	for _, b := range [][]byte{over, nil} {
-		if resp := e.raw(t, alice.ID(), aliceT, &wire.ContactsPut{Ticket: aliceT, Version: 2, Blob: b}); resp.Error != CodeBadRequest {
+		if resp := e.raw(t, alice.ID(), aliceT, &wire.ContactsPut{Ticket: aliceT, Version: 2, Blob: b}); resp.Error != wire.CodeBadRequest {
 			t.Fatalf("server put of %d bytes: %q", len(b), resp.Error)
 		}
 	}
@@ -273,7 +275,7 @@ func TestContactsSizeLimit(t *testing.T) {
 	}
 	// The largest legal put fits in a frame.
 	st := aliceT
-	req := &wire.ContactsRequest{Kind: &wire.ContactsRequest_Put{Put: &wire.ContactsPut{Ticket: st, Version: MaxContactsVersion, Blob: full}}}
+	req := &wire.ContactsRequest{Kind: &wire.ContactsRequest_Put{Put: &wire.ContactsPut{Ticket: st, Version: client.MaxContactsVersion, Blob: full}}}
 	if n := len(frame(t, req)); n > wire.MaxContactsFrame {
 		t.Fatalf("the largest put takes %d bytes, frame limit %d", n, wire.MaxContactsFrame)
 	}
@@ -282,24 +284,24 @@ func TestContactsSizeLimit(t *testing.T) {
 func TestContactsRateLimit(t *testing.T) {
 	const burst = 3
 	e := newContactsEnv(t, ContactsConfig{Rate: rate.Every(time.Minute), Burst: burst})
-	ctx, sn := ctxT(t), e.h.ID()
+	ctx, sn := sntest.Ctx(t), e.h.ID()
 	alice, aliceT := e.client("alice")
 	phone, phoneT := e.client("alice")
 	bob, bobT := e.client("bob")
 	for i := range burst {
-		if err := PutContacts(ctx, alice, sn, aliceT, uint64(i+1), []byte("x")); err != nil {
+		if err := client.PutContacts(ctx, alice, sn, aliceT, uint64(i+1), []byte("x")); err != nil {
 			t.Fatalf("put %d: %v", i, err)
 		}
 	}
 	// The bucket is the account's, across devices and request kinds.
-	if err := PutContacts(ctx, alice, sn, aliceT, 10, []byte("x")); !errors.Is(err, ErrRateLimited) {
+	if err := client.PutContacts(ctx, alice, sn, aliceT, 10, []byte("x")); !errors.Is(err, client.ErrRateLimited) {
 		t.Fatalf("put past the burst: %v", err)
 	}
-	if _, _, _, err := GetContacts(ctx, phone, sn, phoneT); !errors.Is(err, ErrRateLimited) {
+	if _, _, _, err := client.GetContacts(ctx, phone, sn, phoneT); !errors.Is(err, client.ErrRateLimited) {
 		t.Fatalf("get from another device past the burst: %v", err)
 	}
 	// Others are not affected; the bucket refills with time.
-	if err := PutContacts(ctx, bob, sn, bobT, 1, []byte("y")); err != nil {
+	if err := client.PutContacts(ctx, bob, sn, bobT, 1, []byte("y")); err != nil {
 		t.Fatalf("bob: %v", err)
 	}
 	e.clock.Advance(time.Minute)
@@ -308,20 +310,20 @@ func TestContactsRateLimit(t *testing.T) {
 
 func TestContactsRestart(t *testing.T) {
 	e := newContactsEnv(t, ContactsConfig{})
-	ctx, sn := ctxT(t), e.h.ID()
+	ctx, sn := sntest.Ctx(t), e.h.ID()
 	alice, aliceT := e.client("alice")
 	bob, bobT := e.client("bob")
-	if err := PutContacts(ctx, alice, sn, aliceT, 7, []byte("alice v7")); err != nil {
+	if err := client.PutContacts(ctx, alice, sn, aliceT, 7, []byte("alice v7")); err != nil {
 		t.Fatal(err)
 	}
-	if err := PutContacts(ctx, bob, sn, bobT, 2, []byte("bob v2")); err != nil {
+	if err := client.PutContacts(ctx, bob, sn, bobT, 2, []byte("bob v2")); err != nil {
 		t.Fatal(err)
 	}
 	e.reopen()
 	mustGet(t, alice, sn, aliceT, 7, []byte("alice v7"))
 	mustGet(t, bob, sn, bobT, 2, []byte("bob v2"))
 	// The version survives too: an older put is still stale.
-	if err := PutContacts(ctx, alice, sn, aliceT, 6, []byte("old")); !errors.Is(err, ErrStale) {
+	if err := client.PutContacts(ctx, alice, sn, aliceT, 6, []byte("old")); !errors.Is(err, client.ErrStale) {
 		t.Fatalf("stale put after restart: %v", err)
 	}
 	if err := e.c.Close(); err != nil {
@@ -359,7 +361,7 @@ func TestContactsRestart(t *testing.T) {
 func TestContactsDBHoldsNoPlaintext(t *testing.T) {
 	dir := t.TempDir()
 	e := newContactsEnv(t, ContactsConfig{DBPath: filepath.Join(dir, "contacts.db")})
-	ctx, sn := ctxT(t), e.h.ID()
+	ctx, sn := sntest.Ctx(t), e.h.ID()
 	const owner = "quentin-owner"
 	alice, aliceT := e.client(owner)
 	key, err := backup.DeriveKey(bytes.Repeat([]byte{42}, 64))
@@ -376,7 +378,7 @@ func TestContactsDBHoldsNoPlaintext(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := PutContacts(ctx, alice, sn, aliceT, 1, blob); err != nil {
+	if err := client.PutContacts(ctx, alice, sn, aliceT, 1, blob); err != nil {
 		t.Fatal(err)
 	}
 	secrets := map[string][]byte{
@@ -417,7 +419,7 @@ func TestContactsDBHoldsNoPlaintext(t *testing.T) {
 	// A new device of the owner, knowing only the password (so the export
 	// key), restores the list.
 	phone, phoneT := e.client(owner)
-	v, got, found, err := GetContacts(ctx, phone, sn, phoneT)
+	v, got, found, err := client.GetContacts(ctx, phone, sn, phoneT)
 	if err != nil || !found || v != 1 {
 		t.Fatalf("get: version %d, found %v, %v", v, found, err)
 	}
@@ -434,22 +436,22 @@ func TestContactsDBHoldsNoPlaintext(t *testing.T) {
 // TestServicesContactsDB: StartServices runs the contacts service, by
 // default in contacts.db beside the mailbox database.
 func TestServicesContactsDB(t *testing.T) {
-	authKey := newKey(t)
-	authID := mustID(t, authKey)
+	authKey := sntest.Key(t)
+	authID := sntest.ID(t, authKey)
 	dir := t.TempDir()
-	snh := newHost(t)
+	snh := sntest.Host(t)
 	svc, err := StartServices(snh, ServicesConfig{AuthServer: authID, MailboxDB: filepath.Join(dir, "mailbox.db")})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = svc.Close() })
-	h := newHost(t)
-	if err := h.Connect(ctxT(t), peer.AddrInfo{ID: snh.ID(), Addrs: snh.Addrs()}); err != nil {
+	h := sntest.Host(t)
+	if err := h.Connect(sntest.Ctx(t), peer.AddrInfo{ID: snh.ID(), Addrs: snh.Addrs()}); err != nil {
 		t.Fatal(err)
 	}
 	now := time.Now()
-	st := signTicket(t, authKey, "alice", h.ID(), now, now.Add(time.Hour))
-	if err := PutContacts(ctxT(t), h, snh.ID(), st, 1, []byte("blob")); err != nil {
+	st := sntest.SignTicket(t, authKey, "alice", h.ID(), now, now.Add(time.Hour))
+	if err := client.PutContacts(sntest.Ctx(t), h, snh.ID(), st, 1, []byte("blob")); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := os.Stat(filepath.Join(dir, "contacts.db")); err != nil {
@@ -458,7 +460,7 @@ func TestServicesContactsDB(t *testing.T) {
 	if err := svc.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if err := PutContacts(ctxT(t), h, snh.ID(), st, 2, []byte("blob")); err == nil {
+	if err := client.PutContacts(sntest.Ctx(t), h, snh.ID(), st, 2, []byte("blob")); err == nil {
 		t.Fatal("put succeeded after Close")
 	}
 }
@@ -468,9 +470,9 @@ func TestServicesContactsDB(t *testing.T) {
 // shared by all inputs.
 func FuzzContactsRequest(f *testing.F) {
 	authKey, peerKey := fixedKey(f, 1), fixedKey(f, 2)
-	auth, remote := mustID(f, authKey), mustID(f, peerKey)
+	auth, remote := sntest.ID(f, authKey), sntest.ID(f, peerKey)
 	now := time.Unix(1_700_000_000, 0)
-	st := signTicket(f, authKey, "alice", remote, now, now.Add(wire.TicketLifetime))
+	st := sntest.SignTicket(f, authKey, "alice", remote, now, now.Add(wire.TicketLifetime))
 	c, err := NewContacts(ContactsConfig{
 		DBPath: filepath.Join(f.TempDir(), "contacts.db"), AuthServer: auth,
 		Now: func() time.Time { return now }, Rate: rate.Inf,
@@ -509,15 +511,15 @@ func FuzzContactsRequest(f *testing.F) {
 				t.Fatalf("answer does not decode: %v", err)
 			}
 			switch resp.Error {
-			case "", CodeStale:
-			case CodeUnauthorized, CodeBadRequest, CodeRateLimited:
+			case "", wire.CodeStale:
+			case wire.CodeUnauthorized, wire.CodeBadRequest, wire.CodeRateLimited:
 				if resp.Version != 0 || resp.Blob != nil || resp.Found {
 					t.Fatalf("refusal %q carries data", resp.Error)
 				}
 			default:
 				t.Fatalf("answer carries an unknown code %q", resp.Error)
 			}
-			if resp.Error == CodeStale && resp.Version < before {
+			if resp.Error == wire.CodeStale && resp.Version < before {
 				t.Fatalf("stale answer names version %d, stored %d", resp.Version, before)
 			}
 		} else if out.Len() != 0 {

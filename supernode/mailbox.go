@@ -2,7 +2,6 @@ package supernode
 
 import (
 	"context"
-	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
@@ -19,13 +18,8 @@ import (
 	"eserver/node/ticket"
 	"eserver/node/wire"
 	"eserver/pipeline"
+	"eserver/supernode/client"
 )
-
-// MailboxIDSize is the length of a mailbox ID.
-const MailboxIDSize = sha256.Size
-
-// mailboxDomain separates mailbox IDs from any other hash of a username.
-const mailboxDomain = "eserver-mailbox-v1"
 
 // Defaults for the zero values of MailboxConfig, and the sweeper's period.
 const (
@@ -34,43 +28,13 @@ const (
 	MailSweepInterval   = 5 * time.Minute
 )
 
-// MaxMailAck is the most seqs one ack may name: more than a mailbox can hold
-// is never needed. AckMail splits longer lists.
-const MaxMailAck = wire.MailboxQuota
-
-// Stable error codes carried in MailboxResponse.error, besides
-// CodeUnauthorized and CodeBadRequest.
-const (
-	CodeRateLimited = "rate_limited"
-	CodeQuota       = "quota"
-)
-
-// Errors callers branch on (with ErrUnauthorized and ErrBadRequest).
-var (
-	ErrQuota      = errors.New("supernode: mailbox over quota")
-	ErrBadPadding = errors.New("mailbox: bad padding")
-)
-
-// MailboxID is the mailbox of username on the network of the auth server
-// server: SHA-256 over a domain label, the server's peer ID bytes, a 0 byte
-// and the username. Senders and the owner compute it alike; the supernode
-// stores only this hash, never the name.
-func MailboxID(server peer.ID, username string) []byte {
-	h := sha256.New()
-	h.Write([]byte(mailboxDomain))
-	h.Write([]byte(server))
-	h.Write([]byte{0})
-	h.Write([]byte(username))
-	return h.Sum(nil)
-}
-
 // MailboxConfig configures a Mailbox. Zero values are documented defaults.
 type MailboxConfig struct {
 	// DBPath is the SQLite file holding the items; it is created if missing.
 	DBPath string
 	// Revocations, if set, refuses tickets of revoked devices even
 	// before they expire; nil revokes none.
-	Revocations *Revocations
+	Revocations *client.Revocations
 	// AuthServer is the auth server whose tickets are accepted.
 	AuthServer peer.ID
 	// TTL is how long an unacknowledged item is kept; zero means
@@ -216,8 +180,8 @@ func (m *Mailbox) Depth() (int, error) {
 
 // DepthOf returns how many items wait in one mailbox.
 func (m *Mailbox) DepthOf(mailbox []byte) (int, error) {
-	if len(mailbox) != MailboxIDSize {
-		return 0, fmt.Errorf("mailbox: %w: mailbox ID of %d bytes", ErrBadRequest, len(mailbox))
+	if len(mailbox) != client.MailboxIDSize {
+		return 0, fmt.Errorf("mailbox: %w: mailbox ID of %d bytes", client.ErrBadRequest, len(mailbox))
 	}
 	n, err := m.db.depth(mailbox)
 	if err != nil {
@@ -284,20 +248,20 @@ func (m *Mailbox) process(_ context.Context, r *pipeline.Request[*wire.MailboxRe
 // put stores one item. The sender's ticket buys the right to put and selects
 // the rate limit; it is not stored with the item.
 func (m *Mailbox) put(sender *ticket.Ticket, mailbox, item []byte, now time.Time) (*wire.MailboxResponse, error) {
-	if len(mailbox) != MailboxIDSize || len(item) == 0 || len(item) > wire.MaxMailItem {
+	if len(mailbox) != client.MailboxIDSize || len(item) == 0 || len(item) > wire.MaxMailItem {
 		m.log.Debug("put refused", "peer", sender.Peer, "mailbox_len", len(mailbox), "item_len", len(item))
 		m.stats.bad.Add(1)
-		return mailFailed(CodeBadRequest), nil
+		return mailFailed(wire.CodeBadRequest), nil
 	}
 	if !m.lim.allow(sender.Username, now) {
 		m.log.Debug("put rate limited", "peer", sender.Peer)
 		m.stats.rateLimited.Add(1)
-		return mailFailed(CodeRateLimited), nil
+		return mailFailed(wire.CodeRateLimited), nil
 	}
 	seq, err := m.db.put(mailbox, item, now, now.Add(-m.cfg.TTL), m.cfg.Quota, m.cfg.QuotaBytes)
 	if errors.Is(err, errOverQuota) {
 		m.stats.overQuota.Add(1)
-		return mailFailed(CodeQuota), nil
+		return mailFailed(wire.CodeQuota), nil
 	}
 	if err != nil {
 		return nil, fmt.Errorf("storing item: %w", err)
@@ -313,7 +277,7 @@ func (m *Mailbox) rememberOwner(t *ticket.Ticket) {
 	if m.owners == nil || len(m.owners) >= maxOwners {
 		m.owners = map[string]peer.ID{}
 	}
-	m.owners[string(MailboxID(m.cfg.AuthServer, t.Username))] = t.Peer
+	m.owners[string(client.MailboxID(m.cfg.AuthServer, t.Username))] = t.Peer
 }
 
 // notify tells the mailbox's owner, if it is connected to us, that mail
@@ -358,7 +322,7 @@ func (m *Mailbox) fetch(owner *ticket.Ticket, after uint64, limit uint32, now ti
 	if limit > 0 && limit < uint32(n) {
 		n = int(limit)
 	}
-	box := MailboxID(m.cfg.AuthServer, owner.Username)
+	box := client.MailboxID(m.cfg.AuthServer, owner.Username)
 	// The answer's fields besides items: "more" takes 2 bytes.
 	budget := wire.MaxMailboxFrame - 2
 	rows, more, err := m.db.fetch(context.Background(), box, after, now.Add(-m.cfg.TTL), n, budget, storedMailCost)
@@ -387,13 +351,13 @@ func storedMailCost(n int) int {
 // ack deletes the owner's acknowledged items; seqs of other mailboxes are
 // ignored, so no one can delete mail they cannot read.
 func (m *Mailbox) ack(owner *ticket.Ticket, seqs []uint64) (*wire.MailboxResponse, error) {
-	if len(seqs) > MaxMailAck {
-		return mailFailed(CodeBadRequest), nil
+	if len(seqs) > client.MaxMailAck {
+		return mailFailed(wire.CodeBadRequest), nil
 	}
 	if len(seqs) == 0 {
 		return &wire.MailboxResponse{}, nil
 	}
-	n, err := m.db.ack(MailboxID(m.cfg.AuthServer, owner.Username), seqs)
+	n, err := m.db.ack(client.MailboxID(m.cfg.AuthServer, owner.Username), seqs)
 	if err != nil {
 		return nil, fmt.Errorf("acknowledging: %w", err)
 	}

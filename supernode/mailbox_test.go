@@ -3,7 +3,6 @@ package supernode
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
 	"database/sql"
 	"encoding/binary"
 	"errors"
@@ -24,6 +23,8 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"eserver/node/wire"
+	"eserver/supernode/client"
+	"eserver/supernode/internal/sntest"
 )
 
 // mailEnv is one supernode host serving a Mailbox, its auth server key and
@@ -32,7 +33,7 @@ type mailEnv struct {
 	t      *testing.T
 	auth   crypto.PrivKey
 	authID peer.ID
-	clock  *clock
+	clock  *sntest.Clock
 	h      host.Host
 	cfg    MailboxConfig
 	mb     *Mailbox
@@ -40,8 +41,8 @@ type mailEnv struct {
 
 func newMailEnv(t *testing.T, cfg MailboxConfig) *mailEnv {
 	t.Helper()
-	e := &mailEnv{t: t, auth: newKey(t), clock: newClock(), h: newHost(t)}
-	e.authID = mustID(t, e.auth)
+	e := &mailEnv{t: t, auth: sntest.Key(t), clock: sntest.NewClock(), h: sntest.Host(t)}
+	e.authID = sntest.ID(t, e.auth)
 	cfg.AuthServer = e.authID
 	if cfg.DBPath == "" {
 		cfg.DBPath = filepath.Join(t.TempDir(), "mailbox.db")
@@ -79,15 +80,15 @@ func (e *mailEnv) reopen() {
 // it under user.
 func (e *mailEnv) client(user string) (host.Host, *wire.SignedTicket) {
 	e.t.Helper()
-	h := newHost(e.t)
+	h := sntest.Host(e.t)
 	if err := h.Connect(context.Background(), peer.AddrInfo{ID: e.h.ID(), Addrs: e.h.Addrs()}); err != nil {
 		e.t.Fatalf("connect: %v", err)
 	}
 	now := e.clock.Now()
-	return h, signTicket(e.t, e.auth, user, h.ID(), now, now.Add(wire.TicketLifetime))
+	return h, sntest.SignTicket(e.t, e.auth, user, h.ID(), now, now.Add(wire.TicketLifetime))
 }
 
-func (e *mailEnv) box(user string) []byte { return MailboxID(e.authID, user) }
+func (e *mailEnv) box(user string) []byte { return client.MailboxID(e.authID, user) }
 
 func (e *mailEnv) depthOf(user string) int {
 	e.t.Helper()
@@ -107,7 +108,7 @@ func (e *mailEnv) depth() int {
 	return n
 }
 
-func itemN(i int) []byte { return Pad([]byte(fmt.Sprintf("sealed item %d", i))) }
+func itemN(i int) []byte { return client.Pad([]byte(fmt.Sprintf("sealed item %d", i))) }
 
 // fetchAll pages through a mailbox with the given limit and returns every
 // item and the number of fetches it took.
@@ -116,7 +117,7 @@ func fetchAll(t *testing.T, h host.Host, sn peer.ID, st *wire.SignedTicket, limi
 	var all []*wire.StoredMail
 	var after uint64
 	for fetches := 1; ; fetches++ {
-		items, more, err := FetchMail(ctxT(t), h, sn, st, after, limit)
+		items, more, err := client.FetchMail(sntest.Ctx(t), h, sn, st, after, limit)
 		if err != nil {
 			t.Fatalf("fetch after %d: %v", after, err)
 		}
@@ -131,21 +132,9 @@ func fetchAll(t *testing.T, h host.Host, sn peer.ID, st *wire.SignedTicket, limi
 	}
 }
 
-func TestMailboxID(t *testing.T) {
-	server := mustID(t, fixedKey(t, 1))
-	got := MailboxID(server, "bob")
-	want := sha256.Sum256([]byte("eserver-mailbox-v1" + string(server) + "\x00bob"))
-	if !bytes.Equal(got, want[:]) || len(got) != 32 {
-		t.Fatalf("MailboxID = %x, want %x", got, want)
-	}
-	if bytes.Equal(got, MailboxID(server, "bob2")) || bytes.Equal(got, MailboxID(mustID(t, fixedKey(t, 2)), "bob")) {
-		t.Fatal("distinct users or servers share a mailbox ID")
-	}
-}
-
 func TestMailRoundTrip(t *testing.T) {
 	e := newMailEnv(t, MailboxConfig{PutBurst: 1000})
-	ctx := ctxT(t)
+	ctx := sntest.Ctx(t)
 	alice, aliceT := e.client("alice")
 	bob, bobT := e.client("bob")
 	sn := e.h.ID()
@@ -153,7 +142,7 @@ func TestMailRoundTrip(t *testing.T) {
 	const n = 300
 	var last uint64
 	for i := range n {
-		seq, err := PutMail(ctx, alice, sn, aliceT, e.box("bob"), itemN(i))
+		seq, err := client.PutMail(ctx, alice, sn, aliceT, e.box("bob"), itemN(i))
 		if err != nil {
 			t.Fatalf("put %d: %v", i, err)
 		}
@@ -194,27 +183,27 @@ func TestMailRoundTrip(t *testing.T) {
 	for _, it := range items {
 		seqs = append(seqs, it.Seq)
 	}
-	if err := AckMail(ctx, bob, sn, bobT, seqs[:150]); err != nil {
+	if err := client.AckMail(ctx, bob, sn, bobT, seqs[:150]); err != nil {
 		t.Fatalf("ack: %v", err)
 	}
 	rest, _ := fetchAll(t, bob, sn, bobT, 0)
 	if len(rest) != n-150 || rest[0].Seq != seqs[150] {
 		t.Fatalf("after acking 150: %d items left, first seq %d", len(rest), rest[0].Seq)
 	}
-	if err := AckMail(ctx, bob, sn, bobT, seqs); err != nil { // re-acking is harmless
+	if err := client.AckMail(ctx, bob, sn, bobT, seqs); err != nil { // re-acking is harmless
 		t.Fatalf("ack: %v", err)
 	}
 	if got := e.depth(); got != 0 {
 		t.Fatalf("depth %d after acking everything", got)
 	}
-	if items, more, err := FetchMail(ctx, bob, sn, bobT, 0, 0); err != nil || len(items) != 0 || more {
+	if items, more, err := client.FetchMail(ctx, bob, sn, bobT, 0, 0); err != nil || len(items) != 0 || more {
 		t.Fatalf("fetch of an empty mailbox: %d items, more %v, %v", len(items), more, err)
 	}
-	if err := AckMail(ctx, bob, sn, bobT, nil); err != nil {
+	if err := client.AckMail(ctx, bob, sn, bobT, nil); err != nil {
 		t.Fatalf("empty ack: %v", err)
 	}
 	// Seqs are never reused, so "after" cursors stay valid.
-	seq, err := PutMail(ctx, alice, sn, aliceT, e.box("bob"), itemN(0))
+	seq, err := client.PutMail(ctx, alice, sn, aliceT, e.box("bob"), itemN(0))
 	if err != nil || seq <= last {
 		t.Fatalf("put after acks: seq %d (last %d), %v", seq, last, err)
 	}
@@ -224,21 +213,21 @@ func TestMailRoundTrip(t *testing.T) {
 // that each fit in one frame.
 func TestMailFetchFrameLimit(t *testing.T) {
 	e := newMailEnv(t, MailboxConfig{})
-	ctx := ctxT(t)
+	ctx := sntest.Ctx(t)
 	alice, aliceT := e.client("alice")
 	bob, bobT := e.client("bob")
 	sn := e.h.ID()
 	const n = 30
 	for i := range n {
 		item := bytes.Repeat([]byte{byte(i + 1)}, wire.MaxMailItem)
-		if _, err := PutMail(ctx, alice, sn, aliceT, e.box("bob"), item); err != nil {
+		if _, err := client.PutMail(ctx, alice, sn, aliceT, e.box("bob"), item); err != nil {
 			t.Fatalf("put %d: %v", i, err)
 		}
 	}
 	var after uint64
 	got := 0
 	for {
-		resp, err := call[*wire.MailboxResponse](ctx, bob, sn, mailboxSpec, &wire.MailboxRequest{
+		resp, err := client.Call[*wire.MailboxResponse](ctx, bob, sn, wire.ProtoMailbox, &wire.MailboxRequest{
 			Kind: &wire.MailboxRequest_Fetch{Fetch: &wire.MailFetch{Ticket: bobT, After: after}},
 		})
 		if err != nil {
@@ -271,7 +260,7 @@ func TestMailFetchFrameLimit(t *testing.T) {
 
 func TestMailOwnerOnly(t *testing.T) {
 	e := newMailEnv(t, MailboxConfig{})
-	ctx := ctxT(t)
+	ctx := sntest.Ctx(t)
 	sn := e.h.ID()
 	alice, aliceT := e.client("alice")
 	bob, bobT := e.client("bob")
@@ -280,7 +269,7 @@ func TestMailOwnerOnly(t *testing.T) {
 
 	var seqs []uint64
 	for i := range 5 {
-		seq, err := PutMail(ctx, alice, sn, aliceT, e.box("bob"), itemN(i))
+		seq, err := client.PutMail(ctx, alice, sn, aliceT, e.box("bob"), itemN(i))
 		if err != nil {
 			t.Fatalf("put: %v", err)
 		}
@@ -288,10 +277,10 @@ func TestMailOwnerOnly(t *testing.T) {
 	}
 
 	// Carol's ticket opens carol's mailbox only, whatever seqs she names.
-	if items, more, err := FetchMail(ctx, carol, sn, carolT, 0, 0); err != nil || len(items) != 0 || more {
+	if items, more, err := client.FetchMail(ctx, carol, sn, carolT, 0, 0); err != nil || len(items) != 0 || more {
 		t.Fatalf("carol fetched %d items (more %v, %v)", len(items), more, err)
 	}
-	if err := AckMail(ctx, carol, sn, carolT, seqs); err != nil {
+	if err := client.AckMail(ctx, carol, sn, carolT, seqs); err != nil {
 		t.Fatalf("carol's ack: %v", err)
 	}
 	if got := e.depthOf("bob"); got != 5 {
@@ -300,8 +289,8 @@ func TestMailOwnerOnly(t *testing.T) {
 
 	// Bob's ticket presented by mallory's peer is refused outright.
 	now := e.clock.Now()
-	expired := signTicket(t, e.auth, "bob", bob.ID(), now.Add(-2*time.Hour), now.Add(-time.Hour))
-	otherServer := signTicket(t, newKey(t), "bob", bob.ID(), now, now.Add(time.Hour))
+	expired := sntest.SignTicket(t, e.auth, "bob", bob.ID(), now.Add(-2*time.Hour), now.Add(-time.Hour))
+	otherServer := sntest.SignTicket(t, sntest.Key(t), "bob", bob.ID(), now, now.Add(time.Hour))
 	refused := []struct {
 		name string
 		h    host.Host
@@ -314,13 +303,13 @@ func TestMailOwnerOnly(t *testing.T) {
 	}
 	for _, r := range refused {
 		t.Run(r.name, func(t *testing.T) {
-			if _, _, err := FetchMail(ctx, r.h, sn, r.st, 0, 0); !errors.Is(err, ErrUnauthorized) {
+			if _, _, err := client.FetchMail(ctx, r.h, sn, r.st, 0, 0); !errors.Is(err, client.ErrUnauthorized) {
 				t.Fatalf("fetch: %v, want ErrUnauthorized", err)
 			}
-			if err := AckMail(ctx, r.h, sn, r.st, seqs); !errors.Is(err, ErrUnauthorized) {
+			if err := client.AckMail(ctx, r.h, sn, r.st, seqs); !errors.Is(err, client.ErrUnauthorized) {
 				t.Fatalf("ack: %v, want ErrUnauthorized", err)
 			}
-			if _, err := PutMail(ctx, r.h, sn, r.st, e.box("carol"), itemN(0)); !errors.Is(err, ErrUnauthorized) {
+			if _, err := client.PutMail(ctx, r.h, sn, r.st, e.box("carol"), itemN(0)); !errors.Is(err, client.ErrUnauthorized) {
 				t.Fatalf("put: %v, want ErrUnauthorized", err)
 			}
 		})
@@ -333,7 +322,7 @@ func TestMailOwnerOnly(t *testing.T) {
 	if len(items) != 5 {
 		t.Fatalf("bob fetched %d items, want 5", len(items))
 	}
-	if err := AckMail(ctx, bob, sn, bobT, seqs); err != nil {
+	if err := client.AckMail(ctx, bob, sn, bobT, seqs); err != nil {
 		t.Fatalf("bob's ack: %v", err)
 	}
 	if got := e.depth(); got != 0 {
@@ -343,15 +332,12 @@ func TestMailOwnerOnly(t *testing.T) {
 
 func TestMailBadRequests(t *testing.T) {
 	e := newMailEnv(t, MailboxConfig{})
-	ctx := ctxT(t)
+	ctx := sntest.Ctx(t)
 	sn := e.h.ID()
 	alice, aliceT := e.client("alice")
 	raw := func(req *wire.MailboxRequest) error {
-		resp, err := call[*wire.MailboxResponse](ctx, alice, sn, mailboxSpec, req)
-		if err != nil {
-			return err
-		}
-		return codeErr(resp.GetError())
+		_, err := client.Call[*wire.MailboxResponse](ctx, alice, sn, wire.ProtoMailbox, req)
+		return err
 	}
 	put := func(mailbox, item []byte) error {
 		return raw(&wire.MailboxRequest{Kind: &wire.MailboxRequest_Put{Put: &wire.MailPut{Ticket: aliceT, Mailbox: mailbox, Item: item}}})
@@ -363,18 +349,18 @@ func TestMailBadRequests(t *testing.T) {
 		want error
 	}{
 		{"item at the limit", func() error { return put(box, make([]byte, wire.MaxMailItem)) }, nil},
-		{"item over the limit", func() error { return put(box, make([]byte, wire.MaxMailItem+1)) }, ErrBadRequest},
-		{"empty item", func() error { return put(box, nil) }, ErrBadRequest},
-		{"short mailbox", func() error { return put(box[:31], itemN(0)) }, ErrBadRequest},
-		{"long mailbox", func() error { return put(append(box, 0), itemN(0)) }, ErrBadRequest},
-		{"no mailbox", func() error { return put(nil, itemN(0)) }, ErrBadRequest},
-		{"request of no kind", func() error { return raw(&wire.MailboxRequest{}) }, ErrBadRequest},
+		{"item over the limit", func() error { return put(box, make([]byte, wire.MaxMailItem+1)) }, client.ErrBadRequest},
+		{"empty item", func() error { return put(box, nil) }, client.ErrBadRequest},
+		{"short mailbox", func() error { return put(box[:31], itemN(0)) }, client.ErrBadRequest},
+		{"long mailbox", func() error { return put(append(box, 0), itemN(0)) }, client.ErrBadRequest},
+		{"no mailbox", func() error { return put(nil, itemN(0)) }, client.ErrBadRequest},
+		{"request of no kind", func() error { return raw(&wire.MailboxRequest{}) }, client.ErrBadRequest},
 		{"ack at the limit", func() error {
-			return raw(&wire.MailboxRequest{Kind: &wire.MailboxRequest_Ack{Ack: &wire.MailAck{Ticket: aliceT, Seqs: make([]uint64, MaxMailAck)}}})
+			return raw(&wire.MailboxRequest{Kind: &wire.MailboxRequest_Ack{Ack: &wire.MailAck{Ticket: aliceT, Seqs: make([]uint64, client.MaxMailAck)}}})
 		}, nil},
 		{"ack over the limit", func() error {
-			return raw(&wire.MailboxRequest{Kind: &wire.MailboxRequest_Ack{Ack: &wire.MailAck{Ticket: aliceT, Seqs: make([]uint64, MaxMailAck+1)}}})
-		}, ErrBadRequest},
+			return raw(&wire.MailboxRequest{Kind: &wire.MailboxRequest_Ack{Ack: &wire.MailAck{Ticket: aliceT, Seqs: make([]uint64, client.MaxMailAck+1)}}})
+		}, client.ErrBadRequest},
 		{"ack of huge seqs", func() error {
 			return raw(&wire.MailboxRequest{Kind: &wire.MailboxRequest_Ack{Ack: &wire.MailAck{Ticket: aliceT, Seqs: []uint64{1<<64 - 1, 1 << 63}}}})
 		}, nil},
@@ -382,9 +368,9 @@ func TestMailBadRequests(t *testing.T) {
 			return raw(&wire.MailboxRequest{Kind: &wire.MailboxRequest_Fetch{Fetch: &wire.MailFetch{Ticket: aliceT, After: 1<<64 - 1, Limit: 1 << 31}}})
 		}, nil},
 		{"client refuses a bad put locally", func() error {
-			_, err := PutMail(ctx, alice, sn, aliceT, box[:5], itemN(0))
+			_, err := client.PutMail(ctx, alice, sn, aliceT, box[:5], itemN(0))
 			return err
-		}, ErrBadRequest},
+		}, client.ErrBadRequest},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -401,14 +387,14 @@ func TestMailBadRequests(t *testing.T) {
 func TestMailQuota(t *testing.T) {
 	const quota, ttl = 5, time.Hour
 	e := newMailEnv(t, MailboxConfig{Quota: quota, TTL: ttl})
-	ctx := ctxT(t)
+	ctx := sntest.Ctx(t)
 	sn := e.h.ID()
 	alice, aliceT := e.client("alice")
 	bob, bobT := e.client("bob")
 
 	var first uint64
 	for i := range quota {
-		seq, err := PutMail(ctx, alice, sn, aliceT, e.box("bob"), itemN(i))
+		seq, err := client.PutMail(ctx, alice, sn, aliceT, e.box("bob"), itemN(i))
 		if err != nil {
 			t.Fatalf("put %d of %d: %v", i+1, quota, err)
 		}
@@ -416,34 +402,34 @@ func TestMailQuota(t *testing.T) {
 			first = seq
 		}
 	}
-	if _, err := PutMail(ctx, alice, sn, aliceT, e.box("bob"), itemN(quota)); !errors.Is(err, ErrQuota) {
+	if _, err := client.PutMail(ctx, alice, sn, aliceT, e.box("bob"), itemN(quota)); !errors.Is(err, client.ErrQuota) {
 		t.Fatalf("put over quota: %v, want ErrQuota", err)
 	}
 	if got := e.depthOf("bob"); got != quota {
 		t.Fatalf("depth %d after the refused put, want %d", got, quota)
 	}
 	// Other mailboxes have their own quota.
-	if _, err := PutMail(ctx, alice, sn, aliceT, e.box("carol"), itemN(0)); err != nil {
+	if _, err := client.PutMail(ctx, alice, sn, aliceT, e.box("carol"), itemN(0)); err != nil {
 		t.Fatalf("put to carol: %v", err)
 	}
 	// An ack frees a place.
-	if err := AckMail(ctx, bob, sn, bobT, []uint64{first}); err != nil {
+	if err := client.AckMail(ctx, bob, sn, bobT, []uint64{first}); err != nil {
 		t.Fatalf("ack: %v", err)
 	}
-	if _, err := PutMail(ctx, alice, sn, aliceT, e.box("bob"), itemN(quota)); err != nil {
+	if _, err := client.PutMail(ctx, alice, sn, aliceT, e.box("bob"), itemN(quota)); err != nil {
 		t.Fatalf("put after an ack: %v", err)
 	}
-	if _, err := PutMail(ctx, alice, sn, aliceT, e.box("bob"), itemN(quota)); !errors.Is(err, ErrQuota) {
+	if _, err := client.PutMail(ctx, alice, sn, aliceT, e.box("bob"), itemN(quota)); !errors.Is(err, client.ErrQuota) {
 		t.Fatalf("put over quota again: %v, want ErrQuota", err)
 	}
 	// Expired items do not count, even before the sweeper deletes them.
 	e.clock.Advance(ttl)
 	for i := range quota {
-		if _, err := PutMail(ctx, alice, sn, aliceT, e.box("bob"), itemN(i)); err != nil {
+		if _, err := client.PutMail(ctx, alice, sn, aliceT, e.box("bob"), itemN(i)); err != nil {
 			t.Fatalf("put %d after expiry: %v", i, err)
 		}
 	}
-	if _, err := PutMail(ctx, alice, sn, aliceT, e.box("bob"), itemN(0)); !errors.Is(err, ErrQuota) {
+	if _, err := client.PutMail(ctx, alice, sn, aliceT, e.box("bob"), itemN(0)); !errors.Is(err, client.ErrQuota) {
 		t.Fatalf("put over quota after expiry: %v, want ErrQuota", err)
 	}
 }
@@ -455,57 +441,57 @@ func TestMailByteQuota(t *testing.T) {
 	item := itemN(0)
 	size := int64(len(item))
 	e := newMailEnv(t, MailboxConfig{QuotaBytes: 3 * size})
-	ctx := ctxT(t)
+	ctx := sntest.Ctx(t)
 	sn := e.h.ID()
 	alice, aliceT := e.client("alice")
 	bob, bobT := e.client("bob")
 
 	var seqs []uint64
 	for i := range 3 { // exactly at the quota
-		seq, err := PutMail(ctx, alice, sn, aliceT, e.box("bob"), item)
+		seq, err := client.PutMail(ctx, alice, sn, aliceT, e.box("bob"), item)
 		if err != nil {
 			t.Fatalf("put %d (%d of %d bytes): %v", i, int64(i+1)*size, 3*size, err)
 		}
 		seqs = append(seqs, seq)
 	}
-	if _, err := PutMail(ctx, alice, sn, aliceT, e.box("bob"), item); !errors.Is(err, ErrQuota) {
+	if _, err := client.PutMail(ctx, alice, sn, aliceT, e.box("bob"), item); !errors.Is(err, client.ErrQuota) {
 		t.Fatalf("put past the byte quota: %v, want ErrQuota", err)
 	}
 	if got := e.depthOf("bob"); got != 3 {
 		t.Fatalf("depth %d after the refused put, want 3", got)
 	}
-	if err := AckMail(ctx, bob, sn, bobT, seqs[:1]); err != nil {
+	if err := client.AckMail(ctx, bob, sn, bobT, seqs[:1]); err != nil {
 		t.Fatalf("ack: %v", err)
 	}
-	if _, err := PutMail(ctx, alice, sn, aliceT, e.box("bob"), item); err != nil {
+	if _, err := client.PutMail(ctx, alice, sn, aliceT, e.box("bob"), item); err != nil {
 		t.Fatalf("put after an ack: %v", err)
 	}
 }
 
 func TestMailRateLimit(t *testing.T) {
 	e := newMailEnv(t, MailboxConfig{PutRate: 1, PutBurst: 3})
-	ctx := ctxT(t)
+	ctx := sntest.Ctx(t)
 	sn := e.h.ID()
 	alice, aliceT := e.client("alice")
 	alice2, alice2T := e.client("alice") // a second device of the same account
 	carol, carolT := e.client("carol")
 
 	for i := range 3 {
-		if _, err := PutMail(ctx, alice, sn, aliceT, e.box("bob"), itemN(i)); err != nil {
+		if _, err := client.PutMail(ctx, alice, sn, aliceT, e.box("bob"), itemN(i)); err != nil {
 			t.Fatalf("put %d within the burst: %v", i, err)
 		}
 	}
-	if _, err := PutMail(ctx, alice, sn, aliceT, e.box("bob"), itemN(3)); !errors.Is(err, ErrRateLimited) {
+	if _, err := client.PutMail(ctx, alice, sn, aliceT, e.box("bob"), itemN(3)); !errors.Is(err, client.ErrRateLimited) {
 		t.Fatalf("put over the burst: %v, want ErrRateLimited", err)
 	}
-	if _, err := PutMail(ctx, alice2, sn, alice2T, e.box("dave"), itemN(3)); !errors.Is(err, ErrRateLimited) {
+	if _, err := client.PutMail(ctx, alice2, sn, alice2T, e.box("dave"), itemN(3)); !errors.Is(err, client.ErrRateLimited) {
 		t.Fatalf("put from the same account's other device: %v, want ErrRateLimited", err)
 	}
-	if _, err := PutMail(ctx, carol, sn, carolT, e.box("bob"), itemN(3)); err != nil {
+	if _, err := client.PutMail(ctx, carol, sn, carolT, e.box("bob"), itemN(3)); err != nil {
 		t.Fatalf("another sender limited too: %v", err)
 	}
 	e.clock.Advance(time.Second)
-	if _, err := PutMail(ctx, alice, sn, aliceT, e.box("bob"), itemN(4)); err != nil {
+	if _, err := client.PutMail(ctx, alice, sn, aliceT, e.box("bob"), itemN(4)); err != nil {
 		t.Fatalf("put after a token came back: %v", err)
 	}
 	if got := e.depthOf("bob"); got != 5 {
@@ -525,16 +511,16 @@ func TestMailRateLimit(t *testing.T) {
 func TestMailTTL(t *testing.T) {
 	const ttl = time.Hour
 	e := newMailEnv(t, MailboxConfig{TTL: ttl})
-	ctx := ctxT(t)
+	ctx := sntest.Ctx(t)
 	sn := e.h.ID()
 	alice, aliceT := e.client("alice")
 	bob, bobT := e.client("bob")
 
-	if _, err := PutMail(ctx, alice, sn, aliceT, e.box("bob"), itemN(1)); err != nil {
+	if _, err := client.PutMail(ctx, alice, sn, aliceT, e.box("bob"), itemN(1)); err != nil {
 		t.Fatalf("put: %v", err)
 	}
 	e.clock.Advance(30 * time.Minute)
-	if _, err := PutMail(ctx, alice, sn, aliceT, e.box("bob"), itemN(2)); err != nil {
+	if _, err := client.PutMail(ctx, alice, sn, aliceT, e.box("bob"), itemN(2)); err != nil {
 		t.Fatalf("put: %v", err)
 	}
 	e.clock.Advance(30*time.Minute - time.Second)
@@ -572,13 +558,13 @@ func TestMailTTL(t *testing.T) {
 
 func TestMailRestart(t *testing.T) {
 	e := newMailEnv(t, MailboxConfig{})
-	ctx := ctxT(t)
+	ctx := sntest.Ctx(t)
 	sn := e.h.ID()
 	alice, aliceT := e.client("alice")
 	bob, bobT := e.client("bob")
 	var seqs []uint64
 	for i := range 10 {
-		seq, err := PutMail(ctx, alice, sn, aliceT, e.box("bob"), itemN(i))
+		seq, err := client.PutMail(ctx, alice, sn, aliceT, e.box("bob"), itemN(i))
 		if err != nil {
 			t.Fatalf("put: %v", err)
 		}
@@ -594,11 +580,11 @@ func TestMailRestart(t *testing.T) {
 			t.Fatalf("item %d changed across restart", i)
 		}
 	}
-	if err := AckMail(ctx, bob, sn, bobT, seqs); err != nil {
+	if err := client.AckMail(ctx, bob, sn, bobT, seqs); err != nil {
 		t.Fatalf("ack: %v", err)
 	}
 	e.reopen()
-	seq, err := PutMail(ctx, alice, sn, aliceT, e.box("bob"), itemN(0))
+	seq, err := client.PutMail(ctx, alice, sn, aliceT, e.box("bob"), itemN(0))
 	if err != nil || seq <= seqs[len(seqs)-1] {
 		t.Fatalf("put after restart: seq %d (last %d), %v", seq, seqs[len(seqs)-1], err)
 	}
@@ -636,11 +622,11 @@ func TestMailRestart(t *testing.T) {
 func TestMailStoresNoSender(t *testing.T) {
 	dir := t.TempDir()
 	e := newMailEnv(t, MailboxConfig{DBPath: filepath.Join(dir, "mailbox.db")})
-	ctx := ctxT(t)
+	ctx := sntest.Ctx(t)
 	const sender, recipient = "zebediah-sender", "quentin-recipient"
 	alice, aliceT := e.client(sender)
-	item := Pad([]byte("ciphertext-marker-0123456789"))
-	if _, err := PutMail(ctx, alice, e.h.ID(), aliceT, e.box(recipient), item); err != nil {
+	item := client.Pad([]byte("ciphertext-marker-0123456789"))
+	if _, err := client.PutMail(ctx, alice, e.h.ID(), aliceT, e.box(recipient), item); err != nil {
 		t.Fatalf("put: %v", err)
 	}
 	secrets := map[string][]byte{
@@ -680,53 +666,11 @@ func TestMailStoresNoSender(t *testing.T) {
 	check("after close")
 }
 
-func TestPadUnpad(t *testing.T) {
-	buckets := []int{256, 1 << 10, 4 << 10, 16 << 10, 64 << 10, 128 << 10, 192 << 10}
-	sizes := []int{0, 1}
-	for _, b := range buckets {
-		sizes = append(sizes, b-2, b-1, b)
-	}
-	next := func(n int) int {
-		for _, b := range append(buckets, 256<<10) {
-			if n < b {
-				return b
-			}
-		}
-		t.Fatalf("no bucket for %d", n)
-		return 0
-	}
-	for _, n := range sizes {
-		in := bytes.Repeat([]byte{0}, n) // zeros: the hardest content for a zero-stripping Unpad
-		if n > 0 {
-			in[0] = 0x80
-		}
-		p := Pad(in)
-		if want := next(n); len(p) != want || PaddedSize(n) != want {
-			t.Fatalf("Pad(%d bytes) is %d bytes (PaddedSize %d), want %d", n, len(p), PaddedSize(n), want)
-		}
-		out, err := Unpad(p)
-		if err != nil || !bytes.Equal(out, in) {
-			t.Fatalf("Unpad(Pad(%d bytes)) = %d bytes, %v", n, len(out), err)
-		}
-	}
-	// Pad does not write into its input's spare capacity.
-	in := make([]byte, 3, 300)
-	_ = Pad(in)
-	if in[:4][3] != 0 {
-		t.Fatal("Pad wrote past its input")
-	}
-	for _, bad := range [][]byte{nil, {}, {0}, make([]byte, 256), {1, 2, 3}, {0x80, 1}, {0x81, 0, 0}, append(make([]byte, 255), 0x7f)} {
-		if _, err := Unpad(bad); !errors.Is(err, ErrBadPadding) {
-			t.Fatalf("Unpad(%x) = %v, want ErrBadPadding", bad, err)
-		}
-	}
-}
-
 // TestMailBadFrames checks that a malformed or oversized frame costs the
 // sender that stream only.
 func TestMailBadFrames(t *testing.T) {
 	e := newMailEnv(t, MailboxConfig{})
-	ctx := ctxT(t)
+	ctx := sntest.Ctx(t)
 	bob, bobT := e.client("bob")
 	for _, frame := range [][]byte{
 		{2, 0, 0},
@@ -749,7 +693,7 @@ func TestMailBadFrames(t *testing.T) {
 			t.Fatalf("got a response %v to frame %x", &resp, frame)
 		}
 		s.Close()
-		if _, _, err := FetchMail(ctx, bob, e.h.ID(), bobT, 0, 0); err != nil {
+		if _, _, err := client.FetchMail(ctx, bob, e.h.ID(), bobT, 0, 0); err != nil {
 			t.Fatalf("fetch after a bad frame: %v", err)
 		}
 		if bob.Network().Connectedness(e.h.ID()) != network.Connected {
@@ -774,7 +718,7 @@ func (m *Mailbox) inFlight() int { return m.listen.InFlight() }
 
 func TestMailCloseWaitsForHandlers(t *testing.T) {
 	e := newMailEnv(t, MailboxConfig{})
-	ctx := ctxT(t)
+	ctx := sntest.Ctx(t)
 	bob, bobT := e.client("bob")
 
 	const n = 3
@@ -818,14 +762,14 @@ func TestMailCloseWaitsForHandlers(t *testing.T) {
 	if _, err := e.mb.Depth(); err == nil {
 		t.Fatal("the database is still open after Close")
 	}
-	if _, _, err := FetchMail(ctx, bob, e.h.ID(), bobT, 0, 0); err == nil {
+	if _, _, err := client.FetchMail(ctx, bob, e.h.ID(), bobT, 0, 0); err == nil {
 		t.Fatal("fetch succeeded after Close")
 	}
 	if err := e.mb.Close(); err != nil {
 		t.Fatalf("second close: %v", err)
 	}
 	e.mb.Attach(e.h) // after Close: a no-op
-	if _, _, err := FetchMail(ctx, bob, e.h.ID(), bobT, 0, 0); err == nil {
+	if _, _, err := client.FetchMail(ctx, bob, e.h.ID(), bobT, 0, 0); err == nil {
 		t.Fatal("fetch succeeded after Attach on a closed mailbox")
 	}
 }
@@ -835,9 +779,9 @@ func TestMailCloseWaitsForHandlers(t *testing.T) {
 // shared by all inputs.
 func FuzzMailboxRequest(f *testing.F) {
 	authKey, peerKey := fixedKey(f, 1), fixedKey(f, 2)
-	auth, remote := mustID(f, authKey), mustID(f, peerKey)
+	auth, remote := sntest.ID(f, authKey), sntest.ID(f, peerKey)
 	now := time.Unix(1_700_000_000, 0)
-	st := signTicket(f, authKey, "alice", remote, now, now.Add(wire.TicketLifetime))
+	st := sntest.SignTicket(f, authKey, "alice", remote, now, now.Add(wire.TicketLifetime))
 	const quota = 4
 	m, err := NewMailbox(MailboxConfig{
 		DBPath: filepath.Join(f.TempDir(), "mailbox.db"), AuthServer: auth, Quota: quota,
@@ -847,9 +791,9 @@ func FuzzMailboxRequest(f *testing.F) {
 		f.Fatal(err)
 	}
 	f.Cleanup(func() { _ = m.Close() })
-	own := MailboxID(auth, "alice")
+	own := client.MailboxID(auth, "alice")
 
-	f.Add(frame(f, &wire.MailboxRequest{Kind: &wire.MailboxRequest_Put{Put: &wire.MailPut{Ticket: st, Mailbox: own, Item: Pad([]byte("x"))}}}))
+	f.Add(frame(f, &wire.MailboxRequest{Kind: &wire.MailboxRequest_Put{Put: &wire.MailPut{Ticket: st, Mailbox: own, Item: client.Pad([]byte("x"))}}}))
 	f.Add(frame(f, &wire.MailboxRequest{Kind: &wire.MailboxRequest_Fetch{Fetch: &wire.MailFetch{Ticket: st, After: 0, Limit: 10}}}))
 	f.Add(frame(f, &wire.MailboxRequest{Kind: &wire.MailboxRequest_Ack{Ack: &wire.MailAck{Ticket: st, Seqs: []uint64{1, 2, 3}}}}))
 	f.Add(frame(f, &wire.MailboxRequest{Kind: &wire.MailboxRequest_Put{Put: &wire.MailPut{Ticket: st, Mailbox: own[:31], Item: []byte{1}}}}))
@@ -872,7 +816,7 @@ func FuzzMailboxRequest(f *testing.F) {
 				t.Fatalf("refusal %q carries data", resp.Error)
 			}
 			switch resp.Error {
-			case "", CodeUnauthorized, CodeBadRequest, CodeRateLimited, CodeQuota:
+			case "", wire.CodeUnauthorized, wire.CodeBadRequest, wire.CodeRateLimited, wire.CodeQuota:
 			default:
 				t.Fatalf("answer carries an unknown code %q", resp.Error)
 			}
@@ -897,7 +841,7 @@ func FuzzMailboxRequest(f *testing.F) {
 // connected makes the supernode open a notify stream to it.
 func TestMailNotify(t *testing.T) {
 	e := newMailEnv(t, MailboxConfig{})
-	ctx := ctxT(t)
+	ctx := sntest.Ctx(t)
 	alice, aliceT := e.client("alice")
 	bob, bobT := e.client("bob")
 	sn := e.h.ID()
@@ -907,7 +851,7 @@ func TestMailNotify(t *testing.T) {
 		notified <- struct{}{}
 	})
 	// Before bob ever fetched, the supernode does not know where he is.
-	if _, err := PutMail(ctx, alice, sn, aliceT, e.box("bob"), itemN(0)); err != nil {
+	if _, err := client.PutMail(ctx, alice, sn, aliceT, e.box("bob"), itemN(0)); err != nil {
 		t.Fatal(err)
 	}
 	select {
@@ -915,10 +859,10 @@ func TestMailNotify(t *testing.T) {
 		t.Fatal("notified an owner the supernode could not know")
 	case <-time.After(200 * time.Millisecond):
 	}
-	if _, _, err := FetchMail(ctx, bob, sn, bobT, 0, 0); err != nil {
+	if _, _, err := client.FetchMail(ctx, bob, sn, bobT, 0, 0); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := PutMail(ctx, alice, sn, aliceT, e.box("bob"), itemN(1)); err != nil {
+	if _, err := client.PutMail(ctx, alice, sn, aliceT, e.box("bob"), itemN(1)); err != nil {
 		t.Fatal(err)
 	}
 	select {
@@ -927,7 +871,7 @@ func TestMailNotify(t *testing.T) {
 		t.Fatal("no notification after a put for a connected owner")
 	}
 	// Mail for someone else does not wake bob.
-	if _, err := PutMail(ctx, alice, sn, aliceT, e.box("carol"), itemN(2)); err != nil {
+	if _, err := client.PutMail(ctx, alice, sn, aliceT, e.box("carol"), itemN(2)); err != nil {
 		t.Fatal(err)
 	}
 	select {

@@ -15,12 +15,14 @@ import (
 	"github.com/libp2p/go-libp2p"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/peerstore"
-	"github.com/libp2p/go-libp2p/p2p/protocol/circuitv2/client"
+	circuit "github.com/libp2p/go-libp2p/p2p/protocol/circuitv2/client"
 	ma "github.com/multiformats/go-multiaddr"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
 	"eserver/node/wire"
+	"eserver/supernode/client"
+	"eserver/supernode/internal/sntest"
 )
 
 // scrape GETs url and returns every sample as name{label="value",...} → value
@@ -69,9 +71,9 @@ func scrape(t *testing.T, url string) map[string]float64 {
 // TestMetrics runs the supernode services on a real host, sends traffic of
 // every kind through them, and reads it back from a scrape.
 func TestMetrics(t *testing.T) {
-	ctx := ctxT(t)
-	auth := newKey(t)
-	authID := mustID(t, auth)
+	ctx := sntest.Ctx(t)
+	auth := sntest.Key(t)
+	authID := sntest.ID(t, auth)
 	res, err := SupernodeResources(300)
 	if err != nil {
 		t.Fatal(err)
@@ -127,20 +129,20 @@ func TestMetrics(t *testing.T) {
 
 	// alice is an ordinary node; bob can only be reached through the relay.
 	now := time.Now()
-	alice := newHost(t)
+	alice := sntest.Host(t)
 	alice.Peerstore().AddAddrs(snh.ID(), snh.Addrs(), peerstore.PermanentAddrTTL)
-	aliceT := signTicket(t, auth, "alice", alice.ID(), now, now.Add(time.Hour))
+	aliceT := sntest.SignTicket(t, auth, "alice", alice.ID(), now, now.Add(time.Hour))
 	bob := hiddenHost(t)
 	bob.Peerstore().AddAddrs(snh.ID(), snh.Addrs(), peerstore.PermanentAddrTTL)
-	bobT := signTicket(t, auth, "bob", bob.ID(), now, now.Add(time.Hour))
+	bobT := sntest.SignTicket(t, auth, "bob", bob.ID(), now, now.Add(time.Hour))
 
 	// Presence: alice publishes, visible to bob's token; bob looks up alice
 	// and carol (offline), twice over for alice.
 	tok := []byte("alice-token-for-bob")
-	if err := (Client{Allowed: [][]byte{tok}}).Publish(ctx, alice, snh.ID(), aliceT); err != nil {
+	if err := (client.Rendezvous{Allowed: [][]byte{tok}}).Publish(ctx, alice, snh.ID(), aliceT); err != nil {
 		t.Fatalf("publish: %v", err)
 	}
-	found, err := (Client{Tokens: map[string][]byte{"alice": tok}}).Lookup(ctx, bob, snh.ID(), bobT, []string{"alice", "carol", "alice"})
+	found, err := (client.Rendezvous{Tokens: map[string][]byte{"alice": tok}}).Lookup(ctx, bob, snh.ID(), bobT, []string{"alice", "carol", "alice"})
 	if err != nil || len(found) != 1 {
 		t.Fatalf("lookup: %v, %v", found, err)
 	}
@@ -148,29 +150,29 @@ func TestMetrics(t *testing.T) {
 	// Mail: alice leaves bob three items and one malformed put; bob fetches
 	// them and acknowledges two.
 	for i := range 3 {
-		if _, err := PutMail(ctx, alice, snh.ID(), aliceT, MailboxID(authID, "bob"), itemN(i)); err != nil {
+		if _, err := client.PutMail(ctx, alice, snh.ID(), aliceT, client.MailboxID(authID, "bob"), itemN(i)); err != nil {
 			t.Fatalf("put %d: %v", i, err)
 		}
 	}
 	// (PutMail refuses a malformed mailbox ID itself, so send it raw.)
-	bad, err := call[*wire.MailboxResponse](ctx, alice, snh.ID(), mailboxSpec, &wire.MailboxRequest{
+	bad, err := client.Call[*wire.MailboxResponse](ctx, alice, snh.ID(), wire.ProtoMailbox, &wire.MailboxRequest{
 		Kind: &wire.MailboxRequest_Put{Put: &wire.MailPut{Ticket: aliceT, Mailbox: []byte("short"), Item: itemN(9)}},
 	})
-	if !errors.Is(err, ErrBadRequest) || bad.GetError() != CodeBadRequest {
+	if !errors.Is(err, client.ErrBadRequest) || bad.GetError() != wire.CodeBadRequest {
 		t.Fatalf("malformed put answered %v, %v", bad, err)
 	}
-	items, _, err := FetchMail(ctx, bob, snh.ID(), bobT, 0, 0)
+	items, _, err := client.FetchMail(ctx, bob, snh.ID(), bobT, 0, 0)
 	if err != nil || len(items) != 3 {
 		t.Fatalf("fetch: %d items, %v", len(items), err)
 	}
-	if err := AckMail(ctx, bob, snh.ID(), bobT, []uint64{items[0].GetSeq(), items[1].GetSeq()}); err != nil {
+	if err := client.AckMail(ctx, bob, snh.ID(), bobT, []uint64{items[0].GetSeq(), items[1].GetSeq()}); err != nil {
 		t.Fatalf("ack: %v", err)
 	}
 
 	// Relay: bob (admitted by his lookup) reserves, alice (admitted by her
 	// publish) sends him 64 KiB through a circuit.
 	sninfo := peer.AddrInfo{ID: snh.ID(), Addrs: snh.Addrs()}
-	if _, err := client.Reserve(ctx, bob, sninfo); err != nil {
+	if _, err := circuit.Reserve(ctx, bob, sninfo); err != nil {
 		t.Fatalf("reserve: %v", err)
 	}
 	sink := serveSink(bob)

@@ -17,6 +17,7 @@ import (
 	"eserver/node/ticket"
 	"eserver/node/wire"
 	"eserver/pipeline"
+	"eserver/supernode/client"
 )
 
 // prekeysDomain separates prekey owner IDs from any other hash of a
@@ -38,11 +39,6 @@ const (
 	DefaultPrekeysBurst  = 30
 	PrekeysSweepInterval = 10 * time.Minute
 )
-
-// maxPrekeyPeerID bounds the binary peer ID of a device entry, on both
-// sides: an Ed25519 peer ID takes 38 bytes and libp2p inlines keys of at
-// most 42 bytes, hashing longer ones to 34.
-const maxPrekeyPeerID = 64
 
 // PrekeysOwnerID is the key under which the devices of username on the
 // network of the auth server server keep their prekeys: SHA-256 over a
@@ -68,7 +64,7 @@ type PrekeysConfig struct {
 	AuthServer peer.ID
 	// Revocations, if set, refuses tickets of revoked devices even
 	// before they expire; nil revokes none.
-	Revocations *Revocations
+	Revocations *client.Revocations
 	// Now is the clock for tickets, entry expiry and rate limits; nil
 	// means time.Now.
 	Now func() time.Time
@@ -279,18 +275,18 @@ func (p *Prekeys) process(_ context.Context, r *pipeline.Request[*wire.PrekeysRe
 	case *wire.PrekeysRequest_Publish:
 		if pub, err = p.checkPublish(who, k.Publish); err != nil {
 			p.log.Debug("publish refused", "peer", remote, "err", err)
-			return prekeysFailed(CodeBadRequest), nil
+			return prekeysFailed(wire.CodeBadRequest), nil
 		}
 	case *wire.PrekeysRequest_Fetch:
 		if n := len(k.Fetch.GetUsername()); n == 0 || n > wire.MaxUsername {
 			p.log.Debug("fetch refused", "peer", remote, "username_len", n)
-			return prekeysFailed(CodeBadRequest), nil
+			return prekeysFailed(wire.CodeBadRequest), nil
 		}
 	}
 	if !p.lim.allow(who.Username, now) {
 		p.stats.rateLimited.Add(1)
 		p.log.Debug("rate limited", "peer", remote)
-		return prekeysFailed(CodeRateLimited), nil
+		return prekeysFailed(wire.CodeRateLimited), nil
 	}
 
 	switch k := req.GetKind().(type) {
@@ -318,13 +314,13 @@ func (p *Prekeys) process(_ context.Context, r *pipeline.Request[*wire.PrekeysRe
 // checkPublish checks pub against the limits and returns it ready to store
 // for the device who (the verified ticket of the stream's peer).
 func (p *Prekeys) checkPublish(who *ticket.Ticket, pub *wire.PrekeysPublish) (prekeyPublish, error) {
-	if err := checkPrekeys(pub.GetBundle(), pub.GetOneTime()); err != nil {
+	if err := client.CheckPrekeys(pub.GetBundle(), pub.GetOneTime()); err != nil {
 		return prekeyPublish{}, err
 	}
 	// The ticket is not stored (the database holds no usernames): only its
 	// owner hash, its device and its expiry, which bounds the entry's life.
-	if n := len(who.Peer); n == 0 || n > maxPrekeyPeerID {
-		return prekeyPublish{}, fmt.Errorf("peer ID of %d bytes (limit %d)", n, maxPrekeyPeerID)
+	if n := len(who.Peer); n == 0 || n > client.MaxPrekeyPeerID {
+		return prekeyPublish{}, fmt.Errorf("peer ID of %d bytes (limit %d)", n, client.MaxPrekeyPeerID)
 	}
 	return prekeyPublish{
 		owner:   PrekeysOwnerID(p.cfg.AuthServer, who.Username),
@@ -356,23 +352,6 @@ func (p *Prekeys) fetch(username string, fetcher peer.ID, now time.Time) (*wire.
 	}
 	p.stats.fetches.Add(1)
 	return resp, nil
-}
-
-// checkPrekeys checks a bundle and one-time prekeys against the limits
-// the supernode enforces.
-func checkPrekeys(bundle []byte, oneTime [][]byte) error {
-	if len(bundle) == 0 || len(bundle) > wire.MaxPrekeyBundle {
-		return fmt.Errorf("bundle of %d bytes (limit %d)", len(bundle), wire.MaxPrekeyBundle)
-	}
-	if len(oneTime) > wire.MaxOneTimePerPublish {
-		return fmt.Errorf("%d one-time prekeys (limit %d)", len(oneTime), wire.MaxOneTimePerPublish)
-	}
-	for i, k := range oneTime {
-		if len(k) == 0 || len(k) > wire.MaxOneTimePrekey {
-			return fmt.Errorf("one-time prekey %d of %d bytes (limit %d)", i, len(k), wire.MaxOneTimePrekey)
-		}
-	}
-	return nil
 }
 
 func prekeysFailed(code string) *wire.PrekeysResponse {

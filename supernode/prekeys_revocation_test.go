@@ -6,6 +6,8 @@ import (
 
 	"eserver/node/ticket"
 	"eserver/node/wire"
+	"eserver/supernode/client"
+	"eserver/supernode/internal/sntest"
 )
 
 // TestPrekeysRefuseRevokedDevice: the prekey directory refuses the ticket of
@@ -14,7 +16,7 @@ import (
 // revocations at all, so a revoked device could keep publishing and
 // draining one-time prekeys until its ticket ran out.
 func TestPrekeysRefuseRevokedDevice(t *testing.T) {
-	rev := &Revocations{}
+	rev := &client.Revocations{}
 	e := newPrekeysEnv(t, PrekeysConfig{Revocations: rev})
 	rev.Auth = e.authID
 	rev.Now = e.clock.Now
@@ -24,15 +26,15 @@ func TestPrekeysRefuseRevokedDevice(t *testing.T) {
 	if resp := e.raw(t, alice.ID(), status); resp.GetError() != "" {
 		t.Fatalf("status before revocation refused: %q", resp.GetError())
 	}
-	if err := rev.Apply(testList(t, e.auth, 0, 1, false,
+	if err := rev.Apply(sntest.RevocationList(t, e.auth, 0, 1, false,
 		ticket.Revocation{Serial: 1, Peer: alice.ID(), Horizon: e.clock.Now().Add(time.Hour)})); err != nil {
 		t.Fatalf("apply: %v", err)
 	}
-	if resp := e.raw(t, alice.ID(), status); resp.GetError() != CodeUnauthorized {
-		t.Fatalf("status of a revoked device answered %q, want %q", resp.GetError(), CodeUnauthorized)
+	if resp := e.raw(t, alice.ID(), status); resp.GetError() != wire.CodeUnauthorized {
+		t.Fatalf("status of a revoked device answered %q, want %q", resp.GetError(), wire.CodeUnauthorized)
 	}
 	// And over a real stream, through the client.
-	if _, err := PrekeysStatus(ctxT(t), alice, e.h.ID(), aliceT); err == nil {
+	if _, err := client.PrekeysStatus(sntest.Ctx(t), alice, e.h.ID(), aliceT); err == nil {
 		t.Fatal("a revoked device's status request was answered")
 	}
 }

@@ -24,6 +24,8 @@ import (
 
 	"eserver/node/ticket"
 	"eserver/node/wire"
+	"eserver/supernode/client"
+	"eserver/supernode/internal/sntest"
 )
 
 // prekeysEnv is one supernode host serving Prekeys, its auth server key and
@@ -32,7 +34,7 @@ type prekeysEnv struct {
 	t      *testing.T
 	auth   crypto.PrivKey
 	authID peer.ID
-	clock  *clock
+	clock  *sntest.Clock
 	h      host.Host
 	cfg    PrekeysConfig
 	p      *Prekeys
@@ -40,8 +42,8 @@ type prekeysEnv struct {
 
 func newPrekeysEnv(t *testing.T, cfg PrekeysConfig) *prekeysEnv {
 	t.Helper()
-	e := &prekeysEnv{t: t, auth: newKey(t), clock: newClock(), h: newHost(t)}
-	e.authID = mustID(t, e.auth)
+	e := &prekeysEnv{t: t, auth: sntest.Key(t), clock: sntest.NewClock(), h: sntest.Host(t)}
+	e.authID = sntest.ID(t, e.auth)
 	cfg.AuthServer = e.authID
 	if cfg.DBPath == "" {
 		cfg.DBPath = filepath.Join(t.TempDir(), "prekeys.db")
@@ -83,12 +85,12 @@ func (e *prekeysEnv) client(user string) (host.Host, *wire.SignedTicket) {
 // clientFor is client with a ticket that lives d.
 func (e *prekeysEnv) clientFor(user string, d time.Duration) (host.Host, *wire.SignedTicket) {
 	e.t.Helper()
-	h := newHost(e.t)
+	h := sntest.Host(e.t)
 	if err := h.Connect(context.Background(), peer.AddrInfo{ID: e.h.ID(), Addrs: e.h.Addrs()}); err != nil {
 		e.t.Fatalf("connect: %v", err)
 	}
 	now := e.clock.Now()
-	return h, signTicket(e.t, e.auth, user, h.ID(), now, now.Add(d))
+	return h, sntest.SignTicket(e.t, e.auth, user, h.ID(), now, now.Add(d))
 }
 
 // raw runs one request through the server's serve path as if from remote.
@@ -133,7 +135,7 @@ func bundleOf(tag string) []byte {
 
 func mustPublish(t *testing.T, h host.Host, sn peer.ID, st *wire.SignedTicket, bundle []byte, oneTime [][]byte, replace bool, wantLeft int) {
 	t.Helper()
-	left, err := PublishPrekeys(ctxT(t), h, sn, st, bundle, oneTime, replace)
+	left, err := client.PublishPrekeys(sntest.Ctx(t), h, sn, st, bundle, oneTime, replace)
 	if err != nil {
 		t.Fatalf("publish: %v", err)
 	}
@@ -142,9 +144,9 @@ func mustPublish(t *testing.T, h host.Host, sn peer.ID, st *wire.SignedTicket, b
 	}
 }
 
-func mustFetch(t *testing.T, h host.Host, sn peer.ID, st *wire.SignedTicket, user string) []DevicePrekeys {
+func mustFetch(t *testing.T, h host.Host, sn peer.ID, st *wire.SignedTicket, user string) []client.DevicePrekeys {
 	t.Helper()
-	ds, err := FetchPrekeys(ctxT(t), h, sn, st, user)
+	ds, err := client.FetchPrekeys(sntest.Ctx(t), h, sn, st, user)
 	if err != nil {
 		t.Fatalf("fetch %s: %v", user, err)
 	}
@@ -152,7 +154,7 @@ func mustFetch(t *testing.T, h host.Host, sn peer.ID, st *wire.SignedTicket, use
 }
 
 // one fetches user's prekeys, expecting exactly the device dev with bundle.
-func one(t *testing.T, h host.Host, sn peer.ID, st *wire.SignedTicket, user string, dev peer.ID, bundle []byte) DevicePrekeys {
+func one(t *testing.T, h host.Host, sn peer.ID, st *wire.SignedTicket, user string, dev peer.ID, bundle []byte) client.DevicePrekeys {
 	t.Helper()
 	ds := mustFetch(t, h, sn, st, user)
 	if len(ds) != 1 {
@@ -166,13 +168,13 @@ func one(t *testing.T, h host.Host, sn peer.ID, st *wire.SignedTicket, user stri
 }
 
 func TestPrekeysOwnerID(t *testing.T) {
-	a, b := mustID(t, newKey(t)), mustID(t, newKey(t))
+	a, b := sntest.ID(t, sntest.Key(t)), sntest.ID(t, sntest.Key(t))
 	id := PrekeysOwnerID(a, "alice")
 	if len(id) != 32 || bytes.Equal(id, PrekeysOwnerID(b, "alice")) || bytes.Equal(id, PrekeysOwnerID(a, "alicf")) {
 		t.Fatal("owner IDs collide across servers or users")
 	}
 	// Its own domain: not the contact list's or the mailbox's key.
-	if bytes.Equal(id, ContactsOwnerID(a, "alice")) || bytes.Equal(id, MailboxID(a, "alice")) {
+	if bytes.Equal(id, ContactsOwnerID(a, "alice")) || bytes.Equal(id, client.MailboxID(a, "alice")) {
 		t.Fatal("prekey owner ID equals another service's key")
 	}
 }
@@ -188,13 +190,13 @@ func TestPrekeysPublishFetch(t *testing.T) {
 	contact, contactT := e.client("bob")
 	stranger, strangerT := e.client("mallory")
 
-	if st, err := PrekeysStatus(ctxT(t), alice, sn, aliceT); err != nil || st.Found {
+	if st, err := client.PrekeysStatus(sntest.Ctx(t), alice, sn, aliceT); err != nil || st.Found {
 		t.Fatalf("status before publishing: %+v, %v", st, err)
 	}
 	keys := otks("a", 3)
 	bundle := bundleOf("alice")
 	mustPublish(t, alice, sn, aliceT, bundle, keys, false, 3)
-	st, err := PrekeysStatus(ctxT(t), alice, sn, aliceT)
+	st, err := client.PrekeysStatus(sntest.Ctx(t), alice, sn, aliceT)
 	if err != nil || !st.Found || st.OneTimeLeft != 3 {
 		t.Fatalf("status after publishing: %+v, %v", st, err)
 	}
@@ -256,7 +258,7 @@ func TestPrekeysConcurrentFetch(t *testing.T) {
 	mustPublish(t, phone, sn, phoneT, bundleOf("phone"), want[phone.ID()], false, 3)
 
 	type result struct {
-		ds  []DevicePrekeys
+		ds  []client.DevicePrekeys
 		err error
 	}
 	hosts := make([]host.Host, fetchers)
@@ -265,7 +267,7 @@ func TestPrekeysConcurrentFetch(t *testing.T) {
 		hosts[i], tickets[i] = e.client(fmt.Sprintf("fetcher%d", i))
 	}
 	results := make([]result, fetchers)
-	ctx := ctxT(t)
+	ctx := sntest.Ctx(t)
 	start := make(chan struct{})
 	var wg sync.WaitGroup
 	for i := range hosts {
@@ -273,7 +275,7 @@ func TestPrekeysConcurrentFetch(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			<-start
-			ds, err := FetchPrekeys(ctx, hosts[i], sn, tickets[i], "alice")
+			ds, err := client.FetchPrekeys(ctx, hosts[i], sn, tickets[i], "alice")
 			results[i] = result{ds, err}
 		}()
 	}
@@ -355,7 +357,7 @@ func TestPrekeysOneTimeKeys(t *testing.T) {
 	if d := one(t, bob, sn, bobT, "alice", alice.ID(), b); !bytes.Equal(d.OneTime, oldestKept) {
 		t.Fatalf("past the cap fetched %x, want the oldest kept %x", d.OneTime, oldestKept)
 	}
-	if st, err := PrekeysStatus(ctxT(t), alice, sn, aliceT); err != nil || st.OneTimeLeft != wire.MaxOneTimeStored-1 {
+	if st, err := client.PrekeysStatus(sntest.Ctx(t), alice, sn, aliceT); err != nil || st.OneTimeLeft != wire.MaxOneTimeStored-1 {
 		t.Fatalf("status: %+v, %v", st, err)
 	}
 }
@@ -390,10 +392,10 @@ func TestPrekeysLimits(t *testing.T) {
 		"empty key":            {fullBundle, [][]byte{ok[0], {}}},
 		"one key too many":     {fullBundle, otks("many", wire.MaxOneTimePerPublish+1)},
 	} {
-		if _, err := PublishPrekeys(ctxT(t), alice, sn, aliceT, tc.bundle, tc.keys, false); !errors.Is(err, ErrBadRequest) {
+		if _, err := client.PublishPrekeys(sntest.Ctx(t), alice, sn, aliceT, tc.bundle, tc.keys, false); !errors.Is(err, client.ErrBadRequest) {
 			t.Fatalf("client publish, %s: %v", name, err)
 		}
-		if resp := e.raw(t, alice.ID(), rawPublish(aliceT, tc.bundle, tc.keys)); resp.Error != CodeBadRequest || resp.OneTimeLeft != 0 {
+		if resp := e.raw(t, alice.ID(), rawPublish(aliceT, tc.bundle, tc.keys)); resp.Error != wire.CodeBadRequest || resp.OneTimeLeft != 0 {
 			t.Fatalf("server publish, %s: %+v", name, resp)
 		}
 		if n, _, _ := e.p.OneTimeLeft("alice", alice.ID()); n != left {
@@ -402,14 +404,14 @@ func TestPrekeysLimits(t *testing.T) {
 	}
 	// A bad username is refused on both sides too.
 	for _, u := range []string{"", strings.Repeat("u", wire.MaxUsername+1)} {
-		if _, err := FetchPrekeys(ctxT(t), bob, sn, bobT, u); !errors.Is(err, ErrBadRequest) {
+		if _, err := client.FetchPrekeys(sntest.Ctx(t), bob, sn, bobT, u); !errors.Is(err, client.ErrBadRequest) {
 			t.Fatalf("client fetch of a %d-byte name: %v", len(u), err)
 		}
-		if resp := e.raw(t, bob.ID(), rawFetch(bobT, u)); resp.Error != CodeBadRequest {
+		if resp := e.raw(t, bob.ID(), rawFetch(bobT, u)); resp.Error != wire.CodeBadRequest {
 			t.Fatalf("server fetch of a %d-byte name: %+v", len(u), resp)
 		}
 	}
-	if resp := e.raw(t, bob.ID(), &wire.PrekeysRequest{}); resp.Error != CodeBadRequest {
+	if resp := e.raw(t, bob.ID(), &wire.PrekeysRequest{}); resp.Error != wire.CodeBadRequest {
 		t.Fatalf("request of no kind: %+v", resp)
 	}
 	one(t, bob, sn, bobT, "alice", alice.ID(), fullBundle)
@@ -442,7 +444,7 @@ func TestPrekeysLimits(t *testing.T) {
 	}
 	resp := &wire.PrekeysResponse{}
 	for range wire.MaxPrekeyDevices {
-		resp.Devices = append(resp.Devices, &wire.PrekeyDevice{PeerId: make([]byte, maxPrekeyPeerID), Bundle: fullBundle, OneTime: bigKeys[0]})
+		resp.Devices = append(resp.Devices, &wire.PrekeyDevice{PeerId: make([]byte, client.MaxPrekeyPeerID), Bundle: fullBundle, OneTime: bigKeys[0]})
 	}
 	if n := len(frame(t, resp)); n > wire.MaxPrekeysFrame {
 		t.Fatalf("the largest fetch answer takes %d bytes, frame limit %d", n, wire.MaxPrekeysFrame)
@@ -520,12 +522,12 @@ func TestPrekeysExpiry(t *testing.T) {
 	// its keys stay.
 	e.clock.Advance(30 * time.Minute)
 	now := e.clock.Now()
-	renewedT := signTicket(t, e.auth, "alice", renewing.ID(), now, now.Add(3*time.Hour))
+	renewedT := sntest.SignTicket(t, e.auth, "alice", renewing.ID(), now, now.Add(3*time.Hour))
 	mustPublish(t, renewing, sn, renewedT, bundleOf("renewing"), nil, false, 2)
 
 	e.clock.Advance(30 * time.Minute) // the short ticket has just expired
 	one(t, bob, sn, bobT, "alice", renewing.ID(), bundleOf("renewing"))
-	if st, err := PrekeysStatus(ctxT(t), renewing, sn, renewedT); err != nil || !st.Found || st.Expiry.Unix() != now.Add(3*time.Hour).Unix() {
+	if st, err := client.PrekeysStatus(sntest.Ctx(t), renewing, sn, renewedT); err != nil || !st.Found || st.Expiry.Unix() != now.Add(3*time.Hour).Unix() {
 		t.Fatalf("status after renewing: %+v, %v; want the renewed ticket's expiry", st, err)
 	}
 	if devs, _, _ := e.p.Count(); devs != 2 {
@@ -534,7 +536,7 @@ func TestPrekeysExpiry(t *testing.T) {
 	if _, found, _ := e.p.OneTimeLeft("alice", short.ID()); found {
 		t.Fatal("an expired entry reported as found")
 	}
-	if n, err := e.p.Sweep(ctxT(t)); err != nil || n != 1 {
+	if n, err := e.p.Sweep(sntest.Ctx(t)); err != nil || n != 1 {
 		t.Fatalf("sweep: %d, %v; want 1", n, err)
 	}
 	// The renewing device had 3 keys and two fetches took one each; the
@@ -566,7 +568,7 @@ func TestPrekeysExpiry(t *testing.T) {
 	if ds := mustFetch(t, bob, sn, bobT, "alice"); len(ds) != 0 {
 		t.Fatalf("%d devices served past their tickets", len(ds))
 	}
-	if _, err := e.p.Sweep(ctxT(t)); err != nil {
+	if _, err := e.p.Sweep(sntest.Ctx(t)); err != nil {
 		t.Fatal(err)
 	}
 	if devs, oneTime, err := e.p.Count(); err != nil || devs != 0 || oneTime != 0 {
@@ -588,7 +590,7 @@ func TestPrekeysUnknownUser(t *testing.T) {
 	if unknown.Error != "" || len(unknown.Devices) != 0 || !proto.Equal(unknown, gone) {
 		t.Fatalf("unknown user %+v, expired user %+v", unknown, gone)
 	}
-	if ds, err := FetchPrekeys(ctxT(t), bob, sn, bobT, "nobody"); err != nil || len(ds) != 0 {
+	if ds, err := client.FetchPrekeys(sntest.Ctx(t), bob, sn, bobT, "nobody"); err != nil || len(ds) != 0 {
 		t.Fatalf("client fetch of an unknown user: %v, %v", ds, err)
 	}
 }
@@ -613,7 +615,7 @@ func TestPrekeysRateLimit(t *testing.T) {
 		h  host.Host
 		st *wire.SignedTicket
 	}{{bob, bobT}, {bobPhone, bobPhoneT}} {
-		if _, err := FetchPrekeys(ctxT(t), f.h, sn, f.st, "alice"); !errors.Is(err, ErrRateLimited) {
+		if _, err := client.FetchPrekeys(sntest.Ctx(t), f.h, sn, f.st, "alice"); !errors.Is(err, client.ErrRateLimited) {
 			t.Fatalf("fetch past the burst: %v", err)
 		}
 	}
@@ -632,25 +634,25 @@ func TestPrekeysRateLimit(t *testing.T) {
 // right server and live; otherwise nothing is published, fetched or told.
 func TestPrekeysUnauthorized(t *testing.T) {
 	e := newPrekeysEnv(t, PrekeysConfig{})
-	sn, ctx := e.h.ID(), ctxT(t)
+	sn, ctx := e.h.ID(), sntest.Ctx(t)
 	alice, aliceT := e.client("alice")
 	bob, bobT := e.client("bob")
 	mustPublish(t, alice, sn, aliceT, bundleOf("a"), otks("a", 2), false, 2)
 
 	now := e.clock.Now()
-	other := signTicket(t, newKey(t), "bob", bob.ID(), now, now.Add(time.Hour))
-	expired := signTicket(t, e.auth, "bob", bob.ID(), now.Add(-2*time.Hour), now.Add(-time.Hour))
+	other := sntest.SignTicket(t, sntest.Key(t), "bob", bob.ID(), now, now.Add(time.Hour))
+	expired := sntest.SignTicket(t, e.auth, "bob", bob.ID(), now.Add(-2*time.Hour), now.Add(-time.Hour))
 	for name, st := range map[string]*wire.SignedTicket{"alice's": aliceT, "other server's": other, "expired": expired, "no": nil} {
-		if _, err := PublishPrekeys(ctx, bob, sn, st, bundleOf("evil"), otks("evil", 1), true); !errors.Is(err, ErrUnauthorized) {
+		if _, err := client.PublishPrekeys(ctx, bob, sn, st, bundleOf("evil"), otks("evil", 1), true); !errors.Is(err, client.ErrUnauthorized) {
 			t.Fatalf("publish with %s ticket: %v", name, err)
 		}
-		if _, err := FetchPrekeys(ctx, bob, sn, st, "alice"); !errors.Is(err, ErrUnauthorized) {
+		if _, err := client.FetchPrekeys(ctx, bob, sn, st, "alice"); !errors.Is(err, client.ErrUnauthorized) {
 			t.Fatalf("fetch with %s ticket: %v", name, err)
 		}
-		if resp := e.raw(t, bob.ID(), rawFetch(st, "alice")); resp.Error != CodeUnauthorized || len(resp.Devices) != 0 {
+		if resp := e.raw(t, bob.ID(), rawFetch(st, "alice")); resp.Error != wire.CodeUnauthorized || len(resp.Devices) != 0 {
 			t.Fatalf("raw fetch with %s ticket: %+v", name, resp)
 		}
-		if _, err := PrekeysStatus(ctx, bob, sn, st); !errors.Is(err, ErrUnauthorized) {
+		if _, err := client.PrekeysStatus(ctx, bob, sn, st); !errors.Is(err, client.ErrUnauthorized) {
 			t.Fatalf("status with %s ticket: %v", name, err)
 		}
 	}
@@ -666,17 +668,17 @@ func TestPrekeysUnauthorized(t *testing.T) {
 // an entry to the user is the caller's job (it matches Peer against the
 // ticket it trusts), so what is kept is exactly what the supernode said.
 func TestPrekeysClientVerifies(t *testing.T) {
-	auth := newKey(t)
-	sn, h := newHost(t), newHost(t)
-	if err := h.Connect(ctxT(t), peer.AddrInfo{ID: sn.ID(), Addrs: sn.Addrs()}); err != nil {
+	auth := sntest.Key(t)
+	sn, h := sntest.Host(t), sntest.Host(t)
+	if err := h.Connect(sntest.Ctx(t), peer.AddrInfo{ID: sn.ID(), Addrs: sn.Addrs()}); err != nil {
 		t.Fatal(err)
 	}
 	now := time.Now()
-	dev1, dev2, dev3, dev4 := mustID(t, newKey(t)), mustID(t, newKey(t)), mustID(t, newKey(t)), mustID(t, newKey(t))
+	dev1, dev2, dev3, dev4 := sntest.ID(t, sntest.Key(t)), sntest.ID(t, sntest.Key(t)), sntest.ID(t, sntest.Key(t)), sntest.ID(t, sntest.Key(t))
 	// Identity multihashes: valid peer IDs of any length, here exactly at
 	// the limit and one byte past it.
-	longest := append([]byte{0x00, maxPrekeyPeerID - 2}, bytes.Repeat([]byte{0x11}, maxPrekeyPeerID-2)...)
-	tooLong := append([]byte{0x00, maxPrekeyPeerID - 1}, bytes.Repeat([]byte{0x22}, maxPrekeyPeerID-1)...)
+	longest := append([]byte{0x00, client.MaxPrekeyPeerID - 2}, bytes.Repeat([]byte{0x11}, client.MaxPrekeyPeerID-2)...)
+	tooLong := append([]byte{0x00, client.MaxPrekeyPeerID - 1}, bytes.Repeat([]byte{0x22}, client.MaxPrekeyPeerID-1)...)
 	for _, b := range [][]byte{longest, tooLong} {
 		if _, err := peer.IDFromBytes(b); err != nil {
 			t.Fatalf("stand-in peer ID of %d bytes does not decode: %v", len(b), err)
@@ -714,23 +716,23 @@ func TestPrekeysClientVerifies(t *testing.T) {
 		answer = a
 		mu.Unlock()
 	}
-	st := signTicket(t, auth, "bob", h.ID(), now, now.Add(time.Hour))
+	st := sntest.SignTicket(t, auth, "bob", h.ID(), now, now.Add(time.Hour))
 
 	// Too many devices is a malformed answer, whatever they hold.
-	if _, err := FetchPrekeys(ctxT(t), h, sn.ID(), st, "alice"); err == nil {
+	if _, err := client.FetchPrekeys(sntest.Ctx(t), h, sn.ID(), st, "alice"); err == nil {
 		t.Fatalf("an answer of %d devices passed", len(answer.Devices))
 	}
-	kept := func(devs ...*wire.PrekeyDevice) []DevicePrekeys {
+	kept := func(devs ...*wire.PrekeyDevice) []client.DevicePrekeys {
 		t.Helper()
 		setAnswer(&wire.PrekeysResponse{Devices: devs})
-		ds, err := FetchPrekeys(ctxT(t), h, sn.ID(), st, "alice")
+		ds, err := client.FetchPrekeys(sntest.Ctx(t), h, sn.ID(), st, "alice")
 		if err != nil {
 			t.Fatal(err)
 		}
 		return ds
 	}
 	all := answer.Devices
-	var ds []DevicePrekeys
+	var ds []client.DevicePrekeys
 	for i := 0; i < len(all); i += wire.MaxPrekeyDevices {
 		ds = append(ds, kept(all[i:min(i+wire.MaxPrekeyDevices, len(all))]...)...)
 	}
@@ -738,7 +740,7 @@ func TestPrekeysClientVerifies(t *testing.T) {
 	for _, d := range ds {
 		got = append(got, d.Peer.String()+"="+string(trim(d.Bundle)))
 	}
-	want := []DevicePrekeys{
+	want := []client.DevicePrekeys{
 		{Peer: dev1, Bundle: []byte("good"), OneTime: []byte("k1")},
 		{Peer: dev3, Bundle: make([]byte, wire.MaxPrekeyBundle), OneTime: make([]byte, wire.MaxOneTimePrekey)},
 		{Peer: peer.ID(longest), Bundle: []byte("longest peer")},
@@ -755,7 +757,7 @@ func TestPrekeysClientVerifies(t *testing.T) {
 	// Exactly MaxPrekeyDevices is fine.
 	var full []*wire.PrekeyDevice
 	for range wire.MaxPrekeyDevices {
-		full = append(full, &wire.PrekeyDevice{PeerId: []byte(mustID(t, newKey(t))), Bundle: []byte("b")})
+		full = append(full, &wire.PrekeyDevice{PeerId: []byte(sntest.ID(t, sntest.Key(t))), Bundle: []byte("b")})
 	}
 	if ds := kept(full...); len(ds) != wire.MaxPrekeyDevices {
 		t.Fatalf("%d of %d devices kept", len(ds), wire.MaxPrekeyDevices)
@@ -763,11 +765,11 @@ func TestPrekeysClientVerifies(t *testing.T) {
 
 	// Unknown codes and impossible counts are errors.
 	setAnswer(&wire.PrekeysResponse{Error: "teapot"})
-	if _, err := FetchPrekeys(ctxT(t), h, sn.ID(), st, "alice"); err == nil {
+	if _, err := client.FetchPrekeys(sntest.Ctx(t), h, sn.ID(), st, "alice"); err == nil {
 		t.Fatal("an unknown error code passed")
 	}
 	setAnswer(&wire.PrekeysResponse{OneTimeLeft: wire.MaxOneTimeStored + 1})
-	if _, err := PublishPrekeys(ctxT(t), h, sn.ID(), st, []byte("b"), nil, false); err == nil {
+	if _, err := client.PublishPrekeys(sntest.Ctx(t), h, sn.ID(), st, []byte("b"), nil, false); err == nil {
 		t.Fatal("an impossible left count passed")
 	}
 }
@@ -781,11 +783,11 @@ func TestPrekeysDBHoldsNoUsernames(t *testing.T) {
 	sn := e.h.ID()
 	secrets := []string{"zebracornelius", "quokkamarigold", "yellowhammerbob"} // usernames
 	devices := []string{"zanzibar-laptop-xq7", "kilimanjaro-phone-vv3", "tasmania-tablet-jj9"}
-	// client is e.client with a ticket naming a device.
-	client := func(user, device string) (host.Host, *wire.SignedTicket) {
+	// login is e.client with a ticket naming a device.
+	login := func(user, device string) (host.Host, *wire.SignedTicket) {
 		t.Helper()
-		h := newHost(t)
-		if err := h.Connect(ctxT(t), peer.AddrInfo{ID: sn, Addrs: e.h.Addrs()}); err != nil {
+		h := sntest.Host(t)
+		if err := h.Connect(sntest.Ctx(t), peer.AddrInfo{ID: sn, Addrs: e.h.Addrs()}); err != nil {
 			t.Fatal(err)
 		}
 		now := e.clock.Now()
@@ -798,10 +800,10 @@ func TestPrekeysDBHoldsNoUsernames(t *testing.T) {
 		}
 		return h, st
 	}
-	zebra, zebraT := client(secrets[0], devices[0])
-	zebraPhone, zebraPhoneT := client(secrets[0], devices[1])
-	quokka, quokkaT := client(secrets[1], devices[2])
-	fetcher, fetcherT := client(secrets[2], devices[2]+"-fetcher")
+	zebra, zebraT := login(secrets[0], devices[0])
+	zebraPhone, zebraPhoneT := login(secrets[0], devices[1])
+	quokka, quokkaT := login(secrets[1], devices[2])
+	fetcher, fetcherT := login(secrets[2], devices[2]+"-fetcher")
 	mustPublish(t, zebra, sn, zebraT, bundleOf("control-z1"), otks("z1", 3), false, 3)
 	mustPublish(t, zebraPhone, sn, zebraPhoneT, bundleOf("control-z2"), otks("z2", 3), false, 3)
 	mustPublish(t, quokka, sn, quokkaT, bundleOf("control-q"), otks("q", 3), false, 3)
@@ -815,7 +817,7 @@ func TestPrekeysDBHoldsNoUsernames(t *testing.T) {
 	if ds := mustFetch(t, quokka, sn, quokkaT, secrets[2]); len(ds) != 0 {
 		t.Fatalf("%d devices of a user who never published", len(ds))
 	}
-	if st, err := PrekeysStatus(ctxT(t), quokka, sn, quokkaT); err != nil || !st.Found || st.OneTimeLeft != 2 {
+	if st, err := client.PrekeysStatus(sntest.Ctx(t), quokka, sn, quokkaT); err != nil || !st.Found || st.OneTimeLeft != 2 {
 		t.Fatalf("status: %+v, %v", st, err)
 	}
 
@@ -868,7 +870,7 @@ func TestPrekeysRestart(t *testing.T) {
 	if !bytes.Equal(d.OneTime, keys[1]) {
 		t.Fatalf("after restart fetched %x, want %x (the first must not come back)", d.OneTime, keys[1])
 	}
-	if st, err := PrekeysStatus(ctxT(t), alice, sn, aliceT); err != nil || !st.Found || st.OneTimeLeft != 1 {
+	if st, err := client.PrekeysStatus(sntest.Ctx(t), alice, sn, aliceT); err != nil || !st.Found || st.OneTimeLeft != 1 {
 		t.Fatalf("status after restart: %+v, %v", st, err)
 	}
 	if err := e.p.Close(); err != nil {
@@ -917,11 +919,11 @@ func TestPrekeysCloseStopsEverything(t *testing.T) {
 	if got := goroutinesIn("supernode.(*Prekeys).sweeper("); got != 0 {
 		t.Fatalf("%d sweepers left after Close", got)
 	}
-	if _, err := PublishPrekeys(ctxT(t), alice, e.h.ID(), aliceT, bundleOf("a"), nil, false); err == nil {
+	if _, err := client.PublishPrekeys(sntest.Ctx(t), alice, e.h.ID(), aliceT, bundleOf("a"), nil, false); err == nil {
 		t.Fatal("publish succeeded after Close")
 	}
 	e.p.Attach(e.h) // after Close: does nothing
-	if _, err := PublishPrekeys(ctxT(t), alice, e.h.ID(), aliceT, bundleOf("a"), nil, false); err == nil {
+	if _, err := client.PublishPrekeys(sntest.Ctx(t), alice, e.h.ID(), aliceT, bundleOf("a"), nil, false); err == nil {
 		t.Fatal("publish succeeded after Attach on a closed service")
 	}
 }
@@ -931,9 +933,9 @@ func TestPrekeysCloseStopsEverything(t *testing.T) {
 // shared by all inputs, and checks that the store stays within its limits.
 func FuzzPrekeysRequest(f *testing.F) {
 	authKey, peerKey := fixedKey(f, 1), fixedKey(f, 2)
-	auth, remote := mustID(f, authKey), mustID(f, peerKey)
+	auth, remote := sntest.ID(f, authKey), sntest.ID(f, peerKey)
 	now := time.Unix(1_700_000_000, 0)
-	st := signTicket(f, authKey, "alice", remote, now, now.Add(wire.TicketLifetime))
+	st := sntest.SignTicket(f, authKey, "alice", remote, now, now.Add(wire.TicketLifetime))
 	p, err := NewPrekeys(PrekeysConfig{
 		DBPath: filepath.Join(f.TempDir(), "prekeys.db"), AuthServer: auth,
 		Now: func() time.Time { return now }, Rate: rate.Inf,
@@ -976,7 +978,7 @@ func FuzzPrekeysRequest(f *testing.F) {
 				if resp.OneTimeLeft > wire.MaxOneTimeStored || len(resp.Devices) > wire.MaxPrekeyDevices {
 					t.Fatalf("answer past the limits: %d left, %d devices", resp.OneTimeLeft, len(resp.Devices))
 				}
-			case CodeUnauthorized, CodeBadRequest, CodeRateLimited:
+			case wire.CodeUnauthorized, wire.CodeBadRequest, wire.CodeRateLimited:
 				if resp.OneTimeLeft != 0 || resp.Devices != nil || resp.Found || resp.ExpiryUnix != 0 {
 					t.Fatalf("refusal %q carries data", resp.Error)
 				}
@@ -994,7 +996,7 @@ func FuzzPrekeysRequest(f *testing.F) {
 			(SELECT count(*) FROM prekey_onetime WHERE length(key) NOT BETWEEN 1 AND ?3) +
 			(SELECT count(*) FROM (SELECT device FROM prekey_onetime GROUP BY device HAVING count(*) > ?4)) +
 			(SELECT count(*) FROM (SELECT owner FROM prekey_devices GROUP BY owner HAVING count(*) > ?5))`,
-			wire.MaxPrekeyBundle, maxPrekeyPeerID, wire.MaxOneTimePrekey, wire.MaxOneTimeStored, wire.MaxPrekeyDevices).Scan(&bad)
+			wire.MaxPrekeyBundle, client.MaxPrekeyPeerID, wire.MaxOneTimePrekey, wire.MaxOneTimeStored, wire.MaxPrekeyDevices).Scan(&bad)
 		if err != nil {
 			t.Fatal(err)
 		}

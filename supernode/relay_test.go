@@ -18,7 +18,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/peerstore"
 	"github.com/libp2p/go-libp2p/core/protocol"
-	"github.com/libp2p/go-libp2p/p2p/protocol/circuitv2/client"
+	circuit "github.com/libp2p/go-libp2p/p2p/protocol/circuitv2/client"
 	pbv2 "github.com/libp2p/go-libp2p/p2p/protocol/circuitv2/pb"
 	"github.com/libp2p/go-libp2p/p2p/protocol/circuitv2/relay"
 	ma "github.com/multiformats/go-multiaddr"
@@ -26,6 +26,8 @@ import (
 	"eserver/internal/poll"
 	"eserver/node/ticket"
 	"eserver/node/wire"
+	"eserver/supernode/client"
+	"eserver/supernode/internal/sntest"
 )
 
 const sinkProto = protocol.ID("/eserver-test/sink/1.0.0")
@@ -33,7 +35,7 @@ const sinkProto = protocol.ID("/eserver-test/sink/1.0.0")
 // relayEnv is a supernode host running the relay, with its admissions.
 type relayEnv struct {
 	t     *testing.T
-	clock *clock
+	clock *sntest.Clock
 	rh    host.Host
 	adm   *Admissions
 	relay *Relay
@@ -50,7 +52,7 @@ func newRelayEnv(t *testing.T, cfg RelayConfig) *relayEnv {
 		t.Fatalf("relay host: %v", err)
 	}
 	t.Cleanup(func() { _ = rh.Close() })
-	e := &relayEnv{t: t, clock: newClock(), rh: rh}
+	e := &relayEnv{t: t, clock: sntest.NewClock(), rh: rh}
 	if cfg.Admissions == nil {
 		cfg.Admissions = NewAdmissions(0, e.clock.Now)
 	}
@@ -85,11 +87,11 @@ func (e *relayEnv) admit(h host.Host) {
 }
 
 // reserve connects h to the relay and asks for a reservation.
-func (e *relayEnv) reserve(ctx context.Context, h host.Host) (*client.Reservation, error) {
+func (e *relayEnv) reserve(ctx context.Context, h host.Host) (*circuit.Reservation, error) {
 	if err := h.Connect(ctx, e.info()); err != nil {
 		e.t.Fatalf("connecting to relay: %v", err)
 	}
-	return client.Reserve(ctx, h, e.info())
+	return circuit.Reserve(ctx, h, e.info())
 }
 
 // circuitTo is dest's address through the relay: the only one dest has.
@@ -162,7 +164,7 @@ func randomBytes(t *testing.T, n int) []byte {
 
 func TestRelayTransfer10MiB(t *testing.T) {
 	e := newRelayEnv(t, RelayConfig{})
-	ctx := ctxT(t)
+	ctx := sntest.Ctx(t)
 	a, b := hiddenHost(t), hiddenHost(t)
 	e.admit(a)
 	e.admit(b)
@@ -227,11 +229,11 @@ func TestRelayTransfer10MiB(t *testing.T) {
 func TestRelayAdmitsThroughRendezvous(t *testing.T) {
 	adm := NewAdmissions(0, nil)
 	e := newRelayEnv(t, RelayConfig{Admissions: adm})
-	auth := newKey(t)
-	rv := NewRendezvous(RendezvousConfig{AuthServer: mustID(t, auth), OnTicket: adm.AdmitTicket})
+	auth := sntest.Key(t)
+	rv := NewRendezvous(RendezvousConfig{AuthServer: sntest.ID(t, auth), OnTicket: adm.AdmitTicket})
 	rv.Attach(e.rh)
 	t.Cleanup(func() { _ = rv.Close() })
-	ctx := ctxT(t)
+	ctx := sntest.Ctx(t)
 
 	b := hiddenHost(t)
 	b.Peerstore().AddAddrs(e.rh.ID(), e.rh.Addrs(), peerstore.PermanentAddrTTL)
@@ -239,7 +241,7 @@ func TestRelayAdmitsThroughRendezvous(t *testing.T) {
 		t.Fatal("reserved before proving a ticket")
 	}
 	now := time.Now()
-	if _, err := Lookup(ctx, b, e.rh.ID(), signTicket(t, auth, "bob", b.ID(), now, now.Add(time.Hour)), []string{"alice"}); err != nil {
+	if _, err := client.Lookup(ctx, b, e.rh.ID(), sntest.SignTicket(t, auth, "bob", b.ID(), now, now.Add(time.Hour)), []string{"alice"}); err != nil {
 		t.Fatalf("lookup: %v", err)
 	}
 	if !adm.Allowed(b.ID()) {
@@ -252,10 +254,10 @@ func TestRelayAdmitsThroughRendezvous(t *testing.T) {
 	// A ticket for another peer, or of another server, admits nobody.
 	c := hiddenHost(t)
 	c.Peerstore().AddAddrs(e.rh.ID(), e.rh.Addrs(), peerstore.PermanentAddrTTL)
-	if _, err := Lookup(ctx, c, e.rh.ID(), signTicket(t, auth, "carol", b.ID(), now, now.Add(time.Hour)), []string{"alice"}); err == nil {
+	if _, err := client.Lookup(ctx, c, e.rh.ID(), sntest.SignTicket(t, auth, "carol", b.ID(), now, now.Add(time.Hour)), []string{"alice"}); err == nil {
 		t.Fatal("lookup with b's ticket succeeded for c")
 	}
-	if _, err := Lookup(ctx, c, e.rh.ID(), signTicket(t, newKey(t), "carol", c.ID(), now, now.Add(time.Hour)), []string{"alice"}); err == nil {
+	if _, err := client.Lookup(ctx, c, e.rh.ID(), sntest.SignTicket(t, sntest.Key(t), "carol", c.ID(), now, now.Add(time.Hour)), []string{"alice"}); err == nil {
 		t.Fatal("lookup with another server's ticket succeeded")
 	}
 	if adm.Allowed(c.ID()) {
@@ -265,7 +267,7 @@ func TestRelayAdmitsThroughRendezvous(t *testing.T) {
 
 func TestRelayRefusesStrangers(t *testing.T) {
 	e := newRelayEnv(t, RelayConfig{})
-	ctx := ctxT(t)
+	ctx := sntest.Ctx(t)
 	a, b, stranger := hiddenHost(t), hiddenHost(t), hiddenHost(t)
 	e.admit(a)
 	e.admit(b)
@@ -277,7 +279,7 @@ func TestRelayRefusesStrangers(t *testing.T) {
 
 	// A stranger cannot reserve...
 	_, err := e.reserve(ctx, stranger)
-	var rerr client.ReservationError
+	var rerr circuit.ReservationError
 	if !errors.As(err, &rerr) || rerr.Status != pbv2.Status_PERMISSION_DENIED {
 		t.Fatalf("stranger reserving: %v, want permission denied", err)
 	}
@@ -317,7 +319,7 @@ func TestRelayRefusesStrangers(t *testing.T) {
 func TestRelayDataLimit(t *testing.T) {
 	const limit = 64 << 10
 	e := newRelayEnv(t, RelayConfig{Limit: &relay.RelayLimit{Duration: time.Minute, Data: limit}})
-	ctx := ctxT(t)
+	ctx := sntest.Ctx(t)
 	a, b := hiddenHost(t), hiddenHost(t)
 	e.admit(a)
 	e.admit(b)
@@ -359,7 +361,7 @@ func TestRelayDataLimit(t *testing.T) {
 
 func TestRelayCloseEndsCircuits(t *testing.T) {
 	e := newRelayEnv(t, RelayConfig{})
-	ctx := ctxT(t)
+	ctx := sntest.Ctx(t)
 	a, b := hiddenHost(t), hiddenHost(t)
 	e.admit(a)
 	e.admit(b)
@@ -423,17 +425,17 @@ func TestRelayCloseEndsCircuits(t *testing.T) {
 }
 
 func TestStartRelayRefusesOpenRelay(t *testing.T) {
-	if _, err := StartRelay(newHost(t), RelayConfig{}); !errors.Is(err, ErrNoAdmissions) {
+	if _, err := StartRelay(sntest.Host(t), RelayConfig{}); !errors.Is(err, ErrNoAdmissions) {
 		t.Fatalf("StartRelay without admissions: %v, want ErrNoAdmissions", err)
 	}
 	bad := RelayConfig{Admissions: NewAdmissions(0, nil), Limit: &relay.RelayLimit{Duration: time.Millisecond, Data: 1}}
-	if _, err := StartRelay(newHost(t), bad); err == nil {
+	if _, err := StartRelay(sntest.Host(t), bad); err == nil {
 		t.Fatal("StartRelay accepted a sub-second duration limit")
 	}
 }
 
 func TestRelayResources(t *testing.T) {
-	h := newHost(t)
+	h := sntest.Host(t)
 	r, err := StartRelay(h, RelayConfig{
 		Admissions: NewAdmissions(0, nil),
 		Resources:  relay.Resources{MaxCircuits: 4, Limit: &relay.RelayLimit{Duration: time.Second, Data: 1}},
@@ -451,9 +453,9 @@ func TestRelayResources(t *testing.T) {
 }
 
 func TestAdmissions(t *testing.T) {
-	c := newClock()
+	c := sntest.NewClock()
 	a := NewAdmissions(2, c.Now)
-	p1, p2, p3 := mustID(t, newKey(t)), mustID(t, newKey(t)), mustID(t, newKey(t))
+	p1, p2, p3 := sntest.ID(t, sntest.Key(t)), sntest.ID(t, sntest.Key(t)), sntest.ID(t, sntest.Key(t))
 	now := c.Now()
 
 	if a.Admit(p1, now) {
@@ -546,7 +548,7 @@ func TestRelayUploadCap(t *testing.T) {
 func capCircuit(t *testing.T, cfg RelayConfig) (e *relayEnv, a, b host.Host) {
 	t.Helper()
 	e = newRelayEnv(t, cfg)
-	ctx := ctxT(t)
+	ctx := sntest.Ctx(t)
 	a, b = hiddenHost(t), hiddenHost(t)
 	e.admit(a)
 	e.admit(b)
@@ -568,7 +570,7 @@ func (e *relayEnv) sendIntact(a, b host.Host, sink <-chan sinkResult, n int) {
 	e.t.Helper()
 	data := randomBytes(e.t, n)
 	want := sha256.Sum256(data)
-	got, err := send(ctxT(e.t), a, b.ID(), data)
+	got, err := send(sntest.Ctx(e.t), a, b.ID(), data)
 	if err != nil {
 		e.t.Fatalf("sending %d bytes through the relay (cap %d B/s): %v", n, e.relay.UploadRate(), err)
 	}
@@ -588,7 +590,7 @@ func (e *relayEnv) checkStarved(a, b host.Host) {
 	data := randomBytes(e.t, 4*minUploadBurst)
 	sent := make(chan error, 1)
 	go func() {
-		_, err := send(ctxT(e.t), a, b.ID(), data, countProto)
+		_, err := send(sntest.Ctx(e.t), a, b.ID(), data, countProto)
 		sent <- err
 	}()
 	// The bucket is spent once a write holds a reservation it cannot cover

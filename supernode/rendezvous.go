@@ -15,6 +15,7 @@ import (
 	"eserver/node/ticket"
 	"eserver/node/wire"
 	"eserver/pipeline"
+	"eserver/supernode/client"
 )
 
 // Defaults for the zero values of RendezvousConfig.
@@ -36,7 +37,7 @@ type RendezvousConfig struct {
 	AuthServer peer.ID
 	// Revocations, if set, refuses tickets of revoked devices even
 	// before they expire; nil revokes none.
-	Revocations *Revocations
+	Revocations *client.Revocations
 	// TTL is how long a published entry is returned; zero means 15 minutes.
 	// Publishers re-publish well within it.
 	TTL time.Duration
@@ -169,7 +170,7 @@ func (r *Rendezvous) process(_ context.Context, rq *pipeline.Request[*wire.Rende
 		r.cfg.OnTicket(t)
 	}
 	if !r.lim.allow(t.Username, now) {
-		return failed(CodeRateLimited), nil
+		return failed(wire.CodeRateLimited), nil
 	}
 	if k := rq.Msg.GetPublish(); k != nil {
 		return r.publish(t, k.GetPeerRecord(), k.GetAllowed(), now), nil
@@ -179,17 +180,17 @@ func (r *Rendezvous) process(_ context.Context, rq *pipeline.Request[*wire.Rende
 }
 
 func (r *Rendezvous) publish(t *ticket.Ticket, rec []byte, allowed [][]byte, now time.Time) *wire.RendezvousResponse {
-	if _, err := openRecord(rec, t.Peer); err != nil {
+	if _, err := ticket.VerifyRecord(t.Peer, rec); err != nil {
 		r.log.Debug("peer record refused", "peer", t.Peer, "user", t.Username, "err", err)
-		return failed(CodeBadRequest)
+		return failed(wire.CodeBadRequest)
 	}
 	if len(allowed) > MaxAllowed {
-		return failed(CodeBadRequest)
+		return failed(wire.CodeBadRequest)
 	}
 	set := make(map[[32]byte]struct{}, len(allowed))
 	for _, a := range allowed {
 		if len(a) != 32 {
-			return failed(CodeBadRequest)
+			return failed(wire.CodeBadRequest)
 		}
 		set[[32]byte(a)] = struct{}{}
 	}
@@ -224,14 +225,14 @@ func (r *Rendezvous) publish(t *ticket.Ticket, rec []byte, allowed [][]byte, now
 // answer.
 func (r *Rendezvous) lookup(names []string, tokens [][]byte, now time.Time) *wire.RendezvousResponse {
 	if len(names) > r.cfg.MaxLookup {
-		return failed(CodeTooMany)
+		return failed(wire.CodeTooMany)
 	}
 	if len(tokens) != 0 && len(tokens) != len(names) {
-		return failed(CodeBadRequest)
+		return failed(wire.CodeBadRequest)
 	}
 	for _, n := range names {
 		if n == "" || len(n) > wire.MaxUsername {
-			return failed(CodeBadRequest)
+			return failed(wire.CodeBadRequest)
 		}
 	}
 	resp := &wire.RendezvousResponse{}
@@ -255,7 +256,7 @@ func (r *Rendezvous) lookup(names []string, tokens [][]byte, now time.Time) *wir
 	r.mu.Unlock()
 	// The answer must fit in one frame; the client asks again for fewer.
 	if proto.Size(resp) > wire.MaxRendezvousFrame {
-		return failed(CodeTooMany)
+		return failed(wire.CodeTooMany)
 	}
 	r.stats.lookedUp(len(seen), resp)
 	return resp
@@ -281,7 +282,7 @@ func allows(e rvEntry, token []byte) bool {
 	if len(token) == 0 {
 		return false
 	}
-	_, ok := e.allowed[VisibilityHash(token)]
+	_, ok := e.allowed[client.VisibilityHash(token)]
 	return ok
 }
 

@@ -2,18 +2,14 @@ package supernode
 
 import (
 	"bytes"
-	"context"
-	"crypto/rand"
 	"encoding/binary"
 	"errors"
 	"io"
 	"runtime"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/libp2p/go-libp2p"
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
@@ -24,72 +20,23 @@ import (
 
 	"eserver/node/ticket"
 	"eserver/node/wire"
+	"eserver/supernode/client"
+	"eserver/supernode/internal/sntest"
 )
-
-// clock is a settable time source shared by the rendezvous and the tickets.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func newClock() *clock { return &clock{now: time.Now()} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
-
-func newHost(t testing.TB) host.Host {
-	t.Helper()
-	h, err := libp2p.New(libp2p.ListenAddrStrings("/ip4/127.0.0.1/tcp/0"))
-	if err != nil {
-		t.Fatalf("new host: %v", err)
-	}
-	t.Cleanup(func() { _ = h.Close() })
-	return h
-}
-
-func newKey(t testing.TB) crypto.PrivKey {
-	t.Helper()
-	k, _, err := crypto.GenerateEd25519Key(rand.Reader)
-	if err != nil {
-		t.Fatalf("key: %v", err)
-	}
-	return k
-}
-
-func signTicket(t testing.TB, server crypto.PrivKey, user string, p peer.ID, issued, expiry time.Time) *wire.SignedTicket {
-	t.Helper()
-	st, err := ticket.Sign(server, ticket.Ticket{
-		Username: user, Peer: p, Device: "dev-" + p.String()[:8],
-		Issued: issued, Expiry: expiry, Role: ticket.RoleNode,
-	})
-	if err != nil {
-		t.Fatalf("sign ticket: %v", err)
-	}
-	return st
-}
 
 // env is one rendezvous host, its auth server key and clock.
 type env struct {
 	t     *testing.T
 	auth  crypto.PrivKey
-	clock *clock
+	clock *sntest.Clock
 	rvh   host.Host
 	rv    *Rendezvous
 }
 
 func newEnv(t *testing.T, cfg RendezvousConfig) *env {
 	t.Helper()
-	e := &env{t: t, auth: newKey(t), clock: newClock(), rvh: newHost(t)}
-	cfg.AuthServer = mustID(t, e.auth)
+	e := &env{t: t, auth: sntest.Key(t), clock: sntest.NewClock(), rvh: sntest.Host(t)}
+	cfg.AuthServer = sntest.ID(t, e.auth)
 	if cfg.Now == nil {
 		cfg.Now = e.clock.Now
 	}
@@ -99,42 +46,27 @@ func newEnv(t *testing.T, cfg RendezvousConfig) *env {
 	return e
 }
 
-func mustID(t testing.TB, k crypto.PrivKey) peer.ID {
-	t.Helper()
-	id, err := peer.IDFromPrivateKey(k)
-	if err != nil {
-		t.Fatalf("peer ID: %v", err)
-	}
-	return id
-}
-
 // client returns a host that knows the rendezvous' addresses, and a valid
 // ticket for it under user.
 func (e *env) client(user string) (host.Host, *wire.SignedTicket) {
-	h := newHost(e.t)
+	h := sntest.Host(e.t)
 	h.Peerstore().AddAddrs(e.rvh.ID(), e.rvh.Addrs(), peerstore.PermanentAddrTTL)
 	now := e.clock.Now()
-	return h, signTicket(e.t, e.auth, user, h.ID(), now, now.Add(wire.TicketLifetime))
-}
-
-func ctxT(t *testing.T) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	t.Cleanup(cancel)
-	return ctx
+	return h, sntest.SignTicket(e.t, e.auth, user, h.ID(), now, now.Add(wire.TicketLifetime))
 }
 
 func TestPublishLookup(t *testing.T) {
 	e := newEnv(t, RendezvousConfig{})
-	ctx := ctxT(t)
+	ctx := sntest.Ctx(t)
 	alice, aliceT := e.client("alice")
 	bob, bobT := e.client("bob")
 
 	// Alice shows her record to the holder of the token she gave bob.
 	tokBob := []byte("token-for-bob-16")
-	if err := (Client{Allowed: [][]byte{tokBob}}).Publish(ctx, alice, e.rvh.ID(), aliceT); err != nil {
+	if err := (client.Rendezvous{Allowed: [][]byte{tokBob}}).Publish(ctx, alice, e.rvh.ID(), aliceT); err != nil {
 		t.Fatalf("publish: %v", err)
 	}
-	bobC := Client{Tokens: map[string][]byte{"alice": tokBob}}
+	bobC := client.Rendezvous{Tokens: map[string][]byte{"alice": tokBob}}
 	found, err := bobC.Lookup(ctx, bob, e.rvh.ID(), bobT, []string{"alice", "carol", "alice"})
 	if err != nil {
 		t.Fatalf("lookup: %v", err)
@@ -157,10 +89,10 @@ func TestPublishLookup(t *testing.T) {
 	}
 
 	// Latest device wins.
-	alice2 := newHost(t)
+	alice2 := sntest.Host(t)
 	alice2.Peerstore().AddAddrs(e.rvh.ID(), e.rvh.Addrs(), peerstore.PermanentAddrTTL)
 	now := e.clock.Now()
-	if err := (Client{Allowed: [][]byte{tokBob}}).Publish(ctx, alice2, e.rvh.ID(), signTicket(t, e.auth, "alice", alice2.ID(), now, now.Add(time.Hour))); err != nil {
+	if err := (client.Rendezvous{Allowed: [][]byte{tokBob}}).Publish(ctx, alice2, e.rvh.ID(), sntest.SignTicket(t, e.auth, "alice", alice2.ID(), now, now.Add(time.Hour))); err != nil {
 		t.Fatalf("publish second device: %v", err)
 	}
 	found, err = bobC.Lookup(ctx, bob, e.rvh.ID(), bobT, []string{"alice"})
@@ -177,19 +109,19 @@ func TestPublishLookup(t *testing.T) {
 // block — gets the ticket alone, exactly what anyone gets of an offline user.
 func TestVisibility(t *testing.T) {
 	e := newEnv(t, RendezvousConfig{})
-	ctx := ctxT(t)
+	ctx := sntest.Ctx(t)
 	alice, aliceT := e.client("alice")
 	bob, bobT := e.client("bob")
 	tokBob, tokCarol := []byte("token-for-bob-16"), []byte("token-for-carol1")
 	publish := func(allowed ...[]byte) {
 		t.Helper()
-		if err := (Client{Allowed: allowed}).Publish(ctx, alice, e.rvh.ID(), aliceT); err != nil {
+		if err := (client.Rendezvous{Allowed: allowed}).Publish(ctx, alice, e.rvh.ID(), aliceT); err != nil {
 			t.Fatal(err)
 		}
 	}
 	sees := func(token []byte) bool {
 		t.Helper()
-		found, err := Client{Tokens: map[string][]byte{"alice": token}}.Lookup(ctx, bob, e.rvh.ID(), bobT, []string{"alice"})
+		found, err := client.Rendezvous{Tokens: map[string][]byte{"alice": token}}.Lookup(ctx, bob, e.rvh.ID(), bobT, []string{"alice"})
 		if err != nil || len(found) != 1 || found[0].Ticket.Peer != alice.ID() {
 			t.Fatalf("lookup: %+v, %v (the ticket is public)", found, err)
 		}
@@ -214,20 +146,20 @@ func TestVisibility(t *testing.T) {
 
 func TestRefused(t *testing.T) {
 	e := newEnv(t, RendezvousConfig{MaxLookup: 3})
-	ctx := ctxT(t)
+	ctx := sntest.Ctx(t)
 	alice, aliceT := e.client("alice")
 	mallory, malloryT := e.client("mallory")
-	if err := Publish(ctx, alice, e.rvh.ID(), aliceT); err != nil {
+	if err := client.Publish(ctx, alice, e.rvh.ID(), aliceT); err != nil {
 		t.Fatalf("publish: %v", err)
 	}
 	now := e.clock.Now()
-	expired := signTicket(t, e.auth, "mallory", mallory.ID(), now.Add(-2*time.Hour), now.Add(-time.Hour))
-	otherServer := signTicket(t, newKey(t), "mallory", mallory.ID(), now, now.Add(time.Hour))
-	auth := mustID(t, e.auth)
+	expired := sntest.SignTicket(t, e.auth, "mallory", mallory.ID(), now.Add(-2*time.Hour), now.Add(-time.Hour))
+	otherServer := sntest.SignTicket(t, sntest.Key(t), "mallory", mallory.ID(), now, now.Add(time.Hour))
+	auth := sntest.ID(t, e.auth)
 	rv := e.rvh.ID()
 
 	// A record for mallory's own peer but signed by another key.
-	forged, err := record.Seal(peer.PeerRecordFromAddrInfo(peer.AddrInfo{ID: mallory.ID(), Addrs: mallory.Addrs()}), newKey(t))
+	forged, err := record.Seal(peer.PeerRecordFromAddrInfo(peer.AddrInfo{ID: mallory.ID(), Addrs: mallory.Addrs()}), sntest.Key(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -244,14 +176,17 @@ func TestRefused(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	rawLookup := func(names ...string) error {
+		_, err := client.Call[*wire.RendezvousResponse](ctx, mallory, rv, wire.ProtoRendezvous, &wire.RendezvousRequest{
+			Kind: &wire.RendezvousRequest_Lookup{Lookup: &wire.Lookup{Ticket: malloryT, Usernames: names}},
+		})
+		return err
+	}
 	rawPublish := func(st *wire.SignedTicket, rec []byte) error {
-		resp, err := call[*wire.RendezvousResponse](ctx, mallory, rv, rendezvousSpec, &wire.RendezvousRequest{
+		_, err := client.Call[*wire.RendezvousResponse](ctx, mallory, rv, wire.ProtoRendezvous, &wire.RendezvousRequest{
 			Kind: &wire.RendezvousRequest_Publish{Publish: &wire.Publish{Ticket: st, PeerRecord: rec}},
 		})
-		if err != nil {
-			return err
-		}
-		return codeErr(resp.GetError())
+		return err
 	}
 
 	tests := []struct {
@@ -259,47 +194,32 @@ func TestRefused(t *testing.T) {
 		do   func() error
 		want error
 	}{
-		{"publish stolen ticket", func() error { return Publish(ctx, mallory, rv, aliceT) }, ErrUnauthorized},
-		{"lookup stolen ticket", func() error { _, err := Lookup(ctx, mallory, rv, aliceT, []string{"alice"}); return err }, ErrUnauthorized},
-		{"publish expired ticket", func() error { return Publish(ctx, mallory, rv, expired) }, ErrUnauthorized},
-		{"lookup expired ticket", func() error { _, err := Lookup(ctx, mallory, rv, expired, []string{"alice"}); return err }, ErrUnauthorized},
+		{"publish stolen ticket", func() error { return client.Publish(ctx, mallory, rv, aliceT) }, client.ErrUnauthorized},
+		{"lookup stolen ticket", func() error { _, err := client.Lookup(ctx, mallory, rv, aliceT, []string{"alice"}); return err }, client.ErrUnauthorized},
+		{"publish expired ticket", func() error { return client.Publish(ctx, mallory, rv, expired) }, client.ErrUnauthorized},
+		{"lookup expired ticket", func() error { _, err := client.Lookup(ctx, mallory, rv, expired, []string{"alice"}); return err }, client.ErrUnauthorized},
 		{"lookup no ticket", func() error {
-			_, err := Client{AuthServer: auth}.Lookup(ctx, mallory, rv, nil, []string{"alice"})
+			_, err := client.Rendezvous{AuthServer: auth}.Lookup(ctx, mallory, rv, nil, []string{"alice"})
 			return err
-		}, ErrUnauthorized},
-		{"publish no ticket", func() error { return Publish(ctx, mallory, rv, nil) }, ErrUnauthorized},
+		}, client.ErrUnauthorized},
+		{"publish no ticket", func() error { return client.Publish(ctx, mallory, rv, nil) }, client.ErrUnauthorized},
 		{"lookup other server's ticket", func() error {
-			_, err := Lookup(ctx, mallory, rv, otherServer, []string{"alice"})
+			_, err := client.Lookup(ctx, mallory, rv, otherServer, []string{"alice"})
 			return err
-		}, ErrUnauthorized},
-		{"publish other server's ticket", func() error { return Publish(ctx, mallory, rv, otherServer) }, ErrUnauthorized},
-		{"publish record signed by another key", func() error { return rawPublish(malloryT, forgedBytes) }, ErrBadRequest},
-		{"publish someone else's record", func() error { return rawPublish(malloryT, aliceRecBytes) }, ErrBadRequest},
-		{"publish garbage record", func() error { return rawPublish(malloryT, []byte("not an envelope")) }, ErrBadRequest},
-		{"publish oversized record", func() error { return rawPublish(malloryT, make([]byte, MaxPeerRecord+1)) }, ErrBadRequest},
+		}, client.ErrUnauthorized},
+		{"publish other server's ticket", func() error { return client.Publish(ctx, mallory, rv, otherServer) }, client.ErrUnauthorized},
+		{"publish record signed by another key", func() error { return rawPublish(malloryT, forgedBytes) }, client.ErrBadRequest},
+		{"publish someone else's record", func() error { return rawPublish(malloryT, aliceRecBytes) }, client.ErrBadRequest},
+		{"publish garbage record", func() error { return rawPublish(malloryT, []byte("not an envelope")) }, client.ErrBadRequest},
+		{"publish oversized record", func() error { return rawPublish(malloryT, make([]byte, MaxPeerRecord+1)) }, client.ErrBadRequest},
 		{"request of no kind", func() error {
-			resp, err := call[*wire.RendezvousResponse](ctx, mallory, rv, rendezvousSpec, &wire.RendezvousRequest{})
-			if err != nil {
-				return err
-			}
-			return codeErr(resp.GetError())
-		}, ErrBadRequest},
-		{"lookup more than MaxLookup", func() error {
-			_, err := Client{}.lookupOnce(ctx, mallory, rv, malloryT, []string{"a", "b", "c", "d"})
+			_, err := client.Call[*wire.RendezvousResponse](ctx, mallory, rv, wire.ProtoRendezvous, &wire.RendezvousRequest{})
 			return err
-		}, ErrTooMany},
-		{"lookup at MaxLookup", func() error {
-			_, err := Client{}.lookupOnce(ctx, mallory, rv, malloryT, []string{"a", "b", "c"})
-			return err
-		}, nil},
-		{"lookup empty username", func() error {
-			_, err := Client{}.lookupOnce(ctx, mallory, rv, malloryT, []string{""})
-			return err
-		}, ErrBadRequest},
-		{"lookup overlong username", func() error {
-			_, err := Client{}.lookupOnce(ctx, mallory, rv, malloryT, []string{strings.Repeat("x", wire.MaxUsername+1)})
-			return err
-		}, ErrBadRequest},
+		}, client.ErrBadRequest},
+		{"lookup more than MaxLookup", func() error { return rawLookup("a", "b", "c", "d") }, client.ErrTooMany},
+		{"lookup at MaxLookup", func() error { return rawLookup("a", "b", "c") }, nil},
+		{"lookup empty username", func() error { return rawLookup("") }, client.ErrBadRequest},
+		{"lookup overlong username", func() error { return rawLookup(strings.Repeat("x", wire.MaxUsername+1)) }, client.ErrBadRequest},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -310,7 +230,7 @@ func TestRefused(t *testing.T) {
 	}
 
 	// None of the refused publishes changed alice's entry.
-	found, err := Lookup(ctx, mallory, rv, malloryT, []string{"alice", "mallory"})
+	found, err := client.Lookup(ctx, mallory, rv, malloryT, []string{"alice", "mallory"})
 	if err != nil {
 		t.Fatalf("lookup: %v", err)
 	}
@@ -322,23 +242,23 @@ func TestRefused(t *testing.T) {
 func TestStale(t *testing.T) {
 	const ttl = 10 * time.Minute
 	e := newEnv(t, RendezvousConfig{TTL: ttl})
-	ctx := ctxT(t)
+	ctx := sntest.Ctx(t)
 	alice, aliceT := e.client("alice")
-	carol := newHost(t)
+	carol := sntest.Host(t)
 	carol.Peerstore().AddAddrs(e.rvh.ID(), e.rvh.Addrs(), peerstore.PermanentAddrTTL)
 	now := e.clock.Now()
-	carolT := signTicket(t, e.auth, "carol", carol.ID(), now, now.Add(5*time.Minute)) // expires before the TTL
+	carolT := sntest.SignTicket(t, e.auth, "carol", carol.ID(), now, now.Add(5*time.Minute)) // expires before the TTL
 	bob, bobT := e.client("bob")
 
 	tok := []byte("token-for-bob-16")
-	allowed := Client{Allowed: [][]byte{tok}}
+	allowed := client.Rendezvous{Allowed: [][]byte{tok}}
 	if err := allowed.Publish(ctx, alice, e.rvh.ID(), aliceT); err != nil {
 		t.Fatalf("publish alice: %v", err)
 	}
 	if err := allowed.Publish(ctx, carol, e.rvh.ID(), carolT); err != nil {
 		t.Fatalf("publish carol: %v", err)
 	}
-	bobC := Client{Now: e.clock.Now, Tokens: map[string][]byte{"alice": tok, "carol": tok}}
+	bobC := client.Rendezvous{Now: e.clock.Now, Tokens: map[string][]byte{"alice": tok, "carol": tok}}
 	// Records are returned while fresh; tickets (public keys) until they expire.
 	steps := []struct {
 		advance          time.Duration
@@ -381,16 +301,16 @@ func TestStale(t *testing.T) {
 // rendezvous answers too_many, instead of failing.
 func TestLookupBatches(t *testing.T) {
 	e := newEnv(t, RendezvousConfig{MaxLookup: 2})
-	ctx := ctxT(t)
+	ctx := sntest.Ctx(t)
 	users := []string{"u1", "u2", "u3"}
 	for _, u := range users {
 		h, st := e.client(u)
-		if err := Publish(ctx, h, e.rvh.ID(), st); err != nil {
+		if err := client.Publish(ctx, h, e.rvh.ID(), st); err != nil {
 			t.Fatalf("publish %s: %v", u, err)
 		}
 	}
 	bob, bobT := e.client("bob")
-	found, err := Lookup(ctx, bob, e.rvh.ID(), bobT, []string{"u1", "x", "u2", "y", "u3"})
+	found, err := client.Lookup(ctx, bob, e.rvh.ID(), bobT, []string{"u1", "x", "u2", "y", "u3"})
 	if err != nil {
 		t.Fatalf("lookup: %v", err)
 	}
@@ -403,7 +323,7 @@ func TestLookupBatches(t *testing.T) {
 // that stream only: the connection and the service stay up.
 func TestBadFrames(t *testing.T) {
 	e := newEnv(t, RendezvousConfig{})
-	ctx := ctxT(t)
+	ctx := sntest.Ctx(t)
 	bob, bobT := e.client("bob")
 	oversized := binary.AppendUvarint(nil, wire.MaxRendezvousFrame+1)
 	tests := []struct {
@@ -432,7 +352,7 @@ func TestBadFrames(t *testing.T) {
 			if err := wire.ReadMsg(s, wire.MaxRendezvousFrame, &resp); err == nil {
 				t.Fatalf("got a response %v to a bad frame", &resp)
 			}
-			if _, err := Lookup(ctx, bob, e.rvh.ID(), bobT, []string{"alice"}); err != nil {
+			if _, err := client.Lookup(ctx, bob, e.rvh.ID(), bobT, []string{"alice"}); err != nil {
 				t.Fatalf("lookup after a bad frame: %v", err)
 			}
 			if bob.Network().Connectedness(e.rvh.ID()) != network.Connected {
@@ -458,7 +378,7 @@ func (r *Rendezvous) inFlight() int { return r.listen.InFlight() }
 
 func TestCloseWaitsForHandlers(t *testing.T) {
 	e := newEnv(t, RendezvousConfig{})
-	ctx := ctxT(t)
+	ctx := sntest.Ctx(t)
 	bob, bobT := e.client("bob")
 
 	// Streams that never send a request keep their handlers blocked reading.
@@ -494,14 +414,14 @@ func TestCloseWaitsForHandlers(t *testing.T) {
 	if got := e.rv.inFlight(); got != 0 {
 		t.Fatalf("%d streams tracked after Close", got)
 	}
-	if _, err := Lookup(ctx, bob, e.rvh.ID(), bobT, []string{"alice"}); err == nil {
+	if _, err := client.Lookup(ctx, bob, e.rvh.ID(), bobT, []string{"alice"}); err == nil {
 		t.Fatal("lookup succeeded after Close")
 	}
 	if err := e.rv.Close(); err != nil {
 		t.Fatalf("second close: %v", err)
 	}
 	e.rv.Attach(e.rvh) // after Close: a no-op
-	if _, err := Lookup(ctx, bob, e.rvh.ID(), bobT, []string{"alice"}); err == nil {
+	if _, err := client.Lookup(ctx, bob, e.rvh.ID(), bobT, []string{"alice"}); err == nil {
 		t.Fatal("lookup succeeded after Attach on a closed rendezvous")
 	}
 }
@@ -530,10 +450,10 @@ func frame(t testing.TB, m proto.Message) []byte {
 // peer, to the server's read-decode-process-answer path.
 func FuzzRendezvousRequest(f *testing.F) {
 	authKey, peerKey := fixedKey(f, 1), fixedKey(f, 2)
-	auth, remote := mustID(f, authKey), mustID(f, peerKey)
+	auth, remote := sntest.ID(f, authKey), sntest.ID(f, peerKey)
 	now := time.Unix(1_700_000_000, 0)
-	st := signTicket(f, authKey, "alice", remote, now, now.Add(wire.TicketLifetime))
-	addrs := newHost(f).Addrs()
+	st := sntest.SignTicket(f, authKey, "alice", remote, now, now.Add(wire.TicketLifetime))
+	addrs := sntest.Host(f).Addrs()
 	env, err := record.Seal(peer.PeerRecordFromAddrInfo(peer.AddrInfo{ID: remote, Addrs: addrs}), peerKey)
 	if err != nil {
 		f.Fatal(err)
@@ -579,7 +499,7 @@ func FuzzRendezvousRequest(f *testing.F) {
 			if err != nil || tk.Username != name {
 				t.Fatalf("stored entry %q has a bad ticket: %v", name, err)
 			}
-			if _, err := openRecord(e.record, e.peer); err != nil {
+			if _, err := ticket.VerifyRecord(e.peer, e.record); err != nil {
 				t.Fatalf("stored entry %q has a bad record: %v", name, err)
 			}
 		}
@@ -591,28 +511,28 @@ func FuzzRendezvousRequest(f *testing.F) {
 // return, while other accounts go on unaffected.
 func TestRendezvousRateLimit(t *testing.T) {
 	e := newEnv(t, RendezvousConfig{Rate: 1, Burst: 3})
-	ctx := ctxT(t)
+	ctx := sntest.Ctx(t)
 	alice, aliceT := e.client("alice")
 	bob, bobT := e.client("bob")
-	if err := (Client{}).Publish(ctx, alice, e.rvh.ID(), aliceT); err != nil {
+	if err := (client.Rendezvous{}).Publish(ctx, alice, e.rvh.ID(), aliceT); err != nil {
 		t.Fatalf("publish: %v", err)
 	}
 	for i := range 2 { // the burst is 3: one publish and two lookups
-		if _, err := Lookup(ctx, alice, e.rvh.ID(), aliceT, []string{"bob"}); err != nil {
+		if _, err := client.Lookup(ctx, alice, e.rvh.ID(), aliceT, []string{"bob"}); err != nil {
 			t.Fatalf("lookup %d within the burst: %v", i, err)
 		}
 	}
-	if _, err := Lookup(ctx, alice, e.rvh.ID(), aliceT, []string{"bob"}); !errors.Is(err, ErrRateLimited) {
+	if _, err := client.Lookup(ctx, alice, e.rvh.ID(), aliceT, []string{"bob"}); !errors.Is(err, client.ErrRateLimited) {
 		t.Fatalf("lookup over the burst: %v, want ErrRateLimited", err)
 	}
-	if err := (Client{}).Publish(ctx, alice, e.rvh.ID(), aliceT); !errors.Is(err, ErrRateLimited) {
+	if err := (client.Rendezvous{}).Publish(ctx, alice, e.rvh.ID(), aliceT); !errors.Is(err, client.ErrRateLimited) {
 		t.Fatalf("publish over the burst: %v, want ErrRateLimited", err)
 	}
-	if _, err := Lookup(ctx, bob, e.rvh.ID(), bobT, []string{"alice"}); err != nil {
+	if _, err := client.Lookup(ctx, bob, e.rvh.ID(), bobT, []string{"alice"}); err != nil {
 		t.Fatalf("another account: %v", err)
 	}
 	e.clock.Advance(time.Second)
-	if _, err := Lookup(ctx, alice, e.rvh.ID(), aliceT, []string{"bob"}); err != nil {
+	if _, err := client.Lookup(ctx, alice, e.rvh.ID(), aliceT, []string{"bob"}); err != nil {
 		t.Fatalf("after a token returned: %v", err)
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"eserver/pipeline"
+	"eserver/supernode/client"
 )
 
 // Every supernode service is a pipeline.Service (the stages) served through
@@ -33,7 +34,7 @@ func serveOn(l *pipeline.Listener, h host.Host, pid protocol.ID, timeout time.Du
 
 // authenticator is the Authenticate stage of every supernode service:
 // tickets of server, at now, not revoked in rev.
-func authenticator(server peer.ID, now func() time.Time, rev *Revocations) *pipeline.Authenticator {
+func authenticator(server peer.ID, now func() time.Time, rev *client.Revocations) *pipeline.Authenticator {
 	a := &pipeline.Authenticator{Server: server, Now: now}
 	if rev != nil {
 		a.Revoked = rev
@@ -44,28 +45,6 @@ func authenticator(server peer.ID, now func() time.Time, rev *Revocations) *pipe
 // refuseWith is a Service.Refuse building the answer failed(code).
 func refuseWith[Q, R proto.Message](failed func(code string) R) func(Q, pipeline.Refusal) R {
 	return func(_ Q, r pipeline.Refusal) R { return failed(r.Code) }
-}
-
-// pollLog reports the outcome of each round of a poll loop: the first
-// failure loudly and the rest quietly (a server down for an hour should not
-// fill the log), and the recovery once.
-type pollLog struct {
-	log     *slog.Logger
-	what    string // e.g. "heartbeat", "fetching revocations"
-	failing bool
-}
-
-// report logs err (nil: the round succeeded) with args.
-func (p *pollLog) report(err error, args ...any) {
-	switch {
-	case err == nil && p.failing:
-		p.log.Info(p.what+" succeeded again", args...)
-	case err != nil && !p.failing:
-		p.log.Warn(p.what+" failed", append(args, "err", err)...)
-	case err != nil:
-		p.log.Debug(p.what+" failed", append(args, "err", err)...)
-	}
-	p.failing = err != nil
 }
 
 // runSweeper runs sweep at once and then every interval until ctx ends,

@@ -8,6 +8,8 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/peer"
+
+	"eserver/supernode/client"
 )
 
 // ServicesConfig configures every service a supernode runs.
@@ -24,7 +26,7 @@ type ServicesConfig struct {
 	PrekeysDB string
 	// Revocations, if set, is checked after every ticket verifies (and its
 	// revocations drop peers from the relay); nil revokes none.
-	Revocations *Revocations
+	Revocations *client.Revocations
 	// UploadRate caps the relay's upload in bytes per second (see
 	// RelayConfig.UploadRate); zero means no cap.
 	UploadRate int64

@@ -28,6 +28,7 @@ import (
 	"eserver/authserver"
 	"eserver/pipeline"
 	"eserver/supernode"
+	"eserver/supernode/client"
 )
 
 // Config configures a Service.
@@ -49,7 +50,7 @@ type Service struct {
 	*supernode.Services
 	// Revocations is the revocation set the supernode services consult,
 	// fed from Auth in process and kicked by each revocation there.
-	Revocations *supernode.Revocations
+	Revocations *client.Revocations
 	dir         string
 
 	stopRev context.CancelFunc
@@ -85,7 +86,7 @@ func Start(cfg Config) (*Service, error) {
 	// The supernode services run on this host too, so the server lists
 	// itself: a small network needs no other process. They learn of a
 	// revocation here at once, not at their next poll.
-	rev := &supernode.Revocations{Auth: h.ID(), Logger: cfg.Logger}
+	rev := &client.Revocations{Auth: h.ID(), Logger: cfg.Logger}
 	auth, err := authserver.New(authserver.Config{DBPath: db, Key: key, Logger: cfg.Logger, SelfSupernode: true,
 		OnRevoke: func(peer.ID) { rev.Kick() }})
 	if err != nil {

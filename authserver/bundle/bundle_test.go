@@ -11,7 +11,7 @@ import (
 	"eserver/authserver"
 	"eserver/node/login"
 	"eserver/pipeline"
-	"eserver/supernode"
+	"eserver/supernode/client"
 )
 
 // TestEnsureSharesOneServer: the first caller starts the service, a second
@@ -71,7 +71,7 @@ func TestEnsureSharesOneServer(t *testing.T) {
 	}
 	// The bundle is its own supernode: the login result lists it, with the
 	// addresses it listens on.
-	sns := supernode.ParseSupernodes(svc3.Host.ID(), res.Supernodes)
+	sns := client.ParseSupernodes(svc3.Host.ID(), res.Supernodes)
 	if len(sns) != 1 || sns[0].Addrs.ID != svc3.Host.ID() || sns[0].Ticket.Username != authserver.SelfUsername || len(sns[0].Addrs.Addrs) == 0 {
 		t.Fatalf("login result lists supernodes %+v, want the bundle itself", sns)
 	}

@@ -1,6 +1,6 @@
 // Package backup seals a user's contact list so that supernodes can keep it
 // for the user's other devices and for a reinstall without being able to
-// read it (supernode.PutContacts, supernode.GetContacts).
+// read it (supernode/client.PutContacts, supernode/client.GetContacts).
 //
 // The key comes from OPAQUE's export key (login.Result.ExportKey), which
 // every device that knows the password recomputes and the auth server never

@@ -14,7 +14,7 @@ func TestNoNetworkCode(t *testing.T) {
 		t.Skipf("go list: %v", err)
 	}
 	for _, d := range strings.Fields(string(out)) {
-		if d == "net" || strings.HasPrefix(d, "github.com/libp2p/") || d == "database/sql" || d == "eserver/supernode" {
+		if d == "net" || strings.HasPrefix(d, "github.com/libp2p/") || d == "database/sql" || d == "eserver/supernode" || d == "eserver/supernode/client" {
 			t.Errorf("node/backup depends on %s", d)
 		}
 	}

@@ -3,7 +3,7 @@ package backup
 import "fmt"
 
 // Padding hides a list's exact length from the supernodes that store it.
-// The scheme is ISO/IEC 7816-4, as supernode.Pad uses for mail: one 0x80
+// The scheme is ISO/IEC 7816-4, as supernode/client.Pad uses for mail: one 0x80
 // byte, then zeros. It is repeated here so backup needs no network code.
 
 // padStep is the bucket granularity past the last fixed bucket.

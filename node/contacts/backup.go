@@ -13,7 +13,7 @@ import (
 	"eserver/node/backup"
 	"eserver/node/store"
 	"eserver/node/wire"
-	"eserver/supernode"
+	"eserver/supernode/client"
 )
 
 // Contact-list backup: after every change, the contact list (relations and
@@ -128,7 +128,7 @@ func (l *Contacts) upload(ctx context.Context) error {
 			errs = append(errs, err)
 			continue
 		}
-		if err := supernode.PutContacts(ctx, l.h.Libp2p(), home.ID, l.h.Ticket().Signed, version, blob); err != nil {
+		if err := client.PutContacts(ctx, l.h.Libp2p(), home.ID, l.h.Ticket().Signed, version, blob); err != nil {
 			errs = append(errs, err)
 			continue
 		}
@@ -177,7 +177,7 @@ func (l *Contacts) Restore(ctx context.Context) error {
 			errs = append(errs, err)
 			continue
 		}
-		_, blob, found, err := supernode.GetContacts(ctx, l.h.Libp2p(), home.ID, l.h.Ticket().Signed)
+		_, blob, found, err := client.GetContacts(ctx, l.h.Libp2p(), home.ID, l.h.Ticket().Signed)
 		if err != nil {
 			errs = append(errs, err)
 			continue

@@ -7,7 +7,7 @@ import (
 	"eserver/node/api"
 	"eserver/node/store"
 	"eserver/node/wire"
-	"eserver/supernode"
+	"eserver/supernode/client"
 )
 
 // Visibility: our homes show our peer record (where we can be reached) only
@@ -22,7 +22,7 @@ import (
 // would leave the token out.
 func (l *Contacts) grantVisibility(c *store.Contact) (changed bool, err error) {
 	if len(c.MyToken) == 0 {
-		tok := make([]byte, supernode.VisibilityTokenSize)
+		tok := make([]byte, client.VisibilityTokenSize)
 		rand.Read(tok)
 		c.MyToken, changed = tok, true
 	}
@@ -67,7 +67,7 @@ func (l *Contacts) Tokens() map[string][]byte {
 // receiveVisibility stores the token a contact (or someone asking to be
 // one) gave us.
 func (l *Contacts) receiveVisibility(c store.Contact, v *wire.Visibility) error {
-	if len(v.Token) != supernode.VisibilityTokenSize {
+	if len(v.Token) != client.VisibilityTokenSize {
 		return payload.ErrBadRequest
 	}
 	c.TheirToken = v.Token

@@ -28,7 +28,7 @@ import (
 	"eserver/node/task"
 	"eserver/node/ticket"
 	"eserver/node/wire"
-	"eserver/supernode"
+	"eserver/supernode/client"
 )
 
 // publishInterval is how often we refresh our record at the rendezvous; its
@@ -179,7 +179,7 @@ func (d *Discovery) publishOnce() (bool, []peer.AddrInfo) {
 		ctx, cancel := context.WithTimeout(d.ctx(), wire.RendezvousTimeout)
 		err := d.Connect(ctx, rv)
 		if err == nil {
-			err = supernode.Client{Allowed: allowed, Extra: extra}.Publish(ctx, d.h.Libp2p(), rv.ID, d.h.Ticket().Signed)
+			err = client.Rendezvous{Allowed: allowed, Extra: extra}.Publish(ctx, d.h.Libp2p(), rv.ID, d.h.Ticket().Signed)
 		}
 		cancel()
 		if err != nil {
@@ -265,8 +265,8 @@ func (d *Discovery) lookupLoop(ctx context.Context) {
 // learns, and returns what it found by username: always the ticket, and the
 // addresses where the user let us see them (the newest device, and an
 // answer with addresses over one without, when homes disagree).
-func (d *Discovery) Lookup(ctx context.Context, usernames []string) (map[string]supernode.Found, error) {
-	out := map[string]supernode.Found{}
+func (d *Discovery) Lookup(ctx context.Context, usernames []string) (map[string]client.Found, error) {
+	out := map[string]client.Found{}
 	if len(usernames) == 0 {
 		return out, nil
 	}
@@ -287,7 +287,7 @@ func (d *Discovery) Lookup(ctx context.Context, usernames []string) (map[string]
 			errs = append(errs, err)
 			continue
 		}
-		found, err := supernode.Client{Tokens: tokens}.Lookup(ctx, d.h.Libp2p(), id, d.h.Ticket().Signed, names)
+		found, err := client.Rendezvous{Tokens: tokens}.Lookup(ctx, d.h.Libp2p(), id, d.h.Ticket().Signed, names)
 		if err != nil {
 			errs = append(errs, err)
 			continue
@@ -320,7 +320,7 @@ func (d *Discovery) Lookup(ctx context.Context, usernames []string) (map[string]
 
 // better reports whether lookup answer a beats b: a reachable device, then
 // the newer ticket.
-func better(a, b supernode.Found) bool {
+func better(a, b client.Found) bool {
 	ra, rb := len(a.Addrs.Addrs) > 0, len(b.Addrs.Addrs) > 0
 	if ra != rb {
 		return ra

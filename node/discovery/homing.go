@@ -11,7 +11,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peerstore"
 
 	"eserver/node/wire"
-	"eserver/supernode"
+	"eserver/supernode/client"
 )
 
 // Homing: every node keeps wire.Homes supernodes (the seed's
@@ -27,21 +27,21 @@ const (
 
 type homing struct {
 	mu    sync.Mutex
-	known map[peer.ID]supernode.Supernode
+	known map[peer.ID]client.Supernode
 	dead  map[peer.ID]time.Time
 	homes []peer.ID     // our current homes
 	kick  chan struct{} // re-home now
 }
 
 func newHoming() homing {
-	return homing{known: map[peer.ID]supernode.Supernode{}, dead: map[peer.ID]time.Time{}, kick: make(chan struct{}, 1)}
+	return homing{known: map[peer.ID]client.Supernode{}, dead: map[peer.ID]time.Time{}, kick: make(chan struct{}, 1)}
 }
 
 // SetSupernodes replaces the known supernodes with the registry's list.
-func (d *Discovery) SetSupernodes(list []supernode.Supernode) {
+func (d *Discovery) SetSupernodes(list []client.Supernode) {
 	h := &d.homes
 	h.mu.Lock()
-	h.known = make(map[peer.ID]supernode.Supernode, len(list))
+	h.known = make(map[peer.ID]client.Supernode, len(list))
 	for _, sn := range list {
 		h.known[sn.Addrs.ID] = sn
 		d.h.Libp2p().Peerstore().AddAddrs(sn.Addrs.ID, sn.Addrs.Addrs, peerstore.RecentlyConnectedAddrTTL)
@@ -69,7 +69,7 @@ func (d *Discovery) live() []peer.ID {
 // supernodes known (a server without a registry), the auth server's own
 // rendezvous is everyone's home.
 func (d *Discovery) HomesOf(username string) []peer.AddrInfo {
-	ids := supernode.HomesFor(username, d.live(), wire.Homes)
+	ids := client.HomesFor(username, d.live(), wire.Homes)
 	if len(ids) == 0 {
 		return d.cfg.Rendezvous
 	}
@@ -118,7 +118,7 @@ func (d *Discovery) homingLoop(ctx context.Context) {
 		if time.Since(lastList) >= listRefresh {
 			lastList = time.Now()
 			lctx, cancel := context.WithTimeout(ctx, wire.RegistryTimeout)
-			list, err := supernode.ListSupernodes(lctx, d.h.Libp2p(), d.cfg.Server.ID, d.h.Ticket().Signed)
+			list, err := client.ListSupernodes(lctx, d.h.Libp2p(), d.cfg.Server.ID, d.h.Ticket().Signed)
 			cancel()
 			if err == nil && len(list) > 0 {
 				d.SetSupernodes(list)

@@ -33,7 +33,7 @@ import (
 	"eserver/node/store"
 	"eserver/node/ticket"
 	"eserver/node/wire"
-	"eserver/supernode"
+	"eserver/supernode/client"
 )
 
 // Envelope schemes (wire.Envelope.scheme).
@@ -164,7 +164,7 @@ func (k *Keys) fetchBundle(ctx context.Context, t *ticket.Ticket) (*ratchet.Bund
 			errs = append(errs, err)
 			continue
 		}
-		devs, err := supernode.FetchPrekeys(ctx, k.h.Libp2p(), home.ID, k.h.Ticket().Signed, t.Username)
+		devs, err := client.FetchPrekeys(ctx, k.h.Libp2p(), home.ID, k.h.Ticket().Signed, t.Username)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", home.ID, err))
 			continue

@@ -16,7 +16,7 @@ import (
 
 	"eserver/node/ratchet"
 	"eserver/node/store"
-	"eserver/supernode"
+	"eserver/supernode/client"
 )
 
 // Prekeys: so that a contact can start an end-to-end session with this
@@ -242,11 +242,11 @@ func (k *Keys) Publish(ctx context.Context, force bool) error {
 			errs = append(errs, err)
 			continue
 		}
-		left, err := supernode.PublishPrekeys(ctx, k.h.Libp2p(), home.ID, k.h.Ticket().Signed, raw, nil, false)
+		left, err := client.PublishPrekeys(ctx, k.h.Libp2p(), home.ID, k.h.Ticket().Signed, raw, nil, false)
 		if err == nil && left < oneTimeLow {
 			var batch [][]byte
 			if batch, err = k.newOneTimeKeys(OneTimeBatch); err == nil {
-				left, err = supernode.PublishPrekeys(ctx, k.h.Libp2p(), home.ID, k.h.Ticket().Signed, raw, batch, false)
+				left, err = client.PublishPrekeys(ctx, k.h.Libp2p(), home.ID, k.h.Ticket().Signed, raw, batch, false)
 			}
 		}
 		if err != nil {

@@ -56,7 +56,7 @@ type Result struct {
 	// Rendezvous lists multiaddrs of rendezvous services to publish at.
 	Rendezvous []string
 	// Supernodes are the live supernodes as the server's registry knows
-	// them, unverified (see supernode.ParseSupernodes).
+	// them, unverified (see supernode/client.ParseSupernodes).
 	Supernodes []*wire.SupernodeInfo
 	// ExportKey is OPAQUE's export key (pake.Client.ExportKey): the same on
 	// every device that signs in with this password, never known to the

@@ -24,6 +24,7 @@ import (
 	"eserver/node/ticket"
 	"eserver/node/wire"
 	"eserver/supernode"
+	"eserver/supernode/client"
 )
 
 // Settings that remember the user's supernode choices for the account: the
@@ -160,7 +161,7 @@ func (r *Role) startSupernode(ctx context.Context) (promotion.Stopper, error) {
 	r.mu.Lock()
 	r.services = svc
 	r.mu.Unlock()
-	hb := &supernode.Heartbeater{Host: r.h.Libp2p(), Auth: r.cfg.AuthServer, Ticket: func() *wire.SignedTicket { return r.h.Ticket().Signed }, Logger: r.h.Log()}
+	hb := &client.Heartbeater{Host: r.h.Libp2p(), Auth: r.cfg.AuthServer, Ticket: func() *wire.SignedTicket { return r.h.Ticket().Signed }, Logger: r.h.Log()}
 	var wg sync.WaitGroup
 	hbCtx, stopHB := context.WithCancel(ctx)
 	wg.Add(1)

@@ -16,7 +16,7 @@ type Contact struct {
 	Ticket                       []byte // last seen wire.SignedTicket bytes
 	Updated                      time.Time
 	// MyToken is the visibility token we gave the contact; TheirToken the
-	// one it gave us (see supernode.VisibilityHash).
+	// one it gave us (see supernode/client.VisibilityHash).
 	MyToken, TheirToken []byte
 	// VerifiedKey is the fingerprint of the device identity the user
 	// verified (safety numbers compared); KeyChanged is when the contact's

@@ -132,6 +132,20 @@ const (
 	MaxPrekeysFrame      = 128 << 10
 )
 
+// Response codes: the stable strings a server puts in the error field of
+// its answer (Rendezvous-, Contacts-, Mailbox-, Prekeys- and
+// RegistryResponse, and the pipeline's refusals). Servers write them;
+// eserver/supernode/client maps each to one sentinel error. "" is success.
+const (
+	CodeUnauthorized = "unauthorized" // no valid, unrevoked ticket for this request
+	CodeBadRequest   = "bad_request"  // malformed or out of limits
+	CodeTooMany      = "too_many"     // more than the server takes at once (a lookup batch, the registry)
+	CodeRateLimited  = "rate_limited" // the sender's token bucket is empty
+	CodeQuota        = "quota"        // the mailbox is full
+	CodeStale        = "stale"        // a contacts put not newer than the stored version; the answer carries that version
+	CodeInternal     = "internal"     // the server could not answer (its store failed)
+)
+
 // Errors callers branch on.
 var (
 	ErrFrameTooLarge = errors.New("frame too large")

@@ -3788,7 +3788,7 @@ func (*MailboxRequest_Ack) isMailboxRequest_Kind() {}
 type MailPut struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Ticket        *SignedTicket          `protobuf:"bytes,1,opt,name=ticket,proto3" json:"ticket,omitempty"`   // the sender's: for limits only, never stored with the item
-	Mailbox       []byte                 `protobuf:"bytes,2,opt,name=mailbox,proto3" json:"mailbox,omitempty"` // 32-byte mailbox ID (see supernode.MailboxID)
+	Mailbox       []byte                 `protobuf:"bytes,2,opt,name=mailbox,proto3" json:"mailbox,omitempty"` // 32-byte mailbox ID (see supernode/client.MailboxID)
 	Item          []byte                 `protobuf:"bytes,3,opt,name=item,proto3" json:"item,omitempty"`       // sealed, padded MailItem; opaque to the supernode
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache

@@ -27,6 +27,7 @@ import (
 	"eserver/authserver"
 	"eserver/pipeline"
 	"eserver/supernode"
+	"eserver/supernode/client"
 )
 
 type listFlag []string
@@ -74,7 +75,7 @@ func run() error {
 	// The supernode services run in this process too, so the server lists
 	// itself among the supernodes: a small network is this one process.
 	// They learn of a revocation here at once, not at their next poll.
-	rev := &supernode.Revocations{Auth: h.ID(), Logger: log}
+	rev := &client.Revocations{Auth: h.ID(), Logger: log}
 	srv, err := authserver.New(authserver.Config{DBPath: *db, Key: key, Logger: log, SelfSupernode: true,
 		OnRevoke: func(peer.ID) { rev.Kick() }})
 	if err != nil {

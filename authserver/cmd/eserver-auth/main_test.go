@@ -19,7 +19,7 @@ import (
 
 	"eserver/node/login"
 	"eserver/pipeline"
-	"eserver/supernode"
+	"eserver/supernode/client"
 )
 
 func TestMain(m *testing.M) {
@@ -74,17 +74,17 @@ func TestBinary(t *testing.T) {
 		t.Fatal(err)
 	}
 	// It lists itself as a supernode, in the login result and the registry.
-	if sns := supernode.ParseSupernodes(server.ID, res.Supernodes); len(sns) != 1 || sns[0].Addrs.ID != server.ID {
+	if sns := client.ParseSupernodes(server.ID, res.Supernodes); len(sns) != 1 || sns[0].Addrs.ID != server.ID {
 		t.Fatalf("login result lists supernodes %+v, want the server itself", sns)
 	}
 	h.Peerstore().AddAddrs(server.ID, server.Addrs, time.Hour)
-	if sns, err := supernode.ListSupernodes(ctx, h, server.ID, res.Ticket.Signed); err != nil || len(sns) != 1 || sns[0].Addrs.ID != server.ID {
+	if sns, err := client.ListSupernodes(ctx, h, server.ID, res.Ticket.Signed); err != nil || len(sns) != 1 || sns[0].Addrs.ID != server.ID {
 		t.Fatalf("registry lists %+v, %v; want the server itself", sns, err)
 	}
-	if err := supernode.Publish(ctx, h, server.ID, res.Ticket.Signed); err != nil {
+	if err := client.Publish(ctx, h, server.ID, res.Ticket.Signed); err != nil {
 		t.Fatalf("rendezvous beside the auth server: %v", err)
 	}
-	found, err := supernode.Lookup(ctx, h, server.ID, res.Ticket.Signed, []string{"alice"})
+	found, err := client.Lookup(ctx, h, server.ID, res.Ticket.Signed, []string{"alice"})
 	if err != nil || len(found) != 1 {
 		t.Fatalf("lookup: %v, %v", found, err)
 	}

@@ -19,7 +19,7 @@ import (
 	"eserver/node/login"
 	"eserver/node/nodetest"
 	"eserver/pipeline"
-	"eserver/supernode"
+	"eserver/supernode/client"
 )
 
 // supernodeProc is one eserver-supernode process.
@@ -38,15 +38,15 @@ func startSupernodes(t *testing.T, server string, n int) []supernodeProc {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	client, err := pipeline.NewHost(mustKey(t), []string{"/ip4/127.0.0.1/tcp/0"})
+	operator, err := pipeline.NewHost(mustKey(t), []string{"/ip4/127.0.0.1/tcp/0"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer client.Close()
+	defer operator.Close()
 	var procs []supernodeProc
 	for i := range n {
 		user := fmt.Sprintf("operator%d", i)
-		if err := login.Register(ctx, client, ai, user, "pw"); err != nil {
+		if err := login.Register(ctx, operator, ai, user, "pw"); err != nil {
 			t.Fatal(err)
 		}
 		dir := t.TempDir()
@@ -79,12 +79,12 @@ func startSupernodes(t *testing.T, server string, n int) []supernodeProc {
 		}()
 		procs = append(procs, supernodeProc{id: sn.ID, kill: kill})
 	}
-	res, err := login.Login(ctx, client, ai, login.Request{Username: "operator0", Password: "pw", BoxKey: make([]byte, 32)})
+	res, err := login.Login(ctx, operator, ai, login.Request{Username: "operator0", Password: "pw", BoxKey: make([]byte, 32)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	for range 100 {
-		list, err := supernode.ListSupernodes(ctx, client, ai.ID, res.Ticket.Signed)
+		list, err := client.ListSupernodes(ctx, operator, ai.ID, res.Ticket.Signed)
 		if err == nil && len(list) == n {
 			return procs
 		}

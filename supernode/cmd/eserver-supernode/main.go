@@ -38,6 +38,7 @@ import (
 	"eserver/node/wire"
 	"eserver/pipeline"
 	"eserver/supernode"
+	"eserver/supernode/client"
 )
 
 // DefaultListen is where a supernode listens when told nothing: port 1865
@@ -225,7 +226,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 
 	// The services, attached to h and closed on the way out. They refuse
 	// the tickets of devices revoked at the auth server, polled below.
-	rev := &supernode.Revocations{Auth: opt.server.ID, Host: h, Ticket: cred.signed, Logger: log}
+	rev := &client.Revocations{Auth: opt.server.ID, Host: h, Ticket: cred.signed, Logger: log}
 	sn, err := supernode.StartServices(h, supernode.ServicesConfig{
 		AuthServer: opt.server.ID, MailboxDB: filepath.Join(opt.profile, "mailbox.db"), Revocations: rev,
 		UploadRate: opt.uploadRate, Logger: log,
@@ -259,7 +260,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 
 	ctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
-	hb := &supernode.Heartbeater{Host: h, Auth: opt.server.ID, Ticket: cred.signed, Logger: log}
+	hb := &client.Heartbeater{Host: h, Auth: opt.server.ID, Ticket: cred.signed, Logger: log}
 	wg.Go(func() {
 		if err := hb.Serve(ctx); err != nil {
 			log.Error("heartbeater stopped", "err", err)

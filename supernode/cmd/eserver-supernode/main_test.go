@@ -24,7 +24,7 @@ import (
 	"eserver/node/ticket"
 	"eserver/node/wire"
 	"eserver/pipeline"
-	"eserver/supernode"
+	"eserver/supernode/client"
 )
 
 func TestMain(m *testing.M) {
@@ -53,12 +53,12 @@ func TestBinary(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	client, err := pipeline.NewHost(mustKey(t), []string{"/ip4/127.0.0.1/tcp/0"})
+	operator, err := pipeline.NewHost(mustKey(t), []string{"/ip4/127.0.0.1/tcp/0"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer client.Close()
-	if err := login.Register(ctx, client, ai, "operator", "s3cret pw"); err != nil {
+	defer operator.Close()
+	if err := login.Register(ctx, operator, ai, "operator", "s3cret pw"); err != nil {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
@@ -89,7 +89,7 @@ func TestBinary(t *testing.T) {
 	if err != nil || !strings.Contains(first, "/tcp/") {
 		t.Fatalf("first line %q: %v", first, err)
 	}
-	if err := client.Connect(ctx, *sn); err != nil {
+	if err := operator.Connect(ctx, *sn); err != nil {
 		t.Fatalf("dialing the first line: %v", err)
 	}
 	if fi, err := os.Stat(filepath.Join(profile, KeyFile)); err != nil || fi.Mode().Perm() != 0o600 {
@@ -97,14 +97,14 @@ func TestBinary(t *testing.T) {
 	}
 
 	// It shows up in the registry, and its rendezvous serves.
-	res, err := login.Login(ctx, client, ai, login.Request{Username: "operator", Password: "s3cret pw"})
+	res, err := login.Login(ctx, operator, ai, login.Request{Username: "operator", Password: "s3cret pw"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	client.Peerstore().AddAddrs(ai.ID, ai.Addrs, peerstore.PermanentAddrTTL)
-	var listed *supernode.Supernode
+	operator.Peerstore().AddAddrs(ai.ID, ai.Addrs, peerstore.PermanentAddrTTL)
+	var listed *client.Supernode
 	for listed == nil {
-		list, err := supernode.ListSupernodes(ctx, client, ai.ID, res.Ticket.Signed)
+		list, err := client.ListSupernodes(ctx, operator, ai.ID, res.Ticket.Signed)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -127,7 +127,7 @@ func TestBinary(t *testing.T) {
 	if len(srv.Supernodes(wire.MaxRegistryFrame)) != 1 {
 		t.Fatal("registry does not hold exactly the one supernode")
 	}
-	if err := supernode.Publish(ctx, client, sn.ID, res.Ticket.Signed); err != nil {
+	if err := client.Publish(ctx, operator, sn.ID, res.Ticket.Signed); err != nil {
 		t.Fatalf("rendezvous at the supernode: %v", err)
 	}
 	// Its metrics count the publish and see the client connected.

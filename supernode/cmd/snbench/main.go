@@ -73,6 +73,7 @@ import (
 	"eserver/node/ticket"
 	"eserver/node/wire"
 	"eserver/supernode"
+	snclient "eserver/supernode/client"
 )
 
 // Environment variables by which the program tells a child what it is.
@@ -553,7 +554,7 @@ func token(owner, viewer int) []byte {
 	binary.BigEndian.PutUint64(b[:8], uint64(owner))
 	binary.BigEndian.PutUint64(b[8:], uint64(viewer))
 	sum := sha256.Sum256(append([]byte("snbench-token"), b[:]...))
-	return sum[:supernode.VisibilityTokenSize]
+	return sum[:snclient.VisibilityTokenSize]
 }
 
 // contacts of i: its k nearest neighbours on a ring of n, a symmetric
@@ -697,7 +698,7 @@ func runWorker(args []string) error {
 				}
 				cctx, cancel := context.WithTimeout(ctx, time.Minute)
 				defer cancel()
-				return supernode.Client{AuthServer: authID, Allowed: allowed}.Publish(cctx, nd.h, sn.ID, nd.st)
+				return snclient.Rendezvous{AuthServer: authID, Allowed: allowed}.Publish(cctx, nd.h, sn.ID, nd.st)
 			})
 			if err != nil {
 				answer(fail(err))
@@ -726,7 +727,7 @@ func runWorker(args []string) error {
 				}
 				cctx, cancel := context.WithTimeout(ctx, time.Minute)
 				defer cancel()
-				fs, err := supernode.Client{AuthServer: authID, Tokens: tokens}.Lookup(cctx, nd.h, sn.ID, nd.st, names)
+				fs, err := snclient.Rendezvous{AuthServer: authID, Tokens: tokens}.Lookup(cctx, nd.h, sn.ID, nd.st, names)
 				if err != nil {
 					return err
 				}
@@ -902,14 +903,14 @@ func (b *bench) mailbox(res *results) error {
 	}
 	item := make([]byte, 600)
 	_, _ = rand.Read(item)
-	item = supernode.Pad(item)
+	item = snclient.Pad(item)
 
 	// Each goroutine takes puts in order; put i is sender i%users's to
 	// owner i%users.
 	res.mailItems = b.cfg.mail
 	res.put, res.putElapsed, err = measure(b.cfg.mail, b.cfg.conc, func(i int) error {
 		s, o := senders[i%users], i%users
-		_, err := supernode.PutMail(b.ctx, s.h, b.sn.ID, s.st, supernode.MailboxID(authID, fmt.Sprintf("mailowner%02d", o)), item)
+		_, err := snclient.PutMail(b.ctx, s.h, b.sn.ID, s.st, snclient.MailboxID(authID, fmt.Sprintf("mailowner%02d", o)), item)
 		return err
 	})
 	if err != nil {
@@ -926,7 +927,7 @@ func (b *bench) mailbox(res *results) error {
 		var after uint64
 		for {
 			t := time.Now()
-			items, _, err := supernode.FetchMail(b.ctx, u.h, b.sn.ID, u.st, after, 1)
+			items, _, err := snclient.FetchMail(b.ctx, u.h, b.sn.ID, u.st, after, 1)
 			if err != nil {
 				return err
 			}
@@ -934,7 +935,7 @@ func (b *bench) mailbox(res *results) error {
 				return nil
 			}
 			after = items[0].GetSeq()
-			if err := supernode.AckMail(b.ctx, u.h, b.sn.ID, u.st, []uint64{after}); err != nil {
+			if err := snclient.AckMail(b.ctx, u.h, b.sn.ID, u.st, []uint64{after}); err != nil {
 				return err
 			}
 			d := time.Since(t)
@@ -973,7 +974,7 @@ func (b *bench) relay(res *results) error {
 		if err != nil {
 			return err
 		}
-		if err := (supernode.Client{AuthServer: authID}).Publish(ctx, h, b.sn.ID, st); err != nil {
+		if err := (snclient.Rendezvous{AuthServer: authID}).Publish(ctx, h, b.sn.ID, st); err != nil {
 			return err
 		}
 	}

@@ -1,4 +1,4 @@
-package supernode
+package client
 
 import (
 	"context"
@@ -18,6 +18,7 @@ import (
 	"eserver/node/ticket"
 	"eserver/node/wire"
 	"eserver/pipeline"
+	"eserver/supernode/internal/sntest"
 )
 
 // authEnv is a real auth server (with its registry) on 127.0.0.1; the test
@@ -53,16 +54,16 @@ func newAuthEnv(t *testing.T, self bool) *authEnv {
 // client is a host that knows the auth server, with a node ticket as user.
 func (a *authEnv) client(t *testing.T, user string) (host.Host, *wire.SignedTicket) {
 	t.Helper()
-	h := newHost(t)
+	h := sntest.Host(t)
 	h.Peerstore().AddAddrs(a.info.ID, a.info.Addrs, peerstore.PermanentAddrTTL)
 	now := time.Now()
-	return h, signTicket(t, a.key, user, h.ID(), now, now.Add(wire.TicketLifetime))
+	return h, sntest.SignTicket(t, a.key, user, h.ID(), now, now.Add(wire.TicketLifetime))
 }
 
 func TestHeartbeatAndList(t *testing.T) {
 	a := newAuthEnv(t, false)
 	sn, op := a.client(t, "operator")
-	ctx := ctxT(t)
+	ctx := sntest.Ctx(t)
 
 	st, err := Heartbeat(ctx, sn, a.info.ID, op)
 	if err != nil {
@@ -86,12 +87,12 @@ func TestHeartbeatAndList(t *testing.T) {
 	}
 
 	// A stranger without a valid ticket gets a clear error.
-	eve := newHost(t)
+	eve := sntest.Host(t)
 	eve.Peerstore().AddAddrs(a.info.ID, a.info.Addrs, peerstore.PermanentAddrTTL)
-	if _, err := ListSupernodes(ctx, eve, a.info.ID, bt); !errors.Is(err, ErrRegistryUnauthorized) {
+	if _, err := ListSupernodes(ctx, eve, a.info.ID, bt); !errors.Is(err, ErrUnauthorized) {
 		t.Fatalf("stranger listing: %v", err)
 	}
-	if _, err := Heartbeat(ctx, eve, a.info.ID, op); !errors.Is(err, ErrRegistryUnauthorized) {
+	if _, err := Heartbeat(ctx, eve, a.info.ID, op); !errors.Is(err, ErrUnauthorized) {
 		t.Fatalf("heartbeat with a stolen ticket: %v", err)
 	}
 }
@@ -100,7 +101,7 @@ func TestHeartbeatAndList(t *testing.T) {
 func TestParseSupernodes(t *testing.T) {
 	a := newAuthEnv(t, true)
 	sn, op := a.client(t, "operator")
-	ctx := ctxT(t)
+	ctx := sntest.Ctx(t)
 	if _, err := Heartbeat(ctx, sn, a.info.ID, op); err != nil {
 		t.Fatal(err)
 	}
@@ -121,7 +122,7 @@ func TestParseSupernodes(t *testing.T) {
 	}
 
 	now := time.Now()
-	other := newKey(t)
+	other := sntest.Key(t)
 	bad := func(f func(in *wire.SupernodeInfo)) *wire.SupernodeInfo {
 		in := proto.Clone(good[1]).(*wire.SupernodeInfo)
 		f(in)

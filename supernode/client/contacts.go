@@ -1,15 +1,38 @@
-package supernode
+package client
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"eserver/node/wire"
 )
+
+// MaxContactsVersion is the highest version a blob may be stored under
+// (SQLite integers are signed 64-bit).
+const MaxContactsVersion = math.MaxInt64
+
+// ErrStale is what PutContacts returns (as a *StaleError) when the
+// supernode holds a version at least as new: fetch it, merge, and put a
+// higher version.
+var ErrStale = errors.New("contacts: a newer version is stored")
+
+// StaleError is PutContacts' refusal of a version that is not newer than the
+// stored one. errors.Is(err, ErrStale) holds for it.
+type StaleError struct {
+	Stored uint64 // the version the supernode holds
+}
+
+func (e *StaleError) Error() string {
+	return fmt.Sprintf("%v (version %d)", ErrStale, e.Stored)
+}
+
+// Is makes errors.Is(err, ErrStale) true.
+func (e *StaleError) Is(target error) bool { return target == ErrStale }
 
 // PutContacts stores blob, sealed by the caller (node/backup), as version of
 // the contact list of t's owner (h) at the supernode sn. It returns nil once
@@ -23,7 +46,7 @@ func PutContacts(ctx context.Context, h host.Host, sn peer.ID, t *wire.SignedTic
 		return fmt.Errorf("putting contacts: %w: version %d, blob of %d bytes (limit %d)",
 			ErrBadRequest, version, len(blob), wire.MaxContactsBlob)
 	}
-	resp, err := call[*wire.ContactsResponse](ctx, h, sn, contactsSpec, &wire.ContactsRequest{
+	resp, err := Call[*wire.ContactsResponse](ctx, h, sn, wire.ProtoContacts, &wire.ContactsRequest{
 		Kind: &wire.ContactsRequest_Put{Put: &wire.ContactsPut{Ticket: t, Version: version, Blob: blob}},
 	})
 	if errors.Is(err, ErrStale) {
@@ -44,7 +67,7 @@ func PutContacts(ctx context.Context, h host.Host, sn peer.ID, t *wire.SignedTic
 // which also checks the version, and prefer the highest version among the
 // owner's homes.
 func GetContacts(ctx context.Context, h host.Host, sn peer.ID, t *wire.SignedTicket) (version uint64, blob []byte, found bool, err error) {
-	resp, err := call[*wire.ContactsResponse](ctx, h, sn, contactsSpec, &wire.ContactsRequest{
+	resp, err := Call[*wire.ContactsResponse](ctx, h, sn, wire.ProtoContacts, &wire.ContactsRequest{
 		Kind: &wire.ContactsRequest_Get{Get: &wire.ContactsGet{Ticket: t}},
 	})
 	if err != nil {

@@ -1,6 +1,6 @@
-package supernode
+package client
 
-// Device revocation as a supernode sees it: the auth server's signed
+// Device revocation as a supernode (or a node) sees it: the auth server's signed
 // revocation log (wire.FetchRevocations on the registry protocol), polled
 // into a set of revoked peer IDs that every service consults after it has
 // verified a ticket. A ticket is checked offline against the server's key,
@@ -78,7 +78,7 @@ type Revocations struct {
 	// Now is the clock for horizons; nil means time.Now.
 	Now func() time.Time
 	// OnRevoke, if set, is called once for each peer that becomes revoked
-	// here, outside any lock: e.g. Admissions.Revoke, and closing the
+	// here, outside any lock: e.g. supernode.Admissions.Revoke, and closing the
 	// peer's connections. It must not block.
 	OnRevoke func(peer.ID)
 	// Logger; nil discards.
@@ -321,7 +321,7 @@ func (r *Revocations) catchUp(ctx context.Context) error {
 			return nil
 		}
 		if r.Serial() <= since {
-			return fmt.Errorf("%w: page says more but brings the serial no further than %d", ErrRegistryProtocol, since)
+			return fmt.Errorf("%w: page says more but brings the serial no further than %d", ErrProtocol, since)
 		}
 	}
 	// The rest at once, but from the loop, which checks ctx and the ticker.
@@ -335,14 +335,14 @@ func (r *Revocations) catchUp(ctx context.Context) error {
 // it, and it can be passed on as is. auth's addresses must be known to h's
 // peerstore (or a connection open).
 func FetchRevocations(ctx context.Context, h host.Host, auth peer.ID, t *wire.SignedTicket, since uint64) (*wire.SignedRevocations, error) {
-	resp, err := call[*wire.RegistryResponse](ctx, h, auth, registrySpec, &wire.RegistryRequest{
+	resp, err := Call[*wire.RegistryResponse](ctx, h, auth, wire.ProtoRegistry, &wire.RegistryRequest{
 		Kind: &wire.RegistryRequest_Revocations{Revocations: &wire.FetchRevocations{Ticket: t, Since: since}},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("fetching revocations: %w", err)
 	}
 	if resp.GetRevocations() == nil {
-		return nil, fmt.Errorf("fetching revocations: %w: no list in the answer", ErrRegistryProtocol)
+		return nil, fmt.Errorf("fetching revocations: %w: no list in the answer", ErrProtocol)
 	}
 	return resp.GetRevocations(), nil
 }

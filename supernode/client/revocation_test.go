@@ -1,4 +1,4 @@
-package supernode
+package client
 
 import (
 	"context"
@@ -8,13 +8,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/peerstore"
 
 	"eserver/node/login"
 	"eserver/node/ticket"
 	"eserver/node/wire"
+	"eserver/supernode/internal/sntest"
 )
 
 // waitFor polls cond until it holds, failing the test after a generous
@@ -54,8 +54,8 @@ func serve(t *testing.T, r *Revocations) (stop func()) {
 // refuses that device's still-unexpired ticket, and reports it once.
 func TestRevocationsFromAuthServer(t *testing.T) {
 	a := newAuthEnv(t, false)
-	ctx := ctxT(t)
-	laptop, phone, sn := newHost(t), newHost(t), newHost(t)
+	ctx := sntest.Ctx(t)
+	laptop, phone, sn := sntest.Host(t), sntest.Host(t), sntest.Host(t)
 	if err := login.Register(ctx, laptop, a.info, "alice", "pw"); err != nil {
 		t.Fatal(err)
 	}
@@ -119,25 +119,15 @@ func TestRevocationsFromAuthServer(t *testing.T) {
 	}
 }
 
-// testList signs a revocation page with key.
-func testList(t testing.TB, key crypto.PrivKey, since, serial uint64, more bool, entries ...ticket.Revocation) *wire.SignedRevocations {
-	t.Helper()
-	sr, err := ticket.SignRevocations(key, ticket.RevocationList{Since: since, Serial: serial, More: more, Issued: time.Unix(1e9, 0), Entries: entries})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return sr
-}
-
 // TestRevocationsApply: pages apply in order, each peer reported once;
 // pages that do not verify or do not follow on change nothing; entries
 // leave once their horizon passes.
 func TestRevocationsApply(t *testing.T) {
-	key, other := newKey(t), newKey(t)
-	clk := newClock()
+	key, other := sntest.Key(t), sntest.Key(t)
+	clk := sntest.NewClock()
 	var reported []peer.ID
-	r := &Revocations{Auth: mustID(t, key), Now: clk.Now, OnRevoke: func(p peer.ID) { reported = append(reported, p) }}
-	pa, pb, pc := mustID(t, newKey(t)), mustID(t, newKey(t)), mustID(t, newKey(t))
+	r := &Revocations{Auth: sntest.ID(t, key), Now: clk.Now, OnRevoke: func(p peer.ID) { reported = append(reported, p) }}
+	pa, pb, pc := sntest.ID(t, sntest.Key(t)), sntest.ID(t, sntest.Key(t)), sntest.ID(t, sntest.Key(t))
 	now := clk.Now()
 	steps := []struct {
 		name       string
@@ -147,21 +137,21 @@ func TestRevocationsApply(t *testing.T) {
 		revoked    []peer.ID
 		notRevoked []peer.ID
 	}{
-		{"first page", testList(t, key, 0, 2, false,
+		{"first page", sntest.RevocationList(t, key, 0, 2, false,
 			ticket.Revocation{Serial: 1, Peer: pa, Horizon: now.Add(time.Hour)},
 			ticket.Revocation{Serial: 2, Peer: pb, Horizon: now.Add(-time.Second)}, // every ticket of pb has expired
 		), nil, 2, []peer.ID{pa}, []peer.ID{pb}},
-		{"a gap", testList(t, key, 5, 6, false, ticket.Revocation{Serial: 6, Peer: pc, Horizon: now.Add(time.Hour)}),
+		{"a gap", sntest.RevocationList(t, key, 5, 6, false, ticket.Revocation{Serial: 6, Peer: pc, Horizon: now.Add(time.Hour)}),
 			ErrRevocationGap, 2, []peer.ID{pa}, []peer.ID{pc}},
-		{"another signer", testList(t, other, 2, 3, false, ticket.Revocation{Serial: 3, Peer: pc, Horizon: now.Add(time.Hour)}),
+		{"another signer", sntest.RevocationList(t, other, 2, 3, false, ticket.Revocation{Serial: 3, Peer: pc, Horizon: now.Add(time.Hour)}),
 			ticket.ErrBadRevocations, 2, nil, []peer.ID{pc}},
-		{"the first page again", testList(t, key, 0, 2, false, ticket.Revocation{Serial: 1, Peer: pa, Horizon: now.Add(time.Hour)}),
+		{"the first page again", sntest.RevocationList(t, key, 0, 2, false, ticket.Revocation{Serial: 1, Peer: pa, Horizon: now.Add(time.Hour)}),
 			nil, 2, []peer.ID{pa}, nil},
-		{"an overlapping page", testList(t, key, 1, 3, false,
+		{"an overlapping page", sntest.RevocationList(t, key, 1, 3, false,
 			ticket.Revocation{Serial: 2, Peer: pb, Horizon: now.Add(-time.Second)},
 			ticket.Revocation{Serial: 3, Peer: pc, Horizon: now.Add(2 * time.Hour)},
 		), nil, 3, []peer.ID{pa, pc}, []peer.ID{pb}},
-		{"a restored server's whole log", testList(t, key, 0, 1, false, ticket.Revocation{Serial: 1, Peer: pa, Horizon: now.Add(time.Hour)}),
+		{"a restored server's whole log", sntest.RevocationList(t, key, 0, 1, false, ticket.Revocation{Serial: 1, Peer: pa, Horizon: now.Add(time.Hour)}),
 			nil, 1, []peer.ID{pa, pc}, nil},
 	}
 	for _, s := range steps {
@@ -188,7 +178,7 @@ func TestRevocationsApply(t *testing.T) {
 	}
 	// Past pa's horizon its tickets are all expired: it leaves the set.
 	clk.Advance(time.Hour)
-	if err := r.Apply(testList(t, key, 1, 1, false)); err != nil {
+	if err := r.Apply(sntest.RevocationList(t, key, 1, 1, false)); err != nil {
 		t.Fatal(err)
 	}
 	if r.Revoked(pa) || !r.Revoked(pc) || r.Len() != 1 {
@@ -222,8 +212,8 @@ func (f *fetchStub) fetch(ctx context.Context, since uint64) (*wire.SignedRevoca
 // times, then the loop waits for the next interval or kick; a page that
 // says more is followed at once.
 func TestRevocationsRetriesAndPages(t *testing.T) {
-	key := newKey(t)
-	pa, pb := mustID(t, newKey(t)), mustID(t, newKey(t))
+	key := sntest.Key(t)
+	pa, pb := sntest.ID(t, sntest.Key(t)), sntest.ID(t, sntest.Key(t))
 	far := time.Now().Add(time.Hour)
 	errDown := errors.New("auth server down")
 
@@ -233,12 +223,12 @@ func TestRevocationsRetriesAndPages(t *testing.T) {
 			case call <= 2:
 				return nil, errDown
 			case since == 0:
-				return testList(t, key, 0, 1, true, ticket.Revocation{Serial: 1, Peer: pa, Horizon: far}), nil
+				return sntest.RevocationList(t, key, 0, 1, true, ticket.Revocation{Serial: 1, Peer: pa, Horizon: far}), nil
 			default:
-				return testList(t, key, 1, 2, false, ticket.Revocation{Serial: 2, Peer: pb, Horizon: far}), nil
+				return sntest.RevocationList(t, key, 1, 2, false, ticket.Revocation{Serial: 2, Peer: pb, Horizon: far}), nil
 			}
 		}}
-		r := &Revocations{Auth: mustID(t, key), Fetch: stub.fetch, Interval: time.Hour, Retries: 2, RetryDelay: time.Millisecond}
+		r := &Revocations{Auth: sntest.ID(t, key), Fetch: stub.fetch, Interval: time.Hour, Retries: 2, RetryDelay: time.Millisecond}
 		stop := serve(t, r)
 		waitFor(t, "the first poll", func() bool { return !r.Updated().IsZero() })
 		stop()
@@ -251,7 +241,7 @@ func TestRevocationsRetriesAndPages(t *testing.T) {
 		stub := &fetchStub{called: make(chan uint64, 16), answers: func(int, uint64) (*wire.SignedRevocations, error) {
 			return nil, errDown
 		}}
-		r := &Revocations{Auth: mustID(t, key), Fetch: stub.fetch, Interval: time.Hour, Retries: 1, RetryDelay: time.Millisecond}
+		r := &Revocations{Auth: sntest.ID(t, key), Fetch: stub.fetch, Interval: time.Hour, Retries: 1, RetryDelay: time.Millisecond}
 		stop := serve(t, r)
 		for range 2 { // the first try and its one retry
 			<-stub.called
@@ -270,14 +260,14 @@ func TestRevocationsRetriesAndPages(t *testing.T) {
 		stub := &fetchStub{called: make(chan uint64, 16), answers: func(int, uint64) (*wire.SignedRevocations, error) {
 			return nil, errDown
 		}}
-		r := &Revocations{Auth: mustID(t, key), Fetch: stub.fetch, Retries: 5, RetryDelay: time.Hour}
+		r := &Revocations{Auth: sntest.ID(t, key), Fetch: stub.fetch, Retries: 5, RetryDelay: time.Hour}
 		stop := serve(t, r)
 		<-stub.called
 		stop() // returns only once Serve has: no goroutine outlives it
 	})
 
 	t.Run("needs a source", func(t *testing.T) {
-		if err := (&Revocations{Auth: mustID(t, key)}).Serve(context.Background()); err == nil {
+		if err := (&Revocations{Auth: sntest.ID(t, key)}).Serve(context.Background()); err == nil {
 			t.Fatal("Serve without Fetch or Host and Ticket")
 		}
 	})
@@ -286,12 +276,12 @@ func TestRevocationsRetriesAndPages(t *testing.T) {
 // FuzzApplyRevocations feeds arbitrary list bytes, signed by the auth
 // server or not: a page that fails changes nothing.
 func FuzzApplyRevocations(f *testing.F) {
-	key := newKey(f)
-	pa := mustID(f, newKey(f))
-	sr := testList(f, key, 0, 1, false, ticket.Revocation{Serial: 1, Peer: pa, Horizon: time.Unix(4e9, 0)})
+	key := sntest.Key(f)
+	pa := sntest.ID(f, sntest.Key(f))
+	sr := sntest.RevocationList(f, key, 0, 1, false, ticket.Revocation{Serial: 1, Peer: pa, Horizon: time.Unix(4e9, 0)})
 	f.Add(sr.List, sr.Signature, true)
 	f.Add([]byte{}, []byte{}, false)
-	auth := mustID(f, key)
+	auth := sntest.ID(f, key)
 	f.Fuzz(func(t *testing.T, body, sig []byte, resign bool) {
 		if resign {
 			sig, _ = key.Sign(append([]byte("eserver-revocations-v1"), body...))

@@ -1,18 +1,16 @@
-package supernode
+package client
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"time"
 
-	"github.com/libp2p/go-libp2p/core/protocol"
-
-	ma "github.com/multiformats/go-multiaddr"
-
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/record"
+	ma "github.com/multiformats/go-multiaddr"
 	"google.golang.org/protobuf/proto"
 
 	"eserver/node/ticket"
@@ -24,18 +22,29 @@ import (
 // MaxLookup is lower, or the answer would not fit in a frame).
 const lookupBatch = 256
 
+// VisibilityTokenSize is the size of a visibility token: a random secret a
+// user gives each contact, which the contact presents to look up the user's
+// peer record.
+const VisibilityTokenSize = 16
+
+// VisibilityHash is what a user publishes for a token it gave out: the
+// supernode can check a presented token but learns nothing it could present.
+func VisibilityHash(token []byte) [32]byte {
+	return sha256.Sum256(append([]byte("eserver-visibility-v1"), token...))
+}
+
 // Found is one looked-up contact whose ticket and signed record verified.
 type Found struct {
 	Username string
 	Ticket   *ticket.Ticket
 	// Addrs has the user's addresses only when the user allowed us to see
-	// them (Client.Tokens) and is online; otherwise only Addrs.ID is set.
+	// them (Rendezvous.Tokens) and is online; otherwise only Addrs.ID is set.
 	Addrs peer.AddrInfo
 }
 
-// Client talks to a rendezvous. Its zero value is usable: AuthServer then
+// Rendezvous is the client of a rendezvous. Its zero value is usable: AuthServer then
 // comes from the caller's own ticket.
-type Client struct {
+type Rendezvous struct {
 	// AuthServer is the server whose tickets returned entries must carry;
 	// empty means the server named in the caller's own ticket.
 	AuthServer peer.ID
@@ -52,21 +61,21 @@ type Client struct {
 	Extra []ma.Multiaddr
 }
 
-// Publish is Client{}.Publish: the record is shown to no one (see
-// Client.Allowed); the ticket is public.
+// Publish is Rendezvous{}.Publish: the record is shown to no one (see
+// Rendezvous.Allowed); the ticket is public.
 func Publish(ctx context.Context, h host.Host, rendezvous peer.ID, t *wire.SignedTicket) error {
-	return Client{}.Publish(ctx, h, rendezvous, t)
+	return Rendezvous{}.Publish(ctx, h, rendezvous, t)
 }
 
-// Lookup is Client{}.Lookup: returned tickets must be issued by the server
+// Lookup is Rendezvous{}.Lookup: returned tickets must be issued by the server
 // that issued t.
 func Lookup(ctx context.Context, h host.Host, rendezvous peer.ID, t *wire.SignedTicket, usernames []string) ([]Found, error) {
-	return Client{}.Lookup(ctx, h, rendezvous, t, usernames)
+	return Rendezvous{}.Lookup(ctx, h, rendezvous, t, usernames)
 }
 
 // Publish announces h's current listen addresses at the rendezvous, in a
 // peer record signed with h's key, under ticket t (which must be h's).
-func (c Client) Publish(ctx context.Context, h host.Host, rendezvous peer.ID, t *wire.SignedTicket) error {
+func (c Rendezvous) Publish(ctx context.Context, h host.Host, rendezvous peer.ID, t *wire.SignedTicket) error {
 	key := h.Peerstore().PrivKey(h.ID())
 	if key == nil {
 		return fmt.Errorf("publishing: no private key for %s", h.ID())
@@ -85,7 +94,7 @@ func (c Client) Publish(ctx context.Context, h host.Host, rendezvous peer.ID, t 
 		h := VisibilityHash(tok)
 		allowed = append(allowed, h[:])
 	}
-	_, err = call[*wire.RendezvousResponse](ctx, h, rendezvous, rendezvousSpec, &wire.RendezvousRequest{
+	_, err = Call[*wire.RendezvousResponse](ctx, h, rendezvous, wire.ProtoRendezvous, &wire.RendezvousRequest{
 		Kind: &wire.RendezvousRequest_Publish{Publish: &wire.Publish{Ticket: t, PeerRecord: rec, Allowed: allowed}},
 	})
 	if err != nil {
@@ -100,7 +109,7 @@ func (c Client) Publish(ctx context.Context, h host.Host, rendezvous peer.ID, t 
 // ticket's peer — and entries that fail are dropped, so a lying rendezvous
 // can hide contacts but not impersonate them. Unknown or stale usernames are
 // simply absent from the result.
-func (c Client) Lookup(ctx context.Context, h host.Host, rendezvous peer.ID, t *wire.SignedTicket, usernames []string) ([]Found, error) {
+func (c Rendezvous) Lookup(ctx context.Context, h host.Host, rendezvous peer.ID, t *wire.SignedTicket, usernames []string) ([]Found, error) {
 	server := c.AuthServer
 	if server == "" {
 		var err error
@@ -145,7 +154,7 @@ func (c Client) Lookup(ctx context.Context, h host.Host, rendezvous peer.ID, t *
 	return found, nil
 }
 
-func (c Client) now() time.Time {
+func (c Rendezvous) now() time.Time {
 	if c.Now != nil {
 		return c.Now()
 	}
@@ -153,7 +162,7 @@ func (c Client) now() time.Time {
 }
 
 // lookupOnce sends one lookup request.
-func (c Client) lookupOnce(ctx context.Context, h host.Host, rendezvous peer.ID, t *wire.SignedTicket, names []string) ([]*wire.RendezvousResponse_Entry, error) {
+func (c Rendezvous) lookupOnce(ctx context.Context, h host.Host, rendezvous peer.ID, t *wire.SignedTicket, names []string) ([]*wire.RendezvousResponse_Entry, error) {
 	var tokens [][]byte
 	if len(c.Tokens) > 0 {
 		tokens = make([][]byte, len(names))
@@ -161,7 +170,7 @@ func (c Client) lookupOnce(ctx context.Context, h host.Host, rendezvous peer.ID,
 			tokens[i] = c.Tokens[n]
 		}
 	}
-	resp, err := call[*wire.RendezvousResponse](ctx, h, rendezvous, rendezvousSpec, &wire.RendezvousRequest{
+	resp, err := Call[*wire.RendezvousResponse](ctx, h, rendezvous, wire.ProtoRendezvous, &wire.RendezvousRequest{
 		Kind: &wire.RendezvousRequest_Lookup{Lookup: &wire.Lookup{Ticket: t, Usernames: names, Tokens: tokens}},
 	})
 	if err != nil {
@@ -183,7 +192,7 @@ func verifyEntry(server peer.ID, e *wire.RendezvousResponse_Entry, now time.Time
 	if len(e.GetPeerRecord()) == 0 {
 		return f, nil // not allowed to see where it is, or offline
 	}
-	rec, err := openRecord(e.GetPeerRecord(), t.Peer)
+	rec, err := ticket.VerifyRecord(t.Peer, e.GetPeerRecord())
 	if err != nil {
 		return Found{}, fmt.Errorf("entry record: %w", err)
 	}
@@ -207,42 +216,4 @@ func serverOf(t *wire.SignedTicket) (peer.ID, error) {
 		return "", fmt.Errorf("%w: server peer ID: %v", ticket.ErrMalformed, err)
 	}
 	return id, nil
-}
-
-// exchange is every supernode protocol's client side: req on a fresh stream
-// of protocol pid to p, then the one response read into resp (at most
-// maxFrame bytes). The stream is bounded by timeout and by ctx, and reset
-// on any failure.
-func exchange(ctx context.Context, h host.Host, p peer.ID, pid protocol.ID, timeout time.Duration, maxFrame int, req, resp proto.Message) error {
-	s, err := h.NewStream(ctx, p, pid)
-	if err != nil {
-		return fmt.Errorf("opening stream to %s: %w", p, err)
-	}
-	stop := context.AfterFunc(ctx, func() { _ = s.Reset() })
-	defer stop()
-	deadline := time.Now().Add(timeout)
-	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
-		deadline = d
-	}
-	fail := func(err error) error {
-		_ = s.Reset()
-		if ctx.Err() != nil {
-			return fmt.Errorf("%w (%v)", ctx.Err(), err)
-		}
-		return err
-	}
-	if err := s.SetDeadline(deadline); err != nil {
-		return fail(fmt.Errorf("setting deadline: %w", err))
-	}
-	if err := wire.WriteMsg(s, req); err != nil {
-		return fail(err)
-	}
-	if err := s.CloseWrite(); err != nil {
-		return fail(fmt.Errorf("closing write side: %w", err))
-	}
-	if err := wire.ReadMsg(s, maxFrame, resp); err != nil {
-		return fail(err)
-	}
-	_ = s.Close()
-	return nil
 }

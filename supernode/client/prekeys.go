@@ -1,4 +1,4 @@
-package supernode
+package client
 
 import (
 	"context"
@@ -10,6 +10,11 @@ import (
 
 	"eserver/node/wire"
 )
+
+// MaxPrekeyPeerID bounds the binary peer ID of a device entry, on both
+// sides: an Ed25519 peer ID takes 38 bytes and libp2p inlines keys of at
+// most 42 bytes, hashing longer ones to 34.
+const MaxPrekeyPeerID = 64
 
 // DevicePrekeys is one device's published prekeys, as FetchPrekeys returns
 // them. Nothing here is vouched for: the supernode keeps no tickets and
@@ -41,10 +46,10 @@ type PrekeyStatus struct {
 // expires, so publish again with every renewed ticket. The caller has
 // already connected h to sn.
 func PublishPrekeys(ctx context.Context, h host.Host, sn peer.ID, st *wire.SignedTicket, bundle []byte, oneTime [][]byte, replace bool) (left int, err error) {
-	if err := checkPrekeys(bundle, oneTime); err != nil {
+	if err := CheckPrekeys(bundle, oneTime); err != nil {
 		return 0, fmt.Errorf("publishing prekeys: %w: %v", ErrBadRequest, err)
 	}
-	resp, err := call[*wire.PrekeysResponse](ctx, h, sn, prekeysSpec, &wire.PrekeysRequest{
+	resp, err := Call[*wire.PrekeysResponse](ctx, h, sn, wire.ProtoPrekeys, &wire.PrekeysRequest{
 		Kind: &wire.PrekeysRequest_Publish{Publish: &wire.PrekeysPublish{
 			Ticket: st, Bundle: bundle, OneTime: oneTime, ReplaceOneTime: replace,
 		}},
@@ -72,7 +77,7 @@ func FetchPrekeys(ctx context.Context, h host.Host, sn peer.ID, st *wire.SignedT
 	if len(username) == 0 || len(username) > wire.MaxUsername {
 		return nil, fmt.Errorf("fetching prekeys: %w: username of %d bytes", ErrBadRequest, len(username))
 	}
-	resp, err := call[*wire.PrekeysResponse](ctx, h, sn, prekeysSpec, &wire.PrekeysRequest{
+	resp, err := Call[*wire.PrekeysResponse](ctx, h, sn, wire.ProtoPrekeys, &wire.PrekeysRequest{
 		Kind: &wire.PrekeysRequest_Fetch{Fetch: &wire.PrekeysFetch{Ticket: st, Username: username}},
 	})
 	if err != nil {
@@ -85,14 +90,14 @@ func FetchPrekeys(ctx context.Context, h host.Host, sn peer.ID, st *wire.SignedT
 	seen := make(map[peer.ID]bool)
 	for _, d := range resp.GetDevices() {
 		raw := d.GetPeerId()
-		if len(raw) == 0 || len(raw) > maxPrekeyPeerID {
+		if len(raw) == 0 || len(raw) > MaxPrekeyPeerID {
 			continue
 		}
 		id, err := peer.IDFromBytes(raw)
 		if err != nil || id == h.ID() || seen[id] {
 			continue
 		}
-		if checkPrekeys(d.GetBundle(), nil) != nil || len(d.GetOneTime()) > wire.MaxOneTimePrekey {
+		if CheckPrekeys(d.GetBundle(), nil) != nil || len(d.GetOneTime()) > wire.MaxOneTimePrekey {
 			continue
 		}
 		seen[id] = true
@@ -108,7 +113,7 @@ func FetchPrekeys(ctx context.Context, h host.Host, sn peer.ID, st *wire.SignedT
 // PrekeysStatus returns the entry of the device h (ticket st) at sn: how
 // many one-time prekeys it has left, so a node can top up after signing in.
 func PrekeysStatus(ctx context.Context, h host.Host, sn peer.ID, st *wire.SignedTicket) (PrekeyStatus, error) {
-	resp, err := call[*wire.PrekeysResponse](ctx, h, sn, prekeysSpec, &wire.PrekeysRequest{
+	resp, err := Call[*wire.PrekeysResponse](ctx, h, sn, wire.ProtoPrekeys, &wire.PrekeysRequest{
 		Kind: &wire.PrekeysRequest_Status{Status: &wire.PrekeysStatus{Ticket: st}},
 	})
 	if err != nil {
@@ -125,4 +130,22 @@ func PrekeysStatus(ctx context.Context, h host.Host, sn peer.ID, st *wire.Signed
 		OneTimeLeft: int(resp.GetOneTimeLeft()),
 		Expiry:      time.Unix(resp.GetExpiryUnix(), 0),
 	}, nil
+}
+
+// CheckPrekeys checks a bundle and one-time prekeys against the limits
+// the supernode enforces: the client before it publishes, the server on
+// what it is sent.
+func CheckPrekeys(bundle []byte, oneTime [][]byte) error {
+	if len(bundle) == 0 || len(bundle) > wire.MaxPrekeyBundle {
+		return fmt.Errorf("bundle of %d bytes (limit %d)", len(bundle), wire.MaxPrekeyBundle)
+	}
+	if len(oneTime) > wire.MaxOneTimePerPublish {
+		return fmt.Errorf("%d one-time prekeys (limit %d)", len(oneTime), wire.MaxOneTimePerPublish)
+	}
+	for i, k := range oneTime {
+		if len(k) == 0 || len(k) > wire.MaxOneTimePrekey {
+			return fmt.Errorf("one-time prekey %d of %d bytes (limit %d)", i, len(k), wire.MaxOneTimePrekey)
+		}
+	}
+	return nil
 }

@@ -1,4 +1,4 @@
-package supernode
+package client
 
 // The supernode's (and the node's) side of the auth server's registry
 // (wire.ProtoRegistry): heartbeat to stay listed, list the live supernodes.
@@ -16,16 +16,6 @@ import (
 
 	"eserver/node/ticket"
 	"eserver/node/wire"
-)
-
-// Errors of the registry: the shared sentinels of responseCodes, under the
-// names registry callers have used.
-var (
-	ErrRegistryUnauthorized = ErrUnauthorized
-	ErrRegistryBadRequest   = ErrBadRequest
-	ErrRegistryFull         = ErrTooMany
-	ErrRegistryInternal     = ErrInternal
-	ErrRegistryProtocol     = ErrProtocol
 )
 
 // Supernode is one live supernode as the registry lists it, verified: its
@@ -50,7 +40,7 @@ func Heartbeat(ctx context.Context, h host.Host, auth peer.ID, t *wire.SignedTic
 	if err != nil {
 		return nil, fmt.Errorf("heartbeat: %w", err)
 	}
-	resp, err := call[*wire.RegistryResponse](ctx, h, auth, registrySpec, &wire.RegistryRequest{
+	resp, err := Call[*wire.RegistryResponse](ctx, h, auth, wire.ProtoRegistry, &wire.RegistryRequest{
 		Kind: &wire.RegistryRequest_Heartbeat{Heartbeat: &wire.Heartbeat{Ticket: t, PeerRecord: rec}},
 	})
 	if err != nil {
@@ -58,10 +48,10 @@ func Heartbeat(ctx context.Context, h host.Host, auth peer.ID, t *wire.SignedTic
 	}
 	st, err := ticket.VerifyFor(auth, h.ID(), resp.GetSupernodeTicket(), time.Now())
 	if err != nil {
-		return nil, fmt.Errorf("heartbeat: %w: supernode ticket: %v", ErrRegistryProtocol, err)
+		return nil, fmt.Errorf("heartbeat: %w: supernode ticket: %v", ErrProtocol, err)
 	}
 	if st.Role != ticket.RoleSupernode {
-		return nil, fmt.Errorf("heartbeat: %w: ticket role %q", ErrRegistryProtocol, st.Role)
+		return nil, fmt.Errorf("heartbeat: %w: ticket role %q", ErrProtocol, st.Role)
 	}
 	return st, nil
 }
@@ -70,7 +60,7 @@ func Heartbeat(ctx context.Context, h host.Host, auth peer.ID, t *wire.SignedTic
 // presenting the caller's ticket t. Entries that do not verify (see
 // ParseSupernodes) are dropped.
 func ListSupernodes(ctx context.Context, h host.Host, auth peer.ID, t *wire.SignedTicket) ([]Supernode, error) {
-	resp, err := call[*wire.RegistryResponse](ctx, h, auth, registrySpec, &wire.RegistryRequest{
+	resp, err := Call[*wire.RegistryResponse](ctx, h, auth, wire.ProtoRegistry, &wire.RegistryRequest{
 		Kind: &wire.RegistryRequest_List{List: &wire.ListSupernodes{Ticket: t}},
 	})
 	if err != nil {

@@ -1,7 +1,9 @@
-package supernode
+package client
 
 import (
 	"context"
+	"crypto/sha256"
+	"errors"
 	"fmt"
 
 	"github.com/libp2p/go-libp2p/core/host"
@@ -9,6 +11,35 @@ import (
 
 	"eserver/node/wire"
 )
+
+// MailboxIDSize is the length of a mailbox ID.
+const MailboxIDSize = sha256.Size
+
+// mailboxDomain separates mailbox IDs from any other hash of a username.
+const mailboxDomain = "eserver-mailbox-v1"
+
+// MaxMailAck is the most seqs one ack may name: more than a mailbox can hold
+// is never needed. AckMail splits longer lists.
+const MaxMailAck = wire.MailboxQuota
+
+// Errors callers branch on (with ErrUnauthorized and ErrBadRequest).
+var (
+	ErrQuota      = errors.New("supernode: mailbox over quota")
+	ErrBadPadding = errors.New("mailbox: bad padding")
+)
+
+// MailboxID is the mailbox of username on the network of the auth server
+// server: SHA-256 over a domain label, the server's peer ID bytes, a 0 byte
+// and the username. Senders and the owner compute it alike; the supernode
+// stores only this hash, never the name.
+func MailboxID(server peer.ID, username string) []byte {
+	h := sha256.New()
+	h.Write([]byte(mailboxDomain))
+	h.Write([]byte(server))
+	h.Write([]byte{0})
+	h.Write([]byte(username))
+	return h.Sum(nil)
+}
 
 // PutMail leaves item, sealed and padded by the caller (see Pad), in mailbox
 // at the supernode sn, presenting the sender's ticket t (which must be h's).
@@ -19,7 +50,7 @@ func PutMail(ctx context.Context, h host.Host, sn peer.ID, t *wire.SignedTicket,
 		return 0, fmt.Errorf("putting mail: %w: mailbox ID of %d bytes, item of %d bytes (limit %d)",
 			ErrBadRequest, len(mailbox), len(item), wire.MaxMailItem)
 	}
-	resp, err := call[*wire.MailboxResponse](ctx, h, sn, mailboxSpec, &wire.MailboxRequest{
+	resp, err := Call[*wire.MailboxResponse](ctx, h, sn, wire.ProtoMailbox, &wire.MailboxRequest{
 		Kind: &wire.MailboxRequest_Put{Put: &wire.MailPut{Ticket: t, Mailbox: mailbox, Item: item}},
 	})
 	if err != nil {
@@ -37,7 +68,7 @@ func FetchMail(ctx context.Context, h host.Host, sn peer.ID, t *wire.SignedTicke
 	if limit <= 0 || limit > wire.MailFetchLimit {
 		limit = wire.MailFetchLimit
 	}
-	resp, err := call[*wire.MailboxResponse](ctx, h, sn, mailboxSpec, &wire.MailboxRequest{
+	resp, err := Call[*wire.MailboxResponse](ctx, h, sn, wire.ProtoMailbox, &wire.MailboxRequest{
 		Kind: &wire.MailboxRequest_Fetch{Fetch: &wire.MailFetch{Ticket: t, After: after, Limit: uint32(limit)}},
 	})
 	if err != nil {
@@ -64,7 +95,7 @@ func FetchMail(ctx context.Context, h host.Host, sn peer.ID, t *wire.SignedTicke
 func AckMail(ctx context.Context, h host.Host, sn peer.ID, t *wire.SignedTicket, seqs []uint64) error {
 	for len(seqs) > 0 {
 		n := min(len(seqs), MaxMailAck)
-		_, err := call[*wire.MailboxResponse](ctx, h, sn, mailboxSpec, &wire.MailboxRequest{
+		_, err := Call[*wire.MailboxResponse](ctx, h, sn, wire.ProtoMailbox, &wire.MailboxRequest{
 			Kind: &wire.MailboxRequest_Ack{Ack: &wire.MailAck{Ticket: t, Seqs: seqs[:n]}},
 		})
 		if err != nil {
