@@ -12,14 +12,11 @@
 //   - session (session.go) is everything that exists while signed in: it
 //     logs in, builds the feature components (assemble), runs them, and
 //     closes them; host.go is the narrow host every component sees.
-//   - The message pipeline: the seed's layers for /eserver/msg — listen
-//     (handleStream), authenticate (verifyHello), security (open), process
-//     (the payload.Registry, which each component fills with the kinds it
-//     handles and the relation each requires), output (the Ack) — in
-//     msg.go; the mail drain (mail.go) runs the same stages on mail.
-//   - Delivery (courier.go): one courier per contact sends the durable
-//     outbox in order, directly when it can, else to the contact's
-//     mailboxes.
+//   - The process stage of the message protocol (msg.go): Process hands
+//     each inbound payload, under the contact list's lock, to the component
+//     that registered its kind in the payload.Registry. The other stages
+//     (listen, authenticate, security, output), the couriers that send the
+//     durable outbox and the mail drain live in node/delivery.
 //
 // Capabilities live in their own packages under node/ — node/streams
 // (live streams) is the shape: its own state, lock and lifecycle, a Host

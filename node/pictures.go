@@ -166,7 +166,7 @@ func (s *session) contactPicture(c *store.Contact, raw []byte) error {
 	h := hex.EncodeToString(raw)
 	c.Avatar = h
 	if h != "" && s.n.picturePath(h) == "" && s.pics.due(&s.pics.asked, c.Username+"/"+h, s.n.cfg.Now()) {
-		return s.enqueue(c.Username, &wire.Payload{Kind: &wire.Payload_AvatarRequest{AvatarRequest: &wire.AvatarRequest{Sha256: raw}}}, nil)
+		return s.Enqueue(c.Username, &wire.Payload{Kind: &wire.Payload_AvatarRequest{AvatarRequest: &wire.AvatarRequest{Sha256: raw}}}, nil)
 	}
 	return nil
 }
