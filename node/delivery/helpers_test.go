@@ -3,11 +3,9 @@ package delivery
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"errors"
 	"io"
 	"log/slog"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -20,6 +18,7 @@ import (
 	"eserver/node/api"
 	"eserver/node/payload"
 	"eserver/node/store"
+	"eserver/node/store/storetest"
 	"eserver/node/ticket"
 	"eserver/node/wire"
 )
@@ -141,16 +140,7 @@ func signed(username string) *wire.SignedTicket {
 // newTestDelivery is a Delivery for "me" on a fresh store, not started.
 func newTestDelivery(tb testing.TB) (*Delivery, *fakeHost, *fakeSealer) {
 	tb.Helper()
-	st, err := store.Open(filepath.Join(tb.TempDir(), "eserver.db"))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { st.Close() })
-	key := make([]byte, store.StorageKeySize)
-	rand.Read(key)
-	if err := st.Unlock(key); err != nil {
-		tb.Fatal(err)
-	}
+	st := storetest.Open(tb)
 	h := &fakeHost{st: st, me: &ticket.Ticket{Username: "me", Signed: signed("me")}, refuse: map[string]error{}}
 	s := &fakeSealer{}
 	d := New(h, s, fakeRouter{}, fakeAuth{}, time.Second)

@@ -170,4 +170,3 @@ func TestReceiptsAndResendRequests(t *testing.T) {
 		t.Fatalf("oversized resend request: %v", err)
 	}
 }
-
