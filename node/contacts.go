@@ -3,8 +3,6 @@ package node
 import (
 	"context"
 	"fmt"
-	"sync"
-	"time"
 
 	"eserver/node/api"
 	"eserver/node/store"
@@ -134,25 +132,4 @@ func (s *session) View(c store.Contact) api.Contact {
 		out.Avatar = ""
 	}
 	return out
-}
-
-// goodbye tells online contacts we are leaving, best effort and bounded.
-func (s *session) goodbye(ctx context.Context) {
-	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-	defer cancel()
-	s.mu.Lock()
-	cs := make([]*courier, 0, len(s.couriers))
-	for _, c := range s.couriers {
-		cs = append(cs, c)
-	}
-	s.mu.Unlock()
-	var wg sync.WaitGroup
-	for _, c := range cs {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			c.sayGoodbye(ctx)
-		}()
-	}
-	wg.Wait()
 }

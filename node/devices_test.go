@@ -4,6 +4,9 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
 
 	"eserver/node/api"
 	"eserver/node/wire"
@@ -60,7 +63,19 @@ func TestDeviceRevocation(t *testing.T) {
 	bs, _ := bob.current()
 	bs.revs.Kick()
 	waitUntil(t, "bob's node to learn of the revocation", func() bool { return bs.revs.Revoked(laptopID) })
-	if _, err := bs.verifyHello(laptopID, &wire.Hello{Ticket: laptopTicket}); err == nil {
+	// A hello with the laptop's ticket, from the laptop itself, is refused.
+	if err := ls.host.Connect(ctx(t), peer.AddrInfo{ID: bs.host.ID(), Addrs: bs.host.Addrs()}); err != nil {
+		t.Fatal(err)
+	}
+	st, err := ls.host.NewStream(ctx(t), bs.host.ID(), wire.ProtoMsg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.SetDeadline(time.Now().Add(10 * time.Second))
+	if err := wire.WriteMsg(st, &wire.Hello{Ticket: laptopTicket}); err != nil {
+		t.Fatal(err)
+	}
+	if !streamBroken(st) {
 		t.Fatal("bob's node took a hello with a revoked device's ticket")
 	}
 	// A device that removes itself is signed out, and told why.

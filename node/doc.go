@@ -13,7 +13,7 @@
 //     logs in, builds the feature components (assemble), runs them (run)
 //     and closes them (close). host*.go implement the Host interface each
 //     component declares, with one-line forwards.
-//   - process (msg.go) is the process stage of the message pipeline: under
+//   - Process (msg.go) is the process stage of the message pipeline: under
 //     the contact list's lock, the sender's row is read and the payload goes
 //     to the component that registered its kind (node/payload).
 //

@@ -63,18 +63,7 @@ func (s *session) Device(username string) (peer.ID, error) {
 // Deliver queues p for username and waits until the contact's node
 // acknowledged it; when ctx ends first, p stays queued.
 func (s *session) Deliver(ctx context.Context, username string, p *wire.Payload) error {
-	id := newID()
-	acked := s.waitAck(id)
-	defer s.forgetAck(id)
-	if err := s.enqueueWithID(username, id, p); err != nil {
-		return err
-	}
-	select {
-	case <-acked:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
+	return s.delivery.Deliver(ctx, username, p)
 }
 
 // Emit sends e to the front ends.
@@ -88,8 +77,11 @@ func (s *session) Store() *store.Store { return s.store }
 // delivered in order, directly or through the contact's mailboxes, however
 // long that takes.
 func (s *session) Enqueue(username string, p *wire.Payload, m *store.Message) error {
-	return s.enqueue(username, p, m)
+	return s.delivery.Enqueue(username, p, m)
 }
+
+// Message is a stored message as the front ends see it.
+func (s *session) Message(m store.Message) api.Message { return s.conv.Message(m) }
 
 // Me is our username.
 func (s *session) Me() string { return s.me() }

@@ -16,13 +16,7 @@ import (
 // the message it carries, if any, in conversation conv's history) in one
 // transaction, and wakes each member's courier.
 func (s *session) EnqueueFanout(m *store.Message, conv string, entries []store.OutboxEntry) error {
-	if err := s.store.EnqueueFanout(m, conv, entries); err != nil {
-		return err
-	}
-	for _, e := range entries {
-		s.courierFor(e.Peer).poke()
-	}
-	return nil
+	return s.delivery.EnqueueFanout(m, conv, entries)
 }
 
 // Accepted reports whether username is our accepted contact.

@@ -24,10 +24,10 @@ func (s *session) PublishPrekeys(ctx context.Context) error { return s.keys.Publ
 func (s *session) Greet(username string) { s.presence.SendTo(username) }
 
 // Poke tries delivering what waits for username now.
-func (s *session) Poke(username string) { s.courierFor(username).poke() }
+func (s *session) Poke(username string) { s.delivery.Poke(username) }
 
 // HomesChanged looks in the new homes' mailboxes.
-func (s *session) HomesChanged() { s.pokeMail() }
+func (s *session) HomesChanged() { s.delivery.PokeMail() }
 
 // SawDevice records the device a contact was last seen on.
 func (s *session) SawDevice(username string, t *ticket.Ticket) {

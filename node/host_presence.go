@@ -15,13 +15,12 @@ func (s *session) AccountChanged() {
 
 // SendPresence puts p in username's courier slot for presence.
 func (s *session) SendPresence(username string, p *wire.Presence) {
-	s.courierFor(username).setPresence(p)
+	s.delivery.SendPresence(username, p)
 }
 
 // Signal queues a signal in username's courier for its next round.
 func (s *session) Signal(username string, kind wire.Signal_Kind) (<-chan error, bool) {
-	sg := pendingSignal{kind: kind, done: make(chan error, 1)}
-	return sg.done, s.courierFor(username).signal(sg)
+	return s.delivery.Signal(username, kind)
 }
 
 // VisibilityChanged re-publishes who may see our record.

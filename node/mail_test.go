@@ -3,13 +3,11 @@ package node
 import (
 	"fmt"
 	"path/filepath"
-	"slices"
 	"testing"
 	"time"
 
 	"eserver/node/api"
 	"eserver/node/store"
-	"eserver/node/ticket"
 	"eserver/node/wire"
 	"eserver/supernode/client"
 )
@@ -94,18 +92,18 @@ func TestMailIsNotOvertaken(t *testing.T) {
 
 	// Bob hears of no mail, and takes no message stream: alice can only mail.
 	bs.host.RemoveStreamHandler(wire.ProtoMailNotify)
-	bs.host.RemoveStreamHandler(msgProtocol)
+	bs.host.RemoveStreamHandler(wire.ProtoMsg)
 	as.host.Network().ClosePeer(bs.host.ID()) // and the stream alice had open ends
 	if _, err := alice.Send(ctx(t), "bob", "first, by mail"); err != nil {
 		t.Fatal(err)
 	}
 	waitUntil(t, "the first message in bob's mailbox", func() bool {
 		out, _ := as.store.Outbox("bob")
-		return len(out) == 0 && as.mailedTo("bob")
+		return len(out) == 0 && as.delivery.Mailed("bob")
 	})
 
 	// Bob takes streams again; alice's second message goes directly.
-	bs.host.SetStreamHandler(msgProtocol, bs.handleStream)
+	bs.host.SetStreamHandler(wire.ProtoMsg, bs.delivery.HandleStream)
 	if _, err := alice.Send(ctx(t), "bob", "second, directly"); err != nil {
 		t.Fatal(err)
 	}
@@ -113,40 +111,8 @@ func TestMailIsNotOvertaken(t *testing.T) {
 	if got[0].Text != "first, by mail" || got[1].Text != "second, directly" {
 		t.Fatalf("bob saw %q then %q", got[0].Text, got[1].Text)
 	}
-	if as.mailedTo("bob") {
+	if as.delivery.Mailed("bob") {
 		t.Fatal("alice still thinks mail waits for bob")
-	}
-}
-
-// TestOrderMail: a home that missed part of a burst holds a gap another
-// home fills; merged, each sender's items come in the sender's order.
-func TestOrderMail(t *testing.T) {
-	e := func(sender string, order uint64) mailEntry {
-		return mailEntry{sender: &ticket.Ticket{Username: sender}, env: &wire.Envelope{Id: fmt.Sprint(sender, order)}, order: order}
-	}
-	tests := []struct {
-		name    string
-		fetched []mailEntry // as fetched from the homes in turn, duplicates already dropped
-		want    []string
-	}{
-		{"in order", []mailEntry{e("alice", 1), e("alice", 2)}, []string{"alice1", "alice2"}},
-		{"gap filled by the second home", []mailEntry{e("alice", 1), e("alice", 2), e("alice", 4), e("alice", 5), e("alice", 3)},
-			[]string{"alice1", "alice2", "alice3", "alice4", "alice5"}},
-		{"senders keep their first place", []mailEntry{e("carol", 7), e("alice", 2), e("carol", 9), e("alice", 1), e("carol", 8)},
-			[]string{"carol7", "carol8", "carol9", "alice1", "alice2"}},
-		{"nothing", nil, nil},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			orderMail(tt.fetched)
-			var got []string
-			for _, m := range tt.fetched {
-				got = append(got, m.env.Id)
-			}
-			if !slices.Equal(got, tt.want) {
-				t.Fatalf("got %v, want %v", got, tt.want)
-			}
-		})
 	}
 }
 

@@ -86,7 +86,7 @@ func (r *rogue) find(t *testing.T, server string, victim *testNode) *ticket.Tick
 
 func (r *rogue) stream(t *testing.T, to *ticket.Ticket) network.Stream {
 	t.Helper()
-	st, err := r.h.NewStream(ctx(t), to.Peer, msgProtocol)
+	st, err := r.h.NewStream(ctx(t), to.Peer, wire.ProtoMsg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -295,6 +295,16 @@ func HomeDir() (string, error) {
 	return filepath.Join(cfg, "eserver"), nil
 }
 
+// Pending returns how many items wait in the outbox for username: neither
+// delivered directly nor left in its mailboxes yet. For diagnostics and tests.
+func (n *Node) Pending(username string) (int, error) {
+	s, err := n.current()
+	if err != nil {
+		return 0, err
+	}
+	return s.delivery.Pending(username)
+}
+
 // Homes returns the peer IDs of the supernodes this node is homed at now,
 // for diagnostics and tests; nil when signed out.
 func (n *Node) Homes() []string {

@@ -66,7 +66,7 @@ func FuzzProcess(f *testing.F) {
 		if fromContact {
 			from = bob
 		}
-		_ = s.applyIn(from, "fuzz", &p, nil)
+		_ = s.Process(from, "fuzz", &p, nil)
 		if !fromContact {
 			if h, err := s.store.History("mallory", 10, ""); err != nil || len(h) != 0 {
 				t.Fatalf("a stranger's payload reached the history: %v, %v", h, err)

@@ -85,7 +85,7 @@ func TestFirstMessageToOfflineContact(t *testing.T) {
 	}
 	waitUntil(t, "the message in bob's mailbox", func() bool {
 		out, _ := as.store.Outbox("bob")
-		return len(out) == 0 && as.mailedTo("bob")
+		return len(out) == 0 && as.delivery.Mailed("bob")
 	})
 	if ss, _ := as.store.Sessions(bobPeer.String()); len(ss) != 1 {
 		t.Fatalf("alice holds %d sessions with bob's device, want the one she started", len(ss))

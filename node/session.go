@@ -9,6 +9,7 @@ import (
 	"eserver/node/backup"
 	"eserver/node/contacts"
 	"eserver/node/conversation"
+	"eserver/node/delivery"
 	"eserver/node/discovery"
 	"eserver/node/keys"
 	"eserver/node/payload"
@@ -21,7 +22,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -60,21 +60,12 @@ type session struct {
 	files     *files.Files
 	conv      *conversation.Conversations
 	role      *role.Role
-	// ackWait: outbox entries someone waits to see acknowledged (under mu).
-	ackWait map[string]chan struct{}
+	delivery  *delivery.Delivery
 
 	// tasks are the session's goroutines and stream handlers; ctx is
 	// theirs, cancelled when the session closes.
 	tasks *task.Group
 	ctx   context.Context
-
-	mu sync.Mutex
-
-	couriers map[string]*courier
-
-	mailKick chan struct{} // asks mailLoop to look in our mailboxes now
-	mailMu   sync.Mutex    // serializes drainMail
-
 }
 
 // mapLoginErr turns the login package's sentinels into the API's.
@@ -270,13 +261,10 @@ func (n *Node) startSession(ctx context.Context, st *store.Store, ai peer.AddrIn
 		return nil, err
 	}
 	s := &session{
-		n:        n,
-		store:    st,
-		host:     h,
-		server:   ai,
-		couriers: map[string]*courier{},
-
-		mailKick: make(chan struct{}, 1),
+		n:      n,
+		store:  st,
+		host:   h,
+		server: ai,
 	}
 	var backupKey []byte // nil: no backup (the server gave no export key)
 	if len(res.ExportKey) > 0 {
@@ -323,16 +311,17 @@ func (s *session) assemble(backupKey []byte) {
 	s.streams = streams.New(s, nil) // offers expire by the wall clock, not the session's (tests fix that one)
 	s.files = files.New(s, s)       // display pictures (pictures.go) travel as transfers
 	s.conv = conversation.New(s)
+	s.delivery = delivery.New(s, s.keys, s.discovery, &s.auth, s.n.cfg.RetryMax)
 	s.kinds.Register(s.contacts.Kinds()...)
-	s.kinds.Register(s.mailKinds()...)
+	s.kinds.Register(s.delivery.Kinds()...)
 	s.kinds.Register(s.files.Kinds()...)
 	s.kinds.Register(s.streams.Kinds()...)
 	s.kinds.Register(s.presence.Kinds()...)
 	s.kinds.Register(s.conv.Kinds()...)
 }
 
-// run starts the session's background work: serving the message protocol,
-// publishing our record, refreshing contacts' records (node/discovery), and
+// run starts the session's background work: delivery (the message
+// protocol, the mail loop, what waits in the outbox), publishing our record, refreshing contacts' records (node/discovery), and
 // announcing our presence.
 func (s *session) run() {
 	// Mail first, direct streams after: what waited in our mailboxes is older
@@ -342,12 +331,11 @@ func (s *session) run() {
 	if err := s.contacts.Restore(ctx); err != nil {
 		s.n.log.Warn("restoring the contact list", "err", err)
 	}
-	if err := s.drainMail(ctx); err != nil {
+	if err := s.delivery.DrainMail(ctx); err != nil {
 		s.n.log.Warn("fetching mail at sign-in", "err", err)
 	}
 	cancel()
-	s.host.SetStreamHandler(msgProtocol, s.handleStream)
-	s.host.SetStreamHandler(wire.ProtoMailNotify, s.handleMailNotify)
+	s.delivery.Start(s.ctx)
 	s.streams.Start(s.ctx)
 	s.files.Start(s.ctx)
 	// Publish before returning from sign-in, so that contacts find us (and
@@ -355,7 +343,6 @@ func (s *session) run() {
 	published := s.discovery.Publish()
 	s.contacts.UpgradeVisibility()
 	s.discovery.Start(published)
-	s.goTracked(s.mailLoop)
 	s.goTracked(s.renewLoop)
 	s.goTracked(func() { s.contacts.Serve(s.ctx) })
 	s.goTracked(func() {
@@ -364,12 +351,6 @@ func (s *session) run() {
 		}
 	})
 	s.role.Start(s.ctx)
-	// Couriers for every contact with something queued from an earlier run.
-	if peers, err := s.store.OutboxPeers(); err == nil {
-		for _, p := range peers {
-			s.courierFor(p).poke()
-		}
-	}
 }
 
 // goTracked runs f in a goroutine that the session's close waits for.
@@ -386,7 +367,7 @@ func (n *Node) Logout(ctx context.Context) error {
 	if s == nil {
 		return api.ErrNotLoggedIn
 	}
-	s.goodbye(ctx)
+	s.delivery.Goodbye(ctx)
 	err := s.close()
 	n.emit(api.Event{SignedOut: true})
 	return err
@@ -464,8 +445,7 @@ func (s *session) close() error {
 	s.discovery.Close()
 	s.files.Close()
 	s.role.Close()
-	s.host.RemoveStreamHandler(msgProtocol)
-	s.host.RemoveStreamHandler(wire.ProtoMailNotify)
+	s.delivery.Close()
 	hostErr := s.host.Close()
 	s.tasks.Close()
 	storeErr := s.store.Close()

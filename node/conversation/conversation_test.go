@@ -3,7 +3,6 @@ package conversation
 import (
 	"bytes"
 	"errors"
-	"path/filepath"
 	"slices"
 	"sync"
 	"testing"
@@ -16,6 +15,7 @@ import (
 	"eserver/node/api"
 	"eserver/node/payload"
 	"eserver/node/store"
+	"eserver/node/store/storetest"
 	"eserver/node/ticket"
 	"eserver/node/wire"
 	"eserver/pipeline"
@@ -84,15 +84,7 @@ type fakeHost struct {
 func newHost(t testing.TB, w *world, me user, contacts ...string) *fakeHost {
 	h := &fakeHost{w: w, me: me, now: time.Now(), contacts: contacts, revoked: map[peer.ID]bool{}}
 	if t, ok := t.(*testing.T); ok {
-		st, err := store.Open(filepath.Join(t.TempDir(), "eserver.db"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { st.Close() })
-		if err := st.Unlock(bytes.Repeat([]byte{7}, store.StorageKeySize)); err != nil {
-			t.Fatal(err)
-		}
-		h.st = st
+		h.st = storetest.Open(t)
 	}
 	return h
 }

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"io"
 	"log/slog"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -15,6 +14,7 @@ import (
 	"eserver/node/api"
 	"eserver/node/payload"
 	"eserver/node/store"
+	"eserver/node/store/storetest"
 	"eserver/node/ticket"
 	"eserver/node/transfer"
 	"eserver/node/wire"
@@ -53,14 +53,7 @@ func (a *fakeAvatars) AvatarArrived(store.Transfer, string) error { return a.err
 // accepted contact.
 func newFiles(t *testing.T) (*Files, *fakeHost, *fakeAvatars) {
 	t.Helper()
-	st, err := store.Open(filepath.Join(t.TempDir(), "account.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	if err := st.Unlock(bytes.Repeat([]byte{7}, store.StorageKeySize)); err != nil {
-		t.Fatal(err)
-	}
+	st := storetest.Open(t)
 	if err := st.PutContact(store.Contact{Username: "alice", Relation: string(api.RelationAccepted)}); err != nil {
 		t.Fatal(err)
 	}

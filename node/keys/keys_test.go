@@ -6,7 +6,6 @@ import (
 	"crypto/rand"
 	"errors"
 	"log/slog"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -18,6 +17,7 @@ import (
 	"eserver/node/payload"
 	"eserver/node/ratchet"
 	"eserver/node/store"
+	"eserver/node/store/storetest"
 	"eserver/node/ticket"
 	"eserver/node/wire"
 )
@@ -56,16 +56,7 @@ func newDevice(t testing.TB, name string) *device {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { h.Close() })
-	st, err := store.Open(filepath.Join(t.TempDir(), "eserver.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	storageKey := make([]byte, store.StorageKeySize)
-	rand.Read(storageKey)
-	if err := st.Unlock(storageKey); err != nil {
-		t.Fatal(err)
-	}
+	st := storetest.Open(t)
 	d := &device{st: st, h: h, tick: &ticket.Ticket{Username: name, Peer: h.ID(), BoxKey: box.PublicKey().Bytes()}}
 	if d.Keys, err = New(d, key, box); err != nil {
 		t.Fatal(err)

@@ -3,7 +3,6 @@ package presence
 import (
 	"context"
 	"errors"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -12,6 +11,7 @@ import (
 	"eserver/node/api"
 	"eserver/node/payload"
 	"eserver/node/store"
+	"eserver/node/store/storetest"
 	"eserver/node/ticket"
 	"eserver/node/wire"
 )
@@ -32,12 +32,7 @@ type host struct {
 }
 
 func newHost(t *testing.T) *host {
-	st, err := store.Open(filepath.Join(t.TempDir(), "eserver.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	return &host{st: st, now: time.Unix(1_700_000_000, 0), sent: map[string]*wire.Presence{}}
+	return &host{st: storetest.Open(t), now: time.Unix(1_700_000_000, 0), sent: map[string]*wire.Presence{}}
 }
 
 func (h *host) Store() *store.Store { return h.st }

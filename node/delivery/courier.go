@@ -1,16 +1,17 @@
-package node
+package delivery
 
 import (
 	"context"
 	"errors"
-	"eserver/node/api"
-	"eserver/node/payload"
 	"fmt"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/protocol"
 	"google.golang.org/protobuf/proto"
 
+	"eserver/node/api"
+	"eserver/node/payload"
 	"eserver/node/store"
 	"eserver/node/ticket"
 	"eserver/node/wire"
@@ -25,13 +26,13 @@ const window = 64
 // then the latest presence (not durable: only the newest value matters). One
 // goroutine per contact, so order per conversation is kept by construction.
 type courier struct {
-	s    *session
+	d    *Delivery
 	peer string
 	kick chan struct{}
 
 	mu       chan struct{} // 1-slot lock usable with select
 	presence *wire.Presence
-	signals  []pendingSignal // typing and nudges: sent once, never stored (signals.go)
+	signals  []pendingSignal // typing and nudges: sent once, never stored (below)
 
 	// The open stream, reused between rounds; owned by the run goroutine.
 	st     network.Stream
@@ -40,18 +41,17 @@ type courier struct {
 }
 
 // courierFor returns the courier for username, starting it if needed.
-func (s *session) courierFor(username string) *courier {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if c, ok := s.couriers[username]; ok {
+func (d *Delivery) courierFor(username string) *courier {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if c, ok := d.couriers[username]; ok {
 		return c
 	}
-	c := &courier{s: s, peer: username, kick: make(chan struct{}, 1), mu: make(chan struct{}, 1)}
-	s.couriers[username] = c
-	s.tasks.Go(func(context.Context) { c.run() })
+	c := &courier{d: d, peer: username, kick: make(chan struct{}, 1), mu: make(chan struct{}, 1)}
+	d.couriers[username] = c
+	d.tasks.Go(c.run)
 	return c
 }
-
 func (c *courier) poke() {
 	select {
 	case c.kick <- struct{}{}:
@@ -84,8 +84,7 @@ func (c *courier) takeSignals() []pendingSignal {
 	return sigs
 }
 
-func (c *courier) run() {
-	ctx := c.s.ctx
+func (c *courier) run(ctx context.Context) {
 	defer c.closeStream(false)
 	backoff := time.Duration(0)
 	for {
@@ -95,8 +94,8 @@ func (c *courier) run() {
 		}
 		var wait <-chan time.Time
 		if err != nil {
-			c.s.n.log.Debug("delivery round failed", "to", c.peer, "err", err)
-			backoff = min(max(2*backoff, 250*time.Millisecond), c.s.n.cfg.RetryMax)
+			c.d.h.Log().Debug("delivery round failed", "to", c.peer, "err", err)
+			backoff = min(max(2*backoff, 250*time.Millisecond), c.d.retryMax)
 			wait = time.After(backoff)
 		} else {
 			backoff = 0
@@ -121,7 +120,7 @@ func (c *courier) round(ctx context.Context) error {
 			sg.finish(sigErr)
 		}
 	}()
-	entries, err := c.s.store.Outbox(c.peer)
+	entries, err := c.d.h.Store().Outbox(c.peer)
 	if err != nil {
 		return fmt.Errorf("reading outbox: %w", err)
 	}
@@ -138,7 +137,7 @@ func (c *courier) round(ctx context.Context) error {
 		if !reused || attempt > 0 {
 			break
 		}
-		if entries, err = c.s.store.Outbox(c.peer); err != nil {
+		if entries, err = c.d.h.Store().Outbox(c.peer); err != nil {
 			return err
 		}
 	}
@@ -149,7 +148,7 @@ func (c *courier) round(ctx context.Context) error {
 	}
 	// No way to the contact's device: leave the rest in its mailboxes.
 	if errors.Is(err, errNoRoute) {
-		rest, rerr := c.s.store.Outbox(c.peer)
+		rest, rerr := c.d.h.Store().Outbox(c.peer)
 		if rerr != nil {
 			return rerr
 		}
@@ -177,18 +176,18 @@ func (c *courier) deliver(ctx context.Context, p *wire.Presence, sigs []pendingS
 		}
 		return fmt.Errorf("%w: %v", errNoRoute, err)
 	}
-	if err := c.s.keys.Ensure(ctx, c.remote); err != nil {
+	if err := c.d.keys.Ensure(ctx, c.remote); err != nil {
 		return fmt.Errorf("end-to-end session with %s: %w", c.peer, err)
 	}
 	var moment []store.OutboxEntry // not durable: acks are read, not recorded
-	now := c.s.n.cfg.Now().UnixMilli()
+	now := c.d.h.Now().UnixMilli()
 	if p != nil {
-		moment = append(moment, store.OutboxEntry{ID: newID(), Peer: c.peer,
+		moment = append(moment, store.OutboxEntry{ID: wire.NewID(), Peer: c.peer,
 			Payload: mustMarshal(&wire.Payload{SentUnixMilli: now, Kind: &wire.Payload_Presence{Presence: p}})})
 	}
 	if *sigErr != nil {
 		for _, sg := range sigs {
-			moment = append(moment, store.OutboxEntry{ID: newID(), Peer: c.peer,
+			moment = append(moment, store.OutboxEntry{ID: wire.NewID(), Peer: c.peer,
 				Payload: mustMarshal(&wire.Payload{SentUnixMilli: now, Kind: &wire.Payload_Signal{Signal: &wire.Signal{Kind: sg.kind}}})})
 		}
 	}
@@ -204,7 +203,7 @@ func (c *courier) deliver(ctx context.Context, p *wire.Presence, sigs []pendingS
 	for len(entries) > 0 {
 		// Each batch: a session may have become possible (a bundle found)
 		// or needed (the contact reset ours) since the last one.
-		if err := c.s.keys.Ensure(ctx, c.remote); err != nil {
+		if err := c.d.keys.Ensure(ctx, c.remote); err != nil {
 			return fmt.Errorf("end-to-end session with %s: %w", c.peer, err)
 		}
 		n := min(len(entries), window)
@@ -213,7 +212,7 @@ func (c *courier) deliver(ctx context.Context, p *wire.Presence, sigs []pendingS
 			return err
 		}
 		var rerr error
-		if entries, rerr = c.s.store.Outbox(c.peer); rerr != nil {
+		if entries, rerr = c.d.h.Store().Outbox(c.peer); rerr != nil {
 			return rerr
 		}
 	}
@@ -224,7 +223,7 @@ func (c *courier) deliver(ctx context.Context, p *wire.Presence, sigs []pendingS
 // entries are acknowledged in the store. stop reports a refusal after which
 // the rest should wait (rate limited or a failure at the peer).
 func (c *courier) exchange(batch []store.OutboxEntry, durable bool) (stop bool, err error) {
-	envs, err := c.s.keys.Seal(c.remote, batch)
+	envs, err := c.d.keys.Seal(c.remote, batch)
 	if err != nil {
 		return false, err
 	}
@@ -248,37 +247,37 @@ func (c *courier) exchange(batch []store.OutboxEntry, durable bool) (stop bool, 
 		}
 		switch ack.Error {
 		case "":
-			found, err := c.s.store.Acknowledge(e.ID)
+			found, err := c.d.h.Store().Acknowledge(e.ID)
 			if err != nil {
 				return false, err
 			}
-			c.s.acked(e.ID)
+			c.d.acked(e.ID)
 			if found {
 				// Only chat messages are in the history; requests and
 				// responses are acknowledged silently. A member's copy of
 				// a multi-party message reports the message, delivered in
 				// its conversation.
 				id := store.FanoutMessageID(e.ID)
-				if m, err := c.s.store.Message(id); err == nil && m.Outgoing {
-					c.s.n.emit(api.Event{Delivered: &api.Delivery{ID: id, To: m.Peer}})
+				if m, err := c.d.h.Store().Message(id); err == nil && m.Outgoing {
+					c.d.h.Emit(api.Event{Delivered: &api.Delivery{ID: id, To: m.Peer}})
 				}
 			}
 		case string(payload.ErrRateLimited), string(payload.ErrInternal):
 			stop = true // the rest of the batch is resent later, in order
 		case string(payload.ErrSessionReset):
 			if !stop {
-				if err := c.s.keys.Reset(c.remote.Peer); err != nil {
+				if err := c.d.keys.Reset(c.remote.Peer); err != nil {
 					return false, err
 				}
 			}
 			stop = true // resent later under a new session
 		default:
-			if err := c.s.store.Fail(e.ID); err != nil {
+			if err := c.d.h.Store().Fail(e.ID); err != nil {
 				return false, err
 			}
-			if m, err := c.s.store.Message(e.ID); err == nil {
-				msg := c.s.conv.Message(m)
-				c.s.n.emit(api.Event{Message: &msg})
+			if m, err := c.d.h.Store().Message(e.ID); err == nil {
+				msg := c.d.h.Message(m)
+				c.d.h.Emit(api.Event{Message: &msg})
 			}
 		}
 		if stop {
@@ -300,13 +299,13 @@ func (c *courier) ensureStream(ctx context.Context) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, wire.DialTimeout)
 	defer cancel()
-	t, err := c.s.discovery.Resolve(ctx, c.peer, false)
+	t, err := c.d.route.Resolve(ctx, c.peer, false)
 	if err == nil {
 		err = c.open(ctx, t)
 	}
 	if err != nil {
 		// The device or its addresses may have changed: ask again.
-		t, err = c.s.discovery.Resolve(ctx, c.peer, true)
+		t, err = c.d.route.Resolve(ctx, c.peer, true)
 		if err != nil {
 			return err
 		}
@@ -318,34 +317,39 @@ func (c *courier) ensureStream(ctx context.Context) error {
 }
 
 func (c *courier) open(ctx context.Context, t *ticket.Ticket) error {
-	st, err := c.s.host.NewStream(network.WithAllowLimitedConn(ctx, "msg"), t.Peer, msgProtocol)
+	st, err := c.d.h.Libp2p().NewStream(network.WithAllowLimitedConn(ctx, "msg"), t.Peer, protocol.ID(wire.ProtoMsg))
 	if err != nil {
 		return fmt.Errorf("opening stream to %s: %w", c.peer, err)
+	}
+	if !c.d.hold(st) {
+		return errors.New("delivery closed")
+	}
+	fail := func(err error) error {
+		st.Reset()
+		c.d.release(st)
+		return err
 	}
 	st.SetDeadline(time.Now().Add(wire.MsgWriteTimeout))
 	// Mail we left must not be overtaken by what we send directly: the
 	// contact fetches it before it answers our hello.
-	mailed := c.s.mailedTo(c.peer)
-	if err := wire.WriteMsg(st, &wire.Hello{Ticket: c.s.tk().Signed, Mailed: mailed}); err != nil {
-		st.Reset()
-		return err
+	mailed := c.d.Mailed(c.peer)
+	if err := wire.WriteMsg(st, &wire.Hello{Ticket: c.d.h.Ticket().Signed, Mailed: mailed}); err != nil {
+		return fail(err)
 	}
 	r := wire.NewReader(st, wire.MaxMsgFrame)
 	var h wire.Hello
 	if err := r.ReadMsg(&h); err != nil {
-		st.Reset()
-		return fmt.Errorf("reading hello from %s: %w", c.peer, err)
+		return fail(fmt.Errorf("reading hello from %s: %w", c.peer, err))
 	}
-	remote, err := c.s.verifyHello(st.Conn().RemotePeer(), &h)
+	remote, err := c.d.verifyHello(st.Conn().RemotePeer(), &h)
 	if err == nil && remote.Username != c.peer {
 		err = fmt.Errorf("peer %s is %q, want %q", remote.Peer, remote.Username, c.peer)
 	}
 	if err != nil {
-		st.Reset()
-		return err
+		return fail(err)
 	}
 	if mailed {
-		c.s.setMailed(c.peer, false)
+		c.d.setMailed(c.peer, false)
 	}
 	c.st, c.r, c.remote = st, r, remote
 	return nil
@@ -360,6 +364,7 @@ func (c *courier) closeStream(reset bool) {
 	} else {
 		c.st.Close()
 	}
+	c.d.release(c.st)
 	c.st, c.r, c.remote = nil, nil, nil
 }
 
@@ -367,93 +372,53 @@ func (c *courier) closeStream(reset bool) {
 // It runs on the caller's goroutine with a fresh stream, because the run
 // goroutine is about to be stopped.
 func (c *courier) sayGoodbye(ctx context.Context) {
-	cc, err := c.s.store.Contact(c.peer)
+	cc, err := c.d.h.Store().Contact(c.peer)
 	if err != nil || api.Relation(cc.Relation) != api.RelationAccepted || api.Status(cc.Status) == api.StatusOffline || cc.PeerID == "" {
 		return
 	}
-	t, err := c.s.discovery.Resolve(ctx, c.peer, false)
+	t, err := c.d.route.Resolve(ctx, c.peer, false)
 	if err != nil {
 		return
 	}
-	g := &courier{s: c.s, peer: c.peer}
+	g := &courier{d: c.d, peer: c.peer}
 	if err := g.open(ctx, t); err != nil {
 		return
 	}
 	defer g.closeStream(false)
-	raw, _ := proto.Marshal(&wire.Payload{SentUnixMilli: c.s.n.cfg.Now().UnixMilli(), Kind: &wire.Payload_Presence{Presence: &wire.Presence{Status: string(api.StatusOffline)}}})
-	g.exchange([]store.OutboxEntry{{ID: newID(), Peer: c.peer, Payload: raw}}, false)
+	raw, _ := proto.Marshal(&wire.Payload{SentUnixMilli: c.d.h.Now().UnixMilli(), Kind: &wire.Payload_Presence{Presence: &wire.Presence{Status: string(api.StatusOffline)}}})
+	g.exchange([]store.OutboxEntry{{ID: wire.NewID(), Peer: c.peer, Payload: raw}}, false)
 }
 
-// waitAck returns a channel closed when the contact's node acknowledges
-// the outbox entry id (see courier.exchange).
-func (s *session) waitAck(id string) <-chan struct{} {
-	ch := make(chan struct{})
-	s.mu.Lock()
-	if s.ackWait == nil {
-		s.ackWait = map[string]chan struct{}{}
+// Typing and nudges are signals (node/presence): news of the moment for a
+// contact who is reachable now. They ride the contact's courier after its
+// presence, encrypted like everything else, but are never stored or mailed;
+// a signal that cannot go in one delivery round is dropped.
+
+// maxPendingSignals bounds what waits in one courier: a burst of nudges to
+// an unreachable contact cannot pile up.
+const maxPendingSignals = 4
+
+type pendingSignal struct {
+	kind wire.Signal_Kind
+	done chan error // how it went; buffered, one result
+}
+
+func (sg pendingSignal) finish(err error) {
+	if errors.Is(err, errNoRoute) {
+		err = fmt.Errorf("%w: %v", api.ErrUnreachable, err)
 	}
-	s.ackWait[id] = ch
-	s.mu.Unlock()
-	return ch
+	sg.done <- err
 }
 
-func (s *session) forgetAck(id string) {
-	s.mu.Lock()
-	delete(s.ackWait, id)
-	s.mu.Unlock()
-}
-
-// acked wakes whoever waits for entry id.
-func (s *session) acked(id string) {
-	s.mu.Lock()
-	ch, ok := s.ackWait[id]
-	delete(s.ackWait, id)
-	s.mu.Unlock()
-	if ok {
-		close(ch)
+// signal queues a signal for the contact; false when too many wait.
+func (c *courier) signal(sg pendingSignal) bool {
+	c.mu <- struct{}{}
+	if len(c.signals) >= maxPendingSignals {
+		<-c.mu
+		return false
 	}
-}
-
-// Pending returns how many items wait in the outbox for username: neither
-// delivered directly nor left in its mailboxes yet. For diagnostics and tests.
-func (n *Node) Pending(username string) (int, error) {
-	s, err := n.current()
-	if err != nil {
-		return 0, err
-	}
-	out, err := s.store.Outbox(username)
-	return len(out), err
-}
-
-// newID returns a random message ID (wire.NewID).
-func newID() string { return wire.NewID() }
-
-// enqueue stores p (and the chat message m, if any) in the durable outbox
-// for username and wakes that contact's courier.
-func (s *session) enqueue(username string, p *wire.Payload, m *store.Message) error {
-	id := newID()
-	if m != nil {
-		id = m.ID
-	}
-	return s.enqueueEntry(username, id, p, m)
-}
-
-// enqueueWithID is enqueue for a payload whose outbox ID the caller chose
-// (to wait for its acknowledgement).
-func (s *session) enqueueWithID(username, id string, p *wire.Payload) error {
-	return s.enqueueEntry(username, id, p, nil)
-}
-
-func (s *session) enqueueEntry(username, id string, p *wire.Payload, m *store.Message) error {
-	now := s.n.cfg.Now()
-	p.SentUnixMilli = now.UnixMilli()
-	raw, err := proto.Marshal(p)
-	if err != nil {
-		return fmt.Errorf("encoding payload: %w", err)
-	}
-	if _, err := s.store.Enqueue(m, store.OutboxEntry{ID: id, Peer: username, Payload: raw, Created: now}); err != nil {
-		return fmt.Errorf("queueing for %s: %w", username, err)
-	}
-	s.courierFor(username).poke()
-	return nil
+	c.signals = append(c.signals, sg)
+	<-c.mu
+	c.poke()
+	return true
 }

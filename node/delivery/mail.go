@@ -1,21 +1,21 @@
-package node
+package delivery
 
 import (
 	"cmp"
 	"context"
 	"errors"
-	"eserver/node/payload"
 	"fmt"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
-
 	"google.golang.org/protobuf/proto"
 
 	"eserver/node/api"
 	"eserver/node/e2e"
+	"eserver/node/payload"
 	"eserver/node/store"
 	"eserver/node/ticket"
 	"eserver/node/wire"
@@ -35,40 +35,40 @@ const (
 // mailTicket returns the ticket to seal mail to username with: the one we
 // stored (even expired — the device's keys are still bound to the account)
 // or one looked up now.
-func (s *session) mailTicket(ctx context.Context, username string) (*ticket.Ticket, error) {
-	if c, err := s.store.Contact(username); err == nil && len(c.Ticket) > 0 {
+func (d *Delivery) mailTicket(ctx context.Context, username string) (*ticket.Ticket, error) {
+	if c, err := d.h.Store().Contact(username); err == nil && len(c.Ticket) > 0 {
 		var st wire.SignedTicket
 		if proto.Unmarshal(c.Ticket, &st) == nil {
-			if t, err := ticket.VerifySignature(s.tk().Server, &st); err == nil && t.Username == username {
+			if t, err := ticket.VerifySignature(d.h.Ticket().Server, &st); err == nil && t.Username == username {
 				return t, nil
 			}
 		}
 	}
-	return s.discovery.Resolve(ctx, username, true)
+	return d.route.Resolve(ctx, username, true)
 }
 
 // mail leaves entries, in order, in username's mailboxes. It stops at the
 // first entry no home accepted; entries handed over leave the outbox.
 func (c *courier) mail(ctx context.Context, entries []store.OutboxEntry) error {
-	s := c.s
-	if !s.discovery.HasMailboxes() {
+	d := c.d
+	if !d.route.HasMailboxes() {
 		return errors.New("no supernode keeps mailboxes")
 	}
-	to, err := s.mailTicket(ctx, c.peer)
+	to, err := d.mailTicket(ctx, c.peer)
 	if err != nil {
 		return fmt.Errorf("no keys to seal mail to %s: %w", c.peer, err)
 	}
-	homes := s.discovery.HomesOf(c.peer)
-	box := client.MailboxID(s.tk().Server, c.peer)
-	if err := s.keys.Ensure(ctx, to); err != nil {
+	homes := d.route.HomesOf(c.peer)
+	box := client.MailboxID(d.h.Ticket().Server, c.peer)
+	if err := d.keys.Ensure(ctx, to); err != nil {
 		return fmt.Errorf("end-to-end session with %s: %w", c.peer, err)
 	}
 	for _, e := range entries {
-		envs, err := s.keys.Seal(to, []store.OutboxEntry{e})
+		envs, err := d.keys.Seal(to, []store.OutboxEntry{e})
 		if err != nil {
 			return err
 		}
-		raw, err := proto.Marshal(&wire.MailItem{Sender: s.tk().Signed, Envelope: envs[0], Order: uint64(e.Seq)})
+		raw, err := proto.Marshal(&wire.MailItem{Sender: d.h.Ticket().Signed, Envelope: envs[0], Order: uint64(e.Seq)})
 		if err != nil {
 			return err
 		}
@@ -80,11 +80,11 @@ func (c *courier) mail(ctx context.Context, entries []store.OutboxEntry) error {
 		accepted := 0
 		var errs []error
 		for _, home := range homes {
-			if err := s.discovery.Connect(ctx, home); err != nil {
+			if err := d.route.Connect(ctx, home); err != nil {
 				errs = append(errs, err)
 				continue
 			}
-			if _, err := client.PutMail(ctx, s.host, home.ID, s.tk().Signed, box, item); err != nil {
+			if _, err := client.PutMail(ctx, d.h.Libp2p(), home.ID, d.h.Ticket().Signed, box, item); err != nil {
 				errs = append(errs, fmt.Errorf("%s: %w", home.ID, err))
 				continue
 			}
@@ -93,10 +93,10 @@ func (c *courier) mail(ctx context.Context, entries []store.OutboxEntry) error {
 		if accepted == 0 {
 			return fmt.Errorf("no home of %s took mail %s: %w", c.peer, e.ID, errors.Join(errs...))
 		}
-		if err := s.store.HandedOver(e.ID); err != nil && !errors.Is(err, store.ErrNotFound) {
+		if err := d.h.Store().HandedOver(e.ID); err != nil && !errors.Is(err, store.ErrNotFound) {
 			return err
 		}
-		s.setMailed(c.peer, true)
+		d.setMailed(c.peer, true)
 	}
 	return nil
 }
@@ -105,67 +105,78 @@ func (c *courier) mail(ctx context.Context, entries []store.OutboxEntry) error {
 // spoken to directly since (kept in the store: it must survive a restart).
 const settingMailed = "mailed."
 
-func (s *session) mailedTo(username string) bool {
-	v, _ := s.store.Setting(settingMailed + username)
+// Mailed reports whether we left mail for username and have not spoken to
+// it directly since: our next hello asks it to fetch that mail first.
+func (d *Delivery) Mailed(username string) bool {
+	v, _ := d.h.Store().Setting(settingMailed + username)
 	return v == "1"
 }
 
-func (s *session) setMailed(username string, mailed bool) {
+func (d *Delivery) setMailed(username string, mailed bool) {
 	v := ""
 	if mailed {
 		v = "1"
 	}
-	if err := s.store.SetSetting(settingMailed+username, v); err != nil {
-		s.n.log.Warn("remembering mail left", "contact", username, "err", err)
+	if err := d.h.Store().SetSetting(settingMailed+username, v); err != nil {
+		d.h.Log().Warn("remembering mail left", "contact", username, "err", err)
 	}
 }
 
 // handleMailNotify: a home says mail came for us.
-func (s *session) handleMailNotify(st network.Stream) {
+func (d *Delivery) handleMailNotify(st network.Stream) {
 	defer st.Close()
-	if s.discovery.IsHome(st.Conn().RemotePeer()) {
-		s.pokeMail()
+	if d.route.IsHome(st.Conn().RemotePeer()) {
+		d.PokeMail()
 	}
 }
 
-func (s *session) pokeMail() {
+// mailState is the mail drain's: one drain at a time, and a kick for the
+// mail loop.
+type mailState struct {
+	kick chan struct{} // asks mailLoop to look in our mailboxes now
+	mu   sync.Mutex    // serializes DrainMail
+}
+
+// PokeMail asks the mail loop to look in our mailboxes now (our homes
+// changed, or one told us mail came).
+func (d *Delivery) PokeMail() {
 	select {
-	case s.mailKick <- struct{}{}:
+	case d.mail.kick <- struct{}{}:
 	default:
 	}
 }
 
 // mailLoop looks in our mailboxes now, every mailPoll, and when poked.
-func (s *session) mailLoop() {
+func (d *Delivery) mailLoop(ctx context.Context) {
 	tick := time.NewTicker(mailPoll)
 	defer tick.Stop()
 	for {
 		select {
-		case <-s.ctx.Done():
+		case <-ctx.Done():
 			return
 		case <-tick.C:
-		case <-s.mailKick:
+		case <-d.mail.kick:
 		}
-		ctx, cancel := context.WithTimeout(s.ctx, 2*wire.MailboxTimeout)
-		if err := s.drainMail(ctx); err != nil && s.ctx.Err() == nil {
-			s.n.log.Warn("fetching mail", "err", err)
+		dctx, cancel := context.WithTimeout(ctx, 2*wire.MailboxTimeout)
+		if err := d.DrainMail(dctx); err != nil && ctx.Err() == nil {
+			d.h.Log().Warn("fetching mail", "err", err)
 		}
 		cancel()
 	}
 }
 
-// drainMail fetches, applies and acknowledges everything in our mailboxes.
+// DrainMail fetches, applies and acknowledges everything in our mailboxes.
 // Copies at several homes are applied once (the envelope ID de-duplicates),
 // and each sender's items in the sender's order, merged across homes: a
 // home that missed part of a burst (it was down for a moment) must not make
 // the rest of the burst overtake the part another home kept. Nothing is
 // acknowledged before it is applied, so a crash mid-drain loses nothing.
-func (s *session) drainMail(ctx context.Context) error {
+func (d *Delivery) DrainMail(ctx context.Context) error {
 	// One drain at a time: a sign-in, the poll, a notification and a
 	// contact's hello may all ask at once.
-	s.mailMu.Lock()
-	defer s.mailMu.Unlock()
-	if !s.discovery.HasMailboxes() {
+	d.mail.mu.Lock()
+	defer d.mail.mu.Unlock()
+	if !d.route.HasMailboxes() {
 		return nil
 	}
 	var (
@@ -173,18 +184,18 @@ func (s *session) drainMail(ctx context.Context) error {
 		pending []mailEntry
 		seen    = map[string]bool{}      // sender/envelope already taken this drain
 		acks    = map[peer.ID][]uint64{} // home → seqs to acknowledge once applied
-		homes   = s.discovery.HomesOf(s.me())
+		homes   = d.route.HomesOf(d.h.Ticket().Username)
 		fetched = make([]peer.AddrInfo, 0, len(homes))
 	)
 	for _, home := range homes {
-		if err := s.discovery.Connect(ctx, home); err != nil {
+		if err := d.route.Connect(ctx, home); err != nil {
 			errs = append(errs, err)
 			continue
 		}
 		fetched = append(fetched, home)
 		var after uint64
 		for {
-			items, more, err := client.FetchMail(ctx, s.host, home.ID, s.tk().Signed, after, wire.MailFetchLimit)
+			items, more, err := client.FetchMail(ctx, d.h.Libp2p(), home.ID, d.h.Ticket().Signed, after, wire.MailFetchLimit)
 			if err != nil {
 				errs = append(errs, fmt.Errorf("%s: %w", home.ID, err))
 				break
@@ -192,10 +203,10 @@ func (s *session) drainMail(ctx context.Context) error {
 			for _, it := range items {
 				after = max(after, it.Seq)
 				acks[home.ID] = append(acks[home.ID], it.Seq)
-				e, err := s.openMail(it.Item, time.Unix(it.StoredUnix, 0))
+				e, err := d.openMail(it.Item, time.Unix(it.StoredUnix, 0))
 				if err != nil {
 					// A bad item is dropped, not kept forever: it cannot get better.
-					s.n.log.Info("dropping mail", "seq", it.Seq, "err", err)
+					d.h.Log().Info("dropping mail", "seq", it.Seq, "err", err)
 					continue
 				}
 				key := e.sender.Username + "/" + e.env.Id
@@ -223,7 +234,7 @@ func (s *session) drainMail(ctx context.Context) error {
 	}
 	lost := map[peer.ID]*lostMail{}
 	for _, e := range pending {
-		p, err := s.open(e.sender, e.env)
+		p, err := d.open(e.sender, e.env)
 		if errors.Is(err, payload.ErrSessionReset) {
 			l := lost[e.sender.Peer]
 			if l == nil {
@@ -234,10 +245,10 @@ func (s *session) drainMail(ctx context.Context) error {
 			continue // asked for again below, not dropped
 		}
 		if err == nil {
-			err = s.applyIn(e.sender, e.env.Id, p, &batch)
+			err = d.h.Process(e.sender, e.env.Id, p, &batch)
 		}
 		if err != nil {
-			s.n.log.Info("dropping mail", "from", e.sender.Username, "id", e.env.Id, "err", err)
+			d.h.Log().Info("dropping mail", "from", e.sender.Username, "id", e.env.Id, "err", err)
 			continue
 		}
 		if p.GetChat() != nil {
@@ -245,14 +256,14 @@ func (s *session) drainMail(ctx context.Context) error {
 		}
 	}
 	if len(batch) > 0 {
-		inserted, err := s.store.AddIncomingBatch(batch)
+		inserted, err := d.h.Store().AddIncomingBatch(batch)
 		if err != nil {
 			return errors.Join(append(errs, fmt.Errorf("storing mailed messages: %w", err))...)
 		}
 		for i, m := range batch {
 			if inserted[i] {
-				msg := s.conv.Message(m)
-				s.n.emit(api.Event{Message: &msg})
+				msg := d.h.Message(m)
+				d.h.Emit(api.Event{Message: &msg})
 			}
 		}
 	}
@@ -260,7 +271,7 @@ func (s *session) drainMail(ctx context.Context) error {
 		seqs := acks[home.ID]
 		for len(seqs) > 0 {
 			n := min(len(seqs), client.MaxMailAck)
-			if err := client.AckMail(ctx, s.host, home.ID, s.tk().Signed, seqs[:n]); err != nil {
+			if err := client.AckMail(ctx, d.h.Libp2p(), home.ID, d.h.Ticket().Signed, seqs[:n]); err != nil {
 				errs = append(errs, fmt.Errorf("%s: ack: %w", home.ID, err))
 				break
 			}
@@ -268,14 +279,14 @@ func (s *session) drainMail(ctx context.Context) error {
 		}
 	}
 	for _, l := range lost {
-		if err := s.askResend(l.sender, l.ids); err != nil {
+		if err := d.askResend(l.sender, l.ids); err != nil {
 			errs = append(errs, err)
 		}
 	}
 	for sender, ids := range receipts {
 		for len(ids) > 0 {
 			n := min(len(ids), maxReceiptIDs)
-			if err := s.enqueue(sender, &wire.Payload{Kind: &wire.Payload_Receipt{Receipt: &wire.Receipt{Ids: ids[:n]}}}, nil); err != nil {
+			if err := d.Enqueue(sender, &wire.Payload{Kind: &wire.Payload_Receipt{Receipt: &wire.Receipt{Ids: ids[:n]}}}, nil); err != nil {
 				errs = append(errs, err)
 			}
 			ids = ids[n:]
@@ -313,8 +324,8 @@ type mailEntry struct {
 // stored): signed by our auth server, valid then, not revoked now. The
 // envelope inside is then opened as if it had come over a direct stream
 // from the sender: only a session with the ticket's device opens it.
-func (s *session) openMail(item []byte, stored time.Time) (mailEntry, error) {
-	padded, err := s.keys.OpenAnonymous(item)
+func (d *Delivery) openMail(item []byte, stored time.Time) (mailEntry, error) {
+	padded, err := d.keys.OpenAnonymous(item)
 	if err != nil {
 		return mailEntry{}, err
 	}
@@ -329,7 +340,7 @@ func (s *session) openMail(item []byte, stored time.Time) (mailEntry, error) {
 	if mi.Envelope == nil {
 		return mailEntry{}, errors.New("mail item without envelope")
 	}
-	t, err := s.auth.AuthenticateAt(mi.Sender, stored)
+	t, err := d.auth.AuthenticateAt(mi.Sender, stored)
 	if err != nil {
 		return mailEntry{}, fmt.Errorf("mail sender: %w", err)
 	}
@@ -340,17 +351,17 @@ func (s *session) openMail(item []byte, stored time.Time) (mailEntry, error) {
 }
 
 // receiveReceipt marks our messages to from delivered.
-func (s *session) receiveReceipt(from string, r *wire.Receipt) error {
+func (d *Delivery) receiveReceipt(from string, r *wire.Receipt) error {
 	if len(r.Ids) > maxReceiptIDs {
 		return payload.ErrBadRequest
 	}
 	for _, id := range r.Ids {
-		changed, err := s.store.MarkDelivered(from, id)
+		changed, err := d.h.Store().MarkDelivered(from, id)
 		if err != nil {
 			return err
 		}
 		if changed {
-			s.n.emit(api.Event{Delivered: &api.Delivery{ID: id, To: from}})
+			d.h.Emit(api.Event{Delivered: &api.Delivery{ID: id, To: from}})
 		}
 	}
 	return nil
@@ -360,17 +371,17 @@ func (s *session) receiveReceipt(from string, r *wire.Receipt) error {
 // session of ours opened: our session with that device is gone (a restore,
 // a crash at the wrong moment), so ours is dropped and the request starts a
 // new one, in which the answer comes.
-func (s *session) askResend(t *ticket.Ticket, ids []string) error {
-	if !s.Accepted(t.Username) {
+func (d *Delivery) askResend(t *ticket.Ticket, ids []string) error {
+	if !d.h.Accepted(t.Username) {
 		return nil
 	}
-	s.n.log.Info("mail from a session we no longer have: asking for it again", "from", t.Username, "items", len(ids))
-	if err := s.keys.Reset(t.Peer); err != nil {
+	d.h.Log().Info("mail from a session we no longer have: asking for it again", "from", t.Username, "items", len(ids))
+	if err := d.keys.Reset(t.Peer); err != nil {
 		return err
 	}
 	for len(ids) > 0 {
 		n := min(len(ids), maxReceiptIDs)
-		if err := s.enqueue(t.Username, &wire.Payload{Kind: &wire.Payload_ResendRequest{ResendRequest: &wire.ResendRequest{Ids: ids[:n]}}}, nil); err != nil {
+		if err := d.Enqueue(t.Username, &wire.Payload{Kind: &wire.Payload_ResendRequest{ResendRequest: &wire.ResendRequest{Ids: ids[:n]}}}, nil); err != nil {
 			return err
 		}
 		ids = ids[n:]
@@ -382,13 +393,13 @@ func (s *session) askResend(t *ticket.Ticket, ids []string) error {
 // open: only chat messages of ours to that contact still waiting for their
 // receipt, each under its own ID (so a copy that did arrive is not shown
 // twice) and its own time.
-func (s *session) receiveResendRequest(from string, r *wire.ResendRequest) error {
+func (d *Delivery) receiveResendRequest(from string, r *wire.ResendRequest) error {
 	if len(r.Ids) > maxReceiptIDs {
 		return payload.ErrBadRequest
 	}
 	resent := 0
 	for _, id := range r.Ids {
-		m, err := s.store.Message(id)
+		m, err := d.h.Store().Message(id)
 		if err != nil || !m.Outgoing || m.Peer != from || m.State != string(api.StateQueued) {
 			continue
 		}
@@ -397,26 +408,13 @@ func (s *session) receiveResendRequest(from string, r *wire.ResendRequest) error
 		if err != nil {
 			return err
 		}
-		if _, err := s.store.Enqueue(nil, store.OutboxEntry{ID: m.ID, Peer: from, Payload: raw, Created: s.n.cfg.Now()}); err != nil {
+		if _, err := d.h.Store().Enqueue(nil, store.OutboxEntry{ID: m.ID, Peer: from, Payload: raw, Created: d.h.Now()}); err != nil {
 			continue // still in the outbox: it goes anyway
 		}
 		resent++
 	}
 	if resent > 0 {
-		s.courierFor(from).poke()
+		d.Poke(from)
 	}
 	return nil
-}
-
-// mailKinds: receipts for mailed messages, and requests to send again what
-// a lost session sealed.
-func (s *session) mailKinds() []payload.Kind {
-	return []payload.Kind{
-		{Of: (*wire.Payload_Receipt)(nil), From: payload.Accepted,
-			Handle: func(in *payload.Inbound) error { return s.receiveReceipt(in.From(), in.Payload.GetReceipt()) }},
-		{Of: (*wire.Payload_ResendRequest)(nil), From: payload.Accepted,
-			Handle: func(in *payload.Inbound) error {
-				return s.receiveResendRequest(in.From(), in.Payload.GetResendRequest())
-			}},
-	}
 }

@@ -1,0 +1,356 @@
+// Package delivery carries payloads between our node and our contacts'
+// nodes: the message protocol that receives them, the couriers that send
+// them, and the mailboxes that hold them while a contact is away.
+//
+// The message protocol, /eserver/msg/1.0.0 (wire.ProtoMsg), in the seed's
+// layers, and where each stage lives:
+//
+//	listen          HandleStream, set as the protocol's handler by Start
+//	authentication  Hello: the peer's ticket passes the Authenticator
+//	                (verifyHello); mail: the same check at the time the
+//	                mail was left (openMail)
+//	security        the envelope is opened by the end-to-end scheme
+//	                (Sealer.Open, in open)
+//	process         Host.Process: the node dispatches the payload to the
+//	                component that registered its kind, under the contact
+//	                list's lock — delivery knows nothing of contacts
+//	output          an Ack, written only after the store committed
+//
+// The initiator of a stream is the sender; the responder only acks.
+//
+// Outbound, one courier per contact sends the durable outbox in order
+// (Enqueue, Deliver), then the latest presence and the signals of the
+// moment (SendPresence, Signal), directly over a message stream when the
+// contact's device can be reached, else into the contact's mailboxes at
+// its home supernodes. The mail drain (DrainMail) runs the inbound stages
+// on what others left in ours, in each sender's order across homes, and
+// answers with receipts (or, for mail sealed in a session we lost, with a
+// request to send it again): the Receipt and ResendRequest payload kinds
+// are this package's (Kinds).
+package delivery
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"google.golang.org/protobuf/proto"
+
+	"eserver/node/api"
+	"eserver/node/payload"
+	"eserver/node/store"
+	"eserver/node/task"
+	"eserver/node/ticket"
+	"eserver/node/wire"
+)
+
+// goodbyeWait bounds Goodbye: signing out must not wait for a contact that
+// does not answer.
+const goodbyeWait = 2 * time.Second
+
+// Host is what delivery needs from the node beyond its Sealer, Router and
+// Authenticator.
+type Host interface {
+	// Libp2p is the node's host: message streams and mailbox calls.
+	Libp2p() host.Host
+	// Store is the account's database: the outbox, the history, the
+	// contacts' records and settings.
+	Store() *store.Store
+	// Ticket is our current ticket.
+	Ticket() *ticket.Ticket
+	// Now is the session's clock.
+	Now() time.Time
+	// Log is the node's logger.
+	Log() *slog.Logger
+	// Emit tells the front ends.
+	Emit(e api.Event)
+	// Message is a stored message as the front ends see it.
+	Message(m store.Message) api.Message
+	// Process is the process stage: it applies payload p with ID id from
+	// the holder of ticket t, by the component that registered its kind,
+	// if the sender's relation allows. With backlog not nil a chat message
+	// is appended to *backlog for the caller to store with the rest of a
+	// mail drain, rather than stored now. Its error is the sender's Ack.
+	Process(t *ticket.Ticket, id string, p *wire.Payload, backlog *[]store.Message) error
+	// Accepted reports whether username is our accepted contact.
+	Accepted(username string) bool
+}
+
+// Sealer is the end-to-end layer (node/keys): sessions with the contacts'
+// devices, the envelopes sealed in them, and the anonymous outer layer of
+// mail.
+type Sealer interface {
+	// Ensure makes sure a session with t's device exists, starting one
+	// from its prekey bundle when needed.
+	Ensure(ctx context.Context, t *ticket.Ticket) error
+	// Seal seals each entry for t's device, in order.
+	Seal(to *ticket.Ticket, entries []store.OutboxEntry) ([]*wire.Envelope, error)
+	// Open opens an envelope from t's device; payload.ErrSessionReset
+	// when no session of ours opens it.
+	Open(t *ticket.Ticket, env *wire.Envelope) ([]byte, error)
+	// Reset drops our session with device p.
+	Reset(p peer.ID) error
+	// OpenAnonymous opens a mailbox item's outer layer.
+	OpenAnonymous(item []byte) ([]byte, error)
+}
+
+// Router finds contacts' devices and homes (node/discovery).
+type Router interface {
+	// Resolve is username's current ticket and addresses; refresh asks
+	// the rendezvous again.
+	Resolve(ctx context.Context, username string, refresh bool) (*ticket.Ticket, error)
+	// HomesOf are username's home supernodes.
+	HomesOf(username string) []peer.AddrInfo
+	// Connect connects to a home.
+	Connect(ctx context.Context, home peer.AddrInfo) error
+	// HasMailboxes reports whether any supernode keeps mailboxes.
+	HasMailboxes() bool
+	// IsHome reports whether p is one of our homes.
+	IsHome(p peer.ID) bool
+}
+
+// Authenticator is the authenticate stage (pipeline.Authenticator).
+type Authenticator interface {
+	// Authenticate checks a ticket shown by remote now.
+	Authenticate(remote peer.ID, st *wire.SignedTicket) (*ticket.Ticket, error)
+	// AuthenticateAt checks a ticket as it was at a past moment.
+	AuthenticateAt(st *wire.SignedTicket, at time.Time) (*ticket.Ticket, error)
+}
+
+// Delivery is the capability for one session. Make it with New, register
+// its Kinds, Start it when the session runs and Close it when it ends.
+// Couriers run from the first Enqueue on; Start adds the message protocol,
+// mail notifications and the mail loop.
+type Delivery struct {
+	h        Host
+	keys     Sealer
+	route    Router
+	auth     Authenticator
+	retryMax time.Duration // the longest back-off of a courier
+	tasks    *task.Group   // couriers, inbound streams, the mail loop
+	stop     func() bool   // detaches Start's context
+
+	mu       sync.Mutex
+	couriers map[string]*courier
+	acks     map[string]chan struct{}    // outbox entries someone waits to see acknowledged
+	live     map[network.Stream]struct{} // message streams, reset by Close
+
+	mail mailState
+}
+
+// New returns the capability on h, sealing with keys, finding contacts
+// with route and checking tickets with auth. retryMax caps the back-off
+// between delivery attempts to an unreachable contact.
+func New(h Host, keys Sealer, route Router, auth Authenticator, retryMax time.Duration) *Delivery {
+	return &Delivery{h: h, keys: keys, route: route, auth: auth, retryMax: retryMax,
+		tasks: task.New(context.Background()), stop: func() bool { return false },
+		couriers: map[string]*courier{}, acks: map[string]chan struct{}{}, live: map[network.Stream]struct{}{},
+		mail: mailState{kick: make(chan struct{}, 1)}}
+}
+
+// Start serves the message protocol and mail notifications, looks in our
+// mailboxes every mailPoll and when told, and wakes the couriers of every
+// contact with something queued from an earlier run. Everything stops
+// when ctx ends or at Close.
+func (d *Delivery) Start(ctx context.Context) {
+	d.stop = context.AfterFunc(ctx, d.tasks.Cancel)
+	h := d.h.Libp2p()
+	h.SetStreamHandler(wire.ProtoMsg, d.HandleStream)
+	h.SetStreamHandler(wire.ProtoMailNotify, d.handleMailNotify)
+	d.tasks.Go(d.mailLoop)
+	if peers, err := d.h.Store().OutboxPeers(); err == nil {
+		for _, p := range peers {
+			d.Poke(p)
+		}
+	}
+}
+
+// Close stops serving, resets the message streams still open and waits
+// for every goroutine: couriers, inbound streams, the mail loop.
+func (d *Delivery) Close() {
+	d.stop()
+	d.tasks.Cancel()
+	h := d.h.Libp2p()
+	h.RemoveStreamHandler(wire.ProtoMsg)
+	h.RemoveStreamHandler(wire.ProtoMailNotify)
+	d.mu.Lock()
+	for st := range d.live {
+		st.Reset()
+	}
+	d.live = nil
+	d.mu.Unlock()
+	d.tasks.Close()
+}
+
+// hold notes an open message stream for Close to reset; false (the
+// stream is reset) once Close has begun.
+func (d *Delivery) hold(st network.Stream) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.live == nil {
+		st.Reset()
+		return false
+	}
+	d.live[st] = struct{}{}
+	return true
+}
+
+// release forgets a stream hold noted.
+func (d *Delivery) release(st network.Stream) {
+	d.mu.Lock()
+	delete(d.live, st)
+	d.mu.Unlock()
+}
+
+// Kinds are the payload kinds delivery handles: receipts for mailed
+// messages, and requests to send again what a lost session sealed.
+func (d *Delivery) Kinds() []payload.Kind {
+	return []payload.Kind{
+		{Of: (*wire.Payload_Receipt)(nil), From: payload.Accepted,
+			Handle: func(in *payload.Inbound) error { return d.receiveReceipt(in.From(), in.Payload.GetReceipt()) }},
+		{Of: (*wire.Payload_ResendRequest)(nil), From: payload.Accepted,
+			Handle: func(in *payload.Inbound) error {
+				return d.receiveResendRequest(in.From(), in.Payload.GetResendRequest())
+			}},
+	}
+}
+
+// Enqueue stores p (and the chat message m, if any, in the history) in the
+// durable outbox for username and wakes that contact's courier: it is
+// delivered in order, directly or through the contact's mailboxes, however
+// long that takes.
+func (d *Delivery) Enqueue(username string, p *wire.Payload, m *store.Message) error {
+	id := wire.NewID()
+	if m != nil {
+		id = m.ID
+	}
+	return d.enqueue(username, id, p, m)
+}
+
+// Deliver queues p for username and waits until the contact's node
+// acknowledged it; when ctx ends first, p stays queued.
+func (d *Delivery) Deliver(ctx context.Context, username string, p *wire.Payload) error {
+	id := wire.NewID()
+	acked := d.waitAck(id)
+	defer d.forgetAck(id)
+	if err := d.enqueue(username, id, p, nil); err != nil {
+		return err
+	}
+	select {
+	case <-acked:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (d *Delivery) enqueue(username, id string, p *wire.Payload, m *store.Message) error {
+	now := d.h.Now()
+	p.SentUnixMilli = now.UnixMilli()
+	raw, err := proto.Marshal(p)
+	if err != nil {
+		return fmt.Errorf("encoding payload: %w", err)
+	}
+	if _, err := d.h.Store().Enqueue(m, store.OutboxEntry{ID: id, Peer: username, Payload: raw, Created: now}); err != nil {
+		return fmt.Errorf("queueing for %s: %w", username, err)
+	}
+	d.Poke(username)
+	return nil
+}
+
+// EnqueueFanout stores one multi-party event for several members (and m,
+// the message it carries, if any, in conversation conv's history) in one
+// transaction, and wakes each member's courier.
+func (d *Delivery) EnqueueFanout(m *store.Message, conv string, entries []store.OutboxEntry) error {
+	if err := d.h.Store().EnqueueFanout(m, conv, entries); err != nil {
+		return err
+	}
+	for _, e := range entries {
+		d.Poke(e.Peer)
+	}
+	return nil
+}
+
+// Poke tries delivering what waits for username now.
+func (d *Delivery) Poke(username string) { d.courierFor(username).poke() }
+
+// SendPresence puts p in username's courier slot for presence, replacing
+// what waited there.
+func (d *Delivery) SendPresence(username string, p *wire.Presence) {
+	d.courierFor(username).setPresence(p)
+}
+
+// Signal queues a signal in username's courier for its next round; the
+// channel gets how it went. false: too many signals wait.
+func (d *Delivery) Signal(username string, kind wire.Signal_Kind) (<-chan error, bool) {
+	sg := pendingSignal{kind: kind, done: make(chan error, 1)}
+	return sg.done, d.courierFor(username).signal(sg)
+}
+
+// Pending returns how many items wait in the outbox for username: neither
+// delivered directly nor left in its mailboxes yet.
+func (d *Delivery) Pending(username string) (int, error) {
+	out, err := d.h.Store().Outbox(username)
+	return len(out), err
+}
+
+// Goodbye tells the contacts we have couriers for, and which are online
+// now, that we are going offline: best effort, all at once, each on a
+// fresh stream of its own (the couriers are about to stop), bounded by
+// goodbyeWait.
+func (d *Delivery) Goodbye(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(ctx, goodbyeWait)
+	defer cancel()
+	d.mu.Lock()
+	cs := make([]*courier, 0, len(d.couriers))
+	for _, c := range d.couriers {
+		cs = append(cs, c)
+	}
+	d.mu.Unlock()
+	var wg sync.WaitGroup
+	for _, c := range cs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c.sayGoodbye(ctx)
+		}()
+	}
+	wg.Wait()
+}
+
+// waitAck returns a channel closed when the contact's node acknowledges
+// the outbox entry id (see courier.exchange).
+func (d *Delivery) waitAck(id string) <-chan struct{} {
+	ch := make(chan struct{})
+	d.mu.Lock()
+	d.acks[id] = ch
+	d.mu.Unlock()
+	return ch
+}
+
+func (d *Delivery) forgetAck(id string) {
+	d.mu.Lock()
+	delete(d.acks, id)
+	d.mu.Unlock()
+}
+
+// acked wakes whoever waits for entry id.
+func (d *Delivery) acked(id string) {
+	d.mu.Lock()
+	ch, ok := d.acks[id]
+	delete(d.acks, id)
+	d.mu.Unlock()
+	if ok {
+		close(ch)
+	}
+}
+
+func mustMarshal(m proto.Message) []byte {
+	b, _ := proto.Marshal(m)
+	return b
+}

@@ -1,0 +1,192 @@
+package delivery
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"google.golang.org/protobuf/proto"
+
+	"eserver/node/api"
+	"eserver/node/payload"
+	"eserver/node/store"
+	"eserver/node/store/storetest"
+	"eserver/node/ticket"
+	"eserver/node/wire"
+)
+
+// The fakes below stand in for the node, node/keys, node/discovery and the
+// pipeline, so that delivery's stages run without a network: envelopes are
+// "sealed" as their plain payload, and a ticket is good when its signature
+// reads "ok" (its username is its Ticket bytes).
+
+type fakeHost struct {
+	st *store.Store
+	me *ticket.Ticket
+
+	mu        sync.Mutex
+	events    []api.Event
+	processed []string         // IDs, in order
+	refuse    map[string]error // by ID: the process stage's answer
+}
+
+func (h *fakeHost) Libp2p() host.Host      { return nil }
+func (h *fakeHost) Store() *store.Store    { return h.st }
+func (h *fakeHost) Ticket() *ticket.Ticket { return h.me }
+func (h *fakeHost) Now() time.Time         { return time.Now() }
+func (h *fakeHost) Log() *slog.Logger      { return slog.New(slog.DiscardHandler) }
+func (h *fakeHost) Message(m store.Message) api.Message {
+	return api.Message{ID: m.ID, From: m.Peer, Text: m.Text, State: api.MessageState(m.State)}
+}
+
+func (h *fakeHost) Accepted(username string) bool {
+	c, err := h.st.Contact(username)
+	return err == nil && c.Relation == string(api.RelationAccepted)
+}
+
+func (h *fakeHost) Emit(e api.Event) {
+	h.mu.Lock()
+	h.events = append(h.events, e)
+	h.mu.Unlock()
+}
+
+func (h *fakeHost) Process(t *ticket.Ticket, id string, p *wire.Payload, backlog *[]store.Message) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if err := h.refuse[id]; err != nil {
+		return err
+	}
+	h.processed = append(h.processed, id)
+	return nil
+}
+
+type fakeSealer struct {
+	mu     sync.Mutex
+	resets []peer.ID
+}
+
+func (s *fakeSealer) Ensure(context.Context, *ticket.Ticket) error { return nil }
+
+func (s *fakeSealer) Seal(_ *ticket.Ticket, entries []store.OutboxEntry) ([]*wire.Envelope, error) {
+	envs := make([]*wire.Envelope, len(entries))
+	for i, e := range entries {
+		envs[i] = &wire.Envelope{Id: e.ID, Sealed: e.Payload}
+	}
+	return envs, nil
+}
+
+// lostSession marks an envelope sealed in a session we no longer hold.
+var lostSession = []byte("lost")
+
+func (s *fakeSealer) Open(_ *ticket.Ticket, env *wire.Envelope) ([]byte, error) {
+	if bytes.Equal(env.Sealed, lostSession) {
+		return nil, payload.ErrSessionReset
+	}
+	return bytes.Clone(env.Sealed), nil
+}
+
+func (s *fakeSealer) Reset(p peer.ID) error {
+	s.mu.Lock()
+	s.resets = append(s.resets, p)
+	s.mu.Unlock()
+	return nil
+}
+
+func (s *fakeSealer) OpenAnonymous(item []byte) ([]byte, error) { return item, nil }
+
+type fakeRouter struct{}
+
+func (fakeRouter) Resolve(context.Context, string, bool) (*ticket.Ticket, error) {
+	return nil, errors.New("nowhere")
+}
+func (fakeRouter) HomesOf(string) []peer.AddrInfo               { return nil }
+func (fakeRouter) Connect(context.Context, peer.AddrInfo) error { return errors.New("nowhere") }
+func (fakeRouter) HasMailboxes() bool                           { return false }
+func (fakeRouter) IsHome(peer.ID) bool                          { return false }
+
+type fakeAuth struct{}
+
+func (fakeAuth) Authenticate(remote peer.ID, st *wire.SignedTicket) (*ticket.Ticket, error) {
+	t, err := fakeAuth{}.AuthenticateAt(st, time.Now())
+	if err == nil {
+		t.Peer = remote
+	}
+	return t, err
+}
+
+func (fakeAuth) AuthenticateAt(st *wire.SignedTicket, _ time.Time) (*ticket.Ticket, error) {
+	if string(st.GetSignature()) != "ok" || len(st.GetTicket()) == 0 {
+		return nil, errors.New("bad ticket")
+	}
+	box := make([]byte, 32)
+	if string(st.GetTicket()) == "nobox" {
+		box = nil
+	}
+	return &ticket.Ticket{Username: string(st.GetTicket()), BoxKey: box}, nil
+}
+
+func signed(username string) *wire.SignedTicket {
+	return &wire.SignedTicket{Ticket: []byte(username), Signature: []byte("ok")}
+}
+
+// newTestDelivery is a Delivery for "me" on a fresh store, not started.
+func newTestDelivery(tb testing.TB) (*Delivery, *fakeHost, *fakeSealer) {
+	tb.Helper()
+	st := storetest.Open(tb)
+	h := &fakeHost{st: st, me: &ticket.Ticket{Username: "me", Signed: signed("me")}, refuse: map[string]error{}}
+	s := &fakeSealer{}
+	d := New(h, s, fakeRouter{}, fakeAuth{}, time.Second)
+	tb.Cleanup(d.tasks.Close) // Close itself needs a libp2p host
+	return d, h, s
+}
+
+// fakeStream is one side of a message stream: it reads in and records what
+// is written.
+type fakeStream struct {
+	network.Stream
+	in            io.Reader
+	out           bytes.Buffer
+	remote        peer.ID
+	reset, closed bool
+}
+
+type fakeConn struct {
+	network.Conn
+	remote peer.ID
+}
+
+func (c fakeConn) RemotePeer() peer.ID { return c.remote }
+
+func (s *fakeStream) Read(p []byte) (int, error) { return s.in.Read(p) }
+func (s *fakeStream) Write(p []byte) (int, error) {
+	if s.reset || s.closed {
+		return 0, errors.New("stream closed")
+	}
+	return s.out.Write(p)
+}
+func (s *fakeStream) SetDeadline(time.Time) error      { return nil }
+func (s *fakeStream) SetReadDeadline(time.Time) error  { return nil }
+func (s *fakeStream) SetWriteDeadline(time.Time) error { return nil }
+func (s *fakeStream) Reset() error                     { s.reset = true; return nil }
+func (s *fakeStream) Close() error                     { s.closed = true; return nil }
+func (s *fakeStream) Conn() network.Conn               { return fakeConn{remote: s.remote} }
+
+// framed is msgs as a peer writes them on a stream.
+func framed(tb testing.TB, msgs ...proto.Message) []byte {
+	tb.Helper()
+	var b bytes.Buffer
+	for _, m := range msgs {
+		if err := wire.WriteMsg(&b, m); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	return b.Bytes()
+}

@@ -1,0 +1,172 @@
+package delivery
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+
+	"google.golang.org/protobuf/proto"
+
+	"eserver/node/api"
+	"eserver/node/payload"
+	"eserver/node/store"
+	"eserver/node/ticket"
+	"eserver/node/wire"
+	"eserver/supernode/client"
+)
+
+// TestOrderMail: a home that missed part of a burst holds a gap another
+// home fills; merged, each sender's items come in the sender's order.
+func TestOrderMail(t *testing.T) {
+	e := func(sender string, order uint64) mailEntry {
+		return mailEntry{sender: &ticket.Ticket{Username: sender}, env: &wire.Envelope{Id: fmt.Sprint(sender, order)}, order: order}
+	}
+	tests := []struct {
+		name    string
+		fetched []mailEntry // as fetched from the homes in turn, duplicates already dropped
+		want    []string
+	}{
+		{"in order", []mailEntry{e("alice", 1), e("alice", 2)}, []string{"alice1", "alice2"}},
+		{"gap filled by the second home", []mailEntry{e("alice", 1), e("alice", 2), e("alice", 4), e("alice", 5), e("alice", 3)},
+			[]string{"alice1", "alice2", "alice3", "alice4", "alice5"}},
+		{"senders keep their first place", []mailEntry{e("carol", 7), e("alice", 2), e("carol", 9), e("alice", 1), e("carol", 8)},
+			[]string{"carol7", "carol8", "carol9", "alice1", "alice2"}},
+		{"nothing", nil, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			orderMail(tt.fetched)
+			var got []string
+			for _, m := range tt.fetched {
+				got = append(got, m.env.Id)
+			}
+			if !slices.Equal(got, tt.want) {
+				t.Fatalf("got %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
+
+// mailItem is a mailbox item as a sender leaves it, minus the anonymous
+// box (the fake Sealer's OpenAnonymous is the identity).
+func mailItem(tb testing.TB, sender *wire.SignedTicket, env *wire.Envelope, order uint64) []byte {
+	tb.Helper()
+	raw, err := proto.Marshal(&wire.MailItem{Sender: sender, Envelope: env, Order: order})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return client.Pad(raw)
+}
+
+// TestOpenMail: an item opens to its sender's authenticated ticket, the
+// envelope and the sender's order; anything else is refused.
+func TestOpenMail(t *testing.T) {
+	d, _, _ := newTestDelivery(t)
+	env := &wire.Envelope{Id: "m1", Sealed: []byte("hello")}
+	e, err := d.openMail(mailItem(t, signed("alice"), env, 7), time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e.sender.Username != "alice" || e.env.Id != "m1" || e.order != 7 {
+		t.Fatalf("opened %+v", e)
+	}
+	bad := map[string][]byte{
+		"not padded":             []byte("garbage"),
+		"not a mail item":        client.Pad([]byte{0xff, 0xff, 0xff}),
+		"no envelope":            mailItem(t, signed("alice"), nil, 1),
+		"no sender":              mailItem(t, nil, env, 1),
+		"forged sender":          mailItem(t, &wire.SignedTicket{Ticket: []byte("alice"), Signature: []byte("forged")}, env, 1),
+		"sender without box key": mailItem(t, signed("nobox"), env, 1),
+	}
+	for name, item := range bad {
+		if _, err := d.openMail(item, time.Now()); err == nil {
+			t.Errorf("%s: opened", name)
+		}
+	}
+}
+
+// FuzzOpenMail: whatever a mailbox hands us, opening it neither panics nor
+// yields an entry without an envelope or a sender able to receive our
+// answer.
+func FuzzOpenMail(f *testing.F) {
+	env := &wire.Envelope{Id: "m1", Sealed: []byte("hello")}
+	f.Add(mailItem(f, signed("alice"), env, 7))
+	f.Add(mailItem(f, signed("nobox"), env, 1))
+	f.Add(mailItem(f, signed("alice"), nil, 1))
+	f.Add(client.Pad(nil))
+	f.Add([]byte{})
+	d, _, _ := newTestDelivery(f)
+	f.Fuzz(func(t *testing.T, item []byte) {
+		e, err := d.openMail(item, time.Now())
+		if err != nil {
+			return
+		}
+		if e.env == nil || e.sender == nil || len(e.sender.BoxKey) != 32 {
+			t.Fatalf("opened an unusable entry: %+v", e)
+		}
+	})
+}
+
+// TestReceiptsAndResendRequests: a receipt marks our messages delivered
+// (once); a resend request queues again only our own messages to that
+// contact still waiting for their receipt; oversized lists are refused.
+func TestReceiptsAndResendRequests(t *testing.T) {
+	d, h, _ := newTestDelivery(t)
+	chat := func(id, to string) {
+		t.Helper()
+		raw, _ := proto.Marshal(&wire.Payload{Kind: &wire.Payload_Chat{Chat: &wire.Chat{Text: id}}})
+		m := &store.Message{ID: id, Peer: to, Outgoing: true, Text: id}
+		if _, err := h.st.Enqueue(m, store.OutboxEntry{ID: id, Peer: to, Payload: raw}); err != nil {
+			t.Fatal(err)
+		}
+		if err := h.st.HandedOver(id); err != nil { // left in the mailboxes
+			t.Fatal(err)
+		}
+	}
+	chat("a1", "alice")
+	chat("a2", "alice")
+	chat("b1", "bob")
+
+	if err := d.receiveResendRequest("alice", &wire.ResendRequest{Ids: []string{"a1", "b1", "nope"}}); err != nil {
+		t.Fatal(err)
+	}
+	out, _ := h.st.Outbox("alice")
+	if len(out) != 1 || out[0].ID != "a1" {
+		t.Fatalf("alice's outbox after her resend request: %+v", out)
+	}
+	if out, _ := h.st.Outbox("bob"); len(out) != 0 {
+		t.Fatalf("alice had bob's message resent: %+v", out)
+	}
+
+	if err := d.receiveReceipt("alice", &wire.Receipt{Ids: []string{"a2", "b1"}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.receiveReceipt("alice", &wire.Receipt{Ids: []string{"a2"}}); err != nil {
+		t.Fatal(err)
+	}
+	var delivered []string
+	for _, e := range h.events {
+		if e.Delivered != nil {
+			delivered = append(delivered, e.Delivered.To+"/"+e.Delivered.ID)
+		}
+	}
+	if !slices.Equal(delivered, []string{"alice/a2"}) {
+		t.Fatalf("delivered events: %v", delivered)
+	}
+	if m, _ := h.st.Message("b1"); m.State != string(api.StateQueued) {
+		t.Fatalf("alice's receipt changed bob's message: %+v", m)
+	}
+
+	long := make([]string, maxReceiptIDs+1)
+	for i := range long {
+		long[i] = fmt.Sprint(i)
+	}
+	if err := d.receiveReceipt("alice", &wire.Receipt{Ids: long}); !errors.Is(err, payload.ErrBadRequest) {
+		t.Fatalf("oversized receipt: %v", err)
+	}
+	if err := d.receiveResendRequest("alice", &wire.ResendRequest{Ids: long}); !errors.Is(err, payload.ErrBadRequest) {
+		t.Fatalf("oversized resend request: %v", err)
+	}
+}

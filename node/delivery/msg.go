@@ -1,0 +1,147 @@
+package delivery
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"google.golang.org/protobuf/proto"
+
+	"eserver/node/api"
+	"eserver/node/e2e"
+	"eserver/node/payload"
+	"eserver/node/ticket"
+	"eserver/node/wire"
+)
+
+// verifyHello is the authenticate stage: the peer's ticket must pass the
+// pipeline's Authenticator (signed by our auth server, valid now, issued to
+// the very peer on the other end of the stream, not revoked) and carry a
+// box key.
+func (d *Delivery) verifyHello(remote peer.ID, h *wire.Hello) (*ticket.Ticket, error) {
+	t, err := d.auth.Authenticate(remote, h.GetTicket())
+	if err != nil {
+		return nil, fmt.Errorf("peer %s: %w", remote, err)
+	}
+	if len(t.BoxKey) != e2e.BoxKeySize {
+		return nil, fmt.Errorf("peer %s: ticket has no box key", remote)
+	}
+	return t, nil
+}
+
+// HandleStream is the listen stage: it serves one inbound message stream
+// (Start makes it the handler of wire.ProtoMsg). The peer's hello is
+// authenticated and answered; then each envelope is opened, processed and
+// acknowledged in turn.
+func (d *Delivery) HandleStream(st network.Stream) {
+	if !d.tasks.Enter() {
+		st.Reset()
+		return
+	}
+	defer d.tasks.Exit()
+	if !d.hold(st) {
+		return
+	}
+	defer d.release(st)
+	remote := st.Conn().RemotePeer()
+	log := d.h.Log().With("peer", remote)
+	fail := func(msg string, err error) {
+		log.Debug(msg, "err", err)
+		st.Reset()
+	}
+	r := wire.NewReader(st, wire.MaxMsgFrame)
+	st.SetDeadline(time.Now().Add(wire.MsgWriteTimeout))
+	var hello wire.Hello
+	if err := r.ReadMsg(&hello); err != nil {
+		fail("reading hello", err)
+		return
+	}
+	t, err := d.verifyHello(remote, &hello)
+	if err != nil {
+		fail("refusing hello", err)
+		return
+	}
+	if hello.Mailed {
+		// The contact left us mail and now talks directly: fetch the mail
+		// first, so nothing on this stream overtakes it.
+		if c, err := d.h.Store().Contact(t.Username); err == nil && api.Relation(c.Relation) != api.RelationBlocked {
+			ctx, cancel := context.WithTimeout(d.tasks.Context(), wire.MsgWriteTimeout/2)
+			if err := d.DrainMail(ctx); err != nil {
+				log.Debug("fetching mail before a direct stream", "err", err)
+			}
+			cancel()
+		}
+	}
+	if err := wire.WriteMsg(st, &wire.Hello{Ticket: d.h.Ticket().Signed}); err != nil {
+		fail("writing hello", err)
+		return
+	}
+	// The peer is online and talking to us: anything we hold for it can go
+	// now, and anything it left in our mailboxes while we seemed away can
+	// be picked up.
+	if c, err := d.h.Store().Contact(t.Username); err == nil && api.Relation(c.Relation) != api.RelationBlocked {
+		d.Poke(t.Username)
+		d.PokeMail()
+	}
+	for {
+		st.SetDeadline(time.Now().Add(wire.MsgIdleTimeout))
+		var f wire.Frame
+		if err := r.ReadMsg(&f); err != nil {
+			if errors.Is(err, io.EOF) {
+				st.Close()
+				return
+			}
+			fail("reading frame", err)
+			return
+		}
+		env := f.GetEnvelope()
+		if env == nil {
+			fail("unexpected frame", fmt.Errorf("%T", f.Kind))
+			return
+		}
+		ack := &wire.Ack{Id: env.Id}
+		if err := d.receive(t, env); err != nil {
+			ack.Error = payload.Code(err)
+			log.Debug("refusing envelope", "from", t.Username, "id", env.Id, "err", err)
+		}
+		st.SetWriteDeadline(time.Now().Add(wire.MsgWriteTimeout))
+		if err := wire.WriteMsg(st, &wire.Frame{Kind: &wire.Frame_Ack{Ack: ack}}); err != nil {
+			fail("writing ack", err)
+			return
+		}
+	}
+}
+
+// receive opens and processes one envelope from the holder of ticket t.
+func (d *Delivery) receive(t *ticket.Ticket, env *wire.Envelope) error {
+	p, err := d.open(t, env)
+	if err != nil {
+		return err
+	}
+	return d.h.Process(t, env.Id, p, nil)
+}
+
+// open checks and decrypts an envelope from the holder of ticket t: the
+// security stage.
+func (d *Delivery) open(t *ticket.Ticket, env *wire.Envelope) (*wire.Payload, error) {
+	if env.Id == "" || len(env.Id) > 64 {
+		return nil, payload.ErrBadRequest
+	}
+	plain, err := d.keys.Open(t, env)
+	if err != nil {
+		if errors.Is(err, payload.ErrSessionReset) {
+			return nil, err
+		}
+		return nil, fmt.Errorf("%w: %v", payload.ErrBadRequest, err)
+	}
+	defer clear(plain)
+	var p wire.Payload
+	if err := proto.Unmarshal(plain, &p); err != nil {
+		return nil, fmt.Errorf("%w: payload: %v", payload.ErrBadRequest, err)
+	}
+	return &p, nil
+}
