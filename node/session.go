@@ -51,21 +51,27 @@ type session struct {
 	// streams, mail): the pipeline's one ticket check.
 	auth pipeline.Authenticator
 	// kinds maps each payload kind to the component that handles it.
-	kinds     payload.Registry
-	keys      *keys.Keys
-	discovery *discovery.Discovery
-	streams   *streams.Streams
-	presence  *presence.Presence
-	contacts  *contacts.Contacts
-	files     *files.Files
-	conv      *conversation.Conversations
-	role      *role.Role
-	delivery  *delivery.Delivery
+	kinds payload.Registry
+	components
 
 	// tasks are the session's goroutines and stream handlers; ctx is
 	// theirs, cancelled when the session closes.
 	tasks *task.Group
 	ctx   context.Context
+}
+
+// components are the session's feature components (docs/ARCHITECTURE.md),
+// built by startSession and assemble, started by run, closed by close.
+type components struct {
+	keys      *keys.Keys
+	discovery *discovery.Discovery
+	delivery  *delivery.Delivery
+	contacts  *contacts.Contacts
+	presence  *presence.Presence
+	conv      *conversation.Conversations
+	files     *files.Files
+	streams   *streams.Streams
+	role      *role.Role
 }
 
 // mapLoginErr turns the login package's sentinels into the API's.
