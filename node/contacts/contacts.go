@@ -224,12 +224,22 @@ func (l *Contacts) Accept(username string) error {
 	return l.accept(username)
 }
 
+// rowIn reads username's row, which must be in relation rel; otherwise
+// the answer is refusal.
+func (l *Contacts) rowIn(username string, rel api.Relation, refusal error) (store.Contact, error) {
+	c, err := l.h.Store().Contact(username)
+	switch {
+	case errors.Is(err, store.ErrNotFound) || (err == nil && api.Relation(c.Relation) != rel):
+		return store.Contact{}, refusal
+	case err != nil:
+		return store.Contact{}, err
+	}
+	return c, nil
+}
+
 // accept answers username's request with yes; the caller holds l.mu.
 func (l *Contacts) accept(username string) error {
-	c, err := l.h.Store().Contact(username)
-	if errors.Is(err, store.ErrNotFound) || (err == nil && api.Relation(c.Relation) != api.RelationPendingIn) {
-		return fmt.Errorf("%w: no request from %s", api.ErrBadRequest, username)
-	}
+	c, err := l.rowIn(username, api.RelationPendingIn, fmt.Errorf("%w: no request from %s", api.ErrBadRequest, username))
 	if err != nil {
 		return err
 	}
@@ -254,11 +264,7 @@ func (l *Contacts) accept(username string) error {
 func (l *Contacts) Decline(username string) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	c, err := l.h.Store().Contact(username)
-	if errors.Is(err, store.ErrNotFound) || (err == nil && api.Relation(c.Relation) != api.RelationPendingIn) {
-		return fmt.Errorf("%w: no request from %s", api.ErrBadRequest, username)
-	}
-	if err != nil {
+	if _, err := l.rowIn(username, api.RelationPendingIn, fmt.Errorf("%w: no request from %s", api.ErrBadRequest, username)); err != nil {
 		return err
 	}
 	if err := l.h.Store().DeleteContact(username); err != nil {
@@ -309,10 +315,7 @@ func (l *Contacts) Block(username string) error {
 func (l *Contacts) Unblock(username string) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	c, err := l.h.Store().Contact(username)
-	if errors.Is(err, store.ErrNotFound) || (err == nil && api.Relation(c.Relation) != api.RelationBlocked) {
-		return fmt.Errorf("%w: %s is not blocked", api.ErrBadRequest, username)
-	}
+	c, err := l.rowIn(username, api.RelationBlocked, fmt.Errorf("%w: %s is not blocked", api.ErrBadRequest, username))
 	if err != nil {
 		return err
 	}

@@ -1,6 +1,39 @@
 package client
 
-import "log/slog"
+import (
+	"context"
+	"log/slog"
+	"time"
+)
+
+// pollLoop runs round at once, then every interval (def when interval is
+// not positive) and whenever kick fires (nil: never), until ctx ends; then
+// it returns nil. Each round's outcome is logged as what, through
+// pollLog. round gets the interval in force (a round may take no longer).
+func pollLoop(ctx context.Context, log *slog.Logger, interval, def time.Duration, what string, kick <-chan struct{}, round func(ctx context.Context, interval time.Duration) error, args ...any) error {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if interval <= 0 {
+		interval = def
+	}
+	tick := time.NewTicker(interval)
+	defer tick.Stop()
+	pl := pollLog{log: log, what: what}
+	for {
+		err := round(ctx, interval)
+		if ctx.Err() != nil {
+			return nil
+		}
+		pl.report(err, args...)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-tick.C:
+		case <-kick:
+		}
+	}
+}
 
 // pollLog reports the outcome of each round of a poll loop: the first
 // failure loudly and the rest quietly (a server down for an hour should not

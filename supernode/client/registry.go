@@ -149,24 +149,13 @@ func (hb *Heartbeater) Serve(ctx context.Context) error {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	interval := hb.Interval
-	if interval <= 0 {
-		interval = wire.HeartbeatInterval
-	}
-	tick := time.NewTicker(interval)
-	defer tick.Stop()
-	pl := pollLog{log: log, what: "heartbeat"}
-	for {
+	return pollLoop(ctx, log, hb.Interval, wire.HeartbeatInterval, "heartbeat", nil, func(ctx context.Context, interval time.Duration) error {
 		// One heartbeat may take no longer than the interval, so a slow
 		// server never delays the next beat past the TTL.
 		bctx, cancel := context.WithTimeout(ctx, interval)
 		t, err := Heartbeat(bctx, hb.Host, hb.Auth, hb.Ticket())
 		cancel()
-		if ctx.Err() != nil {
-			return nil
-		}
-		pl.report(err, "auth", hb.Auth)
-		if err == nil {
+		if err == nil && ctx.Err() == nil {
 			hb.mu.Lock()
 			first := hb.latest == nil
 			hb.latest = t
@@ -176,10 +165,6 @@ func (hb *Heartbeater) Serve(ctx context.Context) error {
 				log.Info("registered as a supernode", "auth", hb.Auth, "expiry", t.Expiry)
 			}
 		}
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-tick.C:
-		}
-	}
+		return err
+	}, "auth", hb.Auth)
 }

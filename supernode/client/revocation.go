@@ -232,30 +232,7 @@ func (r *Revocations) Serve(ctx context.Context) error {
 	if r.Auth == "" || (r.Fetch == nil && (r.Host == nil || r.Ticket == nil)) {
 		return errors.New("revocations: Auth, and Fetch or Host and Ticket, are required")
 	}
-	log := r.Logger
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
-	interval := r.Interval
-	if interval <= 0 {
-		interval = wire.RevocationPollInterval
-	}
-	tick := time.NewTicker(interval)
-	defer tick.Stop()
-	pl := pollLog{log: log, what: "fetching revocations"}
-	for {
-		err := r.poll(ctx, interval)
-		if ctx.Err() != nil {
-			return nil
-		}
-		pl.report(err, "auth", r.Auth)
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-tick.C:
-		case <-r.kick:
-		}
-	}
+	return pollLoop(ctx, r.Logger, r.Interval, wire.RevocationPollInterval, "fetching revocations", r.kick, r.poll, "auth", r.Auth)
 }
 
 // poll fetches and applies pages until the log is caught up, retrying a
