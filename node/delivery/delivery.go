@@ -5,7 +5,8 @@
 // The message protocol, /eserver/msg/1.0.0 (wire.ProtoMsg), in the seed's
 // layers, and where each stage lives:
 //
-//	listen          HandleStream, set as the protocol's handler by Start
+//	listen          pipeline.Listener (Start): deadline, tracking, reset
+//	                on error; serveMsg serves what it admits
 //	authentication  Hello: the peer's ticket passes the Authenticator
 //	                (verifyHello); mail: the same check at the time the
 //	                mail was left (openMail)
@@ -47,6 +48,7 @@ import (
 	"eserver/node/task"
 	"eserver/node/ticket"
 	"eserver/node/wire"
+	"eserver/pipeline"
 )
 
 // goodbyeWait bounds Goodbye: signing out must not wait for a contact that
@@ -134,11 +136,15 @@ type Delivery struct {
 	retryMax time.Duration // the longest back-off of a courier
 	tasks    *task.Group   // couriers, inbound streams, the mail loop
 	stop     func() bool   // detaches Start's context
+	// listen is the listen stage of the message protocol and of mail
+	// notifications (set by Start): it tracks the inbound streams, resets
+	// them and waits for their handlers at Close.
+	listen *pipeline.Listener
 
 	mu       sync.Mutex
 	couriers map[string]*courier
 	acks     map[string]chan struct{}    // outbox entries someone waits to see acknowledged
-	live     map[network.Stream]struct{} // message streams, reset by Close
+	live     map[network.Stream]struct{} // couriers' open streams, reset by Close
 
 	mail mailState
 }
@@ -160,8 +166,9 @@ func New(h Host, keys Sealer, route Router, auth Authenticator, retryMax time.Du
 func (d *Delivery) Start(ctx context.Context) {
 	d.stop = context.AfterFunc(ctx, d.tasks.Cancel)
 	h := d.h.Libp2p()
-	h.SetStreamHandler(wire.ProtoMsg, d.HandleStream)
-	h.SetStreamHandler(wire.ProtoMailNotify, d.handleMailNotify)
+	d.listen = pipeline.NewListener(d.h.Log())
+	d.listen.Handle(h, wire.ProtoMsg, wire.MsgWriteTimeout, d.serveMsg)
+	d.listen.Handle(h, wire.ProtoMailNotify, wire.MsgWriteTimeout, d.serveMailNotify)
 	d.tasks.Go(d.mailLoop)
 	if peers, err := d.h.Store().OutboxPeers(); err == nil {
 		for _, p := range peers {
@@ -175,9 +182,9 @@ func (d *Delivery) Start(ctx context.Context) {
 func (d *Delivery) Close() {
 	d.stop()
 	d.tasks.Cancel()
-	h := d.h.Libp2p()
-	h.RemoveStreamHandler(wire.ProtoMsg)
-	h.RemoveStreamHandler(wire.ProtoMailNotify)
+	if d.listen != nil {
+		d.listen.Close() // removes the handlers, resets inbound streams, waits
+	}
 	d.mu.Lock()
 	for st := range d.live {
 		st.Reset()

@@ -122,12 +122,12 @@ func (d *Delivery) setMailed(username string, mailed bool) {
 	}
 }
 
-// handleMailNotify: a home says mail came for us.
-func (d *Delivery) handleMailNotify(st network.Stream) {
-	defer st.Close()
+// serveMailNotify: a home says mail came for us.
+func (d *Delivery) serveMailNotify(_ context.Context, st network.Stream) error {
 	if d.route.IsHome(st.Conn().RemotePeer()) {
 		d.PokeMail()
 	}
+	return nil
 }
 
 // mailState is the mail drain's: one drain at a time, and a kick for the

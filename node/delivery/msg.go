@@ -33,52 +33,36 @@ func (d *Delivery) verifyHello(remote peer.ID, h *wire.Hello) (*ticket.Ticket, e
 	return t, nil
 }
 
-// HandleStream is the listen stage: it serves one inbound message stream
-// (Start makes it the handler of wire.ProtoMsg). The peer's hello is
+// serveMsg serves one inbound message stream, after the listen stage
+// (pipeline.Listener, set up by Start) admitted it: the peer's hello is
 // authenticated and answered; then each envelope is opened, processed and
-// acknowledged in turn.
-func (d *Delivery) HandleStream(st network.Stream) {
-	if !d.tasks.Enter() {
-		st.Reset()
-		return
-	}
-	defer d.tasks.Exit()
-	if !d.hold(st) {
-		return
-	}
-	defer d.release(st)
+// acknowledged in turn. An error resets the stream; nil closes it.
+func (d *Delivery) serveMsg(ctx context.Context, st network.Stream) error {
 	remote := st.Conn().RemotePeer()
 	log := d.h.Log().With("peer", remote)
-	fail := func(msg string, err error) {
-		log.Debug(msg, "err", err)
-		st.Reset()
-	}
 	r := wire.NewReader(st, wire.MaxMsgFrame)
 	st.SetDeadline(time.Now().Add(wire.MsgWriteTimeout))
 	var hello wire.Hello
 	if err := r.ReadMsg(&hello); err != nil {
-		fail("reading hello", err)
-		return
+		return fmt.Errorf("reading hello: %w", err)
 	}
 	t, err := d.verifyHello(remote, &hello)
 	if err != nil {
-		fail("refusing hello", err)
-		return
+		return fmt.Errorf("refusing hello: %w", err)
 	}
 	if hello.Mailed {
 		// The contact left us mail and now talks directly: fetch the mail
 		// first, so nothing on this stream overtakes it.
 		if c, err := d.h.Store().Contact(t.Username); err == nil && api.Relation(c.Relation) != api.RelationBlocked {
-			ctx, cancel := context.WithTimeout(d.tasks.Context(), wire.MsgWriteTimeout/2)
-			if err := d.DrainMail(ctx); err != nil {
+			dctx, cancel := context.WithTimeout(ctx, wire.MsgWriteTimeout/2)
+			if err := d.DrainMail(dctx); err != nil {
 				log.Debug("fetching mail before a direct stream", "err", err)
 			}
 			cancel()
 		}
 	}
 	if err := wire.WriteMsg(st, &wire.Hello{Ticket: d.h.Ticket().Signed}); err != nil {
-		fail("writing hello", err)
-		return
+		return fmt.Errorf("writing hello: %w", err)
 	}
 	// The peer is online and talking to us: anything we hold for it can go
 	// now, and anything it left in our mailboxes while we seemed away can
@@ -92,16 +76,13 @@ func (d *Delivery) HandleStream(st network.Stream) {
 		var f wire.Frame
 		if err := r.ReadMsg(&f); err != nil {
 			if errors.Is(err, io.EOF) {
-				st.Close()
-				return
+				return nil
 			}
-			fail("reading frame", err)
-			return
+			return fmt.Errorf("reading frame: %w", err)
 		}
 		env := f.GetEnvelope()
 		if env == nil {
-			fail("unexpected frame", fmt.Errorf("%T", f.Kind))
-			return
+			return fmt.Errorf("unexpected frame %T", f.Kind)
 		}
 		ack := &wire.Ack{Id: env.Id}
 		if err := d.receive(t, env); err != nil {
@@ -110,10 +91,25 @@ func (d *Delivery) HandleStream(st network.Stream) {
 		}
 		st.SetWriteDeadline(time.Now().Add(wire.MsgWriteTimeout))
 		if err := wire.WriteMsg(st, &wire.Frame{Kind: &wire.Frame_Ack{Ack: ack}}); err != nil {
-			fail("writing ack", err)
-			return
+			return fmt.Errorf("writing ack: %w", err)
 		}
 	}
+}
+
+// HandleStream serves one inbound message stream without the listener
+// (tests, or a handler set by hand): reset on error, closed otherwise.
+func (d *Delivery) HandleStream(st network.Stream) {
+	if !d.tasks.Enter() {
+		st.Reset()
+		return
+	}
+	defer d.tasks.Exit()
+	if err := d.serveMsg(d.tasks.Context(), st); err != nil {
+		d.h.Log().Debug("message stream", "peer", st.Conn().RemotePeer(), "err", err)
+		st.Reset()
+		return
+	}
+	st.Close()
 }
 
 // receive opens and processes one envelope from the holder of ticket t.
