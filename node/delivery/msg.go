@@ -97,13 +97,18 @@ func (d *Delivery) serveMsg(ctx context.Context, st network.Stream) error {
 }
 
 // HandleStream serves one inbound message stream without the listener
-// (tests, or a handler set by hand): reset on error, closed otherwise.
+// (tests, or a handler set by hand): reset on error, closed otherwise, and
+// reset by Close like the couriers' streams.
 func (d *Delivery) HandleStream(st network.Stream) {
 	if !d.tasks.Enter() {
 		st.Reset()
 		return
 	}
 	defer d.tasks.Exit()
+	if !d.hold(st) {
+		return
+	}
+	defer d.release(st)
 	if err := d.serveMsg(d.tasks.Context(), st); err != nil {
 		d.h.Log().Debug("message stream", "peer", st.Conn().RemotePeer(), "err", err)
 		st.Reset()
