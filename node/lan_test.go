@@ -24,6 +24,11 @@ func TestLANDiscovery(t *testing.T) {
 	as.host.Network().ClosePeer(bs.host.ID())
 	as.host.Peerstore().ClearAddrs(bs.host.ID())
 	alice.waitContact("bob", api.RelationAccepted, api.StatusOffline)
+	// And bob has seen alice go: a node answers a contact's presence with
+	// its own only when it had the contact offline, so were alice's
+	// disconnection still on its way to bob when her presence arrives, he
+	// would not answer and she would never see him online.
+	bob.waitContact("alice", api.RelationAccepted, api.StatusOffline)
 
 	stranger := peer.AddrInfo{ID: "12D3KooWStrangerStrangerStrangerStrangerStrangerStr", Addrs: bs.host.Addrs()}
 	as.discovery.FoundOnLAN(stranger)
