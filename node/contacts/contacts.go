@@ -187,18 +187,37 @@ func (l *Contacts) Add(username, message string) error {
 	case api.RelationBlocked:
 		return fmt.Errorf("%w: unblock %s first", api.ErrBlocked, username)
 	}
-	c.Relation = string(api.RelationPendingOut)
+	return l.become(c, api.RelationPendingOut, &wire.Payload{Kind: &wire.Payload_ContactRequest{ContactRequest: &wire.ContactRequest{Message: message}}})
+}
+
+// accepted is the answer yes.
+func accepted() *wire.Payload {
+	return &wire.Payload{Kind: &wire.Payload_ContactResponse{ContactResponse: &wire.ContactResponse{Accepted: true}}}
+}
+
+// become moves c into relation rel and stores it, sends say (the request or
+// the answer that goes with the move, if any), then gives c our visibility
+// token — after say, so a contact never gets a token before it knows of us
+// — tells the front ends, and greets a contact just accepted with our
+// presence. The caller holds l.mu.
+func (l *Contacts) become(c store.Contact, rel api.Relation, say *wire.Payload) error {
+	c.Relation = string(rel)
 	c.Updated = l.h.Now()
 	if err := l.h.Store().PutContact(c); err != nil {
 		return err
 	}
-	if err := l.h.Enqueue(username, &wire.Payload{Kind: &wire.Payload_ContactRequest{ContactRequest: &wire.ContactRequest{Message: message}}}, nil); err != nil {
-		return err
+	if say != nil {
+		if err := l.h.Enqueue(c.Username, say, nil); err != nil {
+			return err
+		}
 	}
 	if err := l.grantAndStore(&c); err != nil {
 		return err
 	}
-	l.Changed(username)
+	l.Changed(c.Username)
+	if rel == api.RelationAccepted {
+		l.h.Greet(c.Username)
+	}
 	return nil
 }
 
@@ -243,21 +262,8 @@ func (l *Contacts) accept(username string) error {
 	if err != nil {
 		return err
 	}
-	c.Relation = string(api.RelationAccepted)
 	c.RequestMessage = ""
-	c.Updated = l.h.Now()
-	if err := l.h.Store().PutContact(c); err != nil {
-		return err
-	}
-	if err := l.h.Enqueue(username, &wire.Payload{Kind: &wire.Payload_ContactResponse{ContactResponse: &wire.ContactResponse{Accepted: true}}}, nil); err != nil {
-		return err
-	}
-	if err := l.grantAndStore(&c); err != nil {
-		return err
-	}
-	l.Changed(username)
-	l.h.Greet(username)
-	return nil
+	return l.become(c, api.RelationAccepted, accepted())
 }
 
 // Decline answers username's request with no.
@@ -475,17 +481,7 @@ func (l *Contacts) contactKinds() []payload.Kind {
 func (l *Contacts) receiveResponse(in *payload.Inbound) error {
 	c, from := in.Contact, in.From()
 	if in.Payload.GetContactResponse().Accepted {
-		c.Relation = string(api.RelationAccepted)
-		c.Updated = l.h.Now()
-		if err := l.h.Store().PutContact(c); err != nil {
-			return err
-		}
-		if err := l.grantAndStore(&c); err != nil {
-			return err
-		}
-		l.Changed(from)
-		l.h.Greet(from)
-		return nil
+		return l.become(c, api.RelationAccepted, nil)
 	}
 	if err := l.h.Store().DeleteContact(from); err != nil {
 		return err
@@ -513,25 +509,12 @@ func (l *Contacts) receiveRequest(in *payload.Inbound) error {
 		return nil // silently dropped: the sender cannot tell a block from a pending request
 	case api.RelationAccepted:
 		// They lost their list (new install): confirm again.
-		return l.h.Enqueue(from, &wire.Payload{Kind: &wire.Payload_ContactResponse{ContactResponse: &wire.ContactResponse{Accepted: true}}}, nil)
+		return l.h.Enqueue(from, accepted(), nil)
 	case api.RelationPendingIn:
 		return nil // duplicate
 	case api.RelationPendingOut:
 		// Both asked: that is a yes from both sides.
-		c.Relation = string(api.RelationAccepted)
-		c.Updated = l.h.Now()
-		if err := l.h.Store().PutContact(c); err != nil {
-			return err
-		}
-		if err := l.grantAndStore(&c); err != nil {
-			return err
-		}
-		if err := l.h.Enqueue(from, &wire.Payload{Kind: &wire.Payload_ContactResponse{ContactResponse: &wire.ContactResponse{Accepted: true}}}, nil); err != nil {
-			return err
-		}
-		l.Changed(from)
-		l.h.Greet(from)
-		return nil
+		return l.become(c, api.RelationAccepted, accepted())
 	}
 	if !l.limiter.allow(from) {
 		return payload.ErrRateLimited

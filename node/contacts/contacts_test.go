@@ -135,6 +135,13 @@ func TestRequests(t *testing.T) {
 			if replied != tc.replied {
 				t.Fatalf("answered with an accept: %v, want %v", replied, tc.replied)
 			}
+			// The answer goes before our visibility token: a token that
+			// arrived while we were still a pending request to them would be
+			// refused.
+			if sent := h.sent["bob"]; tc.after == api.RelationAccepted && tc.before == api.RelationPendingOut &&
+				(len(sent) != 2 || sent[0].GetContactResponse() == nil || sent[1].GetVisibility() == nil) {
+				t.Fatalf("sent %v, want the accept and then our token", sent)
+			}
 		})
 	}
 }
