@@ -206,7 +206,12 @@ func revokeDevice(ctx context.Context, db *sql.DB, username string, target peer.
 	if err := tx.QueryRowContext(ctx, "SELECT max(expiry_unix) FROM devices WHERE peer_id = ?", []byte(target)).Scan(&expiry); err != nil {
 		return r, false, fmt.Errorf("revoking %s: %w", target, err)
 	}
-	horizon := max(expiry, now.Add(wire.SupernodeTicketLifetime).Unix())
+	// The horizon is when nothing signed under the device's tickets can be
+	// presented any more: a ticket until its expiry, and mail left under one
+	// until wire.MailTTL after that. Until then every node and supernode
+	// must remember the revocation, or mail a thief left with a revoked
+	// device's last ticket would pass once the entry was forgotten.
+	horizon := max(expiry, now.Add(wire.SupernodeTicketLifetime).Unix()) + int64(wire.MailTTL/time.Second)
 	// The ban is of the peer ID: every account's row of it says so.
 	if _, err := tx.ExecContext(ctx, "UPDATE devices SET revoked_unix = ? WHERE peer_id = ? AND revoked_unix IS NULL",
 		now.Unix(), []byte(target)); err != nil {

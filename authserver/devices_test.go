@@ -211,8 +211,8 @@ func TestRevocationLog(t *testing.T) {
 	if l.Serial != 1 || len(l.Entries) != 1 || l.Entries[0].Peer != b.ID() || l.Entries[0].Serial != 1 {
 		t.Fatalf("log after one revocation: %+v", l)
 	}
-	if h := l.Entries[0].Horizon; h.Before(bTicket.Expiry) {
-		t.Fatalf("horizon %v before the device's ticket expiry %v", h, bTicket.Expiry)
+	if h := l.Entries[0].Horizon; h.Before(bTicket.Expiry.Add(wire.MailTTL)) {
+		t.Fatalf("horizon %v before the device's ticket expiry %v plus the mail TTL", h, bTicket.Expiry)
 	}
 	if l := verifiedRevocations(t, f, 1); l.Serial != 1 || len(l.Entries) != 0 {
 		t.Fatalf("log after serial 1: %+v", l)
@@ -269,7 +269,7 @@ func TestRevocationLog(t *testing.T) {
 		t.Fatal("revoked ticket accepted after a restart")
 	}
 	// Long after the horizon the entry goes; the serial and the ban stay.
-	clk.Advance(wire.TicketLifetime + revocationPruneGrace + pruneEvery)
+	clk.Advance(wire.TicketLifetime + wire.MailTTL + revocationPruneGrace + pruneEvery)
 	if _, err := g.srv.SignedRevocations(ctx, 0); err != nil {
 		t.Fatal(err)
 	}

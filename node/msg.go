@@ -29,8 +29,11 @@ func (s *session) process(t *ticket.Ticket, id string, p *wire.Payload, backlog 
 		return err
 	}
 	rel := api.Relation(c.Relation)
-	if known && rel != api.RelationBlocked {
-		// Remember the device we last heard from, to reach it directly.
+	if known && rel != api.RelationBlocked && backlog == nil {
+		// Remember the device we last heard from, to reach it directly —
+		// over its own stream only: mail never moves a contact to another
+		// device (anyone may put an item carrying an old ticket into our
+		// mailbox; the lookup finds a contact's new device).
 		if c.PeerID != t.Peer.String() {
 			s.keys.NoteDevice(&c, t)
 			if err := s.store.PutContact(c); err != nil {

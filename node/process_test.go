@@ -77,3 +77,52 @@ func FuzzProcess(f *testing.F) {
 		}
 	})
 }
+
+// TestMailDoesNotMoveDevice: a payload from a contact's other device moves
+// our record of the contact to that device when it came over the device's
+// own stream, never when it came out of a mailbox — anyone can put an item
+// carrying an old (say, revoked) device's ticket into our mailbox.
+func TestMailDoesNotMoveDevice(t *testing.T) {
+	alice := newTestNode(t, testServer(t), "alice")
+	alice.register()
+	alice.login()
+	s, err := alice.current()
+	if err != nil {
+		t.Fatal(err)
+	}
+	device := func() peer.ID {
+		k, _, err := crypto.GenerateEd25519Key(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, err := peer.IDFromPrivateKey(k)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	current, other := device(), device()
+	if err := s.store.PutContact(store.Contact{Username: "bob", Relation: string(api.RelationAccepted), PeerID: current.String()}); err != nil {
+		t.Fatal(err)
+	}
+	from := &ticket.Ticket{Username: "bob", Peer: other, Server: s.tk().Server, BoxKey: make([]byte, 32)}
+	chat := func(text string) *wire.Payload {
+		return &wire.Payload{SentUnixMilli: s.n.cfg.Now().UnixMilli(), Kind: &wire.Payload_Chat{Chat: &wire.Chat{Text: text}}}
+	}
+	var backlog []store.Message
+	if err := s.Process(from, "mailed", chat("from the mailbox"), &backlog); err != nil {
+		t.Fatal(err)
+	}
+	if len(backlog) != 1 {
+		t.Fatalf("the mailed chat message was not taken: %v", backlog)
+	}
+	if c, _ := s.store.Contact("bob"); c.PeerID != current.String() {
+		t.Fatalf("mail moved bob to device %s", c.PeerID)
+	}
+	if err := s.Process(from, "direct", chat("over my own stream"), nil); err != nil {
+		t.Fatal(err)
+	}
+	if c, _ := s.store.Contact("bob"); c.PeerID != other.String() {
+		t.Fatalf("a direct stream from bob's new device left him at %s", c.PeerID)
+	}
+}

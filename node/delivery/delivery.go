@@ -75,9 +75,10 @@ type Host interface {
 	Message(m store.Message) api.Message
 	// Process is the process stage: it applies payload p with ID id from
 	// the holder of ticket t, by the component that registered its kind,
-	// if the sender's relation allows. With backlog not nil a chat message
-	// is appended to *backlog for the caller to store with the rest of a
-	// mail drain, rather than stored now. Its error is the sender's Ack.
+	// if the sender's relation allows. backlog is not nil for mail: a chat
+	// message is appended to *backlog for the caller to store with the rest
+	// of the drain, rather than stored now, and the sender's device is not
+	// taken as the contact's current one. Its error is the sender's Ack.
 	Process(t *ticket.Ticket, id string, p *wire.Payload, backlog *[]store.Message) error
 	// Accepted reports whether username is our accepted contact.
 	Accepted(username string) bool

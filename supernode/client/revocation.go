@@ -166,7 +166,8 @@ func (r *Revocations) Kick() {
 // Apply verifies sr against Auth and adds its entries. It refuses a page
 // that starts after Serial() (ErrRevocationGap); a page that brings nothing
 // new changes nothing. Entries whose horizon has passed are skipped: every
-// ticket of theirs has expired anyway.
+// ticket of theirs has expired, and the mail TTL after it (the auth server
+// counts it into the horizon) has run out.
 func (r *Revocations) Apply(sr *wire.SignedRevocations) error {
 	_, err := r.apply(sr)
 	return err
