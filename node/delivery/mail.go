@@ -340,6 +340,12 @@ func (d *Delivery) openMail(item []byte, stored time.Time) (mailEntry, error) {
 	if mi.Envelope == nil {
 		return mailEntry{}, errors.New("mail item without envelope")
 	}
+	// A mailbox keeps an item wire.MailTTL at most: one said to be older
+	// was kept past it (a home with a wrong clock, or one lying about when
+	// it took the item to pass an old ticket off as valid then).
+	if d.h.Now().Sub(stored) > wire.MailTTL {
+		return mailEntry{}, fmt.Errorf("mail left at %v, longer ago than mail is kept", stored)
+	}
 	t, err := d.auth.AuthenticateAt(mi.Sender, stored)
 	if err != nil {
 		return mailEntry{}, fmt.Errorf("mail sender: %w", err)

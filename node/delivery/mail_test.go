@@ -85,6 +85,10 @@ func TestOpenMail(t *testing.T) {
 			t.Errorf("%s: opened", name)
 		}
 	}
+	// Older than any mailbox keeps mail: refused, whatever it carries.
+	if _, err := d.openMail(mailItem(t, signed("alice"), env, 8), time.Now().Add(-wire.MailTTL-time.Hour)); err == nil {
+		t.Error("mail older than the mail TTL opened")
+	}
 }
 
 // FuzzOpenMail: whatever a mailbox hands us, opening it neither panics nor
