@@ -25,19 +25,8 @@ func FuzzProcess(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
-	device := func() peer.ID {
-		k, _, err := crypto.GenerateEd25519Key(nil)
-		if err != nil {
-			f.Fatal(err)
-		}
-		p, err := peer.IDFromPrivateKey(k)
-		if err != nil {
-			f.Fatal(err)
-		}
-		return p
-	}
-	bob := &ticket.Ticket{Username: "bob", Peer: device(), Server: s.tk().Server, BoxKey: make([]byte, 32)}
-	mallory := &ticket.Ticket{Username: "mallory", Peer: device(), Server: s.tk().Server, BoxKey: make([]byte, 32)}
+	bob := &ticket.Ticket{Username: "bob", Peer: newDevice(f), Server: s.tk().Server, BoxKey: make([]byte, 32)}
+	mallory := &ticket.Ticket{Username: "mallory", Peer: newDevice(f), Server: s.tk().Server, BoxKey: make([]byte, 32)}
 	if err := s.store.PutContact(store.Contact{Username: "bob", Relation: string(api.RelationAccepted), PeerID: bob.Peer.String()}); err != nil {
 		f.Fatal(err)
 	}
@@ -90,18 +79,7 @@ func TestMailDoesNotMoveDevice(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	device := func() peer.ID {
-		k, _, err := crypto.GenerateEd25519Key(nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		p, err := peer.IDFromPrivateKey(k)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return p
-	}
-	current, other := device(), device()
+	current, other := newDevice(t), newDevice(t)
 	if err := s.store.PutContact(store.Contact{Username: "bob", Relation: string(api.RelationAccepted), PeerID: current.String()}); err != nil {
 		t.Fatal(err)
 	}
@@ -125,4 +103,18 @@ func TestMailDoesNotMoveDevice(t *testing.T) {
 	if c, _ := s.store.Contact("bob"); c.PeerID != other.String() {
 		t.Fatalf("a direct stream from bob's new device left him at %s", c.PeerID)
 	}
+}
+
+// newDevice is the peer ID of a new device key.
+func newDevice(tb testing.TB) peer.ID {
+	tb.Helper()
+	k, _, err := crypto.GenerateEd25519Key(nil)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	p, err := peer.IDFromPrivateKey(k)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return p
 }

@@ -24,7 +24,6 @@ import (
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"golang.org/x/time/rate"
-	"google.golang.org/protobuf/proto"
 
 	"eserver/node/api"
 	"eserver/node/payload"
@@ -104,7 +103,7 @@ func (l *Contacts) Update(username string, change func(*store.Contact) error) er
 	defer l.mu.Unlock()
 	c, err := l.h.Store().Contact(username)
 	if errors.Is(err, store.ErrNotFound) {
-		return fmt.Errorf("%w: %s", api.ErrNotContact, username)
+		return fmt.Errorf("%w: %s is not in the list", api.ErrNotContact, username)
 	}
 	if err != nil {
 		return err
@@ -153,11 +152,6 @@ func (l *Contacts) List() ([]api.Contact, error) {
 func (l *Contacts) Accepted(username string) bool {
 	c, err := l.h.Store().Contact(username)
 	return err == nil && api.Relation(c.Relation) == api.RelationAccepted
-}
-
-func mustMarshal(m proto.Message) []byte {
-	b, _ := proto.Marshal(m)
-	return b
 }
 
 // Settings keys in the account store.
@@ -427,33 +421,13 @@ func listName(what, v string, max int) (string, error) {
 	return v, nil
 }
 
-// arrange changes one contact's row under l.mu and tells the front
-// ends (and the backup).
-func (l *Contacts) arrange(username string, change func(*store.Contact)) error {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	c, err := l.h.Store().Contact(username)
-	if errors.Is(err, store.ErrNotFound) {
-		return fmt.Errorf("%w: %s is not in the list", api.ErrNotContact, username)
-	}
-	if err != nil {
-		return err
-	}
-	change(&c)
-	if err := l.h.Store().PutContact(c); err != nil {
-		return err
-	}
-	l.Changed(username)
-	return nil
-}
-
 // SetGroup files username under group in our list ("" for none).
 func (l *Contacts) SetGroup(username, group string) error {
 	group, err := listName("group name", group, MaxGroupName)
 	if err != nil {
 		return err
 	}
-	return l.arrange(username, func(c *store.Contact) { c.Group = group })
+	return l.Update(username, func(c *store.Contact) error { c.Group = group; return nil })
 }
 
 // Rename gives username a name of ours in our list ("" shows its nick).
@@ -462,7 +436,7 @@ func (l *Contacts) Rename(username, alias string) error {
 	if err != nil {
 		return err
 	}
-	return l.arrange(username, func(c *store.Contact) { c.Alias = alias })
+	return l.Update(username, func(c *store.Contact) error { c.Alias = alias; return nil })
 }
 
 // contactKinds are the payload kinds of the contact list: requests, their
@@ -521,7 +495,7 @@ func (l *Contacts) receiveRequest(in *payload.Inbound) error {
 	}
 	c = store.Contact{
 		Username: from, Relation: string(api.RelationPendingIn), RequestMessage: req.Message,
-		PeerID: t.Peer.String(), Ticket: mustMarshal(t.Signed), Updated: l.h.Now(),
+		PeerID: t.Peer.String(), Ticket: wire.MustMarshal(t.Signed), Updated: l.h.Now(),
 	}
 	if err := l.h.Store().PutContact(c); err != nil {
 		return err

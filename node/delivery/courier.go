@@ -183,12 +183,12 @@ func (c *courier) deliver(ctx context.Context, p *wire.Presence, sigs []pendingS
 	now := c.d.h.Now().UnixMilli()
 	if p != nil {
 		moment = append(moment, store.OutboxEntry{ID: wire.NewID(), Peer: c.peer,
-			Payload: mustMarshal(&wire.Payload{SentUnixMilli: now, Kind: &wire.Payload_Presence{Presence: p}})})
+			Payload: wire.MustMarshal(&wire.Payload{SentUnixMilli: now, Kind: &wire.Payload_Presence{Presence: p}})})
 	}
 	if *sigErr != nil {
 		for _, sg := range sigs {
 			moment = append(moment, store.OutboxEntry{ID: wire.NewID(), Peer: c.peer,
-				Payload: mustMarshal(&wire.Payload{SentUnixMilli: now, Kind: &wire.Payload_Signal{Signal: &wire.Signal{Kind: sg.kind}}})})
+				Payload: wire.MustMarshal(&wire.Payload{SentUnixMilli: now, Kind: &wire.Payload_Signal{Signal: &wire.Signal{Kind: sg.kind}}})})
 		}
 	}
 	if len(moment) > 0 {

@@ -357,8 +357,3 @@ func (d *Delivery) acked(id string) {
 		close(ch)
 	}
 }
-
-func mustMarshal(m proto.Message) []byte {
-	b, _ := proto.Marshal(m)
-	return b
-}

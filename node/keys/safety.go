@@ -31,7 +31,7 @@ func (k *Keys) NoteDevice(c *store.Contact, t *ticket.Ticket) {
 		c.KeyChanged = k.h.Now()
 		k.h.Log().Info("contact's device identity changed", "username", c.Username, "old", c.PeerID, "new", t.Peer)
 	}
-	c.PeerID, c.Ticket = t.Peer.String(), mustMarshal(t.Signed)
+	c.PeerID, c.Ticket = t.Peer.String(), wire.MustMarshal(t.Signed)
 }
 
 // identityOf returns the device identity in a stored contact's ticket.
@@ -121,9 +121,4 @@ func (k *Keys) Verify(v api.Verification) error {
 		}
 		return nil
 	})
-}
-
-func mustMarshal(m proto.Message) []byte {
-	b, _ := proto.Marshal(m)
-	return b
 }

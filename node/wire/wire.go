@@ -223,3 +223,14 @@ func (b byteReader) ReadByte() (byte, error) {
 	_, err := io.ReadFull(b.r, one[:])
 	return one[0], err
 }
+
+// MustMarshal encodes m, which the caller built itself: messages of ours
+// always encode (proto.Marshal fails only on invalid UTF-8 in a string field
+// or a missing required field, neither of which our messages have).
+func MustMarshal(m proto.Message) []byte {
+	b, err := proto.Marshal(m)
+	if err != nil {
+		panic(fmt.Sprintf("wire: encoding %T: %v", m, err))
+	}
+	return b
+}
