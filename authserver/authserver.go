@@ -478,9 +478,14 @@ func (s *Server) issue(ctx context.Context, t ticket.Ticket, ip string) (*wire.A
 		s.log.Error("signing ticket", "err", err)
 		return refusal(CodeInternal, "internal error"), nil
 	}
+	card, err := ticket.SignCard(s.key, t)
+	if err != nil {
+		s.log.Error("signing card", "err", err)
+		return refusal(CodeInternal, "internal error"), nil
+	}
 	s.stats.tickets.Add(1)
 	s.log.Info("ticket issued", "user", t.Username, "peer", t.Peer, "device", t.Device, "ip", ip)
-	lr := &wire.LoginResult{Ticket: st, Rendezvous: s.rdv}
+	lr := &wire.LoginResult{Ticket: st, Card: card, Rendezvous: s.rdv}
 	lr.Supernodes = s.loginSupernodes(lr)
 	return &wire.AuthResponse{Kind: &wire.AuthResponse_LoginResult{LoginResult: lr}}, nil
 }
