@@ -59,15 +59,23 @@ func FuzzDecodeReply(f *testing.F) {
 	for _, s := range []Status{Status_STATUS_OK, Status_STATUS_REFUSED, Status_STATUS_CHANGED, 99} {
 		b, _ := proto.Marshal(&Reply{Status: s})
 		f.Add(b)
+		b, _ = proto.Marshal(&Reply{Status: s, Salt: newSalt()})
+		f.Add(b)
 	}
 	f.Add([]byte{})
 	f.Fuzz(func(t *testing.T, b []byte) {
-		s, err := decodeReply(b)
+		s, salt, err := decodeReply(b)
 		if err != nil {
 			if !errors.Is(err, ErrProtocol) {
 				t.Fatalf("error %v is not ErrProtocol", err)
 			}
 			return
+		}
+		if s == Status_STATUS_OK {
+			// An OK reply always carries a salt a chunk key derives from.
+			if _, err := chunkKey(Key{}, salt, ID{}); err != nil {
+				t.Fatalf("OK reply accepted with salt %x: %v", salt, err)
+			}
 		}
 		if err := replyErr(s); err != nil && !errors.Is(err, ErrRefused) && !errors.Is(err, ErrChanged) && !errors.Is(err, ErrProtocol) {
 			t.Fatalf("status %d maps to %v", s, err)
