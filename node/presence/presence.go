@@ -212,6 +212,7 @@ func (p *Presence) receive(in *payload.Inbound) error {
 		return payload.ErrBadRequest
 	}
 	wasOffline := c.Status == "" || api.Status(c.Status) == api.StatusOffline
+	oldPicture := c.Avatar
 	if st == api.StatusOffline && pr.Nick == "" && len(pr.Avatar) == 0 {
 		// Signing off (or appearing offline) says only "offline": the list
 		// keeps showing the name and picture we knew, as MSN did.
@@ -225,6 +226,9 @@ func (p *Presence) receive(in *payload.Inbound) error {
 	c.Updated = p.h.Now()
 	if err := p.h.Store().PutContact(c); err != nil {
 		return err
+	}
+	if c.Avatar != oldPicture {
+		p.forgetPicture(oldPicture, c.Username) // one picture per contact in the cache
 	}
 	p.h.ContactChanged(c.Username)
 	// A contact that just came online has not heard our presence yet.
