@@ -36,6 +36,7 @@ import (
 	"eserver/node/picture"
 	"eserver/node/store"
 	"eserver/node/task"
+	"eserver/node/text"
 	"eserver/node/transfer"
 	"eserver/node/wire"
 )
@@ -239,10 +240,13 @@ func (f *Files) offer(to, path, kind string, thumb []byte) (store.Transfer, erro
 	return t, nil
 }
 
-// toTransfer is t as the API shows it.
+// toTransfer is t as the API shows it. Offered names are cleaned when they
+// arrive; cleaning again here covers names stored before that (text.Clean
+// is idempotent), so no front end shows a bidi override.
 func (f *Files) toTransfer(t store.Transfer, err error) api.Transfer {
-	out := api.Transfer{ID: hex.EncodeToString(t.ID), Peer: t.Peer, Outgoing: t.Outgoing, Name: t.Name, Size: t.Size,
-		State: api.TransferState(t.State), Type: mime.TypeByExtension(filepath.Ext(t.Name)), Thumbnail: t.Thumbnail}
+	name := text.Clean(t.Name)
+	out := api.Transfer{ID: hex.EncodeToString(t.ID), Peer: t.Peer, Outgoing: t.Outgoing, Name: name, Size: t.Size,
+		State: api.TransferState(t.State), Type: mime.TypeByExtension(filepath.Ext(name)), Thumbnail: t.Thumbnail}
 	if t.Outgoing || out.State == api.TransferDone {
 		out.Path = t.Path
 	}

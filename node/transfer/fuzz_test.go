@@ -8,9 +8,13 @@ import (
 	"io"
 	"os"
 	"slices"
+	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"google.golang.org/protobuf/proto"
+
+	"eserver/node/text"
 )
 
 // Every decoder has a fuzz target. Besides not panicking, each checks what
@@ -146,6 +150,31 @@ func FuzzParseChunkLog(f *testing.F) {
 			if i := binary.BigEndian.Uint64(b[k:]); !d[i] {
 				t.Fatalf("chunk %d recorded but not done", i)
 			}
+		}
+	})
+}
+
+// FuzzCleanName: whatever name a peer offers, the cleaned name is a
+// non-empty base name within maxNameBytes that neither hides nor climbs
+// out of the folder, holds no control, bidi or other stray format
+// character, and cleaning it again changes nothing.
+func FuzzCleanName(f *testing.F) {
+	for _, s := range []string{"photo.jpg", "../../etc/passwd", "invoice\u202efdp.exe", ".bashrc", "a\x00b", "C:\\x.exe", " . "} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, name string) {
+		got := CleanName(name)
+		if got == "" || len(got) > maxNameBytes || !utf8.ValidString(got) {
+			t.Fatalf("CleanName(%+q) = %+q", name, got)
+		}
+		if strings.ContainsAny(got, "/\\:*?\"<>|") || got[0] == '.' || got == ".." {
+			t.Fatalf("CleanName(%+q) = %+q is not a safe base name", name, got)
+		}
+		if text.Clean(got) != got {
+			t.Fatalf("CleanName(%+q) = %+q keeps characters text.Clean strips", name, got)
+		}
+		if again := CleanName(got); again != got {
+			t.Fatalf("CleanName not idempotent on %+q: %+q → %+q", name, got, again)
 		}
 	})
 }

@@ -181,3 +181,27 @@ func TestReplySalt(t *testing.T) {
 		})
 	}
 }
+
+// TestReceiveCleansName (issue 13, item 12): an offered name with a
+// right-to-left override, "invoice‮fdp.exe" drawn as "invoiceexe.pdf", is
+// saved on disk without it, under a name that shows what it is.
+func TestReceiveCleansName(t *testing.T) {
+	p := newPair(t)
+	path := writeFile(t, p.srcDir, "payload.exe", 3*MinChunkSize, 5)
+	o, err := NewOffer(path, MinChunkSize)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o.Name = "invoice\u202efdp.exe"
+	if err := p.s.Add(Share{Offer: o, Path: path, Peer: p.rh.ID()}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := p.r.Receive(context.Background(), p.req(o))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if filepath.Base(got) != "invoicefdp.exe" {
+		t.Fatalf("saved as %+q, want \"invoicefdp.exe\"", filepath.Base(got))
+	}
+	sameFile(t, path, got)
+}
