@@ -305,7 +305,7 @@ func verifiedRevocations(t *testing.T, f *fixture, since uint64) *ticket.Revocat
 }
 
 // testPeer is a deterministic peer ID, distinct for each i.
-func testPeer(t *testing.T, i int) peer.ID {
+func testPeer(t testing.TB, i int) peer.ID {
 	t.Helper()
 	seed := make([]byte, 32)
 	copy(seed, fmt.Sprintf("peer-%d", i))
