@@ -27,6 +27,8 @@ func testBundle(t testing.TB) *bundle.Service {
 		Dir:    t.TempDir(),
 		Listen: []string{"/ip4/127.0.0.1/tcp/0"},
 		Logger: testLogger(),
+		// Every test node is on 127.0.0.1: one address, many accounts.
+		RegisterRate: -1,
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -47,7 +47,7 @@ func startServer(t testing.TB, clk *clock) peer.AddrInfo {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := authserver.New(authserver.Config{DBPath: db, Key: key, Now: clk.Now, Rendezvous: []string{rendezvous}, Logger: slog.New(slog.DiscardHandler)})
+	srv, err := authserver.New(authserver.Config{DBPath: db, Key: key, Now: clk.Now, Rendezvous: []string{rendezvous}, Logger: slog.New(slog.DiscardHandler), RegisterRate: -1})
 	if err != nil {
 		t.Fatal(err)
 	}

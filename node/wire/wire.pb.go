@@ -466,16 +466,22 @@ func (x *ListDevices) GetTicket() *SignedTicket {
 	return nil
 }
 
-// RevokeDevice revokes one device of the ticket's account (any device may
-// revoke any other, or itself): the device's peer ID never gets a ticket
-// again, and the revocation list carries it until its last ticket expires.
-// The stream's peer must be the device the ticket names. Answered with
-// revoke_result or an error (unknown_device for a peer ID that is not a
-// device of this account).
+// RevokeDevice revokes one device of the ticket's account: the device's
+// peer ID never gets a ticket again, and the revocation list carries it
+// until its last ticket expires. The stream's peer must be the device the
+// ticket names. A device may revoke itself with its ticket alone; revoking
+// another device also needs the account's password, proven afresh on this
+// stream: ke1 is an OPAQUE KE1 of the password, the server answers ke2, the
+// client sends login_finish, and only when its KE3 verifies (a wrong one
+// counts as a failed login) is the device revoked. Answered with
+// revoke_result or an error (bad_request without ke1 for another device,
+// login_failed for a wrong password, unknown_device for a peer ID that is
+// not a device of this account).
 type RevokeDevice struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Ticket        *SignedTicket          `protobuf:"bytes,1,opt,name=ticket,proto3" json:"ticket,omitempty"`
 	PeerId        []byte                 `protobuf:"bytes,2,opt,name=peer_id,json=peerId,proto3" json:"peer_id,omitempty"` // binary peer ID of the device to revoke
+	Ke1           []byte                 `protobuf:"bytes,3,opt,name=ke1,proto3" json:"ke1,omitempty"`                     // OPAQUE KE1 of the account's password; required unless peer_id is the asker
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -520,6 +526,13 @@ func (x *RevokeDevice) GetTicket() *SignedTicket {
 func (x *RevokeDevice) GetPeerId() []byte {
 	if x != nil {
 		return x.PeerId
+	}
+	return nil
+}
+
+func (x *RevokeDevice) GetKe1() []byte {
+	if x != nil {
+		return x.Ke1
 	}
 	return nil
 }
@@ -5087,10 +5100,11 @@ const file_wire_proto_rawDesc = "" +
 	"\x0fchange_password\x18\x06 \x01(\v2\x1c.eserver.wire.ChangePasswordH\x00R\x0echangePasswordB\x06\n" +
 	"\x04kind\"A\n" +
 	"\vListDevices\x122\n" +
-	"\x06ticket\x18\x01 \x01(\v2\x1a.eserver.wire.SignedTicketR\x06ticket\"[\n" +
+	"\x06ticket\x18\x01 \x01(\v2\x1a.eserver.wire.SignedTicketR\x06ticket\"m\n" +
 	"\fRevokeDevice\x122\n" +
 	"\x06ticket\x18\x01 \x01(\v2\x1a.eserver.wire.SignedTicketR\x06ticket\x12\x17\n" +
-	"\apeer_id\x18\x02 \x01(\fR\x06peerId\"q\n" +
+	"\apeer_id\x18\x02 \x01(\fR\x06peerId\x12\x10\n" +
+	"\x03ke1\x18\x03 \x01(\fR\x03ke1\"q\n" +
 	"\x0eChangePassword\x12\x1a\n" +
 	"\busername\x18\x01 \x01(\tR\busername\x12\x10\n" +
 	"\x03ke1\x18\x02 \x01(\fR\x03ke1\x121\n" +
