@@ -4130,9 +4130,15 @@ type MailItem struct {
 	// order is the item's place in the sender's outbox. Each home keeps
 	// arrival order, but a home that missed part of a burst holds a gap that
 	// another home fills; the recipient merges its homes by order.
-	Order         uint64 `protobuf:"varint,3,opt,name=order,proto3" json:"order,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Order uint64 `protobuf:"varint,3,opt,name=order,proto3" json:"order,omitempty"`
+	// sealed_unix_milli is when the sender sealed the item, by its clock.
+	// The home cannot change it (it cannot open the item), so a recipient
+	// can refuse an item older than wire.MailTTL that a home hands out again
+	// claiming it took it just now, and needs to remember the items it
+	// applied only that long.
+	SealedUnixMilli int64 `protobuf:"varint,4,opt,name=sealed_unix_milli,json=sealedUnixMilli,proto3" json:"sealed_unix_milli,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *MailItem) Reset() {
@@ -4182,6 +4188,13 @@ func (x *MailItem) GetEnvelope() *Envelope {
 func (x *MailItem) GetOrder() uint64 {
 	if x != nil {
 		return x.Order
+	}
+	return 0
+}
+
+func (x *MailItem) GetSealedUnixMilli() int64 {
+	if x != nil {
+		return x.SealedUnixMilli
 	}
 	return 0
 }
@@ -5359,11 +5372,12 @@ const file_wire_proto_rawDesc = "" +
 	"\x03seq\x18\x01 \x01(\x04R\x03seq\x12\x12\n" +
 	"\x04item\x18\x02 \x01(\fR\x04item\x12\x1f\n" +
 	"\vstored_unix\x18\x03 \x01(\x03R\n" +
-	"storedUnix\"\x88\x01\n" +
+	"storedUnix\"\xb4\x01\n" +
 	"\bMailItem\x122\n" +
 	"\x06sender\x18\x01 \x01(\v2\x1a.eserver.wire.SignedTicketR\x06sender\x122\n" +
 	"\benvelope\x18\x02 \x01(\v2\x16.eserver.wire.EnvelopeR\benvelope\x12\x14\n" +
-	"\x05order\x18\x03 \x01(\x04R\x05order\"w\n" +
+	"\x05order\x18\x03 \x01(\x04R\x05order\x12*\n" +
+	"\x11sealed_unix_milli\x18\x04 \x01(\x03R\x0fsealedUnixMilli\"w\n" +
 	"\x0fContactsRequest\x12-\n" +
 	"\x03put\x18\x01 \x01(\v2\x19.eserver.wire.ContactsPutH\x00R\x03put\x12-\n" +
 	"\x03get\x18\x02 \x01(\v2\x19.eserver.wire.ContactsGetH\x00R\x03getB\x06\n" +
