@@ -37,6 +37,11 @@ const (
 // dropped unopened: only a home that kept it, or lies about it, hands it out.
 var ErrStaleMail = errors.New("mail out of date")
 
+// legacyMailUntil ends the acceptance of mail items without a sealing time,
+// which releases before 2026-12-07 left: one mail TTL (and a day) after the
+// release that added sealing times, no such item can still be in a mailbox.
+var legacyMailUntil = time.Date(2027, 1, 7, 0, 0, 0, 0, time.UTC)
+
 // mailTicket returns the ticket to seal mail to username with: the one we
 // stored (even expired — the device's keys are still bound to the account)
 // or one looked up now.
@@ -411,9 +416,19 @@ func (d *Delivery) openMail(item []byte, stored time.Time) (mailEntry, error) {
 	// open the item): an item sealed longer ago than mail lives is one a
 	// home kept and hands out again, and the record of what we applied
 	// (wire.SeenRetention) would no longer refuse it.
-	sealed := time.UnixMilli(mi.SealedUnixMilli)
-	if now := d.h.Now(); now.Sub(sealed) > wire.MailTTL+wire.MaxClockSkew || sealed.Sub(now) > wire.MaxClockSkew {
-		return mailEntry{}, fmt.Errorf("%w: sealed at %v", ErrStaleMail, sealed)
+	if mi.SealedUnixMilli == 0 {
+		// Sealed by a release from before sealing times. Such mail can sit
+		// in a mailbox for one mail TTL after the upgrade, so it is taken
+		// until legacyMailUntil (its replays meanwhile are refused by the
+		// record of what we applied, kept longer than that) and never after.
+		if !d.h.Now().Before(legacyMailUntil) {
+			return mailEntry{}, fmt.Errorf("%w: no sealing time", ErrStaleMail)
+		}
+	} else {
+		sealed := time.UnixMilli(mi.SealedUnixMilli)
+		if now := d.h.Now(); now.Sub(sealed) > wire.MailTTL+wire.MaxClockSkew || sealed.Sub(now) > wire.MaxClockSkew {
+			return mailEntry{}, fmt.Errorf("%w: sealed at %v", ErrStaleMail, sealed)
+		}
 	}
 	t, err := d.auth.AuthenticateAt(mi.Sender, stored)
 	if err != nil {

@@ -70,7 +70,7 @@ func mailItemSealed(tb testing.TB, sender *wire.SignedTicket, env *wire.Envelope
 // TestOpenMail: an item opens to its sender's authenticated ticket, the
 // envelope and the sender's order; anything else is refused.
 func TestOpenMail(t *testing.T) {
-	d, _, _ := newTestDelivery(t)
+	d, h, _ := newTestDelivery(t)
 	env := &wire.Envelope{Id: "m1", Sealed: []byte("hello")}
 	e, err := d.openMail(mailItem(t, signed("alice"), env, 7), time.Now())
 	if err != nil {
@@ -90,13 +90,25 @@ func TestOpenMail(t *testing.T) {
 		// past the mail TTL is refused whatever it says of when it took it.
 		"sealed longer ago than the mail TTL": mailItemSealed(t, signed("alice"), env, 1, time.Now().Add(-wire.MailTTL-time.Hour)),
 		"sealed in the future":                mailItemSealed(t, signed("alice"), env, 1, time.Now().Add(time.Hour)),
-		"no sealing time":                     mailItemSealed(t, signed("alice"), env, 1, time.UnixMilli(0)),
 	}
 	for name, item := range bad {
 		if _, err := d.openMail(item, time.Now()); err == nil {
 			t.Errorf("%s: opened", name)
 		}
 	}
+	// Mail an older release sealed carries no sealing time: taken while
+	// such mail can still be in a mailbox, refused from legacyMailUntil on.
+	legacy := mailItemSealed(t, signed("alice"), env, 1, time.UnixMilli(0))
+	h.now = legacyMailUntil.Add(-time.Hour)
+	if _, err := d.openMail(legacy, h.now.Add(-time.Hour)); err != nil {
+		t.Errorf("mail of an older release, before the cut-off: %v", err)
+	}
+	h.now = legacyMailUntil
+	if _, err := d.openMail(legacy, h.now.Add(-time.Hour)); !errors.Is(err, ErrStaleMail) {
+		t.Errorf("mail of an older release, at the cut-off: %v", err)
+	}
+	h.now = time.Time{}
+
 	// Older than any mailbox keeps mail: refused, whatever it carries.
 	if _, err := d.openMail(mailItem(t, signed("alice"), env, 8), time.Now().Add(-wire.MailTTL-time.Hour)); err == nil {
 		t.Error("mail older than the mail TTL opened")
