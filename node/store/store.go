@@ -52,7 +52,8 @@ type Store struct {
 	db *sqlite.DB
 
 	secretMu sync.RWMutex
-	secrets  cipher.AEAD // set by Unlock; seals the secret columns
+	secrets  cipher.AEAD   // set by Unlock; seals the secret columns
+	hist     *historyKeys // set by Unlock; seals and indexes message text
 }
 
 // Open opens (creating if needed) the database at path and brings its schema

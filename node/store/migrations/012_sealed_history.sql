@@ -1,0 +1,47 @@
+-- 012: history sealed at rest. Message text is sealed with a key derived
+-- from the storage key (messages.body) and the full-text index holds keyed
+-- tokens only (messages_index), both written from Go: see history.go.
+--
+-- The key is only known at Unlock, so this migration cannot seal what older
+-- programs stored in the clear. It drops the plaintext index and leaves a
+-- mark (history_unsealed) that makes the next Unlock seal every row whose
+-- body is NULL, index it, and then rewrite the file (VACUUM) so that no
+-- page keeps the old text; until then those rows cannot be read.
+
+DROP TRIGGER messages_fts_insert;
+DROP TRIGGER messages_fts_delete;
+DROP TRIGGER messages_fts_update;
+DROP TABLE messages_fts;
+
+-- body: the sealed text. text is '' for every row written since; before
+-- the sealing at Unlock it still holds an old row's plaintext.
+ALTER TABLE messages ADD COLUMN body BLOB;
+
+-- The blind index: w holds a keyed token per word, in order (so phrases
+-- such as "don't" still match by position); p holds keyed tokens of the
+-- words' first 1..4 characters, so the last word typed matches as a prefix.
+-- Contentless: FTS5 keeps no copy of the text, and contentless_delete lets
+-- a row leave the index by its rowid alone.
+CREATE VIRTUAL TABLE messages_index USING fts5 (
+	w, p,
+	content = '',
+	contentless_delete = 1,
+	tokenize = 'ascii'
+);
+
+CREATE TRIGGER messages_index_delete AFTER DELETE ON messages BEGIN
+	DELETE FROM messages_index WHERE rowid = old.seq;
+END;
+
+-- One row: a MAC under the storage key, so Unlock refuses another key
+-- instead of letting it write history nobody can read later.
+CREATE TABLE storage_key_check (
+	id  INTEGER PRIMARY KEY CHECK (id = 1),
+	mac BLOB    NOT NULL
+);
+
+-- One row while rows from before this migration may be in the clear.
+CREATE TABLE history_unsealed (
+	id INTEGER PRIMARY KEY CHECK (id = 1)
+);
+INSERT INTO history_unsealed (id) VALUES (1);
