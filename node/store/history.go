@@ -455,9 +455,9 @@ func (w *messageWriter) indexText(seq int64, text string) error {
 
 // unlockHistory checks k against the store's key check (storing it on the
 // first unlock) and, if the store still holds history from before it was
-// sealed, seals and indexes it and rewrites the file without the old
-// plaintext.
-func (s *Store) unlockHistory(k *historyKeys) error {
+// sealed, seals and indexes it, seals the old transfers' names, paths and
+// previews under secrets, and rewrites the file without the old plaintext.
+func (s *Store) unlockHistory(secrets cipher.AEAD, k *historyKeys) error {
 	err := s.db.Tx(func(tx *sql.Tx) error {
 		var mac []byte
 		err := tx.QueryRow(`SELECT mac FROM storage_key_check WHERE id = 1`).Scan(&mac)
@@ -494,6 +494,9 @@ func (s *Store) unlockHistory(k *historyKeys) error {
 		if sealBatchHook != nil {
 			sealBatchHook(n)
 		}
+	}
+	if err := s.sealOldTransfers(secrets); err != nil {
+		return fmt.Errorf("sealing file transfers: %w", err)
 	}
 	// Rows are sealed, but the pages that held their text (and the old
 	// index) may still lie in the file's free space and in the WAL:

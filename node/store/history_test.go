@@ -372,6 +372,13 @@ func oldHistory() []Message {
 	return ms
 }
 
+// oldTransfer is a received file as an older program stored it.
+func oldTransfer() Transfer {
+	return Transfer{ID: bytes.Repeat([]byte{5}, 16), Peer: "bob", Name: "Wedding-Speech-Draft.pdf", Size: 1000, ChunkSize: 65536,
+		Key: bytes.Repeat([]byte{6}, 32), Hash: bytes.Repeat([]byte{7}, 32), Path: "/home/alice/Downloads/Wedding-Speech-Draft.pdf",
+		State: "done", Created: time.Unix(1700000000, 0), Kind: KindFile, Thumbnail: []byte("JFIF preview of Grandmother")}
+}
+
 // writeOldStore builds, at path, a database as the program before sealed
 // history (schema 11) left it, holding ms.
 func writeOldStore(t *testing.T, path string, ms []Message) {
@@ -398,6 +405,21 @@ func writeOldStore(t *testing.T, path string, ms []Message) {
 			m.ID, m.Peer, m.Outgoing, m.Text, nanos(m.Time), m.State, m.Sender); err != nil {
 			t.Fatal(err)
 		}
+	}
+	// A transfer as it was stored then: its key sealed, the rest in the clear.
+	aead, err := chacha20poly1305.NewX(testKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ot := oldTransfer()
+	key, err := sealWith(aead, ot.Key, "transfers", string(ot.ID))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec(`INSERT INTO transfers (id, peer, outgoing, name, size, chunk_size, file_key, hash, path, state, created, kind, thumbnail)
+		VALUES (?, ?, 0, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, ot.ID, ot.Peer, ot.Name, ot.Size, ot.ChunkSize, key, ot.Hash, ot.Path,
+		ot.State, nanos(ot.Created), ot.Kind, ot.Thumbnail); err != nil {
+		t.Fatal(err)
 	}
 	var n int
 	if err := db.QueryRow(`SELECT count(*) FROM messages_fts WHERE messages_fts MATCH 'lunch'`).Scan(&n); err != nil || n == 0 {
@@ -478,7 +500,12 @@ func assertSealedHistory(t *testing.T, s *Store, path string, old []Message) {
 			}
 		}
 	}
-	var texts []string
+	ot := oldTransfer()
+	if got, err := s.Transfer(ot.ID); err != nil || got.Name != ot.Name || got.Path != ot.Path ||
+		!bytes.Equal(got.Thumbnail, ot.Thumbnail) || !bytes.Equal(got.Key, ot.Key) {
+		t.Fatalf("old transfer after Unlock: %+v, %v", got, err)
+	}
+	texts := []string{ot.Name, ot.Path, string(ot.Thumbnail)}
 	for _, m := range old {
 		texts = append(texts, m.Text)
 	}

@@ -42,7 +42,7 @@ func (s *Store) Unlock(key []byte) error {
 	if err != nil {
 		return fmt.Errorf("store: unlock: %w", err)
 	}
-	if err := s.unlockHistory(hist); err != nil {
+	if err := s.unlockHistory(aead, hist); err != nil {
 		return fmt.Errorf("store: unlock: %w", err)
 	}
 	s.setKeys(aead, hist)
@@ -58,12 +58,33 @@ func (s *Store) setKeys(secrets cipher.AEAD, hist *historyKeys) {
 // sealSecret seals plain for the row named by where (table and key), so a
 // sealed value moved to another row does not open.
 func (s *Store) sealSecret(plain []byte, where ...string) ([]byte, error) {
+	aead, err := s.secretsAEAD()
+	if err != nil {
+		return nil, err
+	}
+	return sealWith(aead, plain, where...)
+}
+
+// openSecret opens what sealSecret sealed for the same row.
+func (s *Store) openSecret(sealed []byte, where ...string) ([]byte, error) {
+	aead, err := s.secretsAEAD()
+	if err != nil {
+		return nil, err
+	}
+	return openWith(aead, sealed, where...)
+}
+
+func (s *Store) secretsAEAD() (cipher.AEAD, error) {
 	s.secretMu.RLock()
 	aead := s.secrets
 	s.secretMu.RUnlock()
 	if aead == nil {
 		return nil, ErrLocked
 	}
+	return aead, nil
+}
+
+func sealWith(aead cipher.AEAD, plain []byte, where ...string) ([]byte, error) {
 	nonce := make([]byte, chacha20poly1305.NonceSizeX, chacha20poly1305.NonceSizeX+len(plain)+chacha20poly1305.Overhead)
 	if _, err := rand.Read(nonce); err != nil {
 		return nil, err
@@ -71,14 +92,7 @@ func (s *Store) sealSecret(plain []byte, where ...string) ([]byte, error) {
 	return aead.Seal(nonce, nonce, plain, secretAD(where)), nil
 }
 
-// openSecret opens what sealSecret sealed for the same row.
-func (s *Store) openSecret(sealed []byte, where ...string) ([]byte, error) {
-	s.secretMu.RLock()
-	aead := s.secrets
-	s.secretMu.RUnlock()
-	if aead == nil {
-		return nil, ErrLocked
-	}
+func openWith(aead cipher.AEAD, sealed []byte, where ...string) ([]byte, error) {
 	if len(sealed) < chacha20poly1305.NonceSizeX+chacha20poly1305.Overhead {
 		return nil, errors.New("sealed secret too short")
 	}

@@ -33,6 +33,11 @@ CREATE TRIGGER messages_index_delete AFTER DELETE ON messages BEGIN
 	DELETE FROM messages_index WHERE rowid = old.seq;
 END;
 
+-- A transfer's name, path and thumbnail are sealed with the storage key like
+-- its key (name and path then hold BLOBs); sealed = 0 marks the rows an older
+-- program wrote, which the same Unlock seals.
+ALTER TABLE transfers ADD COLUMN sealed INTEGER NOT NULL DEFAULT 0;
+
 -- One row: a MAC under the storage key, so Unlock refuses another key
 -- instead of letting it write history nobody can read later.
 CREATE TABLE storage_key_check (
