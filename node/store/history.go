@@ -31,14 +31,16 @@ import (
 // not open.
 //
 // Search still works through a blind index: the text is split into words in
-// Go (tokenize), and FTS5 is given, for each word, only a keyed token —
-// HMAC-SHA256 under a second derived key, cut to indexTokenLen base32
-// characters — plus keyed tokens of its first 1..prefixMax characters. A
-// query is mapped to the same tokens; the candidates FTS5 returns are opened
-// and checked against the query in Go (matchText), which also places the
-// highlights. The file therefore holds no word of any message, but equal
-// words give equal tokens: who wrote to whom and when, the sizes of
-// messages and which messages share words stay visible (SECURITY.md).
+// Go (tokenize), and FTS5 is given, for each distinct word, only a keyed
+// token — HMAC-SHA256 under a second derived key, cut to indexTokenLen
+// base32 characters — plus keyed tokens of its first 1..prefixMax
+// characters, as one sorted bag per message (detail=none: no positions, so
+// no word order). A query is mapped to the same tokens; the candidates
+// FTS5 returns are opened and checked against the query in Go (matchText:
+// phrases, prefixes longer than prefixMax, token collisions), which also
+// places the highlights. The file therefore holds no word of any message,
+// but equal words give equal tokens: who wrote to whom and when, the sizes
+// of messages and which messages share words stay visible (SECURITY.md).
 
 // ErrWrongStorageKey is Unlock's answer for a key other than the one the
 // store's history and secrets were sealed with.
@@ -193,70 +195,54 @@ func (t *tokenizer) token(dst []byte, kind byte, s string) []byte {
 	return append(dst, enc[:indexTokenLen]...)
 }
 
-// terms returns the values of the index's two columns for text: the word
-// tokens in order, and the prefix tokens, each once.
-func (t *tokenizer) terms(text string) (w, p string) {
+// terms returns the index's value for text: the keyed token of each
+// distinct word and of each distinct prefix of 1..prefixMax characters of a
+// word, sorted by token, so that the index keeps no trace of word order.
+func (t *tokenizer) terms(text string) string {
 	words := tokenize(text)
-	wb := make([]byte, 0, len(words)*(indexTokenLen+1))
-	seen := make(map[string]bool, len(words))
-	var prefixes []string
-	for _, tok := range words {
-		if len(wb) > 0 {
-			wb = append(wb, ' ')
+	seen := make(map[string]bool, len(words)*(prefixMax+1))
+	var toks []string
+	add := func(kind byte, s string) {
+		key := string(kind) + s
+		if !seen[key] {
+			seen[key] = true
+			toks = append(toks, string(t.token(nil, kind, s)))
 		}
-		wb = t.token(wb, 'w', tok.norm)
-		for i, r := 0, 0; i < len(tok.norm) && r < prefixMax; r++ {
-			_, size := utf8.DecodeRuneInString(tok.norm[i:])
+	}
+	for _, w := range words {
+		add('w', w.norm)
+		for i, r := 0, 0; i < len(w.norm) && r < prefixMax; r++ {
+			_, size := utf8.DecodeRuneInString(w.norm[i:])
 			i += size
-			pre := tok.norm[:i]
-			if !seen[pre] {
-				seen[pre] = true
-				prefixes = append(prefixes, pre)
-			}
+			add('p', w.norm[:i])
 		}
 	}
-	// Sorted by token, not in text order: the positions FTS5 stores for
-	// column p then say nothing about which word a prefix belongs to.
-	pt := make([]string, len(prefixes))
-	for i, pre := range prefixes {
-		pt[i] = string(t.token(nil, 'p', pre))
-	}
-	slices.Sort(pt)
-	return string(wb), strings.Join(pt, " ")
+	slices.Sort(toks)
+	return strings.Join(toks, " ")
 }
 
-// matchExpr is the FTS5 query for phrases (see parseQuery): each phrase's
-// word tokens in order in column w, the last phrase's last word as a prefix
-// token in column p. Tokens are base32, so nothing of the user's text
-// reaches FTS5's syntax. The expression finds candidates; matchText decides.
+// matchExpr is the FTS5 query for phrases (see parseQuery): every word's
+// token, and for the last phrase's last word the token of its first (up to)
+// prefixMax characters. Tokens are base32, so nothing of the user's text
+// reaches FTS5's syntax. The index keeps no positions, so the expression
+// finds candidates that hold the words anywhere; matchText decides.
 func (t *tokenizer) matchExpr(phrases [][]string) string {
 	var b strings.Builder
+	tok := func(kind byte, s string) {
+		if b.Len() > 0 {
+			b.WriteByte(' ')
+		}
+		b.WriteByte('"')
+		b.Write(t.token(nil, kind, s))
+		b.WriteByte('"')
+	}
 	for i, ph := range phrases {
-		words := ph
-		last := i == len(phrases)-1
-		if last {
-			words = ph[:len(ph)-1]
-		}
-		if len(words) > 0 {
-			if b.Len() > 0 {
-				b.WriteByte(' ')
+		for j, w := range ph {
+			if i == len(phrases)-1 && j == len(ph)-1 {
+				tok('p', runePrefix(w, prefixMax))
+			} else {
+				tok('w', w)
 			}
-			b.WriteString(`w : "`)
-			for j, w := range words {
-				if j > 0 {
-					b.WriteByte(' ')
-				}
-				b.Write(t.token(nil, 'w', w))
-			}
-			b.WriteByte('"')
-		}
-		if last {
-			if b.Len() > 0 {
-				b.WriteByte(' ')
-			}
-			b.WriteString(`p : "`)
-			b.Write(t.token(nil, 'p', runePrefix(ph[len(ph)-1], prefixMax)))
-			b.WriteByte('"')
 		}
 	}
 	return b.String()
@@ -443,11 +429,10 @@ func (w *messageWriter) add(m *Message, dedup bool) (added bool, err error) {
 }
 
 func (w *messageWriter) indexText(seq int64, text string) error {
-	if err := w.prepare(&w.index, `INSERT INTO messages_index (rowid, w, p) VALUES (?, ?, ?)`); err != nil {
+	if err := w.prepare(&w.index, `INSERT INTO messages_index (rowid, tokens) VALUES (?, ?)`); err != nil {
 		return err
 	}
-	wt, pt := w.tok.terms(text)
-	if _, err := w.index.Exec(seq, wt, pt); err != nil {
+	if _, err := w.index.Exec(seq, w.tok.terms(text)); err != nil {
 		return fmt.Errorf("indexing message: %w", err)
 	}
 	return nil

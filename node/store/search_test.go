@@ -320,7 +320,7 @@ func TestSearchPlan(t *testing.T) {
 	for _, peer := range []bool{false, true} {
 		q := `EXPLAIN QUERY PLAN SELECT m.seq, m.body
 			FROM messages_index CROSS JOIN messages AS m ON m.seq = messages_index.rowid
-			WHERE messages_index MATCH 'p : abc' AND messages_index.rowid >= 1 AND messages_index.rowid < 100`
+			WHERE messages_index MATCH 'abc' AND messages_index.rowid >= 1 AND messages_index.rowid < 100`
 		if peer {
 			q += ` AND m.peer = 'bob'`
 		}

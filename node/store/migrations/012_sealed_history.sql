@@ -17,15 +17,17 @@ DROP TABLE messages_fts;
 -- the sealing at Unlock it still holds an old row's plaintext.
 ALTER TABLE messages ADD COLUMN body BLOB;
 
--- The blind index: w holds a keyed token per word, in order (so phrases
--- such as "don't" still match by position); p holds keyed tokens of the
--- words' first 1..4 characters, so the last word typed matches as a prefix.
--- Contentless: FTS5 keeps no copy of the text, and contentless_delete lets
--- a row leave the index by its rowid alone.
+-- The blind index: for each message, one bag of keyed tokens — one per
+-- distinct word and one per distinct prefix of 1..4 characters of a word
+-- (so the last word typed matches as a prefix), sorted. detail = 'none'
+-- keeps no positions (no word order; phrases are checked on the opened
+-- text). Contentless: FTS5 keeps no copy of the text, and
+-- contentless_delete lets a row leave the index by its rowid alone.
 CREATE VIRTUAL TABLE messages_index USING fts5 (
-	w, p,
+	tokens,
 	content = '',
 	contentless_delete = 1,
+	detail = 'none',
 	tokenize = 'ascii'
 );
 
