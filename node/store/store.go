@@ -58,7 +58,7 @@ type Store struct {
 	db *sqlite.DB
 
 	secretMu sync.RWMutex
-	secrets  cipher.AEAD   // set by Unlock; seals the secret columns
+	secrets  cipher.AEAD  // set by Unlock; seals the secret columns
 	hist     *historyKeys // set by Unlock; seals and indexes message text
 }
 
