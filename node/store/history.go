@@ -183,8 +183,10 @@ func (k *historyKeys) tokenizer() *tokenizer {
 	return &tokenizer{mac: hmac.New(sha256.New, k.index)}
 }
 
-// token is the keyed token of s in column kind ('w' or 'p'), appended to
-// dst: the kinds are separate so that a word and a prefix never share one.
+// token is the keyed token of s as a kind of term — 'w' for a whole word,
+// 'p' for a prefix — appended to dst. The kind is MACed with the text, so a
+// word and an equal prefix of a longer word ("lunch" in "lunchtime") get
+// unrelated tokens: a whole-word query does not match longer words.
 func (t *tokenizer) token(dst []byte, kind byte, s string) []byte {
 	t.mac.Reset()
 	t.buf = append(append(t.buf[:0], kind), s...)
