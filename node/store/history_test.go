@@ -428,8 +428,9 @@ func writeOldStore(t testing.TB, path string, ms []Message) {
 		ot.State, nanos(ot.Created), ot.Kind, ot.Thumbnail); err != nil {
 		t.Fatal(err)
 	}
+	first := tokenize(ms[0].Text)[0]
 	var n int
-	if err := db.QueryRow(`SELECT count(*) FROM messages_fts WHERE messages_fts MATCH 'lunch'`).Scan(&n); err != nil || n == 0 {
+	if err := db.QueryRow(`SELECT count(*) FROM messages_fts WHERE messages_fts MATCH ?`, `"`+first.norm+`"`).Scan(&n); err != nil || n == 0 {
 		t.Fatalf("the old index does not hold the old rows: %d, %v", n, err)
 	}
 }
