@@ -262,9 +262,12 @@ func (n *Node) startSession(ctx context.Context, st *store.Store, ai peer.AddrIn
 			return nil, fmt.Errorf("adding a storage key to the identity: %w", err)
 		}
 	}
+	// Unlock also seals history an older release stored in the clear (once,
+	// and resumed at the next sign-in if interrupted), so a first sign-in
+	// after the upgrade can take a while with a long history.
 	if err := st.Unlock(id.StorageKey); err != nil {
 		h.Close()
-		return nil, err
+		return nil, fmt.Errorf("unlocking the account's store: %w", err)
 	}
 	s := &session{
 		n:      n,

@@ -13,7 +13,8 @@ import (
 // batch costs one fsync instead of one per message. inserted[i] reports
 // whether ms[i] was new (false for a duplicate, also of an earlier message
 // of the same batch). A message with an empty ID or Peer fails the whole
-// batch and nothing is stored.
+// batch and nothing is stored. It needs the store unlocked (ErrLocked
+// otherwise).
 func (s *Store) AddIncomingBatch(ms []Message) (inserted []bool, err error) {
 	for i, m := range ms {
 		if m.ID == "" || m.Peer == "" {
@@ -23,15 +24,15 @@ func (s *Store) AddIncomingBatch(ms []Message) (inserted []bool, err error) {
 	if len(ms) == 0 {
 		return nil, nil
 	}
+	k, err := s.history()
+	if err != nil {
+		return nil, fmt.Errorf("store: add incoming batch of %d: %w", len(ms), err)
+	}
 	now := time.Now()
 	inserted = make([]bool, len(ms))
 	err = s.db.Tx(func(tx *sql.Tx) error {
-		st, err := tx.Prepare(`INSERT INTO messages (` + messageColumns + `) VALUES (?, ?, ?, ?, ?, ?, ?)
-			ON CONFLICT (peer, id) DO NOTHING`)
-		if err != nil {
-			return fmt.Errorf("prepare insert: %w", err)
-		}
-		defer st.Close()
+		w := newMessageWriter(tx, k)
+		defer w.close()
 		for i, m := range ms {
 			if m.State == "" {
 				m.State = StateReceived
@@ -39,15 +40,9 @@ func (s *Store) AddIncomingBatch(ms []Message) (inserted []bool, err error) {
 			if m.Time.IsZero() {
 				m.Time = now
 			}
-			res, err := st.Exec(m.ID, m.Peer, m.Outgoing, m.Text, nanos(m.Time), m.State, m.Sender)
-			if err != nil {
+			if inserted[i], err = w.add(&m, true); err != nil {
 				return fmt.Errorf("insert %q from %q: %w", m.ID, m.Peer, err)
 			}
-			n, err := res.RowsAffected()
-			if err != nil {
-				return fmt.Errorf("insert %q from %q: %w", m.ID, m.Peer, err)
-			}
-			inserted[i] = n == 1
 		}
 		return nil
 	})

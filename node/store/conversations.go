@@ -143,8 +143,16 @@ func FanoutMessageID(id string) string {
 // m.Peer, and one outbox entry per member in entries (IDs made with
 // FanoutID, Conversation set), in one transaction. m may be nil for an event
 // that is not a message (an invitation, a departure, a message passed on).
+// Storing a message needs the store unlocked (ErrLocked otherwise).
 func (s *Store) EnqueueFanout(m *Message, conv string, entries []OutboxEntry) error {
 	now := time.Now()
+	var k *historyKeys
+	if m != nil {
+		var err error
+		if k, err = s.history(); err != nil {
+			return fmt.Errorf("store: enqueue in conversation %q: %w", conv, err)
+		}
+	}
 	err := s.db.Tx(func(tx *sql.Tx) error {
 		if m != nil {
 			if m.State == "" {
@@ -154,8 +162,11 @@ func (s *Store) EnqueueFanout(m *Message, conv string, entries []OutboxEntry) er
 				m.Time = now
 			}
 			m.Outgoing = true
-			if _, err := tx.Exec(`INSERT INTO messages (`+messageColumns+`) VALUES (?, ?, 1, ?, ?, ?, '')`,
-				m.ID, m.Peer, m.Text, nanos(m.Time), m.State); err != nil {
+			stored := *m
+			stored.Sender = "" // our own message: we are the author
+			w := newMessageWriter(tx, k)
+			defer w.close()
+			if _, err := w.add(&stored, false); err != nil {
 				return fmt.Errorf("insert message: %w", err)
 			}
 		}

@@ -34,14 +34,21 @@ type OutboxEntry struct {
 	Sessionless bool
 }
 
-const messageColumns = `id, peer, outgoing, text, time, state, sender`
+// messageColumns are what scanMessage reads: body is the sealed text.
+const messageColumns = `id, peer, outgoing, body, time, state, sender`
 
-func scanMessage(sc interface{ Scan(...any) error }) (Message, error) {
+func scanMessage(k *historyKeys, sc interface{ Scan(...any) error }) (Message, error) {
 	var m Message
 	var t int64
-	err := sc.Scan(&m.ID, &m.Peer, &m.Outgoing, &m.Text, &t, &m.State, &m.Sender)
+	var body []byte
+	if err := sc.Scan(&m.ID, &m.Peer, &m.Outgoing, &body, &t, &m.State, &m.Sender); err != nil {
+		return Message{}, err
+	}
 	m.Time = fromNanos(t)
-	return m, err
+	if err := k.open(&m, body); err != nil {
+		return Message{}, err
+	}
+	return m, nil
 }
 
 // Enqueue stores the outbox entry e and, when m is not nil, the outgoing chat
@@ -49,12 +56,18 @@ func scanMessage(sc interface{ Scan(...any) error }) (Message, error) {
 // outgoing, in state queued unless m.State says otherwise, at e.Created when
 // m.Time is zero (e.Created defaults to now). Enqueue returns once the
 // transaction is durably committed, with the entry's Seq set (increasing).
+// Storing a message needs the store unlocked (ErrLocked otherwise).
 func (s *Store) Enqueue(m *Message, e OutboxEntry) (OutboxEntry, error) {
 	if e.ID == "" || e.Peer == "" {
 		return OutboxEntry{}, fmt.Errorf("store: enqueue %q to %q: empty id or peer", e.ID, e.Peer)
 	}
 	var msg Message
+	var k *historyKeys
 	if m != nil {
+		var err error
+		if k, err = s.history(); err != nil {
+			return OutboxEntry{}, fmt.Errorf("store: enqueue %q to %q: %w", e.ID, e.Peer, err)
+		}
 		if m.ID != e.ID || m.Peer != e.Peer {
 			return OutboxEntry{}, fmt.Errorf("store: enqueue %q to %q: message is %q to %q", e.ID, e.Peer, m.ID, m.Peer)
 		}
@@ -75,8 +88,11 @@ func (s *Store) Enqueue(m *Message, e OutboxEntry) (OutboxEntry, error) {
 	}
 	err := s.db.Tx(func(tx *sql.Tx) error {
 		if m != nil {
-			if _, err := tx.Exec(`INSERT INTO messages (`+messageColumns+`) VALUES (?, ?, 1, ?, ?, ?, '')`,
-				msg.ID, msg.Peer, msg.Text, nanos(msg.Time), msg.State); err != nil {
+			stored := msg
+			stored.Sender = "" // our own message: we are the author
+			w := newMessageWriter(tx, k)
+			defer w.close()
+			if _, err := w.add(&stored, false); err != nil {
 				return fmt.Errorf("insert message: %w", err)
 			}
 		}
@@ -194,10 +210,14 @@ func (s *Store) finish(id, state string) error {
 // AddIncoming stores a received message, in state received unless m.State
 // says otherwise and at the current time if m.Time is zero. Messages are
 // de-duplicated on (Peer, ID): a duplicate returns inserted=false and changes
-// nothing.
+// nothing. It needs the store unlocked (ErrLocked otherwise).
 func (s *Store) AddIncoming(m Message) (inserted bool, err error) {
 	if m.ID == "" || m.Peer == "" {
 		return false, fmt.Errorf("store: add incoming %q from %q: empty id or peer", m.ID, m.Peer)
+	}
+	k, err := s.history()
+	if err != nil {
+		return false, fmt.Errorf("store: add incoming %q from %q: %w", m.ID, m.Peer, err)
 	}
 	if m.State == "" {
 		m.State = StateReceived
@@ -205,17 +225,16 @@ func (s *Store) AddIncoming(m Message) (inserted bool, err error) {
 	if m.Time.IsZero() {
 		m.Time = time.Now()
 	}
-	res, err := s.db.Exec(`INSERT INTO messages (`+messageColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?)
-		ON CONFLICT (peer, id) DO NOTHING`,
-		m.ID, m.Peer, m.Outgoing, m.Text, nanos(m.Time), m.State, m.Sender)
+	err = s.db.Tx(func(tx *sql.Tx) error {
+		w := newMessageWriter(tx, k)
+		defer w.close()
+		inserted, err = w.add(&m, true)
+		return err
+	})
 	if err != nil {
 		return false, fmt.Errorf("store: add incoming %q from %q: %w", m.ID, m.Peer, err)
 	}
-	n, err := res.RowsAffected()
-	if err != nil {
-		return false, fmt.Errorf("store: add incoming %q from %q: %w", m.ID, m.Peer, err)
-	}
-	return n == 1, nil
+	return inserted, nil
 }
 
 // History returns the newest limit messages with peer (all when limit <= 0)
@@ -223,6 +242,10 @@ func (s *Store) AddIncoming(m Message) (inserted bool, err error) {
 // oldest first. Order is insertion order, not message time. It returns
 // ErrNotFound when before is not a message with peer.
 func (s *Store) History(peer string, limit int, before string) ([]Message, error) {
+	k, err := s.history()
+	if err != nil {
+		return nil, fmt.Errorf("store: history with %q: %w", peer, err)
+	}
 	bound := int64(math.MaxInt64)
 	if before != "" {
 		err := s.db.QueryRow(`SELECT seq FROM messages WHERE peer = ? AND id = ?`, peer, before).Scan(&bound)
@@ -244,7 +267,7 @@ func (s *Store) History(peer string, limit int, before string) ([]Message, error
 	defer rows.Close()
 	var ms []Message
 	for rows.Next() {
-		m, err := scanMessage(rows)
+		m, err := scanMessage(k, rows)
 		if err != nil {
 			return nil, fmt.Errorf("store: history with %q: %w", peer, err)
 		}
@@ -260,7 +283,11 @@ func (s *Store) History(peer string, limit int, before string) ([]Message, error
 // Message returns the message with id (the first stored, should two peers
 // have used the same ID), or ErrNotFound.
 func (s *Store) Message(id string) (Message, error) {
-	m, err := scanMessage(s.db.QueryRow(`SELECT `+messageColumns+` FROM messages WHERE id = ? ORDER BY seq LIMIT 1`, id))
+	k, err := s.history()
+	if err != nil {
+		return Message{}, fmt.Errorf("store: message %q: %w", id, err)
+	}
+	m, err := scanMessage(k, s.db.QueryRow(`SELECT `+messageColumns+` FROM messages WHERE id = ? ORDER BY seq LIMIT 1`, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return Message{}, fmt.Errorf("store: message %q: %w", id, ErrNotFound)
 	}

@@ -14,7 +14,6 @@ import (
 var (
 	ErrEmptyQuery   = errors.New("search query has no words")
 	ErrQueryTooLong = fmt.Errorf("search query longer than %d bytes or %d words", MaxQueryBytes, MaxQueryWords)
-	errMarkerInText = errors.New("internal: highlight marker in text")
 )
 
 // Search limits. A query's cost grows with its words (each is a doclist
@@ -35,14 +34,6 @@ const (
 var (
 	searchWindow int64 = 16384
 	searchGrowth int64 = 4
-)
-
-// Highlight markers: private-use code points, which nobody types. A message
-// that contains one anyway is shown without marks rather than with wrong
-// ones (see hitFrom).
-const (
-	markOpen  = "\uE000"
-	markClose = "\uE001"
 )
 
 // Snippet shape: up to snippetMax bytes of text, starting up to
@@ -72,12 +63,21 @@ type SearchHit struct {
 
 // Search returns the messages that contain every word of q.Text (the last
 // word also as a prefix), newest first. Page on with Before set to the Seq
-// of the last hit.
+// of the last hit. It needs the store unlocked (ErrLocked otherwise).
+//
+// The index holds keyed tokens only (see history.go): FTS5 finds the
+// candidates by token, newest first, and each is opened and checked here,
+// which also finds the words to highlight.
 func (s *Store) Search(ctx context.Context, q SearchQuery) ([]SearchHit, error) {
-	match, err := MatchQuery(q.Text)
+	phrases, err := parseQuery(q.Text)
 	if err != nil {
 		return nil, fmt.Errorf("store: search %q: %w", q.Text, err)
 	}
+	k, err := s.history()
+	if err != nil {
+		return nil, fmt.Errorf("store: search %q: %w", q.Text, err)
+	}
+	match := k.tokenizer().matchExpr(phrases)
 	limit := q.Limit
 	switch {
 	case limit <= 0:
@@ -97,52 +97,56 @@ func (s *Store) Search(ctx context.Context, q SearchQuery) ([]SearchHit, error) 
 	// CROSS JOIN keeps the FTS table as the outer loop: SQLite would
 	// otherwise start from the peer index and sort, which visits every
 	// message of a long conversation. FTS5 consumes the rowid range and
-	// the descending order itself, so a window stops after limit rows.
-	sqlText := `SELECT m.seq, m.id, m.peer, m.outgoing, m.text, m.time, m.state, m.sender,
-			highlight(messages_fts, 0, ?, ?)
-		FROM messages_fts CROSS JOIN messages AS m ON m.seq = messages_fts.rowid
-		WHERE messages_fts MATCH ? AND messages_fts.rowid >= ? AND messages_fts.rowid < ?`
+	// the descending order itself, so rows come newest first as they are
+	// found, and a window stops being read once the page is full. No SQL
+	// LIMIT: a candidate the check in Go drops must not cost a hit.
+	sqlText := `SELECT m.seq, m.id, m.peer, m.outgoing, m.body, m.time, m.state, m.sender
+		FROM messages_index CROSS JOIN messages AS m ON m.seq = messages_index.rowid
+		WHERE messages_index MATCH ? AND messages_index.rowid >= ? AND messages_index.rowid < ?`
 	if q.Peer != "" {
 		sqlText += ` AND m.peer = ?`
 	}
-	sqlText += ` ORDER BY messages_fts.rowid DESC LIMIT ?`
+	sqlText += ` ORDER BY messages_index.rowid DESC`
 
 	var hits []SearchHit
 	for window := searchWindow; hi > 1 && len(hits) < limit; window *= searchGrowth {
 		lo := max(hi-window, 1)
-		args := []any{markOpen, markClose, match, lo, hi}
+		args := []any{match, lo, hi}
 		if q.Peer != "" {
 			args = append(args, q.Peer)
 		}
-		args = append(args, limit-len(hits))
-		got, err := s.searchWindow(ctx, sqlText, args)
+		hits, err = s.searchWindow(ctx, k, sqlText, args, phrases, hits, limit)
 		if err != nil {
 			return nil, fmt.Errorf("store: search %q in seqs [%d, %d): %w", q.Text, lo, hi, err)
 		}
-		hits = append(hits, got...)
 		hi = lo
 	}
 	return hits, nil
 }
 
-func (s *Store) searchWindow(ctx context.Context, sqlText string, args []any) ([]SearchHit, error) {
+// searchWindow appends to hits the candidates of one window that match
+// phrases, until there are limit.
+func (s *Store) searchWindow(ctx context.Context, k *historyKeys, sqlText string, args []any, phrases [][]string,
+	hits []SearchHit, limit int) ([]SearchHit, error) {
 	rows, err := s.db.QueryContext(ctx, sqlText, args...)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	var hits []SearchHit
-	for rows.Next() {
+	for len(hits) < limit && rows.Next() {
 		var h SearchHit
 		var t int64
-		var highlighted string
-		if err := rows.Scan(&h.Seq, &h.ID, &h.Peer, &h.Outgoing, &h.Text, &t, &h.State, &h.Sender, &highlighted); err != nil {
+		var body []byte
+		if err := rows.Scan(&h.Seq, &h.ID, &h.Peer, &h.Outgoing, &body, &t, &h.State, &h.Sender); err != nil {
 			return nil, err
 		}
 		h.Time = fromNanos(t)
-		marks, err := parseHighlight(h.Text, highlighted)
-		if err != nil {
-			marks = nil // the text holds a marker itself: show it unmarked
+		if err := k.open(&h.Message, body); err != nil {
+			return nil, err
+		}
+		marks, ok := matchText(h.Text, phrases)
+		if !ok {
+			continue // shares a prefix or a token with the query, not its words
 		}
 		h.Snippet, h.Marks = snippet(h.Text, marks)
 		hits = append(hits, h)
@@ -150,98 +154,47 @@ func (s *Store) searchWindow(ctx context.Context, sqlText string, args []any) ([
 	return hits, rows.Err()
 }
 
-// MatchQuery turns words as a user types them into an FTS5 query that
-// matches messages containing every word, the last one also as a prefix.
+// parseQuery turns words as a user types them into phrases of folded words
+// (see tokenize): a message matches when it contains every phrase, the last
+// one's last word also as a prefix.
 //
-// The user's text never reaches FTS5's query syntax: each whitespace-
-// separated word becomes a quoted phrase of its letters and digits only
-// (what the unicode61 tokenizer would keep anyway), so quotes, *, ^, :,
-// parentheses, NEAR, AND, OR and NOT are plain words or separators, and a
-// word such as "don't" or "e-mail" still matches as the phrase FTS5 made of
-// it when indexing. Words with no letter or digit are dropped; if none is
-// left the error is ErrEmptyQuery.
-func MatchQuery(text string) (string, error) {
+// Each whitespace-separated word becomes a phrase of the tokens in it, so a
+// word such as "don't" or "e-mail" matches the two words the text was split
+// into, next to each other; quotes, *, ^, :, parentheses, NEAR, AND, OR and
+// NOT are plain words or separators. Words with no letter or digit are
+// dropped; if none is left the error is ErrEmptyQuery.
+func parseQuery(text string) ([][]string, error) {
 	if len(text) > MaxQueryBytes {
-		return "", ErrQueryTooLong
+		return nil, ErrQueryTooLong
 	}
-	var phrases []string
-	for _, w := range strings.Fields(text) {
-		var b strings.Builder
-		space := false
-		for _, r := range w {
-			if !isTokenRune(r) {
-				space = b.Len() > 0
-				continue
-			}
-			if space {
-				b.WriteByte(' ')
-				space = false
-			}
-			b.WriteRune(r)
-		}
-		if b.Len() == 0 {
+	var phrases [][]string
+	for _, f := range strings.Fields(text) {
+		ws := tokenize(f)
+		if len(ws) == 0 {
 			continue
 		}
-		phrases = append(phrases, `"`+b.String()+`"`)
+		ph := make([]string, len(ws))
+		for i, w := range ws {
+			ph[i] = w.norm
+		}
+		phrases = append(phrases, ph)
 	}
 	if len(phrases) == 0 {
-		return "", ErrEmptyQuery
+		return nil, ErrEmptyQuery
 	}
 	if len(phrases) > MaxQueryWords {
-		return "", ErrQueryTooLong
+		return nil, ErrQueryTooLong
 	}
-	phrases[len(phrases)-1] += " *"
-	return strings.Join(phrases, " "), nil
+	return phrases, nil
 }
 
-// isTokenRune reports whether FTS5's unicode61 tokenizer (the default, used
-// by messages_fts) keeps r in a token: letters, numbers, private-use
-// characters, and combining marks (which it folds into their base letter).
-// Invalid UTF-8 decodes as U+FFFD, a symbol, so it is a separator here.
+// isTokenRune reports whether r belongs to a word: letters, numbers,
+// private-use characters, and combining marks (which fold removes from
+// Latin letters) — the characters SQLite's unicode61 tokenizer keeps, so
+// search matches as it did when FTS5 split the text itself. Invalid UTF-8
+// decodes as U+FFFD, a symbol, so it is a separator here.
 func isTokenRune(r rune) bool {
 	return unicode.IsLetter(r) || unicode.IsNumber(r) || unicode.Is(unicode.Co, r) || unicode.Is(unicode.Mn, r)
-}
-
-// parseHighlight finds the marked words in highlighted, which is text with
-// markOpen/markClose around each match, and returns their byte offsets in
-// text. It fails when removing the markers does not give text back (the
-// text contained a marker itself).
-func parseHighlight(text, highlighted string) ([][2]int, error) {
-	var marks [][2]int
-	var plain strings.Builder
-	plain.Grow(len(text))
-	open := -1
-	for i := 0; i < len(highlighted); {
-		switch {
-		case strings.HasPrefix(highlighted[i:], markOpen):
-			if open >= 0 {
-				return nil, errMarkerInText
-			}
-			open = plain.Len()
-			i += len(markOpen)
-		case strings.HasPrefix(highlighted[i:], markClose):
-			if open < 0 {
-				return nil, errMarkerInText
-			}
-			// FTS5 marks adjacent matches separately; merge them so a
-			// phrase reads as one bold run.
-			if n := len(marks); n > 0 && marks[n-1][1] == open {
-				marks[n-1][1] = plain.Len()
-			} else {
-				marks = append(marks, [2]int{open, plain.Len()})
-			}
-			open = -1
-			i += len(markClose)
-		default:
-			_, size := utf8.DecodeRuneInString(highlighted[i:])
-			plain.WriteString(highlighted[i : i+size])
-			i += size
-		}
-	}
-	if open >= 0 || plain.String() != text {
-		return nil, errMarkerInText
-	}
-	return marks, nil
 }
 
 // snippet cuts text to at most about snippetMax bytes around the first mark,

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -83,21 +84,26 @@ func benchHistory(n int) func(batch int) []Message {
 // in step with the schema, the generator and SQLite's own version.
 func BenchmarkHistorySearch(b *testing.B) {
 	dir := b.TempDir()
-	empty, err := Open(filepath.Join(dir, "empty.db"))
-	if err != nil {
-		b.Fatal(err)
+	open := func(name string) *Store {
+		s, err := Open(filepath.Join(dir, name))
+		if err == nil {
+			err = s.Unlock(testKey)
+		}
+		if err != nil {
+			b.Fatal(err)
+		}
+		return s
 	}
+	empty := open("empty.db")
 	defer empty.Close()
 	var full *Store
 	var buildRate float64
+	var dbBytes int64
 	build := func(b *testing.B) *Store {
 		if full != nil {
 			return full
 		}
-		s, err := Open(filepath.Join(dir, "1m.db"))
-		if err != nil {
-			b.Fatal(err)
-		}
+		s := open("1m.db")
 		gen := benchHistory(benchMessages)
 		start := time.Now()
 		for {
@@ -110,6 +116,14 @@ func BenchmarkHistorySearch(b *testing.B) {
 			}
 		}
 		buildRate = benchMessages / time.Since(start).Seconds()
+		if _, err := s.db.Exec(`PRAGMA wal_checkpoint(TRUNCATE)`); err != nil {
+			b.Fatal(err)
+		}
+		fi, err := os.Stat(filepath.Join(dir, "1m.db"))
+		if err != nil {
+			b.Fatal(err)
+		}
+		dbBytes = fi.Size()
 		full = s
 		return s
 	}
@@ -124,6 +138,7 @@ func BenchmarkHistorySearch(b *testing.B) {
 		// than the bench time.
 		build(b)
 		b.ReportMetric(buildRate, "msgs/s")
+		b.ReportMetric(float64(dbBytes)/1e6, "file-MB")
 	})
 	for _, db := range []string{"empty", "1M"} {
 		for _, q := range searchBenchQueries {

@@ -11,49 +11,51 @@ import (
 	"unicode/utf8"
 )
 
-func TestMatchQuery(t *testing.T) {
+func TestParseQuery(t *testing.T) {
+	p := func(words ...string) []string { return words }
 	for _, tc := range []struct {
-		text, want string
-		err        error
+		text string
+		want [][]string
+		err  error
 	}{
-		{"hello", `"hello" *`, nil},
-		{"  hello   world ", `"hello" "world" *`, nil},
-		{"Hello", `"Hello" *`, nil}, // FTS5 folds case itself
-		// FTS5 syntax is only ever words.
-		{`"hello`, `"hello" *`, nil},
-		{`say "hi there"`, `"say" "hi" "there" *`, nil},
-		{"foo*", `"foo" *`, nil},
-		{"a*b", `"a b" *`, nil},
-		{"NEAR(a b)", `"NEAR a" "b" *`, nil},
-		{"cats AND dogs", `"cats" "AND" "dogs" *`, nil},
-		{"OR", `"OR" *`, nil},
-		{"NOT x", `"NOT" "x" *`, nil},
-		{"text:foo", `"text foo" *`, nil},
-		{"{text}:foo", `"text foo" *`, nil},
-		{"^start", `"start" *`, nil},
-		{"- + : ( ) \" * ^", "", ErrEmptyQuery},
-		{"(a) -b", `"a" "b" *`, nil},
-		{"don't", `"don t" *`, nil}, // the phrase FTS5 indexed
-		{"e-mail x", `"e mail" "x" *`, nil},
-		// Unicode letters and digits are kept.
-		{"Grüße café", `"Grüße" "café" *`, nil},
-		{"привет мир", `"привет" "мир" *`, nil},
-		{"你好", `"你好" *`, nil},
-		{"e\u0301clair", "\"e\u0301clair\" *", nil},
-		{"42 ٣", `"42" "٣" *`, nil},
-		{"🎉 party", `"party" *`, nil}, // an emoji is a separator for unicode61
-		{"a\x00b", `"a b" *`, nil},
-		{"bad\xffutf8", `"bad utf8" *`, nil},
-		{"", "", ErrEmptyQuery},
-		{"   \t\n", "", ErrEmptyQuery},
-		{"!!! ...", "", ErrEmptyQuery},
-		{strings.Repeat("w ", MaxQueryWords), strings.Repeat(`"w" `, MaxQueryWords) + "*", nil},
-		{strings.Repeat("w ", MaxQueryWords+1), "", ErrQueryTooLong},
-		{strings.Repeat("x", MaxQueryBytes+1), "", ErrQueryTooLong},
+		{"hello", [][]string{p("hello")}, nil},
+		{"  hello   world ", [][]string{p("hello"), p("world")}, nil},
+		{"Hello", [][]string{p("hello")}, nil}, // case folded
+		// Query syntax is only ever words.
+		{`"hello`, [][]string{p("hello")}, nil},
+		{`say "hi there"`, [][]string{p("say"), p("hi"), p("there")}, nil},
+		{"foo*", [][]string{p("foo")}, nil},
+		{"a*b", [][]string{p("a", "b")}, nil},
+		{"NEAR(a b)", [][]string{p("near", "a"), p("b")}, nil},
+		{"cats AND dogs", [][]string{p("cats"), p("and"), p("dogs")}, nil},
+		{"OR", [][]string{p("or")}, nil},
+		{"NOT x", [][]string{p("not"), p("x")}, nil},
+		{"text:foo", [][]string{p("text", "foo")}, nil},
+		{"{text}:foo", [][]string{p("text", "foo")}, nil},
+		{"^start", [][]string{p("start")}, nil},
+		{"- + : ( ) \" * ^", nil, ErrEmptyQuery},
+		{"(a) -b", [][]string{p("a"), p("b")}, nil},
+		{"don't", [][]string{p("don", "t")}, nil}, // the two words the text is split into
+		{"e-mail x", [][]string{p("e", "mail"), p("x")}, nil},
+		// Unicode letters and digits are kept; Latin diacritics folded.
+		{"Grüße café", [][]string{p("gruße"), p("cafe")}, nil},
+		{"привет мир", [][]string{p("привет"), p("мир")}, nil},
+		{"你好", [][]string{p("你好")}, nil},
+		{"e\u0301clair éclair", [][]string{p("eclair"), p("eclair")}, nil},
+		{"42 ٣", [][]string{p("42"), p("٣")}, nil},
+		{"🎉 party", [][]string{p("party")}, nil}, // an emoji is a separator
+		{"a\x00b", [][]string{p("a", "b")}, nil},
+		{"bad\xffutf8", [][]string{p("bad", "utf8")}, nil},
+		{"", nil, ErrEmptyQuery},
+		{"   \t\n", nil, ErrEmptyQuery},
+		{"!!! ...", nil, ErrEmptyQuery},
+		{strings.Repeat("w ", MaxQueryWords), slices.Repeat([][]string{p("w")}, MaxQueryWords), nil},
+		{strings.Repeat("w ", MaxQueryWords+1), nil, ErrQueryTooLong},
+		{strings.Repeat("x", MaxQueryBytes+1), nil, ErrQueryTooLong},
 	} {
-		got, err := MatchQuery(tc.text)
-		if !errors.Is(err, tc.err) || got != tc.want {
-			t.Errorf("MatchQuery(%q) = %q, %v; want %q, %v", tc.text, got, err, tc.want, tc.err)
+		got, err := parseQuery(tc.text)
+		if !errors.Is(err, tc.err) || !slices.EqualFunc(got, tc.want, slices.Equal) {
+			t.Errorf("parseQuery(%q) = %q, %v; want %q, %v", tc.text, got, err, tc.want, tc.err)
 		}
 	}
 }
@@ -208,11 +210,13 @@ func TestSearchSyntaxIsInert(t *testing.T) {
 			continue
 		}
 		// Every hit contains every word the query has.
-		q, _ := MatchQuery(text)
+		phrases, _ := parseQuery(text)
 		for _, h := range hs {
-			for _, w := range strings.Fields(strings.NewReplacer(`"`, "", "*", "").Replace(q)) {
-				if !strings.Contains(strings.ToLower(h.Text), strings.ToLower(w)) {
-					t.Errorf("Search(%q) hit %q lacks %q", text, h.Text, w)
+			for _, ph := range phrases {
+				for _, w := range ph {
+					if !strings.Contains(fold(h.Text), w) {
+						t.Errorf("Search(%q) hit %q lacks %q", text, h.Text, w)
+					}
 				}
 			}
 		}
@@ -314,13 +318,13 @@ func TestSearchLimitCapped(t *testing.T) {
 func TestSearchPlan(t *testing.T) {
 	s := searchFixture(t)
 	for _, peer := range []bool{false, true} {
-		q := `EXPLAIN QUERY PLAN SELECT m.seq, highlight(messages_fts, 0, '[', ']')
-			FROM messages_fts CROSS JOIN messages AS m ON m.seq = messages_fts.rowid
-			WHERE messages_fts MATCH 'lunch' AND messages_fts.rowid >= 1 AND messages_fts.rowid < 100`
+		q := `EXPLAIN QUERY PLAN SELECT m.seq, m.body
+			FROM messages_index CROSS JOIN messages AS m ON m.seq = messages_index.rowid
+			WHERE messages_index MATCH 'abc' AND messages_index.rowid >= 1 AND messages_index.rowid < 100`
 		if peer {
 			q += ` AND m.peer = 'bob'`
 		}
-		q += ` ORDER BY messages_fts.rowid DESC LIMIT 5`
+		q += ` ORDER BY messages_index.rowid DESC`
 		rows, err := s.db.Query(q)
 		if err != nil {
 			t.Fatal(err)
@@ -335,7 +339,7 @@ func TestSearchPlan(t *testing.T) {
 			plan = append(plan, detail)
 		}
 		rows.Close()
-		if len(plan) < 2 || !strings.HasPrefix(plan[0], "SCAN messages_fts VIRTUAL TABLE") ||
+		if len(plan) < 2 || !strings.HasPrefix(plan[0], "SCAN messages_index VIRTUAL TABLE") ||
 			!strings.Contains(plan[1], "INTEGER PRIMARY KEY") {
 			t.Errorf("peer filter %v: plan %q; want the FTS table outside, messages by rowid inside", peer, plan)
 		}
@@ -389,32 +393,11 @@ func TestSnippet(t *testing.T) {
 	}
 }
 
-func TestParseHighlight(t *testing.T) {
-	o, c := markOpen, markClose
-	for _, tc := range []struct {
-		text, hl string
-		want     [][2]int
-		err      bool
-	}{
-		{"a b c", "a " + o + "b" + c + " c", [][2]int{{2, 3}}, false},
-		{"ab", o + "a" + c + o + "b" + c, [][2]int{{0, 2}}, false}, // adjacent: one run
-		{"don't x", o + "don" + c + "'" + o + "t" + c + " x", [][2]int{{0, 3}, {4, 5}}, false},
-		{"é b", o + "é" + c + " b", [][2]int{{0, 2}}, false},
-		{"x" + o + "y", "x" + o + o + "y" + c, nil, true}, // the text held a marker
-		{"x", "x" + c, nil, true},
-		{"x", o + "x", nil, true},
-		{"x", "y", nil, true},
-	} {
-		got, err := parseHighlight(tc.text, tc.hl)
-		if (err != nil) != tc.err || !slices.Equal(got, tc.want) {
-			t.Errorf("parseHighlight(%q, %q) = %v, %v; want %v, error %v", tc.text, tc.hl, got, err, tc.want, tc.err)
-		}
-	}
-}
-
+// TestSearchMarkerInText: private-use characters (which the old highlight
+// markers were) are text like any other; the marks still find the word.
 func TestSearchMarkerInText(t *testing.T) {
 	s, _ := openTemp(t)
-	text := "evil " + markOpen + " lunch " + markClose + " text"
+	text := "evil \uE000 lunch \uE001 text"
 	if _, err := s.AddIncoming(Message{ID: "x", Peer: "bob", Text: text}); err != nil {
 		t.Fatal(err)
 	}
@@ -422,8 +405,8 @@ func TestSearchMarkerInText(t *testing.T) {
 	if err != nil || len(hs) != 1 {
 		t.Fatalf("hits %v, %v", hs, err)
 	}
-	if hs[0].Snippet != text || len(hs[0].Marks) != 0 {
-		t.Errorf("snippet %q marks %v; want the text unmarked", hs[0].Snippet, hs[0].Marks)
+	if got := markedWords(t, hs[0]); hs[0].Snippet != text || !slices.Equal(got, []string{"lunch"}) {
+		t.Errorf("snippet %q marks %q; want the text with lunch marked", hs[0].Snippet, got)
 	}
 }
 
@@ -479,40 +462,41 @@ func TestAddIncomingBatch(t *testing.T) {
 	}
 }
 
-// FuzzMatchQuery: whatever the user types, the query either is refused
-// with a search error or is valid FTS5 that runs, and made only of quoted
-// words.
-func FuzzMatchQuery(f *testing.F) {
+// FuzzSearch: whatever the user types, Search either refuses it with a
+// search error or runs, and every hit holds every word of the query.
+func FuzzSearch(f *testing.F) {
 	for _, seed := range []string{"hello", `"`, `a OR b`, "NEAR(a b, 3)", "text:x", "a*", "^x", "{a b}:c", "\x00", "\xff",
-		"e\u0301", "你好", "don't", "(", "-x", "+", "AND", "a \"b c\" d*"} {
+		"e\u0301", "你好", "don't", "(", "-x", "+", "AND", "a \"b c\" d*", "some te", "to-mat", "AGAINST"} {
 		f.Add(seed)
 	}
 	s, _ := openTemp(f)
-	if _, err := s.AddIncoming(Message{ID: "1", Peer: "bob", Text: "some text to match against"}); err != nil {
+	if _, err := s.AddIncoming(Message{ID: "1", Peer: "bob", Text: "some text to-match against"}); err != nil {
 		f.Fatal(err)
 	}
 	f.Fuzz(func(t *testing.T, text string) {
-		q, err := MatchQuery(text)
+		hs, err := s.Search(context.Background(), SearchQuery{Text: text})
 		if err != nil {
 			if !errors.Is(err, ErrEmptyQuery) && !errors.Is(err, ErrQueryTooLong) {
-				t.Fatalf("MatchQuery(%q): unexpected error %v", text, err)
+				t.Fatalf("Search(%q): unexpected error %v", text, err)
 			}
 			return
 		}
-		// Shape: "w w" "w" ... "w" * — quotes only around phrases.
-		body, ok := strings.CutSuffix(q, " *")
-		if !ok {
-			t.Fatalf("MatchQuery(%q) = %q: last word not a prefix", text, q)
+		phrases, err := parseQuery(text)
+		if err != nil {
+			t.Fatal(err)
 		}
-		for _, p := range strings.Split(body, `" "`) {
-			p = strings.TrimPrefix(strings.TrimSuffix(p, `"`), `"`)
-			if p == "" || strings.ContainsAny(p, "\"*\x00") || !utf8.ValidString(p) {
-				t.Fatalf("MatchQuery(%q) = %q: bad phrase %q", text, q, p)
+		for _, ph := range phrases {
+			for _, w := range ph {
+				if w == "" || !utf8.ValidString(w) {
+					t.Fatalf("parseQuery(%q): bad word %q", text, w)
+				}
 			}
 		}
-		var n int
-		if err := s.db.QueryRow(`SELECT count(*) FROM messages_fts WHERE messages_fts MATCH ?`, q).Scan(&n); err != nil {
-			t.Fatalf("MatchQuery(%q) = %q: FTS5 refused it: %v", text, q, err)
+		for _, h := range hs {
+			if _, ok := matchText(h.Text, phrases); !ok {
+				t.Fatalf("Search(%q) hit %q, which does not hold the query", text, h.Text)
+			}
+			markedWords(t, h)
 		}
 	})
 }

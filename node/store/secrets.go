@@ -1,6 +1,7 @@
 package store
 
 import (
+	"crypto/cipher"
 	"crypto/rand"
 	"database/sql"
 	"encoding/binary"
@@ -21,7 +22,14 @@ var ErrLocked = errors.New("store: locked: no storage key")
 const secretLabel = "eserver-store-secret-v1"
 
 // Unlock gives the store the storage key of the account's identity, for the
-// sealed tables. The key is copied.
+// sealed tables and the sealed history. The key is copied.
+//
+// The first Unlock records a check value of the key; a later Unlock with
+// another key fails with ErrWrongStorageKey and leaves the store locked.
+// If the store holds history from before it was sealed, Unlock seals and
+// indexes it first (durably, in batches: a sealing killed half way goes on
+// at the next Unlock) and rewrites the file so that no page keeps its text;
+// that takes a while for a long history, once.
 func (s *Store) Unlock(key []byte) error {
 	if len(key) != StorageKeySize {
 		return fmt.Errorf("store: unlock: key of %d bytes, want %d", len(key), StorageKeySize)
@@ -30,21 +38,53 @@ func (s *Store) Unlock(key []byte) error {
 	if err != nil {
 		return fmt.Errorf("store: unlock: %w", err)
 	}
-	s.secretMu.Lock()
-	s.secrets = aead
-	s.secretMu.Unlock()
+	hist, err := deriveHistoryKeys(key)
+	if err != nil {
+		return fmt.Errorf("store: unlock: %w", err)
+	}
+	if err := s.unlockHistory(aead, hist); err != nil {
+		return fmt.Errorf("store: unlock: %w", err)
+	}
+	s.setKeys(aead, hist)
 	return nil
+}
+
+func (s *Store) setKeys(secrets cipher.AEAD, hist *historyKeys) {
+	s.secretMu.Lock()
+	s.secrets, s.hist = secrets, hist
+	s.secretMu.Unlock()
 }
 
 // sealSecret seals plain for the row named by where (table and key), so a
 // sealed value moved to another row does not open.
 func (s *Store) sealSecret(plain []byte, where ...string) ([]byte, error) {
+	aead, err := s.secretsAEAD()
+	if err != nil {
+		return nil, err
+	}
+	return sealWith(aead, plain, where...)
+}
+
+// openSecret opens what sealSecret sealed for the same row.
+func (s *Store) openSecret(sealed []byte, where ...string) ([]byte, error) {
+	aead, err := s.secretsAEAD()
+	if err != nil {
+		return nil, err
+	}
+	return openWith(aead, sealed, where...)
+}
+
+func (s *Store) secretsAEAD() (cipher.AEAD, error) {
 	s.secretMu.RLock()
 	aead := s.secrets
 	s.secretMu.RUnlock()
 	if aead == nil {
 		return nil, ErrLocked
 	}
+	return aead, nil
+}
+
+func sealWith(aead cipher.AEAD, plain []byte, where ...string) ([]byte, error) {
 	nonce := make([]byte, chacha20poly1305.NonceSizeX, chacha20poly1305.NonceSizeX+len(plain)+chacha20poly1305.Overhead)
 	if _, err := rand.Read(nonce); err != nil {
 		return nil, err
@@ -52,14 +92,7 @@ func (s *Store) sealSecret(plain []byte, where ...string) ([]byte, error) {
 	return aead.Seal(nonce, nonce, plain, secretAD(where)), nil
 }
 
-// openSecret opens what sealSecret sealed for the same row.
-func (s *Store) openSecret(sealed []byte, where ...string) ([]byte, error) {
-	s.secretMu.RLock()
-	aead := s.secrets
-	s.secretMu.RUnlock()
-	if aead == nil {
-		return nil, ErrLocked
-	}
+func openWith(aead cipher.AEAD, sealed []byte, where ...string) ([]byte, error) {
 	if len(sealed) < chacha20poly1305.NonceSizeX+chacha20poly1305.Overhead {
 		return nil, errors.New("sealed secret too short")
 	}

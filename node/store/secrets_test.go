@@ -14,15 +14,12 @@ import (
 func unlocked(t *testing.T) *Store {
 	t.Helper()
 	s, _ := openTemp(t)
-	if err := s.Unlock(bytes.Repeat([]byte{3}, StorageKeySize)); err != nil {
-		t.Fatal(err)
-	}
 	return s
 }
 
 // TestSecretsLocked: before Unlock nothing secret is written or read.
 func TestSecretsLocked(t *testing.T) {
-	s, _ := openTemp(t)
+	s, _ := openLocked(t)
 	if err := s.PutSession(Session{PeerID: "p", ID: []byte{1}, State: []byte("x"), Used: time.Now()}); !errors.Is(err, ErrLocked) {
 		t.Fatalf("PutSession locked: %v", err)
 	}
@@ -86,10 +83,15 @@ func TestSessions(t *testing.T) {
 	if _, err := s.Sessions("bob-device"); err == nil {
 		t.Fatal("a state moved between rows opened")
 	}
-	// Under another storage key nothing opens.
-	if err := s.Unlock(bytes.Repeat([]byte{4}, StorageKeySize)); err != nil {
-		t.Fatal(err)
+	// Another storage key is refused; forced in, it opens nothing.
+	other := bytes.Repeat([]byte{4}, StorageKeySize)
+	if err := s.Unlock(other); !errors.Is(err, ErrWrongStorageKey) {
+		t.Fatalf("Unlock with another key: %v", err)
 	}
+	if _, err := s.Sessions("carol-device"); err != nil {
+		t.Fatalf("a refused key locked the store: %v", err)
+	}
+	forceKey(t, s, other)
 	if _, err := s.Sessions("carol-device"); err == nil {
 		t.Fatal("sessions opened under another storage key")
 	}

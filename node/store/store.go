@@ -9,6 +9,12 @@
 // process). The schema is the numbered migrations in migrations/, embedded in
 // the binary and applied at Open.
 //
+// Secrets — private keys, ratchet sessions, message text, file names — are
+// sealed with the account's storage key, which the caller gives Unlock after
+// opening the password-sealed identity; until then they are neither read nor
+// written (ErrLocked). History search works on a blind index of keyed word
+// tokens (history.go).
+//
 // Full-text search needs SQLite built with FTS5: build and test with
 // -tags sqlite_fts5. Without it Open fails with ErrNoFTS5.
 package store
@@ -52,7 +58,8 @@ type Store struct {
 	db *sqlite.DB
 
 	secretMu sync.RWMutex
-	secrets  cipher.AEAD // set by Unlock; seals the secret columns
+	secrets  cipher.AEAD  // set by Unlock; seals the secret columns
+	hist     *historyKeys // set by Unlock; seals and indexes message text
 }
 
 // Open opens (creating if needed) the database at path and brings its schema

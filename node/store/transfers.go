@@ -1,6 +1,7 @@
 package store
 
 import (
+	"crypto/cipher"
 	"database/sql"
 	"errors"
 	"fmt"
@@ -9,6 +10,9 @@ import (
 )
 
 // Transfer is one file offer this device sent or received.
+//
+// Name, Path and Thumbnail are sealed at rest like the key: the name and the
+// preview come from the contact, and they would outlive the file itself.
 type Transfer struct {
 	ID        []byte // 16 bytes
 	Peer      string // the contact
@@ -36,7 +40,49 @@ const (
 	KindAvatar = "avatar"
 )
 
-const transferColumns = `id, peer, outgoing, name, size, chunk_size, file_key, hash, path, state, created, kind, thumbnail`
+const transferColumns = `id, peer, outgoing, name, size, chunk_size, file_key, hash, path, state, created, kind, thumbnail, sealed`
+
+// sealTransferField seals one of a transfer's text columns for its row and
+// column (the key is sealed for the row alone, as before these were).
+func sealTransferField(aead cipher.AEAD, id []byte, column string, plain []byte) ([]byte, error) {
+	return sealWith(aead, plain, "transfers", string(id), column)
+}
+
+func (s *Store) openTransferField(id []byte, column string, sealed []byte) ([]byte, error) {
+	p, err := s.openSecret(sealed, "transfers", string(id), column)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", column, err)
+	}
+	return p, nil
+}
+
+// sealedTransfer is the values of a transfer's sealed columns; thumbnail
+// stays nil (NULL) when there is none.
+type sealedTransfer struct{ key, name, path, thumbnail []byte }
+
+// sealTransfer seals t's secret columns; the key only when withKey (an old
+// row's key is sealed already).
+func sealTransfer(aead cipher.AEAD, t *Transfer, withKey bool) (sealedTransfer, error) {
+	var st sealedTransfer
+	var err error
+	if withKey {
+		if st.key, err = sealWith(aead, t.Key, "transfers", string(t.ID)); err != nil {
+			return st, err
+		}
+	}
+	if st.name, err = sealTransferField(aead, t.ID, "name", []byte(t.Name)); err != nil {
+		return st, err
+	}
+	if st.path, err = sealTransferField(aead, t.ID, "path", []byte(t.Path)); err != nil {
+		return st, err
+	}
+	if t.Thumbnail != nil {
+		if st.thumbnail, err = sealTransferField(aead, t.ID, "thumbnail", t.Thumbnail); err != nil {
+			return st, err
+		}
+	}
+	return st, nil
+}
 
 // PutTransfer inserts t or replaces the transfer with the same ID.
 func (s *Store) PutTransfer(t Transfer) error {
@@ -46,12 +92,16 @@ func (s *Store) PutTransfer(t Transfer) error {
 	if len(t.ID) != 16 || t.Peer == "" || t.ChunkSize <= 0 || t.Size < 0 || len(t.Hash) != 32 || t.State == "" {
 		return fmt.Errorf("store: put transfer: incomplete %q/%x", t.Peer, t.ID)
 	}
-	key, err := s.sealSecret(t.Key, "transfers", string(t.ID))
+	aead, err := s.secretsAEAD()
 	if err != nil {
 		return fmt.Errorf("store: put transfer: %w", err)
 	}
-	_, err = s.db.Exec(`INSERT OR REPLACE INTO transfers (`+transferColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		t.ID, t.Peer, t.Outgoing, t.Name, t.Size, t.ChunkSize, key, t.Hash, t.Path, t.State, nanos(t.Created), t.Kind, t.Thumbnail)
+	st, err := sealTransfer(aead, &t, true)
+	if err != nil {
+		return fmt.Errorf("store: put transfer: %w", err)
+	}
+	_, err = s.db.Exec(`INSERT OR REPLACE INTO transfers (`+transferColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)`,
+		t.ID, t.Peer, t.Outgoing, st.name, t.Size, t.ChunkSize, st.key, t.Hash, st.path, t.State, nanos(t.Created), t.Kind, st.thumbnail)
 	if err != nil {
 		return fmt.Errorf("store: put transfer: %w", err)
 	}
@@ -60,16 +110,36 @@ func (s *Store) PutTransfer(t Transfer) error {
 
 func (s *Store) scanTransfer(sc interface{ Scan(...any) error }) (Transfer, error) {
 	var t Transfer
-	var sealed []byte
+	var key, name, path []byte
 	var created int64
-	if err := sc.Scan(&t.ID, &t.Peer, &t.Outgoing, &t.Name, &t.Size, &t.ChunkSize, &sealed, &t.Hash, &t.Path, &t.State, &created, &t.Kind, &t.Thumbnail); err != nil {
+	var sealed bool
+	if err := sc.Scan(&t.ID, &t.Peer, &t.Outgoing, &name, &t.Size, &t.ChunkSize, &key, &t.Hash, &path, &t.State, &created, &t.Kind, &t.Thumbnail, &sealed); err != nil {
 		return Transfer{}, err
 	}
-	key, err := s.openSecret(sealed, "transfers", string(t.ID))
-	if err != nil {
+	if !sealed {
+		return Transfer{}, fmt.Errorf("transfer %x: %w", t.ID, errNotSealed)
+	}
+	var err error
+	if t.Key, err = s.openSecret(key, "transfers", string(t.ID)); err != nil {
 		return Transfer{}, err
 	}
-	t.Key, t.Created = key, fromNanos(created)
+	for _, f := range []struct {
+		column string
+		dst    *string
+		sealed []byte
+	}{{"name", &t.Name, name}, {"path", &t.Path, path}} {
+		p, err := s.openTransferField(t.ID, f.column, f.sealed)
+		if err != nil {
+			return Transfer{}, err
+		}
+		*f.dst = string(p)
+	}
+	if t.Thumbnail != nil {
+		if t.Thumbnail, err = s.openTransferField(t.ID, "thumbnail", t.Thumbnail); err != nil {
+			return Transfer{}, err
+		}
+	}
+	t.Created = fromNanos(created)
 	return t, nil
 }
 
@@ -103,9 +173,24 @@ func (s *Store) Transfers() ([]Transfer, error) {
 	return out, rows.Err()
 }
 
-// SetTransferState changes a transfer's state (and path, if not empty).
+// SetTransferState changes a transfer's state (and path, if not empty:
+// then it needs the store unlocked, as the path is sealed).
 func (s *Store) SetTransferState(id []byte, state, path string) error {
-	res, err := s.db.Exec(`UPDATE transfers SET state = ?, path = CASE WHEN ? = '' THEN path ELSE ? END WHERE id = ?`, state, path, path, id)
+	var res sql.Result
+	var err error
+	if path == "" {
+		res, err = s.db.Exec(`UPDATE transfers SET state = ? WHERE id = ?`, state, id)
+	} else {
+		var aead cipher.AEAD
+		var sealed []byte
+		if aead, err = s.secretsAEAD(); err == nil {
+			sealed, err = sealTransferField(aead, id, "path", []byte(path))
+		}
+		if err != nil {
+			return fmt.Errorf("store: transfer state: %w", err)
+		}
+		res, err = s.db.Exec(`UPDATE transfers SET state = ?, path = ? WHERE id = ?`, state, sealed, id)
+	}
 	if err != nil {
 		return fmt.Errorf("store: transfer state: %w", err)
 	}
@@ -113,6 +198,42 @@ func (s *Store) SetTransferState(id []byte, state, path string) error {
 		return fmt.Errorf("store: transfer %x: %w", id, ErrNotFound)
 	}
 	return nil
+}
+
+// sealOldTransfers seals the name, path and thumbnail of the transfers an
+// older release stored in the clear (their key was sealed already), in one
+// transaction: there are few.
+func (s *Store) sealOldTransfers(aead cipher.AEAD) error {
+	return s.db.Tx(func(tx *sql.Tx) error {
+		rows, err := tx.Query(`SELECT id, name, path, thumbnail FROM transfers WHERE sealed = 0`)
+		if err != nil {
+			return err
+		}
+		var ts []Transfer
+		for rows.Next() {
+			var t Transfer
+			if err := rows.Scan(&t.ID, &t.Name, &t.Path, &t.Thumbnail); err != nil {
+				rows.Close()
+				return err
+			}
+			ts = append(ts, t)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		for _, t := range ts {
+			st, err := sealTransfer(aead, &t, false)
+			if err != nil {
+				return err
+			}
+			if _, err := tx.Exec(`UPDATE transfers SET name = ?, path = ?, thumbnail = ?, sealed = 1 WHERE id = ?`,
+				st.name, st.path, st.thumbnail, t.ID); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 }
 
 // ChunksDone returns the chunk indexes recorded for a transfer, ascending.

@@ -36,9 +36,13 @@ func TestTransfers(t *testing.T) {
 		got.Kind != KindFile || got.Thumbnail != nil {
 		t.Fatalf("transfer %+v, %v", got, err)
 	}
-	var n int
-	if err := s.db.QueryRow(`SELECT count(*) FROM transfers WHERE instr(file_key, ?) > 0`, []byte("file key")).Scan(&n); err != nil || n != 0 {
-		t.Fatalf("the file key is stored in the clear (%d, %v)", n, err)
+	// Key, name, path and preview are sealed at rest.
+	for _, secret := range []string{"file key", "holiday", "alice", "Downloads"} {
+		var n int
+		if err := s.db.QueryRow(`SELECT count(*) FROM transfers WHERE instr(file_key, ?) + instr(name, ?) + instr(path, ?) > 0`,
+			[]byte(secret), []byte(secret), []byte(secret)).Scan(&n); err != nil || n != 0 {
+			t.Fatalf("%q is stored in the clear (%d, %v)", secret, n, err)
+		}
 	}
 	if err := s.SetTransferState(id, "accepted", ""); err != nil {
 		t.Fatal(err)
@@ -66,6 +70,18 @@ func TestTransfers(t *testing.T) {
 	}
 	if all, err := s.Transfers(); err != nil || len(all) != 1 || all[0].State != "accepted" || all[0].Path != tr.Path {
 		t.Fatalf("transfers %+v, %v", all, err)
+	}
+	// A new path is sealed too.
+	final := "/home/alice/Downloads/holiday (2).jpg"
+	if err := s.SetTransferState(id, "done", final); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.Transfer(id); err != nil || got.Path != final || got.State != "done" || got.Name != tr.Name {
+		t.Fatalf("after the final path: %+v, %v", got, err)
+	}
+	var n int
+	if err := s.db.QueryRow(`SELECT count(*) FROM transfers WHERE instr(path, ?) > 0`, []byte("holiday")).Scan(&n); err != nil || n != 0 {
+		t.Fatalf("the final path is stored in the clear (%d, %v)", n, err)
 	}
 	if err := s.ForgetChunks(id); err != nil {
 		t.Fatal(err)

@@ -1,0 +1,559 @@
+package store
+
+import (
+	"crypto/cipher"
+	"crypto/hkdf"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"database/sql"
+	"encoding/base32"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash"
+	"slices"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+
+	"golang.org/x/crypto/chacha20poly1305"
+	"golang.org/x/text/unicode/norm"
+)
+
+// History at rest.
+//
+// Message text is sealed with XChaCha20-Poly1305 under a key derived from
+// the storage key (which lives only in the password-sealed identity), bound
+// to the message's row: its peer, ID, direction, author and time. A body
+// moved to another row, or a row whose direction or author was edited, does
+// not open.
+//
+// Search still works through a blind index: the text is split into words in
+// Go (tokenize), and FTS5 is given, for each distinct word, only a keyed
+// token — HMAC-SHA256 under a second derived key, cut to indexTokenLen
+// base32 characters — plus keyed tokens of its first 1..prefixMax
+// characters, as one sorted bag per message (detail=none: no positions, so
+// no word order). A query is mapped to the same tokens; the candidates
+// FTS5 returns are opened and checked against the query in Go (matchText:
+// phrases, prefixes longer than prefixMax, token collisions), which also
+// places the highlights. The file therefore holds no word of any message,
+// but equal words give equal tokens: who wrote to whom and when, the sizes
+// of messages and which messages share words stay visible (SECURITY.md).
+
+// ErrWrongStorageKey is Unlock's answer for a key other than the one the
+// store's history and secrets were sealed with.
+var ErrWrongStorageKey = errors.New("store: wrong storage key")
+
+// errNotSealed is a row of history written in the clear after the sealing
+// migration finished: no program of ours writes one.
+var errNotSealed = errors.New("message stored unsealed")
+
+const (
+	// HKDF labels of the keys derived from the storage key.
+	labelText  = "eserver-store-history-text-v1"
+	labelIndex = "eserver-store-history-index-v1"
+	labelCheck = "eserver-store-key-check-v1"
+	// Associated-data label of a sealed message body.
+	labelBody = "eserver-store-message-v1"
+
+	// prefixMax is the longest prefix (in characters) indexed for each
+	// word. A last query word up to this long is one exact index lookup;
+	// a longer one looks up its first prefixMax characters and the text
+	// check in Go drops the words that only share those. More would cost
+	// index size and show more of each word's shape; fewer, more opening
+	// of candidates that do not match.
+	prefixMax = 4
+
+	// indexTokenLen is how many base32 characters (5 bits each) of the MAC
+	// an index token keeps: 50 bits, so that two words of a history share
+	// a token very rarely — and when they do, the check in Go drops the
+	// false candidate.
+	indexTokenLen = 10
+)
+
+// sealBatch is how many plaintext rows Unlock seals per transaction when it
+// migrates an old history: each batch is durable on its own, so a sealing
+// killed half way resumes where it stopped. A variable for tests.
+var sealBatch = 1000
+
+// tokenEncoding is lower-case base32, which FTS5's ascii tokenizer keeps as
+// one token.
+var tokenEncoding = base32.NewEncoding("abcdefghijklmnopqrstuvwxyz234567").WithPadding(base32.NoPadding)
+
+// historyKeys are the keys Unlock derives from the storage key.
+type historyKeys struct {
+	text  cipher.AEAD // seals message bodies
+	index []byte      // HMAC key of index tokens
+	check []byte      // MAC stored in storage_key_check
+}
+
+func deriveHistoryKeys(storageKey []byte) (*historyKeys, error) {
+	derive := func(label string) ([]byte, error) {
+		return hkdf.Key(sha256.New, storageKey, nil, label, 32)
+	}
+	tk, err := derive(labelText)
+	if err != nil {
+		return nil, err
+	}
+	aead, err := chacha20poly1305.NewX(tk)
+	if err != nil {
+		return nil, err
+	}
+	ik, err := derive(labelIndex)
+	if err != nil {
+		return nil, err
+	}
+	ck, err := derive(labelCheck)
+	if err != nil {
+		return nil, err
+	}
+	return &historyKeys{text: aead, index: ik, check: ck}, nil
+}
+
+// history returns the keys for message text, or ErrLocked before Unlock.
+func (s *Store) history() (*historyKeys, error) {
+	s.secretMu.RLock()
+	k := s.hist
+	s.secretMu.RUnlock()
+	if k == nil {
+		return nil, ErrLocked
+	}
+	return k, nil
+}
+
+// bodyAD binds a sealed body to its row. Not seq: it is not known before
+// the insert, and (peer, id) is already the row's unique key.
+func bodyAD(m *Message) []byte {
+	ad := []byte(labelBody)
+	for _, f := range []string{m.Peer, m.ID, m.Sender} {
+		ad = binary.BigEndian.AppendUint32(ad, uint32(len(f)))
+		ad = append(ad, f...)
+	}
+	out := byte(0)
+	if m.Outgoing {
+		out = 1
+	}
+	ad = append(ad, out)
+	return binary.BigEndian.AppendUint64(ad, uint64(nanos(m.Time)))
+}
+
+func (k *historyKeys) seal(m *Message) ([]byte, error) {
+	n := chacha20poly1305.NonceSizeX
+	nonce := make([]byte, n, n+len(m.Text)+chacha20poly1305.Overhead)
+	if _, err := rand.Read(nonce); err != nil {
+		return nil, err
+	}
+	return k.text.Seal(nonce, nonce, []byte(m.Text), bodyAD(m)), nil
+}
+
+// open sets m.Text from the sealed body of m's row.
+func (k *historyKeys) open(m *Message, body []byte) error {
+	n := chacha20poly1305.NonceSizeX
+	if body == nil {
+		return fmt.Errorf("message %q with %q: %w", m.ID, m.Peer, errNotSealed)
+	}
+	if len(body) < n+chacha20poly1305.Overhead {
+		return fmt.Errorf("message %q with %q: sealed body too short", m.ID, m.Peer)
+	}
+	plain, err := k.text.Open(nil, body[:n], body[n:], bodyAD(m))
+	if err != nil {
+		return fmt.Errorf("message %q with %q: sealed body does not open: wrong storage key or damaged row", m.ID, m.Peer)
+	}
+	m.Text = string(plain)
+	return nil
+}
+
+// keyCheck is the value storage_key_check holds for these keys.
+func (k *historyKeys) keyCheck() []byte {
+	mac := hmac.New(sha256.New, k.check)
+	mac.Write([]byte(labelCheck))
+	return mac.Sum(nil)
+}
+
+// tokenizer makes index tokens; it is not safe for concurrent use.
+type tokenizer struct {
+	mac hash.Hash
+	sum []byte
+	buf []byte
+}
+
+func (k *historyKeys) tokenizer() *tokenizer {
+	return &tokenizer{mac: hmac.New(sha256.New, k.index)}
+}
+
+// token is the keyed token of s as a kind of term — 'w' for a whole word,
+// 'p' for a prefix — appended to dst. The kind is MACed with the text, so a
+// word and an equal prefix of a longer word ("lunch" in "lunchtime") get
+// unrelated tokens: a whole-word query does not match longer words.
+func (t *tokenizer) token(dst []byte, kind byte, s string) []byte {
+	t.mac.Reset()
+	t.buf = append(append(t.buf[:0], kind), s...)
+	t.mac.Write(t.buf)
+	t.sum = t.mac.Sum(t.sum[:0])
+	var enc [16]byte
+	tokenEncoding.Encode(enc[:], t.sum[:10]) // 80 bits, of which indexTokenLen*5 are kept
+	return append(dst, enc[:indexTokenLen]...)
+}
+
+// terms returns the index's value for text: the keyed token of each
+// distinct word and of each distinct prefix of 1..prefixMax characters of a
+// word, sorted by token, so that the index keeps no trace of word order.
+func (t *tokenizer) terms(text string) string {
+	words := tokenize(text)
+	seen := make(map[string]bool, len(words)*(prefixMax+1))
+	var toks []string
+	add := func(kind byte, s string) {
+		key := string(kind) + s
+		if !seen[key] {
+			seen[key] = true
+			toks = append(toks, string(t.token(nil, kind, s)))
+		}
+	}
+	for _, w := range words {
+		add('w', w.norm)
+		for i, r := 0, 0; i < len(w.norm) && r < prefixMax; r++ {
+			_, size := utf8.DecodeRuneInString(w.norm[i:])
+			i += size
+			add('p', w.norm[:i])
+		}
+	}
+	slices.Sort(toks)
+	return strings.Join(toks, " ")
+}
+
+// matchExpr is the FTS5 query for phrases (see parseQuery): every word's
+// token, and for the last phrase's last word the token of its first (up to)
+// prefixMax characters. Tokens are base32, so nothing of the user's text
+// reaches FTS5's syntax. The index keeps no positions, so the expression
+// finds candidates that hold the words anywhere; matchText decides.
+func (t *tokenizer) matchExpr(phrases [][]string) string {
+	var b strings.Builder
+	tok := func(kind byte, s string) {
+		if b.Len() > 0 {
+			b.WriteByte(' ')
+		}
+		b.WriteByte('"')
+		b.Write(t.token(nil, kind, s))
+		b.WriteByte('"')
+	}
+	for i, ph := range phrases {
+		for j, w := range ph {
+			if i == len(phrases)-1 && j == len(ph)-1 {
+				tok('p', runePrefix(w, prefixMax))
+			} else {
+				tok('w', w)
+			}
+		}
+	}
+	return b.String()
+}
+
+func runePrefix(s string, n int) string {
+	i := 0
+	for r := 0; r < n && i < len(s); r++ {
+		_, size := utf8.DecodeRuneInString(s[i:])
+		i += size
+	}
+	return s[:i]
+}
+
+// word is one token of a text: its bytes [start, end) and its folded form.
+type word struct {
+	start, end int
+	norm       string
+}
+
+// tokenize splits text into words: maximal runs of isTokenRune runes, each
+// folded (see fold). Invalid UTF-8 decodes as U+FFFD, a separator.
+func tokenize(text string) []word {
+	var ws []word
+	start := -1
+	for i, r := range text {
+		if isTokenRune(r) {
+			if start < 0 {
+				start = i
+			}
+			continue
+		}
+		if start >= 0 {
+			ws = append(ws, word{start, i, fold(text[start:i])})
+			start = -1
+		}
+	}
+	if start >= 0 {
+		ws = append(ws, word{start, len(text), fold(text[start:])})
+	}
+	return ws
+}
+
+// fold is the form a word is indexed and searched under: lower case, and
+// without the diacritics of Latin letters (café = cafe), as SQLite's
+// unicode61 tokenizer folds them. Marks on other scripts stay (й is not и).
+// Decomposing first also makes precomposed and combining spellings equal.
+func fold(w string) string {
+	ascii := true
+	for i := 0; i < len(w); i++ {
+		if w[i] >= utf8.RuneSelf {
+			ascii = false
+			break
+		}
+	}
+	if ascii {
+		return strings.ToLower(w)
+	}
+	var b strings.Builder
+	b.Grow(len(w))
+	latin := false
+	for _, r := range norm.NFD.String(w) {
+		if unicode.Is(unicode.Mn, r) {
+			if latin {
+				continue
+			}
+		} else {
+			latin = unicode.Is(unicode.Latin, r)
+		}
+		b.WriteRune(unicode.ToLower(r))
+	}
+	return norm.NFC.String(b.String())
+}
+
+// matchText reports whether text holds every phrase — each phrase's words
+// consecutive, the last phrase's last word as a prefix — and returns the
+// byte spans of every occurrence of a phrase, in order, merged where they
+// touch, as highlights.
+func matchText(text string, phrases [][]string) ([][2]int, bool) {
+	words := tokenize(text)
+	var marks [][2]int
+	for i, ph := range phrases {
+		prefix := i == len(phrases)-1
+		found := false
+		for at := 0; at+len(ph) <= len(words); at++ {
+			if !phraseAt(words[at:at+len(ph)], ph, prefix) {
+				continue
+			}
+			found = true
+			marks = append(marks, [2]int{words[at].start, words[at+len(ph)-1].end})
+		}
+		if !found {
+			return nil, false
+		}
+	}
+	slices.SortFunc(marks, func(a, b [2]int) int { return a[0] - b[0] })
+	var out [][2]int
+	for _, m := range marks {
+		if n := len(out); n > 0 && m[0] <= out[n-1][1] {
+			out[n-1][1] = max(out[n-1][1], m[1])
+			continue
+		}
+		out = append(out, m)
+	}
+	return out, true
+}
+
+func phraseAt(words []word, ph []string, prefix bool) bool {
+	for j, w := range ph {
+		if prefix && j == len(ph)-1 {
+			if !strings.HasPrefix(words[j].norm, w) {
+				return false
+			}
+		} else if words[j].norm != w {
+			return false
+		}
+	}
+	return true
+}
+
+// messageWriter stores messages sealed and indexed, in one transaction.
+type messageWriter struct {
+	tx     *sql.Tx
+	k      *historyKeys
+	tok    *tokenizer
+	insert *sql.Stmt // ON CONFLICT DO NOTHING
+	strict *sql.Stmt // a duplicate is an error
+	index  *sql.Stmt
+}
+
+func newMessageWriter(tx *sql.Tx, k *historyKeys) *messageWriter {
+	return &messageWriter{tx: tx, k: k, tok: k.tokenizer()}
+}
+
+func (w *messageWriter) close() {
+	for _, st := range []*sql.Stmt{w.insert, w.strict, w.index} {
+		if st != nil {
+			st.Close()
+		}
+	}
+}
+
+func (w *messageWriter) prepare(st **sql.Stmt, query string) error {
+	if *st != nil {
+		return nil
+	}
+	p, err := w.tx.Prepare(query)
+	if err != nil {
+		return err
+	}
+	*st = p
+	return nil
+}
+
+// add stores m (every field set) and indexes its text. With dedup, a
+// message already stored under (Peer, ID) is left alone and added is false;
+// without, it is an error.
+func (w *messageWriter) add(m *Message, dedup bool) (added bool, err error) {
+	body, err := w.k.seal(m)
+	if err != nil {
+		return false, err
+	}
+	st := &w.strict
+	q := `INSERT INTO messages (id, peer, outgoing, text, body, time, state, sender) VALUES (?, ?, ?, '', ?, ?, ?, ?)`
+	if dedup {
+		st = &w.insert
+		q += ` ON CONFLICT (peer, id) DO NOTHING`
+	}
+	if err := w.prepare(st, q); err != nil {
+		return false, err
+	}
+	res, err := (*st).Exec(m.ID, m.Peer, m.Outgoing, body, nanos(m.Time), m.State, m.Sender)
+	if err != nil {
+		return false, err
+	}
+	if n, err := res.RowsAffected(); err != nil || n == 0 {
+		return false, err
+	}
+	seq, err := res.LastInsertId()
+	if err != nil {
+		return false, err
+	}
+	return true, w.indexText(seq, m.Text)
+}
+
+func (w *messageWriter) indexText(seq int64, text string) error {
+	if err := w.prepare(&w.index, `INSERT INTO messages_index (rowid, tokens) VALUES (?, ?)`); err != nil {
+		return err
+	}
+	if _, err := w.index.Exec(seq, w.tok.terms(text)); err != nil {
+		return fmt.Errorf("indexing message: %w", err)
+	}
+	return nil
+}
+
+// unlockHistory checks k against the store's key check (storing it on the
+// first unlock) and, if the store still holds history from before it was
+// sealed, seals and indexes it, seals the old transfers' names, paths and
+// previews under secrets, and rewrites the file without the old plaintext.
+func (s *Store) unlockHistory(secrets cipher.AEAD, k *historyKeys) error {
+	err := s.db.Tx(func(tx *sql.Tx) error {
+		var mac []byte
+		err := tx.QueryRow(`SELECT mac FROM storage_key_check WHERE id = 1`).Scan(&mac)
+		if errors.Is(err, sql.ErrNoRows) {
+			_, err = tx.Exec(`INSERT INTO storage_key_check (id, mac) VALUES (1, ?)`, k.keyCheck())
+			return err
+		}
+		if err != nil {
+			return err
+		}
+		if subtle.ConstantTimeCompare(mac, k.keyCheck()) != 1 {
+			return ErrWrongStorageKey
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("checking the storage key: %w", err)
+	}
+	var pending int
+	if err := s.db.QueryRow(`SELECT count(*) FROM history_unsealed`).Scan(&pending); err != nil {
+		return fmt.Errorf("sealing history: %w", err)
+	}
+	if pending == 0 {
+		return nil
+	}
+	for {
+		n, err := s.sealBatch(k)
+		if err != nil {
+			return fmt.Errorf("sealing history: %w", err)
+		}
+		if n == 0 {
+			break
+		}
+		if sealBatchHook != nil {
+			sealBatchHook(n)
+		}
+	}
+	if err := s.sealOldTransfers(secrets); err != nil {
+		return fmt.Errorf("sealing file transfers: %w", err)
+	}
+	// Rows are sealed, but the pages that held their text (and the old
+	// index) may still lie in the file's free space and in the WAL:
+	// rewrite the file from the live rows only, and empty the WAL.
+	if _, err := s.db.Exec(`VACUUM`); err != nil {
+		return fmt.Errorf("sealing history: rewriting the file: %w", err)
+	}
+	if _, err := s.db.Exec(`PRAGMA wal_checkpoint(TRUNCATE)`); err != nil {
+		return fmt.Errorf("sealing history: emptying the WAL: %w", err)
+	}
+	if _, err := s.db.Exec(`DELETE FROM history_unsealed`); err != nil {
+		return fmt.Errorf("sealing history: %w", err)
+	}
+	return nil
+}
+
+// sealBatchHook, when set (by tests), is called after each committed batch
+// of the sealing migration with the number of rows it sealed.
+var sealBatchHook func(n int)
+
+// sealBatch seals and indexes up to sealBatch rows still in the clear, in
+// one transaction, and returns how many it did.
+func (s *Store) sealBatch(k *historyKeys) (int, error) {
+	n := 0
+	err := s.db.Tx(func(tx *sql.Tx) error {
+		rows, err := tx.Query(`SELECT seq, id, peer, outgoing, text, time, sender FROM messages
+			WHERE body IS NULL ORDER BY seq LIMIT ?`, sealBatch)
+		if err != nil {
+			return err
+		}
+		type plain struct {
+			seq int64
+			m   Message
+		}
+		var ps []plain
+		for rows.Next() {
+			var p plain
+			var t int64
+			if err := rows.Scan(&p.seq, &p.m.ID, &p.m.Peer, &p.m.Outgoing, &p.m.Text, &t, &p.m.Sender); err != nil {
+				rows.Close()
+				return err
+			}
+			p.m.Time = fromNanos(t)
+			ps = append(ps, p)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		w := newMessageWriter(tx, k)
+		defer w.close()
+		upd, err := tx.Prepare(`UPDATE messages SET body = ?, text = '' WHERE seq = ?`)
+		if err != nil {
+			return err
+		}
+		defer upd.Close()
+		for _, p := range ps {
+			body, err := k.seal(&p.m)
+			if err != nil {
+				return err
+			}
+			if _, err := upd.Exec(body, p.seq); err != nil {
+				return err
+			}
+			if err := w.indexText(p.seq, p.m.Text); err != nil {
+				return err
+			}
+		}
+		n = len(ps)
+		return nil
+	})
+	return n, err
+}
