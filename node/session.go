@@ -261,6 +261,14 @@ func (n *Node) startSession(ctx context.Context, st *store.Store, ai peer.AddrIn
 			h.Close()
 			return nil, fmt.Errorf("adding a storage key to the identity: %w", err)
 		}
+	default:
+		// A profile sealed with an older release's weaker stretching is
+		// re-sealed now. Failing leaves the old seal, which still opens.
+		if did, err := st.Strengthen([]byte(req.Password)); err != nil {
+			n.log.Warn("re-sealing the identity with stronger key stretching", "err", err)
+		} else if did {
+			n.log.Info("identity re-sealed with stronger key stretching")
+		}
 	}
 	// Unlock also seals history an older release stored in the clear (once,
 	// and resumed at the next sign-in if interrupted), so a first sign-in

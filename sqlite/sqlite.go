@@ -96,6 +96,13 @@ type Options struct {
 	// FTS5 makes Open fail with ErrNoFTS5 unless SQLite has FTS5.
 	FTS5 bool
 
+	// SecureDelete overwrites deleted content with zeros (PRAGMA
+	// secure_delete), and Close truncates the write-ahead log, so that a
+	// secret replaced or deleted — an old ratchet state, a used prekey —
+	// does not linger in free pages or old log frames for someone who
+	// later learns the key it was sealed with.
+	SecureDelete bool
+
 	// Logger receives the one line Open logs; nil means slog.Default().
 	Logger *slog.Logger
 }
@@ -104,6 +111,20 @@ type Options struct {
 // transactions. Its methods are safe for concurrent use.
 type DB struct {
 	*sql.DB
+	secure bool
+}
+
+// Close closes the database. With Options.SecureDelete it first checkpoints
+// the write-ahead log into the database and truncates it to nothing, so the
+// log's old frames (earlier versions of pages) leave the disk with it.
+func (db *DB) Close() error {
+	var errCkpt error
+	if db.secure {
+		if _, err := db.DB.Exec(`PRAGMA wal_checkpoint(TRUNCATE)`); err != nil {
+			errCkpt = fmt.Errorf("truncating the write-ahead log: %w", err)
+		}
+	}
+	return errors.Join(errCkpt, db.DB.Close())
 }
 
 // Open opens the database file at path, creating it readable by its owner
@@ -133,7 +154,7 @@ func Open(path string, opts Options) (*DB, error) {
 		return nil, fmt.Errorf("creating database file: %w", err)
 	}
 	f.Close()
-	db, err := sql.Open("sqlite3", DSN(path))
+	db, err := sql.Open("sqlite3", dsn(path, opts.SecureDelete))
 	if err != nil {
 		return nil, err
 	}
@@ -142,7 +163,7 @@ func Open(path string, opts Options) (*DB, error) {
 	db.SetConnMaxLifetime(0)
 	db.SetConnMaxIdleTime(0)
 	ctx := context.Background()
-	from, err := setup(ctx, db, migs, version, opts.FTS5)
+	from, err := setup(ctx, db, migs, version, opts)
 	if err != nil {
 		db.Close()
 		return nil, err
@@ -154,19 +175,19 @@ func Open(path string, opts Options) (*DB, error) {
 	log.Debug("sqlite: database open", "path", path, "journal_mode", "WAL", "synchronous", synchronous,
 		"durability", "every commit fsynced: survives kill -9 and power loss",
 		"schema_from", from, "schema", max(from, version))
-	return &DB{DB: db}, nil
+	return &DB{DB: db, secure: opts.SecureDelete}, nil
 }
 
 // setup checks db's settings (and FTS5 if asked) and migrates it to
 // version; it returns the schema version it found.
-func setup(ctx context.Context, db *sql.DB, migs []Migration, version int, fts5 bool) (int, error) {
+func setup(ctx context.Context, db *sql.DB, migs []Migration, version int, opts Options) (int, error) {
 	if err := db.PingContext(ctx); err != nil {
 		return 0, err
 	}
-	if err := check(ctx, db); err != nil {
+	if err := check(ctx, db, opts.SecureDelete); err != nil {
 		return 0, err
 	}
-	if fts5 {
+	if opts.FTS5 {
 		if err := checkFTS5(ctx, db); err != nil {
 			return 0, err
 		}
@@ -177,21 +198,31 @@ func setup(ctx context.Context, db *sql.DB, migs []Migration, version int, fts5 
 // DSN is the go-sqlite3 URI Open opens path with; the driver applies its
 // settings to every connection it makes. Tests use it to build a database
 // the way Open would, without migrating it.
-func DSN(path string) string {
+func DSN(path string) string { return dsn(path, false) }
+
+func dsn(path string, secureDelete bool) string {
 	esc := strings.NewReplacer("%", "%25", "?", "%3f", "#", "%23").Replace(path)
-	return "file:" + esc + "?_journal_mode=WAL&_synchronous=" + synchronous + "&_foreign_keys=on" +
+	d := "file:" + esc + "?_journal_mode=WAL&_synchronous=" + synchronous + "&_foreign_keys=on" +
 		"&_busy_timeout=" + strconv.Itoa(busyTimeoutMS) + "&_txlock=immediate"
+	if secureDelete {
+		d += "&_secure_delete=on"
+	}
+	return d
 }
 
 // check reads the settings DSN asks for back from the connection: the
 // driver does not report a pragma SQLite ignored.
-func check(ctx context.Context, db *sql.DB) error {
-	for _, s := range []struct{ pragma, want, hint string }{
+func check(ctx context.Context, db *sql.DB, secureDelete bool) error {
+	settings := []struct{ pragma, want, hint string }{
 		{"journal_mode", "wal", " (does the file system support WAL's shared memory?)"},
 		{"synchronous", strconv.Itoa(syncFull), ""},
 		{"foreign_keys", "1", ""},
 		{"busy_timeout", strconv.Itoa(busyTimeoutMS), ""},
-	} {
+	}
+	if secureDelete {
+		settings = append(settings, struct{ pragma, want, hint string }{"secure_delete", "1", ""})
+	}
+	for _, s := range settings {
 		var got string
 		if err := db.QueryRowContext(ctx, "PRAGMA "+s.pragma).Scan(&got); err != nil {
 			return fmt.Errorf("reading PRAGMA %s: %w", s.pragma, err)

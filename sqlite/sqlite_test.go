@@ -98,11 +98,13 @@ func TestOpenLogsDurability(t *testing.T) {
 func TestCheckRefusesOtherSettings(t *testing.T) {
 	for _, tc := range []struct {
 		name, query, want string
+		secure            bool
 	}{
-		{"rollback journal", "", "journal_mode is delete"},
-		{"synchronous NORMAL", "_journal_mode=WAL&_synchronous=NORMAL", "synchronous is 1"},
-		{"foreign keys off", "_journal_mode=WAL&_synchronous=FULL", "foreign_keys is 0"},
-		{"default busy timeout", "_journal_mode=WAL&_synchronous=FULL&_foreign_keys=on&_busy_timeout=100", "busy_timeout is 100"},
+		{"rollback journal", "", "journal_mode is delete", false},
+		{"synchronous NORMAL", "_journal_mode=WAL&_synchronous=NORMAL", "synchronous is 1", false},
+		{"foreign keys off", "_journal_mode=WAL&_synchronous=FULL", "foreign_keys is 0", false},
+		{"default busy timeout", "_journal_mode=WAL&_synchronous=FULL&_foreign_keys=on&_busy_timeout=100", "busy_timeout is 100", false},
+		{"secure delete off", "_journal_mode=WAL&_synchronous=FULL&_foreign_keys=on&_busy_timeout=5000", "secure_delete is 0", true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			db, err := sql.Open("sqlite3", "file:"+filepath.Join(t.TempDir(), "x.db")+"?"+tc.query)
@@ -111,7 +113,7 @@ func TestCheckRefusesOtherSettings(t *testing.T) {
 			}
 			defer db.Close()
 			db.SetMaxOpenConns(1)
-			err = check(context.Background(), db)
+			err = check(context.Background(), db, tc.secure)
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("check = %v, want an error with %q", err, tc.want)
 			}

@@ -24,12 +24,15 @@ type Identity struct {
 	StorageKey []byte
 }
 
-// KDF parameters for new seals (OWASP's Argon2id minimum). Stored with each
-// seal, so raising them only affects seals written later (Reseal).
+// KDF parameters for new seals. A desktop app stretches the password once
+// per sign-in, so it affords far more than OWASP's minimum for servers
+// (t=2, m=19 MiB, which seals before 2026-12 used): the threat is an offline
+// guessing attack on a stolen disk. The parameters are stored with each seal;
+// Strengthen re-seals an older, weaker one at the next sign-in.
 const (
 	kdfName      = "argon2id"
-	argonTime    = 2
-	argonMemory  = 19 * 1024 // KiB
+	argonTime    = 3
+	argonMemory  = 64 * 1024 // KiB
 	argonThreads = 1
 	saltLen      = 16
 
@@ -165,6 +168,30 @@ func (s *Store) Rewrap(password []byte, id Identity) error {
 	return nil
 }
 
+// Strengthen re-seals the stored identity under the same password with the
+// current KDF parameters when it was sealed with weaker ones, and reports
+// whether it did. The node calls it at sign-in, once the password opened
+// the identity, so profiles from older releases get the stronger stretching
+// without asking the user for anything.
+func (s *Store) Strengthen(password []byte) (bool, error) {
+	si, err := readIdentity(s.db)
+	if err != nil {
+		return false, fmt.Errorf("store: strengthen identity: %w", err)
+	}
+	if !si.weak() {
+		return false, nil
+	}
+	if err := s.Reseal(password, password); err != nil {
+		return false, fmt.Errorf("store: strengthen identity: %w", err)
+	}
+	return true, nil
+}
+
+// weak reports whether si was sealed with less stretching than seal uses now.
+func (si sealedIdentity) weak() bool {
+	return si.time < argonTime || si.memory < argonMemory || len(si.salt) < saltLen
+}
+
 // A password change is staged, then committed, so that a crash between the
 // auth server's change and ours leaves an identity that opens with the
 // password the server ended up with (see migration 007):
@@ -288,11 +315,17 @@ func readSealed(q queryRower, table string) (sealedIdentity, error) {
 
 // seal encrypts id under a key derived from password with the current parameters.
 func seal(password []byte, id Identity) (sealedIdentity, error) {
+	return sealWith(password, id, argonTime, argonMemory)
+}
+
+// sealWith is seal with the given Argon2id time and memory (KiB); tests
+// use it to write a seal as an older release did.
+func sealWith(password []byte, id Identity, time, memory uint32) (sealedIdentity, error) {
 	si := sealedIdentity{
 		kdf:     kdfName,
 		salt:    make([]byte, saltLen),
-		time:    argonTime,
-		memory:  argonMemory,
+		time:    time,
+		memory:  memory,
 		threads: argonThreads,
 		nonce:   make([]byte, chacha20poly1305.NonceSizeX),
 	}

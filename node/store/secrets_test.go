@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"os"
 	"sync"
 	"testing"
 	"time"
@@ -327,5 +328,62 @@ func TestPasswordChange(t *testing.T) {
 	}
 	if _, _, err := s.OpenIdentity([]byte("newer")); !errors.Is(err, ErrWrongPassword) {
 		t.Fatalf("dropped password: %v", err)
+	}
+}
+
+// TestOldSecretsScrubbed: a ratchet state replaced or deleted is gone from
+// the disk once the store closes — not in the database's free pages, not in
+// the write-ahead log — so someone who later learns the storage key (the
+// password and the disk) cannot roll a session back to decrypt old messages.
+func TestOldSecretsScrubbed(t *testing.T) {
+	s, path := openTemp(t)
+	if err := s.Unlock(bytes.Repeat([]byte{3}, StorageKeySize)); err != nil {
+		t.Fatal(err)
+	}
+	sealedOf := func(peer string) []byte {
+		t.Helper()
+		var b []byte
+		if err := s.db.QueryRow(`SELECT state FROM e2e_sessions WHERE peer_id = ?`, peer).Scan(&b); err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	now := time.Now()
+	var old [][]byte
+	// A state replaced by a longer one (its cell moves), and a deleted one.
+	if err := s.PutSession(Session{PeerID: "bob", ID: []byte{1}, State: bytes.Repeat([]byte("a"), 300), Used: now}); err != nil {
+		t.Fatal(err)
+	}
+	old = append(old, sealedOf("bob"))
+	if err := s.PutSession(Session{PeerID: "bob", ID: []byte{1}, State: bytes.Repeat([]byte("b"), 900), Used: now}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.PutSession(Session{PeerID: "carol", ID: []byte{1}, State: bytes.Repeat([]byte("c"), 500), Used: now}); err != nil {
+		t.Fatal(err)
+	}
+	old = append(old, sealedOf("carol"))
+	if err := s.DeleteSessions("carol"); err != nil {
+		t.Fatal(err)
+	}
+	current := sealedOf("bob")
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	var disk []byte
+	for _, f := range []string{path, path + "-wal"} {
+		b, err := os.ReadFile(f)
+		if err != nil && !errors.Is(err, os.ErrNotExist) {
+			t.Fatal(err)
+		}
+		disk = append(disk, b...)
+	}
+	if !bytes.Contains(disk, current[len(current)-64:]) {
+		t.Fatal("the current state is not on disk: the test reads the wrong files")
+	}
+	for i, o := range old {
+		// Any 32 bytes of a sealed state are unique to it.
+		if bytes.Contains(disk, o[len(o)-32:]) {
+			t.Fatalf("old sealed state %d lingers on disk", i)
+		}
 	}
 }

@@ -68,7 +68,7 @@ func Open(path string) (*Store, error) {
 	if path == "" {
 		return nil, errors.New("store: open: empty path")
 	}
-	db, err := sqlite.Open(path, sqlite.Options{Migrations: migrationFS, Dir: "migrations", FTS5: true})
+	db, err := sqlite.Open(path, sqlite.Options{Migrations: migrationFS, Dir: "migrations", FTS5: true, SecureDelete: true})
 	if err != nil {
 		return nil, fmt.Errorf("store: open %s: %w", path, err)
 	}

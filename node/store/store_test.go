@@ -52,6 +52,7 @@ func TestOpenSettings(t *testing.T) {
 		{"synchronous", "2"}, // FULL
 		{"foreign_keys", "1"},
 		{"busy_timeout", "5000"},
+		{"secure_delete", "1"}, // old sealed secrets are zeroed (TestOldSecretsScrubbed)
 		{"user_version", fmt.Sprint(mustMigrations(t))},
 	} {
 		var got string
@@ -205,7 +206,7 @@ func TestIdentity(t *testing.T) {
 	}
 
 	// Tampering with the stored KDF parameters makes it unopenable.
-	if _, err := s.db.Exec(`UPDATE identity SET time = 3`); err != nil {
+	if _, err := s.db.Exec(`UPDATE identity SET time = 4`); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := s.Identity(newPW); !errors.Is(err, ErrWrongPassword) {
@@ -924,5 +925,72 @@ func TestHandedOverAndReceipts(t *testing.T) {
 	}
 	if got, _ := s.Message("m1"); got.State != StateDelivered {
 		t.Fatalf("state after receipt: %s", got.State)
+	}
+}
+
+// TestStrengthen: a profile sealed with the weaker stretching of older
+// releases is re-sealed with the current parameters at the next sign-in,
+// still opens with the same password and keeps the same keys; a current one
+// is left alone.
+func TestStrengthen(t *testing.T) {
+	s, _ := openTemp(t)
+	pw := []byte("correct horse")
+	id := Identity{DeviceKey: bytes.Repeat([]byte{7}, 68), BoxKey: bytes.Repeat([]byte{9}, 32), StorageKey: bytes.Repeat([]byte{5}, 32)}
+	old, err := sealWith(pw, id, 2, 19*1024) // what releases before 2026-12 wrote
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.db.Exec(`INSERT INTO identity (id, kdf, salt, time, memory, threads, nonce, sealed) VALUES (1, ?, ?, ?, ?, ?, ?, ?)`,
+		old.kdf, old.salt, old.time, old.memory, old.threads, old.nonce, old.sealed); err != nil {
+		t.Fatal(err)
+	}
+	params := func() (tm, mem int) {
+		t.Helper()
+		if err := s.db.QueryRow(`SELECT time, memory FROM identity`).Scan(&tm, &mem); err != nil {
+			t.Fatal(err)
+		}
+		return tm, mem
+	}
+	if _, err := s.Strengthen([]byte("wrong")); !errors.Is(err, ErrWrongPassword) {
+		t.Fatalf("Strengthen with a wrong password: %v", err)
+	}
+	if tm, mem := params(); tm != 2 || mem != 19*1024 {
+		t.Fatalf("a failed Strengthen changed the seal to t=%d m=%d", tm, mem)
+	}
+	did, err := s.Strengthen(pw)
+	if err != nil || !did {
+		t.Fatalf("Strengthen of an old seal: %v, %v", did, err)
+	}
+	if tm, mem := params(); tm < 3 || mem < 64*1024 {
+		t.Fatalf("after Strengthen t=%d m=%d KiB, want at least t=3, 64 MiB", tm, mem)
+	}
+	got, err := s.Identity(pw)
+	if err != nil || !bytes.Equal(got.DeviceKey, id.DeviceKey) || !bytes.Equal(got.StorageKey, id.StorageKey) {
+		t.Fatalf("identity after Strengthen: %x, %v", got, err)
+	}
+	if did, err := s.Strengthen(pw); err != nil || did {
+		t.Fatalf("second Strengthen: %v, %v (want nothing to do)", did, err)
+	}
+}
+
+// BenchmarkSealIdentity is the password stretching a sign-in costs (one
+// Argon2id run opens the identity), with the parameters of releases before
+// 2026-12 beside the current ones.
+func BenchmarkSealIdentity(b *testing.B) {
+	id := Identity{DeviceKey: bytes.Repeat([]byte{7}, 68), BoxKey: bytes.Repeat([]byte{9}, 32), StorageKey: bytes.Repeat([]byte{5}, 32)}
+	for _, p := range []struct {
+		name         string
+		time, memory uint32
+	}{
+		{"old_t2_m19MiB", 2, 19 * 1024},
+		{"now_t3_m64MiB", argonTime, argonMemory},
+	} {
+		b.Run(p.name, func(b *testing.B) {
+			for b.Loop() {
+				if _, err := sealWith([]byte("correct horse"), id, p.time, p.memory); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }
