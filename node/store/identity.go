@@ -315,12 +315,12 @@ func readSealed(q queryRower, table string) (sealedIdentity, error) {
 
 // seal encrypts id under a key derived from password with the current parameters.
 func seal(password []byte, id Identity) (sealedIdentity, error) {
-	return sealWith(password, id, argonTime, argonMemory)
+	return sealIdentityWith(password, id, argonTime, argonMemory)
 }
 
-// sealWith is seal with the given Argon2id time and memory (KiB); tests
+// sealIdentityWith is seal with the given Argon2id time and memory (KiB); tests
 // use it to write a seal as an older release did.
-func sealWith(password []byte, id Identity, time, memory uint32) (sealedIdentity, error) {
+func sealIdentityWith(password []byte, id Identity, time, memory uint32) (sealedIdentity, error) {
 	si := sealedIdentity{
 		kdf:     kdfName,
 		salt:    make([]byte, saltLen),

@@ -936,7 +936,7 @@ func TestStrengthen(t *testing.T) {
 	s, _ := openTemp(t)
 	pw := []byte("correct horse")
 	id := Identity{DeviceKey: bytes.Repeat([]byte{7}, 68), BoxKey: bytes.Repeat([]byte{9}, 32), StorageKey: bytes.Repeat([]byte{5}, 32)}
-	old, err := sealWith(pw, id, 2, 19*1024) // what releases before 2026-12 wrote
+	old, err := sealIdentityWith(pw, id, 2, 19*1024) // what releases before 2026-12 wrote
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -987,7 +987,7 @@ func BenchmarkSealIdentity(b *testing.B) {
 	} {
 		b.Run(p.name, func(b *testing.B) {
 			for b.Loop() {
-				if _, err := sealWith([]byte("correct horse"), id, p.time, p.memory); err != nil {
+				if _, err := sealIdentityWith([]byte("correct horse"), id, p.time, p.memory); err != nil {
 					b.Fatal(err)
 				}
 			}
