@@ -190,7 +190,7 @@ func (r *registry) stale(e snEntry, now time.Time) bool {
 // Config.SelfSupernode is set), as many as fit in budget bytes of encoded
 // repeated SupernodeInfo. When not all fit, the ones kept are those with the
 // lowest peer IDs, so every client sees the same subset and homing
-// (supernode/client.HomesFor) agrees across clients.
+// (supernode/client.UserHomes) agrees across clients.
 func (s *Server) Supernodes(budget int) []*wire.SupernodeInfo {
 	now := s.now()
 	var infos []*wire.SupernodeInfo

@@ -57,8 +57,11 @@ func (r *Rendezvous) Stats() RendezvousStats {
 type MailboxStats struct {
 	PutsStored      uint64 // items stored
 	PutsRateLimited uint64 // puts refused: the sender's rate
+	PutsSenderBytes uint64 // puts refused: the sender's byte budget per TTL is spent
 	PutsOverQuota   uint64 // puts refused: the mailbox is full
 	PutsBad         uint64 // puts refused: malformed mailbox ID or item size
+	PutsNotHome     uint64 // puts refused: this supernode is not a home of the mailbox
+	PutsFull        uint64 // puts refused: all mailboxes together hold the global cap
 	Fetches         uint64 // fetch requests answered
 	FetchedItems    uint64 // items those fetches returned
 	AckedItems      uint64 // items deleted on the owner's acknowledgement
@@ -67,6 +70,7 @@ type MailboxStats struct {
 // mbStats counts mailbox events; a Mailbox bumps it, Stats reads it.
 type mbStats struct {
 	stored, rateLimited, overQuota, bad atomic.Uint64
+	notHome, senderBytes, full          atomic.Uint64
 	fetches, fetched, acked             atomic.Uint64
 }
 
@@ -82,6 +86,9 @@ func (m *Mailbox) Stats() MailboxStats {
 		PutsRateLimited: m.stats.rateLimited.Load(),
 		PutsOverQuota:   m.stats.overQuota.Load(),
 		PutsBad:         m.stats.bad.Load(),
+		PutsNotHome:     m.stats.notHome.Load(),
+		PutsSenderBytes: m.stats.senderBytes.Load(),
+		PutsFull:        m.stats.full.Load(),
 		Fetches:         m.stats.fetches.Load(),
 		FetchedItems:    m.stats.fetched.Load(),
 		AckedItems:      m.stats.acked.Load(),

@@ -1,0 +1,193 @@
+package supernode
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"errors"
+	"path/filepath"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"eserver/node/wire"
+	"eserver/sqlite"
+	"eserver/supernode/client"
+	"eserver/supernode/internal/sntest"
+)
+
+// randomIDs returns n peer IDs of supernodes that do not run: the others
+// of a registry list.
+func randomIDs(t *testing.T, n int) []peer.ID {
+	t.Helper()
+	ids := make([]peer.ID, n)
+	for i := range ids {
+		ids[i] = sntest.ID(t, sntest.Key(t))
+	}
+	return ids
+}
+
+func randomMailbox(t *testing.T) []byte {
+	t.Helper()
+	b := make([]byte, client.MailboxIDSize)
+	if _, err := rand.Read(b); err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// homedHere returns n random mailbox IDs whose first wire.Homes homes among
+// sns include self, and n whose first MailHomeWindow homes do not.
+func homedHere(t *testing.T, self peer.ID, sns []peer.ID, n int) (home, away [][]byte) {
+	t.Helper()
+	for len(home) < n || len(away) < n {
+		box := randomMailbox(t)
+		switch {
+		case slices.Contains(client.HomesFor(string(box), sns, wire.Homes), self):
+			if len(home) < n {
+				home = append(home, box)
+			}
+		case !slices.Contains(client.HomesFor(string(box), sns, MailHomeWindow), self):
+			if len(away) < n {
+				away = append(away, box)
+			}
+		}
+	}
+	return home, away
+}
+
+// TestMailRandomMailboxesAttack is issue 13's item 2: one account writing
+// to random mailbox IDs nobody owns filled the supernode's disk, since only
+// the ID's length was checked and quotas were per mailbox. Now a supernode
+// takes mail only for mailboxes it is a home of, each sender has a byte
+// budget, and all mailboxes together have a byte cap.
+func TestMailRandomMailboxesAttack(t *testing.T) {
+	const item = 16 << 10 // a padded size bucket
+	ctx := sntest.Ctx(t)
+	others := randomIDs(t, 30)
+	e := newMailEnv(t, MailboxConfig{
+		PutBurst:    1 << 20,
+		PutRate:     1 << 20,
+		SenderBytes: 8 * (item + mailItemOverhead),
+		MaxBytes:    20 * (item + mailItemOverhead),
+		// The registry's list, without this supernode: it counts itself.
+		Supernodes: func(context.Context) ([]peer.ID, error) { return others, nil },
+	})
+	if err := e.mb.RefreshSupernodes(ctx); err != nil {
+		t.Fatal(err)
+	}
+	sns := append(slices.Clone(others), e.h.ID())
+	home, away := homedHere(t, e.h.ID(), sns, 40)
+	payload := make([]byte, item)
+
+	t.Run("not a home", func(t *testing.T) {
+		h, st := e.client("mallory")
+		for _, box := range away {
+			_, err := client.PutMail(ctx, h, e.h.ID(), st, box, payload)
+			if !errors.Is(err, client.ErrNotHome) {
+				t.Fatalf("put into a mailbox homed elsewhere: %v, want ErrNotHome", err)
+			}
+		}
+		if n := e.depth(); n != 0 {
+			t.Fatalf("%d items stored for mailboxes homed elsewhere", n)
+		}
+		if got := e.mb.Stats().PutsNotHome; got != uint64(len(away)) {
+			t.Fatalf("not-home refusals counted %d, want %d", got, len(away))
+		}
+	})
+
+	t.Run("per sender", func(t *testing.T) {
+		h, st := e.client("trudy")
+		stored := 0
+		var err error
+		for _, box := range home {
+			if _, err = client.PutMail(ctx, h, e.h.ID(), st, box, payload); err != nil {
+				break
+			}
+			stored++
+		}
+		if !errors.Is(err, client.ErrRateLimited) || stored != 8 {
+			t.Fatalf("one sender stored %d items of its 8-item budget, then %v; want ErrRateLimited", stored, err)
+		}
+	})
+
+	t.Run("all together", func(t *testing.T) {
+		// Sybils, each within its own budget, fill the cap; then everyone,
+		// honest senders included, is told the supernode is full.
+		var err error
+		for i := 0; err == nil; i++ {
+			h, st := e.client("sybil" + string(rune('a'+i)))
+			for j := 0; j < 8 && err == nil; j++ {
+				_, err = client.PutMail(ctx, h, e.h.ID(), st, home[(i*8+j)%len(home)], payload)
+			}
+			if i > 10 {
+				t.Fatal("the global cap never filled")
+			}
+		}
+		if !errors.Is(err, client.ErrFull) {
+			t.Fatalf("filling: %v, want ErrFull", err)
+		}
+		if used, limit := e.mb.Usage(); used > limit || limit != e.cfg.MaxBytes {
+			t.Fatalf("usage %d of cap %d (configured %d)", used, limit, e.cfg.MaxBytes)
+		}
+		if e.mb.Stats().PutsFull == 0 {
+			t.Fatal("refusals for a full store not counted")
+		}
+
+		// A mail TTL later the items are swept, the cap has room and the
+		// senders' budgets are full again.
+		e.clock.Advance(wire.MailTTL + time.Minute)
+		if _, err := e.mb.Sweep(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if used, _ := e.mb.Usage(); used != 0 {
+			t.Fatalf("usage %d after every item was swept", used)
+		}
+		h, st := e.client("trudy")
+		for _, box := range home[:8] {
+			if _, err := client.PutMail(ctx, h, e.h.ID(), st, box, payload); err != nil {
+				t.Fatalf("a TTL later: %v", err)
+			}
+		}
+	})
+}
+
+// TestMailUsageMigration: a mailbox database left by a release before the
+// global cap counts the items it already holds.
+func TestMailUsageMigration(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "mailbox.db")
+	db, err := sql.Open("sqlite3", p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ms, err := sqlite.LoadMigrations(mailMigrationFS, "migrations/mailbox")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sqlite.Migrate(context.Background(), db, ms, 1); err != nil {
+		t.Fatal(err)
+	}
+	box := randomMailbox(t)
+	for _, n := range []int{256, 1024, 4096} {
+		if _, err := db.Exec(`INSERT INTO mail (mailbox, item, stored) VALUES (?, ?, 1)`, box, make([]byte, n)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	md, err := openMailDB(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer md.close()
+	used, err := md.usage()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := int64(256+1024+4096) + 3*mailItemOverhead; used != want {
+		t.Fatalf("usage after migration %d, want %d", used, want)
+	}
+}
