@@ -10,6 +10,11 @@ package supernode
 // (ResourceLimits, SupernodeResources) — at a share per node that covers
 // typical use with room to spare.
 
+// PromotedMaxNodes is what a node promoted in place to supernode (its host
+// keeps libp2p's default resource limits, about 256 inbound connections) is
+// sized for: ServicesConfig.MaxNodes for it.
+const PromotedMaxNodes = minMaxNodes
+
 // Shares per node of the global caps, and the per-row overheads charged
 // with each stored row so that many tiny rows cannot slip under a byte cap.
 const (

@@ -1,6 +1,7 @@
 package supernode
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -30,6 +31,14 @@ type ServicesConfig struct {
 	// UploadRate caps the relay's upload in bytes per second (see
 	// RelayConfig.UploadRate); zero means no cap.
 	UploadRate int64
+	// MaxNodes is the number of nodes the supernode is sized for, as given
+	// to SupernodeResources; every global cap scales from it (CapsFor).
+	// Zero means DefaultMaxNodes.
+	MaxNodes int
+	// Supernodes lists the live supernodes (the registry's list), so the
+	// mailboxes take mail only for mailboxes homed here (see
+	// MailboxConfig.Supernodes); nil takes mail for any mailbox.
+	Supernodes func(context.Context) ([]peer.ID, error)
 	// Logger; nil means slog.Default().
 	Logger *slog.Logger
 }
@@ -56,8 +65,10 @@ func StartServices(h host.Host, cfg ServicesConfig) (*Services, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	adm := NewAdmissions(0, nil)
-	mb, err := NewMailbox(MailboxConfig{DBPath: cfg.MailboxDB, AuthServer: cfg.AuthServer, Revocations: cfg.Revocations, Logger: cfg.Logger})
+	caps := CapsFor(cfg.MaxNodes)
+	adm := NewAdmissions(caps.Admissions, nil)
+	mb, err := NewMailbox(MailboxConfig{DBPath: cfg.MailboxDB, AuthServer: cfg.AuthServer, Revocations: cfg.Revocations, Logger: cfg.Logger,
+		Supernodes: cfg.Supernodes, MaxBytes: caps.MailBytes, SenderBytes: caps.MailSenderBytes})
 	if err != nil {
 		return nil, fmt.Errorf("starting mailboxes: %w", err)
 	}
