@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"database/sql"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"slices"
 	"testing"
@@ -189,5 +190,66 @@ func TestMailUsageMigration(t *testing.T) {
 	}
 	if want := int64(256+1024+4096) + 3*mailItemOverhead; used != want {
 		t.Fatalf("usage after migration %d, want %d", used, want)
+	}
+}
+
+// tokens returns n distinct visibility tokens.
+func tokens(tag string, n int) [][]byte {
+	out := make([][]byte, n)
+	for i := range out {
+		out[i] = []byte(fmt.Sprintf("%s token %d", tag, i))
+	}
+	return out
+}
+
+// TestRendezvousGlobalCap is issue 13's item 5 at the rendezvous: an entry
+// with MaxAllowed token hashes costs about 324 KiB of memory for a day, and
+// throwaway accounts could publish such entries without bound. Now all
+// entries together are capped: past it a publish is refused as full, while
+// entries already there are still found, and an owner may always replace
+// its own entry with one no larger.
+func TestRendezvousGlobalCap(t *testing.T) {
+	e := newEnv(t, RendezvousConfig{MaxBytes: 1 << 20, Burst: 1000})
+	ctx := sntest.Ctx(t)
+	var err error
+	published := 0
+	for i := 0; err == nil; i++ {
+		if i > 10 {
+			t.Fatal("4 MiB of entries published under a 1 MiB cap")
+		}
+		h, st := e.client(fmt.Sprintf("sybil%d", i))
+		err = client.Rendezvous{Allowed: tokens("sybil", MaxAllowed)}.Publish(ctx, h, e.rvh.ID(), st)
+		if err == nil {
+			published++
+		}
+	}
+	if !errors.Is(err, client.ErrFull) {
+		t.Fatalf("filling the rendezvous: %v, want ErrFull", err)
+	}
+	if published < 2 {
+		t.Fatalf("only %d entries of 5,000 tokens fit in 1 MiB", published)
+	}
+	if used, limit := e.rv.Usage(); used > limit || limit != 1<<20 {
+		t.Fatalf("usage %d of cap %d", used, limit)
+	}
+	if e.rv.Stats().PublishesFull == 0 {
+		t.Fatal("refusals for a full table not counted")
+	}
+
+	// Who published stays findable, and may re-publish a smaller entry.
+	h, st := e.client("sybil0")
+	if err := (client.Rendezvous{Allowed: tokens("sybil", 10)}).Publish(ctx, h, e.rvh.ID(), st); err != nil {
+		t.Fatalf("replacing one's own entry with a smaller one: %v", err)
+	}
+	found, err := client.Rendezvous{}.Lookup(ctx, h, e.rvh.ID(), st, []string{"sybil1"})
+	if err != nil || len(found) != 1 || found[0].Ticket == nil {
+		t.Fatalf("lookup of an entry published before the cap: %v, %v", found, err)
+	}
+
+	// Entries whose tickets expired make room again.
+	e.clock.Advance(wire.TicketLifetime + time.Minute)
+	h, st = e.client("alice")
+	if err := (client.Rendezvous{Allowed: tokens("alice", MaxAllowed)}).Publish(ctx, h, e.rvh.ID(), st); err != nil {
+		t.Fatalf("a day later: %v", err)
 	}
 }

@@ -20,11 +20,13 @@ type RendezvousStats struct {
 	Lookups           uint64 // lookups answered (refused ones are not counted)
 	UsernamesAsked    uint64 // distinct usernames those lookups asked for
 	UsernamesAnswered uint64 // entries those lookups returned with a peer record: the presence fan-out
+	PublishesFull     uint64 // publishes refused: all entries together hold the global cap
 }
 
 // rvStats counts rendezvous events; a Rendezvous bumps it, Stats reads it.
 type rvStats struct {
 	publishes, lookups, asked, answered atomic.Uint64
+	full                                atomic.Uint64
 }
 
 func (s *rvStats) published() { s.publishes.Add(1) }
@@ -50,6 +52,7 @@ func (r *Rendezvous) Stats() RendezvousStats {
 		Lookups:           r.stats.lookups.Load(),
 		UsernamesAsked:    r.stats.asked.Load(),
 		UsernamesAnswered: r.stats.answered.Load(),
+		PublishesFull:     r.stats.full.Load(),
 	}
 }
 
