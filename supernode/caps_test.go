@@ -253,3 +253,40 @@ func TestRendezvousGlobalCap(t *testing.T) {
 		t.Fatalf("a day later: %v", err)
 	}
 }
+
+// TestContactsGlobalCap is issue 13's item 5 for contact-list backups: each
+// account may store 1 MiB, and nothing bounded all accounts together. Now a
+// put that would take the lists past the global cap is refused as full;
+// an owner may still replace its list with one no larger.
+func TestContactsGlobalCap(t *testing.T) {
+	const maxBytes = 4 << 20
+	e := newContactsEnv(t, ContactsConfig{MaxBytes: maxBytes})
+	ctx := sntest.Ctx(t)
+	blob := make([]byte, wire.MaxContactsBlob)
+	var err error
+	for i := 0; err == nil; i++ {
+		if i > 8 {
+			t.Fatal("8 MiB of lists stored under a 4 MiB cap")
+		}
+		h, st := e.client(fmt.Sprintf("sybil%d", i))
+		err = client.PutContacts(ctx, h, e.h.ID(), st, 1, nil, blob)
+	}
+	if !errors.Is(err, client.ErrFull) {
+		t.Fatalf("filling: %v, want ErrFull", err)
+	}
+	if used, limit := e.c.Usage(); used > limit || limit != maxBytes {
+		t.Fatalf("usage %d of cap %d", used, limit)
+	}
+	if e.c.Stats().PutsFull == 0 {
+		t.Fatal("refusals for a full store not counted")
+	}
+	// An owner shrinks its list: always taken, and it makes room.
+	h, st := e.client("sybil0")
+	if err := client.PutContacts(ctx, h, e.h.ID(), st, 2, client.ContactsHash(blob), []byte("small")); err != nil {
+		t.Fatalf("replacing one's list with a smaller one: %v", err)
+	}
+	h, st = e.client("alice")
+	if err := client.PutContacts(ctx, h, e.h.ID(), st, 1, nil, make([]byte, 512<<10)); err != nil {
+		t.Fatalf("after room was made: %v", err)
+	}
+}
