@@ -290,3 +290,47 @@ func TestContactsGlobalCap(t *testing.T) {
 		t.Fatalf("after room was made: %v", err)
 	}
 }
+
+// TestContactsMigration: lists stored before puts compared hashes can be
+// replaced by an owner naming the stored blob's hash, and count against the
+// global cap.
+func TestContactsMigration(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "contacts.db")
+	db, err := sql.Open("sqlite3", p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ms, err := sqlite.LoadMigrations(contactsMigrationFS, "migrations/contacts")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sqlite.Migrate(context.Background(), db, ms, 1); err != nil {
+		t.Fatal(err)
+	}
+	owner := randomMailbox(t)
+	old := []byte("a list sealed by release 1")
+	if _, err := db.Exec(`INSERT INTO contacts (owner, version, blob, stored) VALUES (?, 9, ?, 1)`, owner, old); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	cd, err := openContactsDB(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cd.close()
+	if used, err := cd.usage(); err != nil || used != contactsCost(len(old)) {
+		t.Fatalf("usage after migration %d, %v; want %d", used, err, contactsCost(len(old)))
+	}
+	now := time.Now()
+	if res, stored, err := cd.put(owner, client.ContactsHash([]byte("other")), 10, []byte("new"), now, 1<<20); err != nil || res != putStale || stored != 9 {
+		t.Fatalf("put replacing another blob: %v, %d, %v", res, stored, err)
+	}
+	if res, _, err := cd.put(owner, client.ContactsHash(old), 10, []byte("new"), now, 1<<20); err != nil || res != putStored {
+		t.Fatalf("put replacing the migrated blob: %v, %v", res, err)
+	}
+	if used, err := cd.usage(); err != nil || used != contactsCost(len("new")) {
+		t.Fatalf("usage after the update %d, %v; want %d", used, err, contactsCost(len("new")))
+	}
+}
