@@ -334,3 +334,49 @@ func TestContactsMigration(t *testing.T) {
 		t.Fatalf("usage after the update %d, %v; want %d", used, err, contactsCost(len("new")))
 	}
 }
+
+// TestPrekeysGlobalCap is issue 13's item 5 for the prekey directory: each
+// device may keep a bundle and wire.MaxOneTimeStored one-time prekeys, each
+// account wire.MaxPrekeyDevices devices, and nothing bounded all accounts
+// together. Now a publish that would take the directory past the global cap
+// is refused as full; fetches, and publishes that do not grow it, go on.
+func TestPrekeysGlobalCap(t *testing.T) {
+	const maxBytes = 256 << 10
+	e := newPrekeysEnv(t, PrekeysConfig{MaxBytes: maxBytes})
+	ctx := sntest.Ctx(t)
+	bundle := make([]byte, wire.MaxPrekeyBundle)
+	var err error
+	for i := 0; err == nil; i++ {
+		if i > 64 {
+			t.Fatal("a MiB of prekeys stored under a 256 KiB cap")
+		}
+		h, st := e.client(fmt.Sprintf("sybil%d", i))
+		_, err = client.PublishPrekeys(ctx, h, e.h.ID(), st, bundle, otks(fmt.Sprint(i), wire.MaxOneTimePerPublish), false)
+	}
+	if !errors.Is(err, client.ErrFull) {
+		t.Fatalf("filling: %v, want ErrFull", err)
+	}
+	if used, limit := e.p.Usage(); used > limit || limit != maxBytes {
+		t.Fatalf("usage %d of cap %d", used, limit)
+	}
+	if e.p.Stats().PublishesFull == 0 {
+		t.Fatal("refusals for a full directory not counted")
+	}
+	// Fetches still hand out keys (and so make room).
+	h, st := e.client("alice")
+	if got := mustFetch(t, h, e.h.ID(), st, "sybil0"); len(got) != 1 || got[0].OneTime == nil {
+		t.Fatalf("fetch from a full directory: %+v", got)
+	}
+	// Expired entries make room again.
+	e.clock.Advance(wire.TicketLifetime + time.Minute)
+	if _, err := e.p.Sweep(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if used, _ := e.p.Usage(); used != 0 {
+		t.Fatalf("usage %d after every entry expired", used)
+	}
+	h, st = e.client("bob")
+	if _, err := client.PublishPrekeys(ctx, h, e.h.ID(), st, bundle, otks("bob", wire.MaxOneTimePerPublish), false); err != nil {
+		t.Fatalf("after the sweep: %v", err)
+	}
+}
