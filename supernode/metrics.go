@@ -122,6 +122,20 @@ const (
 	MetricPrekeyOneTime            = "eserver_supernode_prekey_one_time_keys"
 	MetricPrekeyHandedOut          = "eserver_supernode_prekey_one_time_handed_out_total"
 	MetricPrekeyExhausted          = "eserver_supernode_prekey_one_time_exhausted_total"
+	MetricStoreBytes               = "eserver_supernode_store_bytes"
+	MetricStoreCapBytes            = "eserver_supernode_store_cap_bytes"
+	MetricStoreFull                = "eserver_supernode_store_full_total"
+	MetricRelayAdmissionsCap       = "eserver_supernode_relay_admissions_cap"
+	MetricRelayAdmissionsRefused   = "eserver_supernode_relay_admissions_refused_total"
+)
+
+// The service label of the store metrics: each per-account table with a
+// global cap (CapsFor).
+const (
+	storeMailbox    = "mailbox"
+	storeContacts   = "contacts"
+	storePrekeys    = "prekeys"
+	storeRendezvous = "rendezvous"
 )
 
 // metrics is the Collector NewMetrics returns.
@@ -134,6 +148,7 @@ type metrics struct {
 	rlBytes, rlCircuits, rlOpened, rlRefused                      *prometheus.Desc
 	rlResv, rlResvRefused, rlAdmitted                             *prometheus.Desc
 	pkDevices, pkOneTime, pkHanded, pkExhausted                   *prometheus.Desc
+	storeBytes, storeCap, storeFull, admCap, admRefused           *prometheus.Desc
 }
 
 // NewMetrics returns a Prometheus collector of the services s running on h
@@ -157,7 +172,7 @@ func NewMetrics(s *Services, h host.Host) prometheus.Collector {
 		rvAnswered:  d(MetricRendezvousAnswered, "Entries returned with a peer record (user online and visible to the asker) by rendezvous lookups: the presence fan-out."),
 
 		mbItems:   d(MetricMailboxItems, "Items stored in the mailboxes, waiting for their owners (expired ones not yet swept included)."),
-		mbPuts:    d(MetricMailboxPuts, "Mailbox puts by ticket holders, by result: stored, rate_limited, quota, bad_request.", "result"),
+		mbPuts:    d(MetricMailboxPuts, "Mailbox puts by ticket holders, by result: stored, rate_limited, sender_bytes (the sender's byte budget per mail TTL is spent), quota, not_home (the mailbox is homed elsewhere), full (all mailboxes hold the global cap), bad_request.", "result"),
 		mbFetches: d(MetricMailboxFetches, "Mailbox fetch requests answered."),
 		mbFetched: d(MetricMailboxFetchedItems, "Items returned by mailbox fetches (an item fetched twice before its ack counts twice)."),
 		mbAcked:   d(MetricMailboxAckedItems, "Mailbox items deleted on their owner's acknowledgement."),
@@ -174,6 +189,12 @@ func NewMetrics(s *Services, h host.Host) prometheus.Collector {
 		pkOneTime:   d(MetricPrekeyOneTime, "One-time prekeys waiting in the directory."),
 		pkHanded:    d(MetricPrekeyHandedOut, "One-time prekeys handed out by fetches."),
 		pkExhausted: d(MetricPrekeyExhausted, "Bundles handed out without a one-time prekey because the device had none left."),
+
+		storeBytes: d(MetricStoreBytes, "Bytes a per-account table holds for all accounts together, as counted against its global cap (with per-row overheads; rendezvous: estimated memory), by service: mailbox, contacts, prekeys, rendezvous.", "service"),
+		storeCap:   d(MetricStoreCapBytes, "The global cap of each per-account table, by service; past it, requests that would grow the table are refused with the code full.", "service"),
+		storeFull:  d(MetricStoreFull, "Requests refused with the code full because a per-account table held its global cap, by service.", "service"),
+		admCap:     d(MetricRelayAdmissionsCap, "The most peers the relay admission table holds."),
+		admRefused: d(MetricRelayAdmissionsRefused, "Peers refused admission to the relay because the admission table was full."),
 	}
 }
 
@@ -183,6 +204,7 @@ func (m *metrics) Describe(ch chan<- *prometheus.Desc) {
 		m.mbItems, m.mbPuts, m.mbFetches, m.mbFetched, m.mbAcked,
 		m.rlBytes, m.rlCircuits, m.rlOpened, m.rlRefused, m.rlResv, m.rlResvRefused, m.rlAdmitted,
 		m.pkDevices, m.pkOneTime, m.pkHanded, m.pkExhausted,
+		m.storeBytes, m.storeCap, m.storeFull, m.admCap, m.admRefused,
 	} {
 		ch <- d
 	}
@@ -203,6 +225,7 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 	if rv := m.s.Rendezvous; rv != nil {
 		gauge(m.rvEntries, float64(rv.Len()))
 		st := rv.Stats()
+		m.store(ch, storeRendezvous, rv.Usage, st.PublishesFull)
 		counter(m.rvPublishes, st.Publishes)
 		counter(m.rvLookups, st.Lookups)
 		counter(m.rvAsked, st.UsernamesAsked)
@@ -218,8 +241,12 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 		st := mb.Stats()
 		counter(m.mbPuts, st.PutsStored, "stored")
 		counter(m.mbPuts, st.PutsRateLimited, "rate_limited")
+		counter(m.mbPuts, st.PutsSenderBytes, "sender_bytes")
 		counter(m.mbPuts, st.PutsOverQuota, "quota")
+		counter(m.mbPuts, st.PutsNotHome, "not_home")
+		counter(m.mbPuts, st.PutsFull, "full")
 		counter(m.mbPuts, st.PutsBad, "bad_request")
+		m.store(ch, storeMailbox, mb.Usage, st.PutsFull)
 		counter(m.mbFetches, st.Fetches)
 		counter(m.mbFetched, st.FetchedItems)
 		counter(m.mbAcked, st.AckedItems)
@@ -236,6 +263,12 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 	}
 	if adm := m.s.Admissions; adm != nil {
 		gauge(m.rlAdmitted, float64(adm.Len()))
+		gauge(m.admCap, float64(adm.Cap()))
+		counter(m.admRefused, adm.Refused())
+	}
+
+	if ct := m.s.Contacts; ct != nil {
+		m.store(ch, storeContacts, ct.Usage, ct.Stats().PutsFull)
 	}
 
 	if pk := m.s.Prekeys; pk != nil {
@@ -249,5 +282,14 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 		st := pk.Stats()
 		counter(m.pkHanded, st.OneTimeHandedOut)
 		counter(m.pkExhausted, st.OneTimeExhausted)
+		m.store(ch, storePrekeys, pk.Usage, st.PublishesFull)
 	}
+}
+
+// store sends the usage, cap and refusals of one capped table.
+func (m *metrics) store(ch chan<- prometheus.Metric, service string, usage func() (int64, int64), full uint64) {
+	used, limit := usage()
+	ch <- prometheus.MustNewConstMetric(m.storeBytes, prometheus.GaugeValue, float64(used), service)
+	ch <- prometheus.MustNewConstMetric(m.storeCap, prometheus.GaugeValue, float64(limit), service)
+	ch <- prometheus.MustNewConstMetric(m.storeFull, prometheus.CounterValue, float64(full), service)
 }

@@ -75,7 +75,8 @@ func StartServices(h host.Host, cfg ServicesConfig) (*Services, error) {
 	if cfg.ContactsDB == "" {
 		cfg.ContactsDB = filepath.Join(filepath.Dir(cfg.MailboxDB), "contacts.db")
 	}
-	ct, err := NewContacts(ContactsConfig{DBPath: cfg.ContactsDB, AuthServer: cfg.AuthServer, Revocations: cfg.Revocations, Logger: cfg.Logger})
+	ct, err := NewContacts(ContactsConfig{DBPath: cfg.ContactsDB, AuthServer: cfg.AuthServer, Revocations: cfg.Revocations, Logger: cfg.Logger,
+		MaxBytes: caps.ContactsBytes})
 	if err != nil {
 		mb.Close()
 		return nil, fmt.Errorf("starting contact-list storage: %w", err)
@@ -83,7 +84,8 @@ func StartServices(h host.Host, cfg ServicesConfig) (*Services, error) {
 	if cfg.PrekeysDB == "" {
 		cfg.PrekeysDB = filepath.Join(filepath.Dir(cfg.MailboxDB), "prekeys.db")
 	}
-	pk, err := NewPrekeys(PrekeysConfig{DBPath: cfg.PrekeysDB, AuthServer: cfg.AuthServer, Revocations: cfg.Revocations, Logger: cfg.Logger})
+	pk, err := NewPrekeys(PrekeysConfig{DBPath: cfg.PrekeysDB, AuthServer: cfg.AuthServer, Revocations: cfg.Revocations, Logger: cfg.Logger,
+		MaxBytes: caps.PrekeyBytes})
 	if err != nil {
 		ct.Close()
 		mb.Close()
@@ -96,7 +98,8 @@ func StartServices(h host.Host, cfg ServicesConfig) (*Services, error) {
 		mb.Close()
 		return nil, fmt.Errorf("starting relay: %w", err)
 	}
-	rv := NewRendezvous(RendezvousConfig{AuthServer: cfg.AuthServer, Revocations: cfg.Revocations, Logger: cfg.Logger, OnTicket: adm.AdmitTicket})
+	rv := NewRendezvous(RendezvousConfig{AuthServer: cfg.AuthServer, Revocations: cfg.Revocations, Logger: cfg.Logger, OnTicket: adm.AdmitTicket,
+		MaxBytes: caps.RendezvousBytes})
 	rv.Attach(h)
 	mb.Attach(h)
 	ct.Attach(h)
