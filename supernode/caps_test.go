@@ -380,3 +380,74 @@ func TestPrekeysGlobalCap(t *testing.T) {
 		t.Fatalf("after the sweep: %v", err)
 	}
 }
+
+// TestServicesCaps: StartServices sizes every global cap from MaxNodes and
+// hands the mailboxes the supernode list, so mail for mailboxes homed
+// elsewhere is refused.
+func TestServicesCaps(t *testing.T) {
+	authKey := sntest.Key(t)
+	others := randomIDs(t, 30)
+	snh := sntest.Host(t)
+	svc, err := StartServices(snh, ServicesConfig{
+		AuthServer: sntest.ID(t, authKey), MailboxDB: filepath.Join(t.TempDir(), "mailbox.db"), MaxNodes: 300,
+		Supernodes: func(context.Context) ([]peer.ID, error) { return others, nil },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = svc.Close() })
+	caps := CapsFor(300)
+	for name, got := range map[string][2]int64{
+		"mailbox":    {limitOf(svc.Mailbox.Usage), caps.MailBytes},
+		"contacts":   {limitOf(svc.Contacts.Usage), caps.ContactsBytes},
+		"prekeys":    {limitOf(svc.Prekeys.Usage), caps.PrekeyBytes},
+		"rendezvous": {limitOf(svc.Rendezvous.Usage), caps.RendezvousBytes},
+		"admissions": {int64(svc.Admissions.Cap()), int64(caps.Admissions)},
+	} {
+		if got[0] != got[1] {
+			t.Errorf("%s cap %d, want %d", name, got[0], got[1])
+		}
+	}
+
+	ctx := sntest.Ctx(t)
+	if err := svc.Mailbox.RefreshSupernodes(ctx); err != nil {
+		t.Fatal(err)
+	}
+	_, away := homedHere(t, snh.ID(), append(slices.Clone(others), snh.ID()), 1)
+	h := sntest.Host(t)
+	if err := h.Connect(ctx, peer.AddrInfo{ID: snh.ID(), Addrs: snh.Addrs()}); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	st := sntest.SignTicket(t, authKey, "mallory", h.ID(), now, now.Add(time.Hour))
+	if _, err := client.PutMail(ctx, h, snh.ID(), st, away[0], []byte("x")); !errors.Is(err, client.ErrNotHome) {
+		t.Fatalf("put for a mailbox homed elsewhere: %v, want ErrNotHome", err)
+	}
+}
+
+func limitOf(usage func() (int64, int64)) int64 {
+	_, limit := usage()
+	return limit
+}
+
+// TestCapsFor holds the caps to what CapsFor's comment and OPERATORS.md say.
+func TestCapsFor(t *testing.T) {
+	for _, tc := range []struct {
+		nodes int
+		want  Caps
+	}{
+		{0, Caps{MailBytes: 10000 << 20, MailSenderBytes: 10000 << 20 / 64, ContactsBytes: 10000 << 18,
+			PrekeyBytes: 10000 << 16, RendezvousBytes: 10000 << 15, Admissions: DefaultMaxAdmissions}},
+		{PromotedMaxNodes, Caps{MailBytes: 256 << 20, MailSenderBytes: 16 << 20, ContactsBytes: 64 << 20,
+			PrekeyBytes: 16 << 20, RendezvousBytes: 8 << 20, Admissions: 1024}},
+		{1, CapsFor(256)}, // raised to the floor
+		{1 << 20, Caps{MailBytes: 1 << 40, MailSenderBytes: 256 << 20, ContactsBytes: 1 << 38, PrekeyBytes: 1 << 36, RendezvousBytes: 1 << 35, Admissions: 4 << 20}},
+	} {
+		if got := CapsFor(tc.nodes); got != tc.want {
+			t.Errorf("CapsFor(%d) = %+v, want %+v", tc.nodes, got, tc.want)
+		}
+	}
+	if DefaultMaxAdmissions != 40000 {
+		t.Errorf("DefaultMaxAdmissions %d", DefaultMaxAdmissions)
+	}
+}
