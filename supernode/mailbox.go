@@ -81,8 +81,9 @@ type MailboxConfig struct {
 }
 
 // Mailbox serves wire.ProtoMailbox: store-and-forward of sealed items for
-// offline recipients. Any ticket holder may put an item into any mailbox,
-// within per-sender rates and per-mailbox quotas; only the owner (the ticket
+// offline recipients. Any ticket holder may put an item into any mailbox
+// homed here, within per-sender rates and byte budgets, per-mailbox quotas
+// and the cap on all mailboxes together; only the owner (the ticket
 // whose username hashes to the mailbox ID) may fetch and acknowledge. The
 // supernode sees a mailbox ID, a padded size and an arrival time; it never
 // stores who sent an item. Items live in SQLite until acknowledged or TTL old.
