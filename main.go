@@ -123,6 +123,9 @@ func startLocalServer(ctx context.Context, log *slog.Logger) (*localServer, erro
 		Dir:    filepath.Join(home, "localauth"),
 		Listen: []string{"/ip4/127.0.0.1/tcp/1864", "/ip4/127.0.0.1/udp/1864/quic-v1"},
 		Logger: log.With("component", "bundled-auth"),
+		// Only this machine reaches it (127.0.0.1): every profile comes
+		// from one address, and throttling its owner protects nothing.
+		RegisterRate: -1,
 	}
 	addr, svc, err := bundle.Ensure(ctx, cfg)
 	if err != nil {

@@ -18,9 +18,20 @@ import (
 
 // devicesView is the device list in the Options window.
 type devicesView struct {
-	box   *fyne.Container // one row per device
-	state *widget.Label   // loading, or what went wrong
-	rows  map[string]*widget.Button
+	box    *fyne.Container // one row per device
+	state  *widget.Label   // loading, or what went wrong
+	rows   map[string]*widget.Button
+	remove *removeDialog // the open "Remove device" dialog of another device, if any
+}
+
+// removeDialog asks for the account's password before removing another
+// device: the server wants a fresh proof of it, so a stolen computer that
+// is still signed in cannot remove its owner's others.
+type removeDialog struct {
+	dlg      *dialog.CustomDialog
+	password *widget.Entry
+	errText  *widget.Label
+	ok       *widget.Button
 }
 
 func newDevicesView() *devicesView {
@@ -68,24 +79,64 @@ func (a *App) deviceRow(v *devicesView, d api.Device) fyne.CanvasObject {
 		return label
 	}
 	remove := widget.NewButton("Remove", func() {
-		what := fmt.Sprintf("Remove %q from your account? It will be signed out everywhere and cannot sign in again with its current keys.", d.Name)
+		if !d.Current {
+			a.showRemoveDevice(v, d)
+			return
+		}
+		what := "Remove this computer from your account? It will be signed out and cannot sign in again with its current keys."
 		dialog.ShowConfirm("Remove device", what, func(ok bool) {
 			if !ok {
 				return
 			}
-			a.command(func(ctx context.Context) error { return a.api.RevokeDevice(ctx, d.PeerID) }, func(err error) {
+			a.command(func(ctx context.Context) error { return a.api.RevokeDevice(ctx, d.PeerID, "") }, func(err error) {
 				if err != nil {
 					v.state.SetText(errorText(err))
-					return
-				}
-				if !d.Current {
-					a.loadDevices(v)
 				}
 			})
 		}, a.settings.win)
 	})
 	v.rows[d.PeerID] = remove
 	return container.NewBorder(nil, nil, nil, remove, label)
+}
+
+// showRemoveDevice asks for the password and removes device d, another
+// than this one.
+func (a *App) showRemoveDevice(v *devicesView, d api.Device) {
+	r := &removeDialog{password: widget.NewPasswordEntry()}
+	r.errText = widget.NewLabel("")
+	r.errText.Importance = widget.DangerImportance
+	r.errText.Wrapping = fyne.TextWrapWord
+	what := widget.NewLabel(fmt.Sprintf("Remove %q from your account? It will be signed out everywhere and cannot sign in again with its current keys.", d.Name))
+	what.Wrapping = fyne.TextWrapWord
+	form := widget.NewForm(widget.NewFormItem("Your password", r.password))
+	r.ok = widget.NewButton("Remove", func() {
+		pw := r.password.Text
+		if pw == "" {
+			r.errText.SetText("Type your password to remove another device.")
+			return
+		}
+		r.ok.Disable()
+		a.command(func(ctx context.Context) error { return a.api.RevokeDevice(ctx, d.PeerID, pw) }, func(err error) {
+			r.ok.Enable()
+			if err != nil {
+				if api.Code(err) == "login_failed" {
+					r.errText.SetText("The password is not right.")
+				} else {
+					r.errText.SetText(errorText(err))
+				}
+				return
+			}
+			r.dlg.Hide()
+			a.loadDevices(v)
+		})
+	})
+	r.ok.Importance = widget.DangerImportance
+	r.password.OnSubmitted = func(string) { r.ok.OnTapped() }
+	r.dlg = dialog.NewCustomWithoutButtons("Remove device", container.NewVBox(what, form, r.errText), a.settings.win)
+	r.dlg.SetButtons([]fyne.CanvasObject{widget.NewButton("Cancel", func() { r.dlg.Hide() }), r.ok})
+	r.dlg.Resize(fyne.NewSize(420, 0))
+	v.remove = r
+	r.dlg.Show()
 }
 
 // passwordDialog is File → Change password….

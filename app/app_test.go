@@ -705,8 +705,32 @@ func TestDevicesAndPassword(t *testing.T) {
 	if !fake.Called("Devices") || len(v.box.Objects) != 2 {
 		t.Fatalf("devices not listed: %v, %d rows", fake.Calls(), len(v.box.Objects))
 	}
-	if _, ok := v.rows["12D3KooWphone"]; !ok {
+	remove, ok := v.rows["12D3KooWphone"]
+	if !ok {
 		t.Fatal("no Remove button for the phone")
+	}
+	// Removing another device asks for the password, and says when it is
+	// wrong.
+	test.Tap(remove)
+	r := v.remove
+	if r == nil {
+		t.Fatal("no password asked to remove the phone")
+	}
+	test.Tap(r.ok)
+	if fake.Called("RevokeDevice") || !strings.Contains(r.errText.Text, "password") {
+		t.Fatalf("removed without a password: %q, %v", r.errText.Text, fake.Calls())
+	}
+	fake.Fail("RevokeDevice", api.ErrLoginFailed)
+	r.password.SetText("wrong")
+	test.Tap(r.ok)
+	if !strings.Contains(r.errText.Text, "password is not right") {
+		t.Fatalf("wrong password: %q", r.errText.Text)
+	}
+	fake.Fail("RevokeDevice", nil)
+	r.password.SetText("secret")
+	test.Tap(r.ok)
+	if !fake.Called("RevokeDevice 12D3KooWphone secret") {
+		t.Fatalf("removal not sent: %v", fake.Calls())
 	}
 
 	a.main.passwordItem.Action()

@@ -54,6 +54,19 @@ const (
 	DefaultMaxFailures     = 5
 	DefaultMaxAddrFailures = 20
 	DefaultFailureWindow   = 15 * time.Minute
+	// DefaultRegisterRate is how many accounts one address may create in
+	// RegisterWindow.
+	DefaultRegisterRate = 10
+	// RegisterPrefixFactor times the per-address rate is what one network
+	// (an IPv4 /24, an IPv6 /56) may create in RegisterWindow: a few
+	// households or one office behind neighbouring addresses, not a rented
+	// block of them.
+	RegisterPrefixFactor = 3
+	// RegisterWindow is the window of the registration throttle.
+	RegisterWindow = time.Hour
+	// DefaultMaxDevices is how many devices with a live (unexpired,
+	// unrevoked) ticket one account may have.
+	DefaultMaxDevices = 10
 )
 
 // Config configures a Server. Zero values of optional fields are documented
@@ -88,6 +101,19 @@ type Config struct {
 	// FailureWindow is how long a failure counts; 0 means DefaultFailureWindow.
 	FailureWindow time.Duration
 
+	// RegisterRate is how many accounts one source address (an IPv4
+	// address, an IPv6 /64) may create per RegisterWindow, and
+	// RegisterPrefixFactor times as many one network (/24, /56). Every
+	// supernode budget is per account, so free accounts would make every
+	// budget free. 0 means DefaultRegisterRate; negative turns the
+	// throttle off (a test network where everyone shares 127.0.0.1).
+	RegisterRate int
+	// MaxDevices is how many devices with a live ticket an account may
+	// have; a login from one more is refused with CodeRateLimited until a
+	// device is revoked or its tickets expire. 0 means DefaultMaxDevices;
+	// negative means no cap.
+	MaxDevices int
+
 	// OnRevoke, if set, is called with the peer ID of every device revoked
 	// here, after the revocation is stored, outside any lock. It is how
 	// supernode services in the same process learn at once rather than at
@@ -105,8 +131,13 @@ type Server struct {
 	log   *slog.Logger
 	now   func() time.Time
 	rdv   []string
-	accts *limiter
-	addrs *limiter
+	accts *limiter // login failures per account, of strangers (not the account's devices)
+	addrs *limiter // login failures per source address, of strangers
+	devs  *limiter // login failures per account and device, of the account's own devices
+	// regAddrs and regNets count registrations per address and per
+	// network; nil when the throttle is off.
+	regAddrs, regNets *limiter
+	maxDevices        int // 0: no cap
 
 	reg    *registry // supernodes; see registry.go
 	selfSN bool
@@ -165,12 +196,19 @@ func New(cfg Config) (*Server, error) {
 		rdv:   append([]string(nil), cfg.Rendezvous...),
 		accts: newLimiter(orDefault(cfg.MaxFailures, DefaultMaxFailures), orDefault(cfg.FailureWindow, DefaultFailureWindow)),
 		addrs: newLimiter(orDefault(cfg.MaxAddrFailures, DefaultMaxAddrFailures), orDefault(cfg.FailureWindow, DefaultFailureWindow)),
+		devs:  newLimiter(orDefault(cfg.MaxFailures, DefaultMaxFailures), orDefault(cfg.FailureWindow, DefaultFailureWindow)),
+
+		maxDevices: max(orDefault(cfg.MaxDevices, DefaultMaxDevices), 0),
 
 		reg:    newRegistry(),
 		selfSN: cfg.SelfSupernode,
 
 		onRevoke:     cfg.OnRevoke,
 		revokedPeers: revoked,
+	}
+	if rate := orDefault(cfg.RegisterRate, DefaultRegisterRate); rate > 0 {
+		s.regAddrs = newLimiter(rate, RegisterWindow)
+		s.regNets = newLimiter(rate*RegisterPrefixFactor, RegisterWindow)
 	}
 	if s.log == nil {
 		s.log = slog.Default()
@@ -241,21 +279,6 @@ func (s *Server) Close() error {
 	return nil
 }
 
-// remoteIP is the IP address of a connection's remote end, the key of the
-// per-address rate limit.
-func remoteIP(a ma.Multiaddr) string {
-	if a == nil {
-		return "unknown"
-	}
-	if v, err := a.ValueForProtocol(ma.P_IP6); err == nil {
-		return v
-	}
-	if v, err := a.ValueForProtocol(ma.P_IP4); err == nil {
-		return v
-	}
-	return "unknown"
-}
-
 // serve runs one auth exchange on rw for the authenticated peer remote at
 // addr through the pipeline. It returns an error only when the stream itself
 // failed and must be reset; refusals are answered with an AuthError.
@@ -265,20 +288,20 @@ func (s *Server) serve(ctx context.Context, rw io.ReadWriter, remote peer.ID, ad
 
 // process is the process stage of the auth protocol.
 func (s *Server) process(ctx context.Context, r *pipeline.Request[*wire.AuthRequest]) (*wire.AuthResponse, error) {
-	rw, remote, ip := r.Stream, r.Remote, remoteIP(r.Addr)
+	rw, remote, src := r.Stream, r.Remote, sourceOf(r.Addr)
 	switch k := r.Msg.Kind.(type) {
 	case *wire.AuthRequest_RegisterStart:
-		return s.register(ctx, rw, k.RegisterStart, remote, ip)
+		return s.register(ctx, rw, k.RegisterStart, remote, src)
 	case *wire.AuthRequest_LoginStart:
-		return s.login(ctx, rw, k.LoginStart, remote, ip)
+		return s.login(ctx, rw, k.LoginStart, remote, src)
 	case *wire.AuthRequest_Renew:
-		return s.renew(ctx, r.Ticket, remote, ip)
+		return s.renew(ctx, r.Ticket, remote, src.ip)
 	case *wire.AuthRequest_ListDevices:
 		return s.listDevices(ctx, r.Ticket, remote)
 	case *wire.AuthRequest_RevokeDevice:
-		return s.revokeDevice(ctx, r.Ticket, k.RevokeDevice, remote, ip)
+		return s.revokeDevice(ctx, rw, r.Ticket, k.RevokeDevice, remote, src)
 	case *wire.AuthRequest_ChangePassword:
-		return s.changePassword(ctx, rw, k.ChangePassword, remote, ip)
+		return s.changePassword(ctx, rw, k.ChangePassword, remote, src)
 	default: // authCredentials refused it already
 		return refusal(CodeBadRequest, "unknown request"), nil
 	}
@@ -396,7 +419,7 @@ func refusal(code, msg string) *wire.AuthResponse {
 	return &wire.AuthResponse{Kind: &wire.AuthResponse_Error{Error: &wire.AuthError{Code: code, Message: msg}}}
 }
 
-func (s *Server) register(ctx context.Context, rw io.ReadWriter, m *wire.RegisterStart, remote peer.ID, ip string) (*wire.AuthResponse, error) {
+func (s *Server) register(ctx context.Context, rw io.ReadWriter, m *wire.RegisterStart, remote peer.ID, src source) (*wire.AuthResponse, error) {
 	rec, err := accountRecord(ctx, s.db, m.Username)
 	if err != nil {
 		s.log.Error("register", "err", err)
@@ -405,6 +428,20 @@ func (s *Server) register(ctx context.Context, rw io.ReadWriter, m *wire.Registe
 	if rec != nil {
 		return refusal(CodeUsernameTaken, "username taken"), nil
 	}
+	// The throttle counts the account before any OPAQUE work, so parallel
+	// registrations cannot slip past it, and gives the count back unless
+	// the account is created.
+	if !s.admitRegistration(src, s.now()) {
+		s.stats.registrationsRateLimited.Add(1)
+		s.log.Info("registration refused: address rate limited", "user", m.Username, "ip", src.ip)
+		return refusal(CodeRateLimited, "too many accounts created from this address, try again later"), nil
+	}
+	created := false
+	defer func() {
+		if !created {
+			s.releaseRegistration(src)
+		}
+	}()
 	resp, err := s.pake.RegistrationResponse(m.Username, m.RegistrationRequest)
 	if err != nil {
 		return refusal(CodeBadRequest, "malformed registration request"), nil
@@ -429,8 +466,9 @@ func (s *Server) register(ctx context.Context, rw io.ReadWriter, m *wire.Registe
 		s.log.Error("register", "err", err)
 		return refusal(CodeInternal, "internal error"), nil
 	}
+	created = true
 	s.stats.registrations.Add(1)
-	s.log.Info("account registered", "user", m.Username, "peer", remote, "ip", ip)
+	s.log.Info("account registered", "user", m.Username, "peer", remote, "ip", src.ip)
 	return &wire.AuthResponse{Kind: &wire.AuthResponse_RegisterResult{RegisterResult: &wire.RegisterResult{}}}, nil
 }
 
@@ -463,10 +501,13 @@ func (s *Server) renew(ctx context.Context, old *ticket.Ticket, remote peer.ID, 
 // result. Recording comes first and refuses a revoked device, so no ticket
 // is ever signed that the revocation log would not cover.
 func (s *Server) issue(ctx context.Context, t ticket.Ticket, ip string) (*wire.AuthResponse, error) {
-	switch err := recordIssue(ctx, s.db, t); {
+	switch err := recordIssue(ctx, s.db, t, s.maxDevices); {
 	case errors.Is(err, errRevoked):
 		s.log.Info("ticket refused: device revoked", "user", t.Username, "peer", t.Peer, "ip", ip)
 		return refusal(CodeDeviceRevoked, "this device was revoked"), nil
+	case errors.Is(err, errTooManyDevices):
+		s.log.Info("ticket refused: too many devices", "user", t.Username, "peer", t.Peer, "ip", ip)
+		return refusal(CodeRateLimited, fmt.Sprintf("%d devices are signed in to this account: remove one from a signed-in device, or wait until one has been off for a day", s.maxDevices)), nil
 	case errors.Is(err, errNoAccount):
 		return refusal(CodeLoginFailed, "wrong username or password"), nil
 	case err != nil:
@@ -478,16 +519,21 @@ func (s *Server) issue(ctx context.Context, t ticket.Ticket, ip string) (*wire.A
 		s.log.Error("signing ticket", "err", err)
 		return refusal(CodeInternal, "internal error"), nil
 	}
+	card, err := ticket.SignCard(s.key, t)
+	if err != nil {
+		s.log.Error("signing card", "err", err)
+		return refusal(CodeInternal, "internal error"), nil
+	}
 	s.stats.tickets.Add(1)
 	s.log.Info("ticket issued", "user", t.Username, "peer", t.Peer, "device", t.Device, "ip", ip)
-	lr := &wire.LoginResult{Ticket: st, Rendezvous: s.rdv}
+	lr := &wire.LoginResult{Ticket: st, Card: card, Rendezvous: s.rdv}
 	lr.Supernodes = s.loginSupernodes(lr)
 	return &wire.AuthResponse{Kind: &wire.AuthResponse_LoginResult{LoginResult: lr}}, nil
 }
 
-func (s *Server) login(ctx context.Context, rw io.ReadWriter, m *wire.LoginStart, remote peer.ID, ip string) (*wire.AuthResponse, error) {
+func (s *Server) login(ctx context.Context, rw io.ReadWriter, m *wire.LoginStart, remote peer.ID, src source) (*wire.AuthResponse, error) {
 	now := s.now()
-	if refused, err := s.authenticate(ctx, rw, m.Username, m.Ke1, remote, ip, now); refused != nil || err != nil {
+	if refused, err := s.authenticate(ctx, rw, m.Username, m.Ke1, remote, src, now); refused != nil || err != nil {
 		return refused, err
 	}
 	return s.issue(ctx, ticket.Ticket{
@@ -498,15 +544,30 @@ func (s *Server) login(ctx context.Context, rw io.ReadWriter, m *wire.LoginStart
 		Expiry:   now.Add(wire.TicketLifetime),
 		Role:     ticket.RoleNode,
 		BoxKey:   m.BoxKey,
-	}, ip)
+	}, src.ip)
 }
 
 // authenticate runs the security and authentication layers of an OPAQUE
-// login of acct from remote at ip: the revocation and rate-limit checks,
+// login of acct from remote at src: the revocation and rate-limit checks,
 // then KE1 → KE2 → KE3. It returns nil, nil when KE3 verified; otherwise
 // the refusal to answer, or err when the stream failed.
-// Logins and password changes share it, and so share one rate limit.
-func (s *Server) authenticate(ctx context.Context, rw io.ReadWriter, acct string, ke1 []byte, remote peer.ID, ip string, now time.Time) (refused *wire.AuthResponse, err error) {
+// Logins, password changes and revocations of another device share it, and
+// so share one rate limit.
+//
+// Which limits apply depends on who asks. One of the account's own devices
+// (a peer that got a ticket for it and was not revoked; the stream's peer
+// is authenticated by its key) is limited per device only, so strangers'
+// failures, on the account or from a shared address, never lock the owner
+// out of a device already signed in. Anyone else is limited per account
+// and per source address (an IPv6 /64).
+//
+// A failure is an attempt that got its KE2 and did not prove the password:
+// a wrong KE3, or a hang-up — the client knows from KE2 alone whether its
+// password was right, so an uncounted hang-up would be a free guess.
+// Attempts refused, malformed, or failed on our side before KE2 went out
+// do not count.
+func (s *Server) authenticate(ctx context.Context, rw io.ReadWriter, acct string, ke1 []byte, remote peer.ID, src source, now time.Time) (refused *wire.AuthResponse, err error) {
+	ip := src.ip
 	// A revoked device is refused whatever name it gives, so the answer
 	// says nothing about the account; the same holds for what follows.
 	switch revoked, err := peerRevoked(ctx, s.db, remote); {
@@ -518,6 +579,12 @@ func (s *Server) authenticate(ctx context.Context, rw io.ReadWriter, acct string
 		s.stats.login(loginFailed)
 		s.log.Info("login refused: device revoked", "user", acct, "peer", remote, "ip", ip)
 		return refusal(CodeDeviceRevoked, "this device was revoked"), nil
+	}
+	own, err := isDevice(ctx, s.db, acct, remote)
+	if err != nil {
+		s.stats.login(loginError)
+		s.log.Error("login", "err", err)
+		return refusal(CodeInternal, "internal error"), nil
 	}
 	// Every way out but the ones below counts as a failure: a wrong password
 	// usually ends with the client hanging up after KE2.
@@ -535,18 +602,29 @@ func (s *Server) authenticate(ctx context.Context, rw io.ReadWriter, acct string
 		return refusal(CodeRateLimited, "too many failed logins, try again later")
 	}
 	// Security layer: refuse before any OPAQUE work, the same way for real
-	// and unknown accounts.
-	if !s.accts.attempt(acct, now) {
-		s.log.Info("login refused: account rate limited", "user", acct, "ip", ip)
-		return refuseLimited(), nil
+	// and unknown accounts. The attempt is counted now, before its OPAQUE
+	// work, so parallel attempts cannot slip past the limit; forget gives
+	// the count back when it turns out not to be a failure.
+	var forget func()
+	if own {
+		key := acct + "\x00" + string(remote)
+		if !s.devs.attempt(key, now) {
+			s.log.Info("login refused: device rate limited", "user", acct, "peer", remote, "ip", ip)
+			return refuseLimited(), nil
+		}
+		forget = func() { s.devs.forgetOne(key) }
+	} else {
+		if !s.accts.attempt(acct, now) {
+			s.log.Info("login refused: account rate limited", "user", acct, "ip", ip)
+			return refuseLimited(), nil
+		}
+		if !s.addrs.attempt(src.addr, now) {
+			s.accts.forgetOne(acct)
+			s.log.Info("login refused: address rate limited", "user", acct, "ip", ip)
+			return refuseLimited(), nil
+		}
+		forget = func() { s.accts.forgetOne(acct); s.addrs.forgetOne(src.addr) }
 	}
-	if !s.addrs.attempt(ip, now) {
-		s.accts.forgetOne(acct)
-		s.log.Info("login refused: address rate limited", "user", acct, "ip", ip)
-		return refuseLimited(), nil
-	}
-	// From here the attempt counts as a failure until KE3 verifies.
-	forget := func() { s.accts.forgetOne(acct); s.addrs.forgetOne(ip) }
 
 	rec, err := accountRecord(ctx, s.db, acct)
 	if err != nil {
@@ -567,8 +645,11 @@ func (s *Server) authenticate(ctx context.Context, rw io.ReadWriter, acct string
 		return refusal(CodeInternal, "internal error"), nil
 	}
 	if err := wire.WriteMsg(rw, &wire.AuthResponse{Kind: &wire.AuthResponse_Ke2{Ke2: ke2}}); err != nil {
+		// The client never got its KE2: no guess was made.
+		forget()
 		return nil, err
 	}
+	// From here the attempt is a failure until KE3 verifies.
 	var fin wire.LoginFinish
 	if err := wire.ReadMsg(rw, wire.MaxAuthFrame, &fin); err != nil {
 		if errors.Is(err, wire.ErrFrameTooLarge) {
@@ -578,7 +659,7 @@ func (s *Server) authenticate(ctx context.Context, rw io.ReadWriter, acct string
 		return nil, fmt.Errorf("reading login_finish: %w", err)
 	}
 	if err := pending.Finish(fin.Ke3); err != nil {
-		s.log.Info("login failed", "user", acct, "peer", remote, "ip", ip)
+		s.log.Info("login failed", "user", acct, "peer", remote, "ip", ip, "own_device", own)
 		return refusal(CodeLoginFailed, "wrong username or password"), nil
 	}
 	// Forget only this attempt: the account's other failures in the window

@@ -250,34 +250,35 @@ func TestMalformed(t *testing.T) {
 
 func TestLoginRateLimit(t *testing.T) {
 	f := start(t, "", &clock{t: time.Now()})
-	c := newClient(t)
+	// c is the owner's new device; a the attacker's.
+	c, a := newClient(t), newClient(t)
 	if got := register(t, c, f, "alice", "right"); got != "" {
 		t.Fatal(got)
 	}
 	// A success forgets only itself: the failures before it still count,
 	// so an attacker gains nothing from the owner's logins in between.
 	for range DefaultMaxFailures - 1 {
-		if got, _ := login(t, c, f, "alice", nil); got != CodeLoginFailed {
+		if got, _ := login(t, a, f, "alice", nil); got != CodeLoginFailed {
 			t.Fatalf("forged KE3: %q", got)
 		}
 	}
 	if got, _ := login(t, c, f, "alice", []byte("right")); got != "" {
 		t.Fatalf("right password: %q", got)
 	}
-	if got, _ := login(t, c, f, "alice", nil); got != CodeLoginFailed {
+	if got, _ := login(t, a, f, "alice", nil); got != CodeLoginFailed {
 		t.Fatalf("fifth failure: %q", got)
 	}
-	if got, _ := login(t, c, f, "alice", nil); got != CodeRateLimited {
+	if got, _ := login(t, a, f, "alice", nil); got != CodeRateLimited {
 		t.Fatalf("sixth failure, after a success in between: %q", got)
 	}
 	f.clk.Advance(DefaultFailureWindow)
 	for _, user := range []string{"alice", "ghost"} {
 		for i := range DefaultMaxFailures {
-			if got, _ := login(t, c, f, user, nil); got != CodeLoginFailed {
+			if got, _ := login(t, a, f, user, nil); got != CodeLoginFailed {
 				t.Fatalf("%s attempt %d: %q", user, i+1, got)
 			}
 		}
-		if got, _ := login(t, c, f, user, nil); got != CodeRateLimited {
+		if got, _ := login(t, a, f, user, nil); got != CodeRateLimited {
 			t.Fatalf("%s sixth attempt: %q", user, got)
 		}
 	}
@@ -285,11 +286,11 @@ func TestLoginRateLimit(t *testing.T) {
 	f.clk.Advance(DefaultFailureWindow)
 	for i := range DefaultMaxAddrFailures {
 		user := "user" + string(rune('a'+i))
-		if got, _ := login(t, c, f, user, nil); got != CodeLoginFailed {
+		if got, _ := login(t, a, f, user, nil); got != CodeLoginFailed {
 			t.Fatalf("address attempt %d: %q", i+1, got)
 		}
 	}
-	if got, _ := login(t, c, f, "fresh", nil); got != CodeRateLimited {
+	if got, _ := login(t, a, f, "fresh", nil); got != CodeRateLimited {
 		t.Fatalf("address over its limit: %q", got)
 	}
 	f.clk.Advance(DefaultFailureWindow)
@@ -390,6 +391,7 @@ func FuzzDecodeRequest(f *testing.F) {
 	f.Add(frame(marshal(&wire.AuthRequest{Kind: &wire.AuthRequest_ChangePassword{ChangePassword: &wire.ChangePassword{Username: "carol", Ke1: ke1, RegistrationRequest: rreq}}})))
 	f.Add(frame(marshal(&wire.AuthRequest{Kind: &wire.AuthRequest_ListDevices{ListDevices: &wire.ListDevices{Ticket: &wire.SignedTicket{Ticket: []byte{1}, Signature: []byte{2}}}}})))
 	f.Add(frame(marshal(&wire.AuthRequest{Kind: &wire.AuthRequest_RevokeDevice{RevokeDevice: &wire.RevokeDevice{Ticket: &wire.SignedTicket{Ticket: []byte{1}, Signature: []byte{2}}, PeerId: []byte("junk")}}})))
+	f.Add(frame(marshal(&wire.AuthRequest{Kind: &wire.AuthRequest_RevokeDevice{RevokeDevice: &wire.RevokeDevice{Ticket: &wire.SignedTicket{Ticket: []byte{1}, Signature: []byte{2}}, PeerId: []byte(testPeer(f, 1)), Ke1: ke1}}})))
 
 	dir := f.TempDir()
 	key, err := LoadOrCreateKey(filepath.Join(dir, "auth.db"))

@@ -13,6 +13,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"io"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -43,9 +44,12 @@ const revocationPruneGrace = time.Hour
 const pruneEvery = time.Minute
 
 var (
-	errRevoked       = errors.New("device revoked")
-	errUnknownDevice = errors.New("not a device of this account")
-	errNoAccount     = errors.New("no such account")
+	errRevoked = errors.New("device revoked")
+	// errTooManyDevices refuses a ticket to a device beyond the account's
+	// cap of devices with a live ticket (Config.MaxDevices).
+	errTooManyDevices = errors.New("too many devices")
+	errUnknownDevice  = errors.New("not a device of this account")
+	errNoAccount      = errors.New("no such account")
 )
 
 // revokedSet is the in-memory copy of the revocation log, peer → horizon:
@@ -70,11 +74,29 @@ type querier interface {
 	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
 }
 
+// isDevice reports whether p is a device of username that was not revoked:
+// a peer that got a ticket for the account (or presented one, see
+// learnDevice). A stream from p is authenticated by p's key, so a stranger
+// cannot pass for one.
+func isDevice(ctx context.Context, q querier, username string, p peer.ID) (bool, error) {
+	var yes bool
+	err := q.QueryRowContext(ctx, `
+		SELECT EXISTS (SELECT 1 FROM devices d JOIN accounts a ON a.id = d.account_id
+		WHERE a.username = ? AND d.peer_id = ? AND d.revoked_unix IS NULL)`, username, []byte(p)).Scan(&yes)
+	if err != nil {
+		return false, fmt.Errorf("looking up device %s of %q: %w", p, username, err)
+	}
+	return yes, nil
+}
+
 // recordIssue records, before t is signed, that t is being issued: the
 // device row is created or refreshed (name, last seen, latest expiry). It
-// fails with errRevoked if t's peer was ever revoked, and errNoAccount if
-// the account is gone.
-func recordIssue(ctx context.Context, db *sql.DB, t ticket.Ticket) error {
+// fails with errRevoked if t's peer was ever revoked, errNoAccount if the
+// account is gone, and errTooManyDevices if t's device holds no live ticket
+// while maxDevices others do (maxDevices 0: no cap). Counting live tickets,
+// not rows, means a device left switched off stops counting a day after
+// its last ticket, so a user whose old computers are gone is never stuck.
+func recordIssue(ctx context.Context, db *sql.DB, t ticket.Ticket, maxDevices int) error {
 	tx, err := db.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("recording device: %w", err)
@@ -86,6 +108,21 @@ func recordIssue(ctx context.Context, db *sql.DB, t ticket.Ticket) error {
 	}
 	if revoked {
 		return errRevoked
+	}
+	if maxDevices > 0 {
+		var self bool // t's device holds a live ticket already
+		var others int
+		err := tx.QueryRowContext(ctx, `
+			SELECT coalesce(sum(d.peer_id = ?), 0) > 0, coalesce(sum(d.peer_id != ?), 0)
+			FROM devices d JOIN accounts a ON a.id = d.account_id
+			WHERE a.username = ? AND d.revoked_unix IS NULL AND d.expiry_unix > ?`,
+			[]byte(t.Peer), []byte(t.Peer), t.Username, t.Issued.Unix()).Scan(&self, &others)
+		if err != nil {
+			return fmt.Errorf("counting devices of %q: %w", t.Username, err)
+		}
+		if !self && others >= maxDevices {
+			return errTooManyDevices
+		}
 	}
 	// The SELECT's WHERE clause also keeps SQLite from parsing ON CONFLICT
 	// as a join constraint.
@@ -343,17 +380,33 @@ func (s *Server) listDevices(ctx context.Context, t *ticket.Ticket, remote peer.
 }
 
 // revokeDevice answers revoke_device.
-// t is the asker's node ticket, verified by the Authenticate stage.
-func (s *Server) revokeDevice(ctx context.Context, t *ticket.Ticket, m *wire.RevokeDevice, remote peer.ID, ip string) (*wire.AuthResponse, error) {
+// t is the asker's node ticket, verified by the Authenticate stage. A
+// ticket is what a thief holding a signed-in device has, so it suffices
+// only for the device to revoke itself; revoking another device needs the
+// account's password, proven by an OPAQUE login on this stream (m.Ke1,
+// then KE2 and KE3), rate-limited and counted like any login.
+func (s *Server) revokeDevice(ctx context.Context, rw io.ReadWriter, t *ticket.Ticket, m *wire.RevokeDevice, remote peer.ID, src source) (*wire.AuthResponse, error) {
 	now := s.now()
+	ip := src.ip
 	target, err := peer.IDFromBytes(m.GetPeerId())
 	if err != nil {
 		return refusal(CodeBadRequest, "malformed peer ID"), nil
 	}
-	// The asker may predate device records; make sure it can revoke itself.
+	if target != remote && len(m.GetKe1()) == 0 {
+		return refusal(CodeBadRequest, "revoking another device needs the account's password"), nil
+	}
+	// The asker may predate device records; make sure it can revoke itself
+	// and counts as the account's device for the login limits.
 	if err := learnDevice(ctx, s.db, t, now); err != nil {
 		s.log.Error("revoke device", "err", err)
 		return refusal(CodeInternal, "internal error"), nil
+	}
+	if target != remote {
+		// The proof is of the ticket's account, never of a name the
+		// request could choose.
+		if refused, err := s.authenticate(ctx, rw, t.Username, m.GetKe1(), remote, src, now); refused != nil || err != nil {
+			return refused, err
+		}
 	}
 	r, already, err := revokeDevice(ctx, s.db, t.Username, target, now)
 	switch {

@@ -105,22 +105,28 @@ func TestDevices(t *testing.T) {
 	}
 
 	stranger := newClient(t)
+	askCode := func(c host.Host, req *wire.AuthRequest) func() string {
+		return func() string { return errCode(ask(t, c, f, req)) }
+	}
 	refusals := []struct {
 		name string
-		c    host.Host
-		req  *wire.AuthRequest
+		do   func() string
 		want string
 	}{
-		{"list with another's ticket", bobs, listReq(lt), CodeUnauthorized},
-		{"revoke with another's ticket", bobs, revokeReq(lt, phone.ID()), CodeUnauthorized},
-		{"revoke another account's device", laptop, revokeReq(lt, bobs.ID()), CodeUnknownDevice},
-		{"revoke an unknown peer", laptop, revokeReq(lt, stranger.ID()), CodeUnknownDevice},
-		{"revoke a malformed peer ID", laptop, revokeReq(lt, peer.ID("junk")), CodeBadRequest},
-		{"list without a ticket", laptop, listReq(nil), CodeBadRequest},
+		{"list with another's ticket", askCode(bobs, listReq(lt)), CodeUnauthorized},
+		{"revoke with another's ticket", askCode(bobs, revokeReq(lt, phone.ID())), CodeUnauthorized},
+		{"revoke another account's device", func() string {
+			return revokeWith(t, laptop, f, lt, bobs.ID(), "alice", []byte("pw-alice"))
+		}, CodeUnknownDevice},
+		{"revoke an unknown peer", func() string {
+			return revokeWith(t, laptop, f, lt, stranger.ID(), "alice", []byte("pw-alice"))
+		}, CodeUnknownDevice},
+		{"revoke a malformed peer ID", askCode(laptop, revokeReq(lt, peer.ID("junk"))), CodeBadRequest},
+		{"list without a ticket", askCode(laptop, listReq(nil)), CodeBadRequest},
 	}
 	for _, tt := range refusals {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := errCode(ask(t, tt.c, f, tt.req)); got != tt.want {
+			if got := tt.do(); got != tt.want {
 				t.Fatalf("code %q, want %q", got, tt.want)
 			}
 		})
@@ -132,8 +138,8 @@ func TestDevices(t *testing.T) {
 	// The laptop revokes the phone, twice: the second changes nothing.
 	clk.Advance(time.Minute)
 	for range 2 {
-		if r := ask(t, laptop, f, revokeReq(lt, phone.ID())); r.GetRevokeResult() == nil {
-			t.Fatalf("revoke: %q", errCode(r))
+		if got := revokeWith(t, laptop, f, lt, phone.ID(), "alice", []byte("pw-alice")); got != "" {
+			t.Fatalf("revoke: %q", got)
 		}
 	}
 	if d := devicesOf(t, laptop, f, lt)[phone.ID()]; d.RevokedUnix != clk.Now().Unix() {
@@ -204,8 +210,8 @@ func TestRevocationLog(t *testing.T) {
 	if empty.Serial != 0 || len(empty.Entries) != 0 || empty.More {
 		t.Fatalf("empty log: %+v", empty)
 	}
-	if r := ask(t, a, f, revokeReq(at, b.ID())); r.GetRevokeResult() == nil {
-		t.Fatalf("revoke: %q", errCode(r))
+	if got := revokeWith(t, a, f, at, b.ID(), "alice", []byte("pw")); got != "" {
+		t.Fatalf("revoke: %q", got)
 	}
 	l := verifiedRevocations(t, f, 0)
 	if l.Serial != 1 || len(l.Entries) != 1 || l.Entries[0].Peer != b.ID() || l.Entries[0].Serial != 1 {
@@ -299,7 +305,7 @@ func verifiedRevocations(t *testing.T, f *fixture, since uint64) *ticket.Revocat
 }
 
 // testPeer is a deterministic peer ID, distinct for each i.
-func testPeer(t *testing.T, i int) peer.ID {
+func testPeer(t testing.TB, i int) peer.ID {
 	t.Helper()
 	seed := make([]byte, 32)
 	copy(seed, fmt.Sprintf("peer-%d", i))
@@ -335,8 +341,8 @@ func TestRevokedSupernode(t *testing.T) {
 	if got := f.list(t, op, opt); len(got) != 1 {
 		t.Fatalf("listed %v", got)
 	}
-	if r := ask(t, op, f.fixture, revokeReq(opt, sn.ID())); r.GetRevokeResult() == nil {
-		t.Fatalf("revoke: %q", errCode(r))
+	if got := revokeWith(t, op, f.fixture, opt, sn.ID(), "operator", []byte("pw")); got != "" {
+		t.Fatalf("revoke: %q", got)
 	}
 	if got := f.list(t, op, opt); len(got) != 0 {
 		t.Fatalf("revoked supernode still listed: %v", got)

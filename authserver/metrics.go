@@ -19,9 +19,12 @@ type Stats struct {
 	LoginsRateLimited uint64 // refused by the per-account or per-address limit before any OPAQUE work
 	LoginsError       uint64 // failed on the server's side (database, OPAQUE internals)
 	Registrations     uint64 // accounts created
-	TicketsIssued     uint64 // device tickets signed, at login and at renewal
-	DevicesRevoked    uint64 // devices revoked by their accounts
-	PasswordsChanged  uint64 // OPAQUE records replaced by a password change
+	// RegistrationsRateLimited counts registrations refused by the
+	// per-address or per-network throttle.
+	RegistrationsRateLimited uint64
+	TicketsIssued            uint64 // device tickets signed, at login and at renewal
+	DevicesRevoked           uint64 // devices revoked by their accounts
+	PasswordsChanged         uint64 // OPAQUE records replaced by a password change
 }
 
 // loginOutcome is how one login attempt ended.
@@ -37,7 +40,7 @@ const (
 // stats counts events; a Server bumps it, Stats reads it.
 type stats struct {
 	loginOK, loginFailed, loginRateLimited, loginError atomic.Uint64
-	registrations, tickets                             atomic.Uint64
+	registrations, registrationsRateLimited, tickets   atomic.Uint64
 	revocations, passwordChanges                       atomic.Uint64
 	// ke2 counts KE2s computed: the OPAQUE work a rate-limited attempt
 	// must never cost (tests read it).
@@ -60,14 +63,15 @@ func (s *stats) login(r loginOutcome) {
 // Stats returns the server's counters.
 func (s *Server) Stats() Stats {
 	return Stats{
-		LoginsOK:          s.stats.loginOK.Load(),
-		LoginsFailed:      s.stats.loginFailed.Load(),
-		LoginsRateLimited: s.stats.loginRateLimited.Load(),
-		LoginsError:       s.stats.loginError.Load(),
-		Registrations:     s.stats.registrations.Load(),
-		TicketsIssued:     s.stats.tickets.Load(),
-		DevicesRevoked:    s.stats.revocations.Load(),
-		PasswordsChanged:  s.stats.passwordChanges.Load(),
+		LoginsOK:                 s.stats.loginOK.Load(),
+		LoginsFailed:             s.stats.loginFailed.Load(),
+		LoginsRateLimited:        s.stats.loginRateLimited.Load(),
+		LoginsError:              s.stats.loginError.Load(),
+		Registrations:            s.stats.registrations.Load(),
+		RegistrationsRateLimited: s.stats.registrationsRateLimited.Load(),
+		TicketsIssued:            s.stats.tickets.Load(),
+		DevicesRevoked:           s.stats.revocations.Load(),
+		PasswordsChanged:         s.stats.passwordChanges.Load(),
 	}
 }
 
@@ -98,13 +102,14 @@ func (s *Server) Accounts(ctx context.Context) (int, error) {
 
 // Metric names, for documentation and tests.
 const (
-	MetricLogins         = "eserver_auth_logins_total"
-	MetricRegistrations  = "eserver_auth_registrations_total"
-	MetricTicketsIssued  = "eserver_auth_tickets_issued_total"
-	MetricDevicesRevoked = "eserver_auth_devices_revoked_total"
-	MetricPasswords      = "eserver_auth_password_changes_total"
-	MetricLiveSupernodes = "eserver_auth_supernodes"
-	MetricAccounts       = "eserver_auth_accounts"
+	MetricLogins               = "eserver_auth_logins_total"
+	MetricRegistrations        = "eserver_auth_registrations_total"
+	MetricRegistrationsLimited = "eserver_auth_registrations_rate_limited_total"
+	MetricTicketsIssued        = "eserver_auth_tickets_issued_total"
+	MetricDevicesRevoked       = "eserver_auth_devices_revoked_total"
+	MetricPasswords            = "eserver_auth_password_changes_total"
+	MetricLiveSupernodes       = "eserver_auth_supernodes"
+	MetricAccounts             = "eserver_auth_accounts"
 )
 
 // accountsTimeout bounds the account count of one scrape.
@@ -113,7 +118,7 @@ const accountsTimeout = 5 * time.Second
 type metrics struct {
 	srv                                           *Server
 	logins, registrations, tickets, sns, accounts *prometheus.Desc
-	revoked, passwords                            *prometheus.Desc
+	revoked, passwords, regLimited                *prometheus.Desc
 }
 
 // NewMetrics returns a Prometheus collector of srv's counters and gauges,
@@ -123,6 +128,7 @@ func NewMetrics(srv *Server) prometheus.Collector {
 		srv:           srv,
 		logins:        prometheus.NewDesc(MetricLogins, "Login attempts, by result: ok, failed (wrong password, unknown account, abandoned or malformed exchange), rate_limited, error (server side).", []string{"result"}, nil),
 		registrations: prometheus.NewDesc(MetricRegistrations, "Accounts created.", nil, nil),
+		regLimited:    prometheus.NewDesc(MetricRegistrationsLimited, "Registrations refused by the per-address or per-network throttle (eserver-auth --register-rate).", nil, nil),
 		tickets:       prometheus.NewDesc(MetricTicketsIssued, "Device tickets issued, at login and at renewal.", nil, nil),
 		sns:           prometheus.NewDesc(MetricLiveSupernodes, "Supernodes registered and heartbeating (the server itself not counted).", nil, nil),
 		accounts:      prometheus.NewDesc(MetricAccounts, "Accounts in the database.", nil, nil),
@@ -134,6 +140,7 @@ func NewMetrics(srv *Server) prometheus.Collector {
 func (m *metrics) Describe(ch chan<- *prometheus.Desc) {
 	ch <- m.logins
 	ch <- m.registrations
+	ch <- m.regLimited
 	ch <- m.tickets
 	ch <- m.sns
 	ch <- m.accounts
@@ -155,6 +162,7 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(m.logins, prometheus.CounterValue, float64(l.v), l.result)
 	}
 	ch <- prometheus.MustNewConstMetric(m.registrations, prometheus.CounterValue, float64(st.Registrations))
+	ch <- prometheus.MustNewConstMetric(m.regLimited, prometheus.CounterValue, float64(st.RegistrationsRateLimited))
 	ch <- prometheus.MustNewConstMetric(m.tickets, prometheus.CounterValue, float64(st.TicketsIssued))
 	ch <- prometheus.MustNewConstMetric(m.revoked, prometheus.CounterValue, float64(st.DevicesRevoked))
 	ch <- prometheus.MustNewConstMetric(m.passwords, prometheus.CounterValue, float64(st.PasswordsChanged))

@@ -17,10 +17,10 @@ import (
 // once its KE3 verified, a registration of the new one on the same stream,
 // whose record replaces the account's. A stolen ticket alone changes
 // nothing; a wrong old password counts as a failed login.
-func (s *Server) changePassword(ctx context.Context, rw io.ReadWriter, m *wire.ChangePassword, remote peer.ID, ip string) (*wire.AuthResponse, error) {
+func (s *Server) changePassword(ctx context.Context, rw io.ReadWriter, m *wire.ChangePassword, remote peer.ID, src source) (*wire.AuthResponse, error) {
 	now := s.now()
-	acct := m.Username
-	if refused, err := s.authenticate(ctx, rw, acct, m.Ke1, remote, ip, now); refused != nil || err != nil {
+	acct, ip := m.Username, src.ip
+	if refused, err := s.authenticate(ctx, rw, acct, m.Ke1, remote, src, now); refused != nil || err != nil {
 		return refused, err
 	}
 	// The registration request is evaluated only now: before KE3, the

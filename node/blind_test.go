@@ -94,7 +94,7 @@ func TestSupernodeBlindness(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer raw.Close()
-	srv, err := authserver.New(authserver.Config{DBPath: db, Key: key, Logger: testLogger(), SelfSupernode: true})
+	srv, err := authserver.New(authserver.Config{DBPath: db, Key: key, Logger: testLogger(), SelfSupernode: true, RegisterRate: -1})
 	if err != nil {
 		t.Fatal(err)
 	}

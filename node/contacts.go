@@ -6,6 +6,7 @@ import (
 
 	"eserver/node/api"
 	"eserver/node/store"
+	"eserver/node/text"
 	"eserver/node/wire"
 )
 
@@ -105,16 +106,20 @@ func (n *Node) SetPresence(ctx context.Context, u api.PresenceUpdate) error {
 
 // View is a contact row as the front ends see it: the row, plus how we
 // reach the contact now (discovery), whether its device is the one the user
-// verified (keys), and its picture as a local file.
+// verified (keys), and its picture as a local file. What the contact chose
+// (nick, personal message, now playing, request note) is cleaned when it
+// arrives; cleaning again here covers rows stored before that, so no front
+// end shows a bidi override (issue 13, item 12).
 func (s *session) View(c store.Contact) api.Contact {
 	out := api.Contact{
 		Via:            s.discovery.Via(c),
 		Username:       c.Username,
 		Relation:       api.Relation(c.Relation),
-		RequestMessage: c.RequestMessage,
-		Presence:       api.Presence{Status: api.Status(c.Status), Nick: c.Nick, Subnick: c.Subnick, Media: c.Media, Avatar: c.Avatar},
-		Group:          c.Group,
-		Alias:          c.Alias,
+		RequestMessage: text.Clean(c.RequestMessage),
+		Presence: api.Presence{Status: api.Status(c.Status), Nick: text.Clean(c.Nick), Subnick: text.Clean(c.Subnick),
+			Media: text.Clean(c.Media), Avatar: c.Avatar},
+		Group: c.Group,
+		Alias: c.Alias,
 	}
 	out.Verified = s.keys.Verified(c)
 	if !c.KeyChanged.IsZero() {

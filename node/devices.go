@@ -49,7 +49,8 @@ const revocationPoll = 5 * time.Minute
 const maxPassword = 1024
 
 // RevokeDevice implements API. Revoking this device ends the session.
-func (n *Node) RevokeDevice(ctx context.Context, peerID string) error {
+// Revoking another one sends the server a fresh proof of the password.
+func (n *Node) RevokeDevice(ctx context.Context, peerID, password string) error {
 	s, err := n.current()
 	if err != nil {
 		return err
@@ -58,9 +59,12 @@ func (n *Node) RevokeDevice(ctx context.Context, peerID string) error {
 	if err != nil {
 		return fmt.Errorf("%w: %q is not a peer ID", api.ErrBadRequest, peerID)
 	}
+	if p != s.host.ID() && (password == "" || len(password) > maxPassword) {
+		return fmt.Errorf("%w: removing another device needs the account's password", api.ErrBadRequest)
+	}
 	ctx, cancel := context.WithTimeout(ctx, wire.AuthTimeout)
 	defer cancel()
-	if err := login.RevokeDevice(ctx, s.host, s.server, s.tk().Signed, p); err != nil {
+	if err := login.RevokeDevice(ctx, s.host, s.server, s.tk(), p, password); err != nil {
 		if errors.Is(err, login.ErrUnknownDevice) {
 			return fmt.Errorf("%w: %s is not a device of this account", api.ErrBadRequest, peerID)
 		}

@@ -37,10 +37,18 @@ func TestDeviceRevocation(t *testing.T) {
 	if err != nil || len(ds) != 2 {
 		t.Fatalf("devices: %+v, %v", ds, err)
 	}
-	if err := phone.RevokeDevice(ctx(t), "not a peer ID"); !errors.Is(err, api.ErrBadRequest) {
+	if err := phone.RevokeDevice(ctx(t), "not a peer ID", phone.pass); !errors.Is(err, api.ErrBadRequest) {
 		t.Fatalf("revoking garbage: %v", err)
 	}
-	if err := phone.RevokeDevice(ctx(t), laptopID.String()); err != nil {
+	// Removing another device takes the password: a stolen signed-in
+	// phone cannot remove the laptop with its ticket alone.
+	if err := phone.RevokeDevice(ctx(t), laptopID.String(), ""); !errors.Is(err, api.ErrBadRequest) {
+		t.Fatalf("revoking the laptop without the password: %v", err)
+	}
+	if err := phone.RevokeDevice(ctx(t), laptopID.String(), "wrong"); !errors.Is(err, api.ErrLoginFailed) {
+		t.Fatalf("revoking the laptop with a wrong password: %v", err)
+	}
+	if err := phone.RevokeDevice(ctx(t), laptopID.String(), phone.pass); err != nil {
 		t.Fatal(err)
 	}
 	ds, _ = phone.Devices(ctx(t))
@@ -80,7 +88,7 @@ func TestDeviceRevocation(t *testing.T) {
 	}
 	// A device that removes itself is signed out, and told why.
 	ps, _ := phone.current()
-	if err := phone.RevokeDevice(ctx(t), ps.host.ID().String()); err != nil {
+	if err := phone.RevokeDevice(ctx(t), ps.host.ID().String(), ""); err != nil {
 		t.Fatal(err)
 	}
 	e := phone.waitFor("the phone's sign-out", func(e api.Event) bool { return e.SignedOut })

@@ -23,10 +23,19 @@ func testServer(t testing.TB) string {
 // supernode services on one host on 127.0.0.1.
 func testBundle(t testing.TB) *bundle.Service {
 	t.Helper()
+	return testBundleIn(t, t.TempDir())
+}
+
+// testBundleIn is testBundle with its databases in dir, for tests that
+// look at them as a supernode's operator could.
+func testBundleIn(t testing.TB, dir string) *bundle.Service {
+	t.Helper()
 	svc, err := bundle.Start(bundle.Config{
-		Dir:    t.TempDir(),
+		Dir:    dir,
 		Listen: []string{"/ip4/127.0.0.1/tcp/0"},
 		Logger: testLogger(),
+		// Every test node is on 127.0.0.1: one address, many accounts.
+		RegisterRate: -1,
 	})
 	if err != nil {
 		t.Fatal(err)

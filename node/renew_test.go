@@ -34,7 +34,7 @@ func TestTicketRenewal(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer h.Close()
-	srv, err := authserver.New(authserver.Config{DBPath: db, Key: key, Now: now, Logger: testLogger(), SelfSupernode: true})
+	srv, err := authserver.New(authserver.Config{DBPath: db, Key: key, Now: now, Logger: testLogger(), SelfSupernode: true, RegisterRate: -1})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,6 +4,8 @@ import (
 	"testing"
 
 	"eserver/node/api"
+	"eserver/node/ticket"
+	"eserver/supernode/client"
 )
 
 // TestVisibility: at the supernodes, a stranger and a blocked user cannot
@@ -22,7 +24,7 @@ func TestVisibility(t *testing.T) {
 	befriend(t, alice, bob)
 
 	// sees asks bob's homes, as asker would (with the token bob gave it).
-	sees := func(asker *testNode) bool {
+	lookup := func(asker *testNode) client.Found {
 		t.Helper()
 		s, err := asker.current()
 		if err != nil {
@@ -34,9 +36,19 @@ func TestVisibility(t *testing.T) {
 		}
 		f, ok := found["bob"]
 		if !ok {
-			t.Fatalf("%s got not even bob's ticket", asker.name)
+			t.Fatalf("%s got not even bob's card", asker.name)
 		}
-		return len(f.Addrs.Addrs) > 0
+		return f
+	}
+	sees := func(asker *testNode) bool { t.Helper(); return len(lookup(asker).Addrs.Addrs) > 0 }
+	// cardOnly checks that asker learns what a contact request needs and
+	// nothing more: no device name, no sign-in time.
+	cardOnly := func(asker *testNode) {
+		t.Helper()
+		f := lookup(asker)
+		if tk := f.Ticket; !tk.Card || tk.Device != "" || tk.Issued.Truncate(ticket.CardGrain) != tk.Issued || len(tk.BoxKey) == 0 {
+			t.Fatalf("%s, not bob's contact, got %+v", asker.name, tk)
+		}
 	}
 	bobSession, _ := bob.current()
 	republished := func() {
@@ -49,6 +61,10 @@ func TestVisibility(t *testing.T) {
 	if sees(carol) {
 		t.Fatal("a stranger sees where bob is")
 	}
+	cardOnly(carol)
+	if tk := lookup(alice).Ticket; tk.Card || tk.Device == "" {
+		t.Fatalf("bob's contact got %+v, want his ticket", tk)
+	}
 
 	if err := bob.BlockContact(ctx(t), "alice"); err != nil {
 		t.Fatal(err)
@@ -57,6 +73,7 @@ func TestVisibility(t *testing.T) {
 	if sees(alice) {
 		t.Fatal("a blocked user sees where bob is")
 	}
+	cardOnly(alice)
 	alice.waitContact("bob", api.RelationAccepted, api.StatusOffline) // and sees him offline
 
 	if err := bob.UnblockContact(ctx(t), "alice"); err != nil {

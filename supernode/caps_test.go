@@ -241,7 +241,7 @@ func TestRendezvousGlobalCap(t *testing.T) {
 	if err := (client.Rendezvous{Allowed: tokens("sybil", 10)}).Publish(ctx, h, e.rvh.ID(), st); err != nil {
 		t.Fatalf("replacing one's own entry with a smaller one: %v", err)
 	}
-	found, err := client.Rendezvous{}.Lookup(ctx, h, e.rvh.ID(), st, []string{"sybil1"})
+	found, err := client.Rendezvous{Tokens: map[string][]byte{"sybil1": tokens("sybil", 1)[0]}}.Lookup(ctx, h, e.rvh.ID(), st, []string{"sybil1"})
 	if err != nil || len(found) != 1 || found[0].Ticket == nil {
 		t.Fatalf("lookup of an entry published before the cap: %v, %v", found, err)
 	}
@@ -449,5 +449,36 @@ func TestCapsFor(t *testing.T) {
 	}
 	if DefaultMaxAdmissions != 40000 {
 		t.Errorf("DefaultMaxAdmissions %d", DefaultMaxAdmissions)
+	}
+}
+
+// TestRendezvousSweepKeepsTokens: the sweep drops a stale entry's peer
+// record to save memory, but token holders still get the ticket until it
+// expires.
+func TestRendezvousSweepKeepsTokens(t *testing.T) {
+	e := newEnv(t, RendezvousConfig{})
+	ctx := sntest.Ctx(t)
+	alice, aliceT := e.client("alice")
+	if err := (client.Rendezvous{Allowed: tokens("alice", 3)}).Publish(ctx, alice, e.rvh.ID(), aliceT); err != nil {
+		t.Fatal(err)
+	}
+	e.clock.Advance(DefaultRendezvousTTL + time.Minute)
+	bob, bobT := e.client("bob")
+	if err := (client.Rendezvous{}).Publish(ctx, bob, e.rvh.ID(), bobT); err != nil { // sweeps
+		t.Fatal(err)
+	}
+	e.rv.mu.Lock()
+	rec, sum := e.rv.entries["alice"].record, int64(0)
+	for name, en := range e.rv.entries {
+		sum += rvEntryCost(name, en)
+	}
+	used := e.rv.used
+	e.rv.mu.Unlock()
+	if rec != nil || used != sum {
+		t.Fatalf("after the sweep: alice's record %d bytes (want dropped), usage %d, entries' cost %d", len(rec), used, sum)
+	}
+	found, err := client.Rendezvous{Tokens: map[string][]byte{"alice": tokens("alice", 1)[0]}}.Lookup(ctx, bob, e.rvh.ID(), bobT, []string{"alice"})
+	if err != nil || len(found) != 1 || found[0].Ticket == nil || found[0].Ticket.Card || len(found[0].Addrs.Addrs) != 0 {
+		t.Fatalf("token holder's lookup of a stale entry: %+v, %v", found, err)
 	}
 }

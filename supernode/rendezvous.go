@@ -84,6 +84,7 @@ type Rendezvous struct {
 // rvEntry is one published record.
 type rvEntry struct {
 	ticket  *wire.SignedTicket
+	card    *wire.SignedTicket // what askers without a token get; nil if none was published
 	record  []byte
 	allowed map[[32]byte]struct{} // visibility-token hashes that may see record
 	peer    peer.ID
@@ -180,13 +181,14 @@ func (r *Rendezvous) process(_ context.Context, rq *pipeline.Request[*wire.Rende
 		return failed(wire.CodeRateLimited), nil
 	}
 	if k := rq.Msg.GetPublish(); k != nil {
-		return r.publish(t, k.GetPeerRecord(), k.GetAllowed(), now), nil
+		return r.publish(t, k, now), nil
 	}
 	k := rq.Msg.GetLookup()
 	return r.lookup(k.GetUsernames(), k.GetTokens(), now), nil
 }
 
-func (r *Rendezvous) publish(t *ticket.Ticket, rec []byte, allowed [][]byte, now time.Time) *wire.RendezvousResponse {
+func (r *Rendezvous) publish(t *ticket.Ticket, p *wire.Publish, now time.Time) *wire.RendezvousResponse {
+	rec, allowed := p.GetPeerRecord(), p.GetAllowed()
 	if _, err := ticket.VerifyRecord(t.Peer, rec); err != nil {
 		r.log.Debug("peer record refused", "peer", t.Peer, "user", t.Username, "err", err)
 		return failed(wire.CodeBadRequest)
@@ -201,8 +203,18 @@ func (r *Rendezvous) publish(t *ticket.Ticket, rec []byte, allowed [][]byte, now
 		}
 		set[[32]byte(a)] = struct{}{}
 	}
+	// The card is shown to strangers in the user's name: it must be the
+	// auth server's card of this very ticket.
+	if p.GetCard() != nil {
+		card, err := ticket.VerifyCard(r.cfg.AuthServer, p.GetCard(), now)
+		if err != nil || !card.Matches(t) {
+			r.log.Debug("card refused", "peer", t.Peer, "user", t.Username, "err", err)
+			return failed(wire.CodeBadRequest)
+		}
+	}
 	e := rvEntry{
 		ticket:  t.Signed,
+		card:    p.GetCard(),
 		record:  append([]byte(nil), rec...),
 		allowed: set,
 		peer:    t.Peer,
@@ -243,11 +255,12 @@ func (r *Rendezvous) publish(t *ticket.Ticket, rec []byte, allowed [][]byte, now
 	return &wire.RendezvousResponse{}
 }
 
-// lookup answers, for each known name, its ticket (its public keys: anyone
-// may write to its mailboxes) and — only when the asker presents a token the
-// user allowed, and the record is fresh — where it can be reached. Strangers,
-// blocked users and everyone asking about an offline user get the same
-// answer.
+// lookup answers, for each known name, to an asker presenting a token the
+// user allowed, its ticket and, while the record is fresh, where it can be
+// reached; to everyone else — strangers and blocked users alike — only its
+// card: the account, device and box key a contact request needs (anyone
+// may write to its mailboxes), without the device's name or the time it
+// signed in.
 func (r *Rendezvous) lookup(names []string, tokens [][]byte, now time.Time) *wire.RendezvousResponse {
 	if len(names) > r.cfg.MaxLookup {
 		return failed(wire.CodeTooMany)
@@ -272,9 +285,17 @@ func (r *Rendezvous) lookup(names []string, tokens [][]byte, now time.Time) *wir
 		if !ok || !now.Before(e.expiry) || r.cfg.Revocations.Revoked(e.peer) {
 			continue // a revoked device is not shown, even before its ticket expires
 		}
-		entry := &wire.RendezvousResponse_Entry{Username: n, Ticket: e.ticket}
-		if len(tokens) > 0 && r.fresh(e, now) && allows(e, tokens[i]) {
-			entry.PeerRecord = e.record
+		entry := &wire.RendezvousResponse_Entry{Username: n}
+		switch {
+		case len(tokens) > 0 && allows(e, tokens[i]):
+			entry.Ticket = e.ticket
+			if r.fresh(e, now) {
+				entry.PeerRecord = e.record
+			}
+		case e.card != nil:
+			entry.Card = e.card
+		default:
+			continue // nothing a stranger may see
 		}
 		resp.Entries = append(resp.Entries, entry)
 	}
@@ -328,25 +349,25 @@ func (r *Rendezvous) Usage() (used, limit int64) {
 	return r.used, r.cfg.MaxBytes
 }
 
-// rvEntryCost estimates the memory e takes under name: its ticket, record
-// and token hashes, plus a fixed overhead.
+// rvEntryCost estimates the memory e takes under name: its ticket, card,
+// record and token hashes, plus a fixed overhead.
 func rvEntryCost(name string, e rvEntry) int64 {
-	return rvEntryOverhead + int64(len(name)) + int64(proto.Size(e.ticket)) + int64(len(e.record)) +
-		int64(len(e.allowed))*rvTokenCost
+	return rvEntryOverhead + int64(len(name)) + int64(proto.Size(e.ticket)) + int64(proto.Size(e.card)) +
+		int64(len(e.record)) + int64(len(e.allowed))*rvTokenCost
 }
 
-// sweepLocked forgets the entries whose tickets expired and, of those not
-// fresh any more, keeps only the ticket (lookups return nothing else of
-// them, so their record and token hashes are dead weight).
+// sweepLocked forgets the entries whose tickets expired and drops the peer
+// record of those not fresh any more (lookups never return it; the token
+// hashes stay, as token holders still get the ticket until it expires).
 func (r *Rendezvous) sweepLocked(now time.Time) {
 	for name, e := range r.entries {
 		switch {
 		case !now.Before(e.expiry):
 			r.used -= rvEntryCost(name, e)
 			delete(r.entries, name)
-		case !r.fresh(e, now) && (e.record != nil || e.allowed != nil):
+		case !r.fresh(e, now) && e.record != nil:
 			r.used -= rvEntryCost(name, e)
-			e.record, e.allowed = nil, nil
+			e.record = nil
 			r.used += rvEntryCost(name, e)
 			r.entries[name] = e
 		}

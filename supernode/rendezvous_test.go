@@ -104,9 +104,10 @@ func TestPublishLookup(t *testing.T) {
 	}
 }
 
-// TestVisibility: a user's record is shown only to holders of a token it
-// allowed; everyone else — no token, a wrong token, a token withdrawn by a
-// block — gets the ticket alone, exactly what anyone gets of an offline user.
+// TestVisibility: a user's ticket and record are shown only to holders of a
+// token it allowed; everyone else — no token, a wrong token, a token
+// withdrawn by a block — gets the card alone: no device name, no sign-in
+// time, no addresses.
 func TestVisibility(t *testing.T) {
 	e := newEnv(t, RendezvousConfig{})
 	ctx := sntest.Ctx(t)
@@ -115,7 +116,7 @@ func TestVisibility(t *testing.T) {
 	tokBob, tokCarol := []byte("token-for-bob-16"), []byte("token-for-carol1")
 	publish := func(allowed ...[]byte) {
 		t.Helper()
-		if err := (client.Rendezvous{Allowed: allowed}).Publish(ctx, alice, e.rvh.ID(), aliceT); err != nil {
+		if err := (client.Rendezvous{Allowed: allowed, Card: sntest.Card(t, e.auth, aliceT)}).Publish(ctx, alice, e.rvh.ID(), aliceT); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -123,9 +124,20 @@ func TestVisibility(t *testing.T) {
 		t.Helper()
 		found, err := client.Rendezvous{Tokens: map[string][]byte{"alice": token}}.Lookup(ctx, bob, e.rvh.ID(), bobT, []string{"alice"})
 		if err != nil || len(found) != 1 || found[0].Ticket.Peer != alice.ID() {
-			t.Fatalf("lookup: %+v, %v (the ticket is public)", found, err)
+			t.Fatalf("lookup: %+v, %v (a stranger gets the card: enough to write to alice)", found, err)
 		}
-		return len(found[0].Addrs.Addrs) > 0
+		seen := found[0].Ticket
+		if seen.Card {
+			// What a stranger must not learn: the device's name and when it signed in.
+			if seen.Device != "" || seen.Role != "" || seen.Issued.Truncate(ticket.CardGrain) != seen.Issued || len(found[0].Addrs.Addrs) > 0 {
+				t.Fatalf("a stranger's card tells too much: %+v", seen)
+			}
+			return false
+		}
+		if seen.Device == "" || len(found[0].Addrs.Addrs) == 0 {
+			t.Fatalf("an allowed asker got %+v", found[0])
+		}
+		return true
 	}
 	publish(tokBob, tokCarol)
 	if !sees(tokBob) || !sees(tokCarol) {
@@ -149,7 +161,8 @@ func TestRefused(t *testing.T) {
 	ctx := sntest.Ctx(t)
 	alice, aliceT := e.client("alice")
 	mallory, malloryT := e.client("mallory")
-	if err := client.Publish(ctx, alice, e.rvh.ID(), aliceT); err != nil {
+	aliceCard := sntest.Card(t, e.auth, aliceT)
+	if err := (client.Rendezvous{Card: aliceCard}).Publish(ctx, alice, e.rvh.ID(), aliceT); err != nil {
 		t.Fatalf("publish: %v", err)
 	}
 	now := e.clock.Now()
@@ -210,6 +223,12 @@ func TestRefused(t *testing.T) {
 		{"publish other server's ticket", func() error { return client.Publish(ctx, mallory, rv, otherServer) }, client.ErrUnauthorized},
 		{"publish record signed by another key", func() error { return rawPublish(malloryT, forgedBytes) }, client.ErrBadRequest},
 		{"publish someone else's record", func() error { return rawPublish(malloryT, aliceRecBytes) }, client.ErrBadRequest},
+		{"publish someone else's card", func() error {
+			return client.Rendezvous{Card: aliceCard}.Publish(ctx, mallory, rv, malloryT)
+		}, client.ErrBadRequest},
+		{"publish the ticket as its card", func() error {
+			return client.Rendezvous{Card: malloryT}.Publish(ctx, mallory, rv, malloryT)
+		}, client.ErrBadRequest},
 		{"publish garbage record", func() error { return rawPublish(malloryT, []byte("not an envelope")) }, client.ErrBadRequest},
 		{"publish oversized record", func() error { return rawPublish(malloryT, make([]byte, MaxPeerRecord+1)) }, client.ErrBadRequest},
 		{"request of no kind", func() error {
@@ -305,7 +324,7 @@ func TestLookupBatches(t *testing.T) {
 	users := []string{"u1", "u2", "u3"}
 	for _, u := range users {
 		h, st := e.client(u)
-		if err := client.Publish(ctx, h, e.rvh.ID(), st); err != nil {
+		if err := (client.Rendezvous{Card: sntest.Card(t, e.auth, st)}).Publish(ctx, h, e.rvh.ID(), st); err != nil {
 			t.Fatalf("publish %s: %v", u, err)
 		}
 	}

@@ -41,6 +41,11 @@ type Config struct {
 	Listen []string
 	// Logger; nil means slog.Default().
 	Logger *slog.Logger
+	// RegisterRate is authserver.Config.RegisterRate: accounts one address
+	// may create per hour; 0 means authserver.DefaultRegisterRate, negative
+	// no limit (a server only this machine can reach, or a test network
+	// where every node is on 127.0.0.1).
+	RegisterRate int
 }
 
 // Service is a running bundle.
@@ -88,7 +93,7 @@ func Start(cfg Config) (*Service, error) {
 	// revocation here at once, not at their next poll.
 	rev := &client.Revocations{Auth: h.ID(), Logger: cfg.Logger}
 	auth, err := authserver.New(authserver.Config{DBPath: db, Key: key, Logger: cfg.Logger, SelfSupernode: true,
-		OnRevoke: func(peer.ID) { rev.Kick() }})
+		RegisterRate: cfg.RegisterRate, OnRevoke: func(peer.ID) { rev.Kick() }})
 	if err != nil {
 		h.Close()
 		return nil, err

@@ -507,9 +507,12 @@ type API interface {
 
 	// Devices lists the account's devices; RevokeDevice removes one (this
 	// one too): its tickets stop working at the auth server and, within a
-	// poll interval, at every supernode and contact.
+	// poll interval, at every supernode and contact. Removing another
+	// device needs the account's password (a stolen signed-in device must
+	// not remove its owner's others): a wrong one is ErrLoginFailed and
+	// counts as a failed login. Removing this one ignores it.
 	Devices(ctx context.Context) ([]Device, error)
-	RevokeDevice(ctx context.Context, peerID string) error
+	RevokeDevice(ctx context.Context, peerID, password string) error
 	// ChangePassword changes the account's password at the auth server
 	// and re-seals this device's keys under the new one. Other devices
 	// stay signed in; they need the new password at their next sign-in.

@@ -28,6 +28,7 @@ import (
 	"eserver/node/api"
 	"eserver/node/payload"
 	"eserver/node/store"
+	"eserver/node/text"
 	"eserver/node/ticket"
 	"eserver/node/wire"
 )
@@ -493,14 +494,15 @@ func (l *Contacts) receiveRequest(in *payload.Inbound) error {
 	if !l.limiter.allow(from) {
 		return payload.ErrRateLimited
 	}
+	note := text.Clean(req.Message) // a stranger's words, shown as they are (issue 13, item 12)
 	c = store.Contact{
-		Username: from, Relation: string(api.RelationPendingIn), RequestMessage: req.Message,
+		Username: from, Relation: string(api.RelationPendingIn), RequestMessage: note,
 		PeerID: t.Peer.String(), Ticket: wire.MustMarshal(t.Signed), Updated: l.h.Now(),
 	}
 	if err := l.h.Store().PutContact(c); err != nil {
 		return err
 	}
-	l.h.Emit(api.Event{ContactRequest: &api.ContactRequestEvent{From: from, Message: req.Message}})
+	l.h.Emit(api.Event{ContactRequest: &api.ContactRequestEvent{From: from, Message: note}})
 	l.Changed(from)
 	return nil
 }

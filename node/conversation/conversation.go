@@ -45,6 +45,12 @@ const (
 	MaxSkew = 30 * 24 * time.Hour
 )
 
+// ErrStaleEvent: a multi-party event signed longer ago than mail lives
+// (wire.MailTTL), or dated in the future. Such an event is refused however
+// genuine: the node remembers revocations, and the events it applied, only
+// that long.
+var ErrStaleEvent = errors.New("conversation event out of date")
+
 // Host is what the capability needs from the node.
 type Host interface {
 	// Me is our username.

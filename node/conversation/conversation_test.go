@@ -426,3 +426,130 @@ func TestInviteAndLeave(t *testing.T) {
 		t.Fatalf("events per member: %v", n)
 	}
 }
+
+// userAt is a user whose ticket was issued at issued and lives an hour.
+func (w *world) userAt(name string, issued time.Time) user {
+	k, p := newKey(w.t)
+	st, err := ticket.Sign(w.key, ticket.Ticket{Username: name, Peer: p, Issued: issued, Expiry: issued.Add(time.Hour), Role: ticket.RoleNode})
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	tk, err := ticket.VerifySignature(w.server, st)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	return user{name: name, key: k, tk: tk}
+}
+
+// TestStaleEventRefused: an event signed longer ago than mail lives is
+// refused, however genuine, so a revoked device's old events cannot
+// outlive the node's memory of the revocation (kept until the device's
+// last ticket expired plus the mail TTL); an event dated in the future
+// is refused too.
+func TestStaleEventRefused(t *testing.T) {
+	w := newWorld(t)
+	bob := w.user("bob")
+	h := newHost(t, w, bob, "alice")
+	c := New(h)
+	at := func(sent time.Time) func(*wire.GroupEvent) {
+		return func(e *wire.GroupEvent) { e.SentUnixMilli = sent.UnixMilli() }
+	}
+	tests := []struct {
+		name string
+		sent time.Time
+		ok   bool
+	}{
+		{"an hour ago", h.now.Add(-time.Hour), true},
+		{"just within the mail TTL", h.now.Add(-wire.MailTTL + time.Hour), true},
+		// The stolen laptop's event, signed while its ticket was valid;
+		// the device was revoked, and the revocation's horizon passed.
+		{"older than the mail TTL", h.now.Add(-wire.MailTTL - time.Hour), false},
+		{"a day in the future", h.now.Add(24 * time.Hour), false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			// A ticket that was valid when the event was signed.
+			alice := w.userAt("alice", tc.sent.Add(-time.Minute))
+			err := c.checkEvent(event(t, alice, []string{"alice", "bob"}, at(tc.sent)))
+			if tc.ok && err != nil {
+				t.Fatalf("refused: %v", err)
+			}
+			if !tc.ok && !errors.Is(err, ErrStaleEvent) {
+				t.Fatalf("err = %v, want ErrStaleEvent", err)
+			}
+		})
+	}
+}
+
+// TestStaleJoinRefused: a member who left cannot come back by replaying
+// her invitation, nor by an older invitation bob never saw; a departure
+// replayed after she was invited again does not drop her; and bob
+// remembers all this across a restart (a new component on the same
+// store).
+func TestStaleJoinRefused(t *testing.T) {
+	w := newWorld(t)
+	alice, bob, carol := w.user("alice"), w.user("bob"), w.user("carol")
+	h := newHost(t, w, bob, "alice", "carol")
+	conv := convID(bytes.Repeat([]byte{1}, idLen))
+	t0 := alice.tk.Issued
+	ev := func(author user, id string, sent time.Duration, members []string, joined string) *wire.GroupEvent {
+		return event(t, author, members, func(e *wire.GroupEvent) {
+			e.Id, e.SentUnixMilli = id, t0.Add(sent).UnixMilli()
+			e.Kind = &wire.GroupEvent_Left{Left: true}
+			if joined != "" {
+				e.Kind = &wire.GroupEvent_Joined{Joined: joined}
+			}
+		})
+	}
+	three := []string{"alice", "bob", "carol"}
+	inviteBob := ev(alice, "join-bob", time.Second, []string{"alice", "bob"}, "bob")
+	olderInvite := ev(alice, "join-carol-0", 2*time.Second, three, "carol")
+	inviteCarol := ev(alice, "join-carol", 3*time.Second, three, "carol")
+	carolLeaves := ev(carol, "carol-left", 4*time.Second, three, "")
+	reinvite := ev(alice, "join-carol-again", 5*time.Second, three, "carol")
+
+	receive := func(c *Conversations, from string, e *wire.GroupEvent) {
+		t.Helper()
+		if err := c.receiveGroup(from, e); err != nil {
+			t.Fatalf("%s: %v", e.Id, err)
+		}
+	}
+	members := func(c *Conversations) []string {
+		t.Helper()
+		cs, err := c.List()
+		if err != nil || len(cs) != 1 || cs[0].ID != conv {
+			t.Fatalf("conversations %+v (%v)", cs, err)
+		}
+		return cs[0].Members
+	}
+	c := New(h)
+	receive(c, "alice", inviteBob)
+	receive(c, "alice", inviteCarol)
+	receive(c, "carol", carolLeaves)
+	if got := members(c); !slices.Equal(got, []string{"alice", "bob"}) {
+		t.Fatalf("after carol left: %v", got)
+	}
+	// carol replays the invitation she had, then one bob never saw that
+	// is older than her departure.
+	receive(c, "carol", inviteCarol)
+	receive(c, "carol", olderInvite)
+	if got := members(c); !slices.Equal(got, []string{"alice", "bob"}) {
+		t.Fatalf("a stale invitation brought carol back: %v", got)
+	}
+
+	// After a restart, the same holds; alice's new invitation counts.
+	c = New(h)
+	receive(c, "carol", inviteCarol)
+	if got := members(c); !slices.Equal(got, []string{"alice", "bob"}) {
+		t.Fatalf("after a restart, a replayed invitation brought carol back: %v", got)
+	}
+	receive(c, "alice", reinvite)
+	if got := members(c); !slices.Equal(got, three) {
+		t.Fatalf("alice's new invitation: %v", got)
+	}
+	// Her old departure, replayed, does not drop her again.
+	receive(c, "alice", carolLeaves)
+	if got := members(c); !slices.Equal(got, three) {
+		t.Fatalf("a replayed departure dropped carol: %v", got)
+	}
+}

@@ -175,6 +175,13 @@ func (c *Conversations) Invite(with, username string) (string, error) {
 	conv.Members = append(conv.Members, username)
 	slices.Sort(conv.Members)
 	conv.Departed = slices.DeleteFunc(conv.Departed, func(d string) bool { return d == username })
+	// Our invitations are signed now: older departures of theirs are stale.
+	if conv.Changed == nil {
+		conv.Changed = map[string]time.Time{}
+	}
+	for _, joined := range append(first, username) {
+		conv.Changed[joined] = c.h.Now()
+	}
 	if err := c.h.Store().PutConversation(conv); err != nil {
 		return "", err
 	}
@@ -273,7 +280,17 @@ func (c *Conversations) checkEvent(ev *wire.GroupEvent) error {
 	default:
 		return errors.New("unknown conversation event")
 	}
-	t, err := c.h.AuthenticateAt(ev.AuthorTicket, time.UnixMilli(ev.SentUnixMilli))
+	// An event older than mail lives could only be a replay or one held
+	// back: refused, so that the revocations the node keeps (until a
+	// device's last ticket expired plus the mail TTL) and the events it
+	// remembers having applied (wire.SeenRetention) always cover what it
+	// accepts. Passed on through members, an event normally arrives
+	// within seconds, or within the mail TTL of a member's absence.
+	sent, now := time.UnixMilli(ev.SentUnixMilli), c.h.Now()
+	if now.Sub(sent) > wire.MailTTL || sent.Sub(now) > wire.MaxClockSkew {
+		return fmt.Errorf("%w: signed at %v", ErrStaleEvent, sent)
+	}
+	t, err := c.h.AuthenticateAt(ev.AuthorTicket, sent)
 	if err != nil {
 		return fmt.Errorf("author's ticket: %w", err)
 	}
@@ -295,18 +312,30 @@ func (c *Conversations) checkEvent(ev *wire.GroupEvent) error {
 // held (it is a payload handler).
 func (c *Conversations) receiveGroup(from string, ev *wire.GroupEvent) error {
 	if err := c.checkEvent(ev); err != nil {
-		return fmt.Errorf("%w: %v", payload.ErrBadRequest, err)
+		return fmt.Errorf("%w: %w", payload.ErrBadRequest, err)
 	}
 	me, id := c.h.Me(), convID(ev.Conversation)
+	// An event applies once: members pass it on along several paths, and
+	// one who has it may replay it (her old invitation, say). What was
+	// applied is remembered in the store for wire.SeenRetention, longer
+	// than checkEvent accepts an event, and across restarts.
+	seenID := ev.Author + "/" + ev.Id
+	if seen, err := c.h.Store().Seen(id, seenID); err != nil || seen {
+		return err
+	}
+	sent := time.UnixMilli(ev.SentUnixMilli)
 	conv, err := c.h.Store().Conversation(id)
 	if errors.Is(err, store.ErrNotFound) {
 		// Only an invitation of us, by the contact who invites, starts one.
 		if ev.GetJoined() != me || ev.Author != from || !slices.Contains(ev.Members, me) {
 			return nil
 		}
-		conv = store.Conversation{ID: id, Members: slices.Clone(ev.Members), Created: c.h.Now()}
+		conv = store.Conversation{ID: id, Members: slices.Clone(ev.Members), Created: c.h.Now(), Changed: map[string]time.Time{me: sent}}
 		slices.Sort(conv.Members)
 		if err := c.h.Store().PutConversation(conv); err != nil {
+			return err
+		}
+		if err := c.h.Store().MarkSeen(id, []string{seenID}, c.h.Now()); err != nil {
 			return err
 		}
 		c.emitConversation(conv, me, "", from)
@@ -326,6 +355,25 @@ func (c *Conversations) receiveGroup(from string, ev *wire.GroupEvent) error {
 	}
 	first, changed := false, false
 	var joined, left string
+	// An invitation or a departure is stale when one of the same member
+	// signed later (or at the same moment) was applied: an old invitation
+	// cannot undo a departure, nor an old departure a new invitation,
+	// whichever path or order they come by. The times are their authors'
+	// clocks; the one whose clock is off by more than the gap between
+	// someone's departure and their next invitation is refused, and can
+	// invite again.
+	if conv.Changed == nil {
+		conv.Changed = map[string]time.Time{}
+	}
+	subject := ""
+	switch k := ev.Kind.(type) {
+	case *wire.GroupEvent_Joined:
+		subject = k.Joined
+	case *wire.GroupEvent_Left:
+		subject = ev.Author
+	}
+	last, had := conv.Changed[subject]
+	stale := had && !sent.After(last)
 	switch k := ev.Kind.(type) {
 	case *wire.GroupEvent_Text:
 		m := store.Message{ID: ev.Id, Peer: id, Text: k.Text, Time: c.sentAt(ev.SentUnixMilli), State: string(api.StateReceived), Sender: ev.Author}
@@ -336,13 +384,17 @@ func (c *Conversations) receiveGroup(from string, ev *wire.GroupEvent) error {
 			defer c.emitMessage(m)
 		}
 	case *wire.GroupEvent_Joined:
-		if !slices.Contains(conv.Members, k.Joined) {
+		if !stale && !slices.Contains(conv.Members, k.Joined) {
 			joined, first = k.Joined, true
 		}
 	case *wire.GroupEvent_Left:
-		if slices.Contains(conv.Members, ev.Author) {
+		if !stale && slices.Contains(conv.Members, ev.Author) {
 			left, first = ev.Author, true
 		}
+	}
+	recorded := subject != "" && !stale
+	if recorded {
+		conv.Changed[subject] = sent
 	}
 	// Learn the members the author knows that we missed (never one who
 	// left, unless invited again), and apply a departure.
@@ -361,16 +413,21 @@ func (c *Conversations) receiveGroup(from string, ev *wire.GroupEvent) error {
 		conv.Departed = append(conv.Departed, left)
 		changed = true
 	}
-	if changed {
+	if changed || recorded {
 		slices.Sort(conv.Members)
 		if err := c.h.Store().PutConversation(conv); err != nil {
 			return err
 		}
+	}
+	if changed {
 		by := ""
 		if joined != "" {
 			by = ev.Author
 		}
 		c.emitConversation(conv, joined, left, by)
+	}
+	if err := c.h.Store().MarkSeen(id, []string{seenID}, c.h.Now()); err != nil {
+		return err
 	}
 	if !first {
 		return nil

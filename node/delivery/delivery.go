@@ -223,7 +223,7 @@ func (d *Delivery) Kinds() []payload.Kind {
 			Handle: func(in *payload.Inbound) error { return d.receiveReceipt(in.From(), in.Payload.GetReceipt()) }},
 		{Of: (*wire.Payload_ResendRequest)(nil), From: payload.Accepted,
 			Handle: func(in *payload.Inbound) error {
-				return d.receiveResendRequest(in.From(), in.Payload.GetResendRequest())
+				return d.receiveResendRequest(in.From(), in.Ticket.Peer, in.Payload.GetResendRequest())
 			}},
 	}
 }
@@ -237,7 +237,7 @@ func (d *Delivery) Enqueue(username string, p *wire.Payload, m *store.Message) e
 	if m != nil {
 		id = m.ID
 	}
-	return d.enqueue(username, id, p, m)
+	return d.enqueue(username, store.OutboxEntry{ID: id}, p, m)
 }
 
 // Deliver queues p for username and waits until the contact's node
@@ -246,7 +246,7 @@ func (d *Delivery) Deliver(ctx context.Context, username string, p *wire.Payload
 	id := wire.NewID()
 	acked := d.waitAck(id)
 	defer d.forgetAck(id)
-	if err := d.enqueue(username, id, p, nil); err != nil {
+	if err := d.enqueue(username, store.OutboxEntry{ID: id}, p, nil); err != nil {
 		return err
 	}
 	select {
@@ -257,14 +257,17 @@ func (d *Delivery) Deliver(ctx context.Context, username string, p *wire.Payload
 	}
 }
 
-func (d *Delivery) enqueue(username, id string, p *wire.Payload, m *store.Message) error {
+// enqueue stores p as the outbox entry e (its ID and flags set) for
+// username, with m, and wakes the contact's courier.
+func (d *Delivery) enqueue(username string, e store.OutboxEntry, p *wire.Payload, m *store.Message) error {
 	now := d.h.Now()
 	p.SentUnixMilli = now.UnixMilli()
 	raw, err := proto.Marshal(p)
 	if err != nil {
 		return fmt.Errorf("encoding payload: %w", err)
 	}
-	if _, err := d.h.Store().Enqueue(m, store.OutboxEntry{ID: id, Peer: username, Payload: raw, Created: now}); err != nil {
+	e.Peer, e.Payload, e.Created = username, raw, now
+	if _, err := d.h.Store().Enqueue(m, e); err != nil {
 		return fmt.Errorf("queueing for %s: %w", username, err)
 	}
 	d.Poke(username)

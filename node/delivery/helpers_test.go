@@ -29,8 +29,9 @@ import (
 // reads "ok" (its username is its Ticket bytes).
 
 type fakeHost struct {
-	st *store.Store
-	me *ticket.Ticket
+	st  *store.Store
+	me  *ticket.Ticket
+	now time.Time // zero: the wall clock
 
 	mu        sync.Mutex
 	events    []api.Event
@@ -41,7 +42,12 @@ type fakeHost struct {
 func (h *fakeHost) Libp2p() host.Host      { return nil }
 func (h *fakeHost) Store() *store.Store    { return h.st }
 func (h *fakeHost) Ticket() *ticket.Ticket { return h.me }
-func (h *fakeHost) Now() time.Time         { return time.Now() }
+func (h *fakeHost) Now() time.Time {
+	if !h.now.IsZero() {
+		return h.now
+	}
+	return time.Now()
+}
 func (h *fakeHost) Log() *slog.Logger      { return slog.New(slog.DiscardHandler) }
 func (h *fakeHost) Message(m store.Message) api.Message {
 	return api.Message{ID: m.ID, From: m.Peer, Text: m.Text, State: api.MessageState(m.State)}

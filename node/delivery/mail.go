@@ -32,6 +32,16 @@ const (
 	maxReceiptIDs = 1000
 )
 
+// ErrStaleMail: a mail item left, or sealed by its sender, longer ago than
+// mailboxes keep mail (wire.MailTTL), or sealed in the future. It is
+// dropped unopened: only a home that kept it, or lies about it, hands it out.
+var ErrStaleMail = errors.New("mail out of date")
+
+// legacyMailUntil ends the acceptance of mail items without a sealing time,
+// which releases before 2026-12-07 left: one mail TTL (and a day) after the
+// release that added sealing times, no such item can still be in a mailbox.
+var legacyMailUntil = time.Date(2027, 1, 7, 0, 0, 0, 0, time.UTC)
+
 // mailTicket returns the ticket to seal mail to username with: the one we
 // stored (even expired — the device's keys are still bound to the account)
 // or one looked up now.
@@ -68,7 +78,8 @@ func (c *courier) mail(ctx context.Context, entries []store.OutboxEntry) error {
 		if err != nil {
 			return err
 		}
-		raw, err := proto.Marshal(&wire.MailItem{Sender: d.h.Ticket().Signed, Envelope: envs[0], Order: uint64(e.Seq)})
+		raw, err := proto.Marshal(&wire.MailItem{Sender: d.h.Ticket().Signed, Envelope: envs[0], Order: uint64(e.Seq),
+			SealedUnixMilli: d.h.Now().UnixMilli()})
 		if err != nil {
 			return err
 		}
@@ -134,8 +145,14 @@ func (d *Delivery) serveMailNotify(_ context.Context, st network.Stream) error {
 // mail loop.
 type mailState struct {
 	kick chan struct{} // asks mailLoop to look in our mailboxes now
-	mu   sync.Mutex    // serializes DrainMail
+	mu   sync.Mutex    // serializes DrainMail; guards forgot
+	// forgot is when the drain last dropped what the store remembers as
+	// seen beyond wire.SeenRetention.
+	forgot time.Time
 }
+
+// forgetEvery is how often the drain drops expired seen-item records.
+const forgetEvery = time.Hour
 
 // PokeMail asks the mail loop to look in our mailboxes now (our homes
 // changed, or one told us mail came).
@@ -222,50 +239,9 @@ func (d *Delivery) DrainMail(ctx context.Context) error {
 		}
 	}
 	orderMail(pending)
-	receipts := map[string][]string{} // sender → chat message IDs
-	// Chat messages of a backlog are stored together: one transaction (one
-	// fsync) for all of them. Should that fail, nothing is acknowledged, so
-	// the homes keep the mail for the next drain.
-	var batch []store.Message
-	// Per sending device: the envelopes no session of ours opens.
-	type lostMail struct {
-		sender *ticket.Ticket
-		ids    []string
-	}
-	lost := map[peer.ID]*lostMail{}
-	for _, e := range pending {
-		p, err := d.open(e.sender, e.env)
-		if errors.Is(err, payload.ErrSessionReset) {
-			l := lost[e.sender.Peer]
-			if l == nil {
-				l = &lostMail{sender: e.sender}
-				lost[e.sender.Peer] = l
-			}
-			l.ids = append(l.ids, e.env.Id)
-			continue // asked for again below, not dropped
-		}
-		if err == nil {
-			err = d.h.Process(e.sender, e.env.Id, p, &batch)
-		}
-		if err != nil {
-			d.h.Log().Info("dropping mail", "from", e.sender.Username, "id", e.env.Id, "err", err)
-			continue
-		}
-		if p.GetChat() != nil {
-			receipts[e.sender.Username] = append(receipts[e.sender.Username], e.env.Id)
-		}
-	}
-	if len(batch) > 0 {
-		inserted, err := d.h.Store().AddIncomingBatch(batch)
-		if err != nil {
-			return errors.Join(append(errs, fmt.Errorf("storing mailed messages: %w", err))...)
-		}
-		for i, m := range batch {
-			if inserted[i] {
-				msg := d.h.Message(m)
-				d.h.Emit(api.Event{Message: &msg})
-			}
-		}
+	res, err := d.applyMail(pending)
+	if err != nil {
+		return errors.Join(append(errs, err)...)
 	}
 	for _, home := range fetched {
 		seqs := acks[home.ID]
@@ -278,12 +254,12 @@ func (d *Delivery) DrainMail(ctx context.Context) error {
 			seqs = seqs[n:]
 		}
 	}
-	for _, l := range lost {
+	for _, l := range res.lost {
 		if err := d.askResend(l.sender, l.ids); err != nil {
 			errs = append(errs, err)
 		}
 	}
-	for sender, ids := range receipts {
+	for sender, ids := range res.receipts {
 		for len(ids) > 0 {
 			n := min(len(ids), maxReceiptIDs)
 			if err := d.Enqueue(sender, &wire.Payload{Kind: &wire.Payload_Receipt{Receipt: &wire.Receipt{Ids: ids[:n]}}}, nil); err != nil {
@@ -293,6 +269,96 @@ func (d *Delivery) DrainMail(ctx context.Context) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// lostMail is a sending device's mail that no session of ours opened.
+type lostMail struct {
+	sender *ticket.Ticket
+	ids    []string
+}
+
+// drained is what applying a drain leaves to answer: receipts per sender
+// for chat messages, and per sending device the envelopes no session of
+// ours opened.
+type drained struct {
+	receipts map[string][]string
+	lost     map[peer.ID]*lostMail
+}
+
+// applyMail runs the security and process stages on the opened items of
+// one drain, in order. An envelope applied once is never applied again: a
+// home may hand the same item out twice (a malicious one on purpose), and
+// only the ratchet refuses its own duplicates, not v1 boxes; so every
+// envelope that opened is remembered (store.ScopeMail, for
+// wire.SeenRetention — openMail refuses items sealed longer ago than the
+// mail TTL) and skipped when it comes again. Envelopes that did not open
+// are not remembered: the sender resends them under the same ID.
+func (d *Delivery) applyMail(pending []mailEntry) (drained, error) {
+	res := drained{receipts: map[string][]string{}, lost: map[peer.ID]*lostMail{}}
+	// Chat messages of a backlog are stored together: one transaction (one
+	// fsync) for all of them. Should that fail, nothing is acknowledged, so
+	// the homes keep the mail for the next drain.
+	var batch []store.Message
+	var applied []string
+	for _, e := range pending {
+		key := e.sender.Username + "/" + e.env.Id
+		seen, err := d.h.Store().Seen(store.ScopeMail, key)
+		if err != nil {
+			return res, err
+		}
+		if seen {
+			d.h.Log().Info("dropping mail applied before", "from", e.sender.Username, "id", e.env.Id)
+			continue
+		}
+		p, err := d.open(e.sender, e.env)
+		if errors.Is(err, payload.ErrSessionReset) {
+			l := res.lost[e.sender.Peer]
+			if l == nil {
+				l = &lostMail{sender: e.sender}
+				res.lost[e.sender.Peer] = l
+			}
+			l.ids = append(l.ids, e.env.Id)
+			continue // asked for again, not dropped
+		}
+		if err == nil {
+			applied = append(applied, key)
+			err = d.h.Process(e.sender, e.env.Id, p, &batch)
+		}
+		if err != nil {
+			d.h.Log().Info("dropping mail", "from", e.sender.Username, "id", e.env.Id, "err", err)
+			continue
+		}
+		if p.GetChat() != nil {
+			res.receipts[e.sender.Username] = append(res.receipts[e.sender.Username], e.env.Id)
+		}
+	}
+	if len(batch) > 0 {
+		inserted, err := d.h.Store().AddIncomingBatch(batch)
+		if err != nil {
+			return res, fmt.Errorf("storing mailed messages: %w", err)
+		}
+		for i, m := range batch {
+			if inserted[i] {
+				msg := d.h.Message(m)
+				d.h.Emit(api.Event{Message: &msg})
+			}
+		}
+	}
+	// Remembered after the batch is stored and before anything is
+	// acknowledged: a crash in between applies an item again when its home
+	// hands it out again, as before this record existed; never loses one.
+	now := d.h.Now()
+	if err := d.h.Store().MarkSeen(store.ScopeMail, applied, now); err != nil {
+		return res, err
+	}
+	if now.Sub(d.mail.forgot) > forgetEvery {
+		if _, err := d.h.Store().ForgetSeen(now.Add(-wire.SeenRetention)); err != nil {
+			d.h.Log().Warn("forgetting expired seen items", "err", err)
+		} else {
+			d.mail.forgot = now
+		}
+	}
+	return res, nil
 }
 
 // orderMail puts each sender's items in its outbox order; senders keep the
@@ -344,7 +410,25 @@ func (d *Delivery) openMail(item []byte, stored time.Time) (mailEntry, error) {
 	// was kept past it (a home with a wrong clock, or one lying about when
 	// it took the item to pass an old ticket off as valid then).
 	if d.h.Now().Sub(stored) > wire.MailTTL {
-		return mailEntry{}, fmt.Errorf("mail left at %v, longer ago than mail is kept", stored)
+		return mailEntry{}, fmt.Errorf("%w: left at %v, longer ago than mail is kept", ErrStaleMail, stored)
+	}
+	// The sender's sealing time cannot be changed by the home (it cannot
+	// open the item): an item sealed longer ago than mail lives is one a
+	// home kept and hands out again, and the record of what we applied
+	// (wire.SeenRetention) would no longer refuse it.
+	if mi.SealedUnixMilli == 0 {
+		// Sealed by a release from before sealing times. Such mail can sit
+		// in a mailbox for one mail TTL after the upgrade, so it is taken
+		// until legacyMailUntil (its replays meanwhile are refused by the
+		// record of what we applied, kept longer than that) and never after.
+		if !d.h.Now().Before(legacyMailUntil) {
+			return mailEntry{}, fmt.Errorf("%w: no sealing time", ErrStaleMail)
+		}
+	} else {
+		sealed := time.UnixMilli(mi.SealedUnixMilli)
+		if now := d.h.Now(); now.Sub(sealed) > wire.MailTTL+wire.MaxClockSkew || sealed.Sub(now) > wire.MaxClockSkew {
+			return mailEntry{}, fmt.Errorf("%w: sealed at %v", ErrStaleMail, sealed)
+		}
 	}
 	t, err := d.auth.AuthenticateAt(mi.Sender, stored)
 	if err != nil {
@@ -374,20 +458,23 @@ func (d *Delivery) receiveReceipt(from string, r *wire.Receipt) error {
 }
 
 // askResend asks a contact to send again the mailed envelopes ids, which no
-// session of ours opened: our session with that device is gone (a restore,
-// a crash at the wrong moment), so ours is dropped and the request starts a
-// new one, in which the answer comes.
+// session of ours opened: our session with that device is gone or behind
+// (a restore, a crash at the wrong moment). Nothing authenticated them —
+// they may as well be junk that anyone put in our mailbox under the
+// contact's public ticket — so nothing of ours changes: no session is
+// dropped and no prekey fetched. The request is sealed without a session
+// (v1, signed by our device key) so that it opens whatever the contact's
+// session state; the contact, which knows which of those IDs it really
+// sent, starts a new session for the answer (receiveResendRequest).
 func (d *Delivery) askResend(t *ticket.Ticket, ids []string) error {
 	if !d.h.Accepted(t.Username) {
 		return nil
 	}
-	d.h.Log().Info("mail from a session we no longer have: asking for it again", "from", t.Username, "items", len(ids))
-	if err := d.keys.Reset(t.Peer); err != nil {
-		return err
-	}
+	d.h.Log().Info("mail no session of ours opens: asking for it again", "from", t.Username, "items", len(ids))
 	for len(ids) > 0 {
 		n := min(len(ids), maxReceiptIDs)
-		if err := d.Enqueue(t.Username, &wire.Payload{Kind: &wire.Payload_ResendRequest{ResendRequest: &wire.ResendRequest{Ids: ids[:n]}}}, nil); err != nil {
+		p := &wire.Payload{Kind: &wire.Payload_ResendRequest{ResendRequest: &wire.ResendRequest{Ids: ids[:n]}}}
+		if err := d.enqueue(t.Username, store.OutboxEntry{ID: wire.NewID(), Sessionless: true}, p, nil); err != nil {
 			return err
 		}
 		ids = ids[n:]
@@ -398,17 +485,30 @@ func (d *Delivery) askResend(t *ticket.Ticket, ids []string) error {
 // receiveResendRequest queues again our messages to from that it could not
 // open: only chat messages of ours to that contact still waiting for their
 // receipt, each under its own ID (so a copy that did arrive is not shown
-// twice) and its own time.
-func (d *Delivery) receiveResendRequest(from string, r *wire.ResendRequest) error {
+// twice) and its own time. The request is authenticated (it opened, from
+// the device dev), and naming messages we did send it, it shows that
+// device lost our session: ours with it is dropped, so the resent messages
+// start a new one it can open. A request naming none of ours (the contact
+// was sent junk in our name) changes nothing.
+func (d *Delivery) receiveResendRequest(from string, dev peer.ID, r *wire.ResendRequest) error {
 	if len(r.Ids) > maxReceiptIDs {
 		return payload.ErrBadRequest
 	}
-	resent := 0
+	var resend []store.Message
 	for _, id := range r.Ids {
 		m, err := d.h.Store().Message(id)
 		if err != nil || !m.Outgoing || m.Peer != from || m.State != string(api.StateQueued) {
 			continue
 		}
+		resend = append(resend, m)
+	}
+	if len(resend) == 0 {
+		return nil
+	}
+	if err := d.keys.Reset(dev); err != nil {
+		return err
+	}
+	for _, m := range resend {
 		p := &wire.Payload{SentUnixMilli: m.Time.UnixMilli(), Kind: &wire.Payload_Chat{Chat: &wire.Chat{Text: m.Text}}}
 		raw, err := proto.Marshal(p)
 		if err != nil {
@@ -417,10 +517,7 @@ func (d *Delivery) receiveResendRequest(from string, r *wire.ResendRequest) erro
 		if _, err := d.h.Store().Enqueue(nil, store.OutboxEntry{ID: m.ID, Peer: from, Payload: raw, Created: d.h.Now()}); err != nil {
 			continue // still in the outbox: it goes anyway
 		}
-		resent++
 	}
-	if resent > 0 {
-		d.Poke(from)
-	}
+	d.Poke(from)
 	return nil
 }

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/libp2p/go-libp2p/core/peer"
 	"google.golang.org/protobuf/proto"
 
 	"eserver/node/api"
@@ -53,7 +54,13 @@ func TestOrderMail(t *testing.T) {
 // box (the fake Sealer's OpenAnonymous is the identity).
 func mailItem(tb testing.TB, sender *wire.SignedTicket, env *wire.Envelope, order uint64) []byte {
 	tb.Helper()
-	raw, err := proto.Marshal(&wire.MailItem{Sender: sender, Envelope: env, Order: order})
+	return mailItemSealed(tb, sender, env, order, time.Now())
+}
+
+// mailItemSealed is mailItem sealed by its sender at sealed.
+func mailItemSealed(tb testing.TB, sender *wire.SignedTicket, env *wire.Envelope, order uint64, sealed time.Time) []byte {
+	tb.Helper()
+	raw, err := proto.Marshal(&wire.MailItem{Sender: sender, Envelope: env, Order: order, SealedUnixMilli: sealed.UnixMilli()})
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -63,7 +70,7 @@ func mailItem(tb testing.TB, sender *wire.SignedTicket, env *wire.Envelope, orde
 // TestOpenMail: an item opens to its sender's authenticated ticket, the
 // envelope and the sender's order; anything else is refused.
 func TestOpenMail(t *testing.T) {
-	d, _, _ := newTestDelivery(t)
+	d, h, _ := newTestDelivery(t)
 	env := &wire.Envelope{Id: "m1", Sealed: []byte("hello")}
 	e, err := d.openMail(mailItem(t, signed("alice"), env, 7), time.Now())
 	if err != nil {
@@ -79,12 +86,29 @@ func TestOpenMail(t *testing.T) {
 		"no sender":              mailItem(t, nil, env, 1),
 		"forged sender":          mailItem(t, &wire.SignedTicket{Ticket: []byte("alice"), Signature: []byte("forged")}, env, 1),
 		"sender without box key": mailItem(t, signed("nobox"), env, 1),
+		// A home cannot change when the sender sealed an item: one it kept
+		// past the mail TTL is refused whatever it says of when it took it.
+		"sealed longer ago than the mail TTL": mailItemSealed(t, signed("alice"), env, 1, time.Now().Add(-wire.MailTTL-time.Hour)),
+		"sealed in the future":                mailItemSealed(t, signed("alice"), env, 1, time.Now().Add(time.Hour)),
 	}
 	for name, item := range bad {
 		if _, err := d.openMail(item, time.Now()); err == nil {
 			t.Errorf("%s: opened", name)
 		}
 	}
+	// Mail an older release sealed carries no sealing time: taken while
+	// such mail can still be in a mailbox, refused from legacyMailUntil on.
+	legacy := mailItemSealed(t, signed("alice"), env, 1, time.UnixMilli(0))
+	h.now = legacyMailUntil.Add(-time.Hour)
+	if _, err := d.openMail(legacy, h.now.Add(-time.Hour)); err != nil {
+		t.Errorf("mail of an older release, before the cut-off: %v", err)
+	}
+	h.now = legacyMailUntil
+	if _, err := d.openMail(legacy, h.now.Add(-time.Hour)); !errors.Is(err, ErrStaleMail) {
+		t.Errorf("mail of an older release, at the cut-off: %v", err)
+	}
+	h.now = time.Time{}
+
 	// Older than any mailbox keeps mail: refused, whatever it carries.
 	if _, err := d.openMail(mailItem(t, signed("alice"), env, 8), time.Now().Add(-wire.MailTTL-time.Hour)); err == nil {
 		t.Error("mail older than the mail TTL opened")
@@ -117,7 +141,7 @@ func FuzzOpenMail(f *testing.F) {
 // (once); a resend request queues again only our own messages to that
 // contact still waiting for their receipt; oversized lists are refused.
 func TestReceiptsAndResendRequests(t *testing.T) {
-	d, h, _ := newTestDelivery(t)
+	d, h, s := newTestDelivery(t)
 	chat := func(id, to string) {
 		t.Helper()
 		raw, _ := proto.Marshal(&wire.Payload{Kind: &wire.Payload_Chat{Chat: &wire.Chat{Text: id}}})
@@ -133,8 +157,21 @@ func TestReceiptsAndResendRequests(t *testing.T) {
 	chat("a2", "alice")
 	chat("b1", "bob")
 
-	if err := d.receiveResendRequest("alice", &wire.ResendRequest{Ids: []string{"a1", "b1", "nope"}}); err != nil {
+	// A request naming nothing of ours to alice (she was sent junk in our
+	// name) changes nothing: no session of ours is dropped.
+	if err := d.receiveResendRequest("alice", "alice-device", &wire.ResendRequest{Ids: []string{"b1", "nope"}}); err != nil {
 		t.Fatal(err)
+	}
+	if out, _ := h.st.Outbox("alice"); len(out) != 0 || len(s.resets) != 0 {
+		t.Fatalf("a request for nothing of ours queued %+v, reset %v", out, s.resets)
+	}
+	// One naming a message of ours she is missing: her device lost our
+	// session, so ours is dropped and the message goes again in a new one.
+	if err := d.receiveResendRequest("alice", "alice-device", &wire.ResendRequest{Ids: []string{"a1", "b1", "nope"}}); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(s.resets, []peer.ID{"alice-device"}) {
+		t.Fatalf("sessions reset: %v", s.resets)
 	}
 	out, _ := h.st.Outbox("alice")
 	if len(out) != 1 || out[0].ID != "a1" {
@@ -170,7 +207,87 @@ func TestReceiptsAndResendRequests(t *testing.T) {
 	if err := d.receiveReceipt("alice", &wire.Receipt{Ids: long}); !errors.Is(err, payload.ErrBadRequest) {
 		t.Fatalf("oversized receipt: %v", err)
 	}
-	if err := d.receiveResendRequest("alice", &wire.ResendRequest{Ids: long}); !errors.Is(err, payload.ErrBadRequest) {
+	if err := d.receiveResendRequest("alice", "alice-device", &wire.ResendRequest{Ids: long}); !errors.Is(err, payload.ErrBadRequest) {
 		t.Fatalf("oversized resend request: %v", err)
+	}
+}
+
+// drain opens items as the drain does (stored now) and applies them.
+func drain(t *testing.T, d *Delivery, items ...[]byte) drained {
+	t.Helper()
+	var pending []mailEntry
+	for _, it := range items {
+		e, err := d.openMail(it, time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		pending = append(pending, e)
+	}
+	res, err := d.applyMail(pending)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res
+}
+
+// TestReplayedMailIsAppliedOnce (issue 13, item 14): a home that hands out
+// again an item we applied — in a later drain, after a restart — gets it
+// dropped before it is opened; an item that no session opened is not
+// remembered, so the sender's resend under the same ID still arrives.
+func TestReplayedMailIsAppliedOnce(t *testing.T) {
+	d, h, _ := newTestDelivery(t)
+	removed := wire.MustMarshal(&wire.Payload{Kind: &wire.Payload_ContactRemoved{ContactRemoved: &wire.ContactRemoved{}}})
+	item := mailItem(t, signed("alice"), &wire.Envelope{Id: "r1", Sealed: removed}, 1)
+	lost := mailItem(t, signed("alice"), &wire.Envelope{Id: "l1", Sealed: lostSession}, 2)
+	drain(t, d, item, lost)
+	drain(t, d, item)
+	// Another component on the same store: what was applied is remembered.
+	d2 := New(h, &fakeSealer{}, fakeRouter{}, fakeAuth{}, time.Second)
+	t.Cleanup(d2.tasks.Close)
+	drain(t, d2, item)
+	if !slices.Equal(h.processed, []string{"r1"}) {
+		t.Fatalf("processed %v, want the removal once", h.processed)
+	}
+	// alice resends the lost envelope under its ID, in a new session.
+	resent := mailItem(t, signed("alice"), &wire.Envelope{Id: "l1", Sealed: removed}, 3)
+	drain(t, d, resent)
+	if !slices.Equal(h.processed, []string{"r1", "l1"}) {
+		t.Fatalf("processed %v, want the resent envelope too", h.processed)
+	}
+	// The same item from bob is another item.
+	drain(t, d, mailItem(t, signed("bob"), &wire.Envelope{Id: "r1", Sealed: removed}, 1))
+	if len(h.processed) != 3 {
+		t.Fatalf("processed %v: bob's r1 is not alice's", h.processed)
+	}
+}
+
+// TestLostMailResetsNothing (issue 13, item 3): envelopes that no session
+// of ours opens — junk anyone can put in our mailbox under a contact's
+// public ticket — drop no session of ours; the contact is asked, in one
+// sessionless request, which opens whatever its session state, to send
+// them again.
+func TestLostMailResetsNothing(t *testing.T) {
+	d, h, s := newTestDelivery(t)
+	if err := h.st.PutContact(store.Contact{Username: "alice", Relation: string(api.RelationAccepted)}); err != nil {
+		t.Fatal(err)
+	}
+	res := drain(t, d,
+		mailItem(t, signed("alice"), &wire.Envelope{Id: "j1", Sealed: lostSession}, 1),
+		mailItem(t, signed("alice"), &wire.Envelope{Id: "j2", Sealed: lostSession}, 2))
+	for _, l := range res.lost {
+		if err := d.askResend(l.sender, l.ids); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(s.resets) != 0 {
+		t.Fatalf("sessions reset: %v", s.resets)
+	}
+	out, err := h.st.Outbox("alice")
+	if err != nil || len(out) != 1 || !out[0].Sessionless {
+		t.Fatalf("alice's outbox %+v (%v), want one sessionless entry", out, err)
+	}
+	var p wire.Payload
+	if err := proto.Unmarshal(out[0].Payload, &p); err != nil || !slices.Equal(p.GetResendRequest().GetIds(), []string{"j1", "j2"}) {
+		t.Fatalf("queued %v (%v), want a resend request for j1 and j2", &p, err)
 	}
 }

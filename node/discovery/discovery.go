@@ -179,7 +179,7 @@ func (d *Discovery) publishOnce() (bool, []peer.AddrInfo) {
 		ctx, cancel := context.WithTimeout(d.ctx(), wire.RendezvousTimeout)
 		err := d.Connect(ctx, rv)
 		if err == nil {
-			err = client.Rendezvous{Allowed: allowed, Extra: extra}.Publish(ctx, d.h.Libp2p(), rv.ID, d.h.Ticket().Signed)
+			err = client.Rendezvous{Allowed: allowed, Extra: extra, Card: d.h.Ticket().PublicCard}.Publish(ctx, d.h.Libp2p(), rv.ID, d.h.Ticket().Signed)
 		}
 		cancel()
 		if err != nil {
@@ -305,7 +305,9 @@ func (d *Discovery) Lookup(ctx context.Context, usernames []string) (map[string]
 		}
 	}
 	for u, f := range out {
-		d.remember(u, f.Ticket)
+		if !f.Ticket.Card { // a card is a stranger's view: it names no device to remember
+			d.remember(u, f.Ticket)
+		}
 	}
 	if len(out) < len(usernames) {
 		// Missing contacts may mean a home restarted and lost every
@@ -319,11 +321,14 @@ func (d *Discovery) Lookup(ctx context.Context, usernames []string) (map[string]
 }
 
 // better reports whether lookup answer a beats b: a reachable device, then
-// the newer ticket.
+// a ticket over a card, then the newer ticket.
 func better(a, b client.Found) bool {
 	ra, rb := len(a.Addrs.Addrs) > 0, len(b.Addrs.Addrs) > 0
 	if ra != rb {
 		return ra
+	}
+	if a.Ticket.Card != b.Ticket.Card {
+		return !a.Ticket.Card // a home that saw our token beats one that did not
 	}
 	return a.Ticket.Issued.After(b.Ticket.Issued)
 }

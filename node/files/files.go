@@ -36,6 +36,7 @@ import (
 	"eserver/node/picture"
 	"eserver/node/store"
 	"eserver/node/task"
+	"eserver/node/text"
 	"eserver/node/transfer"
 	"eserver/node/wire"
 )
@@ -44,6 +45,21 @@ import (
 const (
 	ReceiveRetries    = 3
 	ReceiveRetryDelay = time.Second
+)
+
+// What one contact's offers may store with us (issue 13, item 11): a
+// contact sending offer after offer must not fill our disk. Per contact,
+// at most MaxPendingOffers offers wait for the user's answer (more are
+// declined at once: a contact with that many unanswered is flooding, and
+// its own side learns), at most MaxThumbnails previews are kept — the
+// newest offers', older ones are dropped, so at most MaxThumbnails ×
+// picture.MaxThumb (320 KiB) of previews — and at most MaxFinishedOffers
+// offers that are over (done, declined, cancelled, failed; display
+// pictures included) are remembered.
+const (
+	MaxPendingOffers  = 50
+	MaxThumbnails     = 20
+	MaxFinishedOffers = 200
 )
 
 // Host is what the capability needs from the node.
@@ -224,10 +240,13 @@ func (f *Files) offer(to, path, kind string, thumb []byte) (store.Transfer, erro
 	return t, nil
 }
 
-// toTransfer is t as the API shows it.
+// toTransfer is t as the API shows it. Offered names are cleaned when they
+// arrive; cleaning again here covers names stored before that (text.Clean
+// is idempotent), so no front end shows a bidi override.
 func (f *Files) toTransfer(t store.Transfer, err error) api.Transfer {
-	out := api.Transfer{ID: hex.EncodeToString(t.ID), Peer: t.Peer, Outgoing: t.Outgoing, Name: t.Name, Size: t.Size,
-		State: api.TransferState(t.State), Type: mime.TypeByExtension(filepath.Ext(t.Name)), Thumbnail: t.Thumbnail}
+	name := text.Clean(t.Name)
+	out := api.Transfer{ID: hex.EncodeToString(t.ID), Peer: t.Peer, Outgoing: t.Outgoing, Name: name, Size: t.Size,
+		State: api.TransferState(t.State), Type: mime.TypeByExtension(filepath.Ext(name)), Thumbnail: t.Thumbnail}
 	if t.Outgoing || out.State == api.TransferDone {
 		out.Path = t.Path
 	}
@@ -419,11 +438,37 @@ func (f *Files) receiveOffer(from string, o *wire.FileOffer) error {
 	if _, err := f.h.Store().Transfer(o.Id); err == nil {
 		return nil // a resend of an offer we have
 	}
+	waiting, err := f.h.Store().CountTransfers(from, false, string(api.TransferIncoming))
+	if err != nil {
+		return err
+	}
+	if waiting >= MaxPendingOffers {
+		f.h.Log().Info("too many offers waiting: declined", "from", from, "waiting", waiting)
+		return f.update(t, api.TransferDeclined) // nothing stored
+	}
 	if err := f.h.Store().PutTransfer(t); err != nil {
 		return err
 	}
+	f.trim(from)
 	f.emit(t, nil)
 	return nil
+}
+
+// finished are the states of an offer that is over, as trim counts them.
+var finished = []string{string(api.TransferDone), string(api.TransferDeclined), string(api.TransferCancelled),
+	string(api.TransferFailed)}
+
+// trim drops what from's offers store beyond the per-contact bounds:
+// the previews of all but the newest MaxThumbnails, and all but the
+// newest MaxFinishedOffers offers that are over. A failure is logged: the
+// offer itself was taken, and the next one trims again.
+func (f *Files) trim(from string) {
+	if _, err := f.h.Store().TrimThumbnails(from, MaxThumbnails); err != nil {
+		f.h.Log().Warn("dropping old previews", "from", from, "err", err)
+	}
+	if _, err := f.h.Store().TrimTransfers(from, finished, MaxFinishedOffers); err != nil {
+		f.h.Log().Warn("forgetting old offers", "from", from, "err", err)
+	}
 }
 
 // receiveUpdate applies what the other side of a transfer did.
@@ -629,6 +674,7 @@ func (f *Files) FetchAvatar(from string, o *wire.FileOffer, dir string) error {
 	if err := f.h.Store().PutTransfer(t); err != nil {
 		return err
 	}
+	f.trim(from) // a contact cycling pictures leaves a row per picture
 	if err := f.update(t, api.TransferActive); err != nil {
 		return err
 	}

@@ -213,9 +213,10 @@ func (k *Keys) saveSession(p peer.ID, id []byte, sess *ratchet.Session) error {
 }
 
 // Seal seals the entries for the device of to: with the most recently used
-// ratchet session, or v1 when there is none. The session is saved once,
-// after the last entry and before any envelope leaves, so a crash can
-// never send two messages under one key.
+// ratchet session, or v1 when there is none — and v1 always for a
+// sessionless entry, which must open whatever session state the recipient
+// holds. The session is saved once, after the last entry and before any
+// envelope leaves, so a crash can never send two messages under one key.
 func (k *Keys) Seal(to *ticket.Ticket, entries []store.OutboxEntry) ([]*wire.Envelope, error) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
@@ -224,30 +225,35 @@ func (k *Keys) Seal(to *ticket.Ticket, entries []store.OutboxEntry) ([]*wire.Env
 	if err != nil {
 		return nil, err
 	}
-	if len(stored) == 0 {
-		for _, e := range entries {
+	var sess *ratchet.Session
+	if len(stored) > 0 {
+		sess, err = ratchet.UnmarshalSession(stored[0].State)
+		clear(stored[0].State)
+		if err != nil {
+			return nil, fmt.Errorf("session with %s: %w", to.Username, err)
+		}
+	}
+	used := false
+	for _, e := range entries {
+		if sess == nil || e.Sessionless {
 			sealed, err := k.v1.Seal(e2e.Peer{ID: to.Peer, BoxKey: to.BoxKey}, []byte(e.ID), e.Payload)
 			if err != nil {
 				return nil, fmt.Errorf("sealing %s: %w", e.ID, err)
 			}
 			out = append(out, &wire.Envelope{Id: e.ID, Sealed: sealed, Scheme: schemeV1})
+			continue
 		}
-		return out, nil
-	}
-	sess, err := ratchet.UnmarshalSession(stored[0].State)
-	clear(stored[0].State)
-	if err != nil {
-		return nil, fmt.Errorf("session with %s: %w", to.Username, err)
-	}
-	for _, e := range entries {
 		sealed, err := sess.Encrypt(e.Payload, []byte(e.ID))
 		if err != nil {
 			return nil, fmt.Errorf("sealing %s: %w", e.ID, err)
 		}
 		out = append(out, &wire.Envelope{Id: e.ID, Sealed: sealed, Scheme: schemeRatchet})
+		used = true
 	}
-	if err := k.saveSession(to.Peer, stored[0].ID, sess); err != nil {
-		return nil, fmt.Errorf("saving the session with %s: %w", to.Username, err)
+	if used {
+		if err := k.saveSession(to.Peer, stored[0].ID, sess); err != nil {
+			return nil, fmt.Errorf("saving the session with %s: %w", to.Username, err)
+		}
 	}
 	return out, nil
 }

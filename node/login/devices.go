@@ -99,16 +99,39 @@ func parseDevices(dl *wire.DeviceList) ([]Device, error) {
 // refuse its tickets once they have polled the revocation log. Revoking a
 // revoked device succeeds; a peer that is not a device of the account is
 // ErrUnknownDevice.
-func RevokeDevice(ctx context.Context, h host.Host, server peer.AddrInfo, t *wire.SignedTicket, p peer.ID) error {
+//
+// Revoking another device needs the account's password, proven afresh to
+// the server by an OPAQUE login on the revocation's own stream, so a thief
+// holding a signed-in device cannot remove its owner's others: a wrong
+// password is ErrLoginFailed and counts as a failed login, an empty one
+// ErrBadRequest. Revoking h itself needs no password (it is ignored).
+func RevokeDevice(ctx context.Context, h host.Host, server peer.AddrInfo, t *ticket.Ticket, p peer.ID, password string) error {
+	req := &wire.RevokeDevice{Ticket: t.Signed, PeerId: []byte(p)}
+	var c *pake.Client
+	if p != h.ID() {
+		if password == "" {
+			return fmt.Errorf("revoking %s: %w: removing another device needs the account's password", p, ErrBadRequest)
+		}
+		var err error
+		if c, err = pake.NewClient(t.Username); err != nil {
+			return fmt.Errorf("revoking %s: %w", p, err)
+		}
+		if req.Ke1, err = c.LoginStart([]byte(password)); err != nil {
+			return fmt.Errorf("revoking %s: %w", p, err)
+		}
+	}
 	err := exchange(ctx, h, server, func(st network.Stream) error {
-		if err := wire.WriteMsg(st, &wire.AuthRequest{Kind: &wire.AuthRequest_RevokeDevice{
-			RevokeDevice: &wire.RevokeDevice{Ticket: t, PeerId: []byte(p)},
-		}}); err != nil {
+		if err := wire.WriteMsg(st, &wire.AuthRequest{Kind: &wire.AuthRequest_RevokeDevice{RevokeDevice: req}}); err != nil {
 			return err
 		}
 		resp, err := readResponse(st)
 		if err != nil {
 			return err
+		}
+		if c != nil {
+			if resp, err = proveLogin(st, c, resp); err != nil {
+				return err
+			}
 		}
 		if _, ok := resp.Kind.(*wire.AuthResponse_RevokeResult); !ok {
 			return fmt.Errorf("%w: %T instead of revoke_result", ErrProtocol, resp.Kind)
@@ -119,6 +142,28 @@ func RevokeDevice(ctx context.Context, h host.Host, server peer.AddrInfo, t *wir
 		return fmt.Errorf("revoking %s: %w", p, err)
 	}
 	return nil
+}
+
+// proveLogin finishes an OPAQUE login started with c whose KE2 is the
+// server's answer resp: it sends KE3 and returns the server's next answer.
+// A KE2 that the password does not open is ErrLoginFailed (the client
+// hangs up, which the server counts as a failed login).
+func proveLogin(st network.Stream, c *pake.Client, resp *wire.AuthResponse) (*wire.AuthResponse, error) {
+	k2, ok := resp.Kind.(*wire.AuthResponse_Ke2)
+	if !ok {
+		return nil, fmt.Errorf("%w: %T instead of ke2", ErrProtocol, resp.Kind)
+	}
+	ke3, _, err := c.LoginFinish(k2.Ke2)
+	if errors.Is(err, pake.ErrAuth) {
+		return nil, ErrLoginFailed
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrProtocol, err)
+	}
+	if err := wire.WriteMsg(st, &wire.LoginFinish{Ke3: ke3}); err != nil {
+		return nil, err
+	}
+	return readResponse(st)
 }
 
 // ChangePassword replaces username's password: it signs in with
@@ -158,22 +203,7 @@ func ChangePassword(ctx context.Context, h host.Host, server peer.AddrInfo, user
 		if err != nil {
 			return err
 		}
-		k2, ok := resp.Kind.(*wire.AuthResponse_Ke2)
-		if !ok {
-			return fmt.Errorf("%w: %T instead of ke2", ErrProtocol, resp.Kind)
-		}
-		ke3, _, err := lc.LoginFinish(k2.Ke2)
-		if errors.Is(err, pake.ErrAuth) {
-			return ErrLoginFailed
-		}
-		if err != nil {
-			return fmt.Errorf("%w: %v", ErrProtocol, err)
-		}
-		if err := wire.WriteMsg(st, &wire.LoginFinish{Ke3: ke3}); err != nil {
-			return err
-		}
-		resp, err = readResponse(st)
-		if err != nil {
+		if resp, err = proveLogin(st, lc, resp); err != nil {
 			return err
 		}
 		rr, ok := resp.Kind.(*wire.AuthResponse_RegistrationResponse)

@@ -58,8 +58,10 @@ func TestDevices(t *testing.T) {
 		err  error
 		want error
 	}{
-		{"revoke another account's device", login.RevokeDevice(ctx, laptop, server, lt.Ticket.Signed, bob.ID()), login.ErrUnknownDevice},
-		{"revoke with a stolen ticket", login.RevokeDevice(ctx, bob, server, lt.Ticket.Signed, phone.ID()), login.ErrUnauthorized},
+		{"revoke another account's device", login.RevokeDevice(ctx, laptop, server, lt.Ticket, bob.ID(), "pw"), login.ErrUnknownDevice},
+		{"revoke with a stolen ticket", login.RevokeDevice(ctx, bob, server, lt.Ticket, phone.ID(), "pw"), login.ErrUnauthorized},
+		{"revoke another device without the password", login.RevokeDevice(ctx, phone, server, pt.Ticket, laptop.ID(), ""), login.ErrBadRequest},
+		{"revoke another device with a wrong password", login.RevokeDevice(ctx, phone, server, pt.Ticket, laptop.ID(), "guess"), login.ErrLoginFailed},
 	}
 	for _, tt := range refusals {
 		if !errors.Is(tt.err, tt.want) {
@@ -68,7 +70,7 @@ func TestDevices(t *testing.T) {
 	}
 
 	clk.Advance(time.Minute)
-	if err := login.RevokeDevice(ctx, laptop, server, lt.Ticket.Signed, phone.ID()); err != nil {
+	if err := login.RevokeDevice(ctx, laptop, server, lt.Ticket, phone.ID(), "pw"); err != nil {
 		t.Fatal(err)
 	}
 	revoked := []struct {

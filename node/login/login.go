@@ -212,6 +212,18 @@ func loginResult(resp *wire.AuthResponse, h host.Host, server peer.AddrInfo, use
 	if t.Username != username {
 		return nil, fmt.Errorf("%w: ticket for %q, not %q", ErrProtocol, t.Username, username)
 	}
+	// The card is what the rendezvous shows strangers: it must be this
+	// ticket's, or a stranger would seal to someone else's keys.
+	if cs := lr.LoginResult.Card; cs != nil {
+		card, err := ticket.VerifyCard(server.ID, cs, time.Now())
+		if err != nil {
+			return nil, fmt.Errorf("%w: %v", ErrProtocol, err)
+		}
+		if !card.Matches(t) {
+			return nil, fmt.Errorf("%w: card does not match the ticket", ErrProtocol)
+		}
+		t.PublicCard = cs
+	}
 	return &Result{Ticket: t, Rendezvous: lr.LoginResult.Rendezvous, Supernodes: lr.LoginResult.Supernodes}, nil
 }
 

@@ -47,7 +47,7 @@ func startServer(t testing.TB, clk *clock) peer.AddrInfo {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := authserver.New(authserver.Config{DBPath: db, Key: key, Now: clk.Now, Rendezvous: []string{rendezvous}, Logger: slog.New(slog.DiscardHandler)})
+	srv, err := authserver.New(authserver.Config{DBPath: db, Key: key, Now: clk.Now, Rendezvous: []string{rendezvous}, Logger: slog.New(slog.DiscardHandler), RegisterRate: -1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -130,6 +130,18 @@ func TestRegisterAndLogin(t *testing.T) {
 		}
 		if got := tk.Expiry.Sub(tk.Issued); got != wire.TicketLifetime {
 			t.Errorf("lifetime %v", got)
+		}
+		// The card the rendezvous shows strangers: this device's keys, no
+		// device name, no sign-in time, and never usable as a ticket.
+		card, err := ticket.VerifyCard(server.ID, res.Ticket.PublicCard, time.Now())
+		if err != nil {
+			t.Fatalf("card: %v", err)
+		}
+		if !card.Matches(tk) || card.Device != "" || card.Role != "" || !card.Issued.Equal(tk.Issued.Truncate(ticket.CardGrain)) {
+			t.Errorf("card %+v for ticket %+v", card, tk)
+		}
+		if _, err := ticket.Verify(server.ID, res.Ticket.PublicCard, time.Now()); !errors.Is(err, ticket.ErrBadSignature) {
+			t.Errorf("card verifies as a ticket: %v", err)
 		}
 		if _, err := ticket.VerifyFor(server.ID, newClient(t).ID(), res.Ticket.Signed, time.Now()); !errors.Is(err, ticket.ErrWrongPeer) {
 			t.Errorf("ticket accepted for another peer: %v", err)
@@ -225,7 +237,7 @@ func TestRenew(t *testing.T) {
 		t.Fatal(err)
 	}
 	tk := renewed.Ticket
-	if tk.Username != "alice" || tk.Device != "desk" || !bytes.Equal(tk.BoxKey, box) || !tk.Expiry.After(first.Ticket.Expiry) {
+	if tk.Username != "alice" || tk.Device != "desk" || !bytes.Equal(tk.BoxKey, box) || !tk.Expiry.After(first.Ticket.Expiry) || tk.PublicCard == nil {
 		t.Fatalf("renewed ticket %+v, first %+v", tk, first.Ticket)
 	}
 

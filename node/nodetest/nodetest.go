@@ -33,6 +33,11 @@ import (
 // Listen is where test hosts listen: loopback, a port chosen by the OS.
 const Listen = "/ip4/127.0.0.1/tcp/0"
 
+// NoRegisterLimit turns off the auth server's registration throttle
+// (authserver.Config.RegisterRate): every test node is on 127.0.0.1, one
+// address creating many accounts.
+const NoRegisterLimit = -1
+
 // Logger is the logger of the servers and nodes started here: silent unless
 // ESERVER_TEST_LOG is set, then debug output on stderr.
 func Logger() *slog.Logger {
@@ -54,7 +59,7 @@ func Context(t testing.TB) context.Context {
 // rendezvous and supernode services on one host — as `make run` does.
 func Bundle(t testing.TB) *bundle.Service {
 	t.Helper()
-	svc, err := bundle.Start(bundle.Config{Dir: t.TempDir(), Listen: []string{Listen}, Logger: Logger()})
+	svc, err := bundle.Start(bundle.Config{Dir: t.TempDir(), Listen: []string{Listen}, Logger: Logger(), RegisterRate: NoRegisterLimit})
 	if err != nil {
 		t.Fatalf("starting the bundled server: %v", err)
 	}
@@ -83,7 +88,7 @@ func AuthServer(t testing.TB) (*authserver.Server, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := authserver.New(authserver.Config{DBPath: db, Key: key, Logger: Logger()})
+	srv, err := authserver.New(authserver.Config{DBPath: db, Key: key, Logger: Logger(), RegisterRate: NoRegisterLimit})
 	if err != nil {
 		h.Close()
 		t.Fatal(err)

@@ -3,7 +3,7 @@ package presence
 import (
 	"crypto/sha256"
 	"encoding/hex"
-	"eserver/node/payload"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"eserver/node/api"
+	"eserver/node/payload"
 	"eserver/node/picture"
 	"eserver/node/store"
 	"eserver/node/transfer"
@@ -29,6 +30,15 @@ import (
 // for every file) are two different digests: the offer says which picture
 // it carries by its file name, pictureFile(h), and the receiver checks the
 // SHA-256 of what arrived against that name before caching it.
+//
+// The cache holds one picture per contact: the one it shows now. A contact
+// could otherwise fill the disk by cycling through pictures, each a new
+// hash we fetch (issue 13, item 11). When a contact's picture changes, the
+// old one goes unless another contact still shows it; a fetched picture
+// its contact no longer shows is not kept. Our own pictures live apart, in
+// the cache's "own" folder, which this never prunes: a contact showing the
+// same bytes as one of ours (another account of the profile, say) and
+// moving on must not take our picture with it.
 
 const (
 	settingAvatar = "presence.avatar" // our picture's hex SHA-256
@@ -43,6 +53,12 @@ type pictures struct {
 	mu       sync.Mutex
 	asked    map[string]time.Time // contact + "/" + hash → when we asked
 	answered map[string]time.Time // contact → when we last offered ours
+
+	// cache orders the contacts' side of the cache: deciding that a
+	// picture is (no longer) shown and adding (removing) its file happen
+	// together, so a fetch completing while its contact moves on cannot
+	// leave a file nobody shows.
+	cache sync.Mutex
 }
 
 func (p *pictures) due(m *map[string]time.Time, key string, now time.Time) bool {
@@ -61,17 +77,22 @@ func (p *pictures) due(m *map[string]time.Time, key string, now time.Time) bool 
 	return true
 }
 
-// PicturePath returns the picture with hex hash h cached in dir, or ""
-// when it is not there.
+// ownDir is the folder of the cache dir that holds our own pictures.
+func ownDir(dir string) string { return filepath.Join(dir, "own") }
+
+// PicturePath returns the picture with hex hash h cached in dir (ours or a
+// contact's), or "" when it is not there.
 func PicturePath(dir, h string) string {
 	if !validHash(h) {
 		return ""
 	}
-	p := filepath.Join(dir, PictureFile(h))
-	if _, err := os.Stat(p); err != nil {
-		return ""
+	for _, d := range []string{ownDir(dir), dir} {
+		p := filepath.Join(d, PictureFile(h))
+		if _, err := os.Stat(p); err == nil {
+			return p
+		}
 	}
-	return p
+	return ""
 }
 
 // PictureFile is the name picture h travels under in its offer and is
@@ -100,7 +121,7 @@ func (p *Presence) SetPicture(path string, crop api.Crop) error {
 		}
 		sum := sha256.Sum256(data)
 		h = hex.EncodeToString(sum[:])
-		if err := p.cachePicture(h, data); err != nil {
+		if err := cachePicture(ownDir(p.dir), h, data); err != nil {
 			return err
 		}
 	}
@@ -115,10 +136,9 @@ func (p *Presence) SetPicture(path string, crop api.Crop) error {
 	return nil
 }
 
-// cachePicture stores data as the picture named h, durably and atomically:
-// a reader never sees half a picture under its final name.
-func (p *Presence) cachePicture(h string, data []byte) error {
-	dir := p.dir
+// cachePicture stores data as the picture named h in dir, durably and
+// atomically: a reader never sees half a picture under its final name.
+func cachePicture(dir, h string, data []byte) error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("picture cache: %w", err)
 	}
@@ -149,13 +169,50 @@ func (p *Presence) cachePicture(h string, data []byte) error {
 }
 
 // loadAvatar is our picture's hash as remembered, or "" when the picture is
-// no longer in the cache.
+// no longer in the cache. A picture cached before ours had their own
+// folder is copied there, out of the contacts' pruned side.
 func (p *Presence) loadAvatar() string {
 	h, _ := p.h.Store().Setting(settingAvatar)
-	if p.picturePath(h) == "" {
+	path := p.picturePath(h)
+	if path == "" {
 		return ""
 	}
+	if filepath.Dir(path) != ownDir(p.dir) {
+		if data, err := os.ReadFile(path); err == nil {
+			cachePicture(ownDir(p.dir), h, data) // best effort: it is still found where it is
+		}
+	}
 	return h
+}
+
+// shown reports whether h is a picture a contact shows now; with except
+// set, that contact does not count. The caller holds pics.cache.
+func (p *Presence) shown(h, except string) (bool, error) {
+	cs, err := p.h.Store().Contacts()
+	if err != nil {
+		return false, err
+	}
+	for _, c := range cs {
+		if c.Avatar == h && c.Username != except {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+// forgetPicture removes picture h from the contacts' cache once the
+// contact who showed it moved on, unless another contact shows it too.
+// Our own pictures are in their own folder and never removed here.
+func (p *Presence) forgetPicture(h, who string) {
+	if !validHash(h) {
+		return
+	}
+	p.pics.cache.Lock()
+	defer p.pics.cache.Unlock()
+	if used, err := p.shown(h, who); err != nil || used {
+		return
+	}
+	os.Remove(filepath.Join(p.dir, PictureFile(h))) // gone already is fine
 }
 
 // contactPicture notes the picture a contact advertises and asks for it
@@ -226,10 +283,15 @@ func (p *Presence) AvatarOffered(from string, o *wire.FileOffer) error {
 	return p.h.FetchAvatar(from, o, dir)
 }
 
+// ErrNotShown: a fetched picture arrived after every contact showing it
+// moved on to another; it is not kept.
+var ErrNotShown = errors.New("display picture no contact shows")
+
 // AvatarArrived moves a fetched picture into the cache under its hash,
 // after checking its SHA-256 is the one its offer named (the transfer
-// checked only the offer's BLAKE3) and it is a picture we are willing to
-// show, and tells the front ends which contacts now have one.
+// checked only the offer's BLAKE3), it is a picture we are willing to show
+// and a contact still shows it, and tells the front ends which contacts
+// now have one.
 func (p *Presence) AvatarArrived(t store.Transfer, file string) error {
 	defer os.Remove(file)
 	data, err := os.ReadFile(file)
@@ -244,7 +306,16 @@ func (p *Presence) AvatarArrived(t store.Transfer, file string) error {
 	if err := picture.CheckAvatar(data); err != nil {
 		return fmt.Errorf("picture from %s: %w", t.Peer, err)
 	}
-	if err := p.cachePicture(h, data); err != nil {
+	p.pics.cache.Lock()
+	used, err := p.shown(h, "")
+	if err == nil && !used {
+		err = fmt.Errorf("picture from %s: %w", t.Peer, ErrNotShown)
+	}
+	if err == nil {
+		err = cachePicture(p.dir, h, data)
+	}
+	p.pics.cache.Unlock()
+	if err != nil {
 		return err
 	}
 	cs, err := p.h.Store().Contacts()

@@ -23,6 +23,7 @@ import (
 	"eserver/node/api"
 	"eserver/node/payload"
 	"eserver/node/store"
+	"eserver/node/text"
 	"eserver/node/wire"
 )
 
@@ -211,13 +212,18 @@ func (p *Presence) receive(in *payload.Inbound) error {
 	if len(pr.Nick) > wire.MaxNick || len(pr.Subnick) > wire.MaxSubnick || len(pr.Media) > wire.MaxSubnick {
 		return payload.ErrBadRequest
 	}
+	// What the contact chose to be called is shown as it is, not as bidi
+	// or invisible characters would draw it (issue 13, item 12). Cleaning
+	// never lengthens, so the limits above still hold.
+	nick, subnick, media := text.Clean(pr.Nick), text.Clean(pr.Subnick), text.Clean(pr.Media)
 	wasOffline := c.Status == "" || api.Status(c.Status) == api.StatusOffline
-	if st == api.StatusOffline && pr.Nick == "" && len(pr.Avatar) == 0 {
+	oldPicture := c.Avatar
+	if st == api.StatusOffline && nick == "" && len(pr.Avatar) == 0 {
 		// Signing off (or appearing offline) says only "offline": the list
 		// keeps showing the name and picture we knew, as MSN did.
 		c.Status, c.Subnick, c.Media = pr.Status, "", ""
 	} else {
-		c.Status, c.Nick, c.Subnick, c.Media = pr.Status, pr.Nick, pr.Subnick, pr.Media
+		c.Status, c.Nick, c.Subnick, c.Media = pr.Status, nick, subnick, media
 		if err := p.contactPicture(&c, pr.Avatar); err != nil {
 			return err
 		}
@@ -225,6 +231,9 @@ func (p *Presence) receive(in *payload.Inbound) error {
 	c.Updated = p.h.Now()
 	if err := p.h.Store().PutContact(c); err != nil {
 		return err
+	}
+	if c.Avatar != oldPicture {
+		p.forgetPicture(oldPicture, c.Username) // one picture per contact in the cache
 	}
 	p.h.ContactChanged(c.Username)
 	// A contact that just came online has not heard our presence yet.

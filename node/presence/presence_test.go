@@ -12,6 +12,7 @@ import (
 	"eserver/node/payload"
 	"eserver/node/store"
 	"eserver/node/store/storetest"
+	"eserver/node/text"
 	"eserver/node/ticket"
 	"eserver/node/wire"
 )
@@ -87,6 +88,10 @@ func TestReceive(t *testing.T) {
 		{"nick over the limit", "online", &wire.Presence{Status: "online", Nick: long(wire.MaxNick + 1)}, payload.ErrBadRequest, "", "", false},
 		{"subnick over the limit", "online", &wire.Presence{Status: "online", Subnick: long(wire.MaxSubnick + 1)}, payload.ErrBadRequest, "", "", false},
 		{"media over the limit", "online", &wire.Presence{Status: "online", Media: long(wire.MaxSubnick + 1)}, payload.ErrBadRequest, "", "", false},
+		// Issue 13, item 12: a nick that reorders or hides what it shows
+		// is stored without the characters that do it.
+		{"nick with a bidi override", "online", &wire.Presence{Status: "online", Nick: "\u202eecila"}, nil, "online", "ecila", false},
+		{"nick with invisible and control characters", "online", &wire.Presence{Status: "online", Nick: "ali\u200bce\n\u2066x\u2069"}, nil, "online", "alice x", false},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -110,6 +115,9 @@ func TestReceive(t *testing.T) {
 			}
 			if got.Status != tc.wantStatus || got.Nick != tc.wantNick {
 				t.Fatalf("stored %q/%q, want %q/%q", got.Status, got.Nick, tc.wantStatus, tc.wantNick)
+			}
+			if text.Clean(got.Subnick) != got.Subnick || text.Clean(got.Media) != got.Media {
+				t.Fatalf("stored subnick %+q, media %+q unclean", got.Subnick, got.Media)
 			}
 			if _, ok := h.sent["bob"]; ok != tc.answered {
 				t.Fatalf("answered with our presence = %v, want %v", ok, tc.answered)
@@ -234,5 +242,25 @@ func TestNudge(t *testing.T) {
 	}
 	if err := p.Nudge(context.Background(), "bob"); !errors.Is(err, api.ErrRateLimited) || len(h.signals) != 1 {
 		t.Fatalf("second nudge = %v with %d queued, want ErrRateLimited and 1", err, len(h.signals))
+	}
+}
+
+// TestReceiveCleansEveryField (issue 13, item 12): subnick and now-playing
+// are cleaned as the nick is.
+func TestReceiveCleansEveryField(t *testing.T) {
+	h := newHost(t)
+	p := New(h, t.TempDir())
+	p.Load(api.StatusOnline)
+	c := store.Contact{Username: "bob", Relation: string(api.RelationAccepted)}
+	if err := h.st.PutContact(c); err != nil {
+		t.Fatal(err)
+	}
+	pr := &wire.Presence{Status: "online", Nick: "Bob", Subnick: "on\u202eholiday", Media: "song\u200f.mp3"}
+	if err := p.receive(presenceFrom(c, pr)); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := h.st.Contact("bob")
+	if got.Subnick != "onholiday" || got.Media != "song.mp3" {
+		t.Fatalf("stored subnick %+q, media %+q", got.Subnick, got.Media)
 	}
 }

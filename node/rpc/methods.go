@@ -44,7 +44,7 @@ var methods = map[string]handler{
 	"cancelTransfer":    command("transferId", api.API.CancelTransfer),
 	"listTransfers":     listTransfers,
 	"listDevices":       listDevices,
-	"revokeDevice":      command("peerId", api.API.RevokeDevice),
+	"revokeDevice":      revokeDevice,
 	"changePassword":    changePassword,
 	"verifyContact":     verifyContact,
 	"send":              send,
@@ -324,6 +324,25 @@ func changePassword(ctx context.Context, backend api.API, raw json.RawMessage) (
 		return nil, err
 	}
 	if err := backend.ChangePassword(ctx, p.Old, p.New); err != nil {
+		return nil, err
+	}
+	return empty{}, nil
+}
+
+// revokeDevice removes a device; another than this one needs the
+// account's password (the node refuses it without).
+func revokeDevice(ctx context.Context, backend api.API, raw json.RawMessage) (any, error) {
+	var p struct {
+		PeerID   string `json:"peerId"`
+		Password string `json:"password"`
+	}
+	if err := decodeParams(raw, &p); err != nil {
+		return nil, err
+	}
+	if err := required("peerId", p.PeerID); err != nil {
+		return nil, err
+	}
+	if err := backend.RevokeDevice(ctx, p.PeerID, p.Password); err != nil {
 		return nil, err
 	}
 	return empty{}, nil

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -18,6 +19,33 @@ type Conversation struct {
 	Departed []string // who left, sorted
 	Left     bool     // we left
 	Created  time.Time
+	// Changed is, for each member who joined or left, the signed time of
+	// the last invitation or departure of theirs applied: an older one is
+	// stale (a replay, or overtaken on another path) and changes nothing.
+	Changed map[string]time.Time
+}
+
+// joinTimes stores a member → time map as "name millis" lines, sorted.
+func joinTimes(m map[string]time.Time) string {
+	lines := make([]string, 0, len(m))
+	for name, t := range m {
+		lines = append(lines, name+" "+strconv.FormatInt(t.UnixMilli(), 10))
+	}
+	slices.Sort(lines)
+	return strings.Join(lines, "\n")
+}
+
+func splitTimes(s string) (map[string]time.Time, error) {
+	m := map[string]time.Time{}
+	for _, line := range splitNames(s) {
+		name, ms, ok := strings.Cut(line, " ")
+		v, err := strconv.ParseInt(ms, 10, 64)
+		if !ok || err != nil {
+			return nil, fmt.Errorf("changed %q: not a name and a time", line)
+		}
+		m[name] = time.UnixMilli(v)
+	}
+	return m, nil
 }
 
 func joinNames(names []string) string {
@@ -38,9 +66,10 @@ func (s *Store) PutConversation(c Conversation) error {
 	if c.ID == "" || len(c.Members) == 0 {
 		return fmt.Errorf("store: put conversation %q: no ID or members", c.ID)
 	}
-	_, err := s.db.Exec(`INSERT INTO conversations (id, members, departed, left, created) VALUES (?, ?, ?, ?, ?)
-		ON CONFLICT (id) DO UPDATE SET members = excluded.members, departed = excluded.departed, left = excluded.left`,
-		c.ID, joinNames(c.Members), joinNames(c.Departed), c.Left, nanos(c.Created))
+	_, err := s.db.Exec(`INSERT INTO conversations (id, members, departed, left, created, changed) VALUES (?, ?, ?, ?, ?, ?)
+		ON CONFLICT (id) DO UPDATE SET members = excluded.members, departed = excluded.departed, left = excluded.left,
+			changed = excluded.changed`,
+		c.ID, joinNames(c.Members), joinNames(c.Departed), c.Left, nanos(c.Created), joinTimes(c.Changed))
 	if err != nil {
 		return fmt.Errorf("store: put conversation %q: %w", c.ID, err)
 	}
@@ -49,18 +78,20 @@ func (s *Store) PutConversation(c Conversation) error {
 
 func scanConversation(sc interface{ Scan(...any) error }) (Conversation, error) {
 	var c Conversation
-	var members, departed string
+	var members, departed, changed string
 	var created int64
-	if err := sc.Scan(&c.ID, &members, &departed, &c.Left, &created); err != nil {
+	if err := sc.Scan(&c.ID, &members, &departed, &c.Left, &created, &changed); err != nil {
 		return Conversation{}, err
 	}
 	c.Members, c.Departed, c.Created = splitNames(members), splitNames(departed), fromNanos(created)
-	return c, nil
+	var err error
+	c.Changed, err = splitTimes(changed)
+	return c, err
 }
 
 // Conversation returns the conversation id, or ErrNotFound.
 func (s *Store) Conversation(id string) (Conversation, error) {
-	c, err := scanConversation(s.db.QueryRow(`SELECT id, members, departed, left, created FROM conversations WHERE id = ?`, id))
+	c, err := scanConversation(s.db.QueryRow(`SELECT id, members, departed, left, created, changed FROM conversations WHERE id = ?`, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return Conversation{}, fmt.Errorf("store: conversation %q: %w", id, ErrNotFound)
 	}
@@ -72,7 +103,7 @@ func (s *Store) Conversation(id string) (Conversation, error) {
 
 // Conversations returns every conversation, oldest first.
 func (s *Store) Conversations() ([]Conversation, error) {
-	rows, err := s.db.Query(`SELECT id, members, departed, left, created FROM conversations ORDER BY created, id`)
+	rows, err := s.db.Query(`SELECT id, members, departed, left, created, changed FROM conversations ORDER BY created, id`)
 	if err != nil {
 		return nil, fmt.Errorf("store: conversations: %w", err)
 	}

@@ -28,6 +28,10 @@ type OutboxEntry struct {
 	ID, Peer string
 	Payload  []byte
 	Created  time.Time
+	// Sessionless entries are sealed without a ratchet session (v1, signed
+	// by our device key), so they open whatever session state the
+	// recipient holds.
+	Sessionless bool
 }
 
 const messageColumns = `id, peer, outgoing, text, time, state, sender`
@@ -76,8 +80,8 @@ func (s *Store) Enqueue(m *Message, e OutboxEntry) (OutboxEntry, error) {
 				return fmt.Errorf("insert message: %w", err)
 			}
 		}
-		res, err := tx.Exec(`INSERT INTO outbox (id, peer, payload, created) VALUES (?, ?, ?, ?)`,
-			e.ID, e.Peer, e.Payload, nanos(e.Created))
+		res, err := tx.Exec(`INSERT INTO outbox (id, peer, payload, created, sessionless) VALUES (?, ?, ?, ?, ?)`,
+			e.ID, e.Peer, e.Payload, nanos(e.Created), e.Sessionless)
 		if err != nil {
 			return fmt.Errorf("insert outbox entry: %w", err)
 		}
@@ -95,7 +99,7 @@ func (s *Store) Enqueue(m *Message, e OutboxEntry) (OutboxEntry, error) {
 
 // Outbox returns the entries waiting for peer, oldest first.
 func (s *Store) Outbox(peer string) ([]OutboxEntry, error) {
-	rows, err := s.db.Query(`SELECT seq, id, peer, payload, created FROM outbox WHERE peer = ? ORDER BY seq`, peer)
+	rows, err := s.db.Query(`SELECT seq, id, peer, payload, created, sessionless FROM outbox WHERE peer = ? ORDER BY seq`, peer)
 	if err != nil {
 		return nil, fmt.Errorf("store: outbox of %q: %w", peer, err)
 	}
@@ -104,7 +108,7 @@ func (s *Store) Outbox(peer string) ([]OutboxEntry, error) {
 	for rows.Next() {
 		var e OutboxEntry
 		var created int64
-		if err := rows.Scan(&e.Seq, &e.ID, &e.Peer, &e.Payload, &created); err != nil {
+		if err := rows.Scan(&e.Seq, &e.ID, &e.Peer, &e.Payload, &created, &e.Sessionless); err != nil {
 			return nil, fmt.Errorf("store: outbox of %q: %w", peer, err)
 		}
 		e.Created = fromNanos(created)

@@ -4,6 +4,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -158,4 +159,79 @@ func (s *Store) ForgetChunks(id []byte) error {
 		return fmt.Errorf("store: forget chunks: %w", err)
 	}
 	return nil
+}
+
+// CountTransfers counts the transfers with peer in one direction and state
+// (node/files bounds what a contact may leave waiting with it).
+func (s *Store) CountTransfers(peer string, outgoing bool, state string) (int, error) {
+	var n int
+	err := s.db.QueryRow(`SELECT count(*) FROM transfers WHERE peer = ? AND outgoing = ? AND state = ?`, peer, outgoing, state).Scan(&n)
+	if err != nil {
+		return 0, fmt.Errorf("store: count transfers: %w", err)
+	}
+	return n, nil
+}
+
+// TrimThumbnails drops the previews of peer's offers to us but the newest
+// keep that have one, and returns how many it dropped.
+func (s *Store) TrimThumbnails(peer string, keep int) (int64, error) {
+	res, err := s.db.Exec(`UPDATE transfers SET thumbnail = NULL
+		WHERE peer = ? AND outgoing = 0 AND thumbnail IS NOT NULL AND id NOT IN (
+			SELECT id FROM transfers WHERE peer = ? AND outgoing = 0 AND thumbnail IS NOT NULL
+			ORDER BY created DESC, rowid DESC LIMIT ?)`, peer, peer, keep)
+	if err != nil {
+		return 0, fmt.Errorf("store: trim thumbnails: %w", err)
+	}
+	n, _ := res.RowsAffected()
+	return n, nil
+}
+
+// TrimTransfers deletes peer's transfers to us in any of states but the
+// newest keep of them, with their chunk records, and returns how many it
+// deleted.
+func (s *Store) TrimTransfers(peer string, states []string, keep int) (int64, error) {
+	if len(states) == 0 {
+		return 0, nil
+	}
+	in := "?" + strings.Repeat(", ?", len(states)-1)
+	args := []any{peer}
+	for _, st := range states {
+		args = append(args, st)
+	}
+	args = append(args, keep)
+	var n int64
+	err := s.db.Tx(func(tx *sql.Tx) error {
+		rows, err := tx.Query(`SELECT id FROM transfers WHERE peer = ? AND outgoing = 0 AND state IN (`+in+`)
+			ORDER BY created DESC, rowid DESC LIMIT -1 OFFSET ?`, args...)
+		if err != nil {
+			return err
+		}
+		var ids [][]byte
+		for rows.Next() {
+			var id []byte
+			if err := rows.Scan(&id); err != nil {
+				rows.Close()
+				return err
+			}
+			ids = append(ids, id)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		for _, id := range ids {
+			if _, err := tx.Exec(`DELETE FROM transfer_chunks WHERE transfer_id = ?`, id); err != nil {
+				return err
+			}
+			if _, err := tx.Exec(`DELETE FROM transfers WHERE id = ?`, id); err != nil {
+				return err
+			}
+		}
+		n = int64(len(ids))
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("store: trim transfers: %w", err)
+	}
+	return n, nil
 }

@@ -28,6 +28,7 @@ import (
 	"eserver/node/livestream"
 	"eserver/node/payload"
 	"eserver/node/task"
+	"eserver/node/text"
 	"eserver/node/wire"
 )
 
@@ -130,7 +131,9 @@ func (s *Streams) accept(ctx context.Context) {
 		s.mu.Lock()
 		s.incoming[sid] = incoming{r: r, expires: s.now().Add(api.StreamClaimTimeout)}
 		s.mu.Unlock()
-		s.h.Emit(api.Event{StreamIncoming: &api.StreamEvent{ID: sid, From: s.h.ContactOf(r.Peer()), Label: r.Label()}})
+		// The label stays as sent for the stream's cryptography; it is
+		// shown cleaned (issue 13, item 12).
+		s.h.Emit(api.Event{StreamIncoming: &api.StreamEvent{ID: sid, From: s.h.ContactOf(r.Peer()), Label: text.Clean(r.Label())}})
 		s.tasks.Go(func(ctx context.Context) { s.unclaimed(ctx, sid) })
 	}
 }

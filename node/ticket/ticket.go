@@ -5,6 +5,7 @@
 package ticket
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"time"
@@ -16,8 +17,17 @@ import (
 	"eserver/node/wire"
 )
 
-// signingContext separates ticket signatures from any other use of the key.
-const signingContext = "eserver-ticket-v1"
+// Signing contexts separate ticket and card signatures from each other and
+// from any other use of the key: a card never verifies as a ticket, so it
+// can never authenticate a request.
+const (
+	signingContext = "eserver-ticket-v1"
+	cardContext    = "eserver-card-v1"
+)
+
+// CardGrain is the unit card times are rounded to: a card tells a stranger
+// that the account had a device online that day, not when it signed in.
+const CardGrain = 24 * time.Hour
 
 // Roles a ticket may grant.
 const (
@@ -45,10 +55,51 @@ type Ticket struct {
 	BoxKey   []byte // X25519 public key of the device
 	Server   peer.ID
 	Signed   *wire.SignedTicket // the original bytes, to pass on
+	// PublicCard is the auth server's card for this ticket (SignCard), when
+	// the ticket came from a login result; the device publishes it at the
+	// rendezvous for strangers.
+	PublicCard *wire.SignedTicket
+	// Card marks the public card of a ticket (see SignCard): no device
+	// name, no role, times rounded to CardGrain. It seals to the device;
+	// it never authenticates one.
+	Card bool
+}
+
+// CardOf is the part of t a stranger needs to start a contact request —
+// the account, the device's peer ID (for its prekeys) and its box key (to
+// seal mail to it) — with the times widened to whole CardGrain periods so
+// they do not tell when the device signed in. Tickets issued within the
+// same period give the same card.
+func CardOf(t Ticket) Ticket {
+	expiry := t.Expiry.Truncate(CardGrain)
+	if expiry.Before(t.Expiry) {
+		expiry = expiry.Add(CardGrain)
+	}
+	return Ticket{
+		Username: t.Username,
+		Peer:     t.Peer,
+		Issued:   t.Issued.Truncate(CardGrain),
+		Expiry:   expiry,
+		BoxKey:   t.BoxKey,
+		Server:   t.Server,
+		Card:     true,
+	}
 }
 
 // Sign issues a ticket signed with the server's key.
 func Sign(serverKey crypto.PrivKey, t Ticket) (*wire.SignedTicket, error) {
+	return sign(serverKey, t, signingContext)
+}
+
+// SignCard issues the public card of t (CardOf) signed with the server's
+// key. The auth server hands it out with every ticket; the rendezvous
+// shows it, instead of the ticket, to askers the user gave no visibility
+// token.
+func SignCard(serverKey crypto.PrivKey, t Ticket) (*wire.SignedTicket, error) {
+	return sign(serverKey, CardOf(t), cardContext)
+}
+
+func sign(serverKey crypto.PrivKey, t Ticket, context string) (*wire.SignedTicket, error) {
 	server, err := peer.IDFromPrivateKey(serverKey)
 	if err != nil {
 		return nil, fmt.Errorf("server peer ID: %w", err)
@@ -66,7 +117,7 @@ func Sign(serverKey crypto.PrivKey, t Ticket) (*wire.SignedTicket, error) {
 	if err != nil {
 		return nil, fmt.Errorf("encoding ticket: %w", err)
 	}
-	sig, err := serverKey.Sign(append([]byte(signingContext), raw...))
+	sig, err := serverKey.Sign(append([]byte(context), raw...))
 	if err != nil {
 		return nil, fmt.Errorf("signing ticket: %w", err)
 	}
@@ -77,6 +128,21 @@ func Sign(serverKey crypto.PrivKey, t Ticket) (*wire.SignedTicket, error) {
 // returns its content. The server's public key is taken from its peer ID
 // (Ed25519 peer IDs embed the key), so no other trust material is needed.
 func Verify(server peer.ID, st *wire.SignedTicket, now time.Time) (*Ticket, error) {
+	return verify(server, st, now, signingContext)
+}
+
+// VerifyCard checks a card (SignCard) against the server's identity and
+// the time now and returns its content, with Card set.
+func VerifyCard(server peer.ID, st *wire.SignedTicket, now time.Time) (*Ticket, error) {
+	t, err := verify(server, st, now, cardContext)
+	if err != nil {
+		return nil, fmt.Errorf("card: %w", err)
+	}
+	t.Card = true
+	return t, nil
+}
+
+func verify(server peer.ID, st *wire.SignedTicket, now time.Time, context string) (*Ticket, error) {
 	if st == nil || len(st.Ticket) == 0 || len(st.Signature) == 0 {
 		return nil, ErrMalformed
 	}
@@ -84,7 +150,7 @@ func Verify(server peer.ID, st *wire.SignedTicket, now time.Time) (*Ticket, erro
 	if err != nil {
 		return nil, fmt.Errorf("server public key from %s: %w", server, err)
 	}
-	ok, err := pub.Verify(append([]byte(signingContext), st.Ticket...), st.Signature)
+	ok, err := pub.Verify(append([]byte(context), st.Ticket...), st.Signature)
 	if err != nil || !ok {
 		return nil, ErrBadSignature
 	}
@@ -143,4 +209,11 @@ func VerifyFor(server, remote peer.ID, st *wire.SignedTicket, now time.Time) (*T
 		return nil, ErrWrongPeer
 	}
 	return t, nil
+}
+
+// Matches reports whether card is the public card of t: the same account,
+// device, box key and server, and a validity covering t's.
+func (card *Ticket) Matches(t *Ticket) bool {
+	return card.Card && card.Username == t.Username && card.Peer == t.Peer && card.Server == t.Server &&
+		bytes.Equal(card.BoxKey, t.BoxKey) && !card.Issued.After(t.Issued) && !card.Expiry.Before(t.Expiry)
 }

@@ -111,3 +111,56 @@ func FuzzVerify(f *testing.F) {
 		}
 	})
 }
+
+// TestCard checks that a card carries only what a stranger needs, hides the
+// sign-in time within its day, and never passes as a ticket (nor a ticket as
+// a card).
+func TestCard(t *testing.T) {
+	serverKey, server := newKey(t)
+	_, device := newKey(t)
+	day := time.Unix(1_800_000_000, 0).Truncate(CardGrain)
+	full := Ticket{
+		Username: "alice", Peer: device, Device: "alice's work laptop", Issued: day.Add(9*time.Hour + 17*time.Minute),
+		Expiry: day.Add(33*time.Hour + 17*time.Minute), Role: RoleSupernode, BoxKey: []byte("0123456789abcdef0123456789abcdef"),
+	}
+	card, err := SignCard(serverKey, full)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := VerifyCard(server, card, full.Issued)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !got.Card || got.Username != "alice" || got.Peer != device || string(got.BoxKey) != string(full.BoxKey) || got.Server != server {
+		t.Fatalf("card lost what a stranger needs: %+v", got)
+	}
+	if got.Device != "" || got.Role != "" || !got.Issued.Equal(day) || !got.Expiry.Equal(day.Add(2*CardGrain)) {
+		t.Fatalf("card tells more than it should: device %q role %q issued %v expiry %v", got.Device, got.Role, got.Issued, got.Expiry)
+	}
+
+	// Signing again later the same day gives the same bytes: renewals are
+	// invisible in the card.
+	later := full
+	later.Issued, later.Expiry = full.Issued.Add(3*time.Hour), full.Expiry.Add(3*time.Hour)
+	again, err := SignCard(serverKey, later)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !proto.Equal(card, again) {
+		t.Fatal("a renewal the same day changed the card")
+	}
+
+	st, err := Sign(serverKey, full)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Verify(server, card, full.Issued); !errors.Is(err, ErrBadSignature) {
+		t.Fatalf("card verified as a ticket: %v", err)
+	}
+	if _, err := VerifyCard(server, st, full.Issued); !errors.Is(err, ErrBadSignature) {
+		t.Fatalf("ticket verified as a card: %v", err)
+	}
+	if _, err := VerifyCard(server, card, day.Add(2*CardGrain)); !errors.Is(err, ErrExpired) {
+		t.Fatalf("expired card: %v", err)
+	}
+}

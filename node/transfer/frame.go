@@ -1,9 +1,9 @@
 package transfer
 
-// Wire format of /eserver/transfer/2.0.0 (ProtocolID), receiver R, sender S:
+// Wire format of /eserver/transfer/3.0.0 (ProtocolID), receiver R, sender S:
 //
 //	R → S  Get    varint length ‖ protobuf Get      (≤ MaxGetFrame)
-//	S → R  Reply  varint length ‖ protobuf Reply    (≤ MaxReplyFrame)
+//	S → R  Reply  varint length ‖ protobuf Reply    (≤ MaxReplyFrame; with OK, the stream's salt)
 //	S → R  chunk  varint length ‖ index (8 bytes, big-endian) ‖ ciphertext
 //	       ... one per requested chunk, in request order; then S closes.
 //
@@ -151,16 +151,20 @@ func missingRanges(done []bool, n uint64) []chunkRange {
 	return rs
 }
 
-// decodeReply decodes a Reply's body.
-func decodeReply(b []byte) (Status, error) {
+// decodeReply decodes a Reply's body: its status and, with STATUS_OK, the
+// stream's salt, which must be SaltSize bytes.
+func decodeReply(b []byte) (Status, []byte, error) {
 	if len(b) > MaxReplyFrame {
-		return 0, fmt.Errorf("%w: %w: reply of %d bytes", ErrProtocol, ErrFrameTooLarge, len(b))
+		return 0, nil, fmt.Errorf("%w: %w: reply of %d bytes", ErrProtocol, ErrFrameTooLarge, len(b))
 	}
 	var r Reply
 	if err := proto.Unmarshal(b, &r); err != nil {
-		return 0, fmt.Errorf("%w: decoding reply: %v", ErrProtocol, err)
+		return 0, nil, fmt.Errorf("%w: decoding reply: %v", ErrProtocol, err)
 	}
-	return r.Status, nil
+	if r.Status == Status_STATUS_OK && len(r.Salt) != SaltSize {
+		return 0, nil, fmt.Errorf("%w: reply salt of %d bytes, want %d", ErrProtocol, len(r.Salt), SaltSize)
+	}
+	return r.Status, r.Salt, nil
 }
 
 // replyErr maps a non-OK status to the caller's error.

@@ -250,6 +250,13 @@ func TestCleanName(t *testing.T) {
 		"  spaced . ":        "spaced",
 		"naïve résumé.pdf":   "naïve résumé.pdf",
 		"C:\\Windows\\x.exe": "C__Windows_x.exe",
+		// Issue 13, item 12: bidi and other format characters go, so the
+		// name shows what the file is.
+		"invoice\u202efdp.exe":   "invoicefdp.exe",
+		"\u2067gpj.exe\u2069":    "gpj.exe",
+		"report\u200b.pdf\ufeff": "report.pdf",
+		"\u202e.bashrc":          "bashrc",
+		"👩\u200d💻 notes.txt":     "👩\u200d💻 notes.txt",
 	} {
 		if got := CleanName(in); got != want {
 			t.Errorf("CleanName(%q) = %q, want %q", in, got, want)

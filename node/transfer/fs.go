@@ -10,6 +10,8 @@ import (
 	"syscall"
 	"unicode"
 	"unicode/utf8"
+
+	"eserver/node/text"
 )
 
 // FS is the few file-system operations the receiver uses, so tests can make
@@ -82,9 +84,11 @@ func classify(err error) error {
 const maxNameBytes = 200
 
 // CleanName turns an offered file name, which the peer chose, into a safe
-// base name: no directory parts, no control characters, no leading dots
-// (which would hide the file or clash with part files), at most
-// maxNameBytes. It never returns an empty name.
+// base name: no directory parts, no control characters, no bidi or other
+// format characters (text.Clean: "invoice\u202efdp.exe" would show as
+// "invoiceexe.pdf"), no leading dots (which would hide the file or clash
+// with part files), at most maxNameBytes. It never returns an empty name.
+// The same name is what the user is shown and what goes on disk.
 func CleanName(name string) string {
 	var b strings.Builder
 	for _, r := range name {
@@ -97,8 +101,7 @@ func CleanName(name string) string {
 			b.WriteRune(r)
 		}
 	}
-	s := strings.TrimLeft(strings.TrimSpace(b.String()), ". ")
-	s = strings.TrimRight(s, ". ") // Windows drops trailing dots and spaces
+	s := trimName(text.Clean(b.String()))
 	for len(s) > maxNameBytes {
 		ext := filepath.Ext(s)
 		if len(ext) > 16 || len(ext) >= len(s) {
@@ -111,10 +114,19 @@ func CleanName(name string) string {
 		}
 		s = stem[:cut] + ext
 	}
+	// The cut may have left a joiner without its partner, or a space or
+	// dot at the end.
+	s = trimName(text.Clean(s))
 	if s == "" {
 		return "file"
 	}
 	return s
+}
+
+// trimName drops spaces and dots at both ends: leading dots hide a file or
+// clash with part files, and Windows drops trailing ones.
+func trimName(s string) string {
+	return strings.TrimFunc(s, func(r rune) bool { return r == '.' || unicode.IsSpace(r) })
 }
 
 // partName is where a transfer's data lives until it is complete. It

@@ -8,9 +8,13 @@ import (
 	"io"
 	"os"
 	"slices"
+	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"google.golang.org/protobuf/proto"
+
+	"eserver/node/text"
 )
 
 // Every decoder has a fuzz target. Besides not panicking, each checks what
@@ -59,15 +63,23 @@ func FuzzDecodeReply(f *testing.F) {
 	for _, s := range []Status{Status_STATUS_OK, Status_STATUS_REFUSED, Status_STATUS_CHANGED, 99} {
 		b, _ := proto.Marshal(&Reply{Status: s})
 		f.Add(b)
+		b, _ = proto.Marshal(&Reply{Status: s, Salt: newSalt()})
+		f.Add(b)
 	}
 	f.Add([]byte{})
 	f.Fuzz(func(t *testing.T, b []byte) {
-		s, err := decodeReply(b)
+		s, salt, err := decodeReply(b)
 		if err != nil {
 			if !errors.Is(err, ErrProtocol) {
 				t.Fatalf("error %v is not ErrProtocol", err)
 			}
 			return
+		}
+		if s == Status_STATUS_OK {
+			// An OK reply always carries a salt a chunk key derives from.
+			if _, err := chunkKey(Key{}, salt, ID{}); err != nil {
+				t.Fatalf("OK reply accepted with salt %x: %v", salt, err)
+			}
 		}
 		if err := replyErr(s); err != nil && !errors.Is(err, ErrRefused) && !errors.Is(err, ErrChanged) && !errors.Is(err, ErrProtocol) {
 			t.Fatalf("status %d maps to %v", s, err)
@@ -138,6 +150,31 @@ func FuzzParseChunkLog(f *testing.F) {
 			if i := binary.BigEndian.Uint64(b[k:]); !d[i] {
 				t.Fatalf("chunk %d recorded but not done", i)
 			}
+		}
+	})
+}
+
+// FuzzCleanName: whatever name a peer offers, the cleaned name is a
+// non-empty base name within maxNameBytes that neither hides nor climbs
+// out of the folder, holds no control, bidi or other stray format
+// character, and cleaning it again changes nothing.
+func FuzzCleanName(f *testing.F) {
+	for _, s := range []string{"photo.jpg", "../../etc/passwd", "invoice\u202efdp.exe", ".bashrc", "a\x00b", "C:\\x.exe", " . "} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, name string) {
+		got := CleanName(name)
+		if got == "" || len(got) > maxNameBytes || !utf8.ValidString(got) {
+			t.Fatalf("CleanName(%+q) = %+q", name, got)
+		}
+		if strings.ContainsAny(got, "/\\:*?\"<>|") || got[0] == '.' || got == ".." {
+			t.Fatalf("CleanName(%+q) = %+q is not a safe base name", name, got)
+		}
+		if text.Clean(got) != got {
+			t.Fatalf("CleanName(%+q) = %+q keeps characters text.Clean strips", name, got)
+		}
+		if again := CleanName(got); again != got {
+			t.Fatalf("CleanName not idempotent on %+q: %+q → %+q", name, got, again)
 		}
 	})
 }

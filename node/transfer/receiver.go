@@ -118,11 +118,7 @@ func (r *Receiver) Receive(ctx context.Context, req Request) (string, error) {
 		r.mu.Unlock()
 	}()
 
-	aead, err := newAEAD(o.Key)
-	if err != nil {
-		return "", err
-	}
-	j := &job{Receiver: r, req: req, o: &o, aead: aead, name: CleanName(o.Name),
+	j := &job{Receiver: r, req: req, o: &o, name: CleanName(o.Name),
 		attempts: make(map[uint64]int), hash: NewHash()}
 	j.part = partName(req.Dir, j.name, o.ID)
 	if err := j.open(); err != nil {
@@ -198,7 +194,6 @@ type job struct {
 	*Receiver
 	req  Request
 	o    *Offer
-	aead cipher.AEAD
 	name string
 	part string
 	f    File
@@ -376,11 +371,15 @@ func (j *job) round(ctx context.Context, rs []chunkRange) (err error) {
 	if err != nil {
 		return ctxErr(ctx, fmt.Errorf("reading reply: %w", err))
 	}
-	status, err := decodeReply(b)
+	status, salt, err := decodeReply(b)
 	if err != nil {
 		return err
 	}
 	if err := replyErr(status); err != nil {
+		return err
+	}
+	aead, err := streamAEAD(j.o.Key, salt, j.o.ID)
+	if err != nil {
 		return err
 	}
 
@@ -399,7 +398,7 @@ func (j *job) round(ctx context.Context, rs []chunkRange) (err error) {
 	go func() {
 		defer rwg.Done()
 		defer close(got)
-		rerr = j.read(rctx, st, rs, free, got)
+		rerr = j.read(rctx, st, aead, rs, free, got)
 	}()
 	defer rwg.Wait()
 	defer rcancel()
@@ -437,8 +436,8 @@ func (j *job) round(ctx context.Context, rs []chunkRange) (err error) {
 }
 
 // read is the reader goroutine: it reads the chunk frames of rs in order
-// and opens each in place.
-func (j *job) read(ctx context.Context, st network.Stream, rs []chunkRange, free chan []byte, got chan<- opened) error {
+// and opens each in place with the stream's cipher.
+func (j *job) read(ctx context.Context, st network.Stream, aead cipher.AEAD, rs []chunkRange, free chan []byte, got chan<- opened) error {
 	br := bufio.NewReaderSize(st, 64<<10)
 	k, next := 0, rs[0].first
 	want := func(i uint64) (int, bool) {
@@ -468,7 +467,7 @@ func (j *job) read(ctx context.Context, st network.Stream, rs []chunkRange, free
 			}
 		}
 		nc, a := nonce(i), ad(j.o, i)
-		plain, err := j.aead.Open(ct[:0], nc[:], ct, a[:])
+		plain, err := aead.Open(ct[:0], nc[:], ct, a[:])
 		if err != nil {
 			plain = nil
 		}

@@ -54,7 +54,6 @@ type Sender struct {
 
 type share struct {
 	Share
-	aead    cipher.AEAD
 	size    int64
 	modTime time.Time
 	streams map[network.Stream]struct{}
@@ -126,8 +125,10 @@ func (s *Sender) Close() error {
 
 // Add offers a file. It records the file's size and modification time now
 // and refuses to serve it once either changes: a changed file is not the one
-// whose hash the offer carries, and re-sealing new bytes under an old
-// chunk's nonce would reuse the nonce.
+// whose hash the offer carries. A change it cannot see (a file rewritten at
+// the same size before this Add) costs no secrecy — every stream seals
+// under its own derived key (chunkKey) — and the receiver's whole-file
+// hash refuses the bytes.
 func (s *Sender) Add(sh Share) error {
 	if err := sh.Offer.Check(); err != nil {
 		return err
@@ -139,10 +140,6 @@ func (s *Sender) Add(sh Share) error {
 	if fi.Size() != sh.Offer.Size {
 		return fmt.Errorf("%w: %s is %d bytes, offer says %d", ErrChanged, sh.Path, fi.Size(), sh.Offer.Size)
 	}
-	aead, err := newAEAD(sh.Offer.Key)
-	if err != nil {
-		return err
-	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
@@ -151,7 +148,7 @@ func (s *Sender) Add(sh Share) error {
 	if _, ok := s.shares[sh.Offer.ID]; ok {
 		return fmt.Errorf("transfer %s already offered", sh.Offer.ID)
 	}
-	s.shares[sh.Offer.ID] = &share{Share: sh, aead: aead, size: fi.Size(), modTime: fi.ModTime(),
+	s.shares[sh.Offer.ID] = &share{Share: sh, size: fi.Size(), modTime: fi.ModTime(),
 		streams: make(map[network.Stream]struct{})}
 	return nil
 }
@@ -230,15 +227,22 @@ func (s *Sender) serve(st network.Stream) error {
 	if fi, err := f.Stat(); err != nil || fi.Size() != sh.size || !fi.ModTime().Equal(sh.modTime) {
 		return writeFrame(st, &Reply{Status: Status_STATUS_CHANGED})
 	}
-	if err := writeFrame(st, &Reply{Status: Status_STATUS_OK}); err != nil {
+	// A fresh salt, so a fresh chunk key, for every stream: whatever the
+	// file holds now, no chunk nonce is used twice under one key.
+	salt := newSalt()
+	aead, err := streamAEAD(sh.Offer.Key, salt, sh.Offer.ID)
+	if err != nil {
+		return err
+	}
+	if err := writeFrame(st, &Reply{Status: Status_STATUS_OK, Salt: salt}); err != nil {
 		return err
 	}
 	src := &source{f: f, size: sh.size, noMap: s.noMap}
 	defer src.close() // after the pipeline's goroutine is gone
 	if s.depth == 0 {
-		return s.sendInTurn(st, src, sh, rs)
+		return s.sendInTurn(st, src, sh, aead, rs)
 	}
-	return s.sendPipelined(st, src, sh, rs)
+	return s.sendPipelined(st, src, sh, aead, rs)
 }
 
 // sealed is one chunk frame ready to write.
@@ -252,7 +256,7 @@ type sealed struct {
 // sendPipelined reads and seals in one goroutine while this one writes, so
 // on two cores the seal of chunk i+1 overlaps the copy of chunk i through
 // TLS and yamux.
-func (s *Sender) sendPipelined(st network.Stream, src *source, sh *share, rs []chunkRange) error {
+func (s *Sender) sendPipelined(st network.Stream, src *source, sh *share, aead cipher.AEAD, rs []chunkRange) error {
 	ctx, cancel := context.WithCancel(context.Background())
 	var pwg sync.WaitGroup
 	defer pwg.Wait() // runs after cancel
@@ -276,7 +280,7 @@ func (s *Sender) sendPipelined(st network.Stream, src *source, sh *share, rs []c
 				case <-ctx.Done():
 					return
 				}
-				frame, err := s.seal(src, sh, i, buf)
+				frame, err := s.seal(src, sh, aead, i, buf)
 				select {
 				case full <- sealed{i, frame, buf, err}:
 				case <-ctx.Done():
@@ -301,11 +305,11 @@ func (s *Sender) sendPipelined(st network.Stream, src *source, sh *share, rs []c
 }
 
 // sendInTurn reads, seals and writes each chunk in turn.
-func (s *Sender) sendInTurn(st network.Stream, src *source, sh *share, rs []chunkRange) error {
+func (s *Sender) sendInTurn(st network.Stream, src *source, sh *share, aead cipher.AEAD, rs []chunkRange) error {
 	buf := make([]byte, frameHeadroom+sh.Offer.chunkSize()+Overhead)
 	for _, r := range rs {
 		for i := r.first; i < r.first+r.count; i++ {
-			frame, err := s.seal(src, sh, i, buf)
+			frame, err := s.seal(src, sh, aead, i, buf)
 			if err != nil {
 				return err
 			}
@@ -317,17 +321,17 @@ func (s *Sender) sendInTurn(st network.Stream, src *source, sh *share, rs []chun
 	return nil
 }
 
-// seal seals chunk i into buf behind the frame headroom — from the file's
-// mapping, or read into buf and sealed in place — and returns the whole
-// frame.
-func (s *Sender) seal(src *source, sh *share, i uint64, buf []byte) ([]byte, error) {
+// seal seals chunk i with the stream's cipher into buf behind the frame
+// headroom — from the file's mapping, or read into buf and sealed in
+// place — and returns the whole frame.
+func (s *Sender) seal(src *source, sh *share, aead cipher.AEAD, i uint64, buf []byte) ([]byte, error) {
 	n := sh.Offer.chunkLen(i)
 	off := int64(i) * int64(sh.Offer.chunkSize())
 	nc, a := nonce(i), ad(&sh.Offer, i)
 	var ct []byte
 	if plain := src.mapped(off, n); plain != nil {
 		var err error
-		ct, err = sealMapped(sh.aead, buf[frameHeadroom:frameHeadroom], nc[:], plain, a[:])
+		ct, err = sealMapped(aead, buf[frameHeadroom:frameHeadroom], nc[:], plain, a[:])
 		if err != nil {
 			return nil, fmt.Errorf("reading chunk %d of %s: %w", i, sh.Path, err)
 		}
@@ -339,7 +343,7 @@ func (s *Sender) seal(src *source, sh *share, i uint64, buf []byte) ([]byte, err
 			}
 			return nil, fmt.Errorf("reading chunk %d of %s: %w", i, sh.Path, err)
 		}
-		ct = sh.aead.Seal(plain[:0], nc[:], plain, a[:])
+		ct = aead.Seal(plain[:0], nc[:], plain, a[:])
 	}
 	if s.tamper != nil {
 		s.tamper(sh.Offer.ID, i, ct)

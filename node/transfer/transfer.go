@@ -6,8 +6,8 @@
 // The node generates a transfer's ID and file key (NewOffer), sends the Offer
 // to the contact inside the end-to-end-encrypted chat session, registers the
 // file with its Sender and the contact calls Receiver.Receive. Every chunk is
-// sealed with AES-256-GCM under the offer's file key on top of the
-// transport's own encryption, so a relay or a compromised transport sees
+// sealed with AES-256-GCM under a key derived from the offer's file key and
+// a salt fresh for each stream, on top of the transport's own encryption, so a relay or a compromised transport sees
 // nothing, and a chunk that arrives damaged is detected and fetched again.
 // The receiver checks the whole file against the offer's BLAKE3-256 hash
 // (NewHash) before giving it its final name.
@@ -26,7 +26,9 @@ package transfer
 import (
 	"crypto/aes"
 	"crypto/cipher"
+	"crypto/hkdf"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
 	"errors"
@@ -42,10 +44,12 @@ import (
 //go:generate protoc --go_out=. --go_opt=paths=source_relative transfer.proto
 
 // ProtocolID is the stream protocol. The receiver opens the stream.
-// Version 2 seals chunks with AES-256-GCM instead of XChaCha20-Poly1305 and
-// checks the whole file with BLAKE3 instead of SHA-256: offers of the two
-// do not mix, so peers speaking only 1.0.0 do not match.
-const ProtocolID = "/eserver/transfer/2.0.0"
+// Version 2 sealed chunks with AES-256-GCM instead of XChaCha20-Poly1305
+// and checked the whole file with BLAKE3 instead of SHA-256. Version 3
+// seals each stream's chunks under a key derived from the file key and a
+// salt the sender picks for that stream (chunkKey); a version 2 sender
+// sealed under the file key itself, so the two do not mix.
+const ProtocolID = "/eserver/transfer/3.0.0"
 
 // Chunk and file limits.
 const (
@@ -68,8 +72,11 @@ const (
 	// MaxGetFrame bounds a Get: the ID and MaxRanges ranges of two varints
 	// of at most 10 bytes each, with tags and lengths.
 	MaxGetFrame = 32 + MaxRanges*26
-	// MaxReplyFrame bounds a Reply.
-	MaxReplyFrame = 16
+	// MaxReplyFrame bounds a Reply: a status and a SaltSize salt, with
+	// tags and lengths (36 bytes), and room to spare.
+	MaxReplyFrame = 64
+	// SaltSize is the length of a Reply's salt.
+	SaltSize = 32
 	// Overhead is what sealing adds to a chunk (the GCM tag).
 	Overhead = 16
 	// chunkHeader is the fixed part of a chunk frame's body: the index.
@@ -150,7 +157,8 @@ func NewID() ID {
 func (id ID) String() string { return hex.EncodeToString(id[:]) }
 
 // Key is a transfer's file key. The node generates it (NewKey) and sends it
-// only inside the end-to-end-encrypted offer.
+// only inside the end-to-end-encrypted offer. Chunks are sealed under keys
+// derived from it per stream (chunkKey), never under it directly.
 type Key [32]byte
 
 // NewKey returns a random key.
@@ -241,7 +249,46 @@ func NewOffer(path string, chunkSize int) (Offer, error) {
 	return o, nil
 }
 
-// newAEAD returns the chunk cipher for a file key: AES-256-GCM.
+// chunkKeyInfo separates chunk keys from anything else derived from a
+// file key.
+const chunkKeyInfo = "eserver/transfer/3 chunk key"
+
+// chunkKey derives the key one stream's chunks are sealed under:
+// HKDF-SHA256 of the file key, salted with the salt the sender picked for
+// the stream, bound to the transfer ID. The file key alone never seals
+// anything: a file rewritten at the same size while the app was closed
+// would otherwise be sealed again under the same key and chunk-index
+// nonces (issue 13, item 7). With a fresh salt per stream, a nonce never
+// repeats under one key, whatever happens to the file.
+func chunkKey(k Key, salt []byte, id ID) (Key, error) {
+	if len(salt) != SaltSize {
+		return Key{}, fmt.Errorf("%w: salt of %d bytes, want %d", ErrProtocol, len(salt), SaltSize)
+	}
+	b, err := hkdf.Key(sha256.New, k[:], salt, chunkKeyInfo+string(id[:]), len(Key{}))
+	if err != nil {
+		return Key{}, fmt.Errorf("deriving the chunk key: %w", err)
+	}
+	return Key(b), nil
+}
+
+// newSalt returns a fresh stream salt.
+func newSalt() []byte {
+	s := make([]byte, SaltSize)
+	rand.Read(s) // never fails (crypto/rand, Go ≥ 1.24)
+	return s
+}
+
+// streamAEAD returns the cipher of one stream's chunks: AES-256-GCM under
+// chunkKey(k, salt, id).
+func streamAEAD(k Key, salt []byte, id ID) (cipher.AEAD, error) {
+	ck, err := chunkKey(k, salt, id)
+	if err != nil {
+		return nil, err
+	}
+	return newAEAD(ck)
+}
+
+// newAEAD returns AES-256-GCM under k.
 func newAEAD(k Key) (cipher.AEAD, error) {
 	b, err := aes.NewCipher(k[:])
 	if err != nil {
@@ -258,12 +305,13 @@ func newAEAD(k Key) (cipher.AEAD, error) {
 const nonceLen = 12
 
 // nonce is the GCM nonce of chunk i: its big-endian index, zero-padded. The
-// key is fresh per transfer and the index is unique per chunk, so no nonce
-// repeats under one key with different plaintext — a re-sent chunk is the
-// same plaintext, giving the same ciphertext. The remaining risk, the file
-// changing under the sender, is why the Sender refuses to serve a file
-// whose size or modification time moved. The transfer ID, which a random
-// nonce would have carried, is in the associated data.
+// key is fresh per stream (chunkKey) and a stream carries each index at
+// most once, so no nonce repeats under one key — not even when the file
+// changed under the sender. (The Sender also refuses to serve a file whose
+// size or modification time moved since it was added, so a change it can
+// see is reported early as ErrChanged; one it cannot see fails the
+// receiver's whole-file hash.) The transfer ID, which a random nonce would
+// have carried, is in the associated data.
 func nonce(i uint64) [nonceLen]byte {
 	var n [nonceLen]byte
 	binary.BigEndian.PutUint64(n[nonceLen-8:], i)

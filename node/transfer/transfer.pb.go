@@ -1,4 +1,4 @@
-// Messages of /eserver/transfer/2.0.0. Only the small control messages are
+// Messages of /eserver/transfer/3.0.0. Only the small control messages are
 // protobuf; chunk frames are a fixed binary layout (frame.go) so that a
 // chunk's ciphertext is written and read without a marshalling copy.
 
@@ -195,8 +195,13 @@ func (x *Range) GetCount() uint64 {
 
 // Reply is the sender's first and, unless it is OK, only frame.
 type Reply struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Status        Status                 `protobuf:"varint,1,opt,name=status,proto3,enum=eserver.transfer.Status" json:"status,omitempty"`
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Status Status                 `protobuf:"varint,1,opt,name=status,proto3,enum=eserver.transfer.Status" json:"status,omitempty"`
+	// salt (32 bytes, with STATUS_OK only) is fresh for every stream: the
+	// chunks that follow are sealed under a key derived from the offer's
+	// file key and this salt (chunkKey), so no key and chunk-index nonce is
+	// ever used twice, even for a file rewritten at the same size.
+	Salt          []byte `protobuf:"bytes,2,opt,name=salt,proto3" json:"salt,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -238,6 +243,13 @@ func (x *Reply) GetStatus() Status {
 	return Status_STATUS_UNSPECIFIED
 }
 
+func (x *Reply) GetSalt() []byte {
+	if x != nil {
+		return x.Salt
+	}
+	return nil
+}
+
 var File_transfer_proto protoreflect.FileDescriptor
 
 const file_transfer_proto_rawDesc = "" +
@@ -249,9 +261,10 @@ const file_transfer_proto_rawDesc = "" +
 	"\x06ranges\x18\x02 \x03(\v2\x17.eserver.transfer.RangeR\x06ranges\"3\n" +
 	"\x05Range\x12\x14\n" +
 	"\x05first\x18\x01 \x01(\x04R\x05first\x12\x14\n" +
-	"\x05count\x18\x02 \x01(\x04R\x05count\"9\n" +
+	"\x05count\x18\x02 \x01(\x04R\x05count\"M\n" +
 	"\x05Reply\x120\n" +
-	"\x06status\x18\x01 \x01(\x0e2\x18.eserver.transfer.StatusR\x06status*o\n" +
+	"\x06status\x18\x01 \x01(\x0e2\x18.eserver.transfer.StatusR\x06status\x12\x12\n" +
+	"\x04salt\x18\x02 \x01(\fR\x04salt*o\n" +
 	"\x06Status\x12\x16\n" +
 	"\x12STATUS_UNSPECIFIED\x10\x00\x12\r\n" +
 	"\tSTATUS_OK\x10\x01\x12\x12\n" +

@@ -107,6 +107,17 @@ const (
 	MailFetchLimit    = 256 // items per fetch answer at most
 )
 
+// Replay protection at nodes. Mail (by the time its sender sealed it) and
+// multi-party events (by the time their author signed them) older than
+// MailTTL, or more than MaxClockSkew in the future, are refused; what a
+// node applied of them it remembers for SeenRetention, which covers the
+// whole window in which they are accepted, so a replay of either changes
+// nothing.
+const (
+	MaxClockSkew  = 5 * time.Minute
+	SeenRetention = MailTTL + 2*MaxClockSkew
+)
+
 // Contact-list storage limits. A blob is one sealed contact list: a padded
 // plaintext of up to MaxContactsPlain (5,000 contacts with the longest
 // names, both tokens and peer IDs take about 690 KiB) plus the sealing

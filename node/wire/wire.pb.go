@@ -466,16 +466,22 @@ func (x *ListDevices) GetTicket() *SignedTicket {
 	return nil
 }
 
-// RevokeDevice revokes one device of the ticket's account (any device may
-// revoke any other, or itself): the device's peer ID never gets a ticket
-// again, and the revocation list carries it until its last ticket expires.
-// The stream's peer must be the device the ticket names. Answered with
-// revoke_result or an error (unknown_device for a peer ID that is not a
-// device of this account).
+// RevokeDevice revokes one device of the ticket's account: the device's
+// peer ID never gets a ticket again, and the revocation list carries it
+// until its last ticket expires. The stream's peer must be the device the
+// ticket names. A device may revoke itself with its ticket alone; revoking
+// another device also needs the account's password, proven afresh on this
+// stream: ke1 is an OPAQUE KE1 of the password, the server answers ke2, the
+// client sends login_finish, and only when its KE3 verifies (a wrong one
+// counts as a failed login) is the device revoked. Answered with
+// revoke_result or an error (bad_request without ke1 for another device,
+// login_failed for a wrong password, unknown_device for a peer ID that is
+// not a device of this account).
 type RevokeDevice struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Ticket        *SignedTicket          `protobuf:"bytes,1,opt,name=ticket,proto3" json:"ticket,omitempty"`
 	PeerId        []byte                 `protobuf:"bytes,2,opt,name=peer_id,json=peerId,proto3" json:"peer_id,omitempty"` // binary peer ID of the device to revoke
+	Ke1           []byte                 `protobuf:"bytes,3,opt,name=ke1,proto3" json:"ke1,omitempty"`                     // OPAQUE KE1 of the account's password; required unless peer_id is the asker
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -520,6 +526,13 @@ func (x *RevokeDevice) GetTicket() *SignedTicket {
 func (x *RevokeDevice) GetPeerId() []byte {
 	if x != nil {
 		return x.PeerId
+	}
+	return nil
+}
+
+func (x *RevokeDevice) GetKe1() []byte {
+	if x != nil {
+		return x.Ke1
 	}
 	return nil
 }
@@ -1326,10 +1339,13 @@ func (*PasswordChanged) Descriptor() ([]byte, []int) {
 }
 
 type LoginResult struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Ticket        *SignedTicket          `protobuf:"bytes,1,opt,name=ticket,proto3" json:"ticket,omitempty"`
-	Rendezvous    []string               `protobuf:"bytes,2,rep,name=rendezvous,proto3" json:"rendezvous,omitempty"` // multiaddrs (with /p2p/) of rendezvous services
-	Supernodes    []*SupernodeInfo       `protobuf:"bytes,3,rep,name=supernodes,proto3" json:"supernodes,omitempty"` // the live supernodes, as the registry knows them
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	Ticket     *SignedTicket          `protobuf:"bytes,1,opt,name=ticket,proto3" json:"ticket,omitempty"`
+	Rendezvous []string               `protobuf:"bytes,2,rep,name=rendezvous,proto3" json:"rendezvous,omitempty"` // multiaddrs (with /p2p/) of rendezvous services
+	Supernodes []*SupernodeInfo       `protobuf:"bytes,3,rep,name=supernodes,proto3" json:"supernodes,omitempty"` // the live supernodes, as the registry knows them
+	// card is the ticket's public card (ticket.SignCard): what a stranger
+	// needs to start a contact request, signed under its own context.
+	Card          *SignedTicket `protobuf:"bytes,4,opt,name=card,proto3" json:"card,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1381,6 +1397,13 @@ func (x *LoginResult) GetRendezvous() []string {
 func (x *LoginResult) GetSupernodes() []*SupernodeInfo {
 	if x != nil {
 		return x.Supernodes
+	}
+	return nil
+}
+
+func (x *LoginResult) GetCard() *SignedTicket {
+	if x != nil {
+		return x.Card
 	}
 	return nil
 }
@@ -1474,7 +1497,10 @@ type Publish struct {
 	PeerRecord []byte                 `protobuf:"bytes,2,opt,name=peer_record,json=peerRecord,proto3" json:"peer_record,omitempty"` // libp2p signed envelope holding a peer.PeerRecord
 	// allowed are SHA-256 hashes of the visibility tokens this user gave its
 	// contacts: only a lookup presenting one of them gets the peer record.
-	Allowed       [][]byte `protobuf:"bytes,3,rep,name=allowed,proto3" json:"allowed,omitempty"`
+	Allowed [][]byte `protobuf:"bytes,3,rep,name=allowed,proto3" json:"allowed,omitempty"`
+	// card is the ticket's public card, for askers without a token; it must
+	// name the ticket's user, device, box key and server.
+	Card          *SignedTicket `protobuf:"bytes,4,opt,name=card,proto3" json:"card,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1526,6 +1552,13 @@ func (x *Publish) GetPeerRecord() []byte {
 func (x *Publish) GetAllowed() [][]byte {
 	if x != nil {
 		return x.Allowed
+	}
+	return nil
+}
+
+func (x *Publish) GetCard() *SignedTicket {
+	if x != nil {
+		return x.Card
 	}
 	return nil
 }
@@ -4097,9 +4130,15 @@ type MailItem struct {
 	// order is the item's place in the sender's outbox. Each home keeps
 	// arrival order, but a home that missed part of a burst holds a gap that
 	// another home fills; the recipient merges its homes by order.
-	Order         uint64 `protobuf:"varint,3,opt,name=order,proto3" json:"order,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Order uint64 `protobuf:"varint,3,opt,name=order,proto3" json:"order,omitempty"`
+	// sealed_unix_milli is when the sender sealed the item, by its clock.
+	// The home cannot change it (it cannot open the item), so a recipient
+	// can refuse an item older than wire.MailTTL that a home hands out again
+	// claiming it took it just now, and needs to remember the items it
+	// applied only that long.
+	SealedUnixMilli int64 `protobuf:"varint,4,opt,name=sealed_unix_milli,json=sealedUnixMilli,proto3" json:"sealed_unix_milli,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *MailItem) Reset() {
@@ -4149,6 +4188,13 @@ func (x *MailItem) GetEnvelope() *Envelope {
 func (x *MailItem) GetOrder() uint64 {
 	if x != nil {
 		return x.Order
+	}
+	return 0
+}
+
+func (x *MailItem) GetSealedUnixMilli() int64 {
+	if x != nil {
+		return x.SealedUnixMilli
 	}
 	return 0
 }
@@ -4976,14 +5022,17 @@ func (x *PrekeyDevice) GetPeerId() []byte {
 	return nil
 }
 
-// Entry is a user's ticket (its public keys, for anyone) and, only for
-// askers it allowed, its peer record. A blocked asker and a stranger see
-// exactly what they would see of a user who is offline.
+// Entry is, for askers the user allowed (a visibility token), its ticket
+// and, while fresh, its peer record; for everyone else — strangers and
+// blocked users alike — only its card (ticket.SignCard): the account,
+// device and box key a contact request needs, without the device's name
+// or when it signed in.
 type RendezvousResponse_Entry struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Username      string                 `protobuf:"bytes,1,opt,name=username,proto3" json:"username,omitempty"`
 	Ticket        *SignedTicket          `protobuf:"bytes,2,opt,name=ticket,proto3" json:"ticket,omitempty"`
 	PeerRecord    []byte                 `protobuf:"bytes,3,opt,name=peer_record,json=peerRecord,proto3" json:"peer_record,omitempty"`
+	Card          *SignedTicket          `protobuf:"bytes,4,opt,name=card,proto3" json:"card,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -5039,6 +5088,13 @@ func (x *RendezvousResponse_Entry) GetPeerRecord() []byte {
 	return nil
 }
 
+func (x *RendezvousResponse_Entry) GetCard() *SignedTicket {
+	if x != nil {
+		return x.Card
+	}
+	return nil
+}
+
 var File_wire_proto protoreflect.FileDescriptor
 
 const file_wire_proto_rawDesc = "" +
@@ -5069,10 +5125,11 @@ const file_wire_proto_rawDesc = "" +
 	"\x0fchange_password\x18\x06 \x01(\v2\x1c.eserver.wire.ChangePasswordH\x00R\x0echangePasswordB\x06\n" +
 	"\x04kind\"A\n" +
 	"\vListDevices\x122\n" +
-	"\x06ticket\x18\x01 \x01(\v2\x1a.eserver.wire.SignedTicketR\x06ticket\"[\n" +
+	"\x06ticket\x18\x01 \x01(\v2\x1a.eserver.wire.SignedTicketR\x06ticket\"m\n" +
 	"\fRevokeDevice\x122\n" +
 	"\x06ticket\x18\x01 \x01(\v2\x1a.eserver.wire.SignedTicketR\x06ticket\x12\x17\n" +
-	"\apeer_id\x18\x02 \x01(\fR\x06peerId\"q\n" +
+	"\apeer_id\x18\x02 \x01(\fR\x06peerId\x12\x10\n" +
+	"\x03ke1\x18\x03 \x01(\fR\x03ke1\"q\n" +
 	"\x0eChangePassword\x12\x1a\n" +
 	"\busername\x18\x01 \x01(\tR\busername\x12\x10\n" +
 	"\x03ke1\x18\x02 \x01(\fR\x03ke1\x121\n" +
@@ -5118,7 +5175,7 @@ const file_wire_proto_rawDesc = "" +
 	"\frevoked_unix\x18\x05 \x01(\x03R\vrevokedUnix\x12\x18\n" +
 	"\acurrent\x18\x06 \x01(\bR\acurrent\"\x0e\n" +
 	"\fRevokeResult\"\x11\n" +
-	"\x0fPasswordChanged\"\x9e\x01\n" +
+	"\x0fPasswordChanged\"\xce\x01\n" +
 	"\vLoginResult\x122\n" +
 	"\x06ticket\x18\x01 \x01(\v2\x1a.eserver.wire.SignedTicketR\x06ticket\x12\x1e\n" +
 	"\n" +
@@ -5126,28 +5183,31 @@ const file_wire_proto_rawDesc = "" +
 	"rendezvous\x12;\n" +
 	"\n" +
 	"supernodes\x18\x03 \x03(\v2\x1b.eserver.wire.SupernodeInfoR\n" +
-	"supernodes\"~\n" +
+	"supernodes\x12.\n" +
+	"\x04card\x18\x04 \x01(\v2\x1a.eserver.wire.SignedTicketR\x04card\"~\n" +
 	"\x11RendezvousRequest\x121\n" +
 	"\apublish\x18\x01 \x01(\v2\x15.eserver.wire.PublishH\x00R\apublish\x12.\n" +
 	"\x06lookup\x18\x02 \x01(\v2\x14.eserver.wire.LookupH\x00R\x06lookupB\x06\n" +
-	"\x04kind\"x\n" +
+	"\x04kind\"\xa8\x01\n" +
 	"\aPublish\x122\n" +
 	"\x06ticket\x18\x01 \x01(\v2\x1a.eserver.wire.SignedTicketR\x06ticket\x12\x1f\n" +
 	"\vpeer_record\x18\x02 \x01(\fR\n" +
 	"peerRecord\x12\x18\n" +
-	"\aallowed\x18\x03 \x03(\fR\aallowed\"r\n" +
+	"\aallowed\x18\x03 \x03(\fR\aallowed\x12.\n" +
+	"\x04card\x18\x04 \x01(\v2\x1a.eserver.wire.SignedTicketR\x04card\"r\n" +
 	"\x06Lookup\x122\n" +
 	"\x06ticket\x18\x01 \x01(\v2\x1a.eserver.wire.SignedTicketR\x06ticket\x12\x1c\n" +
 	"\tusernames\x18\x02 \x03(\tR\tusernames\x12\x16\n" +
-	"\x06tokens\x18\x03 \x03(\fR\x06tokens\"\xe6\x01\n" +
+	"\x06tokens\x18\x03 \x03(\fR\x06tokens\"\x97\x02\n" +
 	"\x12RendezvousResponse\x12\x14\n" +
 	"\x05error\x18\x01 \x01(\tR\x05error\x12@\n" +
-	"\aentries\x18\x02 \x03(\v2&.eserver.wire.RendezvousResponse.EntryR\aentries\x1ax\n" +
+	"\aentries\x18\x02 \x03(\v2&.eserver.wire.RendezvousResponse.EntryR\aentries\x1a\xa8\x01\n" +
 	"\x05Entry\x12\x1a\n" +
 	"\busername\x18\x01 \x01(\tR\busername\x122\n" +
 	"\x06ticket\x18\x02 \x01(\v2\x1a.eserver.wire.SignedTicketR\x06ticket\x12\x1f\n" +
 	"\vpeer_record\x18\x03 \x01(\fR\n" +
-	"peerRecord\"S\n" +
+	"peerRecord\x12.\n" +
+	"\x04card\x18\x04 \x01(\v2\x1a.eserver.wire.SignedTicketR\x04card\"S\n" +
 	"\x05Hello\x122\n" +
 	"\x06ticket\x18\x01 \x01(\v2\x1a.eserver.wire.SignedTicketR\x06ticket\x12\x16\n" +
 	"\x06mailed\x18\x02 \x01(\bR\x06mailed\"l\n" +
@@ -5324,11 +5384,12 @@ const file_wire_proto_rawDesc = "" +
 	"\x03seq\x18\x01 \x01(\x04R\x03seq\x12\x12\n" +
 	"\x04item\x18\x02 \x01(\fR\x04item\x12\x1f\n" +
 	"\vstored_unix\x18\x03 \x01(\x03R\n" +
-	"storedUnix\"\x88\x01\n" +
+	"storedUnix\"\xb4\x01\n" +
 	"\bMailItem\x122\n" +
 	"\x06sender\x18\x01 \x01(\v2\x1a.eserver.wire.SignedTicketR\x06sender\x122\n" +
 	"\benvelope\x18\x02 \x01(\v2\x16.eserver.wire.EnvelopeR\benvelope\x12\x14\n" +
-	"\x05order\x18\x03 \x01(\x04R\x05order\"w\n" +
+	"\x05order\x18\x03 \x01(\x04R\x05order\x12*\n" +
+	"\x11sealed_unix_milli\x18\x04 \x01(\x03R\x0fsealedUnixMilli\"w\n" +
 	"\x0fContactsRequest\x12-\n" +
 	"\x03put\x18\x01 \x01(\v2\x19.eserver.wire.ContactsPutH\x00R\x03put\x12-\n" +
 	"\x03get\x18\x02 \x01(\v2\x19.eserver.wire.ContactsGetH\x00R\x03getB\x06\n" +
@@ -5492,69 +5553,72 @@ var file_wire_proto_depIdxs = []int32{
 	17, // 15: eserver.wire.DeviceList.devices:type_name -> eserver.wire.Device
 	3,  // 16: eserver.wire.LoginResult.ticket:type_name -> eserver.wire.SignedTicket
 	53, // 17: eserver.wire.LoginResult.supernodes:type_name -> eserver.wire.SupernodeInfo
-	22, // 18: eserver.wire.RendezvousRequest.publish:type_name -> eserver.wire.Publish
-	23, // 19: eserver.wire.RendezvousRequest.lookup:type_name -> eserver.wire.Lookup
-	3,  // 20: eserver.wire.Publish.ticket:type_name -> eserver.wire.SignedTicket
-	3,  // 21: eserver.wire.Lookup.ticket:type_name -> eserver.wire.SignedTicket
-	73, // 22: eserver.wire.RendezvousResponse.entries:type_name -> eserver.wire.RendezvousResponse.Entry
-	3,  // 23: eserver.wire.Hello.ticket:type_name -> eserver.wire.SignedTicket
-	27, // 24: eserver.wire.Frame.envelope:type_name -> eserver.wire.Envelope
-	28, // 25: eserver.wire.Frame.ack:type_name -> eserver.wire.Ack
-	39, // 26: eserver.wire.Payload.chat:type_name -> eserver.wire.Chat
-	40, // 27: eserver.wire.Payload.contact_request:type_name -> eserver.wire.ContactRequest
-	41, // 28: eserver.wire.Payload.contact_response:type_name -> eserver.wire.ContactResponse
-	43, // 29: eserver.wire.Payload.presence:type_name -> eserver.wire.Presence
-	42, // 30: eserver.wire.Payload.contact_removed:type_name -> eserver.wire.ContactRemoved
-	38, // 31: eserver.wire.Payload.receipt:type_name -> eserver.wire.Receipt
-	37, // 32: eserver.wire.Payload.visibility:type_name -> eserver.wire.Visibility
-	36, // 33: eserver.wire.Payload.stream_offer:type_name -> eserver.wire.StreamOffer
-	34, // 34: eserver.wire.Payload.file_offer:type_name -> eserver.wire.FileOffer
-	35, // 35: eserver.wire.Payload.file_update:type_name -> eserver.wire.FileUpdate
-	32, // 36: eserver.wire.Payload.signal:type_name -> eserver.wire.Signal
-	33, // 37: eserver.wire.Payload.avatar_request:type_name -> eserver.wire.AvatarRequest
-	31, // 38: eserver.wire.Payload.group_event:type_name -> eserver.wire.GroupEvent
-	30, // 39: eserver.wire.Payload.resend_request:type_name -> eserver.wire.ResendRequest
-	3,  // 40: eserver.wire.GroupEvent.author_ticket:type_name -> eserver.wire.SignedTicket
-	0,  // 41: eserver.wire.Signal.kind:type_name -> eserver.wire.Signal.Kind
-	1,  // 42: eserver.wire.FileOffer.kind:type_name -> eserver.wire.FileOffer.Kind
-	46, // 43: eserver.wire.RegistryRequest.heartbeat:type_name -> eserver.wire.Heartbeat
-	47, // 44: eserver.wire.RegistryRequest.list:type_name -> eserver.wire.ListSupernodes
-	49, // 45: eserver.wire.RegistryRequest.revocations:type_name -> eserver.wire.FetchRevocations
-	3,  // 46: eserver.wire.Heartbeat.ticket:type_name -> eserver.wire.SignedTicket
-	3,  // 47: eserver.wire.ListSupernodes.ticket:type_name -> eserver.wire.SignedTicket
-	3,  // 48: eserver.wire.RegistryResponse.supernode_ticket:type_name -> eserver.wire.SignedTicket
-	53, // 49: eserver.wire.RegistryResponse.supernodes:type_name -> eserver.wire.SupernodeInfo
-	52, // 50: eserver.wire.RegistryResponse.revocations:type_name -> eserver.wire.SignedRevocations
-	3,  // 51: eserver.wire.FetchRevocations.ticket:type_name -> eserver.wire.SignedTicket
-	51, // 52: eserver.wire.RevocationList.entries:type_name -> eserver.wire.Revocation
-	3,  // 53: eserver.wire.SupernodeInfo.ticket:type_name -> eserver.wire.SignedTicket
-	55, // 54: eserver.wire.MailboxRequest.put:type_name -> eserver.wire.MailPut
-	56, // 55: eserver.wire.MailboxRequest.fetch:type_name -> eserver.wire.MailFetch
-	57, // 56: eserver.wire.MailboxRequest.ack:type_name -> eserver.wire.MailAck
-	3,  // 57: eserver.wire.MailPut.ticket:type_name -> eserver.wire.SignedTicket
-	3,  // 58: eserver.wire.MailFetch.ticket:type_name -> eserver.wire.SignedTicket
-	3,  // 59: eserver.wire.MailAck.ticket:type_name -> eserver.wire.SignedTicket
-	59, // 60: eserver.wire.MailboxResponse.items:type_name -> eserver.wire.StoredMail
-	3,  // 61: eserver.wire.MailItem.sender:type_name -> eserver.wire.SignedTicket
-	27, // 62: eserver.wire.MailItem.envelope:type_name -> eserver.wire.Envelope
-	62, // 63: eserver.wire.ContactsRequest.put:type_name -> eserver.wire.ContactsPut
-	63, // 64: eserver.wire.ContactsRequest.get:type_name -> eserver.wire.ContactsGet
-	3,  // 65: eserver.wire.ContactsPut.ticket:type_name -> eserver.wire.SignedTicket
-	3,  // 66: eserver.wire.ContactsGet.ticket:type_name -> eserver.wire.SignedTicket
-	66, // 67: eserver.wire.ContactBackup.entries:type_name -> eserver.wire.ContactBackupEntry
-	68, // 68: eserver.wire.PrekeysRequest.publish:type_name -> eserver.wire.PrekeysPublish
-	69, // 69: eserver.wire.PrekeysRequest.fetch:type_name -> eserver.wire.PrekeysFetch
-	70, // 70: eserver.wire.PrekeysRequest.status:type_name -> eserver.wire.PrekeysStatus
-	3,  // 71: eserver.wire.PrekeysPublish.ticket:type_name -> eserver.wire.SignedTicket
-	3,  // 72: eserver.wire.PrekeysFetch.ticket:type_name -> eserver.wire.SignedTicket
-	3,  // 73: eserver.wire.PrekeysStatus.ticket:type_name -> eserver.wire.SignedTicket
-	72, // 74: eserver.wire.PrekeysResponse.devices:type_name -> eserver.wire.PrekeyDevice
-	3,  // 75: eserver.wire.RendezvousResponse.Entry.ticket:type_name -> eserver.wire.SignedTicket
-	76, // [76:76] is the sub-list for method output_type
-	76, // [76:76] is the sub-list for method input_type
-	76, // [76:76] is the sub-list for extension type_name
-	76, // [76:76] is the sub-list for extension extendee
-	0,  // [0:76] is the sub-list for field type_name
+	3,  // 18: eserver.wire.LoginResult.card:type_name -> eserver.wire.SignedTicket
+	22, // 19: eserver.wire.RendezvousRequest.publish:type_name -> eserver.wire.Publish
+	23, // 20: eserver.wire.RendezvousRequest.lookup:type_name -> eserver.wire.Lookup
+	3,  // 21: eserver.wire.Publish.ticket:type_name -> eserver.wire.SignedTicket
+	3,  // 22: eserver.wire.Publish.card:type_name -> eserver.wire.SignedTicket
+	3,  // 23: eserver.wire.Lookup.ticket:type_name -> eserver.wire.SignedTicket
+	73, // 24: eserver.wire.RendezvousResponse.entries:type_name -> eserver.wire.RendezvousResponse.Entry
+	3,  // 25: eserver.wire.Hello.ticket:type_name -> eserver.wire.SignedTicket
+	27, // 26: eserver.wire.Frame.envelope:type_name -> eserver.wire.Envelope
+	28, // 27: eserver.wire.Frame.ack:type_name -> eserver.wire.Ack
+	39, // 28: eserver.wire.Payload.chat:type_name -> eserver.wire.Chat
+	40, // 29: eserver.wire.Payload.contact_request:type_name -> eserver.wire.ContactRequest
+	41, // 30: eserver.wire.Payload.contact_response:type_name -> eserver.wire.ContactResponse
+	43, // 31: eserver.wire.Payload.presence:type_name -> eserver.wire.Presence
+	42, // 32: eserver.wire.Payload.contact_removed:type_name -> eserver.wire.ContactRemoved
+	38, // 33: eserver.wire.Payload.receipt:type_name -> eserver.wire.Receipt
+	37, // 34: eserver.wire.Payload.visibility:type_name -> eserver.wire.Visibility
+	36, // 35: eserver.wire.Payload.stream_offer:type_name -> eserver.wire.StreamOffer
+	34, // 36: eserver.wire.Payload.file_offer:type_name -> eserver.wire.FileOffer
+	35, // 37: eserver.wire.Payload.file_update:type_name -> eserver.wire.FileUpdate
+	32, // 38: eserver.wire.Payload.signal:type_name -> eserver.wire.Signal
+	33, // 39: eserver.wire.Payload.avatar_request:type_name -> eserver.wire.AvatarRequest
+	31, // 40: eserver.wire.Payload.group_event:type_name -> eserver.wire.GroupEvent
+	30, // 41: eserver.wire.Payload.resend_request:type_name -> eserver.wire.ResendRequest
+	3,  // 42: eserver.wire.GroupEvent.author_ticket:type_name -> eserver.wire.SignedTicket
+	0,  // 43: eserver.wire.Signal.kind:type_name -> eserver.wire.Signal.Kind
+	1,  // 44: eserver.wire.FileOffer.kind:type_name -> eserver.wire.FileOffer.Kind
+	46, // 45: eserver.wire.RegistryRequest.heartbeat:type_name -> eserver.wire.Heartbeat
+	47, // 46: eserver.wire.RegistryRequest.list:type_name -> eserver.wire.ListSupernodes
+	49, // 47: eserver.wire.RegistryRequest.revocations:type_name -> eserver.wire.FetchRevocations
+	3,  // 48: eserver.wire.Heartbeat.ticket:type_name -> eserver.wire.SignedTicket
+	3,  // 49: eserver.wire.ListSupernodes.ticket:type_name -> eserver.wire.SignedTicket
+	3,  // 50: eserver.wire.RegistryResponse.supernode_ticket:type_name -> eserver.wire.SignedTicket
+	53, // 51: eserver.wire.RegistryResponse.supernodes:type_name -> eserver.wire.SupernodeInfo
+	52, // 52: eserver.wire.RegistryResponse.revocations:type_name -> eserver.wire.SignedRevocations
+	3,  // 53: eserver.wire.FetchRevocations.ticket:type_name -> eserver.wire.SignedTicket
+	51, // 54: eserver.wire.RevocationList.entries:type_name -> eserver.wire.Revocation
+	3,  // 55: eserver.wire.SupernodeInfo.ticket:type_name -> eserver.wire.SignedTicket
+	55, // 56: eserver.wire.MailboxRequest.put:type_name -> eserver.wire.MailPut
+	56, // 57: eserver.wire.MailboxRequest.fetch:type_name -> eserver.wire.MailFetch
+	57, // 58: eserver.wire.MailboxRequest.ack:type_name -> eserver.wire.MailAck
+	3,  // 59: eserver.wire.MailPut.ticket:type_name -> eserver.wire.SignedTicket
+	3,  // 60: eserver.wire.MailFetch.ticket:type_name -> eserver.wire.SignedTicket
+	3,  // 61: eserver.wire.MailAck.ticket:type_name -> eserver.wire.SignedTicket
+	59, // 62: eserver.wire.MailboxResponse.items:type_name -> eserver.wire.StoredMail
+	3,  // 63: eserver.wire.MailItem.sender:type_name -> eserver.wire.SignedTicket
+	27, // 64: eserver.wire.MailItem.envelope:type_name -> eserver.wire.Envelope
+	62, // 65: eserver.wire.ContactsRequest.put:type_name -> eserver.wire.ContactsPut
+	63, // 66: eserver.wire.ContactsRequest.get:type_name -> eserver.wire.ContactsGet
+	3,  // 67: eserver.wire.ContactsPut.ticket:type_name -> eserver.wire.SignedTicket
+	3,  // 68: eserver.wire.ContactsGet.ticket:type_name -> eserver.wire.SignedTicket
+	66, // 69: eserver.wire.ContactBackup.entries:type_name -> eserver.wire.ContactBackupEntry
+	68, // 70: eserver.wire.PrekeysRequest.publish:type_name -> eserver.wire.PrekeysPublish
+	69, // 71: eserver.wire.PrekeysRequest.fetch:type_name -> eserver.wire.PrekeysFetch
+	70, // 72: eserver.wire.PrekeysRequest.status:type_name -> eserver.wire.PrekeysStatus
+	3,  // 73: eserver.wire.PrekeysPublish.ticket:type_name -> eserver.wire.SignedTicket
+	3,  // 74: eserver.wire.PrekeysFetch.ticket:type_name -> eserver.wire.SignedTicket
+	3,  // 75: eserver.wire.PrekeysStatus.ticket:type_name -> eserver.wire.SignedTicket
+	72, // 76: eserver.wire.PrekeysResponse.devices:type_name -> eserver.wire.PrekeyDevice
+	3,  // 77: eserver.wire.RendezvousResponse.Entry.ticket:type_name -> eserver.wire.SignedTicket
+	3,  // 78: eserver.wire.RendezvousResponse.Entry.card:type_name -> eserver.wire.SignedTicket
+	79, // [79:79] is the sub-list for method output_type
+	79, // [79:79] is the sub-list for method input_type
+	79, // [79:79] is the sub-list for extension type_name
+	79, // [79:79] is the sub-list for extension extendee
+	0,  // [0:79] is the sub-list for field type_name
 }
 
 func init() { file_wire_proto_init() }

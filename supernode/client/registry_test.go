@@ -41,7 +41,7 @@ func newAuthEnv(t *testing.T, self bool) *authEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := authserver.New(authserver.Config{DBPath: db, Key: key, SelfSupernode: self, Logger: slog.New(slog.DiscardHandler)})
+	srv, err := authserver.New(authserver.Config{DBPath: db, Key: key, SelfSupernode: self, Logger: slog.New(slog.DiscardHandler), RegisterRate: -1})
 	if err != nil {
 		h.Close()
 		t.Fatal(err)

@@ -36,7 +36,10 @@ func VisibilityHash(token []byte) [32]byte {
 // Found is one looked-up contact whose ticket and signed record verified.
 type Found struct {
 	Username string
-	Ticket   *ticket.Ticket
+	// Ticket is the user's device ticket, or — when the user gave us no
+	// visibility token — its public card (Ticket.Card set): enough to seal
+	// mail to the device and start a contact request.
+	Ticket *ticket.Ticket
 	// Addrs has the user's addresses only when the user allowed us to see
 	// them (Rendezvous.Tokens) and is online; otherwise only Addrs.ID is set.
 	Addrs peer.AddrInfo
@@ -51,7 +54,9 @@ type Rendezvous struct {
 	// Now is the clock for ticket expiry; nil means time.Now.
 	Now func() time.Time
 	// Tokens are the visibility tokens, by username, that the users we
-	// look up gave us; without one a lookup returns the ticket only.
+	// look up gave us: with one a lookup returns the ticket and, while the
+	// user is online, its addresses; without one only the card (Found.Ticket
+	// with Card set).
 	Tokens map[string][]byte
 	// Allowed are the tokens we gave our contacts: Publish shows our
 	// record to their holders only.
@@ -59,10 +64,15 @@ type Rendezvous struct {
 	// Extra are addresses Publish adds to the host's own, such as circuit
 	// addresses through relays where the host holds a reservation.
 	Extra []ma.Multiaddr
+	// Card is the public card of the ticket Publish presents (the auth
+	// server's, ticket.SignCard): what the rendezvous shows askers without
+	// a token. Without one, such askers find nothing.
+	Card *wire.SignedTicket
 }
 
 // Publish is Rendezvous{}.Publish: the record is shown to no one (see
-// Rendezvous.Allowed); the ticket is public.
+// Rendezvous.Allowed) and no card is published, so only askers with a token
+// find the user at all.
 func Publish(ctx context.Context, h host.Host, rendezvous peer.ID, t *wire.SignedTicket) error {
 	return Rendezvous{}.Publish(ctx, h, rendezvous, t)
 }
@@ -95,7 +105,7 @@ func (c Rendezvous) Publish(ctx context.Context, h host.Host, rendezvous peer.ID
 		allowed = append(allowed, h[:])
 	}
 	_, err = Call[*wire.RendezvousResponse](ctx, h, rendezvous, wire.ProtoRendezvous, &wire.RendezvousRequest{
-		Kind: &wire.RendezvousRequest_Publish{Publish: &wire.Publish{Ticket: t, PeerRecord: rec, Allowed: allowed}},
+		Kind: &wire.RendezvousRequest_Publish{Publish: &wire.Publish{Ticket: t, PeerRecord: rec, Allowed: allowed, Card: c.Card}},
 	})
 	if err != nil {
 		return fmt.Errorf("publishing: %w", err)
@@ -179,8 +189,20 @@ func (c Rendezvous) lookupOnce(ctx context.Context, h host.Host, rendezvous peer
 	return resp.GetEntries(), nil
 }
 
-// verifyEntry checks one returned entry against the auth server's key.
+// verifyEntry checks one returned entry against the auth server's key: its
+// ticket, or — for askers the user gave no token — its card, which carries
+// no peer record.
 func verifyEntry(server peer.ID, e *wire.RendezvousResponse_Entry, now time.Time) (Found, error) {
+	if e.GetTicket() == nil {
+		t, err := ticket.VerifyCard(server, e.GetCard(), now)
+		if err != nil {
+			return Found{}, fmt.Errorf("entry card: %w", err)
+		}
+		if t.Username != e.GetUsername() {
+			return Found{}, fmt.Errorf("entry for %q carries the card of %q", e.GetUsername(), t.Username)
+		}
+		return Found{Username: t.Username, Ticket: t, Addrs: peer.AddrInfo{ID: t.Peer}}, nil
+	}
 	t, err := ticket.Verify(server, e.GetTicket(), now)
 	if err != nil {
 		return Found{}, fmt.Errorf("entry ticket: %w", err)

@@ -92,7 +92,7 @@ func TestRevocationsFromAuthServer(t *testing.T) {
 		t.Fatalf("before any revocation: serial %d", rev.Serial())
 	}
 
-	if err := login.RevokeDevice(ctx, laptop, a.info, lres.Ticket.Signed, phone.ID()); err != nil {
+	if err := login.RevokeDevice(ctx, laptop, a.info, lres.Ticket, phone.ID(), "pw"); err != nil {
 		t.Fatal(err)
 	}
 	rev.Kick()

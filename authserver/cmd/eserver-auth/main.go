@@ -1,13 +1,17 @@
 // Command eserver-auth runs an EServer auth server.
 //
-//	eserver-auth --db FILE [--listen MULTIADDR]... [--metrics-addr HOST:PORT]
+//	eserver-auth --db FILE [--listen MULTIADDR]... [--metrics-addr HOST:PORT] [--register-rate N]
 //
 // Its first line on stdout is a dialable multiaddr of the server ending in
 // /p2p/<peer ID>; logs go to stderr. SIGINT or SIGTERM shut it down. It also
 // runs the supernode services and lists itself in its supernode registry,
 // so a small community needs no other process; eserver-supernode adds more.
 // With --metrics-addr it serves Prometheus metrics of the auth server and
-// its supernode services at http://HOST:PORT/metrics.
+// its supernode services at http://HOST:PORT/metrics. --register-rate N lets
+// one source address (an IPv4 address, an IPv6 /64) create at most N
+// accounts an hour, and one network (/24, /56) three times as many; more are
+// refused with rate_limited (default 10; 0 turns the throttle off, for a
+// private test network where everyone shares one address).
 package main
 
 import (
@@ -47,10 +51,19 @@ func run() error {
 	db := flag.String("db", "", "SQLite file of accounts and server keys (required)")
 	flag.Var(&listen, "listen", "multiaddr to listen on (repeatable; default "+strings.Join(authserver.DefaultListen, " and ")+")")
 	metricsAddr := flag.String("metrics-addr", "", "serve Prometheus metrics at http://HOST:PORT/metrics (default: off)")
+	registerRate := flag.Int("register-rate", authserver.DefaultRegisterRate,
+		fmt.Sprintf("accounts one address may create per hour, %d times as many per /24 or /56 (0: no limit)", authserver.RegisterPrefixFactor))
 	flag.Parse()
 	if *db == "" || flag.NArg() > 0 {
 		flag.Usage()
 		return fmt.Errorf("--db is required")
+	}
+	if *registerRate < 0 {
+		return fmt.Errorf("--register-rate %d: must be 0 (off) or more", *registerRate)
+	}
+	rate := *registerRate
+	if rate == 0 {
+		rate = -1 // Config's zero is the default; negative is off
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
 
@@ -77,7 +90,7 @@ func run() error {
 	// They learn of a revocation here at once, not at their next poll.
 	rev := &client.Revocations{Auth: h.ID(), Logger: log}
 	srv, err := authserver.New(authserver.Config{DBPath: *db, Key: key, Logger: log, SelfSupernode: true,
-		OnRevoke: func(peer.ID) { rev.Kick() }})
+		RegisterRate: rate, OnRevoke: func(peer.ID) { rev.Kick() }})
 	if err != nil {
 		return err
 	}

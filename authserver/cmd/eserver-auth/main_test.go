@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"errors"
 	"io"
 	"net"
 	"net/http"
@@ -33,13 +34,14 @@ func TestMain(m *testing.M) {
 
 // TestBinary runs eserver-auth as a process: its first stdout line is a
 // dialable address where registration, login and the rendezvous work, its
-// metrics count them, and SIGTERM shuts it down cleanly.
+// metrics count them, --register-rate throttles registration, and SIGTERM
+// shuts it down cleanly.
 func TestBinary(t *testing.T) {
 	db := filepath.Join(t.TempDir(), "auth.db")
 	metrics := freeAddr(t)
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), "ESERVER_AUTH_AS_MAIN=1",
-		"ESERVER_AUTH_ARGS=--db "+db+" --listen /ip4/127.0.0.1/tcp/0 --listen /ip4/127.0.0.1/udp/0/quic-v1 --metrics-addr "+metrics)
+		"ESERVER_AUTH_ARGS=--db "+db+" --listen /ip4/127.0.0.1/tcp/0 --listen /ip4/127.0.0.1/udp/0/quic-v1 --register-rate 1 --metrics-addr "+metrics)
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -68,6 +70,9 @@ func TestBinary(t *testing.T) {
 	defer h.Close()
 	if err := login.Register(ctx, h, server, "alice", "pw"); err != nil {
 		t.Fatal(err)
+	}
+	if err := login.Register(ctx, h, server, "sybil", "pw"); !errors.Is(err, login.ErrRateLimited) {
+		t.Fatalf("second account within the hour at --register-rate 1: %v, want %v", err, login.ErrRateLimited)
 	}
 	res, err := login.Login(ctx, h, server, login.Request{Username: "alice", Password: "pw", BoxKey: make([]byte, 32)})
 	if err != nil {

@@ -295,8 +295,8 @@ func (f *Fake) Devices(context.Context) ([]api.Device, error) {
 	return answer(f, "Devices", &f.DeviceList)
 }
 
-func (f *Fake) RevokeDevice(_ context.Context, peerID string) error {
-	return f.record("RevokeDevice", "%s", peerID)
+func (f *Fake) RevokeDevice(_ context.Context, peerID, password string) error {
+	return f.record("RevokeDevice", "%s", strings.TrimSpace(peerID+" "+password))
 }
 
 func (f *Fake) ChangePassword(_ context.Context, old, new string) error {

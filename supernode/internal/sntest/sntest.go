@@ -87,6 +87,21 @@ func SignTicket(t testing.TB, server crypto.PrivKey, user string, p peer.ID, iss
 	return st
 }
 
+// Card signs the public card of st (ticket.SignCard) with the auth server
+// key server, as the auth server hands it out with the ticket.
+func Card(t testing.TB, server crypto.PrivKey, st *wire.SignedTicket) *wire.SignedTicket {
+	t.Helper()
+	tk, err := ticket.VerifySignature(ID(t, server), st)
+	if err != nil {
+		t.Fatalf("card of a bad ticket: %v", err)
+	}
+	card, err := ticket.SignCard(server, *tk)
+	if err != nil {
+		t.Fatalf("sign card: %v", err)
+	}
+	return card
+}
+
 // RevocationList signs a revocation page with the auth server key key.
 func RevocationList(t testing.TB, key crypto.PrivKey, since, serial uint64, more bool, entries ...ticket.Revocation) *wire.SignedRevocations {
 	t.Helper()
