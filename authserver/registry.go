@@ -100,7 +100,7 @@ func (s *Server) processRegistry(ctx context.Context, r *pipeline.Request[*wire.
 	case *wire.RegistryRequest_Heartbeat:
 		return s.heartbeat(k.Heartbeat, r.Ticket, r.Remote, s.now()), nil
 	case *wire.RegistryRequest_List:
-		return &wire.RegistryResponse{Supernodes: s.Supernodes(wire.MaxRegistryFrame - 64)}, nil
+		return &wire.RegistryResponse{Supernodes: s.Supernodes(registryListBudget)}, nil
 	default:
 		sr, err := s.SignedRevocations(ctx, r.Msg.GetRevocations().GetSince())
 		if err != nil {
@@ -190,7 +190,7 @@ func (r *registry) stale(e snEntry, now time.Time) bool {
 // Config.SelfSupernode is set), as many as fit in budget bytes of encoded
 // repeated SupernodeInfo. When not all fit, the ones kept are those with the
 // lowest peer IDs, so every client sees the same subset and homing
-// (supernode/client.HomesFor) agrees across clients.
+// (supernode/client.UserHomes) agrees across clients.
 func (s *Server) Supernodes(budget int) []*wire.SupernodeInfo {
 	now := s.now()
 	var infos []*wire.SupernodeInfo
@@ -213,6 +213,9 @@ func (s *Server) Supernodes(budget int) []*wire.SupernodeInfo {
 	s.reg.mu.Unlock()
 	return fitInfos(infos, budget)
 }
+
+// registryListBudget is the bytes of SupernodeInfo a list answer carries.
+const registryListBudget = wire.MaxRegistryFrame - 64
 
 // fitInfos returns the longest prefix of infos whose encoding as a repeated
 // field takes at most budget bytes.
@@ -277,6 +280,22 @@ func (s *Server) selfInfo(now time.Time) *wire.SupernodeInfo {
 		s.reg.selfTicket, s.reg.selfExpiry = st, now.Add(wire.SupernodeTicketLifetime)
 	}
 	return &wire.SupernodeInfo{Ticket: s.reg.selfTicket, PeerRecord: rec}
+}
+
+// SupernodeIDs returns the peer IDs of the live supernodes as the registry
+// lists them, for the supernode services in this process (which cannot
+// dial their own host): supernode.ServicesConfig.Supernodes.
+// It lists what a list request is answered with, so the subset agrees.
+func (s *Server) SupernodeIDs(context.Context) ([]peer.ID, error) {
+	infos := s.Supernodes(registryListBudget)
+	ids := make([]peer.ID, 0, len(infos))
+	now := s.now()
+	for _, in := range infos {
+		if t, err := ticket.Verify(s.id, in.GetTicket(), now); err == nil {
+			ids = append(ids, t.Peer)
+		}
+	}
+	return ids, nil
 }
 
 // loginSupernodes is the list carried by a login result: as many live

@@ -42,6 +42,31 @@ func (b *buckets) allow(key string, now time.Time) bool {
 	return l.AllowN(now, 1)
 }
 
+// take takes n tokens from key's bucket at now if it holds them, and returns
+// a function that puts them back (for a request refused later on), or
+// false: the bucket holds fewer than n tokens, or n exceeds the burst.
+func (b *buckets) take(key string, now time.Time, n int) (undo func(), ok bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	l, ok := b.m[key]
+	if !ok {
+		if len(b.m) >= maxLimiters {
+			b.sweepLocked(now)
+		}
+		l = rate.NewLimiter(b.rate, b.burst)
+		b.m[key] = l
+	}
+	r := l.ReserveN(now, n)
+	if !r.OK() {
+		return nil, false
+	}
+	if r.DelayFrom(now) > 0 {
+		r.CancelAt(now)
+		return nil, false
+	}
+	return func() { r.CancelAt(now) }, true
+}
+
 // sweep forgets the buckets that are full again: a new one would behave the
 // same.
 func (b *buckets) sweep(now time.Time) {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/host"
@@ -62,21 +63,28 @@ type ContactsConfig struct {
 	// owner (account); zero means 1 per second with bursts of 30.
 	Rate  rate.Limit
 	Burst int
+	// MaxBytes bounds the bytes all stored lists together take (blobs
+	// plus a per-list overhead); zero means CapsFor(0).ContactsBytes.
+	MaxBytes int64
 }
 
 // Contacts serves wire.ProtoContacts: each user's contact list, as one blob
 // the user's devices seal (node/backup), so a new device or a reinstall gets
 // the list back. The owner is the ticket's holder, the stream's peer; only
-// the owner can put or get its blob. A put is kept only when its version is
-// higher than the stored one, so a device that missed a change cannot
-// overwrite it. The supernode stores a hash of the owner, a version and
-// ciphertext; it cannot read the list.
+// the owner can put or get its blob. A put is kept only when it
+// replaces the stored one — the put names the SHA-256 of the blob it
+// replaces, as its device last read it — so a device that missed a change
+// cannot overwrite it unseen, and no client-chosen version can freeze the
+// list (a version only ever going up could be pushed to its maximum once).
+// The supernode stores a hash of the owner, a version, the blob's SHA-256
+// and ciphertext; it cannot read the list.
 type Contacts struct {
 	cfg ContactsConfig
 	log *slog.Logger
 	db  *contactsDB
 
-	lim *buckets // per owner (account)
+	lim  *buckets      // per owner (account)
+	full atomic.Uint64 // puts refused for the global cap
 
 	listen *pipeline.Listener
 	rpc    *pipeline.Service[*wire.ContactsRequest, *wire.ContactsResponse]
@@ -93,6 +101,9 @@ func NewContacts(cfg ContactsConfig) (*Contacts, error) {
 	}
 	if cfg.Burst <= 0 {
 		cfg.Burst = DefaultContactsBurst
+	}
+	if cfg.MaxBytes <= 0 {
+		cfg.MaxBytes = CapsFor(0).ContactsBytes
 	}
 	log := cfg.Logger
 	if log == nil {
@@ -180,7 +191,8 @@ func (c *Contacts) process(_ context.Context, r *pipeline.Request[*wire.Contacts
 		// A malformed put costs no token, so a buggy client learns what is
 		// wrong at once rather than after its bucket empties.
 		if put.GetVersion() == 0 || put.GetVersion() > client.MaxContactsVersion ||
-			len(put.GetBlob()) == 0 || len(put.GetBlob()) > wire.MaxContactsBlob {
+			len(put.GetBlob()) == 0 || len(put.GetBlob()) > wire.MaxContactsBlob ||
+			(len(put.GetReplaces()) != 0 && len(put.GetReplaces()) != sha256.Size) {
 			c.log.Debug("put refused", "peer", remote, "version", put.GetVersion(), "blob_len", len(put.GetBlob()))
 			return contactsFailed(wire.CodeBadRequest), nil
 		}
@@ -191,14 +203,20 @@ func (c *Contacts) process(_ context.Context, r *pipeline.Request[*wire.Contacts
 	}
 	id := ContactsOwnerID(c.cfg.AuthServer, owner.Username)
 	if put := req.GetPut(); put != nil {
-		return c.put(id, put.GetVersion(), put.GetBlob(), now)
+		return c.put(id, put.GetReplaces(), put.GetVersion(), put.GetBlob(), now)
 	}
 	return c.get(id)
 }
 
-// put stores the owner's blob if its version is newer than the stored one.
-func (c *Contacts) put(owner []byte, version uint64, blob []byte, now time.Time) (*wire.ContactsResponse, error) {
-	res, stored, err := c.db.put(owner, version, blob, now)
+// put stores the owner's blob if it replaces the stored one (see
+// contactsDB.put).
+func (c *Contacts) put(owner, replaces []byte, version uint64, blob []byte, now time.Time) (*wire.ContactsResponse, error) {
+	res, stored, err := c.db.put(owner, replaces, version, blob, now, c.cfg.MaxBytes)
+	if errors.Is(err, errContactsFull) {
+		c.full.Add(1)
+		c.log.Debug("put refused: contact lists full", "blob_len", len(blob))
+		return contactsFailed(wire.CodeFull), nil
+	}
 	if err != nil {
 		return nil, fmt.Errorf("storing contact list: %w", err)
 	}
@@ -219,4 +237,26 @@ func (c *Contacts) get(owner []byte) (*wire.ContactsResponse, error) {
 
 func contactsFailed(code string) *wire.ContactsResponse {
 	return &wire.ContactsResponse{Error: code}
+}
+
+// Usage returns the bytes all stored lists take, as counted against the
+// global cap (with a per-list overhead), and that cap; used is 0 if the
+// database fails.
+func (c *Contacts) Usage() (used, limit int64) {
+	used, err := c.db.usage()
+	if err != nil {
+		c.log.Warn("reading contacts usage", "err", err)
+		return 0, c.cfg.MaxBytes
+	}
+	return used, c.cfg.MaxBytes
+}
+
+// ContactsStats are the contact-list service's counters since it started.
+type ContactsStats struct {
+	PutsFull uint64 // puts refused: all lists together hold the global cap
+}
+
+// Stats returns the contact-list counters.
+func (c *Contacts) Stats() ContactsStats {
+	return ContactsStats{PutsFull: c.full.Load()}
 }

@@ -1,6 +1,8 @@
 package supernode
 
 import (
+	"bytes"
+	"crypto/sha256"
 	"database/sql"
 	"embed"
 	"errors"
@@ -41,36 +43,89 @@ type putResult int
 
 const (
 	putStored putResult = iota // the blob is now the owner's latest
-	putSame                    // the same version and blob were already stored: a retry
-	putStale                   // a newer version, or another blob of this version, is stored
+	putSame                    // the same blob was already stored: a retry
+	putStale                   // another blob is stored than the one the put replaces
 )
 
-// put stores blob as owner's version unless a version at least as new is
-// stored; the same version with the same bytes counts as done, so a retry
-// after a lost answer succeeds. It returns the version stored afterwards.
-// The check and the write share one (immediate) transaction.
-func (d *contactsDB) put(owner []byte, version uint64, blob []byte, now time.Time) (putResult, uint64, error) {
+// errContactsFull is put's answer when all lists together would take more
+// than the global cap; nothing was stored.
+var errContactsFull = errors.New("contact lists full")
+
+// contactsCost is what a list of n bytes counts against the global cap.
+func contactsCost(n int) int64 { return int64(n) + contactsRowOverhead }
+
+// usage returns what all stored lists take, as counted against the global
+// cap: their bytes plus contactsRowOverhead each.
+func (d *contactsDB) usage() (int64, error) { return contactsUsage(d.db.QueryRow) }
+
+func contactsUsage(queryRow func(string, ...any) *sql.Row) (int64, error) {
+	var lists, size int64
+	if err := queryRow(`SELECT lists, bytes FROM contacts_usage WHERE id = 1`).Scan(&lists, &size); err != nil {
+		return 0, fmt.Errorf("reading usage: %w", err)
+	}
+	return size + lists*contactsRowOverhead, nil
+}
+
+// put stores blob as owner's list (under version, which it only carries)
+// when replaces is the SHA-256 of the stored blob or none is stored; a put
+// of the very blob stored counts as done, so a retry after a lost answer
+// succeeds. Otherwise it reports putStale and the stored version. A put
+// that grows the lists past maxBytes altogether fails with
+// errContactsFull. The checks and the write share one (immediate)
+// transaction.
+func (d *contactsDB) put(owner, replaces []byte, version uint64, blob []byte, now time.Time, maxBytes int64) (putResult, uint64, error) {
 	res, stored := putStored, version
+	sum := sha256.Sum256(blob)
 	err := d.db.Tx(func(tx *sql.Tx) error {
 		var cur int64
-		var same bool
+		var hash []byte
+		var same, exists bool
+		var oldLen int
 		// The blob comparison runs in SQLite: the stored blob is not
-		// loaded into Go to answer a stale put.
-		err := tx.QueryRow(`SELECT version, blob = ? FROM contacts WHERE owner = ?`, blob, owner).Scan(&cur, &same)
+		// loaded into Go to answer a retry or a stale put.
+		err := tx.QueryRow(`SELECT version, hash, blob = ?, length(blob) FROM contacts WHERE owner = ?`, blob, owner).
+			Scan(&cur, &hash, &same, &oldLen)
 		switch {
 		case errors.Is(err, sql.ErrNoRows):
 		case err != nil:
-			return fmt.Errorf("reading stored version: %w", err)
-		case uint64(cur) == version && same:
-			res = putSame
+			return fmt.Errorf("reading stored list: %w", err)
+		case same:
+			res, stored = putSame, uint64(cur)
 			return nil
-		case uint64(cur) >= version:
-			res, stored = putStale, uint64(cur)
-			return nil
+		default:
+			exists = true
 		}
-		_, err = tx.Exec(`INSERT INTO contacts (owner, version, blob, stored) VALUES (?, ?, ?, ?)
-			ON CONFLICT (owner) DO UPDATE SET version = excluded.version, blob = excluded.blob, stored = excluded.stored`,
-			owner, int64(version), blob, now.UnixNano())
+		if exists {
+			if hash == nil { // stored before hashes were kept
+				var old []byte
+				if err := tx.QueryRow(`SELECT blob FROM contacts WHERE owner = ?`, owner).Scan(&old); err != nil {
+					return fmt.Errorf("reading stored blob: %w", err)
+				}
+				h := sha256.Sum256(old)
+				hash = h[:]
+			}
+			if !bytes.Equal(replaces, hash) {
+				res, stored = putStale, uint64(cur)
+				return nil
+			}
+		}
+		grow := contactsCost(len(blob))
+		if exists {
+			grow -= contactsCost(oldLen)
+		}
+		if grow > 0 {
+			used, err := contactsUsage(tx.QueryRow)
+			if err != nil {
+				return err
+			}
+			if used+grow > maxBytes {
+				return errContactsFull
+			}
+		}
+		_, err = tx.Exec(`INSERT INTO contacts (owner, version, blob, hash, stored) VALUES (?, ?, ?, ?, ?)
+			ON CONFLICT (owner) DO UPDATE SET version = excluded.version, blob = excluded.blob,
+				hash = excluded.hash, stored = excluded.stored`,
+			owner, int64(version), blob, sum[:], now.UnixNano())
 		if err != nil {
 			return fmt.Errorf("storing blob: %w", err)
 		}

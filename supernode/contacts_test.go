@@ -113,15 +113,22 @@ func TestContactsRoundTrip(t *testing.T) {
 	alice, aliceT := e.client("alice")
 
 	mustGet(t, alice, sn, aliceT, 0, nil)
+	var prev []byte // the blob each put replaces
 	for v := uint64(1); v <= 3; v++ {
 		blob := []byte{byte(v), 'x'}
-		if err := client.PutContacts(ctx, alice, sn, aliceT, v, blob); err != nil {
+		var replaces []byte
+		if prev != nil {
+			replaces = client.ContactsHash(prev)
+		}
+		if err := client.PutContacts(ctx, alice, sn, aliceT, v, replaces, blob); err != nil {
 			t.Fatalf("put %d: %v", v, err)
 		}
 		mustGet(t, alice, sn, aliceT, v, blob)
+		prev = blob
 	}
-	// Versions need not be consecutive, only growing.
-	if err := client.PutContacts(ctx, alice, sn, aliceT, 1000, []byte("far")); err != nil {
+	// Versions are the owner's: the supernode neither orders nor bounds
+	// them (beyond fitting in SQLite).
+	if err := client.PutContacts(ctx, alice, sn, aliceT, 1000, client.ContactsHash(prev), []byte("far")); err != nil {
 		t.Fatal(err)
 	}
 	mustGet(t, alice, sn, aliceT, 1000, []byte("far"))
@@ -137,12 +144,12 @@ func TestContactsOwnerOnly(t *testing.T) {
 	ctx, sn := sntest.Ctx(t), e.h.ID()
 	alice, aliceT := e.client("alice")
 	bob, bobT := e.client("bob")
-	if err := client.PutContacts(ctx, alice, sn, aliceT, 5, []byte("alice's")); err != nil {
+	if err := client.PutContacts(ctx, alice, sn, aliceT, 5, nil, []byte("alice's")); err != nil {
 		t.Fatal(err)
 	}
 	// Bob sees and writes only his own.
 	mustGet(t, bob, sn, bobT, 0, nil)
-	if err := client.PutContacts(ctx, bob, sn, bobT, 9, []byte("bob's")); err != nil {
+	if err := client.PutContacts(ctx, bob, sn, bobT, 9, nil, []byte("bob's")); err != nil {
 		t.Fatal(err)
 	}
 	mustGet(t, alice, sn, aliceT, 5, []byte("alice's"))
@@ -157,7 +164,7 @@ func TestContactsOwnerOnly(t *testing.T) {
 		if _, _, _, err := client.GetContacts(ctx, bob, sn, st); !errors.Is(err, client.ErrUnauthorized) {
 			t.Fatalf("get with %s ticket: %v", name, err)
 		}
-		if err := client.PutContacts(ctx, bob, sn, st, 100, []byte("mallory")); !errors.Is(err, client.ErrUnauthorized) {
+		if err := client.PutContacts(ctx, bob, sn, st, 100, nil, []byte("mallory")); !errors.Is(err, client.ErrUnauthorized) {
 			t.Fatalf("put with %s ticket: %v", name, err)
 		}
 	}
@@ -168,53 +175,67 @@ func TestContactsOwnerOnly(t *testing.T) {
 	mustGet(t, phone, sn, phoneT, 5, []byte("alice's"))
 }
 
-// TestContactsVersions: a put is kept only when its version is higher; a
-// stale one is refused with the stored version; a retry of the stored one
-// succeeds.
-func TestContactsVersions(t *testing.T) {
+// TestContactsReplaces: a put is kept only when it names the stored blob
+// as the one it replaces (or none is stored); any other is refused as stale
+// with the stored version; a retry of the stored blob succeeds; versions
+// are not ordered, so none can freeze the list (issue 13, item 10: a put at
+// the highest version used to refuse every later one).
+func TestContactsReplaces(t *testing.T) {
 	e := newContactsEnv(t, ContactsConfig{})
 	ctx, sn := sntest.Ctx(t), e.h.ID()
 	alice, aliceT := e.client("alice")
-	if err := client.PutContacts(ctx, alice, sn, aliceT, 5, []byte("v5")); err != nil {
+	if err := client.PutContacts(ctx, alice, sn, aliceT, 5, nil, []byte("v5")); err != nil {
 		t.Fatal(err)
 	}
 	for _, tc := range []struct {
-		v    uint64
-		blob string
-	}{{4, "v4"}, {1, "v1"}, {5, "another v5"}} {
-		err := client.PutContacts(ctx, alice, sn, aliceT, tc.v, []byte(tc.blob))
+		name     string
+		replaces []byte
+	}{
+		{"none", nil},
+		{"another blob", client.ContactsHash([]byte("v4"))},
+	} {
+		err := client.PutContacts(ctx, alice, sn, aliceT, 6, tc.replaces, []byte("v6"))
 		var stale *client.StaleError
 		if !errors.Is(err, client.ErrStale) || !errors.As(err, &stale) || stale.Stored != 5 {
-			t.Fatalf("put %d %q: %v, want stale at 5", tc.v, tc.blob, err)
+			t.Fatalf("put replacing %s: %v, want stale at 5", tc.name, err)
 		}
 	}
 	mustGet(t, alice, sn, aliceT, 5, []byte("v5"))
-	if err := client.PutContacts(ctx, alice, sn, aliceT, 5, []byte("v5")); err != nil {
+	if err := client.PutContacts(ctx, alice, sn, aliceT, 5, nil, []byte("v5")); err != nil {
 		t.Fatalf("retry of the stored put: %v", err)
 	}
-	if err := client.PutContacts(ctx, alice, sn, aliceT, 6, []byte("v6")); err != nil {
-		t.Fatal(err)
+
+	// A thief's put of garbage at the highest version...
+	if err := client.PutContacts(ctx, alice, sn, aliceT, client.MaxContactsVersion, client.ContactsHash([]byte("v5")), []byte("garbage")); err != nil {
+		t.Fatalf("put at the highest version: %v", err)
+	}
+	mustGet(t, alice, sn, aliceT, client.MaxContactsVersion, []byte("garbage"))
+	// ...is replaced by the owner, who read it, at a lower version.
+	if err := client.PutContacts(ctx, alice, sn, aliceT, 6, client.ContactsHash([]byte("garbage")), []byte("v6")); err != nil {
+		t.Fatalf("replacing the garbage: %v", err)
 	}
 	mustGet(t, alice, sn, aliceT, 6, []byte("v6"))
 
-	// The edges of the version range.
-	if err := client.PutContacts(ctx, alice, sn, aliceT, client.MaxContactsVersion, []byte("max")); err != nil {
-		t.Fatalf("put at the highest version: %v", err)
-	}
-	mustGet(t, alice, sn, aliceT, client.MaxContactsVersion, []byte("max"))
+	// The edges of the version range, and of the hash.
 	for _, v := range []uint64{0, client.MaxContactsVersion + 1, 1<<64 - 1} {
-		if err := client.PutContacts(ctx, alice, sn, aliceT, v, []byte("x")); !errors.Is(err, client.ErrBadRequest) {
+		if err := client.PutContacts(ctx, alice, sn, aliceT, v, nil, []byte("x")); !errors.Is(err, client.ErrBadRequest) {
 			t.Fatalf("put version %d: %v", v, err)
 		}
 	}
+	if err := client.PutContacts(ctx, alice, sn, aliceT, 7, []byte("short"), []byte("x")); !errors.Is(err, client.ErrBadRequest) {
+		t.Fatalf("put replacing a short hash: %v", err)
+	}
 	// And refused by the server too, not only by the client.
-	for _, v := range []uint64{0, client.MaxContactsVersion + 1} {
-		resp := e.raw(t, alice.ID(), aliceT, &wire.ContactsPut{Ticket: aliceT, Version: v, Blob: []byte("x")})
-		if resp.Error != wire.CodeBadRequest {
-			t.Fatalf("raw put version %d: %q", v, resp.Error)
+	for _, put := range []*wire.ContactsPut{
+		{Ticket: aliceT, Version: 0, Blob: []byte("x")},
+		{Ticket: aliceT, Version: client.MaxContactsVersion + 1, Blob: []byte("x")},
+		{Ticket: aliceT, Version: 7, Blob: []byte("x"), Replaces: make([]byte, 33)},
+	} {
+		if resp := e.raw(t, alice.ID(), aliceT, put); resp.Error != wire.CodeBadRequest {
+			t.Fatalf("raw put version %d, replaces %d bytes: %q", put.Version, len(put.Replaces), resp.Error)
 		}
 	}
-	mustGet(t, alice, sn, aliceT, client.MaxContactsVersion, []byte("max"))
+	mustGet(t, alice, sn, aliceT, 6, []byte("v6"))
 }
 
 // raw runs one put through the server's serve path as if from remote.
@@ -244,16 +265,16 @@ func TestContactsSizeLimit(t *testing.T) {
 	alice, aliceT := e.client("alice")
 	full := bytes.Repeat([]byte{0xa5}, wire.MaxContactsBlob)
 	full[0], full[len(full)-1] = 1, 2
-	if err := client.PutContacts(ctx, alice, sn, aliceT, 1, full); err != nil {
+	if err := client.PutContacts(ctx, alice, sn, aliceT, 1, nil, full); err != nil {
 		t.Fatalf("put at the limit: %v", err)
 	}
 	mustGet(t, alice, sn, aliceT, 1, full)
 
 	over := append(bytes.Clone(full), 3)
-	if err := client.PutContacts(ctx, alice, sn, aliceT, 2, over); !errors.Is(err, client.ErrBadRequest) {
+	if err := client.PutContacts(ctx, alice, sn, aliceT, 2, nil, over); !errors.Is(err, client.ErrBadRequest) {
 		t.Fatalf("client put over the limit: %v", err)
 	}
-	if err := client.PutContacts(ctx, alice, sn, aliceT, 2, nil); !errors.Is(err, client.ErrBadRequest) {
+	if err := client.PutContacts(ctx, alice, sn, aliceT, 2, nil, nil); !errors.Is(err, client.ErrBadRequest) {
 		t.Fatalf("client put of nothing: %v", err)
 	}
 	for _, b := range [][]byte{over, nil} {
@@ -289,23 +310,24 @@ func TestContactsRateLimit(t *testing.T) {
 	phone, phoneT := e.client("alice")
 	bob, bobT := e.client("bob")
 	for i := range burst {
-		if err := client.PutContacts(ctx, alice, sn, aliceT, uint64(i+1), []byte("x")); err != nil {
+		if err := client.PutContacts(ctx, alice, sn, aliceT, uint64(i+1), nil, []byte("x")); err != nil {
 			t.Fatalf("put %d: %v", i, err)
 		}
 	}
 	// The bucket is the account's, across devices and request kinds.
-	if err := client.PutContacts(ctx, alice, sn, aliceT, 10, []byte("x")); !errors.Is(err, client.ErrRateLimited) {
+	if err := client.PutContacts(ctx, alice, sn, aliceT, 10, nil, []byte("x")); !errors.Is(err, client.ErrRateLimited) {
 		t.Fatalf("put past the burst: %v", err)
 	}
 	if _, _, _, err := client.GetContacts(ctx, phone, sn, phoneT); !errors.Is(err, client.ErrRateLimited) {
 		t.Fatalf("get from another device past the burst: %v", err)
 	}
 	// Others are not affected; the bucket refills with time.
-	if err := client.PutContacts(ctx, bob, sn, bobT, 1, []byte("y")); err != nil {
+	if err := client.PutContacts(ctx, bob, sn, bobT, 1, nil, []byte("y")); err != nil {
 		t.Fatalf("bob: %v", err)
 	}
 	e.clock.Advance(time.Minute)
-	mustGet(t, alice, sn, aliceT, burst, []byte("x"))
+	// The same blob again is a retry of the first put: its version stays.
+	mustGet(t, alice, sn, aliceT, 1, []byte("x"))
 }
 
 func TestContactsRestart(t *testing.T) {
@@ -313,18 +335,22 @@ func TestContactsRestart(t *testing.T) {
 	ctx, sn := sntest.Ctx(t), e.h.ID()
 	alice, aliceT := e.client("alice")
 	bob, bobT := e.client("bob")
-	if err := client.PutContacts(ctx, alice, sn, aliceT, 7, []byte("alice v7")); err != nil {
+	if err := client.PutContacts(ctx, alice, sn, aliceT, 7, nil, []byte("alice v7")); err != nil {
 		t.Fatal(err)
 	}
-	if err := client.PutContacts(ctx, bob, sn, bobT, 2, []byte("bob v2")); err != nil {
+	if err := client.PutContacts(ctx, bob, sn, bobT, 2, nil, []byte("bob v2")); err != nil {
 		t.Fatal(err)
 	}
 	e.reopen()
 	mustGet(t, alice, sn, aliceT, 7, []byte("alice v7"))
 	mustGet(t, bob, sn, bobT, 2, []byte("bob v2"))
-	// The version survives too: an older put is still stale.
-	if err := client.PutContacts(ctx, alice, sn, aliceT, 6, []byte("old")); !errors.Is(err, client.ErrStale) {
+	// The stored blob's hash survives too: a put not replacing it is
+	// still stale, one replacing it is taken.
+	if err := client.PutContacts(ctx, alice, sn, aliceT, 6, client.ContactsHash([]byte("bob v2")), []byte("old")); !errors.Is(err, client.ErrStale) {
 		t.Fatalf("stale put after restart: %v", err)
+	}
+	if err := client.PutContacts(ctx, alice, sn, aliceT, 8, client.ContactsHash([]byte("alice v7")), []byte("alice v8")); err != nil {
+		t.Fatalf("put replacing the stored list after restart: %v", err)
 	}
 	if err := e.c.Close(); err != nil {
 		t.Fatal(err)
@@ -336,8 +362,8 @@ func TestContactsRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	var v int
-	if err := db.QueryRow(`PRAGMA user_version`).Scan(&v); err != nil || v != 1 {
-		t.Fatalf("user_version %d, %v; want 1", v, err)
+	if err := db.QueryRow(`PRAGMA user_version`).Scan(&v); err != nil || v != 2 {
+		t.Fatalf("user_version %d, %v; want 2", v, err)
 	}
 	if _, err := db.Exec(`PRAGMA user_version = 99`); err != nil {
 		t.Fatal(err)
@@ -378,7 +404,7 @@ func TestContactsDBHoldsNoPlaintext(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := client.PutContacts(ctx, alice, sn, aliceT, 1, blob); err != nil {
+	if err := client.PutContacts(ctx, alice, sn, aliceT, 1, nil, blob); err != nil {
 		t.Fatal(err)
 	}
 	secrets := map[string][]byte{
@@ -451,7 +477,7 @@ func TestServicesContactsDB(t *testing.T) {
 	}
 	now := time.Now()
 	st := sntest.SignTicket(t, authKey, "alice", h.ID(), now, now.Add(time.Hour))
-	if err := client.PutContacts(sntest.Ctx(t), h, snh.ID(), st, 1, []byte("blob")); err != nil {
+	if err := client.PutContacts(sntest.Ctx(t), h, snh.ID(), st, 1, nil, []byte("blob")); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := os.Stat(filepath.Join(dir, "contacts.db")); err != nil {
@@ -460,7 +486,7 @@ func TestServicesContactsDB(t *testing.T) {
 	if err := svc.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if err := client.PutContacts(sntest.Ctx(t), h, snh.ID(), st, 2, []byte("blob")); err == nil {
+	if err := client.PutContacts(sntest.Ctx(t), h, snh.ID(), st, 2, nil, []byte("blob")); err == nil {
 		t.Fatal("put succeeded after Close")
 	}
 }

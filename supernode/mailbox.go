@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"sync"
 	"time"
 
@@ -26,6 +27,15 @@ const (
 	DefaultMailPutRate  = rate.Limit(20)
 	DefaultMailPutBurst = 200
 	MailSweepInterval   = 5 * time.Minute
+	// SupernodesRefresh is how often the mailbox asks for the live
+	// supernodes, as often as nodes refresh the list they home by.
+	SupernodesRefresh = 10 * time.Second
+	// MailHomeWindow is how far down a mailbox's home order this supernode
+	// may be and still take its mail: twice wire.Homes, because a sender
+	// skips homes it saw failing (taking the next in order) and its list of
+	// live supernodes may differ from ours for a refresh or two. Random
+	// mailbox IDs then land here with odds MailHomeWindow/supernodes.
+	MailHomeWindow = 2 * wire.Homes
 )
 
 // MailboxConfig configures a Mailbox. Zero values are documented defaults.
@@ -55,11 +65,25 @@ type MailboxConfig struct {
 	// means 20 per second with bursts of 200.
 	PutRate  rate.Limit
 	PutBurst int
+	// Supernodes returns the live supernodes (the registry's list), so the
+	// mailbox can tell which mailboxes it is a home of; it is called at
+	// start and every SupernodesRefresh, never on a request's path. Nil,
+	// an error before the first answer, or an empty list accepts mail for
+	// any mailbox: a supernode that does not know the others cannot tell.
+	Supernodes func(context.Context) ([]peer.ID, error)
+	// MaxBytes bounds the bytes all mailboxes together hold (items plus a
+	// per-item overhead); zero means CapsFor(0).MailBytes.
+	MaxBytes int64
+	// SenderBytes bounds what one sender (account) may leave here per TTL:
+	// a token bucket of this many bytes that refills at this many per
+	// TTL; zero means CapsFor(0).MailSenderBytes.
+	SenderBytes int64
 }
 
 // Mailbox serves wire.ProtoMailbox: store-and-forward of sealed items for
-// offline recipients. Any ticket holder may put an item into any mailbox,
-// within per-sender rates and per-mailbox quotas; only the owner (the ticket
+// offline recipients. Any ticket holder may put an item into any mailbox
+// homed here, within per-sender rates and byte budgets, per-mailbox quotas
+// and the cap on all mailboxes together; only the owner (the ticket
 // whose username hashes to the mailbox ID) may fetch and acknowledge. The
 // supernode sees a mailbox ID, a padded size and an arrival time; it never
 // stores who sent an item. Items live in SQLite until acknowledged or TTL old.
@@ -68,14 +92,21 @@ type Mailbox struct {
 	log *slog.Logger
 	db  *mailDB
 
-	lim *buckets // per sender (account), for puts
+	lim   *buckets // per sender (account), for puts
+	bytes *buckets // per sender (account): bytes put, refilled over the TTL
+
+	// sns is the live supernodes as Supernodes last said; nil: unknown.
+	snMu sync.Mutex
+	sns  []peer.ID
 
 	listen *pipeline.Listener
 	rpc    *pipeline.Service[*wire.MailboxRequest, *wire.MailboxResponse]
 
-	// The sweeper runs until stop is cancelled; swept is closed when it ends.
-	stop  context.CancelFunc
-	swept chan struct{}
+	// The sweeper and the refresher of sns run until stop is cancelled;
+	// swept and refreshed are closed when they end.
+	stop      context.CancelFunc
+	swept     chan struct{}
+	refreshed chan struct{}
 
 	// owners remembers, per mailbox, the peer that last fetched it, so a put
 	// can tell that owner to fetch at once if it is connected (notify).
@@ -111,6 +142,15 @@ func NewMailbox(cfg MailboxConfig) (*Mailbox, error) {
 	if cfg.PutBurst <= 0 {
 		cfg.PutBurst = DefaultMailPutBurst
 	}
+	if cfg.MaxBytes <= 0 {
+		cfg.MaxBytes = CapsFor(0).MailBytes
+	}
+	if cfg.SenderBytes <= 0 {
+		cfg.SenderBytes = CapsFor(0).MailSenderBytes
+	}
+	// The largest item must fit in a full bucket, or a sender could never
+	// put one.
+	cfg.SenderBytes = max(cfg.SenderBytes, wire.MaxMailItem)
 	log := cfg.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -128,8 +168,10 @@ func NewMailbox(cfg MailboxConfig) (*Mailbox, error) {
 		log:       log.With("service", "mailbox"),
 		db:        db,
 		lim:       newBuckets(cfg.PutRate, cfg.PutBurst),
+		bytes:     newBuckets(rate.Limit(float64(cfg.SenderBytes)/cfg.TTL.Seconds()), int(min(cfg.SenderBytes, math.MaxInt32))),
 		stop:      stop,
 		swept:     make(chan struct{}),
+		refreshed: make(chan struct{}),
 		notifiers: make(chan struct{}, 64),
 	}
 	m.listen = pipeline.NewListener(m.log)
@@ -144,6 +186,7 @@ func NewMailbox(cfg MailboxConfig) (*Mailbox, error) {
 		Log:         m.log,
 	}
 	go m.sweeper(ctx)
+	go m.refresher(ctx)
 	return m, nil
 }
 
@@ -162,6 +205,7 @@ func (m *Mailbox) Close() error {
 	}
 	m.stop()
 	<-m.swept
+	<-m.refreshed
 	if err := m.db.close(); err != nil {
 		return fmt.Errorf("mailbox: closing database: %w", err)
 	}
@@ -207,6 +251,78 @@ func (m *Mailbox) Sweep(ctx context.Context) (int, error) {
 // sweeper runs Sweep at start and then periodically until ctx ends.
 func (m *Mailbox) sweeper(ctx context.Context) {
 	runSweeper(ctx, MailSweepInterval, m.log, "expired mail", m.swept, m.Sweep)
+}
+
+// refresher runs RefreshSupernodes at start and then every
+// SupernodesRefresh until ctx ends.
+func (m *Mailbox) refresher(ctx context.Context) {
+	if m.cfg.Supernodes == nil {
+		close(m.refreshed)
+		return
+	}
+	runSweeper(ctx, SupernodesRefresh, m.log, "supernode list", m.refreshed, func(ctx context.Context) (int, error) {
+		return 0, m.RefreshSupernodes(ctx)
+	})
+}
+
+// RefreshSupernodes asks MailboxConfig.Supernodes for the live supernodes
+// now; the refresher calls it periodically. A failed or empty answer keeps
+// the list known before.
+func (m *Mailbox) RefreshSupernodes(ctx context.Context) error {
+	if m.cfg.Supernodes == nil {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, wire.RegistryTimeout)
+	defer cancel()
+	sns, err := m.cfg.Supernodes(ctx)
+	if err != nil {
+		return fmt.Errorf("mailbox: listing supernodes: %w", err)
+	}
+	if len(sns) == 0 {
+		return nil
+	}
+	m.snMu.Lock()
+	m.sns = sns
+	m.snMu.Unlock()
+	return nil
+}
+
+// homed reports whether this supernode (any host it is attached to) is
+// among the first MailHomeWindow homes of mailbox, by the supernodes it
+// knows and itself; with none known, every mailbox is.
+func (m *Mailbox) homed(mailbox []byte) bool {
+	m.snMu.Lock()
+	known := m.sns
+	m.snMu.Unlock()
+	if len(known) == 0 {
+		return true
+	}
+	hosts := m.listen.Hosts()
+	sns := make([]peer.ID, 0, len(known)+len(hosts))
+	sns = append(sns, known...)
+	for _, h := range hosts {
+		sns = append(sns, h.ID()) // duplicates count once
+	}
+	for _, id := range client.HomesFor(string(mailbox), sns, MailHomeWindow) {
+		for _, h := range hosts {
+			if h.ID() == id {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// Usage returns the bytes all mailboxes hold, as counted against the
+// global cap (with a per-item overhead), and that cap. It reads a counter
+// row, so it is cheap; used is 0 if the database fails.
+func (m *Mailbox) Usage() (used, limit int64) {
+	used, err := m.db.usage()
+	if err != nil {
+		m.log.Warn("reading mailbox usage", "err", err)
+		return 0, m.cfg.MaxBytes
+	}
+	return used, m.cfg.MaxBytes
 }
 
 // serve runs one request from rw, sent by the authenticated remote peer,
@@ -258,10 +374,32 @@ func (m *Mailbox) put(sender *ticket.Ticket, mailbox, item []byte, now time.Time
 		m.stats.rateLimited.Add(1)
 		return mailFailed(wire.CodeRateLimited), nil
 	}
-	seq, err := m.db.put(mailbox, item, now, now.Add(-m.cfg.TTL), m.cfg.Quota, m.cfg.QuotaBytes)
+	// Only mail for mailboxes homed here: anything else nobody fetches
+	// here, and random IDs would fill the disk.
+	if !m.homed(mailbox) {
+		m.log.Debug("put for a mailbox homed elsewhere", "peer", sender.Peer)
+		m.stats.notHome.Add(1)
+		return mailFailed(wire.CodeNotHome), nil
+	}
+	// The sender's byte budget, taken back if the item is not stored.
+	undo, ok := m.bytes.take(sender.Username, now, int(mailCost(len(item))))
+	if !ok {
+		m.log.Debug("put over the sender's byte budget", "peer", sender.Peer)
+		m.stats.senderBytes.Add(1)
+		return mailFailed(wire.CodeRateLimited), nil
+	}
+	seq, err := m.db.put(mailbox, item, now, now.Add(-m.cfg.TTL), m.cfg.Quota, m.cfg.QuotaBytes, m.cfg.MaxBytes)
+	if err != nil {
+		undo()
+	}
 	if errors.Is(err, errOverQuota) {
 		m.stats.overQuota.Add(1)
 		return mailFailed(wire.CodeQuota), nil
+	}
+	if errors.Is(err, errStoreFull) {
+		m.log.Debug("put refused: mailboxes full", "peer", sender.Peer)
+		m.stats.full.Add(1)
+		return mailFailed(wire.CodeFull), nil
 	}
 	if err != nil {
 		return nil, fmt.Errorf("storing item: %w", err)

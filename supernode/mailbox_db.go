@@ -45,19 +45,48 @@ func (d *mailDB) close() error { return d.db.Close() }
 // items, or the item would take it past its byte quota; nothing was stored.
 var errOverQuota = errors.New("mailbox over quota")
 
+// errStoreFull is put's answer when all mailboxes together would hold more
+// than the global cap; nothing was stored.
+var errStoreFull = errors.New("mailboxes full")
+
+// mailCost is what an item of n bytes counts against the global cap.
+func mailCost(n int) int64 { return int64(n) + mailItemOverhead }
+
+// usage returns what all mailboxes together hold, as counted against the
+// global cap: their items' bytes plus mailItemOverhead per item.
+func (d *mailDB) usage() (int64, error) {
+	return mailUsage(d.db.QueryRow)
+}
+
+func mailUsage(queryRow func(string, ...any) *sql.Row) (int64, error) {
+	var items, size int64
+	if err := queryRow(`SELECT items, bytes FROM mail_usage WHERE id = 1`).Scan(&items, &size); err != nil {
+		return 0, fmt.Errorf("reading usage: %w", err)
+	}
+	return size + items*mailItemOverhead, nil
+}
+
 // put stores item in mailbox at now unless the mailbox already holds quota
 // items younger than cutoff (expired ones, not yet swept, do not count) or
-// item would bring their bytes past quotaBytes, and returns its seq. The
-// count and the insert share one transaction, so concurrent puts cannot
-// overshoot the quota.
-func (d *mailDB) put(mailbox, item []byte, now, cutoff time.Time, quota int, quotaBytes int64) (uint64, error) {
+// item would bring their bytes past quotaBytes (errOverQuota), or all
+// mailboxes together would hold more than maxBytes (errStoreFull), and
+// returns its seq. The counts and the insert share one transaction, so
+// concurrent puts cannot overshoot either.
+func (d *mailDB) put(mailbox, item []byte, now, cutoff time.Time, quota int, quotaBytes, maxBytes int64) (uint64, error) {
 	var seq int64
 	err := d.db.Tx(func(tx *sql.Tx) error {
+		used, err := mailUsage(tx.QueryRow)
+		if err != nil {
+			return err
+		}
+		if used+mailCost(len(item)) > maxBytes {
+			return errStoreFull
+		}
 		var n int
 		var size int64
 		// Counting stops at quota: a full mailbox costs quota index steps,
 		// not its whole length. length() of a blob reads no content.
-		err := tx.QueryRow(`SELECT count(*), coalesce(sum(n), 0) FROM
+		err = tx.QueryRow(`SELECT count(*), coalesce(sum(n), 0) FROM
 			(SELECT length(item) AS n FROM mail WHERE mailbox = ? AND stored > ? LIMIT ?)`,
 			mailbox, cutoff.UnixNano(), quota).Scan(&n, &size)
 		if err != nil {

@@ -20,11 +20,13 @@ type RendezvousStats struct {
 	Lookups           uint64 // lookups answered (refused ones are not counted)
 	UsernamesAsked    uint64 // distinct usernames those lookups asked for
 	UsernamesAnswered uint64 // entries those lookups returned with a peer record: the presence fan-out
+	PublishesFull     uint64 // publishes refused: all entries together hold the global cap
 }
 
 // rvStats counts rendezvous events; a Rendezvous bumps it, Stats reads it.
 type rvStats struct {
 	publishes, lookups, asked, answered atomic.Uint64
+	full                                atomic.Uint64
 }
 
 func (s *rvStats) published() { s.publishes.Add(1) }
@@ -50,6 +52,7 @@ func (r *Rendezvous) Stats() RendezvousStats {
 		Lookups:           r.stats.lookups.Load(),
 		UsernamesAsked:    r.stats.asked.Load(),
 		UsernamesAnswered: r.stats.answered.Load(),
+		PublishesFull:     r.stats.full.Load(),
 	}
 }
 
@@ -57,8 +60,11 @@ func (r *Rendezvous) Stats() RendezvousStats {
 type MailboxStats struct {
 	PutsStored      uint64 // items stored
 	PutsRateLimited uint64 // puts refused: the sender's rate
+	PutsSenderBytes uint64 // puts refused: the sender's byte budget per TTL is spent
 	PutsOverQuota   uint64 // puts refused: the mailbox is full
 	PutsBad         uint64 // puts refused: malformed mailbox ID or item size
+	PutsNotHome     uint64 // puts refused: this supernode is not a home of the mailbox
+	PutsFull        uint64 // puts refused: all mailboxes together hold the global cap
 	Fetches         uint64 // fetch requests answered
 	FetchedItems    uint64 // items those fetches returned
 	AckedItems      uint64 // items deleted on the owner's acknowledgement
@@ -67,6 +73,7 @@ type MailboxStats struct {
 // mbStats counts mailbox events; a Mailbox bumps it, Stats reads it.
 type mbStats struct {
 	stored, rateLimited, overQuota, bad atomic.Uint64
+	notHome, senderBytes, full          atomic.Uint64
 	fetches, fetched, acked             atomic.Uint64
 }
 
@@ -82,6 +89,9 @@ func (m *Mailbox) Stats() MailboxStats {
 		PutsRateLimited: m.stats.rateLimited.Load(),
 		PutsOverQuota:   m.stats.overQuota.Load(),
 		PutsBad:         m.stats.bad.Load(),
+		PutsNotHome:     m.stats.notHome.Load(),
+		PutsSenderBytes: m.stats.senderBytes.Load(),
+		PutsFull:        m.stats.full.Load(),
 		Fetches:         m.stats.fetches.Load(),
 		FetchedItems:    m.stats.fetched.Load(),
 		AckedItems:      m.stats.acked.Load(),
@@ -112,6 +122,20 @@ const (
 	MetricPrekeyOneTime            = "eserver_supernode_prekey_one_time_keys"
 	MetricPrekeyHandedOut          = "eserver_supernode_prekey_one_time_handed_out_total"
 	MetricPrekeyExhausted          = "eserver_supernode_prekey_one_time_exhausted_total"
+	MetricStoreBytes               = "eserver_supernode_store_bytes"
+	MetricStoreCapBytes            = "eserver_supernode_store_cap_bytes"
+	MetricStoreFull                = "eserver_supernode_store_full_total"
+	MetricRelayAdmissionsCap       = "eserver_supernode_relay_admissions_cap"
+	MetricRelayAdmissionsRefused   = "eserver_supernode_relay_admissions_refused_total"
+)
+
+// The service label of the store metrics: each per-account table with a
+// global cap (CapsFor).
+const (
+	storeMailbox    = "mailbox"
+	storeContacts   = "contacts"
+	storePrekeys    = "prekeys"
+	storeRendezvous = "rendezvous"
 )
 
 // metrics is the Collector NewMetrics returns.
@@ -124,6 +148,7 @@ type metrics struct {
 	rlBytes, rlCircuits, rlOpened, rlRefused                      *prometheus.Desc
 	rlResv, rlResvRefused, rlAdmitted                             *prometheus.Desc
 	pkDevices, pkOneTime, pkHanded, pkExhausted                   *prometheus.Desc
+	storeBytes, storeCap, storeFull, admCap, admRefused           *prometheus.Desc
 }
 
 // NewMetrics returns a Prometheus collector of the services s running on h
@@ -147,7 +172,7 @@ func NewMetrics(s *Services, h host.Host) prometheus.Collector {
 		rvAnswered:  d(MetricRendezvousAnswered, "Entries returned with a peer record (user online and visible to the asker) by rendezvous lookups: the presence fan-out."),
 
 		mbItems:   d(MetricMailboxItems, "Items stored in the mailboxes, waiting for their owners (expired ones not yet swept included)."),
-		mbPuts:    d(MetricMailboxPuts, "Mailbox puts by ticket holders, by result: stored, rate_limited, quota, bad_request.", "result"),
+		mbPuts:    d(MetricMailboxPuts, "Mailbox puts by ticket holders, by result: stored, rate_limited, sender_bytes (the sender's byte budget per mail TTL is spent), quota, not_home (the mailbox is homed elsewhere), full (all mailboxes hold the global cap), bad_request.", "result"),
 		mbFetches: d(MetricMailboxFetches, "Mailbox fetch requests answered."),
 		mbFetched: d(MetricMailboxFetchedItems, "Items returned by mailbox fetches (an item fetched twice before its ack counts twice)."),
 		mbAcked:   d(MetricMailboxAckedItems, "Mailbox items deleted on their owner's acknowledgement."),
@@ -164,6 +189,12 @@ func NewMetrics(s *Services, h host.Host) prometheus.Collector {
 		pkOneTime:   d(MetricPrekeyOneTime, "One-time prekeys waiting in the directory."),
 		pkHanded:    d(MetricPrekeyHandedOut, "One-time prekeys handed out by fetches."),
 		pkExhausted: d(MetricPrekeyExhausted, "Bundles handed out without a one-time prekey because the device had none left."),
+
+		storeBytes: d(MetricStoreBytes, "Bytes a per-account table holds for all accounts together, as counted against its global cap (with per-row overheads; rendezvous: estimated memory), by service: mailbox, contacts, prekeys, rendezvous.", "service"),
+		storeCap:   d(MetricStoreCapBytes, "The global cap of each per-account table, by service; past it, requests that would grow the table are refused with the code full.", "service"),
+		storeFull:  d(MetricStoreFull, "Requests refused with the code full because a per-account table held its global cap, by service.", "service"),
+		admCap:     d(MetricRelayAdmissionsCap, "The most peers the relay admission table holds."),
+		admRefused: d(MetricRelayAdmissionsRefused, "Peers refused admission to the relay because the admission table was full."),
 	}
 }
 
@@ -173,6 +204,7 @@ func (m *metrics) Describe(ch chan<- *prometheus.Desc) {
 		m.mbItems, m.mbPuts, m.mbFetches, m.mbFetched, m.mbAcked,
 		m.rlBytes, m.rlCircuits, m.rlOpened, m.rlRefused, m.rlResv, m.rlResvRefused, m.rlAdmitted,
 		m.pkDevices, m.pkOneTime, m.pkHanded, m.pkExhausted,
+		m.storeBytes, m.storeCap, m.storeFull, m.admCap, m.admRefused,
 	} {
 		ch <- d
 	}
@@ -193,6 +225,7 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 	if rv := m.s.Rendezvous; rv != nil {
 		gauge(m.rvEntries, float64(rv.Len()))
 		st := rv.Stats()
+		m.store(ch, storeRendezvous, rv.Usage, st.PublishesFull)
 		counter(m.rvPublishes, st.Publishes)
 		counter(m.rvLookups, st.Lookups)
 		counter(m.rvAsked, st.UsernamesAsked)
@@ -208,8 +241,12 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 		st := mb.Stats()
 		counter(m.mbPuts, st.PutsStored, "stored")
 		counter(m.mbPuts, st.PutsRateLimited, "rate_limited")
+		counter(m.mbPuts, st.PutsSenderBytes, "sender_bytes")
 		counter(m.mbPuts, st.PutsOverQuota, "quota")
+		counter(m.mbPuts, st.PutsNotHome, "not_home")
+		counter(m.mbPuts, st.PutsFull, "full")
 		counter(m.mbPuts, st.PutsBad, "bad_request")
+		m.store(ch, storeMailbox, mb.Usage, st.PutsFull)
 		counter(m.mbFetches, st.Fetches)
 		counter(m.mbFetched, st.FetchedItems)
 		counter(m.mbAcked, st.AckedItems)
@@ -226,6 +263,12 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 	}
 	if adm := m.s.Admissions; adm != nil {
 		gauge(m.rlAdmitted, float64(adm.Len()))
+		gauge(m.admCap, float64(adm.Cap()))
+		counter(m.admRefused, adm.Refused())
+	}
+
+	if ct := m.s.Contacts; ct != nil {
+		m.store(ch, storeContacts, ct.Usage, ct.Stats().PutsFull)
 	}
 
 	if pk := m.s.Prekeys; pk != nil {
@@ -239,5 +282,14 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 		st := pk.Stats()
 		counter(m.pkHanded, st.OneTimeHandedOut)
 		counter(m.pkExhausted, st.OneTimeExhausted)
+		m.store(ch, storePrekeys, pk.Usage, st.PublishesFull)
 	}
+}
+
+// store sends the usage, cap and refusals of one capped table.
+func (m *metrics) store(ch chan<- prometheus.Metric, service string, usage func() (int64, int64), full uint64) {
+	used, limit := usage()
+	ch <- prometheus.MustNewConstMetric(m.storeBytes, prometheus.GaugeValue, float64(used), service)
+	ch <- prometheus.MustNewConstMetric(m.storeCap, prometheus.GaugeValue, float64(limit), service)
+	ch <- prometheus.MustNewConstMetric(m.storeFull, prometheus.CounterValue, float64(full), service)
 }

@@ -120,9 +120,23 @@ func TestMetrics(t *testing.T) {
 		MetricRelayBytes, MetricRelayCircuits, MetricRelayCircuitsOpened, MetricRelayCircuitsRefused,
 		MetricRelayReservations, MetricRelayReservationsRefused, MetricRelayAdmittedPeers,
 		MetricPrekeyDevices, MetricPrekeyOneTime, MetricPrekeyHandedOut, MetricPrekeyExhausted,
+		MetricMailboxPuts + `{result="not_home"}`, MetricMailboxPuts + `{result="full"}`,
+		MetricMailboxPuts + `{result="sender_bytes"}`, MetricRelayAdmissionsRefused,
 	} {
 		want(got, name, 0)
 	}
+	// Every capped table shows its usage (nothing yet), its cap as CapsFor
+	// gives it, and no refusals.
+	caps := CapsFor(0)
+	for service, limit := range map[string]int64{
+		"mailbox": caps.MailBytes, "contacts": caps.ContactsBytes, "prekeys": caps.PrekeyBytes, "rendezvous": caps.RendezvousBytes,
+	} {
+		label := `{service="` + service + `"}`
+		want(got, MetricStoreBytes+label, 0)
+		want(got, MetricStoreCapBytes+label, float64(limit))
+		want(got, MetricStoreFull+label, 0)
+	}
+	want(got, MetricRelayAdmissionsCap, float64(caps.Admissions))
 	if got["go_goroutines"] == 0 || got["process_resident_memory_bytes"] == 0 {
 		t.Errorf("no Go runtime or process metrics: goroutines %v, rss %v", got["go_goroutines"], got["process_resident_memory_bytes"])
 	}
@@ -205,6 +219,10 @@ func TestMetrics(t *testing.T) {
 	want(got, MetricRelayCircuitsOpened, 1)
 	want(got, MetricRelayCircuitsRefused, 0)
 	want(got, MetricRelayAdmittedPeers, 2)
+	if got[MetricStoreBytes+`{service="mailbox"}`] == 0 || got[MetricStoreBytes+`{service="rendezvous"}`] == 0 {
+		t.Errorf("store usage not shown after a put and a publish: %v, %v",
+			got[MetricStoreBytes+`{service="mailbox"}`], got[MetricStoreBytes+`{service="rendezvous"}`])
+	}
 	if b := got[MetricRelayBytes]; b < float64(len(data)) {
 		t.Errorf("%s = %v, want at least the %d bytes sent", MetricRelayBytes, b, len(data))
 	}

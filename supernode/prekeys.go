@@ -75,6 +75,10 @@ type PrekeysConfig struct {
 	// of 30 (see DefaultPrekeysRate).
 	Rate  rate.Limit
 	Burst int
+	// MaxBytes bounds what all entries together take on disk (bundles and
+	// one-time prekeys, with a per-row overhead); zero means
+	// CapsFor(0).PrekeyBytes.
+	MaxBytes int64
 }
 
 // PrekeysStats are the prekey service's counters since it started.
@@ -84,10 +88,12 @@ type PrekeysStats struct {
 	OneTimeHandedOut uint64 // one-time prekeys handed out (and deleted)
 	OneTimeExhausted uint64 // device entries fetched with no one-time prekey left
 	RateLimited      uint64 // requests refused: the account's rate
+	PublishesFull    uint64 // publishes refused: all entries together hold the global cap
 }
 
 type pkStats struct {
 	publishes, fetches, handedOut, exhausted, rateLimited atomic.Uint64
+	full                                                  atomic.Uint64
 }
 
 // Prekeys serves wire.ProtoPrekeys: the prekey directory. Each device
@@ -133,6 +139,9 @@ func NewPrekeys(cfg PrekeysConfig) (*Prekeys, error) {
 	}
 	if cfg.Burst <= 0 {
 		cfg.Burst = DefaultPrekeysBurst
+	}
+	if cfg.MaxBytes <= 0 {
+		cfg.MaxBytes = CapsFor(0).PrekeyBytes
 	}
 	log := cfg.Logger
 	if log == nil {
@@ -219,6 +228,7 @@ func (p *Prekeys) Stats() PrekeysStats {
 		OneTimeHandedOut: p.stats.handedOut.Load(),
 		OneTimeExhausted: p.stats.exhausted.Load(),
 		RateLimited:      p.stats.rateLimited.Load(),
+		PublishesFull:    p.stats.full.Load(),
 	}
 }
 
@@ -291,7 +301,12 @@ func (p *Prekeys) process(_ context.Context, r *pipeline.Request[*wire.PrekeysRe
 
 	switch k := req.GetKind().(type) {
 	case *wire.PrekeysRequest_Publish:
-		left, err := p.db.publish(pub, now, wire.MaxPrekeyDevices, wire.MaxOneTimeStored)
+		left, err := p.db.publish(pub, now, wire.MaxPrekeyDevices, wire.MaxOneTimeStored, p.cfg.MaxBytes)
+		if errors.Is(err, errPrekeysFull) {
+			p.stats.full.Add(1)
+			p.log.Debug("publish refused: prekey directory full", "peer", remote)
+			return prekeysFailed(wire.CodeFull), nil
+		}
 		if err != nil {
 			return nil, fmt.Errorf("storing prekeys: %w", err)
 		}
@@ -356,4 +371,15 @@ func (p *Prekeys) fetch(username string, fetcher peer.ID, now time.Time) (*wire.
 
 func prekeysFailed(code string) *wire.PrekeysResponse {
 	return &wire.PrekeysResponse{Error: code}
+}
+
+// Usage returns what all entries take, as counted against the global cap
+// (with per-row overheads), and that cap; used is 0 if the database fails.
+func (p *Prekeys) Usage() (used, limit int64) {
+	used, err := p.db.usage()
+	if err != nil {
+		p.log.Warn("reading prekeys usage", "err", err)
+		return 0, p.cfg.MaxBytes
+	}
+	return used, p.cfg.MaxBytes
 }

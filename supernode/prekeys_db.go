@@ -48,6 +48,24 @@ type prekeyPublish struct {
 	replace bool // drop the stored one-time prekeys first
 }
 
+// errPrekeysFull is publish's answer when it would take all entries
+// together past the global cap; nothing was stored.
+var errPrekeysFull = errors.New("prekey directory full")
+
+// usage returns what all entries take, as counted against the global cap:
+// bundles and one-time prekeys with their per-row overheads.
+func (d *prekeysDB) usage() (int64, error) { return prekeysUsage(d.db.QueryRow) }
+
+func prekeysUsage(queryRow func(string, ...any) *sql.Row) (int64, error) {
+	var devices, bundles, oneTime, keys int64
+	err := queryRow(`SELECT devices, bundle_bytes, onetime, onetime_bytes FROM prekey_usage WHERE id = 1`).
+		Scan(&devices, &bundles, &oneTime, &keys)
+	if err != nil {
+		return 0, fmt.Errorf("reading usage: %w", err)
+	}
+	return bundles + devices*prekeyDeviceOverhead + keys + oneTime*prekeyOneTimeOverhead, nil
+}
+
 // publish stores p's bundle and expiry and adds its one-time prekeys, all in
 // one transaction, and returns how many one-time prekeys the device has
 // stored afterwards. Expired entries of the owner are dropped first, so they
@@ -55,14 +73,21 @@ type prekeyPublish struct {
 // evicts the others' entry whose ticket expires first (the one that has not
 // proved itself for the longest), never the publisher's own. One-time
 // prekeys past maxStored are dropped oldest first: the newest are the ones
-// the device most surely still holds the private halves of.
-func (d *prekeysDB) publish(p prekeyPublish, now time.Time, maxDevices, maxStored int) (left int, err error) {
+// the device most surely still holds the private halves of. A publish that
+// leaves all entries together past maxBytes, and larger than before it, is
+// undone and fails with errPrekeysFull: one that shrinks or keeps the
+// directory's size is always taken.
+func (d *prekeysDB) publish(p prekeyPublish, now time.Time, maxDevices, maxStored int, maxBytes int64) (left int, err error) {
 	err = d.db.Tx(func(tx *sql.Tx) error {
+		before, err := prekeysUsage(tx.QueryRow)
+		if err != nil {
+			return err
+		}
 		if _, err := tx.Exec(`DELETE FROM prekey_devices WHERE owner = ? AND expiry <= ?`, p.owner, now.UnixNano()); err != nil {
 			return fmt.Errorf("dropping expired entries: %w", err)
 		}
 		var exists bool
-		err := tx.QueryRow(`SELECT EXISTS (SELECT 1 FROM prekey_devices WHERE owner = ? AND peer = ?)`, p.owner, p.peer).Scan(&exists)
+		err = tx.QueryRow(`SELECT EXISTS (SELECT 1 FROM prekey_devices WHERE owner = ? AND peer = ?)`, p.owner, p.peer).Scan(&exists)
 		if err != nil {
 			return fmt.Errorf("looking up device: %w", err)
 		}
@@ -115,6 +140,13 @@ func (d *prekeysDB) publish(p prekeyPublish, now time.Time, maxDevices, maxStore
 		}
 		if err := tx.QueryRow(`SELECT count(*) FROM prekey_onetime WHERE device = ?`, dev).Scan(&left); err != nil {
 			return fmt.Errorf("counting one-time prekeys: %w", err)
+		}
+		after, err := prekeysUsage(tx.QueryRow)
+		if err != nil {
+			return err
+		}
+		if after > maxBytes && after > before {
+			return errPrekeysFull // rolls the whole publish back
 		}
 		return nil
 	})

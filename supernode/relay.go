@@ -39,8 +39,9 @@ const (
 	DefaultRelayData = 4 << 30
 
 	// DefaultMaxAdmissions bounds the admitted-peer table: a few devices
-	// for each of the DefaultMaxNodes nodes a supernode serves.
-	DefaultMaxAdmissions = 4 * DefaultMaxNodes
+	// for each of the DefaultMaxNodes nodes a supernode serves
+	// (CapsFor(0).Admissions; StartServices scales it with MaxNodes).
+	DefaultMaxAdmissions = admissionsPerNode * DefaultMaxNodes
 
 	// DefaultRelayReservationTTL is the stock one hour: clients refresh well
 	// before it, and the ACL is asked again on every circuit anyway.
@@ -105,6 +106,8 @@ type Admissions struct {
 	mu        sync.Mutex
 	until     map[peer.ID]time.Time
 	lastSweep time.Time
+
+	refused atomic.Uint64 // new peers refused because the table was full
 }
 
 // NewAdmissions returns an empty admission table holding at most max peers
@@ -148,11 +151,18 @@ func (a *Admissions) Admit(p peer.ID, until time.Time) bool {
 		a.lastSweep = now
 	}
 	if len(a.until) >= a.max {
+		a.refused.Add(1)
 		return false
 	}
 	a.until[p] = until
 	return true
 }
+
+// Cap is the most peers the table holds.
+func (a *Admissions) Cap() int { return a.max }
+
+// Refused is how many new peers were refused because the table was full.
+func (a *Admissions) Refused() uint64 { return a.refused.Load() }
 
 // AdmitTicket admits t's peer until t's expiry. Its signature fits
 // RendezvousConfig.OnTicket; the ticket must already be verified.

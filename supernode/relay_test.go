@@ -467,6 +467,9 @@ func TestAdmissions(t *testing.T) {
 	if a.Admit(p3, now.Add(time.Hour)) {
 		t.Fatal("admitted past the bound with nothing expired")
 	}
+	if a.Refused() != 1 || a.Cap() != 2 {
+		t.Fatalf("refused %d (want 1), cap %d (want 2)", a.Refused(), a.Cap())
+	}
 	// An earlier expiry does not shorten an admission; a later one extends it.
 	a.Admit(p1, now.Add(time.Second))
 	if !a.Admit(p1, now.Add(2*time.Minute)) {

@@ -57,6 +57,9 @@ type RendezvousConfig struct {
 	// hook by which other services learn who holds a valid ticket here: the
 	// relay admits these peers (Admissions.AdmitTicket). It must not block.
 	OnTicket func(*ticket.Ticket)
+	// MaxBytes bounds the memory all entries together take (as estimated
+	// by rvEntryCost); zero means CapsFor(0).RendezvousBytes.
+	MaxBytes int64
 }
 
 // Rendezvous serves wire.ProtoRendezvous: ticket holders publish their signed
@@ -68,6 +71,7 @@ type Rendezvous struct {
 
 	mu        sync.Mutex
 	entries   map[string]rvEntry // username → latest publish (latest device wins)
+	used      int64              // rvEntryCost of every entry
 	lastSweep time.Time
 
 	stats rvStats  // counters for Stats (metrics.go)
@@ -104,6 +108,9 @@ func NewRendezvous(cfg RendezvousConfig) *Rendezvous {
 	}
 	if cfg.Burst <= 0 {
 		cfg.Burst = DefaultRendezvousBurst
+	}
+	if cfg.MaxBytes <= 0 {
+		cfg.MaxBytes = CapsFor(0).RendezvousBytes
 	}
 	log := cfg.Logger
 	if log == nil {
@@ -214,17 +221,35 @@ func (r *Rendezvous) publish(t *ticket.Ticket, p *wire.Publish, now time.Time) *
 		expiry:  t.Expiry,
 		at:      now,
 	}
+	cost := rvEntryCost(t.Username, e)
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.entries[t.Username] = e
 	if now.Sub(r.lastSweep) >= r.cfg.TTL {
-		for name, old := range r.entries {
-			if !now.Before(old.expiry) {
-				delete(r.entries, name)
-			}
-		}
-		r.lastSweep = now
+		r.sweepLocked(now)
 	}
+	var prev int64
+	if old, ok := r.entries[t.Username]; ok {
+		prev = rvEntryCost(t.Username, old)
+	}
+	// An entry that grows the table past its cap is refused; one no larger
+	// than the owner's previous is always taken. A full table is swept
+	// first, but at most once per sweepEvery, so a flood of publishes
+	// against a table of live entries costs one pass, not one each.
+	if cost > prev && r.used-prev+cost > r.cfg.MaxBytes && now.Sub(r.lastSweep) >= sweepEvery {
+		r.sweepLocked(now)
+		if old, ok := r.entries[t.Username]; ok {
+			prev = rvEntryCost(t.Username, old)
+		} else {
+			prev = 0
+		}
+	}
+	if cost > prev && r.used-prev+cost > r.cfg.MaxBytes {
+		r.stats.full.Add(1)
+		r.log.Debug("publish refused: rendezvous full", "user", t.Username, "cost", cost, "used", r.used)
+		return failed(wire.CodeFull)
+	}
+	r.used += cost - prev
+	r.entries[t.Username] = e
 	r.stats.published()
 	r.log.Debug("published", "user", t.Username, "peer", t.Peer)
 	return &wire.RendezvousResponse{}
@@ -314,4 +339,38 @@ func (r *Rendezvous) fresh(e rvEntry, now time.Time) bool {
 
 func failed(code string) *wire.RendezvousResponse {
 	return &wire.RendezvousResponse{Error: code}
+}
+
+// Usage returns the memory all entries take, as rvEntryCost estimates it,
+// and the cap on it.
+func (r *Rendezvous) Usage() (used, limit int64) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.used, r.cfg.MaxBytes
+}
+
+// rvEntryCost estimates the memory e takes under name: its ticket, card,
+// record and token hashes, plus a fixed overhead.
+func rvEntryCost(name string, e rvEntry) int64 {
+	return rvEntryOverhead + int64(len(name)) + int64(proto.Size(e.ticket)) + int64(proto.Size(e.card)) +
+		int64(len(e.record)) + int64(len(e.allowed))*rvTokenCost
+}
+
+// sweepLocked forgets the entries whose tickets expired and drops the peer
+// record of those not fresh any more (lookups never return it; the token
+// hashes stay, as token holders still get the ticket until it expires).
+func (r *Rendezvous) sweepLocked(now time.Time) {
+	for name, e := range r.entries {
+		switch {
+		case !now.Before(e.expiry):
+			r.used -= rvEntryCost(name, e)
+			delete(r.entries, name)
+		case !r.fresh(e, now) && e.record != nil:
+			r.used -= rvEntryCost(name, e)
+			e.record = nil
+			r.used += rvEntryCost(name, e)
+			r.entries[name] = e
+		}
+	}
+	r.lastSweep = now
 }

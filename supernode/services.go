@@ -1,6 +1,7 @@
 package supernode
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -30,6 +31,14 @@ type ServicesConfig struct {
 	// UploadRate caps the relay's upload in bytes per second (see
 	// RelayConfig.UploadRate); zero means no cap.
 	UploadRate int64
+	// MaxNodes is the number of nodes the supernode is sized for, as given
+	// to SupernodeResources; every global cap scales from it (CapsFor).
+	// Zero means DefaultMaxNodes.
+	MaxNodes int
+	// Supernodes lists the live supernodes (the registry's list), so the
+	// mailboxes take mail only for mailboxes homed here (see
+	// MailboxConfig.Supernodes); nil takes mail for any mailbox.
+	Supernodes func(context.Context) ([]peer.ID, error)
 	// Logger; nil means slog.Default().
 	Logger *slog.Logger
 }
@@ -56,15 +65,18 @@ func StartServices(h host.Host, cfg ServicesConfig) (*Services, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	adm := NewAdmissions(0, nil)
-	mb, err := NewMailbox(MailboxConfig{DBPath: cfg.MailboxDB, AuthServer: cfg.AuthServer, Revocations: cfg.Revocations, Logger: cfg.Logger})
+	caps := CapsFor(cfg.MaxNodes)
+	adm := NewAdmissions(caps.Admissions, nil)
+	mb, err := NewMailbox(MailboxConfig{DBPath: cfg.MailboxDB, AuthServer: cfg.AuthServer, Revocations: cfg.Revocations, Logger: cfg.Logger,
+		Supernodes: cfg.Supernodes, MaxBytes: caps.MailBytes, SenderBytes: caps.MailSenderBytes})
 	if err != nil {
 		return nil, fmt.Errorf("starting mailboxes: %w", err)
 	}
 	if cfg.ContactsDB == "" {
 		cfg.ContactsDB = filepath.Join(filepath.Dir(cfg.MailboxDB), "contacts.db")
 	}
-	ct, err := NewContacts(ContactsConfig{DBPath: cfg.ContactsDB, AuthServer: cfg.AuthServer, Revocations: cfg.Revocations, Logger: cfg.Logger})
+	ct, err := NewContacts(ContactsConfig{DBPath: cfg.ContactsDB, AuthServer: cfg.AuthServer, Revocations: cfg.Revocations, Logger: cfg.Logger,
+		MaxBytes: caps.ContactsBytes})
 	if err != nil {
 		mb.Close()
 		return nil, fmt.Errorf("starting contact-list storage: %w", err)
@@ -72,7 +84,8 @@ func StartServices(h host.Host, cfg ServicesConfig) (*Services, error) {
 	if cfg.PrekeysDB == "" {
 		cfg.PrekeysDB = filepath.Join(filepath.Dir(cfg.MailboxDB), "prekeys.db")
 	}
-	pk, err := NewPrekeys(PrekeysConfig{DBPath: cfg.PrekeysDB, AuthServer: cfg.AuthServer, Revocations: cfg.Revocations, Logger: cfg.Logger})
+	pk, err := NewPrekeys(PrekeysConfig{DBPath: cfg.PrekeysDB, AuthServer: cfg.AuthServer, Revocations: cfg.Revocations, Logger: cfg.Logger,
+		MaxBytes: caps.PrekeyBytes})
 	if err != nil {
 		ct.Close()
 		mb.Close()
@@ -85,7 +98,8 @@ func StartServices(h host.Host, cfg ServicesConfig) (*Services, error) {
 		mb.Close()
 		return nil, fmt.Errorf("starting relay: %w", err)
 	}
-	rv := NewRendezvous(RendezvousConfig{AuthServer: cfg.AuthServer, Revocations: cfg.Revocations, Logger: cfg.Logger, OnTicket: adm.AdmitTicket})
+	rv := NewRendezvous(RendezvousConfig{AuthServer: cfg.AuthServer, Revocations: cfg.Revocations, Logger: cfg.Logger, OnTicket: adm.AdmitTicket,
+		MaxBytes: caps.RendezvousBytes})
 	rv.Attach(h)
 	mb.Attach(h)
 	ct.Attach(h)

@@ -100,6 +100,7 @@ func Start(cfg Config) (*Service, error) {
 	}
 	sn, err := supernode.StartServices(h, supernode.ServicesConfig{
 		AuthServer: h.ID(), MailboxDB: filepath.Join(cfg.Dir, "mailbox.db"), Revocations: rev, Logger: cfg.Logger,
+		Supernodes: auth.SupernodeIDs, // a host cannot dial itself
 	})
 	if err != nil {
 		auth.Close()

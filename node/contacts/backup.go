@@ -5,9 +5,12 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"strconv"
 	"sync"
 	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
 
 	"eserver/node/api"
 	"eserver/node/backup"
@@ -34,10 +37,17 @@ type backupState struct {
 
 	kick chan struct{} // asks Serve to upload the list
 	sum  [32]byte      // fingerprint of the last list uploaded (Serve's own)
+
+	// read is, per home, the client.ContactsHash of the blob it held when
+	// we last read or wrote it (nil: it held none). A put replaces exactly
+	// that blob, so a list another device stored since is merged before
+	// it is overwritten — and a blob that does not open (garbage, another
+	// password's) is still replaced, never a reason to stop backing up.
+	read map[peer.ID][]byte
 }
 
 func newBackupState(key []byte) backupState {
-	return backupState{key: key, kick: make(chan struct{}, 1)}
+	return backupState{key: key, kick: make(chan struct{}, 1), read: map[peer.ID][]byte{}}
 }
 
 // backupChanged schedules an upload of the contact list.
@@ -124,14 +134,20 @@ func (l *Contacts) upload(ctx context.Context) error {
 	stored := 0
 	var errs []error
 	for _, home := range l.h.HomesOf(l.h.Me()) {
+		replaces, read := l.readHash(home.ID)
+		if !read {
+			errs = append(errs, fmt.Errorf("%s: its list was not read before writing", home.ID))
+			continue
+		}
 		if err := l.h.ConnectHome(ctx, home); err != nil {
 			errs = append(errs, err)
 			continue
 		}
-		if err := client.PutContacts(ctx, l.h.Libp2p(), home.ID, l.h.Ticket().Signed, version, blob); err != nil {
+		if err := client.PutContacts(ctx, l.h.Libp2p(), home.ID, l.h.Ticket().Signed, version, replaces, blob); err != nil {
 			errs = append(errs, err)
 			continue
 		}
+		l.setReadHash(home.ID, client.ContactsHash(blob))
 		stored++
 	}
 	if stored == 0 {
@@ -184,8 +200,11 @@ func (l *Contacts) Restore(ctx context.Context) error {
 		}
 		answers++
 		if !found {
+			l.setReadHash(home.ID, nil)
 			continue
 		}
+		// Remembered before opening: what does not open is replaced too.
+		l.setReadHash(home.ID, client.ContactsHash(blob))
 		v, list, err := backup.Open(key, l.h.Me(), blob)
 		if err != nil {
 			errs = append(errs, err) // another password's blob, or tampered
@@ -228,6 +247,21 @@ func (l *Contacts) Restore(ctx context.Context) error {
 		l.h.Republish()
 	}
 	return nil
+}
+
+// readHash returns what home held when we last read or wrote it, and
+// whether we did.
+func (l *Contacts) readHash(home peer.ID) ([]byte, bool) {
+	l.backup.mu.Lock()
+	defer l.backup.mu.Unlock()
+	h, ok := l.backup.read[home]
+	return h, ok
+}
+
+func (l *Contacts) setReadHash(home peer.ID, hash []byte) {
+	l.backup.mu.Lock()
+	defer l.backup.mu.Unlock()
+	l.backup.read[home] = hash
 }
 
 // currentBackupKey returns the key sealing the contact-list backup, and

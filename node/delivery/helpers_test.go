@@ -48,7 +48,7 @@ func (h *fakeHost) Now() time.Time {
 	}
 	return time.Now()
 }
-func (h *fakeHost) Log() *slog.Logger      { return slog.New(slog.DiscardHandler) }
+func (h *fakeHost) Log() *slog.Logger { return slog.New(slog.DiscardHandler) }
 func (h *fakeHost) Message(m store.Message) api.Message {
 	return api.Message{ID: m.ID, From: m.Peer, Text: m.Text, State: api.MessageState(m.State)}
 }

@@ -15,8 +15,8 @@ import (
 )
 
 // Homing: every node keeps wire.Homes supernodes (the seed's
-// "Supernodes(3)"), chosen by rendezvous hashing of its username over the
-// live supernodes, so anyone can compute where a user's record and mailbox
+// "Supernodes(3)"), chosen by rendezvous hashing of its mailbox ID (a hash
+// of its username, client.UserHomes) over the live supernodes, so anyone can compute where a user's record and mailbox
 // live. When a home dies the next one in hash order takes its place.
 const (
 	homingTick  = time.Second      // how often the homes are checked
@@ -69,7 +69,13 @@ func (d *Discovery) live() []peer.ID {
 // supernodes known (a server without a registry), the auth server's own
 // rendezvous is everyone's home.
 func (d *Discovery) HomesOf(username string) []peer.AddrInfo {
-	ids := client.HomesFor(username, d.live(), wire.Homes)
+	// Keyed by the mailbox ID senders address, under the auth server that
+	// signed our ticket, as supernodes compute it.
+	server := d.cfg.Server.ID
+	if t := d.h.Ticket(); t != nil {
+		server = t.Server
+	}
+	ids := client.UserHomes(server, username, d.live(), wire.Homes)
 	if len(ids) == 0 {
 		return d.cfg.Rendezvous
 	}

@@ -154,6 +154,14 @@ func (r *Role) startSupernode(ctx context.Context) (promotion.Stopper, error) {
 		MailboxDB:  filepath.Join(r.cfg.Dir, "supernode-mailbox.db"),
 		UploadRate: upload,
 		Logger:     r.h.Log().With("component", "supernode"),
+		// Our host keeps libp2p's desktop resource limits: caps to match.
+		MaxNodes: supernode.PromotedMaxNodes,
+		Supernodes: client.SupernodeLister(r.h.Libp2p(), r.cfg.AuthServer, func() *wire.SignedTicket {
+			if t := r.h.Ticket(); t != nil {
+				return t.Signed
+			}
+			return nil
+		}),
 	})
 	if err != nil {
 		return nil, err

@@ -153,7 +153,9 @@ const (
 	CodeTooMany      = "too_many"     // more than the server takes at once (a lookup batch, the registry)
 	CodeRateLimited  = "rate_limited" // the sender's token bucket is empty
 	CodeQuota        = "quota"        // the mailbox is full
-	CodeStale        = "stale"        // a contacts put not newer than the stored version; the answer carries that version
+	CodeFull         = "full"         // the supernode holds all it may for every account together (a global cap); try another home or later
+	CodeNotHome      = "not_home"     // the supernode is not one of the mailbox's homes
+	CodeStale        = "stale"        // a contacts put that does not replace the stored blob (its owner had not read it); the answer carries the stored version
 	CodeInternal     = "internal"     // the server could not answer (its store failed)
 )
 

@@ -4283,13 +4283,18 @@ func (*ContactsRequest_Put) isContactsRequest_Kind() {}
 
 func (*ContactsRequest_Get) isContactsRequest_Kind() {}
 
-// ContactsPut replaces the owner's stored blob when version is greater than
-// the stored one; the same version with the same blob is an idempotent retry.
+// ContactsPut replaces the owner's stored blob when replaces is the SHA-256
+// of the stored blob (compare-and-swap on the content the owner last read,
+// so a device that missed a change cannot overwrite it unseen), or when none
+// is stored; a put of the very blob stored is an idempotent retry. The
+// version is carried, not ordered, by the supernode: an owner who read the
+// stored blob may replace it whatever its version.
 type ContactsPut struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Ticket        *SignedTicket          `protobuf:"bytes,1,opt,name=ticket,proto3" json:"ticket,omitempty"`
-	Version       uint64                 `protobuf:"varint,2,opt,name=version,proto3" json:"version,omitempty"` // 1 .. 2^63-1, chosen by the owner's devices
-	Blob          []byte                 `protobuf:"bytes,3,opt,name=blob,proto3" json:"blob,omitempty"`        // sealed by node/backup; opaque to the supernode
+	Version       uint64                 `protobuf:"varint,2,opt,name=version,proto3" json:"version,omitempty"`  // 1 .. 2^63-1, chosen by the owner's devices (sealed in the blob too)
+	Blob          []byte                 `protobuf:"bytes,3,opt,name=blob,proto3" json:"blob,omitempty"`         // sealed by node/backup; opaque to the supernode
+	Replaces      []byte                 `protobuf:"bytes,4,opt,name=replaces,proto3" json:"replaces,omitempty"` // SHA-256 of the stored blob this put replaces; empty when the owner read none
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -4345,6 +4350,13 @@ func (x *ContactsPut) GetBlob() []byte {
 	return nil
 }
 
+func (x *ContactsPut) GetReplaces() []byte {
+	if x != nil {
+		return x.Replaces
+	}
+	return nil
+}
+
 // ContactsGet asks for the owner's latest blob.
 type ContactsGet struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -4392,7 +4404,7 @@ func (x *ContactsGet) GetTicket() *SignedTicket {
 
 type ContactsResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
-	Error         string                 `protobuf:"bytes,1,opt,name=error,proto3" json:"error,omitempty"`      // stable code or empty: unauthorized, bad_request, rate_limited, stale
+	Error         string                 `protobuf:"bytes,1,opt,name=error,proto3" json:"error,omitempty"`      // stable code or empty: unauthorized, bad_request, rate_limited, stale, full
 	Version       uint64                 `protobuf:"varint,2,opt,name=version,proto3" json:"version,omitempty"` // get: the stored version; put refused as stale: the stored version
 	Blob          []byte                 `protobuf:"bytes,3,opt,name=blob,proto3" json:"blob,omitempty"`        // get: the stored blob
 	Found         bool                   `protobuf:"varint,4,opt,name=found,proto3" json:"found,omitempty"`     // get: a blob is stored
@@ -5381,11 +5393,12 @@ const file_wire_proto_rawDesc = "" +
 	"\x0fContactsRequest\x12-\n" +
 	"\x03put\x18\x01 \x01(\v2\x19.eserver.wire.ContactsPutH\x00R\x03put\x12-\n" +
 	"\x03get\x18\x02 \x01(\v2\x19.eserver.wire.ContactsGetH\x00R\x03getB\x06\n" +
-	"\x04kind\"o\n" +
+	"\x04kind\"\x8b\x01\n" +
 	"\vContactsPut\x122\n" +
 	"\x06ticket\x18\x01 \x01(\v2\x1a.eserver.wire.SignedTicketR\x06ticket\x12\x18\n" +
 	"\aversion\x18\x02 \x01(\x04R\aversion\x12\x12\n" +
-	"\x04blob\x18\x03 \x01(\fR\x04blob\"A\n" +
+	"\x04blob\x18\x03 \x01(\fR\x04blob\x12\x1a\n" +
+	"\breplaces\x18\x04 \x01(\fR\breplaces\"A\n" +
 	"\vContactsGet\x122\n" +
 	"\x06ticket\x18\x01 \x01(\v2\x1a.eserver.wire.SignedTicketR\x06ticket\"l\n" +
 	"\x10ContactsResponse\x12\x14\n" +

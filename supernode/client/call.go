@@ -27,6 +27,10 @@ var (
 	ErrTooMany      = errors.New("supernode: too many")
 	ErrRateLimited  = errors.New("supernode: rate limited")
 	ErrInternal     = errors.New("supernode: internal error")
+	// ErrFull means the supernode keeps all it may of this kind for every
+	// account together (a global cap, not the caller's own): another home
+	// may take it, or this one later.
+	ErrFull = errors.New("supernode: full")
 	// ErrProtocol means a server answered something it should not have:
 	// an unknown code, a malformed answer.
 	ErrProtocol = errors.New("supernode: protocol error")
@@ -42,6 +46,8 @@ var responseCodes = map[string]error{
 	wire.CodeQuota:        ErrQuota,
 	wire.CodeStale:        ErrStale,
 	wire.CodeInternal:     ErrInternal,
+	wire.CodeFull:         ErrFull,
+	wire.CodeNotHome:      ErrNotHome,
 }
 
 // codeErr maps an answer's error code to its sentinel; "" is no error.

@@ -2,6 +2,7 @@ package client
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"math"
@@ -17,12 +18,12 @@ import (
 const MaxContactsVersion = math.MaxInt64
 
 // ErrStale is what PutContacts returns (as a *StaleError) when the
-// supernode holds a version at least as new: fetch it, merge, and put a
-// higher version.
-var ErrStale = errors.New("contacts: a newer version is stored")
+// supernode holds another blob than the one the put replaces: get it,
+// merge, and put again replacing it.
+var ErrStale = errors.New("contacts: another list is stored than the one replaced")
 
-// StaleError is PutContacts' refusal of a version that is not newer than the
-// stored one. errors.Is(err, ErrStale) holds for it.
+// StaleError is PutContacts' refusal of a put that does not replace the
+// stored blob. errors.Is(err, ErrStale) holds for it.
 type StaleError struct {
 	Stored uint64 // the version the supernode holds
 }
@@ -34,25 +35,32 @@ func (e *StaleError) Error() string {
 // Is makes errors.Is(err, ErrStale) true.
 func (e *StaleError) Is(target error) bool { return target == ErrStale }
 
+// ContactsHash is the SHA-256 of a stored blob, which a put names as the
+// blob it replaces (PutContacts).
+func ContactsHash(blob []byte) []byte {
+	h := sha256.Sum256(blob)
+	return h[:]
+}
+
 // PutContacts stores blob, sealed by the caller (node/backup), as version of
-// the contact list of t's owner (h) at the supernode sn. It returns nil once
-// the supernode has stored it durably, or when that version with exactly
-// these bytes was already stored (a retry). When a version at least as new
-// is stored it returns a *StaleError (errors.Is(err, ErrStale)) naming that
-// version: get it, merge, and put a higher one. The caller has already
-// connected h to sn.
-func PutContacts(ctx context.Context, h host.Host, sn peer.ID, t *wire.SignedTicket, version uint64, blob []byte) error {
-	if version == 0 || version > MaxContactsVersion || len(blob) == 0 || len(blob) > wire.MaxContactsBlob {
-		return fmt.Errorf("putting contacts: %w: version %d, blob of %d bytes (limit %d)",
-			ErrBadRequest, version, len(blob), wire.MaxContactsBlob)
+// the contact list of t's owner (h) at the supernode sn, replacing the blob
+// whose ContactsHash is replaces — the one the caller last got from sn, or
+// nil when sn held none. It returns nil once the supernode has stored it
+// durably, or when exactly these bytes were already stored (a retry). When
+// sn holds another blob it returns a *StaleError (errors.Is(err, ErrStale))
+// naming that blob's version: get it, merge, and put again replacing it. A
+// full supernode (all accounts' lists together) answers ErrFull. The caller
+// has already connected h to sn.
+func PutContacts(ctx context.Context, h host.Host, sn peer.ID, t *wire.SignedTicket, version uint64, replaces, blob []byte) error {
+	if version == 0 || version > MaxContactsVersion || len(blob) == 0 || len(blob) > wire.MaxContactsBlob ||
+		(len(replaces) != 0 && len(replaces) != sha256.Size) {
+		return fmt.Errorf("putting contacts: %w: version %d, blob of %d bytes (limit %d), replacing a hash of %d bytes",
+			ErrBadRequest, version, len(blob), wire.MaxContactsBlob, len(replaces))
 	}
 	resp, err := Call[*wire.ContactsResponse](ctx, h, sn, wire.ProtoContacts, &wire.ContactsRequest{
-		Kind: &wire.ContactsRequest_Put{Put: &wire.ContactsPut{Ticket: t, Version: version, Blob: blob}},
+		Kind: &wire.ContactsRequest_Put{Put: &wire.ContactsPut{Ticket: t, Version: version, Blob: blob, Replaces: replaces}},
 	})
 	if errors.Is(err, ErrStale) {
-		if resp.GetVersion() < version {
-			return fmt.Errorf("putting contacts: %w: stale answer with older version %d", ErrBadRequest, resp.GetVersion())
-		}
 		return fmt.Errorf("putting contacts: %w", &StaleError{Stored: resp.GetVersion()})
 	}
 	if err != nil {
@@ -65,7 +73,7 @@ func PutContacts(ctx context.Context, h host.Host, sn peer.ID, t *wire.SignedTic
 // sn and its version; found is false when sn holds none. The blob is as the
 // owner sealed it, or so the supernode claims: open it with backup.Open,
 // which also checks the version, and prefer the highest version among the
-// owner's homes.
+// owner's homes. Put a new list replacing ContactsHash(blob).
 func GetContacts(ctx context.Context, h host.Host, sn peer.ID, t *wire.SignedTicket) (version uint64, blob []byte, found bool, err error) {
 	resp, err := Call[*wire.ContactsResponse](ctx, h, sn, wire.ProtoContacts, &wire.ContactsRequest{
 		Kind: &wire.ContactsRequest_Get{Get: &wire.ContactsGet{Ticket: t}},

@@ -4,7 +4,7 @@
 // (PutMail, FetchMail, AckMail, Pad), store the contact list (PutContacts,
 // GetContacts), publish and fetch prekeys (PublishPrekeys, FetchPrekeys),
 // list the live supernodes and pick one's homes among them (ListSupernodes,
-// ParseSupernodes, HomesFor), heartbeat to stay listed (Heartbeater), and
+// ParseSupernodes, UserHomes), heartbeat to stay listed (Heartbeater), and
 // follow the revocation log (Revocations).
 //
 // Package eserver/supernode is the server side of the same protocols, as

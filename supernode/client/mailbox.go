@@ -24,7 +24,11 @@ const MaxMailAck = wire.MailboxQuota
 
 // Errors callers branch on (with ErrUnauthorized and ErrBadRequest).
 var (
-	ErrQuota      = errors.New("supernode: mailbox over quota")
+	ErrQuota = errors.New("supernode: mailbox over quota")
+	// ErrNotHome means the supernode is not among the mailbox's homes (as
+	// it computes them from the live supernodes): put the item at the
+	// mailbox's homes, UserHomes.
+	ErrNotHome    = errors.New("supernode: not a home of this mailbox")
 	ErrBadPadding = errors.New("mailbox: bad padding")
 )
 

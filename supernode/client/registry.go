@@ -69,6 +69,34 @@ func ListSupernodes(ctx context.Context, h host.Host, auth peer.ID, t *wire.Sign
 	return ParseSupernodes(auth, resp.GetSupernodes()), nil
 }
 
+// SupernodeIDs returns the peer IDs of list, in its order.
+func SupernodeIDs(list []Supernode) []peer.ID {
+	ids := make([]peer.ID, 0, len(list))
+	for _, sn := range list {
+		ids = append(ids, sn.Addrs.ID)
+	}
+	return ids
+}
+
+// SupernodeLister returns a function that lists the live supernodes' peer
+// IDs at the registry of auth, asking from h with the ticket t returns at
+// the time (h's, any role): a supernode's view of the others, for
+// supernode.ServicesConfig.Supernodes. auth's addresses must be in h's
+// peerstore (or a connection open).
+func SupernodeLister(h host.Host, auth peer.ID, t func() *wire.SignedTicket) func(context.Context) ([]peer.ID, error) {
+	return func(ctx context.Context) ([]peer.ID, error) {
+		st := t()
+		if st == nil {
+			return nil, errors.New("listing supernodes: no ticket yet")
+		}
+		list, err := ListSupernodes(ctx, h, auth, st)
+		if err != nil {
+			return nil, err
+		}
+		return SupernodeIDs(list), nil
+	}
+}
+
 // ParseSupernodes verifies a supernode list (a registry answer or
 // LoginResult.supernodes): each ticket must be a valid role-supernode ticket
 // issued by auth, and each record signed by the ticket's peer. Bad entries

@@ -101,6 +101,7 @@ func run() error {
 	// database lives beside the accounts'.
 	sn, err := supernode.StartServices(h, supernode.ServicesConfig{
 		AuthServer: h.ID(), MailboxDB: strings.TrimSuffix(*db, filepath.Ext(*db)) + ".mailbox.db", Revocations: rev, Logger: log,
+		Supernodes: srv.SupernodeIDs, // a host cannot dial itself
 	})
 	if err != nil {
 		return err

@@ -230,6 +230,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	sn, err := supernode.StartServices(h, supernode.ServicesConfig{
 		AuthServer: opt.server.ID, MailboxDB: filepath.Join(opt.profile, "mailbox.db"), Revocations: rev,
 		UploadRate: opt.uploadRate, Logger: log,
+		// The registry's list, so mail is taken only for mailboxes homed here.
+		Supernodes: client.SupernodeLister(h, opt.server.ID, cred.signed),
 	})
 	if err != nil {
 		return err
