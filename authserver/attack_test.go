@@ -189,17 +189,7 @@ func TestLimitKeys(t *testing.T) {
 // revoked.
 func revokeWith(t *testing.T, c host.Host, f *fixture, st *wire.SignedTicket, target peer.ID, user string, pw []byte) string {
 	t.Helper()
-	pc, _ := pake.NewClient(user)
-	ke1, err := pc.LoginStart(append([]byte("x"), pw...))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if pw != nil {
-		pc, _ = pake.NewClient(user)
-		if ke1, err = pc.LoginStart(pw); err != nil {
-			t.Fatal(err)
-		}
-	}
+	pc, ke1 := loginStart(t, user, pw)
 	s := stream(t, c, f)
 	send(t, s, &wire.AuthRequest{Kind: &wire.AuthRequest_RevokeDevice{RevokeDevice: &wire.RevokeDevice{Ticket: st, PeerId: []byte(target), Ke1: ke1}}})
 	r := recv(t, s)

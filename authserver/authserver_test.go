@@ -148,10 +148,9 @@ func register(t *testing.T, c host.Host, f *fixture, user, pw string) string {
 	return errCode(recv(t, st))
 }
 
-// login runs a login. With a nil password it sends a forged KE3 instead of
-// computing one, which fails at the server without the client's Argon2 work.
-// It returns the error code, or "" and the ticket.
-func login(t *testing.T, c host.Host, f *fixture, user string, pw []byte) (string, *wire.SignedTicket) {
+// loginStart begins an OPAQUE login for user with pw; a nil pw starts
+// one with a password that is not the account's.
+func loginStart(t *testing.T, user string, pw []byte) (*pake.Client, []byte) {
 	t.Helper()
 	pc, _ := pake.NewClient(user)
 	ke1, err := pc.LoginStart(append([]byte("x"), pw...))
@@ -164,6 +163,15 @@ func login(t *testing.T, c host.Host, f *fixture, user string, pw []byte) (strin
 			t.Fatal(err)
 		}
 	}
+	return pc, ke1
+}
+
+// login runs a login. With a nil password it sends a forged KE3 instead of
+// computing one, which fails at the server without the client's Argon2 work.
+// It returns the error code, or "" and the ticket.
+func login(t *testing.T, c host.Host, f *fixture, user string, pw []byte) (string, *wire.SignedTicket) {
+	t.Helper()
+	pc, ke1 := loginStart(t, user, pw)
 	st := stream(t, c, f)
 	send(t, st, &wire.AuthRequest{Kind: &wire.AuthRequest_LoginStart{LoginStart: &wire.LoginStart{Username: user, Ke1: ke1, Device: "dev"}}})
 	r := recv(t, st)
@@ -173,6 +181,7 @@ func login(t *testing.T, c host.Host, f *fixture, user string, pw []byte) (strin
 	}
 	ke3 := make([]byte, 64)
 	if pw != nil {
+		var err error
 		if ke3, _, err = pc.LoginFinish(k2.Ke2); err != nil {
 			t.Fatalf("client: %v", err)
 		}

@@ -31,6 +31,11 @@ func newBuckets(r rate.Limit, burst int) *buckets {
 func (b *buckets) allow(key string, now time.Time) bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	return b.limiterLocked(key, now).AllowN(now, 1)
+}
+
+// limiterLocked returns key's bucket, making a full one if key has none.
+func (b *buckets) limiterLocked(key string, now time.Time) *rate.Limiter {
 	l, ok := b.m[key]
 	if !ok {
 		if len(b.m) >= maxLimiters {
@@ -39,7 +44,7 @@ func (b *buckets) allow(key string, now time.Time) bool {
 		l = rate.NewLimiter(b.rate, b.burst)
 		b.m[key] = l
 	}
-	return l.AllowN(now, 1)
+	return l
 }
 
 // take takes n tokens from key's bucket at now if it holds them, and returns
@@ -48,14 +53,7 @@ func (b *buckets) allow(key string, now time.Time) bool {
 func (b *buckets) take(key string, now time.Time, n int) (undo func(), ok bool) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	l, ok := b.m[key]
-	if !ok {
-		if len(b.m) >= maxLimiters {
-			b.sweepLocked(now)
-		}
-		l = rate.NewLimiter(b.rate, b.burst)
-		b.m[key] = l
-	}
+	l := b.limiterLocked(key, now)
 	r := l.ReserveN(now, n)
 	if !r.OK() {
 		return nil, false
