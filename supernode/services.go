@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"path/filepath"
+	"time"
 
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -32,6 +33,9 @@ type ServicesConfig struct {
 	UploadRate int64
 	// Logger; nil means slog.Default().
 	Logger *slog.Logger
+	// Now is every service's clock (tickets, expiry, rate limits); nil
+	// means time.Now. Tests move it to see days pass.
+	Now func() time.Time
 }
 
 // Services are the supernode services on one host: rendezvous, mailboxes,
@@ -56,15 +60,15 @@ func StartServices(h host.Host, cfg ServicesConfig) (*Services, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	adm := NewAdmissions(0, nil)
-	mb, err := NewMailbox(MailboxConfig{DBPath: cfg.MailboxDB, AuthServer: cfg.AuthServer, Revocations: cfg.Revocations, Logger: cfg.Logger})
+	adm := NewAdmissions(0, cfg.Now)
+	mb, err := NewMailbox(MailboxConfig{DBPath: cfg.MailboxDB, AuthServer: cfg.AuthServer, Revocations: cfg.Revocations, Logger: cfg.Logger, Now: cfg.Now})
 	if err != nil {
 		return nil, fmt.Errorf("starting mailboxes: %w", err)
 	}
 	if cfg.ContactsDB == "" {
 		cfg.ContactsDB = filepath.Join(filepath.Dir(cfg.MailboxDB), "contacts.db")
 	}
-	ct, err := NewContacts(ContactsConfig{DBPath: cfg.ContactsDB, AuthServer: cfg.AuthServer, Revocations: cfg.Revocations, Logger: cfg.Logger})
+	ct, err := NewContacts(ContactsConfig{DBPath: cfg.ContactsDB, AuthServer: cfg.AuthServer, Revocations: cfg.Revocations, Logger: cfg.Logger, Now: cfg.Now})
 	if err != nil {
 		mb.Close()
 		return nil, fmt.Errorf("starting contact-list storage: %w", err)
@@ -72,7 +76,7 @@ func StartServices(h host.Host, cfg ServicesConfig) (*Services, error) {
 	if cfg.PrekeysDB == "" {
 		cfg.PrekeysDB = filepath.Join(filepath.Dir(cfg.MailboxDB), "prekeys.db")
 	}
-	pk, err := NewPrekeys(PrekeysConfig{DBPath: cfg.PrekeysDB, AuthServer: cfg.AuthServer, Revocations: cfg.Revocations, Logger: cfg.Logger})
+	pk, err := NewPrekeys(PrekeysConfig{DBPath: cfg.PrekeysDB, AuthServer: cfg.AuthServer, Revocations: cfg.Revocations, Logger: cfg.Logger, Now: cfg.Now})
 	if err != nil {
 		ct.Close()
 		mb.Close()
@@ -85,7 +89,7 @@ func StartServices(h host.Host, cfg ServicesConfig) (*Services, error) {
 		mb.Close()
 		return nil, fmt.Errorf("starting relay: %w", err)
 	}
-	rv := NewRendezvous(RendezvousConfig{AuthServer: cfg.AuthServer, Revocations: cfg.Revocations, Logger: cfg.Logger, OnTicket: adm.AdmitTicket})
+	rv := NewRendezvous(RendezvousConfig{AuthServer: cfg.AuthServer, Revocations: cfg.Revocations, Logger: cfg.Logger, OnTicket: adm.AdmitTicket, Now: cfg.Now})
 	rv.Attach(h)
 	mb.Attach(h)
 	ct.Attach(h)
