@@ -966,6 +966,10 @@ func FuzzPrekeysRequest(f *testing.F) {
 	f.Add(pub([]byte("bundle"), nil, true))
 	f.Add(pub(nil, otks("h", 1), false))
 	f.Add(pub([]byte("b"), [][]byte{{}}, false))
+	f.Add(frame(f, &wire.PrekeysRequest{Kind: &wire.PrekeysRequest_Publish{Publish: &wire.PrekeysPublish{
+		Ticket: st, Bundle: []byte("bundle"), OneTimeKem: kems("k", 2)}}}))
+	f.Add(frame(f, &wire.PrekeysRequest{Kind: &wire.PrekeysRequest_Publish{Publish: &wire.PrekeysPublish{
+		Ticket: st, Bundle: []byte("bundle"), OneTimeKem: [][]byte{{}}}}}))
 	f.Add(frame(f, rawFetch(st, "alice")))
 	f.Add(frame(f, rawFetch(st, "")))
 	f.Add(frame(f, rawFetch(nil, "alice")))
