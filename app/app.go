@@ -218,6 +218,13 @@ func (a *App) apply(ev api.Event) {
 	if n := ev.Nudge; n != nil {
 		a.chat(n.From).nudged(*n)
 	}
+	if se := ev.Security; se != nil {
+		// Shown in an open conversation, where the user is writing; it
+		// opens none.
+		if chat := a.chats[se.Contact]; chat != nil {
+			chat.security(*se)
+		}
+	}
 	if d := ev.Delivered; d != nil {
 		if chat := a.chats[d.To]; chat != nil {
 			chat.delivered(d.ID)

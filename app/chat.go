@@ -402,6 +402,32 @@ func (c *chatWindow) notice(text string) {
 	c.line(text, c.clock.Now(), widget.DangerImportance)
 }
 
+// security shows a line saying how messages with the contact are
+// protected now, when that fell short of the ratchet or came back to it.
+func (c *chatWindow) security(e api.SecurityEvent) {
+	if c.closed {
+		return
+	}
+	when := e.Time
+	if when.IsZero() {
+		when = c.clock.Now()
+	}
+	name := c.app.nameOf(e.Contact)
+	switch e.Kind {
+	case api.SecuritySentUnprotected:
+		c.line("Sent without forward secrecy: "+name+"'s computer has published no keys yet. "+
+			"Your messages will be fully protected as soon as it does.", when, widget.WarningImportance)
+	case api.SecurityReceivedUnprotected:
+		c.line(name+"'s messages reach you without forward secrecy (an older version, or it found no keys of yours).",
+			when, widget.WarningImportance)
+	case api.SecurityWaitingForKeys:
+		c.line("Waiting for "+name+"'s keys: your messages will be sent, fully protected, when they arrive.",
+			when, widget.WarningImportance)
+	case api.SecurityProtected:
+		c.line("Messages with "+name+" are fully protected again (forward secrecy).", when, widget.SuccessImportance)
+	}
+}
+
 // line shows a line from the app (a nudge, an error) at time when.
 func (c *chatWindow) line(text string, when time.Time, imp widget.Importance) {
 	l := widget.NewLabel(text)

@@ -438,3 +438,29 @@ func TestTypeAnywhere(t *testing.T) {
 		t.Fatalf("Return on the window did not send: %v", fake.Calls())
 	}
 }
+
+// TestSecurityLines: the open conversation says when messages go without
+// forward secrecy, wait for the contact's keys, or are protected again; a
+// closed one is not opened for it.
+func TestSecurityLines(t *testing.T) {
+	fc := useFakeClock(t, time.Date(2026, 11, 25, 10, 0, 0, 0, time.Local))
+	a, _ := signedIn(t)
+	bob := contact("bob", api.StatusOnline)
+	a.apply(api.Event{Contact: &bob})
+	a.apply(api.Event{Security: &api.SecurityEvent{Contact: "bob", Kind: api.SecuritySentUnprotected, Time: fc.now}})
+	if a.chats["bob"] != nil {
+		t.Fatal("a security event opened a conversation")
+	}
+	a.openChat("bob")
+	c := a.chats["bob"]
+	for _, k := range []api.SecurityKind{api.SecuritySentUnprotected, api.SecurityWaitingForKeys, api.SecurityProtected} {
+		a.apply(api.Event{Security: &api.SecurityEvent{Contact: "bob", Kind: k, Time: fc.now}})
+	}
+	want := []string{"— Today —",
+		"! Sent without forward secrecy: Bob's computer has published no keys yet. Your messages will be fully protected as soon as it does.",
+		"! Waiting for Bob's keys: your messages will be sent, fully protected, when they arrive.",
+		"! Messages with Bob are fully protected again (forward secrecy)."}
+	if got := conversation(c); !slices.Equal(got, want) {
+		t.Fatalf("conversation %q", got)
+	}
+}

@@ -63,6 +63,7 @@ type testNode struct {
 	// relayOnly opens the node as one behind a strict NAT (Config.RelayOnly).
 	relayOnly bool
 	supernode promotion.Config // Config.Supernode
+	now       func() time.Time // Config.Now; nil is the wall clock
 	cancel    context.CancelFunc
 }
 
@@ -82,6 +83,7 @@ func (tn *testNode) open() {
 		LookupInterval: 500 * time.Millisecond,
 		RelayOnly:      tn.relayOnly,
 		Supernode:      tn.supernode,
+		Now:            tn.now,
 	})
 	if err != nil {
 		tn.t.Fatal(err)

@@ -111,19 +111,25 @@ func TestFirstMessageToOfflineContact(t *testing.T) {
 	alice.collect("bob", 1)
 }
 
-// TestV1ContactsCarryOn: a contact whose device published no bundle gets
-// v1 boxes, and they are read; once its bundle is found, the conversation
-// moves to the ratchet without a message lost.
+// TestV1ContactsCarryOn: a contact whose device published no bundle (an
+// older release), never spoken to through the ratchet, gets v1 boxes, and
+// they are read. Once the bundle is found, the conversation moves to the
+// ratchet without a message lost, and the user is told (what they are
+// told before is node/keys' TestFirstContactV1IsTold).
 func TestV1ContactsCarryOn(t *testing.T) {
 	server := testServer(t)
-	alice, bob := friends(t, server)
+	alice := newTestNode(t, server, "alice")
+	bob := newTestNode(t, server, "bob")
+	alice.register()
+	bob.register()
+	alice.login()
+	bob.login()
 	as, _ := alice.current()
 	bs, _ := bob.current()
-	// Alice believes bob published nothing (as an older release would).
+	// Each believes the other published nothing (as an older release would).
 	as.keys.MarkNoBundle(bs.host.ID(), time.Now().Add(time.Hour))
-	if err := as.keys.Reset(bs.host.ID()); err != nil {
-		t.Fatal(err)
-	}
+	bs.keys.MarkNoBundle(as.host.ID(), time.Now().Add(time.Hour))
+	befriend(t, alice, bob)
 	if _, err := alice.Send(ctx(t), "bob", "in a v1 box"); err != nil {
 		t.Fatal(err)
 	}
@@ -144,6 +150,7 @@ func TestV1ContactsCarryOn(t *testing.T) {
 	if n := sessionsWith(t, alice, bob); n == 0 {
 		t.Fatal("alice did not move to the ratchet")
 	}
+	alice.waitSecurity("bob", api.SecurityProtected, "")
 }
 
 // TestSessionReset: bob loses his sessions (a restored old profile, say);

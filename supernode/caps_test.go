@@ -367,8 +367,9 @@ func TestPrekeysGlobalCap(t *testing.T) {
 	if got := mustFetch(t, h, e.h.ID(), st, "sybil0"); len(got) != 1 || got[0].OneTime == nil {
 		t.Fatalf("fetch from a full directory: %+v", got)
 	}
-	// Expired entries make room again.
-	e.clock.Advance(wire.TicketLifetime + time.Minute)
+	// Expired entries (a bundle outlives its ticket by wire.PrekeyBundleTTL)
+	// make room again.
+	e.clock.Advance(wire.TicketLifetime + wire.PrekeyBundleTTL + time.Minute)
 	if _, err := e.p.Sweep(ctx); err != nil {
 		t.Fatal(err)
 	}

@@ -83,26 +83,38 @@ type PrekeysConfig struct {
 
 // PrekeysStats are the prekey service's counters since it started.
 type PrekeysStats struct {
-	Publishes        uint64 // publishes stored
-	Fetches          uint64 // fetches answered
-	OneTimeHandedOut uint64 // one-time prekeys handed out (and deleted)
-	OneTimeExhausted uint64 // device entries fetched with no one-time prekey left
-	RateLimited      uint64 // requests refused: the account's rate
-	PublishesFull    uint64 // publishes refused: all entries together hold the global cap
+	Publishes           uint64 // publishes stored
+	Fetches             uint64 // fetches answered
+	OneTimeHandedOut    uint64 // one-time prekeys handed out (and deleted)
+	OneTimeExhausted    uint64 // device entries fetched with no one-time prekey left
+	OneTimeKEMHandedOut uint64 // one-time KEM prekeys handed out (and deleted)
+	OneTimeKEMExhausted uint64 // device entries fetched with no one-time KEM prekey left
+	RateLimited         uint64 // requests refused: the account's rate
+	PublishesFull       uint64 // publishes refused: all entries together hold the global cap
+	RevokedDropped      uint64 // entries of revoked devices deleted
 }
 
 type pkStats struct {
-	publishes, fetches, handedOut, exhausted, rateLimited atomic.Uint64
-	full                                                  atomic.Uint64
+	publishes, fetches, handedOut, exhausted, kemHandedOut, kemExhausted, rateLimited, revoked atomic.Uint64
+	full                                                                                       atomic.Uint64
 }
 
 // Prekeys serves wire.ProtoPrekeys: the prekey directory. Each device
-// publishes its signed prekey bundle and a batch of one-time prekeys under
-// its ticket; any ticket holder, stranger or contact alike (contact
-// requests go to strangers), fetches a user's bundles, and every fetch
-// hands out at most one one-time prekey per device, deleting it, so no key
-// is handed out twice. An entry lives as long as the ticket it was published
-// with.
+// publishes its signed prekey bundle and batches of one-time prekeys (X25519
+// and ML-KEM) under its ticket; any ticket holder, stranger or contact alike
+// (contact requests go to strangers), fetches a user's bundles, and every
+// fetch hands out at most one one-time prekey of each kind per device,
+// deleting it, so no key is handed out twice.
+//
+// An entry lives as long as the ticket it was published with, or
+// wire.PrekeyBundleTTL after its last publish if that is later. A bundle is
+// signed by the device's identity key, which the fetcher checks against
+// the device's ticket (expired or not: the ticket binds the key to the
+// account), so it needs no live ticket here; cutting entries at the ticket's
+// expiry made every session start to a contact away for more than a day
+// fall back to static keys. What a live ticket did guard against, a
+// revoked device, is checked on its own: entries of devices the revocation
+// list names are deleted, at fetch and by the sweeper.
 //
 // The database is blind: an entry is keyed by PrekeysOwnerID (a hash of the
 // username) and the device's peer ID, and keeps the ticket's expiry but not
@@ -124,6 +136,9 @@ type Prekeys struct {
 	// The sweeper runs until stop is cancelled; swept is closed when it ends.
 	stop  context.CancelFunc
 	swept chan struct{}
+	// revSerial is the revocation serial the last sweep of revoked
+	// devices saw (the sweeper's alone).
+	revSerial atomic.Uint64
 
 	stats pkStats
 }
@@ -203,45 +218,94 @@ func (p *Prekeys) Close() error {
 // Count returns how many device entries and one-time prekeys are stored,
 // including expired entries the sweeper has not deleted yet.
 func (p *Prekeys) Count() (devices, oneTime int, err error) {
-	devices, oneTime, err = p.db.count()
+	devices, oneTime, _, err = p.db.count()
 	if err != nil {
 		return 0, 0, fmt.Errorf("prekeys: %w", err)
 	}
 	return devices, oneTime, nil
 }
 
+// CountKEM returns how many one-time KEM prekeys are stored, including
+// those of expired entries the sweeper has not deleted yet.
+func (p *Prekeys) CountKEM() (int, error) {
+	_, _, n, err := p.db.count()
+	if err != nil {
+		return 0, fmt.Errorf("prekeys: %w", err)
+	}
+	return n, nil
+}
+
 // OneTimeLeft returns how many one-time prekeys the device dev of username
 // has stored; found is false when it has no live entry.
 func (p *Prekeys) OneTimeLeft(username string, dev peer.ID) (left int, found bool, err error) {
-	left, _, found, err = p.db.status(PrekeysOwnerID(p.cfg.AuthServer, username), []byte(dev), p.cfg.Now())
+	st, found, err := p.db.status(PrekeysOwnerID(p.cfg.AuthServer, username), []byte(dev), p.cfg.Now())
 	if err != nil {
 		return 0, false, fmt.Errorf("prekeys: %w", err)
 	}
-	return left, found, nil
+	return st.left, found, nil
+}
+
+// OneTimeKEMLeft returns how many one-time KEM prekeys the device dev of
+// username has stored; found is false when it has no live entry.
+func (p *Prekeys) OneTimeKEMLeft(username string, dev peer.ID) (left int, found bool, err error) {
+	st, found, err := p.db.status(PrekeysOwnerID(p.cfg.AuthServer, username), []byte(dev), p.cfg.Now())
+	if err != nil {
+		return 0, false, fmt.Errorf("prekeys: %w", err)
+	}
+	return st.leftKEM, found, nil
 }
 
 // Stats returns the prekey counters.
 func (p *Prekeys) Stats() PrekeysStats {
 	return PrekeysStats{
-		Publishes:        p.stats.publishes.Load(),
-		Fetches:          p.stats.fetches.Load(),
-		OneTimeHandedOut: p.stats.handedOut.Load(),
-		OneTimeExhausted: p.stats.exhausted.Load(),
-		RateLimited:      p.stats.rateLimited.Load(),
-		PublishesFull:    p.stats.full.Load(),
+		Publishes:           p.stats.publishes.Load(),
+		Fetches:             p.stats.fetches.Load(),
+		OneTimeHandedOut:    p.stats.handedOut.Load(),
+		OneTimeExhausted:    p.stats.exhausted.Load(),
+		OneTimeKEMHandedOut: p.stats.kemHandedOut.Load(),
+		OneTimeKEMExhausted: p.stats.kemExhausted.Load(),
+		RateLimited:         p.stats.rateLimited.Load(),
+		PublishesFull:       p.stats.full.Load(),
+		RevokedDropped:      p.stats.revoked.Load(),
 	}
 }
 
-// Sweep deletes the entries whose tickets have expired, with their one-time
-// prekeys, and forgets idle rate limiters; it returns how many entries it
-// deleted. The sweeper calls it at start and every PrekeysSweepInterval;
-// expired entries are never served even before they are swept.
+// revoked reports whether the device with binary peer ID raw was revoked.
+func (p *Prekeys) revoked(raw []byte) bool {
+	if p.cfg.Revocations == nil {
+		return false
+	}
+	id, err := peer.IDFromBytes(raw)
+	return err == nil && p.cfg.Revocations.Revoked(id)
+}
+
+// Sweep deletes the entries that have expired, with their one-time
+// prekeys, and — when the revocation list changed since the last sweep —
+// those of revoked devices, and forgets idle rate limiters; it returns how
+// many entries it deleted. The sweeper calls it at start and every
+// PrekeysSweepInterval; expired entries are never served even before they
+// are swept, nor are revoked devices' (fetch checks each).
+//
+// The revocation list forgets a device once its last ticket has expired,
+// while its entry may be served for up to wire.PrekeyBundleTTL more: the
+// sweep after a revocation is what makes sure the entry goes first.
 func (p *Prekeys) Sweep(ctx context.Context) (int, error) {
 	now := p.cfg.Now()
 	n, err := p.db.sweep(ctx, now)
 	p.lim.sweep(now)
 	if err != nil {
 		return int(n), fmt.Errorf("prekeys: sweep: %w", err)
+	}
+	if rev := p.cfg.Revocations; rev != nil {
+		if serial := rev.Serial(); serial != p.revSerial.Load() {
+			gone, err := p.db.sweepRevoked(ctx, p.revoked)
+			p.stats.revoked.Add(uint64(gone))
+			n += gone
+			if err != nil {
+				return int(n), fmt.Errorf("prekeys: sweep: %w", err)
+			}
+			p.revSerial.Store(serial)
+		}
 	}
 	return int(n), nil
 }
@@ -283,7 +347,7 @@ func (p *Prekeys) process(_ context.Context, r *pipeline.Request[*wire.PrekeysRe
 	var pub prekeyPublish
 	switch k := req.GetKind().(type) {
 	case *wire.PrekeysRequest_Publish:
-		if pub, err = p.checkPublish(who, k.Publish); err != nil {
+		if pub, err = p.checkPublish(who, k.Publish, now); err != nil {
 			p.log.Debug("publish refused", "peer", remote, "err", err)
 			return prekeysFailed(wire.CodeBadRequest), nil
 		}
@@ -301,7 +365,7 @@ func (p *Prekeys) process(_ context.Context, r *pipeline.Request[*wire.PrekeysRe
 
 	switch k := req.GetKind().(type) {
 	case *wire.PrekeysRequest_Publish:
-		left, err := p.db.publish(pub, now, wire.MaxPrekeyDevices, wire.MaxOneTimeStored, p.cfg.MaxBytes)
+		left, leftKEM, err := p.db.publish(pub, now, wire.MaxPrekeyDevices, wire.MaxOneTimeStored, wire.MaxOneTimeKEMStored, p.cfg.MaxBytes)
 		if errors.Is(err, errPrekeysFull) {
 			p.stats.full.Add(1)
 			p.log.Debug("publish refused: prekey directory full", "peer", remote)
@@ -311,48 +375,61 @@ func (p *Prekeys) process(_ context.Context, r *pipeline.Request[*wire.PrekeysRe
 			return nil, fmt.Errorf("storing prekeys: %w", err)
 		}
 		p.stats.publishes.Add(1)
-		return &wire.PrekeysResponse{OneTimeLeft: uint32(left)}, nil
+		return &wire.PrekeysResponse{OneTimeLeft: uint32(left), OneTimeKemLeft: uint32(leftKEM)}, nil
 	case *wire.PrekeysRequest_Fetch:
 		return p.fetch(k.Fetch.GetUsername(), remote, now)
 	default:
-		left, expiry, found, err := p.db.status(PrekeysOwnerID(p.cfg.AuthServer, who.Username), []byte(remote), now)
+		st, found, err := p.db.status(PrekeysOwnerID(p.cfg.AuthServer, who.Username), []byte(remote), now)
 		if err != nil {
 			return nil, fmt.Errorf("reading prekey status: %w", err)
 		}
 		if !found {
 			return &wire.PrekeysResponse{}, nil
 		}
-		return &wire.PrekeysResponse{Found: true, OneTimeLeft: uint32(left), ExpiryUnix: expiry.Unix()}, nil
+		return &wire.PrekeysResponse{Found: true, OneTimeLeft: uint32(st.left), OneTimeKemLeft: uint32(st.leftKEM),
+			ExpiryUnix: st.expiry.Unix()}, nil
 	}
 }
 
 // checkPublish checks pub against the limits and returns it ready to store
-// for the device who (the verified ticket of the stream's peer).
-func (p *Prekeys) checkPublish(who *ticket.Ticket, pub *wire.PrekeysPublish) (prekeyPublish, error) {
+// for the device who (the verified ticket of the stream's peer) at now.
+func (p *Prekeys) checkPublish(who *ticket.Ticket, pub *wire.PrekeysPublish, now time.Time) (prekeyPublish, error) {
 	if err := client.CheckPrekeys(pub.GetBundle(), pub.GetOneTime()); err != nil {
 		return prekeyPublish{}, err
 	}
+	if err := client.CheckOneTimeKEM(pub.GetOneTimeKem()); err != nil {
+		return prekeyPublish{}, err
+	}
 	// The ticket is not stored (the database holds no usernames): only its
-	// owner hash, its device and its expiry, which bounds the entry's life.
+	// owner hash, its device and the entry's end, which the ticket's expiry
+	// bounds from below.
 	if n := len(who.Peer); n == 0 || n > client.MaxPrekeyPeerID {
 		return prekeyPublish{}, fmt.Errorf("peer ID of %d bytes (limit %d)", n, client.MaxPrekeyPeerID)
 	}
 	return prekeyPublish{
 		owner:   PrekeysOwnerID(p.cfg.AuthServer, who.Username),
 		peer:    []byte(who.Peer),
-		expiry:  who.Expiry,
+		expiry:  later(who.Expiry, now.Add(wire.PrekeyBundleTTL)),
 		bundle:  pub.GetBundle(),
 		oneTime: pub.GetOneTime(),
+		kem:     pub.GetOneTimeKem(),
 		replace: pub.GetReplaceOneTime(),
 	}, nil
 }
 
+func later(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}
+
 // fetch answers the live entries of username's devices, except the
-// fetcher's own, each with one one-time prekey taken from it if any is
-// left. An unknown user and a user with no entry here get the same empty
-// answer.
+// fetcher's own and revoked ones, each with one one-time prekey of each
+// kind taken from it if any is left. An unknown user and a user with no
+// entry here get the same empty answer.
 func (p *Prekeys) fetch(username string, fetcher peer.ID, now time.Time) (*wire.PrekeysResponse, error) {
-	entries, err := p.db.fetch(PrekeysOwnerID(p.cfg.AuthServer, username), []byte(fetcher), now)
+	entries, err := p.db.fetch(PrekeysOwnerID(p.cfg.AuthServer, username), []byte(fetcher), now, p.revoked)
 	if err != nil {
 		return nil, fmt.Errorf("fetching prekeys: %w", err)
 	}
@@ -363,7 +440,12 @@ func (p *Prekeys) fetch(username string, fetcher peer.ID, now time.Time) (*wire.
 		} else {
 			p.stats.exhausted.Add(1)
 		}
-		resp.Devices = append(resp.Devices, &wire.PrekeyDevice{PeerId: e.peer, Bundle: e.bundle, OneTime: e.oneTime})
+		if e.kem != nil {
+			p.stats.kemHandedOut.Add(1)
+		} else {
+			p.stats.kemExhausted.Add(1)
+		}
+		resp.Devices = append(resp.Devices, &wire.PrekeyDevice{PeerId: e.peer, Bundle: e.bundle, OneTime: e.oneTime, OneTimeKem: e.kem})
 	}
 	p.stats.fetches.Add(1)
 	return resp, nil

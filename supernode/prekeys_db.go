@@ -42,10 +42,11 @@ func (d *prekeysDB) close() error { return d.db.Close() }
 type prekeyPublish struct {
 	owner   []byte    // PrekeysOwnerID
 	peer    []byte    // the device's binary peer ID
-	expiry  time.Time // the publisher's verified ticket's; the ticket itself is not stored
+	expiry  time.Time // when the entry stops being served: the ticket's expiry or PrekeyBundleTTL on, if later
 	bundle  []byte
 	oneTime [][]byte
-	replace bool // drop the stored one-time prekeys first
+	kem     [][]byte // one-time KEM prekeys
+	replace bool     // drop the stored one-time prekeys (both kinds) first
 }
 
 // errPrekeysFull is publish's answer when it would take all entries
@@ -66,18 +67,22 @@ func prekeysUsage(queryRow func(string, ...any) *sql.Row) (int64, error) {
 	return bundles + devices*prekeyDeviceOverhead + keys + oneTime*prekeyOneTimeOverhead, nil
 }
 
+// oneTimeTables are the tables of one-time prekeys, X25519 and KEM: the
+// same shape, the same rules.
+var oneTimeTables = [2]string{"prekey_onetime", "prekey_onetime_kem"}
+
 // publish stores p's bundle and expiry and adds its one-time prekeys, all in
-// one transaction, and returns how many one-time prekeys the device has
-// stored afterwards. Expired entries of the owner are dropped first, so they
+// one transaction, and returns how many one-time prekeys of each kind the
+// device has stored afterwards. Expired entries of the owner are dropped first, so they
 // take no place among its maxDevices; a device new to the owner past that
 // evicts the others' entry whose ticket expires first (the one that has not
 // proved itself for the longest), never the publisher's own. One-time
-// prekeys past maxStored are dropped oldest first: the newest are the ones
-// the device most surely still holds the private halves of. A publish that
-// leaves all entries together past maxBytes, and larger than before it, is
-// undone and fails with errPrekeysFull: one that shrinks or keeps the
-// directory's size is always taken.
-func (d *prekeysDB) publish(p prekeyPublish, now time.Time, maxDevices, maxStored int, maxBytes int64) (left int, err error) {
+// prekeys past maxStored (maxKEM for KEM ones) are dropped oldest first: the
+// newest are the ones the device most surely still holds the private halves
+// of. A publish that leaves all entries together past maxBytes, and larger
+// than before it, is undone and fails with errPrekeysFull: one that shrinks
+// or keeps the directory's size is always taken.
+func (d *prekeysDB) publish(p prekeyPublish, now time.Time, maxDevices, maxStored, maxKEM int, maxBytes int64) (left, leftKEM int, err error) {
 	err = d.db.Tx(func(tx *sql.Tx) error {
 		before, err := prekeysUsage(tx.QueryRow)
 		if err != nil {
@@ -116,30 +121,11 @@ func (d *prekeysDB) publish(p prekeyPublish, now time.Time, maxDevices, maxStore
 		if err != nil {
 			return fmt.Errorf("storing bundle: %w", err)
 		}
-		if p.replace {
-			if _, err := tx.Exec(`DELETE FROM prekey_onetime WHERE device = ?`, dev); err != nil {
-				return fmt.Errorf("dropping one-time prekeys: %w", err)
+		counts := [2]*int{&left, &leftKEM}
+		for i, keys := range [2][][]byte{p.oneTime, p.kem} {
+			if err := addOneTime(tx, oneTimeTables[i], dev, p.replace, keys, [2]int{maxStored, maxKEM}[i], counts[i]); err != nil {
+				return err
 			}
-		}
-		if len(p.oneTime) > 0 {
-			ins, err := tx.Prepare(`INSERT INTO prekey_onetime (device, key) VALUES (?, ?) ON CONFLICT (device, key) DO NOTHING`)
-			if err != nil {
-				return fmt.Errorf("storing one-time prekeys: %w", err)
-			}
-			defer ins.Close()
-			for _, k := range p.oneTime {
-				if _, err := ins.Exec(dev, k); err != nil {
-					return fmt.Errorf("storing one-time prekey: %w", err)
-				}
-			}
-			_, err = tx.Exec(`DELETE FROM prekey_onetime WHERE device = ? AND id NOT IN
-				(SELECT id FROM prekey_onetime WHERE device = ? ORDER BY id DESC LIMIT ?)`, dev, dev, maxStored)
-			if err != nil {
-				return fmt.Errorf("dropping one-time prekeys past the cap: %w", err)
-			}
-		}
-		if err := tx.QueryRow(`SELECT count(*) FROM prekey_onetime WHERE device = ?`, dev).Scan(&left); err != nil {
-			return fmt.Errorf("counting one-time prekeys: %w", err)
 		}
 		after, err := prekeysUsage(tx.QueryRow)
 		if err != nil {
@@ -151,9 +137,41 @@ func (d *prekeysDB) publish(p prekeyPublish, now time.Time, maxDevices, maxStore
 		return nil
 	})
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
-	return left, nil
+	return left, leftKEM, nil
+}
+
+// addOneTime adds keys to device dev's one-time prekeys in table (one of
+// oneTimeTables), after dropping the stored ones when replace is set, keeps
+// the newest max, and counts what is left into *left.
+func addOneTime(tx *sql.Tx, table string, dev int64, replace bool, keys [][]byte, max int, left *int) error {
+	if replace {
+		if _, err := tx.Exec(`DELETE FROM `+table+` WHERE device = ?`, dev); err != nil {
+			return fmt.Errorf("dropping one-time prekeys: %w", err)
+		}
+	}
+	if len(keys) > 0 {
+		ins, err := tx.Prepare(`INSERT INTO ` + table + ` (device, key) VALUES (?, ?) ON CONFLICT (device, key) DO NOTHING`)
+		if err != nil {
+			return fmt.Errorf("storing one-time prekeys: %w", err)
+		}
+		defer ins.Close()
+		for _, k := range keys {
+			if _, err := ins.Exec(dev, k); err != nil {
+				return fmt.Errorf("storing one-time prekey: %w", err)
+			}
+		}
+		_, err = tx.Exec(`DELETE FROM `+table+` WHERE device = ? AND id NOT IN
+			(SELECT id FROM `+table+` WHERE device = ? ORDER BY id DESC LIMIT ?)`, dev, dev, max)
+		if err != nil {
+			return fmt.Errorf("dropping one-time prekeys past the cap: %w", err)
+		}
+	}
+	if err := tx.QueryRow(`SELECT count(*) FROM `+table+` WHERE device = ?`, dev).Scan(left); err != nil {
+		return fmt.Errorf("counting one-time prekeys: %w", err)
+	}
+	return nil
 }
 
 // prekeyEntry is one device's entry as a fetcher gets it.
@@ -161,13 +179,16 @@ type prekeyEntry struct {
 	peer    []byte // the device's binary peer ID
 	bundle  []byte
 	oneTime []byte // nil when the device had none left
+	kem     []byte // a one-time KEM prekey; nil when the device had none left
 }
 
 // fetch returns the live entries of owner's devices other than except (the
 // fetcher's own device, which never starts a session with itself), oldest
-// first, and takes one one-time prekey from each: the oldest, deleted in the
-// same transaction, so no other fetch can be handed it.
-func (d *prekeysDB) fetch(owner, except []byte, now time.Time) ([]prekeyEntry, error) {
+// first, and takes one one-time prekey of each kind from each: the oldest,
+// deleted in the same transaction, so no other fetch can be handed it.
+// Entries of devices revoked reports are deleted instead of served: their
+// bundles outlive their tickets, but not a revocation.
+func (d *prekeysDB) fetch(owner, except []byte, now time.Time, revoked func(peer []byte) bool) ([]prekeyEntry, error) {
 	var out []prekeyEntry
 	err := d.db.Tx(func(tx *sql.Tx) error {
 		rows, err := tx.Query(`SELECT id, peer, bundle FROM prekey_devices
@@ -175,13 +196,17 @@ func (d *prekeysDB) fetch(owner, except []byte, now time.Time) ([]prekeyEntry, e
 		if err != nil {
 			return fmt.Errorf("listing devices: %w", err)
 		}
-		var ids []int64
+		var ids, gone []int64
 		for rows.Next() {
 			var id int64
 			var e prekeyEntry
 			if err := rows.Scan(&id, &e.peer, &e.bundle); err != nil {
 				rows.Close()
 				return fmt.Errorf("listing devices: %w", err)
+			}
+			if revoked(e.peer) {
+				gone = append(gone, id)
+				continue
 			}
 			ids = append(ids, id)
 			out = append(out, e)
@@ -191,16 +216,23 @@ func (d *prekeysDB) fetch(owner, except []byte, now time.Time) ([]prekeyEntry, e
 			return fmt.Errorf("listing devices: %w", err)
 		}
 		rows.Close()
+		for _, id := range gone {
+			if _, err := tx.Exec(`DELETE FROM prekey_devices WHERE id = ?`, id); err != nil {
+				return fmt.Errorf("dropping a revoked device: %w", err)
+			}
+		}
 		for i, id := range ids {
-			var k []byte
-			err := tx.QueryRow(`DELETE FROM prekey_onetime WHERE id =
-				(SELECT id FROM prekey_onetime WHERE device = ? ORDER BY id LIMIT 1) RETURNING key`, id).Scan(&k)
-			switch {
-			case errors.Is(err, sql.ErrNoRows):
-			case err != nil:
-				return fmt.Errorf("taking a one-time prekey: %w", err)
-			default:
-				out[i].oneTime = k
+			for j, dst := range [2]*[]byte{&out[i].oneTime, &out[i].kem} {
+				var k []byte
+				err := tx.QueryRow(`DELETE FROM `+oneTimeTables[j]+` WHERE id =
+					(SELECT id FROM `+oneTimeTables[j]+` WHERE device = ? ORDER BY id LIMIT 1) RETURNING key`, id).Scan(&k)
+				switch {
+				case errors.Is(err, sql.ErrNoRows):
+				case err != nil:
+					return fmt.Errorf("taking a one-time prekey: %w", err)
+				default:
+					*dst = k
+				}
 			}
 		}
 		return nil
@@ -211,22 +243,65 @@ func (d *prekeysDB) fetch(owner, except []byte, now time.Time) ([]prekeyEntry, e
 	return out, nil
 }
 
-// status returns the live entry of (owner, peer): its one-time prekeys and
-// its ticket's expiry; found is false when there is none.
-func (d *prekeysDB) status(owner, peer []byte, now time.Time) (left int, expiry time.Time, found bool, err error) {
+// prekeyStatus is a device's live entry: its one-time prekeys of each kind
+// and when it stops being served.
+type prekeyStatus struct {
+	left, leftKEM int
+	expiry        time.Time
+}
+
+// status returns the live entry of (owner, peer); found is false when there
+// is none.
+func (d *prekeysDB) status(owner, peer []byte, now time.Time) (st prekeyStatus, found bool, err error) {
 	var id, exp int64
 	err = d.db.QueryRow(`SELECT id, expiry FROM prekey_devices WHERE owner = ? AND peer = ? AND expiry > ?`,
 		owner, peer, now.UnixNano()).Scan(&id, &exp)
 	if errors.Is(err, sql.ErrNoRows) {
-		return 0, time.Time{}, false, nil
+		return prekeyStatus{}, false, nil
 	}
 	if err != nil {
-		return 0, time.Time{}, false, fmt.Errorf("reading entry: %w", err)
+		return prekeyStatus{}, false, fmt.Errorf("reading entry: %w", err)
 	}
-	if err := d.db.QueryRow(`SELECT count(*) FROM prekey_onetime WHERE device = ?`, id).Scan(&left); err != nil {
-		return 0, time.Time{}, false, fmt.Errorf("counting one-time prekeys: %w", err)
+	err = d.db.QueryRow(`SELECT (SELECT count(*) FROM prekey_onetime WHERE device = ?),
+		(SELECT count(*) FROM prekey_onetime_kem WHERE device = ?)`, id, id).Scan(&st.left, &st.leftKEM)
+	if err != nil {
+		return prekeyStatus{}, false, fmt.Errorf("counting one-time prekeys: %w", err)
 	}
-	return left, time.Unix(0, exp), true, nil
+	st.expiry = time.Unix(0, exp)
+	return st, true, nil
+}
+
+// sweepRevoked deletes the entries of every device revoked reports, and
+// returns how many. It reads every entry's peer ID, so it runs only when
+// the revocation list changed (see Prekeys.Sweep).
+func (d *prekeysDB) sweepRevoked(ctx context.Context, revoked func(peer []byte) bool) (int64, error) {
+	rows, err := d.db.QueryContext(ctx, `SELECT id, peer FROM prekey_devices`)
+	if err != nil {
+		return 0, fmt.Errorf("listing devices: %w", err)
+	}
+	var gone []int64
+	for rows.Next() {
+		var id int64
+		var p []byte
+		if err := rows.Scan(&id, &p); err != nil {
+			rows.Close()
+			return 0, fmt.Errorf("listing devices: %w", err)
+		}
+		if revoked(p) {
+			gone = append(gone, id)
+		}
+	}
+	err = rows.Err()
+	rows.Close()
+	if err != nil {
+		return 0, fmt.Errorf("listing devices: %w", err)
+	}
+	for _, id := range gone {
+		if _, err := d.db.ExecContext(ctx, `DELETE FROM prekey_devices WHERE id = ?`, id); err != nil {
+			return 0, fmt.Errorf("dropping a revoked device: %w", err)
+		}
+	}
+	return int64(len(gone)), nil
 }
 
 // sweep deletes, in batches, every entry whose ticket expired at or before
@@ -250,12 +325,13 @@ func (d *prekeysDB) sweep(ctx context.Context, now time.Time) (int64, error) {
 	}
 }
 
-// count returns how many device entries and one-time prekeys are stored,
-// expired ones not yet swept included.
-func (d *prekeysDB) count() (devices, oneTime int, err error) {
-	err = d.db.QueryRow(`SELECT (SELECT count(*) FROM prekey_devices), (SELECT count(*) FROM prekey_onetime)`).Scan(&devices, &oneTime)
+// count returns how many device entries and one-time prekeys of each kind
+// are stored, expired ones not yet swept included.
+func (d *prekeysDB) count() (devices, oneTime, oneTimeKEM int, err error) {
+	err = d.db.QueryRow(`SELECT (SELECT count(*) FROM prekey_devices), (SELECT count(*) FROM prekey_onetime),
+		(SELECT count(*) FROM prekey_onetime_kem)`).Scan(&devices, &oneTime, &oneTimeKEM)
 	if err != nil {
-		return 0, 0, fmt.Errorf("counting entries: %w", err)
+		return 0, 0, 0, fmt.Errorf("counting entries: %w", err)
 	}
-	return devices, oneTime, nil
+	return devices, oneTime, oneTimeKEM, nil
 }

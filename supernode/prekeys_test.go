@@ -200,8 +200,10 @@ func TestPrekeysPublishFetch(t *testing.T) {
 	if err != nil || !st.Found || st.OneTimeLeft != 3 {
 		t.Fatalf("status after publishing: %+v, %v", st, err)
 	}
-	if want := e.clock.Now().Add(wire.TicketLifetime).Unix(); st.Expiry.Unix() != want {
-		t.Fatalf("status expiry %v, want the ticket's %v", st.Expiry, time.Unix(want, 0))
+	// The entry outlives the ticket: it is served a bundle TTL after the
+	// publish.
+	if want := e.clock.Now().Add(wire.PrekeyBundleTTL).Unix(); st.Expiry.Unix() != want {
+		t.Fatalf("status expiry %v, want a bundle TTL on, %v", st.Expiry, time.Unix(want, 0))
 	}
 
 	var got [][]byte
@@ -452,8 +454,9 @@ func TestPrekeysLimits(t *testing.T) {
 }
 
 // TestPrekeysDeviceCap: a user keeps at most wire.MaxPrekeyDevices entries;
-// a new device past that evicts the one whose ticket expires first, with its
-// one-time prekeys; a device already listed republishes without evicting.
+// a new device past that evicts the one whose entry ends first (the one
+// republished least recently), with its one-time prekeys; a device already
+// listed republishes without evicting.
 func TestPrekeysDeviceCap(t *testing.T) {
 	e := newPrekeysEnv(t, PrekeysConfig{Rate: rate.Inf})
 	sn := e.h.ID()
@@ -484,14 +487,15 @@ func TestPrekeysDeviceCap(t *testing.T) {
 	if got := listed(); len(got) != wire.MaxPrekeyDevices {
 		t.Fatalf("after a republish %d devices listed", len(got))
 	}
-	// The 9th evicts device 0, whose ticket expires first.
+	// The 9th evicts device 1, published least recently now that device 0
+	// republished.
 	last := wire.MaxPrekeyDevices
 	mustPublish(t, devs[last], sn, tickets[last], bundleOf("new"), otks("new", 4), false, 4)
 	got := listed()
-	if len(got) != wire.MaxPrekeyDevices || got[devs[0].ID()] || !got[devs[last].ID()] {
-		t.Fatalf("after the 9th: %d listed, oldest listed %v, newest listed %v", len(got), got[devs[0].ID()], got[devs[last].ID()])
+	if len(got) != wire.MaxPrekeyDevices || got[devs[1].ID()] || !got[devs[0].ID()] || !got[devs[last].ID()] {
+		t.Fatalf("after the 9th: %d listed, device 1 listed %v, device 0 %v, newest %v", len(got), got[devs[1].ID()], got[devs[0].ID()], got[devs[last].ID()])
 	}
-	if _, found, err := e.p.OneTimeLeft("alice", devs[0].ID()); err != nil || found {
+	if _, found, err := e.p.OneTimeLeft("alice", devs[1].ID()); err != nil || found {
 		t.Fatalf("evicted device still has an entry (%v)", err)
 	}
 	// Its one-time prekeys went with it. The first eight had 2 each, and
@@ -503,37 +507,43 @@ func TestPrekeysDeviceCap(t *testing.T) {
 	}
 }
 
-// TestPrekeysExpiry: an entry lives as long as its ticket: not served, not
-// counted toward the device cap and swept once it expires; a republish with
-// a renewed ticket extends it, one-time prekeys included.
+// TestPrekeysExpiry: an entry outlives its ticket: it is served until
+// wire.PrekeyBundleTTL after its last publish (a contact away for two days is
+// still reachable with forward secrecy), then not served, not counted
+// toward the device cap and swept; a republish extends it, one-time
+// prekeys included. Before the fix, an entry went with its ticket, after a
+// day at most.
 func TestPrekeysExpiry(t *testing.T) {
 	e := newPrekeysEnv(t, PrekeysConfig{Rate: rate.Inf})
 	sn := e.h.ID()
-	bob, bobT := e.clientFor("bob", 100*time.Hour)
-	short, shortT := e.clientFor("alice", time.Hour)
+	bob, bobT := e.clientFor("bob", 30*24*time.Hour)
+	away, awayT := e.clientFor("alice", time.Hour)
 	renewing, renewingT := e.clientFor("alice", time.Hour)
-	mustPublish(t, short, sn, shortT, bundleOf("short"), otks("s", 2), false, 2)
+	mustPublish(t, away, sn, awayT, bundleOf("away"), otks("s", 2), false, 2)
 	mustPublish(t, renewing, sn, renewingT, bundleOf("renewing"), otks("r", 3), false, 3)
+
+	// Two days on, both tickets long expired: both bundles are served.
+	e.clock.Advance(2 * wire.TicketLifetime)
 	if ds := mustFetch(t, bob, sn, bobT, "alice"); len(ds) != 2 {
-		t.Fatalf("%d devices before expiry", len(ds))
+		t.Fatalf("%d devices two days after their tickets expired, want 2", len(ds))
 	}
 
 	// The renewing device republishes with a fresh ticket: same device, so
-	// its keys stay.
-	e.clock.Advance(30 * time.Minute)
+	// its keys stay, and its entry is served a TTL from now.
 	now := e.clock.Now()
 	renewedT := sntest.SignTicket(t, e.auth, "alice", renewing.ID(), now, now.Add(3*time.Hour))
 	mustPublish(t, renewing, sn, renewedT, bundleOf("renewing"), nil, false, 2)
-
-	e.clock.Advance(30 * time.Minute) // the short ticket has just expired
-	one(t, bob, sn, bobT, "alice", renewing.ID(), bundleOf("renewing"))
-	if st, err := client.PrekeysStatus(sntest.Ctx(t), renewing, sn, renewedT); err != nil || !st.Found || st.Expiry.Unix() != now.Add(3*time.Hour).Unix() {
-		t.Fatalf("status after renewing: %+v, %v; want the renewed ticket's expiry", st, err)
+	if st, err := client.PrekeysStatus(sntest.Ctx(t), renewing, sn, renewedT); err != nil || !st.Found || st.Expiry.Unix() != now.Add(wire.PrekeyBundleTTL).Unix() {
+		t.Fatalf("status after renewing: %+v, %v; want served a bundle TTL from the republish", st, err)
 	}
+
+	// The away device's TTL runs out.
+	e.clock.Advance(wire.PrekeyBundleTTL - 2*wire.TicketLifetime)
+	one(t, bob, sn, bobT, "alice", renewing.ID(), bundleOf("renewing"))
 	if devs, _, _ := e.p.Count(); devs != 2 {
 		t.Fatalf("%d entries before the sweep, want 2 (expired ones are kept until swept)", devs)
 	}
-	if _, found, _ := e.p.OneTimeLeft("alice", short.ID()); found {
+	if _, found, _ := e.p.OneTimeLeft("alice", away.ID()); found {
 		t.Fatal("an expired entry reported as found")
 	}
 	if n, err := e.p.Sweep(sntest.Ctx(t)); err != nil || n != 1 {
@@ -546,13 +556,15 @@ func TestPrekeysExpiry(t *testing.T) {
 	}
 
 	// Expired entries take no place among the user's devices: fill the
-	// cap with short tickets, let them expire, and a new device evicts no
-	// live one.
+	// cap, let them expire, and a new device evicts no live one.
 	for range wire.MaxPrekeyDevices - 1 {
 		h, st := e.clientFor("alice", time.Minute)
 		mustPublish(t, h, sn, st, bundleOf("brief"), nil, false, 0)
 	}
-	e.clock.Advance(time.Minute)
+	e.clock.Advance(wire.PrekeyBundleTTL / 4) // the renewing device's entry is still live
+	renewedT = sntest.SignTicket(t, e.auth, "alice", renewing.ID(), e.clock.Now(), e.clock.Now().Add(time.Hour))
+	mustPublish(t, renewing, sn, renewedT, bundleOf("renewing"), nil, false, 1)
+	e.clock.Advance(3*wire.PrekeyBundleTTL/4 + time.Minute) // the brief ones' have ended
 	late, lateT := e.client("alice")
 	mustPublish(t, late, sn, lateT, bundleOf("late"), nil, false, 0)
 	ds := mustFetch(t, bob, sn, bobT, "alice")
@@ -563,10 +575,10 @@ func TestPrekeysExpiry(t *testing.T) {
 		t.Fatalf("%d entries stored: the owner's expired ones were not dropped on publish", devs)
 	}
 
-	// Past every ticket, nothing is served, and the sweep leaves nothing.
-	e.clock.Advance(wire.TicketLifetime)
+	// Past every TTL, nothing is served, and the sweep leaves nothing.
+	e.clock.Advance(wire.PrekeyBundleTTL)
 	if ds := mustFetch(t, bob, sn, bobT, "alice"); len(ds) != 0 {
-		t.Fatalf("%d devices served past their tickets", len(ds))
+		t.Fatalf("%d devices served past their TTL", len(ds))
 	}
 	if _, err := e.p.Sweep(sntest.Ctx(t)); err != nil {
 		t.Fatal(err)
@@ -581,10 +593,10 @@ func TestPrekeysExpiry(t *testing.T) {
 func TestPrekeysUnknownUser(t *testing.T) {
 	e := newPrekeysEnv(t, PrekeysConfig{})
 	sn := e.h.ID()
-	bob, bobT := e.clientFor("bob", 100*time.Hour)
+	bob, bobT := e.clientFor("bob", 30*24*time.Hour)
 	alice, aliceT := e.clientFor("alice", time.Hour)
 	mustPublish(t, alice, sn, aliceT, bundleOf("a"), nil, false, 0)
-	e.clock.Advance(time.Hour)
+	e.clock.Advance(wire.PrekeyBundleTTL)
 	unknown := e.raw(t, bob.ID(), rawFetch(bobT, "nobody"))
 	gone := e.raw(t, bob.ID(), rawFetch(bobT, "alice"))
 	if unknown.Error != "" || len(unknown.Devices) != 0 || !proto.Equal(unknown, gone) {
@@ -886,8 +898,8 @@ func TestPrekeysRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	var v int
-	if err := db.QueryRow(`PRAGMA user_version`).Scan(&v); err != nil || v != 2 {
-		t.Fatalf("user_version %d, %v; want 2", v, err)
+	if err := db.QueryRow(`PRAGMA user_version`).Scan(&v); err != nil || v != 3 {
+		t.Fatalf("user_version %d, %v; want 3", v, err)
 	}
 	if _, err := db.Exec(`PRAGMA user_version = 99`); err != nil {
 		t.Fatal(err)
@@ -954,6 +966,10 @@ func FuzzPrekeysRequest(f *testing.F) {
 	f.Add(pub([]byte("bundle"), nil, true))
 	f.Add(pub(nil, otks("h", 1), false))
 	f.Add(pub([]byte("b"), [][]byte{{}}, false))
+	f.Add(frame(f, &wire.PrekeysRequest{Kind: &wire.PrekeysRequest_Publish{Publish: &wire.PrekeysPublish{
+		Ticket: st, Bundle: []byte("bundle"), OneTimeKem: kems("k", 2)}}}))
+	f.Add(frame(f, &wire.PrekeysRequest{Kind: &wire.PrekeysRequest_Publish{Publish: &wire.PrekeysPublish{
+		Ticket: st, Bundle: []byte("bundle"), OneTimeKem: [][]byte{{}}}}}))
 	f.Add(frame(f, rawFetch(st, "alice")))
 	f.Add(frame(f, rawFetch(st, "")))
 	f.Add(frame(f, rawFetch(nil, "alice")))

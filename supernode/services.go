@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"path/filepath"
+	"time"
 
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -41,6 +42,9 @@ type ServicesConfig struct {
 	Supernodes func(context.Context) ([]peer.ID, error)
 	// Logger; nil means slog.Default().
 	Logger *slog.Logger
+	// Now is every service's clock (tickets, expiry, rate limits); nil
+	// means time.Now. Tests move it to see days pass.
+	Now func() time.Time
 }
 
 // Services are the supernode services on one host: rendezvous, mailboxes,
@@ -66,9 +70,9 @@ func StartServices(h host.Host, cfg ServicesConfig) (*Services, error) {
 		cfg.Logger = slog.Default()
 	}
 	caps := CapsFor(cfg.MaxNodes)
-	adm := NewAdmissions(caps.Admissions, nil)
+	adm := NewAdmissions(caps.Admissions, cfg.Now)
 	mb, err := NewMailbox(MailboxConfig{DBPath: cfg.MailboxDB, AuthServer: cfg.AuthServer, Revocations: cfg.Revocations, Logger: cfg.Logger,
-		Supernodes: cfg.Supernodes, MaxBytes: caps.MailBytes, SenderBytes: caps.MailSenderBytes})
+		Supernodes: cfg.Supernodes, MaxBytes: caps.MailBytes, SenderBytes: caps.MailSenderBytes, Now: cfg.Now})
 	if err != nil {
 		return nil, fmt.Errorf("starting mailboxes: %w", err)
 	}
@@ -76,7 +80,7 @@ func StartServices(h host.Host, cfg ServicesConfig) (*Services, error) {
 		cfg.ContactsDB = filepath.Join(filepath.Dir(cfg.MailboxDB), "contacts.db")
 	}
 	ct, err := NewContacts(ContactsConfig{DBPath: cfg.ContactsDB, AuthServer: cfg.AuthServer, Revocations: cfg.Revocations, Logger: cfg.Logger,
-		MaxBytes: caps.ContactsBytes})
+		MaxBytes: caps.ContactsBytes, Now: cfg.Now})
 	if err != nil {
 		mb.Close()
 		return nil, fmt.Errorf("starting contact-list storage: %w", err)
@@ -85,7 +89,7 @@ func StartServices(h host.Host, cfg ServicesConfig) (*Services, error) {
 		cfg.PrekeysDB = filepath.Join(filepath.Dir(cfg.MailboxDB), "prekeys.db")
 	}
 	pk, err := NewPrekeys(PrekeysConfig{DBPath: cfg.PrekeysDB, AuthServer: cfg.AuthServer, Revocations: cfg.Revocations, Logger: cfg.Logger,
-		MaxBytes: caps.PrekeyBytes})
+		MaxBytes: caps.PrekeyBytes, Now: cfg.Now})
 	if err != nil {
 		ct.Close()
 		mb.Close()
@@ -99,7 +103,7 @@ func StartServices(h host.Host, cfg ServicesConfig) (*Services, error) {
 		return nil, fmt.Errorf("starting relay: %w", err)
 	}
 	rv := NewRendezvous(RendezvousConfig{AuthServer: cfg.AuthServer, Revocations: cfg.Revocations, Logger: cfg.Logger, OnTicket: adm.AdmitTicket,
-		MaxBytes: caps.RendezvousBytes})
+		MaxBytes: caps.RendezvousBytes, Now: cfg.Now})
 	rv.Attach(h)
 	mb.Attach(h)
 	ct.Attach(h)

@@ -374,6 +374,37 @@ type TypingEvent struct {
 	From string `json:"from"`
 }
 
+// SecurityEvent: the end-to-end protection of the conversation with a
+// contact changed in a way the user must see. SECURITY.md ("When a message
+// goes in a v1 box") says when each kind can happen.
+type SecurityEvent struct {
+	Contact string       `json:"contact"`
+	Kind    SecurityKind `json:"kind"`
+	Time    time.Time    `json:"time"`
+}
+
+// SecurityKind is what a SecurityEvent reports.
+type SecurityKind string
+
+// Security event kinds.
+const (
+	// SecuritySentUnprotected: messages to the contact go sealed with the
+	// two devices' static keys (a v1 box): no forward secrecy and no
+	// post-quantum protection. Only for a device we never spoke to through
+	// the ratchet and that has published no prekeys at any of its homes.
+	SecuritySentUnprotected SecurityKind = "sentUnprotected"
+	// SecurityReceivedUnprotected: a message from the contact came in a v1
+	// box (its device is an older release, or found no prekeys of ours).
+	SecurityReceivedUnprotected SecurityKind = "receivedUnprotected"
+	// SecurityWaitingForKeys: messages to the contact wait in the outbox,
+	// because its device is pinned to the ratchet and no usable prekeys of
+	// it are to be had now; they go once its homes serve some.
+	SecurityWaitingForKeys SecurityKind = "waitingForKeys"
+	// SecurityProtected: after one of the above, messages to the contact
+	// go in a ratchet session again (forward secrecy, post-quantum).
+	SecurityProtected SecurityKind = "protected"
+)
+
 // NudgeEvent: a contact nudged us (MSN shook the conversation window).
 type NudgeEvent struct {
 	From string    `json:"from"`
@@ -451,6 +482,10 @@ type Event struct {
 	Conversation    *ConversationEvent   `json:"conversation,omitempty"`
 	Nudge           *NudgeEvent          `json:"nudge,omitempty"`
 	Role            *RoleEvent           `json:"role,omitempty"`
+	// Security: how messages to or from a contact are protected changed
+	// (sent or received without forward secrecy, waiting for keys, or
+	// protected again).
+	Security *SecurityEvent `json:"security,omitempty"`
 }
 
 // API is what front ends use. *Node implements it; front ends accept the

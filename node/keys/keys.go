@@ -7,9 +7,19 @@
 // (node/ratchet), started PQXDH-style from the bundle the device published
 // at its homes — so the first message to an offline contact already has
 // forward secrecy and post-quantum protection. Sessions live in the store,
-// sealed with the storage key. A contact whose device published no bundle
-// (an older release) gets v1 (e2e.V1) until it does; v1 is still accepted
-// from contacts, so conversations from before the ratchet carry on.
+// sealed with the storage key.
+//
+// Once two devices have had a session, the pair never falls back to static
+// keys: the device is pinned (store.PinRatchet) and the last verified
+// bundle of it is kept, so a new session (ours lost, or reset by the
+// other side) starts from a fresh bundle, or from the kept one when no home
+// serves one, or else messages wait in the outbox and the user is told
+// ("waiting for bob's keys"). Only a device never spoken to through the
+// ratchet that has published no bundle anywhere (an older release, or a
+// first contact whose homes hold nothing) is sealed to with v1 (e2e.V1),
+// and the user is told; the next message after its bundle is seen starts a
+// session. v1 is still accepted from contacts, so conversations from
+// before the ratchet carry on, and the user is told of that too.
 package keys
 
 import (
@@ -20,13 +30,16 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/peer"
+	"google.golang.org/protobuf/proto"
 
+	"eserver/node/api"
 	"eserver/node/e2e"
 	"eserver/node/payload"
 	"eserver/node/ratchet"
@@ -42,12 +55,31 @@ const (
 	schemeRatchet = 2
 )
 
-// noBundleRetry is how long a device that published no bundle is sealed to
-// with v1 before its homes are asked again.
-const noBundleRetry = 10 * time.Minute
+// Retry windows and the life of a kept bundle.
+const (
+	// noBundleRetry is how long a device never spoken to that published no
+	// bundle is sealed to with v1 before its homes are asked again.
+	noBundleRetry = 2 * time.Minute
+	// waitRetry is how often the homes of a pinned device with no usable
+	// bundle are asked again while messages wait for it.
+	waitRetry = 30 * time.Second
+	// keptBundleUse is how long after we fetched it a kept bundle may start
+	// a session. A directory serves a bundle up to wire.PrekeyBundleTTL
+	// after its last publish, and a device publishes a new signed prekey
+	// weekly, so a bundle is at most two weeks old when fetched; its owner
+	// keeps the private half 37 days (prekeyRotate+prekeyGrace): two more
+	// weeks of use still leave a week for the message to be read.
+	keptBundleUse = 14 * 24 * time.Hour
+)
 
 // errNoBundle: the contact's device published no prekey bundle (yet).
 var errNoBundle = errors.New("no prekey bundle published")
+
+// ErrWaitingForKeys is Ensure's and Seal's answer for a contact's device we
+// have spoken to through the ratchet but hold no session with, when no
+// bundle of it is to be had (none served, none kept recently enough): the
+// messages wait in the outbox rather than go with static keys.
+var ErrWaitingForKeys = errors.New("waiting for the contact's prekeys")
 
 // Host is what the capability needs from the node.
 type Host interface {
@@ -55,6 +87,8 @@ type Host interface {
 	// Libp2p is the node's host: our device's peer ID, and the stream to
 	// the prekey directories.
 	Libp2p() host.Host
+	// Emit tells the front ends (the security events).
+	Emit(e api.Event)
 	// Ticket is our current ticket.
 	Ticket() *ticket.Ticket
 	Me() string
@@ -83,7 +117,9 @@ type Keys struct {
 	// mu serializes every use of the ratchet sessions: each encrypt and
 	// decrypt is a read-modify-write of a session row.
 	mu       sync.Mutex
-	noBundle map[peer.ID]time.Time // devices last found without a bundle
+	noBundle map[peer.ID]time.Time        // devices last found without a bundle: when to ask again
+	told     map[peer.ID]api.SecurityKind // the outbound state the front ends last heard of, per device
+	toldIn   map[peer.ID]bool             // devices whose v1 message the front ends heard of
 
 	pub publication
 }
@@ -99,46 +135,81 @@ func New(h Host, key crypto.PrivKey, box *ecdh.PrivateKey) (*Keys, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Keys{h: h, id: id, v1: v1, pre: prekeyStore{h.Store()}, noBundle: map[peer.ID]time.Time{},
-		pub: publication{published: map[peer.ID]time.Time{}}}, nil
+	k := &Keys{h: h, id: id, v1: v1, noBundle: map[peer.ID]time.Time{},
+		told: map[peer.ID]api.SecurityKind{}, toldIn: map[peer.ID]bool{},
+		pub: publication{published: map[peer.ID]time.Time{}, checked: map[peer.ID]time.Time{}}}
+	k.pre = prekeyStore{st: h.Store(), consumed: k.recheckPrekeys}
+	return k, nil
 }
 
 // OpenAnonymous opens the anonymous outer layer of a mail item sealed to
 // our box key.
 func (k *Keys) OpenAnonymous(item []byte) ([]byte, error) { return k.v1.OpenAnonymous(item) }
 
-// MarkNoBundle records that p's device published no prekey bundle: it is
-// sealed to with v1 until then, without asking its homes again (what
-// Ensure records after a lookup that found none).
+// MarkNoBundle records that p's device published no prekey bundle: its
+// homes are not asked again until then (what Ensure records after a lookup
+// that found none). A device never spoken to is sealed to with v1 until
+// then; a pinned one waits.
 func (k *Keys) MarkNoBundle(p peer.ID, until time.Time) {
 	k.mu.Lock()
 	k.noBundle[p] = until
 	k.mu.Unlock()
 }
 
-// Ensure makes sure a ratchet session with the device of t exists,
-// fetching its bundle from its homes if need be. A device without a bundle
-// is not an error: it is sealed to with v1.
+// Ensure makes sure a ratchet session with the device of t exists, starting
+// one from its bundle: fresh from its homes, or the one kept from an earlier
+// fetch when they serve none. A device never spoken to through the ratchet
+// that has no bundle anywhere is not an error: it is sealed to with v1. A
+// pinned device with no usable bundle gives ErrWaitingForKeys.
 func (k *Keys) Ensure(ctx context.Context, t *ticket.Ticket) error {
 	k.mu.Lock()
 	has, err := k.h.Store().Sessions(t.Peer.String())
 	until, known := k.noBundle[t.Peer]
 	k.mu.Unlock()
-	if err != nil || len(has) > 0 || (known && time.Now().Before(until)) {
+	if err != nil || len(has) > 0 {
 		return err
 	}
-	b, err := k.fetchBundle(ctx, t)
-	if errors.Is(err, errNoBundle) {
-		k.mu.Lock()
-		k.noBundle[t.Peer] = time.Now().Add(noBundleRetry)
-		k.mu.Unlock()
-		k.h.Log().Info("contact's device has no prekey bundle: sealing with v1", "username", t.Username, "peer", t.Peer)
-		return nil
-	}
+	pinned, kept, err := k.pinned(t.Peer)
 	if err != nil {
 		return err
 	}
-	sess, err := ratchet.Initiate(k.id, t.Peer, b)
+	from, fresh := kept, false
+	if !known || !time.Now().Before(until) || kept == nil {
+		var fetchErr error
+		if known && time.Now().Before(until) {
+			fetchErr = errNoBundle // asked a moment ago
+		} else {
+			from, fetchErr = k.fetchBundle(ctx, t)
+			fresh = fetchErr == nil
+		}
+		switch {
+		case fetchErr == nil:
+		case kept != nil:
+			// A home that withholds bundles (or none reachable) cannot
+			// push a pinned device down to static keys.
+			from = kept
+			k.h.Log().Info("no fresh prekey bundle: starting from the one kept", "username", t.Username, "peer", t.Peer, "err", fetchErr)
+		case pinned:
+			k.mu.Lock()
+			if !known || !time.Now().Before(until) {
+				k.noBundle[t.Peer] = time.Now().Add(waitRetry)
+			}
+			k.tellLocked(t, api.SecurityWaitingForKeys)
+			k.mu.Unlock()
+			return fmt.Errorf("%w: %s: %v", ErrWaitingForKeys, t.Username, fetchErr)
+		case errors.Is(fetchErr, errNoBundle):
+			k.mu.Lock()
+			if !known || !time.Now().Before(until) {
+				k.noBundle[t.Peer] = time.Now().Add(noBundleRetry)
+				k.h.Log().Info("contact's device has no prekey bundle: sealing with v1", "username", t.Username, "peer", t.Peer)
+			}
+			k.mu.Unlock()
+			return nil
+		default:
+			return fetchErr
+		}
+	}
+	sess, err := ratchet.Initiate(k.id, t.Peer, from)
 	if err != nil {
 		return fmt.Errorf("starting a session with %s: %w", t.Username, err)
 	}
@@ -153,7 +224,62 @@ func (k *Keys) Ensure(ctx context.Context, t *ticket.Ticket) error {
 	if has, err := k.h.Store().Sessions(t.Peer.String()); err != nil || len(has) > 0 {
 		return err // another caller got there first
 	}
-	return k.saveSession(t.Peer, newSessionID(), sess)
+	if fresh {
+		if err := k.keepBundle(t.Peer, from); err != nil {
+			return err
+		}
+	} else if err := k.h.Store().PinRatchet(t.Peer.String()); err != nil {
+		return err
+	}
+	if err := k.saveSession(t.Peer, newSessionID(), sess); err != nil {
+		return err
+	}
+	k.tellLocked(t, api.SecurityProtected)
+	return nil
+}
+
+// pinned reports whether p's device has spoken to us through the ratchet,
+// and returns the bundle of it we kept if it may still start a session.
+func (k *Keys) pinned(p peer.ID) (bool, *ratchet.Bundle, error) {
+	pin, err := k.h.Store().Pinned(p.String())
+	if errors.Is(err, store.ErrNotFound) {
+		return false, nil, nil
+	}
+	if err != nil {
+		return false, nil, err
+	}
+	if pin.Bundle == nil || k.h.Now().Sub(pin.Fetched) > keptBundleUse {
+		return true, nil, nil
+	}
+	b, err := ratchet.UnmarshalBundle(pin.Bundle)
+	if err != nil || b.Verify(p) != nil {
+		return true, nil, nil // the stored row is damaged: as if none were kept
+	}
+	return true, b, nil
+}
+
+// keepBundle keeps a verified bundle of p's device, without its one-time
+// keys (each serves one session start only), and pins the device.
+func (k *Keys) keepBundle(p peer.ID, b *ratchet.Bundle) error {
+	plain := *b
+	plain.OneTime, plain.OneTimeKEM = nil, nil
+	raw, err := plain.MarshalBinary()
+	if err != nil {
+		return err
+	}
+	return k.h.Store().KeepBundle(p.String(), raw, k.h.Now())
+}
+
+// tellLocked tells the front ends when the outbound state of t's device
+// changed: sealed with static keys, waiting for keys, or protected again
+// after one of those. Callers hold k.mu.
+func (k *Keys) tellLocked(t *ticket.Ticket, kind api.SecurityKind) {
+	last, ok := k.told[t.Peer]
+	if last == kind || (kind == api.SecurityProtected && !ok) {
+		return // nothing new; a session from the start needs no notice
+	}
+	k.told[t.Peer] = kind
+	k.h.Emit(api.Event{Security: &api.SecurityEvent{Contact: t.Username, Kind: kind, Time: k.h.Now()}})
 }
 
 // fetchBundle asks the homes of t's user for the bundle of t's device.
@@ -181,6 +307,17 @@ func (k *Keys) fetchBundle(ctx context.Context, t *ticket.Ticket) (*ratchet.Bund
 			if len(d.OneTime) > 0 {
 				if b.OneTime, err = decodeOneTime(d.OneTime); err != nil {
 					b.OneTime = nil // the signed keys still make a session
+				}
+			}
+			if len(d.OneTimeKEM) > 0 {
+				if b.OneTimeKEM, err = decodeOneTimeKEM(d.OneTimeKEM); err == nil && b.Verify(t.Peer) != nil {
+					err = errors.New("bad signature")
+				}
+				if err != nil {
+					// A bad one-time KEM key (the home's doing: the
+					// device signs them) leaves the last-resort one.
+					k.h.Log().Info("dropping a one-time KEM prekey", "username", t.Username, "home", home.ID, "err", err)
+					b.OneTimeKEM = nil
 				}
 			}
 			if err := b.Verify(t.Peer); err != nil {
@@ -213,10 +350,13 @@ func (k *Keys) saveSession(p peer.ID, id []byte, sess *ratchet.Session) error {
 }
 
 // Seal seals the entries for the device of to: with the most recently used
-// ratchet session, or v1 when there is none — and v1 always for a
-// sessionless entry, which must open whatever session state the recipient
-// holds. The session is saved once, after the last entry and before any
-// envelope leaves, so a crash can never send two messages under one key.
+// ratchet session, or — only for a device never spoken to through the
+// ratchet — v1 when there is none; a pinned device without a session gets
+// ErrWaitingForKeys, whatever the caller did before. A sessionless entry (a
+// resend request, which carries message IDs only) is always v1, signed by
+// our device key, so it opens whatever session state the recipient holds.
+// The session is saved once, after the last entry and before any envelope
+// leaves, so a crash can never send two messages under one key.
 func (k *Keys) Seal(to *ticket.Ticket, entries []store.OutboxEntry) ([]*wire.Envelope, error) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
@@ -232,6 +372,14 @@ func (k *Keys) Seal(to *ticket.Ticket, entries []store.OutboxEntry) ([]*wire.Env
 		if err != nil {
 			return nil, fmt.Errorf("session with %s: %w", to.Username, err)
 		}
+	} else if slices.ContainsFunc(entries, func(e store.OutboxEntry) bool { return !e.Sessionless }) {
+		if _, err := k.h.Store().Pinned(to.Peer.String()); err == nil {
+			k.tellLocked(to, api.SecurityWaitingForKeys)
+			return nil, fmt.Errorf("%w: %s has no session with us", ErrWaitingForKeys, to.Username)
+		} else if !errors.Is(err, store.ErrNotFound) {
+			return nil, err
+		}
+		k.tellLocked(to, api.SecuritySentUnprotected)
 	}
 	used := false
 	for _, e := range entries {
@@ -266,7 +414,16 @@ func (k *Keys) Seal(to *ticket.Ticket, entries []store.OutboxEntry) ([]*wire.Env
 func (k *Keys) Open(t *ticket.Ticket, env *wire.Envelope) ([]byte, error) {
 	switch env.Scheme {
 	case schemeV1:
-		return k.v1.Open(e2e.Peer{ID: t.Peer, BoxKey: t.BoxKey}, []byte(env.Id), env.Sealed)
+		plain, err := k.v1.Open(e2e.Peer{ID: t.Peer, BoxKey: t.BoxKey}, []byte(env.Id), env.Sealed)
+		if err == nil && !resendRequest(plain) { // a resend request is v1 by design and says nothing
+			k.mu.Lock()
+			if !k.toldIn[t.Peer] {
+				k.toldIn[t.Peer] = true
+				k.h.Emit(api.Event{Security: &api.SecurityEvent{Contact: t.Username, Kind: api.SecurityReceivedUnprotected, Time: k.h.Now()}})
+			}
+			k.mu.Unlock()
+		}
+		return plain, err
 	case schemeRatchet:
 	default:
 		return nil, fmt.Errorf("unknown envelope scheme %d", env.Scheme)
@@ -321,6 +478,13 @@ func (k *Keys) Open(t *ticket.Ticket, env *wire.Envelope) ([]byte, error) {
 	if err := k.saveSession(t.Peer, newSessionID(), sess); err != nil {
 		return nil, err
 	}
+	// The device speaks the ratchet: never seal to it with static keys
+	// again. Our replies go in this session at once.
+	if err := k.h.Store().PinRatchet(t.Peer.String()); err != nil {
+		return nil, err
+	}
+	delete(k.noBundle, t.Peer)
+	k.tellLocked(t, api.SecurityProtected)
 	return plain, nil
 }
 
@@ -331,4 +495,12 @@ func (k *Keys) Reset(p peer.ID) error {
 	defer k.mu.Unlock()
 	k.h.Log().Info("contact's device lost our session: starting a new one", "peer", p)
 	return k.h.Store().DeleteSessions(p.String())
+}
+
+// resendRequest reports whether plain is a resend request, which is sealed
+// without a session on purpose (see Seal) and so is no sign of a contact
+// writing without forward secrecy.
+func resendRequest(plain []byte) bool {
+	var p wire.Payload
+	return proto.Unmarshal(plain, &p) == nil && p.GetResendRequest() != nil
 }

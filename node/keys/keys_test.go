@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"log/slog"
+	"sync"
 	"testing"
 	"time"
 
@@ -14,6 +15,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/peer"
 
+	"eserver/node/api"
 	"eserver/node/payload"
 	"eserver/node/ratchet"
 	"eserver/node/store"
@@ -29,6 +31,24 @@ type device struct {
 	st   *store.Store
 	h    host.Host
 	tick *ticket.Ticket
+
+	mu     sync.Mutex
+	events []api.SecurityEvent
+}
+
+func (d *device) Emit(e api.Event) {
+	if e.Security != nil {
+		d.mu.Lock()
+		d.events = append(d.events, *e.Security)
+		d.mu.Unlock()
+	}
+}
+
+// told returns the security events d's front ends heard of.
+func (d *device) told() []api.SecurityEvent {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return append([]api.SecurityEvent(nil), d.events...)
 }
 
 func (d *device) Store() *store.Store                                    { return d.st }

@@ -1,6 +1,7 @@
 package keys
 
 import (
+	"bytes"
 	"context"
 	"crypto/ecdh"
 	"crypto/mlkem"
@@ -22,22 +23,36 @@ import (
 // Prekeys: so that a contact can start an end-to-end session with this
 // device while it is offline (PQXDH), the device keeps a signed X25519
 // prekey and a signed ML-KEM-768 prekey (rotated weekly; old ones kept a
-// while for late session starts) and a pool of one-time X25519 prekeys,
-// and publishes the public halves at its homes' prekey directories. Each
-// one-time key is published to exactly one home, so no two contacts can be
-// handed the same one.
+// while for late session starts) and pools of one-time X25519 and one-time
+// ML-KEM-768 prekeys, and publishes the public halves at its homes' prekey
+// directories. Each one-time key is published to exactly one home, so no
+// two contacts can be handed the same one; with a one-time KEM key each
+// session start has its own post-quantum secret, and the last-resort KEM
+// key serves only when a home has run out.
 const (
-	prekeyRotate       = 7 * 24 * time.Hour  // a new signed and KEM prekey this often
-	prekeyGrace        = 30 * 24 * time.Hour // old ones kept this long, for messages still in mailboxes
-	OneTimeBatch       = 50                  // one-time keys published to a home at a time
-	oneTimeLow         = 15                  // a home with fewer left gets a new batch
-	oneTimeKeep        = 90 * 24 * time.Hour // unused one-time keys older than this are dropped
-	prekeyRepublish    = 6 * time.Hour       // bundles are republished this often (tickets renew)
-	settingNextOneTime = "e2e.nextOneTime"   // the next one-time key ID: IDs are never reused
+	prekeyRotate          = 7 * 24 * time.Hour   // a new signed and KEM prekey this often
+	prekeyGrace           = 30 * 24 * time.Hour  // old ones kept this long, for messages still in mailboxes
+	OneTimeBatch          = 50                   // one-time keys published to a home at a time
+	oneTimeLow            = 15                   // a home with fewer left gets a new batch
+	OneTimeKEMBatch       = 20                   // one-time KEM keys published to a home at a time (1.2 KiB each)
+	oneTimeKEMLow         = 8                    // a home with fewer left gets a new batch
+	oneTimeKeep           = 90 * 24 * time.Hour  // unused one-time keys older than this are dropped
+	prekeyRepublish       = 6 * time.Hour        // bundles are republished this often (tickets renew)
+	prekeyCheck           = 30 * time.Minute     // between republishes, homes are asked what is left this often
+	settingNextOneTime    = "e2e.nextOneTime"    // the next one-time key ID: IDs are never reused
+	settingNextOneTimeKEM = "e2e.nextOneTimeKEM" // the same for one-time KEM keys
 )
 
+// oneTimeKEMSize is a one-time KEM prekey as the directory carries it: a
+// 4-byte big-endian ID, the encapsulation key and its signature.
+const oneTimeKEMSize = 4 + mlkem.EncapsulationKeySize768 + 64
+
 // prekeyStore is ratchet.PrekeyStore over the account's SQLite store.
-type prekeyStore struct{ st *store.Store }
+// consumed, if set, is called after a session start used a one-time key.
+type prekeyStore struct {
+	st       *store.Store
+	consumed func()
+}
 
 var _ ratchet.PrekeyStore = prekeyStore{}
 
@@ -61,8 +76,8 @@ func (p prekeyStore) OneTimePrekey(id uint32) (*ecdh.PrivateKey, error) {
 	return p.x25519(store.PrekeyOneTime, id)
 }
 
-func (p prekeyStore) KEMPrekey(id uint32) (*mlkem.DecapsulationKey768, error) {
-	k, err := p.st.Prekey(store.PrekeyKEM, id)
+func (p prekeyStore) kem(kind store.PrekeyKind, id uint32) (*mlkem.DecapsulationKey768, error) {
+	k, err := p.st.Prekey(kind, id)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, fmt.Errorf("%w: %v", ratchet.ErrNoPrekey, err)
 	}
@@ -73,27 +88,34 @@ func (p prekeyStore) KEMPrekey(id uint32) (*mlkem.DecapsulationKey768, error) {
 	return mlkem.NewDecapsulationKey768(k.Private)
 }
 
-// OneTimeKEMPrekey: this device publishes no one-time KEM prekeys (the
-// signed last-resort one gives the post-quantum part; one-time X25519 keys
-// give the extra forward secrecy of the first flight).
-func (p prekeyStore) OneTimeKEMPrekey(id uint32) (*mlkem.DecapsulationKey768, error) {
-	return nil, fmt.Errorf("%w: no one-time KEM prekeys here", ratchet.ErrNoPrekey)
+func (p prekeyStore) KEMPrekey(id uint32) (*mlkem.DecapsulationKey768, error) {
+	return p.kem(store.PrekeyKEM, id)
 }
 
+func (p prekeyStore) OneTimeKEMPrekey(id uint32) (*mlkem.DecapsulationKey768, error) {
+	return p.kem(store.PrekeyKEMOneTime, id)
+}
+
+// Consume deletes the one-time keys of both kinds an accepted session start
+// used, with its init ID, in one transaction: a one-time KEM key serves one
+// session start, even if two race or one is replayed.
 func (p prekeyStore) Consume(c ratchet.Consumption) error {
-	if c.HasOneTimeKEM {
-		return fmt.Errorf("%w: no one-time KEM prekeys here", ratchet.ErrNoPrekey)
-	}
-	var oneTime *uint32
+	var oneTime, oneTimeKEM *uint32
 	if c.HasOneTime {
 		oneTime = &c.OneTimeID
 	}
-	err := p.st.ConsumeInit(c.InitID[:], c.SignedPrekeyID, oneTime)
+	if c.HasOneTimeKEM {
+		oneTimeKEM = &c.OneTimeKEMID
+	}
+	err := p.st.ConsumeInit(c.InitID[:], c.SignedPrekeyID, oneTime, oneTimeKEM)
 	switch {
 	case errors.Is(err, store.ErrReplayed):
 		return fmt.Errorf("%w: %v", ratchet.ErrReplay, err)
 	case errors.Is(err, store.ErrNotFound):
 		return fmt.Errorf("%w: %v", ratchet.ErrNoPrekey, err)
+	}
+	if err == nil && (oneTime != nil || oneTimeKEM != nil) && p.consumed != nil {
+		p.consumed()
 	}
 	return err
 }
@@ -103,7 +125,16 @@ type publication struct {
 	mu        sync.Mutex
 	bundle    *ratchet.Bundle       // current signed and KEM prekey, no one-time key
 	published map[peer.ID]time.Time // home → when it last took our bundle
+	checked   map[peer.ID]time.Time // home → when it last told us what it has left
 	ticket    time.Time             // issue time of the ticket published with it
+}
+
+// recheckPrekeys makes the next Publish ask every home what it has left:
+// a session start just used one of our one-time keys.
+func (k *Keys) recheckPrekeys() {
+	k.pub.mu.Lock()
+	clear(k.pub.checked)
+	k.pub.mu.Unlock()
 }
 
 // settingBundle keeps the published bundle (public keys and signatures),
@@ -212,7 +243,10 @@ func (k *Keys) rotatePrekeys(now time.Time) (*ratchet.Bundle, error) {
 }
 
 // Publish puts the bundle at every home whose copy is older than
-// prekeyRepublish (or any copy, with force), topping up its one-time keys.
+// prekeyRepublish (or any copy, with force), and asks the others what they
+// have left every prekeyCheck (or at once after a session start used one
+// of our one-time keys), topping up each kind of one-time key a home is
+// low on.
 func (k *Keys) Publish(ctx context.Context, force bool) error {
 	b, err := k.currentBundle()
 	if err != nil {
@@ -234,28 +268,54 @@ func (k *Keys) Publish(ctx context.Context, force bool) error {
 	for _, home := range k.h.HomesOf(k.h.Me()) {
 		k.pub.mu.Lock()
 		last, ok := k.pub.published[home.ID]
+		checked, fresh := k.pub.checked[home.ID]
 		k.pub.mu.Unlock()
-		if ok && !force && time.Since(last) < prekeyRepublish {
+		republish := !ok || force || time.Since(last) >= prekeyRepublish
+		if !republish && fresh && time.Since(checked) < prekeyCheck {
 			continue
 		}
 		if err := k.h.ConnectHome(ctx, home); err != nil {
 			errs = append(errs, err)
 			continue
 		}
-		left, err := client.PublishPrekeys(ctx, k.h.Libp2p(), home.ID, k.h.Ticket().Signed, raw, nil, false)
-		if err == nil && left < oneTimeLow {
-			var batch [][]byte
-			if batch, err = k.newOneTimeKeys(OneTimeBatch); err == nil {
-				left, err = client.PublishPrekeys(ctx, k.h.Libp2p(), home.ID, k.h.Ticket().Signed, raw, batch, false)
+		var left client.PrekeyCounts
+		var err error
+		if republish {
+			left, err = client.PublishAllPrekeys(ctx, k.h.Libp2p(), home.ID, k.h.Ticket().Signed, raw, nil, nil, false)
+		} else {
+			var st client.PrekeyStatus
+			st, err = client.PrekeysStatus(ctx, k.h.Libp2p(), home.ID, k.h.Ticket().Signed)
+			left = client.PrekeyCounts{OneTime: st.OneTimeLeft, OneTimeKEM: st.OneTimeKEMLeft}
+			if err == nil && !st.Found {
+				// The home lost our entry (restored, or it swept it):
+				// publish again in full.
+				left, err = client.PublishAllPrekeys(ctx, k.h.Libp2p(), home.ID, k.h.Ticket().Signed, raw, nil, nil, false)
+				republish = true
+			}
+		}
+		if err == nil && (left.OneTime < oneTimeLow || left.OneTimeKEM < oneTimeKEMLow) {
+			var batch, kemBatch [][]byte
+			if left.OneTime < oneTimeLow {
+				batch, err = k.newOneTimeKeys(OneTimeBatch)
+			}
+			if err == nil && left.OneTimeKEM < oneTimeKEMLow {
+				kemBatch, err = k.newOneTimeKEMKeys(OneTimeKEMBatch)
+			}
+			if err == nil {
+				left, err = client.PublishAllPrekeys(ctx, k.h.Libp2p(), home.ID, k.h.Ticket().Signed, raw, batch, kemBatch, false)
+				republish = true
 			}
 		}
 		if err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", home.ID, err))
 			continue
 		}
-		k.h.Log().Debug("published prekeys", "supernode", home.ID, "one_time_left", left)
+		k.h.Log().Debug("prekeys at a home", "supernode", home.ID, "one_time_left", left.OneTime, "one_time_kem_left", left.OneTimeKEM)
 		k.pub.mu.Lock()
-		k.pub.published[home.ID] = time.Now()
+		if republish {
+			k.pub.published[home.ID] = time.Now()
+		}
+		k.pub.checked[home.ID] = time.Now()
 		k.pub.mu.Unlock()
 	}
 	return errors.Join(errs...)
@@ -306,6 +366,65 @@ func (k *Keys) newOneTimeKeys(n int) ([][]byte, error) {
 		}
 	}
 	return out, nil
+}
+
+// newOneTimeKEMKeys makes n signed one-time KEM prekeys, stores their
+// private halves and returns the public ones as the directory carries them
+// (oneTimeKEMSize bytes each). Unused ones past oneTimeKeep go.
+func (k *Keys) newOneTimeKEMKeys(n int) ([][]byte, error) {
+	k.pub.mu.Lock()
+	defer k.pub.mu.Unlock()
+	v, _ := k.h.Store().Setting(settingNextOneTimeKEM)
+	first, _ := strconv.ParseUint(v, 10, 32)
+	if first == 0 {
+		first = 1
+	}
+	if first+uint64(n) > 1<<32-1 {
+		first = 1
+	}
+	pubs, privs, err := k.id.GenerateOneTimeKEMPrekeys(uint32(first), n)
+	if err != nil {
+		return nil, err
+	}
+	now := k.h.Now()
+	keys := make([]store.Prekey, len(privs))
+	out := make([][]byte, len(pubs))
+	for i := range pubs {
+		keys[i] = store.Prekey{Kind: store.PrekeyKEMOneTime, ID: pubs[i].ID, Private: privs[i].Bytes(), Created: now}
+		out[i] = binary.BigEndian.AppendUint32(make([]byte, 0, oneTimeKEMSize), pubs[i].ID)
+		out[i] = append(out[i], pubs[i].EncapsulationKey...)
+		out[i] = append(out[i], pubs[i].Sig...)
+	}
+	// The counter moves first: a crash between the two writes skips IDs
+	// rather than reusing them.
+	if err := k.h.Store().SetSetting(settingNextOneTimeKEM, strconv.FormatUint(first+uint64(n), 10)); err != nil {
+		return nil, err
+	}
+	if err := k.h.Store().PutPrekeys(keys); err != nil {
+		return nil, err
+	}
+	ids, err := k.h.Store().Prekeys(store.PrekeyKEMOneTime)
+	if err == nil {
+		for _, id := range ids {
+			pk, err := k.h.Store().Prekey(store.PrekeyKEMOneTime, id)
+			if err == nil && now.Sub(pk.Created) > oneTimeKeep {
+				_ = k.h.Store().DeletePrekey(store.PrekeyKEMOneTime, id)
+			}
+			clear(pk.Private)
+		}
+	}
+	return out, nil
+}
+
+// decodeOneTimeKEM reads a one-time KEM prekey as the directory carries it.
+// Its signature is checked with the bundle (ratchet.Bundle.Verify).
+func decodeOneTimeKEM(b []byte) (*ratchet.KEMPrekey, error) {
+	if len(b) != oneTimeKEMSize {
+		return nil, fmt.Errorf("one-time KEM prekey of %d bytes, want %d", len(b), oneTimeKEMSize)
+	}
+	ek := b[4 : 4+mlkem.EncapsulationKeySize768]
+	return &ratchet.KEMPrekey{ID: binary.BigEndian.Uint32(b), EncapsulationKey: bytes.Clone(ek),
+		Sig: bytes.Clone(b[4+mlkem.EncapsulationKeySize768:])}, nil
 }
 
 // decodeOneTime reads a one-time prekey as the directory carries it.

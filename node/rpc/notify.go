@@ -37,6 +37,7 @@ var (
 	noteConversation    = newNotice("conversation")    // Event.Conversation
 	noteNudge           = newNotice("nudge")           // Event.Nudge
 	noteRole            = newNotice("role")            // Event.Role
+	noteSecurity        = newNotice("security")        // Event.Security
 	noteIncomingStream  = newNotice("incomingStream")  // Event.StreamIncoming
 	noteStreamData      = newNotice("streamData")      // the bytes of an incoming stream (streams.go)
 	noteStreamEnd       = newNotice("streamEnd")       // its end (streams.go)
@@ -128,6 +129,11 @@ func (c *conn) event(ctx context.Context, st *watchState, ev api.Event) {
 		role := *r
 		role.Time = utc(role.Time)
 		c.notify(noteRole, role)
+	}
+	if se := ev.Security; se != nil {
+		sec := *se
+		sec.Time = utc(sec.Time)
+		c.notify(noteSecurity, sec)
 	}
 	if t := ev.Transfer; t != nil {
 		if t.State == api.TransferIncoming && !t.Outgoing {

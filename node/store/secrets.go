@@ -194,9 +194,10 @@ type PrekeyKind int
 
 // Prekey kinds, as stored.
 const (
-	PrekeySigned  PrekeyKind = 1 // signed X25519 prekey
-	PrekeyKEM     PrekeyKind = 2 // signed ML-KEM-768 prekey (last resort)
-	PrekeyOneTime PrekeyKind = 3 // one-time X25519 prekey
+	PrekeySigned     PrekeyKind = 1 // signed X25519 prekey
+	PrekeyKEM        PrekeyKind = 2 // signed ML-KEM-768 prekey (last resort)
+	PrekeyOneTime    PrekeyKind = 3 // one-time X25519 prekey
+	PrekeyKEMOneTime PrekeyKind = 4 // signed one-time ML-KEM-768 prekey
 )
 
 // Prekey is one of this device's prekeys, private part opened.
@@ -215,7 +216,7 @@ func prekeyWhere(kind PrekeyKind, id uint32) []string {
 func (s *Store) PutPrekeys(keys []Prekey) error {
 	sealed := make([][]byte, len(keys))
 	for i, k := range keys {
-		if k.Kind < PrekeySigned || k.Kind > PrekeyOneTime || len(k.Private) == 0 {
+		if k.Kind < PrekeySigned || k.Kind > PrekeyKEMOneTime || len(k.Private) == 0 {
 			return fmt.Errorf("store: put prekeys: bad prekey kind %d with %d bytes", k.Kind, len(k.Private))
 		}
 		var err error
@@ -328,11 +329,12 @@ var ErrReplayed = errors.New("store: session start already accepted")
 
 // ConsumeInit records, in one transaction, that the init message initID
 // made for signed prekey signedID was accepted, and deletes the one-time
-// prekey it used (if oneTime is not nil). It fails with ErrReplayed if
-// initID was accepted before and with ErrNotFound if the one-time prekey is
-// gone; then nothing changes. Of two racing calls for one init message,
-// exactly one succeeds.
-func (s *Store) ConsumeInit(initID []byte, signedID uint32, oneTime *uint32) error {
+// prekeys it used: X25519 (if oneTime is not nil) and ML-KEM (if oneTimeKEM
+// is not nil). It fails with ErrReplayed if initID was accepted before and
+// with ErrNotFound if a one-time prekey is gone; then nothing changes. Of
+// two racing calls for one init message, exactly one succeeds, and of two
+// init messages naming one one-time prekey, at most one.
+func (s *Store) ConsumeInit(initID []byte, signedID uint32, oneTime, oneTimeKEM *uint32) error {
 	if len(initID) != 32 {
 		return fmt.Errorf("store: consume init: ID of %d bytes", len(initID))
 	}
@@ -344,8 +346,14 @@ func (s *Store) ConsumeInit(initID []byte, signedID uint32, oneTime *uint32) err
 		if n, err := res.RowsAffected(); err != nil || n == 0 {
 			return ErrReplayed
 		}
-		if oneTime != nil {
-			res, err := tx.Exec(`DELETE FROM prekeys WHERE kind = ? AND id = ?`, int(PrekeyOneTime), int64(*oneTime))
+		for _, k := range []struct {
+			kind PrekeyKind
+			id   *uint32
+		}{{PrekeyOneTime, oneTime}, {PrekeyKEMOneTime, oneTimeKEM}} {
+			if k.id == nil {
+				continue
+			}
+			res, err := tx.Exec(`DELETE FROM prekeys WHERE kind = ? AND id = ?`, int(k.kind), int64(*k.id))
 			if err != nil {
 				return err
 			}
@@ -359,4 +367,59 @@ func (s *Store) ConsumeInit(initID []byte, signedID uint32, oneTime *uint32) err
 		return fmt.Errorf("store: consume init: %w", err)
 	}
 	return nil
+}
+
+// Pin is a contact's device we have spoken to through the ratchet (see
+// PinRatchet), with the last verified bundle of it we kept, if any.
+type Pin struct {
+	PeerID  string
+	Bundle  []byte    // nil when we never fetched one
+	Fetched time.Time // when Bundle was fetched
+}
+
+// PinRatchet records that we have had a ratchet session with peerID's
+// device: from now on it is never sealed to with static keys. Pinning a
+// pinned device changes nothing.
+func (s *Store) PinRatchet(peerID string) error {
+	if peerID == "" {
+		return errors.New("store: pin: no peer")
+	}
+	if _, err := s.db.Exec(`INSERT INTO e2e_pins (peer_id) VALUES (?) ON CONFLICT DO NOTHING`, peerID); err != nil {
+		return fmt.Errorf("store: pin: %w", err)
+	}
+	return nil
+}
+
+// KeepBundle pins peerID's device and keeps bundle (public, verified by
+// the caller, without one-time keys) as its last known one, fetched at
+// fetched.
+func (s *Store) KeepBundle(peerID string, bundle []byte, fetched time.Time) error {
+	if peerID == "" || len(bundle) == 0 {
+		return errors.New("store: keep bundle: no peer or no bundle")
+	}
+	_, err := s.db.Exec(`INSERT INTO e2e_pins (peer_id, bundle, fetched) VALUES (?, ?, ?)
+		ON CONFLICT (peer_id) DO UPDATE SET bundle = excluded.bundle, fetched = excluded.fetched`,
+		peerID, bundle, fetched.UnixNano())
+	if err != nil {
+		return fmt.Errorf("store: keep bundle: %w", err)
+	}
+	return nil
+}
+
+// Pinned returns peerID's pin: ErrNotFound when we never spoke to its
+// device through the ratchet.
+func (s *Store) Pinned(peerID string) (Pin, error) {
+	p := Pin{PeerID: peerID}
+	var fetched int64
+	err := s.db.QueryRow(`SELECT bundle, fetched FROM e2e_pins WHERE peer_id = ?`, peerID).Scan(&p.Bundle, &fetched)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Pin{}, fmt.Errorf("store: pin of %s: %w", peerID, ErrNotFound)
+	}
+	if err != nil {
+		return Pin{}, fmt.Errorf("store: pin of %s: %w", peerID, err)
+	}
+	if p.Bundle != nil {
+		p.Fetched = time.Unix(0, fetched)
+	}
+	return p, nil
 }

@@ -127,7 +127,7 @@ func TestPrekeys(t *testing.T) {
 	if err := s.PutPrekeys(keys[:1]); err == nil {
 		t.Fatal("a prekey ID was stored twice")
 	}
-	if err := s.PutPrekeys([]Prekey{{Kind: 4, ID: 1, Private: []byte("x")}}); err == nil {
+	if err := s.PutPrekeys([]Prekey{{Kind: 5, ID: 1, Private: []byte("x")}}); err == nil {
 		t.Fatal("unknown kind stored")
 	}
 	ids, err := s.Prekeys(PrekeyOneTime)
@@ -254,29 +254,29 @@ func TestConsumeInit(t *testing.T) {
 	}
 	id := bytes.Repeat([]byte{1}, 32)
 	seven, eight := uint32(7), uint32(8)
-	if err := s.ConsumeInit(id, 1, &eight); !errors.Is(err, ErrNotFound) {
+	if err := s.ConsumeInit(id, 1, &eight, nil); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("consuming a one-time key that is not there: %v", err)
 	}
-	if err := s.ConsumeInit(id, 1, &seven); err != nil {
+	if err := s.ConsumeInit(id, 1, &seven, nil); err != nil {
 		t.Fatalf("first consume (the failed one must have left nothing behind): %v", err)
 	}
 	if _, err := s.Prekey(PrekeyOneTime, 7); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("one-time key still there: %v", err)
 	}
-	if err := s.ConsumeInit(id, 1, nil); !errors.Is(err, ErrReplayed) {
+	if err := s.ConsumeInit(id, 1, nil, nil); !errors.Is(err, ErrReplayed) {
 		t.Fatalf("replay: %v", err)
 	}
 	other := bytes.Repeat([]byte{2}, 32)
-	if err := s.ConsumeInit(other, 1, nil); err != nil {
+	if err := s.ConsumeInit(other, 1, nil, nil); err != nil {
 		t.Fatalf("another init without a one-time key: %v", err)
 	}
-	if err := s.ConsumeInit([]byte("short"), 1, nil); err == nil {
+	if err := s.ConsumeInit([]byte("short"), 1, nil, nil); err == nil {
 		t.Fatal("a short init ID was accepted")
 	}
 	if err := s.DeletePrekey(PrekeySigned, 1); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.ConsumeInit(id, 1, nil); err != nil {
+	if err := s.ConsumeInit(id, 1, nil, nil); err != nil {
 		t.Fatalf("init IDs outlived their signed prekey: %v", err)
 	}
 }

@@ -130,18 +130,30 @@ const (
 
 // Prekey directory limits. A bundle (identity key, signed X25519 and
 // ML-KEM-768 prekeys, signatures) takes about 1.5–2 KiB; a one-time prekey
-// is an id and an X25519 key. A fetch answer holds at most
-// MaxPrekeyDevices entries of a bundle, a ticket and a one-time prekey, so
-// it fits in MaxPrekeysFrame with room to spare.
+// is an id and an X25519 key; a one-time KEM prekey an id, an ML-KEM-768
+// encapsulation key and its signature (1,252 bytes). A fetch answer holds
+// at most MaxPrekeyDevices entries of a bundle and one prekey of each kind
+// (about 75 KiB), and a publish a bundle and full batches of both kinds
+// (about 95 KiB), so both fit in MaxPrekeysFrame.
 const (
-	MaxPrekeyBundle      = 8 << 10
-	MaxOneTimePrekey     = 64
-	MaxOneTimePerPublish = 100
-	MaxOneTimeStored     = 200  // per device; a publish past it drops the oldest
-	MaxPrekeyDevices     = 8    // per user; a new device past it evicts the oldest ticket's
-	MaxPrekeyTicket      = 1024 // a serialized SignedTicket (about 300 bytes) kept per device
-	MaxPrekeysFrame      = 128 << 10
+	MaxPrekeyBundle         = 8 << 10
+	MaxOneTimePrekey        = 64
+	MaxOneTimePerPublish    = 100
+	MaxOneTimeStored        = 200 // per device; a publish past it drops the oldest
+	MaxOneTimeKEMPrekey     = 1300
+	MaxOneTimeKEMPerPublish = 64
+	MaxOneTimeKEMStored     = 100  // per device; a publish past it drops the oldest
+	MaxPrekeyDevices        = 8    // per user; a new device past it evicts the oldest ticket's
+	MaxPrekeyTicket         = 1024 // a serialized SignedTicket (about 300 bytes) kept per device
+	MaxPrekeysFrame         = 128 << 10
 )
+
+// PrekeyBundleTTL is how long a prekey directory serves a device's bundle
+// after its last publish, however soon the ticket it came with expires: a
+// contact away for days must still be reachable with forward secrecy. A
+// device rotates its signed prekeys weekly and keeps the private halves
+// 37 days, so a bundle served this long still opens for weeks after.
+const PrekeyBundleTTL = 7 * 24 * time.Hour
 
 // Response codes: the stable strings a server puts in the error field of
 // its answer (Rendezvous-, Contacts-, Mailbox-, Prekeys- and

@@ -4711,14 +4711,16 @@ func (*PrekeysRequest_Status) isPrekeysRequest_Kind() {}
 
 // PrekeysPublish stores the device's bundle (replacing the stored one) and
 // adds one-time prekeys. The ticket authenticates the publisher and is not
-// stored; the entry lives as long as the ticket: a device republishes with
-// each renewed ticket.
+// stored; the entry lives as long as the ticket or PrekeyBundleTTL after
+// this publish, whichever is later (the bundle is signed by the device, so
+// it needs no live ticket to be trusted; a revoked device's is not served).
 type PrekeysPublish struct {
 	state          protoimpl.MessageState `protogen:"open.v1"`
 	Ticket         *SignedTicket          `protobuf:"bytes,1,opt,name=ticket,proto3" json:"ticket,omitempty"`
 	Bundle         []byte                 `protobuf:"bytes,2,opt,name=bundle,proto3" json:"bundle,omitempty"`                                          // signed prekey bundle (node crypto); opaque to the supernode
 	OneTime        [][]byte               `protobuf:"bytes,3,rep,name=one_time,json=oneTime,proto3" json:"one_time,omitempty"`                         // one-time prekeys, each opaque; handed out oldest first
-	ReplaceOneTime bool                   `protobuf:"varint,4,opt,name=replace_one_time,json=replaceOneTime,proto3" json:"replace_one_time,omitempty"` // drop the stored one-time prekeys first
+	ReplaceOneTime bool                   `protobuf:"varint,4,opt,name=replace_one_time,json=replaceOneTime,proto3" json:"replace_one_time,omitempty"` // drop the stored one-time prekeys first (both kinds)
+	OneTimeKem     [][]byte               `protobuf:"bytes,5,rep,name=one_time_kem,json=oneTimeKem,proto3" json:"one_time_kem,omitempty"`              // one-time ML-KEM prekeys, each opaque (signed by the device); handed out oldest first
 	unknownFields  protoimpl.UnknownFields
 	sizeCache      protoimpl.SizeCache
 }
@@ -4781,9 +4783,16 @@ func (x *PrekeysPublish) GetReplaceOneTime() bool {
 	return false
 }
 
+func (x *PrekeysPublish) GetOneTimeKem() [][]byte {
+	if x != nil {
+		return x.OneTimeKem
+	}
+	return nil
+}
+
 // PrekeysFetch asks for the bundles of every device of username. Any ticket
-// holder may ask; each answer hands out at most one one-time prekey per
-// device, deleting it.
+// holder may ask; each answer hands out at most one one-time prekey of each
+// kind per device, deleting it.
 type PrekeysFetch struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Ticket        *SignedTicket          `protobuf:"bytes,1,opt,name=ticket,proto3" json:"ticket,omitempty"` // the fetcher's
@@ -4882,14 +4891,15 @@ func (x *PrekeysStatus) GetTicket() *SignedTicket {
 }
 
 type PrekeysResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Error         string                 `protobuf:"bytes,1,opt,name=error,proto3" json:"error,omitempty"`                                   // stable code or empty: unauthorized, bad_request, rate_limited
-	OneTimeLeft   uint32                 `protobuf:"varint,2,opt,name=one_time_left,json=oneTimeLeft,proto3" json:"one_time_left,omitempty"` // publish, status: one-time prekeys the device has stored
-	Devices       []*PrekeyDevice        `protobuf:"bytes,3,rep,name=devices,proto3" json:"devices,omitempty"`                               // fetch: one per live device (none for an unknown user)
-	Found         bool                   `protobuf:"varint,4,opt,name=found,proto3" json:"found,omitempty"`                                  // status: the device has a live entry
-	ExpiryUnix    int64                  `protobuf:"varint,5,opt,name=expiry_unix,json=expiryUnix,proto3" json:"expiry_unix,omitempty"`      // status: when the entry's ticket, and so the entry, expires
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	state          protoimpl.MessageState `protogen:"open.v1"`
+	Error          string                 `protobuf:"bytes,1,opt,name=error,proto3" json:"error,omitempty"`                                              // stable code or empty: unauthorized, bad_request, rate_limited
+	OneTimeLeft    uint32                 `protobuf:"varint,2,opt,name=one_time_left,json=oneTimeLeft,proto3" json:"one_time_left,omitempty"`            // publish, status: one-time prekeys the device has stored
+	Devices        []*PrekeyDevice        `protobuf:"bytes,3,rep,name=devices,proto3" json:"devices,omitempty"`                                          // fetch: one per live device (none for an unknown user)
+	Found          bool                   `protobuf:"varint,4,opt,name=found,proto3" json:"found,omitempty"`                                             // status: the device has a live entry
+	ExpiryUnix     int64                  `protobuf:"varint,5,opt,name=expiry_unix,json=expiryUnix,proto3" json:"expiry_unix,omitempty"`                 // status: when the entry stops being served (its ticket's expiry, or PrekeyBundleTTL after the last publish if later)
+	OneTimeKemLeft uint32                 `protobuf:"varint,6,opt,name=one_time_kem_left,json=oneTimeKemLeft,proto3" json:"one_time_kem_left,omitempty"` // publish, status: one-time KEM prekeys the device has stored
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *PrekeysResponse) Reset() {
@@ -4957,6 +4967,13 @@ func (x *PrekeysResponse) GetExpiryUnix() int64 {
 	return 0
 }
 
+func (x *PrekeysResponse) GetOneTimeKemLeft() uint32 {
+	if x != nil {
+		return x.OneTimeKemLeft
+	}
+	return 0
+}
+
 // PrekeyDevice is one device's published prekeys as a fetcher gets them.
 // The supernode keeps no ticket (its database holds no usernames): the
 // fetcher already holds the ticket that binds the device to the username
@@ -4965,8 +4982,9 @@ func (x *PrekeysResponse) GetExpiryUnix() int64 {
 type PrekeyDevice struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Bundle        []byte                 `protobuf:"bytes,2,opt,name=bundle,proto3" json:"bundle,omitempty"`
-	OneTime       []byte                 `protobuf:"bytes,3,opt,name=one_time,json=oneTime,proto3" json:"one_time,omitempty"` // empty when the device has none left
-	PeerId        []byte                 `protobuf:"bytes,4,opt,name=peer_id,json=peerId,proto3" json:"peer_id,omitempty"`    // binary libp2p peer ID of the device that published
+	OneTime       []byte                 `protobuf:"bytes,3,opt,name=one_time,json=oneTime,proto3" json:"one_time,omitempty"`            // empty when the device has none left
+	PeerId        []byte                 `protobuf:"bytes,4,opt,name=peer_id,json=peerId,proto3" json:"peer_id,omitempty"`               // binary libp2p peer ID of the device that published
+	OneTimeKem    []byte                 `protobuf:"bytes,5,opt,name=one_time_kem,json=oneTimeKem,proto3" json:"one_time_kem,omitempty"` // a one-time KEM prekey, deleted as it is handed out; empty when none is left
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -5018,6 +5036,13 @@ func (x *PrekeyDevice) GetOneTime() []byte {
 func (x *PrekeyDevice) GetPeerId() []byte {
 	if x != nil {
 		return x.PeerId
+	}
+	return nil
+}
+
+func (x *PrekeyDevice) GetOneTimeKem() []byte {
+	if x != nil {
+		return x.OneTimeKem
 	}
 	return nil
 }
@@ -5421,28 +5446,33 @@ const file_wire_proto_rawDesc = "" +
 	"\apublish\x18\x01 \x01(\v2\x1c.eserver.wire.PrekeysPublishH\x00R\apublish\x122\n" +
 	"\x05fetch\x18\x02 \x01(\v2\x1a.eserver.wire.PrekeysFetchH\x00R\x05fetch\x125\n" +
 	"\x06status\x18\x03 \x01(\v2\x1b.eserver.wire.PrekeysStatusH\x00R\x06statusB\x06\n" +
-	"\x04kind\"\xa1\x01\n" +
+	"\x04kind\"\xc3\x01\n" +
 	"\x0ePrekeysPublish\x122\n" +
 	"\x06ticket\x18\x01 \x01(\v2\x1a.eserver.wire.SignedTicketR\x06ticket\x12\x16\n" +
 	"\x06bundle\x18\x02 \x01(\fR\x06bundle\x12\x19\n" +
 	"\bone_time\x18\x03 \x03(\fR\aoneTime\x12(\n" +
-	"\x10replace_one_time\x18\x04 \x01(\bR\x0ereplaceOneTime\"^\n" +
+	"\x10replace_one_time\x18\x04 \x01(\bR\x0ereplaceOneTime\x12 \n" +
+	"\fone_time_kem\x18\x05 \x03(\fR\n" +
+	"oneTimeKem\"^\n" +
 	"\fPrekeysFetch\x122\n" +
 	"\x06ticket\x18\x01 \x01(\v2\x1a.eserver.wire.SignedTicketR\x06ticket\x12\x1a\n" +
 	"\busername\x18\x02 \x01(\tR\busername\"C\n" +
 	"\rPrekeysStatus\x122\n" +
-	"\x06ticket\x18\x01 \x01(\v2\x1a.eserver.wire.SignedTicketR\x06ticket\"\xb8\x01\n" +
+	"\x06ticket\x18\x01 \x01(\v2\x1a.eserver.wire.SignedTicketR\x06ticket\"\xe3\x01\n" +
 	"\x0fPrekeysResponse\x12\x14\n" +
 	"\x05error\x18\x01 \x01(\tR\x05error\x12\"\n" +
 	"\rone_time_left\x18\x02 \x01(\rR\voneTimeLeft\x124\n" +
 	"\adevices\x18\x03 \x03(\v2\x1a.eserver.wire.PrekeyDeviceR\adevices\x12\x14\n" +
 	"\x05found\x18\x04 \x01(\bR\x05found\x12\x1f\n" +
 	"\vexpiry_unix\x18\x05 \x01(\x03R\n" +
-	"expiryUnix\"h\n" +
+	"expiryUnix\x12)\n" +
+	"\x11one_time_kem_left\x18\x06 \x01(\rR\x0eoneTimeKemLeft\"\x8a\x01\n" +
 	"\fPrekeyDevice\x12\x16\n" +
 	"\x06bundle\x18\x02 \x01(\fR\x06bundle\x12\x19\n" +
 	"\bone_time\x18\x03 \x01(\fR\aoneTime\x12\x17\n" +
-	"\apeer_id\x18\x04 \x01(\fR\x06peerIdJ\x04\b\x01\x10\x02R\x06ticketB\x13Z\x11eserver/node/wireb\x06proto3"
+	"\apeer_id\x18\x04 \x01(\fR\x06peerId\x12 \n" +
+	"\fone_time_kem\x18\x05 \x01(\fR\n" +
+	"oneTimeKemJ\x04\b\x01\x10\x02R\x06ticketB\x13Z\x11eserver/node/wireb\x06proto3"
 
 var (
 	file_wire_proto_rawDescOnce sync.Once

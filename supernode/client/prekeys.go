@@ -28,13 +28,24 @@ type DevicePrekeys struct {
 	Peer    peer.ID // the device that published the bundle, as the supernode says
 	Bundle  []byte
 	OneTime []byte // the one-time prekey handed out for this session; nil when none was left
+	// OneTimeKEM is the one-time ML-KEM prekey handed out for this
+	// session (signed by the device: the caller verifies it with the
+	// bundle); nil when none was left.
+	OneTimeKEM []byte
 }
 
 // PrekeyStatus is a device's own entry at a supernode.
 type PrekeyStatus struct {
-	Found       bool      // the device has a live entry
-	OneTimeLeft int       // one-time prekeys stored
-	Expiry      time.Time // when the entry's ticket, and so the entry, expires
+	Found          bool      // the device has a live entry
+	OneTimeLeft    int       // one-time prekeys stored
+	OneTimeKEMLeft int       // one-time KEM prekeys stored
+	Expiry         time.Time // when the entry stops being served (see wire.PrekeyBundleTTL)
+}
+
+// PrekeyCounts are the one-time prekeys of each kind a device has stored at
+// a supernode, as a publish reports them.
+type PrekeyCounts struct {
+	OneTime, OneTimeKEM int
 }
 
 // PublishPrekeys stores bundle under the device h and its ticket st at the
@@ -43,24 +54,38 @@ type PrekeyStatus struct {
 // returns how many one-time prekeys the device has stored there afterwards:
 // top up when it runs low, with at most wire.MaxOneTimeStored-left keys, as
 // the supernode drops the oldest past that. The entry lives until st
-// expires, so publish again with every renewed ticket. The caller has
-// already connected h to sn.
+// expires or wire.PrekeyBundleTTL from now, whichever is later, so publish
+// again with every renewed ticket. The caller has already connected h to
+// sn.
 func PublishPrekeys(ctx context.Context, h host.Host, sn peer.ID, st *wire.SignedTicket, bundle []byte, oneTime [][]byte, replace bool) (left int, err error) {
+	n, err := PublishAllPrekeys(ctx, h, sn, st, bundle, oneTime, nil, replace)
+	return n.OneTime, err
+}
+
+// PublishAllPrekeys is PublishPrekeys with one-time KEM prekeys too (at most
+// wire.MaxOneTimeKEMPerPublish, each at most wire.MaxOneTimeKEMPrekey
+// bytes; the supernode keeps the newest wire.MaxOneTimeKEMStored), and
+// reports what is left of each kind.
+func PublishAllPrekeys(ctx context.Context, h host.Host, sn peer.ID, st *wire.SignedTicket, bundle []byte, oneTime, oneTimeKEM [][]byte, replace bool) (PrekeyCounts, error) {
 	if err := CheckPrekeys(bundle, oneTime); err != nil {
-		return 0, fmt.Errorf("publishing prekeys: %w: %v", ErrBadRequest, err)
+		return PrekeyCounts{}, fmt.Errorf("publishing prekeys: %w: %v", ErrBadRequest, err)
+	}
+	if err := CheckOneTimeKEM(oneTimeKEM); err != nil {
+		return PrekeyCounts{}, fmt.Errorf("publishing prekeys: %w: %v", ErrBadRequest, err)
 	}
 	resp, err := Call[*wire.PrekeysResponse](ctx, h, sn, wire.ProtoPrekeys, &wire.PrekeysRequest{
 		Kind: &wire.PrekeysRequest_Publish{Publish: &wire.PrekeysPublish{
-			Ticket: st, Bundle: bundle, OneTime: oneTime, ReplaceOneTime: replace,
+			Ticket: st, Bundle: bundle, OneTime: oneTime, OneTimeKem: oneTimeKEM, ReplaceOneTime: replace,
 		}},
 	})
 	if err != nil {
-		return 0, fmt.Errorf("publishing prekeys: %w", err)
+		return PrekeyCounts{}, fmt.Errorf("publishing prekeys: %w", err)
 	}
-	if resp.GetOneTimeLeft() > wire.MaxOneTimeStored {
-		return 0, fmt.Errorf("publishing prekeys: malformed answer: %d one-time prekeys left", resp.GetOneTimeLeft())
+	if resp.GetOneTimeLeft() > wire.MaxOneTimeStored || resp.GetOneTimeKemLeft() > wire.MaxOneTimeKEMStored {
+		return PrekeyCounts{}, fmt.Errorf("publishing prekeys: malformed answer: %d one-time and %d one-time KEM prekeys left",
+			resp.GetOneTimeLeft(), resp.GetOneTimeKemLeft())
 	}
-	return int(resp.GetOneTimeLeft()), nil
+	return PrekeyCounts{OneTime: int(resp.GetOneTimeLeft()), OneTimeKEM: int(resp.GetOneTimeKemLeft())}, nil
 }
 
 // FetchPrekeys returns the prekeys of username's devices stored at sn,
@@ -97,15 +122,19 @@ func FetchPrekeys(ctx context.Context, h host.Host, sn peer.ID, st *wire.SignedT
 		if err != nil || id == h.ID() || seen[id] {
 			continue
 		}
-		if CheckPrekeys(d.GetBundle(), nil) != nil || len(d.GetOneTime()) > wire.MaxOneTimePrekey {
+		if CheckPrekeys(d.GetBundle(), nil) != nil || len(d.GetOneTime()) > wire.MaxOneTimePrekey ||
+			len(d.GetOneTimeKem()) > wire.MaxOneTimeKEMPrekey {
 			continue
 		}
 		seen[id] = true
-		var one []byte
+		dp := DevicePrekeys{Peer: id, Bundle: d.GetBundle()}
 		if len(d.GetOneTime()) > 0 {
-			one = d.GetOneTime()
+			dp.OneTime = d.GetOneTime()
 		}
-		out = append(out, DevicePrekeys{Peer: id, Bundle: d.GetBundle(), OneTime: one})
+		if len(d.GetOneTimeKem()) > 0 {
+			dp.OneTimeKEM = d.GetOneTimeKem()
+		}
+		out = append(out, dp)
 	}
 	return out, nil
 }
@@ -122,13 +151,15 @@ func PrekeysStatus(ctx context.Context, h host.Host, sn peer.ID, st *wire.Signed
 	if !resp.GetFound() {
 		return PrekeyStatus{}, nil
 	}
-	if resp.GetOneTimeLeft() > wire.MaxOneTimeStored {
-		return PrekeyStatus{}, fmt.Errorf("prekey status: malformed answer: %d one-time prekeys left", resp.GetOneTimeLeft())
+	if resp.GetOneTimeLeft() > wire.MaxOneTimeStored || resp.GetOneTimeKemLeft() > wire.MaxOneTimeKEMStored {
+		return PrekeyStatus{}, fmt.Errorf("prekey status: malformed answer: %d one-time and %d one-time KEM prekeys left",
+			resp.GetOneTimeLeft(), resp.GetOneTimeKemLeft())
 	}
 	return PrekeyStatus{
-		Found:       true,
-		OneTimeLeft: int(resp.GetOneTimeLeft()),
-		Expiry:      time.Unix(resp.GetExpiryUnix(), 0),
+		Found:          true,
+		OneTimeLeft:    int(resp.GetOneTimeLeft()),
+		OneTimeKEMLeft: int(resp.GetOneTimeKemLeft()),
+		Expiry:         time.Unix(resp.GetExpiryUnix(), 0),
 	}, nil
 }
 
@@ -145,6 +176,20 @@ func CheckPrekeys(bundle []byte, oneTime [][]byte) error {
 	for i, k := range oneTime {
 		if len(k) == 0 || len(k) > wire.MaxOneTimePrekey {
 			return fmt.Errorf("one-time prekey %d of %d bytes (limit %d)", i, len(k), wire.MaxOneTimePrekey)
+		}
+	}
+	return nil
+}
+
+// CheckOneTimeKEM checks one-time KEM prekeys against the limits the
+// supernode enforces.
+func CheckOneTimeKEM(keys [][]byte) error {
+	if len(keys) > wire.MaxOneTimeKEMPerPublish {
+		return fmt.Errorf("%d one-time KEM prekeys (limit %d)", len(keys), wire.MaxOneTimeKEMPerPublish)
+	}
+	for i, k := range keys {
+		if len(k) == 0 || len(k) > wire.MaxOneTimeKEMPrekey {
+			return fmt.Errorf("one-time KEM prekey %d of %d bytes (limit %d)", i, len(k), wire.MaxOneTimeKEMPrekey)
 		}
 	}
 	return nil
