@@ -351,6 +351,7 @@ type sessionMatcher struct {
 	// server is the auth server's address, and docServer what the
 	// transcript writes in its place.
 	server, docServer string
+	skipped           []map[string]any // presence notifications passed over
 }
 
 var (
@@ -358,13 +359,19 @@ var (
 	timeForm = regexp.MustCompile(`^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,3})?Z$`)
 )
 
-// presenceFields are the contact's fields a contactUpdate reports as they
-// are known at that moment: they may still be changing.
-var presenceFields = []string{"via", "status", "nick", "subnick", "media"}
+// looseFields are the params a notification reports as they happen to be,
+// which the transcript can only show an example of: a contactUpdate's
+// presence fields, as known at that moment, and how a contact is reached
+// (between two nodes on one machine libp2p may keep the relayed connection
+// it made first, or a direct one).
+var looseFields = map[string][]string{
+	"contactUpdate": {"via", "status", "nick", "subnick", "media"},
+	"presence":      {"via"},
+}
 
 // match reports why got is not want ("" when it is), binding the
 // transcript's IDs.
-func (m *sessionMatcher) match(path string, want, got any, loose bool) string {
+func (m *sessionMatcher) match(path string, want, got any, loose []string) string {
 	switch w := want.(type) {
 	case map[string]any:
 		g, ok := got.(map[string]any)
@@ -381,7 +388,7 @@ func (m *sessionMatcher) match(path string, want, got any, loose bool) string {
 			if !ok {
 				return fmt.Sprintf("%s: no key %q", path, k)
 			}
-			if loose && path == ".params" && contains(presenceFields, k) {
+			if path == ".params" && contains(loose, k) {
 				continue
 			}
 			if why := m.match(path+"."+k, wv, gv, loose); why != "" {
@@ -448,7 +455,21 @@ func contains(list []string, s string) bool {
 // read takes the next line the daemon wrote into resps or notes.
 func (m *sessionMatcher) read(what string) {
 	m.t.Helper()
-	l := poll.Receive(m.t, m.lines, what)
+	var l map[string]any
+	select {
+	case got, ok := <-m.lines:
+		if !ok {
+			m.t.Fatalf("the daemon ended waiting for %s", what)
+		}
+		l = got
+	case <-time.After(poll.Bound):
+		var skipped []string
+		for _, s := range m.skipped {
+			b, _ := json.Marshal(s)
+			skipped = append(skipped, string(b))
+		}
+		m.t.Fatalf("timed out after %v waiting for %s; presence notifications passed over:\n%s", poll.Bound, what, strings.Join(skipped, "\n"))
+	}
 	if _, ok := l["method"]; ok {
 		m.notes = append(m.notes, l)
 	} else {
@@ -466,14 +487,13 @@ func (m *sessionMatcher) expect(want map[string]any, raw string) {
 		}
 		got := m.resps[0]
 		m.resps = m.resps[1:]
-		if why := m.match("", want, got, false); why != "" {
+		if why := m.match("", want, got, nil); why != "" {
 			b, _ := json.Marshal(got)
 			m.t.Fatalf("the next response is\n%s\nnot\n%s\n%s", b, raw, why)
 		}
 		return
 	}
-	// contactUpdate's presence fields are as known at that moment.
-	loose := want["method"] == "contactUpdate"
+	loose := looseFields[want["method"].(string)]
 	for {
 		for len(m.notes) == 0 {
 			m.read(what)
@@ -485,6 +505,7 @@ func (m *sessionMatcher) expect(want map[string]any, raw string) {
 			return
 		}
 		if got["method"] == "presence" {
+			m.skipped = append(m.skipped, got)
 			continue // one of the presence notifications the transcript leaves out
 		}
 		b, _ := json.Marshal(got)
@@ -604,6 +625,60 @@ func TestAPISampleSession(t *testing.T) {
 	for _, n := range m.notes {
 		if n["method"] != "presence" {
 			t.Errorf("a notification the transcript does not show: %v", n)
+		}
+	}
+}
+
+// TestErrorsSaidOnce: the node's refusals, as a real auth server gives
+// them, reach the client with data.code and a message that says what went
+// wrong once (it read "wrong username or password: wrong username or
+// password").
+func TestErrorsSaidOnce(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs a daemon against a real auth server")
+	}
+	server := nodetest.Server(t)
+	in, lines := startRawDaemon(t)
+	account := func(user, password string) string {
+		return fmt.Sprintf(`{"server":%q,"username":%q,"password":%q}`, server, user, password)
+	}
+	tests := []struct {
+		method, params, wantCode string
+	}{
+		{"register", account("carol", "c-pass"), ""},
+		{"register", account("carol", "other"), "username_taken"},
+		{"login", account("carol", "wrong"), "login_failed"},
+		{"login", account("nobody", "x"), "login_failed"},
+		{"register", account("a", "x"), "bad_request"},
+		{"login", account("carol", "c-pass"), ""},
+		{"nudge", `{"to":"dave"}`, "not_contact"},
+	}
+	for i, tt := range tests {
+		fmt.Fprintf(in, `{"jsonrpc":"2.0","id":%d,"method":%q,"params":%s}`+"\n", i, tt.method, tt.params)
+		var resp map[string]any
+		for resp == nil {
+			l := poll.Receive(t, lines, "the response to "+tt.method)
+			if _, isNote := l["method"]; !isNote {
+				resp = l
+			}
+		}
+		e, _ := resp["error"].(map[string]any)
+		if tt.wantCode == "" {
+			if e != nil {
+				t.Fatalf("%s %s: %v", tt.method, tt.params, e)
+			}
+			continue
+		}
+		data, _ := e["data"].(map[string]any)
+		msg, _ := e["message"].(string)
+		if data == nil || data["code"] != tt.wantCode {
+			t.Errorf("%s %s: error %v, want data.code %q", tt.method, tt.params, e, tt.wantCode)
+		}
+		parts := strings.Split(msg, ": ")
+		for j := 1; j < len(parts); j++ {
+			if parts[j] == parts[j-1] {
+				t.Errorf("%s: the message says %q twice: %q", tt.method, parts[j], msg)
+			}
 		}
 	}
 }
