@@ -36,7 +36,7 @@ type flags struct {
 func newFlags() (*flag.FlagSet, flags) {
 	fs := flag.NewFlagSet("eserver-node", flag.ExitOnError)
 	f := flags{
-		profile: fs.String("profile", "", "the profile: a name (a directory under $ESERVER_HOME/profiles, by default ~/.config/eserver/profiles) "+
+		profile: fs.String("profile", "", "the profile: a name (a directory under $ESERVER_HOME/profiles, by default ~/.config/eserver/profiles on Linux) "+
 			"or a directory (a path: with a slash or starting with a dot) (default: the profile named \"default\")"),
 		listen:         fs.String("listen", "", "comma-separated libp2p listen multiaddrs (default: TCP and QUIC on all interfaces, random ports)"),
 		verbose:        fs.Bool("v", false, "debug logging"),
