@@ -19,9 +19,10 @@ all: build
 # deps installs what a fresh Debian machine lacks: a C compiler for cgo,
 # Fyne's X11/GL headers, libXss for the desktop-wide idle time (auto-away),
 # and Xvfb + xdotool for the test that drives the real window, iproute2 +
-# nftables for the NAT lab test. Nothing is installed when everything is
+# nftables for the NAT lab test, jq and python3 for the test that runs
+# docs/API.md's example bots. Nothing is installed when everything is
 # already present.
-DEB_PKGS := gcc pkg-config libgl1-mesa-dev xorg-dev libxkbcommon-dev libxss-dev xvfb xdotool iproute2 nftables
+DEB_PKGS := gcc pkg-config libgl1-mesa-dev xorg-dev libxkbcommon-dev libxss-dev xvfb xdotool iproute2 nftables jq python3
 deps:
 	@missing=""; for p in $(DEB_PKGS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \

@@ -74,27 +74,39 @@ type components struct {
 	role      *role.Role
 }
 
-// mapLoginErr turns the login package's sentinels into the API's.
+// mapLoginErr turns the login package's sentinels into the API's. The
+// error says only what the login package said: its sentinels already name
+// what went wrong in the API's words, so wrapping one in the other would
+// read "wrong username or password: wrong username or password".
 func mapLoginErr(err error) error {
+	var sentinel error
 	switch {
 	case err == nil:
 		return nil
 	case errors.Is(err, login.ErrLoginFailed):
-		return fmt.Errorf("%w: %v", api.ErrLoginFailed, err)
+		sentinel = api.ErrLoginFailed
 	case errors.Is(err, login.ErrUsernameTaken):
-		return fmt.Errorf("%w: %v", api.ErrUsernameTaken, err)
+		sentinel = api.ErrUsernameTaken
 	case errors.Is(err, login.ErrRateLimited):
-		return fmt.Errorf("%w: %v", api.ErrRateLimited, err)
+		sentinel = api.ErrRateLimited
 	case errors.Is(err, login.ErrBadRequest):
-		return fmt.Errorf("%w: %v", api.ErrBadRequest, err)
+		sentinel = api.ErrBadRequest
 	case errors.Is(err, login.ErrUnreachable):
-		return fmt.Errorf("%w: %v", api.ErrUnreachable, err)
+		sentinel = api.ErrUnreachable
 	case errors.Is(err, login.ErrDeviceRevoked):
-		return fmt.Errorf("%w: %v", api.ErrDeviceRevoked, err)
+		sentinel = api.ErrDeviceRevoked
 	default:
 		return err
 	}
+	return loginError{sentinel: sentinel, err: err}
 }
+
+// loginError is a login package error that is also an API sentinel for
+// errors.Is, with the login package's message.
+type loginError struct{ sentinel, err error }
+
+func (e loginError) Error() string   { return e.err.Error() }
+func (e loginError) Unwrap() []error { return []error{e.sentinel, e.err} }
 
 func (n *Node) serverInfo(server string) (peer.AddrInfo, string, error) {
 	if server == "" {

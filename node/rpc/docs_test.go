@@ -167,3 +167,64 @@ func TestParamKeys(t *testing.T) {
 		}
 	}
 }
+
+// TestAPIDocTranscripts holds every transcript line of docs/API.md (the
+// "→"/"←" lines of its text blocks) to the protocol: what a client sends
+// is a request the daemon takes (a known method, params it accepts), and
+// what the daemon is shown writing is a well-formed response, batch or
+// known notification, every error with its data.code.
+func TestAPIDocTranscripts(t *testing.T) {
+	b, err := os.ReadFile("../../docs/API.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	kinds := map[string]bool{}
+	for _, n := range notices {
+		kinds[n.method] = true
+	}
+	inText, sent, shown := false, 0, 0
+	for i, l := range strings.Split(string(b), "\n") {
+		switch {
+		case l == "```text":
+			inText = true
+		case l == "```":
+			inText = false
+		case inText && strings.HasPrefix(l, "→ "):
+			sent++
+			req := strings.TrimPrefix(l, "→ ")
+			h := serve(t, newFake())
+			h.send(req)
+			if !strings.Contains(req, `"id"`) {
+				continue // a notification: nothing to wait for
+			}
+			resp := h.answer()
+			answers := []line{resp}
+			if resp.batch != nil {
+				answers = resp.batch
+			}
+			for _, a := range answers {
+				if a.Error != nil && a.Error.Code != CodeApplication && a.Error.Code != CodeMethodNotFound {
+					t.Errorf("API.md line %d: the daemon refuses %s: %s", i+1, req, a.raw)
+				}
+			}
+		case inText && strings.HasPrefix(l, "← "):
+			shown++
+			out, err := parseLine([]byte(strings.TrimPrefix(l, "← ")))
+			if err != nil {
+				t.Errorf("API.md line %d: %v", i+1, err)
+				continue
+			}
+			if out.Method != "" && !kinds[out.Method] {
+				t.Errorf("API.md line %d: no notification %q", i+1, out.Method)
+			}
+			for _, r := range append([]line{out}, out.batch...) {
+				if r.Method == "" && r.batch == nil && (r.Result == nil) == (r.Error == nil) {
+					t.Errorf("API.md line %d: a response needs a result or an error: %s", i+1, r.raw)
+				}
+			}
+		}
+	}
+	if sent < 10 || shown < 15 {
+		t.Errorf("read only %d requests and %d answers from API.md's transcripts: has its layout changed?", sent, shown)
+	}
+}

@@ -107,8 +107,15 @@ func (c *conn) event(ctx context.Context, st *watchState, ev api.Event) {
 		if ct.KeyChanged != nil && (prev.KeyChanged == nil || !ct.KeyChanged.Equal(*prev.KeyChanged)) && known {
 			c.notify(noteIdentityChanged, identityChange{Contact: now, Time: now.KeyChanged})
 		}
+		// Presence is reported for accepted contacts only (the node shows
+		// every other one offline; a change in how it is reached is not
+		// news to a bot), and a contact that becomes accepted gets one at
+		// once, after its contactUpdate: so a bot that follows presence
+		// learns of every contact it can talk to, in a fixed order.
+		accepted := ct.Relation == api.RelationAccepted
+		becameAccepted := accepted && (!known || prev.Relation != api.RelationAccepted)
 		prev.Username = ct.Username // an unknown contact had no presence
-		if shown(*ct) != shown(prev) {
+		if accepted && (becameAccepted || shown(*ct) != shown(prev)) {
 			c.notify(notePresence, now)
 		}
 	}

@@ -1,7 +1,8 @@
 // Package rpc is the JSON-RPC 2.0 front end of the headless node daemon
 // (eserver-node daemon), in the manner of signal-cli's jsonRpc mode: one JSON
-// object per line on the input and output streams, requests answered
-// concurrently, and the node's event stream turned into notifications.
+// object (or batch) per line on the input and output streams, requests
+// processed in the order read (except the calls that may wait without bound,
+// see laneOf), and the node's event stream turned into notifications.
 //
 // It sees the node only through api.API, like the Fyne app. docs/API.md
 // describes the protocol for bot and script authors.
@@ -19,6 +20,7 @@ import (
 	"runtime/debug"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"eserver/node/api"
 )
@@ -38,15 +40,55 @@ const (
 	CodeApplication    = -32000
 )
 
-// maxInFlight bounds concurrently handled requests; when reached, reading
-// pauses until one finishes.
-const maxInFlight = 64
+// Order of processing. A client's requests are processed one at a time, in
+// the order they were read, each answered before the next starts: a bot can
+// send register and login on consecutive lines, or a send after the
+// acceptContact it depends on, without waiting for answers in between. The
+// calls that may wait on a contact or on a large file without bound (the
+// detached methods) start in turn too — every request read before them has
+// been answered — but what follows does not wait for them, so one stalled
+// stream or a file being hashed never holds the connection up.
+//
+// maxInFlight bounds the detached calls running or waiting at once; when
+// reached, processing pauses until one finishes. queueDepth bounds the
+// requests read ahead of processing; when reached, reading pauses.
+const (
+	maxInFlight = 64
+	queueDepth  = 16
+)
+
+// lane says how a method is ordered with the requests around it.
+type lane int
+
+const (
+	inTurn    lane = iota // answered before the next request starts
+	detached              // starts in turn, holds nothing up
+	perStream             // detached, but in turn with the calls on the same streamId
+)
+
+// laneOf is how each method is ordered; a method not listed is inTurn.
+// Every inTurn method is bounded by the node's own timeouts (an auth server
+// or a peer that does not answer fails it with unreachable); the detached
+// ones are not: nudge waits up to 15 s for the contact, openStream for its
+// answer, writeStream while the contact does not read (back-pressure),
+// closeStream until what was written has gone, sendFile while it hashes
+// the file.
+var laneOf = map[string]lane{
+	"nudge":       detached,
+	"sendFile":    detached,
+	"openStream":  detached,
+	"writeStream": perStream,
+	"closeStream": perStream,
+}
 
 // Server serves api.API over line-delimited JSON-RPC 2.0.
 // One Server may serve several streams, each with its own Serve call.
 type Server struct {
 	api api.API
 	log *slog.Logger
+	// extra are methods beside the package's, for tests (the JSON-RPC
+	// specification's examples call methods the daemon does not have).
+	extra map[string]handler
 }
 
 // NewServer returns a Server calling api. A nil logger discards logs.
@@ -57,17 +99,18 @@ func NewServer(backend api.API, logger *slog.Logger) *Server {
 	return &Server{api: backend, log: logger}
 }
 
-// Serve reads requests from in, one JSON object per line, and writes
-// responses and notifications (from api.Watch) to out, one per line.
-// Requests are handled concurrently; every output line is written whole by a
-// single Write call.
+// Serve reads requests from in, one JSON object (or batch) per line, and
+// writes responses and notifications (from api.Watch) to out, one per line.
+// Requests are processed in the order read, each answered before the next
+// starts, except the detached methods (see laneOf); every output line is
+// written whole by a single Write call.
 //
 // Serve returns nil when in reaches EOF, after the requests already read have
 // been answered. It returns ctx's error when ctx ends (in-flight requests see
-// the cancellation; if in has SetReadDeadline, as *os.File has, a pending
-// read is interrupted, otherwise Serve returns once that read does), and an
-// error when reading in or writing out fails. No goroutine started by Serve
-// outlives it.
+// the cancellation and requests read but not started are dropped; if in has
+// SetReadDeadline, as *os.File has, a pending read is interrupted, otherwise
+// Serve returns once that read does), and an error when reading in or
+// writing out fails. No goroutine started by Serve outlives it.
 func (s *Server) Serve(ctx context.Context, in io.Reader, out io.Writer) error {
 	parent := ctx
 	ctx, cancel := context.WithCancelCause(ctx)
@@ -97,9 +140,16 @@ func (s *Server) Serve(ctx context.Context, in io.Reader, out io.Writer) error {
 		}()
 	}
 
+	// The reader parses lines into units; one worker runs them in order.
+	units := make(chan unit, queueDepth)
+	var detachedCalls sync.WaitGroup
+	workerDone := make(chan struct{})
+	go func() {
+		defer close(workerDone)
+		s.work(ctx, c, units, &detachedCalls)
+	}()
+
 	br := bufio.NewReaderSize(in, 64<<10)
-	sem := make(chan struct{}, maxInFlight)
-	var wg sync.WaitGroup
 	var buf []byte
 	var readErr error
 	for ctx.Err() == nil {
@@ -107,12 +157,19 @@ func (s *Server) Serve(ctx context.Context, in io.Reader, out io.Writer) error {
 		if line != nil {
 			buf = line
 		}
+		var u unit
 		switch {
 		case tooLong:
 			s.log.Debug("rpc: input line too long")
-			c.write(errorResponse(nil, CodeParseError, fmt.Sprintf("parse error: line longer than %d bytes", MaxLineBytes), ""))
+			u = refused(errorResponse(nil, CodeParseError, fmt.Sprintf("parse error: line longer than %d bytes", MaxLineBytes)))
 		case len(bytes.TrimSpace(line)) > 0:
-			s.handleLine(ctx, c, line, sem, &wg)
+			u = s.parseLine(line) // copies what it keeps: buf is reused
+		}
+		if len(u.calls) > 0 {
+			select {
+			case units <- u:
+			case <-ctx.Done():
+			}
 		}
 		if err != nil {
 			if !errors.Is(err, io.EOF) {
@@ -121,7 +178,9 @@ func (s *Server) Serve(ctx context.Context, in io.Reader, out io.Writer) error {
 			break
 		}
 	}
-	wg.Wait()
+	close(units)
+	<-workerDone
+	detachedCalls.Wait()
 	stopWatch()
 	<-watchDone
 	c.closeStreams()
@@ -184,13 +243,25 @@ type response struct {
 }
 
 type rpcError struct {
-	Code    int        `json:"code"`
-	Message string     `json:"message"`
-	Data    *errorData `json:"data,omitempty"`
+	Code    int       `json:"code"`
+	Message string    `json:"message"`
+	Data    errorData `json:"data"`
 }
 
+// errorData is every error's data: its code is what a client branches on,
+// for the protocol's errors as for the node's.
 type errorData struct {
 	Code string `json:"code"`
+}
+
+// dataCodes is data.code of each protocol error; CodeApplication's is
+// api.Code of the node's error.
+var dataCodes = map[int]string{
+	CodeParseError:     "parse_error",
+	CodeInvalidRequest: "invalid_request",
+	CodeMethodNotFound: "method_not_found",
+	CodeInvalidParams:  "bad_request",
+	CodeInternal:       "internal",
 }
 
 type notification struct {
@@ -199,43 +270,116 @@ type notification struct {
 	Params  any    `json:"params"`
 }
 
-func errorResponse(id json.RawMessage, code int, msg, dataCode string) *response {
-	e := &rpcError{Code: code, Message: msg}
-	if dataCode != "" {
-		e.Data = &errorData{Code: dataCode}
-	}
-	return &response{JSONRPC: "2.0", ID: id, Error: e}
+// errorResponse is a protocol error (not CodeApplication) for id.
+func errorResponse(id json.RawMessage, code int, msg string) *response {
+	return &response{JSONRPC: "2.0", ID: id, Error: &rpcError{Code: code, Message: msg, Data: errorData{Code: dataCodes[code]}}}
 }
 
-// parseRequest decodes line, or returns the error response for it.
-func parseRequest(line []byte) (*request, *response) {
+// unit is what one input line asks for: one request or a batch (JSON-RPC
+// 2.0 section 6). A batch is answered with one array of the responses of
+// its requests, in their order, once all are done; a batch of only
+// notifications is not answered.
+type unit struct {
+	calls []call
+	batch bool
+}
+
+// call is one request of a unit: a handler to run, or a refusal (the
+// response to a request refused before running, nil when the request is a
+// notification and is not answered).
+type call struct {
+	req     *request
+	h       connHandler
+	lane    lane
+	refusal *response
+}
+
+func refused(r *response) unit { return unit{calls: []call{{refusal: r}}} }
+
+// parseLine decodes a line into the requests it holds. It never keeps a
+// reference to line.
+func (s *Server) parseLine(line []byte) unit {
 	if !json.Valid(line) {
-		return nil, errorResponse(nil, CodeParseError, "parse error: invalid JSON", "")
+		return refused(errorResponse(nil, CodeParseError, "parse error: invalid JSON"))
 	}
-	if bytes.TrimLeft(line, " \t\r\n")[0] != '{' {
-		return nil, errorResponse(nil, CodeInvalidRequest, "invalid request: not a JSON object (batches are not supported)", "")
-	}
-	var req request
-	if err := json.Unmarshal(line, &req); err != nil {
+	// JSON text is UTF-8 (RFC 8259 §8.1), and the decoder would replace
+	// what is not with U+FFFD: an id would come back changed, a message
+	// would be sent other than written. Such a line is refused whole.
+	if !validText(line) {
 		var probe struct {
 			ID json.RawMessage `json:"id"`
 		}
 		var id json.RawMessage
-		if json.Unmarshal(line, &probe) == nil && validID(probe.ID) {
+		if json.Unmarshal(line, &probe) == nil && validID(probe.ID) && validText(probe.ID) {
+			id = probe.ID // the id is intact: say which request this was
+		}
+		return refused(errorResponse(id, CodeParseError, "parse error: not UTF-8 (invalid bytes or a lone surrogate escape)"))
+	}
+	if bytes.TrimLeft(line, " \t\r\n")[0] != '[' {
+		return unit{calls: []call{s.parseRequest(line)}}
+	}
+	var elems []json.RawMessage
+	if err := json.Unmarshal(line, &elems); err != nil { // cannot fail on valid JSON
+		return refused(errorResponse(nil, CodeParseError, "parse error: "+err.Error()))
+	}
+	if len(elems) == 0 {
+		return refused(errorResponse(nil, CodeInvalidRequest, "invalid request: empty batch"))
+	}
+	u := unit{batch: true, calls: make([]call, 0, len(elems))}
+	for _, e := range elems {
+		u.calls = append(u.calls, s.parseRequest(e))
+	}
+	return u
+}
+
+// parseRequest decodes one request object into a call.
+func (s *Server) parseRequest(raw []byte) call {
+	if bytes.TrimLeft(raw, " \t\r\n")[0] != '{' {
+		return call{refusal: errorResponse(nil, CodeInvalidRequest, "invalid request: not a JSON object")}
+	}
+	var req request
+	if err := json.Unmarshal(raw, &req); err != nil {
+		var probe struct {
+			ID json.RawMessage `json:"id"`
+		}
+		var id json.RawMessage
+		if json.Unmarshal(raw, &probe) == nil && validID(probe.ID) {
 			id = probe.ID
 		}
-		return nil, errorResponse(id, CodeInvalidRequest, "invalid request: "+err.Error(), "")
+		return call{refusal: errorResponse(id, CodeInvalidRequest, "invalid request: "+err.Error())}
 	}
 	if !validID(req.ID) {
-		return nil, errorResponse(nil, CodeInvalidRequest, "invalid request: id must be a string, a number or null", "")
+		return call{refusal: errorResponse(nil, CodeInvalidRequest, "invalid request: id must be a string, a number or null")}
 	}
 	if req.JSONRPC != "2.0" {
-		return nil, errorResponse(req.ID, CodeInvalidRequest, `invalid request: jsonrpc must be "2.0"`, "")
+		return call{refusal: errorResponse(req.ID, CodeInvalidRequest, `invalid request: jsonrpc must be "2.0"`)}
 	}
 	if req.Method == "" {
-		return nil, errorResponse(req.ID, CodeInvalidRequest, "invalid request: missing method", "")
+		return call{refusal: errorResponse(req.ID, CodeInvalidRequest, "invalid request: missing method")}
 	}
-	return &req, nil
+	h := s.handler(req.Method)
+	if h == nil {
+		s.log.Debug("rpc: unknown method", "method", req.Method)
+		if req.ID == nil {
+			return call{} // a notification: not answered, even on error
+		}
+		return call{refusal: errorResponse(req.ID, CodeMethodNotFound, "method not found: "+req.Method)}
+	}
+	return call{req: &req, h: h, lane: laneOf[req.Method]}
+}
+
+// handler returns the handler of method, nil if there is none.
+func (s *Server) handler(method string) connHandler {
+	h, ok := s.extra[method]
+	if !ok {
+		h, ok = methods[method]
+	}
+	if ok {
+		return func(ctx context.Context, backend api.API, _ *conn, raw json.RawMessage) (any, error) {
+			return h(ctx, backend, raw)
+		}
+	}
+	return connMethods[method] // nil if none
 }
 
 // validID reports whether id is absent, null, a string or a number.
@@ -250,64 +394,221 @@ func validID(id json.RawMessage) bool {
 	return false
 }
 
-// handleLine parses one request and starts its handler.
-func (s *Server) handleLine(ctx context.Context, c *conn, line []byte, sem chan struct{}, wg *sync.WaitGroup) {
-	req, errResp := parseRequest(line)
-	if errResp != nil {
-		s.log.Debug("rpc: bad request", "err", errResp.Error.Message)
-		c.write(errResp)
-		return
+// validText reports whether the JSON text b (already valid JSON) is valid
+// UTF-8 and its strings escape no lone UTF-16 surrogate ("\udc00"), the two
+// ways a JSON string can hold what is not Unicode text.
+func validText(b []byte) bool {
+	if !utf8.Valid(b) {
+		return false
 	}
-	h, ok := methods[req.Method]
-	if ch, isConn := connMethods[req.Method]; isConn {
-		h, ok = func(ctx context.Context, backend api.API, raw json.RawMessage) (any, error) {
-			return ch(ctx, backend, c, raw)
-		}, true
-	}
-	if !ok {
-		s.log.Debug("rpc: unknown method", "method", req.Method)
-		if req.ID != nil {
-			c.write(errorResponse(req.ID, CodeMethodNotFound, "method not found: "+req.Method, ""))
+	inString := false
+	for i := 0; i < len(b); i++ {
+		switch {
+		case b[i] == '"':
+			inString = !inString
+		case inString && b[i] == '\\':
+			i++
+			if b[i] != 'u' {
+				continue
+			}
+			r := hex4(b[i+1 : i+5])
+			i += 4
+			switch {
+			case r >= 0xdc00 && r <= 0xdfff:
+				return false // a low surrogate with no high one before it
+			case r >= 0xd800 && r <= 0xdbff:
+				if i+6 >= len(b) || b[i+1] != '\\' || b[i+2] != 'u' {
+					return false
+				}
+				if lo := hex4(b[i+3 : i+7]); lo < 0xdc00 || lo > 0xdfff {
+					return false
+				}
+				i += 6
+			}
 		}
-		return
 	}
-	select {
-	case sem <- struct{}{}:
-	case <-ctx.Done():
-		return
-	}
-	wg.Go(func() {
-		defer func() { <-sem }()
-		s.run(ctx, c, req, h)
-	})
+	return true
 }
 
-// run calls h and writes its response (none for a client notification).
-func (s *Server) run(ctx context.Context, c *conn, req *request, h handler) {
+// hex4 is the value of four hex digits (valid: json.Valid checked them).
+func hex4(b []byte) rune {
+	var r rune
+	for _, c := range b {
+		switch {
+		case c >= '0' && c <= '9':
+			c -= '0'
+		case c >= 'a' && c <= 'f':
+			c -= 'a' - 10
+		default:
+			c -= 'A' - 10
+		}
+		r = r<<4 | rune(c)
+	}
+	return r
+}
+
+// work runs units in order until units is closed. Once ctx has ended, what
+// is left is dropped unread by the node.
+func (s *Server) work(ctx context.Context, c *conn, units <-chan unit, detachedCalls *sync.WaitGroup) {
+	sem := make(chan struct{}, maxInFlight)
+	ls := &lanes{tail: map[string]chan struct{}{}}
+	for u := range units {
+		if ctx.Err() == nil {
+			s.runUnit(ctx, c, u, sem, ls, detachedCalls)
+		}
+	}
+}
+
+// runUnit runs the calls of u in order: an inTurn call before the next
+// starts, a detached one in a goroutine of detachedCalls (after the calls
+// before it on its stream, for perStream). A single request's response is
+// written when it is ready; a batch's, together once all are.
+func (s *Server) runUnit(ctx context.Context, c *conn, u unit, sem chan struct{}, ls *lanes, detachedCalls *sync.WaitGroup) {
+	resps := make([]*response, len(u.calls))
+	var pending sync.WaitGroup // the detached calls of this unit
+	for i, cl := range u.calls {
+		if cl.h == nil || cl.lane == inTurn {
+			r := cl.refusal
+			if cl.h != nil {
+				r = s.exec(ctx, c, cl)
+			}
+			if !u.batch && r != nil {
+				c.write(r)
+			}
+			resps[i] = r
+			continue
+		}
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
+			continue
+		}
+		key := ""
+		if cl.lane == perStream {
+			key = streamKey(cl.req.Params)
+		}
+		prev, done := ls.enter(key)
+		pending.Add(1)
+		detachedCalls.Go(func() {
+			defer pending.Done()
+			defer func() { <-sem }()
+			defer ls.leave(key, done)
+			<-prev
+			r := s.exec(ctx, c, cl)
+			if !u.batch && r != nil {
+				c.write(r)
+			}
+			resps[i] = r
+		})
+	}
+	if !u.batch {
+		return
+	}
+	writeBatch := func() {
+		out := make([]*response, 0, len(resps))
+		for _, r := range resps {
+			if r != nil {
+				out = append(out, r)
+			}
+		}
+		if len(out) > 0 { // a batch of notifications is not answered
+			c.write(out)
+		}
+	}
+	if hasDetached(u) {
+		detachedCalls.Go(func() { pending.Wait(); writeBatch() })
+		return
+	}
+	writeBatch()
+}
+
+// streamKey is the lane of a perStream call: its streamId ("" when the
+// params do not name one, and the call will be refused).
+func streamKey(params json.RawMessage) string {
+	var p struct {
+		StreamID string `json:"streamId"`
+	}
+	if json.Unmarshal(params, &p) != nil || p.StreamID == "" {
+		return ""
+	}
+	return "stream " + p.StreamID
+}
+
+// lanes orders the perStream calls of one stream: each waits for the one
+// before it. A call with key "" waits for nothing.
+type lanes struct {
+	mu   sync.Mutex
+	tail map[string]chan struct{} // key → done of its last call
+}
+
+var closedChan = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
+
+func (l *lanes) enter(key string) (prev <-chan struct{}, done chan struct{}) {
+	done = make(chan struct{})
+	if key == "" {
+		return closedChan, done
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	prev = closedChan
+	if t, ok := l.tail[key]; ok {
+		prev = t
+	}
+	l.tail[key] = done
+	return prev, done
+}
+
+func (l *lanes) leave(key string, done chan struct{}) {
+	close(done)
+	if key == "" {
+		return
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.tail[key] == done {
+		delete(l.tail, key)
+	}
+}
+
+// hasDetached reports whether u has a detached call.
+func hasDetached(u unit) bool {
+	for _, cl := range u.calls {
+		if cl.h != nil && cl.lane != inTurn {
+			return true
+		}
+	}
+	return false
+}
+
+// exec calls cl's handler and returns its response (nil for a client
+// notification).
+func (s *Server) exec(ctx context.Context, c *conn, cl call) (resp *response) {
+	req := cl.req
 	defer func() {
 		if r := recover(); r != nil {
 			s.log.Error("rpc: handler panicked", "method", req.Method, "panic", r, "stack", string(debug.Stack()))
+			resp = nil
 			if req.ID != nil {
-				c.write(errorResponse(req.ID, CodeInternal, "internal error", "internal"))
+				resp = errorResponse(req.ID, CodeInternal, "internal error")
 			}
 		}
 	}()
 	s.log.Debug("rpc: request", "method", req.Method, "id", string(req.ID))
-	result, err := h(ctx, s.api, req.Params)
+	result, err := cl.h(ctx, s.api, c, req.Params)
 	if err != nil {
 		s.log.Debug("rpc: request failed", "method", req.Method, "id", string(req.ID), "err", err)
 	}
 	if req.ID == nil {
-		return
+		return nil
 	}
 	var pe *paramError
 	switch {
 	case errors.As(err, &pe):
-		c.write(errorResponse(req.ID, CodeInvalidParams, "invalid params: "+pe.msg, "bad_request"))
+		return errorResponse(req.ID, CodeInvalidParams, "invalid params: "+pe.msg)
 	case err != nil:
-		c.write(errorResponse(req.ID, CodeApplication, err.Error(), api.Code(err)))
+		return &response{JSONRPC: "2.0", ID: req.ID, Error: &rpcError{Code: CodeApplication, Message: err.Error(), Data: errorData{Code: api.Code(err)}}}
 	default:
-		c.write(&response{JSONRPC: "2.0", ID: req.ID, Result: result})
+		return &response{JSONRPC: "2.0", ID: req.ID, Result: result}
 	}
 }
 

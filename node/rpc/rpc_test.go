@@ -56,7 +56,8 @@ type line struct {
 			Code string `json:"code"`
 		} `json:"data"`
 	} `json:"error"`
-	raw string
+	raw   string
+	batch []line // the responses of a batch, when the line is an array
 }
 
 // harness runs Serve over io.Pipes.
@@ -72,13 +73,22 @@ type harness struct {
 
 func serve(t *testing.T, fake *apitest.Fake) *harness {
 	t.Helper()
+	return serveWith(t, fake, nil)
+}
+
+// serveWith serves fake with extra methods beside the daemon's (replacing
+// those of the same name).
+func serveWith(t *testing.T, fake *apitest.Fake, extra map[string]handler) *harness {
+	t.Helper()
 	inR, inW := io.Pipe()
 	outR, outW := io.Pipe()
 	ctx, cancel := context.WithCancel(context.Background())
 	h := &harness{t: t, fake: fake, in: inW, lines: make(chan line, 4096), done: make(chan error, 1), cancel: cancel}
 	logger := slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelDebug}))
 	go func() {
-		err := NewServer(fake, logger).Serve(ctx, inR, outW)
+		srv := NewServer(fake, logger)
+		srv.extra = extra
+		err := srv.Serve(ctx, inR, outW)
 		outW.Close()
 		h.done <- err
 	}()
@@ -87,15 +97,11 @@ func serve(t *testing.T, fake *apitest.Fake) *harness {
 		sc := bufio.NewScanner(outR)
 		sc.Buffer(nil, 4<<20)
 		for sc.Scan() {
-			var l line
-			if err := json.Unmarshal(sc.Bytes(), &l); err != nil {
-				t.Errorf("output line is not JSON: %q: %v", sc.Text(), err)
+			l, err := parseLine(sc.Bytes())
+			if err != nil {
+				t.Error(err)
 				continue
 			}
-			if l.JSONRPC != "2.0" {
-				t.Errorf("output line without jsonrpc 2.0: %s", sc.Text())
-			}
-			l.raw = sc.Text()
 			h.lines <- l
 		}
 	}()
@@ -109,6 +115,43 @@ func serve(t *testing.T, fake *apitest.Fake) *harness {
 		cancel()
 	})
 	return h
+}
+
+// parseLine decodes an output line: a response or a notification, or a
+// batch's array of responses, each holding jsonrpc "2.0" and, when an
+// error, data.code.
+func parseLine(b []byte) (line, error) { return parseLineAs(b, true) }
+
+// parseLineAs is parseLine, requiring data.code in errors or not.
+func parseLineAs(b []byte, needData bool) (line, error) {
+	l := line{raw: string(b)}
+	if len(b) > 0 && b[0] == '[' {
+		var raws []json.RawMessage
+		if err := json.Unmarshal(b, &raws); err != nil || len(raws) == 0 {
+			return l, fmt.Errorf("output line is not a JSON array of responses: %q: %v", b, err)
+		}
+		for _, r := range raws {
+			e, err := parseLineAs(r, needData)
+			if err != nil {
+				return l, err
+			}
+			if e.batch != nil || e.Method != "" {
+				return l, fmt.Errorf("batch holds something else than responses: %q", b)
+			}
+			l.batch = append(l.batch, e)
+		}
+		return l, nil
+	}
+	if err := json.Unmarshal(b, &l); err != nil {
+		return l, fmt.Errorf("output line is not JSON: %q: %v", b, err)
+	}
+	if l.JSONRPC != "2.0" {
+		return l, fmt.Errorf("output line without jsonrpc 2.0: %s", b)
+	}
+	if needData && l.Error != nil && (l.Error.Data == nil || l.Error.Data.Code == "") {
+		return l, fmt.Errorf("error without data.code: %s", b)
+	}
+	return l, nil
 }
 
 func (h *harness) send(s string) {
@@ -132,14 +175,27 @@ func (h *harness) next() line {
 	panic("unreachable")
 }
 
+// answer returns the next line that is not a notification: a response or
+// a batch's, keeping notifications.
+func (h *harness) answer() line {
+	h.t.Helper()
+	for {
+		l := h.next()
+		if l.Method != "" {
+			h.notes = append(h.notes, l)
+			continue
+		}
+		return l
+	}
+}
+
 // response returns the response with id (raw JSON), keeping notifications.
 func (h *harness) response(id string) line {
 	h.t.Helper()
 	for {
-		l := h.next()
-		if l.ID == nil {
-			h.notes = append(h.notes, l)
-			continue
+		l := h.answer()
+		if l.batch != nil {
+			h.t.Fatalf("got a batch's responses %s, want id %s", l.raw, id)
 		}
 		if string(l.ID) != id {
 			h.t.Fatalf("got response %s, want id %s", l.raw, id)
@@ -157,7 +213,7 @@ func (h *harness) notification() line {
 		return l
 	}
 	l := h.next()
-	if l.ID != nil {
+	if l.Method == "" {
 		h.t.Fatalf("got response %s, want a notification", l.raw)
 	}
 	return l
@@ -496,7 +552,6 @@ func TestProtocolErrors(t *testing.T) {
 		{"two objects", `{"jsonrpc":"2.0","id":1,"method":"logout"} {}`, CodeParseError, "null"},
 		{"control character in string", "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"lo\x01gout\"}", CodeParseError, "null"},
 		{"empty batch", `[]`, CodeInvalidRequest, "null"},
-		{"batch", `[{"jsonrpc":"2.0","id":1,"method":"logout"}]`, CodeInvalidRequest, "null"},
 		{"number", `42`, CodeInvalidRequest, "null"},
 		{"string", `"logout"`, CodeInvalidRequest, "null"},
 		{"version 1.0", `{"jsonrpc":"1.0","id":1,"method":"logout"}`, CodeInvalidRequest, "1"},
@@ -518,8 +573,8 @@ func TestProtocolErrors(t *testing.T) {
 			h := serve(t, fake)
 			h.send(tt.line)
 			resp := h.response(tt.wantID)
-			if resp.Error == nil || resp.Error.Code != tt.wantCode {
-				t.Errorf("response = %s, want code %d", resp.raw, tt.wantCode)
+			if resp.Error == nil || resp.Error.Code != tt.wantCode || resp.Error.Data.Code != dataCodes[tt.wantCode] {
+				t.Errorf("response = %s, want code %d, data.code %q", resp.raw, tt.wantCode, dataCodes[tt.wantCode])
 			}
 			// The server goes on serving.
 			if resp := h.call("logout", ""); resp.Error != nil {
@@ -603,13 +658,9 @@ func TestClientNotificationsAreNotAnswered(t *testing.T) {
 	if resp := h.call("listContacts", ""); resp.Error != nil {
 		t.Fatalf("listContacts: %s", resp.raw)
 	}
-	// Requests run concurrently: the notification may finish after listContacts.
-	deadline := time.Now().Add(5 * time.Second)
-	for len(fake.Calls()) < 2 && time.Now().Before(deadline) {
-		time.Sleep(time.Millisecond)
-	}
-	if calls := fake.Calls(); len(calls) != 2 || !strings.Contains(strings.Join(calls, ","), "AcceptContact bob") {
-		t.Errorf("calls = %q, want AcceptContact bob and Contacts", calls)
+	// Requests are processed in turn: the notification ran before listContacts.
+	if calls := fake.Calls(); !slices.Equal(calls, []string{"AcceptContact bob", "Contacts"}) {
+		t.Errorf("calls = %q, want AcceptContact bob, then Contacts", calls)
 	}
 	if len(h.notes) != 0 {
 		t.Errorf("unexpected output: %v", h.notes)
@@ -646,6 +697,24 @@ func TestNotifications(t *testing.T) {
 			Presence: api.Presence{Status: api.StatusAway}}}},
 			[]note{{"contactUpdate", `{"username":"dave","relation":"accepted","via":"","status":"away","nick":"","subnick":"","media":"","verified":false}`},
 				{"presence", `{"username":"dave","relation":"accepted","via":"","status":"away","nick":"","subnick":"","media":"","verified":false}`}}},
+		{"a pending contact's reach is not presence", []api.Event{
+			{Contact: &api.Contact{Username: "carol", Relation: api.RelationPendingIn, Via: api.ViaMailbox}},
+			{Contact: &api.Contact{Username: "carol", Relation: api.RelationPendingIn, Via: api.ViaDirect}},
+		}, []note{{"contactUpdate", `{"username":"carol","relation":"pending-in","via":"mailbox","status":"offline","nick":"","subnick":"","media":"","verified":false}`}}},
+		{"accepted: contactUpdate then presence, even unchanged", []api.Event{
+			{Contact: &api.Contact{Username: "carol", Relation: api.RelationPendingIn, Via: api.ViaDirect}},
+			{Contact: &api.Contact{Username: "carol", Relation: api.RelationAccepted, Via: api.ViaDirect}},
+			{Contact: &api.Contact{Username: "carol", Relation: api.RelationAccepted, Via: api.ViaDirect, Presence: api.Presence{Status: api.StatusOnline}}},
+		}, []note{
+			{"contactUpdate", `{"username":"carol","relation":"pending-in","via":"direct","status":"offline","nick":"","subnick":"","media":"","verified":false}`},
+			{"contactUpdate", `{"username":"carol","relation":"accepted","via":"direct","status":"offline","nick":"","subnick":"","media":"","verified":false}`},
+			{"presence", `{"username":"carol","relation":"accepted","via":"direct","status":"offline","nick":"","subnick":"","media":"","verified":false}`},
+			{"presence", `{"username":"carol","relation":"accepted","via":"direct","status":"online","nick":"","subnick":"","media":"","verified":false}`},
+		}},
+		{"a blocked contact's presence is not reported", []api.Event{
+			{Contact: with(bob, func(c *api.Contact) { c.Relation = api.RelationBlocked })},
+			{Contact: with(bob, func(c *api.Contact) { c.Relation = api.RelationBlocked; c.Via = api.ViaMailbox })},
+		}, []note{{"contactUpdate", `{"username":"bob","relation":"blocked","via":"","status":"online","nick":"Bob","subnick":"","media":"","verified":false}`}}},
 		{"relation changed", []api.Event{{Contact: with(bob, func(c *api.Contact) { c.Relation = api.RelationBlocked })}},
 			[]note{{"contactUpdate", `{"username":"bob","relation":"blocked","via":"","status":"online","nick":"Bob","subnick":"","media":"","verified":false}`}}},
 		{"presence changed", []api.Event{{Contact: with(bob, func(c *api.Contact) { c.Status = api.StatusAway })}},
@@ -761,21 +830,6 @@ func TestNotifications(t *testing.T) {
 	}
 }
 
-func TestSlowRequestDoesNotBlockOthers(t *testing.T) {
-	fake := newFake()
-	fake.LoginGate = make(chan struct{})
-	h := serve(t, fake)
-	h.send(`{"jsonrpc":"2.0","id":1,"method":"login","params":{"username":"alice","password":"pw"}}`)
-	h.send(`{"jsonrpc":"2.0","id":2,"method":"listContacts"}`)
-	if resp := h.response("2"); resp.Error != nil {
-		t.Fatalf("listContacts: %s", resp.raw)
-	}
-	close(fake.LoginGate)
-	if resp := h.response("1"); resp.Error != nil {
-		t.Fatalf("login: %s", resp.raw)
-	}
-}
-
 func TestConcurrentRequests(t *testing.T) {
 	const n = 200
 	fake := newFake()
@@ -800,7 +854,7 @@ func TestConcurrentRequests(t *testing.T) {
 	notes := 0
 	for len(seen) < n || notes < 50 {
 		l := h.next()
-		if l.ID == nil {
+		if l.Method != "" {
 			notes++
 			continue
 		}
@@ -936,6 +990,8 @@ func FuzzServe(f *testing.F) {
 		`{"jsonrpc":"2.0","id":1,"method":"setPresence","params":{"status":null,"nick":null}}`,
 		`{"jsonrpc":"2.0","method":"send","params":{"to":"b","text":"x"}}` + "\r\n" + `{"jsonrpc":"2.0","id":"2","method":"nope"}`,
 		"\xff\xfe{\n\x00\n",
+		`[1,2,3]`, `[{"jsonrpc":"2.0","id":1,"method":"logout"},{"jsonrpc":"2.0","method":"nudge","params":{"to":"b"}},{"foo":1}]`,
+		`{"jsonrpc":"2.0","id":"u2` + "\xff" + `","method":"listContacts"}`, `{"jsonrpc":"2.0","id":1,"method":"send","params":{"to":"b","text":"\ud800"}}`,
 	} {
 		f.Add([]byte(s))
 	}
@@ -951,11 +1007,8 @@ func FuzzServe(f *testing.F) {
 			if l == "" {
 				continue
 			}
-			var v struct {
-				JSONRPC string `json:"jsonrpc"`
-			}
-			if err := json.Unmarshal([]byte(l), &v); err != nil || v.JSONRPC != "2.0" {
-				t.Fatalf("bad output line %q: %v", l, err)
+			if _, err := parseLine([]byte(l)); err != nil {
+				t.Fatalf("bad output line: %v", err)
 			}
 		}
 	})

@@ -1,5 +1,5 @@
 // Command eserver-node is the headless EServer node for bots, scripts and
-// tests: `eserver-node [--profile DIR] daemon` speaks JSON-RPC 2.0, one
+// tests: `eserver-node [--profile NAME|DIR] daemon` speaks JSON-RPC 2.0, one
 // object per line, on stdin and stdout (docs/API.md). Logs go to stderr.
 //
 // `eserver-node --user NAME stream send CONTACT < source` and
@@ -24,22 +24,41 @@ import (
 	"eserver/node/rpc"
 )
 
-func main() {
+// flags are the command line's options.
+type flags struct {
+	profile, listen           *string
+	verbose, allowSupernode   *bool
+	user, pwFile, label, from *string
+}
+
+// newFlags defines the command line (docs/API.md shows it; a test holds
+// the two together).
+func newFlags() (*flag.FlagSet, flags) {
 	fs := flag.NewFlagSet("eserver-node", flag.ExitOnError)
-	profile := fs.String("profile", "", "profile name or directory (default: the \"default\" profile)")
-	listen := fs.String("listen", "", "comma-separated libp2p listen multiaddrs (default: TCP and QUIC on all interfaces, random ports)")
-	verbose := fs.Bool("v", false, "debug logging")
-	allowSupernode := fs.Bool("supernode", false, "allow this node to become a supernode when it is publicly reachable over TCP and QUIC with 2 GiB of memory free")
-	user := fs.String("user", "", "stream: the account to sign in as")
-	pwFile := fs.String("password-file", "", "stream: file holding the password (default: $ESERVER_PASSWORD)")
-	label := fs.String("label", "stdin", "stream send: the label the contact sees")
-	from := fs.String("from", "", "stream receive: take only a stream from this contact")
+	f := flags{
+		profile: fs.String("profile", "", "the profile: a name (a directory under $ESERVER_HOME/profiles, by default ~/.config/eserver/profiles on Linux) "+
+			"or a directory (a path: with a slash or starting with a dot) (default: the profile named \"default\")"),
+		listen:         fs.String("listen", "", "comma-separated libp2p listen multiaddrs (default: TCP and QUIC on all interfaces, random ports)"),
+		verbose:        fs.Bool("v", false, "debug logging"),
+		allowSupernode: fs.Bool("supernode", false, "allow this node to become a supernode when it is publicly reachable over TCP and QUIC with 2 GiB of memory free"),
+		user:           fs.String("user", "", "stream: the account to sign in as"),
+		pwFile:         fs.String("password-file", "", "stream: file holding the password (default: $ESERVER_PASSWORD)"),
+		label:          fs.String("label", "stdin", "stream send: the label the contact sees"),
+		from:           fs.String("from", "", "stream receive: take only a stream from this contact"),
+	}
 	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "usage: eserver-node [--profile DIR] [--listen ADDRS] daemon\n"+
-			"       eserver-node [--profile DIR] --user NAME [--label L] stream send CONTACT < source\n"+
-			"       eserver-node [--profile DIR] --user NAME [--from CONTACT] stream receive > sink\n\n")
+		fmt.Fprintf(fs.Output(), "usage: eserver-node [--profile NAME|DIR] [--listen ADDRS] [--supernode] daemon\n"+
+			"       eserver-node [--profile NAME|DIR] --user NAME [--label L] stream send CONTACT < source\n"+
+			"       eserver-node [--profile NAME|DIR] --user NAME [--from CONTACT] stream receive > sink\n\n")
 		fs.PrintDefaults()
 	}
+	return fs, f
+}
+
+func main() {
+	fs, f := newFlags()
+	profile, listen, verbose, allowSupernode := f.profile, f.listen, f.verbose, f.allowSupernode
+	user, pwFile, label, from := f.user, f.pwFile, f.label, f.from
 	fs.Parse(os.Args[1:])
 	isDaemon := fs.NArg() == 1 && fs.Arg(0) == "daemon"
 	isSend := fs.NArg() == 3 && fs.Arg(0) == "stream" && fs.Arg(1) == "send"
