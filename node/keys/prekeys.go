@@ -327,43 +327,20 @@ func (k *Keys) Publish(ctx context.Context, force bool) error {
 func (k *Keys) newOneTimeKeys(n int) ([][]byte, error) {
 	k.pub.mu.Lock()
 	defer k.pub.mu.Unlock()
-	v, _ := k.h.Store().Setting(settingNextOneTime)
-	first, _ := strconv.ParseUint(v, 10, 32)
-	if first == 0 {
-		first = 1
-	}
-	if first+uint64(n) > 1<<32-1 {
-		first = 1 // after four billion keys, start over: the old ones are long gone
-	}
-	pubs, privs, err := ratchet.GenerateOneTimePrekeys(uint32(first), n)
+	first := k.nextOneTimeID(settingNextOneTime, n)
+	pubs, privs, err := ratchet.GenerateOneTimePrekeys(first, n)
 	if err != nil {
 		return nil, err
 	}
-	now := k.h.Now()
 	keys := make([]store.Prekey, len(privs))
 	out := make([][]byte, len(pubs))
 	for i := range pubs {
-		keys[i] = store.Prekey{Kind: store.PrekeyOneTime, ID: pubs[i].ID, Private: privs[i].Bytes(), Created: now}
+		keys[i] = store.Prekey{Kind: store.PrekeyOneTime, ID: pubs[i].ID, Private: privs[i].Bytes()}
 		out[i] = binary.BigEndian.AppendUint32(nil, pubs[i].ID)
 		out[i] = append(out[i], pubs[i].Pub...)
 	}
-	// The counter moves first: a crash between the two writes skips IDs
-	// rather than reusing them.
-	if err := k.h.Store().SetSetting(settingNextOneTime, strconv.FormatUint(first+uint64(n), 10)); err != nil {
+	if err := k.keepOneTime(store.PrekeyOneTime, settingNextOneTime, first, keys); err != nil {
 		return nil, err
-	}
-	if err := k.h.Store().PutPrekeys(keys); err != nil {
-		return nil, err
-	}
-	ids, err := k.h.Store().Prekeys(store.PrekeyOneTime)
-	if err == nil {
-		for _, id := range ids {
-			pk, err := k.h.Store().Prekey(store.PrekeyOneTime, id)
-			if err == nil && now.Sub(pk.Created) > oneTimeKeep {
-				_ = k.h.Store().DeletePrekey(store.PrekeyOneTime, id)
-			}
-			clear(pk.Private)
-		}
 	}
 	return out, nil
 }
@@ -374,46 +351,64 @@ func (k *Keys) newOneTimeKeys(n int) ([][]byte, error) {
 func (k *Keys) newOneTimeKEMKeys(n int) ([][]byte, error) {
 	k.pub.mu.Lock()
 	defer k.pub.mu.Unlock()
-	v, _ := k.h.Store().Setting(settingNextOneTimeKEM)
-	first, _ := strconv.ParseUint(v, 10, 32)
-	if first == 0 {
-		first = 1
-	}
-	if first+uint64(n) > 1<<32-1 {
-		first = 1
-	}
-	pubs, privs, err := k.id.GenerateOneTimeKEMPrekeys(uint32(first), n)
+	first := k.nextOneTimeID(settingNextOneTimeKEM, n)
+	pubs, privs, err := k.id.GenerateOneTimeKEMPrekeys(first, n)
 	if err != nil {
 		return nil, err
 	}
-	now := k.h.Now()
 	keys := make([]store.Prekey, len(privs))
 	out := make([][]byte, len(pubs))
 	for i := range pubs {
-		keys[i] = store.Prekey{Kind: store.PrekeyKEMOneTime, ID: pubs[i].ID, Private: privs[i].Bytes(), Created: now}
+		keys[i] = store.Prekey{Kind: store.PrekeyKEMOneTime, ID: pubs[i].ID, Private: privs[i].Bytes()}
 		out[i] = binary.BigEndian.AppendUint32(make([]byte, 0, oneTimeKEMSize), pubs[i].ID)
 		out[i] = append(out[i], pubs[i].EncapsulationKey...)
 		out[i] = append(out[i], pubs[i].Sig...)
 	}
-	// The counter moves first: a crash between the two writes skips IDs
-	// rather than reusing them.
-	if err := k.h.Store().SetSetting(settingNextOneTimeKEM, strconv.FormatUint(first+uint64(n), 10)); err != nil {
+	if err := k.keepOneTime(store.PrekeyKEMOneTime, settingNextOneTimeKEM, first, keys); err != nil {
 		return nil, err
-	}
-	if err := k.h.Store().PutPrekeys(keys); err != nil {
-		return nil, err
-	}
-	ids, err := k.h.Store().Prekeys(store.PrekeyKEMOneTime)
-	if err == nil {
-		for _, id := range ids {
-			pk, err := k.h.Store().Prekey(store.PrekeyKEMOneTime, id)
-			if err == nil && now.Sub(pk.Created) > oneTimeKeep {
-				_ = k.h.Store().DeletePrekey(store.PrekeyKEMOneTime, id)
-			}
-			clear(pk.Private)
-		}
 	}
 	return out, nil
+}
+
+// nextOneTimeID is the first ID of a batch of n one-time prekeys, from the
+// counter kept in setting. Callers hold k.pub.mu.
+func (k *Keys) nextOneTimeID(setting string, n int) uint32 {
+	v, _ := k.h.Store().Setting(setting)
+	first, _ := strconv.ParseUint(v, 10, 32)
+	if first == 0 || first+uint64(n) > 1<<32-1 {
+		first = 1 // after four billion keys, start over: the old ones are long gone
+	}
+	return uint32(first)
+}
+
+// keepOneTime stores a new batch of one-time prekeys of kind, whose IDs
+// start at first, moves the counter in setting past them, and drops the
+// unused ones of that kind older than oneTimeKeep. Callers hold k.pub.mu.
+func (k *Keys) keepOneTime(kind store.PrekeyKind, setting string, first uint32, keys []store.Prekey) error {
+	now := k.h.Now()
+	for i := range keys {
+		keys[i].Created = now
+	}
+	// The counter moves first: a crash between the two writes skips IDs
+	// rather than reusing them.
+	if err := k.h.Store().SetSetting(setting, strconv.FormatUint(uint64(first)+uint64(len(keys)), 10)); err != nil {
+		return err
+	}
+	if err := k.h.Store().PutPrekeys(keys); err != nil {
+		return err
+	}
+	ids, err := k.h.Store().Prekeys(kind)
+	if err != nil {
+		return nil // pruning waits for the next batch
+	}
+	for _, id := range ids {
+		pk, err := k.h.Store().Prekey(kind, id)
+		if err == nil && now.Sub(pk.Created) > oneTimeKeep {
+			_ = k.h.Store().DeletePrekey(kind, id)
+		}
+		clear(pk.Private)
+	}
+	return nil
 }
 
 // decodeOneTimeKEM reads a one-time KEM prekey as the directory carries it.
