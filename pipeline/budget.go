@@ -6,6 +6,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"eserver/node/wire"
@@ -126,4 +127,18 @@ func (a *account) ReleaseMemory(size int) {
 	if a.scope != nil {
 		a.scope.ReleaseMemory(size)
 	}
+}
+
+// Reader returns a frame reader for an inbound stream of a protocol that
+// reads more than one request per stream (the node's message stream): each
+// frame is reserved in st's resource scope and in b under st's remote peer,
+// and given back at the next ReadMsg or Release, which the caller defers.
+func (b *Budget) Reader(st network.Stream, max int) *wire.Reader {
+	a := &account{b: b, peer: st.Conn().RemotePeer()}
+	if scope := st.Scope(); scope != nil {
+		a.scope = scope
+	}
+	fr := wire.NewReader(st, max)
+	fr.Mem = a
+	return fr
 }
