@@ -3,8 +3,10 @@ package pipeline
 import (
 	"errors"
 	"fmt"
+	"io"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -28,6 +30,9 @@ var ErrBudgetSpent = errors.New("pipeline: request budget spent")
 // concurrent use.
 type Budget struct {
 	limit, perPeer int64
+	// minRate and grace bound how slowly the service's frames may arrive
+	// (SetReceiveRate); zero means the wire defaults.
+	minRate, grace atomic.Int64
 
 	mu    sync.Mutex
 	used  int64
@@ -134,11 +139,32 @@ func (a *account) ReleaseMemory(size int) {
 // frame is reserved in st's resource scope and in b under st's remote peer,
 // and given back at the next ReadMsg or Release, which the caller defers.
 func (b *Budget) Reader(st network.Stream, max int) *wire.Reader {
-	a := &account{b: b, peer: st.Conn().RemotePeer()}
-	if scope := st.Scope(); scope != nil {
-		a.scope = scope
+	var scope wire.Memory
+	if sc := st.Scope(); sc != nil {
+		scope = sc
 	}
-	fr := wire.NewReader(st, max)
-	fr.Mem = a
+	return b.reader(st, st.Conn().RemotePeer(), scope, max)
+}
+
+// reader returns a frame reader of at most max bytes a frame on r, from
+// remote, accounted in scope (nil: none) and in b.
+func (b *Budget) reader(r io.Reader, remote peer.ID, scope wire.Memory, max int) *wire.Reader {
+	fr := wire.NewReader(r, max)
+	fr.Mem = &account{b: b, peer: remote, scope: scope}
+	if r := b.minRate.Load(); r > 0 {
+		fr.MinRate = int(r)
+	}
+	if g := b.grace.Load(); g > 0 {
+		fr.Grace = time.Duration(g)
+	}
 	return fr
+}
+
+// SetReceiveRate sets how slowly the service's frames may arrive from now
+// on (wire.Reader's MinRate and Grace); zero restores wire.MinFrameRate and
+// wire.FrameGrace. Tests shorten the grace so a stalled sender is dropped
+// at once.
+func (b *Budget) SetReceiveRate(minRate int, grace time.Duration) {
+	b.minRate.Store(int64(minRate))
+	b.grace.Store(int64(grace))
 }

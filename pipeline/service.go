@@ -103,10 +103,6 @@ type Service[Q, R proto.Message] struct {
 	// peers (see Budget); nil means NewServiceBudget(16 × MaxRequest).
 	// A request it cannot hold is answered Refuse(CodeBusy).
 	Budget *Budget
-	// MinRate and Grace bound how slowly a frame may arrive (wire.Reader);
-	// zero means wire.MinFrameRate and wire.FrameGrace.
-	MinRate int
-	Grace   time.Duration
 
 	budgetOnce sync.Once
 }
@@ -124,21 +120,13 @@ func (s *Service[Q, R]) budget() *Budget {
 // reader returns a frame reader for rw accounted to remote in the budget
 // and, when rw is a libp2p stream, in its resource scope.
 func (s *Service[Q, R]) reader(rw io.Reader, remote peer.ID) *wire.Reader {
-	a := &account{b: s.budget(), peer: remote}
+	var scope wire.Memory
 	if sc, ok := rw.(interface{ Scope() network.StreamScope }); ok {
-		if scope := sc.Scope(); scope != nil {
-			a.scope = scope
+		if st := sc.Scope(); st != nil {
+			scope = st
 		}
 	}
-	fr := wire.NewReader(rw, s.MaxRequest)
-	fr.Mem = a
-	if s.MinRate > 0 {
-		fr.MinRate = s.MinRate
-	}
-	if s.Grace > 0 {
-		fr.Grace = s.Grace
-	}
-	return fr
+	return s.budget().reader(rw, remote, scope, s.MaxRequest)
 }
 
 // Attach serves s on h through l until l closes.

@@ -31,8 +31,8 @@ type Memory interface {
 	ReleaseMemory(size int)
 }
 
-// Reservation priorities a Reader asks for: a frame of at most SmallFrame
-// bytes may fill the whole budget, a larger one three quarters of it.
+// Reservation priorities a Reader asks for: a frame's first SmallFrame
+// bytes may fill the whole budget, its growth beyond three quarters of it.
 const (
 	PrioSmallFrame uint8 = 255
 	PrioLargeFrame uint8 = 191
@@ -40,8 +40,8 @@ const (
 
 // firstChunk is the buffer a frame body starts in; it doubles from there
 // toward the declared length as the bytes arrive, so a sender must deliver
-// half of what the buffer holds before it grows.
-const firstChunk = 512
+// all the buffer holds before it grows.
+const firstChunk = SmallFrame
 
 // Reader reads frames from one stream without reading past them, so a
 // request/response protocol can interleave it with WriteMsg. It never
@@ -130,15 +130,15 @@ func (r *Reader) readLength(b byte, w *watchdog) (uint64, error) {
 
 // readBody reads n bytes, growing the buffer as they arrive.
 func (r *Reader) readBody(n int, w *watchdog) ([]byte, error) {
-	prio := PrioSmallFrame
-	if n > SmallFrame {
-		prio = PrioLargeFrame
-	}
 	var buf []byte
 	got := 0
 	for got < n {
 		if got == len(buf) {
 			grown := min(n, max(firstChunk, 2*len(buf)))
+			prio := PrioSmallFrame
+			if len(buf) > 0 {
+				prio = PrioLargeFrame
+			}
 			if err := r.reserve(grown-len(buf), prio); err != nil {
 				r.left = n - got
 				return nil, fmt.Errorf("%w: %d-byte frame, %d bytes in: %w", ErrNoMemory, n, got, err)
@@ -229,7 +229,8 @@ func (r *Reader) watch() *watchdog {
 	return w
 }
 
-// progress moves the deadline to when got bytes are no longer enough.
+// progress moves the deadline to when got bytes are no longer enough, or
+// a grace from now without another byte, whichever comes first.
 func (w *watchdog) progress(got int) {
 	if w == nil || w.done {
 		return
@@ -238,8 +239,12 @@ func (w *watchdog) progress(got int) {
 		w.done, w.late = true, true // it fired: the read under way fails
 		return
 	}
+	now := time.Now()
 	due := w.start.Add(w.grace + time.Duration(float64(got)/float64(w.rate)*float64(time.Second)))
-	w.t.Reset(time.Until(due))
+	if stall := now.Add(w.grace); stall.Before(due) {
+		due = stall
+	}
+	w.t.Reset(due.Sub(now))
 }
 
 // halt stops the watchdog for good and reports whether it fired.
@@ -258,7 +263,7 @@ func (w *watchdog) halt() bool {
 
 // err is ErrTooSlow with the bound that was missed.
 func (w *watchdog) err() error {
-	return fmt.Errorf("%w: under %d bytes/s after %v", ErrTooSlow, w.rate, w.grace)
+	return fmt.Errorf("%w: under %d bytes/s after %v, or %v without a byte", ErrTooSlow, w.rate, w.grace, w.grace)
 }
 
 // verdict stops the watchdog and returns err, marked ErrTooSlow when the

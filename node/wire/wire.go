@@ -77,16 +77,18 @@ const (
 // the first byte of a frame is in, the rest must keep up with MinFrameRate
 // after FrameGrace: a sender that falls behind is dropped, so a stalled or
 // trickling frame holds its memory for seconds, not for the stream's whole
-// timeout. 16 KiB/s lets a 128 kbit/s uplink send the largest frame (a
-// contact list of 1 MiB) within the grace and ContactsTimeout.
+// timeout; and a frame may never go FrameGrace without a byte. 16 KiB/s
+// lets a 128 kbit/s uplink send the largest frame (a contact list of 1 MiB)
+// within ContactsTimeout.
 const (
 	MinFrameRate = 16 << 10        // bytes per second, averaged over the frame
-	FrameGrace   = 5 * time.Second // before the rate applies
-	// SmallFrame is the largest frame that may take a service's whole
-	// request budget; larger frames take at most LargeFrameShare of it, so
-	// a flood of large frames never refuses small ones (a login, a lookup,
-	// a chat message).
-	SmallFrame = 16 << 10
+	FrameGrace   = 5 * time.Second // before the rate applies; the longest pause inside a frame
+	// SmallFrame is what a frame's buffer starts at (or its length, if
+	// less): the first SmallFrame bytes of a frame may take the whole of a
+	// service's request budget, its growth beyond only three quarters, so a
+	// flood of large frames never refuses the small requests most are (a
+	// login, a lookup, a chat message).
+	SmallFrame = 2 << 10
 )
 
 // Request budgets: the bytes of requests each service holds at once, all
@@ -95,7 +97,7 @@ const (
 // the largest size take at most the budget. Each holds a few dozen requests
 // of the largest size, or thousands of the usual small ones.
 const (
-	AuthBudget       = 4 << 20  // OPAQUE frames of a few hundred bytes
+	AuthBudget       = 8 << 20  // OPAQUE frames of a few hundred bytes
 	RegistryBudget   = 8 << 20  // heartbeats and revocation pages
 	RendezvousBudget = 8 << 20  // publishes and lookups, a few KiB each
 	MailboxBudget    = 16 << 20 // puts of MaxMailItem, fetch requests
