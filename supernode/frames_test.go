@@ -77,7 +77,8 @@ func TestMemoryAttacks(t *testing.T) {
 		}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			attack.Check(t, attack.Target{Server: sn, Protocol: tt.pid, MaxFrame: tt.max, Budget: tt.budget, Legit: tt.legit})
+			attack.Check(t, attack.Target{Server: sn, Protocol: tt.pid, MaxFrame: tt.max, Budget: tt.budget,
+				Legit: func(t *testing.T) error { return tt.legit(sntest.Ctx(t)) }})
 		})
 	}
 }
