@@ -364,3 +364,7 @@ func (d *Delivery) acked(id string) {
 		close(ch)
 	}
 }
+
+// InboundBudget is the budget inbound message frames are held under, for
+// metrics and tests.
+func (d *Delivery) InboundBudget() *pipeline.Budget { return d.inbound }
