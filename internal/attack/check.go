@@ -23,7 +23,7 @@ type Target struct {
 	// attack holds; it may fail t itself.
 	Legit func(t *testing.T) error
 	// Peers attacking (default 20) and streams of the partial-frame attack
-	// (default: enough to claim six times the budget, at most 600).
+	// (default: enough to claim four times the budget, at most 600).
 	Peers, Streams int
 }
 
@@ -46,7 +46,7 @@ func Check(t *testing.T, tg Target) {
 	}
 	limit := tg.Budget.Stats().Limit
 	if tg.Streams == 0 {
-		tg.Streams = min(int(6*limit/int64(tg.MaxFrame))+1, 600)
+		tg.Streams = min(int(4*limit/int64(tg.MaxFrame))+1, 600)
 	}
 	t.Run("partial frames", func(t *testing.T) {
 		tg.Budget.SetReceiveRate(0, time.Minute)
@@ -63,7 +63,7 @@ func Check(t *testing.T, tg Target) {
 		}
 		// Slack for the attacking peers' own buffers and the server's
 		// per-stream state; reading every claimed frame up front would
-		// take six budgets.
+		// take four budgets.
 		if slack := st.Limit/2 + 8<<20; grown > st.Limit+slack {
 			t.Fatalf("the live heap grew by %d bytes under a budget of %d", grown, st.Limit)
 		}
