@@ -41,6 +41,9 @@ const (
 	CodeRateLimited   = wire.CodeRateLimited
 	CodeBadRequest    = wire.CodeBadRequest
 	CodeInternal      = wire.CodeInternal
+	// CodeBusy: the server holds all the request bytes it may at once;
+	// try again in a moment.
+	CodeBusy = wire.CodeBusy
 )
 
 // Limits on LoginStart fields.
@@ -81,6 +84,9 @@ type Config struct {
 	Logger *slog.Logger
 	// Now is the clock for tickets and rate limits; nil means time.Now.
 	Now func() time.Time
+	// RefusalLogInterval is how often at most refused requests are summed
+	// up in the log; zero means RefusalLogInterval.
+	RefusalLogInterval time.Duration
 	// Rendezvous lists the multiaddrs (with /p2p/) of rendezvous services,
 	// returned with every ticket.
 	Rendezvous []string
@@ -142,7 +148,8 @@ type Server struct {
 	reg    *registry // supernodes; see registry.go
 	selfSN bool
 
-	stats stats // counters for Stats and the metrics (metrics.go)
+	stats   stats     // counters for Stats and the metrics (metrics.go)
+	refused *refusals // refused requests by reason (refusals.go)
 
 	onRevoke     func(peer.ID)
 	revMu        sync.Mutex
@@ -217,10 +224,14 @@ func New(cfg Config) (*Server, error) {
 		s.now = time.Now
 	}
 	s.listen = pipeline.NewListener(s.log)
+	s.refused = newRefusals()
+	interval := orDefault(cfg.RefusalLogInterval, RefusalLogInterval)
+	s.listen.Go(func(ctx context.Context) { s.refused.run(ctx, s.log, interval) })
 	s.tickets = &pipeline.Authenticator{Server: id, Now: s.now, Revoked: pipeline.RevokedPeers(s.revoked)}
 	s.authRPC = &pipeline.Service[*wire.AuthRequest, *wire.AuthResponse]{
 		Protocol:        wire.ProtoAuth,
 		MaxRequest:      wire.MaxAuthFrame,
+		Budget:          pipeline.NewServiceBudget(wire.AuthBudget, wire.MaxAuthFrame),
 		Timeout:         wire.AuthTimeout,
 		Auth:            s.tickets,
 		Credentials:     authCredentials,
@@ -232,11 +243,20 @@ func New(cfg Config) (*Server, error) {
 	s.registryRPC = &pipeline.Service[*wire.RegistryRequest, *wire.RegistryResponse]{
 		Protocol:    wire.ProtoRegistry,
 		MaxRequest:  wire.MaxRegistryFrame,
+		Budget:      pipeline.NewServiceBudget(wire.RegistryBudget, wire.MaxRegistryFrame),
 		Timeout:     wire.RegistryTimeout,
 		Auth:        s.tickets,
 		Credentials: registryCredentials,
 		Process:     s.processRegistry,
 		Refuse: func(_ *wire.RegistryRequest, r pipeline.Refusal) *wire.RegistryResponse {
+			reason := RefusedBadRequest
+			switch r.Code {
+			case pipeline.CodeBusy:
+				reason = RefusedBusy
+			case pipeline.CodeUnauthorized:
+				reason = RefusedUnauthorized
+			}
+			s.refused.note(s.log, reason, "registry request refused", "code", r.Code, "err", r.Err)
 			return &wire.RegistryResponse{Error: r.Code}
 		},
 		AnswerMalformed: true,
@@ -329,8 +349,17 @@ func authCredentials(req *wire.AuthRequest) (pipeline.Credential, error) {
 
 // refuseAuth answers a request the pipeline refused.
 func (s *Server) refuseAuth(req *wire.AuthRequest, r pipeline.Refusal) *wire.AuthResponse {
-	s.log.Info("auth request refused", "code", r.Code, "err", r.Err)
+	reason := RefusedBadRequest
 	switch {
+	case r.Code == pipeline.CodeBusy:
+		reason = RefusedBusy
+	case r.Code == pipeline.CodeUnauthorized:
+		reason = RefusedUnauthorized
+	}
+	s.refused.note(s.log, reason, "auth request refused", "code", r.Code, "err", r.Err)
+	switch {
+	case r.Code == pipeline.CodeBusy:
+		return refusal(CodeBusy, "the server is busy, try again in a moment")
 	case r.Code != pipeline.CodeUnauthorized:
 		return refusal(CodeBadRequest, "malformed request")
 	case errors.Is(r.Err, pipeline.ErrRevoked):
@@ -419,7 +448,7 @@ func refusal(code, msg string) *wire.AuthResponse {
 	return &wire.AuthResponse{Kind: &wire.AuthResponse_Error{Error: &wire.AuthError{Code: code, Message: msg}}}
 }
 
-func (s *Server) register(ctx context.Context, rw io.ReadWriter, m *wire.RegisterStart, remote peer.ID, src source) (*wire.AuthResponse, error) {
+func (s *Server) register(ctx context.Context, rw *pipeline.Stream, m *wire.RegisterStart, remote peer.ID, src source) (*wire.AuthResponse, error) {
 	rec, err := accountRecord(ctx, s.db, m.Username)
 	if err != nil {
 		s.log.Error("register", "err", err)
@@ -433,7 +462,7 @@ func (s *Server) register(ctx context.Context, rw io.ReadWriter, m *wire.Registe
 	// the account is created.
 	if !s.admitRegistration(src, s.now()) {
 		s.stats.registrationsRateLimited.Add(1)
-		s.log.Info("registration refused: address rate limited", "user", m.Username, "ip", src.ip)
+		s.refused.note(s.log, RefusedRegisterLimited, "registration refused: address rate limited", "user", m.Username, "ip", src.ip)
 		return refusal(CodeRateLimited, "too many accounts created from this address, try again later"), nil
 	}
 	created := false
@@ -450,7 +479,7 @@ func (s *Server) register(ctx context.Context, rw io.ReadWriter, m *wire.Registe
 		return nil, err
 	}
 	var fin wire.RegisterFinish
-	if err := wire.ReadMsg(rw, wire.MaxAuthFrame, &fin); err != nil {
+	if err := rw.ReadMsg(&fin); err != nil {
 		if errors.Is(err, wire.ErrFrameTooLarge) {
 			return refusal(CodeBadRequest, "frame too large"), nil
 		}
@@ -503,10 +532,10 @@ func (s *Server) renew(ctx context.Context, old *ticket.Ticket, remote peer.ID, 
 func (s *Server) issue(ctx context.Context, t ticket.Ticket, ip string) (*wire.AuthResponse, error) {
 	switch err := recordIssue(ctx, s.db, t, s.maxDevices); {
 	case errors.Is(err, errRevoked):
-		s.log.Info("ticket refused: device revoked", "user", t.Username, "peer", t.Peer, "ip", ip)
+		s.refused.note(s.log, RefusedRevoked, "ticket refused: device revoked", "user", t.Username, "peer", t.Peer, "ip", ip)
 		return refusal(CodeDeviceRevoked, "this device was revoked"), nil
 	case errors.Is(err, errTooManyDevices):
-		s.log.Info("ticket refused: too many devices", "user", t.Username, "peer", t.Peer, "ip", ip)
+		s.refused.note(s.log, RefusedTooManyDevices, "ticket refused: too many devices", "user", t.Username, "peer", t.Peer, "ip", ip)
 		return refusal(CodeRateLimited, fmt.Sprintf("%d devices are signed in to this account: remove one from a signed-in device, or wait until one has been off for a day", s.maxDevices)), nil
 	case errors.Is(err, errNoAccount):
 		return refusal(CodeLoginFailed, "wrong username or password"), nil
@@ -531,7 +560,7 @@ func (s *Server) issue(ctx context.Context, t ticket.Ticket, ip string) (*wire.A
 	return &wire.AuthResponse{Kind: &wire.AuthResponse_LoginResult{LoginResult: lr}}, nil
 }
 
-func (s *Server) login(ctx context.Context, rw io.ReadWriter, m *wire.LoginStart, remote peer.ID, src source) (*wire.AuthResponse, error) {
+func (s *Server) login(ctx context.Context, rw *pipeline.Stream, m *wire.LoginStart, remote peer.ID, src source) (*wire.AuthResponse, error) {
 	now := s.now()
 	if refused, err := s.authenticate(ctx, rw, m.Username, m.Ke1, remote, src, now); refused != nil || err != nil {
 		return refused, err
@@ -566,7 +595,7 @@ func (s *Server) login(ctx context.Context, rw io.ReadWriter, m *wire.LoginStart
 // password was right, so an uncounted hang-up would be a free guess.
 // Attempts refused, malformed, or failed on our side before KE2 went out
 // do not count.
-func (s *Server) authenticate(ctx context.Context, rw io.ReadWriter, acct string, ke1 []byte, remote peer.ID, src source, now time.Time) (refused *wire.AuthResponse, err error) {
+func (s *Server) authenticate(ctx context.Context, rw *pipeline.Stream, acct string, ke1 []byte, remote peer.ID, src source, now time.Time) (refused *wire.AuthResponse, err error) {
 	ip := src.ip
 	// A revoked device is refused whatever name it gives, so the answer
 	// says nothing about the account; the same holds for what follows.
@@ -577,7 +606,7 @@ func (s *Server) authenticate(ctx context.Context, rw io.ReadWriter, acct string
 		return refusal(CodeInternal, "internal error"), nil
 	case revoked:
 		s.stats.login(loginFailed)
-		s.log.Info("login refused: device revoked", "user", acct, "peer", remote, "ip", ip)
+		s.refused.note(s.log, RefusedRevoked, "login refused: device revoked", "user", acct, "peer", remote, "ip", ip)
 		return refusal(CodeDeviceRevoked, "this device was revoked"), nil
 	}
 	own, err := isDevice(ctx, s.db, acct, remote)
@@ -609,18 +638,18 @@ func (s *Server) authenticate(ctx context.Context, rw io.ReadWriter, acct string
 	if own {
 		key := acct + "\x00" + string(remote)
 		if !s.devs.attempt(key, now) {
-			s.log.Info("login refused: device rate limited", "user", acct, "peer", remote, "ip", ip)
+			s.refused.note(s.log, RefusedLoginLimited, "login refused: device rate limited", "user", acct, "peer", remote, "ip", ip)
 			return refuseLimited(), nil
 		}
 		forget = func() { s.devs.forgetOne(key) }
 	} else {
 		if !s.accts.attempt(acct, now) {
-			s.log.Info("login refused: account rate limited", "user", acct, "ip", ip)
+			s.refused.note(s.log, RefusedLoginLimited, "login refused: account rate limited", "user", acct, "ip", ip)
 			return refuseLimited(), nil
 		}
 		if !s.addrs.attempt(src.addr, now) {
 			s.accts.forgetOne(acct)
-			s.log.Info("login refused: address rate limited", "user", acct, "ip", ip)
+			s.refused.note(s.log, RefusedLoginLimited, "login refused: address rate limited", "user", acct, "ip", ip)
 			return refuseLimited(), nil
 		}
 		forget = func() { s.accts.forgetOne(acct); s.addrs.forgetOne(src.addr) }
@@ -651,7 +680,7 @@ func (s *Server) authenticate(ctx context.Context, rw io.ReadWriter, acct string
 	}
 	// From here the attempt is a failure until KE3 verifies.
 	var fin wire.LoginFinish
-	if err := wire.ReadMsg(rw, wire.MaxAuthFrame, &fin); err != nil {
+	if err := rw.ReadMsg(&fin); err != nil {
 		if errors.Is(err, wire.ErrFrameTooLarge) {
 			return refusal(CodeBadRequest, "frame too large"), nil
 		}
@@ -659,7 +688,7 @@ func (s *Server) authenticate(ctx context.Context, rw io.ReadWriter, acct string
 		return nil, fmt.Errorf("reading login_finish: %w", err)
 	}
 	if err := pending.Finish(fin.Ke3); err != nil {
-		s.log.Info("login failed", "user", acct, "peer", remote, "ip", ip, "own_device", own)
+		s.refused.note(s.log, RefusedLoginFailed, "login failed", "user", acct, "peer", remote, "ip", ip, "own_device", own)
 		return refusal(CodeLoginFailed, "wrong username or password"), nil
 	}
 	// Forget only this attempt: the account's other failures in the window

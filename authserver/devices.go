@@ -13,7 +13,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"io"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -21,6 +20,7 @@ import (
 
 	"eserver/node/ticket"
 	"eserver/node/wire"
+	"eserver/pipeline"
 )
 
 // Stable error codes of the device requests (besides CodeBadRequest,
@@ -385,7 +385,7 @@ func (s *Server) listDevices(ctx context.Context, t *ticket.Ticket, remote peer.
 // only for the device to revoke itself; revoking another device needs the
 // account's password, proven by an OPAQUE login on this stream (m.Ke1,
 // then KE2 and KE3), rate-limited and counted like any login.
-func (s *Server) revokeDevice(ctx context.Context, rw io.ReadWriter, t *ticket.Ticket, m *wire.RevokeDevice, remote peer.ID, src source) (*wire.AuthResponse, error) {
+func (s *Server) revokeDevice(ctx context.Context, rw *pipeline.Stream, t *ticket.Ticket, m *wire.RevokeDevice, remote peer.ID, src source) (*wire.AuthResponse, error) {
 	now := s.now()
 	ip := src.ip
 	target, err := peer.IDFromBytes(m.GetPeerId())

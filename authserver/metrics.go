@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"eserver/pipeline"
 )
 
 // Stats are the auth server's counters since it started.
@@ -25,6 +27,11 @@ type Stats struct {
 	TicketsIssued            uint64 // device tickets signed, at login and at renewal
 	DevicesRevoked           uint64 // devices revoked by their accounts
 	PasswordsChanged         uint64 // OPAQUE records replaced by a password change
+	// Refused counts refused requests by reason (the Refused… constants).
+	Refused map[string]uint64
+	// AuthBudget and RegistryBudget are the request bytes each protocol
+	// holds now, at most, and has refused.
+	AuthBudget, RegistryBudget pipeline.BudgetStats
 }
 
 // loginOutcome is how one login attempt ended.
@@ -72,6 +79,9 @@ func (s *Server) Stats() Stats {
 		TicketsIssued:            s.stats.tickets.Load(),
 		DevicesRevoked:           s.stats.revocations.Load(),
 		PasswordsChanged:         s.stats.passwordChanges.Load(),
+		Refused:                  s.refused.counts(),
+		AuthBudget:               s.authRPC.Budget.Stats(),
+		RegistryBudget:           s.registryRPC.Budget.Stats(),
 	}
 }
 
@@ -110,6 +120,10 @@ const (
 	MetricPasswords            = "eserver_auth_password_changes_total"
 	MetricLiveSupernodes       = "eserver_auth_supernodes"
 	MetricAccounts             = "eserver_auth_accounts"
+	MetricRefused              = "eserver_auth_refused_total"
+	MetricRequestBytes         = "eserver_auth_request_bytes"
+	MetricRequestBytesLimit    = "eserver_auth_request_bytes_limit"
+	MetricRequestsBusy         = "eserver_auth_requests_busy_total"
 )
 
 // accountsTimeout bounds the account count of one scrape.
@@ -119,6 +133,7 @@ type metrics struct {
 	srv                                           *Server
 	logins, registrations, tickets, sns, accounts *prometheus.Desc
 	revoked, passwords, regLimited                *prometheus.Desc
+	refused, reqBytes, reqLimit, busy             *prometheus.Desc
 }
 
 // NewMetrics returns a Prometheus collector of srv's counters and gauges,
@@ -134,6 +149,10 @@ func NewMetrics(srv *Server) prometheus.Collector {
 		accounts:      prometheus.NewDesc(MetricAccounts, "Accounts in the database.", nil, nil),
 		revoked:       prometheus.NewDesc(MetricDevicesRevoked, "Devices revoked by their accounts.", nil, nil),
 		passwords:     prometheus.NewDesc(MetricPasswords, "Passwords changed (OPAQUE records replaced).", nil, nil),
+		refused:       prometheus.NewDesc(MetricRefused, "Requests refused, by reason (the log sums them up at most once a minute).", []string{"reason"}, nil),
+		reqBytes:      prometheus.NewDesc(MetricRequestBytes, "Bytes of requests held in flight, by protocol (its request budget).", []string{"protocol"}, nil),
+		reqLimit:      prometheus.NewDesc(MetricRequestBytesLimit, "The request budget of each protocol, in bytes.", []string{"protocol"}, nil),
+		busy:          prometheus.NewDesc(MetricRequestsBusy, "Frames refused because the protocol's request budget (or the peer's share of it) was spent.", []string{"protocol"}, nil),
 	}
 }
 
@@ -146,6 +165,10 @@ func (m *metrics) Describe(ch chan<- *prometheus.Desc) {
 	ch <- m.accounts
 	ch <- m.revoked
 	ch <- m.passwords
+	ch <- m.refused
+	ch <- m.reqBytes
+	ch <- m.reqLimit
+	ch <- m.busy
 }
 
 func (m *metrics) Collect(ch chan<- prometheus.Metric) {
@@ -167,6 +190,17 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(m.revoked, prometheus.CounterValue, float64(st.DevicesRevoked))
 	ch <- prometheus.MustNewConstMetric(m.passwords, prometheus.CounterValue, float64(st.PasswordsChanged))
 	ch <- prometheus.MustNewConstMetric(m.sns, prometheus.GaugeValue, float64(m.srv.LiveSupernodes()))
+	for reason, n := range st.Refused {
+		ch <- prometheus.MustNewConstMetric(m.refused, prometheus.CounterValue, float64(n), reason)
+	}
+	for _, b := range []struct {
+		proto string
+		st    pipeline.BudgetStats
+	}{{"auth", st.AuthBudget}, {"registry", st.RegistryBudget}} {
+		ch <- prometheus.MustNewConstMetric(m.reqBytes, prometheus.GaugeValue, float64(b.st.InUse), b.proto)
+		ch <- prometheus.MustNewConstMetric(m.reqLimit, prometheus.GaugeValue, float64(b.st.Limit), b.proto)
+		ch <- prometheus.MustNewConstMetric(m.busy, prometheus.CounterValue, float64(b.st.Refused), b.proto)
+	}
 
 	ctx, cancel := context.WithTimeout(context.Background(), accountsTimeout)
 	defer cancel()

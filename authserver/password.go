@@ -5,11 +5,11 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"io"
 
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"eserver/node/wire"
+	"eserver/pipeline"
 )
 
 // changePassword answers change_password: a whole OPAQUE login with the old
@@ -17,7 +17,7 @@ import (
 // once its KE3 verified, a registration of the new one on the same stream,
 // whose record replaces the account's. A stolen ticket alone changes
 // nothing; a wrong old password counts as a failed login.
-func (s *Server) changePassword(ctx context.Context, rw io.ReadWriter, m *wire.ChangePassword, remote peer.ID, src source) (*wire.AuthResponse, error) {
+func (s *Server) changePassword(ctx context.Context, rw *pipeline.Stream, m *wire.ChangePassword, remote peer.ID, src source) (*wire.AuthResponse, error) {
 	now := s.now()
 	acct, ip := m.Username, src.ip
 	if refused, err := s.authenticate(ctx, rw, acct, m.Ke1, remote, src, now); refused != nil || err != nil {
@@ -33,7 +33,7 @@ func (s *Server) changePassword(ctx context.Context, rw io.ReadWriter, m *wire.C
 		return nil, err
 	}
 	var fin wire.RegisterFinish
-	if err := wire.ReadMsg(rw, wire.MaxAuthFrame, &fin); err != nil {
+	if err := rw.ReadMsg(&fin); err != nil {
 		if errors.Is(err, wire.ErrFrameTooLarge) {
 			return refusal(CodeBadRequest, "frame too large"), nil
 		}

@@ -120,7 +120,7 @@ func (s *Server) heartbeat(m *wire.Heartbeat, t *ticket.Ticket, remote peer.ID, 
 		err = errors.New("record lists no addresses")
 	}
 	if err != nil {
-		s.log.Info("heartbeat refused: record", "peer", remote, "user", t.Username, "err", err)
+		s.refused.note(s.log, RefusedHeartbeat, "heartbeat refused: record", "peer", remote, "user", t.Username, "err", err)
 		return &wire.RegistryResponse{Error: CodeBadRequest}
 	}
 
@@ -130,7 +130,7 @@ func (s *Server) heartbeat(m *wire.Heartbeat, t *ticket.Ticket, remote peer.ID, 
 	old, known := s.reg.sns[remote]
 	if !known {
 		if len(s.reg.sns) >= MaxSupernodes {
-			s.log.Warn("heartbeat refused: registry full", "peer", remote, "user", t.Username)
+			s.refused.note(s.log, RefusedHeartbeat, "heartbeat refused: registry full", "peer", remote, "user", t.Username)
 			return &wire.RegistryResponse{Error: CodeTooMany}
 		}
 		n := 0
@@ -140,7 +140,7 @@ func (s *Server) heartbeat(m *wire.Heartbeat, t *ticket.Ticket, remote peer.ID, 
 			}
 		}
 		if n >= MaxSupernodesPerUser {
-			s.log.Info("heartbeat refused: too many supernodes for one account", "peer", remote, "user", t.Username)
+			s.refused.note(s.log, RefusedHeartbeat, "heartbeat refused: too many supernodes for one account", "peer", remote, "user", t.Username)
 			return &wire.RegistryResponse{Error: CodeTooMany}
 		}
 	}

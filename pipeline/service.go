@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"sync"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/host"
@@ -25,6 +26,7 @@ import (
 const (
 	CodeUnauthorized = wire.CodeUnauthorized
 	CodeBadRequest   = wire.CodeBadRequest
+	CodeBusy         = wire.CodeBusy
 )
 
 // Refusal is why a stage refused a request: Code goes on the wire, Err is
@@ -49,8 +51,23 @@ type Request[Q proto.Message] struct {
 	Ticket *ticket.Ticket
 	// Stream is the stream itself, for protocols whose Process exchanges
 	// more frames before the answer (OPAQUE's KE2/KE3).
-	Stream io.ReadWriter
+	Stream *Stream
 }
+
+// Stream is a request's stream as Process sees it: it writes to it, and
+// reads the exchange's further frames with ReadMsg, under the same size
+// limit, receive rate and budget as the request.
+type Stream struct {
+	w  io.Writer
+	fr *wire.Reader
+}
+
+// Write writes to the stream.
+func (s *Stream) Write(p []byte) (int, error) { return s.w.Write(p) }
+
+// ReadMsg reads the next frame of the exchange into m; what the previous
+// one reserved is given back first.
+func (s *Stream) ReadMsg(m proto.Message) error { return s.fr.ReadMsg(m) }
 
 // Service declares a one-request-per-stream protocol: the stages a request
 // passes are fixed (read at most MaxRequest bytes → Credentials →
@@ -81,6 +98,35 @@ type Service[Q, R proto.Message] struct {
 	AnswerMalformed bool
 	// Log receives refusals at debug level; nil discards them.
 	Log *slog.Logger
+
+	// Budget bounds the request bytes the service holds at once, over all
+	// peers (see Budget); nil means NewServiceBudget(16 × MaxRequest).
+	// A request it cannot hold is answered Refuse(CodeBusy).
+	Budget *Budget
+
+	budgetOnce sync.Once
+}
+
+// budget returns s.Budget, made on first use when unset.
+func (s *Service[Q, R]) budget() *Budget {
+	s.budgetOnce.Do(func() {
+		if s.Budget == nil {
+			s.Budget = NewServiceBudget(16*int64(s.MaxRequest), s.MaxRequest)
+		}
+	})
+	return s.Budget
+}
+
+// reader returns a frame reader for rw accounted to remote in the budget
+// and, when rw is a libp2p stream, in its resource scope.
+func (s *Service[Q, R]) reader(rw io.Reader, remote peer.ID) *wire.Reader {
+	var scope wire.Memory
+	if sc, ok := rw.(interface{ Scope() network.StreamScope }); ok {
+		if st := sc.Scope(); st != nil {
+			scope = st
+		}
+	}
+	return s.budget().reader(rw, remote, scope, s.MaxRequest)
 }
 
 // Attach serves s on h through l until l closes.
@@ -101,9 +147,25 @@ func (s *Service[Q, R]) ServeStream(ctx context.Context, st network.Stream) erro
 func (s *Service[Q, R]) Serve(ctx context.Context, rw io.ReadWriter, remote peer.ID, addr ma.Multiaddr) error {
 	var zero Q
 	// Listen: one frame, its length checked against the limit before the
-	// body is read.
+	// body is read, its buffer grown as the bytes arrive and reserved in
+	// the budget until the request is done.
 	req := zero.ProtoReflect().Type().New().Interface().(Q)
-	if err := wire.ReadMsg(rw, s.MaxRequest, req); err != nil {
+	fr, more := s.reader(rw, remote), s.reader(rw, remote)
+	defer fr.Release()
+	defer more.Release()
+	if err := fr.ReadMsg(req); err != nil {
+		if errors.Is(err, wire.ErrNoMemory) {
+			// Refused for want of memory, not malformed: answer, then
+			// read the rest of the frame into nothing, so a client still
+			// writing it reads the answer rather than blocking.
+			if err := s.refuse(rw, zero, remote, Refusal{CodeBusy, err}); err != nil {
+				return err
+			}
+			if err := fr.Discard(); err != nil {
+				return fmt.Errorf("discarding a refused request: %w", err)
+			}
+			return nil
+		}
 		if s.AnswerMalformed && malformed(err) {
 			return s.refuse(rw, zero, remote, Refusal{CodeBadRequest, fmt.Errorf("reading request: %w", err)})
 		}
@@ -121,7 +183,7 @@ func (s *Service[Q, R]) Serve(ctx context.Context, rw io.ReadWriter, remote peer
 	if err != nil {
 		return s.refuse(rw, req, remote, Refusal{CodeUnauthorized, err})
 	}
-	r := &Request[Q]{Msg: req, Remote: remote, Addr: addr, Ticket: t, Stream: rw}
+	r := &Request[Q]{Msg: req, Remote: remote, Addr: addr, Ticket: t, Stream: &Stream{w: rw, fr: more}}
 	// Security.
 	if s.Security != nil {
 		if err := s.Security(r); err != nil {
@@ -159,7 +221,7 @@ func malformed(err error) bool {
 	case errors.Is(err, wire.ErrFrameTooLarge):
 		return true
 	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, os.ErrDeadlineExceeded),
-		errors.Is(err, network.ErrReset):
+		errors.Is(err, network.ErrReset), errors.Is(err, wire.ErrTooSlow):
 		return false
 	}
 	var ne interface{ Timeout() bool }

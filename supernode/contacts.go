@@ -126,6 +126,7 @@ func NewContacts(cfg ContactsConfig) (*Contacts, error) {
 	c.rpc = &pipeline.Service[*wire.ContactsRequest, *wire.ContactsResponse]{
 		Protocol:    wire.ProtoContacts,
 		MaxRequest:  wire.MaxContactsFrame,
+		Budget:      pipeline.NewServiceBudget(wire.ContactsBudget, wire.MaxContactsFrame),
 		Timeout:     wire.ContactsTimeout,
 		Auth:        authenticator(cfg.AuthServer, cfg.Now, cfg.Revocations),
 		Credentials: contactsCredentials,

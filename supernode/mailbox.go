@@ -178,6 +178,7 @@ func NewMailbox(cfg MailboxConfig) (*Mailbox, error) {
 	m.rpc = &pipeline.Service[*wire.MailboxRequest, *wire.MailboxResponse]{
 		Protocol:    wire.ProtoMailbox,
 		MaxRequest:  wire.MaxMailboxFrame,
+		Budget:      pipeline.NewServiceBudget(wire.MailboxBudget, wire.MaxMailboxFrame),
 		Timeout:     wire.MailboxTimeout,
 		Auth:        authenticator(cfg.AuthServer, cfg.Now, cfg.Revocations),
 		Credentials: mailboxCredentials,

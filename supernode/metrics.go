@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"eserver/node/wire"
+	"eserver/pipeline"
 )
 
 // RendezvousStats are the rendezvous service's counters since it started.
@@ -127,6 +128,9 @@ const (
 	MetricStoreFull                = "eserver_supernode_store_full_total"
 	MetricRelayAdmissionsCap       = "eserver_supernode_relay_admissions_cap"
 	MetricRelayAdmissionsRefused   = "eserver_supernode_relay_admissions_refused_total"
+	MetricRequestBytes             = "eserver_supernode_request_bytes"
+	MetricRequestBytesLimit        = "eserver_supernode_request_bytes_limit"
+	MetricRequestsBusy             = "eserver_supernode_requests_busy_total"
 )
 
 // The service label of the store metrics: each per-account table with a
@@ -149,6 +153,7 @@ type metrics struct {
 	rlResv, rlResvRefused, rlAdmitted                             *prometheus.Desc
 	pkDevices, pkOneTime, pkHanded, pkExhausted                   *prometheus.Desc
 	storeBytes, storeCap, storeFull, admCap, admRefused           *prometheus.Desc
+	reqBytes, reqLimit, reqBusy                                   *prometheus.Desc
 }
 
 // NewMetrics returns a Prometheus collector of the services s running on h
@@ -195,6 +200,10 @@ func NewMetrics(s *Services, h host.Host) prometheus.Collector {
 		storeFull:  d(MetricStoreFull, "Requests refused with the code full because a per-account table held its global cap, by service.", "service"),
 		admCap:     d(MetricRelayAdmissionsCap, "The most peers the relay admission table holds."),
 		admRefused: d(MetricRelayAdmissionsRefused, "Peers refused admission to the relay because the admission table was full."),
+
+		reqBytes: d(MetricRequestBytes, "Bytes of requests held in flight, by service: frames being read and requests being processed, counted against the service's request budget.", "service"),
+		reqLimit: d(MetricRequestBytesLimit, "The request budget of each service, in bytes, over all peers.", "service"),
+		reqBusy:  d(MetricRequestsBusy, "Frames refused with the code busy because the service's request budget (or the peer's share of it, or the libp2p resource manager) was spent, by service.", "service"),
 	}
 }
 
@@ -205,6 +214,7 @@ func (m *metrics) Describe(ch chan<- *prometheus.Desc) {
 		m.rlBytes, m.rlCircuits, m.rlOpened, m.rlRefused, m.rlResv, m.rlResvRefused, m.rlAdmitted,
 		m.pkDevices, m.pkOneTime, m.pkHanded, m.pkExhausted,
 		m.storeBytes, m.storeCap, m.storeFull, m.admCap, m.admRefused,
+		m.reqBytes, m.reqLimit, m.reqBusy,
 	} {
 		ch <- d
 	}
@@ -269,6 +279,16 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 
 	if ct := m.s.Contacts; ct != nil {
 		m.store(ch, storeContacts, ct.Usage, ct.Stats().PutsFull)
+		m.budget(ch, storeContacts, ct.RequestBudget())
+	}
+	if rv := m.s.Rendezvous; rv != nil {
+		m.budget(ch, storeRendezvous, rv.RequestBudget())
+	}
+	if mb := m.s.Mailbox; mb != nil {
+		m.budget(ch, storeMailbox, mb.RequestBudget())
+	}
+	if pk := m.s.Prekeys; pk != nil {
+		m.budget(ch, storePrekeys, pk.RequestBudget())
 	}
 
 	if pk := m.s.Prekeys; pk != nil {
@@ -284,6 +304,14 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 		counter(m.pkExhausted, st.OneTimeExhausted)
 		m.store(ch, storePrekeys, pk.Usage, st.PublishesFull)
 	}
+}
+
+// budget sends the request bytes in flight, budget and busy refusals of
+// one service.
+func (m *metrics) budget(ch chan<- prometheus.Metric, service string, st pipeline.BudgetStats) {
+	ch <- prometheus.MustNewConstMetric(m.reqBytes, prometheus.GaugeValue, float64(st.InUse), service)
+	ch <- prometheus.MustNewConstMetric(m.reqLimit, prometheus.GaugeValue, float64(st.Limit), service)
+	ch <- prometheus.MustNewConstMetric(m.reqBusy, prometheus.CounterValue, float64(st.Refused), service)
 }
 
 // store sends the usage, cap and refusals of one capped table.

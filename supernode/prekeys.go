@@ -182,6 +182,7 @@ func NewPrekeys(cfg PrekeysConfig) (*Prekeys, error) {
 	p.rpc = &pipeline.Service[*wire.PrekeysRequest, *wire.PrekeysResponse]{
 		Protocol:    wire.ProtoPrekeys,
 		MaxRequest:  wire.MaxPrekeysFrame,
+		Budget:      pipeline.NewServiceBudget(wire.PrekeysBudget, wire.MaxPrekeysFrame),
 		Timeout:     wire.PrekeysTimeout,
 		Auth:        authenticator(cfg.AuthServer, cfg.Now, cfg.Revocations),
 		Credentials: prekeysCredentials,

@@ -126,6 +126,7 @@ func NewRendezvous(cfg RendezvousConfig) *Rendezvous {
 	r.rpc = &pipeline.Service[*wire.RendezvousRequest, *wire.RendezvousResponse]{
 		Protocol:    wire.ProtoRendezvous,
 		MaxRequest:  wire.MaxRendezvousFrame,
+		Budget:      pipeline.NewServiceBudget(wire.RendezvousBudget, wire.MaxRendezvousFrame),
 		Timeout:     wire.RendezvousTimeout,
 		Auth:        authenticator(cfg.AuthServer, cfg.Now, cfg.Revocations),
 		Credentials: rendezvousCredentials,

@@ -69,3 +69,19 @@ func runSweeper(ctx context.Context, interval time.Duration, log *slog.Logger, w
 		}
 	}
 }
+
+// RequestBudget returns the contact-list service's request bytes in flight
+// and its budget.
+func (c *Contacts) RequestBudget() pipeline.BudgetStats { return c.rpc.Budget.Stats() }
+
+// RequestBudget returns the mailbox service's request bytes in flight and
+// its budget.
+func (m *Mailbox) RequestBudget() pipeline.BudgetStats { return m.rpc.Budget.Stats() }
+
+// RequestBudget returns the prekey directory's request bytes in flight and
+// its budget.
+func (p *Prekeys) RequestBudget() pipeline.BudgetStats { return p.rpc.Budget.Stats() }
+
+// RequestBudget returns the rendezvous service's request bytes in flight
+// and its budget.
+func (r *Rendezvous) RequestBudget() pipeline.BudgetStats { return r.rpc.Budget.Stats() }

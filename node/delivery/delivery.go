@@ -141,6 +141,9 @@ type Delivery struct {
 	// notifications (set by Start): it tracks the inbound streams, resets
 	// them and waits for their handlers at Close.
 	listen *pipeline.Listener
+	// inbound bounds the bytes of inbound message frames held at once, over
+	// every peer (wire.MsgBudget).
+	inbound *pipeline.Budget
 
 	mu       sync.Mutex
 	couriers map[string]*courier
@@ -157,7 +160,8 @@ func New(h Host, keys Sealer, route Router, auth Authenticator, retryMax time.Du
 	return &Delivery{h: h, keys: keys, route: route, auth: auth, retryMax: retryMax,
 		tasks: task.New(context.Background()), stop: func() bool { return false },
 		couriers: map[string]*courier{}, acks: map[string]chan struct{}{}, live: map[network.Stream]struct{}{},
-		mail: mailState{kick: make(chan struct{}, 1)}}
+		mail:    mailState{kick: make(chan struct{}, 1)},
+		inbound: pipeline.NewServiceBudget(wire.MsgBudget, wire.MaxMsgFrame)}
 }
 
 // Start serves the message protocol and mail notifications, looks in our
@@ -360,3 +364,7 @@ func (d *Delivery) acked(id string) {
 		close(ch)
 	}
 }
+
+// InboundBudget is the budget inbound message frames are held under, for
+// metrics and tests.
+func (d *Delivery) InboundBudget() *pipeline.Budget { return d.inbound }

@@ -178,6 +178,7 @@ func (s *fakeStream) Write(p []byte) (int, error) {
 	}
 	return s.out.Write(p)
 }
+func (s *fakeStream) Scope() network.StreamScope       { return nil } // no resource manager
 func (s *fakeStream) SetDeadline(time.Time) error      { return nil }
 func (s *fakeStream) SetReadDeadline(time.Time) error  { return nil }
 func (s *fakeStream) SetWriteDeadline(time.Time) error { return nil }

@@ -40,7 +40,11 @@ func (d *Delivery) verifyHello(remote peer.ID, h *wire.Hello) (*ticket.Ticket, e
 func (d *Delivery) serveMsg(ctx context.Context, st network.Stream) error {
 	remote := st.Conn().RemotePeer()
 	log := d.h.Log().With("peer", remote)
-	r := wire.NewReader(st, wire.MaxMsgFrame)
+	// Frames are read as they arrive, each reserved in the node's budget
+	// for inbound chat frames until it is acknowledged: strangers' partial
+	// frames pin at most the budget.
+	r := d.inbound.Reader(st, wire.MaxMsgFrame)
+	defer r.Release()
 	st.SetDeadline(time.Now().Add(wire.MsgWriteTimeout))
 	var hello wire.Hello
 	if err := r.ReadMsg(&hello); err != nil {

@@ -25,8 +25,11 @@ var (
 	ErrLoginFailed   = errors.New("wrong username or password")
 	ErrUsernameTaken = errors.New("username taken")
 	ErrRateLimited   = errors.New("rate limited, try again later")
-	ErrBadRequest    = errors.New("bad request")
-	ErrUnreachable   = errors.New("server unreachable")
+	// ErrBusy means the server holds all the request bytes it may at once
+	// (its request budget): try again in a moment.
+	ErrBusy        = errors.New("server busy, try again in a moment")
+	ErrBadRequest  = errors.New("bad request")
+	ErrUnreachable = errors.New("server unreachable")
 	// ErrDeviceRevoked means this device (peer ID) was revoked by its
 	// account: it will never get a ticket again, whatever the password.
 	// Sign in again with a new device key.
@@ -289,6 +292,8 @@ func codeError(e *wire.AuthError) error {
 		s = ErrUsernameTaken
 	case "rate_limited":
 		s = ErrRateLimited
+	case "busy":
+		s = ErrBusy
 	case "bad_request":
 		s = ErrBadRequest
 	case "device_revoked":

@@ -183,7 +183,9 @@ func replyErr(s Status) error {
 }
 
 // readFrame reads one varint-framed body of at most max bytes without
-// reading past it; the length is checked before allocating.
+// reading past it; the length is checked before reading, and the buffer
+// grows as the bytes arrive rather than taking the claimed length up front,
+// so a stranger's partial Get pins only what it sent.
 func readFrame(r io.Reader, max int) ([]byte, error) {
 	var one [1]byte
 	n, err := binary.ReadUvarint(byteReader{r, one[:]})
@@ -196,9 +198,22 @@ func readFrame(r io.Reader, max int) ([]byte, error) {
 	if n > uint64(max) {
 		return nil, fmt.Errorf("%w: %w: %d bytes, limit %d", ErrProtocol, ErrFrameTooLarge, n, max)
 	}
-	b := make([]byte, n)
-	if _, err := io.ReadFull(r, b); err != nil {
-		return nil, fmt.Errorf("reading frame body: %w", unexpected(err))
+	var b []byte
+	for len(b) < int(n) {
+		grown := 2 * len(b) // the parameter max shadows the builtin
+		if grown < 512 {
+			grown = 512
+		}
+		grown = min(grown, int(n))
+		nb := make([]byte, grown)
+		copy(nb, b)
+		if _, err := io.ReadFull(r, nb[len(b):]); err != nil {
+			return nil, fmt.Errorf("reading frame body: %w", unexpected(err))
+		}
+		b = nb
+	}
+	if b == nil {
+		b = []byte{}
 	}
 	return b, nil
 }

@@ -5,7 +5,6 @@
 package wire
 
 import (
-	"bufio"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -70,6 +69,44 @@ const (
 	MsgIdleTimeout    = 2 * time.Minute  // a message stream with no frames is closed
 	MsgWriteTimeout   = 10 * time.Second
 	DialTimeout       = 10 * time.Second
+)
+
+// Receiving a frame. Its bytes are read as they arrive into a buffer that
+// grows toward the declared length (never allocated up front), accounted
+// against the stream's resource scope and the service's request budget. Once
+// the first byte of a frame is in, the rest must keep up with MinFrameRate
+// after FrameGrace: a sender that falls behind is dropped, so a stalled or
+// trickling frame holds its memory for seconds, not for the stream's whole
+// timeout; and a frame may never go FrameGrace without a byte. 16 KiB/s
+// lets a 128 kbit/s uplink send the largest frame (a contact list of 1 MiB)
+// within ContactsTimeout.
+const (
+	MinFrameRate = 16 << 10        // bytes per second, averaged over the frame
+	FrameGrace   = 5 * time.Second // before the rate applies; the longest pause inside a frame
+	// SmallFrame is what a frame's buffer starts at (or its length, if
+	// less): the first SmallFrame bytes of a frame may take the whole of a
+	// service's request budget, its growth beyond only three quarters, so a
+	// flood of large frames never refuses the small requests most are (a
+	// login, a lookup, a chat message).
+	SmallFrame = 2 << 10
+)
+
+// Request budgets: the bytes of requests each service holds at once, all
+// peers together (pipeline.Budget), and what one peer may hold of it. They
+// bound what strangers can pin whatever their number: 600 partial frames of
+// the largest size take at most the budget. Each holds a few dozen requests
+// of the largest size, or thousands of the usual small ones.
+const (
+	AuthBudget       = 8 << 20  // OPAQUE frames of a few hundred bytes
+	RegistryBudget   = 8 << 20  // heartbeats and revocation pages
+	RendezvousBudget = 8 << 20  // publishes and lookups, a few KiB each
+	MailboxBudget    = 16 << 20 // puts of MaxMailItem, fetch requests
+	ContactsBudget   = 16 << 20 // a put is one contact list of up to 1 MiB
+	PrekeysBudget    = 8 << 20  // publishes of about 95 KiB
+	MsgBudget        = 8 << 20  // inbound chat frames at a node, MaxMsgFrame each
+	// PeerBudgetShare divides a budget into what one peer may hold: a
+	// sixteenth, and never less than two frames of the protocol's largest.
+	PeerBudgetShare = 16
 )
 
 // TicketLifetime is how long a login ticket is valid.
@@ -169,6 +206,7 @@ const (
 	CodeNotHome      = "not_home"     // the supernode is not one of the mailbox's homes
 	CodeStale        = "stale"        // a contacts put that does not replace the stored blob (its owner had not read it); the answer carries the stored version
 	CodeInternal     = "internal"     // the server could not answer (its store failed)
+	CodeBusy         = "busy"         // the service holds all the request bytes it may at once (its budget); retry in a moment or try another home
 )
 
 // Errors callers branch on.
@@ -193,60 +231,6 @@ func WriteMsg(w io.Writer, m proto.Message) error {
 		return fmt.Errorf("writing frame: %w", err)
 	}
 	return nil
-}
-
-// Reader reads frames from one stream; it buffers so that the varint prefix
-// can be read byte by byte cheaply.
-type Reader struct {
-	br  io.ByteReader
-	r   io.Reader
-	max int
-}
-
-// NewReader returns a frame reader that refuses frames larger than max bytes.
-func NewReader(r io.Reader, max int) *Reader {
-	br := bufio.NewReaderSize(r, 4096)
-	return &Reader{br: br, r: br, max: max}
-}
-
-// ReadMsg reads one frame into m. It returns io.EOF only on a clean end of
-// stream before the first byte of a frame.
-func (r *Reader) ReadMsg(m proto.Message) error {
-	n, err := binary.ReadUvarint(r.br)
-	if err != nil {
-		if errors.Is(err, io.EOF) {
-			return io.EOF
-		}
-		return fmt.Errorf("reading frame length: %w", err)
-	}
-	if n > uint64(r.max) {
-		return fmt.Errorf("%w: %d bytes, limit %d", ErrFrameTooLarge, n, r.max)
-	}
-	buf := make([]byte, n)
-	if _, err := io.ReadFull(r.r, buf); err != nil {
-		return fmt.Errorf("reading frame body: %w", err)
-	}
-	if err := proto.Unmarshal(buf, m); err != nil {
-		return fmt.Errorf("decoding %T: %w", m, err)
-	}
-	return nil
-}
-
-// ReadMsg reads a single frame from r without reading past its end, so
-// request/response protocols can interleave it with WriteMsg on one stream.
-// For a stream with many frames in a row, a Reader is cheaper.
-func ReadMsg(r io.Reader, max int, m proto.Message) error {
-	rd := &Reader{br: byteReader{r}, r: r, max: max}
-	return rd.ReadMsg(m)
-}
-
-// byteReader reads one byte at a time, so nothing past the frame is consumed.
-type byteReader struct{ r io.Reader }
-
-func (b byteReader) ReadByte() (byte, error) {
-	var one [1]byte
-	_, err := io.ReadFull(b.r, one[:])
-	return one[0], err
 }
 
 // MustMarshal encodes m, which the caller built itself: messages of ours

@@ -31,6 +31,10 @@ var (
 	// account together (a global cap, not the caller's own): another home
 	// may take it, or this one later.
 	ErrFull = errors.New("supernode: full")
+	// ErrBusy means the service holds all the request bytes it may at
+	// once (its budget, shared by every peer): retry in a moment, or ask
+	// another home.
+	ErrBusy = errors.New("supernode: busy")
 	// ErrProtocol means a server answered something it should not have:
 	// an unknown code, a malformed answer.
 	ErrProtocol = errors.New("supernode: protocol error")
@@ -48,6 +52,7 @@ var responseCodes = map[string]error{
 	wire.CodeInternal:     ErrInternal,
 	wire.CodeFull:         ErrFull,
 	wire.CodeNotHome:      ErrNotHome,
+	wire.CodeBusy:         ErrBusy,
 }
 
 // codeErr maps an answer's error code to its sentinel; "" is no error.

@@ -80,6 +80,26 @@ func main() {
 	supernodeTable(metrics)
 	historyTable(metrics)
 	xferTable(metrics)
+	frameTable(metrics)
+}
+
+// frameTable prints the partial-frame attack's cost in resident memory
+// (internal/attack/framebench), when it ran: target peak − before ≤ 100 MB
+// at 600 streams from 20 peers.
+func frameTable(m map[string]map[string]float64) {
+	const bench = "BenchmarkFrameAttack/"
+	if len(m[bench+"supernode"]) == 0 {
+		return
+	}
+	fmt.Printf("\npartial-frame attack, RSS of the server (MB)\n")
+	fmt.Printf("%-12s %8s %10s %10s %10s %12s %12s\n", "server", "streams", "before", "peak", "after", "peak-before", "claimed")
+	for _, role := range []string{"supernode", "auth"} {
+		r, ok := m[bench+role]
+		if !ok {
+			continue
+		}
+		fmt.Printf("%-12s %8.0f %10.1f %10.1f %10.1f %12.1f %12.1f\n", role, r["streams"], r["MB-before"], r["MB-peak"], r["MB-after"], r["MB-peak"]-r["MB-before"], r["MB-claimed"])
+	}
 }
 
 // historyRows are node/store's BenchmarkHistorySearch: one page of hits,
