@@ -41,8 +41,13 @@ type chatWindow struct {
 
 	history *fyne.Container // items with day separators between days, oldest first
 	scroll  *container.Scroll
-	entry   *chatEntry
-	send    *widget.Button
+	// follow is true while the history keeps its newest message in view:
+	// until the person scrolls up to read (chat_follow.go); newBelow is
+	// the marker that then says new messages came.
+	follow   bool
+	newBelow *widget.Button
+	entry    *chatEntry
+	send     *widget.Button
 
 	// Display pictures, MSN style: theirs at the top right, ours below it.
 	theirPic *displayPicture
@@ -111,12 +116,13 @@ type messageRow struct {
 
 func (a *App) newChatWindow(with string) *chatWindow {
 	c := &chatWindow{
-		app:   a,
-		with:  with,
-		win:   a.fyne.NewWindow(a.title(a.nameOf(with) + " - Conversation")),
-		clock: chatClock,
-		byID:  make(map[string]*messageRow),
-		early: make(map[string]bool),
+		app:    a,
+		with:   with,
+		win:    a.fyne.NewWindow(a.title(a.nameOf(with) + " - Conversation")),
+		clock:  chatClock,
+		follow: true,
+		byID:   make(map[string]*messageRow),
+		early:  make(map[string]bool),
 	}
 	c.glyph = canvas.NewImageFromResource(glyphOffline)
 	c.glyph.FillMode = canvas.ImageFillContain
@@ -127,8 +133,10 @@ func (a *App) newChatWindow(with string) *chatWindow {
 	c.subnick.Importance = widget.LowImportance
 	c.subnick.Truncation = fyne.TextTruncateEllipsis
 
-	c.history = container.New(layout.NewCustomPaddedVBoxLayout(theme.Padding()))
+	c.history = container.New(&followLayout{inner: layout.NewCustomPaddedVBoxLayout(theme.Padding()), after: c.keepNewestInView})
 	c.scroll = container.NewVScroll(c.history)
+	c.scroll.OnScrolled = c.scrolled
+	c.newBelow = c.newNewBelow()
 	c.entry = newChatEntry(c.sendText)
 	c.entry.onNudge = c.sendNudge
 	c.entry.OnChanged = c.typed
@@ -164,7 +172,9 @@ func (a *App) newChatWindow(with string) *chatWindow {
 	toolbar := container.NewHBox(c.emoticonBtn, c.nudgeBtn, widget.NewSeparator(), c.sendFile, c.liveBtn, c.inviteBtn)
 	entryArea := container.NewBorder(container.NewVBox(c.transferBox, toolbar), nil, nil,
 		container.NewVBox(layout.NewSpacer(), c.send), c.entry)
-	split := container.NewVSplit(c.scroll, entryArea)
+	historyArea := container.NewStack(container.New(&followLayout{after: c.keepNewestInView}, c.scroll),
+		container.NewVBox(layout.NewSpacer(), container.NewCenter(c.newBelow)))
+	split := container.NewVSplit(historyArea, entryArea)
 	split.Offset = 0.74
 	pictures := container.NewBorder(c.theirPic, c.myPic, nil, nil)
 	c.top = container.NewVBox(header, c.banner, widget.NewSeparator())
@@ -262,6 +272,7 @@ func (c *chatWindow) sendText() {
 		return
 	}
 	c.entry.SetText("")
+	c.follow = true // what we send is shown, wherever we had scrolled
 	// The next message's first key tells them we type again at once.
 	c.lastTyping = time.Time{}
 	row := c.append(api.Message{From: c.app.me(), To: c.with, Text: text, Time: c.clock.Now(), State: api.StateQueued})
@@ -444,7 +455,7 @@ func (c *chatWindow) addItem(it *chatItem) {
 	c.items = append(c.items, it)
 	c.history.Add(it.box)
 	c.relabelDays()
-	c.scroll.ScrollToBottom()
+	c.grew()
 }
 
 // rebuild lays out every item again, with its day separators.
@@ -459,7 +470,7 @@ func (c *chatWindow) rebuild() {
 	}
 	c.history.Refresh()
 	c.relabelDays()
-	c.scroll.ScrollToBottom()
+	c.grew()
 }
 
 func (c *chatWindow) addDivider(day time.Time) {
