@@ -78,12 +78,12 @@ type chatWindow struct {
 	shakes     int       // shakes started, for tests
 	lastShaken time.Time // received nudges shake at most once per api.NudgeInterval
 
-	// File transfers: a bar per file above the entry (transfers.go).
-	sendFile     *widget.Button
-	transferBox  *fyne.Container
-	transferRows map[string]*transferRow
-	liveBtn      *widget.Button
-	liveRows     []*liveRow // live streams, both ways (live.go)
+	// File transfers and live streams in progress: the tray above the
+	// entry; finished ones are lines in the conversation (transfers.go).
+	sendFile *widget.Button
+	tray     *transferTray
+	liveBtn  *widget.Button
+	liveRows []*liveRow // live streams, both ways (live.go)
 
 	items []*chatItem   // messages and the app's lines, in order
 	days  []*dayDivider // the separators in history, to relabel as days pass
@@ -101,6 +101,9 @@ type chatItem struct {
 	when time.Time
 	box  fyne.CanvasObject
 	row  *messageRow // nil for a line from the app
+	note string      // a line's text
+	// transfer is a finished transfer's line (transfers.go), or nil.
+	transfer *transferLine
 }
 
 // messageRow is one message: time, sender, text and, for our own messages,
@@ -152,8 +155,7 @@ func (a *App) newChatWindow(with string) *chatWindow {
 	for _, b := range []*widget.Button{c.sendFile, c.liveBtn, c.emoticonBtn, c.nudgeBtn, c.inviteBtn, c.leaveBtn} {
 		b.Importance = widget.LowImportance
 	}
-	c.transferBox = container.NewVBox()
-	c.transferRows = map[string]*transferRow{}
+	c.tray = newTransferTray()
 	c.statusBar = widget.NewLabel("")
 	c.statusBar.Importance = widget.LowImportance
 	c.statusBar.Truncation = fyne.TextTruncateEllipsis
@@ -170,7 +172,7 @@ func (a *App) newChatWindow(with string) *chatWindow {
 	header := container.NewBorder(nil, nil, nil, container.NewVBox(c.lock, c.leaveBtn), container.NewVBox(
 		container.NewHBox(container.NewPadded(c.glyph), c.nick, c.status), c.subnick))
 	toolbar := container.NewHBox(c.emoticonBtn, c.nudgeBtn, widget.NewSeparator(), c.sendFile, c.liveBtn, c.inviteBtn)
-	entryArea := container.NewBorder(container.NewVBox(c.transferBox, toolbar), nil, nil,
+	entryArea := container.NewBorder(container.NewVBox(c.tray.view, toolbar), nil, nil,
 		container.NewVBox(layout.NewSpacer(), c.send), c.entry)
 	historyArea := container.NewStack(container.New(&followLayout{after: c.keepNewestInView}, c.scroll),
 		container.NewVBox(layout.NewSpacer(), container.NewCenter(c.newBelow)))
@@ -444,7 +446,7 @@ func (c *chatWindow) line(text string, when time.Time, imp widget.Importance) {
 	l := widget.NewLabel(text)
 	l.Importance = imp
 	l.Wrapping = fyne.TextWrapWord
-	c.addItem(&chatItem{when: when, box: l})
+	c.addItem(&chatItem{when: when, box: l, note: text})
 }
 
 // addItem shows it at the end, after a day separator if a new day began.

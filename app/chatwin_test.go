@@ -1,12 +1,21 @@
 package app
 
 import (
+	"errors"
 	"fmt"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
 	"fyne.io/fyne/v2"
+	"fyne.io/fyne/v2/canvas"
 	"fyne.io/fyne/v2/test"
+	"fyne.io/fyne/v2/widget"
 
 	"eserver/node/api"
 )
@@ -111,5 +120,124 @@ func TestNewMessagesMarker(t *testing.T) {
 	a.apply(api.Event{Message: &api.Message{ID: "new2", From: "bob", To: "alice", Text: "and this", Time: time.Now(), State: api.StateReceived}})
 	if !newestInView(c) || c.newBelow.Visible() {
 		t.Fatal("at the bottom, a new message was not followed")
+	}
+}
+
+// TestTransfersLeaveRoom: however many files move, the conversation keeps
+// most of the window and the window does not grow; finished transfers
+// leave the tray.
+func TestTransfersLeaveRoom(t *testing.T) {
+	a, _ := signedIn(t)
+	bob := contact("bob", api.StatusOnline)
+	a.apply(api.Event{Contact: &bob})
+	a.openChat("bob")
+	c := a.chats["bob"]
+	size := fyne.NewSize(600, 480)
+	c.win.Resize(size)
+	for i := range 8 {
+		tr := api.Transfer{ID: fmt.Sprint("t", i), Peer: "bob", Name: fmt.Sprintf("photo-%d.png", i), Size: 19 << 10,
+			State: api.TransferActive, Bytes: 5 << 10}
+		if i < 2 {
+			tr.State, tr.Bytes, tr.Path = api.TransferDone, tr.Size, "/tmp/in/"+tr.Name
+		}
+		if i == 2 {
+			tr.Outgoing, tr.State = true, api.TransferOffered
+		}
+		a.apply(api.Event{Transfer: &tr})
+		// The desktop driver grows a window to its content's minimum
+		// size and lays it out again; the test driver needs asking.
+		if min := c.win.Content().MinSize(); min.Height > size.Height || min.Width > size.Width {
+			t.Fatalf("after %d transfers the window must grow to %v", i+1, min)
+		}
+		c.win.Content().Refresh()
+		// The header, toolbar, entry and status bar are fixed; of the rest
+		// the transfers take a small share.
+		if h := c.scroll.Size().Height; h < 0.3*size.Height {
+			t.Fatalf("after %d transfers the conversation is %v px of %v", i+1, h, size.Height)
+		}
+		if h := c.tray.view.Size().Height; h > 0.16*size.Height {
+			t.Fatalf("after %d transfers the tray is %v px of %v", i+1, h, size.Height)
+		}
+	}
+	if len(c.tray.rows) != 6 {
+		t.Fatalf("the tray holds %d transfers, want the 6 moving", len(c.tray.rows))
+	}
+	var lines []string
+	for _, it := range c.items {
+		if it.transfer != nil {
+			lines = append(lines, it.note)
+		}
+	}
+	want := []string{
+		"photo-0.png (19 KB) received from Bob, saved in /tmp/in — Open · Show in folder",
+		"photo-1.png (19 KB) received from Bob, saved in /tmp/in — Open · Show in folder",
+	}
+	if !slices.Equal(lines, want) {
+		t.Fatalf("the conversation tells %q, want %q", lines, want)
+	}
+}
+
+// overlayText is the text shown in w's topmost overlay (a dialog), or "".
+func overlayText(w fyne.Window) string {
+	top := w.Canvas().Overlays().Top()
+	if top == nil {
+		return ""
+	}
+	var parts []string
+	for _, o := range test.LaidOutObjects(top) {
+		switch o := o.(type) {
+		case *widget.Label:
+			parts = append(parts, o.Text)
+		case *canvas.Text:
+			parts = append(parts, o.Text)
+		}
+	}
+	return strings.Join(parts, " ")
+}
+
+// TestOpenReceivedFile: a received file's line opens the file and its
+// folder through the desktop; when nothing can, the conversation's window
+// says so in plain words and where the file is — not the contact list, and
+// no raw exec error.
+func TestOpenReceivedFile(t *testing.T) {
+	a, _ := signedIn(t)
+	bob := contact("bob", api.StatusOnline)
+	a.apply(api.Event{Contact: &bob})
+	a.openChat("bob")
+	c := a.chats["bob"]
+	dir := t.TempDir()
+	path := filepath.Join(dir, "photo.png")
+	if err := os.WriteFile(path, []byte("png"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var opened []string
+	a.openURL = func(u *url.URL) error { opened = append(opened, u.String()); return nil }
+	a.portal = func(string, bool) error { t.Error("the portal was asked though Fyne opened it"); return nil }
+	done := api.Transfer{ID: "t1", Peer: "bob", Name: "photo.png", Size: 19 << 10, State: api.TransferDone, Bytes: 19 << 10, Path: path}
+	a.apply(api.Event{Transfer: &done})
+	line := c.items[len(c.items)-1].transfer
+	if line == nil || line.open == nil || !strings.Contains(line.text.String(), "saved in "+dir) {
+		t.Fatalf("no line saying where the file went: %+v", c.items[len(c.items)-1])
+	}
+	line.open.OnTapped()
+	line.folder.OnTapped()
+	if want := []string{"file://" + path, "file://" + dir}; !slices.Equal(opened, want) {
+		t.Fatalf("opened %q, want %q", opened, want)
+	}
+
+	// No xdg-open, no portal.
+	a.openURL = func(*url.URL) error { return &exec.Error{Name: "xdg-open", Err: exec.ErrNotFound} }
+	var asked []string
+	a.portal = func(p string, folder bool) error { asked = append(asked, fmt.Sprintf("%s %v", p, folder)); return errors.New("no portal") }
+	line.folder.OnTapped()
+	if !slices.Equal(asked, []string{path + " true"}) {
+		t.Fatalf("portal asked %q, want the file's folder", asked)
+	}
+	got := overlayText(c.win)
+	if !strings.Contains(got, "photo.png is saved in "+dir) || strings.Contains(got, "exec") || strings.Contains(got, "xdg-open") {
+		t.Fatalf("the conversation says %q", got)
+	}
+	if a.main.win.Canvas().Overlays().Top() != nil {
+		t.Fatalf("the contact list shows %q", overlayText(a.main.win))
 	}
 }

@@ -15,8 +15,8 @@ import (
 func chatLines(c *chatWindow) []string {
 	var out []string
 	for _, it := range c.items {
-		if l, ok := it.box.(*widget.Label); ok && it.row == nil {
-			out = append(out, l.Text)
+		if it.row == nil {
+			out = append(out, it.note)
 		}
 	}
 	return out

@@ -115,7 +115,7 @@ func (c *chatWindow) newLiveRow(text string) *liveRow {
 	r.stop.Hide()
 	r.box = container.NewBorder(nil, nil, nil, container.NewHBox(r.accept, r.stop), r.label)
 	c.liveRows = append(c.liveRows, r)
-	c.transferBox.Add(r.box)
+	c.tray.add(r.box)
 	return r
 }
 
