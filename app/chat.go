@@ -146,7 +146,9 @@ func (a *App) newChatWindow(with string) *chatWindow {
 	c.entry.SetPlaceHolder("Type a message. Enter sends, Shift+Enter starts a new line.")
 	c.send = widget.NewButton("Send", c.sendText)
 	c.sendFile = widget.NewButtonWithIcon("Send a file", theme.FileIcon(), c.chooseFile)
-	c.liveBtn = widget.NewButtonWithIcon("Live", theme.MediaRecordIcon(), c.chooseLive)
+	// Not "Live" with a record icon: that reads as a call. It streams a
+	// file while it is still being written (live.go).
+	c.liveBtn = widget.NewButtonWithIcon("Stream a file", theme.UploadIcon(), c.chooseLive)
 	c.emoticonBtn = widget.NewButtonWithIcon("", emoticonResources[":)"], c.showEmoticons)
 	c.nudgeBtn = widget.NewButtonWithIcon("Nudge", nudgeIcon, c.sendNudge)
 	c.inviteBtn = widget.NewButtonWithIcon("Invite", theme.ContentAddIcon(), c.showInvite)

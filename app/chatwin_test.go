@@ -15,6 +15,7 @@ import (
 	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/canvas"
 	"fyne.io/fyne/v2/test"
+	"fyne.io/fyne/v2/theme"
 	"fyne.io/fyne/v2/widget"
 
 	"eserver/node/api"
@@ -239,5 +240,22 @@ func TestOpenReceivedFile(t *testing.T) {
 	}
 	if a.main.win.Canvas().Overlays().Top() != nil {
 		t.Fatalf("the contact list shows %q", overlayText(a.main.win))
+	}
+}
+
+// TestStreamButtonSaysWhatItDoes: the button that streams a growing file
+// is not called "Live" with a record icon (which reads as a call), and its
+// picker says what will happen.
+func TestStreamButtonSaysWhatItDoes(t *testing.T) {
+	a, _ := signedIn(t)
+	a.openChat("bob")
+	c := a.chats["bob"]
+	c.win.Resize(fyne.NewSize(600, 480))
+	if c.liveBtn.Text != "Stream a file" || c.liveBtn.Icon == theme.MediaRecordIcon() {
+		t.Fatalf("the button reads %q", c.liveBtn.Text)
+	}
+	test.Tap(c.liveBtn)
+	if got := overlayText(c.win); !strings.Contains(got, "as it grows") {
+		t.Fatalf("the picker says %q", got)
 	}
 }
