@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"image/color"
+	"net/url"
 	"strings"
 	"time"
 
@@ -504,6 +505,7 @@ func (c *chatWindow) newMessageRow(m api.Message) *messageRow {
 		mark:     widget.NewIcon(nil),
 	}
 	row.from.Importance = widget.LowImportance
+	row.text.onLink = func(u *url.URL) { c.app.openLink(c.win, u) }
 	row.setState(m.State)
 	// The text sits indented under "says:", as in MSN.
 	indent := canvas.NewRectangle(color.Transparent)

@@ -229,7 +229,10 @@ func TestOpenReceivedFile(t *testing.T) {
 	// No xdg-open, no portal.
 	a.openURL = func(*url.URL) error { return &exec.Error{Name: "xdg-open", Err: exec.ErrNotFound} }
 	var asked []string
-	a.portal = func(p string, folder bool) error { asked = append(asked, fmt.Sprintf("%s %v", p, folder)); return errors.New("no portal") }
+	a.portal = func(p string, folder bool) error {
+		asked = append(asked, fmt.Sprintf("%s %v", p, folder))
+		return errors.New("no portal")
+	}
 	line.folder.OnTapped()
 	if !slices.Equal(asked, []string{path + " true"}) {
 		t.Fatalf("portal asked %q, want the file's folder", asked)
@@ -257,5 +260,71 @@ func TestStreamButtonSaysWhatItDoes(t *testing.T) {
 	test.Tap(c.liveBtn)
 	if got := overlayText(c.win); !strings.Contains(got, "as it grows") {
 		t.Fatalf("the picker says %q", got)
+	}
+}
+
+func TestSplitLink(t *testing.T) {
+	for _, tc := range []struct{ word, pre, link, target, post string }{
+		{"https://example.org/a?b=1.", "", "https://example.org/a?b=1", "https://example.org/a?b=1", "."},
+		{"(www.example.org)", "(", "www.example.org", "https://www.example.org", ")"},
+		{"https://en.wikipedia.org/wiki/Go_(language)", "", "https://en.wikipedia.org/wiki/Go_(language)", "https://en.wikipedia.org/wiki/Go_(language)", ""},
+		{"mailto:bob@example.org,", "", "mailto:bob@example.org", "mailto:bob@example.org", ","},
+		{`"http://x.org/"!`, `"`, "http://x.org/", "http://x.org/", `"!`},
+		{"file:///etc/passwd", "file:///etc/passwd", "", "", ""},
+		{"javascript://alert(1)", "javascript://alert(1)", "", "", ""},
+		{"https://", "https://", "", "", ""},
+		{"hello", "hello", "", "", ""},
+	} {
+		pre, link, target, post := splitLink(tc.word)
+		if pre != tc.pre || link != tc.link || target != tc.target || post != tc.post {
+			t.Errorf("splitLink(%q) = %q %q %q %q, want %q %q %q %q", tc.word, pre, link, target, post, tc.pre, tc.link, tc.target, tc.post)
+		}
+	}
+}
+
+// TestMessageLinks: an address in a message is drawn as a link and a click
+// on it opens it through the desktop; a click beside it opens nothing.
+func TestMessageLinks(t *testing.T) {
+	a, _ := signedIn(t)
+	var opened []string
+	a.openURL = func(u *url.URL) error { opened = append(opened, u.String()); return nil }
+	a.openChat("bob")
+	c := a.chats["bob"]
+	c.win.Resize(fyne.NewSize(600, 480))
+	a.apply(api.Event{Message: &api.Message{ID: "r1", From: "bob", To: "alice", Text: "see https://example.org/beach, or file:///etc/passwd :)",
+		Time: time.Now(), State: api.StateReceived}})
+	text := c.rows[len(c.rows)-1].text
+	var link *flowItem
+	items, _ := text.r.lay(text.Size().Width)
+	for i := range items {
+		if items[i].link != "" {
+			if link != nil {
+				t.Fatalf("more than one link in %+v", items)
+			}
+			link = &items[i]
+		}
+	}
+	if link == nil || link.text != "https://example.org/beach" || link.link != "https://example.org/beach" {
+		t.Fatalf("the address is not a link: %+v", items)
+	}
+	_, texts := messageObjects(text)
+	underlined := 0
+	for _, tx := range texts {
+		if tx.TextStyle.Underline {
+			underlined++
+		}
+	}
+	if underlined != 1 {
+		t.Fatalf("%d underlined runs, want the link's", underlined)
+	}
+	_, lineH, _, pad := text.r.metrics()
+	y := pad/2 + float32(link.line)*lineH + lineH/2
+	test.TapAt(text, fyne.NewPos(pad+1, y)) // "see"
+	if len(opened) != 0 {
+		t.Fatalf("a click on plain text opened %q", opened)
+	}
+	test.TapAt(text, fyne.NewPos(pad+link.x+link.w/2, y))
+	if !slices.Equal(opened, []string{"https://example.org/beach"}) {
+		t.Fatalf("a click on the link opened %q", opened)
 	}
 }

@@ -58,6 +58,17 @@ func (a *App) openPath(win fyne.Window, path string, folder bool) {
 	})
 }
 
+// openLink opens a link from a message in the desktop's browser or mail
+// program; problems are told on win.
+func (a *App) openLink(win fyne.Window, u *url.URL) {
+	a.command(func(context.Context) error { return a.openURL(u) }, func(err error) {
+		if err != nil {
+			fyne.LogError("opening "+u.String(), err)
+			dialog.ShowInformation("Could not open", "Nothing on this computer could open the link "+u.String()+".", win)
+		}
+	})
+}
+
 // openFolder shows the folder holding path (Options' profile folder), with
 // problems told on the Options window.
 func (a *App) openFolder(path string) {
