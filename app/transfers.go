@@ -256,7 +256,12 @@ func (r *transferRow) show(a *App) {
 	if t.Outgoing {
 		dir = "to"
 	}
-	r.label.SetText(fmt.Sprintf("%s (%s) %s %s — %s", t.Name, sizeText(t.Size), dir, a.nameOf(t.Peer), stateText(t)))
+	text := fmt.Sprintf("%s (%s) %s %s — %s", t.Name, sizeText(t.Size), dir, a.nameOf(t.Peer), stateText(t))
+	if t.Bytes > 0 && (t.State == api.TransferActive || t.State == api.TransferPaused) {
+		// The progress says the size already; the row has one line.
+		text = fmt.Sprintf("%s %s %s — %s", t.Name, dir, a.nameOf(t.Peer), stateText(t))
+	}
+	r.label.SetText(text)
 	if t.Size > 0 {
 		r.bar.SetValue(float64(t.Bytes) / float64(t.Size))
 	}
@@ -295,6 +300,9 @@ func stateText(t api.Transfer) string {
 		}
 		return fmt.Sprintf("%s of %s", sizeText(t.Bytes), sizeText(t.Size))
 	case api.TransferPaused:
+		if t.Bytes > 0 {
+			return fmt.Sprintf("paused at %s of %s", sizeText(t.Bytes), sizeText(t.Size))
+		}
 		return "paused"
 	case api.TransferDone:
 		return "done"
