@@ -801,7 +801,7 @@ func TestFileTransferBars(t *testing.T) {
 		t.Fatal("a finished transfer stayed in the tray")
 	}
 	last := c.items[len(c.items)-1]
-	if last.transfer == nil || last.note != "cat.jpg (4.0 MB) received from Bob, saved in /tmp/in — Open · Show in folder" {
+	if last.transfer == nil || last.note != "cat.jpg (4.0 MB) received from Bob — Open · Show in folder\nSaved in /tmp/in" {
 		t.Fatalf("the conversation's last line: %q", last.note)
 	}
 

@@ -193,6 +193,7 @@ func (a *App) newChatWindow(with string) *chatWindow {
 	c.win.SetOnDropped(c.dropped) // files dropped on the conversation are sent
 	// Ctrl+G nudges, as in MSN; the entry passes it on when it has focus.
 	c.win.Canvas().AddShortcut(nudgeShortcut, func(fyne.Shortcut) { c.sendNudge() })
+	c.addOfferShortcuts()
 	// Typing anywhere in the window writes the message, as in MSN: keys
 	// that reach the window with nothing focused (after a click on the
 	// history, say) go to the entry.
@@ -544,6 +545,9 @@ type chatEntry struct {
 	widget.Entry
 	onSend  func()
 	onNudge func()
+	// others are the window's other shortcuts, by name: the entry gets
+	// shortcuts before the window does, so it passes these on.
+	others map[string]func()
 	shift   bool
 }
 
@@ -585,6 +589,10 @@ func (e *chatEntry) TypedKey(k *fyne.KeyEvent) {
 func (e *chatEntry) TypedShortcut(s fyne.Shortcut) {
 	if s.ShortcutName() == nudgeShortcut.ShortcutName() && e.onNudge != nil {
 		e.onNudge()
+		return
+	}
+	if f := e.others[s.ShortcutName()]; f != nil {
+		f()
 		return
 	}
 	e.Entry.TypedShortcut(s)

@@ -170,8 +170,8 @@ func TestTransfersLeaveRoom(t *testing.T) {
 		}
 	}
 	want := []string{
-		"photo-0.png (19 KB) received from Bob, saved in /tmp/in — Open · Show in folder",
-		"photo-1.png (19 KB) received from Bob, saved in /tmp/in — Open · Show in folder",
+		"photo-0.png (19 KB) received from Bob — Open · Show in folder\nSaved in /tmp/in",
+		"photo-1.png (19 KB) received from Bob — Open · Show in folder\nSaved in /tmp/in",
 	}
 	if !slices.Equal(lines, want) {
 		t.Fatalf("the conversation tells %q, want %q", lines, want)
@@ -217,7 +217,7 @@ func TestOpenReceivedFile(t *testing.T) {
 	done := api.Transfer{ID: "t1", Peer: "bob", Name: "photo.png", Size: 19 << 10, State: api.TransferDone, Bytes: 19 << 10, Path: path}
 	a.apply(api.Event{Transfer: &done})
 	line := c.items[len(c.items)-1].transfer
-	if line == nil || line.open == nil || !strings.Contains(line.text.String(), "saved in "+dir) {
+	if line == nil || line.open == nil || !strings.Contains(line.text.String(), "Saved in "+dir) {
 		t.Fatalf("no line saying where the file went: %+v", c.items[len(c.items)-1])
 	}
 	line.open.OnTapped()
@@ -326,5 +326,33 @@ func TestMessageLinks(t *testing.T) {
 	test.TapAt(text, fyne.NewPos(pad+link.x+link.w/2, y))
 	if !slices.Equal(opened, []string{"https://example.org/beach"}) {
 		t.Fatalf("a click on the link opened %q", opened)
+	}
+}
+
+// TestOfferKeys: Alt+C accepts the newest offer and Alt+D declines it, as
+// in MSN, whether the entry has the cursor or nothing has.
+func TestOfferKeys(t *testing.T) {
+	a, fake := signedIn(t)
+	bob := contact("bob", api.StatusOnline)
+	a.apply(api.Event{Contact: &bob})
+	for _, id := range []string{"t1", "t2"} {
+		offer := api.Transfer{ID: id, Peer: "bob", Name: id + ".png", Size: 10, State: api.TransferIncoming}
+		a.apply(api.Event{Transfer: &offer})
+	}
+	c := a.chats["bob"]
+	c.win.Canvas().Focus(c.entry)
+	c.entry.TypedShortcut(acceptShortcut)
+	if !fake.Called("AcceptFile t2 ") || fake.Called("AcceptFile t1") {
+		t.Fatalf("Alt+C in the entry: calls %v", fake.Calls())
+	}
+	moving := api.Transfer{ID: "t2", Peer: "bob", Name: "t2.png", Size: 10, State: api.TransferActive}
+	a.apply(api.Event{Transfer: &moving}) // the node took the answer
+	c.win.Canvas().Unfocus()
+	c.win.Canvas().(fyne.Shortcutable).TypedShortcut(declineShortcut)
+	if !fake.Called("DeclineFile t1") {
+		t.Fatalf("Alt+D in the window: calls %v", fake.Calls())
+	}
+	if r := c.tray.rows["t1"]; r == nil || r.accept.Text != "Accept (Alt+C)" {
+		t.Fatal("the offer's button does not say its key")
 	}
 }

@@ -5,12 +5,14 @@ import (
 	"fmt"
 	"image/color"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/canvas"
 	"fyne.io/fyne/v2/container"
 	"fyne.io/fyne/v2/dialog"
+	"fyne.io/fyne/v2/driver/desktop"
 	"fyne.io/fyne/v2/layout"
 	"fyne.io/fyne/v2/theme"
 	"fyne.io/fyne/v2/widget"
@@ -225,6 +227,9 @@ func (c *chatWindow) newTransferRow(t api.Transfer) *transferRow {
 	r.accept = widget.NewButton("Accept", do(func(ctx context.Context, id string) error { return c.app.api.AcceptFile(ctx, id, "") }))
 	r.accept.Importance = widget.HighImportance
 	r.decline = widget.NewButton("Decline", do(c.app.api.DeclineFile))
+	// Alt+C and Alt+D, as MSN showed them: "Accept (Alt+C)".
+	r.accept.SetText("Accept (Alt+C)")
+	r.decline.SetText("Decline (Alt+D)")
 	r.pause = widget.NewButtonWithIcon("", theme.MediaPauseIcon(), do(c.app.api.PauseTransfer))
 	r.resume = widget.NewButtonWithIcon("", theme.MediaPlayIcon(), do(c.app.api.ResumeTransfer))
 	r.cancel = widget.NewButtonWithIcon("", theme.CancelIcon(), do(c.app.api.CancelTransfer))
@@ -318,6 +323,42 @@ func stateText(t api.Transfer) string {
 	}
 }
 
+// MSN's keys for a file invitation: Alt+C accepts the newest offer waiting
+// for an answer, Alt+D declines it.
+var (
+	acceptShortcut  = &desktop.CustomShortcut{KeyName: fyne.KeyC, Modifier: fyne.KeyModifierAlt}
+	declineShortcut = &desktop.CustomShortcut{KeyName: fyne.KeyD, Modifier: fyne.KeyModifierAlt}
+)
+
+func (c *chatWindow) addOfferShortcuts() {
+	c.entry.others = map[string]func(){}
+	for s, pick := range map[*desktop.CustomShortcut]func(*transferRow) *widget.Button{
+		acceptShortcut:  func(r *transferRow) *widget.Button { return r.accept },
+		declineShortcut: func(r *transferRow) *widget.Button { return r.decline },
+	} {
+		do := func() {
+			if r := c.newestOffer(); r != nil {
+				pick(r).OnTapped()
+			}
+		}
+		c.entry.others[s.ShortcutName()] = do
+		c.win.Canvas().AddShortcut(s, func(fyne.Shortcut) { do() })
+	}
+}
+
+// newestOffer is the tray's newest offer waiting for our answer, or nil.
+func (c *chatWindow) newestOffer() *transferRow {
+	objs := c.tray.box.Objects
+	for i := len(objs) - 1; i >= 0; i-- {
+		for _, r := range c.tray.rows {
+			if r.box == objs[i] && !r.t.Outgoing && r.t.State == api.TransferIncoming {
+				return r
+			}
+		}
+	}
+	return nil
+}
+
 // transferLine is a finished transfer told in the conversation.
 type transferLine struct {
 	text *widget.RichText
@@ -330,7 +371,7 @@ func (c *chatWindow) transferEnded(t api.Transfer) {
 	name := fmt.Sprintf("%s (%s)", t.Name, sizeText(t.Size))
 	peer := c.app.nameOf(t.Peer)
 	l := &transferLine{}
-	var say string
+	var say, where string
 	imp := widget.MediumImportance
 	switch {
 	case t.State == api.TransferDone && t.Outgoing:
@@ -338,7 +379,10 @@ func (c *chatWindow) transferEnded(t api.Transfer) {
 	case t.State == api.TransferDone:
 		say = name + " received from " + peer
 		if t.Path != "" {
-			say += ", saved in " + filepath.Dir(t.Path) + " — "
+			// The links first, where a long folder cannot push them out of
+			// the line; the folder on its own line below.
+			say += " — "
+			where = "Saved in " + filepath.Dir(t.Path)
 			path := t.Path
 			l.open = &widget.HyperlinkSegment{Text: "Open", OnTapped: func() { c.app.openPath(c.win, path, false) }}
 			l.folder = &widget.HyperlinkSegment{Text: "Show in folder", OnTapped: func() { c.app.openPath(c.win, path, true) }}
@@ -369,7 +413,13 @@ func (c *chatWindow) transferEnded(t api.Transfer) {
 	}
 	segs := []widget.RichTextSegment{&widget.TextSegment{Text: say, Style: style}}
 	if l.open != nil {
-		segs = append(segs, l.open, &widget.TextSegment{Text: " · ", Style: widget.RichTextStyleInline}, l.folder)
+		segs = append(segs, l.open, &widget.TextSegment{Text: " · ", Style: widget.RichTextStyleInline}, l.folder,
+			&widget.TextSegment{Style: widget.RichTextStyleParagraph}) // ends the line
+	}
+	if where != "" {
+		st := widget.RichTextStyleParagraph
+		st.ColorName = theme.ColorNamePlaceHolder
+		segs = append(segs, &widget.TextSegment{Text: where, Style: st})
 	}
 	l.text = widget.NewRichText(segs...)
 	l.text.Wrapping = fyne.TextWrapWord
@@ -381,7 +431,11 @@ func (c *chatWindow) transferEnded(t api.Transfer) {
 		icon = img
 	}
 	box := container.NewBorder(nil, nil, container.NewCenter(icon), nil, l.text)
-	c.addItem(&chatItem{when: c.clock.Now(), box: box, note: l.text.String(), transfer: l})
+	note := l.text.String()
+	if where != "" {
+		note = strings.TrimSuffix(note, where) + "\n" + where
+	}
+	c.addItem(&chatItem{when: c.clock.Now(), box: box, note: note, transfer: l})
 }
 
 // etaText is a time left as people say it.
