@@ -548,7 +548,7 @@ type chatEntry struct {
 	// others are the window's other shortcuts, by name: the entry gets
 	// shortcuts before the window does, so it passes these on.
 	others map[string]func()
-	shift   bool
+	shift  bool
 }
 
 func newChatEntry(onSend func()) *chatEntry {
