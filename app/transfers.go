@@ -111,6 +111,9 @@ type transferRow struct {
 	// preview shows an image file's thumbnail from its offer; nil for
 	// other files.
 	preview *canvas.Image
+	// answered: we accepted or declined the offer and wait for the node to
+	// say so; a second answer (a double click, Alt+C twice) would fail.
+	answered bool
 }
 
 // sendFiles offers files to the contact (the Send a file button, or files
@@ -224,9 +227,25 @@ func (c *chatWindow) newTransferRow(t api.Transfer) *transferRow {
 			})
 		}
 	}
-	r.accept = widget.NewButton("Accept", do(func(ctx context.Context, id string) error { return c.app.api.AcceptFile(ctx, id, "") }))
+	answer := func(call func(context.Context, string) error) func() {
+		return func() {
+			if r.answered {
+				return
+			}
+			r.answered = true
+			r.show(c.app)
+			c.app.command(func(ctx context.Context) error { return call(ctx, id) }, func(err error) {
+				if err != nil {
+					r.answered = false
+					r.show(c.app)
+					c.notice(errorText(err))
+				}
+			})
+		}
+	}
+	r.accept = widget.NewButton("Accept", answer(func(ctx context.Context, id string) error { return c.app.api.AcceptFile(ctx, id, "") }))
 	r.accept.Importance = widget.HighImportance
-	r.decline = widget.NewButton("Decline", do(c.app.api.DeclineFile))
+	r.decline = widget.NewButton("Decline", answer(c.app.api.DeclineFile))
 	// Alt+C and Alt+D, as MSN showed them: "Accept (Alt+C)".
 	r.accept.SetText("Accept (Alt+C)")
 	r.decline.SetText("Decline (Alt+D)")
@@ -278,8 +297,11 @@ func (r *transferRow) show(a *App) {
 		}
 	}
 	incoming := !t.Outgoing && t.State == api.TransferIncoming
-	vis(r.accept, incoming)
-	vis(r.decline, incoming)
+	if incoming && r.answered {
+		r.label.SetText(fmt.Sprintf("%s (%s) from %s", t.Name, sizeText(t.Size), a.nameOf(t.Peer)))
+	}
+	vis(r.accept, incoming && !r.answered)
+	vis(r.decline, incoming && !r.answered)
 	vis(r.pause, t.State == api.TransferActive || (t.Outgoing && t.State == api.TransferOffered))
 	vis(r.resume, t.State == api.TransferPaused)
 	vis(r.cancel, !incoming)
@@ -351,7 +373,7 @@ func (c *chatWindow) newestOffer() *transferRow {
 	objs := c.tray.box.Objects
 	for i := len(objs) - 1; i >= 0; i-- {
 		for _, r := range c.tray.rows {
-			if r.box == objs[i] && !r.t.Outgoing && r.t.State == api.TransferIncoming {
+			if r.box == objs[i] && !r.t.Outgoing && r.t.State == api.TransferIncoming && !r.answered {
 				return r
 			}
 		}

@@ -289,7 +289,7 @@ func shootTransfers(ctx context.Context, x xdo, chat string, bob *watched, tmp, 
 		for range 15 {
 			x.run("windowfocus", "--sync", chat)
 			x.run("key", "alt+c")
-			if _, err := bob.waitForWithin(ctx, 2*time.Second, func(e api.Event) bool {
+			if _, err := bob.waitForWithin(ctx, 5*time.Second, func(e api.Event) bool {
 				return e.Transfer != nil && e.Transfer.ID == id && e.Transfer.State != api.TransferOffered
 			}); err == nil {
 				accepted = true
