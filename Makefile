@@ -107,7 +107,7 @@ uninstall:
 
 # screenshots photographs the real app under a private Xvfb for the README
 # (docs/screenshots/*.png): two people sign up at the bundled auth server,
-# become contacts and chat (scripts/screenshots).
+# become contacts, chat and send files (scripts/screenshots).
 SHOT_PKGS := xvfb xdotool imagemagick
 screenshots: build
 	@$(MAKE) --no-print-directory deps DEB_PKGS="$(SHOT_PKGS)"

@@ -12,6 +12,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/url"
 	"sort"
 	"strings"
 	"sync"
@@ -80,6 +81,16 @@ type App struct {
 	notifySink    func(*fyne.Notification)
 	sounds        soundPlayer
 	windowFocused func(fyne.Window) bool
+	// openURL and portal open files and folders (open.go): Fyne's URL
+	// opening and the freedesktop portal. Tests replace them.
+	openURL func(*url.URL) error
+	portal  func(path string, folder bool) error
+
+	// transferWins is the window that shows each transfer in progress, by
+	// ID; sending, the window of each offer whose ID is not known yet
+	// (transfers.go).
+	transferWins map[string]*chatWindow
+	sending      map[pendingSend]*chatWindow
 }
 
 // New builds the windows (none is shown yet) of an app that drives api.
@@ -96,7 +107,10 @@ func New(a fyne.App, backend api.API, opts Options) *App {
 		contacts:      make(map[string]api.Contact),
 		chats:         make(map[string]*chatWindow),
 		conversations: make(map[string]api.Conversation),
+		openURL:       a.OpenURL,
+		portal:        portalOpen,
 	}
+	app.forgetTransfers()
 	app.setupDesktop()
 	app.signIn = app.newSignInWindow()
 	app.main = app.newMainWindow()
@@ -281,6 +295,7 @@ func (a *App) signedOut() {
 		chat.win.Close()
 		delete(a.chats, u)
 	}
+	a.forgetTransfers()
 	a.contactsChanged()
 	a.signIn.setBusy(false)
 	a.signIn.win.Show()

@@ -762,9 +762,10 @@ func TestDevicesAndPassword(t *testing.T) {
 	}
 }
 
-// TestFileTransferBars: an offer opens the conversation with a bar to
-// accept or decline; accepting reaches the node; progress fills the bar;
-// done offers the folder; files dropped on the window are sent.
+// TestFileTransferBars: an offer opens the conversation with a row in the
+// tray to accept or decline; accepting reaches the node; progress fills the
+// bar; done moves it into the conversation as a line that offers the file
+// and its folder; files dropped on the window are sent.
 func TestFileTransferBars(t *testing.T) {
 	a, fake := signedIn(t)
 	bob := contact("bob", api.StatusOnline)
@@ -775,8 +776,8 @@ func TestFileTransferBars(t *testing.T) {
 	if c == nil || !c.shown {
 		t.Fatal("an offer did not open the conversation")
 	}
-	r := c.transferRows["t1"]
-	if r == nil || !r.accept.Visible() || !r.decline.Visible() || r.cancel.Visible() || !strings.Contains(r.label.Text, "cat.jpg (4.0 MB) from bob") {
+	r := c.tray.rows["t1"]
+	if r == nil || !r.accept.Visible() || !r.decline.Visible() || r.cancel.Visible() || !strings.Contains(r.label.Text, "cat.jpg (4.0 MB) from Bob") {
 		t.Fatalf("offer bar: %+v", r)
 	}
 	test.Tap(r.accept)
@@ -796,12 +797,12 @@ func TestFileTransferBars(t *testing.T) {
 	finished := moving
 	finished.State, finished.Bytes, finished.Path = api.TransferDone, 4<<20, "/tmp/in/cat.jpg"
 	a.apply(api.Event{Transfer: &finished})
-	if r.bar.Value != 1 || !r.openDir.Visible() || r.cancel.Visible() || !r.closeRow.Visible() {
-		t.Fatalf("done bar: value %v", r.bar.Value)
+	if len(c.tray.rows) != 0 || len(c.tray.box.Objects) != 0 || c.tray.view.Visible() {
+		t.Fatal("a finished transfer stayed in the tray")
 	}
-	test.Tap(r.closeRow)
-	if len(c.transferRows) != 0 || len(c.transferBox.Objects) != 0 {
-		t.Fatal("closing the bar left it")
+	last := c.items[len(c.items)-1]
+	if last.transfer == nil || last.note != "cat.jpg (4.0 MB) received from Bob — Open · Show in folder\nSaved in /tmp/in" {
+		t.Fatalf("the conversation's last line: %q", last.note)
 	}
 
 	c.dropped(fyne.NewPos(1, 1), []fyne.URI{storage.NewFileURI("/tmp/dropped.txt")})

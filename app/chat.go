@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"image/color"
+	"net/url"
 	"strings"
 	"time"
 
@@ -41,8 +42,13 @@ type chatWindow struct {
 
 	history *fyne.Container // items with day separators between days, oldest first
 	scroll  *container.Scroll
-	entry   *chatEntry
-	send    *widget.Button
+	// follow is true while the history keeps its newest message in view:
+	// until the person scrolls up to read (chat_follow.go); newBelow is
+	// the marker that then says new messages came.
+	follow   bool
+	newBelow *widget.Button
+	entry    *chatEntry
+	send     *widget.Button
 
 	// Display pictures, MSN style: theirs at the top right, ours below it.
 	theirPic *displayPicture
@@ -73,12 +79,12 @@ type chatWindow struct {
 	shakes     int       // shakes started, for tests
 	lastShaken time.Time // received nudges shake at most once per api.NudgeInterval
 
-	// File transfers: a bar per file above the entry (transfers.go).
-	sendFile     *widget.Button
-	transferBox  *fyne.Container
-	transferRows map[string]*transferRow
-	liveBtn      *widget.Button
-	liveRows     []*liveRow // live streams, both ways (live.go)
+	// File transfers and live streams in progress: the tray above the
+	// entry; finished ones are lines in the conversation (transfers.go).
+	sendFile *widget.Button
+	tray     *transferTray
+	liveBtn  *widget.Button
+	liveRows []*liveRow // live streams, both ways (live.go)
 
 	items []*chatItem   // messages and the app's lines, in order
 	days  []*dayDivider // the separators in history, to relabel as days pass
@@ -96,6 +102,9 @@ type chatItem struct {
 	when time.Time
 	box  fyne.CanvasObject
 	row  *messageRow // nil for a line from the app
+	note string      // a line's text
+	// transfer is a finished transfer's line (transfers.go), or nil.
+	transfer *transferLine
 }
 
 // messageRow is one message: time, sender, text and, for our own messages,
@@ -111,12 +120,13 @@ type messageRow struct {
 
 func (a *App) newChatWindow(with string) *chatWindow {
 	c := &chatWindow{
-		app:   a,
-		with:  with,
-		win:   a.fyne.NewWindow(a.title(a.nameOf(with) + " - Conversation")),
-		clock: chatClock,
-		byID:  make(map[string]*messageRow),
-		early: make(map[string]bool),
+		app:    a,
+		with:   with,
+		win:    a.fyne.NewWindow(a.title(a.nameOf(with) + " - Conversation")),
+		clock:  chatClock,
+		follow: true,
+		byID:   make(map[string]*messageRow),
+		early:  make(map[string]bool),
 	}
 	c.glyph = canvas.NewImageFromResource(glyphOffline)
 	c.glyph.FillMode = canvas.ImageFillContain
@@ -127,15 +137,19 @@ func (a *App) newChatWindow(with string) *chatWindow {
 	c.subnick.Importance = widget.LowImportance
 	c.subnick.Truncation = fyne.TextTruncateEllipsis
 
-	c.history = container.New(layout.NewCustomPaddedVBoxLayout(theme.Padding()))
+	c.history = container.New(&followLayout{inner: layout.NewCustomPaddedVBoxLayout(theme.Padding()), after: c.keepNewestInView})
 	c.scroll = container.NewVScroll(c.history)
+	c.scroll.OnScrolled = c.scrolled
+	c.newBelow = c.newNewBelow()
 	c.entry = newChatEntry(c.sendText)
 	c.entry.onNudge = c.sendNudge
 	c.entry.OnChanged = c.typed
 	c.entry.SetPlaceHolder("Type a message. Enter sends, Shift+Enter starts a new line.")
 	c.send = widget.NewButton("Send", c.sendText)
 	c.sendFile = widget.NewButtonWithIcon("Send a file", theme.FileIcon(), c.chooseFile)
-	c.liveBtn = widget.NewButtonWithIcon("Live", theme.MediaRecordIcon(), c.chooseLive)
+	// Not "Live" with a record icon: that reads as a call. It streams a
+	// file while it is still being written (live.go).
+	c.liveBtn = widget.NewButtonWithIcon("Stream a file", theme.UploadIcon(), c.chooseLive)
 	c.emoticonBtn = widget.NewButtonWithIcon("", emoticonResources[":)"], c.showEmoticons)
 	c.nudgeBtn = widget.NewButtonWithIcon("Nudge", nudgeIcon, c.sendNudge)
 	c.inviteBtn = widget.NewButtonWithIcon("Invite", theme.ContentAddIcon(), c.showInvite)
@@ -144,8 +158,7 @@ func (a *App) newChatWindow(with string) *chatWindow {
 	for _, b := range []*widget.Button{c.sendFile, c.liveBtn, c.emoticonBtn, c.nudgeBtn, c.inviteBtn, c.leaveBtn} {
 		b.Importance = widget.LowImportance
 	}
-	c.transferBox = container.NewVBox()
-	c.transferRows = map[string]*transferRow{}
+	c.tray = newTransferTray()
 	c.statusBar = widget.NewLabel("")
 	c.statusBar.Importance = widget.LowImportance
 	c.statusBar.Truncation = fyne.TextTruncateEllipsis
@@ -162,9 +175,11 @@ func (a *App) newChatWindow(with string) *chatWindow {
 	header := container.NewBorder(nil, nil, nil, container.NewVBox(c.lock, c.leaveBtn), container.NewVBox(
 		container.NewHBox(container.NewPadded(c.glyph), c.nick, c.status), c.subnick))
 	toolbar := container.NewHBox(c.emoticonBtn, c.nudgeBtn, widget.NewSeparator(), c.sendFile, c.liveBtn, c.inviteBtn)
-	entryArea := container.NewBorder(container.NewVBox(c.transferBox, toolbar), nil, nil,
+	entryArea := container.NewBorder(container.NewVBox(c.tray.view, toolbar), nil, nil,
 		container.NewVBox(layout.NewSpacer(), c.send), c.entry)
-	split := container.NewVSplit(c.scroll, entryArea)
+	historyArea := container.NewStack(container.New(&followLayout{after: c.keepNewestInView}, c.scroll),
+		container.NewVBox(layout.NewSpacer(), container.NewCenter(c.newBelow)))
+	split := container.NewVSplit(historyArea, entryArea)
 	split.Offset = 0.74
 	pictures := container.NewBorder(c.theirPic, c.myPic, nil, nil)
 	c.top = container.NewVBox(header, c.banner, widget.NewSeparator())
@@ -178,6 +193,7 @@ func (a *App) newChatWindow(with string) *chatWindow {
 	c.win.SetOnDropped(c.dropped) // files dropped on the conversation are sent
 	// Ctrl+G nudges, as in MSN; the entry passes it on when it has focus.
 	c.win.Canvas().AddShortcut(nudgeShortcut, func(fyne.Shortcut) { c.sendNudge() })
+	c.addOfferShortcuts()
 	// Typing anywhere in the window writes the message, as in MSN: keys
 	// that reach the window with nothing focused (after a click on the
 	// history, say) go to the entry.
@@ -262,6 +278,7 @@ func (c *chatWindow) sendText() {
 		return
 	}
 	c.entry.SetText("")
+	c.follow = true // what we send is shown, wherever we had scrolled
 	// The next message's first key tells them we type again at once.
 	c.lastTyping = time.Time{}
 	row := c.append(api.Message{From: c.app.me(), To: c.with, Text: text, Time: c.clock.Now(), State: api.StateQueued})
@@ -433,7 +450,7 @@ func (c *chatWindow) line(text string, when time.Time, imp widget.Importance) {
 	l := widget.NewLabel(text)
 	l.Importance = imp
 	l.Wrapping = fyne.TextWrapWord
-	c.addItem(&chatItem{when: when, box: l})
+	c.addItem(&chatItem{when: when, box: l, note: text})
 }
 
 // addItem shows it at the end, after a day separator if a new day began.
@@ -444,7 +461,7 @@ func (c *chatWindow) addItem(it *chatItem) {
 	c.items = append(c.items, it)
 	c.history.Add(it.box)
 	c.relabelDays()
-	c.scroll.ScrollToBottom()
+	c.grew()
 }
 
 // rebuild lays out every item again, with its day separators.
@@ -459,7 +476,7 @@ func (c *chatWindow) rebuild() {
 	}
 	c.history.Refresh()
 	c.relabelDays()
-	c.scroll.ScrollToBottom()
+	c.grew()
 }
 
 func (c *chatWindow) addDivider(day time.Time) {
@@ -489,6 +506,7 @@ func (c *chatWindow) newMessageRow(m api.Message) *messageRow {
 		mark:     widget.NewIcon(nil),
 	}
 	row.from.Importance = widget.LowImportance
+	row.text.onLink = func(u *url.URL) { c.app.openLink(c.win, u) }
 	row.setState(m.State)
 	// The text sits indented under "says:", as in MSN.
 	indent := canvas.NewRectangle(color.Transparent)
@@ -527,7 +545,10 @@ type chatEntry struct {
 	widget.Entry
 	onSend  func()
 	onNudge func()
-	shift   bool
+	// others are the window's other shortcuts, by name: the entry gets
+	// shortcuts before the window does, so it passes these on.
+	others map[string]func()
+	shift  bool
 }
 
 func newChatEntry(onSend func()) *chatEntry {
@@ -568,6 +589,10 @@ func (e *chatEntry) TypedKey(k *fyne.KeyEvent) {
 func (e *chatEntry) TypedShortcut(s fyne.Shortcut) {
 	if s.ShortcutName() == nudgeShortcut.ShortcutName() && e.onNudge != nil {
 		e.onNudge()
+		return
+	}
+	if f := e.others[s.ShortcutName()]; f != nil {
+		f()
 		return
 	}
 	e.Entry.TypedShortcut(s)

@@ -11,7 +11,6 @@ import (
 
 	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/test"
-	"fyne.io/fyne/v2/widget"
 
 	"eserver/assets"
 	"eserver/node/api"
@@ -92,7 +91,7 @@ func conversation(c *chatWindow) []string {
 		case it.row != nil:
 			out = append(out, it.row.text.Text)
 		default:
-			out = append(out, "! "+it.box.(*widget.Label).Text)
+			out = append(out, "! "+it.note)
 		}
 	}
 	return out

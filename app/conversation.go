@@ -14,8 +14,14 @@ import (
 
 // Multi-party conversations, as MSN's "Invite someone to this
 // conversation": a conversation window whose "with" is the conversation's
-// ID. Its messages name their authors; nudges, files, live streams and
-// typing stay two-party, so their buttons hide.
+// ID. Its messages name their authors; nudges, live streams and typing
+// stay two-party, so their buttons hide. A file sent in it is offered to
+// each member.
+//
+// As in MSN, a conversation grows out of the window it started from: the
+// two-party window in which someone invites a third person — ours, or the
+// one we had open with whoever invited us — becomes the conversation,
+// with what was said above.
 
 // membersText names a conversation's other members: "Bob", "Bob and
 // Carol", "Bob, Carol and Dave".
@@ -43,7 +49,12 @@ func (a *App) conversationChanged(ev api.ConversationEvent) {
 	me := a.me()
 	chat := a.chats[ev.ID]
 	if chat == nil && ev.Joined == me && ev.By != me && !ev.Conversation.Left {
-		chat = a.chat(ev.ID)
+		if one := a.chats[ev.By]; one != nil && one.shown {
+			chat = one
+			a.becomeConversation(chat, ev.Conversation)
+		} else {
+			chat = a.chat(ev.ID)
+		}
 		chat.show(false)
 		chat.info(a.nameOf(ev.By) + " invited you into a conversation with " + a.membersText(ev.Conversation) + ".")
 		return
@@ -86,9 +97,28 @@ func (c *chatWindow) setConversation(conv api.Conversation) {
 
 // twoPartyOnly hides what a multi-party conversation does not do.
 func (c *chatWindow) twoPartyOnly() {
-	for _, b := range []*widget.Button{c.nudgeBtn, c.sendFile, c.liveBtn, c.lock} {
+	for _, b := range []*widget.Button{c.nudgeBtn, c.liveBtn, c.lock} {
 		b.Hide()
 	}
+}
+
+// becomeConversation turns the two-party window c into the multi-party
+// conversation conv: it keeps its place and what was said; a conversation
+// with that contact alone opens in a new window when next needed.
+// Transfers in its tray stay there (App.transferWins routes them).
+func (a *App) becomeConversation(c *chatWindow, conv api.Conversation) {
+	if a.chats[c.with] == c {
+		delete(a.chats, c.with)
+	}
+	a.conversations[conv.ID] = conv
+	c.with = conv.ID
+	a.chats[conv.ID] = c
+	c.clearTyping()
+	c.twoPartyOnly()
+	c.banner.Hide() // the safety warning was about the one contact
+	c.top.Refresh()
+	c.theirPic.setPicture("")
+	c.setConversation(conv)
 }
 
 // inviteChoices are the contacts that can be invited: accepted, online,
@@ -130,7 +160,7 @@ func (c *chatWindow) showInvite() {
 }
 
 // invite brings username in; from a two-party window the conversation
-// grows into a new multi-party one, which opens beside it.
+// grows into a new multi-party one, in the same window.
 func (c *chatWindow) invite(username string) {
 	with := c.with
 	var id string
@@ -152,7 +182,15 @@ func (c *chatWindow) invite(username string) {
 			slices.Sort(conv.Members)
 			c.app.conversations[id] = conv
 		}
-		chat := c.app.chat(id)
+		chat := c.app.chats[id]
+		switch {
+		case chat != nil:
+		case !api.IsConversation(with) && c.app.chats[with] == c:
+			chat = c // the window grows into the conversation, as in MSN
+			c.app.becomeConversation(c, conv)
+		default:
+			chat = c.app.chat(id)
+		}
 		chat.setConversation(conv)
 		chat.info("You invited " + c.app.nameOf(username) + ".")
 		chat.show(true)

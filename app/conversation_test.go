@@ -15,17 +15,18 @@ import (
 func chatLines(c *chatWindow) []string {
 	var out []string
 	for _, it := range c.items {
-		if l, ok := it.box.(*widget.Label); ok && it.row == nil {
-			out = append(out, l.Text)
+		if it.row == nil {
+			out = append(out, it.note)
 		}
 	}
 	return out
 }
 
 // TestInviteThirdContact: from a conversation with bob, Invite offers the
-// online contacts not in it; inviting carol opens the multi-party
-// conversation, whose window names both, takes their messages (each under
-// its author) and hides what stays two-party.
+// online contacts not in it; inviting carol turns that window into the
+// multi-party conversation (as MSN did), which names both, takes their
+// messages (each under its author) and hides what stays two-party; a
+// conversation with bob alone opens in a new window.
 func TestInviteThirdContact(t *testing.T) {
 	a, fake := signedIn(t)
 	for _, ct := range []api.Contact{contact("bob", api.StatusOnline), contact("carol", api.StatusBusy), contact("dave", api.StatusOffline)} {
@@ -43,18 +44,23 @@ func TestInviteThirdContact(t *testing.T) {
 	}
 	id := "#00000000000000000000000000000001"
 	g := a.chats[id]
-	if g == nil || !g.shown {
-		t.Fatal("the multi-party conversation did not open")
+	if g != c || !g.shown || a.chats["bob"] != nil {
+		t.Fatal("the conversation did not grow out of the window it was started from")
 	}
 	if !strings.Contains(g.win.Title(), "Bob and Carol") || g.status.Text != "(3 people)" {
 		t.Fatalf("title %q, status %q", g.win.Title(), g.status.Text)
 	}
-	for _, b := range []*widget.Button{g.nudgeBtn, g.sendFile, g.liveBtn} {
+	for _, b := range []*widget.Button{g.nudgeBtn, g.liveBtn} {
 		if b.Visible() {
 			t.Fatalf("%q shows in a multi-party conversation", b.Text)
 		}
 	}
-	if !g.leaveBtn.Visible() || !c.nudgeBtn.Visible() || c.leaveBtn.Visible() {
+	if !g.sendFile.Visible() {
+		t.Fatal("no file button in a multi-party conversation")
+	}
+	a.openChat("bob")
+	one := a.chats["bob"]
+	if one == g || !g.leaveBtn.Visible() || !one.nudgeBtn.Visible() || one.leaveBtn.Visible() {
 		t.Fatal("Leave belongs to multi-party windows only")
 	}
 
@@ -106,5 +112,78 @@ func TestInvitedIntoConversation(t *testing.T) {
 	}
 	if lines := chatLines(g); !slices.Contains(lines, "Bob invited you into a conversation with Bob and erin.") {
 		t.Fatalf("lines %q", lines)
+	}
+}
+
+// TestInvitationTakesOverOpenWindow: chatting with bob, being invited by
+// him turns that window into the conversation (MSN style), with what was
+// said above; invited by someone whose window is not open, a new window
+// opens.
+func TestInvitationTakesOverOpenWindow(t *testing.T) {
+	a, _ := signedIn(t)
+	for _, ct := range []api.Contact{contact("bob", api.StatusOnline), contact("carol", api.StatusOnline)} {
+		a.apply(api.Event{Contact: &ct})
+	}
+	a.openChat("bob")
+	c := a.chats["bob"]
+	a.apply(api.Event{Message: &api.Message{ID: "m1", From: "bob", To: "alice", Text: "let's ask carol", State: api.StateReceived}})
+	id := "#000000000000000000000000000000b1"
+	a.apply(api.Event{Conversation: &api.ConversationEvent{Conversation: api.Conversation{ID: id,
+		Members: []string{"alice", "bob", "carol"}}, Joined: "alice", By: "bob"}})
+	if a.chats[id] != c || a.chats["bob"] != nil || c.with != id {
+		t.Fatal("the invitation opened a new window beside the one with bob")
+	}
+	if len(c.rows) != 1 || c.rows[0].text.Text != "let's ask carol" || !c.leaveBtn.Visible() || c.nudgeBtn.Visible() {
+		t.Fatal("the window did not become the conversation with what was said above")
+	}
+	if !strings.Contains(c.win.Title(), "Bob and Carol") {
+		t.Fatalf("title %q", c.win.Title())
+	}
+	// bob writes to alice alone: a new two-party window.
+	a.apply(api.Event{Message: &api.Message{ID: "m2", From: "bob", To: "alice", Text: "just us", State: api.StateReceived}})
+	if one := a.chats["bob"]; one == nil || one == c || len(one.rows) != 1 {
+		t.Fatal("bob's two-party message did not open its own window")
+	}
+
+	// Invited by carol, whose window is not open: a new window.
+	id2 := "#000000000000000000000000000000b2"
+	a.apply(api.Event{Conversation: &api.ConversationEvent{Conversation: api.Conversation{ID: id2,
+		Members: []string{"alice", "carol", "dave"}}, Joined: "alice", By: "carol"}})
+	if g := a.chats[id2]; g == nil || g == c || g == a.chats["bob"] || !g.shown {
+		t.Fatal("an invitation from someone we were not chatting with did not open its own window")
+	}
+}
+
+// TestFilesInConversation: a multi-party window has the file button; a
+// file sent there is offered to each member and shows in that window,
+// even while a two-party window with a member is open.
+func TestFilesInConversation(t *testing.T) {
+	a, fake := signedIn(t)
+	for _, ct := range []api.Contact{contact("bob", api.StatusOnline), contact("carol", api.StatusOnline)} {
+		a.apply(api.Event{Contact: &ct})
+	}
+	id := "#000000000000000000000000000000c1"
+	a.apply(api.Event{Conversation: &api.ConversationEvent{Conversation: api.Conversation{ID: id,
+		Members: []string{"alice", "bob", "carol"}}, Joined: "alice", By: "bob"}})
+	g := a.chats[id]
+	a.openChat("bob")
+	if !g.sendFile.Visible() {
+		t.Fatal("no file button in the multi-party window")
+	}
+	g.sendFiles([]string{"/tmp/notes.txt"})
+	if !fake.Called("SendFile bob /tmp/notes.txt") || !fake.Called("SendFile carol /tmp/notes.txt") {
+		t.Fatalf("calls %v", fake.Calls())
+	}
+	offer := api.Transfer{ID: "t1", Peer: "bob", Outgoing: true, Name: "notes.txt", Size: 10, State: api.TransferOffered}
+	a.apply(api.Event{Transfer: &offer})
+	if g.tray.rows["t1"] == nil || a.chats["bob"].tray.rows["t1"] != nil {
+		t.Fatal("the offer did not show in the window it was sent from")
+	}
+	// The node may report an offer before SendFile returns its ID.
+	a.sending[pendingSend{"carol", "notes.txt"}] = g
+	early := api.Transfer{ID: "t2", Peer: "carol", Outgoing: true, Name: "notes.txt", Size: 10, State: api.TransferOffered}
+	a.apply(api.Event{Transfer: &early})
+	if g.tray.rows["t2"] == nil {
+		t.Fatal("an offer reported before SendFile returned went elsewhere")
 	}
 }

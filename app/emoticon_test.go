@@ -72,7 +72,8 @@ func TestParseEmoticons(t *testing.T) {
 // out at any width without a piece running past the edge (except one that
 // alone is wider than the line).
 func FuzzParseEmoticons(f *testing.F) {
-	for _, s := range []string{"hi :) (y)", "a:)b", "http://x/:)", ":-D:-D", "i<3u", "\xff:)\xfe", "  \n\t:'(  "} {
+	for _, s := range []string{"hi :) (y)", "a:)b", "http://x/:)", ":-D:-D", "i<3u", "\xff:)\xfe", "  \n\t:'(  ",
+		"see (https://x.org/a_(b)). ok", "mailto:a@b.c,www.x.org"} {
 		f.Add(s, uint8(60))
 	}
 	f.Fuzz(func(t *testing.T, s string, width uint8) {
@@ -107,6 +108,10 @@ func FuzzParseEmoticons(f *testing.F) {
 			}
 			if it.x+it.w > maxW && !(perLine[it.line] == 1 && it.x == 0) {
 				t.Fatalf("item %+v runs past %v", it, maxW)
+			}
+			// Only web and mail addresses lead anywhere.
+			if l := strings.ToLower(it.link); l != "" && !strings.HasPrefix(l, "https://") && !strings.HasPrefix(l, "http://") && !strings.HasPrefix(l, "mailto:") {
+				t.Fatalf("item %+v links to %q", it, it.link)
 			}
 		}
 	})

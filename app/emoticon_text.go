@@ -2,12 +2,14 @@ package app
 
 import (
 	"math"
+	"net/url"
 	"strings"
 	"unicode"
 	"unicode/utf8"
 
 	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/canvas"
+	"fyne.io/fyne/v2/driver/desktop"
 	"fyne.io/fyne/v2/theme"
 	"fyne.io/fyne/v2/widget"
 )
@@ -15,10 +17,14 @@ import (
 // messageText shows a message's text with its emoticons as pictures in the
 // line, wrapping at spaces (and around emoticons) like a word-wrapped label.
 // Fyne's RichText treats images as blocks on their own line, hence this.
+// Web and mail addresses show as links; a click hands them to onLink.
 type messageText struct {
 	widget.BaseWidget
 	Text   string // as typed, codes and all
 	pieces []textPiece
+	onLink func(*url.URL) // nil: links show but do nothing
+	hover  bool           // the pointer is over a link
+	r      *messageTextRenderer
 }
 
 func newMessageText(text string) *messageText {
@@ -48,6 +54,7 @@ func (t *messageText) Resize(size fyne.Size) {
 
 func (t *messageText) CreateRenderer() fyne.WidgetRenderer {
 	r := &messageTextRenderer{t: t}
+	t.r = r
 	r.Refresh()
 	return r
 }
@@ -57,6 +64,7 @@ func (t *messageText) CreateRenderer() fyne.WidgetRenderer {
 type flowToken struct {
 	kind flowKind
 	text string // the word, spaces or emoticon code
+	link string // for a word that is a web or mail address: where it leads
 }
 
 type flowKind int
@@ -73,7 +81,7 @@ func flowTokens(pieces []textPiece) []flowToken {
 	var out []flowToken
 	for _, p := range pieces {
 		if p.Emoticon {
-			out = append(out, flowToken{flowEmoticon, p.Text})
+			out = append(out, flowToken{kind: flowEmoticon, text: p.Text})
 			continue
 		}
 		s := p.Text
@@ -81,7 +89,7 @@ func flowTokens(pieces []textPiece) []flowToken {
 			r, n := utf8.DecodeRuneInString(s)
 			switch {
 			case r == '\n':
-				out = append(out, flowToken{flowBreak, ""})
+				out = append(out, flowToken{kind: flowBreak})
 				s = s[n:]
 			case r == '\r':
 				s = s[n:]
@@ -91,14 +99,19 @@ func flowTokens(pieces []textPiece) []flowToken {
 					end = len(s)
 				}
 				// Tabs and other spaces show as plain spaces.
-				out = append(out, flowToken{flowSpace, strings.Repeat(" ", utf8.RuneCountInString(s[:end]))})
+				out = append(out, flowToken{kind: flowSpace, text: strings.Repeat(" ", utf8.RuneCountInString(s[:end]))})
 				s = s[end:]
 			default:
 				end := strings.IndexFunc(s, unicode.IsSpace)
 				if end < 0 {
 					end = len(s)
 				}
-				out = append(out, flowToken{flowWord, s[:end]})
+				pre, link, target, post := splitLink(s[:end])
+				for _, w := range []flowToken{{flowWord, pre, ""}, {flowWord, link, target}, {flowWord, post, ""}} {
+					if w.text != "" {
+						out = append(out, w)
+					}
+				}
 				s = s[end:]
 			}
 		}
@@ -110,6 +123,7 @@ func flowTokens(pieces []textPiece) []flowToken {
 type flowItem struct {
 	text     string
 	emoticon bool
+	link     string // the address a link's run leads to
 	x, w     float32
 	line     int
 }
@@ -127,7 +141,7 @@ func flowLayout(tokens []flowToken, maxW float32, measure func(string) float32, 
 	newLine := func(soft bool) {
 		line, x, pending, lastRun, wrapped = line+1, 0, "", -1, soft
 	}
-	place := func(text string, w float32, emoticon bool) {
+	place := func(text string, w float32, emoticon bool, link string) {
 		sw := float32(0)
 		if pending != "" {
 			sw = measure(pending)
@@ -139,14 +153,14 @@ func flowLayout(tokens []flowToken, maxW float32, measure func(string) float32, 
 			// Leading spaces that leave no room for the word go.
 			pending, sw = "", 0
 		}
-		if !emoticon && lastRun >= 0 {
+		if !emoticon && lastRun >= 0 && items[lastRun].link == link {
 			// Continue the run so the line's text is drawn in one piece.
 			it := &items[lastRun]
 			it.text += pending + text
 			it.w = measure(it.text)
 			x = it.x + it.w
 		} else {
-			items = append(items, flowItem{text: text, emoticon: emoticon, x: x + sw, w: w, line: line})
+			items = append(items, flowItem{text: text, emoticon: emoticon, link: link, x: x + sw, w: w, line: line})
 			x += sw + w
 			lastRun = -1
 			if !emoticon {
@@ -164,11 +178,11 @@ func flowLayout(tokens []flowToken, maxW float32, measure func(string) float32, 
 				pending += tok.text
 			}
 		case flowEmoticon:
-			place(tok.text, emoW, true)
+			place(tok.text, emoW, true, "")
 		case flowWord:
 			w := measure(tok.text)
 			if w <= maxW || maxW <= 0 {
-				place(tok.text, w, false)
+				place(tok.text, w, false, tok.link)
 				continue
 			}
 			// Too wide for any line: cut it into pieces that fit.
@@ -178,7 +192,7 @@ func flowLayout(tokens []flowToken, maxW float32, measure func(string) float32, 
 					newLine(true)
 				}
 				cut := fitPrefix(rest, maxW, measure)
-				place(rest[:cut], measure(rest[:cut]), false)
+				place(rest[:cut], measure(rest[:cut]), false, tok.link)
 				rest = rest[cut:]
 			}
 		}
@@ -254,6 +268,7 @@ func (r *messageTextRenderer) Layout(size fyne.Size) {
 	textSize, lineH, emoW, pad := r.metrics()
 	items, _ := r.lay(size.Width)
 	fg := theme.ColorForWidget(theme.ColorNameForeground, r.t)
+	link := theme.ColorForWidget(theme.ColorNameHyperlink, r.t)
 	textH := fyne.MeasureText("Mg", textSize, fyne.TextStyle{}).Height
 	nt, ni := 0, 0
 	r.objects = r.objects[:0]
@@ -280,7 +295,10 @@ func (r *messageTextRenderer) Layout(size fyne.Size) {
 		}
 		txt := r.texts[nt]
 		nt++
-		txt.Text, txt.TextSize, txt.Color = it.text, textSize, fg
+		txt.Text, txt.TextSize, txt.Color, txt.TextStyle = it.text, textSize, fg, fyne.TextStyle{}
+		if it.link != "" {
+			txt.Color, txt.TextStyle = link, fyne.TextStyle{Underline: true}
+		}
 		txt.Move(fyne.NewPos(pad+it.x, y+(lineH-textH)/2))
 		txt.Resize(fyne.NewSize(it.w, textH))
 		txt.Refresh()
@@ -298,3 +316,97 @@ func (r *messageTextRenderer) Refresh() {
 
 func (r *messageTextRenderer) Objects() []fyne.CanvasObject { return r.objects }
 func (r *messageTextRenderer) Destroy()                     {}
+
+// Links in messages. Only web and mail addresses become links: a contact's
+// message must not be able to make a click run a program or open a local
+// file, so file:, javascript: and the like stay text.
+
+// splitLink finds a web or mail address in word: the text before it (an
+// opening bracket or quote), the address as written, where it leads, and
+// the text after it (punctuation that ends the sentence, a closing
+// bracket). A word without one comes back whole in pre.
+func splitLink(word string) (pre, link, target, post string) {
+	start := strings.IndexFunc(word, func(r rune) bool { return !strings.ContainsRune(`([<"'`, r) })
+	if start < 0 {
+		return word, "", "", ""
+	}
+	body := word[start:]
+	lower := strings.ToLower(body)
+	if !strings.HasPrefix(lower, "http://") && !strings.HasPrefix(lower, "https://") &&
+		!strings.HasPrefix(lower, "www.") && !strings.HasPrefix(lower, "mailto:") {
+		return word, "", "", ""
+	}
+	end := len(body)
+	for end > 0 {
+		r, n := utf8.DecodeLastRuneInString(body[:end])
+		closing := strings.ContainsRune(`)]>`, r)
+		// A closing bracket that closes one inside the address stays in it:
+		// https://en.wikipedia.org/wiki/Go_(language).
+		if !strings.ContainsRune(`.,;:!?"'`, r) && !(closing && strings.Count(body[:end], string(opening(r))) < strings.Count(body[:end], string(r))) {
+			break
+		}
+		end -= n
+	}
+	link = body[:end]
+	t := link
+	if strings.HasPrefix(strings.ToLower(t), "www.") {
+		t = "https://" + t
+	}
+	u, err := url.Parse(t)
+	if err != nil || (u.Scheme != "mailto" && u.Host == "") || (u.Scheme == "mailto" && u.Opaque == "") {
+		return word, "", "", ""
+	}
+	return word[:start], link, u.String(), body[end:]
+}
+
+// opening is the bracket closing r closes.
+func opening(r rune) rune {
+	switch r {
+	case ')':
+		return '('
+	case ']':
+		return '['
+	default:
+		return '<'
+	}
+}
+
+// linkAt is where the link under pos leads, or "".
+func (t *messageText) linkAt(pos fyne.Position) string {
+	r := t.r
+	if r == nil {
+		return "" // never drawn
+	}
+	_, lineH, _, pad := r.metrics()
+	items, _ := r.lay(t.Size().Width)
+	for _, it := range items {
+		x, y := pad+it.x, pad/2+float32(it.line)*lineH
+		if it.link != "" && pos.X >= x && pos.X < x+it.w && pos.Y >= y && pos.Y < y+lineH {
+			return it.link
+		}
+	}
+	return ""
+}
+
+// Tapped opens the link under the pointer.
+func (t *messageText) Tapped(ev *fyne.PointEvent) {
+	target := t.linkAt(ev.Position)
+	if target == "" || t.onLink == nil {
+		return
+	}
+	if u, err := url.Parse(target); err == nil {
+		t.onLink(u)
+	}
+}
+
+// Cursor is the hand over a link, as in a browser.
+func (t *messageText) Cursor() desktop.Cursor {
+	if t.hover {
+		return desktop.PointerCursor
+	}
+	return desktop.DefaultCursor
+}
+
+func (t *messageText) MouseIn(ev *desktop.MouseEvent)    { t.hover = t.linkAt(ev.Position) != "" }
+func (t *messageText) MouseMoved(ev *desktop.MouseEvent) { t.hover = t.linkAt(ev.Position) != "" }
+func (t *messageText) MouseOut()                         { t.hover = false }

@@ -18,7 +18,7 @@ import (
 	"eserver/node/api"
 )
 
-// Live streams in the chat window: "Send live" streams a file as it grows
+// Live streams in the chat window: "Stream a file" sends a file as it grows
 // (a recording in progress, a log) until the user stops it; a contact's
 // live stream shows with a LIVE mark and can be saved as it arrives.
 
@@ -36,9 +36,9 @@ type liveRow struct {
 	cancel context.CancelFunc
 }
 
-// chooseLive is the Send live button.
+// chooseLive is the Stream a file button; the picker says what it does.
 func (c *chatWindow) chooseLive() {
-	dialog.ShowFileOpen(func(r fyne.URIReadCloser, err error) {
+	d := dialog.NewFileOpen(func(r fyne.URIReadCloser, err error) {
 		if err != nil || r == nil {
 			return
 		}
@@ -46,6 +46,16 @@ func (c *chatWindow) chooseLive() {
 		r.Close()
 		c.sendLive(path)
 	}, c.win)
+	d.SetTitleText("Stream a file as it grows (a recording, a log) until you stop it")
+	d.SetConfirmText("Stream")
+	d.Show()
+}
+
+// liveEnded takes a stream's row out of the tray and tells how it ended
+// in the conversation, as finished transfers are.
+func (c *chatWindow) liveEnded(row *liveRow, text string, imp widget.Importance) {
+	c.tray.remove(row.box)
+	c.line(text, c.clock.Now(), imp)
 }
 
 // sendLive streams path to the contact, following it as it grows, until
@@ -61,12 +71,11 @@ func (c *chatWindow) sendLive(path string) {
 		defer cancel()
 		err := c.streamFile(ctx, path, name, row)
 		c.app.uiDo(func() {
-			row.stop.Hide()
 			if err != nil {
-				row.label.SetText(fmt.Sprintf("%s to %s: %s", name, c.app.nameOf(c.with), errorText(err)))
+				c.liveEnded(row, fmt.Sprintf("Streaming %s to %s stopped: %s", name, c.app.nameOf(c.with), errorText(err)), widget.DangerImportance)
 				return
 			}
-			row.label.SetText(fmt.Sprintf("Sent %s live to %s (%s)", name, c.app.nameOf(c.with), sizeText(row.bytes.Load())))
+			c.liveEnded(row, fmt.Sprintf("Streamed %s to %s (%s).", name, c.app.nameOf(c.with), sizeText(row.bytes.Load())), widget.MediumImportance)
 		})
 	})
 }
@@ -115,7 +124,7 @@ func (c *chatWindow) newLiveRow(text string) *liveRow {
 	r.stop.Hide()
 	r.box = container.NewBorder(nil, nil, nil, container.NewHBox(r.accept, r.stop), r.label)
 	c.liveRows = append(c.liveRows, r)
-	c.transferBox.Add(r.box)
+	c.tray.add(r.box)
 	return r
 }
 
@@ -139,12 +148,11 @@ func (a *App) liveIncoming(ev api.StreamEvent) {
 			defer cancel()
 			path, err := a.saveLive(ctx, ev, label, row)
 			a.uiDo(func() {
-				row.stop.Hide()
 				if err != nil && !errors.Is(err, context.Canceled) {
-					row.label.SetText(fmt.Sprintf("%s from %s: %s", label, a.nameOf(ev.From), errorText(err)))
+					chat.liveEnded(row, fmt.Sprintf("%s from %s stopped: %s", label, a.nameOf(ev.From), errorText(err)), widget.DangerImportance)
 					return
 				}
-				row.label.SetText(fmt.Sprintf("Saved %s from %s in %s (%s)", label, a.nameOf(ev.From), path, sizeText(row.bytes.Load())))
+				chat.liveEnded(row, fmt.Sprintf("Saved %s from %s in %s (%s).", label, a.nameOf(ev.From), path, sizeText(row.bytes.Load())), widget.MediumImportance)
 			})
 		})
 	}

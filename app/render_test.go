@@ -139,3 +139,32 @@ func TestRenderConversation(t *testing.T) {
 		})
 	}
 }
+
+// TestRenderTransfers: a conversation with two finished transfers, told as
+// lines among the messages, and one moving in the tray above the entry.
+func TestRenderTransfers(t *testing.T) {
+	for _, th := range []string{themeLight, themeDark} {
+		t.Run(th, func(t *testing.T) {
+			useFakeClock(t, renderDay.Add(10*time.Minute))
+			a, _ := signedInRender(t, th)
+			c := a.chat("bob")
+			c.setHistory([]api.Message{
+				{ID: "m1", From: "bob", To: "alice", Text: "Here are the photos from Saturday :)", Time: renderDay, State: api.StateReceived},
+			})
+			c.show(false)
+			c.win.Resize(fyne.NewSize(600, 480))
+			for _, tr := range []api.Transfer{
+				{ID: "t1", Peer: "bob", Name: "beach.png", Size: 19 << 10, State: api.TransferDone, Bytes: 19 << 10,
+					Path: "/home/alice/Downloads/beach.png"},
+				{ID: "t2", Peer: "bob", Outgoing: true, Name: "scores.ods", Size: 88 << 10, State: api.TransferDone, Bytes: 88 << 10,
+					Path: "/home/alice/scores.ods"},
+				{ID: "t3", Peer: "bob", Name: "volleyball.mov", Size: 381 << 20, State: api.TransferActive, Bytes: 120 << 20,
+					Rate: 12 << 20, ETA: 22 * time.Second},
+			} {
+				a.apply(api.Event{Transfer: &tr})
+			}
+			c.win.Content().Refresh() // the tray appeared: lay out again, as the desktop driver does
+			test.AssertRendersToImage(t, "transfers-"+th+".png", c.win.Canvas())
+		})
+	}
+}

@@ -25,14 +25,14 @@ func TestImageOfferPreview(t *testing.T) {
 	a.apply(api.Event{Transfer: &photo})
 	a.apply(api.Event{Transfer: &notes})
 	c := a.chats["bob"]
-	r := c.transferRows["t1"]
+	r := c.tray.rows["t1"]
 	if r == nil || r.preview == nil || !bytes.Equal(r.preview.Resource.Content(), thumb.Bytes()) {
 		t.Fatalf("image offer without its preview: %+v", r)
 	}
 	if r.preview.MinSize().Width < 48 {
 		t.Fatalf("preview too small to see: %v", r.preview.MinSize())
 	}
-	if r := c.transferRows["t2"]; r == nil || r.preview != nil {
+	if r := c.tray.rows["t2"]; r == nil || r.preview != nil {
 		t.Fatalf("a text file's bar shows a preview: %+v", r)
 	}
 }

@@ -55,7 +55,27 @@ func TestFileTransfer(t *testing.T) {
 	if err := bob.AcceptFile(ctx(t), id, dir); err != nil {
 		t.Fatal(err)
 	}
-	done := bob.waitTransfer(id, api.TransferDone)
+	// The receiver's progress moves, and says the transfer is active: a
+	// front end shows the bar of an active transfer, and the buttons of an
+	// offer for an incoming one.
+	var moving []api.Transfer
+	done := *bob.waitFor("holiday.mov done", func(e api.Event) bool {
+		if e.Transfer == nil || e.Transfer.ID != id {
+			return false
+		}
+		if e.Transfer.Bytes > 0 && e.Transfer.State != api.TransferDone {
+			moving = append(moving, *e.Transfer)
+		}
+		return e.Transfer.State == api.TransferDone
+	}).Transfer
+	if len(moving) == 0 {
+		t.Fatal("the receiver saw no progress before the end")
+	}
+	for _, m := range moving {
+		if m.State != api.TransferActive {
+			t.Fatalf("receiver's progress at %d of %d bytes says %q, want active", m.Bytes, m.Size, m.State)
+		}
+	}
 	if done.Path != filepath.Join(dir, "holiday.mov") {
 		t.Fatalf("received at %q", done.Path)
 	}

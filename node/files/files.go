@@ -382,7 +382,15 @@ func (f *Files) fetch(ctx context.Context, t store.Transfer) (string, error) {
 			f.mu.Lock()
 			f.progress[o.ID] = pr
 			f.mu.Unlock()
-			f.emit(t, nil)
+			// The state as recorded now: t is the copy Accept or Resume
+			// held before recording "active", so it still says "incoming"
+			// or "paused", and a front end would show an offer instead of
+			// the moving bar. The sender's progress reads it likewise.
+			cur, err := f.h.Store().Transfer(t.ID)
+			if err != nil {
+				return
+			}
+			f.emit(cur, nil)
 		}})
 		if err == nil || ctx.Err() != nil || permanent(err) {
 			return final, err

@@ -3,8 +3,8 @@
 // loopback port, and three contacts as in-process nodes; signs them up and
 // makes them Alice's contacts; then runs the eserver binary as Alice and
 // drives it with the keyboard (xdotool), as a person would, saving the
-// sign-in window, the contact list and a conversation with ImageMagick's
-// import. `make screenshots` runs it.
+// sign-in window, the contact list, a conversation and that conversation
+// with file transfers with ImageMagick's import. `make screenshots` runs it.
 //
 // It drives the windows only through stable means — the focused field
 // after start, Enter, typing, a click near the bottom of the conversation
@@ -32,7 +32,7 @@ import (
 
 func main() {
 	appBin := flag.String("app", "bin/eserver", "the eserver binary to photograph")
-	out := flag.String("out", "docs/screenshots", "where to write signin.png, contacts.png and chat.png")
+	out := flag.String("out", "docs/screenshots", "where to write signin.png, contacts.png, chat.png and transfers.png")
 	flag.Parse()
 	if err := run(*appBin, *out); err != nil {
 		log.Fatal("screenshots: ", err)
@@ -161,9 +161,13 @@ func run(appBin, out string) error {
 	bob := nodes["bob"]
 
 	app := exec.Command(appBin, "--profile", aliceDir, "--server", server)
-	// Private config and cache: the run leaves nothing in the user's own
-	// Fyne preferences or EServer home.
-	app.Env = append(os.Environ(), "DISPLAY="+display, "LANG=en_US.UTF-8", "ESERVER_HOME="+filepath.Join(tmp, "home"),
+	// Private home, config and cache: the run leaves nothing in the user's
+	// own Fyne preferences, EServer home or Downloads.
+	home := filepath.Join(tmp, "home")
+	if err := os.MkdirAll(filepath.Join(home, "Downloads"), 0o700); err != nil {
+		return err
+	}
+	app.Env = append(os.Environ(), "DISPLAY="+display, "LANG=en_US.UTF-8", "ESERVER_HOME="+home, "HOME="+home,
 		"XDG_CONFIG_HOME="+filepath.Join(tmp, "config"), "XDG_CACHE_HOME="+filepath.Join(tmp, "cache"))
 	logf, err := os.Create(filepath.Join(tmp, "app.log"))
 	if err != nil {
@@ -244,8 +248,94 @@ func run(appBin, out string) error {
 	if err := x.capture(chat, filepath.Join(out, "chat.png")); err != nil {
 		return err
 	}
-	log.Printf("saved signin.png, contacts.png and chat.png in %s", out)
+	if err := shootTransfers(ctx, x, chat, bob, tmp, filepath.Join(out, "transfers.png")); err != nil {
+		return err
+	}
+	log.Printf("saved signin.png, contacts.png, chat.png and transfers.png in %s", out)
 	return nil
+}
+
+// shootTransfers photographs the conversation with files: Bob sends two,
+// which Alice accepts with Alt+C (MSN's key for it) and which end as lines
+// in the conversation, then a big one that he pauses part way, so it stays
+// in the tray above the entry with its bar part full.
+func shootTransfers(ctx context.Context, x xdo, chat string, bob *watched, tmp, path string) error {
+	dir := filepath.Join(tmp, "bob-files")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	beach := assets.Pictures[0].PNG
+	files := []struct {
+		name string
+		data []byte
+		size int64 // of zeros, when data is nil
+	}{
+		{"beach.png", beach, 0},
+		{"scores.ods", make([]byte, 88<<10), 0},
+		{"volleyball.mov", nil, 2 << 30}, // sparse: nothing to write, gigabytes to send
+	}
+	for i, f := range files {
+		p := filepath.Join(dir, f.name)
+		if err := writeFile(p, f.data, f.size); err != nil {
+			return err
+		}
+		id, err := bob.SendFile(ctx, "alice", p)
+		if err != nil {
+			return fmt.Errorf("bob sending %s: %w", f.name, err)
+		}
+		// The offer shows in the open conversation; Alt+C accepts it. Try
+		// again until it took: the offer may not have arrived yet.
+		accepted := false
+		for range 15 {
+			x.run("windowfocus", "--sync", chat)
+			x.run("key", "alt+c")
+			if _, err := bob.waitForWithin(ctx, 5*time.Second, func(e api.Event) bool {
+				return e.Transfer != nil && e.Transfer.ID == id && e.Transfer.State != api.TransferOffered
+			}); err == nil {
+				accepted = true
+				break
+			}
+		}
+		if !accepted {
+			return fmt.Errorf("alice did not accept %s", f.name)
+		}
+		if i == len(files)-1 {
+			// Part way: paused, so the photograph shows it in the tray.
+			if _, err := bob.waitFor(ctx, func(e api.Event) bool {
+				return e.Transfer != nil && e.Transfer.ID == id && e.Transfer.Bytes > 300<<20
+			}); err != nil {
+				return fmt.Errorf("bob waiting for %s to move: %w", f.name, err)
+			}
+			if err := bob.PauseTransfer(ctx, id); err != nil {
+				return err
+			}
+			break
+		}
+		if _, err := bob.waitFor(ctx, func(e api.Event) bool {
+			return e.Transfer != nil && e.Transfer.ID == id && e.Transfer.State == api.TransferDone
+		}); err != nil {
+			return fmt.Errorf("bob waiting for %s to arrive: %w", f.name, err)
+		}
+	}
+	time.Sleep(1500 * time.Millisecond)
+	return x.capture(chat, path)
+}
+
+// writeFile writes data to path, or with data nil a sparse file of size
+// zeros.
+func writeFile(path string, data []byte, size int64) error {
+	if data != nil {
+		return os.WriteFile(path, data, 0o600)
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if err := f.Truncate(size); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }
 
 // startXvfb starts a private display on the first free number.
@@ -299,7 +389,12 @@ func (w *watched) Close() error {
 
 // waitFor returns the first event that matches, within 30 seconds.
 func (w *watched) waitFor(ctx context.Context, match func(api.Event) bool) (api.Event, error) {
-	timeout := time.After(30 * time.Second)
+	return w.waitForWithin(ctx, 30*time.Second, match)
+}
+
+// waitForWithin returns the first event that matches, within d.
+func (w *watched) waitForWithin(ctx context.Context, d time.Duration, match func(api.Event) bool) (api.Event, error) {
+	timeout := time.After(d)
 	for {
 		select {
 		case e, ok := <-w.events:
