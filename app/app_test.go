@@ -26,7 +26,7 @@ const testServer = "/ip4/127.0.0.1/tcp/4001/p2p/12D3KooWtest"
 func newTestApp(t *testing.T) (*App, *fakeAPI) {
 	t.Helper()
 	fake := newFakeAPI()
-	a := New(test.NewTempApp(t), fake, Options{DefaultServer: testServer, Profile: "test"})
+	a := New(test.NewTempApp(t), fake, Options{DefaultServer: testServer, Profile: "test", Prefs: NewMemoryPrefs()})
 	a.run = func(f func()) { f() }
 	a.apply(api.Event{Snapshot: &api.Snapshot{}})
 	return a, fake
@@ -99,19 +99,19 @@ func TestSignIn(t *testing.T) {
 	}
 
 	// Remember me keeps the username and server, never the password.
-	prefs := a.fyne.Preferences()
-	if got := prefs.String(a.pref(prefUsername)); got != "alice" {
+	prefs := a.prefs
+	if got := prefs.String(prefUsername); got != "alice" {
 		t.Errorf("remembered username %q, want alice", got)
 	}
-	if got := prefs.String(a.pref(prefServer)); got != testServer {
+	if got := prefs.String(prefServer); got != testServer {
 		t.Errorf("remembered server %q", got)
 	}
 	for _, k := range []string{prefUsername, prefServer, prefStatus, "signin.password", "password"} {
-		if strings.Contains(prefs.String(a.pref(k)), "secret") {
+		if strings.Contains(prefs.String(k), "secret") {
 			t.Errorf("preference %s holds the password", k)
 		}
 	}
-	again := New(a.fyne, fake, Options{DefaultServer: testServer, Profile: "test"})
+	again := New(a.fyne, fake, Options{DefaultServer: testServer, Profile: "test", Prefs: a.prefs})
 	if got := again.signIn.username.Text; got != "alice" {
 		t.Errorf("remembered username not prefilled: %q", got)
 	}

@@ -120,7 +120,7 @@ func (a *App) newMainWindow() *mainWindow {
 		requestRows: make(map[string]*requestRow),
 		collapsed:   make(map[string]bool),
 	}
-	for _, key := range a.fyne.Preferences().StringList(a.pref(prefCollapsed)) {
+	for _, key := range a.prefs.StringList(prefCollapsed) {
 		m.collapsed[key] = true
 	}
 
@@ -454,7 +454,7 @@ func (a *App) toggleSection(key string) {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
-	a.fyne.Preferences().SetStringList(a.pref(prefCollapsed), keys)
+	a.prefs.SetStringList(prefCollapsed, keys)
 	a.contactsChanged()
 }
 

@@ -44,7 +44,7 @@ type signUpDialog struct {
 	errText  *widget.Label
 }
 
-// Preference keys (under the profile's prefix). The password is never stored.
+// Settings keys (in the profile's Prefs). The password is never stored.
 const (
 	prefRemember = "signin.remember"
 	prefUsername = "signin.username"
@@ -52,21 +52,9 @@ const (
 	prefStatus   = "signin.status"
 )
 
-// pref is the Preferences key of name for this profile.
-func (a *App) pref(name string) string { return profilePref(a.opts.Profile, name) }
-
-// profilePref is the Preferences key of name for profile; main reads the
-// start settings with it before there is an App.
-func profilePref(profile, name string) string {
-	if profile == "" {
-		return name
-	}
-	return "profile." + profile + "." + name
-}
-
 func (a *App) newSignInWindow() *signInWindow {
 	s := &signInWindow{win: a.fyne.NewWindow(a.title("EServer"))}
-	prefs := a.fyne.Preferences()
+	prefs := a.prefs
 
 	s.avatar = canvas.NewImageFromResource(avatarResource)
 	s.avatar.FillMode = canvas.ImageFillContain
@@ -87,7 +75,7 @@ func (a *App) newSignInWindow() *signInWindow {
 
 	s.status = widget.NewSelect(statusOptions(), nil)
 	s.status.SetSelected(statusLabel(api.StatusOnline))
-	if st := api.Status(prefs.String(a.pref(prefStatus))); st.Valid() {
+	if st := api.Status(prefs.String(prefStatus)); st.Valid() {
 		s.status.SetSelected(statusLabel(st))
 	}
 
@@ -101,18 +89,18 @@ func (a *App) newSignInWindow() *signInWindow {
 	// without the password (keys unlocked by the OS keyring); a checkbox
 	// that did nothing would be a lie.
 	s.remember = widget.NewCheck("Remember me", func(on bool) {
-		prefs.SetBool(a.pref(prefRemember), on)
+		prefs.SetBool(prefRemember, on)
 		if on {
 			return
 		}
 		// Forgetting me forgets everything remembered.
-		prefs.RemoveValue(a.pref(prefUsername))
-		prefs.RemoveValue(a.pref(prefServer))
+		prefs.RemoveValue(prefUsername)
+		prefs.RemoveValue(prefServer)
 	})
-	if prefs.Bool(a.pref(prefRemember)) {
+	if prefs.Bool(prefRemember) {
 		s.remember.SetChecked(true)
-		s.username.SetText(prefs.String(a.pref(prefUsername)))
-		if srv := prefs.String(a.pref(prefServer)); srv != "" {
+		s.username.SetText(prefs.String(prefUsername))
+		if srv := prefs.String(prefServer); srv != "" {
 			s.server.SetText(srv)
 		}
 	}
@@ -228,13 +216,13 @@ func (a *App) doSignIn() {
 
 // rememberSignIn stores the username and server when "Remember me" is on.
 func (a *App) rememberSignIn(req api.LoginRequest) {
-	prefs := a.fyne.Preferences()
-	prefs.SetString(a.pref(prefStatus), string(req.Status))
+	prefs := a.prefs
+	prefs.SetString(prefStatus, string(req.Status))
 	if !a.signIn.remember.Checked {
 		return
 	}
-	prefs.SetString(a.pref(prefUsername), req.Username)
-	prefs.SetString(a.pref(prefServer), strings.TrimSpace(a.signIn.server.Text))
+	prefs.SetString(prefUsername, req.Username)
+	prefs.SetString(prefServer, strings.TrimSpace(a.signIn.server.Text))
 }
 
 // showSignUp opens the sign-up dialog.
