@@ -728,9 +728,14 @@ func (a *App) doAddContact() {
 	if d.add.Disabled() {
 		return
 	}
-	u, msg := strings.TrimSpace(d.username.Text), strings.TrimSpace(d.message.Text)
+	u, msg := foldUsername(d.username.Text), strings.TrimSpace(d.message.Text)
 	if u == "" {
 		d.errText.SetText("Please type the username of the person to add.")
+		d.errText.Show()
+		return
+	}
+	if p := usernameProblem(u); p != "" {
+		d.errText.SetText("No one has that username. " + p)
 		d.errText.Show()
 		return
 	}
