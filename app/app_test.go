@@ -14,8 +14,8 @@ import (
 	"fyne.io/fyne/v2/driver/desktop"
 	"fyne.io/fyne/v2/storage"
 	"fyne.io/fyne/v2/test"
-	"fyne.io/fyne/v2/widget"
 	"fyne.io/fyne/v2/theme"
+	"fyne.io/fyne/v2/widget"
 
 	"eserver/node/api"
 )
@@ -275,7 +275,7 @@ func TestSignUpRules(t *testing.T) {
 	d.password.SetText("correct horse")
 	d.confirm.SetText("correct horse")
 	test.Tap(d.create)
-	if !fake.Called("Register " + testServer + " bob correct horse") || a.account == nil || a.account.Username != "bob" {
+	if !fake.Called("Register "+testServer+" bob correct horse") || a.account == nil || a.account.Username != "bob" {
 		t.Fatalf("sign-up as Bob: calls %v, account %+v", fake.Calls(), a.account)
 	}
 }

@@ -9,10 +9,37 @@ import (
 	"eserver/node/api"
 )
 
-// absRect is where o is drawn on canvas c: its top and bottom edges.
+// absRect is where o is drawn on canvas c, found in c's overlays (where
+// dialogs are) and content: its top and bottom edges. (The test driver's
+// AbsolutePositionForObject looks only at the last window created.)
 func absRect(c fyne.Canvas, o fyne.CanvasObject) (top, bottom float32) {
-	pos := fyne.CurrentApp().Driver().AbsolutePositionForObject(o)
-	return pos.Y, pos.Y + o.Size().Height
+	var find func(at fyne.Position, obj fyne.CanvasObject) (fyne.Position, bool)
+	find = func(at fyne.Position, obj fyne.CanvasObject) (fyne.Position, bool) {
+		at = at.Add(obj.Position())
+		if obj == o {
+			return at, true
+		}
+		var children []fyne.CanvasObject
+		switch v := obj.(type) {
+		case *fyne.Container:
+			children = v.Objects
+		case fyne.Widget:
+			children = test.WidgetRenderer(v).Objects()
+		}
+		for _, ch := range children {
+			if p, ok := find(at, ch); ok {
+				return p, true
+			}
+		}
+		return at, false
+	}
+	roots := append(c.Overlays().List(), c.Content())
+	for _, r := range roots {
+		if p, ok := find(fyne.Position{}, r); ok {
+			return p.Y, p.Y + o.Size().Height
+		}
+	}
+	return -1, -1
 }
 
 // assertStacked fails unless each visible object is drawn wholly below the
