@@ -426,6 +426,8 @@ func errorText(err error) string {
 		return "The server could not be reached. Check your connection and the server address."
 	case "blocked":
 		return "That contact is blocked."
+	case "no_such_user":
+		return "There is no one with that username. Please check the spelling."
 	case "device_revoked":
 		return "This computer was removed from your account. Sign in from a computer that still belongs to it."
 	}

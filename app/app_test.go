@@ -576,6 +576,35 @@ func TestAddContact(t *testing.T) {
 	}
 }
 
+// TestAddContactMistyped: a name no account has is said at once, in the
+// dialog, which keeps what was typed to correct it; a name no account can
+// have is explained without asking; capitals are folded (issue 14, item 3).
+func TestAddContactMistyped(t *testing.T) {
+	a, fake := signedIn(t)
+	a.main.addItem.Action()
+	d := a.main.addDialog
+	d.username.SetText("Bob Smith")
+	test.Tap(d.add)
+	if fake.Called("AddContact") || !strings.Contains(d.errText.Text, "cannot have spaces") {
+		t.Fatalf("Bob Smith: %q %v", d.errText.Text, fake.Calls())
+	}
+	fake.Fail("AddContact", fmt.Errorf("adding: %w", api.ErrNoSuchUser))
+	d.username.SetText("NoSuchUser")
+	test.Tap(d.add)
+	if !fake.Called("AddContact nosuchuser ") {
+		t.Fatalf("calls %v", fake.Calls())
+	}
+	if !d.errText.Visible() || !strings.Contains(d.errText.Text, "No one is called \u201cnosuchuser\u201d") {
+		t.Fatalf("no such user shows %q (visible %v)", d.errText.Text, d.errText.Visible())
+	}
+	if d.username.Text != "NoSuchUser" || d.add.Disabled() {
+		t.Errorf("the dialog lost the name (%q) or its button (disabled %v)", d.username.Text, d.add.Disabled())
+	}
+	if len(a.contacts) != 0 {
+		t.Errorf("contacts after a failed add: %v", a.contacts)
+	}
+}
+
 func TestContactMenu(t *testing.T) {
 	a, fake := signedIn(t)
 	bob := contact("bob", api.StatusOnline)

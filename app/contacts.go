@@ -750,7 +750,11 @@ func (a *App) doAddContact() {
 	}, func(err error) {
 		d.add.Enable()
 		if err != nil {
-			d.errText.SetText(errorText(err))
+			text := errorText(err)
+			if api.Code(err) == "no_such_user" {
+				text = "No one is called \u201c" + u + "\u201d. Check the spelling with them: usernames look like alice.smith."
+			}
+			d.errText.SetText(text)
 			d.errText.Show()
 			return
 		}
