@@ -190,11 +190,13 @@ func (a *App) apply(ev api.Event) {
 		}
 	}
 	if c := ev.Contact; c != nil {
+		before, known := a.contacts[c.Username]
 		a.contacts[c.Username] = *c
 		a.contactsChanged()
 		if chat := a.chats[c.Username]; chat != nil {
 			chat.setContact(*c)
 		}
+		a.memberPresence(before, known, *c)
 	}
 	if u := ev.ContactRemoved; u != "" {
 		delete(a.contacts, u)
