@@ -39,7 +39,7 @@ type historyWindow struct {
 	with   *widget.Select // allContacts, then one choice per contact
 	status *widget.Label  // how many found, nothing found, or what went wrong
 	list   *widget.List
-	more   *widget.Button // "More results" or "Older messages", shown when the last page was full
+	more   *widget.Button  // "More results" or "Older messages", shown when the last page was full
 	bottom *fyne.Container // status and more
 
 	withUser map[string]string // with's choices → username
