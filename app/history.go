@@ -212,7 +212,7 @@ func (h *historyWindow) run(more bool) {
 
 // browseHint is what the window says with no words typed and no contact
 // chosen.
-const browseHint = "Choose a contact to read your conversation day by day, or type words to search all conversations."
+const browseHint = "Choose a contact to read your conversation by day, or type words to search."
 
 // browse shows the conversation with the chosen contact, newest first
 // under day headings, historyPage messages at a time; with more, the page
