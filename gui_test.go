@@ -56,8 +56,29 @@ func TestRealWindowChat(t *testing.T) {
 	bob.WaitContact("alice", api.RelationAccepted, api.StatusOffline)
 
 	app := exec.Command(os.Args[0], "-test.run=^$")
+	// Every place the app could write outside its profile is a temporary
+	// directory: a test never writes to the user's real settings.
+	configDir := t.TempDir()
 	app.Env = append(os.Environ(), "ESERVER_AS_APP=1", "DISPLAY="+display, "LANG=en_US.UTF-8",
-		"ESERVER_HOME="+t.TempDir(), "ESERVER_APP_ARGS=--profile "+aliceDir+" --server "+server)
+		"ESERVER_HOME="+t.TempDir(), "XDG_CONFIG_HOME="+configDir, "XDG_CACHE_HOME="+t.TempDir(),
+		"ESERVER_APP_ARGS=--profile "+aliceDir+" --server "+server)
+	// Once the app has exited (this runs after the deferred SIGTERM
+	// below): what the sign-in remembered is in the profile directory, and
+	// nothing went to the preferences file every profile would share
+	// (issue 14, item 10).
+	defer func() {
+		b, err := os.ReadFile(filepath.Join(aliceDir, "app-settings.json"))
+		if err != nil || !strings.Contains(string(b), `"signin.status"`) {
+			t.Errorf("the profile's settings file: %q, %v", b, err)
+		}
+		// Fyne itself writes its file on exit; nothing of ours is in it.
+		shared, _ := filepath.Glob(filepath.Join(configDir, "fyne", "*", "preferences.json"))
+		for _, f := range shared {
+			if b, _ := os.ReadFile(f); strings.Contains(string(b), "signin.") {
+				t.Errorf("the app kept settings in Fyne's shared preferences %s: %s", f, b)
+			}
+		}
+	}()
 	logf, _ := os.Create(filepath.Join(t.TempDir(), "app.log"))
 	app.Stdout, app.Stderr = logf, logf
 	if err := app.Start(); err != nil {

@@ -58,10 +58,17 @@ func run(profile, server string, allowSupernode bool, log *slog.Logger) error {
 		server = local.addr
 	}
 
-	// The Fyne app comes first: Options keeps the settings the node takes
-	// at start (listening port, received-files folder) in its Preferences.
+	// The profile's settings come first: they hold what the node takes at
+	// start (listening port, received-files folder). They live in the
+	// profile directory, never in the Fyne app's preferences file, which
+	// every profile would share; that file is only read, once, to bring
+	// over the settings of earlier versions.
 	fa := fyneapp.NewWithID("im.eserver.app")
-	started := app.ReadStartSettings(fa, profile)
+	prefs, err := app.OpenPrefs(dir, fa.Preferences(), profile)
+	if err != nil {
+		return err
+	}
+	started := app.ReadStartSettings(prefs)
 	if started.ListenPort != 0 && !portFree(started.ListenPort) {
 		// The node listens when the user signs in; a port taken by another
 		// program (or profile) would fail that sign-in. Automatic ports
@@ -75,7 +82,7 @@ func run(profile, server string, allowSupernode bool, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	a := app.New(fa, n, app.Options{DefaultServer: server, Profile: profile, ProfileDir: dir, Started: started})
+	a := app.New(fa, n, app.Options{DefaultServer: server, Profile: profile, ProfileDir: dir, Prefs: prefs, Started: started})
 	a.Start(ctx)
 	go func() {
 		<-ctx.Done() // SIGINT/SIGTERM close the windows too

@@ -154,7 +154,7 @@ func (a *App) showChangePassword() {
 	d.errText.Wrapping = fyne.TextWrapWord
 	form := widget.NewForm(
 		widget.NewFormItem("Current password", d.old),
-		widget.NewFormItem("New password", d.new1),
+		&widget.FormItem{Text: "New password", Widget: d.new1, HintText: passwordRule},
 		widget.NewFormItem("New password again", d.new2),
 	)
 	d.ok = widget.NewButton("Change password", func() {
@@ -164,6 +164,12 @@ func (a *App) showChangePassword() {
 			return
 		case d.new1.Text != d.new2.Text:
 			d.errText.SetText("The new passwords do not match.")
+			return
+		}
+		// The server cannot judge a password it never sees (OPAQUE):
+		// the rules of sign-up hold here too.
+		if p := passwordProblem(a.me(), d.new1.Text); p != "" {
+			d.errText.SetText(p)
 			return
 		}
 		old, new := d.old.Text, d.new1.Text

@@ -30,10 +30,15 @@ type Options struct {
 	// window and used when the user leaves the server empty. Empty lets the
 	// node use the server remembered in its profile.
 	DefaultServer string
-	// Profile names the node profile. It is shown in window titles and keeps
-	// each profile's remembered sign-in (in the Fyne app's Preferences) apart.
-	// Empty is the default profile.
+	// Profile names the node profile, shown in window titles. Empty is the
+	// default profile.
 	Profile string
+	// Prefs holds the profile's settings (remembered sign-in, theme,
+	// notifications, start settings): OpenPrefs on the profile directory,
+	// so two profiles running at once never share a settings file. Nil
+	// keeps them in memory for the life of the App, as tests want; the Fyne
+	// app's own shared Preferences are never used.
+	Prefs fyne.Preferences
 	// ProfileDir is where the node keeps the profile, shown in Options.
 	ProfileDir string
 	// Started is what the node was started with from ReadStartSettings, so
@@ -43,9 +48,10 @@ type Options struct {
 
 // App is the desktop messenger. Create it with New, then call Start.
 type App struct {
-	fyne fyne.App
-	api  api.API
-	opts Options
+	fyne  fyne.App
+	api   api.API
+	opts  Options
+	prefs fyne.Preferences // opts.Prefs, or settings in memory
 
 	ctx context.Context // for commands; the one given to Start
 	wg  sync.WaitGroup  // the event goroutine and commands in flight
@@ -97,7 +103,12 @@ type App struct {
 // Call it on Fyne's goroutine, before a.Run.
 func New(a fyne.App, backend api.API, opts Options) *App {
 	a.SetIcon(iconResource)
+	prefs := opts.Prefs
+	if prefs == nil {
+		prefs = NewMemoryPrefs()
+	}
 	app := &App{
+		prefs:         prefs,
 		uiDo:          fyne.Do,
 		fyne:          a,
 		api:           backend,
@@ -193,11 +204,13 @@ func (a *App) apply(ev api.Event) {
 		}
 	}
 	if c := ev.Contact; c != nil {
+		before, known := a.contacts[c.Username]
 		a.contacts[c.Username] = *c
 		a.contactsChanged()
 		if chat := a.chats[c.Username]; chat != nil {
 			chat.setContact(*c)
 		}
+		a.memberPresence(before, known, *c)
 	}
 	if u := ev.ContactRemoved; u != "" {
 		delete(a.contacts, u)
@@ -430,6 +443,8 @@ func errorText(err error) string {
 		return "The server could not be reached. Check your connection and the server address."
 	case "blocked":
 		return "That contact is blocked."
+	case "no_such_user":
+		return "There is no one with that username. Please check the spelling."
 	case "device_revoked":
 		return "This computer was removed from your account. Sign in from a computer that still belongs to it."
 	}

@@ -15,6 +15,7 @@ import (
 	"fyne.io/fyne/v2/storage"
 	"fyne.io/fyne/v2/test"
 	"fyne.io/fyne/v2/theme"
+	"fyne.io/fyne/v2/widget"
 
 	"eserver/node/api"
 )
@@ -26,7 +27,7 @@ const testServer = "/ip4/127.0.0.1/tcp/4001/p2p/12D3KooWtest"
 func newTestApp(t *testing.T) (*App, *fakeAPI) {
 	t.Helper()
 	fake := newFakeAPI()
-	a := New(test.NewTempApp(t), fake, Options{DefaultServer: testServer, Profile: "test"})
+	a := New(test.NewTempApp(t), fake, Options{DefaultServer: testServer, Profile: "test", Prefs: NewMemoryPrefs()})
 	a.run = func(f func()) { f() }
 	a.apply(api.Event{Snapshot: &api.Snapshot{}})
 	return a, fake
@@ -99,19 +100,19 @@ func TestSignIn(t *testing.T) {
 	}
 
 	// Remember me keeps the username and server, never the password.
-	prefs := a.fyne.Preferences()
-	if got := prefs.String(a.pref(prefUsername)); got != "alice" {
+	prefs := a.prefs
+	if got := prefs.String(prefUsername); got != "alice" {
 		t.Errorf("remembered username %q, want alice", got)
 	}
-	if got := prefs.String(a.pref(prefServer)); got != testServer {
+	if got := prefs.String(prefServer); got != testServer {
 		t.Errorf("remembered server %q", got)
 	}
 	for _, k := range []string{prefUsername, prefServer, prefStatus, "signin.password", "password"} {
-		if strings.Contains(prefs.String(a.pref(k)), "secret") {
+		if strings.Contains(prefs.String(k), "secret") {
 			t.Errorf("preference %s holds the password", k)
 		}
 	}
-	again := New(a.fyne, fake, Options{DefaultServer: testServer, Profile: "test"})
+	again := New(a.fyne, fake, Options{DefaultServer: testServer, Profile: "test", Prefs: a.prefs})
 	if got := again.signIn.username.Text; got != "alice" {
 		t.Errorf("remembered username not prefilled: %q", got)
 	}
@@ -157,15 +158,15 @@ func TestSignUp(t *testing.T) {
 	test.Tap(a.signIn.signUp)
 	d := a.signIn.signUpDialog
 	d.username.SetText("newbie")
-	d.password.SetText("pw1")
-	d.confirm.SetText("pw2")
+	d.password.SetText("long enough 1")
+	d.confirm.SetText("long enough 2")
 	test.Tap(d.create)
 	if d.errText.Text != "The passwords do not match." || fake.Called("Register") {
 		t.Fatalf("mismatch: error %q, calls %v", d.errText.Text, fake.Calls())
 	}
 
 	fake.Fail("Register", api.ErrUsernameTaken)
-	d.confirm.SetText("pw1")
+	d.confirm.SetText("long enough 1")
 	test.Tap(d.create)
 	if !strings.Contains(d.errText.Text, "already taken") || fake.Called("Login") {
 		t.Fatalf("taken: error %q, calls %v", d.errText.Text, fake.Calls())
@@ -174,9 +175,9 @@ func TestSignUp(t *testing.T) {
 	fake.Fail("Register", nil)
 	test.Tap(d.create)
 	want := []string{
-		"Register " + testServer + " newbie pw1",
-		"Register " + testServer + " newbie pw1",
-		"Login " + testServer + " newbie pw1 online",
+		"Register " + testServer + " newbie long enough 1",
+		"Register " + testServer + " newbie long enough 1",
+		"Login " + testServer + " newbie long enough 1 online",
 		"Conversations", // signed in: the multi-party conversations are loaded
 	}
 	if got := fake.Calls(); !slices.Equal(got, want) {
@@ -184,6 +185,117 @@ func TestSignUp(t *testing.T) {
 	}
 	if a.account == nil || a.account.Username != "newbie" {
 		t.Errorf("not signed in after signing up: %+v", a.account)
+	}
+}
+
+// TestSignUpRules: the sign-up dialog shows the username and password
+// rules while the person types, says at once what is wrong, folds capitals
+// to lower case, and refuses a short or common password before anything
+// reaches the node (issue 14, item 4: "Bob" and "Bob Smith!" got "Please
+// check what you typed" and "abc" was accepted as a password).
+func TestSignUpRules(t *testing.T) {
+	a, fake := newTestApp(t)
+	a.signIn.win.Show()
+	test.Tap(a.signIn.signUp)
+	d := a.signIn.signUpDialog
+	d.username.SetText("")
+	if !strings.Contains(d.userHint.Text, "3 to 32 characters") || !strings.Contains(d.passHint.Text, "At least 8 characters") {
+		t.Fatalf("rules not shown before typing: %q / %q", d.userHint.Text, d.passHint.Text)
+	}
+	hints := []struct {
+		typed, want string
+		bad         bool
+	}{
+		{"Bo", "Too short", true},
+		{"Bob Smith!", "cannot have spaces or \u201c!\u201d", true},
+		{"Bob", "You will sign in as \u201cbob\u201d: usernames are lower case.", false},
+		{"bob", "You will sign in as \u201cbob\u201d.", false},
+		{strings.Repeat("b", 33), "Too long", true},
+	}
+	for _, h := range hints {
+		test.Type(d.username, "") // focus, as the person's typing would
+		d.username.SetText("")
+		test.Type(d.username, h.typed)
+		if !strings.Contains(d.userHint.Text, h.want) || (d.userHint.Importance == widget.DangerImportance) != h.bad {
+			t.Errorf("typing %q shows %q (importance %v), want %q", h.typed, d.userHint.Text, d.userHint.Importance, h.want)
+		}
+	}
+	d.username.SetText("Bob")
+	for _, p := range []struct{ typed, want string }{
+		{"abc", "Too short: 3 of at least 8"},
+		{"Password1", "most common passwords"},
+		{"qwertyuiop", "most common passwords"},
+		{"zzzzzzzzzz", "most common passwords"},
+		{"BOB", "Too short"},
+		{"bobbobbo", ""},
+	} {
+		d.password.SetText(p.typed)
+		if p.want == "" {
+			if d.passHint.Importance != widget.SuccessImportance {
+				t.Errorf("password %q refused: %q", p.typed, d.passHint.Text)
+			}
+			continue
+		}
+		if !strings.Contains(d.passHint.Text, p.want) || d.passHint.Importance != widget.DangerImportance {
+			t.Errorf("password %q shows %q, want %q", p.typed, d.passHint.Text, p.want)
+		}
+	}
+	if d.password.SetText("bobbobbob"); d.passHint.Importance != widget.SuccessImportance {
+		t.Errorf("a good password shows %q", d.passHint.Text)
+	}
+	d.confirm.SetText("bobbob")
+	if !d.confirmHint.Visible() || !strings.Contains(d.confirmHint.Text, "do not match") {
+		t.Errorf("confirmation shows %q", d.confirmHint.Text)
+	}
+
+	// Refused by the client, explained, with nothing sent.
+	for _, pw := range []string{"abc", "password1"} {
+		d.password.SetText(pw)
+		d.confirm.SetText(pw)
+		test.Tap(d.create)
+		if fake.Called("Register") || !d.errText.Visible() || d.errText.Text == "" {
+			t.Fatalf("password %q: error %q, calls %v", pw, d.errText.Text, fake.Calls())
+		}
+	}
+	d.username.SetText("Bob Smith!")
+	d.password.SetText("correct horse")
+	d.confirm.SetText("correct horse")
+	test.Tap(d.create)
+	if fake.Called("Register") || !strings.Contains(d.errText.Text, "cannot have spaces") {
+		t.Fatalf("bad username: error %q, calls %v", d.errText.Text, fake.Calls())
+	}
+	// The dialog's parts never overlap, whatever the hints say.
+	d.username.SetText("Bob Smith!")
+	d.password.SetText("abc")
+	d.confirm.SetText("abd")
+	assertStacked(t, a.signIn.win.Canvas(), []string{"username", "username hint", "password", "password hint", "confirmation", "its hint"},
+		d.username, d.userHint, d.password, d.passHint, d.confirm, d.confirmHint)
+	// Capitals are folded: "Bob" signs up and signs in as bob.
+	d.username.SetText(" Bob ")
+	d.password.SetText("correct horse")
+	d.confirm.SetText("correct horse")
+	test.Tap(d.create)
+	if !fake.Called("Register "+testServer+" bob correct horse") || a.account == nil || a.account.Username != "bob" {
+		t.Fatalf("sign-up as Bob: calls %v, account %+v", fake.Calls(), a.account)
+	}
+}
+
+// TestSignInFoldsCapitals: "Bob" signs in as bob; a name no account can
+// have is explained without asking the server.
+func TestSignInFoldsCapitals(t *testing.T) {
+	a, fake := newTestApp(t)
+	a.signIn.username.SetText("Bob ")
+	a.signIn.password.SetText("secret")
+	test.Tap(a.signIn.button)
+	if !fake.Called("Login " + testServer + " bob secret online") {
+		t.Fatalf("calls %v", fake.Calls())
+	}
+	b, fake := newTestApp(t)
+	b.signIn.username.SetText("Bob Smith")
+	b.signIn.password.SetText("secret")
+	test.Tap(b.signIn.button)
+	if fake.Called("Login") || !strings.Contains(b.signIn.errText.Text, "cannot have spaces") {
+		t.Fatalf("error %q, calls %v", b.signIn.errText.Text, fake.Calls())
 	}
 }
 
@@ -461,6 +573,35 @@ func TestAddContact(t *testing.T) {
 	test.Tap(d.add)
 	if !fake.Called("AddContact dave hi dave") {
 		t.Errorf("calls %v", fake.Calls())
+	}
+}
+
+// TestAddContactMistyped: a name no account has is said at once, in the
+// dialog, which keeps what was typed to correct it; a name no account can
+// have is explained without asking; capitals are folded (issue 14, item 3).
+func TestAddContactMistyped(t *testing.T) {
+	a, fake := signedIn(t)
+	a.main.addItem.Action()
+	d := a.main.addDialog
+	d.username.SetText("Bob Smith")
+	test.Tap(d.add)
+	if fake.Called("AddContact") || !strings.Contains(d.errText.Text, "cannot have spaces") {
+		t.Fatalf("Bob Smith: %q %v", d.errText.Text, fake.Calls())
+	}
+	fake.Fail("AddContact", fmt.Errorf("adding: %w", api.ErrNoSuchUser))
+	d.username.SetText("NoSuchUser")
+	test.Tap(d.add)
+	if !fake.Called("AddContact nosuchuser ") {
+		t.Fatalf("calls %v", fake.Calls())
+	}
+	if !d.errText.Visible() || !strings.Contains(d.errText.Text, "No one is called \u201cnosuchuser\u201d") {
+		t.Fatalf("no such user shows %q (visible %v)", d.errText.Text, d.errText.Visible())
+	}
+	if d.username.Text != "NoSuchUser" || d.add.Disabled() {
+		t.Errorf("the dialog lost the name (%q) or its button (disabled %v)", d.username.Text, d.add.Disabled())
+	}
+	if len(a.contacts) != 0 {
+		t.Errorf("contacts after a failed add: %v", a.contacts)
 	}
 }
 
@@ -742,9 +883,16 @@ func TestDevicesAndPassword(t *testing.T) {
 	if fake.Called("ChangePassword") || !strings.Contains(d.errText.Text, "do not match") {
 		t.Fatalf("mismatched passwords: %q, %v", d.errText.Text, fake.Calls())
 	}
+	// The sign-up rules hold for a new password: the server never sees it.
+	d.new2.SetText("new one")
+	test.Tap(d.ok)
+	if fake.Called("ChangePassword") || !strings.Contains(d.errText.Text, "Too short") {
+		t.Fatalf("short new password: %q, %v", d.errText.Text, fake.Calls())
+	}
+	d.new1.SetText("new one, longer")
 	fake.Fail("ChangePassword", api.ErrLoginFailed) // as the node answers a wrong current password
 	d.old.SetText("wrong")
-	d.new2.SetText("new one")
+	d.new2.SetText("new one, longer")
 	test.Tap(d.ok)
 	if !strings.Contains(d.errText.Text, "current password is not right") {
 		t.Fatalf("wrong current password: %q", d.errText.Text)
@@ -752,7 +900,7 @@ func TestDevicesAndPassword(t *testing.T) {
 	fake.Fail("ChangePassword", nil)
 	d.old.SetText("secret")
 	test.Tap(d.ok)
-	if !fake.Called("ChangePassword secret new one") {
+	if !fake.Called("ChangePassword secret new one, longer") {
 		t.Fatalf("change not sent: %v", fake.Calls())
 	}
 

@@ -260,7 +260,11 @@ func (c *chatWindow) setContact(ct api.Contact) {
 	if ct.Relation == api.RelationPendingOut {
 		status = "(has not accepted you yet)"
 	}
-	if v := viaLabel(ct.Via); v != "" {
+	// How we reach an offline contact is no news, and "(Offline) ·
+	// connected directly" contradicts itself (and would give away a
+	// contact who appears offline): only the mailbox is said then, to
+	// whom we may write.
+	if v := viaLabel(ct.Via); v != "" && (ct.Online() || ct.Via == api.ViaMailbox && ct.Relation == api.RelationAccepted) {
 		status += " · " + v
 	}
 	c.status.SetText(status)

@@ -120,7 +120,7 @@ func (a *App) newMainWindow() *mainWindow {
 		requestRows: make(map[string]*requestRow),
 		collapsed:   make(map[string]bool),
 	}
-	for _, key := range a.fyne.Preferences().StringList(a.pref(prefCollapsed)) {
+	for _, key := range a.prefs.StringList(prefCollapsed) {
 		m.collapsed[key] = true
 	}
 
@@ -129,7 +129,7 @@ func (a *App) newMainWindow() *mainWindow {
 	m.ownGlyph.FillMode = canvas.ImageFillContain
 	m.ownGlyph.SetMinSize(fyne.NewSquareSize(14))
 
-	m.nick = newInlineEdit("Type your name", func(nick string) {
+	m.nick = newInlineEdit(m.win, "Type your name", func(nick string) {
 		// An empty nick is refused rather than sent: contacts would see
 		// a blank name. The username shows again instead.
 		if a.account == nil || nick == "" || nick == a.account.Nick {
@@ -141,7 +141,7 @@ func (a *App) newMainWindow() *mainWindow {
 	m.nick.label.TextStyle = fyne.TextStyle{Bold: true}
 	m.nick.label.SizeName = theme.SizeNameSubHeadingText
 
-	m.subnick = newInlineEdit("Share a quick message", func(text string) {
+	m.subnick = newInlineEdit(m.win, "Share a quick message", func(text string) {
 		if a.account == nil || text == a.account.Subnick {
 			return
 		}
@@ -149,7 +149,7 @@ func (a *App) newMainWindow() *mainWindow {
 	})
 	m.subnick.label.TextStyle = fyne.TextStyle{Italic: true}
 
-	m.media = newInlineEdit("What are you listening to?", func(text string) {
+	m.media = newInlineEdit(m.win, "What are you listening to?", func(text string) {
 		a.setMedia(text)
 	})
 	m.media.prefix = "\u266a "
@@ -454,7 +454,7 @@ func (a *App) toggleSection(key string) {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
-	a.fyne.Preferences().SetStringList(a.pref(prefCollapsed), keys)
+	a.prefs.SetStringList(prefCollapsed, keys)
 	a.contactsChanged()
 }
 
@@ -728,9 +728,14 @@ func (a *App) doAddContact() {
 	if d.add.Disabled() {
 		return
 	}
-	u, msg := strings.TrimSpace(d.username.Text), strings.TrimSpace(d.message.Text)
+	u, msg := foldUsername(d.username.Text), strings.TrimSpace(d.message.Text)
 	if u == "" {
 		d.errText.SetText("Please type the username of the person to add.")
+		d.errText.Show()
+		return
+	}
+	if p := usernameProblem(u); p != "" {
+		d.errText.SetText("No one has that username. " + p)
 		d.errText.Show()
 		return
 	}
@@ -745,7 +750,11 @@ func (a *App) doAddContact() {
 	}, func(err error) {
 		d.add.Enable()
 		if err != nil {
-			d.errText.SetText(errorText(err))
+			text := errorText(err)
+			if api.Code(err) == "no_such_user" {
+				text = "No one is called \u201c" + u + "\u201d. Check the spelling with them: usernames look like alice.smith."
+			}
+			d.errText.SetText(text)
 			d.errText.Show()
 			return
 		}
@@ -949,10 +958,15 @@ type inlineEdit struct {
 	text        string // what is saved
 	editing     bool
 	onSave      func(string)
+	// win is the window the edit lives in. Its canvas is where the entry
+	// takes the keyboard: asking the driver for the canvas of the entry,
+	// which has never been drawn when the first click shows it, finds none
+	// on the desktop, and the first keys typed went nowhere.
+	win fyne.Window
 }
 
-func newInlineEdit(placeholder string, onSave func(string)) *inlineEdit {
-	e := &inlineEdit{placeholder: placeholder, onSave: onSave, entry: newKeyEntry()}
+func newInlineEdit(win fyne.Window, placeholder string, onSave func(string)) *inlineEdit {
+	e := &inlineEdit{win: win, placeholder: placeholder, onSave: onSave, entry: newKeyEntry()}
 	e.label = newTapLabel(e.edit)
 	e.label.onHover = func(in bool) {
 		if in {
@@ -1011,10 +1025,8 @@ func (e *inlineEdit) edit() {
 	e.frame.Hide()
 	e.label.Hide()
 	e.entry.Show()
-	if c := fyne.CurrentApp().Driver().CanvasForObject(e.entry); c != nil {
-		c.Focus(e.entry)
-		e.entry.TypedShortcut(&fyne.ShortcutSelectAll{})
-	}
+	e.win.Canvas().Focus(e.entry)
+	e.entry.TypedShortcut(&fyne.ShortcutSelectAll{})
 }
 
 // finish ends an edit, saving the trimmed text when save is set and it
@@ -1026,7 +1038,7 @@ func (e *inlineEdit) finish(save bool) {
 	e.editing = false // first: unfocusing below calls finish again
 	e.entry.Hide()
 	e.label.Show()
-	if c := fyne.CurrentApp().Driver().CanvasForObject(e.entry); c != nil && c.Focused() == e.entry {
+	if c := e.win.Canvas(); c.Focused() == e.entry {
 		c.Unfocus()
 	}
 	text := strings.TrimSpace(e.entry.Text)

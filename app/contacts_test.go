@@ -121,6 +121,42 @@ func TestStatusMenu(t *testing.T) {
 	}
 }
 
+// TestInPlaceEditTakesFirstKeys: the first click on the nick or the
+// personal message puts the keyboard in the entry, so the first keys typed
+// land there — also when the contact list is not the newest window (issue
+// 14, item 5: the entry was focused through the driver's lookup of a
+// widget never drawn, which found no canvas, so keys went nowhere until a
+// second click).
+func TestInPlaceEditTakesFirstKeys(t *testing.T) {
+	a, fake := signedIn(t)
+	m := a.main
+	m.win.Show()
+	bob := contact("bob", api.StatusOnline)
+	a.apply(api.Event{Contact: &bob})
+	a.openChat("bob") // a newer window than the contact list
+	for _, e := range []struct {
+		edit *inlineEdit
+		want string
+	}{{m.subnick, "SetPresence subnick=gone fishing"}, {m.nick, "SetPresence nick=gone fishing"}} {
+		test.Tap(e.edit.label)
+		// The keys go where the window sends them: to its focused widget.
+		focused := m.win.Canvas().Focused()
+		if focused == nil {
+			t.Fatal("after one click nothing in the contact list has the keyboard")
+		}
+		for _, r := range "gone fishing" {
+			focused.TypedRune(r)
+		}
+		if e.edit.entry.Text != "gone fishing" {
+			t.Fatalf("the first keys typed after one click: entry holds %q", e.edit.entry.Text)
+		}
+		focused.TypedKey(&fyne.KeyEvent{Name: fyne.KeyReturn})
+		if !fake.Called(e.want) {
+			t.Fatalf("Enter did not save: %v", fake.Calls())
+		}
+	}
+}
+
 func TestInPlaceEdits(t *testing.T) {
 	a, fake := signedIn(t)
 	m := a.main

@@ -26,19 +26,71 @@ import (
 // membersText names a conversation's other members: "Bob", "Bob and
 // Carol", "Bob, Carol and Dave".
 func (a *App) membersText(conv api.Conversation) string {
+	return a.membersBut(conv, a.me())
+}
+
+// membersBut names the members other than us and those in except.
+func (a *App) membersBut(conv api.Conversation, except ...string) string {
 	var names []string
 	for _, m := range conv.Members {
-		if m != a.me() {
+		if m != a.me() && !slices.Contains(except, m) {
 			names = append(names, a.nameOf(m))
 		}
 	}
-	switch len(names) {
-	case 0:
+	if len(names) == 0 {
 		return "nobody else"
-	case 1:
+	}
+	return joinAnd(names)
+}
+
+// joinAnd joins names as prose: "Bob", "Bob and Carol", "Bob, Carol and Dave".
+func joinAnd(names []string) string {
+	if len(names) == 1 {
 		return names[0]
 	}
 	return strings.Join(names[:len(names)-1], ", ") + " and " + names[len(names)-1]
+}
+
+// offlineMembers are the other members of conv who are our contacts and
+// offline. Members who are not our contacts show us no presence: they are
+// not counted either way.
+func (a *App) offlineMembers(conv api.Conversation) (offline []string, anyOnline bool) {
+	for _, m := range conv.Members {
+		if m == a.me() {
+			continue
+		}
+		c, ok := a.contacts[m]
+		switch {
+		case !ok || c.Relation != api.RelationAccepted:
+			anyOnline = true // unknown: not shown as gone
+		case c.Online():
+			anyOnline = true
+		default:
+			offline = append(offline, a.nameOf(m))
+		}
+	}
+	return offline, anyOnline
+}
+
+// memberPresence tells the open multi-party windows that member now went
+// offline or came back (before: what we knew of them, if known), so no
+// window shows someone who quit as there.
+func (a *App) memberPresence(before api.Contact, known bool, now api.Contact) {
+	was, is := known && before.Online(), now.Online()
+	for id, conv := range a.conversations {
+		chat := a.chats[id]
+		if chat == nil || conv.Left || !slices.Contains(conv.Members, now.Username) {
+			continue
+		}
+		chat.setConversation(conv)
+		name := a.nameOf(now.Username)
+		switch {
+		case was && !is:
+			chat.info(name + " has signed out. Messages sent now reach " + name + " at the next sign-in.")
+		case known && !was && is:
+			chat.info(name + " is back online.")
+		}
+	}
 }
 
 // conversationChanged applies a conversation's news: we were invited (its
@@ -56,7 +108,14 @@ func (a *App) conversationChanged(ev api.ConversationEvent) {
 			chat = a.chat(ev.ID)
 		}
 		chat.show(false)
-		chat.info(a.nameOf(ev.By) + " invited you into a conversation with " + a.membersText(ev.Conversation) + ".")
+		// "Bob invited you into a conversation with Carol": the inviter
+		// is named once.
+		others := a.membersBut(ev.Conversation, ev.By)
+		if others == "nobody else" {
+			chat.info(a.nameOf(ev.By) + " invited you into a conversation.")
+		} else {
+			chat.info(a.nameOf(ev.By) + " invited you into a conversation with " + others + ".")
+		}
 		return
 	}
 	if chat == nil {
@@ -71,12 +130,20 @@ func (a *App) conversationChanged(ev api.ConversationEvent) {
 	}
 }
 
-// setConversation shows who is in a multi-party conversation.
+// setConversation shows who is in a multi-party conversation, and who of
+// them is offline: the glyph is green while anyone else may be there.
 func (c *chatWindow) setConversation(conv api.Conversation) {
+	offline, anyOnline := c.app.offlineMembers(conv)
 	c.glyph.Resource = glyphOnline
+	if !anyOnline {
+		c.glyph.Resource = glyphOffline
+	}
 	c.glyph.Refresh()
 	c.nick.SetText(c.app.membersText(conv))
 	status := "(" + strconv.Itoa(len(conv.Members)) + " people)"
+	if len(offline) > 0 {
+		status = "(" + strconv.Itoa(len(conv.Members)) + " people · " + joinAnd(offline) + " offline)"
+	}
 	if conv.Left {
 		status = "(you left this conversation)"
 	}

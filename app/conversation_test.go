@@ -110,7 +110,9 @@ func TestInvitedIntoConversation(t *testing.T) {
 	if g == nil || !g.shown {
 		t.Fatal("an invitation did not open the conversation")
 	}
-	if lines := chatLines(g); !slices.Contains(lines, "Bob invited you into a conversation with Bob and erin.") {
+	// The inviter is named once (issue 14, item 9: "Bob invited you into
+	// a conversation with Bob and erin").
+	if lines := chatLines(g); !slices.Contains(lines, "Bob invited you into a conversation with erin.") {
 		t.Fatalf("lines %q", lines)
 	}
 }
@@ -185,5 +187,80 @@ func TestFilesInConversation(t *testing.T) {
 	a.apply(api.Event{Transfer: &early})
 	if g.tray.rows["t2"] == nil {
 		t.Fatal("an offer reported before SendFile returned went elsewhere")
+	}
+}
+
+// TestMemberSignsOut: a member of a multi-party conversation who quits
+// (signs out) no longer shows as there: the window says so in a line and
+// in its header, and its glyph goes grey once no one else is online; the
+// member coming back is said too (issue 14, item 9).
+func TestMemberSignsOut(t *testing.T) {
+	a, _ := signedIn(t)
+	bob, carol := contact("bob", api.StatusOnline), contact("carol", api.StatusOnline)
+	a.apply(api.Event{Contact: &bob})
+	a.apply(api.Event{Contact: &carol})
+	id := "#0000000000000000000000000000beef"
+	a.apply(api.Event{Conversation: &api.ConversationEvent{Conversation: api.Conversation{ID: id,
+		Members: []string{"alice", "bob", "carol"}}, Joined: "alice", By: "bob"}})
+	g := a.chats[id]
+	if g.status.Text != "(3 people)" || g.glyph.Resource != glyphOnline {
+		t.Fatalf("all there: status %q, glyph %s", g.status.Text, g.glyph.Resource.Name())
+	}
+
+	carol.Status = api.StatusOffline
+	a.apply(api.Event{Contact: &carol})
+	if lines := chatLines(g); !slices.ContainsFunc(lines, func(l string) bool { return strings.HasPrefix(l, "Carol has signed out.") }) {
+		t.Fatalf("no line for carol signing out: %q", lines)
+	}
+	if g.status.Text != "(3 people · Carol offline)" || g.glyph.Resource != glyphOnline {
+		t.Fatalf("carol out: status %q, glyph %s", g.status.Text, g.glyph.Resource.Name())
+	}
+	bob.Status = api.StatusOffline
+	a.apply(api.Event{Contact: &bob})
+	if g.status.Text != "(3 people · Bob and Carol offline)" || g.glyph.Resource != glyphOffline {
+		t.Fatalf("everyone out: status %q, glyph %s", g.status.Text, g.glyph.Resource.Name())
+	}
+	// A change that is not of presence says nothing.
+	n := len(chatLines(g))
+	bob.Subnick = "brb"
+	a.apply(api.Event{Contact: &bob})
+	if len(chatLines(g)) != n {
+		t.Fatalf("a new personal message made a line: %q", chatLines(g)[n:])
+	}
+	carol.Status = api.StatusAway
+	a.apply(api.Event{Contact: &carol})
+	if lines := chatLines(g); lines[len(lines)-1] != "Carol is back online." || g.glyph.Resource != glyphOnline {
+		t.Fatalf("carol back: lines %q, glyph %s", lines, g.glyph.Resource.Name())
+	}
+}
+
+// TestOfflineContactHeader: an offline contact's conversation never says
+// "(Offline) · connected directly" (issue 14, item 9); what an offline
+// contact's mailbox does is still said.
+func TestOfflineContactHeader(t *testing.T) {
+	a, _ := signedIn(t)
+	bob := contact("bob", api.StatusOnline)
+	bob.Via = api.ViaDirect
+	a.apply(api.Event{Contact: &bob})
+	a.openChat("bob")
+	c := a.chats["bob"]
+	if c.status.Text != "(Available) · connected directly" {
+		t.Fatalf("online: %q", c.status.Text)
+	}
+	for _, tt := range []struct {
+		status api.Status
+		via    api.Via
+		want   string
+	}{
+		{api.StatusOffline, api.ViaDirect, "(Offline)"},
+		{api.StatusInvisible, api.ViaHolePunched, "(Offline)"},
+		{api.StatusOffline, api.ViaRelayed, "(Offline)"},
+		{api.StatusOffline, api.ViaMailbox, "(Offline) · messages will wait in their mailbox"},
+	} {
+		bob.Status, bob.Via = tt.status, tt.via
+		a.apply(api.Event{Contact: &bob})
+		if c.status.Text != tt.want {
+			t.Errorf("%s via %s: %q, want %q", tt.status, tt.via, c.status.Text, tt.want)
+		}
 	}
 }

@@ -79,7 +79,7 @@ func newDesktopApp(t *testing.T, trayHost bool) (*App, *fakeAPI, *desktopApp, *r
 	t.Cleanup(func() { trayHostPresent = old })
 	d := &desktopApp{App: test.NewTempApp(t), windows: map[string]*spyWindow{}}
 	fake := newFakeAPI()
-	a := New(d, fake, Options{DefaultServer: testServer, Profile: "test"})
+	a := New(d, fake, Options{DefaultServer: testServer, Profile: "test", Prefs: NewMemoryPrefs()})
 	a.run = func(f func()) { f() }
 	rec := &recorder{}
 	a.notifySink = func(n *fyne.Notification) { rec.notes = append(rec.notes, n.Title+"|"+n.Content) }
@@ -192,7 +192,7 @@ func TestThemeSwitch(t *testing.T) {
 	}
 	// Remembered: the next start of this profile comes up dark.
 	a.fyne.Settings().SetTheme(theme.DefaultTheme())
-	again := New(a.fyne, newFakeAPI(), Options{Profile: "test"})
+	again := New(a.fyne, newFakeAPI(), Options{Profile: "test", Prefs: a.prefs})
 	if got := current(again.fyne); got != themeDark {
 		t.Errorf("next start has theme %q, want dark", got)
 	}
@@ -305,7 +305,7 @@ func TestCloseToTray(t *testing.T) {
 func TestNotifications(t *testing.T) {
 	a, _, _, rec := newDesktopApp(t, true)
 	signIn(t, a)
-	prefs := a.fyne.Preferences()
+	prefs := a.prefs
 	reset := func() { rec.notes, rec.sounds = nil, nil }
 	bobOffline := contact("bob", api.StatusOffline)
 	bobOnline := contact("bob", api.StatusOnline)
@@ -320,7 +320,7 @@ func TestNotifications(t *testing.T) {
 	}
 	reset()
 	a.apply(api.Event{Contact: &bobOnline}) // still online: no news
-	prefs.SetBool(a.pref(prefNotifySignIn), false)
+	prefs.SetBool(prefNotifySignIn, false)
 	a.apply(api.Event{Contact: &bobOffline})
 	a.apply(api.Event{Contact: &bobOnline})
 	if len(rec.notes)+len(rec.sounds) != 0 {
@@ -348,7 +348,7 @@ func TestNotifications(t *testing.T) {
 		t.Fatalf("own message alerted: %v", rec.notes)
 	}
 
-	prefs.SetBool(a.pref(prefSounds), false)
+	prefs.SetBool(prefSounds, false)
 	a.apply(api.Event{Nudge: &api.NudgeEvent{From: "bob", Time: time.Now()}})
 	a.apply(api.Event{Transfer: &api.Transfer{ID: "t1", Peer: "bob", Name: "photo.jpg", State: api.TransferDone}})
 	want := []string{"EServer|Bob has just sent you a nudge!", "EServer|photo.jpg from Bob has arrived."}
@@ -356,14 +356,14 @@ func TestNotifications(t *testing.T) {
 		t.Fatalf("sounds off: notes %v (want %v), sounds %v", rec.notes, want, rec.sounds)
 	}
 	reset()
-	prefs.SetBool(a.pref(prefSounds), true)
+	prefs.SetBool(prefSounds, true)
 	a.apply(api.Event{Nudge: &api.NudgeEvent{From: "bob", Time: time.Now()}})
 	if !slices.Equal(rec.sounds, []sound{soundNudge}) {
 		t.Fatalf("nudge sound: %v", rec.sounds)
 	}
 	reset()
 
-	prefs.SetBool(a.pref(prefNotifyMessages), false)
+	prefs.SetBool(prefNotifyMessages, false)
 	a.apply(msg("muted"))
 	a.apply(api.Event{Transfer: &api.Transfer{ID: "t2", Peer: "bob", Name: "b.txt", State: api.TransferDone}})
 	if len(rec.notes)+len(rec.sounds) != 0 {
@@ -371,8 +371,8 @@ func TestNotifications(t *testing.T) {
 	}
 
 	// Busy: quiet, whatever the settings.
-	prefs.SetBool(a.pref(prefNotifyMessages), true)
-	prefs.SetBool(a.pref(prefNotifySignIn), true)
+	prefs.SetBool(prefNotifyMessages, true)
+	prefs.SetBool(prefNotifySignIn, true)
 	acc := *a.account
 	acc.Status = api.StatusBusy
 	a.apply(api.Event{Account: &acc})
@@ -539,7 +539,7 @@ func TestSettingsPersist(t *testing.T) {
 	}
 
 	// The next start of this profile.
-	st := ReadStartSettings(a.fyne, "test")
+	st := ReadStartSettings(a.prefs)
 	if st.ListenPort != 4242 || st.DownloadDir != "/data/incoming" {
 		t.Errorf("start settings %+v", st)
 	}
@@ -549,10 +549,10 @@ func TestSettingsPersist(t *testing.T) {
 	if (StartSettings{}).Listen() != nil {
 		t.Error("automatic port does not leave the node's default")
 	}
-	if other := ReadStartSettings(a.fyne, "other"); other != (StartSettings{}) {
+	if other := ReadStartSettings(NewMemoryPrefs()); other != (StartSettings{}) {
 		t.Errorf("another profile sees %+v", other)
 	}
-	b := New(a.fyne, fake, Options{Profile: "test", Started: st})
+	b := New(a.fyne, fake, Options{Profile: "test", Started: st, Prefs: a.prefs})
 	b.run = a.run
 	b.apply(api.Event{Snapshot: &api.Snapshot{}})
 	b.apply(api.Event{Account: a.account})
@@ -573,7 +573,7 @@ func TestSettingsPersist(t *testing.T) {
 	}
 	// "Use the default" goes back to the node's choice.
 	test.Tap(bs.defaultFolder)
-	if ReadStartSettings(a.fyne, "test").DownloadDir != "" || !bs.defaultFolder.Disabled() {
+	if ReadStartSettings(a.prefs).DownloadDir != "" || !bs.defaultFolder.Disabled() {
 		t.Error("Use the default did not clear the folder")
 	}
 }

@@ -28,7 +28,9 @@ const allContacts = "All contacts"
 
 // historyWindow is File → View history: a full-text search over every
 // conversation, newest first, as Windows Live Messenger's message history
-// viewer had. Activating a hit opens the conversation.
+// viewer had; with no words typed, the conversation with the chosen contact
+// read day by day, newest first, a page at a time. Activating a message
+// opens the conversation.
 type historyWindow struct {
 	app *App
 	win fyne.Window
@@ -37,10 +39,13 @@ type historyWindow struct {
 	with   *widget.Select // allContacts, then one choice per contact
 	status *widget.Label  // how many found, nothing found, or what went wrong
 	list   *widget.List
-	more   *widget.Button // "More results", shown when the last page was full
+	more   *widget.Button  // "More results" or "Older messages", shown when the last page was full
+	bottom *fyne.Container // status and more
 
 	withUser map[string]string // with's choices → username
-	hits     []api.HistoryHit
+	hits     []api.HistoryHit  // the messages listed, newest first
+	rows     []historyItem     // what the list shows: hits, under day headings when browsing
+	browsing bool              // hits are a conversation read by day, not search results
 
 	// gen counts searches; a result for an older one than the latest is
 	// dropped, so a slow search never overwrites a newer one.
@@ -58,6 +63,9 @@ func (a *App) showHistory() {
 	}
 	h := a.history
 	h.refreshContacts()
+	if strings.TrimSpace(h.search.Text) == "" {
+		h.browse(false)
+	}
 	h.win.Show()
 	h.win.RequestFocus()
 	h.win.Canvas().Focus(h.search)
@@ -77,45 +85,54 @@ func (a *App) newHistoryWindow() *historyWindow {
 	h.search.ActionItem = widget.NewIcon(theme.SearchIcon())
 	h.search.OnChanged = func(text string) {
 		if strings.TrimSpace(text) == "" {
-			h.clear() // at once: nothing to wait for
+			h.browse(false) // at once: nothing to wait for
 			return
 		}
 		h.debounce(func() { h.run(false) })
 	}
 	h.search.OnSubmitted = func(string) { h.run(false) }
 
-	h.with = widget.NewSelect([]string{allContacts}, func(string) {
+	h.with = widget.NewSelect([]string{allContacts}, nil)
+	h.with.SetSelected(allContacts)
+	h.with.OnChanged = func(string) {
 		if strings.TrimSpace(h.search.Text) != "" {
 			h.run(false)
+		} else {
+			h.browse(false)
 		}
-	})
-	h.with.SetSelected(allContacts)
+	}
 
 	h.status = widget.NewLabel("")
 	h.status.Truncation = fyne.TextTruncateEllipsis
 
 	h.list = widget.NewList(
-		func() int { return len(h.hits) },
+		func() int { return len(h.rows) },
 		func() fyne.CanvasObject { return newHistoryRow() },
 		func(id widget.ListItemID, o fyne.CanvasObject) {
-			if id < len(h.hits) {
-				o.(*historyRow).set(a, h.hits[id])
+			if id < len(h.rows) {
+				o.(*historyRow).setItem(a, h.rows[id])
 			}
 		},
 	)
 	h.list.OnSelected = func(id widget.ListItemID) {
 		h.list.UnselectAll()
-		if id < len(h.hits) {
-			a.openChat(h.peerOf(h.hits[id]))
+		if id < len(h.rows) && h.rows[id].day == "" {
+			a.openChat(h.peerOf(h.rows[id].hit))
 		}
 	}
 
-	h.more = widget.NewButton("More results", func() { h.run(true) })
+	h.more = widget.NewButton("More results", func() {
+		if h.browsing {
+			h.browse(true)
+		} else {
+			h.run(true)
+		}
+	})
 	h.more.Hide()
 
 	top := container.NewBorder(nil, nil, nil, h.with, h.search)
-	bottom := container.NewBorder(nil, nil, nil, h.more, h.status)
-	h.win.SetContent(container.NewBorder(container.NewPadded(top), container.NewPadded(bottom), nil, nil, h.list))
+	h.bottom = container.NewBorder(nil, nil, nil, h.more, h.status)
+	h.win.SetContent(container.NewBorder(container.NewPadded(top), container.NewPadded(h.bottom), nil, nil, h.list))
 	h.win.Resize(fyne.NewSize(560, 520))
 	h.win.SetIcon(iconResource)
 	// Closing hides: the window keeps its search for next time.
@@ -165,6 +182,8 @@ func (h *historyWindow) run(more bool) {
 	}
 	h.gen++
 	gen := h.gen
+	h.browsing = false
+	h.setMore("More results")
 	var page []api.HistoryHit
 	h.app.command(func(ctx context.Context) error {
 		var err error
@@ -191,6 +210,67 @@ func (h *historyWindow) run(more bool) {
 	})
 }
 
+// browseHint is what the window says with no words typed and no contact
+// chosen.
+const browseHint = "Choose a contact to read your conversation by day, or type words to search."
+
+// browse shows the conversation with the chosen contact, newest first
+// under day headings, historyPage messages at a time; with more, the page
+// before the oldest shown. With no contact chosen it says how to start.
+func (h *historyWindow) browse(more bool) {
+	with := h.withUser[h.with.Selected]
+	if with == "" {
+		h.clear()
+		h.status.SetText(browseHint)
+		return
+	}
+	before := ""
+	if more && h.browsing && len(h.hits) > 0 {
+		before = h.hits[len(h.hits)-1].ID
+	}
+	if h.timer != nil {
+		h.timer.Stop() // a search typed before the box was emptied
+	}
+	h.gen++
+	gen := h.gen
+	h.browsing = true
+	h.setMore("Older messages")
+	name := h.app.nameOf(with)
+	var msgs []api.Message
+	h.app.command(func(ctx context.Context) error {
+		var err error
+		msgs, err = h.app.api.History(ctx, with, historyPage, before)
+		return err
+	}, func(err error) {
+		if gen != h.gen {
+			return
+		}
+		if err != nil {
+			h.show(nil, false, "The conversation could not be loaded: "+errorText(err))
+			return
+		}
+		full := len(msgs) == historyPage
+		// History gives the page oldest first: the viewer reads newest first.
+		var page []api.HistoryHit
+		if more {
+			page = append(page, h.hits...)
+		}
+		for i := len(msgs) - 1; i >= 0; i-- {
+			page = append(page, api.HistoryHit{Message: msgs[i], Snippet: msgs[i].Text})
+		}
+		status := fmt.Sprintf("Your conversation with %s, newest first.", name)
+		if len(page) == 0 {
+			status = fmt.Sprintf("You have no messages with %s yet.", name)
+		}
+		h.show(page, full, status)
+	})
+}
+
+// setMore names the paging button (show lays the bar out again).
+func (h *historyWindow) setMore(text string) {
+	h.more.SetText(text)
+}
+
 // clear empties the results, and drops any search still running.
 func (h *historyWindow) clear() {
 	h.gen++
@@ -200,16 +280,42 @@ func (h *historyWindow) clear() {
 	h.show(nil, false, "")
 }
 
-// reset forgets the search: on sign-out, so the next account does not see it.
+// reset forgets the search: on sign-out, so the next account does not see
+// it. Nothing is asked of the node, which has no account now.
 func (h *historyWindow) reset() {
-	h.search.SetText("") // OnChanged clears the results
-	h.clear()
+	onWith, onSearch := h.with.OnChanged, h.search.OnChanged
+	h.with.OnChanged, h.search.OnChanged = nil, nil
+	h.search.SetText("")
 	h.with.SetSelected(allContacts)
+	h.with.OnChanged, h.search.OnChanged = onWith, onSearch
+	h.clear()
+	h.status.SetText(browseHint)
 }
 
 func (h *historyWindow) show(hits []api.HistoryHit, more bool, status string) {
 	h.hits = hits
+	h.rows = h.rows[:0]
+	day := ""
+	for _, hit := range hits {
+		if d := dayHeading(hit.Time); h.browsing && d != day {
+			h.rows = append(h.rows, historyItem{day: d})
+			day = d
+		}
+		h.rows = append(h.rows, historyItem{hit: hit, timeOnly: h.browsing})
+	}
 	h.list.Refresh()
+	// Day headings are one line; messages have a snippet under the name.
+	// Every row's height is set: a row that was a heading before is a
+	// message now.
+	tmpl := newHistoryRow()
+	dayH, msgH := tmpl.dayHeight(), tmpl.MinSize().Height
+	for id, r := range h.rows {
+		if r.day != "" {
+			h.list.SetItemHeight(id, dayH)
+		} else {
+			h.list.SetItemHeight(id, msgH)
+		}
+	}
 	if len(hits) > 0 && len(hits) <= historyPage {
 		h.list.ScrollToTop()
 	}
@@ -219,6 +325,7 @@ func (h *historyWindow) show(hits []api.HistoryHit, more bool, status string) {
 	} else {
 		h.more.Hide()
 	}
+	h.bottom.Refresh() // the button came or went: lay the bar out again
 }
 
 func foundText(n int, more bool) string {
@@ -241,8 +348,19 @@ func (h *historyWindow) peerOf(hit api.HistoryHit) string {
 	return hit.From
 }
 
+// historyItem is one row of the list: a day heading, or a message (under
+// a heading, which names the day: the message shows only its time).
+type historyItem struct {
+	day      string
+	hit      api.HistoryHit
+	timeOnly bool
+}
+
+// dayHeading names t's day as a heading: "Saturday 21 November 2026".
+func dayHeading(t time.Time) string { return t.Local().Format("Monday 2 January 2006") }
+
 // historyRow is one hit: who and when on the first line, the snippet with
-// the matched words in bold below.
+// the matched words in bold below. As a day heading it shows the day alone.
 type historyRow struct {
 	widget.BaseWidget
 	name    *widget.Label
@@ -267,6 +385,28 @@ func newHistoryRow() *historyRow {
 }
 
 func (r *historyRow) CreateRenderer() fyne.WidgetRenderer { return widget.NewSimpleRenderer(r.box) }
+
+// dayHeight is the height of a day heading: one line.
+func (r *historyRow) dayHeight() float32 { return r.line.MinSize().Height }
+
+// setItem shows a day heading or a message.
+func (r *historyRow) setItem(a *App, it historyItem) {
+	if it.day == "" {
+		r.name.Importance = widget.MediumImportance
+		r.snippet.Show()
+		r.set(a, it.hit)
+		if it.timeOnly {
+			r.when.SetText(it.hit.Time.Local().Format("15:04"))
+			r.line.Refresh()
+		}
+		return
+	}
+	r.name.Importance = widget.HighImportance
+	r.name.SetText(it.day)
+	r.when.SetText("")
+	r.line.Refresh()
+	r.snippet.Hide()
+}
 
 func (r *historyRow) set(a *App, hit api.HistoryHit) {
 	switch conv, isConv := a.conversations[hit.To]; {

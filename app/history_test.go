@@ -168,7 +168,7 @@ func TestHistoryEmptyQuery(t *testing.T) {
 	}
 	before := len(searchCalls(fake))
 	h.search.SetText("")
-	if len(shownHits(t, h)) != 0 || h.status.Text != "" || h.more.Visible() {
+	if len(shownHits(t, h)) != 0 || h.status.Text != browseHint || h.more.Visible() {
 		t.Errorf("empty box: rows %q, status %q", shownHits(t, h), h.status.Text)
 	}
 	h.search.SetText("   ")
@@ -315,5 +315,92 @@ func TestHistoryConversationHit(t *testing.T) {
 	}
 	if a.chats["bob"] != nil && a.chats["bob"].shown {
 		t.Fatal("the hit opened a chat with its author alone")
+	}
+}
+
+// TestHistoryBrowseByDay: with no words typed, choosing a contact shows
+// the conversation with them newest first under day headings, a page at a
+// time with "Older messages" (issue 14, item 6: the window was blank until
+// something was typed).
+func TestHistoryBrowseByDay(t *testing.T) {
+	a, fake, h := historyApp(t)
+	if h.status.Text != browseHint || len(h.rows) != 0 {
+		t.Fatalf("opened without a contact: status %q, %d rows", h.status.Text, len(h.rows))
+	}
+	// 60 messages over three days, oldest first as the node keeps them.
+	start := time.Date(2026, 11, 19, 9, 0, 0, 0, time.Local)
+	var msgs []api.Message
+	for i := range 60 {
+		from, to := "bob", "alice"
+		if i%2 == 1 {
+			from, to = to, from
+		}
+		msgs = append(msgs, api.Message{ID: fmt.Sprintf("b%02d", i), From: from, To: to, Text: fmt.Sprintf("message %d", i),
+			Time: start.Add(time.Duration(i/20)*24*time.Hour + time.Duration(i%20)*time.Minute), State: api.StateReceived})
+	}
+	fake.Messages = map[string][]api.Message{"bob": msgs}
+
+	h.with.SetSelected("Bob (bob)")
+	if !fake.Called(`History bob 50 ""`) {
+		t.Fatalf("calls %v", fake.Calls())
+	}
+	if len(h.hits) != historyPage || h.hits[0].ID != "b59" || h.hits[historyPage-1].ID != "b10" {
+		t.Fatalf("first page: %d messages, from %s to %s", len(h.hits), h.hits[0].ID, h.hits[len(h.hits)-1].ID)
+	}
+	headings := func() []string {
+		var out []string
+		for _, r := range h.rows {
+			if r.day != "" {
+				out = append(out, r.day)
+			}
+		}
+		return out
+	}
+	want := []string{"Saturday 21 November 2026", "Friday 20 November 2026", "Thursday 19 November 2026"}
+	if got := headings(); !slices.Equal(got, want) {
+		t.Fatalf("day headings %q, want %q", got, want)
+	}
+	if h.rows[0].day == "" || h.rows[1].hit.ID != "b59" {
+		t.Fatalf("the list does not start with the newest day and its newest message: %+v", h.rows[:2])
+	}
+	if !h.more.Visible() || h.more.Text != "Older messages" || !strings.Contains(h.status.Text, "conversation with Bob") {
+		t.Fatalf("more %v %q, status %q", h.more.Visible(), h.more.Text, h.status.Text)
+	}
+	// Drawn as the person sees it: a heading, then who said what.
+	if got := shownHits(t, h); len(got) < 2 || !strings.HasPrefix(got[0], "Saturday 21 November 2026 |") ||
+		!strings.HasPrefix(got[1], "You to Bob | 09:19 | message 59") {
+		t.Fatalf("rows shown %q", got[:min(3, len(got))])
+	}
+
+	test.Tap(h.more)
+	if !fake.Called(`History bob 50 "b10"`) || len(h.hits) != 60 || h.hits[59].ID != "b00" || h.more.Visible() {
+		t.Fatalf("after Older messages: %d messages, last %s, more %v; calls %v", len(h.hits), h.hits[len(h.hits)-1].ID,
+			h.more.Visible(), fake.Calls())
+	}
+	if got := headings(); !slices.Equal(got, want) {
+		t.Fatalf("after paging, day headings %q", got)
+	}
+	// A heading opens nothing; a message opens the conversation.
+	h.list.Select(0)
+	if a.chats["bob"] != nil && a.chats["bob"].shown {
+		t.Fatal("a day heading opened the conversation")
+	}
+	h.list.Select(1)
+	if c := a.chats["bob"]; c == nil || !c.shown {
+		t.Fatal("a message did not open the conversation")
+	}
+	// Typing words searches instead; emptying the box browses again.
+	test.Type(h.search, "lunch")
+	if len(headings()) != 0 || h.more.Text != "More results" {
+		t.Fatalf("searching shows headings %q, more %q", headings(), h.more.Text)
+	}
+	h.search.SetText("")
+	if len(headings()) != 3 || len(h.hits) != historyPage {
+		t.Fatalf("browsing again: %d headings, %d messages", len(headings()), len(h.hits))
+	}
+	// A contact with no messages yet says so.
+	h.with.SetSelected("Carol (carol)")
+	if len(h.rows) != 0 || h.status.Text != "You have no messages with Carol yet." {
+		t.Fatalf("carol: %d rows, status %q", len(h.rows), h.status.Text)
 	}
 }

@@ -45,7 +45,7 @@ type awayState struct {
 }
 
 func (a *App) awayMinutes() int {
-	return a.fyne.Preferences().IntWithFallback(a.pref(prefAwayMinutes), defaultAwayMinutes)
+	return a.prefs.IntWithFallback(prefAwayMinutes, defaultAwayMinutes)
 }
 
 // awayLabel names a delay as the Options menu shows it.

@@ -71,7 +71,7 @@ func (silent) play(sound) {}
 // Fyne's Preferences cannot tell "unset" from false, so the key is read
 // with BoolWithFallback.
 func (a *App) prefBool(name string) bool {
-	return a.fyne.Preferences().BoolWithFallback(a.pref(name), true)
+	return a.prefs.BoolWithFallback(name, true)
 }
 
 // alert shows a desktop notification and plays kind's sound, as the

@@ -23,12 +23,14 @@ import (
 func renderApp(t *testing.T, themeName string) (*App, *fakeAPI) {
 	t.Helper()
 	fa := test.NewTempApp(t)
-	fa.Preferences().SetString(profilePref("test", prefTheme), themeName)
+	prefs := NewMemoryPrefs()
+	prefs.SetString(prefTheme, themeName)
 	fake := newFakeAPI()
 	a := New(fa, fake, Options{
 		DefaultServer: testServer,
 		Profile:       "test",
 		ProfileDir:    "/home/alice/.config/eserver/default",
+		Prefs:         prefs,
 	})
 	a.run = func(f func()) { f() }
 	// The test driver applies a theme asynchronously; wait for ours, or

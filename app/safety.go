@@ -26,6 +26,7 @@ type safetyView struct {
 	state  *widget.Label  // verified or not, or what went wrong
 	code   *widget.Entry  // our code, to copy to the contact
 	theirs *widget.Entry  // the contact's code, pasted
+	form   *widget.Form   // the two codes
 	verify *widget.Button // mark as verified (checking theirs if pasted)
 	unset  *widget.Button // take a verification back
 }
@@ -82,10 +83,23 @@ func (c *chatWindow) showSafety() {
 		if err != nil {
 			v.number.SetText("")
 			v.state.SetText(errorText(err))
+			v.fit()
 			return
 		}
 		v.setSafety(got, c.app.nameOf(c.with))
+		v.fit()
 	})
+}
+
+// safetyWidth is the Verify dialog's width: room for a row of digits and
+// for the explanation in two or three lines.
+const safetyWidth = 440
+
+// fit sizes the dialog for what it shows now. A dialog keeps the height it
+// had when shown, and the number arrives after that — three lines where
+// "…" was one — so without this its parts are drawn over each other.
+func (v *safetyView) fit() {
+	v.dlg.Resize(fyne.NewSize(safetyWidth, 0))
 }
 
 func (v *safetyView) setSafety(s api.Safety, name string) {
@@ -122,6 +136,7 @@ func (c *chatWindow) newSafetyView() *safetyView {
 		}, func(err error) {
 			if err != nil {
 				v.state.SetText(errorText(err))
+				v.fit()
 				return
 			}
 			v.dlg.Hide()
@@ -132,12 +147,10 @@ func (c *chatWindow) newSafetyView() *safetyView {
 	v.unset = widget.NewButton("Clear verification", func() { mark(false) })
 	v.unset.Hide()
 	// Compact: the dialog lives inside the chat window.
-	content := container.NewVBox(
-		v.number, v.state,
-		widget.NewForm(widget.NewFormItem("Your code", v.code), widget.NewFormItem("Their code", v.theirs)),
-	)
+	v.form = widget.NewForm(widget.NewFormItem("Your code", v.code), widget.NewFormItem("Their code", v.theirs))
+	content := container.NewVBox(v.number, v.state, v.form)
 	v.dlg = dialog.NewCustomWithoutButtons("Safety number", content, c.win)
 	v.dlg.SetButtons([]fyne.CanvasObject{v.unset, widget.NewButton("Close", v.dlg.Hide), v.verify})
-	v.dlg.Resize(fyne.NewSize(440, 0))
+	v.dlg.Resize(fyne.NewSize(safetyWidth, 0))
 	return v
 }

@@ -74,13 +74,12 @@ type StartSettings struct {
 	DownloadDir string
 }
 
-// ReadStartSettings reads the start settings of profile from fa's
-// Preferences, for main to put in node.Config before the app starts.
-func ReadStartSettings(fa fyne.App, profile string) StartSettings {
-	p := fa.Preferences()
+// ReadStartSettings reads the start settings from a profile's settings
+// (OpenPrefs), for main to put in node.Config before the app starts.
+func ReadStartSettings(p fyne.Preferences) StartSettings {
 	s := StartSettings{
-		ListenPort:  p.Int(profilePref(profile, prefListenPort)),
-		DownloadDir: p.String(profilePref(profile, prefDownloadDir)),
+		ListenPort:  p.Int(prefListenPort),
+		DownloadDir: p.String(prefDownloadDir),
 	}
 	if s.ListenPort < 0 || s.ListenPort > 65535 {
 		s.ListenPort = 0 // a hand-edited preference must not stop the app starting
@@ -197,9 +196,9 @@ func (a *App) profileSection(s *settingsWindow) fyne.CanvasObject {
 }
 
 func (a *App) generalSection(s *settingsWindow) fyne.CanvasObject {
-	prefs := a.fyne.Preferences()
+	prefs := a.prefs
 	check := func(label, key string) *widget.Check {
-		c := widget.NewCheck(label, func(on bool) { prefs.SetBool(a.pref(key), on) })
+		c := widget.NewCheck(label, func(on bool) { prefs.SetBool(key, on) })
 		c.SetChecked(a.prefBool(key))
 		return c
 	}
@@ -213,7 +212,7 @@ func (a *App) generalSection(s *settingsWindow) fyne.CanvasObject {
 	s.away = widget.NewSelect(labels, func(label string) {
 		for _, m := range awayChoices {
 			if awayLabel(m) == label {
-				prefs.SetInt(a.pref(prefAwayMinutes), m)
+				prefs.SetInt(prefAwayMinutes, m)
 			}
 		}
 	})
@@ -291,10 +290,10 @@ func (a *App) networkSection(s *settingsWindow) fyne.CanvasObject {
 		"for those behind firewalls. It uses some of your upload bandwidth, and only starts when this computer " +
 		"can be reached from the internet over TCP and QUIC and has 2 GB of memory free.")
 
-	prefs := a.fyne.Preferences()
+	prefs := a.prefs
 	s.port = widget.NewEntry()
 	s.port.SetPlaceHolder("automatic")
-	if p := prefs.Int(a.pref(prefListenPort)); p > 0 {
+	if p := prefs.Int(prefListenPort); p > 0 {
 		s.port.SetText(strconv.Itoa(p))
 	}
 	s.port.Validator = validPort
@@ -304,10 +303,10 @@ func (a *App) networkSection(s *settingsWindow) fyne.CanvasObject {
 			return // the entry shows what is wrong; the last good value stays
 		}
 		p, _ := strconv.Atoi(strings.TrimSpace(text))
-		prefs.SetInt(a.pref(prefListenPort), p)
+		prefs.SetInt(prefListenPort, p)
 		s.showPort(a.opts.Started.ListenPort, p)
 	}
-	s.showPort(a.opts.Started.ListenPort, prefs.Int(a.pref(prefListenPort)))
+	s.showPort(a.opts.Started.ListenPort, prefs.Int(prefListenPort))
 	return section("Network",
 		explain, s.supernode,
 		container.NewBorder(nil, nil, widget.NewLabel("Upload for other people:"), nil, s.upload),
@@ -348,7 +347,7 @@ func (s *settingsWindow) showPort(now, next int) {
 }
 
 func (a *App) storageSection(s *settingsWindow) fyne.CanvasObject {
-	prefs := a.fyne.Preferences()
+	prefs := a.prefs
 	profile := widget.NewLabel(a.opts.ProfileDir)
 	profile.Wrapping = fyne.TextWrapBreak
 	if a.opts.ProfileDir == "" {
@@ -370,7 +369,7 @@ func (a *App) storageSection(s *settingsWindow) fyne.CanvasObject {
 			}
 			a.setDownloadDir(s, dir.Path())
 		}, s.win)
-		if cur := prefs.String(a.pref(prefDownloadDir)); cur != "" {
+		if cur := prefs.String(prefDownloadDir); cur != "" {
 			if l, err := storage.ListerForURI(storage.NewFileURI(cur)); err == nil {
 				d.SetLocation(l)
 			}
@@ -378,7 +377,7 @@ func (a *App) storageSection(s *settingsWindow) fyne.CanvasObject {
 		d.Show()
 	})
 	s.defaultFolder = widget.NewButton("Use the default", func() { a.setDownloadDir(s, "") })
-	s.showDownloads(a.opts.Started.DownloadDir, prefs.String(a.pref(prefDownloadDir)))
+	s.showDownloads(a.opts.Started.DownloadDir, prefs.String(prefDownloadDir))
 	return section("Storage",
 		widget.NewLabel("Your profile (account keys, contacts and history) is kept in:"), profile,
 		container.NewHBox(openProfile),
@@ -390,7 +389,7 @@ func (a *App) storageSection(s *settingsWindow) fyne.CanvasObject {
 
 // setDownloadDir remembers the received-files folder for the next start.
 func (a *App) setDownloadDir(s *settingsWindow, dir string) {
-	a.fyne.Preferences().SetString(a.pref(prefDownloadDir), dir)
+	a.prefs.SetString(prefDownloadDir, dir)
 	s.showDownloads(a.opts.Started.DownloadDir, dir)
 }
 

@@ -33,18 +33,26 @@ type signInWindow struct {
 	signUpDialog *signUpDialog // nil until first opened
 }
 
-// signUpDialog creates an account, then signs in with it.
+// signUpDialog creates an account, then signs in with it. Under each field
+// a hint says the rule while the person types, and what is wrong as soon as
+// something is (rules.go).
 type signUpDialog struct {
-	dlg      *dialog.CustomDialog
-	username *widget.Entry
-	password *widget.Entry
-	confirm  *widget.Entry
-	create   *widget.Button
-	cancel   *widget.Button
-	errText  *widget.Label
+	dlg         *dialog.CustomDialog
+	username    *widget.Entry
+	userHint    *widget.Label
+	password    *widget.Entry
+	passHint    *widget.Label
+	confirm     *widget.Entry
+	confirmHint *widget.Label
+	create      *widget.Button
+	cancel      *widget.Button
+	errText     *widget.Label
 }
 
-// Preference keys (under the profile's prefix). The password is never stored.
+// signUpWidth is the sign-up dialog's width: the hints wrap inside it.
+const signUpWidth = 320
+
+// Settings keys (in the profile's Prefs). The password is never stored.
 const (
 	prefRemember = "signin.remember"
 	prefUsername = "signin.username"
@@ -52,21 +60,9 @@ const (
 	prefStatus   = "signin.status"
 )
 
-// pref is the Preferences key of name for this profile.
-func (a *App) pref(name string) string { return profilePref(a.opts.Profile, name) }
-
-// profilePref is the Preferences key of name for profile; main reads the
-// start settings with it before there is an App.
-func profilePref(profile, name string) string {
-	if profile == "" {
-		return name
-	}
-	return "profile." + profile + "." + name
-}
-
 func (a *App) newSignInWindow() *signInWindow {
 	s := &signInWindow{win: a.fyne.NewWindow(a.title("EServer"))}
-	prefs := a.fyne.Preferences()
+	prefs := a.prefs
 
 	s.avatar = canvas.NewImageFromResource(avatarResource)
 	s.avatar.FillMode = canvas.ImageFillContain
@@ -87,7 +83,7 @@ func (a *App) newSignInWindow() *signInWindow {
 
 	s.status = widget.NewSelect(statusOptions(), nil)
 	s.status.SetSelected(statusLabel(api.StatusOnline))
-	if st := api.Status(prefs.String(a.pref(prefStatus))); st.Valid() {
+	if st := api.Status(prefs.String(prefStatus)); st.Valid() {
 		s.status.SetSelected(statusLabel(st))
 	}
 
@@ -101,18 +97,18 @@ func (a *App) newSignInWindow() *signInWindow {
 	// without the password (keys unlocked by the OS keyring); a checkbox
 	// that did nothing would be a lie.
 	s.remember = widget.NewCheck("Remember me", func(on bool) {
-		prefs.SetBool(a.pref(prefRemember), on)
+		prefs.SetBool(prefRemember, on)
 		if on {
 			return
 		}
 		// Forgetting me forgets everything remembered.
-		prefs.RemoveValue(a.pref(prefUsername))
-		prefs.RemoveValue(a.pref(prefServer))
+		prefs.RemoveValue(prefUsername)
+		prefs.RemoveValue(prefServer)
 	})
-	if prefs.Bool(a.pref(prefRemember)) {
+	if prefs.Bool(prefRemember) {
 		s.remember.SetChecked(true)
-		s.username.SetText(prefs.String(a.pref(prefUsername)))
-		if srv := prefs.String(a.pref(prefServer)); srv != "" {
+		s.username.SetText(prefs.String(prefUsername))
+		if srv := prefs.String(prefServer); srv != "" {
 			s.server.SetText(srv)
 		}
 	}
@@ -198,7 +194,7 @@ func (a *App) doSignIn() {
 	}
 	req := api.LoginRequest{
 		Server:   a.server(),
-		Username: strings.TrimSpace(s.username.Text),
+		Username: foldUsername(s.username.Text),
 		Password: s.password.Text,
 		Status:   api.StatusOnline,
 	}
@@ -207,6 +203,11 @@ func (a *App) doSignIn() {
 	}
 	if req.Username == "" || req.Password == "" {
 		s.showError("Please type your username and password.")
+		return
+	}
+	if p := usernameProblem(req.Username); p != "" {
+		// No account can have it: say why rather than ask the server.
+		s.showError(p)
 		return
 	}
 	s.setBusy(true)
@@ -228,42 +229,20 @@ func (a *App) doSignIn() {
 
 // rememberSignIn stores the username and server when "Remember me" is on.
 func (a *App) rememberSignIn(req api.LoginRequest) {
-	prefs := a.fyne.Preferences()
-	prefs.SetString(a.pref(prefStatus), string(req.Status))
+	prefs := a.prefs
+	prefs.SetString(prefStatus, string(req.Status))
 	if !a.signIn.remember.Checked {
 		return
 	}
-	prefs.SetString(a.pref(prefUsername), req.Username)
-	prefs.SetString(a.pref(prefServer), strings.TrimSpace(a.signIn.server.Text))
+	prefs.SetString(prefUsername, req.Username)
+	prefs.SetString(prefServer, strings.TrimSpace(a.signIn.server.Text))
 }
 
 // showSignUp opens the sign-up dialog.
 func (a *App) showSignUp() {
 	s := a.signIn
 	if s.signUpDialog == nil {
-		d := &signUpDialog{
-			username: widget.NewEntry(),
-			password: widget.NewPasswordEntry(),
-			confirm:  widget.NewPasswordEntry(),
-			errText:  widget.NewLabel(""),
-		}
-		d.errText.Importance = widget.DangerImportance
-		d.errText.Wrapping = fyne.TextWrapWord
-		d.errText.Hide()
-		d.confirm.OnSubmitted = func(string) { a.doSignUp() }
-		d.create = widget.NewButton("Sign up", a.doSignUp)
-		d.create.Importance = widget.HighImportance
-		d.cancel = widget.NewButton("Cancel", func() { d.dlg.Hide() })
-		form := widget.NewForm(
-			widget.NewFormItem("Username", d.username),
-			widget.NewFormItem("Password", d.password),
-			widget.NewFormItem("Confirm password", d.confirm),
-		)
-		content := container.NewVBox(form, d.errText)
-		d.dlg = dialog.NewCustomWithoutButtons("Create an EServer account", content, s.win)
-		d.dlg.SetButtons([]fyne.CanvasObject{d.cancel, d.create})
-		d.dlg.Resize(fyne.NewSize(320, 0))
-		s.signUpDialog = d
+		s.signUpDialog = a.newSignUpDialog()
 	}
 	d := s.signUpDialog
 	d.username.SetText(strings.TrimSpace(s.username.Text))
@@ -271,8 +250,98 @@ func (a *App) showSignUp() {
 	d.confirm.SetText("")
 	d.errText.Hide()
 	d.create.Enable()
+	d.showHints()
 	d.dlg.Show()
 	s.win.Canvas().Focus(d.username)
+}
+
+func (a *App) newSignUpDialog() *signUpDialog {
+	hint := func() *widget.Label {
+		l := widget.NewLabel("")
+		l.Wrapping = fyne.TextWrapWord
+		l.SizeName = theme.SizeNameCaptionText
+		return l
+	}
+	d := &signUpDialog{
+		username:    widget.NewEntry(),
+		userHint:    hint(),
+		password:    widget.NewPasswordEntry(),
+		passHint:    hint(),
+		confirm:     widget.NewPasswordEntry(),
+		confirmHint: hint(),
+		errText:     widget.NewLabel(""),
+	}
+	d.username.SetPlaceHolder("e.g. alice.smith")
+	d.errText.Importance = widget.DangerImportance
+	d.errText.Wrapping = fyne.TextWrapWord
+	d.errText.Hide()
+	for _, e := range []*widget.Entry{d.username, d.password, d.confirm} {
+		e.OnChanged = func(string) { d.showHints() }
+	}
+	d.username.OnSubmitted = func(string) { a.signIn.win.Canvas().Focus(d.password) }
+	d.password.OnSubmitted = func(string) { a.signIn.win.Canvas().Focus(d.confirm) }
+	d.confirm.OnSubmitted = func(string) { a.doSignUp() }
+	d.create = widget.NewButton("Sign up", a.doSignUp)
+	d.create.Importance = widget.HighImportance
+	d.cancel = widget.NewButton("Cancel", func() { d.dlg.Hide() })
+	field := func(label string, entry *widget.Entry, hint *widget.Label) fyne.CanvasObject {
+		return container.New(layout.NewCustomPaddedVBoxLayout(2),
+			widget.NewLabelWithStyle(label, fyne.TextAlignLeading, fyne.TextStyle{Bold: true}), entry, hint)
+	}
+	content := container.NewVBox(
+		field("Username", d.username, d.userHint),
+		field("Password", d.password, d.passHint),
+		field("Confirm password", d.confirm, d.confirmHint),
+		d.errText,
+	)
+	d.dlg = dialog.NewCustomWithoutButtons("Create an EServer account", content, a.signIn.win)
+	d.dlg.SetButtons([]fyne.CanvasObject{d.cancel, d.create})
+	d.fit()
+	return d
+}
+
+// fit sizes the dialog for its hints, which grow and shrink as the person
+// types: a dialog keeps the height it was shown with otherwise, and its
+// parts would be drawn over each other.
+func (d *signUpDialog) fit() { d.dlg.Resize(fyne.NewSize(signUpWidth, 0)) }
+
+// showHints says, under each field, the rule or what is wrong with what is
+// typed there.
+func (d *signUpDialog) showHints() {
+	set := func(l *widget.Label, text string, imp widget.Importance) {
+		l.Importance = imp
+		l.SetText(text)
+		l.Show()
+	}
+	typed := strings.TrimSpace(d.username.Text)
+	user := foldUsername(typed)
+	switch p := usernameProblem(user); {
+	case user == "":
+		set(d.userHint, usernameRule, widget.LowImportance)
+	case p != "":
+		set(d.userHint, p, widget.DangerImportance)
+	case user != typed:
+		set(d.userHint, "You will sign in as \u201c"+user+"\u201d: usernames are lower case.", widget.SuccessImportance)
+	default:
+		set(d.userHint, "You will sign in as \u201c"+user+"\u201d.", widget.SuccessImportance)
+	}
+	switch p := passwordProblem(user, d.password.Text); {
+	case d.password.Text == "":
+		set(d.passHint, passwordRule, widget.LowImportance)
+	case p != "":
+		set(d.passHint, p, widget.DangerImportance)
+	default:
+		set(d.passHint, "A good password. Keep it safe: nobody, not even the server, can recover it.", widget.SuccessImportance)
+	}
+	switch {
+	case d.confirm.Text == "":
+		d.confirmHint.Hide()
+	case d.confirm.Text != d.password.Text:
+		set(d.confirmHint, "The passwords do not match yet.", widget.DangerImportance)
+	default:
+		set(d.confirmHint, "The passwords match.", widget.SuccessImportance)
+	}
+	d.fit()
 }
 
 // doSignUp registers the account typed in the sign-up dialog, then signs in.
@@ -281,16 +350,25 @@ func (a *App) doSignUp() {
 	if d.create.Disabled() {
 		return
 	}
-	user, pass := strings.TrimSpace(d.username.Text), d.password.Text
+	user, pass := foldUsername(d.username.Text), d.password.Text
 	fail := func(text string) {
 		d.errText.SetText(text)
 		d.errText.Show()
+		d.fit()
 	}
-	switch {
-	case user == "" || pass == "":
+	if user == "" || pass == "" {
 		fail("Please choose a username and a password.")
 		return
-	case pass != d.confirm.Text:
+	}
+	if p := usernameProblem(user); p != "" {
+		fail(p)
+		return
+	}
+	if p := passwordProblem(user, pass); p != "" {
+		fail(p)
+		return
+	}
+	if pass != d.confirm.Text {
 		fail("The passwords do not match.")
 		return
 	}

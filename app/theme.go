@@ -126,13 +126,13 @@ const prefTheme = "appearance.theme"
 
 // themeName is the theme the user chose (light when never chosen).
 func (a *App) themeName() string {
-	return newTheme(a.fyne.Preferences().String(a.pref(prefTheme))).name
+	return newTheme(a.prefs.String(prefTheme)).name
 }
 
 // setTheme applies the theme called name to every window at once and
 // remembers it for the next start.
 func (a *App) setTheme(name string) {
 	t := newTheme(name)
-	a.fyne.Preferences().SetString(a.pref(prefTheme), t.name)
+	a.prefs.SetString(prefTheme, t.name)
 	a.fyne.Settings().SetTheme(t)
 }

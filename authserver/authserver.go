@@ -70,6 +70,12 @@ const (
 	// DefaultMaxDevices is how many devices with a live (unexpired,
 	// unrevoked) ticket one account may have.
 	DefaultMaxDevices = 10
+	// DefaultLookupRate is how many user lookups (wire.LookupUser) one
+	// account may make per LookupWindow: plenty for a person adding
+	// contacts, slow for reading out the list of accounts.
+	DefaultLookupRate = 30
+	// LookupWindow is the window of the lookup limit.
+	LookupWindow = 10 * time.Minute
 )
 
 // Config configures a Server. Zero values of optional fields are documented
@@ -119,6 +125,9 @@ type Config struct {
 	// device is revoked or its tickets expire. 0 means DefaultMaxDevices;
 	// negative means no cap.
 	MaxDevices int
+	// LookupRate is how many user lookups one account may make per
+	// LookupWindow; 0 means DefaultLookupRate.
+	LookupRate int
 
 	// OnRevoke, if set, is called with the peer ID of every device revoked
 	// here, after the revocation is stored, outside any lock. It is how
@@ -143,7 +152,8 @@ type Server struct {
 	// regAddrs and regNets count registrations per address and per
 	// network; nil when the throttle is off.
 	regAddrs, regNets *limiter
-	maxDevices        int // 0: no cap
+	lookups           *limiter // user lookups per asking account (lookup.go)
+	maxDevices        int      // 0: no cap
 
 	reg    *registry // supernodes; see registry.go
 	selfSN bool
@@ -204,6 +214,8 @@ func New(cfg Config) (*Server, error) {
 		accts: newLimiter(orDefault(cfg.MaxFailures, DefaultMaxFailures), orDefault(cfg.FailureWindow, DefaultFailureWindow)),
 		addrs: newLimiter(orDefault(cfg.MaxAddrFailures, DefaultMaxAddrFailures), orDefault(cfg.FailureWindow, DefaultFailureWindow)),
 		devs:  newLimiter(orDefault(cfg.MaxFailures, DefaultMaxFailures), orDefault(cfg.FailureWindow, DefaultFailureWindow)),
+
+		lookups: newLimiter(max(orDefault(cfg.LookupRate, DefaultLookupRate), 1), LookupWindow),
 
 		maxDevices: max(orDefault(cfg.MaxDevices, DefaultMaxDevices), 0),
 
@@ -322,6 +334,8 @@ func (s *Server) process(ctx context.Context, r *pipeline.Request[*wire.AuthRequ
 		return s.revokeDevice(ctx, rw, r.Ticket, k.RevokeDevice, remote, src)
 	case *wire.AuthRequest_ChangePassword:
 		return s.changePassword(ctx, rw, k.ChangePassword, remote, src)
+	case *wire.AuthRequest_LookupUser:
+		return s.lookupUser(ctx, r.Ticket, k.LookupUser)
 	default: // authCredentials refused it already
 		return refusal(CodeBadRequest, "unknown request"), nil
 	}
@@ -330,7 +344,7 @@ func (s *Server) process(ctx context.Context, r *pipeline.Request[*wire.AuthRequ
 // authCredentials checks a decoded auth request's fields and says what it
 // presents: registration, login and password change have no ticket (OPAQUE
 // authenticates them in process); renewal presents the ticket it renews;
-// device requests present a node ticket.
+// device requests and user lookups present a node ticket.
 func authCredentials(req *wire.AuthRequest) (pipeline.Credential, error) {
 	if err := checkRequest(req); err != nil {
 		return pipeline.Credential{}, err
@@ -342,6 +356,8 @@ func authCredentials(req *wire.AuthRequest) (pipeline.Credential, error) {
 		return pipeline.TicketOfRole(k.ListDevices.GetTicket(), ticket.RoleNode), nil
 	case *wire.AuthRequest_RevokeDevice:
 		return pipeline.TicketOfRole(k.RevokeDevice.GetTicket(), ticket.RoleNode), nil
+	case *wire.AuthRequest_LookupUser:
+		return pipeline.TicketOfRole(k.LookupUser.GetTicket(), ticket.RoleNode), nil
 	default:
 		return pipeline.Unauthenticated("no ticket before login: OPAQUE authenticates it"), nil
 	}
@@ -421,6 +437,13 @@ func checkRequest(req *wire.AuthRequest) error {
 		}
 		if _, err := peer.IDFromBytes(k.RevokeDevice.GetPeerId()); err != nil {
 			return fmt.Errorf("revoke_device: peer ID: %w", err)
+		}
+	case *wire.AuthRequest_LookupUser:
+		if k.LookupUser.GetTicket() == nil {
+			return errors.New("lookup_user without a ticket")
+		}
+		if err := ValidUsername(k.LookupUser.GetUsername()); err != nil {
+			return fmt.Errorf("lookup_user: %w", err)
 		}
 	case *wire.AuthRequest_ChangePassword:
 		m := k.ChangePassword

@@ -401,6 +401,7 @@ func FuzzDecodeRequest(f *testing.F) {
 	f.Add(frame(marshal(&wire.AuthRequest{Kind: &wire.AuthRequest_ListDevices{ListDevices: &wire.ListDevices{Ticket: &wire.SignedTicket{Ticket: []byte{1}, Signature: []byte{2}}}}})))
 	f.Add(frame(marshal(&wire.AuthRequest{Kind: &wire.AuthRequest_RevokeDevice{RevokeDevice: &wire.RevokeDevice{Ticket: &wire.SignedTicket{Ticket: []byte{1}, Signature: []byte{2}}, PeerId: []byte("junk")}}})))
 	f.Add(frame(marshal(&wire.AuthRequest{Kind: &wire.AuthRequest_RevokeDevice{RevokeDevice: &wire.RevokeDevice{Ticket: &wire.SignedTicket{Ticket: []byte{1}, Signature: []byte{2}}, PeerId: []byte(testPeer(f, 1)), Ke1: ke1}}})))
+	f.Add(frame(marshal(&wire.AuthRequest{Kind: &wire.AuthRequest_LookupUser{LookupUser: &wire.LookupUser{Ticket: &wire.SignedTicket{Ticket: []byte{1}, Signature: []byte{2}}, Username: "bob"}}})))
 
 	dir := f.TempDir()
 	key, err := LoadOrCreateKey(filepath.Join(dir, "auth.db"))

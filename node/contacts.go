@@ -2,9 +2,11 @@ package node
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"eserver/node/api"
+	"eserver/node/login"
 	"eserver/node/store"
 	"eserver/node/text"
 	"eserver/node/wire"
@@ -47,8 +49,41 @@ func (n *Node) listCommand(username string, do func(s *session) error) error {
 }
 
 // AddContact implements API: it sends an authorization request, as MSN did.
+// A name new to our list is first looked up at the auth server, so a
+// mistyped one fails at once with api.ErrNoSuchUser and leaves no entry
+// that nobody would ever answer.
 func (n *Node) AddContact(ctx context.Context, username, message string) error {
-	return n.listCommand(username, func(s *session) error { return s.contacts.Add(username, message) })
+	return n.listCommand(username, func(s *session) error {
+		if err := s.checkUserExists(ctx, username); err != nil {
+			return err
+		}
+		return s.contacts.Add(username, message)
+	})
+}
+
+// checkUserExists asks the auth server whether username has an account,
+// unless it is in our list already (then it does, or did: what Add does
+// with it is the list's business).
+func (s *session) checkUserExists(ctx context.Context, username string) error {
+	if _, err := s.store.Contact(username); err == nil {
+		return nil
+	} else if !errors.Is(err, store.ErrNotFound) {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, wire.AuthTimeout)
+	defer cancel()
+	exists, err := login.UserExists(ctx, s.host, s.server, s.tk().Signed, username)
+	switch {
+	case errors.Is(err, login.ErrBadRequest):
+		// A server from before lookups: add as before, unchecked.
+		s.n.log.Debug("the auth server cannot look users up; adding unchecked", "user", username, "err", err)
+		return nil
+	case err != nil:
+		return mapLoginErr(err)
+	case !exists:
+		return fmt.Errorf("%w: no account is called %q", api.ErrNoSuchUser, username)
+	}
+	return nil
 }
 
 // AcceptContact implements API.

@@ -83,11 +83,14 @@ var (
 	// ErrDeviceRevoked: this device was removed from the account (from
 	// another device); it cannot sign in again with its current keys.
 	ErrDeviceRevoked = errors.New("this device was removed from the account")
+	// ErrNoSuchUser: AddContact named a username no account has (the auth
+	// server says so); nothing was added.
+	ErrNoSuchUser = errors.New("no such user")
 )
 
 // Code returns the stable string code of err for front ends and the daemon:
 // login_failed, username_taken, not_contact, rate_limited, bad_request,
-// not_logged_in, unreachable, blocked, device_revoked, internal.
+// not_logged_in, unreachable, blocked, device_revoked, no_such_user, internal.
 func Code(err error) string {
 	switch {
 	case err == nil:
@@ -110,6 +113,8 @@ func Code(err error) string {
 		return "blocked"
 	case errors.Is(err, ErrDeviceRevoked):
 		return "device_revoked"
+	case errors.Is(err, ErrNoSuchUser):
+		return "no_such_user"
 	default:
 		return "internal"
 	}

@@ -270,3 +270,33 @@ func FetchRevocations(ctx context.Context, h host.Host, server peer.AddrInfo, t 
 	}
 	return l, nil
 }
+
+// UserExists asks the auth server whether an account called username
+// exists, with t (h's node ticket) as the asker's credential. The server
+// answers each account a limited number of times per window
+// (ErrRateLimited past that). A server too old to know the question
+// answers ErrBadRequest.
+func UserExists(ctx context.Context, h host.Host, server peer.AddrInfo, t *wire.SignedTicket, username string) (bool, error) {
+	var exists bool
+	err := exchange(ctx, h, server, func(st network.Stream) error {
+		if err := wire.WriteMsg(st, &wire.AuthRequest{Kind: &wire.AuthRequest_LookupUser{
+			LookupUser: &wire.LookupUser{Ticket: t, Username: username},
+		}}); err != nil {
+			return err
+		}
+		resp, err := readResponse(st)
+		if err != nil {
+			return err
+		}
+		r, ok := resp.Kind.(*wire.AuthResponse_UserLookup)
+		if !ok {
+			return fmt.Errorf("%w: %T instead of user_lookup", ErrProtocol, resp.Kind)
+		}
+		exists = r.UserLookup.GetExists()
+		return nil
+	})
+	if err != nil {
+		return false, fmt.Errorf("looking up %q: %w", username, err)
+	}
+	return exists, nil
+}

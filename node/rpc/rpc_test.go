@@ -432,6 +432,7 @@ func TestAPIErrors(t *testing.T) {
 		{api.ErrNotLoggedIn, "not_logged_in"},
 		{api.ErrUnreachable, "unreachable"},
 		{api.ErrBlocked, "blocked"},
+		{api.ErrNoSuchUser, "no_such_user"},
 		{fmt.Errorf("login at srv: %w", api.ErrLoginFailed), "login_failed"},
 		{errors.New("disk on fire"), "internal"},
 		{context.DeadlineExceeded, "internal"},

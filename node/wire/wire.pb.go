@@ -70,7 +70,7 @@ func (x Signal_Kind) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use Signal_Kind.Descriptor instead.
 func (Signal_Kind) EnumDescriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{30, 0}
+	return file_wire_proto_rawDescGZIP(), []int{32, 0}
 }
 
 type FileOffer_Kind int32
@@ -116,7 +116,7 @@ func (x FileOffer_Kind) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use FileOffer_Kind.Descriptor instead.
 func (FileOffer_Kind) EnumDescriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{32, 0}
+	return file_wire_proto_rawDescGZIP(), []int{34, 0}
 }
 
 // Ticket is what the auth server vouches for: this device (peer ID) belongs to
@@ -284,6 +284,7 @@ type AuthRequest struct {
 	//	*AuthRequest_ListDevices
 	//	*AuthRequest_RevokeDevice
 	//	*AuthRequest_ChangePassword
+	//	*AuthRequest_LookupUser
 	Kind          isAuthRequest_Kind `protobuf_oneof:"kind"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -380,6 +381,15 @@ func (x *AuthRequest) GetChangePassword() *ChangePassword {
 	return nil
 }
 
+func (x *AuthRequest) GetLookupUser() *LookupUser {
+	if x != nil {
+		if x, ok := x.Kind.(*AuthRequest_LookupUser); ok {
+			return x.LookupUser
+		}
+	}
+	return nil
+}
+
 type isAuthRequest_Kind interface {
 	isAuthRequest_Kind()
 }
@@ -408,6 +418,10 @@ type AuthRequest_ChangePassword struct {
 	ChangePassword *ChangePassword `protobuf:"bytes,6,opt,name=change_password,json=changePassword,proto3,oneof"`
 }
 
+type AuthRequest_LookupUser struct {
+	LookupUser *LookupUser `protobuf:"bytes,7,opt,name=lookup_user,json=lookupUser,proto3,oneof"`
+}
+
 func (*AuthRequest_RegisterStart) isAuthRequest_Kind() {}
 
 func (*AuthRequest_LoginStart) isAuthRequest_Kind() {}
@@ -419,6 +433,8 @@ func (*AuthRequest_ListDevices) isAuthRequest_Kind() {}
 func (*AuthRequest_RevokeDevice) isAuthRequest_Kind() {}
 
 func (*AuthRequest_ChangePassword) isAuthRequest_Kind() {}
+
+func (*AuthRequest_LookupUser) isAuthRequest_Kind() {}
 
 // ListDevices asks for the devices of the ticket's account; the stream's
 // peer must be the device the ticket names. Answered with devices.
@@ -466,6 +482,109 @@ func (x *ListDevices) GetTicket() *SignedTicket {
 	return nil
 }
 
+// LookupUser asks whether an account called username exists: what a
+// signed-in user needs to hear before adding a contact, so a mistyped name
+// fails at once. Usernames are public handles (as MSN's addresses were);
+// still, the asker must hold a node ticket, and each account may ask a
+// limited number of times per window, so the list of accounts cannot be
+// read out quickly.
+type LookupUser struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Ticket        *SignedTicket          `protobuf:"bytes,1,opt,name=ticket,proto3" json:"ticket,omitempty"`
+	Username      string                 `protobuf:"bytes,2,opt,name=username,proto3" json:"username,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LookupUser) Reset() {
+	*x = LookupUser{}
+	mi := &file_wire_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LookupUser) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LookupUser) ProtoMessage() {}
+
+func (x *LookupUser) ProtoReflect() protoreflect.Message {
+	mi := &file_wire_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LookupUser.ProtoReflect.Descriptor instead.
+func (*LookupUser) Descriptor() ([]byte, []int) {
+	return file_wire_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *LookupUser) GetTicket() *SignedTicket {
+	if x != nil {
+		return x.Ticket
+	}
+	return nil
+}
+
+func (x *LookupUser) GetUsername() string {
+	if x != nil {
+		return x.Username
+	}
+	return ""
+}
+
+// UserLookup answers LookupUser.
+type UserLookup struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Exists        bool                   `protobuf:"varint,1,opt,name=exists,proto3" json:"exists,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UserLookup) Reset() {
+	*x = UserLookup{}
+	mi := &file_wire_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UserLookup) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UserLookup) ProtoMessage() {}
+
+func (x *UserLookup) ProtoReflect() protoreflect.Message {
+	mi := &file_wire_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UserLookup.ProtoReflect.Descriptor instead.
+func (*UserLookup) Descriptor() ([]byte, []int) {
+	return file_wire_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *UserLookup) GetExists() bool {
+	if x != nil {
+		return x.Exists
+	}
+	return false
+}
+
 // RevokeDevice revokes one device of the ticket's account: the device's
 // peer ID never gets a ticket again, and the revocation list carries it
 // until its last ticket expires. The stream's peer must be the device the
@@ -488,7 +607,7 @@ type RevokeDevice struct {
 
 func (x *RevokeDevice) Reset() {
 	*x = RevokeDevice{}
-	mi := &file_wire_proto_msgTypes[4]
+	mi := &file_wire_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -500,7 +619,7 @@ func (x *RevokeDevice) String() string {
 func (*RevokeDevice) ProtoMessage() {}
 
 func (x *RevokeDevice) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[4]
+	mi := &file_wire_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -513,7 +632,7 @@ func (x *RevokeDevice) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeDevice.ProtoReflect.Descriptor instead.
 func (*RevokeDevice) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{4}
+	return file_wire_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *RevokeDevice) GetTicket() *SignedTicket {
@@ -554,7 +673,7 @@ type ChangePassword struct {
 
 func (x *ChangePassword) Reset() {
 	*x = ChangePassword{}
-	mi := &file_wire_proto_msgTypes[5]
+	mi := &file_wire_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -566,7 +685,7 @@ func (x *ChangePassword) String() string {
 func (*ChangePassword) ProtoMessage() {}
 
 func (x *ChangePassword) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[5]
+	mi := &file_wire_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -579,7 +698,7 @@ func (x *ChangePassword) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChangePassword.ProtoReflect.Descriptor instead.
 func (*ChangePassword) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{5}
+	return file_wire_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *ChangePassword) GetUsername() string {
@@ -615,7 +734,7 @@ type Renew struct {
 
 func (x *Renew) Reset() {
 	*x = Renew{}
-	mi := &file_wire_proto_msgTypes[6]
+	mi := &file_wire_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -627,7 +746,7 @@ func (x *Renew) String() string {
 func (*Renew) ProtoMessage() {}
 
 func (x *Renew) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[6]
+	mi := &file_wire_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -640,7 +759,7 @@ func (x *Renew) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Renew.ProtoReflect.Descriptor instead.
 func (*Renew) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{6}
+	return file_wire_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *Renew) GetTicket() *SignedTicket {
@@ -660,7 +779,7 @@ type RegisterStart struct {
 
 func (x *RegisterStart) Reset() {
 	*x = RegisterStart{}
-	mi := &file_wire_proto_msgTypes[7]
+	mi := &file_wire_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -672,7 +791,7 @@ func (x *RegisterStart) String() string {
 func (*RegisterStart) ProtoMessage() {}
 
 func (x *RegisterStart) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[7]
+	mi := &file_wire_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -685,7 +804,7 @@ func (x *RegisterStart) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RegisterStart.ProtoReflect.Descriptor instead.
 func (*RegisterStart) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{7}
+	return file_wire_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *RegisterStart) GetUsername() string {
@@ -711,7 +830,7 @@ type RegisterFinish struct {
 
 func (x *RegisterFinish) Reset() {
 	*x = RegisterFinish{}
-	mi := &file_wire_proto_msgTypes[8]
+	mi := &file_wire_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -723,7 +842,7 @@ func (x *RegisterFinish) String() string {
 func (*RegisterFinish) ProtoMessage() {}
 
 func (x *RegisterFinish) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[8]
+	mi := &file_wire_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -736,7 +855,7 @@ func (x *RegisterFinish) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RegisterFinish.ProtoReflect.Descriptor instead.
 func (*RegisterFinish) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{8}
+	return file_wire_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *RegisterFinish) GetRegistrationRecord() []byte {
@@ -758,7 +877,7 @@ type LoginStart struct {
 
 func (x *LoginStart) Reset() {
 	*x = LoginStart{}
-	mi := &file_wire_proto_msgTypes[9]
+	mi := &file_wire_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -770,7 +889,7 @@ func (x *LoginStart) String() string {
 func (*LoginStart) ProtoMessage() {}
 
 func (x *LoginStart) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[9]
+	mi := &file_wire_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -783,7 +902,7 @@ func (x *LoginStart) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LoginStart.ProtoReflect.Descriptor instead.
 func (*LoginStart) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{9}
+	return file_wire_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *LoginStart) GetUsername() string {
@@ -823,7 +942,7 @@ type LoginFinish struct {
 
 func (x *LoginFinish) Reset() {
 	*x = LoginFinish{}
-	mi := &file_wire_proto_msgTypes[10]
+	mi := &file_wire_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -835,7 +954,7 @@ func (x *LoginFinish) String() string {
 func (*LoginFinish) ProtoMessage() {}
 
 func (x *LoginFinish) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[10]
+	mi := &file_wire_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -848,7 +967,7 @@ func (x *LoginFinish) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LoginFinish.ProtoReflect.Descriptor instead.
 func (*LoginFinish) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{10}
+	return file_wire_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *LoginFinish) GetKe3() []byte {
@@ -871,6 +990,7 @@ type AuthResponse struct {
 	//	*AuthResponse_Devices
 	//	*AuthResponse_RevokeResult
 	//	*AuthResponse_PasswordChanged
+	//	*AuthResponse_UserLookup
 	Kind          isAuthResponse_Kind `protobuf_oneof:"kind"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -878,7 +998,7 @@ type AuthResponse struct {
 
 func (x *AuthResponse) Reset() {
 	*x = AuthResponse{}
-	mi := &file_wire_proto_msgTypes[11]
+	mi := &file_wire_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -890,7 +1010,7 @@ func (x *AuthResponse) String() string {
 func (*AuthResponse) ProtoMessage() {}
 
 func (x *AuthResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[11]
+	mi := &file_wire_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -903,7 +1023,7 @@ func (x *AuthResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuthResponse.ProtoReflect.Descriptor instead.
 func (*AuthResponse) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{11}
+	return file_wire_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *AuthResponse) GetKind() isAuthResponse_Kind {
@@ -985,6 +1105,15 @@ func (x *AuthResponse) GetPasswordChanged() *PasswordChanged {
 	return nil
 }
 
+func (x *AuthResponse) GetUserLookup() *UserLookup {
+	if x != nil {
+		if x, ok := x.Kind.(*AuthResponse_UserLookup); ok {
+			return x.UserLookup
+		}
+	}
+	return nil
+}
+
 type isAuthResponse_Kind interface {
 	isAuthResponse_Kind()
 }
@@ -1021,6 +1150,10 @@ type AuthResponse_PasswordChanged struct {
 	PasswordChanged *PasswordChanged `protobuf:"bytes,8,opt,name=password_changed,json=passwordChanged,proto3,oneof"`
 }
 
+type AuthResponse_UserLookup struct {
+	UserLookup *UserLookup `protobuf:"bytes,9,opt,name=user_lookup,json=userLookup,proto3,oneof"`
+}
+
 func (*AuthResponse_Error) isAuthResponse_Kind() {}
 
 func (*AuthResponse_RegistrationResponse) isAuthResponse_Kind() {}
@@ -1037,6 +1170,8 @@ func (*AuthResponse_RevokeResult) isAuthResponse_Kind() {}
 
 func (*AuthResponse_PasswordChanged) isAuthResponse_Kind() {}
 
+func (*AuthResponse_UserLookup) isAuthResponse_Kind() {}
+
 type AuthError struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// stable: login_failed, username_taken, rate_limited, bad_request, internal,
@@ -1049,7 +1184,7 @@ type AuthError struct {
 
 func (x *AuthError) Reset() {
 	*x = AuthError{}
-	mi := &file_wire_proto_msgTypes[12]
+	mi := &file_wire_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1061,7 +1196,7 @@ func (x *AuthError) String() string {
 func (*AuthError) ProtoMessage() {}
 
 func (x *AuthError) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[12]
+	mi := &file_wire_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1074,7 +1209,7 @@ func (x *AuthError) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuthError.ProtoReflect.Descriptor instead.
 func (*AuthError) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{12}
+	return file_wire_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *AuthError) GetCode() string {
@@ -1099,7 +1234,7 @@ type RegisterResult struct {
 
 func (x *RegisterResult) Reset() {
 	*x = RegisterResult{}
-	mi := &file_wire_proto_msgTypes[13]
+	mi := &file_wire_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1111,7 +1246,7 @@ func (x *RegisterResult) String() string {
 func (*RegisterResult) ProtoMessage() {}
 
 func (x *RegisterResult) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[13]
+	mi := &file_wire_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1124,7 +1259,7 @@ func (x *RegisterResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RegisterResult.ProtoReflect.Descriptor instead.
 func (*RegisterResult) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{13}
+	return file_wire_proto_rawDescGZIP(), []int{15}
 }
 
 // DeviceList answers list_devices: the account's devices, most recently seen
@@ -1139,7 +1274,7 @@ type DeviceList struct {
 
 func (x *DeviceList) Reset() {
 	*x = DeviceList{}
-	mi := &file_wire_proto_msgTypes[14]
+	mi := &file_wire_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1151,7 +1286,7 @@ func (x *DeviceList) String() string {
 func (*DeviceList) ProtoMessage() {}
 
 func (x *DeviceList) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[14]
+	mi := &file_wire_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1164,7 +1299,7 @@ func (x *DeviceList) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeviceList.ProtoReflect.Descriptor instead.
 func (*DeviceList) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{14}
+	return file_wire_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *DeviceList) GetDevices() []*Device {
@@ -1196,7 +1331,7 @@ type Device struct {
 
 func (x *Device) Reset() {
 	*x = Device{}
-	mi := &file_wire_proto_msgTypes[15]
+	mi := &file_wire_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1208,7 +1343,7 @@ func (x *Device) String() string {
 func (*Device) ProtoMessage() {}
 
 func (x *Device) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[15]
+	mi := &file_wire_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1221,7 +1356,7 @@ func (x *Device) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Device.ProtoReflect.Descriptor instead.
 func (*Device) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{15}
+	return file_wire_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *Device) GetPeerId() []byte {
@@ -1274,7 +1409,7 @@ type RevokeResult struct {
 
 func (x *RevokeResult) Reset() {
 	*x = RevokeResult{}
-	mi := &file_wire_proto_msgTypes[16]
+	mi := &file_wire_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1286,7 +1421,7 @@ func (x *RevokeResult) String() string {
 func (*RevokeResult) ProtoMessage() {}
 
 func (x *RevokeResult) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[16]
+	mi := &file_wire_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1299,7 +1434,7 @@ func (x *RevokeResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeResult.ProtoReflect.Descriptor instead.
 func (*RevokeResult) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{16}
+	return file_wire_proto_rawDescGZIP(), []int{18}
 }
 
 type PasswordChanged struct {
@@ -1310,7 +1445,7 @@ type PasswordChanged struct {
 
 func (x *PasswordChanged) Reset() {
 	*x = PasswordChanged{}
-	mi := &file_wire_proto_msgTypes[17]
+	mi := &file_wire_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1322,7 +1457,7 @@ func (x *PasswordChanged) String() string {
 func (*PasswordChanged) ProtoMessage() {}
 
 func (x *PasswordChanged) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[17]
+	mi := &file_wire_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1335,7 +1470,7 @@ func (x *PasswordChanged) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PasswordChanged.ProtoReflect.Descriptor instead.
 func (*PasswordChanged) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{17}
+	return file_wire_proto_rawDescGZIP(), []int{19}
 }
 
 type LoginResult struct {
@@ -1352,7 +1487,7 @@ type LoginResult struct {
 
 func (x *LoginResult) Reset() {
 	*x = LoginResult{}
-	mi := &file_wire_proto_msgTypes[18]
+	mi := &file_wire_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1364,7 +1499,7 @@ func (x *LoginResult) String() string {
 func (*LoginResult) ProtoMessage() {}
 
 func (x *LoginResult) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[18]
+	mi := &file_wire_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1377,7 +1512,7 @@ func (x *LoginResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LoginResult.ProtoReflect.Descriptor instead.
 func (*LoginResult) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{18}
+	return file_wire_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *LoginResult) GetTicket() *SignedTicket {
@@ -1421,7 +1556,7 @@ type RendezvousRequest struct {
 
 func (x *RendezvousRequest) Reset() {
 	*x = RendezvousRequest{}
-	mi := &file_wire_proto_msgTypes[19]
+	mi := &file_wire_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1433,7 +1568,7 @@ func (x *RendezvousRequest) String() string {
 func (*RendezvousRequest) ProtoMessage() {}
 
 func (x *RendezvousRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[19]
+	mi := &file_wire_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1446,7 +1581,7 @@ func (x *RendezvousRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RendezvousRequest.ProtoReflect.Descriptor instead.
 func (*RendezvousRequest) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{19}
+	return file_wire_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *RendezvousRequest) GetKind() isRendezvousRequest_Kind {
@@ -1507,7 +1642,7 @@ type Publish struct {
 
 func (x *Publish) Reset() {
 	*x = Publish{}
-	mi := &file_wire_proto_msgTypes[20]
+	mi := &file_wire_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1519,7 +1654,7 @@ func (x *Publish) String() string {
 func (*Publish) ProtoMessage() {}
 
 func (x *Publish) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[20]
+	mi := &file_wire_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1532,7 +1667,7 @@ func (x *Publish) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Publish.ProtoReflect.Descriptor instead.
 func (*Publish) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{20}
+	return file_wire_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *Publish) GetTicket() *SignedTicket {
@@ -1574,7 +1709,7 @@ type Lookup struct {
 
 func (x *Lookup) Reset() {
 	*x = Lookup{}
-	mi := &file_wire_proto_msgTypes[21]
+	mi := &file_wire_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1586,7 +1721,7 @@ func (x *Lookup) String() string {
 func (*Lookup) ProtoMessage() {}
 
 func (x *Lookup) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[21]
+	mi := &file_wire_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1599,7 +1734,7 @@ func (x *Lookup) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Lookup.ProtoReflect.Descriptor instead.
 func (*Lookup) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{21}
+	return file_wire_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *Lookup) GetTicket() *SignedTicket {
@@ -1633,7 +1768,7 @@ type RendezvousResponse struct {
 
 func (x *RendezvousResponse) Reset() {
 	*x = RendezvousResponse{}
-	mi := &file_wire_proto_msgTypes[22]
+	mi := &file_wire_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1645,7 +1780,7 @@ func (x *RendezvousResponse) String() string {
 func (*RendezvousResponse) ProtoMessage() {}
 
 func (x *RendezvousResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[22]
+	mi := &file_wire_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1658,7 +1793,7 @@ func (x *RendezvousResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RendezvousResponse.ProtoReflect.Descriptor instead.
 func (*RendezvousResponse) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{22}
+	return file_wire_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *RendezvousResponse) GetError() string {
@@ -1689,7 +1824,7 @@ type Hello struct {
 
 func (x *Hello) Reset() {
 	*x = Hello{}
-	mi := &file_wire_proto_msgTypes[23]
+	mi := &file_wire_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1701,7 +1836,7 @@ func (x *Hello) String() string {
 func (*Hello) ProtoMessage() {}
 
 func (x *Hello) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[23]
+	mi := &file_wire_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1714,7 +1849,7 @@ func (x *Hello) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Hello.ProtoReflect.Descriptor instead.
 func (*Hello) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{23}
+	return file_wire_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *Hello) GetTicket() *SignedTicket {
@@ -1745,7 +1880,7 @@ type Frame struct {
 
 func (x *Frame) Reset() {
 	*x = Frame{}
-	mi := &file_wire_proto_msgTypes[24]
+	mi := &file_wire_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1757,7 +1892,7 @@ func (x *Frame) String() string {
 func (*Frame) ProtoMessage() {}
 
 func (x *Frame) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[24]
+	mi := &file_wire_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1770,7 +1905,7 @@ func (x *Frame) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Frame.ProtoReflect.Descriptor instead.
 func (*Frame) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{24}
+	return file_wire_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *Frame) GetKind() isFrame_Kind {
@@ -1829,7 +1964,7 @@ type Envelope struct {
 
 func (x *Envelope) Reset() {
 	*x = Envelope{}
-	mi := &file_wire_proto_msgTypes[25]
+	mi := &file_wire_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1841,7 +1976,7 @@ func (x *Envelope) String() string {
 func (*Envelope) ProtoMessage() {}
 
 func (x *Envelope) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[25]
+	mi := &file_wire_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1854,7 +1989,7 @@ func (x *Envelope) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Envelope.ProtoReflect.Descriptor instead.
 func (*Envelope) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{25}
+	return file_wire_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *Envelope) GetId() string {
@@ -1888,7 +2023,7 @@ type Ack struct {
 
 func (x *Ack) Reset() {
 	*x = Ack{}
-	mi := &file_wire_proto_msgTypes[26]
+	mi := &file_wire_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1900,7 +2035,7 @@ func (x *Ack) String() string {
 func (*Ack) ProtoMessage() {}
 
 func (x *Ack) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[26]
+	mi := &file_wire_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1913,7 +2048,7 @@ func (x *Ack) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Ack.ProtoReflect.Descriptor instead.
 func (*Ack) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{26}
+	return file_wire_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *Ack) GetId() string {
@@ -1957,7 +2092,7 @@ type Payload struct {
 
 func (x *Payload) Reset() {
 	*x = Payload{}
-	mi := &file_wire_proto_msgTypes[27]
+	mi := &file_wire_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1969,7 +2104,7 @@ func (x *Payload) String() string {
 func (*Payload) ProtoMessage() {}
 
 func (x *Payload) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[27]
+	mi := &file_wire_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1982,7 +2117,7 @@ func (x *Payload) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Payload.ProtoReflect.Descriptor instead.
 func (*Payload) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{27}
+	return file_wire_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *Payload) GetSentUnixMilli() int64 {
@@ -2226,7 +2361,7 @@ type ResendRequest struct {
 
 func (x *ResendRequest) Reset() {
 	*x = ResendRequest{}
-	mi := &file_wire_proto_msgTypes[28]
+	mi := &file_wire_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2238,7 +2373,7 @@ func (x *ResendRequest) String() string {
 func (*ResendRequest) ProtoMessage() {}
 
 func (x *ResendRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[28]
+	mi := &file_wire_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2251,7 +2386,7 @@ func (x *ResendRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResendRequest.ProtoReflect.Descriptor instead.
 func (*ResendRequest) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{28}
+	return file_wire_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *ResendRequest) GetIds() []string {
@@ -2288,7 +2423,7 @@ type GroupEvent struct {
 
 func (x *GroupEvent) Reset() {
 	*x = GroupEvent{}
-	mi := &file_wire_proto_msgTypes[29]
+	mi := &file_wire_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2300,7 +2435,7 @@ func (x *GroupEvent) String() string {
 func (*GroupEvent) ProtoMessage() {}
 
 func (x *GroupEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[29]
+	mi := &file_wire_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2313,7 +2448,7 @@ func (x *GroupEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GroupEvent.ProtoReflect.Descriptor instead.
 func (*GroupEvent) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{29}
+	return file_wire_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *GroupEvent) GetConversation() []byte {
@@ -2432,7 +2567,7 @@ type Signal struct {
 
 func (x *Signal) Reset() {
 	*x = Signal{}
-	mi := &file_wire_proto_msgTypes[30]
+	mi := &file_wire_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2444,7 +2579,7 @@ func (x *Signal) String() string {
 func (*Signal) ProtoMessage() {}
 
 func (x *Signal) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[30]
+	mi := &file_wire_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2457,7 +2592,7 @@ func (x *Signal) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Signal.ProtoReflect.Descriptor instead.
 func (*Signal) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{30}
+	return file_wire_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *Signal) GetKind() Signal_Kind {
@@ -2480,7 +2615,7 @@ type AvatarRequest struct {
 
 func (x *AvatarRequest) Reset() {
 	*x = AvatarRequest{}
-	mi := &file_wire_proto_msgTypes[31]
+	mi := &file_wire_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2492,7 +2627,7 @@ func (x *AvatarRequest) String() string {
 func (*AvatarRequest) ProtoMessage() {}
 
 func (x *AvatarRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[31]
+	mi := &file_wire_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2505,7 +2640,7 @@ func (x *AvatarRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AvatarRequest.ProtoReflect.Descriptor instead.
 func (*AvatarRequest) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{31}
+	return file_wire_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *AvatarRequest) GetSha256() []byte {
@@ -2536,7 +2671,7 @@ type FileOffer struct {
 
 func (x *FileOffer) Reset() {
 	*x = FileOffer{}
-	mi := &file_wire_proto_msgTypes[32]
+	mi := &file_wire_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2548,7 +2683,7 @@ func (x *FileOffer) String() string {
 func (*FileOffer) ProtoMessage() {}
 
 func (x *FileOffer) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[32]
+	mi := &file_wire_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2561,7 +2696,7 @@ func (x *FileOffer) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FileOffer.ProtoReflect.Descriptor instead.
 func (*FileOffer) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{32}
+	return file_wire_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *FileOffer) GetId() []byte {
@@ -2632,7 +2767,7 @@ type FileUpdate struct {
 
 func (x *FileUpdate) Reset() {
 	*x = FileUpdate{}
-	mi := &file_wire_proto_msgTypes[33]
+	mi := &file_wire_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2644,7 +2779,7 @@ func (x *FileUpdate) String() string {
 func (*FileUpdate) ProtoMessage() {}
 
 func (x *FileUpdate) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[33]
+	mi := &file_wire_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2657,7 +2792,7 @@ func (x *FileUpdate) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FileUpdate.ProtoReflect.Descriptor instead.
 func (*FileUpdate) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{33}
+	return file_wire_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *FileUpdate) GetId() []byte {
@@ -2688,7 +2823,7 @@ type StreamOffer struct {
 
 func (x *StreamOffer) Reset() {
 	*x = StreamOffer{}
-	mi := &file_wire_proto_msgTypes[34]
+	mi := &file_wire_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2700,7 +2835,7 @@ func (x *StreamOffer) String() string {
 func (*StreamOffer) ProtoMessage() {}
 
 func (x *StreamOffer) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[34]
+	mi := &file_wire_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2713,7 +2848,7 @@ func (x *StreamOffer) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StreamOffer.ProtoReflect.Descriptor instead.
 func (*StreamOffer) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{34}
+	return file_wire_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *StreamOffer) GetId() []byte {
@@ -2748,7 +2883,7 @@ type Visibility struct {
 
 func (x *Visibility) Reset() {
 	*x = Visibility{}
-	mi := &file_wire_proto_msgTypes[35]
+	mi := &file_wire_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2760,7 +2895,7 @@ func (x *Visibility) String() string {
 func (*Visibility) ProtoMessage() {}
 
 func (x *Visibility) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[35]
+	mi := &file_wire_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2773,7 +2908,7 @@ func (x *Visibility) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Visibility.ProtoReflect.Descriptor instead.
 func (*Visibility) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{35}
+	return file_wire_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *Visibility) GetToken() []byte {
@@ -2794,7 +2929,7 @@ type Receipt struct {
 
 func (x *Receipt) Reset() {
 	*x = Receipt{}
-	mi := &file_wire_proto_msgTypes[36]
+	mi := &file_wire_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2806,7 +2941,7 @@ func (x *Receipt) String() string {
 func (*Receipt) ProtoMessage() {}
 
 func (x *Receipt) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[36]
+	mi := &file_wire_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2819,7 +2954,7 @@ func (x *Receipt) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Receipt.ProtoReflect.Descriptor instead.
 func (*Receipt) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{36}
+	return file_wire_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *Receipt) GetIds() []string {
@@ -2838,7 +2973,7 @@ type Chat struct {
 
 func (x *Chat) Reset() {
 	*x = Chat{}
-	mi := &file_wire_proto_msgTypes[37]
+	mi := &file_wire_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2850,7 +2985,7 @@ func (x *Chat) String() string {
 func (*Chat) ProtoMessage() {}
 
 func (x *Chat) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[37]
+	mi := &file_wire_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2863,7 +2998,7 @@ func (x *Chat) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Chat.ProtoReflect.Descriptor instead.
 func (*Chat) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{37}
+	return file_wire_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *Chat) GetText() string {
@@ -2882,7 +3017,7 @@ type ContactRequest struct {
 
 func (x *ContactRequest) Reset() {
 	*x = ContactRequest{}
-	mi := &file_wire_proto_msgTypes[38]
+	mi := &file_wire_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2894,7 +3029,7 @@ func (x *ContactRequest) String() string {
 func (*ContactRequest) ProtoMessage() {}
 
 func (x *ContactRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[38]
+	mi := &file_wire_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2907,7 +3042,7 @@ func (x *ContactRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ContactRequest.ProtoReflect.Descriptor instead.
 func (*ContactRequest) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{38}
+	return file_wire_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *ContactRequest) GetMessage() string {
@@ -2926,7 +3061,7 @@ type ContactResponse struct {
 
 func (x *ContactResponse) Reset() {
 	*x = ContactResponse{}
-	mi := &file_wire_proto_msgTypes[39]
+	mi := &file_wire_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2938,7 +3073,7 @@ func (x *ContactResponse) String() string {
 func (*ContactResponse) ProtoMessage() {}
 
 func (x *ContactResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[39]
+	mi := &file_wire_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2951,7 +3086,7 @@ func (x *ContactResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ContactResponse.ProtoReflect.Descriptor instead.
 func (*ContactResponse) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{39}
+	return file_wire_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *ContactResponse) GetAccepted() bool {
@@ -2969,7 +3104,7 @@ type ContactRemoved struct {
 
 func (x *ContactRemoved) Reset() {
 	*x = ContactRemoved{}
-	mi := &file_wire_proto_msgTypes[40]
+	mi := &file_wire_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2981,7 +3116,7 @@ func (x *ContactRemoved) String() string {
 func (*ContactRemoved) ProtoMessage() {}
 
 func (x *ContactRemoved) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[40]
+	mi := &file_wire_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2994,7 +3129,7 @@ func (x *ContactRemoved) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ContactRemoved.ProtoReflect.Descriptor instead.
 func (*ContactRemoved) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{40}
+	return file_wire_proto_rawDescGZIP(), []int{42}
 }
 
 type Presence struct {
@@ -3010,7 +3145,7 @@ type Presence struct {
 
 func (x *Presence) Reset() {
 	*x = Presence{}
-	mi := &file_wire_proto_msgTypes[41]
+	mi := &file_wire_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3022,7 +3157,7 @@ func (x *Presence) String() string {
 func (*Presence) ProtoMessage() {}
 
 func (x *Presence) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[41]
+	mi := &file_wire_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3035,7 +3170,7 @@ func (x *Presence) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Presence.ProtoReflect.Descriptor instead.
 func (*Presence) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{41}
+	return file_wire_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *Presence) GetStatus() string {
@@ -3086,7 +3221,7 @@ type SealedBox struct {
 
 func (x *SealedBox) Reset() {
 	*x = SealedBox{}
-	mi := &file_wire_proto_msgTypes[42]
+	mi := &file_wire_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3098,7 +3233,7 @@ func (x *SealedBox) String() string {
 func (*SealedBox) ProtoMessage() {}
 
 func (x *SealedBox) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[42]
+	mi := &file_wire_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3111,7 +3246,7 @@ func (x *SealedBox) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SealedBox.ProtoReflect.Descriptor instead.
 func (*SealedBox) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{42}
+	return file_wire_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *SealedBox) GetEphemeral() []byte {
@@ -3157,7 +3292,7 @@ type RegistryRequest struct {
 
 func (x *RegistryRequest) Reset() {
 	*x = RegistryRequest{}
-	mi := &file_wire_proto_msgTypes[43]
+	mi := &file_wire_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3169,7 +3304,7 @@ func (x *RegistryRequest) String() string {
 func (*RegistryRequest) ProtoMessage() {}
 
 func (x *RegistryRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[43]
+	mi := &file_wire_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3182,7 +3317,7 @@ func (x *RegistryRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RegistryRequest.ProtoReflect.Descriptor instead.
 func (*RegistryRequest) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{43}
+	return file_wire_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *RegistryRequest) GetKind() isRegistryRequest_Kind {
@@ -3253,7 +3388,7 @@ type Heartbeat struct {
 
 func (x *Heartbeat) Reset() {
 	*x = Heartbeat{}
-	mi := &file_wire_proto_msgTypes[44]
+	mi := &file_wire_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3265,7 +3400,7 @@ func (x *Heartbeat) String() string {
 func (*Heartbeat) ProtoMessage() {}
 
 func (x *Heartbeat) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[44]
+	mi := &file_wire_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3278,7 +3413,7 @@ func (x *Heartbeat) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Heartbeat.ProtoReflect.Descriptor instead.
 func (*Heartbeat) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{44}
+	return file_wire_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *Heartbeat) GetTicket() *SignedTicket {
@@ -3305,7 +3440,7 @@ type ListSupernodes struct {
 
 func (x *ListSupernodes) Reset() {
 	*x = ListSupernodes{}
-	mi := &file_wire_proto_msgTypes[45]
+	mi := &file_wire_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3317,7 +3452,7 @@ func (x *ListSupernodes) String() string {
 func (*ListSupernodes) ProtoMessage() {}
 
 func (x *ListSupernodes) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[45]
+	mi := &file_wire_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3330,7 +3465,7 @@ func (x *ListSupernodes) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListSupernodes.ProtoReflect.Descriptor instead.
 func (*ListSupernodes) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{45}
+	return file_wire_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *ListSupernodes) GetTicket() *SignedTicket {
@@ -3352,7 +3487,7 @@ type RegistryResponse struct {
 
 func (x *RegistryResponse) Reset() {
 	*x = RegistryResponse{}
-	mi := &file_wire_proto_msgTypes[46]
+	mi := &file_wire_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3364,7 +3499,7 @@ func (x *RegistryResponse) String() string {
 func (*RegistryResponse) ProtoMessage() {}
 
 func (x *RegistryResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[46]
+	mi := &file_wire_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3377,7 +3512,7 @@ func (x *RegistryResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RegistryResponse.ProtoReflect.Descriptor instead.
 func (*RegistryResponse) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{46}
+	return file_wire_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *RegistryResponse) GetError() string {
@@ -3420,7 +3555,7 @@ type FetchRevocations struct {
 
 func (x *FetchRevocations) Reset() {
 	*x = FetchRevocations{}
-	mi := &file_wire_proto_msgTypes[47]
+	mi := &file_wire_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3432,7 +3567,7 @@ func (x *FetchRevocations) String() string {
 func (*FetchRevocations) ProtoMessage() {}
 
 func (x *FetchRevocations) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[47]
+	mi := &file_wire_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3445,7 +3580,7 @@ func (x *FetchRevocations) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FetchRevocations.ProtoReflect.Descriptor instead.
 func (*FetchRevocations) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{47}
+	return file_wire_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *FetchRevocations) GetTicket() *SignedTicket {
@@ -3481,7 +3616,7 @@ type RevocationList struct {
 
 func (x *RevocationList) Reset() {
 	*x = RevocationList{}
-	mi := &file_wire_proto_msgTypes[48]
+	mi := &file_wire_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3493,7 +3628,7 @@ func (x *RevocationList) String() string {
 func (*RevocationList) ProtoMessage() {}
 
 func (x *RevocationList) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[48]
+	mi := &file_wire_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3506,7 +3641,7 @@ func (x *RevocationList) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevocationList.ProtoReflect.Descriptor instead.
 func (*RevocationList) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{48}
+	return file_wire_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *RevocationList) GetServerPeerId() []byte {
@@ -3562,7 +3697,7 @@ type Revocation struct {
 
 func (x *Revocation) Reset() {
 	*x = Revocation{}
-	mi := &file_wire_proto_msgTypes[49]
+	mi := &file_wire_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3574,7 +3709,7 @@ func (x *Revocation) String() string {
 func (*Revocation) ProtoMessage() {}
 
 func (x *Revocation) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[49]
+	mi := &file_wire_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3587,7 +3722,7 @@ func (x *Revocation) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Revocation.ProtoReflect.Descriptor instead.
 func (*Revocation) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{49}
+	return file_wire_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *Revocation) GetSerial() uint64 {
@@ -3621,7 +3756,7 @@ type SignedRevocations struct {
 
 func (x *SignedRevocations) Reset() {
 	*x = SignedRevocations{}
-	mi := &file_wire_proto_msgTypes[50]
+	mi := &file_wire_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3633,7 +3768,7 @@ func (x *SignedRevocations) String() string {
 func (*SignedRevocations) ProtoMessage() {}
 
 func (x *SignedRevocations) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[50]
+	mi := &file_wire_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3646,7 +3781,7 @@ func (x *SignedRevocations) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SignedRevocations.ProtoReflect.Descriptor instead.
 func (*SignedRevocations) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{50}
+	return file_wire_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *SignedRevocations) GetList() []byte {
@@ -3675,7 +3810,7 @@ type SupernodeInfo struct {
 
 func (x *SupernodeInfo) Reset() {
 	*x = SupernodeInfo{}
-	mi := &file_wire_proto_msgTypes[51]
+	mi := &file_wire_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3687,7 +3822,7 @@ func (x *SupernodeInfo) String() string {
 func (*SupernodeInfo) ProtoMessage() {}
 
 func (x *SupernodeInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[51]
+	mi := &file_wire_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3700,7 +3835,7 @@ func (x *SupernodeInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SupernodeInfo.ProtoReflect.Descriptor instead.
 func (*SupernodeInfo) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{51}
+	return file_wire_proto_rawDescGZIP(), []int{53}
 }
 
 func (x *SupernodeInfo) GetTicket() *SignedTicket {
@@ -3732,7 +3867,7 @@ type MailboxRequest struct {
 
 func (x *MailboxRequest) Reset() {
 	*x = MailboxRequest{}
-	mi := &file_wire_proto_msgTypes[52]
+	mi := &file_wire_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3744,7 +3879,7 @@ func (x *MailboxRequest) String() string {
 func (*MailboxRequest) ProtoMessage() {}
 
 func (x *MailboxRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[52]
+	mi := &file_wire_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3757,7 +3892,7 @@ func (x *MailboxRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MailboxRequest.ProtoReflect.Descriptor instead.
 func (*MailboxRequest) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{52}
+	return file_wire_proto_rawDescGZIP(), []int{54}
 }
 
 func (x *MailboxRequest) GetKind() isMailboxRequest_Kind {
@@ -3829,7 +3964,7 @@ type MailPut struct {
 
 func (x *MailPut) Reset() {
 	*x = MailPut{}
-	mi := &file_wire_proto_msgTypes[53]
+	mi := &file_wire_proto_msgTypes[55]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3841,7 +3976,7 @@ func (x *MailPut) String() string {
 func (*MailPut) ProtoMessage() {}
 
 func (x *MailPut) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[53]
+	mi := &file_wire_proto_msgTypes[55]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3854,7 +3989,7 @@ func (x *MailPut) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MailPut.ProtoReflect.Descriptor instead.
 func (*MailPut) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{53}
+	return file_wire_proto_rawDescGZIP(), []int{55}
 }
 
 func (x *MailPut) GetTicket() *SignedTicket {
@@ -3890,7 +4025,7 @@ type MailFetch struct {
 
 func (x *MailFetch) Reset() {
 	*x = MailFetch{}
-	mi := &file_wire_proto_msgTypes[54]
+	mi := &file_wire_proto_msgTypes[56]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3902,7 +4037,7 @@ func (x *MailFetch) String() string {
 func (*MailFetch) ProtoMessage() {}
 
 func (x *MailFetch) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[54]
+	mi := &file_wire_proto_msgTypes[56]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3915,7 +4050,7 @@ func (x *MailFetch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MailFetch.ProtoReflect.Descriptor instead.
 func (*MailFetch) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{54}
+	return file_wire_proto_rawDescGZIP(), []int{56}
 }
 
 func (x *MailFetch) GetTicket() *SignedTicket {
@@ -3950,7 +4085,7 @@ type MailAck struct {
 
 func (x *MailAck) Reset() {
 	*x = MailAck{}
-	mi := &file_wire_proto_msgTypes[55]
+	mi := &file_wire_proto_msgTypes[57]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3962,7 +4097,7 @@ func (x *MailAck) String() string {
 func (*MailAck) ProtoMessage() {}
 
 func (x *MailAck) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[55]
+	mi := &file_wire_proto_msgTypes[57]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3975,7 +4110,7 @@ func (x *MailAck) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MailAck.ProtoReflect.Descriptor instead.
 func (*MailAck) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{55}
+	return file_wire_proto_rawDescGZIP(), []int{57}
 }
 
 func (x *MailAck) GetTicket() *SignedTicket {
@@ -4004,7 +4139,7 @@ type MailboxResponse struct {
 
 func (x *MailboxResponse) Reset() {
 	*x = MailboxResponse{}
-	mi := &file_wire_proto_msgTypes[56]
+	mi := &file_wire_proto_msgTypes[58]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4016,7 +4151,7 @@ func (x *MailboxResponse) String() string {
 func (*MailboxResponse) ProtoMessage() {}
 
 func (x *MailboxResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[56]
+	mi := &file_wire_proto_msgTypes[58]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4029,7 +4164,7 @@ func (x *MailboxResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MailboxResponse.ProtoReflect.Descriptor instead.
 func (*MailboxResponse) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{56}
+	return file_wire_proto_rawDescGZIP(), []int{58}
 }
 
 func (x *MailboxResponse) GetError() string {
@@ -4071,7 +4206,7 @@ type StoredMail struct {
 
 func (x *StoredMail) Reset() {
 	*x = StoredMail{}
-	mi := &file_wire_proto_msgTypes[57]
+	mi := &file_wire_proto_msgTypes[59]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4083,7 +4218,7 @@ func (x *StoredMail) String() string {
 func (*StoredMail) ProtoMessage() {}
 
 func (x *StoredMail) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[57]
+	mi := &file_wire_proto_msgTypes[59]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4096,7 +4231,7 @@ func (x *StoredMail) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StoredMail.ProtoReflect.Descriptor instead.
 func (*StoredMail) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{57}
+	return file_wire_proto_rawDescGZIP(), []int{59}
 }
 
 func (x *StoredMail) GetSeq() uint64 {
@@ -4143,7 +4278,7 @@ type MailItem struct {
 
 func (x *MailItem) Reset() {
 	*x = MailItem{}
-	mi := &file_wire_proto_msgTypes[58]
+	mi := &file_wire_proto_msgTypes[60]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4155,7 +4290,7 @@ func (x *MailItem) String() string {
 func (*MailItem) ProtoMessage() {}
 
 func (x *MailItem) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[58]
+	mi := &file_wire_proto_msgTypes[60]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4168,7 +4303,7 @@ func (x *MailItem) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MailItem.ProtoReflect.Descriptor instead.
 func (*MailItem) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{58}
+	return file_wire_proto_rawDescGZIP(), []int{60}
 }
 
 func (x *MailItem) GetSender() *SignedTicket {
@@ -4214,7 +4349,7 @@ type ContactsRequest struct {
 
 func (x *ContactsRequest) Reset() {
 	*x = ContactsRequest{}
-	mi := &file_wire_proto_msgTypes[59]
+	mi := &file_wire_proto_msgTypes[61]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4226,7 +4361,7 @@ func (x *ContactsRequest) String() string {
 func (*ContactsRequest) ProtoMessage() {}
 
 func (x *ContactsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[59]
+	mi := &file_wire_proto_msgTypes[61]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4239,7 +4374,7 @@ func (x *ContactsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ContactsRequest.ProtoReflect.Descriptor instead.
 func (*ContactsRequest) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{59}
+	return file_wire_proto_rawDescGZIP(), []int{61}
 }
 
 func (x *ContactsRequest) GetKind() isContactsRequest_Kind {
@@ -4301,7 +4436,7 @@ type ContactsPut struct {
 
 func (x *ContactsPut) Reset() {
 	*x = ContactsPut{}
-	mi := &file_wire_proto_msgTypes[60]
+	mi := &file_wire_proto_msgTypes[62]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4313,7 +4448,7 @@ func (x *ContactsPut) String() string {
 func (*ContactsPut) ProtoMessage() {}
 
 func (x *ContactsPut) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[60]
+	mi := &file_wire_proto_msgTypes[62]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4326,7 +4461,7 @@ func (x *ContactsPut) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ContactsPut.ProtoReflect.Descriptor instead.
 func (*ContactsPut) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{60}
+	return file_wire_proto_rawDescGZIP(), []int{62}
 }
 
 func (x *ContactsPut) GetTicket() *SignedTicket {
@@ -4367,7 +4502,7 @@ type ContactsGet struct {
 
 func (x *ContactsGet) Reset() {
 	*x = ContactsGet{}
-	mi := &file_wire_proto_msgTypes[61]
+	mi := &file_wire_proto_msgTypes[63]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4379,7 +4514,7 @@ func (x *ContactsGet) String() string {
 func (*ContactsGet) ProtoMessage() {}
 
 func (x *ContactsGet) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[61]
+	mi := &file_wire_proto_msgTypes[63]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4392,7 +4527,7 @@ func (x *ContactsGet) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ContactsGet.ProtoReflect.Descriptor instead.
 func (*ContactsGet) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{61}
+	return file_wire_proto_rawDescGZIP(), []int{63}
 }
 
 func (x *ContactsGet) GetTicket() *SignedTicket {
@@ -4414,7 +4549,7 @@ type ContactsResponse struct {
 
 func (x *ContactsResponse) Reset() {
 	*x = ContactsResponse{}
-	mi := &file_wire_proto_msgTypes[62]
+	mi := &file_wire_proto_msgTypes[64]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4426,7 +4561,7 @@ func (x *ContactsResponse) String() string {
 func (*ContactsResponse) ProtoMessage() {}
 
 func (x *ContactsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[62]
+	mi := &file_wire_proto_msgTypes[64]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4439,7 +4574,7 @@ func (x *ContactsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ContactsResponse.ProtoReflect.Descriptor instead.
 func (*ContactsResponse) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{62}
+	return file_wire_proto_rawDescGZIP(), []int{64}
 }
 
 func (x *ContactsResponse) GetError() string {
@@ -4481,7 +4616,7 @@ type ContactBackup struct {
 
 func (x *ContactBackup) Reset() {
 	*x = ContactBackup{}
-	mi := &file_wire_proto_msgTypes[63]
+	mi := &file_wire_proto_msgTypes[65]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4493,7 +4628,7 @@ func (x *ContactBackup) String() string {
 func (*ContactBackup) ProtoMessage() {}
 
 func (x *ContactBackup) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[63]
+	mi := &file_wire_proto_msgTypes[65]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4506,7 +4641,7 @@ func (x *ContactBackup) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ContactBackup.ProtoReflect.Descriptor instead.
 func (*ContactBackup) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{63}
+	return file_wire_proto_rawDescGZIP(), []int{65}
 }
 
 func (x *ContactBackup) GetEntries() []*ContactBackupEntry {
@@ -4531,7 +4666,7 @@ type ContactBackupEntry struct {
 
 func (x *ContactBackupEntry) Reset() {
 	*x = ContactBackupEntry{}
-	mi := &file_wire_proto_msgTypes[64]
+	mi := &file_wire_proto_msgTypes[66]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4543,7 +4678,7 @@ func (x *ContactBackupEntry) String() string {
 func (*ContactBackupEntry) ProtoMessage() {}
 
 func (x *ContactBackupEntry) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[64]
+	mi := &file_wire_proto_msgTypes[66]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4556,7 +4691,7 @@ func (x *ContactBackupEntry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ContactBackupEntry.ProtoReflect.Descriptor instead.
 func (*ContactBackupEntry) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{64}
+	return file_wire_proto_rawDescGZIP(), []int{66}
 }
 
 func (x *ContactBackupEntry) GetUsername() string {
@@ -4625,7 +4760,7 @@ type PrekeysRequest struct {
 
 func (x *PrekeysRequest) Reset() {
 	*x = PrekeysRequest{}
-	mi := &file_wire_proto_msgTypes[65]
+	mi := &file_wire_proto_msgTypes[67]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4637,7 +4772,7 @@ func (x *PrekeysRequest) String() string {
 func (*PrekeysRequest) ProtoMessage() {}
 
 func (x *PrekeysRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[65]
+	mi := &file_wire_proto_msgTypes[67]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4650,7 +4785,7 @@ func (x *PrekeysRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PrekeysRequest.ProtoReflect.Descriptor instead.
 func (*PrekeysRequest) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{65}
+	return file_wire_proto_rawDescGZIP(), []int{67}
 }
 
 func (x *PrekeysRequest) GetKind() isPrekeysRequest_Kind {
@@ -4727,7 +4862,7 @@ type PrekeysPublish struct {
 
 func (x *PrekeysPublish) Reset() {
 	*x = PrekeysPublish{}
-	mi := &file_wire_proto_msgTypes[66]
+	mi := &file_wire_proto_msgTypes[68]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4739,7 +4874,7 @@ func (x *PrekeysPublish) String() string {
 func (*PrekeysPublish) ProtoMessage() {}
 
 func (x *PrekeysPublish) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[66]
+	mi := &file_wire_proto_msgTypes[68]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4752,7 +4887,7 @@ func (x *PrekeysPublish) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PrekeysPublish.ProtoReflect.Descriptor instead.
 func (*PrekeysPublish) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{66}
+	return file_wire_proto_rawDescGZIP(), []int{68}
 }
 
 func (x *PrekeysPublish) GetTicket() *SignedTicket {
@@ -4803,7 +4938,7 @@ type PrekeysFetch struct {
 
 func (x *PrekeysFetch) Reset() {
 	*x = PrekeysFetch{}
-	mi := &file_wire_proto_msgTypes[67]
+	mi := &file_wire_proto_msgTypes[69]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4815,7 +4950,7 @@ func (x *PrekeysFetch) String() string {
 func (*PrekeysFetch) ProtoMessage() {}
 
 func (x *PrekeysFetch) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[67]
+	mi := &file_wire_proto_msgTypes[69]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4828,7 +4963,7 @@ func (x *PrekeysFetch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PrekeysFetch.ProtoReflect.Descriptor instead.
 func (*PrekeysFetch) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{67}
+	return file_wire_proto_rawDescGZIP(), []int{69}
 }
 
 func (x *PrekeysFetch) GetTicket() *SignedTicket {
@@ -4855,7 +4990,7 @@ type PrekeysStatus struct {
 
 func (x *PrekeysStatus) Reset() {
 	*x = PrekeysStatus{}
-	mi := &file_wire_proto_msgTypes[68]
+	mi := &file_wire_proto_msgTypes[70]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4867,7 +5002,7 @@ func (x *PrekeysStatus) String() string {
 func (*PrekeysStatus) ProtoMessage() {}
 
 func (x *PrekeysStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[68]
+	mi := &file_wire_proto_msgTypes[70]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4880,7 +5015,7 @@ func (x *PrekeysStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PrekeysStatus.ProtoReflect.Descriptor instead.
 func (*PrekeysStatus) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{68}
+	return file_wire_proto_rawDescGZIP(), []int{70}
 }
 
 func (x *PrekeysStatus) GetTicket() *SignedTicket {
@@ -4904,7 +5039,7 @@ type PrekeysResponse struct {
 
 func (x *PrekeysResponse) Reset() {
 	*x = PrekeysResponse{}
-	mi := &file_wire_proto_msgTypes[69]
+	mi := &file_wire_proto_msgTypes[71]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4916,7 +5051,7 @@ func (x *PrekeysResponse) String() string {
 func (*PrekeysResponse) ProtoMessage() {}
 
 func (x *PrekeysResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[69]
+	mi := &file_wire_proto_msgTypes[71]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4929,7 +5064,7 @@ func (x *PrekeysResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PrekeysResponse.ProtoReflect.Descriptor instead.
 func (*PrekeysResponse) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{69}
+	return file_wire_proto_rawDescGZIP(), []int{71}
 }
 
 func (x *PrekeysResponse) GetError() string {
@@ -4991,7 +5126,7 @@ type PrekeyDevice struct {
 
 func (x *PrekeyDevice) Reset() {
 	*x = PrekeyDevice{}
-	mi := &file_wire_proto_msgTypes[70]
+	mi := &file_wire_proto_msgTypes[72]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5003,7 +5138,7 @@ func (x *PrekeyDevice) String() string {
 func (*PrekeyDevice) ProtoMessage() {}
 
 func (x *PrekeyDevice) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[70]
+	mi := &file_wire_proto_msgTypes[72]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5016,7 +5151,7 @@ func (x *PrekeyDevice) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PrekeyDevice.ProtoReflect.Descriptor instead.
 func (*PrekeyDevice) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{70}
+	return file_wire_proto_rawDescGZIP(), []int{72}
 }
 
 func (x *PrekeyDevice) GetBundle() []byte {
@@ -5064,7 +5199,7 @@ type RendezvousResponse_Entry struct {
 
 func (x *RendezvousResponse_Entry) Reset() {
 	*x = RendezvousResponse_Entry{}
-	mi := &file_wire_proto_msgTypes[71]
+	mi := &file_wire_proto_msgTypes[73]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5076,7 +5211,7 @@ func (x *RendezvousResponse_Entry) String() string {
 func (*RendezvousResponse_Entry) ProtoMessage() {}
 
 func (x *RendezvousResponse_Entry) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[71]
+	mi := &file_wire_proto_msgTypes[73]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5089,7 +5224,7 @@ func (x *RendezvousResponse_Entry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RendezvousResponse_Entry.ProtoReflect.Descriptor instead.
 func (*RendezvousResponse_Entry) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{22, 0}
+	return file_wire_proto_rawDescGZIP(), []int{24, 0}
 }
 
 func (x *RendezvousResponse_Entry) GetUsername() string {
@@ -5139,7 +5274,7 @@ const file_wire_proto_rawDesc = "" +
 	"\x0eserver_peer_id\x18\b \x01(\fR\fserverPeerId\"D\n" +
 	"\fSignedTicket\x12\x16\n" +
 	"\x06ticket\x18\x01 \x01(\fR\x06ticket\x12\x1c\n" +
-	"\tsignature\x18\x02 \x01(\fR\tsignature\"\x91\x03\n" +
+	"\tsignature\x18\x02 \x01(\fR\tsignature\"\xce\x03\n" +
 	"\vAuthRequest\x12D\n" +
 	"\x0eregister_start\x18\x01 \x01(\v2\x1b.eserver.wire.RegisterStartH\x00R\rregisterStart\x12;\n" +
 	"\vlogin_start\x18\x02 \x01(\v2\x18.eserver.wire.LoginStartH\x00R\n" +
@@ -5147,10 +5282,19 @@ const file_wire_proto_rawDesc = "" +
 	"\x05renew\x18\x03 \x01(\v2\x13.eserver.wire.RenewH\x00R\x05renew\x12>\n" +
 	"\flist_devices\x18\x04 \x01(\v2\x19.eserver.wire.ListDevicesH\x00R\vlistDevices\x12A\n" +
 	"\rrevoke_device\x18\x05 \x01(\v2\x1a.eserver.wire.RevokeDeviceH\x00R\frevokeDevice\x12G\n" +
-	"\x0fchange_password\x18\x06 \x01(\v2\x1c.eserver.wire.ChangePasswordH\x00R\x0echangePasswordB\x06\n" +
+	"\x0fchange_password\x18\x06 \x01(\v2\x1c.eserver.wire.ChangePasswordH\x00R\x0echangePassword\x12;\n" +
+	"\vlookup_user\x18\a \x01(\v2\x18.eserver.wire.LookupUserH\x00R\n" +
+	"lookupUserB\x06\n" +
 	"\x04kind\"A\n" +
 	"\vListDevices\x122\n" +
-	"\x06ticket\x18\x01 \x01(\v2\x1a.eserver.wire.SignedTicketR\x06ticket\"m\n" +
+	"\x06ticket\x18\x01 \x01(\v2\x1a.eserver.wire.SignedTicketR\x06ticket\"\\\n" +
+	"\n" +
+	"LookupUser\x122\n" +
+	"\x06ticket\x18\x01 \x01(\v2\x1a.eserver.wire.SignedTicketR\x06ticket\x12\x1a\n" +
+	"\busername\x18\x02 \x01(\tR\busername\"$\n" +
+	"\n" +
+	"UserLookup\x12\x16\n" +
+	"\x06exists\x18\x01 \x01(\bR\x06exists\"m\n" +
 	"\fRevokeDevice\x122\n" +
 	"\x06ticket\x18\x01 \x01(\v2\x1a.eserver.wire.SignedTicketR\x06ticket\x12\x17\n" +
 	"\apeer_id\x18\x02 \x01(\fR\x06peerId\x12\x10\n" +
@@ -5173,7 +5317,7 @@ const file_wire_proto_rawDesc = "" +
 	"\x06device\x18\x03 \x01(\tR\x06device\x12\x17\n" +
 	"\abox_key\x18\x04 \x01(\fR\x06boxKey\"\x1f\n" +
 	"\vLoginFinish\x12\x10\n" +
-	"\x03ke3\x18\x01 \x01(\fR\x03ke3\"\xe0\x03\n" +
+	"\x03ke3\x18\x01 \x01(\fR\x03ke3\"\x9d\x04\n" +
 	"\fAuthResponse\x12/\n" +
 	"\x05error\x18\x01 \x01(\v2\x17.eserver.wire.AuthErrorH\x00R\x05error\x125\n" +
 	"\x15registration_response\x18\x02 \x01(\fH\x00R\x14registrationResponse\x12\x12\n" +
@@ -5182,7 +5326,9 @@ const file_wire_proto_rawDesc = "" +
 	"\x0fregister_result\x18\x05 \x01(\v2\x1c.eserver.wire.RegisterResultH\x00R\x0eregisterResult\x124\n" +
 	"\adevices\x18\x06 \x01(\v2\x18.eserver.wire.DeviceListH\x00R\adevices\x12A\n" +
 	"\rrevoke_result\x18\a \x01(\v2\x1a.eserver.wire.RevokeResultH\x00R\frevokeResult\x12J\n" +
-	"\x10password_changed\x18\b \x01(\v2\x1d.eserver.wire.PasswordChangedH\x00R\x0fpasswordChangedB\x06\n" +
+	"\x10password_changed\x18\b \x01(\v2\x1d.eserver.wire.PasswordChangedH\x00R\x0fpasswordChanged\x12;\n" +
+	"\vuser_lookup\x18\t \x01(\v2\x18.eserver.wire.UserLookupH\x00R\n" +
+	"userLookupB\x06\n" +
 	"\x04kind\"9\n" +
 	"\tAuthError\x12\x12\n" +
 	"\x04code\x18\x01 \x01(\tR\x04code\x12\x18\n" +
@@ -5487,7 +5633,7 @@ func file_wire_proto_rawDescGZIP() []byte {
 }
 
 var file_wire_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_wire_proto_msgTypes = make([]protoimpl.MessageInfo, 72)
+var file_wire_proto_msgTypes = make([]protoimpl.MessageInfo, 74)
 var file_wire_proto_goTypes = []any{
 	(Signal_Kind)(0),                 // 0: eserver.wire.Signal.Kind
 	(FileOffer_Kind)(0),              // 1: eserver.wire.FileOffer.Kind
@@ -5495,160 +5641,165 @@ var file_wire_proto_goTypes = []any{
 	(*SignedTicket)(nil),             // 3: eserver.wire.SignedTicket
 	(*AuthRequest)(nil),              // 4: eserver.wire.AuthRequest
 	(*ListDevices)(nil),              // 5: eserver.wire.ListDevices
-	(*RevokeDevice)(nil),             // 6: eserver.wire.RevokeDevice
-	(*ChangePassword)(nil),           // 7: eserver.wire.ChangePassword
-	(*Renew)(nil),                    // 8: eserver.wire.Renew
-	(*RegisterStart)(nil),            // 9: eserver.wire.RegisterStart
-	(*RegisterFinish)(nil),           // 10: eserver.wire.RegisterFinish
-	(*LoginStart)(nil),               // 11: eserver.wire.LoginStart
-	(*LoginFinish)(nil),              // 12: eserver.wire.LoginFinish
-	(*AuthResponse)(nil),             // 13: eserver.wire.AuthResponse
-	(*AuthError)(nil),                // 14: eserver.wire.AuthError
-	(*RegisterResult)(nil),           // 15: eserver.wire.RegisterResult
-	(*DeviceList)(nil),               // 16: eserver.wire.DeviceList
-	(*Device)(nil),                   // 17: eserver.wire.Device
-	(*RevokeResult)(nil),             // 18: eserver.wire.RevokeResult
-	(*PasswordChanged)(nil),          // 19: eserver.wire.PasswordChanged
-	(*LoginResult)(nil),              // 20: eserver.wire.LoginResult
-	(*RendezvousRequest)(nil),        // 21: eserver.wire.RendezvousRequest
-	(*Publish)(nil),                  // 22: eserver.wire.Publish
-	(*Lookup)(nil),                   // 23: eserver.wire.Lookup
-	(*RendezvousResponse)(nil),       // 24: eserver.wire.RendezvousResponse
-	(*Hello)(nil),                    // 25: eserver.wire.Hello
-	(*Frame)(nil),                    // 26: eserver.wire.Frame
-	(*Envelope)(nil),                 // 27: eserver.wire.Envelope
-	(*Ack)(nil),                      // 28: eserver.wire.Ack
-	(*Payload)(nil),                  // 29: eserver.wire.Payload
-	(*ResendRequest)(nil),            // 30: eserver.wire.ResendRequest
-	(*GroupEvent)(nil),               // 31: eserver.wire.GroupEvent
-	(*Signal)(nil),                   // 32: eserver.wire.Signal
-	(*AvatarRequest)(nil),            // 33: eserver.wire.AvatarRequest
-	(*FileOffer)(nil),                // 34: eserver.wire.FileOffer
-	(*FileUpdate)(nil),               // 35: eserver.wire.FileUpdate
-	(*StreamOffer)(nil),              // 36: eserver.wire.StreamOffer
-	(*Visibility)(nil),               // 37: eserver.wire.Visibility
-	(*Receipt)(nil),                  // 38: eserver.wire.Receipt
-	(*Chat)(nil),                     // 39: eserver.wire.Chat
-	(*ContactRequest)(nil),           // 40: eserver.wire.ContactRequest
-	(*ContactResponse)(nil),          // 41: eserver.wire.ContactResponse
-	(*ContactRemoved)(nil),           // 42: eserver.wire.ContactRemoved
-	(*Presence)(nil),                 // 43: eserver.wire.Presence
-	(*SealedBox)(nil),                // 44: eserver.wire.SealedBox
-	(*RegistryRequest)(nil),          // 45: eserver.wire.RegistryRequest
-	(*Heartbeat)(nil),                // 46: eserver.wire.Heartbeat
-	(*ListSupernodes)(nil),           // 47: eserver.wire.ListSupernodes
-	(*RegistryResponse)(nil),         // 48: eserver.wire.RegistryResponse
-	(*FetchRevocations)(nil),         // 49: eserver.wire.FetchRevocations
-	(*RevocationList)(nil),           // 50: eserver.wire.RevocationList
-	(*Revocation)(nil),               // 51: eserver.wire.Revocation
-	(*SignedRevocations)(nil),        // 52: eserver.wire.SignedRevocations
-	(*SupernodeInfo)(nil),            // 53: eserver.wire.SupernodeInfo
-	(*MailboxRequest)(nil),           // 54: eserver.wire.MailboxRequest
-	(*MailPut)(nil),                  // 55: eserver.wire.MailPut
-	(*MailFetch)(nil),                // 56: eserver.wire.MailFetch
-	(*MailAck)(nil),                  // 57: eserver.wire.MailAck
-	(*MailboxResponse)(nil),          // 58: eserver.wire.MailboxResponse
-	(*StoredMail)(nil),               // 59: eserver.wire.StoredMail
-	(*MailItem)(nil),                 // 60: eserver.wire.MailItem
-	(*ContactsRequest)(nil),          // 61: eserver.wire.ContactsRequest
-	(*ContactsPut)(nil),              // 62: eserver.wire.ContactsPut
-	(*ContactsGet)(nil),              // 63: eserver.wire.ContactsGet
-	(*ContactsResponse)(nil),         // 64: eserver.wire.ContactsResponse
-	(*ContactBackup)(nil),            // 65: eserver.wire.ContactBackup
-	(*ContactBackupEntry)(nil),       // 66: eserver.wire.ContactBackupEntry
-	(*PrekeysRequest)(nil),           // 67: eserver.wire.PrekeysRequest
-	(*PrekeysPublish)(nil),           // 68: eserver.wire.PrekeysPublish
-	(*PrekeysFetch)(nil),             // 69: eserver.wire.PrekeysFetch
-	(*PrekeysStatus)(nil),            // 70: eserver.wire.PrekeysStatus
-	(*PrekeysResponse)(nil),          // 71: eserver.wire.PrekeysResponse
-	(*PrekeyDevice)(nil),             // 72: eserver.wire.PrekeyDevice
-	(*RendezvousResponse_Entry)(nil), // 73: eserver.wire.RendezvousResponse.Entry
+	(*LookupUser)(nil),               // 6: eserver.wire.LookupUser
+	(*UserLookup)(nil),               // 7: eserver.wire.UserLookup
+	(*RevokeDevice)(nil),             // 8: eserver.wire.RevokeDevice
+	(*ChangePassword)(nil),           // 9: eserver.wire.ChangePassword
+	(*Renew)(nil),                    // 10: eserver.wire.Renew
+	(*RegisterStart)(nil),            // 11: eserver.wire.RegisterStart
+	(*RegisterFinish)(nil),           // 12: eserver.wire.RegisterFinish
+	(*LoginStart)(nil),               // 13: eserver.wire.LoginStart
+	(*LoginFinish)(nil),              // 14: eserver.wire.LoginFinish
+	(*AuthResponse)(nil),             // 15: eserver.wire.AuthResponse
+	(*AuthError)(nil),                // 16: eserver.wire.AuthError
+	(*RegisterResult)(nil),           // 17: eserver.wire.RegisterResult
+	(*DeviceList)(nil),               // 18: eserver.wire.DeviceList
+	(*Device)(nil),                   // 19: eserver.wire.Device
+	(*RevokeResult)(nil),             // 20: eserver.wire.RevokeResult
+	(*PasswordChanged)(nil),          // 21: eserver.wire.PasswordChanged
+	(*LoginResult)(nil),              // 22: eserver.wire.LoginResult
+	(*RendezvousRequest)(nil),        // 23: eserver.wire.RendezvousRequest
+	(*Publish)(nil),                  // 24: eserver.wire.Publish
+	(*Lookup)(nil),                   // 25: eserver.wire.Lookup
+	(*RendezvousResponse)(nil),       // 26: eserver.wire.RendezvousResponse
+	(*Hello)(nil),                    // 27: eserver.wire.Hello
+	(*Frame)(nil),                    // 28: eserver.wire.Frame
+	(*Envelope)(nil),                 // 29: eserver.wire.Envelope
+	(*Ack)(nil),                      // 30: eserver.wire.Ack
+	(*Payload)(nil),                  // 31: eserver.wire.Payload
+	(*ResendRequest)(nil),            // 32: eserver.wire.ResendRequest
+	(*GroupEvent)(nil),               // 33: eserver.wire.GroupEvent
+	(*Signal)(nil),                   // 34: eserver.wire.Signal
+	(*AvatarRequest)(nil),            // 35: eserver.wire.AvatarRequest
+	(*FileOffer)(nil),                // 36: eserver.wire.FileOffer
+	(*FileUpdate)(nil),               // 37: eserver.wire.FileUpdate
+	(*StreamOffer)(nil),              // 38: eserver.wire.StreamOffer
+	(*Visibility)(nil),               // 39: eserver.wire.Visibility
+	(*Receipt)(nil),                  // 40: eserver.wire.Receipt
+	(*Chat)(nil),                     // 41: eserver.wire.Chat
+	(*ContactRequest)(nil),           // 42: eserver.wire.ContactRequest
+	(*ContactResponse)(nil),          // 43: eserver.wire.ContactResponse
+	(*ContactRemoved)(nil),           // 44: eserver.wire.ContactRemoved
+	(*Presence)(nil),                 // 45: eserver.wire.Presence
+	(*SealedBox)(nil),                // 46: eserver.wire.SealedBox
+	(*RegistryRequest)(nil),          // 47: eserver.wire.RegistryRequest
+	(*Heartbeat)(nil),                // 48: eserver.wire.Heartbeat
+	(*ListSupernodes)(nil),           // 49: eserver.wire.ListSupernodes
+	(*RegistryResponse)(nil),         // 50: eserver.wire.RegistryResponse
+	(*FetchRevocations)(nil),         // 51: eserver.wire.FetchRevocations
+	(*RevocationList)(nil),           // 52: eserver.wire.RevocationList
+	(*Revocation)(nil),               // 53: eserver.wire.Revocation
+	(*SignedRevocations)(nil),        // 54: eserver.wire.SignedRevocations
+	(*SupernodeInfo)(nil),            // 55: eserver.wire.SupernodeInfo
+	(*MailboxRequest)(nil),           // 56: eserver.wire.MailboxRequest
+	(*MailPut)(nil),                  // 57: eserver.wire.MailPut
+	(*MailFetch)(nil),                // 58: eserver.wire.MailFetch
+	(*MailAck)(nil),                  // 59: eserver.wire.MailAck
+	(*MailboxResponse)(nil),          // 60: eserver.wire.MailboxResponse
+	(*StoredMail)(nil),               // 61: eserver.wire.StoredMail
+	(*MailItem)(nil),                 // 62: eserver.wire.MailItem
+	(*ContactsRequest)(nil),          // 63: eserver.wire.ContactsRequest
+	(*ContactsPut)(nil),              // 64: eserver.wire.ContactsPut
+	(*ContactsGet)(nil),              // 65: eserver.wire.ContactsGet
+	(*ContactsResponse)(nil),         // 66: eserver.wire.ContactsResponse
+	(*ContactBackup)(nil),            // 67: eserver.wire.ContactBackup
+	(*ContactBackupEntry)(nil),       // 68: eserver.wire.ContactBackupEntry
+	(*PrekeysRequest)(nil),           // 69: eserver.wire.PrekeysRequest
+	(*PrekeysPublish)(nil),           // 70: eserver.wire.PrekeysPublish
+	(*PrekeysFetch)(nil),             // 71: eserver.wire.PrekeysFetch
+	(*PrekeysStatus)(nil),            // 72: eserver.wire.PrekeysStatus
+	(*PrekeysResponse)(nil),          // 73: eserver.wire.PrekeysResponse
+	(*PrekeyDevice)(nil),             // 74: eserver.wire.PrekeyDevice
+	(*RendezvousResponse_Entry)(nil), // 75: eserver.wire.RendezvousResponse.Entry
 }
 var file_wire_proto_depIdxs = []int32{
-	9,  // 0: eserver.wire.AuthRequest.register_start:type_name -> eserver.wire.RegisterStart
-	11, // 1: eserver.wire.AuthRequest.login_start:type_name -> eserver.wire.LoginStart
-	8,  // 2: eserver.wire.AuthRequest.renew:type_name -> eserver.wire.Renew
+	11, // 0: eserver.wire.AuthRequest.register_start:type_name -> eserver.wire.RegisterStart
+	13, // 1: eserver.wire.AuthRequest.login_start:type_name -> eserver.wire.LoginStart
+	10, // 2: eserver.wire.AuthRequest.renew:type_name -> eserver.wire.Renew
 	5,  // 3: eserver.wire.AuthRequest.list_devices:type_name -> eserver.wire.ListDevices
-	6,  // 4: eserver.wire.AuthRequest.revoke_device:type_name -> eserver.wire.RevokeDevice
-	7,  // 5: eserver.wire.AuthRequest.change_password:type_name -> eserver.wire.ChangePassword
-	3,  // 6: eserver.wire.ListDevices.ticket:type_name -> eserver.wire.SignedTicket
-	3,  // 7: eserver.wire.RevokeDevice.ticket:type_name -> eserver.wire.SignedTicket
-	3,  // 8: eserver.wire.Renew.ticket:type_name -> eserver.wire.SignedTicket
-	14, // 9: eserver.wire.AuthResponse.error:type_name -> eserver.wire.AuthError
-	20, // 10: eserver.wire.AuthResponse.login_result:type_name -> eserver.wire.LoginResult
-	15, // 11: eserver.wire.AuthResponse.register_result:type_name -> eserver.wire.RegisterResult
-	16, // 12: eserver.wire.AuthResponse.devices:type_name -> eserver.wire.DeviceList
-	18, // 13: eserver.wire.AuthResponse.revoke_result:type_name -> eserver.wire.RevokeResult
-	19, // 14: eserver.wire.AuthResponse.password_changed:type_name -> eserver.wire.PasswordChanged
-	17, // 15: eserver.wire.DeviceList.devices:type_name -> eserver.wire.Device
-	3,  // 16: eserver.wire.LoginResult.ticket:type_name -> eserver.wire.SignedTicket
-	53, // 17: eserver.wire.LoginResult.supernodes:type_name -> eserver.wire.SupernodeInfo
-	3,  // 18: eserver.wire.LoginResult.card:type_name -> eserver.wire.SignedTicket
-	22, // 19: eserver.wire.RendezvousRequest.publish:type_name -> eserver.wire.Publish
-	23, // 20: eserver.wire.RendezvousRequest.lookup:type_name -> eserver.wire.Lookup
-	3,  // 21: eserver.wire.Publish.ticket:type_name -> eserver.wire.SignedTicket
-	3,  // 22: eserver.wire.Publish.card:type_name -> eserver.wire.SignedTicket
-	3,  // 23: eserver.wire.Lookup.ticket:type_name -> eserver.wire.SignedTicket
-	73, // 24: eserver.wire.RendezvousResponse.entries:type_name -> eserver.wire.RendezvousResponse.Entry
-	3,  // 25: eserver.wire.Hello.ticket:type_name -> eserver.wire.SignedTicket
-	27, // 26: eserver.wire.Frame.envelope:type_name -> eserver.wire.Envelope
-	28, // 27: eserver.wire.Frame.ack:type_name -> eserver.wire.Ack
-	39, // 28: eserver.wire.Payload.chat:type_name -> eserver.wire.Chat
-	40, // 29: eserver.wire.Payload.contact_request:type_name -> eserver.wire.ContactRequest
-	41, // 30: eserver.wire.Payload.contact_response:type_name -> eserver.wire.ContactResponse
-	43, // 31: eserver.wire.Payload.presence:type_name -> eserver.wire.Presence
-	42, // 32: eserver.wire.Payload.contact_removed:type_name -> eserver.wire.ContactRemoved
-	38, // 33: eserver.wire.Payload.receipt:type_name -> eserver.wire.Receipt
-	37, // 34: eserver.wire.Payload.visibility:type_name -> eserver.wire.Visibility
-	36, // 35: eserver.wire.Payload.stream_offer:type_name -> eserver.wire.StreamOffer
-	34, // 36: eserver.wire.Payload.file_offer:type_name -> eserver.wire.FileOffer
-	35, // 37: eserver.wire.Payload.file_update:type_name -> eserver.wire.FileUpdate
-	32, // 38: eserver.wire.Payload.signal:type_name -> eserver.wire.Signal
-	33, // 39: eserver.wire.Payload.avatar_request:type_name -> eserver.wire.AvatarRequest
-	31, // 40: eserver.wire.Payload.group_event:type_name -> eserver.wire.GroupEvent
-	30, // 41: eserver.wire.Payload.resend_request:type_name -> eserver.wire.ResendRequest
-	3,  // 42: eserver.wire.GroupEvent.author_ticket:type_name -> eserver.wire.SignedTicket
-	0,  // 43: eserver.wire.Signal.kind:type_name -> eserver.wire.Signal.Kind
-	1,  // 44: eserver.wire.FileOffer.kind:type_name -> eserver.wire.FileOffer.Kind
-	46, // 45: eserver.wire.RegistryRequest.heartbeat:type_name -> eserver.wire.Heartbeat
-	47, // 46: eserver.wire.RegistryRequest.list:type_name -> eserver.wire.ListSupernodes
-	49, // 47: eserver.wire.RegistryRequest.revocations:type_name -> eserver.wire.FetchRevocations
-	3,  // 48: eserver.wire.Heartbeat.ticket:type_name -> eserver.wire.SignedTicket
-	3,  // 49: eserver.wire.ListSupernodes.ticket:type_name -> eserver.wire.SignedTicket
-	3,  // 50: eserver.wire.RegistryResponse.supernode_ticket:type_name -> eserver.wire.SignedTicket
-	53, // 51: eserver.wire.RegistryResponse.supernodes:type_name -> eserver.wire.SupernodeInfo
-	52, // 52: eserver.wire.RegistryResponse.revocations:type_name -> eserver.wire.SignedRevocations
-	3,  // 53: eserver.wire.FetchRevocations.ticket:type_name -> eserver.wire.SignedTicket
-	51, // 54: eserver.wire.RevocationList.entries:type_name -> eserver.wire.Revocation
-	3,  // 55: eserver.wire.SupernodeInfo.ticket:type_name -> eserver.wire.SignedTicket
-	55, // 56: eserver.wire.MailboxRequest.put:type_name -> eserver.wire.MailPut
-	56, // 57: eserver.wire.MailboxRequest.fetch:type_name -> eserver.wire.MailFetch
-	57, // 58: eserver.wire.MailboxRequest.ack:type_name -> eserver.wire.MailAck
-	3,  // 59: eserver.wire.MailPut.ticket:type_name -> eserver.wire.SignedTicket
-	3,  // 60: eserver.wire.MailFetch.ticket:type_name -> eserver.wire.SignedTicket
-	3,  // 61: eserver.wire.MailAck.ticket:type_name -> eserver.wire.SignedTicket
-	59, // 62: eserver.wire.MailboxResponse.items:type_name -> eserver.wire.StoredMail
-	3,  // 63: eserver.wire.MailItem.sender:type_name -> eserver.wire.SignedTicket
-	27, // 64: eserver.wire.MailItem.envelope:type_name -> eserver.wire.Envelope
-	62, // 65: eserver.wire.ContactsRequest.put:type_name -> eserver.wire.ContactsPut
-	63, // 66: eserver.wire.ContactsRequest.get:type_name -> eserver.wire.ContactsGet
-	3,  // 67: eserver.wire.ContactsPut.ticket:type_name -> eserver.wire.SignedTicket
-	3,  // 68: eserver.wire.ContactsGet.ticket:type_name -> eserver.wire.SignedTicket
-	66, // 69: eserver.wire.ContactBackup.entries:type_name -> eserver.wire.ContactBackupEntry
-	68, // 70: eserver.wire.PrekeysRequest.publish:type_name -> eserver.wire.PrekeysPublish
-	69, // 71: eserver.wire.PrekeysRequest.fetch:type_name -> eserver.wire.PrekeysFetch
-	70, // 72: eserver.wire.PrekeysRequest.status:type_name -> eserver.wire.PrekeysStatus
-	3,  // 73: eserver.wire.PrekeysPublish.ticket:type_name -> eserver.wire.SignedTicket
-	3,  // 74: eserver.wire.PrekeysFetch.ticket:type_name -> eserver.wire.SignedTicket
-	3,  // 75: eserver.wire.PrekeysStatus.ticket:type_name -> eserver.wire.SignedTicket
-	72, // 76: eserver.wire.PrekeysResponse.devices:type_name -> eserver.wire.PrekeyDevice
-	3,  // 77: eserver.wire.RendezvousResponse.Entry.ticket:type_name -> eserver.wire.SignedTicket
-	3,  // 78: eserver.wire.RendezvousResponse.Entry.card:type_name -> eserver.wire.SignedTicket
-	79, // [79:79] is the sub-list for method output_type
-	79, // [79:79] is the sub-list for method input_type
-	79, // [79:79] is the sub-list for extension type_name
-	79, // [79:79] is the sub-list for extension extendee
-	0,  // [0:79] is the sub-list for field type_name
+	8,  // 4: eserver.wire.AuthRequest.revoke_device:type_name -> eserver.wire.RevokeDevice
+	9,  // 5: eserver.wire.AuthRequest.change_password:type_name -> eserver.wire.ChangePassword
+	6,  // 6: eserver.wire.AuthRequest.lookup_user:type_name -> eserver.wire.LookupUser
+	3,  // 7: eserver.wire.ListDevices.ticket:type_name -> eserver.wire.SignedTicket
+	3,  // 8: eserver.wire.LookupUser.ticket:type_name -> eserver.wire.SignedTicket
+	3,  // 9: eserver.wire.RevokeDevice.ticket:type_name -> eserver.wire.SignedTicket
+	3,  // 10: eserver.wire.Renew.ticket:type_name -> eserver.wire.SignedTicket
+	16, // 11: eserver.wire.AuthResponse.error:type_name -> eserver.wire.AuthError
+	22, // 12: eserver.wire.AuthResponse.login_result:type_name -> eserver.wire.LoginResult
+	17, // 13: eserver.wire.AuthResponse.register_result:type_name -> eserver.wire.RegisterResult
+	18, // 14: eserver.wire.AuthResponse.devices:type_name -> eserver.wire.DeviceList
+	20, // 15: eserver.wire.AuthResponse.revoke_result:type_name -> eserver.wire.RevokeResult
+	21, // 16: eserver.wire.AuthResponse.password_changed:type_name -> eserver.wire.PasswordChanged
+	7,  // 17: eserver.wire.AuthResponse.user_lookup:type_name -> eserver.wire.UserLookup
+	19, // 18: eserver.wire.DeviceList.devices:type_name -> eserver.wire.Device
+	3,  // 19: eserver.wire.LoginResult.ticket:type_name -> eserver.wire.SignedTicket
+	55, // 20: eserver.wire.LoginResult.supernodes:type_name -> eserver.wire.SupernodeInfo
+	3,  // 21: eserver.wire.LoginResult.card:type_name -> eserver.wire.SignedTicket
+	24, // 22: eserver.wire.RendezvousRequest.publish:type_name -> eserver.wire.Publish
+	25, // 23: eserver.wire.RendezvousRequest.lookup:type_name -> eserver.wire.Lookup
+	3,  // 24: eserver.wire.Publish.ticket:type_name -> eserver.wire.SignedTicket
+	3,  // 25: eserver.wire.Publish.card:type_name -> eserver.wire.SignedTicket
+	3,  // 26: eserver.wire.Lookup.ticket:type_name -> eserver.wire.SignedTicket
+	75, // 27: eserver.wire.RendezvousResponse.entries:type_name -> eserver.wire.RendezvousResponse.Entry
+	3,  // 28: eserver.wire.Hello.ticket:type_name -> eserver.wire.SignedTicket
+	29, // 29: eserver.wire.Frame.envelope:type_name -> eserver.wire.Envelope
+	30, // 30: eserver.wire.Frame.ack:type_name -> eserver.wire.Ack
+	41, // 31: eserver.wire.Payload.chat:type_name -> eserver.wire.Chat
+	42, // 32: eserver.wire.Payload.contact_request:type_name -> eserver.wire.ContactRequest
+	43, // 33: eserver.wire.Payload.contact_response:type_name -> eserver.wire.ContactResponse
+	45, // 34: eserver.wire.Payload.presence:type_name -> eserver.wire.Presence
+	44, // 35: eserver.wire.Payload.contact_removed:type_name -> eserver.wire.ContactRemoved
+	40, // 36: eserver.wire.Payload.receipt:type_name -> eserver.wire.Receipt
+	39, // 37: eserver.wire.Payload.visibility:type_name -> eserver.wire.Visibility
+	38, // 38: eserver.wire.Payload.stream_offer:type_name -> eserver.wire.StreamOffer
+	36, // 39: eserver.wire.Payload.file_offer:type_name -> eserver.wire.FileOffer
+	37, // 40: eserver.wire.Payload.file_update:type_name -> eserver.wire.FileUpdate
+	34, // 41: eserver.wire.Payload.signal:type_name -> eserver.wire.Signal
+	35, // 42: eserver.wire.Payload.avatar_request:type_name -> eserver.wire.AvatarRequest
+	33, // 43: eserver.wire.Payload.group_event:type_name -> eserver.wire.GroupEvent
+	32, // 44: eserver.wire.Payload.resend_request:type_name -> eserver.wire.ResendRequest
+	3,  // 45: eserver.wire.GroupEvent.author_ticket:type_name -> eserver.wire.SignedTicket
+	0,  // 46: eserver.wire.Signal.kind:type_name -> eserver.wire.Signal.Kind
+	1,  // 47: eserver.wire.FileOffer.kind:type_name -> eserver.wire.FileOffer.Kind
+	48, // 48: eserver.wire.RegistryRequest.heartbeat:type_name -> eserver.wire.Heartbeat
+	49, // 49: eserver.wire.RegistryRequest.list:type_name -> eserver.wire.ListSupernodes
+	51, // 50: eserver.wire.RegistryRequest.revocations:type_name -> eserver.wire.FetchRevocations
+	3,  // 51: eserver.wire.Heartbeat.ticket:type_name -> eserver.wire.SignedTicket
+	3,  // 52: eserver.wire.ListSupernodes.ticket:type_name -> eserver.wire.SignedTicket
+	3,  // 53: eserver.wire.RegistryResponse.supernode_ticket:type_name -> eserver.wire.SignedTicket
+	55, // 54: eserver.wire.RegistryResponse.supernodes:type_name -> eserver.wire.SupernodeInfo
+	54, // 55: eserver.wire.RegistryResponse.revocations:type_name -> eserver.wire.SignedRevocations
+	3,  // 56: eserver.wire.FetchRevocations.ticket:type_name -> eserver.wire.SignedTicket
+	53, // 57: eserver.wire.RevocationList.entries:type_name -> eserver.wire.Revocation
+	3,  // 58: eserver.wire.SupernodeInfo.ticket:type_name -> eserver.wire.SignedTicket
+	57, // 59: eserver.wire.MailboxRequest.put:type_name -> eserver.wire.MailPut
+	58, // 60: eserver.wire.MailboxRequest.fetch:type_name -> eserver.wire.MailFetch
+	59, // 61: eserver.wire.MailboxRequest.ack:type_name -> eserver.wire.MailAck
+	3,  // 62: eserver.wire.MailPut.ticket:type_name -> eserver.wire.SignedTicket
+	3,  // 63: eserver.wire.MailFetch.ticket:type_name -> eserver.wire.SignedTicket
+	3,  // 64: eserver.wire.MailAck.ticket:type_name -> eserver.wire.SignedTicket
+	61, // 65: eserver.wire.MailboxResponse.items:type_name -> eserver.wire.StoredMail
+	3,  // 66: eserver.wire.MailItem.sender:type_name -> eserver.wire.SignedTicket
+	29, // 67: eserver.wire.MailItem.envelope:type_name -> eserver.wire.Envelope
+	64, // 68: eserver.wire.ContactsRequest.put:type_name -> eserver.wire.ContactsPut
+	65, // 69: eserver.wire.ContactsRequest.get:type_name -> eserver.wire.ContactsGet
+	3,  // 70: eserver.wire.ContactsPut.ticket:type_name -> eserver.wire.SignedTicket
+	3,  // 71: eserver.wire.ContactsGet.ticket:type_name -> eserver.wire.SignedTicket
+	68, // 72: eserver.wire.ContactBackup.entries:type_name -> eserver.wire.ContactBackupEntry
+	70, // 73: eserver.wire.PrekeysRequest.publish:type_name -> eserver.wire.PrekeysPublish
+	71, // 74: eserver.wire.PrekeysRequest.fetch:type_name -> eserver.wire.PrekeysFetch
+	72, // 75: eserver.wire.PrekeysRequest.status:type_name -> eserver.wire.PrekeysStatus
+	3,  // 76: eserver.wire.PrekeysPublish.ticket:type_name -> eserver.wire.SignedTicket
+	3,  // 77: eserver.wire.PrekeysFetch.ticket:type_name -> eserver.wire.SignedTicket
+	3,  // 78: eserver.wire.PrekeysStatus.ticket:type_name -> eserver.wire.SignedTicket
+	74, // 79: eserver.wire.PrekeysResponse.devices:type_name -> eserver.wire.PrekeyDevice
+	3,  // 80: eserver.wire.RendezvousResponse.Entry.ticket:type_name -> eserver.wire.SignedTicket
+	3,  // 81: eserver.wire.RendezvousResponse.Entry.card:type_name -> eserver.wire.SignedTicket
+	82, // [82:82] is the sub-list for method output_type
+	82, // [82:82] is the sub-list for method input_type
+	82, // [82:82] is the sub-list for extension type_name
+	82, // [82:82] is the sub-list for extension extendee
+	0,  // [0:82] is the sub-list for field type_name
 }
 
 func init() { file_wire_proto_init() }
@@ -5663,8 +5814,9 @@ func file_wire_proto_init() {
 		(*AuthRequest_ListDevices)(nil),
 		(*AuthRequest_RevokeDevice)(nil),
 		(*AuthRequest_ChangePassword)(nil),
+		(*AuthRequest_LookupUser)(nil),
 	}
-	file_wire_proto_msgTypes[11].OneofWrappers = []any{
+	file_wire_proto_msgTypes[13].OneofWrappers = []any{
 		(*AuthResponse_Error)(nil),
 		(*AuthResponse_RegistrationResponse)(nil),
 		(*AuthResponse_Ke2)(nil),
@@ -5673,16 +5825,17 @@ func file_wire_proto_init() {
 		(*AuthResponse_Devices)(nil),
 		(*AuthResponse_RevokeResult)(nil),
 		(*AuthResponse_PasswordChanged)(nil),
+		(*AuthResponse_UserLookup)(nil),
 	}
-	file_wire_proto_msgTypes[19].OneofWrappers = []any{
+	file_wire_proto_msgTypes[21].OneofWrappers = []any{
 		(*RendezvousRequest_Publish)(nil),
 		(*RendezvousRequest_Lookup)(nil),
 	}
-	file_wire_proto_msgTypes[24].OneofWrappers = []any{
+	file_wire_proto_msgTypes[26].OneofWrappers = []any{
 		(*Frame_Envelope)(nil),
 		(*Frame_Ack)(nil),
 	}
-	file_wire_proto_msgTypes[27].OneofWrappers = []any{
+	file_wire_proto_msgTypes[29].OneofWrappers = []any{
 		(*Payload_Chat)(nil),
 		(*Payload_ContactRequest)(nil),
 		(*Payload_ContactResponse)(nil),
@@ -5698,26 +5851,26 @@ func file_wire_proto_init() {
 		(*Payload_GroupEvent)(nil),
 		(*Payload_ResendRequest)(nil),
 	}
-	file_wire_proto_msgTypes[29].OneofWrappers = []any{
+	file_wire_proto_msgTypes[31].OneofWrappers = []any{
 		(*GroupEvent_Text)(nil),
 		(*GroupEvent_Joined)(nil),
 		(*GroupEvent_Left)(nil),
 	}
-	file_wire_proto_msgTypes[43].OneofWrappers = []any{
+	file_wire_proto_msgTypes[45].OneofWrappers = []any{
 		(*RegistryRequest_Heartbeat)(nil),
 		(*RegistryRequest_List)(nil),
 		(*RegistryRequest_Revocations)(nil),
 	}
-	file_wire_proto_msgTypes[52].OneofWrappers = []any{
+	file_wire_proto_msgTypes[54].OneofWrappers = []any{
 		(*MailboxRequest_Put)(nil),
 		(*MailboxRequest_Fetch)(nil),
 		(*MailboxRequest_Ack)(nil),
 	}
-	file_wire_proto_msgTypes[59].OneofWrappers = []any{
+	file_wire_proto_msgTypes[61].OneofWrappers = []any{
 		(*ContactsRequest_Put)(nil),
 		(*ContactsRequest_Get)(nil),
 	}
-	file_wire_proto_msgTypes[65].OneofWrappers = []any{
+	file_wire_proto_msgTypes[67].OneofWrappers = []any{
 		(*PrekeysRequest_Publish)(nil),
 		(*PrekeysRequest_Fetch)(nil),
 		(*PrekeysRequest_Status)(nil),
@@ -5728,7 +5881,7 @@ func file_wire_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_wire_proto_rawDesc), len(file_wire_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   72,
+			NumMessages:   74,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -399,12 +399,26 @@ func (f *Fake) Send(_ context.Context, to, text string) (string, error) {
 	return fmt.Sprintf("m%d", f.nextID), nil
 }
 
-// History returns Messages[with], whatever limit and before say.
+// History pages through Messages[with] (oldest first) as the node does:
+// the last limit messages older than the one with ID before (all older ones
+// when limit is not positive; all when before is empty or not found).
 func (f *Fake) History(_ context.Context, with string, limit int, before string) ([]api.Message, error) {
 	err := f.record("History", "%s %d %q", with, limit, before)
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return append([]api.Message(nil), f.Messages[with]...), err
+	ms := f.Messages[with]
+	if before != "" {
+		for i, m := range ms {
+			if m.ID == before {
+				ms = ms[:i]
+				break
+			}
+		}
+	}
+	if limit > 0 && len(ms) > limit {
+		ms = ms[len(ms)-limit:]
+	}
+	return append([]api.Message(nil), ms...), err
 }
 
 // Watch is not recorded: front ends call it as they start.

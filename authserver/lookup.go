@@ -1,0 +1,44 @@
+package authserver
+
+import (
+	"context"
+	"fmt"
+
+	"eserver/node/ticket"
+	"eserver/node/wire"
+)
+
+// User lookups: a signed-in user asks whether an account exists before
+// adding it as a contact, so a mistyped name fails at once instead of
+// leaving a request that nobody will ever answer.
+//
+// Usernames are public handles here, as MSN's addresses were: whoever knows
+// one can ask to become a contact. What the lookup must not become is a way
+// to read out the list of accounts, so it answers only holders of a node
+// ticket (checked by the Authenticate stage; accounts are themselves
+// throttled at creation) and at most Config.LookupRate times per
+// LookupWindow per account, found or not, however many devices ask.
+
+// lookupUser answers lookup_user. t is the asker's node ticket, verified by
+// the Authenticate stage.
+func (s *Server) lookupUser(ctx context.Context, t *ticket.Ticket, m *wire.LookupUser) (*wire.AuthResponse, error) {
+	if !s.lookups.attempt(t.Username, s.now()) {
+		s.log.Info("user lookup refused: account rate limited", "user", t.Username)
+		return refusal(CodeRateLimited, "too many lookups, try again later"), nil
+	}
+	exists, err := accountExists(ctx, s.db, m.GetUsername())
+	if err != nil {
+		s.log.Error("user lookup", "err", err)
+		return refusal(CodeInternal, "internal error"), nil
+	}
+	return &wire.AuthResponse{Kind: &wire.AuthResponse_UserLookup{UserLookup: &wire.UserLookup{Exists: exists}}}, nil
+}
+
+// accountExists reports whether an account is called username.
+func accountExists(ctx context.Context, q querier, username string) (bool, error) {
+	var yes bool
+	if err := q.QueryRowContext(ctx, "SELECT EXISTS (SELECT 1 FROM accounts WHERE username = ?)", username).Scan(&yes); err != nil {
+		return false, fmt.Errorf("looking up account %q: %w", username, err)
+	}
+	return yes, nil
+}
