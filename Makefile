@@ -1,7 +1,10 @@
 # EServer — the two commands a newcomer needs are `make run` and `make test`.
 #
 # The SQLite driver needs the FTS5 build tag for history search; it is set
-# here once, for build, run, test, bench and fuzz alike.
+# here once, for build, run, test, bench and fuzz alike. Fyne's no_emoji tag
+# would save ~4.4 MiB of heap per text style a window shows (BENCHMARKS.md),
+# but emoji in messages would then depend on the desktop having an emoji font
+# and show as boxes where it has none: a messenger keeps Fyne's bundled one.
 TAGS     := sqlite_fts5
 GO       ?= go
 GOFLAGS  := -tags=$(TAGS)
@@ -12,7 +15,7 @@ FUZZTIME ?= 1m
 # Packages whose tests are quick enough to run under the race detector in CI.
 RACE_PKGS := ./node/... ./supernode/... ./authserver/... ./sqlite/...
 
-.PHONY: all build run test vet unit gui fuzz fuzz-short bench proto deps clean package install uninstall screenshots golden
+.PHONY: all build run test vet unit gui fuzz fuzz-short bench membench proto deps clean package install uninstall screenshots golden
 
 all: build
 
@@ -51,7 +54,7 @@ vet:
 
 unit:
 	$(GO) test -race -count=1 -timeout 20m $(RACE_PKGS)
-	$(GO) test -count=1 -timeout 10m . ./app/... ./assets/...
+	$(GO) test -count=1 -timeout 10m . ./app/... ./assets/... ./internal/...
 
 # fuzz-short runs every Fuzz target for 5s; `make fuzz` runs each for
 # FUZZTIME (default 1m; e.g. `make fuzz FUZZTIME=10m`).
@@ -66,7 +69,20 @@ bench:
 	$(GO) run ./internal/attack/framebench | tee -a bench.out
 	test -x $(BIN)/croc || GOBIN=$(CURDIR)/$(BIN) $(GO) install github.com/schollz/croc/v10@v10.7.0
 	$(GO) run ./node/cmd/xferbench -croc $(BIN)/croc -size $(or $(XFER_SIZE),1073741824) | tee -a bench.out
+	$(MAKE) --no-print-directory membench MEMBENCH_OUT=bench.out
 	@$(GO) run ./node/cmd/benchtable < bench.out
+
+# membench measures the desktop app's memory under a private Xvfb beside a
+# bare Fyne app of the same Fyne version (scripts/membench): the main window
+# 10 s after sign-in, each chat window's increment. The bare app is built
+# with Fyne's default tags, as anyone's Fyne app is. MEMBENCH_RUNS (default
+# 3) runs, medians shown; `make bench` runs it and adds its lines to its
+# table.
+MEMBENCH_OUT ?= membench.out
+membench: build
+	@$(MAKE) --no-print-directory deps DEB_PKGS="xvfb xdotool imagemagick"
+	$(GO) build -tags= -o $(BIN)/barefyne ./app/cmd/barefyne
+	$(GO) run ./scripts/membench -app $(BIN)/eserver -bare $(BIN)/barefyne -runs $(or $(MEMBENCH_RUNS),3) | tee -a $(MEMBENCH_OUT)
 
 proto:
 	cd node/wire && protoc --go_out=. --go_opt=paths=source_relative wire.proto

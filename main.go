@@ -21,6 +21,7 @@ import (
 
 	"eserver/app"
 	"eserver/authserver/bundle"
+	"eserver/internal/memstat"
 	"eserver/node"
 )
 
@@ -35,7 +36,10 @@ func main() {
 		level = slog.LevelDebug
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
-	if err := run(*profile, *server, *allowSupernode, log); err != nil {
+	stopMemstat := memstat.Install() // the memory benchmark's probe, off unless asked for
+	err := run(*profile, *server, *allowSupernode, log)
+	stopMemstat()
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "eserver:", err)
 		os.Exit(1)
 	}

@@ -196,7 +196,6 @@ func (a *App) newMainWindow() *mainWindow {
 		},
 	)
 	m.list.HideSeparators = true
-	list := container.NewThemeOverride(m.list, compactTheme{})
 
 	m.signOutItem = fyne.NewMenuItem("Sign out", a.doSignOut)
 	m.addItem = fyne.NewMenuItem("Add a contact...", a.showAddContact)
@@ -214,7 +213,7 @@ func (a *App) newMainWindow() *mainWindow {
 		container.New(layout.NewCustomPaddedVBoxLayout(0), nameLine, m.subnick, mediaLine))
 	searchLine := container.NewBorder(nil, nil, nil, m.addButton, m.search)
 	top := container.NewVBox(header, searchLine, m.requests)
-	m.win.SetContent(container.NewBorder(container.NewPadded(top), nil, nil, nil, list))
+	m.win.SetContent(container.NewBorder(container.NewPadded(top), nil, nil, nil, m.list))
 	m.win.Resize(fyne.NewSize(360, 620))
 	m.win.SetIcon(iconResource)
 	// Closing the contact list quits; where the desktop shows tray icons,
@@ -896,22 +895,45 @@ func (r *contactRow) TappedSecondary(ev *fyne.PointEvent) {
 	widget.ShowPopUpMenuAtPosition(menu, c, ev.AbsolutePosition)
 }
 
-// rowLayout places an icon (the first object) at indent, vertically
-// centred, and the text (the second) after it, filling the rest. Its sizes
-// are fixed so that rows line up whichever theme laid them out.
+// Contact rows are as tight as MSN's, which fitted many contacts in a small
+// window: rowInnerPadding around a row's text and rowSpacing between rows,
+// where the theme gives a label InnerPadding and the list Padding.
+const (
+	rowInnerPadding = 4
+	rowSpacing      = 1
+)
+
+// rowInsets are how far a row's text widget reaches beyond the row, so that
+// its own padding (the theme's) falls outside it: dx on either side, above
+// by its inner padding less the row's, below by that and the list's spacing
+// less the row's. A theme override with the smaller sizes would look the
+// same, but Fyne caches font faces per theme scope, so the list held a
+// second copy of every font it shows (~4 MiB of heap each, issue 21).
+func rowInsets() (dx, above, below float32) {
+	d := max(0, theme.Size(theme.SizeNameInnerPadding)-rowInnerPadding)
+	return d, d, d + max(0, theme.Size(theme.SizeNamePadding)-rowSpacing)
+}
+
+// rowLayout places an icon (the first object) at indent and the text (the
+// second) after it, filling the rest, reaching beyond the row by
+// rowInsets; the icon is centred on the text. Its sizes are fixed so that
+// rows line up whichever theme laid them out.
 type rowLayout struct{ indent, icon, gap float32 }
 
 func (l rowLayout) Layout(objs []fyne.CanvasObject, size fyne.Size) {
+	dx, above, below := rowInsets()
+	textH := size.Height + above + below
 	objs[0].Resize(fyne.NewSquareSize(l.icon))
-	objs[0].Move(fyne.NewPos(l.indent, (size.Height-l.icon)/2))
+	objs[0].Move(fyne.NewPos(l.indent, (textH-l.icon)/2-above))
 	x := l.indent + l.icon + l.gap
-	objs[1].Resize(fyne.NewSize(max(0, size.Width-x), size.Height))
-	objs[1].Move(fyne.NewPos(x, 0))
+	objs[1].Resize(fyne.NewSize(max(0, size.Width-x+2*dx), textH))
+	objs[1].Move(fyne.NewPos(x-dx, -above))
 }
 
 func (l rowLayout) MinSize(objs []fyne.CanvasObject) fyne.Size {
+	dx, above, below := rowInsets()
 	text := objs[1].MinSize()
-	return fyne.NewSize(l.indent+l.icon+l.gap+text.Width, max(l.icon, text.Height))
+	return fyne.NewSize(l.indent+l.icon+l.gap+max(0, text.Width-2*dx), max(l.icon, text.Height-above-below))
 }
 
 // keyEntry is a one-line entry that also reports Escape and losing focus,
@@ -1085,29 +1107,4 @@ func (l *tapLabel) hover(in bool) {
 	if l.onHover != nil {
 		l.onHover(in)
 	}
-}
-
-// compactTheme is the app's theme with less padding, for the contact list:
-// MSN fitted many contacts in a small window. It asks the app for the
-// theme on every lookup, so it follows a change of theme.
-type compactTheme struct{}
-
-func (compactTheme) base() fyne.Theme { return fyne.CurrentApp().Settings().Theme() }
-
-func (t compactTheme) Color(n fyne.ThemeColorName, v fyne.ThemeVariant) color.Color {
-	return t.base().Color(n, v)
-}
-
-func (t compactTheme) Font(s fyne.TextStyle) fyne.Resource { return t.base().Font(s) }
-
-func (t compactTheme) Icon(n fyne.ThemeIconName) fyne.Resource { return t.base().Icon(n) }
-
-func (t compactTheme) Size(n fyne.ThemeSizeName) float32 {
-	switch n {
-	case theme.SizeNamePadding:
-		return 1
-	case theme.SizeNameInnerPadding:
-		return 4
-	}
-	return t.base().Size(n)
 }

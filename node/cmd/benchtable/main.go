@@ -81,6 +81,7 @@ func main() {
 	historyTable(metrics)
 	xferTable(metrics)
 	frameTable(metrics)
+	memTable(metrics)
 }
 
 // frameTable prints the partial-frame attack's cost in resident memory
@@ -263,5 +264,46 @@ func dur(ns float64) string {
 		return fmt.Sprintf("%.1f µs", ns/1e3)
 	default:
 		return fmt.Sprintf("%.0f ns", ns)
+	}
+}
+
+// memTable prints the desktop app's memory (scripts/membench, medians of
+// its runs) beside the bare Fyne app measured in the same run.
+func memTable(m map[string]map[string]float64) {
+	bare, ok := m["BenchmarkMemBareFyne"]
+	if !ok {
+		return
+	}
+	const mib = 1 << 20
+	fmt.Printf("\ndesktop memory under Xvfb (membench) vs a bare Fyne app of the same version\n")
+	fmt.Printf("%-48s %14s %14s %10s\n", "measure", "EServer", "bare Fyne", "ratio")
+	for _, r := range []struct{ what, bench, unit string }{
+		{"sign-in window, RSS", "BenchmarkMemSignIn", "rss-B"},
+		{"main window 10 s after sign-in, RSS", "BenchmarkMemMainWindow", "rss-B"},
+		{"main window 10 s after sign-in, anonymous", "BenchmarkMemMainWindow", "anon-B"},
+		{"main window 10 s after sign-in, Go heap held", "BenchmarkMemMainWindow", "gomapped-B"},
+	} {
+		v, ok := m[r.bench][r.unit]
+		if !ok {
+			fmt.Printf("%-48s %14s\n", r.what, "(not run)")
+			continue
+		}
+		fmt.Printf("%-48s %10.1f MiB %10.1f MiB %9.2fx\n", r.what, v/mib, bare[r.unit]/mib, v/bare[r.unit])
+	}
+	// Each extra window's RSS: EServer's chat windows over its main
+	// window, the bare app's windows over the bare app.
+	perWindow := func(prefix string, base map[string]float64) (float64, bool) {
+		for name, v := range m {
+			var n int
+			if _, err := fmt.Sscanf(strings.TrimPrefix(name, prefix), "%d", &n); err == nil && strings.HasPrefix(name, prefix) && n > 0 {
+				return (v["rss-B"] - base["rss-B"]) / float64(n), true
+			}
+		}
+		return 0, false
+	}
+	chat, okC := perWindow("BenchmarkMemChats/n=", m["BenchmarkMemMainWindow"])
+	win, okW := perWindow("BenchmarkMemBareWindows/n=", bare)
+	if okC && okW {
+		fmt.Printf("%-48s %+10.1f MiB %+10.1f MiB %9.2fx\n", "each chat window vs a bare 600x480 window, RSS", chat/mib, win/mib, chat/win)
 	}
 }
