@@ -43,9 +43,9 @@ type transferTray struct {
 
 func newTransferTray() *transferTray {
 	t := &transferTray{box: container.NewVBox(), rows: map[string]*transferRow{}, told: map[string]bool{}}
-	t.view = container.New(&capLayout{max: trayMaxHeight},
-		// The contact list's tighter padding: a row is as short as a line.
-		container.NewThemeOverride(container.NewVScroll(t.box), compactTheme{}))
+	// No theme override for tighter padding: Fyne would load the fonts a
+	// second time for it (see TestNoThemeOverride).
+	t.view = container.New(&capLayout{max: trayMaxHeight}, container.NewVScroll(t.box))
 	t.view.Hide()
 	return t
 }
@@ -87,10 +87,8 @@ func (l *capLayout) MinSize(objs []fyne.CanvasObject) fyne.Size {
 	var min fyne.Size
 	for _, o := range objs {
 		m := o.MinSize()
-		if o, ok := o.(*container.ThemeOverride); ok {
-			if s, ok := o.Content.(*container.Scroll); ok {
-				m = s.Content.MinSize()
-			}
+		if s, ok := o.(*container.Scroll); ok {
+			m = s.Content.MinSize() // as tall as the rows, up to max
 		}
 		min = min.Max(fyne.NewSize(m.Width, fyne.Min(m.Height, l.max)))
 	}
