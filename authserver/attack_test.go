@@ -296,6 +296,33 @@ func TestRegistrationThrottle(t *testing.T) {
 	}
 }
 
+// TestRegistrationProbes: "username taken" tells whether an account
+// exists, so one address may start only RegisterProbeFactor times the
+// register rate of registrations per window, whatever their outcome; past
+// that a taken name and a free one get the same answer.
+func TestRegistrationProbes(t *testing.T) {
+	clk := &clock{t: time.Now()}
+	f := start(t, "", clk)
+	c := newClient(t)
+	if got := register(t, c, f, "taken", "pw"); got != "" {
+		t.Fatal(got)
+	}
+	for i := 1; i < DefaultRegisterRate*RegisterProbeFactor; i++ {
+		if got := register(t, c, f, "taken", "pw"); got != CodeUsernameTaken {
+			t.Fatalf("probe %d: %q", i, got)
+		}
+	}
+	for _, name := range []string{"taken", "free"} {
+		if got := register(t, c, f, name, "pw"); got != CodeRateLimited {
+			t.Fatalf("%s name past the probe limit: %q, want %q", name, got, CodeRateLimited)
+		}
+	}
+	clk.Advance(RegisterWindow)
+	if got := register(t, c, f, "free", "pw"); got != "" {
+		t.Fatalf("a window later: %q", got)
+	}
+}
+
 // TestRegistrationThrottlePrefix: past the per-address limit, other
 // addresses of one /24 share RegisterPrefixFactor times its allowance;
 // another /24 is untouched; a negative rate turns the throttle off.

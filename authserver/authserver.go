@@ -65,6 +65,11 @@ const (
 	// households or one office behind neighbouring addresses, not a rented
 	// block of them.
 	RegisterPrefixFactor = 3
+	// RegisterProbeFactor times the register rate is how many
+	// registrations one address may start per RegisterWindow, whatever
+	// their outcome: "username taken" tells whether an account exists, and
+	// without this an address could ask it of any number of names.
+	RegisterProbeFactor = 3
 	// RegisterWindow is the window of the registration throttle.
 	RegisterWindow = time.Hour
 	// DefaultMaxDevices is how many devices with a live (unexpired,
@@ -152,6 +157,7 @@ type Server struct {
 	// regAddrs and regNets count registrations per address and per
 	// network; nil when the throttle is off.
 	regAddrs, regNets *limiter
+	regStarts         *limiter // registrations started per address, taken names included
 	lookups           *limiter // user lookups per asking account (lookup.go)
 	maxDevices        int      // 0: no cap
 
@@ -228,6 +234,7 @@ func New(cfg Config) (*Server, error) {
 	if rate := orDefault(cfg.RegisterRate, DefaultRegisterRate); rate > 0 {
 		s.regAddrs = newLimiter(rate, RegisterWindow)
 		s.regNets = newLimiter(rate*RegisterPrefixFactor, RegisterWindow)
+		s.regStarts = newLimiter(rate*RegisterProbeFactor, RegisterWindow)
 	}
 	if s.log == nil {
 		s.log = slog.Default()
@@ -472,6 +479,13 @@ func refusal(code, msg string) *wire.AuthResponse {
 }
 
 func (s *Server) register(ctx context.Context, rw *pipeline.Stream, m *wire.RegisterStart, remote peer.ID, src source) (*wire.AuthResponse, error) {
+	// Counted before the name is looked up, so that past the limit a taken
+	// name and a free one get the same answer.
+	if s.regStarts != nil && !s.regStarts.attempt(src.addr, s.now()) {
+		s.stats.registrationsRateLimited.Add(1)
+		s.refused.note(s.log, RefusedRegisterLimited, "registration refused: address started too many", "user", m.Username, "ip", src.ip)
+		return refusal(CodeRateLimited, "too many sign-ups from this address, try again later"), nil
+	}
 	rec, err := accountRecord(ctx, s.db, m.Username)
 	if err != nil {
 		s.log.Error("register", "err", err)
