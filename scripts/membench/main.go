@@ -36,6 +36,7 @@ import (
 
 	"eserver/authserver/bundle"
 	"eserver/internal/memstat"
+	"eserver/internal/xvfb"
 	"eserver/node"
 	"eserver/node/api"
 )
@@ -90,12 +91,11 @@ func run(appBin, bareBin string, runs, chats int, settle time.Duration, keep str
 	ctx, cancel := context.WithTimeout(context.Background(), time.Duration(runs)*(time.Duration(chats+3)*settle+2*time.Minute)+2*time.Minute)
 	defer cancel()
 
-	display, stopX, err := startXvfb()
+	x, err := xvfb.Start(160)
 	if err != nil {
 		return err
 	}
-	defer stopX()
-	x := xdo{display: display}
+	defer x.Stop()
 
 	w, err := setUp(ctx, tmp, chats)
 	if err != nil {
@@ -216,13 +216,13 @@ func signUp(ctx context.Context, dir, server, name string) (*watched, error) {
 
 // measureBare starts the bare app and measures it once it settled, then
 // after each of n more windows (Enter in its entry opens one).
-func measureBare(ctx context.Context, x xdo, bin, home string, n int, settle time.Duration) (main sample, windows []sample, err error) {
+func measureBare(ctx context.Context, x *xvfb.Display, bin, home string, n int, settle time.Duration) (main sample, windows []sample, err error) {
 	p, err := start(x, bin, home, "bare.log")
 	if err != nil {
 		return
 	}
 	defer p.stop()
-	win, err := x.window(ctx, "^Bare Fyne$")
+	win, err := x.Window(ctx, "^Bare Fyne$")
 	if err != nil {
 		return
 	}
@@ -231,9 +231,9 @@ func measureBare(ctx context.Context, x xdo, bin, home string, n int, settle tim
 		return
 	}
 	for i := range n {
-		x.run("windowfocus", "--sync", win)
-		x.run("key", "Return")
-		if err = x.windows(ctx, "^Bare Fyne window", i+1); err != nil {
+		x.Run("windowfocus", "--sync", win)
+		x.Run("key", "Return")
+		if _, err = x.Windows(ctx, "^Bare Fyne window", i+1); err != nil {
 			return
 		}
 		sleep(ctx, settle)
@@ -249,10 +249,12 @@ func measureBare(ctx context.Context, x xdo, bin, home string, n int, settle tim
 // measureApp starts EServer with Alice's profile and measures its sign-in
 // window, its main window a settle time after sign-in, and each chat window
 // a friend's message opens.
-func measureApp(ctx context.Context, x xdo, bin, home string, w *world, settle time.Duration) (signIn, main sample, chats []sample, err error) {
+func measureApp(ctx context.Context, x *xvfb.Display, bin, home string, w *world, settle time.Duration) (signIn, main sample, chats []sample, err error) {
 	defer func() {
 		if err != nil {
-			x.shot(filepath.Join(home, "failed.png"))
+			if err := x.Capture("root", filepath.Join(home, "failed.png")); err != nil {
+				log.Print(err) // no ImageMagick: no picture of the failure
+			}
 		}
 	}()
 	p, err := start(x, bin, home, "eserver.log", "--profile", w.aliceDir, "--server", w.server)
@@ -260,7 +262,7 @@ func measureApp(ctx context.Context, x xdo, bin, home string, w *world, settle t
 		return
 	}
 	defer p.stop()
-	win, err := x.window(ctx, "^EServer \\(")
+	win, err := x.Window(ctx, "^EServer \\(")
 	if err != nil {
 		return
 	}
@@ -269,12 +271,12 @@ func measureApp(ctx context.Context, x xdo, bin, home string, w *world, settle t
 		return
 	}
 	// The username field has the focus; Enter moves to the password.
-	x.run("windowfocus", "--sync", win)
-	x.run("type", "--delay", "20", "alice")
-	x.run("key", "Return")
-	x.run("type", "--delay", "20", "pw-alice")
-	x.run("key", "Return")
-	if _, err = x.window(ctx, "^EServer Messenger"); err != nil {
+	x.Run("windowfocus", "--sync", win)
+	x.Run("type", "--delay", "20", "alice")
+	x.Run("key", "Return")
+	x.Run("type", "--delay", "20", "pw-alice")
+	x.Run("key", "Return")
+	if _, err = x.Window(ctx, "^EServer Messenger"); err != nil {
 		return
 	}
 	sleep(ctx, settle)
@@ -285,7 +287,7 @@ func measureApp(ctx context.Context, x xdo, bin, home string, w *world, settle t
 		if _, err = f.Send(ctx, "alice", fmt.Sprintf("Hello from %s", w.names[i])); err != nil {
 			return
 		}
-		if err = x.windows(ctx, "Conversation", i+1); err != nil {
+		if _, err = x.Windows(ctx, "Conversation", i+1); err != nil {
 			return
 		}
 		sleep(ctx, settle)
@@ -316,14 +318,14 @@ type proc struct {
 
 // start runs bin on the display with a private home: its Fyne preferences,
 // caches and EServer home go under home, never the user's.
-func start(x xdo, bin, home, logName string, args ...string) (*proc, error) {
+func start(x *xvfb.Display, bin, home, logName string, args ...string) (*proc, error) {
 	for _, d := range []string{"home", "config", "cache", "eserver"} {
 		if err := os.MkdirAll(filepath.Join(home, d), 0o700); err != nil {
 			return nil, err
 		}
 	}
 	cmd := exec.Command(bin, args...)
-	cmd.Env = append(os.Environ(), "DISPLAY="+x.display, "LANG=en_US.UTF-8", "GODEBUG=gctrace=1",
+	cmd.Env = append(os.Environ(), "DISPLAY="+x.Name, "LANG=en_US.UTF-8", "GODEBUG=gctrace=1",
 		memstat.Env+"="+filepath.Join(home, strings.TrimSuffix(logName, ".log")+"-memstat.json"),
 		"HOME="+filepath.Join(home, "home"), "XDG_CONFIG_HOME="+filepath.Join(home, "config"),
 		"XDG_CACHE_HOME="+filepath.Join(home, "cache"), "ESERVER_HOME="+filepath.Join(home, "eserver"))
@@ -494,33 +496,6 @@ func verdict(ok bool) string {
 	return "NOT met"
 }
 
-// startXvfb starts a private display on the first free number.
-func startXvfb() (string, func(), error) {
-	for n := 160; n < 220; n++ {
-		if _, err := os.Stat(fmt.Sprintf("/tmp/.X11-unix/X%d", n)); err == nil {
-			continue
-		}
-		if _, err := os.Stat(fmt.Sprintf("/tmp/.X%d-lock", n)); err == nil {
-			continue
-		}
-		display := fmt.Sprintf(":%d", n)
-		cmd := exec.Command("Xvfb", display, "-screen", "0", "1280x800x24", "-nolisten", "tcp")
-		if err := cmd.Start(); err != nil {
-			return "", nil, err
-		}
-		stop := func() { cmd.Process.Kill(); cmd.Wait() }
-		for range 50 {
-			if _, err := os.Stat(fmt.Sprintf("/tmp/.X11-unix/X%d", n)); err == nil {
-				return display, stop, nil
-			}
-			time.Sleep(100 * time.Millisecond)
-		}
-		stop()
-		return "", nil, fmt.Errorf("Xvfb %s did not start", display)
-	}
-	return "", nil, errors.New("no free X display")
-}
-
 // watched is a node with its event stream.
 type watched struct {
 	*node.Node
@@ -551,55 +526,4 @@ func (w *watched) waitFor(ctx context.Context, match func(api.Event) bool) (api.
 			return api.Event{}, ctx.Err()
 		}
 	}
-}
-
-// xdo runs xdotool on the private display.
-type xdo struct{ display string }
-
-func (x xdo) run(args ...string) string {
-	cmd := exec.Command("xdotool", args...)
-	cmd.Env = append(os.Environ(), "DISPLAY="+x.display)
-	out, err := cmd.Output()
-	if err != nil {
-		log.Printf("xdotool %v: %v", args, err)
-	}
-	return strings.TrimSpace(string(out))
-}
-
-// window waits for a visible window whose title matches the pattern.
-func (x xdo) window(ctx context.Context, pattern string) (string, error) {
-	for range 300 {
-		cmd := exec.CommandContext(ctx, "xdotool", "search", "--onlyvisible", "--name", pattern)
-		cmd.Env = append(os.Environ(), "DISPLAY="+x.display)
-		if out, err := cmd.Output(); err == nil && len(strings.Fields(string(out))) > 0 {
-			return strings.Fields(string(out))[0], nil
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
-	return "", fmt.Errorf("no window %q appeared", pattern)
-}
-
-// shot saves the whole screen when ImageMagick is installed, to see why a
-// window did not appear (kept with -keep).
-func (x xdo) shot(path string) {
-	if _, err := exec.LookPath("import"); err != nil {
-		return
-	}
-	cmd := exec.Command("import", "-display", x.display, "-window", "root", path)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		log.Printf("import: %v: %s", err, out)
-	}
-}
-
-// windows waits until n visible windows' titles match the pattern.
-func (x xdo) windows(ctx context.Context, pattern string, n int) error {
-	for range 300 {
-		cmd := exec.CommandContext(ctx, "xdotool", "search", "--onlyvisible", "--name", pattern)
-		cmd.Env = append(os.Environ(), "DISPLAY="+x.display)
-		if out, err := cmd.Output(); err == nil && len(strings.Fields(string(out))) >= n {
-			return nil
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
-	return fmt.Errorf("fewer than %d windows %q appeared", n, pattern)
 }

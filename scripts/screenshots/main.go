@@ -26,6 +26,7 @@ import (
 
 	"eserver/assets"
 	"eserver/authserver/bundle"
+	"eserver/internal/xvfb"
 	"eserver/node"
 	"eserver/node/api"
 )
@@ -60,11 +61,11 @@ func run(appBin, out string) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 
-	display, stopX, err := startXvfb()
+	x, err := xvfb.Start(140)
 	if err != nil {
 		return err
 	}
-	defer stopX()
+	defer x.Stop()
 
 	svc, err := bundle.Start(bundle.Config{Dir: filepath.Join(tmp, "auth"), Listen: []string{"/ip4/127.0.0.1/tcp/0"}, RegisterRate: -1})
 	if err != nil {
@@ -167,7 +168,7 @@ func run(appBin, out string) error {
 	if err := os.MkdirAll(filepath.Join(home, "Downloads"), 0o700); err != nil {
 		return err
 	}
-	app.Env = append(os.Environ(), "DISPLAY="+display, "LANG=en_US.UTF-8", "ESERVER_HOME="+home, "HOME="+home,
+	app.Env = append(os.Environ(), "DISPLAY="+x.Name, "LANG=en_US.UTF-8", "ESERVER_HOME="+home, "HOME="+home,
 		"XDG_CONFIG_HOME="+filepath.Join(tmp, "config"), "XDG_CACHE_HOME="+filepath.Join(tmp, "cache"))
 	logf, err := os.Create(filepath.Join(tmp, "app.log"))
 	if err != nil {
@@ -187,25 +188,24 @@ func run(appBin, out string) error {
 			app.Process.Kill()
 		}
 	}()
-	x := xdo{display: display}
 
 	// Sign in: the username field has the focus.
-	signIn, err := x.window(ctx, "^EServer \\(")
+	signIn, err := x.Window(ctx, "^EServer \\(")
 	if err != nil {
 		return err
 	}
-	x.run("windowfocus", "--sync", signIn)
+	x.Run("windowfocus", "--sync", signIn)
 	time.Sleep(time.Second) // the first frame
-	x.run("type", "--delay", "40", "alice")
-	x.run("key", "Return")
-	x.run("type", "--delay", "40", "pw-alice")
+	x.Run("type", "--delay", "40", "alice")
+	x.Run("key", "Return")
+	x.Run("type", "--delay", "40", "pw-alice")
 	time.Sleep(700 * time.Millisecond)
-	if err := x.capture(signIn, filepath.Join(out, "signin.png")); err != nil {
+	if err := capture(x, signIn, filepath.Join(out, "signin.png")); err != nil {
 		return err
 	}
-	x.run("key", "Return")
+	x.Run("key", "Return")
 
-	list, err := x.window(ctx, "^EServer Messenger")
+	list, err := x.Window(ctx, "^EServer Messenger")
 	if err != nil {
 		return err
 	}
@@ -215,7 +215,7 @@ func run(appBin, out string) error {
 		return fmt.Errorf("bob waiting for alice online: %w", err)
 	}
 	time.Sleep(3 * time.Second) // contacts' presence reaches the list
-	if err := x.capture(list, filepath.Join(out, "contacts.png")); err != nil {
+	if err := capture(x, list, filepath.Join(out, "contacts.png")); err != nil {
 		return err
 	}
 
@@ -223,21 +223,21 @@ func run(appBin, out string) error {
 	if _, err := bob.Send(ctx, "alice", "Hi Alice! :) Are we still on for the beach on Saturday?"); err != nil {
 		return err
 	}
-	chat, err := x.window(ctx, "Conversation")
+	chat, err := x.Window(ctx, "Conversation")
 	if err != nil {
 		return err
 	}
-	x.run("windowfocus", "--sync", chat)
+	x.Run("windowfocus", "--sync", chat)
 	time.Sleep(1500 * time.Millisecond)
-	geo := x.run("getwindowgeometry", "--shell", chat)
+	geo := x.Run("getwindowgeometry", "--shell", chat)
 	var h int
 	for _, l := range strings.Split(geo, "\n") {
 		fmt.Sscanf(l, "HEIGHT=%d", &h)
 	}
-	x.run("mousemove", "--sync", "--window", chat, "60", fmt.Sprint(h-40))
-	x.run("click", "1")
-	x.run("type", "--delay", "40", "Sure! I'll bring the volleyball (y)")
-	x.run("key", "Return")
+	x.Run("mousemove", "--sync", "--window", chat, "60", fmt.Sprint(h-40))
+	x.Run("click", "1")
+	x.Run("type", "--delay", "40", "Sure! I'll bring the volleyball (y)")
+	x.Run("key", "Return")
 	if _, err := bob.waitFor(ctx, func(e api.Event) bool { return e.Message != nil && e.Message.From == "alice" }); err != nil {
 		return fmt.Errorf("bob waiting for alice's answer: %w", err)
 	}
@@ -245,7 +245,7 @@ func run(appBin, out string) error {
 		return err
 	}
 	time.Sleep(2 * time.Second)
-	if err := x.capture(chat, filepath.Join(out, "chat.png")); err != nil {
+	if err := capture(x, chat, filepath.Join(out, "chat.png")); err != nil {
 		return err
 	}
 	if err := shootTransfers(ctx, x, chat, bob, tmp, filepath.Join(out, "transfers.png")); err != nil {
@@ -259,7 +259,7 @@ func run(appBin, out string) error {
 // which Alice accepts with Alt+C (MSN's key for it) and which end as lines
 // in the conversation, then a big one that he pauses part way, so it stays
 // in the tray above the entry with its bar part full.
-func shootTransfers(ctx context.Context, x xdo, chat string, bob *watched, tmp, path string) error {
+func shootTransfers(ctx context.Context, x *xvfb.Display, chat string, bob *watched, tmp, path string) error {
 	dir := filepath.Join(tmp, "bob-files")
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return err
@@ -287,8 +287,8 @@ func shootTransfers(ctx context.Context, x xdo, chat string, bob *watched, tmp, 
 		// again until it took: the offer may not have arrived yet.
 		accepted := false
 		for range 15 {
-			x.run("windowfocus", "--sync", chat)
-			x.run("key", "alt+c")
+			x.Run("windowfocus", "--sync", chat)
+			x.Run("key", "alt+c")
 			if _, err := bob.waitForWithin(ctx, 5*time.Second, func(e api.Event) bool {
 				return e.Transfer != nil && e.Transfer.ID == id && e.Transfer.State != api.TransferOffered
 			}); err == nil {
@@ -318,7 +318,7 @@ func shootTransfers(ctx context.Context, x xdo, chat string, bob *watched, tmp, 
 		}
 	}
 	time.Sleep(1500 * time.Millisecond)
-	return x.capture(chat, path)
+	return capture(x, chat, path)
 }
 
 // writeFile writes data to path, or with data nil a sparse file of size
@@ -336,33 +336,6 @@ func writeFile(path string, data []byte, size int64) error {
 		return err
 	}
 	return f.Close()
-}
-
-// startXvfb starts a private display on the first free number.
-func startXvfb() (string, func(), error) {
-	for n := 140; n < 200; n++ {
-		if _, err := os.Stat(fmt.Sprintf("/tmp/.X11-unix/X%d", n)); err == nil {
-			continue
-		}
-		if _, err := os.Stat(fmt.Sprintf("/tmp/.X%d-lock", n)); err == nil {
-			continue
-		}
-		display := fmt.Sprintf(":%d", n)
-		cmd := exec.Command("Xvfb", display, "-screen", "0", "1280x800x24", "-nolisten", "tcp")
-		if err := cmd.Start(); err != nil {
-			return "", nil, err
-		}
-		stop := func() { cmd.Process.Kill(); cmd.Wait() }
-		for range 50 {
-			if _, err := os.Stat(fmt.Sprintf("/tmp/.X11-unix/X%d", n)); err == nil {
-				return display, stop, nil
-			}
-			time.Sleep(100 * time.Millisecond)
-		}
-		stop()
-		return "", nil, fmt.Errorf("Xvfb %s did not start", display)
-	}
-	return "", nil, errors.New("no free X display")
 }
 
 // watched is a node with its event stream.
@@ -412,42 +385,6 @@ func (w *watched) waitForWithin(ctx context.Context, d time.Duration, match func
 	}
 }
 
-// xdo runs xdotool and import on the private display.
-type xdo struct{ display string }
-
-func (x xdo) run(args ...string) string {
-	cmd := exec.Command("xdotool", args...)
-	cmd.Env = append(os.Environ(), "DISPLAY="+x.display)
-	out, err := cmd.Output()
-	if err != nil {
-		log.Printf("xdotool %v: %v", args, err)
-	}
-	return strings.TrimSpace(string(out))
-}
-
-// window waits for a visible window whose title matches the pattern.
-func (x xdo) window(ctx context.Context, pattern string) (string, error) {
-	for range 150 {
-		cmd := exec.CommandContext(ctx, "xdotool", "search", "--onlyvisible", "--name", pattern)
-		cmd.Env = append(os.Environ(), "DISPLAY="+x.display)
-		if out, err := cmd.Output(); err == nil && len(strings.Fields(string(out))) > 0 {
-			return strings.Fields(string(out))[0], nil
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
-	return "", fmt.Errorf("no window %q appeared", pattern)
-}
-
-// capture saves one window (just its content: Xvfb runs no window manager).
-func (x xdo) capture(window, path string) error {
-	cmd := exec.Command("import", "-display", x.display, "-window", window, path)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("import %s: %v: %s", path, err, out)
-	}
-	log.Printf("saved %s", path)
-	return nil
-}
-
 // setPicture makes the gallery picture name n's display picture.
 func setPicture(ctx context.Context, n *watched, tmp, name string) error {
 	for _, p := range assets.Pictures {
@@ -461,4 +398,13 @@ func setPicture(ctx context.Context, n *watched, tmp, name string) error {
 		return n.SetAvatar(ctx, path, api.Crop{})
 	}
 	return fmt.Errorf("no gallery picture %q", name)
+}
+
+// capture saves one window as a PNG at path and says so.
+func capture(x *xvfb.Display, window, path string) error {
+	if err := x.Capture(window, path); err != nil {
+		return err
+	}
+	log.Printf("saved %s", path)
+	return nil
 }
