@@ -74,6 +74,11 @@ func TestFirstMessageToOfflineContact(t *testing.T) {
 	if err := as.store.DeleteSessions(bobPeer.String()); err != nil {
 		t.Fatal(err)
 	}
+	// And what alice remembers of an earlier fetch: if she asked bob's
+	// homes during the befriending before his bundle was there, she would
+	// otherwise not ask again for a while and start from the bundle she
+	// kept, which carries no one-time prekey.
+	as.keys.MarkNoBundle(bobPeer, time.Time{})
 	oneTimeBefore, err := bs.store.Prekeys(store.PrekeyOneTime)
 	if err != nil {
 		t.Fatal(err)
