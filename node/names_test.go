@@ -33,6 +33,7 @@ func TestPeerNamesShownClean(t *testing.T) {
 		t.Fatal(err)
 	}
 	bob.waitContact("alice", api.RelationAccepted, api.StatusOnline)
+	alice.waitContact("bob", api.RelationAccepted, api.StatusOnline) // a stream needs bob online on her side too
 
 	nick, sub := "\u2067gpj.exe\u2069 alice", "on\u200b holiday\u202e"
 	if err := alice.SetPresence(ctx(t), api.PresenceUpdate{Nick: &nick, Subnick: &sub}); err != nil {
