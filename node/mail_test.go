@@ -68,10 +68,9 @@ func TestOfflineDeliveryThroughMailboxes(t *testing.T) {
 	waitDelivered(t, alice, "bob", n)
 }
 
-// waitUntil polls cond for up to 30 s.
-// It waits up to a minute: under the race detector, with the other
-// packages' tests on the same two cores, a hundred mail puts have taken
-// longer than 30 s.
+// waitUntil polls cond for up to a minute: under the race detector, with
+// the other packages' tests on the same two cores, a hundred mail puts have
+// taken longer than 30 s.
 func waitUntil(t *testing.T, what string, cond func() bool) {
 	t.Helper()
 	for range 600 {
