@@ -6,8 +6,6 @@ package authserver
 
 import (
 	"fmt"
-	"log/slog"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -17,35 +15,12 @@ import (
 
 	"eserver/node/pake"
 	"eserver/node/wire"
-	"eserver/pipeline"
 )
 
-// startWith runs a server on a fresh database on 127.0.0.1 with the
-// defaults changed by mod.
+// startWith runs a server on a fresh database with its Config changed by mod.
 func startWith(t *testing.T, clk *clock, mod func(*Config)) *fixture {
 	t.Helper()
-	db := filepath.Join(t.TempDir(), "auth.db")
-	key, err := LoadOrCreateKey(db)
-	if err != nil {
-		t.Fatal(err)
-	}
-	h, err := pipeline.NewHost(key, []string{"/ip4/127.0.0.1/tcp/0"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := Config{DBPath: db, Key: key, Now: clk.Now, Logger: slog.New(slog.DiscardHandler)}
-	if mod != nil {
-		mod(&cfg)
-	}
-	srv, err := New(cfg)
-	if err != nil {
-		h.Close()
-		t.Fatal(err)
-	}
-	srv.Attach(h)
-	f := &fixture{db: db, clk: clk, h: h, srv: srv, info: peer.AddrInfo{ID: h.ID(), Addrs: h.Addrs()}}
-	t.Cleanup(f.stop)
-	return f
+	return startOn(t, "", clk, mod)
 }
 
 // hangUp starts a login as user from c, reads the KE2 and hangs up, as a

@@ -24,6 +24,7 @@ import (
 	"eserver/node/ticket"
 	"eserver/node/wire"
 	"eserver/pipeline"
+	"eserver/supernode"
 )
 
 type clock struct {
@@ -49,6 +50,15 @@ type fixture struct {
 // start runs a server on db (a fresh file when empty) on 127.0.0.1.
 func start(t *testing.T, db string, clk *clock) *fixture {
 	t.Helper()
+	return startOn(t, db, clk, nil)
+}
+
+// startOn runs a server on db (a fresh file when empty) on 127.0.0.1, its
+// Config changed by mod (when not nil). The host has the resource limits
+// eserver-auth runs with, so the attack tests meet the limits a stranger
+// meets.
+func startOn(t *testing.T, db string, clk *clock, mod func(*Config)) *fixture {
+	t.Helper()
 	if db == "" {
 		db = filepath.Join(t.TempDir(), "auth.db")
 	}
@@ -56,11 +66,19 @@ func start(t *testing.T, db string, clk *clock) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h, err := pipeline.NewHost(key, []string{"/ip4/127.0.0.1/tcp/0"})
+	res, err := supernode.SupernodeResources(0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := New(Config{DBPath: db, Key: key, Now: clk.Now, Logger: slog.New(slog.DiscardHandler)})
+	h, err := pipeline.NewHost(key, []string{"/ip4/127.0.0.1/tcp/0"}, res)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := Config{DBPath: db, Key: key, Now: clk.Now, Logger: slog.New(slog.DiscardHandler)}
+	if mod != nil {
+		mod(&cfg)
+	}
+	srv, err := New(cfg)
 	if err != nil {
 		h.Close()
 		t.Fatal(err)

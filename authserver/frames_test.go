@@ -21,6 +21,7 @@ import (
 // whole OPAQUE login) and lists the supernodes while they do. Before, 300
 // partial frames took the auth server from 38 MB to 299 MB.
 func TestMemoryAttacks(t *testing.T) {
+	attack.SkipUnderRace(t)
 	if testing.Short() {
 		t.Skip("sends tens of MB through loopback")
 	}

@@ -16,6 +16,7 @@ import (
 // streams at once pin no more than its budget for inbound message frames,
 // and a contact's message still arrives while they do.
 func TestMessageStreamMemoryAttacks(t *testing.T) {
+	attack.SkipUnderRace(t)
 	if testing.Short() {
 		t.Skip("runs three attacks on a node")
 	}

@@ -18,6 +18,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	ma "github.com/multiformats/go-multiaddr"
 
+	"eserver/internal/attack"
 	"eserver/node/wire"
 	"eserver/supernode/client"
 	"eserver/supernode/internal/sntest"
@@ -39,6 +40,7 @@ func TestPerAddressLimit(t *testing.T) {
 		attackFromNamespace(t, target)
 		return
 	}
+	attack.SkipUnderRace(t)
 	if os.Geteuid() != 0 {
 		t.Skip("makes a network namespace: run as root")
 	}

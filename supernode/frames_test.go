@@ -24,6 +24,7 @@ import (
 // still gets its answer while they do. Before, each such stream held the
 // claimed length (1 MiB for contacts and mailbox) until its deadline.
 func TestMemoryAttacks(t *testing.T) {
+	attack.SkipUnderRace(t)
 	if testing.Short() {
 		t.Skip("sends a few hundred MB through loopback")
 	}

@@ -84,7 +84,14 @@ func Start(cfg Config) (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	h, err := pipeline.NewHost(key, cfg.Listen)
+	// The limits eserver-auth runs with: the bundled server listens on every
+	// address too, and with libp2p's desktop defaults a burst of streams
+	// from a score of free peer IDs takes every stream of a protocol.
+	res, err := supernode.SupernodeResources(0)
+	if err != nil {
+		return nil, err
+	}
+	h, err := pipeline.NewHost(key, cfg.Listen, res)
 	if err != nil {
 		return nil, err
 	}
