@@ -73,6 +73,9 @@ func run(profile, server string, allowSupernode bool, log *slog.Logger) error {
 		return err
 	}
 	started := app.ReadStartSettings(prefs)
+	if err := app.UseLanguage(started.Language); err != nil {
+		log.Warn("translations", "err", err) // the app still works, in English
+	}
 	if started.ListenPort != 0 && !portFree(started.ListenPort) {
 		// The node listens when the user signs in; a port taken by another
 		// program (or profile) would fail that sign-in. Automatic ports

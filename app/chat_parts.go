@@ -73,19 +73,6 @@ func (r *dayDividerRenderer) Objects() []fyne.CanvasObject {
 
 func (r *dayDividerRenderer) Destroy() {}
 
-// dayLabel names day as a separator does: "Today", "Yesterday", or
-// "Monday 23 November 2026", in local time.
-func dayLabel(day, now time.Time) string {
-	day, now = day.Local(), now.Local()
-	switch {
-	case sameDay(day, now):
-		return "Today"
-	case sameDay(day, now.AddDate(0, 0, -1)):
-		return "Yesterday"
-	}
-	return day.Format("Monday 2 January 2006")
-}
-
 // sameDay reports whether a and b fall on the same local calendar day.
 func sameDay(a, b time.Time) bool {
 	ay, am, ad := a.Local().Date()

@@ -233,8 +233,8 @@ type messageTextRenderer struct {
 func (r *messageTextRenderer) metrics() (textSize, lineH, emoW, pad float32) {
 	v := func(n fyne.ThemeSizeName) float32 { return theme.SizeForWidget(n, r.t) }
 	textSize = v(theme.SizeNameText)
-	emoW = float32(math.Round(float64(textSize) * 1.45)) // MSN's 19 px beside 13 px text
-	lineH = fyne.Max(fyne.MeasureText("Mg", textSize, fyne.TextStyle{}).Height, emoW)
+	emoW = float32(math.Round(float64(textSize) * 1.45))                              // MSN's 19 px beside 13 px text
+	lineH = fyne.Max(fyne.MeasureText("Mg", textSize, fyne.TextStyle{}).Height, emoW) // not translated: measures a line
 	return textSize, lineH, emoW, v(theme.SizeNameInnerPadding)
 }
 
@@ -269,7 +269,7 @@ func (r *messageTextRenderer) Layout(size fyne.Size) {
 	items, _ := r.lay(size.Width)
 	fg := theme.ColorForWidget(theme.ColorNameForeground, r.t)
 	link := theme.ColorForWidget(theme.ColorNameHyperlink, r.t)
-	textH := fyne.MeasureText("Mg", textSize, fyne.TextStyle{}).Height
+	textH := fyne.MeasureText("Mg", textSize, fyne.TextStyle{}).Height // not translated: measures a line
 	nt, ni := 0, 0
 	r.objects = r.objects[:0]
 	for _, it := range items {

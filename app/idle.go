@@ -2,12 +2,12 @@ package app
 
 import (
 	"context"
-	"strconv"
 	"sync"
 	"time"
 
 	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/driver"
+	"fyne.io/fyne/v2/lang"
 
 	"eserver/node/api"
 )
@@ -50,13 +50,10 @@ func (a *App) awayMinutes() int {
 
 // awayLabel names a delay as the Options menu shows it.
 func awayLabel(min int) string {
-	switch min {
-	case 0:
-		return "Never"
-	case 1:
-		return "1 minute"
+	if min == 0 {
+		return lang.L("Never")
 	}
-	return strconv.Itoa(min) + " minutes"
+	return lang.N("{{.Count}} minutes", min, map[string]any{"Count": min})
 }
 
 // watchIdle checks the idle time every idleCheckInterval until ctx ends.

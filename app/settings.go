@@ -63,6 +63,7 @@ type settingsWindow struct {
 const (
 	prefListenPort  = "network.port"      // int, 0: chosen by the OS
 	prefDownloadDir = "storage.downloads" // string, "": the node's default
+	prefLanguage    = "display.language"  // string, "": the system's
 )
 
 // StartSettings are the choices in Options that the node takes at start.
@@ -72,6 +73,9 @@ type StartSettings struct {
 	ListenPort int
 	// DownloadDir is where accepted files go; "" is the node's default.
 	DownloadDir string
+	// Language is the chosen language's code (Languages); "" follows the
+	// system. main passes it to UseLanguage before any window is built.
+	Language string
 }
 
 // ReadStartSettings reads the start settings from a profile's settings
@@ -80,6 +84,10 @@ func ReadStartSettings(p fyne.Preferences) StartSettings {
 	s := StartSettings{
 		ListenPort:  p.Int(prefListenPort),
 		DownloadDir: p.String(prefDownloadDir),
+		Language:    p.String(prefLanguage),
+	}
+	if !slices.ContainsFunc(Languages, func(l Language) bool { return l.Code == s.Language }) {
+		s.Language = "" // a hand-edited preference falls back to the system's
 	}
 	if s.ListenPort < 0 || s.ListenPort > 65535 {
 		s.ListenPort = 0 // a hand-edited preference must not stop the app starting
@@ -229,18 +237,18 @@ func (a *App) generalSection(s *settingsWindow) fyne.CanvasObject {
 
 func (a *App) appearanceSection(s *settingsWindow) fyne.CanvasObject {
 	var labels []string
-	for _, c := range themeChoices {
+	for _, c := range themeChoices() {
 		labels = append(labels, c.label)
 	}
 	s.theme = widget.NewRadioGroup(labels, func(label string) {
-		for _, c := range themeChoices {
+		for _, c := range themeChoices() {
 			if c.label == label && c.name != a.themeName() {
 				a.setTheme(c.name)
 			}
 		}
 	})
 	s.theme.Required = true
-	for _, c := range themeChoices {
+	for _, c := range themeChoices() {
 		if c.name == a.themeName() {
 			s.theme.SetSelected(c.label)
 		}

@@ -4,6 +4,7 @@ import (
 	"image/color"
 
 	"fyne.io/fyne/v2"
+	"fyne.io/fyne/v2/lang"
 	"fyne.io/fyne/v2/theme"
 )
 
@@ -17,10 +18,14 @@ const (
 	themeDark  = "dark"
 )
 
-// themeChoices are the Appearance choices, in order, with their labels.
-var themeChoices = []struct{ name, label string }{
-	{themeLight, "Messenger blue (light)"},
-	{themeDark, "Dark"},
+// themeChoices are the Appearance choices, in order, with their labels in
+// the language in use (so not a package variable, which would be English:
+// it is set before the language is chosen).
+func themeChoices() []struct{ name, label string } {
+	return []struct{ name, label string }{
+		{themeLight, lang.L("Messenger blue (light)")},
+		{themeDark, lang.L("Dark")},
+	}
 }
 
 // messengerTheme is a fyne.Theme with a fixed variant: the user picks light

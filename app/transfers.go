@@ -6,7 +6,6 @@ import (
 	"image/color"
 	"path/filepath"
 	"strings"
-	"time"
 
 	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/canvas"
@@ -456,32 +455,6 @@ func (c *chatWindow) transferEnded(t api.Transfer) {
 		note = strings.TrimSuffix(note, where) + "\n" + where
 	}
 	c.addItem(&chatItem{when: c.clock.Now(), box: box, note: note, transfer: l})
-}
-
-// etaText is a time left as people say it.
-func etaText(d time.Duration) string {
-	switch {
-	case d < time.Minute:
-		return fmt.Sprintf("%d s", int(d.Seconds()+0.5))
-	case d < time.Hour:
-		return fmt.Sprintf("%d min", int(d.Minutes()+0.5))
-	default:
-		return fmt.Sprintf("%.1f h", d.Hours())
-	}
-}
-
-// sizeText is n bytes in the unit people read.
-func sizeText(n int64) string {
-	switch {
-	case n >= 1<<30:
-		return fmt.Sprintf("%.1f GB", float64(n)/(1<<30))
-	case n >= 1<<20:
-		return fmt.Sprintf("%.1f MB", float64(n)/(1<<20))
-	case n >= 1<<10:
-		return fmt.Sprintf("%d KB", n>>10)
-	default:
-		return fmt.Sprintf("%d bytes", n)
-	}
 }
 
 // transfer shows a transfer in the window that shows it already, or in its
