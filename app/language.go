@@ -4,8 +4,10 @@ package app
 // package (lang.L, lang.X with template data, lang.N for plurals), keyed by
 // its English text as gettext does: the English reads in the code, and a
 // changed English sentence is a new key, so no translation goes stale
-// silently. The translations are JSON files in translations/ (one per
-// language, go-i18n's format), embedded and registered at start.
+// silently. The translations are JSON files in go-i18n's format,
+// translations/<area>.<language>.json (an area per window or part, so
+// changes to different windows meet in different files), embedded and
+// registered at start.
 // language_test.go holds the catalogue to the code: every key used here is
 // in every file, no file keeps a key the code dropped, templates name the
 // same fields in every language, and plurals have their forms.

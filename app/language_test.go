@@ -111,19 +111,35 @@ func langCalls(t *testing.T) []langCall {
 	return calls
 }
 
-// catalogue reads translations/eserver.<lang>.json: each value is a
-// string, or an object of plural forms.
-func catalogue(t *testing.T, name string) map[string]json.RawMessage {
+// catalogue reads a language's files, translations/<area>.<lang>.json
+// (one area per window or part, so translators and changes to different
+// windows meet in different files): each value is a string, or an object
+// of plural forms. A key in two areas is an error.
+func catalogue(t *testing.T, code string) map[string]json.RawMessage {
 	t.Helper()
-	data, err := os.ReadFile(filepath.Join("translations", "eserver."+name+".json"))
+	names, err := fs.Glob(translations, "translations/*."+code+".json")
 	if err != nil {
 		t.Fatal(err)
 	}
-	var m map[string]json.RawMessage
-	if err := json.Unmarshal(data, &m); err != nil {
-		t.Fatalf("eserver.%s.json: %v", name, err)
+	all := map[string]json.RawMessage{}
+	where := map[string]string{}
+	for _, name := range names {
+		data, err := fs.ReadFile(translations, name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var m map[string]json.RawMessage
+		if err := json.Unmarshal(data, &m); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		for k, v := range m {
+			if prev, ok := where[k]; ok {
+				t.Errorf("%q is in both %s and %s", k, prev, name)
+			}
+			all[k], where[k] = v, name
+		}
 	}
-	return m
+	return all
 }
 
 var placeholder = regexp.MustCompile(`{{\s*\.(\w+)\s*}}`)
@@ -158,14 +174,20 @@ func TestTranslationCatalogue(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var files []string
+	areas := map[string][]string{}
 	for _, e := range entries {
-		files = append(files, strings.TrimSuffix(strings.TrimPrefix(filepath.Base(e), "eserver."), ".json"))
+		area, code, ok := strings.Cut(strings.TrimSuffix(filepath.Base(e), ".json"), ".")
+		if !ok {
+			t.Errorf("%s: name it <area>.<language>.json", e)
+			continue
+		}
+		areas[area] = append(areas[area], code)
 	}
-	slices.Sort(files)
 	want := slices.Sorted(slices.Values(catalogueLanguages))
-	if !slices.Equal(files, want) {
-		t.Fatalf("translation files %v, want one per shipped language %v", files, want)
+	for area, codes := range areas {
+		if slices.Sort(codes); !slices.Equal(codes, want) {
+			t.Errorf("area %s has languages %v, want one file per shipped language %v", area, codes, want)
+		}
 	}
 	for _, name := range catalogueLanguages {
 		cat := catalogue(t, name)
@@ -173,20 +195,20 @@ func TestTranslationCatalogue(t *testing.T) {
 			c := used[key]
 			raw, ok := cat[key]
 			if !ok {
-				t.Errorf("eserver.%s.json lacks %q (%s)", name, key, c.pos)
+				t.Errorf("the %s files lack %q (%s)", name, key, c.pos)
 				continue
 			}
 			wantFields := fields(c.fallback)
 			if c.plural {
 				var forms map[string]string
 				if err := json.Unmarshal(raw, &forms); err != nil {
-					t.Errorf("eserver.%s.json: %q is counted with lang.N, so it needs plural forms {\"one\": …, \"other\": …}", name, key)
+					t.Errorf("%s: %q is counted with lang.N, so it needs plural forms {\"one\": …, \"other\": …}", name, key)
 					continue
 				}
 				for _, form := range []string{"one", "other"} {
 					v, ok := forms[form]
 					if !ok || v == "" {
-						t.Errorf("eserver.%s.json: %q lacks its %q form", name, key, form)
+						t.Errorf("%s: %q lacks its %q form", name, key, form)
 						continue
 					}
 					got := fields(v)
@@ -195,26 +217,26 @@ func TestTranslationCatalogue(t *testing.T) {
 						continue
 					}
 					if !slices.Equal(got, wantFields) {
-						t.Errorf("eserver.%s.json: %q's %q form names %v, the English %v", name, key, form, got, wantFields)
+						t.Errorf("%s: %q's %q form names %v, the English %v", name, key, form, got, wantFields)
 					}
 				}
 				continue
 			}
 			var v string
 			if err := json.Unmarshal(raw, &v); err != nil {
-				t.Errorf("eserver.%s.json: %q must be a string (it is not counted)", name, key)
+				t.Errorf("%s: %q must be a string (it is not counted)", name, key)
 				continue
 			}
 			if strings.TrimSpace(v) == "" {
-				t.Errorf("eserver.%s.json: %q is empty", name, key)
+				t.Errorf("%s: %q is empty", name, key)
 			}
 			if got := fields(v); !slices.Equal(got, wantFields) {
-				t.Errorf("eserver.%s.json: %q names %v, the English %v", name, key, got, wantFields)
+				t.Errorf("%s: %q names %v, the English %v", name, key, got, wantFields)
 			}
 		}
 		for key := range cat {
 			if _, ok := used[key]; !ok {
-				t.Errorf("eserver.%s.json keeps %q, which the code no longer uses", name, key)
+				t.Errorf("the %s files keep %q, which the code no longer uses", name, key)
 			}
 		}
 	}
