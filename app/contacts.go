@@ -46,6 +46,8 @@ type mainWindow struct {
 	headerHeight  float32
 	rowHeightsSet bool
 
+	toasts *toastStack // notifications, where the desktop shows none (toast.go)
+
 	signOutItem  *fyne.MenuItem
 	addItem      *fyne.MenuItem
 	optionsItem  *fyne.MenuItem
@@ -219,7 +221,8 @@ func (a *App) newMainWindow() *mainWindow {
 		container.New(layout.NewCustomPaddedVBoxLayout(0), nameLine, m.subnick, mediaLine))
 	searchLine := container.NewBorder(nil, nil, nil, m.addButton, m.search)
 	top := container.NewVBox(header, searchLine, m.requests)
-	m.win.SetContent(container.NewBorder(container.NewPadded(top), nil, nil, nil, m.list))
+	m.toasts = newToastStack(a)
+	m.win.SetContent(container.NewStack(container.NewBorder(container.NewPadded(top), nil, nil, nil, m.list), m.toasts.layer))
 	m.win.Resize(fyne.NewSize(360, 620))
 	m.win.SetIcon(iconResource)
 	// Closing the contact list quits; where the desktop shows tray icons,
@@ -258,6 +261,7 @@ func (m *mainWindow) closeWindows() {
 		m.profile.win.Close()
 	}
 	m.search.SetText("")
+	m.toasts.clear()
 }
 
 // showStatus shows st in the header: glyph, menu button and picture frame.
