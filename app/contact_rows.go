@@ -114,7 +114,7 @@ type rowPicture struct {
 	widget.BaseWidget
 	img   *canvas.Image
 	frame *canvas.Rectangle
-	path  string // the picture asked for; "" is the default
+	path  string // the picture shown; "" is the default
 }
 
 func newRowPicture() *rowPicture {
@@ -133,15 +133,15 @@ func (p *rowPicture) set(path string, st api.Status) {
 		p.frame.StrokeColor = c
 		p.frame.Refresh()
 	}
-	if path == p.path {
-		return // rows are rebound often: look at the file only when it changes
-	}
-	p.path = path
 	if path != "" {
 		if _, err := os.Stat(path); err != nil {
-			path = "" // not fetched yet
+			path = "" // not fetched yet, or pruned from the cache
 		}
 	}
+	if path == p.path {
+		return // rows are rebound often: load the picture only when it changes
+	}
+	p.path = path
 	if path == "" {
 		p.img.File, p.img.Resource = "", avatarResource
 	} else {

@@ -101,6 +101,7 @@ func (s *toastStack) show(title, body, chat string) {
 	t.stop = chatClock.AfterFunc(toastLife, func() { s.dismiss(t) })
 	s.toasts = append(s.toasts, t)
 	s.layer.Add(t)
+	s.layer.Refresh() // Add only lays out; the window must be drawn again
 }
 
 // dismiss takes t away, if it is still shown.
@@ -110,6 +111,7 @@ func (s *toastStack) dismiss(t *toast) {
 			t.stop()
 			s.toasts = append(s.toasts[:i], s.toasts[i+1:]...)
 			s.layer.Remove(t)
+			s.layer.Refresh() // Remove only lays out: without this the toast stayed on screen
 			return
 		}
 	}
