@@ -174,8 +174,7 @@ func TestContactPictureModes(t *testing.T) {
 	// line and no more.
 	setPictures(t, a, "None")
 	r := contactRows(t, a)["frank"]
-	dx, above, below := rowInsets()
-	_ = dx
+	_, above, below := rowInsets()
 	if want := r.text.MinSize().Height - above - below; r.Size().Height != want {
 		t.Errorf("none: row %v high, want %v", r.Size().Height, want)
 	}
