@@ -84,7 +84,7 @@ type App struct {
 	tray          desktop.App // nil when the desktop shows no tray icons
 	fg            *foreground
 	away          awayState
-	notifySink    func(*fyne.Notification)
+	notifySink    func(context.Context, *fyne.Notification) error // fails where the desktop has no notification service
 	sounds        soundPlayer
 	windowFocused func(fyne.Window) bool
 	// openURL and portal open files and folders (open.go): Fyne's URL

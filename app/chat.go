@@ -27,9 +27,9 @@ type chatWindow struct {
 	clock clock
 
 	glyph   *canvas.Image
-	nick    *widget.Label
+	nick    *emoticonLabel
 	status  *widget.Label
-	subnick *widget.Label
+	subnick *emoticonLabel
 
 	// Security: the header's lock button opens the safety number; the
 	// banner warns when the contact's device identity changed.
@@ -131,9 +131,11 @@ func (a *App) newChatWindow(with string) *chatWindow {
 	c.glyph = canvas.NewImageFromResource(glyphOffline)
 	c.glyph.FillMode = canvas.ImageFillContain
 	c.glyph.SetMinSize(fyne.NewSquareSize(16))
-	c.nick = widget.NewLabelWithStyle("", fyne.TextAlignLeading, fyne.TextStyle{Bold: true})
+	// Nick and personal message show their emoticons, as the list does.
+	c.nick = newEmoticonLabel("")
+	c.nick.TextStyle = fyne.TextStyle{Bold: true}
 	c.status = widget.NewLabel("")
-	c.subnick = widget.NewLabel("")
+	c.subnick = newEmoticonLabel("")
 	c.subnick.Importance = widget.LowImportance
 	c.subnick.Truncation = fyne.TextTruncateEllipsis
 

@@ -40,6 +40,13 @@ type mainWindow struct {
 	list      *widget.List
 	rows      []listRow       // what list shows: section headers and contacts
 	collapsed map[string]bool // by listRow.section
+	// pictures is how rows show display pictures (contact_rows.go); rows
+	// are as tall as a header, or taller for large pictures.
+	pictures      pictureMode
+	headerHeight  float32
+	rowHeightsSet bool
+
+	toasts *toastStack // notifications, where the desktop shows none (toast.go)
 
 	signOutItem  *fyne.MenuItem
 	addItem      *fyne.MenuItem
@@ -119,6 +126,7 @@ func (a *App) newMainWindow() *mainWindow {
 		win:         a.fyne.NewWindow(a.title("EServer Messenger")),
 		requestRows: make(map[string]*requestRow),
 		collapsed:   make(map[string]bool),
+		pictures:    a.pictureMode(),
 	}
 	for _, key := range a.prefs.StringList(prefCollapsed) {
 		m.collapsed[key] = true
@@ -213,7 +221,8 @@ func (a *App) newMainWindow() *mainWindow {
 		container.New(layout.NewCustomPaddedVBoxLayout(0), nameLine, m.subnick, mediaLine))
 	searchLine := container.NewBorder(nil, nil, nil, m.addButton, m.search)
 	top := container.NewVBox(header, searchLine, m.requests)
-	m.win.SetContent(container.NewBorder(container.NewPadded(top), nil, nil, nil, m.list))
+	m.toasts = newToastStack(a)
+	m.win.SetContent(container.NewStack(container.NewBorder(container.NewPadded(top), nil, nil, nil, m.list), m.toasts.layer))
 	m.win.Resize(fyne.NewSize(360, 620))
 	m.win.SetIcon(iconResource)
 	// Closing the contact list quits; where the desktop shows tray icons,
@@ -252,6 +261,7 @@ func (m *mainWindow) closeWindows() {
 		m.profile.win.Close()
 	}
 	m.search.SetText("")
+	m.toasts.clear()
 }
 
 // showStatus shows st in the header: glyph, menu button and picture frame.
@@ -418,6 +428,7 @@ func (a *App) contactsChanged() {
 	}
 	section(sectionOnline, fmt.Sprintf("Online (%d)", len(online)), online)
 	section(sectionOffline, fmt.Sprintf("Offline (%d)", len(offline)), offline)
+	m.setRowHeights()
 	m.list.Refresh()
 
 	m.requests.RemoveAll()
@@ -775,36 +786,42 @@ func (a *App) doSignOut() {
 }
 
 // contactRow shows one row of the contact list: a section header with its
-// fold arrow, or a contact's status glyph, name and — in grey — what they
-// are listening to or their personal message. Tap opens the conversation
-// (or folds a section); secondary tap offers the contact menu.
+// fold arrow, or a contact's status glyph, display picture, name, status
+// in words and — in grey — what they are listening to or their personal
+// message, with emoticons as pictures. Tap opens the conversation (or
+// folds a section); secondary tap offers the contact menu.
 type contactRow struct {
 	widget.BaseWidget
-	app   *App
-	row   listRow
-	arrow *widget.Icon
-	title *widget.Label // the header's text
-	glyph *canvas.Image
-	text  *widget.RichText // name, then " - personal message"
-	head  *fyne.Container
-	body  *fyne.Container
+	app    *App
+	row    listRow
+	arrow  *widget.Icon
+	title  *widget.Label // the header's text
+	glyph  *canvas.Image
+	pic    *rowPicture
+	text   *emoticonLine // name (status), then " - personal message" unless on second
+	second *emoticonLine // the personal message under the name, with large pictures
+	head   *fyne.Container
+	body   *fyne.Container
 }
 
 func newContactRow(a *App) *contactRow {
 	r := &contactRow{
-		app:   a,
-		arrow: widget.NewIcon(theme.MenuDropDownIcon()),
-		title: widget.NewLabelWithStyle("", fyne.TextAlignLeading, fyne.TextStyle{Bold: true}),
-		glyph: canvas.NewImageFromResource(glyphOffline),
-		text:  widget.NewRichText(),
+		app:    a,
+		arrow:  widget.NewIcon(theme.MenuDropDownIcon()),
+		title:  widget.NewLabelWithStyle("", fyne.TextAlignLeading, fyne.TextStyle{Bold: true}),
+		glyph:  canvas.NewImageFromResource(glyphOffline),
+		pic:    newRowPicture(),
+		text:   newEmoticonLine(),
+		second: newEmoticonLine(),
 	}
 	r.glyph.FillMode = canvas.ImageFillContain
 	r.glyph.SetMinSize(fyne.NewSquareSize(14))
 	r.text.Truncation = fyne.TextTruncateEllipsis
+	r.second.Truncation = fyne.TextTruncateEllipsis
 	r.title.Truncation = fyne.TextTruncateEllipsis
 	// Contacts sit indented under their header, as in MSN.
 	r.head = container.New(rowLayout{icon: 16, gap: 2}, r.arrow, r.title)
-	r.body = container.New(rowLayout{indent: 14, icon: 14, gap: 2}, r.glyph, r.text)
+	r.body = container.New(contactLayout{indent: 14, icon: 14, gap: 6}, r.glyph, r.pic, r.text, r.second)
 	r.ExtendBaseWidget(r)
 	return r
 }
@@ -833,12 +850,17 @@ func (r *contactRow) set(row listRow) {
 	defer r.body.Refresh() // lays out for the new text
 	r.glyph.Resource = contactGlyph(c)
 	r.glyph.Refresh()
+	mode := r.app.main.pictures
+	r.body.Layout = contactLayout{indent: 14, icon: 14, gap: 6, mode: mode}
+	if mode == picturesNone {
+		r.pic.Hide()
+	} else {
+		r.pic.set(c.AvatarPath, contactStatus(c))
+		r.pic.Show()
+	}
 	name := displayName(c)
-	switch c.Relation {
-	case api.RelationPendingOut:
-		name += " (pending)"
-	case api.RelationBlocked:
-		name += " (blocked)"
+	if st := rowStatus(c, row.section); st != "" {
+		name += " (" + st + ")"
 	}
 	// Offline contacts are greyed, as in MSN; the personal message is
 	// always grey so the names stand out.
@@ -846,15 +868,19 @@ func (r *contactRow) set(row listRow) {
 	if !c.Online() {
 		nameColour = theme.ColorNamePlaceHolder
 	}
-	segs := []widget.RichTextSegment{&widget.TextSegment{Text: name,
-		Style: widget.RichTextStyle{Inline: true, ColorName: nameColour}}}
-	if more := aside(c); more != "" {
-		segs = append(segs, &widget.TextSegment{Text: " - " + more,
-			Style: widget.RichTextStyle{Inline: true, ColorName: theme.ColorNamePlaceHolder,
-				TextStyle: fyne.TextStyle{Italic: c.Media != ""}}})
+	segs := []lineSegment{{Text: name, ColorName: nameColour}}
+	more := lineSegment{Text: aside(c), ColorName: theme.ColorNamePlaceHolder, Style: fyne.TextStyle{Italic: c.Media != ""}}
+	if mode == picturesLarge {
+		r.second.SetSegments(more)
+		r.second.Show()
+	} else {
+		r.second.Hide()
+		if more.Text != "" {
+			more.Text = " - " + more.Text
+			segs = append(segs, more)
+		}
 	}
-	r.text.Segments = segs
-	r.text.Refresh()
+	r.text.SetSegments(segs...)
 }
 
 // aside is the grey text after a contact's name: what they are listening
@@ -1074,9 +1100,9 @@ func (e *inlineEdit) finish(save bool) {
 }
 
 // tapLabel is a label that can be clicked, with a text cursor and hover
-// reports, for inlineEdit.
+// reports, for inlineEdit. Emoticons in it show as pictures.
 type tapLabel struct {
-	widget.Label
+	emoticonLabel
 	onTap   func()
 	onHover func(in bool)
 }
@@ -1085,6 +1111,7 @@ func newTapLabel(onTap func()) *tapLabel {
 	l := &tapLabel{onTap: onTap}
 	l.Truncation = fyne.TextTruncateEllipsis
 	l.ExtendBaseWidget(l)
+	l.Refresh()
 	return l
 }
 

@@ -230,8 +230,8 @@ func TestInPlaceEdits(t *testing.T) {
 func TestGroupsWithCounts(t *testing.T) {
 	a, _ := grouped(t)
 	want := []string{
-		"Friends (2/3)", "Carol from school - carol's mood", "Dave - dave's mood", "Bob - bob's mood",
-		"Work (1/1)", "Erin - erin's mood",
+		"Friends (2/3)", "Carol from school (Away) - carol's mood", "Dave - dave's mood", "Bob (Offline) - bob's mood",
+		"Work (1/1)", "Erin (Busy) - erin's mood",
 		"Online (1)", "Frank - Learning Go",
 		"Offline (1)", "Grace - grace's mood",
 	}
@@ -247,7 +247,7 @@ func TestGroupsWithCounts(t *testing.T) {
 			break
 		}
 	}
-	want = []string{"+Friends (2/3)", "Work (1/1)", "Erin - erin's mood", "Online (1)", "Frank - Learning Go", "Offline (1)", "Grace - grace's mood"}
+	want = []string{"+Friends (2/3)", "Work (1/1)", "Erin (Busy) - erin's mood", "Online (1)", "Frank - Learning Go", "Offline (1)", "Grace - grace's mood"}
 	if got := shownRows(t, a); !slices.Equal(got, want) {
 		t.Fatalf("folded, the list shows\n%q\nwant\n%q", got, want)
 	}
@@ -297,10 +297,10 @@ func TestSearchFilters(t *testing.T) {
 		search string
 		want   []string
 	}{
-		{"SCHOOL", []string{"Friends (1/1)", "Carol from school - carol's mood", "Work (0/0)", "Online (0)", "Offline (0)"}}, // alias
-		{"erin", []string{"Friends (0/0)", "Work (1/1)", "Erin - erin's mood", "Online (0)", "Offline (0)"}},                 // username
-		{"learning", []string{"Friends (0/0)", "Work (0/0)", "Online (1)", "Frank - Learning Go", "Offline (0)"}},            // subnick
-		{"gRa", []string{"Friends (0/0)", "Work (0/0)", "Online (0)", "Offline (1)", "Grace - grace's mood"}},                // nick
+		{"SCHOOL", []string{"Friends (1/1)", "Carol from school (Away) - carol's mood", "Work (0/0)", "Online (0)", "Offline (0)"}}, // alias
+		{"erin", []string{"Friends (0/0)", "Work (1/1)", "Erin (Busy) - erin's mood", "Online (0)", "Offline (0)"}},                 // username
+		{"learning", []string{"Friends (0/0)", "Work (0/0)", "Online (1)", "Frank - Learning Go", "Offline (0)"}},                   // subnick
+		{"gRa", []string{"Friends (0/0)", "Work (0/0)", "Online (0)", "Offline (1)", "Grace - grace's mood"}},                       // nick
 		{"nobody", []string{"Friends (0/0)", "Work (0/0)", "Online (0)", "Offline (0)"}},
 	}
 	for _, tt := range tests {
@@ -366,7 +366,7 @@ func TestContactMenuActions(t *testing.T) {
 	}
 	carol.Alias = "Caz"
 	a.apply(api.Event{Contact: &carol})
-	if got := shownRows(t, a)[1]; got != "Caz - carol's mood" {
+	if got := shownRows(t, a)[1]; got != "Caz (Away) - carol's mood" {
 		t.Errorf("renamed row shows %q", got)
 	}
 	menu = a.contactMenu(carol) // as the next right-click builds it

@@ -1,6 +1,7 @@
 package app
 
 import (
+	"context"
 	"image/color"
 	"math"
 	"slices"
@@ -82,7 +83,10 @@ func newDesktopApp(t *testing.T, trayHost bool) (*App, *fakeAPI, *desktopApp, *r
 	a := New(d, fake, Options{DefaultServer: testServer, Profile: "test", Prefs: NewMemoryPrefs()})
 	a.run = func(f func()) { f() }
 	rec := &recorder{}
-	a.notifySink = func(n *fyne.Notification) { rec.notes = append(rec.notes, n.Title+"|"+n.Content) }
+	a.notifySink = func(_ context.Context, n *fyne.Notification) error {
+		rec.notes = append(rec.notes, n.Title+"|"+n.Content)
+		return nil
+	}
 	a.sounds = rec
 	a.windowFocused = func(fyne.Window) bool { return false }
 	a.apply(api.Event{Snapshot: &api.Snapshot{}})

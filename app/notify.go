@@ -10,7 +10,6 @@ import (
 	"sync"
 	"time"
 
-	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/driver/desktop"
 
 	"eserver/assets"
@@ -74,9 +73,10 @@ func (a *App) prefBool(name string) bool {
 	return a.prefs.BoolWithFallback(name, true)
 }
 
-// alert shows a desktop notification and plays kind's sound, as the
-// settings allow.
-func (a *App) alert(kind alertKind, title, body string) {
+// alert shows a desktop notification (or a toast, toast.go) and plays
+// kind's sound, as the settings allow; chat is the conversation it is
+// about.
+func (a *App) alert(kind alertKind, chat, title, body string) {
 	if a.account != nil && a.account.Status == api.StatusBusy {
 		return
 	}
@@ -92,7 +92,7 @@ func (a *App) alert(kind alertKind, title, body string) {
 	if !a.prefBool(setting) {
 		return
 	}
-	a.notifySink(fyne.NewNotification(title, body))
+	a.notify(title, body, chat)
 	if snd != "" && a.prefBool(prefSounds) {
 		a.sounds.play(snd)
 	}
@@ -107,19 +107,19 @@ func (a *App) alertFor(ev api.Event) {
 	}
 	if c := ev.Contact; c != nil {
 		if old, known := a.contacts[c.Username]; known && !old.Online() && c.Online() {
-			a.alert(alertSignIn, "EServer", displayName(*c)+" has just signed in.")
+			a.alert(alertSignIn, c.Username, "EServer", displayName(*c)+" has just signed in.")
 		}
 	}
 	if m := ev.Message; m != nil && m.State == api.StateReceived && !a.chatFocused(m.From) {
-		a.alert(alertMessage, a.nameOf(m.From)+" says:", clip(m.Text, 200))
+		a.alert(alertMessage, m.From, a.nameOf(m.From)+" says:", clip(m.Text, 200))
 	}
 	if n := ev.Nudge; n != nil {
 		// The sound even when the conversation is in front: the window
 		// shakes, and the buzz is half of a nudge.
-		a.alert(alertNudge, "EServer", a.nameOf(n.From)+" has just sent you a nudge!")
+		a.alert(alertNudge, n.From, "EServer", a.nameOf(n.From)+" has just sent you a nudge!")
 	}
 	if t := ev.Transfer; t != nil && t.State == api.TransferDone && !t.Outgoing {
-		a.alert(alertFile, "EServer", fmt.Sprintf("%s from %s has arrived.", t.Name, a.nameOf(t.Peer)))
+		a.alert(alertFile, t.Peer, "EServer", fmt.Sprintf("%s from %s has arrived.", t.Name, a.nameOf(t.Peer)))
 	}
 }
 
@@ -220,9 +220,10 @@ func (p *execPlayer) play(s sound) {
 func (a *App) setupDesktop() {
 	a.fyne.Settings().SetTheme(newTheme(a.themeName()))
 	a.fg = newForeground(a.fyne.Lifecycle())
-	a.notifySink = a.fyne.SendNotification
+	a.notifySink = appNotifier(a.fyne)
 	a.sounds = silent{}
 	if _, ok := a.fyne.(desktop.App); ok {
+		a.notifySink = desktopNotifier(a.fyne)
 		// Only a real desktop plays sounds: the test driver's app must not
 		// chime through a developer's speakers.
 		a.sounds = newExecPlayer(&a.wg)

@@ -1,12 +1,15 @@
 package app
 
 import (
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
 	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/test"
 
+	"eserver/assets"
 	"eserver/node/api"
 )
 
@@ -112,14 +115,30 @@ func signedInRender(t *testing.T, th string) (*App, *fakeAPI) {
 	return a, fake
 }
 
+// TestRenderContactList: the list with small display pictures (the
+// default) in both themes, Bob and Carol with pictures of their own, the
+// others with the default one; and with large pictures.
 func TestRenderContactList(t *testing.T) {
 	for _, th := range []string{themeLight, themeDark} {
 		t.Run(th, func(t *testing.T) {
 			a, _ := signedInRender(t, th)
+			dir := t.TempDir()
+			for i, who := range []string{"bob", "carol"} {
+				c := a.contacts[who]
+				c.AvatarPath = filepath.Join(dir, who+".png")
+				if err := os.WriteFile(c.AvatarPath, assets.Pictures[i+1].PNG, 0o600); err != nil {
+					t.Fatal(err)
+				}
+				a.apply(api.Event{Contact: &c})
+			}
 			w := a.main.win
 			w.Resize(fyne.NewSize(360, 620))
 			w.Content().Refresh() // the request card appeared: lay out again, as the desktop driver does
 			test.AssertRendersToImage(t, "contacts-"+th+".png", w.Canvas())
+			if th == themeLight {
+				a.setPictureMode(picturesLarge)
+				test.AssertRendersToImage(t, "contacts-large-"+th+".png", w.Canvas())
+			}
 		})
 	}
 }

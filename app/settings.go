@@ -40,7 +40,8 @@ type settingsWindow struct {
 	away           *widget.Select // idle minutes before Away, or Never
 
 	// Appearance.
-	theme *widget.RadioGroup
+	theme    *widget.RadioGroup
+	pictures *widget.RadioGroup // contacts' display pictures in the list: large, small, none
 
 	// Network.
 	supernode *widget.Check  // the opt-in
@@ -254,7 +255,8 @@ func (a *App) appearanceSection(s *settingsWindow) fyne.CanvasObject {
 		}
 	}
 	return section("Appearance", widget.NewLabel("Colours:"), s.theme,
-		note("The change applies to every window at once."))
+		note("The change applies to every window at once."),
+		widget.NewSeparator(), widget.NewLabel("Contacts' display pictures in the contact list:"), a.picturesChoice(s))
 }
 
 func (a *App) networkSection(s *settingsWindow) fyne.CanvasObject {

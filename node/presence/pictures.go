@@ -43,7 +43,8 @@ import (
 const (
 	settingAvatar = "presence.avatar" // our picture's hex SHA-256
 	// pictureRetry is how soon a contact's picture is asked for again when
-	// it has not arrived, and how often we answer one contact's requests.
+	// it has not arrived, and how often we answer one contact's requests
+	// for one picture.
 	pictureRetry = 30 * time.Second
 )
 
@@ -52,7 +53,7 @@ const (
 type pictures struct {
 	mu       sync.Mutex
 	asked    map[string]time.Time // contact + "/" + hash → when we asked
-	answered map[string]time.Time // contact → when we last offered ours
+	answered map[string]time.Time // contact + "/" + hash → when we last offered it
 
 	// cache orders the contacts' side of the cache: deciding that a
 	// picture is (no longer) shown and adding (removing) its file happen
@@ -239,7 +240,10 @@ func (p *Presence) receiveAvatarRequest(in *payload.Inbound) error {
 	if len(r.Sha256) != sha256.Size || hex.EncodeToString(r.Sha256) != h || path == "" {
 		return nil
 	}
-	if !p.pics.due(&p.pics.answered, from, p.h.Now()) {
+	// Limited per contact and picture: a contact asking for the picture we
+	// have just changed to is answered at once, however lately it fetched
+	// the last one.
+	if !p.pics.due(&p.pics.answered, from+"/"+h, p.h.Now()) {
 		return nil
 	}
 	// The offer's hash is BLAKE3; the picture's name is its SHA-256, so

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"slices"
 	"testing"
+	"time"
 
 	"eserver/node/api"
 	"eserver/node/store"
@@ -163,3 +164,49 @@ func TestPictureCachePerContact(t *testing.T) {
 }
 
 func sha(b []byte) []byte { s := sha256.Sum256(b); return s[:] }
+
+// TestNewPictureOfferedAtOnce: a contact asking for the picture we have
+// just changed to gets it at once, though we answered it for the last one
+// moments ago; asking again for the same picture is still held back.
+// (Answers were limited per contact: a contact who had fetched our old
+// picture saw the default one instead of the new for half a minute, or
+// until our presence happened to be sent again.)
+func TestNewPictureOfferedAtOnce(t *testing.T) {
+	h := newHost(t)
+	p := New(h, t.TempDir())
+	p.Load(api.StatusOnline)
+	if err := h.st.PutContact(store.Contact{Username: "bob", Relation: string(api.RelationAccepted)}); err != nil {
+		t.Fatal(err)
+	}
+	bob, err := h.st.Contact("bob")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ask := func() {
+		raw, err := hex.DecodeString(p.Mine().Avatar)
+		if err != nil {
+			t.Fatal(err)
+		}
+		in := presenceFrom(bob, nil)
+		in.Payload = &wire.Payload{Kind: &wire.Payload_AvatarRequest{AvatarRequest: &wire.AvatarRequest{Sha256: raw}}}
+		if err := p.receiveAvatarRequest(in); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i, n := range []int{1, 2} {
+		src := filepath.Join(t.TempDir(), "me.png")
+		if err := os.WriteFile(src, pngOf(t, n), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := p.SetPicture(src, api.Crop{}); err != nil {
+			t.Fatal(err)
+		}
+		h.now = h.now.Add(time.Second)
+		ask()
+		ask() // bob asking again at once: no second offer
+		want := "bob " + p.picturePath(p.Mine().Avatar)
+		if len(h.offers) != i+1 || h.offers[i] != want {
+			t.Fatalf("after picture %d: offers %q, want the last to be %q", i+1, h.offers, want)
+		}
+	}
+}

@@ -30,6 +30,7 @@ type host struct {
 	signalTo chan error // the outcome Signal reports; nil: queue refused
 	account  int
 	visible  int
+	offers   []string // "to path" of each picture offered
 }
 
 func newHost(t *testing.T) *host {
@@ -57,8 +58,13 @@ func (h *host) Signal(u string, k wire.Signal_Kind) (<-chan error, bool) {
 }
 func (h *host) VisibilityChanged()                                  { h.visible++ }
 func (h *host) Enqueue(string, *wire.Payload, *store.Message) error { return nil }
-func (h *host) OfferAvatar(string, string) error                    { return nil }
 func (h *host) FetchAvatar(string, *wire.FileOffer, string) error   { return nil }
+func (h *host) OfferAvatar(to, path string) error {
+	h.mu.Lock()
+	h.offers = append(h.offers, to+" "+path)
+	h.mu.Unlock()
+	return nil
+}
 
 func presenceFrom(c store.Contact, p *wire.Presence) *payload.Inbound {
 	return &payload.Inbound{

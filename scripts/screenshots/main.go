@@ -3,7 +3,8 @@
 // loopback port, and three contacts as in-process nodes; signs them up and
 // makes them Alice's contacts; then runs the eserver binary as Alice and
 // drives it with the keyboard (xdotool), as a person would, saving the
-// sign-in window, the contact list, a conversation and that conversation
+// sign-in window, the contact list (twice: as signed in, and with small
+// pictures after contacts changed), a conversation and that conversation
 // with file transfers with ImageMagick's import. `make screenshots` runs it.
 //
 // It drives the windows only through stable means — the focused field
@@ -33,7 +34,7 @@ import (
 
 func main() {
 	appBin := flag.String("app", "bin/eserver", "the eserver binary to photograph")
-	out := flag.String("out", "docs/screenshots", "where to write signin.png, contacts.png, chat.png and transfers.png")
+	out := flag.String("out", "docs/screenshots", "where to write signin.png, contacts.png, contacts-small.png, chat.png and transfers.png")
 	flag.Parse()
 	if err := run(*appBin, *out); err != nil {
 		log.Fatal("screenshots: ", err)
@@ -218,6 +219,9 @@ func run(appBin, out string) error {
 	if err := capture(x, list, filepath.Join(out, "contacts.png")); err != nil {
 		return err
 	}
+	if err := shootContactsSmall(ctx, x, list, nodes, server, tmp, filepath.Join(out, "contacts-small.png")); err != nil {
+		return err
+	}
 
 	// Bob writes; the conversation opens by itself. Alice answers.
 	if _, err := bob.Send(ctx, "alice", "Hi Alice! :) Are we still on for the beach on Saturday?"); err != nil {
@@ -251,8 +255,37 @@ func run(appBin, out string) error {
 	if err := shootTransfers(ctx, x, chat, bob, tmp, filepath.Join(out, "transfers.png")); err != nil {
 		return err
 	}
-	log.Printf("saved signin.png, contacts.png, chat.png and transfers.png in %s", out)
+	log.Printf("saved signin.png, contacts.png, contacts-small.png, chat.png and transfers.png in %s", out)
 	return nil
+}
+
+// shootContactsSmall photographs the contact list with small display
+// pictures (the default) after the contacts changed while Alice watched:
+// Bob a new picture and a personal message with emoticons, Dave back from
+// being offline as Away. The photograph waits until "Dave has just signed
+// in" has come and gone: Xvfb has no notification service, so it shows as
+// a toast in the list's corner for a few seconds.
+func shootContactsSmall(ctx context.Context, x *xvfb.Display, list string, nodes map[string]*watched, server, tmp, path string) error {
+	bob, dave := nodes["bob"], nodes["dave"]
+	if err := setPicture(ctx, bob, tmp, "sunset"); err != nil {
+		return err
+	}
+	sub := "Off to the beach :) (y)"
+	if err := bob.SetPresence(ctx, api.PresenceUpdate{Subnick: &sub}); err != nil {
+		return err
+	}
+	if _, err := dave.Login(ctx, api.LoginRequest{Server: server, Username: "dave", Password: "pw-dave", Status: api.StatusAway}); err != nil {
+		return fmt.Errorf("signing dave in again: %w", err)
+	}
+	if _, err := dave.waitFor(ctx, func(e api.Event) bool {
+		return e.Contact != nil && e.Contact.Username == "alice" && e.Contact.Online()
+	}); err != nil {
+		return fmt.Errorf("dave waiting for alice online: %w", err)
+	}
+	// Presence and Bob's new picture reach the list, and the toast goes
+	// (it stays 7 s).
+	time.Sleep(10 * time.Second)
+	return capture(x, list, path)
 }
 
 // shootTransfers photographs the conversation with files: Bob sends two,

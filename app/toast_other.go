@@ -1,0 +1,15 @@
+//go:build !(linux || freebsd || openbsd || netbsd)
+
+package app
+
+import (
+	"context"
+
+	"fyne.io/fyne/v2"
+)
+
+// desktopNotifier is Fyne's: on macOS and Windows notifications need no
+// service that may be missing.
+func desktopNotifier(app fyne.App) func(context.Context, *fyne.Notification) error {
+	return appNotifier(app)
+}
