@@ -2,11 +2,11 @@ package app
 
 import (
 	"context"
-	"fmt"
 
 	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/container"
 	"fyne.io/fyne/v2/dialog"
+	"fyne.io/fyne/v2/lang"
 	"fyne.io/fyne/v2/widget"
 
 	"eserver/node/api"
@@ -42,7 +42,7 @@ func newDevicesView() *devicesView {
 
 // loadDevices asks the node for the account's devices and shows them.
 func (a *App) loadDevices(v *devicesView) {
-	v.state.SetText("Loading your devices…")
+	v.state.SetText(lang.L("Loading your devices…"))
 	var ds []api.Device
 	a.command(func(ctx context.Context) (err error) {
 		ds, err = a.api.Devices(ctx)
@@ -64,27 +64,27 @@ func (a *App) loadDevices(v *devicesView) {
 func (a *App) deviceRow(v *devicesView, d api.Device) fyne.CanvasObject {
 	name := d.Name
 	if name == "" {
-		name = "(unnamed)"
+		name = lang.L("(unnamed)")
 	}
 	if d.Current {
-		name += " — this computer"
+		name = lang.L("{{.Name}} — this computer", map[string]any{"Name": name})
 	}
-	detail := "last seen " + d.LastSeen.Local().Format("2 Jan 2006 15:04")
+	detail := lang.L("last seen {{.When}}", map[string]any{"When": dateTimeText(d.LastSeen)})
 	if d.Revoked != nil {
-		detail = "removed " + d.Revoked.Local().Format("2 Jan 2006 15:04")
+		detail = lang.L("removed {{.When}}", map[string]any{"When": dateTimeText(*d.Revoked)})
 	}
 	label := widget.NewLabel(name + "\n" + detail)
 	if d.Revoked != nil {
 		label.Importance = widget.LowImportance
 		return label
 	}
-	remove := widget.NewButton("Remove", func() {
+	remove := widget.NewButton(lang.L("Remove"), func() {
 		if !d.Current {
 			a.showRemoveDevice(v, d)
 			return
 		}
-		what := "Remove this computer from your account? It will be signed out and cannot sign in again with its current keys."
-		dialog.ShowConfirm("Remove device", what, func(ok bool) {
+		what := lang.L("Remove this computer from your account? It will be signed out and cannot sign in again with its current keys.")
+		dialog.ShowConfirm(lang.L("Remove device"), what, func(ok bool) {
 			if !ok {
 				return
 			}
@@ -106,13 +106,13 @@ func (a *App) showRemoveDevice(v *devicesView, d api.Device) {
 	r.errText = widget.NewLabel("")
 	r.errText.Importance = widget.DangerImportance
 	r.errText.Wrapping = fyne.TextWrapWord
-	what := widget.NewLabel(fmt.Sprintf("Remove %q from your account? It will be signed out everywhere and cannot sign in again with its current keys.", d.Name))
+	what := widget.NewLabel(lang.L("Remove “{{.Name}}” from your account? It will be signed out everywhere and cannot sign in again with its current keys.", map[string]any{"Name": d.Name}))
 	what.Wrapping = fyne.TextWrapWord
-	form := widget.NewForm(widget.NewFormItem("Your password", r.password))
-	r.ok = widget.NewButton("Remove", func() {
+	form := widget.NewForm(widget.NewFormItem(lang.L("Your password"), r.password))
+	r.ok = widget.NewButton(lang.L("Remove"), func() {
 		pw := r.password.Text
 		if pw == "" {
-			r.errText.SetText("Type your password to remove another device.")
+			r.errText.SetText(lang.L("Type your password to remove another device."))
 			return
 		}
 		r.ok.Disable()
@@ -120,7 +120,7 @@ func (a *App) showRemoveDevice(v *devicesView, d api.Device) {
 			r.ok.Enable()
 			if err != nil {
 				if api.Code(err) == "login_failed" {
-					r.errText.SetText("The password is not right.")
+					r.errText.SetText(lang.L("The password is not right."))
 				} else {
 					r.errText.SetText(errorText(err))
 				}
@@ -132,8 +132,8 @@ func (a *App) showRemoveDevice(v *devicesView, d api.Device) {
 	})
 	r.ok.Importance = widget.DangerImportance
 	r.password.OnSubmitted = func(string) { r.ok.OnTapped() }
-	r.dlg = dialog.NewCustomWithoutButtons("Remove device", container.NewVBox(what, form, r.errText), a.settings.win)
-	r.dlg.SetButtons([]fyne.CanvasObject{widget.NewButton("Cancel", func() { r.dlg.Hide() }), r.ok})
+	r.dlg = dialog.NewCustomWithoutButtons(lang.L("Remove device"), container.NewVBox(what, form, r.errText), a.settings.win)
+	r.dlg.SetButtons([]fyne.CanvasObject{widget.NewButton(lang.L("Cancel"), func() { r.dlg.Hide() }), r.ok})
 	r.dlg.Resize(fyne.NewSize(420, 0))
 	v.remove = r
 	r.dlg.Show()
@@ -153,17 +153,17 @@ func (a *App) showChangePassword() {
 	d.errText.Importance = widget.DangerImportance
 	d.errText.Wrapping = fyne.TextWrapWord
 	form := widget.NewForm(
-		widget.NewFormItem("Current password", d.old),
-		&widget.FormItem{Text: "New password", Widget: d.new1, HintText: passwordRule},
-		widget.NewFormItem("New password again", d.new2),
+		widget.NewFormItem(lang.L("Current password"), d.old),
+		&widget.FormItem{Text: lang.L("New password"), Widget: d.new1, HintText: passwordRule()},
+		widget.NewFormItem(lang.L("New password again"), d.new2),
 	)
-	d.ok = widget.NewButton("Change password", func() {
+	d.ok = widget.NewButton(lang.L("Change password"), func() {
 		switch {
 		case d.new1.Text == "":
-			d.errText.SetText("Type a new password.")
+			d.errText.SetText(lang.L("Type a new password."))
 			return
 		case d.new1.Text != d.new2.Text:
-			d.errText.SetText("The new passwords do not match.")
+			d.errText.SetText(lang.L("The new passwords do not match."))
 			return
 		}
 		// The server cannot judge a password it never sees (OPAQUE):
@@ -178,19 +178,19 @@ func (a *App) showChangePassword() {
 			d.ok.Enable()
 			if err != nil {
 				if api.Code(err) == "login_failed" {
-					d.errText.SetText("The current password is not right.")
+					d.errText.SetText(lang.L("The current password is not right."))
 				} else {
 					d.errText.SetText(errorText(err))
 				}
 				return
 			}
 			d.dlg.Hide()
-			dialog.ShowInformation("Password changed", "Your password was changed. Your other computers will ask for the new one when they next sign in.", a.main.win)
+			dialog.ShowInformation(lang.L("Password changed"), lang.L("Your password was changed. Your other computers will ask for the new one when they next sign in."), a.main.win)
 		})
 	})
 	d.ok.Importance = widget.HighImportance
-	d.dlg = dialog.NewCustomWithoutButtons("Change password", container.NewVBox(form, d.errText), a.main.win)
-	d.dlg.SetButtons([]fyne.CanvasObject{widget.NewButton("Cancel", func() { d.dlg.Hide() }), d.ok})
+	d.dlg = dialog.NewCustomWithoutButtons(lang.L("Change password"), container.NewVBox(form, d.errText), a.main.win)
+	d.dlg.SetButtons([]fyne.CanvasObject{widget.NewButton(lang.L("Cancel"), func() { d.dlg.Hide() }), d.ok})
 	d.dlg.Resize(fyne.NewSize(420, 0))
 	a.passwordDlg = d
 	d.dlg.Show()

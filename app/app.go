@@ -19,6 +19,7 @@ import (
 
 	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/driver/desktop"
+	"fyne.io/fyne/v2/lang"
 
 	"eserver/assets"
 	"eserver/node/api"
@@ -422,36 +423,39 @@ func sortContacts(cs []api.Contact) {
 	})
 }
 
-// errorText says what went wrong in plain words.
+// errorText says what went wrong in plain words. An error without a code
+// the app knows is told in a general sentence, its detail logged: the
+// person never reads a Go error string.
 func errorText(err error) string {
 	switch api.Code(err) {
 	case "":
 		return ""
 	case "login_failed":
-		return "The username or password is incorrect."
+		return lang.L("The username or password is incorrect.")
 	case "username_taken":
-		return "That username is already taken. Please choose another one."
+		return lang.L("That username is already taken. Please choose another one.")
 	case "not_contact":
-		return "That person has not accepted you as a contact yet."
+		return lang.L("That person has not accepted you as a contact yet.")
 	case "rate_limited":
-		return "Too many attempts. Please wait a moment and try again."
+		return lang.L("Too many attempts. Please wait a moment and try again.")
 	case "bad_request":
-		return "Please check what you typed and try again."
+		return lang.L("Please check what you typed and try again.")
 	case "not_logged_in":
-		return "You are not signed in."
+		return lang.L("You are not signed in.")
 	case "unreachable":
-		return "The server could not be reached. Check your connection and the server address."
+		return lang.L("The server could not be reached. Check your connection and the server address.")
 	case "blocked":
-		return "That contact is blocked."
+		return lang.L("That contact is blocked.")
 	case "no_such_user":
-		return "There is no one with that username. Please check the spelling."
+		return lang.L("There is no one with that username. Please check the spelling.")
 	case "device_revoked":
-		return "This computer was removed from your account. Sign in from a computer that still belongs to it."
+		return lang.L("This computer was removed from your account. Sign in from a computer that still belongs to it.")
 	}
 	if errors.Is(err, context.Canceled) {
-		return "The operation was cancelled."
+		return lang.L("The operation was cancelled.")
 	}
-	return "Something went wrong: " + err.Error()
+	fyne.LogError("shown as a general error", err) // the detail, for whoever reads the log
+	return lang.L("Something went wrong. Please try again.")
 }
 
 // Pictures from package assets, wrapped for Fyne.
@@ -490,30 +494,32 @@ func contactGlyph(c api.Contact) fyne.Resource {
 	return glyph(c.Status)
 }
 
-// statusLabels are the words MSN used for each status.
-var statusLabels = map[api.Status]string{
-	api.StatusOnline:    "Available",
-	api.StatusBusy:      "Busy",
-	api.StatusAway:      "Away",
-	api.StatusBRB:       "Be right back",
-	api.StatusPhone:     "On the phone",
-	api.StatusLunch:     "Out to lunch",
-	api.StatusInvisible: "Appear offline",
-	api.StatusOffline:   "Offline",
-}
-
+// statusLabel is the word MSN used for status s, in the language in use.
 func statusLabel(s api.Status) string {
-	if l, ok := statusLabels[s]; ok {
-		return l
+	switch s {
+	case api.StatusOnline:
+		return lang.L("Available")
+	case api.StatusBusy:
+		return lang.L("Busy")
+	case api.StatusAway:
+		return lang.L("Away")
+	case api.StatusBRB:
+		return lang.L("Be right back")
+	case api.StatusPhone:
+		return lang.L("On the phone")
+	case api.StatusLunch:
+		return lang.L("Out to lunch")
+	case api.StatusInvisible:
+		return lang.L("Appear offline")
 	}
-	return statusLabels[api.StatusOffline]
+	return lang.L("Offline")
 }
 
 // statusOptions are the labels of api.Statuses, in menu order.
 func statusOptions() []string {
 	opts := make([]string, len(api.Statuses))
 	for i, s := range api.Statuses {
-		opts[i] = statusLabels[s]
+		opts[i] = statusLabel(s)
 	}
 	return opts
 }
@@ -521,7 +527,7 @@ func statusOptions() []string {
 // statusFromLabel is the status a menu label names.
 func statusFromLabel(label string) (api.Status, bool) {
 	for _, s := range api.Statuses {
-		if statusLabels[s] == label {
+		if statusLabel(s) == label {
 			return s, true
 		}
 	}

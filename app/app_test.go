@@ -730,7 +730,7 @@ func TestErrorText(t *testing.T) {
 		{api.ErrBlocked, "That contact is blocked."},
 		{api.ErrNotLoggedIn, "You are not signed in."},
 		{api.ErrBadRequest, "Please check what you typed and try again."},
-		{fmt.Errorf("boom"), "Something went wrong: boom"},
+		{fmt.Errorf("boom"), "Something went wrong. Please try again."}, // the detail is logged, not shown
 	}
 	for _, tt := range tests {
 		if got := errorText(tt.err); got != tt.want {

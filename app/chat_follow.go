@@ -2,6 +2,7 @@ package app
 
 import (
 	"fyne.io/fyne/v2"
+	"fyne.io/fyne/v2/lang"
 	"fyne.io/fyne/v2/theme"
 	"fyne.io/fyne/v2/widget"
 )
@@ -52,7 +53,7 @@ func (l *followLayout) MinSize(objs []fyne.CanvasObject) fyne.Size {
 
 // newNewBelow makes the marker shown while new messages wait below.
 func (c *chatWindow) newNewBelow() *widget.Button {
-	b := widget.NewButtonWithIcon("New messages", theme.MoveDownIcon(), c.jumpToNewest)
+	b := widget.NewButtonWithIcon(lang.L("New messages"), theme.MoveDownIcon(), c.jumpToNewest)
 	b.Importance = widget.HighImportance
 	b.Hide()
 	return b

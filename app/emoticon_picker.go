@@ -3,6 +3,7 @@ package app
 import (
 	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/container"
+	"fyne.io/fyne/v2/lang"
 	"fyne.io/fyne/v2/widget"
 
 	"eserver/assets"
@@ -28,7 +29,7 @@ func (c *chatWindow) newEmoticonPicker() *emoticonPicker {
 		p.buttons = append(p.buttons, b)
 		grid.Add(b)
 	}
-	title := widget.NewLabelWithStyle("Emoticons", fyne.TextAlignLeading, fyne.TextStyle{Bold: true})
+	title := widget.NewLabelWithStyle(lang.L("Emoticons"), fyne.TextAlignLeading, fyne.TextStyle{Bold: true})
 	p.popup = widget.NewPopUp(container.NewVBox(title, grid), c.win.Canvas())
 	return p
 }

@@ -3,7 +3,6 @@ package app
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -13,6 +12,7 @@ import (
 	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/container"
 	"fyne.io/fyne/v2/dialog"
+	"fyne.io/fyne/v2/lang"
 	"fyne.io/fyne/v2/widget"
 
 	"eserver/node/api"
@@ -46,8 +46,8 @@ func (c *chatWindow) chooseLive() {
 		r.Close()
 		c.sendLive(path)
 	}, c.win)
-	d.SetTitleText("Stream a file as it grows (a recording, a log) until you stop it")
-	d.SetConfirmText("Stream")
+	d.SetTitleText(lang.L("Stream a file as it grows (a recording, a log) until you stop it"))
+	d.SetConfirmText(lang.L("Stream"))
 	d.Show()
 }
 
@@ -62,7 +62,7 @@ func (c *chatWindow) liveEnded(row *liveRow, text string, imp widget.Importance)
 // Stop.
 func (c *chatWindow) sendLive(path string) {
 	name := filepath.Base(path)
-	row := c.newLiveRow(fmt.Sprintf("● LIVE sending %s to %s", name, c.app.nameOf(c.with)))
+	row := c.newLiveRow(lang.L("● LIVE sending {{.File}} to {{.Name}}", map[string]any{"File": name, "Name": c.app.nameOf(c.with)}))
 	ctx, cancel := context.WithCancel(c.app.ctx)
 	row.cancel = cancel
 	row.stop.OnTapped = cancel
@@ -72,10 +72,12 @@ func (c *chatWindow) sendLive(path string) {
 		err := c.streamFile(ctx, path, name, row)
 		c.app.uiDo(func() {
 			if err != nil {
-				c.liveEnded(row, fmt.Sprintf("Streaming %s to %s stopped: %s", name, c.app.nameOf(c.with), errorText(err)), widget.DangerImportance)
+				c.liveEnded(row, lang.L("Streaming {{.File}} to {{.Name}} stopped: {{.Reason}}", map[string]any{
+					"File": name, "Name": c.app.nameOf(c.with), "Reason": errorText(err)}), widget.DangerImportance)
 				return
 			}
-			c.liveEnded(row, fmt.Sprintf("Streamed %s to %s (%s).", name, c.app.nameOf(c.with), sizeText(row.bytes.Load())), widget.MediumImportance)
+			c.liveEnded(row, lang.L("Streamed {{.File}} to {{.Name}} ({{.Size}}).", map[string]any{
+				"File": name, "Name": c.app.nameOf(c.with), "Size": sizeText(row.bytes.Load())}), widget.MediumImportance)
 		})
 	})
 }
@@ -101,7 +103,9 @@ func (c *chatWindow) streamFile(ctx context.Context, path, label string, row *li
 				return err
 			}
 			total := row.bytes.Add(int64(n))
-			c.app.uiDo(func() { row.label.SetText(fmt.Sprintf("● LIVE sending %s — %s", label, sizeText(total))) })
+			c.app.uiDo(func() {
+				row.label.SetText(lang.L("● LIVE sending {{.File}} — {{.Size}}", map[string]any{"File": label, "Size": sizeText(total)}))
+			})
 			continue
 		}
 		if rerr != nil && !errors.Is(rerr, io.EOF) {
@@ -117,7 +121,7 @@ func (c *chatWindow) streamFile(ctx context.Context, path, label string, row *li
 }
 
 func (c *chatWindow) newLiveRow(text string) *liveRow {
-	r := &liveRow{label: widget.NewLabel(text), accept: widget.NewButton("Save", nil), stop: widget.NewButton("Stop", nil)}
+	r := &liveRow{label: widget.NewLabel(text), accept: widget.NewButton(lang.L("Save"), nil), stop: widget.NewButton(lang.L("Stop"), nil)}
 	r.label.Importance = widget.DangerImportance // the red of a recording light
 	r.accept.Importance = widget.HighImportance
 	r.accept.Hide()
@@ -134,9 +138,9 @@ func (a *App) liveIncoming(ev api.StreamEvent) {
 	chat := a.chat(ev.From)
 	label := ev.Label
 	if label == "" {
-		label = "live stream"
+		label = lang.L("live stream")
 	}
-	row := chat.newLiveRow(fmt.Sprintf("● LIVE %s is sending %s", a.nameOf(ev.From), label))
+	row := chat.newLiveRow(lang.L("● LIVE {{.Name}} is sending {{.File}}", map[string]any{"Name": a.nameOf(ev.From), "File": label}))
 	row.accept.Show()
 	row.accept.OnTapped = func() {
 		row.accept.Hide()
@@ -149,10 +153,12 @@ func (a *App) liveIncoming(ev api.StreamEvent) {
 			path, err := a.saveLive(ctx, ev, label, row)
 			a.uiDo(func() {
 				if err != nil && !errors.Is(err, context.Canceled) {
-					chat.liveEnded(row, fmt.Sprintf("%s from %s stopped: %s", label, a.nameOf(ev.From), errorText(err)), widget.DangerImportance)
+					chat.liveEnded(row, lang.L("{{.File}} from {{.Name}} stopped: {{.Reason}}", map[string]any{
+						"File": label, "Name": a.nameOf(ev.From), "Reason": errorText(err)}), widget.DangerImportance)
 					return
 				}
-				chat.liveEnded(row, fmt.Sprintf("Saved %s from %s in %s (%s).", label, a.nameOf(ev.From), path, sizeText(row.bytes.Load())), widget.MediumImportance)
+				chat.liveEnded(row, lang.L("Saved {{.File}} from {{.Name}} in {{.Path}} ({{.Size}}).", map[string]any{
+					"File": label, "Name": a.nameOf(ev.From), "Path": path, "Size": sizeText(row.bytes.Load())}), widget.MediumImportance)
 			})
 		})
 	}
@@ -186,7 +192,7 @@ func (a *App) saveLive(ctx context.Context, ev api.StreamEvent, label string, ro
 			}
 			total := row.bytes.Add(int64(n))
 			a.uiDo(func() {
-				row.label.SetText(fmt.Sprintf("● LIVE %s from %s — %s", label, a.nameOf(ev.From), sizeText(total)))
+				row.label.SetText(lang.L("● LIVE {{.File}} from {{.Name}} — {{.Size}}", map[string]any{"File": label, "Name": a.nameOf(ev.From), "Size": sizeText(total)}))
 			})
 		}
 		if errors.Is(rerr, io.EOF) {
@@ -204,7 +210,7 @@ func (a *App) saveLive(ctx context.Context, ev api.StreamEvent, label string, ro
 // downloadFolder is where the app saves what arrives: ~/Downloads.
 func downloadFolder() string {
 	if home, err := os.UserHomeDir(); err == nil {
-		return filepath.Join(home, "Downloads")
+		return filepath.Join(home, "Downloads") // not translated: the folder's name on disk
 	}
 	return os.TempDir()
 }

@@ -8,6 +8,7 @@ import (
 
 	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/dialog"
+	"fyne.io/fyne/v2/lang"
 	"fyne.io/fyne/v2/storage"
 )
 
@@ -26,11 +27,11 @@ func (a *App) openPath(win fyne.Window, path string, folder bool) {
 		target = dir
 	}
 	if !fileExists(target) {
-		what := name + " is no longer in " + dir + ": it was moved or deleted."
+		what := lang.L("{{.File}} is no longer in {{.Folder}}: it was moved or deleted.", map[string]any{"File": name, "Folder": dir})
 		if folder {
-			what = "The folder " + dir + " is no longer there."
+			what = lang.L("The folder {{.Folder}} is no longer there.", map[string]any{"Folder": dir})
 		}
-		dialog.ShowInformation("Not found", what, win)
+		dialog.ShowInformation(lang.L("Not found"), what, win)
 		return
 	}
 	a.command(func(context.Context) error {
@@ -50,11 +51,11 @@ func (a *App) openPath(win fyne.Window, path string, folder bool) {
 			return
 		}
 		fyne.LogError("opening "+target, err) // the detail, for whoever reads the log
-		text := "Nothing on this computer could open " + name + ". It is saved in " + dir + "."
+		text := lang.L("Nothing on this computer could open {{.File}}. It is saved in {{.Folder}}.", map[string]any{"File": name, "Folder": dir})
 		if folder {
-			text = "Nothing on this computer could show the folder. " + name + " is saved in " + dir + "."
+			text = lang.L("Nothing on this computer could show the folder. {{.File}} is saved in {{.Folder}}.", map[string]any{"File": name, "Folder": dir})
 		}
-		dialog.ShowInformation("Could not open", text, win)
+		dialog.ShowInformation(lang.L("Could not open"), text, win)
 	})
 }
 
@@ -64,7 +65,8 @@ func (a *App) openLink(win fyne.Window, u *url.URL) {
 	a.command(func(context.Context) error { return a.openURL(u) }, func(err error) {
 		if err != nil {
 			fyne.LogError("opening "+u.String(), err)
-			dialog.ShowInformation("Could not open", "Nothing on this computer could open the link "+u.String()+".", win)
+			dialog.ShowInformation(lang.L("Could not open"),
+				lang.L("Nothing on this computer could open the link {{.Link}}.", map[string]any{"Link": u.String()}), win)
 		}
 	})
 }

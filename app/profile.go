@@ -4,6 +4,7 @@ import (
 	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/canvas"
 	"fyne.io/fyne/v2/container"
+	"fyne.io/fyne/v2/lang"
 	"fyne.io/fyne/v2/layout"
 	"fyne.io/fyne/v2/theme"
 	"fyne.io/fyne/v2/widget"
@@ -51,7 +52,7 @@ func (a *App) showProfile(username string) {
 
 func (a *App) newProfileView() *profileView {
 	p := &profileView{
-		win:      a.fyne.NewWindow(a.title("Profile")),
+		win:      a.fyne.NewWindow(a.title(lang.L("Profile"))),
 		picture:  newDisplayPicture(96, nil),
 		nick:     widget.NewLabelWithStyle("", fyne.TextAlignLeading, fyne.TextStyle{Bold: true}),
 		subnick:  widget.NewLabelWithStyle("", fyne.TextAlignLeading, fyne.TextStyle{Italic: true}),
@@ -73,19 +74,19 @@ func (a *App) newProfileView() *profileView {
 	p.glyph.FillMode = canvas.ImageFillContain
 	p.glyph.SetMinSize(fyne.NewSquareSize(14))
 
-	p.send = widget.NewButtonWithIcon("Send a message", theme.MailComposeIcon(), func() { a.openChat(p.username) })
+	p.send = widget.NewButtonWithIcon(lang.L("Send a message"), theme.MailComposeIcon(), func() { a.openChat(p.username) })
 	p.send.Importance = widget.HighImportance
-	p.close = widget.NewButton("Close", p.win.Close)
+	p.close = widget.NewButton(lang.L("Close"), p.win.Close)
 
 	shared := container.NewVBox(p.nick, p.subnick, p.media)
 	top := container.NewBorder(nil, nil, container.NewVBox(p.picture), nil, shared)
 	facts := widget.NewForm(
-		widget.NewFormItem("Username", p.user),
-		widget.NewFormItem("In your list as", p.alias),
-		widget.NewFormItem("Group", p.group),
-		widget.NewFormItem("Status", container.NewHBox(container.NewCenter(p.glyph), p.status)),
-		widget.NewFormItem("Connection", p.via),
-		widget.NewFormItem("Security", p.verified),
+		widget.NewFormItem(lang.L("Username"), p.user),
+		widget.NewFormItem(lang.L("In your list as"), p.alias),
+		widget.NewFormItem(lang.L("Group"), p.group),
+		widget.NewFormItem(lang.L("Status"), container.NewHBox(container.NewCenter(p.glyph), p.status)),
+		widget.NewFormItem(lang.L("Connection"), p.via),
+		widget.NewFormItem(lang.L("Security"), p.verified),
 	)
 	buttons := container.NewHBox(layout.NewSpacer(), p.send, p.close)
 	p.win.SetContent(container.NewPadded(container.NewVBox(top, widget.NewSeparator(), facts, layout.NewSpacer(), buttons)))
@@ -103,7 +104,7 @@ func (a *App) newProfileView() *profileView {
 // set shows c.
 func (p *profileView) set(c api.Contact) {
 	p.username = c.Username
-	p.win.SetTitle(displayName(c) + " \u2014 Profile")
+	p.win.SetTitle(lang.L("{{.Name}} — Profile", map[string]any{"Name": displayName(c)}))
 	p.picture.setPicture(c.AvatarPath)
 	p.picture.setStatus(contactStatus(c))
 	nick := c.Nick
@@ -124,17 +125,17 @@ func (p *profileView) set(c api.Contact) {
 		p.media.Show()
 	}
 	p.user.SetText(c.Username)
-	p.alias.SetText(or(c.Alias, "(their own name)"))
-	p.group.SetText(or(c.Group, "(none)"))
+	p.alias.SetText(or(c.Alias, lang.L("(their own name)")))
+	p.group.SetText(or(c.Group, lang.L("(none)")))
 	p.glyph.Resource = contactGlyph(c)
 	p.glyph.Refresh()
 	p.status.SetText(relationStatus(c))
-	p.via.SetText(or(viaLabel(c.Via), "not connected now"))
+	p.via.SetText(or(viaLabel(c.Via), lang.L("not connected now")))
 	if c.Verified {
-		p.verified.SetText("Verified: you compared security codes with this contact.")
+		p.verified.SetText(lang.L("Verified: you compared security codes with this contact."))
 		p.verified.Importance = widget.SuccessImportance
 	} else {
-		p.verified.SetText("Not verified. Compare security codes from the lock in a conversation.")
+		p.verified.SetText(lang.L("Not verified. Compare security codes from the lock in a conversation."))
 		p.verified.Importance = widget.MediumImportance
 	}
 	p.verified.Refresh()
@@ -158,11 +159,11 @@ func contactStatus(c api.Contact) api.Status {
 func relationStatus(c api.Contact) string {
 	switch c.Relation {
 	case api.RelationPendingOut:
-		return "Waiting for them to accept you"
+		return lang.L("Waiting for them to accept you")
 	case api.RelationPendingIn:
-		return "Asked to add you"
+		return lang.L("Asked to add you")
 	case api.RelationBlocked:
-		return "Blocked"
+		return lang.L("Blocked")
 	}
 	return statusLabel(contactStatus(c))
 }

@@ -2,10 +2,11 @@ package app
 
 import (
 	_ "embed"
-	"fmt"
 	"slices"
 	"strings"
 	"unicode/utf8"
+
+	"fyne.io/fyne/v2/lang"
 )
 
 // The rules a new account meets, shown while the person types rather than
@@ -34,10 +35,16 @@ const (
 
 // usernameRule is the rule in words, shown under the field until the name
 // is valid.
-var usernameRule = fmt.Sprintf("%d to %d characters: letters a–z, digits, '.', '_' and '-'.", minUsername, maxUsername)
+func usernameRule() string {
+	return lang.L("{{.Min}} to {{.Max}} characters: letters a–z, digits, '.', '_' and '-'.",
+		map[string]any{"Min": minUsername, "Max": maxUsername})
+}
 
 // passwordRule is the rule in words, shown under the password field.
-var passwordRule = fmt.Sprintf("At least %d characters, and not a common password such as \u201cpassword1\u201d.", minPassword)
+func passwordRule() string {
+	return lang.L("At least {{.Min}} characters, and not a common password such as “password1”.",
+		map[string]any{"Min": minPassword})
+}
 
 //go:embed common-passwords.txt
 var commonPasswordsText string
@@ -67,22 +74,22 @@ func usernameProblem(name string) string {
 		switch {
 		case 'a' <= r && r <= 'z', '0' <= r && r <= '9', r == '.', r == '_', r == '-':
 		case r == ' ':
-			if !slices.Contains(bad, "spaces") {
-				bad = append(bad, "spaces")
+			if spaces := lang.L("spaces"); !slices.Contains(bad, spaces) {
+				bad = append(bad, spaces)
 			}
 		default:
-			if q := fmt.Sprintf("\u201c%c\u201d", r); !slices.Contains(bad, q) {
+			if q := lang.L("“{{.Char}}”", map[string]any{"Char": string(r)}); !slices.Contains(bad, q) {
 				bad = append(bad, q)
 			}
 		}
 	}
 	switch {
 	case len(bad) > 0:
-		return "A username cannot have " + joinOr(bad) + ". Use letters a–z, digits, '.', '_' and '-'."
+		return lang.L("A username cannot have {{.What}}. Use letters a–z, digits, '.', '_' and '-'.", map[string]any{"What": joinOr(bad)})
 	case n < minUsername:
-		return fmt.Sprintf("Too short: a username has at least %d characters.", minUsername)
+		return lang.L("Too short: a username has at least {{.Min}} characters.", map[string]any{"Min": minUsername})
 	case len(name) > maxUsername:
-		return fmt.Sprintf("Too long: a username has at most %d characters.", maxUsername)
+		return lang.L("Too long: a username has at most {{.Max}} characters.", map[string]any{"Max": maxUsername})
 	}
 	return ""
 }
@@ -92,13 +99,13 @@ func passwordProblem(username, password string) string {
 	n := utf8.RuneCountInString(password)
 	switch {
 	case n < minPassword:
-		return fmt.Sprintf("Too short: %d of at least %d characters.", n, minPassword)
+		return lang.L("Too short: {{.N}} of at least {{.Min}} characters.", map[string]any{"N": n, "Min": minPassword})
 	case len(password) > maxPassword:
-		return fmt.Sprintf("Too long: at most %d characters.", maxPassword)
+		return lang.L("Too long: at most {{.Max}} characters.", map[string]any{"Max": maxPassword})
 	case username != "" && strings.EqualFold(strings.TrimSpace(password), username):
-		return "Your password cannot be your username."
+		return lang.L("Your password cannot be your username.")
 	case commonPasswords[strings.ToLower(password)] || oneCharacter(password):
-		return "That is one of the most common passwords, the first an attacker tries. Please choose another."
+		return lang.L("That is one of the most common passwords, the first an attacker tries. Please choose another.")
 	}
 	return ""
 }
@@ -109,10 +116,11 @@ func oneCharacter(s string) bool {
 	return strings.Trim(s, string(first)) == ""
 }
 
-// joinOr joins words as prose: "a", "a or b", "a, b or c".
+// joinOr joins words as prose: "a", "a or b", "a, b or c", with the
+// language's "or".
 func joinOr(words []string) string {
 	if len(words) == 1 {
 		return words[0]
 	}
-	return strings.Join(words[:len(words)-1], ", ") + " or " + words[len(words)-1]
+	return lang.L("{{.Some}} or {{.Last}}", map[string]any{"Some": strings.Join(words[:len(words)-1], ", "), "Last": words[len(words)-1]})
 }

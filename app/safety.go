@@ -2,12 +2,12 @@ package app
 
 import (
 	"context"
-	"fmt"
 	"strings"
 
 	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/container"
 	"fyne.io/fyne/v2/dialog"
+	"fyne.io/fyne/v2/lang"
 	"fyne.io/fyne/v2/theme"
 	"fyne.io/fyne/v2/widget"
 
@@ -36,7 +36,7 @@ type safetyView struct {
 func (c *chatWindow) newSecurityBanner() *fyne.Container {
 	c.warning = widget.NewLabel("")
 	c.warning.Importance = widget.WarningImportance
-	c.verifyBtn = widget.NewButtonWithIcon("Verify…", theme.WarningIcon(), c.showSafety)
+	c.verifyBtn = widget.NewButtonWithIcon(lang.L("Verify…"), theme.WarningIcon(), c.showSafety)
 	banner := container.NewBorder(nil, nil, nil, c.verifyBtn, c.warning)
 	banner.Hide()
 	return banner
@@ -45,17 +45,17 @@ func (c *chatWindow) newSecurityBanner() *fyne.Container {
 // showSecurity updates the banner and the header's lock for ct.
 func (c *chatWindow) showSecurity(ct api.Contact) {
 	if ct.Verified {
-		c.lock.SetText("Verified")
+		c.lock.SetText(lang.L("Verified"))
 		c.lock.SetIcon(theme.ConfirmIcon())
 	} else {
-		c.lock.SetText("Verify")
+		c.lock.SetText(lang.L("Verify"))
 		c.lock.SetIcon(theme.VisibilityIcon())
 	}
 	if ct.KeyChanged != nil && !ct.Verified {
 		// Two short lines rather than a wrapped paragraph: a wrapping label
 		// in a VBox is measured before its width is known.
-		c.warning.SetText(fmt.Sprintf("%s's security code changed (%s).\nA new computer — or someone in between? Verify it.",
-			displayName(ct), ct.KeyChanged.Local().Format("Mon 2 Jan 15:04")))
+		c.warning.SetText(lang.L("{{.Name}}'s security code changed ({{.When}}).\nA new computer — or someone in between? Verify it.",
+			map[string]any{"Name": displayName(ct), "When": dateTimeText(*ct.KeyChanged)}))
 		c.banner.Show()
 	} else {
 		c.banner.Hide()
@@ -112,10 +112,10 @@ func (v *safetyView) setSafety(s api.Safety, name string) {
 	v.number.SetText(strings.Join(lines, "\n"))
 	v.code.SetText(s.Code)
 	if s.Verified {
-		v.state.SetText("You have verified " + name + ".")
+		v.state.SetText(lang.L("You have verified {{.Name}}.", map[string]any{"Name": name}))
 		v.unset.Show()
 	} else {
-		v.state.SetText("Compare these numbers with " + name + "'s. If they match, mark " + name + " as verified.")
+		v.state.SetText(lang.L("Compare these numbers with {{.Name}}'s. If they match, mark {{.Name}} as verified.", map[string]any{"Name": name}))
 		v.unset.Hide()
 	}
 }
@@ -128,7 +128,7 @@ func (c *chatWindow) newSafetyView() *safetyView {
 	v.code = widget.NewEntry()
 	v.code.Disable() // to select and copy, not to edit
 	v.theirs = widget.NewEntry()
-	v.theirs.SetPlaceHolder("paste " + c.app.nameOf(c.with) + "'s code (optional)")
+	v.theirs.SetPlaceHolder(lang.L("paste {{.Name}}'s code (optional)", map[string]any{"Name": c.app.nameOf(c.with)}))
 	mark := func(verified bool) {
 		code := strings.TrimSpace(v.theirs.Text)
 		c.app.command(func(ctx context.Context) error {
@@ -142,15 +142,15 @@ func (c *chatWindow) newSafetyView() *safetyView {
 			v.dlg.Hide()
 		})
 	}
-	v.verify = widget.NewButtonWithIcon("Mark as verified", theme.ConfirmIcon(), func() { mark(true) })
+	v.verify = widget.NewButtonWithIcon(lang.L("Mark as verified"), theme.ConfirmIcon(), func() { mark(true) })
 	v.verify.Importance = widget.HighImportance
-	v.unset = widget.NewButton("Clear verification", func() { mark(false) })
+	v.unset = widget.NewButton(lang.L("Clear verification"), func() { mark(false) })
 	v.unset.Hide()
 	// Compact: the dialog lives inside the chat window.
-	v.form = widget.NewForm(widget.NewFormItem("Your code", v.code), widget.NewFormItem("Their code", v.theirs))
+	v.form = widget.NewForm(widget.NewFormItem(lang.L("Your code"), v.code), widget.NewFormItem(lang.L("Their code"), v.theirs))
 	content := container.NewVBox(v.number, v.state, v.form)
-	v.dlg = dialog.NewCustomWithoutButtons("Safety number", content, c.win)
-	v.dlg.SetButtons([]fyne.CanvasObject{v.unset, widget.NewButton("Close", v.dlg.Hide), v.verify})
+	v.dlg = dialog.NewCustomWithoutButtons(lang.L("Safety number"), content, c.win)
+	v.dlg.SetButtons([]fyne.CanvasObject{v.unset, widget.NewButton(lang.L("Close"), v.dlg.Hide), v.verify})
 	v.dlg.Resize(fyne.NewSize(safetyWidth, 0))
 	return v
 }

@@ -317,7 +317,7 @@ func (d *signUpDialog) showHints() {
 	user := foldUsername(typed)
 	switch p := usernameProblem(user); {
 	case user == "":
-		set(d.userHint, usernameRule, widget.LowImportance)
+		set(d.userHint, usernameRule(), widget.LowImportance)
 	case p != "":
 		set(d.userHint, p, widget.DangerImportance)
 	case user != typed:
@@ -327,7 +327,7 @@ func (d *signUpDialog) showHints() {
 	}
 	switch p := passwordProblem(user, d.password.Text); {
 	case d.password.Text == "":
-		set(d.passHint, passwordRule, widget.LowImportance)
+		set(d.passHint, passwordRule(), widget.LowImportance)
 	case p != "":
 		set(d.passHint, p, widget.DangerImportance)
 	default:

@@ -3,6 +3,7 @@ package app
 import (
 	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/driver/desktop"
+	"fyne.io/fyne/v2/lang"
 
 	"eserver/node/api"
 )
@@ -43,7 +44,7 @@ func (a *App) refreshTray() {
 
 // trayMenu is the tray icon's menu.
 func (a *App) trayMenu() *fyne.Menu {
-	open := fyne.NewMenuItem("Open EServer", a.showFront)
+	open := fyne.NewMenuItem(lang.L("Open EServer"), a.showFront)
 	var statuses []*fyne.MenuItem
 	for _, st := range api.Statuses {
 		item := fyne.NewMenuItem(statusLabel(st), func() { a.chooseStatus(st) })
@@ -52,12 +53,12 @@ func (a *App) trayMenu() *fyne.Menu {
 		item.Disabled = a.account == nil
 		statuses = append(statuses, item)
 	}
-	status := fyne.NewMenuItem("My status", nil)
+	status := fyne.NewMenuItem(lang.L("My status"), nil)
 	status.ChildMenu = fyne.NewMenu("", statuses...)
 	status.Disabled = a.account == nil
-	signOut := fyne.NewMenuItem("Sign out", a.doSignOut)
+	signOut := fyne.NewMenuItem(lang.L("Sign out"), a.doSignOut)
 	signOut.Disabled = a.account == nil
-	exit := fyne.NewMenuItem("Exit", a.fyne.Quit)
+	exit := fyne.NewMenuItem(lang.L("Exit"), a.fyne.Quit)
 	// IsQuit: Fyne adds a Quit item to tray menus that lack one; Exit is ours.
 	exit.IsQuit = true
 	return fyne.NewMenu("EServer", open, fyne.NewMenuItemSeparator(), status, fyne.NewMenuItemSeparator(), signOut, exit)
