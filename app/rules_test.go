@@ -1,10 +1,12 @@
 package app
 
 import (
+	"errors"
 	"math/rand/v2"
 	"strings"
 	"testing"
 
+	"eserver/node/api"
 	"eserver/node/wire"
 )
 
@@ -45,5 +47,33 @@ func TestCommonPasswords(t *testing.T) {
 		if passwordProblem("someone", strings.ToUpper(p)) == "" {
 			t.Errorf("%q in capitals is accepted", p)
 		}
+	}
+}
+
+// TestRulesInLanguage (issue 23): a refusal is one sentence in the
+// person's language — its list joined with the language's "or", its
+// characters quoted as the language quotes — and errorText and the status
+// names follow the language too.
+func TestRulesInLanguage(t *testing.T) {
+	tests := []struct {
+		code, username, status, unknown string
+	}{
+		{"es", "Un nombre de usuario no puede contener espacios o “!”.", "Salí a comer", "Algo salió mal."},
+		{"pt-BR", "Um nome de usuário não pode conter espaços ou “!”.", "Saí para almoçar", "Algo deu errado."},
+		{"de", "Ein Benutzername darf keine Leerzeichen oder „!“ enthalten.", "Beim Essen", "Etwas ist schiefgelaufen."},
+	}
+	for _, tt := range tests {
+		t.Run(tt.code, func(t *testing.T) {
+			useLanguageForTest(t, tt.code)
+			if got := usernameProblem("bob smith!"); !strings.HasPrefix(got, tt.username) {
+				t.Errorf("usernameProblem = %q, want it to begin %q", got, tt.username)
+			}
+			if got := statusLabel(api.StatusLunch); got != tt.status {
+				t.Errorf("statusLabel = %q, want %q", got, tt.status)
+			}
+			if got := errorText(errors.New("disk full")); !strings.HasPrefix(got, tt.unknown) || strings.Contains(got, "disk full") {
+				t.Errorf("errorText = %q, want it to begin %q and keep the detail to the log", got, tt.unknown)
+			}
+		})
 	}
 }
