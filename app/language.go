@@ -244,10 +244,14 @@ func dayLabel(day, now time.Time) string {
 	return dateText(day)
 }
 
-// dateTimeText is a moment written out with its 24-hour time: "23 November
-// 2026, 15:04", "23 de noviembre de 2026, 15:04", in local time.
+// dateTimeText is a moment written out with its 24-hour time, the year
+// only when it is not this one: "23 November, 15:04", "23 de noviembre de
+// 2025, 15:04", in local time.
 func dateTimeText(t time.Time) string {
 	t = t.Local()
+	if t.Year() == time.Now().Year() {
+		return lang.L("{{.Day}} {{.Month}}, {{.Time}}", map[string]any{"Day": t.Day(), "Month": monthName(t.Month()), "Time": t.Format("15:04")})
+	}
 	return lang.L("{{.Day}} {{.Month}} {{.Year}}, {{.Time}}", map[string]any{
 		"Day": t.Day(), "Month": monthName(t.Month()), "Year": t.Year(), "Time": t.Format("15:04"),
 	})
