@@ -41,6 +41,9 @@ type Options struct {
 	Prefs fyne.Preferences
 	// ProfileDir is where the node keeps the profile, shown in Options.
 	ProfileDir string
+	// Version is the version the binary was built as, shown in Help >
+	// About. Empty says "development build".
+	Version string
 	// Started is what the node was started with from ReadStartSettings, so
 	// Options can tell it from what the next start will use.
 	Started StartSettings
@@ -71,6 +74,7 @@ type App struct {
 	main     *mainWindow
 	settings *settingsWindow // nil until first opened
 	history  *historyWindow  // nil until first opened
+	help     *helpMenu       // the contact list's Help menu (help.go)
 
 	passwordDlg *passwordDialog // the last Change password dialog, for tests
 	lastRole    *api.RoleEvent  // the latest role change, for the options window

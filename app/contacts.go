@@ -205,6 +205,7 @@ func (a *App) newMainWindow() *mainWindow {
 		fyne.NewMenu("File", fyne.NewMenuItem("View history...", a.showHistory), m.passwordItem, m.signOutItem),
 		fyne.NewMenu("Contacts", m.addItem),
 		fyne.NewMenu("Tools", m.optionsItem),
+		a.newHelpMenu().menu,
 	))
 
 	nameLine := container.NewBorder(nil, nil, container.NewCenter(m.ownGlyph), m.status, m.nick)
