@@ -275,6 +275,7 @@ func (a *App) signedIn(acc api.Account) {
 	first := a.account == nil
 	a.account = &acc
 	a.main.setAccount(acc)
+	a.keepSignInPicture(acc)
 	for _, chat := range a.chats {
 		chat.setMyPicture(acc)
 	}

@@ -31,6 +31,9 @@ type signInWindow struct {
 	errText  *widget.Label
 
 	signUpDialog *signUpDialog // nil until first opened
+	// pictureFrom is the account picture last kept for this window
+	// (signin_picture.go).
+	pictureFrom string
 }
 
 // signUpDialog creates an account, then signs in with it. Under each field
@@ -104,6 +107,7 @@ func (a *App) newSignInWindow() *signInWindow {
 		// Forgetting me forgets everything remembered.
 		prefs.RemoveValue(prefUsername)
 		prefs.RemoveValue(prefServer)
+		a.forgetSignInPicture()
 	})
 	if prefs.Bool(prefRemember) {
 		s.remember.SetChecked(true)
@@ -112,6 +116,11 @@ func (a *App) newSignInWindow() *signInWindow {
 			s.server.SetText(srv)
 		}
 	}
+
+	// The remembered account's picture shows while its name is typed.
+	a.signIn = s
+	a.showSignInPicture()
+	s.username.OnChanged = func(string) { a.showSignInPicture() }
 
 	s.button = widget.NewButton("Sign in", a.doSignIn)
 	s.button.Importance = widget.HighImportance
