@@ -92,7 +92,7 @@ func run(profile, server string, allowSupernode bool, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	a := app.New(fa, n, app.Options{DefaultServer: server, Profile: profile, ProfileDir: dir, Prefs: prefs, Started: started, Version: version})
+	a := app.New(fa, n, app.Options{DefaultServer: server, Profile: profile, ProfileDir: dir, Prefs: prefs, Started: started, Version: version, Keyring: app.SystemKeyring(dir)})
 	a.Start(ctx)
 	go func() {
 		<-ctx.Done() // SIGINT/SIGTERM close the windows too

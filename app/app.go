@@ -47,6 +47,10 @@ type Options struct {
 	// Started is what the node was started with from ReadStartSettings, so
 	// Options can tell it from what the next start will use.
 	Started StartSettings
+	// Keyring keeps the password for "Sign me in automatically":
+	// SystemKeyring, the desktop's. Nil is none: the sign-in window says
+	// the password cannot be remembered (tests never touch a real one).
+	Keyring Keyring
 }
 
 // App is the desktop messenger. Create it with New, then call Start.
@@ -142,6 +146,7 @@ func (a *App) Start(ctx context.Context) {
 		a.signIn.win.Show()
 		a.signIn.focus()
 	}
+	a.startAutoSignIn()
 	// Auto-away runs as long as events flow: the stream ending (the node
 	// closing) ends it too, so Wait returns.
 	idleCtx, stopIdle := context.WithCancel(ctx)

@@ -771,6 +771,7 @@ func (a *App) doSignOut() {
 			a.showError(a.main.win, err)
 			return
 		}
+		a.forgetAutoSignIn() // signing out means "ask me next time"
 		a.signedOut()
 	})
 }

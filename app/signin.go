@@ -23,6 +23,11 @@ type signInWindow struct {
 	password *widget.Entry
 	status   *widget.Select // "Sign in as"
 	remember *widget.Check
+	auto     *widget.Check // "Sign me in automatically" (signin_auto.go)
+	// keyringNote says, under auto, that the desktop has no keyring.
+	keyringNote *widget.Label
+	// autoAttempt is set while signing in with the keyring's password.
+	autoAttempt bool
 	server   *widget.Entry // under "Advanced"
 	advanced *widget.Accordion
 	button   *widget.Button // "Sign in"
@@ -63,6 +68,10 @@ const (
 	prefStatus   = "signin.status"
 )
 
+// signInSize is the sign-in window's size: everything shows without
+// scrolling, the "no keyring" note and an error included.
+var signInSize = fyne.NewSize(340, 680)
+
 func (a *App) newSignInWindow() *signInWindow {
 	s := &signInWindow{win: a.fyne.NewWindow(a.title("EServer"))}
 	prefs := a.prefs
@@ -96,15 +105,17 @@ func (a *App) newSignInWindow() *signInWindow {
 	s.advanced = widget.NewAccordion(widget.NewAccordionItem("Server",
 		container.NewVBox(widget.NewLabel("Auth server address (multiaddr):"), s.server)))
 
-	// "Sign me in automatically" waits until the node can keep a session
-	// without the password (keys unlocked by the OS keyring); a checkbox
-	// that did nothing would be a lie.
+	// "Sign me in automatically" keeps the password in the desktop's
+	// keyring; a remembered username is what it signs in as.
+	a.signIn = s
+	a.newAutoSignIn(s)
 	s.remember = widget.NewCheck("Remember me", func(on bool) {
 		prefs.SetBool(prefRemember, on)
 		if on {
 			return
 		}
 		// Forgetting me forgets everything remembered.
+		s.auto.SetChecked(false)
 		prefs.RemoveValue(prefUsername)
 		prefs.RemoveValue(prefServer)
 		a.forgetSignInPicture()
@@ -118,7 +129,6 @@ func (a *App) newSignInWindow() *signInWindow {
 	}
 
 	// The remembered account's picture shows while its name is typed.
-	a.signIn = s
 	a.showSignInPicture()
 	s.username.OnChanged = func(string) { a.showSignInPicture() }
 
@@ -139,7 +149,8 @@ func (a *App) newSignInWindow() *signInWindow {
 		widget.NewLabel("Username:"), s.username,
 		widget.NewLabel("Password:"), s.password,
 		container.NewBorder(nil, nil, widget.NewLabel("Sign in as:"), nil, s.status),
-		s.remember,
+		// The two choices and the note on the second sit together.
+		container.New(layout.NewCustomPaddedVBoxLayout(0), s.remember, s.auto, s.keyringNote),
 		container.NewCenter(container.NewGridWrap(fyne.NewSize(160, s.button.MinSize().Height), s.button)),
 		s.progress, s.errText,
 	)
@@ -150,7 +161,7 @@ func (a *App) newSignInWindow() *signInWindow {
 		s.signUp, s.advanced,
 	)
 	s.win.SetContent(container.NewVScroll(container.NewPadded(content)))
-	s.win.Resize(fyne.NewSize(340, 600))
+	s.win.Resize(signInSize)
 	s.win.SetMaster()
 	s.win.SetIcon(iconResource)
 	return s
@@ -220,6 +231,8 @@ func (a *App) doSignIn() {
 		return
 	}
 	s.setBusy(true)
+	auto := s.autoAttempt
+	s.autoAttempt = false
 	var acc api.Account
 	a.command(func(ctx context.Context) error {
 		var err error
@@ -228,10 +241,11 @@ func (a *App) doSignIn() {
 	}, func(err error) {
 		s.setBusy(false)
 		if err != nil {
-			s.showError(errorText(err))
+			a.signInFailed(err, auto)
 			return
 		}
 		a.rememberSignIn(req)
+		a.keepPassword(req, auto)
 		a.signedIn(acc)
 	})
 }
