@@ -28,12 +28,12 @@ type signInWindow struct {
 	keyringNote *widget.Label
 	// autoAttempt is set while signing in with the keyring's password.
 	autoAttempt bool
-	server   *widget.Entry // under "Advanced"
-	advanced *widget.Accordion
-	button   *widget.Button // "Sign in"
-	signUp   *widget.Button // opens the sign-up dialog
-	progress *widget.ProgressBarInfinite
-	errText  *widget.Label
+	server      *widget.Entry // under "Advanced"
+	advanced    *widget.Accordion
+	button      *widget.Button // "Sign in"
+	signUp      *widget.Button // opens the sign-up dialog
+	progress    *widget.ProgressBarInfinite
+	errText     *widget.Label
 
 	signUpDialog *signUpDialog // nil until first opened
 	// pictureFrom is the account picture last kept for this window
