@@ -23,22 +23,24 @@ type signInWindow struct {
 	password *widget.Entry
 	status   *widget.Select // "Sign in as"
 	remember *widget.Check
-	auto     *widget.Check // "Sign me in automatically" (signin_auto.go)
-	// keyringNote says, under auto, that the desktop has no keyring.
-	keyringNote *widget.Label
-	// autoAttempt is set while signing in with the keyring's password.
-	autoAttempt bool
-	server      *widget.Entry // under "Advanced"
-	advanced    *widget.Accordion
-	button      *widget.Button // "Sign in"
-	signUp      *widget.Button // opens the sign-up dialog
-	progress    *widget.ProgressBarInfinite
-	errText     *widget.Label
+	server   *widget.Entry // under "Advanced"
+	advanced *widget.Accordion
+	button   *widget.Button // "Sign in"
+	signUp   *widget.Button // opens the sign-up dialog
+	progress *widget.ProgressBarInfinite
+	errText  *widget.Label
 
 	signUpDialog *signUpDialog // nil until first opened
 	// pictureFrom is the account picture last kept for this window
 	// (signin_picture.go).
 	pictureFrom string
+
+	// "Sign me in automatically" (signin_auto.go): keyringNote says,
+	// under the box, that the desktop has no keyring; autoAttempt is set
+	// while signing in with the keyring's password.
+	auto        *widget.Check
+	keyringNote *widget.Label
+	autoAttempt bool
 }
 
 // signUpDialog creates an account, then signs in with it. Under each field
