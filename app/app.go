@@ -266,6 +266,9 @@ func (a *App) apply(ev api.Event) {
 			chat.delivered(d.ID)
 		}
 	}
+	if om := ev.OfflineMessages; om != nil {
+		a.main.offline.show(a, *om)
+	}
 	if r := ev.Role; r != nil {
 		a.lastRole = r
 		if a.settings != nil {

@@ -35,6 +35,7 @@ type mainWindow struct {
 	addButton  *widget.Button
 
 	requests    *fyne.Container // pending incoming requests, hidden when none
+	offline     *offlineNotice  // "3 messages arrived while you were away" (offline.go)
 	requestRows map[string]*requestRow
 
 	list      *widget.List
@@ -185,6 +186,7 @@ func (a *App) newMainWindow() *mainWindow {
 
 	m.requests = container.NewVBox()
 	m.requests.Hide()
+	m.offline = a.newOfflineNotice()
 
 	m.list = widget.NewList(
 		func() int { return len(m.rows) },
@@ -213,7 +215,7 @@ func (a *App) newMainWindow() *mainWindow {
 	header := container.NewBorder(nil, nil, container.NewVBox(m.avatar), nil,
 		container.New(layout.NewCustomPaddedVBoxLayout(0), nameLine, m.subnick, mediaLine))
 	searchLine := container.NewBorder(nil, nil, nil, m.addButton, m.search)
-	top := container.NewVBox(header, searchLine, m.requests)
+	top := container.NewVBox(header, m.offline.box, searchLine, m.requests)
 	m.win.SetContent(container.NewBorder(container.NewPadded(top), nil, nil, nil, m.list))
 	m.win.Resize(fyne.NewSize(360, 620))
 	m.win.SetIcon(iconResource)
@@ -253,6 +255,7 @@ func (m *mainWindow) closeWindows() {
 		m.profile.win.Close()
 	}
 	m.search.SetText("")
+	m.offline.hide()
 }
 
 // showStatus shows st in the header: glyph, menu button and picture frame.
