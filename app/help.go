@@ -8,18 +8,20 @@ import (
 	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/canvas"
 	"fyne.io/fyne/v2/container"
-	"fyne.io/fyne/v2/dialog"
 	"fyne.io/fyne/v2/driver/desktop"
+	"fyne.io/fyne/v2/layout"
 	"fyne.io/fyne/v2/theme"
 	"fyne.io/fyne/v2/widget"
 )
 
 // helpMenu is the contact list's Help menu, as MSN's: what this program
 // is and which version, where the profile lives, and the keys it knows.
-// Each item opens a dialog on the contact list.
+// Each item opens a small window of its own: the contact list is too
+// narrow for them as dialogs.
 type helpMenu struct {
 	menu        *fyne.Menu
-	openProfile *widget.Button // in the last "Where is my profile?" dialog
+	win         fyne.Window    // the last window an item opened, for tests
+	openProfile *widget.Button // in the last "Where is my profile?" window
 }
 
 // about is the line About says on what EServer is.
@@ -58,9 +60,19 @@ func (a *App) showAbout() {
 	ver := widget.NewLabelWithStyle("Version "+a.version(), fyne.TextAlignCenter, fyne.TextStyle{})
 	what := widget.NewLabel(about)
 	what.Wrapping = fyne.TextWrapWord
-	d := dialog.NewCustom("About EServer", "Close", container.NewVBox(container.NewCenter(logo), name, ver, what), a.main.win)
-	d.Resize(fyne.NewSize(380, 0))
-	d.Show()
+	a.showHelpWindow("About EServer", 380, container.NewVBox(container.NewCenter(logo), name, ver, what))
+}
+
+// showHelpWindow opens a window of the Help menu, width wide, with a Close
+// button under content.
+func (a *App) showHelpWindow(title string, width float32, content fyne.CanvasObject) {
+	w := a.fyne.NewWindow(a.title(title))
+	closeBtn := widget.NewButton("Close", w.Close)
+	w.SetContent(container.NewPadded(container.NewVBox(content, container.NewCenter(closeBtn))))
+	w.Resize(fyne.NewSize(width, 0))
+	w.SetIcon(iconResource)
+	a.help.win = w
+	w.Show()
 }
 
 // showProfileDir says where the profile lives — the account's history and
@@ -74,19 +86,19 @@ func (a *App) showProfileDir() {
 	text := widget.NewLabel("Your profile folder holds your accounts' message history and keys, the display pictures " +
 		"you received and EServer's settings for this profile. Keep it private; copy it to keep a backup.")
 	text.Wrapping = fyne.TextWrapWord
+	var win fyne.Window
 	a.help.openProfile = widget.NewButtonWithIcon("Open folder", theme.FolderOpenIcon(), func() {
 		// openPath shows the folder holding a file: the settings file is
 		// in the profile folder.
-		a.openPath(a.main.win, filepath.Join(dir, PrefsFile), true)
+		a.openPath(win, filepath.Join(dir, PrefsFile), true)
 	})
 	if dir == "" {
 		path.SetText("(not known: this copy of EServer was started without a profile folder)")
 		a.help.openProfile.Disable()
 	}
 	content := container.NewVBox(text, path, container.NewHBox(a.help.openProfile))
-	d := dialog.NewCustom("Where is my profile?", "Close", content, a.main.win)
-	d.Resize(fyne.NewSize(420, 0))
-	d.Show()
+	a.showHelpWindow("Where is my profile?", 420, content)
+	win = a.help.win
 }
 
 // shortcut is one line of the keyboard shortcuts: the keys and what they do.
@@ -102,42 +114,37 @@ func shortcuts() []struct {
 		window string
 		keys   []shortcut
 	}{
-		{"Conversation", []shortcut{
+		{"In a conversation", []shortcut{
 			{"Enter", "Send the message"},
 			{"Shift+Enter", "Start a new line"},
 			{shortcutText(nudgeShortcut), "Send a nudge"},
 			{shortcutText(acceptShortcut), "Accept the newest file offered"},
 			{shortcutText(declineShortcut), "Decline the newest file offered"},
-			{"Any key", "Typing anywhere in the window writes the message"},
 		}},
-		{"Contact list", []shortcut{
-			{"Type in the search box", "Show the contacts whose name matches"},
-			{"Enter (in the search box)", "Talk to the first contact found"},
-			{"Escape (in the search box)", "Clear the search"},
-			{"Enter / Escape (editing your name or message)", "Keep it / give up"},
+		{"In the contact list", []shortcut{
+			{"Enter", "In the search box: talk to the first contact found"},
+			{"Escape", "In the search box: clear the search"},
+			{"Enter, Escape", "Editing your name or message: keep it, give up"},
 		}},
-		{"Sign-in window", []shortcut{
-			{"Enter (in Username)", "Go to the password"},
-			{"Enter (in Password)", "Sign in"},
+		{"Signing in", []shortcut{
+			{"Enter", "In Username: go to the password; in Password: sign in"},
 		}},
 	}
 }
 
 func (a *App) showShortcuts() {
-	box := container.NewVBox()
+	grid := container.New(layout.NewFormLayout())
 	for _, w := range shortcuts() {
-		box.Add(widget.NewLabelWithStyle(w.window, fyne.TextAlignLeading, fyne.TextStyle{Bold: true}))
-		form := widget.NewForm()
+		grid.Add(widget.NewLabelWithStyle(w.window, fyne.TextAlignLeading, fyne.TextStyle{Bold: true}))
+		grid.Add(layout.NewSpacer())
 		for _, s := range w.keys {
-			what := widget.NewLabel(s.what)
-			what.Wrapping = fyne.TextWrapWord
-			form.Append(s.keys, what)
+			grid.Add(widget.NewLabelWithStyle(s.keys, fyne.TextAlignTrailing, fyne.TextStyle{Monospace: true}))
+			grid.Add(widget.NewLabel(s.what))
 		}
-		box.Add(form)
 	}
-	d := dialog.NewCustom("Keyboard shortcuts", "Close", box, a.main.win)
-	d.Resize(fyne.NewSize(520, 0))
-	d.Show()
+	anywhere := widget.NewLabel("Typing anywhere in a conversation window writes the message.")
+	anywhere.Importance = widget.LowImportance
+	a.showHelpWindow("Keyboard shortcuts", 0, container.NewVBox(grid, anywhere))
 }
 
 // shortcutText writes s as people read it: "Ctrl+G", "Alt+C".

@@ -7,8 +7,10 @@ import (
 	"testing"
 
 	"fyne.io/fyne/v2"
+	"fyne.io/fyne/v2/canvas"
 	"fyne.io/fyne/v2/driver/desktop"
 	"fyne.io/fyne/v2/test"
+	"fyne.io/fyne/v2/widget"
 )
 
 // theHelpMenu is the contact list's Help menu, failing the test without one.
@@ -25,6 +27,23 @@ func theHelpMenu(t *testing.T, a *App) *fyne.Menu {
 	}
 	t.Fatal("the contact list has no Help menu")
 	return nil
+}
+
+// windowText is the text of w's labels, "" without a window.
+func windowText(w fyne.Window) string {
+	if w == nil {
+		return ""
+	}
+	var parts []string
+	for _, o := range test.LaidOutObjects(w.Content()) {
+		switch o := o.(type) {
+		case *widget.Label:
+			parts = append(parts, o.Text)
+		case *canvas.Text:
+			parts = append(parts, o.Text)
+		}
+	}
+	return strings.Join(parts, " ")
 }
 
 // TestHelpMenu: the contact list's Help menu has About (name, version,
@@ -56,7 +75,7 @@ func TestHelpMenu(t *testing.T) {
 				t.Fatalf("no %q in the Help menu", tt.item)
 			}
 			it.Action()
-			got := overlayText(a.main.win)
+			got := windowText(a.help.win)
 			for _, w := range tt.want {
 				if !strings.Contains(got, w) {
 					t.Errorf("%q shows %q, want it to say %q", tt.item, got, w)
@@ -89,7 +108,7 @@ func TestHelpProfileUnknown(t *testing.T) {
 	a, _ := signedIn(t)
 	a.opts.ProfileDir = ""
 	findMenuItem(theHelpMenu(t, a), "Where is my profile?").Action()
-	if got := overlayText(a.main.win); !strings.Contains(got, "not known") {
+	if got := windowText(a.help.win); !strings.Contains(got, "not known") {
 		t.Errorf("profile dialog says %q", got)
 	}
 	if !a.help.openProfile.Disabled() {
