@@ -94,6 +94,9 @@ type chatWindow struct {
 	early  map[string]bool
 	shown  bool
 	closed bool // the window was closed for good (signed out): timers stop
+	// offlineSaid: the conversation said the contact is offline and will
+	// get the messages later; not again until they were online (offline.go).
+	offlineSaid bool
 }
 
 // chatItem is one thing shown in the conversation: a message, or a line
@@ -274,6 +277,7 @@ func (c *chatWindow) setContact(ct api.Contact) {
 	c.theirPic.setPicture(ct.AvatarPath)
 	c.theirPic.setStatus(ct.Status)
 	c.showSecurity(ct)
+	c.seenOnline(ct)
 	c.win.SetTitle(c.app.title(displayName(ct) + " - Conversation"))
 }
 
@@ -288,6 +292,7 @@ func (c *chatWindow) sendText() {
 	// The next message's first key tells them we type again at once.
 	c.lastTyping = time.Time{}
 	row := c.append(api.Message{From: c.app.me(), To: c.with, Text: text, Time: c.clock.Now(), State: api.StateQueued})
+	c.sayContactOffline()
 	to := c.with
 	var id string
 	c.app.command(func(ctx context.Context) error {

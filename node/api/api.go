@@ -491,6 +491,23 @@ type Event struct {
 	// (sent or received without forward secrecy, waiting for keys, or
 	// protected again).
 	Security *SecurityEvent `json:"security,omitempty"`
+	// OfflineMessages: at sign-in, after the Account event, what waited
+	// in our mailboxes — messages contacts left while we were offline.
+	// Each was also a Message event. None when nothing waited.
+	OfflineMessages *OfflineMessagesEvent `json:"offlineMessages,omitempty"`
+}
+
+// OfflineMessagesEvent sums up the messages that waited in our mailboxes
+// at sign-in, for a notice such as "3 messages arrived while you were
+// away".
+type OfflineMessagesEvent struct {
+	Count int `json:"count"`
+	// From are their senders, each once, in the order of their first
+	// message.
+	From []string `json:"from"`
+	// In are the conversations they are in — a contact's username, or a
+	// multi-party conversation's ID — each once, in the same order.
+	In []string `json:"in"`
 }
 
 // API is what front ends use. *Node implements it; front ends accept the
