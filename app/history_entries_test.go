@@ -1,9 +1,12 @@
 package app
 
 import (
+	"math"
 	"slices"
+	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"fyne.io/fyne/v2/test"
 
@@ -82,10 +85,56 @@ func TestHistoryShowsEntries(t *testing.T) {
 	if got := shownHits(t, h); !slices.Equal(got, want) {
 		t.Fatalf("conversation events:\n%q\nwant\n%q", got, want)
 	}
-	// Choosing an entry opens its conversation, as a message does.
-	h.list.Select(1)
+	// Clicking an entry's text opens its conversation, as a message does:
+	// the text takes the tap, and hands it to the row.
+	var row *historyRow
+	for _, o := range test.LaidOutObjects(h.list) {
+		if r, ok := o.(*historyRow); ok && r.Visible() && row == nil {
+			row = r
+		}
+	}
+	test.Tap(row.snippet)
 	if c := a.chats[conv]; c == nil || !c.shown {
 		t.Fatal("an entry did not open its conversation")
+	}
+}
+
+// TestEllipsize: a one-line text cut at the width ends in an ellipsis,
+// runs cut between letters, an emoticon that does not fit left out.
+func TestEllipsize(t *testing.T) {
+	measure := func(s string, bold bool) float32 {
+		w := float32(utf8.RuneCountInString(s)) * 10
+		if bold {
+			w += 2
+		}
+		return w
+	}
+	for _, tc := range []struct {
+		in   string
+		maxW float32
+		want string
+	}{
+		{"hello world", 200, "hello world"},
+		{"hello world", 80, "hello w…"},
+		{"hi :) there", 50, "hi…"},
+		{"hi :) there", 70, "hi <:)>…"},
+		{"abc", 5, "…"},
+	} {
+		items, _ := flowLayoutStyled(flowTokens(parseEmoticons(tc.in)), float32(math.Inf(1)), measure, 20)
+		var b strings.Builder
+		for i, it := range ellipsize(items, tc.maxW, measure) {
+			if i > 0 && it.text != ellipsis {
+				b.WriteString(" ")
+			}
+			if it.emoticon {
+				b.WriteString("<" + it.text + ">")
+			} else {
+				b.WriteString(it.text)
+			}
+		}
+		if got := b.String(); got != tc.want {
+			t.Errorf("ellipsize(%q, %v) = %q, want %q", tc.in, tc.maxW, got, tc.want)
+		}
 	}
 }
 
