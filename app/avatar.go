@@ -152,19 +152,21 @@ type avatarPicker struct {
 
 	gallery []*pictureChoice // one per assets.Pictures
 
-	view *cropView
-	size *widget.Slider
-	x    *widget.Slider
-	y    *widget.Slider
-	// sliderNames name size, x and y, greyed while their slider is off.
+	view    *cropView
+	size    *widget.Slider
+	x       *widget.Slider
+	y       *widget.Slider
+	preview *canvas.Image // the crop, at api.AvatarSize
+	browse  *widget.Button
+	reset   *widget.Button // "Default picture"
+	ok      *widget.Button
+	cancel  *widget.Button
+	errText *widget.Label
+
+	// sliderNames name size, x and y, greyed while their slider is off;
+	// seen is the caption under preview.
 	sliderNames [3]*widget.Label
-	preview     *canvas.Image // the crop, at api.AvatarSize
-	seen        *widget.Label // the caption under preview
-	browse      *widget.Button
-	reset       *widget.Button // "Default picture"
-	ok          *widget.Button
-	cancel      *widget.Button
-	errText     *widget.Label
+	seen        *widget.Label
 
 	updating bool // set while sliders show a crop, so they do not feed back
 }
