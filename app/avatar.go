@@ -20,10 +20,8 @@ import (
 	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/canvas"
 	"fyne.io/fyne/v2/container"
-	"fyne.io/fyne/v2/dialog"
 	"fyne.io/fyne/v2/driver/desktop"
 	"fyne.io/fyne/v2/layout"
-	"fyne.io/fyne/v2/storage"
 	"fyne.io/fyne/v2/theme"
 	"fyne.io/fyne/v2/widget"
 
@@ -304,21 +302,7 @@ func (p *avatarPicker) showSliders() {
 
 // chooseFile asks for a picture file.
 func (p *avatarPicker) chooseFile() {
-	d := dialog.NewFileOpen(func(r fyne.URIReadCloser, err error) {
-		if err != nil {
-			p.fail(err.Error())
-			return
-		}
-		if r == nil {
-			return // cancelled
-		}
-		path := r.URI().Path()
-		r.Close()
-		p.load(path)
-	}, p.win)
-	d.SetFilter(storage.NewExtensionFileFilter([]string{".png", ".jpg", ".jpeg", ".gif"}))
-	d.Resize(p.win.Canvas().Size())
-	d.Show()
+	pickFile(p.win, "Choose a picture", "Open", "", []string{".png", ".jpg", ".jpeg", ".gif"}, p.load)
 }
 
 // load shows the picture at path with the largest centred square chosen,

@@ -11,7 +11,6 @@ import (
 	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/canvas"
 	"fyne.io/fyne/v2/container"
-	"fyne.io/fyne/v2/dialog"
 	"fyne.io/fyne/v2/driver/desktop"
 	"fyne.io/fyne/v2/layout"
 	"fyne.io/fyne/v2/theme"
@@ -162,14 +161,7 @@ type pendingSend struct{ peer, name string }
 
 // chooseFile is the Send a file button.
 func (c *chatWindow) chooseFile() {
-	dialog.ShowFileOpen(func(r fyne.URIReadCloser, err error) {
-		if err != nil || r == nil {
-			return
-		}
-		path := r.URI().Path()
-		r.Close()
-		c.sendFiles([]string{path})
-	}, c.win)
+	pickFile(c.win, "Send a file", "Send", "", nil, func(path string) { c.sendFiles([]string{path}) })
 }
 
 // dropped takes files dropped on the window.
