@@ -9,6 +9,7 @@ import (
 
 	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/container"
+	"fyne.io/fyne/v2/layout"
 	"fyne.io/fyne/v2/theme"
 	"fyne.io/fyne/v2/widget"
 
@@ -383,7 +384,9 @@ func newHistoryRow() *historyRow {
 	r.name.Truncation = fyne.TextTruncateEllipsis
 	r.snippet.oneLine = true
 	r.line = container.NewBorder(nil, nil, nil, r.when, r.name)
-	r.box = container.NewVBox(r.line, r.snippet)
+	// The text close under its name and time, as the chat sets a message
+	// under "says:" (a VBox's padding left a gap that read as two rows).
+	r.box = container.New(layout.NewCustomPaddedVBoxLayout(-theme.Padding()), r.line, r.snippet)
 	r.ExtendBaseWidget(r)
 	return r
 }
