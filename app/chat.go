@@ -371,7 +371,14 @@ func (c *chatWindow) setHistory(history []api.Message) {
 	old := c.items
 	c.items, c.rows = nil, nil
 	seen := make(map[string]bool, len(history))
+	shown := c.shownLines(old)
 	for _, m := range history {
+		if m.Kind != api.KindMessage {
+			if it := c.entryItem(m, shown); it != nil {
+				c.items = append(c.items, it)
+			}
+			continue
+		}
 		seen[m.ID] = true
 		if row := c.byID[m.ID]; row != nil {
 			row.setState(m.State)
@@ -458,10 +465,15 @@ func (c *chatWindow) security(e api.SecurityEvent) {
 
 // line shows a line from the app (a nudge, an error) at time when.
 func (c *chatWindow) line(text string, when time.Time, imp widget.Importance) {
+	c.addItem(appLine(text, when, imp))
+}
+
+// appLine is a line from the app at time when.
+func appLine(text string, when time.Time, imp widget.Importance) *chatItem {
 	l := widget.NewLabel(text)
 	l.Importance = imp
 	l.Wrapping = fyne.TextWrapWord
-	c.addItem(&chatItem{when: when, box: l, note: text})
+	return &chatItem{when: when, box: l, note: text}
 }
 
 // addItem shows it at the end, after a day separator if a new day began.

@@ -257,7 +257,7 @@ func isSubset(a, b []string) bool {
 var untranslated = map[string]bool{
 	"account.go": true, "app.go": true, "avatar.go": true, "chat.go": true, "chat_follow.go": true,
 	"chat_signals.go": true, "contact_rows.go": true, "contacts.go": true, "conversation.go": true,
-	"emoticon_picker.go": true, "help.go": true, "history.go": true, "keyring.go": true, "offline.go": true, "signin_auto.go": true, "live.go": true, "notify.go": true, "open.go": true,
+	"emoticon_picker.go": true, "filechooser.go": true, "help.go": true, "history.go": true, "history_entries.go": true, "keyring.go": true, "offline.go": true, "signin_auto.go": true, "live.go": true, "notify.go": true, "open.go": true,
 	"profile.go": true, "rules.go": true, "safety.go": true, "settings.go": true, "signin.go": true,
 	"transfers.go": true, "tray.go": true,
 }
