@@ -12,6 +12,9 @@ export GOFLAGS
 PROFILE  ?= default
 BIN      := bin
 FUZZTIME ?= 1m
+# VERSION is what Help > About shows: FyneApp.toml's version and the commit.
+VERSION  ?= $(shell sed -n 's/^Version *= *"\(.*\)"/\1/p' FyneApp.toml)$(shell git rev-parse --short HEAD 2>/dev/null | sed 's/^/ (/; s/$$/)/')
+LDFLAGS  := -X 'main.version=$(VERSION)'
 # Packages whose tests are quick enough to run under the race detector in CI.
 RACE_PKGS := ./node/... ./supernode/... ./authserver/... ./sqlite/...
 
@@ -36,7 +39,7 @@ deps:
 
 build: deps
 	@mkdir -p $(BIN)
-	$(GO) build -o $(BIN)/eserver .
+	$(GO) build -ldflags="$(LDFLAGS)" -o $(BIN)/eserver .
 	$(GO) build -o $(BIN)/eserver-auth ./authserver/cmd/eserver-auth
 	$(GO) build -o $(BIN)/eserver-node ./node/cmd/eserver-node
 	$(GO) build -o $(BIN)/eserver-supernode ./supernode/cmd/eserver-supernode
@@ -107,7 +110,7 @@ $(BIN)/fyne:
 
 package: deps $(BIN)/fyne
 	@mkdir -p $(BIN)/package
-	$(GO) build -ldflags='-s -w' -o $(BIN)/package/eserver .
+	$(GO) build -ldflags="-s -w $(LDFLAGS)" -o $(BIN)/package/eserver .
 	$(BIN)/fyne package --target linux --executable $(BIN)/package/eserver --name EServer
 	mv EServer.tar.xz $(BIN)/EServer.tar.xz
 	@echo "bin/EServer.tar.xz: make install puts it in ~/.local for you alone"

@@ -7,11 +7,14 @@ require (
 	github.com/bytemare/opaque v0.18.0
 	github.com/libp2p/go-libp2p v0.51.0
 	github.com/mattn/go-sqlite3 v1.14.53
+	github.com/zalando/go-keyring v0.2.8
 	github.com/zeebo/blake3 v0.2.4
 	golang.org/x/crypto v0.54.0
 	golang.org/x/text v0.40.0
 	google.golang.org/protobuf v1.36.12
 )
+
+require github.com/danieljoos/wincred v1.2.3 // indirect
 
 require (
 	filippo.io/bigmod v0.1.1-0.20260103110540-f8a47775ebe5 // indirect
@@ -43,7 +46,7 @@ require (
 	github.com/go-gl/glfw/v3.3/glfw v0.0.0-20240506104042-037f3cc74f2a // indirect
 	github.com/go-text/render v0.2.0 // indirect
 	github.com/go-text/typesetting v0.2.1 // indirect
-	github.com/godbus/dbus/v5 v5.1.0
+	github.com/godbus/dbus/v5 v5.2.2
 	github.com/google/uuid v1.6.0 // indirect
 	github.com/gorilla/websocket v1.5.3 // indirect
 	github.com/gtank/ristretto255 v0.2.0 // indirect

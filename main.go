@@ -25,6 +25,12 @@ import (
 	"eserver/node"
 )
 
+// version is the version this binary was built as: the Makefile sets it
+// (-ldflags "-X main.version=..."), from FyneApp.toml's version and the
+// commit. A plain `go build` leaves it empty; Help > About then says
+// "development build".
+var version string
+
 func main() {
 	profile := flag.String("profile", "default", "profile name, or a directory")
 	server := flag.String("server", "", "auth server multiaddr ending in /p2p/<id> (default: the bundled local server)")
@@ -89,7 +95,7 @@ func run(profile, server string, allowSupernode bool, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	a := app.New(fa, n, app.Options{DefaultServer: server, Profile: profile, ProfileDir: dir, Prefs: prefs, Started: started})
+	a := app.New(fa, n, app.Options{DefaultServer: server, Profile: profile, ProfileDir: dir, Prefs: prefs, Started: started, Version: version, Keyring: app.SystemKeyring(dir)})
 	a.Start(ctx)
 	go func() {
 		<-ctx.Done() // SIGINT/SIGTERM close the windows too

@@ -42,9 +42,16 @@ type Options struct {
 	Prefs fyne.Preferences
 	// ProfileDir is where the node keeps the profile, shown in Options.
 	ProfileDir string
+	// Version is the version the binary was built as, shown in Help >
+	// About. Empty says "development build".
+	Version string
 	// Started is what the node was started with from ReadStartSettings, so
 	// Options can tell it from what the next start will use.
 	Started StartSettings
+	// Keyring keeps the password for "Sign me in automatically":
+	// SystemKeyring, the desktop's. Nil is none: the sign-in window says
+	// the password cannot be remembered (tests never touch a real one).
+	Keyring Keyring
 }
 
 // App is the desktop messenger. Create it with New, then call Start.
@@ -72,6 +79,7 @@ type App struct {
 	main     *mainWindow
 	settings *settingsWindow // nil until first opened
 	history  *historyWindow  // nil until first opened
+	help     *helpMenu       // the contact list's Help menu (help.go)
 
 	passwordDlg *passwordDialog // the last Change password dialog, for tests
 	lastRole    *api.RoleEvent  // the latest role change, for the options window
@@ -139,6 +147,7 @@ func (a *App) Start(ctx context.Context) {
 		a.signIn.win.Show()
 		a.signIn.focus()
 	}
+	a.startAutoSignIn()
 	// Auto-away runs as long as events flow: the stream ending (the node
 	// closing) ends it too, so Wait returns.
 	idleCtx, stopIdle := context.WithCancel(ctx)
@@ -258,6 +267,9 @@ func (a *App) apply(ev api.Event) {
 			chat.delivered(d.ID)
 		}
 	}
+	if om := ev.OfflineMessages; om != nil {
+		a.main.offline.show(a, *om)
+	}
 	if r := ev.Role; r != nil {
 		a.lastRole = r
 		if a.settings != nil {
@@ -272,6 +284,7 @@ func (a *App) signedIn(acc api.Account) {
 	first := a.account == nil
 	a.account = &acc
 	a.main.setAccount(acc)
+	a.keepSignInPicture(acc)
 	for _, chat := range a.chats {
 		chat.setMyPicture(acc)
 	}

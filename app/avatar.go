@@ -20,10 +20,8 @@ import (
 	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/canvas"
 	"fyne.io/fyne/v2/container"
-	"fyne.io/fyne/v2/dialog"
 	"fyne.io/fyne/v2/driver/desktop"
 	"fyne.io/fyne/v2/layout"
-	"fyne.io/fyne/v2/storage"
 	"fyne.io/fyne/v2/theme"
 	"fyne.io/fyne/v2/widget"
 
@@ -163,6 +161,11 @@ type avatarPicker struct {
 	cancel  *widget.Button
 	errText *widget.Label
 
+	// sliderNames name size, x and y, greyed while their slider is off;
+	// seen is the caption under preview.
+	sliderNames [3]*widget.Label
+	seen        *widget.Label
+
 	updating bool // set while sliders show a crop, so they do not feed back
 }
 
@@ -233,16 +236,21 @@ func (a *App) newAvatarPicker() *avatarPicker {
 
 	intro := widget.NewLabel("Choose how you want to appear to others. For a picture of your own, drag the square, or scroll over it, to choose the part that is kept.")
 	intro.Wrapping = fyne.TextWrapWord
-	seen := widget.NewLabelWithStyle("Contacts see", fyne.TextAlignCenter, fyne.TextStyle{Italic: true})
+	// A sentence on two lines as narrow as the preview ("Contacts see"
+	// alone read as cut off).
+	p.seen = widget.NewLabelWithStyle("Your contacts\nsee this.", fyne.TextAlignCenter, fyne.TextStyle{Italic: true})
 	frame := canvas.NewRectangle(color.Transparent)
 	frame.StrokeColor = theme.Color(theme.ColorNameInputBorder)
 	frame.StrokeWidth = 1
-	side := container.NewVBox(container.NewCenter(container.NewStack(p.preview, frame)), seen)
-	sliders := widget.NewForm(
-		widget.NewFormItem("Size", p.size),
-		widget.NewFormItem("Left", p.x),
-		widget.NewFormItem("Top", p.y),
-	)
+	side := container.NewVBox(container.NewCenter(container.NewStack(p.preview, frame)), p.seen)
+	// The sliders' names are labels of their own, not a form's, so they
+	// can be greyed with the slider: bold names beside disabled sliders
+	// looked ready to use before any picture was chosen.
+	for i, name := range []string{"Size", "Left", "Top"} {
+		p.sliderNames[i] = widget.NewLabelWithStyle(name, fyne.TextAlignTrailing, fyne.TextStyle{Bold: true})
+	}
+	sliders := container.New(layout.NewFormLayout(),
+		p.sliderNames[0], p.size, p.sliderNames[1], p.x, p.sliderNames[2], p.y)
 	buttons := container.NewHBox(p.browse, p.reset, layout.NewSpacer(), p.cancel, p.ok)
 	ours := widget.NewLabel("Or pick one of ours:")
 	p.win.SetContent(container.NewPadded(container.NewBorder(
@@ -271,28 +279,30 @@ func (p *avatarPicker) clear() {
 	for _, s := range []*widget.Slider{p.size, p.x, p.y} {
 		s.Disable()
 	}
+	p.showSliders()
 	p.ok.Disable()
 	p.reset.Enable()
 	p.view.Refresh()
 }
 
+// showSliders greys the name of each slider that is off, so a row reads
+// as unusable as it is.
+func (p *avatarPicker) showSliders() {
+	for i, s := range []*widget.Slider{p.size, p.x, p.y} {
+		imp := widget.MediumImportance
+		if s.Disabled() {
+			imp = widget.LowImportance
+		}
+		if l := p.sliderNames[i]; l.Importance != imp {
+			l.Importance = imp
+			l.Refresh()
+		}
+	}
+}
+
 // chooseFile asks for a picture file.
 func (p *avatarPicker) chooseFile() {
-	d := dialog.NewFileOpen(func(r fyne.URIReadCloser, err error) {
-		if err != nil {
-			p.fail(err.Error())
-			return
-		}
-		if r == nil {
-			return // cancelled
-		}
-		path := r.URI().Path()
-		r.Close()
-		p.load(path)
-	}, p.win)
-	d.SetFilter(storage.NewExtensionFileFilter([]string{".png", ".jpg", ".jpeg", ".gif"}))
-	d.Resize(p.win.Canvas().Size())
-	d.Show()
+	pickFile(p.win, "Choose a picture", "Open", "", []string{".png", ".jpg", ".jpeg", ".gif"}, p.load)
 }
 
 // load shows the picture at path with the largest centred square chosen,
@@ -330,6 +340,7 @@ func (p *avatarPicker) choosePicture(i int) {
 	for _, s := range []*widget.Slider{p.size, p.x, p.y} {
 		s.Disable()
 	}
+	p.showSliders()
 	p.preview.Image, p.preview.File, p.preview.Resource = nil, "", pictureResources[i]
 	p.preview.Refresh()
 	p.ok.Enable()
@@ -380,6 +391,7 @@ func (p *avatarPicker) setCrop(c api.Crop) {
 	p.size.Refresh() // its range may have changed with the picture
 	setRange(p.x, b.Dx()-c.Size, c.X)
 	setRange(p.y, b.Dy()-c.Size, c.Y)
+	p.showSliders()
 
 	p.preview.File, p.preview.Resource = "", nil
 	p.preview.Image = cropImage(p.img, c)

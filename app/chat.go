@@ -94,6 +94,9 @@ type chatWindow struct {
 	early  map[string]bool
 	shown  bool
 	closed bool // the window was closed for good (signed out): timers stop
+	// offlineSaid: the conversation said the contact is offline and will
+	// get the messages later; not again until they were online (offline.go).
+	offlineSaid bool
 }
 
 // chatItem is one thing shown in the conversation: a message, or a line
@@ -274,6 +277,7 @@ func (c *chatWindow) setContact(ct api.Contact) {
 	c.theirPic.setPicture(ct.AvatarPath)
 	c.theirPic.setStatus(ct.Status)
 	c.showSecurity(ct)
+	c.seenOnline(ct)
 	c.win.SetTitle(c.app.title(displayName(ct) + " - Conversation"))
 }
 
@@ -288,6 +292,7 @@ func (c *chatWindow) sendText() {
 	// The next message's first key tells them we type again at once.
 	c.lastTyping = time.Time{}
 	row := c.append(api.Message{From: c.app.me(), To: c.with, Text: text, Time: c.clock.Now(), State: api.StateQueued})
+	c.sayContactOffline()
 	to := c.with
 	var id string
 	c.app.command(func(ctx context.Context) error {
@@ -366,7 +371,14 @@ func (c *chatWindow) setHistory(history []api.Message) {
 	old := c.items
 	c.items, c.rows = nil, nil
 	seen := make(map[string]bool, len(history))
+	shown := c.shownLines(old)
 	for _, m := range history {
+		if m.Kind != api.KindMessage {
+			if it := c.entryItem(m, shown); it != nil {
+				c.items = append(c.items, it)
+			}
+			continue
+		}
 		seen[m.ID] = true
 		if row := c.byID[m.ID]; row != nil {
 			row.setState(m.State)
@@ -453,10 +465,15 @@ func (c *chatWindow) security(e api.SecurityEvent) {
 
 // line shows a line from the app (a nudge, an error) at time when.
 func (c *chatWindow) line(text string, when time.Time, imp widget.Importance) {
+	c.addItem(appLine(text, when, imp))
+}
+
+// appLine is a line from the app at time when.
+func appLine(text string, when time.Time, imp widget.Importance) *chatItem {
 	l := widget.NewLabel(text)
 	l.Importance = imp
 	l.Wrapping = fyne.TextWrapWord
-	c.addItem(&chatItem{when: when, box: l, note: text})
+	return &chatItem{when: when, box: l, note: text}
 }
 
 // addItem shows it at the end, after a day separator if a new day began.

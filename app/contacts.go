@@ -35,6 +35,7 @@ type mainWindow struct {
 	addButton  *widget.Button
 
 	requests    *fyne.Container // pending incoming requests, hidden when none
+	offline     *offlineNotice  // "3 messages arrived while you were away" (offline.go)
 	requestRows map[string]*requestRow
 
 	list      *widget.List
@@ -193,6 +194,7 @@ func (a *App) newMainWindow() *mainWindow {
 
 	m.requests = container.NewVBox()
 	m.requests.Hide()
+	m.offline = a.newOfflineNotice()
 
 	m.list = widget.NewList(
 		func() int { return len(m.rows) },
@@ -213,6 +215,7 @@ func (a *App) newMainWindow() *mainWindow {
 		fyne.NewMenu("File", fyne.NewMenuItem("View history...", a.showHistory), m.passwordItem, m.signOutItem),
 		fyne.NewMenu("Contacts", m.addItem),
 		fyne.NewMenu("Tools", m.optionsItem),
+		a.newHelpMenu().menu,
 	))
 
 	nameLine := container.NewBorder(nil, nil, container.NewCenter(m.ownGlyph), m.status, m.nick)
@@ -220,7 +223,7 @@ func (a *App) newMainWindow() *mainWindow {
 	header := container.NewBorder(nil, nil, container.NewVBox(m.avatar), nil,
 		container.New(layout.NewCustomPaddedVBoxLayout(0), nameLine, m.subnick, mediaLine))
 	searchLine := container.NewBorder(nil, nil, nil, m.addButton, m.search)
-	top := container.NewVBox(header, searchLine, m.requests)
+	top := container.NewVBox(header, m.offline.box, searchLine, m.requests)
 	m.toasts = newToastStack(a)
 	m.win.SetContent(container.NewStack(container.NewBorder(container.NewPadded(top), nil, nil, nil, m.list), m.toasts.layer))
 	m.win.Resize(fyne.NewSize(360, 620))
@@ -262,6 +265,7 @@ func (m *mainWindow) closeWindows() {
 	}
 	m.search.SetText("")
 	m.toasts.clear()
+	m.offline.hide()
 }
 
 // showStatus shows st in the header: glyph, menu button and picture frame.
@@ -781,6 +785,7 @@ func (a *App) doSignOut() {
 			a.showError(a.main.win, err)
 			return
 		}
+		a.forgetAutoSignIn() // signing out means "ask me next time"
 		a.signedOut()
 	})
 }

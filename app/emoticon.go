@@ -29,6 +29,7 @@ import (
 type textPiece struct {
 	Text     string
 	Emoticon bool // Text is an emoticon code (assets.EmoticonByCode knows it)
+	Bold     bool // a text piece shown in bold: words a search matched
 }
 
 // emoticonCodes are all codes, longest first, so the longest match wins.

@@ -86,7 +86,7 @@ func (r *emoticonLineRenderer) metrics() (size, textH, pad float32) {
 		name = theme.SizeNameText
 	}
 	size = theme.SizeForWidget(name, r.l)
-	textH = fyne.MeasureText("Mg", size, fyne.TextStyle{}).Height
+	textH = fyne.MeasureText("Mg", size, fyne.TextStyle{}).Height // not translated: measures a line
 	return size, textH, theme.SizeForWidget(theme.SizeNameInnerPadding, r.l)
 }
 

@@ -25,6 +25,12 @@ type messageText struct {
 	onLink func(*url.URL) // nil: links show but do nothing
 	hover  bool           // the pointer is over a link
 	r      *messageTextRenderer
+	// oneLine shows the text on one line, line breaks as spaces, cut with
+	// "…" where it is wider than the widget (a row of the history viewer).
+	oneLine bool
+	// onTap is told of a tap beside the links: the widget takes every tap
+	// under it, so a list row it sits in would not see them otherwise.
+	onTap func()
 }
 
 func newMessageText(text string) *messageText {
@@ -35,8 +41,59 @@ func newMessageText(text string) *messageText {
 
 // SetText changes the text.
 func (t *messageText) SetText(text string) {
-	t.Text, t.pieces = text, parseEmoticons(text)
+	t.SetMarked(text, nil)
+}
+
+// SetMarked changes the text, showing the byte ranges marks of it in bold
+// (the words a search matched). Marks that are out of order, out of range
+// or not on UTF-8 boundaries are ignored: the text always shows.
+func (t *messageText) SetMarked(text string, marks [][2]int) {
+	t.Text, t.pieces = text, markPieces(parseEmoticons(text), text, marks)
 	t.Refresh()
+}
+
+// markPieces splits the text pieces of text at the valid marks, those
+// inside a mark bold. An emoticon stays a picture, marked or not.
+func markPieces(pieces []textPiece, text string, marks [][2]int) []textPiece {
+	var valid [][2]int
+	at := 0
+	for _, m := range marks {
+		if m[0] < at || m[1] <= m[0] || m[1] > len(text) || !boundary(text, m[0]) || !boundary(text, m[1]) {
+			continue
+		}
+		valid = append(valid, m)
+		at = m[1]
+	}
+	if len(valid) == 0 {
+		return pieces
+	}
+	var out []textPiece
+	start := 0 // byte offset of the piece in text
+	for _, p := range pieces {
+		end := start + len(p.Text)
+		if p.Emoticon {
+			out = append(out, p)
+			start = end
+			continue
+		}
+		cut := start
+		for _, m := range valid {
+			lo, hi := max(m[0], start), min(m[1], end)
+			if lo >= hi {
+				continue
+			}
+			if lo > cut {
+				out = append(out, textPiece{Text: text[cut:lo]})
+			}
+			out = append(out, textPiece{Text: text[lo:hi], Bold: true})
+			cut = hi
+		}
+		if cut < end {
+			out = append(out, textPiece{Text: text[cut:end]})
+		}
+		start = end
+	}
+	return out
 }
 
 // Resize lays the text out again: its height depends on its width. The
@@ -65,6 +122,7 @@ type flowToken struct {
 	kind flowKind
 	text string // the word, spaces or emoticon code
 	link string // for a word that is a web or mail address: where it leads
+	bold bool
 }
 
 type flowKind int
@@ -99,7 +157,7 @@ func flowTokens(pieces []textPiece) []flowToken {
 					end = len(s)
 				}
 				// Tabs and other spaces show as plain spaces.
-				out = append(out, flowToken{kind: flowSpace, text: strings.Repeat(" ", utf8.RuneCountInString(s[:end]))})
+				out = append(out, flowToken{kind: flowSpace, text: strings.Repeat(" ", utf8.RuneCountInString(s[:end])), bold: p.Bold})
 				s = s[end:]
 			default:
 				end := strings.IndexFunc(s, unicode.IsSpace)
@@ -107,7 +165,7 @@ func flowTokens(pieces []textPiece) []flowToken {
 					end = len(s)
 				}
 				pre, link, target, post := splitLink(s[:end])
-				for _, w := range []flowToken{{flowWord, pre, ""}, {flowWord, link, target}, {flowWord, post, ""}} {
+				for _, w := range []flowToken{{flowWord, pre, "", p.Bold}, {flowWord, link, target, p.Bold}, {flowWord, post, "", p.Bold}} {
 					if w.text != "" {
 						out = append(out, w)
 					}
@@ -124,6 +182,7 @@ type flowItem struct {
 	text     string
 	emoticon bool
 	link     string // the address a link's run leads to
+	bold     bool
 	x, w     float32
 	line     int
 }
@@ -133,11 +192,19 @@ type flowItem struct {
 // between letters, so long URLs wrap too. It returns the items and the
 // number of lines.
 func flowLayout(tokens []flowToken, maxW float32, measure func(string) float32, emoW float32) ([]flowItem, int) {
+	return flowLayoutStyled(tokens, maxW, func(s string, _ bool) float32 { return measure(s) }, emoW)
+}
+
+// flowLayoutStyled is flowLayout with bold runs measured as bold: a run
+// joins only text of its own style.
+func flowLayoutStyled(tokens []flowToken, maxW float32, measureStyled func(string, bool) float32, emoW float32) ([]flowItem, int) {
 	var items []flowItem
 	line, x := 0, float32(0)
 	pending := ""    // spaces not yet placed
 	lastRun := -1    // index in items of the text run that ends the line, or -1
 	wrapped := false // the line started by wrapping: leading spaces go
+	bold := false    // the style of the token being placed
+	measure := func(s string) float32 { return measureStyled(s, bold) }
 	newLine := func(soft bool) {
 		line, x, pending, lastRun, wrapped = line+1, 0, "", -1, soft
 	}
@@ -153,14 +220,14 @@ func flowLayout(tokens []flowToken, maxW float32, measure func(string) float32, 
 			// Leading spaces that leave no room for the word go.
 			pending, sw = "", 0
 		}
-		if !emoticon && lastRun >= 0 && items[lastRun].link == link {
+		if !emoticon && lastRun >= 0 && items[lastRun].link == link && items[lastRun].bold == bold {
 			// Continue the run so the line's text is drawn in one piece.
 			it := &items[lastRun]
 			it.text += pending + text
 			it.w = measure(it.text)
 			x = it.x + it.w
 		} else {
-			items = append(items, flowItem{text: text, emoticon: emoticon, link: link, x: x + sw, w: w, line: line})
+			items = append(items, flowItem{text: text, emoticon: emoticon, link: link, bold: bold && !emoticon, x: x + sw, w: w, line: line})
 			x += sw + w
 			lastRun = -1
 			if !emoticon {
@@ -170,6 +237,9 @@ func flowLayout(tokens []flowToken, maxW float32, measure func(string) float32, 
 		pending, wrapped = "", false
 	}
 	for _, tok := range tokens {
+		if tok.kind == flowWord {
+			bold = tok.bold
+		}
 		switch tok.kind {
 		case flowBreak:
 			newLine(false)
@@ -238,8 +308,10 @@ func (r *messageTextRenderer) metrics() (textSize, lineH, emoW, pad float32) {
 	return textSize, lineH, emoW, v(theme.SizeNameInnerPadding)
 }
 
-func (r *messageTextRenderer) measure(textSize float32) func(string) float32 {
-	return func(s string) float32 { return fyne.MeasureText(s, textSize, fyne.TextStyle{}).Width }
+func (r *messageTextRenderer) measure(textSize float32) func(string, bool) float32 {
+	return func(s string, bold bool) float32 {
+		return fyne.MeasureText(s, textSize, fyne.TextStyle{Bold: bold}).Width
+	}
 }
 
 // lay places the text for width w, returning the items and lines.
@@ -252,13 +324,63 @@ func (r *messageTextRenderer) lay(w float32) ([]flowItem, int) {
 	if w <= 0 {
 		avail = float32(math.Inf(1)) // not sized yet: one line per paragraph
 	}
-	r.laidItems, r.laidLines = flowLayout(r.tokens, avail, r.measure(textSize), emoW)
+	if r.t.oneLine {
+		items, _ := flowLayoutStyled(r.tokens, float32(math.Inf(1)), r.measure(textSize), emoW)
+		r.laidItems, r.laidLines = ellipsize(items, avail, r.measure(textSize)), 1
+	} else {
+		r.laidItems, r.laidLines = flowLayoutStyled(r.tokens, avail, r.measure(textSize), emoW)
+	}
 	r.laidW, r.laidOK = w, true
 	return r.laidItems, r.laidLines
 }
 
+// ellipsis ends a line cut short.
+const ellipsis = "…"
+
+// ellipsize cuts items laid on one line at maxW, ending them with an
+// ellipsis where anything was cut.
+func ellipsize(items []flowItem, maxW float32, measure func(string, bool) float32) []flowItem {
+	if len(items) == 0 || items[len(items)-1].x+items[len(items)-1].w <= maxW {
+		return items
+	}
+	ell := measure(ellipsis, false)
+	limit := maxW - ell
+	var out []flowItem
+	end := float32(0)
+	for _, it := range items {
+		if it.x+it.w <= limit {
+			out = append(out, it)
+			end = it.x + it.w
+			continue
+		}
+		if !it.emoticon && it.x < limit {
+			// As much of the run as fits, rune by rune.
+			cut := 0
+			for cut < len(it.text) {
+				_, n := utf8.DecodeRuneInString(it.text[cut:])
+				if it.x+measure(it.text[:cut+n], it.bold) > limit {
+					break
+				}
+				cut += n
+			}
+			if cut > 0 {
+				it.text = it.text[:cut]
+				it.w = measure(it.text, it.bold)
+				out = append(out, it)
+				end = it.x + it.w
+			}
+		}
+		break
+	}
+	return append(out, flowItem{text: ellipsis, x: end, w: ell})
+}
+
 func (r *messageTextRenderer) MinSize() fyne.Size {
 	_, lineH, emoW, pad := r.metrics()
+	if r.t.oneLine {
+		// One line, as narrow as an emoticon: wider only shows more.
+		return fyne.NewSize(emoW+2*pad, lineH+pad)
+	}
 	_, lines := r.lay(r.t.Size().Width)
 	// Wide enough for an emoticon; any width more just wraps less.
 	return fyne.NewSize(emoW+2*pad, float32(lines)*lineH+pad)
@@ -295,9 +417,9 @@ func (r *messageTextRenderer) Layout(size fyne.Size) {
 		}
 		txt := r.texts[nt]
 		nt++
-		txt.Text, txt.TextSize, txt.Color, txt.TextStyle = it.text, textSize, fg, fyne.TextStyle{}
+		txt.Text, txt.TextSize, txt.Color, txt.TextStyle = it.text, textSize, fg, fyne.TextStyle{Bold: it.bold}
 		if it.link != "" {
-			txt.Color, txt.TextStyle = link, fyne.TextStyle{Underline: true}
+			txt.Color, txt.TextStyle = link, fyne.TextStyle{Underline: true, Bold: it.bold}
 		}
 		txt.Move(fyne.NewPos(pad+it.x, y+(lineH-textH)/2))
 		txt.Resize(fyne.NewSize(it.w, textH))
@@ -309,6 +431,13 @@ func (r *messageTextRenderer) Layout(size fyne.Size) {
 // Refresh takes new text or a new theme (sizes, colours): lay out afresh.
 func (r *messageTextRenderer) Refresh() {
 	r.tokens = flowTokens(r.t.pieces)
+	if r.t.oneLine {
+		for i, tok := range r.tokens {
+			if tok.kind == flowBreak {
+				r.tokens[i] = flowToken{kind: flowSpace, text: " "}
+			}
+		}
+	}
 	r.laidOK = false
 	r.Layout(r.t.Size())
 	canvas.Refresh(r.t)
@@ -392,6 +521,9 @@ func (t *messageText) linkAt(pos fyne.Position) string {
 func (t *messageText) Tapped(ev *fyne.PointEvent) {
 	target := t.linkAt(ev.Position)
 	if target == "" || t.onLink == nil {
+		if t.onTap != nil {
+			t.onTap()
+		}
 		return
 	}
 	if u, err := url.Parse(target); err == nil {

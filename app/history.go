@@ -9,6 +9,7 @@ import (
 
 	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/container"
+	"fyne.io/fyne/v2/layout"
 	"fyne.io/fyne/v2/theme"
 	"fyne.io/fyne/v2/widget"
 
@@ -110,7 +111,9 @@ func (a *App) newHistoryWindow() *historyWindow {
 		func() fyne.CanvasObject { return newHistoryRow() },
 		func(id widget.ListItemID, o fyne.CanvasObject) {
 			if id < len(h.rows) {
-				o.(*historyRow).setItem(a, h.rows[id])
+				r := o.(*historyRow)
+				r.setItem(a, h.rows[id])
+				r.snippet.onTap = func() { h.list.Select(id) }
 			}
 		},
 	)
@@ -360,12 +363,14 @@ type historyItem struct {
 func dayHeading(t time.Time) string { return t.Local().Format("Monday 2 January 2006") }
 
 // historyRow is one hit: who and when on the first line, the snippet with
-// the matched words in bold below. As a day heading it shows the day alone.
+// the matched words in bold below, its emoticons as pictures as in the
+// chat. A nudge, a file or someone joining or leaving shows as the chat
+// window told it. As a day heading it shows the day alone.
 type historyRow struct {
 	widget.BaseWidget
 	name    *widget.Label
 	when    *widget.Label
-	snippet *widget.RichText
+	snippet *messageText
 	line    *fyne.Container // name and time
 	box     fyne.CanvasObject
 }
@@ -374,12 +379,14 @@ func newHistoryRow() *historyRow {
 	r := &historyRow{
 		name:    widget.NewLabelWithStyle("", fyne.TextAlignLeading, fyne.TextStyle{Bold: true}),
 		when:    widget.NewLabel(""),
-		snippet: widget.NewRichText(),
+		snippet: newMessageText(""),
 	}
 	r.name.Truncation = fyne.TextTruncateEllipsis
-	r.snippet.Truncation = fyne.TextTruncateEllipsis
+	r.snippet.oneLine = true
 	r.line = container.NewBorder(nil, nil, nil, r.when, r.name)
-	r.box = container.NewVBox(r.line, r.snippet)
+	// The text close under its name and time, as the chat sets a message
+	// under "says:" (a VBox's padding left a gap that read as two rows).
+	r.box = container.New(layout.NewCustomPaddedVBoxLayout(-theme.Padding()), r.line, r.snippet)
 	r.ExtendBaseWidget(r)
 	return r
 }
@@ -428,34 +435,12 @@ func (r *historyRow) set(a *App, hit api.HistoryHit) {
 	}
 	r.when.SetText(hit.Time.Local().Format("Mon 2 Jan 2006 15:04"))
 	r.line.Refresh() // the time's width changed: lay the line out again
-	r.snippet.Segments = snippetSegments(hit.Snippet, hit.Marks)
-	r.snippet.Refresh()
-}
-
-// snippetSegments is the snippet as rich text, the marked byte ranges in
-// bold (both styles are inline: the snippet stays one line). Marks that
-// are out of order, out of range or not on UTF-8
-// boundaries are ignored rather than trusted: the text must always show.
-func snippetSegments(snippet string, marks [][2]int) []widget.RichTextSegment {
-	plain := func(s string) widget.RichTextSegment {
-		return &widget.TextSegment{Text: s, Style: widget.RichTextStyleInline}
+	if hit.Kind == api.KindMessage {
+		r.snippet.SetMarked(hit.Snippet, hit.Marks)
+		return
 	}
-	var segs []widget.RichTextSegment
-	at := 0
-	for _, m := range marks {
-		if m[0] < at || m[1] <= m[0] || m[1] > len(snippet) || !boundary(snippet, m[0]) || !boundary(snippet, m[1]) {
-			continue
-		}
-		if m[0] > at {
-			segs = append(segs, plain(snippet[at:m[0]]))
-		}
-		segs = append(segs, &widget.TextSegment{Text: snippet[m[0]:m[1]], Style: widget.RichTextStyleStrong})
-		at = m[1]
-	}
-	if at < len(snippet) || len(segs) == 0 {
-		segs = append(segs, plain(snippet[at:]))
-	}
-	return segs
+	text := a.entryText(hit.Message)
+	r.snippet.SetMarked(text, a.entryMarks(hit, text))
 }
 
 // boundary reports whether byte offset i of s starts a UTF-8 sequence (or

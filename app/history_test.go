@@ -1,6 +1,7 @@
 package app
 
 import (
+	"cmp"
 	"fmt"
 	"slices"
 	"strings"
@@ -8,8 +9,8 @@ import (
 	"time"
 
 	"fyne.io/fyne/v2"
+	"fyne.io/fyne/v2/canvas"
 	"fyne.io/fyne/v2/test"
-	"fyne.io/fyne/v2/widget"
 
 	"eserver/node/api"
 )
@@ -79,18 +80,40 @@ func shownHits(t *testing.T, h *historyWindow) []string {
 		if !ok || !r.Visible() {
 			continue
 		}
-		var b strings.Builder
-		for _, s := range r.snippet.Segments {
-			ts := s.(*widget.TextSegment)
-			if ts.Style.TextStyle.Bold {
-				b.WriteString("[" + ts.Text + "]")
-			} else {
-				b.WriteString(ts.Text)
-			}
-		}
-		out = append(out, r.name.Text+" | "+r.when.Text+" | "+b.String())
+		out = append(out, r.name.Text+" | "+r.when.Text+" | "+drawnText(r.snippet))
 	}
 	return out
+}
+
+// drawnText is what m draws, left to right: its runs of text, the bold
+// ones in [brackets], and its emoticons as <name>; a gap between two
+// pieces shows as a space.
+func drawnText(m *messageText) string {
+	objs := test.WidgetRenderer(m).Objects()
+	objs = slices.Clone(objs)
+	slices.SortStableFunc(objs, func(a, b fyne.CanvasObject) int {
+		return cmp.Compare(a.Position().X, b.Position().X)
+	})
+	var b strings.Builder
+	end := float32(0)
+	for i, o := range objs {
+		if i > 0 && o.Position().X > end+0.5 {
+			b.WriteString(" ")
+		}
+		end = o.Position().X + o.Size().Width
+		switch o := o.(type) {
+		case *canvas.Text:
+			if o.TextStyle.Bold {
+				b.WriteString("[" + o.Text + "]")
+			} else {
+				b.WriteString(o.Text)
+			}
+		case *canvas.Image:
+			name := strings.TrimSuffix(strings.TrimPrefix(o.Resource.Name(), "emoticon-"), ".png")
+			b.WriteString("<" + name + ">")
+		}
+	}
+	return b.String()
 }
 
 func searchCalls(fake *fakeAPI) []string {
@@ -257,18 +280,20 @@ func TestHistorySignOutForgetsSearch(t *testing.T) {
 	}
 }
 
-func TestSnippetSegments(t *testing.T) {
-	bold := func(segs []widget.RichTextSegment) string {
+// TestMarkPieces: a snippet's marked words are bold pieces, emoticons
+// stay pictures, and bad marks are ignored, never a panic or a cut
+// character.
+func TestMarkPieces(t *testing.T) {
+	show := func(ps []textPiece) string {
 		var b strings.Builder
-		for _, s := range segs {
-			ts := s.(*widget.TextSegment)
-			if !ts.Style.Inline {
-				b.WriteString("<block>")
-			}
-			if ts.Style.TextStyle.Bold {
-				b.WriteString("[" + ts.Text + "]")
-			} else {
-				b.WriteString(ts.Text)
+		for _, p := range ps {
+			switch {
+			case p.Emoticon:
+				b.WriteString("<" + p.Text + ">")
+			case p.Bold:
+				b.WriteString("[" + p.Text + "]")
+			default:
+				b.WriteString(p.Text)
 			}
 		}
 		return b.String()
@@ -283,15 +308,15 @@ func TestSnippetSegments(t *testing.T) {
 		{"plain", nil, "plain"},
 		{"", nil, ""},
 		{"…Grüße aus", [][2]int{{3, 10}}, "…[Grüße] aus"},
-		// Bad marks are ignored, never a panic or a cut character.
+		{"lunch :) at noon", [][2]int{{0, 5}, {12, 16}}, "[lunch] <:)> at [noon]"},
 		{"abc", [][2]int{{2, 9}}, "abc"},
 		{"abc", [][2]int{{-1, 1}}, "abc"},
 		{"abc", [][2]int{{2, 1}}, "abc"},
 		{"abc abc", [][2]int{{4, 7}, {0, 3}}, "abc [abc]"},
 		{"ü", [][2]int{{1, 2}}, "ü"},
 	} {
-		if got := bold(snippetSegments(tc.snippet, tc.marks)); got != tc.want {
-			t.Errorf("snippetSegments(%q, %v) = %q, want %q", tc.snippet, tc.marks, got, tc.want)
+		if got := show(markPieces(parseEmoticons(tc.snippet), tc.snippet, tc.marks)); got != tc.want {
+			t.Errorf("markPieces(%q, %v) = %q, want %q", tc.snippet, tc.marks, got, tc.want)
 		}
 	}
 }

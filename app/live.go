@@ -11,7 +11,6 @@ import (
 
 	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/container"
-	"fyne.io/fyne/v2/dialog"
 	"fyne.io/fyne/v2/lang"
 	"fyne.io/fyne/v2/widget"
 
@@ -38,17 +37,7 @@ type liveRow struct {
 
 // chooseLive is the Stream a file button; the picker says what it does.
 func (c *chatWindow) chooseLive() {
-	d := dialog.NewFileOpen(func(r fyne.URIReadCloser, err error) {
-		if err != nil || r == nil {
-			return
-		}
-		path := r.URI().Path()
-		r.Close()
-		c.sendLive(path)
-	}, c.win)
-	d.SetTitleText(lang.L("Stream a file as it grows (a recording, a log) until you stop it"))
-	d.SetConfirmText(lang.L("Stream"))
-	d.Show()
+	pickFile(c.win, lang.L("Stream a file as it grows (a recording, a log) until you stop it"), lang.L("Stream"), "", nil, c.sendLive)
 }
 
 // liveEnded takes a stream's row out of the tray and tells how it ended

@@ -48,7 +48,7 @@ func TestRenderSignIn(t *testing.T) {
 		t.Run(th, func(t *testing.T) {
 			a, _ := renderApp(t, th)
 			w := a.signIn.win
-			w.Resize(fyne.NewSize(340, 600))
+			w.Resize(signInSize)
 			a.signIn.username.SetText("alice")
 			test.AssertRendersToImage(t, "signin-"+th+".png", w.Canvas())
 			// The error state: a failed sign-in shows its reason in red.

@@ -24,7 +24,8 @@ type safetyView struct {
 	dlg    *dialog.CustomDialog
 	number *widget.Label  // 60 digits in groups
 	state  *widget.Label  // verified or not, or what went wrong
-	code   *widget.Entry  // our code, to copy to the contact
+	code   *widget.Label  // our code, to copy to the contact
+	copy   *widget.Button // puts code on the clipboard
 	theirs *widget.Entry  // the contact's code, pasted
 	form   *widget.Form   // the two codes
 	verify *widget.Button // mark as verified (checking theirs if pasted)
@@ -125,8 +126,15 @@ func (c *chatWindow) newSafetyView() *safetyView {
 	v.number = widget.NewLabelWithStyle("", fyne.TextAlignCenter, fyne.TextStyle{Monospace: true})
 	v.state = widget.NewLabel("")
 	v.state.Wrapping = fyne.TextWrapWord
-	v.code = widget.NewEntry()
-	v.code.Disable() // to select and copy, not to edit
+	// Our code, whole (it wraps rather than scroll out of sight), to
+	// select or to copy with the button: a disabled entry showed a third
+	// of it and could not be selected.
+	v.code = widget.NewLabelWithStyle("", fyne.TextAlignLeading, fyne.TextStyle{Monospace: true})
+	v.code.Wrapping = fyne.TextWrapBreak
+	v.code.Selectable = true
+	v.copy = widget.NewButtonWithIcon("", theme.ContentCopyIcon(), func() {
+		c.app.fyne.Clipboard().SetContent(v.code.Text)
+	})
 	v.theirs = widget.NewEntry()
 	v.theirs.SetPlaceHolder(lang.L("paste {{.Name}}'s code (optional)", map[string]any{"Name": c.app.nameOf(c.with)}))
 	mark := func(verified bool) {
@@ -147,7 +155,8 @@ func (c *chatWindow) newSafetyView() *safetyView {
 	v.unset = widget.NewButton(lang.L("Clear verification"), func() { mark(false) })
 	v.unset.Hide()
 	// Compact: the dialog lives inside the chat window.
-	v.form = widget.NewForm(widget.NewFormItem(lang.L("Your code"), v.code), widget.NewFormItem(lang.L("Their code"), v.theirs))
+	yours := container.NewBorder(nil, nil, nil, container.NewVBox(v.copy), v.code)
+	v.form = widget.NewForm(widget.NewFormItem(lang.L("Your code"), yours), widget.NewFormItem(lang.L("Their code"), v.theirs))
 	content := container.NewVBox(v.number, v.state, v.form)
 	v.dlg = dialog.NewCustomWithoutButtons(lang.L("Safety number"), content, c.win)
 	v.dlg.SetButtons([]fyne.CanvasObject{v.unset, widget.NewButton(lang.L("Close"), v.dlg.Hide), v.verify})

@@ -11,9 +11,7 @@ import (
 
 	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/container"
-	"fyne.io/fyne/v2/dialog"
 	"fyne.io/fyne/v2/layout"
-	"fyne.io/fyne/v2/storage"
 	"fyne.io/fyne/v2/theme"
 	"fyne.io/fyne/v2/widget"
 
@@ -373,18 +371,11 @@ func (a *App) storageSection(s *settingsWindow) fyne.CanvasObject {
 	s.downloads = widget.NewLabel("")
 	s.downloads.Wrapping = fyne.TextWrapBreak
 	s.chooseFolder = widget.NewButtonWithIcon("Change…", theme.FolderIcon(), func() {
-		d := dialog.NewFolderOpen(func(dir fyne.ListableURI, err error) {
-			if err != nil || dir == nil {
-				return
-			}
-			a.setDownloadDir(s, dir.Path())
-		}, s.win)
-		if cur := prefs.String(prefDownloadDir); cur != "" {
-			if l, err := storage.ListerForURI(storage.NewFileURI(cur)); err == nil {
-				d.SetLocation(l)
-			}
+		cur := prefs.String(prefDownloadDir)
+		if cur == "" {
+			cur = a.opts.Started.DownloadDir
 		}
-		d.Show()
+		pickFolder(s.win, "Save the files you accept in", cur, func(dir string) { a.setDownloadDir(s, dir) })
 	})
 	s.defaultFolder = widget.NewButton("Use the default", func() { a.setDownloadDir(s, "") })
 	s.showDownloads(a.opts.Started.DownloadDir, prefs.String(prefDownloadDir))

@@ -31,6 +31,16 @@ type signInWindow struct {
 	errText  *widget.Label
 
 	signUpDialog *signUpDialog // nil until first opened
+	// pictureFrom is the account picture last kept for this window
+	// (signin_picture.go).
+	pictureFrom string
+
+	// "Sign me in automatically" (signin_auto.go): keyringNote says,
+	// under the box, that the desktop has no keyring; autoAttempt is set
+	// while signing in with the keyring's password.
+	auto        *widget.Check
+	keyringNote *widget.Label
+	autoAttempt bool
 }
 
 // signUpDialog creates an account, then signs in with it. Under each field
@@ -59,6 +69,10 @@ const (
 	prefServer   = "signin.server"
 	prefStatus   = "signin.status"
 )
+
+// signInSize is the sign-in window's size: everything shows without
+// scrolling, the "no keyring" note and an error included.
+var signInSize = fyne.NewSize(340, 680)
 
 func (a *App) newSignInWindow() *signInWindow {
 	s := &signInWindow{win: a.fyne.NewWindow(a.title("EServer"))}
@@ -93,17 +107,20 @@ func (a *App) newSignInWindow() *signInWindow {
 	s.advanced = widget.NewAccordion(widget.NewAccordionItem("Server",
 		container.NewVBox(widget.NewLabel("Auth server address (multiaddr):"), s.server)))
 
-	// "Sign me in automatically" waits until the node can keep a session
-	// without the password (keys unlocked by the OS keyring); a checkbox
-	// that did nothing would be a lie.
+	// "Sign me in automatically" keeps the password in the desktop's
+	// keyring; a remembered username is what it signs in as.
+	a.signIn = s
+	a.newAutoSignIn(s)
 	s.remember = widget.NewCheck("Remember me", func(on bool) {
 		prefs.SetBool(prefRemember, on)
 		if on {
 			return
 		}
 		// Forgetting me forgets everything remembered.
+		s.auto.SetChecked(false)
 		prefs.RemoveValue(prefUsername)
 		prefs.RemoveValue(prefServer)
+		a.forgetSignInPicture()
 	})
 	if prefs.Bool(prefRemember) {
 		s.remember.SetChecked(true)
@@ -112,6 +129,10 @@ func (a *App) newSignInWindow() *signInWindow {
 			s.server.SetText(srv)
 		}
 	}
+
+	// The remembered account's picture shows while its name is typed.
+	a.showSignInPicture()
+	s.username.OnChanged = func(string) { a.showSignInPicture() }
 
 	s.button = widget.NewButton("Sign in", a.doSignIn)
 	s.button.Importance = widget.HighImportance
@@ -130,7 +151,8 @@ func (a *App) newSignInWindow() *signInWindow {
 		widget.NewLabel("Username:"), s.username,
 		widget.NewLabel("Password:"), s.password,
 		container.NewBorder(nil, nil, widget.NewLabel("Sign in as:"), nil, s.status),
-		s.remember,
+		// The two choices and the note on the second sit together.
+		container.New(layout.NewCustomPaddedVBoxLayout(0), s.remember, s.auto, s.keyringNote),
 		container.NewCenter(container.NewGridWrap(fyne.NewSize(160, s.button.MinSize().Height), s.button)),
 		s.progress, s.errText,
 	)
@@ -141,7 +163,7 @@ func (a *App) newSignInWindow() *signInWindow {
 		s.signUp, s.advanced,
 	)
 	s.win.SetContent(container.NewVScroll(container.NewPadded(content)))
-	s.win.Resize(fyne.NewSize(340, 600))
+	s.win.Resize(signInSize)
 	s.win.SetMaster()
 	s.win.SetIcon(iconResource)
 	return s
@@ -211,6 +233,8 @@ func (a *App) doSignIn() {
 		return
 	}
 	s.setBusy(true)
+	auto := s.autoAttempt
+	s.autoAttempt = false
 	var acc api.Account
 	a.command(func(ctx context.Context) error {
 		var err error
@@ -219,10 +243,11 @@ func (a *App) doSignIn() {
 	}, func(err error) {
 		s.setBusy(false)
 		if err != nil {
-			s.showError(errorText(err))
+			a.signInFailed(err, auto)
 			return
 		}
 		a.rememberSignIn(req)
+		a.keepPassword(req, auto)
 		a.signedIn(acc)
 	})
 }

@@ -16,7 +16,7 @@ import (
 // SendNotification reports no failure (it logs a line for each one): the
 // app must know, to show a toast instead (toast.go).
 func desktopNotifier(app fyne.App) func(context.Context, *fyne.Notification) error {
-	if os.Getenv("FLATPAK_ID") != "" {
+	if os.Getenv("FLATPAK_ID") != "" { // not translated: environment
 		return appNotifier(app) // Fyne goes through the sandbox's portal there
 	}
 	return func(ctx context.Context, n *fyne.Notification) error {

@@ -6,11 +6,11 @@ import (
 	"image/color"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/canvas"
 	"fyne.io/fyne/v2/container"
-	"fyne.io/fyne/v2/dialog"
 	"fyne.io/fyne/v2/driver/desktop"
 	"fyne.io/fyne/v2/layout"
 	"fyne.io/fyne/v2/theme"
@@ -161,14 +161,7 @@ type pendingSend struct{ peer, name string }
 
 // chooseFile is the Send a file button.
 func (c *chatWindow) chooseFile() {
-	dialog.ShowFileOpen(func(r fyne.URIReadCloser, err error) {
-		if err != nil || r == nil {
-			return
-		}
-		path := r.URI().Path()
-		r.Close()
-		c.sendFiles([]string{path})
-	}, c.win)
+	pickFile(c.win, "Send a file", "Send", "", nil, func(path string) { c.sendFiles([]string{path}) })
 }
 
 // dropped takes files dropped on the window.
@@ -385,45 +378,57 @@ type transferLine struct {
 	open, folder *widget.HyperlinkSegment
 }
 
-// transferEnded tells in the conversation how transfer t ended.
-func (c *chatWindow) transferEnded(t api.Transfer) {
+// transferWords says how transfer t ended, without the full stop: "photo.png
+// (19 KB) received from Bob". failed is true when it did not go through.
+// The chat and the history viewer say it alike.
+func (a *App) transferWords(t api.Transfer) (say string, failed bool) {
 	name := fmt.Sprintf("%s (%s)", t.Name, sizeText(t.Size))
-	peer := c.app.nameOf(t.Peer)
-	l := &transferLine{}
-	var say, where string
-	imp := widget.MediumImportance
+	peer := a.nameOf(t.Peer)
 	switch {
 	case t.State == api.TransferDone && t.Outgoing:
-		say = name + " sent to " + peer + "."
+		return name + " sent to " + peer, false
 	case t.State == api.TransferDone:
-		say = name + " received from " + peer
-		if t.Path != "" {
-			// The links first, where a long folder cannot push them out of
-			// the line; the folder on its own line below.
-			say += " — "
-			where = "Saved in " + filepath.Dir(t.Path)
-			path := t.Path
-			l.open = &widget.HyperlinkSegment{Text: "Open", OnTapped: func() { c.app.openPath(c.win, path, false) }}
-			l.folder = &widget.HyperlinkSegment{Text: "Show in folder", OnTapped: func() { c.app.openPath(c.win, path, true) }}
-		} else {
-			say += "."
-		}
+		return name + " received from " + peer, false
 	case t.State == api.TransferDeclined && t.Outgoing:
-		say = peer + " declined " + name + "."
+		return peer + " declined " + name, false
 	case t.State == api.TransferDeclined:
-		say = "You declined " + name + " from " + peer + "."
+		return "You declined " + name + " from " + peer, false
 	case t.State == api.TransferCancelled:
-		say = "The transfer of " + name + " was cancelled."
+		return "The transfer of " + name + " was cancelled", false
+	case t.Outgoing:
+		return name + " could not be sent to " + peer, true
 	default:
+		return name + " could not be received from " + peer, true
+	}
+}
+
+// transferEnded tells in the conversation how transfer t ended.
+func (c *chatWindow) transferEnded(t api.Transfer) {
+	c.addItem(c.transferItem(t, c.clock.Now()))
+}
+
+// transferItem is the line telling how transfer t ended, at when.
+func (c *chatWindow) transferItem(t api.Transfer, when time.Time) *chatItem {
+	l := &transferLine{}
+	var where string
+	imp := widget.MediumImportance
+	say, failed := c.app.transferWords(t)
+	switch {
+	case failed:
 		imp = widget.DangerImportance
-		if t.Outgoing {
-			say = name + " could not be sent to " + peer
-		} else {
-			say = name + " could not be received from " + peer
-		}
 		if t.Error != "" {
 			say += ": " + t.Error
 		}
+		say += "."
+	case t.State == api.TransferDone && !t.Outgoing && t.Path != "":
+		// The links first, where a long folder cannot push them out of
+		// the line; the folder on its own line below.
+		say += " — "
+		where = "Saved in " + filepath.Dir(t.Path)
+		path := t.Path
+		l.open = &widget.HyperlinkSegment{Text: "Open", OnTapped: func() { c.app.openPath(c.win, path, false) }}
+		l.folder = &widget.HyperlinkSegment{Text: "Show in folder", OnTapped: func() { c.app.openPath(c.win, path, true) }}
+	default:
 		say += "."
 	}
 	style := widget.RichTextStyleInline
@@ -454,7 +459,7 @@ func (c *chatWindow) transferEnded(t api.Transfer) {
 	if where != "" {
 		note = strings.TrimSuffix(note, where) + "\n" + where
 	}
-	c.addItem(&chatItem{when: c.clock.Now(), box: box, note: note, transfer: l})
+	return &chatItem{when: when, box: box, note: note, transfer: l}
 }
 
 // transfer shows a transfer in the window that shows it already, or in its

@@ -271,9 +271,16 @@ func TestTypingAndNudge(t *testing.T) {
 	if err := alice.Nudge(ctx(t), "mallory"); !errors.Is(err, api.ErrNotContact) {
 		t.Fatalf("nudge to a stranger: %v, want ErrNotContact", err)
 	}
-	// Nothing about signals is kept: bob's history is empty.
-	if h, err := bob.History(ctx(t), "alice", 10, ""); err != nil || len(h) != 0 {
-		t.Fatalf("signals left history %v (%v)", h, err)
+	// Typing leaves nothing; the nudge is in both histories, as the chat
+	// window showed it, with nothing of its own to read.
+	for _, tc := range []struct {
+		tn   *testNode
+		with string
+	}{{bob, "alice"}, {alice, "bob"}} {
+		h, err := tc.tn.History(ctx(t), tc.with, 10, "")
+		if err != nil || len(h) != 1 || h[0].Kind != api.KindNudge || h[0].From != "alice" || h[0].To != "bob" || h[0].Text != "" {
+			t.Fatalf("%s's history after a nudge and typing: %+v (%v)", tc.tn.name, h, err)
+		}
 	}
 
 	bob.stop()

@@ -101,3 +101,107 @@ func hitIDs(hs []api.HistoryHit) []string {
 	}
 	return ids
 }
+
+// TestHistoryEntries: what the chat window shows between messages — a
+// nudge, a file that arrived, someone invited into a conversation and
+// leaving it — is in both sides' history in order with the messages, and
+// search finds it.
+func TestHistoryEntries(t *testing.T) {
+	server := testServer(t)
+	alice, bob := friends(t, server)
+	carol := newTestNode(t, server, "carol")
+	carol.register()
+	carol.login()
+	befriend(t, alice, carol)
+
+	if _, err := alice.Send(ctx(t), "bob", "look at this"); err != nil {
+		t.Fatal(err)
+	}
+	bob.collect("alice", 1)
+	if err := alice.Nudge(ctx(t), "bob"); err != nil {
+		t.Fatal(err)
+	}
+	bob.waitFor("nudge", func(e api.Event) bool { return e.Nudge != nil })
+	src, data := randomFile(t, t.TempDir(), "zanzibar.png", 19<<10)
+	fileID, err := alice.SendFile(ctx(t), "bob", src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bob.waitTransfer(fileID, api.TransferIncoming)
+	if err := bob.AcceptFile(ctx(t), fileID, t.TempDir()); err != nil {
+		t.Fatal(err)
+	}
+	bob.waitTransfer(fileID, api.TransferDone)
+	alice.waitTransfer(fileID, api.TransferDone)
+
+	type entry struct {
+		kind     api.MessageKind
+		from, to string
+		text     string
+	}
+	entries := func(tn *testNode, with string) []entry {
+		t.Helper()
+		h, err := tn.History(ctx(t), with, 50, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []entry
+		for _, m := range h {
+			out = append(out, entry{m.Kind, m.From, m.To, m.Text})
+			if m.Kind == api.KindFile && (m.File == nil || m.File.Size != int64(len(data)) ||
+				m.File.State != api.TransferDone || m.ID != fileID) {
+				t.Errorf("%s: file entry %+v (%+v)", tn.name, m, m.File)
+			}
+		}
+		return out
+	}
+	want := []entry{
+		{api.KindMessage, "alice", "bob", "look at this"},
+		{api.KindNudge, "alice", "bob", ""},
+		{api.KindFile, "alice", "bob", "zanzibar.png"},
+	}
+	for _, tc := range []struct {
+		tn   *testNode
+		with string
+	}{{alice, "bob"}, {bob, "alice"}} {
+		if got := entries(tc.tn, tc.with); !slices.Equal(got, want) {
+			t.Errorf("%s's history with %s:\n got %+v\nwant %+v", tc.tn.name, tc.with, got, want)
+		}
+		for q, kind := range map[string]api.MessageKind{"zanzib": api.KindFile, "nudge": api.KindNudge} {
+			hits, err := tc.tn.SearchHistory(ctx(t), api.HistoryQuery{Text: q})
+			if err != nil || len(hits) != 1 || hits[0].Kind != kind {
+				t.Errorf("%s: search %q = %+v, %v", tc.tn.name, q, hits, err)
+			}
+		}
+	}
+
+	// alice brings carol in; carol leaves.
+	conv, err := alice.Invite(ctx(t), "bob", "carol")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tn := range []*testNode{bob, carol} {
+		tn.waitFor("the invitation", func(e api.Event) bool { return e.Conversation != nil && e.Conversation.ID == conv })
+	}
+	if err := carol.LeaveConversation(ctx(t), conv); err != nil {
+		t.Fatal(err)
+	}
+	for _, tn := range []*testNode{alice, bob} {
+		tn.waitFor("carol leaving", func(e api.Event) bool { return e.Conversation != nil && e.Conversation.Left == "carol" })
+	}
+	for _, tc := range []struct {
+		tn   *testNode
+		want []entry
+	}{
+		{alice, []entry{{api.KindJoined, "alice", conv, "carol"}, {api.KindLeft, "carol", conv, "carol"}}},
+		{bob, []entry{{api.KindJoined, "alice", conv, "bob"}, {api.KindLeft, "carol", conv, "carol"}}},
+		{carol, []entry{{api.KindJoined, "alice", conv, "carol"}, {api.KindLeft, "carol", conv, "carol"}}},
+	} {
+		if got := entries(tc.tn, conv); !slices.Equal(got, tc.want) {
+			t.Errorf("%s's history of the conversation:\n got %+v\nwant %+v", tc.tn.name, got, tc.want)
+		}
+	}
+	if hits, err := bob.SearchHistory(ctx(t), api.HistoryQuery{Text: "carol left"}); err != nil || len(hits) != 1 || hits[0].Kind != api.KindLeft {
+		t.Errorf("bob: search for carol leaving = %+v, %v", hits, err)
+	}
+}

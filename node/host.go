@@ -67,7 +67,12 @@ func (s *session) Deliver(ctx context.Context, username string, p *wire.Payload)
 }
 
 // Emit sends e to the front ends.
-func (s *session) Emit(e api.Event) { s.n.emit(e) }
+func (s *session) Emit(e api.Event) {
+	if t := s.offline.Load(); t != nil && e.Message != nil {
+		t.add(*e.Message)
+	}
+	s.n.emit(e)
+}
 
 // Store is the account's database.
 func (s *session) Store() *store.Store { return s.store }

@@ -60,6 +60,12 @@ type session struct {
 	// theirs, cancelled when the session closes.
 	tasks *task.Group
 	ctx   context.Context
+
+	// offline sums up the messages the sign-in's mail drain shows while
+	// it runs (offline.go); nil otherwise.
+	offline atomic.Pointer[offlineTally]
+	// waited is that summary, for Login to report after the account.
+	waited *api.OfflineMessagesEvent
 }
 
 // components are the session's feature components (docs/ARCHITECTURE.md),
@@ -195,6 +201,9 @@ func (n *Node) Login(ctx context.Context, req api.LoginRequest) (api.Account, er
 		for i := range cs {
 			n.emit(api.Event{Contact: &cs[i]})
 		}
+	}
+	if s.waited != nil {
+		n.emit(api.Event{OfflineMessages: s.waited})
 	}
 	return acct, nil
 }
@@ -380,9 +389,13 @@ func (s *session) run() {
 	if err := s.contacts.Restore(ctx); err != nil {
 		s.n.log.Warn("restoring the contact list", "err", err)
 	}
+	tally := &offlineTally{}
+	s.offline.Store(tally)
 	if err := s.delivery.DrainMail(ctx); err != nil {
 		s.n.log.Warn("fetching mail at sign-in", "err", err)
 	}
+	s.offline.Store(nil)
+	s.waited = tally.result()
 	cancel()
 	s.delivery.Start(s.ctx)
 	s.streams.Start(s.ctx)

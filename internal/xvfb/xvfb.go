@@ -11,7 +11,9 @@ import (
 	"log"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -32,7 +34,13 @@ type Display struct {
 // first on, and waits until it accepts clients.
 func Start(first int) (*Display, error) {
 	for n := first; n < first+60; n++ {
-		if exists(fmt.Sprintf("/tmp/.X11-unix/X%d", n)) || exists(fmt.Sprintf("/tmp/.X%d-lock", n)) {
+		lock, sock := fmt.Sprintf("/tmp/.X%d-lock", n), fmt.Sprintf("/tmp/.X11-unix/X%d", n)
+		if stale(lock) {
+			// Left by an X server that was killed: its number is free.
+			os.Remove(lock)
+			os.Remove(sock)
+		}
+		if exists(sock) || exists(lock) {
 			continue
 		}
 		d := &Display{Name: fmt.Sprintf(":%d", n)}
@@ -57,10 +65,37 @@ func exists(path string) bool {
 	return err == nil
 }
 
-// Stop ends the Xvfb server and waits for it.
+// Stop ends the Xvfb server and waits for it. It asks first (SIGTERM),
+// so the server removes its lock file and socket: killed, it leaves them,
+// and every run took one more display number until none was free.
 func (d *Display) Stop() {
-	_ = d.cmd.Process.Kill()
-	_ = d.cmd.Wait()
+	_ = d.cmd.Process.Signal(syscall.SIGTERM)
+	done := make(chan struct{})
+	go func() {
+		_ = d.cmd.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		_ = d.cmd.Process.Kill()
+		<-done
+	}
+}
+
+// stale reports whether the X lock file at path names a process that is
+// no longer running (the lock holds the server's PID as text).
+func stale(path string) bool {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return false
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil || pid <= 0 {
+		return false
+	}
+	// Signal 0 checks that the process exists without touching it.
+	return errors.Is(syscall.Kill(pid, 0), syscall.ESRCH)
 }
 
 // Run runs xdotool with args on the display and returns what it printed; a

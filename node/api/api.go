@@ -308,6 +308,12 @@ type ConversationEvent struct {
 
 // Message is one chat message, incoming or outgoing. In a multi-party
 // conversation To is the conversation's ID and From its author.
+//
+// History (and SearchHistory) also returns, in order with the messages,
+// what the chat window showed between them: nudges, file transfers that
+// ended and people joining or leaving a conversation. Kind says which; it
+// is empty for a message, and only History and SearchHistory return the
+// other kinds (they come live as their own events).
 type Message struct {
 	ID    string       `json:"messageId"`
 	From  string       `json:"from"`
@@ -315,6 +321,28 @@ type Message struct {
 	Text  string       `json:"text"`
 	Time  time.Time    `json:"time"`
 	State MessageState `json:"state"`
+	Kind  MessageKind  `json:"kind,omitempty"`
+	// File is how the transfer of a KindFile entry ended.
+	File *FileNote `json:"file,omitempty"`
+}
+
+// MessageKind is what a history entry records.
+type MessageKind string
+
+// Kinds of history entries.
+const (
+	KindMessage MessageKind = ""       // a chat message
+	KindNudge   MessageKind = "nudge"  // From nudged To; Text is empty
+	KindFile    MessageKind = "file"   // From sent To a file: Text is its name, File how it ended
+	KindJoined  MessageKind = "joined" // Text (a username) joined conversation To, invited by From
+	KindLeft    MessageKind = "left"   // Text (a username; From too) left conversation To
+)
+
+// FileNote is how a file transfer recorded in history ended; the entry's
+// ID is the transfer's.
+type FileNote struct {
+	Size  int64         `json:"size"`
+	State TransferState `json:"state"` // done, declined, cancelled or failed
 }
 
 // Account is the signed-in user.
@@ -491,6 +519,23 @@ type Event struct {
 	// (sent or received without forward secrecy, waiting for keys, or
 	// protected again).
 	Security *SecurityEvent `json:"security,omitempty"`
+	// OfflineMessages: at sign-in, after the Account event, what waited
+	// in our mailboxes — messages contacts left while we were offline.
+	// Each was also a Message event. None when nothing waited.
+	OfflineMessages *OfflineMessagesEvent `json:"offlineMessages,omitempty"`
+}
+
+// OfflineMessagesEvent sums up the messages that waited in our mailboxes
+// at sign-in, for a notice such as "3 messages arrived while you were
+// away".
+type OfflineMessagesEvent struct {
+	Count int `json:"count"`
+	// From are their senders, each once, in the order of their first
+	// message.
+	From []string `json:"from"`
+	// In are the conversations they are in — a contact's username, or a
+	// multi-party conversation's ID — each once, in the same order.
+	In []string `json:"in"`
 }
 
 // API is what front ends use. *Node implements it; front ends accept the

@@ -25,6 +25,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"sync"
 	"time"
 	"unicode/utf8"
@@ -62,6 +63,8 @@ type Host interface {
 	Now() time.Time
 	// Store is the account's database: messages and conversations.
 	Store() *store.Store
+	// Log is the node's logger.
+	Log() *slog.Logger
 	// Emit tells the front ends.
 	Emit(e api.Event)
 	// Enqueue stores p (and the chat message m, if any, in the history)
@@ -142,7 +145,10 @@ func (c *Conversations) Send(to, text string) (string, error) {
 
 // Message is a stored message as the front ends see it.
 func (c *Conversations) Message(m store.Message) api.Message {
-	out := api.Message{ID: m.ID, Text: m.Text, Time: m.Time, State: api.MessageState(m.State)}
+	out := api.Message{ID: m.ID, Text: m.Text, Time: m.Time, State: api.MessageState(m.State), Kind: api.MessageKind(m.Kind)}
+	if m.File != nil {
+		out.File = &api.FileNote{Size: m.File.Size, State: api.TransferState(m.File.State)}
+	}
 	switch {
 	case api.IsConversation(m.Peer):
 		out.From, out.To = m.Sender, m.Peer

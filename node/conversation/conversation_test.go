@@ -3,6 +3,7 @@ package conversation
 import (
 	"bytes"
 	"errors"
+	"log/slog"
 	"slices"
 	"sync"
 	"testing"
@@ -93,6 +94,7 @@ func (h *fakeHost) Me() string               { return h.me.name }
 func (h *fakeHost) Ticket() *ticket.Ticket   { return h.me.tk }
 func (h *fakeHost) Now() time.Time           { return h.now }
 func (h *fakeHost) Store() *store.Store      { return h.st }
+func (h *fakeHost) Log() *slog.Logger        { return slog.New(slog.DiscardHandler) }
 func (h *fakeHost) ContactLock() sync.Locker { return &h.lock }
 func (h *fakeHost) Accepted(u string) bool   { return slices.Contains(h.contacts, u) }
 func (h *fakeHost) Sign(b []byte) ([]byte, error) {
@@ -363,9 +365,16 @@ func TestReceiveGroup(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// The history tells the invitations (by alice: of bob, then of carol)
+	// before the message, each once.
 	ms, err := c.History(conv, 0, "")
-	if err != nil || len(ms) != 1 || ms[0].From != "carol" || ms[0].To != conv || ms[0].Text != "genuine" {
+	if err != nil || len(ms) != 3 || ms[2].Kind != api.KindMessage || ms[2].From != "carol" || ms[2].To != conv || ms[2].Text != "genuine" {
 		t.Fatalf("history %+v (%v)", ms, err)
+	}
+	for i, who := range []string{"bob", "carol"} {
+		if m := ms[i]; m.Kind != api.KindJoined || m.From != "alice" || m.Text != who {
+			t.Fatalf("history entry %d: %+v, want %s joined, invited by alice", i, m, who)
+		}
 	}
 	// bob passed alice's invitation of carol on to carol (his contact),
 	// and nothing else to anyone.

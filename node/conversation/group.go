@@ -81,6 +81,15 @@ func (c *Conversations) emitConversation(conv store.Conversation, joined, left, 
 	c.h.Emit(api.Event{Conversation: &api.ConversationEvent{Conversation: toConversation(conv), Joined: joined, Left: left, By: by}})
 }
 
+// record keeps a conversation event in the history, as its window showed
+// it. The event itself is applied already: a history that could not be
+// written loses the line, not the event, so the failure is only logged.
+func (c *Conversations) record(m store.Message) {
+	if _, err := c.h.Store().AddEntry(m); err != nil {
+		c.h.Log().Warn("recording a conversation event in history", "conversation", m.Peer, "err", err)
+	}
+}
+
 // publish signs ev as ours and queues it for every member who is our
 // contact (and m, the message it carries, in our history), in one
 // transaction.
@@ -186,8 +195,13 @@ func (c *Conversations) Invite(with, username string) (string, error) {
 		return "", err
 	}
 	for _, joined := range append(first, username) {
-		if err := c.publish(conv, &wire.GroupEvent{Kind: &wire.GroupEvent_Joined{Joined: joined}}, nil); err != nil {
+		ev := &wire.GroupEvent{Id: wire.NewID(), Kind: &wire.GroupEvent_Joined{Joined: joined}}
+		if err := c.publish(conv, ev, nil); err != nil {
 			return "", err
+		}
+		if joined == username {
+			// As the window says it: "You invited carol."
+			c.record(store.Message{ID: ev.Id, Peer: conv.ID, Outgoing: true, Kind: store.EntryJoined, Text: joined})
 		}
 	}
 	c.emitConversation(conv, username, "", c.h.Me())
@@ -210,13 +224,15 @@ func (c *Conversations) Leave(id string) error {
 	if err != nil || conv.Left {
 		return err
 	}
-	if err := c.publish(conv, &wire.GroupEvent{Kind: &wire.GroupEvent_Left{Left: true}}, nil); err != nil {
+	ev := &wire.GroupEvent{Id: wire.NewID(), Kind: &wire.GroupEvent_Left{Left: true}}
+	if err := c.publish(conv, ev, nil); err != nil {
 		return err
 	}
 	conv.Left = true
 	if err := c.h.Store().PutConversation(conv); err != nil {
 		return err
 	}
+	c.record(store.Message{ID: ev.Id, Peer: conv.ID, Outgoing: true, Kind: store.EntryLeft, Text: c.h.Me()})
 	c.emitConversation(conv, "", c.h.Me(), "")
 	return nil
 }
@@ -338,6 +354,7 @@ func (c *Conversations) receiveGroup(from string, ev *wire.GroupEvent) error {
 		if err := c.h.Store().MarkSeen(id, []string{seenID}, c.h.Now()); err != nil {
 			return err
 		}
+		c.record(store.Message{ID: ev.Id, Peer: id, Sender: from, Kind: store.EntryJoined, Text: me, Time: c.sentAt(ev.SentUnixMilli)})
 		c.emitConversation(conv, me, "", from)
 		return nil
 	}
@@ -421,8 +438,13 @@ func (c *Conversations) receiveGroup(from string, ev *wire.GroupEvent) error {
 	}
 	if changed {
 		by := ""
-		if joined != "" {
+		at := c.sentAt(ev.SentUnixMilli)
+		switch {
+		case joined != "":
 			by = ev.Author
+			c.record(store.Message{ID: ev.Id, Peer: id, Sender: by, Kind: store.EntryJoined, Text: joined, Time: at})
+		case left != "":
+			c.record(store.Message{ID: ev.Id, Peer: id, Sender: left, Kind: store.EntryLeft, Text: left, Time: at})
 		}
 		c.emitConversation(conv, joined, left, by)
 	}

@@ -285,7 +285,25 @@ func (f *Files) set(t store.Transfer, st api.TransferState, path string, cause e
 	if path != "" {
 		t.Path = path
 	}
+	f.record(t)
 	f.emit(t, cause)
+}
+
+// record keeps a file transfer that ended in the history with its
+// contact, as the chat window tells it ("photo.png (19 KB) received"):
+// once, under the transfer's ID, however it ended first. Display pictures
+// are not the user's transfers and are not recorded. A history that
+// could not be written loses the line, not the transfer: only logged.
+func (f *Files) record(t store.Transfer) {
+	st := api.TransferState(t.State)
+	if t.Kind == store.KindAvatar || !(over(st) || st == api.TransferFailed) {
+		return
+	}
+	m := store.Message{ID: hex.EncodeToString(t.ID), Peer: t.Peer, Outgoing: t.Outgoing, Kind: store.EntryFile,
+		Text: text.Clean(t.Name), Time: f.h.Now(), File: &store.FileEntry{Size: t.Size, State: t.State}}
+	if _, err := f.h.Store().AddEntry(m); err != nil {
+		f.h.Log().Warn("recording a file transfer in history", "contact", t.Peer, "err", err)
+	}
 }
 
 // change records t's new state, tells the front ends and the other side.

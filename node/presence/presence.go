@@ -17,6 +17,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"log/slog"
 	"sync"
 	"time"
 
@@ -44,6 +45,8 @@ type Host interface {
 	Me() string
 	Now() time.Time
 	Emit(e api.Event)
+	// Log is the node's logger.
+	Log() *slog.Logger
 	// AccountChanged tells the front ends that our account (which shows
 	// our presence) changed.
 	AccountChanged()
@@ -273,6 +276,7 @@ func (p *Presence) Nudge(ctx context.Context, to string) error {
 		if err != nil {
 			return fmt.Errorf("%w: nudge to %s: %v", api.ErrUnreachable, to, err)
 		}
+		p.recordNudge(store.Message{ID: wire.NewID(), Peer: to, Outgoing: true, Time: p.h.Now()})
 		return nil
 	case <-ctx.Done():
 		return fmt.Errorf("%w: nudge to %s: %v", api.ErrUnreachable, to, ctx.Err())
@@ -290,10 +294,26 @@ func (p *Presence) receiveSignal(in *payload.Inbound) error {
 		}
 	case wire.Signal_NUDGE:
 		if p.limits.allow(&p.limits.gotNudge, from, now, api.NudgeInterval) {
+			p.recordNudge(store.Message{ID: in.ID, Peer: from, Time: now})
 			p.h.Emit(api.Event{Nudge: &api.NudgeEvent{From: from, Time: now}})
 		}
 	}
 	return nil
+}
+
+// recordNudge keeps a nudge the chat window shows in the history, so the
+// history viewer shows it too (only those shown: not the ones the rate
+// limits dropped). The nudge itself went or came already: a history that
+// could not be written loses the line, not the nudge, so that is only
+// logged.
+func (p *Presence) recordNudge(m store.Message) {
+	m.Kind = store.EntryNudge
+	if m.ID == "" {
+		m.ID = wire.NewID()
+	}
+	if _, err := p.h.Store().AddEntry(m); err != nil {
+		p.h.Log().Warn("recording a nudge in history", "contact", m.Peer, "err", err)
+	}
 }
 
 // limits remembers when we last sent and received each kind of signal, per

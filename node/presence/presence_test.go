@@ -3,6 +3,7 @@ package presence
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"strings"
 	"sync"
 	"testing"
@@ -39,6 +40,7 @@ func newHost(t *testing.T) *host {
 
 func (h *host) Store() *store.Store { return h.st }
 func (h *host) Me() string          { return "me" }
+func (h *host) Log() *slog.Logger   { return slog.New(slog.DiscardHandler) }
 func (h *host) Now() time.Time      { return h.now }
 func (h *host) Emit(e api.Event) {
 	h.mu.Lock()
@@ -202,6 +204,10 @@ func TestSignalLimits(t *testing.T) {
 	if nudges != 2 {
 		t.Fatalf("%d nudges shown, want 2", nudges)
 	}
+	// The history viewer shows the nudges shown, as received entries.
+	if hist := nudgeEntries(t, h); len(hist) != 2 || hist[0].Outgoing || hist[1].Outgoing {
+		t.Fatalf("nudges in history: %+v, want 2 received", hist)
+	}
 	// Our typing goes out once per TypingInterval.
 	for range 3 {
 		if err := p.Typing("bob"); err != nil {
@@ -211,6 +217,21 @@ func TestSignalLimits(t *testing.T) {
 	if len(h.signals) != 1 {
 		t.Fatalf("%d typing signals sent, want 1", len(h.signals))
 	}
+}
+
+// nudgeEntries are the nudges in the history with bob.
+func nudgeEntries(t *testing.T, h *host) []store.Message {
+	t.Helper()
+	ms, err := h.st.History("bob", 0, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range ms {
+		if m.Kind != store.EntryNudge {
+			t.Fatalf("history entry %+v is not a nudge", m)
+		}
+	}
+	return ms
 }
 
 func TestNudge(t *testing.T) {
@@ -235,6 +256,11 @@ func TestNudge(t *testing.T) {
 			err := New(h, t.TempDir()).Nudge(context.Background(), "bob")
 			if !errors.Is(err, tc.want) || (tc.want == nil && err != nil) {
 				t.Fatalf("Nudge = %v, want %v", err, tc.want)
+			}
+			// Only a nudge that arrived is in the history, as sent.
+			hist := nudgeEntries(t, h)
+			if ok := len(hist) == 1 && hist[0].Outgoing; ok != (tc.want == nil) || len(hist) > 1 {
+				t.Fatalf("nudges in history: %+v", hist)
 			}
 		})
 	}

@@ -38,6 +38,7 @@ var (
 	noteNudge           = newNotice("nudge")           // Event.Nudge
 	noteRole            = newNotice("role")            // Event.Role
 	noteSecurity        = newNotice("security")        // Event.Security
+	noteOfflineMessages = newNotice("offlineMessages") // Event.OfflineMessages
 	noteIncomingStream  = newNotice("incomingStream")  // Event.StreamIncoming
 	noteStreamData      = newNotice("streamData")      // the bytes of an incoming stream (streams.go)
 	noteStreamEnd       = newNotice("streamEnd")       // its end (streams.go)
@@ -141,6 +142,9 @@ func (c *conn) event(ctx context.Context, st *watchState, ev api.Event) {
 		sec := *se
 		sec.Time = utc(sec.Time)
 		c.notify(noteSecurity, sec)
+	}
+	if om := ev.OfflineMessages; om != nil {
+		c.notify(noteOfflineMessages, om)
 	}
 	if t := ev.Transfer; t != nil {
 		if t.State == api.TransferIncoming && !t.Outgoing {

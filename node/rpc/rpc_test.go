@@ -752,6 +752,8 @@ func TestNotifications(t *testing.T) {
 				{"contactUpdate", `{"username":"bob","relation":"accepted","via":"","status":"online","nick":"Bob","subnick":"","media":"","verified":false}`},
 				{"presence", `{"username":"bob","relation":"accepted","via":"","status":"online","nick":"Bob","subnick":"","media":"","verified":false}`}}},
 		{"signed out", []api.Event{{SignedOut: true}}, []note{{"signedOut", `{}`}}},
+		{"offline messages", []api.Event{{OfflineMessages: &api.OfflineMessagesEvent{Count: 3, From: []string{"bob", "carol"}, In: []string{"bob", "#c1"}}}},
+			[]note{{"offlineMessages", `{"count":3,"from":["bob","carol"],"in":["bob","#c1"]}`}}},
 		{"file offer", []api.Event{{Transfer: &api.Transfer{ID: "t9", Peer: "carol", Name: "cat.jpg", Size: 42, State: api.TransferIncoming}}},
 			[]note{{"fileOffer", `{"transferId":"t9","peer":"carol","from":"carol","outgoing":false,"name":"cat.jpg","size":42,"total":42,"state":"incoming","bytes":0}`}}},
 		{"transfer progress", []api.Event{{Transfer: &api.Transfer{ID: "t9", Peer: "carol", Name: "cat.jpg", Size: 42, State: api.TransferActive, Bytes: 21}}},

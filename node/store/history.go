@@ -136,16 +136,27 @@ func bodyAD(m *Message) []byte {
 		out = 1
 	}
 	ad = append(ad, out)
-	return binary.BigEndian.AppendUint64(ad, uint64(nanos(m.Time)))
+	ad = binary.BigEndian.AppendUint64(ad, uint64(nanos(m.Time)))
+	if m.Kind != EntryMessage {
+		// An entry's kind is bound too, so that a row cannot be turned
+		// into another kind; a message's AD stays as it always was.
+		ad = binary.BigEndian.AppendUint32(ad, uint32(len(m.Kind)))
+		ad = append(ad, m.Kind...)
+	}
+	return ad
 }
 
 func (k *historyKeys) seal(m *Message) ([]byte, error) {
+	plain, err := plaintext(m)
+	if err != nil {
+		return nil, err
+	}
 	n := chacha20poly1305.NonceSizeX
-	nonce := make([]byte, n, n+len(m.Text)+chacha20poly1305.Overhead)
+	nonce := make([]byte, n, n+len(plain)+chacha20poly1305.Overhead)
 	if _, err := rand.Read(nonce); err != nil {
 		return nil, err
 	}
-	return k.text.Seal(nonce, nonce, []byte(m.Text), bodyAD(m)), nil
+	return k.text.Seal(nonce, nonce, plain, bodyAD(m)), nil
 }
 
 // open sets m.Text from the sealed body of m's row.
@@ -161,8 +172,7 @@ func (k *historyKeys) open(m *Message, body []byte) error {
 	if err != nil {
 		return fmt.Errorf("message %q with %q: sealed body does not open: wrong storage key or damaged row", m.ID, m.Peer)
 	}
-	m.Text = string(plain)
-	return nil
+	return setPlaintext(m, plain)
 }
 
 // keyCheck is the value storage_key_check holds for these keys.
@@ -403,12 +413,15 @@ func (w *messageWriter) prepare(st **sql.Stmt, query string) error {
 // message already stored under (Peer, ID) is left alone and added is false;
 // without, it is an error.
 func (w *messageWriter) add(m *Message, dedup bool) (added bool, err error) {
+	if !validEntry(m.Kind) {
+		return false, fmt.Errorf("unknown history entry kind %q", m.Kind)
+	}
 	body, err := w.k.seal(m)
 	if err != nil {
 		return false, err
 	}
 	st := &w.strict
-	q := `INSERT INTO messages (id, peer, outgoing, text, body, time, state, sender) VALUES (?, ?, ?, '', ?, ?, ?, ?)`
+	q := `INSERT INTO messages (id, peer, outgoing, text, body, time, state, sender, kind) VALUES (?, ?, ?, '', ?, ?, ?, ?, ?)`
 	if dedup {
 		st = &w.insert
 		q += ` ON CONFLICT (peer, id) DO NOTHING`
@@ -416,7 +429,7 @@ func (w *messageWriter) add(m *Message, dedup bool) (added bool, err error) {
 	if err := w.prepare(st, q); err != nil {
 		return false, err
 	}
-	res, err := (*st).Exec(m.ID, m.Peer, m.Outgoing, body, nanos(m.Time), m.State, m.Sender)
+	res, err := (*st).Exec(m.ID, m.Peer, m.Outgoing, body, nanos(m.Time), m.State, m.Sender, m.Kind)
 	if err != nil {
 		return false, err
 	}
@@ -427,7 +440,7 @@ func (w *messageWriter) add(m *Message, dedup bool) (added bool, err error) {
 	if err != nil {
 		return false, err
 	}
-	return true, w.indexText(seq, m.Text)
+	return true, w.indexText(seq, searchable(m))
 }
 
 func (w *messageWriter) indexText(seq int64, text string) error {

@@ -19,6 +19,10 @@ type Message struct {
 	Time     time.Time
 	State    string // StateQueued, StateDelivered, StateReceived or StateFailed
 	Sender   string
+	// Kind is EntryMessage for a message, else what other entry of the
+	// history the row is (entries.go); File is set for an EntryFile.
+	Kind string
+	File *FileEntry
 }
 
 // OutboxEntry is one sealed payload waiting for the recipient's Ack. ID is the
@@ -35,13 +39,13 @@ type OutboxEntry struct {
 }
 
 // messageColumns are what scanMessage reads: body is the sealed text.
-const messageColumns = `id, peer, outgoing, body, time, state, sender`
+const messageColumns = `id, peer, outgoing, body, time, state, sender, kind`
 
 func scanMessage(k *historyKeys, sc interface{ Scan(...any) error }) (Message, error) {
 	var m Message
 	var t int64
 	var body []byte
-	if err := sc.Scan(&m.ID, &m.Peer, &m.Outgoing, &body, &t, &m.State, &m.Sender); err != nil {
+	if err := sc.Scan(&m.ID, &m.Peer, &m.Outgoing, &body, &t, &m.State, &m.Sender, &m.Kind); err != nil {
 		return Message{}, err
 	}
 	m.Time = fromNanos(t)

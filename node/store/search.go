@@ -53,7 +53,9 @@ type SearchQuery struct {
 }
 
 // SearchHit is one message that matched. Marks are [start, end) byte
-// offsets of the matched words in Snippet, in order, not overlapping.
+// offsets of the matched words in Snippet, in order, not overlapping. For
+// an entry that is not a message, Snippet is cut from what search finds
+// it by (searchable in entries.go): a file's name, say.
 type SearchHit struct {
 	Message
 	Seq     int64
@@ -100,7 +102,7 @@ func (s *Store) Search(ctx context.Context, q SearchQuery) ([]SearchHit, error) 
 	// the descending order itself, so rows come newest first as they are
 	// found, and a window stops being read once the page is full. No SQL
 	// LIMIT: a candidate the check in Go drops must not cost a hit.
-	sqlText := `SELECT m.seq, m.id, m.peer, m.outgoing, m.body, m.time, m.state, m.sender
+	sqlText := `SELECT m.seq, m.id, m.peer, m.outgoing, m.body, m.time, m.state, m.sender, m.kind
 		FROM messages_index CROSS JOIN messages AS m ON m.seq = messages_index.rowid
 		WHERE messages_index MATCH ? AND messages_index.rowid >= ? AND messages_index.rowid < ?`
 	if q.Peer != "" {
@@ -137,18 +139,19 @@ func (s *Store) searchWindow(ctx context.Context, k *historyKeys, sqlText string
 		var h SearchHit
 		var t int64
 		var body []byte
-		if err := rows.Scan(&h.Seq, &h.ID, &h.Peer, &h.Outgoing, &body, &t, &h.State, &h.Sender); err != nil {
+		if err := rows.Scan(&h.Seq, &h.ID, &h.Peer, &h.Outgoing, &body, &t, &h.State, &h.Sender, &h.Kind); err != nil {
 			return nil, err
 		}
 		h.Time = fromNanos(t)
 		if err := k.open(&h.Message, body); err != nil {
 			return nil, err
 		}
-		marks, ok := matchText(h.Text, phrases)
+		text := searchable(&h.Message)
+		marks, ok := matchText(text, phrases)
 		if !ok {
 			continue // shares a prefix or a token with the query, not its words
 		}
-		h.Snippet, h.Marks = snippet(h.Text, marks)
+		h.Snippet, h.Marks = snippet(text, marks)
 		hits = append(hits, h)
 	}
 	return hits, rows.Err()

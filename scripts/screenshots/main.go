@@ -4,8 +4,9 @@
 // makes them Alice's contacts; then runs the eserver binary as Alice and
 // drives it with the keyboard (xdotool), as a person would, saving the
 // sign-in window, the contact list (twice: as signed in, and with small
-// pictures after contacts changed), a conversation and that conversation
-// with file transfers with ImageMagick's import. `make screenshots` runs it.
+// pictures after contacts changed), a conversation, that conversation with
+// file transfers, its Verify dialog and the message history browsed by day
+// with ImageMagick's import. `make screenshots` runs it.
 //
 // It drives the windows only through stable means — the focused field
 // after start, Enter, typing, a click near the bottom of the conversation
@@ -34,7 +35,7 @@ import (
 
 func main() {
 	appBin := flag.String("app", "bin/eserver", "the eserver binary to photograph")
-	out := flag.String("out", "docs/screenshots", "where to write signin.png, contacts.png, contacts-small.png, chat.png and transfers.png")
+	out := flag.String("out", "docs/screenshots", "where to write signin.png, contacts.png, contacts-small.png, chat.png, transfers.png, verify.png and history.png")
 	flag.Parse()
 	if err := run(*appBin, *out); err != nil {
 		log.Fatal("screenshots: ", err)
@@ -255,7 +256,13 @@ func run(appBin, out string) error {
 	if err := shootTransfers(ctx, x, chat, bob, tmp, filepath.Join(out, "transfers.png")); err != nil {
 		return err
 	}
-	log.Printf("saved signin.png, contacts.png, contacts-small.png, chat.png and transfers.png in %s", out)
+	if err := shootVerify(ctx, x, chat, filepath.Join(out, "verify.png")); err != nil {
+		return err
+	}
+	if err := shootHistory(ctx, x, list, bob, filepath.Join(out, "history.png")); err != nil {
+		return err
+	}
+	log.Printf("saved signin.png, contacts.png, contacts-small.png, chat.png, transfers.png, verify.png and history.png in %s", out)
 	return nil
 }
 
