@@ -255,10 +255,10 @@ func isSubset(a, b []string) bool {
 // done window by window). The check fails for a listed file that is clean,
 // so the list only shrinks.
 var untranslated = map[string]bool{
-	"account.go": true, "app.go": true, "avatar.go": true, "chat.go": true, "chat_follow.go": true,
-	"chat_signals.go": true, "contact_rows.go": true, "contacts.go": true, "conversation.go": true,
-	"emoticon_picker.go": true, "filechooser.go": true, "help.go": true, "history.go": true, "history_entries.go": true, "keyring.go": true, "offline.go": true, "signin_auto.go": true, "live.go": true, "notify.go": true, "open.go": true,
-	"profile.go": true, "rules.go": true, "safety.go": true, "settings.go": true, "signin.go": true,
+	"account.go": true, "app.go": true, "chat.go": true, "chat_follow.go": true,
+	"chat_signals.go": true, "conversation.go": true,
+	"emoticon_picker.go": true, "filechooser.go": true, "history.go": true, "history_entries.go": true, "live.go": true, "open.go": true,
+	"profile.go": true, "rules.go": true, "safety.go": true,
 	"transfers.go": true, "tray.go": true,
 }
 
