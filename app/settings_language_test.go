@@ -3,6 +3,7 @@ package app
 import (
 	"testing"
 
+	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/test"
 
 	"eserver/node/api"
@@ -88,5 +89,26 @@ func TestOptionsInSpanish(t *testing.T) {
 	test.Tap(s.sounds)
 	if a.prefBool(prefSounds) {
 		t.Error("unchecking Reproducir sonidos kept sounds on")
+	}
+}
+
+// TestShippedLanguagesFit (issue 23): in each shipped language, the sign-in
+// window, the contact list and every page of Options fit the sizes the app
+// gives them — real translations, not only the pseudo-locale, since a tab
+// column grows with its longest name ("Almacenamiento") beside the page.
+func TestShippedLanguagesFit(t *testing.T) {
+	for _, l := range Languages[1:] {
+		t.Run(l.Code, func(t *testing.T) {
+			useLanguageForTest(t, l.Code)
+			a, _ := signedInRender(t, themeLight)
+			fits(t, "the contact list", a.main.win, fyne.NewSize(360, 620))
+			a.showOptions()
+			for i, tab := range a.settings.tabs.Items {
+				a.settings.tabs.SelectIndex(i)
+				fits(t, "Options, "+tab.Text, a.settings.win, fyne.NewSize(640, 520))
+			}
+			s, _ := renderApp(t, themeLight)
+			fits(t, "the sign-in window", s.signIn.win, signInSize)
+		})
 	}
 }
