@@ -180,7 +180,8 @@ func (a *App) newChatWindow(with string) *chatWindow {
 	c.banner = c.newSecurityBanner()
 	header := container.NewBorder(nil, nil, nil, container.NewVBox(c.lock, c.leaveBtn), container.NewVBox(
 		container.NewHBox(container.NewPadded(c.glyph), c.nick, c.status), c.subnick))
-	toolbar := container.NewHBox(c.emoticonBtn, c.nudgeBtn, widget.NewSeparator(), c.sendFile, c.liveBtn, c.inviteBtn)
+	tools := []fyne.CanvasObject{c.emoticonBtn, c.nudgeBtn, widget.NewSeparator(), c.sendFile, c.liveBtn, c.inviteBtn}
+	toolbar := container.New(newCompactRow(tools...), tools...)
 	entryArea := container.NewBorder(container.NewVBox(c.tray.view, toolbar), nil, nil,
 		container.NewVBox(layout.NewSpacer(), c.send), c.entry)
 	historyArea := container.NewStack(container.New(&followLayout{after: c.keepNewestInView}, c.scroll),

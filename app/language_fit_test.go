@@ -10,6 +10,7 @@ import (
 
 	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/lang"
+	"fyne.io/fyne/v2/widget"
 )
 
 // pseudoCode is the language tag the pseudo-locale registers as: Esperanto,
@@ -141,4 +142,42 @@ func TestPseudoLocaleFits(t *testing.T) {
 
 	s, _ := renderApp(t, themeLight)
 	fits(t, "the sign-in window", s.signIn.win, signInSize)
+}
+
+// TestToolbarDropsWords: the conversation's buttons keep their words while
+// they fit, show only icons in a window too narrow for them, and get their
+// words back when it widens.
+func TestToolbarDropsWords(t *testing.T) {
+	tests := []struct {
+		name   string
+		pseudo bool
+		width  float32
+		words  bool
+	}{
+		{"English at 600", false, 600, true},
+		{"pseudo-locale at 600", true, 600, false},
+		{"pseudo-locale at 1000", true, 1000, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if tt.pseudo {
+				usePseudoLocale(t)
+			}
+			a, _ := signedInRender(t, themeLight)
+			c := a.chat("bob")
+			c.show(false)
+			c.win.Resize(fyne.NewSize(tt.width, 480))
+			for _, b := range []*widget.Button{c.nudgeBtn, c.sendFile, c.liveBtn} {
+				if got := b.Text != ""; got != tt.words {
+					t.Errorf("button %q shows words: %v, want %v", b.Text, got, tt.words)
+				}
+				if b.Icon == nil {
+					t.Errorf("button %q lost its icon", b.Text)
+				}
+			}
+			if min := c.win.Content().MinSize().Width; min > tt.width {
+				t.Errorf("the window needs %.0f of its %.0f", min, tt.width)
+			}
+		})
+	}
 }
