@@ -140,6 +140,24 @@ func TestPseudoLocaleFits(t *testing.T) {
 		fits(t, "Options, "+tab.Text, a.settings.win, fyne.NewSize(640, 520))
 	}
 
+	a.showHistory()
+	fits(t, "the message history", a.history.win, fyne.NewSize(560, 520))
+	// Help's windows take the height they need at a fixed width.
+	for _, h := range []struct {
+		name  string
+		show  func()
+		width float32
+	}{
+		{"About", a.showAbout, 380},
+		{"Where is my profile?", a.showProfileDir, 420},
+		// Sized to its table, so only held under a small screen's width.
+		{"Keyboard shortcuts", a.showShortcuts, 720},
+	} {
+		h.show()
+		w := a.help.win
+		fits(t, h.name, w, fyne.NewSize(h.width, w.Content().MinSize().Height))
+	}
+
 	s, _ := renderApp(t, themeLight)
 	fits(t, "the sign-in window", s.signIn.win, signInSize)
 }
