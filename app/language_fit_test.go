@@ -163,18 +163,19 @@ func TestPseudoLocaleFits(t *testing.T) {
 }
 
 // TestToolbarDropsWords: the conversation's buttons keep their words while
-// they fit, show only icons in a window too narrow for them, and get their
-// words back when it widens.
+// they fit, drop them from the last button on in a window too narrow for
+// them all (keeping their icons), and get them back when it widens.
 func TestToolbarDropsWords(t *testing.T) {
+	const all, some, none = "all", "some", "none" // none: only below the window's own minimum
 	tests := []struct {
 		name   string
 		pseudo bool
 		width  float32
-		words  bool
+		words  string
 	}{
-		{"English at 600", false, 600, true},
-		{"pseudo-locale at 600", true, 600, false},
-		{"pseudo-locale at 1000", true, 1000, true},
+		{"English at 600", false, 600, all},
+		{"pseudo-locale at 600", true, 600, some},
+		{"pseudo-locale at 1000", true, 1000, all},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -185,13 +186,30 @@ func TestToolbarDropsWords(t *testing.T) {
 			c := a.chat("bob")
 			c.show(false)
 			c.win.Resize(fyne.NewSize(tt.width, 480))
-			for _, b := range []*widget.Button{c.nudgeBtn, c.sendFile, c.liveBtn} {
-				if got := b.Text != ""; got != tt.words {
-					t.Errorf("button %q shows words: %v, want %v", b.Text, got, tt.words)
-				}
+			buttons := []*widget.Button{c.nudgeBtn, c.sendFile, c.liveBtn, c.inviteBtn}
+			worded, dropped := 0, false
+			for _, b := range buttons {
 				if b.Icon == nil {
 					t.Errorf("button %q lost its icon", b.Text)
 				}
+				switch {
+				case b.Text == "":
+					dropped = true
+				case dropped:
+					t.Errorf("button %q keeps its words after one to its left dropped them", b.Text)
+				default:
+					worded++
+				}
+			}
+			got := some
+			switch worded {
+			case len(buttons):
+				got = all
+			case 0:
+				got = none
+			}
+			if got != tt.words {
+				t.Errorf("%d of %d buttons show words (%s), want %s", worded, len(buttons), got, tt.words)
 			}
 			if min := c.win.Content().MinSize().Width; min > tt.width {
 				t.Errorf("the window needs %.0f of its %.0f", min, tt.width)
