@@ -210,7 +210,7 @@ func (a *App) apply(ev api.Event) {
 	if ev.SignedOut {
 		a.signedOut()
 		if ev.SignedOutReason != "" {
-			a.signIn.errText.SetText(signedOutText(ev.SignedOutReason))
+			a.signIn.errText.SetText(signedOutText(ev.SignedOutCode, ev.SignedOutReason))
 		}
 	}
 	if c := ev.Contact; c != nil {
@@ -411,13 +411,13 @@ func (a *App) title(s string) string {
 }
 
 // signedOutText says in the language in use why the node ended the
-// session: the node gives its reason in English, for programs and logs,
-// so the app knows its sentences and says a general one for any other.
-func signedOutText(reason string) string {
-	switch reason {
-	case "This computer was removed from your account.": // not translated: the node's reason, matched
+// session, from its stable code; reason, the node's English words for
+// logs, goes to the log when the code is one the app does not know.
+func signedOutText(code, reason string) string {
+	switch code {
+	case api.SignedOutRevoked:
 		return lang.L("This computer was removed from your account.")
-	case "This computer was removed from your account from another device.": // not translated: the node's reason, matched
+	case api.SignedOutRevokedElsewhere:
 		return lang.L("This computer was removed from your account from another device.")
 	}
 	fyne.LogError("signed out: "+reason, nil)

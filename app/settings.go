@@ -494,25 +494,25 @@ func (s *settingsWindow) showRole(r api.Role, e *api.RoleEvent) {
 }
 
 // roleReason says in the language in use why the role changed: the node
-// names the condition in stable English words (promotion.Reason), for
-// programs and logs.
+// names the condition with one of api's RoleReason words, for programs and
+// logs.
 func roleReason(reason string) string {
 	switch reason {
-	case "conditions hold": // not translated: the node's reason, matched
+	case api.RoleReasonConditionsHold:
 		return lang.L("all the conditions hold")
-	case "not allowed by the user": // not translated: the node's reason, matched
+	case api.RoleReasonOptedOut:
 		return lang.L("you have not allowed it")
-	case "not publicly reachable": // not translated: the node's reason, matched
+	case api.RoleReasonNotPublic:
 		return lang.L("this computer cannot be reached from the internet")
-	case "no public TCP address": // not translated: the node's reason, matched
+	case api.RoleReasonNoTCP:
 		return lang.L("there is no public TCP address")
-	case "no public QUIC address": // not translated: the node's reason, matched
+	case api.RoleReasonNoQUIC:
 		return lang.L("there is no public QUIC address")
-	case "not enough memory": // not translated: the node's reason, matched
+	case api.RoleReasonLowMemory:
 		return lang.L("there is not enough free memory")
-	case "starting supernode services failed": // not translated: the node's reason, matched
+	case api.RoleReasonStartFailed:
 		return lang.L("the supernode services could not start")
-	case "shutting down": // not translated: the node's reason, matched
+	case api.RoleReasonShutdown:
 		return lang.L("EServer is closing")
 	}
 	return lang.L("the conditions changed")
