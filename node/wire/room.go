@@ -15,7 +15,7 @@ const (
 	MaxRoomName  = 48
 	MaxRoomTopic = 512 // UTF-8 bytes
 	// MaxRoomOp bounds a serialized RoomOp: the largest (a create with the
-	// longest topic and a password) takes under 700 bytes.
+	// longest topic, a password and every mode) takes 722 bytes.
 	MaxRoomOp = 2 << 10
 	// MaxSignedRoomOp bounds a serialized SignedRoomOp: an op, a 64-byte
 	// signature and a ticket (about 300 bytes, MaxPrekeyTicket at most).
