@@ -51,7 +51,7 @@ func newWorld(t testing.TB) *world {
 	return &world{t: t, serverKey: k, server: id, devices: map[string]*device{}}
 }
 
-// signTicket has the world's auth server (or key, if given) sign a ticket.
+// signTicket signs a ticket with the auth server key server.
 func signTicket(t testing.TB, server crypto.PrivKey, user string, p peer.ID, issued, expiry time.Time, role string) *wire.SignedTicket {
 	t.Helper()
 	st, err := ticket.Sign(server, ticket.Ticket{
@@ -119,14 +119,24 @@ func topic(s string) func(*wire.RoomOp) {
 func modes(m Modes) func(*wire.RoomOp) {
 	return func(o *wire.RoomOp) { o.Kind = &wire.RoomOp_Modes{Modes: m.Wire()} }
 }
-func opUser(u string) func(*wire.RoomOp) { return func(o *wire.RoomOp) { o.Kind = &wire.RoomOp_Op{Op: u} } }
-func deop(u string) func(*wire.RoomOp)   { return func(o *wire.RoomOp) { o.Kind = &wire.RoomOp_Deop{Deop: u} } }
-func voice(u string) func(*wire.RoomOp)  { return func(o *wire.RoomOp) { o.Kind = &wire.RoomOp_Voice{Voice: u} } }
+func opUser(u string) func(*wire.RoomOp) {
+	return func(o *wire.RoomOp) { o.Kind = &wire.RoomOp_Op{Op: u} }
+}
+func deop(u string) func(*wire.RoomOp) {
+	return func(o *wire.RoomOp) { o.Kind = &wire.RoomOp_Deop{Deop: u} }
+}
+func voice(u string) func(*wire.RoomOp) {
+	return func(o *wire.RoomOp) { o.Kind = &wire.RoomOp_Voice{Voice: u} }
+}
 func devoice(u string) func(*wire.RoomOp) {
 	return func(o *wire.RoomOp) { o.Kind = &wire.RoomOp_Devoice{Devoice: u} }
 }
-func kick(u string) func(*wire.RoomOp)  { return func(o *wire.RoomOp) { o.Kind = &wire.RoomOp_Kick{Kick: u} } }
-func unban(u string) func(*wire.RoomOp) { return func(o *wire.RoomOp) { o.Kind = &wire.RoomOp_Unban{Unban: u} } }
+func kick(u string) func(*wire.RoomOp) {
+	return func(o *wire.RoomOp) { o.Kind = &wire.RoomOp_Kick{Kick: u} }
+}
+func unban(u string) func(*wire.RoomOp) {
+	return func(o *wire.RoomOp) { o.Kind = &wire.RoomOp_Unban{Unban: u} }
+}
 func invite(u string) func(*wire.RoomOp) {
 	return func(o *wire.RoomOp) { o.Kind = &wire.RoomOp_Invite{Invite: u} }
 }
