@@ -7,6 +7,7 @@ import (
 	"fyne.io/fyne/v2/container"
 	"fyne.io/fyne/v2/dialog"
 	"fyne.io/fyne/v2/lang"
+	"fyne.io/fyne/v2/theme"
 	"fyne.io/fyne/v2/widget"
 
 	"eserver/node/api"
@@ -152,10 +153,17 @@ func (a *App) showChangePassword() {
 	d.errText = widget.NewLabel("")
 	d.errText.Importance = widget.DangerImportance
 	d.errText.Wrapping = fyne.TextWrapWord
-	form := widget.NewForm(
-		widget.NewFormItem(lang.L("Current password"), d.old),
-		&widget.FormItem{Text: lang.L("New password"), Widget: d.new1, HintText: passwordRule()},
-		widget.NewFormItem(lang.L("New password again"), d.new2),
+	// Labels above their fields, and the rule wrapped under the new one:
+	// a form's hint never wraps, and the rule made the dialog 580 px wide
+	// in English, 690 in a long language.
+	rule := widget.NewLabel(passwordRule())
+	rule.Wrapping = fyne.TextWrapWord
+	rule.Importance = widget.LowImportance
+	rule.SizeName = theme.SizeNameCaptionText
+	form := container.NewVBox(
+		widget.NewLabel(lang.L("Current password")), d.old,
+		widget.NewLabel(lang.L("New password")), d.new1, rule,
+		widget.NewLabel(lang.L("New password again")), d.new2,
 	)
 	d.ok = widget.NewButton(lang.L("Change password"), func() {
 		switch {

@@ -258,7 +258,7 @@ func (a *App) newAvatarPicker() *avatarPicker {
 		intro,
 		container.NewVBox(sliders, ours, thumbs, p.errText, buttons),
 		nil, side, p.view)))
-	p.win.Resize(fyne.NewSize(560, 580))
+	p.win.Resize(fyne.NewSize(560, 600))
 	p.win.SetIcon(iconResource)
 	// Closing hides the window so it opens again where it was.
 	p.win.SetCloseIntercept(p.win.Hide)

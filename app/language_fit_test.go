@@ -217,3 +217,47 @@ func TestToolbarDropsWords(t *testing.T) {
 		})
 	}
 }
+
+// overlayFits fails t when the topmost dialog of w needs more width than
+// the app gives it: the dialog would grow past its width, over a narrow
+// window's edges.
+func overlayFits(t *testing.T, name string, w fyne.Window, width float32) {
+	t.Helper()
+	top := w.Canvas().Overlays().Top()
+	if top == nil {
+		t.Errorf("%s: no dialog open", name)
+		return
+	}
+	pop, ok := top.(*widget.PopUp)
+	if !ok {
+		t.Errorf("%s: the overlay is a %T", name, top)
+		return
+	}
+	if min := pop.Content.MinSize().Width; min > width {
+		t.Errorf("%s needs %.0f of its %.0f", name, min, width)
+	}
+	w.Canvas().Overlays().Remove(top)
+}
+
+// TestPseudoLocaleDialogsFit (issue 23): the dialogs and small windows,
+// with every string 40 % longer, keep the widths the app gives them.
+func TestPseudoLocaleDialogsFit(t *testing.T) {
+	usePseudoLocale(t)
+	s, _ := renderApp(t, themeLight)
+	s.showSignUp()
+	overlayFits(t, "Sign up", s.signIn.win, signUpWidth)
+
+	a, _ := signedInRender(t, themeLight)
+	a.showAddContact()
+	overlayFits(t, "Add a contact", a.main.win, 340)
+	a.showProfile("bob")
+	fits(t, "a contact's profile", a.main.profile.win, fyne.NewSize(400, a.main.profile.win.Content().MinSize().Height))
+	a.showAvatarPicker()
+	fits(t, "the picture picker", a.main.picker.win, fyne.NewSize(560, 600))
+	a.showChangePassword()
+	overlayFits(t, "Change password", a.main.win, 420)
+	c := a.chat("bob")
+	c.show(false)
+	c.showSafety()
+	overlayFits(t, "Verify", c.win, safetyWidth)
+}
