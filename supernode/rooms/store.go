@@ -140,7 +140,8 @@ func Open(path string, cfg Config) (*Store, error) {
 func (s *Store) Close() error { return s.db.Close() }
 
 // Append verifies the signed op against its room's state and stores it as
-// the room's new head, returning the new state. c is what room.Verify
+// the room's new head, returning the new state (shared and read-only, as
+// State's). c is what room.Verify
 // checks besides the chain (a home sequencing a new op sets Revoked and
 // MaxAge; one storing ops another home sequenced may not); an empty
 // c.Server is the store's. An op room.Step refuses (stale, forked, gap,

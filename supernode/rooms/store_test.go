@@ -276,6 +276,9 @@ func TestRoomsConcurrently(t *testing.T) {
 			t.Fatalf("room-%d: %+v, %v", r, st, err)
 		}
 	}
+	if n := s.cache.order.Len(); n != 1 {
+		t.Fatalf("%d states cached, bound 1", n)
+	}
 }
 
 func msg(id, author string) Message {
