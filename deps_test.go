@@ -93,6 +93,10 @@ func TestImportRules(t *testing.T) {
 			{path == "eserver/pipeline", func(d string) bool {
 				return strings.HasPrefix(d, "eserver/") && d != "eserver/node/wire" && d != "eserver/node/ticket"
 			}, "pipeline imports only node/wire and node/ticket of ours, so every server may use it"},
+			{path == "eserver/node/room", func(d string) bool {
+				return (strings.HasPrefix(d, "eserver/") && d != "eserver/node/wire" && d != "eserver/node/ticket") ||
+					d == "database/sql" || strings.HasPrefix(d, "github.com/libp2p/go-libp2p/p2p/")
+			}, "node/room is pure: of ours only node/wire and node/ticket, no storage, no libp2p networking — homes and members share it"},
 		}
 		for _, r := range rules {
 			if !r.applies {

@@ -43,7 +43,7 @@ type Options struct {
 	// ProfileDir is where the node keeps the profile, shown in Options.
 	ProfileDir string
 	// Version is the version the binary was built as, shown in Help >
-	// About. Empty says "development build".
+	// About. Empty says "Development build".
 	Version string
 	// Started is what the node was started with from ReadStartSettings, so
 	// Options can tell it from what the next start will use.
@@ -210,7 +210,7 @@ func (a *App) apply(ev api.Event) {
 	if ev.SignedOut {
 		a.signedOut()
 		if ev.SignedOutReason != "" {
-			a.signIn.errText.SetText(ev.SignedOutReason)
+			a.signIn.errText.SetText(signedOutText(ev.SignedOutCode, ev.SignedOutReason))
 		}
 	}
 	if c := ev.Contact; c != nil {
@@ -367,7 +367,7 @@ func (a *App) chat(username string) *chatWindow {
 			return // closed by signing out meanwhile
 		}
 		if err != nil {
-			chat.notice("The conversation history could not be loaded: " + errorText(err))
+			chat.notice(lang.L("The conversation history could not be loaded: {{.Reason}}", map[string]any{"Reason": errorText(err)}))
 			return
 		}
 		chat.setHistory(history)
@@ -408,6 +408,20 @@ func (a *App) title(s string) string {
 		return s
 	}
 	return fmt.Sprintf("%s (%s)", s, a.opts.Profile)
+}
+
+// signedOutText says in the language in use why the node ended the
+// session, from its stable code; reason, the node's English words for
+// logs, goes to the log when the code is one the app does not know.
+func signedOutText(code, reason string) string {
+	switch code {
+	case api.SignedOutRevoked:
+		return lang.L("This computer was removed from your account.")
+	case api.SignedOutRevokedElsewhere:
+		return lang.L("This computer was removed from your account from another device.")
+	}
+	fyne.LogError("signed out: "+reason, nil)
+	return lang.L("You were signed out.")
 }
 
 // historyLimit is how many messages a conversation loads when opened.

@@ -904,7 +904,7 @@ func TestDevicesAndPassword(t *testing.T) {
 		t.Fatalf("change not sent: %v", fake.Calls())
 	}
 
-	a.apply(api.Event{SignedOut: true, SignedOutReason: "This computer was removed from your account."})
+	a.apply(api.Event{SignedOut: true, SignedOutCode: api.SignedOutRevoked, SignedOutReason: "This computer was removed from your account."})
 	if a.account != nil || !strings.Contains(a.signIn.errText.Text, "removed from your account") {
 		t.Fatalf("signed out: account %v, sign-in says %q", a.account, a.signIn.errText.Text)
 	}

@@ -21,6 +21,7 @@ import (
 	"fyne.io/fyne/v2/canvas"
 	"fyne.io/fyne/v2/container"
 	"fyne.io/fyne/v2/driver/desktop"
+	"fyne.io/fyne/v2/lang"
 	"fyne.io/fyne/v2/layout"
 	"fyne.io/fyne/v2/theme"
 	"fyne.io/fyne/v2/widget"
@@ -185,7 +186,7 @@ func (a *App) showAvatarPicker() {
 }
 
 func (a *App) newAvatarPicker() *avatarPicker {
-	p := &avatarPicker{app: a, win: a.fyne.NewWindow(a.title("Display picture")), chosen: -1}
+	p := &avatarPicker{app: a, win: a.fyne.NewWindow(a.title(lang.L("Display picture"))), chosen: -1}
 	p.view = newCropView(p)
 	thumbs := container.NewHBox()
 	for i := range assets.Pictures {
@@ -222,10 +223,10 @@ func (a *App) newAvatarPicker() *avatarPicker {
 	p.errText.Wrapping = fyne.TextWrapWord
 	p.errText.Hide()
 
-	p.browse = widget.NewButtonWithIcon("Browse...", theme.FolderOpenIcon(), p.chooseFile)
-	p.reset = widget.NewButton("Default picture", func() { p.save("", api.Crop{}) })
-	p.cancel = widget.NewButton("Cancel", p.win.Hide)
-	p.ok = widget.NewButton("OK", func() {
+	p.browse = widget.NewButtonWithIcon(lang.L("Browse..."), theme.FolderOpenIcon(), p.chooseFile)
+	p.reset = widget.NewButton(lang.L("Default picture"), func() { p.save("", api.Crop{}) })
+	p.cancel = widget.NewButton(lang.L("Cancel"), p.win.Hide)
+	p.ok = widget.NewButton(lang.L("OK"), func() {
 		if p.chosen >= 0 {
 			p.savePicture(assets.Pictures[p.chosen])
 		} else {
@@ -234,11 +235,11 @@ func (a *App) newAvatarPicker() *avatarPicker {
 	})
 	p.ok.Importance = widget.HighImportance
 
-	intro := widget.NewLabel("Choose how you want to appear to others. For a picture of your own, drag the square, or scroll over it, to choose the part that is kept.")
+	intro := widget.NewLabel(lang.L("Choose how you want to appear to others. For a picture of your own, drag the square, or scroll over it, to choose the part that is kept."))
 	intro.Wrapping = fyne.TextWrapWord
 	// A sentence on two lines as narrow as the preview ("Contacts see"
 	// alone read as cut off).
-	p.seen = widget.NewLabelWithStyle("Your contacts\nsee this.", fyne.TextAlignCenter, fyne.TextStyle{Italic: true})
+	p.seen = widget.NewLabelWithStyle(lang.L("Your contacts\nsee this."), fyne.TextAlignCenter, fyne.TextStyle{Italic: true})
 	frame := canvas.NewRectangle(color.Transparent)
 	frame.StrokeColor = theme.Color(theme.ColorNameInputBorder)
 	frame.StrokeWidth = 1
@@ -246,13 +247,13 @@ func (a *App) newAvatarPicker() *avatarPicker {
 	// The sliders' names are labels of their own, not a form's, so they
 	// can be greyed with the slider: bold names beside disabled sliders
 	// looked ready to use before any picture was chosen.
-	for i, name := range []string{"Size", "Left", "Top"} {
+	for i, name := range []string{lang.L("Size"), lang.L("Left"), lang.L("Top")} {
 		p.sliderNames[i] = widget.NewLabelWithStyle(name, fyne.TextAlignTrailing, fyne.TextStyle{Bold: true})
 	}
 	sliders := container.New(layout.NewFormLayout(),
 		p.sliderNames[0], p.size, p.sliderNames[1], p.x, p.sliderNames[2], p.y)
 	buttons := container.NewHBox(p.browse, p.reset, layout.NewSpacer(), p.cancel, p.ok)
-	ours := widget.NewLabel("Or pick one of ours:")
+	ours := widget.NewLabel(lang.L("Or pick one of ours:"))
 	p.win.SetContent(container.NewPadded(container.NewBorder(
 		intro,
 		container.NewVBox(sliders, ours, thumbs, p.errText, buttons),
@@ -302,7 +303,7 @@ func (p *avatarPicker) showSliders() {
 
 // chooseFile asks for a picture file.
 func (p *avatarPicker) chooseFile() {
-	pickFile(p.win, "Choose a picture", "Open", "", []string{".png", ".jpg", ".jpeg", ".gif"}, p.load)
+	pickFile(p.win, lang.L("Choose a picture"), lang.L("Open"), "", []string{".png", ".jpg", ".jpeg", ".gif"}, p.load)
 }
 
 // load shows the picture at path with the largest centred square chosen,
@@ -329,7 +330,8 @@ func (p *avatarPicker) load(path string) {
 func (p *avatarPicker) choosePicture(i int) {
 	img, _, err := image.Decode(bytes.NewReader(assets.Pictures[i].PNG))
 	if err != nil {
-		p.fail("That picture could not be read: " + err.Error())
+		fyne.LogError("decoding a picture of ours", err)
+		p.fail(lang.L("That picture could not be read."))
 		return
 	}
 	b := img.Bounds()
@@ -361,15 +363,16 @@ func (p *avatarPicker) setChosen(i int) {
 func decodePicture(path string) (img image.Image, problem string) {
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, "The picture could not be opened: " + err.Error()
+		fyne.LogError("opening a picture", err) // the detail, for whoever reads the log
+		return nil, lang.L("The picture could not be opened.")
 	}
 	defer f.Close()
 	img, err = picture.Decode(f)
 	switch {
 	case errors.Is(err, picture.ErrTooLarge):
-		return nil, "That picture is too large. Choose a smaller one."
+		return nil, lang.L("That picture is too large. Choose a smaller one.")
 	case err != nil:
-		return nil, "That file is not a picture EServer can read. Choose a PNG, JPEG or GIF file."
+		return nil, lang.L("That file is not a picture EServer can read. Choose a PNG, JPEG or GIF file.")
 	}
 	return img, ""
 }
@@ -532,7 +535,7 @@ func newCropView(p *avatarPicker) *cropView {
 	v.box = canvas.NewRectangle(color.Transparent)
 	v.box.StrokeColor = color.White
 	v.box.StrokeWidth = 2
-	v.empty = widget.NewLabelWithStyle("Click here or Browse... to choose a picture.", fyne.TextAlignCenter, fyne.TextStyle{Italic: true})
+	v.empty = widget.NewLabelWithStyle(lang.L("Click here or Browse... to choose a picture."), fyne.TextAlignCenter, fyne.TextStyle{Italic: true})
 	v.empty.Wrapping = fyne.TextWrapWord
 	v.ExtendBaseWidget(v)
 	return v

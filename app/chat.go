@@ -11,6 +11,7 @@ import (
 	"fyne.io/fyne/v2/canvas"
 	"fyne.io/fyne/v2/container"
 	"fyne.io/fyne/v2/driver/desktop"
+	"fyne.io/fyne/v2/lang"
 	"fyne.io/fyne/v2/layout"
 	"fyne.io/fyne/v2/theme"
 	"fyne.io/fyne/v2/widget"
@@ -125,7 +126,7 @@ func (a *App) newChatWindow(with string) *chatWindow {
 	c := &chatWindow{
 		app:    a,
 		with:   with,
-		win:    a.fyne.NewWindow(a.title(a.nameOf(with) + " - Conversation")),
+		win:    a.fyne.NewWindow(a.title(conversationTitle(a.nameOf(with)))),
 		clock:  chatClock,
 		follow: true,
 		byID:   make(map[string]*messageRow),
@@ -149,16 +150,16 @@ func (a *App) newChatWindow(with string) *chatWindow {
 	c.entry = newChatEntry(c.sendText)
 	c.entry.onNudge = c.sendNudge
 	c.entry.OnChanged = c.typed
-	c.entry.SetPlaceHolder("Type a message. Enter sends, Shift+Enter starts a new line.")
-	c.send = widget.NewButton("Send", c.sendText)
-	c.sendFile = widget.NewButtonWithIcon("Send a file", theme.FileIcon(), c.chooseFile)
+	c.entry.SetPlaceHolder(lang.L("Type a message. Enter sends, Shift+Enter starts a new line."))
+	c.send = widget.NewButton(lang.L("Send"), c.sendText)
+	c.sendFile = widget.NewButtonWithIcon(lang.L("Send a file"), theme.FileIcon(), c.chooseFile)
 	// Not "Live" with a record icon: that reads as a call. It streams a
 	// file while it is still being written (live.go).
-	c.liveBtn = widget.NewButtonWithIcon("Stream a file", theme.UploadIcon(), c.chooseLive)
+	c.liveBtn = widget.NewButtonWithIcon(lang.L("Stream a file"), theme.UploadIcon(), c.chooseLive)
 	c.emoticonBtn = widget.NewButtonWithIcon("", emoticonResources[":)"], c.showEmoticons)
-	c.nudgeBtn = widget.NewButtonWithIcon("Nudge", nudgeIcon, c.sendNudge)
-	c.inviteBtn = widget.NewButtonWithIcon("Invite", theme.ContentAddIcon(), c.showInvite)
-	c.leaveBtn = widget.NewButtonWithIcon("Leave", theme.LogoutIcon(), c.leave)
+	c.nudgeBtn = widget.NewButtonWithIcon(lang.L("Nudge"), nudgeIcon, c.sendNudge)
+	c.inviteBtn = widget.NewButtonWithIcon(lang.L("Invite"), theme.ContentAddIcon(), c.showInvite)
+	c.leaveBtn = widget.NewButtonWithIcon(lang.L("Leave"), theme.LogoutIcon(), c.leave)
 	c.leaveBtn.Hide()
 	for _, b := range []*widget.Button{c.sendFile, c.liveBtn, c.emoticonBtn, c.nudgeBtn, c.inviteBtn, c.leaveBtn} {
 		b.Importance = widget.LowImportance
@@ -174,12 +175,13 @@ func (a *App) newChatWindow(with string) *chatWindow {
 		c.setMyPicture(*a.account)
 	}
 
-	c.lock = widget.NewButtonWithIcon("Verify", theme.VisibilityIcon(), c.showSafety)
+	c.lock = widget.NewButtonWithIcon(lang.L("Verify"), theme.VisibilityIcon(), c.showSafety)
 	c.lock.Importance = widget.LowImportance
 	c.banner = c.newSecurityBanner()
 	header := container.NewBorder(nil, nil, nil, container.NewVBox(c.lock, c.leaveBtn), container.NewVBox(
 		container.NewHBox(container.NewPadded(c.glyph), c.nick, c.status), c.subnick))
-	toolbar := container.NewHBox(c.emoticonBtn, c.nudgeBtn, widget.NewSeparator(), c.sendFile, c.liveBtn, c.inviteBtn)
+	tools := []fyne.CanvasObject{c.emoticonBtn, c.nudgeBtn, widget.NewSeparator(), c.sendFile, c.liveBtn, c.inviteBtn}
+	toolbar := container.New(newCompactRow(tools...), tools...)
 	entryArea := container.NewBorder(container.NewVBox(c.tray.view, toolbar), nil, nil,
 		container.NewVBox(layout.NewSpacer(), c.send), c.entry)
 	historyArea := container.NewStack(container.New(&followLayout{after: c.keepNewestInView}, c.scroll),
@@ -263,7 +265,7 @@ func (c *chatWindow) setContact(ct api.Contact) {
 	}
 	status := "(" + statusLabel(st) + ")"
 	if ct.Relation == api.RelationPendingOut {
-		status = "(has not accepted you yet)"
+		status = lang.L("(has not accepted you yet)")
 	}
 	// How we reach an offline contact is no news, and "(Offline) ·
 	// connected directly" contradicts itself (and would give away a
@@ -278,7 +280,7 @@ func (c *chatWindow) setContact(ct api.Contact) {
 	c.theirPic.setStatus(ct.Status)
 	c.showSecurity(ct)
 	c.seenOnline(ct)
-	c.win.SetTitle(c.app.title(displayName(ct) + " - Conversation"))
+	c.win.SetTitle(c.app.title(conversationTitle(displayName(ct))))
 }
 
 // sendText sends what the entry holds and shows it at once, queued.
@@ -302,7 +304,7 @@ func (c *chatWindow) sendText() {
 	}, func(err error) {
 		if err != nil {
 			row.setState(api.StateFailed)
-			c.notice("This message could not be sent: " + errorText(err))
+			c.notice(lang.L("This message could not be sent: {{.Error}}", map[string]any{"Error": errorText(err)}))
 			return
 		}
 		c.assignID(row, id)
@@ -450,16 +452,17 @@ func (c *chatWindow) security(e api.SecurityEvent) {
 	name := c.app.nameOf(e.Contact)
 	switch e.Kind {
 	case api.SecuritySentUnprotected:
-		c.line("Sent without forward secrecy: "+name+"'s computer has published no keys yet. "+
-			"Your messages will be fully protected as soon as it does.", when, widget.WarningImportance)
+		c.line(lang.L("Sent without forward secrecy: {{.Name}}'s computer has published no keys yet. Your messages will be fully protected as soon as it does.",
+			map[string]any{"Name": name}), when, widget.WarningImportance)
 	case api.SecurityReceivedUnprotected:
-		c.line(name+"'s messages reach you without forward secrecy (an older version, or it found no keys of yours).",
-			when, widget.WarningImportance)
+		c.line(lang.L("{{.Name}}'s messages reach you without forward secrecy (an older version, or it found no keys of yours).",
+			map[string]any{"Name": name}), when, widget.WarningImportance)
 	case api.SecurityWaitingForKeys:
-		c.line("Waiting for "+name+"'s keys: your messages will be sent, fully protected, when they arrive.",
-			when, widget.WarningImportance)
+		c.line(lang.L("Waiting for {{.Name}}'s keys: your messages will be sent, fully protected, when they arrive.",
+			map[string]any{"Name": name}), when, widget.WarningImportance)
 	case api.SecurityProtected:
-		c.line("Messages with "+name+" are fully protected again (forward secrecy).", when, widget.SuccessImportance)
+		c.line(lang.L("Messages with {{.Name}} are fully protected again (forward secrecy).", map[string]any{"Name": name}),
+			when, widget.SuccessImportance)
 	}
 }
 
@@ -524,7 +527,7 @@ func (c *chatWindow) newMessageRow(m api.Message) *messageRow {
 	row := &messageRow{
 		msg:      m,
 		outgoing: m.State != api.StateReceived,
-		from:     widget.NewLabel(when.Local().Format("15:04") + "  " + c.app.nameOf(m.From) + " says:"),
+		from:     widget.NewLabel(lang.L("{{.Time}}  {{.Name}} says:", map[string]any{"Time": clockText(when), "Name": c.app.nameOf(m.From)})),
 		text:     newMessageText(m.Text),
 		mark:     widget.NewIcon(nil),
 	}
@@ -633,14 +636,19 @@ func (e *chatEntry) FocusLost() {
 func viaLabel(v api.Via) string {
 	switch v {
 	case api.ViaDirect:
-		return "connected directly"
+		return lang.L("connected directly")
 	case api.ViaHolePunched:
-		return "connected directly (through NAT)"
+		return lang.L("connected directly (through NAT)")
 	case api.ViaRelayed:
-		return "connected through a relay"
+		return lang.L("connected through a relay")
 	case api.ViaMailbox:
-		return "messages will wait in their mailbox"
+		return lang.L("messages will wait in their mailbox")
 	default:
 		return ""
 	}
+}
+
+// conversationTitle is a chat window's title: "Bob - Conversation".
+func conversationTitle(names string) string {
+	return lang.L("{{.Names}} - Conversation", map[string]any{"Names": names})
 }

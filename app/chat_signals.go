@@ -7,6 +7,7 @@ import (
 
 	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/driver/desktop"
+	"fyne.io/fyne/v2/lang"
 	"fyne.io/fyne/v2/widget"
 
 	"eserver/assets"
@@ -91,10 +92,12 @@ func (c *chatWindow) showStatus() {
 	case c.typingShown:
 		c.statusBar.Importance = widget.MediumImportance
 		c.statusBar.TextStyle = fyne.TextStyle{Italic: true}
-		c.statusBar.SetText(c.app.nameOf(c.with) + " is typing...")
+		c.statusBar.SetText(lang.L("{{.Name}} is typing...", map[string]any{"Name": c.app.nameOf(c.with)}))
 	case !c.lastRecv.IsZero():
 		t := c.lastRecv.Local()
-		c.statusBar.SetText("Last message received at " + t.Format("15:04") + " on " + t.Format("2 January 2006") + ".")
+		c.statusBar.SetText(lang.L("Last message received at {{.Time}} on {{.Day}} {{.Month}} {{.Year}}.", map[string]any{
+			"Time": clockText(t), "Day": t.Day(), "Month": monthName(t.Month()), "Year": t.Year(),
+		}))
 	default:
 		c.statusBar.SetText("")
 	}
@@ -115,14 +118,14 @@ func (c *chatWindow) sendNudge() {
 		}
 		switch api.Code(err) {
 		case "":
-			c.line("You have just sent a nudge.", c.clock.Now(), widget.MediumImportance)
+			c.line(lang.L("You have just sent a nudge."), c.clock.Now(), widget.MediumImportance)
 			c.shake()
 		case "rate_limited":
-			c.notice("You can't send nudges so often.")
+			c.notice(lang.L("You can't send nudges so often."))
 		case "unreachable":
-			c.notice(c.app.nameOf(to) + " can't be reached right now, so the nudge was not sent.")
+			c.notice(lang.L("{{.Name}} can't be reached right now, so the nudge was not sent.", map[string]any{"Name": c.app.nameOf(to)}))
 		default:
-			c.notice("The nudge could not be sent: " + errorText(err))
+			c.notice(lang.L("The nudge could not be sent: {{.Error}}", map[string]any{"Error": errorText(err)}))
 		}
 	})
 }
@@ -134,7 +137,7 @@ func (c *chatWindow) nudged(n api.NudgeEvent) {
 	if when.IsZero() {
 		when = c.clock.Now()
 	}
-	c.line(c.app.nameOf(n.From)+" has just sent you a nudge!", when, widget.MediumImportance)
+	c.line(nudgedText(c.app.nameOf(n.From)), when, widget.MediumImportance)
 	c.show(false)
 	c.win.RequestFocus()
 	now := c.clock.Now()
@@ -143,6 +146,12 @@ func (c *chatWindow) nudged(n api.NudgeEvent) {
 	}
 	c.lastShaken = now
 	c.shake()
+}
+
+// nudgedText is the line a contact's nudge leaves, in the chat and in
+// the history alike.
+func nudgedText(name string) string {
+	return lang.L("{{.Name}} has just sent you a nudge!", map[string]any{"Name": name})
 }
 
 // Shaking moves the window's content left and right, dying away.

@@ -5,6 +5,7 @@ import (
 
 	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/canvas"
+	"fyne.io/fyne/v2/lang"
 	"fyne.io/fyne/v2/theme"
 	"fyne.io/fyne/v2/widget"
 
@@ -29,14 +30,20 @@ const (
 // prefContactPictures keeps the pictureMode; unset is small.
 const prefContactPictures = "contacts.pictures"
 
-// pictureChoices are the modes as Options offers them, in order.
-var pictureChoices = []struct {
+// pictureOption is a mode as Options offers it.
+type pictureOption struct {
 	label string
 	mode  pictureMode
-}{
-	{"Large", picturesLarge},
-	{"Small", picturesSmall},
-	{"None", picturesNone},
+}
+
+// pictureChoices are the modes as Options offers them, in order, named in
+// the language in use.
+func pictureChoices() []pictureOption {
+	return []pictureOption{
+		{lang.L("Large"), picturesLarge},
+		{lang.L("Small"), picturesSmall},
+		{lang.L("None"), picturesNone},
+	}
 }
 
 // Sizes of contact rows with pictures. A small picture fits the height of
@@ -95,9 +102,9 @@ func (m *mainWindow) setRowHeights() {
 func rowStatus(c api.Contact, section string) string {
 	switch c.Relation {
 	case api.RelationPendingOut:
-		return "pending"
+		return lang.L("pending")
 	case api.RelationBlocked:
-		return "blocked"
+		return lang.L("blocked")
 	}
 	switch {
 	case c.Online() && c.Status != api.StatusOnline:
@@ -234,12 +241,13 @@ func (l contactLayout) MinSize(objs []fyne.CanvasObject) fyne.Size {
 
 // picturesChoice is the Appearance setting for pictures in the list.
 func (a *App) picturesChoice(s *settingsWindow) fyne.CanvasObject {
+	choices := pictureChoices()
 	var labels []string
-	for _, c := range pictureChoices {
+	for _, c := range choices {
 		labels = append(labels, c.label)
 	}
 	s.pictures = widget.NewRadioGroup(labels, func(label string) {
-		for _, c := range pictureChoices {
+		for _, c := range choices {
 			if c.label == label {
 				a.setPictureMode(c.mode)
 			}
@@ -247,7 +255,7 @@ func (a *App) picturesChoice(s *settingsWindow) fyne.CanvasObject {
 	})
 	s.pictures.Horizontal = true
 	s.pictures.Required = true
-	for _, c := range pictureChoices {
+	for _, c := range choices {
 		if c.mode == a.main.pictures {
 			s.pictures.SetSelected(c.label)
 		}

@@ -12,6 +12,7 @@ import (
 	"fyne.io/fyne/v2/container"
 	"fyne.io/fyne/v2/dialog"
 	"fyne.io/fyne/v2/driver/desktop"
+	"fyne.io/fyne/v2/lang"
 	"fyne.io/fyne/v2/layout"
 	"fyne.io/fyne/v2/theme"
 	"fyne.io/fyne/v2/widget"
@@ -124,7 +125,7 @@ type confirmDialog struct {
 
 func (a *App) newMainWindow() *mainWindow {
 	m := &mainWindow{
-		win:         a.fyne.NewWindow(a.title("EServer Messenger")),
+		win:         a.fyne.NewWindow(a.title("EServer Messenger")), // not translated: the program's name
 		requestRows: make(map[string]*requestRow),
 		collapsed:   make(map[string]bool),
 		pictures:    a.pictureMode(),
@@ -138,7 +139,7 @@ func (a *App) newMainWindow() *mainWindow {
 	m.ownGlyph.FillMode = canvas.ImageFillContain
 	m.ownGlyph.SetMinSize(fyne.NewSquareSize(14))
 
-	m.nick = newInlineEdit(m.win, "Type your name", func(nick string) {
+	m.nick = newInlineEdit(m.win, lang.L("Type your name"), func(nick string) {
 		// An empty nick is refused rather than sent: contacts would see
 		// a blank name. The username shows again instead.
 		if a.account == nil || nick == "" || nick == a.account.Nick {
@@ -150,7 +151,7 @@ func (a *App) newMainWindow() *mainWindow {
 	m.nick.label.TextStyle = fyne.TextStyle{Bold: true}
 	m.nick.label.SizeName = theme.SizeNameSubHeadingText
 
-	m.subnick = newInlineEdit(m.win, "Share a quick message", func(text string) {
+	m.subnick = newInlineEdit(m.win, lang.L("Share a quick message"), func(text string) {
 		if a.account == nil || text == a.account.Subnick {
 			return
 		}
@@ -158,7 +159,7 @@ func (a *App) newMainWindow() *mainWindow {
 	})
 	m.subnick.label.TextStyle = fyne.TextStyle{Italic: true}
 
-	m.media = newInlineEdit(m.win, "What are you listening to?", func(text string) {
+	m.media = newInlineEdit(m.win, lang.L("What are you listening to?"), func(text string) {
 		a.setMedia(text)
 	})
 	m.media.prefix = "\u266a "
@@ -176,7 +177,7 @@ func (a *App) newMainWindow() *mainWindow {
 	}
 
 	m.search = newKeyEntry()
-	m.search.SetPlaceHolder("Search contacts...")
+	m.search.SetPlaceHolder(lang.L("Search contacts..."))
 	m.search.OnChanged = func(string) { a.contactsChanged() }
 	m.search.onEscape = func() { m.search.SetText("") }
 	// Enter talks to the first match, so a contact is a few keys away.
@@ -207,14 +208,14 @@ func (a *App) newMainWindow() *mainWindow {
 	)
 	m.list.HideSeparators = true
 
-	m.signOutItem = fyne.NewMenuItem("Sign out", a.doSignOut)
-	m.addItem = fyne.NewMenuItem("Add a contact...", a.showAddContact)
-	m.optionsItem = fyne.NewMenuItem("Options...", a.showOptions)
-	m.passwordItem = fyne.NewMenuItem("Change password...", a.showChangePassword)
+	m.signOutItem = fyne.NewMenuItem(lang.L("Sign out"), a.doSignOut)
+	m.addItem = fyne.NewMenuItem(lang.L("Add a contact..."), a.showAddContact)
+	m.optionsItem = fyne.NewMenuItem(lang.L("Options..."), a.showOptions)
+	m.passwordItem = fyne.NewMenuItem(lang.L("Change password..."), a.showChangePassword)
 	m.win.SetMainMenu(fyne.NewMainMenu(
-		fyne.NewMenu("File", fyne.NewMenuItem("View history...", a.showHistory), m.passwordItem, m.signOutItem),
-		fyne.NewMenu("Contacts", m.addItem),
-		fyne.NewMenu("Tools", m.optionsItem),
+		fyne.NewMenu(lang.L("File"), fyne.NewMenuItem(lang.L("View history..."), a.showHistory), m.passwordItem, m.signOutItem),
+		fyne.NewMenu(lang.L("Contacts"), m.addItem),
+		fyne.NewMenu(lang.L("Tools"), m.optionsItem),
 		a.newHelpMenu().menu,
 	))
 
@@ -287,14 +288,14 @@ func (a *App) statusMenu() *fyne.Menu {
 		it.Checked = a.account != nil && a.account.Status == st
 		items = append(items, it)
 	}
-	picture := fyne.NewMenuItem("Change display picture...", a.showAvatarPicker)
+	picture := fyne.NewMenuItem(lang.L("Change display picture..."), a.showAvatarPicker)
 	picture.Icon = theme.MediaPhotoIcon()
-	name := fyne.NewMenuItem("Change display name...", func() { a.main.nick.edit() })
+	name := fyne.NewMenuItem(lang.L("Change display name..."), func() { a.main.nick.edit() })
 	name.Icon = theme.DocumentCreateIcon()
-	signOut := fyne.NewMenuItem("Sign out", a.doSignOut)
+	signOut := fyne.NewMenuItem(lang.L("Sign out"), a.doSignOut)
 	signOut.Icon = theme.LogoutIcon()
 	items = append(items, fyne.NewMenuItemSeparator(), picture, name, fyne.NewMenuItemSeparator(), signOut)
-	return fyne.NewMenu("Status", items...)
+	return fyne.NewMenu(lang.L("Status"), items...)
 }
 
 // setStatus changes our status; the header shows it at once and goes back
@@ -430,8 +431,8 @@ func (a *App) contactsChanged() {
 		}
 		section("group:"+g, fmt.Sprintf("%s (%d/%d)", g, n, len(cs)), cs)
 	}
-	section(sectionOnline, fmt.Sprintf("Online (%d)", len(online)), online)
-	section(sectionOffline, fmt.Sprintf("Offline (%d)", len(offline)), offline)
+	section(sectionOnline, lang.L("Online ({{.Count}})", map[string]any{"Count": len(online)}), online)
+	section(sectionOffline, lang.L("Offline ({{.Count}})", map[string]any{"Count": len(offline)}), offline)
 	m.setRowHeights()
 	m.list.Refresh()
 
@@ -486,13 +487,14 @@ func (a *App) groupHeaderMenu(group string) *fyne.Menu {
 		}
 		return nil
 	}
-	rename := fyne.NewMenuItem("Rename group...", func() {
-		a.askText("Rename group", "A new name for \u201c"+group+"\u201d.", group, group, false, refile)
+	rename := fyne.NewMenuItem(lang.L("Rename group..."), func() {
+		a.askText(lang.L("Rename group"), lang.L("A new name for \u201c{{.Group}}\u201d.", map[string]any{"Group": group}),
+			group, group, false, refile)
 	})
-	del := fyne.NewMenuItem("Delete group", func() {
-		a.askConfirm("Delete group",
-			"Delete the group \u201c"+group+"\u201d? Its contacts stay in your list, without a group.",
-			"Delete", func() {
+	del := fyne.NewMenuItem(lang.L("Delete group"), func() {
+		a.askConfirm(lang.L("Delete group"),
+			lang.L("Delete the group \u201c{{.Group}}\u201d? Its contacts stay in your list, without a group.", map[string]any{"Group": group}),
+			lang.L("Delete"), func() {
 				a.command(func(ctx context.Context) error { return refile(ctx, "") }, func(err error) {
 					if err != nil {
 						a.showError(a.main.win, err)
@@ -506,9 +508,10 @@ func (a *App) groupHeaderMenu(group string) *fyne.Menu {
 
 func (a *App) newRequestRow(c api.Contact) *requestRow {
 	u := c.Username
-	text := u + " wants to add you to their contact list."
+	text := lang.L("{{.Username}} wants to add you to their contact list.", map[string]any{"Username": u})
 	if c.RequestMessage != "" {
-		text += "\n\u201c" + c.RequestMessage + "\u201d"
+		text = lang.L("{{.Username}} wants to add you to their contact list.\n\u201c{{.Message}}\u201d",
+			map[string]any{"Username": u, "Message": c.RequestMessage})
 	}
 	r := &requestRow{text: widget.NewLabel(text)}
 	r.text.Wrapping = fyne.TextWrapWord
@@ -526,10 +529,10 @@ func (a *App) newRequestRow(c api.Contact) *requestRow {
 			// On success the node's Contact event moves or removes the row.
 		})
 	}
-	r.accept = widget.NewButtonWithIcon("Accept", theme.ConfirmIcon(), func() { answer(a.api.AcceptContact) })
+	r.accept = widget.NewButtonWithIcon(lang.L("Accept"), theme.ConfirmIcon(), func() { answer(a.api.AcceptContact) })
 	r.accept.Importance = widget.HighImportance
-	r.decline = widget.NewButtonWithIcon("Decline", theme.CancelIcon(), func() { answer(a.api.DeclineContact) })
-	r.block = widget.NewButton("Block", func() { answer(a.api.BlockContact) })
+	r.decline = widget.NewButtonWithIcon(lang.L("Decline"), theme.CancelIcon(), func() { answer(a.api.DeclineContact) })
+	r.block = widget.NewButton(lang.L("Block"), func() { answer(a.api.BlockContact) })
 	r.block.Importance = widget.DangerImportance
 	bg := canvas.NewRectangle(theme.Color(theme.ColorNameHover))
 	bg.CornerRadius = theme.InputRadiusSize()
@@ -552,36 +555,36 @@ func (a *App) contactMenu(c api.Contact) *fyne.Menu {
 	}
 	var items []*fyne.MenuItem
 	if c.Relation == api.RelationAccepted {
-		send := fyne.NewMenuItem("Send an instant message", func() { a.openChat(u) })
+		send := fyne.NewMenuItem(lang.L("Send an instant message"), func() { a.openChat(u) })
 		send.Icon = theme.MailComposeIcon()
 		items = append(items, send)
 	}
-	profile := fyne.NewMenuItem("View profile", func() { a.showProfile(u) })
+	profile := fyne.NewMenuItem(lang.L("View profile"), func() { a.showProfile(u) })
 	profile.Icon = theme.AccountIcon()
 	items = append(items, profile, fyne.NewMenuItemSeparator())
 
 	// Every item has an icon: Fyne indents a label only past an icon, so
 	// mixed items would not line up.
-	rename := fyne.NewMenuItem("Rename in list...", func() { a.showRename(c) })
+	rename := fyne.NewMenuItem(lang.L("Rename in list..."), func() { a.showRename(c) })
 	rename.Icon = theme.DocumentCreateIcon()
-	move := fyne.NewMenuItem("Move to group", nil)
+	move := fyne.NewMenuItem(lang.L("Move to group"), nil)
 	move.Icon = theme.FolderIcon()
 	move.ChildMenu = a.groupMenu(c)
 	items = append(items, rename, move, fyne.NewMenuItemSeparator())
 
 	if c.Relation == api.RelationBlocked {
-		unblock := fyne.NewMenuItem("Unblock contact", do(a.api.UnblockContact))
+		unblock := fyne.NewMenuItem(lang.L("Unblock contact"), do(a.api.UnblockContact))
 		unblock.Icon = glyphOffline
 		items = append(items, unblock)
 	} else {
-		block := fyne.NewMenuItem("Block contact", do(a.api.BlockContact))
+		block := fyne.NewMenuItem(lang.L("Block contact"), do(a.api.BlockContact))
 		block.Icon = glyphBlocked
 		items = append(items, block)
 	}
-	del := fyne.NewMenuItem("Delete contact", func() {
-		a.askConfirm("Delete contact",
-			fmt.Sprintf("Delete %s (%s) from your contact list?", displayName(c), u),
-			"Delete", do(a.api.RemoveContact))
+	del := fyne.NewMenuItem(lang.L("Delete contact"), func() {
+		a.askConfirm(lang.L("Delete contact"),
+			lang.L("Delete {{.Name}} ({{.Username}}) from your contact list?", map[string]any{"Name": displayName(c), "Username": u}),
+			lang.L("Delete"), do(a.api.RemoveContact))
 	})
 	del.Icon = theme.DeleteIcon()
 	items = append(items, del)
@@ -611,11 +614,11 @@ func (a *App) groupMenu(c api.Contact) *fyne.Menu {
 		it.Checked = g == c.Group
 		items = append(items, it)
 	}
-	none := fyne.NewMenuItem("No group", moveTo(""))
+	none := fyne.NewMenuItem(lang.L("No group"), moveTo(""))
 	none.Checked = c.Group == ""
 	items = append(items, none, fyne.NewMenuItemSeparator(),
-		fyne.NewMenuItem("New group...", func() { a.showNewGroup(c) }))
-	return fyne.NewMenu("Move to group", items...)
+		fyne.NewMenuItem(lang.L("New group..."), func() { a.showNewGroup(c) }))
+	return fyne.NewMenu(lang.L("Move to group"), items...)
 }
 
 // showRename asks for the name c has in our list only.
@@ -624,7 +627,8 @@ func (a *App) showRename(c api.Contact) {
 	if own == "" {
 		own = c.Username
 	}
-	a.askText("Rename "+c.Username, "Leave empty to show their own name, \u201c"+own+"\u201d.",
+	a.askText(lang.L("Rename {{.Username}}", map[string]any{"Username": c.Username}),
+		lang.L("Leave empty to show their own name, \u201c{{.Name}}\u201d.", map[string]any{"Name": own}),
 		c.Alias, own, true, func(ctx context.Context, alias string) error {
 			return a.api.RenameContact(ctx, c.Username, alias)
 		})
@@ -632,8 +636,8 @@ func (a *App) showRename(c api.Contact) {
 
 // showNewGroup asks for a new group's name and files c under it.
 func (a *App) showNewGroup(c api.Contact) {
-	a.askText("New group", "Name the group to move "+displayName(c)+" into.",
-		"", "Friends, Family, Work...", false, func(ctx context.Context, g string) error {
+	a.askText(lang.L("New group"), lang.L("Name the group to move {{.Name}} into.", map[string]any{"Name": displayName(c)}),
+		"", lang.L("Friends, Family, Work..."), false, func(ctx context.Context, g string) error {
 			return a.api.SetContactGroup(ctx, c.Username, g)
 		})
 }
@@ -654,7 +658,7 @@ func (a *App) askText(title, hint, text, placeholder string, allowEmpty bool, sa
 		}
 		v := strings.TrimSpace(d.entry.Text)
 		if v == "" && !allowEmpty {
-			d.errText.SetText("Please type a name.")
+			d.errText.SetText(lang.L("Please type a name."))
 			d.errText.Show()
 			return
 		}
@@ -670,9 +674,9 @@ func (a *App) askText(title, hint, text, placeholder string, allowEmpty bool, sa
 		})
 	}
 	d.entry.OnSubmitted = func(string) { submit() }
-	d.ok = widget.NewButton("OK", submit)
+	d.ok = widget.NewButton(lang.L("OK"), submit)
 	d.ok.Importance = widget.HighImportance
-	d.cancel = widget.NewButton("Cancel", func() { d.dlg.Hide() })
+	d.cancel = widget.NewButton(lang.L("Cancel"), func() { d.dlg.Hide() })
 	label := widget.NewLabel(hint)
 	label.Wrapping = fyne.TextWrapWord
 	d.dlg = dialog.NewCustomWithoutButtons(title, container.NewVBox(label, d.entry, d.errText), m.win)
@@ -688,7 +692,7 @@ func (a *App) askConfirm(title, question, verb string, do func()) {
 	m := a.main
 	d := &confirmDialog{text: widget.NewLabel(question)}
 	d.text.Wrapping = fyne.TextWrapWord
-	d.no = widget.NewButton("Cancel", func() { d.dlg.Hide() })
+	d.no = widget.NewButton(lang.L("Cancel"), func() { d.dlg.Hide() })
 	d.yes = widget.NewButton(verb, func() {
 		d.dlg.Hide()
 		do()
@@ -710,20 +714,20 @@ func (a *App) showAddContact() {
 			message:  widget.NewEntry(),
 			errText:  widget.NewLabel(""),
 		}
-		d.username.SetPlaceHolder("Their username")
-		d.message.SetPlaceHolder("Hi, it's me! (optional)")
+		d.username.SetPlaceHolder(lang.L("Their username"))
+		d.message.SetPlaceHolder(lang.L("Hi, it's me! (optional)"))
 		d.errText.Importance = widget.DangerImportance
 		d.errText.Wrapping = fyne.TextWrapWord
 		d.username.OnSubmitted = func(string) { a.doAddContact() }
 		d.message.OnSubmitted = func(string) { a.doAddContact() }
-		d.add = widget.NewButton("Add contact", a.doAddContact)
+		d.add = widget.NewButton(lang.L("Add contact"), a.doAddContact)
 		d.add.Importance = widget.HighImportance
-		d.cancel = widget.NewButton("Cancel", func() { d.dlg.Hide() })
+		d.cancel = widget.NewButton(lang.L("Cancel"), func() { d.dlg.Hide() })
 		form := widget.NewForm(
-			widget.NewFormItem("Username", d.username),
-			widget.NewFormItem("Message", d.message),
+			widget.NewFormItem(lang.L("Username"), d.username),
+			widget.NewFormItem(lang.L("Message"), d.message),
 		)
-		d.dlg = dialog.NewCustomWithoutButtons("Add a contact", container.NewVBox(form, d.errText), m.win)
+		d.dlg = dialog.NewCustomWithoutButtons(lang.L("Add a contact"), container.NewVBox(form, d.errText), m.win)
 		d.dlg.SetButtons([]fyne.CanvasObject{d.cancel, d.add})
 		d.dlg.Resize(fyne.NewSize(340, 0))
 		m.addDialog = d
@@ -744,17 +748,17 @@ func (a *App) doAddContact() {
 	}
 	u, msg := foldUsername(d.username.Text), strings.TrimSpace(d.message.Text)
 	if u == "" {
-		d.errText.SetText("Please type the username of the person to add.")
+		d.errText.SetText(lang.L("Please type the username of the person to add."))
 		d.errText.Show()
 		return
 	}
 	if p := usernameProblem(u); p != "" {
-		d.errText.SetText("No one has that username. " + p)
+		d.errText.SetText(lang.L("No one has that username. {{.Problem}}", map[string]any{"Problem": p}))
 		d.errText.Show()
 		return
 	}
 	if u == a.me() {
-		d.errText.SetText("You cannot add yourself.")
+		d.errText.SetText(lang.L("You cannot add yourself."))
 		d.errText.Show()
 		return
 	}
@@ -766,7 +770,8 @@ func (a *App) doAddContact() {
 		if err != nil {
 			text := errorText(err)
 			if api.Code(err) == "no_such_user" {
-				text = "No one is called \u201c" + u + "\u201d. Check the spelling with them: usernames look like alice.smith."
+				text = lang.L("No one is called \u201c{{.Username}}\u201d. Check the spelling with them: usernames look like alice.smith.",
+					map[string]any{"Username": u})
 			}
 			d.errText.SetText(text)
 			d.errText.Show()

@@ -3,10 +3,10 @@ package app
 import (
 	"context"
 	"slices"
-	"strconv"
 	"strings"
 
 	"fyne.io/fyne/v2/dialog"
+	"fyne.io/fyne/v2/lang"
 	"fyne.io/fyne/v2/widget"
 
 	"eserver/node/api"
@@ -24,12 +24,16 @@ import (
 // with what was said above.
 
 // membersText names a conversation's other members: "Bob", "Bob and
-// Carol", "Bob, Carol and Dave".
+// Carol", "Bob, Carol and Dave"; "nobody else" when none is left.
 func (a *App) membersText(conv api.Conversation) string {
-	return a.membersBut(conv, a.me())
+	if names := a.membersBut(conv, a.me()); names != "" {
+		return names
+	}
+	return lang.L("nobody else")
 }
 
-// membersBut names the members other than us and those in except.
+// membersBut names the members other than us and those in except; ""
+// when there are none.
 func (a *App) membersBut(conv api.Conversation, except ...string) string {
 	var names []string
 	for _, m := range conv.Members {
@@ -38,7 +42,7 @@ func (a *App) membersBut(conv api.Conversation, except ...string) string {
 		}
 	}
 	if len(names) == 0 {
-		return "nobody else"
+		return ""
 	}
 	return joinAnd(names)
 }
@@ -48,7 +52,9 @@ func joinAnd(names []string) string {
 	if len(names) == 1 {
 		return names[0]
 	}
-	return strings.Join(names[:len(names)-1], ", ") + " and " + names[len(names)-1]
+	return lang.L("{{.First}} and {{.Last}}", map[string]any{
+		"First": strings.Join(names[:len(names)-1], ", "), "Last": names[len(names)-1],
+	})
 }
 
 // offlineMembers are the other members of conv who are our contacts and
@@ -86,9 +92,9 @@ func (a *App) memberPresence(before api.Contact, known bool, now api.Contact) {
 		name := a.nameOf(now.Username)
 		switch {
 		case was && !is:
-			chat.info(name + " has signed out. Messages sent now reach " + name + " at the next sign-in.")
+			chat.info(lang.L("{{.Name}} has signed out. Messages sent now reach {{.Name}} at the next sign-in.", map[string]any{"Name": name}))
 		case known && !was && is:
-			chat.info(name + " is back online.")
+			chat.info(lang.L("{{.Name}} is back online.", map[string]any{"Name": name}))
 		}
 	}
 }
@@ -110,12 +116,7 @@ func (a *App) conversationChanged(ev api.ConversationEvent) {
 		chat.show(false)
 		// "Bob invited you into a conversation with Carol": the inviter
 		// is named once.
-		others := a.membersBut(ev.Conversation, ev.By)
-		if others == "nobody else" {
-			chat.info(a.nameOf(ev.By) + " invited you into a conversation.")
-		} else {
-			chat.info(a.nameOf(ev.By) + " invited you into a conversation with " + others + ".")
-		}
+		chat.info(invitedText(a.nameOf(ev.By), a.membersBut(ev.Conversation, ev.By)))
 		return
 	}
 	if chat == nil {
@@ -124,9 +125,9 @@ func (a *App) conversationChanged(ev api.ConversationEvent) {
 	chat.setConversation(ev.Conversation)
 	switch {
 	case ev.Joined != "" && ev.Joined != me && (!known || !slices.Contains(old.Members, ev.Joined)):
-		chat.info(a.nameOf(ev.Joined) + " has joined the conversation.")
+		chat.info(joinedText(a.nameOf(ev.Joined)))
 	case ev.Left != "" && ev.Left != me:
-		chat.info(a.nameOf(ev.Left) + " has left the conversation.")
+		chat.info(leftText(a.nameOf(ev.Left)))
 	}
 }
 
@@ -140,16 +141,17 @@ func (c *chatWindow) setConversation(conv api.Conversation) {
 	}
 	c.glyph.Refresh()
 	c.nick.SetText(c.app.membersText(conv))
-	status := "(" + strconv.Itoa(len(conv.Members)) + " people)"
+	n := len(conv.Members)
+	status := lang.N("({{.Count}} people)", n, map[string]any{"Count": n})
 	if len(offline) > 0 {
-		status = "(" + strconv.Itoa(len(conv.Members)) + " people · " + joinAnd(offline) + " offline)"
+		status = lang.N("({{.Count}} people · {{.Offline}} offline)", n, map[string]any{"Count": n, "Offline": joinAnd(offline)})
 	}
 	if conv.Left {
-		status = "(you left this conversation)"
+		status = lang.L("(you left this conversation)")
 	}
 	c.status.SetText(status)
 	c.subnick.SetText("")
-	c.win.SetTitle(c.app.title(c.app.membersText(conv) + " - Conversation"))
+	c.win.SetTitle(c.app.title(conversationTitle(c.app.membersText(conv))))
 	c.entry.Enable()
 	c.send.Enable()
 	c.inviteBtn.Enable()
@@ -209,7 +211,7 @@ func (c *chatWindow) inviteChoices() []string {
 func (c *chatWindow) showInvite() {
 	choices := c.inviteChoices()
 	if len(choices) == 0 {
-		dialog.ShowInformation("Invite someone", "None of your other contacts is online to invite.", c.win)
+		dialog.ShowInformation(lang.L("Invite someone"), lang.L("None of your other contacts is online to invite."), c.win)
 		return
 	}
 	labels := make([]string, len(choices))
@@ -218,7 +220,7 @@ func (c *chatWindow) showInvite() {
 	}
 	c.invitePick = widget.NewSelect(labels, nil)
 	c.invitePick.SetSelectedIndex(0)
-	dialog.ShowCustomConfirm("Invite someone to this conversation", "Invite", "Cancel", c.invitePick, func(ok bool) {
+	dialog.ShowCustomConfirm(lang.L("Invite someone to this conversation"), lang.L("Invite"), lang.L("Cancel"), c.invitePick, func(ok bool) {
 		if !ok || c.invitePick.SelectedIndex() < 0 {
 			return
 		}
@@ -237,7 +239,7 @@ func (c *chatWindow) invite(username string) {
 		return err
 	}, func(err error) {
 		if err != nil {
-			c.notice("Could not invite " + c.app.nameOf(username) + ": " + errorText(err))
+			c.notice(lang.L("Could not invite {{.Name}}: {{.Error}}", map[string]any{"Name": c.app.nameOf(username), "Error": errorText(err)}))
 			return
 		}
 		conv := c.app.conversations[id]
@@ -259,7 +261,7 @@ func (c *chatWindow) invite(username string) {
 			chat = c.app.chat(id)
 		}
 		chat.setConversation(conv)
-		chat.info("You invited " + c.app.nameOf(username) + ".")
+		chat.info(youInvitedText(c.app.nameOf(username)))
 		chat.show(true)
 	})
 }
@@ -269,7 +271,7 @@ func (c *chatWindow) leave() {
 	id := c.with
 	c.app.command(func(ctx context.Context) error { return c.app.api.LeaveConversation(ctx, id) }, func(err error) {
 		if err != nil {
-			c.notice("Could not leave the conversation: " + errorText(err))
+			c.notice(lang.L("Could not leave the conversation: {{.Error}}", map[string]any{"Error": errorText(err)}))
 			return
 		}
 		c.hide()
@@ -300,4 +302,28 @@ func (a *App) loadConversations() {
 // info shows a line about the conversation itself (who joined, who left).
 func (c *chatWindow) info(text string) {
 	c.line(text, c.clock.Now(), widget.MediumImportance)
+}
+
+// The lines a conversation's news leaves, in the chat and in the history
+// alike.
+
+// invitedText: we were invited by inviter, with others ("" for nobody
+// else); the inviter is named once.
+func invitedText(inviter, others string) string {
+	if others == "" {
+		return lang.L("{{.Name}} invited you into a conversation.", map[string]any{"Name": inviter})
+	}
+	return lang.L("{{.Name}} invited you into a conversation with {{.Others}}.", map[string]any{"Name": inviter, "Others": others})
+}
+
+func youInvitedText(name string) string {
+	return lang.L("You invited {{.Name}}.", map[string]any{"Name": name})
+}
+
+func joinedText(name string) string {
+	return lang.L("{{.Name}} has joined the conversation.", map[string]any{"Name": name})
+}
+
+func leftText(name string) string {
+	return lang.L("{{.Name}} has left the conversation.", map[string]any{"Name": name})
 }

@@ -12,6 +12,7 @@ import (
 	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/container"
 	"fyne.io/fyne/v2/dialog"
+	"fyne.io/fyne/v2/lang"
 	"fyne.io/fyne/v2/theme"
 	"fyne.io/fyne/v2/widget"
 )
@@ -61,7 +62,7 @@ func pickFile(win fyne.Window, title, confirm, dir string, exts []string, onChos
 
 // pickFolder asks for a folder in win, starting in dir.
 func pickFolder(win fyne.Window, title, dir string, onChosen func(string)) *fileChooser {
-	c := newFileChooser(win, title, "Choose", true, dir, nil, onChosen)
+	c := newFileChooser(win, title, lang.L("Choose"), true, dir, nil, onChosen)
 	c.show()
 	return c
 }
@@ -69,7 +70,7 @@ func pickFolder(win fyne.Window, title, dir string, onChosen func(string)) *file
 func newFileChooser(win fyne.Window, title, confirm string, folders bool, dir string, exts []string, onChosen func(string)) *fileChooser {
 	c := &fileChooser{win: win, folders: folders, exts: exts, onChosen: onChosen}
 	c.path = widget.NewEntry()
-	c.path.SetPlaceHolder("Type a path and press Enter")
+	c.path.SetPlaceHolder(lang.L("Type a path and press Enter"))
 	c.path.OnSubmitted = func(text string) { c.enter(text, false) }
 	c.problem = widget.NewLabel("")
 	c.problem.Importance = widget.DangerImportance
@@ -113,7 +114,7 @@ func newFileChooser(win fyne.Window, title, confirm string, folders bool, dir st
 	top := container.NewVBox(container.NewBorder(nil, nil, c.up, nil, c.path), c.problem)
 	c.content = container.NewBorder(top, nil, nil, nil, c.list)
 	c.dlg = dialog.NewCustomWithoutButtons(title, c.content, win)
-	c.dlg.SetButtons([]fyne.CanvasObject{widget.NewButton("Cancel", c.dlg.Hide), c.choose})
+	c.dlg.SetButtons([]fyne.CanvasObject{widget.NewButton(lang.L("Cancel"), c.dlg.Hide), c.choose})
 
 	if dir == "" {
 		dir, _ = os.UserHomeDir()
@@ -146,19 +147,21 @@ func (c *fileChooser) enter(text string, button bool) {
 	info, err := os.Stat(p)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
-		c.say("There is no file or folder at " + p + ".")
+		c.say(lang.L("There is no file or folder at {{.Path}}.", map[string]any{"Path": p}))
 	case errors.Is(err, fs.ErrPermission):
-		c.say("You do not have permission to open " + p + ".")
+		c.say(lang.L("You do not have permission to open {{.Path}}.", map[string]any{"Path": p}))
 	case err != nil:
-		c.say(p + " cannot be opened.")
+		c.say(lang.L("{{.Path}} cannot be opened.", map[string]any{"Path": p}))
 	case info.IsDir() && c.folders && button:
 		c.pick(p)
 	case info.IsDir():
 		c.goTo(p)
 	case c.folders:
-		c.say(p + " is a file: choose a folder.")
+		c.say(lang.L("{{.Path}} is a file: choose a folder.", map[string]any{"Path": p}))
 	case !c.offered(p):
-		c.say(filepath.Base(p) + " is not a kind of file this can use: choose a " + strings.Join(c.exts, ", ") + " file.")
+		c.say(lang.L("{{.File}} is not a kind of file this can use: choose a {{.Kinds}} file.", map[string]any{
+			"File": filepath.Base(p), "Kinds": strings.Join(c.exts, ", "),
+		}))
 	default:
 		c.pick(p)
 	}
@@ -193,9 +196,9 @@ func (c *fileChooser) goTo(dir string) {
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		if errors.Is(err, fs.ErrPermission) {
-			c.say("You do not have permission to open " + dir + ".")
+			c.say(lang.L("You do not have permission to open {{.Path}}.", map[string]any{"Path": dir}))
 		} else {
-			c.say(dir + " cannot be opened.")
+			c.say(lang.L("{{.Path}} cannot be opened.", map[string]any{"Path": dir}))
 		}
 		return
 	}

@@ -9,6 +9,7 @@ import (
 	"fyne.io/fyne/v2/canvas"
 	"fyne.io/fyne/v2/container"
 	"fyne.io/fyne/v2/driver/desktop"
+	"fyne.io/fyne/v2/lang"
 	"fyne.io/fyne/v2/layout"
 	"fyne.io/fyne/v2/theme"
 	"fyne.io/fyne/v2/widget"
@@ -25,19 +26,19 @@ type helpMenu struct {
 }
 
 // about is the line About says on what EServer is.
-const about = "EServer is an open, peer-to-peer instant messenger in the spirit of Windows Live Messenger. " +
-	"Your messages go straight to your contacts' computers, end-to-end encrypted; " +
-	"when a contact is offline they wait, still encrypted, in a mailbox on the network until the contact signs in."
+func about() string {
+	return lang.L("EServer is an open, peer-to-peer instant messenger in the spirit of Windows Live Messenger. Your messages go straight to your contacts' computers, end-to-end encrypted; when a contact is offline they wait, still encrypted, in a mailbox on the network until the contact signs in.")
+}
 
 // newHelpMenu makes the Help menu (a.help).
 func (a *App) newHelpMenu() *helpMenu {
 	h := &helpMenu{}
 	a.help = h
-	h.menu = fyne.NewMenu("Help",
-		fyne.NewMenuItem("Keyboard shortcuts", a.showShortcuts),
-		fyne.NewMenuItem("Where is my profile?", a.showProfileDir),
+	h.menu = fyne.NewMenu(lang.L("Help"),
+		fyne.NewMenuItem(lang.L("Keyboard shortcuts"), a.showShortcuts),
+		fyne.NewMenuItem(lang.L("Where is my profile?"), a.showProfileDir),
 		fyne.NewMenuItemSeparator(),
-		fyne.NewMenuItem("About EServer", a.showAbout),
+		fyne.NewMenuItem(lang.L("About EServer"), a.showAbout),
 	)
 	return h
 }
@@ -46,28 +47,28 @@ func (a *App) newHelpMenu() *helpMenu {
 // with (main sets it from the Makefile's ldflags).
 func (a *App) version() string {
 	if a.opts.Version != "" {
-		return a.opts.Version
+		return lang.L("Version {{.Version}}", map[string]any{"Version": a.opts.Version})
 	}
-	return "development build"
+	return lang.L("Development build")
 }
 
 func (a *App) showAbout() {
 	logo := canvas.NewImageFromResource(iconResource)
 	logo.FillMode = canvas.ImageFillContain
 	logo.SetMinSize(fyne.NewSquareSize(64))
-	name := widget.NewLabelWithStyle("EServer Messenger", fyne.TextAlignCenter, fyne.TextStyle{Bold: true})
+	name := widget.NewLabelWithStyle("EServer Messenger", fyne.TextAlignCenter, fyne.TextStyle{Bold: true}) // not translated: the program's name
 	name.SizeName = theme.SizeNameSubHeadingText
-	ver := widget.NewLabelWithStyle("Version "+a.version(), fyne.TextAlignCenter, fyne.TextStyle{})
-	what := widget.NewLabel(about)
+	ver := widget.NewLabelWithStyle(a.version(), fyne.TextAlignCenter, fyne.TextStyle{})
+	what := widget.NewLabel(about())
 	what.Wrapping = fyne.TextWrapWord
-	a.showHelpWindow("About EServer", 380, container.NewVBox(container.NewCenter(logo), name, ver, what))
+	a.showHelpWindow(lang.L("About EServer"), 380, container.NewVBox(container.NewCenter(logo), name, ver, what))
 }
 
 // showHelpWindow opens a window of the Help menu, width wide, with a Close
 // button under content.
 func (a *App) showHelpWindow(title string, width float32, content fyne.CanvasObject) {
 	w := a.fyne.NewWindow(a.title(title))
-	closeBtn := widget.NewButton("Close", w.Close)
+	closeBtn := widget.NewButton(lang.L("Close"), w.Close)
 	w.SetContent(container.NewPadded(container.NewVBox(content, container.NewCenter(closeBtn))))
 	w.Resize(fyne.NewSize(width, 0))
 	w.SetIcon(iconResource)
@@ -83,21 +84,20 @@ func (a *App) showProfileDir() {
 	path := widget.NewLabel(dir)
 	path.Wrapping = fyne.TextWrapBreak
 	path.TextStyle = fyne.TextStyle{Monospace: true}
-	text := widget.NewLabel("Your profile folder holds your accounts' message history and keys, the display pictures " +
-		"you received and EServer's settings for this profile. Keep it private; copy it to keep a backup.")
+	text := widget.NewLabel(lang.L("Your profile folder holds your accounts' message history and keys, the display pictures you received and EServer's settings for this profile. Keep it private; copy it to keep a backup."))
 	text.Wrapping = fyne.TextWrapWord
 	var win fyne.Window
-	a.help.openProfile = widget.NewButtonWithIcon("Open folder", theme.FolderOpenIcon(), func() {
+	a.help.openProfile = widget.NewButtonWithIcon(lang.L("Open folder"), theme.FolderOpenIcon(), func() {
 		// openPath shows the folder holding a file: the settings file is
 		// in the profile folder.
 		a.openPath(win, filepath.Join(dir, PrefsFile), true)
 	})
 	if dir == "" {
-		path.SetText("(not known: this copy of EServer was started without a profile folder)")
+		path.SetText(lang.L("(not known: this copy of EServer was started without a profile folder)"))
 		a.help.openProfile.Disable()
 	}
 	content := container.NewVBox(text, path, container.NewHBox(a.help.openProfile))
-	a.showHelpWindow("Where is my profile?", 420, content)
+	a.showHelpWindow(lang.L("Where is my profile?"), 420, content)
 	win = a.help.win
 }
 
@@ -110,27 +110,33 @@ func shortcuts() []struct {
 	window string
 	keys   []shortcut
 } {
+	enter, escape := enterKey(), lang.L("Escape")
 	return []struct {
 		window string
 		keys   []shortcut
 	}{
-		{"In a conversation", []shortcut{
-			{"Enter", "Send the message"},
-			{"Shift+Enter", "Start a new line"},
-			{shortcutText(nudgeShortcut), "Send a nudge"},
-			{shortcutText(acceptShortcut), "Accept the newest file offered"},
-			{shortcutText(declineShortcut), "Decline the newest file offered"},
+		{lang.L("In a conversation"), []shortcut{
+			{enter, lang.L("Send the message")},
+			{shiftKey() + "+" + enter, lang.L("Start a new line")},
+			{shortcutText(nudgeShortcut), lang.L("Send a nudge")},
+			{shortcutText(acceptShortcut), lang.L("Accept the newest file offered")},
+			{shortcutText(declineShortcut), lang.L("Decline the newest file offered")},
 		}},
-		{"In the contact list", []shortcut{
-			{"Enter", "In the search box: talk to the first contact found"},
-			{"Escape", "In the search box: clear the search"},
-			{"Enter, Escape", "Editing your name or message: keep it, give up"},
+		{lang.L("In the contact list"), []shortcut{
+			{enter, lang.L("In the search box: talk to the first contact found")},
+			{escape, lang.L("In the search box: clear the search")},
+			{enter + ", " + escape, lang.L("Editing your name or message: keep it, give up")},
 		}},
-		{"Signing in", []shortcut{
-			{"Enter", "In Username: go to the password; in Password: sign in"},
+		{lang.L("Signing in"), []shortcut{
+			{enter, lang.L("In Username: go to the password; in Password: sign in")},
 		}},
 	}
 }
+
+// Keys named as the keyboards of the language in use label them: Strg
+// and Umschalt on a German one, Mayús and Intro on a Spanish one.
+func enterKey() string { return lang.L("Enter") }
+func shiftKey() string { return lang.L("Shift") }
 
 func (a *App) showShortcuts() {
 	grid := container.New(layout.NewFormLayout())
@@ -142,9 +148,9 @@ func (a *App) showShortcuts() {
 			grid.Add(widget.NewLabel(s.what))
 		}
 	}
-	anywhere := widget.NewLabel("Typing anywhere in a conversation window writes the message.")
+	anywhere := widget.NewLabel(lang.L("Typing anywhere in a conversation window writes the message."))
 	anywhere.Importance = widget.LowImportance
-	a.showHelpWindow("Keyboard shortcuts", 0, container.NewVBox(grid, anywhere))
+	a.showHelpWindow(lang.L("Keyboard shortcuts"), 0, container.NewVBox(grid, anywhere))
 }
 
 // shortcutText writes s as people read it: "Ctrl+G", "Alt+C".
@@ -154,9 +160,9 @@ func shortcutText(s *desktop.CustomShortcut) string {
 		mod  fyne.KeyModifier
 		name string
 	}{
-		{fyne.KeyModifierControl, "Ctrl"},
-		{fyne.KeyModifierAlt, "Alt"},
-		{fyne.KeyModifierShift, "Shift"},
+		{fyne.KeyModifierControl, lang.L("Ctrl")},
+		{fyne.KeyModifierAlt, "Alt"}, // not translated: the key is Alt on every keyboard
+		{fyne.KeyModifierShift, shiftKey()},
 		{fyne.KeyModifierSuper, superName()},
 	} {
 		if s.Modifier&m.mod != 0 {
@@ -170,7 +176,7 @@ func shortcutText(s *desktop.CustomShortcut) string {
 // Mac, where it is the shortcut key.
 func superName() string {
 	if runtime.GOOS == "darwin" {
-		return "Cmd"
+		return "Cmd" // not translated: a key's name
 	}
-	return "Super"
+	return "Super" // not translated: a key's name
 }

@@ -9,6 +9,7 @@ import (
 
 	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/container"
+	"fyne.io/fyne/v2/lang"
 	"fyne.io/fyne/v2/layout"
 	"fyne.io/fyne/v2/theme"
 	"fyne.io/fyne/v2/widget"
@@ -25,7 +26,7 @@ const historyPage = 50
 const searchDelay = 250 * time.Millisecond
 
 // allContacts is the "with" filter's first choice: every conversation.
-const allContacts = "All contacts"
+func allContacts() string { return lang.L("All contacts") }
 
 // historyWindow is File → View history: a full-text search over every
 // conversation, newest first, as Windows Live Messenger's message history
@@ -73,7 +74,7 @@ func (a *App) showHistory() {
 }
 
 func (a *App) newHistoryWindow() *historyWindow {
-	h := &historyWindow{app: a, win: a.fyne.NewWindow(a.title("Message history"))}
+	h := &historyWindow{app: a, win: a.fyne.NewWindow(a.title(lang.L("Message history")))}
 	h.debounce = func(run func()) {
 		if h.timer != nil {
 			h.timer.Stop()
@@ -82,7 +83,7 @@ func (a *App) newHistoryWindow() *historyWindow {
 	}
 
 	h.search = widget.NewEntry()
-	h.search.SetPlaceHolder("Search all conversations...")
+	h.search.SetPlaceHolder(lang.L("Search all conversations..."))
 	h.search.ActionItem = widget.NewIcon(theme.SearchIcon())
 	h.search.OnChanged = func(text string) {
 		if strings.TrimSpace(text) == "" {
@@ -93,8 +94,8 @@ func (a *App) newHistoryWindow() *historyWindow {
 	}
 	h.search.OnSubmitted = func(string) { h.run(false) }
 
-	h.with = widget.NewSelect([]string{allContacts}, nil)
-	h.with.SetSelected(allContacts)
+	h.with = widget.NewSelect([]string{allContacts()}, nil)
+	h.with.SetSelected(allContacts())
 	h.with.OnChanged = func(string) {
 		if strings.TrimSpace(h.search.Text) != "" {
 			h.run(false)
@@ -124,7 +125,7 @@ func (a *App) newHistoryWindow() *historyWindow {
 		}
 	}
 
-	h.more = widget.NewButton("More results", func() {
+	h.more = widget.NewButton(lang.L("More results"), func() {
 		if h.browsing {
 			h.browse(true)
 		} else {
@@ -152,7 +153,7 @@ func (h *historyWindow) refreshContacts() {
 	}
 	sortContacts(cs)
 	h.withUser = make(map[string]string, len(cs))
-	opts := []string{allContacts}
+	opts := []string{allContacts()}
 	for _, c := range cs {
 		label := displayName(c)
 		if label != c.Username {
@@ -164,7 +165,7 @@ func (h *historyWindow) refreshContacts() {
 	selected := h.with.Selected
 	h.with.SetOptions(opts)
 	if _, ok := h.withUser[selected]; !ok {
-		selected = allContacts
+		selected = allContacts()
 	}
 	if h.with.Selected != selected {
 		h.with.SetSelected(selected)
@@ -186,7 +187,7 @@ func (h *historyWindow) run(more bool) {
 	h.gen++
 	gen := h.gen
 	h.browsing = false
-	h.setMore("More results")
+	h.setMore(lang.L("More results"))
 	var page []api.HistoryHit
 	h.app.command(func(ctx context.Context) error {
 		var err error
@@ -199,9 +200,9 @@ func (h *historyWindow) run(more bool) {
 		switch {
 		case errors.Is(err, api.ErrBadRequest):
 			// Only punctuation or symbols: nothing to search for yet.
-			h.show(nil, false, "Type a word to search.")
+			h.show(nil, false, lang.L("Type a word to search."))
 		case err != nil:
-			h.show(nil, false, "The history could not be searched: "+errorText(err))
+			h.show(nil, false, lang.L("The history could not be searched: {{.Error}}", map[string]any{"Error": errorText(err)}))
 		default:
 			// A full page may have more behind it; a short one is the end.
 			full := len(page) == historyPage
@@ -215,7 +216,9 @@ func (h *historyWindow) run(more bool) {
 
 // browseHint is what the window says with no words typed and no contact
 // chosen.
-const browseHint = "Choose a contact to read your conversation by day, or type words to search."
+func browseHint() string {
+	return lang.L("Choose a contact to read your conversation by day, or type words to search.")
+}
 
 // browse shows the conversation with the chosen contact, newest first
 // under day headings, historyPage messages at a time; with more, the page
@@ -224,7 +227,7 @@ func (h *historyWindow) browse(more bool) {
 	with := h.withUser[h.with.Selected]
 	if with == "" {
 		h.clear()
-		h.status.SetText(browseHint)
+		h.status.SetText(browseHint())
 		return
 	}
 	before := ""
@@ -237,7 +240,7 @@ func (h *historyWindow) browse(more bool) {
 	h.gen++
 	gen := h.gen
 	h.browsing = true
-	h.setMore("Older messages")
+	h.setMore(lang.L("Older messages"))
 	name := h.app.nameOf(with)
 	var msgs []api.Message
 	h.app.command(func(ctx context.Context) error {
@@ -249,7 +252,7 @@ func (h *historyWindow) browse(more bool) {
 			return
 		}
 		if err != nil {
-			h.show(nil, false, "The conversation could not be loaded: "+errorText(err))
+			h.show(nil, false, lang.L("The conversation could not be loaded: {{.Error}}", map[string]any{"Error": errorText(err)}))
 			return
 		}
 		full := len(msgs) == historyPage
@@ -261,9 +264,9 @@ func (h *historyWindow) browse(more bool) {
 		for i := len(msgs) - 1; i >= 0; i-- {
 			page = append(page, api.HistoryHit{Message: msgs[i], Snippet: msgs[i].Text})
 		}
-		status := fmt.Sprintf("Your conversation with %s, newest first.", name)
+		status := lang.L("Your conversation with {{.Name}}, newest first.", map[string]any{"Name": name})
 		if len(page) == 0 {
-			status = fmt.Sprintf("You have no messages with %s yet.", name)
+			status = lang.L("You have no messages with {{.Name}} yet.", map[string]any{"Name": name})
 		}
 		h.show(page, full, status)
 	})
@@ -289,10 +292,10 @@ func (h *historyWindow) reset() {
 	onWith, onSearch := h.with.OnChanged, h.search.OnChanged
 	h.with.OnChanged, h.search.OnChanged = nil, nil
 	h.search.SetText("")
-	h.with.SetSelected(allContacts)
+	h.with.SetSelected(allContacts())
 	h.with.OnChanged, h.search.OnChanged = onWith, onSearch
 	h.clear()
-	h.status.SetText(browseHint)
+	h.status.SetText(browseHint())
 }
 
 func (h *historyWindow) show(hits []api.HistoryHit, more bool, status string) {
@@ -332,15 +335,14 @@ func (h *historyWindow) show(hits []api.HistoryHit, more bool, status string) {
 }
 
 func foundText(n int, more bool) string {
+	count := printer().Sprintf("%d", n)
 	switch {
 	case n == 0:
-		return "No messages found."
+		return lang.L("No messages found.")
 	case more:
-		return fmt.Sprintf("%d messages found so far.", n)
-	case n == 1:
-		return "1 message found."
+		return lang.N("{{.Count}} messages found so far.", n, map[string]any{"Count": count})
 	}
-	return fmt.Sprintf("%d messages found.", n)
+	return lang.N("{{.Count}} messages found.", n, map[string]any{"Count": count})
 }
 
 // peerOf is the contact a hit's conversation is with.
@@ -360,7 +362,7 @@ type historyItem struct {
 }
 
 // dayHeading names t's day as a heading: "Saturday 21 November 2026".
-func dayHeading(t time.Time) string { return t.Local().Format("Monday 2 January 2006") }
+func dayHeading(t time.Time) string { return dateText(t) }
 
 // historyRow is one hit: who and when on the first line, the snippet with
 // the matched words in bold below, its emoticons as pictures as in the
@@ -403,7 +405,7 @@ func (r *historyRow) setItem(a *App, it historyItem) {
 		r.snippet.Show()
 		r.set(a, it.hit)
 		if it.timeOnly {
-			r.when.SetText(it.hit.Time.Local().Format("15:04"))
+			r.when.SetText(clockText(it.hit.Time))
 			r.line.Refresh()
 		}
 		return
@@ -419,21 +421,21 @@ func (r *historyRow) set(a *App, hit api.HistoryHit) {
 	switch conv, isConv := a.conversations[hit.To]; {
 	case api.IsConversation(hit.To):
 		// A multi-party conversation: who wrote, and with whom.
-		who := a.nameOf(hit.From)
-		if hit.From == a.me() {
-			who = "You"
-		}
-		with := "a conversation"
+		with := lang.L("a conversation")
 		if isConv {
 			with = a.membersText(conv)
 		}
-		r.name.SetText(who + " in " + with)
+		if hit.From == a.me() {
+			r.name.SetText(lang.L("You in {{.Conversation}}", map[string]any{"Conversation": with}))
+		} else {
+			r.name.SetText(lang.L("{{.Name}} in {{.Conversation}}", map[string]any{"Name": a.nameOf(hit.From), "Conversation": with}))
+		}
 	case hit.From == a.me():
-		r.name.SetText("You to " + a.nameOf(hit.To))
+		r.name.SetText(lang.L("You to {{.Name}}", map[string]any{"Name": a.nameOf(hit.To)}))
 	default:
 		r.name.SetText(a.nameOf(hit.From))
 	}
-	r.when.SetText(hit.Time.Local().Format("Mon 2 Jan 2006 15:04"))
+	r.when.SetText(shortDateTimeText(hit.Time))
 	r.line.Refresh() // the time's width changed: lay the line out again
 	if hit.Kind == api.KindMessage {
 		r.snippet.SetMarked(hit.Snippet, hit.Marks)

@@ -3,6 +3,7 @@ package app
 import (
 	"strings"
 
+	"fyne.io/fyne/v2/lang"
 	"fyne.io/fyne/v2/widget"
 
 	"eserver/node/api"
@@ -19,30 +20,27 @@ func (a *App) entryText(m api.Message) string {
 	switch m.Kind {
 	case api.KindNudge:
 		if m.From == me {
-			return "You have just sent a nudge."
+			return lang.L("You have just sent a nudge.")
 		}
-		return a.nameOf(m.From) + " has just sent you a nudge!"
+		return nudgedText(a.nameOf(m.From))
 	case api.KindFile:
 		say, _ := a.transferWords(transferOf(m, me))
-		return say + "."
+		return say
 	case api.KindJoined:
 		switch {
 		case m.Text == me && m.From != me:
 			// "Bob invited you into a conversation with Carol": the inviter
 			// is named once.
-			if others := a.membersBut(a.conversations[m.To], m.From); others != "nobody else" {
-				return a.nameOf(m.From) + " invited you into a conversation with " + others + "."
-			}
-			return a.nameOf(m.From) + " invited you into a conversation."
+			return invitedText(a.nameOf(m.From), a.membersBut(a.conversations[m.To], m.From))
 		case m.From == me:
-			return "You invited " + a.nameOf(m.Text) + "."
+			return youInvitedText(a.nameOf(m.Text))
 		}
-		return a.nameOf(m.Text) + " has joined the conversation."
+		return joinedText(a.nameOf(m.Text))
 	case api.KindLeft:
 		if m.Text == me {
-			return "You have left the conversation."
+			return lang.L("You have left the conversation.")
 		}
-		return a.nameOf(m.Text) + " has left the conversation."
+		return leftText(a.nameOf(m.Text))
 	}
 	return m.Text
 }

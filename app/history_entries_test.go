@@ -74,7 +74,7 @@ func TestHistoryShowsEntries(t *testing.T) {
 		entry(6, api.Message{ID: "l1", From: "carol", To: conv, Kind: api.KindLeft, Text: "carol"}),
 		entry(5, api.Message{ID: "l2", From: "alice", To: conv, Kind: api.KindLeft, Text: "alice"}),
 	}
-	h.with.SetSelected(allContacts)
+	h.with.SetSelected(allContacts())
 	h.search.SetText("a") // in every member's username
 	want = []string{
 		"Bob in Bob and Carol | " + when + " | Bob invited you into a conversation with Carol.",

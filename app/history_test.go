@@ -160,7 +160,7 @@ func TestHistorySearch(t *testing.T) {
 	}
 
 	// The "with" filter: every contact, by name, then back to all.
-	if !slices.Equal(h.with.Options, []string{allContacts, "Bob (bob)", "Carol (carol)"}) {
+	if !slices.Equal(h.with.Options, []string{allContacts(), "Bob (bob)", "Carol (carol)"}) {
 		t.Fatalf("with options %q", h.with.Options)
 	}
 	h.search.SetText("lunch")
@@ -171,7 +171,7 @@ func TestHistorySearch(t *testing.T) {
 	if calls := searchCalls(fake); calls[len(calls)-1] != `SearchHistory "lunch" "carol" 50 0` {
 		t.Errorf("last search %q", calls[len(calls)-1])
 	}
-	h.with.SetSelected(allContacts)
+	h.with.SetSelected(allContacts())
 	if got := shownHits(t, h); len(got) != 3 {
 		t.Errorf("all contacts again: rows %q", got)
 	}
@@ -191,7 +191,7 @@ func TestHistoryEmptyQuery(t *testing.T) {
 	}
 	before := len(searchCalls(fake))
 	h.search.SetText("")
-	if len(shownHits(t, h)) != 0 || h.status.Text != browseHint || h.more.Visible() {
+	if len(shownHits(t, h)) != 0 || h.status.Text != browseHint() || h.more.Visible() {
 		t.Errorf("empty box: rows %q, status %q", shownHits(t, h), h.status.Text)
 	}
 	h.search.SetText("   ")
@@ -275,7 +275,7 @@ func TestHistorySignOutForgetsSearch(t *testing.T) {
 	test.Type(h.search, "lunch")
 	h.with.SetSelected("Bob (bob)")
 	a.apply(api.Event{SignedOut: true})
-	if h.search.Text != "" || len(h.hits) != 0 || h.with.Selected != allContacts || h.win == nil {
+	if h.search.Text != "" || len(h.hits) != 0 || h.with.Selected != allContacts() || h.win == nil {
 		t.Errorf("after sign-out: search %q, %d hits, with %q", h.search.Text, len(h.hits), h.with.Selected)
 	}
 }
@@ -349,7 +349,7 @@ func TestHistoryConversationHit(t *testing.T) {
 // something was typed).
 func TestHistoryBrowseByDay(t *testing.T) {
 	a, fake, h := historyApp(t)
-	if h.status.Text != browseHint || len(h.rows) != 0 {
+	if h.status.Text != browseHint() || len(h.rows) != 0 {
 		t.Fatalf("opened without a contact: status %q, %d rows", h.status.Text, len(h.rows))
 	}
 	// 60 messages over three days, oldest first as the node keeps them.

@@ -33,7 +33,7 @@ var ErrNoPassword = errors.New("no password kept in the keyring")
 // profile in profileDir: each profile is its own "service", so two profiles
 // with the same username (at two servers, say) keep two passwords.
 func SystemKeyring(profileDir string) Keyring {
-	return systemKeyring{service: "EServer (" + profileDir + ")"}
+	return systemKeyring{service: "EServer (" + profileDir + ")"} // not translated: the keyring entry's name, which must not change with the language
 }
 
 type systemKeyring struct{ service string }

@@ -256,3 +256,69 @@ func dateTimeText(t time.Time) string {
 		"Day": t.Day(), "Month": monthName(t.Month()), "Year": t.Year(), "Time": t.Format("15:04"),
 	})
 }
+
+// clockText is a time of day as the chat and the history show it before a
+// message, 24-hour in every language: "15:04", in local time.
+func clockText(t time.Time) string { return t.Local().Format("15:04") }
+
+// shortWeekdayName and shortMonthName are the calendar's short names in
+// the language in use ("Mon", "Jan"), for dates where space is tight.
+func shortWeekdayName(d time.Weekday) string {
+	switch d {
+	case time.Monday:
+		return lang.L("Mon")
+	case time.Tuesday:
+		return lang.L("Tue")
+	case time.Wednesday:
+		return lang.L("Wed")
+	case time.Thursday:
+		return lang.L("Thu")
+	case time.Friday:
+		return lang.L("Fri")
+	case time.Saturday:
+		return lang.L("Sat")
+	default:
+		return lang.L("Sun")
+	}
+}
+
+func shortMonthName(m time.Month) string {
+	switch m {
+	case time.January:
+		return lang.L("Jan")
+	case time.February:
+		return lang.L("Feb")
+	case time.March:
+		return lang.L("Mar")
+	case time.April:
+		return lang.L("Apr")
+	case time.May:
+		// "May" is the full name's key already; the short one may differ.
+		return lang.X("May (short)", "May")
+	case time.June:
+		return lang.L("Jun")
+	case time.July:
+		return lang.L("Jul")
+	case time.August:
+		return lang.L("Aug")
+	case time.September:
+		return lang.L("Sep")
+	case time.October:
+		return lang.L("Oct")
+	case time.November:
+		return lang.L("Nov")
+	default:
+		return lang.L("Dec")
+	}
+}
+
+// shortDateTimeText is a moment with its day in short, as history search
+// results show it: "Mon 2 Jan 2006 15:04", "lun, 2 ene 2006, 15:04", in
+// local time; each language orders it in its file.
+func shortDateTimeText(t time.Time) string {
+	t = t.Local()
+	return lang.L("{{.Weekday}} {{.Day}} {{.Month}} {{.Year}} {{.Time}}", map[string]any{
+		"Weekday": shortWeekdayName(t.Weekday()), "Day": t.Day(), "Month": shortMonthName(t.Month()),
+		"Year": t.Year(), "Time": clockText(t),
+	})
+}

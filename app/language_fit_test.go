@@ -10,6 +10,7 @@ import (
 
 	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/lang"
+	"fyne.io/fyne/v2/widget"
 )
 
 // pseudoCode is the language tag the pseudo-locale registers as: Esperanto,
@@ -139,6 +140,80 @@ func TestPseudoLocaleFits(t *testing.T) {
 		fits(t, "Options, "+tab.Text, a.settings.win, fyne.NewSize(640, 520))
 	}
 
+	a.showHistory()
+	fits(t, "the message history", a.history.win, fyne.NewSize(560, 520))
+	// Help's windows take the height they need at a fixed width.
+	for _, h := range []struct {
+		name  string
+		show  func()
+		width float32
+	}{
+		{"About", a.showAbout, 380},
+		{"Where is my profile?", a.showProfileDir, 420},
+		// Sized to its table, so only held under a small screen's width.
+		{"Keyboard shortcuts", a.showShortcuts, 720},
+	} {
+		h.show()
+		w := a.help.win
+		fits(t, h.name, w, fyne.NewSize(h.width, w.Content().MinSize().Height))
+	}
+
 	s, _ := renderApp(t, themeLight)
 	fits(t, "the sign-in window", s.signIn.win, signInSize)
+}
+
+// TestToolbarDropsWords: the conversation's buttons keep their words while
+// they fit, drop them from the last button on in a window too narrow for
+// them all (keeping their icons), and get them back when it widens.
+func TestToolbarDropsWords(t *testing.T) {
+	const all, some, none = "all", "some", "none" // none: only below the window's own minimum
+	tests := []struct {
+		name   string
+		pseudo bool
+		width  float32
+		words  string
+	}{
+		{"English at 600", false, 600, all},
+		{"pseudo-locale at 600", true, 600, some},
+		{"pseudo-locale at 1000", true, 1000, all},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if tt.pseudo {
+				usePseudoLocale(t)
+			}
+			a, _ := signedInRender(t, themeLight)
+			c := a.chat("bob")
+			c.show(false)
+			c.win.Resize(fyne.NewSize(tt.width, 480))
+			buttons := []*widget.Button{c.nudgeBtn, c.sendFile, c.liveBtn, c.inviteBtn}
+			worded, dropped := 0, false
+			for _, b := range buttons {
+				if b.Icon == nil {
+					t.Errorf("button %q lost its icon", b.Text)
+				}
+				switch {
+				case b.Text == "":
+					dropped = true
+				case dropped:
+					t.Errorf("button %q keeps its words after one to its left dropped them", b.Text)
+				default:
+					worded++
+				}
+			}
+			got := some
+			switch worded {
+			case len(buttons):
+				got = all
+			case 0:
+				got = none
+			}
+			if got != tt.words {
+				t.Errorf("%d of %d buttons show words (%s), want %s", worded, len(buttons), got, tt.words)
+			}
+			if min := c.win.Content().MinSize().Width; min > tt.width {
+				t.Errorf("the window needs %.0f of its %.0f", min, tt.width)
+			}
+		})
+	}
 }

@@ -3,7 +3,6 @@ package app
 import (
 	"bytes"
 	"context"
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -11,6 +10,7 @@ import (
 	"time"
 
 	"fyne.io/fyne/v2/driver/desktop"
+	"fyne.io/fyne/v2/lang"
 
 	"eserver/assets"
 	"eserver/node/api"
@@ -107,19 +107,19 @@ func (a *App) alertFor(ev api.Event) {
 	}
 	if c := ev.Contact; c != nil {
 		if old, known := a.contacts[c.Username]; known && !old.Online() && c.Online() {
-			a.alert(alertSignIn, c.Username, "EServer", displayName(*c)+" has just signed in.")
+			a.alert(alertSignIn, c.Username, "EServer", lang.L("{{.Name}} has just signed in.", map[string]any{"Name": displayName(*c)}))
 		}
 	}
 	if m := ev.Message; m != nil && m.State == api.StateReceived && !a.chatFocused(m.From) {
-		a.alert(alertMessage, m.From, a.nameOf(m.From)+" says:", clip(m.Text, 200))
+		a.alert(alertMessage, m.From, lang.L("{{.Name}} says:", map[string]any{"Name": a.nameOf(m.From)}), clip(m.Text, 200))
 	}
 	if n := ev.Nudge; n != nil {
 		// The sound even when the conversation is in front: the window
 		// shakes, and the buzz is half of a nudge.
-		a.alert(alertNudge, n.From, "EServer", a.nameOf(n.From)+" has just sent you a nudge!")
+		a.alert(alertNudge, n.From, "EServer", lang.L("{{.Name}} has just sent you a nudge!", map[string]any{"Name": a.nameOf(n.From)}))
 	}
 	if t := ev.Transfer; t != nil && t.State == api.TransferDone && !t.Outgoing {
-		a.alert(alertFile, t.Peer, "EServer", fmt.Sprintf("%s from %s has arrived.", t.Name, a.nameOf(t.Peer)))
+		a.alert(alertFile, t.Peer, "EServer", lang.L("{{.File}} from {{.Name}} has arrived.", map[string]any{"File": t.Name, "Name": a.nameOf(t.Peer)}))
 	}
 }
 

@@ -1,11 +1,11 @@
 package app
 
 import (
-	"fmt"
 	"strings"
 
 	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/container"
+	"fyne.io/fyne/v2/lang"
 	"fyne.io/fyne/v2/theme"
 	"fyne.io/fyne/v2/widget"
 
@@ -51,19 +51,17 @@ func (n *offlineNotice) show(a *App, ev api.OfflineMessagesEvent) {
 		return
 	}
 	n.in = ev.In
-	what := "1 message arrived"
-	if ev.Count != 1 {
-		what = fmt.Sprintf("%d messages arrived", ev.Count)
-	}
 	names := make([]string, len(ev.From))
 	for i, u := range ev.From {
 		names[i] = a.nameOf(u)
 	}
-	text := what + " while you were away"
+	count := printer().Sprint(ev.Count)
+	text := lang.N("{{.Count}} messages arrived while you were away.", ev.Count, map[string]any{"Count": count})
 	if len(names) > 0 {
-		text += ", from " + nameList(names)
+		text = lang.N("{{.Count}} messages arrived while you were away, from {{.Names}}.", ev.Count,
+			map[string]any{"Count": count, "Names": nameList(names)})
 	}
-	n.link.SetText(text + ".")
+	n.link.SetText(text)
 	n.box.Show()
 }
 
@@ -73,17 +71,19 @@ func (n *offlineNotice) hide() {
 }
 
 // nameList writes names as a person would: "Bob", "Bob and Carol",
-// "Bob, Carol and Dave", "Bob, Carol, Dave and 2 others".
+// "Bob, Carol and Dave", "Bob, Carol, Dave and 2 others" — each language
+// joins the last with its own word.
 func nameList(names []string) string {
 	const most = 3
 	if len(names) > most+1 {
 		rest := len(names) - most
-		return strings.Join(names[:most], ", ") + fmt.Sprintf(" and %d others", rest)
+		return lang.N("{{.Names}} and {{.Count}} others", rest,
+			map[string]any{"Names": strings.Join(names[:most], ", "), "Count": rest})
 	}
 	if len(names) <= 1 {
 		return strings.Join(names, "")
 	}
-	return strings.Join(names[:len(names)-1], ", ") + " and " + names[len(names)-1]
+	return lang.L("{{.Names}} and {{.Last}}", map[string]any{"Names": strings.Join(names[:len(names)-1], ", "), "Last": names[len(names)-1]})
 }
 
 // sayContactOffline says once, when we write to an accepted contact who is
@@ -98,7 +98,8 @@ func (c *chatWindow) sayContactOffline() {
 		return
 	}
 	c.offlineSaid = true
-	c.line(displayName(ct)+" is offline and will get your messages when they sign in.", c.clock.Now(), widget.LowImportance)
+	c.line(lang.L("{{.Name}} is offline and will get your messages when they sign in.", map[string]any{"Name": displayName(ct)}),
+		c.clock.Now(), widget.LowImportance)
 }
 
 // seenOnline notes that the contact is online: when they go offline again,

@@ -11,6 +11,7 @@ import (
 
 	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/container"
+	"fyne.io/fyne/v2/lang"
 	"fyne.io/fyne/v2/layout"
 	"fyne.io/fyne/v2/theme"
 	"fyne.io/fyne/v2/widget"
@@ -36,6 +37,8 @@ type settingsWindow struct {
 	notifyMessages *widget.Check
 	sounds         *widget.Check
 	away           *widget.Select // idle minutes before Away, or Never
+	language       *widget.Select // Languages by their own names; applied at the next start
+	languageNote   *widget.Label  // says so when the choice is not the language in use
 
 	// Appearance.
 	theme    *widget.RadioGroup
@@ -106,47 +109,36 @@ func (s StartSettings) Listen() []string {
 	}
 }
 
-// uploadCaps are the choices for the upload cap, in bytes per second.
-var uploadCaps = []struct {
-	label string
-	rate  int64
-}{
-	{"No limit", 0},
-	{"64 KB/s", 64 << 10},
-	{"128 KB/s", 128 << 10},
-	{"256 KB/s", 256 << 10},
-	{"512 KB/s", 512 << 10},
-	{"1 MB/s", 1 << 20},
-	{"2 MB/s", 2 << 20},
-	{"5 MB/s", 5 << 20},
-	{"10 MB/s", 10 << 20},
-}
+// uploadCapRates are the choices for the upload cap, in bytes per second;
+// 0 is no limit.
+var uploadCapRates = []int64{0, 64 << 10, 128 << 10, 256 << 10, 512 << 10, 1 << 20, 2 << 20, 5 << 20, 10 << 20}
 
 // uploadCapLabel names rate as the menu does, or in KB/s when it is not
 // one of the menu's (set through the daemon).
 func uploadCapLabel(rate int64) string {
-	for _, c := range uploadCaps {
-		if c.rate == rate {
-			return c.label
-		}
+	switch {
+	case rate == 0:
+		return lang.L("No limit")
+	case rate >= 1<<20 && slices.Contains(uploadCapRates, rate):
+		return lang.L("{{.N}} MB/s", map[string]any{"N": strconv.FormatInt(rate>>20, 10)})
 	}
-	return fmt.Sprintf("%d KB/s", rate>>10)
+	return lang.L("{{.N}} KB/s", map[string]any{"N": strconv.FormatInt(rate>>10, 10)})
 }
 
 func (a *App) newSettingsWindow() *settingsWindow {
-	s := &settingsWindow{win: a.fyne.NewWindow(a.title("Options"))}
+	s := &settingsWindow{win: a.fyne.NewWindow(a.title(lang.L("Options")))}
 	s.tabs = container.NewAppTabs(
-		container.NewTabItem("Profile", a.profileSection(s)),
-		container.NewTabItem("General", a.generalSection(s)),
-		container.NewTabItem("Appearance", a.appearanceSection(s)),
-		container.NewTabItem("Network", a.networkSection(s)),
-		container.NewTabItem("Storage", a.storageSection(s)),
-		container.NewTabItem("Devices", a.devicesSection(s)),
+		container.NewTabItem(lang.L("Profile"), a.profileSection(s)),
+		container.NewTabItem(lang.L("General"), a.generalSection(s)),
+		container.NewTabItem(lang.L("Appearance"), a.appearanceSection(s)),
+		container.NewTabItem(lang.L("Network"), a.networkSection(s)),
+		container.NewTabItem(lang.L("Storage"), a.storageSection(s)),
+		container.NewTabItem(lang.L("Devices"), a.devicesSection(s)),
 	)
 	// Sections listed on the left, as MSN's Options dialog had them; text
 	// only, so all six fit without an overflow menu.
 	s.tabs.SetTabLocation(container.TabLocationLeading)
-	closeBtn := widget.NewButton("Close", s.win.Hide)
+	closeBtn := widget.NewButton(lang.L("Close"), s.win.Hide)
 	s.win.SetContent(container.NewBorder(nil,
 		container.NewPadded(container.NewHBox(layout.NewSpacer(), closeBtn)), nil, nil, s.tabs))
 	s.win.Resize(fyne.NewSize(640, 520))
@@ -171,10 +163,10 @@ func note(text string) *widget.Label {
 
 func (a *App) profileSection(s *settingsWindow) fyne.CanvasObject {
 	s.nick = widget.NewEntry()
-	s.nick.SetPlaceHolder("The name your contacts see")
+	s.nick.SetPlaceHolder(lang.L("The name your contacts see"))
 	s.subnick = widget.NewEntry()
-	s.subnick.SetPlaceHolder("Share a quick message")
-	s.saveProfile = widget.NewButton("Save", func() {
+	s.subnick.SetPlaceHolder(lang.L("Share a quick message"))
+	s.saveProfile = widget.NewButton(lang.L("Save"), func() {
 		if a.account == nil {
 			return
 		}
@@ -192,13 +184,13 @@ func (a *App) profileSection(s *settingsWindow) fyne.CanvasObject {
 	s.saveProfile.Importance = widget.HighImportance
 	s.nick.OnSubmitted = func(string) { s.saveProfile.OnTapped() }
 	s.subnick.OnSubmitted = func(string) { s.saveProfile.OnTapped() }
-	return section("Profile",
+	return section(lang.L("Profile"),
 		widget.NewForm(
-			widget.NewFormItem("Display name", s.nick),
-			widget.NewFormItem("Personal message", s.subnick),
+			widget.NewFormItem(lang.L("Display name"), s.nick),
+			widget.NewFormItem(lang.L("Personal message"), s.subnick),
 		),
 		container.NewHBox(layout.NewSpacer(), s.saveProfile),
-		note("Your display name and personal message are shown to your contacts beside your status."),
+		note(lang.L("Your display name and personal message are shown to your contacts beside your status.")),
 	)
 }
 
@@ -209,9 +201,9 @@ func (a *App) generalSection(s *settingsWindow) fyne.CanvasObject {
 		c.SetChecked(a.prefBool(key))
 		return c
 	}
-	s.notifySignIn = check("Show a notification when a contact signs in", prefNotifySignIn)
-	s.notifyMessages = check("Show a notification when a message, nudge or file arrives", prefNotifyMessages)
-	s.sounds = check("Play sounds", prefSounds)
+	s.notifySignIn = check(lang.L("Show a notification when a contact signs in"), prefNotifySignIn)
+	s.notifyMessages = check(lang.L("Show a notification when a message, nudge or file arrives"), prefNotifyMessages)
+	s.sounds = check(lang.L("Play sounds"), prefSounds)
 	var labels []string
 	for _, m := range awayChoices {
 		labels = append(labels, awayLabel(m))
@@ -224,14 +216,51 @@ func (a *App) generalSection(s *settingsWindow) fyne.CanvasObject {
 		}
 	})
 	s.away.SetSelected(awayLabel(a.awayMinutes()))
-	return section("General",
-		s.notifySignIn, s.notifyMessages, s.sounds,
-		note("While your status is Busy, EServer shows no notifications and plays no sounds."),
+	return section(lang.L("General"),
+		container.NewBorder(nil, nil, widget.NewLabel(lang.L("Language:")), nil, a.languageChoice(s)),
+		s.languageNote,
 		widget.NewSeparator(),
-		container.NewBorder(nil, nil, widget.NewLabel("Show me as Away when I am inactive for"), nil, s.away),
-		note("Only when you are Available: Busy, Appear offline and the other statuses you choose stay as they are. "+
-			"You are shown as Available again as soon as you use the keyboard or mouse."),
+		s.notifySignIn, s.notifyMessages, s.sounds,
+		note(lang.L("While your status is Busy, EServer shows no notifications and plays no sounds.")),
+		widget.NewSeparator(),
+		container.NewBorder(nil, nil, widget.NewLabel(lang.L("Show me as Away when I am inactive for")), nil, s.away),
+		note(lang.L("Only when you are Available: Busy, Appear offline and the other statuses you choose stay as they are. You are shown as Available again as soon as you use the keyboard or mouse.")),
 	)
+}
+
+// languageChoice is General's Language setting: the system's language or
+// one of Languages, each by its own name, kept per profile for the next
+// start (ReadStartSettings). Fyne cannot translate windows already built,
+// so a note says when the choice waits for the next start.
+func (a *App) languageChoice(s *settingsWindow) *widget.Select {
+	names := make([]string, len(Languages))
+	for i, l := range Languages {
+		names[i] = languageName(l.Code)
+	}
+	s.languageNote = note(lang.L("The language changes the next time EServer starts."))
+	s.language = widget.NewSelect(names, func(name string) {
+		for _, l := range Languages {
+			if languageName(l.Code) != name {
+				continue
+			}
+			a.prefs.SetString(prefLanguage, l.Code)
+			s.showLanguage(a.opts.Started.Language, l.Code)
+		}
+	})
+	chosen := ReadStartSettings(a.prefs).Language
+	s.language.SetSelected(languageName(chosen))
+	s.showLanguage(a.opts.Started.Language, chosen)
+	return s.language
+}
+
+// showLanguage shows the note when the next start's language, next, is not
+// the one in use, now.
+func (s *settingsWindow) showLanguage(now, next string) {
+	if next == now {
+		s.languageNote.Hide()
+	} else {
+		s.languageNote.Show()
+	}
 }
 
 func (a *App) appearanceSection(s *settingsWindow) fyne.CanvasObject {
@@ -252,13 +281,13 @@ func (a *App) appearanceSection(s *settingsWindow) fyne.CanvasObject {
 			s.theme.SetSelected(c.label)
 		}
 	}
-	return section("Appearance", widget.NewLabel("Colours:"), s.theme,
-		note("The change applies to every window at once."),
-		widget.NewSeparator(), widget.NewLabel("Contacts' display pictures in the contact list:"), a.picturesChoice(s))
+	return section(lang.L("Appearance"), widget.NewLabel(lang.L("Colours:")), s.theme,
+		note(lang.L("The change applies to every window at once.")),
+		widget.NewSeparator(), widget.NewLabel(lang.L("Contacts' display pictures in the contact list:")), a.picturesChoice(s))
 }
 
 func (a *App) networkSection(s *settingsWindow) fyne.CanvasObject {
-	s.supernode = widget.NewCheck("Allow this computer to act as a supernode", func(on bool) {
+	s.supernode = widget.NewCheck(lang.L("Allow this computer to act as a supernode"), func(on bool) {
 		if s.updating {
 			return
 		}
@@ -271,18 +300,17 @@ func (a *App) networkSection(s *settingsWindow) fyne.CanvasObject {
 		})
 	})
 	var labels []string
-	for _, c := range uploadCaps {
-		labels = append(labels, c.label)
+	for _, rate := range uploadCapRates {
+		labels = append(labels, uploadCapLabel(rate))
 	}
 	s.upload = widget.NewSelect(labels, func(label string) {
 		if s.updating {
 			return
 		}
-		for _, c := range uploadCaps {
-			if c.label != label {
+		for _, rate := range uploadCapRates {
+			if uploadCapLabel(rate) != label {
 				continue
 			}
-			rate := c.rate
 			a.command(func(ctx context.Context) error {
 				return a.api.SetSupernode(ctx, api.SupernodeSettings{UploadCap: &rate})
 			}, func(err error) {
@@ -294,13 +322,11 @@ func (a *App) networkSection(s *settingsWindow) fyne.CanvasObject {
 	})
 	s.role = widget.NewLabel("")
 	s.role.Wrapping = fyne.TextWrapWord
-	explain := note("A supernode keeps presence and mailboxes for other people's computers and relays " +
-		"for those behind firewalls. It uses some of your upload bandwidth, and only starts when this computer " +
-		"can be reached from the internet over TCP and QUIC and has 2 GB of memory free.")
+	explain := note(lang.L("A supernode keeps presence and mailboxes for other people's computers and relays for those behind firewalls. It uses some of your upload bandwidth, and only starts when this computer can be reached from the internet over TCP and QUIC and has 2 GB of memory free."))
 
 	prefs := a.prefs
 	s.port = widget.NewEntry()
-	s.port.SetPlaceHolder("automatic")
+	s.port.SetPlaceHolder(lang.L("automatic"))
 	if p := prefs.Int(prefListenPort); p > 0 {
 		s.port.SetText(strconv.Itoa(p))
 	}
@@ -315,12 +341,12 @@ func (a *App) networkSection(s *settingsWindow) fyne.CanvasObject {
 		s.showPort(a.opts.Started.ListenPort, p)
 	}
 	s.showPort(a.opts.Started.ListenPort, prefs.Int(prefListenPort))
-	return section("Network",
+	return section(lang.L("Network"),
 		explain, s.supernode,
-		container.NewBorder(nil, nil, widget.NewLabel("Upload for other people:"), nil, s.upload),
+		container.NewBorder(nil, nil, widget.NewLabel(lang.L("Upload for other people:")), nil, s.upload),
 		s.role,
 		widget.NewSeparator(),
-		container.NewBorder(nil, nil, widget.NewLabel("Listening port (TCP and UDP):"), nil, s.port),
+		container.NewBorder(nil, nil, widget.NewLabel(lang.L("Listening port (TCP and UDP):")), nil, s.port),
 		s.portNote,
 	)
 }
@@ -333,24 +359,26 @@ func validPort(text string) error {
 	}
 	p, err := strconv.Atoi(text)
 	if err != nil || p < 1 || p > 65535 {
-		return errors.New("a port is a number from 1 to 65535")
+		return errors.New(lang.L("A port is a number from 1 to 65535."))
 	}
 	return nil
 }
 
 // showPort says which port is in use and which the next start will use.
 func (s *settingsWindow) showPort(now, next int) {
-	name := func(p int) string {
-		if p == 0 {
-			return "a port chosen automatically"
-		}
-		return fmt.Sprintf("port %d", p)
+	// Port numbers are written without grouping: 4242, not 4.242.
+	text := lang.L("EServer listens on a port chosen automatically.")
+	if now != 0 {
+		text = lang.L("EServer listens on port {{.Port}}.", map[string]any{"Port": strconv.Itoa(now)})
 	}
-	text := "EServer listens on " + name(now) + "."
 	if next != now {
-		text += " It will use " + name(next) + " from the next start."
+		if next == 0 {
+			text += " " + lang.L("It will use a port chosen automatically from the next start.")
+		} else {
+			text += " " + lang.L("It will use port {{.Port}} from the next start.", map[string]any{"Port": strconv.Itoa(next)})
+		}
 	}
-	text += " A fixed port lets you forward it on your router, so contacts can reach you directly."
+	text += " " + lang.L("A fixed port lets you forward it on your router, so contacts can reach you directly.")
 	s.portNote.SetText(text)
 }
 
@@ -359,9 +387,9 @@ func (a *App) storageSection(s *settingsWindow) fyne.CanvasObject {
 	profile := widget.NewLabel(a.opts.ProfileDir)
 	profile.Wrapping = fyne.TextWrapBreak
 	if a.opts.ProfileDir == "" {
-		profile.SetText("(not known)")
+		profile.SetText(lang.L("(not known)"))
 	}
-	openProfile := widget.NewButtonWithIcon("Open folder", theme.FolderOpenIcon(), func() {
+	openProfile := widget.NewButtonWithIcon(lang.L("Open folder"), theme.FolderOpenIcon(), func() {
 		// openFolder shows the folder holding a file: the profile's own file is in the profile folder.
 		a.openFolder(filepath.Join(a.opts.ProfileDir, "profile.json"))
 	})
@@ -370,20 +398,20 @@ func (a *App) storageSection(s *settingsWindow) fyne.CanvasObject {
 	}
 	s.downloads = widget.NewLabel("")
 	s.downloads.Wrapping = fyne.TextWrapBreak
-	s.chooseFolder = widget.NewButtonWithIcon("Change…", theme.FolderIcon(), func() {
+	s.chooseFolder = widget.NewButtonWithIcon(lang.L("Change…"), theme.FolderIcon(), func() {
 		cur := prefs.String(prefDownloadDir)
 		if cur == "" {
 			cur = a.opts.Started.DownloadDir
 		}
-		pickFolder(s.win, "Save the files you accept in", cur, func(dir string) { a.setDownloadDir(s, dir) })
+		pickFolder(s.win, lang.L("Save the files you accept in"), cur, func(dir string) { a.setDownloadDir(s, dir) })
 	})
-	s.defaultFolder = widget.NewButton("Use the default", func() { a.setDownloadDir(s, "") })
+	s.defaultFolder = widget.NewButton(lang.L("Use the default"), func() { a.setDownloadDir(s, "") })
 	s.showDownloads(a.opts.Started.DownloadDir, prefs.String(prefDownloadDir))
-	return section("Storage",
-		widget.NewLabel("Your profile (account keys, contacts and history) is kept in:"), profile,
+	return section(lang.L("Storage"),
+		widget.NewLabel(lang.L("Your profile (account keys, contacts and history) is kept in:")), profile,
 		container.NewHBox(openProfile),
 		widget.NewSeparator(),
-		widget.NewLabel("Files you accept are saved in:"), s.downloads,
+		widget.NewLabel(lang.L("Files you accept are saved in:")), s.downloads,
 		container.NewHBox(s.chooseFolder, s.defaultFolder),
 	)
 }
@@ -397,13 +425,13 @@ func (a *App) setDownloadDir(s *settingsWindow, dir string) {
 func (s *settingsWindow) showDownloads(now, next string) {
 	name := func(dir string) string {
 		if dir == "" {
-			return "your Downloads folder (or \"received\" in your profile when there is none)"
+			return lang.L("your Downloads folder (or \"received\" in your profile when there is none)")
 		}
 		return dir
 	}
 	text := name(now)
 	if next != now {
-		text += "\nFrom the next start: " + name(next)
+		text += "\n" + lang.L("From the next start: {{.Folder}}", map[string]any{"Folder": name(next)})
 	}
 	s.downloads.SetText(text)
 	if next == "" {
@@ -415,8 +443,8 @@ func (s *settingsWindow) showDownloads(now, next string) {
 
 func (a *App) devicesSection(s *settingsWindow) fyne.CanvasObject {
 	s.devices = newDevicesView()
-	return section("Devices",
-		note("The computers signed in to your account. Remove one you lost: it can no longer sign in or read new messages."),
+	return section(lang.L("Devices"),
+		note(lang.L("The computers signed in to your account. Remove one you lost: it can no longer sign in or read new messages.")),
 		s.devices.state, s.devices.box)
 }
 
@@ -451,15 +479,41 @@ func (s *settingsWindow) setAccount(acc api.Account, last *api.RoleEvent) {
 }
 
 func (s *settingsWindow) showRole(r api.Role, e *api.RoleEvent) {
-	text := "This computer is a node: it uses supernodes, and does not serve as one."
+	text := lang.L("This computer is a node: it uses supernodes, and does not serve as one.")
 	if r == api.RoleSupernode {
-		text = "This computer is a supernode: it serves other people's computers."
+		text = lang.L("This computer is a supernode: it serves other people's computers.")
 	}
 	if e != nil && e.Role == r && e.Reason != "" {
-		text += fmt.Sprintf(" (%s, since %s)", e.Reason, e.Time.Local().Format("15:04"))
+		text += " " + lang.L("Since {{.Time}}: {{.Reason}}.", map[string]any{"Time": e.Time.Local().Format("15:04"), "Reason": roleReason(e.Reason)})
 		if e.Error != "" {
-			text += " Last attempt failed: " + e.Error
+			fyne.LogError("becoming a supernode", errors.New(e.Error)) // the detail, for whoever reads the log
+			text += " " + lang.L("The last attempt to become a supernode failed.")
 		}
 	}
 	s.role.SetText(text)
+}
+
+// roleReason says in the language in use why the role changed: the node
+// names the condition with one of api's RoleReason words, for programs and
+// logs.
+func roleReason(reason string) string {
+	switch reason {
+	case api.RoleReasonConditionsHold:
+		return lang.L("all the conditions hold")
+	case api.RoleReasonOptedOut:
+		return lang.L("you have not allowed it")
+	case api.RoleReasonNotPublic:
+		return lang.L("this computer cannot be reached from the internet")
+	case api.RoleReasonNoTCP:
+		return lang.L("there is no public TCP address")
+	case api.RoleReasonNoQUIC:
+		return lang.L("there is no public QUIC address")
+	case api.RoleReasonLowMemory:
+		return lang.L("there is not enough free memory")
+	case api.RoleReasonStartFailed:
+		return lang.L("the supernode services could not start")
+	case api.RoleReasonShutdown:
+		return lang.L("EServer is closing")
+	}
+	return lang.L("the conditions changed")
 }

@@ -8,6 +8,7 @@ import (
 	"fyne.io/fyne/v2/canvas"
 	"fyne.io/fyne/v2/container"
 	"fyne.io/fyne/v2/dialog"
+	"fyne.io/fyne/v2/lang"
 	"fyne.io/fyne/v2/layout"
 	"fyne.io/fyne/v2/theme"
 	"fyne.io/fyne/v2/widget"
@@ -86,12 +87,12 @@ func (a *App) newSignInWindow() *signInWindow {
 	title.TextSize = 26
 	title.TextStyle = fyne.TextStyle{Bold: true}
 	title.Alignment = fyne.TextAlignCenter
-	sub := widget.NewLabelWithStyle("Messenger", fyne.TextAlignCenter, fyne.TextStyle{Italic: true})
+	sub := widget.NewLabelWithStyle("Messenger", fyne.TextAlignCenter, fyne.TextStyle{Italic: true}) // not translated: the program's name
 
 	s.username = widget.NewEntry()
-	s.username.SetPlaceHolder("Username")
+	s.username.SetPlaceHolder(lang.L("Username"))
 	s.password = widget.NewPasswordEntry()
-	s.password.SetPlaceHolder("Password")
+	s.password.SetPlaceHolder(lang.L("Password"))
 	s.password.OnSubmitted = func(string) { a.doSignIn() }
 	s.username.OnSubmitted = func(string) { s.win.Canvas().Focus(s.password) }
 
@@ -102,16 +103,16 @@ func (a *App) newSignInWindow() *signInWindow {
 	}
 
 	s.server = widget.NewEntry()
-	s.server.SetPlaceHolder("/ip4/…/tcp/…/p2p/… (empty: default)")
+	s.server.SetPlaceHolder(lang.L("/ip4/…/tcp/…/p2p/… (empty: default)"))
 	s.server.SetText(a.opts.DefaultServer)
-	s.advanced = widget.NewAccordion(widget.NewAccordionItem("Server",
-		container.NewVBox(widget.NewLabel("Auth server address (multiaddr):"), s.server)))
+	s.advanced = widget.NewAccordion(widget.NewAccordionItem(lang.L("Server"),
+		container.NewVBox(widget.NewLabel(lang.L("Auth server address (multiaddr):")), s.server)))
 
 	// "Sign me in automatically" keeps the password in the desktop's
 	// keyring; a remembered username is what it signs in as.
 	a.signIn = s
 	a.newAutoSignIn(s)
-	s.remember = widget.NewCheck("Remember me", func(on bool) {
+	s.remember = widget.NewCheck(lang.L("Remember me"), func(on bool) {
 		prefs.SetBool(prefRemember, on)
 		if on {
 			return
@@ -134,9 +135,9 @@ func (a *App) newSignInWindow() *signInWindow {
 	a.showSignInPicture()
 	s.username.OnChanged = func(string) { a.showSignInPicture() }
 
-	s.button = widget.NewButton("Sign in", a.doSignIn)
+	s.button = widget.NewButton(lang.L("Sign in"), a.doSignIn)
 	s.button.Importance = widget.HighImportance
-	s.signUp = widget.NewButton("Don't have an account? Sign up", a.showSignUp)
+	s.signUp = widget.NewButton(lang.L("Don't have an account? Sign up"), a.showSignUp)
 	s.signUp.Importance = widget.LowImportance
 	s.progress = widget.NewProgressBarInfinite()
 	s.progress.Hide()
@@ -148,9 +149,9 @@ func (a *App) newSignInWindow() *signInWindow {
 	s.errText.Hide()
 
 	form := container.NewVBox(
-		widget.NewLabel("Username:"), s.username,
-		widget.NewLabel("Password:"), s.password,
-		container.NewBorder(nil, nil, widget.NewLabel("Sign in as:"), nil, s.status),
+		widget.NewLabel(lang.L("Username:")), s.username,
+		widget.NewLabel(lang.L("Password:")), s.password,
+		container.NewBorder(nil, nil, widget.NewLabel(lang.L("Sign in as:")), nil, s.status),
 		// The two choices and the note on the second sit together.
 		container.New(layout.NewCustomPaddedVBoxLayout(0), s.remember, s.auto, s.keyringNote),
 		container.NewCenter(container.NewGridWrap(fyne.NewSize(160, s.button.MinSize().Height), s.button)),
@@ -224,7 +225,7 @@ func (a *App) doSignIn() {
 		req.Status = st
 	}
 	if req.Username == "" || req.Password == "" {
-		s.showError("Please type your username and password.")
+		s.showError(lang.L("Please type your username and password."))
 		return
 	}
 	if p := usernameProblem(req.Username); p != "" {
@@ -296,7 +297,7 @@ func (a *App) newSignUpDialog() *signUpDialog {
 		confirmHint: hint(),
 		errText:     widget.NewLabel(""),
 	}
-	d.username.SetPlaceHolder("e.g. alice.smith")
+	d.username.SetPlaceHolder(lang.L("e.g. alice.smith"))
 	d.errText.Importance = widget.DangerImportance
 	d.errText.Wrapping = fyne.TextWrapWord
 	d.errText.Hide()
@@ -306,20 +307,20 @@ func (a *App) newSignUpDialog() *signUpDialog {
 	d.username.OnSubmitted = func(string) { a.signIn.win.Canvas().Focus(d.password) }
 	d.password.OnSubmitted = func(string) { a.signIn.win.Canvas().Focus(d.confirm) }
 	d.confirm.OnSubmitted = func(string) { a.doSignUp() }
-	d.create = widget.NewButton("Sign up", a.doSignUp)
+	d.create = widget.NewButton(lang.L("Sign up"), a.doSignUp)
 	d.create.Importance = widget.HighImportance
-	d.cancel = widget.NewButton("Cancel", func() { d.dlg.Hide() })
+	d.cancel = widget.NewButton(lang.L("Cancel"), func() { d.dlg.Hide() })
 	field := func(label string, entry *widget.Entry, hint *widget.Label) fyne.CanvasObject {
 		return container.New(layout.NewCustomPaddedVBoxLayout(2),
 			widget.NewLabelWithStyle(label, fyne.TextAlignLeading, fyne.TextStyle{Bold: true}), entry, hint)
 	}
 	content := container.NewVBox(
-		field("Username", d.username, d.userHint),
-		field("Password", d.password, d.passHint),
-		field("Confirm password", d.confirm, d.confirmHint),
+		field(lang.L("Username"), d.username, d.userHint),
+		field(lang.L("Password"), d.password, d.passHint),
+		field(lang.L("Confirm password"), d.confirm, d.confirmHint),
 		d.errText,
 	)
-	d.dlg = dialog.NewCustomWithoutButtons("Create an EServer account", content, a.signIn.win)
+	d.dlg = dialog.NewCustomWithoutButtons(lang.L("Create an EServer account"), content, a.signIn.win)
 	d.dlg.SetButtons([]fyne.CanvasObject{d.cancel, d.create})
 	d.fit()
 	return d
@@ -346,9 +347,10 @@ func (d *signUpDialog) showHints() {
 	case p != "":
 		set(d.userHint, p, widget.DangerImportance)
 	case user != typed:
-		set(d.userHint, "You will sign in as \u201c"+user+"\u201d: usernames are lower case.", widget.SuccessImportance)
+		set(d.userHint, lang.L("You will sign in as \u201c{{.Username}}\u201d: usernames are lower case.", map[string]any{"Username": user}),
+			widget.SuccessImportance)
 	default:
-		set(d.userHint, "You will sign in as \u201c"+user+"\u201d.", widget.SuccessImportance)
+		set(d.userHint, lang.L("You will sign in as \u201c{{.Username}}\u201d.", map[string]any{"Username": user}), widget.SuccessImportance)
 	}
 	switch p := passwordProblem(user, d.password.Text); {
 	case d.password.Text == "":
@@ -356,15 +358,15 @@ func (d *signUpDialog) showHints() {
 	case p != "":
 		set(d.passHint, p, widget.DangerImportance)
 	default:
-		set(d.passHint, "A good password. Keep it safe: nobody, not even the server, can recover it.", widget.SuccessImportance)
+		set(d.passHint, lang.L("A good password. Keep it safe: nobody, not even the server, can recover it."), widget.SuccessImportance)
 	}
 	switch {
 	case d.confirm.Text == "":
 		d.confirmHint.Hide()
 	case d.confirm.Text != d.password.Text:
-		set(d.confirmHint, "The passwords do not match yet.", widget.DangerImportance)
+		set(d.confirmHint, lang.L("The passwords do not match yet."), widget.DangerImportance)
 	default:
-		set(d.confirmHint, "The passwords match.", widget.SuccessImportance)
+		set(d.confirmHint, lang.L("The passwords match."), widget.SuccessImportance)
 	}
 	d.fit()
 }
@@ -382,7 +384,7 @@ func (a *App) doSignUp() {
 		d.fit()
 	}
 	if user == "" || pass == "" {
-		fail("Please choose a username and a password.")
+		fail(lang.L("Please choose a username and a password."))
 		return
 	}
 	if p := usernameProblem(user); p != "" {
@@ -394,7 +396,7 @@ func (a *App) doSignUp() {
 		return
 	}
 	if pass != d.confirm.Text {
-		fail("The passwords do not match.")
+		fail(lang.L("The passwords do not match."))
 		return
 	}
 	d.create.Disable()

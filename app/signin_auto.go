@@ -6,6 +6,7 @@ import (
 
 	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/dialog"
+	"fyne.io/fyne/v2/lang"
 	"fyne.io/fyne/v2/theme"
 	"fyne.io/fyne/v2/widget"
 
@@ -26,15 +27,17 @@ import (
 const prefAutoSignIn = "signin.auto"
 
 // noKeyringText is what the sign-in window says where there is no keyring.
-const noKeyringText = "No keyring on this desktop: EServer cannot remember your password"
+func noKeyringText() string {
+	return lang.L("No keyring on this desktop: EServer cannot remember your password")
+}
 
 // newAutoSignIn makes the sign-in window's "Sign me in automatically" box
 // and the note under it. Whether the desktop has a keyring is asked at
 // Start (it may take a D-Bus round trip); until then the box shows the
 // remembered choice.
 func (a *App) newAutoSignIn(s *signInWindow) {
-	s.auto = widget.NewCheck("Sign me in automatically", nil)
-	s.keyringNote = widget.NewLabel(noKeyringText)
+	s.auto = widget.NewCheck(lang.L("Sign me in automatically"), nil)
+	s.keyringNote = widget.NewLabel(noKeyringText())
 	s.keyringNote.Importance = widget.LowImportance
 	s.keyringNote.Wrapping = fyne.TextWrapWord
 	s.keyringNote.SizeName = theme.SizeNameCaptionText
@@ -119,12 +122,12 @@ func (a *App) startAutoSignIn() {
 		case errors.Is(err, ErrNoPassword):
 			// Removed from the keyring by hand: nothing to sign in with.
 			s.auto.SetChecked(false)
-			s.showError("Your password is no longer in the keyring. Type it to sign in.")
+			s.showError(lang.L("Your password is no longer in the keyring. Type it to sign in."))
 		case err != nil:
 			// A keyring that could not be opened (its unlock prompt
 			// cancelled, say) may open next time: the choice stays.
 			fyne.LogError("reading the password from the keyring", err)
-			s.showError("EServer could not read your password from the keyring. Type it to sign in.")
+			s.showError(lang.L("EServer could not read your password from the keyring. Type it to sign in."))
 		default:
 			s.password.SetText(password)
 			s.autoAttempt = true
@@ -146,8 +149,7 @@ func (a *App) signInFailed(err error, auto bool) {
 		return
 	}
 	s.auto.SetChecked(false) // forgets the password
-	s.showError("EServer could not sign you in automatically: the password kept in your keyring is no longer right " +
-		"(was it changed on another computer?). Type your password to sign in.")
+	s.showError(lang.L("EServer could not sign you in automatically: the password kept in your keyring is no longer right (was it changed on another computer?). Type your password to sign in."))
 }
 
 // keepPassword keeps the password of a successful sign-in in the keyring
@@ -163,9 +165,8 @@ func (a *App) keepPassword(req api.LoginRequest, auto bool) {
 		}
 		fyne.LogError("keeping the password", err)
 		a.signIn.auto.SetChecked(false)
-		dialog.ShowInformation("Password not remembered",
-			"EServer could not keep your password in the desktop's keyring, so it cannot sign you in automatically "+
-				"next time. You are signed in now.", a.main.win)
+		dialog.ShowInformation(lang.L("Password not remembered"),
+			lang.L("EServer could not keep your password in the desktop's keyring, so it cannot sign you in automatically next time. You are signed in now."), a.main.win)
 	})
 }
 

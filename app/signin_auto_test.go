@@ -208,7 +208,7 @@ func TestNoKeyring(t *testing.T) {
 			prefs.SetBool(prefAutoSignIn, true) // chosen on a desktop that had one
 			a, fake := newProfileApp(t, test.NewTempApp(t), dir, prefs, withKeyring(tt.kr))
 			start(t, a)
-			if !a.signIn.keyringNote.Visible() || a.signIn.keyringNote.Text != noKeyringText {
+			if !a.signIn.keyringNote.Visible() || a.signIn.keyringNote.Text != noKeyringText() {
 				t.Errorf("note %q (visible %v)", a.signIn.keyringNote.Text, a.signIn.keyringNote.Visible())
 			}
 			if !a.signIn.auto.Disabled() || a.signIn.auto.Checked {

@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"image/color"
 	"path/filepath"
@@ -12,6 +13,7 @@ import (
 	"fyne.io/fyne/v2/canvas"
 	"fyne.io/fyne/v2/container"
 	"fyne.io/fyne/v2/driver/desktop"
+	"fyne.io/fyne/v2/lang"
 	"fyne.io/fyne/v2/layout"
 	"fyne.io/fyne/v2/theme"
 	"fyne.io/fyne/v2/widget"
@@ -147,7 +149,9 @@ func (a *App) sendFile(c *chatWindow, peer, path string) {
 			delete(a.sending, key)
 		}
 		if err != nil {
-			c.notice(fmt.Sprintf("Could not send %s to %s: %s", filepath.Base(path), a.nameOf(peer), errorText(err)))
+			c.notice(lang.L("Could not send {{.File}} to {{.Name}}: {{.Error}}", map[string]any{
+				"File": filepath.Base(path), "Name": a.nameOf(peer), "Error": errorText(err),
+			}))
 			return
 		}
 		if _, ok := a.transferWins[id]; !ok && !c.tray.told[id] {
@@ -161,7 +165,7 @@ type pendingSend struct{ peer, name string }
 
 // chooseFile is the Send a file button.
 func (c *chatWindow) chooseFile() {
-	pickFile(c.win, "Send a file", "Send", "", nil, func(path string) { c.sendFiles([]string{path}) })
+	pickFile(c.win, lang.L("Send a file"), lang.L("Send"), "", nil, func(path string) { c.sendFiles([]string{path}) })
 }
 
 // dropped takes files dropped on the window.
@@ -233,12 +237,12 @@ func (c *chatWindow) newTransferRow(t api.Transfer) *transferRow {
 			})
 		}
 	}
-	r.accept = widget.NewButton("Accept", answer(func(ctx context.Context, id string) error { return c.app.api.AcceptFile(ctx, id, "") }))
+	r.accept = widget.NewButton("", answer(func(ctx context.Context, id string) error { return c.app.api.AcceptFile(ctx, id, "") }))
 	r.accept.Importance = widget.HighImportance
-	r.decline = widget.NewButton("Decline", answer(c.app.api.DeclineFile))
+	r.decline = widget.NewButton("", answer(c.app.api.DeclineFile))
 	// Alt+C and Alt+D, as MSN showed them: "Accept (Alt+C)".
-	r.accept.SetText("Accept (Alt+C)")
-	r.decline.SetText("Decline (Alt+D)")
+	r.accept.SetText(lang.L("Accept (Alt+C)"))
+	r.decline.SetText(lang.L("Decline (Alt+D)"))
 	r.pause = widget.NewButtonWithIcon("", theme.MediaPauseIcon(), do(c.app.api.PauseTransfer))
 	r.resume = widget.NewButtonWithIcon("", theme.MediaPlayIcon(), do(c.app.api.ResumeTransfer))
 	r.cancel = widget.NewButtonWithIcon("", theme.CancelIcon(), do(c.app.api.CancelTransfer))
@@ -266,16 +270,16 @@ func (c *chatWindow) newTransferRow(t api.Transfer) *transferRow {
 // show brings the row in line with r.t.
 func (r *transferRow) show(a *App) {
 	t := r.t
-	dir := "from"
-	if t.Outgoing {
-		dir = "to"
-	}
-	text := fmt.Sprintf("%s (%s) %s %s — %s", t.Name, sizeText(t.Size), dir, a.nameOf(t.Peer), stateText(t))
+	file := fileText(t)
 	if t.Bytes > 0 && (t.State == api.TransferActive || t.State == api.TransferPaused) {
 		// The progress says the size already; the row has one line.
-		text = fmt.Sprintf("%s %s %s — %s", t.Name, dir, a.nameOf(t.Peer), stateText(t))
+		file = t.Name
 	}
-	r.label.SetText(text)
+	if t.Outgoing {
+		r.label.SetText(lang.L("{{.File}} to {{.Name}} — {{.State}}", map[string]any{"File": file, "Name": a.nameOf(t.Peer), "State": stateText(t)}))
+	} else {
+		r.label.SetText(lang.L("{{.File}} from {{.Name}} — {{.State}}", map[string]any{"File": file, "Name": a.nameOf(t.Peer), "State": stateText(t)}))
+	}
 	if t.Size > 0 {
 		r.bar.SetValue(float64(t.Bytes) / float64(t.Size))
 	}
@@ -288,7 +292,7 @@ func (r *transferRow) show(a *App) {
 	}
 	incoming := !t.Outgoing && t.State == api.TransferIncoming
 	if incoming && r.answered {
-		r.label.SetText(fmt.Sprintf("%s (%s) from %s", t.Name, sizeText(t.Size), a.nameOf(t.Peer)))
+		r.label.SetText(lang.L("{{.File}} from {{.Name}}", map[string]any{"File": fileText(t), "Name": a.nameOf(t.Peer)}))
 	}
 	vis(r.accept, incoming && !r.answered)
 	vis(r.decline, incoming && !r.answered)
@@ -298,40 +302,47 @@ func (r *transferRow) show(a *App) {
 	vis(r.bar, !incoming && t.State != api.TransferOffered)
 }
 
+// fileText names a transfer's file with its size: "photo.png (19 KB)".
+func fileText(t api.Transfer) string {
+	return fmt.Sprintf("%s (%s)", t.Name, sizeText(t.Size))
+}
+
+// stateText says where transfer t stands, after its name in the tray. A
+// failure's cause is the node's own words, for the log, not the row.
 func stateText(t api.Transfer) string {
+	done, size := sizeText(t.Bytes), sizeText(t.Size)
 	switch t.State {
 	case api.TransferOffered:
-		return "waiting for an answer"
+		return lang.L("waiting for an answer")
 	case api.TransferIncoming:
-		return "wants to send you this file"
+		return lang.L("wants to send you this file")
 	case api.TransferActive:
 		if t.Outgoing && t.Bytes == 0 {
-			return "sending"
+			return lang.L("sending")
 		}
 		if t.Rate > 0 {
-			text := fmt.Sprintf("%s of %s, %s/s", sizeText(t.Bytes), sizeText(t.Size), sizeText(int64(t.Rate)))
+			rate := sizeText(int64(t.Rate))
 			if t.ETA > 0 {
-				text += ", " + etaText(t.ETA) + " left"
+				return lang.L("{{.Done}} of {{.Size}}, {{.Rate}}/s, {{.Left}} left", map[string]any{
+					"Done": done, "Size": size, "Rate": rate, "Left": etaText(t.ETA),
+				})
 			}
-			return text
+			return lang.L("{{.Done}} of {{.Size}}, {{.Rate}}/s", map[string]any{"Done": done, "Size": size, "Rate": rate})
 		}
-		return fmt.Sprintf("%s of %s", sizeText(t.Bytes), sizeText(t.Size))
+		return lang.L("{{.Done}} of {{.Size}}", map[string]any{"Done": done, "Size": size})
 	case api.TransferPaused:
 		if t.Bytes > 0 {
-			return fmt.Sprintf("paused at %s of %s", sizeText(t.Bytes), sizeText(t.Size))
+			return lang.L("paused at {{.Done}} of {{.Size}}", map[string]any{"Done": done, "Size": size})
 		}
-		return "paused"
+		return lang.L("paused")
 	case api.TransferDone:
-		return "done"
+		return lang.L("done")
 	case api.TransferDeclined:
-		return "declined"
+		return lang.L("declined")
 	case api.TransferCancelled:
-		return "cancelled"
+		return lang.L("cancelled")
 	default:
-		if t.Error != "" {
-			return "failed: " + t.Error
-		}
-		return "failed"
+		return lang.L("failed")
 	}
 }
 
@@ -378,27 +389,26 @@ type transferLine struct {
 	open, folder *widget.HyperlinkSegment
 }
 
-// transferWords says how transfer t ended, without the full stop: "photo.png
-// (19 KB) received from Bob". failed is true when it did not go through.
-// The chat and the history viewer say it alike.
+// transferWords says how transfer t ended: "photo.png (19 KB) received
+// from Bob.". failed is true when it did not go through. The chat and the
+// history viewer say it alike.
 func (a *App) transferWords(t api.Transfer) (say string, failed bool) {
-	name := fmt.Sprintf("%s (%s)", t.Name, sizeText(t.Size))
-	peer := a.nameOf(t.Peer)
+	file, name := fileText(t), a.nameOf(t.Peer)
 	switch {
 	case t.State == api.TransferDone && t.Outgoing:
-		return name + " sent to " + peer, false
+		return lang.L("{{.File}} sent to {{.Name}}.", map[string]any{"File": file, "Name": name}), false
 	case t.State == api.TransferDone:
-		return name + " received from " + peer, false
+		return lang.L("{{.File}} received from {{.Name}}.", map[string]any{"File": file, "Name": name}), false
 	case t.State == api.TransferDeclined && t.Outgoing:
-		return peer + " declined " + name, false
+		return lang.L("{{.Name}} declined {{.File}}.", map[string]any{"File": file, "Name": name}), false
 	case t.State == api.TransferDeclined:
-		return "You declined " + name + " from " + peer, false
+		return lang.L("You declined {{.File}} from {{.Name}}.", map[string]any{"File": file, "Name": name}), false
 	case t.State == api.TransferCancelled:
-		return "The transfer of " + name + " was cancelled", false
+		return lang.L("The transfer of {{.File}} was cancelled.", map[string]any{"File": file}), false
 	case t.Outgoing:
-		return name + " could not be sent to " + peer, true
+		return lang.L("{{.File}} could not be sent to {{.Name}}.", map[string]any{"File": file, "Name": name}), true
 	default:
-		return name + " could not be received from " + peer, true
+		return lang.L("{{.File}} could not be received from {{.Name}}.", map[string]any{"File": file, "Name": name}), true
 	}
 }
 
@@ -417,19 +427,17 @@ func (c *chatWindow) transferItem(t api.Transfer, when time.Time) *chatItem {
 	case failed:
 		imp = widget.DangerImportance
 		if t.Error != "" {
-			say += ": " + t.Error
+			// The node's words, for whoever reads the log; the line says it in the user's.
+			fyne.LogError("transfer "+t.ID+" failed", errors.New(t.Error))
 		}
-		say += "."
 	case t.State == api.TransferDone && !t.Outgoing && t.Path != "":
 		// The links first, where a long folder cannot push them out of
 		// the line; the folder on its own line below.
-		say += " — "
-		where = "Saved in " + filepath.Dir(t.Path)
+		say = lang.L("{{.File}} received from {{.Name}}", map[string]any{"File": fileText(t), "Name": c.app.nameOf(t.Peer)}) + " — "
+		where = lang.L("Saved in {{.Folder}}", map[string]any{"Folder": filepath.Dir(t.Path)})
 		path := t.Path
-		l.open = &widget.HyperlinkSegment{Text: "Open", OnTapped: func() { c.app.openPath(c.win, path, false) }}
-		l.folder = &widget.HyperlinkSegment{Text: "Show in folder", OnTapped: func() { c.app.openPath(c.win, path, true) }}
-	default:
-		say += "."
+		l.open = &widget.HyperlinkSegment{Text: lang.L("Open"), OnTapped: func() { c.app.openPath(c.win, path, false) }}
+		l.folder = &widget.HyperlinkSegment{Text: lang.L("Show in folder"), OnTapped: func() { c.app.openPath(c.win, path, true) }}
 	}
 	style := widget.RichTextStyleInline
 	if imp == widget.DangerImportance {

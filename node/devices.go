@@ -71,7 +71,7 @@ func (n *Node) RevokeDevice(ctx context.Context, peerID, password string) error 
 		return mapLoginErr(err)
 	}
 	if p == s.host.ID() {
-		go n.endSession(s, "This computer was removed from your account.")
+		go n.endSession(s, api.SignedOutRevoked, "This computer was removed from your account.")
 	}
 	return nil
 }
@@ -114,7 +114,7 @@ func (n *Node) ChangePassword(ctx context.Context, oldPassword, newPassword stri
 
 // endSession ends s, which the server or the user ended elsewhere, and
 // tells the front ends why.
-func (n *Node) endSession(s *session, reason string) {
+func (n *Node) endSession(s *session, code, reason string) {
 	n.loginMu.Lock()
 	defer n.loginMu.Unlock()
 	n.mu.Lock()
@@ -130,5 +130,5 @@ func (n *Node) endSession(s *session, reason string) {
 	if err := s.close(); err != nil {
 		n.log.Warn("closing the session", "err", err)
 	}
-	n.emit(api.Event{SignedOut: true, SignedOutReason: reason})
+	n.emit(api.Event{SignedOut: true, SignedOutReason: reason, SignedOutCode: code})
 }

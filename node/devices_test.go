@@ -92,8 +92,8 @@ func TestDeviceRevocation(t *testing.T) {
 		t.Fatal(err)
 	}
 	e := phone.waitFor("the phone's sign-out", func(e api.Event) bool { return e.SignedOut })
-	if !strings.Contains(e.SignedOutReason, "removed") {
-		t.Fatalf("signed out with reason %q", e.SignedOutReason)
+	if !strings.Contains(e.SignedOutReason, "removed") || e.SignedOutCode != api.SignedOutRevoked {
+		t.Fatalf("signed out with reason %q, code %q", e.SignedOutReason, e.SignedOutCode)
 	}
 	// And the laptop cannot sign in again with its keys.
 	laptop.stop()

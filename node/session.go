@@ -478,7 +478,7 @@ func (s *session) renewLoop() {
 		case errors.Is(err, login.ErrDeviceRevoked):
 			// Removed from the account elsewhere: this session is over.
 			// (In its own goroutine: ending the session waits for this one.)
-			go s.n.endSession(s, "This computer was removed from your account from another device.")
+			go s.n.endSession(s, api.SignedOutRevokedElsewhere, "This computer was removed from your account from another device.")
 			return
 		case err != nil:
 			s.n.log.Warn("renewing our ticket", "err", err)

@@ -487,10 +487,32 @@ const (
 // (or that an attempt to become one failed: Error is set).
 type RoleEvent struct {
 	Role   Role      `json:"role"`
-	Reason string    `json:"reason"` // which condition changed, in words: "conditions hold", "not publicly reachable", ...
+	Reason string    `json:"reason"` // which condition changed: one of the RoleReason constants
 	Time   time.Time `json:"time"`
 	Error  string    `json:"error,omitempty"`
 }
+
+// Why the role changed (RoleEvent.Reason): a fixed vocabulary, in English
+// words for logs and programs; a front end shows its own sentence per value.
+const (
+	RoleReasonConditionsHold = "conditions hold"
+	RoleReasonOptedOut       = "not allowed by the user"
+	RoleReasonNotPublic      = "not publicly reachable"
+	RoleReasonNoTCP          = "no public TCP address"
+	RoleReasonNoQUIC         = "no public QUIC address"
+	RoleReasonLowMemory      = "not enough memory"
+	RoleReasonStartFailed    = "starting supernode services failed"
+	RoleReasonShutdown       = "shutting down"
+)
+
+// Why the node ended a session the user did not end (Event.SignedOutCode).
+const (
+	// SignedOutRevoked: this device was removed from the account here.
+	SignedOutRevoked = "device_revoked"
+	// SignedOutRevokedElsewhere: another of the account's devices removed
+	// this one.
+	SignedOutRevokedElsewhere = "device_revoked_elsewhere"
+)
 
 // Event is one item of the Watch stream. Exactly the fields that changed are
 // non-nil; the first event of every stream carries only Snapshot.
@@ -504,8 +526,11 @@ type Event struct {
 	// StreamIncoming: a contact opened a live stream to us.
 	StreamIncoming *StreamEvent `json:"streamIncoming,omitempty"`
 	// SignedOutReason says why the session ended when the user did not
-	// end it (e.g. "this device was removed from the account").
+	// end it, in English words for logs and programs ("This computer was
+	// removed from your account."); SignedOutCode says it as a stable code
+	// (SignedOutRevoked, ...) for a front end to put in its own words.
 	SignedOutReason string               `json:"signedOutReason,omitempty"`
+	SignedOutCode   string               `json:"signedOutCode,omitempty"`
 	Contact         *Contact             `json:"contact,omitempty"` // relation or presence of a contact changed
 	ContactRemoved  string               `json:"contactRemoved,omitempty"`
 	ContactRequest  *ContactRequestEvent `json:"contactRequest,omitempty"`

@@ -42,7 +42,7 @@ var (
 	noteIncomingStream  = newNotice("incomingStream")  // Event.StreamIncoming
 	noteStreamData      = newNotice("streamData")      // the bytes of an incoming stream (streams.go)
 	noteStreamEnd       = newNotice("streamEnd")       // its end (streams.go)
-	noteSignedOut       = newNotice("signedOut")       // Event.SignedOut, Event.SignedOutReason
+	noteSignedOut       = newNotice("signedOut")       // Event.SignedOut, Event.SignedOutReason and Code
 )
 
 // relationRemoved is the relation contactUpdate reports for a removed contact.
@@ -171,7 +171,7 @@ func (c *conn) event(ctx context.Context, st *watchState, ev api.Event) {
 	}
 	if ev.SignedOut {
 		st.account = nil
-		c.notify(noteSignedOut, signedOut{Reason: ev.SignedOutReason})
+		c.notify(noteSignedOut, signedOut{Reason: ev.SignedOutReason, Code: ev.SignedOutCode})
 	}
 }
 

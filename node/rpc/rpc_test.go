@@ -758,7 +758,7 @@ func TestNotifications(t *testing.T) {
 			[]note{{"fileOffer", `{"transferId":"t9","peer":"carol","from":"carol","outgoing":false,"name":"cat.jpg","size":42,"total":42,"state":"incoming","bytes":0}`}}},
 		{"transfer progress", []api.Event{{Transfer: &api.Transfer{ID: "t9", Peer: "carol", Name: "cat.jpg", Size: 42, State: api.TransferActive, Bytes: 21}}},
 			[]note{{"transfer", `{"transferId":"t9","peer":"carol","outgoing":false,"name":"cat.jpg","size":42,"state":"active","bytes":21,"total":42}`}}},
-		{"signed out with a reason", []api.Event{{SignedOut: true, SignedOutReason: "removed"}}, []note{{"signedOut", `{"reason":"removed"}`}}},
+		{"signed out with a reason", []api.Event{{SignedOut: true, SignedOutReason: "removed", SignedOutCode: api.SignedOutRevoked}}, []note{{"signedOut", `{"reason":"removed","code":"device_revoked"}`}}},
 		{"identity changed once", []api.Event{
 			{Contact: with(bob, func(c *api.Contact) { c.KeyChanged = &testTime })},
 			{Contact: with(bob, func(c *api.Contact) { c.KeyChanged = &testTime; c.Status = api.StatusOnline })},

@@ -118,7 +118,8 @@ type contactRemoved struct {
 	Relation string `json:"relation"` // always relationRemoved
 }
 
-// signedOut is the Event's SignedOut with its SignedOutReason.
+// signedOut is the Event's SignedOut with its SignedOutReason and code.
 type signedOut struct {
 	Reason string `json:"reason,omitempty"`
+	Code   string `json:"code,omitempty"`
 }

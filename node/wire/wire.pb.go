@@ -5195,6 +5195,717 @@ func (x *PrekeyDevice) GetOneTimeKem() []byte {
 	return nil
 }
 
+// RoomOp is one signed change of a chat room's agreed state. Ops form a hash
+// chain: each names the hash of the op before it (prev) and its position
+// (seq), so the order of a room's changes is fixed by their authors'
+// signatures and no home can reorder, drop or insert one without the chain
+// breaking for everyone who holds it. Limits are in node/wire/room.go.
+type RoomOp struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Room          string                 `protobuf:"bytes,1,opt,name=room,proto3" json:"room,omitempty"`                                           // the room's name (wire.ValidRoomName)
+	Seq           uint64                 `protobuf:"varint,2,opt,name=seq,proto3" json:"seq,omitempty"`                                            // 1 for the genesis op (create), then +1 per op
+	Prev          []byte                 `protobuf:"bytes,3,opt,name=prev,proto3" json:"prev,omitempty"`                                           // 32 bytes: the hash of the op at seq-1; zeros for the genesis op
+	Author        string                 `protobuf:"bytes,4,opt,name=author,proto3" json:"author,omitempty"`                                       // must be the username in the SignedRoomOp's ticket
+	TimeUnixMilli int64                  `protobuf:"varint,5,opt,name=time_unix_milli,json=timeUnixMilli,proto3" json:"time_unix_milli,omitempty"` // the author's clock when signing
+	// Types that are valid to be assigned to Kind:
+	//
+	//	*RoomOp_Create
+	//	*RoomOp_Topic
+	//	*RoomOp_Modes
+	//	*RoomOp_Op
+	//	*RoomOp_Deop
+	//	*RoomOp_Voice
+	//	*RoomOp_Devoice
+	//	*RoomOp_Kick
+	//	*RoomOp_Ban
+	//	*RoomOp_Unban
+	//	*RoomOp_Invite
+	//	*RoomOp_DeleteMessage
+	//	*RoomOp_DeleteRoom
+	//	*RoomOp_TransferOwner
+	Kind          isRoomOp_Kind `protobuf_oneof:"kind"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RoomOp) Reset() {
+	*x = RoomOp{}
+	mi := &file_wire_proto_msgTypes[73]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RoomOp) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RoomOp) ProtoMessage() {}
+
+func (x *RoomOp) ProtoReflect() protoreflect.Message {
+	mi := &file_wire_proto_msgTypes[73]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RoomOp.ProtoReflect.Descriptor instead.
+func (*RoomOp) Descriptor() ([]byte, []int) {
+	return file_wire_proto_rawDescGZIP(), []int{73}
+}
+
+func (x *RoomOp) GetRoom() string {
+	if x != nil {
+		return x.Room
+	}
+	return ""
+}
+
+func (x *RoomOp) GetSeq() uint64 {
+	if x != nil {
+		return x.Seq
+	}
+	return 0
+}
+
+func (x *RoomOp) GetPrev() []byte {
+	if x != nil {
+		return x.Prev
+	}
+	return nil
+}
+
+func (x *RoomOp) GetAuthor() string {
+	if x != nil {
+		return x.Author
+	}
+	return ""
+}
+
+func (x *RoomOp) GetTimeUnixMilli() int64 {
+	if x != nil {
+		return x.TimeUnixMilli
+	}
+	return 0
+}
+
+func (x *RoomOp) GetKind() isRoomOp_Kind {
+	if x != nil {
+		return x.Kind
+	}
+	return nil
+}
+
+func (x *RoomOp) GetCreate() *RoomCreate {
+	if x != nil {
+		if x, ok := x.Kind.(*RoomOp_Create); ok {
+			return x.Create
+		}
+	}
+	return nil
+}
+
+func (x *RoomOp) GetTopic() string {
+	if x != nil {
+		if x, ok := x.Kind.(*RoomOp_Topic); ok {
+			return x.Topic
+		}
+	}
+	return ""
+}
+
+func (x *RoomOp) GetModes() *RoomModes {
+	if x != nil {
+		if x, ok := x.Kind.(*RoomOp_Modes); ok {
+			return x.Modes
+		}
+	}
+	return nil
+}
+
+func (x *RoomOp) GetOp() string {
+	if x != nil {
+		if x, ok := x.Kind.(*RoomOp_Op); ok {
+			return x.Op
+		}
+	}
+	return ""
+}
+
+func (x *RoomOp) GetDeop() string {
+	if x != nil {
+		if x, ok := x.Kind.(*RoomOp_Deop); ok {
+			return x.Deop
+		}
+	}
+	return ""
+}
+
+func (x *RoomOp) GetVoice() string {
+	if x != nil {
+		if x, ok := x.Kind.(*RoomOp_Voice); ok {
+			return x.Voice
+		}
+	}
+	return ""
+}
+
+func (x *RoomOp) GetDevoice() string {
+	if x != nil {
+		if x, ok := x.Kind.(*RoomOp_Devoice); ok {
+			return x.Devoice
+		}
+	}
+	return ""
+}
+
+func (x *RoomOp) GetKick() string {
+	if x != nil {
+		if x, ok := x.Kind.(*RoomOp_Kick); ok {
+			return x.Kick
+		}
+	}
+	return ""
+}
+
+func (x *RoomOp) GetBan() *RoomBan {
+	if x != nil {
+		if x, ok := x.Kind.(*RoomOp_Ban); ok {
+			return x.Ban
+		}
+	}
+	return nil
+}
+
+func (x *RoomOp) GetUnban() string {
+	if x != nil {
+		if x, ok := x.Kind.(*RoomOp_Unban); ok {
+			return x.Unban
+		}
+	}
+	return ""
+}
+
+func (x *RoomOp) GetInvite() string {
+	if x != nil {
+		if x, ok := x.Kind.(*RoomOp_Invite); ok {
+			return x.Invite
+		}
+	}
+	return ""
+}
+
+func (x *RoomOp) GetDeleteMessage() *RoomDeleteMessage {
+	if x != nil {
+		if x, ok := x.Kind.(*RoomOp_DeleteMessage); ok {
+			return x.DeleteMessage
+		}
+	}
+	return nil
+}
+
+func (x *RoomOp) GetDeleteRoom() *RoomDeleteRoom {
+	if x != nil {
+		if x, ok := x.Kind.(*RoomOp_DeleteRoom); ok {
+			return x.DeleteRoom
+		}
+	}
+	return nil
+}
+
+func (x *RoomOp) GetTransferOwner() string {
+	if x != nil {
+		if x, ok := x.Kind.(*RoomOp_TransferOwner); ok {
+			return x.TransferOwner
+		}
+	}
+	return ""
+}
+
+type isRoomOp_Kind interface {
+	isRoomOp_Kind()
+}
+
+type RoomOp_Create struct {
+	Create *RoomCreate `protobuf:"bytes,10,opt,name=create,proto3,oneof"`
+}
+
+type RoomOp_Topic struct {
+	Topic string `protobuf:"bytes,11,opt,name=topic,proto3,oneof"` // set the topic ("" clears it)
+}
+
+type RoomOp_Modes struct {
+	Modes *RoomModes `protobuf:"bytes,12,opt,name=modes,proto3,oneof"` // replace every mode at once
+}
+
+type RoomOp_Op struct {
+	Op string `protobuf:"bytes,13,opt,name=op,proto3,oneof"` // make this user an operator
+}
+
+type RoomOp_Deop struct {
+	Deop string `protobuf:"bytes,14,opt,name=deop,proto3,oneof"`
+}
+
+type RoomOp_Voice struct {
+	Voice string `protobuf:"bytes,15,opt,name=voice,proto3,oneof"` // may post in a moderated room
+}
+
+type RoomOp_Devoice struct {
+	Devoice string `protobuf:"bytes,16,opt,name=devoice,proto3,oneof"`
+}
+
+type RoomOp_Kick struct {
+	Kick string `protobuf:"bytes,17,opt,name=kick,proto3,oneof"` // removed now, may rejoin
+}
+
+type RoomOp_Ban struct {
+	Ban *RoomBan `protobuf:"bytes,18,opt,name=ban,proto3,oneof"`
+}
+
+type RoomOp_Unban struct {
+	Unban string `protobuf:"bytes,19,opt,name=unban,proto3,oneof"`
+}
+
+type RoomOp_Invite struct {
+	Invite string `protobuf:"bytes,20,opt,name=invite,proto3,oneof"` // may join an invite-only room
+}
+
+type RoomOp_DeleteMessage struct {
+	DeleteMessage *RoomDeleteMessage `protobuf:"bytes,21,opt,name=delete_message,json=deleteMessage,proto3,oneof"`
+}
+
+type RoomOp_DeleteRoom struct {
+	DeleteRoom *RoomDeleteRoom `protobuf:"bytes,22,opt,name=delete_room,json=deleteRoom,proto3,oneof"`
+}
+
+type RoomOp_TransferOwner struct {
+	TransferOwner string `protobuf:"bytes,23,opt,name=transfer_owner,json=transferOwner,proto3,oneof"` // the author (the owner) becomes an operator
+}
+
+func (*RoomOp_Create) isRoomOp_Kind() {}
+
+func (*RoomOp_Topic) isRoomOp_Kind() {}
+
+func (*RoomOp_Modes) isRoomOp_Kind() {}
+
+func (*RoomOp_Op) isRoomOp_Kind() {}
+
+func (*RoomOp_Deop) isRoomOp_Kind() {}
+
+func (*RoomOp_Voice) isRoomOp_Kind() {}
+
+func (*RoomOp_Devoice) isRoomOp_Kind() {}
+
+func (*RoomOp_Kick) isRoomOp_Kind() {}
+
+func (*RoomOp_Ban) isRoomOp_Kind() {}
+
+func (*RoomOp_Unban) isRoomOp_Kind() {}
+
+func (*RoomOp_Invite) isRoomOp_Kind() {}
+
+func (*RoomOp_DeleteMessage) isRoomOp_Kind() {}
+
+func (*RoomOp_DeleteRoom) isRoomOp_Kind() {}
+
+func (*RoomOp_TransferOwner) isRoomOp_Kind() {}
+
+// RoomCreate is the genesis op: its author becomes the room's owner.
+type RoomCreate struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Topic         string                 `protobuf:"bytes,1,opt,name=topic,proto3" json:"topic,omitempty"`
+	Modes         *RoomModes             `protobuf:"bytes,2,opt,name=modes,proto3" json:"modes,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RoomCreate) Reset() {
+	*x = RoomCreate{}
+	mi := &file_wire_proto_msgTypes[74]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RoomCreate) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RoomCreate) ProtoMessage() {}
+
+func (x *RoomCreate) ProtoReflect() protoreflect.Message {
+	mi := &file_wire_proto_msgTypes[74]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RoomCreate.ProtoReflect.Descriptor instead.
+func (*RoomCreate) Descriptor() ([]byte, []int) {
+	return file_wire_proto_rawDescGZIP(), []int{74}
+}
+
+func (x *RoomCreate) GetTopic() string {
+	if x != nil {
+		return x.Topic
+	}
+	return ""
+}
+
+func (x *RoomCreate) GetModes() *RoomModes {
+	if x != nil {
+		return x.Modes
+	}
+	return nil
+}
+
+// RoomModes are a room's settings, IRC's channel modes plus a few. Zero
+// values are the defaults a newcomer expects, except flood protection,
+// which is on unless flood_off: 5 messages per 10 s when flood_messages
+// and flood_seconds are 0.
+type RoomModes struct {
+	state             protoimpl.MessageState `protogen:"open.v1"`
+	Public            bool                   `protobuf:"varint,1,opt,name=public,proto3" json:"public,omitempty"`                                                  // listed in the directory
+	InviteOnly        bool                   `protobuf:"varint,2,opt,name=invite_only,json=inviteOnly,proto3" json:"invite_only,omitempty"`                        // only invited users (and the owner and operators) may join
+	PasswordSalt      []byte                 `protobuf:"bytes,3,opt,name=password_salt,json=passwordSalt,proto3" json:"password_salt,omitempty"`                   // 16 bytes, or empty: no password
+	PasswordHash      []byte                 `protobuf:"bytes,4,opt,name=password_hash,json=passwordHash,proto3" json:"password_hash,omitempty"`                   // 32 bytes of Argon2id(password, salt); never the password
+	MemberLimit       uint32                 `protobuf:"varint,5,opt,name=member_limit,json=memberLimit,proto3" json:"member_limit,omitempty"`                     // 0: no limit beyond wire.MaxRoomMembers
+	Moderated         bool                   `protobuf:"varint,6,opt,name=moderated,proto3" json:"moderated,omitempty"`                                            // only voiced users, operators and the owner post
+	SlowSeconds       uint32                 `protobuf:"varint,7,opt,name=slow_seconds,json=slowSeconds,proto3" json:"slow_seconds,omitempty"`                     // one message per this many seconds per member; 0: off
+	TopicLocked       bool                   `protobuf:"varint,8,opt,name=topic_locked,json=topicLocked,proto3" json:"topic_locked,omitempty"`                     // only operators and the owner set the topic
+	MinAccountMinutes uint32                 `protobuf:"varint,9,opt,name=min_account_minutes,json=minAccountMinutes,proto3" json:"min_account_minutes,omitempty"` // accounts younger than this may read but not post
+	FloodOff          bool                   `protobuf:"varint,10,opt,name=flood_off,json=floodOff,proto3" json:"flood_off,omitempty"`
+	FloodMessages     uint32                 `protobuf:"varint,11,opt,name=flood_messages,json=floodMessages,proto3" json:"flood_messages,omitempty"` // at most this many messages ...
+	FloodSeconds      uint32                 `protobuf:"varint,12,opt,name=flood_seconds,json=floodSeconds,proto3" json:"flood_seconds,omitempty"`    // ... within this many seconds per member
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
+}
+
+func (x *RoomModes) Reset() {
+	*x = RoomModes{}
+	mi := &file_wire_proto_msgTypes[75]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RoomModes) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RoomModes) ProtoMessage() {}
+
+func (x *RoomModes) ProtoReflect() protoreflect.Message {
+	mi := &file_wire_proto_msgTypes[75]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RoomModes.ProtoReflect.Descriptor instead.
+func (*RoomModes) Descriptor() ([]byte, []int) {
+	return file_wire_proto_rawDescGZIP(), []int{75}
+}
+
+func (x *RoomModes) GetPublic() bool {
+	if x != nil {
+		return x.Public
+	}
+	return false
+}
+
+func (x *RoomModes) GetInviteOnly() bool {
+	if x != nil {
+		return x.InviteOnly
+	}
+	return false
+}
+
+func (x *RoomModes) GetPasswordSalt() []byte {
+	if x != nil {
+		return x.PasswordSalt
+	}
+	return nil
+}
+
+func (x *RoomModes) GetPasswordHash() []byte {
+	if x != nil {
+		return x.PasswordHash
+	}
+	return nil
+}
+
+func (x *RoomModes) GetMemberLimit() uint32 {
+	if x != nil {
+		return x.MemberLimit
+	}
+	return 0
+}
+
+func (x *RoomModes) GetModerated() bool {
+	if x != nil {
+		return x.Moderated
+	}
+	return false
+}
+
+func (x *RoomModes) GetSlowSeconds() uint32 {
+	if x != nil {
+		return x.SlowSeconds
+	}
+	return 0
+}
+
+func (x *RoomModes) GetTopicLocked() bool {
+	if x != nil {
+		return x.TopicLocked
+	}
+	return false
+}
+
+func (x *RoomModes) GetMinAccountMinutes() uint32 {
+	if x != nil {
+		return x.MinAccountMinutes
+	}
+	return 0
+}
+
+func (x *RoomModes) GetFloodOff() bool {
+	if x != nil {
+		return x.FloodOff
+	}
+	return false
+}
+
+func (x *RoomModes) GetFloodMessages() uint32 {
+	if x != nil {
+		return x.FloodMessages
+	}
+	return 0
+}
+
+func (x *RoomModes) GetFloodSeconds() uint32 {
+	if x != nil {
+		return x.FloodSeconds
+	}
+	return 0
+}
+
+type RoomBan struct {
+	state          protoimpl.MessageState `protogen:"open.v1"`
+	Username       string                 `protobuf:"bytes,1,opt,name=username,proto3" json:"username,omitempty"`
+	UntilUnixMilli int64                  `protobuf:"varint,2,opt,name=until_unix_milli,json=untilUnixMilli,proto3" json:"until_unix_milli,omitempty"` // 0: until unbanned
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *RoomBan) Reset() {
+	*x = RoomBan{}
+	mi := &file_wire_proto_msgTypes[76]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RoomBan) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RoomBan) ProtoMessage() {}
+
+func (x *RoomBan) ProtoReflect() protoreflect.Message {
+	mi := &file_wire_proto_msgTypes[76]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RoomBan.ProtoReflect.Descriptor instead.
+func (*RoomBan) Descriptor() ([]byte, []int) {
+	return file_wire_proto_rawDescGZIP(), []int{76}
+}
+
+func (x *RoomBan) GetUsername() string {
+	if x != nil {
+		return x.Username
+	}
+	return ""
+}
+
+func (x *RoomBan) GetUntilUnixMilli() int64 {
+	if x != nil {
+		return x.UntilUnixMilli
+	}
+	return 0
+}
+
+type RoomDeleteMessage struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`         // the room message's ID
+	Author        string                 `protobuf:"bytes,2,opt,name=author,proto3" json:"author,omitempty"` // who wrote it: the home checks it against its backlog
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RoomDeleteMessage) Reset() {
+	*x = RoomDeleteMessage{}
+	mi := &file_wire_proto_msgTypes[77]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RoomDeleteMessage) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RoomDeleteMessage) ProtoMessage() {}
+
+func (x *RoomDeleteMessage) ProtoReflect() protoreflect.Message {
+	mi := &file_wire_proto_msgTypes[77]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RoomDeleteMessage.ProtoReflect.Descriptor instead.
+func (*RoomDeleteMessage) Descriptor() ([]byte, []int) {
+	return file_wire_proto_rawDescGZIP(), []int{77}
+}
+
+func (x *RoomDeleteMessage) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *RoomDeleteMessage) GetAuthor() string {
+	if x != nil {
+		return x.Author
+	}
+	return ""
+}
+
+type RoomDeleteRoom struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RoomDeleteRoom) Reset() {
+	*x = RoomDeleteRoom{}
+	mi := &file_wire_proto_msgTypes[78]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RoomDeleteRoom) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RoomDeleteRoom) ProtoMessage() {}
+
+func (x *RoomDeleteRoom) ProtoReflect() protoreflect.Message {
+	mi := &file_wire_proto_msgTypes[78]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RoomDeleteRoom.ProtoReflect.Descriptor instead.
+func (*RoomDeleteRoom) Descriptor() ([]byte, []int) {
+	return file_wire_proto_rawDescGZIP(), []int{78}
+}
+
+// SignedRoomOp is a RoomOp as it travels and is stored: its bytes exactly as
+// signed (and hashed into the chain), the author device's signature and the
+// ticket that binds that device to the author's account.
+type SignedRoomOp struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Op            []byte                 `protobuf:"bytes,1,opt,name=op,proto3" json:"op,omitempty"`               // serialized RoomOp
+	Signature     []byte                 `protobuf:"bytes,2,opt,name=signature,proto3" json:"signature,omitempty"` // the author device's key over "eserver-room-op-v1" || op
+	Ticket        *SignedTicket          `protobuf:"bytes,3,opt,name=ticket,proto3" json:"ticket,omitempty"`       // the author's ticket, valid at the op's time
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SignedRoomOp) Reset() {
+	*x = SignedRoomOp{}
+	mi := &file_wire_proto_msgTypes[79]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SignedRoomOp) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SignedRoomOp) ProtoMessage() {}
+
+func (x *SignedRoomOp) ProtoReflect() protoreflect.Message {
+	mi := &file_wire_proto_msgTypes[79]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SignedRoomOp.ProtoReflect.Descriptor instead.
+func (*SignedRoomOp) Descriptor() ([]byte, []int) {
+	return file_wire_proto_rawDescGZIP(), []int{79}
+}
+
+func (x *SignedRoomOp) GetOp() []byte {
+	if x != nil {
+		return x.Op
+	}
+	return nil
+}
+
+func (x *SignedRoomOp) GetSignature() []byte {
+	if x != nil {
+		return x.Signature
+	}
+	return nil
+}
+
+func (x *SignedRoomOp) GetTicket() *SignedTicket {
+	if x != nil {
+		return x.Ticket
+	}
+	return nil
+}
+
 // Entry is, for askers the user allowed (a visibility token), its ticket
 // and, while fresh, its peer record; for everyone else — strangers and
 // blocked users alike — only its card (ticket.SignCard): the account,
@@ -5212,7 +5923,7 @@ type RendezvousResponse_Entry struct {
 
 func (x *RendezvousResponse_Entry) Reset() {
 	*x = RendezvousResponse_Entry{}
-	mi := &file_wire_proto_msgTypes[73]
+	mi := &file_wire_proto_msgTypes[80]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5224,7 +5935,7 @@ func (x *RendezvousResponse_Entry) String() string {
 func (*RendezvousResponse_Entry) ProtoMessage() {}
 
 func (x *RendezvousResponse_Entry) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[73]
+	mi := &file_wire_proto_msgTypes[80]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5632,7 +6343,60 @@ const file_wire_proto_rawDesc = "" +
 	"\bone_time\x18\x03 \x01(\fR\aoneTime\x12\x17\n" +
 	"\apeer_id\x18\x04 \x01(\fR\x06peerId\x12 \n" +
 	"\fone_time_kem\x18\x05 \x01(\fR\n" +
-	"oneTimeKemJ\x04\b\x01\x10\x02R\x06ticketB\x13Z\x11eserver/node/wireb\x06proto3"
+	"oneTimeKemJ\x04\b\x01\x10\x02R\x06ticket\"\x8a\x05\n" +
+	"\x06RoomOp\x12\x12\n" +
+	"\x04room\x18\x01 \x01(\tR\x04room\x12\x10\n" +
+	"\x03seq\x18\x02 \x01(\x04R\x03seq\x12\x12\n" +
+	"\x04prev\x18\x03 \x01(\fR\x04prev\x12\x16\n" +
+	"\x06author\x18\x04 \x01(\tR\x06author\x12&\n" +
+	"\x0ftime_unix_milli\x18\x05 \x01(\x03R\rtimeUnixMilli\x122\n" +
+	"\x06create\x18\n" +
+	" \x01(\v2\x18.eserver.wire.RoomCreateH\x00R\x06create\x12\x16\n" +
+	"\x05topic\x18\v \x01(\tH\x00R\x05topic\x12/\n" +
+	"\x05modes\x18\f \x01(\v2\x17.eserver.wire.RoomModesH\x00R\x05modes\x12\x10\n" +
+	"\x02op\x18\r \x01(\tH\x00R\x02op\x12\x14\n" +
+	"\x04deop\x18\x0e \x01(\tH\x00R\x04deop\x12\x16\n" +
+	"\x05voice\x18\x0f \x01(\tH\x00R\x05voice\x12\x1a\n" +
+	"\adevoice\x18\x10 \x01(\tH\x00R\adevoice\x12\x14\n" +
+	"\x04kick\x18\x11 \x01(\tH\x00R\x04kick\x12)\n" +
+	"\x03ban\x18\x12 \x01(\v2\x15.eserver.wire.RoomBanH\x00R\x03ban\x12\x16\n" +
+	"\x05unban\x18\x13 \x01(\tH\x00R\x05unban\x12\x18\n" +
+	"\x06invite\x18\x14 \x01(\tH\x00R\x06invite\x12H\n" +
+	"\x0edelete_message\x18\x15 \x01(\v2\x1f.eserver.wire.RoomDeleteMessageH\x00R\rdeleteMessage\x12?\n" +
+	"\vdelete_room\x18\x16 \x01(\v2\x1c.eserver.wire.RoomDeleteRoomH\x00R\n" +
+	"deleteRoom\x12'\n" +
+	"\x0etransfer_owner\x18\x17 \x01(\tH\x00R\rtransferOwnerB\x06\n" +
+	"\x04kind\"Q\n" +
+	"\n" +
+	"RoomCreate\x12\x14\n" +
+	"\x05topic\x18\x01 \x01(\tR\x05topic\x12-\n" +
+	"\x05modes\x18\x02 \x01(\v2\x17.eserver.wire.RoomModesR\x05modes\"\xae\x03\n" +
+	"\tRoomModes\x12\x16\n" +
+	"\x06public\x18\x01 \x01(\bR\x06public\x12\x1f\n" +
+	"\vinvite_only\x18\x02 \x01(\bR\n" +
+	"inviteOnly\x12#\n" +
+	"\rpassword_salt\x18\x03 \x01(\fR\fpasswordSalt\x12#\n" +
+	"\rpassword_hash\x18\x04 \x01(\fR\fpasswordHash\x12!\n" +
+	"\fmember_limit\x18\x05 \x01(\rR\vmemberLimit\x12\x1c\n" +
+	"\tmoderated\x18\x06 \x01(\bR\tmoderated\x12!\n" +
+	"\fslow_seconds\x18\a \x01(\rR\vslowSeconds\x12!\n" +
+	"\ftopic_locked\x18\b \x01(\bR\vtopicLocked\x12.\n" +
+	"\x13min_account_minutes\x18\t \x01(\rR\x11minAccountMinutes\x12\x1b\n" +
+	"\tflood_off\x18\n" +
+	" \x01(\bR\bfloodOff\x12%\n" +
+	"\x0eflood_messages\x18\v \x01(\rR\rfloodMessages\x12#\n" +
+	"\rflood_seconds\x18\f \x01(\rR\ffloodSeconds\"O\n" +
+	"\aRoomBan\x12\x1a\n" +
+	"\busername\x18\x01 \x01(\tR\busername\x12(\n" +
+	"\x10until_unix_milli\x18\x02 \x01(\x03R\x0euntilUnixMilli\";\n" +
+	"\x11RoomDeleteMessage\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x16\n" +
+	"\x06author\x18\x02 \x01(\tR\x06author\"\x10\n" +
+	"\x0eRoomDeleteRoom\"p\n" +
+	"\fSignedRoomOp\x12\x0e\n" +
+	"\x02op\x18\x01 \x01(\fR\x02op\x12\x1c\n" +
+	"\tsignature\x18\x02 \x01(\fR\tsignature\x122\n" +
+	"\x06ticket\x18\x03 \x01(\v2\x1a.eserver.wire.SignedTicketR\x06ticketB\x13Z\x11eserver/node/wireb\x06proto3"
 
 var (
 	file_wire_proto_rawDescOnce sync.Once
@@ -5647,7 +6411,7 @@ func file_wire_proto_rawDescGZIP() []byte {
 }
 
 var file_wire_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_wire_proto_msgTypes = make([]protoimpl.MessageInfo, 74)
+var file_wire_proto_msgTypes = make([]protoimpl.MessageInfo, 81)
 var file_wire_proto_goTypes = []any{
 	(Signal_Kind)(0),                 // 0: eserver.wire.Signal.Kind
 	(FileOffer_Kind)(0),              // 1: eserver.wire.FileOffer.Kind
@@ -5724,7 +6488,14 @@ var file_wire_proto_goTypes = []any{
 	(*PrekeysStatus)(nil),            // 72: eserver.wire.PrekeysStatus
 	(*PrekeysResponse)(nil),          // 73: eserver.wire.PrekeysResponse
 	(*PrekeyDevice)(nil),             // 74: eserver.wire.PrekeyDevice
-	(*RendezvousResponse_Entry)(nil), // 75: eserver.wire.RendezvousResponse.Entry
+	(*RoomOp)(nil),                   // 75: eserver.wire.RoomOp
+	(*RoomCreate)(nil),               // 76: eserver.wire.RoomCreate
+	(*RoomModes)(nil),                // 77: eserver.wire.RoomModes
+	(*RoomBan)(nil),                  // 78: eserver.wire.RoomBan
+	(*RoomDeleteMessage)(nil),        // 79: eserver.wire.RoomDeleteMessage
+	(*RoomDeleteRoom)(nil),           // 80: eserver.wire.RoomDeleteRoom
+	(*SignedRoomOp)(nil),             // 81: eserver.wire.SignedRoomOp
+	(*RendezvousResponse_Entry)(nil), // 82: eserver.wire.RendezvousResponse.Entry
 }
 var file_wire_proto_depIdxs = []int32{
 	11, // 0: eserver.wire.AuthRequest.register_start:type_name -> eserver.wire.RegisterStart
@@ -5754,7 +6525,7 @@ var file_wire_proto_depIdxs = []int32{
 	3,  // 24: eserver.wire.Publish.ticket:type_name -> eserver.wire.SignedTicket
 	3,  // 25: eserver.wire.Publish.card:type_name -> eserver.wire.SignedTicket
 	3,  // 26: eserver.wire.Lookup.ticket:type_name -> eserver.wire.SignedTicket
-	75, // 27: eserver.wire.RendezvousResponse.entries:type_name -> eserver.wire.RendezvousResponse.Entry
+	82, // 27: eserver.wire.RendezvousResponse.entries:type_name -> eserver.wire.RendezvousResponse.Entry
 	3,  // 28: eserver.wire.Hello.ticket:type_name -> eserver.wire.SignedTicket
 	29, // 29: eserver.wire.Frame.envelope:type_name -> eserver.wire.Envelope
 	30, // 30: eserver.wire.Frame.ack:type_name -> eserver.wire.Ack
@@ -5807,13 +6578,20 @@ var file_wire_proto_depIdxs = []int32{
 	3,  // 77: eserver.wire.PrekeysFetch.ticket:type_name -> eserver.wire.SignedTicket
 	3,  // 78: eserver.wire.PrekeysStatus.ticket:type_name -> eserver.wire.SignedTicket
 	74, // 79: eserver.wire.PrekeysResponse.devices:type_name -> eserver.wire.PrekeyDevice
-	3,  // 80: eserver.wire.RendezvousResponse.Entry.ticket:type_name -> eserver.wire.SignedTicket
-	3,  // 81: eserver.wire.RendezvousResponse.Entry.card:type_name -> eserver.wire.SignedTicket
-	82, // [82:82] is the sub-list for method output_type
-	82, // [82:82] is the sub-list for method input_type
-	82, // [82:82] is the sub-list for extension type_name
-	82, // [82:82] is the sub-list for extension extendee
-	0,  // [0:82] is the sub-list for field type_name
+	76, // 80: eserver.wire.RoomOp.create:type_name -> eserver.wire.RoomCreate
+	77, // 81: eserver.wire.RoomOp.modes:type_name -> eserver.wire.RoomModes
+	78, // 82: eserver.wire.RoomOp.ban:type_name -> eserver.wire.RoomBan
+	79, // 83: eserver.wire.RoomOp.delete_message:type_name -> eserver.wire.RoomDeleteMessage
+	80, // 84: eserver.wire.RoomOp.delete_room:type_name -> eserver.wire.RoomDeleteRoom
+	77, // 85: eserver.wire.RoomCreate.modes:type_name -> eserver.wire.RoomModes
+	3,  // 86: eserver.wire.SignedRoomOp.ticket:type_name -> eserver.wire.SignedTicket
+	3,  // 87: eserver.wire.RendezvousResponse.Entry.ticket:type_name -> eserver.wire.SignedTicket
+	3,  // 88: eserver.wire.RendezvousResponse.Entry.card:type_name -> eserver.wire.SignedTicket
+	89, // [89:89] is the sub-list for method output_type
+	89, // [89:89] is the sub-list for method input_type
+	89, // [89:89] is the sub-list for extension type_name
+	89, // [89:89] is the sub-list for extension extendee
+	0,  // [0:89] is the sub-list for field type_name
 }
 
 func init() { file_wire_proto_init() }
@@ -5889,13 +6667,29 @@ func file_wire_proto_init() {
 		(*PrekeysRequest_Fetch)(nil),
 		(*PrekeysRequest_Status)(nil),
 	}
+	file_wire_proto_msgTypes[73].OneofWrappers = []any{
+		(*RoomOp_Create)(nil),
+		(*RoomOp_Topic)(nil),
+		(*RoomOp_Modes)(nil),
+		(*RoomOp_Op)(nil),
+		(*RoomOp_Deop)(nil),
+		(*RoomOp_Voice)(nil),
+		(*RoomOp_Devoice)(nil),
+		(*RoomOp_Kick)(nil),
+		(*RoomOp_Ban)(nil),
+		(*RoomOp_Unban)(nil),
+		(*RoomOp_Invite)(nil),
+		(*RoomOp_DeleteMessage)(nil),
+		(*RoomOp_DeleteRoom)(nil),
+		(*RoomOp_TransferOwner)(nil),
+	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_wire_proto_rawDesc), len(file_wire_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   74,
+			NumMessages:   81,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -1,0 +1,91 @@
+package wire
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Room limits: every bound on a room's name, its signed state and its
+// traffic, in one place. node/room enforces them on every op it verifies, so
+// a room's state has a bounded size whatever its owner and operators sign.
+const (
+	MinRoomName  = 3
+	MaxRoomName  = 48
+	MaxRoomTopic = 512 // UTF-8 bytes
+	// MaxRoomOp bounds a serialized RoomOp: the largest (a create with the
+	// longest topic, a password and every mode) takes 722 bytes.
+	MaxRoomOp = 2 << 10
+	// MaxSignedRoomOp bounds a serialized SignedRoomOp: an op, a 64-byte
+	// signature and a ticket (about 300 bytes, MaxPrekeyTicket at most).
+	MaxSignedRoomOp = MaxRoomOp + 128 + MaxPrekeyTicket
+
+	MaxRoomOperators = 64    // operators besides the owner
+	MaxRoomVoiced    = 2000  // voiced users of a moderated room
+	MaxRoomBans      = 1000  // bans in force; expired ones are pruned as ops apply
+	MaxRoomInvites   = 2000  // invitations to an invite-only room
+	MaxRoomMembers   = 10000 // the highest member limit a room may set
+	MaxRoomMessageID = 64    // bytes of a room message's ID
+
+	MaxRoomSlowSeconds       = 3600
+	MaxRoomMinAccountMinutes = 30 * 24 * 60
+	// MaxRoomFloodMessages is both the highest flood limit a room may set
+	// and how many send times a home keeps per member to enforce it.
+	MaxRoomFloodMessages = 20
+	MaxRoomFloodSeconds  = 3600
+
+	// DefaultRoomFloodMessages in DefaultRoomFloodWindow is the flood limit
+	// of a room that set none: flood protection is on by default.
+	DefaultRoomFloodMessages = 5
+	DefaultRoomFloodWindow   = 10 * time.Second
+
+	RoomPasswordSalt = 16 // bytes of a room password's salt
+	RoomPasswordHash = 32 // bytes of its Argon2id hash
+	MaxRoomPassword  = 128
+)
+
+// RegionalRoomPrefix starts the name of every regional room ("region-es"):
+// such rooms belong to no user, so no one may create one with an op.
+const RegionalRoomPrefix = "region-"
+
+// ErrBadRoomName is what ValidRoomName returns, wrapped, for a name no room
+// can have.
+var ErrBadRoomName = errors.New("invalid room name")
+
+// ValidRoomName reports whether name is a valid room name: MinRoomName to
+// MaxRoomName lowercase letters, digits, '.', '_' or '-' (as usernames, so
+// a name reads the same everywhere and no look-alike Unicode can imitate
+// another room), starting with a letter or a digit. Rooms are addressed by
+// name, and their homes are chosen by hashing it, so it is the one place the
+// rule is written.
+func ValidRoomName(name string) error {
+	if len(name) < MinRoomName || len(name) > MaxRoomName {
+		return fmt.Errorf("%w: a room name is %d to %d characters", ErrBadRoomName, MinRoomName, MaxRoomName)
+	}
+	for i, c := range []byte(name) {
+		switch {
+		case 'a' <= c && c <= 'z', '0' <= c && c <= '9':
+		case (c == '.' || c == '_' || c == '-') && i > 0:
+		default:
+			return fmt.Errorf("%w: a room name holds only lowercase letters, digits, '.', '_' and '-', and starts with a letter or digit", ErrBadRoomName)
+		}
+	}
+	return nil
+}
+
+// RegionalRoom is the name of region's room; region is a two-letter
+// country code as the auth server signs it into tickets.
+func RegionalRoom(region string) string {
+	return RegionalRoomPrefix + strings.ToLower(region)
+}
+
+// RoomRegion is the region whose room name is, or "" if name is not a
+// regional room's.
+func RoomRegion(name string) string {
+	code, ok := strings.CutPrefix(name, RegionalRoomPrefix)
+	if !ok || len(code) != 2 || code[0] < 'a' || code[0] > 'z' || code[1] < 'a' || code[1] > 'z' {
+		return ""
+	}
+	return strings.ToUpper(code)
+}
