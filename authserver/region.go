@@ -15,9 +15,11 @@ import (
 
 // The region is what makes regional rooms "server-verified": the auth
 // server, not the client, says which country a login came from, from the
-// address it sees, and signs it into the ticket (ticket.Ticket.Region).
-// It is as good as that address: behind a relay, a VPN or a proxy it is
-// theirs.
+// address it sees, and signs it into a region pass (ticket.SignPass)
+// issued beside the ticket. Not into the ticket: that travels to everyone
+// the user talks to, and the country must go only where the user presents
+// the pass, to the homes of a regional room they post in. It is as good as
+// the address: behind a relay, a VPN or a proxy it is theirs.
 //
 // The country database is github.com/phuslu/iploc (MIT), which embeds
 // IP2Location LITE data (CC BY-SA 4.0, attributed in README.md): 4.5 MB

@@ -12,9 +12,11 @@ import (
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/host"
 	ma "github.com/multiformats/go-multiaddr"
+	"google.golang.org/protobuf/proto"
 
 	nodelogin "eserver/node/login"
 	"eserver/node/ticket"
+	"eserver/node/wire"
 )
 
 func mustRanges(t testing.TB, specs ...string) []RegionRange {
@@ -218,12 +220,14 @@ func clientOn(t *testing.T, key crypto.PrivKey, ip string) host.Host {
 	return h
 }
 
-// TestRegionInTicket: a real auth server on 127.0.0.1 with --region ranges
-// on loopback addresses; clients dialling from 127.1.0.5 and 127.2.0.5 get
-// tickets of regions ES and DE, one from 127.0.0.1 none; a renewal takes
-// the region of the address it comes from, not the old ticket's; the card
-// a stranger sees never carries one.
-func TestRegionInTicket(t *testing.T) {
+// TestRegionPass: a real auth server on 127.0.0.1 with --region ranges on
+// loopback addresses; clients dialling from 127.1.0.5 and 127.2.0.5 get
+// region passes for ES and DE beside their tickets, one from 127.0.0.1
+// none; the passes belong to their own tickets only; neither ticket nor
+// card carries a region, so what is shown to peers and strangers tells no
+// country; a renewal's pass is for the address it comes from, not the old
+// one's.
+func TestRegionPass(t *testing.T) {
 	f := startOn(t, "", &clock{t: time.Now()}, func(c *Config) {
 		c.Regions = mustRanges(t, "127.1.0.0/16=ES", "127.2.0.0/16=DE")
 	})
@@ -234,13 +238,13 @@ func TestRegionInTicket(t *testing.T) {
 	tests := []struct {
 		user, ip string
 		key      crypto.PrivKey
-		want     string
+		want     string // "" for no pass
 	}{
 		{"alice", "127.1.0.5", aliceKey, "ES"},
 		{"bruno", "127.2.0.5", nil, "DE"},
 		{"carla", "127.0.0.1", nil, ""},
 	}
-	tickets := map[string]*ticket.Ticket{}
+	results := map[string]*nodelogin.Result{}
 	for _, tc := range tests {
 		c := clientOn(t, tc.key, tc.ip)
 		if err := nodelogin.Register(ctx, c, f.info, tc.user, "pw-"+tc.user); err != nil {
@@ -254,24 +258,47 @@ func TestRegionInTicket(t *testing.T) {
 		if conns := f.h.Network().ConnsToPeer(c.ID()); len(conns) == 0 || !fromIP(conns[0].RemoteMultiaddr(), tc.ip) {
 			t.Fatalf("%s: server sees %v, want %s", tc.user, conns, tc.ip)
 		}
-		if res.Ticket.Region != tc.want {
-			t.Errorf("%s from %s: ticket region %q, want %q", tc.user, tc.ip, res.Ticket.Region, tc.want)
+		switch p := res.RegionPass; {
+		case tc.want == "" && p != nil:
+			t.Errorf("%s from %s: region pass %+v, want none", tc.user, tc.ip, p)
+		case tc.want != "" && (p == nil || p.Region != tc.want || p.Username != tc.user || p.Peer != c.ID()):
+			t.Errorf("%s from %s: region pass %+v, want %s for %s", tc.user, tc.ip, p, tc.want, c.ID())
+		case p != nil:
+			// What a regional room's home will check: the pass against the
+			// ticket it comes with.
+			if _, err := ticket.VerifyPass(f.srv.ID(), p.Signed, res.Ticket, time.Now()); err != nil {
+				t.Errorf("%s: pass refused with its own ticket: %v", tc.user, err)
+			}
 		}
-		card, err := ticket.VerifyCard(f.srv.ID(), res.Ticket.PublicCard, time.Now())
-		if err != nil || card.Region != "" {
-			t.Errorf("%s: card region %q, %v; a card carries none", tc.user, card.Region, err)
+		// Neither the ticket (shown to every peer) nor the card (shown to
+		// strangers) says anything of a region.
+		var w wire.Ticket
+		for name, st := range map[string]*wire.SignedTicket{"ticket": res.Ticket.Signed, "card": res.Ticket.PublicCard} {
+			if err := proto.Unmarshal(st.Ticket, &w); err != nil || len(w.ProtoReflect().GetUnknown()) != 0 {
+				t.Errorf("%s: %s has fields a ticket does not define (%v): %x", tc.user, name, err, w.ProtoReflect().GetUnknown())
+			}
 		}
-		tickets[tc.user] = res.Ticket
+		results[tc.user] = res
+	}
+
+	// A pass shown with another user's ticket is refused.
+	if _, err := ticket.VerifyPass(f.srv.ID(), results["alice"].RegionPass.Signed, results["bruno"].Ticket, time.Now()); !errors.Is(err, ticket.ErrPassMismatch) {
+		t.Errorf("alice's pass with bruno's ticket: %v, want %v", err, ticket.ErrPassMismatch)
 	}
 
 	// alice's laptop travels: the same device renews from 127.2.0.5.
 	moved := clientOn(t, aliceKey, "127.2.0.5")
-	res, err := nodelogin.Renew(ctx, moved, f.info, tickets["alice"])
+	res, err := nodelogin.Renew(ctx, moved, f.info, results["alice"].Ticket)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.Ticket.Region != "DE" {
-		t.Fatalf("renewal from 127.2.0.5: region %q, want DE", res.Ticket.Region)
+	if res.RegionPass == nil || res.RegionPass.Region != "DE" {
+		t.Fatalf("renewal from 127.2.0.5: region pass %+v, want DE", res.RegionPass)
+	}
+	// and from 127.0.0.1, where it is in no region: no pass.
+	home := clientOn(t, aliceKey, "127.0.0.1")
+	if res, err = nodelogin.Renew(ctx, home, f.info, res.Ticket); err != nil || res.RegionPass != nil {
+		t.Fatalf("renewal from 127.0.0.1: region pass %+v, %v; want none", res.RegionPass, err)
 	}
 }
 

@@ -17,12 +17,14 @@ import (
 	"eserver/node/wire"
 )
 
-// Signing contexts separate ticket and card signatures from each other and
-// from any other use of the key: a card never verifies as a ticket, so it
-// can never authenticate a request.
+// Signing contexts separate ticket, card and region pass signatures from
+// each other and from any other use of the key: a card never verifies as a
+// ticket, so it can never authenticate a request, and a pass (pass.go)
+// never verifies as either.
 const (
 	signingContext = "eserver-ticket-v1"
 	cardContext    = "eserver-card-v1"
+	passContext    = "eserver-region-pass-v1"
 )
 
 // CardGrain is the unit card times are rounded to: a card tells a stranger
@@ -54,16 +56,6 @@ type Ticket struct {
 	Role     string
 	BoxKey   []byte // X25519 public key of the device
 	Server   peer.ID
-	// Region is the ISO 3166-1 alpha-2 country (wire.ValidRegion) the
-	// auth server placed the address the ticket was asked from in, or ""
-	// when it knows none. It is as good as that address: behind a relay
-	// or a VPN it is the relay's or the VPN's country. Only the ticket
-	// carries it, never the card, so strangers do not learn it from the
-	// rendezvous; whoever holds the ticket (the supernodes it is shown to,
-	// contacts holding a visibility token, members of one's multi-party
-	// conversations, mail recipients) can read it. Showing it to a person
-	// is the client's decision, and needs the user's consent.
-	Region string
 	Signed   *wire.SignedTicket // the original bytes, to pass on
 	// PublicCard is the auth server's card for this ticket (SignCard), when
 	// the ticket came from a login result; the device publishes it at the
@@ -79,8 +71,7 @@ type Ticket struct {
 // the account, the device's peer ID (for its prekeys) and its box key (to
 // seal mail to it) — with the times widened to whole CardGrain periods so
 // they do not tell when the device signed in. Tickets issued within the
-// same period give the same card. The region is left out: a stranger must
-// not learn where the user is.
+// same period give the same card.
 func CardOf(t Ticket) Ticket {
 	expiry := t.Expiry.Truncate(CardGrain)
 	if expiry.Before(t.Expiry) {
@@ -111,11 +102,6 @@ func SignCard(serverKey crypto.PrivKey, t Ticket) (*wire.SignedTicket, error) {
 }
 
 func sign(serverKey crypto.PrivKey, t Ticket, context string) (*wire.SignedTicket, error) {
-	if t.Region != "" {
-		if err := wire.ValidRegion(t.Region); err != nil {
-			return nil, fmt.Errorf("signing ticket: %w", err)
-		}
-	}
 	server, err := peer.IDFromPrivateKey(serverKey)
 	if err != nil {
 		return nil, fmt.Errorf("server peer ID: %w", err)
@@ -129,7 +115,6 @@ func sign(serverKey crypto.PrivKey, t Ticket, context string) (*wire.SignedTicke
 		Role:         t.Role,
 		BoxKey:       t.BoxKey,
 		ServerPeerId: []byte(server),
-		Region:       t.Region,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("encoding ticket: %w", err)
@@ -192,20 +177,9 @@ func verify(server peer.ID, st *wire.SignedTicket, now time.Time, context string
 		BoxKey:   w.BoxKey,
 		Server:   server,
 		Signed:   st,
-		Region:   w.Region,
 	}
 	if t.Username == "" {
 		return nil, fmt.Errorf("%w: no username", ErrMalformed)
-	}
-	if t.Region != "" {
-		if err := wire.ValidRegion(t.Region); err != nil {
-			return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
-		}
-	}
-	if context == cardContext && t.Region != "" {
-		// Our server never signs one; a card with a region would tell a
-		// stranger where the user is.
-		return nil, fmt.Errorf("%w: card with a region", ErrMalformed)
 	}
 	if !now.Before(t.Expiry) {
 		return nil, ErrExpired

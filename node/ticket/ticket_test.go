@@ -100,8 +100,6 @@ func FuzzVerify(f *testing.F) {
 	_, device := newKey(f)
 	st, _ := Sign(serverKey, Ticket{Username: "alice", Peer: device, Expiry: time.Unix(2e9, 0)})
 	f.Add(st.Ticket, st.Signature, true)
-	withRegion, _ := Sign(serverKey, Ticket{Username: "alice", Peer: device, Expiry: time.Unix(2e9, 0), Region: "ES"})
-	f.Add(withRegion.Ticket, withRegion.Signature, true)
 	f.Add([]byte{}, []byte{}, false)
 	f.Fuzz(func(t *testing.T, body, sig []byte, resign bool) {
 		if resign {
@@ -110,9 +108,6 @@ func FuzzVerify(f *testing.F) {
 		tk, err := Verify(server, &wire.SignedTicket{Ticket: body, Signature: sig}, time.Unix(1e9, 0))
 		if err == nil && (tk.Username == "" || tk.Server != server || tk.Peer == "") {
 			t.Fatalf("accepted an incomplete ticket: %+v", tk)
-		}
-		if err == nil && tk.Region != "" && wire.ValidRegion(tk.Region) != nil {
-			t.Fatalf("accepted a ticket with region %q", tk.Region)
 		}
 	})
 }
@@ -167,61 +162,5 @@ func TestCard(t *testing.T) {
 	}
 	if _, err := VerifyCard(server, card, day.Add(2*CardGrain)); !errors.Is(err, ErrExpired) {
 		t.Fatalf("expired card: %v", err)
-	}
-}
-
-// TestRegion: the region the server signs is what Verify returns; the card
-// never carries it; a code that is not two uppercase letters is neither
-// signed nor accepted, even under a valid signature.
-func TestRegion(t *testing.T) {
-	serverKey, server := newKey(t)
-	_, device := newKey(t)
-	now := time.Unix(1_800_000_000, 0)
-	tk := Ticket{Username: "alice", Peer: device, Issued: now, Expiry: now.Add(time.Hour), Role: RoleNode, Region: "ES"}
-	st, err := Sign(serverKey, tk)
-	if err != nil {
-		t.Fatal(err)
-	}
-	got, err := VerifyFor(server, device, st, now)
-	if err != nil || got.Region != "ES" {
-		t.Fatalf("verified region %q, %v; want ES", got.Region, err)
-	}
-	none := tk
-	none.Region = ""
-	if st, err := Sign(serverKey, none); err != nil {
-		t.Fatal(err)
-	} else if got, err := Verify(server, st, now); err != nil || got.Region != "" {
-		t.Fatalf("ticket without a region verified with %q, %v", got.Region, err)
-	}
-
-	card, err := SignCard(serverKey, tk)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if c, err := VerifyCard(server, card, now); err != nil || c.Region != "" || !c.Matches(got) {
-		t.Fatalf("card region %q, matches %v, %v; want no region", c.Region, c != nil && c.Matches(got), err)
-	}
-
-	for _, bad := range []string{"es", "E", "ESP", "E1", "\xff\xff"} {
-		tk.Region = bad
-		if _, err := Sign(serverKey, tk); !errors.Is(err, wire.ErrBadRegion) {
-			t.Errorf("Sign with region %q: %v, want %v", bad, err, wire.ErrBadRegion)
-		}
-	}
-
-	// A body that only a buggy or compromised server would sign.
-	signed := func(context string, w *wire.Ticket) *wire.SignedTicket {
-		raw, _ := proto.Marshal(w)
-		sig, _ := serverKey.Sign(append([]byte(context), raw...))
-		return &wire.SignedTicket{Ticket: raw, Signature: sig}
-	}
-	body := func(region string) *wire.Ticket {
-		return &wire.Ticket{Username: "alice", PeerId: []byte(device), ExpiryUnix: now.Add(time.Hour).Unix(), ServerPeerId: []byte(server), Region: region}
-	}
-	if _, err := Verify(server, signed(signingContext, body("e1")), now); !errors.Is(err, ErrMalformed) {
-		t.Errorf("ticket with region e1: %v, want %v", err, ErrMalformed)
-	}
-	if _, err := VerifyCard(server, signed(cardContext, body("ES")), now); !errors.Is(err, ErrMalformed) {
-		t.Errorf("card with a region: %v, want %v", err, ErrMalformed)
 	}
 }

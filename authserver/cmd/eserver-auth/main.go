@@ -13,9 +13,10 @@
 // refused with rate_limited (default 10; 0 turns the throttle off, for a
 // private test network where everyone shares one address).
 //
-// Every ticket carries the region (an ISO 3166-1 alpha-2 country code) of
-// the address its login or renewal came from, from an embedded country
-// database; loopback and private addresses have none. --region CIDR=CODE,
+// Every ticket comes with a region pass, signed apart from it, for the
+// region (an ISO 3166-1 alpha-2 country code) of the address its login or
+// renewal came from, from an embedded country database; loopback and
+// private addresses have none, and get no pass. --region CIDR=CODE,
 // repeatable, places a range in a region whatever the database says (the
 // longest prefix wins among them), e.g. --region 10.8.0.0/16=ES for a LAN in
 // Spain, or ranges of 127.0.0.0/8 for a test network of several "countries".
@@ -79,7 +80,7 @@ func parseArgs(args []string, out io.Writer) (options, error) {
 	metricsAddr := fs.String("metrics-addr", "", "serve Prometheus metrics at http://HOST:PORT/metrics (default: off)")
 	registerRate := fs.Int("register-rate", authserver.DefaultRegisterRate,
 		fmt.Sprintf("accounts one address may create per hour, %d times as many per /24 or /56 (0: no limit)", authserver.RegisterPrefixFactor))
-	fs.Var(&regions, "region", "CIDR=CODE: logins from this range get this region (ISO 3166-1 alpha-2 code) in their ticket, "+
+	fs.Var(&regions, "region", "CIDR=CODE: logins from this range get a region pass for this region (ISO 3166-1 alpha-2 code), "+
 		"whatever the country database says; repeatable, the longest prefix wins")
 	if err := fs.Parse(args); err != nil {
 		return options{}, err

@@ -35,8 +35,8 @@ func TestMain(m *testing.M) {
 // TestBinary runs eserver-auth as a process: its first stdout line is a
 // dialable address where registration, login and the rendezvous work, its
 // metrics count them, --register-rate throttles registration, and SIGTERM
-// shuts it down cleanly. --region places its logins from 127.0.0.1 in a
-// region.
+// shuts it down cleanly. --region gives its logins from 127.0.0.1 a
+// region pass.
 func TestBinary(t *testing.T) {
 	db := filepath.Join(t.TempDir(), "auth.db")
 	metrics := freeAddr(t)
@@ -79,8 +79,8 @@ func TestBinary(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.Ticket.Region != "ES" {
-		t.Fatalf("ticket region %q, want ES from --region 127.0.0.0/8=ES", res.Ticket.Region)
+	if res.RegionPass == nil || res.RegionPass.Region != "ES" {
+		t.Fatalf("region pass %+v, want ES from --region 127.0.0.0/8=ES", res.RegionPass)
 	}
 	// It lists itself as a supernode, in the login result and the registry.
 	if sns := client.ParseSupernodes(server.ID, res.Supernodes); len(sns) != 1 || sns[0].Addrs.ID != server.ID {
