@@ -7,6 +7,7 @@ require (
 	github.com/bytemare/opaque v0.18.0
 	github.com/libp2p/go-libp2p v0.51.0
 	github.com/mattn/go-sqlite3 v1.14.53
+	github.com/phuslu/iploc v1.0.20260915
 	github.com/zalando/go-keyring v0.2.8
 	github.com/zeebo/blake3 v0.2.4
 	golang.org/x/crypto v0.54.0

@@ -134,6 +134,16 @@ type Config struct {
 	// LookupWindow; 0 means DefaultLookupRate.
 	LookupRate int
 
+	// Regions are the operator's address ranges with the region (country
+	// code) each is in; they win over the embedded country database, a
+	// longer prefix over a shorter one. Every ticket comes with a region
+	// pass (ticket.SignPass) for the region of the address it was asked
+	// from (login or renewal), signed apart from the ticket so the region
+	// goes only where the user presents it; loopback, private and
+	// link-local addresses have none, and get no pass, unless a range names
+	// one. Nil means the database alone. See ParseRegionRange.
+	Regions []RegionRange
+
 	// OnRevoke, if set, is called with the peer ID of every device revoked
 	// here, after the revocation is stored, outside any lock. It is how
 	// supernode services in the same process learn at once rather than at
@@ -164,6 +174,8 @@ type Server struct {
 	reg    *registry // supernodes; see registry.go
 	selfSN bool
 
+	regions *regions // places a login's address in a region (region.go)
+
 	stats   stats     // counters for Stats and the metrics (metrics.go)
 	refused *refusals // refused requests by reason (refusals.go)
 
@@ -189,6 +201,10 @@ func New(cfg Config) (*Server, error) {
 	id, err := peer.IDFromPrivateKey(cfg.Key)
 	if err != nil {
 		return nil, fmt.Errorf("authserver: peer ID of key: %w", err)
+	}
+	regions, err := newRegions(cfg.Regions)
+	if err != nil {
+		return nil, fmt.Errorf("authserver: %w", err)
 	}
 	db, err := openDB(cfg.DBPath)
 	if err != nil {
@@ -227,6 +243,8 @@ func New(cfg Config) (*Server, error) {
 
 		reg:    newRegistry(),
 		selfSN: cfg.SelfSupernode,
+
+		regions: regions,
 
 		onRevoke:     cfg.OnRevoke,
 		revokedPeers: revoked,
@@ -334,7 +352,7 @@ func (s *Server) process(ctx context.Context, r *pipeline.Request[*wire.AuthRequ
 	case *wire.AuthRequest_LoginStart:
 		return s.login(ctx, rw, k.LoginStart, remote, src)
 	case *wire.AuthRequest_Renew:
-		return s.renew(ctx, r.Ticket, remote, src.ip)
+		return s.renew(ctx, r.Ticket, remote, src)
 	case *wire.AuthRequest_ListDevices:
 		return s.listDevices(ctx, r.Ticket, remote)
 	case *wire.AuthRequest_RevokeDevice:
@@ -541,8 +559,10 @@ func (s *Server) register(ctx context.Context, rw *pipeline.Stream, m *wire.Regi
 // renew issues a fresh ticket to the device holding a valid one (old,
 // verified by the Authenticate stage: ours, unexpired, presented by the peer
 // it names, not revoked), so a long-running client never needs to keep the
-// password in memory. The account must still exist.
-func (s *Server) renew(ctx context.Context, old *ticket.Ticket, remote peer.ID, ip string) (*wire.AuthResponse, error) {
+// password in memory. The account must still exist. The region pass is
+// the renewal's own address's, never carried over: a laptop that travelled
+// gets its new country at its next renewal.
+func (s *Server) renew(ctx context.Context, old *ticket.Ticket, remote peer.ID, src source) (*wire.AuthResponse, error) {
 	now := s.now()
 	rec, err := accountRecord(ctx, s.db, old.Username)
 	if err != nil {
@@ -560,13 +580,15 @@ func (s *Server) renew(ctx context.Context, old *ticket.Ticket, remote peer.ID, 
 		Expiry:   now.Add(wire.TicketLifetime),
 		Role:     old.Role,
 		BoxKey:   old.BoxKey,
-	}, ip)
+	}, s.regions.lookup(src.remote), src.ip)
 }
 
-// issue records t against its device, signs it and sends it as the login
-// result. Recording comes first and refuses a revoked device, so no ticket
-// is ever signed that the revocation log would not cover.
-func (s *Server) issue(ctx context.Context, t ticket.Ticket, ip string) (*wire.AuthResponse, error) {
+// issue records t against its device, signs it, its card and, when region
+// is not "", its region pass, and sends them as the login result.
+// Recording comes first and refuses a revoked device, so no ticket is ever
+// signed that the revocation log would not cover. region is what the
+// server placed the stream's address in, never a field of a message.
+func (s *Server) issue(ctx context.Context, t ticket.Ticket, region, ip string) (*wire.AuthResponse, error) {
 	switch err := recordIssue(ctx, s.db, t, s.maxDevices); {
 	case errors.Is(err, errRevoked):
 		s.refused.note(s.log, RefusedRevoked, "ticket refused: device revoked", "user", t.Username, "peer", t.Peer, "ip", ip)
@@ -590,9 +612,16 @@ func (s *Server) issue(ctx context.Context, t ticket.Ticket, ip string) (*wire.A
 		s.log.Error("signing card", "err", err)
 		return refusal(CodeInternal, "internal error"), nil
 	}
+	var pass *wire.SignedRegionPass
+	if region != "" {
+		if pass, err = ticket.SignPass(s.key, t, region); err != nil {
+			s.log.Error("signing region pass", "err", err)
+			return refusal(CodeInternal, "internal error"), nil
+		}
+	}
 	s.stats.tickets.Add(1)
-	s.log.Info("ticket issued", "user", t.Username, "peer", t.Peer, "device", t.Device, "ip", ip)
-	lr := &wire.LoginResult{Ticket: st, Card: card, Rendezvous: s.rdv}
+	s.log.Info("ticket issued", "user", t.Username, "peer", t.Peer, "device", t.Device, "ip", ip, "region", region)
+	lr := &wire.LoginResult{Ticket: st, Card: card, RegionPass: pass, Rendezvous: s.rdv}
 	lr.Supernodes = s.loginSupernodes(lr)
 	return &wire.AuthResponse{Kind: &wire.AuthResponse_LoginResult{LoginResult: lr}}, nil
 }
@@ -610,7 +639,7 @@ func (s *Server) login(ctx context.Context, rw *pipeline.Stream, m *wire.LoginSt
 		Expiry:   now.Add(wire.TicketLifetime),
 		Role:     ticket.RoleNode,
 		BoxKey:   m.BoxKey,
-	}, src.ip)
+	}, s.regions.lookup(src.remote), src.ip) // the stream's address, never a field of the message
 }
 
 // authenticate runs the security and authentication layers of an OPAQUE

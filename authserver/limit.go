@@ -13,9 +13,10 @@ import (
 // keying by the full address would give one machine 2^64 allowances: an
 // IPv6 source counts as its /64, an IPv4 source as its address.
 type source struct {
-	ip     string // the remote address as seen, for logs
-	addr   string // one host: the IPv4 address, or the IPv6 /64
-	prefix string // one network: the IPv4 /24, or the IPv6 /56 (a typical site's delegation)
+	ip     string     // the remote address as seen, for logs
+	addr   string     // one host: the IPv4 address, or the IPv6 /64
+	prefix string     // one network: the IPv4 /24, or the IPv6 /56 (a typical site's delegation)
+	remote netip.Addr // the remote address, unmapped; invalid when the connection has none
 }
 
 // unknownSource is the key of a connection with no IP address (none of
@@ -43,7 +44,7 @@ func sourceOf(a ma.Multiaddr) source {
 	}
 	host, _ := ip.Prefix(addrBits)
 	site, _ := ip.Prefix(prefixBits)
-	return source{ip: ip.String(), addr: host.String(), prefix: site.String()}
+	return source{ip: ip.String(), addr: host.String(), prefix: site.String(), remote: ip}
 }
 
 // limiter counts events per key (login failures per account, device or

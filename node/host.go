@@ -94,6 +94,19 @@ func (s *session) Me() string { return s.me() }
 // Ticket is our current ticket.
 func (s *session) Ticket() *ticket.Ticket { return s.tk() }
 
+// RegionPass is our region pass and the ticket it was issued with, to be
+// presented together (ticket.VerifyPass checks that they belong together);
+// the pass is nil when the auth server placed our address in no region.
+// It is for the rooms feature, to show a regional room's homes that we may
+// post there; nothing else sends it: our country goes nowhere else.
+func (s *session) RegionPass() (*ticket.Ticket, *ticket.Pass) {
+	c := s.creds.Load()
+	if c == nil {
+		return nil, nil
+	}
+	return c.ticket, c.pass
+}
+
 // Now is the session's clock (Config.Now).
 func (s *session) Now() time.Time { return s.n.cfg.Now() }
 

@@ -8,11 +8,14 @@ import (
 	"time"
 
 	"eserver/authserver"
+	"eserver/node/ticket"
 	"eserver/supernode"
 )
 
 // TestTicketRenewal: a session whose ticket is already past three quarters
 // of its life renews it at once, without the password, and keeps chatting.
+// The region pass (the server places 127/8 in ES here) is replaced with
+// the ticket: RegionPass always pairs a ticket with its own pass.
 func TestTicketRenewal(t *testing.T) {
 	// An auth server whose clock starts 20 hours behind: the first ticket is
 	// issued "20 hours ago" and is due for renewal; then the clock is right.
@@ -34,7 +37,11 @@ func TestTicketRenewal(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer h.Close()
-	srv, err := authserver.New(authserver.Config{DBPath: db, Key: key, Now: now, Logger: testLogger(), SelfSupernode: true, RegisterRate: -1})
+	regions, err := authserver.ParseRegionRanges([]string{"127.0.0.0/8=ES"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := authserver.New(authserver.Config{DBPath: db, Key: key, Now: now, Logger: testLogger(), SelfSupernode: true, RegisterRate: -1, Regions: regions})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -60,6 +67,17 @@ func TestTicketRenewal(t *testing.T) {
 		t.Fatal(err)
 	}
 	first := s.tk()
+	checkPass := func(want *ticket.Ticket) {
+		t.Helper()
+		tk, p := s.RegionPass()
+		if tk != want || p == nil || p.Region != "ES" {
+			t.Fatalf("RegionPass = %+v, %+v; want an ES pass with ticket %+v", tk, p, want)
+		}
+		if _, err := ticket.VerifyPass(h.ID(), p.Signed, tk, time.Now()); err != nil {
+			t.Fatalf("our pass with our ticket: %v", err)
+		}
+	}
+	checkPass(first)
 	behind.Store(false)
 	for range 100 {
 		if s.tk().Expiry.After(first.Expiry) {
@@ -74,6 +92,7 @@ func TestTicketRenewal(t *testing.T) {
 	if time.Until(renewAt(renewed)) < time.Hour {
 		t.Fatalf("renewed ticket due again at %v", renewAt(renewed))
 	}
+	checkPass(renewed)
 
 	// Peers accept the renewed ticket.
 	bob := newTestNode(t, server.String(), "bob")

@@ -44,7 +44,7 @@ type session struct {
 	n      *Node
 	store  *store.Store
 	host   host.Host
-	tkt    atomic.Pointer[ticket.Ticket] // our ticket; replaced on renewal
+	creds  atomic.Pointer[credentials] // our ticket and region pass; replaced on renewal
 	server peer.AddrInfo
 	// revs are the devices revoked at the auth server, polled: a contact\'s
 	// revoked device is refused even before its ticket expires.
@@ -328,7 +328,7 @@ func (n *Node) startSession(ctx context.Context, st *store.Store, ai peer.AddrIn
 	if len(rv) == 0 {
 		rv = []peer.AddrInfo{ai} // the auth server serves rendezvous beside itself
 	}
-	s.tkt.Store(res.Ticket)
+	s.creds.Store(&credentials{ticket: res.Ticket, pass: res.RegionPass})
 	s.discovery = discovery.New(s.ctx, s, discovery.Config{Server: ai, Rendezvous: rv, LookupInterval: n.cfg.LookupInterval, LAN: !n.cfg.NoLAN}, r)
 	s.discovery.SetSupernodes(client.ParseSupernodes(ai.ID, res.Supernodes))
 	s.revs = &client.Revocations{
@@ -453,7 +453,26 @@ func (s *session) account() api.Account {
 func (s *session) me() string { return s.tk().Username }
 
 // tk returns our current ticket.
-func (s *session) tk() *ticket.Ticket { return s.tkt.Load() }
+func (s *session) tk() *ticket.Ticket { return s.creds.Load().current() }
+
+// credentials are our ticket and the region pass issued with it (nil when
+// the auth server placed our address in no region), stored and replaced
+// together so a reader never pairs a ticket with another issuance's pass.
+// The pass stays in memory, apart from the ticket the components show to
+// peers: only RegionPass hands it out.
+type credentials struct {
+	ticket *ticket.Ticket
+	pass   *ticket.Pass
+}
+
+// current is c's ticket; nil before the session stored any, as the ticket
+// pointer alone used to be.
+func (c *credentials) current() *ticket.Ticket {
+	if c == nil {
+		return nil
+	}
+	return c.ticket
+}
 
 // renewLoop trades our ticket for a fresh one when three quarters of its
 // lifetime have passed, so a client left running never shows peers an
@@ -488,7 +507,7 @@ func (s *session) renewLoop() {
 			s.n.log.Warn("renewed ticket expires no later than the old one", "old", old.Expiry, "new", res.Ticket.Expiry)
 			delay = s.n.cfg.RetryMax
 		default:
-			s.tkt.Store(res.Ticket)
+			s.creds.Store(&credentials{ticket: res.Ticket, pass: res.RegionPass})
 			s.discovery.Republish() // peers look our ticket up there
 			delay = time.Until(renewAt(res.Ticket))
 		}

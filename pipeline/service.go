@@ -47,7 +47,11 @@ type Request[Q proto.Message] struct {
 	// Addr is the remote end's address, if known (rate limits by IP).
 	Addr ma.Multiaddr
 	// Ticket is Remote's verified ticket; nil only when Credentials
-	// declared the request Unauthenticated.
+	// declared the request Unauthenticated. It carries no region: a
+	// service that needs the sender's country (a regional room's home)
+	// verifies a region pass the request presents against this ticket
+	// (ticket.VerifyPass, in its Security stage), never a region written
+	// in Msg.
 	Ticket *ticket.Ticket
 	// Stream is the stream itself, for protocols whose Process exchanges
 	// more frames before the answer (OPAQUE's KE2/KE3).

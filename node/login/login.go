@@ -56,6 +56,11 @@ type Request struct {
 type Result struct {
 	// Ticket is verified: issued by the server for this host's peer ID.
 	Ticket *ticket.Ticket
+	// RegionPass is the region the server placed this login's or renewal's
+	// address in, verified against Ticket (ticket.VerifyPass); nil when it
+	// placed it in none. It is kept apart from the ticket, which is shown
+	// to every peer, and presented only to a regional room's homes.
+	RegionPass *ticket.Pass
 	// Rendezvous lists multiaddrs of rendezvous services to publish at.
 	Rendezvous []string
 	// Supernodes are the live supernodes as the server's registry knows
@@ -227,7 +232,17 @@ func loginResult(resp *wire.AuthResponse, h host.Host, server peer.AddrInfo, use
 		}
 		t.PublicCard = cs
 	}
-	return &Result{Ticket: t, Rendezvous: lr.LoginResult.Rendezvous, Supernodes: lr.LoginResult.Supernodes}, nil
+	res := &Result{Ticket: t, Rendezvous: lr.LoginResult.Rendezvous, Supernodes: lr.LoginResult.Supernodes}
+	// The pass must be this ticket's, or a regional room's homes would
+	// refuse it (or place us in someone else's region).
+	if ps := lr.LoginResult.RegionPass; ps != nil {
+		p, err := ticket.VerifyPass(server.ID, ps, t, time.Now())
+		if err != nil {
+			return nil, fmt.Errorf("%w: %v", ErrProtocol, err)
+		}
+		res.RegionPass = p
+	}
+	return res, nil
 }
 
 // exchange dials server, opens an auth stream with a deadline that also

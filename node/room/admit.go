@@ -8,14 +8,16 @@ import (
 )
 
 // Sender is who wants to post in or join a room, as the home knows them
-// from their verified ticket — never from what the message says.
+// from their verified ticket and the auth server's signed statements that
+// go with it — never from what the message says.
 type Sender struct {
 	Username string
 	// AccountCreated is when the account was created; zero when unknown,
 	// which a room with a new-account gate refuses (it fails closed).
 	AccountCreated time.Time
-	// Region is the country code the auth server signed into the ticket,
-	// "" when it signed none.
+	// Region is the country code of the member's region pass, verified
+	// against their ticket (ticket.VerifyPass); "" when they presented
+	// none. The ticket itself carries no region.
 	Region string
 }
 

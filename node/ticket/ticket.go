@@ -17,12 +17,14 @@ import (
 	"eserver/node/wire"
 )
 
-// Signing contexts separate ticket and card signatures from each other and
-// from any other use of the key: a card never verifies as a ticket, so it
-// can never authenticate a request.
+// Signing contexts separate ticket, card and region pass signatures from
+// each other and from any other use of the key: a card never verifies as a
+// ticket, so it can never authenticate a request, and a pass (pass.go)
+// never verifies as either.
 const (
 	signingContext = "eserver-ticket-v1"
 	cardContext    = "eserver-card-v1"
+	passContext    = "eserver-region-pass-v1"
 )
 
 // CardGrain is the unit card times are rounded to: a card tells a stranger

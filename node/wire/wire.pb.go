@@ -70,7 +70,7 @@ func (x Signal_Kind) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use Signal_Kind.Descriptor instead.
 func (Signal_Kind) EnumDescriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{32, 0}
+	return file_wire_proto_rawDescGZIP(), []int{34, 0}
 }
 
 type FileOffer_Kind int32
@@ -116,7 +116,7 @@ func (x FileOffer_Kind) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use FileOffer_Kind.Descriptor instead.
 func (FileOffer_Kind) EnumDescriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{34, 0}
+	return file_wire_proto_rawDescGZIP(), []int{36, 0}
 }
 
 // Ticket is what the auth server vouches for: this device (peer ID) belongs to
@@ -273,6 +273,149 @@ func (x *SignedTicket) GetSignature() []byte {
 	return nil
 }
 
+// RegionPass is the auth server's statement "this device of this account
+// signed in (or renewed) from an address in region", valid exactly as long
+// as the ticket it was issued with. It is kept apart from the ticket, which
+// travels to every peer one talks to, so the user's country goes only where
+// the user presents the pass: to the homes of a regional room they post in.
+// The region is never taken from the client: it is what "server-verified"
+// means for regional rooms.
+type RegionPass struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Username      string                 `protobuf:"bytes,1,opt,name=username,proto3" json:"username,omitempty"`
+	PeerId        []byte                 `protobuf:"bytes,2,opt,name=peer_id,json=peerId,proto3" json:"peer_id,omitempty"`                     // binary libp2p peer ID of the device
+	Region        string                 `protobuf:"bytes,3,opt,name=region,proto3" json:"region,omitempty"`                                   // ISO 3166-1 alpha-2, e.g. "ES" (wire.ValidRegion)
+	IssuedUnix    int64                  `protobuf:"varint,4,opt,name=issued_unix,json=issuedUnix,proto3" json:"issued_unix,omitempty"`        // the ticket's issued time
+	ExpiryUnix    int64                  `protobuf:"varint,5,opt,name=expiry_unix,json=expiryUnix,proto3" json:"expiry_unix,omitempty"`        // the ticket's expiry
+	ServerPeerId  []byte                 `protobuf:"bytes,6,opt,name=server_peer_id,json=serverPeerId,proto3" json:"server_peer_id,omitempty"` // binary peer ID of the issuing auth server
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RegionPass) Reset() {
+	*x = RegionPass{}
+	mi := &file_wire_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RegionPass) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RegionPass) ProtoMessage() {}
+
+func (x *RegionPass) ProtoReflect() protoreflect.Message {
+	mi := &file_wire_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RegionPass.ProtoReflect.Descriptor instead.
+func (*RegionPass) Descriptor() ([]byte, []int) {
+	return file_wire_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *RegionPass) GetUsername() string {
+	if x != nil {
+		return x.Username
+	}
+	return ""
+}
+
+func (x *RegionPass) GetPeerId() []byte {
+	if x != nil {
+		return x.PeerId
+	}
+	return nil
+}
+
+func (x *RegionPass) GetRegion() string {
+	if x != nil {
+		return x.Region
+	}
+	return ""
+}
+
+func (x *RegionPass) GetIssuedUnix() int64 {
+	if x != nil {
+		return x.IssuedUnix
+	}
+	return 0
+}
+
+func (x *RegionPass) GetExpiryUnix() int64 {
+	if x != nil {
+		return x.ExpiryUnix
+	}
+	return 0
+}
+
+func (x *RegionPass) GetServerPeerId() []byte {
+	if x != nil {
+		return x.ServerPeerId
+	}
+	return nil
+}
+
+type SignedRegionPass struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Pass          []byte                 `protobuf:"bytes,1,opt,name=pass,proto3" json:"pass,omitempty"`           // serialized RegionPass
+	Signature     []byte                 `protobuf:"bytes,2,opt,name=signature,proto3" json:"signature,omitempty"` // Ed25519 by the auth server's key over "eserver-region-pass-v1" || pass
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SignedRegionPass) Reset() {
+	*x = SignedRegionPass{}
+	mi := &file_wire_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SignedRegionPass) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SignedRegionPass) ProtoMessage() {}
+
+func (x *SignedRegionPass) ProtoReflect() protoreflect.Message {
+	mi := &file_wire_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SignedRegionPass.ProtoReflect.Descriptor instead.
+func (*SignedRegionPass) Descriptor() ([]byte, []int) {
+	return file_wire_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *SignedRegionPass) GetPass() []byte {
+	if x != nil {
+		return x.Pass
+	}
+	return nil
+}
+
+func (x *SignedRegionPass) GetSignature() []byte {
+	if x != nil {
+		return x.Signature
+	}
+	return nil
+}
+
 // AuthRequest is the first frame of an auth stream.
 type AuthRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -292,7 +435,7 @@ type AuthRequest struct {
 
 func (x *AuthRequest) Reset() {
 	*x = AuthRequest{}
-	mi := &file_wire_proto_msgTypes[2]
+	mi := &file_wire_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -304,7 +447,7 @@ func (x *AuthRequest) String() string {
 func (*AuthRequest) ProtoMessage() {}
 
 func (x *AuthRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[2]
+	mi := &file_wire_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -317,7 +460,7 @@ func (x *AuthRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuthRequest.ProtoReflect.Descriptor instead.
 func (*AuthRequest) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{2}
+	return file_wire_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *AuthRequest) GetKind() isAuthRequest_Kind {
@@ -447,7 +590,7 @@ type ListDevices struct {
 
 func (x *ListDevices) Reset() {
 	*x = ListDevices{}
-	mi := &file_wire_proto_msgTypes[3]
+	mi := &file_wire_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -459,7 +602,7 @@ func (x *ListDevices) String() string {
 func (*ListDevices) ProtoMessage() {}
 
 func (x *ListDevices) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[3]
+	mi := &file_wire_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -472,7 +615,7 @@ func (x *ListDevices) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListDevices.ProtoReflect.Descriptor instead.
 func (*ListDevices) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{3}
+	return file_wire_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *ListDevices) GetTicket() *SignedTicket {
@@ -498,7 +641,7 @@ type LookupUser struct {
 
 func (x *LookupUser) Reset() {
 	*x = LookupUser{}
-	mi := &file_wire_proto_msgTypes[4]
+	mi := &file_wire_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -510,7 +653,7 @@ func (x *LookupUser) String() string {
 func (*LookupUser) ProtoMessage() {}
 
 func (x *LookupUser) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[4]
+	mi := &file_wire_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -523,7 +666,7 @@ func (x *LookupUser) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LookupUser.ProtoReflect.Descriptor instead.
 func (*LookupUser) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{4}
+	return file_wire_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *LookupUser) GetTicket() *SignedTicket {
@@ -550,7 +693,7 @@ type UserLookup struct {
 
 func (x *UserLookup) Reset() {
 	*x = UserLookup{}
-	mi := &file_wire_proto_msgTypes[5]
+	mi := &file_wire_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -562,7 +705,7 @@ func (x *UserLookup) String() string {
 func (*UserLookup) ProtoMessage() {}
 
 func (x *UserLookup) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[5]
+	mi := &file_wire_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -575,7 +718,7 @@ func (x *UserLookup) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UserLookup.ProtoReflect.Descriptor instead.
 func (*UserLookup) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{5}
+	return file_wire_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *UserLookup) GetExists() bool {
@@ -607,7 +750,7 @@ type RevokeDevice struct {
 
 func (x *RevokeDevice) Reset() {
 	*x = RevokeDevice{}
-	mi := &file_wire_proto_msgTypes[6]
+	mi := &file_wire_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -619,7 +762,7 @@ func (x *RevokeDevice) String() string {
 func (*RevokeDevice) ProtoMessage() {}
 
 func (x *RevokeDevice) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[6]
+	mi := &file_wire_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -632,7 +775,7 @@ func (x *RevokeDevice) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeDevice.ProtoReflect.Descriptor instead.
 func (*RevokeDevice) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{6}
+	return file_wire_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *RevokeDevice) GetTicket() *SignedTicket {
@@ -673,7 +816,7 @@ type ChangePassword struct {
 
 func (x *ChangePassword) Reset() {
 	*x = ChangePassword{}
-	mi := &file_wire_proto_msgTypes[7]
+	mi := &file_wire_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -685,7 +828,7 @@ func (x *ChangePassword) String() string {
 func (*ChangePassword) ProtoMessage() {}
 
 func (x *ChangePassword) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[7]
+	mi := &file_wire_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -698,7 +841,7 @@ func (x *ChangePassword) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChangePassword.ProtoReflect.Descriptor instead.
 func (*ChangePassword) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{7}
+	return file_wire_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *ChangePassword) GetUsername() string {
@@ -734,7 +877,7 @@ type Renew struct {
 
 func (x *Renew) Reset() {
 	*x = Renew{}
-	mi := &file_wire_proto_msgTypes[8]
+	mi := &file_wire_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -746,7 +889,7 @@ func (x *Renew) String() string {
 func (*Renew) ProtoMessage() {}
 
 func (x *Renew) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[8]
+	mi := &file_wire_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -759,7 +902,7 @@ func (x *Renew) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Renew.ProtoReflect.Descriptor instead.
 func (*Renew) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{8}
+	return file_wire_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *Renew) GetTicket() *SignedTicket {
@@ -779,7 +922,7 @@ type RegisterStart struct {
 
 func (x *RegisterStart) Reset() {
 	*x = RegisterStart{}
-	mi := &file_wire_proto_msgTypes[9]
+	mi := &file_wire_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -791,7 +934,7 @@ func (x *RegisterStart) String() string {
 func (*RegisterStart) ProtoMessage() {}
 
 func (x *RegisterStart) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[9]
+	mi := &file_wire_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -804,7 +947,7 @@ func (x *RegisterStart) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RegisterStart.ProtoReflect.Descriptor instead.
 func (*RegisterStart) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{9}
+	return file_wire_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *RegisterStart) GetUsername() string {
@@ -830,7 +973,7 @@ type RegisterFinish struct {
 
 func (x *RegisterFinish) Reset() {
 	*x = RegisterFinish{}
-	mi := &file_wire_proto_msgTypes[10]
+	mi := &file_wire_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -842,7 +985,7 @@ func (x *RegisterFinish) String() string {
 func (*RegisterFinish) ProtoMessage() {}
 
 func (x *RegisterFinish) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[10]
+	mi := &file_wire_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -855,7 +998,7 @@ func (x *RegisterFinish) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RegisterFinish.ProtoReflect.Descriptor instead.
 func (*RegisterFinish) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{10}
+	return file_wire_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *RegisterFinish) GetRegistrationRecord() []byte {
@@ -877,7 +1020,7 @@ type LoginStart struct {
 
 func (x *LoginStart) Reset() {
 	*x = LoginStart{}
-	mi := &file_wire_proto_msgTypes[11]
+	mi := &file_wire_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -889,7 +1032,7 @@ func (x *LoginStart) String() string {
 func (*LoginStart) ProtoMessage() {}
 
 func (x *LoginStart) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[11]
+	mi := &file_wire_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -902,7 +1045,7 @@ func (x *LoginStart) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LoginStart.ProtoReflect.Descriptor instead.
 func (*LoginStart) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{11}
+	return file_wire_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *LoginStart) GetUsername() string {
@@ -942,7 +1085,7 @@ type LoginFinish struct {
 
 func (x *LoginFinish) Reset() {
 	*x = LoginFinish{}
-	mi := &file_wire_proto_msgTypes[12]
+	mi := &file_wire_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -954,7 +1097,7 @@ func (x *LoginFinish) String() string {
 func (*LoginFinish) ProtoMessage() {}
 
 func (x *LoginFinish) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[12]
+	mi := &file_wire_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -967,7 +1110,7 @@ func (x *LoginFinish) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LoginFinish.ProtoReflect.Descriptor instead.
 func (*LoginFinish) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{12}
+	return file_wire_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *LoginFinish) GetKe3() []byte {
@@ -998,7 +1141,7 @@ type AuthResponse struct {
 
 func (x *AuthResponse) Reset() {
 	*x = AuthResponse{}
-	mi := &file_wire_proto_msgTypes[13]
+	mi := &file_wire_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1010,7 +1153,7 @@ func (x *AuthResponse) String() string {
 func (*AuthResponse) ProtoMessage() {}
 
 func (x *AuthResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[13]
+	mi := &file_wire_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1023,7 +1166,7 @@ func (x *AuthResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuthResponse.ProtoReflect.Descriptor instead.
 func (*AuthResponse) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{13}
+	return file_wire_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *AuthResponse) GetKind() isAuthResponse_Kind {
@@ -1184,7 +1327,7 @@ type AuthError struct {
 
 func (x *AuthError) Reset() {
 	*x = AuthError{}
-	mi := &file_wire_proto_msgTypes[14]
+	mi := &file_wire_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1196,7 +1339,7 @@ func (x *AuthError) String() string {
 func (*AuthError) ProtoMessage() {}
 
 func (x *AuthError) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[14]
+	mi := &file_wire_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1209,7 +1352,7 @@ func (x *AuthError) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuthError.ProtoReflect.Descriptor instead.
 func (*AuthError) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{14}
+	return file_wire_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *AuthError) GetCode() string {
@@ -1234,7 +1377,7 @@ type RegisterResult struct {
 
 func (x *RegisterResult) Reset() {
 	*x = RegisterResult{}
-	mi := &file_wire_proto_msgTypes[15]
+	mi := &file_wire_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1246,7 +1389,7 @@ func (x *RegisterResult) String() string {
 func (*RegisterResult) ProtoMessage() {}
 
 func (x *RegisterResult) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[15]
+	mi := &file_wire_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1259,7 +1402,7 @@ func (x *RegisterResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RegisterResult.ProtoReflect.Descriptor instead.
 func (*RegisterResult) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{15}
+	return file_wire_proto_rawDescGZIP(), []int{17}
 }
 
 // DeviceList answers list_devices: the account's devices, most recently seen
@@ -1274,7 +1417,7 @@ type DeviceList struct {
 
 func (x *DeviceList) Reset() {
 	*x = DeviceList{}
-	mi := &file_wire_proto_msgTypes[16]
+	mi := &file_wire_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1286,7 +1429,7 @@ func (x *DeviceList) String() string {
 func (*DeviceList) ProtoMessage() {}
 
 func (x *DeviceList) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[16]
+	mi := &file_wire_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1299,7 +1442,7 @@ func (x *DeviceList) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeviceList.ProtoReflect.Descriptor instead.
 func (*DeviceList) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{16}
+	return file_wire_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *DeviceList) GetDevices() []*Device {
@@ -1331,7 +1474,7 @@ type Device struct {
 
 func (x *Device) Reset() {
 	*x = Device{}
-	mi := &file_wire_proto_msgTypes[17]
+	mi := &file_wire_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1343,7 +1486,7 @@ func (x *Device) String() string {
 func (*Device) ProtoMessage() {}
 
 func (x *Device) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[17]
+	mi := &file_wire_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1356,7 +1499,7 @@ func (x *Device) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Device.ProtoReflect.Descriptor instead.
 func (*Device) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{17}
+	return file_wire_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *Device) GetPeerId() []byte {
@@ -1409,7 +1552,7 @@ type RevokeResult struct {
 
 func (x *RevokeResult) Reset() {
 	*x = RevokeResult{}
-	mi := &file_wire_proto_msgTypes[18]
+	mi := &file_wire_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1421,7 +1564,7 @@ func (x *RevokeResult) String() string {
 func (*RevokeResult) ProtoMessage() {}
 
 func (x *RevokeResult) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[18]
+	mi := &file_wire_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1434,7 +1577,7 @@ func (x *RevokeResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeResult.ProtoReflect.Descriptor instead.
 func (*RevokeResult) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{18}
+	return file_wire_proto_rawDescGZIP(), []int{20}
 }
 
 type PasswordChanged struct {
@@ -1445,7 +1588,7 @@ type PasswordChanged struct {
 
 func (x *PasswordChanged) Reset() {
 	*x = PasswordChanged{}
-	mi := &file_wire_proto_msgTypes[19]
+	mi := &file_wire_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1457,7 +1600,7 @@ func (x *PasswordChanged) String() string {
 func (*PasswordChanged) ProtoMessage() {}
 
 func (x *PasswordChanged) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[19]
+	mi := &file_wire_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1470,7 +1613,7 @@ func (x *PasswordChanged) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PasswordChanged.ProtoReflect.Descriptor instead.
 func (*PasswordChanged) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{19}
+	return file_wire_proto_rawDescGZIP(), []int{21}
 }
 
 type LoginResult struct {
@@ -1480,14 +1623,19 @@ type LoginResult struct {
 	Supernodes []*SupernodeInfo       `protobuf:"bytes,3,rep,name=supernodes,proto3" json:"supernodes,omitempty"` // the live supernodes, as the registry knows them
 	// card is the ticket's public card (ticket.SignCard): what a stranger
 	// needs to start a contact request, signed under its own context.
-	Card          *SignedTicket `protobuf:"bytes,4,opt,name=card,proto3" json:"card,omitempty"`
+	Card *SignedTicket `protobuf:"bytes,4,opt,name=card,proto3" json:"card,omitempty"`
+	// region_pass is the device's region, signed apart from the ticket
+	// (ticket.SignPass); absent when the server places the address of the
+	// login or renewal in no region (loopback and private addresses, unknown
+	// ranges).
+	RegionPass    *SignedRegionPass `protobuf:"bytes,5,opt,name=region_pass,json=regionPass,proto3" json:"region_pass,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *LoginResult) Reset() {
 	*x = LoginResult{}
-	mi := &file_wire_proto_msgTypes[20]
+	mi := &file_wire_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1499,7 +1647,7 @@ func (x *LoginResult) String() string {
 func (*LoginResult) ProtoMessage() {}
 
 func (x *LoginResult) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[20]
+	mi := &file_wire_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1512,7 +1660,7 @@ func (x *LoginResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LoginResult.ProtoReflect.Descriptor instead.
 func (*LoginResult) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{20}
+	return file_wire_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *LoginResult) GetTicket() *SignedTicket {
@@ -1543,6 +1691,13 @@ func (x *LoginResult) GetCard() *SignedTicket {
 	return nil
 }
 
+func (x *LoginResult) GetRegionPass() *SignedRegionPass {
+	if x != nil {
+		return x.RegionPass
+	}
+	return nil
+}
+
 type RendezvousRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Types that are valid to be assigned to Kind:
@@ -1556,7 +1711,7 @@ type RendezvousRequest struct {
 
 func (x *RendezvousRequest) Reset() {
 	*x = RendezvousRequest{}
-	mi := &file_wire_proto_msgTypes[21]
+	mi := &file_wire_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1568,7 +1723,7 @@ func (x *RendezvousRequest) String() string {
 func (*RendezvousRequest) ProtoMessage() {}
 
 func (x *RendezvousRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[21]
+	mi := &file_wire_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1581,7 +1736,7 @@ func (x *RendezvousRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RendezvousRequest.ProtoReflect.Descriptor instead.
 func (*RendezvousRequest) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{21}
+	return file_wire_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *RendezvousRequest) GetKind() isRendezvousRequest_Kind {
@@ -1642,7 +1797,7 @@ type Publish struct {
 
 func (x *Publish) Reset() {
 	*x = Publish{}
-	mi := &file_wire_proto_msgTypes[22]
+	mi := &file_wire_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1654,7 +1809,7 @@ func (x *Publish) String() string {
 func (*Publish) ProtoMessage() {}
 
 func (x *Publish) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[22]
+	mi := &file_wire_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1667,7 +1822,7 @@ func (x *Publish) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Publish.ProtoReflect.Descriptor instead.
 func (*Publish) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{22}
+	return file_wire_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *Publish) GetTicket() *SignedTicket {
@@ -1709,7 +1864,7 @@ type Lookup struct {
 
 func (x *Lookup) Reset() {
 	*x = Lookup{}
-	mi := &file_wire_proto_msgTypes[23]
+	mi := &file_wire_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1721,7 +1876,7 @@ func (x *Lookup) String() string {
 func (*Lookup) ProtoMessage() {}
 
 func (x *Lookup) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[23]
+	mi := &file_wire_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1734,7 +1889,7 @@ func (x *Lookup) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Lookup.ProtoReflect.Descriptor instead.
 func (*Lookup) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{23}
+	return file_wire_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *Lookup) GetTicket() *SignedTicket {
@@ -1768,7 +1923,7 @@ type RendezvousResponse struct {
 
 func (x *RendezvousResponse) Reset() {
 	*x = RendezvousResponse{}
-	mi := &file_wire_proto_msgTypes[24]
+	mi := &file_wire_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1780,7 +1935,7 @@ func (x *RendezvousResponse) String() string {
 func (*RendezvousResponse) ProtoMessage() {}
 
 func (x *RendezvousResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[24]
+	mi := &file_wire_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1793,7 +1948,7 @@ func (x *RendezvousResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RendezvousResponse.ProtoReflect.Descriptor instead.
 func (*RendezvousResponse) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{24}
+	return file_wire_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *RendezvousResponse) GetError() string {
@@ -1824,7 +1979,7 @@ type Hello struct {
 
 func (x *Hello) Reset() {
 	*x = Hello{}
-	mi := &file_wire_proto_msgTypes[25]
+	mi := &file_wire_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1836,7 +1991,7 @@ func (x *Hello) String() string {
 func (*Hello) ProtoMessage() {}
 
 func (x *Hello) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[25]
+	mi := &file_wire_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1849,7 +2004,7 @@ func (x *Hello) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Hello.ProtoReflect.Descriptor instead.
 func (*Hello) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{25}
+	return file_wire_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *Hello) GetTicket() *SignedTicket {
@@ -1880,7 +2035,7 @@ type Frame struct {
 
 func (x *Frame) Reset() {
 	*x = Frame{}
-	mi := &file_wire_proto_msgTypes[26]
+	mi := &file_wire_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1892,7 +2047,7 @@ func (x *Frame) String() string {
 func (*Frame) ProtoMessage() {}
 
 func (x *Frame) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[26]
+	mi := &file_wire_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1905,7 +2060,7 @@ func (x *Frame) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Frame.ProtoReflect.Descriptor instead.
 func (*Frame) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{26}
+	return file_wire_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *Frame) GetKind() isFrame_Kind {
@@ -1964,7 +2119,7 @@ type Envelope struct {
 
 func (x *Envelope) Reset() {
 	*x = Envelope{}
-	mi := &file_wire_proto_msgTypes[27]
+	mi := &file_wire_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1976,7 +2131,7 @@ func (x *Envelope) String() string {
 func (*Envelope) ProtoMessage() {}
 
 func (x *Envelope) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[27]
+	mi := &file_wire_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1989,7 +2144,7 @@ func (x *Envelope) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Envelope.ProtoReflect.Descriptor instead.
 func (*Envelope) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{27}
+	return file_wire_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *Envelope) GetId() string {
@@ -2023,7 +2178,7 @@ type Ack struct {
 
 func (x *Ack) Reset() {
 	*x = Ack{}
-	mi := &file_wire_proto_msgTypes[28]
+	mi := &file_wire_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2035,7 +2190,7 @@ func (x *Ack) String() string {
 func (*Ack) ProtoMessage() {}
 
 func (x *Ack) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[28]
+	mi := &file_wire_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2048,7 +2203,7 @@ func (x *Ack) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Ack.ProtoReflect.Descriptor instead.
 func (*Ack) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{28}
+	return file_wire_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *Ack) GetId() string {
@@ -2092,7 +2247,7 @@ type Payload struct {
 
 func (x *Payload) Reset() {
 	*x = Payload{}
-	mi := &file_wire_proto_msgTypes[29]
+	mi := &file_wire_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2104,7 +2259,7 @@ func (x *Payload) String() string {
 func (*Payload) ProtoMessage() {}
 
 func (x *Payload) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[29]
+	mi := &file_wire_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2117,7 +2272,7 @@ func (x *Payload) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Payload.ProtoReflect.Descriptor instead.
 func (*Payload) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{29}
+	return file_wire_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *Payload) GetSentUnixMilli() int64 {
@@ -2361,7 +2516,7 @@ type ResendRequest struct {
 
 func (x *ResendRequest) Reset() {
 	*x = ResendRequest{}
-	mi := &file_wire_proto_msgTypes[30]
+	mi := &file_wire_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2373,7 +2528,7 @@ func (x *ResendRequest) String() string {
 func (*ResendRequest) ProtoMessage() {}
 
 func (x *ResendRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[30]
+	mi := &file_wire_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2386,7 +2541,7 @@ func (x *ResendRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResendRequest.ProtoReflect.Descriptor instead.
 func (*ResendRequest) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{30}
+	return file_wire_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *ResendRequest) GetIds() []string {
@@ -2423,7 +2578,7 @@ type GroupEvent struct {
 
 func (x *GroupEvent) Reset() {
 	*x = GroupEvent{}
-	mi := &file_wire_proto_msgTypes[31]
+	mi := &file_wire_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2435,7 +2590,7 @@ func (x *GroupEvent) String() string {
 func (*GroupEvent) ProtoMessage() {}
 
 func (x *GroupEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[31]
+	mi := &file_wire_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2448,7 +2603,7 @@ func (x *GroupEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GroupEvent.ProtoReflect.Descriptor instead.
 func (*GroupEvent) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{31}
+	return file_wire_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *GroupEvent) GetConversation() []byte {
@@ -2567,7 +2722,7 @@ type Signal struct {
 
 func (x *Signal) Reset() {
 	*x = Signal{}
-	mi := &file_wire_proto_msgTypes[32]
+	mi := &file_wire_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2579,7 +2734,7 @@ func (x *Signal) String() string {
 func (*Signal) ProtoMessage() {}
 
 func (x *Signal) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[32]
+	mi := &file_wire_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2592,7 +2747,7 @@ func (x *Signal) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Signal.ProtoReflect.Descriptor instead.
 func (*Signal) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{32}
+	return file_wire_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *Signal) GetKind() Signal_Kind {
@@ -2615,7 +2770,7 @@ type AvatarRequest struct {
 
 func (x *AvatarRequest) Reset() {
 	*x = AvatarRequest{}
-	mi := &file_wire_proto_msgTypes[33]
+	mi := &file_wire_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2627,7 +2782,7 @@ func (x *AvatarRequest) String() string {
 func (*AvatarRequest) ProtoMessage() {}
 
 func (x *AvatarRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[33]
+	mi := &file_wire_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2640,7 +2795,7 @@ func (x *AvatarRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AvatarRequest.ProtoReflect.Descriptor instead.
 func (*AvatarRequest) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{33}
+	return file_wire_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *AvatarRequest) GetSha256() []byte {
@@ -2671,7 +2826,7 @@ type FileOffer struct {
 
 func (x *FileOffer) Reset() {
 	*x = FileOffer{}
-	mi := &file_wire_proto_msgTypes[34]
+	mi := &file_wire_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2683,7 +2838,7 @@ func (x *FileOffer) String() string {
 func (*FileOffer) ProtoMessage() {}
 
 func (x *FileOffer) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[34]
+	mi := &file_wire_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2696,7 +2851,7 @@ func (x *FileOffer) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FileOffer.ProtoReflect.Descriptor instead.
 func (*FileOffer) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{34}
+	return file_wire_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *FileOffer) GetId() []byte {
@@ -2767,7 +2922,7 @@ type FileUpdate struct {
 
 func (x *FileUpdate) Reset() {
 	*x = FileUpdate{}
-	mi := &file_wire_proto_msgTypes[35]
+	mi := &file_wire_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2779,7 +2934,7 @@ func (x *FileUpdate) String() string {
 func (*FileUpdate) ProtoMessage() {}
 
 func (x *FileUpdate) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[35]
+	mi := &file_wire_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2792,7 +2947,7 @@ func (x *FileUpdate) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FileUpdate.ProtoReflect.Descriptor instead.
 func (*FileUpdate) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{35}
+	return file_wire_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *FileUpdate) GetId() []byte {
@@ -2823,7 +2978,7 @@ type StreamOffer struct {
 
 func (x *StreamOffer) Reset() {
 	*x = StreamOffer{}
-	mi := &file_wire_proto_msgTypes[36]
+	mi := &file_wire_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2835,7 +2990,7 @@ func (x *StreamOffer) String() string {
 func (*StreamOffer) ProtoMessage() {}
 
 func (x *StreamOffer) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[36]
+	mi := &file_wire_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2848,7 +3003,7 @@ func (x *StreamOffer) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StreamOffer.ProtoReflect.Descriptor instead.
 func (*StreamOffer) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{36}
+	return file_wire_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *StreamOffer) GetId() []byte {
@@ -2883,7 +3038,7 @@ type Visibility struct {
 
 func (x *Visibility) Reset() {
 	*x = Visibility{}
-	mi := &file_wire_proto_msgTypes[37]
+	mi := &file_wire_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2895,7 +3050,7 @@ func (x *Visibility) String() string {
 func (*Visibility) ProtoMessage() {}
 
 func (x *Visibility) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[37]
+	mi := &file_wire_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2908,7 +3063,7 @@ func (x *Visibility) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Visibility.ProtoReflect.Descriptor instead.
 func (*Visibility) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{37}
+	return file_wire_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *Visibility) GetToken() []byte {
@@ -2929,7 +3084,7 @@ type Receipt struct {
 
 func (x *Receipt) Reset() {
 	*x = Receipt{}
-	mi := &file_wire_proto_msgTypes[38]
+	mi := &file_wire_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2941,7 +3096,7 @@ func (x *Receipt) String() string {
 func (*Receipt) ProtoMessage() {}
 
 func (x *Receipt) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[38]
+	mi := &file_wire_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2954,7 +3109,7 @@ func (x *Receipt) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Receipt.ProtoReflect.Descriptor instead.
 func (*Receipt) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{38}
+	return file_wire_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *Receipt) GetIds() []string {
@@ -2973,7 +3128,7 @@ type Chat struct {
 
 func (x *Chat) Reset() {
 	*x = Chat{}
-	mi := &file_wire_proto_msgTypes[39]
+	mi := &file_wire_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2985,7 +3140,7 @@ func (x *Chat) String() string {
 func (*Chat) ProtoMessage() {}
 
 func (x *Chat) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[39]
+	mi := &file_wire_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2998,7 +3153,7 @@ func (x *Chat) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Chat.ProtoReflect.Descriptor instead.
 func (*Chat) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{39}
+	return file_wire_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *Chat) GetText() string {
@@ -3017,7 +3172,7 @@ type ContactRequest struct {
 
 func (x *ContactRequest) Reset() {
 	*x = ContactRequest{}
-	mi := &file_wire_proto_msgTypes[40]
+	mi := &file_wire_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3029,7 +3184,7 @@ func (x *ContactRequest) String() string {
 func (*ContactRequest) ProtoMessage() {}
 
 func (x *ContactRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[40]
+	mi := &file_wire_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3042,7 +3197,7 @@ func (x *ContactRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ContactRequest.ProtoReflect.Descriptor instead.
 func (*ContactRequest) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{40}
+	return file_wire_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *ContactRequest) GetMessage() string {
@@ -3061,7 +3216,7 @@ type ContactResponse struct {
 
 func (x *ContactResponse) Reset() {
 	*x = ContactResponse{}
-	mi := &file_wire_proto_msgTypes[41]
+	mi := &file_wire_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3073,7 +3228,7 @@ func (x *ContactResponse) String() string {
 func (*ContactResponse) ProtoMessage() {}
 
 func (x *ContactResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[41]
+	mi := &file_wire_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3086,7 +3241,7 @@ func (x *ContactResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ContactResponse.ProtoReflect.Descriptor instead.
 func (*ContactResponse) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{41}
+	return file_wire_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *ContactResponse) GetAccepted() bool {
@@ -3104,7 +3259,7 @@ type ContactRemoved struct {
 
 func (x *ContactRemoved) Reset() {
 	*x = ContactRemoved{}
-	mi := &file_wire_proto_msgTypes[42]
+	mi := &file_wire_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3116,7 +3271,7 @@ func (x *ContactRemoved) String() string {
 func (*ContactRemoved) ProtoMessage() {}
 
 func (x *ContactRemoved) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[42]
+	mi := &file_wire_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3129,7 +3284,7 @@ func (x *ContactRemoved) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ContactRemoved.ProtoReflect.Descriptor instead.
 func (*ContactRemoved) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{42}
+	return file_wire_proto_rawDescGZIP(), []int{44}
 }
 
 type Presence struct {
@@ -3145,7 +3300,7 @@ type Presence struct {
 
 func (x *Presence) Reset() {
 	*x = Presence{}
-	mi := &file_wire_proto_msgTypes[43]
+	mi := &file_wire_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3157,7 +3312,7 @@ func (x *Presence) String() string {
 func (*Presence) ProtoMessage() {}
 
 func (x *Presence) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[43]
+	mi := &file_wire_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3170,7 +3325,7 @@ func (x *Presence) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Presence.ProtoReflect.Descriptor instead.
 func (*Presence) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{43}
+	return file_wire_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *Presence) GetStatus() string {
@@ -3221,7 +3376,7 @@ type SealedBox struct {
 
 func (x *SealedBox) Reset() {
 	*x = SealedBox{}
-	mi := &file_wire_proto_msgTypes[44]
+	mi := &file_wire_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3233,7 +3388,7 @@ func (x *SealedBox) String() string {
 func (*SealedBox) ProtoMessage() {}
 
 func (x *SealedBox) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[44]
+	mi := &file_wire_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3246,7 +3401,7 @@ func (x *SealedBox) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SealedBox.ProtoReflect.Descriptor instead.
 func (*SealedBox) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{44}
+	return file_wire_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *SealedBox) GetEphemeral() []byte {
@@ -3292,7 +3447,7 @@ type RegistryRequest struct {
 
 func (x *RegistryRequest) Reset() {
 	*x = RegistryRequest{}
-	mi := &file_wire_proto_msgTypes[45]
+	mi := &file_wire_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3304,7 +3459,7 @@ func (x *RegistryRequest) String() string {
 func (*RegistryRequest) ProtoMessage() {}
 
 func (x *RegistryRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[45]
+	mi := &file_wire_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3317,7 +3472,7 @@ func (x *RegistryRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RegistryRequest.ProtoReflect.Descriptor instead.
 func (*RegistryRequest) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{45}
+	return file_wire_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *RegistryRequest) GetKind() isRegistryRequest_Kind {
@@ -3388,7 +3543,7 @@ type Heartbeat struct {
 
 func (x *Heartbeat) Reset() {
 	*x = Heartbeat{}
-	mi := &file_wire_proto_msgTypes[46]
+	mi := &file_wire_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3400,7 +3555,7 @@ func (x *Heartbeat) String() string {
 func (*Heartbeat) ProtoMessage() {}
 
 func (x *Heartbeat) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[46]
+	mi := &file_wire_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3413,7 +3568,7 @@ func (x *Heartbeat) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Heartbeat.ProtoReflect.Descriptor instead.
 func (*Heartbeat) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{46}
+	return file_wire_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *Heartbeat) GetTicket() *SignedTicket {
@@ -3440,7 +3595,7 @@ type ListSupernodes struct {
 
 func (x *ListSupernodes) Reset() {
 	*x = ListSupernodes{}
-	mi := &file_wire_proto_msgTypes[47]
+	mi := &file_wire_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3452,7 +3607,7 @@ func (x *ListSupernodes) String() string {
 func (*ListSupernodes) ProtoMessage() {}
 
 func (x *ListSupernodes) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[47]
+	mi := &file_wire_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3465,7 +3620,7 @@ func (x *ListSupernodes) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListSupernodes.ProtoReflect.Descriptor instead.
 func (*ListSupernodes) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{47}
+	return file_wire_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *ListSupernodes) GetTicket() *SignedTicket {
@@ -3487,7 +3642,7 @@ type RegistryResponse struct {
 
 func (x *RegistryResponse) Reset() {
 	*x = RegistryResponse{}
-	mi := &file_wire_proto_msgTypes[48]
+	mi := &file_wire_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3499,7 +3654,7 @@ func (x *RegistryResponse) String() string {
 func (*RegistryResponse) ProtoMessage() {}
 
 func (x *RegistryResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[48]
+	mi := &file_wire_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3512,7 +3667,7 @@ func (x *RegistryResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RegistryResponse.ProtoReflect.Descriptor instead.
 func (*RegistryResponse) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{48}
+	return file_wire_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *RegistryResponse) GetError() string {
@@ -3555,7 +3710,7 @@ type FetchRevocations struct {
 
 func (x *FetchRevocations) Reset() {
 	*x = FetchRevocations{}
-	mi := &file_wire_proto_msgTypes[49]
+	mi := &file_wire_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3567,7 +3722,7 @@ func (x *FetchRevocations) String() string {
 func (*FetchRevocations) ProtoMessage() {}
 
 func (x *FetchRevocations) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[49]
+	mi := &file_wire_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3580,7 +3735,7 @@ func (x *FetchRevocations) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FetchRevocations.ProtoReflect.Descriptor instead.
 func (*FetchRevocations) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{49}
+	return file_wire_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *FetchRevocations) GetTicket() *SignedTicket {
@@ -3616,7 +3771,7 @@ type RevocationList struct {
 
 func (x *RevocationList) Reset() {
 	*x = RevocationList{}
-	mi := &file_wire_proto_msgTypes[50]
+	mi := &file_wire_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3628,7 +3783,7 @@ func (x *RevocationList) String() string {
 func (*RevocationList) ProtoMessage() {}
 
 func (x *RevocationList) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[50]
+	mi := &file_wire_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3641,7 +3796,7 @@ func (x *RevocationList) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevocationList.ProtoReflect.Descriptor instead.
 func (*RevocationList) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{50}
+	return file_wire_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *RevocationList) GetServerPeerId() []byte {
@@ -3697,7 +3852,7 @@ type Revocation struct {
 
 func (x *Revocation) Reset() {
 	*x = Revocation{}
-	mi := &file_wire_proto_msgTypes[51]
+	mi := &file_wire_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3709,7 +3864,7 @@ func (x *Revocation) String() string {
 func (*Revocation) ProtoMessage() {}
 
 func (x *Revocation) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[51]
+	mi := &file_wire_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3722,7 +3877,7 @@ func (x *Revocation) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Revocation.ProtoReflect.Descriptor instead.
 func (*Revocation) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{51}
+	return file_wire_proto_rawDescGZIP(), []int{53}
 }
 
 func (x *Revocation) GetSerial() uint64 {
@@ -3756,7 +3911,7 @@ type SignedRevocations struct {
 
 func (x *SignedRevocations) Reset() {
 	*x = SignedRevocations{}
-	mi := &file_wire_proto_msgTypes[52]
+	mi := &file_wire_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3768,7 +3923,7 @@ func (x *SignedRevocations) String() string {
 func (*SignedRevocations) ProtoMessage() {}
 
 func (x *SignedRevocations) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[52]
+	mi := &file_wire_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3781,7 +3936,7 @@ func (x *SignedRevocations) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SignedRevocations.ProtoReflect.Descriptor instead.
 func (*SignedRevocations) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{52}
+	return file_wire_proto_rawDescGZIP(), []int{54}
 }
 
 func (x *SignedRevocations) GetList() []byte {
@@ -3810,7 +3965,7 @@ type SupernodeInfo struct {
 
 func (x *SupernodeInfo) Reset() {
 	*x = SupernodeInfo{}
-	mi := &file_wire_proto_msgTypes[53]
+	mi := &file_wire_proto_msgTypes[55]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3822,7 +3977,7 @@ func (x *SupernodeInfo) String() string {
 func (*SupernodeInfo) ProtoMessage() {}
 
 func (x *SupernodeInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[53]
+	mi := &file_wire_proto_msgTypes[55]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3835,7 +3990,7 @@ func (x *SupernodeInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SupernodeInfo.ProtoReflect.Descriptor instead.
 func (*SupernodeInfo) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{53}
+	return file_wire_proto_rawDescGZIP(), []int{55}
 }
 
 func (x *SupernodeInfo) GetTicket() *SignedTicket {
@@ -3867,7 +4022,7 @@ type MailboxRequest struct {
 
 func (x *MailboxRequest) Reset() {
 	*x = MailboxRequest{}
-	mi := &file_wire_proto_msgTypes[54]
+	mi := &file_wire_proto_msgTypes[56]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3879,7 +4034,7 @@ func (x *MailboxRequest) String() string {
 func (*MailboxRequest) ProtoMessage() {}
 
 func (x *MailboxRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[54]
+	mi := &file_wire_proto_msgTypes[56]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3892,7 +4047,7 @@ func (x *MailboxRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MailboxRequest.ProtoReflect.Descriptor instead.
 func (*MailboxRequest) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{54}
+	return file_wire_proto_rawDescGZIP(), []int{56}
 }
 
 func (x *MailboxRequest) GetKind() isMailboxRequest_Kind {
@@ -3964,7 +4119,7 @@ type MailPut struct {
 
 func (x *MailPut) Reset() {
 	*x = MailPut{}
-	mi := &file_wire_proto_msgTypes[55]
+	mi := &file_wire_proto_msgTypes[57]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3976,7 +4131,7 @@ func (x *MailPut) String() string {
 func (*MailPut) ProtoMessage() {}
 
 func (x *MailPut) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[55]
+	mi := &file_wire_proto_msgTypes[57]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3989,7 +4144,7 @@ func (x *MailPut) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MailPut.ProtoReflect.Descriptor instead.
 func (*MailPut) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{55}
+	return file_wire_proto_rawDescGZIP(), []int{57}
 }
 
 func (x *MailPut) GetTicket() *SignedTicket {
@@ -4025,7 +4180,7 @@ type MailFetch struct {
 
 func (x *MailFetch) Reset() {
 	*x = MailFetch{}
-	mi := &file_wire_proto_msgTypes[56]
+	mi := &file_wire_proto_msgTypes[58]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4037,7 +4192,7 @@ func (x *MailFetch) String() string {
 func (*MailFetch) ProtoMessage() {}
 
 func (x *MailFetch) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[56]
+	mi := &file_wire_proto_msgTypes[58]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4050,7 +4205,7 @@ func (x *MailFetch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MailFetch.ProtoReflect.Descriptor instead.
 func (*MailFetch) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{56}
+	return file_wire_proto_rawDescGZIP(), []int{58}
 }
 
 func (x *MailFetch) GetTicket() *SignedTicket {
@@ -4085,7 +4240,7 @@ type MailAck struct {
 
 func (x *MailAck) Reset() {
 	*x = MailAck{}
-	mi := &file_wire_proto_msgTypes[57]
+	mi := &file_wire_proto_msgTypes[59]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4097,7 +4252,7 @@ func (x *MailAck) String() string {
 func (*MailAck) ProtoMessage() {}
 
 func (x *MailAck) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[57]
+	mi := &file_wire_proto_msgTypes[59]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4110,7 +4265,7 @@ func (x *MailAck) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MailAck.ProtoReflect.Descriptor instead.
 func (*MailAck) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{57}
+	return file_wire_proto_rawDescGZIP(), []int{59}
 }
 
 func (x *MailAck) GetTicket() *SignedTicket {
@@ -4139,7 +4294,7 @@ type MailboxResponse struct {
 
 func (x *MailboxResponse) Reset() {
 	*x = MailboxResponse{}
-	mi := &file_wire_proto_msgTypes[58]
+	mi := &file_wire_proto_msgTypes[60]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4151,7 +4306,7 @@ func (x *MailboxResponse) String() string {
 func (*MailboxResponse) ProtoMessage() {}
 
 func (x *MailboxResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[58]
+	mi := &file_wire_proto_msgTypes[60]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4164,7 +4319,7 @@ func (x *MailboxResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MailboxResponse.ProtoReflect.Descriptor instead.
 func (*MailboxResponse) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{58}
+	return file_wire_proto_rawDescGZIP(), []int{60}
 }
 
 func (x *MailboxResponse) GetError() string {
@@ -4206,7 +4361,7 @@ type StoredMail struct {
 
 func (x *StoredMail) Reset() {
 	*x = StoredMail{}
-	mi := &file_wire_proto_msgTypes[59]
+	mi := &file_wire_proto_msgTypes[61]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4218,7 +4373,7 @@ func (x *StoredMail) String() string {
 func (*StoredMail) ProtoMessage() {}
 
 func (x *StoredMail) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[59]
+	mi := &file_wire_proto_msgTypes[61]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4231,7 +4386,7 @@ func (x *StoredMail) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StoredMail.ProtoReflect.Descriptor instead.
 func (*StoredMail) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{59}
+	return file_wire_proto_rawDescGZIP(), []int{61}
 }
 
 func (x *StoredMail) GetSeq() uint64 {
@@ -4278,7 +4433,7 @@ type MailItem struct {
 
 func (x *MailItem) Reset() {
 	*x = MailItem{}
-	mi := &file_wire_proto_msgTypes[60]
+	mi := &file_wire_proto_msgTypes[62]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4290,7 +4445,7 @@ func (x *MailItem) String() string {
 func (*MailItem) ProtoMessage() {}
 
 func (x *MailItem) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[60]
+	mi := &file_wire_proto_msgTypes[62]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4303,7 +4458,7 @@ func (x *MailItem) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MailItem.ProtoReflect.Descriptor instead.
 func (*MailItem) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{60}
+	return file_wire_proto_rawDescGZIP(), []int{62}
 }
 
 func (x *MailItem) GetSender() *SignedTicket {
@@ -4349,7 +4504,7 @@ type ContactsRequest struct {
 
 func (x *ContactsRequest) Reset() {
 	*x = ContactsRequest{}
-	mi := &file_wire_proto_msgTypes[61]
+	mi := &file_wire_proto_msgTypes[63]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4361,7 +4516,7 @@ func (x *ContactsRequest) String() string {
 func (*ContactsRequest) ProtoMessage() {}
 
 func (x *ContactsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[61]
+	mi := &file_wire_proto_msgTypes[63]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4374,7 +4529,7 @@ func (x *ContactsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ContactsRequest.ProtoReflect.Descriptor instead.
 func (*ContactsRequest) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{61}
+	return file_wire_proto_rawDescGZIP(), []int{63}
 }
 
 func (x *ContactsRequest) GetKind() isContactsRequest_Kind {
@@ -4436,7 +4591,7 @@ type ContactsPut struct {
 
 func (x *ContactsPut) Reset() {
 	*x = ContactsPut{}
-	mi := &file_wire_proto_msgTypes[62]
+	mi := &file_wire_proto_msgTypes[64]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4448,7 +4603,7 @@ func (x *ContactsPut) String() string {
 func (*ContactsPut) ProtoMessage() {}
 
 func (x *ContactsPut) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[62]
+	mi := &file_wire_proto_msgTypes[64]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4461,7 +4616,7 @@ func (x *ContactsPut) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ContactsPut.ProtoReflect.Descriptor instead.
 func (*ContactsPut) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{62}
+	return file_wire_proto_rawDescGZIP(), []int{64}
 }
 
 func (x *ContactsPut) GetTicket() *SignedTicket {
@@ -4502,7 +4657,7 @@ type ContactsGet struct {
 
 func (x *ContactsGet) Reset() {
 	*x = ContactsGet{}
-	mi := &file_wire_proto_msgTypes[63]
+	mi := &file_wire_proto_msgTypes[65]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4514,7 +4669,7 @@ func (x *ContactsGet) String() string {
 func (*ContactsGet) ProtoMessage() {}
 
 func (x *ContactsGet) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[63]
+	mi := &file_wire_proto_msgTypes[65]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4527,7 +4682,7 @@ func (x *ContactsGet) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ContactsGet.ProtoReflect.Descriptor instead.
 func (*ContactsGet) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{63}
+	return file_wire_proto_rawDescGZIP(), []int{65}
 }
 
 func (x *ContactsGet) GetTicket() *SignedTicket {
@@ -4549,7 +4704,7 @@ type ContactsResponse struct {
 
 func (x *ContactsResponse) Reset() {
 	*x = ContactsResponse{}
-	mi := &file_wire_proto_msgTypes[64]
+	mi := &file_wire_proto_msgTypes[66]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4561,7 +4716,7 @@ func (x *ContactsResponse) String() string {
 func (*ContactsResponse) ProtoMessage() {}
 
 func (x *ContactsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[64]
+	mi := &file_wire_proto_msgTypes[66]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4574,7 +4729,7 @@ func (x *ContactsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ContactsResponse.ProtoReflect.Descriptor instead.
 func (*ContactsResponse) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{64}
+	return file_wire_proto_rawDescGZIP(), []int{66}
 }
 
 func (x *ContactsResponse) GetError() string {
@@ -4616,7 +4771,7 @@ type ContactBackup struct {
 
 func (x *ContactBackup) Reset() {
 	*x = ContactBackup{}
-	mi := &file_wire_proto_msgTypes[65]
+	mi := &file_wire_proto_msgTypes[67]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4628,7 +4783,7 @@ func (x *ContactBackup) String() string {
 func (*ContactBackup) ProtoMessage() {}
 
 func (x *ContactBackup) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[65]
+	mi := &file_wire_proto_msgTypes[67]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4641,7 +4796,7 @@ func (x *ContactBackup) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ContactBackup.ProtoReflect.Descriptor instead.
 func (*ContactBackup) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{65}
+	return file_wire_proto_rawDescGZIP(), []int{67}
 }
 
 func (x *ContactBackup) GetEntries() []*ContactBackupEntry {
@@ -4666,7 +4821,7 @@ type ContactBackupEntry struct {
 
 func (x *ContactBackupEntry) Reset() {
 	*x = ContactBackupEntry{}
-	mi := &file_wire_proto_msgTypes[66]
+	mi := &file_wire_proto_msgTypes[68]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4678,7 +4833,7 @@ func (x *ContactBackupEntry) String() string {
 func (*ContactBackupEntry) ProtoMessage() {}
 
 func (x *ContactBackupEntry) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[66]
+	mi := &file_wire_proto_msgTypes[68]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4691,7 +4846,7 @@ func (x *ContactBackupEntry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ContactBackupEntry.ProtoReflect.Descriptor instead.
 func (*ContactBackupEntry) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{66}
+	return file_wire_proto_rawDescGZIP(), []int{68}
 }
 
 func (x *ContactBackupEntry) GetUsername() string {
@@ -4760,7 +4915,7 @@ type PrekeysRequest struct {
 
 func (x *PrekeysRequest) Reset() {
 	*x = PrekeysRequest{}
-	mi := &file_wire_proto_msgTypes[67]
+	mi := &file_wire_proto_msgTypes[69]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4772,7 +4927,7 @@ func (x *PrekeysRequest) String() string {
 func (*PrekeysRequest) ProtoMessage() {}
 
 func (x *PrekeysRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[67]
+	mi := &file_wire_proto_msgTypes[69]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4785,7 +4940,7 @@ func (x *PrekeysRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PrekeysRequest.ProtoReflect.Descriptor instead.
 func (*PrekeysRequest) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{67}
+	return file_wire_proto_rawDescGZIP(), []int{69}
 }
 
 func (x *PrekeysRequest) GetKind() isPrekeysRequest_Kind {
@@ -4862,7 +5017,7 @@ type PrekeysPublish struct {
 
 func (x *PrekeysPublish) Reset() {
 	*x = PrekeysPublish{}
-	mi := &file_wire_proto_msgTypes[68]
+	mi := &file_wire_proto_msgTypes[70]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4874,7 +5029,7 @@ func (x *PrekeysPublish) String() string {
 func (*PrekeysPublish) ProtoMessage() {}
 
 func (x *PrekeysPublish) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[68]
+	mi := &file_wire_proto_msgTypes[70]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4887,7 +5042,7 @@ func (x *PrekeysPublish) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PrekeysPublish.ProtoReflect.Descriptor instead.
 func (*PrekeysPublish) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{68}
+	return file_wire_proto_rawDescGZIP(), []int{70}
 }
 
 func (x *PrekeysPublish) GetTicket() *SignedTicket {
@@ -4938,7 +5093,7 @@ type PrekeysFetch struct {
 
 func (x *PrekeysFetch) Reset() {
 	*x = PrekeysFetch{}
-	mi := &file_wire_proto_msgTypes[69]
+	mi := &file_wire_proto_msgTypes[71]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4950,7 +5105,7 @@ func (x *PrekeysFetch) String() string {
 func (*PrekeysFetch) ProtoMessage() {}
 
 func (x *PrekeysFetch) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[69]
+	mi := &file_wire_proto_msgTypes[71]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4963,7 +5118,7 @@ func (x *PrekeysFetch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PrekeysFetch.ProtoReflect.Descriptor instead.
 func (*PrekeysFetch) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{69}
+	return file_wire_proto_rawDescGZIP(), []int{71}
 }
 
 func (x *PrekeysFetch) GetTicket() *SignedTicket {
@@ -4990,7 +5145,7 @@ type PrekeysStatus struct {
 
 func (x *PrekeysStatus) Reset() {
 	*x = PrekeysStatus{}
-	mi := &file_wire_proto_msgTypes[70]
+	mi := &file_wire_proto_msgTypes[72]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5002,7 +5157,7 @@ func (x *PrekeysStatus) String() string {
 func (*PrekeysStatus) ProtoMessage() {}
 
 func (x *PrekeysStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[70]
+	mi := &file_wire_proto_msgTypes[72]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5015,7 +5170,7 @@ func (x *PrekeysStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PrekeysStatus.ProtoReflect.Descriptor instead.
 func (*PrekeysStatus) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{70}
+	return file_wire_proto_rawDescGZIP(), []int{72}
 }
 
 func (x *PrekeysStatus) GetTicket() *SignedTicket {
@@ -5039,7 +5194,7 @@ type PrekeysResponse struct {
 
 func (x *PrekeysResponse) Reset() {
 	*x = PrekeysResponse{}
-	mi := &file_wire_proto_msgTypes[71]
+	mi := &file_wire_proto_msgTypes[73]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5051,7 +5206,7 @@ func (x *PrekeysResponse) String() string {
 func (*PrekeysResponse) ProtoMessage() {}
 
 func (x *PrekeysResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[71]
+	mi := &file_wire_proto_msgTypes[73]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5064,7 +5219,7 @@ func (x *PrekeysResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PrekeysResponse.ProtoReflect.Descriptor instead.
 func (*PrekeysResponse) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{71}
+	return file_wire_proto_rawDescGZIP(), []int{73}
 }
 
 func (x *PrekeysResponse) GetError() string {
@@ -5126,7 +5281,7 @@ type PrekeyDevice struct {
 
 func (x *PrekeyDevice) Reset() {
 	*x = PrekeyDevice{}
-	mi := &file_wire_proto_msgTypes[72]
+	mi := &file_wire_proto_msgTypes[74]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5138,7 +5293,7 @@ func (x *PrekeyDevice) String() string {
 func (*PrekeyDevice) ProtoMessage() {}
 
 func (x *PrekeyDevice) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[72]
+	mi := &file_wire_proto_msgTypes[74]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5151,7 +5306,7 @@ func (x *PrekeyDevice) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PrekeyDevice.ProtoReflect.Descriptor instead.
 func (*PrekeyDevice) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{72}
+	return file_wire_proto_rawDescGZIP(), []int{74}
 }
 
 func (x *PrekeyDevice) GetBundle() []byte {
@@ -5217,7 +5372,7 @@ type RoomOp struct {
 
 func (x *RoomOp) Reset() {
 	*x = RoomOp{}
-	mi := &file_wire_proto_msgTypes[73]
+	mi := &file_wire_proto_msgTypes[75]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5229,7 +5384,7 @@ func (x *RoomOp) String() string {
 func (*RoomOp) ProtoMessage() {}
 
 func (x *RoomOp) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[73]
+	mi := &file_wire_proto_msgTypes[75]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5242,7 +5397,7 @@ func (x *RoomOp) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoomOp.ProtoReflect.Descriptor instead.
 func (*RoomOp) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{73}
+	return file_wire_proto_rawDescGZIP(), []int{75}
 }
 
 func (x *RoomOp) GetRoom() string {
@@ -5512,7 +5667,7 @@ type RoomCreate struct {
 
 func (x *RoomCreate) Reset() {
 	*x = RoomCreate{}
-	mi := &file_wire_proto_msgTypes[74]
+	mi := &file_wire_proto_msgTypes[76]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5524,7 +5679,7 @@ func (x *RoomCreate) String() string {
 func (*RoomCreate) ProtoMessage() {}
 
 func (x *RoomCreate) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[74]
+	mi := &file_wire_proto_msgTypes[76]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5537,7 +5692,7 @@ func (x *RoomCreate) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoomCreate.ProtoReflect.Descriptor instead.
 func (*RoomCreate) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{74}
+	return file_wire_proto_rawDescGZIP(), []int{76}
 }
 
 func (x *RoomCreate) GetTopic() string {
@@ -5578,7 +5733,7 @@ type RoomModes struct {
 
 func (x *RoomModes) Reset() {
 	*x = RoomModes{}
-	mi := &file_wire_proto_msgTypes[75]
+	mi := &file_wire_proto_msgTypes[77]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5590,7 +5745,7 @@ func (x *RoomModes) String() string {
 func (*RoomModes) ProtoMessage() {}
 
 func (x *RoomModes) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[75]
+	mi := &file_wire_proto_msgTypes[77]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5603,7 +5758,7 @@ func (x *RoomModes) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoomModes.ProtoReflect.Descriptor instead.
 func (*RoomModes) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{75}
+	return file_wire_proto_rawDescGZIP(), []int{77}
 }
 
 func (x *RoomModes) GetPublic() bool {
@@ -5700,7 +5855,7 @@ type RoomBan struct {
 
 func (x *RoomBan) Reset() {
 	*x = RoomBan{}
-	mi := &file_wire_proto_msgTypes[76]
+	mi := &file_wire_proto_msgTypes[78]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5712,7 +5867,7 @@ func (x *RoomBan) String() string {
 func (*RoomBan) ProtoMessage() {}
 
 func (x *RoomBan) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[76]
+	mi := &file_wire_proto_msgTypes[78]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5725,7 +5880,7 @@ func (x *RoomBan) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoomBan.ProtoReflect.Descriptor instead.
 func (*RoomBan) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{76}
+	return file_wire_proto_rawDescGZIP(), []int{78}
 }
 
 func (x *RoomBan) GetUsername() string {
@@ -5752,7 +5907,7 @@ type RoomDeleteMessage struct {
 
 func (x *RoomDeleteMessage) Reset() {
 	*x = RoomDeleteMessage{}
-	mi := &file_wire_proto_msgTypes[77]
+	mi := &file_wire_proto_msgTypes[79]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5764,7 +5919,7 @@ func (x *RoomDeleteMessage) String() string {
 func (*RoomDeleteMessage) ProtoMessage() {}
 
 func (x *RoomDeleteMessage) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[77]
+	mi := &file_wire_proto_msgTypes[79]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5777,7 +5932,7 @@ func (x *RoomDeleteMessage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoomDeleteMessage.ProtoReflect.Descriptor instead.
 func (*RoomDeleteMessage) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{77}
+	return file_wire_proto_rawDescGZIP(), []int{79}
 }
 
 func (x *RoomDeleteMessage) GetId() string {
@@ -5802,7 +5957,7 @@ type RoomDeleteRoom struct {
 
 func (x *RoomDeleteRoom) Reset() {
 	*x = RoomDeleteRoom{}
-	mi := &file_wire_proto_msgTypes[78]
+	mi := &file_wire_proto_msgTypes[80]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5814,7 +5969,7 @@ func (x *RoomDeleteRoom) String() string {
 func (*RoomDeleteRoom) ProtoMessage() {}
 
 func (x *RoomDeleteRoom) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[78]
+	mi := &file_wire_proto_msgTypes[80]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5827,7 +5982,7 @@ func (x *RoomDeleteRoom) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoomDeleteRoom.ProtoReflect.Descriptor instead.
 func (*RoomDeleteRoom) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{78}
+	return file_wire_proto_rawDescGZIP(), []int{80}
 }
 
 // SignedRoomOp is a RoomOp as it travels and is stored: its bytes exactly as
@@ -5844,7 +5999,7 @@ type SignedRoomOp struct {
 
 func (x *SignedRoomOp) Reset() {
 	*x = SignedRoomOp{}
-	mi := &file_wire_proto_msgTypes[79]
+	mi := &file_wire_proto_msgTypes[81]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5856,7 +6011,7 @@ func (x *SignedRoomOp) String() string {
 func (*SignedRoomOp) ProtoMessage() {}
 
 func (x *SignedRoomOp) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[79]
+	mi := &file_wire_proto_msgTypes[81]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5869,7 +6024,7 @@ func (x *SignedRoomOp) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SignedRoomOp.ProtoReflect.Descriptor instead.
 func (*SignedRoomOp) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{79}
+	return file_wire_proto_rawDescGZIP(), []int{81}
 }
 
 func (x *SignedRoomOp) GetOp() []byte {
@@ -5910,7 +6065,7 @@ type RendezvousResponse_Entry struct {
 
 func (x *RendezvousResponse_Entry) Reset() {
 	*x = RendezvousResponse_Entry{}
-	mi := &file_wire_proto_msgTypes[80]
+	mi := &file_wire_proto_msgTypes[82]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5922,7 +6077,7 @@ func (x *RendezvousResponse_Entry) String() string {
 func (*RendezvousResponse_Entry) ProtoMessage() {}
 
 func (x *RendezvousResponse_Entry) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[80]
+	mi := &file_wire_proto_msgTypes[82]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5935,7 +6090,7 @@ func (x *RendezvousResponse_Entry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RendezvousResponse_Entry.ProtoReflect.Descriptor instead.
 func (*RendezvousResponse_Entry) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{24, 0}
+	return file_wire_proto_rawDescGZIP(), []int{26, 0}
 }
 
 func (x *RendezvousResponse_Entry) GetUsername() string {
@@ -5971,7 +6126,7 @@ var File_wire_proto protoreflect.FileDescriptor
 const file_wire_proto_rawDesc = "" +
 	"\n" +
 	"\n" +
-	"wire.proto\x12\feserver.wire\"\xea\x01\n" +
+	"wire.proto\x12\feserver.wire\"\xf8\x01\n" +
 	"\x06Ticket\x12\x1a\n" +
 	"\busername\x18\x01 \x01(\tR\busername\x12\x17\n" +
 	"\apeer_id\x18\x02 \x01(\fR\x06peerId\x12\x16\n" +
@@ -5982,9 +6137,23 @@ const file_wire_proto_rawDesc = "" +
 	"expiryUnix\x12\x12\n" +
 	"\x04role\x18\x06 \x01(\tR\x04role\x12\x17\n" +
 	"\abox_key\x18\a \x01(\fR\x06boxKey\x12$\n" +
-	"\x0eserver_peer_id\x18\b \x01(\fR\fserverPeerId\"D\n" +
+	"\x0eserver_peer_id\x18\b \x01(\fR\fserverPeerIdJ\x04\b\t\x10\n" +
+	"R\x06region\"D\n" +
 	"\fSignedTicket\x12\x16\n" +
 	"\x06ticket\x18\x01 \x01(\fR\x06ticket\x12\x1c\n" +
+	"\tsignature\x18\x02 \x01(\fR\tsignature\"\xc1\x01\n" +
+	"\n" +
+	"RegionPass\x12\x1a\n" +
+	"\busername\x18\x01 \x01(\tR\busername\x12\x17\n" +
+	"\apeer_id\x18\x02 \x01(\fR\x06peerId\x12\x16\n" +
+	"\x06region\x18\x03 \x01(\tR\x06region\x12\x1f\n" +
+	"\vissued_unix\x18\x04 \x01(\x03R\n" +
+	"issuedUnix\x12\x1f\n" +
+	"\vexpiry_unix\x18\x05 \x01(\x03R\n" +
+	"expiryUnix\x12$\n" +
+	"\x0eserver_peer_id\x18\x06 \x01(\fR\fserverPeerId\"D\n" +
+	"\x10SignedRegionPass\x12\x12\n" +
+	"\x04pass\x18\x01 \x01(\fR\x04pass\x12\x1c\n" +
 	"\tsignature\x18\x02 \x01(\fR\tsignature\"\xce\x03\n" +
 	"\vAuthRequest\x12D\n" +
 	"\x0eregister_start\x18\x01 \x01(\v2\x1b.eserver.wire.RegisterStartH\x00R\rregisterStart\x12;\n" +
@@ -6057,7 +6226,7 @@ const file_wire_proto_rawDesc = "" +
 	"\frevoked_unix\x18\x05 \x01(\x03R\vrevokedUnix\x12\x18\n" +
 	"\acurrent\x18\x06 \x01(\bR\acurrent\"\x0e\n" +
 	"\fRevokeResult\"\x11\n" +
-	"\x0fPasswordChanged\"\xce\x01\n" +
+	"\x0fPasswordChanged\"\x8f\x02\n" +
 	"\vLoginResult\x122\n" +
 	"\x06ticket\x18\x01 \x01(\v2\x1a.eserver.wire.SignedTicketR\x06ticket\x12\x1e\n" +
 	"\n" +
@@ -6066,7 +6235,9 @@ const file_wire_proto_rawDesc = "" +
 	"\n" +
 	"supernodes\x18\x03 \x03(\v2\x1b.eserver.wire.SupernodeInfoR\n" +
 	"supernodes\x12.\n" +
-	"\x04card\x18\x04 \x01(\v2\x1a.eserver.wire.SignedTicketR\x04card\"~\n" +
+	"\x04card\x18\x04 \x01(\v2\x1a.eserver.wire.SignedTicketR\x04card\x12?\n" +
+	"\vregion_pass\x18\x05 \x01(\v2\x1e.eserver.wire.SignedRegionPassR\n" +
+	"regionPass\"~\n" +
 	"\x11RendezvousRequest\x121\n" +
 	"\apublish\x18\x01 \x01(\v2\x15.eserver.wire.PublishH\x00R\apublish\x12.\n" +
 	"\x06lookup\x18\x02 \x01(\v2\x14.eserver.wire.LookupH\x00R\x06lookupB\x06\n" +
@@ -6397,187 +6568,190 @@ func file_wire_proto_rawDescGZIP() []byte {
 }
 
 var file_wire_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_wire_proto_msgTypes = make([]protoimpl.MessageInfo, 81)
+var file_wire_proto_msgTypes = make([]protoimpl.MessageInfo, 83)
 var file_wire_proto_goTypes = []any{
 	(Signal_Kind)(0),                 // 0: eserver.wire.Signal.Kind
 	(FileOffer_Kind)(0),              // 1: eserver.wire.FileOffer.Kind
 	(*Ticket)(nil),                   // 2: eserver.wire.Ticket
 	(*SignedTicket)(nil),             // 3: eserver.wire.SignedTicket
-	(*AuthRequest)(nil),              // 4: eserver.wire.AuthRequest
-	(*ListDevices)(nil),              // 5: eserver.wire.ListDevices
-	(*LookupUser)(nil),               // 6: eserver.wire.LookupUser
-	(*UserLookup)(nil),               // 7: eserver.wire.UserLookup
-	(*RevokeDevice)(nil),             // 8: eserver.wire.RevokeDevice
-	(*ChangePassword)(nil),           // 9: eserver.wire.ChangePassword
-	(*Renew)(nil),                    // 10: eserver.wire.Renew
-	(*RegisterStart)(nil),            // 11: eserver.wire.RegisterStart
-	(*RegisterFinish)(nil),           // 12: eserver.wire.RegisterFinish
-	(*LoginStart)(nil),               // 13: eserver.wire.LoginStart
-	(*LoginFinish)(nil),              // 14: eserver.wire.LoginFinish
-	(*AuthResponse)(nil),             // 15: eserver.wire.AuthResponse
-	(*AuthError)(nil),                // 16: eserver.wire.AuthError
-	(*RegisterResult)(nil),           // 17: eserver.wire.RegisterResult
-	(*DeviceList)(nil),               // 18: eserver.wire.DeviceList
-	(*Device)(nil),                   // 19: eserver.wire.Device
-	(*RevokeResult)(nil),             // 20: eserver.wire.RevokeResult
-	(*PasswordChanged)(nil),          // 21: eserver.wire.PasswordChanged
-	(*LoginResult)(nil),              // 22: eserver.wire.LoginResult
-	(*RendezvousRequest)(nil),        // 23: eserver.wire.RendezvousRequest
-	(*Publish)(nil),                  // 24: eserver.wire.Publish
-	(*Lookup)(nil),                   // 25: eserver.wire.Lookup
-	(*RendezvousResponse)(nil),       // 26: eserver.wire.RendezvousResponse
-	(*Hello)(nil),                    // 27: eserver.wire.Hello
-	(*Frame)(nil),                    // 28: eserver.wire.Frame
-	(*Envelope)(nil),                 // 29: eserver.wire.Envelope
-	(*Ack)(nil),                      // 30: eserver.wire.Ack
-	(*Payload)(nil),                  // 31: eserver.wire.Payload
-	(*ResendRequest)(nil),            // 32: eserver.wire.ResendRequest
-	(*GroupEvent)(nil),               // 33: eserver.wire.GroupEvent
-	(*Signal)(nil),                   // 34: eserver.wire.Signal
-	(*AvatarRequest)(nil),            // 35: eserver.wire.AvatarRequest
-	(*FileOffer)(nil),                // 36: eserver.wire.FileOffer
-	(*FileUpdate)(nil),               // 37: eserver.wire.FileUpdate
-	(*StreamOffer)(nil),              // 38: eserver.wire.StreamOffer
-	(*Visibility)(nil),               // 39: eserver.wire.Visibility
-	(*Receipt)(nil),                  // 40: eserver.wire.Receipt
-	(*Chat)(nil),                     // 41: eserver.wire.Chat
-	(*ContactRequest)(nil),           // 42: eserver.wire.ContactRequest
-	(*ContactResponse)(nil),          // 43: eserver.wire.ContactResponse
-	(*ContactRemoved)(nil),           // 44: eserver.wire.ContactRemoved
-	(*Presence)(nil),                 // 45: eserver.wire.Presence
-	(*SealedBox)(nil),                // 46: eserver.wire.SealedBox
-	(*RegistryRequest)(nil),          // 47: eserver.wire.RegistryRequest
-	(*Heartbeat)(nil),                // 48: eserver.wire.Heartbeat
-	(*ListSupernodes)(nil),           // 49: eserver.wire.ListSupernodes
-	(*RegistryResponse)(nil),         // 50: eserver.wire.RegistryResponse
-	(*FetchRevocations)(nil),         // 51: eserver.wire.FetchRevocations
-	(*RevocationList)(nil),           // 52: eserver.wire.RevocationList
-	(*Revocation)(nil),               // 53: eserver.wire.Revocation
-	(*SignedRevocations)(nil),        // 54: eserver.wire.SignedRevocations
-	(*SupernodeInfo)(nil),            // 55: eserver.wire.SupernodeInfo
-	(*MailboxRequest)(nil),           // 56: eserver.wire.MailboxRequest
-	(*MailPut)(nil),                  // 57: eserver.wire.MailPut
-	(*MailFetch)(nil),                // 58: eserver.wire.MailFetch
-	(*MailAck)(nil),                  // 59: eserver.wire.MailAck
-	(*MailboxResponse)(nil),          // 60: eserver.wire.MailboxResponse
-	(*StoredMail)(nil),               // 61: eserver.wire.StoredMail
-	(*MailItem)(nil),                 // 62: eserver.wire.MailItem
-	(*ContactsRequest)(nil),          // 63: eserver.wire.ContactsRequest
-	(*ContactsPut)(nil),              // 64: eserver.wire.ContactsPut
-	(*ContactsGet)(nil),              // 65: eserver.wire.ContactsGet
-	(*ContactsResponse)(nil),         // 66: eserver.wire.ContactsResponse
-	(*ContactBackup)(nil),            // 67: eserver.wire.ContactBackup
-	(*ContactBackupEntry)(nil),       // 68: eserver.wire.ContactBackupEntry
-	(*PrekeysRequest)(nil),           // 69: eserver.wire.PrekeysRequest
-	(*PrekeysPublish)(nil),           // 70: eserver.wire.PrekeysPublish
-	(*PrekeysFetch)(nil),             // 71: eserver.wire.PrekeysFetch
-	(*PrekeysStatus)(nil),            // 72: eserver.wire.PrekeysStatus
-	(*PrekeysResponse)(nil),          // 73: eserver.wire.PrekeysResponse
-	(*PrekeyDevice)(nil),             // 74: eserver.wire.PrekeyDevice
-	(*RoomOp)(nil),                   // 75: eserver.wire.RoomOp
-	(*RoomCreate)(nil),               // 76: eserver.wire.RoomCreate
-	(*RoomModes)(nil),                // 77: eserver.wire.RoomModes
-	(*RoomBan)(nil),                  // 78: eserver.wire.RoomBan
-	(*RoomDeleteMessage)(nil),        // 79: eserver.wire.RoomDeleteMessage
-	(*RoomDeleteRoom)(nil),           // 80: eserver.wire.RoomDeleteRoom
-	(*SignedRoomOp)(nil),             // 81: eserver.wire.SignedRoomOp
-	(*RendezvousResponse_Entry)(nil), // 82: eserver.wire.RendezvousResponse.Entry
+	(*RegionPass)(nil),               // 4: eserver.wire.RegionPass
+	(*SignedRegionPass)(nil),         // 5: eserver.wire.SignedRegionPass
+	(*AuthRequest)(nil),              // 6: eserver.wire.AuthRequest
+	(*ListDevices)(nil),              // 7: eserver.wire.ListDevices
+	(*LookupUser)(nil),               // 8: eserver.wire.LookupUser
+	(*UserLookup)(nil),               // 9: eserver.wire.UserLookup
+	(*RevokeDevice)(nil),             // 10: eserver.wire.RevokeDevice
+	(*ChangePassword)(nil),           // 11: eserver.wire.ChangePassword
+	(*Renew)(nil),                    // 12: eserver.wire.Renew
+	(*RegisterStart)(nil),            // 13: eserver.wire.RegisterStart
+	(*RegisterFinish)(nil),           // 14: eserver.wire.RegisterFinish
+	(*LoginStart)(nil),               // 15: eserver.wire.LoginStart
+	(*LoginFinish)(nil),              // 16: eserver.wire.LoginFinish
+	(*AuthResponse)(nil),             // 17: eserver.wire.AuthResponse
+	(*AuthError)(nil),                // 18: eserver.wire.AuthError
+	(*RegisterResult)(nil),           // 19: eserver.wire.RegisterResult
+	(*DeviceList)(nil),               // 20: eserver.wire.DeviceList
+	(*Device)(nil),                   // 21: eserver.wire.Device
+	(*RevokeResult)(nil),             // 22: eserver.wire.RevokeResult
+	(*PasswordChanged)(nil),          // 23: eserver.wire.PasswordChanged
+	(*LoginResult)(nil),              // 24: eserver.wire.LoginResult
+	(*RendezvousRequest)(nil),        // 25: eserver.wire.RendezvousRequest
+	(*Publish)(nil),                  // 26: eserver.wire.Publish
+	(*Lookup)(nil),                   // 27: eserver.wire.Lookup
+	(*RendezvousResponse)(nil),       // 28: eserver.wire.RendezvousResponse
+	(*Hello)(nil),                    // 29: eserver.wire.Hello
+	(*Frame)(nil),                    // 30: eserver.wire.Frame
+	(*Envelope)(nil),                 // 31: eserver.wire.Envelope
+	(*Ack)(nil),                      // 32: eserver.wire.Ack
+	(*Payload)(nil),                  // 33: eserver.wire.Payload
+	(*ResendRequest)(nil),            // 34: eserver.wire.ResendRequest
+	(*GroupEvent)(nil),               // 35: eserver.wire.GroupEvent
+	(*Signal)(nil),                   // 36: eserver.wire.Signal
+	(*AvatarRequest)(nil),            // 37: eserver.wire.AvatarRequest
+	(*FileOffer)(nil),                // 38: eserver.wire.FileOffer
+	(*FileUpdate)(nil),               // 39: eserver.wire.FileUpdate
+	(*StreamOffer)(nil),              // 40: eserver.wire.StreamOffer
+	(*Visibility)(nil),               // 41: eserver.wire.Visibility
+	(*Receipt)(nil),                  // 42: eserver.wire.Receipt
+	(*Chat)(nil),                     // 43: eserver.wire.Chat
+	(*ContactRequest)(nil),           // 44: eserver.wire.ContactRequest
+	(*ContactResponse)(nil),          // 45: eserver.wire.ContactResponse
+	(*ContactRemoved)(nil),           // 46: eserver.wire.ContactRemoved
+	(*Presence)(nil),                 // 47: eserver.wire.Presence
+	(*SealedBox)(nil),                // 48: eserver.wire.SealedBox
+	(*RegistryRequest)(nil),          // 49: eserver.wire.RegistryRequest
+	(*Heartbeat)(nil),                // 50: eserver.wire.Heartbeat
+	(*ListSupernodes)(nil),           // 51: eserver.wire.ListSupernodes
+	(*RegistryResponse)(nil),         // 52: eserver.wire.RegistryResponse
+	(*FetchRevocations)(nil),         // 53: eserver.wire.FetchRevocations
+	(*RevocationList)(nil),           // 54: eserver.wire.RevocationList
+	(*Revocation)(nil),               // 55: eserver.wire.Revocation
+	(*SignedRevocations)(nil),        // 56: eserver.wire.SignedRevocations
+	(*SupernodeInfo)(nil),            // 57: eserver.wire.SupernodeInfo
+	(*MailboxRequest)(nil),           // 58: eserver.wire.MailboxRequest
+	(*MailPut)(nil),                  // 59: eserver.wire.MailPut
+	(*MailFetch)(nil),                // 60: eserver.wire.MailFetch
+	(*MailAck)(nil),                  // 61: eserver.wire.MailAck
+	(*MailboxResponse)(nil),          // 62: eserver.wire.MailboxResponse
+	(*StoredMail)(nil),               // 63: eserver.wire.StoredMail
+	(*MailItem)(nil),                 // 64: eserver.wire.MailItem
+	(*ContactsRequest)(nil),          // 65: eserver.wire.ContactsRequest
+	(*ContactsPut)(nil),              // 66: eserver.wire.ContactsPut
+	(*ContactsGet)(nil),              // 67: eserver.wire.ContactsGet
+	(*ContactsResponse)(nil),         // 68: eserver.wire.ContactsResponse
+	(*ContactBackup)(nil),            // 69: eserver.wire.ContactBackup
+	(*ContactBackupEntry)(nil),       // 70: eserver.wire.ContactBackupEntry
+	(*PrekeysRequest)(nil),           // 71: eserver.wire.PrekeysRequest
+	(*PrekeysPublish)(nil),           // 72: eserver.wire.PrekeysPublish
+	(*PrekeysFetch)(nil),             // 73: eserver.wire.PrekeysFetch
+	(*PrekeysStatus)(nil),            // 74: eserver.wire.PrekeysStatus
+	(*PrekeysResponse)(nil),          // 75: eserver.wire.PrekeysResponse
+	(*PrekeyDevice)(nil),             // 76: eserver.wire.PrekeyDevice
+	(*RoomOp)(nil),                   // 77: eserver.wire.RoomOp
+	(*RoomCreate)(nil),               // 78: eserver.wire.RoomCreate
+	(*RoomModes)(nil),                // 79: eserver.wire.RoomModes
+	(*RoomBan)(nil),                  // 80: eserver.wire.RoomBan
+	(*RoomDeleteMessage)(nil),        // 81: eserver.wire.RoomDeleteMessage
+	(*RoomDeleteRoom)(nil),           // 82: eserver.wire.RoomDeleteRoom
+	(*SignedRoomOp)(nil),             // 83: eserver.wire.SignedRoomOp
+	(*RendezvousResponse_Entry)(nil), // 84: eserver.wire.RendezvousResponse.Entry
 }
 var file_wire_proto_depIdxs = []int32{
-	11, // 0: eserver.wire.AuthRequest.register_start:type_name -> eserver.wire.RegisterStart
-	13, // 1: eserver.wire.AuthRequest.login_start:type_name -> eserver.wire.LoginStart
-	10, // 2: eserver.wire.AuthRequest.renew:type_name -> eserver.wire.Renew
-	5,  // 3: eserver.wire.AuthRequest.list_devices:type_name -> eserver.wire.ListDevices
-	8,  // 4: eserver.wire.AuthRequest.revoke_device:type_name -> eserver.wire.RevokeDevice
-	9,  // 5: eserver.wire.AuthRequest.change_password:type_name -> eserver.wire.ChangePassword
-	6,  // 6: eserver.wire.AuthRequest.lookup_user:type_name -> eserver.wire.LookupUser
+	13, // 0: eserver.wire.AuthRequest.register_start:type_name -> eserver.wire.RegisterStart
+	15, // 1: eserver.wire.AuthRequest.login_start:type_name -> eserver.wire.LoginStart
+	12, // 2: eserver.wire.AuthRequest.renew:type_name -> eserver.wire.Renew
+	7,  // 3: eserver.wire.AuthRequest.list_devices:type_name -> eserver.wire.ListDevices
+	10, // 4: eserver.wire.AuthRequest.revoke_device:type_name -> eserver.wire.RevokeDevice
+	11, // 5: eserver.wire.AuthRequest.change_password:type_name -> eserver.wire.ChangePassword
+	8,  // 6: eserver.wire.AuthRequest.lookup_user:type_name -> eserver.wire.LookupUser
 	3,  // 7: eserver.wire.ListDevices.ticket:type_name -> eserver.wire.SignedTicket
 	3,  // 8: eserver.wire.LookupUser.ticket:type_name -> eserver.wire.SignedTicket
 	3,  // 9: eserver.wire.RevokeDevice.ticket:type_name -> eserver.wire.SignedTicket
 	3,  // 10: eserver.wire.Renew.ticket:type_name -> eserver.wire.SignedTicket
-	16, // 11: eserver.wire.AuthResponse.error:type_name -> eserver.wire.AuthError
-	22, // 12: eserver.wire.AuthResponse.login_result:type_name -> eserver.wire.LoginResult
-	17, // 13: eserver.wire.AuthResponse.register_result:type_name -> eserver.wire.RegisterResult
-	18, // 14: eserver.wire.AuthResponse.devices:type_name -> eserver.wire.DeviceList
-	20, // 15: eserver.wire.AuthResponse.revoke_result:type_name -> eserver.wire.RevokeResult
-	21, // 16: eserver.wire.AuthResponse.password_changed:type_name -> eserver.wire.PasswordChanged
-	7,  // 17: eserver.wire.AuthResponse.user_lookup:type_name -> eserver.wire.UserLookup
-	19, // 18: eserver.wire.DeviceList.devices:type_name -> eserver.wire.Device
+	18, // 11: eserver.wire.AuthResponse.error:type_name -> eserver.wire.AuthError
+	24, // 12: eserver.wire.AuthResponse.login_result:type_name -> eserver.wire.LoginResult
+	19, // 13: eserver.wire.AuthResponse.register_result:type_name -> eserver.wire.RegisterResult
+	20, // 14: eserver.wire.AuthResponse.devices:type_name -> eserver.wire.DeviceList
+	22, // 15: eserver.wire.AuthResponse.revoke_result:type_name -> eserver.wire.RevokeResult
+	23, // 16: eserver.wire.AuthResponse.password_changed:type_name -> eserver.wire.PasswordChanged
+	9,  // 17: eserver.wire.AuthResponse.user_lookup:type_name -> eserver.wire.UserLookup
+	21, // 18: eserver.wire.DeviceList.devices:type_name -> eserver.wire.Device
 	3,  // 19: eserver.wire.LoginResult.ticket:type_name -> eserver.wire.SignedTicket
-	55, // 20: eserver.wire.LoginResult.supernodes:type_name -> eserver.wire.SupernodeInfo
+	57, // 20: eserver.wire.LoginResult.supernodes:type_name -> eserver.wire.SupernodeInfo
 	3,  // 21: eserver.wire.LoginResult.card:type_name -> eserver.wire.SignedTicket
-	24, // 22: eserver.wire.RendezvousRequest.publish:type_name -> eserver.wire.Publish
-	25, // 23: eserver.wire.RendezvousRequest.lookup:type_name -> eserver.wire.Lookup
-	3,  // 24: eserver.wire.Publish.ticket:type_name -> eserver.wire.SignedTicket
-	3,  // 25: eserver.wire.Publish.card:type_name -> eserver.wire.SignedTicket
-	3,  // 26: eserver.wire.Lookup.ticket:type_name -> eserver.wire.SignedTicket
-	82, // 27: eserver.wire.RendezvousResponse.entries:type_name -> eserver.wire.RendezvousResponse.Entry
-	3,  // 28: eserver.wire.Hello.ticket:type_name -> eserver.wire.SignedTicket
-	29, // 29: eserver.wire.Frame.envelope:type_name -> eserver.wire.Envelope
-	30, // 30: eserver.wire.Frame.ack:type_name -> eserver.wire.Ack
-	41, // 31: eserver.wire.Payload.chat:type_name -> eserver.wire.Chat
-	42, // 32: eserver.wire.Payload.contact_request:type_name -> eserver.wire.ContactRequest
-	43, // 33: eserver.wire.Payload.contact_response:type_name -> eserver.wire.ContactResponse
-	45, // 34: eserver.wire.Payload.presence:type_name -> eserver.wire.Presence
-	44, // 35: eserver.wire.Payload.contact_removed:type_name -> eserver.wire.ContactRemoved
-	40, // 36: eserver.wire.Payload.receipt:type_name -> eserver.wire.Receipt
-	39, // 37: eserver.wire.Payload.visibility:type_name -> eserver.wire.Visibility
-	38, // 38: eserver.wire.Payload.stream_offer:type_name -> eserver.wire.StreamOffer
-	36, // 39: eserver.wire.Payload.file_offer:type_name -> eserver.wire.FileOffer
-	37, // 40: eserver.wire.Payload.file_update:type_name -> eserver.wire.FileUpdate
-	34, // 41: eserver.wire.Payload.signal:type_name -> eserver.wire.Signal
-	35, // 42: eserver.wire.Payload.avatar_request:type_name -> eserver.wire.AvatarRequest
-	33, // 43: eserver.wire.Payload.group_event:type_name -> eserver.wire.GroupEvent
-	32, // 44: eserver.wire.Payload.resend_request:type_name -> eserver.wire.ResendRequest
-	3,  // 45: eserver.wire.GroupEvent.author_ticket:type_name -> eserver.wire.SignedTicket
-	0,  // 46: eserver.wire.Signal.kind:type_name -> eserver.wire.Signal.Kind
-	1,  // 47: eserver.wire.FileOffer.kind:type_name -> eserver.wire.FileOffer.Kind
-	48, // 48: eserver.wire.RegistryRequest.heartbeat:type_name -> eserver.wire.Heartbeat
-	49, // 49: eserver.wire.RegistryRequest.list:type_name -> eserver.wire.ListSupernodes
-	51, // 50: eserver.wire.RegistryRequest.revocations:type_name -> eserver.wire.FetchRevocations
-	3,  // 51: eserver.wire.Heartbeat.ticket:type_name -> eserver.wire.SignedTicket
-	3,  // 52: eserver.wire.ListSupernodes.ticket:type_name -> eserver.wire.SignedTicket
-	3,  // 53: eserver.wire.RegistryResponse.supernode_ticket:type_name -> eserver.wire.SignedTicket
-	55, // 54: eserver.wire.RegistryResponse.supernodes:type_name -> eserver.wire.SupernodeInfo
-	54, // 55: eserver.wire.RegistryResponse.revocations:type_name -> eserver.wire.SignedRevocations
-	3,  // 56: eserver.wire.FetchRevocations.ticket:type_name -> eserver.wire.SignedTicket
-	53, // 57: eserver.wire.RevocationList.entries:type_name -> eserver.wire.Revocation
-	3,  // 58: eserver.wire.SupernodeInfo.ticket:type_name -> eserver.wire.SignedTicket
-	57, // 59: eserver.wire.MailboxRequest.put:type_name -> eserver.wire.MailPut
-	58, // 60: eserver.wire.MailboxRequest.fetch:type_name -> eserver.wire.MailFetch
-	59, // 61: eserver.wire.MailboxRequest.ack:type_name -> eserver.wire.MailAck
-	3,  // 62: eserver.wire.MailPut.ticket:type_name -> eserver.wire.SignedTicket
-	3,  // 63: eserver.wire.MailFetch.ticket:type_name -> eserver.wire.SignedTicket
-	3,  // 64: eserver.wire.MailAck.ticket:type_name -> eserver.wire.SignedTicket
-	61, // 65: eserver.wire.MailboxResponse.items:type_name -> eserver.wire.StoredMail
-	3,  // 66: eserver.wire.MailItem.sender:type_name -> eserver.wire.SignedTicket
-	29, // 67: eserver.wire.MailItem.envelope:type_name -> eserver.wire.Envelope
-	64, // 68: eserver.wire.ContactsRequest.put:type_name -> eserver.wire.ContactsPut
-	65, // 69: eserver.wire.ContactsRequest.get:type_name -> eserver.wire.ContactsGet
-	3,  // 70: eserver.wire.ContactsPut.ticket:type_name -> eserver.wire.SignedTicket
-	3,  // 71: eserver.wire.ContactsGet.ticket:type_name -> eserver.wire.SignedTicket
-	68, // 72: eserver.wire.ContactBackup.entries:type_name -> eserver.wire.ContactBackupEntry
-	70, // 73: eserver.wire.PrekeysRequest.publish:type_name -> eserver.wire.PrekeysPublish
-	71, // 74: eserver.wire.PrekeysRequest.fetch:type_name -> eserver.wire.PrekeysFetch
-	72, // 75: eserver.wire.PrekeysRequest.status:type_name -> eserver.wire.PrekeysStatus
-	3,  // 76: eserver.wire.PrekeysPublish.ticket:type_name -> eserver.wire.SignedTicket
-	3,  // 77: eserver.wire.PrekeysFetch.ticket:type_name -> eserver.wire.SignedTicket
-	3,  // 78: eserver.wire.PrekeysStatus.ticket:type_name -> eserver.wire.SignedTicket
-	74, // 79: eserver.wire.PrekeysResponse.devices:type_name -> eserver.wire.PrekeyDevice
-	76, // 80: eserver.wire.RoomOp.create:type_name -> eserver.wire.RoomCreate
-	77, // 81: eserver.wire.RoomOp.modes:type_name -> eserver.wire.RoomModes
-	78, // 82: eserver.wire.RoomOp.ban:type_name -> eserver.wire.RoomBan
-	79, // 83: eserver.wire.RoomOp.delete_message:type_name -> eserver.wire.RoomDeleteMessage
-	80, // 84: eserver.wire.RoomOp.delete_room:type_name -> eserver.wire.RoomDeleteRoom
-	77, // 85: eserver.wire.RoomCreate.modes:type_name -> eserver.wire.RoomModes
-	3,  // 86: eserver.wire.SignedRoomOp.ticket:type_name -> eserver.wire.SignedTicket
-	3,  // 87: eserver.wire.RendezvousResponse.Entry.ticket:type_name -> eserver.wire.SignedTicket
-	3,  // 88: eserver.wire.RendezvousResponse.Entry.card:type_name -> eserver.wire.SignedTicket
-	89, // [89:89] is the sub-list for method output_type
-	89, // [89:89] is the sub-list for method input_type
-	89, // [89:89] is the sub-list for extension type_name
-	89, // [89:89] is the sub-list for extension extendee
-	0,  // [0:89] is the sub-list for field type_name
+	5,  // 22: eserver.wire.LoginResult.region_pass:type_name -> eserver.wire.SignedRegionPass
+	26, // 23: eserver.wire.RendezvousRequest.publish:type_name -> eserver.wire.Publish
+	27, // 24: eserver.wire.RendezvousRequest.lookup:type_name -> eserver.wire.Lookup
+	3,  // 25: eserver.wire.Publish.ticket:type_name -> eserver.wire.SignedTicket
+	3,  // 26: eserver.wire.Publish.card:type_name -> eserver.wire.SignedTicket
+	3,  // 27: eserver.wire.Lookup.ticket:type_name -> eserver.wire.SignedTicket
+	84, // 28: eserver.wire.RendezvousResponse.entries:type_name -> eserver.wire.RendezvousResponse.Entry
+	3,  // 29: eserver.wire.Hello.ticket:type_name -> eserver.wire.SignedTicket
+	31, // 30: eserver.wire.Frame.envelope:type_name -> eserver.wire.Envelope
+	32, // 31: eserver.wire.Frame.ack:type_name -> eserver.wire.Ack
+	43, // 32: eserver.wire.Payload.chat:type_name -> eserver.wire.Chat
+	44, // 33: eserver.wire.Payload.contact_request:type_name -> eserver.wire.ContactRequest
+	45, // 34: eserver.wire.Payload.contact_response:type_name -> eserver.wire.ContactResponse
+	47, // 35: eserver.wire.Payload.presence:type_name -> eserver.wire.Presence
+	46, // 36: eserver.wire.Payload.contact_removed:type_name -> eserver.wire.ContactRemoved
+	42, // 37: eserver.wire.Payload.receipt:type_name -> eserver.wire.Receipt
+	41, // 38: eserver.wire.Payload.visibility:type_name -> eserver.wire.Visibility
+	40, // 39: eserver.wire.Payload.stream_offer:type_name -> eserver.wire.StreamOffer
+	38, // 40: eserver.wire.Payload.file_offer:type_name -> eserver.wire.FileOffer
+	39, // 41: eserver.wire.Payload.file_update:type_name -> eserver.wire.FileUpdate
+	36, // 42: eserver.wire.Payload.signal:type_name -> eserver.wire.Signal
+	37, // 43: eserver.wire.Payload.avatar_request:type_name -> eserver.wire.AvatarRequest
+	35, // 44: eserver.wire.Payload.group_event:type_name -> eserver.wire.GroupEvent
+	34, // 45: eserver.wire.Payload.resend_request:type_name -> eserver.wire.ResendRequest
+	3,  // 46: eserver.wire.GroupEvent.author_ticket:type_name -> eserver.wire.SignedTicket
+	0,  // 47: eserver.wire.Signal.kind:type_name -> eserver.wire.Signal.Kind
+	1,  // 48: eserver.wire.FileOffer.kind:type_name -> eserver.wire.FileOffer.Kind
+	50, // 49: eserver.wire.RegistryRequest.heartbeat:type_name -> eserver.wire.Heartbeat
+	51, // 50: eserver.wire.RegistryRequest.list:type_name -> eserver.wire.ListSupernodes
+	53, // 51: eserver.wire.RegistryRequest.revocations:type_name -> eserver.wire.FetchRevocations
+	3,  // 52: eserver.wire.Heartbeat.ticket:type_name -> eserver.wire.SignedTicket
+	3,  // 53: eserver.wire.ListSupernodes.ticket:type_name -> eserver.wire.SignedTicket
+	3,  // 54: eserver.wire.RegistryResponse.supernode_ticket:type_name -> eserver.wire.SignedTicket
+	57, // 55: eserver.wire.RegistryResponse.supernodes:type_name -> eserver.wire.SupernodeInfo
+	56, // 56: eserver.wire.RegistryResponse.revocations:type_name -> eserver.wire.SignedRevocations
+	3,  // 57: eserver.wire.FetchRevocations.ticket:type_name -> eserver.wire.SignedTicket
+	55, // 58: eserver.wire.RevocationList.entries:type_name -> eserver.wire.Revocation
+	3,  // 59: eserver.wire.SupernodeInfo.ticket:type_name -> eserver.wire.SignedTicket
+	59, // 60: eserver.wire.MailboxRequest.put:type_name -> eserver.wire.MailPut
+	60, // 61: eserver.wire.MailboxRequest.fetch:type_name -> eserver.wire.MailFetch
+	61, // 62: eserver.wire.MailboxRequest.ack:type_name -> eserver.wire.MailAck
+	3,  // 63: eserver.wire.MailPut.ticket:type_name -> eserver.wire.SignedTicket
+	3,  // 64: eserver.wire.MailFetch.ticket:type_name -> eserver.wire.SignedTicket
+	3,  // 65: eserver.wire.MailAck.ticket:type_name -> eserver.wire.SignedTicket
+	63, // 66: eserver.wire.MailboxResponse.items:type_name -> eserver.wire.StoredMail
+	3,  // 67: eserver.wire.MailItem.sender:type_name -> eserver.wire.SignedTicket
+	31, // 68: eserver.wire.MailItem.envelope:type_name -> eserver.wire.Envelope
+	66, // 69: eserver.wire.ContactsRequest.put:type_name -> eserver.wire.ContactsPut
+	67, // 70: eserver.wire.ContactsRequest.get:type_name -> eserver.wire.ContactsGet
+	3,  // 71: eserver.wire.ContactsPut.ticket:type_name -> eserver.wire.SignedTicket
+	3,  // 72: eserver.wire.ContactsGet.ticket:type_name -> eserver.wire.SignedTicket
+	70, // 73: eserver.wire.ContactBackup.entries:type_name -> eserver.wire.ContactBackupEntry
+	72, // 74: eserver.wire.PrekeysRequest.publish:type_name -> eserver.wire.PrekeysPublish
+	73, // 75: eserver.wire.PrekeysRequest.fetch:type_name -> eserver.wire.PrekeysFetch
+	74, // 76: eserver.wire.PrekeysRequest.status:type_name -> eserver.wire.PrekeysStatus
+	3,  // 77: eserver.wire.PrekeysPublish.ticket:type_name -> eserver.wire.SignedTicket
+	3,  // 78: eserver.wire.PrekeysFetch.ticket:type_name -> eserver.wire.SignedTicket
+	3,  // 79: eserver.wire.PrekeysStatus.ticket:type_name -> eserver.wire.SignedTicket
+	76, // 80: eserver.wire.PrekeysResponse.devices:type_name -> eserver.wire.PrekeyDevice
+	78, // 81: eserver.wire.RoomOp.create:type_name -> eserver.wire.RoomCreate
+	79, // 82: eserver.wire.RoomOp.modes:type_name -> eserver.wire.RoomModes
+	80, // 83: eserver.wire.RoomOp.ban:type_name -> eserver.wire.RoomBan
+	81, // 84: eserver.wire.RoomOp.delete_message:type_name -> eserver.wire.RoomDeleteMessage
+	82, // 85: eserver.wire.RoomOp.delete_room:type_name -> eserver.wire.RoomDeleteRoom
+	79, // 86: eserver.wire.RoomCreate.modes:type_name -> eserver.wire.RoomModes
+	3,  // 87: eserver.wire.SignedRoomOp.ticket:type_name -> eserver.wire.SignedTicket
+	3,  // 88: eserver.wire.RendezvousResponse.Entry.ticket:type_name -> eserver.wire.SignedTicket
+	3,  // 89: eserver.wire.RendezvousResponse.Entry.card:type_name -> eserver.wire.SignedTicket
+	90, // [90:90] is the sub-list for method output_type
+	90, // [90:90] is the sub-list for method input_type
+	90, // [90:90] is the sub-list for extension type_name
+	90, // [90:90] is the sub-list for extension extendee
+	0,  // [0:90] is the sub-list for field type_name
 }
 
 func init() { file_wire_proto_init() }
@@ -6585,7 +6759,7 @@ func file_wire_proto_init() {
 	if File_wire_proto != nil {
 		return
 	}
-	file_wire_proto_msgTypes[2].OneofWrappers = []any{
+	file_wire_proto_msgTypes[4].OneofWrappers = []any{
 		(*AuthRequest_RegisterStart)(nil),
 		(*AuthRequest_LoginStart)(nil),
 		(*AuthRequest_Renew)(nil),
@@ -6594,7 +6768,7 @@ func file_wire_proto_init() {
 		(*AuthRequest_ChangePassword)(nil),
 		(*AuthRequest_LookupUser)(nil),
 	}
-	file_wire_proto_msgTypes[13].OneofWrappers = []any{
+	file_wire_proto_msgTypes[15].OneofWrappers = []any{
 		(*AuthResponse_Error)(nil),
 		(*AuthResponse_RegistrationResponse)(nil),
 		(*AuthResponse_Ke2)(nil),
@@ -6605,15 +6779,15 @@ func file_wire_proto_init() {
 		(*AuthResponse_PasswordChanged)(nil),
 		(*AuthResponse_UserLookup)(nil),
 	}
-	file_wire_proto_msgTypes[21].OneofWrappers = []any{
+	file_wire_proto_msgTypes[23].OneofWrappers = []any{
 		(*RendezvousRequest_Publish)(nil),
 		(*RendezvousRequest_Lookup)(nil),
 	}
-	file_wire_proto_msgTypes[26].OneofWrappers = []any{
+	file_wire_proto_msgTypes[28].OneofWrappers = []any{
 		(*Frame_Envelope)(nil),
 		(*Frame_Ack)(nil),
 	}
-	file_wire_proto_msgTypes[29].OneofWrappers = []any{
+	file_wire_proto_msgTypes[31].OneofWrappers = []any{
 		(*Payload_Chat)(nil),
 		(*Payload_ContactRequest)(nil),
 		(*Payload_ContactResponse)(nil),
@@ -6629,31 +6803,31 @@ func file_wire_proto_init() {
 		(*Payload_GroupEvent)(nil),
 		(*Payload_ResendRequest)(nil),
 	}
-	file_wire_proto_msgTypes[31].OneofWrappers = []any{
+	file_wire_proto_msgTypes[33].OneofWrappers = []any{
 		(*GroupEvent_Text)(nil),
 		(*GroupEvent_Joined)(nil),
 		(*GroupEvent_Left)(nil),
 	}
-	file_wire_proto_msgTypes[45].OneofWrappers = []any{
+	file_wire_proto_msgTypes[47].OneofWrappers = []any{
 		(*RegistryRequest_Heartbeat)(nil),
 		(*RegistryRequest_List)(nil),
 		(*RegistryRequest_Revocations)(nil),
 	}
-	file_wire_proto_msgTypes[54].OneofWrappers = []any{
+	file_wire_proto_msgTypes[56].OneofWrappers = []any{
 		(*MailboxRequest_Put)(nil),
 		(*MailboxRequest_Fetch)(nil),
 		(*MailboxRequest_Ack)(nil),
 	}
-	file_wire_proto_msgTypes[61].OneofWrappers = []any{
+	file_wire_proto_msgTypes[63].OneofWrappers = []any{
 		(*ContactsRequest_Put)(nil),
 		(*ContactsRequest_Get)(nil),
 	}
-	file_wire_proto_msgTypes[67].OneofWrappers = []any{
+	file_wire_proto_msgTypes[69].OneofWrappers = []any{
 		(*PrekeysRequest_Publish)(nil),
 		(*PrekeysRequest_Fetch)(nil),
 		(*PrekeysRequest_Status)(nil),
 	}
-	file_wire_proto_msgTypes[73].OneofWrappers = []any{
+	file_wire_proto_msgTypes[75].OneofWrappers = []any{
 		(*RoomOp_Create)(nil),
 		(*RoomOp_Topic)(nil),
 		(*RoomOp_Modes)(nil),
@@ -6675,7 +6849,7 @@ func file_wire_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_wire_proto_rawDesc), len(file_wire_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   81,
+			NumMessages:   83,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

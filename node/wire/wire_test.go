@@ -160,3 +160,30 @@ func TestValidUsername(t *testing.T) {
 		}
 	}
 }
+
+func TestValidRegion(t *testing.T) {
+	tests := []struct {
+		code string
+		ok   bool
+	}{
+		{"ES", true},
+		{"DE", true},
+		{"XA", true}, // user-assigned: an operator's own region
+		{"", false},  // none known is not a code
+		{"es", false},
+		{"E", false},
+		{"ESP", false},
+		{"E1", false},
+		{"É", false}, // two bytes, not two letters
+		{"E\x00", false},
+	}
+	for _, tc := range tests {
+		err := ValidRegion(tc.code)
+		if (err == nil) != tc.ok {
+			t.Errorf("ValidRegion(%q) = %v, want ok=%v", tc.code, err, tc.ok)
+		}
+		if err != nil && !errors.Is(err, ErrBadRegion) {
+			t.Errorf("ValidRegion(%q) = %v, not ErrBadRegion", tc.code, err)
+		}
+	}
+}

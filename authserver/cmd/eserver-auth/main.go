@@ -1,6 +1,6 @@
 // Command eserver-auth runs an EServer auth server.
 //
-//	eserver-auth --db FILE [--listen MULTIADDR]... [--metrics-addr HOST:PORT] [--register-rate N]
+//	eserver-auth --db FILE [--listen MULTIADDR]... [--metrics-addr HOST:PORT] [--register-rate N] [--region CIDR=CODE]...
 //
 // Its first line on stdout is a dialable multiaddr of the server ending in
 // /p2p/<peer ID>; logs go to stderr. SIGINT or SIGTERM shut it down. It also
@@ -12,12 +12,23 @@
 // accounts an hour, and one network (/24, /56) three times as many; more are
 // refused with rate_limited (default 10; 0 turns the throttle off, for a
 // private test network where everyone shares one address).
+//
+// Every ticket comes with a region pass, signed apart from it, for the
+// region (an ISO 3166-1 alpha-2 country code) of the address its login or
+// renewal came from, from an embedded country database; loopback and
+// private addresses have none, and get no pass. --region CIDR=CODE,
+// repeatable, places a range in a region whatever the database says (the
+// longest prefix wins among them), e.g. --region 10.8.0.0/16=ES for a LAN in
+// Spain, or ranges of 127.0.0.0/8 for a test network of several "countries".
+// A bad range or code, or a range given twice, is an error at start.
 package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"os/signal"
@@ -41,33 +52,66 @@ func (l *listFlag) Set(v string) error { *l = append(*l, v); return nil }
 
 func main() {
 	if err := run(); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			os.Exit(0)
+		}
 		fmt.Fprintln(os.Stderr, "eserver-auth:", err)
 		os.Exit(1)
 	}
 }
 
-func run() error {
-	var listen listFlag
-	db := flag.String("db", "", "SQLite file of accounts and server keys (required)")
-	flag.Var(&listen, "listen", "multiaddr to listen on (repeatable; default "+strings.Join(authserver.DefaultListen, " and ")+")")
-	metricsAddr := flag.String("metrics-addr", "", "serve Prometheus metrics at http://HOST:PORT/metrics (default: off)")
-	registerRate := flag.Int("register-rate", authserver.DefaultRegisterRate,
+// options are the command line, checked.
+type options struct {
+	db           string
+	listen       []string
+	metricsAddr  string
+	registerRate int // as authserver.Config.RegisterRate: negative is off
+	regions      []authserver.RegionRange
+}
+
+// parseArgs parses and checks the command line (without the program
+// name); usage and flag errors go to out.
+func parseArgs(args []string, out io.Writer) (options, error) {
+	fs := flag.NewFlagSet("eserver-auth", flag.ContinueOnError)
+	fs.SetOutput(out)
+	var listen, regions listFlag
+	db := fs.String("db", "", "SQLite file of accounts and server keys (required)")
+	fs.Var(&listen, "listen", "multiaddr to listen on (repeatable; default "+strings.Join(authserver.DefaultListen, " and ")+")")
+	metricsAddr := fs.String("metrics-addr", "", "serve Prometheus metrics at http://HOST:PORT/metrics (default: off)")
+	registerRate := fs.Int("register-rate", authserver.DefaultRegisterRate,
 		fmt.Sprintf("accounts one address may create per hour, %d times as many per /24 or /56 (0: no limit)", authserver.RegisterPrefixFactor))
-	flag.Parse()
-	if *db == "" || flag.NArg() > 0 {
-		flag.Usage()
-		return fmt.Errorf("--db is required")
+	fs.Var(&regions, "region", "CIDR=CODE: logins from this range get a region pass for this region (ISO 3166-1 alpha-2 code), "+
+		"whatever the country database says; repeatable, the longest prefix wins")
+	if err := fs.Parse(args); err != nil {
+		return options{}, err
+	}
+	if *db == "" || fs.NArg() > 0 {
+		fs.Usage()
+		return options{}, fmt.Errorf("--db is required")
 	}
 	if *registerRate < 0 {
-		return fmt.Errorf("--register-rate %d: must be 0 (off) or more", *registerRate)
+		return options{}, fmt.Errorf("--register-rate %d: must be 0 (off) or more", *registerRate)
 	}
-	rate := *registerRate
-	if rate == 0 {
-		rate = -1 // Config's zero is the default; negative is off
+	o := options{db: *db, listen: listen, metricsAddr: *metricsAddr, registerRate: *registerRate}
+	if o.registerRate == 0 {
+		o.registerRate = -1 // Config's zero is the default; negative is off
+	}
+	rs, err := authserver.ParseRegionRanges(regions)
+	if err != nil {
+		return options{}, fmt.Errorf("--region: %w", err)
+	}
+	o.regions = rs
+	return o, nil
+}
+
+func run() error {
+	o, err := parseArgs(os.Args[1:], os.Stderr)
+	if err != nil {
+		return err
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
 
-	key, err := authserver.LoadOrCreateKey(*db)
+	key, err := authserver.LoadOrCreateKey(o.db)
 	if err != nil {
 		return err
 	}
@@ -76,10 +120,10 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	if len(listen) == 0 {
-		listen = authserver.DefaultListen
+	if len(o.listen) == 0 {
+		o.listen = authserver.DefaultListen
 	}
-	h, err := pipeline.NewHost(key, listen, res)
+	h, err := pipeline.NewHost(key, o.listen, res)
 	if err != nil {
 		return err
 	}
@@ -89,8 +133,8 @@ func run() error {
 	// itself among the supernodes: a small network is this one process.
 	// They learn of a revocation here at once, not at their next poll.
 	rev := &client.Revocations{Auth: h.ID(), Logger: log}
-	srv, err := authserver.New(authserver.Config{DBPath: *db, Key: key, Logger: log, SelfSupernode: true,
-		RegisterRate: rate, OnRevoke: func(peer.ID) { rev.Kick() }})
+	srv, err := authserver.New(authserver.Config{DBPath: o.db, Key: key, Logger: log, SelfSupernode: true,
+		RegisterRate: o.registerRate, Regions: o.regions, OnRevoke: func(peer.ID) { rev.Kick() }})
 	if err != nil {
 		return err
 	}
@@ -100,7 +144,7 @@ func run() error {
 	// The supernode services (rendezvous, mailboxes, relay); the mailbox
 	// database lives beside the accounts'.
 	sn, err := supernode.StartServices(h, supernode.ServicesConfig{
-		AuthServer: h.ID(), MailboxDB: strings.TrimSuffix(*db, filepath.Ext(*db)) + ".mailbox.db", Revocations: rev, Logger: log,
+		AuthServer: h.ID(), MailboxDB: strings.TrimSuffix(o.db, filepath.Ext(o.db)) + ".mailbox.db", Revocations: rev, Logger: log,
 		Supernodes: srv.SupernodeIDs, // a host cannot dial itself
 	})
 	if err != nil {
@@ -120,12 +164,12 @@ func run() error {
 	defer revWG.Wait()
 	defer stopRev()
 
-	if *metricsAddr != "" {
+	if o.metricsAddr != "" {
 		reg, err := supernode.NewMetricsRegistry(authserver.NewMetrics(srv), supernode.NewMetrics(sn, h))
 		if err != nil {
 			return err
 		}
-		ms, err := supernode.ListenMetrics(*metricsAddr, reg, log)
+		ms, err := supernode.ListenMetrics(o.metricsAddr, reg, log)
 		if err != nil {
 			return err
 		}

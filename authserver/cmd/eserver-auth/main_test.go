@@ -35,13 +35,14 @@ func TestMain(m *testing.M) {
 // TestBinary runs eserver-auth as a process: its first stdout line is a
 // dialable address where registration, login and the rendezvous work, its
 // metrics count them, --register-rate throttles registration, and SIGTERM
-// shuts it down cleanly.
+// shuts it down cleanly. --region gives its logins from 127.0.0.1 a
+// region pass.
 func TestBinary(t *testing.T) {
 	db := filepath.Join(t.TempDir(), "auth.db")
 	metrics := freeAddr(t)
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), "ESERVER_AUTH_AS_MAIN=1",
-		"ESERVER_AUTH_ARGS=--db "+db+" --listen /ip4/127.0.0.1/tcp/0 --listen /ip4/127.0.0.1/udp/0/quic-v1 --register-rate 1 --metrics-addr "+metrics)
+		"ESERVER_AUTH_ARGS=--db "+db+" --listen /ip4/127.0.0.1/tcp/0 --listen /ip4/127.0.0.1/udp/0/quic-v1 --register-rate 1 --region 127.0.0.0/8=ES --metrics-addr "+metrics)
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -77,6 +78,9 @@ func TestBinary(t *testing.T) {
 	res, err := login.Login(ctx, h, server, login.Request{Username: "alice", Password: "pw", BoxKey: make([]byte, 32)})
 	if err != nil {
 		t.Fatal(err)
+	}
+	if res.RegionPass == nil || res.RegionPass.Region != "ES" {
+		t.Fatalf("region pass %+v, want ES from --region 127.0.0.0/8=ES", res.RegionPass)
 	}
 	// It lists itself as a supernode, in the login result and the registry.
 	if sns := client.ParseSupernodes(server.ID, res.Supernodes); len(sns) != 1 || sns[0].Addrs.ID != server.ID {
@@ -191,4 +195,77 @@ func scrapeMetrics(t *testing.T, addr string) map[string]float64 {
 		out[line[:i]] = v
 	}
 	return out
+}
+
+// TestParseArgs: the command line, and a clear error at start for what
+// cannot be used — before any database is opened or port taken.
+func TestParseArgs(t *testing.T) {
+	tests := []struct {
+		name    string
+		args    string
+		regions string // the ranges parsed, in order, as CIDR=CODE
+		errPart string // what the error must say; "" for success
+	}{
+		{"no region", "--db a.db", "", ""},
+		{"regions", "--db a.db --region 127.1.0.0/16=ES --region 127.2.0.0/16=de --region 2001:db8::/32=FR",
+			"127.1.0.0/16=ES 127.2.0.0/16=DE 2001:db8::/32=FR", ""},
+		{"nested ranges are not duplicates", "--db a.db --region 127.2.0.0/16=DE --region 127.2.3.0/24=FR",
+			"127.2.0.0/16=DE 127.2.3.0/24=FR", ""},
+		{"bad CIDR", "--db a.db --region 127.1.0.0/33=ES", "", "--region: bad region range"},
+		{"not an address", "--db a.db --region spain/8=ES", "", "ParseAddr(\"spain\")"},
+		{"host bits", "--db a.db --region 127.1.0.5/16=ES", "", "did you mean 127.1.0.0/16?"},
+		{"no code", "--db a.db --region 127.1.0.0/16", "", "want CIDR=CODE"},
+		{"bad code", "--db a.db --region 127.1.0.0/16=ESP", "", "not two letters"},
+		{"digit in code", "--db a.db --region 127.1.0.0/16=E5", "", "uppercase letters"},
+		{"duplicate", "--db a.db --region 127.1.0.0/16=ES --region 127.2.0.0/16=DE --region 127.1.0.0/16=FR", "",
+			"127.1.0.0/16 is given twice (=ES and =FR)"},
+		{"duplicate with the same code", "--db a.db --region 127.1.0.0/16=ES --region 127.1.0.0/16=es", "", "given twice"},
+		{"no db", "--region 127.1.0.0/16=ES", "", "--db is required"},
+		{"negative register rate", "--db a.db --register-rate -1", "", "--register-rate -1"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			o, err := parseArgs(strings.Fields(tc.args), io.Discard)
+			if tc.errPart != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.errPart) {
+					t.Fatalf("error %v; want one saying %q", err, tc.errPart)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, r := range o.regions {
+				got = append(got, r.String())
+			}
+			if strings.Join(got, " ") != tc.regions {
+				t.Fatalf("regions %q, want %q", got, tc.regions)
+			}
+		})
+	}
+}
+
+// TestBadRegion: a bad --region is fatal at start, before the first line,
+// and says what is wrong.
+func TestBadRegion(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "auth.db")
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), "ESERVER_AUTH_AS_MAIN=1",
+		"ESERVER_AUTH_ARGS=--db "+db+" --listen /ip4/127.0.0.1/tcp/0 --region 127.1.0.0/16=ES --region 127.1.0.0/16=DE")
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err == nil {
+		t.Fatal("exited cleanly with a duplicate --region")
+	}
+	if len(out) != 0 {
+		t.Fatalf("printed %q", out)
+	}
+	if !strings.Contains(stderr.String(), "--region: bad region range: 127.1.0.0/16 is given twice") {
+		t.Fatalf("stderr %q does not say what is wrong", stderr.String())
+	}
+	if _, err := os.Stat(db); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("database created before the flags were checked: %v", err)
+	}
 }

@@ -1,0 +1,86 @@
+package login
+
+import (
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/libp2p/go-libp2p"
+	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"eserver/node/ticket"
+	"eserver/node/wire"
+)
+
+// TestLoginResultPass: a login result's region pass is kept only when it
+// is the pass of the ticket beside it; any other is a protocol error, as a
+// card that is not the ticket's is — a node must never present a pass a
+// regional room's homes would refuse, or one placing it in another's
+// region.
+func TestLoginResultPass(t *testing.T) {
+	serverKey, _, err := crypto.GenerateEd25519Key(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	server, _ := peer.IDFromPrivateKey(serverKey)
+	h, err := libp2p.New(libp2p.ListenAddrStrings("/ip4/127.0.0.1/tcp/0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	otherKey, _, _ := crypto.GenerateEd25519Key(nil)
+	other, _ := peer.IDFromPrivateKey(otherKey)
+
+	now := time.Now()
+	tk := ticket.Ticket{Username: "alice", Peer: h.ID(), Issued: now, Expiry: now.Add(wire.TicketLifetime), Role: ticket.RoleNode}
+	st, err := ticket.Sign(serverKey, tk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pass := func(tk ticket.Ticket, key crypto.PrivKey) *wire.SignedRegionPass {
+		sp, err := ticket.SignPass(key, tk, "ES")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return sp
+	}
+	otherDevice, earlier, bob := tk, tk, tk
+	otherDevice.Peer = other
+	earlier.Issued, earlier.Expiry = now.Add(-time.Hour), now.Add(wire.TicketLifetime-time.Hour)
+	bob.Username = "bob"
+	own := pass(tk, serverKey)
+
+	tests := []struct {
+		name   string
+		pass   *wire.SignedRegionPass
+		region string // of the result's pass; "" for none
+		err    error
+	}{
+		{"no pass", nil, "", nil},
+		{"the ticket's pass", own, "ES", nil},
+		{"another device's pass", pass(otherDevice, serverKey), "", ErrProtocol},
+		{"another account's pass", pass(bob, serverKey), "", ErrProtocol},
+		{"an earlier ticket's pass", pass(earlier, serverKey), "", ErrProtocol},
+		{"signed by another server", pass(tk, otherKey), "", ErrProtocol},
+		{"a ticket as a pass", &wire.SignedRegionPass{Pass: st.Ticket, Signature: st.Signature}, "", ErrProtocol},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			resp := &wire.AuthResponse{Kind: &wire.AuthResponse_LoginResult{LoginResult: &wire.LoginResult{Ticket: st, RegionPass: tc.pass}}}
+			res, err := loginResult(resp, h, peer.AddrInfo{ID: server}, "alice")
+			if !errors.Is(err, tc.err) {
+				t.Fatalf("loginResult: %v, want %v", err, tc.err)
+			}
+			if err != nil {
+				return
+			}
+			switch {
+			case tc.region == "" && res.RegionPass != nil:
+				t.Fatalf("region pass %+v, want none", res.RegionPass)
+			case tc.region != "" && (res.RegionPass == nil || res.RegionPass.Region != tc.region || !res.RegionPass.BelongsTo(res.Ticket)):
+				t.Fatalf("region pass %+v, want %s for the ticket", res.RegionPass, tc.region)
+			}
+		})
+	}
+}
