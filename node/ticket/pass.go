@@ -83,13 +83,8 @@ func VerifyPass(server peer.ID, sp *wire.SignedRegionPass, t *Ticket, now time.T
 	if len(sp.Pass) > wire.MaxRegionPass {
 		return nil, fmt.Errorf("region pass: %w: %d bytes, more than %d", ErrMalformed, len(sp.Pass), wire.MaxRegionPass)
 	}
-	pub, err := server.ExtractPublicKey()
-	if err != nil {
-		return nil, fmt.Errorf("server public key from %s: %w", server, err)
-	}
-	ok, err := pub.Verify(append([]byte(passContext), sp.Pass...), sp.Signature)
-	if err != nil || !ok {
-		return nil, fmt.Errorf("region pass: %w", ErrBadSignature)
+	if err := serverSigned(server, passContext, sp.Pass, sp.Signature); err != nil {
+		return nil, fmt.Errorf("region pass: %w", err)
 	}
 	var w wire.RegionPass
 	if err := proto.Unmarshal(sp.Pass, &w); err != nil {

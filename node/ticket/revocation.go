@@ -89,13 +89,8 @@ func VerifyRevocations(server peer.ID, sr *wire.SignedRevocations) (*RevocationL
 	if len(sr.List) > maxRevocationList {
 		return nil, fmt.Errorf("%w: %d bytes, limit %d", ErrBadRevocations, len(sr.List), maxRevocationList)
 	}
-	pub, err := server.ExtractPublicKey()
-	if err != nil {
-		return nil, fmt.Errorf("server public key from %s: %w", server, err)
-	}
-	ok, err := pub.Verify(append([]byte(revocationContext), sr.List...), sr.Signature)
-	if err != nil || !ok {
-		return nil, fmt.Errorf("%w: bad signature", ErrBadRevocations)
+	if err := serverSigned(server, revocationContext, sr.List, sr.Signature); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrBadRevocations, err)
 	}
 	var w wire.RevocationList
 	if err := proto.Unmarshal(sr.List, &w); err != nil {

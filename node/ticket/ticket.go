@@ -144,17 +144,28 @@ func VerifyCard(server peer.ID, st *wire.SignedTicket, now time.Time) (*Ticket, 
 	return t, nil
 }
 
+// serverSigned checks that sig is server's signature over context || body.
+// Every document the auth server signs (tickets, cards, region passes,
+// revocation lists) has its own context, so none is ever taken for
+// another.
+func serverSigned(server peer.ID, context string, body, sig []byte) error {
+	pub, err := server.ExtractPublicKey()
+	if err != nil {
+		return fmt.Errorf("server public key from %s: %w", server, err)
+	}
+	ok, err := pub.Verify(append([]byte(context), body...), sig)
+	if err != nil || !ok {
+		return ErrBadSignature
+	}
+	return nil
+}
+
 func verify(server peer.ID, st *wire.SignedTicket, now time.Time, context string) (*Ticket, error) {
 	if st == nil || len(st.Ticket) == 0 || len(st.Signature) == 0 {
 		return nil, ErrMalformed
 	}
-	pub, err := server.ExtractPublicKey()
-	if err != nil {
-		return nil, fmt.Errorf("server public key from %s: %w", server, err)
-	}
-	ok, err := pub.Verify(append([]byte(context), st.Ticket...), st.Signature)
-	if err != nil || !ok {
-		return nil, ErrBadSignature
+	if err := serverSigned(server, context, st.Ticket, st.Signature); err != nil {
+		return nil, err
 	}
 	var w wire.Ticket
 	if err := proto.Unmarshal(st.Ticket, &w); err != nil {
