@@ -587,9 +587,12 @@ func (s *Server) renew(ctx context.Context, old *ticket.Ticket, remote peer.ID, 
 // is not "", its region pass, and sends them as the login result.
 // Recording comes first and refuses a revoked device, so no ticket is ever
 // signed that the revocation log would not cover. region is what the
-// server placed the stream's address in, never a field of a message.
+// server placed the stream's address in, never a field of a message. The
+// ticket carries the account's creation time from the store (ticket.Sign
+// rounds it to ticket.AccountGrain), at login and renewal alike.
 func (s *Server) issue(ctx context.Context, t ticket.Ticket, region, ip string) (*wire.AuthResponse, error) {
-	switch err := recordIssue(ctx, s.db, t, s.maxDevices); {
+	created, err := recordIssue(ctx, s.db, t, s.maxDevices)
+	switch {
 	case errors.Is(err, errRevoked):
 		s.refused.note(s.log, RefusedRevoked, "ticket refused: device revoked", "user", t.Username, "peer", t.Peer, "ip", ip)
 		return refusal(CodeDeviceRevoked, "this device was revoked"), nil
@@ -602,6 +605,7 @@ func (s *Server) issue(ctx context.Context, t ticket.Ticket, region, ip string) 
 		s.log.Error("recording device", "err", err)
 		return refusal(CodeInternal, "internal error"), nil
 	}
+	t.AccountCreated = created
 	st, err := ticket.Sign(s.key, t)
 	if err != nil {
 		s.log.Error("signing ticket", "err", err)

@@ -96,18 +96,22 @@ func isDevice(ctx context.Context, q querier, username string, p peer.ID) (bool,
 // while maxDevices others do (maxDevices 0: no cap). Counting live tickets,
 // not rows, means a device left switched off stops counting a day after
 // its last ticket, so a user whose old computers are gone is never stuck.
-func recordIssue(ctx context.Context, db *sql.DB, t ticket.Ticket, maxDevices int) error {
+// It returns when the account was registered (accounts.created_unix, set
+// by the server's clock at registration), read in the same transaction, for
+// the ticket to carry: from the store at every issue, so a renewal keeps
+// the account's age without trusting the ticket it renews.
+func recordIssue(ctx context.Context, db *sql.DB, t ticket.Ticket, maxDevices int) (accountCreated time.Time, err error) {
 	tx, err := db.BeginTx(ctx, nil)
 	if err != nil {
-		return fmt.Errorf("recording device: %w", err)
+		return time.Time{}, fmt.Errorf("recording device: %w", err)
 	}
 	defer tx.Rollback()
 	revoked, err := peerRevoked(ctx, tx, t.Peer)
 	if err != nil {
-		return err
+		return time.Time{}, err
 	}
 	if revoked {
-		return errRevoked
+		return time.Time{}, errRevoked
 	}
 	if maxDevices > 0 {
 		var self bool // t's device holds a live ticket already
@@ -118,10 +122,10 @@ func recordIssue(ctx context.Context, db *sql.DB, t ticket.Ticket, maxDevices in
 			WHERE a.username = ? AND d.revoked_unix IS NULL AND d.expiry_unix > ?`,
 			[]byte(t.Peer), []byte(t.Peer), t.Username, t.Issued.Unix()).Scan(&self, &others)
 		if err != nil {
-			return fmt.Errorf("counting devices of %q: %w", t.Username, err)
+			return time.Time{}, fmt.Errorf("counting devices of %q: %w", t.Username, err)
 		}
 		if !self && others >= maxDevices {
-			return errTooManyDevices
+			return time.Time{}, errTooManyDevices
 		}
 	}
 	// The SELECT's WHERE clause also keeps SQLite from parsing ON CONFLICT
@@ -135,15 +139,19 @@ func recordIssue(ctx context.Context, db *sql.DB, t ticket.Ticket, maxDevices in
 			expiry_unix = max(expiry_unix, excluded.expiry_unix)`,
 		[]byte(t.Peer), t.Device, t.Issued.Unix(), t.Issued.Unix(), t.Expiry.Unix(), t.Username)
 	if err != nil {
-		return fmt.Errorf("recording device %s of %q: %w", t.Peer, t.Username, err)
+		return time.Time{}, fmt.Errorf("recording device %s of %q: %w", t.Peer, t.Username, err)
 	}
 	if n, _ := res.RowsAffected(); n == 0 {
-		return errNoAccount
+		return time.Time{}, errNoAccount
+	}
+	var created int64
+	if err := tx.QueryRowContext(ctx, "SELECT created_unix FROM accounts WHERE username = ?", t.Username).Scan(&created); err != nil {
+		return time.Time{}, fmt.Errorf("reading when %q was created: %w", t.Username, err)
 	}
 	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("recording device: %w", err)
+		return time.Time{}, fmt.Errorf("recording device: %w", err)
 	}
-	return nil
+	return time.Unix(created, 0), nil
 }
 
 // learnDevice records the device of a presented ticket t if it has no row

@@ -31,6 +31,16 @@ const (
 // that the account had a device online that day, not when it signed in.
 const CardGrain = 24 * time.Hour
 
+// AccountGrain is the unit a ticket's account creation time is rounded up
+// to. The ticket goes to everyone the user talks to, and an exact
+// registration second would tell them when the user signed up and single
+// the account out among those registered that day; ten minutes is coarse
+// enough for that and fine enough for a room's new-account gate, which is
+// counted in minutes. Rounding up, never down, makes an account look
+// younger than it is, so the gate may hold a member up to AccountGrain
+// longer but never lets one post early.
+const AccountGrain = 10 * time.Minute
+
 // Roles a ticket may grant.
 const (
 	RoleNode      = "node"
@@ -44,6 +54,10 @@ var (
 	ErrWrongServer  = errors.New("ticket issued by another server")
 	ErrWrongPeer    = errors.New("ticket belongs to another peer")
 	ErrMalformed    = errors.New("ticket malformed")
+	// ErrCreatedAfterIssue refuses a ticket claiming an account created
+	// after the ticket was issued: no honest server signs one, and a gate
+	// must not do arithmetic on it.
+	ErrCreatedAfterIssue = errors.New("ticket names an account created after its issue")
 )
 
 // Ticket is the verified, decoded content of a SignedTicket.
@@ -56,7 +70,13 @@ type Ticket struct {
 	Role     string
 	BoxKey   []byte // X25519 public key of the device
 	Server   peer.ID
-	Signed   *wire.SignedTicket // the original bytes, to pass on
+	// AccountCreated is when the account was registered, as signed:
+	// rounded up to AccountGrain and never after Issued (CoarseCreated).
+	// Zero when unknown — a supernode's ticket, or one issued before the
+	// server signed it — which a room's new-account gate refuses. Cards
+	// never carry it.
+	AccountCreated time.Time
+	Signed         *wire.SignedTicket // the original bytes, to pass on
 	// PublicCard is the auth server's card for this ticket (SignCard), when
 	// the ticket came from a login result; the device publishes it at the
 	// rendezvous for strangers.
@@ -88,7 +108,28 @@ func CardOf(t Ticket) Ticket {
 	}
 }
 
-// Sign issues a ticket signed with the server's key.
+// CoarseCreated is the account creation time a ticket issued at issued
+// carries for an account created at created: rounded up to AccountGrain,
+// and no later than issued (a ticket issued within the grain after
+// registration says "just now", which its issue time tells anyway).
+// Zero stays zero.
+func CoarseCreated(created, issued time.Time) time.Time {
+	if created.IsZero() {
+		return time.Time{}
+	}
+	up := created.Truncate(AccountGrain)
+	if up.Before(created) {
+		up = up.Add(AccountGrain)
+	}
+	if up.After(issued) {
+		up = issued
+	}
+	return up.Truncate(time.Second) // the wire carries whole seconds
+}
+
+// Sign issues a ticket signed with the server's key. The account creation
+// time is signed as CoarseCreated, whatever precision t has, so no caller
+// can leak the exact registration time by mistake.
 func Sign(serverKey crypto.PrivKey, t Ticket) (*wire.SignedTicket, error) {
 	return sign(serverKey, t, signingContext)
 }
@@ -106,15 +147,20 @@ func sign(serverKey crypto.PrivKey, t Ticket, context string) (*wire.SignedTicke
 	if err != nil {
 		return nil, fmt.Errorf("server peer ID: %w", err)
 	}
+	var created int64
+	if c := CoarseCreated(t.AccountCreated, t.Issued); !c.IsZero() {
+		created = c.Unix()
+	}
 	raw, err := proto.Marshal(&wire.Ticket{
-		Username:     t.Username,
-		PeerId:       []byte(t.Peer),
-		Device:       t.Device,
-		IssuedUnix:   t.Issued.Unix(),
-		ExpiryUnix:   t.Expiry.Unix(),
-		Role:         t.Role,
-		BoxKey:       t.BoxKey,
-		ServerPeerId: []byte(server),
+		Username:           t.Username,
+		PeerId:             []byte(t.Peer),
+		Device:             t.Device,
+		IssuedUnix:         t.Issued.Unix(),
+		ExpiryUnix:         t.Expiry.Unix(),
+		Role:               t.Role,
+		BoxKey:             t.BoxKey,
+		ServerPeerId:       []byte(server),
+		AccountCreatedUnix: created,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("encoding ticket: %w", err)
@@ -191,6 +237,14 @@ func verify(server peer.ID, st *wire.SignedTicket, now time.Time, context string
 	}
 	if t.Username == "" {
 		return nil, fmt.Errorf("%w: no username", ErrMalformed)
+	}
+	switch c := w.AccountCreatedUnix; {
+	case c < 0:
+		return nil, fmt.Errorf("%w: account created at %d", ErrMalformed, c)
+	case c > w.IssuedUnix:
+		return nil, fmt.Errorf("%w: created %v, issued %v", ErrCreatedAfterIssue, time.Unix(c, 0).UTC(), t.Issued.UTC())
+	case c > 0:
+		t.AccountCreated = time.Unix(c, 0)
 	}
 	if !now.Before(t.Expiry) {
 		return nil, ErrExpired

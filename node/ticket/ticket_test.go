@@ -100,6 +100,8 @@ func FuzzVerify(f *testing.F) {
 	_, device := newKey(f)
 	st, _ := Sign(serverKey, Ticket{Username: "alice", Peer: device, Expiry: time.Unix(2e9, 0)})
 	f.Add(st.Ticket, st.Signature, true)
+	aged, _ := Sign(serverKey, Ticket{Username: "alice", Peer: device, Issued: time.Unix(1e9, 0), Expiry: time.Unix(2e9, 0), AccountCreated: time.Unix(9e8, 0)})
+	f.Add(aged.Ticket, aged.Signature, true)
 	f.Add([]byte{}, []byte{}, false)
 	f.Fuzz(func(t *testing.T, body, sig []byte, resign bool) {
 		if resign {
@@ -108,6 +110,9 @@ func FuzzVerify(f *testing.F) {
 		tk, err := Verify(server, &wire.SignedTicket{Ticket: body, Signature: sig}, time.Unix(1e9, 0))
 		if err == nil && (tk.Username == "" || tk.Server != server || tk.Peer == "") {
 			t.Fatalf("accepted an incomplete ticket: %+v", tk)
+		}
+		if err == nil && tk.AccountCreated.After(tk.Issued) {
+			t.Fatalf("accepted an account created after its ticket: %+v", tk)
 		}
 	})
 }
@@ -122,6 +127,7 @@ func TestCard(t *testing.T) {
 	full := Ticket{
 		Username: "alice", Peer: device, Device: "alice's work laptop", Issued: day.Add(9*time.Hour + 17*time.Minute),
 		Expiry: day.Add(33*time.Hour + 17*time.Minute), Role: RoleSupernode, BoxKey: []byte("0123456789abcdef0123456789abcdef"),
+		AccountCreated: day.Add(-400 * CardGrain),
 	}
 	card, err := SignCard(serverKey, full)
 	if err != nil {
@@ -134,8 +140,13 @@ func TestCard(t *testing.T) {
 	if !got.Card || got.Username != "alice" || got.Peer != device || string(got.BoxKey) != string(full.BoxKey) || got.Server != server {
 		t.Fatalf("card lost what a stranger needs: %+v", got)
 	}
-	if got.Device != "" || got.Role != "" || !got.Issued.Equal(day) || !got.Expiry.Equal(day.Add(2*CardGrain)) {
-		t.Fatalf("card tells more than it should: device %q role %q issued %v expiry %v", got.Device, got.Role, got.Issued, got.Expiry)
+	if got.Device != "" || got.Role != "" || !got.Issued.Equal(day) || !got.Expiry.Equal(day.Add(2*CardGrain)) || !got.AccountCreated.IsZero() {
+		t.Fatalf("card tells more than it should: device %q role %q issued %v expiry %v account created %v",
+			got.Device, got.Role, got.Issued, got.Expiry, got.AccountCreated)
+	}
+	var body wire.Ticket
+	if err := proto.Unmarshal(card.Ticket, &body); err != nil || body.AccountCreatedUnix != 0 {
+		t.Fatalf("card bytes carry an account creation time %d (%v)", body.AccountCreatedUnix, err)
 	}
 
 	// Signing again later the same day gives the same bytes: renewals are
@@ -162,5 +173,80 @@ func TestCard(t *testing.T) {
 	}
 	if _, err := VerifyCard(server, card, day.Add(2*CardGrain)); !errors.Is(err, ErrExpired) {
 		t.Fatalf("expired card: %v", err)
+	}
+}
+
+// TestAccountCreated: the account creation time is signed rounded up to
+// AccountGrain and never after the issue time, comes back as signed, and a
+// zero one stays unknown.
+func TestAccountCreated(t *testing.T) {
+	serverKey, server := newKey(t)
+	_, device := newKey(t)
+	grain := time.Unix(1_800_000_000, 0).Truncate(AccountGrain) // a grain boundary
+	tests := []struct {
+		name            string
+		created, issued time.Time
+		want            time.Time
+	}{
+		{"unknown", time.Time{}, grain, time.Time{}},
+		{"on a boundary", grain, grain.Add(time.Hour), grain},
+		{"rounded up, never down", grain.Add(time.Second), grain.Add(time.Hour), grain.Add(AccountGrain)},
+		{"sub-second rounded up too", grain.Add(time.Millisecond), grain.Add(time.Hour), grain.Add(AccountGrain)},
+		{"a year old", grain.Add(-365*24*time.Hour + 7*time.Minute), grain, grain.Add(-365*24*time.Hour + AccountGrain)},
+		{"registered just before login: the issue time", grain.Add(3 * time.Minute), grain.Add(4 * time.Minute), grain.Add(4 * time.Minute)},
+		{"registered at the login's second", grain.Add(3 * time.Minute), grain.Add(3 * time.Minute), grain.Add(3 * time.Minute)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := CoarseCreated(tt.created, tt.issued); !got.Equal(tt.want) {
+				t.Fatalf("CoarseCreated = %v, want %v", got, tt.want)
+			}
+			st, err := Sign(serverKey, Ticket{Username: "alice", Peer: device, Issued: tt.issued,
+				Expiry: tt.issued.Add(time.Hour), Role: RoleNode, AccountCreated: tt.created})
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := Verify(server, st, tt.issued)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !got.AccountCreated.Equal(tt.want) || got.AccountCreated.IsZero() != tt.want.IsZero() {
+				t.Fatalf("verified account creation %v, want %v", got.AccountCreated, tt.want)
+			}
+			if !tt.created.IsZero() && got.AccountCreated.Before(tt.created) {
+				t.Fatalf("signed %v, before the real %v: a gate would open early", got.AccountCreated, tt.created)
+			}
+		})
+	}
+}
+
+// TestAccountCreatedAfterIssue: a ticket (validly signed, as by a buggy or
+// compromised server) claiming an account created after the ticket, or at
+// a negative time, is refused.
+func TestAccountCreatedAfterIssue(t *testing.T) {
+	serverKey, server := newKey(t)
+	_, device := newKey(t)
+	issued := int64(1_800_000_000)
+	tests := []struct {
+		name    string
+		created int64
+		want    error
+	}{
+		{"a second after issue", issued + 1, ErrCreatedAfterIssue},
+		{"a year after issue", issued + 365*24*3600, ErrCreatedAfterIssue},
+		{"negative", -1, ErrMalformed},
+		{"at issue", issued, nil},
+		{"unknown", 0, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			raw, _ := proto.Marshal(&wire.Ticket{Username: "alice", PeerId: []byte(device), IssuedUnix: issued,
+				ExpiryUnix: issued + 3600, ServerPeerId: []byte(server), AccountCreatedUnix: tt.created})
+			sig, _ := serverKey.Sign(append([]byte(signingContext), raw...))
+			_, err := Verify(server, &wire.SignedTicket{Ticket: raw, Signature: sig}, time.Unix(issued, 0))
+			if !errors.Is(err, tt.want) || (tt.want == nil) != (err == nil) {
+				t.Fatalf("error %v, want %v", err, tt.want)
+			}
+		})
 	}
 }

@@ -122,17 +122,22 @@ func (FileOffer_Kind) EnumDescriptor() ([]byte, []int) {
 // Ticket is what the auth server vouches for: this device (peer ID) belongs to
 // this account until Expiry. It is serialized, then signed (SignedTicket).
 type Ticket struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Username      string                 `protobuf:"bytes,1,opt,name=username,proto3" json:"username,omitempty"`
-	PeerId        []byte                 `protobuf:"bytes,2,opt,name=peer_id,json=peerId,proto3" json:"peer_id,omitempty"` // binary libp2p peer ID of the device
-	Device        string                 `protobuf:"bytes,3,opt,name=device,proto3" json:"device,omitempty"`               // human name of the device, e.g. "laptop"
-	IssuedUnix    int64                  `protobuf:"varint,4,opt,name=issued_unix,json=issuedUnix,proto3" json:"issued_unix,omitempty"`
-	ExpiryUnix    int64                  `protobuf:"varint,5,opt,name=expiry_unix,json=expiryUnix,proto3" json:"expiry_unix,omitempty"`
-	Role          string                 `protobuf:"bytes,6,opt,name=role,proto3" json:"role,omitempty"`                                       // "node" or "supernode"
-	BoxKey        []byte                 `protobuf:"bytes,7,opt,name=box_key,json=boxKey,proto3" json:"box_key,omitempty"`                     // the device's X25519 public key for E2E v1
-	ServerPeerId  []byte                 `protobuf:"bytes,8,opt,name=server_peer_id,json=serverPeerId,proto3" json:"server_peer_id,omitempty"` // binary peer ID of the issuing auth server
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	state        protoimpl.MessageState `protogen:"open.v1"`
+	Username     string                 `protobuf:"bytes,1,opt,name=username,proto3" json:"username,omitempty"`
+	PeerId       []byte                 `protobuf:"bytes,2,opt,name=peer_id,json=peerId,proto3" json:"peer_id,omitempty"` // binary libp2p peer ID of the device
+	Device       string                 `protobuf:"bytes,3,opt,name=device,proto3" json:"device,omitempty"`               // human name of the device, e.g. "laptop"
+	IssuedUnix   int64                  `protobuf:"varint,4,opt,name=issued_unix,json=issuedUnix,proto3" json:"issued_unix,omitempty"`
+	ExpiryUnix   int64                  `protobuf:"varint,5,opt,name=expiry_unix,json=expiryUnix,proto3" json:"expiry_unix,omitempty"`
+	Role         string                 `protobuf:"bytes,6,opt,name=role,proto3" json:"role,omitempty"`                                       // "node" or "supernode"
+	BoxKey       []byte                 `protobuf:"bytes,7,opt,name=box_key,json=boxKey,proto3" json:"box_key,omitempty"`                     // the device's X25519 public key for E2E v1
+	ServerPeerId []byte                 `protobuf:"bytes,8,opt,name=server_peer_id,json=serverPeerId,proto3" json:"server_peer_id,omitempty"` // binary peer ID of the issuing auth server
+	// When the account was registered, rounded up to ticket.AccountGrain and
+	// never after issued_unix; 0 when unknown (supernode tickets, tickets
+	// from before it was signed). Homes of a room with a new-account gate
+	// read it; the card never carries it.
+	AccountCreatedUnix int64 `protobuf:"varint,10,opt,name=account_created_unix,json=accountCreatedUnix,proto3" json:"account_created_unix,omitempty"`
+	unknownFields      protoimpl.UnknownFields
+	sizeCache          protoimpl.SizeCache
 }
 
 func (x *Ticket) Reset() {
@@ -219,6 +224,13 @@ func (x *Ticket) GetServerPeerId() []byte {
 		return x.ServerPeerId
 	}
 	return nil
+}
+
+func (x *Ticket) GetAccountCreatedUnix() int64 {
+	if x != nil {
+		return x.AccountCreatedUnix
+	}
+	return 0
 }
 
 type SignedTicket struct {
@@ -6126,7 +6138,7 @@ var File_wire_proto protoreflect.FileDescriptor
 const file_wire_proto_rawDesc = "" +
 	"\n" +
 	"\n" +
-	"wire.proto\x12\feserver.wire\"\xf8\x01\n" +
+	"wire.proto\x12\feserver.wire\"\xaa\x02\n" +
 	"\x06Ticket\x12\x1a\n" +
 	"\busername\x18\x01 \x01(\tR\busername\x12\x17\n" +
 	"\apeer_id\x18\x02 \x01(\fR\x06peerId\x12\x16\n" +
@@ -6137,7 +6149,9 @@ const file_wire_proto_rawDesc = "" +
 	"expiryUnix\x12\x12\n" +
 	"\x04role\x18\x06 \x01(\tR\x04role\x12\x17\n" +
 	"\abox_key\x18\a \x01(\fR\x06boxKey\x12$\n" +
-	"\x0eserver_peer_id\x18\b \x01(\fR\fserverPeerIdJ\x04\b\t\x10\n" +
+	"\x0eserver_peer_id\x18\b \x01(\fR\fserverPeerId\x120\n" +
+	"\x14account_created_unix\x18\n" +
+	" \x01(\x03R\x12accountCreatedUnixJ\x04\b\t\x10\n" +
 	"R\x06region\"D\n" +
 	"\fSignedTicket\x12\x16\n" +
 	"\x06ticket\x18\x01 \x01(\fR\x06ticket\x12\x1c\n" +
