@@ -21,7 +21,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"log"
@@ -36,8 +35,8 @@ import (
 
 	"eserver/authserver/bundle"
 	"eserver/internal/memstat"
+	"eserver/internal/watch"
 	"eserver/internal/xvfb"
-	"eserver/node"
 	"eserver/node/api"
 )
 
@@ -139,7 +138,7 @@ func run(appBin, bareBin string, runs, chats int, settle time.Duration, keep str
 type world struct {
 	server   string
 	aliceDir string
-	friends  []*watched
+	friends  []*watch.Node
 	names    []string
 	svc      interface{ Close() error }
 }
@@ -177,7 +176,7 @@ func setUp(ctx context.Context, tmp string, n int) (*world, error) {
 			w.close()
 			return nil, fmt.Errorf("adding %s: %w", name, err)
 		}
-		if _, err := f.waitFor(ctx, func(e api.Event) bool { return e.ContactRequest != nil }); err != nil {
+		if _, err := f.Wait(ctx, func(e api.Event) bool { return e.ContactRequest != nil }); err != nil {
 			w.close()
 			return nil, fmt.Errorf("%s waiting for Alice's request: %w", name, err)
 		}
@@ -185,7 +184,7 @@ func setUp(ctx context.Context, tmp string, n int) (*world, error) {
 			w.close()
 			return nil, err
 		}
-		if _, err := alice.waitFor(ctx, func(e api.Event) bool {
+		if _, err := alice.Wait(ctx, func(e api.Event) bool {
 			return e.Contact != nil && e.Contact.Username == name && e.Contact.Relation == api.RelationAccepted
 		}); err != nil {
 			w.close()
@@ -195,19 +194,16 @@ func setUp(ctx context.Context, tmp string, n int) (*world, error) {
 	return w, nil
 }
 
-func signUp(ctx context.Context, dir, server, name string) (*watched, error) {
-	n, err := node.New(node.Config{ProfileDir: dir, Listen: []string{"/ip4/127.0.0.1/tcp/0"},
-		RetryMax: 500 * time.Millisecond, LookupInterval: time.Second, NoLAN: true})
+func signUp(ctx context.Context, dir, server, name string) (*watch.Node, error) {
+	w, err := watch.Open(dir)
 	if err != nil {
 		return nil, err
 	}
-	wctx, cancel := context.WithCancel(context.Background())
-	w := &watched{Node: n, events: n.Watch(wctx), cancel: cancel}
-	if err := n.Register(ctx, server, name, "pw-"+name); err != nil {
+	if err := w.Register(ctx, server, name, "pw-"+name); err != nil {
 		w.Close()
 		return nil, fmt.Errorf("signing up %s: %w", name, err)
 	}
-	if _, err := n.Login(ctx, api.LoginRequest{Server: server, Username: name, Password: "pw-" + name}); err != nil {
+	if _, err := w.Login(ctx, api.LoginRequest{Server: server, Username: name, Password: "pw-" + name}); err != nil {
 		w.Close()
 		return nil, fmt.Errorf("signing in %s: %w", name, err)
 	}
@@ -494,36 +490,4 @@ func verdict(ok bool) string {
 		return "met"
 	}
 	return "NOT met"
-}
-
-// watched is a node with its event stream.
-type watched struct {
-	*node.Node
-	events <-chan api.Event
-	cancel context.CancelFunc
-}
-
-func (w *watched) Close() error {
-	w.cancel()
-	return w.Node.Close()
-}
-
-// waitFor returns the first event that matches, within 30 seconds.
-func (w *watched) waitFor(ctx context.Context, match func(api.Event) bool) (api.Event, error) {
-	timeout := time.After(30 * time.Second)
-	for {
-		select {
-		case e, ok := <-w.events:
-			if !ok {
-				return api.Event{}, errors.New("event stream closed")
-			}
-			if match(e) {
-				return e, nil
-			}
-		case <-timeout:
-			return api.Event{}, errors.New("timed out")
-		case <-ctx.Done():
-			return api.Event{}, ctx.Err()
-		}
-	}
 }

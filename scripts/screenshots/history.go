@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"eserver/internal/watch"
 	"eserver/internal/xvfb"
 )
 
@@ -13,7 +14,7 @@ import (
 // search: Bob nudges Alice (after the messages and files of the shots
 // before), then Alice opens File → View history and chooses Bob, so the
 // newest day shows the nudge, the files and the messages.
-func shootHistory(ctx context.Context, x *xvfb.Display, list string, bob *watched, path string) error {
+func shootHistory(ctx context.Context, x *xvfb.Display, list string, bob *watch.Node, path string) error {
 	// Nudges go once per interval: the transfers shot came first, so Bob
 	// has sent none yet.
 	if err := bob.Nudge(ctx, "alice"); err != nil {

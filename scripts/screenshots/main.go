@@ -15,7 +15,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"log"
@@ -28,8 +27,8 @@ import (
 
 	"eserver/assets"
 	"eserver/authserver/bundle"
+	"eserver/internal/watch"
 	"eserver/internal/xvfb"
-	"eserver/node"
 	"eserver/node/api"
 )
 
@@ -90,13 +89,13 @@ func run(appBin, out string) error {
 		{"carol", api.StatusBusy, "Deadline today, ping me tomorrow", "cat"},
 		{"dave", api.StatusOnline, "Back on Monday", "guitar"},
 	}
-	nodes := map[string]*watched{}
+	nodes := map[string]*watch.Node{}
 	for _, p := range people {
 		dir := filepath.Join(tmp, p.name)
 		if p.name == "alice" {
 			dir = aliceDir
 		}
-		n, err := openNode(dir)
+		n, err := watch.Open(dir)
 		if err != nil {
 			return err
 		}
@@ -124,13 +123,13 @@ func run(appBin, out string) error {
 			return fmt.Errorf("adding %s: %w", friend, err)
 		}
 		f := nodes[friend]
-		if _, err := f.waitFor(ctx, func(e api.Event) bool { return e.ContactRequest != nil }); err != nil {
+		if _, err := f.Wait(ctx, func(e api.Event) bool { return e.ContactRequest != nil }); err != nil {
 			return fmt.Errorf("%s waiting for Alice's request: %w", friend, err)
 		}
 		if err := f.AcceptContact(ctx, "alice"); err != nil {
 			return err
 		}
-		if _, err := alice.waitFor(ctx, func(e api.Event) bool {
+		if _, err := alice.Wait(ctx, func(e api.Event) bool {
 			return e.Contact != nil && e.Contact.Username == friend && e.Contact.Relation == api.RelationAccepted
 		}); err != nil {
 			return fmt.Errorf("alice waiting for %s to accept: %w", friend, err)
@@ -143,7 +142,7 @@ func run(appBin, out string) error {
 			return err
 		}
 	}
-	if _, err := alice.waitFor(ctx, func(api.Event) bool {
+	if _, err := alice.Wait(ctx, func(api.Event) bool {
 		cs, err := alice.Contacts(ctx)
 		if err != nil {
 			return false
@@ -211,7 +210,7 @@ func run(appBin, out string) error {
 	if err != nil {
 		return err
 	}
-	if _, err := bob.waitFor(ctx, func(e api.Event) bool {
+	if _, err := bob.Wait(ctx, func(e api.Event) bool {
 		return e.Contact != nil && e.Contact.Username == "alice" && e.Contact.Online()
 	}); err != nil {
 		return fmt.Errorf("bob waiting for alice online: %w", err)
@@ -243,7 +242,7 @@ func run(appBin, out string) error {
 	x.Run("click", "1")
 	x.Run("type", "--delay", "40", "Sure! I'll bring the volleyball (y)")
 	x.Run("key", "Return")
-	if _, err := bob.waitFor(ctx, func(e api.Event) bool { return e.Message != nil && e.Message.From == "alice" }); err != nil {
+	if _, err := bob.Wait(ctx, func(e api.Event) bool { return e.Message != nil && e.Message.From == "alice" }); err != nil {
 		return fmt.Errorf("bob waiting for alice's answer: %w", err)
 	}
 	if _, err := bob.Send(ctx, "alice", "Great, see you at 10 by the pier :D"); err != nil {
@@ -272,7 +271,7 @@ func run(appBin, out string) error {
 // being offline as Away. The photograph waits until "Dave has just signed
 // in" has come and gone: Xvfb has no notification service, so it shows as
 // a toast in the list's corner for a few seconds.
-func shootContactsSmall(ctx context.Context, x *xvfb.Display, list string, nodes map[string]*watched, server, tmp, path string) error {
+func shootContactsSmall(ctx context.Context, x *xvfb.Display, list string, nodes map[string]*watch.Node, server, tmp, path string) error {
 	bob, dave := nodes["bob"], nodes["dave"]
 	if err := setPicture(ctx, bob, tmp, "sunset"); err != nil {
 		return err
@@ -284,7 +283,7 @@ func shootContactsSmall(ctx context.Context, x *xvfb.Display, list string, nodes
 	if _, err := dave.Login(ctx, api.LoginRequest{Server: server, Username: "dave", Password: "pw-dave", Status: api.StatusAway}); err != nil {
 		return fmt.Errorf("signing dave in again: %w", err)
 	}
-	if _, err := dave.waitFor(ctx, func(e api.Event) bool {
+	if _, err := dave.Wait(ctx, func(e api.Event) bool {
 		return e.Contact != nil && e.Contact.Username == "alice" && e.Contact.Online()
 	}); err != nil {
 		return fmt.Errorf("dave waiting for alice online: %w", err)
@@ -299,7 +298,7 @@ func shootContactsSmall(ctx context.Context, x *xvfb.Display, list string, nodes
 // which Alice accepts with Alt+C (MSN's key for it) and which end as lines
 // in the conversation, then a big one that he pauses part way, so it stays
 // in the tray above the entry with its bar part full.
-func shootTransfers(ctx context.Context, x *xvfb.Display, chat string, bob *watched, tmp, path string) error {
+func shootTransfers(ctx context.Context, x *xvfb.Display, chat string, bob *watch.Node, tmp, path string) error {
 	dir := filepath.Join(tmp, "bob-files")
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return err
@@ -329,7 +328,7 @@ func shootTransfers(ctx context.Context, x *xvfb.Display, chat string, bob *watc
 		for range 15 {
 			x.Run("windowfocus", "--sync", chat)
 			x.Run("key", "alt+c")
-			if _, err := bob.waitForWithin(ctx, 5*time.Second, func(e api.Event) bool {
+			if _, err := bob.WaitWithin(ctx, 5*time.Second, func(e api.Event) bool {
 				return e.Transfer != nil && e.Transfer.ID == id && e.Transfer.State != api.TransferOffered
 			}); err == nil {
 				accepted = true
@@ -341,7 +340,7 @@ func shootTransfers(ctx context.Context, x *xvfb.Display, chat string, bob *watc
 		}
 		if i == len(files)-1 {
 			// Part way: paused, so the photograph shows it in the tray.
-			if _, err := bob.waitFor(ctx, func(e api.Event) bool {
+			if _, err := bob.Wait(ctx, func(e api.Event) bool {
 				return e.Transfer != nil && e.Transfer.ID == id && e.Transfer.Bytes > 300<<20
 			}); err != nil {
 				return fmt.Errorf("bob waiting for %s to move: %w", f.name, err)
@@ -351,7 +350,7 @@ func shootTransfers(ctx context.Context, x *xvfb.Display, chat string, bob *watc
 			}
 			break
 		}
-		if _, err := bob.waitFor(ctx, func(e api.Event) bool {
+		if _, err := bob.Wait(ctx, func(e api.Event) bool {
 			return e.Transfer != nil && e.Transfer.ID == id && e.Transfer.State == api.TransferDone
 		}); err != nil {
 			return fmt.Errorf("bob waiting for %s to arrive: %w", f.name, err)
@@ -378,55 +377,8 @@ func writeFile(path string, data []byte, size int64) error {
 	return f.Close()
 }
 
-// watched is a node with its event stream.
-type watched struct {
-	*node.Node
-	events <-chan api.Event
-	cancel context.CancelFunc
-}
-
-func openNode(dir string) (*watched, error) {
-	n, err := node.New(node.Config{ProfileDir: dir, Listen: []string{"/ip4/127.0.0.1/tcp/0"},
-		RetryMax: 500 * time.Millisecond, LookupInterval: time.Second, NoLAN: true})
-	if err != nil {
-		return nil, err
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	return &watched{Node: n, events: n.Watch(ctx), cancel: cancel}, nil
-}
-
-func (w *watched) Close() error {
-	w.cancel()
-	return w.Node.Close()
-}
-
-// waitFor returns the first event that matches, within 30 seconds.
-func (w *watched) waitFor(ctx context.Context, match func(api.Event) bool) (api.Event, error) {
-	return w.waitForWithin(ctx, 30*time.Second, match)
-}
-
-// waitForWithin returns the first event that matches, within d.
-func (w *watched) waitForWithin(ctx context.Context, d time.Duration, match func(api.Event) bool) (api.Event, error) {
-	timeout := time.After(d)
-	for {
-		select {
-		case e, ok := <-w.events:
-			if !ok {
-				return api.Event{}, errors.New("event stream closed")
-			}
-			if match(e) {
-				return e, nil
-			}
-		case <-timeout:
-			return api.Event{}, errors.New("timed out")
-		case <-ctx.Done():
-			return api.Event{}, ctx.Err()
-		}
-	}
-}
-
 // setPicture makes the gallery picture name n's display picture.
-func setPicture(ctx context.Context, n *watched, tmp, name string) error {
+func setPicture(ctx context.Context, n *watch.Node, tmp, name string) error {
 	for _, p := range assets.Pictures {
 		if p.Name != name {
 			continue
