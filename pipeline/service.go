@@ -56,6 +56,10 @@ type Request[Q proto.Message] struct {
 	// Stream is the stream itself, for protocols whose Process exchanges
 	// more frames before the answer (OPAQUE's KE2/KE3).
 	Stream *Stream
+	// Verified is what the service's Security stage established beyond
+	// the ticket (a room's home: the sender with the region of a verified
+	// region pass), for its Process; nil when it set nothing.
+	Verified any
 }
 
 // Stream is a request's stream as Process sees it: it writes to it, and

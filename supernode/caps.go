@@ -34,6 +34,13 @@ const (
 	rendezvousBytesPerNode = 32 << 10
 	// admissionsPerNode: a few devices per node.
 	admissionsPerNode = 4
+	// roomBytesPerNode: a room's chain is a few KiB of ops and its
+	// backlog at most 100 signed messages (about 550 KiB); most nodes
+	// own no room and are members of a few. roomsPerNode: rooms created
+	// here. roomJoinsPerNode: joined streams, a device in a few rooms.
+	roomBytesPerNode = 64 << 10
+	roomsPerNode     = 1
+	roomJoinsPerNode = 16
 
 	// mailSenderShare: one account may leave at most this fraction of the
 	// mail cap here per mail TTL, within [minMailSenderBytes,
@@ -66,15 +73,20 @@ type Caps struct {
 	PrekeyBytes     int64 // prekey bundles and one-time prekeys on disk, with their overheads
 	RendezvousBytes int64 // rendezvous entries in memory
 	Admissions      int   // peers admitted to the relay
+	RoomBytes       int64 // room ops and backlog messages on disk (supernode/rooms.Limits)
+	Rooms           int   // rooms created at this home
+	RoomJoins       int   // joined streams of all members together
 }
 
 // CapsFor returns the global caps of a supernode sized for maxNodes nodes
 // (zero or less means DefaultMaxNodes, and fewer than 256 count as 256, as
 // in ResourceLimits). For DefaultMaxNodes: 10 GiB of mail (160 MiB per
 // sender per TTL), 2.5 GiB of contact lists, 640 MiB of prekeys, 320 MiB of
-// rendezvous memory and 40,000 relay admissions; for 256 nodes, a promoted
-// desktop: 256 MiB of mail (16 MiB per sender), 64 MiB of contact lists,
-// 16 MiB of prekeys, 8 MiB of rendezvous memory, 1,024 admissions.
+// rendezvous memory, 40,000 relay admissions, and 640 MiB of 10,000 rooms
+// with 160,000 joined streams; for 256 nodes, a promoted desktop: 256 MiB
+// of mail (16 MiB per sender), 64 MiB of contact lists, 16 MiB of prekeys,
+// 8 MiB of rendezvous memory, 1,024 admissions, 16 MiB of 256 rooms with
+// 4,096 joined streams.
 func CapsFor(maxNodes int) Caps {
 	n := int64(nodesOrDefault(maxNodes))
 	mail := n * mailBytesPerNode
@@ -85,5 +97,8 @@ func CapsFor(maxNodes int) Caps {
 		PrekeyBytes:     n * prekeyBytesPerNode,
 		RendezvousBytes: n * rendezvousBytesPerNode,
 		Admissions:      int(n) * admissionsPerNode,
+		RoomBytes:       n * roomBytesPerNode,
+		Rooms:           int(n) * roomsPerNode,
+		RoomJoins:       int(n) * roomJoinsPerNode,
 	}
 }

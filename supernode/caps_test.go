@@ -438,11 +438,14 @@ func TestCapsFor(t *testing.T) {
 		want  Caps
 	}{
 		{0, Caps{MailBytes: 10000 << 20, MailSenderBytes: 10000 << 20 / 64, ContactsBytes: 10000 << 18,
-			PrekeyBytes: 10000 << 16, RendezvousBytes: 10000 << 15, Admissions: DefaultMaxAdmissions}},
+			PrekeyBytes: 10000 << 16, RendezvousBytes: 10000 << 15, Admissions: DefaultMaxAdmissions,
+			RoomBytes: 10000 << 16, Rooms: 10000, RoomJoins: 160000}},
 		{PromotedMaxNodes, Caps{MailBytes: 256 << 20, MailSenderBytes: 16 << 20, ContactsBytes: 64 << 20,
-			PrekeyBytes: 16 << 20, RendezvousBytes: 8 << 20, Admissions: 1024}},
+			PrekeyBytes: 16 << 20, RendezvousBytes: 8 << 20, Admissions: 1024,
+			RoomBytes: 16 << 20, Rooms: 256, RoomJoins: 4096}},
 		{1, CapsFor(256)}, // raised to the floor
-		{1 << 20, Caps{MailBytes: 1 << 40, MailSenderBytes: 256 << 20, ContactsBytes: 1 << 38, PrekeyBytes: 1 << 36, RendezvousBytes: 1 << 35, Admissions: 4 << 20}},
+		{1 << 20, Caps{MailBytes: 1 << 40, MailSenderBytes: 256 << 20, ContactsBytes: 1 << 38, PrekeyBytes: 1 << 36, RendezvousBytes: 1 << 35, Admissions: 4 << 20,
+			RoomBytes: 1 << 36, Rooms: 1 << 20, RoomJoins: 16 << 20}},
 	} {
 		if got := CapsFor(tc.nodes); got != tc.want {
 			t.Errorf("CapsFor(%d) = %+v, want %+v", tc.nodes, got, tc.want)

@@ -72,6 +72,10 @@ func TestMemoryAttacks(t *testing.T) {
 			_, err := client.PrekeysStatus(ctx, user, sn.ID, st)
 			return err
 		}},
+		{"rooms", wire.ProtoRoom, wire.MaxRoomRequest, svc.Rooms.Budget(), func(ctx context.Context) error {
+			_, err := client.RoomBacklog(ctx, user, sn.ID, st, "lounge", 0)
+			return err
+		}},
 		{"rendezvous", wire.ProtoRendezvous, wire.MaxRendezvousFrame, svc.Rendezvous.rpc.Budget, func(ctx context.Context) error {
 			_, err := client.Lookup(ctx, user, sn.ID, st, []string{"bob"})
 			return err

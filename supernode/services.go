@@ -12,6 +12,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"eserver/supernode/client"
+	"eserver/supernode/rooms"
 )
 
 // ServicesConfig configures every service a supernode runs.
@@ -26,6 +27,12 @@ type ServicesConfig struct {
 	// PrekeysDB is the SQLite file of the prekey directory; if empty,
 	// "prekeys.db" in MailboxDB's directory.
 	PrekeysDB string
+	// RoomsDB is the SQLite file of the chat rooms this supernode is a
+	// home of; if empty, "rooms.db" in MailboxDB's directory.
+	RoomsDB string
+	// NoRooms leaves the room service out (a supernode that does not
+	// host rooms).
+	NoRooms bool
 	// Revocations, if set, is checked after every ticket verifies (and its
 	// revocations drop peers from the relay); nil revokes none.
 	Revocations *client.Revocations
@@ -57,6 +64,8 @@ type Services struct {
 	Prekeys    *Prekeys
 	Relay      *Relay
 	Admissions *Admissions
+	// Rooms is the chat rooms' home service; nil with NoRooms.
+	Rooms *rooms.Service
 }
 
 // StartServices attaches every supernode service to h. The eserver-auth
@@ -102,13 +111,32 @@ func StartServices(h host.Host, cfg ServicesConfig) (*Services, error) {
 		mb.Close()
 		return nil, fmt.Errorf("starting relay: %w", err)
 	}
+	var rm *rooms.Service
+	if !cfg.NoRooms {
+		if cfg.RoomsDB == "" {
+			cfg.RoomsDB = filepath.Join(filepath.Dir(cfg.MailboxDB), "rooms.db")
+		}
+		rcfg := rooms.ServiceConfig{DBPath: cfg.RoomsDB, AuthServer: cfg.AuthServer, Now: cfg.Now, Logger: cfg.Logger,
+			Limits: rooms.Limits{Rooms: caps.Rooms, Bytes: caps.RoomBytes}, Subscriptions: caps.RoomJoins}
+		if cfg.Revocations != nil {
+			rcfg.Revoked = cfg.Revocations
+		}
+		if rm, err = rooms.OpenService(rcfg); err != nil {
+			_ = rl.Close()
+			pk.Close()
+			ct.Close()
+			mb.Close()
+			return nil, fmt.Errorf("starting the room service: %w", err)
+		}
+		rm.Attach(h)
+	}
 	rv := NewRendezvous(RendezvousConfig{AuthServer: cfg.AuthServer, Revocations: cfg.Revocations, Logger: cfg.Logger, OnTicket: adm.AdmitTicket,
 		MaxBytes: caps.RendezvousBytes, Now: cfg.Now})
 	rv.Attach(h)
 	mb.Attach(h)
 	ct.Attach(h)
 	pk.Attach(h)
-	return &Services{Rendezvous: rv, Mailbox: mb, Contacts: ct, Prekeys: pk, Relay: rl, Admissions: adm}, nil
+	return &Services{Rendezvous: rv, Mailbox: mb, Contacts: ct, Prekeys: pk, Relay: rl, Admissions: adm, Rooms: rm}, nil
 }
 
 // Close stops every service and waits for their handlers.
@@ -118,5 +146,9 @@ func (s *Services) Close() error {
 	mbErr := s.Mailbox.Close()
 	ctErr := s.Contacts.Close()
 	pkErr := s.Prekeys.Close()
-	return errors.Join(rvErr, rlErr, mbErr, ctErr, pkErr)
+	var rmErr error
+	if s.Rooms != nil {
+		rmErr = s.Rooms.Close()
+	}
+	return errors.Join(rvErr, rlErr, mbErr, ctErr, pkErr, rmErr)
 }

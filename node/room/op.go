@@ -2,7 +2,6 @@ package room
 
 import (
 	"crypto/sha256"
-	"errors"
 	"fmt"
 	"time"
 	"unicode/utf8"
@@ -309,40 +308,10 @@ func Verify(s *wire.SignedRoomOp, st *State, now time.Time, c Checks) (*Op, erro
 	return op, nil
 }
 
-// verifyTicket checks the author's ticket and the device's signature.
+// verifyTicket checks the author's ticket and the device's signature over
+// the op (verifyAuthor, which room messages share).
 func verifyTicket(s *wire.SignedRoomOp, op *Op, c Checks) (*ticket.Ticket, error) {
-	if c.Server == "" {
-		return nil, fmt.Errorf("%w: no auth server configured", ErrUnauthorized)
-	}
-	t, err := ticket.Verify(c.Server, s.Ticket, op.Time)
-	switch {
-	case errors.Is(err, ticket.ErrExpired):
-		return nil, fmt.Errorf("%w: at the op's time %v: %w", ErrUnauthorized, op.Time, err)
-	case err != nil:
-		return nil, fmt.Errorf("%w: ticket: %w", ErrForged, err)
-	}
-	if op.Time.Before(t.Issued.Add(-wire.MaxClockSkew)) {
-		return nil, fmt.Errorf("%w: op signed at %v, before its ticket was issued at %v", ErrUnauthorized, op.Time, t.Issued)
-	}
-	if t.Role != ticket.RoleNode {
-		return nil, fmt.Errorf("%w: a %q ticket, not a node's", ErrUnauthorized, t.Role)
-	}
-	if t.Username != op.Author {
-		return nil, fmt.Errorf("%w: op by %q with a ticket of %q", ErrForged, op.Author, t.Username)
-	}
-	pub, err := t.Peer.ExtractPublicKey()
-	if err != nil {
-		return nil, fmt.Errorf("%w: device key of %s: %v", ErrForged, t.Peer, err)
-	}
-	if ok, err := pub.Verify(append([]byte(SigningContext), s.Op...), s.Signature); err != nil || !ok {
-		return nil, fmt.Errorf("%w: device signature of %s (%q)", ErrForged, t.Peer, t.Username)
-	}
-	if c.Revoked != nil {
-		if err := c.Revoked.Check(t); err != nil {
-			return nil, fmt.Errorf("%w: revoked: %w", ErrUnauthorized, err)
-		}
-	}
-	return t, nil
+	return verifyAuthor(s.Ticket, op.Author, op.Time, append([]byte(SigningContext), s.Op...), s.Signature, c)
 }
 
 // checkPosition checks that op is the next op of st's chain.

@@ -45,6 +45,47 @@ const (
 	MaxRoomPassword  = 128
 )
 
+// The room protocol (ProtoRoom): sizes, timeouts and the bounds of what a
+// home keeps for its members, in one place.
+const (
+	MaxRoomText = 4 << 10 // UTF-8 bytes of one room message's text
+	// MaxRoomMessage bounds a serialized RoomMessage: the text, an ID, a
+	// name, an author and a time.
+	MaxRoomMessage = MaxRoomText + 256
+	// MaxSignedRoomMessage bounds a serialized SignedRoomMessage: the
+	// message, a 64-byte signature and the author's ticket.
+	MaxSignedRoomMessage = MaxRoomMessage + 128 + MaxPrekeyTicket
+	// MaxRoomRequest bounds a request frame: an op or a message, the
+	// requester's ticket and a region pass.
+	MaxRoomRequest = 16 << 10
+	// MaxRoomFrame bounds an answer or a pushed event: the largest is a
+	// page of RoomOpsPage ops (about 800 KiB) or a backlog of
+	// RoomBacklog messages (about 550 KiB).
+	MaxRoomFrame = 1 << 20
+	RoomOpsPage  = 256 // ops in one RoomOpsRequest answer
+	RoomBacklog  = 100 // the most messages a backlog request returns (and a home keeps)
+	// RoomBudget is the request bytes a home's room service holds at
+	// once; a joined stream keeps its join request (under 2 KiB) reserved
+	// while it lasts, so it bounds subscriptions too.
+	RoomBudget = 16 << 20
+	// RoomTimeout bounds a one-request room stream; RoomWriteTimeout each
+	// event pushed on a joined stream, which has no deadline of its own.
+	RoomTimeout      = 10 * time.Second
+	RoomWriteTimeout = 10 * time.Second
+	// RoomQueue is how many events wait for one joined member; a member
+	// further behind is dropped (ended "lagging") and catches up from the
+	// backlog and the chain, so a slow reader never holds a home's memory.
+	RoomQueue = 256
+	// MaxRoomsJoined is how many rooms one device may have joined at one
+	// home at once.
+	MaxRoomsJoined = 100
+	// RoomJoinRate per second, with bursts of RoomJoinBurst, bounds one
+	// account's join attempts at a home: a room password costs the home an
+	// Argon2id evaluation per guess.
+	RoomJoinRate  = 1
+	RoomJoinBurst = 10
+)
+
 // RegionalRoomPrefix starts the name of every regional room ("region-es"):
 // such rooms belong to no user, so no one may create one with an op.
 const RegionalRoomPrefix = "region-"

@@ -33,6 +33,10 @@ const (
 	// ProtoPrekeys is the prekey directory: each device's signed prekey
 	// bundle and one-time prekeys, fetched by anyone starting a session.
 	ProtoPrekeys = "/eserver/prekeys/1.0.0"
+	// ProtoRoom is a chat room's home: ops to sequence, joins (a stream
+	// the home then pushes the room's events on), messages, the backlog
+	// and the chain. Its limits and timeouts are in room.go.
+	ProtoRoom = "/eserver/room/1.0.0"
 )
 
 // Default ports (the seed's 1864–1865).
@@ -207,6 +211,12 @@ const (
 	CodeStale        = "stale"        // a contacts put that does not replace the stored blob (its owner had not read it); the answer carries the stored version
 	CodeInternal     = "internal"     // the server could not answer (its store failed)
 	CodeBusy         = "busy"         // the service holds all the request bytes it may at once (its budget); retry in a moment or try another home
+	// A room's home (ProtoRoom) answers these besides the shared codes;
+	// they are the daemon's error names (issue 15).
+	CodeBanned        = "banned"         // a ban in force on the account
+	CodeRoomFull      = "room_full"      // the room is at its member limit
+	CodeNotAllowed    = "not_allowed"    // no rights for this, muted, another region, not invited, not joined, new account
+	CodeWrongPassword = "wrong_password" // the room's key is another
 )
 
 // Errors callers branch on.

@@ -6060,6 +6060,744 @@ func (x *SignedRoomOp) GetTicket() *SignedTicket {
 	return nil
 }
 
+// RoomMessage is one message of a public room as its author signed it. The
+// homes check it (node/room.VerifyMessage) before they store it or pass it
+// on, and every member can check it again: no home can change a word or
+// put words in someone's mouth. Public rooms are signed, not encrypted.
+type RoomMessage struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Room          string                 `protobuf:"bytes,1,opt,name=room,proto3" json:"room,omitempty"`
+	Id            string                 `protobuf:"bytes,2,opt,name=id,proto3" json:"id,omitempty"`                                               // chosen by the author (wire.NewID), stable across retries
+	Author        string                 `protobuf:"bytes,3,opt,name=author,proto3" json:"author,omitempty"`                                       // must be the username in the SignedRoomMessage's ticket
+	TimeUnixMilli int64                  `protobuf:"varint,4,opt,name=time_unix_milli,json=timeUnixMilli,proto3" json:"time_unix_milli,omitempty"` // the author's clock when signing
+	Text          string                 `protobuf:"bytes,5,opt,name=text,proto3" json:"text,omitempty"`                                           // UTF-8, 1..wire.MaxRoomText bytes
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RoomMessage) Reset() {
+	*x = RoomMessage{}
+	mi := &file_wire_proto_msgTypes[82]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RoomMessage) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RoomMessage) ProtoMessage() {}
+
+func (x *RoomMessage) ProtoReflect() protoreflect.Message {
+	mi := &file_wire_proto_msgTypes[82]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RoomMessage.ProtoReflect.Descriptor instead.
+func (*RoomMessage) Descriptor() ([]byte, []int) {
+	return file_wire_proto_rawDescGZIP(), []int{82}
+}
+
+func (x *RoomMessage) GetRoom() string {
+	if x != nil {
+		return x.Room
+	}
+	return ""
+}
+
+func (x *RoomMessage) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *RoomMessage) GetAuthor() string {
+	if x != nil {
+		return x.Author
+	}
+	return ""
+}
+
+func (x *RoomMessage) GetTimeUnixMilli() int64 {
+	if x != nil {
+		return x.TimeUnixMilli
+	}
+	return 0
+}
+
+func (x *RoomMessage) GetText() string {
+	if x != nil {
+		return x.Text
+	}
+	return ""
+}
+
+// SignedRoomMessage is a RoomMessage as it travels and is stored.
+type SignedRoomMessage struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Message       []byte                 `protobuf:"bytes,1,opt,name=message,proto3" json:"message,omitempty"`     // serialized RoomMessage
+	Signature     []byte                 `protobuf:"bytes,2,opt,name=signature,proto3" json:"signature,omitempty"` // the author device's key over "eserver-room-msg-v1" || message
+	Ticket        *SignedTicket          `protobuf:"bytes,3,opt,name=ticket,proto3" json:"ticket,omitempty"`       // the author's ticket, valid at the message's time
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SignedRoomMessage) Reset() {
+	*x = SignedRoomMessage{}
+	mi := &file_wire_proto_msgTypes[83]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SignedRoomMessage) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SignedRoomMessage) ProtoMessage() {}
+
+func (x *SignedRoomMessage) ProtoReflect() protoreflect.Message {
+	mi := &file_wire_proto_msgTypes[83]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SignedRoomMessage.ProtoReflect.Descriptor instead.
+func (*SignedRoomMessage) Descriptor() ([]byte, []int) {
+	return file_wire_proto_rawDescGZIP(), []int{83}
+}
+
+func (x *SignedRoomMessage) GetMessage() []byte {
+	if x != nil {
+		return x.Message
+	}
+	return nil
+}
+
+func (x *SignedRoomMessage) GetSignature() []byte {
+	if x != nil {
+		return x.Signature
+	}
+	return nil
+}
+
+func (x *SignedRoomMessage) GetTicket() *SignedTicket {
+	if x != nil {
+		return x.Ticket
+	}
+	return nil
+}
+
+// RoomRequest is the one request of a room stream. The requester is the
+// ticket's holder (the stream's peer), never a field.
+type RoomRequest struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Ticket *SignedTicket          `protobuf:"bytes,1,opt,name=ticket,proto3" json:"ticket,omitempty"`
+	// Types that are valid to be assigned to Kind:
+	//
+	//	*RoomRequest_Op
+	//	*RoomRequest_Join
+	//	*RoomRequest_Leave
+	//	*RoomRequest_Send
+	//	*RoomRequest_Backlog
+	//	*RoomRequest_Ops
+	Kind          isRoomRequest_Kind `protobuf_oneof:"kind"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RoomRequest) Reset() {
+	*x = RoomRequest{}
+	mi := &file_wire_proto_msgTypes[84]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RoomRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RoomRequest) ProtoMessage() {}
+
+func (x *RoomRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_wire_proto_msgTypes[84]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RoomRequest.ProtoReflect.Descriptor instead.
+func (*RoomRequest) Descriptor() ([]byte, []int) {
+	return file_wire_proto_rawDescGZIP(), []int{84}
+}
+
+func (x *RoomRequest) GetTicket() *SignedTicket {
+	if x != nil {
+		return x.Ticket
+	}
+	return nil
+}
+
+func (x *RoomRequest) GetKind() isRoomRequest_Kind {
+	if x != nil {
+		return x.Kind
+	}
+	return nil
+}
+
+func (x *RoomRequest) GetOp() *SignedRoomOp {
+	if x != nil {
+		if x, ok := x.Kind.(*RoomRequest_Op); ok {
+			return x.Op
+		}
+	}
+	return nil
+}
+
+func (x *RoomRequest) GetJoin() *RoomJoin {
+	if x != nil {
+		if x, ok := x.Kind.(*RoomRequest_Join); ok {
+			return x.Join
+		}
+	}
+	return nil
+}
+
+func (x *RoomRequest) GetLeave() string {
+	if x != nil {
+		if x, ok := x.Kind.(*RoomRequest_Leave); ok {
+			return x.Leave
+		}
+	}
+	return ""
+}
+
+func (x *RoomRequest) GetSend() *RoomSend {
+	if x != nil {
+		if x, ok := x.Kind.(*RoomRequest_Send); ok {
+			return x.Send
+		}
+	}
+	return nil
+}
+
+func (x *RoomRequest) GetBacklog() *RoomBacklogRequest {
+	if x != nil {
+		if x, ok := x.Kind.(*RoomRequest_Backlog); ok {
+			return x.Backlog
+		}
+	}
+	return nil
+}
+
+func (x *RoomRequest) GetOps() *RoomOpsRequest {
+	if x != nil {
+		if x, ok := x.Kind.(*RoomRequest_Ops); ok {
+			return x.Ops
+		}
+	}
+	return nil
+}
+
+type isRoomRequest_Kind interface {
+	isRoomRequest_Kind()
+}
+
+type RoomRequest_Op struct {
+	Op *SignedRoomOp `protobuf:"bytes,2,opt,name=op,proto3,oneof"` // sequence a state change (create, topic, moderation): answered with position
+}
+
+type RoomRequest_Join struct {
+	Join *RoomJoin `protobuf:"bytes,3,opt,name=join,proto3,oneof"` // join and subscribe: the stream stays open (see RoomJoin)
+}
+
+type RoomRequest_Leave struct {
+	Leave string `protobuf:"bytes,4,opt,name=leave,proto3,oneof"` // the room to leave: ends this device's subscription there
+}
+
+type RoomRequest_Send struct {
+	Send *RoomSend `protobuf:"bytes,5,opt,name=send,proto3,oneof"` // post a message: answered when it is stored and passed on
+}
+
+type RoomRequest_Backlog struct {
+	Backlog *RoomBacklogRequest `protobuf:"bytes,6,opt,name=backlog,proto3,oneof"`
+}
+
+type RoomRequest_Ops struct {
+	Ops *RoomOpsRequest `protobuf:"bytes,7,opt,name=ops,proto3,oneof"`
+}
+
+func (*RoomRequest_Op) isRoomRequest_Kind() {}
+
+func (*RoomRequest_Join) isRoomRequest_Kind() {}
+
+func (*RoomRequest_Leave) isRoomRequest_Kind() {}
+
+func (*RoomRequest_Send) isRoomRequest_Kind() {}
+
+func (*RoomRequest_Backlog) isRoomRequest_Kind() {}
+
+func (*RoomRequest_Ops) isRoomRequest_Kind() {}
+
+// RoomJoin asks to join a room at this home. Admitted, the home answers
+// with the room's position and members online, then keeps the stream open
+// and pushes RoomResponse frames carrying events (messages, sequenced ops,
+// members joining and leaving) until the member closes the stream, leaves,
+// is kicked or banned, or falls too far behind; the last frame says why
+// (ended). The member keeps its write side open: closing it leaves.
+type RoomJoin struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Room          string                 `protobuf:"bytes,1,opt,name=room,proto3" json:"room,omitempty"`
+	Password      string                 `protobuf:"bytes,2,opt,name=password,proto3" json:"password,omitempty"` // the room's key, when it has one
+	Pass          *SignedRegionPass      `protobuf:"bytes,3,opt,name=pass,proto3" json:"pass,omitempty"`         // the device's region pass: needed to post in a regional room
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RoomJoin) Reset() {
+	*x = RoomJoin{}
+	mi := &file_wire_proto_msgTypes[85]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RoomJoin) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RoomJoin) ProtoMessage() {}
+
+func (x *RoomJoin) ProtoReflect() protoreflect.Message {
+	mi := &file_wire_proto_msgTypes[85]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RoomJoin.ProtoReflect.Descriptor instead.
+func (*RoomJoin) Descriptor() ([]byte, []int) {
+	return file_wire_proto_rawDescGZIP(), []int{85}
+}
+
+func (x *RoomJoin) GetRoom() string {
+	if x != nil {
+		return x.Room
+	}
+	return ""
+}
+
+func (x *RoomJoin) GetPassword() string {
+	if x != nil {
+		return x.Password
+	}
+	return ""
+}
+
+func (x *RoomJoin) GetPass() *SignedRegionPass {
+	if x != nil {
+		return x.Pass
+	}
+	return nil
+}
+
+// RoomSend posts a message in a room the device has joined at this home.
+type RoomSend struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Message       *SignedRoomMessage     `protobuf:"bytes,1,opt,name=message,proto3" json:"message,omitempty"`
+	Pass          *SignedRegionPass      `protobuf:"bytes,2,opt,name=pass,proto3" json:"pass,omitempty"` // needed in a regional room
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RoomSend) Reset() {
+	*x = RoomSend{}
+	mi := &file_wire_proto_msgTypes[86]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RoomSend) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RoomSend) ProtoMessage() {}
+
+func (x *RoomSend) ProtoReflect() protoreflect.Message {
+	mi := &file_wire_proto_msgTypes[86]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RoomSend.ProtoReflect.Descriptor instead.
+func (*RoomSend) Descriptor() ([]byte, []int) {
+	return file_wire_proto_rawDescGZIP(), []int{86}
+}
+
+func (x *RoomSend) GetMessage() *SignedRoomMessage {
+	if x != nil {
+		return x.Message
+	}
+	return nil
+}
+
+func (x *RoomSend) GetPass() *SignedRegionPass {
+	if x != nil {
+		return x.Pass
+	}
+	return nil
+}
+
+// RoomBacklogRequest asks for the room's newest messages, oldest first.
+type RoomBacklogRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Room          string                 `protobuf:"bytes,1,opt,name=room,proto3" json:"room,omitempty"`
+	Limit         uint32                 `protobuf:"varint,2,opt,name=limit,proto3" json:"limit,omitempty"` // 1..100; 0 means 100
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RoomBacklogRequest) Reset() {
+	*x = RoomBacklogRequest{}
+	mi := &file_wire_proto_msgTypes[87]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RoomBacklogRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RoomBacklogRequest) ProtoMessage() {}
+
+func (x *RoomBacklogRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_wire_proto_msgTypes[87]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RoomBacklogRequest.ProtoReflect.Descriptor instead.
+func (*RoomBacklogRequest) Descriptor() ([]byte, []int) {
+	return file_wire_proto_rawDescGZIP(), []int{87}
+}
+
+func (x *RoomBacklogRequest) GetRoom() string {
+	if x != nil {
+		return x.Room
+	}
+	return ""
+}
+
+func (x *RoomBacklogRequest) GetLimit() uint32 {
+	if x != nil {
+		return x.Limit
+	}
+	return 0
+}
+
+// RoomOpsRequest asks for the room's ops after position since, a page at a
+// time (more is set when the chain goes on).
+type RoomOpsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Room          string                 `protobuf:"bytes,1,opt,name=room,proto3" json:"room,omitempty"`
+	Since         uint64                 `protobuf:"varint,2,opt,name=since,proto3" json:"since,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RoomOpsRequest) Reset() {
+	*x = RoomOpsRequest{}
+	mi := &file_wire_proto_msgTypes[88]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RoomOpsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RoomOpsRequest) ProtoMessage() {}
+
+func (x *RoomOpsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_wire_proto_msgTypes[88]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RoomOpsRequest.ProtoReflect.Descriptor instead.
+func (*RoomOpsRequest) Descriptor() ([]byte, []int) {
+	return file_wire_proto_rawDescGZIP(), []int{88}
+}
+
+func (x *RoomOpsRequest) GetRoom() string {
+	if x != nil {
+		return x.Room
+	}
+	return ""
+}
+
+func (x *RoomOpsRequest) GetSince() uint64 {
+	if x != nil {
+		return x.Since
+	}
+	return 0
+}
+
+type RoomResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Error         string                 `protobuf:"bytes,1,opt,name=error,proto3" json:"error,omitempty"`        // stable code or empty: unauthorized, bad_request, banned, room_full, not_allowed, rate_limited, wrong_password, stale, full, busy, too_many, internal
+	Position      uint64                 `protobuf:"varint,2,opt,name=position,proto3" json:"position,omitempty"` // op: the room's new position; join: its position; ops: the last position in this page
+	Ops           []*SignedRoomOp        `protobuf:"bytes,3,rep,name=ops,proto3" json:"ops,omitempty"`            // ops: a page of the chain
+	Messages      []*SignedRoomMessage   `protobuf:"bytes,4,rep,name=messages,proto3" json:"messages,omitempty"`  // backlog: the newest messages, oldest first
+	More          bool                   `protobuf:"varint,5,opt,name=more,proto3" json:"more,omitempty"`         // ops: the chain goes on after this page
+	Members       uint32                 `protobuf:"varint,6,opt,name=members,proto3" json:"members,omitempty"`   // join: members online at this home, the joiner included
+	Event         *RoomEvent             `protobuf:"bytes,7,opt,name=event,proto3" json:"event,omitempty"`        // a joined stream's pushed event
+	Ended         string                 `protobuf:"bytes,8,opt,name=ended,proto3" json:"ended,omitempty"`        // a joined stream's last frame: left, kicked, banned, deleted, replaced, lagging, closing
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RoomResponse) Reset() {
+	*x = RoomResponse{}
+	mi := &file_wire_proto_msgTypes[89]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RoomResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RoomResponse) ProtoMessage() {}
+
+func (x *RoomResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_wire_proto_msgTypes[89]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RoomResponse.ProtoReflect.Descriptor instead.
+func (*RoomResponse) Descriptor() ([]byte, []int) {
+	return file_wire_proto_rawDescGZIP(), []int{89}
+}
+
+func (x *RoomResponse) GetError() string {
+	if x != nil {
+		return x.Error
+	}
+	return ""
+}
+
+func (x *RoomResponse) GetPosition() uint64 {
+	if x != nil {
+		return x.Position
+	}
+	return 0
+}
+
+func (x *RoomResponse) GetOps() []*SignedRoomOp {
+	if x != nil {
+		return x.Ops
+	}
+	return nil
+}
+
+func (x *RoomResponse) GetMessages() []*SignedRoomMessage {
+	if x != nil {
+		return x.Messages
+	}
+	return nil
+}
+
+func (x *RoomResponse) GetMore() bool {
+	if x != nil {
+		return x.More
+	}
+	return false
+}
+
+func (x *RoomResponse) GetMembers() uint32 {
+	if x != nil {
+		return x.Members
+	}
+	return 0
+}
+
+func (x *RoomResponse) GetEvent() *RoomEvent {
+	if x != nil {
+		return x.Event
+	}
+	return nil
+}
+
+func (x *RoomResponse) GetEnded() string {
+	if x != nil {
+		return x.Ended
+	}
+	return ""
+}
+
+// RoomEvent is what a home pushes to a joined member.
+type RoomEvent struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Types that are valid to be assigned to Kind:
+	//
+	//	*RoomEvent_Message
+	//	*RoomEvent_Op
+	//	*RoomEvent_Joined
+	//	*RoomEvent_Left
+	Kind          isRoomEvent_Kind `protobuf_oneof:"kind"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RoomEvent) Reset() {
+	*x = RoomEvent{}
+	mi := &file_wire_proto_msgTypes[90]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RoomEvent) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RoomEvent) ProtoMessage() {}
+
+func (x *RoomEvent) ProtoReflect() protoreflect.Message {
+	mi := &file_wire_proto_msgTypes[90]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RoomEvent.ProtoReflect.Descriptor instead.
+func (*RoomEvent) Descriptor() ([]byte, []int) {
+	return file_wire_proto_rawDescGZIP(), []int{90}
+}
+
+func (x *RoomEvent) GetKind() isRoomEvent_Kind {
+	if x != nil {
+		return x.Kind
+	}
+	return nil
+}
+
+func (x *RoomEvent) GetMessage() *SignedRoomMessage {
+	if x != nil {
+		if x, ok := x.Kind.(*RoomEvent_Message); ok {
+			return x.Message
+		}
+	}
+	return nil
+}
+
+func (x *RoomEvent) GetOp() *SignedRoomOp {
+	if x != nil {
+		if x, ok := x.Kind.(*RoomEvent_Op); ok {
+			return x.Op
+		}
+	}
+	return nil
+}
+
+func (x *RoomEvent) GetJoined() string {
+	if x != nil {
+		if x, ok := x.Kind.(*RoomEvent_Joined); ok {
+			return x.Joined
+		}
+	}
+	return ""
+}
+
+func (x *RoomEvent) GetLeft() string {
+	if x != nil {
+		if x, ok := x.Kind.(*RoomEvent_Left); ok {
+			return x.Left
+		}
+	}
+	return ""
+}
+
+type isRoomEvent_Kind interface {
+	isRoomEvent_Kind()
+}
+
+type RoomEvent_Message struct {
+	Message *SignedRoomMessage `protobuf:"bytes,1,opt,name=message,proto3,oneof"` // a new message, admitted and stored
+}
+
+type RoomEvent_Op struct {
+	Op *SignedRoomOp `protobuf:"bytes,2,opt,name=op,proto3,oneof"` // a new op at the head: kicks, bans, topics are lines everyone sees
+}
+
+type RoomEvent_Joined struct {
+	Joined string `protobuf:"bytes,3,opt,name=joined,proto3,oneof"` // a user's first device joined at this home
+}
+
+type RoomEvent_Left struct {
+	Left string `protobuf:"bytes,4,opt,name=left,proto3,oneof"` // a user's last device left (or was removed)
+}
+
+func (*RoomEvent_Message) isRoomEvent_Kind() {}
+
+func (*RoomEvent_Op) isRoomEvent_Kind() {}
+
+func (*RoomEvent_Joined) isRoomEvent_Kind() {}
+
+func (*RoomEvent_Left) isRoomEvent_Kind() {}
+
 // Entry is, for askers the user allowed (a visibility token), its ticket
 // and, while fresh, its peer record; for everyone else — strangers and
 // blocked users alike — only its card (ticket.SignCard): the account,
@@ -6077,7 +6815,7 @@ type RendezvousResponse_Entry struct {
 
 func (x *RendezvousResponse_Entry) Reset() {
 	*x = RendezvousResponse_Entry{}
-	mi := &file_wire_proto_msgTypes[82]
+	mi := &file_wire_proto_msgTypes[91]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6089,7 +6827,7 @@ func (x *RendezvousResponse_Entry) String() string {
 func (*RendezvousResponse_Entry) ProtoMessage() {}
 
 func (x *RendezvousResponse_Entry) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[82]
+	mi := &file_wire_proto_msgTypes[91]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6567,7 +7305,54 @@ const file_wire_proto_rawDesc = "" +
 	"\fSignedRoomOp\x12\x0e\n" +
 	"\x02op\x18\x01 \x01(\fR\x02op\x12\x1c\n" +
 	"\tsignature\x18\x02 \x01(\fR\tsignature\x122\n" +
-	"\x06ticket\x18\x03 \x01(\v2\x1a.eserver.wire.SignedTicketR\x06ticketB\x13Z\x11eserver/node/wireb\x06proto3"
+	"\x06ticket\x18\x03 \x01(\v2\x1a.eserver.wire.SignedTicketR\x06ticket\"\x85\x01\n" +
+	"\vRoomMessage\x12\x12\n" +
+	"\x04room\x18\x01 \x01(\tR\x04room\x12\x0e\n" +
+	"\x02id\x18\x02 \x01(\tR\x02id\x12\x16\n" +
+	"\x06author\x18\x03 \x01(\tR\x06author\x12&\n" +
+	"\x0ftime_unix_milli\x18\x04 \x01(\x03R\rtimeUnixMilli\x12\x12\n" +
+	"\x04text\x18\x05 \x01(\tR\x04text\"\x7f\n" +
+	"\x11SignedRoomMessage\x12\x18\n" +
+	"\amessage\x18\x01 \x01(\fR\amessage\x12\x1c\n" +
+	"\tsignature\x18\x02 \x01(\fR\tsignature\x122\n" +
+	"\x06ticket\x18\x03 \x01(\v2\x1a.eserver.wire.SignedTicketR\x06ticket\"\xdb\x02\n" +
+	"\vRoomRequest\x122\n" +
+	"\x06ticket\x18\x01 \x01(\v2\x1a.eserver.wire.SignedTicketR\x06ticket\x12,\n" +
+	"\x02op\x18\x02 \x01(\v2\x1a.eserver.wire.SignedRoomOpH\x00R\x02op\x12,\n" +
+	"\x04join\x18\x03 \x01(\v2\x16.eserver.wire.RoomJoinH\x00R\x04join\x12\x16\n" +
+	"\x05leave\x18\x04 \x01(\tH\x00R\x05leave\x12,\n" +
+	"\x04send\x18\x05 \x01(\v2\x16.eserver.wire.RoomSendH\x00R\x04send\x12<\n" +
+	"\abacklog\x18\x06 \x01(\v2 .eserver.wire.RoomBacklogRequestH\x00R\abacklog\x120\n" +
+	"\x03ops\x18\a \x01(\v2\x1c.eserver.wire.RoomOpsRequestH\x00R\x03opsB\x06\n" +
+	"\x04kind\"n\n" +
+	"\bRoomJoin\x12\x12\n" +
+	"\x04room\x18\x01 \x01(\tR\x04room\x12\x1a\n" +
+	"\bpassword\x18\x02 \x01(\tR\bpassword\x122\n" +
+	"\x04pass\x18\x03 \x01(\v2\x1e.eserver.wire.SignedRegionPassR\x04pass\"y\n" +
+	"\bRoomSend\x129\n" +
+	"\amessage\x18\x01 \x01(\v2\x1f.eserver.wire.SignedRoomMessageR\amessage\x122\n" +
+	"\x04pass\x18\x02 \x01(\v2\x1e.eserver.wire.SignedRegionPassR\x04pass\">\n" +
+	"\x12RoomBacklogRequest\x12\x12\n" +
+	"\x04room\x18\x01 \x01(\tR\x04room\x12\x14\n" +
+	"\x05limit\x18\x02 \x01(\rR\x05limit\":\n" +
+	"\x0eRoomOpsRequest\x12\x12\n" +
+	"\x04room\x18\x01 \x01(\tR\x04room\x12\x14\n" +
+	"\x05since\x18\x02 \x01(\x04R\x05since\"\x9e\x02\n" +
+	"\fRoomResponse\x12\x14\n" +
+	"\x05error\x18\x01 \x01(\tR\x05error\x12\x1a\n" +
+	"\bposition\x18\x02 \x01(\x04R\bposition\x12,\n" +
+	"\x03ops\x18\x03 \x03(\v2\x1a.eserver.wire.SignedRoomOpR\x03ops\x12;\n" +
+	"\bmessages\x18\x04 \x03(\v2\x1f.eserver.wire.SignedRoomMessageR\bmessages\x12\x12\n" +
+	"\x04more\x18\x05 \x01(\bR\x04more\x12\x18\n" +
+	"\amembers\x18\x06 \x01(\rR\amembers\x12-\n" +
+	"\x05event\x18\a \x01(\v2\x17.eserver.wire.RoomEventR\x05event\x12\x14\n" +
+	"\x05ended\x18\b \x01(\tR\x05ended\"\xae\x01\n" +
+	"\tRoomEvent\x12;\n" +
+	"\amessage\x18\x01 \x01(\v2\x1f.eserver.wire.SignedRoomMessageH\x00R\amessage\x12,\n" +
+	"\x02op\x18\x02 \x01(\v2\x1a.eserver.wire.SignedRoomOpH\x00R\x02op\x12\x18\n" +
+	"\x06joined\x18\x03 \x01(\tH\x00R\x06joined\x12\x14\n" +
+	"\x04left\x18\x04 \x01(\tH\x00R\x04leftB\x06\n" +
+	"\x04kindB\x13Z\x11eserver/node/wireb\x06proto3"
 
 var (
 	file_wire_proto_rawDescOnce sync.Once
@@ -6582,7 +7367,7 @@ func file_wire_proto_rawDescGZIP() []byte {
 }
 
 var file_wire_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_wire_proto_msgTypes = make([]protoimpl.MessageInfo, 83)
+var file_wire_proto_msgTypes = make([]protoimpl.MessageInfo, 92)
 var file_wire_proto_goTypes = []any{
 	(Signal_Kind)(0),                 // 0: eserver.wire.Signal.Kind
 	(FileOffer_Kind)(0),              // 1: eserver.wire.FileOffer.Kind
@@ -6668,104 +7453,128 @@ var file_wire_proto_goTypes = []any{
 	(*RoomDeleteMessage)(nil),        // 81: eserver.wire.RoomDeleteMessage
 	(*RoomDeleteRoom)(nil),           // 82: eserver.wire.RoomDeleteRoom
 	(*SignedRoomOp)(nil),             // 83: eserver.wire.SignedRoomOp
-	(*RendezvousResponse_Entry)(nil), // 84: eserver.wire.RendezvousResponse.Entry
+	(*RoomMessage)(nil),              // 84: eserver.wire.RoomMessage
+	(*SignedRoomMessage)(nil),        // 85: eserver.wire.SignedRoomMessage
+	(*RoomRequest)(nil),              // 86: eserver.wire.RoomRequest
+	(*RoomJoin)(nil),                 // 87: eserver.wire.RoomJoin
+	(*RoomSend)(nil),                 // 88: eserver.wire.RoomSend
+	(*RoomBacklogRequest)(nil),       // 89: eserver.wire.RoomBacklogRequest
+	(*RoomOpsRequest)(nil),           // 90: eserver.wire.RoomOpsRequest
+	(*RoomResponse)(nil),             // 91: eserver.wire.RoomResponse
+	(*RoomEvent)(nil),                // 92: eserver.wire.RoomEvent
+	(*RendezvousResponse_Entry)(nil), // 93: eserver.wire.RendezvousResponse.Entry
 }
 var file_wire_proto_depIdxs = []int32{
-	13, // 0: eserver.wire.AuthRequest.register_start:type_name -> eserver.wire.RegisterStart
-	15, // 1: eserver.wire.AuthRequest.login_start:type_name -> eserver.wire.LoginStart
-	12, // 2: eserver.wire.AuthRequest.renew:type_name -> eserver.wire.Renew
-	7,  // 3: eserver.wire.AuthRequest.list_devices:type_name -> eserver.wire.ListDevices
-	10, // 4: eserver.wire.AuthRequest.revoke_device:type_name -> eserver.wire.RevokeDevice
-	11, // 5: eserver.wire.AuthRequest.change_password:type_name -> eserver.wire.ChangePassword
-	8,  // 6: eserver.wire.AuthRequest.lookup_user:type_name -> eserver.wire.LookupUser
-	3,  // 7: eserver.wire.ListDevices.ticket:type_name -> eserver.wire.SignedTicket
-	3,  // 8: eserver.wire.LookupUser.ticket:type_name -> eserver.wire.SignedTicket
-	3,  // 9: eserver.wire.RevokeDevice.ticket:type_name -> eserver.wire.SignedTicket
-	3,  // 10: eserver.wire.Renew.ticket:type_name -> eserver.wire.SignedTicket
-	18, // 11: eserver.wire.AuthResponse.error:type_name -> eserver.wire.AuthError
-	24, // 12: eserver.wire.AuthResponse.login_result:type_name -> eserver.wire.LoginResult
-	19, // 13: eserver.wire.AuthResponse.register_result:type_name -> eserver.wire.RegisterResult
-	20, // 14: eserver.wire.AuthResponse.devices:type_name -> eserver.wire.DeviceList
-	22, // 15: eserver.wire.AuthResponse.revoke_result:type_name -> eserver.wire.RevokeResult
-	23, // 16: eserver.wire.AuthResponse.password_changed:type_name -> eserver.wire.PasswordChanged
-	9,  // 17: eserver.wire.AuthResponse.user_lookup:type_name -> eserver.wire.UserLookup
-	21, // 18: eserver.wire.DeviceList.devices:type_name -> eserver.wire.Device
-	3,  // 19: eserver.wire.LoginResult.ticket:type_name -> eserver.wire.SignedTicket
-	57, // 20: eserver.wire.LoginResult.supernodes:type_name -> eserver.wire.SupernodeInfo
-	3,  // 21: eserver.wire.LoginResult.card:type_name -> eserver.wire.SignedTicket
-	5,  // 22: eserver.wire.LoginResult.region_pass:type_name -> eserver.wire.SignedRegionPass
-	26, // 23: eserver.wire.RendezvousRequest.publish:type_name -> eserver.wire.Publish
-	27, // 24: eserver.wire.RendezvousRequest.lookup:type_name -> eserver.wire.Lookup
-	3,  // 25: eserver.wire.Publish.ticket:type_name -> eserver.wire.SignedTicket
-	3,  // 26: eserver.wire.Publish.card:type_name -> eserver.wire.SignedTicket
-	3,  // 27: eserver.wire.Lookup.ticket:type_name -> eserver.wire.SignedTicket
-	84, // 28: eserver.wire.RendezvousResponse.entries:type_name -> eserver.wire.RendezvousResponse.Entry
-	3,  // 29: eserver.wire.Hello.ticket:type_name -> eserver.wire.SignedTicket
-	31, // 30: eserver.wire.Frame.envelope:type_name -> eserver.wire.Envelope
-	32, // 31: eserver.wire.Frame.ack:type_name -> eserver.wire.Ack
-	43, // 32: eserver.wire.Payload.chat:type_name -> eserver.wire.Chat
-	44, // 33: eserver.wire.Payload.contact_request:type_name -> eserver.wire.ContactRequest
-	45, // 34: eserver.wire.Payload.contact_response:type_name -> eserver.wire.ContactResponse
-	47, // 35: eserver.wire.Payload.presence:type_name -> eserver.wire.Presence
-	46, // 36: eserver.wire.Payload.contact_removed:type_name -> eserver.wire.ContactRemoved
-	42, // 37: eserver.wire.Payload.receipt:type_name -> eserver.wire.Receipt
-	41, // 38: eserver.wire.Payload.visibility:type_name -> eserver.wire.Visibility
-	40, // 39: eserver.wire.Payload.stream_offer:type_name -> eserver.wire.StreamOffer
-	38, // 40: eserver.wire.Payload.file_offer:type_name -> eserver.wire.FileOffer
-	39, // 41: eserver.wire.Payload.file_update:type_name -> eserver.wire.FileUpdate
-	36, // 42: eserver.wire.Payload.signal:type_name -> eserver.wire.Signal
-	37, // 43: eserver.wire.Payload.avatar_request:type_name -> eserver.wire.AvatarRequest
-	35, // 44: eserver.wire.Payload.group_event:type_name -> eserver.wire.GroupEvent
-	34, // 45: eserver.wire.Payload.resend_request:type_name -> eserver.wire.ResendRequest
-	3,  // 46: eserver.wire.GroupEvent.author_ticket:type_name -> eserver.wire.SignedTicket
-	0,  // 47: eserver.wire.Signal.kind:type_name -> eserver.wire.Signal.Kind
-	1,  // 48: eserver.wire.FileOffer.kind:type_name -> eserver.wire.FileOffer.Kind
-	50, // 49: eserver.wire.RegistryRequest.heartbeat:type_name -> eserver.wire.Heartbeat
-	51, // 50: eserver.wire.RegistryRequest.list:type_name -> eserver.wire.ListSupernodes
-	53, // 51: eserver.wire.RegistryRequest.revocations:type_name -> eserver.wire.FetchRevocations
-	3,  // 52: eserver.wire.Heartbeat.ticket:type_name -> eserver.wire.SignedTicket
-	3,  // 53: eserver.wire.ListSupernodes.ticket:type_name -> eserver.wire.SignedTicket
-	3,  // 54: eserver.wire.RegistryResponse.supernode_ticket:type_name -> eserver.wire.SignedTicket
-	57, // 55: eserver.wire.RegistryResponse.supernodes:type_name -> eserver.wire.SupernodeInfo
-	56, // 56: eserver.wire.RegistryResponse.revocations:type_name -> eserver.wire.SignedRevocations
-	3,  // 57: eserver.wire.FetchRevocations.ticket:type_name -> eserver.wire.SignedTicket
-	55, // 58: eserver.wire.RevocationList.entries:type_name -> eserver.wire.Revocation
-	3,  // 59: eserver.wire.SupernodeInfo.ticket:type_name -> eserver.wire.SignedTicket
-	59, // 60: eserver.wire.MailboxRequest.put:type_name -> eserver.wire.MailPut
-	60, // 61: eserver.wire.MailboxRequest.fetch:type_name -> eserver.wire.MailFetch
-	61, // 62: eserver.wire.MailboxRequest.ack:type_name -> eserver.wire.MailAck
-	3,  // 63: eserver.wire.MailPut.ticket:type_name -> eserver.wire.SignedTicket
-	3,  // 64: eserver.wire.MailFetch.ticket:type_name -> eserver.wire.SignedTicket
-	3,  // 65: eserver.wire.MailAck.ticket:type_name -> eserver.wire.SignedTicket
-	63, // 66: eserver.wire.MailboxResponse.items:type_name -> eserver.wire.StoredMail
-	3,  // 67: eserver.wire.MailItem.sender:type_name -> eserver.wire.SignedTicket
-	31, // 68: eserver.wire.MailItem.envelope:type_name -> eserver.wire.Envelope
-	66, // 69: eserver.wire.ContactsRequest.put:type_name -> eserver.wire.ContactsPut
-	67, // 70: eserver.wire.ContactsRequest.get:type_name -> eserver.wire.ContactsGet
-	3,  // 71: eserver.wire.ContactsPut.ticket:type_name -> eserver.wire.SignedTicket
-	3,  // 72: eserver.wire.ContactsGet.ticket:type_name -> eserver.wire.SignedTicket
-	70, // 73: eserver.wire.ContactBackup.entries:type_name -> eserver.wire.ContactBackupEntry
-	72, // 74: eserver.wire.PrekeysRequest.publish:type_name -> eserver.wire.PrekeysPublish
-	73, // 75: eserver.wire.PrekeysRequest.fetch:type_name -> eserver.wire.PrekeysFetch
-	74, // 76: eserver.wire.PrekeysRequest.status:type_name -> eserver.wire.PrekeysStatus
-	3,  // 77: eserver.wire.PrekeysPublish.ticket:type_name -> eserver.wire.SignedTicket
-	3,  // 78: eserver.wire.PrekeysFetch.ticket:type_name -> eserver.wire.SignedTicket
-	3,  // 79: eserver.wire.PrekeysStatus.ticket:type_name -> eserver.wire.SignedTicket
-	76, // 80: eserver.wire.PrekeysResponse.devices:type_name -> eserver.wire.PrekeyDevice
-	78, // 81: eserver.wire.RoomOp.create:type_name -> eserver.wire.RoomCreate
-	79, // 82: eserver.wire.RoomOp.modes:type_name -> eserver.wire.RoomModes
-	80, // 83: eserver.wire.RoomOp.ban:type_name -> eserver.wire.RoomBan
-	81, // 84: eserver.wire.RoomOp.delete_message:type_name -> eserver.wire.RoomDeleteMessage
-	82, // 85: eserver.wire.RoomOp.delete_room:type_name -> eserver.wire.RoomDeleteRoom
-	79, // 86: eserver.wire.RoomCreate.modes:type_name -> eserver.wire.RoomModes
-	3,  // 87: eserver.wire.SignedRoomOp.ticket:type_name -> eserver.wire.SignedTicket
-	3,  // 88: eserver.wire.RendezvousResponse.Entry.ticket:type_name -> eserver.wire.SignedTicket
-	3,  // 89: eserver.wire.RendezvousResponse.Entry.card:type_name -> eserver.wire.SignedTicket
-	90, // [90:90] is the sub-list for method output_type
-	90, // [90:90] is the sub-list for method input_type
-	90, // [90:90] is the sub-list for extension type_name
-	90, // [90:90] is the sub-list for extension extendee
-	0,  // [0:90] is the sub-list for field type_name
+	13,  // 0: eserver.wire.AuthRequest.register_start:type_name -> eserver.wire.RegisterStart
+	15,  // 1: eserver.wire.AuthRequest.login_start:type_name -> eserver.wire.LoginStart
+	12,  // 2: eserver.wire.AuthRequest.renew:type_name -> eserver.wire.Renew
+	7,   // 3: eserver.wire.AuthRequest.list_devices:type_name -> eserver.wire.ListDevices
+	10,  // 4: eserver.wire.AuthRequest.revoke_device:type_name -> eserver.wire.RevokeDevice
+	11,  // 5: eserver.wire.AuthRequest.change_password:type_name -> eserver.wire.ChangePassword
+	8,   // 6: eserver.wire.AuthRequest.lookup_user:type_name -> eserver.wire.LookupUser
+	3,   // 7: eserver.wire.ListDevices.ticket:type_name -> eserver.wire.SignedTicket
+	3,   // 8: eserver.wire.LookupUser.ticket:type_name -> eserver.wire.SignedTicket
+	3,   // 9: eserver.wire.RevokeDevice.ticket:type_name -> eserver.wire.SignedTicket
+	3,   // 10: eserver.wire.Renew.ticket:type_name -> eserver.wire.SignedTicket
+	18,  // 11: eserver.wire.AuthResponse.error:type_name -> eserver.wire.AuthError
+	24,  // 12: eserver.wire.AuthResponse.login_result:type_name -> eserver.wire.LoginResult
+	19,  // 13: eserver.wire.AuthResponse.register_result:type_name -> eserver.wire.RegisterResult
+	20,  // 14: eserver.wire.AuthResponse.devices:type_name -> eserver.wire.DeviceList
+	22,  // 15: eserver.wire.AuthResponse.revoke_result:type_name -> eserver.wire.RevokeResult
+	23,  // 16: eserver.wire.AuthResponse.password_changed:type_name -> eserver.wire.PasswordChanged
+	9,   // 17: eserver.wire.AuthResponse.user_lookup:type_name -> eserver.wire.UserLookup
+	21,  // 18: eserver.wire.DeviceList.devices:type_name -> eserver.wire.Device
+	3,   // 19: eserver.wire.LoginResult.ticket:type_name -> eserver.wire.SignedTicket
+	57,  // 20: eserver.wire.LoginResult.supernodes:type_name -> eserver.wire.SupernodeInfo
+	3,   // 21: eserver.wire.LoginResult.card:type_name -> eserver.wire.SignedTicket
+	5,   // 22: eserver.wire.LoginResult.region_pass:type_name -> eserver.wire.SignedRegionPass
+	26,  // 23: eserver.wire.RendezvousRequest.publish:type_name -> eserver.wire.Publish
+	27,  // 24: eserver.wire.RendezvousRequest.lookup:type_name -> eserver.wire.Lookup
+	3,   // 25: eserver.wire.Publish.ticket:type_name -> eserver.wire.SignedTicket
+	3,   // 26: eserver.wire.Publish.card:type_name -> eserver.wire.SignedTicket
+	3,   // 27: eserver.wire.Lookup.ticket:type_name -> eserver.wire.SignedTicket
+	93,  // 28: eserver.wire.RendezvousResponse.entries:type_name -> eserver.wire.RendezvousResponse.Entry
+	3,   // 29: eserver.wire.Hello.ticket:type_name -> eserver.wire.SignedTicket
+	31,  // 30: eserver.wire.Frame.envelope:type_name -> eserver.wire.Envelope
+	32,  // 31: eserver.wire.Frame.ack:type_name -> eserver.wire.Ack
+	43,  // 32: eserver.wire.Payload.chat:type_name -> eserver.wire.Chat
+	44,  // 33: eserver.wire.Payload.contact_request:type_name -> eserver.wire.ContactRequest
+	45,  // 34: eserver.wire.Payload.contact_response:type_name -> eserver.wire.ContactResponse
+	47,  // 35: eserver.wire.Payload.presence:type_name -> eserver.wire.Presence
+	46,  // 36: eserver.wire.Payload.contact_removed:type_name -> eserver.wire.ContactRemoved
+	42,  // 37: eserver.wire.Payload.receipt:type_name -> eserver.wire.Receipt
+	41,  // 38: eserver.wire.Payload.visibility:type_name -> eserver.wire.Visibility
+	40,  // 39: eserver.wire.Payload.stream_offer:type_name -> eserver.wire.StreamOffer
+	38,  // 40: eserver.wire.Payload.file_offer:type_name -> eserver.wire.FileOffer
+	39,  // 41: eserver.wire.Payload.file_update:type_name -> eserver.wire.FileUpdate
+	36,  // 42: eserver.wire.Payload.signal:type_name -> eserver.wire.Signal
+	37,  // 43: eserver.wire.Payload.avatar_request:type_name -> eserver.wire.AvatarRequest
+	35,  // 44: eserver.wire.Payload.group_event:type_name -> eserver.wire.GroupEvent
+	34,  // 45: eserver.wire.Payload.resend_request:type_name -> eserver.wire.ResendRequest
+	3,   // 46: eserver.wire.GroupEvent.author_ticket:type_name -> eserver.wire.SignedTicket
+	0,   // 47: eserver.wire.Signal.kind:type_name -> eserver.wire.Signal.Kind
+	1,   // 48: eserver.wire.FileOffer.kind:type_name -> eserver.wire.FileOffer.Kind
+	50,  // 49: eserver.wire.RegistryRequest.heartbeat:type_name -> eserver.wire.Heartbeat
+	51,  // 50: eserver.wire.RegistryRequest.list:type_name -> eserver.wire.ListSupernodes
+	53,  // 51: eserver.wire.RegistryRequest.revocations:type_name -> eserver.wire.FetchRevocations
+	3,   // 52: eserver.wire.Heartbeat.ticket:type_name -> eserver.wire.SignedTicket
+	3,   // 53: eserver.wire.ListSupernodes.ticket:type_name -> eserver.wire.SignedTicket
+	3,   // 54: eserver.wire.RegistryResponse.supernode_ticket:type_name -> eserver.wire.SignedTicket
+	57,  // 55: eserver.wire.RegistryResponse.supernodes:type_name -> eserver.wire.SupernodeInfo
+	56,  // 56: eserver.wire.RegistryResponse.revocations:type_name -> eserver.wire.SignedRevocations
+	3,   // 57: eserver.wire.FetchRevocations.ticket:type_name -> eserver.wire.SignedTicket
+	55,  // 58: eserver.wire.RevocationList.entries:type_name -> eserver.wire.Revocation
+	3,   // 59: eserver.wire.SupernodeInfo.ticket:type_name -> eserver.wire.SignedTicket
+	59,  // 60: eserver.wire.MailboxRequest.put:type_name -> eserver.wire.MailPut
+	60,  // 61: eserver.wire.MailboxRequest.fetch:type_name -> eserver.wire.MailFetch
+	61,  // 62: eserver.wire.MailboxRequest.ack:type_name -> eserver.wire.MailAck
+	3,   // 63: eserver.wire.MailPut.ticket:type_name -> eserver.wire.SignedTicket
+	3,   // 64: eserver.wire.MailFetch.ticket:type_name -> eserver.wire.SignedTicket
+	3,   // 65: eserver.wire.MailAck.ticket:type_name -> eserver.wire.SignedTicket
+	63,  // 66: eserver.wire.MailboxResponse.items:type_name -> eserver.wire.StoredMail
+	3,   // 67: eserver.wire.MailItem.sender:type_name -> eserver.wire.SignedTicket
+	31,  // 68: eserver.wire.MailItem.envelope:type_name -> eserver.wire.Envelope
+	66,  // 69: eserver.wire.ContactsRequest.put:type_name -> eserver.wire.ContactsPut
+	67,  // 70: eserver.wire.ContactsRequest.get:type_name -> eserver.wire.ContactsGet
+	3,   // 71: eserver.wire.ContactsPut.ticket:type_name -> eserver.wire.SignedTicket
+	3,   // 72: eserver.wire.ContactsGet.ticket:type_name -> eserver.wire.SignedTicket
+	70,  // 73: eserver.wire.ContactBackup.entries:type_name -> eserver.wire.ContactBackupEntry
+	72,  // 74: eserver.wire.PrekeysRequest.publish:type_name -> eserver.wire.PrekeysPublish
+	73,  // 75: eserver.wire.PrekeysRequest.fetch:type_name -> eserver.wire.PrekeysFetch
+	74,  // 76: eserver.wire.PrekeysRequest.status:type_name -> eserver.wire.PrekeysStatus
+	3,   // 77: eserver.wire.PrekeysPublish.ticket:type_name -> eserver.wire.SignedTicket
+	3,   // 78: eserver.wire.PrekeysFetch.ticket:type_name -> eserver.wire.SignedTicket
+	3,   // 79: eserver.wire.PrekeysStatus.ticket:type_name -> eserver.wire.SignedTicket
+	76,  // 80: eserver.wire.PrekeysResponse.devices:type_name -> eserver.wire.PrekeyDevice
+	78,  // 81: eserver.wire.RoomOp.create:type_name -> eserver.wire.RoomCreate
+	79,  // 82: eserver.wire.RoomOp.modes:type_name -> eserver.wire.RoomModes
+	80,  // 83: eserver.wire.RoomOp.ban:type_name -> eserver.wire.RoomBan
+	81,  // 84: eserver.wire.RoomOp.delete_message:type_name -> eserver.wire.RoomDeleteMessage
+	82,  // 85: eserver.wire.RoomOp.delete_room:type_name -> eserver.wire.RoomDeleteRoom
+	79,  // 86: eserver.wire.RoomCreate.modes:type_name -> eserver.wire.RoomModes
+	3,   // 87: eserver.wire.SignedRoomOp.ticket:type_name -> eserver.wire.SignedTicket
+	3,   // 88: eserver.wire.SignedRoomMessage.ticket:type_name -> eserver.wire.SignedTicket
+	3,   // 89: eserver.wire.RoomRequest.ticket:type_name -> eserver.wire.SignedTicket
+	83,  // 90: eserver.wire.RoomRequest.op:type_name -> eserver.wire.SignedRoomOp
+	87,  // 91: eserver.wire.RoomRequest.join:type_name -> eserver.wire.RoomJoin
+	88,  // 92: eserver.wire.RoomRequest.send:type_name -> eserver.wire.RoomSend
+	89,  // 93: eserver.wire.RoomRequest.backlog:type_name -> eserver.wire.RoomBacklogRequest
+	90,  // 94: eserver.wire.RoomRequest.ops:type_name -> eserver.wire.RoomOpsRequest
+	5,   // 95: eserver.wire.RoomJoin.pass:type_name -> eserver.wire.SignedRegionPass
+	85,  // 96: eserver.wire.RoomSend.message:type_name -> eserver.wire.SignedRoomMessage
+	5,   // 97: eserver.wire.RoomSend.pass:type_name -> eserver.wire.SignedRegionPass
+	83,  // 98: eserver.wire.RoomResponse.ops:type_name -> eserver.wire.SignedRoomOp
+	85,  // 99: eserver.wire.RoomResponse.messages:type_name -> eserver.wire.SignedRoomMessage
+	92,  // 100: eserver.wire.RoomResponse.event:type_name -> eserver.wire.RoomEvent
+	85,  // 101: eserver.wire.RoomEvent.message:type_name -> eserver.wire.SignedRoomMessage
+	83,  // 102: eserver.wire.RoomEvent.op:type_name -> eserver.wire.SignedRoomOp
+	3,   // 103: eserver.wire.RendezvousResponse.Entry.ticket:type_name -> eserver.wire.SignedTicket
+	3,   // 104: eserver.wire.RendezvousResponse.Entry.card:type_name -> eserver.wire.SignedTicket
+	105, // [105:105] is the sub-list for method output_type
+	105, // [105:105] is the sub-list for method input_type
+	105, // [105:105] is the sub-list for extension type_name
+	105, // [105:105] is the sub-list for extension extendee
+	0,   // [0:105] is the sub-list for field type_name
 }
 
 func init() { file_wire_proto_init() }
@@ -6857,13 +7666,27 @@ func file_wire_proto_init() {
 		(*RoomOp_DeleteRoom)(nil),
 		(*RoomOp_TransferOwner)(nil),
 	}
+	file_wire_proto_msgTypes[84].OneofWrappers = []any{
+		(*RoomRequest_Op)(nil),
+		(*RoomRequest_Join)(nil),
+		(*RoomRequest_Leave)(nil),
+		(*RoomRequest_Send)(nil),
+		(*RoomRequest_Backlog)(nil),
+		(*RoomRequest_Ops)(nil),
+	}
+	file_wire_proto_msgTypes[90].OneofWrappers = []any{
+		(*RoomEvent_Message)(nil),
+		(*RoomEvent_Op)(nil),
+		(*RoomEvent_Joined)(nil),
+		(*RoomEvent_Left)(nil),
+	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_wire_proto_rawDesc), len(file_wire_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   83,
+			NumMessages:   92,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

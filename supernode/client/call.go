@@ -53,6 +53,11 @@ var responseCodes = map[string]error{
 	wire.CodeFull:         ErrFull,
 	wire.CodeNotHome:      ErrNotHome,
 	wire.CodeBusy:         ErrBusy,
+
+	wire.CodeBanned:        ErrBanned,
+	wire.CodeRoomFull:      ErrRoomFull,
+	wire.CodeNotAllowed:    ErrNotAllowed,
+	wire.CodeWrongPassword: ErrWrongPassword,
 }
 
 // codeErr maps an answer's error code to its sentinel; "" is no error.
@@ -77,6 +82,7 @@ var limits = map[protocol.ID]struct {
 	wire.ProtoMailbox:    {wire.MailboxTimeout, wire.MaxMailboxFrame},
 	wire.ProtoPrekeys:    {wire.PrekeysTimeout, wire.MaxPrekeysFrame},
 	wire.ProtoRegistry:   {wire.RegistryTimeout, wire.MaxRegistryFrame},
+	wire.ProtoRoom:       {wire.RoomTimeout, wire.MaxRoomFrame},
 }
 
 // Answer is a response carrying an error code.

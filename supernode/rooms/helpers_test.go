@@ -152,3 +152,9 @@ func countOps(t testing.TB, s *Store) int {
 	}
 	return n
 }
+
+func (c *clock) advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+}

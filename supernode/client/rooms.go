@@ -1,0 +1,153 @@
+package client
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"eserver/node/wire"
+)
+
+// Errors of a room's home (wire.ProtoRoom), besides the shared ones:
+// ErrRateLimited is slow mode, the flood limit or too many join attempts;
+// ErrBadRequest an unknown room or a bad name; ErrStale an op signed on an
+// old head (re-read the chain and sign again).
+var (
+	ErrBanned        = errors.New("room: banned")
+	ErrRoomFull      = errors.New("room: full")
+	ErrNotAllowed    = errors.New("room: not allowed")
+	ErrWrongPassword = errors.New("room: wrong password")
+	// ErrRoomEnded is what Subscription.Next returns, wrapped with the
+	// home's reason (a supernode/rooms End* string), when the home ended
+	// the member's joined stream.
+	ErrRoomEnded = errors.New("room: joined stream ended")
+)
+
+// Nothing these functions return is vouched for by the home: ops and
+// messages carry their authors' signatures, and the caller verifies them
+// (node/room.Verify, VerifyMessage) before it shows or applies them.
+
+// SubmitRoomOp hands the signed op to the room's home sn to sequence, and
+// returns the room's position after it.
+func SubmitRoomOp(ctx context.Context, h host.Host, sn peer.ID, st *wire.SignedTicket, op *wire.SignedRoomOp) (uint64, error) {
+	resp, err := Call[*wire.RoomResponse](ctx, h, sn, wire.ProtoRoom, &wire.RoomRequest{Ticket: st, Kind: &wire.RoomRequest_Op{Op: op}})
+	if err != nil {
+		return 0, err
+	}
+	return resp.Position, nil
+}
+
+// SendRoomMessage posts msg, signed by this device, in a room it joined at
+// sn; pass is the device's region pass (nil outside regional rooms).
+func SendRoomMessage(ctx context.Context, h host.Host, sn peer.ID, st *wire.SignedTicket, msg *wire.SignedRoomMessage, pass *wire.SignedRegionPass) error {
+	_, err := Call[*wire.RoomResponse](ctx, h, sn, wire.ProtoRoom, &wire.RoomRequest{Ticket: st,
+		Kind: &wire.RoomRequest_Send{Send: &wire.RoomSend{Message: msg, Pass: pass}}})
+	return err
+}
+
+// LeaveRoom ends this device's joined stream in room at sn.
+func LeaveRoom(ctx context.Context, h host.Host, sn peer.ID, st *wire.SignedTicket, room string) error {
+	_, err := Call[*wire.RoomResponse](ctx, h, sn, wire.ProtoRoom, &wire.RoomRequest{Ticket: st, Kind: &wire.RoomRequest_Leave{Leave: room}})
+	return err
+}
+
+// RoomBacklog returns the room's newest messages at sn, at most limit
+// (1..wire.RoomBacklog; 0 means all it keeps), oldest first.
+func RoomBacklog(ctx context.Context, h host.Host, sn peer.ID, st *wire.SignedTicket, room string, limit int) ([]*wire.SignedRoomMessage, error) {
+	if limit < 0 || limit > wire.RoomBacklog {
+		return nil, fmt.Errorf("%w: backlog of %d messages, at most %d", ErrBadRequest, limit, wire.RoomBacklog)
+	}
+	resp, err := Call[*wire.RoomResponse](ctx, h, sn, wire.ProtoRoom, &wire.RoomRequest{Ticket: st,
+		Kind: &wire.RoomRequest_Backlog{Backlog: &wire.RoomBacklogRequest{Room: room, Limit: uint32(limit)}}})
+	if err != nil {
+		return nil, err
+	}
+	return resp.Messages, nil
+}
+
+// RoomOpsSince returns a page of the room's chain after position since;
+// more says the chain goes on after it.
+func RoomOpsSince(ctx context.Context, h host.Host, sn peer.ID, st *wire.SignedTicket, room string, since uint64) (ops []*wire.SignedRoomOp, more bool, err error) {
+	resp, err := Call[*wire.RoomResponse](ctx, h, sn, wire.ProtoRoom, &wire.RoomRequest{Ticket: st,
+		Kind: &wire.RoomRequest_Ops{Ops: &wire.RoomOpsRequest{Room: room, Since: since}}})
+	if err != nil {
+		return nil, false, err
+	}
+	return resp.Ops, resp.More, nil
+}
+
+// Subscription is a device's joined stream in one room at one home.
+type Subscription struct {
+	s network.Stream
+	// Position is the room's position when the home admitted the join;
+	// Members the users joined there, this one included.
+	Position uint64
+	Members  int
+}
+
+// JoinRoom joins room at sn with password ("" for none) and pass (the
+// device's region pass, needed to post in a regional room; nil otherwise),
+// and returns the subscription the home pushes the room's events on.
+// Close it to leave.
+func JoinRoom(ctx context.Context, h host.Host, sn peer.ID, st *wire.SignedTicket, room, password string, pass *wire.SignedRegionPass) (*Subscription, error) {
+	s, err := h.NewStream(ctx, sn, wire.ProtoRoom)
+	if err != nil {
+		return nil, fmt.Errorf("opening stream to %s: %w", sn, err)
+	}
+	fail := func(err error) (*Subscription, error) {
+		_ = s.Reset()
+		return nil, err
+	}
+	deadline := time.Now().Add(wire.RoomTimeout)
+	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
+		deadline = d
+	}
+	if err := s.SetDeadline(deadline); err != nil {
+		return fail(fmt.Errorf("setting deadline: %w", err))
+	}
+	req := &wire.RoomRequest{Ticket: st, Kind: &wire.RoomRequest_Join{Join: &wire.RoomJoin{Room: room, Password: password, Pass: pass}}}
+	if err := wire.WriteMsg(s, req); err != nil {
+		return fail(err)
+	}
+	var resp wire.RoomResponse
+	if err := wire.ReadMsg(s, wire.MaxRoomFrame, &resp); err != nil {
+		return fail(fmt.Errorf("reading the join answer: %w", err))
+	}
+	if err := codeErr(resp.Error); err != nil {
+		return fail(err)
+	}
+	if err := s.SetDeadline(time.Time{}); err != nil {
+		return fail(fmt.Errorf("clearing deadline: %w", err))
+	}
+	return &Subscription{s: s, Position: resp.Position, Members: int(resp.Members)}, nil
+}
+
+// Next waits for the room's next event. When the home ended the stream it
+// returns an error wrapping ErrRoomEnded with the reason; Close the
+// subscription after any error.
+func (sub *Subscription) Next(ctx context.Context) (*wire.RoomEvent, error) {
+	stop := context.AfterFunc(ctx, func() { _ = sub.s.SetReadDeadline(time.Now()) })
+	defer stop()
+	var resp wire.RoomResponse
+	if err := wire.ReadMsg(sub.s, wire.MaxRoomFrame, &resp); err != nil {
+		if ctx.Err() != nil {
+			return nil, fmt.Errorf("%w (%v)", ctx.Err(), err)
+		}
+		return nil, fmt.Errorf("reading a room event: %w", err)
+	}
+	switch {
+	case resp.Ended != "":
+		return nil, fmt.Errorf("%w: %s", ErrRoomEnded, resp.Ended)
+	case resp.Event == nil:
+		return nil, fmt.Errorf("%w: a joined stream's frame without an event", ErrProtocol)
+	}
+	return resp.Event, nil
+}
+
+// Close leaves the room at this home.
+func (sub *Subscription) Close() error { return sub.s.Reset() }

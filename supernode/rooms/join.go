@@ -1,0 +1,219 @@
+package rooms
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"golang.org/x/time/rate"
+
+	"eserver/node/room"
+	"eserver/node/wire"
+	"eserver/pipeline"
+)
+
+// join admits a member and keeps its stream as the member's subscription:
+// the answer (position, members online) goes first, then every event of
+// the room, until the member leaves or closes the stream, or is kicked,
+// banned or too far behind; the last frame, which Output writes, says why.
+func (s *Service) join(ctx context.Context, r *pipeline.Request[*wire.RoomRequest], from room.Sender, q *wire.RoomJoin) (*wire.RoomResponse, error) {
+	st, _ := ctx.Value(streamKey{}).(network.Stream)
+	if st == nil {
+		// Served without a libp2p stream (a test's pipe): nothing to
+		// keep open.
+		return failed(wire.CodeBadRequest), nil
+	}
+	name := q.GetRoom()
+	if wire.ValidRoomName(name) != nil || len(q.GetPassword()) > wire.MaxRoomPassword {
+		return failed(wire.CodeBadRequest), nil
+	}
+	if !s.allowJoin(from.Username) {
+		return failed(wire.CodeRateLimited), nil
+	}
+	state, err := s.store.State(ctx, name)
+	if err != nil {
+		return failed(code(err)), nil
+	}
+	// AdmitJoin runs without the locks (a password costs an Argon2id
+	// evaluation); register checks the member limit again under them.
+	if err := room.AdmitJoin(state, from, q.GetPassword(), s.Online(name), s.cfg.Now()); err != nil {
+		s.log.Debug("join refused", "room", name, "from", from.Username, "err", err)
+		return failed(code(err)), nil
+	}
+	sb, m, n, refusal := s.register(state, r.Remote, from.Username)
+	if refusal != "" {
+		return failed(refusal), nil
+	}
+	defer s.unregister(sb, m)
+
+	// The stream lives as long as the membership: no deadline on reading
+	// (reading only tells us the member went), one per event written.
+	if err := st.SetReadDeadline(time.Time{}); err != nil {
+		return nil, fmt.Errorf("clearing the read deadline: %w", err)
+	}
+	if err := s.write(st, &wire.RoomResponse{Position: state.Seq, Members: uint32(n)}); err != nil {
+		return nil, err
+	}
+	gone := make(chan struct{})
+	go func() {
+		// The member sends nothing after its join: a byte is a protocol
+		// error, EOF or a reset is its leaving.
+		var b [1]byte
+		_, _ = st.Read(b[:])
+		close(gone)
+	}()
+	for {
+		select {
+		case ev := <-sb.events:
+			if err := s.write(st, &wire.RoomResponse{Event: ev}); err != nil {
+				return nil, err
+			}
+		case <-sb.done:
+			// Events queued before the end (the kick line itself) go
+			// first.
+			for {
+				select {
+				case ev := <-sb.events:
+					if err := s.write(st, &wire.RoomResponse{Event: ev}); err != nil {
+						return nil, err
+					}
+				default:
+					return s.ended(st, sb.why), nil
+				}
+			}
+		case <-gone:
+			sb.end(EndLeft)
+			return nil, errors.New("member closed its joined stream")
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+}
+
+// ended is a joined stream's last frame; Output writes it under a fresh
+// write deadline.
+func (s *Service) ended(st network.Stream, why string) *wire.RoomResponse {
+	_ = st.SetWriteDeadline(time.Now().Add(wire.RoomWriteTimeout))
+	return &wire.RoomResponse{Ended: why}
+}
+
+// write pushes one frame to a joined member within wire.RoomWriteTimeout.
+func (s *Service) write(st network.Stream, resp *wire.RoomResponse) error {
+	if err := st.SetWriteDeadline(time.Now().Add(wire.RoomWriteTimeout)); err != nil {
+		return fmt.Errorf("setting the write deadline: %w", err)
+	}
+	if err := wire.WriteMsg(st, resp); err != nil {
+		return fmt.Errorf("pushing to a joined member: %w", err)
+	}
+	return nil
+}
+
+// allowJoin spends one of user's join attempts.
+func (s *Service) allowJoin(user string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := s.cfg.Now()
+	l := s.joins[user]
+	if l == nil {
+		if len(s.joins) >= s.cfg.Subscriptions {
+			// Forget the accounts whose buckets are full again: they
+			// lose nothing.
+			for u, b := range s.joins {
+				if b.TokensAt(now) >= wire.RoomJoinBurst {
+					delete(s.joins, u)
+				}
+			}
+			if len(s.joins) >= s.cfg.Subscriptions {
+				return false
+			}
+		}
+		l = rate.NewLimiter(wire.RoomJoinRate, wire.RoomJoinBurst)
+		s.joins[user] = l
+	}
+	return l.AllowN(now, 1)
+}
+
+// register adds remote's joined stream to state's room, ending one it
+// already had there, within the caps: the service's subscriptions, the
+// device's rooms, and the room's member limit (checked again here, under
+// the lock, as joins may race). It returns the members online with it, or
+// a refusal code.
+func (s *Service) register(state *room.State, remote peer.ID, user string) (*sub, *members, int, string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closing {
+		return nil, nil, 0, wire.CodeBusy
+	}
+	m := s.rooms[state.Room]
+	if m == nil {
+		m = &members{byPeer: map[peer.ID]*sub{}, users: map[string]int{}, recent: map[string]sent{}}
+		s.rooms[state.Room] = m
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	old := m.byPeer[remote]
+	switch {
+	case old == nil && s.subs >= s.cfg.Subscriptions:
+		return nil, nil, 0, wire.CodeFull
+	case old == nil && s.perPeer[remote] >= wire.MaxRoomsJoined:
+		return nil, nil, 0, wire.CodeTooMany
+	case m.users[user] == 0 && state.Modes.MemberLimit > 0 && len(m.users) >= state.Modes.MemberLimit &&
+		state.Role(user) != room.RoleOwner && state.Role(user) != room.RoleOp:
+		return nil, nil, 0, wire.CodeRoomFull
+	}
+	if old != nil {
+		old.end(EndReplaced)
+		s.drop(m, old)
+	}
+	sb := &sub{room: state.Room, peer: remote, user: user, events: make(chan *wire.RoomEvent, wire.RoomQueue), done: make(chan struct{})}
+	if m.users[user] == 0 {
+		m.push(&wire.RoomEvent{Kind: &wire.RoomEvent_Joined{Joined: user}})
+	}
+	m.byPeer[remote] = sb
+	m.users[user]++
+	s.subs++
+	s.perPeer[remote]++
+	return sb, m, len(m.users), ""
+}
+
+// unregister removes sb when its stream ends (unless a newer join of the
+// same device replaced it already).
+func (s *Service) unregister(sb *sub, m *members) {
+	sb.end(EndLeft)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.byPeer[sb.peer] == sb {
+		s.drop(m, sb)
+	}
+	// Recent sends of users no longer here are kept while they bind, so
+	// leaving and joining again frees no one from slow mode or the flood
+	// limit; then they go, and so does a room no one is in.
+	now := s.cfg.Now()
+	for u, r := range m.recent {
+		if m.users[u] == 0 && now.Sub(r.last) > recentBinds {
+			delete(m.recent, u)
+		}
+	}
+	if len(m.byPeer) == 0 && len(m.recent) == 0 {
+		delete(s.rooms, sb.room)
+	}
+}
+
+// drop takes sb out of m and the counts; s.mu and m.mu are held. The last
+// device of a user leaving is a line for the others.
+func (s *Service) drop(m *members, sb *sub) {
+	delete(m.byPeer, sb.peer)
+	s.subs--
+	if s.perPeer[sb.peer]--; s.perPeer[sb.peer] <= 0 {
+		delete(s.perPeer, sb.peer)
+	}
+	if m.users[sb.user]--; m.users[sb.user] <= 0 {
+		delete(m.users, sb.user)
+		m.push(&wire.RoomEvent{Kind: &wire.RoomEvent_Left{Left: sb.user}})
+	}
+}

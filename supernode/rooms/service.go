@@ -1,0 +1,486 @@
+package rooms
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"golang.org/x/time/rate"
+	"google.golang.org/protobuf/proto"
+
+	"eserver/node/room"
+	"eserver/node/ticket"
+	"eserver/node/wire"
+	"eserver/pipeline"
+)
+
+// Why a joined stream ended: its last frame's ended field.
+const (
+	EndLeft     = "left"     // the member left (a leave request, or it closed the stream)
+	EndKicked   = "kicked"   // a kick op: the member may rejoin
+	EndBanned   = "banned"   // a ban op, for every device of the account
+	EndDeleted  = "deleted"  // the room was deleted
+	EndReplaced = "replaced" // the device joined the room again on another stream
+	EndLagging  = "lagging"  // more than wire.RoomQueue events waited: catch up from the backlog and the chain
+	EndClosing  = "closing"  // the home is shutting down
+)
+
+// DefaultSubscriptions is the cap on joined streams of a service whose
+// ServiceConfig.Subscriptions is 0.
+const DefaultSubscriptions = 100_000
+
+// ServiceConfig configures a room home's service.
+type ServiceConfig struct {
+	// DBPath is the room store's SQLite file; required.
+	DBPath string
+	// AuthServer is the auth server whose tickets are accepted; required.
+	AuthServer peer.ID
+	// Revoked, if set, refuses revoked devices' requests, ops and
+	// messages; nil revokes none.
+	Revoked pipeline.Revoker
+	// Now is the clock of tickets, ops, messages and rate limits; nil
+	// means time.Now.
+	Now func() time.Time
+	// Logger receives per-stream diagnostics; nil discards them.
+	Logger *slog.Logger
+	// Limits are the store's global caps (zero fields: its defaults).
+	Limits Limits
+	// Subscriptions caps the joined streams of all members together;
+	// 0 means DefaultSubscriptions.
+	Subscriptions int
+}
+
+// Service serves wire.ProtoRoom for the rooms this supernode is a home of:
+// it sequences their ops (this increment has one home per room: it is the
+// primary of every room it serves), admits joins, passes admitted messages
+// to the members joined here, and answers backlog and chain requests.
+// Every request runs through the pipeline: its ticket is authenticated
+// (signature, expiry, peer binding, revocation), the Security stage
+// verifies a region pass against that ticket, and Process decides with
+// node/room's rules — moderation holds here, before any member sees a
+// message, whatever the members' clients do.
+type Service struct {
+	cfg    ServiceConfig
+	log    *slog.Logger
+	store  *Store
+	checks room.Checks // for new ops and messages: revocation and MaxAge
+
+	listen *pipeline.Listener
+	rpc    *pipeline.Service[*wire.RoomRequest, *wire.RoomResponse]
+
+	mu      sync.Mutex
+	rooms   map[string]*members
+	subs    int
+	perPeer map[peer.ID]int
+	joins   map[string]*rate.Limiter // per account; swept when idle
+	closing bool
+}
+
+// members are one room's members joined at this home. Its mutex orders
+// the room's messages and events: each is stored and queued to every
+// member under it, so all members get them in one order.
+type members struct {
+	mu     sync.Mutex
+	byPeer map[peer.ID]*sub
+	users  map[string]int         // devices joined per username
+	recent map[string]sent // per username, so devices do not multiply the flood limit
+}
+
+// sent is a user's recent admitted messages in a room and the newest's
+// time, to know when they no longer bind anything.
+type sent struct {
+	recent room.Recent
+	last   time.Time
+}
+
+// recentBinds is how long a user's sends bind a limit: the longest slow
+// mode or flood window a room may set.
+const recentBinds = time.Duration(max(wire.MaxRoomSlowSeconds, wire.MaxRoomFloodSeconds)) * time.Second
+
+// sub is one device's joined stream in one room.
+type sub struct {
+	room   string
+	peer   peer.ID
+	user   string
+	events chan *wire.RoomEvent
+	done   chan struct{}
+	once   sync.Once
+	why    string // set before done closes
+}
+
+func (s *sub) end(why string) {
+	s.once.Do(func() {
+		s.why = why
+		close(s.done)
+	})
+}
+
+func (s *sub) ended() bool {
+	select {
+	case <-s.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// OpenService opens the store at cfg.DBPath; Attach the service to a host
+// to serve, Close it to stop.
+func OpenService(cfg ServiceConfig) (*Service, error) {
+	if cfg.AuthServer == "" || cfg.DBPath == "" {
+		return nil, errors.New("rooms: ServiceConfig needs AuthServer and DBPath")
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Subscriptions <= 0 {
+		cfg.Subscriptions = DefaultSubscriptions
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	store, err := Open(cfg.DBPath, Config{Server: cfg.AuthServer, Now: cfg.Now, Limits: cfg.Limits})
+	if err != nil {
+		return nil, err
+	}
+	s := &Service{
+		cfg:     cfg,
+		log:     log.With("service", "rooms"),
+		store:   store,
+		checks:  room.Checks{Server: cfg.AuthServer, Revoked: cfg.Revoked, MaxAge: wire.MaxClockSkew},
+		rooms:   map[string]*members{},
+		perPeer: map[peer.ID]int{},
+		joins:   map[string]*rate.Limiter{},
+	}
+	s.listen = pipeline.NewListener(s.log)
+	s.rpc = &pipeline.Service[*wire.RoomRequest, *wire.RoomResponse]{
+		Protocol:    wire.ProtoRoom,
+		MaxRequest:  wire.MaxRoomRequest,
+		Budget:      pipeline.NewServiceBudget(wire.RoomBudget, wire.MaxRoomRequest),
+		Timeout:     wire.RoomTimeout,
+		Auth:        &pipeline.Authenticator{Server: cfg.AuthServer, Now: cfg.Now, Revoked: cfg.Revoked},
+		Credentials: credentials,
+		Security:    s.security,
+		Process:     s.process,
+		Refuse:      func(_ *wire.RoomRequest, r pipeline.Refusal) *wire.RoomResponse { return &wire.RoomResponse{Error: r.Code} },
+		Log:         s.log,
+	}
+	return s, nil
+}
+
+// Store is the service's store.
+func (s *Service) Store() *Store { return s.store }
+
+// Budget is the service's request budget (for tests and metrics).
+func (s *Service) Budget() *pipeline.Budget { return s.rpc.Budget }
+
+// streamKey carries a request's libp2p stream to Process: a join keeps
+// its stream open and sets its deadlines event by event.
+type streamKey struct{}
+
+// Attach serves the room protocol on h until Close.
+func (s *Service) Attach(h host.Host) {
+	s.listen.Handle(h, s.rpc.Protocol, s.rpc.Timeout, func(ctx context.Context, st network.Stream) error {
+		return s.rpc.ServeStream(context.WithValue(ctx, streamKey{}, st), st)
+	})
+}
+
+// Close ends every joined stream (ended "closing"), stops serving, waits
+// for the handlers and closes the store.
+func (s *Service) Close() error {
+	s.mu.Lock()
+	s.closing = true
+	for _, m := range s.rooms {
+		m.mu.Lock()
+		for _, sb := range m.byPeer {
+			sb.end(EndClosing)
+		}
+		m.mu.Unlock()
+	}
+	s.mu.Unlock()
+	if !s.listen.Close() {
+		return nil
+	}
+	return s.store.Close()
+}
+
+// Online is how many users have a device joined to name at this home.
+func (s *Service) Online(name string) int {
+	s.mu.Lock()
+	m := s.rooms[name]
+	s.mu.Unlock()
+	if m == nil {
+		return 0
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return len(m.users)
+}
+
+// credentials: every room request presents a node's ticket.
+func credentials(req *wire.RoomRequest) (pipeline.Credential, error) {
+	if req.Kind == nil {
+		return pipeline.Credential{}, errors.New("room request of no known kind")
+	}
+	return pipeline.TicketOfRole(req.Ticket, ticket.RoleNode), nil
+}
+
+// security is the Security stage: a region pass, if the request carries
+// one, must be the one issued with the request's own verified ticket; the
+// sender Process decides with is the ticket's user and that pass's region,
+// never a name or a region written in the request. The account's age is
+// not signed by the auth server yet, so it is unknown: node/room fails a
+// new-account gate closed for it.
+func (s *Service) security(r *pipeline.Request[*wire.RoomRequest]) error {
+	var pass *wire.SignedRegionPass
+	switch k := r.Msg.Kind.(type) {
+	case *wire.RoomRequest_Join:
+		pass = k.Join.GetPass()
+	case *wire.RoomRequest_Send:
+		pass = k.Send.GetPass()
+	}
+	from := room.Sender{Username: r.Ticket.Username}
+	if pass != nil {
+		p, err := ticket.VerifyPass(s.cfg.AuthServer, pass, r.Ticket, s.cfg.Now())
+		if err != nil {
+			return fmt.Errorf("region pass: %w", err)
+		}
+		from.Region = p.Region
+	}
+	r.Verified = from
+	return nil
+}
+
+// process is the Process stage: one request kind each.
+func (s *Service) process(ctx context.Context, r *pipeline.Request[*wire.RoomRequest]) (*wire.RoomResponse, error) {
+	from, _ := r.Verified.(room.Sender)
+	switch k := r.Msg.Kind.(type) {
+	case *wire.RoomRequest_Op:
+		return s.submit(ctx, k.Op), nil
+	case *wire.RoomRequest_Join:
+		return s.join(ctx, r, from, k.Join)
+	case *wire.RoomRequest_Leave:
+		return s.leave(r.Remote, k.Leave), nil
+	case *wire.RoomRequest_Send:
+		return s.send(ctx, r.Remote, from, k.Send.GetMessage()), nil
+	case *wire.RoomRequest_Backlog:
+		return s.backlog(ctx, k.Backlog), nil
+	case *wire.RoomRequest_Ops:
+		return s.opsSince(ctx, k.Ops), nil
+	}
+	return failed(wire.CodeBadRequest), nil
+}
+
+func failed(code string) *wire.RoomResponse { return &wire.RoomResponse{Error: code} }
+
+// code is the answer's code for err, from node/room's and the store's
+// sentinels; "" for nil.
+func code(err error) string {
+	switch {
+	case err == nil:
+		return ""
+	case errors.Is(err, room.ErrBanned):
+		return wire.CodeBanned
+	case errors.Is(err, room.ErrRoomFull):
+		return wire.CodeRoomFull
+	case errors.Is(err, room.ErrWrongPassword):
+		return wire.CodeWrongPassword
+	case errors.Is(err, room.ErrRateLimited):
+		return wire.CodeRateLimited
+	case errors.Is(err, room.ErrStale), errors.Is(err, room.ErrFork), errors.Is(err, room.ErrGap):
+		return wire.CodeStale
+	case errors.Is(err, room.ErrNotAllowed), errors.Is(err, room.ErrForged), errors.Is(err, room.ErrUnauthorized),
+		errors.Is(err, ErrWrongAuthor):
+		return wire.CodeNotAllowed
+	case errors.Is(err, ErrFull):
+		return wire.CodeFull
+	case errors.Is(err, room.ErrMalformed), errors.Is(err, room.ErrWrongRoom), errors.Is(err, room.ErrBadTime),
+		errors.Is(err, room.ErrNoChange), errors.Is(err, room.ErrTooMany), errors.Is(err, room.ErrDeleted),
+		errors.Is(err, room.ErrNoRoom), errors.Is(err, ErrDuplicate), errors.Is(err, ErrBadMessage),
+		errors.Is(err, wire.ErrBadRoomName):
+		return wire.CodeBadRequest
+	}
+	return wire.CodeInternal
+}
+
+// submit sequences an op: this home is the room's only home for now, so
+// it checks revocation and MaxAge as the primary does (docs/ROOMS.md). An
+// op carries its own author's signature and ticket, so whoever hands it
+// over needs no rights of their own. Once stored, the op goes to every
+// member joined here; a kick or a ban ends its target's joined streams
+// (every device of the account), a delete-room everyone's.
+func (s *Service) submit(ctx context.Context, signed *wire.SignedRoomOp) *wire.RoomResponse {
+	st, err := s.store.Append(ctx, signed, s.checks)
+	if err != nil {
+		s.log.Debug("op refused", "err", err)
+		if c := code(err); c != wire.CodeInternal {
+			return failed(c)
+		}
+		s.log.Warn("storing an op", "err", err)
+		return failed(wire.CodeInternal)
+	}
+	kind, target := peekKind(signed)
+	s.mu.Lock()
+	m := s.rooms[st.Room]
+	s.mu.Unlock()
+	if m != nil {
+		m.mu.Lock()
+		m.push(&wire.RoomEvent{Kind: &wire.RoomEvent_Op{Op: signed}})
+		for _, sb := range m.byPeer {
+			switch {
+			case kind == room.KindDeleteRoom:
+				sb.end(EndDeleted)
+			case kind == room.KindKick && sb.user == target:
+				sb.end(EndKicked)
+			case kind == room.KindBan && sb.user == target:
+				sb.end(EndBanned)
+			}
+		}
+		m.mu.Unlock()
+	}
+	return &wire.RoomResponse{Position: st.Seq}
+}
+
+// push queues ev to every member still joined; a member whose queue is
+// full is dropped (EndLagging) rather than waited for. m.mu is held.
+func (m *members) push(ev *wire.RoomEvent) {
+	for _, sb := range m.byPeer {
+		if sb.ended() {
+			continue
+		}
+		select {
+		case sb.events <- ev:
+		default:
+			sb.end(EndLagging)
+		}
+	}
+}
+
+// leave ends remote's joined stream in name, if any; leaving a room one is
+// not in is done already.
+func (s *Service) leave(remote peer.ID, name string) *wire.RoomResponse {
+	if wire.ValidRoomName(name) != nil {
+		return failed(wire.CodeBadRequest)
+	}
+	s.mu.Lock()
+	m := s.rooms[name]
+	s.mu.Unlock()
+	if m != nil {
+		m.mu.Lock()
+		if sb := m.byPeer[remote]; sb != nil {
+			sb.end(EndLeft)
+		}
+		m.mu.Unlock()
+	}
+	return &wire.RoomResponse{}
+}
+
+// send admits and passes on one message. Only a device joined here may
+// post (IRC's "no external messages": a kick means something), the
+// message must be signed by that very device under its author's ticket,
+// and room.Admit decides — bans, region, invitation, voice, new-account
+// gate, slow mode, flood — before the message is stored or anyone sees it.
+func (s *Service) send(ctx context.Context, remote peer.ID, from room.Sender, signed *wire.SignedRoomMessage) *wire.RoomResponse {
+	now := s.cfg.Now()
+	msg, err := room.VerifyMessage(signed, now, s.checks)
+	if err != nil {
+		s.log.Debug("message refused", "err", err)
+		return failed(code(err))
+	}
+	if msg.Author != from.Username || msg.Ticket.Peer != remote {
+		// Someone else's signed message handed over again: not this
+		// device's to post.
+		return failed(wire.CodeNotAllowed)
+	}
+	s.mu.Lock()
+	m := s.rooms[msg.Room]
+	s.mu.Unlock()
+	if m == nil {
+		m = &members{} // no one joined here: Admit still says why first
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	st, err := s.store.State(ctx, msg.Room)
+	if err != nil {
+		return failed(code(err))
+	}
+	recent, err := room.Admit(st, from, now, m.recent[from.Username].recent)
+	if err != nil {
+		s.log.Debug("message not admitted", "room", msg.Room, "from", from.Username, "err", err)
+		return failed(code(err))
+	}
+	if sb := m.byPeer[remote]; sb == nil || sb.ended() {
+		return failed(wire.CodeNotAllowed)
+	}
+	if err := s.store.AddMessage(ctx, msg.Room, Message{ID: msg.ID, Author: msg.Author, Time: msg.Time, Body: wire.MustMarshal(signed)}); err != nil {
+		if c := code(err); c != wire.CodeInternal {
+			return failed(c)
+		}
+		s.log.Warn("storing a message", "err", err)
+		return failed(wire.CodeInternal)
+	}
+	m.recent[from.Username] = sent{recent, now}
+	m.push(&wire.RoomEvent{Kind: &wire.RoomEvent_Message{Message: signed}})
+	return &wire.RoomResponse{}
+}
+
+// backlog answers the room's newest messages, oldest first.
+func (s *Service) backlog(ctx context.Context, q *wire.RoomBacklogRequest) *wire.RoomResponse {
+	if wire.ValidRoomName(q.GetRoom()) != nil || q.GetLimit() > wire.RoomBacklog {
+		return failed(wire.CodeBadRequest)
+	}
+	msgs, err := s.store.Backlog(ctx, q.Room, int(q.Limit))
+	if err != nil {
+		s.log.Warn("reading a backlog", "err", err)
+		return failed(wire.CodeInternal)
+	}
+	out := &wire.RoomResponse{}
+	for _, m := range msgs {
+		sm, err := room.DecodeMessage(m.Body)
+		if err != nil {
+			s.log.Warn("a stored message does not decode", "room", q.Room, "id", m.ID, "err", err)
+			continue
+		}
+		out.Messages = append(out.Messages, sm)
+	}
+	return out
+}
+
+// opsSince answers a page of the room's chain.
+func (s *Service) opsSince(ctx context.Context, q *wire.RoomOpsRequest) *wire.RoomResponse {
+	if wire.ValidRoomName(q.GetRoom()) != nil {
+		return failed(wire.CodeBadRequest)
+	}
+	ops, err := s.store.OpsSince(ctx, q.Room, q.Since)
+	if err != nil {
+		s.log.Warn("reading ops", "err", err)
+		return failed(wire.CodeInternal)
+	}
+	out := &wire.RoomResponse{Ops: ops, Position: q.Since + uint64(len(ops)), More: len(ops) == OpsPage}
+	return out
+}
+
+// peekKind is the kind and target of an op Append accepted (and so
+// decodes), as far as the joined streams care: kick, ban, delete-room.
+func peekKind(signed *wire.SignedRoomOp) (room.Kind, string) {
+	var op wire.RoomOp
+	if err := proto.Unmarshal(signed.Op, &op); err != nil {
+		return "", ""
+	}
+	switch k := op.Kind.(type) {
+	case *wire.RoomOp_Kick:
+		return room.KindKick, k.Kick
+	case *wire.RoomOp_Ban:
+		return room.KindBan, k.Ban.GetUsername()
+	case *wire.RoomOp_DeleteRoom:
+		return room.KindDeleteRoom, ""
+	}
+	return "", ""
+}
