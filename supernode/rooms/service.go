@@ -234,10 +234,11 @@ func credentials(req *wire.RoomRequest) (pipeline.Credential, error) {
 
 // security is the Security stage: a region pass, if the request carries
 // one, must be the one issued with the request's own verified ticket; the
-// sender Process decides with is the ticket's user and that pass's region,
-// never a name or a region written in the request. The account's age is
-// not signed by the auth server yet, so it is unknown: node/room fails a
-// new-account gate closed for it.
+// sender Process decides with is the ticket's user, its account's creation
+// time as the auth server signed it, and that pass's region — never a name,
+// an age or a region written in the request. A ticket without a creation
+// time (issued before the auth server signed one) is refused by a
+// new-account gate until its next renewal: node/room fails it closed.
 func (s *Service) security(r *pipeline.Request[*wire.RoomRequest]) error {
 	var pass *wire.SignedRegionPass
 	switch k := r.Msg.Kind.(type) {
@@ -246,7 +247,7 @@ func (s *Service) security(r *pipeline.Request[*wire.RoomRequest]) error {
 	case *wire.RoomRequest_Send:
 		pass = k.Send.GetPass()
 	}
-	from := room.Sender{Username: r.Ticket.Username}
+	from := room.Sender{Username: r.Ticket.Username, AccountCreated: r.Ticket.AccountCreated}
 	if pass != nil {
 		p, err := ticket.VerifyPass(s.cfg.AuthServer, pass, r.Ticket, s.cfg.Now())
 		if err != nil {

@@ -54,6 +54,13 @@ type member struct {
 
 func (hm *home) member(t *testing.T, user string) *member {
 	t.Helper()
+	return hm.memberSince(t, user, t0.Add(-30*24*time.Hour))
+}
+
+// memberSince is member for an account created at created, as the auth
+// server signs it into the ticket.
+func (hm *home) memberSince(t *testing.T, user string, created time.Time) *member {
+	t.Helper()
 	k := sntest.Key(t)
 	h, err := libp2p.New(libp2p.Identity(k), libp2p.ListenAddrStrings("/ip4/127.0.0.1/tcp/0"))
 	if err != nil {
@@ -63,7 +70,11 @@ func (hm *home) member(t *testing.T, user string) *member {
 	if err := h.Connect(sntest.Ctx(t), peer.AddrInfo{ID: hm.h.ID(), Addrs: hm.h.Addrs()}); err != nil {
 		t.Fatal(err)
 	}
-	st := sntest.SignTicket(t, hm.w.key, user, h.ID(), t0.Add(-time.Hour), t0.Add(23*time.Hour))
+	st, err := ticket.Sign(hm.w.key, ticket.Ticket{Username: user, Peer: h.ID(), Device: "dev-" + h.ID().String()[:8],
+		Issued: t0.Add(-5 * time.Minute), Expiry: t0.Add(23 * time.Hour), Role: ticket.RoleNode, AccountCreated: created})
+	if err != nil {
+		t.Fatal(err)
+	}
 	return &member{t: t, hm: hm, user: user, key: k, h: h, st: st}
 }
 
@@ -328,6 +339,32 @@ func TestRoomModeration(t *testing.T) {
 	if err != nil || len(msgs) != 1 {
 		t.Fatalf("backlog of the moderated room: %d messages, %v", len(msgs), err)
 	}
+}
+
+// TestNewAccountGate: in a room that lets accounts post only after an
+// hour, the home reads the account's age from the ticket the auth server
+// signed: a day-old account posts, a ten-minute-old one reads but may not
+// post until its hour has passed.
+func TestNewAccountGate(t *testing.T) {
+	hm := newHome(t)
+	owner := hm.member(t, "olga")
+	veteran := hm.memberSince(t, "vera", t0.Add(-24*time.Hour))
+	newcomer := hm.memberSince(t, "nina", t0.Add(-10*time.Minute))
+	owner.create("gated", room.Modes{MinAccountMinutes: 60})
+	sv := veteran.mustJoin("gated")
+	newcomer.mustJoin("gated") // reading is open to all
+
+	if err := veteran.say("gated", "hello", nil); err != nil {
+		t.Fatalf("a day-old account: %v", err)
+	}
+	if err := newcomer.say("gated", "spam", nil); !errors.Is(err, client.ErrNotAllowed) {
+		t.Fatalf("a ten-minute-old account: %v", err)
+	}
+	hm.w.clock.advance(time.Hour)
+	if err := newcomer.say("gated", "hi, I am new", nil); err != nil {
+		t.Fatalf("the newcomer after an hour: %v", err)
+	}
+	same(t, texts(t, hm.w, sv, "hi, I am new"), "vera: hello", "nina: hi, I am new")
 }
 
 // TestRegionalRoom: anyone joins a regional room to read it; only a
