@@ -15,6 +15,7 @@ import (
 	"eserver/node/payload"
 	"eserver/node/presence"
 	"eserver/node/role"
+	"eserver/node/rooms"
 	"eserver/node/task"
 	"eserver/node/wire"
 	"eserver/pipeline"
@@ -80,6 +81,7 @@ type components struct {
 	files     *files.Files
 	streams   *streams.Streams
 	role      *role.Role
+	rooms     *rooms.Rooms
 }
 
 // mapLoginErr turns the login package's sentinels into the API's. The
@@ -369,6 +371,7 @@ func (s *session) assemble(backupKey []byte) {
 	s.streams = streams.New(s, nil) // offers expire by the wall clock, not the session's (tests fix that one)
 	s.files = files.New(s, s)       // display pictures (pictures.go) travel as transfers
 	s.conv = conversation.New(s)
+	s.rooms = rooms.New(s, rooms.Config{RetryMax: s.n.cfg.RetryMax})
 	s.delivery = delivery.New(s, s.keys, s.discovery, &s.auth, s.n.cfg.RetryMax)
 	s.kinds.Register(s.contacts.Kinds()...)
 	s.kinds.Register(s.delivery.Kinds()...)
@@ -413,6 +416,7 @@ func (s *session) run() {
 		}
 	})
 	s.role.Start(s.ctx)
+	s.rooms.Start(s.ctx) // rejoins the remembered rooms in the background
 }
 
 // goTracked runs f in a goroutine that the session's close waits for.
@@ -522,6 +526,7 @@ func renewAt(t *ticket.Ticket) time.Time {
 // close stops every goroutine of the session, then the host and the store.
 func (s *session) close() error {
 	s.tasks.Cancel()
+	s.rooms.Close()
 	s.streams.Close()
 	s.discovery.Close()
 	s.files.Close()

@@ -86,11 +86,22 @@ var (
 	// ErrNoSuchUser: AddContact named a username no account has (the auth
 	// server says so); nothing was added.
 	ErrNoSuchUser = errors.New("no such user")
+
+	// Chat rooms' errors, as the room's home answered: ErrBanned (banned
+	// from the room), ErrRoomFull (at its member limit), ErrNotAllowed (no
+	// rights, muted, another region, not invited, not joined),
+	// ErrWrongPassword (the room's key). Slow mode and flood are
+	// ErrRateLimited; an unknown room or a bad name ErrBadRequest.
+	ErrBanned        = errors.New("banned from the room")
+	ErrRoomFull      = errors.New("the room is full")
+	ErrNotAllowed    = errors.New("not allowed in the room")
+	ErrWrongPassword = errors.New("wrong room password")
 )
 
 // Code returns the stable string code of err for front ends and the daemon:
 // login_failed, username_taken, not_contact, rate_limited, bad_request,
-// not_logged_in, unreachable, blocked, device_revoked, no_such_user, internal.
+// not_logged_in, unreachable, blocked, device_revoked, no_such_user, banned,
+// room_full, not_allowed, wrong_password, internal.
 func Code(err error) string {
 	switch {
 	case err == nil:
@@ -115,6 +126,14 @@ func Code(err error) string {
 		return "device_revoked"
 	case errors.Is(err, ErrNoSuchUser):
 		return "no_such_user"
+	case errors.Is(err, ErrBanned):
+		return "banned"
+	case errors.Is(err, ErrRoomFull):
+		return "room_full"
+	case errors.Is(err, ErrNotAllowed):
+		return "not_allowed"
+	case errors.Is(err, ErrWrongPassword):
+		return "wrong_password"
 	default:
 		return "internal"
 	}
@@ -548,6 +567,61 @@ type Event struct {
 	// in our mailboxes — messages contacts left while we were offline.
 	// Each was also a Message event. None when nothing waited.
 	OfflineMessages *OfflineMessagesEvent `json:"offlineMessages,omitempty"`
+	// RoomMessage: a message in a chat room we joined, shown once (a
+	// rejoin's backlog repeats none already shown); RoomEvent: a change
+	// in one (someone joined or left, the topic, a moderation action).
+	RoomMessage *RoomMessage `json:"roomMessage,omitempty"`
+	RoomEvent   *RoomEvent   `json:"roomEvent,omitempty"`
+}
+
+// Room is a chat room as JoinRoom found it.
+type Room struct {
+	Room  string `json:"room"`
+	Topic string `json:"topic"`
+	// Members are the users joined at the room's home we attached to,
+	// ourselves included.
+	Members int `json:"members"`
+}
+
+// RoomMessage is one message of a chat room, its author's signature
+// verified. ID is chosen by the author and unique in the room.
+type RoomMessage struct {
+	Room string    `json:"room"`
+	ID   string    `json:"id"`
+	From string    `json:"from"`
+	Text string    `json:"text"`
+	Time time.Time `json:"time"` // the author's clock when signing
+}
+
+// RoomEventKind is what changed in a room.
+type RoomEventKind string
+
+// Room event kinds: a user joined or left (at the home we are attached
+// to), and the room's signed ops, each shown as a line everyone sees.
+const (
+	RoomJoin    RoomEventKind = "join"
+	RoomLeave   RoomEventKind = "leave"
+	RoomKick    RoomEventKind = "kick"
+	RoomBan     RoomEventKind = "ban"
+	RoomUnban   RoomEventKind = "unban"
+	RoomOp      RoomEventKind = "op"
+	RoomDeop    RoomEventKind = "deop"
+	RoomVoice   RoomEventKind = "voice"
+	RoomDevoice RoomEventKind = "devoice"
+	RoomTopic   RoomEventKind = "topic"
+	RoomModes   RoomEventKind = "modes"
+	RoomDeleted RoomEventKind = "deleted"
+)
+
+// RoomEvent is a change in a room: Username is whom it is about (who
+// joined, was kicked, ...), By who did it (an op's author), Topic the new
+// topic of a topic event.
+type RoomEvent struct {
+	Room     string        `json:"room"`
+	Kind     RoomEventKind `json:"kind"`
+	Username string        `json:"username,omitempty"`
+	By       string        `json:"by,omitempty"`
+	Topic    string        `json:"topic,omitempty"`
 }
 
 // OfflineMessagesEvent sums up the messages that waited in our mailboxes
@@ -665,6 +739,23 @@ type API interface {
 	// History returns up to limit messages with a contact, newest last,
 	// older than the message with ID before (all when before is empty).
 	History(ctx context.Context, with string, limit int, before string) ([]Message, error)
+
+	// CreateRoom creates a chat room named room (wire.ValidRoomName) at
+	// its home, with us as its owner; public rooms are for the directory
+	// (still to come). It does not join it.
+	CreateRoom(ctx context.Context, room, topic string, public bool) error
+	// JoinRoom joins a room (password: its key, "" for none), shows its
+	// backlog as RoomMessage events and remembers it: it is rejoined at
+	// every sign-in until LeaveRoom. Public rooms are signed, not
+	// encrypted: their homes read them.
+	JoinRoom(ctx context.Context, room, password string) (Room, error)
+	LeaveRoom(ctx context.Context, room string) error
+	// RoomSend posts text in a room we joined and returns the message's
+	// ID once the home took it; it comes back as a RoomMessage event.
+	RoomSend(ctx context.Context, room, text string) (string, error)
+	// RoomHistory returns the room's newest messages at its home, at most
+	// limit (1..100, 0: 100), oldest first.
+	RoomHistory(ctx context.Context, room string, limit int) ([]RoomMessage, error)
 
 	// Watch streams events until ctx ends; the first is a Snapshot. A slow
 	// reader does not block the node: events are buffered per watcher.

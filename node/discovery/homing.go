@@ -86,6 +86,20 @@ func (d *Discovery) HomesOf(username string) []peer.AddrInfo {
 	return out
 }
 
+// RoomHomes are the chat room's home supernodes among the live ones, best
+// first (client.RoomHomes); the rendezvous servers when none is known.
+func (d *Discovery) RoomHomes(room string) []peer.AddrInfo {
+	ids := client.RoomHomes(room, d.live(), wire.Homes)
+	if len(ids) == 0 {
+		return d.cfg.Rendezvous
+	}
+	out := make([]peer.AddrInfo, 0, len(ids))
+	for _, id := range ids {
+		out = append(out, peer.AddrInfo{ID: id, Addrs: d.h.Libp2p().Peerstore().Addrs(id)})
+	}
+	return out
+}
+
 // HasMailboxes reports whether supernodes (which keep mailboxes) are known.
 func (d *Discovery) HasMailboxes() bool { return len(d.live()) > 0 }
 

@@ -1,0 +1,10 @@
+package node
+
+import (
+	"github.com/libp2p/go-libp2p/core/peer"
+)
+
+// The session's side of rooms.Host beyond host.go.
+
+// RoomHomes are a chat room's home supernodes, best first.
+func (s *session) RoomHomes(room string) []peer.AddrInfo { return s.discovery.RoomHomes(room) }

@@ -1,0 +1,269 @@
+package rooms
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"eserver/node/api"
+	"eserver/node/room"
+	"eserver/node/wire"
+	"eserver/supernode/client"
+	srooms "eserver/supernode/rooms"
+)
+
+// scope is the store's seen scope of a room's messages: what was shown.
+func scope(name string) string { return "room/" + name }
+
+// attach joins j's room at its home. The joined stream is opened first,
+// then the chain since what j holds and the backlog are read, so nothing
+// posted in between is missed; a message both carry is shown once (show).
+// Ops of the chain are shown as events only when j held part of it
+// already: a first join shows the room as it is, not its history.
+func (r *Rooms) attach(ctx context.Context, j *joined) (*client.Subscription, error) {
+	home, err := r.home(ctx, j.room)
+	if err != nil {
+		return nil, err
+	}
+	tk, pass := r.credentials(j.room)
+	sub, err := client.JoinRoom(ctx, r.h.Libp2p(), home, tk.Signed, j.room, j.password, pass)
+	if err != nil {
+		return nil, fmt.Errorf("joining %q: %w", j.room, mapErr(err))
+	}
+	fail := func(err error) (*client.Subscription, error) {
+		_ = sub.Close()
+		return nil, err
+	}
+	if wire.RoomRegion(j.room) == "" { // a regional room has no chain
+		if err := r.catchUp(ctx, j, home); err != nil {
+			return fail(err)
+		}
+	}
+	msgs, err := client.RoomBacklog(ctx, r.h.Libp2p(), home, tk.Signed, j.room, 0)
+	if err != nil {
+		return fail(fmt.Errorf("reading %q's backlog: %w", j.room, mapErr(err)))
+	}
+	for _, s := range msgs {
+		r.show(j, s)
+	}
+	j.mu.Lock()
+	j.home = home
+	j.mu.Unlock()
+	return sub, nil
+}
+
+// catchUp reads the room's chain at home after the position j holds, a
+// page at a time, verifying every op against the state before it.
+func (r *Rooms) catchUp(ctx context.Context, j *joined, home peer.ID) error {
+	j.mu.Lock()
+	st := j.state
+	j.mu.Unlock()
+	show := st.Seq > 0
+	for {
+		ops, more, err := client.RoomOpsSince(ctx, r.h.Libp2p(), home, r.h.Ticket().Signed, j.room, st.Seq)
+		if err != nil {
+			return fmt.Errorf("reading %q's chain: %w", j.room, mapErr(err))
+		}
+		for _, s := range ops {
+			next, op, err := room.Step(st, s, r.h.Now(), r.checks())
+			if err != nil {
+				// The home hands out a chain that does not verify: take
+				// nothing more from it.
+				return fmt.Errorf("room %q's chain at position %d: %w", j.room, st.Seq+1, err)
+			}
+			st = next
+			if show {
+				r.showOp(op)
+			}
+		}
+		if !more || len(ops) == 0 {
+			break
+		}
+	}
+	j.mu.Lock()
+	j.state = st
+	j.mu.Unlock()
+	return nil
+}
+
+// loop follows j's joined stream until we leave (j.ctx ends), rejoining
+// with a bounded back-off whenever the stream drops, and forgetting the
+// room when its home removed us for good (kicked, banned, deleted) or a
+// rejoin is refused for good (banned, wrong password).
+func (r *Rooms) loop(j *joined, sub *client.Subscription) {
+	defer func() {
+		if sub != nil {
+			_ = sub.Close()
+		}
+	}()
+	delay := r.cfg.RetryMin
+	for {
+		if sub == nil {
+			select {
+			case <-j.ctx.Done():
+				return
+			case <-time.After(delay):
+			}
+			delay = min(2*delay, r.cfg.RetryMax)
+			ctx, cancel := context.WithTimeout(j.ctx, 2*wire.RoomTimeout)
+			s, err := r.attach(ctx, j)
+			cancel()
+			switch {
+			case j.ctx.Err() != nil:
+				return
+			case errors.Is(err, api.ErrBanned), errors.Is(err, api.ErrWrongPassword):
+				r.log.Info("not rejoining a room", "room", j.room, "err", err)
+				r.forget(j)
+				return
+			case err != nil:
+				r.log.Debug("rejoining a room", "room", j.room, "err", err, "retry", delay)
+				continue
+			}
+			sub = s
+		}
+		ev, err := sub.Next(j.ctx)
+		if err != nil {
+			_ = sub.Close()
+			sub = nil
+			j.mu.Lock()
+			j.home = ""
+			j.mu.Unlock()
+			if j.ctx.Err() != nil {
+				return
+			}
+			switch endReason(err) {
+			case srooms.EndKicked, srooms.EndBanned, srooms.EndDeleted:
+				r.log.Info("removed from a room", "room", j.room, "err", err)
+				r.forget(j)
+				return
+			}
+			r.log.Debug("room stream dropped", "room", j.room, "err", err)
+			continue
+		}
+		delay = r.cfg.RetryMin
+		r.handle(j, ev)
+	}
+}
+
+// endReason is the home's reason for ending a joined stream, or "".
+func endReason(err error) string {
+	if !errors.Is(err, client.ErrRoomEnded) {
+		return ""
+	}
+	msg := err.Error()
+	return msg[strings.LastIndex(msg, ": ")+2:]
+}
+
+// forget drops j: we are no longer in its room, now or at the next sign-in.
+func (r *Rooms) forget(j *joined) {
+	r.mu.Lock()
+	if r.joined[j.room] == j {
+		delete(r.joined, j.room)
+	}
+	r.mu.Unlock()
+	j.cancel()
+	if err := r.h.Store().DropRoom(j.room); err != nil {
+		r.log.Warn("forgetting a room", "room", j.room, "err", err)
+	}
+}
+
+// handle shows one event of j's joined stream.
+func (r *Rooms) handle(j *joined, ev *wire.RoomEvent) {
+	switch k := ev.Kind.(type) {
+	case *wire.RoomEvent_Message:
+		r.show(j, k.Message)
+	case *wire.RoomEvent_Op:
+		j.mu.Lock()
+		next, op, err := room.Step(j.state, k.Op, r.h.Now(), r.checks())
+		if err == nil {
+			j.state = next
+		}
+		home := j.home
+		j.mu.Unlock()
+		switch {
+		case err == nil:
+			r.showOp(op)
+		case errors.Is(err, room.ErrGap):
+			// Ops we missed (a lagging stream): read them from the chain,
+			// this one included.
+			ctx, cancel := context.WithTimeout(j.ctx, 2*wire.RoomTimeout)
+			if err := r.catchUp(ctx, j, home); err != nil {
+				r.log.Warn("catching up a room's chain", "room", j.room, "err", err)
+			}
+			cancel()
+		case errors.Is(err, room.ErrStale):
+			// Already applied from the chain.
+		default:
+			r.log.Warn("a room op that does not verify", "room", j.room, "err", err)
+		}
+	case *wire.RoomEvent_Joined:
+		r.h.Emit(api.Event{RoomEvent: &api.RoomEvent{Room: j.room, Kind: api.RoomJoin, Username: k.Joined}})
+	case *wire.RoomEvent_Left:
+		r.h.Emit(api.Event{RoomEvent: &api.RoomEvent{Room: j.room, Kind: api.RoomLeave, Username: k.Left}})
+	}
+}
+
+// show verifies a message of j's room and shows it unless it was shown
+// before (on this device, in this room).
+func (r *Rooms) show(j *joined, s *wire.SignedRoomMessage) {
+	m, err := r.verify(j.room, s)
+	if err != nil {
+		r.log.Warn("a room message that does not verify", "room", j.room, "err", err)
+		return
+	}
+	key := m.Author + "/" + m.ID
+	st := r.h.Store()
+	if seen, err := st.Seen(scope(j.room), key); err != nil || seen {
+		return
+	}
+	if err := st.MarkSeen(scope(j.room), []string{key}, r.h.Now()); err != nil {
+		r.log.Warn("remembering a room message shown", "room", j.room, "err", err)
+	}
+	msg := view(m)
+	r.h.Emit(api.Event{RoomMessage: &msg})
+}
+
+// verify checks a message's author signature and ticket, and that it is of
+// room name.
+func (r *Rooms) verify(name string, s *wire.SignedRoomMessage) (*room.Message, error) {
+	m, err := room.VerifyMessage(s, r.h.Now(), r.checks())
+	if err != nil {
+		return nil, err
+	}
+	if m.Room != name {
+		return nil, fmt.Errorf("%w: a message of %q in %q", room.ErrWrongRoom, m.Room, name)
+	}
+	return m, nil
+}
+
+// checks are what ops and messages are verified against: tickets of our
+// auth server. Revocation is the homes' to check when they take an item;
+// a device revoked later does not undo what it signed before.
+func (r *Rooms) checks() room.Checks { return room.Checks{Server: r.h.Ticket().Server} }
+
+// showOp shows a verified op as a line of the room.
+func (r *Rooms) showOp(op *room.Op) {
+	e := api.RoomEvent{Room: op.Room, By: op.Author}
+	switch op.Kind {
+	case room.KindTopic:
+		e.Kind, e.Topic = api.RoomTopic, op.Topic
+	case room.KindModes:
+		e.Kind = api.RoomModes
+	case room.KindOp, room.KindDeop, room.KindVoice, room.KindDevoice, room.KindKick, room.KindBan, room.KindUnban:
+		e.Kind, e.Username = api.RoomEventKind(op.Kind), op.Target
+	case room.KindDeleteRoom:
+		e.Kind = api.RoomDeleted
+	default: // create, invite, delete-message, transfer-owner: no line yet
+		return
+	}
+	r.h.Emit(api.Event{RoomEvent: &e})
+}
+
+// view is a verified message as the front ends see it.
+func view(m *room.Message) api.RoomMessage {
+	return api.RoomMessage{Room: m.Room, ID: m.ID, From: m.Author, Text: m.Text, Time: m.Time}
+}

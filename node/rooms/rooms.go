@@ -1,0 +1,393 @@
+// Package rooms is the node's side of chat rooms (issue 15, docs/ROOMS.md):
+// creating a room at its home, joining it (the home's joined stream, the
+// backlog, the room's signed chain), posting signed messages, and leaving.
+// Rooms joined are remembered in the node's store and rejoined at sign-in;
+// a joined stream that drops is re-established with a bounded back-off and
+// catches up from the backlog, showing every message once (deduplicated by
+// its author and ID in the store's seen table).
+//
+// This increment talks to one home per room: the first live supernode in
+// rendezvous order of the room's name (supernode/client.RoomHomes).
+// Moderation (kick, ban, op, voice, topic, modes) is the next one; the
+// room's state is already verified op by op here, so it has what it needs.
+//
+// Nothing a home passes on is taken on its word: every op is verified
+// against the room's chain (room.Step) and every message against its
+// author's ticket and signature (room.VerifyMessage) before it is shown.
+package rooms
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"eserver/node/api"
+	"eserver/node/room"
+	"eserver/node/store"
+	"eserver/node/ticket"
+	"eserver/node/wire"
+	"eserver/supernode/client"
+)
+
+// Host is what the rooms feature needs of the session.
+type Host interface {
+	Libp2p() host.Host
+	// Ticket is our current ticket; RegionPass our region pass with the
+	// ticket it was issued with (the pass is nil outside every region).
+	Ticket() *ticket.Ticket
+	RegionPass() (*ticket.Ticket, *ticket.Pass)
+	// Sign signs with our device key.
+	Sign([]byte) ([]byte, error)
+	// RoomHomes are the room's home supernodes, best first.
+	RoomHomes(room string) []peer.AddrInfo
+	// ConnectHome connects to a home, marking it dead when it does not
+	// answer.
+	ConnectHome(ctx context.Context, home peer.AddrInfo) error
+	Store() *store.Store
+	Emit(api.Event)
+	Now() time.Time
+	Log() *slog.Logger
+}
+
+// Config tunes the rejoin of a dropped joined stream.
+type Config struct {
+	// RetryMin and RetryMax bound the back-off between attempts to
+	// rejoin: it starts at RetryMin and doubles up to RetryMax (defaults
+	// 250 ms and 30 s).
+	RetryMin, RetryMax time.Duration
+}
+
+// Rooms is the rooms this device has joined.
+type Rooms struct {
+	h   Host
+	cfg Config
+	log *slog.Logger
+
+	mu     sync.Mutex
+	ctx    context.Context // the session's, once Start ran
+	joined map[string]*joined
+	wg     sync.WaitGroup
+}
+
+// joined is one room we joined. Its loop goroutine is the only one that
+// reads its subscription and changes its state once JoinRoom handed it
+// over.
+type joined struct {
+	room, password string
+	ctx            context.Context // ends when we leave or the session ends
+	cancel         context.CancelFunc
+	done           chan struct{}
+
+	mu    sync.Mutex
+	home  peer.ID // the home we are attached to
+	sub   *client.Subscription
+	state *room.State // verified from the genesis op
+}
+
+// New returns the rooms feature of a session; Start rejoins the remembered
+// rooms.
+func New(h Host, cfg Config) *Rooms {
+	if cfg.RetryMin <= 0 {
+		cfg.RetryMin = 250 * time.Millisecond
+	}
+	if cfg.RetryMax <= 0 {
+		cfg.RetryMax = 30 * time.Second
+	}
+	cfg.RetryMin = min(cfg.RetryMin, cfg.RetryMax)
+	return &Rooms{h: h, cfg: cfg, log: h.Log().With("component", "rooms"), joined: map[string]*joined{}}
+}
+
+// Start rejoins, in the background, every room remembered in the store;
+// ctx is the session's: its end leaves them all (Close waits for that).
+func (r *Rooms) Start(ctx context.Context) {
+	r.mu.Lock()
+	r.ctx = ctx
+	r.mu.Unlock()
+	rooms, err := r.h.Store().Rooms()
+	if err != nil {
+		r.log.Warn("listing the rooms to rejoin", "err", err)
+		return
+	}
+	for _, jr := range rooms {
+		r.mu.Lock()
+		if _, ok := r.joined[jr.Room]; !ok {
+			j := r.track(jr.Room, jr.Password)
+			r.start(j, nil)
+		}
+		r.mu.Unlock()
+	}
+}
+
+// Close leaves every room (the session's context has ended or is about
+// to) and waits for their loops.
+func (r *Rooms) Close() {
+	r.mu.Lock()
+	for name, j := range r.joined {
+		j.cancel()
+		delete(r.joined, name)
+	}
+	r.mu.Unlock()
+	r.wg.Wait()
+}
+
+// track makes the entry of a room being joined; r.mu is held.
+func (r *Rooms) track(name, password string) *joined {
+	ctx, cancel := context.WithCancel(r.ctx)
+	j := &joined{room: name, password: password, ctx: ctx, cancel: cancel, done: make(chan struct{}), state: room.New(name)}
+	r.joined[name] = j
+	return j
+}
+
+// start runs j's loop, attached already when sub is not nil; r.mu is held.
+func (r *Rooms) start(j *joined, sub *client.Subscription) {
+	r.wg.Add(1)
+	go func() {
+		defer r.wg.Done()
+		defer close(j.done)
+		r.loop(j, sub)
+	}()
+}
+
+// checkName refuses a name no room can have.
+func checkName(name string) error {
+	if err := wire.ValidRoomName(name); err != nil {
+		return fmt.Errorf("%w: %v", api.ErrBadRequest, err)
+	}
+	return nil
+}
+
+// CreateRoom creates room at its home with us as its owner. A regional
+// room belongs to no one: no one creates one. The room is not joined.
+func (r *Rooms) CreateRoom(ctx context.Context, name, topic string, public bool) error {
+	if err := checkName(name); err != nil {
+		return err
+	}
+	if wire.RoomRegion(name) != "" {
+		return fmt.Errorf("%w: %q is a regional room's name: regional rooms are not created", api.ErrBadRequest, name)
+	}
+	if len(topic) > wire.MaxRoomTopic || !utf8.ValidString(topic) {
+		return fmt.Errorf("%w: a topic is valid UTF-8 of at most %d bytes", api.ErrBadRequest, wire.MaxRoomTopic)
+	}
+	tk := r.h.Ticket()
+	op := room.Create(name, tk.Username, r.h.Now(), topic, room.Modes{Public: public})
+	signed, err := room.Sign(signer{r.h}, tk.Signed, op)
+	if err != nil {
+		return fmt.Errorf("%w: %v", api.ErrBadRequest, err)
+	}
+	home, err := r.home(ctx, name)
+	if err != nil {
+		return err
+	}
+	if _, err := client.SubmitRoomOp(ctx, r.h.Libp2p(), home, tk.Signed, signed); err != nil {
+		if errors.Is(err, client.ErrStale) {
+			// The genesis op follows nothing: only an existing room is
+			// ahead of it.
+			return fmt.Errorf("%w: room %q exists", api.ErrBadRequest, name)
+		}
+		return fmt.Errorf("creating room %q: %w", name, mapErr(err))
+	}
+	return nil
+}
+
+// JoinRoom joins room with password, shows its backlog (what was not
+// shown before) and remembers it, so it is rejoined at every sign-in.
+// Joining a room already joined answers as the first join did.
+func (r *Rooms) JoinRoom(ctx context.Context, name, password string) (api.Room, error) {
+	if err := checkName(name); err != nil {
+		return api.Room{}, err
+	}
+	if len(password) > wire.MaxRoomPassword {
+		return api.Room{}, fmt.Errorf("%w: a room password is at most %d bytes", api.ErrBadRequest, wire.MaxRoomPassword)
+	}
+	r.mu.Lock()
+	if r.ctx == nil {
+		r.mu.Unlock()
+		return api.Room{}, api.ErrNotLoggedIn
+	}
+	if j, ok := r.joined[name]; ok {
+		r.mu.Unlock()
+		j.mu.Lock()
+		defer j.mu.Unlock()
+		return api.Room{Room: name, Topic: j.state.Topic}, nil
+	}
+	j := &joined{room: name, password: password, state: room.New(name)}
+	r.mu.Unlock()
+
+	sub, err := r.attach(ctx, j)
+	if err != nil {
+		return api.Room{}, err
+	}
+	if err := r.h.Store().PutRoom(store.JoinedRoom{Room: name, Password: password, Joined: r.h.Now()}); err != nil {
+		_ = sub.Close()
+		return api.Room{}, err
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if _, ok := r.joined[name]; ok || r.ctx.Err() != nil {
+		// Joined meanwhile by another call, or the session ended.
+		_ = sub.Close()
+		return api.Room{Room: name, Topic: j.state.Topic, Members: sub.Members}, nil
+	}
+	fresh := r.track(name, password)
+	fresh.home, fresh.state = j.home, j.state
+	r.start(fresh, sub)
+	return api.Room{Room: name, Topic: j.state.Topic, Members: sub.Members}, nil
+}
+
+// LeaveRoom leaves room and forgets it; leaving a room not joined only
+// makes sure it is forgotten.
+func (r *Rooms) LeaveRoom(ctx context.Context, name string) error {
+	if err := checkName(name); err != nil {
+		return err
+	}
+	r.mu.Lock()
+	j := r.joined[name]
+	delete(r.joined, name)
+	r.mu.Unlock()
+	if j != nil {
+		j.cancel() // the loop closes the stream, which leaves
+		select {
+		case <-j.done:
+		case <-ctx.Done():
+		}
+	}
+	return r.h.Store().DropRoom(name)
+}
+
+// RoomSend posts text in a room we joined and returns its ID once the
+// home took it. The message is signed by our device with our ticket; a
+// regional room's home is shown our region pass too, and no other room's.
+func (r *Rooms) RoomSend(ctx context.Context, name, text string) (string, error) {
+	if err := checkName(name); err != nil {
+		return "", err
+	}
+	switch {
+	case text == "" || len(text) > wire.MaxRoomText:
+		return "", fmt.Errorf("%w: a room message is 1 to %d bytes", api.ErrBadRequest, wire.MaxRoomText)
+	case !utf8.ValidString(text):
+		return "", fmt.Errorf("%w: a room message is UTF-8", api.ErrBadRequest)
+	}
+	r.mu.Lock()
+	j := r.joined[name]
+	r.mu.Unlock()
+	if j == nil {
+		return "", fmt.Errorf("%w: not joined to %q", api.ErrNotAllowed, name)
+	}
+	j.mu.Lock()
+	home := j.home
+	j.mu.Unlock()
+	if home == "" {
+		return "", fmt.Errorf("%w: rejoining %q", api.ErrUnreachable, name)
+	}
+	tk, pass := r.credentials(name)
+	m := &wire.RoomMessage{Room: name, Id: wire.NewID(), Author: tk.Username, TimeUnixMilli: r.h.Now().UnixMilli(), Text: text}
+	signed, err := room.SignMessage(signer{r.h}, tk.Signed, m)
+	if err != nil {
+		return "", fmt.Errorf("%w: %v", api.ErrBadRequest, err)
+	}
+	if err := client.SendRoomMessage(ctx, r.h.Libp2p(), home, tk.Signed, signed, pass); err != nil {
+		return "", fmt.Errorf("posting in %q: %w", name, mapErr(err))
+	}
+	return m.Id, nil
+}
+
+// RoomHistory returns the room's newest messages at its home (at most
+// limit, 1..wire.RoomBacklog; 0 means all it keeps), oldest first, each
+// verified; one that does not verify is left out.
+func (r *Rooms) RoomHistory(ctx context.Context, name string, limit int) ([]api.RoomMessage, error) {
+	if err := checkName(name); err != nil {
+		return nil, err
+	}
+	if limit < 0 || limit > wire.RoomBacklog {
+		return nil, fmt.Errorf("%w: a history of 0..%d messages", api.ErrBadRequest, wire.RoomBacklog)
+	}
+	home, err := r.home(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	msgs, err := client.RoomBacklog(ctx, r.h.Libp2p(), home, r.h.Ticket().Signed, name, limit)
+	if err != nil {
+		return nil, fmt.Errorf("reading %q's history: %w", name, mapErr(err))
+	}
+	out := make([]api.RoomMessage, 0, len(msgs))
+	for _, s := range msgs {
+		if m, err := r.verify(name, s); err == nil {
+			out = append(out, view(m))
+		}
+	}
+	return out, nil
+}
+
+// credentials are the ticket to sign and present with, and the region pass
+// to present beside it: only to a regional room's home (our country goes
+// nowhere else), and then the ticket it was issued with.
+func (r *Rooms) credentials(name string) (*ticket.Ticket, *wire.SignedRegionPass) {
+	if wire.RoomRegion(name) == "" {
+		return r.h.Ticket(), nil
+	}
+	tk, pass := r.h.RegionPass()
+	if tk == nil {
+		return r.h.Ticket(), nil
+	}
+	if pass == nil {
+		return tk, nil
+	}
+	return tk, pass.Signed
+}
+
+// home picks the room's home and connects to it.
+func (r *Rooms) home(ctx context.Context, name string) (peer.ID, error) {
+	homes := r.h.RoomHomes(name)
+	if len(homes) == 0 {
+		return "", fmt.Errorf("%w: no supernode known to host %q", api.ErrUnreachable, name)
+	}
+	if err := r.h.ConnectHome(ctx, homes[0]); err != nil {
+		return "", fmt.Errorf("%w: room %q's home: %v", api.ErrUnreachable, name, err)
+	}
+	return homes[0].ID, nil
+}
+
+// signer signs with the session's device key.
+type signer struct{ h Host }
+
+func (s signer) Sign(b []byte) ([]byte, error) { return s.h.Sign(b) }
+
+// mapErr turns a home's answer into the API's sentinels, keeping the
+// home's words.
+func mapErr(err error) error {
+	var sentinel error
+	switch {
+	case errors.Is(err, client.ErrBanned):
+		sentinel = api.ErrBanned
+	case errors.Is(err, client.ErrRoomFull):
+		sentinel = api.ErrRoomFull
+	case errors.Is(err, client.ErrNotAllowed):
+		sentinel = api.ErrNotAllowed
+	case errors.Is(err, client.ErrWrongPassword):
+		sentinel = api.ErrWrongPassword
+	case errors.Is(err, client.ErrRateLimited):
+		sentinel = api.ErrRateLimited
+	case errors.Is(err, client.ErrBadRequest):
+		sentinel = api.ErrBadRequest
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded),
+		errors.Is(err, client.ErrFull), errors.Is(err, client.ErrBusy), errors.Is(err, client.ErrTooMany),
+		errors.Is(err, client.ErrInternal), errors.Is(err, client.ErrProtocol), errors.Is(err, client.ErrUnauthorized):
+		return err // the home's trouble or ours, not the room's: internal
+	default: // the home did not answer
+		sentinel = api.ErrUnreachable
+	}
+	return mapped{sentinel: sentinel, err: err}
+}
+
+// mapped is a home's error that is also an API sentinel for errors.Is.
+type mapped struct{ sentinel, err error }
+
+func (e mapped) Error() string   { return e.err.Error() }
+func (e mapped) Unwrap() []error { return []error{e.sentinel, e.err} }
