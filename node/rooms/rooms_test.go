@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/libp2p/go-libp2p/core/peer"
+
 	"eserver/node/api"
 	"eserver/node/nodetest"
 )
@@ -154,5 +156,55 @@ func TestRoomRefusals(t *testing.T) {
 				t.Fatalf("got %v, want %v", err, tc.want)
 			}
 		})
+	}
+}
+
+// TestRejoinAfterDrop: the home's connection to bob drops under his joined
+// stream; his node rejoins by itself (alice sees him leave and come back)
+// and shows what was posted meanwhile from the backlog, each message once,
+// in order, then follows the room live.
+func TestRejoinAfterDrop(t *testing.T) {
+	b := nodetest.Bundle(t)
+	alice := nodetest.New(t, b.Addr(), "alice")
+	bob := nodetest.New(t, b.Addr(), "bob")
+	ctx := nodetest.Context(t)
+	const name = "dropped"
+	if err := alice.CreateRoom(ctx, name, "", true); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []*nodetest.Node{alice, bob} {
+		if _, err := n.JoinRoom(ctx, name, ""); err != nil {
+			t.Fatalf("%s joins: %v", n.Name, err)
+		}
+	}
+	send(t, alice, name, "before")
+	want(t, "bob", roomMessages(t, bob, name, 1), "alice: before")
+	acct, err := bob.Account(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bobPeer, err := peer.Decode(acct.PeerID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for round := range 2 {
+		_ = b.Host.Network().ClosePeer(bobPeer)
+		alice.WaitFor("bob leaving", func(e api.Event) bool {
+			return e.RoomEvent != nil && e.RoomEvent.Kind == api.RoomLeave && e.RoomEvent.Username == bob.Name
+		})
+		a, c := fmt.Sprintf("while away %d", round), fmt.Sprintf("still away %d", round)
+		send(t, alice, name, a)
+		send(t, alice, name, c)
+		alice.WaitFor("bob back", func(e api.Event) bool {
+			return e.RoomEvent != nil && e.RoomEvent.Kind == api.RoomJoin && e.RoomEvent.Username == bob.Name
+		})
+		want(t, "bob after the drop", roomMessages(t, bob, name, 2), "alice: "+a, "alice: "+c)
+	}
+	// Alice is at the flood limit (5 in 10 s): bob speaks.
+	send(t, bob, name, "back for good")
+	want(t, "bob live", roomMessages(t, bob, name, 1), "bob: back for good")
+	hist, err := alice.RoomHistory(ctx, name, 0)
+	if err != nil || len(hist) != 6 {
+		t.Fatalf("the room's history: %+v, %v; want the 6 messages once", hist, err)
 	}
 }
