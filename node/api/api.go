@@ -574,6 +574,10 @@ type Event struct {
 	RoomEvent   *RoomEvent   `json:"roomEvent,omitempty"`
 }
 
+// MaxRoomHistory is the most messages RoomHistory returns: what a room's
+// home keeps (wire.RoomBacklog).
+const MaxRoomHistory = 100
+
 // Room is a chat room as JoinRoom found it.
 type Room struct {
 	Room  string `json:"room"`

@@ -10,6 +10,7 @@ import (
 
 	"eserver/node/api"
 	"eserver/node/nodetest"
+	"eserver/node/wire"
 )
 
 // roomMessages reads the next n roomMessage events of room from n's
@@ -124,6 +125,13 @@ func TestPublicRoom(t *testing.T) {
 	}
 	if _, err := carol.RoomSend(ctx, name, "still here?"); !errors.Is(err, api.ErrNotAllowed) {
 		t.Fatalf("carol posts after leaving: %v, want %v", err, api.ErrNotAllowed)
+	}
+}
+
+// TestLimits: the API's bound on a room's history is what a home keeps.
+func TestLimits(t *testing.T) {
+	if api.MaxRoomHistory != wire.RoomBacklog {
+		t.Fatalf("api.MaxRoomHistory = %d, wire.RoomBacklog = %d", api.MaxRoomHistory, wire.RoomBacklog)
 	}
 }
 

@@ -58,6 +58,11 @@ var methods = map[string]handler{
 	"leaveConversation": command("conversationId", api.API.LeaveConversation, "id"),
 	"listConversations": listConversations,
 	"searchHistory":     searchHistory,
+	"createRoom":        createRoom,
+	"joinRoom":          joinRoom,
+	"leaveRoom":         command("room", api.API.LeaveRoom),
+	"roomSend":          roomSend,
+	"roomHistory":       roomHistory,
 }
 
 // paramError is a request whose params are malformed: -32602, bad_request.

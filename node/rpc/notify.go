@@ -43,6 +43,8 @@ var (
 	noteStreamData      = newNotice("streamData")      // the bytes of an incoming stream (streams.go)
 	noteStreamEnd       = newNotice("streamEnd")       // its end (streams.go)
 	noteSignedOut       = newNotice("signedOut")       // Event.SignedOut, Event.SignedOutReason and Code
+	noteRoomMessage     = newNotice("roomMessage")     // Event.RoomMessage
+	noteRoomEvent       = newNotice("roomEvent")       // Event.RoomEvent
 )
 
 // relationRemoved is the relation contactUpdate reports for a removed contact.
@@ -165,6 +167,14 @@ func (c *conn) event(ctx context.Context, st *watchState, ev api.Event) {
 		nudge := *nu
 		nudge.Time = utc(nudge.Time)
 		c.notify(noteNudge, nudge)
+	}
+	if rm := ev.RoomMessage; rm != nil {
+		m := *rm
+		m.Time = utc(m.Time)
+		c.notify(noteRoomMessage, m)
+	}
+	if re := ev.RoomEvent; re != nil {
+		c.notify(noteRoomEvent, re)
 	}
 	if in := ev.StreamIncoming; in != nil {
 		c.incoming(ctx, c.api, in)

@@ -394,6 +394,11 @@ var validParams = map[string]string{
 	"leaveConversation": `{"conversationId":"#c1"}`,
 	"listConversations": `{}`,
 	"searchHistory":     `{"text":"lunch"}`,
+	"createRoom":        `{"room":"golang","topic":"Go"}`,
+	"joinRoom":          `{"room":"golang"}`,
+	"leaveRoom":         `{"room":"golang"}`,
+	"roomSend":          `{"room":"golang","text":"hi"}`,
+	"roomHistory":       `{"room":"golang"}`,
 }
 
 // apiMethod is the api.API method each RPC method calls.
@@ -409,6 +414,7 @@ var apiMethod = map[string]string{
 	"setAvatar": "SetAvatar", "typing": "Typing", "nudge": "Nudge", "setContactGroup": "SetContactGroup",
 	"renameContact": "RenameContact", "invite": "Invite", "leaveConversation": "LeaveConversation",
 	"listConversations": "Conversations",
+	"createRoom":        "CreateRoom", "joinRoom": "JoinRoom", "leaveRoom": "LeaveRoom", "roomSend": "RoomSend", "roomHistory": "RoomHistory",
 }
 
 func TestTablesCoverEveryMethod(t *testing.T) {
