@@ -1,0 +1,68 @@
+package main
+
+import (
+	"testing"
+
+	"eserver/node/nodetest"
+)
+
+// TestDaemonsRoom: two daemons whose users are not contacts meet in a
+// public room through the JSON-RPC methods: createRoom, joinRoom (topic and
+// the backlog as roomMessage notifications), roomSend, roomHistory,
+// leaveRoom, and the room error codes.
+func TestDaemonsRoom(t *testing.T) {
+	server := nodetest.Server(t)
+	alice, bob := startDaemon(t), startDaemon(t)
+	alice.signIn(server, "alice", "a-pass")
+	bob.signIn(server, "bob", "b-pass")
+
+	if r := alice.call("createRoom", map[string]any{"room": "golang", "topic": "all things Go"}, ""); r["room"] != "golang" {
+		t.Fatalf("createRoom: %v", r)
+	}
+	alice.call("createRoom", map[string]any{"room": "golang"}, "bad_request") // taken
+	for _, tc := range []struct {
+		method string
+		params map[string]any
+		code   string
+	}{
+		{"createRoom", map[string]any{"room": "No Spaces"}, "bad_request"},
+		{"createRoom", map[string]any{"topic": "no name"}, "bad_request"},
+		{"joinRoom", map[string]any{"room": "nowhere"}, "bad_request"},
+		{"roomSend", map[string]any{"room": "golang", "text": "not joined yet"}, "not_allowed"},
+		{"roomHistory", map[string]any{"room": "golang", "limit": 101}, "bad_request"},
+		{"roomSend", map[string]any{"room": "golang", "text": "x", "extra": 1}, "bad_request"},
+	} {
+		bob.call(tc.method, tc.params, tc.code)
+	}
+
+	r := alice.call("joinRoom", map[string]any{"room": "golang"}, "")
+	if r["room"] != "golang" || r["topic"] != "all things Go" || r["members"] != float64(1) {
+		t.Fatalf("alice joins: %v", r)
+	}
+	sent := alice.call("roomSend", map[string]any{"room": "golang", "text": "anyone here?"}, "")
+	alice.note("roomMessage", func(p map[string]any) bool { return p["id"] == sent["id"] })
+
+	// Bob joins: the backlog shows alice's message, then the room is live.
+	if r := bob.call("joinRoom", map[string]any{"room": "golang"}, ""); r["members"] != float64(2) {
+		t.Fatalf("bob joins: %v", r)
+	}
+	m := bob.note("roomMessage", nil)
+	if m["room"] != "golang" || m["from"] != "alice" || m["text"] != "anyone here?" || m["id"] != sent["id"] || m["time"] == "" {
+		t.Fatalf("bob's first roomMessage: %v", m)
+	}
+	alice.note("roomEvent", func(p map[string]any) bool { return p["kind"] == "join" && p["username"] == "bob" })
+	answer := bob.call("roomSend", map[string]any{"room": "golang", "text": "me!"}, "")
+	alice.note("roomMessage", func(p map[string]any) bool {
+		return p["id"] == answer["id"] && p["from"] == "bob" && p["text"] == "me!"
+	})
+
+	h := alice.call("roomHistory", map[string]any{"room": "golang", "limit": 1}, "")
+	msgs, _ := h["messages"].([]any)
+	if len(msgs) != 1 || msgs[0].(map[string]any)["text"] != "me!" || msgs[0].(map[string]any)["from"] != "bob" {
+		t.Fatalf("roomHistory: %v", h)
+	}
+
+	bob.call("leaveRoom", map[string]any{"room": "golang"}, "")
+	alice.note("roomEvent", func(p map[string]any) bool { return p["kind"] == "leave" && p["username"] == "bob" })
+	bob.call("roomSend", map[string]any{"room": "golang", "text": "gone"}, "not_allowed")
+}
