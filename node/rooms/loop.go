@@ -187,7 +187,7 @@ func (r *Rooms) handle(j *joined, ev *wire.RoomEvent) {
 		switch {
 		case err == nil:
 			r.showOp(op)
-		case errors.Is(err, room.ErrGap):
+		case errors.Is(err, room.ErrGap) && home != "":
 			// Ops we missed (a lagging stream): read them from the chain,
 			// this one included.
 			ctx, cancel := context.WithTimeout(j.ctx, 2*wire.RoomTimeout)
