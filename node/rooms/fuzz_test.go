@@ -2,6 +2,7 @@ package rooms
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"path/filepath"
@@ -19,6 +20,8 @@ import (
 	"eserver/node/store"
 	"eserver/node/ticket"
 	"eserver/node/wire"
+	"eserver/supernode/client"
+	srooms "eserver/supernode/rooms"
 )
 
 // fakeHost is a Host with a real store and a fixed clock, and no network:
@@ -94,6 +97,22 @@ func (w *signedWorld) rooms() (*Rooms, *joined) {
 	r := New(w.host, Config{})
 	ctx, cancel := context.WithCancel(context.Background())
 	return r, &joined{room: fuzzRoom, ctx: ctx, cancel: cancel, done: make(chan struct{}), state: room.New(fuzzRoom)}
+}
+
+// TestEndReasons: the reasons the node stops rejoining for are the home's.
+func TestEndReasons(t *testing.T) {
+	for _, c := range [][2]string{{endKicked, srooms.EndKicked}, {endBanned, srooms.EndBanned}, {endDeleted, srooms.EndDeleted}} {
+		if c[0] != c[1] {
+			t.Errorf("the node reads %q, the home says %q", c[0], c[1])
+		}
+	}
+	err := fmt.Errorf("%w: %s", client.ErrRoomEnded, srooms.EndKicked)
+	if got := endReason(fmt.Errorf("reading: %w", err)); got != endKicked {
+		t.Errorf("endReason(%v) = %q", err, got)
+	}
+	if got := endReason(io.EOF); got != "" {
+		t.Errorf("endReason(EOF) = %q", got)
+	}
 }
 
 // TestHandle: what a home pushes is shown only when it verifies, and a

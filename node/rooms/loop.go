@@ -13,7 +13,6 @@ import (
 	"eserver/node/room"
 	"eserver/node/wire"
 	"eserver/supernode/client"
-	srooms "eserver/supernode/rooms"
 )
 
 // scope is the store's seen scope of a room's messages: what was shown.
@@ -136,7 +135,7 @@ func (r *Rooms) loop(j *joined, sub *client.Subscription) {
 				return
 			}
 			switch endReason(err) {
-			case srooms.EndKicked, srooms.EndBanned, srooms.EndDeleted:
+			case endKicked, endBanned, endDeleted:
 				r.log.Info("removed from a room", "room", j.room, "err", err)
 				r.forget(j)
 				return
@@ -148,6 +147,15 @@ func (r *Rooms) loop(j *joined, sub *client.Subscription) {
 		r.handle(j, ev)
 	}
 }
+
+// The reasons a home ends a joined stream for good (supernode/rooms'
+// End*, which TestEndReasons holds these to: a component reaches the
+// supernode only through its client package).
+const (
+	endKicked  = "kicked"
+	endBanned  = "banned"
+	endDeleted = "deleted"
+)
 
 // endReason is the home's reason for ending a joined stream, or "".
 func endReason(err error) string {
