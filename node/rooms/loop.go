@@ -33,7 +33,14 @@ func (r *Rooms) attach(ctx context.Context, j *joined) (*client.Subscription, er
 	if err != nil {
 		return nil, fmt.Errorf("joining %q: %w", j.room, mapErr(err))
 	}
+	// Joined at home from now on: a post need not wait for the catch-up.
+	j.mu.Lock()
+	j.home = home
+	j.mu.Unlock()
 	fail := func(err error) (*client.Subscription, error) {
+		j.mu.Lock()
+		j.home = ""
+		j.mu.Unlock()
 		_ = sub.Close()
 		return nil, err
 	}
@@ -49,9 +56,6 @@ func (r *Rooms) attach(ctx context.Context, j *joined) (*client.Subscription, er
 	for _, s := range msgs {
 		r.show(j, s)
 	}
-	j.mu.Lock()
-	j.home = home
-	j.mu.Unlock()
 	return sub, nil
 }
 
