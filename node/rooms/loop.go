@@ -35,7 +35,7 @@ func (r *Rooms) attach(ctx context.Context, j *joined) (*client.Subscription, er
 	}
 	// Joined at home from now on: a post need not wait for the catch-up.
 	j.mu.Lock()
-	j.home = home
+	j.home, j.members = home, sub.Members
 	j.mu.Unlock()
 	fail := func(err error) (*client.Subscription, error) {
 		j.mu.Lock()

@@ -85,10 +85,10 @@ type joined struct {
 	cancel         context.CancelFunc
 	done           chan struct{}
 
-	mu    sync.Mutex
-	home  peer.ID // the home we are attached to
-	sub   *client.Subscription
-	state *room.State // verified from the genesis op
+	mu      sync.Mutex
+	home    peer.ID     // the home we are attached to; "" while rejoining
+	members int         // joined at that home when we joined there
+	state   *room.State // verified from the genesis op
 }
 
 // New returns the rooms feature of a session; Start rejoins the remembered
@@ -215,7 +215,7 @@ func (r *Rooms) JoinRoom(ctx context.Context, name, password string) (api.Room, 
 		r.mu.Unlock()
 		j.mu.Lock()
 		defer j.mu.Unlock()
-		return api.Room{Room: name, Topic: j.state.Topic}, nil
+		return api.Room{Room: name, Topic: j.state.Topic, Members: j.members}, nil
 	}
 	j := &joined{room: name, password: password, state: room.New(name)}
 	r.mu.Unlock()
@@ -236,7 +236,7 @@ func (r *Rooms) JoinRoom(ctx context.Context, name, password string) (api.Room, 
 		return api.Room{Room: name, Topic: j.state.Topic, Members: sub.Members}, nil
 	}
 	fresh := r.track(name, password)
-	fresh.home, fresh.state = j.home, j.state
+	fresh.home, fresh.members, fresh.state = j.home, j.members, j.state
 	r.start(fresh, sub)
 	return api.Room{Room: name, Topic: j.state.Topic, Members: sub.Members}, nil
 }

@@ -76,7 +76,7 @@ func TestPublicRoom(t *testing.T) {
 		}
 	}
 	// Joining again answers as the first join did and joins nothing more.
-	if r, err := bob.JoinRoom(ctx, name, ""); err != nil || r.Topic != "all things Go" {
+	if r, err := bob.JoinRoom(ctx, name, ""); err != nil || r.Topic != "all things Go" || r.Members != 2 {
 		t.Fatalf("bob joins again: %+v, %v", r, err)
 	}
 
