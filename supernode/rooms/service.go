@@ -89,7 +89,7 @@ type Service struct {
 type members struct {
 	mu     sync.Mutex
 	byPeer map[peer.ID]*sub
-	users  map[string]int         // devices joined per username
+	users  map[string]int  // devices joined per username
 	recent map[string]sent // per username, so devices do not multiply the flood limit
 }
 
@@ -171,8 +171,10 @@ func OpenService(cfg ServiceConfig) (*Service, error) {
 		Credentials: credentials,
 		Security:    s.security,
 		Process:     s.process,
-		Refuse:      func(_ *wire.RoomRequest, r pipeline.Refusal) *wire.RoomResponse { return &wire.RoomResponse{Error: r.Code} },
-		Log:         s.log,
+		Refuse: func(_ *wire.RoomRequest, r pipeline.Refusal) *wire.RoomResponse {
+			return &wire.RoomResponse{Error: r.Code}
+		},
+		Log: s.log,
 	}
 	return s, nil
 }
