@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"time"
+	"unicode/utf8"
 
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
@@ -91,8 +92,8 @@ func RoomOpsSince(ctx context.Context, h host.Host, sn peer.ID, st *wire.SignedT
 // one home per network sn's answer is the whole directory. ErrRateLimited
 // means too many searches; ErrBadRequest a query out of its limits.
 func ListRooms(ctx context.Context, h host.Host, sn peer.ID, st *wire.SignedTicket, query, region string, limit int) ([]*wire.RoomDirectoryEntry, error) {
-	if limit < 0 || limit > wire.RoomDirectoryPage || len(query) > wire.MaxRoomQuery {
-		return nil, fmt.Errorf("%w: directory query of %d bytes for %d rooms, at most %d and %d",
+	if limit < 0 || limit > wire.RoomDirectoryPage || len(query) > wire.MaxRoomQuery || !utf8.ValidString(query) {
+		return nil, fmt.Errorf("%w: directory query of %d bytes for %d rooms, at most %d of UTF-8 and %d",
 			ErrBadRequest, len(query), limit, wire.MaxRoomQuery, wire.RoomDirectoryPage)
 	}
 	resp, err := Call[*wire.RoomResponse](ctx, h, sn, wire.ProtoRoom, &wire.RoomRequest{Ticket: st,
