@@ -86,6 +86,29 @@ const (
 	RoomJoinBurst = 10
 )
 
+// The room directory and the spam limits on creating rooms, enforced by a
+// room's home (docs/ROOMS.md, "The directory").
+const (
+	// MaxRoomQuery bounds a directory query's bytes and MaxRoomQueryWords
+	// its words; every word must be in a room's name or topic.
+	MaxRoomQuery      = 128
+	MaxRoomQueryWords = 8
+	// RoomDirectoryPage is the most rooms one directory answer holds.
+	RoomDirectoryPage = 100
+	// RoomListRate per second, with bursts of RoomListBurst, bounds one
+	// account's directory searches at a home.
+	RoomListRate  = 2
+	RoomListBurst = 10
+	// RoomCreatesPerWindow rooms per RoomCreateWindow is what one account
+	// may create at a home, deleted rooms included: creating and deleting
+	// frees nothing.
+	RoomCreatesPerWindow = 3
+	RoomCreateWindow     = time.Hour
+	// MaxRoomsOwned is how many rooms, not deleted, one account may own
+	// when it creates another.
+	MaxRoomsOwned = 10
+)
+
 // RegionalRoomPrefix starts the name of every regional room ("region-es"):
 // such rooms belong to no user, so no one may create one with an op.
 const RegionalRoomPrefix = "region-"

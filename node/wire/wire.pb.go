@@ -6214,6 +6214,7 @@ type RoomRequest struct {
 	//	*RoomRequest_Send
 	//	*RoomRequest_Backlog
 	//	*RoomRequest_Ops
+	//	*RoomRequest_List
 	Kind          isRoomRequest_Kind `protobuf_oneof:"kind"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -6317,6 +6318,15 @@ func (x *RoomRequest) GetOps() *RoomOpsRequest {
 	return nil
 }
 
+func (x *RoomRequest) GetList() *RoomListRequest {
+	if x != nil {
+		if x, ok := x.Kind.(*RoomRequest_List); ok {
+			return x.List
+		}
+	}
+	return nil
+}
+
 type isRoomRequest_Kind interface {
 	isRoomRequest_Kind()
 }
@@ -6345,6 +6355,10 @@ type RoomRequest_Ops struct {
 	Ops *RoomOpsRequest `protobuf:"bytes,7,opt,name=ops,proto3,oneof"`
 }
 
+type RoomRequest_List struct {
+	List *RoomListRequest `protobuf:"bytes,8,opt,name=list,proto3,oneof"` // search the directory of the rooms this home homes
+}
+
 func (*RoomRequest_Op) isRoomRequest_Kind() {}
 
 func (*RoomRequest_Join) isRoomRequest_Kind() {}
@@ -6356,6 +6370,8 @@ func (*RoomRequest_Send) isRoomRequest_Kind() {}
 func (*RoomRequest_Backlog) isRoomRequest_Kind() {}
 
 func (*RoomRequest_Ops) isRoomRequest_Kind() {}
+
+func (*RoomRequest_List) isRoomRequest_Kind() {}
 
 // RoomJoin asks to join a room at this home. Admitted, the home answers
 // with the room's position and members online, then keeps the stream open
@@ -6583,6 +6599,173 @@ func (x *RoomOpsRequest) GetSince() uint64 {
 	return 0
 }
 
+// RoomListRequest searches the directory: listed (public), not deleted
+// rooms whose name or topic holds every query word (case-insensitive), and
+// only the regional rooms of region when it is set; sorted by members
+// online, then name.
+type RoomListRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Query         string                 `protobuf:"bytes,1,opt,name=query,proto3" json:"query,omitempty"`   // words, at most wire.MaxRoomQuery bytes and wire.MaxRoomQueryWords words
+	Region        string                 `protobuf:"bytes,2,opt,name=region,proto3" json:"region,omitempty"` // a two-letter country code, or empty: every room
+	Limit         uint32                 `protobuf:"varint,3,opt,name=limit,proto3" json:"limit,omitempty"`  // 1..100; 0 means 100
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RoomListRequest) Reset() {
+	*x = RoomListRequest{}
+	mi := &file_wire_proto_msgTypes[89]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RoomListRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RoomListRequest) ProtoMessage() {}
+
+func (x *RoomListRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_wire_proto_msgTypes[89]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RoomListRequest.ProtoReflect.Descriptor instead.
+func (*RoomListRequest) Descriptor() ([]byte, []int) {
+	return file_wire_proto_rawDescGZIP(), []int{89}
+}
+
+func (x *RoomListRequest) GetQuery() string {
+	if x != nil {
+		return x.Query
+	}
+	return ""
+}
+
+func (x *RoomListRequest) GetRegion() string {
+	if x != nil {
+		return x.Region
+	}
+	return ""
+}
+
+func (x *RoomListRequest) GetLimit() uint32 {
+	if x != nil {
+		return x.Limit
+	}
+	return 0
+}
+
+// RoomDirectoryEntry is one room of a directory answer, as its home keeps
+// it. It is a listing, not the room's state: a member joining verifies the
+// chain itself.
+type RoomDirectoryEntry struct {
+	state            protoimpl.MessageState `protogen:"open.v1"`
+	Room             string                 `protobuf:"bytes,1,opt,name=room,proto3" json:"room,omitempty"`
+	Topic            string                 `protobuf:"bytes,2,opt,name=topic,proto3" json:"topic,omitempty"`
+	Region           string                 `protobuf:"bytes,3,opt,name=region,proto3" json:"region,omitempty"`                                                // a regional room's country code
+	Owner            string                 `protobuf:"bytes,4,opt,name=owner,proto3" json:"owner,omitempty"`                                                  // empty for a regional room
+	Online           uint32                 `protobuf:"varint,5,opt,name=online,proto3" json:"online,omitempty"`                                               // users joined at this home now
+	CreatedUnixMilli int64                  `protobuf:"varint,6,opt,name=created_unix_milli,json=createdUnixMilli,proto3" json:"created_unix_milli,omitempty"` // the create op's signed time; 0 for a regional room
+	InviteOnly       bool                   `protobuf:"varint,7,opt,name=invite_only,json=inviteOnly,proto3" json:"invite_only,omitempty"`
+	Password         bool                   `protobuf:"varint,8,opt,name=password,proto3" json:"password,omitempty"` // joining needs the room's key
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
+}
+
+func (x *RoomDirectoryEntry) Reset() {
+	*x = RoomDirectoryEntry{}
+	mi := &file_wire_proto_msgTypes[90]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RoomDirectoryEntry) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RoomDirectoryEntry) ProtoMessage() {}
+
+func (x *RoomDirectoryEntry) ProtoReflect() protoreflect.Message {
+	mi := &file_wire_proto_msgTypes[90]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RoomDirectoryEntry.ProtoReflect.Descriptor instead.
+func (*RoomDirectoryEntry) Descriptor() ([]byte, []int) {
+	return file_wire_proto_rawDescGZIP(), []int{90}
+}
+
+func (x *RoomDirectoryEntry) GetRoom() string {
+	if x != nil {
+		return x.Room
+	}
+	return ""
+}
+
+func (x *RoomDirectoryEntry) GetTopic() string {
+	if x != nil {
+		return x.Topic
+	}
+	return ""
+}
+
+func (x *RoomDirectoryEntry) GetRegion() string {
+	if x != nil {
+		return x.Region
+	}
+	return ""
+}
+
+func (x *RoomDirectoryEntry) GetOwner() string {
+	if x != nil {
+		return x.Owner
+	}
+	return ""
+}
+
+func (x *RoomDirectoryEntry) GetOnline() uint32 {
+	if x != nil {
+		return x.Online
+	}
+	return 0
+}
+
+func (x *RoomDirectoryEntry) GetCreatedUnixMilli() int64 {
+	if x != nil {
+		return x.CreatedUnixMilli
+	}
+	return 0
+}
+
+func (x *RoomDirectoryEntry) GetInviteOnly() bool {
+	if x != nil {
+		return x.InviteOnly
+	}
+	return false
+}
+
+func (x *RoomDirectoryEntry) GetPassword() bool {
+	if x != nil {
+		return x.Password
+	}
+	return false
+}
+
 type RoomResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Error         string                 `protobuf:"bytes,1,opt,name=error,proto3" json:"error,omitempty"`        // stable code or empty: unauthorized, bad_request, banned, room_full, not_allowed, rate_limited, wrong_password, stale, full, busy, too_many, internal
@@ -6593,13 +6776,14 @@ type RoomResponse struct {
 	Members       uint32                 `protobuf:"varint,6,opt,name=members,proto3" json:"members,omitempty"`   // join: members online at this home, the joiner included
 	Event         *RoomEvent             `protobuf:"bytes,7,opt,name=event,proto3" json:"event,omitempty"`        // a joined stream's pushed event
 	Ended         string                 `protobuf:"bytes,8,opt,name=ended,proto3" json:"ended,omitempty"`        // a joined stream's last frame: left, kicked, banned, deleted, replaced, lagging, closing
+	Rooms         []*RoomDirectoryEntry  `protobuf:"bytes,9,rep,name=rooms,proto3" json:"rooms,omitempty"`        // list: the rooms found, best first
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *RoomResponse) Reset() {
 	*x = RoomResponse{}
-	mi := &file_wire_proto_msgTypes[89]
+	mi := &file_wire_proto_msgTypes[91]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6611,7 +6795,7 @@ func (x *RoomResponse) String() string {
 func (*RoomResponse) ProtoMessage() {}
 
 func (x *RoomResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[89]
+	mi := &file_wire_proto_msgTypes[91]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6624,7 +6808,7 @@ func (x *RoomResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoomResponse.ProtoReflect.Descriptor instead.
 func (*RoomResponse) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{89}
+	return file_wire_proto_rawDescGZIP(), []int{91}
 }
 
 func (x *RoomResponse) GetError() string {
@@ -6683,6 +6867,13 @@ func (x *RoomResponse) GetEnded() string {
 	return ""
 }
 
+func (x *RoomResponse) GetRooms() []*RoomDirectoryEntry {
+	if x != nil {
+		return x.Rooms
+	}
+	return nil
+}
+
 // RoomEvent is what a home pushes to a joined member.
 type RoomEvent struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -6699,7 +6890,7 @@ type RoomEvent struct {
 
 func (x *RoomEvent) Reset() {
 	*x = RoomEvent{}
-	mi := &file_wire_proto_msgTypes[90]
+	mi := &file_wire_proto_msgTypes[92]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6711,7 +6902,7 @@ func (x *RoomEvent) String() string {
 func (*RoomEvent) ProtoMessage() {}
 
 func (x *RoomEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[90]
+	mi := &file_wire_proto_msgTypes[92]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6724,7 +6915,7 @@ func (x *RoomEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoomEvent.ProtoReflect.Descriptor instead.
 func (*RoomEvent) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{90}
+	return file_wire_proto_rawDescGZIP(), []int{92}
 }
 
 func (x *RoomEvent) GetKind() isRoomEvent_Kind {
@@ -6815,7 +7006,7 @@ type RendezvousResponse_Entry struct {
 
 func (x *RendezvousResponse_Entry) Reset() {
 	*x = RendezvousResponse_Entry{}
-	mi := &file_wire_proto_msgTypes[91]
+	mi := &file_wire_proto_msgTypes[93]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6827,7 +7018,7 @@ func (x *RendezvousResponse_Entry) String() string {
 func (*RendezvousResponse_Entry) ProtoMessage() {}
 
 func (x *RendezvousResponse_Entry) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[91]
+	mi := &file_wire_proto_msgTypes[93]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7315,7 +7506,7 @@ const file_wire_proto_rawDesc = "" +
 	"\x11SignedRoomMessage\x12\x18\n" +
 	"\amessage\x18\x01 \x01(\fR\amessage\x12\x1c\n" +
 	"\tsignature\x18\x02 \x01(\fR\tsignature\x122\n" +
-	"\x06ticket\x18\x03 \x01(\v2\x1a.eserver.wire.SignedTicketR\x06ticket\"\xdb\x02\n" +
+	"\x06ticket\x18\x03 \x01(\v2\x1a.eserver.wire.SignedTicketR\x06ticket\"\x90\x03\n" +
 	"\vRoomRequest\x122\n" +
 	"\x06ticket\x18\x01 \x01(\v2\x1a.eserver.wire.SignedTicketR\x06ticket\x12,\n" +
 	"\x02op\x18\x02 \x01(\v2\x1a.eserver.wire.SignedRoomOpH\x00R\x02op\x12,\n" +
@@ -7323,7 +7514,8 @@ const file_wire_proto_rawDesc = "" +
 	"\x05leave\x18\x04 \x01(\tH\x00R\x05leave\x12,\n" +
 	"\x04send\x18\x05 \x01(\v2\x16.eserver.wire.RoomSendH\x00R\x04send\x12<\n" +
 	"\abacklog\x18\x06 \x01(\v2 .eserver.wire.RoomBacklogRequestH\x00R\abacklog\x120\n" +
-	"\x03ops\x18\a \x01(\v2\x1c.eserver.wire.RoomOpsRequestH\x00R\x03opsB\x06\n" +
+	"\x03ops\x18\a \x01(\v2\x1c.eserver.wire.RoomOpsRequestH\x00R\x03ops\x123\n" +
+	"\x04list\x18\b \x01(\v2\x1d.eserver.wire.RoomListRequestH\x00R\x04listB\x06\n" +
 	"\x04kind\"n\n" +
 	"\bRoomJoin\x12\x12\n" +
 	"\x04room\x18\x01 \x01(\tR\x04room\x12\x1a\n" +
@@ -7337,7 +7529,21 @@ const file_wire_proto_rawDesc = "" +
 	"\x05limit\x18\x02 \x01(\rR\x05limit\":\n" +
 	"\x0eRoomOpsRequest\x12\x12\n" +
 	"\x04room\x18\x01 \x01(\tR\x04room\x12\x14\n" +
-	"\x05since\x18\x02 \x01(\x04R\x05since\"\x9e\x02\n" +
+	"\x05since\x18\x02 \x01(\x04R\x05since\"U\n" +
+	"\x0fRoomListRequest\x12\x14\n" +
+	"\x05query\x18\x01 \x01(\tR\x05query\x12\x16\n" +
+	"\x06region\x18\x02 \x01(\tR\x06region\x12\x14\n" +
+	"\x05limit\x18\x03 \x01(\rR\x05limit\"\xef\x01\n" +
+	"\x12RoomDirectoryEntry\x12\x12\n" +
+	"\x04room\x18\x01 \x01(\tR\x04room\x12\x14\n" +
+	"\x05topic\x18\x02 \x01(\tR\x05topic\x12\x16\n" +
+	"\x06region\x18\x03 \x01(\tR\x06region\x12\x14\n" +
+	"\x05owner\x18\x04 \x01(\tR\x05owner\x12\x16\n" +
+	"\x06online\x18\x05 \x01(\rR\x06online\x12,\n" +
+	"\x12created_unix_milli\x18\x06 \x01(\x03R\x10createdUnixMilli\x12\x1f\n" +
+	"\vinvite_only\x18\a \x01(\bR\n" +
+	"inviteOnly\x12\x1a\n" +
+	"\bpassword\x18\b \x01(\bR\bpassword\"\xd6\x02\n" +
 	"\fRoomResponse\x12\x14\n" +
 	"\x05error\x18\x01 \x01(\tR\x05error\x12\x1a\n" +
 	"\bposition\x18\x02 \x01(\x04R\bposition\x12,\n" +
@@ -7346,7 +7552,8 @@ const file_wire_proto_rawDesc = "" +
 	"\x04more\x18\x05 \x01(\bR\x04more\x12\x18\n" +
 	"\amembers\x18\x06 \x01(\rR\amembers\x12-\n" +
 	"\x05event\x18\a \x01(\v2\x17.eserver.wire.RoomEventR\x05event\x12\x14\n" +
-	"\x05ended\x18\b \x01(\tR\x05ended\"\xae\x01\n" +
+	"\x05ended\x18\b \x01(\tR\x05ended\x126\n" +
+	"\x05rooms\x18\t \x03(\v2 .eserver.wire.RoomDirectoryEntryR\x05rooms\"\xae\x01\n" +
 	"\tRoomEvent\x12;\n" +
 	"\amessage\x18\x01 \x01(\v2\x1f.eserver.wire.SignedRoomMessageH\x00R\amessage\x12,\n" +
 	"\x02op\x18\x02 \x01(\v2\x1a.eserver.wire.SignedRoomOpH\x00R\x02op\x12\x18\n" +
@@ -7367,7 +7574,7 @@ func file_wire_proto_rawDescGZIP() []byte {
 }
 
 var file_wire_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_wire_proto_msgTypes = make([]protoimpl.MessageInfo, 92)
+var file_wire_proto_msgTypes = make([]protoimpl.MessageInfo, 94)
 var file_wire_proto_goTypes = []any{
 	(Signal_Kind)(0),                 // 0: eserver.wire.Signal.Kind
 	(FileOffer_Kind)(0),              // 1: eserver.wire.FileOffer.Kind
@@ -7460,9 +7667,11 @@ var file_wire_proto_goTypes = []any{
 	(*RoomSend)(nil),                 // 88: eserver.wire.RoomSend
 	(*RoomBacklogRequest)(nil),       // 89: eserver.wire.RoomBacklogRequest
 	(*RoomOpsRequest)(nil),           // 90: eserver.wire.RoomOpsRequest
-	(*RoomResponse)(nil),             // 91: eserver.wire.RoomResponse
-	(*RoomEvent)(nil),                // 92: eserver.wire.RoomEvent
-	(*RendezvousResponse_Entry)(nil), // 93: eserver.wire.RendezvousResponse.Entry
+	(*RoomListRequest)(nil),          // 91: eserver.wire.RoomListRequest
+	(*RoomDirectoryEntry)(nil),       // 92: eserver.wire.RoomDirectoryEntry
+	(*RoomResponse)(nil),             // 93: eserver.wire.RoomResponse
+	(*RoomEvent)(nil),                // 94: eserver.wire.RoomEvent
+	(*RendezvousResponse_Entry)(nil), // 95: eserver.wire.RendezvousResponse.Entry
 }
 var file_wire_proto_depIdxs = []int32{
 	13,  // 0: eserver.wire.AuthRequest.register_start:type_name -> eserver.wire.RegisterStart
@@ -7493,7 +7702,7 @@ var file_wire_proto_depIdxs = []int32{
 	3,   // 25: eserver.wire.Publish.ticket:type_name -> eserver.wire.SignedTicket
 	3,   // 26: eserver.wire.Publish.card:type_name -> eserver.wire.SignedTicket
 	3,   // 27: eserver.wire.Lookup.ticket:type_name -> eserver.wire.SignedTicket
-	93,  // 28: eserver.wire.RendezvousResponse.entries:type_name -> eserver.wire.RendezvousResponse.Entry
+	95,  // 28: eserver.wire.RendezvousResponse.entries:type_name -> eserver.wire.RendezvousResponse.Entry
 	3,   // 29: eserver.wire.Hello.ticket:type_name -> eserver.wire.SignedTicket
 	31,  // 30: eserver.wire.Frame.envelope:type_name -> eserver.wire.Envelope
 	32,  // 31: eserver.wire.Frame.ack:type_name -> eserver.wire.Ack
@@ -7560,21 +7769,23 @@ var file_wire_proto_depIdxs = []int32{
 	88,  // 92: eserver.wire.RoomRequest.send:type_name -> eserver.wire.RoomSend
 	89,  // 93: eserver.wire.RoomRequest.backlog:type_name -> eserver.wire.RoomBacklogRequest
 	90,  // 94: eserver.wire.RoomRequest.ops:type_name -> eserver.wire.RoomOpsRequest
-	5,   // 95: eserver.wire.RoomJoin.pass:type_name -> eserver.wire.SignedRegionPass
-	85,  // 96: eserver.wire.RoomSend.message:type_name -> eserver.wire.SignedRoomMessage
-	5,   // 97: eserver.wire.RoomSend.pass:type_name -> eserver.wire.SignedRegionPass
-	83,  // 98: eserver.wire.RoomResponse.ops:type_name -> eserver.wire.SignedRoomOp
-	85,  // 99: eserver.wire.RoomResponse.messages:type_name -> eserver.wire.SignedRoomMessage
-	92,  // 100: eserver.wire.RoomResponse.event:type_name -> eserver.wire.RoomEvent
-	85,  // 101: eserver.wire.RoomEvent.message:type_name -> eserver.wire.SignedRoomMessage
-	83,  // 102: eserver.wire.RoomEvent.op:type_name -> eserver.wire.SignedRoomOp
-	3,   // 103: eserver.wire.RendezvousResponse.Entry.ticket:type_name -> eserver.wire.SignedTicket
-	3,   // 104: eserver.wire.RendezvousResponse.Entry.card:type_name -> eserver.wire.SignedTicket
-	105, // [105:105] is the sub-list for method output_type
-	105, // [105:105] is the sub-list for method input_type
-	105, // [105:105] is the sub-list for extension type_name
-	105, // [105:105] is the sub-list for extension extendee
-	0,   // [0:105] is the sub-list for field type_name
+	91,  // 95: eserver.wire.RoomRequest.list:type_name -> eserver.wire.RoomListRequest
+	5,   // 96: eserver.wire.RoomJoin.pass:type_name -> eserver.wire.SignedRegionPass
+	85,  // 97: eserver.wire.RoomSend.message:type_name -> eserver.wire.SignedRoomMessage
+	5,   // 98: eserver.wire.RoomSend.pass:type_name -> eserver.wire.SignedRegionPass
+	83,  // 99: eserver.wire.RoomResponse.ops:type_name -> eserver.wire.SignedRoomOp
+	85,  // 100: eserver.wire.RoomResponse.messages:type_name -> eserver.wire.SignedRoomMessage
+	94,  // 101: eserver.wire.RoomResponse.event:type_name -> eserver.wire.RoomEvent
+	92,  // 102: eserver.wire.RoomResponse.rooms:type_name -> eserver.wire.RoomDirectoryEntry
+	85,  // 103: eserver.wire.RoomEvent.message:type_name -> eserver.wire.SignedRoomMessage
+	83,  // 104: eserver.wire.RoomEvent.op:type_name -> eserver.wire.SignedRoomOp
+	3,   // 105: eserver.wire.RendezvousResponse.Entry.ticket:type_name -> eserver.wire.SignedTicket
+	3,   // 106: eserver.wire.RendezvousResponse.Entry.card:type_name -> eserver.wire.SignedTicket
+	107, // [107:107] is the sub-list for method output_type
+	107, // [107:107] is the sub-list for method input_type
+	107, // [107:107] is the sub-list for extension type_name
+	107, // [107:107] is the sub-list for extension extendee
+	0,   // [0:107] is the sub-list for field type_name
 }
 
 func init() { file_wire_proto_init() }
@@ -7673,8 +7884,9 @@ func file_wire_proto_init() {
 		(*RoomRequest_Send)(nil),
 		(*RoomRequest_Backlog)(nil),
 		(*RoomRequest_Ops)(nil),
+		(*RoomRequest_List)(nil),
 	}
-	file_wire_proto_msgTypes[90].OneofWrappers = []any{
+	file_wire_proto_msgTypes[92].OneofWrappers = []any{
 		(*RoomEvent_Message)(nil),
 		(*RoomEvent_Op)(nil),
 		(*RoomEvent_Joined)(nil),
@@ -7686,7 +7898,7 @@ func file_wire_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_wire_proto_rawDesc), len(file_wire_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   92,
+			NumMessages:   94,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

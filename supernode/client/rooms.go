@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"time"
+	"unicode/utf8"
 
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
@@ -16,7 +17,10 @@ import (
 // Errors of a room's home (wire.ProtoRoom), besides the shared ones:
 // ErrRateLimited is slow mode, the flood limit or too many join attempts;
 // ErrBadRequest an unknown room or a bad name; ErrStale an op signed on an
-// old head (re-read the chain and sign again).
+// old head (re-read the chain and sign again). A create op is refused with
+// ErrRateLimited when its author created too many rooms recently and with
+// ErrNotAllowed when it owns too many (wire.RoomCreatesPerWindow,
+// wire.MaxRoomsOwned).
 var (
 	ErrBanned        = errors.New("room: banned")
 	ErrRoomFull      = errors.New("room: full")
@@ -79,6 +83,28 @@ func RoomOpsSince(ctx context.Context, h host.Host, sn peer.ID, st *wire.SignedT
 		return nil, false, err
 	}
 	return resp.Ops, resp.More, nil
+}
+
+// ListRooms searches the room directory at sn: the listed rooms whose name
+// or topic holds every word of query (case-insensitive), only region's
+// regional room when region (a country code) is set, most members online
+// first, at most limit (1..wire.RoomDirectoryPage; 0 means the most). With
+// one home per network sn's answer is the whole directory. ErrRateLimited
+// means too many searches; ErrBadRequest a query out of its limits.
+func ListRooms(ctx context.Context, h host.Host, sn peer.ID, st *wire.SignedTicket, query, region string, limit int) ([]*wire.RoomDirectoryEntry, error) {
+	if limit < 0 || limit > wire.RoomDirectoryPage || len(query) > wire.MaxRoomQuery || !utf8.ValidString(query) {
+		return nil, fmt.Errorf("%w: directory query of %d bytes for %d rooms, at most %d of UTF-8 and %d",
+			ErrBadRequest, len(query), limit, wire.MaxRoomQuery, wire.RoomDirectoryPage)
+	}
+	resp, err := Call[*wire.RoomResponse](ctx, h, sn, wire.ProtoRoom, &wire.RoomRequest{Ticket: st,
+		Kind: &wire.RoomRequest_List{List: &wire.RoomListRequest{Query: query, Region: region, Limit: uint32(limit)}}})
+	if err != nil {
+		return nil, err
+	}
+	if len(resp.Rooms) > wire.RoomDirectoryPage {
+		return nil, fmt.Errorf("%w: %d rooms in one directory answer", ErrProtocol, len(resp.Rooms))
+	}
+	return resp.Rooms, nil
 }
 
 // Subscription is a device's joined stream in one room at one home.

@@ -113,25 +113,32 @@ func (s *Service) write(st network.Stream, resp *wire.RoomResponse) error {
 
 // allowJoin spends one of user's join attempts.
 func (s *Service) allowJoin(user string) bool {
+	return s.allow(s.joins, user, wire.RoomJoinRate, wire.RoomJoinBurst)
+}
+
+// allow spends one of user's tokens in limiters (one of the service's
+// per-account limiter maps), making its bucket on first use. The map holds
+// at most as many accounts as the service has subscriptions: past that,
+// the accounts whose buckets are full again go first (they lose nothing),
+// and if none is, the request is refused.
+func (s *Service) allow(limiters map[string]*rate.Limiter, user string, r rate.Limit, burst int) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	now := s.cfg.Now()
-	l := s.joins[user]
+	l := limiters[user]
 	if l == nil {
-		if len(s.joins) >= s.cfg.Subscriptions {
-			// Forget the accounts whose buckets are full again: they
-			// lose nothing.
-			for u, b := range s.joins {
-				if b.TokensAt(now) >= wire.RoomJoinBurst {
-					delete(s.joins, u)
+		if len(limiters) >= s.cfg.Subscriptions {
+			for u, b := range limiters {
+				if b.TokensAt(now) >= float64(burst) {
+					delete(limiters, u)
 				}
 			}
-			if len(s.joins) >= s.cfg.Subscriptions {
+			if len(limiters) >= s.cfg.Subscriptions {
 				return false
 			}
 		}
-		l = rate.NewLimiter(wire.RoomJoinRate, wire.RoomJoinBurst)
-		s.joins[user] = l
+		l = rate.NewLimiter(r, burst)
+		limiters[user] = l
 	}
 	return l.AllowN(now, 1)
 }

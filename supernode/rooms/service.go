@@ -79,6 +79,7 @@ type Service struct {
 	subs    int
 	perPeer map[peer.ID]int
 	joins   map[string]*rate.Limiter // per account; swept when idle
+	lists   map[string]*rate.Limiter // directory searches per account; swept when idle
 	closing bool
 }
 
@@ -88,7 +89,7 @@ type Service struct {
 type members struct {
 	mu     sync.Mutex
 	byPeer map[peer.ID]*sub
-	users  map[string]int         // devices joined per username
+	users  map[string]int  // devices joined per username
 	recent map[string]sent // per username, so devices do not multiply the flood limit
 }
 
@@ -158,6 +159,7 @@ func OpenService(cfg ServiceConfig) (*Service, error) {
 		rooms:   map[string]*members{},
 		perPeer: map[peer.ID]int{},
 		joins:   map[string]*rate.Limiter{},
+		lists:   map[string]*rate.Limiter{},
 	}
 	s.listen = pipeline.NewListener(s.log)
 	s.rpc = &pipeline.Service[*wire.RoomRequest, *wire.RoomResponse]{
@@ -169,8 +171,10 @@ func OpenService(cfg ServiceConfig) (*Service, error) {
 		Credentials: credentials,
 		Security:    s.security,
 		Process:     s.process,
-		Refuse:      func(_ *wire.RoomRequest, r pipeline.Refusal) *wire.RoomResponse { return &wire.RoomResponse{Error: r.Code} },
-		Log:         s.log,
+		Refuse: func(_ *wire.RoomRequest, r pipeline.Refusal) *wire.RoomResponse {
+			return &wire.RoomResponse{Error: r.Code}
+		},
+		Log: s.log,
 	}
 	return s, nil
 }
@@ -275,6 +279,8 @@ func (s *Service) process(ctx context.Context, r *pipeline.Request[*wire.RoomReq
 		return s.backlog(ctx, k.Backlog), nil
 	case *wire.RoomRequest_Ops:
 		return s.opsSince(ctx, k.Ops), nil
+	case *wire.RoomRequest_List:
+		return s.list(ctx, from, k.List), nil
 	}
 	return failed(wire.CodeBadRequest), nil
 }
@@ -293,12 +299,12 @@ func code(err error) string {
 		return wire.CodeRoomFull
 	case errors.Is(err, room.ErrWrongPassword):
 		return wire.CodeWrongPassword
-	case errors.Is(err, room.ErrRateLimited):
+	case errors.Is(err, room.ErrRateLimited), errors.Is(err, ErrCreateRate):
 		return wire.CodeRateLimited
 	case errors.Is(err, room.ErrStale), errors.Is(err, room.ErrFork), errors.Is(err, room.ErrGap):
 		return wire.CodeStale
 	case errors.Is(err, room.ErrNotAllowed), errors.Is(err, room.ErrForged), errors.Is(err, room.ErrUnauthorized),
-		errors.Is(err, ErrWrongAuthor):
+		errors.Is(err, ErrWrongAuthor), errors.Is(err, ErrTooManyRooms):
 		return wire.CodeNotAllowed
 	case errors.Is(err, ErrFull):
 		return wire.CodeFull

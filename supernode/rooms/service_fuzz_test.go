@@ -55,6 +55,7 @@ func FuzzRoomRequest(f *testing.F) {
 		{Ticket: st, Kind: &wire.RoomRequest_Send{Send: &wire.RoomSend{Message: msg}}},
 		{Ticket: st, Kind: &wire.RoomRequest_Backlog{Backlog: &wire.RoomBacklogRequest{Room: "lounge", Limit: 5}}},
 		{Ticket: st, Kind: &wire.RoomRequest_Ops{Ops: &wire.RoomOpsRequest{Room: "lounge"}}},
+		{Ticket: st, Kind: &wire.RoomRequest_List{List: &wire.RoomListRequest{Query: "lounge", Region: "es", Limit: 10}}},
 	} {
 		f.Add(frame(req))
 	}

@@ -70,15 +70,38 @@ var (
 	ErrWrongAuthor = errors.New("rooms: message has another author")
 	// ErrBadMessage: a message's ID, author or body is out of its limits.
 	ErrBadMessage = errors.New("rooms: malformed message")
+	// ErrCreateRate: the create op's author created Limits.Creates rooms
+	// here within Limits.CreateWindow already; it may try again later.
+	ErrCreateRate = errors.New("rooms: too many rooms created recently")
+	// ErrTooManyRooms: the create op's author owns Limits.Owned rooms
+	// here, not deleted, already.
+	ErrTooManyRooms = errors.New("rooms: owns too many rooms")
 )
 
-// Limits are a store's global caps; zero fields take the defaults.
+// Limits are a store's global caps and the per-account limits on creating
+// rooms; zero fields take the defaults (node/wire's for the latter).
 type Limits struct {
 	Rooms int   // rooms created here, deleted ones included (their chain stays)
 	Bytes int64 // ops and message bodies, rowOverhead each
+	// Creates rooms per CreateWindow may one account create here, deleted
+	// ones included (ErrCreateRate).
+	Creates      int
+	CreateWindow time.Duration
+	// Owned is how many rooms, not deleted, one account may own when it
+	// creates another (ErrTooManyRooms).
+	Owned int
 }
 
 func (l Limits) withDefaults() Limits {
+	if l.Creates <= 0 {
+		l.Creates = wire.RoomCreatesPerWindow
+	}
+	if l.CreateWindow <= 0 {
+		l.CreateWindow = wire.RoomCreateWindow
+	}
+	if l.Owned <= 0 {
+		l.Owned = wire.MaxRoomsOwned
+	}
 	if l.Rooms <= 0 {
 		l.Rooms = DefaultRooms
 	}
@@ -132,8 +155,13 @@ func Open(path string, cfg Config) (*Store, error) {
 	if n <= 0 {
 		n = DefaultCachedStates
 	}
-	return &Store{db: db, server: cfg.Server, now: now, limits: cfg.Limits.withDefaults(),
-		locks: locks{m: map[string]*roomLock{}}, cache: newCache(n)}, nil
+	s := &Store{db: db, server: cfg.Server, now: now, limits: cfg.Limits.withDefaults(),
+		locks: locks{m: map[string]*roomLock{}}, cache: newCache(n)}
+	if err := s.fillEntries(context.Background()); err != nil {
+		_ = db.Close()
+		return nil, err
+	}
+	return s, nil
 }
 
 // Close closes the database.
@@ -182,13 +210,20 @@ func (s *Store) Append(ctx context.Context, signed *wire.SignedRoomOp, c room.Ch
 			if n >= s.limits.Rooms {
 				return fmt.Errorf("%w: %d rooms, the cap", ErrFull, n)
 			}
-			if _, err := tx.Exec(`INSERT INTO rooms (name, head, position, created) VALUES (?, ?, 1, ?)`,
-				name, op.Hash[:], op.Time.UnixMilli()); err != nil {
+			if err := s.mayCreate(tx, op.Author); err != nil {
+				return err
+			}
+			if _, err := tx.Exec(`INSERT INTO rooms (name, head, position, created, creator) VALUES (?, ?, 1, ?, ?)`,
+				name, op.Hash[:], op.Time.UnixMilli(), op.Author); err != nil {
 				return fmt.Errorf("storing room: %w", err)
 			}
-		} else if _, err := tx.Exec(`UPDATE rooms SET head = ?, position = ?, deleted = ? WHERE name = ?`,
+		}
+		if _, err := tx.Exec(`UPDATE rooms SET head = ?, position = ?, deleted = ? WHERE name = ?`,
 			op.Hash[:], int64(op.Seq), next.Deleted, name); err != nil {
 			return fmt.Errorf("moving head: %w", err)
+		}
+		if err := putEntry(tx, next); err != nil {
+			return err
 		}
 		if err := s.fits(tx, len(raw)); err != nil {
 			return err

@@ -247,7 +247,7 @@ func TestConcurrentAppends(t *testing.T) {
 // one state so most go through a replay, all land.
 func TestRoomsConcurrently(t *testing.T) {
 	w := newWorld(t)
-	s := w.open(t.TempDir(), Limits{}, 1)
+	s := w.open(t.TempDir(), Limits{Creates: 4}, 1) // one owner creates all four
 	defer s.Close()
 	var wg sync.WaitGroup
 	errs := make(chan error, 8)
