@@ -52,3 +52,12 @@ func (n *Node) RoomHistory(ctx context.Context, room string, limit int) ([]api.R
 	}
 	return s.rooms.RoomHistory(ctx, room, limit)
 }
+
+// ListRooms implements API.
+func (n *Node) ListRooms(ctx context.Context, query, region string, limit int) ([]api.RoomListing, error) {
+	s, err := n.current()
+	if err != nil {
+		return nil, err
+	}
+	return s.rooms.ListRooms(ctx, query, region, limit)
+}

@@ -578,6 +578,19 @@ type Event struct {
 // home keeps (wire.RoomBacklog).
 const MaxRoomHistory = 100
 
+// RoomListing is a room of the directory (ListRooms), as its home lists
+// it: a listing, not the room's state, which joining verifies.
+type RoomListing struct {
+	Room   string `json:"room"`
+	Topic  string `json:"topic"`
+	Region string `json:"region,omitempty"` // a regional room's country code
+	// Members are the users joined at the room's home; Online the same
+	// number (a member is joined while its node is online).
+	Members int  `json:"members"`
+	Online  int  `json:"online"`
+	Public  bool `json:"public"` // always: the directory lists public rooms only
+}
+
 // Room is a chat room as JoinRoom found it.
 type Room struct {
 	Room  string `json:"room"`
@@ -757,6 +770,11 @@ type API interface {
 	// RoomSend posts text in a room we joined and returns the message's
 	// ID once the home took it; it comes back as a RoomMessage event.
 	RoomSend(ctx context.Context, room, text string) (string, error)
+	// ListRooms searches the room directory: public rooms whose name or
+	// topic holds every word of query, only region's regional room when
+	// region (a country code) is set, most members online first, at most
+	// limit (1..100, 0: 100).
+	ListRooms(ctx context.Context, query, region string, limit int) ([]RoomListing, error)
 	// RoomHistory returns the room's newest messages at its home, at most
 	// limit (1..100, 0: 100), oldest first.
 	RoomHistory(ctx context.Context, room string, limit int) ([]RoomMessage, error)

@@ -325,6 +325,39 @@ func (r *Rooms) RoomHistory(ctx context.Context, name string, limit int) ([]api.
 	return out, nil
 }
 
+// ListRooms searches the room directory at one supernode. With one home
+// per network (this increment) its answer is the whole directory; the
+// directory homes of docs/ROOMS.md will take its place. The supernode is
+// the first in rendezvous order of a key no room has (a room's key is
+// "room/" and its name, and no room's name is empty).
+func (r *Rooms) ListRooms(ctx context.Context, query, region string, limit int) ([]api.RoomListing, error) {
+	if limit < 0 || limit > wire.RoomDirectoryPage {
+		return nil, fmt.Errorf("%w: a directory page of 0..%d rooms", api.ErrBadRequest, wire.RoomDirectoryPage)
+	}
+	if region != "" {
+		if err := wire.ValidRegion(region); err != nil {
+			return nil, fmt.Errorf("%w: %v", api.ErrBadRequest, err)
+		}
+	}
+	sn, err := r.home(ctx, "")
+	if err != nil {
+		return nil, err
+	}
+	entries, err := client.ListRooms(ctx, r.h.Libp2p(), sn, r.h.Ticket().Signed, query, region, limit)
+	if err != nil {
+		return nil, fmt.Errorf("searching the room directory: %w", mapErr(err))
+	}
+	out := make([]api.RoomListing, 0, len(entries))
+	for _, e := range entries {
+		if wire.ValidRoomName(e.Room) != nil || len(e.Topic) > wire.MaxRoomTopic || !utf8.ValidString(e.Topic) {
+			continue // not a room a member could join: not shown
+		}
+		out = append(out, api.RoomListing{Room: e.Room, Topic: e.Topic, Region: e.Region,
+			Members: int(e.Online), Online: int(e.Online), Public: true})
+	}
+	return out, nil
+}
+
 // credentials are the ticket to sign and present with, and the region pass
 // to present beside it: only to a regional room's home (our country goes
 // nowhere else), and then the ticket it was issued with.

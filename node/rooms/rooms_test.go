@@ -65,6 +65,16 @@ func TestPublicRoom(t *testing.T) {
 	if err := alice.CreateRoom(ctx, name, "all things Go", true); err != nil {
 		t.Fatalf("alice creates %s: %v", name, err)
 	}
+	// Listed in the directory at once; found by a word of its topic.
+	for _, tc := range []struct {
+		query string
+		want  int
+	}{{"things", 1}, {"GOLANG", 1}, {"go things", 1}, {"python", 0}} {
+		ls, err := carol.ListRooms(ctx, tc.query, "", 0)
+		if err != nil || len(ls) != tc.want || (tc.want == 1 && (ls[0].Room != name || ls[0].Topic != "all things Go" || !ls[0].Public)) {
+			t.Fatalf("carol searches %q: %+v, %v; want %d", tc.query, ls, err, tc.want)
+		}
+	}
 	members := []*nodetest.Node{alice, bob, carol}
 	for _, n := range members {
 		r, err := n.JoinRoom(ctx, name, "")
@@ -158,6 +168,8 @@ func TestRoomRefusals(t *testing.T) {
 		{"posting without joining", func() error { _, err := alice.RoomSend(ctx, "taken", "hi"); return err }, api.ErrNotAllowed},
 		{"an empty message", func() error { _, err := alice.RoomSend(ctx, "taken", ""); return err }, api.ErrBadRequest},
 		{"a history too long", func() error { _, err := alice.RoomHistory(ctx, "taken", 101); return err }, api.ErrBadRequest},
+		{"a directory page too long", func() error { _, err := alice.ListRooms(ctx, "", "", 101); return err }, api.ErrBadRequest},
+		{"a region that is none", func() error { _, err := alice.ListRooms(ctx, "", "Spain", 0); return err }, api.ErrBadRequest},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if err := tc.do(); !errors.Is(err, tc.want) {

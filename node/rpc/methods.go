@@ -63,6 +63,7 @@ var methods = map[string]handler{
 	"leaveRoom":         command("room", api.API.LeaveRoom),
 	"roomSend":          roomSend,
 	"roomHistory":       roomHistory,
+	"listRooms":         listRooms,
 }
 
 // paramError is a request whose params are malformed: -32602, bad_request.

@@ -8,9 +8,8 @@ import (
 	"eserver/node/api"
 )
 
-// Chat rooms' methods (issue 15). Rooms are addressed by name; listRooms
-// waits for the directory, and the moderation methods for the next
-// increment.
+// Chat rooms' methods (issue 15). Rooms are addressed by name; the
+// moderation methods are the next increment.
 
 // roomParam is createRoom's answer.
 type roomParam struct {
@@ -105,4 +104,28 @@ func roomHistory(ctx context.Context, backend api.API, raw json.RawMessage) (any
 	}{mapSlice(ms, func(m api.RoomMessage) roomLine {
 		return roomLine{ID: m.ID, From: m.From, Text: m.Text, Time: utc(m.Time)}
 	})}, nil
+}
+
+func listRooms(ctx context.Context, backend api.API, raw json.RawMessage) (any, error) {
+	var p struct {
+		Query  string `json:"query"`
+		Region string `json:"region"`
+		Limit  *int   `json:"limit"`
+	}
+	if err := decodeParams(raw, &p); err != nil {
+		return nil, err
+	}
+	limit := 0 // the most a directory answer holds
+	if p.Limit != nil {
+		if limit = *p.Limit; limit < 1 || limit > api.MaxRoomHistory {
+			return nil, badParams("limit must be between 1 and %d", api.MaxRoomHistory)
+		}
+	}
+	ls, err := backend.ListRooms(ctx, p.Query, p.Region, limit)
+	if err != nil {
+		return nil, err
+	}
+	return struct {
+		Rooms []api.RoomListing `json:"rooms"`
+	}{mapSlice(ls, func(l api.RoomListing) api.RoomListing { return l })}, nil
 }

@@ -399,6 +399,7 @@ var validParams = map[string]string{
 	"leaveRoom":         `{"room":"golang"}`,
 	"roomSend":          `{"room":"golang","text":"hi"}`,
 	"roomHistory":       `{"room":"golang"}`,
+	"listRooms":         `{"query":"go"}`,
 }
 
 // apiMethod is the api.API method each RPC method calls.
@@ -415,6 +416,7 @@ var apiMethod = map[string]string{
 	"renameContact": "RenameContact", "invite": "Invite", "leaveConversation": "LeaveConversation",
 	"listConversations": "Conversations",
 	"createRoom":        "CreateRoom", "joinRoom": "JoinRoom", "leaveRoom": "LeaveRoom", "roomSend": "RoomSend", "roomHistory": "RoomHistory",
+	"listRooms": "ListRooms",
 }
 
 func TestTablesCoverEveryMethod(t *testing.T) {

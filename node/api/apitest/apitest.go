@@ -49,6 +49,8 @@ type Fake struct {
 	// RoomMessages is what RoomHistory returns (the newest limit), by
 	// room; RoomSend appends to it.
 	RoomMessages map[string][]api.RoomMessage
+	// Listings is what ListRooms returns (the first limit).
+	Listings []api.RoomListing
 	// LoginGate, if not nil, holds Login until it is closed.
 	LoginGate chan struct{}
 
@@ -492,4 +494,15 @@ func (f *Fake) RoomHistory(_ context.Context, room string, limit int) ([]api.Roo
 		ms = ms[len(ms)-limit:]
 	}
 	return append([]api.RoomMessage(nil), ms...), err
+}
+
+func (f *Fake) ListRooms(_ context.Context, query, region string, limit int) ([]api.RoomListing, error) {
+	err := f.record("ListRooms", "%q %q %d", query, region, limit)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	ls := f.Listings
+	if limit > 0 && len(ls) > limit {
+		ls = ls[:limit]
+	}
+	return append([]api.RoomListing(nil), ls...), err
 }

@@ -7,7 +7,7 @@ import (
 )
 
 // TestDaemonsRoom: two daemons whose users are not contacts meet in a
-// public room through the JSON-RPC methods: createRoom, joinRoom (topic and
+// public room through the JSON-RPC methods: createRoom, listRooms, joinRoom (topic and
 // the backlog as roomMessage notifications), roomSend, roomHistory,
 // leaveRoom, and the room error codes.
 func TestDaemonsRoom(t *testing.T) {
@@ -35,6 +35,13 @@ func TestDaemonsRoom(t *testing.T) {
 		bob.call(tc.method, tc.params, tc.code)
 	}
 
+	ls, _ := bob.call("listRooms", map[string]any{"query": "go"}, "")["rooms"].([]any)
+	if len(ls) != 1 || ls[0].(map[string]any)["room"] != "golang" || ls[0].(map[string]any)["public"] != true {
+		t.Fatalf("listRooms: %v", ls)
+	}
+	if ls, _ := bob.call("listRooms", map[string]any{"query": "python"}, "")["rooms"].([]any); ls == nil || len(ls) != 0 {
+		t.Fatalf("listRooms finding nothing: %v, want []", ls)
+	}
 	r := alice.call("joinRoom", map[string]any{"room": "golang"}, "")
 	if r["room"] != "golang" || r["topic"] != "all things Go" || r["members"] != float64(1) {
 		t.Fatalf("alice joins: %v", r)
