@@ -32,7 +32,7 @@ func FuzzAppend(f *testing.F) {
 	}
 	sentinels := []error{room.ErrMalformed, room.ErrForged, room.ErrUnauthorized, room.ErrWrongRoom, room.ErrBadTime,
 		room.ErrStale, room.ErrFork, room.ErrGap, room.ErrNotAllowed, room.ErrBanned, room.ErrNoChange,
-		room.ErrTooMany, room.ErrDeleted, room.ErrNoRoom, ErrFull, ErrWrongAuthor}
+		room.ErrTooMany, room.ErrDeleted, room.ErrNoRoom, ErrFull, ErrWrongAuthor, ErrCreateRate, ErrTooManyRooms}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		var o wire.RoomOp
 		// Signed by the device of whom it names, when the world has one.
