@@ -101,7 +101,11 @@ func New(h Host, cfg Config) *Rooms {
 		cfg.RetryMax = 30 * time.Second
 	}
 	cfg.RetryMin = min(cfg.RetryMin, cfg.RetryMax)
-	return &Rooms{h: h, cfg: cfg, log: h.Log().With("component", "rooms"), joined: map[string]*joined{}}
+	log := h.Log()
+	if log == nil { // a session assembled without a node, as the registry's test does
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Rooms{h: h, cfg: cfg, log: log.With("component", "rooms"), joined: map[string]*joined{}}
 }
 
 // Start rejoins, in the background, every room remembered in the store;
