@@ -75,21 +75,18 @@ func (d *Discovery) HomesOf(username string) []peer.AddrInfo {
 	if t := d.h.Ticket(); t != nil {
 		server = t.Server
 	}
-	ids := client.UserHomes(server, username, d.live(), wire.Homes)
-	if len(ids) == 0 {
-		return d.cfg.Rendezvous
-	}
-	out := make([]peer.AddrInfo, 0, len(ids))
-	for _, id := range ids {
-		out = append(out, peer.AddrInfo{ID: id, Addrs: d.h.Libp2p().Peerstore().Addrs(id)})
-	}
-	return out
+	return d.addrsOr(client.UserHomes(server, username, d.live(), wire.Homes))
 }
 
 // RoomHomes are the chat room's home supernodes among the live ones, best
 // first (client.RoomHomes); the rendezvous servers when none is known.
 func (d *Discovery) RoomHomes(room string) []peer.AddrInfo {
-	ids := client.RoomHomes(room, d.live(), wire.Homes)
+	return d.addrsOr(client.RoomHomes(room, d.live(), wire.Homes))
+}
+
+// addrsOr is ids with the addresses we know for them, in order; the
+// rendezvous servers when ids is empty (no live supernode known yet).
+func (d *Discovery) addrsOr(ids []peer.ID) []peer.AddrInfo {
 	if len(ids) == 0 {
 		return d.cfg.Rendezvous
 	}
