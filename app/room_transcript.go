@@ -1,0 +1,181 @@
+package app
+
+import (
+	"image/color"
+	"net/url"
+	"time"
+
+	"fyne.io/fyne/v2"
+	"fyne.io/fyne/v2/canvas"
+	"fyne.io/fyne/v2/container"
+	"fyne.io/fyne/v2/layout"
+	"fyne.io/fyne/v2/theme"
+	"fyne.io/fyne/v2/widget"
+
+	"eserver/node/api"
+)
+
+// roomTranscript is a room's messages, oldest first: each with its time,
+// its author's picture and name, and lines from the room (joins, the
+// topic, moderation) everyone sees. It keeps the newest in view unless the
+// reader scrolled up, as a conversation does (chat_follow.go).
+type roomTranscript struct {
+	app    *App
+	win    fyne.Window
+	clock  clock
+	box    *fyne.Container
+	scroll *container.Scroll
+	follow bool
+	byID   map[string]bool // messages shown, so a backlog repeats none
+	count  int             // items shown, messages and lines
+	// days are the day separators, to relabel as days pass; lastDay the
+	// day of the newest item.
+	days    []*dayDivider
+	lastDay time.Time
+}
+
+// maxRoomItems is how many messages and lines a room's window keeps: a
+// busy room would otherwise grow without bound; the oldest go first.
+const maxRoomItems = 1000
+
+// roomPictureSize is how large an author's picture shows beside a message.
+const roomPictureSize = 32
+
+func newRoomTranscript(a *App, win fyne.Window) *roomTranscript {
+	t := &roomTranscript{app: a, win: win, clock: chatClock, follow: true, byID: make(map[string]bool)}
+	t.box = container.New(&followLayout{inner: layout.NewCustomPaddedVBoxLayout(theme.Padding()), after: t.keepNewestInView})
+	t.scroll = container.NewVScroll(t.box)
+	t.scroll.OnScrolled = func(fyne.Position) {
+		t.follow = t.scroll.Offset.Y >= t.box.MinSize().Height-t.scroll.Size().Height-followSlack
+	}
+	return t
+}
+
+// view is what the window shows of the transcript.
+func (t *roomTranscript) view() fyne.CanvasObject {
+	return container.New(&followLayout{after: t.keepNewestInView}, t.scroll)
+}
+
+func (t *roomTranscript) keepNewestInView() {
+	if t.follow {
+		t.scroll.ScrollToBottom()
+	}
+}
+
+// add shows a message once, however often the node reports it (the
+// backlog on every rejoin, RoomHistory beside the events).
+func (t *roomTranscript) add(m api.RoomMessage) {
+	if m.ID != "" {
+		if t.byID[m.ID] {
+			return
+		}
+		t.byID[m.ID] = true
+	}
+	when := m.Time
+	if when.IsZero() {
+		when = t.clock.Now()
+	}
+	t.append(when, t.messageRow(m, when))
+}
+
+// addHistory shows the backlog RoomHistory returned, oldest first.
+func (t *roomTranscript) addHistory(ms []api.RoomMessage) {
+	for _, m := range ms {
+		t.add(m)
+	}
+}
+
+// line shows a line from the room or the app, as everyone in it sees it.
+func (t *roomTranscript) line(text string, imp widget.Importance) {
+	l := widget.NewLabelWithStyle(text, fyne.TextAlignLeading, fyne.TextStyle{Italic: true})
+	l.Importance = imp
+	l.Wrapping = fyne.TextWrapWord
+	t.append(t.clock.Now(), l)
+}
+
+// notice shows an error from the app.
+func (t *roomTranscript) notice(text string) {
+	t.line(text, widget.DangerImportance)
+}
+
+// append shows obj at the end, after a day separator if a new day began,
+// dropping the oldest items past maxRoomItems.
+func (t *roomTranscript) append(when time.Time, obj fyne.CanvasObject) {
+	if t.count == 0 || !sameDay(t.lastDay, when) {
+		d := newDayDivider(when)
+		t.days = append(t.days, d)
+		t.box.Add(d)
+	}
+	t.lastDay = when
+	t.box.Add(obj)
+	t.count++
+	if t.count > maxRoomItems {
+		t.dropOldest()
+	}
+	now := t.clock.Now()
+	for _, d := range t.days {
+		d.setNow(now)
+	}
+	t.scroll.Refresh()
+	if t.follow {
+		t.scroll.ScrollToBottom()
+	}
+}
+
+// dropOldest removes the oldest item and a day separator left with none.
+func (t *roomTranscript) dropOldest() {
+	objs := t.box.Objects
+	for i, o := range objs {
+		if _, ok := o.(*dayDivider); ok {
+			continue
+		}
+		objs = append(objs[:i], objs[i+1:]...)
+		break
+	}
+	if len(objs) > 1 {
+		if _, ok := objs[0].(*dayDivider); ok {
+			if _, next := objs[1].(*dayDivider); next {
+				objs = objs[1:]
+				t.days = t.days[1:]
+			}
+		}
+	}
+	t.box.Objects = objs
+	t.count--
+}
+
+// messageRow is one message: the author's picture beside "14:05  Bob"
+// and the text under it.
+func (t *roomTranscript) messageRow(m api.RoomMessage, when time.Time) fyne.CanvasObject {
+	pic := newDisplayPicture(roomPictureSize, nil)
+	path, st := t.app.pictureOf(m.From)
+	pic.setPicture(path)
+	pic.setStatus(st)
+	name := widget.NewLabelWithStyle(t.app.nameOf(m.From), fyne.TextAlignLeading, fyne.TextStyle{Bold: true})
+	name.Truncation = fyne.TextTruncateEllipsis
+	at := widget.NewLabel(clockText(when))
+	at.Importance = widget.LowImportance
+	text := newMessageText(m.Text)
+	text.onLink = func(u *url.URL) { t.app.openLink(t.win, u) }
+	gap := canvas.NewRectangle(color.Transparent)
+	gap.SetMinSize(fyne.NewSize(theme.Padding(), 0))
+	body := container.New(layout.NewCustomPaddedVBoxLayout(-theme.Padding()*2),
+		container.NewBorder(nil, nil, nil, at, name), text)
+	return container.NewBorder(nil, nil, container.NewHBox(container.NewVBox(pic), gap), nil, body)
+}
+
+// pictureOf is the display picture and status to show beside username's
+// messages: ours, a contact's, or the default picture for anyone else.
+func (a *App) pictureOf(username string) (string, api.Status) {
+	if a.account != nil && username == a.account.Username {
+		return a.account.AvatarPath, a.account.Status
+	}
+	if c, ok := a.contacts[username]; ok && c.Relation == api.RelationAccepted {
+		st := api.StatusOffline
+		if c.Online() {
+			st = c.Status
+		}
+		return c.AvatarPath, st
+	}
+	return "", api.StatusOffline
+}
