@@ -62,8 +62,9 @@ func (a *App) newRoomDirectory() *roomDirectory {
 	for _, r := range d.regions {
 		opts = append(opts, r.label)
 	}
-	d.region = widget.NewSelect(opts, func(string) { d.refresh() })
+	d.region = widget.NewSelect(opts, nil)
 	d.region.SetSelectedIndex(0)
+	d.region.OnChanged = func(string) { d.refresh() }
 
 	d.list = widget.NewList(
 		func() int { return len(d.rows) },
@@ -211,7 +212,10 @@ func (d *roomDirectory) askPassword(room, hint string) {
 // reset forgets the last account's search.
 func (d *roomDirectory) reset() {
 	d.search.SetText("")
+	changed := d.region.OnChanged
+	d.region.OnChanged = nil // no search for a signed-out account
 	d.region.SetSelectedIndex(0)
+	d.region.OnChanged = changed
 	d.rows, d.selected = nil, -1
 	d.list.UnselectAll()
 	d.list.Refresh()

@@ -1,0 +1,321 @@
+package app
+
+import (
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"fyne.io/fyne/v2"
+	"fyne.io/fyne/v2/container"
+	"fyne.io/fyne/v2/test"
+	"fyne.io/fyne/v2/widget"
+
+	"eserver/node/api"
+)
+
+// texts is every label's and message's text under o, in order.
+func texts(o fyne.CanvasObject) []string {
+	switch w := o.(type) {
+	case *widget.Label:
+		return []string{w.Text}
+	case *messageText:
+		return []string{w.Text}
+	case *fyne.Container:
+		var out []string
+		for _, c := range w.Objects {
+			out = append(out, texts(c)...)
+		}
+		return out
+	case *dayDivider:
+		return nil
+	}
+	return nil
+}
+
+// transcript is a room's transcript as lines: "name: text" for messages
+// (the name, the time, then the text joined), the line's text for lines.
+func transcript(r *roomWindow) []string {
+	var out []string
+	for _, o := range r.transcript.box.Objects {
+		if _, day := o.(*dayDivider); day {
+			continue
+		}
+		ts := texts(o)
+		if len(ts) == 3 { // name, time, text
+			out = append(out, ts[0]+": "+ts[2])
+		} else {
+			out = append(out, strings.Join(ts, " "))
+		}
+	}
+	return out
+}
+
+// TestRoomDirectory: the directory searches on Enter and on a region,
+// shows rooms with their topic and member count (a regional room as
+// "ES — Spain"), and Join enters the chosen room: its window opens with
+// its backlog, and the room is remembered for the next sign-in.
+func TestRoomDirectory(t *testing.T) {
+	a, fake := signedIn(t)
+	fake.Listings = []api.RoomListing{
+		{Room: "beach", Topic: "Volleyball on Saturdays", Members: 12, Online: 12, Public: true},
+		{Room: "region-es", Region: "ES", Members: 1, Online: 1, Public: true},
+	}
+	fake.RoomMessages = map[string][]api.RoomMessage{"beach": {
+		{Room: "beach", ID: "r1", From: "bob", Text: "who is in?", Time: time.Now()},
+	}}
+	a.showRoomDirectory()
+	d := a.rooms.dir
+	if !fake.Called(`ListRooms "" "" 100`) {
+		t.Fatalf("opening did not search: %v", fake.Calls())
+	}
+	if d.list.Length() != 2 || d.status.Text != "2 rooms" {
+		t.Fatalf("%d rows, status %q", d.list.Length(), d.status.Text)
+	}
+	row := newRoomListRow()
+	row.set(d.rows[0])
+	if got := texts(container.NewVBox(row.name, row.topic, row.members)); !slices.Equal(got, []string{"beach", "Volleyball on Saturdays", "12 members"}) {
+		t.Errorf("row %q", got)
+	}
+	row.set(d.rows[1])
+	if row.name.Text != "ES \u2014 Spain" || row.members.Text != "1 member" {
+		t.Errorf("regional row %q, %q", row.name.Text, row.members.Text)
+	}
+	if !d.join.Disabled() {
+		t.Error("Join enabled with nothing chosen")
+	}
+
+	fake.ResetCalls()
+	test.Type(d.search, "volley")
+	d.search.OnSubmitted(d.search.Text)
+	if !fake.Called(`ListRooms "volley" "" 100`) {
+		t.Fatalf("Enter did not search: %v", fake.Calls())
+	}
+	for i, r := range d.regions {
+		if r.code == "ES" {
+			d.region.SetSelectedIndex(i + 1)
+		}
+	}
+	if d.region.Selected != "ES \u2014 Spain" || !fake.Called(`ListRooms "volley" "ES" 100`) {
+		t.Fatalf("region %q, calls %v", d.region.Selected, fake.Calls())
+	}
+
+	d.list.Select(0)
+	if d.join.Disabled() {
+		t.Fatal("Join disabled with a room chosen")
+	}
+	test.Tap(d.join)
+	r := a.rooms.wins["beach"]
+	if !fake.Called(`JoinRoom beach ""`) || r == nil || !r.shown {
+		t.Fatalf("joining: window %v, calls %v", r, fake.Calls())
+	}
+	if got := transcript(r); !slices.Equal(got, []string{"bob: who is in?"}) {
+		t.Errorf("backlog %q", got)
+	}
+	if got := a.joinedRooms(); !slices.Equal(got, []string{"beach"}) {
+		t.Errorf("remembered %v", got)
+	}
+}
+
+// TestRoomDirectoryJoinByName: a room not listed (not public) is joined by
+// typing its name; a wrong password asks for it.
+func TestRoomDirectoryJoinByName(t *testing.T) {
+	a, fake := signedIn(t)
+	a.showRoomDirectory()
+	d := a.rooms.dir
+	test.Type(d.search, "Not a name!")
+	if !d.join.Disabled() {
+		t.Fatal("Join enabled for no room's name")
+	}
+	d.search.SetText("secret-club")
+	d.search.OnSubmitted(d.search.Text)
+	if !strings.Contains(d.status.Text, "secret-club") || d.join.Disabled() {
+		t.Fatalf("status %q, join disabled %v", d.status.Text, d.join.Disabled())
+	}
+	fake.Fail("JoinRoom", api.ErrWrongPassword)
+	test.Tap(d.join)
+	if a.rooms.wins["secret-club"] != nil {
+		t.Fatal("a refused join opened the room")
+	}
+	if d.win.Canvas().Overlays().Top() == nil {
+		t.Fatal("no password asked")
+	}
+	fake.Fail("JoinRoom", nil)
+	d.joinRoom("secret-club", "hunter2")
+	if !fake.Called(`JoinRoom secret-club "hunter2"`) || a.rooms.wins["secret-club"] == nil {
+		t.Fatalf("calls %v", fake.Calls())
+	}
+}
+
+// TestRoomSend: Enter sends to the room; the message shows when the room
+// echoes it, once, however often it comes; a refusal says why and gives
+// the text back.
+func TestRoomSend(t *testing.T) {
+	a, fake := signedIn(t)
+	a.enterRoom("beach", "", nil)
+	r := a.rooms.wins["beach"]
+	test.Type(r.composer.entry, "hello room")
+	r.composer.entry.TypedKey(&fyne.KeyEvent{Name: fyne.KeyReturn})
+	if !fake.Called("RoomSend beach hello room") || r.composer.entry.Text != "" {
+		t.Fatalf("entry %q, calls %v", r.composer.entry.Text, fake.Calls())
+	}
+	m := api.RoomMessage{Room: "beach", ID: "x1", From: "alice", Text: "hello room", Time: time.Now()}
+	a.apply(api.Event{RoomMessage: &m})
+	a.apply(api.Event{RoomMessage: &m})
+	if got := transcript(r); !slices.Equal(got, []string{"alice: hello room"}) {
+		t.Fatalf("transcript %q", got)
+	}
+
+	fake.Fail("RoomSend", api.ErrNotAllowed)
+	test.Type(r.composer.entry, "again")
+	test.Tap(r.composer.send)
+	got := transcript(r)
+	if r.composer.entry.Text != "again" || len(got) != 2 || !strings.HasPrefix(got[1], "Your message was not sent: The room does not allow that") {
+		t.Fatalf("entry %q, transcript %q", r.composer.entry.Text, got)
+	}
+}
+
+// TestRoomEvents: joins, the topic and moderation show as lines everyone
+// sees; being kicked stops the composer, and a room we were banned from
+// is not rejoined at the next sign-in.
+func TestRoomEvents(t *testing.T) {
+	a, _ := signedIn(t)
+	bob := contact("bob", api.StatusOnline)
+	a.apply(api.Event{Contact: &bob})
+	a.enterRoom("beach", "", nil)
+	r := a.rooms.wins["beach"]
+	for _, e := range []api.RoomEvent{
+		{Kind: api.RoomJoin, Username: "bob"},
+		{Kind: api.RoomTopic, By: "bob", Topic: "Saturday 10:00"},
+		{Kind: api.RoomVoice, Username: "carol", By: "bob"},
+		{Kind: api.RoomDevoice, Username: "carol", By: "bob"},
+		{Kind: api.RoomKick, Username: "carol", By: "bob"},
+		{Kind: "something-new", Username: "carol"},
+		{Kind: api.RoomBan, Username: "alice", By: "bob"},
+	} {
+		e.Room = "beach"
+		a.apply(api.Event{RoomEvent: &e})
+	}
+	want := []string{
+		"Bob joined the room.",
+		"Bob changed the topic to \u201cSaturday 10:00\u201d.",
+		"Bob gave carol a voice.",
+		"Bob muted carol.",
+		"carol was kicked out by Bob.",
+		"Bob banned you from the room.",
+	}
+	if got := transcript(r); !slices.Equal(got, want) {
+		t.Fatalf("lines\n got %q\nwant %q", got, want)
+	}
+	if r.header.topic.Text != "Saturday 10:00" || r.header.count.Text != "2 members" {
+		t.Errorf("topic %q, count %q", r.header.topic.Text, r.header.count.Text)
+	}
+	if !r.composer.entry.Disabled() || len(a.joinedRooms()) != 0 {
+		t.Errorf("after the ban: entry disabled %v, remembered %v", r.composer.entry.Disabled(), a.joinedRooms())
+	}
+	// A room we are not in shows nothing, and opens no window.
+	e := api.RoomEvent{Room: "other", Kind: api.RoomJoin, Username: "bob"}
+	a.apply(api.Event{RoomEvent: &e, RoomMessage: &api.RoomMessage{Room: "other", ID: "o1", From: "bob", Text: "hi"}})
+	if a.rooms.wins["other"] != nil {
+		t.Error("a room we did not join opened")
+	}
+}
+
+// TestRoomsRejoinedAtSignIn: the rooms joined come back at the next
+// sign-in, closing a room's window leaves it, and signing out closes the
+// windows without leaving.
+func TestRoomsRejoinedAtSignIn(t *testing.T) {
+	a, fake := signedIn(t)
+	a.enterRoom("beach", "", nil)
+	a.enterRoom("chess", "", nil)
+	a.doSignOut()
+	if len(a.rooms.wins) != 0 || fake.Called("LeaveRoom") {
+		t.Fatalf("signing out: %d windows, calls %v", len(a.rooms.wins), fake.Calls())
+	}
+	fake.ResetCalls()
+	test.Tap(a.signIn.button) // the username is still there; the fake takes any password
+	if a.account == nil {
+		a.signIn.password.SetText("secret")
+		test.Tap(a.signIn.button)
+	}
+	for _, room := range []string{"beach", "chess"} {
+		if r := a.rooms.wins[room]; r == nil || !r.shown || !fake.Called("JoinRoom "+room) || !fake.Called("RoomHistory "+room) {
+			t.Fatalf("%s not rejoined: calls %v", room, fake.Calls())
+		}
+	}
+	// Leave (as the window's close button) leaves the room for good.
+	test.Tap(a.rooms.wins["chess"].header.leave)
+	if a.rooms.wins["chess"] != nil || !fake.Called("LeaveRoom chess") || !slices.Equal(a.joinedRooms(), []string{"beach"}) {
+		t.Fatalf("closing: remembered %v, calls %v", a.joinedRooms(), fake.Calls())
+	}
+	// A message in a remembered room with no window opens it.
+	delete(a.rooms.wins, "beach")
+	a.apply(api.Event{RoomMessage: &api.RoomMessage{Room: "beach", ID: "b1", From: "bob", Text: "back"}})
+	if r := a.rooms.wins["beach"]; r == nil || !r.shown {
+		t.Fatal("a message in a joined room did not show it")
+	}
+}
+
+// TestCreateRoom: the dialog checks the name before asking the node,
+// creates a public or invite-only room, then joins it.
+func TestCreateRoom(t *testing.T) {
+	a, fake := signedIn(t)
+	a.showRoomDirectory()
+	d := a.rooms.dir
+	test.Tap(d.create)
+	c := d.creating
+	for _, bad := range []string{"x", "Has Spaces", "region-fr"} {
+		c.name.SetText(bad)
+		test.Tap(c.ok)
+		if !c.errText.Visible() || fake.Called("CreateRoom") {
+			t.Fatalf("%q: error %q shown %v, calls %v", bad, c.errText.Text, c.errText.Visible(), fake.Calls())
+		}
+	}
+	c.name.SetText("Beach")
+	c.topic.SetText("Volleyball")
+	test.Tap(c.ok)
+	if !fake.Called(`CreateRoom beach "Volleyball" true`) || !fake.Called(`JoinRoom beach`) || a.rooms.wins["beach"] == nil {
+		t.Fatalf("calls %v", fake.Calls())
+	}
+
+	test.Tap(d.create)
+	c = d.creating
+	c.name.SetText("club")
+	c.kind.SetSelected(roomKindInviteOnly())
+	if !strings.Contains(c.about.Text, "end-to-end encrypted") {
+		t.Errorf("invite-only explained as %q", c.about.Text)
+	}
+	fake.Fail("CreateRoom", api.ErrRateLimited)
+	test.Tap(c.ok)
+	if !fake.Called(`CreateRoom club "" false`) || !strings.Contains(c.errText.Text, "3 rooms in the last hour") {
+		t.Fatalf("error %q, calls %v", c.errText.Text, fake.Calls())
+	}
+}
+
+// TestRegionNames: regions are named in the language in use, sorted as a
+// reader looks them up, and an unknown code shows as itself.
+func TestRegionNames(t *testing.T) {
+	tests := []struct{ lang, code, want string }{
+		{"en", "ES", "ES \u2014 Spain"},
+		{"es", "DE", "DE \u2014 Alemania"},
+		{"de", "ES", "ES \u2014 Spanien"},
+		{"pt-BR", "DE", "DE \u2014 Alemanha"},
+		{"en", "zz", "ZZ"},
+	}
+	for _, tt := range tests {
+		useLanguageForTest(t, tt.lang)
+		if got := regionLabel(tt.code); got != tt.want {
+			t.Errorf("%s: regionLabel(%s) = %q, want %q", tt.lang, tt.code, got, tt.want)
+		}
+	}
+	useLanguageForTest(t, "de")
+	rs := regions()
+	if len(rs) < 200 {
+		t.Fatalf("%d regions", len(rs))
+	}
+	at := func(code string) int { return slices.IndexFunc(rs, func(r region) bool { return r.code == code }) }
+	// Österreich sorts among the O's, after Oman, not after Zypern.
+	if at("AT") < at("OM") || at("AT") > at("PK") {
+		t.Errorf("Österreich at %d, Oman %d, Pakistan %d", at("AT"), at("OM"), at("PK"))
+	}
+}
