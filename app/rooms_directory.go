@@ -92,7 +92,7 @@ func (a *App) newRoomDirectory() *roomDirectory {
 	d.create = widget.NewButtonWithIcon(lang.L("Create room..."), theme.ContentAddIcon(), d.showCreate)
 	d.search.OnChanged = func(string) { d.showJoinable() }
 
-	top := container.NewBorder(nil, nil, nil, d.region, d.search)
+	top := container.NewBorder(nil, nil, nil, container.New(&widthLayout{regionWidth}, d.region), d.search)
 	bottom := container.NewBorder(nil, nil, nil, container.NewHBox(d.create, d.join), d.status)
 	d.win.SetContent(container.NewPadded(container.NewBorder(top, bottom, nil, nil, d.list)))
 	d.win.Resize(fyne.NewSize(560, 460))
@@ -229,6 +229,7 @@ type roomListRow struct {
 	name    *widget.Label
 	topic   *widget.Label
 	members *widget.Label
+	box     *fyne.Container
 }
 
 func newRoomListRow() *roomListRow {
@@ -241,13 +242,13 @@ func newRoomListRow() *roomListRow {
 	r.topic.Truncation = fyne.TextTruncateEllipsis
 	r.topic.Importance = widget.LowImportance
 	r.members.Importance = widget.LowImportance
+	r.box = container.NewBorder(nil, nil, nil, r.members, container.NewGridWithColumns(2, r.name, r.topic))
 	r.ExtendBaseWidget(r)
 	return r
 }
 
 func (r *roomListRow) CreateRenderer() fyne.WidgetRenderer {
-	return widget.NewSimpleRenderer(container.NewBorder(nil, nil, nil, r.members,
-		container.NewGridWithColumns(2, r.name, r.topic)))
+	return widget.NewSimpleRenderer(r.box)
 }
 
 func (r *roomListRow) set(l api.RoomListing) {
@@ -258,4 +259,27 @@ func (r *roomListRow) set(l api.RoomListing) {
 	r.name.SetText(name)
 	r.topic.SetText(l.Topic)
 	r.members.SetText(lang.N("{{.Count}} members", l.Members, map[string]any{"Count": l.Members}))
+	r.box.Refresh() // lays out for the new count's width
+}
+
+// regionWidth is the region filter's width: most countries' names fit.
+const regionWidth = 210
+
+// widthLayout gives its objects at least width w, so a select is as wide
+// as its longer choices rather than its current one.
+type widthLayout struct{ w float32 }
+
+func (l *widthLayout) Layout(objs []fyne.CanvasObject, size fyne.Size) {
+	for _, o := range objs {
+		o.Move(fyne.NewPos(0, 0))
+		o.Resize(size)
+	}
+}
+
+func (l *widthLayout) MinSize(objs []fyne.CanvasObject) fyne.Size {
+	min := fyne.NewSize(l.w, 0)
+	for _, o := range objs {
+		min = min.Max(o.MinSize())
+	}
+	return min
 }
