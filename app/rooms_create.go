@@ -95,11 +95,12 @@ func (d *roomDirectory) doCreate(c *createRoomDialog) {
 		return
 	}
 	topic := strings.TrimSpace(c.topic.Text)
-	public := c.kind.Selected != roomKindInviteOnly()
+	invite := c.kind.Selected == roomKindInviteOnly()
+	spec := api.RoomSpec{Room: name, Topic: topic, Public: !invite, InviteOnly: invite}
 	c.ok.Disable()
 	c.errText.Hide()
 	d.app.command(func(ctx context.Context) error {
-		return d.app.api.CreateRoom(ctx, name, topic, public)
+		return d.app.api.CreateRoom(ctx, spec)
 	}, func(err error) {
 		c.ok.Enable()
 		if err != nil {

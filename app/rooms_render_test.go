@@ -33,8 +33,8 @@ func roomScene(t *testing.T, a *App, fake *fakeAPI, texts [4]string) *roomWindow
 		t.Fatal(err)
 	}
 	a.apply(api.Event{Contact: &c})
-	fake.Listings = roomListings
-	fake.RoomMessages = map[string][]api.RoomMessage{"beach-volleyball": {
+	fake.Room.Listings = roomListings
+	fake.Room.Messages = map[string][]api.RoomMessage{"beach-volleyball": {
 		{Room: "beach-volleyball", ID: "r1", From: "bob", Text: texts[0], Time: renderDay},
 		{Room: "beach-volleyball", ID: "r2", From: "marta.g", Text: texts[1], Time: renderDay.Add(time.Minute)},
 		{Room: "beach-volleyball", ID: "r3", From: "alice", Text: texts[2], Time: renderDay.Add(2 * time.Minute)},

@@ -57,11 +57,11 @@ func transcript(r *roomWindow) []string {
 // its backlog, and the room is remembered for the next sign-in.
 func TestRoomDirectory(t *testing.T) {
 	a, fake := signedIn(t)
-	fake.Listings = []api.RoomListing{
+	fake.Room.Listings = []api.RoomListing{
 		{Room: "beach", Topic: "Volleyball on Saturdays", Members: 12, Online: 12, Public: true},
 		{Room: "region-es", Region: "ES", Members: 1, Online: 1, Public: true},
 	}
-	fake.RoomMessages = map[string][]api.RoomMessage{"beach": {
+	fake.Room.Messages = map[string][]api.RoomMessage{"beach": {
 		{Room: "beach", ID: "r1", From: "bob", Text: "who is in?", Time: time.Now()},
 	}}
 	a.showRoomDirectory()
@@ -274,7 +274,7 @@ func TestCreateRoom(t *testing.T) {
 	c.name.SetText("Beach")
 	c.topic.SetText("Volleyball")
 	test.Tap(c.ok)
-	if !fake.Called(`CreateRoom beach "Volleyball" true`) || !fake.Called(`JoinRoom beach`) || a.rooms.wins["beach"] == nil {
+	if !fake.Called(`CreateRoom beach "Volleyball" public=true inviteOnly=false`) || !fake.Called(`JoinRoom beach`) || a.rooms.wins["beach"] == nil {
 		t.Fatalf("calls %v", fake.Calls())
 	}
 
@@ -287,7 +287,7 @@ func TestCreateRoom(t *testing.T) {
 	}
 	fake.Fail("CreateRoom", api.ErrRateLimited)
 	test.Tap(c.ok)
-	if !fake.Called(`CreateRoom club "" false`) || !strings.Contains(c.errText.Text, "3 rooms in the last hour") {
+	if !fake.Called(`CreateRoom club "" public=false inviteOnly=true`) || !strings.Contains(c.errText.Text, "3 rooms in the last hour") {
 		t.Fatalf("error %q, calls %v", c.errText.Text, fake.Calls())
 	}
 }
