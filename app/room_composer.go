@@ -54,3 +54,21 @@ func (c *roomComposer) submit(r *roomWindow) {
 		}
 	})
 }
+
+// setAllowed enables writing, or disables it with the reason as the
+// entry's placeholder: we are out of the room, or muted in a moderated one.
+func (c *roomComposer) setAllowed(in, muted bool) {
+	switch {
+	case !in:
+		c.entry.SetPlaceHolder(lang.L("You are no longer in this room."))
+	case muted:
+		c.entry.SetPlaceHolder(lang.L("This room is moderated: only members with a voice can write."))
+	default:
+		c.entry.SetPlaceHolder(lang.L("Type a message to the room. Enter sends."))
+		c.entry.Enable()
+		c.send.Enable()
+		return
+	}
+	c.entry.Disable()
+	c.send.Disable()
+}

@@ -8,6 +8,7 @@ import (
 	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/canvas"
 	"fyne.io/fyne/v2/container"
+	"fyne.io/fyne/v2/lang"
 	"fyne.io/fyne/v2/layout"
 	"fyne.io/fyne/v2/theme"
 	"fyne.io/fyne/v2/widget"
@@ -26,8 +27,8 @@ type roomTranscript struct {
 	box    *fyne.Container
 	scroll *container.Scroll
 	follow bool
-	byID   map[string]bool // messages shown, so a backlog repeats none
-	count  int             // items shown, messages and lines
+	byID   map[string]*messageText // messages shown, so a backlog repeats none
+	items  []string // the ID of each item shown, oldest first ("" for a line)
 	// days are the day separators, to relabel as days pass; lastDay the
 	// day of the newest item.
 	days    []*dayDivider
@@ -42,7 +43,7 @@ const maxRoomItems = 1000
 const roomPictureSize = 32
 
 func newRoomTranscript(a *App, win fyne.Window) *roomTranscript {
-	t := &roomTranscript{app: a, win: win, clock: chatClock, follow: true, byID: make(map[string]bool)}
+	t := &roomTranscript{app: a, win: win, clock: chatClock, follow: true, byID: make(map[string]*messageText)}
 	t.box = container.New(&followLayout{inner: layout.NewCustomPaddedVBoxLayout(theme.Padding()), after: t.keepNewestInView})
 	t.scroll = container.NewVScroll(t.box)
 	t.scroll.OnScrolled = func(fyne.Position) {
@@ -65,17 +66,25 @@ func (t *roomTranscript) keepNewestInView() {
 // add shows a message once, however often the node reports it (the
 // backlog on every rejoin, RoomHistory beside the events).
 func (t *roomTranscript) add(m api.RoomMessage) {
-	if m.ID != "" {
-		if t.byID[m.ID] {
-			return
-		}
-		t.byID[m.ID] = true
+	if _, shown := t.byID[m.ID]; shown && m.ID != "" {
+		return
 	}
 	when := m.Time
 	if when.IsZero() {
 		when = t.clock.Now()
 	}
-	t.append(when, t.messageRow(m, when))
+	row, text := t.messageRow(m, when)
+	if m.ID != "" {
+		t.byID[m.ID] = text
+	}
+	t.append(when, row, m.ID)
+}
+
+// deleted shows that the message id was deleted for everyone.
+func (t *roomTranscript) deleted(id string) {
+	if text := t.byID[id]; text != nil {
+		text.SetText(lang.L("(message deleted)"))
+	}
 }
 
 // addHistory shows the backlog RoomHistory returned, oldest first.
@@ -90,7 +99,7 @@ func (t *roomTranscript) line(text string, imp widget.Importance) {
 	l := widget.NewLabelWithStyle(text, fyne.TextAlignLeading, fyne.TextStyle{Italic: true})
 	l.Importance = imp
 	l.Wrapping = fyne.TextWrapWord
-	t.append(t.clock.Now(), l)
+	t.append(t.clock.Now(), l, "")
 }
 
 // notice shows an error from the app.
@@ -100,16 +109,16 @@ func (t *roomTranscript) notice(text string) {
 
 // append shows obj at the end, after a day separator if a new day began,
 // dropping the oldest items past maxRoomItems.
-func (t *roomTranscript) append(when time.Time, obj fyne.CanvasObject) {
-	if t.count == 0 || !sameDay(t.lastDay, when) {
+func (t *roomTranscript) append(when time.Time, obj fyne.CanvasObject, id string) {
+	if len(t.items) == 0 || !sameDay(t.lastDay, when) {
 		d := newDayDivider(when)
 		t.days = append(t.days, d)
 		t.box.Add(d)
 	}
 	t.lastDay = when
 	t.box.Add(obj)
-	t.count++
-	if t.count > maxRoomItems {
+	t.items = append(t.items, id)
+	if len(t.items) > maxRoomItems {
 		t.dropOldest()
 	}
 	now := t.clock.Now()
@@ -141,12 +150,13 @@ func (t *roomTranscript) dropOldest() {
 		}
 	}
 	t.box.Objects = objs
-	t.count--
+	delete(t.byID, t.items[0])
+	t.items = t.items[1:]
 }
 
 // messageRow is one message: the author's picture beside "14:05  Bob"
 // and the text under it.
-func (t *roomTranscript) messageRow(m api.RoomMessage, when time.Time) fyne.CanvasObject {
+func (t *roomTranscript) messageRow(m api.RoomMessage, when time.Time) (fyne.CanvasObject, *messageText) {
 	pic := newDisplayPicture(roomPictureSize, nil)
 	path, st := t.app.pictureOf(m.From)
 	pic.setPicture(path)
@@ -161,7 +171,7 @@ func (t *roomTranscript) messageRow(m api.RoomMessage, when time.Time) fyne.Canv
 	gap.SetMinSize(fyne.NewSize(theme.Padding(), 0))
 	body := container.New(layout.NewCustomPaddedVBoxLayout(-theme.Padding()*2),
 		container.NewBorder(nil, nil, nil, at, name), text)
-	return container.NewBorder(nil, nil, container.NewHBox(container.NewVBox(pic), gap), nil, body)
+	return container.NewBorder(nil, nil, container.NewHBox(container.NewVBox(pic), gap), nil, body), text
 }
 
 // pictureOf is the display picture and status to show beside username's

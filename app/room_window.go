@@ -20,9 +20,11 @@ type roomWindow struct {
 	header     *roomHeader
 	transcript *roomTranscript
 	composer   *roomComposer
-	members    int  // how many are in the room, as the home counts them
-	shown      bool // the window is on screen
-	out        bool // we were kicked or banned, or the room was deleted
+	members    *roomMembers
+	settings   *roomSettings // the last settings dialog, for tests
+	info       api.RoomInfo  // the room's state as the node verified it
+	shown      bool          // the window is on screen
+	out        bool          // we were kicked or banned, or the room was deleted
 }
 
 func (a *App) newRoomWindow(room string) *roomWindow {
@@ -30,9 +32,11 @@ func (a *App) newRoomWindow(room string) *roomWindow {
 	r.header = newRoomHeader(room, r.showSettings, func() { a.leaveRoom(room) })
 	r.transcript = newRoomTranscript(a, r.win)
 	r.composer = newRoomComposer(r)
+	r.members = newRoomMembers(r)
 	split := container.NewVSplit(r.transcript.view(), r.composer.box)
 	split.Offset = 0.82
-	r.win.SetContent(container.NewBorder(container.NewVBox(r.header.box, widget.NewSeparator()), nil, nil, nil, split))
+	side := container.NewHBox(widget.NewSeparator(), r.members.box)
+	r.win.SetContent(container.NewBorder(container.NewVBox(r.header.box, widget.NewSeparator()), nil, nil, side, split))
 	r.win.Resize(fyne.NewSize(roomWindowWidth, roomWindowHeight))
 	r.win.SetIcon(iconResource)
 	// Closing a room's window leaves the room, as leaving a channel did.
@@ -73,9 +77,57 @@ func (r *roomWindow) show(focus bool) {
 // join would not get them again.
 func (r *roomWindow) joined(info api.Room) {
 	r.out = false
+	r.composer.setAllowed(true, false)
 	r.header.setTopic(info.Topic)
-	r.setMembers(info.Members)
+	r.header.setCount(info.Members)
 	r.loadHistory()
+	r.reload()
+}
+
+// reload asks the node for the room's state and members and shows them:
+// after joining, and after every change of who is in it or may do what.
+func (r *roomWindow) reload() {
+	var info api.RoomInfo
+	var members []api.RoomMember
+	r.app.command(func(ctx context.Context) error {
+		var err error
+		if info, err = r.app.api.RoomInfo(ctx, r.name); err != nil {
+			return err
+		}
+		members, err = r.app.api.RoomMembers(ctx, r.name)
+		return err
+	}, func(err error) {
+		if err != nil {
+			if !r.out {
+				r.transcript.notice(lang.L("The room's members could not be loaded: {{.Reason}}", map[string]any{"Reason": roomErrorText(err)}))
+			}
+			return
+		}
+		r.setInfo(info)
+		r.members.set(members)
+		online := 0
+		for _, m := range members {
+			if m.Status != api.StatusOffline {
+				online++
+			}
+		}
+		r.header.setCount(online)
+	})
+}
+
+// setInfo shows the room's state: topic, protection, what our role lets
+// us change, and whether we may write.
+func (r *roomWindow) setInfo(info api.RoomInfo) {
+	r.info = info
+	r.header.setTopic(info.Topic)
+	r.header.setEncrypted(info.Encrypted)
+	if info.Role == api.RoomRoleOwner || info.Role == api.RoomRoleOp {
+		r.header.settings.Show()
+	} else {
+		r.header.settings.Hide()
+	}
+	muted := info.Modes.Moderated && info.Role == api.RoomRoleMember
+	r.composer.setAllowed(!r.out, muted)
 }
 
 // loadHistory shows the room's last messages at its home.
@@ -94,81 +146,100 @@ func (r *roomWindow) loadHistory() {
 	})
 }
 
-// setMembers shows how many are in the room.
-func (r *roomWindow) setMembers(n int) {
-	r.members = n
-	r.header.setCount(n)
+// event shows a change in the room: a line everyone sees; the member
+// list and the room's state are read again when it changed them.
+func (r *roomWindow) event(e api.RoomEvent) {
+	text, imp := r.eventLine(e)
+	if text == "" {
+		return
+	}
+	r.transcript.line(text, imp)
+	switch e.Kind {
+	case api.RoomTopic:
+		r.header.setTopic(e.Topic)
+	case api.RoomMessageDeleted:
+		r.transcript.deleted(e.ID)
+	case api.RoomReported:
+	default:
+		if !r.out {
+			r.reload()
+		}
+	}
 }
 
-// event shows a change in the room: a line everyone sees, and what it
-// changes in the header.
-func (r *roomWindow) event(e api.RoomEvent) {
+// eventLine is the line an event shows, in words; "" for none.
+func (r *roomWindow) eventLine(e api.RoomEvent) (string, widget.Importance) {
 	me := r.app.me()
-	who, by := r.app.nameOf(e.Username), r.app.nameOf(e.By)
-	data := map[string]any{"Name": who, "By": by} // not translated: template fields
-	imp := widget.LowImportance
-	var text string
+	data := map[string]any{"Name": r.app.nameOf(e.Username), "By": r.app.nameOf(e.By)} // not translated: template fields
 	switch e.Kind {
 	case api.RoomJoin:
 		if e.Username == me {
-			return // our own joining is the window opening
+			return "", 0 // our own joining is the window opening
 		}
-		r.setMembers(r.members + 1)
-		text = lang.L("{{.Name}} joined the room.", data)
+		return lang.L("{{.Name}} joined the room.", data), widget.LowImportance
 	case api.RoomLeave:
-		if r.members > 1 {
-			r.setMembers(r.members - 1)
-		}
-		text = lang.L("{{.Name}} left the room.", data)
+		return lang.L("{{.Name}} left the room.", data), widget.LowImportance
 	case api.RoomKick:
-		imp = widget.WarningImportance
-		text = lang.L("{{.Name}} was kicked out by {{.By}}.", data)
 		if e.Username == me {
-			text = lang.L("{{.By}} kicked you out of the room. You can join it again.", data)
 			r.shut()
+			return lang.L("{{.By}} kicked you out of the room. You can join it again.", data), widget.WarningImportance
 		}
+		return lang.L("{{.Name}} was kicked out by {{.By}}.", data), widget.WarningImportance
 	case api.RoomBan:
-		imp = widget.WarningImportance
-		text = lang.L("{{.Name}} was banned by {{.By}}.", data)
 		if e.Username == me {
-			text = lang.L("{{.By}} banned you from the room.", data)
 			r.shut()
+			if !e.Until.IsZero() {
+				data["Until"] = dateTimeText(e.Until) // not translated: a template field
+				return lang.L("{{.By}} banned you from the room until {{.Until}}.", data), widget.WarningImportance
+			}
+			return lang.L("{{.By}} banned you from the room.", data), widget.WarningImportance
 		}
+		if !e.Until.IsZero() {
+			data["Until"] = dateTimeText(e.Until) // not translated: a template field
+			return lang.L("{{.Name}} was banned by {{.By}} until {{.Until}}.", data), widget.WarningImportance
+		}
+		return lang.L("{{.Name}} was banned by {{.By}}.", data), widget.WarningImportance
 	case api.RoomUnban:
-		text = lang.L("{{.By}} lifted the ban on {{.Name}}.", data)
+		return lang.L("{{.By}} lifted the ban on {{.Name}}.", data), widget.LowImportance
 	case api.RoomOp:
-		text = lang.L("{{.By}} made {{.Name}} an operator.", data)
+		return lang.L("{{.By}} made {{.Name}} an operator.", data), widget.LowImportance
 	case api.RoomDeop:
-		text = lang.L("{{.Name}} is no longer an operator.", data)
+		return lang.L("{{.Name}} is no longer an operator.", data), widget.LowImportance
 	case api.RoomVoice:
-		text = lang.L("{{.By}} gave {{.Name}} a voice.", data)
+		return lang.L("{{.By}} gave {{.Name}} a voice.", data), widget.LowImportance
 	case api.RoomDevoice:
-		text = lang.L("{{.By}} muted {{.Name}}.", data)
+		return lang.L("{{.By}} muted {{.Name}}.", data), widget.LowImportance
 	case api.RoomTopic:
-		r.header.setTopic(e.Topic)
-		data["Topic"] = e.Topic // not translated: a template field
-		text = lang.L("{{.By}} changed the topic to \u201c{{.Topic}}\u201d.", data)
 		if e.Topic == "" {
-			text = lang.L("{{.By}} cleared the topic.", data)
+			return lang.L("{{.By}} cleared the topic.", data), widget.LowImportance
 		}
+		data["Topic"] = e.Topic // not translated: a template field
+		return lang.L("{{.By}} changed the topic to \u201c{{.Topic}}\u201d.", data), widget.LowImportance
 	case api.RoomModes:
-		text = lang.L("{{.By}} changed the room's settings.", data)
+		return lang.L("{{.By}} changed the room's settings.", data), widget.LowImportance
+	case api.RoomInvited:
+		return lang.L("{{.By}} invited {{.Name}}.", data), widget.LowImportance
+	case api.RoomOwner:
+		return lang.L("{{.Name}} is now the room's owner.", data), widget.LowImportance
+	case api.RoomMessageDeleted:
+		return lang.L("{{.By}} deleted a message.", data), widget.LowImportance
+	case api.RoomReported:
+		// Only the owner and operators get reports.
+		data["Reason"] = e.Reason // not translated: a template field
+		if e.Reason == "" {
+			return lang.L("{{.By}} reported {{.Name}} to you.", data), widget.WarningImportance
+		}
+		return lang.L("{{.By}} reported {{.Name}} to you: \u201c{{.Reason}}\u201d", data), widget.WarningImportance
 	case api.RoomDeleted:
-		imp = widget.WarningImportance
-		text = lang.L("{{.By}} deleted the room.", data)
 		r.shut()
-	default:
-		return // a kind this version does not know
+		return lang.L("{{.By}} deleted the room.", data), widget.WarningImportance
 	}
-	r.transcript.line(text, imp)
+	return "", 0 // a kind this version does not know
 }
 
 // shut stops the composer: we are no longer in the room.
 func (r *roomWindow) shut() {
 	r.out = true
-	r.composer.entry.Disable()
-	r.composer.send.Disable()
+	r.composer.setAllowed(false, false)
+	r.header.settings.Hide()
 }
-
-// showSettings opens the room's settings (owners and operators).
-func (r *roomWindow) showSettings() {}

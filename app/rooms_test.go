@@ -179,11 +179,19 @@ func TestRoomSend(t *testing.T) {
 // sees; being kicked stops the composer, and a room we were banned from
 // is not rejoined at the next sign-in.
 func TestRoomEvents(t *testing.T) {
-	a, _ := signedIn(t)
+	a, fake := signedIn(t)
 	bob := contact("bob", api.StatusOnline)
 	a.apply(api.Event{Contact: &bob})
 	a.enterRoom("beach", "", nil)
 	r := a.rooms.wins["beach"]
+	// The node's state after the events below, as RoomInfo and
+	// RoomMembers read it again.
+	fake.Room.Infos = map[string]api.RoomInfo{"beach": {Room: "beach", Topic: "Saturday 10:00", Role: api.RoomRoleMember}}
+	fake.Room.Members = map[string][]api.RoomMember{"beach": {
+		{Username: "bob", Role: api.RoomRoleOwner, Status: api.StatusOnline},
+		{Username: "alice", Role: api.RoomRoleMember, Status: api.StatusOnline},
+		{Username: "carol", Role: api.RoomRoleMember, Status: api.StatusOffline},
+	}}
 	for _, e := range []api.RoomEvent{
 		{Kind: api.RoomJoin, Username: "bob"},
 		{Kind: api.RoomTopic, By: "bob", Topic: "Saturday 10:00"},
@@ -191,6 +199,8 @@ func TestRoomEvents(t *testing.T) {
 		{Kind: api.RoomDevoice, Username: "carol", By: "bob"},
 		{Kind: api.RoomKick, Username: "carol", By: "bob"},
 		{Kind: "something-new", Username: "carol"},
+		{Kind: api.RoomBan, Username: "dave", By: "bob", Until: time.Date(time.Now().Year(), 12, 24, 18, 0, 0, 0, time.Local)},
+		{Kind: api.RoomReported, Username: "dave", By: "carol", Reason: "spam"},
 		{Kind: api.RoomBan, Username: "alice", By: "bob"},
 	} {
 		e.Room = "beach"
@@ -202,6 +212,8 @@ func TestRoomEvents(t *testing.T) {
 		"Bob gave carol a voice.",
 		"Bob muted carol.",
 		"carol was kicked out by Bob.",
+		"dave was banned by Bob until 24 December, 18:00.",
+		"carol reported dave to you: \u201cspam\u201d",
 		"Bob banned you from the room.",
 	}
 	if got := transcript(r); !slices.Equal(got, want) {
@@ -317,5 +329,194 @@ func TestRegionNames(t *testing.T) {
 	// Österreich sorts among the O's, after Oman, not after Zypern.
 	if at("AT") < at("OM") || at("AT") > at("PK") {
 		t.Errorf("Österreich at %d, Oman %d, Pakistan %d", at("AT"), at("OM"), at("PK"))
+	}
+}
+
+// menuLabels is a menu's items as labels, "-" for a separator.
+func menuLabels(m *fyne.Menu) []string {
+	if m == nil {
+		return nil
+	}
+	var out []string
+	for _, it := range m.Items {
+		if it.IsSeparator {
+			out = append(out, "-")
+			continue
+		}
+		out = append(out, it.Label)
+	}
+	return out
+}
+
+// TestRoomMemberMenu: a member's menu offers moderation only where our
+// role allows it on theirs — the owner on anyone else, an operator on
+// members and voiced members — and a private message (a contact request
+// for a stranger) and a report to everyone.
+func TestRoomMemberMenu(t *testing.T) {
+	pm, im, prof, rep := "Send a private message...", "Send an instant message", "View profile", "Report..."
+	mods := func(voice string, op string) []string {
+		return []string{"-", voice, op, "Kick out", "Ban"}
+	}
+	tests := []struct {
+		name   string
+		ours   api.RoomRole
+		target api.RoomMember
+		want   []string
+	}{
+		{"member on the owner", api.RoomRoleMember, api.RoomMember{Username: "bob", Role: api.RoomRoleOwner}, []string{im, prof, "-", rep}},
+		{"member on a member", api.RoomRoleMember, api.RoomMember{Username: "carol", Role: api.RoomRoleMember}, []string{pm, "-", rep}},
+		{"voiced on a member", api.RoomRoleVoice, api.RoomMember{Username: "carol", Role: api.RoomRoleMember}, []string{pm, "-", rep}},
+		{"operator on a member", api.RoomRoleOp, api.RoomMember{Username: "carol", Role: api.RoomRoleMember},
+			append(append([]string{pm}, mods("Give voice", "Make operator")...), "-", rep)},
+		{"operator on a voiced member", api.RoomRoleOp, api.RoomMember{Username: "carol", Role: api.RoomRoleVoice},
+			append(append([]string{pm}, mods("Mute (take voice)", "Make operator")...), "-", rep)},
+		{"operator on an operator", api.RoomRoleOp, api.RoomMember{Username: "carol", Role: api.RoomRoleOp}, []string{pm, "-", rep}},
+		{"operator on the owner", api.RoomRoleOp, api.RoomMember{Username: "bob", Role: api.RoomRoleOwner}, []string{im, prof, "-", rep}},
+		{"owner on an operator", api.RoomRoleOwner, api.RoomMember{Username: "carol", Role: api.RoomRoleOp},
+			[]string{pm, "-", "Remove operator", "Kick out", "Ban", "-", rep}},
+		{"operator on themselves", api.RoomRoleOp, api.RoomMember{Username: "alice", Role: api.RoomRoleOp}, []string{"Step down as operator"}},
+		{"member on themselves", api.RoomRoleMember, api.RoomMember{Username: "alice", Role: api.RoomRoleMember}, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			a, fake := signedIn(t)
+			bob := contact("bob", api.StatusOnline)
+			a.apply(api.Event{Contact: &bob})
+			fake.Room.Infos = map[string]api.RoomInfo{"beach": {Room: "beach", Role: tt.ours}}
+			a.enterRoom("beach", "", nil)
+			r := a.rooms.wins["beach"]
+			if got := menuLabels(r.memberMenu(tt.target)); !slices.Equal(got, tt.want) {
+				t.Errorf("menu\n got %q\nwant %q", got, tt.want)
+			}
+		})
+	}
+}
+
+// TestRoomModeration: the owner's menu items reach the node, the member
+// list shows roles and statuses and is read again after a change, and a
+// private message to a stranger is a contact request.
+func TestRoomModeration(t *testing.T) {
+	a, fake := signedIn(t)
+	fake.Room.Infos = map[string]api.RoomInfo{"beach": {Room: "beach", Role: api.RoomRoleOwner, Owner: "alice"}}
+	fake.Room.Members = map[string][]api.RoomMember{"beach": {
+		{Username: "alice", Role: api.RoomRoleOwner, Status: api.StatusOnline},
+		{Username: "dave", Role: api.RoomRoleOp, Status: api.StatusBusy},
+		{Username: "carol", Role: api.RoomRoleMember, Status: api.StatusOffline},
+	}}
+	a.enterRoom("beach", "", nil)
+	r := a.rooms.wins["beach"]
+	if r.members.title.Text != "Members (3)" || r.header.count.Text != "2 members" {
+		t.Fatalf("title %q, count %q", r.members.title.Text, r.header.count.Text)
+	}
+	row := newMemberRow(r.members)
+	row.set(r.members.members[1])
+	if row.mark.Text != "@" || row.name.Text != "dave" || row.role.Text != "operator" || row.glyph.Resource != glyphBusy {
+		t.Errorf("dave's row: %q %q %q", row.mark.Text, row.name.Text, row.role.Text)
+	}
+	row.set(r.members.members[0])
+	if row.mark.Text != "\u2605" || row.role.Text != "owner" {
+		t.Errorf("the owner's row: %q %q", row.mark.Text, row.role.Text)
+	}
+
+	carol := r.members.members[2]
+	fake.ResetCalls()
+	menu := r.memberMenu(carol)
+	menuItem(t, menu, "Kick out").Action()
+	menuItem(t, menuItem(t, menu, "Ban").ChildMenu, "For an hour").Action()
+	menuItem(t, menuItem(t, menu, "Ban").ChildMenu, "Until unbanned").Action()
+	menuItem(t, menu, "Give voice").Action()
+	menuItem(t, menu, "Make operator").Action()
+	for _, call := range []string{"RoomKick beach carol", "RoomBan beach carol 1h0m0s", "RoomBan beach carol 0s",
+		"RoomVoice beach carol true", "RoomOp beach carol true", "RoomMembers beach"} {
+		if !fake.Called(call) {
+			t.Errorf("no %s in %v", call, fake.Calls())
+		}
+	}
+	fake.Fail("RoomKick", api.ErrNotAllowed)
+	menuItem(t, menu, "Kick out").Action()
+	if got := transcript(r); len(got) == 0 || !strings.HasPrefix(got[len(got)-1], "That did not work:") {
+		t.Errorf("a refused kick: %q", got)
+	}
+
+	menuItem(t, menu, "Send a private message...").Action()
+	d := a.main.addDialog
+	if d == nil || d.username.Text != "carol" || !strings.Contains(d.message.Text, "beach") {
+		t.Fatalf("add dialog %+v", d)
+	}
+	test.Tap(d.add)
+	if !fake.Called("AddContact carol") {
+		t.Errorf("calls %v", fake.Calls())
+	}
+}
+
+// TestRoomSettings: the settings dialog is the owner's and operators'; it
+// sends only what changed, the topic apart from the modes, and refuses a
+// limit that is no number.
+func TestRoomSettings(t *testing.T) {
+	a, fake := signedIn(t)
+	fake.Room.Infos = map[string]api.RoomInfo{
+		"beach": {Room: "beach", Topic: "Volleyball", Role: api.RoomRoleOp,
+			Modes: api.RoomModesSettings{Public: true, HasPassword: true, SlowSeconds: 10}},
+		"chess": {Room: "chess", Role: api.RoomRoleVoice},
+	}
+	a.enterRoom("chess", "", nil)
+	if a.rooms.wins["chess"].header.settings.Visible() {
+		t.Error("a voiced member is offered the room's settings")
+	}
+	a.enterRoom("beach", "", nil)
+	r := a.rooms.wins["beach"]
+	if !r.header.settings.Visible() {
+		t.Fatal("an operator is not offered the room's settings")
+	}
+	test.Tap(r.header.settings)
+	s := r.settings
+	if s.del.Visible() || s.slow.Selected != "10 seconds" || !s.public.Checked || !s.noPassword.Visible() {
+		t.Fatalf("opened on: delete %v, slow %q, public %v", s.del.Visible(), s.slow.Selected, s.public.Checked)
+	}
+	fake.ResetCalls()
+	test.Tap(s.save)
+	if fake.Called("RoomSetModes") || fake.Called("RoomSetTopic") {
+		t.Fatalf("saving no change sent %v", fake.Calls())
+	}
+
+	test.Tap(r.header.settings)
+	s = r.settings
+	s.limit.SetText("lots")
+	test.Tap(s.save)
+	if !s.errText.Visible() || fake.Called("RoomSetModes") {
+		t.Fatalf("a bad limit: error %q, calls %v", s.errText.Text, fake.Calls())
+	}
+	s.limit.SetText("50")
+	s.moderated.SetChecked(true)
+	s.public.SetChecked(false)
+	s.noPassword.SetChecked(true)
+	s.slow.SetSelected("30 seconds")
+	s.minAge.SetSelected("Accounts older than 1 day")
+	s.topic.SetText("Volleyball, Saturdays")
+	test.Tap(s.save)
+	for _, call := range []string{
+		`RoomSetTopic beach "Volleyball, Saturdays"`,
+		`RoomSetModes beach public=false moderated=true password="" limit=50 slowSeconds=30 minAccountMinutes=1440`,
+	} {
+		if !fake.Called(call) {
+			t.Errorf("no %s in %v", call, fake.Calls())
+		}
+	}
+}
+
+// TestRoomModeratedComposer: in a moderated room a member without a
+// voice cannot write, and the entry says why.
+func TestRoomModeratedComposer(t *testing.T) {
+	a, fake := signedIn(t)
+	fake.Room.Infos = map[string]api.RoomInfo{"quiet": {Room: "quiet", Role: api.RoomRoleMember, Modes: api.RoomModesSettings{Moderated: true}}}
+	a.enterRoom("quiet", "", nil)
+	r := a.rooms.wins["quiet"]
+	if !r.composer.entry.Disabled() || !strings.Contains(r.composer.entry.PlaceHolder, "moderated") {
+		t.Fatalf("entry disabled %v, placeholder %q", r.composer.entry.Disabled(), r.composer.entry.PlaceHolder)
+	}
+	fake.Room.Infos["quiet"] = api.RoomInfo{Room: "quiet", Role: api.RoomRoleVoice, Modes: api.RoomModesSettings{Moderated: true}}
+	a.apply(api.Event{RoomEvent: &api.RoomEvent{Room: "quiet", Kind: api.RoomVoice, Username: "alice", By: "bob"}})
+	if r.composer.entry.Disabled() {
+		t.Fatal("a voice did not let us write")
 	}
 }
