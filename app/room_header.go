@@ -75,11 +75,11 @@ func (h *roomHeader) setEncrypted(encrypted bool) {
 	h.security.SetText(lang.L("Public room: messages are signed, not encrypted"))
 }
 
-// setCount shows how many are in the room.
+// setCount shows how many are in the room now.
 func (h *roomHeader) setCount(n int) {
 	if n <= 0 {
 		h.count.SetText("")
 		return
 	}
-	h.count.SetText(lang.N("{{.Count}} members", n, map[string]any{"Count": n}))
+	h.count.SetText(lang.N("{{.Count}} in the room", n, map[string]any{"Count": n}))
 }

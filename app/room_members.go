@@ -5,6 +5,7 @@ import (
 	"fyne.io/fyne/v2/canvas"
 	"fyne.io/fyne/v2/container"
 	"fyne.io/fyne/v2/lang"
+	"fyne.io/fyne/v2/theme"
 	"fyne.io/fyne/v2/widget"
 
 	"eserver/node/api"
@@ -24,7 +25,7 @@ type roomMembers struct {
 }
 
 // roomMembersWidth is the member list's width.
-const roomMembersWidth = 190
+const roomMembersWidth = 210
 
 func newRoomMembers(r *roomWindow) *roomMembers {
 	m := &roomMembers{r: r, title: widget.NewLabelWithStyle("", fyne.TextAlignLeading, fyne.TextStyle{Bold: true})}
@@ -94,7 +95,7 @@ type memberRow struct {
 	m      *roomMembers
 	member api.RoomMember
 	glyph  *canvas.Image
-	mark   *widget.Label
+	mark   *canvas.Text
 	name   *widget.Label
 	role   *widget.Label
 	box    *fyne.Container
@@ -104,7 +105,7 @@ func newMemberRow(m *roomMembers) *memberRow {
 	r := &memberRow{
 		m:     m,
 		glyph: canvas.NewImageFromResource(glyphOffline),
-		mark:  widget.NewLabelWithStyle("", fyne.TextAlignCenter, fyne.TextStyle{Bold: true}),
+		mark:  canvas.NewText("", theme.Color(theme.ColorNamePrimary)),
 		name:  widget.NewLabel(""),
 		role:  widget.NewLabel(""),
 	}
@@ -112,9 +113,11 @@ func newMemberRow(m *roomMembers) *memberRow {
 	r.glyph.SetMinSize(fyne.NewSquareSize(14))
 	r.name.Truncation = fyne.TextTruncateEllipsis
 	r.role.Importance = widget.LowImportance
-	r.mark.Importance = widget.HighImportance
+	r.role.SizeName = theme.SizeNameCaptionText
+	r.mark.TextStyle.Bold = true
+	r.mark.Alignment = fyne.TextAlignCenter
 	r.box = container.NewBorder(nil, nil,
-		container.NewHBox(container.NewCenter(r.glyph), container.New(&widthLayout{markWidth}, r.mark)), r.role, r.name)
+		container.NewHBox(container.NewCenter(r.glyph), container.New(&widthLayout{markWidth}, container.NewCenter(r.mark))), container.NewCenter(r.role), r.name)
 	r.ExtendBaseWidget(r)
 	return r
 }
@@ -130,7 +133,9 @@ func (r *memberRow) set(mb api.RoomMember) {
 	r.member = mb
 	r.glyph.Resource = glyph(mb.Status)
 	r.glyph.Refresh()
-	r.mark.SetText(roleMark(mb.Role))
+	r.mark.Text = roleMark(mb.Role)
+	r.mark.Color = theme.Color(theme.ColorNamePrimary)
+	r.mark.Refresh()
 	r.name.SetText(r.m.r.app.nameOf(mb.Username))
 	if mb.Status == api.StatusOffline {
 		r.name.Importance = widget.LowImportance

@@ -104,10 +104,10 @@ func (r *roomWindow) showSettings() {
 	s := &roomSettings{
 		was:         info,
 		topic:       widget.NewEntry(),
-		public:      widget.NewCheck(lang.L("Public: listed in the directory"), nil),
-		inviteOnly:  widget.NewCheck(lang.L("Invite-only: only people invited can join and write"), nil),
-		moderated:   widget.NewCheck(lang.L("Moderated: only members with a voice can write"), nil),
-		topicLocked: widget.NewCheck(lang.L("Only the owner and operators change the topic"), nil),
+		public:      widget.NewCheck(lang.L("Public"), nil),
+		inviteOnly:  widget.NewCheck(lang.L("Invite-only"), nil),
+		moderated:   widget.NewCheck(lang.L("Moderated"), nil),
+		topicLocked: widget.NewCheck(lang.L("Lock the topic"), nil),
 		password:    widget.NewPasswordEntry(),
 		noPassword:  widget.NewCheck(lang.L("Remove the password"), nil),
 		limit:       widget.NewEntry(),
@@ -153,9 +153,18 @@ func (r *roomWindow) showSettings() {
 	if info.Role != api.RoomRoleOwner {
 		s.del.Hide()
 	}
-	content := container.NewVBox(form, s.noPassword, s.public, s.inviteOnly, s.moderated, s.topicLocked, s.errText)
+	// Checks cannot wrap their words: short ones, and what they mean in
+	// a paragraph that wraps.
+	about := widget.NewLabel(lang.L("Public rooms are listed in the directory. Invite-only rooms let in only the people invited. In a moderated room only members with a voice write. A locked topic is changed by the owner and operators only."))
+	about.Wrapping = fyne.TextWrapWord
+	about.Importance = widget.LowImportance
+	modes := container.NewGridWithColumns(2, s.public, s.inviteOnly, s.moderated, s.topicLocked)
+	// Delete stands apart from the dialog's buttons (which share one
+	// width): not beside Save, where a slip would cost the room.
+	content := container.NewVBox(form, s.noPassword, widget.NewSeparator(), modes, about, s.errText,
+		container.NewHBox(s.del))
 	s.dlg = dialog.NewCustomWithoutButtons(lang.L("Room settings"), content, r.win)
-	s.dlg.SetButtons([]fyne.CanvasObject{s.del, cancel, s.save})
+	s.dlg.SetButtons([]fyne.CanvasObject{cancel, s.save})
 	s.dlg.Resize(fyne.NewSize(roomSettingsWidth, 0))
 	r.settings = s
 	s.dlg.Show()

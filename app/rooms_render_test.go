@@ -8,6 +8,7 @@ import (
 
 	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/test"
+	"fyne.io/fyne/v2/widget"
 
 	"eserver/assets"
 	"eserver/node/api"
@@ -39,10 +40,18 @@ func roomScene(t *testing.T, a *App, fake *fakeAPI, texts [4]string) *roomWindow
 		{Room: "beach-volleyball", ID: "r2", From: "marta.g", Text: texts[1], Time: renderDay.Add(time.Minute)},
 		{Room: "beach-volleyball", ID: "r3", From: "alice", Text: texts[2], Time: renderDay.Add(2 * time.Minute)},
 	}}
+	if fake.Room.Infos == nil {
+		fake.Room.Infos = map[string]api.RoomInfo{}
+	}
+	info := fake.Room.Infos["beach-volleyball"]
+	info.Room, info.Topic = "beach-volleyball", texts[3]
+	if info.Role == "" {
+		info.Role = api.RoomRoleOwner
+	}
+	fake.Room.Infos["beach-volleyball"] = info
 	a.showRoomDirectory()
 	a.enterRoom("beach-volleyball", "", nil)
 	r := a.rooms.wins["beach-volleyball"]
-	r.joined(api.Room{Room: "beach-volleyball", Topic: texts[3], Members: 14})
 	a.apply(api.Event{RoomEvent: &api.RoomEvent{Room: "beach-volleyball", Kind: api.RoomJoin, Username: "jonas"}})
 	return r
 }
@@ -60,6 +69,7 @@ func TestRenderRooms(t *testing.T) {
 		t.Run(th, func(t *testing.T) {
 			useFakeClock(t, renderDay.Add(10*time.Minute))
 			a, fake := signedInRender(t, th)
+			fake.Room.Members = map[string][]api.RoomMember{"beach-volleyball": roomMembersScene}
 			r := roomScene(t, a, fake, roomTextsEN)
 			d := a.rooms.dir
 			d.win.Resize(fyne.NewSize(560, 460))
@@ -68,6 +78,14 @@ func TestRenderRooms(t *testing.T) {
 			r.win.Resize(fyne.NewSize(roomWindowWidth, roomWindowHeight))
 			r.win.Content().Refresh()
 			test.AssertRendersToImage(t, "room-"+th+".png", r.win.Canvas())
+			if th == themeLight {
+				// The owner's right-click on a member, then the settings.
+				widget.ShowPopUpMenuAtPosition(r.memberMenu(roomMembersScene[3]), r.win.Canvas(), fyne.NewPos(520, 300))
+				test.AssertRendersToImage(t, "room-member-menu-"+th+".png", r.win.Canvas())
+				r.win.Canvas().Overlays().Remove(r.win.Canvas().Overlays().Top())
+				test.Tap(r.header.settings)
+				test.AssertRendersToImage(t, "room-settings-"+th+".png", r.win.Canvas())
+			}
 		})
 	}
 }
@@ -78,6 +96,7 @@ func TestRenderRoomsSpanish(t *testing.T) {
 	useLanguageForTest(t, "es")
 	useFakeClock(t, renderDay.Add(10*time.Minute))
 	a, fake := signedInRender(t, themeLight)
+	fake.Room.Members = map[string][]api.RoomMember{"beach-volleyball": roomMembersScene}
 	r := roomScene(t, a, fake, roomTextsES)
 	d := a.rooms.dir
 	d.win.Resize(fyne.NewSize(560, 460))
@@ -88,4 +107,42 @@ func TestRenderRoomsSpanish(t *testing.T) {
 	test.Tap(d.create)
 	d.win.Resize(fyne.NewSize(560, 460))
 	test.AssertRendersToImage(t, "room-create-es.png", d.win.Canvas())
+}
+
+// roomsFit fails t when the room directory or a room's window, in the
+// language in use, needs more room than the app gives it.
+func roomsFit(t *testing.T) {
+	t.Helper()
+	a, fake := signedInRender(t, themeLight)
+	owner := api.RoomInfo{Room: "beach-volleyball", Role: api.RoomRoleOwner, Encrypted: true}
+	fake.Room.Infos = map[string]api.RoomInfo{"beach-volleyball": owner}
+	fake.Room.Members = map[string][]api.RoomMember{"beach-volleyball": roomMembersScene}
+	r := roomScene(t, a, fake, roomTextsEN)
+	fits(t, "the room directory", a.rooms.dir.win, fyne.NewSize(560, 460))
+	fits(t, "a room", r.win, fyne.NewSize(roomWindowWidth, roomWindowHeight))
+}
+
+// roomDialogsFit fails t when the room dialogs need more width than the
+// app gives them.
+func roomDialogsFit(t *testing.T) {
+	t.Helper()
+	a, fake := signedInRender(t, themeLight)
+	fake.Room.Infos = map[string]api.RoomInfo{"beach-volleyball": {Room: "beach-volleyball", Role: api.RoomRoleOwner,
+		Modes: api.RoomModesSettings{HasPassword: true, MinAccountMinutes: 7 * 24 * 60}}}
+	r := roomScene(t, a, fake, roomTextsEN)
+	d := a.rooms.dir
+	test.Tap(d.create)
+	overlayFits(t, "Create a chat room", d.win, createRoomWidth)
+	test.Tap(r.header.settings)
+	overlayFits(t, "Room settings", r.win, roomSettingsWidth)
+}
+
+// roomMembersScene are the members the room renders show.
+var roomMembersScene = []api.RoomMember{
+	{Username: "alice", Role: api.RoomRoleOwner, Status: api.StatusOnline},
+	{Username: "bob", Role: api.RoomRoleOp, Status: api.StatusOnline},
+	{Username: "marta.g", Role: api.RoomRoleVoice, Status: api.StatusOnline},
+	{Username: "jonas", Role: api.RoomRoleMember, Status: api.StatusOnline},
+	{Username: "carol", Role: api.RoomRoleMember, Status: api.StatusBusy},
+	{Username: "pedro_s", Role: api.RoomRoleMember, Status: api.StatusOffline},
 }

@@ -219,7 +219,7 @@ func TestRoomEvents(t *testing.T) {
 	if got := transcript(r); !slices.Equal(got, want) {
 		t.Fatalf("lines\n got %q\nwant %q", got, want)
 	}
-	if r.header.topic.Text != "Saturday 10:00" || r.header.count.Text != "2 members" {
+	if r.header.topic.Text != "Saturday 10:00" || r.header.count.Text != "2 in the room" {
 		t.Errorf("topic %q, count %q", r.header.topic.Text, r.header.count.Text)
 	}
 	if !r.composer.entry.Disabled() || len(a.joinedRooms()) != 0 {
@@ -405,7 +405,7 @@ func TestRoomModeration(t *testing.T) {
 	}}
 	a.enterRoom("beach", "", nil)
 	r := a.rooms.wins["beach"]
-	if r.members.title.Text != "Members (3)" || r.header.count.Text != "2 members" {
+	if r.members.title.Text != "Members (3)" || r.header.count.Text != "2 in the room" {
 		t.Fatalf("title %q, count %q", r.members.title.Text, r.header.count.Text)
 	}
 	row := newMemberRow(r.members)
