@@ -131,7 +131,12 @@ func (r *memberRow) CreateRenderer() fyne.WidgetRenderer {
 
 func (r *memberRow) set(mb api.RoomMember) {
 	r.member = mb
-	r.glyph.Resource = glyph(mb.Status)
+	// In the room, a contact shows the status they show us (Busy, Away).
+	st := mb.Status
+	if c, ok := r.m.r.app.contacts[mb.Username]; ok && st != api.StatusOffline && c.Relation == api.RelationAccepted && c.Online() {
+		st = c.Status
+	}
+	r.glyph.Resource = glyph(st)
 	r.glyph.Refresh()
 	r.mark.Text = roleMark(mb.Role)
 	r.mark.Color = theme.Color(theme.ColorNamePrimary)

@@ -150,10 +150,9 @@ func (r *roomWindow) loadHistory() {
 // list and the room's state are read again when it changed them.
 func (r *roomWindow) event(e api.RoomEvent) {
 	text, imp := r.eventLine(e)
-	if text == "" {
-		return
+	if text != "" {
+		r.transcript.line(text, imp)
 	}
-	r.transcript.line(text, imp)
 	switch e.Kind {
 	case api.RoomTopic:
 		r.header.setTopic(e.Topic)
