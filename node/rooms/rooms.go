@@ -242,7 +242,7 @@ func (r *Rooms) JoinRoom(ctx context.Context, name, password string) (api.Room, 
 		return api.Room{Room: name, Topic: j.state.Topic, Members: sub.Members}, nil
 	}
 	fresh := r.track(name, password)
-	fresh.home, fresh.members, fresh.state = j.home, j.members, j.state
+	fresh.home, fresh.members, fresh.online, fresh.state = j.home, j.members, j.online, j.state
 	r.start(fresh, sub)
 	return api.Room{Room: name, Topic: j.state.Topic, Members: sub.Members}, nil
 }

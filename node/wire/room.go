@@ -94,6 +94,9 @@ const (
 	// forgets them). Reports cost a join attempt of the reporter's
 	// (RoomJoinRate).
 	MaxRoomReportReason = 512
+	// MaxModeratedRegions is the most regions one account moderates the
+	// regional rooms of (a ticket's moderates).
+	MaxModeratedRegions = 16
 	RoomReportsKept     = 32
 	RoomReportsFor      = 7 * 24 * time.Hour
 )

@@ -136,8 +136,12 @@ type Ticket struct {
 	// from before it was signed). Homes of a room with a new-account gate
 	// read it; the card never carries it.
 	AccountCreatedUnix int64 `protobuf:"varint,10,opt,name=account_created_unix,json=accountCreatedUnix,proto3" json:"account_created_unix,omitempty"`
-	unknownFields      protoimpl.UnknownFields
-	sizeCache          protoimpl.SizeCache
+	// The regions (country codes) whose regional chat rooms the auth
+	// server's operator made this account a moderator of, sorted; at most
+	// wire.MaxModeratedRegions. Node tickets only; the card never carries it.
+	Moderates     []string `protobuf:"bytes,11,rep,name=moderates,proto3" json:"moderates,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Ticket) Reset() {
@@ -231,6 +235,13 @@ func (x *Ticket) GetAccountCreatedUnix() int64 {
 		return x.AccountCreatedUnix
 	}
 	return 0
+}
+
+func (x *Ticket) GetModerates() []string {
+	if x != nil {
+		return x.Moderates
+	}
+	return nil
 }
 
 type SignedTicket struct {
@@ -7232,7 +7243,7 @@ var File_wire_proto protoreflect.FileDescriptor
 const file_wire_proto_rawDesc = "" +
 	"\n" +
 	"\n" +
-	"wire.proto\x12\feserver.wire\"\xaa\x02\n" +
+	"wire.proto\x12\feserver.wire\"\xc8\x02\n" +
 	"\x06Ticket\x12\x1a\n" +
 	"\busername\x18\x01 \x01(\tR\busername\x12\x17\n" +
 	"\apeer_id\x18\x02 \x01(\fR\x06peerId\x12\x16\n" +
@@ -7245,7 +7256,8 @@ const file_wire_proto_rawDesc = "" +
 	"\abox_key\x18\a \x01(\fR\x06boxKey\x12$\n" +
 	"\x0eserver_peer_id\x18\b \x01(\fR\fserverPeerId\x120\n" +
 	"\x14account_created_unix\x18\n" +
-	" \x01(\x03R\x12accountCreatedUnixJ\x04\b\t\x10\n" +
+	" \x01(\x03R\x12accountCreatedUnix\x12\x1c\n" +
+	"\tmoderates\x18\v \x03(\tR\tmoderatesJ\x04\b\t\x10\n" +
 	"R\x06region\"D\n" +
 	"\fSignedTicket\x12\x16\n" +
 	"\x06ticket\x18\x01 \x01(\fR\x06ticket\x12\x1c\n" +
