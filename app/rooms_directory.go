@@ -77,6 +77,9 @@ func (a *App) newRoomDirectory() *roomDirectory {
 	d.list.OnSelected = func(id widget.ListItemID) {
 		d.selected = id
 		d.join.Enable()
+		if id < len(d.rows) && d.rows[id].Topic != "" {
+			d.status.SetText(d.rows[id].Topic) // the whole topic, which the row may cut
+		}
 	}
 	d.list.OnUnselected = func(widget.ListItemID) {
 		d.selected = -1
@@ -242,7 +245,7 @@ func newRoomListRow() *roomListRow {
 	r.topic.Truncation = fyne.TextTruncateEllipsis
 	r.topic.Importance = widget.LowImportance
 	r.members.Importance = widget.LowImportance
-	r.box = container.NewBorder(nil, nil, nil, r.members, container.NewGridWithColumns(2, r.name, r.topic))
+	r.box = container.New(&roomRowLayout{}, r.name, r.topic, r.members)
 	r.ExtendBaseWidget(r)
 	return r
 }
@@ -282,4 +285,33 @@ func (l *widthLayout) MinSize(objs []fyne.CanvasObject) fyne.Size {
 		min = min.Max(o.MinSize())
 	}
 	return min
+}
+
+// roomRowLayout lays out a directory row: the count at the end, the name
+// in a column of nameShare of the row, the topic between them.
+type roomRowLayout struct{}
+
+// nameShare is the part of a directory row the room's name takes.
+const nameShare = 0.3
+
+func (l *roomRowLayout) Layout(objs []fyne.CanvasObject, size fyne.Size) {
+	name, topic, members := objs[0], objs[1], objs[2]
+	mw := members.MinSize().Width
+	members.Move(fyne.NewPos(size.Width-mw, 0))
+	members.Resize(fyne.NewSize(mw, size.Height))
+	nw := size.Width * nameShare // of the whole row, so every row's topic starts at one place
+	name.Move(fyne.NewPos(0, 0))
+	name.Resize(fyne.NewSize(nw, size.Height))
+	topic.Move(fyne.NewPos(nw, 0))
+	topic.Resize(fyne.NewSize(max(0, size.Width-mw-nw), size.Height))
+}
+
+func (l *roomRowLayout) MinSize(objs []fyne.CanvasObject) fyne.Size {
+	var w, h float32
+	for _, o := range objs {
+		m := o.MinSize()
+		w += m.Width
+		h = max(h, m.Height)
+	}
+	return fyne.NewSize(w, h)
 }
