@@ -19,10 +19,11 @@ type roomHeader struct {
 	security *widget.Label
 	count    *widget.Label
 	settings *widget.Button // owners and operators only
+	invite   *widget.Button // owners and operators of an invite-only room
 	leave    *widget.Button
 }
 
-func newRoomHeader(room string, onSettings, onLeave func()) *roomHeader {
+func newRoomHeader(room string, onSettings, onInvite, onLeave func()) *roomHeader {
 	h := &roomHeader{
 		title:    widget.NewLabelWithStyle(roomTitle(room), fyne.TextAlignLeading, fyne.TextStyle{Bold: true}),
 		topic:    widget.NewLabel(""),
@@ -30,6 +31,7 @@ func newRoomHeader(room string, onSettings, onLeave func()) *roomHeader {
 		security: widget.NewLabel(""),
 		count:    widget.NewLabel(""),
 		settings: widget.NewButtonWithIcon(lang.L("Room settings"), theme.SettingsIcon(), onSettings),
+		invite:   widget.NewButtonWithIcon(lang.L("Invite..."), theme.ContentAddIcon(), onInvite),
 		leave:    widget.NewButtonWithIcon(lang.L("Leave"), theme.LogoutIcon(), onLeave),
 	}
 	h.title.SizeName = theme.SizeNameSubHeadingText
@@ -40,11 +42,13 @@ func newRoomHeader(room string, onSettings, onLeave func()) *roomHeader {
 	h.count.Importance = widget.LowImportance
 	h.settings.Importance = widget.LowImportance
 	h.leave.Importance = widget.LowImportance
+	h.invite.Importance = widget.LowImportance
 	h.settings.Hide()
+	h.invite.Hide()
 	h.setTopic("")
 	h.setEncrypted(false)
 	badge := container.NewBorder(nil, nil, h.lock, h.count, h.security)
-	buttons := container.NewHBox(h.settings, h.leave)
+	buttons := container.NewHBox(h.invite, h.settings, h.leave)
 	h.box = container.NewVBox(
 		container.NewBorder(nil, nil, nil, buttons, h.title),
 		h.topic,

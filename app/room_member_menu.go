@@ -144,7 +144,10 @@ func (r *roomWindow) askContact(username string) {
 
 // askReport asks why username is reported, then tells the room's owner
 // and operators.
-func (r *roomWindow) askReport(username string) {
+func (r *roomWindow) askReport(username string) { r.askReportMessage(username, "") }
+
+// askReportMessage is askReport about the message id ("" for none).
+func (r *roomWindow) askReportMessage(username, id string) {
 	reason := widget.NewMultiLineEntry()
 	reason.SetPlaceHolder(lang.L("What happened? (optional)"))
 	reason.SetMinRowsVisible(3)
@@ -153,7 +156,7 @@ func (r *roomWindow) askReport(username string) {
 	askDialog(lang.L("Report"), container.NewVBox(hint, reason), r.win, lang.L("Report"), func() {
 		text := strings.TrimSpace(reason.Text)
 		r.app.command(func(ctx context.Context) error {
-			return r.app.api.RoomReport(ctx, r.name, username, "", text)
+			return r.app.api.RoomReport(ctx, r.name, username, id, text)
 		}, func(err error) {
 			if err != nil {
 				r.transcript.notice(lang.L("The report was not sent: {{.Reason}}", map[string]any{"Reason": roomErrorText(err)}))
@@ -162,4 +165,34 @@ func (r *roomWindow) askReport(username string) {
 			r.transcript.line(lang.L("You reported {{.Name}} to the room's owner and operators.", map[string]any{"Name": r.app.nameOf(username)}), widget.LowImportance)
 		})
 	}).Show()
+}
+
+// mayDelete reports whether me, with role ours, may delete for everyone
+// a message by author, whose role is authors: our own, and as the owner
+// anyone's, as an operator those of members and voiced members.
+func mayDelete(me, author string, ours, authors api.RoomRole) bool {
+	return author == me || canModerate(ours, authors)
+}
+
+// messageMenu is what a right-click on a message offers: deleting it for
+// everyone where our role allows, reporting someone else's.
+func (r *roomWindow) messageMenu(m api.RoomMessage) *fyne.Menu {
+	a := r.app
+	var items []*fyne.MenuItem
+	if mayDelete(a.me(), m.From, r.info.Role, r.members.role(m.From)) && m.ID != "" {
+		del := fyne.NewMenuItem(lang.L("Delete for everyone"), r.moderate(func(ctx context.Context) error {
+			return a.api.RoomDeleteMessage(ctx, r.name, m.ID)
+		}))
+		del.Icon = theme.DeleteIcon()
+		items = append(items, del)
+	}
+	if m.From != a.me() {
+		rep := fyne.NewMenuItem(lang.L("Report..."), func() { r.askReportMessage(m.From, m.ID) })
+		rep.Icon = theme.WarningIcon()
+		items = append(items, rep)
+	}
+	if len(items) == 0 {
+		return nil
+	}
+	return fyne.NewMenu("", items...)
 }

@@ -161,8 +161,14 @@ func (r *roomWindow) showSettings() {
 	modes := container.NewGridWithColumns(2, s.public, s.inviteOnly, s.moderated, s.topicLocked)
 	// Delete stands apart from the dialog's buttons (which share one
 	// width): not beside Save, where a slip would cost the room.
+	bans := widget.NewButtonWithIcon(lang.L("Bans ({{.Count}})...", map[string]any{"Count": len(info.Bans)}), theme.CancelIcon(),
+		func() { r.showBans(info.Bans) })
+	bans.Importance = widget.LowImportance
+	if len(info.Bans) == 0 {
+		bans.Disable()
+	}
 	content := container.NewVBox(form, s.noPassword, widget.NewSeparator(), modes, about, s.errText,
-		container.NewHBox(s.del))
+		container.NewHBox(s.del, bans))
 	s.dlg = dialog.NewCustomWithoutButtons(lang.L("Room settings"), content, r.win)
 	s.dlg.SetButtons([]fyne.CanvasObject{cancel, s.save})
 	s.dlg.Resize(fyne.NewSize(roomSettingsWidth, 0))
@@ -280,4 +286,32 @@ func (r *roomWindow) askDelete(s *roomSettings) {
 			r.app.rememberRoom(room, false)
 		})
 	}).Show()
+}
+
+// showBans lists the bans in force, each with how long it lasts and a
+// button that lifts it.
+func (r *roomWindow) showBans(bans []api.RoomBanEntry) {
+	list := container.NewVBox()
+	for _, b := range bans {
+		until := lang.L("until unbanned")
+		if !b.Until.IsZero() {
+			until = lang.L("until {{.When}}", map[string]any{"When": dateTimeText(b.Until)})
+		}
+		name := widget.NewLabel(r.app.nameOf(b.Username))
+		name.Truncation = fyne.TextTruncateEllipsis
+		when := widget.NewLabel(until)
+		when.Importance = widget.LowImportance
+		var unban *widget.Button
+		unban = widget.NewButton(lang.L("Lift the ban"), func() {
+			unban.Disable()
+			u := b.Username
+			r.moderate(func(ctx context.Context) error { return r.app.api.RoomUnban(ctx, r.name, u) })()
+		})
+		list.Add(container.NewBorder(nil, nil, nil, container.NewHBox(when, unban), name))
+	}
+	scroll := container.NewVScroll(list)
+	scroll.SetMinSize(fyne.NewSize(0, min(float32(len(bans)), 6)*44))
+	d := dialog.NewCustom(lang.L("Bans"), lang.L("Close"), scroll, r.win)
+	d.Resize(fyne.NewSize(roomSettingsWidth, 0))
+	d.Show()
 }

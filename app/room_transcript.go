@@ -33,6 +33,9 @@ type roomTranscript struct {
 	// day of the newest item.
 	days    []*dayDivider
 	lastDay time.Time
+	// menu is what a right-click on a message offers (the window's
+	// messageMenu); nil offers nothing.
+	menu func(api.RoomMessage) *fyne.Menu
 }
 
 // maxRoomItems is how many messages and lines a room's window keeps: a
@@ -171,7 +174,32 @@ func (t *roomTranscript) messageRow(m api.RoomMessage, when time.Time) (fyne.Can
 	gap.SetMinSize(fyne.NewSize(theme.Padding(), 0))
 	body := container.New(layout.NewCustomPaddedVBoxLayout(-theme.Padding()*2),
 		container.NewBorder(nil, nil, nil, at, name), text)
-	return container.NewBorder(nil, nil, container.NewHBox(container.NewVBox(pic), gap), nil, body), text
+	row := &roomMessageRow{t: t, msg: m, box: container.NewBorder(nil, nil, container.NewHBox(container.NewVBox(pic), gap), nil, body)}
+	row.ExtendBaseWidget(row)
+	return row, text
+}
+
+// roomMessageRow is one message in the transcript; a right-click on it
+// offers the window's message menu.
+type roomMessageRow struct {
+	widget.BaseWidget
+	t   *roomTranscript
+	msg api.RoomMessage
+	box *fyne.Container
+}
+
+func (r *roomMessageRow) CreateRenderer() fyne.WidgetRenderer {
+	return widget.NewSimpleRenderer(r.box)
+}
+
+// TappedSecondary shows the message's menu.
+func (r *roomMessageRow) TappedSecondary(ev *fyne.PointEvent) {
+	if r.t.menu == nil {
+		return
+	}
+	if m := r.t.menu(r.msg); m != nil {
+		widget.ShowPopUpMenuAtPosition(m, r.t.win.Canvas(), ev.AbsolutePosition)
+	}
 }
 
 // pictureOf is the display picture and status to show beside username's

@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"slices"
 
 	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/container"
@@ -29,8 +30,9 @@ type roomWindow struct {
 
 func (a *App) newRoomWindow(room string) *roomWindow {
 	r := &roomWindow{app: a, name: room, win: a.fyne.NewWindow(a.title(roomWindowTitle(room)))}
-	r.header = newRoomHeader(room, r.showSettings, func() { a.leaveRoom(room) })
+	r.header = newRoomHeader(room, r.showSettings, r.askInvite, func() { a.leaveRoom(room) })
 	r.transcript = newRoomTranscript(a, r.win)
+	r.transcript.menu = r.messageMenu
 	r.composer = newRoomComposer(r)
 	r.members = newRoomMembers(r)
 	split := container.NewVSplit(r.transcript.view(), r.composer.box)
@@ -121,11 +123,9 @@ func (r *roomWindow) setInfo(info api.RoomInfo) {
 	r.info = info
 	r.header.setTopic(info.Topic)
 	r.header.setEncrypted(info.Encrypted)
-	if info.Role == api.RoomRoleOwner || info.Role == api.RoomRoleOp {
-		r.header.settings.Show()
-	} else {
-		r.header.settings.Hide()
-	}
+	moderator := info.Role == api.RoomRoleOwner || info.Role == api.RoomRoleOp
+	showIf(r.header.settings, moderator)
+	showIf(r.header.invite, moderator && info.Modes.InviteOnly)
 	muted := info.Modes.Moderated && info.Role == api.RoomRoleMember
 	r.composer.setAllowed(!r.out, muted)
 }
@@ -241,4 +241,38 @@ func (r *roomWindow) shut() {
 	r.out = true
 	r.composer.setAllowed(false, false)
 	r.header.settings.Hide()
+	r.header.invite.Hide()
+}
+
+// showIf shows o when show, else hides it.
+func showIf(o fyne.CanvasObject, show bool) {
+	if show {
+		o.Show()
+	} else {
+		o.Hide()
+	}
+}
+
+// askInvite asks whom to invite to an invite-only room: a contact, or
+// anyone by username.
+func (r *roomWindow) askInvite() {
+	a := r.app
+	var names []string
+	for _, c := range a.contacts {
+		if c.Relation == api.RelationAccepted {
+			names = append(names, c.Username)
+		}
+	}
+	slices.Sort(names)
+	who := widget.NewSelectEntry(names)
+	who.SetPlaceHolder(lang.L("Their username"))
+	hint := widget.NewLabel(lang.L("Only people invited can join {{.Room}}. Choose a contact or type a username.", map[string]any{"Room": roomTitle(r.name)}))
+	hint.Wrapping = fyne.TextWrapWord
+	askDialog(lang.L("Invite to the room"), container.NewVBox(hint, who), r.win, lang.L("Invite"), func() {
+		u := foldUsername(who.Text)
+		if u == "" {
+			return
+		}
+		r.moderate(func(ctx context.Context) error { return a.api.RoomInvite(ctx, r.name, u) })()
+	}).Show()
 }

@@ -29,6 +29,8 @@ func texts(o fyne.CanvasObject) []string {
 		return out
 	case *dayDivider:
 		return nil
+	case *roomMessageRow:
+		return texts(w.box)
 	}
 	return nil
 }
@@ -519,4 +521,157 @@ func TestRoomModeratedComposer(t *testing.T) {
 	if r.composer.entry.Disabled() {
 		t.Fatal("a voice did not let us write")
 	}
+}
+
+// TestRoomMessageMenu: a message's menu deletes it for everyone where our
+// role allows (our own; the owner's any; an operator's members'), and
+// reports someone else's with the message; a deletion shows everywhere.
+func TestRoomMessageMenu(t *testing.T) {
+	tests := []struct {
+		name string
+		ours api.RoomRole
+		from string
+		want []string
+	}{
+		{"our own", api.RoomRoleMember, "alice", []string{"Delete for everyone"}},
+		{"a member's, as a member", api.RoomRoleMember, "carol", []string{"Report..."}},
+		{"a member's, as an operator", api.RoomRoleOp, "carol", []string{"Delete for everyone", "Report..."}},
+		{"an operator's, as an operator", api.RoomRoleOp, "dave", []string{"Report..."}},
+		{"an operator's, as the owner", api.RoomRoleOwner, "dave", []string{"Delete for everyone", "Report..."}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			a, fake := signedIn(t)
+			fake.Room.Infos = map[string]api.RoomInfo{"beach": {Room: "beach", Role: tt.ours}}
+			fake.Room.Members = map[string][]api.RoomMember{"beach": {
+				{Username: "alice", Role: tt.ours, Status: api.StatusOnline},
+				{Username: "dave", Role: api.RoomRoleOp, Status: api.StatusOnline},
+				{Username: "carol", Role: api.RoomRoleMember, Status: api.StatusOnline},
+			}}
+			a.enterRoom("beach", "", nil)
+			r := a.rooms.wins["beach"]
+			m := api.RoomMessage{Room: "beach", ID: "m9", From: tt.from, Text: "hello"}
+			menu := r.messageMenu(m)
+			if got := menuLabels(menu); !slices.Equal(got, tt.want) {
+				t.Fatalf("menu %q, want %q", got, tt.want)
+			}
+			menu.Items[0].Action()
+			if tt.want[0] == "Delete for everyone" && !fake.Called("RoomDeleteMessage beach m9") {
+				t.Errorf("calls %v", fake.Calls())
+			}
+		})
+	}
+
+	a, fake := signedIn(t)
+	a.enterRoom("beach", "", nil)
+	r := a.rooms.wins["beach"]
+	a.apply(api.Event{RoomMessage: &api.RoomMessage{Room: "beach", ID: "m1", From: "carol", Text: "buy my stuff"}})
+	menuItem(t, r.messageMenu(api.RoomMessage{Room: "beach", ID: "m1", From: "carol"}), "Report...").Action()
+	pop := r.win.Canvas().Overlays().Top().(*widget.PopUp)
+	reason, ok := findObject[*widget.Entry](pop.Content)
+	if !ok {
+		t.Fatal("no reason to write")
+	}
+	reason.SetText("spam")
+	test.Tap(findButton(t, pop.Content, "Report"))
+	if !fake.Called(`RoomReport beach carol m1 "spam"`) {
+		t.Fatalf("calls %v", fake.Calls())
+	}
+	a.apply(api.Event{RoomEvent: &api.RoomEvent{Room: "beach", Kind: api.RoomMessageDeleted, By: "dave", ID: "m1"}})
+	if got := transcript(r); !slices.Equal(got, []string{"carol: (message deleted)", "You reported carol to the room's owner and operators.", "dave deleted a message."}) {
+		t.Errorf("after the deletion %q", got)
+	}
+}
+
+// TestRoomInviteAndBans: an invite-only room's owner invites by username,
+// and lifts a ban from the settings' list of bans.
+func TestRoomInviteAndBans(t *testing.T) {
+	a, fake := signedIn(t)
+	fake.Room.Infos = map[string]api.RoomInfo{
+		"club":  {Room: "club", Role: api.RoomRoleOwner, Encrypted: true, Modes: api.RoomModesSettings{InviteOnly: true}, Bans: []api.RoomBanEntry{{Username: "mallory"}}},
+		"beach": {Room: "beach", Role: api.RoomRoleOwner, Modes: api.RoomModesSettings{Public: true}},
+	}
+	a.enterRoom("beach", "", nil)
+	if a.rooms.wins["beach"].header.invite.Visible() {
+		t.Error("a public room offers Invite")
+	}
+	a.enterRoom("club", "", nil)
+	r := a.rooms.wins["club"]
+	if !r.header.invite.Visible() || !strings.Contains(r.header.security.Text, "end-to-end encrypted") {
+		t.Fatalf("invite shown %v, security %q", r.header.invite.Visible(), r.header.security.Text)
+	}
+	test.Tap(r.header.invite)
+	pop := r.win.Canvas().Overlays().Top().(*widget.PopUp)
+	entry, ok := findObject[*widget.SelectEntry](pop.Content)
+	if !ok {
+		t.Fatal("no username entry")
+	}
+	entry.SetText("Dave")
+	test.Tap(findButton(t, pop.Content, "Invite"))
+	if !fake.Called("RoomInvite club dave") {
+		t.Fatalf("calls %v", fake.Calls())
+	}
+
+	r.showBans(r.info.Bans)
+	pop = r.win.Canvas().Overlays().Top().(*widget.PopUp)
+	test.Tap(findButton(t, pop.Content, "Lift the ban"))
+	if !fake.Called("RoomUnban club mallory") {
+		t.Fatalf("calls %v", fake.Calls())
+	}
+}
+
+// findObject is the first T under o.
+func findObject[T fyne.CanvasObject](o fyne.CanvasObject) (T, bool) {
+	if v, ok := o.(T); ok {
+		return v, true
+	}
+	var kids []fyne.CanvasObject
+	switch w := o.(type) {
+	case *fyne.Container:
+		kids = w.Objects
+	case *container.Scroll:
+		kids = []fyne.CanvasObject{w.Content}
+	case fyne.Widget:
+		kids = test.WidgetRenderer(w).Objects()
+	}
+	for _, k := range kids {
+		if v, ok := findObject[T](k); ok {
+			return v, true
+		}
+	}
+	var zero T
+	return zero, false
+}
+
+// findButton is the button labelled label under o.
+func findButton(t *testing.T, o fyne.CanvasObject, label string) *widget.Button {
+	t.Helper()
+	var found *widget.Button
+	var walk func(fyne.CanvasObject)
+	walk = func(o fyne.CanvasObject) {
+		if found != nil {
+			return
+		}
+		switch w := o.(type) {
+		case *widget.Button:
+			if w.Text == label {
+				found = w
+			}
+		case *fyne.Container:
+			for _, k := range w.Objects {
+				walk(k)
+			}
+		case *container.Scroll:
+			walk(w.Content)
+		case fyne.Widget:
+			for _, k := range test.WidgetRenderer(w).Objects() {
+				walk(k)
+			}
+		}
+	}
+	walk(o)
+	if found == nil {
+		t.Fatalf("no button %q", label)
+	}
+	return found
 }
