@@ -41,8 +41,12 @@ type roomSettings struct {
 	del         *widget.Button // the owner only
 }
 
-// roomSettingsWidth is the settings dialog's width.
-const roomSettingsWidth = 460
+// roomSettingsWidth is the settings dialog's width; roomSettingsHeight
+// the most its content takes before it scrolls.
+const (
+	roomSettingsWidth  = 460
+	roomSettingsHeight = 320
+)
 
 // slowChoices and ageChoices are what the dialog offers for slow mode
 // (seconds between a member's messages) and the new-account gate
@@ -167,9 +171,13 @@ func (r *roomWindow) showSettings() {
 	if len(info.Bans) == 0 {
 		bans.Disable()
 	}
-	content := container.NewVBox(form, s.noPassword, widget.NewSeparator(), modes, about, s.errText,
-		container.NewHBox(s.del, bans))
-	s.dlg = dialog.NewCustomWithoutButtons(lang.L("Room settings"), content, r.win)
+	content := container.NewVBox(form, s.noPassword, widget.NewSeparator(), modes, about, s.errText)
+	// Scrolled past roomSettingsHeight, so the dialog stays inside the
+	// room's window in every language, however many rows the room needs.
+	scroll := container.NewVScroll(content)
+	scroll.SetMinSize(fyne.NewSize(0, min(content.MinSize().Height, roomSettingsHeight)))
+	s.dlg = dialog.NewCustomWithoutButtons(lang.L("Room settings"),
+		container.NewBorder(nil, container.NewHBox(s.del, bans), nil, nil, scroll), r.win)
 	s.dlg.SetButtons([]fyne.CanvasObject{cancel, s.save})
 	s.dlg.Resize(fyne.NewSize(roomSettingsWidth, 0))
 	r.settings = s

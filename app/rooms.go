@@ -89,6 +89,12 @@ func (a *App) enterRoom(room, password string, failed func(error)) {
 			w := a.roomWindow(room)
 			w.show(false)
 			w.transcript.notice(lang.L("Could not join the room: {{.Reason}}", map[string]any{"Reason": roomErrorText(err)}))
+			switch api.Code(err) {
+			case "banned", "not_allowed", "bad_request":
+				// Kept out (or the room is gone): not tried again at the
+				// next sign-in, whose window would only say it again.
+				a.rememberRoom(room, false)
+			}
 			return
 		}
 		a.rememberRoom(room, true)

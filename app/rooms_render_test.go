@@ -90,6 +90,20 @@ func TestRenderRooms(t *testing.T) {
 	}
 }
 
+// TestRenderInviteOnlyRoom: an invite-only room says its messages are
+// end-to-end encrypted, and its owner gets Invite.
+func TestRenderInviteOnlyRoom(t *testing.T) {
+	useFakeClock(t, renderDay.Add(10*time.Minute))
+	a, fake := signedInRender(t, themeLight)
+	fake.Room.Members = map[string][]api.RoomMember{"beach-volleyball": roomMembersScene[:3]}
+	fake.Room.Infos = map[string]api.RoomInfo{"beach-volleyball": {Role: api.RoomRoleOwner, Encrypted: true,
+		Modes: api.RoomModesSettings{InviteOnly: true}}}
+	r := roomScene(t, a, fake, roomTextsEN)
+	r.win.Resize(fyne.NewSize(roomWindowWidth, roomWindowHeight))
+	r.win.Content().Refresh()
+	test.AssertRendersToImage(t, "room-invite-only-light.png", r.win.Canvas())
+}
+
 // TestRenderRoomsSpanish: the same in Spanish, where the regional room is
 // "ES — España".
 func TestRenderRoomsSpanish(t *testing.T) {
@@ -114,7 +128,7 @@ func TestRenderRoomsSpanish(t *testing.T) {
 func roomsFit(t *testing.T) {
 	t.Helper()
 	a, fake := signedInRender(t, themeLight)
-	owner := api.RoomInfo{Room: "beach-volleyball", Role: api.RoomRoleOwner, Encrypted: true}
+	owner := api.RoomInfo{Room: "beach-volleyball", Role: api.RoomRoleOwner, Encrypted: true, Modes: api.RoomModesSettings{InviteOnly: true}}
 	fake.Room.Infos = map[string]api.RoomInfo{"beach-volleyball": owner}
 	fake.Room.Members = map[string][]api.RoomMember{"beach-volleyball": roomMembersScene}
 	r := roomScene(t, a, fake, roomTextsEN)
@@ -134,6 +148,9 @@ func roomDialogsFit(t *testing.T) {
 	test.Tap(d.create)
 	overlayFits(t, "Create a chat room", d.win, createRoomWidth)
 	test.Tap(r.header.settings)
+	if pop, ok := r.win.Canvas().Overlays().Top().(*widget.PopUp); !ok || pop.Content.MinSize().Height > roomWindowHeight {
+		t.Errorf("Room settings is taller than its window")
+	}
 	overlayFits(t, "Room settings", r.win, roomSettingsWidth)
 }
 

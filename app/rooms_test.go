@@ -262,6 +262,14 @@ func TestRoomsRejoinedAtSignIn(t *testing.T) {
 	if a.rooms.wins["chess"] != nil || !fake.Called("LeaveRoom chess") || !slices.Equal(a.joinedRooms(), []string{"beach"}) {
 		t.Fatalf("closing: remembered %v, calls %v", a.joinedRooms(), fake.Calls())
 	}
+	// A room that keeps us out is not tried again at the next sign-in.
+	a.rememberRoom("gone", true)
+	fake.Fail("JoinRoom", api.ErrBanned)
+	a.enterRoom("gone", "", nil) // as reopenRooms does
+	fake.Fail("JoinRoom", nil)
+	if r := a.rooms.wins["gone"]; r == nil || !strings.Contains(strings.Join(transcript(r), " "), "You are banned") || slices.Contains(a.joinedRooms(), "gone") {
+		t.Fatalf("a refused rejoin: remembered %v", a.joinedRooms())
+	}
 	// A message in a remembered room with no window opens it.
 	delete(a.rooms.wins, "beach")
 	a.apply(api.Event{RoomMessage: &api.RoomMessage{Room: "beach", ID: "b1", From: "bob", Text: "back"}})
