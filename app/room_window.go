@@ -126,6 +126,7 @@ func (r *roomWindow) setInfo(info api.RoomInfo) {
 	moderator := info.Role == api.RoomRoleOwner || info.Role == api.RoomRoleOp
 	showIf(r.header.settings, moderator)
 	showIf(r.header.invite, moderator && info.Modes.InviteOnly)
+	r.header.box.Refresh() // lays the title's row out for the buttons shown
 	muted := info.Modes.Moderated && info.Role == api.RoomRoleMember
 	r.composer.setAllowed(!r.out, muted)
 }

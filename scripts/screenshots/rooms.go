@@ -70,8 +70,8 @@ func stageRooms(ctx context.Context, nodes map[string]*watch.Node, server, tmp s
 
 // shootRooms photographs the room directory (Contacts → Chat rooms... in
 // the contact list's menu bar) and, after Alice joins the first room
-// listed, the room: its backlog, her answer and Bob's welcome, and the
-// members at the side.
+// listed, the room: its backlog, Bob's welcome, Bob making her an
+// operator, her answer, and the members at the side.
 func shootRooms(ctx context.Context, x *xvfb.Display, list string, bob *watch.Node, dirPath, roomPath string) error {
 	x.Run("windowraise", list)
 	x.Run("windowfocus", "--sync", list)
@@ -107,6 +107,11 @@ func shootRooms(ctx context.Context, x *xvfb.Display, list string, bob *watch.No
 	}
 	if _, err := bob.RoomSend(ctx, roomName, "Welcome Alice! (y)"); err != nil {
 		return err
+	}
+	// Bob makes Alice an operator: the line everyone sees, her role in the
+	// member list, and Room settings in her window.
+	if err := bob.RoomOp(ctx, roomName, "alice", true); err != nil {
+		return fmt.Errorf("bob making alice an operator: %w", err)
 	}
 	x.Run("windowraise", room)
 	x.Run("windowfocus", "--sync", room)
