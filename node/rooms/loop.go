@@ -48,10 +48,10 @@ func (r *Rooms) attach(ctx context.Context, j *joined) (*client.Subscription, er
 		_ = sub.Close()
 		return nil, err
 	}
-	if wire.RoomRegion(j.room) == "" { // a regional room has no chain
-		if err := r.catchUp(ctx, j, home); err != nil {
-			return fail(err)
-		}
+	// A regional room's chain is its moderators' changes, empty until
+	// the first.
+	if err := r.catchUp(ctx, j, home); err != nil {
+		return fail(err)
 	}
 	msgs, err := client.RoomBacklog(ctx, r.h.Libp2p(), home, tk.Signed, j.room, 0)
 	if err != nil {
