@@ -11,7 +11,8 @@ package rooms
 //
 // A member's key is replaced whenever someone departs — a kick, a ban, a
 // deop or devoice, a leave line — and the new one goes only to those who
-// remain. The replacement is lazy: the old key is dropped at once, so
+// remain; and when someone joins, so that a newcomer reads from its join
+// on, not the backlog sealed before. The replacement is lazy: the old key is dropped at once, so
 // nothing more is sealed under it, and the new one is made and sent with
 // the next message (a member who does not speak sends nothing).
 
@@ -308,9 +309,10 @@ func (r *Rooms) keysOnOp(op *room.Op) {
 }
 
 // keysOnLine follows the members' comings and goings: one who leaves is
-// departed (our key is replaced); one who joins — admitted by the home, so
-// invited if the room is invite-only — gets our current key, if we have
-// one.
+// departed and one who joins is departed no more; either way our key is
+// replaced, so a member reads what is sealed while it is in the room —
+// not what was said before it joined (the backlog under our old key), nor
+// what is said after it left.
 func (r *Rooms) keysOnLine(name, user string, joined bool) {
 	if user == r.h.Ticket().Username {
 		return // another device of ours
@@ -319,20 +321,11 @@ func (r *Rooms) keysOnLine(name, user string, joined bool) {
 		r.rotate(name, user)
 		return
 	}
-	st := r.state(name)
 	r.kmu.Lock()
 	k := r.keysOf(name)
 	delete(k.departed, user)
-	var sk senderKey
-	send := k.current && st != nil && st.Modes.InviteOnly && entitled(st, user, r.h.Now())
-	if send {
-		sk = k.own[len(k.own)-1]
-		k.answered[user] = r.h.Now()
-	}
+	k.current = false
 	r.kmu.Unlock()
-	if send {
-		r.sendKey(name, user, sk)
-	}
 }
 
 // opened is m's text: m.Text, or its sealed text opened under its

@@ -210,8 +210,8 @@ func recipientsOf(q []queued) []string {
 // sent by one member is that member's whatever it claims: carol cannot
 // pass a key off as alice's, and a stranger's key is not taken. A kick
 // replaces alice's key, the new one goes to those who remain, the kicked
-// member cannot read what follows and asks in vain — until she joins
-// again (a kick is not a ban).
+// member cannot read what follows and asks in vain; joining again (a kick
+// is not a ban) she reads from then on.
 func TestSenderKeys(t *testing.T) {
 	w := newKeyWorld(t, "alice", "bob", "carol", "mallory")
 	alice, bob, carol := w.hosts["alice"], w.hosts["bob"], w.hosts["carol"]
@@ -304,18 +304,25 @@ func TestSenderKeys(t *testing.T) {
 	if q := alice.sent(); len(q) != 0 {
 		t.Fatalf("alice answers kicked carol: %+v", q)
 	}
-	// Carol joins again (she is still invited): alice sends her the key,
-	// and the message waiting at carol's shows.
+	// Carol joins again (she is still invited): alice's key is replaced
+	// once more, and her next message brings the new one to bob and carol
+	// — who reads from her return on, not what was said while she was out.
 	ra := w.rooms["alice"]
 	ra.handle(ra.joined[keyRoom], &wire.RoomEvent{Kind: &wire.RoomEvent_Joined{Joined: "carol"}})
+	if q := alice.sent(); len(q) != 0 {
+		t.Fatalf("carol's rejoining sends %+v", q)
+	}
+	m4 := w.post("alice", "m4", "welcome back, carol")
 	keys = alice.sent()
-	if got := recipientsOf(keys); !slices.Equal(got, []string{"carol"}) {
-		t.Fatalf("carol's rejoining sends alice's key to %q", got)
+	if got := recipientsOf(keys); !slices.Equal(got, []string{"bob", "carol"}) {
+		t.Fatalf("alice's key after carol's return went to %q", got)
 	}
 	w.deliver("alice", keys)
-	if got := carol.shown(); !slices.Equal(got, []string{"alice: carol must not read this"}) {
+	w.push("carol", m4)
+	if got := carol.shown(); !slices.Equal(got, []string{"alice: welcome back, carol"}) {
 		t.Fatalf("carol, back, shows %q", got)
 	}
+	carol.sent()
 
 	// A ban removes for good: bob's next key does not go to carol, and
 	// her requests are dropped as a non-member's.
