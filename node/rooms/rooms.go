@@ -51,10 +51,11 @@ type Host interface {
 	// answer.
 	ConnectHome(ctx context.Context, home peer.AddrInfo) error
 	Store() *store.Store
-	// Enqueue queues p for username's device in the node's durable
-	// outbox, sealed in the pair's end-to-end session: invite-only rooms'
-	// sender keys (seal.go) travel so.
-	Enqueue(username string, p *wire.Payload, m *store.Message) error
+	// EnqueueFanout puts outbox entries (m is nil here) in the node's
+	// durable outbox in one transaction, each to be sealed in the pair's
+	// end-to-end session with its peer: invite-only rooms' sender keys
+	// (seal.go) travel so.
+	EnqueueFanout(m *store.Message, conv string, entries []store.OutboxEntry) error
 	Emit(api.Event)
 	Now() time.Time
 	Log() *slog.Logger

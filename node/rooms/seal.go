@@ -33,6 +33,7 @@ import (
 	"eserver/node/api"
 	"eserver/node/payload"
 	"eserver/node/room"
+	"eserver/node/store"
 	"eserver/node/wire"
 )
 
@@ -266,18 +267,30 @@ func (r *Rooms) currentKey(st *room.State) (senderKey, error) {
 	// Queued before the message is posted: a member's node receives the
 	// key at most a mail's delay after the message, and keeps the message
 	// pending until then.
-	for _, u := range to {
-		r.sendKey(st.Room, u, sk)
-	}
+	r.queue(to, keyMessage(st.Room, sk))
 	return sk, nil
 }
 
-// sendKey queues our key sk of room name for user.
-func (r *Rooms) sendKey(name, user string, sk senderKey) {
-	p := &wire.Payload{Kind: &wire.Payload_RoomKey{RoomKey: &wire.RoomKey{Room: name, KeyId: sk.id[:], ChainKey: sk.chain[:]}}}
-	if err := r.h.Enqueue(user, p, nil); err != nil {
-		r.log.Warn("sending a room key", "room", name, "to", user, "err", err)
+// queue puts rk in the node's durable outbox for every user of to, in
+// one transaction: a new key for a room of thousands is one write.
+func (r *Rooms) queue(to []string, rk *wire.RoomKey) {
+	if len(to) == 0 {
+		return
 	}
+	now := r.h.Now()
+	raw := wire.MustMarshal(&wire.Payload{SentUnixMilli: now.UnixMilli(), Kind: &wire.Payload_RoomKey{RoomKey: rk}})
+	entries := make([]store.OutboxEntry, 0, len(to))
+	for _, u := range to {
+		entries = append(entries, store.OutboxEntry{ID: wire.NewID(), Peer: u, Payload: raw, Created: now})
+	}
+	if err := r.h.EnqueueFanout(nil, "", entries); err != nil {
+		r.log.Warn("queueing a room key", "room", rk.Room, "to", len(to), "request", rk.Request, "err", err)
+	}
+}
+
+// keyMessage is our key sk of room name as it travels.
+func keyMessage(name string, sk senderKey) *wire.RoomKey {
+	return &wire.RoomKey{Room: name, KeyId: sk.id[:], ChainKey: sk.chain[:]}
 }
 
 // rotate drops our current key of room name: nothing more is sealed under
@@ -364,10 +377,7 @@ func (r *Rooms) opened(m *room.Message) (string, error) {
 	}
 	r.kmu.Unlock()
 	if ask {
-		p := &wire.Payload{Kind: &wire.Payload_RoomKey{RoomKey: &wire.RoomKey{Room: m.Room, KeyId: m.Sealed.KeyId, Request: true}}}
-		if err := r.h.Enqueue(m.Author, p, nil); err != nil {
-			r.log.Warn("asking for a room key", "room", m.Room, "author", m.Author, "err", err)
-		}
+		r.queue([]string{m.Author}, &wire.RoomKey{Room: m.Room, KeyId: m.Sealed.KeyId, Request: true})
 	}
 	return "", fmt.Errorf("%w: %s's key in %s", ErrNoKey, m.Author, m.Room)
 }
@@ -432,7 +442,8 @@ func (r *Rooms) receiveKey(in *payload.Inbound) error {
 		return nil
 	}
 	if rk.Request {
-		return r.answer(rk.Room, from, st)
+		r.answer(rk.Room, from, rk.KeyId, st)
+		return nil
 	}
 	var sk senderKey
 	copy(sk.id[:], rk.KeyId)
@@ -480,39 +491,30 @@ func (r *Rooms) stashed() int {
 	return n
 }
 
-// answer sends our current key of room name to a member who asked for a
-// key of ours it lacks — once per wire.RoomKeyAskInterval, and never to
-// one departed since it last joined (a kicked member asks in vain).
-func (r *Rooms) answer(name, from string, st *room.State) error {
+// answer sends our key keyID of room name to a member who asked for it:
+// only while it is our current key — one we replaced was replaced to keep
+// someone out, and a newcomer reads from its join on — once per
+// wire.RoomKeyAskInterval, and never to one departed since it last joined
+// (a kicked member asks in vain).
+func (r *Rooms) answer(name, from string, keyID []byte, st *room.State) {
 	if st == nil || !st.Modes.InviteOnly {
-		return nil
+		return
 	}
 	now := r.h.Now()
 	r.kmu.Lock()
 	k := r.keysOf(name)
 	at, done := k.answered[from]
-	refuse := k.departed[from] || (done && now.Sub(at) < wire.RoomKeyAskInterval)
-	if !refuse {
-		k.answered[from] = now
-	}
-	current := k.current
+	ok := k.current && string(k.own[len(k.own)-1].id[:]) == string(keyID) &&
+		!k.departed[from] && (!done || now.Sub(at) >= wire.RoomKeyAskInterval)
 	var sk senderKey
-	if current {
+	if ok {
+		k.answered[from] = now
 		sk = k.own[len(k.own)-1]
 	}
 	r.kmu.Unlock()
-	switch {
-	case refuse:
-		return nil
-	case current:
-		r.sendKey(name, from, sk)
-		return nil
+	if ok {
+		r.queue([]string{from}, keyMessage(name, sk))
 	}
-	// None now (replaced after a departure): make it, for everyone.
-	if _, err := r.currentKey(st); err != nil {
-		return fmt.Errorf("%w: %v", payload.ErrInternal, err)
-	}
-	return nil
 }
 
 // reveal shows the verified message m of a room we joined unless it was

@@ -30,12 +30,18 @@ type queued struct {
 // the fuzz tests and has no field for them).
 var outboxes sync.Map // *fakeHost → *[]queued
 
-func (f *fakeHost) Enqueue(username string, p *wire.Payload, _ *store.Message) error {
+func (f *fakeHost) EnqueueFanout(_ *store.Message, _ string, entries []store.OutboxEntry) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	v, _ := outboxes.LoadOrStore(f, &[]queued{})
 	q := v.(*[]queued)
-	*q = append(*q, queued{username, proto.Clone(p).(*wire.Payload)})
+	for _, e := range entries {
+		var p wire.Payload
+		if err := proto.Unmarshal(e.Payload, &p); err != nil {
+			return err
+		}
+		*q = append(*q, queued{e.Peer, &p})
+	}
 	return nil
 }
 
@@ -236,6 +242,13 @@ func TestSenderKeys(t *testing.T) {
 	if q := bob.sent(); len(q) != 0 {
 		t.Fatalf("bob asks again at once: %+v", q)
 	}
+	// Alice answers bob's request with the key, once a while.
+	w.deliver("bob", asks)
+	w.deliver("bob", asks)
+	answers := alice.sent()
+	if got := recipientsOf(answers); !slices.Equal(got, []string{"bob"}) || string(answers[0].p.GetRoomKey().ChainKey) != string(keys[0].p.GetRoomKey().ChainKey) {
+		t.Fatalf("alice answers bob's two requests with %+v, want her key once", answers)
+	}
 	// Carol, a member, sends bob a key under alice's key ID: it is carol's.
 	forged := proto.Clone(keys[0].p).(*wire.Payload)
 	forged.GetRoomKey().ChainKey = make([]byte, wire.RoomChainKey)
@@ -330,10 +343,11 @@ func TestSenderKeys(t *testing.T) {
 	ban.Kind = &wire.RoomOp_Ban{Ban: &wire.RoomBan{Username: "carol"}}
 	w.op(ban)
 	w.post("bob", "b1", "carol is gone")
-	if got := recipientsOf(bob.sent()); !slices.Equal(got, []string{"alice"}) {
+	bobKeys := bob.sent()
+	if got := recipientsOf(bobKeys); !slices.Equal(got, []string{"alice"}) {
 		t.Fatalf("bob's key went to %q, want alice", got)
 	}
-	ask := &wire.Payload{Kind: &wire.Payload_RoomKey{RoomKey: &wire.RoomKey{Room: keyRoom, KeyId: make([]byte, wire.RoomKeyID), Request: true}}}
+	ask := &wire.Payload{Kind: &wire.Payload_RoomKey{RoomKey: &wire.RoomKey{Room: keyRoom, KeyId: bobKeys[0].p.GetRoomKey().KeyId, Request: true}}}
 	w.deliver("carol", []queued{{"bob", ask}})
 	if q := bob.sent(); len(q) != 0 {
 		t.Fatalf("bob answers banned carol: %+v", q)
