@@ -13,42 +13,9 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"eserver/node/api"
-	"eserver/node/room"
 	"eserver/node/wire"
 	"eserver/supernode/client"
 )
-
-// signOp has tn sign, as the room's owner or an operator, the op that set
-// makes on the room's head (read and verified from its home), and submits
-// it to the home: the moderation API's work, done by hand.
-func signOp(t *testing.T, tn *testNode, name string, set func(op *wire.RoomOp)) {
-	t.Helper()
-	s, err := tn.current()
-	if err != nil {
-		t.Fatal(err)
-	}
-	home := s.RoomHomes(name)[0]
-	if err := s.ConnectHome(ctx(t), home); err != nil {
-		t.Fatal(err)
-	}
-	ops, _, err := client.RoomOpsSince(ctx(t), s.host, home.ID, s.tk().Signed, name, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, err := room.Replay(name, ops, s.Now(), room.Checks{Server: s.tk().Server})
-	if err != nil {
-		t.Fatal(err)
-	}
-	op := room.Next(st, s.me(), s.Now())
-	set(op)
-	signed, err := room.Sign(s, s.tk().Signed, op)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := client.SubmitRoomOp(ctx(t), s.host, home.ID, s.tk().Signed, signed); err != nil {
-		t.Fatalf("%s's op %v: %v", tn.name, op.Kind, err)
-	}
-}
 
 // roomTalk reads the next count room messages tn shows in room.
 func (tn *testNode) roomTalk(room string, count int) []string {
@@ -86,14 +53,18 @@ func TestInviteOnlyRoomBlindness(t *testing.T) {
 	texts := []string{"the vault code is marmalade-7781", "meet me by the xylophone at dusk",
 		"carol is gone: ouagadougou at noon", "welcome dave, bring zanzibar kumquats"}
 
-	if err := alice.CreateRoom(ctx(t), name, "", false); err != nil {
+	if err := alice.CreateRoom(ctx(t), api.RoomSpec{Room: name, InviteOnly: true}); err != nil {
 		t.Fatal(err)
 	}
-	signOp(t, alice, name, func(op *wire.RoomOp) { op.Kind = &wire.RoomOp_Modes{Modes: room.Modes{InviteOnly: true}.Wire()} })
-	for _, u := range []string{"bob", "carol"} {
-		signOp(t, alice, name, func(op *wire.RoomOp) { op.Kind = &wire.RoomOp_Invite{Invite: u} })
+	if _, err := alice.JoinRoom(ctx(t), name, ""); err != nil {
+		t.Fatal(err)
 	}
-	for _, tn := range []*testNode{alice, bob, carol} {
+	for _, u := range []string{"bob", "carol"} {
+		if err := alice.RoomInvite(ctx(t), name, u); err != nil {
+			t.Fatalf("alice invites %s: %v", u, err)
+		}
+	}
+	for _, tn := range []*testNode{bob, carol} {
 		if _, err := tn.JoinRoom(ctx(t), name, ""); err != nil {
 			t.Fatalf("%s joins: %v", tn.name, err)
 		}
@@ -120,7 +91,9 @@ func TestInviteOnlyRoomBlindness(t *testing.T) {
 	}
 	before := keyIDs(t, alice, name)
 
-	signOp(t, alice, name, func(op *wire.RoomOp) { op.Kind = &wire.RoomOp_Ban{Ban: &wire.RoomBan{Username: "carol"}} })
+	if err := alice.RoomBan(ctx(t), name, "carol", 0); err != nil {
+		t.Fatal(err)
+	}
 	for _, tn := range []*testNode{alice, bob} {
 		tn.waitFor("carol's ban", func(e api.Event) bool {
 			return e.RoomEvent != nil && e.RoomEvent.Kind == api.RoomBan && e.RoomEvent.Username == "carol"
@@ -134,7 +107,9 @@ func TestInviteOnlyRoomBlindness(t *testing.T) {
 			t.Fatalf("%s reads %q", tn.name, got)
 		}
 	}
-	signOp(t, alice, name, func(op *wire.RoomOp) { op.Kind = &wire.RoomOp_Invite{Invite: "dave"} })
+	if err := alice.RoomInvite(ctx(t), name, "dave"); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := dave.JoinRoom(ctx(t), name, ""); err != nil {
 		t.Fatalf("dave, invited, joins: %v", err)
 	}
@@ -150,6 +125,11 @@ func TestInviteOnlyRoomBlindness(t *testing.T) {
 		if got := tn.roomTalk(name, 1); got[0] != "bob: "+texts[3] {
 			t.Fatalf("%s reads %q", tn.name, got)
 		}
+	}
+	// Dave's history holds what he can read: from his join on.
+	hist, err := dave.RoomHistory(ctx(t), name, 0)
+	if err != nil || len(hist) != 1 || hist[0].Text != texts[3] {
+		t.Fatalf("dave's history: %+v, %v; want bob's message after his join only", hist, err)
 	}
 	// After the ban every message is sealed under a key made after it:
 	// none carol could hold.

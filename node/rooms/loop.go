@@ -36,6 +36,10 @@ func (r *Rooms) attach(ctx context.Context, j *joined) (*client.Subscription, er
 	// Joined at home from now on: a post need not wait for the catch-up.
 	j.mu.Lock()
 	j.home, j.members = home, sub.Members
+	j.online = make(map[string]bool, len(sub.Usernames))
+	for _, u := range sub.Usernames {
+		j.online[u] = true
+	}
 	j.mu.Unlock()
 	fail := func(err error) (*client.Subscription, error) {
 		j.mu.Lock()
@@ -214,11 +218,15 @@ func (r *Rooms) handle(j *joined, ev *wire.RoomEvent) {
 			r.log.Warn("a room op that does not verify", "room", j.room, "err", err)
 		}
 	case *wire.RoomEvent_Joined:
+		j.setOnline(k.Joined, true)
 		r.keysOnLine(j.room, k.Joined, true)
 		r.h.Emit(api.Event{RoomEvent: &api.RoomEvent{Room: j.room, Kind: api.RoomJoin, Username: k.Joined}})
 	case *wire.RoomEvent_Left:
+		j.setOnline(k.Left, false)
 		r.keysOnLine(j.room, k.Left, false)
 		r.h.Emit(api.Event{RoomEvent: &api.RoomEvent{Room: j.room, Kind: api.RoomLeave, Username: k.Left}})
+	case *wire.RoomEvent_Report:
+		r.showReport(j, k.Report)
 	}
 }
 
@@ -261,11 +269,19 @@ func (r *Rooms) showOp(op *room.Op) {
 		e.Kind, e.Topic = api.RoomTopic, op.Topic
 	case room.KindModes:
 		e.Kind = api.RoomModes
-	case room.KindOp, room.KindDeop, room.KindVoice, room.KindDevoice, room.KindKick, room.KindBan, room.KindUnban:
+	case room.KindBan:
+		e.Kind, e.Username, e.Until = api.RoomBan, op.Target, op.Until
+	case room.KindOp, room.KindDeop, room.KindVoice, room.KindDevoice, room.KindKick, room.KindUnban:
 		e.Kind, e.Username = api.RoomEventKind(op.Kind), op.Target
+	case room.KindInvite:
+		e.Kind, e.Username = api.RoomInvited, op.Target
+	case room.KindTransferOwner:
+		e.Kind, e.Username = api.RoomOwner, op.Target
+	case room.KindDeleteMessage:
+		e.Kind, e.Username, e.ID = api.RoomMessageDeleted, op.Target, op.MessageID
 	case room.KindDeleteRoom:
 		e.Kind = api.RoomDeleted
-	default: // create, invite, delete-message, transfer-owner: no line yet
+	default: // create: the room as it is, not a line
 		return
 	}
 	r.h.Emit(api.Event{RoomEvent: &e})

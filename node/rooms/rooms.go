@@ -96,9 +96,10 @@ type joined struct {
 	done           chan struct{}
 
 	mu      sync.Mutex
-	home    peer.ID     // the home we are attached to; "" while rejoining
-	members int         // joined at that home when we joined there
-	state   *room.State // verified from the genesis op
+	home    peer.ID         // the home we are attached to; "" while rejoining
+	members int             // joined at that home when we joined there
+	online  map[string]bool // users joined at that home, as it told us and its lines since
+	state   *room.State     // verified from the genesis op
 }
 
 // New returns the rooms feature of a session; Start rejoins the remembered
@@ -177,9 +178,10 @@ func checkName(name string) error {
 	return nil
 }
 
-// CreateRoom creates room at its home with us as its owner. A regional
+// CreateRoom creates a room at its home with us as its owner. A regional
 // room belongs to no one: no one creates one. The room is not joined.
-func (r *Rooms) CreateRoom(ctx context.Context, name, topic string, public bool) error {
+func (r *Rooms) CreateRoom(ctx context.Context, spec api.RoomSpec) error {
+	name, topic := spec.Room, spec.Topic
 	if err := checkName(name); err != nil {
 		return err
 	}
@@ -190,7 +192,7 @@ func (r *Rooms) CreateRoom(ctx context.Context, name, topic string, public bool)
 		return fmt.Errorf("%w: a topic is valid UTF-8 of at most %d bytes", api.ErrBadRequest, wire.MaxRoomTopic)
 	}
 	tk := r.h.Ticket()
-	op := room.Create(name, tk.Username, r.h.Now(), topic, room.Modes{Public: public})
+	op := room.Create(name, tk.Username, r.h.Now(), topic, room.Modes{Public: spec.Public, InviteOnly: spec.InviteOnly})
 	signed, err := room.Sign(signer{r.h}, tk.Signed, op)
 	if err != nil {
 		return fmt.Errorf("%w: %v", api.ErrBadRequest, err)
@@ -250,7 +252,7 @@ func (r *Rooms) JoinRoom(ctx context.Context, name, password string) (api.Room, 
 		return api.Room{Room: name, Topic: j.state.Topic, Members: sub.Members}, nil
 	}
 	fresh := r.track(name, password)
-	fresh.home, fresh.members, fresh.state = j.home, j.members, j.state
+	fresh.home, fresh.members, fresh.online, fresh.state = j.home, j.members, j.online, j.state
 	r.start(fresh, sub)
 	return api.Room{Room: name, Topic: j.state.Topic, Members: sub.Members}, nil
 }

@@ -550,7 +550,11 @@ func (r *Rooms) readable(m *room.Message) (string, bool) {
 		return m.Text, true
 	}
 	r.kmu.Lock()
-	sk, ok := r.keysOf(m.Room).find(r.h.Ticket().Username, m.Author, m.Sealed.KeyId)
+	var sk senderKey
+	k, ok := r.keys[m.Room] // not made here: a history of any room may be asked for
+	if ok {
+		sk, ok = k.find(r.h.Ticket().Username, m.Author, m.Sealed.KeyId)
+	}
 	r.kmu.Unlock()
 	if !ok {
 		return "", false

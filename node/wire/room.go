@@ -85,6 +85,21 @@ const (
 	// Argon2id evaluation per guess.
 	RoomJoinRate  = 1
 	RoomJoinBurst = 10
+	// RoomMembersListed is the most usernames a join's answer lists: the
+	// members joined at the home (a member list beyond that shows the
+	// count and the lines that follow).
+	RoomMembersListed = 1000
+	// MaxRoomReportReason bounds a report's words; a home keeps at most
+	// RoomReportsKept reports of a room for RoomReportsFor while no owner
+	// or operator is joined there to take them (in memory: a restart
+	// forgets them). Reports cost a join attempt of the reporter's
+	// (RoomJoinRate).
+	MaxRoomReportReason = 512
+	// MaxModeratedRegions is the most regions one account moderates the
+	// regional rooms of (a ticket's moderates).
+	MaxModeratedRegions = 16
+	RoomReportsKept     = 32
+	RoomReportsFor      = 7 * 24 * time.Hour
 )
 
 // Invite-only rooms' end-to-end encryption (node/rooms, docs/ROOMS.md

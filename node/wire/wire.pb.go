@@ -136,8 +136,12 @@ type Ticket struct {
 	// from before it was signed). Homes of a room with a new-account gate
 	// read it; the card never carries it.
 	AccountCreatedUnix int64 `protobuf:"varint,10,opt,name=account_created_unix,json=accountCreatedUnix,proto3" json:"account_created_unix,omitempty"`
-	unknownFields      protoimpl.UnknownFields
-	sizeCache          protoimpl.SizeCache
+	// The regions (country codes) whose regional chat rooms the auth
+	// server's operator made this account a moderator of, sorted; at most
+	// wire.MaxModeratedRegions. Node tickets only; the card never carries it.
+	Moderates     []string `protobuf:"bytes,11,rep,name=moderates,proto3" json:"moderates,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Ticket) Reset() {
@@ -231,6 +235,13 @@ func (x *Ticket) GetAccountCreatedUnix() int64 {
 		return x.AccountCreatedUnix
 	}
 	return 0
+}
+
+func (x *Ticket) GetModerates() []string {
+	if x != nil {
+		return x.Moderates
+	}
+	return nil
 }
 
 type SignedTicket struct {
@@ -6378,6 +6389,7 @@ type RoomRequest struct {
 	//	*RoomRequest_Backlog
 	//	*RoomRequest_Ops
 	//	*RoomRequest_List
+	//	*RoomRequest_Report
 	Kind          isRoomRequest_Kind `protobuf_oneof:"kind"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -6490,6 +6502,15 @@ func (x *RoomRequest) GetList() *RoomListRequest {
 	return nil
 }
 
+func (x *RoomRequest) GetReport() *RoomReport {
+	if x != nil {
+		if x, ok := x.Kind.(*RoomRequest_Report); ok {
+			return x.Report
+		}
+	}
+	return nil
+}
+
 type isRoomRequest_Kind interface {
 	isRoomRequest_Kind()
 }
@@ -6522,6 +6543,10 @@ type RoomRequest_List struct {
 	List *RoomListRequest `protobuf:"bytes,8,opt,name=list,proto3,oneof"` // search the directory of the rooms this home homes
 }
 
+type RoomRequest_Report struct {
+	Report *RoomReport `protobuf:"bytes,9,opt,name=report,proto3,oneof"` // tell the room's owner and operators about a member
+}
+
 func (*RoomRequest_Op) isRoomRequest_Kind() {}
 
 func (*RoomRequest_Join) isRoomRequest_Kind() {}
@@ -6535,6 +6560,133 @@ func (*RoomRequest_Backlog) isRoomRequest_Kind() {}
 func (*RoomRequest_Ops) isRoomRequest_Kind() {}
 
 func (*RoomRequest_List) isRoomRequest_Kind() {}
+
+func (*RoomRequest_Report) isRoomRequest_Kind() {}
+
+// RoomReport is a member's report of another member (and maybe one of
+// their messages) to the room's owner and operators. The home fills in
+// who reported from the request's verified ticket.
+type RoomReport struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Room          string                 `protobuf:"bytes,1,opt,name=room,proto3" json:"room,omitempty"`
+	Username      string                 `protobuf:"bytes,2,opt,name=username,proto3" json:"username,omitempty"`                    // whom it is about
+	MessageId     string                 `protobuf:"bytes,3,opt,name=message_id,json=messageId,proto3" json:"message_id,omitempty"` // the message that made them report, or empty
+	Reason        string                 `protobuf:"bytes,4,opt,name=reason,proto3" json:"reason,omitempty"`                        // the reporter's words, at most wire.MaxRoomReportReason bytes
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RoomReport) Reset() {
+	*x = RoomReport{}
+	mi := &file_wire_proto_msgTypes[87]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RoomReport) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RoomReport) ProtoMessage() {}
+
+func (x *RoomReport) ProtoReflect() protoreflect.Message {
+	mi := &file_wire_proto_msgTypes[87]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RoomReport.ProtoReflect.Descriptor instead.
+func (*RoomReport) Descriptor() ([]byte, []int) {
+	return file_wire_proto_rawDescGZIP(), []int{87}
+}
+
+func (x *RoomReport) GetRoom() string {
+	if x != nil {
+		return x.Room
+	}
+	return ""
+}
+
+func (x *RoomReport) GetUsername() string {
+	if x != nil {
+		return x.Username
+	}
+	return ""
+}
+
+func (x *RoomReport) GetMessageId() string {
+	if x != nil {
+		return x.MessageId
+	}
+	return ""
+}
+
+func (x *RoomReport) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+// RoomReported is a report as the home passes it to the owner and
+// operators joined there: from is the reporter, as the home verified.
+type RoomReported struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	From          string                 `protobuf:"bytes,1,opt,name=from,proto3" json:"from,omitempty"`
+	Report        *RoomReport            `protobuf:"bytes,2,opt,name=report,proto3" json:"report,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RoomReported) Reset() {
+	*x = RoomReported{}
+	mi := &file_wire_proto_msgTypes[88]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RoomReported) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RoomReported) ProtoMessage() {}
+
+func (x *RoomReported) ProtoReflect() protoreflect.Message {
+	mi := &file_wire_proto_msgTypes[88]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RoomReported.ProtoReflect.Descriptor instead.
+func (*RoomReported) Descriptor() ([]byte, []int) {
+	return file_wire_proto_rawDescGZIP(), []int{88}
+}
+
+func (x *RoomReported) GetFrom() string {
+	if x != nil {
+		return x.From
+	}
+	return ""
+}
+
+func (x *RoomReported) GetReport() *RoomReport {
+	if x != nil {
+		return x.Report
+	}
+	return nil
+}
 
 // RoomJoin asks to join a room at this home. Admitted, the home answers
 // with the room's position and members online, then keeps the stream open
@@ -6553,7 +6705,7 @@ type RoomJoin struct {
 
 func (x *RoomJoin) Reset() {
 	*x = RoomJoin{}
-	mi := &file_wire_proto_msgTypes[87]
+	mi := &file_wire_proto_msgTypes[89]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6565,7 +6717,7 @@ func (x *RoomJoin) String() string {
 func (*RoomJoin) ProtoMessage() {}
 
 func (x *RoomJoin) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[87]
+	mi := &file_wire_proto_msgTypes[89]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6578,7 +6730,7 @@ func (x *RoomJoin) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoomJoin.ProtoReflect.Descriptor instead.
 func (*RoomJoin) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{87}
+	return file_wire_proto_rawDescGZIP(), []int{89}
 }
 
 func (x *RoomJoin) GetRoom() string {
@@ -6613,7 +6765,7 @@ type RoomSend struct {
 
 func (x *RoomSend) Reset() {
 	*x = RoomSend{}
-	mi := &file_wire_proto_msgTypes[88]
+	mi := &file_wire_proto_msgTypes[90]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6625,7 +6777,7 @@ func (x *RoomSend) String() string {
 func (*RoomSend) ProtoMessage() {}
 
 func (x *RoomSend) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[88]
+	mi := &file_wire_proto_msgTypes[90]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6638,7 +6790,7 @@ func (x *RoomSend) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoomSend.ProtoReflect.Descriptor instead.
 func (*RoomSend) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{88}
+	return file_wire_proto_rawDescGZIP(), []int{90}
 }
 
 func (x *RoomSend) GetMessage() *SignedRoomMessage {
@@ -6666,7 +6818,7 @@ type RoomBacklogRequest struct {
 
 func (x *RoomBacklogRequest) Reset() {
 	*x = RoomBacklogRequest{}
-	mi := &file_wire_proto_msgTypes[89]
+	mi := &file_wire_proto_msgTypes[91]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6678,7 +6830,7 @@ func (x *RoomBacklogRequest) String() string {
 func (*RoomBacklogRequest) ProtoMessage() {}
 
 func (x *RoomBacklogRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[89]
+	mi := &file_wire_proto_msgTypes[91]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6691,7 +6843,7 @@ func (x *RoomBacklogRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoomBacklogRequest.ProtoReflect.Descriptor instead.
 func (*RoomBacklogRequest) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{89}
+	return file_wire_proto_rawDescGZIP(), []int{91}
 }
 
 func (x *RoomBacklogRequest) GetRoom() string {
@@ -6720,7 +6872,7 @@ type RoomOpsRequest struct {
 
 func (x *RoomOpsRequest) Reset() {
 	*x = RoomOpsRequest{}
-	mi := &file_wire_proto_msgTypes[90]
+	mi := &file_wire_proto_msgTypes[92]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6732,7 +6884,7 @@ func (x *RoomOpsRequest) String() string {
 func (*RoomOpsRequest) ProtoMessage() {}
 
 func (x *RoomOpsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[90]
+	mi := &file_wire_proto_msgTypes[92]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6745,7 +6897,7 @@ func (x *RoomOpsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoomOpsRequest.ProtoReflect.Descriptor instead.
 func (*RoomOpsRequest) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{90}
+	return file_wire_proto_rawDescGZIP(), []int{92}
 }
 
 func (x *RoomOpsRequest) GetRoom() string {
@@ -6777,7 +6929,7 @@ type RoomListRequest struct {
 
 func (x *RoomListRequest) Reset() {
 	*x = RoomListRequest{}
-	mi := &file_wire_proto_msgTypes[91]
+	mi := &file_wire_proto_msgTypes[93]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6789,7 +6941,7 @@ func (x *RoomListRequest) String() string {
 func (*RoomListRequest) ProtoMessage() {}
 
 func (x *RoomListRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[91]
+	mi := &file_wire_proto_msgTypes[93]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6802,7 +6954,7 @@ func (x *RoomListRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoomListRequest.ProtoReflect.Descriptor instead.
 func (*RoomListRequest) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{91}
+	return file_wire_proto_rawDescGZIP(), []int{93}
 }
 
 func (x *RoomListRequest) GetQuery() string {
@@ -6845,7 +6997,7 @@ type RoomDirectoryEntry struct {
 
 func (x *RoomDirectoryEntry) Reset() {
 	*x = RoomDirectoryEntry{}
-	mi := &file_wire_proto_msgTypes[92]
+	mi := &file_wire_proto_msgTypes[94]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6857,7 +7009,7 @@ func (x *RoomDirectoryEntry) String() string {
 func (*RoomDirectoryEntry) ProtoMessage() {}
 
 func (x *RoomDirectoryEntry) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[92]
+	mi := &file_wire_proto_msgTypes[94]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6870,7 +7022,7 @@ func (x *RoomDirectoryEntry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoomDirectoryEntry.ProtoReflect.Descriptor instead.
 func (*RoomDirectoryEntry) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{92}
+	return file_wire_proto_rawDescGZIP(), []int{94}
 }
 
 func (x *RoomDirectoryEntry) GetRoom() string {
@@ -6931,22 +7083,23 @@ func (x *RoomDirectoryEntry) GetPassword() bool {
 
 type RoomResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
-	Error         string                 `protobuf:"bytes,1,opt,name=error,proto3" json:"error,omitempty"`        // stable code or empty: unauthorized, bad_request, banned, room_full, not_allowed, rate_limited, wrong_password, stale, full, busy, too_many, internal
-	Position      uint64                 `protobuf:"varint,2,opt,name=position,proto3" json:"position,omitempty"` // op: the room's new position; join: its position; ops: the last position in this page
-	Ops           []*SignedRoomOp        `protobuf:"bytes,3,rep,name=ops,proto3" json:"ops,omitempty"`            // ops: a page of the chain
-	Messages      []*SignedRoomMessage   `protobuf:"bytes,4,rep,name=messages,proto3" json:"messages,omitempty"`  // backlog: the newest messages, oldest first
-	More          bool                   `protobuf:"varint,5,opt,name=more,proto3" json:"more,omitempty"`         // ops: the chain goes on after this page
-	Members       uint32                 `protobuf:"varint,6,opt,name=members,proto3" json:"members,omitempty"`   // join: members online at this home, the joiner included
-	Event         *RoomEvent             `protobuf:"bytes,7,opt,name=event,proto3" json:"event,omitempty"`        // a joined stream's pushed event
-	Ended         string                 `protobuf:"bytes,8,opt,name=ended,proto3" json:"ended,omitempty"`        // a joined stream's last frame: left, kicked, banned, deleted, replaced, lagging, closing
-	Rooms         []*RoomDirectoryEntry  `protobuf:"bytes,9,rep,name=rooms,proto3" json:"rooms,omitempty"`        // list: the rooms found, best first
+	Error         string                 `protobuf:"bytes,1,opt,name=error,proto3" json:"error,omitempty"`          // stable code or empty: unauthorized, bad_request, banned, room_full, not_allowed, rate_limited, wrong_password, stale, full, busy, too_many, internal
+	Position      uint64                 `protobuf:"varint,2,opt,name=position,proto3" json:"position,omitempty"`   // op: the room's new position; join: its position; ops: the last position in this page
+	Ops           []*SignedRoomOp        `protobuf:"bytes,3,rep,name=ops,proto3" json:"ops,omitempty"`              // ops: a page of the chain
+	Messages      []*SignedRoomMessage   `protobuf:"bytes,4,rep,name=messages,proto3" json:"messages,omitempty"`    // backlog: the newest messages, oldest first
+	More          bool                   `protobuf:"varint,5,opt,name=more,proto3" json:"more,omitempty"`           // ops: the chain goes on after this page
+	Members       uint32                 `protobuf:"varint,6,opt,name=members,proto3" json:"members,omitempty"`     // join: members online at this home, the joiner included
+	Event         *RoomEvent             `protobuf:"bytes,7,opt,name=event,proto3" json:"event,omitempty"`          // a joined stream's pushed event
+	Ended         string                 `protobuf:"bytes,8,opt,name=ended,proto3" json:"ended,omitempty"`          // a joined stream's last frame: left, kicked, banned, deleted, replaced, lagging, closing
+	Rooms         []*RoomDirectoryEntry  `protobuf:"bytes,9,rep,name=rooms,proto3" json:"rooms,omitempty"`          // list: the rooms found, best first
+	Usernames     []string               `protobuf:"bytes,10,rep,name=usernames,proto3" json:"usernames,omitempty"` // join: the users joined at this home, the joiner included (at most wire.RoomMembersListed)
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *RoomResponse) Reset() {
 	*x = RoomResponse{}
-	mi := &file_wire_proto_msgTypes[93]
+	mi := &file_wire_proto_msgTypes[95]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6958,7 +7111,7 @@ func (x *RoomResponse) String() string {
 func (*RoomResponse) ProtoMessage() {}
 
 func (x *RoomResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[93]
+	mi := &file_wire_proto_msgTypes[95]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6971,7 +7124,7 @@ func (x *RoomResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoomResponse.ProtoReflect.Descriptor instead.
 func (*RoomResponse) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{93}
+	return file_wire_proto_rawDescGZIP(), []int{95}
 }
 
 func (x *RoomResponse) GetError() string {
@@ -7037,6 +7190,13 @@ func (x *RoomResponse) GetRooms() []*RoomDirectoryEntry {
 	return nil
 }
 
+func (x *RoomResponse) GetUsernames() []string {
+	if x != nil {
+		return x.Usernames
+	}
+	return nil
+}
+
 // RoomEvent is what a home pushes to a joined member.
 type RoomEvent struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -7046,6 +7206,7 @@ type RoomEvent struct {
 	//	*RoomEvent_Op
 	//	*RoomEvent_Joined
 	//	*RoomEvent_Left
+	//	*RoomEvent_Report
 	Kind          isRoomEvent_Kind `protobuf_oneof:"kind"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -7053,7 +7214,7 @@ type RoomEvent struct {
 
 func (x *RoomEvent) Reset() {
 	*x = RoomEvent{}
-	mi := &file_wire_proto_msgTypes[94]
+	mi := &file_wire_proto_msgTypes[96]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7065,7 +7226,7 @@ func (x *RoomEvent) String() string {
 func (*RoomEvent) ProtoMessage() {}
 
 func (x *RoomEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[94]
+	mi := &file_wire_proto_msgTypes[96]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7078,7 +7239,7 @@ func (x *RoomEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoomEvent.ProtoReflect.Descriptor instead.
 func (*RoomEvent) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{94}
+	return file_wire_proto_rawDescGZIP(), []int{96}
 }
 
 func (x *RoomEvent) GetKind() isRoomEvent_Kind {
@@ -7124,6 +7285,15 @@ func (x *RoomEvent) GetLeft() string {
 	return ""
 }
 
+func (x *RoomEvent) GetReport() *RoomReported {
+	if x != nil {
+		if x, ok := x.Kind.(*RoomEvent_Report); ok {
+			return x.Report
+		}
+	}
+	return nil
+}
+
 type isRoomEvent_Kind interface {
 	isRoomEvent_Kind()
 }
@@ -7144,6 +7314,10 @@ type RoomEvent_Left struct {
 	Left string `protobuf:"bytes,4,opt,name=left,proto3,oneof"` // a user's last device left (or was removed)
 }
 
+type RoomEvent_Report struct {
+	Report *RoomReported `protobuf:"bytes,5,opt,name=report,proto3,oneof"` // to the owner and operators only: a member's report
+}
+
 func (*RoomEvent_Message) isRoomEvent_Kind() {}
 
 func (*RoomEvent_Op) isRoomEvent_Kind() {}
@@ -7151,6 +7325,8 @@ func (*RoomEvent_Op) isRoomEvent_Kind() {}
 func (*RoomEvent_Joined) isRoomEvent_Kind() {}
 
 func (*RoomEvent_Left) isRoomEvent_Kind() {}
+
+func (*RoomEvent_Report) isRoomEvent_Kind() {}
 
 // Entry is, for askers the user allowed (a visibility token), its ticket
 // and, while fresh, its peer record; for everyone else — strangers and
@@ -7169,7 +7345,7 @@ type RendezvousResponse_Entry struct {
 
 func (x *RendezvousResponse_Entry) Reset() {
 	*x = RendezvousResponse_Entry{}
-	mi := &file_wire_proto_msgTypes[95]
+	mi := &file_wire_proto_msgTypes[97]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7181,7 +7357,7 @@ func (x *RendezvousResponse_Entry) String() string {
 func (*RendezvousResponse_Entry) ProtoMessage() {}
 
 func (x *RendezvousResponse_Entry) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[95]
+	mi := &file_wire_proto_msgTypes[97]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7230,7 +7406,7 @@ var File_wire_proto protoreflect.FileDescriptor
 const file_wire_proto_rawDesc = "" +
 	"\n" +
 	"\n" +
-	"wire.proto\x12\feserver.wire\"\xaa\x02\n" +
+	"wire.proto\x12\feserver.wire\"\xc8\x02\n" +
 	"\x06Ticket\x12\x1a\n" +
 	"\busername\x18\x01 \x01(\tR\busername\x12\x17\n" +
 	"\apeer_id\x18\x02 \x01(\fR\x06peerId\x12\x16\n" +
@@ -7243,7 +7419,8 @@ const file_wire_proto_rawDesc = "" +
 	"\abox_key\x18\a \x01(\fR\x06boxKey\x12$\n" +
 	"\x0eserver_peer_id\x18\b \x01(\fR\fserverPeerId\x120\n" +
 	"\x14account_created_unix\x18\n" +
-	" \x01(\x03R\x12accountCreatedUnixJ\x04\b\t\x10\n" +
+	" \x01(\x03R\x12accountCreatedUnix\x12\x1c\n" +
+	"\tmoderates\x18\v \x03(\tR\tmoderatesJ\x04\b\t\x10\n" +
 	"R\x06region\"D\n" +
 	"\fSignedTicket\x12\x16\n" +
 	"\x06ticket\x18\x01 \x01(\fR\x06ticket\x12\x1c\n" +
@@ -7683,7 +7860,7 @@ const file_wire_proto_rawDesc = "" +
 	"\x11SignedRoomMessage\x12\x18\n" +
 	"\amessage\x18\x01 \x01(\fR\amessage\x12\x1c\n" +
 	"\tsignature\x18\x02 \x01(\fR\tsignature\x122\n" +
-	"\x06ticket\x18\x03 \x01(\v2\x1a.eserver.wire.SignedTicketR\x06ticket\"\x90\x03\n" +
+	"\x06ticket\x18\x03 \x01(\v2\x1a.eserver.wire.SignedTicketR\x06ticket\"\xc4\x03\n" +
 	"\vRoomRequest\x122\n" +
 	"\x06ticket\x18\x01 \x01(\v2\x1a.eserver.wire.SignedTicketR\x06ticket\x12,\n" +
 	"\x02op\x18\x02 \x01(\v2\x1a.eserver.wire.SignedRoomOpH\x00R\x02op\x12,\n" +
@@ -7692,8 +7869,19 @@ const file_wire_proto_rawDesc = "" +
 	"\x04send\x18\x05 \x01(\v2\x16.eserver.wire.RoomSendH\x00R\x04send\x12<\n" +
 	"\abacklog\x18\x06 \x01(\v2 .eserver.wire.RoomBacklogRequestH\x00R\abacklog\x120\n" +
 	"\x03ops\x18\a \x01(\v2\x1c.eserver.wire.RoomOpsRequestH\x00R\x03ops\x123\n" +
-	"\x04list\x18\b \x01(\v2\x1d.eserver.wire.RoomListRequestH\x00R\x04listB\x06\n" +
-	"\x04kind\"n\n" +
+	"\x04list\x18\b \x01(\v2\x1d.eserver.wire.RoomListRequestH\x00R\x04list\x122\n" +
+	"\x06report\x18\t \x01(\v2\x18.eserver.wire.RoomReportH\x00R\x06reportB\x06\n" +
+	"\x04kind\"s\n" +
+	"\n" +
+	"RoomReport\x12\x12\n" +
+	"\x04room\x18\x01 \x01(\tR\x04room\x12\x1a\n" +
+	"\busername\x18\x02 \x01(\tR\busername\x12\x1d\n" +
+	"\n" +
+	"message_id\x18\x03 \x01(\tR\tmessageId\x12\x16\n" +
+	"\x06reason\x18\x04 \x01(\tR\x06reason\"T\n" +
+	"\fRoomReported\x12\x12\n" +
+	"\x04from\x18\x01 \x01(\tR\x04from\x120\n" +
+	"\x06report\x18\x02 \x01(\v2\x18.eserver.wire.RoomReportR\x06report\"n\n" +
 	"\bRoomJoin\x12\x12\n" +
 	"\x04room\x18\x01 \x01(\tR\x04room\x12\x1a\n" +
 	"\bpassword\x18\x02 \x01(\tR\bpassword\x122\n" +
@@ -7720,7 +7908,7 @@ const file_wire_proto_rawDesc = "" +
 	"\x12created_unix_milli\x18\x06 \x01(\x03R\x10createdUnixMilli\x12\x1f\n" +
 	"\vinvite_only\x18\a \x01(\bR\n" +
 	"inviteOnly\x12\x1a\n" +
-	"\bpassword\x18\b \x01(\bR\bpassword\"\xd6\x02\n" +
+	"\bpassword\x18\b \x01(\bR\bpassword\"\xf4\x02\n" +
 	"\fRoomResponse\x12\x14\n" +
 	"\x05error\x18\x01 \x01(\tR\x05error\x12\x1a\n" +
 	"\bposition\x18\x02 \x01(\x04R\bposition\x12,\n" +
@@ -7730,12 +7918,15 @@ const file_wire_proto_rawDesc = "" +
 	"\amembers\x18\x06 \x01(\rR\amembers\x12-\n" +
 	"\x05event\x18\a \x01(\v2\x17.eserver.wire.RoomEventR\x05event\x12\x14\n" +
 	"\x05ended\x18\b \x01(\tR\x05ended\x126\n" +
-	"\x05rooms\x18\t \x03(\v2 .eserver.wire.RoomDirectoryEntryR\x05rooms\"\xae\x01\n" +
+	"\x05rooms\x18\t \x03(\v2 .eserver.wire.RoomDirectoryEntryR\x05rooms\x12\x1c\n" +
+	"\tusernames\x18\n" +
+	" \x03(\tR\tusernames\"\xe4\x01\n" +
 	"\tRoomEvent\x12;\n" +
 	"\amessage\x18\x01 \x01(\v2\x1f.eserver.wire.SignedRoomMessageH\x00R\amessage\x12,\n" +
 	"\x02op\x18\x02 \x01(\v2\x1a.eserver.wire.SignedRoomOpH\x00R\x02op\x12\x18\n" +
 	"\x06joined\x18\x03 \x01(\tH\x00R\x06joined\x12\x14\n" +
-	"\x04left\x18\x04 \x01(\tH\x00R\x04leftB\x06\n" +
+	"\x04left\x18\x04 \x01(\tH\x00R\x04left\x124\n" +
+	"\x06report\x18\x05 \x01(\v2\x1a.eserver.wire.RoomReportedH\x00R\x06reportB\x06\n" +
 	"\x04kindB\x13Z\x11eserver/node/wireb\x06proto3"
 
 var (
@@ -7751,7 +7942,7 @@ func file_wire_proto_rawDescGZIP() []byte {
 }
 
 var file_wire_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_wire_proto_msgTypes = make([]protoimpl.MessageInfo, 96)
+var file_wire_proto_msgTypes = make([]protoimpl.MessageInfo, 98)
 var file_wire_proto_goTypes = []any{
 	(Signal_Kind)(0),                 // 0: eserver.wire.Signal.Kind
 	(FileOffer_Kind)(0),              // 1: eserver.wire.FileOffer.Kind
@@ -7842,15 +8033,17 @@ var file_wire_proto_goTypes = []any{
 	(*RoomSealed)(nil),               // 86: eserver.wire.RoomSealed
 	(*SignedRoomMessage)(nil),        // 87: eserver.wire.SignedRoomMessage
 	(*RoomRequest)(nil),              // 88: eserver.wire.RoomRequest
-	(*RoomJoin)(nil),                 // 89: eserver.wire.RoomJoin
-	(*RoomSend)(nil),                 // 90: eserver.wire.RoomSend
-	(*RoomBacklogRequest)(nil),       // 91: eserver.wire.RoomBacklogRequest
-	(*RoomOpsRequest)(nil),           // 92: eserver.wire.RoomOpsRequest
-	(*RoomListRequest)(nil),          // 93: eserver.wire.RoomListRequest
-	(*RoomDirectoryEntry)(nil),       // 94: eserver.wire.RoomDirectoryEntry
-	(*RoomResponse)(nil),             // 95: eserver.wire.RoomResponse
-	(*RoomEvent)(nil),                // 96: eserver.wire.RoomEvent
-	(*RendezvousResponse_Entry)(nil), // 97: eserver.wire.RendezvousResponse.Entry
+	(*RoomReport)(nil),               // 89: eserver.wire.RoomReport
+	(*RoomReported)(nil),             // 90: eserver.wire.RoomReported
+	(*RoomJoin)(nil),                 // 91: eserver.wire.RoomJoin
+	(*RoomSend)(nil),                 // 92: eserver.wire.RoomSend
+	(*RoomBacklogRequest)(nil),       // 93: eserver.wire.RoomBacklogRequest
+	(*RoomOpsRequest)(nil),           // 94: eserver.wire.RoomOpsRequest
+	(*RoomListRequest)(nil),          // 95: eserver.wire.RoomListRequest
+	(*RoomDirectoryEntry)(nil),       // 96: eserver.wire.RoomDirectoryEntry
+	(*RoomResponse)(nil),             // 97: eserver.wire.RoomResponse
+	(*RoomEvent)(nil),                // 98: eserver.wire.RoomEvent
+	(*RendezvousResponse_Entry)(nil), // 99: eserver.wire.RendezvousResponse.Entry
 }
 var file_wire_proto_depIdxs = []int32{
 	13,  // 0: eserver.wire.AuthRequest.register_start:type_name -> eserver.wire.RegisterStart
@@ -7881,7 +8074,7 @@ var file_wire_proto_depIdxs = []int32{
 	3,   // 25: eserver.wire.Publish.ticket:type_name -> eserver.wire.SignedTicket
 	3,   // 26: eserver.wire.Publish.card:type_name -> eserver.wire.SignedTicket
 	3,   // 27: eserver.wire.Lookup.ticket:type_name -> eserver.wire.SignedTicket
-	97,  // 28: eserver.wire.RendezvousResponse.entries:type_name -> eserver.wire.RendezvousResponse.Entry
+	99,  // 28: eserver.wire.RendezvousResponse.entries:type_name -> eserver.wire.RendezvousResponse.Entry
 	3,   // 29: eserver.wire.Hello.ticket:type_name -> eserver.wire.SignedTicket
 	31,  // 30: eserver.wire.Frame.envelope:type_name -> eserver.wire.Envelope
 	32,  // 31: eserver.wire.Frame.ack:type_name -> eserver.wire.Ack
@@ -7946,27 +8139,30 @@ var file_wire_proto_depIdxs = []int32{
 	3,   // 90: eserver.wire.SignedRoomMessage.ticket:type_name -> eserver.wire.SignedTicket
 	3,   // 91: eserver.wire.RoomRequest.ticket:type_name -> eserver.wire.SignedTicket
 	84,  // 92: eserver.wire.RoomRequest.op:type_name -> eserver.wire.SignedRoomOp
-	89,  // 93: eserver.wire.RoomRequest.join:type_name -> eserver.wire.RoomJoin
-	90,  // 94: eserver.wire.RoomRequest.send:type_name -> eserver.wire.RoomSend
-	91,  // 95: eserver.wire.RoomRequest.backlog:type_name -> eserver.wire.RoomBacklogRequest
-	92,  // 96: eserver.wire.RoomRequest.ops:type_name -> eserver.wire.RoomOpsRequest
-	93,  // 97: eserver.wire.RoomRequest.list:type_name -> eserver.wire.RoomListRequest
-	5,   // 98: eserver.wire.RoomJoin.pass:type_name -> eserver.wire.SignedRegionPass
-	87,  // 99: eserver.wire.RoomSend.message:type_name -> eserver.wire.SignedRoomMessage
-	5,   // 100: eserver.wire.RoomSend.pass:type_name -> eserver.wire.SignedRegionPass
-	84,  // 101: eserver.wire.RoomResponse.ops:type_name -> eserver.wire.SignedRoomOp
-	87,  // 102: eserver.wire.RoomResponse.messages:type_name -> eserver.wire.SignedRoomMessage
-	96,  // 103: eserver.wire.RoomResponse.event:type_name -> eserver.wire.RoomEvent
-	94,  // 104: eserver.wire.RoomResponse.rooms:type_name -> eserver.wire.RoomDirectoryEntry
-	87,  // 105: eserver.wire.RoomEvent.message:type_name -> eserver.wire.SignedRoomMessage
-	84,  // 106: eserver.wire.RoomEvent.op:type_name -> eserver.wire.SignedRoomOp
-	3,   // 107: eserver.wire.RendezvousResponse.Entry.ticket:type_name -> eserver.wire.SignedTicket
-	3,   // 108: eserver.wire.RendezvousResponse.Entry.card:type_name -> eserver.wire.SignedTicket
-	109, // [109:109] is the sub-list for method output_type
-	109, // [109:109] is the sub-list for method input_type
-	109, // [109:109] is the sub-list for extension type_name
-	109, // [109:109] is the sub-list for extension extendee
-	0,   // [0:109] is the sub-list for field type_name
+	91,  // 93: eserver.wire.RoomRequest.join:type_name -> eserver.wire.RoomJoin
+	92,  // 94: eserver.wire.RoomRequest.send:type_name -> eserver.wire.RoomSend
+	93,  // 95: eserver.wire.RoomRequest.backlog:type_name -> eserver.wire.RoomBacklogRequest
+	94,  // 96: eserver.wire.RoomRequest.ops:type_name -> eserver.wire.RoomOpsRequest
+	95,  // 97: eserver.wire.RoomRequest.list:type_name -> eserver.wire.RoomListRequest
+	89,  // 98: eserver.wire.RoomRequest.report:type_name -> eserver.wire.RoomReport
+	89,  // 99: eserver.wire.RoomReported.report:type_name -> eserver.wire.RoomReport
+	5,   // 100: eserver.wire.RoomJoin.pass:type_name -> eserver.wire.SignedRegionPass
+	87,  // 101: eserver.wire.RoomSend.message:type_name -> eserver.wire.SignedRoomMessage
+	5,   // 102: eserver.wire.RoomSend.pass:type_name -> eserver.wire.SignedRegionPass
+	84,  // 103: eserver.wire.RoomResponse.ops:type_name -> eserver.wire.SignedRoomOp
+	87,  // 104: eserver.wire.RoomResponse.messages:type_name -> eserver.wire.SignedRoomMessage
+	98,  // 105: eserver.wire.RoomResponse.event:type_name -> eserver.wire.RoomEvent
+	96,  // 106: eserver.wire.RoomResponse.rooms:type_name -> eserver.wire.RoomDirectoryEntry
+	87,  // 107: eserver.wire.RoomEvent.message:type_name -> eserver.wire.SignedRoomMessage
+	84,  // 108: eserver.wire.RoomEvent.op:type_name -> eserver.wire.SignedRoomOp
+	90,  // 109: eserver.wire.RoomEvent.report:type_name -> eserver.wire.RoomReported
+	3,   // 110: eserver.wire.RendezvousResponse.Entry.ticket:type_name -> eserver.wire.SignedTicket
+	3,   // 111: eserver.wire.RendezvousResponse.Entry.card:type_name -> eserver.wire.SignedTicket
+	112, // [112:112] is the sub-list for method output_type
+	112, // [112:112] is the sub-list for method input_type
+	112, // [112:112] is the sub-list for extension type_name
+	112, // [112:112] is the sub-list for extension extendee
+	0,   // [0:112] is the sub-list for field type_name
 }
 
 func init() { file_wire_proto_init() }
@@ -8067,12 +8263,14 @@ func file_wire_proto_init() {
 		(*RoomRequest_Backlog)(nil),
 		(*RoomRequest_Ops)(nil),
 		(*RoomRequest_List)(nil),
+		(*RoomRequest_Report)(nil),
 	}
-	file_wire_proto_msgTypes[94].OneofWrappers = []any{
+	file_wire_proto_msgTypes[96].OneofWrappers = []any{
 		(*RoomEvent_Message)(nil),
 		(*RoomEvent_Op)(nil),
 		(*RoomEvent_Joined)(nil),
 		(*RoomEvent_Left)(nil),
+		(*RoomEvent_Report)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -8080,7 +8278,7 @@ func file_wire_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_wire_proto_rawDesc), len(file_wire_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   96,
+			NumMessages:   98,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -87,10 +87,15 @@ type Service struct {
 // the room's messages and events: each is stored and queued to every
 // member under it, so all members get them in one order.
 type members struct {
-	mu     sync.Mutex
-	byPeer map[peer.ID]*sub
-	users  map[string]int  // devices joined per username
-	recent map[string]sent // per username, so devices do not multiply the flood limit
+	mu      sync.Mutex
+	byPeer  map[peer.ID]*sub
+	users   map[string]int  // devices joined per username
+	recent  map[string]sent // per username, so devices do not multiply the flood limit
+	reports []report        // waiting for the owner or an operator to join here
+}
+
+func newMembers() *members {
+	return &members{byPeer: map[peer.ID]*sub{}, users: map[string]int{}, recent: map[string]sent{}}
 }
 
 // sent is a user's recent admitted messages in a room and the newest's
@@ -281,6 +286,8 @@ func (s *Service) process(ctx context.Context, r *pipeline.Request[*wire.RoomReq
 		return s.opsSince(ctx, k.Ops), nil
 	case *wire.RoomRequest_List:
 		return s.list(ctx, from, k.List), nil
+	case *wire.RoomRequest_Report:
+		return s.report(ctx, r.Remote, from, k.Report), nil
 	}
 	return failed(wire.CodeBadRequest), nil
 }
