@@ -375,7 +375,7 @@ func (r *Rooms) RoomInfo(_ context.Context, name string) (api.RoomInfo, error) {
 	flood, window := m.Flood()
 	info := api.RoomInfo{
 		Room: st.Room, Topic: st.Topic, Owner: st.Owner, Region: st.Region,
-		Role: role,
+		Role: role, Encrypted: st.Modes.InviteOnly, // members seal (seal.go)
 		Modes: api.RoomModesSettings{
 			Public: m.Public, InviteOnly: m.InviteOnly, Moderated: m.Moderated, TopicLocked: m.TopicLocked,
 			HasPassword: m.Password.Set(), Limit: m.MemberLimit, SlowSeconds: m.SlowSeconds,
