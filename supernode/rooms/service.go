@@ -430,6 +430,12 @@ func (s *Service) send(ctx context.Context, remote peer.ID, from room.Sender, si
 		s.log.Debug("message not admitted", "room", msg.Room, "from", from.Username, "err", err)
 		return failed(code(err))
 	}
+	if (msg.Sealed != nil) != st.Modes.InviteOnly {
+		// An invite-only room's members seal what they say, and a public
+		// room's members could not open it: a client that does otherwise
+		// would leak the room's words to its homes, or post noise.
+		return failed(wire.CodeNotAllowed)
+	}
 	if sb := m.byPeer[remote]; sb == nil || sb.ended() {
 		return failed(wire.CodeNotAllowed)
 	}
