@@ -28,7 +28,7 @@ type roomTranscript struct {
 	scroll *container.Scroll
 	follow bool
 	byID   map[string]*messageText // messages shown, so a backlog repeats none
-	items  []string // the ID of each item shown, oldest first ("" for a line)
+	items  []string                // the ID of each item shown, oldest first ("" for a line)
 	// days are the day separators, to relabel as days pass; lastDay the
 	// day of the newest item.
 	days    []*dayDivider
