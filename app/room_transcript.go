@@ -1,7 +1,10 @@
 package app
 
 import (
+	"bytes"
+	"image"
 	"image/color"
+	"image/png"
 	"net/url"
 	"time"
 
@@ -13,6 +16,7 @@ import (
 	"fyne.io/fyne/v2/theme"
 	"fyne.io/fyne/v2/widget"
 
+	"eserver/assets"
 	"eserver/node/api"
 )
 
@@ -36,17 +40,25 @@ type roomTranscript struct {
 	// menu is what a right-click on a message offers (the window's
 	// messageMenu); nil offers nothing.
 	menu func(api.RoomMessage) *fyne.Menu
+	// pictures are the authors' pictures decoded, by file ("" the default
+	// picture): a picture from a file or resource is decoded again at
+	// every refresh, which a long room makes slow.
+	pictures map[string]image.Image
 }
 
 // maxRoomItems is how many messages and lines a room's window keeps: a
 // busy room would otherwise grow without bound; the oldest go first.
-const maxRoomItems = 1000
+// Every message added measures those shown (Fyne's VBox), about 25 ms at
+// 500 in the test driver: a list that lays out only the rows in view
+// would lift the bound. A variable so a test need not lay out 500.
+var maxRoomItems = 500
 
 // roomPictureSize is how large an author's picture shows beside a message.
 const roomPictureSize = 32
 
 func newRoomTranscript(a *App, win fyne.Window) *roomTranscript {
-	t := &roomTranscript{app: a, win: win, clock: chatClock, follow: true, byID: make(map[string]*messageText)}
+	t := &roomTranscript{app: a, win: win, clock: chatClock, follow: true, byID: make(map[string]*messageText),
+		pictures: make(map[string]image.Image)}
 	t.box = container.New(&followLayout{inner: layout.NewCustomPaddedVBoxLayout(theme.Padding()), after: t.keepNewestInView})
 	t.scroll = container.NewVScroll(t.box)
 	t.scroll.OnScrolled = func(fyne.Position) {
@@ -128,9 +140,12 @@ func (t *roomTranscript) append(when time.Time, obj fyne.CanvasObject, id string
 	for _, d := range t.days {
 		d.setNow(now)
 	}
-	t.scroll.Refresh()
 	if t.follow {
+		// Lays the scroll out for the new height, and no more: a full
+		// refresh would redraw every message of a long room.
 		t.scroll.ScrollToBottom()
+	} else {
+		t.scroll.Refresh()
 	}
 }
 
@@ -162,7 +177,7 @@ func (t *roomTranscript) dropOldest() {
 func (t *roomTranscript) messageRow(m api.RoomMessage, when time.Time) (fyne.CanvasObject, *messageText) {
 	pic := newDisplayPicture(roomPictureSize, nil)
 	path, st := t.app.pictureOf(m.From)
-	pic.setPicture(path)
+	pic.setImage(t.picture(path))
 	pic.setStatus(st)
 	name := widget.NewLabelWithStyle(t.app.nameOf(m.From), fyne.TextAlignLeading, fyne.TextStyle{Bold: true})
 	name.Truncation = fyne.TextTruncateEllipsis
@@ -216,4 +231,31 @@ func (a *App) pictureOf(username string) (string, api.Status) {
 		return c.AvatarPath, st
 	}
 	return "", api.StatusOffline
+}
+
+// picture is the picture in the file at path decoded, once; the default
+// picture for "" or a file that cannot be read.
+func (t *roomTranscript) picture(path string) image.Image {
+	if img, ok := t.pictures[path]; ok {
+		return img
+	}
+	var img image.Image
+	if path != "" {
+		img, _ = decodePicture(path)
+	}
+	if img == nil && path != "" {
+		img = t.picture("")
+	}
+	if img == nil {
+		img, _ = png.Decode(bytes.NewReader(assets.Avatar))
+	}
+	t.pictures[path] = img
+	return img
+}
+
+// setImage shows a decoded picture.
+func (p *displayPicture) setImage(img image.Image) {
+	p.path = ""
+	p.img.File, p.img.Resource, p.img.Image = "", nil, img
+	p.img.Refresh()
 }

@@ -1,6 +1,7 @@
 package app
 
 import (
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -682,4 +683,24 @@ func findButton(t *testing.T, o fyne.CanvasObject, label string) *widget.Button 
 		t.Fatalf("no button %q", label)
 	}
 	return found
+}
+
+// TestRoomTranscriptBounded: a busy room keeps its newest maxRoomItems
+// messages and forgets the IDs of those dropped, so its memory is bounded.
+func TestRoomTranscriptBounded(t *testing.T) {
+	defer func(n int) { maxRoomItems = n }(maxRoomItems)
+	maxRoomItems = 30
+	a, _ := signedIn(t)
+	a.enterRoom("busy", "", nil)
+	tr := a.rooms.wins["busy"].transcript
+	for i := range maxRoomItems + 5 {
+		tr.add(api.RoomMessage{Room: "busy", ID: fmt.Sprintf("m%d", i), From: "bob", Text: fmt.Sprint(i)})
+	}
+	if len(tr.items) != maxRoomItems || len(tr.byID) != maxRoomItems {
+		t.Fatalf("%d items, %d IDs kept", len(tr.items), len(tr.byID))
+	}
+	got := transcript(a.rooms.wins["busy"])
+	if len(got) != maxRoomItems || got[0] != "bob: 5" || got[len(got)-1] != fmt.Sprintf("bob: %d", maxRoomItems+4) {
+		t.Fatalf("%d shown, first %q, last %q", len(got), got[0], got[len(got)-1])
+	}
 }
