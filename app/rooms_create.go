@@ -118,13 +118,11 @@ func (c *createRoomDialog) fail(text string) {
 	c.errText.Show()
 }
 
-// createErrorText says why a room could not be created. The node answers
-// a taken name as a bad request (the name checks were done here), so that
-// is what one most likely means.
+// createErrorText says why a room could not be created.
 func createErrorText(err error) string {
 	switch api.Code(err) {
-	case "bad_request":
-		return lang.L("A room with that name may already exist. Please choose another name.")
+	case "room_exists":
+		return lang.L("A room with that name already exists. Please choose another name.")
 	case "rate_limited":
 		return lang.L("You have created {{.Count}} rooms in the last hour. Please wait before creating another.",
 			map[string]any{"Count": wire.RoomCreatesPerWindow})

@@ -205,7 +205,7 @@ func (r *Rooms) CreateRoom(ctx context.Context, spec api.RoomSpec) error {
 		if errors.Is(err, client.ErrStale) {
 			// The genesis op follows nothing: only an existing room is
 			// ahead of it.
-			return fmt.Errorf("%w: room %q exists", api.ErrBadRequest, name)
+			return fmt.Errorf("%w: %q", api.ErrRoomExists, name)
 		}
 		return fmt.Errorf("creating room %q: %w", name, mapErr(err))
 	}
