@@ -153,3 +153,22 @@ func RoomRegion(name string) string {
 	}
 	return strings.ToUpper(code)
 }
+
+// Replication among a room's homes (docs/ROOMS.md, "Replication and
+// failover").
+const (
+	// RoomReplicaTimeout bounds one home-to-home call (a forward to the
+	// primary, a replica pushed to a home, a catch-up page): a home that
+	// does not answer within it is taken for dead for RoomHomeDown.
+	RoomReplicaTimeout = 5 * time.Second
+	// RoomHomeDown is how long a home that did not answer is skipped as
+	// primary and replica before it is tried again; the registry's list
+	// drops a dead supernode after its heartbeat TTL in any case.
+	RoomHomeDown = 30 * time.Second
+	// RoomHomesRefresh is how often a home reads the registry's list of
+	// live supernodes, off the request path.
+	RoomHomesRefresh = 30 * time.Second
+	// RoomMessagesPage is the most ordered messages one messages-since
+	// answer holds: a home keeps no more (RoomBacklog).
+	RoomMessagesPage = RoomBacklog
+)

@@ -6215,6 +6215,9 @@ type RoomRequest struct {
 	//	*RoomRequest_Backlog
 	//	*RoomRequest_Ops
 	//	*RoomRequest_List
+	//	*RoomRequest_Forward
+	//	*RoomRequest_Replicate
+	//	*RoomRequest_MessagesSince
 	Kind          isRoomRequest_Kind `protobuf_oneof:"kind"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -6327,6 +6330,33 @@ func (x *RoomRequest) GetList() *RoomListRequest {
 	return nil
 }
 
+func (x *RoomRequest) GetForward() *RoomForward {
+	if x != nil {
+		if x, ok := x.Kind.(*RoomRequest_Forward); ok {
+			return x.Forward
+		}
+	}
+	return nil
+}
+
+func (x *RoomRequest) GetReplicate() *RoomReplica {
+	if x != nil {
+		if x, ok := x.Kind.(*RoomRequest_Replicate); ok {
+			return x.Replicate
+		}
+	}
+	return nil
+}
+
+func (x *RoomRequest) GetMessagesSince() *RoomMessagesRequest {
+	if x != nil {
+		if x, ok := x.Kind.(*RoomRequest_MessagesSince); ok {
+			return x.MessagesSince
+		}
+	}
+	return nil
+}
+
 type isRoomRequest_Kind interface {
 	isRoomRequest_Kind()
 }
@@ -6359,6 +6389,19 @@ type RoomRequest_List struct {
 	List *RoomListRequest `protobuf:"bytes,8,opt,name=list,proto3,oneof"` // search the directory of the rooms this home homes
 }
 
+type RoomRequest_Forward struct {
+	// Home to home, under a role-supernode ticket (docs/ROOMS.md "Replication"):
+	Forward *RoomForward `protobuf:"bytes,20,opt,name=forward,proto3,oneof"` // a home hands a member's op or message to the room's primary to sequence
+}
+
+type RoomRequest_Replicate struct {
+	Replicate *RoomReplica `protobuf:"bytes,21,opt,name=replicate,proto3,oneof"` // the primary passes a sequenced op or message on to another home
+}
+
+type RoomRequest_MessagesSince struct {
+	MessagesSince *RoomMessagesRequest `protobuf:"bytes,22,opt,name=messages_since,json=messagesSince,proto3,oneof"` // the room's ordered messages after a position (any ticket)
+}
+
 func (*RoomRequest_Op) isRoomRequest_Kind() {}
 
 func (*RoomRequest_Join) isRoomRequest_Kind() {}
@@ -6372,6 +6415,239 @@ func (*RoomRequest_Backlog) isRoomRequest_Kind() {}
 func (*RoomRequest_Ops) isRoomRequest_Kind() {}
 
 func (*RoomRequest_List) isRoomRequest_Kind() {}
+
+func (*RoomRequest_Forward) isRoomRequest_Kind() {}
+
+func (*RoomRequest_Replicate) isRoomRequest_Kind() {}
+
+func (*RoomRequest_MessagesSince) isRoomRequest_Kind() {}
+
+// RoomForward is an op or a message a member handed to a home that is not
+// the room's primary: the primary verifies it again in full (the author's
+// signature and ticket, revocation, age, room.Admit for a message) before
+// it sequences it.
+type RoomForward struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Op            *SignedRoomOp          `protobuf:"bytes,1,opt,name=op,proto3" json:"op,omitempty"`
+	Send          *RoomSend              `protobuf:"bytes,2,opt,name=send,proto3" json:"send,omitempty"` // a message, with the author device's region pass in a regional room
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RoomForward) Reset() {
+	*x = RoomForward{}
+	mi := &file_wire_proto_msgTypes[85]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RoomForward) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RoomForward) ProtoMessage() {}
+
+func (x *RoomForward) ProtoReflect() protoreflect.Message {
+	mi := &file_wire_proto_msgTypes[85]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RoomForward.ProtoReflect.Descriptor instead.
+func (*RoomForward) Descriptor() ([]byte, []int) {
+	return file_wire_proto_rawDescGZIP(), []int{85}
+}
+
+func (x *RoomForward) GetOp() *SignedRoomOp {
+	if x != nil {
+		return x.Op
+	}
+	return nil
+}
+
+func (x *RoomForward) GetSend() *RoomSend {
+	if x != nil {
+		return x.Send
+	}
+	return nil
+}
+
+// RoomReplica is one sequenced item the room's primary passes on: an op
+// (its position is in it) or a message at its position in the room's one
+// message order.
+type RoomReplica struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Room          string                 `protobuf:"bytes,1,opt,name=room,proto3" json:"room,omitempty"`
+	Op            *SignedRoomOp          `protobuf:"bytes,2,opt,name=op,proto3" json:"op,omitempty"`
+	Message       *RoomOrderedMessage    `protobuf:"bytes,3,opt,name=message,proto3" json:"message,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RoomReplica) Reset() {
+	*x = RoomReplica{}
+	mi := &file_wire_proto_msgTypes[86]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RoomReplica) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RoomReplica) ProtoMessage() {}
+
+func (x *RoomReplica) ProtoReflect() protoreflect.Message {
+	mi := &file_wire_proto_msgTypes[86]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RoomReplica.ProtoReflect.Descriptor instead.
+func (*RoomReplica) Descriptor() ([]byte, []int) {
+	return file_wire_proto_rawDescGZIP(), []int{86}
+}
+
+func (x *RoomReplica) GetRoom() string {
+	if x != nil {
+		return x.Room
+	}
+	return ""
+}
+
+func (x *RoomReplica) GetOp() *SignedRoomOp {
+	if x != nil {
+		return x.Op
+	}
+	return nil
+}
+
+func (x *RoomReplica) GetMessage() *RoomOrderedMessage {
+	if x != nil {
+		return x.Message
+	}
+	return nil
+}
+
+// RoomOrderedMessage is a message at its position in the room's message
+// order, which the primary gives it.
+type RoomOrderedMessage struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Position      uint64                 `protobuf:"varint,1,opt,name=position,proto3" json:"position,omitempty"`
+	Message       *SignedRoomMessage     `protobuf:"bytes,2,opt,name=message,proto3" json:"message,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RoomOrderedMessage) Reset() {
+	*x = RoomOrderedMessage{}
+	mi := &file_wire_proto_msgTypes[87]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RoomOrderedMessage) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RoomOrderedMessage) ProtoMessage() {}
+
+func (x *RoomOrderedMessage) ProtoReflect() protoreflect.Message {
+	mi := &file_wire_proto_msgTypes[87]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RoomOrderedMessage.ProtoReflect.Descriptor instead.
+func (*RoomOrderedMessage) Descriptor() ([]byte, []int) {
+	return file_wire_proto_rawDescGZIP(), []int{87}
+}
+
+func (x *RoomOrderedMessage) GetPosition() uint64 {
+	if x != nil {
+		return x.Position
+	}
+	return 0
+}
+
+func (x *RoomOrderedMessage) GetMessage() *SignedRoomMessage {
+	if x != nil {
+		return x.Message
+	}
+	return nil
+}
+
+// RoomMessagesRequest asks for the room's messages after position since,
+// in order (a page; more is set when it goes on).
+type RoomMessagesRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Room          string                 `protobuf:"bytes,1,opt,name=room,proto3" json:"room,omitempty"`
+	Since         uint64                 `protobuf:"varint,2,opt,name=since,proto3" json:"since,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RoomMessagesRequest) Reset() {
+	*x = RoomMessagesRequest{}
+	mi := &file_wire_proto_msgTypes[88]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RoomMessagesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RoomMessagesRequest) ProtoMessage() {}
+
+func (x *RoomMessagesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_wire_proto_msgTypes[88]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RoomMessagesRequest.ProtoReflect.Descriptor instead.
+func (*RoomMessagesRequest) Descriptor() ([]byte, []int) {
+	return file_wire_proto_rawDescGZIP(), []int{88}
+}
+
+func (x *RoomMessagesRequest) GetRoom() string {
+	if x != nil {
+		return x.Room
+	}
+	return ""
+}
+
+func (x *RoomMessagesRequest) GetSince() uint64 {
+	if x != nil {
+		return x.Since
+	}
+	return 0
+}
 
 // RoomJoin asks to join a room at this home. Admitted, the home answers
 // with the room's position and members online, then keeps the stream open
@@ -6390,7 +6666,7 @@ type RoomJoin struct {
 
 func (x *RoomJoin) Reset() {
 	*x = RoomJoin{}
-	mi := &file_wire_proto_msgTypes[85]
+	mi := &file_wire_proto_msgTypes[89]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6402,7 +6678,7 @@ func (x *RoomJoin) String() string {
 func (*RoomJoin) ProtoMessage() {}
 
 func (x *RoomJoin) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[85]
+	mi := &file_wire_proto_msgTypes[89]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6415,7 +6691,7 @@ func (x *RoomJoin) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoomJoin.ProtoReflect.Descriptor instead.
 func (*RoomJoin) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{85}
+	return file_wire_proto_rawDescGZIP(), []int{89}
 }
 
 func (x *RoomJoin) GetRoom() string {
@@ -6450,7 +6726,7 @@ type RoomSend struct {
 
 func (x *RoomSend) Reset() {
 	*x = RoomSend{}
-	mi := &file_wire_proto_msgTypes[86]
+	mi := &file_wire_proto_msgTypes[90]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6462,7 +6738,7 @@ func (x *RoomSend) String() string {
 func (*RoomSend) ProtoMessage() {}
 
 func (x *RoomSend) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[86]
+	mi := &file_wire_proto_msgTypes[90]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6475,7 +6751,7 @@ func (x *RoomSend) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoomSend.ProtoReflect.Descriptor instead.
 func (*RoomSend) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{86}
+	return file_wire_proto_rawDescGZIP(), []int{90}
 }
 
 func (x *RoomSend) GetMessage() *SignedRoomMessage {
@@ -6503,7 +6779,7 @@ type RoomBacklogRequest struct {
 
 func (x *RoomBacklogRequest) Reset() {
 	*x = RoomBacklogRequest{}
-	mi := &file_wire_proto_msgTypes[87]
+	mi := &file_wire_proto_msgTypes[91]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6515,7 +6791,7 @@ func (x *RoomBacklogRequest) String() string {
 func (*RoomBacklogRequest) ProtoMessage() {}
 
 func (x *RoomBacklogRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[87]
+	mi := &file_wire_proto_msgTypes[91]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6528,7 +6804,7 @@ func (x *RoomBacklogRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoomBacklogRequest.ProtoReflect.Descriptor instead.
 func (*RoomBacklogRequest) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{87}
+	return file_wire_proto_rawDescGZIP(), []int{91}
 }
 
 func (x *RoomBacklogRequest) GetRoom() string {
@@ -6557,7 +6833,7 @@ type RoomOpsRequest struct {
 
 func (x *RoomOpsRequest) Reset() {
 	*x = RoomOpsRequest{}
-	mi := &file_wire_proto_msgTypes[88]
+	mi := &file_wire_proto_msgTypes[92]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6569,7 +6845,7 @@ func (x *RoomOpsRequest) String() string {
 func (*RoomOpsRequest) ProtoMessage() {}
 
 func (x *RoomOpsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[88]
+	mi := &file_wire_proto_msgTypes[92]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6582,7 +6858,7 @@ func (x *RoomOpsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoomOpsRequest.ProtoReflect.Descriptor instead.
 func (*RoomOpsRequest) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{88}
+	return file_wire_proto_rawDescGZIP(), []int{92}
 }
 
 func (x *RoomOpsRequest) GetRoom() string {
@@ -6614,7 +6890,7 @@ type RoomListRequest struct {
 
 func (x *RoomListRequest) Reset() {
 	*x = RoomListRequest{}
-	mi := &file_wire_proto_msgTypes[89]
+	mi := &file_wire_proto_msgTypes[93]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6626,7 +6902,7 @@ func (x *RoomListRequest) String() string {
 func (*RoomListRequest) ProtoMessage() {}
 
 func (x *RoomListRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[89]
+	mi := &file_wire_proto_msgTypes[93]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6639,7 +6915,7 @@ func (x *RoomListRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoomListRequest.ProtoReflect.Descriptor instead.
 func (*RoomListRequest) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{89}
+	return file_wire_proto_rawDescGZIP(), []int{93}
 }
 
 func (x *RoomListRequest) GetQuery() string {
@@ -6682,7 +6958,7 @@ type RoomDirectoryEntry struct {
 
 func (x *RoomDirectoryEntry) Reset() {
 	*x = RoomDirectoryEntry{}
-	mi := &file_wire_proto_msgTypes[90]
+	mi := &file_wire_proto_msgTypes[94]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6694,7 +6970,7 @@ func (x *RoomDirectoryEntry) String() string {
 func (*RoomDirectoryEntry) ProtoMessage() {}
 
 func (x *RoomDirectoryEntry) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[90]
+	mi := &file_wire_proto_msgTypes[94]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6707,7 +6983,7 @@ func (x *RoomDirectoryEntry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoomDirectoryEntry.ProtoReflect.Descriptor instead.
 func (*RoomDirectoryEntry) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{90}
+	return file_wire_proto_rawDescGZIP(), []int{94}
 }
 
 func (x *RoomDirectoryEntry) GetRoom() string {
@@ -6777,13 +7053,14 @@ type RoomResponse struct {
 	Event         *RoomEvent             `protobuf:"bytes,7,opt,name=event,proto3" json:"event,omitempty"`        // a joined stream's pushed event
 	Ended         string                 `protobuf:"bytes,8,opt,name=ended,proto3" json:"ended,omitempty"`        // a joined stream's last frame: left, kicked, banned, deleted, replaced, lagging, closing
 	Rooms         []*RoomDirectoryEntry  `protobuf:"bytes,9,rep,name=rooms,proto3" json:"rooms,omitempty"`        // list: the rooms found, best first
+	Ordered       []*RoomOrderedMessage  `protobuf:"bytes,20,rep,name=ordered,proto3" json:"ordered,omitempty"`   // messages_since: the messages after since, in order
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *RoomResponse) Reset() {
 	*x = RoomResponse{}
-	mi := &file_wire_proto_msgTypes[91]
+	mi := &file_wire_proto_msgTypes[95]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6795,7 +7072,7 @@ func (x *RoomResponse) String() string {
 func (*RoomResponse) ProtoMessage() {}
 
 func (x *RoomResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[91]
+	mi := &file_wire_proto_msgTypes[95]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6808,7 +7085,7 @@ func (x *RoomResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoomResponse.ProtoReflect.Descriptor instead.
 func (*RoomResponse) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{91}
+	return file_wire_proto_rawDescGZIP(), []int{95}
 }
 
 func (x *RoomResponse) GetError() string {
@@ -6874,6 +7151,13 @@ func (x *RoomResponse) GetRooms() []*RoomDirectoryEntry {
 	return nil
 }
 
+func (x *RoomResponse) GetOrdered() []*RoomOrderedMessage {
+	if x != nil {
+		return x.Ordered
+	}
+	return nil
+}
+
 // RoomEvent is what a home pushes to a joined member.
 type RoomEvent struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -6890,7 +7174,7 @@ type RoomEvent struct {
 
 func (x *RoomEvent) Reset() {
 	*x = RoomEvent{}
-	mi := &file_wire_proto_msgTypes[92]
+	mi := &file_wire_proto_msgTypes[96]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6902,7 +7186,7 @@ func (x *RoomEvent) String() string {
 func (*RoomEvent) ProtoMessage() {}
 
 func (x *RoomEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[92]
+	mi := &file_wire_proto_msgTypes[96]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6915,7 +7199,7 @@ func (x *RoomEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoomEvent.ProtoReflect.Descriptor instead.
 func (*RoomEvent) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{92}
+	return file_wire_proto_rawDescGZIP(), []int{96}
 }
 
 func (x *RoomEvent) GetKind() isRoomEvent_Kind {
@@ -7006,7 +7290,7 @@ type RendezvousResponse_Entry struct {
 
 func (x *RendezvousResponse_Entry) Reset() {
 	*x = RendezvousResponse_Entry{}
-	mi := &file_wire_proto_msgTypes[93]
+	mi := &file_wire_proto_msgTypes[97]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7018,7 +7302,7 @@ func (x *RendezvousResponse_Entry) String() string {
 func (*RendezvousResponse_Entry) ProtoMessage() {}
 
 func (x *RendezvousResponse_Entry) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[93]
+	mi := &file_wire_proto_msgTypes[97]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7506,7 +7790,7 @@ const file_wire_proto_rawDesc = "" +
 	"\x11SignedRoomMessage\x12\x18\n" +
 	"\amessage\x18\x01 \x01(\fR\amessage\x12\x1c\n" +
 	"\tsignature\x18\x02 \x01(\fR\tsignature\x122\n" +
-	"\x06ticket\x18\x03 \x01(\v2\x1a.eserver.wire.SignedTicketR\x06ticket\"\x90\x03\n" +
+	"\x06ticket\x18\x03 \x01(\v2\x1a.eserver.wire.SignedTicketR\x06ticket\"\xce\x04\n" +
 	"\vRoomRequest\x122\n" +
 	"\x06ticket\x18\x01 \x01(\v2\x1a.eserver.wire.SignedTicketR\x06ticket\x12,\n" +
 	"\x02op\x18\x02 \x01(\v2\x1a.eserver.wire.SignedRoomOpH\x00R\x02op\x12,\n" +
@@ -7515,8 +7799,24 @@ const file_wire_proto_rawDesc = "" +
 	"\x04send\x18\x05 \x01(\v2\x16.eserver.wire.RoomSendH\x00R\x04send\x12<\n" +
 	"\abacklog\x18\x06 \x01(\v2 .eserver.wire.RoomBacklogRequestH\x00R\abacklog\x120\n" +
 	"\x03ops\x18\a \x01(\v2\x1c.eserver.wire.RoomOpsRequestH\x00R\x03ops\x123\n" +
-	"\x04list\x18\b \x01(\v2\x1d.eserver.wire.RoomListRequestH\x00R\x04listB\x06\n" +
-	"\x04kind\"n\n" +
+	"\x04list\x18\b \x01(\v2\x1d.eserver.wire.RoomListRequestH\x00R\x04list\x125\n" +
+	"\aforward\x18\x14 \x01(\v2\x19.eserver.wire.RoomForwardH\x00R\aforward\x129\n" +
+	"\treplicate\x18\x15 \x01(\v2\x19.eserver.wire.RoomReplicaH\x00R\treplicate\x12J\n" +
+	"\x0emessages_since\x18\x16 \x01(\v2!.eserver.wire.RoomMessagesRequestH\x00R\rmessagesSinceB\x06\n" +
+	"\x04kind\"e\n" +
+	"\vRoomForward\x12*\n" +
+	"\x02op\x18\x01 \x01(\v2\x1a.eserver.wire.SignedRoomOpR\x02op\x12*\n" +
+	"\x04send\x18\x02 \x01(\v2\x16.eserver.wire.RoomSendR\x04send\"\x89\x01\n" +
+	"\vRoomReplica\x12\x12\n" +
+	"\x04room\x18\x01 \x01(\tR\x04room\x12*\n" +
+	"\x02op\x18\x02 \x01(\v2\x1a.eserver.wire.SignedRoomOpR\x02op\x12:\n" +
+	"\amessage\x18\x03 \x01(\v2 .eserver.wire.RoomOrderedMessageR\amessage\"k\n" +
+	"\x12RoomOrderedMessage\x12\x1a\n" +
+	"\bposition\x18\x01 \x01(\x04R\bposition\x129\n" +
+	"\amessage\x18\x02 \x01(\v2\x1f.eserver.wire.SignedRoomMessageR\amessage\"?\n" +
+	"\x13RoomMessagesRequest\x12\x12\n" +
+	"\x04room\x18\x01 \x01(\tR\x04room\x12\x14\n" +
+	"\x05since\x18\x02 \x01(\x04R\x05since\"n\n" +
 	"\bRoomJoin\x12\x12\n" +
 	"\x04room\x18\x01 \x01(\tR\x04room\x12\x1a\n" +
 	"\bpassword\x18\x02 \x01(\tR\bpassword\x122\n" +
@@ -7543,7 +7843,7 @@ const file_wire_proto_rawDesc = "" +
 	"\x12created_unix_milli\x18\x06 \x01(\x03R\x10createdUnixMilli\x12\x1f\n" +
 	"\vinvite_only\x18\a \x01(\bR\n" +
 	"inviteOnly\x12\x1a\n" +
-	"\bpassword\x18\b \x01(\bR\bpassword\"\xd6\x02\n" +
+	"\bpassword\x18\b \x01(\bR\bpassword\"\x92\x03\n" +
 	"\fRoomResponse\x12\x14\n" +
 	"\x05error\x18\x01 \x01(\tR\x05error\x12\x1a\n" +
 	"\bposition\x18\x02 \x01(\x04R\bposition\x12,\n" +
@@ -7553,7 +7853,8 @@ const file_wire_proto_rawDesc = "" +
 	"\amembers\x18\x06 \x01(\rR\amembers\x12-\n" +
 	"\x05event\x18\a \x01(\v2\x17.eserver.wire.RoomEventR\x05event\x12\x14\n" +
 	"\x05ended\x18\b \x01(\tR\x05ended\x126\n" +
-	"\x05rooms\x18\t \x03(\v2 .eserver.wire.RoomDirectoryEntryR\x05rooms\"\xae\x01\n" +
+	"\x05rooms\x18\t \x03(\v2 .eserver.wire.RoomDirectoryEntryR\x05rooms\x12:\n" +
+	"\aordered\x18\x14 \x03(\v2 .eserver.wire.RoomOrderedMessageR\aordered\"\xae\x01\n" +
 	"\tRoomEvent\x12;\n" +
 	"\amessage\x18\x01 \x01(\v2\x1f.eserver.wire.SignedRoomMessageH\x00R\amessage\x12,\n" +
 	"\x02op\x18\x02 \x01(\v2\x1a.eserver.wire.SignedRoomOpH\x00R\x02op\x12\x18\n" +
@@ -7574,7 +7875,7 @@ func file_wire_proto_rawDescGZIP() []byte {
 }
 
 var file_wire_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_wire_proto_msgTypes = make([]protoimpl.MessageInfo, 94)
+var file_wire_proto_msgTypes = make([]protoimpl.MessageInfo, 98)
 var file_wire_proto_goTypes = []any{
 	(Signal_Kind)(0),                 // 0: eserver.wire.Signal.Kind
 	(FileOffer_Kind)(0),              // 1: eserver.wire.FileOffer.Kind
@@ -7663,15 +7964,19 @@ var file_wire_proto_goTypes = []any{
 	(*RoomMessage)(nil),              // 84: eserver.wire.RoomMessage
 	(*SignedRoomMessage)(nil),        // 85: eserver.wire.SignedRoomMessage
 	(*RoomRequest)(nil),              // 86: eserver.wire.RoomRequest
-	(*RoomJoin)(nil),                 // 87: eserver.wire.RoomJoin
-	(*RoomSend)(nil),                 // 88: eserver.wire.RoomSend
-	(*RoomBacklogRequest)(nil),       // 89: eserver.wire.RoomBacklogRequest
-	(*RoomOpsRequest)(nil),           // 90: eserver.wire.RoomOpsRequest
-	(*RoomListRequest)(nil),          // 91: eserver.wire.RoomListRequest
-	(*RoomDirectoryEntry)(nil),       // 92: eserver.wire.RoomDirectoryEntry
-	(*RoomResponse)(nil),             // 93: eserver.wire.RoomResponse
-	(*RoomEvent)(nil),                // 94: eserver.wire.RoomEvent
-	(*RendezvousResponse_Entry)(nil), // 95: eserver.wire.RendezvousResponse.Entry
+	(*RoomForward)(nil),              // 87: eserver.wire.RoomForward
+	(*RoomReplica)(nil),              // 88: eserver.wire.RoomReplica
+	(*RoomOrderedMessage)(nil),       // 89: eserver.wire.RoomOrderedMessage
+	(*RoomMessagesRequest)(nil),      // 90: eserver.wire.RoomMessagesRequest
+	(*RoomJoin)(nil),                 // 91: eserver.wire.RoomJoin
+	(*RoomSend)(nil),                 // 92: eserver.wire.RoomSend
+	(*RoomBacklogRequest)(nil),       // 93: eserver.wire.RoomBacklogRequest
+	(*RoomOpsRequest)(nil),           // 94: eserver.wire.RoomOpsRequest
+	(*RoomListRequest)(nil),          // 95: eserver.wire.RoomListRequest
+	(*RoomDirectoryEntry)(nil),       // 96: eserver.wire.RoomDirectoryEntry
+	(*RoomResponse)(nil),             // 97: eserver.wire.RoomResponse
+	(*RoomEvent)(nil),                // 98: eserver.wire.RoomEvent
+	(*RendezvousResponse_Entry)(nil), // 99: eserver.wire.RendezvousResponse.Entry
 }
 var file_wire_proto_depIdxs = []int32{
 	13,  // 0: eserver.wire.AuthRequest.register_start:type_name -> eserver.wire.RegisterStart
@@ -7702,7 +8007,7 @@ var file_wire_proto_depIdxs = []int32{
 	3,   // 25: eserver.wire.Publish.ticket:type_name -> eserver.wire.SignedTicket
 	3,   // 26: eserver.wire.Publish.card:type_name -> eserver.wire.SignedTicket
 	3,   // 27: eserver.wire.Lookup.ticket:type_name -> eserver.wire.SignedTicket
-	95,  // 28: eserver.wire.RendezvousResponse.entries:type_name -> eserver.wire.RendezvousResponse.Entry
+	99,  // 28: eserver.wire.RendezvousResponse.entries:type_name -> eserver.wire.RendezvousResponse.Entry
 	3,   // 29: eserver.wire.Hello.ticket:type_name -> eserver.wire.SignedTicket
 	31,  // 30: eserver.wire.Frame.envelope:type_name -> eserver.wire.Envelope
 	32,  // 31: eserver.wire.Frame.ack:type_name -> eserver.wire.Ack
@@ -7765,27 +8070,36 @@ var file_wire_proto_depIdxs = []int32{
 	3,   // 88: eserver.wire.SignedRoomMessage.ticket:type_name -> eserver.wire.SignedTicket
 	3,   // 89: eserver.wire.RoomRequest.ticket:type_name -> eserver.wire.SignedTicket
 	83,  // 90: eserver.wire.RoomRequest.op:type_name -> eserver.wire.SignedRoomOp
-	87,  // 91: eserver.wire.RoomRequest.join:type_name -> eserver.wire.RoomJoin
-	88,  // 92: eserver.wire.RoomRequest.send:type_name -> eserver.wire.RoomSend
-	89,  // 93: eserver.wire.RoomRequest.backlog:type_name -> eserver.wire.RoomBacklogRequest
-	90,  // 94: eserver.wire.RoomRequest.ops:type_name -> eserver.wire.RoomOpsRequest
-	91,  // 95: eserver.wire.RoomRequest.list:type_name -> eserver.wire.RoomListRequest
-	5,   // 96: eserver.wire.RoomJoin.pass:type_name -> eserver.wire.SignedRegionPass
-	85,  // 97: eserver.wire.RoomSend.message:type_name -> eserver.wire.SignedRoomMessage
-	5,   // 98: eserver.wire.RoomSend.pass:type_name -> eserver.wire.SignedRegionPass
-	83,  // 99: eserver.wire.RoomResponse.ops:type_name -> eserver.wire.SignedRoomOp
-	85,  // 100: eserver.wire.RoomResponse.messages:type_name -> eserver.wire.SignedRoomMessage
-	94,  // 101: eserver.wire.RoomResponse.event:type_name -> eserver.wire.RoomEvent
-	92,  // 102: eserver.wire.RoomResponse.rooms:type_name -> eserver.wire.RoomDirectoryEntry
-	85,  // 103: eserver.wire.RoomEvent.message:type_name -> eserver.wire.SignedRoomMessage
-	83,  // 104: eserver.wire.RoomEvent.op:type_name -> eserver.wire.SignedRoomOp
-	3,   // 105: eserver.wire.RendezvousResponse.Entry.ticket:type_name -> eserver.wire.SignedTicket
-	3,   // 106: eserver.wire.RendezvousResponse.Entry.card:type_name -> eserver.wire.SignedTicket
-	107, // [107:107] is the sub-list for method output_type
-	107, // [107:107] is the sub-list for method input_type
-	107, // [107:107] is the sub-list for extension type_name
-	107, // [107:107] is the sub-list for extension extendee
-	0,   // [0:107] is the sub-list for field type_name
+	91,  // 91: eserver.wire.RoomRequest.join:type_name -> eserver.wire.RoomJoin
+	92,  // 92: eserver.wire.RoomRequest.send:type_name -> eserver.wire.RoomSend
+	93,  // 93: eserver.wire.RoomRequest.backlog:type_name -> eserver.wire.RoomBacklogRequest
+	94,  // 94: eserver.wire.RoomRequest.ops:type_name -> eserver.wire.RoomOpsRequest
+	95,  // 95: eserver.wire.RoomRequest.list:type_name -> eserver.wire.RoomListRequest
+	87,  // 96: eserver.wire.RoomRequest.forward:type_name -> eserver.wire.RoomForward
+	88,  // 97: eserver.wire.RoomRequest.replicate:type_name -> eserver.wire.RoomReplica
+	90,  // 98: eserver.wire.RoomRequest.messages_since:type_name -> eserver.wire.RoomMessagesRequest
+	83,  // 99: eserver.wire.RoomForward.op:type_name -> eserver.wire.SignedRoomOp
+	92,  // 100: eserver.wire.RoomForward.send:type_name -> eserver.wire.RoomSend
+	83,  // 101: eserver.wire.RoomReplica.op:type_name -> eserver.wire.SignedRoomOp
+	89,  // 102: eserver.wire.RoomReplica.message:type_name -> eserver.wire.RoomOrderedMessage
+	85,  // 103: eserver.wire.RoomOrderedMessage.message:type_name -> eserver.wire.SignedRoomMessage
+	5,   // 104: eserver.wire.RoomJoin.pass:type_name -> eserver.wire.SignedRegionPass
+	85,  // 105: eserver.wire.RoomSend.message:type_name -> eserver.wire.SignedRoomMessage
+	5,   // 106: eserver.wire.RoomSend.pass:type_name -> eserver.wire.SignedRegionPass
+	83,  // 107: eserver.wire.RoomResponse.ops:type_name -> eserver.wire.SignedRoomOp
+	85,  // 108: eserver.wire.RoomResponse.messages:type_name -> eserver.wire.SignedRoomMessage
+	98,  // 109: eserver.wire.RoomResponse.event:type_name -> eserver.wire.RoomEvent
+	96,  // 110: eserver.wire.RoomResponse.rooms:type_name -> eserver.wire.RoomDirectoryEntry
+	89,  // 111: eserver.wire.RoomResponse.ordered:type_name -> eserver.wire.RoomOrderedMessage
+	85,  // 112: eserver.wire.RoomEvent.message:type_name -> eserver.wire.SignedRoomMessage
+	83,  // 113: eserver.wire.RoomEvent.op:type_name -> eserver.wire.SignedRoomOp
+	3,   // 114: eserver.wire.RendezvousResponse.Entry.ticket:type_name -> eserver.wire.SignedTicket
+	3,   // 115: eserver.wire.RendezvousResponse.Entry.card:type_name -> eserver.wire.SignedTicket
+	116, // [116:116] is the sub-list for method output_type
+	116, // [116:116] is the sub-list for method input_type
+	116, // [116:116] is the sub-list for extension type_name
+	116, // [116:116] is the sub-list for extension extendee
+	0,   // [0:116] is the sub-list for field type_name
 }
 
 func init() { file_wire_proto_init() }
@@ -7885,8 +8199,11 @@ func file_wire_proto_init() {
 		(*RoomRequest_Backlog)(nil),
 		(*RoomRequest_Ops)(nil),
 		(*RoomRequest_List)(nil),
+		(*RoomRequest_Forward)(nil),
+		(*RoomRequest_Replicate)(nil),
+		(*RoomRequest_MessagesSince)(nil),
 	}
-	file_wire_proto_msgTypes[92].OneofWrappers = []any{
+	file_wire_proto_msgTypes[96].OneofWrappers = []any{
 		(*RoomEvent_Message)(nil),
 		(*RoomEvent_Op)(nil),
 		(*RoomEvent_Joined)(nil),
@@ -7898,7 +8215,7 @@ func file_wire_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_wire_proto_rawDesc), len(file_wire_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   94,
+			NumMessages:   98,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

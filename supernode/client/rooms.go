@@ -177,3 +177,59 @@ func (sub *Subscription) Next(ctx context.Context) (*wire.RoomEvent, error) {
 
 // Close leaves the room at this home.
 func (sub *Subscription) Close() error { return sub.s.Reset() }
+
+// Home to home (docs/ROOMS.md, "Replication and failover"): st is the
+// calling supernode's role-supernode ticket.
+
+// ForwardRoomOp hands a member's signed op to the room's primary sn to
+// sequence, and returns the room's position after it.
+func ForwardRoomOp(ctx context.Context, h host.Host, sn peer.ID, st *wire.SignedTicket, op *wire.SignedRoomOp) (uint64, error) {
+	resp, err := Call[*wire.RoomResponse](ctx, h, sn, wire.ProtoRoom, &wire.RoomRequest{Ticket: st,
+		Kind: &wire.RoomRequest_Forward{Forward: &wire.RoomForward{Op: op}}})
+	if err != nil {
+		return 0, err
+	}
+	return resp.Position, nil
+}
+
+// ForwardRoomMessage hands a message a member posted (with its region
+// pass, if any) to the room's primary sn, which admits and sequences it;
+// it returns the message's position in the room's order.
+func ForwardRoomMessage(ctx context.Context, h host.Host, sn peer.ID, st *wire.SignedTicket, send *wire.RoomSend) (uint64, error) {
+	resp, err := Call[*wire.RoomResponse](ctx, h, sn, wire.ProtoRoom, &wire.RoomRequest{Ticket: st,
+		Kind: &wire.RoomRequest_Forward{Forward: &wire.RoomForward{Send: send}}})
+	if err != nil {
+		return 0, err
+	}
+	return resp.Position, nil
+}
+
+// ReplicateRoom passes one sequenced op or ordered message of the room on
+// to its home sn.
+func ReplicateRoom(ctx context.Context, h host.Host, sn peer.ID, st *wire.SignedTicket, rep *wire.RoomReplica) error {
+	_, err := Call[*wire.RoomResponse](ctx, h, sn, wire.ProtoRoom, &wire.RoomRequest{Ticket: st,
+		Kind: &wire.RoomRequest_Replicate{Replicate: rep}})
+	return err
+}
+
+// RoomMessagesSince returns the room's messages at sn after position
+// since, in order (at most wire.RoomMessagesPage; holes are messages
+// deleted or no longer kept there).
+func RoomMessagesSince(ctx context.Context, h host.Host, sn peer.ID, st *wire.SignedTicket, room string, since uint64) ([]*wire.RoomOrderedMessage, error) {
+	resp, err := Call[*wire.RoomResponse](ctx, h, sn, wire.ProtoRoom, &wire.RoomRequest{Ticket: st,
+		Kind: &wire.RoomRequest_MessagesSince{MessagesSince: &wire.RoomMessagesRequest{Room: room, Since: since}}})
+	if err != nil {
+		return nil, err
+	}
+	if len(resp.Ordered) > wire.RoomMessagesPage {
+		return nil, fmt.Errorf("%w: %d messages in one answer", ErrProtocol, len(resp.Ordered))
+	}
+	prev := since
+	for _, m := range resp.Ordered {
+		if m.GetPosition() <= prev || m.GetMessage() == nil {
+			return nil, fmt.Errorf("%w: messages out of order", ErrProtocol)
+		}
+		prev = m.Position
+	}
+	return resp.Ordered, nil
+}
