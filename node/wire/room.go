@@ -166,8 +166,12 @@ const (
 	// drops a dead supernode after its heartbeat TTL in any case.
 	RoomHomeDown = 30 * time.Second
 	// RoomHomesRefresh is how often a home reads the registry's list of
-	// live supernodes, off the request path.
-	RoomHomesRefresh = 30 * time.Second
+	// live supernodes, off the request path; RoomHomesRefreshFast how
+	// often while the list changed within RoomHomesSettle (supernodes
+	// coming and going), so the homes of a network in flux agree soon.
+	RoomHomesRefresh     = 30 * time.Second
+	RoomHomesRefreshFast = time.Second
+	RoomHomesSettle      = time.Minute
 	// RoomMessagesPage is the most ordered messages one messages-since
 	// answer holds: a home keeps no more (RoomBacklog).
 	RoomMessagesPage = RoomBacklog

@@ -38,6 +38,7 @@ type replication struct {
 	known   []peer.ID // the registry's live supernodes
 	down    map[peer.ID]time.Time
 	primary map[string]bool // rooms this home sequences, caught up since it became their primary
+	kick    chan struct{}   // a refresh now
 	stop    context.CancelFunc
 	wg      sync.WaitGroup
 }
@@ -46,36 +47,72 @@ type replication struct {
 // among (the registry's list, with their addresses); this home is one of
 // them whether listed or not. An empty list makes this home every room's
 // only home.
-func (s *Service) SetSupernodes(sns []peer.AddrInfo) {
+// It reports whether the set of supernodes changed.
+func (s *Service) SetSupernodes(sns []peer.AddrInfo) bool {
 	r := &s.repl
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.known = r.known[:0]
+	ids := make([]peer.ID, 0, len(sns))
 	for _, sn := range sns {
-		r.known = append(r.known, sn.ID)
+		ids = append(ids, sn.ID)
 		if r.host != nil && sn.ID != r.host.ID() && len(sn.Addrs) > 0 {
 			r.host.Peerstore().AddAddrs(sn.ID, sn.Addrs, peerstore.AddressTTL)
 		}
 	}
+	slices.Sort(ids)
+	ids = slices.Compact(ids)
+	changed := !slices.Equal(ids, r.known)
+	r.known = ids
+	return changed
 }
 
-// refresh reads the registry's list every wire.RoomHomesRefresh until ctx
-// ends.
+// refresh reads the registry's list until ctx ends: every
+// wire.RoomHomesRefreshFast while it changed within wire.RoomHomesSettle
+// or does not list this supernode yet (at start, and as supernodes come
+// and go), every wire.RoomHomesRefresh once it is stable; and at once when
+// kicked (a home's request or answer showed the lists disagree).
 func (s *Service) refresh(ctx context.Context) {
+	changed := time.Now()
 	for {
 		lctx, cancel := context.WithTimeout(ctx, wire.RoomTimeout)
 		sns, err := s.cfg.Supernodes(lctx)
 		cancel()
-		if err != nil {
+		self := s.self()
+		switch {
+		case err != nil:
 			s.log.Debug("listing the supernodes", "err", err)
-		} else {
-			s.SetSupernodes(sns)
+			changed = time.Now() // not known yet: ask again soon
+		case s.SetSupernodes(sns):
+			changed = time.Now()
+			s.log.Debug("the live supernodes changed", "count", len(sns))
+		case !slices.ContainsFunc(sns, func(ai peer.AddrInfo) bool { return ai.ID == self }):
+			changed = time.Now() // not listed yet: the others do not count us
+		}
+		// At most one list a wire.RoomHomesRefreshFast, kicked or not:
+		// the registry is not asked at a peer's pace.
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(wire.RoomHomesRefreshFast):
+		}
+		if time.Since(changed) < wire.RoomHomesSettle {
+			continue
 		}
 		select {
 		case <-ctx.Done():
 			return
-		case <-time.After(wire.RoomHomesRefresh):
+		case <-s.repl.kick:
+		case <-time.After(wire.RoomHomesRefresh - wire.RoomHomesRefreshFast):
 		}
+	}
+}
+
+// kick asks the refresher to read the registry's list now: this home and
+// another disagree on a room's homes.
+func (s *Service) kick() {
+	select {
+	case s.repl.kick <- struct{}{}:
+	default:
 	}
 }
 
@@ -275,6 +312,11 @@ func (s *Service) replicate(ctx context.Context, name string, rep *wire.RoomRepl
 			case errors.Is(err, client.ErrStale) && s.before(name, home, self):
 				s.log.Info("an earlier home holds another branch: stepping down", "room", name, "home", home)
 				s.setPrimary(name, false)
+			case errors.Is(err, client.ErrNotAllowed):
+				// It does not count this home among the room's: one of
+				// the two lists is behind the registry.
+				s.kick()
+				s.log.Debug("replicating", "room", name, "home", home, "err", err)
 			default:
 				s.log.Debug("replicating", "room", name, "home", home, "err", err)
 			}
@@ -417,6 +459,7 @@ func (s *Service) replicated(ctx context.Context, remote peer.ID, rep *wire.Room
 	}
 	if !s.isHome(name, remote) {
 		s.log.Debug("a replica from a supernode that is not the room's home", "room", name, "from", remote)
+		s.kick()
 		return failed(wire.CodeNotAllowed)
 	}
 	// Another home sequences the room: this one catches up again before it
@@ -539,6 +582,7 @@ func (s *Service) forwarded(ctx context.Context, remote peer.ID, fw *wire.RoomFo
 			return failed(code(err))
 		}
 		if !s.isHome(name, remote) {
+			s.kick()
 			return failed(wire.CodeNotAllowed)
 		}
 		return s.sequenceOp(ctx, fw.Op)
@@ -549,6 +593,7 @@ func (s *Service) forwarded(ctx context.Context, remote peer.ID, fw *wire.RoomFo
 			return failed(code(err))
 		}
 		if !s.isHome(msg.Room, remote) {
+			s.kick()
 			return failed(wire.CodeNotAllowed)
 		}
 		from := room.Sender{Username: msg.Author, AccountCreated: msg.Ticket.AccountCreated}
