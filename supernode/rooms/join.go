@@ -37,6 +37,13 @@ func (s *Service) join(ctx context.Context, r *pipeline.Request[*wire.RoomReques
 	if err != nil {
 		return failed(code(err)), nil
 	}
+	if !state.Exists() && !state.Deleted && wire.RoomRegion(name) == "" {
+		// A home that has not heard of the room (new among its homes, or
+		// it missed the create) asks the others before it says no.
+		if state, err = s.fill(ctx, name); err != nil {
+			return failed(code(err)), nil
+		}
+	}
 	// AdmitJoin runs without the locks (a password costs an Argon2id
 	// evaluation); register checks the member limit again under them.
 	if err := room.AdmitJoin(state, from, q.GetPassword(), s.Online(name), s.cfg.Now()); err != nil {

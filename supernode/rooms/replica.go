@@ -350,6 +350,26 @@ func (s *Service) catchUp(ctx context.Context, name string) {
 	s.setPrimary(name, true)
 }
 
+// fill reads name's chain and messages from the room's other live homes,
+// for a home that holds none of it, and returns the state it has then.
+func (s *Service) fill(ctx context.Context, name string) (*room.State, error) {
+	self := s.self()
+	for _, home := range s.live(name) {
+		if home == self {
+			continue
+		}
+		if err := s.pullOps(ctx, home, name); err != nil {
+			s.log.Debug("reading a room's chain from another home", "room", name, "home", home, "err", err)
+			continue
+		}
+		if err := s.pullMessages(ctx, home, name); err != nil {
+			s.log.Debug("reading a room's messages from another home", "room", name, "home", home, "err", err)
+		}
+		break
+	}
+	return s.store.State(ctx, name)
+}
+
 // pullOps reads home's chain of name after this home's head and stores
 // every op that extends it (verified: room.Step), passing each on to the
 // members joined here. An op that does not fit ends it.

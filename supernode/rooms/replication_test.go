@@ -400,3 +400,56 @@ func messagesN(t *testing.T, w *world, sub *client.Subscription, n int) []string
 	}
 	return out
 }
+
+// TestNewHomeFills: a home dies and the registry stops listing it; the
+// supernode that becomes the room's third home holds nothing of it, and
+// fills itself from the others when a member joins there: the chain (a
+// ban included) and the messages, in the one order, and it takes its
+// part in the room from then on.
+func TestNewHomeFills(t *testing.T) {
+	c := newCluster(t, "lounge", 4)
+	owner := c.homes[0].member(t, "olivia")
+	owner.create("lounge", room.Modes{Public: true})
+	if err := owner.op("lounge", ban("mallory")); err != nil {
+		t.Fatal(err)
+	}
+	bob := c.homes[1].member(t, "bob")
+	bob.mustJoin("lounge")
+	var want []string
+	for _, text := range []string{"one", "two"} {
+		if err := bob.say("lounge", text, nil); err != nil {
+			t.Fatal(err)
+		}
+		want = append(want, "bob: "+text)
+	}
+	dead := c.homes[0]
+	_ = dead.h.Close()
+	_ = dead.svc.Close()
+	var infos []peer.AddrInfo
+	for _, hm := range c.all {
+		if hm != dead {
+			infos = append(infos, peer.AddrInfo{ID: hm.h.ID(), Addrs: hm.h.Addrs()})
+		}
+	}
+	for _, hm := range c.all {
+		if hm != dead {
+			hm.svc.SetSupernodes(infos)
+		}
+	}
+	newcomer := c.other
+	carol := newcomer.member(t, "carol")
+	sc := carol.mustJoin("lounge")
+	heads(t, "lounge", 2, c.homes[1], c.homes[2], newcomer)
+	same(t, backlogIDs(t, newcomer, "lounge"), want...)
+	if _, err := newcomer.member(t, "mallory").join("lounge", nil); !errors.Is(err, client.ErrBanned) {
+		t.Fatalf("mallory at the new home: %v", err)
+	}
+	if err := carol.say("lounge", "three", nil); err != nil {
+		t.Fatal(err)
+	}
+	want = append(want, "carol: three")
+	same(t, messagesN(t, c.w, sc, 1), "carol: three")
+	for _, hm := range []*home{c.homes[1], c.homes[2], newcomer} {
+		same(t, backlogIDs(t, hm, "lounge"), want...)
+	}
+}

@@ -376,9 +376,11 @@ func (s *Service) submit(ctx context.Context, signed *wire.SignedRoomOp) *wire.R
 		return failed(code(err))
 	}
 	var pos uint64
-	forwarded, c := s.toPrimary(ctx, name, func(ctx context.Context, h host.Host, primary peer.ID, st *wire.SignedTicket) error {
+	var primary peer.ID
+	forwarded, c := s.toPrimary(ctx, name, func(ctx context.Context, h host.Host, p peer.ID, st *wire.SignedTicket) error {
 		var err error
-		pos, err = client.ForwardRoomOp(ctx, h, primary, st, signed)
+		primary = p
+		pos, err = client.ForwardRoomOp(ctx, h, p, st, signed)
 		return err
 	})
 	switch {
@@ -386,6 +388,13 @@ func (s *Service) submit(ctx context.Context, signed *wire.SignedRoomOp) *wire.R
 		return s.sequenceOp(ctx, signed)
 	case c != "":
 		return failed(c)
+	}
+	// The primary's replica normally arrived before its answer; if it did
+	// not, this home reads the chain now, so its members have the op.
+	if st, err := s.store.State(ctx, name); err == nil && st.Seq < pos {
+		if err := s.pullOps(ctx, primary, name); err != nil {
+			s.log.Debug("catching up after a forwarded op", "room", name, "err", err)
+		}
 	}
 	return &wire.RoomResponse{Position: pos}
 }
@@ -512,8 +521,12 @@ func (s *Service) send(ctx context.Context, remote peer.ID, from room.Sender, si
 		return failed(wire.CodeNotAllowed)
 	}
 	m.mu.Unlock()
-	forwarded, c := s.toPrimary(ctx, msg.Room, func(ctx context.Context, h host.Host, primary peer.ID, st *wire.SignedTicket) error {
-		_, err := client.ForwardRoomMessage(ctx, h, primary, st, &wire.RoomSend{Message: signed, Pass: pass})
+	var pos uint64
+	var primary peer.ID
+	forwarded, c := s.toPrimary(ctx, msg.Room, func(ctx context.Context, h host.Host, p peer.ID, st *wire.SignedTicket) error {
+		var err error
+		primary = p
+		pos, err = client.ForwardRoomMessage(ctx, h, p, st, &wire.RoomSend{Message: signed, Pass: pass})
 		return err
 	})
 	switch {
@@ -521,6 +534,12 @@ func (s *Service) send(ctx context.Context, remote peer.ID, from room.Sender, si
 		return s.sequenceMessage(ctx, from, msg)
 	case c != "":
 		return failed(c)
+	}
+	// As for an op: the members here get the message before the answer.
+	if last, err := s.store.LastPosition(ctx, msg.Room); err == nil && last < pos {
+		if err := s.pullMessages(ctx, primary, msg.Room); err != nil {
+			s.log.Debug("catching up after a forwarded message", "room", msg.Room, "err", err)
+		}
 	}
 	m.mu.Lock()
 	if m.recent != nil {
