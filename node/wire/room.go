@@ -157,10 +157,14 @@ func RoomRegion(name string) string {
 // Replication among a room's homes (docs/ROOMS.md, "Replication and
 // failover").
 const (
-	// RoomReplicaTimeout bounds one home-to-home call (a forward to the
-	// primary, a replica pushed to a home, a catch-up page): a home that
-	// does not answer within it is taken for dead for RoomHomeDown.
-	RoomReplicaTimeout = 5 * time.Second
+	// RoomReplicaTimeout bounds a replica pushed to a home and a catch-up
+	// page, and a primary's whole catch-up; RoomForwardTimeout a forward
+	// to the primary, which may catch up and then replicate before it
+	// answers, so it is longer than both together and shorter than the
+	// member's own RoomTimeout. A home that does not answer within them
+	// is taken for dead for RoomHomeDown.
+	RoomReplicaTimeout = 3 * time.Second
+	RoomForwardTimeout = 8 * time.Second
 	// RoomHomeDown is how long a home that did not answer is skipped as
 	// primary and replica before it is tried again; the registry's list
 	// drops a dead supernode after its heartbeat TTL in any case.

@@ -7045,7 +7045,7 @@ func (x *RoomDirectoryEntry) GetPassword() bool {
 type RoomResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Error         string                 `protobuf:"bytes,1,opt,name=error,proto3" json:"error,omitempty"`        // stable code or empty: unauthorized, bad_request, banned, room_full, not_allowed, rate_limited, wrong_password, stale, full, busy, too_many, internal
-	Position      uint64                 `protobuf:"varint,2,opt,name=position,proto3" json:"position,omitempty"` // op: the room's new position; join: its position; ops: the last position in this page
+	Position      uint64                 `protobuf:"varint,2,opt,name=position,proto3" json:"position,omitempty"` // op: the room's new position; join: its position; ops: the last position in this page; forward: the op's or message's position
 	Ops           []*SignedRoomOp        `protobuf:"bytes,3,rep,name=ops,proto3" json:"ops,omitempty"`            // ops: a page of the chain
 	Messages      []*SignedRoomMessage   `protobuf:"bytes,4,rep,name=messages,proto3" json:"messages,omitempty"`  // backlog: the newest messages, oldest first
 	More          bool                   `protobuf:"varint,5,opt,name=more,proto3" json:"more,omitempty"`         // ops: the chain goes on after this page

@@ -239,6 +239,11 @@ func (s *Service) ticket() *wire.SignedTicket {
 // call runs f against home within wire.RoomReplicaTimeout, taking the home
 // for dead when it does not answer and for alive when it does.
 func (s *Service) call(ctx context.Context, home peer.ID, f func(context.Context, host.Host, *wire.SignedTicket) error) error {
+	return s.callWithin(ctx, wire.RoomReplicaTimeout, home, f)
+}
+
+// callWithin is call with its own timeout.
+func (s *Service) callWithin(ctx context.Context, timeout time.Duration, home peer.ID, f func(context.Context, host.Host, *wire.SignedTicket) error) error {
 	s.repl.mu.Lock()
 	h := s.repl.host
 	s.repl.mu.Unlock()
@@ -246,7 +251,7 @@ func (s *Service) call(ctx context.Context, home peer.ID, f func(context.Context
 	if h == nil || st == nil {
 		return fmt.Errorf("rooms: no host or supernode ticket to reach home %s", home)
 	}
-	cctx, cancel := context.WithTimeout(ctx, wire.RoomReplicaTimeout)
+	cctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	err := f(cctx, h, st)
 	switch {
@@ -271,7 +276,7 @@ func (s *Service) toPrimary(ctx context.Context, name string, f func(context.Con
 		}
 		primary := live[0]
 		s.setPrimary(name, false)
-		err := s.call(ctx, primary, func(ctx context.Context, h host.Host, st *wire.SignedTicket) error {
+		err := s.callWithin(ctx, wire.RoomForwardTimeout, primary, func(ctx context.Context, h host.Host, st *wire.SignedTicket) error {
 			return f(ctx, h, primary, st)
 		})
 		switch {
@@ -335,6 +340,10 @@ func (s *Service) catchUp(ctx context.Context, name string) {
 	if s.isPrimary(name) {
 		return
 	}
+	// Bounded as a whole, so the forward that brought the item here does
+	// not time out and take this home for dead.
+	ctx, cancel := context.WithTimeout(ctx, wire.RoomReplicaTimeout)
+	defer cancel()
 	self := s.self()
 	for _, home := range s.live(name) {
 		if home == self {
