@@ -169,6 +169,11 @@ const (
 	// primary and replica before it is tried again; the registry's list
 	// drops a dead supernode after its heartbeat TTL in any case.
 	RoomHomeDown = 30 * time.Second
+	// RoomPrimaryFresh is how long a primary's catch-up with the room's
+	// other homes holds: it catches up again before it next sequences
+	// after it, so a home others took for dead (and sequenced without)
+	// for RoomHomeDown has their items before it goes on.
+	RoomPrimaryFresh = RoomHomeDown / 2
 	// RoomHomesRefresh is how often a home reads the registry's list of
 	// live supernodes, off the request path; RoomHomesRefreshFast how
 	// often while the list changed within RoomHomesSettle (supernodes

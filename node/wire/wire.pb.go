@@ -6427,11 +6427,13 @@ func (*RoomRequest_MessagesSince) isRoomRequest_Kind() {}
 // signature and ticket, revocation, age, room.Admit for a message) before
 // it sequences it.
 type RoomForward struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Op            *SignedRoomOp          `protobuf:"bytes,1,opt,name=op,proto3" json:"op,omitempty"`
-	Send          *RoomSend              `protobuf:"bytes,2,opt,name=send,proto3" json:"send,omitempty"` // a message, with the author device's region pass in a regional room
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	state           protoimpl.MessageState `protogen:"open.v1"`
+	Op              *SignedRoomOp          `protobuf:"bytes,1,opt,name=op,proto3" json:"op,omitempty"`
+	Send            *RoomSend              `protobuf:"bytes,2,opt,name=send,proto3" json:"send,omitempty"`                                               // a message, with the author device's region pass in a regional room
+	Position        uint64                 `protobuf:"varint,3,opt,name=position,proto3" json:"position,omitempty"`                                      // the forwarding home's chain position and newest message position: a primary
+	MessagePosition uint64                 `protobuf:"varint,4,opt,name=message_position,json=messagePosition,proto3" json:"message_position,omitempty"` // behind either (another home sequenced while it was taken for dead) catches up first
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *RoomForward) Reset() {
@@ -6476,6 +6478,20 @@ func (x *RoomForward) GetSend() *RoomSend {
 		return x.Send
 	}
 	return nil
+}
+
+func (x *RoomForward) GetPosition() uint64 {
+	if x != nil {
+		return x.Position
+	}
+	return 0
+}
+
+func (x *RoomForward) GetMessagePosition() uint64 {
+	if x != nil {
+		return x.MessagePosition
+	}
+	return 0
 }
 
 // RoomReplica is one sequenced item the room's primary passes on: an op
@@ -7803,10 +7819,12 @@ const file_wire_proto_rawDesc = "" +
 	"\aforward\x18\x14 \x01(\v2\x19.eserver.wire.RoomForwardH\x00R\aforward\x129\n" +
 	"\treplicate\x18\x15 \x01(\v2\x19.eserver.wire.RoomReplicaH\x00R\treplicate\x12J\n" +
 	"\x0emessages_since\x18\x16 \x01(\v2!.eserver.wire.RoomMessagesRequestH\x00R\rmessagesSinceB\x06\n" +
-	"\x04kind\"e\n" +
+	"\x04kind\"\xac\x01\n" +
 	"\vRoomForward\x12*\n" +
 	"\x02op\x18\x01 \x01(\v2\x1a.eserver.wire.SignedRoomOpR\x02op\x12*\n" +
-	"\x04send\x18\x02 \x01(\v2\x16.eserver.wire.RoomSendR\x04send\"\x89\x01\n" +
+	"\x04send\x18\x02 \x01(\v2\x16.eserver.wire.RoomSendR\x04send\x12\x1a\n" +
+	"\bposition\x18\x03 \x01(\x04R\bposition\x12)\n" +
+	"\x10message_position\x18\x04 \x01(\x04R\x0fmessagePosition\"\x89\x01\n" +
 	"\vRoomReplica\x12\x12\n" +
 	"\x04room\x18\x01 \x01(\tR\x04room\x12*\n" +
 	"\x02op\x18\x02 \x01(\v2\x1a.eserver.wire.SignedRoomOpR\x02op\x12:\n" +

@@ -181,23 +181,13 @@ func (sub *Subscription) Close() error { return sub.s.Reset() }
 // Home to home (docs/ROOMS.md, "Replication and failover"): st is the
 // calling supernode's role-supernode ticket.
 
-// ForwardRoomOp hands a member's signed op to the room's primary sn to
-// sequence, and returns the room's position after it.
-func ForwardRoomOp(ctx context.Context, h host.Host, sn peer.ID, st *wire.SignedTicket, op *wire.SignedRoomOp) (uint64, error) {
+// ForwardRoom hands a member's signed op, or a message a member posted
+// (with its region pass, if any), to the room's primary sn to sequence,
+// with the forwarding home's chain and message positions; it returns the
+// op's or the message's position.
+func ForwardRoom(ctx context.Context, h host.Host, sn peer.ID, st *wire.SignedTicket, fw *wire.RoomForward) (uint64, error) {
 	resp, err := Call[*wire.RoomResponse](ctx, h, sn, wire.ProtoRoom, &wire.RoomRequest{Ticket: st,
-		Kind: &wire.RoomRequest_Forward{Forward: &wire.RoomForward{Op: op}}})
-	if err != nil {
-		return 0, err
-	}
-	return resp.Position, nil
-}
-
-// ForwardRoomMessage hands a message a member posted (with its region
-// pass, if any) to the room's primary sn, which admits and sequences it;
-// it returns the message's position in the room's order.
-func ForwardRoomMessage(ctx context.Context, h host.Host, sn peer.ID, st *wire.SignedTicket, send *wire.RoomSend) (uint64, error) {
-	resp, err := Call[*wire.RoomResponse](ctx, h, sn, wire.ProtoRoom, &wire.RoomRequest{Ticket: st,
-		Kind: &wire.RoomRequest_Forward{Forward: &wire.RoomForward{Send: send}}})
+		Kind: &wire.RoomRequest_Forward{Forward: fw}})
 	if err != nil {
 		return 0, err
 	}

@@ -207,14 +207,19 @@ func (s *Service) unregister(sb *sub, m *members) {
 	// Recent sends of users no longer here are kept while they bind, so
 	// leaving and joining again frees no one from slow mode or the flood
 	// limit; then they go, and so does a room no one is in.
-	now := s.cfg.Now()
+	m.sweep(s.cfg.Now())
+	if len(m.byPeer) == 0 && len(m.recent) == 0 {
+		delete(s.rooms, sb.room)
+	}
+}
+
+// sweep forgets the recent sends of users not joined here that no longer
+// bind; m.mu is held.
+func (m *members) sweep(now time.Time) {
 	for u, r := range m.recent {
 		if m.users[u] == 0 && now.Sub(r.last) > recentBinds {
 			delete(m.recent, u)
 		}
-	}
-	if len(m.byPeer) == 0 && len(m.recent) == 0 {
-		delete(s.rooms, sb.room)
 	}
 }
 

@@ -37,7 +37,7 @@ type replication struct {
 	host    host.Host // the host Attach served on: home-to-home calls go out of it
 	known   []peer.ID // the registry's live supernodes
 	down    map[peer.ID]time.Time
-	primary map[string]bool // rooms this home sequences, caught up since it became their primary
+	primary map[string]time.Time // rooms this home sequences, and when it last caught up with their other homes
 	kick    chan struct{}   // a refresh now
 	stop    context.CancelFunc
 	wg      sync.WaitGroup
@@ -183,16 +183,19 @@ func (s *Service) setPrimary(name string, yes bool) {
 	s.repl.mu.Lock()
 	defer s.repl.mu.Unlock()
 	if yes {
-		s.repl.primary[name] = true
+		s.repl.primary[name] = s.cfg.Now()
 	} else {
 		delete(s.repl.primary, name)
 	}
 }
 
+// isPrimary reports whether this home sequences name and caught up with
+// its other homes within wire.RoomPrimaryFresh.
 func (s *Service) isPrimary(name string) bool {
 	s.repl.mu.Lock()
 	defer s.repl.mu.Unlock()
-	return s.repl.primary[name]
+	at, ok := s.repl.primary[name]
+	return ok && s.cfg.Now().Sub(at) < wire.RoomPrimaryFresh
 }
 
 // before reports whether a comes before b among the room's homes.
@@ -335,7 +338,8 @@ func (s *Service) replicate(ctx context.Context, name string, rep *wire.RoomRepl
 // everything the other live homes hold: their chains where they extend
 // this one (the longest wins; a branch that forks from this one loses to
 // it, as this home comes first among the live ones) and their messages
-// after its newest position. It runs once per stint as primary.
+// after its newest position. It runs when this home starts sequencing the
+// room and again every wire.RoomPrimaryFresh while it does.
 func (s *Service) catchUp(ctx context.Context, name string) {
 	if s.isPrimary(name) {
 		return
@@ -598,6 +602,33 @@ func (s *Service) endAll(name, why string) {
 	}
 }
 
+// forward is fw with this home's positions of name filled in.
+func (s *Service) forward(ctx context.Context, name string, fw *wire.RoomForward) *wire.RoomForward {
+	if st, err := s.store.State(ctx, name); err == nil {
+		fw.Position = st.Seq
+	}
+	if last, err := s.store.LastPosition(ctx, name); err == nil {
+		fw.MessagePosition = last
+	}
+	return fw
+}
+
+// behind catches this home, the primary, up from remote, a home that
+// forwarded an item with positions past this home's: it sequenced while
+// this home was taken for dead.
+func (s *Service) behind(ctx context.Context, remote peer.ID, name string, fw *wire.RoomForward) {
+	if st, err := s.store.State(ctx, name); err == nil && st.Seq < fw.Position {
+		if err := s.pullOps(ctx, remote, name); err != nil {
+			s.log.Debug("catching up a forwarding home's chain", "room", name, "home", remote, "err", err)
+		}
+	}
+	if last, err := s.store.LastPosition(ctx, name); err == nil && last < fw.MessagePosition {
+		if err := s.pullMessages(ctx, remote, name); err != nil {
+			s.log.Debug("catching up a forwarding home's messages", "room", name, "home", remote, "err", err)
+		}
+	}
+}
+
 // forwarded is the forward request: a home of the room hands over an op or
 // a message one of its members sent, for this home to sequence. Each is
 // verified here in full, as if its author had sent it here: the author's
@@ -614,6 +645,7 @@ func (s *Service) forwarded(ctx context.Context, remote peer.ID, fw *wire.RoomFo
 			s.kick()
 			return failed(wire.CodeNotAllowed)
 		}
+		s.behind(ctx, remote, name, fw)
 		return s.sequenceOp(ctx, fw.Op)
 	case fw.GetSend() != nil && fw.GetOp() == nil:
 		now := s.cfg.Now()
@@ -625,6 +657,7 @@ func (s *Service) forwarded(ctx context.Context, remote peer.ID, fw *wire.RoomFo
 			s.kick()
 			return failed(wire.CodeNotAllowed)
 		}
+		s.behind(ctx, remote, msg.Room, fw)
 		from := room.Sender{Username: msg.Author, AccountCreated: msg.Ticket.AccountCreated}
 		if fw.Send.Pass != nil {
 			p, err := ticket.VerifyPass(s.cfg.AuthServer, fw.Send.Pass, msg.Ticket, now)

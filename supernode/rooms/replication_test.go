@@ -453,3 +453,59 @@ func TestNewHomeFills(t *testing.T) {
 		same(t, backlogIDs(t, hm, "lounge"), want...)
 	}
 }
+
+// TestPrimaryReturns: the other homes take the primary for dead for a
+// while (it is not) and sequence without it; when it is back, it has their
+// items before it sequences again — at once when a forward shows it is
+// behind, and after wire.RoomPrimaryFresh for its own members' posts — so
+// nothing acknowledged meanwhile is lost from the order.
+func TestPrimaryReturns(t *testing.T) {
+	c := newCluster(t, "lounge", 3)
+	a, b := c.homes[0], c.homes[1]
+	owner := a.member(t, "olivia")
+	owner.create("lounge", room.Modes{Public: true})
+	carol := a.member(t, "carol")
+	sc := carol.mustJoin("lounge")
+	bob := b.member(t, "bob")
+	bob.mustJoin("lounge")
+	var want []string
+	say := func(m *member, text string) {
+		t.Helper()
+		if err := m.say("lounge", text, nil); err != nil {
+			t.Fatalf("%s says %q: %v", m.user, text, err)
+		}
+		want = append(want, m.user+": "+text)
+	}
+	away := func(yes bool) {
+		for _, hm := range c.homes[1:] {
+			if yes {
+				hm.svc.markDown(a.h.ID())
+			} else {
+				hm.svc.markUp(a.h.ID())
+			}
+		}
+	}
+	say(carol, "before")
+	away(true)
+	say(bob, "while away 1")
+	say(bob, "while away 2")
+	if err := b.member(t, "olivia").op("lounge", topic("set while away")); err != nil {
+		t.Fatal(err)
+	}
+	away(false)
+	say(bob, "back") // forwarded to the primary, which is behind
+	heads(t, "lounge", 2, c.homes...)
+	for _, hm := range c.homes {
+		same(t, backlogIDs(t, hm, "lounge"), want...)
+	}
+
+	away(true)
+	say(bob, "away again")
+	away(false)
+	c.w.clock.advance(wire.RoomPrimaryFresh)
+	say(carol, "direct") // at the primary itself: it catches up first
+	for _, hm := range c.homes {
+		same(t, backlogIDs(t, hm, "lounge"), want...)
+	}
+	same(t, dedupeCheck(t, messagesN(t, c.w, sc, len(want))), want...)
+}

@@ -112,6 +112,10 @@ type sent struct {
 	last   time.Time
 }
 
+// sweepAbove is how many more senders than members joined here a room's
+// recent sends may hold before the primary sweeps them.
+const sweepAbove = 256
+
 // recentBinds is how long a user's sends bind a limit: the longest slow
 // mode or flood window a room may set.
 const recentBinds = time.Duration(max(wire.MaxRoomSlowSeconds, wire.MaxRoomFloodSeconds)) * time.Second
@@ -172,7 +176,7 @@ func OpenService(cfg ServiceConfig) (*Service, error) {
 		perPeer: map[peer.ID]int{},
 		joins:   map[string]*rate.Limiter{},
 		lists:   map[string]*rate.Limiter{},
-		repl:    replication{down: map[peer.ID]time.Time{}, primary: map[string]bool{}, kick: make(chan struct{}, 1)},
+		repl:    replication{down: map[peer.ID]time.Time{}, primary: map[string]time.Time{}, kick: make(chan struct{}, 1)},
 	}
 	s.listen = pipeline.NewListener(s.log)
 	s.rpc = &pipeline.Service[*wire.RoomRequest, *wire.RoomResponse]{
@@ -380,7 +384,7 @@ func (s *Service) submit(ctx context.Context, signed *wire.SignedRoomOp) *wire.R
 	forwarded, c := s.toPrimary(ctx, name, func(ctx context.Context, h host.Host, p peer.ID, st *wire.SignedTicket) error {
 		var err error
 		primary = p
-		pos, err = client.ForwardRoomOp(ctx, h, p, st, signed)
+		pos, err = client.ForwardRoom(ctx, h, p, st, s.forward(ctx, name, &wire.RoomForward{Op: signed}))
 		return err
 	})
 	switch {
@@ -526,7 +530,7 @@ func (s *Service) send(ctx context.Context, remote peer.ID, from room.Sender, si
 	forwarded, c := s.toPrimary(ctx, msg.Room, func(ctx context.Context, h host.Host, p peer.ID, st *wire.SignedTicket) error {
 		var err error
 		primary = p
-		pos, err = client.ForwardRoomMessage(ctx, h, p, st, &wire.RoomSend{Message: signed, Pass: pass})
+		pos, err = client.ForwardRoom(ctx, h, p, st, s.forward(ctx, msg.Room, &wire.RoomForward{Send: &wire.RoomSend{Message: signed, Pass: pass}}))
 		return err
 	})
 	switch {
@@ -579,6 +583,11 @@ func (s *Service) sequenceMessage(ctx context.Context, from room.Sender, msg *ro
 		return failed(wire.CodeInternal)
 	}
 	m.recent[from.Username] = sent{recent, now}
+	if len(m.recent) > len(m.users)+sweepAbove {
+		// The primary counts senders at every home, who never leave
+		// here: they are forgotten once they no longer bind.
+		m.sweep(now)
+	}
 	m.push(&wire.RoomEvent{Kind: &wire.RoomEvent_Message{Message: msg.Signed}})
 	m.mu.Unlock()
 	s.replicate(ctx, msg.Room, &wire.RoomReplica{Room: msg.Room, Message: &wire.RoomOrderedMessage{Position: pos, Message: msg.Signed}})
