@@ -38,7 +38,7 @@ type replication struct {
 	known   []peer.ID // the registry's live supernodes
 	down    map[peer.ID]time.Time
 	primary map[string]time.Time // rooms this home sequences, and when it last caught up with their other homes
-	kick    chan struct{}   // a refresh now
+	kick    chan struct{}        // a refresh now
 	stop    context.CancelFunc
 	wg      sync.WaitGroup
 }
