@@ -574,73 +574,6 @@ type Event struct {
 	RoomEvent   *RoomEvent   `json:"roomEvent,omitempty"`
 }
 
-// MaxRoomHistory is the most messages RoomHistory returns: what a room's
-// home keeps (wire.RoomBacklog).
-const MaxRoomHistory = 100
-
-// RoomListing is a room of the directory (ListRooms), as its home lists
-// it: a listing, not the room's state, which joining verifies.
-type RoomListing struct {
-	Room   string `json:"room"`
-	Topic  string `json:"topic"`
-	Region string `json:"region,omitempty"` // a regional room's country code
-	// Members are the users joined at the room's home; Online the same
-	// number (a member is joined while its node is online).
-	Members int  `json:"members"`
-	Online  int  `json:"online"`
-	Public  bool `json:"public"` // always: the directory lists public rooms only
-}
-
-// Room is a chat room as JoinRoom found it.
-type Room struct {
-	Room  string `json:"room"`
-	Topic string `json:"topic"`
-	// Members are the users joined at the room's home we attached to,
-	// ourselves included.
-	Members int `json:"members"`
-}
-
-// RoomMessage is one message of a chat room, its author's signature
-// verified. ID is chosen by the author and unique in the room.
-type RoomMessage struct {
-	Room string    `json:"room"`
-	ID   string    `json:"id"`
-	From string    `json:"from"`
-	Text string    `json:"text"`
-	Time time.Time `json:"time"` // the author's clock when signing
-}
-
-// RoomEventKind is what changed in a room.
-type RoomEventKind string
-
-// Room event kinds: a user joined or left (at the home we are attached
-// to), and the room's signed ops, each shown as a line everyone sees.
-const (
-	RoomJoin    RoomEventKind = "join"
-	RoomLeave   RoomEventKind = "leave"
-	RoomKick    RoomEventKind = "kick"
-	RoomBan     RoomEventKind = "ban"
-	RoomUnban   RoomEventKind = "unban"
-	RoomOp      RoomEventKind = "op"
-	RoomDeop    RoomEventKind = "deop"
-	RoomVoice   RoomEventKind = "voice"
-	RoomDevoice RoomEventKind = "devoice"
-	RoomTopic   RoomEventKind = "topic"
-	RoomModes   RoomEventKind = "modes"
-	RoomDeleted RoomEventKind = "deleted"
-)
-
-// RoomEvent is a change in a room: Username is whom it is about (who
-// joined, was kicked, ...), By who did it (an op's author), Topic the new
-// topic of a topic event.
-type RoomEvent struct {
-	Room     string        `json:"room"`
-	Kind     RoomEventKind `json:"kind"`
-	Username string        `json:"username,omitempty"`
-	By       string        `json:"by,omitempty"`
-	Topic    string        `json:"topic,omitempty"`
-}
-
 // OfflineMessagesEvent sums up the messages that waited in our mailboxes
 // at sign-in, for a notice such as "3 messages arrived while you were
 // away".
@@ -757,27 +690,8 @@ type API interface {
 	// older than the message with ID before (all when before is empty).
 	History(ctx context.Context, with string, limit int, before string) ([]Message, error)
 
-	// CreateRoom creates a chat room named room (wire.ValidRoomName) at
-	// its home, with us as its owner; public rooms are for the directory
-	// (still to come). It does not join it.
-	CreateRoom(ctx context.Context, room, topic string, public bool) error
-	// JoinRoom joins a room (password: its key, "" for none), shows its
-	// backlog as RoomMessage events and remembers it: it is rejoined at
-	// every sign-in until LeaveRoom. Public rooms are signed, not
-	// encrypted: their homes read them.
-	JoinRoom(ctx context.Context, room, password string) (Room, error)
-	LeaveRoom(ctx context.Context, room string) error
-	// RoomSend posts text in a room we joined and returns the message's
-	// ID once the home took it; it comes back as a RoomMessage event.
-	RoomSend(ctx context.Context, room, text string) (string, error)
-	// ListRooms searches the room directory: public rooms whose name or
-	// topic holds every word of query, only region's regional room when
-	// region (a country code) is set, most members online first, at most
-	// limit (1..100, 0: 100).
-	ListRooms(ctx context.Context, query, region string, limit int) ([]RoomListing, error)
-	// RoomHistory returns the room's newest messages at its home, at most
-	// limit (1..100, 0: 100), oldest first.
-	RoomHistory(ctx context.Context, room string, limit int) ([]RoomMessage, error)
+	// Chat rooms (rooms.go).
+	Rooms
 
 	// Watch streams events until ctx ends; the first is a Snapshot. A slow
 	// reader does not block the node: events are buffered per watcher.

@@ -62,7 +62,7 @@ func TestPublicRoom(t *testing.T) {
 	ctx := nodetest.Context(t)
 	const name = "golang"
 
-	if err := alice.CreateRoom(ctx, name, "all things Go", true); err != nil {
+	if err := alice.CreateRoom(ctx, api.RoomSpec{Room: name, Topic: "all things Go", Public: true}); err != nil {
 		t.Fatalf("alice creates %s: %v", name, err)
 	}
 	// Listed in the directory at once; found by a word of its topic.
@@ -151,7 +151,7 @@ func TestRoomRefusals(t *testing.T) {
 	server := nodetest.Server(t)
 	alice := nodetest.New(t, server, "alice")
 	ctx := nodetest.Context(t)
-	if err := alice.CreateRoom(ctx, "taken", "", true); err != nil {
+	if err := alice.CreateRoom(ctx, api.RoomSpec{Room: "taken", Public: true}); err != nil {
 		t.Fatal(err)
 	}
 	for _, tc := range []struct {
@@ -159,11 +159,13 @@ func TestRoomRefusals(t *testing.T) {
 		do   func() error
 		want error
 	}{
-		{"a name too short", func() error { return alice.CreateRoom(ctx, "ab", "", true) }, api.ErrBadRequest},
+		{"a name too short", func() error { return alice.CreateRoom(ctx, api.RoomSpec{Room: "ab", Public: true}) }, api.ErrBadRequest},
 		{"an upper-case name", func() error { _, err := alice.JoinRoom(ctx, "Golang", ""); return err }, api.ErrBadRequest},
-		{"a regional room's name", func() error { return alice.CreateRoom(ctx, "region-es", "", true) }, api.ErrBadRequest},
-		{"a topic too long", func() error { return alice.CreateRoom(ctx, "longtopic", strings.Repeat("x", 513), true) }, api.ErrBadRequest},
-		{"a room that exists", func() error { return alice.CreateRoom(ctx, "taken", "again", true) }, api.ErrBadRequest},
+		{"a regional room's name", func() error { return alice.CreateRoom(ctx, api.RoomSpec{Room: "region-es", Public: true}) }, api.ErrBadRequest},
+		{"a topic too long", func() error {
+			return alice.CreateRoom(ctx, api.RoomSpec{Room: "longtopic", Topic: strings.Repeat("x", 513), Public: true})
+		}, api.ErrBadRequest},
+		{"a room that exists", func() error { return alice.CreateRoom(ctx, api.RoomSpec{Room: "taken", Topic: "again", Public: true}) }, api.ErrBadRequest},
 		{"a room that does not exist", func() error { _, err := alice.JoinRoom(ctx, "nowhere", ""); return err }, api.ErrBadRequest},
 		{"posting without joining", func() error { _, err := alice.RoomSend(ctx, "taken", "hi"); return err }, api.ErrNotAllowed},
 		{"an empty message", func() error { _, err := alice.RoomSend(ctx, "taken", ""); return err }, api.ErrBadRequest},
@@ -189,7 +191,7 @@ func TestRejoinAfterDrop(t *testing.T) {
 	bob := nodetest.New(t, b.Addr(), "bob")
 	ctx := nodetest.Context(t)
 	const name = "dropped"
-	if err := alice.CreateRoom(ctx, name, "", true); err != nil {
+	if err := alice.CreateRoom(ctx, api.RoomSpec{Room: name, Public: true}); err != nil {
 		t.Fatal(err)
 	}
 	for _, n := range []*nodetest.Node{alice, bob} {

@@ -64,6 +64,19 @@ var methods = map[string]handler{
 	"roomSend":          roomSend,
 	"roomHistory":       roomHistory,
 	"listRooms":         listRooms,
+	"roomInfo":          roomInfo,
+	"roomMembers":       roomMembers,
+	"roomKick":          roomKick,
+	"roomBan":           roomBan,
+	"roomUnban":         roomUnban,
+	"roomOp":            roomOp,
+	"roomVoice":         roomVoice,
+	"roomInvite":        roomInvite,
+	"roomSetTopic":      roomSetTopic,
+	"roomSetModes":      roomSetModes,
+	"deleteRoom":        command("room", api.API.DeleteRoom),
+	"roomDeleteMessage": roomDeleteMessage,
+	"roomReport":        roomReport,
 }
 
 // paramError is a request whose params are malformed: -32602, bad_request.

@@ -400,6 +400,19 @@ var validParams = map[string]string{
 	"roomSend":          `{"room":"golang","text":"hi"}`,
 	"roomHistory":       `{"room":"golang"}`,
 	"listRooms":         `{"query":"go"}`,
+	"roomInfo":          `{"room":"golang"}`,
+	"roomMembers":       `{"room":"golang"}`,
+	"roomKick":          `{"room":"golang","username":"bob"}`,
+	"roomBan":           `{"room":"golang","username":"bob","minutes":60}`,
+	"roomUnban":         `{"room":"golang","username":"bob"}`,
+	"roomOp":            `{"room":"golang","username":"bob","op":false}`,
+	"roomVoice":         `{"room":"golang","username":"bob"}`,
+	"roomInvite":        `{"room":"golang","username":"bob"}`,
+	"roomSetTopic":      `{"room":"golang","topic":"Go!"}`,
+	"roomSetModes":      `{"room":"golang","moderated":true,"slowSeconds":5}`,
+	"deleteRoom":        `{"room":"golang"}`,
+	"roomDeleteMessage": `{"room":"golang","id":"m1"}`,
+	"roomReport":        `{"room":"golang","username":"bob","reason":"spam"}`,
 }
 
 // apiMethod is the api.API method each RPC method calls.
@@ -416,7 +429,10 @@ var apiMethod = map[string]string{
 	"renameContact": "RenameContact", "invite": "Invite", "leaveConversation": "LeaveConversation",
 	"listConversations": "Conversations",
 	"createRoom":        "CreateRoom", "joinRoom": "JoinRoom", "leaveRoom": "LeaveRoom", "roomSend": "RoomSend", "roomHistory": "RoomHistory",
-	"listRooms": "ListRooms",
+	"listRooms": "ListRooms", "roomInfo": "RoomInfo", "roomMembers": "RoomMembers", "roomKick": "RoomKick",
+	"roomBan": "RoomBan", "roomUnban": "RoomUnban", "roomOp": "RoomOp", "roomVoice": "RoomVoice",
+	"roomInvite": "RoomInvite", "roomSetTopic": "RoomSetTopic", "roomSetModes": "RoomSetModes",
+	"deleteRoom": "DeleteRoom", "roomDeleteMessage": "RoomDeleteMessage", "roomReport": "RoomReport",
 }
 
 func TestTablesCoverEveryMethod(t *testing.T) {

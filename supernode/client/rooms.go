@@ -54,6 +54,13 @@ func SendRoomMessage(ctx context.Context, h host.Host, sn peer.ID, st *wire.Sign
 	return err
 }
 
+// ReportRoomMember reports a member of a room this device joined at sn to
+// the room's owner and operators.
+func ReportRoomMember(ctx context.Context, h host.Host, sn peer.ID, st *wire.SignedTicket, r *wire.RoomReport) error {
+	_, err := Call[*wire.RoomResponse](ctx, h, sn, wire.ProtoRoom, &wire.RoomRequest{Ticket: st, Kind: &wire.RoomRequest_Report{Report: r}})
+	return err
+}
+
 // LeaveRoom ends this device's joined stream in room at sn.
 func LeaveRoom(ctx context.Context, h host.Host, sn peer.ID, st *wire.SignedTicket, room string) error {
 	_, err := Call[*wire.RoomResponse](ctx, h, sn, wire.ProtoRoom, &wire.RoomRequest{Ticket: st, Kind: &wire.RoomRequest_Leave{Leave: room}})
@@ -114,6 +121,9 @@ type Subscription struct {
 	// Members the users joined there, this one included.
 	Position uint64
 	Members  int
+	// Usernames are the users joined there (the first
+	// wire.RoomMembersListed), this one included.
+	Usernames []string
 }
 
 // JoinRoom joins room at sn with password ("" for none) and pass (the
@@ -147,10 +157,13 @@ func JoinRoom(ctx context.Context, h host.Host, sn peer.ID, st *wire.SignedTicke
 	if err := codeErr(resp.Error); err != nil {
 		return fail(err)
 	}
+	if len(resp.Usernames) > wire.RoomMembersListed {
+		return fail(fmt.Errorf("%w: %d usernames in a join's answer", ErrProtocol, len(resp.Usernames)))
+	}
 	if err := s.SetDeadline(time.Time{}); err != nil {
 		return fail(fmt.Errorf("clearing deadline: %w", err))
 	}
-	return &Subscription{s: s, Position: resp.Position, Members: int(resp.Members)}, nil
+	return &Subscription{s: s, Position: resp.Position, Members: int(resp.Members), Usernames: resp.Usernames}, nil
 }
 
 // Next waits for the room's next event. When the home ended the stream it

@@ -50,7 +50,7 @@ func (s *Service) join(ctx context.Context, r *pipeline.Request[*wire.RoomReques
 		s.log.Debug("join refused", "room", name, "from", from.Username, "err", err)
 		return failed(code(err)), nil
 	}
-	sb, m, n, refusal := s.register(state, r.Remote, from.Username)
+	sb, m, users, refusal := s.register(state, r.Remote, from.Username)
 	if refusal != "" {
 		return failed(refusal), nil
 	}
@@ -61,7 +61,7 @@ func (s *Service) join(ctx context.Context, r *pipeline.Request[*wire.RoomReques
 	if err := st.SetReadDeadline(time.Time{}); err != nil {
 		return nil, fmt.Errorf("clearing the read deadline: %w", err)
 	}
-	if err := s.write(st, &wire.RoomResponse{Position: state.Seq, Members: uint32(n)}); err != nil {
+	if err := s.write(st, &wire.RoomResponse{Position: state.Seq, Members: uint32(len(users)), Usernames: users}); err != nil {
 		return nil, err
 	}
 	gone := make(chan struct{})
@@ -153,17 +153,19 @@ func (s *Service) allow(limiters map[string]*rate.Limiter, user string, r rate.L
 // register adds remote's joined stream to state's room, ending one it
 // already had there, within the caps: the service's subscriptions, the
 // device's rooms, and the room's member limit (checked again here, under
-// the lock, as joins may race). It returns the members online with it, or
-// a refusal code.
-func (s *Service) register(state *room.State, remote peer.ID, user string) (*sub, *members, int, string) {
+// the lock, as joins may race). It returns the users joined with it
+// (user first, at most wire.RoomMembersListed of them), or a refusal code.
+// Reports waiting for the room's owner or an operator are queued to the
+// new stream when its user is one.
+func (s *Service) register(state *room.State, remote peer.ID, user string) (*sub, *members, []string, string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closing {
-		return nil, nil, 0, wire.CodeBusy
+		return nil, nil, nil, wire.CodeBusy
 	}
 	m := s.rooms[state.Room]
 	if m == nil {
-		m = &members{byPeer: map[peer.ID]*sub{}, users: map[string]int{}, recent: map[string]sent{}}
+		m = newMembers()
 		s.rooms[state.Room] = m
 	}
 	m.mu.Lock()
@@ -171,12 +173,12 @@ func (s *Service) register(state *room.State, remote peer.ID, user string) (*sub
 	old := m.byPeer[remote]
 	switch {
 	case old == nil && s.subs >= s.cfg.Subscriptions:
-		return nil, nil, 0, wire.CodeFull
+		return nil, nil, nil, wire.CodeFull
 	case old == nil && s.perPeer[remote] >= wire.MaxRoomsJoined:
-		return nil, nil, 0, wire.CodeTooMany
+		return nil, nil, nil, wire.CodeTooMany
 	case m.users[user] == 0 && state.Modes.MemberLimit > 0 && len(m.users) >= state.Modes.MemberLimit &&
 		state.Role(user) != room.RoleOwner && state.Role(user) != room.RoleOp:
-		return nil, nil, 0, wire.CodeRoomFull
+		return nil, nil, nil, wire.CodeRoomFull
 	}
 	if old != nil {
 		old.end(EndReplaced)
@@ -190,7 +192,16 @@ func (s *Service) register(state *room.State, remote peer.ID, user string) (*sub
 	m.users[user]++
 	s.subs++
 	s.perPeer[remote]++
-	return sb, m, len(m.users), ""
+	if moderates(state, user) {
+		m.deliverReports(sb, s.cfg.Now())
+	}
+	users := []string{user}
+	for u := range m.users {
+		if u != user && len(users) < wire.RoomMembersListed {
+			users = append(users, u)
+		}
+	}
+	return sb, m, users, ""
 }
 
 // unregister removes sb when its stream ends (unless a newer join of the
@@ -208,7 +219,7 @@ func (s *Service) unregister(sb *sub, m *members) {
 	// leaving and joining again frees no one from slow mode or the flood
 	// limit; then they go, and so does a room no one is in.
 	m.sweep(s.cfg.Now())
-	if len(m.byPeer) == 0 && len(m.recent) == 0 {
+	if len(m.byPeer) == 0 && len(m.recent) == 0 && len(m.reports) == 0 {
 		delete(s.rooms, sb.room)
 	}
 }

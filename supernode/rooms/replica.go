@@ -474,7 +474,7 @@ func (s *Service) membersOf(name string, create bool) *members {
 	defer s.mu.Unlock()
 	m := s.rooms[name]
 	if m == nil && create {
-		m = &members{byPeer: map[peer.ID]*sub{}, users: map[string]int{}, recent: map[string]sent{}}
+		m = newMembers()
 		s.rooms[name] = m
 	}
 	return m

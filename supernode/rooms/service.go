@@ -99,10 +99,15 @@ type Service struct {
 // the room's messages and events: each is stored and queued to every
 // member under it, so all members get them in one order.
 type members struct {
-	mu     sync.Mutex
-	byPeer map[peer.ID]*sub
-	users  map[string]int  // devices joined per username
-	recent map[string]sent // per username, so devices do not multiply the flood limit
+	mu      sync.Mutex
+	byPeer  map[peer.ID]*sub
+	users   map[string]int  // devices joined per username
+	recent  map[string]sent // per username, so devices do not multiply the flood limit
+	reports []report        // waiting for the owner or an operator to join here
+}
+
+func newMembers() *members {
+	return &members{byPeer: map[peer.ID]*sub{}, users: map[string]int{}, recent: map[string]sent{}}
 }
 
 // sent is a user's recent admitted messages in a room and the newest's
@@ -328,6 +333,8 @@ func (s *Service) process(ctx context.Context, r *pipeline.Request[*wire.RoomReq
 		return s.opsSince(ctx, k.Ops), nil
 	case *wire.RoomRequest_List:
 		return s.list(ctx, from, k.List), nil
+	case *wire.RoomRequest_Report:
+		return s.report(ctx, r.Remote, from, k.Report), nil
 	case *wire.RoomRequest_Forward:
 		return s.forwarded(ctx, r.Remote, k.Forward), nil
 	case *wire.RoomRequest_Replicate:
@@ -508,23 +515,10 @@ func (s *Service) send(ctx context.Context, remote peer.ID, from room.Sender, si
 	if m == nil {
 		m = &members{} // no one joined here: Admit still says why first
 	}
-	m.mu.Lock()
-	st, err := s.store.State(ctx, msg.Room)
-	if err != nil {
-		m.mu.Unlock()
-		return failed(code(err))
+	recent, c := s.admitHere(ctx, m, remote, from, msg, now)
+	if c != "" {
+		return failed(c)
 	}
-	recent, err := room.Admit(st, from, now, m.recent[from.Username].recent)
-	if err != nil {
-		m.mu.Unlock()
-		s.log.Debug("message not admitted", "room", msg.Room, "from", from.Username, "err", err)
-		return failed(code(err))
-	}
-	if sb := m.byPeer[remote]; sb == nil || sb.ended() {
-		m.mu.Unlock()
-		return failed(wire.CodeNotAllowed)
-	}
-	m.mu.Unlock()
 	var pos uint64
 	var primary peer.ID
 	forwarded, c := s.toPrimary(ctx, msg.Room, func(ctx context.Context, h host.Host, p peer.ID, st *wire.SignedTicket) error {
@@ -553,34 +547,75 @@ func (s *Service) send(ctx context.Context, remote peer.ID, from room.Sender, si
 	return &wire.RoomResponse{}
 }
 
+// admitHere is what the member's home decides about its message, under
+// m's lock: room.Admit, sealed exactly in an invite-only room, and sent
+// by a device joined here. It returns the sender's recent sends with this
+// one, or the code to refuse with.
+func (s *Service) admitHere(ctx context.Context, m *members, remote peer.ID, from room.Sender, msg *room.Message, now time.Time) (room.Recent, string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	st, err := s.store.State(ctx, msg.Room)
+	if err != nil {
+		return room.Recent{}, code(err)
+	}
+	recent, err := room.Admit(st, from, now, m.recent[from.Username].recent)
+	if err != nil {
+		s.log.Debug("message not admitted", "room", msg.Room, "from", from.Username, "err", err)
+		return room.Recent{}, code(err)
+	}
+	if (msg.Sealed != nil) != st.Modes.InviteOnly {
+		// An invite-only room's members seal what they say, and a public
+		// room's members could not open it: a client that does otherwise
+		// would leak the room's words to its homes, or post noise.
+		return room.Recent{}, wire.CodeNotAllowed
+	}
+	if sb := m.byPeer[remote]; sb == nil || sb.ended() {
+		return room.Recent{}, wire.CodeNotAllowed
+	}
+	return recent, ""
+}
+
 // sequenceMessage is the primary's part of a message: room.Admit with the
 // sender's messages at every home, the next position of the room's order,
 // the members joined here, and the other homes; it answers once another
 // home holds the message too (or none answers).
 func (s *Service) sequenceMessage(ctx context.Context, from room.Sender, msg *room.Message) *wire.RoomResponse {
 	s.catchUp(ctx, msg.Room)
+	pos, c := s.sequenceHere(ctx, from, msg)
+	if c != "" {
+		return failed(c)
+	}
+	s.replicate(ctx, msg.Room, &wire.RoomReplica{Room: msg.Room, Message: &wire.RoomOrderedMessage{Position: pos, Message: msg.Signed}})
+	return &wire.RoomResponse{Position: pos}
+}
+
+// sequenceHere admits, stores and pushes a message as the primary, under
+// the room's members' lock; it returns its position or the code to refuse
+// with.
+func (s *Service) sequenceHere(ctx context.Context, from room.Sender, msg *room.Message) (uint64, string) {
 	now := s.cfg.Now()
 	m := s.membersOf(msg.Room, true)
 	m.mu.Lock()
+	defer m.mu.Unlock()
 	st, err := s.store.State(ctx, msg.Room)
 	if err != nil {
-		m.mu.Unlock()
-		return failed(code(err))
+		return 0, code(err)
 	}
 	recent, err := room.Admit(st, from, now, m.recent[from.Username].recent)
 	if err != nil {
-		m.mu.Unlock()
 		s.log.Debug("message not admitted", "room", msg.Room, "from", from.Username, "err", err)
-		return failed(code(err))
+		return 0, code(err)
+	}
+	if (msg.Sealed != nil) != st.Modes.InviteOnly {
+		return 0, wire.CodeNotAllowed // as at the member's home (admitHere)
 	}
 	pos, err := s.store.Sequence(ctx, msg.Room, Message{ID: msg.ID, Author: msg.Author, Time: msg.Time, Body: wire.MustMarshal(msg.Signed)})
 	if err != nil {
-		m.mu.Unlock()
 		if c := code(err); c != wire.CodeInternal {
-			return failed(c)
+			return 0, c
 		}
 		s.log.Warn("storing a message", "err", err)
-		return failed(wire.CodeInternal)
+		return 0, wire.CodeInternal
 	}
 	m.recent[from.Username] = sent{recent, now}
 	if len(m.recent) > len(m.users)+sweepAbove {
@@ -589,9 +624,7 @@ func (s *Service) sequenceMessage(ctx context.Context, from room.Sender, msg *ro
 		m.sweep(now)
 	}
 	m.push(&wire.RoomEvent{Kind: &wire.RoomEvent_Message{Message: msg.Signed}})
-	m.mu.Unlock()
-	s.replicate(ctx, msg.Room, &wire.RoomReplica{Room: msg.Room, Message: &wire.RoomOrderedMessage{Position: pos, Message: msg.Signed}})
-	return &wire.RoomResponse{Position: pos}
+	return pos, ""
 }
 
 // backlog answers the room's newest messages, oldest first.

@@ -46,11 +46,8 @@ type Fake struct {
 	Incoming map[string]string
 	// SendID names the message Send stores; nil: m1, m2, ...
 	SendID func(to string) string
-	// RoomMessages is what RoomHistory returns (the newest limit), by
-	// room; RoomSend appends to it.
-	RoomMessages map[string][]api.RoomMessage
-	// Listings is what ListRooms returns (the first limit).
-	Listings []api.RoomListing
+	// Room is what the chat rooms' methods answer (rooms.go).
+	Room FakeRooms
 	// LoginGate, if not nil, holds Login until it is closed.
 	LoginGate chan struct{}
 
@@ -453,56 +450,4 @@ func (f *Fake) Watch(ctx context.Context) <-chan api.Event {
 		}
 	}()
 	return out
-}
-
-func (f *Fake) CreateRoom(_ context.Context, room, topic string, public bool) error {
-	return f.record("CreateRoom", "%s %q %v", room, topic, public)
-}
-
-// JoinRoom answers with the room, no topic and one member (us).
-func (f *Fake) JoinRoom(_ context.Context, room, password string) (api.Room, error) {
-	return api.Room{Room: room, Members: 1}, f.record("JoinRoom", "%s %q", room, password)
-}
-
-func (f *Fake) LeaveRoom(_ context.Context, room string) error {
-	return f.record("LeaveRoom", "%s", room)
-}
-
-// RoomSend appends the message to RoomMessages[room] as from Me and
-// returns its ID: r1, r2, ...
-func (f *Fake) RoomSend(_ context.Context, room, text string) (string, error) {
-	if err := f.record("RoomSend", "%s %s", room, text); err != nil {
-		return "", err
-	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.nextID++
-	id := fmt.Sprintf("r%d", f.nextID)
-	if f.RoomMessages == nil {
-		f.RoomMessages = map[string][]api.RoomMessage{}
-	}
-	f.RoomMessages[room] = append(f.RoomMessages[room], api.RoomMessage{Room: room, ID: id, From: f.Me.Username, Text: text})
-	return id, nil
-}
-
-func (f *Fake) RoomHistory(_ context.Context, room string, limit int) ([]api.RoomMessage, error) {
-	err := f.record("RoomHistory", "%s %d", room, limit)
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	ms := f.RoomMessages[room]
-	if limit > 0 && len(ms) > limit {
-		ms = ms[len(ms)-limit:]
-	}
-	return append([]api.RoomMessage(nil), ms...), err
-}
-
-func (f *Fake) ListRooms(_ context.Context, query, region string, limit int) ([]api.RoomListing, error) {
-	err := f.record("ListRooms", "%q %q %d", query, region, limit)
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	ls := f.Listings
-	if limit > 0 && len(ls) > limit {
-		ls = ls[:limit]
-	}
-	return append([]api.RoomListing(nil), ls...), err
 }

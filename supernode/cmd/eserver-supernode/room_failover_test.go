@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"testing"
 	"time"
@@ -19,7 +20,8 @@ import (
 // to — is killed with SIGKILL. The members re-attach at the next home,
 // which takes over after catching up: every message is shown to each of
 // them once, in one order, and a newcomer joining after the kill finds
-// every acknowledged message in the room's backlog.
+// every acknowledged message in the room's backlog; a ban made before the
+// kill still keeps its user out.
 func TestRoomFailover(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts supernode processes")
@@ -45,13 +47,21 @@ func TestRoomFailover(t *testing.T) {
 	}
 	alice := members[0]
 	ctx := nodetest.Context(t)
-	if err := alice.CreateRoom(ctx, name, "kill -9", true); err != nil {
+	if err := alice.CreateRoom(ctx, api.RoomSpec{Room: name, Topic: "kill -9", Public: true}); err != nil {
 		t.Fatal(err)
 	}
+	// A ban made before the kill holds after it.
+	mallory := nodetest.Open(t, server, "mallory", cfg)
+	mallory.SignUp()
+	mallory.SignIn()
+
 	for _, n := range members {
 		if _, err := n.JoinRoom(ctx, name, ""); err != nil {
 			t.Fatalf("%s joins: %v", n.Name, err)
 		}
+	}
+	if err := alice.RoomBan(ctx, name, "mallory", 0); err != nil {
+		t.Fatalf("alice bans mallory: %v", err)
 	}
 	var want []string
 	say := func(n *nodetest.Node, text string) {
@@ -86,6 +96,10 @@ func TestRoomFailover(t *testing.T) {
 	for i, n := range members {
 		got[i] = roomTexts(t, n, name, len(want)-len(got[i]), got[i])
 		same(t, n.Name, got[i], want)
+	}
+
+	if _, err := mallory.JoinRoom(ctx, name, ""); !errors.Is(err, api.ErrBanned) {
+		t.Fatalf("mallory joins after the kill: %v", err)
 	}
 
 	// A newcomer at the surviving homes finds everything, in order.
