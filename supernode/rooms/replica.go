@@ -239,6 +239,10 @@ func (s *Service) ticket() *wire.SignedTicket {
 	return s.cfg.Ticket()
 }
 
+// errNoTicket: this supernode has no host or no supernode ticket yet (its
+// first heartbeat has not been answered), so it cannot reach another home.
+var errNoTicket = errors.New("rooms: no supernode ticket yet")
+
 // call runs f against home within wire.RoomReplicaTimeout, taking the home
 // for dead when it does not answer and for alive when it does.
 func (s *Service) call(ctx context.Context, home peer.ID, f func(context.Context, host.Host, *wire.SignedTicket) error) error {
@@ -252,7 +256,8 @@ func (s *Service) callWithin(ctx context.Context, timeout time.Duration, home pe
 	s.repl.mu.Unlock()
 	st := s.ticket()
 	if h == nil || st == nil {
-		return fmt.Errorf("rooms: no host or supernode ticket to reach home %s", home)
+		// Not the other home's fault: it is not taken for dead.
+		return fmt.Errorf("%w: to reach home %s", errNoTicket, home)
 	}
 	cctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
@@ -287,6 +292,8 @@ func (s *Service) toPrimary(ctx context.Context, name string, f func(context.Con
 			return true, ""
 		case answered(err):
 			return true, clientCode(err)
+		case errors.Is(err, errNoTicket):
+			return true, wire.CodeBusy
 		}
 	}
 	return true, wire.CodeBusy

@@ -509,3 +509,23 @@ func TestPrimaryReturns(t *testing.T) {
 	}
 	same(t, dedupeCheck(t, messagesN(t, c.w, sc, len(want))), want...)
 }
+
+// TestNoTicketYet: a home whose first heartbeat has not been answered has
+// no supernode ticket to reach the others: it answers busy and takes no
+// other home for dead (which would make it sequence alone).
+func TestNoTicketYet(t *testing.T) {
+	c := newCluster(t, "lounge", 3)
+	late := c.homes[1]
+	ticketOf := late.svc.cfg.Ticket
+	late.svc.cfg.Ticket = func() *wire.SignedTicket { return nil }
+	owner := late.member(t, "olivia")
+	if err := owner.submit(room.Create("lounge", "olivia", c.w.clock.tick(), "hi", room.Modes{})); !errors.Is(err, client.ErrBusy) {
+		t.Fatalf("creating through a home without a ticket: %v", err)
+	}
+	if live := late.svc.live("lounge"); len(live) != 3 || live[0] != c.homes[0].h.ID() {
+		t.Fatalf("live homes %v after a call it could not make", live)
+	}
+	late.svc.cfg.Ticket = ticketOf
+	owner.create("lounge", room.Modes{})
+	heads(t, "lounge", 1, c.homes...)
+}
