@@ -37,10 +37,11 @@ func (s *Service) join(ctx context.Context, r *pipeline.Request[*wire.RoomReques
 	if err != nil {
 		return failed(code(err)), nil
 	}
-	if !state.Exists() && !state.Deleted && wire.RoomRegion(name) == "" && s.isHome(name, s.self()) {
-		// A home that has not heard of the room (new among its homes, or
-		// it missed the create) asks the others before it says no.
-		if state, err = s.fill(ctx, name); err != nil {
+	if s.isHome(name, s.self()) && (state.Exists() || (!state.Deleted && wire.RoomRegion(name) == "")) {
+		// A member attaching here (maybe after its home died) gets what
+		// the room's homes hold, not what this one missed; a home that
+		// has not heard of the room asks the others before it says no.
+		if state, err = s.fill(ctx, name, state); err != nil {
 			return failed(code(err)), nil
 		}
 	}

@@ -370,11 +370,23 @@ func (s *Service) catchUp(ctx context.Context, name string) {
 	s.setPrimary(name, true)
 }
 
-// fill reads name's chain and messages from the room's other live homes,
-// for a home that holds none of it, and returns the state it has then.
-func (s *Service) fill(ctx context.Context, name string) (*room.State, error) {
+// fill brings name up to date at this home before a member attaches
+// here, and returns its state then: the primary catches up with the other
+// homes (if its catch-up is not fresh); another home reads what it lacks
+// from the primary, and, if it holds none of the room, from any live home
+// that does. Everything is bounded by wire.RoomReplicaTimeout.
+func (s *Service) fill(ctx context.Context, name string, st *room.State) (*room.State, error) {
 	self := s.self()
-	for _, home := range s.live(name) {
+	live := s.live(name)
+	if len(live) == 0 || live[0] == self {
+		if st.Exists() {
+			s.catchUp(ctx, name)
+			return s.store.State(ctx, name)
+		}
+	}
+	ctx, cancel := context.WithTimeout(ctx, wire.RoomReplicaTimeout)
+	defer cancel()
+	for _, home := range live {
 		if home == self {
 			continue
 		}
@@ -385,7 +397,9 @@ func (s *Service) fill(ctx context.Context, name string) (*room.State, error) {
 		if err := s.pullMessages(ctx, home, name); err != nil {
 			s.log.Debug("reading a room's messages from another home", "room", name, "home", home, "err", err)
 		}
-		break
+		if now, err := s.store.State(ctx, name); err == nil && (now.Exists() || now.Deleted) {
+			break
+		}
 	}
 	return s.store.State(ctx, name)
 }

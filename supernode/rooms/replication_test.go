@@ -529,3 +529,30 @@ func TestNoTicketYet(t *testing.T) {
 	owner.create("lounge", room.Modes{})
 	heads(t, "lounge", 1, c.homes...)
 }
+
+// TestJoinFreshens: a home that missed the last replicas of a quiet room
+// (the primary took it for dead a moment) reads them from the primary
+// when a member attaches there, so the member's backlog has them.
+func TestJoinFreshens(t *testing.T) {
+	c := newCluster(t, "lounge", 3)
+	a, b, lagging := c.homes[0], c.homes[1], c.homes[2]
+	owner := a.member(t, "olivia")
+	owner.create("lounge", room.Modes{Public: true})
+	bob := b.member(t, "bob")
+	bob.mustJoin("lounge")
+	a.svc.markDown(lagging.h.ID())
+	if err := bob.say("lounge", "missed", nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := owner.op("lounge", topic("missed too")); err != nil {
+		t.Fatal(err)
+	}
+	if got := backlogIDs(t, lagging, "lounge"); len(got) != 0 {
+		t.Fatalf("the lagging home holds %q", got)
+	}
+	a.svc.markUp(lagging.h.ID())
+	carol := lagging.member(t, "carol")
+	carol.mustJoin("lounge")
+	same(t, backlogIDs(t, lagging, "lounge"), "bob: missed")
+	heads(t, "lounge", 2, c.homes...)
+}
