@@ -70,13 +70,23 @@ func (r *Rooms) catchUp(ctx context.Context, j *joined, home peer.ID) error {
 	st := j.state
 	j.mu.Unlock()
 	show := st.Seq > 0
+	replayed, restart := false, false
 	for {
+		restart = false
 		ops, more, err := client.RoomOpsSince(ctx, r.h.Libp2p(), home, r.h.Ticket().Signed, j.room, st.Seq)
 		if err != nil {
 			return fmt.Errorf("reading %q's chain: %w", j.room, mapErr(err))
 		}
-		for _, s := range ops {
+		for i, s := range ops {
 			next, op, err := room.Step(st, s, r.h.Now(), r.checks())
+			if err != nil && i == 0 && errors.Is(err, room.ErrFork) && !replayed {
+				// Our head is on a branch the homes dropped (a fork
+				// settled for an earlier home's branch, docs/ROOMS.md):
+				// read the whole chain again, every op verified.
+				r.log.Info("a room's chain forked from ours: reading it again", "room", j.room, "at", st.Seq)
+				st, show, replayed, restart = room.New(j.room), false, true, true
+				break
+			}
 			if err != nil {
 				// The home hands out a chain that does not verify: take
 				// nothing more from it.
@@ -86,6 +96,9 @@ func (r *Rooms) catchUp(ctx context.Context, j *joined, home peer.ID) error {
 			if show {
 				r.showOp(op)
 			}
+		}
+		if restart {
+			continue // start over from the genesis op
 		}
 		if !more || len(ops) == 0 {
 			break
@@ -204,8 +217,9 @@ func (r *Rooms) handle(j *joined, ev *wire.RoomEvent) {
 		switch {
 		case err == nil:
 			r.showOp(op)
-		case errors.Is(err, room.ErrGap) && home != "":
-			// Ops we missed (a lagging stream): read them from the chain,
+		case (errors.Is(err, room.ErrGap) || errors.Is(err, room.ErrFork)) && home != "":
+			// Ops we missed (a lagging stream, or a fork the homes
+			// settled against our branch): read them from the chain,
 			// this one included.
 			ctx, cancel := context.WithTimeout(j.ctx, 2*wire.RoomTimeout)
 			if err := r.catchUp(ctx, j, home); err != nil {
