@@ -187,6 +187,18 @@ func endReason(err error) string {
 	return msg[strings.LastIndex(msg, ": ")+2:]
 }
 
+// removes reports whether op puts user out of its room: a kick or a ban
+// of user, or the room's deletion.
+func removes(op *room.Op, user string) bool {
+	switch op.Kind {
+	case room.KindKick, room.KindBan:
+		return op.Target == user
+	case room.KindDeleteRoom:
+		return true
+	}
+	return false
+}
+
 // forget drops j: we are no longer in its room, now or at the next sign-in.
 func (r *Rooms) forget(j *joined) {
 	r.mu.Lock()
@@ -216,6 +228,13 @@ func (r *Rooms) handle(j *joined, ev *wire.RoomEvent) {
 		j.mu.Unlock()
 		switch {
 		case err == nil:
+			if removes(op, r.h.Ticket().Username) {
+				// Out of the room from this line on: forgotten before the
+				// line is shown, so a join right after it is a new join,
+				// which the home admits or refuses — not "joined already"
+				// while the home's end of the stream is still on its way.
+				r.forget(j)
+			}
 			r.showOp(op)
 		case (errors.Is(err, room.ErrGap) || errors.Is(err, room.ErrFork)) && home != "":
 			// Ops we missed (a lagging stream, or a fork the homes
