@@ -8,3 +8,6 @@ import (
 
 // RoomHomes are a chat room's home supernodes, best first.
 func (s *session) RoomHomes(room string) []peer.AddrInfo { return s.discovery.RoomHomes(room) }
+
+// Supernodes are the live supernodes, at most n, best first.
+func (s *session) Supernodes(n int) []peer.AddrInfo { return s.discovery.Supernodes(n) }

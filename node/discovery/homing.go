@@ -84,6 +84,17 @@ func (d *Discovery) RoomHomes(room string) []peer.AddrInfo {
 	return d.addrsOr(client.RoomHomes(room, d.live(), wire.Homes))
 }
 
+// Supernodes are at most n of the live supernodes, in rendezvous order of
+// a key of their own (so every node asks the same ones first); the
+// rendezvous servers when none is known.
+func (d *Discovery) Supernodes(n int) []peer.AddrInfo {
+	return d.addrsOr(client.HomesFor(supernodesKey, d.live(), n))
+}
+
+// supernodesKey orders the supernodes for Supernodes: no mailbox ID or
+// room (whose keys start "room/") has it.
+const supernodesKey = "supernodes"
+
 // addrsOr is ids with the addresses we know for them, in order; the
 // rendezvous servers when ids is empty (no live supernode known yet).
 func (d *Discovery) addrsOr(ids []peer.ID) []peer.AddrInfo {

@@ -39,6 +39,7 @@ func (f *fakeHost) Ticket() *ticket.Ticket                           { return f.
 func (f *fakeHost) RegionPass() (*ticket.Ticket, *ticket.Pass)       { return f.tk, nil }
 func (f *fakeHost) Sign([]byte) ([]byte, error)                      { return nil, io.ErrUnexpectedEOF }
 func (f *fakeHost) RoomHomes(string) []peer.AddrInfo                 { return nil }
+func (f *fakeHost) Supernodes(int) []peer.AddrInfo                   { return nil }
 func (f *fakeHost) ConnectHome(context.Context, peer.AddrInfo) error { return io.ErrUnexpectedEOF }
 func (f *fakeHost) Store() *store.Store                              { return f.st }
 func (f *fakeHost) Now() time.Time                                   { return f.now }

@@ -17,10 +17,12 @@
 package rooms
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 	"unicode/utf8"
@@ -45,8 +47,10 @@ type Host interface {
 	RegionPass() (*ticket.Ticket, *ticket.Pass)
 	// Sign signs with our device key.
 	Sign([]byte) ([]byte, error)
-	// RoomHomes are the room's home supernodes, best first.
+	// RoomHomes are the room's home supernodes, best first; Supernodes
+	// at most n of all the live supernodes, best first.
 	RoomHomes(room string) []peer.AddrInfo
+	Supernodes(n int) []peer.AddrInfo
 	// ConnectHome connects to a home, marking it dead when it does not
 	// answer.
 	ConnectHome(ctx context.Context, home peer.AddrInfo) error
@@ -349,11 +353,13 @@ func (r *Rooms) RoomHistory(ctx context.Context, name string, limit int) ([]api.
 	return out, nil
 }
 
-// ListRooms searches the room directory at one supernode. With one home
-// per network (this increment) its answer is the whole directory; the
-// directory homes of docs/ROOMS.md will take its place. The supernode is
-// the first in rendezvous order of a key no room has (a room's key is
-// "room/" and its name, and no room's name is empty).
+// ListRooms searches the room directory: it asks the live supernodes (at
+// most wire.RoomDirectorySupernodes, in parallel) for the rooms they home,
+// and merges their answers (docs/ROOMS.md, "The directory", design 2). A
+// room lives at up to three homes and each counts the members joined
+// there, so a room's members online are the sum of its homes' counts. A
+// supernode that does not answer is left out; only when none answers is
+// the search an error.
 func (r *Rooms) ListRooms(ctx context.Context, query, region string, limit int) ([]api.RoomListing, error) {
 	if limit < 0 || limit > wire.RoomDirectoryPage {
 		return nil, fmt.Errorf("%w: a directory page of 0..%d rooms", api.ErrBadRequest, wire.RoomDirectoryPage)
@@ -363,23 +369,63 @@ func (r *Rooms) ListRooms(ctx context.Context, query, region string, limit int) 
 			return nil, fmt.Errorf("%w: %v", api.ErrBadRequest, err)
 		}
 	}
-	sn, err := r.home(ctx, "")
-	if err != nil {
-		return nil, err
+	sns := r.h.Supernodes(wire.RoomDirectorySupernodes)
+	if len(sns) == 0 {
+		return nil, fmt.Errorf("%w: no supernode known to search", api.ErrUnreachable)
 	}
-	entries, err := client.ListRooms(ctx, r.h.Libp2p(), sn, r.h.Ticket().Signed, query, region, limit)
-	if err != nil {
-		return nil, fmt.Errorf("searching the room directory: %w", mapErr(err))
+	type answer struct {
+		entries []*wire.RoomDirectoryEntry
+		err     error
 	}
-	out := make([]api.RoomListing, 0, len(entries))
-	for _, e := range entries {
-		if wire.ValidRoomName(e.Room) != nil || len(e.Topic) > wire.MaxRoomTopic || !utf8.ValidString(e.Topic) {
-			continue // not a room a member could join: not shown
+	answers := make([]answer, len(sns))
+	var wg sync.WaitGroup
+	for i, sn := range sns {
+		wg.Go(func() {
+			if err := r.h.ConnectHome(ctx, sn); err != nil {
+				answers[i].err = fmt.Errorf("%w: %v", api.ErrUnreachable, err)
+				return
+			}
+			// Every supernode's full page: the merge sorts and cuts.
+			answers[i].entries, answers[i].err = client.ListRooms(ctx, r.h.Libp2p(), sn.ID, r.h.Ticket().Signed, query, region, 0)
+		})
+	}
+	wg.Wait()
+	merged := map[string]*api.RoomListing{}
+	var firstErr error
+	answered := false
+	for _, a := range answers {
+		if a.err != nil {
+			firstErr = cmp.Or(firstErr, a.err)
+			continue
 		}
-		out = append(out, api.RoomListing{Room: e.Room, Topic: e.Topic, Region: e.Region,
-			Members: int(e.Online), Online: int(e.Online), Public: true})
+		answered = true
+		for _, e := range a.entries {
+			if wire.ValidRoomName(e.Room) != nil || len(e.Topic) > wire.MaxRoomTopic || !utf8.ValidString(e.Topic) {
+				continue // not a room a member could join: not shown
+			}
+			l := merged[e.Room]
+			if l == nil {
+				l = &api.RoomListing{Room: e.Room, Topic: e.Topic, Region: e.Region, Public: true}
+				merged[e.Room] = l
+			}
+			l.Online += int(e.Online)
+			l.Members = l.Online
+		}
 	}
-	return out, nil
+	if !answered {
+		return nil, fmt.Errorf("searching the room directory: %w", mapErr(firstErr))
+	}
+	out := make([]api.RoomListing, 0, len(merged))
+	for _, l := range merged {
+		out = append(out, *l)
+	}
+	slices.SortFunc(out, func(a, b api.RoomListing) int {
+		return cmp.Or(cmp.Compare(b.Online, a.Online), cmp.Compare(a.Room, b.Room))
+	})
+	if limit == 0 {
+		limit = wire.RoomDirectoryPage
+	}
+	return out[:min(limit, len(out))], nil
 }
 
 // credentials are the ticket to sign and present with, and the region pass

@@ -137,6 +137,9 @@ const (
 	MaxRoomQueryWords = 8
 	// RoomDirectoryPage is the most rooms one directory answer holds.
 	RoomDirectoryPage = 100
+	// RoomDirectorySupernodes is how many supernodes a directory search
+	// asks at once (each answers for the rooms it homes).
+	RoomDirectorySupernodes = 32
 	// RoomListRate per second, with bursts of RoomListBurst, bounds one
 	// account's directory searches at a home.
 	RoomListRate  = 2
