@@ -1,0 +1,122 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"time"
+
+	"github.com/libp2p/go-libp2p"
+	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
+
+	"eserver/internal/benchproc"
+	"eserver/node/room"
+	"eserver/supernode"
+	snclient "eserver/supernode/client"
+)
+
+// runHome is one of the room's homes: a supernode with its services. It
+// prints "ADDR <addr>", starts its services on "start <addr>,<addr>…" (every
+// home's address, its own included) and exits when stdin closes.
+func runHome(args []string) error {
+	fs := flag.NewFlagSet("home", flag.ContinueOnError)
+	n := fs.Int("n", 1000, "nodes the supernode is sized for")
+	auth := fs.String("auth", "", "auth server peer ID")
+	dir := fs.String("dir", "", "directory for the databases")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	authID, err := peer.Decode(*auth)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(*dir, 0o700); err != nil {
+		return err
+	}
+	res, err := supernode.SupernodeResources(*n)
+	if err != nil {
+		return err
+	}
+	h, err := libp2p.New(libp2p.ListenAddrStrings("/ip4/127.0.0.1/tcp/0"), libp2p.Transport(tcp.NewTCPTransport), res)
+	if err != nil {
+		return err
+	}
+	defer h.Close()
+	var svc *supernode.Services
+	defer func() {
+		if svc != nil {
+			_ = svc.Close()
+		}
+	}()
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	ready := "ADDR " + benchproc.AddrOf(peer.AddrInfo{ID: h.ID(), Addrs: h.Addrs()})
+	return benchproc.Serve(os.Stdin, os.Stdout, ready, func(cmd, arg string) (any, error) {
+		if cmd != "start" || svc != nil {
+			return nil, fmt.Errorf("unexpected command %q", cmd)
+		}
+		var peers []peer.AddrInfo
+		for _, a := range strings.Split(arg, ",") {
+			ai, err := peer.AddrInfoFromString(a)
+			if err != nil {
+				return nil, fmt.Errorf("home address %q: %w", a, err)
+			}
+			peers = append(peers, *ai)
+		}
+		cfg := homeConfig(authID, *dir, *n, peers, log)
+		svc, err = supernode.StartServices(h, cfg)
+		return nil, err
+	})
+}
+
+// homeConfig is a home's services. The other homes (peers) are where a
+// room's replicas go once homes replicate (docs/ROOMS.md): until then each
+// home is the only home of the rooms it is asked about, and -homes must be
+// 1.
+func homeConfig(authID peer.ID, dir string, n int, peers []peer.AddrInfo, log *slog.Logger) supernode.ServicesConfig {
+	_ = peers
+	return supernode.ServicesConfig{AuthServer: authID, MailboxDB: filepath.Join(dir, "mailbox.db"), MaxNodes: n, Logger: log}
+}
+
+// createRoom has the owner, a host of the coordinator's own, create the
+// room at its primary home: public, so the directory lists it, and with the
+// flood limit off, so the sends are not refused whoever makes them.
+func createRoom(ctx context.Context, authKey crypto.PrivKey, primary string) error {
+	ai, err := peer.AddrInfoFromString(primary)
+	if err != nil {
+		return err
+	}
+	h, err := benchproc.NewHost("127.0.0.1", true)
+	if err != nil {
+		return err
+	}
+	defer h.Close()
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	if err := h.Connect(ctx, *ai); err != nil {
+		return err
+	}
+	st, err := benchproc.SignTicket(authKey, ownerName, device, h)
+	if err != nil {
+		return err
+	}
+	key := h.Peerstore().PrivKey(h.ID())
+	if key == nil {
+		return errors.New("no host key")
+	}
+	op, err := room.Sign(key, st, room.Create(roomName, ownerName, time.Now(), "the benchmark's room", room.Modes{Public: true, FloodOff: true}))
+	if err != nil {
+		return err
+	}
+	_, err = snclient.SubmitRoomOp(ctx, h, ai.ID, st, op)
+	return err
+}
+
+func numCPU() int { return runtime.NumCPU() }
