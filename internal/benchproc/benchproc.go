@@ -168,6 +168,40 @@ func RSSOf(pid int) (int64, error) {
 	return 0, errors.New("no VmRSS in /proc status")
 }
 
+// CPU is the CPU time the child has used so far, user and system.
+func (c *Child) CPU() (time.Duration, error) { return CPUOf(c.Pid()) }
+
+// clockTick is the unit of /proc/<pid>/stat's times: USER_HZ, 100 on
+// every Linux architecture Go runs on.
+const clockTick = 10 * time.Millisecond
+
+// CPUOf reads process pid's CPU time, user and system, from /proc.
+func CPUOf(pid int) (time.Duration, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, err
+	}
+	// The command name, in parentheses, may hold spaces: count fields
+	// after its closing one. utime and stime are fields 14 and 15.
+	i := strings.LastIndexByte(string(b), ')')
+	if i < 0 {
+		return 0, errors.New("malformed /proc stat")
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 13 {
+		return 0, errors.New("short /proc stat")
+	}
+	var sum int64
+	for _, v := range f[11:13] {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("/proc stat: %w", err)
+		}
+		sum += n
+	}
+	return time.Duration(sum) * clockTick, nil
+}
+
 // Stop closes the child's stdin, which ends it, and waits for it; one that
 // has not ended after 10 s is killed.
 func (c *Child) Stop() {

@@ -107,12 +107,38 @@ func TestChildren(t *testing.T) {
 	if err != nil || rss <= 0 {
 		t.Errorf("RSS: %d, %v", rss, err)
 	}
+	if cpu, err := ws[0].CPU(); err != nil || cpu < 0 {
+		t.Errorf("CPU: %v, %v", cpu, err)
+	}
 	if err := ws[1].Do("quit", nil); err != nil {
 		t.Errorf("quit: %v", err)
 	}
 	if err := ws[1].Do("double 1", nil); err == nil {
 		t.Error("a child that quit still answers")
 	}
+}
+
+func TestCPUOf(t *testing.T) {
+	before, err := CPUOf(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Burn CPU until the counter moves; the bound only keeps a broken
+	// reading from spinning forever.
+	x := 0
+	for end := time.Now().Add(time.Minute); time.Now().Before(end); {
+		for i := range 1_000_000 {
+			x += i
+		}
+		after, err := CPUOf(os.Getpid())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if after > before {
+			return
+		}
+	}
+	t.Fatalf("CPU time did not move (%d)", x)
 }
 
 func TestStartFails(t *testing.T) {

@@ -50,6 +50,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -59,6 +60,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"eserver/internal/benchproc"
+	"eserver/supernode"
 	snclient "eserver/supernode/client"
 )
 
@@ -66,6 +68,9 @@ import (
 const (
 	envRole    = "ROOMBENCH_ROLE"     // "home" or "worker"
 	envAuthKey = "ROOMBENCH_AUTH_KEY" // hex of the marshalled auth key, for workers
+	// envProfile, when set by the user, names a directory where every
+	// child writes a CPU profile (<role>-<pid>.cpu): what limits a run.
+	envProfile = "ROOMBENCH_PROFILE"
 )
 
 const (
@@ -95,6 +100,17 @@ func main() {
 // child runs one of the re-executed roles; ROOMBENCH_ROLE named it.
 func child(role string, args []string) error {
 	benchproc.RaiseFDLimit()
+	if dir := os.Getenv(envProfile); dir != "" {
+		f, err := os.Create(filepath.Join(dir, fmt.Sprintf("%s-%d.cpu", role, os.Getpid())))
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
 	switch role {
 	case "home":
 		return runHome(args)
@@ -116,6 +132,7 @@ type config struct {
 	verify    int
 	setupConc int
 	addrs     int
+	size      int
 }
 
 func parseFlags(args []string, stderr io.Writer) (*config, error) {
@@ -132,12 +149,13 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.IntVar(&c.verify, "verify", 1, "members per worker that verify every message they receive; the others only decode")
 	fs.IntVar(&c.setupConc, "setup-conc", 64, "concurrent connects and joins while setting up, over all workers")
 	fs.IntVar(&c.addrs, "addrs", 32, "loopback addresses the members spread over, from 127.0.0.2")
+	fs.IntVar(&c.size, "sn-size", supernode.DefaultMaxNodes, "nodes each home is sized for (supernode.SupernodeResources); at least -n + -joins + 1")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
 	if c.n < 2 || c.homes < 1 || c.homes > 3 || c.workers < 1 || c.workers > c.n || c.rate <= 0 || c.duration <= 0 ||
-		c.joins < 1 || c.pingRate <= 0 || c.verify < 0 || c.setupConc < 1 || c.addrs < 1 || c.addrs > 250 || fs.NArg() > 0 {
-		return nil, errors.New("bad flags: -n at least 2, -homes 1 to 3, -workers 1 to -n, rates, -duration and -joins positive, -addrs at most 250")
+		c.joins < 1 || c.pingRate <= 0 || c.verify < 0 || c.setupConc < 1 || c.addrs < 1 || c.addrs > 250 || c.size <= c.n+c.joins || fs.NArg() > 0 {
+		return nil, errors.New("bad flags: -n at least 2, -homes 1 to 3, -workers 1 to -n, rates, -duration and -joins positive, -addrs at most 250, -sn-size above -n + -joins")
 	}
 	return c, nil
 }
@@ -165,6 +183,14 @@ type results struct {
 	send, ping, join             []time.Duration
 	joinErrs                     int
 	firstJoinErr                 string
+	cpu                          cpuUse
+	load                         [2]string // /proc/loadavg before and after the sends
+}
+
+// cpuUse is the CPU the homes and the workers used from the start of the
+// sends until the last receipt came in, and that stretch's wall time.
+type cpuUse struct {
+	homes, workers, wall time.Duration
 }
 
 // run is the coordinator.
@@ -209,7 +235,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	infos := map[peer.ID]peer.AddrInfo{}
 	var ids []peer.ID
 	for i := range cfg.homes {
-		h, err := benchproc.Start(envRole, "home", env, stderr, "-n", strconv.Itoa(cfg.n+cfg.joins+1),
+		h, err := benchproc.Start(envRole, "home", env, stderr, "-n", strconv.Itoa(cfg.size),
 			"-auth", authID.String(), "-dir", filepath.Join(dir, fmt.Sprintf("home%d", i)))
 		if err != nil {
 			return err
@@ -293,6 +319,16 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	p := plan{Start: time.Now().Add(time.Second).UnixNano(), Rate: cfg.rate, Msgs: cfg.msgs(),
 		Duration: int64(cfg.duration), PingRate: cfg.pingRate, Joins: cfg.joins}
 	pb, _ := json.Marshal(p)
+	res.load[0] = loadavg()
+	homesCPU, err := sumCPU(homes)
+	if err != nil {
+		return err
+	}
+	workersCPU, err := sumCPU(workers)
+	if err != nil {
+		return err
+	}
+	runStart := time.Unix(0, p.Start) // the first send; the CPU read before it is a second of idling
 	logf("sending %d messages at %.0f/s, %d members joining meanwhile", p.Msgs, cfg.rate, cfg.joins)
 	reps, err = benchproc.All[reply](workers, "run "+string(pb))
 	if err != nil {
@@ -339,6 +375,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			break
 		}
 		time.Sleep(200 * time.Millisecond)
+	}
+	res.cpu.wall = time.Since(runStart)
+	res.load[1] = loadavg()
+	if c, err := sumCPU(homes); err == nil {
+		res.cpu.homes = c - homesCPU
+	}
+	if c, err := sumCPU(workers); err == nil {
+		res.cpu.workers = c - workersCPU
 	}
 	if res.rssAfter, err = sumRSS(homes); err != nil {
 		return err
@@ -400,6 +444,29 @@ func collectFanout(res *results, sentAt map[int]int64, reps []reply, members int
 	}
 }
 
+func sumCPU(cs []*benchproc.Child) (time.Duration, error) {
+	var sum time.Duration
+	for _, c := range cs {
+		d, err := c.CPU()
+		if err != nil {
+			return 0, err
+		}
+		sum += d
+	}
+	return sum, nil
+}
+
+// loadavg is the machine's load averages, for the record: other work on
+// the same cores slows every figure, the baseline included.
+func loadavg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "?"
+	}
+	f := strings.Fields(string(b))
+	return strings.Join(f[:min(3, len(f))], " ")
+}
+
 func sumRSS(cs []*benchproc.Child) (int64, error) {
 	var sum int64
 	for _, c := range cs {
@@ -440,6 +507,15 @@ func report(w io.Writer, cfg *config, r *results) {
 		benchproc.MiB(r.rssIdle), cfg.n, benchproc.MiB(r.rssJoined), benchproc.MiB(r.rssAfter))
 	fmt.Fprintf(w, "sent %d messages at %.1f/s (%d refused), each to every member: %d of %d; receipts %d of %d; streams ended early: %s; messages refused by a verifying member: %d\n\n",
 		r.sent, rate, r.sendErrs, r.complete, r.sent, r.receipts, r.want, ended, r.bad)
+	perReceipt := func(d time.Duration) string {
+		if r.receipts == 0 {
+			return "-"
+		}
+		return benchproc.Dur(d / time.Duration(r.receipts))
+	}
+	fmt.Fprintf(w, "CPU from the first send to the last receipt (%v): homes %.2f s (%.0f%% of a core, %s per receipt), workers %.2f s (%s per receipt); load average %s before, %s after\n\n",
+		r.cpu.wall.Round(time.Millisecond), r.cpu.homes.Seconds(), 100*r.cpu.homes.Seconds()/r.cpu.wall.Seconds(), perReceipt(r.cpu.homes),
+		r.cpu.workers.Seconds(), perReceipt(r.cpu.workers), r.load[0], r.load[1])
 	if r.firstSendErr != "" {
 		fmt.Fprintf(w, "first refused send: %s\n", r.firstSendErr)
 	}
@@ -483,4 +559,8 @@ func report(w io.Writer, cfg *config, r *results) {
 	}
 	line("Sustained", r.sent, ns, fmt.Sprintf("\t%.1f msgs/s\t%d complete\t%d receipts\t%d expected\t%.1f delivered/s", rate, r.complete, r.receipts, r.want, delivered))
 	line("TargetRate", r.sent, 1e9/cfg.rate, fmt.Sprintf("\t%.1f msgs/s", cfg.rate))
+	if r.receipts > 0 {
+		line("HomeCPUPerReceipt", int(r.receipts), float64(r.cpu.homes)/float64(r.receipts), "")
+		line("WorkerCPUPerReceipt", int(r.receipts), float64(r.cpu.workers)/float64(r.receipts), "")
+	}
 }
