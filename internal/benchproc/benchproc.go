@@ -402,3 +402,78 @@ func Dur(d time.Duration) string {
 
 // Ratio formats a/b as "1.5x".
 func Ratio(a, b time.Duration) string { return fmt.Sprintf("%.1fx", float64(a)/float64(b)) }
+
+// AsChild runs child and exits when roleVar names a role in the
+// environment — this process is a re-executed child — and returns at once
+// otherwise. Both a benchmark's main and its TestMain call it first, so the
+// test binary can stand in for the program.
+func AsChild(roleVar, name string, child func(role string, args []string) error) {
+	role := os.Getenv(roleVar)
+	if role == "" {
+		return
+	}
+	if err := child(role, os.Args[1:]); err != nil {
+		fmt.Fprintf(os.Stderr, "%s: %v\n", name, err)
+		os.Exit(1)
+	}
+	os.Exit(0)
+}
+
+// BenchLines finds the `go test -bench` lines of out whose name starts
+// with prefix, keyed by the rest of the name, each with the fields after
+// the name.
+func BenchLines(out, prefix string) map[string][]string {
+	got := map[string][]string{}
+	for line := range strings.Lines(out) {
+		f := strings.Fields(line)
+		if len(f) >= 2 && strings.HasPrefix(f[0], prefix) {
+			got[strings.TrimPrefix(f[0], prefix)] = f[1:]
+		}
+	}
+	return got
+}
+
+// Run is what a coordinator sets up before it starts children: a larger
+// open-files limit, a serialised stderr (the children's stderr is copied
+// into it by goroutines of their own), a temporary directory and the run's
+// auth key with the environment that hands it to the children.
+type Run struct {
+	Stderr io.Writer
+	Dir    string // removed by Close
+	Auth   Auth
+	Env    []string
+	name   string
+}
+
+// NewRun sets up a run of the program called name; envAuthKey is the
+// variable the children read the auth key from (AuthFromEnv).
+func NewRun(name, envAuthKey string, stderr io.Writer) (*Run, error) {
+	RaiseFDLimit()
+	dir, err := os.MkdirTemp("", name+"-")
+	if err != nil {
+		return nil, err
+	}
+	r := &Run{Stderr: &SyncWriter{W: stderr}, Dir: dir, name: name}
+	if r.Auth, err = NewAuth(); err == nil {
+		r.Env, err = r.Auth.Env(envAuthKey)
+	}
+	if err != nil {
+		r.Close()
+		return nil, err
+	}
+	return r, nil
+}
+
+// Logf writes a progress line to the run's stderr.
+func (r *Run) Logf(format string, a ...any) {
+	fmt.Fprintf(r.Stderr, r.name+": "+format+"\n", a...)
+}
+
+// Start starts a child of the run (Start with the run's environment and
+// stderr).
+func (r *Run) Start(roleVar, role string, args ...string) (*Child, error) {
+	return Start(roleVar, role, r.Env, r.Stderr, args...)
+}
+
+// Close removes the run's directory.
+func (r *Run) Close() { _ = os.RemoveAll(r.Dir) }

@@ -220,3 +220,35 @@ func TestFormat(t *testing.T) {
 		}
 	}
 }
+
+func TestBenchLines(t *testing.T) {
+	out := "table\nBenchmarkRoomFanoutP50\t10\t5 ns/op\t3 members\nBenchmarkOther\t1\t2 ns/op\nBenchmarkRoomX\n"
+	got := BenchLines(out, "BenchmarkRoom")
+	if len(got) != 1 || strings.Join(got["FanoutP50"], " ") != "10 5 ns/op 3 members" {
+		t.Fatalf("BenchLines: %q", got)
+	}
+}
+
+func TestAuthEnv(t *testing.T) {
+	a, err := NewAuth()
+	if err != nil {
+		t.Fatal(err)
+	}
+	env, err := a.Env("BENCHPROC_TEST_KEY")
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, ok := strings.CutPrefix(env[len(env)-1], "BENCHPROC_TEST_KEY=")
+	if !ok {
+		t.Fatalf("env ends with %q", env[len(env)-1])
+	}
+	t.Setenv("BENCHPROC_TEST_KEY", v)
+	b, err := AuthFromEnv("BENCHPROC_TEST_KEY")
+	if err != nil || b.ID != a.ID || !b.Key.Equals(a.Key) {
+		t.Fatalf("AuthFromEnv: %v, %v", b.ID, err)
+	}
+	t.Setenv("BENCHPROC_TEST_KEY", "zz")
+	if _, err := AuthFromEnv("BENCHPROC_TEST_KEY"); err == nil {
+		t.Fatal("a bad key read")
+	}
+}

@@ -3,8 +3,11 @@ package benchproc
 import (
 	"context"
 	"crypto/rand"
+	"encoding/hex"
 	"errors"
+	"fmt"
 	"io"
+	"os"
 	"time"
 
 	"github.com/libp2p/go-libp2p"
@@ -18,6 +21,7 @@ import (
 
 	"eserver/node/ticket"
 	"eserver/node/wire"
+	"eserver/supernode"
 )
 
 // AddrOf is ai's first address with its /p2p/ part: what a server prints
@@ -87,4 +91,67 @@ func PingOnce(ctx context.Context, h host.Host, p peer.ID) error {
 		return errors.New("ping: wrong echo")
 	}
 	return nil
+}
+
+// Auth is the auth server's key of a run: made by the coordinator,
+// handed to the children in the environment, so every process signs and
+// checks tickets of the same server without an auth server running.
+type Auth struct {
+	Key crypto.PrivKey
+	ID  peer.ID
+}
+
+// NewAuth makes a run's auth key.
+func NewAuth() (Auth, error) {
+	k, _, err := crypto.GenerateEd25519Key(rand.Reader)
+	if err != nil {
+		return Auth{}, err
+	}
+	id, err := peer.IDFromPrivateKey(k)
+	return Auth{k, id}, err
+}
+
+// Env is the environment for the run's children: this process's, with the
+// key in envVar.
+func (a Auth) Env(envVar string) ([]string, error) {
+	raw, err := crypto.MarshalPrivateKey(a.Key)
+	if err != nil {
+		return nil, err
+	}
+	return append(os.Environ(), envVar+"="+hex.EncodeToString(raw)), nil
+}
+
+// AuthFromEnv is a child's copy of the run's auth key, from envVar.
+func AuthFromEnv(envVar string) (Auth, error) {
+	raw, err := hex.DecodeString(os.Getenv(envVar))
+	if err != nil {
+		return Auth{}, fmt.Errorf("%s: %w", envVar, err)
+	}
+	k, err := crypto.UnmarshalPrivateKey(raw)
+	if err != nil {
+		return Auth{}, fmt.Errorf("%s: %w", envVar, err)
+	}
+	id, err := peer.IDFromPrivateKey(k)
+	return Auth{k, id}, err
+}
+
+// ServerHost is a server child's host: TCP only on 127.0.0.1, with opts
+// (a supernode's resource limits); Ready is the first line it prints.
+func ServerHost(opts ...libp2p.Option) (host.Host, error) {
+	return libp2p.New(append([]libp2p.Option{libp2p.ListenAddrStrings("/ip4/127.0.0.1/tcp/0"), libp2p.Transport(tcp.NewTCPTransport)}, opts...)...)
+}
+
+// Ready is the line by which a server child says where it listens.
+func Ready(h host.Host) string {
+	return "ADDR " + AddrOf(peer.AddrInfo{ID: h.ID(), Addrs: h.Addrs()})
+}
+
+// SupernodeHost is a server child's host with a supernode's resource
+// limits for n nodes (supernode.SupernodeResources).
+func SupernodeHost(n int) (host.Host, error) {
+	res, err := supernode.SupernodeResources(n)
+	if err != nil {
+		return nil, err
+	}
+	return ServerHost(res)
 }

@@ -3,6 +3,7 @@ package benchproc
 import (
 	"context"
 	"crypto/rand"
+	"strings"
 	"testing"
 	"time"
 
@@ -13,7 +14,7 @@ import (
 )
 
 func TestPingAndTicket(t *testing.T) {
-	server, err := NewHost("127.0.0.1", false) // answers pings
+	server, err := ServerHost() // answers pings
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -23,7 +24,11 @@ func TestPingAndTicket(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer node.Close()
-	ai, err := peer.AddrInfoFromString(AddrOf(peer.AddrInfo{ID: server.ID(), Addrs: server.Addrs()}))
+	addr, ok := strings.CutPrefix(Ready(server), "ADDR ")
+	if !ok {
+		t.Fatalf("ready line %q", Ready(server))
+	}
+	ai, err := peer.AddrInfoFromString(addr)
 	if err != nil || ai.ID != server.ID() {
 		t.Fatalf("AddrOf does not read back: %v, %v", ai, err)
 	}

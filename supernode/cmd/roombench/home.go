@@ -12,10 +12,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/libp2p/go-libp2p"
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
-	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
 
 	"eserver/internal/benchproc"
 	"eserver/node/room"
@@ -29,23 +27,18 @@ import (
 func runHome(args []string) error {
 	fs := flag.NewFlagSet("home", flag.ContinueOnError)
 	n := fs.Int("n", 1000, "nodes the supernode is sized for")
-	auth := fs.String("auth", "", "auth server peer ID")
 	dir := fs.String("dir", "", "directory for the databases")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	authID, err := peer.Decode(*auth)
+	auth, err := benchproc.AuthFromEnv(envAuthKey)
 	if err != nil {
 		return err
 	}
 	if err := os.MkdirAll(*dir, 0o700); err != nil {
 		return err
 	}
-	res, err := supernode.SupernodeResources(*n)
-	if err != nil {
-		return err
-	}
-	h, err := libp2p.New(libp2p.ListenAddrStrings("/ip4/127.0.0.1/tcp/0"), libp2p.Transport(tcp.NewTCPTransport), res)
+	h, err := benchproc.SupernodeHost(*n)
 	if err != nil {
 		return err
 	}
@@ -57,8 +50,7 @@ func runHome(args []string) error {
 		}
 	}()
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	ready := "ADDR " + benchproc.AddrOf(peer.AddrInfo{ID: h.ID(), Addrs: h.Addrs()})
-	return benchproc.Serve(os.Stdin, os.Stdout, ready, func(cmd, arg string) (any, error) {
+	return benchproc.Serve(os.Stdin, os.Stdout, benchproc.Ready(h), func(cmd, arg string) (any, error) {
 		if cmd != "start" || svc != nil {
 			return nil, fmt.Errorf("unexpected command %q", cmd)
 		}
@@ -70,7 +62,7 @@ func runHome(args []string) error {
 			}
 			peers = append(peers, *ai)
 		}
-		cfg := homeConfig(authID, *dir, *n, peers, log)
+		cfg := homeConfig(auth.ID, *dir, *n, peers, log)
 		svc, err = supernode.StartServices(h, cfg)
 		return nil, err
 	})

@@ -41,8 +41,6 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -56,7 +54,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"eserver/internal/benchproc"
@@ -84,14 +81,8 @@ const (
 const defaultHomes = 1
 
 func main() {
-	var err error
-	switch role := os.Getenv(envRole); role {
-	case "":
-		err = run(context.Background(), os.Args[1:], os.Stdout, os.Stderr)
-	default:
-		err = child(role, os.Args[1:])
-	}
-	if err != nil {
+	benchproc.AsChild(envRole, "roombench", child)
+	if err := run(context.Background(), os.Args[1:], os.Stdout, os.Stderr); err != nil {
 		fmt.Fprintln(os.Stderr, "roombench:", err)
 		os.Exit(1)
 	}
@@ -199,30 +190,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	benchproc.RaiseFDLimit()
-	stderr = &benchproc.SyncWriter{W: stderr}
-	logf := func(format string, a ...any) {
-		fmt.Fprintf(stderr, "roombench: "+format+"\n", a...)
-	}
-	dir, err := os.MkdirTemp("", "roombench-")
+	r, err := benchproc.NewRun("roombench", envAuthKey, stderr)
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(dir)
-
-	authKey, _, err := crypto.GenerateEd25519Key(rand.Reader)
-	if err != nil {
-		return err
-	}
-	authID, err := peer.IDFromPrivateKey(authKey)
-	if err != nil {
-		return err
-	}
-	rawKey, err := crypto.MarshalPrivateKey(authKey)
-	if err != nil {
-		return err
-	}
-	env := append(os.Environ(), envAuthKey+"="+hex.EncodeToString(rawKey))
+	defer r.Close()
+	stderr, logf, auth, env, dir := r.Stderr, r.Logf, r.Auth, r.Env, r.Dir
 	res := &results{ended: map[string]int{}}
 
 	// The homes, then each told where the others are.
@@ -236,7 +209,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var ids []peer.ID
 	for i := range cfg.homes {
 		h, err := benchproc.Start(envRole, "home", env, stderr, "-n", strconv.Itoa(cfg.size),
-			"-auth", authID.String(), "-dir", filepath.Join(dir, fmt.Sprintf("home%d", i)))
+			"-dir", filepath.Join(dir, fmt.Sprintf("home%d", i)))
 		if err != nil {
 			return err
 		}
@@ -268,7 +241,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if res.rssIdle, err = sumRSS(homes); err != nil {
 		return err
 	}
-	if err := createRoom(ctx, authKey, order[0]); err != nil {
+	if err := createRoom(ctx, auth.Key, order[0]); err != nil {
 		return fmt.Errorf("creating the room: %w", err)
 	}
 
@@ -285,7 +258,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		w, err := benchproc.Start(envRole, "worker", env, stderr,
 			"-index", strconv.Itoa(i), "-workers", strconv.Itoa(cfg.workers), "-members", strconv.Itoa(cfg.n),
 			"-lo", strconv.Itoa(lo), "-hi", strconv.Itoa(hi), "-jlo", strconv.Itoa(jlo), "-jhi", strconv.Itoa(jhi),
-			"-homes", strings.Join(order, ","), "-auth", authID.String(), "-msgs", strconv.Itoa(cfg.msgs()),
+			"-homes", strings.Join(order, ","), "-msgs", strconv.Itoa(cfg.msgs()),
 			"-addrs", strconv.Itoa(cfg.addrs), "-verify", strconv.Itoa(cfg.verify),
 			"-setup-conc", strconv.Itoa(max(1, cfg.setupConc/cfg.workers)))
 		if err != nil {

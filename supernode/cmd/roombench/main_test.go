@@ -1,26 +1,20 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
-	"fmt"
 	"os"
 	"strconv"
 	"strings"
 	"testing"
+
+	"eserver/internal/benchproc"
 )
 
 // TestMain lets the test binary stand in for the program when run()
 // re-executes itself as a home or a worker.
 func TestMain(m *testing.M) {
-	if role := os.Getenv(envRole); role != "" {
-		if err := child(role, os.Args[1:]); err != nil {
-			fmt.Fprintln(os.Stderr, "roombench:", err)
-			os.Exit(1)
-		}
-		os.Exit(0)
-	}
+	benchproc.AsChild(envRole, "roombench", child)
 	os.Exit(m.Run())
 }
 
@@ -33,21 +27,14 @@ func TestRunSmall(t *testing.T) {
 	if err := run(context.Background(), args, &out, &log); err != nil {
 		t.Fatalf("run: %v\nstderr:\n%s", err, log.String())
 	}
-	got := map[string][]string{}
-	sc := bufio.NewScanner(bytes.NewReader(out.Bytes()))
-	for sc.Scan() {
-		f := strings.Fields(sc.Text())
-		if len(f) >= 6 && strings.HasPrefix(f[0], "BenchmarkRoom") {
-			got[strings.TrimPrefix(f[0], "BenchmarkRoom")] = f[1:]
-		}
-	}
+	got := benchproc.BenchLines(out.String(), "BenchmarkRoom")
 	for _, name := range []string{"FanoutP50", "FanoutP99", "PingP50", "PingP99", "SendP50", "SendP99", "JoinP50", "JoinP99", "Sustained", "TargetRate"} {
 		f, ok := got[name]
 		if !ok {
 			t.Errorf("no BenchmarkRoom%s line in:\n%s", name, out.String())
 			continue
 		}
-		if f[2] != "ns/op" || f[3] != "30" || f[4] != "members" {
+		if len(f) < 4 || f[2] != "ns/op" || f[3] != "30" || f[4] != "members" {
 			t.Errorf("BenchmarkRoom%s: fields %q", name, f)
 		}
 		if v, err := strconv.ParseFloat(f[1], 64); err != nil || v <= 0 {

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -96,7 +95,6 @@ func runWorker(args []string) error {
 	jhi := fs.Int("jhi", 0, "last joiner here, exclusive")
 	members := fs.Int("members", 0, "members over all workers (joiners are numbered after them)")
 	homesArg := fs.String("homes", "", "the room's homes, comma-separated, primary first")
-	auth := fs.String("auth", "", "auth server peer ID")
 	msgs := fs.Int("msgs", 0, "messages the run sends")
 	addrs := fs.Int("addrs", 32, "loopback addresses")
 	verify := fs.Int("verify", 1, "members that verify every message")
@@ -104,15 +102,7 @@ func runWorker(args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	rawKey, err := hex.DecodeString(os.Getenv(envAuthKey))
-	if err != nil {
-		return err
-	}
-	authKey, err := crypto.UnmarshalPrivateKey(rawKey)
-	if err != nil {
-		return err
-	}
-	authID, err := peer.Decode(*auth)
+	auth, err := benchproc.AuthFromEnv(envAuthKey)
 	if err != nil {
 		return err
 	}
@@ -125,7 +115,7 @@ func runWorker(args []string) error {
 		homes = append(homes, *ai)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	w := &worker{ctx: ctx, authID: authID, latest: make([]atomic.Int64, *msgs), count: make([]atomic.Int32, *msgs), ended: map[string]int{}}
+	w := &worker{ctx: ctx, authID: auth.ID, latest: make([]atomic.Int64, *msgs), count: make([]atomic.Int32, *msgs), ended: map[string]int{}}
 	mk := func(i int) *member { return &member{i: i, name: fmt.Sprintf("m%06d", i), home: homes[i%len(homes)].ID} }
 	for i := *lo; i < *hi; i++ {
 		w.members = append(w.members, mk(i))
@@ -155,7 +145,7 @@ func runWorker(args []string) error {
 			var retries atomic.Int64
 			err := benchproc.Parallel(len(all), *setupConc, func(j int) error {
 				m := all[j]
-				return m.connect(ctx, authKey, homes[m.i%len(homes)], fmt.Sprintf("127.0.0.%d", 2+m.i%*addrs), &retries)
+				return m.connect(ctx, auth.Key, homes[m.i%len(homes)], fmt.Sprintf("127.0.0.%d", 2+m.i%*addrs), &retries)
 			})
 			return reply{Retries: int(retries.Load())}, err
 		case "join":

@@ -38,7 +38,6 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/binary"
-	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
@@ -52,14 +51,12 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/libp2p/go-libp2p"
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/protocol"
 	"github.com/libp2p/go-libp2p/p2p/protocol/circuitv2/client"
-	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
 	ma "github.com/multiformats/go-multiaddr"
 
 	"eserver/internal/benchproc"
@@ -81,14 +78,8 @@ const (
 )
 
 func main() {
-	var err error
-	switch role := os.Getenv(envRole); role {
-	case "":
-		err = run(context.Background(), os.Args[1:], os.Stdout, os.Stderr)
-	default:
-		err = child(role, os.Args[1:])
-	}
-	if err != nil {
+	benchproc.AsChild(envRole, "snbench", child)
+	if err := run(context.Background(), os.Args[1:], os.Stdout, os.Stderr); err != nil {
 		fmt.Fprintln(os.Stderr, "snbench:", err)
 		os.Exit(1)
 	}
@@ -171,34 +162,15 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	benchproc.RaiseFDLimit()
-	// The children's stderr is copied in by goroutines of their own.
-	stderr = &benchproc.SyncWriter{W: stderr}
-	logf := func(format string, a ...any) {
-		fmt.Fprintf(stderr, "snbench: "+format+"\n", a...)
-	}
-	dir, err := os.MkdirTemp("", "snbench-")
+	r, err := benchproc.NewRun("snbench", envAuthKey, stderr)
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(dir)
-
-	authKey, _, err := crypto.GenerateEd25519Key(rand.Reader)
-	if err != nil {
-		return err
-	}
-	authID, err := peer.IDFromPrivateKey(authKey)
-	if err != nil {
-		return err
-	}
-	rawKey, err := crypto.MarshalPrivateKey(authKey)
-	if err != nil {
-		return err
-	}
-	env := append(os.Environ(), envAuthKey+"="+hex.EncodeToString(rawKey))
+	defer r.Close()
+	stderr, logf, auth, env, dir := r.Stderr, r.Logf, r.Auth, r.Env, r.Dir
 	res := &results{n: cfg.n}
 
-	sn, err := benchproc.Start(envRole, "supernode", env, stderr, "-n", strconv.Itoa(cfg.n), "-auth", authID.String(), "-db", filepath.Join(dir, "mailbox.db"))
+	sn, err := benchproc.Start(envRole, "supernode", env, stderr, "-n", strconv.Itoa(cfg.n), "-db", filepath.Join(dir, "mailbox.db"))
 	if err != nil {
 		return err
 	}
@@ -240,7 +212,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		conc := max(1, cfg.conc/res.workers)
 		w, err := benchproc.Start(envRole, "worker", env, stderr,
 			"-n", strconv.Itoa(cfg.n), "-lo", strconv.Itoa(lo), "-hi", strconv.Itoa(hi),
-			"-sn", benchproc.AddrOf(*snInfo), "-bare", benchproc.AddrOf(*bareInfo), "-auth", authID.String(),
+			"-sn", benchproc.AddrOf(*snInfo), "-bare", benchproc.AddrOf(*bareInfo),
 			"-contacts", strconv.Itoa(cfg.contacts), "-addrs", strconv.Itoa(cfg.addrs),
 			"-setup-conc", strconv.Itoa(max(1, cfg.setupConc/res.workers)), "-conc", strconv.Itoa(conc))
 		if err != nil {
@@ -301,7 +273,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 
 	// The mailbox and relay need only a few nodes: they run here.
-	b := &bench{ctx: ctx, cfg: cfg, authKey: authKey, sn: *snInfo}
+	b := &bench{ctx: ctx, cfg: cfg, authKey: auth.Key, sn: *snInfo}
 	defer b.close()
 	logf("mailbox: %d items", cfg.mail)
 	if err := b.mailbox(res); err != nil {
@@ -334,34 +306,28 @@ type reply struct {
 func runServer(services bool, args []string) error {
 	fs := flag.NewFlagSet("server", flag.ContinueOnError)
 	n := fs.Int("n", 1000, "nodes the supernode is sized for")
-	auth := fs.String("auth", "", "auth server peer ID")
 	db := fs.String("db", "", "mailbox database")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	res, err := supernode.SupernodeResources(*n)
-	if err != nil {
-		return err
-	}
-	h, err := libp2p.New(libp2p.ListenAddrStrings("/ip4/127.0.0.1/tcp/0"), libp2p.Transport(tcp.NewTCPTransport), res)
+	h, err := benchproc.SupernodeHost(*n)
 	if err != nil {
 		return err
 	}
 	defer h.Close()
 	if services {
-		authID, err := peer.Decode(*auth)
+		auth, err := benchproc.AuthFromEnv(envAuthKey)
 		if err != nil {
 			return err
 		}
 		log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-		svc, err := supernode.StartServices(h, supernode.ServicesConfig{AuthServer: authID, MailboxDB: *db, Logger: log})
+		svc, err := supernode.StartServices(h, supernode.ServicesConfig{AuthServer: auth.ID, MailboxDB: *db, Logger: log})
 		if err != nil {
 			return err
 		}
 		defer svc.Close()
 	}
-	ready := "ADDR " + benchproc.AddrOf(peer.AddrInfo{ID: h.ID(), Addrs: h.Addrs()})
-	return benchproc.Serve(os.Stdin, os.Stdout, ready, func(cmd, _ string) (any, error) {
+	return benchproc.Serve(os.Stdin, os.Stdout, benchproc.Ready(h), func(cmd, _ string) (any, error) {
 		return nil, fmt.Errorf("unknown command %q", cmd)
 	})
 }
@@ -406,7 +372,6 @@ func runWorker(args []string) error {
 	hi := fs.Int("hi", 0, "last node here, exclusive")
 	snAddr := fs.String("sn", "", "supernode")
 	bareAddr := fs.String("bare", "", "bare baseline host")
-	auth := fs.String("auth", "", "auth server peer ID")
 	k := fs.Int("contacts", 50, "contacts per node")
 	addrs := fs.Int("addrs", 32, "loopback addresses")
 	setupConc := fs.Int("setup-conc", 64, "concurrent connects and publishes")
@@ -414,18 +379,11 @@ func runWorker(args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	rawKey, err := hex.DecodeString(os.Getenv(envAuthKey))
+	auth, err := benchproc.AuthFromEnv(envAuthKey)
 	if err != nil {
 		return err
 	}
-	authKey, err := crypto.UnmarshalPrivateKey(rawKey)
-	if err != nil {
-		return err
-	}
-	authID, err := peer.Decode(*auth)
-	if err != nil {
-		return err
-	}
+	authKey, authID := auth.Key, auth.ID
 	sn, err := peer.AddrInfoFromString(*snAddr)
 	if err != nil {
 		return err
