@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"time"
 
@@ -110,5 +109,3 @@ func createRoom(ctx context.Context, authKey crypto.PrivKey, primary string) err
 	_, err = snclient.SubmitRoomOp(ctx, h, ai.ID, st, op)
 	return err
 }
-
-func numCPU() int { return runtime.NumCPU() }
