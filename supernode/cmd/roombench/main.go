@@ -191,6 +191,7 @@ type results struct {
 	receipts, want               int64 // receipts of sent messages, and members × sent
 	ended                        map[string]int
 	bad                          int
+	dups                         int64 // receipts of a message a member had already
 	send, ping, join             []time.Duration
 	joinErrs                     int
 	firstJoinErr                 string
@@ -431,6 +432,7 @@ func collectFanout(res *results, sentAt map[int]int64, reps []reply, members int
 	res.sendSpan, res.deliverSpan = time.Duration(lastSend-first), time.Duration(lastReceipt-first)
 	for _, r := range reps {
 		res.bad += r.Bad
+		res.dups += r.Dups
 		for why, n := range r.Ended {
 			res.ended[why] += n
 		}
@@ -498,8 +500,8 @@ func report(w io.Writer, cfg *config, r *results) {
 	fmt.Fprintf(w, "connect all: %v (%d dials retried), join all: %v; homes' RSS idle %.1f MiB, %d joined %.1f MiB, after the sends %.1f MiB\n",
 		r.connect.Round(time.Millisecond), r.retries, r.joinAll.Round(time.Millisecond),
 		benchproc.MiB(r.rssIdle), cfg.n, benchproc.MiB(r.rssJoined), benchproc.MiB(r.rssAfter))
-	fmt.Fprintf(w, "sent %d messages at %.1f/s (%d more failed), each to every member: %d of %d; receipts %d of %d; streams ended early: %s; messages refused by a verifying member: %d\n\n",
-		r.sent, rate, r.sendErrs, r.complete, r.sent, r.receipts, r.want, ended, r.bad)
+	fmt.Fprintf(w, "sent %d messages at %.1f/s (%d more failed), each to every member: %d of %d; receipts %d of %d; streams ended early: %s; messages refused by a verifying member: %d; received twice: %d\n\n",
+		r.sent, rate, r.sendErrs, r.complete, r.sent, r.receipts, r.want, ended, r.bad, r.dups)
 	perReceipt := func(d time.Duration) string {
 		if r.receipts == 0 {
 			return "-"

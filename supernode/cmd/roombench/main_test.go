@@ -48,7 +48,7 @@ func TestRunSmall(t *testing.T) {
 	if f := got["JoinP50"]; f[0] != "4" {
 		t.Errorf("%s joins measured, want 4", f[0])
 	}
-	for _, want := range []string{"each to every member: 20 of 20", "streams ended early: none", "verifying member: 0"} {
+	for _, want := range []string{"each to every member: 20 of 20", "streams ended early: none", "verifying member: 0", "received twice: 0"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("no %q in:\n%s", want, out.String())
 		}

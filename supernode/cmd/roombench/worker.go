@@ -45,6 +45,7 @@ type reply struct {
 	Latest   []int64        `json:"latest,omitempty"` // by sequence number: the last receipt, Unix ns
 	Count    []int32        `json:"count,omitempty"`  // by sequence number: members that received it
 	Bad      int            `json:"bad,omitempty"`    // messages that did not decode or verify
+	Dups     int64          `json:"dups,omitempty"`   // messages a member received again
 	Ended    map[string]int `json:"ended,omitempty"`  // joined streams the home ended, by reason
 }
 
@@ -67,6 +68,9 @@ type member struct {
 	st   *wire.SignedTicket
 	home peer.ID
 	sub  *snclient.Subscription
+	// seen marks the messages this member received, by sequence number:
+	// only a first receipt counts. Only its reader touches it.
+	seen []uint64
 }
 
 // worker runs members [lo, hi) and joiners [jlo, jhi).
@@ -80,6 +84,7 @@ type worker struct {
 	count    []atomic.Int32
 	receipts atomic.Int64
 	bad      atomic.Int64
+	dups     atomic.Int64
 	mu       sync.Mutex
 	ended    map[string]int
 	readers  sync.WaitGroup
@@ -171,7 +176,7 @@ func runWorker(args []string) error {
 		case "receipts":
 			return reply{Receipts: w.receipts.Load()}, nil
 		case "collect":
-			r := reply{Latest: make([]int64, len(w.latest)), Count: make([]int32, len(w.count)), Bad: int(w.bad.Load())}
+			r := reply{Latest: make([]int64, len(w.latest)), Count: make([]int32, len(w.count)), Bad: int(w.bad.Load()), Dups: w.dups.Load()}
 			for i := range w.latest {
 				r.Latest[i], r.Count[i] = w.latest[i].Load(), w.count[i].Load()
 			}
@@ -252,6 +257,15 @@ func (w *worker) read(m *member, verify, record bool) {
 			w.bad.Add(1)
 			continue
 		}
+		if m.seen == nil {
+			m.seen = make([]uint64, (len(w.latest)+63)/64)
+		}
+		bit := uint64(1) << (seq % 64)
+		if m.seen[seq/64]&bit != 0 {
+			w.dups.Add(1)
+			continue
+		}
+		m.seen[seq/64] |= bit
 		for {
 			old := w.latest[seq].Load()
 			if old >= at || w.latest[seq].CompareAndSwap(old, at) {
