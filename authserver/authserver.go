@@ -143,6 +143,10 @@ type Config struct {
 	// link-local addresses have none, and get no pass, unless a range names
 	// one. Nil means the database alone. See ParseRegionRange.
 	Regions []RegionRange
+	// Moderators are the regional rooms' moderators, each named with a
+	// region whose regional room they moderate: signed into every node
+	// ticket of theirs (ticket.Ticket.Moderates). See ParseModerator.
+	Moderators []Moderator
 
 	// OnRevoke, if set, is called with the peer ID of every device revoked
 	// here, after the revocation is stored, outside any lock. It is how
@@ -202,7 +206,7 @@ func New(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("authserver: peer ID of key: %w", err)
 	}
-	regions, err := newRegions(cfg.Regions)
+	regions, err := newRegions(cfg.Regions, cfg.Moderators)
 	if err != nil {
 		return nil, fmt.Errorf("authserver: %w", err)
 	}
@@ -606,6 +610,9 @@ func (s *Server) issue(ctx context.Context, t ticket.Ticket, region, ip string) 
 		return refusal(CodeInternal, "internal error"), nil
 	}
 	t.AccountCreated = created
+	if t.Role == ticket.RoleNode {
+		t.Moderates = s.regions.moderators[t.Username]
+	}
 	st, err := ticket.Sign(s.key, t)
 	if err != nil {
 		s.log.Error("signing ticket", "err", err)

@@ -117,12 +117,13 @@ func (r RegionRange) check() error {
 // first (longest prefix wins), then no region for loopback, private and
 // link-local addresses, then the country database.
 type regions struct {
-	ranges []RegionRange // longest prefix first
+	ranges     []RegionRange // longest prefix first
+	moderators moderators    // the regional rooms' moderators (moderator.go)
 }
 
 // newRegions checks the operator's ranges (each valid, no prefix named
-// twice) and readies the database.
-func newRegions(ranges []RegionRange) (*regions, error) {
+// twice) and moderator grants, and readies the database.
+func newRegions(ranges []RegionRange, grants []Moderator) (*regions, error) {
 	for _, r := range ranges {
 		if err := r.check(); err != nil {
 			return nil, fmt.Errorf("region range %s: %w", r, err)
@@ -132,7 +133,11 @@ func newRegions(ranges []RegionRange) (*regions, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &regions{ranges: rs}, nil
+	mods, err := newModerators(grants)
+	if err != nil {
+		return nil, err
+	}
+	return &regions{ranges: rs, moderators: mods}, nil
 }
 
 // sortRanges returns a copy of ranges, longest prefix first (the order

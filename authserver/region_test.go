@@ -39,11 +39,11 @@ func TestRegionLookup(t *testing.T) {
 	rs, err := newRegions(mustRanges(t,
 		"127.1.0.0/16=ES", "127.2.0.0/16=DE", "127.2.3.0/24=FR", "127.0.0.0/8=IT",
 		"10.9.0.0/16=pt", "fd00:1::/32=SE", "130.206.0.0/16=PT",
-	))
+	), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	bare, err := newRegions(nil)
+	bare, err := newRegions(nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -98,7 +98,7 @@ func TestRegionLookup(t *testing.T) {
 // TestRegionLookupAllocs: every login looks its address up; doing so must
 // not allocate, with operator ranges or without, IPv4 or IPv6.
 func TestRegionLookupAllocs(t *testing.T) {
-	rs, err := newRegions(mustRanges(t, "127.1.0.0/16=ES", "127.2.0.0/16=DE", "2001:db8::/32=FR"))
+	rs, err := newRegions(mustRanges(t, "127.1.0.0/16=ES", "127.2.0.0/16=DE", "2001:db8::/32=FR"), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -111,7 +111,7 @@ func TestRegionLookupAllocs(t *testing.T) {
 }
 
 func BenchmarkRegionLookup(b *testing.B) {
-	rs, err := newRegions(mustRanges(b, "127.1.0.0/16=ES", "127.2.0.0/16=DE", "127.2.3.0/24=FR"))
+	rs, err := newRegions(mustRanges(b, "127.1.0.0/16=ES", "127.2.0.0/16=DE", "127.2.3.0/24=FR"), nil)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -379,6 +379,7 @@ func (s *session) assemble(backupKey []byte) {
 	s.kinds.Register(s.streams.Kinds()...)
 	s.kinds.Register(s.presence.Kinds()...)
 	s.kinds.Register(s.conv.Kinds()...)
+	s.kinds.Register(s.rooms.Kinds()...)
 }
 
 // run starts the session's background work: delivery (the message

@@ -59,7 +59,18 @@ func Context(t testing.TB) context.Context {
 // rendezvous and supernode services on one host — as `make run` does.
 func Bundle(t testing.TB) *bundle.Service {
 	t.Helper()
-	svc, err := bundle.Start(bundle.Config{Dir: t.TempDir(), Listen: []string{Listen}, Logger: Logger(), RegisterRate: NoRegisterLimit})
+	return BundleWith(t, nil)
+}
+
+// BundleWith is Bundle with its Config changed by mod first (when not
+// nil): regions and moderators, say.
+func BundleWith(t testing.TB, mod func(*bundle.Config)) *bundle.Service {
+	t.Helper()
+	cfg := bundle.Config{Dir: t.TempDir(), Listen: []string{Listen}, Logger: Logger(), RegisterRate: NoRegisterLimit}
+	if mod != nil {
+		mod(&cfg)
+	}
+	svc, err := bundle.Start(cfg)
 	if err != nil {
 		t.Fatalf("starting the bundled server: %v", err)
 	}

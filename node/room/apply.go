@@ -73,8 +73,11 @@ func transition(st *State, op *Op) (*State, error) {
 		next.Owner, next.Topic, next.Modes, next.Created = op.Author, op.Topic, op.Modes, op.Time
 		return next.advance(op), nil
 	}
-	if st.Owner == "" {
+	if st.Owner == "" && st.Region == "" {
 		return nil, fmt.Errorf("%w: %q has no owner to authorise ops", ErrNotAllowed, st.Room)
+	}
+	if err := regionalRules(st, op); err != nil {
+		return nil, err
 	}
 	next := st.Clone()
 	// Bans that ended before this op are gone from its state on: every
@@ -89,6 +92,11 @@ func transition(st *State, op *Op) (*State, error) {
 		return nil, fmt.Errorf("%w: %q may not change %q", ErrBanned, op.Author, st.Room)
 	}
 	author := next.Role(op.Author)
+	if st.Region != "" && op.Ticket != nil && op.Ticket.ModeratesRegion(st.Region) {
+		// The auth server's operator named the author a moderator of
+		// this region, in the very ticket the op verified under.
+		author = RoleOp
+	}
 	target := next.Role(op.Target)
 	_, targetBanned := next.Bans[op.Target]
 
@@ -258,6 +266,28 @@ func transition(st *State, op *Op) (*State, error) {
 		return nil, fmt.Errorf("%s by %q in %q: %w", op.Kind, op.Author, st.Room, err)
 	}
 	return next.advance(op), nil
+}
+
+// regionalRules refuses in a regional room what needs an owner: it belongs
+// to no one, so no one ops, invites, hands over or deletes it, and its
+// moderators (the operator's, by their tickets: transition) keep it open
+// to its region — no invitations, password, member limit or listing,
+// which would shut out the people it is for or list it twice.
+func regionalRules(st *State, op *Op) error {
+	if st.Region == "" {
+		return nil
+	}
+	switch op.Kind {
+	case KindOp, KindDeop, KindInvite, KindDeleteRoom, KindTransferOwner:
+		return fmt.Errorf("%w: %s in the regional room %q: it has no owner or operators, only its region's moderators",
+			ErrNotAllowed, op.Kind, st.Room)
+	case KindModes:
+		if m := op.Modes; m.InviteOnly || m.Password.Set() || m.MemberLimit > 0 || m.Public {
+			return fmt.Errorf("%w: a regional room stays open to its region: no invitations, password, member limit or listing",
+				ErrNotAllowed)
+		}
+	}
+	return nil
 }
 
 // first is the first error of checks, in order.

@@ -1,6 +1,7 @@
 package room
 
 import (
+	"errors"
 	"fmt"
 	"maps"
 	"reflect"
@@ -8,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"eserver/node/ticket"
 	"eserver/node/wire"
 )
 
@@ -322,6 +324,69 @@ func TestRegionalRoom(t *testing.T) {
 	}
 	if st := New("lounge"); st.Region != "" || st.Exists() {
 		t.Fatalf("plain state: region %q, exists %v", st.Region, st.Exists())
+	}
+}
+
+// TestRegionalModerators: a regional room belongs to no one, and its
+// region's moderators — those whose ticket the auth server signed naming
+// that region — act as its operators: they ban, mute, set the topic and
+// slow mode, the chain starting at their first op. A moderator of another
+// region and a plain user cannot; no one ops, invites, deletes or hands the
+// room over, nor closes it to its region.
+func TestRegionalModerators(t *testing.T) {
+	w := newWorld(t)
+	mod := func(user string, regions ...string) {
+		k, id := newKey(t)
+		st, err := ticket.Sign(w.serverKey, ticket.Ticket{Username: user, Peer: id, Device: "laptop",
+			Issued: t0.Add(-time.Hour), Expiry: t0.Add(23 * time.Hour), Role: ticket.RoleNode, Moderates: regions})
+		if err != nil {
+			t.Fatal(err)
+		}
+		w.devices[user] = &device{user: user, key: k, id: id, ticket: st}
+	}
+	mod("esmod", "ES")
+	mod("frmod", "FR", "PT")
+	st := New("region-es")
+	st, _ = w.step(st, "esmod", t0, ban("spammer", time.Time{}))
+	if st.Seq != 1 || st.Owner != "" {
+		t.Fatalf("the regional chain's first op: seq %d, owner %q", st.Seq, st.Owner)
+	}
+	st, _ = w.step(st, "esmod", t0.Add(time.Second), modes(Modes{SlowSeconds: 10, Moderated: true}))
+	st, _ = w.step(st, "esmod", t0.Add(2*time.Second), voice("sam"))
+	st, _ = w.step(st, "esmod", t0.Add(3*time.Second), topic("Hola"))
+	if _, banned := st.BannedAt("spammer", t0); !banned || !st.Modes.Moderated || !st.Voiced["sam"] || st.Topic != "Hola" {
+		t.Fatalf("the regional state: %+v", st)
+	}
+	at := t0.Add(time.Minute)
+	for _, tc := range []struct {
+		name, user string
+		kind       func(*wire.RoomOp)
+		want       error
+	}{
+		{"a moderator of other regions bans", "frmod", ban("sam", time.Time{}), ErrNotAllowed},
+		{"a user bans", "sam", ban("esmod", time.Time{}), ErrNotAllowed},
+		{"a user unbans himself", "spammer", unban("spammer"), ErrBanned},
+		{"the moderator ops someone", "esmod", opUser("sam"), ErrNotAllowed},
+		{"the moderator invites", "esmod", invite("sam"), ErrNotAllowed},
+		{"the moderator deletes the room", "esmod", deleteRoom(), ErrNotAllowed},
+		{"the moderator hands it over", "esmod", transfer("sam"), ErrNotAllowed},
+		{"the moderator makes it invite-only", "esmod", modes(Modes{InviteOnly: true}), ErrNotAllowed},
+		{"the moderator lists it", "esmod", modes(Modes{Public: true}), ErrNotAllowed},
+		{"the moderator caps it", "esmod", modes(Modes{MemberLimit: 5}), ErrNotAllowed},
+		{"the moderator unbans", "esmod", unban("spammer"), nil},
+		{"the moderator kicks", "esmod", kick("sam"), nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := w.try(st, tc.user, at, tc.kind)
+			is(t, err, tc.want)
+		})
+	}
+	// The first op of a regional chain follows nothing, as a genesis op.
+	op := Next(New("region-es"), "esmod", t0)
+	op.Seq = 2
+	op.Kind = &wire.RoomOp_Topic{Topic: "x"}
+	if _, _, err := Step(New("region-es"), w.sign("esmod", op), t0, w.checks()); !errors.Is(err, ErrMalformed) {
+		t.Fatalf("a regional op at position 2 after nothing: %v", err)
 	}
 }
 

@@ -24,6 +24,10 @@ type Message struct {
 	Author string
 	Time   time.Time
 	Text   string
+	// Sealed is an invite-only room's text, end-to-end encrypted (Text is
+	// then empty): its shape is checked here, its contents only by a
+	// member holding the author's sender key (node/rooms).
+	Sealed *wire.RoomSealed
 	// Ticket is the author's verified ticket; Signed is the message as it
 	// arrived, to store and pass on unchanged.
 	Ticket *ticket.Ticket
@@ -120,12 +124,36 @@ func parseMessage(b []byte) (*Message, error) {
 	switch {
 	case w.Id == "" || len(w.Id) > wire.MaxRoomMessageID || !utf8.ValidString(w.Id):
 		return nil, fmt.Errorf("%w: message ID of %d bytes, want 1..%d of UTF-8", ErrMalformed, len(w.Id), wire.MaxRoomMessageID)
+	case w.Sealed != nil:
+		if err := checkSealed(w.Sealed, w.Text); err != nil {
+			return nil, err
+		}
 	case w.Text == "" || len(w.Text) > wire.MaxRoomText || !utf8.ValidString(w.Text):
 		return nil, fmt.Errorf("%w: text of %d bytes, want 1..%d of UTF-8", ErrMalformed, len(w.Text), wire.MaxRoomText)
-	case w.TimeUnixMilli <= 0:
+	}
+	if w.TimeUnixMilli <= 0 {
 		return nil, fmt.Errorf("%w: time %d", ErrMalformed, w.TimeUnixMilli)
 	}
-	return &Message{Room: w.Room, ID: w.Id, Author: w.Author, Time: time.UnixMilli(w.TimeUnixMilli), Text: w.Text}, nil
+	return &Message{Room: w.Room, ID: w.Id, Author: w.Author, Time: time.UnixMilli(w.TimeUnixMilli), Text: w.Text, Sealed: w.Sealed}, nil
+}
+
+// checkSealed checks the shape of a sealed text: no plaintext beside it,
+// a key ID and a nonce of their sizes, a ciphertext of a text of 1 to
+// wire.MaxRoomText bytes and its tag.
+func checkSealed(s *wire.RoomSealed, text string) error {
+	switch {
+	case text != "":
+		return fmt.Errorf("%w: a message both sealed and in plain text", ErrMalformed)
+	case hasUnknown(s.ProtoReflect()):
+		return fmt.Errorf("%w: unknown fields in a sealed text", ErrMalformed)
+	case len(s.KeyId) != wire.RoomKeyID:
+		return fmt.Errorf("%w: sender key ID of %d bytes, want %d", ErrMalformed, len(s.KeyId), wire.RoomKeyID)
+	case len(s.Nonce) != wire.RoomSealNonce:
+		return fmt.Errorf("%w: nonce of %d bytes, want %d", ErrMalformed, len(s.Nonce), wire.RoomSealNonce)
+	case len(s.Ciphertext) <= wire.RoomSealTag || len(s.Ciphertext) > wire.MaxRoomSealed:
+		return fmt.Errorf("%w: sealed text of %d bytes, want %d..%d", ErrMalformed, len(s.Ciphertext), wire.RoomSealTag+1, wire.MaxRoomSealed)
+	}
+	return nil
 }
 
 // verifyAuthor checks a signed statement's ticket at time at (signed by

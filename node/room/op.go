@@ -217,8 +217,12 @@ func parse(b []byte) (*Op, error) {
 	if err != nil {
 		return nil, err
 	}
+	// A room's first op creates it, and only it follows nothing. A
+	// regional room is never created: its first op is its region's
+	// moderators' first change, and it follows nothing too.
 	genesis := op.Seq == 1
-	if genesis != (op.Kind == KindCreate) || genesis != (op.Prev == Hash{}) || op.Seq == 0 {
+	regional := wire.RoomRegion(op.Room) != ""
+	if genesis != (op.Prev == Hash{}) || op.Seq == 0 || (!regional && genesis != (op.Kind == KindCreate)) {
 		return nil, fmt.Errorf("%w: %s op at position %d after %x: only the first op creates the room, and only it follows nothing",
 			ErrMalformed, op.Kind, op.Seq, op.Prev[:4])
 	}

@@ -48,10 +48,10 @@ func (r *Rooms) attach(ctx context.Context, j *joined) (*client.Subscription, er
 		_ = sub.Close()
 		return nil, err
 	}
-	if wire.RoomRegion(j.room) == "" { // a regional room has no chain
-		if err := r.catchUp(ctx, j, home); err != nil {
-			return fail(err)
-		}
+	// A regional room's chain is its moderators' changes, empty until
+	// the first.
+	if err := r.catchUp(ctx, j, home); err != nil {
+		return fail(err)
 	}
 	msgs, err := client.RoomBacklog(ctx, r.h.Libp2p(), home, tk.Signed, j.room, 0)
 	if err != nil {
@@ -182,6 +182,7 @@ func (r *Rooms) forget(j *joined) {
 	}
 	r.mu.Unlock()
 	j.cancel()
+	r.dropKeys(j.room)
 	if err := r.h.Store().DropRoom(j.room); err != nil {
 		r.log.Warn("forgetting a room", "room", j.room, "err", err)
 	}
@@ -218,9 +219,11 @@ func (r *Rooms) handle(j *joined, ev *wire.RoomEvent) {
 		}
 	case *wire.RoomEvent_Joined:
 		j.setOnline(k.Joined, true)
+		r.keysOnLine(j.room, k.Joined, true)
 		r.h.Emit(api.Event{RoomEvent: &api.RoomEvent{Room: j.room, Kind: api.RoomJoin, Username: k.Joined}})
 	case *wire.RoomEvent_Left:
 		j.setOnline(k.Left, false)
+		r.keysOnLine(j.room, k.Left, false)
 		r.h.Emit(api.Event{RoomEvent: &api.RoomEvent{Room: j.room, Kind: api.RoomLeave, Username: k.Left}})
 	case *wire.RoomEvent_Report:
 		r.showReport(j, k.Report)
@@ -228,23 +231,15 @@ func (r *Rooms) handle(j *joined, ev *wire.RoomEvent) {
 }
 
 // show verifies a message of j's room and shows it unless it was shown
-// before (on this device, in this room).
+// before (on this device, in this room); a sealed one once it opens
+// (reveal).
 func (r *Rooms) show(j *joined, s *wire.SignedRoomMessage) {
 	m, err := r.verify(j.room, s)
 	if err != nil {
 		r.log.Warn("a room message that does not verify", "room", j.room, "err", err)
 		return
 	}
-	key := m.Author + "/" + m.ID
-	st := r.h.Store()
-	if seen, err := st.Seen(scope(j.room), key); err != nil || seen {
-		return
-	}
-	if err := st.MarkSeen(scope(j.room), []string{key}, r.h.Now()); err != nil {
-		r.log.Warn("remembering a room message shown", "room", j.room, "err", err)
-	}
-	msg := view(m)
-	r.h.Emit(api.Event{RoomMessage: &msg})
+	r.reveal(m)
 }
 
 // verify checks a message's author signature and ticket, and that it is of
@@ -267,6 +262,7 @@ func (r *Rooms) checks() room.Checks { return room.Checks{Server: r.h.Ticket().S
 
 // showOp shows a verified op as a line of the room.
 func (r *Rooms) showOp(op *room.Op) {
+	r.keysOnOp(op)
 	e := api.RoomEvent{Room: op.Room, By: op.Author}
 	switch op.Kind {
 	case room.KindTopic:

@@ -366,12 +366,16 @@ func (r *Rooms) RoomInfo(_ context.Context, name string) (api.RoomInfo, error) {
 	j.mu.Lock()
 	st := j.state
 	j.mu.Unlock()
-	me := r.h.Ticket().Username
+	tk := r.h.Ticket()
+	role := api.RoomRole(st.Role(tk.Username))
+	if tk.ModeratesRegion(st.Region) {
+		role = api.RoomRoleOp // the auth server's operator made us its region's moderator
+	}
 	m := st.Modes
 	flood, window := m.Flood()
 	info := api.RoomInfo{
 		Room: st.Room, Topic: st.Topic, Owner: st.Owner, Region: st.Region,
-		Role: api.RoomRole(st.Role(me)),
+		Role: role, Encrypted: st.Modes.InviteOnly, // members seal (seal.go)
 		Modes: api.RoomModesSettings{
 			Public: m.Public, InviteOnly: m.InviteOnly, Moderated: m.Moderated, TopicLocked: m.TopicLocked,
 			HasPassword: m.Password.Set(), Limit: m.MemberLimit, SlowSeconds: m.SlowSeconds,

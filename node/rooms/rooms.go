@@ -51,6 +51,11 @@ type Host interface {
 	// answer.
 	ConnectHome(ctx context.Context, home peer.AddrInfo) error
 	Store() *store.Store
+	// EnqueueFanout puts outbox entries (m is nil here) in the node's
+	// durable outbox in one transaction, each to be sealed in the pair's
+	// end-to-end session with its peer: invite-only rooms' sender keys
+	// (seal.go) travel so.
+	EnqueueFanout(m *store.Message, conv string, entries []store.OutboxEntry) error
 	Emit(api.Event)
 	Now() time.Time
 	Log() *slog.Logger
@@ -74,6 +79,11 @@ type Rooms struct {
 	ctx    context.Context // the session's, once Start ran
 	joined map[string]*joined
 	wg     sync.WaitGroup
+
+	// kmu guards keys, invite-only rooms' sender keys by room (seal.go);
+	// it is taken before mu, never while mu is held.
+	kmu  sync.Mutex
+	keys map[string]*roomKeys
 }
 
 // joined is one room we joined. Its loop goroutine is the only one that
@@ -106,7 +116,7 @@ func New(h Host, cfg Config) *Rooms {
 	if log == nil { // a session assembled without a node, as the registry's test does
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Rooms{h: h, cfg: cfg, log: log.With("component", "rooms"), joined: map[string]*joined{}}
+	return &Rooms{h: h, cfg: cfg, log: log.With("component", "rooms"), joined: map[string]*joined{}, keys: map[string]*roomKeys{}}
 }
 
 // Start rejoins, in the background, every room remembered in the store;
@@ -264,6 +274,7 @@ func (r *Rooms) LeaveRoom(ctx context.Context, name string) error {
 		case <-ctx.Done():
 		}
 	}
+	r.dropKeys(name)
 	return r.h.Store().DropRoom(name)
 }
 
@@ -287,13 +298,16 @@ func (r *Rooms) RoomSend(ctx context.Context, name, text string) (string, error)
 		return "", fmt.Errorf("%w: not joined to %q", api.ErrNotAllowed, name)
 	}
 	j.mu.Lock()
-	home := j.home
+	home, state := j.home, j.state
 	j.mu.Unlock()
 	if home == "" {
 		return "", fmt.Errorf("%w: rejoining %q", api.ErrUnreachable, name)
 	}
 	tk, pass := r.credentials(name)
 	m := &wire.RoomMessage{Room: name, Id: wire.NewID(), Author: tk.Username, TimeUnixMilli: r.h.Now().UnixMilli(), Text: text}
+	if err := r.sealFor(state, m); err != nil { // an invite-only room's home sees no text
+		return "", err
+	}
 	signed, err := room.SignMessage(signer{r.h}, tk.Signed, m)
 	if err != nil {
 		return "", fmt.Errorf("%w: %v", api.ErrBadRequest, err)
@@ -325,7 +339,11 @@ func (r *Rooms) RoomHistory(ctx context.Context, name string, limit int) ([]api.
 	out := make([]api.RoomMessage, 0, len(msgs))
 	for _, s := range msgs {
 		if m, err := r.verify(name, s); err == nil {
-			out = append(out, view(m))
+			if text, ok := r.readable(m); ok { // sealed under a key we hold, or plain
+				v := view(m)
+				v.Text = text
+				out = append(out, v)
+			}
 		}
 	}
 	return out, nil

@@ -8,6 +8,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/crypto"
@@ -76,7 +77,12 @@ type Ticket struct {
 	// server signed it — which a room's new-account gate refuses. Cards
 	// never carry it.
 	AccountCreated time.Time
-	Signed         *wire.SignedTicket // the original bytes, to pass on
+	// Moderates are the regions (country codes, sorted) whose regional
+	// rooms the auth server's operator made this account a moderator of;
+	// the authority comes from the ticket, as the room has no owner.
+	// Cards never carry it.
+	Moderates []string
+	Signed    *wire.SignedTicket // the original bytes, to pass on
 	// PublicCard is the auth server's card for this ticket (SignCard), when
 	// the ticket came from a login result; the device publishes it at the
 	// rendezvous for strangers.
@@ -151,6 +157,10 @@ func sign(serverKey crypto.PrivKey, t Ticket, context string) (*wire.SignedTicke
 	if c := CoarseCreated(t.AccountCreated, t.Issued); !c.IsZero() {
 		created = c.Unix()
 	}
+	moderates := slices.Compact(slices.Sorted(slices.Values(t.Moderates)))
+	if err := checkModerates(moderates); err != nil {
+		return nil, err
+	}
 	raw, err := proto.Marshal(&wire.Ticket{
 		Username:           t.Username,
 		PeerId:             []byte(t.Peer),
@@ -161,6 +171,7 @@ func sign(serverKey crypto.PrivKey, t Ticket, context string) (*wire.SignedTicke
 		BoxKey:             t.BoxKey,
 		ServerPeerId:       []byte(server),
 		AccountCreatedUnix: created,
+		Moderates:          moderates,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("encoding ticket: %w", err)
@@ -246,10 +257,38 @@ func verify(server peer.ID, st *wire.SignedTicket, now time.Time, context string
 	case c > 0:
 		t.AccountCreated = time.Unix(c, 0)
 	}
+	if err := checkModerates(w.Moderates); err != nil {
+		return nil, err
+	}
+	t.Moderates = w.Moderates
 	if !now.Before(t.Expiry) {
 		return nil, ErrExpired
 	}
 	return t, nil
+}
+
+// checkModerates checks a ticket's moderated regions: valid country codes,
+// sorted without repeats (so one account's grants encode one way), at most
+// wire.MaxModeratedRegions.
+func checkModerates(rs []string) error {
+	if len(rs) > wire.MaxModeratedRegions {
+		return fmt.Errorf("%w: moderates %d regions, limit %d", ErrMalformed, len(rs), wire.MaxModeratedRegions)
+	}
+	for i, r := range rs {
+		if err := wire.ValidRegion(r); err != nil {
+			return fmt.Errorf("%w: moderates %q: %v", ErrMalformed, r, err)
+		}
+		if i > 0 && rs[i-1] >= r {
+			return fmt.Errorf("%w: moderated regions not sorted or repeated", ErrMalformed)
+		}
+	}
+	return nil
+}
+
+// ModeratesRegion reports whether t makes its holder a moderator of the
+// regional room of region.
+func (t *Ticket) ModeratesRegion(region string) bool {
+	return region != "" && slices.Contains(t.Moderates, region)
 }
 
 // VerifySignature checks only that st is a well-formed ticket signed by

@@ -2,6 +2,7 @@ package ticket
 
 import (
 	"errors"
+	"slices"
 	"testing"
 	"time"
 
@@ -246,6 +247,56 @@ func TestAccountCreatedAfterIssue(t *testing.T) {
 			_, err := Verify(server, &wire.SignedTicket{Ticket: raw, Signature: sig}, time.Unix(issued, 0))
 			if !errors.Is(err, tt.want) || (tt.want == nil) != (err == nil) {
 				t.Fatalf("error %v, want %v", err, tt.want)
+			}
+		})
+	}
+}
+
+// TestModerates: the regions an account moderates are signed sorted and
+// deduplicated, verified as such, never on the card; a ticket carrying
+// regions that are none, out of order or too many is refused.
+func TestModerates(t *testing.T) {
+	serverKey, server := newKey(t)
+	_, device := newKey(t)
+	now := time.Unix(1_800_000_000, 0)
+	tk := Ticket{Username: "alice", Peer: device, Issued: now, Expiry: now.Add(time.Hour), Moderates: []string{"FR", "ES", "FR"}}
+	st, err := Sign(serverKey, tk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := Verify(server, st, now)
+	if err != nil || !slices.Equal(got.Moderates, []string{"ES", "FR"}) || !got.ModeratesRegion("ES") || got.ModeratesRegion("PT") || got.ModeratesRegion("") {
+		t.Fatalf("verified %+v, %v", got, err)
+	}
+	card, err := SignCard(serverKey, tk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c, err := VerifyCard(server, card, now); err != nil || len(c.Moderates) != 0 {
+		t.Fatalf("the card: %+v, %v; want no moderated regions", c, err)
+	}
+	if _, err := Sign(serverKey, Ticket{Username: "alice", Peer: device, Issued: now, Expiry: now.Add(time.Hour), Moderates: []string{"Spain"}}); !errors.Is(err, ErrMalformed) {
+		t.Fatalf("signing a region that is none: %v", err)
+	}
+	many := make([]string, wire.MaxModeratedRegions+1)
+	for i := range many {
+		many[i] = string(rune('A'+i/26)) + string(rune('A'+i%26))
+	}
+	for _, tc := range []struct {
+		name string
+		rs   []string
+	}{
+		{"not a country code", []string{"es"}},
+		{"out of order", []string{"FR", "ES"}},
+		{"repeated", []string{"ES", "ES"}},
+		{"too many", many},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			raw, _ := proto.Marshal(&wire.Ticket{Username: "alice", PeerId: []byte(device), IssuedUnix: now.Unix(),
+				ExpiryUnix: now.Unix() + 3600, ServerPeerId: []byte(server), Moderates: tc.rs})
+			sig, _ := serverKey.Sign(append([]byte(signingContext), raw...))
+			if _, err := Verify(server, &wire.SignedTicket{Ticket: raw, Signature: sig}, now); !errors.Is(err, ErrMalformed) {
+				t.Fatalf("error %v, want %v", err, ErrMalformed)
 			}
 		})
 	}

@@ -49,9 +49,10 @@ const (
 // home keeps for its members, in one place.
 const (
 	MaxRoomText = 4 << 10 // UTF-8 bytes of one room message's text
-	// MaxRoomMessage bounds a serialized RoomMessage: the text, an ID, a
-	// name, an author and a time.
-	MaxRoomMessage = MaxRoomText + 256
+	// MaxRoomMessage bounds a serialized RoomMessage: the text (or, in an
+	// invite-only room, its sealed form: a key ID, a nonce and a 16-byte
+	// tag more), an ID, a name, an author and a time.
+	MaxRoomMessage = MaxRoomText + 320
 	// MaxSignedRoomMessage bounds a serialized SignedRoomMessage: the
 	// message, a 64-byte signature and the author's ticket.
 	MaxSignedRoomMessage = MaxRoomMessage + 128 + MaxPrekeyTicket
@@ -94,8 +95,37 @@ const (
 	// forgets them). Reports cost a join attempt of the reporter's
 	// (RoomJoinRate).
 	MaxRoomReportReason = 512
+	// MaxModeratedRegions is the most regions one account moderates the
+	// regional rooms of (a ticket's moderates).
+	MaxModeratedRegions = 16
 	RoomReportsKept     = 32
 	RoomReportsFor      = 7 * 24 * time.Hour
+)
+
+// Invite-only rooms' end-to-end encryption (node/rooms, docs/ROOMS.md
+// "Invite-only rooms"): every member's sender key, sent to the others over
+// the pairs' end-to-end sessions, and the bounds of what a member keeps.
+const (
+	RoomKeyID     = 16 // bytes of a sender key's random ID
+	RoomChainKey  = 32 // bytes of a sender key
+	RoomSealNonce = 24 // bytes of an XChaCha20-Poly1305 nonce
+	RoomSealTag   = 16 // bytes the AEAD adds
+	// MaxRoomSealed bounds a sealed text: the longest text and its tag.
+	MaxRoomSealed = MaxRoomText + RoomSealTag
+	// RoomKeysPerAuthor is how many of one author's sender keys a member
+	// keeps per room (the newest): a message under an older one waits in
+	// vain and is dropped with the pending ones.
+	RoomKeysPerAuthor = 4
+	// RoomKeyStash bounds the keys a member keeps for rooms it has not
+	// joined (yet): keys sent to a newcomer may arrive before its join
+	// completes.
+	RoomKeyStash = 256
+	// RoomPending is how many messages under a key not yet received one
+	// room keeps waiting for it; the oldest is dropped beyond.
+	RoomPending = 64
+	// RoomKeyAskInterval spaces one member's requests for one author's
+	// key, and one member's answers to one requester.
+	RoomKeyAskInterval = 30 * time.Second
 )
 
 // The room directory and the spam limits on creating rooms, enforced by a

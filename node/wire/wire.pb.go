@@ -70,7 +70,7 @@ func (x Signal_Kind) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use Signal_Kind.Descriptor instead.
 func (Signal_Kind) EnumDescriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{34, 0}
+	return file_wire_proto_rawDescGZIP(), []int{35, 0}
 }
 
 type FileOffer_Kind int32
@@ -116,7 +116,7 @@ func (x FileOffer_Kind) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use FileOffer_Kind.Descriptor instead.
 func (FileOffer_Kind) EnumDescriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{36, 0}
+	return file_wire_proto_rawDescGZIP(), []int{37, 0}
 }
 
 // Ticket is what the auth server vouches for: this device (peer ID) belongs to
@@ -136,8 +136,12 @@ type Ticket struct {
 	// from before it was signed). Homes of a room with a new-account gate
 	// read it; the card never carries it.
 	AccountCreatedUnix int64 `protobuf:"varint,10,opt,name=account_created_unix,json=accountCreatedUnix,proto3" json:"account_created_unix,omitempty"`
-	unknownFields      protoimpl.UnknownFields
-	sizeCache          protoimpl.SizeCache
+	// The regions (country codes) whose regional chat rooms the auth
+	// server's operator made this account a moderator of, sorted; at most
+	// wire.MaxModeratedRegions. Node tickets only; the card never carries it.
+	Moderates     []string `protobuf:"bytes,11,rep,name=moderates,proto3" json:"moderates,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Ticket) Reset() {
@@ -231,6 +235,13 @@ func (x *Ticket) GetAccountCreatedUnix() int64 {
 		return x.AccountCreatedUnix
 	}
 	return 0
+}
+
+func (x *Ticket) GetModerates() []string {
+	if x != nil {
+		return x.Moderates
+	}
+	return nil
 }
 
 type SignedTicket struct {
@@ -2252,6 +2263,7 @@ type Payload struct {
 	//	*Payload_AvatarRequest
 	//	*Payload_GroupEvent
 	//	*Payload_ResendRequest
+	//	*Payload_RoomKey
 	Kind          isPayload_Kind `protobuf_oneof:"kind"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -2427,6 +2439,15 @@ func (x *Payload) GetResendRequest() *ResendRequest {
 	return nil
 }
 
+func (x *Payload) GetRoomKey() *RoomKey {
+	if x != nil {
+		if x, ok := x.Kind.(*Payload_RoomKey); ok {
+			return x.RoomKey
+		}
+	}
+	return nil
+}
+
 type isPayload_Kind interface {
 	isPayload_Kind()
 }
@@ -2487,6 +2508,10 @@ type Payload_ResendRequest struct {
 	ResendRequest *ResendRequest `protobuf:"bytes,15,opt,name=resend_request,json=resendRequest,proto3,oneof"`
 }
 
+type Payload_RoomKey struct {
+	RoomKey *RoomKey `protobuf:"bytes,16,opt,name=room_key,json=roomKey,proto3,oneof"`
+}
+
 func (*Payload_Chat) isPayload_Kind() {}
 
 func (*Payload_ContactRequest) isPayload_Kind() {}
@@ -2515,6 +2540,81 @@ func (*Payload_GroupEvent) isPayload_Kind() {}
 
 func (*Payload_ResendRequest) isPayload_Kind() {}
 
+func (*Payload_RoomKey) isPayload_Kind() {}
+
+// RoomKey carries a member's sender key for an invite-only chat room to
+// another member, inside the pair's end-to-end session (node/rooms,
+// docs/ROOMS.md "Invite-only rooms"), or asks a member for its current one.
+// The key is the sender's: whoever's session carried it is its author, so
+// no field names one. Sizes are node/wire/room.go's.
+type RoomKey struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Room          string                 `protobuf:"bytes,1,opt,name=room,proto3" json:"room,omitempty"`
+	KeyId         []byte                 `protobuf:"bytes,2,opt,name=key_id,json=keyId,proto3" json:"key_id,omitempty"`          // wire.RoomKeyID bytes, random: which of the author's keys
+	ChainKey      []byte                 `protobuf:"bytes,3,opt,name=chain_key,json=chainKey,proto3" json:"chain_key,omitempty"` // wire.RoomChainKey bytes; empty in a request
+	Request       bool                   `protobuf:"varint,4,opt,name=request,proto3" json:"request,omitempty"`                  // asks the receiver for its current key (key_id: the one missing)
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RoomKey) Reset() {
+	*x = RoomKey{}
+	mi := &file_wire_proto_msgTypes[32]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RoomKey) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RoomKey) ProtoMessage() {}
+
+func (x *RoomKey) ProtoReflect() protoreflect.Message {
+	mi := &file_wire_proto_msgTypes[32]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RoomKey.ProtoReflect.Descriptor instead.
+func (*RoomKey) Descriptor() ([]byte, []int) {
+	return file_wire_proto_rawDescGZIP(), []int{32}
+}
+
+func (x *RoomKey) GetRoom() string {
+	if x != nil {
+		return x.Room
+	}
+	return ""
+}
+
+func (x *RoomKey) GetKeyId() []byte {
+	if x != nil {
+		return x.KeyId
+	}
+	return nil
+}
+
+func (x *RoomKey) GetChainKey() []byte {
+	if x != nil {
+		return x.ChainKey
+	}
+	return nil
+}
+
+func (x *RoomKey) GetRequest() bool {
+	if x != nil {
+		return x.Request
+	}
+	return false
+}
+
 // ResendRequest asks the sender to send again the mailed messages (by
 // envelope ID) that no session of ours could open — we lost the session
 // they were sealed in. It travels in a new session, which the sender's
@@ -2528,7 +2628,7 @@ type ResendRequest struct {
 
 func (x *ResendRequest) Reset() {
 	*x = ResendRequest{}
-	mi := &file_wire_proto_msgTypes[32]
+	mi := &file_wire_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2540,7 +2640,7 @@ func (x *ResendRequest) String() string {
 func (*ResendRequest) ProtoMessage() {}
 
 func (x *ResendRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[32]
+	mi := &file_wire_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2553,7 +2653,7 @@ func (x *ResendRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResendRequest.ProtoReflect.Descriptor instead.
 func (*ResendRequest) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{32}
+	return file_wire_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *ResendRequest) GetIds() []string {
@@ -2590,7 +2690,7 @@ type GroupEvent struct {
 
 func (x *GroupEvent) Reset() {
 	*x = GroupEvent{}
-	mi := &file_wire_proto_msgTypes[33]
+	mi := &file_wire_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2602,7 +2702,7 @@ func (x *GroupEvent) String() string {
 func (*GroupEvent) ProtoMessage() {}
 
 func (x *GroupEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[33]
+	mi := &file_wire_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2615,7 +2715,7 @@ func (x *GroupEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GroupEvent.ProtoReflect.Descriptor instead.
 func (*GroupEvent) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{33}
+	return file_wire_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *GroupEvent) GetConversation() []byte {
@@ -2734,7 +2834,7 @@ type Signal struct {
 
 func (x *Signal) Reset() {
 	*x = Signal{}
-	mi := &file_wire_proto_msgTypes[34]
+	mi := &file_wire_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2746,7 +2846,7 @@ func (x *Signal) String() string {
 func (*Signal) ProtoMessage() {}
 
 func (x *Signal) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[34]
+	mi := &file_wire_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2759,7 +2859,7 @@ func (x *Signal) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Signal.ProtoReflect.Descriptor instead.
 func (*Signal) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{34}
+	return file_wire_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *Signal) GetKind() Signal_Kind {
@@ -2782,7 +2882,7 @@ type AvatarRequest struct {
 
 func (x *AvatarRequest) Reset() {
 	*x = AvatarRequest{}
-	mi := &file_wire_proto_msgTypes[35]
+	mi := &file_wire_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2794,7 +2894,7 @@ func (x *AvatarRequest) String() string {
 func (*AvatarRequest) ProtoMessage() {}
 
 func (x *AvatarRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[35]
+	mi := &file_wire_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2807,7 +2907,7 @@ func (x *AvatarRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AvatarRequest.ProtoReflect.Descriptor instead.
 func (*AvatarRequest) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{35}
+	return file_wire_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *AvatarRequest) GetSha256() []byte {
@@ -2838,7 +2938,7 @@ type FileOffer struct {
 
 func (x *FileOffer) Reset() {
 	*x = FileOffer{}
-	mi := &file_wire_proto_msgTypes[36]
+	mi := &file_wire_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2850,7 +2950,7 @@ func (x *FileOffer) String() string {
 func (*FileOffer) ProtoMessage() {}
 
 func (x *FileOffer) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[36]
+	mi := &file_wire_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2863,7 +2963,7 @@ func (x *FileOffer) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FileOffer.ProtoReflect.Descriptor instead.
 func (*FileOffer) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{36}
+	return file_wire_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *FileOffer) GetId() []byte {
@@ -2934,7 +3034,7 @@ type FileUpdate struct {
 
 func (x *FileUpdate) Reset() {
 	*x = FileUpdate{}
-	mi := &file_wire_proto_msgTypes[37]
+	mi := &file_wire_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2946,7 +3046,7 @@ func (x *FileUpdate) String() string {
 func (*FileUpdate) ProtoMessage() {}
 
 func (x *FileUpdate) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[37]
+	mi := &file_wire_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2959,7 +3059,7 @@ func (x *FileUpdate) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FileUpdate.ProtoReflect.Descriptor instead.
 func (*FileUpdate) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{37}
+	return file_wire_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *FileUpdate) GetId() []byte {
@@ -2990,7 +3090,7 @@ type StreamOffer struct {
 
 func (x *StreamOffer) Reset() {
 	*x = StreamOffer{}
-	mi := &file_wire_proto_msgTypes[38]
+	mi := &file_wire_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3002,7 +3102,7 @@ func (x *StreamOffer) String() string {
 func (*StreamOffer) ProtoMessage() {}
 
 func (x *StreamOffer) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[38]
+	mi := &file_wire_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3015,7 +3115,7 @@ func (x *StreamOffer) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StreamOffer.ProtoReflect.Descriptor instead.
 func (*StreamOffer) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{38}
+	return file_wire_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *StreamOffer) GetId() []byte {
@@ -3050,7 +3150,7 @@ type Visibility struct {
 
 func (x *Visibility) Reset() {
 	*x = Visibility{}
-	mi := &file_wire_proto_msgTypes[39]
+	mi := &file_wire_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3062,7 +3162,7 @@ func (x *Visibility) String() string {
 func (*Visibility) ProtoMessage() {}
 
 func (x *Visibility) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[39]
+	mi := &file_wire_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3075,7 +3175,7 @@ func (x *Visibility) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Visibility.ProtoReflect.Descriptor instead.
 func (*Visibility) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{39}
+	return file_wire_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *Visibility) GetToken() []byte {
@@ -3096,7 +3196,7 @@ type Receipt struct {
 
 func (x *Receipt) Reset() {
 	*x = Receipt{}
-	mi := &file_wire_proto_msgTypes[40]
+	mi := &file_wire_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3108,7 +3208,7 @@ func (x *Receipt) String() string {
 func (*Receipt) ProtoMessage() {}
 
 func (x *Receipt) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[40]
+	mi := &file_wire_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3121,7 +3221,7 @@ func (x *Receipt) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Receipt.ProtoReflect.Descriptor instead.
 func (*Receipt) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{40}
+	return file_wire_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *Receipt) GetIds() []string {
@@ -3140,7 +3240,7 @@ type Chat struct {
 
 func (x *Chat) Reset() {
 	*x = Chat{}
-	mi := &file_wire_proto_msgTypes[41]
+	mi := &file_wire_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3152,7 +3252,7 @@ func (x *Chat) String() string {
 func (*Chat) ProtoMessage() {}
 
 func (x *Chat) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[41]
+	mi := &file_wire_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3165,7 +3265,7 @@ func (x *Chat) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Chat.ProtoReflect.Descriptor instead.
 func (*Chat) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{41}
+	return file_wire_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *Chat) GetText() string {
@@ -3184,7 +3284,7 @@ type ContactRequest struct {
 
 func (x *ContactRequest) Reset() {
 	*x = ContactRequest{}
-	mi := &file_wire_proto_msgTypes[42]
+	mi := &file_wire_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3196,7 +3296,7 @@ func (x *ContactRequest) String() string {
 func (*ContactRequest) ProtoMessage() {}
 
 func (x *ContactRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[42]
+	mi := &file_wire_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3209,7 +3309,7 @@ func (x *ContactRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ContactRequest.ProtoReflect.Descriptor instead.
 func (*ContactRequest) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{42}
+	return file_wire_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *ContactRequest) GetMessage() string {
@@ -3228,7 +3328,7 @@ type ContactResponse struct {
 
 func (x *ContactResponse) Reset() {
 	*x = ContactResponse{}
-	mi := &file_wire_proto_msgTypes[43]
+	mi := &file_wire_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3240,7 +3340,7 @@ func (x *ContactResponse) String() string {
 func (*ContactResponse) ProtoMessage() {}
 
 func (x *ContactResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[43]
+	mi := &file_wire_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3253,7 +3353,7 @@ func (x *ContactResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ContactResponse.ProtoReflect.Descriptor instead.
 func (*ContactResponse) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{43}
+	return file_wire_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *ContactResponse) GetAccepted() bool {
@@ -3271,7 +3371,7 @@ type ContactRemoved struct {
 
 func (x *ContactRemoved) Reset() {
 	*x = ContactRemoved{}
-	mi := &file_wire_proto_msgTypes[44]
+	mi := &file_wire_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3283,7 +3383,7 @@ func (x *ContactRemoved) String() string {
 func (*ContactRemoved) ProtoMessage() {}
 
 func (x *ContactRemoved) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[44]
+	mi := &file_wire_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3296,7 +3396,7 @@ func (x *ContactRemoved) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ContactRemoved.ProtoReflect.Descriptor instead.
 func (*ContactRemoved) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{44}
+	return file_wire_proto_rawDescGZIP(), []int{45}
 }
 
 type Presence struct {
@@ -3312,7 +3412,7 @@ type Presence struct {
 
 func (x *Presence) Reset() {
 	*x = Presence{}
-	mi := &file_wire_proto_msgTypes[45]
+	mi := &file_wire_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3324,7 +3424,7 @@ func (x *Presence) String() string {
 func (*Presence) ProtoMessage() {}
 
 func (x *Presence) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[45]
+	mi := &file_wire_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3337,7 +3437,7 @@ func (x *Presence) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Presence.ProtoReflect.Descriptor instead.
 func (*Presence) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{45}
+	return file_wire_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *Presence) GetStatus() string {
@@ -3388,7 +3488,7 @@ type SealedBox struct {
 
 func (x *SealedBox) Reset() {
 	*x = SealedBox{}
-	mi := &file_wire_proto_msgTypes[46]
+	mi := &file_wire_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3400,7 +3500,7 @@ func (x *SealedBox) String() string {
 func (*SealedBox) ProtoMessage() {}
 
 func (x *SealedBox) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[46]
+	mi := &file_wire_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3413,7 +3513,7 @@ func (x *SealedBox) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SealedBox.ProtoReflect.Descriptor instead.
 func (*SealedBox) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{46}
+	return file_wire_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *SealedBox) GetEphemeral() []byte {
@@ -3459,7 +3559,7 @@ type RegistryRequest struct {
 
 func (x *RegistryRequest) Reset() {
 	*x = RegistryRequest{}
-	mi := &file_wire_proto_msgTypes[47]
+	mi := &file_wire_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3471,7 +3571,7 @@ func (x *RegistryRequest) String() string {
 func (*RegistryRequest) ProtoMessage() {}
 
 func (x *RegistryRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[47]
+	mi := &file_wire_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3484,7 +3584,7 @@ func (x *RegistryRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RegistryRequest.ProtoReflect.Descriptor instead.
 func (*RegistryRequest) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{47}
+	return file_wire_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *RegistryRequest) GetKind() isRegistryRequest_Kind {
@@ -3555,7 +3655,7 @@ type Heartbeat struct {
 
 func (x *Heartbeat) Reset() {
 	*x = Heartbeat{}
-	mi := &file_wire_proto_msgTypes[48]
+	mi := &file_wire_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3567,7 +3667,7 @@ func (x *Heartbeat) String() string {
 func (*Heartbeat) ProtoMessage() {}
 
 func (x *Heartbeat) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[48]
+	mi := &file_wire_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3580,7 +3680,7 @@ func (x *Heartbeat) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Heartbeat.ProtoReflect.Descriptor instead.
 func (*Heartbeat) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{48}
+	return file_wire_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *Heartbeat) GetTicket() *SignedTicket {
@@ -3607,7 +3707,7 @@ type ListSupernodes struct {
 
 func (x *ListSupernodes) Reset() {
 	*x = ListSupernodes{}
-	mi := &file_wire_proto_msgTypes[49]
+	mi := &file_wire_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3619,7 +3719,7 @@ func (x *ListSupernodes) String() string {
 func (*ListSupernodes) ProtoMessage() {}
 
 func (x *ListSupernodes) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[49]
+	mi := &file_wire_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3632,7 +3732,7 @@ func (x *ListSupernodes) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListSupernodes.ProtoReflect.Descriptor instead.
 func (*ListSupernodes) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{49}
+	return file_wire_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *ListSupernodes) GetTicket() *SignedTicket {
@@ -3654,7 +3754,7 @@ type RegistryResponse struct {
 
 func (x *RegistryResponse) Reset() {
 	*x = RegistryResponse{}
-	mi := &file_wire_proto_msgTypes[50]
+	mi := &file_wire_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3666,7 +3766,7 @@ func (x *RegistryResponse) String() string {
 func (*RegistryResponse) ProtoMessage() {}
 
 func (x *RegistryResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[50]
+	mi := &file_wire_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3679,7 +3779,7 @@ func (x *RegistryResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RegistryResponse.ProtoReflect.Descriptor instead.
 func (*RegistryResponse) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{50}
+	return file_wire_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *RegistryResponse) GetError() string {
@@ -3722,7 +3822,7 @@ type FetchRevocations struct {
 
 func (x *FetchRevocations) Reset() {
 	*x = FetchRevocations{}
-	mi := &file_wire_proto_msgTypes[51]
+	mi := &file_wire_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3734,7 +3834,7 @@ func (x *FetchRevocations) String() string {
 func (*FetchRevocations) ProtoMessage() {}
 
 func (x *FetchRevocations) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[51]
+	mi := &file_wire_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3747,7 +3847,7 @@ func (x *FetchRevocations) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FetchRevocations.ProtoReflect.Descriptor instead.
 func (*FetchRevocations) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{51}
+	return file_wire_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *FetchRevocations) GetTicket() *SignedTicket {
@@ -3783,7 +3883,7 @@ type RevocationList struct {
 
 func (x *RevocationList) Reset() {
 	*x = RevocationList{}
-	mi := &file_wire_proto_msgTypes[52]
+	mi := &file_wire_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3795,7 +3895,7 @@ func (x *RevocationList) String() string {
 func (*RevocationList) ProtoMessage() {}
 
 func (x *RevocationList) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[52]
+	mi := &file_wire_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3808,7 +3908,7 @@ func (x *RevocationList) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevocationList.ProtoReflect.Descriptor instead.
 func (*RevocationList) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{52}
+	return file_wire_proto_rawDescGZIP(), []int{53}
 }
 
 func (x *RevocationList) GetServerPeerId() []byte {
@@ -3864,7 +3964,7 @@ type Revocation struct {
 
 func (x *Revocation) Reset() {
 	*x = Revocation{}
-	mi := &file_wire_proto_msgTypes[53]
+	mi := &file_wire_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3876,7 +3976,7 @@ func (x *Revocation) String() string {
 func (*Revocation) ProtoMessage() {}
 
 func (x *Revocation) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[53]
+	mi := &file_wire_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3889,7 +3989,7 @@ func (x *Revocation) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Revocation.ProtoReflect.Descriptor instead.
 func (*Revocation) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{53}
+	return file_wire_proto_rawDescGZIP(), []int{54}
 }
 
 func (x *Revocation) GetSerial() uint64 {
@@ -3923,7 +4023,7 @@ type SignedRevocations struct {
 
 func (x *SignedRevocations) Reset() {
 	*x = SignedRevocations{}
-	mi := &file_wire_proto_msgTypes[54]
+	mi := &file_wire_proto_msgTypes[55]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3935,7 +4035,7 @@ func (x *SignedRevocations) String() string {
 func (*SignedRevocations) ProtoMessage() {}
 
 func (x *SignedRevocations) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[54]
+	mi := &file_wire_proto_msgTypes[55]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3948,7 +4048,7 @@ func (x *SignedRevocations) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SignedRevocations.ProtoReflect.Descriptor instead.
 func (*SignedRevocations) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{54}
+	return file_wire_proto_rawDescGZIP(), []int{55}
 }
 
 func (x *SignedRevocations) GetList() []byte {
@@ -3977,7 +4077,7 @@ type SupernodeInfo struct {
 
 func (x *SupernodeInfo) Reset() {
 	*x = SupernodeInfo{}
-	mi := &file_wire_proto_msgTypes[55]
+	mi := &file_wire_proto_msgTypes[56]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3989,7 +4089,7 @@ func (x *SupernodeInfo) String() string {
 func (*SupernodeInfo) ProtoMessage() {}
 
 func (x *SupernodeInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[55]
+	mi := &file_wire_proto_msgTypes[56]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4002,7 +4102,7 @@ func (x *SupernodeInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SupernodeInfo.ProtoReflect.Descriptor instead.
 func (*SupernodeInfo) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{55}
+	return file_wire_proto_rawDescGZIP(), []int{56}
 }
 
 func (x *SupernodeInfo) GetTicket() *SignedTicket {
@@ -4034,7 +4134,7 @@ type MailboxRequest struct {
 
 func (x *MailboxRequest) Reset() {
 	*x = MailboxRequest{}
-	mi := &file_wire_proto_msgTypes[56]
+	mi := &file_wire_proto_msgTypes[57]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4046,7 +4146,7 @@ func (x *MailboxRequest) String() string {
 func (*MailboxRequest) ProtoMessage() {}
 
 func (x *MailboxRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[56]
+	mi := &file_wire_proto_msgTypes[57]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4059,7 +4159,7 @@ func (x *MailboxRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MailboxRequest.ProtoReflect.Descriptor instead.
 func (*MailboxRequest) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{56}
+	return file_wire_proto_rawDescGZIP(), []int{57}
 }
 
 func (x *MailboxRequest) GetKind() isMailboxRequest_Kind {
@@ -4131,7 +4231,7 @@ type MailPut struct {
 
 func (x *MailPut) Reset() {
 	*x = MailPut{}
-	mi := &file_wire_proto_msgTypes[57]
+	mi := &file_wire_proto_msgTypes[58]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4143,7 +4243,7 @@ func (x *MailPut) String() string {
 func (*MailPut) ProtoMessage() {}
 
 func (x *MailPut) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[57]
+	mi := &file_wire_proto_msgTypes[58]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4156,7 +4256,7 @@ func (x *MailPut) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MailPut.ProtoReflect.Descriptor instead.
 func (*MailPut) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{57}
+	return file_wire_proto_rawDescGZIP(), []int{58}
 }
 
 func (x *MailPut) GetTicket() *SignedTicket {
@@ -4192,7 +4292,7 @@ type MailFetch struct {
 
 func (x *MailFetch) Reset() {
 	*x = MailFetch{}
-	mi := &file_wire_proto_msgTypes[58]
+	mi := &file_wire_proto_msgTypes[59]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4204,7 +4304,7 @@ func (x *MailFetch) String() string {
 func (*MailFetch) ProtoMessage() {}
 
 func (x *MailFetch) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[58]
+	mi := &file_wire_proto_msgTypes[59]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4217,7 +4317,7 @@ func (x *MailFetch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MailFetch.ProtoReflect.Descriptor instead.
 func (*MailFetch) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{58}
+	return file_wire_proto_rawDescGZIP(), []int{59}
 }
 
 func (x *MailFetch) GetTicket() *SignedTicket {
@@ -4252,7 +4352,7 @@ type MailAck struct {
 
 func (x *MailAck) Reset() {
 	*x = MailAck{}
-	mi := &file_wire_proto_msgTypes[59]
+	mi := &file_wire_proto_msgTypes[60]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4264,7 +4364,7 @@ func (x *MailAck) String() string {
 func (*MailAck) ProtoMessage() {}
 
 func (x *MailAck) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[59]
+	mi := &file_wire_proto_msgTypes[60]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4277,7 +4377,7 @@ func (x *MailAck) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MailAck.ProtoReflect.Descriptor instead.
 func (*MailAck) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{59}
+	return file_wire_proto_rawDescGZIP(), []int{60}
 }
 
 func (x *MailAck) GetTicket() *SignedTicket {
@@ -4306,7 +4406,7 @@ type MailboxResponse struct {
 
 func (x *MailboxResponse) Reset() {
 	*x = MailboxResponse{}
-	mi := &file_wire_proto_msgTypes[60]
+	mi := &file_wire_proto_msgTypes[61]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4318,7 +4418,7 @@ func (x *MailboxResponse) String() string {
 func (*MailboxResponse) ProtoMessage() {}
 
 func (x *MailboxResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[60]
+	mi := &file_wire_proto_msgTypes[61]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4331,7 +4431,7 @@ func (x *MailboxResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MailboxResponse.ProtoReflect.Descriptor instead.
 func (*MailboxResponse) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{60}
+	return file_wire_proto_rawDescGZIP(), []int{61}
 }
 
 func (x *MailboxResponse) GetError() string {
@@ -4373,7 +4473,7 @@ type StoredMail struct {
 
 func (x *StoredMail) Reset() {
 	*x = StoredMail{}
-	mi := &file_wire_proto_msgTypes[61]
+	mi := &file_wire_proto_msgTypes[62]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4385,7 +4485,7 @@ func (x *StoredMail) String() string {
 func (*StoredMail) ProtoMessage() {}
 
 func (x *StoredMail) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[61]
+	mi := &file_wire_proto_msgTypes[62]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4398,7 +4498,7 @@ func (x *StoredMail) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StoredMail.ProtoReflect.Descriptor instead.
 func (*StoredMail) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{61}
+	return file_wire_proto_rawDescGZIP(), []int{62}
 }
 
 func (x *StoredMail) GetSeq() uint64 {
@@ -4445,7 +4545,7 @@ type MailItem struct {
 
 func (x *MailItem) Reset() {
 	*x = MailItem{}
-	mi := &file_wire_proto_msgTypes[62]
+	mi := &file_wire_proto_msgTypes[63]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4457,7 +4557,7 @@ func (x *MailItem) String() string {
 func (*MailItem) ProtoMessage() {}
 
 func (x *MailItem) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[62]
+	mi := &file_wire_proto_msgTypes[63]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4470,7 +4570,7 @@ func (x *MailItem) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MailItem.ProtoReflect.Descriptor instead.
 func (*MailItem) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{62}
+	return file_wire_proto_rawDescGZIP(), []int{63}
 }
 
 func (x *MailItem) GetSender() *SignedTicket {
@@ -4516,7 +4616,7 @@ type ContactsRequest struct {
 
 func (x *ContactsRequest) Reset() {
 	*x = ContactsRequest{}
-	mi := &file_wire_proto_msgTypes[63]
+	mi := &file_wire_proto_msgTypes[64]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4528,7 +4628,7 @@ func (x *ContactsRequest) String() string {
 func (*ContactsRequest) ProtoMessage() {}
 
 func (x *ContactsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[63]
+	mi := &file_wire_proto_msgTypes[64]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4541,7 +4641,7 @@ func (x *ContactsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ContactsRequest.ProtoReflect.Descriptor instead.
 func (*ContactsRequest) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{63}
+	return file_wire_proto_rawDescGZIP(), []int{64}
 }
 
 func (x *ContactsRequest) GetKind() isContactsRequest_Kind {
@@ -4603,7 +4703,7 @@ type ContactsPut struct {
 
 func (x *ContactsPut) Reset() {
 	*x = ContactsPut{}
-	mi := &file_wire_proto_msgTypes[64]
+	mi := &file_wire_proto_msgTypes[65]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4615,7 +4715,7 @@ func (x *ContactsPut) String() string {
 func (*ContactsPut) ProtoMessage() {}
 
 func (x *ContactsPut) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[64]
+	mi := &file_wire_proto_msgTypes[65]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4628,7 +4728,7 @@ func (x *ContactsPut) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ContactsPut.ProtoReflect.Descriptor instead.
 func (*ContactsPut) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{64}
+	return file_wire_proto_rawDescGZIP(), []int{65}
 }
 
 func (x *ContactsPut) GetTicket() *SignedTicket {
@@ -4669,7 +4769,7 @@ type ContactsGet struct {
 
 func (x *ContactsGet) Reset() {
 	*x = ContactsGet{}
-	mi := &file_wire_proto_msgTypes[65]
+	mi := &file_wire_proto_msgTypes[66]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4681,7 +4781,7 @@ func (x *ContactsGet) String() string {
 func (*ContactsGet) ProtoMessage() {}
 
 func (x *ContactsGet) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[65]
+	mi := &file_wire_proto_msgTypes[66]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4694,7 +4794,7 @@ func (x *ContactsGet) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ContactsGet.ProtoReflect.Descriptor instead.
 func (*ContactsGet) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{65}
+	return file_wire_proto_rawDescGZIP(), []int{66}
 }
 
 func (x *ContactsGet) GetTicket() *SignedTicket {
@@ -4716,7 +4816,7 @@ type ContactsResponse struct {
 
 func (x *ContactsResponse) Reset() {
 	*x = ContactsResponse{}
-	mi := &file_wire_proto_msgTypes[66]
+	mi := &file_wire_proto_msgTypes[67]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4728,7 +4828,7 @@ func (x *ContactsResponse) String() string {
 func (*ContactsResponse) ProtoMessage() {}
 
 func (x *ContactsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[66]
+	mi := &file_wire_proto_msgTypes[67]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4741,7 +4841,7 @@ func (x *ContactsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ContactsResponse.ProtoReflect.Descriptor instead.
 func (*ContactsResponse) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{66}
+	return file_wire_proto_rawDescGZIP(), []int{67}
 }
 
 func (x *ContactsResponse) GetError() string {
@@ -4783,7 +4883,7 @@ type ContactBackup struct {
 
 func (x *ContactBackup) Reset() {
 	*x = ContactBackup{}
-	mi := &file_wire_proto_msgTypes[67]
+	mi := &file_wire_proto_msgTypes[68]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4795,7 +4895,7 @@ func (x *ContactBackup) String() string {
 func (*ContactBackup) ProtoMessage() {}
 
 func (x *ContactBackup) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[67]
+	mi := &file_wire_proto_msgTypes[68]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4808,7 +4908,7 @@ func (x *ContactBackup) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ContactBackup.ProtoReflect.Descriptor instead.
 func (*ContactBackup) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{67}
+	return file_wire_proto_rawDescGZIP(), []int{68}
 }
 
 func (x *ContactBackup) GetEntries() []*ContactBackupEntry {
@@ -4833,7 +4933,7 @@ type ContactBackupEntry struct {
 
 func (x *ContactBackupEntry) Reset() {
 	*x = ContactBackupEntry{}
-	mi := &file_wire_proto_msgTypes[68]
+	mi := &file_wire_proto_msgTypes[69]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4845,7 +4945,7 @@ func (x *ContactBackupEntry) String() string {
 func (*ContactBackupEntry) ProtoMessage() {}
 
 func (x *ContactBackupEntry) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[68]
+	mi := &file_wire_proto_msgTypes[69]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4858,7 +4958,7 @@ func (x *ContactBackupEntry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ContactBackupEntry.ProtoReflect.Descriptor instead.
 func (*ContactBackupEntry) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{68}
+	return file_wire_proto_rawDescGZIP(), []int{69}
 }
 
 func (x *ContactBackupEntry) GetUsername() string {
@@ -4927,7 +5027,7 @@ type PrekeysRequest struct {
 
 func (x *PrekeysRequest) Reset() {
 	*x = PrekeysRequest{}
-	mi := &file_wire_proto_msgTypes[69]
+	mi := &file_wire_proto_msgTypes[70]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4939,7 +5039,7 @@ func (x *PrekeysRequest) String() string {
 func (*PrekeysRequest) ProtoMessage() {}
 
 func (x *PrekeysRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[69]
+	mi := &file_wire_proto_msgTypes[70]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4952,7 +5052,7 @@ func (x *PrekeysRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PrekeysRequest.ProtoReflect.Descriptor instead.
 func (*PrekeysRequest) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{69}
+	return file_wire_proto_rawDescGZIP(), []int{70}
 }
 
 func (x *PrekeysRequest) GetKind() isPrekeysRequest_Kind {
@@ -5029,7 +5129,7 @@ type PrekeysPublish struct {
 
 func (x *PrekeysPublish) Reset() {
 	*x = PrekeysPublish{}
-	mi := &file_wire_proto_msgTypes[70]
+	mi := &file_wire_proto_msgTypes[71]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5041,7 +5141,7 @@ func (x *PrekeysPublish) String() string {
 func (*PrekeysPublish) ProtoMessage() {}
 
 func (x *PrekeysPublish) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[70]
+	mi := &file_wire_proto_msgTypes[71]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5054,7 +5154,7 @@ func (x *PrekeysPublish) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PrekeysPublish.ProtoReflect.Descriptor instead.
 func (*PrekeysPublish) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{70}
+	return file_wire_proto_rawDescGZIP(), []int{71}
 }
 
 func (x *PrekeysPublish) GetTicket() *SignedTicket {
@@ -5105,7 +5205,7 @@ type PrekeysFetch struct {
 
 func (x *PrekeysFetch) Reset() {
 	*x = PrekeysFetch{}
-	mi := &file_wire_proto_msgTypes[71]
+	mi := &file_wire_proto_msgTypes[72]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5117,7 +5217,7 @@ func (x *PrekeysFetch) String() string {
 func (*PrekeysFetch) ProtoMessage() {}
 
 func (x *PrekeysFetch) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[71]
+	mi := &file_wire_proto_msgTypes[72]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5130,7 +5230,7 @@ func (x *PrekeysFetch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PrekeysFetch.ProtoReflect.Descriptor instead.
 func (*PrekeysFetch) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{71}
+	return file_wire_proto_rawDescGZIP(), []int{72}
 }
 
 func (x *PrekeysFetch) GetTicket() *SignedTicket {
@@ -5157,7 +5257,7 @@ type PrekeysStatus struct {
 
 func (x *PrekeysStatus) Reset() {
 	*x = PrekeysStatus{}
-	mi := &file_wire_proto_msgTypes[72]
+	mi := &file_wire_proto_msgTypes[73]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5169,7 +5269,7 @@ func (x *PrekeysStatus) String() string {
 func (*PrekeysStatus) ProtoMessage() {}
 
 func (x *PrekeysStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[72]
+	mi := &file_wire_proto_msgTypes[73]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5182,7 +5282,7 @@ func (x *PrekeysStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PrekeysStatus.ProtoReflect.Descriptor instead.
 func (*PrekeysStatus) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{72}
+	return file_wire_proto_rawDescGZIP(), []int{73}
 }
 
 func (x *PrekeysStatus) GetTicket() *SignedTicket {
@@ -5206,7 +5306,7 @@ type PrekeysResponse struct {
 
 func (x *PrekeysResponse) Reset() {
 	*x = PrekeysResponse{}
-	mi := &file_wire_proto_msgTypes[73]
+	mi := &file_wire_proto_msgTypes[74]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5218,7 +5318,7 @@ func (x *PrekeysResponse) String() string {
 func (*PrekeysResponse) ProtoMessage() {}
 
 func (x *PrekeysResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[73]
+	mi := &file_wire_proto_msgTypes[74]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5231,7 +5331,7 @@ func (x *PrekeysResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PrekeysResponse.ProtoReflect.Descriptor instead.
 func (*PrekeysResponse) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{73}
+	return file_wire_proto_rawDescGZIP(), []int{74}
 }
 
 func (x *PrekeysResponse) GetError() string {
@@ -5293,7 +5393,7 @@ type PrekeyDevice struct {
 
 func (x *PrekeyDevice) Reset() {
 	*x = PrekeyDevice{}
-	mi := &file_wire_proto_msgTypes[74]
+	mi := &file_wire_proto_msgTypes[75]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5305,7 +5405,7 @@ func (x *PrekeyDevice) String() string {
 func (*PrekeyDevice) ProtoMessage() {}
 
 func (x *PrekeyDevice) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[74]
+	mi := &file_wire_proto_msgTypes[75]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5318,7 +5418,7 @@ func (x *PrekeyDevice) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PrekeyDevice.ProtoReflect.Descriptor instead.
 func (*PrekeyDevice) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{74}
+	return file_wire_proto_rawDescGZIP(), []int{75}
 }
 
 func (x *PrekeyDevice) GetBundle() []byte {
@@ -5384,7 +5484,7 @@ type RoomOp struct {
 
 func (x *RoomOp) Reset() {
 	*x = RoomOp{}
-	mi := &file_wire_proto_msgTypes[75]
+	mi := &file_wire_proto_msgTypes[76]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5396,7 +5496,7 @@ func (x *RoomOp) String() string {
 func (*RoomOp) ProtoMessage() {}
 
 func (x *RoomOp) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[75]
+	mi := &file_wire_proto_msgTypes[76]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5409,7 +5509,7 @@ func (x *RoomOp) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoomOp.ProtoReflect.Descriptor instead.
 func (*RoomOp) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{75}
+	return file_wire_proto_rawDescGZIP(), []int{76}
 }
 
 func (x *RoomOp) GetRoom() string {
@@ -5679,7 +5779,7 @@ type RoomCreate struct {
 
 func (x *RoomCreate) Reset() {
 	*x = RoomCreate{}
-	mi := &file_wire_proto_msgTypes[76]
+	mi := &file_wire_proto_msgTypes[77]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5691,7 +5791,7 @@ func (x *RoomCreate) String() string {
 func (*RoomCreate) ProtoMessage() {}
 
 func (x *RoomCreate) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[76]
+	mi := &file_wire_proto_msgTypes[77]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5704,7 +5804,7 @@ func (x *RoomCreate) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoomCreate.ProtoReflect.Descriptor instead.
 func (*RoomCreate) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{76}
+	return file_wire_proto_rawDescGZIP(), []int{77}
 }
 
 func (x *RoomCreate) GetTopic() string {
@@ -5745,7 +5845,7 @@ type RoomModes struct {
 
 func (x *RoomModes) Reset() {
 	*x = RoomModes{}
-	mi := &file_wire_proto_msgTypes[77]
+	mi := &file_wire_proto_msgTypes[78]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5757,7 +5857,7 @@ func (x *RoomModes) String() string {
 func (*RoomModes) ProtoMessage() {}
 
 func (x *RoomModes) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[77]
+	mi := &file_wire_proto_msgTypes[78]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5770,7 +5870,7 @@ func (x *RoomModes) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoomModes.ProtoReflect.Descriptor instead.
 func (*RoomModes) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{77}
+	return file_wire_proto_rawDescGZIP(), []int{78}
 }
 
 func (x *RoomModes) GetPublic() bool {
@@ -5867,7 +5967,7 @@ type RoomBan struct {
 
 func (x *RoomBan) Reset() {
 	*x = RoomBan{}
-	mi := &file_wire_proto_msgTypes[78]
+	mi := &file_wire_proto_msgTypes[79]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5879,7 +5979,7 @@ func (x *RoomBan) String() string {
 func (*RoomBan) ProtoMessage() {}
 
 func (x *RoomBan) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[78]
+	mi := &file_wire_proto_msgTypes[79]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5892,7 +5992,7 @@ func (x *RoomBan) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoomBan.ProtoReflect.Descriptor instead.
 func (*RoomBan) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{78}
+	return file_wire_proto_rawDescGZIP(), []int{79}
 }
 
 func (x *RoomBan) GetUsername() string {
@@ -5919,7 +6019,7 @@ type RoomDeleteMessage struct {
 
 func (x *RoomDeleteMessage) Reset() {
 	*x = RoomDeleteMessage{}
-	mi := &file_wire_proto_msgTypes[79]
+	mi := &file_wire_proto_msgTypes[80]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5931,7 +6031,7 @@ func (x *RoomDeleteMessage) String() string {
 func (*RoomDeleteMessage) ProtoMessage() {}
 
 func (x *RoomDeleteMessage) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[79]
+	mi := &file_wire_proto_msgTypes[80]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5944,7 +6044,7 @@ func (x *RoomDeleteMessage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoomDeleteMessage.ProtoReflect.Descriptor instead.
 func (*RoomDeleteMessage) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{79}
+	return file_wire_proto_rawDescGZIP(), []int{80}
 }
 
 func (x *RoomDeleteMessage) GetId() string {
@@ -5969,7 +6069,7 @@ type RoomDeleteRoom struct {
 
 func (x *RoomDeleteRoom) Reset() {
 	*x = RoomDeleteRoom{}
-	mi := &file_wire_proto_msgTypes[80]
+	mi := &file_wire_proto_msgTypes[81]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5981,7 +6081,7 @@ func (x *RoomDeleteRoom) String() string {
 func (*RoomDeleteRoom) ProtoMessage() {}
 
 func (x *RoomDeleteRoom) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[80]
+	mi := &file_wire_proto_msgTypes[81]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5994,7 +6094,7 @@ func (x *RoomDeleteRoom) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoomDeleteRoom.ProtoReflect.Descriptor instead.
 func (*RoomDeleteRoom) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{80}
+	return file_wire_proto_rawDescGZIP(), []int{81}
 }
 
 // SignedRoomOp is a RoomOp as it travels and is stored: its bytes exactly as
@@ -6011,7 +6111,7 @@ type SignedRoomOp struct {
 
 func (x *SignedRoomOp) Reset() {
 	*x = SignedRoomOp{}
-	mi := &file_wire_proto_msgTypes[81]
+	mi := &file_wire_proto_msgTypes[82]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6023,7 +6123,7 @@ func (x *SignedRoomOp) String() string {
 func (*SignedRoomOp) ProtoMessage() {}
 
 func (x *SignedRoomOp) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[81]
+	mi := &file_wire_proto_msgTypes[82]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6036,7 +6136,7 @@ func (x *SignedRoomOp) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SignedRoomOp.ProtoReflect.Descriptor instead.
 func (*SignedRoomOp) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{81}
+	return file_wire_proto_rawDescGZIP(), []int{82}
 }
 
 func (x *SignedRoomOp) GetOp() []byte {
@@ -6070,14 +6170,18 @@ type RoomMessage struct {
 	Id            string                 `protobuf:"bytes,2,opt,name=id,proto3" json:"id,omitempty"`                                               // chosen by the author (wire.NewID), stable across retries
 	Author        string                 `protobuf:"bytes,3,opt,name=author,proto3" json:"author,omitempty"`                                       // must be the username in the SignedRoomMessage's ticket
 	TimeUnixMilli int64                  `protobuf:"varint,4,opt,name=time_unix_milli,json=timeUnixMilli,proto3" json:"time_unix_milli,omitempty"` // the author's clock when signing
-	Text          string                 `protobuf:"bytes,5,opt,name=text,proto3" json:"text,omitempty"`                                           // UTF-8, 1..wire.MaxRoomText bytes
+	Text          string                 `protobuf:"bytes,5,opt,name=text,proto3" json:"text,omitempty"`                                           // UTF-8, 1..wire.MaxRoomText bytes; empty when sealed
+	// sealed is an invite-only room's text, end-to-end encrypted under the
+	// author's sender key (node/rooms): exactly one of text and sealed is
+	// set. The homes verify the signature over it and see no plaintext.
+	Sealed        *RoomSealed `protobuf:"bytes,6,opt,name=sealed,proto3" json:"sealed,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *RoomMessage) Reset() {
 	*x = RoomMessage{}
-	mi := &file_wire_proto_msgTypes[82]
+	mi := &file_wire_proto_msgTypes[83]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6089,7 +6193,7 @@ func (x *RoomMessage) String() string {
 func (*RoomMessage) ProtoMessage() {}
 
 func (x *RoomMessage) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[82]
+	mi := &file_wire_proto_msgTypes[83]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6102,7 +6206,7 @@ func (x *RoomMessage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoomMessage.ProtoReflect.Descriptor instead.
 func (*RoomMessage) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{82}
+	return file_wire_proto_rawDescGZIP(), []int{83}
 }
 
 func (x *RoomMessage) GetRoom() string {
@@ -6140,6 +6244,76 @@ func (x *RoomMessage) GetText() string {
 	return ""
 }
 
+func (x *RoomMessage) GetSealed() *RoomSealed {
+	if x != nil {
+		return x.Sealed
+	}
+	return nil
+}
+
+// RoomSealed is a message text sealed with XChaCha20-Poly1305 under a
+// message key derived from the author's sender key and the message's ID;
+// the room, author, ID and key ID are its associated data.
+type RoomSealed struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	KeyId         []byte                 `protobuf:"bytes,1,opt,name=key_id,json=keyId,proto3" json:"key_id,omitempty"` // wire.RoomKeyID bytes: the author's sender key it is sealed under
+	Nonce         []byte                 `protobuf:"bytes,2,opt,name=nonce,proto3" json:"nonce,omitempty"`              // wire.RoomSealNonce bytes
+	Ciphertext    []byte                 `protobuf:"bytes,3,opt,name=ciphertext,proto3" json:"ciphertext,omitempty"`    // the UTF-8 text and the 16-byte tag
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RoomSealed) Reset() {
+	*x = RoomSealed{}
+	mi := &file_wire_proto_msgTypes[84]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RoomSealed) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RoomSealed) ProtoMessage() {}
+
+func (x *RoomSealed) ProtoReflect() protoreflect.Message {
+	mi := &file_wire_proto_msgTypes[84]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RoomSealed.ProtoReflect.Descriptor instead.
+func (*RoomSealed) Descriptor() ([]byte, []int) {
+	return file_wire_proto_rawDescGZIP(), []int{84}
+}
+
+func (x *RoomSealed) GetKeyId() []byte {
+	if x != nil {
+		return x.KeyId
+	}
+	return nil
+}
+
+func (x *RoomSealed) GetNonce() []byte {
+	if x != nil {
+		return x.Nonce
+	}
+	return nil
+}
+
+func (x *RoomSealed) GetCiphertext() []byte {
+	if x != nil {
+		return x.Ciphertext
+	}
+	return nil
+}
+
 // SignedRoomMessage is a RoomMessage as it travels and is stored.
 type SignedRoomMessage struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -6152,7 +6326,7 @@ type SignedRoomMessage struct {
 
 func (x *SignedRoomMessage) Reset() {
 	*x = SignedRoomMessage{}
-	mi := &file_wire_proto_msgTypes[83]
+	mi := &file_wire_proto_msgTypes[85]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6164,7 +6338,7 @@ func (x *SignedRoomMessage) String() string {
 func (*SignedRoomMessage) ProtoMessage() {}
 
 func (x *SignedRoomMessage) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[83]
+	mi := &file_wire_proto_msgTypes[85]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6177,7 +6351,7 @@ func (x *SignedRoomMessage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SignedRoomMessage.ProtoReflect.Descriptor instead.
 func (*SignedRoomMessage) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{83}
+	return file_wire_proto_rawDescGZIP(), []int{85}
 }
 
 func (x *SignedRoomMessage) GetMessage() []byte {
@@ -6223,7 +6397,7 @@ type RoomRequest struct {
 
 func (x *RoomRequest) Reset() {
 	*x = RoomRequest{}
-	mi := &file_wire_proto_msgTypes[84]
+	mi := &file_wire_proto_msgTypes[86]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6235,7 +6409,7 @@ func (x *RoomRequest) String() string {
 func (*RoomRequest) ProtoMessage() {}
 
 func (x *RoomRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[84]
+	mi := &file_wire_proto_msgTypes[86]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6248,7 +6422,7 @@ func (x *RoomRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoomRequest.ProtoReflect.Descriptor instead.
 func (*RoomRequest) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{84}
+	return file_wire_proto_rawDescGZIP(), []int{86}
 }
 
 func (x *RoomRequest) GetTicket() *SignedTicket {
@@ -6404,7 +6578,7 @@ type RoomReport struct {
 
 func (x *RoomReport) Reset() {
 	*x = RoomReport{}
-	mi := &file_wire_proto_msgTypes[85]
+	mi := &file_wire_proto_msgTypes[87]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6416,7 +6590,7 @@ func (x *RoomReport) String() string {
 func (*RoomReport) ProtoMessage() {}
 
 func (x *RoomReport) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[85]
+	mi := &file_wire_proto_msgTypes[87]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6429,7 +6603,7 @@ func (x *RoomReport) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoomReport.ProtoReflect.Descriptor instead.
 func (*RoomReport) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{85}
+	return file_wire_proto_rawDescGZIP(), []int{87}
 }
 
 func (x *RoomReport) GetRoom() string {
@@ -6472,7 +6646,7 @@ type RoomReported struct {
 
 func (x *RoomReported) Reset() {
 	*x = RoomReported{}
-	mi := &file_wire_proto_msgTypes[86]
+	mi := &file_wire_proto_msgTypes[88]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6484,7 +6658,7 @@ func (x *RoomReported) String() string {
 func (*RoomReported) ProtoMessage() {}
 
 func (x *RoomReported) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[86]
+	mi := &file_wire_proto_msgTypes[88]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6497,7 +6671,7 @@ func (x *RoomReported) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoomReported.ProtoReflect.Descriptor instead.
 func (*RoomReported) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{86}
+	return file_wire_proto_rawDescGZIP(), []int{88}
 }
 
 func (x *RoomReported) GetFrom() string {
@@ -6531,7 +6705,7 @@ type RoomJoin struct {
 
 func (x *RoomJoin) Reset() {
 	*x = RoomJoin{}
-	mi := &file_wire_proto_msgTypes[87]
+	mi := &file_wire_proto_msgTypes[89]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6543,7 +6717,7 @@ func (x *RoomJoin) String() string {
 func (*RoomJoin) ProtoMessage() {}
 
 func (x *RoomJoin) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[87]
+	mi := &file_wire_proto_msgTypes[89]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6556,7 +6730,7 @@ func (x *RoomJoin) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoomJoin.ProtoReflect.Descriptor instead.
 func (*RoomJoin) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{87}
+	return file_wire_proto_rawDescGZIP(), []int{89}
 }
 
 func (x *RoomJoin) GetRoom() string {
@@ -6591,7 +6765,7 @@ type RoomSend struct {
 
 func (x *RoomSend) Reset() {
 	*x = RoomSend{}
-	mi := &file_wire_proto_msgTypes[88]
+	mi := &file_wire_proto_msgTypes[90]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6603,7 +6777,7 @@ func (x *RoomSend) String() string {
 func (*RoomSend) ProtoMessage() {}
 
 func (x *RoomSend) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[88]
+	mi := &file_wire_proto_msgTypes[90]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6616,7 +6790,7 @@ func (x *RoomSend) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoomSend.ProtoReflect.Descriptor instead.
 func (*RoomSend) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{88}
+	return file_wire_proto_rawDescGZIP(), []int{90}
 }
 
 func (x *RoomSend) GetMessage() *SignedRoomMessage {
@@ -6644,7 +6818,7 @@ type RoomBacklogRequest struct {
 
 func (x *RoomBacklogRequest) Reset() {
 	*x = RoomBacklogRequest{}
-	mi := &file_wire_proto_msgTypes[89]
+	mi := &file_wire_proto_msgTypes[91]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6656,7 +6830,7 @@ func (x *RoomBacklogRequest) String() string {
 func (*RoomBacklogRequest) ProtoMessage() {}
 
 func (x *RoomBacklogRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[89]
+	mi := &file_wire_proto_msgTypes[91]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6669,7 +6843,7 @@ func (x *RoomBacklogRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoomBacklogRequest.ProtoReflect.Descriptor instead.
 func (*RoomBacklogRequest) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{89}
+	return file_wire_proto_rawDescGZIP(), []int{91}
 }
 
 func (x *RoomBacklogRequest) GetRoom() string {
@@ -6698,7 +6872,7 @@ type RoomOpsRequest struct {
 
 func (x *RoomOpsRequest) Reset() {
 	*x = RoomOpsRequest{}
-	mi := &file_wire_proto_msgTypes[90]
+	mi := &file_wire_proto_msgTypes[92]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6710,7 +6884,7 @@ func (x *RoomOpsRequest) String() string {
 func (*RoomOpsRequest) ProtoMessage() {}
 
 func (x *RoomOpsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[90]
+	mi := &file_wire_proto_msgTypes[92]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6723,7 +6897,7 @@ func (x *RoomOpsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoomOpsRequest.ProtoReflect.Descriptor instead.
 func (*RoomOpsRequest) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{90}
+	return file_wire_proto_rawDescGZIP(), []int{92}
 }
 
 func (x *RoomOpsRequest) GetRoom() string {
@@ -6755,7 +6929,7 @@ type RoomListRequest struct {
 
 func (x *RoomListRequest) Reset() {
 	*x = RoomListRequest{}
-	mi := &file_wire_proto_msgTypes[91]
+	mi := &file_wire_proto_msgTypes[93]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6767,7 +6941,7 @@ func (x *RoomListRequest) String() string {
 func (*RoomListRequest) ProtoMessage() {}
 
 func (x *RoomListRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[91]
+	mi := &file_wire_proto_msgTypes[93]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6780,7 +6954,7 @@ func (x *RoomListRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoomListRequest.ProtoReflect.Descriptor instead.
 func (*RoomListRequest) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{91}
+	return file_wire_proto_rawDescGZIP(), []int{93}
 }
 
 func (x *RoomListRequest) GetQuery() string {
@@ -6823,7 +6997,7 @@ type RoomDirectoryEntry struct {
 
 func (x *RoomDirectoryEntry) Reset() {
 	*x = RoomDirectoryEntry{}
-	mi := &file_wire_proto_msgTypes[92]
+	mi := &file_wire_proto_msgTypes[94]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6835,7 +7009,7 @@ func (x *RoomDirectoryEntry) String() string {
 func (*RoomDirectoryEntry) ProtoMessage() {}
 
 func (x *RoomDirectoryEntry) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[92]
+	mi := &file_wire_proto_msgTypes[94]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6848,7 +7022,7 @@ func (x *RoomDirectoryEntry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoomDirectoryEntry.ProtoReflect.Descriptor instead.
 func (*RoomDirectoryEntry) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{92}
+	return file_wire_proto_rawDescGZIP(), []int{94}
 }
 
 func (x *RoomDirectoryEntry) GetRoom() string {
@@ -6925,7 +7099,7 @@ type RoomResponse struct {
 
 func (x *RoomResponse) Reset() {
 	*x = RoomResponse{}
-	mi := &file_wire_proto_msgTypes[93]
+	mi := &file_wire_proto_msgTypes[95]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6937,7 +7111,7 @@ func (x *RoomResponse) String() string {
 func (*RoomResponse) ProtoMessage() {}
 
 func (x *RoomResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[93]
+	mi := &file_wire_proto_msgTypes[95]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6950,7 +7124,7 @@ func (x *RoomResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoomResponse.ProtoReflect.Descriptor instead.
 func (*RoomResponse) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{93}
+	return file_wire_proto_rawDescGZIP(), []int{95}
 }
 
 func (x *RoomResponse) GetError() string {
@@ -7040,7 +7214,7 @@ type RoomEvent struct {
 
 func (x *RoomEvent) Reset() {
 	*x = RoomEvent{}
-	mi := &file_wire_proto_msgTypes[94]
+	mi := &file_wire_proto_msgTypes[96]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7052,7 +7226,7 @@ func (x *RoomEvent) String() string {
 func (*RoomEvent) ProtoMessage() {}
 
 func (x *RoomEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[94]
+	mi := &file_wire_proto_msgTypes[96]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7065,7 +7239,7 @@ func (x *RoomEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoomEvent.ProtoReflect.Descriptor instead.
 func (*RoomEvent) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{94}
+	return file_wire_proto_rawDescGZIP(), []int{96}
 }
 
 func (x *RoomEvent) GetKind() isRoomEvent_Kind {
@@ -7171,7 +7345,7 @@ type RendezvousResponse_Entry struct {
 
 func (x *RendezvousResponse_Entry) Reset() {
 	*x = RendezvousResponse_Entry{}
-	mi := &file_wire_proto_msgTypes[95]
+	mi := &file_wire_proto_msgTypes[97]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7183,7 +7357,7 @@ func (x *RendezvousResponse_Entry) String() string {
 func (*RendezvousResponse_Entry) ProtoMessage() {}
 
 func (x *RendezvousResponse_Entry) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[95]
+	mi := &file_wire_proto_msgTypes[97]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7232,7 +7406,7 @@ var File_wire_proto protoreflect.FileDescriptor
 const file_wire_proto_rawDesc = "" +
 	"\n" +
 	"\n" +
-	"wire.proto\x12\feserver.wire\"\xaa\x02\n" +
+	"wire.proto\x12\feserver.wire\"\xc8\x02\n" +
 	"\x06Ticket\x12\x1a\n" +
 	"\busername\x18\x01 \x01(\tR\busername\x12\x17\n" +
 	"\apeer_id\x18\x02 \x01(\fR\x06peerId\x12\x16\n" +
@@ -7245,7 +7419,8 @@ const file_wire_proto_rawDesc = "" +
 	"\abox_key\x18\a \x01(\fR\x06boxKey\x12$\n" +
 	"\x0eserver_peer_id\x18\b \x01(\fR\fserverPeerId\x120\n" +
 	"\x14account_created_unix\x18\n" +
-	" \x01(\x03R\x12accountCreatedUnixJ\x04\b\t\x10\n" +
+	" \x01(\x03R\x12accountCreatedUnix\x12\x1c\n" +
+	"\tmoderates\x18\v \x03(\tR\tmoderatesJ\x04\b\t\x10\n" +
 	"R\x06region\"D\n" +
 	"\fSignedTicket\x12\x16\n" +
 	"\x06ticket\x18\x01 \x01(\fR\x06ticket\x12\x1c\n" +
@@ -7382,7 +7557,7 @@ const file_wire_proto_rawDesc = "" +
 	"\x06scheme\x18\x03 \x01(\rR\x06scheme\"+\n" +
 	"\x03Ack\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x14\n" +
-	"\x05error\x18\x02 \x01(\tR\x05error\"\x96\a\n" +
+	"\x05error\x18\x02 \x01(\tR\x05error\"\xca\a\n" +
 	"\aPayload\x12&\n" +
 	"\x0fsent_unix_milli\x18\x01 \x01(\x03R\rsentUnixMilli\x12(\n" +
 	"\x04chat\x18\x02 \x01(\v2\x12.eserver.wire.ChatH\x00R\x04chat\x12G\n" +
@@ -7404,8 +7579,14 @@ const file_wire_proto_rawDesc = "" +
 	"\x0eavatar_request\x18\r \x01(\v2\x1b.eserver.wire.AvatarRequestH\x00R\ravatarRequest\x12;\n" +
 	"\vgroup_event\x18\x0e \x01(\v2\x18.eserver.wire.GroupEventH\x00R\n" +
 	"groupEvent\x12D\n" +
-	"\x0eresend_request\x18\x0f \x01(\v2\x1b.eserver.wire.ResendRequestH\x00R\rresendRequestB\x06\n" +
-	"\x04kind\"!\n" +
+	"\x0eresend_request\x18\x0f \x01(\v2\x1b.eserver.wire.ResendRequestH\x00R\rresendRequest\x122\n" +
+	"\broom_key\x18\x10 \x01(\v2\x15.eserver.wire.RoomKeyH\x00R\aroomKeyB\x06\n" +
+	"\x04kind\"k\n" +
+	"\aRoomKey\x12\x12\n" +
+	"\x04room\x18\x01 \x01(\tR\x04room\x12\x15\n" +
+	"\x06key_id\x18\x02 \x01(\fR\x05keyId\x12\x1b\n" +
+	"\tchain_key\x18\x03 \x01(\fR\bchainKey\x12\x18\n" +
+	"\arequest\x18\x04 \x01(\bR\arequest\"!\n" +
 	"\rResendRequest\x12\x10\n" +
 	"\x03ids\x18\x01 \x03(\tR\x03ids\"\xc7\x02\n" +
 	"\n" +
@@ -7661,13 +7842,21 @@ const file_wire_proto_rawDesc = "" +
 	"\fSignedRoomOp\x12\x0e\n" +
 	"\x02op\x18\x01 \x01(\fR\x02op\x12\x1c\n" +
 	"\tsignature\x18\x02 \x01(\fR\tsignature\x122\n" +
-	"\x06ticket\x18\x03 \x01(\v2\x1a.eserver.wire.SignedTicketR\x06ticket\"\x85\x01\n" +
+	"\x06ticket\x18\x03 \x01(\v2\x1a.eserver.wire.SignedTicketR\x06ticket\"\xb7\x01\n" +
 	"\vRoomMessage\x12\x12\n" +
 	"\x04room\x18\x01 \x01(\tR\x04room\x12\x0e\n" +
 	"\x02id\x18\x02 \x01(\tR\x02id\x12\x16\n" +
 	"\x06author\x18\x03 \x01(\tR\x06author\x12&\n" +
 	"\x0ftime_unix_milli\x18\x04 \x01(\x03R\rtimeUnixMilli\x12\x12\n" +
-	"\x04text\x18\x05 \x01(\tR\x04text\"\x7f\n" +
+	"\x04text\x18\x05 \x01(\tR\x04text\x120\n" +
+	"\x06sealed\x18\x06 \x01(\v2\x18.eserver.wire.RoomSealedR\x06sealed\"Y\n" +
+	"\n" +
+	"RoomSealed\x12\x15\n" +
+	"\x06key_id\x18\x01 \x01(\fR\x05keyId\x12\x14\n" +
+	"\x05nonce\x18\x02 \x01(\fR\x05nonce\x12\x1e\n" +
+	"\n" +
+	"ciphertext\x18\x03 \x01(\fR\n" +
+	"ciphertext\"\x7f\n" +
 	"\x11SignedRoomMessage\x12\x18\n" +
 	"\amessage\x18\x01 \x01(\fR\amessage\x12\x1c\n" +
 	"\tsignature\x18\x02 \x01(\fR\tsignature\x122\n" +
@@ -7753,7 +7942,7 @@ func file_wire_proto_rawDescGZIP() []byte {
 }
 
 var file_wire_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_wire_proto_msgTypes = make([]protoimpl.MessageInfo, 96)
+var file_wire_proto_msgTypes = make([]protoimpl.MessageInfo, 98)
 var file_wire_proto_goTypes = []any{
 	(Signal_Kind)(0),                 // 0: eserver.wire.Signal.Kind
 	(FileOffer_Kind)(0),              // 1: eserver.wire.FileOffer.Kind
@@ -7789,70 +7978,72 @@ var file_wire_proto_goTypes = []any{
 	(*Envelope)(nil),                 // 31: eserver.wire.Envelope
 	(*Ack)(nil),                      // 32: eserver.wire.Ack
 	(*Payload)(nil),                  // 33: eserver.wire.Payload
-	(*ResendRequest)(nil),            // 34: eserver.wire.ResendRequest
-	(*GroupEvent)(nil),               // 35: eserver.wire.GroupEvent
-	(*Signal)(nil),                   // 36: eserver.wire.Signal
-	(*AvatarRequest)(nil),            // 37: eserver.wire.AvatarRequest
-	(*FileOffer)(nil),                // 38: eserver.wire.FileOffer
-	(*FileUpdate)(nil),               // 39: eserver.wire.FileUpdate
-	(*StreamOffer)(nil),              // 40: eserver.wire.StreamOffer
-	(*Visibility)(nil),               // 41: eserver.wire.Visibility
-	(*Receipt)(nil),                  // 42: eserver.wire.Receipt
-	(*Chat)(nil),                     // 43: eserver.wire.Chat
-	(*ContactRequest)(nil),           // 44: eserver.wire.ContactRequest
-	(*ContactResponse)(nil),          // 45: eserver.wire.ContactResponse
-	(*ContactRemoved)(nil),           // 46: eserver.wire.ContactRemoved
-	(*Presence)(nil),                 // 47: eserver.wire.Presence
-	(*SealedBox)(nil),                // 48: eserver.wire.SealedBox
-	(*RegistryRequest)(nil),          // 49: eserver.wire.RegistryRequest
-	(*Heartbeat)(nil),                // 50: eserver.wire.Heartbeat
-	(*ListSupernodes)(nil),           // 51: eserver.wire.ListSupernodes
-	(*RegistryResponse)(nil),         // 52: eserver.wire.RegistryResponse
-	(*FetchRevocations)(nil),         // 53: eserver.wire.FetchRevocations
-	(*RevocationList)(nil),           // 54: eserver.wire.RevocationList
-	(*Revocation)(nil),               // 55: eserver.wire.Revocation
-	(*SignedRevocations)(nil),        // 56: eserver.wire.SignedRevocations
-	(*SupernodeInfo)(nil),            // 57: eserver.wire.SupernodeInfo
-	(*MailboxRequest)(nil),           // 58: eserver.wire.MailboxRequest
-	(*MailPut)(nil),                  // 59: eserver.wire.MailPut
-	(*MailFetch)(nil),                // 60: eserver.wire.MailFetch
-	(*MailAck)(nil),                  // 61: eserver.wire.MailAck
-	(*MailboxResponse)(nil),          // 62: eserver.wire.MailboxResponse
-	(*StoredMail)(nil),               // 63: eserver.wire.StoredMail
-	(*MailItem)(nil),                 // 64: eserver.wire.MailItem
-	(*ContactsRequest)(nil),          // 65: eserver.wire.ContactsRequest
-	(*ContactsPut)(nil),              // 66: eserver.wire.ContactsPut
-	(*ContactsGet)(nil),              // 67: eserver.wire.ContactsGet
-	(*ContactsResponse)(nil),         // 68: eserver.wire.ContactsResponse
-	(*ContactBackup)(nil),            // 69: eserver.wire.ContactBackup
-	(*ContactBackupEntry)(nil),       // 70: eserver.wire.ContactBackupEntry
-	(*PrekeysRequest)(nil),           // 71: eserver.wire.PrekeysRequest
-	(*PrekeysPublish)(nil),           // 72: eserver.wire.PrekeysPublish
-	(*PrekeysFetch)(nil),             // 73: eserver.wire.PrekeysFetch
-	(*PrekeysStatus)(nil),            // 74: eserver.wire.PrekeysStatus
-	(*PrekeysResponse)(nil),          // 75: eserver.wire.PrekeysResponse
-	(*PrekeyDevice)(nil),             // 76: eserver.wire.PrekeyDevice
-	(*RoomOp)(nil),                   // 77: eserver.wire.RoomOp
-	(*RoomCreate)(nil),               // 78: eserver.wire.RoomCreate
-	(*RoomModes)(nil),                // 79: eserver.wire.RoomModes
-	(*RoomBan)(nil),                  // 80: eserver.wire.RoomBan
-	(*RoomDeleteMessage)(nil),        // 81: eserver.wire.RoomDeleteMessage
-	(*RoomDeleteRoom)(nil),           // 82: eserver.wire.RoomDeleteRoom
-	(*SignedRoomOp)(nil),             // 83: eserver.wire.SignedRoomOp
-	(*RoomMessage)(nil),              // 84: eserver.wire.RoomMessage
-	(*SignedRoomMessage)(nil),        // 85: eserver.wire.SignedRoomMessage
-	(*RoomRequest)(nil),              // 86: eserver.wire.RoomRequest
-	(*RoomReport)(nil),               // 87: eserver.wire.RoomReport
-	(*RoomReported)(nil),             // 88: eserver.wire.RoomReported
-	(*RoomJoin)(nil),                 // 89: eserver.wire.RoomJoin
-	(*RoomSend)(nil),                 // 90: eserver.wire.RoomSend
-	(*RoomBacklogRequest)(nil),       // 91: eserver.wire.RoomBacklogRequest
-	(*RoomOpsRequest)(nil),           // 92: eserver.wire.RoomOpsRequest
-	(*RoomListRequest)(nil),          // 93: eserver.wire.RoomListRequest
-	(*RoomDirectoryEntry)(nil),       // 94: eserver.wire.RoomDirectoryEntry
-	(*RoomResponse)(nil),             // 95: eserver.wire.RoomResponse
-	(*RoomEvent)(nil),                // 96: eserver.wire.RoomEvent
-	(*RendezvousResponse_Entry)(nil), // 97: eserver.wire.RendezvousResponse.Entry
+	(*RoomKey)(nil),                  // 34: eserver.wire.RoomKey
+	(*ResendRequest)(nil),            // 35: eserver.wire.ResendRequest
+	(*GroupEvent)(nil),               // 36: eserver.wire.GroupEvent
+	(*Signal)(nil),                   // 37: eserver.wire.Signal
+	(*AvatarRequest)(nil),            // 38: eserver.wire.AvatarRequest
+	(*FileOffer)(nil),                // 39: eserver.wire.FileOffer
+	(*FileUpdate)(nil),               // 40: eserver.wire.FileUpdate
+	(*StreamOffer)(nil),              // 41: eserver.wire.StreamOffer
+	(*Visibility)(nil),               // 42: eserver.wire.Visibility
+	(*Receipt)(nil),                  // 43: eserver.wire.Receipt
+	(*Chat)(nil),                     // 44: eserver.wire.Chat
+	(*ContactRequest)(nil),           // 45: eserver.wire.ContactRequest
+	(*ContactResponse)(nil),          // 46: eserver.wire.ContactResponse
+	(*ContactRemoved)(nil),           // 47: eserver.wire.ContactRemoved
+	(*Presence)(nil),                 // 48: eserver.wire.Presence
+	(*SealedBox)(nil),                // 49: eserver.wire.SealedBox
+	(*RegistryRequest)(nil),          // 50: eserver.wire.RegistryRequest
+	(*Heartbeat)(nil),                // 51: eserver.wire.Heartbeat
+	(*ListSupernodes)(nil),           // 52: eserver.wire.ListSupernodes
+	(*RegistryResponse)(nil),         // 53: eserver.wire.RegistryResponse
+	(*FetchRevocations)(nil),         // 54: eserver.wire.FetchRevocations
+	(*RevocationList)(nil),           // 55: eserver.wire.RevocationList
+	(*Revocation)(nil),               // 56: eserver.wire.Revocation
+	(*SignedRevocations)(nil),        // 57: eserver.wire.SignedRevocations
+	(*SupernodeInfo)(nil),            // 58: eserver.wire.SupernodeInfo
+	(*MailboxRequest)(nil),           // 59: eserver.wire.MailboxRequest
+	(*MailPut)(nil),                  // 60: eserver.wire.MailPut
+	(*MailFetch)(nil),                // 61: eserver.wire.MailFetch
+	(*MailAck)(nil),                  // 62: eserver.wire.MailAck
+	(*MailboxResponse)(nil),          // 63: eserver.wire.MailboxResponse
+	(*StoredMail)(nil),               // 64: eserver.wire.StoredMail
+	(*MailItem)(nil),                 // 65: eserver.wire.MailItem
+	(*ContactsRequest)(nil),          // 66: eserver.wire.ContactsRequest
+	(*ContactsPut)(nil),              // 67: eserver.wire.ContactsPut
+	(*ContactsGet)(nil),              // 68: eserver.wire.ContactsGet
+	(*ContactsResponse)(nil),         // 69: eserver.wire.ContactsResponse
+	(*ContactBackup)(nil),            // 70: eserver.wire.ContactBackup
+	(*ContactBackupEntry)(nil),       // 71: eserver.wire.ContactBackupEntry
+	(*PrekeysRequest)(nil),           // 72: eserver.wire.PrekeysRequest
+	(*PrekeysPublish)(nil),           // 73: eserver.wire.PrekeysPublish
+	(*PrekeysFetch)(nil),             // 74: eserver.wire.PrekeysFetch
+	(*PrekeysStatus)(nil),            // 75: eserver.wire.PrekeysStatus
+	(*PrekeysResponse)(nil),          // 76: eserver.wire.PrekeysResponse
+	(*PrekeyDevice)(nil),             // 77: eserver.wire.PrekeyDevice
+	(*RoomOp)(nil),                   // 78: eserver.wire.RoomOp
+	(*RoomCreate)(nil),               // 79: eserver.wire.RoomCreate
+	(*RoomModes)(nil),                // 80: eserver.wire.RoomModes
+	(*RoomBan)(nil),                  // 81: eserver.wire.RoomBan
+	(*RoomDeleteMessage)(nil),        // 82: eserver.wire.RoomDeleteMessage
+	(*RoomDeleteRoom)(nil),           // 83: eserver.wire.RoomDeleteRoom
+	(*SignedRoomOp)(nil),             // 84: eserver.wire.SignedRoomOp
+	(*RoomMessage)(nil),              // 85: eserver.wire.RoomMessage
+	(*RoomSealed)(nil),               // 86: eserver.wire.RoomSealed
+	(*SignedRoomMessage)(nil),        // 87: eserver.wire.SignedRoomMessage
+	(*RoomRequest)(nil),              // 88: eserver.wire.RoomRequest
+	(*RoomReport)(nil),               // 89: eserver.wire.RoomReport
+	(*RoomReported)(nil),             // 90: eserver.wire.RoomReported
+	(*RoomJoin)(nil),                 // 91: eserver.wire.RoomJoin
+	(*RoomSend)(nil),                 // 92: eserver.wire.RoomSend
+	(*RoomBacklogRequest)(nil),       // 93: eserver.wire.RoomBacklogRequest
+	(*RoomOpsRequest)(nil),           // 94: eserver.wire.RoomOpsRequest
+	(*RoomListRequest)(nil),          // 95: eserver.wire.RoomListRequest
+	(*RoomDirectoryEntry)(nil),       // 96: eserver.wire.RoomDirectoryEntry
+	(*RoomResponse)(nil),             // 97: eserver.wire.RoomResponse
+	(*RoomEvent)(nil),                // 98: eserver.wire.RoomEvent
+	(*RendezvousResponse_Entry)(nil), // 99: eserver.wire.RendezvousResponse.Entry
 }
 var file_wire_proto_depIdxs = []int32{
 	13,  // 0: eserver.wire.AuthRequest.register_start:type_name -> eserver.wire.RegisterStart
@@ -7875,7 +8066,7 @@ var file_wire_proto_depIdxs = []int32{
 	9,   // 17: eserver.wire.AuthResponse.user_lookup:type_name -> eserver.wire.UserLookup
 	21,  // 18: eserver.wire.DeviceList.devices:type_name -> eserver.wire.Device
 	3,   // 19: eserver.wire.LoginResult.ticket:type_name -> eserver.wire.SignedTicket
-	57,  // 20: eserver.wire.LoginResult.supernodes:type_name -> eserver.wire.SupernodeInfo
+	58,  // 20: eserver.wire.LoginResult.supernodes:type_name -> eserver.wire.SupernodeInfo
 	3,   // 21: eserver.wire.LoginResult.card:type_name -> eserver.wire.SignedTicket
 	5,   // 22: eserver.wire.LoginResult.region_pass:type_name -> eserver.wire.SignedRegionPass
 	26,  // 23: eserver.wire.RendezvousRequest.publish:type_name -> eserver.wire.Publish
@@ -7883,93 +8074,95 @@ var file_wire_proto_depIdxs = []int32{
 	3,   // 25: eserver.wire.Publish.ticket:type_name -> eserver.wire.SignedTicket
 	3,   // 26: eserver.wire.Publish.card:type_name -> eserver.wire.SignedTicket
 	3,   // 27: eserver.wire.Lookup.ticket:type_name -> eserver.wire.SignedTicket
-	97,  // 28: eserver.wire.RendezvousResponse.entries:type_name -> eserver.wire.RendezvousResponse.Entry
+	99,  // 28: eserver.wire.RendezvousResponse.entries:type_name -> eserver.wire.RendezvousResponse.Entry
 	3,   // 29: eserver.wire.Hello.ticket:type_name -> eserver.wire.SignedTicket
 	31,  // 30: eserver.wire.Frame.envelope:type_name -> eserver.wire.Envelope
 	32,  // 31: eserver.wire.Frame.ack:type_name -> eserver.wire.Ack
-	43,  // 32: eserver.wire.Payload.chat:type_name -> eserver.wire.Chat
-	44,  // 33: eserver.wire.Payload.contact_request:type_name -> eserver.wire.ContactRequest
-	45,  // 34: eserver.wire.Payload.contact_response:type_name -> eserver.wire.ContactResponse
-	47,  // 35: eserver.wire.Payload.presence:type_name -> eserver.wire.Presence
-	46,  // 36: eserver.wire.Payload.contact_removed:type_name -> eserver.wire.ContactRemoved
-	42,  // 37: eserver.wire.Payload.receipt:type_name -> eserver.wire.Receipt
-	41,  // 38: eserver.wire.Payload.visibility:type_name -> eserver.wire.Visibility
-	40,  // 39: eserver.wire.Payload.stream_offer:type_name -> eserver.wire.StreamOffer
-	38,  // 40: eserver.wire.Payload.file_offer:type_name -> eserver.wire.FileOffer
-	39,  // 41: eserver.wire.Payload.file_update:type_name -> eserver.wire.FileUpdate
-	36,  // 42: eserver.wire.Payload.signal:type_name -> eserver.wire.Signal
-	37,  // 43: eserver.wire.Payload.avatar_request:type_name -> eserver.wire.AvatarRequest
-	35,  // 44: eserver.wire.Payload.group_event:type_name -> eserver.wire.GroupEvent
-	34,  // 45: eserver.wire.Payload.resend_request:type_name -> eserver.wire.ResendRequest
-	3,   // 46: eserver.wire.GroupEvent.author_ticket:type_name -> eserver.wire.SignedTicket
-	0,   // 47: eserver.wire.Signal.kind:type_name -> eserver.wire.Signal.Kind
-	1,   // 48: eserver.wire.FileOffer.kind:type_name -> eserver.wire.FileOffer.Kind
-	50,  // 49: eserver.wire.RegistryRequest.heartbeat:type_name -> eserver.wire.Heartbeat
-	51,  // 50: eserver.wire.RegistryRequest.list:type_name -> eserver.wire.ListSupernodes
-	53,  // 51: eserver.wire.RegistryRequest.revocations:type_name -> eserver.wire.FetchRevocations
-	3,   // 52: eserver.wire.Heartbeat.ticket:type_name -> eserver.wire.SignedTicket
-	3,   // 53: eserver.wire.ListSupernodes.ticket:type_name -> eserver.wire.SignedTicket
-	3,   // 54: eserver.wire.RegistryResponse.supernode_ticket:type_name -> eserver.wire.SignedTicket
-	57,  // 55: eserver.wire.RegistryResponse.supernodes:type_name -> eserver.wire.SupernodeInfo
-	56,  // 56: eserver.wire.RegistryResponse.revocations:type_name -> eserver.wire.SignedRevocations
-	3,   // 57: eserver.wire.FetchRevocations.ticket:type_name -> eserver.wire.SignedTicket
-	55,  // 58: eserver.wire.RevocationList.entries:type_name -> eserver.wire.Revocation
-	3,   // 59: eserver.wire.SupernodeInfo.ticket:type_name -> eserver.wire.SignedTicket
-	59,  // 60: eserver.wire.MailboxRequest.put:type_name -> eserver.wire.MailPut
-	60,  // 61: eserver.wire.MailboxRequest.fetch:type_name -> eserver.wire.MailFetch
-	61,  // 62: eserver.wire.MailboxRequest.ack:type_name -> eserver.wire.MailAck
-	3,   // 63: eserver.wire.MailPut.ticket:type_name -> eserver.wire.SignedTicket
-	3,   // 64: eserver.wire.MailFetch.ticket:type_name -> eserver.wire.SignedTicket
-	3,   // 65: eserver.wire.MailAck.ticket:type_name -> eserver.wire.SignedTicket
-	63,  // 66: eserver.wire.MailboxResponse.items:type_name -> eserver.wire.StoredMail
-	3,   // 67: eserver.wire.MailItem.sender:type_name -> eserver.wire.SignedTicket
-	31,  // 68: eserver.wire.MailItem.envelope:type_name -> eserver.wire.Envelope
-	66,  // 69: eserver.wire.ContactsRequest.put:type_name -> eserver.wire.ContactsPut
-	67,  // 70: eserver.wire.ContactsRequest.get:type_name -> eserver.wire.ContactsGet
-	3,   // 71: eserver.wire.ContactsPut.ticket:type_name -> eserver.wire.SignedTicket
-	3,   // 72: eserver.wire.ContactsGet.ticket:type_name -> eserver.wire.SignedTicket
-	70,  // 73: eserver.wire.ContactBackup.entries:type_name -> eserver.wire.ContactBackupEntry
-	72,  // 74: eserver.wire.PrekeysRequest.publish:type_name -> eserver.wire.PrekeysPublish
-	73,  // 75: eserver.wire.PrekeysRequest.fetch:type_name -> eserver.wire.PrekeysFetch
-	74,  // 76: eserver.wire.PrekeysRequest.status:type_name -> eserver.wire.PrekeysStatus
-	3,   // 77: eserver.wire.PrekeysPublish.ticket:type_name -> eserver.wire.SignedTicket
-	3,   // 78: eserver.wire.PrekeysFetch.ticket:type_name -> eserver.wire.SignedTicket
-	3,   // 79: eserver.wire.PrekeysStatus.ticket:type_name -> eserver.wire.SignedTicket
-	76,  // 80: eserver.wire.PrekeysResponse.devices:type_name -> eserver.wire.PrekeyDevice
-	78,  // 81: eserver.wire.RoomOp.create:type_name -> eserver.wire.RoomCreate
-	79,  // 82: eserver.wire.RoomOp.modes:type_name -> eserver.wire.RoomModes
-	80,  // 83: eserver.wire.RoomOp.ban:type_name -> eserver.wire.RoomBan
-	81,  // 84: eserver.wire.RoomOp.delete_message:type_name -> eserver.wire.RoomDeleteMessage
-	82,  // 85: eserver.wire.RoomOp.delete_room:type_name -> eserver.wire.RoomDeleteRoom
-	79,  // 86: eserver.wire.RoomCreate.modes:type_name -> eserver.wire.RoomModes
-	3,   // 87: eserver.wire.SignedRoomOp.ticket:type_name -> eserver.wire.SignedTicket
-	3,   // 88: eserver.wire.SignedRoomMessage.ticket:type_name -> eserver.wire.SignedTicket
-	3,   // 89: eserver.wire.RoomRequest.ticket:type_name -> eserver.wire.SignedTicket
-	83,  // 90: eserver.wire.RoomRequest.op:type_name -> eserver.wire.SignedRoomOp
-	89,  // 91: eserver.wire.RoomRequest.join:type_name -> eserver.wire.RoomJoin
-	90,  // 92: eserver.wire.RoomRequest.send:type_name -> eserver.wire.RoomSend
-	91,  // 93: eserver.wire.RoomRequest.backlog:type_name -> eserver.wire.RoomBacklogRequest
-	92,  // 94: eserver.wire.RoomRequest.ops:type_name -> eserver.wire.RoomOpsRequest
-	93,  // 95: eserver.wire.RoomRequest.list:type_name -> eserver.wire.RoomListRequest
-	87,  // 96: eserver.wire.RoomRequest.report:type_name -> eserver.wire.RoomReport
-	87,  // 97: eserver.wire.RoomReported.report:type_name -> eserver.wire.RoomReport
-	5,   // 98: eserver.wire.RoomJoin.pass:type_name -> eserver.wire.SignedRegionPass
-	85,  // 99: eserver.wire.RoomSend.message:type_name -> eserver.wire.SignedRoomMessage
-	5,   // 100: eserver.wire.RoomSend.pass:type_name -> eserver.wire.SignedRegionPass
-	83,  // 101: eserver.wire.RoomResponse.ops:type_name -> eserver.wire.SignedRoomOp
-	85,  // 102: eserver.wire.RoomResponse.messages:type_name -> eserver.wire.SignedRoomMessage
-	96,  // 103: eserver.wire.RoomResponse.event:type_name -> eserver.wire.RoomEvent
-	94,  // 104: eserver.wire.RoomResponse.rooms:type_name -> eserver.wire.RoomDirectoryEntry
-	85,  // 105: eserver.wire.RoomEvent.message:type_name -> eserver.wire.SignedRoomMessage
-	83,  // 106: eserver.wire.RoomEvent.op:type_name -> eserver.wire.SignedRoomOp
-	88,  // 107: eserver.wire.RoomEvent.report:type_name -> eserver.wire.RoomReported
-	3,   // 108: eserver.wire.RendezvousResponse.Entry.ticket:type_name -> eserver.wire.SignedTicket
-	3,   // 109: eserver.wire.RendezvousResponse.Entry.card:type_name -> eserver.wire.SignedTicket
-	110, // [110:110] is the sub-list for method output_type
-	110, // [110:110] is the sub-list for method input_type
-	110, // [110:110] is the sub-list for extension type_name
-	110, // [110:110] is the sub-list for extension extendee
-	0,   // [0:110] is the sub-list for field type_name
+	44,  // 32: eserver.wire.Payload.chat:type_name -> eserver.wire.Chat
+	45,  // 33: eserver.wire.Payload.contact_request:type_name -> eserver.wire.ContactRequest
+	46,  // 34: eserver.wire.Payload.contact_response:type_name -> eserver.wire.ContactResponse
+	48,  // 35: eserver.wire.Payload.presence:type_name -> eserver.wire.Presence
+	47,  // 36: eserver.wire.Payload.contact_removed:type_name -> eserver.wire.ContactRemoved
+	43,  // 37: eserver.wire.Payload.receipt:type_name -> eserver.wire.Receipt
+	42,  // 38: eserver.wire.Payload.visibility:type_name -> eserver.wire.Visibility
+	41,  // 39: eserver.wire.Payload.stream_offer:type_name -> eserver.wire.StreamOffer
+	39,  // 40: eserver.wire.Payload.file_offer:type_name -> eserver.wire.FileOffer
+	40,  // 41: eserver.wire.Payload.file_update:type_name -> eserver.wire.FileUpdate
+	37,  // 42: eserver.wire.Payload.signal:type_name -> eserver.wire.Signal
+	38,  // 43: eserver.wire.Payload.avatar_request:type_name -> eserver.wire.AvatarRequest
+	36,  // 44: eserver.wire.Payload.group_event:type_name -> eserver.wire.GroupEvent
+	35,  // 45: eserver.wire.Payload.resend_request:type_name -> eserver.wire.ResendRequest
+	34,  // 46: eserver.wire.Payload.room_key:type_name -> eserver.wire.RoomKey
+	3,   // 47: eserver.wire.GroupEvent.author_ticket:type_name -> eserver.wire.SignedTicket
+	0,   // 48: eserver.wire.Signal.kind:type_name -> eserver.wire.Signal.Kind
+	1,   // 49: eserver.wire.FileOffer.kind:type_name -> eserver.wire.FileOffer.Kind
+	51,  // 50: eserver.wire.RegistryRequest.heartbeat:type_name -> eserver.wire.Heartbeat
+	52,  // 51: eserver.wire.RegistryRequest.list:type_name -> eserver.wire.ListSupernodes
+	54,  // 52: eserver.wire.RegistryRequest.revocations:type_name -> eserver.wire.FetchRevocations
+	3,   // 53: eserver.wire.Heartbeat.ticket:type_name -> eserver.wire.SignedTicket
+	3,   // 54: eserver.wire.ListSupernodes.ticket:type_name -> eserver.wire.SignedTicket
+	3,   // 55: eserver.wire.RegistryResponse.supernode_ticket:type_name -> eserver.wire.SignedTicket
+	58,  // 56: eserver.wire.RegistryResponse.supernodes:type_name -> eserver.wire.SupernodeInfo
+	57,  // 57: eserver.wire.RegistryResponse.revocations:type_name -> eserver.wire.SignedRevocations
+	3,   // 58: eserver.wire.FetchRevocations.ticket:type_name -> eserver.wire.SignedTicket
+	56,  // 59: eserver.wire.RevocationList.entries:type_name -> eserver.wire.Revocation
+	3,   // 60: eserver.wire.SupernodeInfo.ticket:type_name -> eserver.wire.SignedTicket
+	60,  // 61: eserver.wire.MailboxRequest.put:type_name -> eserver.wire.MailPut
+	61,  // 62: eserver.wire.MailboxRequest.fetch:type_name -> eserver.wire.MailFetch
+	62,  // 63: eserver.wire.MailboxRequest.ack:type_name -> eserver.wire.MailAck
+	3,   // 64: eserver.wire.MailPut.ticket:type_name -> eserver.wire.SignedTicket
+	3,   // 65: eserver.wire.MailFetch.ticket:type_name -> eserver.wire.SignedTicket
+	3,   // 66: eserver.wire.MailAck.ticket:type_name -> eserver.wire.SignedTicket
+	64,  // 67: eserver.wire.MailboxResponse.items:type_name -> eserver.wire.StoredMail
+	3,   // 68: eserver.wire.MailItem.sender:type_name -> eserver.wire.SignedTicket
+	31,  // 69: eserver.wire.MailItem.envelope:type_name -> eserver.wire.Envelope
+	67,  // 70: eserver.wire.ContactsRequest.put:type_name -> eserver.wire.ContactsPut
+	68,  // 71: eserver.wire.ContactsRequest.get:type_name -> eserver.wire.ContactsGet
+	3,   // 72: eserver.wire.ContactsPut.ticket:type_name -> eserver.wire.SignedTicket
+	3,   // 73: eserver.wire.ContactsGet.ticket:type_name -> eserver.wire.SignedTicket
+	71,  // 74: eserver.wire.ContactBackup.entries:type_name -> eserver.wire.ContactBackupEntry
+	73,  // 75: eserver.wire.PrekeysRequest.publish:type_name -> eserver.wire.PrekeysPublish
+	74,  // 76: eserver.wire.PrekeysRequest.fetch:type_name -> eserver.wire.PrekeysFetch
+	75,  // 77: eserver.wire.PrekeysRequest.status:type_name -> eserver.wire.PrekeysStatus
+	3,   // 78: eserver.wire.PrekeysPublish.ticket:type_name -> eserver.wire.SignedTicket
+	3,   // 79: eserver.wire.PrekeysFetch.ticket:type_name -> eserver.wire.SignedTicket
+	3,   // 80: eserver.wire.PrekeysStatus.ticket:type_name -> eserver.wire.SignedTicket
+	77,  // 81: eserver.wire.PrekeysResponse.devices:type_name -> eserver.wire.PrekeyDevice
+	79,  // 82: eserver.wire.RoomOp.create:type_name -> eserver.wire.RoomCreate
+	80,  // 83: eserver.wire.RoomOp.modes:type_name -> eserver.wire.RoomModes
+	81,  // 84: eserver.wire.RoomOp.ban:type_name -> eserver.wire.RoomBan
+	82,  // 85: eserver.wire.RoomOp.delete_message:type_name -> eserver.wire.RoomDeleteMessage
+	83,  // 86: eserver.wire.RoomOp.delete_room:type_name -> eserver.wire.RoomDeleteRoom
+	80,  // 87: eserver.wire.RoomCreate.modes:type_name -> eserver.wire.RoomModes
+	3,   // 88: eserver.wire.SignedRoomOp.ticket:type_name -> eserver.wire.SignedTicket
+	86,  // 89: eserver.wire.RoomMessage.sealed:type_name -> eserver.wire.RoomSealed
+	3,   // 90: eserver.wire.SignedRoomMessage.ticket:type_name -> eserver.wire.SignedTicket
+	3,   // 91: eserver.wire.RoomRequest.ticket:type_name -> eserver.wire.SignedTicket
+	84,  // 92: eserver.wire.RoomRequest.op:type_name -> eserver.wire.SignedRoomOp
+	91,  // 93: eserver.wire.RoomRequest.join:type_name -> eserver.wire.RoomJoin
+	92,  // 94: eserver.wire.RoomRequest.send:type_name -> eserver.wire.RoomSend
+	93,  // 95: eserver.wire.RoomRequest.backlog:type_name -> eserver.wire.RoomBacklogRequest
+	94,  // 96: eserver.wire.RoomRequest.ops:type_name -> eserver.wire.RoomOpsRequest
+	95,  // 97: eserver.wire.RoomRequest.list:type_name -> eserver.wire.RoomListRequest
+	89,  // 98: eserver.wire.RoomRequest.report:type_name -> eserver.wire.RoomReport
+	89,  // 99: eserver.wire.RoomReported.report:type_name -> eserver.wire.RoomReport
+	5,   // 100: eserver.wire.RoomJoin.pass:type_name -> eserver.wire.SignedRegionPass
+	87,  // 101: eserver.wire.RoomSend.message:type_name -> eserver.wire.SignedRoomMessage
+	5,   // 102: eserver.wire.RoomSend.pass:type_name -> eserver.wire.SignedRegionPass
+	84,  // 103: eserver.wire.RoomResponse.ops:type_name -> eserver.wire.SignedRoomOp
+	87,  // 104: eserver.wire.RoomResponse.messages:type_name -> eserver.wire.SignedRoomMessage
+	98,  // 105: eserver.wire.RoomResponse.event:type_name -> eserver.wire.RoomEvent
+	96,  // 106: eserver.wire.RoomResponse.rooms:type_name -> eserver.wire.RoomDirectoryEntry
+	87,  // 107: eserver.wire.RoomEvent.message:type_name -> eserver.wire.SignedRoomMessage
+	84,  // 108: eserver.wire.RoomEvent.op:type_name -> eserver.wire.SignedRoomOp
+	90,  // 109: eserver.wire.RoomEvent.report:type_name -> eserver.wire.RoomReported
+	3,   // 110: eserver.wire.RendezvousResponse.Entry.ticket:type_name -> eserver.wire.SignedTicket
+	3,   // 111: eserver.wire.RendezvousResponse.Entry.card:type_name -> eserver.wire.SignedTicket
+	112, // [112:112] is the sub-list for method output_type
+	112, // [112:112] is the sub-list for method input_type
+	112, // [112:112] is the sub-list for extension type_name
+	112, // [112:112] is the sub-list for extension extendee
+	0,   // [0:112] is the sub-list for field type_name
 }
 
 func init() { file_wire_proto_init() }
@@ -8020,32 +8213,33 @@ func file_wire_proto_init() {
 		(*Payload_AvatarRequest)(nil),
 		(*Payload_GroupEvent)(nil),
 		(*Payload_ResendRequest)(nil),
+		(*Payload_RoomKey)(nil),
 	}
-	file_wire_proto_msgTypes[33].OneofWrappers = []any{
+	file_wire_proto_msgTypes[34].OneofWrappers = []any{
 		(*GroupEvent_Text)(nil),
 		(*GroupEvent_Joined)(nil),
 		(*GroupEvent_Left)(nil),
 	}
-	file_wire_proto_msgTypes[47].OneofWrappers = []any{
+	file_wire_proto_msgTypes[48].OneofWrappers = []any{
 		(*RegistryRequest_Heartbeat)(nil),
 		(*RegistryRequest_List)(nil),
 		(*RegistryRequest_Revocations)(nil),
 	}
-	file_wire_proto_msgTypes[56].OneofWrappers = []any{
+	file_wire_proto_msgTypes[57].OneofWrappers = []any{
 		(*MailboxRequest_Put)(nil),
 		(*MailboxRequest_Fetch)(nil),
 		(*MailboxRequest_Ack)(nil),
 	}
-	file_wire_proto_msgTypes[63].OneofWrappers = []any{
+	file_wire_proto_msgTypes[64].OneofWrappers = []any{
 		(*ContactsRequest_Put)(nil),
 		(*ContactsRequest_Get)(nil),
 	}
-	file_wire_proto_msgTypes[69].OneofWrappers = []any{
+	file_wire_proto_msgTypes[70].OneofWrappers = []any{
 		(*PrekeysRequest_Publish)(nil),
 		(*PrekeysRequest_Fetch)(nil),
 		(*PrekeysRequest_Status)(nil),
 	}
-	file_wire_proto_msgTypes[75].OneofWrappers = []any{
+	file_wire_proto_msgTypes[76].OneofWrappers = []any{
 		(*RoomOp_Create)(nil),
 		(*RoomOp_Topic)(nil),
 		(*RoomOp_Modes)(nil),
@@ -8061,7 +8255,7 @@ func file_wire_proto_init() {
 		(*RoomOp_DeleteRoom)(nil),
 		(*RoomOp_TransferOwner)(nil),
 	}
-	file_wire_proto_msgTypes[84].OneofWrappers = []any{
+	file_wire_proto_msgTypes[86].OneofWrappers = []any{
 		(*RoomRequest_Op)(nil),
 		(*RoomRequest_Join)(nil),
 		(*RoomRequest_Leave)(nil),
@@ -8071,7 +8265,7 @@ func file_wire_proto_init() {
 		(*RoomRequest_List)(nil),
 		(*RoomRequest_Report)(nil),
 	}
-	file_wire_proto_msgTypes[94].OneofWrappers = []any{
+	file_wire_proto_msgTypes[96].OneofWrappers = []any{
 		(*RoomEvent_Message)(nil),
 		(*RoomEvent_Op)(nil),
 		(*RoomEvent_Joined)(nil),
@@ -8084,7 +8278,7 @@ func file_wire_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_wire_proto_rawDesc), len(file_wire_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   96,
+			NumMessages:   98,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

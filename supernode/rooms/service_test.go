@@ -397,3 +397,56 @@ func TestRegionalRoom(t *testing.T) {
 	}
 	same(t, texts(t, hm.w, sa, "hola"), "ana: hola")
 }
+
+// TestRegionalModeration: the home takes a regional room's moderation from
+// the moderators the auth server named for its region in their tickets: a
+// ban by ES's moderator keeps the banned member from posting and joining;
+// a moderator of another region is refused; the moderator's ops spend none
+// of their allowance to create rooms.
+func TestRegionalModeration(t *testing.T) {
+	hm := newHome(t)
+	ana, carl := hm.member(t, "ana"), hm.member(t, "carl")
+	esmod, frmod := hm.member(t, "esmod"), hm.member(t, "frmod")
+	for m, region := range map[*member]string{esmod: "ES", frmod: "FR"} {
+		st, err := ticket.Sign(hm.w.key, ticket.Ticket{Username: m.user, Peer: m.h.ID(), Device: "dev",
+			Issued: t0.Add(-5 * time.Minute), Expiry: t0.Add(23 * time.Hour), Role: ticket.RoleNode,
+			AccountCreated: t0.Add(-30 * 24 * time.Hour), Moderates: []string{region}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		m.st = st
+	}
+	es := wire.RegionalRoom("ES")
+	sa, err := ana.join(es, ana.pass("ES"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = sa.Close() })
+	if _, err := carl.join(es, carl.pass("ES")); err != nil {
+		t.Fatal(err)
+	}
+	if err := frmod.op(es, ban("carl")); !errors.Is(err, client.ErrNotAllowed) {
+		t.Fatalf("FR's moderator bans in ES's room: %v, want %v", err, client.ErrNotAllowed)
+	}
+	if err := carl.op(es, ban("ana")); !errors.Is(err, client.ErrNotAllowed) {
+		t.Fatalf("a member bans in a regional room: %v, want %v", err, client.ErrNotAllowed)
+	}
+	if err := esmod.op(es, ban("carl")); err != nil {
+		t.Fatalf("ES's moderator bans carl: %v", err)
+	}
+	if err := carl.say(es, "spam", carl.pass("ES")); !errors.Is(err, client.ErrBanned) {
+		t.Fatalf("banned carl posts: %v, want %v", err, client.ErrBanned)
+	}
+	if _, err := carl.join(es, carl.pass("ES")); !errors.Is(err, client.ErrBanned) {
+		t.Fatalf("banned carl rejoins: %v, want %v", err, client.ErrBanned)
+	}
+	if err := ana.say(es, "hola", ana.pass("ES")); err != nil {
+		t.Fatal(err)
+	}
+	same(t, texts(t, hm.w, sa, "hola"), "ana: hola")
+	// The regional chain is no creation of the moderator's: all three of
+	// their rooms for the hour are still theirs to create.
+	for i := range wire.RoomCreatesPerWindow {
+		esmod.create(fmt.Sprintf("esmod-%d", i), room.Modes{Public: true})
+	}
+}

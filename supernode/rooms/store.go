@@ -210,11 +210,17 @@ func (s *Store) Append(ctx context.Context, signed *wire.SignedRoomOp, c room.Ch
 			if n >= s.limits.Rooms {
 				return fmt.Errorf("%w: %d rooms, the cap", ErrFull, n)
 			}
-			if err := s.mayCreate(tx, op.Author); err != nil {
-				return err
+			// A regional room's first op is its moderators' first change,
+			// not a creation: no one's allowance pays for it.
+			creator := ""
+			if op.Kind == room.KindCreate {
+				if err := s.mayCreate(tx, op.Author); err != nil {
+					return err
+				}
+				creator = op.Author
 			}
 			if _, err := tx.Exec(`INSERT INTO rooms (name, head, position, created, creator) VALUES (?, ?, 1, ?, ?)`,
-				name, op.Hash[:], op.Time.UnixMilli(), op.Author); err != nil {
+				name, op.Hash[:], op.Time.UnixMilli(), creator); err != nil {
 				return fmt.Errorf("storing room: %w", err)
 			}
 		}

@@ -1,6 +1,6 @@
 // Command eserver-auth runs an EServer auth server.
 //
-//	eserver-auth --db FILE [--listen MULTIADDR]... [--metrics-addr HOST:PORT] [--register-rate N] [--region CIDR=CODE]...
+//	eserver-auth --db FILE [--listen MULTIADDR]... [--metrics-addr HOST:PORT] [--register-rate N] [--region CIDR=CODE]... [--moderator USER=CODE]...
 //
 // Its first line on stdout is a dialable multiaddr of the server ending in
 // /p2p/<peer ID>; logs go to stderr. SIGINT or SIGTERM shut it down. It also
@@ -21,6 +21,11 @@
 // longest prefix wins among them), e.g. --region 10.8.0.0/16=ES for a LAN in
 // Spain, or ranges of 127.0.0.0/8 for a test network of several "countries".
 // A bad range or code, or a range given twice, is an error at start.
+//
+// Regional chat rooms have no owner: --moderator USER=CODE, repeatable,
+// makes USER a moderator of the regional room of CODE (e.g. alice=ES), signed
+// into their tickets from their next login or renewal; removing the flag
+// withdraws it as their tickets expire, within a day.
 package main
 
 import (
@@ -67,6 +72,7 @@ type options struct {
 	metricsAddr  string
 	registerRate int // as authserver.Config.RegisterRate: negative is off
 	regions      []authserver.RegionRange
+	moderators   []authserver.Moderator
 }
 
 // parseArgs parses and checks the command line (without the program
@@ -74,7 +80,7 @@ type options struct {
 func parseArgs(args []string, out io.Writer) (options, error) {
 	fs := flag.NewFlagSet("eserver-auth", flag.ContinueOnError)
 	fs.SetOutput(out)
-	var listen, regions listFlag
+	var listen, regions, moderators listFlag
 	db := fs.String("db", "", "SQLite file of accounts and server keys (required)")
 	fs.Var(&listen, "listen", "multiaddr to listen on (repeatable; default "+strings.Join(authserver.DefaultListen, " and ")+")")
 	metricsAddr := fs.String("metrics-addr", "", "serve Prometheus metrics at http://HOST:PORT/metrics (default: off)")
@@ -82,6 +88,7 @@ func parseArgs(args []string, out io.Writer) (options, error) {
 		fmt.Sprintf("accounts one address may create per hour, %d times as many per /24 or /56 (0: no limit)", authserver.RegisterPrefixFactor))
 	fs.Var(&regions, "region", "CIDR=CODE: logins from this range get a region pass for this region (ISO 3166-1 alpha-2 code), "+
 		"whatever the country database says; repeatable, the longest prefix wins")
+	fs.Var(&moderators, "moderator", "USER=CODE: USER moderates the regional chat room of CODE (ISO 3166-1 alpha-2); repeatable")
 	if err := fs.Parse(args); err != nil {
 		return options{}, err
 	}
@@ -101,6 +108,13 @@ func parseArgs(args []string, out io.Writer) (options, error) {
 		return options{}, fmt.Errorf("--region: %w", err)
 	}
 	o.regions = rs
+	for _, m := range moderators {
+		g, err := authserver.ParseModerator(m)
+		if err != nil {
+			return options{}, fmt.Errorf("--moderator: %w", err)
+		}
+		o.moderators = append(o.moderators, g)
+	}
 	return o, nil
 }
 
@@ -134,7 +148,7 @@ func run() error {
 	// They learn of a revocation here at once, not at their next poll.
 	rev := &client.Revocations{Auth: h.ID(), Logger: log}
 	srv, err := authserver.New(authserver.Config{DBPath: o.db, Key: key, Logger: log, SelfSupernode: true,
-		RegisterRate: o.registerRate, Regions: o.regions, OnRevoke: func(peer.ID) { rev.Kick() }})
+		RegisterRate: o.registerRate, Regions: o.regions, Moderators: o.moderators, OnRevoke: func(peer.ID) { rev.Kick() }})
 	if err != nil {
 		return err
 	}

@@ -222,6 +222,9 @@ func TestParseArgs(t *testing.T) {
 		{"duplicate with the same code", "--db a.db --region 127.1.0.0/16=ES --region 127.1.0.0/16=es", "", "given twice"},
 		{"no db", "--region 127.1.0.0/16=ES", "", "--db is required"},
 		{"negative register rate", "--db a.db --register-rate -1", "", "--register-rate -1"},
+		{"moderators", "--db a.db --moderator alice=es --moderator bob=FR", "", ""},
+		{"a bad moderator", "--db a.db --moderator alice", "", "want USER=CODE"},
+		{"a moderator of no region", "--db a.db --moderator alice=Spain", "", "--moderator: bad moderator grant"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -241,6 +244,13 @@ func TestParseArgs(t *testing.T) {
 			}
 			if strings.Join(got, " ") != tc.regions {
 				t.Fatalf("regions %q, want %q", got, tc.regions)
+			}
+			var mods []string
+			for _, m := range o.moderators {
+				mods = append(mods, m.String())
+			}
+			if want := map[string]string{"moderators": "alice=ES bob=FR"}[tc.name]; strings.Join(mods, " ") != want {
+				t.Fatalf("moderators %q, want %q", mods, want)
 			}
 		})
 	}

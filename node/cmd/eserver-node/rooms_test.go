@@ -69,7 +69,29 @@ func TestDaemonsRoom(t *testing.T) {
 		t.Fatalf("roomHistory: %v", h)
 	}
 
-	bob.call("leaveRoom", map[string]any{"room": "golang"}, "")
-	alice.note("roomEvent", func(p map[string]any) bool { return p["kind"] == "leave" && p["username"] == "bob" })
+	// Moderation over the wire: who is there, a non-operator refused, a
+	// mute and a timed ban as lines, the room's state as alice verified it.
+	ms, _ := alice.call("roomMembers", map[string]any{"room": "golang"}, "")["members"].([]any)
+	if len(ms) != 2 || ms[0].(map[string]any)["username"] != "alice" || ms[0].(map[string]any)["role"] != "owner" ||
+		ms[1].(map[string]any)["username"] != "bob" || ms[1].(map[string]any)["status"] != "online" {
+		t.Fatalf("roomMembers: %v", ms)
+	}
+	bob.call("roomKick", map[string]any{"room": "golang", "username": "alice"}, "not_allowed")
+	bob.call("roomBan", map[string]any{"room": "golang", "username": "alice", "minutes": -1}, "bad_request")
+	alice.call("roomSetModes", map[string]any{"room": "golang", "moderated": true, "slowSeconds": 5}, "")
+	bob.note("roomEvent", func(p map[string]any) bool { return p["kind"] == "modes" && p["by"] == "alice" })
+	bob.call("roomSend", map[string]any{"room": "golang", "text": "muted"}, "not_allowed")
+	alice.call("roomBan", map[string]any{"room": "golang", "username": "bob", "minutes": 60}, "")
+	ban := alice.note("roomEvent", func(p map[string]any) bool { return p["kind"] == "ban" && p["username"] == "bob" })
+	if ban["by"] != "alice" || ban["until"] == nil {
+		t.Fatalf("the ban line: %v", ban)
+	}
+	info := alice.call("roomInfo", map[string]any{"room": "golang"}, "")
+	modes, _ := info["modes"].(map[string]any)
+	bans, _ := info["bans"].([]any)
+	if info["role"] != "owner" || modes["moderated"] != true || modes["slowSeconds"] != float64(5) || len(bans) != 1 {
+		t.Fatalf("roomInfo: %v", info)
+	}
+	bob.call("joinRoom", map[string]any{"room": "golang"}, "banned")
 	bob.call("roomSend", map[string]any{"room": "golang", "text": "gone"}, "not_allowed")
 }
