@@ -252,3 +252,36 @@ func TestAuthEnv(t *testing.T) {
 		t.Fatal("a bad key read")
 	}
 }
+
+// FuzzServe feeds Serve any input: it answers every command line with
+// exactly one JSON line, and a Child reading those lines decodes each.
+func FuzzServe(f *testing.F) {
+	f.Add("double 21\ngc\nnope\n")
+	f.Add("double \x00\n\n\nquit\ndouble 1\n")
+	f.Add(`{"err":"x"}` + "\n")
+	f.Fuzz(func(t *testing.T, in string) {
+		var out bytes.Buffer
+		if err := Serve(strings.NewReader(in), &out, "", double); err != nil {
+			return // a line longer than the scanner takes
+		}
+		lines := strings.Split(strings.TrimSuffix(out.String(), "\n"), "\n")
+		c := &Child{Role: "fuzz"}
+		for _, l := range lines {
+			// A command's failure is an error; a line that is not a
+			// reply at all is a broken Serve.
+			if err := c.decode(l, &doubled{}); err != nil && strings.HasPrefix(err.Error(), "fuzz: bad reply") {
+				t.Fatalf("Serve wrote a line that is not a reply: %q: %v", l, err)
+			}
+		}
+		want := 1 + strings.Count(in, "\n") // the ready line, then one per command
+		if !strings.HasSuffix(in, "\n") && in != "" {
+			want++
+		}
+		if strings.Contains("\n"+in, "\nquit") {
+			want = len(lines) // a quit may end it early
+		}
+		if len(lines) != want {
+			t.Fatalf("%d reply lines for input %q, want %d", len(lines), in, want)
+		}
+	})
+}
