@@ -192,6 +192,7 @@ type results struct {
 	ended                        map[string]int
 	bad                          int
 	dups                         int64 // receipts of a message a member had already
+	byHome, dupsByHome           []int64
 	send, ping, join             []time.Duration
 	joinErrs                     int
 	firstJoinErr                 string
@@ -433,6 +434,13 @@ func collectFanout(res *results, sentAt map[int]int64, reps []reply, members int
 	for _, r := range reps {
 		res.bad += r.Bad
 		res.dups += r.Dups
+		for i, n := range r.ByHome {
+			if i >= len(res.byHome) {
+				res.byHome, res.dupsByHome = append(res.byHome, 0), append(res.dupsByHome, 0)
+			}
+			res.byHome[i] += n
+			res.dupsByHome[i] += r.DupsByHome[i]
+		}
 		for why, n := range r.Ended {
 			res.ended[why] += n
 		}
@@ -511,6 +519,9 @@ func report(w io.Writer, cfg *config, r *results) {
 	fmt.Fprintf(w, "CPU from the first send to the last receipt (%v): homes %.2f s (%.0f%% of a core, %s per receipt), workers %.2f s (%s per receipt); load average %s before, %s after\n\n",
 		r.cpu.wall.Round(time.Millisecond), r.cpu.homes.Seconds(), 100*r.cpu.homes.Seconds()/r.cpu.wall.Seconds(), perReceipt(r.cpu.homes),
 		r.cpu.workers.Seconds(), perReceipt(r.cpu.workers), r.load[0], r.load[1])
+	if len(r.byHome) > 1 {
+		fmt.Fprintf(w, "receipts by the members' home (in the room's order): %v; received twice: %v\n", r.byHome, r.dupsByHome)
+	}
 	if r.firstSendErr != "" {
 		fmt.Fprintf(w, "first failed send: %s\n", r.firstSendErr)
 	}

@@ -41,12 +41,16 @@ type reply struct {
 	FirstJoinErr string  `json:"firstJoinErr,omitempty"`
 
 	// receipts and collect: what this worker's members received.
-	Receipts int64          `json:"receipts,omitempty"`
-	Latest   []int64        `json:"latest,omitempty"` // by sequence number: the last receipt, Unix ns
-	Count    []int32        `json:"count,omitempty"`  // by sequence number: members that received it
-	Bad      int            `json:"bad,omitempty"`    // messages that did not decode or verify
-	Dups     int64          `json:"dups,omitempty"`   // messages a member received again
-	Ended    map[string]int `json:"ended,omitempty"`  // joined streams the home ended, by reason
+	Receipts int64   `json:"receipts,omitempty"`
+	Latest   []int64 `json:"latest,omitempty"` // by sequence number: the last receipt, Unix ns
+	Count    []int32 `json:"count,omitempty"`  // by sequence number: members that received it
+	Bad      int     `json:"bad,omitempty"`    // messages that did not decode or verify
+	Dups     int64   `json:"dups,omitempty"`   // messages a member received again
+	// By the index of the members' home in the room's order: first
+	// receipts and receipts again (which home fails its members).
+	ByHome     []int64        `json:"byHome,omitempty"`
+	DupsByHome []int64        `json:"dupsByHome,omitempty"`
+	Ended      map[string]int `json:"ended,omitempty"` // joined streams the home ended, by reason
 }
 
 // plan is the "run" command's argument: when and how fast to send.
@@ -85,6 +89,8 @@ type worker struct {
 	receipts atomic.Int64
 	bad      atomic.Int64
 	dups     atomic.Int64
+	byHome   []atomic.Int64 // first receipts, by the member's home index
+	dupsHome []atomic.Int64
 	mu       sync.Mutex
 	ended    map[string]int
 	readers  sync.WaitGroup
@@ -120,7 +126,8 @@ func runWorker(args []string) error {
 		homes = append(homes, *ai)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	w := &worker{ctx: ctx, authID: auth.ID, latest: make([]atomic.Int64, *msgs), count: make([]atomic.Int32, *msgs), ended: map[string]int{}}
+	w := &worker{ctx: ctx, authID: auth.ID, latest: make([]atomic.Int64, *msgs), count: make([]atomic.Int32, *msgs), ended: map[string]int{},
+		byHome: make([]atomic.Int64, len(homes)), dupsHome: make([]atomic.Int64, len(homes))}
 	mk := func(i int) *member { return &member{i: i, name: fmt.Sprintf("m%06d", i), home: homes[i%len(homes)].ID} }
 	for i := *lo; i < *hi; i++ {
 		w.members = append(w.members, mk(i))
@@ -179,6 +186,9 @@ func runWorker(args []string) error {
 			r := reply{Latest: make([]int64, len(w.latest)), Count: make([]int32, len(w.count)), Bad: int(w.bad.Load()), Dups: w.dups.Load()}
 			for i := range w.latest {
 				r.Latest[i], r.Count[i] = w.latest[i].Load(), w.count[i].Load()
+			}
+			for i := range w.byHome {
+				r.ByHome, r.DupsByHome = append(r.ByHome, w.byHome[i].Load()), append(r.DupsByHome, w.dupsHome[i].Load())
 			}
 			w.mu.Lock()
 			r.Ended = w.ended
@@ -263,6 +273,7 @@ func (w *worker) read(m *member, verify, record bool) {
 		bit := uint64(1) << (seq % 64)
 		if m.seen[seq/64]&bit != 0 {
 			w.dups.Add(1)
+			w.dupsHome[m.i%len(w.byHome)].Add(1)
 			continue
 		}
 		m.seen[seq/64] |= bit
@@ -274,6 +285,7 @@ func (w *worker) read(m *member, verify, record bool) {
 		}
 		w.count[seq].Add(1)
 		w.receipts.Add(1)
+		w.byHome[m.i%len(w.byHome)].Add(1)
 	}
 }
 
