@@ -520,7 +520,7 @@ func report(w io.Writer, cfg *config, r *results) {
 		r.cpu.wall.Round(time.Millisecond), r.cpu.homes.Seconds(), 100*r.cpu.homes.Seconds()/r.cpu.wall.Seconds(), perReceipt(r.cpu.homes),
 		r.cpu.workers.Seconds(), perReceipt(r.cpu.workers), r.load[0], r.load[1])
 	if len(r.byHome) > 1 {
-		fmt.Fprintf(w, "receipts by the members' home (in the room's order): %v; received twice: %v\n", r.byHome, r.dupsByHome)
+		fmt.Fprintf(w, "first receipts by the members' home (in the room's order; timed-out sends included): %v; received twice: %v\n", r.byHome, r.dupsByHome)
 	}
 	if r.firstSendErr != "" {
 		fmt.Fprintf(w, "first failed send: %s\n", r.firstSendErr)
