@@ -106,6 +106,8 @@ type App struct {
 	// (transfers.go).
 	transferWins map[string]*chatWindow
 	sending      map[pendingSend]*chatWindow
+
+	rooms roomsState // chat rooms: the directory and the rooms joined (rooms.go)
 }
 
 // New builds the windows (none is shown yet) of an app that drives api.
@@ -127,6 +129,7 @@ func New(a fyne.App, backend api.API, opts Options) *App {
 		contacts:      make(map[string]api.Contact),
 		chats:         make(map[string]*chatWindow),
 		conversations: make(map[string]api.Conversation),
+		rooms:         roomsState{wins: make(map[string]*roomWindow)},
 		openURL:       a.OpenURL,
 		portal:        portalOpen,
 	}
@@ -270,6 +273,12 @@ func (a *App) apply(ev api.Event) {
 	if om := ev.OfflineMessages; om != nil {
 		a.main.offline.show(a, *om)
 	}
+	if m := ev.RoomMessage; m != nil {
+		a.roomMessage(*m)
+	}
+	if e := ev.RoomEvent; e != nil {
+		a.roomEvent(*e)
+	}
 	if r := ev.Role; r != nil {
 		a.lastRole = r
 		if a.settings != nil {
@@ -294,6 +303,7 @@ func (a *App) signedIn(acc api.Account) {
 	a.refreshTray()
 	if first {
 		a.loadConversations()
+		a.reopenRooms()
 		a.signIn.setBusy(false)
 		a.signIn.password.SetText("")
 		a.main.win.Show()
@@ -323,6 +333,7 @@ func (a *App) signedOut() {
 		delete(a.chats, u)
 	}
 	a.forgetTransfers()
+	a.closeRooms()
 	a.contactsChanged()
 	a.signIn.setBusy(false)
 	a.signIn.win.Show()

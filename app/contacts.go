@@ -214,7 +214,7 @@ func (a *App) newMainWindow() *mainWindow {
 	m.passwordItem = fyne.NewMenuItem(lang.L("Change password..."), a.showChangePassword)
 	m.win.SetMainMenu(fyne.NewMainMenu(
 		fyne.NewMenu(lang.L("File"), fyne.NewMenuItem(lang.L("View history..."), a.showHistory), m.passwordItem, m.signOutItem),
-		fyne.NewMenu(lang.L("Contacts"), m.addItem),
+		fyne.NewMenu(lang.L("Contacts"), m.addItem, fyne.NewMenuItemSeparator(), a.roomsMenuItem()),
 		fyne.NewMenu(lang.L("Tools"), m.optionsItem),
 		a.newHelpMenu().menu,
 	))

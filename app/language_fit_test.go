@@ -160,6 +160,7 @@ func TestPseudoLocaleFits(t *testing.T) {
 
 	s, _ := renderApp(t, themeLight)
 	fits(t, "the sign-in window", s.signIn.win, signInSize)
+	roomsFit(t)
 }
 
 // TestToolbarDropsWords: the conversation's buttons keep their words while
@@ -260,4 +261,5 @@ func TestPseudoLocaleDialogsFit(t *testing.T) {
 	c.show(false)
 	c.showSafety()
 	overlayFits(t, "Verify", c.win, safetyWidth)
+	roomDialogsFit(t)
 }

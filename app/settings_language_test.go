@@ -109,6 +109,8 @@ func TestShippedLanguagesFit(t *testing.T) {
 			}
 			s, _ := renderApp(t, themeLight)
 			fits(t, "the sign-in window", s.signIn.win, signInSize)
+			roomsFit(t)
+			roomDialogsFit(t)
 		})
 	}
 }

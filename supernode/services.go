@@ -11,6 +11,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/peer"
 
+	"eserver/node/wire"
 	"eserver/supernode/client"
 	"eserver/supernode/rooms"
 )
@@ -47,6 +48,15 @@ type ServicesConfig struct {
 	// mailboxes take mail only for mailboxes homed here (see
 	// MailboxConfig.Supernodes); nil takes mail for any mailbox.
 	Supernodes func(context.Context) ([]peer.ID, error)
+	// RoomPeers lists the live supernodes with their addresses (the
+	// registry's list), among which each room's three homes are chosen
+	// (docs/ROOMS.md); nil makes this supernode the only home of every
+	// room it is asked about.
+	RoomPeers func(context.Context) ([]peer.AddrInfo, error)
+	// SupernodeTicket returns this supernode's role-supernode ticket (the
+	// heartbeat's), which it presents to a room's other homes; nil, or
+	// nil returned, and it cannot reach them.
+	SupernodeTicket func() *wire.SignedTicket
 	// Logger; nil means slog.Default().
 	Logger *slog.Logger
 	// Now is every service's clock (tickets, expiry, rate limits); nil
@@ -117,7 +127,8 @@ func StartServices(h host.Host, cfg ServicesConfig) (*Services, error) {
 			cfg.RoomsDB = filepath.Join(filepath.Dir(cfg.MailboxDB), "rooms.db")
 		}
 		rcfg := rooms.ServiceConfig{DBPath: cfg.RoomsDB, AuthServer: cfg.AuthServer, Now: cfg.Now, Logger: cfg.Logger,
-			Limits: rooms.Limits{Rooms: caps.Rooms, Bytes: caps.RoomBytes}, Subscriptions: caps.RoomJoins}
+			Limits: rooms.Limits{Rooms: caps.Rooms, Bytes: caps.RoomBytes}, Subscriptions: caps.RoomJoins,
+			Supernodes: cfg.RoomPeers, Ticket: cfg.SupernodeTicket}
 		if cfg.Revocations != nil {
 			rcfg.Revoked = cfg.Revocations
 		}

@@ -26,6 +26,7 @@ import (
 	manet "github.com/multiformats/go-multiaddr/net"
 
 	"eserver/authserver"
+	"eserver/node/wire"
 	"eserver/pipeline"
 	"eserver/supernode"
 	"eserver/supernode/client"
@@ -109,9 +110,15 @@ func Start(cfg Config) (*Service, error) {
 		h.Close()
 		return nil, err
 	}
+	// A room's homes reach one another with the registry's addresses and
+	// the server's own supernode ticket.
+	roomPeers, selfTicket := client.InProcessRoomPeers(h.ID(), func() []*wire.SupernodeInfo {
+		return auth.Supernodes(wire.MaxRegistryFrame - 64)
+	})
 	sn, err := supernode.StartServices(h, supernode.ServicesConfig{
 		AuthServer: h.ID(), MailboxDB: filepath.Join(cfg.Dir, "mailbox.db"), Revocations: rev, Logger: cfg.Logger,
 		Supernodes: auth.SupernodeIDs, // a host cannot dial itself
+		RoomPeers:  roomPeers, SupernodeTicket: selfTicket,
 	})
 	if err != nil {
 		auth.Close()

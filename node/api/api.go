@@ -96,12 +96,15 @@ var (
 	ErrRoomFull      = errors.New("the room is full")
 	ErrNotAllowed    = errors.New("not allowed in the room")
 	ErrWrongPassword = errors.New("wrong room password")
+	// ErrRoomExists: CreateRoom named a room that exists (or existed:
+	// a deleted room's name is not free again).
+	ErrRoomExists = errors.New("a room of that name exists")
 )
 
 // Code returns the stable string code of err for front ends and the daemon:
 // login_failed, username_taken, not_contact, rate_limited, bad_request,
 // not_logged_in, unreachable, blocked, device_revoked, no_such_user, banned,
-// room_full, not_allowed, wrong_password, internal.
+// room_full, not_allowed, wrong_password, room_exists, internal.
 func Code(err error) string {
 	switch {
 	case err == nil:
@@ -134,6 +137,8 @@ func Code(err error) string {
 		return "not_allowed"
 	case errors.Is(err, ErrWrongPassword):
 		return "wrong_password"
+	case errors.Is(err, ErrRoomExists):
+		return "room_exists"
 	default:
 		return "internal"
 	}

@@ -87,8 +87,8 @@ const (
 )
 
 // RoomMember is a member of a room. Status is the member's presence in
-// the room: StatusOnline while joined at one of its homes, else
-// StatusOffline — or, for a contact, their own status.
+// the room: StatusOnline while joined at the home we are attached to,
+// else StatusOffline (a front end may show a contact's own status).
 type RoomMember struct {
 	Username string   `json:"username"`
 	Role     RoomRole `json:"role"`

@@ -149,19 +149,25 @@ func (r *Role) startSupernode(ctx context.Context) (promotion.Stopper, error) {
 	r.mu.Lock()
 	upload := r.uploadCap
 	r.mu.Unlock()
+	ticketOf := func() *wire.SignedTicket {
+		if t := r.h.Ticket(); t != nil {
+			return t.Signed
+		}
+		return nil
+	}
+	hb := &client.Heartbeater{Host: r.h.Libp2p(), Auth: r.cfg.AuthServer, Ticket: func() *wire.SignedTicket { return r.h.Ticket().Signed }, Logger: r.h.Log()}
 	svc, err := supernode.StartServices(r.h.Libp2p(), supernode.ServicesConfig{
 		AuthServer: r.cfg.AuthServer,
 		MailboxDB:  filepath.Join(r.cfg.Dir, "supernode-mailbox.db"),
 		UploadRate: upload,
 		Logger:     r.h.Log().With("component", "supernode"),
 		// Our host keeps libp2p's desktop resource limits: caps to match.
-		MaxNodes: supernode.PromotedMaxNodes,
-		Supernodes: client.SupernodeLister(r.h.Libp2p(), r.cfg.AuthServer, func() *wire.SignedTicket {
-			if t := r.h.Ticket(); t != nil {
-				return t.Signed
-			}
-			return nil
-		}),
+		MaxNodes:   supernode.PromotedMaxNodes,
+		Supernodes: client.SupernodeLister(r.h.Libp2p(), r.cfg.AuthServer, ticketOf),
+		// The same list with addresses, and the heartbeat's supernode
+		// ticket: a room's homes reach one another.
+		RoomPeers:       client.RoomPeerLister(r.h.Libp2p(), r.cfg.AuthServer, ticketOf),
+		SupernodeTicket: client.SignedSupernodeTicket(hb),
 	})
 	if err != nil {
 		return nil, err
@@ -169,7 +175,6 @@ func (r *Role) startSupernode(ctx context.Context) (promotion.Stopper, error) {
 	r.mu.Lock()
 	r.services = svc
 	r.mu.Unlock()
-	hb := &client.Heartbeater{Host: r.h.Libp2p(), Auth: r.cfg.AuthServer, Ticket: func() *wire.SignedTicket { return r.h.Ticket().Signed }, Logger: r.h.Log()}
 	var wg sync.WaitGroup
 	hbCtx, stopHB := context.WithCancel(ctx)
 	wg.Add(1)

@@ -70,13 +70,23 @@ func (r *Rooms) catchUp(ctx context.Context, j *joined, home peer.ID) error {
 	st := j.state
 	j.mu.Unlock()
 	show := st.Seq > 0
+	replayed, restart := false, false
 	for {
+		restart = false
 		ops, more, err := client.RoomOpsSince(ctx, r.h.Libp2p(), home, r.h.Ticket().Signed, j.room, st.Seq)
 		if err != nil {
 			return fmt.Errorf("reading %q's chain: %w", j.room, mapErr(err))
 		}
-		for _, s := range ops {
+		for i, s := range ops {
 			next, op, err := room.Step(st, s, r.h.Now(), r.checks())
+			if err != nil && i == 0 && errors.Is(err, room.ErrFork) && !replayed {
+				// Our head is on a branch the homes dropped (a fork
+				// settled for an earlier home's branch, docs/ROOMS.md):
+				// read the whole chain again, every op verified.
+				r.log.Info("a room's chain forked from ours: reading it again", "room", j.room, "at", st.Seq)
+				st, show, replayed, restart = room.New(j.room), false, true, true
+				break
+			}
 			if err != nil {
 				// The home hands out a chain that does not verify: take
 				// nothing more from it.
@@ -86,6 +96,9 @@ func (r *Rooms) catchUp(ctx context.Context, j *joined, home peer.ID) error {
 			if show {
 				r.showOp(op)
 			}
+		}
+		if restart {
+			continue // start over from the genesis op
 		}
 		if !more || len(ops) == 0 {
 			break
@@ -174,6 +187,18 @@ func endReason(err error) string {
 	return msg[strings.LastIndex(msg, ": ")+2:]
 }
 
+// removes reports whether op puts user out of its room: a kick or a ban
+// of user, or the room's deletion.
+func removes(op *room.Op, user string) bool {
+	switch op.Kind {
+	case room.KindKick, room.KindBan:
+		return op.Target == user
+	case room.KindDeleteRoom:
+		return true
+	}
+	return false
+}
+
 // forget drops j: we are no longer in its room, now or at the next sign-in.
 func (r *Rooms) forget(j *joined) {
 	r.mu.Lock()
@@ -203,9 +228,17 @@ func (r *Rooms) handle(j *joined, ev *wire.RoomEvent) {
 		j.mu.Unlock()
 		switch {
 		case err == nil:
+			if removes(op, r.h.Ticket().Username) {
+				// Out of the room from this line on: forgotten before the
+				// line is shown, so a join right after it is a new join,
+				// which the home admits or refuses — not "joined already"
+				// while the home's end of the stream is still on its way.
+				r.forget(j)
+			}
 			r.showOp(op)
-		case errors.Is(err, room.ErrGap) && home != "":
-			// Ops we missed (a lagging stream): read them from the chain,
+		case (errors.Is(err, room.ErrGap) || errors.Is(err, room.ErrFork)) && home != "":
+			// Ops we missed (a lagging stream, or a fork the homes
+			// settled against our branch): read them from the chain,
 			// this one included.
 			ctx, cancel := context.WithTimeout(j.ctx, 2*wire.RoomTimeout)
 			if err := r.catchUp(ctx, j, home); err != nil {

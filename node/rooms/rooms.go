@@ -205,7 +205,7 @@ func (r *Rooms) CreateRoom(ctx context.Context, spec api.RoomSpec) error {
 		if errors.Is(err, client.ErrStale) {
 			// The genesis op follows nothing: only an existing room is
 			// ahead of it.
-			return fmt.Errorf("%w: room %q exists", api.ErrBadRequest, name)
+			return fmt.Errorf("%w: %q", api.ErrRoomExists, name)
 		}
 		return fmt.Errorf("creating room %q: %w", name, mapErr(err))
 	}
@@ -399,16 +399,27 @@ func (r *Rooms) credentials(name string) (*ticket.Ticket, *wire.SignedRegionPass
 	return tk, pass.Signed
 }
 
-// home picks the room's home and connects to it.
+// home picks the room's first home that answers and connects to it: its
+// primary while that lives, the next home in rendezvous order when it does
+// not (ConnectHome takes a home that does not answer for dead a while, so
+// the next call starts past it). Every home holds the room.
 func (r *Rooms) home(ctx context.Context, name string) (peer.ID, error) {
 	homes := r.h.RoomHomes(name)
 	if len(homes) == 0 {
 		return "", fmt.Errorf("%w: no supernode known to host %q", api.ErrUnreachable, name)
 	}
-	if err := r.h.ConnectHome(ctx, homes[0]); err != nil {
-		return "", fmt.Errorf("%w: room %q's home: %v", api.ErrUnreachable, name, err)
+	var errs []error
+	for _, h := range homes {
+		err := r.h.ConnectHome(ctx, h)
+		if err == nil {
+			return h.ID, nil
+		}
+		errs = append(errs, err)
+		if ctx.Err() != nil {
+			break
+		}
 	}
-	return homes[0].ID, nil
+	return "", fmt.Errorf("%w: room %q's homes: %v", api.ErrUnreachable, name, errors.Join(errs...))
 }
 
 // signer signs with the session's device key.

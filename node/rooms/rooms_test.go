@@ -165,7 +165,7 @@ func TestRoomRefusals(t *testing.T) {
 		{"a topic too long", func() error {
 			return alice.CreateRoom(ctx, api.RoomSpec{Room: "longtopic", Topic: strings.Repeat("x", 513), Public: true})
 		}, api.ErrBadRequest},
-		{"a room that exists", func() error { return alice.CreateRoom(ctx, api.RoomSpec{Room: "taken", Topic: "again", Public: true}) }, api.ErrBadRequest},
+		{"a room that exists", func() error { return alice.CreateRoom(ctx, api.RoomSpec{Room: "taken", Topic: "again", Public: true}) }, api.ErrRoomExists},
 		{"a room that does not exist", func() error { _, err := alice.JoinRoom(ctx, "nowhere", ""); return err }, api.ErrBadRequest},
 		{"posting without joining", func() error { _, err := alice.RoomSend(ctx, "taken", "hi"); return err }, api.ErrNotAllowed},
 		{"an empty message", func() error { _, err := alice.RoomSend(ctx, "taken", ""); return err }, api.ErrBadRequest},

@@ -132,185 +132,144 @@ func listRooms(ctx context.Context, backend api.API, raw json.RawMessage) (any, 
 	}{mapSlice(ls, func(l api.RoomListing) api.RoomListing { return l })}, nil
 }
 
-// roomUser is a moderation method of {room, username} and, when flag is
-// set, a boolean of that name that defaults to true (roomOp's op,
-// roomVoice's voice: false takes the role away).
-func roomUser(call func(backend api.API, ctx context.Context, room, username string, on bool) error, flag string) handler {
+// roomParams are the params every room method has; the others embed
+// them and add their own required fields to check.
+type roomParams struct {
+	Room string `json:"room"`
+}
+
+func (p roomParams) check() error { return required("room", p.Room) }
+
+// roomMethod decodes a method's params P, checks them and calls do: the
+// room methods' one shape.
+func roomMethod[P interface{ check() error }](do func(ctx context.Context, backend api.API, p P) (any, error)) handler {
 	return func(ctx context.Context, backend api.API, raw json.RawMessage) (any, error) {
-		var p map[string]json.RawMessage
+		var p P
 		if err := decodeParams(raw, &p); err != nil {
 			return nil, err
 		}
-		var room, username string
-		on := true
-		for k, r := range p {
-			var err error
-			switch k {
-			case "room":
-				err = json.Unmarshal(r, &room)
-			case "username":
-				err = json.Unmarshal(r, &username)
-			case flag:
-				if flag != "" {
-					if err = json.Unmarshal(r, &on); err != nil {
-						return nil, badParams("%s must be true or false", k)
-					}
-					continue
-				}
-				fallthrough
-			default:
-				return nil, badParams("unknown field %q", k)
-			}
-			if err != nil {
-				return nil, badParams("%s must be a string", k)
-			}
-		}
-		if err := required("room", room, "username", username); err != nil {
+		if err := p.check(); err != nil {
 			return nil, err
 		}
-		if err := call(backend, ctx, room, username, on); err != nil {
-			return nil, err
-		}
-		return empty{}, nil
+		return do(ctx, backend, p)
 	}
 }
 
-var (
-	roomKick = roomUser(func(b api.API, ctx context.Context, room, user string, _ bool) error {
-		return b.RoomKick(ctx, room, user)
-	}, "")
-	roomUnban = roomUser(func(b api.API, ctx context.Context, room, user string, _ bool) error {
-		return b.RoomUnban(ctx, room, user)
-	}, "")
-	roomInvite = roomUser(func(b api.API, ctx context.Context, room, user string, _ bool) error {
-		return b.RoomInvite(ctx, room, user)
-	}, "")
-	roomOp    = roomUser(api.API.RoomOp, "op")
-	roomVoice = roomUser(api.API.RoomVoice, "voice")
-)
-
-func roomBan(ctx context.Context, backend api.API, raw json.RawMessage) (any, error) {
-	var p struct {
-		Room     string `json:"room"`
-		Username string `json:"username"`
-		Minutes  int    `json:"minutes"` // 0 or absent: until unbanned
-	}
-	if err := decodeParams(raw, &p); err != nil {
-		return nil, err
-	}
-	if err := required("room", p.Room, "username", p.Username); err != nil {
-		return nil, err
-	}
-	if p.Minutes < 0 || p.Minutes > maxBanMinutes {
-		return nil, badParams("minutes must be between 0 (until unbanned) and %d", maxBanMinutes)
-	}
-	if err := backend.RoomBan(ctx, p.Room, p.Username, time.Duration(p.Minutes)*time.Minute); err != nil {
+// done is a command's answer: {} or its error.
+func done(err error) (any, error) {
+	if err != nil {
 		return nil, err
 	}
 	return empty{}, nil
+}
+
+type userParams struct {
+	roomParams
+	Username string `json:"username"`
+}
+
+func (p userParams) check() error { return required("room", p.Room, "username", p.Username) }
+
+// opParams and voiceParams: op and voice default to true; false takes
+// the role away.
+type opParams struct {
+	userParams
+	Op *bool `json:"op"`
+}
+
+type voiceParams struct {
+	userParams
+	Voice *bool `json:"voice"`
+}
+
+func orTrue(b *bool) bool { return b == nil || *b }
+
+type banParams struct {
+	roomParams
+	Username string `json:"username"`
+	Minutes  int    `json:"minutes"` // 0 or absent: until unbanned
+}
+
+func (p banParams) check() error {
+	if err := required("room", p.Room, "username", p.Username); err != nil {
+		return err
+	}
+	if p.Minutes < 0 || p.Minutes > maxBanMinutes {
+		return badParams("minutes must be between 0 (until unbanned) and %d", maxBanMinutes)
+	}
+	return nil
 }
 
 // maxBanMinutes is the longest ban with an end: ten years.
 const maxBanMinutes = 10 * 366 * 24 * 60
 
-func roomSetTopic(ctx context.Context, backend api.API, raw json.RawMessage) (any, error) {
-	var p struct {
-		Room  string `json:"room"`
-		Topic string `json:"topic"`
-	}
-	if err := decodeParams(raw, &p); err != nil {
-		return nil, err
-	}
-	if err := required("room", p.Room); err != nil {
-		return nil, err
-	}
-	if err := backend.RoomSetTopic(ctx, p.Room, p.Topic); err != nil {
-		return nil, err
-	}
-	return empty{}, nil
+type topicParams struct {
+	roomParams
+	Topic string `json:"topic"`
 }
 
-func roomSetModes(ctx context.Context, backend api.API, raw json.RawMessage) (any, error) {
-	var p struct {
-		Room string `json:"room"`
-		api.RoomModesChange
-	}
-	if err := decodeParams(raw, &p); err != nil {
-		return nil, err
-	}
-	if err := required("room", p.Room); err != nil {
-		return nil, err
-	}
-	if err := backend.RoomSetModes(ctx, p.Room, p.RoomModesChange); err != nil {
-		return nil, err
-	}
-	return empty{}, nil
+type modesParams struct {
+	roomParams
+	api.RoomModesChange
 }
 
-func roomDeleteMessage(ctx context.Context, backend api.API, raw json.RawMessage) (any, error) {
-	var p struct {
-		Room string `json:"room"`
-		ID   string `json:"id"`
-	}
-	if err := decodeParams(raw, &p); err != nil {
-		return nil, err
-	}
-	if err := required("room", p.Room, "id", p.ID); err != nil {
-		return nil, err
-	}
-	if err := backend.RoomDeleteMessage(ctx, p.Room, p.ID); err != nil {
-		return nil, err
-	}
-	return empty{}, nil
+type messageParams struct {
+	roomParams
+	ID string `json:"id"`
 }
 
-func roomReport(ctx context.Context, backend api.API, raw json.RawMessage) (any, error) {
-	var p struct {
-		Room      string `json:"room"`
-		Username  string `json:"username"`
-		MessageID string `json:"messageId"`
-		Reason    string `json:"reason"`
-	}
-	if err := decodeParams(raw, &p); err != nil {
-		return nil, err
-	}
-	if err := required("room", p.Room, "username", p.Username); err != nil {
-		return nil, err
-	}
-	if err := backend.RoomReport(ctx, p.Room, p.Username, p.MessageID, p.Reason); err != nil {
-		return nil, err
-	}
-	return empty{}, nil
+func (p messageParams) check() error { return required("room", p.Room, "id", p.ID) }
+
+type reportParams struct {
+	roomParams
+	Username  string `json:"username"`
+	MessageID string `json:"messageId"`
+	Reason    string `json:"reason"`
 }
 
-func roomInfo(ctx context.Context, backend api.API, raw json.RawMessage) (any, error) {
-	var p struct {
-		Room string `json:"room"`
-	}
-	if err := decodeParams(raw, &p); err != nil {
-		return nil, err
-	}
-	if err := required("room", p.Room); err != nil {
-		return nil, err
-	}
-	return backend.RoomInfo(ctx, p.Room)
-}
+func (p reportParams) check() error { return required("room", p.Room, "username", p.Username) }
 
-func roomMembers(ctx context.Context, backend api.API, raw json.RawMessage) (any, error) {
-	var p struct {
-		Room string `json:"room"`
-	}
-	if err := decodeParams(raw, &p); err != nil {
-		return nil, err
-	}
-	if err := required("room", p.Room); err != nil {
-		return nil, err
-	}
-	ms, err := backend.RoomMembers(ctx, p.Room)
-	if err != nil {
-		return nil, err
-	}
-	return struct {
-		Members []api.RoomMember `json:"members"`
-	}{mapSlice(ms, func(m api.RoomMember) api.RoomMember { return m })}, nil
-}
+var (
+	roomKick = roomMethod(func(ctx context.Context, b api.API, p userParams) (any, error) {
+		return done(b.RoomKick(ctx, p.Room, p.Username))
+	})
+	roomUnban = roomMethod(func(ctx context.Context, b api.API, p userParams) (any, error) {
+		return done(b.RoomUnban(ctx, p.Room, p.Username))
+	})
+	roomInvite = roomMethod(func(ctx context.Context, b api.API, p userParams) (any, error) {
+		return done(b.RoomInvite(ctx, p.Room, p.Username))
+	})
+	roomOp = roomMethod(func(ctx context.Context, b api.API, p opParams) (any, error) {
+		return done(b.RoomOp(ctx, p.Room, p.Username, orTrue(p.Op)))
+	})
+	roomVoice = roomMethod(func(ctx context.Context, b api.API, p voiceParams) (any, error) {
+		return done(b.RoomVoice(ctx, p.Room, p.Username, orTrue(p.Voice)))
+	})
+	roomBan = roomMethod(func(ctx context.Context, b api.API, p banParams) (any, error) {
+		return done(b.RoomBan(ctx, p.Room, p.Username, time.Duration(p.Minutes)*time.Minute))
+	})
+	roomSetTopic = roomMethod(func(ctx context.Context, b api.API, p topicParams) (any, error) {
+		return done(b.RoomSetTopic(ctx, p.Room, p.Topic))
+	})
+	roomSetModes = roomMethod(func(ctx context.Context, b api.API, p modesParams) (any, error) {
+		return done(b.RoomSetModes(ctx, p.Room, p.RoomModesChange))
+	})
+	roomDeleteMessage = roomMethod(func(ctx context.Context, b api.API, p messageParams) (any, error) {
+		return done(b.RoomDeleteMessage(ctx, p.Room, p.ID))
+	})
+	roomReport = roomMethod(func(ctx context.Context, b api.API, p reportParams) (any, error) {
+		return done(b.RoomReport(ctx, p.Room, p.Username, p.MessageID, p.Reason))
+	})
+	roomInfo = roomMethod(func(ctx context.Context, b api.API, p roomParams) (any, error) {
+		return b.RoomInfo(ctx, p.Room)
+	})
+	roomMembers = roomMethod(func(ctx context.Context, b api.API, p roomParams) (any, error) {
+		ms, err := b.RoomMembers(ctx, p.Room)
+		if err != nil {
+			return nil, err
+		}
+		return struct {
+			Members []api.RoomMember `json:"members"`
+		}{mapSlice(ms, func(m api.RoomMember) api.RoomMember { return m })}, nil
+	})
+)

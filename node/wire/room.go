@@ -195,3 +195,35 @@ func RoomRegion(name string) string {
 	}
 	return strings.ToUpper(code)
 }
+
+// Replication among a room's homes (docs/ROOMS.md, "Replication and
+// failover").
+const (
+	// RoomReplicaTimeout bounds a replica pushed to a home and a catch-up
+	// page, and a primary's whole catch-up; RoomForwardTimeout a forward
+	// to the primary, which may catch up and then replicate before it
+	// answers, so it is longer than both together and shorter than the
+	// member's own RoomTimeout. A home that does not answer within them
+	// is taken for dead for RoomHomeDown.
+	RoomReplicaTimeout = 3 * time.Second
+	RoomForwardTimeout = 8 * time.Second
+	// RoomHomeDown is how long a home that did not answer is skipped as
+	// primary and replica before it is tried again; the registry's list
+	// drops a dead supernode after its heartbeat TTL in any case.
+	RoomHomeDown = 30 * time.Second
+	// RoomPrimaryFresh is how long a primary's catch-up with the room's
+	// other homes holds: it catches up again before it next sequences
+	// after it, so a home others took for dead (and sequenced without)
+	// for RoomHomeDown has their items before it goes on.
+	RoomPrimaryFresh = RoomHomeDown / 2
+	// RoomHomesRefresh is how often a home reads the registry's list of
+	// live supernodes, off the request path; RoomHomesRefreshFast how
+	// often while the list changed within RoomHomesSettle (supernodes
+	// coming and going), so the homes of a network in flux agree soon.
+	RoomHomesRefresh     = 30 * time.Second
+	RoomHomesRefreshFast = time.Second
+	RoomHomesSettle      = time.Minute
+	// RoomMessagesPage is the most ordered messages one messages-since
+	// answer holds: a home keeps no more (RoomBacklog).
+	RoomMessagesPage = RoomBacklog
+)

@@ -6390,6 +6390,9 @@ type RoomRequest struct {
 	//	*RoomRequest_Ops
 	//	*RoomRequest_List
 	//	*RoomRequest_Report
+	//	*RoomRequest_Forward
+	//	*RoomRequest_Replicate
+	//	*RoomRequest_MessagesSince
 	Kind          isRoomRequest_Kind `protobuf_oneof:"kind"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -6511,6 +6514,33 @@ func (x *RoomRequest) GetReport() *RoomReport {
 	return nil
 }
 
+func (x *RoomRequest) GetForward() *RoomForward {
+	if x != nil {
+		if x, ok := x.Kind.(*RoomRequest_Forward); ok {
+			return x.Forward
+		}
+	}
+	return nil
+}
+
+func (x *RoomRequest) GetReplicate() *RoomReplica {
+	if x != nil {
+		if x, ok := x.Kind.(*RoomRequest_Replicate); ok {
+			return x.Replicate
+		}
+	}
+	return nil
+}
+
+func (x *RoomRequest) GetMessagesSince() *RoomMessagesRequest {
+	if x != nil {
+		if x, ok := x.Kind.(*RoomRequest_MessagesSince); ok {
+			return x.MessagesSince
+		}
+	}
+	return nil
+}
+
 type isRoomRequest_Kind interface {
 	isRoomRequest_Kind()
 }
@@ -6547,6 +6577,19 @@ type RoomRequest_Report struct {
 	Report *RoomReport `protobuf:"bytes,9,opt,name=report,proto3,oneof"` // tell the room's owner and operators about a member
 }
 
+type RoomRequest_Forward struct {
+	// Home to home, under a role-supernode ticket (docs/ROOMS.md "Replication"):
+	Forward *RoomForward `protobuf:"bytes,20,opt,name=forward,proto3,oneof"` // a home hands a member's op or message to the room's primary to sequence
+}
+
+type RoomRequest_Replicate struct {
+	Replicate *RoomReplica `protobuf:"bytes,21,opt,name=replicate,proto3,oneof"` // the primary passes a sequenced op or message on to another home
+}
+
+type RoomRequest_MessagesSince struct {
+	MessagesSince *RoomMessagesRequest `protobuf:"bytes,22,opt,name=messages_since,json=messagesSince,proto3,oneof"` // the room's ordered messages after a position (any ticket)
+}
+
 func (*RoomRequest_Op) isRoomRequest_Kind() {}
 
 func (*RoomRequest_Join) isRoomRequest_Kind() {}
@@ -6562,6 +6605,12 @@ func (*RoomRequest_Ops) isRoomRequest_Kind() {}
 func (*RoomRequest_List) isRoomRequest_Kind() {}
 
 func (*RoomRequest_Report) isRoomRequest_Kind() {}
+
+func (*RoomRequest_Forward) isRoomRequest_Kind() {}
+
+func (*RoomRequest_Replicate) isRoomRequest_Kind() {}
+
+func (*RoomRequest_MessagesSince) isRoomRequest_Kind() {}
 
 // RoomReport is a member's report of another member (and maybe one of
 // their messages) to the room's owner and operators. The home fills in
@@ -6688,6 +6737,249 @@ func (x *RoomReported) GetReport() *RoomReport {
 	return nil
 }
 
+// RoomForward is an op or a message a member handed to a home that is not
+// the room's primary: the primary verifies it again in full (the author's
+// signature and ticket, revocation, age, room.Admit for a message) before
+// it sequences it.
+type RoomForward struct {
+	state           protoimpl.MessageState `protogen:"open.v1"`
+	Op              *SignedRoomOp          `protobuf:"bytes,1,opt,name=op,proto3" json:"op,omitempty"`
+	Send            *RoomSend              `protobuf:"bytes,2,opt,name=send,proto3" json:"send,omitempty"`                                               // a message, with the author device's region pass in a regional room
+	Position        uint64                 `protobuf:"varint,3,opt,name=position,proto3" json:"position,omitempty"`                                      // the forwarding home's chain position and newest message position: a primary
+	MessagePosition uint64                 `protobuf:"varint,4,opt,name=message_position,json=messagePosition,proto3" json:"message_position,omitempty"` // behind either (another home sequenced while it was taken for dead) catches up first
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *RoomForward) Reset() {
+	*x = RoomForward{}
+	mi := &file_wire_proto_msgTypes[89]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RoomForward) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RoomForward) ProtoMessage() {}
+
+func (x *RoomForward) ProtoReflect() protoreflect.Message {
+	mi := &file_wire_proto_msgTypes[89]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RoomForward.ProtoReflect.Descriptor instead.
+func (*RoomForward) Descriptor() ([]byte, []int) {
+	return file_wire_proto_rawDescGZIP(), []int{89}
+}
+
+func (x *RoomForward) GetOp() *SignedRoomOp {
+	if x != nil {
+		return x.Op
+	}
+	return nil
+}
+
+func (x *RoomForward) GetSend() *RoomSend {
+	if x != nil {
+		return x.Send
+	}
+	return nil
+}
+
+func (x *RoomForward) GetPosition() uint64 {
+	if x != nil {
+		return x.Position
+	}
+	return 0
+}
+
+func (x *RoomForward) GetMessagePosition() uint64 {
+	if x != nil {
+		return x.MessagePosition
+	}
+	return 0
+}
+
+// RoomReplica is one sequenced item the room's primary passes on: an op
+// (its position is in it) or a message at its position in the room's one
+// message order.
+type RoomReplica struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Room          string                 `protobuf:"bytes,1,opt,name=room,proto3" json:"room,omitempty"`
+	Op            *SignedRoomOp          `protobuf:"bytes,2,opt,name=op,proto3" json:"op,omitempty"`
+	Message       *RoomOrderedMessage    `protobuf:"bytes,3,opt,name=message,proto3" json:"message,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RoomReplica) Reset() {
+	*x = RoomReplica{}
+	mi := &file_wire_proto_msgTypes[90]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RoomReplica) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RoomReplica) ProtoMessage() {}
+
+func (x *RoomReplica) ProtoReflect() protoreflect.Message {
+	mi := &file_wire_proto_msgTypes[90]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RoomReplica.ProtoReflect.Descriptor instead.
+func (*RoomReplica) Descriptor() ([]byte, []int) {
+	return file_wire_proto_rawDescGZIP(), []int{90}
+}
+
+func (x *RoomReplica) GetRoom() string {
+	if x != nil {
+		return x.Room
+	}
+	return ""
+}
+
+func (x *RoomReplica) GetOp() *SignedRoomOp {
+	if x != nil {
+		return x.Op
+	}
+	return nil
+}
+
+func (x *RoomReplica) GetMessage() *RoomOrderedMessage {
+	if x != nil {
+		return x.Message
+	}
+	return nil
+}
+
+// RoomOrderedMessage is a message at its position in the room's message
+// order, which the primary gives it.
+type RoomOrderedMessage struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Position      uint64                 `protobuf:"varint,1,opt,name=position,proto3" json:"position,omitempty"`
+	Message       *SignedRoomMessage     `protobuf:"bytes,2,opt,name=message,proto3" json:"message,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RoomOrderedMessage) Reset() {
+	*x = RoomOrderedMessage{}
+	mi := &file_wire_proto_msgTypes[91]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RoomOrderedMessage) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RoomOrderedMessage) ProtoMessage() {}
+
+func (x *RoomOrderedMessage) ProtoReflect() protoreflect.Message {
+	mi := &file_wire_proto_msgTypes[91]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RoomOrderedMessage.ProtoReflect.Descriptor instead.
+func (*RoomOrderedMessage) Descriptor() ([]byte, []int) {
+	return file_wire_proto_rawDescGZIP(), []int{91}
+}
+
+func (x *RoomOrderedMessage) GetPosition() uint64 {
+	if x != nil {
+		return x.Position
+	}
+	return 0
+}
+
+func (x *RoomOrderedMessage) GetMessage() *SignedRoomMessage {
+	if x != nil {
+		return x.Message
+	}
+	return nil
+}
+
+// RoomMessagesRequest asks for the room's messages after position since,
+// in order (a page; more is set when it goes on).
+type RoomMessagesRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Room          string                 `protobuf:"bytes,1,opt,name=room,proto3" json:"room,omitempty"`
+	Since         uint64                 `protobuf:"varint,2,opt,name=since,proto3" json:"since,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RoomMessagesRequest) Reset() {
+	*x = RoomMessagesRequest{}
+	mi := &file_wire_proto_msgTypes[92]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RoomMessagesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RoomMessagesRequest) ProtoMessage() {}
+
+func (x *RoomMessagesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_wire_proto_msgTypes[92]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RoomMessagesRequest.ProtoReflect.Descriptor instead.
+func (*RoomMessagesRequest) Descriptor() ([]byte, []int) {
+	return file_wire_proto_rawDescGZIP(), []int{92}
+}
+
+func (x *RoomMessagesRequest) GetRoom() string {
+	if x != nil {
+		return x.Room
+	}
+	return ""
+}
+
+func (x *RoomMessagesRequest) GetSince() uint64 {
+	if x != nil {
+		return x.Since
+	}
+	return 0
+}
+
 // RoomJoin asks to join a room at this home. Admitted, the home answers
 // with the room's position and members online, then keeps the stream open
 // and pushes RoomResponse frames carrying events (messages, sequenced ops,
@@ -6705,7 +6997,7 @@ type RoomJoin struct {
 
 func (x *RoomJoin) Reset() {
 	*x = RoomJoin{}
-	mi := &file_wire_proto_msgTypes[89]
+	mi := &file_wire_proto_msgTypes[93]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6717,7 +7009,7 @@ func (x *RoomJoin) String() string {
 func (*RoomJoin) ProtoMessage() {}
 
 func (x *RoomJoin) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[89]
+	mi := &file_wire_proto_msgTypes[93]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6730,7 +7022,7 @@ func (x *RoomJoin) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoomJoin.ProtoReflect.Descriptor instead.
 func (*RoomJoin) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{89}
+	return file_wire_proto_rawDescGZIP(), []int{93}
 }
 
 func (x *RoomJoin) GetRoom() string {
@@ -6765,7 +7057,7 @@ type RoomSend struct {
 
 func (x *RoomSend) Reset() {
 	*x = RoomSend{}
-	mi := &file_wire_proto_msgTypes[90]
+	mi := &file_wire_proto_msgTypes[94]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6777,7 +7069,7 @@ func (x *RoomSend) String() string {
 func (*RoomSend) ProtoMessage() {}
 
 func (x *RoomSend) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[90]
+	mi := &file_wire_proto_msgTypes[94]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6790,7 +7082,7 @@ func (x *RoomSend) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoomSend.ProtoReflect.Descriptor instead.
 func (*RoomSend) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{90}
+	return file_wire_proto_rawDescGZIP(), []int{94}
 }
 
 func (x *RoomSend) GetMessage() *SignedRoomMessage {
@@ -6818,7 +7110,7 @@ type RoomBacklogRequest struct {
 
 func (x *RoomBacklogRequest) Reset() {
 	*x = RoomBacklogRequest{}
-	mi := &file_wire_proto_msgTypes[91]
+	mi := &file_wire_proto_msgTypes[95]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6830,7 +7122,7 @@ func (x *RoomBacklogRequest) String() string {
 func (*RoomBacklogRequest) ProtoMessage() {}
 
 func (x *RoomBacklogRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[91]
+	mi := &file_wire_proto_msgTypes[95]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6843,7 +7135,7 @@ func (x *RoomBacklogRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoomBacklogRequest.ProtoReflect.Descriptor instead.
 func (*RoomBacklogRequest) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{91}
+	return file_wire_proto_rawDescGZIP(), []int{95}
 }
 
 func (x *RoomBacklogRequest) GetRoom() string {
@@ -6872,7 +7164,7 @@ type RoomOpsRequest struct {
 
 func (x *RoomOpsRequest) Reset() {
 	*x = RoomOpsRequest{}
-	mi := &file_wire_proto_msgTypes[92]
+	mi := &file_wire_proto_msgTypes[96]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6884,7 +7176,7 @@ func (x *RoomOpsRequest) String() string {
 func (*RoomOpsRequest) ProtoMessage() {}
 
 func (x *RoomOpsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[92]
+	mi := &file_wire_proto_msgTypes[96]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6897,7 +7189,7 @@ func (x *RoomOpsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoomOpsRequest.ProtoReflect.Descriptor instead.
 func (*RoomOpsRequest) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{92}
+	return file_wire_proto_rawDescGZIP(), []int{96}
 }
 
 func (x *RoomOpsRequest) GetRoom() string {
@@ -6929,7 +7221,7 @@ type RoomListRequest struct {
 
 func (x *RoomListRequest) Reset() {
 	*x = RoomListRequest{}
-	mi := &file_wire_proto_msgTypes[93]
+	mi := &file_wire_proto_msgTypes[97]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6941,7 +7233,7 @@ func (x *RoomListRequest) String() string {
 func (*RoomListRequest) ProtoMessage() {}
 
 func (x *RoomListRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[93]
+	mi := &file_wire_proto_msgTypes[97]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6954,7 +7246,7 @@ func (x *RoomListRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoomListRequest.ProtoReflect.Descriptor instead.
 func (*RoomListRequest) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{93}
+	return file_wire_proto_rawDescGZIP(), []int{97}
 }
 
 func (x *RoomListRequest) GetQuery() string {
@@ -6997,7 +7289,7 @@ type RoomDirectoryEntry struct {
 
 func (x *RoomDirectoryEntry) Reset() {
 	*x = RoomDirectoryEntry{}
-	mi := &file_wire_proto_msgTypes[94]
+	mi := &file_wire_proto_msgTypes[98]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7009,7 +7301,7 @@ func (x *RoomDirectoryEntry) String() string {
 func (*RoomDirectoryEntry) ProtoMessage() {}
 
 func (x *RoomDirectoryEntry) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[94]
+	mi := &file_wire_proto_msgTypes[98]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7022,7 +7314,7 @@ func (x *RoomDirectoryEntry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoomDirectoryEntry.ProtoReflect.Descriptor instead.
 func (*RoomDirectoryEntry) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{94}
+	return file_wire_proto_rawDescGZIP(), []int{98}
 }
 
 func (x *RoomDirectoryEntry) GetRoom() string {
@@ -7084,7 +7376,7 @@ func (x *RoomDirectoryEntry) GetPassword() bool {
 type RoomResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Error         string                 `protobuf:"bytes,1,opt,name=error,proto3" json:"error,omitempty"`          // stable code or empty: unauthorized, bad_request, banned, room_full, not_allowed, rate_limited, wrong_password, stale, full, busy, too_many, internal
-	Position      uint64                 `protobuf:"varint,2,opt,name=position,proto3" json:"position,omitempty"`   // op: the room's new position; join: its position; ops: the last position in this page
+	Position      uint64                 `protobuf:"varint,2,opt,name=position,proto3" json:"position,omitempty"`   // op: the room's new position; join: its position; ops: the last position in this page; forward: the op's or message's position
 	Ops           []*SignedRoomOp        `protobuf:"bytes,3,rep,name=ops,proto3" json:"ops,omitempty"`              // ops: a page of the chain
 	Messages      []*SignedRoomMessage   `protobuf:"bytes,4,rep,name=messages,proto3" json:"messages,omitempty"`    // backlog: the newest messages, oldest first
 	More          bool                   `protobuf:"varint,5,opt,name=more,proto3" json:"more,omitempty"`           // ops: the chain goes on after this page
@@ -7093,13 +7385,14 @@ type RoomResponse struct {
 	Ended         string                 `protobuf:"bytes,8,opt,name=ended,proto3" json:"ended,omitempty"`          // a joined stream's last frame: left, kicked, banned, deleted, replaced, lagging, closing
 	Rooms         []*RoomDirectoryEntry  `protobuf:"bytes,9,rep,name=rooms,proto3" json:"rooms,omitempty"`          // list: the rooms found, best first
 	Usernames     []string               `protobuf:"bytes,10,rep,name=usernames,proto3" json:"usernames,omitempty"` // join: the users joined at this home, the joiner included (at most wire.RoomMembersListed)
+	Ordered       []*RoomOrderedMessage  `protobuf:"bytes,20,rep,name=ordered,proto3" json:"ordered,omitempty"`     // messages_since: the messages after since, in order
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *RoomResponse) Reset() {
 	*x = RoomResponse{}
-	mi := &file_wire_proto_msgTypes[95]
+	mi := &file_wire_proto_msgTypes[99]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7111,7 +7404,7 @@ func (x *RoomResponse) String() string {
 func (*RoomResponse) ProtoMessage() {}
 
 func (x *RoomResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[95]
+	mi := &file_wire_proto_msgTypes[99]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7124,7 +7417,7 @@ func (x *RoomResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoomResponse.ProtoReflect.Descriptor instead.
 func (*RoomResponse) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{95}
+	return file_wire_proto_rawDescGZIP(), []int{99}
 }
 
 func (x *RoomResponse) GetError() string {
@@ -7197,6 +7490,13 @@ func (x *RoomResponse) GetUsernames() []string {
 	return nil
 }
 
+func (x *RoomResponse) GetOrdered() []*RoomOrderedMessage {
+	if x != nil {
+		return x.Ordered
+	}
+	return nil
+}
+
 // RoomEvent is what a home pushes to a joined member.
 type RoomEvent struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -7214,7 +7514,7 @@ type RoomEvent struct {
 
 func (x *RoomEvent) Reset() {
 	*x = RoomEvent{}
-	mi := &file_wire_proto_msgTypes[96]
+	mi := &file_wire_proto_msgTypes[100]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7226,7 +7526,7 @@ func (x *RoomEvent) String() string {
 func (*RoomEvent) ProtoMessage() {}
 
 func (x *RoomEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[96]
+	mi := &file_wire_proto_msgTypes[100]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7239,7 +7539,7 @@ func (x *RoomEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoomEvent.ProtoReflect.Descriptor instead.
 func (*RoomEvent) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{96}
+	return file_wire_proto_rawDescGZIP(), []int{100}
 }
 
 func (x *RoomEvent) GetKind() isRoomEvent_Kind {
@@ -7345,7 +7645,7 @@ type RendezvousResponse_Entry struct {
 
 func (x *RendezvousResponse_Entry) Reset() {
 	*x = RendezvousResponse_Entry{}
-	mi := &file_wire_proto_msgTypes[97]
+	mi := &file_wire_proto_msgTypes[101]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7357,7 +7657,7 @@ func (x *RendezvousResponse_Entry) String() string {
 func (*RendezvousResponse_Entry) ProtoMessage() {}
 
 func (x *RendezvousResponse_Entry) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[97]
+	mi := &file_wire_proto_msgTypes[101]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7860,7 +8160,7 @@ const file_wire_proto_rawDesc = "" +
 	"\x11SignedRoomMessage\x12\x18\n" +
 	"\amessage\x18\x01 \x01(\fR\amessage\x12\x1c\n" +
 	"\tsignature\x18\x02 \x01(\fR\tsignature\x122\n" +
-	"\x06ticket\x18\x03 \x01(\v2\x1a.eserver.wire.SignedTicketR\x06ticket\"\xc4\x03\n" +
+	"\x06ticket\x18\x03 \x01(\v2\x1a.eserver.wire.SignedTicketR\x06ticket\"\x82\x05\n" +
 	"\vRoomRequest\x122\n" +
 	"\x06ticket\x18\x01 \x01(\v2\x1a.eserver.wire.SignedTicketR\x06ticket\x12,\n" +
 	"\x02op\x18\x02 \x01(\v2\x1a.eserver.wire.SignedRoomOpH\x00R\x02op\x12,\n" +
@@ -7870,7 +8170,10 @@ const file_wire_proto_rawDesc = "" +
 	"\abacklog\x18\x06 \x01(\v2 .eserver.wire.RoomBacklogRequestH\x00R\abacklog\x120\n" +
 	"\x03ops\x18\a \x01(\v2\x1c.eserver.wire.RoomOpsRequestH\x00R\x03ops\x123\n" +
 	"\x04list\x18\b \x01(\v2\x1d.eserver.wire.RoomListRequestH\x00R\x04list\x122\n" +
-	"\x06report\x18\t \x01(\v2\x18.eserver.wire.RoomReportH\x00R\x06reportB\x06\n" +
+	"\x06report\x18\t \x01(\v2\x18.eserver.wire.RoomReportH\x00R\x06report\x125\n" +
+	"\aforward\x18\x14 \x01(\v2\x19.eserver.wire.RoomForwardH\x00R\aforward\x129\n" +
+	"\treplicate\x18\x15 \x01(\v2\x19.eserver.wire.RoomReplicaH\x00R\treplicate\x12J\n" +
+	"\x0emessages_since\x18\x16 \x01(\v2!.eserver.wire.RoomMessagesRequestH\x00R\rmessagesSinceB\x06\n" +
 	"\x04kind\"s\n" +
 	"\n" +
 	"RoomReport\x12\x12\n" +
@@ -7881,7 +8184,22 @@ const file_wire_proto_rawDesc = "" +
 	"\x06reason\x18\x04 \x01(\tR\x06reason\"T\n" +
 	"\fRoomReported\x12\x12\n" +
 	"\x04from\x18\x01 \x01(\tR\x04from\x120\n" +
-	"\x06report\x18\x02 \x01(\v2\x18.eserver.wire.RoomReportR\x06report\"n\n" +
+	"\x06report\x18\x02 \x01(\v2\x18.eserver.wire.RoomReportR\x06report\"\xac\x01\n" +
+	"\vRoomForward\x12*\n" +
+	"\x02op\x18\x01 \x01(\v2\x1a.eserver.wire.SignedRoomOpR\x02op\x12*\n" +
+	"\x04send\x18\x02 \x01(\v2\x16.eserver.wire.RoomSendR\x04send\x12\x1a\n" +
+	"\bposition\x18\x03 \x01(\x04R\bposition\x12)\n" +
+	"\x10message_position\x18\x04 \x01(\x04R\x0fmessagePosition\"\x89\x01\n" +
+	"\vRoomReplica\x12\x12\n" +
+	"\x04room\x18\x01 \x01(\tR\x04room\x12*\n" +
+	"\x02op\x18\x02 \x01(\v2\x1a.eserver.wire.SignedRoomOpR\x02op\x12:\n" +
+	"\amessage\x18\x03 \x01(\v2 .eserver.wire.RoomOrderedMessageR\amessage\"k\n" +
+	"\x12RoomOrderedMessage\x12\x1a\n" +
+	"\bposition\x18\x01 \x01(\x04R\bposition\x129\n" +
+	"\amessage\x18\x02 \x01(\v2\x1f.eserver.wire.SignedRoomMessageR\amessage\"?\n" +
+	"\x13RoomMessagesRequest\x12\x12\n" +
+	"\x04room\x18\x01 \x01(\tR\x04room\x12\x14\n" +
+	"\x05since\x18\x02 \x01(\x04R\x05since\"n\n" +
 	"\bRoomJoin\x12\x12\n" +
 	"\x04room\x18\x01 \x01(\tR\x04room\x12\x1a\n" +
 	"\bpassword\x18\x02 \x01(\tR\bpassword\x122\n" +
@@ -7908,7 +8226,7 @@ const file_wire_proto_rawDesc = "" +
 	"\x12created_unix_milli\x18\x06 \x01(\x03R\x10createdUnixMilli\x12\x1f\n" +
 	"\vinvite_only\x18\a \x01(\bR\n" +
 	"inviteOnly\x12\x1a\n" +
-	"\bpassword\x18\b \x01(\bR\bpassword\"\xf4\x02\n" +
+	"\bpassword\x18\b \x01(\bR\bpassword\"\xb0\x03\n" +
 	"\fRoomResponse\x12\x14\n" +
 	"\x05error\x18\x01 \x01(\tR\x05error\x12\x1a\n" +
 	"\bposition\x18\x02 \x01(\x04R\bposition\x12,\n" +
@@ -7920,7 +8238,8 @@ const file_wire_proto_rawDesc = "" +
 	"\x05ended\x18\b \x01(\tR\x05ended\x126\n" +
 	"\x05rooms\x18\t \x03(\v2 .eserver.wire.RoomDirectoryEntryR\x05rooms\x12\x1c\n" +
 	"\tusernames\x18\n" +
-	" \x03(\tR\tusernames\"\xe4\x01\n" +
+	" \x03(\tR\tusernames\x12:\n" +
+	"\aordered\x18\x14 \x03(\v2 .eserver.wire.RoomOrderedMessageR\aordered\"\xe4\x01\n" +
 	"\tRoomEvent\x12;\n" +
 	"\amessage\x18\x01 \x01(\v2\x1f.eserver.wire.SignedRoomMessageH\x00R\amessage\x12,\n" +
 	"\x02op\x18\x02 \x01(\v2\x1a.eserver.wire.SignedRoomOpH\x00R\x02op\x12\x18\n" +
@@ -7942,7 +8261,7 @@ func file_wire_proto_rawDescGZIP() []byte {
 }
 
 var file_wire_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_wire_proto_msgTypes = make([]protoimpl.MessageInfo, 98)
+var file_wire_proto_msgTypes = make([]protoimpl.MessageInfo, 102)
 var file_wire_proto_goTypes = []any{
 	(Signal_Kind)(0),                 // 0: eserver.wire.Signal.Kind
 	(FileOffer_Kind)(0),              // 1: eserver.wire.FileOffer.Kind
@@ -8035,15 +8354,19 @@ var file_wire_proto_goTypes = []any{
 	(*RoomRequest)(nil),              // 88: eserver.wire.RoomRequest
 	(*RoomReport)(nil),               // 89: eserver.wire.RoomReport
 	(*RoomReported)(nil),             // 90: eserver.wire.RoomReported
-	(*RoomJoin)(nil),                 // 91: eserver.wire.RoomJoin
-	(*RoomSend)(nil),                 // 92: eserver.wire.RoomSend
-	(*RoomBacklogRequest)(nil),       // 93: eserver.wire.RoomBacklogRequest
-	(*RoomOpsRequest)(nil),           // 94: eserver.wire.RoomOpsRequest
-	(*RoomListRequest)(nil),          // 95: eserver.wire.RoomListRequest
-	(*RoomDirectoryEntry)(nil),       // 96: eserver.wire.RoomDirectoryEntry
-	(*RoomResponse)(nil),             // 97: eserver.wire.RoomResponse
-	(*RoomEvent)(nil),                // 98: eserver.wire.RoomEvent
-	(*RendezvousResponse_Entry)(nil), // 99: eserver.wire.RendezvousResponse.Entry
+	(*RoomForward)(nil),              // 91: eserver.wire.RoomForward
+	(*RoomReplica)(nil),              // 92: eserver.wire.RoomReplica
+	(*RoomOrderedMessage)(nil),       // 93: eserver.wire.RoomOrderedMessage
+	(*RoomMessagesRequest)(nil),      // 94: eserver.wire.RoomMessagesRequest
+	(*RoomJoin)(nil),                 // 95: eserver.wire.RoomJoin
+	(*RoomSend)(nil),                 // 96: eserver.wire.RoomSend
+	(*RoomBacklogRequest)(nil),       // 97: eserver.wire.RoomBacklogRequest
+	(*RoomOpsRequest)(nil),           // 98: eserver.wire.RoomOpsRequest
+	(*RoomListRequest)(nil),          // 99: eserver.wire.RoomListRequest
+	(*RoomDirectoryEntry)(nil),       // 100: eserver.wire.RoomDirectoryEntry
+	(*RoomResponse)(nil),             // 101: eserver.wire.RoomResponse
+	(*RoomEvent)(nil),                // 102: eserver.wire.RoomEvent
+	(*RendezvousResponse_Entry)(nil), // 103: eserver.wire.RendezvousResponse.Entry
 }
 var file_wire_proto_depIdxs = []int32{
 	13,  // 0: eserver.wire.AuthRequest.register_start:type_name -> eserver.wire.RegisterStart
@@ -8074,7 +8397,7 @@ var file_wire_proto_depIdxs = []int32{
 	3,   // 25: eserver.wire.Publish.ticket:type_name -> eserver.wire.SignedTicket
 	3,   // 26: eserver.wire.Publish.card:type_name -> eserver.wire.SignedTicket
 	3,   // 27: eserver.wire.Lookup.ticket:type_name -> eserver.wire.SignedTicket
-	99,  // 28: eserver.wire.RendezvousResponse.entries:type_name -> eserver.wire.RendezvousResponse.Entry
+	103, // 28: eserver.wire.RendezvousResponse.entries:type_name -> eserver.wire.RendezvousResponse.Entry
 	3,   // 29: eserver.wire.Hello.ticket:type_name -> eserver.wire.SignedTicket
 	31,  // 30: eserver.wire.Frame.envelope:type_name -> eserver.wire.Envelope
 	32,  // 31: eserver.wire.Frame.ack:type_name -> eserver.wire.Ack
@@ -8139,30 +8462,39 @@ var file_wire_proto_depIdxs = []int32{
 	3,   // 90: eserver.wire.SignedRoomMessage.ticket:type_name -> eserver.wire.SignedTicket
 	3,   // 91: eserver.wire.RoomRequest.ticket:type_name -> eserver.wire.SignedTicket
 	84,  // 92: eserver.wire.RoomRequest.op:type_name -> eserver.wire.SignedRoomOp
-	91,  // 93: eserver.wire.RoomRequest.join:type_name -> eserver.wire.RoomJoin
-	92,  // 94: eserver.wire.RoomRequest.send:type_name -> eserver.wire.RoomSend
-	93,  // 95: eserver.wire.RoomRequest.backlog:type_name -> eserver.wire.RoomBacklogRequest
-	94,  // 96: eserver.wire.RoomRequest.ops:type_name -> eserver.wire.RoomOpsRequest
-	95,  // 97: eserver.wire.RoomRequest.list:type_name -> eserver.wire.RoomListRequest
+	95,  // 93: eserver.wire.RoomRequest.join:type_name -> eserver.wire.RoomJoin
+	96,  // 94: eserver.wire.RoomRequest.send:type_name -> eserver.wire.RoomSend
+	97,  // 95: eserver.wire.RoomRequest.backlog:type_name -> eserver.wire.RoomBacklogRequest
+	98,  // 96: eserver.wire.RoomRequest.ops:type_name -> eserver.wire.RoomOpsRequest
+	99,  // 97: eserver.wire.RoomRequest.list:type_name -> eserver.wire.RoomListRequest
 	89,  // 98: eserver.wire.RoomRequest.report:type_name -> eserver.wire.RoomReport
-	89,  // 99: eserver.wire.RoomReported.report:type_name -> eserver.wire.RoomReport
-	5,   // 100: eserver.wire.RoomJoin.pass:type_name -> eserver.wire.SignedRegionPass
-	87,  // 101: eserver.wire.RoomSend.message:type_name -> eserver.wire.SignedRoomMessage
-	5,   // 102: eserver.wire.RoomSend.pass:type_name -> eserver.wire.SignedRegionPass
-	84,  // 103: eserver.wire.RoomResponse.ops:type_name -> eserver.wire.SignedRoomOp
-	87,  // 104: eserver.wire.RoomResponse.messages:type_name -> eserver.wire.SignedRoomMessage
-	98,  // 105: eserver.wire.RoomResponse.event:type_name -> eserver.wire.RoomEvent
-	96,  // 106: eserver.wire.RoomResponse.rooms:type_name -> eserver.wire.RoomDirectoryEntry
-	87,  // 107: eserver.wire.RoomEvent.message:type_name -> eserver.wire.SignedRoomMessage
-	84,  // 108: eserver.wire.RoomEvent.op:type_name -> eserver.wire.SignedRoomOp
-	90,  // 109: eserver.wire.RoomEvent.report:type_name -> eserver.wire.RoomReported
-	3,   // 110: eserver.wire.RendezvousResponse.Entry.ticket:type_name -> eserver.wire.SignedTicket
-	3,   // 111: eserver.wire.RendezvousResponse.Entry.card:type_name -> eserver.wire.SignedTicket
-	112, // [112:112] is the sub-list for method output_type
-	112, // [112:112] is the sub-list for method input_type
-	112, // [112:112] is the sub-list for extension type_name
-	112, // [112:112] is the sub-list for extension extendee
-	0,   // [0:112] is the sub-list for field type_name
+	91,  // 99: eserver.wire.RoomRequest.forward:type_name -> eserver.wire.RoomForward
+	92,  // 100: eserver.wire.RoomRequest.replicate:type_name -> eserver.wire.RoomReplica
+	94,  // 101: eserver.wire.RoomRequest.messages_since:type_name -> eserver.wire.RoomMessagesRequest
+	89,  // 102: eserver.wire.RoomReported.report:type_name -> eserver.wire.RoomReport
+	84,  // 103: eserver.wire.RoomForward.op:type_name -> eserver.wire.SignedRoomOp
+	96,  // 104: eserver.wire.RoomForward.send:type_name -> eserver.wire.RoomSend
+	84,  // 105: eserver.wire.RoomReplica.op:type_name -> eserver.wire.SignedRoomOp
+	93,  // 106: eserver.wire.RoomReplica.message:type_name -> eserver.wire.RoomOrderedMessage
+	87,  // 107: eserver.wire.RoomOrderedMessage.message:type_name -> eserver.wire.SignedRoomMessage
+	5,   // 108: eserver.wire.RoomJoin.pass:type_name -> eserver.wire.SignedRegionPass
+	87,  // 109: eserver.wire.RoomSend.message:type_name -> eserver.wire.SignedRoomMessage
+	5,   // 110: eserver.wire.RoomSend.pass:type_name -> eserver.wire.SignedRegionPass
+	84,  // 111: eserver.wire.RoomResponse.ops:type_name -> eserver.wire.SignedRoomOp
+	87,  // 112: eserver.wire.RoomResponse.messages:type_name -> eserver.wire.SignedRoomMessage
+	102, // 113: eserver.wire.RoomResponse.event:type_name -> eserver.wire.RoomEvent
+	100, // 114: eserver.wire.RoomResponse.rooms:type_name -> eserver.wire.RoomDirectoryEntry
+	93,  // 115: eserver.wire.RoomResponse.ordered:type_name -> eserver.wire.RoomOrderedMessage
+	87,  // 116: eserver.wire.RoomEvent.message:type_name -> eserver.wire.SignedRoomMessage
+	84,  // 117: eserver.wire.RoomEvent.op:type_name -> eserver.wire.SignedRoomOp
+	90,  // 118: eserver.wire.RoomEvent.report:type_name -> eserver.wire.RoomReported
+	3,   // 119: eserver.wire.RendezvousResponse.Entry.ticket:type_name -> eserver.wire.SignedTicket
+	3,   // 120: eserver.wire.RendezvousResponse.Entry.card:type_name -> eserver.wire.SignedTicket
+	121, // [121:121] is the sub-list for method output_type
+	121, // [121:121] is the sub-list for method input_type
+	121, // [121:121] is the sub-list for extension type_name
+	121, // [121:121] is the sub-list for extension extendee
+	0,   // [0:121] is the sub-list for field type_name
 }
 
 func init() { file_wire_proto_init() }
@@ -8264,8 +8596,11 @@ func file_wire_proto_init() {
 		(*RoomRequest_Ops)(nil),
 		(*RoomRequest_List)(nil),
 		(*RoomRequest_Report)(nil),
+		(*RoomRequest_Forward)(nil),
+		(*RoomRequest_Replicate)(nil),
+		(*RoomRequest_MessagesSince)(nil),
 	}
-	file_wire_proto_msgTypes[96].OneofWrappers = []any{
+	file_wire_proto_msgTypes[100].OneofWrappers = []any{
 		(*RoomEvent_Message)(nil),
 		(*RoomEvent_Op)(nil),
 		(*RoomEvent_Joined)(nil),
@@ -8278,7 +8613,7 @@ func file_wire_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_wire_proto_rawDesc), len(file_wire_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   98,
+			NumMessages:   102,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

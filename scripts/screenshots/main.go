@@ -5,8 +5,8 @@
 // drives it with the keyboard (xdotool), as a person would, saving the
 // sign-in window, the contact list (twice: as signed in, and with small
 // pictures after contacts changed), a conversation, that conversation with
-// file transfers, its Verify dialog and the message history browsed by day
-// with ImageMagick's import. `make screenshots` runs it.
+// file transfers, its Verify dialog, the message history browsed by day,
+// the chat room directory and a chat room with ImageMagick's import. `make screenshots` runs it.
 //
 // It drives the windows only through stable means — the focused field
 // after start, Enter, typing, a click near the bottom of the conversation
@@ -34,7 +34,7 @@ import (
 
 func main() {
 	appBin := flag.String("app", "bin/eserver", "the eserver binary to photograph")
-	out := flag.String("out", "docs/screenshots", "where to write signin.png, contacts.png, contacts-small.png, chat.png, transfers.png, verify.png and history.png")
+	out := flag.String("out", "docs/screenshots", "where to write signin.png, contacts.png, contacts-small.png, chat.png, transfers.png, verify.png, history.png, rooms.png and room.png")
 	flag.Parse()
 	if err := run(*appBin, *out); err != nil {
 		log.Fatal("screenshots: ", err)
@@ -59,7 +59,7 @@ func run(appBin, out string) error {
 		return err
 	}
 	defer os.RemoveAll(tmp)
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 
 	x, err := xvfb.Start(140)
@@ -157,6 +157,10 @@ func run(appBin, out string) error {
 	}); err != nil {
 		return fmt.Errorf("alice waiting for her contacts' pictures: %w", err)
 	}
+	if err := stageRooms(ctx, nodes, server, tmp); err != nil {
+		return err
+	}
+	defer nodes["marta"].Close()
 	// Dave signs out; Alice's profile goes to the app.
 	nodes["dave"].Logout(ctx)
 	alice.Close()
@@ -261,7 +265,10 @@ func run(appBin, out string) error {
 	if err := shootHistory(ctx, x, list, bob, filepath.Join(out, "history.png")); err != nil {
 		return err
 	}
-	log.Printf("saved signin.png, contacts.png, contacts-small.png, chat.png, transfers.png, verify.png and history.png in %s", out)
+	if err := shootRooms(ctx, x, list, bob, filepath.Join(out, "rooms.png"), filepath.Join(out, "room.png")); err != nil {
+		return err
+	}
+	log.Printf("saved signin.png, contacts.png, contacts-small.png, chat.png, transfers.png, verify.png, history.png, rooms.png and room.png in %s", out)
 	return nil
 }
 

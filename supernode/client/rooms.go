@@ -190,3 +190,110 @@ func (sub *Subscription) Next(ctx context.Context) (*wire.RoomEvent, error) {
 
 // Close leaves the room at this home.
 func (sub *Subscription) Close() error { return sub.s.Reset() }
+
+// Home to home (docs/ROOMS.md, "Replication and failover"): st is the
+// calling supernode's role-supernode ticket.
+
+// ForwardRoom hands a member's signed op, or a message a member posted
+// (with its region pass, if any), to the room's primary sn to sequence,
+// with the forwarding home's chain and message positions; it returns the
+// op's or the message's position.
+func ForwardRoom(ctx context.Context, h host.Host, sn peer.ID, st *wire.SignedTicket, fw *wire.RoomForward) (uint64, error) {
+	resp, err := Call[*wire.RoomResponse](ctx, h, sn, wire.ProtoRoom, &wire.RoomRequest{Ticket: st,
+		Kind: &wire.RoomRequest_Forward{Forward: fw}})
+	if err != nil {
+		return 0, err
+	}
+	return resp.Position, nil
+}
+
+// ReplicateRoom passes one sequenced op or ordered message of the room on
+// to its home sn.
+func ReplicateRoom(ctx context.Context, h host.Host, sn peer.ID, st *wire.SignedTicket, rep *wire.RoomReplica) error {
+	_, err := Call[*wire.RoomResponse](ctx, h, sn, wire.ProtoRoom, &wire.RoomRequest{Ticket: st,
+		Kind: &wire.RoomRequest_Replicate{Replicate: rep}})
+	return err
+}
+
+// RoomMessagesSince returns the room's messages at sn after position
+// since, in order (at most wire.RoomMessagesPage; holes are messages
+// deleted or no longer kept there).
+func RoomMessagesSince(ctx context.Context, h host.Host, sn peer.ID, st *wire.SignedTicket, room string, since uint64) ([]*wire.RoomOrderedMessage, error) {
+	resp, err := Call[*wire.RoomResponse](ctx, h, sn, wire.ProtoRoom, &wire.RoomRequest{Ticket: st,
+		Kind: &wire.RoomRequest_MessagesSince{MessagesSince: &wire.RoomMessagesRequest{Room: room, Since: since}}})
+	if err != nil {
+		return nil, err
+	}
+	if len(resp.Ordered) > wire.RoomMessagesPage {
+		return nil, fmt.Errorf("%w: %d messages in one answer", ErrProtocol, len(resp.Ordered))
+	}
+	prev := since
+	for _, m := range resp.Ordered {
+		if m.GetPosition() <= prev || m.GetMessage() == nil {
+			return nil, fmt.Errorf("%w: messages out of order", ErrProtocol)
+		}
+		prev = m.Position
+	}
+	return resp.Ordered, nil
+}
+
+// RoomPeerLister returns a function that lists the live supernodes with
+// their verified addresses at the registry of auth, asking from h with the
+// ticket t returns at the time: a room home's view of the others
+// (supernode.ServicesConfig.RoomPeers). auth's addresses must be in h's
+// peerstore (or a connection open).
+func RoomPeerLister(h host.Host, auth peer.ID, t func() *wire.SignedTicket) func(context.Context) ([]peer.AddrInfo, error) {
+	return func(ctx context.Context) ([]peer.AddrInfo, error) {
+		st := t()
+		if st == nil {
+			return nil, errors.New("listing supernodes: no ticket yet")
+		}
+		list, err := ListSupernodes(ctx, h, auth, st)
+		if err != nil {
+			return nil, err
+		}
+		out := make([]peer.AddrInfo, 0, len(list))
+		for _, sn := range list {
+			out = append(out, sn.Addrs)
+		}
+		return out, nil
+	}
+}
+
+// SignedSupernodeTicket returns a function that gives hb's latest
+// role-supernode ticket as the auth server signed it, nil before the first
+// heartbeat: what a room home presents to the room's other homes.
+func SignedSupernodeTicket(hb *Heartbeater) func() *wire.SignedTicket {
+	return func() *wire.SignedTicket {
+		if t := hb.SupernodeTicket(); t != nil {
+			return t.Signed
+		}
+		return nil
+	}
+}
+
+// InProcessRoomPeers adapts the registry of an auth server that runs the
+// supernode services on its own host (it cannot dial itself): list is its
+// answer to a list request, which names it first. It returns the
+// ServicesConfig.RoomPeers and SupernodeTicket of those services: the
+// live supernodes with their addresses, and the server's own
+// role-supernode ticket from the list.
+func InProcessRoomPeers(auth peer.ID, list func() []*wire.SupernodeInfo) (func(context.Context) ([]peer.AddrInfo, error), func() *wire.SignedTicket) {
+	peers := func(context.Context) ([]peer.AddrInfo, error) {
+		sns := ParseSupernodes(auth, list())
+		out := make([]peer.AddrInfo, 0, len(sns))
+		for _, sn := range sns {
+			out = append(out, sn.Addrs)
+		}
+		return out, nil
+	}
+	self := func() *wire.SignedTicket {
+		for _, sn := range ParseSupernodes(auth, list()) {
+			if sn.Ticket.Peer == auth {
+				return sn.Ticket.Signed
+			}
+		}
+		return nil
+	}
+	return peers, self
+}

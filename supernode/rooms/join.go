@@ -37,6 +37,14 @@ func (s *Service) join(ctx context.Context, r *pipeline.Request[*wire.RoomReques
 	if err != nil {
 		return failed(code(err)), nil
 	}
+	if s.isHome(name, s.self()) && (state.Exists() || (!state.Deleted && wire.RoomRegion(name) == "")) {
+		// A member attaching here (maybe after its home died) gets what
+		// the room's homes hold, not what this one missed; a home that
+		// has not heard of the room asks the others before it says no.
+		if state, err = s.fill(ctx, name, state); err != nil {
+			return failed(code(err)), nil
+		}
+	}
 	// AdmitJoin runs without the locks (a password costs an Argon2id
 	// evaluation); register checks the member limit again under them.
 	if err := room.AdmitJoin(state, from, q.GetPassword(), s.Online(name), s.cfg.Now()); err != nil {
@@ -211,14 +219,19 @@ func (s *Service) unregister(sb *sub, m *members) {
 	// Recent sends of users no longer here are kept while they bind, so
 	// leaving and joining again frees no one from slow mode or the flood
 	// limit; then they go, and so does a room no one is in.
-	now := s.cfg.Now()
+	m.sweep(s.cfg.Now())
+	if len(m.byPeer) == 0 && len(m.recent) == 0 && len(m.reports) == 0 {
+		delete(s.rooms, sb.room)
+	}
+}
+
+// sweep forgets the recent sends of users not joined here that no longer
+// bind; m.mu is held.
+func (m *members) sweep(now time.Time) {
 	for u, r := range m.recent {
 		if m.users[u] == 0 && now.Sub(r.last) > recentBinds {
 			delete(m.recent, u)
 		}
-	}
-	if len(m.byPeer) == 0 && len(m.recent) == 0 && len(m.reports) == 0 {
-		delete(s.rooms, sb.room)
 	}
 }
 

@@ -18,6 +18,7 @@ import (
 	"eserver/node/ticket"
 	"eserver/node/wire"
 	"eserver/pipeline"
+	"eserver/supernode/client"
 )
 
 // Why a joined stream ended: its last frame's ended field.
@@ -54,6 +55,15 @@ type ServiceConfig struct {
 	// Subscriptions caps the joined streams of all members together;
 	// 0 means DefaultSubscriptions.
 	Subscriptions int
+	// Supernodes, if set, lists the live supernodes with their addresses
+	// (the registry's list), which a room's homes are chosen among; it is
+	// read at Attach and every wire.RoomHomesRefresh, never on a request's
+	// path. Nil (and SetSupernodes never called) makes this home every
+	// room's only home.
+	Supernodes func(context.Context) ([]peer.AddrInfo, error)
+	// Ticket returns this supernode's role-supernode ticket, which it
+	// presents to the other homes of a room; nil: it cannot reach them.
+	Ticket func() *wire.SignedTicket
 }
 
 // Service serves wire.ProtoRoom for the rooms this supernode is a home of:
@@ -81,6 +91,8 @@ type Service struct {
 	joins   map[string]*rate.Limiter // per account; swept when idle
 	lists   map[string]*rate.Limiter // directory searches per account; swept when idle
 	closing bool
+
+	repl replication // the room's other homes (replica.go)
 }
 
 // members are one room's members joined at this home. Its mutex orders
@@ -104,6 +116,10 @@ type sent struct {
 	recent room.Recent
 	last   time.Time
 }
+
+// sweepAbove is how many more senders than members joined here a room's
+// recent sends may hold before the primary sweeps them.
+const sweepAbove = 256
 
 // recentBinds is how long a user's sends bind a limit: the longest slow
 // mode or flood window a room may set.
@@ -165,6 +181,7 @@ func OpenService(cfg ServiceConfig) (*Service, error) {
 		perPeer: map[peer.ID]int{},
 		joins:   map[string]*rate.Limiter{},
 		lists:   map[string]*rate.Limiter{},
+		repl:    replication{down: map[peer.ID]time.Time{}, primary: map[string]time.Time{}, kick: make(chan struct{}, 1)},
 	}
 	s.listen = pipeline.NewListener(s.log)
 	s.rpc = &pipeline.Service[*wire.RoomRequest, *wire.RoomResponse]{
@@ -194,8 +211,23 @@ func (s *Service) Budget() *pipeline.Budget { return s.rpc.Budget }
 // its stream open and sets its deadlines event by event.
 type streamKey struct{}
 
-// Attach serves the room protocol on h until Close.
+// Attach serves the room protocol on h until Close; the first host
+// attached is the one this home reaches the room's other homes from.
 func (s *Service) Attach(h host.Host) {
+	s.repl.mu.Lock()
+	if s.repl.host == nil {
+		s.repl.host = h
+		if s.cfg.Supernodes != nil {
+			ctx, cancel := context.WithCancel(context.Background())
+			s.repl.stop = cancel
+			s.repl.wg.Add(1)
+			go func() {
+				defer s.repl.wg.Done()
+				s.refresh(ctx)
+			}()
+		}
+	}
+	s.repl.mu.Unlock()
 	s.listen.Handle(h, s.rpc.Protocol, s.rpc.Timeout, func(ctx context.Context, st network.Stream) error {
 		return s.rpc.ServeStream(context.WithValue(ctx, streamKey{}, st), st)
 	})
@@ -214,6 +246,14 @@ func (s *Service) Close() error {
 		m.mu.Unlock()
 	}
 	s.mu.Unlock()
+	s.repl.mu.Lock()
+	stop := s.repl.stop
+	s.repl.stop = nil
+	s.repl.mu.Unlock()
+	if stop != nil {
+		stop()
+	}
+	s.repl.wg.Wait()
 	if !s.listen.Close() {
 		return nil
 	}
@@ -233,10 +273,17 @@ func (s *Service) Online(name string) int {
 	return len(m.users)
 }
 
-// credentials: every room request presents a node's ticket.
+// credentials: a member's request presents a node's ticket, a home's
+// (forward, replicate) a supernode's; reading the chain or the ordered
+// messages is open to both.
 func credentials(req *wire.RoomRequest) (pipeline.Credential, error) {
-	if req.Kind == nil {
+	switch req.Kind.(type) {
+	case nil:
 		return pipeline.Credential{}, errors.New("room request of no known kind")
+	case *wire.RoomRequest_Forward, *wire.RoomRequest_Replicate:
+		return pipeline.TicketOfRole(req.Ticket, ticket.RoleSupernode), nil
+	case *wire.RoomRequest_Ops, *wire.RoomRequest_MessagesSince:
+		return pipeline.Ticket(req.Ticket), nil
 	}
 	return pipeline.TicketOfRole(req.Ticket, ticket.RoleNode), nil
 }
@@ -279,7 +326,7 @@ func (s *Service) process(ctx context.Context, r *pipeline.Request[*wire.RoomReq
 	case *wire.RoomRequest_Leave:
 		return s.leave(r.Remote, k.Leave), nil
 	case *wire.RoomRequest_Send:
-		return s.send(ctx, r.Remote, from, k.Send.GetMessage()), nil
+		return s.send(ctx, r.Remote, from, k.Send.GetMessage(), k.Send.GetPass()), nil
 	case *wire.RoomRequest_Backlog:
 		return s.backlog(ctx, k.Backlog), nil
 	case *wire.RoomRequest_Ops:
@@ -288,6 +335,12 @@ func (s *Service) process(ctx context.Context, r *pipeline.Request[*wire.RoomReq
 		return s.list(ctx, from, k.List), nil
 	case *wire.RoomRequest_Report:
 		return s.report(ctx, r.Remote, from, k.Report), nil
+	case *wire.RoomRequest_Forward:
+		return s.forwarded(ctx, r.Remote, k.Forward), nil
+	case *wire.RoomRequest_Replicate:
+		return s.replicated(ctx, r.Remote, k.Replicate), nil
+	case *wire.RoomRequest_MessagesSince:
+		return s.messagesSince(ctx, k.MessagesSince), nil
 	}
 	return failed(wire.CodeBadRequest), nil
 }
@@ -324,13 +377,47 @@ func code(err error) string {
 	return wire.CodeInternal
 }
 
-// submit sequences an op: this home is the room's only home for now, so
-// it checks revocation and MaxAge as the primary does (docs/ROOMS.md). An
-// op carries its own author's signature and ticket, so whoever hands it
-// over needs no rights of their own. Once stored, the op goes to every
-// member joined here; a kick or a ban ends its target's joined streams
-// (every device of the account), a delete-room everyone's.
+// submit takes a member's op: the room's primary sequences it (this home,
+// or the one it is forwarded to), checking revocation and MaxAge
+// (docs/ROOMS.md). An op carries its own author's signature and ticket,
+// so whoever hands it over needs no rights of their own.
 func (s *Service) submit(ctx context.Context, signed *wire.SignedRoomOp) *wire.RoomResponse {
+	name, _, err := peek(signed)
+	if err != nil {
+		return failed(code(err))
+	}
+	var pos uint64
+	var primary peer.ID
+	forwarded, c := s.toPrimary(ctx, name, func(ctx context.Context, h host.Host, p peer.ID, st *wire.SignedTicket) error {
+		var err error
+		primary = p
+		pos, err = client.ForwardRoom(ctx, h, p, st, s.forward(ctx, name, &wire.RoomForward{Op: signed}))
+		return err
+	})
+	switch {
+	case !forwarded:
+		return s.sequenceOp(ctx, signed)
+	case c != "":
+		return failed(c)
+	}
+	// The primary's replica normally arrived before its answer; if it did
+	// not, this home reads the chain now, so its members have the op.
+	if st, err := s.store.State(ctx, name); err == nil && st.Seq < pos {
+		if err := s.pullOps(ctx, primary, name); err != nil {
+			s.log.Debug("catching up after a forwarded op", "room", name, "err", err)
+		}
+	}
+	return &wire.RoomResponse{Position: pos}
+}
+
+// sequenceOp appends an op as the room's primary, after catching up with
+// the other homes if it only now became it, passes it to the members
+// joined here and to the other homes, and answers once another home holds
+// it (or none answers).
+func (s *Service) sequenceOp(ctx context.Context, signed *wire.SignedRoomOp) *wire.RoomResponse {
+	if name, _, err := peek(signed); err == nil {
+		s.catchUp(ctx, name)
+	}
 	st, err := s.store.Append(ctx, signed, s.checks)
 	if err != nil {
 		s.log.Debug("op refused", "err", err)
@@ -340,6 +427,15 @@ func (s *Service) submit(ctx context.Context, signed *wire.SignedRoomOp) *wire.R
 		s.log.Warn("storing an op", "err", err)
 		return failed(wire.CodeInternal)
 	}
+	s.deliverOp(signed, st)
+	s.replicate(ctx, st.Room, &wire.RoomReplica{Room: st.Room, Op: signed})
+	return &wire.RoomResponse{Position: st.Seq}
+}
+
+// deliverOp passes a stored op to every member joined here; a kick or a
+// ban ends its target's joined streams (every device of the account), a
+// delete-room everyone's.
+func (s *Service) deliverOp(signed *wire.SignedRoomOp, st *room.State) {
 	kind, target := peekKind(signed)
 	s.mu.Lock()
 	m := s.rooms[st.Room]
@@ -359,7 +455,6 @@ func (s *Service) submit(ctx context.Context, signed *wire.SignedRoomOp) *wire.R
 		}
 		m.mu.Unlock()
 	}
-	return &wire.RoomResponse{Position: st.Seq}
 }
 
 // push queues ev to every member still joined; a member whose queue is
@@ -401,7 +496,10 @@ func (s *Service) leave(remote peer.ID, name string) *wire.RoomResponse {
 // message must be signed by that very device under its author's ticket,
 // and room.Admit decides — bans, region, invitation, voice, new-account
 // gate, slow mode, flood — before the message is stored or anyone sees it.
-func (s *Service) send(ctx context.Context, remote peer.ID, from room.Sender, signed *wire.SignedRoomMessage) *wire.RoomResponse {
+// The room's primary then gives it its position in the room's one order
+// (and admits it again, counting the sender's messages at every home);
+// it reaches the members here through the primary's replica.
+func (s *Service) send(ctx context.Context, remote peer.ID, from room.Sender, signed *wire.SignedRoomMessage, pass *wire.SignedRegionPass) *wire.RoomResponse {
 	now := s.cfg.Now()
 	msg, err := room.VerifyMessage(signed, now, s.checks)
 	if err != nil {
@@ -413,36 +511,120 @@ func (s *Service) send(ctx context.Context, remote peer.ID, from room.Sender, si
 		// device's to post.
 		return failed(wire.CodeNotAllowed)
 	}
-	s.mu.Lock()
-	m := s.rooms[msg.Room]
-	s.mu.Unlock()
+	m := s.membersOf(msg.Room, false)
 	if m == nil {
 		m = &members{} // no one joined here: Admit still says why first
 	}
+	recent, c := s.admitHere(ctx, m, remote, from, msg, now)
+	if c != "" {
+		return failed(c)
+	}
+	var pos uint64
+	var primary peer.ID
+	forwarded, c := s.toPrimary(ctx, msg.Room, func(ctx context.Context, h host.Host, p peer.ID, st *wire.SignedTicket) error {
+		var err error
+		primary = p
+		pos, err = client.ForwardRoom(ctx, h, p, st, s.forward(ctx, msg.Room, &wire.RoomForward{Send: &wire.RoomSend{Message: signed, Pass: pass}}))
+		return err
+	})
+	switch {
+	case !forwarded:
+		return s.sequenceMessage(ctx, from, msg)
+	case c != "":
+		return failed(c)
+	}
+	// As for an op: the members here get the message before the answer.
+	if last, err := s.store.LastPosition(ctx, msg.Room); err == nil && last < pos {
+		if err := s.pullMessages(ctx, primary, msg.Room); err != nil {
+			s.log.Debug("catching up after a forwarded message", "room", msg.Room, "err", err)
+		}
+	}
+	m.mu.Lock()
+	if m.recent != nil {
+		m.recent[from.Username] = sent{recent, now}
+	}
+	m.mu.Unlock()
+	return &wire.RoomResponse{}
+}
+
+// admitHere is what the member's home decides about its message, under
+// m's lock: room.Admit, sealed exactly in an invite-only room, and sent
+// by a device joined here. It returns the sender's recent sends with this
+// one, or the code to refuse with.
+func (s *Service) admitHere(ctx context.Context, m *members, remote peer.ID, from room.Sender, msg *room.Message, now time.Time) (room.Recent, string) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	st, err := s.store.State(ctx, msg.Room)
 	if err != nil {
-		return failed(code(err))
+		return room.Recent{}, code(err)
 	}
 	recent, err := room.Admit(st, from, now, m.recent[from.Username].recent)
 	if err != nil {
 		s.log.Debug("message not admitted", "room", msg.Room, "from", from.Username, "err", err)
-		return failed(code(err))
+		return room.Recent{}, code(err)
+	}
+	if (msg.Sealed != nil) != st.Modes.InviteOnly {
+		// An invite-only room's members seal what they say, and a public
+		// room's members could not open it: a client that does otherwise
+		// would leak the room's words to its homes, or post noise.
+		return room.Recent{}, wire.CodeNotAllowed
 	}
 	if sb := m.byPeer[remote]; sb == nil || sb.ended() {
-		return failed(wire.CodeNotAllowed)
+		return room.Recent{}, wire.CodeNotAllowed
 	}
-	if err := s.store.AddMessage(ctx, msg.Room, Message{ID: msg.ID, Author: msg.Author, Time: msg.Time, Body: wire.MustMarshal(signed)}); err != nil {
+	return recent, ""
+}
+
+// sequenceMessage is the primary's part of a message: room.Admit with the
+// sender's messages at every home, the next position of the room's order,
+// the members joined here, and the other homes; it answers once another
+// home holds the message too (or none answers).
+func (s *Service) sequenceMessage(ctx context.Context, from room.Sender, msg *room.Message) *wire.RoomResponse {
+	s.catchUp(ctx, msg.Room)
+	pos, c := s.sequenceHere(ctx, from, msg)
+	if c != "" {
+		return failed(c)
+	}
+	s.replicate(ctx, msg.Room, &wire.RoomReplica{Room: msg.Room, Message: &wire.RoomOrderedMessage{Position: pos, Message: msg.Signed}})
+	return &wire.RoomResponse{Position: pos}
+}
+
+// sequenceHere admits, stores and pushes a message as the primary, under
+// the room's members' lock; it returns its position or the code to refuse
+// with.
+func (s *Service) sequenceHere(ctx context.Context, from room.Sender, msg *room.Message) (uint64, string) {
+	now := s.cfg.Now()
+	m := s.membersOf(msg.Room, true)
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	st, err := s.store.State(ctx, msg.Room)
+	if err != nil {
+		return 0, code(err)
+	}
+	recent, err := room.Admit(st, from, now, m.recent[from.Username].recent)
+	if err != nil {
+		s.log.Debug("message not admitted", "room", msg.Room, "from", from.Username, "err", err)
+		return 0, code(err)
+	}
+	if (msg.Sealed != nil) != st.Modes.InviteOnly {
+		return 0, wire.CodeNotAllowed // as at the member's home (admitHere)
+	}
+	pos, err := s.store.Sequence(ctx, msg.Room, Message{ID: msg.ID, Author: msg.Author, Time: msg.Time, Body: wire.MustMarshal(msg.Signed)})
+	if err != nil {
 		if c := code(err); c != wire.CodeInternal {
-			return failed(c)
+			return 0, c
 		}
 		s.log.Warn("storing a message", "err", err)
-		return failed(wire.CodeInternal)
+		return 0, wire.CodeInternal
 	}
 	m.recent[from.Username] = sent{recent, now}
-	m.push(&wire.RoomEvent{Kind: &wire.RoomEvent_Message{Message: signed}})
-	return &wire.RoomResponse{}
+	if len(m.recent) > len(m.users)+sweepAbove {
+		// The primary counts senders at every home, who never leave
+		// here: they are forgotten once they no longer bind.
+		m.sweep(now)
+	}
+	m.push(&wire.RoomEvent{Kind: &wire.RoomEvent_Message{Message: msg.Signed}})
+	return pos, ""
 }
 
 // backlog answers the room's newest messages, oldest first.

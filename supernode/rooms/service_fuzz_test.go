@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"eserver/node/room"
+	"eserver/node/ticket"
 	"eserver/node/wire"
 	"eserver/supernode/internal/sntest"
 )
@@ -41,6 +42,12 @@ func FuzzRoomRequest(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
+	// The homes' requests, under a supernode's ticket.
+	sn, err := ticket.Sign(w.key, ticket.Ticket{Username: "operator", Peer: remote, Device: "sn", Issued: t0.Add(-1e12),
+		Expiry: t0.Add(1e13), Role: ticket.RoleSupernode})
+	if err != nil {
+		f.Fatal(err)
+	}
 	frame := func(req *wire.RoomRequest) []byte {
 		var b bytes.Buffer
 		if err := wire.WriteMsg(&b, req); err != nil {
@@ -56,6 +63,12 @@ func FuzzRoomRequest(f *testing.F) {
 		{Ticket: st, Kind: &wire.RoomRequest_Backlog{Backlog: &wire.RoomBacklogRequest{Room: "lounge", Limit: 5}}},
 		{Ticket: st, Kind: &wire.RoomRequest_Ops{Ops: &wire.RoomOpsRequest{Room: "lounge"}}},
 		{Ticket: st, Kind: &wire.RoomRequest_List{List: &wire.RoomListRequest{Query: "lounge", Region: "es", Limit: 10}}},
+		{Ticket: sn, Kind: &wire.RoomRequest_Forward{Forward: &wire.RoomForward{Op: create}}},
+		{Ticket: sn, Kind: &wire.RoomRequest_Forward{Forward: &wire.RoomForward{Send: &wire.RoomSend{Message: msg}}}},
+		{Ticket: sn, Kind: &wire.RoomRequest_Replicate{Replicate: &wire.RoomReplica{Room: "lounge", Op: create}}},
+		{Ticket: sn, Kind: &wire.RoomRequest_Replicate{Replicate: &wire.RoomReplica{Room: "lounge",
+			Message: &wire.RoomOrderedMessage{Position: 1, Message: msg}}}},
+		{Ticket: sn, Kind: &wire.RoomRequest_MessagesSince{MessagesSince: &wire.RoomMessagesRequest{Room: "lounge", Since: 0}}},
 	} {
 		f.Add(frame(req))
 	}

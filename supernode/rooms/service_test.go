@@ -339,6 +339,14 @@ func TestRoomModeration(t *testing.T) {
 	if err != nil || len(msgs) != 1 {
 		t.Fatalf("backlog of the moderated room: %d messages, %v", len(msgs), err)
 	}
+
+	// An invite-only room's members seal what they say: plain text there
+	// would be read by the home, and is refused.
+	bob.create("secret", room.Modes{InviteOnly: true})
+	bob.mustJoin("secret")
+	if err := bob.say("secret", "in the clear", nil); !errors.Is(err, client.ErrNotAllowed) {
+		t.Fatalf("plain text in an invite-only room: %v, want %v", err, client.ErrNotAllowed)
+	}
 }
 
 // TestNewAccountGate: in a room that lets accounts post only after an

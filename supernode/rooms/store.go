@@ -179,6 +179,12 @@ func (s *Store) Close() error { return s.db.Close() }
 // op's effect on the backlog, and a delete-room op's (the backlog goes),
 // are in the op's transaction.
 func (s *Store) Append(ctx context.Context, signed *wire.SignedRoomOp, c room.Checks) (*room.State, error) {
+	return s.appendOp(ctx, signed, c, true)
+}
+
+// appendOp is Append; creation limits are applied to a create op only
+// with limits set (the home sequencing it, not one replicating it).
+func (s *Store) appendOp(ctx context.Context, signed *wire.SignedRoomOp, c room.Checks, limits bool) (*room.State, error) {
 	name, raw, err := peek(signed)
 	if err != nil {
 		return nil, err
@@ -211,11 +217,14 @@ func (s *Store) Append(ctx context.Context, signed *wire.SignedRoomOp, c room.Ch
 				return fmt.Errorf("%w: %d rooms, the cap", ErrFull, n)
 			}
 			// A regional room's first op is its moderators' first change,
-			// not a creation: no one's allowance pays for it.
+			// not a creation: no one's allowance pays for it; nor does a
+			// create another home sequenced (it applied the limits).
 			creator := ""
 			if op.Kind == room.KindCreate {
-				if err := s.mayCreate(tx, op.Author); err != nil {
-					return err
+				if limits {
+					if err := s.mayCreate(tx, op.Author); err != nil {
+						return err
+					}
 				}
 				creator = op.Author
 			}
@@ -410,6 +419,9 @@ type Message struct {
 	Author string    // the sender's verified username
 	Time   time.Time // the author's signed time
 	Body   []byte
+	// Position is the message's place in the room's message order (set
+	// by Sequence and AddOrdered, read by MessagesSince); 0 for none.
+	Position uint64
 }
 
 func (m Message) check() error {
@@ -425,54 +437,22 @@ func (m Message) check() error {
 }
 
 // AddMessage adds m, which the caller admitted (room.Admit), to the room's
-// backlog as its newest message, dropping the oldest past BacklogSize. A
-// room that was never created or was deleted takes none (room.ErrNoRoom,
-// room.ErrDeleted); an ID already stored or deleted is ErrDuplicate.
+// backlog as its newest message, at the next position of the room's
+// message order (Sequence without the position).
 func (s *Store) AddMessage(ctx context.Context, name string, m Message) error {
-	if err := m.check(); err != nil {
-		return err
-	}
-	if err := wire.ValidRoomName(name); err != nil {
-		return fmt.Errorf("rooms: %w", err)
-	}
-	// The lock keeps a delete-room op from landing between the check that
-	// the room exists and the insert.
-	unlock := s.locks.lock(name)
-	defer unlock()
-	st, err := s.state(ctx, name)
-	if err != nil {
-		return err
-	}
-	switch {
-	case st.Deleted:
-		return fmt.Errorf("rooms: message for %q: %w", name, room.ErrDeleted)
-	case !st.Exists():
-		return fmt.Errorf("rooms: message for %q: %w", name, room.ErrNoRoom)
-	}
-	err = s.db.TxContext(ctx, func(tx *sql.Tx) error {
-		var n int
-		if err := tx.QueryRow(`SELECT count(*) FROM backlog WHERE room = ? AND id = ?`, name, m.ID).Scan(&n); err != nil {
-			return fmt.Errorf("reading backlog: %w", err)
-		}
-		if n > 0 {
-			return ErrDuplicate
-		}
-		if err := s.fits(tx, len(m.Body)); err != nil {
-			return err
-		}
-		return insertMessage(tx, name, m, false)
-	})
-	if err != nil {
-		return fmt.Errorf("rooms: message %q for %q: %w", m.ID, name, err)
-	}
-	return nil
+	_, err := s.Sequence(ctx, name, m)
+	return err
 }
 
 // insertMessage stores m (a deleted one without its body) and trims the
 // room's backlog to BacklogSize.
 func insertMessage(tx *sql.Tx, name string, m Message, deleted bool) error {
-	if _, err := tx.Exec(`INSERT INTO backlog (room, id, author, time, body, deleted) VALUES (?, ?, ?, ?, ?, ?)`,
-		name, m.ID, m.Author, m.Time.UnixMilli(), m.Body, deleted); err != nil {
+	var pos any
+	if m.Position > 0 {
+		pos = int64(m.Position)
+	}
+	if _, err := tx.Exec(`INSERT INTO backlog (room, id, author, time, body, deleted, position) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+		name, m.ID, m.Author, m.Time.UnixMilli(), m.Body, deleted, pos); err != nil {
 		return fmt.Errorf("storing message: %w", err)
 	}
 	if _, err := tx.Exec(`DELETE FROM backlog WHERE room = ? AND seq <= (

@@ -45,6 +45,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"eserver/authserver"
+	"eserver/node/wire"
 	"eserver/pipeline"
 	"eserver/supernode"
 	"eserver/supernode/client"
@@ -157,9 +158,15 @@ func run() error {
 
 	// The supernode services (rendezvous, mailboxes, relay); the mailbox
 	// database lives beside the accounts'.
+	// A room's homes reach one another with the registry's addresses and
+	// the server's own supernode ticket.
+	roomPeers, selfTicket := client.InProcessRoomPeers(h.ID(), func() []*wire.SupernodeInfo {
+		return srv.Supernodes(wire.MaxRegistryFrame - 64)
+	})
 	sn, err := supernode.StartServices(h, supernode.ServicesConfig{
 		AuthServer: h.ID(), MailboxDB: strings.TrimSuffix(o.db, filepath.Ext(o.db)) + ".mailbox.db", Revocations: rev, Logger: log,
 		Supernodes: srv.SupernodeIDs, // a host cannot dial itself
+		RoomPeers:  roomPeers, SupernodeTicket: selfTicket,
 	})
 	if err != nil {
 		return err

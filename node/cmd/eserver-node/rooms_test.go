@@ -19,7 +19,7 @@ func TestDaemonsRoom(t *testing.T) {
 	if r := alice.call("createRoom", map[string]any{"room": "golang", "topic": "all things Go"}, ""); r["room"] != "golang" {
 		t.Fatalf("createRoom: %v", r)
 	}
-	alice.call("createRoom", map[string]any{"room": "golang"}, "bad_request") // taken
+	alice.call("createRoom", map[string]any{"room": "golang"}, "room_exists") // taken
 	for _, tc := range []struct {
 		method string
 		params map[string]any

@@ -227,11 +227,17 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	// The services, attached to h and closed on the way out. They refuse
 	// the tickets of devices revoked at the auth server, polled below.
 	rev := &client.Revocations{Auth: opt.server.ID, Host: h, Ticket: cred.signed, Logger: log}
+	// The heartbeater runs below; its supernode ticket is what the room
+	// homes present to one another.
+	hb := &client.Heartbeater{Host: h, Auth: opt.server.ID, Ticket: cred.signed, Logger: log}
 	sn, err := supernode.StartServices(h, supernode.ServicesConfig{
 		AuthServer: opt.server.ID, MailboxDB: filepath.Join(opt.profile, "mailbox.db"), Revocations: rev,
 		UploadRate: opt.uploadRate, Logger: log,
 		// The registry's list, so mail is taken only for mailboxes homed here.
 		Supernodes: client.SupernodeLister(h, opt.server.ID, cred.signed),
+		// The same list with addresses: a room's homes reach one another.
+		RoomPeers:       client.RoomPeerLister(h, opt.server.ID, cred.signed),
+		SupernodeTicket: client.SignedSupernodeTicket(hb),
 	})
 	if err != nil {
 		return err
@@ -262,7 +268,6 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 
 	ctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
-	hb := &client.Heartbeater{Host: h, Auth: opt.server.ID, Ticket: cred.signed, Logger: log}
 	wg.Go(func() {
 		if err := hb.Serve(ctx); err != nil {
 			log.Error("heartbeater stopped", "err", err)

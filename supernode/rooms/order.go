@@ -1,0 +1,273 @@
+package rooms
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"eserver/node/room"
+	"eserver/node/wire"
+)
+
+// The room's one message order and what replication needs of the store
+// (docs/ROOMS.md, "Replication and failover"): the primary gives each
+// admitted message the next position (Sequence); every other home stores
+// the messages at the positions the primary gave (AddOrdered), and a home
+// behind reads what it missed with MessagesSince. Ops replicated from the
+// primary are stored with Replicate; a home that took the losing branch of
+// a fork drops it with Truncate.
+
+// ErrGap: an ordered message's position is past the next one here — the
+// home missed messages and must catch up (MessagesSince at the sender)
+// first.
+var ErrGap = errors.New("rooms: messages missing before this position")
+
+// Sequence adds m, which the caller admitted (room.Admit), to the room's
+// backlog at the next position of its message order and returns it,
+// dropping the oldest message past BacklogSize. A room that was never
+// created or was deleted takes none (room.ErrNoRoom, room.ErrDeleted); an
+// ID already stored or deleted is ErrDuplicate.
+func (s *Store) Sequence(ctx context.Context, name string, m Message) (uint64, error) {
+	if err := m.check(); err != nil {
+		return 0, err
+	}
+	if err := wire.ValidRoomName(name); err != nil {
+		return 0, fmt.Errorf("rooms: %w", err)
+	}
+	// The lock keeps a delete-room op from landing between the check that
+	// the room exists and the insert, and orders the positions.
+	unlock := s.locks.lock(name)
+	defer unlock()
+	if err := s.canTake(ctx, name); err != nil {
+		return 0, err
+	}
+	err := s.db.TxContext(ctx, func(tx *sql.Tx) error {
+		if _, deleted, err := storedID(tx, name, m.ID); err != nil {
+			return err
+		} else if deleted != nil {
+			return ErrDuplicate
+		}
+		last, err := lastPosition(tx, name)
+		if err != nil {
+			return err
+		}
+		if err := s.fits(tx, len(m.Body)); err != nil {
+			return err
+		}
+		m.Position = last + 1
+		return insertMessage(tx, name, m, false)
+	})
+	if err != nil {
+		return 0, fmt.Errorf("rooms: message %q for %q: %w", m.ID, name, err)
+	}
+	return m.Position, nil
+}
+
+// AddOrdered stores m at m.Position, the place the room's primary gave
+// it, and reports whether it is new here (to pass on to the members joined
+// here). A message stored already is not new; a deleted message's marker
+// takes the position and is not new either. With next set the position
+// must be the one after this home's newest (ErrGap otherwise: catch up
+// first); without it — a catch-up page, whose holes are messages deleted
+// or trimmed at the sender — any position after the newest is taken. A
+// position this home holds another message at is the primary's to decide:
+// the primary's order wins (the losing branch of a split), so the
+// messages here from that position on are dropped first.
+func (s *Store) AddOrdered(ctx context.Context, name string, m Message, next bool) (bool, error) {
+	if err := m.check(); err != nil {
+		return false, err
+	}
+	if m.Position == 0 || m.Position > 1<<62 {
+		return false, fmt.Errorf("%w: position %d", ErrBadMessage, m.Position)
+	}
+	if err := wire.ValidRoomName(name); err != nil {
+		return false, fmt.Errorf("rooms: %w", err)
+	}
+	unlock := s.locks.lock(name)
+	defer unlock()
+	if err := s.canTake(ctx, name); err != nil {
+		return false, err
+	}
+	fresh := false
+	err := s.db.TxContext(ctx, func(tx *sql.Tx) error {
+		pos, deleted, err := storedID(tx, name, m.ID)
+		switch {
+		case err != nil:
+			return err
+		case deleted != nil && pos == m.Position:
+			return nil // stored already
+		case deleted != nil && *deleted && pos == 0:
+			// Deleted before it arrived here: the marker takes its place.
+			_, err := tx.Exec(`UPDATE backlog SET position = ? WHERE room = ? AND id = ?`, int64(m.Position), name, m.ID)
+			return err
+		case deleted != nil:
+			return fmt.Errorf("%w: at position %d here, %d at the primary", ErrDuplicate, pos, m.Position)
+		}
+		last, err := lastPosition(tx, name)
+		if err != nil {
+			return err
+		}
+		switch {
+		case m.Position <= last:
+			// Another message holds the position here: a branch the
+			// primary did not take.
+			if _, err := tx.Exec(`DELETE FROM backlog WHERE room = ? AND position >= ?`, name, int64(m.Position)); err != nil {
+				return fmt.Errorf("dropping a losing branch: %w", err)
+			}
+		case next && m.Position > last+1:
+			return fmt.Errorf("%w: position %d, the newest here %d", ErrGap, m.Position, last)
+		}
+		if err := s.fits(tx, len(m.Body)); err != nil {
+			return err
+		}
+		fresh = true
+		return insertMessage(tx, name, m, false)
+	})
+	if err != nil {
+		return false, fmt.Errorf("rooms: message %q for %q at %d: %w", m.ID, name, m.Position, err)
+	}
+	return fresh, nil
+}
+
+// canTake fails unless the room exists and is not deleted; the room's
+// lock is held.
+func (s *Store) canTake(ctx context.Context, name string) error {
+	st, err := s.state(ctx, name)
+	if err != nil {
+		return err
+	}
+	switch {
+	case st.Deleted:
+		return fmt.Errorf("rooms: message for %q: %w", name, room.ErrDeleted)
+	case !st.Exists():
+		return fmt.Errorf("rooms: message for %q: %w", name, room.ErrNoRoom)
+	}
+	return nil
+}
+
+// storedID is the position (0 for none) and deleted flag of the message
+// id stored in the room; a nil flag means none is.
+func storedID(tx *sql.Tx, name, id string) (uint64, *bool, error) {
+	var pos sql.NullInt64
+	var deleted bool
+	err := tx.QueryRow(`SELECT position, deleted FROM backlog WHERE room = ? AND id = ?`, name, id).Scan(&pos, &deleted)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return 0, nil, nil
+	case err != nil:
+		return 0, nil, fmt.Errorf("reading backlog: %w", err)
+	}
+	return uint64(max(pos.Int64, 0)), &deleted, nil
+}
+
+// lastPosition is the room's newest message position here, 0 for none.
+func lastPosition(tx *sql.Tx, name string) (uint64, error) {
+	var last sql.NullInt64
+	if err := tx.QueryRow(`SELECT max(position) FROM backlog WHERE room = ?`, name).Scan(&last); err != nil {
+		return 0, fmt.Errorf("reading the newest position: %w", err)
+	}
+	return uint64(max(last.Int64, 0)), nil
+}
+
+// LastPosition is the room's newest message position here, 0 for none.
+func (s *Store) LastPosition(ctx context.Context, name string) (uint64, error) {
+	var last uint64
+	err := s.db.TxContext(ctx, func(tx *sql.Tx) error {
+		var err error
+		last, err = lastPosition(tx, name)
+		return err
+	})
+	return last, err
+}
+
+// MessagesSince is the room's messages after position since, in order, at
+// most wire.RoomMessagesPage of them; deleted ones are left out (their
+// positions are holes).
+func (s *Store) MessagesSince(ctx context.Context, name string, since uint64) ([]Message, error) {
+	if since > 1<<62 {
+		return nil, nil
+	}
+	rows, err := s.db.QueryContext(ctx, `SELECT id, author, time, body, position FROM backlog
+		WHERE room = ? AND position > ? AND deleted = 0 ORDER BY position LIMIT ?`, name, int64(since), wire.RoomMessagesPage)
+	if err != nil {
+		return nil, fmt.Errorf("rooms: reading messages of %q: %w", name, err)
+	}
+	defer rows.Close()
+	var out []Message
+	for rows.Next() {
+		var m Message
+		var ms, pos int64
+		if err := rows.Scan(&m.ID, &m.Author, &ms, &m.Body, &pos); err != nil {
+			return nil, fmt.Errorf("rooms: reading messages of %q: %w", name, err)
+		}
+		m.Time, m.Position = time.UnixMilli(ms), uint64(pos)
+		out = append(out, m)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("rooms: reading messages of %q: %w", name, err)
+	}
+	return out, nil
+}
+
+// Replicate stores an op another home (the room's primary) sequenced: the
+// chain and the author's signature and ticket are verified as for any op
+// (room.Step), but not revocation or age — the primary checked those when
+// it sequenced it, and a device revoked since does not undo what it signed
+// — nor the creation limits, which are the primary's to apply; the global
+// caps still hold here.
+func (s *Store) Replicate(ctx context.Context, signed *wire.SignedRoomOp) (*room.State, error) {
+	return s.appendOp(ctx, signed, room.Checks{}, false)
+}
+
+// Truncate drops the room's ops at positions from and after (a branch of
+// a fork that lost to an earlier home's, docs/ROOMS.md) and moves its head
+// back; from 1 drops the room. What those ops did to the backlog (a
+// deleted message) stays done.
+func (s *Store) Truncate(ctx context.Context, name string, from uint64) error {
+	if err := wire.ValidRoomName(name); err != nil {
+		return fmt.Errorf("rooms: %w", err)
+	}
+	if from == 0 || from > 1<<62 {
+		return fmt.Errorf("rooms: truncating %q at %d", name, from)
+	}
+	unlock := s.locks.lock(name)
+	defer unlock()
+	defer s.cache.drop(name)
+	err := s.db.TxContext(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.Exec(`DELETE FROM ops WHERE room = ? AND position >= ?`, name, int64(from)); err != nil {
+			return fmt.Errorf("dropping ops: %w", err)
+		}
+		if from == 1 {
+			if _, err := tx.Exec(`DELETE FROM backlog WHERE room = ?`, name); err != nil {
+				return fmt.Errorf("dropping backlog: %w", err)
+			}
+			_, err := tx.Exec(`DELETE FROM rooms WHERE name = ?`, name)
+			return err
+		}
+		var head []byte
+		if err := tx.QueryRow(`SELECT hash FROM ops WHERE room = ? AND position = ?`, name, int64(from-1)).Scan(&head); err != nil {
+			return fmt.Errorf("reading the new head: %w", err)
+		}
+		_, err := tx.Exec(`UPDATE rooms SET head = ?, position = ? WHERE name = ?`, head, int64(from-1), name)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("rooms: truncating %q at %d: %w", name, from, err)
+	}
+	// The directory entry follows the state the ops left.
+	st, err := s.state(ctx, name)
+	if err != nil {
+		return err
+	}
+	if st.Seq == 0 {
+		return nil
+	}
+	return s.db.TxContext(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.Exec(`UPDATE rooms SET deleted = ? WHERE name = ?`, st.Deleted, name); err != nil {
+			return err
+		}
+		return putEntry(tx, st)
+	})
+}

@@ -1,0 +1,151 @@
+package rooms
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+
+	"eserver/node/room"
+	"eserver/node/wire"
+)
+
+func at(id string, pos uint64) Message {
+	m := msg(id, "mia")
+	m.Position = pos
+	return m
+}
+
+// order is the room's messages as "id@position", in order.
+func order(t *testing.T, s *Store, name string) string {
+	t.Helper()
+	ms, err := s.MessagesSince(context.Background(), name, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, m := range ms {
+		out = append(out, fmt.Sprintf("%s@%d", m.ID, m.Position))
+	}
+	return strings.Join(out, " ")
+}
+
+// TestMessageOrder: the primary gives positions one after another
+// (Sequence); another home stores them where the primary put them
+// (AddOrdered): a replica past its next position is a gap, a catch-up page
+// may skip deleted ones, a copy is not new, a marker of a message deleted
+// before it arrived takes its position, and a position held by another
+// message here is the primary's to decide.
+func TestMessageOrder(t *testing.T) {
+	w := newWorld(t)
+	ctx := context.Background()
+	primary := w.open(t.TempDir(), Limits{}, 0)
+	defer primary.Close()
+	st := must(t, primary, w.create("lounge", "olivia"))
+	for i, id := range []string{"a", "b", "c"} {
+		pos, err := primary.Sequence(ctx, "lounge", msg(id, "mia"))
+		if err != nil || pos != uint64(i+1) {
+			t.Fatalf("sequencing %s: %d, %v", id, pos, err)
+		}
+	}
+	if _, err := primary.Sequence(ctx, "lounge", msg("a", "mia")); !errors.Is(err, ErrDuplicate) {
+		t.Fatalf("sequencing a copy: %v", err)
+	}
+	if got := order(t, primary, "lounge"); got != "a@1 b@2 c@3" {
+		t.Fatalf("primary's order %q", got)
+	}
+
+	replica := w.open(t.TempDir(), Limits{}, 0)
+	defer replica.Close()
+	if _, err := replica.Replicate(ctx, w.create("other", "olivia")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := replica.AddOrdered(ctx, "lounge", at("a", 1), true); !errors.Is(err, room.ErrNoRoom) {
+		t.Fatalf("a message of a room not held: %v", err)
+	}
+	if _, err := replica.Replicate(ctx, mustOps(t, primary, "lounge")[0]); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name  string
+		m     Message
+		next  bool
+		fresh bool
+		err   error
+		order string
+	}{
+		{"the next", at("a", 1), true, true, nil, "a@1"},
+		{"a copy", at("a", 1), true, false, nil, "a@1"},
+		{"past the next", at("c", 3), true, false, ErrGap, "a@1"},
+		{"a catch-up page skips", at("c", 3), false, true, nil, "a@1 c@3"},
+		{"the same ID elsewhere", at("c", 4), true, false, ErrDuplicate, "a@1 c@3"},
+		{"no position", at("d", 0), true, false, ErrBadMessage, "a@1 c@3"},
+		{"the primary's branch wins", at("x", 3), true, true, nil, "a@1 x@3"},
+	} {
+		fresh, err := replica.AddOrdered(ctx, "lounge", tc.m, tc.next)
+		if fresh != tc.fresh || !errors.Is(err, tc.err) {
+			t.Fatalf("%s: fresh %v, %v; want %v, %v", tc.name, fresh, err, tc.fresh, tc.err)
+		}
+		if got := order(t, replica, "lounge"); got != tc.order {
+			t.Fatalf("%s: order %q, want %q", tc.name, got, tc.order)
+		}
+	}
+	// Deleted here before it arrived: the marker takes its position, the
+	// message is not shown.
+	st = must(t, replica, w.op(st, "mia", deleteMsg("e", "mia")))
+	if fresh, err := replica.AddOrdered(ctx, "lounge", at("e", 4), true); err != nil || fresh {
+		t.Fatalf("a message deleted before it arrived: %v, %v", fresh, err)
+	}
+	if last, err := replica.LastPosition(ctx, "lounge"); err != nil || last != 4 {
+		t.Fatalf("newest position %d, %v", last, err)
+	}
+	if got := order(t, replica, "lounge"); got != "a@1 x@3" {
+		t.Fatalf("order with a deleted one %q", got)
+	}
+	_ = st
+}
+
+func mustOps(t *testing.T, s *Store, name string) []*wire.SignedRoomOp {
+	t.Helper()
+	ops, err := s.OpsSince(context.Background(), name, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ops
+}
+
+// TestTruncate: a branch that lost a fork is dropped from its position on
+// and the chain goes on from the head before it; from 1, the room goes.
+func TestTruncate(t *testing.T) {
+	w := newWorld(t)
+	ctx := context.Background()
+	s := w.open(t.TempDir(), Limits{}, 0)
+	defer s.Close()
+	st1 := must(t, s, w.create("lounge", "olivia"))
+	st2 := must(t, s, w.op(st1, "olivia", topic("two")))
+	must(t, s, w.op(st2, "olivia", topic("losing")))
+	if err := s.Truncate(ctx, "lounge", 3); err != nil {
+		t.Fatal(err)
+	}
+	st, err := s.State(ctx, "lounge")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sameState(t, st, st2)
+	if n := countOps(t, s); n != 2 {
+		t.Fatalf("%d ops after truncating", n)
+	}
+	if st = must(t, s, w.op(st, "olivia", topic("winning"))); st.Topic != "winning" || st.Seq != 3 {
+		t.Fatalf("after the fork: %q at %d", st.Topic, st.Seq)
+	}
+	if err := s.Truncate(ctx, "lounge", 1); err != nil {
+		t.Fatal(err)
+	}
+	if st, err = s.State(ctx, "lounge"); err != nil || st.Seq != 0 {
+		t.Fatalf("a room truncated at 1: %d, %v", st.Seq, err)
+	}
+	if err := s.Truncate(ctx, "lounge", 0); err == nil {
+		t.Fatal("truncating at 0")
+	}
+}

@@ -1,0 +1,715 @@
+package rooms
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/peerstore"
+	"google.golang.org/protobuf/proto"
+
+	"eserver/node/room"
+	"eserver/node/ticket"
+	"eserver/node/wire"
+	"eserver/supernode/client"
+)
+
+// Replication among a room's homes (docs/ROOMS.md, "Replication and
+// failover"). A room's homes are the first wire.Homes supernodes in
+// rendezvous order of its name (client.RoomHomes) among the live ones the
+// registry lists and this one; its primary is the first of them this home
+// does not take for dead. The primary sequences the room's ops and gives
+// each message its position in the room's one message order; every other
+// home forwards its members' ops and messages to it, and the primary
+// passes each sequenced item on to the other homes, which verify it again
+// and pass it to the members joined there.
+
+// replication is the service's view of its peers and of the rooms it acts
+// as primary of.
+type replication struct {
+	mu      sync.Mutex
+	host    host.Host // the host Attach served on: home-to-home calls go out of it
+	known   []peer.ID // the registry's live supernodes
+	down    map[peer.ID]time.Time
+	primary map[string]time.Time // rooms this home sequences, and when it last caught up with their other homes
+	kick    chan struct{}        // a refresh now
+	stop    context.CancelFunc
+	wg      sync.WaitGroup
+}
+
+// SetSupernodes sets the live supernodes the room's homes are chosen
+// among (the registry's list, with their addresses); this home is one of
+// them whether listed or not. An empty list makes this home every room's
+// only home.
+// It reports whether the set of supernodes changed.
+func (s *Service) SetSupernodes(sns []peer.AddrInfo) bool {
+	r := &s.repl
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	ids := make([]peer.ID, 0, len(sns))
+	for _, sn := range sns {
+		ids = append(ids, sn.ID)
+		if r.host != nil && sn.ID != r.host.ID() && len(sn.Addrs) > 0 {
+			r.host.Peerstore().AddAddrs(sn.ID, sn.Addrs, peerstore.AddressTTL)
+		}
+	}
+	slices.Sort(ids)
+	ids = slices.Compact(ids)
+	changed := !slices.Equal(ids, r.known)
+	r.known = ids
+	return changed
+}
+
+// refresh reads the registry's list until ctx ends: every
+// wire.RoomHomesRefreshFast while it changed within wire.RoomHomesSettle
+// or does not list this supernode yet (at start, and as supernodes come
+// and go), every wire.RoomHomesRefresh once it is stable; and at once when
+// kicked (a home's request or answer showed the lists disagree).
+func (s *Service) refresh(ctx context.Context) {
+	changed := time.Now()
+	for {
+		lctx, cancel := context.WithTimeout(ctx, wire.RoomTimeout)
+		sns, err := s.cfg.Supernodes(lctx)
+		cancel()
+		self := s.self()
+		switch {
+		case err != nil:
+			s.log.Debug("listing the supernodes", "err", err)
+			changed = time.Now() // not known yet: ask again soon
+		case s.SetSupernodes(sns):
+			changed = time.Now()
+			s.log.Debug("the live supernodes changed", "count", len(sns))
+		case !slices.ContainsFunc(sns, func(ai peer.AddrInfo) bool { return ai.ID == self }):
+			changed = time.Now() // not listed yet: the others do not count us
+		}
+		// At most one list a wire.RoomHomesRefreshFast, kicked or not:
+		// the registry is not asked at a peer's pace.
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(wire.RoomHomesRefreshFast):
+		}
+		if time.Since(changed) < wire.RoomHomesSettle {
+			continue
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-s.repl.kick:
+		case <-time.After(wire.RoomHomesRefresh - wire.RoomHomesRefreshFast):
+		}
+	}
+}
+
+// kick asks the refresher to read the registry's list now: this home and
+// another disagree on a room's homes.
+func (s *Service) kick() {
+	select {
+	case s.repl.kick <- struct{}{}:
+	default:
+	}
+}
+
+// self is this home's peer ID ("" before Attach).
+func (s *Service) self() peer.ID {
+	s.repl.mu.Lock()
+	defer s.repl.mu.Unlock()
+	if s.repl.host == nil {
+		return ""
+	}
+	return s.repl.host.ID()
+}
+
+// homes are the room's homes, best first, dead or alive: this home and the
+// registry's supernodes in rendezvous order of the name.
+func (s *Service) homes(name string) []peer.ID {
+	r := &s.repl
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.host == nil {
+		return nil
+	}
+	return client.RoomHomes(name, append(slices.Clone(r.known), r.host.ID()), wire.Homes)
+}
+
+// isHome reports whether p is one of the room's homes by this home's own
+// computation.
+func (s *Service) isHome(name string, p peer.ID) bool {
+	return slices.Contains(s.homes(name), p)
+}
+
+// live are the room's homes this home does not take for dead, best first;
+// the first is its primary. This home is always live to itself.
+func (s *Service) live(name string) []peer.ID {
+	homes := s.homes(name)
+	r := &s.repl
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	now := s.cfg.Now()
+	out := homes[:0]
+	for _, h := range homes {
+		if until, ok := r.down[h]; ok && now.Before(until) && h != r.host.ID() {
+			continue
+		}
+		out = append(out, h)
+	}
+	return out
+}
+
+// markDown takes p for dead for wire.RoomHomeDown: it did not answer.
+func (s *Service) markDown(p peer.ID) {
+	s.repl.mu.Lock()
+	defer s.repl.mu.Unlock()
+	s.repl.down[p] = s.cfg.Now().Add(wire.RoomHomeDown)
+}
+
+// markUp takes p for alive again: it spoke to us.
+func (s *Service) markUp(p peer.ID) {
+	s.repl.mu.Lock()
+	defer s.repl.mu.Unlock()
+	delete(s.repl.down, p)
+}
+
+// setPrimary records whether this home sequences name now; a home that
+// stops (another home sequences, or it steps down) catches up again before
+// it next sequences.
+func (s *Service) setPrimary(name string, yes bool) {
+	s.repl.mu.Lock()
+	defer s.repl.mu.Unlock()
+	if yes {
+		s.repl.primary[name] = s.cfg.Now()
+	} else {
+		delete(s.repl.primary, name)
+	}
+}
+
+// isPrimary reports whether this home sequences name and caught up with
+// its other homes within wire.RoomPrimaryFresh.
+func (s *Service) isPrimary(name string) bool {
+	s.repl.mu.Lock()
+	defer s.repl.mu.Unlock()
+	at, ok := s.repl.primary[name]
+	return ok && s.cfg.Now().Sub(at) < wire.RoomPrimaryFresh
+}
+
+// before reports whether a comes before b among the room's homes.
+func (s *Service) before(name string, a, b peer.ID) bool {
+	homes := s.homes(name)
+	ia, ib := slices.Index(homes, a), slices.Index(homes, b)
+	return ia >= 0 && (ib < 0 || ia < ib)
+}
+
+// answered reports whether err is a home's answer (a refusal with a code)
+// rather than a home that did not answer.
+func answered(err error) bool {
+	for _, e := range []error{client.ErrUnauthorized, client.ErrBadRequest, client.ErrTooMany, client.ErrRateLimited,
+		client.ErrStale, client.ErrInternal, client.ErrFull, client.ErrBusy, client.ErrBanned, client.ErrRoomFull,
+		client.ErrNotAllowed, client.ErrWrongPassword, client.ErrQuota, client.ErrNotHome} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return false
+}
+
+// clientCode is the wire code of a home's answer err, to hand on.
+func clientCode(err error) string {
+	for c, e := range map[string]error{wire.CodeBadRequest: client.ErrBadRequest, wire.CodeStale: client.ErrStale,
+		wire.CodeFull: client.ErrFull, wire.CodeBusy: client.ErrBusy, wire.CodeBanned: client.ErrBanned,
+		wire.CodeRoomFull: client.ErrRoomFull, wire.CodeNotAllowed: client.ErrNotAllowed,
+		wire.CodeRateLimited: client.ErrRateLimited, wire.CodeWrongPassword: client.ErrWrongPassword} {
+		if errors.Is(err, e) {
+			return c
+		}
+	}
+	return wire.CodeInternal
+}
+
+// ticket is this supernode's ticket for home-to-home calls, or nil.
+func (s *Service) ticket() *wire.SignedTicket {
+	if s.cfg.Ticket == nil {
+		return nil
+	}
+	return s.cfg.Ticket()
+}
+
+// errNoTicket: this supernode has no host or no supernode ticket yet (its
+// first heartbeat has not been answered), so it cannot reach another home.
+var errNoTicket = errors.New("rooms: no supernode ticket yet")
+
+// call runs f against home within wire.RoomReplicaTimeout, taking the home
+// for dead when it does not answer and for alive when it does.
+func (s *Service) call(ctx context.Context, home peer.ID, f func(context.Context, host.Host, *wire.SignedTicket) error) error {
+	return s.callWithin(ctx, wire.RoomReplicaTimeout, home, f)
+}
+
+// callWithin is call with its own timeout.
+func (s *Service) callWithin(ctx context.Context, timeout time.Duration, home peer.ID, f func(context.Context, host.Host, *wire.SignedTicket) error) error {
+	s.repl.mu.Lock()
+	h := s.repl.host
+	s.repl.mu.Unlock()
+	st := s.ticket()
+	if h == nil || st == nil {
+		// Not the other home's fault: it is not taken for dead.
+		return fmt.Errorf("%w: to reach home %s", errNoTicket, home)
+	}
+	cctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	err := f(cctx, h, st)
+	switch {
+	case err == nil || answered(err):
+		s.markUp(home)
+	case ctx.Err() == nil:
+		s.log.Debug("a room home did not answer", "home", home, "err", err)
+		s.markDown(home)
+	}
+	return err
+}
+
+// toPrimary runs f at the room's primary, the next live home each time one
+// does not answer; it returns "" when this home is the primary (the caller
+// sequences), or the code to answer with.
+func (s *Service) toPrimary(ctx context.Context, name string, f func(context.Context, host.Host, peer.ID, *wire.SignedTicket) error) (forwarded bool, code string) {
+	self := s.self()
+	for range wire.Homes {
+		live := s.live(name)
+		if len(live) == 0 || live[0] == self || self == "" {
+			return false, ""
+		}
+		primary := live[0]
+		s.setPrimary(name, false)
+		err := s.callWithin(ctx, wire.RoomForwardTimeout, primary, func(ctx context.Context, h host.Host, st *wire.SignedTicket) error {
+			return f(ctx, h, primary, st)
+		})
+		switch {
+		case err == nil:
+			return true, ""
+		case answered(err):
+			return true, clientCode(err)
+		case errors.Is(err, errNoTicket):
+			return true, wire.CodeBusy
+		}
+	}
+	return true, wire.CodeBusy
+}
+
+// replicate passes rep to the room's other live homes at once and waits
+// for their answers: a sequenced item is acknowledged to its author only
+// once another home holds it too (or none answers: then this home alone
+// does, docs/ROOMS.md). An earlier home refusing it as stale holds another
+// branch, which wins: this home steps down.
+func (s *Service) replicate(ctx context.Context, name string, rep *wire.RoomReplica) int {
+	self := s.self()
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	acks := 0
+	for _, home := range s.live(name) {
+		if home == self {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			err := s.call(ctx, home, func(ctx context.Context, h host.Host, st *wire.SignedTicket) error {
+				return client.ReplicateRoom(ctx, h, home, st, rep)
+			})
+			switch {
+			case err == nil:
+				mu.Lock()
+				acks++
+				mu.Unlock()
+			case errors.Is(err, client.ErrStale) && s.before(name, home, self):
+				s.log.Info("an earlier home holds another branch: stepping down", "room", name, "home", home)
+				s.setPrimary(name, false)
+			case errors.Is(err, client.ErrNotAllowed):
+				// It does not count this home among the room's: one of
+				// the two lists is behind the registry.
+				s.kick()
+				s.log.Debug("replicating", "room", name, "home", home, "err", err)
+			default:
+				s.log.Debug("replicating", "room", name, "home", home, "err", err)
+			}
+		}()
+	}
+	wg.Wait()
+	return acks
+}
+
+// catchUp makes this home, about to sequence name as its primary, hold
+// everything the other live homes hold: their chains where they extend
+// this one (the longest wins; a branch that forks from this one loses to
+// it, as this home comes first among the live ones) and their messages
+// after its newest position. It runs when this home starts sequencing the
+// room and again every wire.RoomPrimaryFresh while it does.
+func (s *Service) catchUp(ctx context.Context, name string) {
+	if s.isPrimary(name) {
+		return
+	}
+	// Bounded as a whole, so the forward that brought the item here does
+	// not time out and take this home for dead.
+	ctx, cancel := context.WithTimeout(ctx, wire.RoomReplicaTimeout)
+	defer cancel()
+	self := s.self()
+	for _, home := range s.live(name) {
+		if home == self {
+			continue
+		}
+		if err := s.pullOps(ctx, home, name); err != nil {
+			s.log.Debug("catching up a room's chain", "room", name, "home", home, "err", err)
+		}
+		if err := s.pullMessages(ctx, home, name); err != nil {
+			s.log.Debug("catching up a room's messages", "room", name, "home", home, "err", err)
+		}
+	}
+	s.setPrimary(name, true)
+}
+
+// fill brings name up to date at this home before a member attaches
+// here, and returns its state then: the primary catches up with the other
+// homes (if its catch-up is not fresh); another home reads what it lacks
+// from the primary, and, if it holds none of the room, from any live home
+// that does. Everything is bounded by wire.RoomReplicaTimeout.
+func (s *Service) fill(ctx context.Context, name string, st *room.State) (*room.State, error) {
+	self := s.self()
+	live := s.live(name)
+	if len(live) == 0 || live[0] == self {
+		if st.Exists() {
+			s.catchUp(ctx, name)
+			return s.store.State(ctx, name)
+		}
+	}
+	ctx, cancel := context.WithTimeout(ctx, wire.RoomReplicaTimeout)
+	defer cancel()
+	for _, home := range live {
+		if home == self {
+			continue
+		}
+		if err := s.pullOps(ctx, home, name); err != nil {
+			s.log.Debug("reading a room's chain from another home", "room", name, "home", home, "err", err)
+			continue
+		}
+		if err := s.pullMessages(ctx, home, name); err != nil {
+			s.log.Debug("reading a room's messages from another home", "room", name, "home", home, "err", err)
+		}
+		if now, err := s.store.State(ctx, name); err == nil && (now.Exists() || now.Deleted) {
+			break
+		}
+	}
+	return s.store.State(ctx, name)
+}
+
+// pullOps reads home's chain of name after this home's head and stores
+// every op that extends it (verified: room.Step), passing each on to the
+// members joined here. An op that does not fit ends it.
+func (s *Service) pullOps(ctx context.Context, home peer.ID, name string) error {
+	for {
+		st, err := s.store.State(ctx, name)
+		if err != nil {
+			return err
+		}
+		var ops []*wire.SignedRoomOp
+		var more bool
+		if err := s.call(ctx, home, func(ctx context.Context, h host.Host, tk *wire.SignedTicket) error {
+			ops, more, err = client.RoomOpsSince(ctx, h, home, tk, name, st.Seq)
+			return err
+		}); err != nil {
+			return err
+		}
+		for _, o := range ops {
+			next, err := s.store.Replicate(ctx, o)
+			if err != nil {
+				return err
+			}
+			s.deliverOp(o, next)
+		}
+		if !more || len(ops) == 0 {
+			return nil
+		}
+	}
+}
+
+// pullMessages reads home's messages of name after this home's newest
+// position and stores them at their positions, passing the new ones on.
+func (s *Service) pullMessages(ctx context.Context, home peer.ID, name string) error {
+	for {
+		last, err := s.store.LastPosition(ctx, name)
+		if err != nil {
+			return err
+		}
+		var page []*wire.RoomOrderedMessage
+		if err := s.call(ctx, home, func(ctx context.Context, h host.Host, tk *wire.SignedTicket) error {
+			page, err = client.RoomMessagesSince(ctx, h, home, tk, name, last)
+			return err
+		}); err != nil {
+			return err
+		}
+		for _, om := range page {
+			if err := s.storeOrdered(ctx, name, om, false); err != nil && !errors.Is(err, ErrDuplicate) {
+				return err
+			}
+		}
+		if len(page) < wire.RoomMessagesPage {
+			return nil
+		}
+	}
+}
+
+// storeOrdered verifies an ordered message another home passed on and
+// stores it at its position, passing it to the members joined here when it
+// is new. It is its author's signed message, of this room; revocation and
+// age are the sequencing primary's to check (a device revoked since does
+// not undo what it posted, and a copy may arrive late).
+func (s *Service) storeOrdered(ctx context.Context, name string, om *wire.RoomOrderedMessage, next bool) error {
+	msg, err := room.VerifyMessage(om.GetMessage(), s.cfg.Now(), room.Checks{Server: s.cfg.AuthServer})
+	if err != nil {
+		return err
+	}
+	if msg.Room != name {
+		return fmt.Errorf("%w: a message of %q for %q", room.ErrWrongRoom, msg.Room, name)
+	}
+	m := s.membersOf(name, false)
+	if m != nil {
+		m.mu.Lock()
+		defer m.mu.Unlock()
+	}
+	fresh, err := s.store.AddOrdered(ctx, name, Message{ID: msg.ID, Author: msg.Author, Time: msg.Time,
+		Body: wire.MustMarshal(om.Message), Position: om.Position}, next)
+	if err != nil {
+		return err
+	}
+	if fresh && m != nil {
+		m.push(&wire.RoomEvent{Kind: &wire.RoomEvent_Message{Message: om.Message}})
+	}
+	return nil
+}
+
+// membersOf is the room's members here; with create, made if none.
+func (s *Service) membersOf(name string, create bool) *members {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	m := s.rooms[name]
+	if m == nil && create {
+		m = newMembers()
+		s.rooms[name] = m
+	}
+	return m
+}
+
+// replicated is the replicate request: a home of the room (by this home's
+// own computation) passes on an op or a message its primary sequenced.
+// Everything in it is its author's signed item and verified here again;
+// the check on the sender keeps supernodes that are not the room's homes
+// from pushing even valid items in another order.
+func (s *Service) replicated(ctx context.Context, remote peer.ID, rep *wire.RoomReplica) *wire.RoomResponse {
+	name := rep.GetRoom()
+	if wire.ValidRoomName(name) != nil || (rep.Op == nil) == (rep.Message == nil) {
+		return failed(wire.CodeBadRequest)
+	}
+	if !s.isHome(name, remote) {
+		s.log.Debug("a replica from a supernode that is not the room's home", "room", name, "from", remote)
+		s.kick()
+		return failed(wire.CodeNotAllowed)
+	}
+	// Another home sequences the room: this one catches up again before it
+	// next does.
+	s.setPrimary(name, false)
+	if rep.Message != nil {
+		err := s.storeOrdered(ctx, name, rep.Message, true)
+		if errors.Is(err, ErrGap) {
+			err = s.pullMessages(ctx, remote, name)
+		}
+		if err != nil && !errors.Is(err, ErrDuplicate) {
+			s.log.Debug("a replicated message refused", "room", name, "err", err)
+			return failed(code(err))
+		}
+		return &wire.RoomResponse{}
+	}
+	if n, _, err := peek(rep.Op); err != nil || n != name {
+		return failed(wire.CodeBadRequest)
+	}
+	next, err := s.store.Replicate(ctx, rep.Op)
+	switch {
+	case err == nil:
+		s.deliverOp(rep.Op, next)
+		return &wire.RoomResponse{Position: next.Seq}
+	case errors.Is(err, room.ErrGap):
+		if err := s.pullOps(ctx, remote, name); err != nil {
+			return failed(code(err))
+		}
+		return &wire.RoomResponse{}
+	case errors.Is(err, room.ErrStale), errors.Is(err, room.ErrFork):
+		return s.fork(ctx, remote, name, rep.Op)
+	}
+	s.log.Debug("a replicated op refused", "room", name, "err", err)
+	return failed(code(err))
+}
+
+// fork settles an op that does not extend this home's chain: the same op
+// held already is fine; another op at its position is a fork, which the
+// branch of the home earlier in the room's rendezvous order wins. When
+// remote's does, this home drops its own from where they part and takes
+// remote's; when this home's does, remote is answered stale.
+func (s *Service) fork(ctx context.Context, remote peer.ID, name string, signed *wire.SignedRoomOp) *wire.RoomResponse {
+	var op wire.RoomOp
+	_ = proto.Unmarshal(signed.Op, &op)
+	if op.Seq > 0 {
+		if have, err := s.store.OpsSince(ctx, name, op.Seq-1); err == nil && len(have) > 0 && bytes.Equal(have[0].Op, signed.Op) {
+			return &wire.RoomResponse{} // held already
+		}
+	}
+	if !s.before(name, remote, s.self()) {
+		s.log.Info("a fork: this home's branch wins", "room", name, "from", remote, "position", op.Seq)
+		return failed(wire.CodeStale)
+	}
+	s.log.Info("a fork: taking an earlier home's branch", "room", name, "from", remote, "position", op.Seq)
+	at, err := s.forkPoint(ctx, remote, name)
+	if err != nil {
+		return failed(code(err))
+	}
+	if err := s.store.Truncate(ctx, name, at); err != nil {
+		s.log.Warn("dropping a losing branch", "room", name, "err", err)
+		return failed(wire.CodeInternal)
+	}
+	s.endAll(name, EndReplaced) // members here hold the losing branch: they read the chain again
+	if err := s.pullOps(ctx, remote, name); err != nil {
+		return failed(code(err))
+	}
+	return &wire.RoomResponse{}
+}
+
+// forkPoint is the first position at which remote's chain of name and
+// this home's differ, reading both a page at a time.
+func (s *Service) forkPoint(ctx context.Context, remote peer.ID, name string) (uint64, error) {
+	var since uint64
+	for {
+		mine, err := s.store.OpsSince(ctx, name, since)
+		if err != nil {
+			return 0, err
+		}
+		var theirs []*wire.SignedRoomOp
+		var more bool
+		if err := s.call(ctx, remote, func(ctx context.Context, h host.Host, tk *wire.SignedTicket) error {
+			theirs, more, err = client.RoomOpsSince(ctx, h, remote, tk, name, since)
+			return err
+		}); err != nil {
+			return 0, err
+		}
+		for i := range min(len(mine), len(theirs)) {
+			if !bytes.Equal(mine[i].Op, theirs[i].Op) {
+				return since + uint64(i) + 1, nil
+			}
+		}
+		if len(mine) != len(theirs) || !more {
+			return since + uint64(min(len(mine), len(theirs))) + 1, nil
+		}
+		since += uint64(len(theirs))
+	}
+}
+
+// endAll ends every joined stream of name here with why.
+func (s *Service) endAll(name, why string) {
+	if m := s.membersOf(name, false); m != nil {
+		m.mu.Lock()
+		for _, sb := range m.byPeer {
+			sb.end(why)
+		}
+		m.mu.Unlock()
+	}
+}
+
+// forward is fw with this home's positions of name filled in.
+func (s *Service) forward(ctx context.Context, name string, fw *wire.RoomForward) *wire.RoomForward {
+	if st, err := s.store.State(ctx, name); err == nil {
+		fw.Position = st.Seq
+	}
+	if last, err := s.store.LastPosition(ctx, name); err == nil {
+		fw.MessagePosition = last
+	}
+	return fw
+}
+
+// behind catches this home, the primary, up from remote, a home that
+// forwarded an item with positions past this home's: it sequenced while
+// this home was taken for dead.
+func (s *Service) behind(ctx context.Context, remote peer.ID, name string, fw *wire.RoomForward) {
+	if st, err := s.store.State(ctx, name); err == nil && st.Seq < fw.Position {
+		if err := s.pullOps(ctx, remote, name); err != nil {
+			s.log.Debug("catching up a forwarding home's chain", "room", name, "home", remote, "err", err)
+		}
+	}
+	if last, err := s.store.LastPosition(ctx, name); err == nil && last < fw.MessagePosition {
+		if err := s.pullMessages(ctx, remote, name); err != nil {
+			s.log.Debug("catching up a forwarding home's messages", "room", name, "home", remote, "err", err)
+		}
+	}
+}
+
+// forwarded is the forward request: a home of the room hands over an op or
+// a message one of its members sent, for this home to sequence. Each is
+// verified here in full, as if its author had sent it here: the author's
+// signature and ticket, revocation, age, and for a message room.Admit with
+// the sender its ticket and region pass make.
+func (s *Service) forwarded(ctx context.Context, remote peer.ID, fw *wire.RoomForward) *wire.RoomResponse {
+	switch {
+	case fw.GetOp() != nil && fw.GetSend() == nil:
+		name, _, err := peek(fw.Op)
+		if err != nil {
+			return failed(code(err))
+		}
+		if !s.isHome(name, remote) {
+			s.kick()
+			return failed(wire.CodeNotAllowed)
+		}
+		s.behind(ctx, remote, name, fw)
+		return s.sequenceOp(ctx, fw.Op)
+	case fw.GetSend() != nil && fw.GetOp() == nil:
+		now := s.cfg.Now()
+		msg, err := room.VerifyMessage(fw.Send.GetMessage(), now, s.checks)
+		if err != nil {
+			return failed(code(err))
+		}
+		if !s.isHome(msg.Room, remote) {
+			s.kick()
+			return failed(wire.CodeNotAllowed)
+		}
+		s.behind(ctx, remote, msg.Room, fw)
+		from := room.Sender{Username: msg.Author, AccountCreated: msg.Ticket.AccountCreated}
+		if fw.Send.Pass != nil {
+			p, err := ticket.VerifyPass(s.cfg.AuthServer, fw.Send.Pass, msg.Ticket, now)
+			if err != nil {
+				return failed(wire.CodeNotAllowed)
+			}
+			from.Region = p.Region
+		}
+		return s.sequenceMessage(ctx, from, msg)
+	}
+	return failed(wire.CodeBadRequest)
+}
+
+// messagesSince answers a page of the room's ordered messages.
+func (s *Service) messagesSince(ctx context.Context, q *wire.RoomMessagesRequest) *wire.RoomResponse {
+	if wire.ValidRoomName(q.GetRoom()) != nil {
+		return failed(wire.CodeBadRequest)
+	}
+	msgs, err := s.store.MessagesSince(ctx, q.Room, q.Since)
+	if err != nil {
+		s.log.Warn("reading messages", "err", err)
+		return failed(wire.CodeInternal)
+	}
+	out := &wire.RoomResponse{}
+	for _, m := range msgs {
+		sm, err := room.DecodeMessage(m.Body)
+		if err != nil {
+			s.log.Warn("a stored message does not decode", "room", q.Room, "id", m.ID, "err", err)
+			continue
+		}
+		out.Ordered = append(out.Ordered, &wire.RoomOrderedMessage{Position: m.Position, Message: sm})
+	}
+	return out
+}
