@@ -12,10 +12,13 @@ import (
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"eserver/internal/benchproc"
 	"eserver/node/room"
+	"eserver/node/ticket"
+	"eserver/node/wire"
 	"eserver/supernode"
 	snclient "eserver/supernode/client"
 )
@@ -61,19 +64,29 @@ func runHome(args []string) error {
 			}
 			peers = append(peers, *ai)
 		}
-		cfg := homeConfig(auth.ID, *dir, *n, peers, log)
+		cfg, err := homeConfig(auth, h, *dir, *n, peers, log)
+		if err != nil {
+			return nil, err
+		}
 		svc, err = supernode.StartServices(h, cfg)
 		return nil, err
 	})
 }
 
-// homeConfig is a home's services. The other homes (peers) are where a
-// room's replicas go once homes replicate (docs/ROOMS.md): until then each
-// home is the only home of the rooms it is asked about, and -homes must be
-// 1.
-func homeConfig(authID peer.ID, dir string, n int, peers []peer.AddrInfo, log *slog.Logger) supernode.ServicesConfig {
-	_ = peers
-	return supernode.ServicesConfig{AuthServer: authID, MailboxDB: filepath.Join(dir, "mailbox.db"), MaxNodes: n, Logger: log}
+// homeConfig is a home's services: the room service learns the other homes
+// (every home of the run, its own address included) as a supernode learns
+// the registry's list, and presents a role-supernode ticket signed by the
+// run's auth key to them, as the heartbeat's would be (docs/ROOMS.md).
+func homeConfig(auth benchproc.Auth, h host.Host, dir string, n int, peers []peer.AddrInfo, log *slog.Logger) (supernode.ServicesConfig, error) {
+	now := time.Now().Add(-time.Minute)
+	st, err := ticket.Sign(auth.Key, ticket.Ticket{Username: "operator", Peer: h.ID(), Device: "home-" + h.ID().String()[:8],
+		Issued: now, Expiry: now.Add(wire.TicketLifetime), Role: ticket.RoleSupernode})
+	if err != nil {
+		return supernode.ServicesConfig{}, err
+	}
+	return supernode.ServicesConfig{AuthServer: auth.ID, MailboxDB: filepath.Join(dir, "mailbox.db"), MaxNodes: n, Logger: log,
+		RoomPeers:       func(context.Context) ([]peer.AddrInfo, error) { return peers, nil },
+		SupernodeTicket: func() *wire.SignedTicket { return st }}, nil
 }
 
 // createRoom has the owner, a host of the coordinator's own, create the

@@ -11,7 +11,7 @@
 //     shows a room — p50/p99, for new members joining during the sends,
 //     against the same ping.
 //
-//     roombench [-n 1000] [-homes 1] [-rate 100] [-duration 10s] [-joins 100]
+//     roombench [-n 1000] [-homes 3] [-rate 100] [-duration 10s] [-joins 100]
 //
 // The homes are supernode processes (supernode.StartServices, the room
 // service included) on 127.0.0.1. The members are real libp2p hosts (TCP
@@ -31,9 +31,9 @@
 // cores and verifying 100,000 signatures a second would measure the workers,
 // not the homes. Joining members verify everything they are shown.
 //
-// Until the room's homes replicate it, a room lives at one home: run with
-// -homes 1. With replication, -homes 3 spreads the members over the room's
-// three homes and messages cross between them.
+// A room lives at its three homes (docs/ROOMS.md): the primary sequences,
+// the others forward their members' messages to it and push the room's one
+// order to their members. -homes 1 measures a room with a single home.
 //
 // Stdout gets a human-readable table, then the same figures as `go test
 // -bench` lines that node/cmd/benchtable reads. Progress goes to stderr.
@@ -77,9 +77,8 @@ const (
 	device    = "roombench"
 )
 
-// defaultHomes is -homes' default: 1 while a room lives at one home (no
-// replication on this branch yet), 3 once it lives at three.
-const defaultHomes = 1
+// defaultHomes is -homes' default: a room lives at three homes.
+const defaultHomes = 3
 
 func main() {
 	benchproc.AsChild(envRole, "roombench", child)
@@ -151,7 +150,7 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.SetOutput(stderr)
 	c := &config{}
 	fs.IntVar(&c.n, "n", 1000, "members joined while messages are sent")
-	fs.IntVar(&c.homes, "homes", defaultHomes, "the room's homes the members spread over (1 to 3; more than 1 needs replication)")
+	fs.IntVar(&c.homes, "homes", defaultHomes, "the room's homes the members spread over (1 to 3)")
 	fs.IntVar(&c.workers, "workers", 2, "worker processes the members run in")
 	fs.Float64Var(&c.rate, "rate", 100, "messages per second, over all members")
 	fs.DurationVar(&c.duration, "duration", 10*time.Second, "how long messages are sent")

@@ -18,12 +18,19 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-// TestRunSmall runs the whole benchmark with 30 members for a second and
-// checks that every message reached every member and that every figure
-// comes out as a benchmark line. No time is asserted.
+// TestRunSmall runs the whole benchmark with 30 members for a second, at
+// a room's three homes and at one, and checks that every message reached
+// every member once and that every figure comes out as a benchmark line.
+// No time is asserted.
 func TestRunSmall(t *testing.T) {
+	for _, homes := range []string{"3", "1"} {
+		t.Run("homes="+homes, func(t *testing.T) { runSmall(t, homes) })
+	}
+}
+
+func runSmall(t *testing.T, homes string) {
 	var out, log bytes.Buffer
-	args := []string{"-n", "30", "-rate", "20", "-duration", "1s", "-joins", "4", "-ping-rate", "10", "-setup-conc", "8"}
+	args := []string{"-n", "30", "-homes", homes, "-rate", "20", "-duration", "1s", "-joins", "4", "-ping-rate", "10", "-setup-conc", "8"}
 	if err := run(context.Background(), args, &out, &log); err != nil {
 		t.Fatalf("run: %v\nstderr:\n%s", err, log.String())
 	}
