@@ -75,6 +75,7 @@ fuzz:
 bench:
 	$(GO) test -run='^$$' -bench=. -benchmem -count=1 -timeout 30m ./node/... ./authserver/... ./app | tee bench.out
 	$(GO) run ./supernode/cmd/snbench -n $(or $(SNBENCH_N),1000) | tee -a bench.out
+	$(GO) run ./supernode/cmd/roombench -n $(or $(ROOMBENCH_N),1000) | tee -a bench.out
 	$(GO) run ./internal/attack/framebench | tee -a bench.out
 	test -x $(BIN)/croc || GOBIN=$(CURDIR)/$(BIN) $(GO) install github.com/schollz/croc/v10@v10.7.0
 	$(GO) run ./node/cmd/xferbench -croc $(BIN)/croc -size $(or $(XFER_SIZE),1073741824) | tee -a bench.out

@@ -78,6 +78,7 @@ func main() {
 		}
 	}
 	supernodeTable(metrics)
+	roomTable(metrics)
 	historyTable(metrics)
 	xferTable(metrics)
 	frameTable(metrics)
@@ -241,6 +242,44 @@ func supernodeTable(m map[string]map[string]float64) {
 			continue
 		}
 		fmt.Printf("%-48s %14s %14s %9.2fx\n", r.what, snFormat(r.unit, a), snFormat(r.unit, b), a/b)
+	}
+}
+
+// roomRows are the figures of supernode/cmd/roombench (one room of N
+// members at its homes), each beside the ping to the homes measured during
+// the same sends.
+var roomRows = []struct{ what, bench, baseline string }{
+	{"fan-out to the last member p50 vs ping p50", "BenchmarkRoomFanoutP50", "BenchmarkRoomPingP50"},
+	{"fan-out to the last member p99 vs ping p99", "BenchmarkRoomFanoutP99", "BenchmarkRoomPingP99"},
+	{"send (acknowledged) p50 vs ping p50", "BenchmarkRoomSendP50", "BenchmarkRoomPingP50"},
+	{"send p99 vs ping p99", "BenchmarkRoomSendP99", "BenchmarkRoomPingP99"},
+	{"join (list, join, chain, backlog) p50 vs ping p50", "BenchmarkRoomJoinP50", "BenchmarkRoomPingP50"},
+	{"join p99 vs ping p99", "BenchmarkRoomJoinP99", "BenchmarkRoomPingP99"},
+	{"messages sent per second vs the rate asked", "BenchmarkRoomSustained", "BenchmarkRoomTargetRate"},
+}
+
+// roomTable prints the chat room table, when roombench's lines were read.
+func roomTable(m map[string]map[string]float64) {
+	first, ok := m[roomRows[0].bench]
+	if !ok {
+		return
+	}
+	fmt.Printf("\nchat room of %.0f members (roombench)\n", first["members"])
+	fmt.Printf("%-48s %14s %14s %10s\n", "measure", "op", "baseline", "ratio")
+	for _, r := range roomRows {
+		a, okA := m[r.bench]["ns/op"]
+		b, okB := m[r.baseline]["ns/op"]
+		switch {
+		case !okA || !okB || a == 0 || b == 0:
+			fmt.Printf("%-48s %14s\n", r.what, "(not run)")
+		case r.bench == "BenchmarkRoomSustained":
+			fmt.Printf("%-48s %14s %14s %9.2fx\n", r.what, snFormat("/s", 1e9/a), snFormat("/s", 1e9/b), b/a)
+		default:
+			fmt.Printf("%-48s %14s %14s %9.2fx\n", r.what, dur(a), dur(b), a/b)
+		}
+	}
+	if s, ok := m["BenchmarkRoomSustained"]; ok && s["expected"] > 0 {
+		fmt.Printf("%-48s %14s\n", "receipts of every message by every member", fmt.Sprintf("%.2f %%", 100*s["receipts"]/s["expected"]))
 	}
 }
 

@@ -34,43 +34,32 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/binary"
-	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"runtime"
-	"runtime/debug"
-	"slices"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
-	"github.com/libp2p/go-libp2p"
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/protocol"
 	"github.com/libp2p/go-libp2p/p2p/protocol/circuitv2/client"
-	"github.com/libp2p/go-libp2p/p2p/protocol/ping"
-	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
 	ma "github.com/multiformats/go-multiaddr"
 
-	"eserver/node/ticket"
+	"eserver/internal/benchproc"
 	"eserver/node/wire"
 	"eserver/supernode"
 	snclient "eserver/supernode/client"
@@ -89,14 +78,8 @@ const (
 )
 
 func main() {
-	var err error
-	switch role := os.Getenv(envRole); role {
-	case "":
-		err = run(context.Background(), os.Args[1:], os.Stdout, os.Stderr)
-	default:
-		err = child(role, os.Args[1:])
-	}
-	if err != nil {
+	benchproc.AsChild(envRole, "snbench", child)
+	if err := run(context.Background(), os.Args[1:], os.Stdout, os.Stderr); err != nil {
 		fmt.Fprintln(os.Stderr, "snbench:", err)
 		os.Exit(1)
 	}
@@ -104,7 +87,7 @@ func main() {
 
 // child runs one of the re-executed roles; SNBENCH_ROLE named it.
 func child(role string, args []string) error {
-	raiseFDLimit()
+	benchproc.RaiseFDLimit()
 	switch role {
 	case "supernode", "bare":
 		return runServer(role == "supernode", args)
@@ -112,15 +95,6 @@ func child(role string, args []string) error {
 		return runWorker(args)
 	}
 	return fmt.Errorf("unknown %s %q", envRole, role)
-}
-
-// raiseFDLimit lifts the soft open-files limit to the hard one.
-func raiseFDLimit() {
-	var rl syscall.Rlimit
-	if syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl) == nil && rl.Cur < rl.Max {
-		rl.Cur = rl.Max
-		_ = syscall.Setrlimit(syscall.RLIMIT_NOFILE, &rl)
-	}
 }
 
 // config is the coordinator's command line.
@@ -188,69 +162,57 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	raiseFDLimit()
-	// The children's stderr is copied in by goroutines of their own.
-	stderr = &syncWriter{w: stderr}
-	logf := func(format string, a ...any) {
-		fmt.Fprintf(stderr, "snbench: "+format+"\n", a...)
-	}
-	dir, err := os.MkdirTemp("", "snbench-")
+	r, err := benchproc.NewRun("snbench", envAuthKey, stderr)
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(dir)
-
-	authKey, _, err := crypto.GenerateEd25519Key(rand.Reader)
-	if err != nil {
-		return err
-	}
-	authID, err := peer.IDFromPrivateKey(authKey)
-	if err != nil {
-		return err
-	}
-	rawKey, err := crypto.MarshalPrivateKey(authKey)
-	if err != nil {
-		return err
-	}
-	env := append(os.Environ(), envAuthKey+"="+hex.EncodeToString(rawKey))
+	defer r.Close()
+	stderr, logf, auth, env, dir := r.Stderr, r.Logf, r.Auth, r.Env, r.Dir
 	res := &results{n: cfg.n}
 
-	sn, err := startChild("supernode", env, stderr, "-n", strconv.Itoa(cfg.n), "-auth", authID.String(), "-db", filepath.Join(dir, "mailbox.db"))
+	sn, err := benchproc.Start(envRole, "supernode", env, stderr, "-n", strconv.Itoa(cfg.n), "-db", filepath.Join(dir, "mailbox.db"))
 	if err != nil {
 		return err
 	}
-	defer sn.stop()
-	bare, err := startChild("bare", env, stderr, "-n", strconv.Itoa(cfg.n))
+	defer sn.Stop()
+	bare, err := benchproc.Start(envRole, "bare", env, stderr, "-n", strconv.Itoa(cfg.n))
 	if err != nil {
 		return err
 	}
-	defer bare.stop()
-	snInfo, bareInfo := sn.info, bare.info
-	logf("supernode %s (pid %d), bare host pid %d", snInfo.ID, sn.cmd.Process.Pid, bare.cmd.Process.Pid)
+	defer bare.Stop()
+	snInfo, err := peer.AddrInfoFromString(sn.Addr)
+	if err != nil {
+		return fmt.Errorf("supernode address: %w", err)
+	}
+	bareInfo, err := peer.AddrInfoFromString(bare.Addr)
+	if err != nil {
+		return fmt.Errorf("bare host address: %w", err)
+	}
+	logf("supernode %s (pid %d), bare host pid %d", snInfo.ID, sn.Pid(), bare.Pid())
 
 	time.Sleep(500 * time.Millisecond)
-	if res.snIdle, err = sn.rss(); err != nil {
+	if res.snIdle, err = sn.RSS(); err != nil {
 		return err
 	}
-	if res.bareIdle, err = bare.rss(); err != nil {
+	if res.bareIdle, err = bare.RSS(); err != nil {
 		return err
 	}
 
 	// Workers, each with its share of the nodes.
 	res.workers = max(2, (cfg.n+cfg.perWorker-1)/cfg.perWorker)
 	res.workers = min(res.workers, cfg.n)
-	var workers []*proc
+	var workers []*benchproc.Child
 	defer func() {
 		for _, w := range workers {
-			w.stop()
+			w.Stop()
 		}
 	}()
 	for i := range res.workers {
 		lo, hi := i*cfg.n/res.workers, (i+1)*cfg.n/res.workers
 		conc := max(1, cfg.conc/res.workers)
-		w, err := startChild("worker", env, stderr,
+		w, err := benchproc.Start(envRole, "worker", env, stderr,
 			"-n", strconv.Itoa(cfg.n), "-lo", strconv.Itoa(lo), "-hi", strconv.Itoa(hi),
-			"-sn", addrOf(snInfo), "-bare", addrOf(bareInfo), "-auth", authID.String(),
+			"-sn", benchproc.AddrOf(*snInfo), "-bare", benchproc.AddrOf(*bareInfo),
 			"-contacts", strconv.Itoa(cfg.contacts), "-addrs", strconv.Itoa(cfg.addrs),
 			"-setup-conc", strconv.Itoa(max(1, cfg.setupConc/res.workers)), "-conc", strconv.Itoa(conc))
 		if err != nil {
@@ -261,7 +223,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 
 	logf("connecting %d nodes from %d workers", cfg.n, res.workers)
 	start := time.Now()
-	reps, err := all(workers, "connect")
+	reps, err := benchproc.All[reply](workers, "connect")
 	if err != nil {
 		return err
 	}
@@ -271,37 +233,37 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	logf("connected in %v (%d dials retried)", res.connect.Round(time.Millisecond), res.retries)
 	time.Sleep(time.Second) // let identify finish everywhere
-	if res.snConn, err = sn.rss(); err != nil {
+	if res.snConn, err = sn.RSS(); err != nil {
 		return err
 	}
-	if res.bareConn, err = bare.rss(); err != nil {
+	if res.bareConn, err = bare.RSS(); err != nil {
 		return err
 	}
 
 	start = time.Now()
-	if _, err := all(workers, "publish"); err != nil {
+	if _, err := benchproc.All[reply](workers, "publish"); err != nil {
 		return err
 	}
 	res.publishAll = time.Since(start)
 	logf("published in %v", res.publishAll.Round(time.Millisecond))
-	if res.snPub, err = sn.rss(); err != nil {
+	if res.snPub, err = sn.RSS(); err != nil {
 		return err
 	}
 
 	per := max(1, cfg.lookups/res.workers)
-	reps, err = all(workers, "ping "+strconv.Itoa(per))
+	reps, err = benchproc.All[reply](workers, "ping "+strconv.Itoa(per))
 	if err != nil {
 		return err
 	}
 	for _, r := range reps {
-		res.ping = append(res.ping, durs(r.Lat)...)
+		res.ping = append(res.ping, benchproc.Durs(r.Lat)...)
 	}
-	reps, err = all(workers, "lookup "+strconv.Itoa(per))
+	reps, err = benchproc.All[reply](workers, "lookup "+strconv.Itoa(per))
 	if err != nil {
 		return err
 	}
 	for _, r := range reps {
-		res.lookup = append(res.lookup, durs(r.Lat)...)
+		res.lookup = append(res.lookup, benchproc.Durs(r.Lat)...)
 		res.found += r.Found
 		res.want += r.Want
 	}
@@ -311,7 +273,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 
 	// The mailbox and relay need only a few nodes: they run here.
-	b := &bench{ctx: ctx, cfg: cfg, authKey: authKey, sn: snInfo}
+	b := &bench{ctx: ctx, cfg: cfg, authKey: auth.Key, sn: *snInfo}
 	defer b.close()
 	logf("mailbox: %d items", cfg.mail)
 	if err := b.mailbox(res); err != nil {
@@ -322,177 +284,20 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("relay: %w", err)
 	}
 
-	if _, err := all(workers, "quit"); err != nil {
+	if _, err := benchproc.All[reply](workers, "quit"); err != nil {
 		return err
 	}
 	report(stdout, cfg, res)
 	return nil
 }
 
-// syncWriter serialises writes to w, and hides any io.ReaderFrom of it
-// (bytes.Buffer's would let concurrent copies overwrite each other).
-type syncWriter struct {
-	mu sync.Mutex
-	w  io.Writer
-}
-
-func (s *syncWriter) Write(b []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.w.Write(b)
-}
-
-func addrOf(ai peer.AddrInfo) string {
-	return ai.Addrs[0].Encapsulate(ma.StringCast("/p2p/" + ai.ID.String())).String()
-}
-
-func durs(ns []int64) []time.Duration {
-	out := make([]time.Duration, len(ns))
-	for i, v := range ns {
-		out[i] = time.Duration(v)
-	}
-	return out
-}
-
-// proc is a re-executed child, spoken to one line at a time.
-type proc struct {
-	role string
-	cmd  *exec.Cmd
-	in   io.WriteCloser
-	out  *bufio.Scanner
-	info peer.AddrInfo // servers: their address
-}
-
-// reply is a child's answer to one command.
+// reply is a worker's answer to one command.
 type reply struct {
-	Err   string  `json:"err,omitempty"`
 	Lat   []int64 `json:"lat,omitempty"`
 	Found int     `json:"found,omitempty"`
 	Want  int     `json:"want,omitempty"`
 	// Retries counts dials repeated after a timeout.
 	Retries int `json:"retries,omitempty"`
-}
-
-func startChild(role string, env []string, stderr io.Writer, args ...string) (*proc, error) {
-	exe, err := os.Executable()
-	if err != nil {
-		return nil, err
-	}
-	cmd := exec.Command(exe, args...)
-	cmd.Env = append(env, envRole+"="+role)
-	cmd.Stderr = stderr
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	in, err := cmd.StdinPipe()
-	if err != nil {
-		return nil, err
-	}
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		return nil, err
-	}
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("starting %s: %w", role, err)
-	}
-	p := &proc{role: role, cmd: cmd, in: in, out: bufio.NewScanner(out)}
-	p.out.Buffer(make([]byte, 64<<10), 64<<20)
-	r, err := p.read()
-	if err != nil {
-		p.stop()
-		return nil, err
-	}
-	if role != "worker" {
-		ai, err := peer.AddrInfoFromString(r.Err) // the first line carries the address
-		if err != nil {
-			p.stop()
-			return nil, fmt.Errorf("%s address: %w", role, err)
-		}
-		p.info = *ai
-	}
-	return p, nil
-}
-
-// read reads one reply line. A server's first line is its address, carried
-// in Err for want of a better field.
-func (p *proc) read() (reply, error) {
-	if !p.out.Scan() {
-		err := p.out.Err()
-		if err == nil {
-			err = io.ErrUnexpectedEOF
-		}
-		return reply{}, fmt.Errorf("%s: %w", p.role, err)
-	}
-	line := p.out.Text()
-	if addr, ok := strings.CutPrefix(line, "ADDR "); ok {
-		return reply{Err: addr}, nil
-	}
-	var r reply
-	if err := json.Unmarshal([]byte(line), &r); err != nil {
-		return reply{}, fmt.Errorf("%s: bad reply %q: %w", p.role, line, err)
-	}
-	if r.Err != "" {
-		return r, fmt.Errorf("%s: %s", p.role, r.Err)
-	}
-	return r, nil
-}
-
-func (p *proc) send(cmd string) error {
-	_, err := fmt.Fprintln(p.in, cmd)
-	return err
-}
-
-func (p *proc) do(cmd string) (reply, error) {
-	if err := p.send(cmd); err != nil {
-		return reply{}, err
-	}
-	return p.read()
-}
-
-// rss has the child collect its garbage and return memory to the kernel,
-// then reads its resident set from /proc.
-func (p *proc) rss() (int64, error) {
-	if _, err := p.do("gc"); err != nil {
-		return 0, err
-	}
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.cmd.Process.Pid))
-	if err != nil {
-		return 0, err
-	}
-	for line := range strings.Lines(string(b)) {
-		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
-			kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
-			return kb << 10, err
-		}
-	}
-	return 0, errors.New("no VmRSS in /proc status")
-}
-
-func (p *proc) stop() {
-	_ = p.in.Close()
-	done := make(chan struct{})
-	go func() { _ = p.cmd.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(10 * time.Second):
-		_ = p.cmd.Process.Kill()
-		<-done
-	}
-}
-
-// all sends cmd to every worker at once and waits for every reply.
-func all(ws []*proc, cmd string) ([]reply, error) {
-	for _, w := range ws {
-		if err := w.send(cmd); err != nil {
-			return nil, err
-		}
-	}
-	out := make([]reply, len(ws))
-	var errs []error
-	for i, w := range ws {
-		r, err := w.read()
-		errs = append(errs, err)
-		out[i] = r
-	}
-	return out, errors.Join(errs...)
 }
 
 // runServer is the supernode's process (or, for the baseline, a bare host
@@ -501,42 +306,30 @@ func all(ws []*proc, cmd string) ([]reply, error) {
 func runServer(services bool, args []string) error {
 	fs := flag.NewFlagSet("server", flag.ContinueOnError)
 	n := fs.Int("n", 1000, "nodes the supernode is sized for")
-	auth := fs.String("auth", "", "auth server peer ID")
 	db := fs.String("db", "", "mailbox database")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	res, err := supernode.SupernodeResources(*n)
-	if err != nil {
-		return err
-	}
-	h, err := libp2p.New(libp2p.ListenAddrStrings("/ip4/127.0.0.1/tcp/0"), libp2p.Transport(tcp.NewTCPTransport), res)
+	h, err := benchproc.SupernodeHost(*n)
 	if err != nil {
 		return err
 	}
 	defer h.Close()
 	if services {
-		authID, err := peer.Decode(*auth)
+		auth, err := benchproc.AuthFromEnv(envAuthKey)
 		if err != nil {
 			return err
 		}
 		log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-		svc, err := supernode.StartServices(h, supernode.ServicesConfig{AuthServer: authID, MailboxDB: *db, Logger: log})
+		svc, err := supernode.StartServices(h, supernode.ServicesConfig{AuthServer: auth.ID, MailboxDB: *db, Logger: log})
 		if err != nil {
 			return err
 		}
 		defer svc.Close()
 	}
-	fmt.Printf("ADDR %s\n", addrOf(peer.AddrInfo{ID: h.ID(), Addrs: h.Addrs()}))
-	sc := bufio.NewScanner(os.Stdin)
-	for sc.Scan() {
-		if sc.Text() == "gc" {
-			runtime.GC()
-			debug.FreeOSMemory()
-		}
-		fmt.Println("{}")
-	}
-	return nil
+	return benchproc.Serve(os.Stdin, os.Stdout, benchproc.Ready(h), func(cmd, _ string) (any, error) {
+		return nil, fmt.Errorf("unknown command %q", cmd)
+	})
 }
 
 // node is one simulated node.
@@ -570,29 +363,6 @@ func contacts(i, n, k int) []int {
 	return out
 }
 
-// newHost makes a TCP-only host listening on ip (empty: no address at all,
-// reachable only through a relay).
-func newHost(ip string, light bool) (host.Host, error) {
-	opts := []libp2p.Option{libp2p.Transport(tcp.NewTCPTransport), libp2p.DisableMetrics()}
-	if ip == "" {
-		opts = append(opts, libp2p.NoListenAddrs, libp2p.EnableRelay())
-	} else {
-		opts = append(opts, libp2p.ListenAddrStrings("/ip4/"+ip+"/tcp/0"))
-	}
-	if light {
-		opts = append(opts, libp2p.ResourceManager(&network.NullResourceManager{}), libp2p.DisableRelay(), libp2p.Ping(false))
-	}
-	return libp2p.New(opts...)
-}
-
-func signTicket(authKey crypto.PrivKey, name string, h host.Host) (*wire.SignedTicket, error) {
-	now := time.Now()
-	return ticket.Sign(authKey, ticket.Ticket{
-		Username: name, Peer: h.ID(), Device: "snbench", Role: ticket.RoleNode,
-		Issued: now, Expiry: now.Add(wire.TicketLifetime), BoxKey: make([]byte, 32),
-	})
-}
-
 // runWorker runs nodes [lo, hi) of n and answers the coordinator's
 // commands: connect, publish, ping K, lookup K, gc, quit.
 func runWorker(args []string) error {
@@ -602,7 +372,6 @@ func runWorker(args []string) error {
 	hi := fs.Int("hi", 0, "last node here, exclusive")
 	snAddr := fs.String("sn", "", "supernode")
 	bareAddr := fs.String("bare", "", "bare baseline host")
-	auth := fs.String("auth", "", "auth server peer ID")
 	k := fs.Int("contacts", 50, "contacts per node")
 	addrs := fs.Int("addrs", 32, "loopback addresses")
 	setupConc := fs.Int("setup-conc", 64, "concurrent connects and publishes")
@@ -610,18 +379,11 @@ func runWorker(args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	rawKey, err := hex.DecodeString(os.Getenv(envAuthKey))
+	auth, err := benchproc.AuthFromEnv(envAuthKey)
 	if err != nil {
 		return err
 	}
-	authKey, err := crypto.UnmarshalPrivateKey(rawKey)
-	if err != nil {
-		return err
-	}
-	authID, err := peer.Decode(*auth)
-	if err != nil {
-		return err
-	}
+	authKey, authID := auth.Key, auth.ID
 	sn, err := peer.AddrInfoFromString(*snAddr)
 	if err != nil {
 		return err
@@ -639,28 +401,19 @@ func runWorker(args []string) error {
 		}
 	}()
 	ctx := context.Background()
-	answer := func(r reply) {
-		b, _ := json.Marshal(r)
-		fmt.Printf("%s\n", b)
-	}
-	fail := func(err error) reply { return reply{Err: err.Error()} }
-	fmt.Println("{}") // ready
-
-	sc := bufio.NewScanner(os.Stdin)
-	for sc.Scan() {
-		cmd, arg, _ := strings.Cut(sc.Text(), " ")
+	return benchproc.Serve(os.Stdin, os.Stdout, "", func(cmd, arg string) (any, error) {
 		count, _ := strconv.Atoi(arg)
 		switch cmd {
 		case "connect":
 			var retries atomic.Int64
-			err := parallel(len(nodes), *setupConc, func(j int) error {
+			err := benchproc.Parallel(len(nodes), *setupConc, func(j int) error {
 				i := *lo + j
-				h, err := newHost(fmt.Sprintf("127.0.0.%d", 2+i%*addrs), true)
+				h, err := benchproc.NewHost(fmt.Sprintf("127.0.0.%d", 2+i%*addrs), true)
 				if err != nil {
 					return err
 				}
 				nodes[j] = &node{i: i, h: h}
-				if nodes[j].st, err = signTicket(authKey, username(i), h); err != nil {
+				if nodes[j].st, err = benchproc.SignTicket(authKey, username(i), "snbench", h); err != nil {
 					return err
 				}
 				// A dial that times out while thousands of others are
@@ -685,12 +438,11 @@ func runWorker(args []string) error {
 				return nil
 			})
 			if err != nil {
-				answer(fail(err))
-				continue
+				return nil, err
 			}
-			answer(reply{Retries: int(retries.Load())})
+			return reply{Retries: int(retries.Load())}, nil
 		case "publish":
-			err := parallel(len(nodes), *setupConc, func(j int) error {
+			err := benchproc.Parallel(len(nodes), *setupConc, func(j int) error {
 				nd := nodes[j]
 				var allowed [][]byte
 				for _, c := range contacts(nd.i, *n, *k) {
@@ -701,22 +453,20 @@ func runWorker(args []string) error {
 				return snclient.Rendezvous{AuthServer: authID, Allowed: allowed}.Publish(cctx, nd.h, sn.ID, nd.st)
 			})
 			if err != nil {
-				answer(fail(err))
-				continue
+				return nil, err
 			}
-			answer(reply{})
+			return reply{}, nil
 		case "ping":
-			lat, _, err := measure(count, *conc, func(i int) error {
-				return pingOnce(ctx, nodes[i%len(nodes)].h, sn.ID)
+			lat, _, err := benchproc.Measure(count, *conc, func(i int) error {
+				return benchproc.PingOnce(ctx, nodes[i%len(nodes)].h, sn.ID)
 			})
 			if err != nil {
-				answer(fail(err))
-				continue
+				return nil, err
 			}
-			answer(reply{Lat: nanos(lat)})
+			return reply{Lat: benchproc.Nanos(lat)}, nil
 		case "lookup":
 			var found, want atomic.Int64
-			lat, _, err := measure(count, *conc, func(i int) error {
+			lat, _, err := benchproc.Measure(count, *conc, func(i int) error {
 				nd := nodes[i%len(nodes)]
 				cs := contacts(nd.i, *n, *k)
 				names := make([]string, len(cs))
@@ -740,102 +490,14 @@ func runWorker(args []string) error {
 				return nil
 			})
 			if err != nil {
-				answer(fail(err))
-				continue
+				return nil, err
 			}
-			answer(reply{Lat: nanos(lat), Found: int(found.Load()), Want: int(want.Load())})
-		case "gc":
-			runtime.GC()
-			answer(reply{})
+			return reply{Lat: benchproc.Nanos(lat), Found: int(found.Load()), Want: int(want.Load())}, nil
 		case "quit":
-			answer(reply{})
-			return nil
-		default:
-			answer(fail(fmt.Errorf("unknown command %q", cmd)))
+			return nil, benchproc.ErrQuit
 		}
-	}
-	return sc.Err()
-}
-
-func nanos(ds []time.Duration) []int64 {
-	out := make([]int64, len(ds))
-	for i, d := range ds {
-		out[i] = int64(d)
-	}
-	return out
-}
-
-// parallel runs f(0..n-1) on at most conc goroutines and returns the first
-// error.
-func parallel(n, conc int, f func(i int) error) error {
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	var first error
-	for range min(conc, n) {
-		wg.Go(func() {
-			for {
-				i := int(next.Add(1) - 1)
-				if i >= n {
-					return
-				}
-				if err := f(i); err != nil {
-					mu.Lock()
-					if first == nil {
-						first = err
-					}
-					mu.Unlock()
-					return
-				}
-			}
-		})
-	}
-	wg.Wait()
-	return first
-}
-
-// measure runs op n times on conc goroutines and returns each latency and
-// the elapsed time.
-func measure(n, conc int, op func(i int) error) ([]time.Duration, time.Duration, error) {
-	lat := make([]time.Duration, n)
-	start := time.Now()
-	err := parallel(n, conc, func(i int) error {
-		t := time.Now()
-		if err := op(i); err != nil {
-			return err
-		}
-		lat[i] = time.Since(t)
-		return nil
+		return nil, fmt.Errorf("unknown command %q", cmd)
 	})
-	return lat, time.Since(start), err
-}
-
-// pingOnce is a bare libp2p round trip: a fresh ping stream, 32 bytes there
-// and back, as the rendezvous and mailbox clients open a fresh stream for
-// each request.
-func pingOnce(ctx context.Context, h host.Host, p peer.ID) error {
-	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	s, err := h.NewStream(ctx, p, ping.ID)
-	if err != nil {
-		return err
-	}
-	defer s.Close()
-	_ = s.SetDeadline(time.Now().Add(30 * time.Second))
-	var out, in [ping.PingSize]byte
-	_, _ = rand.Read(out[:])
-	if _, err := s.Write(out[:]); err != nil {
-		_ = s.Reset()
-		return err
-	}
-	if _, err := io.ReadFull(s, in[:]); err != nil {
-		_ = s.Reset()
-		return err
-	}
-	if in != out {
-		return errors.New("ping: wrong echo")
-	}
-	return nil
 }
 
 // bench holds the coordinator's own hosts for the mailbox and relay
@@ -855,7 +517,7 @@ func (b *bench) close() {
 }
 
 func (b *bench) host(ip string) (host.Host, error) {
-	h, err := newHost(ip, false)
+	h, err := benchproc.NewHost(ip, false)
 	if err == nil {
 		b.hosts = append(b.hosts, h)
 	}
@@ -879,7 +541,7 @@ func (b *bench) mailbox(res *results) error {
 			if err != nil {
 				return nil, err
 			}
-			st, err := signTicket(b.authKey, fmt.Sprintf("%s%02d", prefix, i), h)
+			st, err := benchproc.SignTicket(b.authKey, fmt.Sprintf("%s%02d", prefix, i), "snbench", h)
 			if err != nil {
 				return nil, err
 			}
@@ -908,7 +570,7 @@ func (b *bench) mailbox(res *results) error {
 	// Each goroutine takes puts in order; put i is sender i%users's to
 	// owner i%users.
 	res.mailItems = b.cfg.mail
-	res.put, res.putElapsed, err = measure(b.cfg.mail, b.cfg.conc, func(i int) error {
+	res.put, res.putElapsed, err = benchproc.Measure(b.cfg.mail, b.cfg.conc, func(i int) error {
 		s, o := senders[i%users], i%users
 		_, err := snclient.PutMail(b.ctx, s.h, b.sn.ID, s.st, snclient.MailboxID(authID, fmt.Sprintf("mailowner%02d", o)), item)
 		return err
@@ -922,7 +584,7 @@ func (b *bench) mailbox(res *results) error {
 	var mu sync.Mutex
 	var lat []time.Duration
 	start := time.Now()
-	err = parallel(users, b.cfg.conc, func(o int) error {
+	err = benchproc.Parallel(users, b.cfg.conc, func(o int) error {
 		u := owners[o]
 		var after uint64
 		for {
@@ -970,7 +632,7 @@ func (b *bench) relay(res *results) error {
 			return err
 		}
 		// Proving a ticket to the rendezvous admits the node to the relay.
-		st, err := signTicket(b.authKey, fmt.Sprintf("hidden%d", i), h)
+		st, err := benchproc.SignTicket(b.authKey, fmt.Sprintf("hidden%d", i), "snbench", h)
 		if err != nil {
 			return err
 		}
@@ -1009,10 +671,10 @@ func (b *bench) relay(res *results) error {
 	msg := make([]byte, msgSize)
 	_, _ = rand.Read(msg)
 	lctx := network.WithAllowLimitedConn(ctx, "snbench")
-	if res.relMsg, res.relMsgElapsed, err = measure(b.cfg.msgs, 1, func(int) error { return echoOnce(lctx, a, z.ID(), msg) }); err != nil {
+	if res.relMsg, res.relMsgElapsed, err = benchproc.Measure(b.cfg.msgs, 1, func(int) error { return echoOnce(lctx, a, z.ID(), msg) }); err != nil {
 		return fmt.Errorf("relayed messages: %w", err)
 	}
-	if res.dirMsg, res.dirMsgElapsed, err = measure(b.cfg.msgs, 1, func(int) error { return echoOnce(ctx, dc, dd.ID(), msg) }); err != nil {
+	if res.dirMsg, res.dirMsgElapsed, err = benchproc.Measure(b.cfg.msgs, 1, func(int) error { return echoOnce(ctx, dc, dd.ID(), msg) }); err != nil {
 		return fmt.Errorf("direct messages: %w", err)
 	}
 	res.transferBytes = int64(b.cfg.transferMiB) << 20
@@ -1109,52 +771,41 @@ func transfer(ctx context.Context, h host.Host, p peer.ID, n int64) (time.Durati
 	return d, nil
 }
 
-// pct returns the p-th percentile (0 < p ≤ 100) of ds.
-func pct(ds []time.Duration, p float64) time.Duration {
-	if len(ds) == 0 {
-		return 0
-	}
-	s := slices.Clone(ds)
-	slices.Sort(s)
-	i := int(float64(len(s))*p/100+0.5) - 1
-	return s[max(0, min(i, len(s)-1))]
-}
-
 // report prints the human table, then the benchmark lines.
 func report(w io.Writer, cfg *config, r *results) {
 	n := float64(r.n)
 	snPer := float64(r.snConn-r.snIdle) / n
 	snPubPer := float64(r.snPub-r.snIdle) / n
 	barePer := float64(r.bareConn-r.bareIdle) / n
-	pingP50, pingP99 := pct(r.ping, 50), pct(r.ping, 99)
+	pingP50, pingP99 := benchproc.Pct(r.ping, 50), benchproc.Pct(r.ping, 99)
 	perPublish := r.publishAll / time.Duration(r.n)
 	putRate := float64(r.mailItems) / r.putElapsed.Seconds()
 	fetchRate := float64(r.mailItems) / r.fetchElapsed.Seconds()
 	relRate := float64(len(r.relMsg)) / r.relMsgElapsed.Seconds()
 	dirRate := float64(len(r.dirMsg)) / r.dirMsgElapsed.Seconds()
 	mbps := func(d time.Duration) float64 { return float64(r.transferBytes) / d.Seconds() / 1e6 }
-	ratio := func(a, b time.Duration) string { return fmt.Sprintf("%.1fx", float64(a)/float64(b)) }
+	ratio := benchproc.Ratio
 
 	fmt.Fprintf(w, "\nOne supernode, %d simulated nodes from %d worker processes (TCP, %d loopback addresses), %d CPUs\n",
 		r.n, r.workers, min(cfg.addrs, r.n), runtime.NumCPU())
 	fmt.Fprintf(w, "connect all: %v (%d dials retried after a timeout); supernode RSS idle %.1f MiB, %d connected %.1f MiB, published %.1f MiB\n\n",
-		r.connect.Round(time.Millisecond), r.retries, mib(r.snIdle), r.n, mib(r.snConn), mib(r.snPub))
+		r.connect.Round(time.Millisecond), r.retries, benchproc.MiB(r.snIdle), r.n, benchproc.MiB(r.snConn), benchproc.MiB(r.snPub))
 	tw := func(what, op, base, rt string) { fmt.Fprintf(w, "%-52s %14s %14s %9s\n", what, op, base, rt) }
 	tw("measure", "op", "baseline", "ratio")
-	tw("RSS per connected node vs bare libp2p host", kib(snPer), kib(barePer), fmt.Sprintf("%.2fx", snPer/barePer))
-	tw("RSS per connected+published node vs bare host", kib(snPubPer), kib(barePer), fmt.Sprintf("%.2fx", snPubPer/barePer))
+	tw("RSS per connected node vs bare libp2p host", benchproc.KiB(snPer), benchproc.KiB(barePer), fmt.Sprintf("%.2fx", snPer/barePer))
+	tw("RSS per connected+published node vs bare host", benchproc.KiB(snPubPer), benchproc.KiB(barePer), fmt.Sprintf("%.2fx", snPubPer/barePer))
 	tw(fmt.Sprintf("publish all %d (with allow lists)", r.n), r.publishAll.Round(time.Millisecond).String(), "", "")
-	tw("  per node (amortized) vs ping p50", dur(perPublish), dur(pingP50), ratio(perPublish, pingP50))
-	tw(fmt.Sprintf("lookup of %d contacts p50 vs ping p50", cfg.contacts), dur(pct(r.lookup, 50)), dur(pingP50), ratio(pct(r.lookup, 50), pingP50))
-	tw(fmt.Sprintf("lookup of %d contacts p99 vs ping p99", cfg.contacts), dur(pct(r.lookup, 99)), dur(pingP99), ratio(pct(r.lookup, 99), pingP99))
-	tw("mailbox put p50 vs ping p50", dur(pct(r.put, 50)), dur(pingP50), ratio(pct(r.put, 50), pingP50))
-	tw("mailbox put p99 vs ping p99", dur(pct(r.put, 99)), dur(pingP99), ratio(pct(r.put, 99), pingP99))
+	tw("  per node (amortized) vs ping p50", benchproc.Dur(perPublish), benchproc.Dur(pingP50), ratio(perPublish, pingP50))
+	tw(fmt.Sprintf("lookup of %d contacts p50 vs ping p50", cfg.contacts), benchproc.Dur(benchproc.Pct(r.lookup, 50)), benchproc.Dur(pingP50), ratio(benchproc.Pct(r.lookup, 50), pingP50))
+	tw(fmt.Sprintf("lookup of %d contacts p99 vs ping p99", cfg.contacts), benchproc.Dur(benchproc.Pct(r.lookup, 99)), benchproc.Dur(pingP99), ratio(benchproc.Pct(r.lookup, 99), pingP99))
+	tw("mailbox put p50 vs ping p50", benchproc.Dur(benchproc.Pct(r.put, 50)), benchproc.Dur(pingP50), ratio(benchproc.Pct(r.put, 50), pingP50))
+	tw("mailbox put p99 vs ping p99", benchproc.Dur(benchproc.Pct(r.put, 99)), benchproc.Dur(pingP99), ratio(benchproc.Pct(r.put, 99), pingP99))
 	tw("mailbox puts per second", fmt.Sprintf("%.0f/s", putRate), "", "")
-	tw("mailbox fetch+ack p50 vs ping p50", dur(pct(r.fetch, 50)), dur(pingP50), ratio(pct(r.fetch, 50), pingP50))
-	tw("mailbox fetch+ack p99 vs ping p99", dur(pct(r.fetch, 99)), dur(pingP99), ratio(pct(r.fetch, 99), pingP99))
+	tw("mailbox fetch+ack p50 vs ping p50", benchproc.Dur(benchproc.Pct(r.fetch, 50)), benchproc.Dur(pingP50), ratio(benchproc.Pct(r.fetch, 50), pingP50))
+	tw("mailbox fetch+ack p99 vs ping p99", benchproc.Dur(benchproc.Pct(r.fetch, 99)), benchproc.Dur(pingP99), ratio(benchproc.Pct(r.fetch, 99), pingP99))
 	tw("mailbox fetch+acks per second", fmt.Sprintf("%.0f/s", fetchRate), "", "")
-	tw("relayed message p50 vs direct", dur(pct(r.relMsg, 50)), dur(pct(r.dirMsg, 50)), ratio(pct(r.relMsg, 50), pct(r.dirMsg, 50)))
-	tw("relayed message p99 vs direct", dur(pct(r.relMsg, 99)), dur(pct(r.dirMsg, 99)), ratio(pct(r.relMsg, 99), pct(r.dirMsg, 99)))
+	tw("relayed message p50 vs direct", benchproc.Dur(benchproc.Pct(r.relMsg, 50)), benchproc.Dur(benchproc.Pct(r.dirMsg, 50)), ratio(benchproc.Pct(r.relMsg, 50), benchproc.Pct(r.dirMsg, 50)))
+	tw("relayed message p99 vs direct", benchproc.Dur(benchproc.Pct(r.relMsg, 99)), benchproc.Dur(benchproc.Pct(r.dirMsg, 99)), ratio(benchproc.Pct(r.relMsg, 99), benchproc.Pct(r.dirMsg, 99)))
 	tw("relayed messages per second vs direct", fmt.Sprintf("%.0f/s", relRate), fmt.Sprintf("%.0f/s", dirRate), fmt.Sprintf("%.2fx", relRate/dirRate))
 	tw(fmt.Sprintf("relayed %d MiB transfer vs direct (throughput)", cfg.transferMiB),
 		fmt.Sprintf("%.0f MB/s", mbps(r.relTransfer)), fmt.Sprintf("%.0f MB/s", mbps(r.dirTransfer)),
@@ -1172,35 +823,20 @@ func report(w io.Writer, cfg *config, r *results) {
 	line("PublishPerNode", r.n, float64(perPublish), "")
 	line("PingP50", len(r.ping), float64(pingP50), "")
 	line("PingP99", len(r.ping), float64(pingP99), "")
-	line("LookupP50", len(r.lookup), float64(pct(r.lookup, 50)), "")
-	line("LookupP99", len(r.lookup), float64(pct(r.lookup, 99)), "")
+	line("LookupP50", len(r.lookup), float64(benchproc.Pct(r.lookup, 50)), "")
+	line("LookupP99", len(r.lookup), float64(benchproc.Pct(r.lookup, 99)), "")
 	line("MailPut", r.mailItems, float64(r.putElapsed)/float64(r.mailItems), "")
-	line("MailPutP50", r.mailItems, float64(pct(r.put, 50)), "")
-	line("MailPutP99", r.mailItems, float64(pct(r.put, 99)), "")
+	line("MailPutP50", r.mailItems, float64(benchproc.Pct(r.put, 50)), "")
+	line("MailPutP99", r.mailItems, float64(benchproc.Pct(r.put, 99)), "")
 	line("MailFetchAck", r.mailItems, float64(r.fetchElapsed)/float64(r.mailItems), "")
-	line("MailFetchAckP50", r.mailItems, float64(pct(r.fetch, 50)), "")
-	line("MailFetchAckP99", r.mailItems, float64(pct(r.fetch, 99)), "")
+	line("MailFetchAckP50", r.mailItems, float64(benchproc.Pct(r.fetch, 50)), "")
+	line("MailFetchAckP99", r.mailItems, float64(benchproc.Pct(r.fetch, 99)), "")
 	line("RelayMsg", len(r.relMsg), float64(r.relMsgElapsed)/float64(len(r.relMsg)), "")
-	line("RelayMsgP50", len(r.relMsg), float64(pct(r.relMsg, 50)), "")
-	line("RelayMsgP99", len(r.relMsg), float64(pct(r.relMsg, 99)), "")
+	line("RelayMsgP50", len(r.relMsg), float64(benchproc.Pct(r.relMsg, 50)), "")
+	line("RelayMsgP99", len(r.relMsg), float64(benchproc.Pct(r.relMsg, 99)), "")
 	line("DirectMsg", len(r.dirMsg), float64(r.dirMsgElapsed)/float64(len(r.dirMsg)), "")
-	line("DirectMsgP50", len(r.dirMsg), float64(pct(r.dirMsg, 50)), "")
-	line("DirectMsgP99", len(r.dirMsg), float64(pct(r.dirMsg, 99)), "")
+	line("DirectMsgP50", len(r.dirMsg), float64(benchproc.Pct(r.dirMsg, 50)), "")
+	line("DirectMsgP99", len(r.dirMsg), float64(benchproc.Pct(r.dirMsg, 99)), "")
 	line("RelayTransfer", 1, float64(r.relTransfer), fmt.Sprintf("\t%.2f MB/s", mbps(r.relTransfer)))
 	line("DirectTransfer", 1, float64(r.dirTransfer), fmt.Sprintf("\t%.2f MB/s", mbps(r.dirTransfer)))
-}
-
-func mib(b int64) float64 { return float64(b) / (1 << 20) }
-
-func kib(b float64) string { return fmt.Sprintf("%.1f KiB", b/1024) }
-
-func dur(d time.Duration) string {
-	switch {
-	case d >= time.Millisecond:
-		return fmt.Sprintf("%.2f ms", float64(d)/1e6)
-	case d >= time.Microsecond:
-		return fmt.Sprintf("%.1f µs", float64(d)/1e3)
-	default:
-		return fmt.Sprintf("%d ns", d)
-	}
 }

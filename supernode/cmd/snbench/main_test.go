@@ -1,26 +1,20 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
-	"fmt"
 	"os"
 	"strconv"
 	"strings"
 	"testing"
+
+	"eserver/internal/benchproc"
 )
 
 // TestMain lets the test binary stand in for the program when run() re-executes
 // itself as the supernode, the bare host or a worker.
 func TestMain(m *testing.M) {
-	if role := os.Getenv(envRole); role != "" {
-		if err := child(role, os.Args[1:]); err != nil {
-			fmt.Fprintln(os.Stderr, "snbench:", err)
-			os.Exit(1)
-		}
-		os.Exit(0)
-	}
+	benchproc.AsChild(envRole, "snbench", child)
 	os.Exit(m.Run())
 }
 
@@ -32,24 +26,17 @@ func TestRunSmall(t *testing.T) {
 	if err := run(context.Background(), args, &out, &log); err != nil {
 		t.Fatalf("run: %v\nstderr:\n%s", err, log.String())
 	}
-	got := map[string][]string{}
-	sc := bufio.NewScanner(bytes.NewReader(out.Bytes()))
-	for sc.Scan() {
-		f := strings.Fields(sc.Text())
-		if len(f) >= 6 && strings.HasPrefix(f[0], "BenchmarkSN") {
-			got[f[0]] = f[1:]
-		}
-	}
+	got := benchproc.BenchLines(out.String(), "BenchmarkSN")
 	for _, name := range []string{
 		"RSSPerNode", "BareRSSPerNode", "PublishAll", "PingP50", "PingP99", "LookupP50", "LookupP99",
 		"MailPut", "MailPutP50", "MailFetchAckP99", "RelayMsgP50", "DirectMsgP50", "RelayTransfer", "DirectTransfer",
 	} {
-		f, ok := got["BenchmarkSN"+name]
+		f, ok := got[name]
 		if !ok {
 			t.Errorf("no BenchmarkSN%s line in:\n%s", name, out.String())
 			continue
 		}
-		if f[2] != "ns/op" || f[3] != "20" || f[4] != "nodes" {
+		if len(f) < 5 || f[2] != "ns/op" || f[3] != "20" || f[4] != "nodes" {
 			t.Errorf("BenchmarkSN%s: fields %q", name, f)
 		}
 		if _, err := strconv.ParseFloat(f[1], 64); err != nil {
