@@ -73,6 +73,11 @@ const (
 	// event pushed on a joined stream, which has no deadline of its own.
 	RoomTimeout      = 10 * time.Second
 	RoomWriteTimeout = 10 * time.Second
+	// RoomWriteBatch is how many bytes of queued events a home writes to
+	// one joined member at once (one write, one deadline): a busy room's
+	// events go out in few writes rather than one each. A single event
+	// larger than this still goes whole.
+	RoomWriteBatch = 64 << 10
 	// RoomQueue is how many events wait for one joined member; a member
 	// further behind is dropped (ended "lagging") and catches up from the
 	// backlog and the chain, so a slow reader never holds a home's memory.

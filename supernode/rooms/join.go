@@ -2,6 +2,7 @@ package rooms
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"time"
@@ -75,8 +76,8 @@ func (s *Service) join(ctx context.Context, r *pipeline.Request[*wire.RoomReques
 	}()
 	for {
 		select {
-		case ev := <-sb.events:
-			if err := s.write(st, &wire.RoomResponse{Event: ev}); err != nil {
+		case f := <-sb.events:
+			if err := s.writeQueued(st, f, sb.events); err != nil {
 				return nil, err
 			}
 		case <-sb.done:
@@ -84,8 +85,8 @@ func (s *Service) join(ctx context.Context, r *pipeline.Request[*wire.RoomReques
 			// first.
 			for {
 				select {
-				case ev := <-sb.events:
-					if err := s.write(st, &wire.RoomResponse{Event: ev}); err != nil {
+				case f := <-sb.events:
+					if err := s.writeQueued(st, f, sb.events); err != nil {
 						return nil, err
 					}
 				default:
@@ -99,6 +100,56 @@ func (s *Service) join(ctx context.Context, r *pipeline.Request[*wire.RoomReques
 			return nil, ctx.Err()
 		}
 	}
+}
+
+// frame is one pushed event, encoded as the member reads it: a
+// RoomResponse carrying the event, length prefix included.
+type frame []byte
+
+// encodeEvent is ev's frame.
+func encodeEvent(ev *wire.RoomEvent) frame {
+	b := wire.MustMarshal(&wire.RoomResponse{Event: ev})
+	f := make(frame, 0, binary.MaxVarintLen64+len(b))
+	f = binary.AppendUvarint(f, uint64(len(b)))
+	return append(f, b...)
+}
+
+// writeQueued writes first and the events queued behind it, up to
+// wire.RoomWriteBatch bytes, in one write under one deadline: with a busy
+// room a member's events go out in a few TLS records and syscalls, not
+// one each. Events stay whole and in their queue's order.
+func (s *Service) writeQueued(st network.Stream, first frame, queue <-chan frame) error {
+	out := []byte(first)
+	if len(first) < wire.RoomWriteBatch {
+		var more []frame
+		size := len(first)
+	collect:
+		for size < wire.RoomWriteBatch {
+			select {
+			case f := <-queue:
+				more = append(more, f)
+				size += len(f)
+			default:
+				break collect
+			}
+		}
+		if len(more) > 0 {
+			// Copied into a buffer of this batch only: nothing is kept
+			// per member between batches.
+			out = make([]byte, 0, size)
+			out = append(out, first...)
+			for _, f := range more {
+				out = append(out, f...)
+			}
+		}
+	}
+	if err := st.SetWriteDeadline(time.Now().Add(wire.RoomWriteTimeout)); err != nil {
+		return fmt.Errorf("setting the write deadline: %w", err)
+	}
+	if _, err := st.Write(out); err != nil {
+		return fmt.Errorf("pushing to a joined member: %w", err)
+	}
+	return nil
 }
 
 // ended is a joined stream's last frame; Output writes it under a fresh
@@ -185,7 +236,7 @@ func (s *Service) register(state *room.State, remote peer.ID, user string) (*sub
 		old.end(EndReplaced)
 		s.drop(m, old)
 	}
-	sb := &sub{room: state.Room, peer: remote, user: user, events: make(chan *wire.RoomEvent, wire.RoomQueue), done: make(chan struct{})}
+	sb := &sub{room: state.Room, peer: remote, user: user, events: make(chan frame, wire.RoomQueue), done: make(chan struct{})}
 	if m.users[user] == 0 {
 		m.push(&wire.RoomEvent{Kind: &wire.RoomEvent_Joined{Joined: user}})
 	}

@@ -130,7 +130,7 @@ type sub struct {
 	room   string
 	peer   peer.ID
 	user   string
-	events chan *wire.RoomEvent
+	events chan frame // encoded once for all members (push)
 	done   chan struct{}
 	once   sync.Once
 	why    string // set before done closes
@@ -458,17 +458,30 @@ func (s *Service) deliverOp(signed *wire.SignedRoomOp, st *room.State) {
 }
 
 // push queues ev to every member still joined; a member whose queue is
-// full is dropped (EndLagging) rather than waited for. m.mu is held.
+// full is dropped (EndLagging) rather than waited for. The event is
+// encoded once, here, for all of them: each member's write loop only
+// copies bytes. m.mu is held.
 func (m *members) push(ev *wire.RoomEvent) {
+	if len(m.byPeer) == 0 {
+		return
+	}
+	f := encodeEvent(ev)
 	for _, sb := range m.byPeer {
-		if sb.ended() {
-			continue
-		}
-		select {
-		case sb.events <- ev:
-		default:
-			sb.end(EndLagging)
-		}
+		sb.queue(f)
+	}
+}
+
+// queue puts f on sb's queue, or drops sb (EndLagging) if it is full.
+func (sb *sub) queue(f frame) bool {
+	if sb.ended() {
+		return false
+	}
+	select {
+	case sb.events <- f:
+		return true
+	default:
+		sb.end(EndLagging)
+		return false
 	}
 }
 
