@@ -9,7 +9,9 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/network"
 
+	"eserver/node/room"
 	"eserver/node/wire"
+	"eserver/supernode/internal/sntest"
 )
 
 // recorder is a joined member's stream as the home's write loop sees it:
@@ -88,4 +90,53 @@ func TestWriteQueued(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestBusyRoomBlocksNoOne: while a room's lock is held (as a busy room's
+// send holds it across the store's transaction), the directory still
+// answers with that room's members online, the online count reads, and
+// others join another room; the count follows joins and leaves.
+func TestBusyRoomBlocksNoOne(t *testing.T) {
+	hm := newHome(t)
+	alice, bob, carl := hm.member(t, "alice"), hm.member(t, "bob"), hm.member(t, "carl")
+	for _, name := range []string{"busy", "quiet"} {
+		if err := alice.createWith(name, "about "+name, room.Modes{Public: true}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	alice.mustJoin("busy")
+	bobSub := bob.mustJoin("busy")
+	if n := hm.svc.Online("busy"); n != 2 {
+		t.Fatalf("online %d, want 2", n)
+	}
+
+	m := hm.svc.membersOf("busy", false)
+	m.mu.Lock()
+	locked := true
+	defer func() {
+		if locked {
+			m.mu.Unlock()
+		}
+	}()
+	same(t, carl.mustList("", "", 10), "busy:2", "quiet:0")
+	if n := hm.svc.Online("busy"); n != 2 {
+		t.Fatalf("online %d under the room's lock, want 2", n)
+	}
+	carl.mustJoin("quiet")
+	same(t, carl.mustList("", "", 10), "busy:2", "quiet:1")
+	m.mu.Unlock()
+	locked = false
+
+	if err := bobSub.Close(); err != nil {
+		t.Fatal(err)
+	}
+	ctx := sntest.Ctx(t)
+	for hm.svc.Online("busy") != 1 {
+		// The home sees bob's stream end when its reader does.
+		if err := ctx.Err(); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	same(t, carl.mustList("", "", 10), "busy:1", "quiet:1")
 }

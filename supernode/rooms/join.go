@@ -210,18 +210,13 @@ func (s *Service) allow(limiters map[string]*rate.Limiter, user string, r rate.L
 // Reports waiting for the room's owner or an operator are queued to the
 // new stream when its user is one.
 func (s *Service) register(state *room.State, remote peer.ID, user string) (*sub, *members, []string, string) {
+	m := s.lockRoom(state.Room)
+	defer m.mu.Unlock()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closing {
 		return nil, nil, nil, wire.CodeBusy
 	}
-	m := s.rooms[state.Room]
-	if m == nil {
-		m = newMembers()
-		s.rooms[state.Room] = m
-	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
 	old := m.byPeer[remote]
 	switch {
 	case old == nil && s.subs >= s.cfg.Subscriptions:
@@ -242,6 +237,7 @@ func (s *Service) register(state *room.State, remote peer.ID, user string) (*sub
 	}
 	m.byPeer[remote] = sb
 	m.users[user]++
+	m.online.Store(int64(len(m.users)))
 	s.subs++
 	s.perPeer[remote]++
 	if moderates(state, user) {
@@ -260,10 +256,10 @@ func (s *Service) register(state *room.State, remote peer.ID, user string) (*sub
 // same device replaced it already).
 func (s *Service) unregister(sb *sub, m *members) {
 	sb.end(EndLeft)
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	if m.byPeer[sb.peer] == sb {
 		s.drop(m, sb)
 	}
@@ -271,8 +267,9 @@ func (s *Service) unregister(sb *sub, m *members) {
 	// leaving and joining again frees no one from slow mode or the flood
 	// limit; then they go, and so does a room no one is in.
 	m.sweep(s.cfg.Now())
-	if len(m.byPeer) == 0 && len(m.recent) == 0 && len(m.reports) == 0 {
+	if len(m.byPeer) == 0 && len(m.recent) == 0 && len(m.reports) == 0 && s.rooms[sb.room] == m {
 		delete(s.rooms, sb.room)
+		m.gone = true
 	}
 }
 
@@ -296,6 +293,7 @@ func (s *Service) drop(m *members, sb *sub) {
 	}
 	if m.users[sb.user]--; m.users[sb.user] <= 0 {
 		delete(m.users, sb.user)
+		m.online.Store(int64(len(m.users)))
 		m.push(&wire.RoomEvent{Kind: &wire.RoomEvent_Left{Left: sb.user}})
 	}
 }

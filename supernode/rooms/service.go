@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/host"
@@ -99,7 +100,12 @@ type Service struct {
 // the room's messages and events: each is stored and queued to every
 // member under it, so all members get them in one order.
 type members struct {
+	// online is len(users), kept by register and drop under mu and read
+	// without it: the directory and a join's member limit never wait for
+	// a busy room's send.
+	online  atomic.Int64
 	mu      sync.Mutex
+	gone    bool // taken out of s.rooms (empty): lockRoom makes a new one
 	byPeer  map[peer.ID]*sub
 	users   map[string]int  // devices joined per username
 	recent  map[string]sent // per username, so devices do not multiply the flood limit
@@ -238,14 +244,21 @@ func (s *Service) Attach(h host.Host) {
 func (s *Service) Close() error {
 	s.mu.Lock()
 	s.closing = true
+	all := make([]*members, 0, len(s.rooms))
 	for _, m := range s.rooms {
+		all = append(all, m)
+	}
+	s.mu.Unlock()
+	// A join registering meanwhile holds its room's lock and sees closing
+	// under the service's: it is refused, or its stream is in byPeer when
+	// the room's lock comes here.
+	for _, m := range all {
 		m.mu.Lock()
 		for _, sb := range m.byPeer {
 			sb.end(EndClosing)
 		}
 		m.mu.Unlock()
 	}
-	s.mu.Unlock()
 	s.repl.mu.Lock()
 	stop := s.repl.stop
 	s.repl.stop = nil
@@ -268,9 +281,7 @@ func (s *Service) Online(name string) int {
 	if m == nil {
 		return 0
 	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return len(m.users)
+	return int(m.online.Load())
 }
 
 // credentials: a member's request presents a node's ticket, a home's
@@ -607,8 +618,7 @@ func (s *Service) sequenceMessage(ctx context.Context, from room.Sender, msg *ro
 // with.
 func (s *Service) sequenceHere(ctx context.Context, from room.Sender, msg *room.Message) (uint64, string) {
 	now := s.cfg.Now()
-	m := s.membersOf(msg.Room, true)
-	m.mu.Lock()
+	m := s.lockRoom(msg.Room)
 	defer m.mu.Unlock()
 	st, err := s.store.State(ctx, msg.Room)
 	if err != nil {
