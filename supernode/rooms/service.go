@@ -576,12 +576,16 @@ func (s *Service) send(ctx context.Context, remote peer.ID, from room.Sender, si
 // by a device joined here. It returns the sender's recent sends with this
 // one, or the code to refuse with.
 func (s *Service) admitHere(ctx context.Context, m *members, remote peer.ID, from room.Sender, msg *room.Message, now time.Time) (room.Recent, string) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
+	// The state is read before the room's lock, which a send at the
+	// primary holds across its store transaction: an op landing meanwhile
+	// is seen by the primary, which admits the message again under its
+	// lock with the state of that moment.
 	st, err := s.store.State(ctx, msg.Room)
 	if err != nil {
 		return room.Recent{}, code(err)
 	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
 	recent, err := room.Admit(st, from, now, m.recent[from.Username].recent)
 	if err != nil {
 		s.log.Debug("message not admitted", "room", msg.Room, "from", from.Username, "err", err)
