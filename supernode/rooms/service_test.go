@@ -30,12 +30,17 @@ type home struct {
 
 func newHome(t testing.TB) *home {
 	t.Helper()
+	return newHomeOn(t, sntest.Host(t))
+}
+
+// newHomeOn is newHome on the host h.
+func newHomeOn(t testing.TB, h host.Host) *home {
+	t.Helper()
 	w := newWorld(t)
 	svc, err := OpenService(ServiceConfig{DBPath: filepath.Join(t.TempDir(), "rooms.db"), AuthServer: w.server, Now: w.clock.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := sntest.Host(t)
 	svc.Attach(h)
 	t.Cleanup(func() { _ = svc.Close() })
 	return &home{w: w, svc: svc, h: h}
