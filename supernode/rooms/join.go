@@ -74,10 +74,11 @@ func (s *Service) join(ctx context.Context, r *pipeline.Request[*wire.RoomReques
 		_, _ = st.Read(b[:])
 		close(gone)
 	}()
+	var w pusher
 	for {
 		select {
 		case f := <-sb.events:
-			if err := s.writeQueued(st, f, sb.events); err != nil {
+			if err := w.writeQueued(st, f, sb.events); err != nil {
 				return nil, err
 			}
 		case <-sb.done:
@@ -86,7 +87,7 @@ func (s *Service) join(ctx context.Context, r *pipeline.Request[*wire.RoomReques
 			for {
 				select {
 				case f := <-sb.events:
-					if err := s.writeQueued(st, f, sb.events); err != nil {
+					if err := w.writeQueued(st, f, sb.events); err != nil {
 						return nil, err
 					}
 				default:
@@ -114,11 +115,23 @@ func encodeEvent(ev *wire.RoomEvent) frame {
 	return append(f, b...)
 }
 
+// pusher is a joined member's write loop's state: the write deadline in
+// force on its stream.
+type pusher struct {
+	deadline time.Time
+}
+
+// deadlineSlack is how stale a member's write deadline may grow before a
+// write sets it again: setting it costs a lock and a timer in the stream
+// muxer, so it is renewed at most once a second, and every write still
+// gets at least wire.RoomWriteTimeout less this.
+const deadlineSlack = time.Second
+
 // writeQueued writes first and the events queued behind it, up to
-// wire.RoomWriteBatch bytes, in one write under one deadline: with a busy
-// room a member's events go out in a few TLS records and syscalls, not
-// one each. Events stay whole and in their queue's order.
-func (s *Service) writeQueued(st network.Stream, first frame, queue <-chan frame) error {
+// wire.RoomWriteBatch bytes, in one write: with a busy room a member's
+// events go out in a few TLS records and syscalls, not one each. Events
+// stay whole and in their queue's order.
+func (w *pusher) writeQueued(st network.Stream, first frame, queue <-chan frame) error {
 	out := []byte(first)
 	if len(first) < wire.RoomWriteBatch {
 		var more []frame
@@ -143,8 +156,11 @@ func (s *Service) writeQueued(st network.Stream, first frame, queue <-chan frame
 			}
 		}
 	}
-	if err := st.SetWriteDeadline(time.Now().Add(wire.RoomWriteTimeout)); err != nil {
-		return fmt.Errorf("setting the write deadline: %w", err)
+	if due := time.Now().Add(wire.RoomWriteTimeout); due.Sub(w.deadline) > deadlineSlack {
+		if err := st.SetWriteDeadline(due); err != nil {
+			return fmt.Errorf("setting the write deadline: %w", err)
+		}
+		w.deadline = due
 	}
 	if _, err := st.Write(out); err != nil {
 		return fmt.Errorf("pushing to a joined member: %w", err)
