@@ -23,6 +23,8 @@ import (
 	"github.com/libp2p/go-libp2p/p2p/protocol/identify"
 	"github.com/libp2p/go-libp2p/p2p/protocol/ping"
 	"github.com/libp2p/go-libp2p/x/rate"
+
+	"eserver/node/wire"
 )
 
 const (
@@ -89,12 +91,22 @@ const (
 //     every new connection runs identify.
 //   - EServer protocols (the protocol and service defaults): N concurrent
 //     streams each.
+//   - The room protocol (wire.ProtoRoom): a joined member holds its stream
+//     open, so the protocol's inbound limit is the room service's own cap
+//     on joined streams (CapsFor(N).RoomJoins, 16 per node) plus N for
+//     requests; the system's inbound streams grow by the same RoomJoins.
+//     Per peer, the rooms a device may join at a home (wire.MaxRoomsJoined,
+//     48) plus 16 requests, within the peer's 96 inbound streams. With the default's
+//     N the joined streams took the protocol's whole limit and a home
+//     sized for its room's members reset their sends and joins.
 //   - Per peer, kept tight: 8 connections, 96 streams each way (160 in
 //     all), 64 MiB, 8 descriptors; per peer and protocol 16 streams each
 //     way and 16 MiB.
 func ResourceLimits(maxNodes int) rcmgr.ConcreteLimitConfig {
 	n := nodesOrDefault(maxNodes)
 	circuits := max(n/2, 256)
+
+	roomJoins := CapsFor(n).RoomJoins
 
 	connsIn := n + n/4
 	connsOut := 1024
@@ -121,7 +133,7 @@ func ResourceLimits(maxNodes int) rcmgr.ConcreteLimitConfig {
 	p := rcmgr.PartialLimitConfig{
 		System: rcmgr.ResourceLimits{
 			ConnsInbound: lv(connsIn), ConnsOutbound: lv(connsOut), Conns: lv(conns),
-			StreamsInbound: lv(4 * n), StreamsOutbound: lv(4 * n), Streams: lv(8 * n),
+			StreamsInbound: lv(4*n + roomJoins), StreamsOutbound: lv(4 * n), Streams: lv(8*n + roomJoins),
 			FD: lv(fds), Memory: lv64(sysMem),
 		},
 		Transient: rcmgr.ResourceLimits{
@@ -153,6 +165,10 @@ func ResourceLimits(maxNodes int) rcmgr.ConcreteLimitConfig {
 		p.Protocol[id] = streams(circuits+256, circuits+256, relayMem+16<<20)
 		p.ProtocolPeer[id] = streams(DefaultRelayMaxCircuitsPerPeer+4, DefaultRelayMaxCircuitsPerPeer+4, 1<<20)
 	}
+	// Joined room members hold their streams (supernode/rooms caps them at
+	// RoomJoins); requests come on top.
+	p.Protocol[wire.ProtoRoom] = streams(roomJoins+n, n, 64<<20+int64(roomJoins+n)*4<<10)
+	p.ProtocolPeer[wire.ProtoRoom] = streams(wire.MaxRoomsJoined+protoPeerStreams, protoPeerStreams, protoPeerMemory)
 	// Every new connection runs identify; nodes ping their homes.
 	busy := streams(n/4, n/4, 16<<20+int64(n)*4<<10)
 	for _, svc := range []string{identify.ServiceName, ping.ServiceName, autonat.ServiceName, holepunch.ServiceName} {

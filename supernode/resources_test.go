@@ -14,6 +14,8 @@ import (
 	rcmgr "github.com/libp2p/go-libp2p/p2p/host/resource-manager"
 	"github.com/libp2p/go-libp2p/p2p/protocol/circuitv2/relay"
 	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
+
+	"eserver/node/wire"
 )
 
 func TestResourceLimitsComputed(t *testing.T) {
@@ -59,6 +61,16 @@ func TestResourceLimitsComputed(t *testing.T) {
 		}
 		if rsp := l.ServicePeer[relay.ServiceName]; int(rsp.StreamsInbound) < DefaultRelayMaxCircuitsPerPeer || int(rsp.StreamsInbound) > 2*DefaultRelayMaxCircuitsPerPeer {
 			t.Errorf("n=%d: relay per peer %+v, want about %d circuits", n, rsp, DefaultRelayMaxCircuitsPerPeer)
+		}
+		// The room protocol takes every joined stream the room service
+		// allows, and requests besides, within the system's streams.
+		joins := CapsFor(n).RoomJoins
+		room, roomPeer := l.Protocol[wire.ProtoRoom], l.ProtocolPeer[wire.ProtoRoom]
+		if int(room.StreamsInbound) < joins+n || int(sys.StreamsInbound) < int(room.StreamsInbound) {
+			t.Errorf("n=%d: room protocol %d inbound streams (system %d), want %d joined + %d requests", n, room.StreamsInbound, sys.StreamsInbound, joins, n)
+		}
+		if int(roomPeer.StreamsInbound) <= roomJoinsPerNode || roomPeer.StreamsInbound > 64 {
+			t.Errorf("n=%d: room protocol per peer %d inbound streams, want %d joined + requests", n, roomPeer.StreamsInbound, roomJoinsPerNode)
 		}
 		if int64(sys.Memory) < int64(rs.Memory) {
 			t.Errorf("n=%d: relay memory %d exceeds the system's %d", n, rs.Memory, sys.Memory)

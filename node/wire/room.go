@@ -73,13 +73,21 @@ const (
 	// event pushed on a joined stream, which has no deadline of its own.
 	RoomTimeout      = 10 * time.Second
 	RoomWriteTimeout = 10 * time.Second
+	// RoomWriteBatch is how many bytes of queued events a home writes to
+	// one joined member at once (one write, one deadline): a busy room's
+	// events go out in few writes rather than one each. A single event
+	// larger than this still goes whole.
+	RoomWriteBatch = 64 << 10
 	// RoomQueue is how many events wait for one joined member; a member
 	// further behind is dropped (ended "lagging") and catches up from the
 	// backlog and the chain, so a slow reader never holds a home's memory.
 	RoomQueue = 256
 	// MaxRoomsJoined is how many rooms one device may have joined at one
-	// home at once.
-	MaxRoomsJoined = 100
+	// home at once: each is a stream held open, and a home's resource
+	// manager lets one peer hold 96 inbound streams in all
+	// (supernode.ResourceLimits), so it gives the room protocol this many
+	// plus room for requests.
+	MaxRoomsJoined = 48
 	// RoomJoinRate per second, with bursts of RoomJoinBurst, bounds one
 	// account's join attempts at a home: a room password costs the home an
 	// Argon2id evaluation per guess.

@@ -238,17 +238,17 @@ func (s *Service) Search(ctx context.Context, q Query) ([]Entry, error) {
 	return out[:min(len(out), q.Limit)], nil
 }
 
-// onlineAll is the users joined here, by room.
+// onlineAll is the users joined here, by room. It holds the service's
+// lock only to walk the map and takes no room's lock: a search never waits
+// for a busy room's send, and nothing waits behind a search.
 func (s *Service) onlineAll() map[string]int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	out := make(map[string]int, len(s.rooms))
 	for name, m := range s.rooms {
-		m.mu.Lock()
-		if n := len(m.users); n > 0 {
-			out[name] = n
+		if n := m.online.Load(); n > 0 {
+			out[name] = int(n)
 		}
-		m.mu.Unlock()
 	}
 	return out
 }

@@ -2,6 +2,7 @@ package rooms
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"time"
@@ -73,10 +74,11 @@ func (s *Service) join(ctx context.Context, r *pipeline.Request[*wire.RoomReques
 		_, _ = st.Read(b[:])
 		close(gone)
 	}()
+	var w pusher
 	for {
 		select {
-		case ev := <-sb.events:
-			if err := s.write(st, &wire.RoomResponse{Event: ev}); err != nil {
+		case f := <-sb.events:
+			if err := w.writeQueued(st, f, sb.events); err != nil {
 				return nil, err
 			}
 		case <-sb.done:
@@ -84,8 +86,8 @@ func (s *Service) join(ctx context.Context, r *pipeline.Request[*wire.RoomReques
 			// first.
 			for {
 				select {
-				case ev := <-sb.events:
-					if err := s.write(st, &wire.RoomResponse{Event: ev}); err != nil {
+				case f := <-sb.events:
+					if err := w.writeQueued(st, f, sb.events); err != nil {
 						return nil, err
 					}
 				default:
@@ -99,6 +101,71 @@ func (s *Service) join(ctx context.Context, r *pipeline.Request[*wire.RoomReques
 			return nil, ctx.Err()
 		}
 	}
+}
+
+// frame is one pushed event, encoded as the member reads it: a
+// RoomResponse carrying the event, length prefix included.
+type frame []byte
+
+// encodeEvent is ev's frame.
+func encodeEvent(ev *wire.RoomEvent) frame {
+	b := wire.MustMarshal(&wire.RoomResponse{Event: ev})
+	f := make(frame, 0, binary.MaxVarintLen64+len(b))
+	f = binary.AppendUvarint(f, uint64(len(b)))
+	return append(f, b...)
+}
+
+// pusher is a joined member's write loop's state: the write deadline in
+// force on its stream.
+type pusher struct {
+	deadline time.Time
+}
+
+// deadlineSlack is how stale a member's write deadline may grow before a
+// write sets it again: setting it costs a lock and a timer in the stream
+// muxer, so it is renewed at most once a second, and every write still
+// gets at least wire.RoomWriteTimeout less this.
+const deadlineSlack = time.Second
+
+// writeQueued writes first and the events queued behind it, up to
+// wire.RoomWriteBatch bytes, in one write: with a busy room a member's
+// events go out in a few TLS records and syscalls, not one each. Events
+// stay whole and in their queue's order.
+func (w *pusher) writeQueued(st network.Stream, first frame, queue <-chan frame) error {
+	out := []byte(first)
+	if len(first) < wire.RoomWriteBatch {
+		var more []frame
+		size := len(first)
+	collect:
+		for size < wire.RoomWriteBatch {
+			select {
+			case f := <-queue:
+				more = append(more, f)
+				size += len(f)
+			default:
+				break collect
+			}
+		}
+		if len(more) > 0 {
+			// Copied into a buffer of this batch only: nothing is kept
+			// per member between batches.
+			out = make([]byte, 0, size)
+			out = append(out, first...)
+			for _, f := range more {
+				out = append(out, f...)
+			}
+		}
+	}
+	if due := time.Now().Add(wire.RoomWriteTimeout); due.Sub(w.deadline) > deadlineSlack {
+		if err := st.SetWriteDeadline(due); err != nil {
+			return fmt.Errorf("setting the write deadline: %w", err)
+		}
+		w.deadline = due
+	}
+	if _, err := st.Write(out); err != nil {
+		return fmt.Errorf("pushing to a joined member: %w", err)
+	}
+	return nil
 }
 
 // ended is a joined stream's last frame; Output writes it under a fresh
@@ -159,18 +226,13 @@ func (s *Service) allow(limiters map[string]*rate.Limiter, user string, r rate.L
 // Reports waiting for the room's owner or an operator are queued to the
 // new stream when its user is one.
 func (s *Service) register(state *room.State, remote peer.ID, user string) (*sub, *members, []string, string) {
+	m := s.lockRoom(state.Room)
+	defer m.mu.Unlock()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closing {
 		return nil, nil, nil, wire.CodeBusy
 	}
-	m := s.rooms[state.Room]
-	if m == nil {
-		m = newMembers()
-		s.rooms[state.Room] = m
-	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
 	old := m.byPeer[remote]
 	switch {
 	case old == nil && s.subs >= s.cfg.Subscriptions:
@@ -185,12 +247,13 @@ func (s *Service) register(state *room.State, remote peer.ID, user string) (*sub
 		old.end(EndReplaced)
 		s.drop(m, old)
 	}
-	sb := &sub{room: state.Room, peer: remote, user: user, events: make(chan *wire.RoomEvent, wire.RoomQueue), done: make(chan struct{})}
+	sb := &sub{room: state.Room, peer: remote, user: user, events: make(chan frame, wire.RoomQueue), done: make(chan struct{})}
 	if m.users[user] == 0 {
 		m.push(&wire.RoomEvent{Kind: &wire.RoomEvent_Joined{Joined: user}})
 	}
 	m.byPeer[remote] = sb
 	m.users[user]++
+	m.online.Store(int64(len(m.users)))
 	s.subs++
 	s.perPeer[remote]++
 	if moderates(state, user) {
@@ -209,10 +272,10 @@ func (s *Service) register(state *room.State, remote peer.ID, user string) (*sub
 // same device replaced it already).
 func (s *Service) unregister(sb *sub, m *members) {
 	sb.end(EndLeft)
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	if m.byPeer[sb.peer] == sb {
 		s.drop(m, sb)
 	}
@@ -220,8 +283,9 @@ func (s *Service) unregister(sb *sub, m *members) {
 	// leaving and joining again frees no one from slow mode or the flood
 	// limit; then they go, and so does a room no one is in.
 	m.sweep(s.cfg.Now())
-	if len(m.byPeer) == 0 && len(m.recent) == 0 && len(m.reports) == 0 {
+	if len(m.byPeer) == 0 && len(m.recent) == 0 && len(m.reports) == 0 && s.rooms[sb.room] == m {
 		delete(s.rooms, sb.room)
+		m.gone = true
 	}
 }
 
@@ -245,6 +309,7 @@ func (s *Service) drop(m *members, sb *sub) {
 	}
 	if m.users[sb.user]--; m.users[sb.user] <= 0 {
 		delete(m.users, sb.user)
+		m.online.Store(int64(len(m.users)))
 		m.push(&wire.RoomEvent{Kind: &wire.RoomEvent_Left{Left: sb.user}})
 	}
 }

@@ -501,6 +501,23 @@ func (s *Service) membersOf(name string, create bool) *members {
 	return m
 }
 
+// lockRoom is the room's members here, made if none, returned with m.mu
+// held and still in s.rooms (not dropped by unregister meanwhile). The
+// service's lock is never held while waiting for a room's: a busy room's
+// send holds its lock across the store's transaction, and every request
+// needing the service's lock would wait behind it. The order is a room's
+// lock, then the service's.
+func (s *Service) lockRoom(name string) *members {
+	for {
+		m := s.membersOf(name, true)
+		m.mu.Lock()
+		if !m.gone {
+			return m
+		}
+		m.mu.Unlock()
+	}
+}
+
 // replicated is the replicate request: a home of the room (by this home's
 // own computation) passes on an op or a message its primary sequenced.
 // Everything in it is its author's signed item and verified here again;

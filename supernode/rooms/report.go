@@ -14,7 +14,7 @@ import (
 // report is a member's report waiting at this home for the room's owner
 // or an operator.
 type report struct {
-	ev *wire.RoomEvent
+	ev frame
 	at time.Time
 }
 
@@ -54,8 +54,8 @@ func (s *Service) report(ctx context.Context, remote peer.ID, from room.Sender, 
 	if m == nil {
 		return failed(wire.CodeNotAllowed)
 	}
-	ev := &wire.RoomEvent{Kind: &wire.RoomEvent_Report{Report: &wire.RoomReported{From: from.Username, Report: &wire.RoomReport{
-		Room: q.Room, Username: q.Username, MessageId: q.MessageId, Reason: q.Reason}}}}
+	ev := encodeEvent(&wire.RoomEvent{Kind: &wire.RoomEvent_Report{Report: &wire.RoomReported{From: from.Username, Report: &wire.RoomReport{
+		Room: q.Room, Username: q.Username, MessageId: q.MessageId, Reason: q.Reason}}}})
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if sb := m.byPeer[remote]; sb == nil || sb.ended() || sb.user != from.Username {
@@ -64,11 +64,8 @@ func (s *Service) report(ctx context.Context, remote peer.ID, from room.Sender, 
 	delivered := false
 	for _, sb := range m.byPeer {
 		if moderates(st, sb.user) && !sb.ended() {
-			select {
-			case sb.events <- ev:
+			if sb.queue(ev) {
 				delivered = true
-			default:
-				sb.end(EndLagging)
 			}
 		}
 	}

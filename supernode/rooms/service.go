@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/host"
@@ -99,7 +100,12 @@ type Service struct {
 // the room's messages and events: each is stored and queued to every
 // member under it, so all members get them in one order.
 type members struct {
+	// online is len(users), kept by register and drop under mu and read
+	// without it: the directory and a join's member limit never wait for
+	// a busy room's send.
+	online  atomic.Int64
 	mu      sync.Mutex
+	gone    bool // taken out of s.rooms (empty): lockRoom makes a new one
 	byPeer  map[peer.ID]*sub
 	users   map[string]int  // devices joined per username
 	recent  map[string]sent // per username, so devices do not multiply the flood limit
@@ -130,7 +136,7 @@ type sub struct {
 	room   string
 	peer   peer.ID
 	user   string
-	events chan *wire.RoomEvent
+	events chan frame // encoded once for all members (push)
 	done   chan struct{}
 	once   sync.Once
 	why    string // set before done closes
@@ -238,14 +244,21 @@ func (s *Service) Attach(h host.Host) {
 func (s *Service) Close() error {
 	s.mu.Lock()
 	s.closing = true
+	all := make([]*members, 0, len(s.rooms))
 	for _, m := range s.rooms {
+		all = append(all, m)
+	}
+	s.mu.Unlock()
+	// A join registering meanwhile holds its room's lock and sees closing
+	// under the service's: it is refused, or its stream is in byPeer when
+	// the room's lock comes here.
+	for _, m := range all {
 		m.mu.Lock()
 		for _, sb := range m.byPeer {
 			sb.end(EndClosing)
 		}
 		m.mu.Unlock()
 	}
-	s.mu.Unlock()
 	s.repl.mu.Lock()
 	stop := s.repl.stop
 	s.repl.stop = nil
@@ -268,9 +281,7 @@ func (s *Service) Online(name string) int {
 	if m == nil {
 		return 0
 	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return len(m.users)
+	return int(m.online.Load())
 }
 
 // credentials: a member's request presents a node's ticket, a home's
@@ -458,17 +469,30 @@ func (s *Service) deliverOp(signed *wire.SignedRoomOp, st *room.State) {
 }
 
 // push queues ev to every member still joined; a member whose queue is
-// full is dropped (EndLagging) rather than waited for. m.mu is held.
+// full is dropped (EndLagging) rather than waited for. The event is
+// encoded once, here, for all of them: each member's write loop only
+// copies bytes. m.mu is held.
 func (m *members) push(ev *wire.RoomEvent) {
+	if len(m.byPeer) == 0 {
+		return
+	}
+	f := encodeEvent(ev)
 	for _, sb := range m.byPeer {
-		if sb.ended() {
-			continue
-		}
-		select {
-		case sb.events <- ev:
-		default:
-			sb.end(EndLagging)
-		}
+		sb.queue(f)
+	}
+}
+
+// queue puts f on sb's queue, or drops sb (EndLagging) if it is full.
+func (sb *sub) queue(f frame) bool {
+	if sb.ended() {
+		return false
+	}
+	select {
+	case sb.events <- f:
+		return true
+	default:
+		sb.end(EndLagging)
+		return false
 	}
 }
 
@@ -552,12 +576,16 @@ func (s *Service) send(ctx context.Context, remote peer.ID, from room.Sender, si
 // by a device joined here. It returns the sender's recent sends with this
 // one, or the code to refuse with.
 func (s *Service) admitHere(ctx context.Context, m *members, remote peer.ID, from room.Sender, msg *room.Message, now time.Time) (room.Recent, string) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
+	// The state is read before the room's lock, which a send at the
+	// primary holds across its store transaction: an op landing meanwhile
+	// is seen by the primary, which admits the message again under its
+	// lock with the state of that moment.
 	st, err := s.store.State(ctx, msg.Room)
 	if err != nil {
 		return room.Recent{}, code(err)
 	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
 	recent, err := room.Admit(st, from, now, m.recent[from.Username].recent)
 	if err != nil {
 		s.log.Debug("message not admitted", "room", msg.Room, "from", from.Username, "err", err)
@@ -594,8 +622,7 @@ func (s *Service) sequenceMessage(ctx context.Context, from room.Sender, msg *ro
 // with.
 func (s *Service) sequenceHere(ctx context.Context, from room.Sender, msg *room.Message) (uint64, string) {
 	now := s.cfg.Now()
-	m := s.membersOf(msg.Room, true)
-	m.mu.Lock()
+	m := s.lockRoom(msg.Room)
 	defer m.mu.Unlock()
 	st, err := s.store.State(ctx, msg.Room)
 	if err != nil {

@@ -28,14 +28,19 @@ type home struct {
 	h   host.Host
 }
 
-func newHome(t *testing.T) *home {
+func newHome(t testing.TB) *home {
+	t.Helper()
+	return newHomeOn(t, sntest.Host(t))
+}
+
+// newHomeOn is newHome on the host h.
+func newHomeOn(t testing.TB, h host.Host) *home {
 	t.Helper()
 	w := newWorld(t)
 	svc, err := OpenService(ServiceConfig{DBPath: filepath.Join(t.TempDir(), "rooms.db"), AuthServer: w.server, Now: w.clock.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := sntest.Host(t)
 	svc.Attach(h)
 	t.Cleanup(func() { _ = svc.Close() })
 	return &home{w: w, svc: svc, h: h}
@@ -44,7 +49,7 @@ func newHome(t *testing.T) *home {
 // member is one device of a user, with its own libp2p host connected to
 // the home.
 type member struct {
-	t    *testing.T
+	t    testing.TB
 	hm   *home
 	user string
 	key  crypto.PrivKey
@@ -52,14 +57,14 @@ type member struct {
 	st   *wire.SignedTicket
 }
 
-func (hm *home) member(t *testing.T, user string) *member {
+func (hm *home) member(t testing.TB, user string) *member {
 	t.Helper()
 	return hm.memberSince(t, user, t0.Add(-30*24*time.Hour))
 }
 
 // memberSince is member for an account created at created, as the auth
 // server signs it into the ticket.
-func (hm *home) memberSince(t *testing.T, user string, created time.Time) *member {
+func (hm *home) memberSince(t testing.TB, user string, created time.Time) *member {
 	t.Helper()
 	k := sntest.Key(t)
 	h, err := libp2p.New(libp2p.Identity(k), libp2p.ListenAddrStrings("/ip4/127.0.0.1/tcp/0"))
