@@ -108,15 +108,8 @@ func mapLoginErr(err error) error {
 	default:
 		return err
 	}
-	return loginError{sentinel: sentinel, err: err}
+	return api.Mark(sentinel, err)
 }
-
-// loginError is a login package error that is also an API sentinel for
-// errors.Is, with the login package's message.
-type loginError struct{ sentinel, err error }
-
-func (e loginError) Error() string   { return e.err.Error() }
-func (e loginError) Unwrap() []error { return []error{e.sentinel, e.err} }
 
 func (n *Node) serverInfo(server string) (peer.AddrInfo, string, error) {
 	if server == "" {

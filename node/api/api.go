@@ -101,6 +101,15 @@ var (
 	ErrRoomExists = errors.New("a room of that name exists")
 )
 
+// Mark is err, reading as err, that is also sentinel for errors.Is: how a
+// component's error keeps its own words and takes the API's meaning.
+func Mark(sentinel, err error) error { return marked{sentinel: sentinel, err: err} }
+
+type marked struct{ sentinel, err error }
+
+func (e marked) Error() string   { return e.err.Error() }
+func (e marked) Unwrap() []error { return []error{e.sentinel, e.err} }
+
 // Code returns the stable string code of err for front ends and the daemon:
 // login_failed, username_taken, not_contact, rate_limited, bad_request,
 // not_logged_in, unreachable, blocked, device_revoked, no_such_user, banned,

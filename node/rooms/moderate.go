@@ -111,7 +111,7 @@ func roomErr(err error) error {
 	default:
 		sentinel = api.ErrBadRequest
 	}
-	return mapped{sentinel: sentinel, err: err}
+	return api.Mark(sentinel, err)
 }
 
 // user checks a username an op acts on.
@@ -122,15 +122,21 @@ func user(username string) error {
 	return nil
 }
 
-// RoomKick removes username from the room now; they may rejoin.
-func (r *Rooms) RoomKick(ctx context.Context, name, username string) error {
+// act makes the op set on a user: the moderation methods that take
+// nothing but a username.
+func (r *Rooms) act(ctx context.Context, name, username string, set func(op *wire.RoomOp)) error {
 	if err := user(username); err != nil {
 		return err
 	}
 	return r.change(ctx, name, func(op *wire.RoomOp, _ *room.State) error {
-		op.Kind = &wire.RoomOp_Kick{Kick: username}
+		set(op)
 		return nil
 	})
+}
+
+// RoomKick removes username from the room now; they may rejoin.
+func (r *Rooms) RoomKick(ctx context.Context, name, username string) error {
+	return r.act(ctx, name, username, func(op *wire.RoomOp) { op.Kind = &wire.RoomOp_Kick{Kick: username} })
 }
 
 // RoomBan bans username from the room for d, or until unbanned when d is
@@ -154,54 +160,34 @@ func (r *Rooms) RoomBan(ctx context.Context, name, username string, d time.Durat
 
 // RoomUnban lifts username's ban.
 func (r *Rooms) RoomUnban(ctx context.Context, name, username string) error {
-	if err := user(username); err != nil {
-		return err
-	}
-	return r.change(ctx, name, func(op *wire.RoomOp, _ *room.State) error {
-		op.Kind = &wire.RoomOp_Unban{Unban: username}
-		return nil
-	})
+	return r.act(ctx, name, username, func(op *wire.RoomOp) { op.Kind = &wire.RoomOp_Unban{Unban: username} })
 }
 
-// RoomOp makes username an operator (op) or no longer one.
+// RoomOp makes username an operator (on) or no longer one.
 func (r *Rooms) RoomOp(ctx context.Context, name, username string, on bool) error {
-	if err := user(username); err != nil {
-		return err
-	}
-	return r.change(ctx, name, func(op *wire.RoomOp, _ *room.State) error {
+	return r.act(ctx, name, username, func(op *wire.RoomOp) {
 		if on {
 			op.Kind = &wire.RoomOp_Op{Op: username}
 		} else {
 			op.Kind = &wire.RoomOp_Deop{Deop: username}
 		}
-		return nil
 	})
 }
 
-// RoomVoice lets username post in a moderated room (voice) or no longer.
+// RoomVoice lets username post in a moderated room (on) or no longer.
 func (r *Rooms) RoomVoice(ctx context.Context, name, username string, on bool) error {
-	if err := user(username); err != nil {
-		return err
-	}
-	return r.change(ctx, name, func(op *wire.RoomOp, _ *room.State) error {
+	return r.act(ctx, name, username, func(op *wire.RoomOp) {
 		if on {
 			op.Kind = &wire.RoomOp_Voice{Voice: username}
 		} else {
 			op.Kind = &wire.RoomOp_Devoice{Devoice: username}
 		}
-		return nil
 	})
 }
 
 // RoomInvite lets username join the room while it is invite-only.
 func (r *Rooms) RoomInvite(ctx context.Context, name, username string) error {
-	if err := user(username); err != nil {
-		return err
-	}
-	return r.change(ctx, name, func(op *wire.RoomOp, _ *room.State) error {
-		op.Kind = &wire.RoomOp_Invite{Invite: username}
-		return nil
-	})
+	return r.act(ctx, name, username, func(op *wire.RoomOp) { op.Kind = &wire.RoomOp_Invite{Invite: username} })
 }
 
 // RoomSetTopic sets the room's topic ("" clears it).

@@ -497,11 +497,5 @@ func mapErr(err error) error {
 	default: // the home did not answer
 		sentinel = api.ErrUnreachable
 	}
-	return mapped{sentinel: sentinel, err: err}
+	return api.Mark(sentinel, err)
 }
-
-// mapped is a home's error that is also an API sentinel for errors.Is.
-type mapped struct{ sentinel, err error }
-
-func (e mapped) Error() string   { return e.err.Error() }
-func (e mapped) Unwrap() []error { return []error{e.sentinel, e.err} }

@@ -720,13 +720,8 @@ func (s *Service) messagesSince(ctx context.Context, q *wire.RoomMessagesRequest
 		return failed(wire.CodeInternal)
 	}
 	out := &wire.RoomResponse{}
-	for _, m := range msgs {
-		sm, err := room.DecodeMessage(m.Body)
-		if err != nil {
-			s.log.Warn("a stored message does not decode", "room", q.Room, "id", m.ID, "err", err)
-			continue
-		}
+	s.decodeStored(q.Room, msgs, func(m Message, sm *wire.SignedRoomMessage) {
 		out.Ordered = append(out.Ordered, &wire.RoomOrderedMessage{Position: m.Position, Message: sm})
-	}
+	})
 	return out
 }

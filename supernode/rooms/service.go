@@ -665,15 +665,21 @@ func (s *Service) backlog(ctx context.Context, q *wire.RoomBacklogRequest) *wire
 		return failed(wire.CodeInternal)
 	}
 	out := &wire.RoomResponse{}
+	s.decodeStored(q.Room, msgs, func(_ Message, sm *wire.SignedRoomMessage) { out.Messages = append(out.Messages, sm) })
+	return out
+}
+
+// decodeStored passes each of the room name's stored messages on to add as
+// its author signed it, leaving out (and logging) one that does not decode.
+func (s *Service) decodeStored(name string, msgs []Message, add func(Message, *wire.SignedRoomMessage)) {
 	for _, m := range msgs {
 		sm, err := room.DecodeMessage(m.Body)
 		if err != nil {
-			s.log.Warn("a stored message does not decode", "room", q.Room, "id", m.ID, "err", err)
+			s.log.Warn("a stored message does not decode", "room", name, "id", m.ID, "err", err)
 			continue
 		}
-		out.Messages = append(out.Messages, sm)
+		add(m, sm)
 	}
-	return out
 }
 
 // opsSince answers a page of the room's chain.
