@@ -6,10 +6,10 @@
 // catches up from the backlog, showing every message once (deduplicated by
 // its author and ID in the store's seen table).
 //
-// This increment talks to one home per room: the first live supernode in
-// rendezvous order of the room's name (supernode/client.RoomHomes).
-// Moderation (kick, ban, op, voice, topic, modes) is the next one; the
-// room's state is already verified op by op here, so it has what it needs.
+// A member attaches to one of the room's three homes (supernode/client.
+// RoomHomes: rendezvous order of the room's name), the next when one does
+// not answer. Moderation (moderate.go) signs ops on the state verified here;
+// invite-only rooms' messages are sealed with sender keys (seal.go).
 //
 // Nothing a home passes on is taken on its word: every op is verified
 // against the room's chain (room.Step) and every message against its

@@ -68,9 +68,10 @@ type ServiceConfig struct {
 }
 
 // Service serves wire.ProtoRoom for the rooms this supernode is a home of:
-// it sequences their ops (this increment has one home per room: it is the
-// primary of every room it serves), admits joins, passes admitted messages
-// to the members joined here, and answers backlog and chain requests.
+// as the primary it sequences their ops and messages, otherwise it forwards
+// them to the primary and verifies what the primary replicates
+// (replica.go); it admits joins, passes admitted messages to the members
+// joined here, and answers backlog and chain requests.
 // Every request runs through the pipeline: its ticket is authenticated
 // (signature, expiry, peer binding, revocation), the Security stage
 // verifies a region pass against that ticket, and Process decides with
