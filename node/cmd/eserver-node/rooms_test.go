@@ -92,6 +92,9 @@ func TestDaemonsRoom(t *testing.T) {
 	if info["role"] != "owner" || modes["moderated"] != true || modes["slowSeconds"] != float64(5) || len(bans) != 1 {
 		t.Fatalf("roomInfo: %v", info)
 	}
+	// Bob's node forgets the room on the ban line; until that line reaches
+	// it, a join would answer "joined already".
+	bob.note("roomEvent", func(p map[string]any) bool { return p["kind"] == "ban" && p["username"] == "bob" })
 	bob.call("joinRoom", map[string]any{"room": "golang"}, "banned")
 	bob.call("roomSend", map[string]any{"room": "golang", "text": "gone"}, "not_allowed")
 }
