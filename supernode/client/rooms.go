@@ -1,6 +1,7 @@
 package client
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -117,6 +118,7 @@ func ListRooms(ctx context.Context, h host.Host, sn peer.ID, st *wire.SignedTick
 // Subscription is a device's joined stream in one room at one home.
 type Subscription struct {
 	s network.Stream
+	r *wire.Reader // over a buffer: a batch of events is one read
 	// Position is the room's position when the home admitted the join;
 	// Members the users joined there, this one included.
 	Position uint64
@@ -163,7 +165,10 @@ func JoinRoom(ctx context.Context, h host.Host, sn peer.ID, st *wire.SignedTicke
 	if err := s.SetDeadline(time.Time{}); err != nil {
 		return fail(fmt.Errorf("clearing deadline: %w", err))
 	}
-	return &Subscription{s: s, Position: resp.Position, Members: int(resp.Members), Usernames: resp.Usernames}, nil
+	// Only now may reads run ahead of a frame: nothing but events
+	// follows the answer.
+	r := wire.NewReader(&bufferedStream{Reader: bufio.NewReaderSize(s, subscriptionBuffer), s: s}, wire.MaxRoomFrame)
+	return &Subscription{s: s, r: r, Position: resp.Position, Members: int(resp.Members), Usernames: resp.Usernames}, nil
 }
 
 // Next waits for the room's next event. When the home ended the stream it
@@ -173,7 +178,7 @@ func (sub *Subscription) Next(ctx context.Context) (*wire.RoomEvent, error) {
 	stop := context.AfterFunc(ctx, func() { _ = sub.s.SetReadDeadline(time.Now()) })
 	defer stop()
 	var resp wire.RoomResponse
-	if err := wire.ReadMsg(sub.s, wire.MaxRoomFrame, &resp); err != nil {
+	if err := sub.r.ReadMsg(&resp); err != nil {
 		if ctx.Err() != nil {
 			return nil, fmt.Errorf("%w (%v)", ctx.Err(), err)
 		}
@@ -187,6 +192,20 @@ func (sub *Subscription) Next(ctx context.Context) (*wire.RoomEvent, error) {
 	}
 	return resp.Event, nil
 }
+
+// subscriptionBuffer is what a subscription reads at once: a home writes
+// a member's queued events together (wire.RoomWriteBatch), and reading
+// them in one call, not three per event, spares the stream muxer's locks.
+const subscriptionBuffer = 32 << 10
+
+// bufferedStream reads a stream through a buffer and still lets the frame
+// reader's watchdog set the stream's read deadline.
+type bufferedStream struct {
+	*bufio.Reader
+	s network.Stream
+}
+
+func (b *bufferedStream) SetReadDeadline(t time.Time) error { return b.s.SetReadDeadline(t) }
 
 // Close leaves the room at this home.
 func (sub *Subscription) Close() error { return sub.s.Reset() }

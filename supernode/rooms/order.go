@@ -30,39 +30,73 @@ var ErrGap = errors.New("rooms: messages missing before this position")
 // created or was deleted takes none (room.ErrNoRoom, room.ErrDeleted); an
 // ID already stored or deleted is ErrDuplicate.
 func (s *Store) Sequence(ctx context.Context, name string, m Message) (uint64, error) {
-	if err := m.check(); err != nil {
+	out, err := s.SequenceBatch(ctx, name, []Message{m})
+	if err != nil {
 		return 0, err
 	}
+	return out[0].Position, out[0].Err
+}
+
+// Sequenced is one message's outcome in SequenceBatch: its position, or
+// why it was not stored.
+type Sequenced struct {
+	Position uint64
+	Err      error
+}
+
+// SequenceBatch is Sequence for several messages of one room in one
+// transaction — one commit, one fsync — at consecutive positions in their
+// order. A message refused on its own (a bad message, ErrDuplicate,
+// ErrFull) takes no position and the others are stored; an error returned
+// (the room gone, the database failing) stored none.
+func (s *Store) SequenceBatch(ctx context.Context, name string, ms []Message) ([]Sequenced, error) {
 	if err := wire.ValidRoomName(name); err != nil {
-		return 0, fmt.Errorf("rooms: %w", err)
+		return nil, fmt.Errorf("rooms: %w", err)
 	}
+	out := make([]Sequenced, len(ms))
 	// The lock keeps a delete-room op from landing between the check that
-	// the room exists and the insert, and orders the positions.
+	// the room exists and the inserts, and orders the positions.
 	unlock := s.locks.lock(name)
 	defer unlock()
 	if err := s.canTake(ctx, name); err != nil {
-		return 0, err
+		return nil, err
 	}
 	err := s.db.TxContext(ctx, func(tx *sql.Tx) error {
-		if _, deleted, err := storedID(tx, name, m.ID); err != nil {
-			return err
-		} else if deleted != nil {
-			return ErrDuplicate
-		}
 		last, err := lastPosition(tx, name)
 		if err != nil {
 			return err
 		}
-		if err := s.fits(tx, len(m.Body)); err != nil {
-			return err
+		for i, m := range ms {
+			out[i] = Sequenced{}
+			if out[i].Err = m.check(); out[i].Err != nil {
+				continue
+			}
+			if _, deleted, err := storedID(tx, name, m.ID); err != nil {
+				return err
+			} else if deleted != nil {
+				out[i].Err = fmt.Errorf("rooms: message %q for %q: %w", m.ID, name, ErrDuplicate)
+				continue
+			}
+			if err := s.fits(tx, len(m.Body)); err != nil {
+				if !errors.Is(err, ErrFull) {
+					return err
+				}
+				out[i].Err = fmt.Errorf("rooms: message %q for %q: %w", m.ID, name, err)
+				continue
+			}
+			m.Position = last + 1
+			if err := insertMessage(tx, name, m, false); err != nil {
+				return err
+			}
+			last = m.Position
+			out[i].Position = m.Position
 		}
-		m.Position = last + 1
-		return insertMessage(tx, name, m, false)
+		return nil
 	})
 	if err != nil {
-		return 0, fmt.Errorf("rooms: message %q for %q: %w", m.ID, name, err)
+		return nil, fmt.Errorf("rooms: %d messages for %q: %w", len(ms), name, err)
 	}
-	return m.Position, nil
+	return out, nil
 }
 
 // AddOrdered stores m at m.Position, the place the room's primary gave
