@@ -167,7 +167,12 @@ func JoinRoom(ctx context.Context, h host.Host, sn peer.ID, st *wire.SignedTicke
 	}
 	// Only now may reads run ahead of a frame: nothing but events
 	// follows the answer.
-	r := wire.NewReader(&bufferedStream{Reader: bufio.NewReaderSize(s, subscriptionBuffer), s: s}, wire.MaxRoomFrame)
+	r := wire.NewReader(bufio.NewReaderSize(s, subscriptionBuffer), wire.MaxRoomFrame)
+	// No minimum rate: a home may leave a joined stream quiet as long as
+	// the room is, so a rate would not bound how long a home can hold a
+	// reader anyway (leaving does: Close), and most frames are read from
+	// the buffer, where a watchdog's timer per frame would cost the most.
+	r.MinRate = 0
 	return &Subscription{s: s, r: r, Position: resp.Position, Members: int(resp.Members), Usernames: resp.Usernames}, nil
 }
 
@@ -197,15 +202,6 @@ func (sub *Subscription) Next(ctx context.Context) (*wire.RoomEvent, error) {
 // a member's queued events together (wire.RoomWriteBatch), and reading
 // them in one call, not three per event, spares the stream muxer's locks.
 const subscriptionBuffer = 32 << 10
-
-// bufferedStream reads a stream through a buffer and still lets the frame
-// reader's watchdog set the stream's read deadline.
-type bufferedStream struct {
-	*bufio.Reader
-	s network.Stream
-}
-
-func (b *bufferedStream) SetReadDeadline(t time.Time) error { return b.s.SetReadDeadline(t) }
 
 // Close leaves the room at this home.
 func (sub *Subscription) Close() error { return sub.s.Reset() }
