@@ -222,13 +222,25 @@ const (
 	// to the primary, which may catch up and then replicate before it
 	// answers, so it is longer than both together and shorter than the
 	// member's own RoomTimeout. A home that does not answer within them
-	// is taken for dead for RoomHomeDown.
+	// counts towards taking it for dead (RoomHomeFailures).
 	RoomReplicaTimeout = 3 * time.Second
 	RoomForwardTimeout = 8 * time.Second
-	// RoomHomeDown is how long a home that did not answer is skipped as
+	// RoomHomeDown is how long a home taken for dead is skipped as
 	// primary and replica before it is tried again; the registry's list
 	// drops a dead supernode after its heartbeat TTL in any case.
 	RoomHomeDown = 30 * time.Second
+	// A home that does not answer a call is only suspect: a slow primary
+	// (a home under overload) is not a dead one, and taking it for dead
+	// makes another home sequence beside it (two message orders, then
+	// messages stored and pushed again). It is taken for dead after
+	// RoomHomeFailures calls in a row without an answer, the first of
+	// them at least RoomHomeSuspect before the last — a burst of calls
+	// timing out together in one stall counts once — or at once when it
+	// cannot be connected to at all (a dead or unreachable process),
+	// which a dial within RoomHomeDial tells. Any answer clears it.
+	RoomHomeFailures = 3
+	RoomHomeSuspect  = RoomTimeout
+	RoomHomeDial     = RoomReplicaTimeout
 	// RoomPrimaryFresh is how long a primary's catch-up with the room's
 	// other homes holds: it catches up again before it next sequences
 	// after it, so a home others took for dead (and sequenced without)

@@ -108,7 +108,11 @@ func (s *Store) SequenceBatch(ctx context.Context, name string, ms []Message) ([
 // or trimmed at the sender — any position after the newest is taken. A
 // position this home holds another message at is the primary's to decide:
 // the primary's order wins (the losing branch of a split), so the
-// messages here from that position on are dropped first.
+// messages here from that position on are displaced first. A displaced
+// message keeps its row, out of the order and the backlog, until the
+// primary gives it its place (it is then stored there and is not new: the
+// members here were shown it already) or the backlog's trimming drops it;
+// a displaced marker becomes a marker without a position.
 func (s *Store) AddOrdered(ctx context.Context, name string, m Message, next bool) (bool, error) {
 	if err := m.check(); err != nil {
 		return false, err
@@ -132,12 +136,6 @@ func (s *Store) AddOrdered(ctx context.Context, name string, m Message, next boo
 			return err
 		case deleted != nil && pos == m.Position:
 			return nil // stored already
-		case deleted != nil && *deleted && pos == 0:
-			// Deleted before it arrived here: the marker takes its place.
-			_, err := tx.Exec(`UPDATE backlog SET position = ? WHERE room = ? AND id = ?`, int64(m.Position), name, m.ID)
-			return err
-		case deleted != nil:
-			return fmt.Errorf("%w: at position %d here, %d at the primary", ErrDuplicate, pos, m.Position)
 		}
 		last, err := lastPosition(tx, name)
 		if err != nil {
@@ -147,22 +145,58 @@ func (s *Store) AddOrdered(ctx context.Context, name string, m Message, next boo
 		case m.Position <= last:
 			// Another message holds the position here: a branch the
 			// primary did not take.
-			if _, err := tx.Exec(`DELETE FROM backlog WHERE room = ? AND position >= ?`, name, int64(m.Position)); err != nil {
-				return fmt.Errorf("dropping a losing branch: %w", err)
+			if err := displace(tx, name, m.Position); err != nil {
+				return err
+			}
+			if deleted != nil {
+				if pos, deleted, err = storedID(tx, name, m.ID); err != nil {
+					return err
+				}
 			}
 		case next && m.Position > last+1:
 			return fmt.Errorf("%w: position %d, the newest here %d", ErrGap, m.Position, last)
 		}
+		shown := false
+		switch {
+		case deleted == nil:
+		case *deleted && pos == 0:
+			// Deleted before it arrived here: the marker takes its place.
+			_, err := tx.Exec(`UPDATE backlog SET position = ? WHERE room = ? AND id = ?`, int64(m.Position), name, m.ID)
+			return err
+		case pos == 0:
+			// Displaced by the primary's order (or stored before
+			// positions were): shown here already, stored again at its
+			// place, after the others.
+			if _, err := tx.Exec(`DELETE FROM backlog WHERE room = ? AND id = ?`, name, m.ID); err != nil {
+				return fmt.Errorf("moving a displaced message: %w", err)
+			}
+			shown = true
+		default:
+			return fmt.Errorf("%w: at position %d here, %d at the primary", ErrDuplicate, pos, m.Position)
+		}
 		if err := s.fits(tx, len(m.Body)); err != nil {
 			return err
 		}
-		fresh = true
+		fresh = !shown
 		return insertMessage(tx, name, m, false)
 	})
 	if err != nil {
 		return false, fmt.Errorf("rooms: message %q for %q at %d: %w", m.ID, name, m.Position, err)
 	}
 	return fresh, nil
+}
+
+// displace takes the room's messages at positions from and after out of
+// its order: a message keeps its row at a negative position (minus its
+// row's seq, unique), which the order and the backlog leave out, so that
+// when the primary gives it its place the home knows it was shown here; a
+// deleted message's marker loses its position and stays a marker.
+func displace(tx *sql.Tx, name string, from uint64) error {
+	if _, err := tx.Exec(`UPDATE backlog SET position = CASE WHEN deleted = 1 THEN NULL ELSE -seq END
+		WHERE room = ? AND position >= ?`, name, int64(from)); err != nil {
+		return fmt.Errorf("displacing a losing branch: %w", err)
+	}
+	return nil
 }
 
 // canTake fails unless the room exists and is not deleted; the room's
@@ -181,8 +215,8 @@ func (s *Store) canTake(ctx context.Context, name string) error {
 	return nil
 }
 
-// storedID is the position (0 for none) and deleted flag of the message
-// id stored in the room; a nil flag means none is.
+// storedID is the position (0 for none, or displaced) and deleted flag of
+// the message id stored in the room; a nil flag means none is.
 func storedID(tx *sql.Tx, name, id string) (uint64, *bool, error) {
 	var pos sql.NullInt64
 	var deleted bool

@@ -2,6 +2,7 @@ package rooms
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/peerstore"
 	"google.golang.org/protobuf/proto"
@@ -37,10 +39,36 @@ type replication struct {
 	host    host.Host // the host Attach served on: home-to-home calls go out of it
 	known   []peer.ID // the registry's live supernodes
 	down    map[peer.ID]time.Time
-	primary map[string]time.Time // rooms this home sequences, and when it last caught up with their other homes
-	kick    chan struct{}        // a refresh now
+	suspect map[peer.ID]suspicion // homes that did not answer their last calls, not (yet) taken for dead
+	primary map[string]time.Time  // rooms this home sequences, and when it last caught up with their other homes
+	kick    chan struct{}         // a refresh now
 	stop    context.CancelFunc
 	wg      sync.WaitGroup
+	// forwardTimeout, if set, replaces wire.RoomForwardTimeout, and
+	// delay, if set, runs before every forward this home takes as a
+	// primary: tests make a slow primary with them.
+	forwardTimeout time.Duration
+	delay          func(context.Context)
+}
+
+// suspicion is a home's calls in a row that it did not answer: how many,
+// and when the first of them failed.
+type suspicion struct {
+	fails int
+	since time.Time
+}
+
+// fail counts one more call without an answer, at now, and reports whether
+// the home is now to be taken for dead: wire.RoomHomeFailures of them, the
+// first at least wire.RoomHomeSuspect ago. Calls timing out together in
+// one stall of a busy home do not make it dead; a home that stays silent
+// does.
+func (sp *suspicion) fail(now time.Time) bool {
+	if sp.fails == 0 {
+		sp.since = now
+	}
+	sp.fails++
+	return sp.fails >= wire.RoomHomeFailures && now.Sub(sp.since) >= wire.RoomHomeSuspect
 }
 
 // SetSupernodes sets the live supernodes the room's homes are chosen
@@ -162,11 +190,12 @@ func (s *Service) live(name string) []peer.ID {
 	return out
 }
 
-// markDown takes p for dead for wire.RoomHomeDown: it did not answer.
+// markDown takes p for dead for wire.RoomHomeDown.
 func (s *Service) markDown(p peer.ID) {
 	s.repl.mu.Lock()
 	defer s.repl.mu.Unlock()
 	s.repl.down[p] = s.cfg.Now().Add(wire.RoomHomeDown)
+	delete(s.repl.suspect, p)
 }
 
 // markUp takes p for alive again: it spoke to us.
@@ -174,6 +203,37 @@ func (s *Service) markUp(p peer.ID) {
 	s.repl.mu.Lock()
 	defer s.repl.mu.Unlock()
 	delete(s.repl.down, p)
+	delete(s.repl.suspect, p)
+}
+
+// isDown reports whether this home takes p for dead now.
+func (s *Service) isDown(p peer.ID) bool {
+	s.repl.mu.Lock()
+	defer s.repl.mu.Unlock()
+	until, ok := s.repl.down[p]
+	return ok && s.cfg.Now().Before(until)
+}
+
+// unanswered counts a call p did not answer and reports whether p is now
+// taken for dead: at once when this host cannot connect to it (a dead or
+// unreachable process: nothing to wait for), else only when its suspicion
+// says so (a slow home keeps its connection and answers again).
+func (s *Service) unanswered(ctx context.Context, h host.Host, p peer.ID) bool {
+	reachable := h.Network().Connectedness(p) == network.Connected
+	if !reachable {
+		dctx, cancel := context.WithTimeout(ctx, wire.RoomHomeDial)
+		reachable = h.Connect(dctx, peer.AddrInfo{ID: p}) == nil
+		cancel()
+	}
+	s.repl.mu.Lock()
+	sp := s.repl.suspect[p]
+	dead := sp.fail(s.cfg.Now()) || !reachable
+	s.repl.suspect[p] = sp
+	s.repl.mu.Unlock()
+	if dead {
+		s.markDown(p)
+	}
+	return dead
 }
 
 // setPrimary records whether this home sequences name now; a home that
@@ -244,7 +304,8 @@ func (s *Service) ticket() *wire.SignedTicket {
 var errNoTicket = errors.New("rooms: no supernode ticket yet")
 
 // call runs f against home within wire.RoomReplicaTimeout, taking the home
-// for dead when it does not answer and for alive when it does.
+// for alive when it answers and counting it towards dead when it does not
+// (unanswered).
 func (s *Service) call(ctx context.Context, home peer.ID, f func(context.Context, host.Host, *wire.SignedTicket) error) error {
 	return s.callWithin(ctx, wire.RoomReplicaTimeout, home, f)
 }
@@ -266,15 +327,19 @@ func (s *Service) callWithin(ctx context.Context, timeout time.Duration, home pe
 	case err == nil || answered(err):
 		s.markUp(home)
 	case ctx.Err() == nil:
-		s.log.Debug("a room home did not answer", "home", home, "err", err)
-		s.markDown(home)
+		dead := s.unanswered(ctx, h, home)
+		s.log.Debug("a room home did not answer", "home", home, "dead", dead, "err", err)
 	}
 	return err
 }
 
 // toPrimary runs f at the room's primary, the next live home each time one
-// does not answer; it returns "" when this home is the primary (the caller
-// sequences), or the code to answer with.
+// is taken for dead; it returns "" when this home is the primary (the
+// caller sequences), or the code to answer with. A primary that did not
+// answer but is only suspect (slow, not dead: unanswered) gets no
+// successor: the member is answered busy and tries again, and nothing is
+// sequenced here beside a primary that may still sequence the item — two
+// homes sequencing at once is what parts the room's message orders.
 func (s *Service) toPrimary(ctx context.Context, name string, f func(context.Context, host.Host, peer.ID, *wire.SignedTicket) error) (forwarded bool, code string) {
 	self := s.self()
 	for range wire.Homes {
@@ -284,7 +349,10 @@ func (s *Service) toPrimary(ctx context.Context, name string, f func(context.Con
 		}
 		primary := live[0]
 		s.setPrimary(name, false)
-		err := s.callWithin(ctx, wire.RoomForwardTimeout, primary, func(ctx context.Context, h host.Host, st *wire.SignedTicket) error {
+		s.repl.mu.Lock()
+		timeout := cmp.Or(s.repl.forwardTimeout, wire.RoomForwardTimeout)
+		s.repl.mu.Unlock()
+		err := s.callWithin(ctx, timeout, primary, func(ctx context.Context, h host.Host, st *wire.SignedTicket) error {
 			return f(ctx, h, primary, st)
 		})
 		switch {
@@ -292,7 +360,7 @@ func (s *Service) toPrimary(ctx context.Context, name string, f func(context.Con
 			return true, ""
 		case answered(err):
 			return true, clientCode(err)
-		case errors.Is(err, errNoTicket):
+		case errors.Is(err, errNoTicket), !s.isDown(primary):
 			return true, wire.CodeBusy
 		}
 	}
@@ -673,6 +741,12 @@ func (s *Service) behind(ctx context.Context, remote peer.ID, name string, fw *w
 // signature and ticket, revocation, age, and for a message room.Admit with
 // the sender its ticket and region pass make.
 func (s *Service) forwarded(ctx context.Context, remote peer.ID, fw *wire.RoomForward) *wire.RoomResponse {
+	s.repl.mu.Lock()
+	delay := s.repl.delay
+	s.repl.mu.Unlock()
+	if delay != nil {
+		delay(ctx)
+	}
 	switch {
 	case fw.GetOp() != nil && fw.GetSend() == nil:
 		name, _, err := peek(fw.Op)
