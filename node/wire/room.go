@@ -253,6 +253,15 @@ const (
 	RoomHomesRefresh     = 30 * time.Second
 	RoomHomesRefreshFast = time.Second
 	RoomHomesSettle      = time.Minute
+	// Every RoomSyncInterval a home compares RoomSyncRooms of the rooms
+	// with members joined here, in turn, with their primary (anti-entropy:
+	// the ops and messages after its own, within RoomReplicaTimeout each),
+	// so a home that missed a quiet room's last replica catches up without
+	// waiting for the room's next item. Bounded: a few rooms a tick, only
+	// rooms someone reads here; a home with R such rooms compares each
+	// every RoomSyncInterval × R / RoomSyncRooms.
+	RoomSyncInterval = 5 * time.Second
+	RoomSyncRooms    = 8
 	// RoomMessagesPage is the most ordered messages one messages-since
 	// answer holds: a home keeps no more (RoomBacklog).
 	RoomMessagesPage = RoomBacklog

@@ -44,6 +44,7 @@ type replication struct {
 	kick    chan struct{}         // a refresh now
 	stop    context.CancelFunc
 	wg      sync.WaitGroup
+	synced  string // the last room the anti-entropy compared (sync)
 	// forwardTimeout, if set, replaces wire.RoomForwardTimeout, and
 	// delay, if set, runs before every forward this home takes as a
 	// primary: tests make a slow primary with them.
@@ -797,5 +798,88 @@ func (s *Service) messagesSince(ctx context.Context, q *wire.RoomMessagesRequest
 	s.decodeStored(q.Room, msgs, func(m Message, sm *wire.SignedRoomMessage) {
 		out.Ordered = append(out.Ordered, &wire.RoomOrderedMessage{Position: m.Position, Message: sm})
 	})
+	return out
+}
+
+// sync compares a few rooms with their primaries every
+// wire.RoomSyncInterval until ctx ends (anti-entropy, syncRooms).
+func (s *Service) sync(ctx context.Context) {
+	t := time.NewTicker(wire.RoomSyncInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			s.syncRooms(ctx)
+		}
+	}
+}
+
+// syncRooms compares the next wire.RoomSyncRooms rooms with members joined
+// here, in name order after the last compared (wrapping round), with
+// their primary: a home that missed a quiet room's last replica (the
+// primary took it for dead a moment, or the replica timed out) has it,
+// and passes it to its members, without waiting for the room's next item.
+// The primary itself compares nothing: the others read from it.
+func (s *Service) syncRooms(ctx context.Context) {
+	s.mu.Lock()
+	names := make([]string, 0, len(s.rooms))
+	for name, m := range s.rooms {
+		if m.online.Load() > 0 {
+			names = append(names, name)
+		}
+	}
+	s.mu.Unlock()
+	s.repl.mu.Lock()
+	after := s.repl.synced
+	s.repl.mu.Unlock()
+	pick := nextRooms(names, after, wire.RoomSyncRooms)
+	if len(pick) == 0 {
+		return
+	}
+	s.repl.mu.Lock()
+	s.repl.synced = pick[len(pick)-1]
+	s.repl.mu.Unlock()
+	self := s.self()
+	for _, name := range pick {
+		if ctx.Err() != nil {
+			return
+		}
+		live := s.live(name)
+		if len(live) == 0 || live[0] == self || self == "" {
+			continue
+		}
+		s.syncRoom(ctx, live[0], name)
+	}
+}
+
+// syncRoom reads the ops and messages of name after this home's from
+// primary, within wire.RoomReplicaTimeout: nothing when they are in step.
+func (s *Service) syncRoom(ctx context.Context, primary peer.ID, name string) {
+	ctx, cancel := context.WithTimeout(ctx, wire.RoomReplicaTimeout)
+	defer cancel()
+	if err := s.pullOps(ctx, primary, name); err != nil {
+		s.log.Debug("comparing a room's chain with its primary", "room", name, "err", err)
+		return
+	}
+	if err := s.pullMessages(ctx, primary, name); err != nil {
+		s.log.Debug("comparing a room's messages with its primary", "room", name, "err", err)
+	}
+}
+
+// nextRooms is the first n of names (in any order) after after in name
+// order, wrapping round to the start: each room's turn comes once in
+// every len(names)/n ticks, whatever joins and leaves meanwhile.
+func nextRooms(names []string, after string, n int) []string {
+	slices.Sort(names)
+	i, _ := slices.BinarySearch(names, after)
+	if i < len(names) && names[i] == after {
+		i++
+	}
+	out := make([]string, 0, min(n, len(names)))
+	for k := range min(n, len(names)) {
+		out = append(out, names[(i+k)%len(names)])
+	}
 	return out
 }

@@ -227,15 +227,20 @@ func (s *Service) Attach(h host.Host) {
 	s.repl.mu.Lock()
 	if s.repl.host == nil {
 		s.repl.host = h
+		ctx, cancel := context.WithCancel(context.Background())
+		s.repl.stop = cancel
 		if s.cfg.Supernodes != nil {
-			ctx, cancel := context.WithCancel(context.Background())
-			s.repl.stop = cancel
 			s.repl.wg.Add(1)
 			go func() {
 				defer s.repl.wg.Done()
 				s.refresh(ctx)
 			}()
 		}
+		s.repl.wg.Add(1)
+		go func() {
+			defer s.repl.wg.Done()
+			s.sync(ctx)
+		}()
 	}
 	s.repl.mu.Unlock()
 	s.listen.Handle(h, s.rpc.Protocol, s.rpc.Timeout, func(ctx context.Context, st network.Stream) error {

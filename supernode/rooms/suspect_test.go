@@ -3,8 +3,13 @@ package rooms
 import (
 	"context"
 	"errors"
+	"fmt"
+	"slices"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
 
 	"eserver/node/room"
 	"eserver/node/wire"
@@ -163,4 +168,82 @@ func TestSplitNotPushedTwice(t *testing.T) {
 	for _, hm := range c.homes {
 		same(t, backlogIDs(t, hm, "lounge"), want...)
 	}
+}
+
+// TestNextRooms: the anti-entropy takes a few rooms a tick, in turn, each
+// once a round, whatever joins and leaves between ticks.
+func TestNextRooms(t *testing.T) {
+	for _, tc := range []struct {
+		names []string
+		after string
+		n     int
+		want  string
+	}{
+		{nil, "", 8, ""},
+		{[]string{"c", "a", "b"}, "", 2, "a b"},
+		{[]string{"c", "a", "b"}, "b", 2, "c a"},
+		{[]string{"c", "a", "b"}, "a", 8, "b c a"},
+		{[]string{"d", "a", "b"}, "c", 2, "d a"}, // c left meanwhile
+		{[]string{"a", "b"}, "z", 1, "a"},
+	} {
+		if got := strings.Join(nextRooms(tc.names, tc.after, tc.n), " "); got != tc.want {
+			t.Fatalf("%q after %q, %d: %q, want %q", tc.names, tc.after, tc.n, got, tc.want)
+		}
+	}
+}
+
+// TestQuietSync: a home that missed the last replicas of a quiet room (the
+// primary took it for dead a moment) has them at its next comparison with
+// the primary and passes them to its members, with no further item in the
+// room; a room no member reads there is left for its next item or join.
+func TestQuietSync(t *testing.T) {
+	c := newCluster(t, "lounge", 3)
+	a, b, lagging := c.homes[0], c.homes[1], c.homes[2]
+	owner := a.member(t, "olivia")
+	owner.create("lounge", room.Modes{Public: true})
+	unread := sameHomes(t, c, "lounge")
+	owner.create(unread, room.Modes{Public: true})
+	bob := b.member(t, "bob")
+	bob.mustJoin("lounge")
+	bob.mustJoin(unread)
+	carol := lagging.member(t, "carol")
+	sc := carol.mustJoin("lounge")
+	a.svc.markDown(lagging.h.ID())
+	for _, name := range []string{"lounge", unread} {
+		if err := bob.say(name, "missed", nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := owner.op("lounge", topic("missed too")); err != nil {
+		t.Fatal(err)
+	}
+	if got := backlogIDs(t, lagging, "lounge"); len(got) != 0 {
+		t.Fatalf("the lagging home holds %q", got)
+	}
+	a.svc.markUp(lagging.h.ID())
+	lagging.svc.syncRooms(sntest.Ctx(t))
+	same(t, texts(t, c.w, sc, "missed"), "bob: missed")
+	same(t, backlogIDs(t, lagging, "lounge"), "bob: missed")
+	heads(t, "lounge", 2, c.homes...)
+	if got := backlogIDs(t, lagging, unread); len(got) != 0 {
+		t.Fatalf("a room no one reads at the home compared: %q", got)
+	}
+}
+
+// sameHomes is another room's name whose homes are name's, in its order.
+func sameHomes(t *testing.T, c *cluster, name string) string {
+	t.Helper()
+	var ids []peer.ID
+	for _, hm := range c.all {
+		ids = append(ids, hm.h.ID())
+	}
+	want := client.RoomHomes(name, ids, wire.Homes)
+	for i := range 1000 {
+		other := fmt.Sprintf("%s-%d", name, i)
+		if slices.Equal(client.RoomHomes(other, ids, wire.Homes), want) {
+			return other
+		}
+	}
+	t.Fatal("no room with the same homes")
+	return ""
 }
