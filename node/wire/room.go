@@ -237,7 +237,8 @@ const (
 	// them at least RoomHomeSuspect before the last — a burst of calls
 	// timing out together in one stall counts once — or at once when it
 	// cannot be connected to at all (a dead or unreachable process),
-	// which a dial within RoomHomeDial tells. Any answer clears it.
+	// which a dial within RoomHomeDial tells. Any answer clears it, and
+	// so does RoomHomeDown without a failure.
 	RoomHomeFailures = 3
 	RoomHomeSuspect  = RoomTimeout
 	RoomHomeDial     = RoomReplicaTimeout

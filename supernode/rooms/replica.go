@@ -53,22 +53,24 @@ type replication struct {
 }
 
 // suspicion is a home's calls in a row that it did not answer: how many,
-// and when the first of them failed.
+// and when the first and the last of them failed.
 type suspicion struct {
-	fails int
-	since time.Time
+	fails       int
+	since, last time.Time
 }
 
 // fail counts one more call without an answer, at now, and reports whether
 // the home is now to be taken for dead: wire.RoomHomeFailures of them, the
 // first at least wire.RoomHomeSuspect ago. Calls timing out together in
 // one stall of a busy home do not make it dead; a home that stays silent
-// does.
+// does. A count whose last failure is older than wire.RoomHomeDown starts
+// again: an old stall says nothing about the home now.
 func (sp *suspicion) fail(now time.Time) bool {
-	if sp.fails == 0 {
-		sp.since = now
+	if sp.fails == 0 || now.Sub(sp.last) > wire.RoomHomeDown {
+		sp.fails, sp.since = 0, now
 	}
 	sp.fails++
+	sp.last = now
 	return sp.fails >= wire.RoomHomeFailures && now.Sub(sp.since) >= wire.RoomHomeSuspect
 }
 

@@ -31,6 +31,9 @@ func TestSuspicion(t *testing.T) {
 		{"too few over a long silence", []time.Duration{0, 2 * wire.RoomHomeSuspect}, false},
 		{"enough, spread over the window", []time.Duration{0, wire.RoomHomeSuspect / 2, wire.RoomHomeSuspect}, true},
 		{"a burst, then silent past the window", []time.Duration{0, 0, 0, wire.RoomHomeSuspect}, true},
+		{"an old stall forgotten", []time.Duration{0, 0, wire.RoomHomeDown + 2*time.Second, wire.RoomHomeDown + 2*wire.RoomHomeSuspect}, false},
+		{"an old stall forgotten, a new silence", []time.Duration{0, 2 * wire.RoomHomeDown, 2*wire.RoomHomeDown + wire.RoomHomeSuspect/2,
+			2*wire.RoomHomeDown + wire.RoomHomeSuspect}, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var sp suspicion
