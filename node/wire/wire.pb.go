@@ -6813,10 +6813,14 @@ func (x *RoomForward) GetMessagePosition() uint64 {
 // (its position is in it) or a message at its position in the room's one
 // message order.
 type RoomReplica struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Room          string                 `protobuf:"bytes,1,opt,name=room,proto3" json:"room,omitempty"`
-	Op            *SignedRoomOp          `protobuf:"bytes,2,opt,name=op,proto3" json:"op,omitempty"`
-	Message       *RoomOrderedMessage    `protobuf:"bytes,3,opt,name=message,proto3" json:"message,omitempty"`
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Room    string                 `protobuf:"bytes,1,opt,name=room,proto3" json:"room,omitempty"`
+	Op      *SignedRoomOp          `protobuf:"bytes,2,opt,name=op,proto3" json:"op,omitempty"`
+	Message *RoomOrderedMessage    `protobuf:"bytes,3,opt,name=message,proto3" json:"message,omitempty"`
+	// messages are several ordered messages at once, in position order: a
+	// primary passes a busy room's messages to each home in its order, as
+	// many as one request holds (wire.MaxRoomRequest).
+	Messages      []*RoomOrderedMessage `protobuf:"bytes,4,rep,name=messages,proto3" json:"messages,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -6868,6 +6872,13 @@ func (x *RoomReplica) GetOp() *SignedRoomOp {
 func (x *RoomReplica) GetMessage() *RoomOrderedMessage {
 	if x != nil {
 		return x.Message
+	}
+	return nil
+}
+
+func (x *RoomReplica) GetMessages() []*RoomOrderedMessage {
+	if x != nil {
+		return x.Messages
 	}
 	return nil
 }
@@ -8189,11 +8200,12 @@ const file_wire_proto_rawDesc = "" +
 	"\x02op\x18\x01 \x01(\v2\x1a.eserver.wire.SignedRoomOpR\x02op\x12*\n" +
 	"\x04send\x18\x02 \x01(\v2\x16.eserver.wire.RoomSendR\x04send\x12\x1a\n" +
 	"\bposition\x18\x03 \x01(\x04R\bposition\x12)\n" +
-	"\x10message_position\x18\x04 \x01(\x04R\x0fmessagePosition\"\x89\x01\n" +
+	"\x10message_position\x18\x04 \x01(\x04R\x0fmessagePosition\"\xc7\x01\n" +
 	"\vRoomReplica\x12\x12\n" +
 	"\x04room\x18\x01 \x01(\tR\x04room\x12*\n" +
 	"\x02op\x18\x02 \x01(\v2\x1a.eserver.wire.SignedRoomOpR\x02op\x12:\n" +
-	"\amessage\x18\x03 \x01(\v2 .eserver.wire.RoomOrderedMessageR\amessage\"k\n" +
+	"\amessage\x18\x03 \x01(\v2 .eserver.wire.RoomOrderedMessageR\amessage\x12<\n" +
+	"\bmessages\x18\x04 \x03(\v2 .eserver.wire.RoomOrderedMessageR\bmessages\"k\n" +
 	"\x12RoomOrderedMessage\x12\x1a\n" +
 	"\bposition\x18\x01 \x01(\x04R\bposition\x129\n" +
 	"\amessage\x18\x02 \x01(\v2\x1f.eserver.wire.SignedRoomMessageR\amessage\"?\n" +
@@ -8476,25 +8488,26 @@ var file_wire_proto_depIdxs = []int32{
 	96,  // 104: eserver.wire.RoomForward.send:type_name -> eserver.wire.RoomSend
 	84,  // 105: eserver.wire.RoomReplica.op:type_name -> eserver.wire.SignedRoomOp
 	93,  // 106: eserver.wire.RoomReplica.message:type_name -> eserver.wire.RoomOrderedMessage
-	87,  // 107: eserver.wire.RoomOrderedMessage.message:type_name -> eserver.wire.SignedRoomMessage
-	5,   // 108: eserver.wire.RoomJoin.pass:type_name -> eserver.wire.SignedRegionPass
-	87,  // 109: eserver.wire.RoomSend.message:type_name -> eserver.wire.SignedRoomMessage
-	5,   // 110: eserver.wire.RoomSend.pass:type_name -> eserver.wire.SignedRegionPass
-	84,  // 111: eserver.wire.RoomResponse.ops:type_name -> eserver.wire.SignedRoomOp
-	87,  // 112: eserver.wire.RoomResponse.messages:type_name -> eserver.wire.SignedRoomMessage
-	102, // 113: eserver.wire.RoomResponse.event:type_name -> eserver.wire.RoomEvent
-	100, // 114: eserver.wire.RoomResponse.rooms:type_name -> eserver.wire.RoomDirectoryEntry
-	93,  // 115: eserver.wire.RoomResponse.ordered:type_name -> eserver.wire.RoomOrderedMessage
-	87,  // 116: eserver.wire.RoomEvent.message:type_name -> eserver.wire.SignedRoomMessage
-	84,  // 117: eserver.wire.RoomEvent.op:type_name -> eserver.wire.SignedRoomOp
-	90,  // 118: eserver.wire.RoomEvent.report:type_name -> eserver.wire.RoomReported
-	3,   // 119: eserver.wire.RendezvousResponse.Entry.ticket:type_name -> eserver.wire.SignedTicket
-	3,   // 120: eserver.wire.RendezvousResponse.Entry.card:type_name -> eserver.wire.SignedTicket
-	121, // [121:121] is the sub-list for method output_type
-	121, // [121:121] is the sub-list for method input_type
-	121, // [121:121] is the sub-list for extension type_name
-	121, // [121:121] is the sub-list for extension extendee
-	0,   // [0:121] is the sub-list for field type_name
+	93,  // 107: eserver.wire.RoomReplica.messages:type_name -> eserver.wire.RoomOrderedMessage
+	87,  // 108: eserver.wire.RoomOrderedMessage.message:type_name -> eserver.wire.SignedRoomMessage
+	5,   // 109: eserver.wire.RoomJoin.pass:type_name -> eserver.wire.SignedRegionPass
+	87,  // 110: eserver.wire.RoomSend.message:type_name -> eserver.wire.SignedRoomMessage
+	5,   // 111: eserver.wire.RoomSend.pass:type_name -> eserver.wire.SignedRegionPass
+	84,  // 112: eserver.wire.RoomResponse.ops:type_name -> eserver.wire.SignedRoomOp
+	87,  // 113: eserver.wire.RoomResponse.messages:type_name -> eserver.wire.SignedRoomMessage
+	102, // 114: eserver.wire.RoomResponse.event:type_name -> eserver.wire.RoomEvent
+	100, // 115: eserver.wire.RoomResponse.rooms:type_name -> eserver.wire.RoomDirectoryEntry
+	93,  // 116: eserver.wire.RoomResponse.ordered:type_name -> eserver.wire.RoomOrderedMessage
+	87,  // 117: eserver.wire.RoomEvent.message:type_name -> eserver.wire.SignedRoomMessage
+	84,  // 118: eserver.wire.RoomEvent.op:type_name -> eserver.wire.SignedRoomOp
+	90,  // 119: eserver.wire.RoomEvent.report:type_name -> eserver.wire.RoomReported
+	3,   // 120: eserver.wire.RendezvousResponse.Entry.ticket:type_name -> eserver.wire.SignedTicket
+	3,   // 121: eserver.wire.RendezvousResponse.Entry.card:type_name -> eserver.wire.SignedTicket
+	122, // [122:122] is the sub-list for method output_type
+	122, // [122:122] is the sub-list for method input_type
+	122, // [122:122] is the sub-list for extension type_name
+	122, // [122:122] is the sub-list for extension extendee
+	0,   // [0:122] is the sub-list for field type_name
 }
 
 func init() { file_wire_proto_init() }

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/host"
@@ -45,6 +46,10 @@ type replication struct {
 	stop    context.CancelFunc
 	wg      sync.WaitGroup
 	synced  string // the last room the anti-entropy compared (sync)
+	// gaps counts replicated messages that arrived past a gap, each
+	// costing a read of the messages missed from the sender: a shipping
+	// order that holds keeps it at zero.
+	gaps atomic.Int64
 	// forwardTimeout, if set, replaces wire.RoomForwardTimeout, and
 	// delay, if set, runs before every forward this home takes as a
 	// primary: tests make a slow primary with them.
@@ -390,22 +395,12 @@ func (s *Service) replicate(ctx context.Context, name string, rep *wire.RoomRepl
 			err := s.call(ctx, home, func(ctx context.Context, h host.Host, st *wire.SignedTicket) error {
 				return client.ReplicateRoom(ctx, h, home, st, rep)
 			})
-			switch {
-			case err == nil:
+			if err == nil {
 				mu.Lock()
 				acks++
 				mu.Unlock()
-			case errors.Is(err, client.ErrStale) && s.before(name, home, self):
-				s.log.Info("an earlier home holds another branch: stepping down", "room", name, "home", home)
-				s.setPrimary(name, false)
-			case errors.Is(err, client.ErrNotAllowed):
-				// It does not count this home among the room's: one of
-				// the two lists is behind the registry.
-				s.kick()
-				s.log.Debug("replicating", "room", name, "home", home, "err", err)
-			default:
-				s.log.Debug("replicating", "room", name, "home", home, "err", err)
 			}
+			s.replicaAnswered(name, home, err)
 		}()
 	}
 	wg.Wait()
@@ -596,7 +591,13 @@ func (s *Service) lockRoom(name string) *members {
 // from pushing even valid items in another order.
 func (s *Service) replicated(ctx context.Context, remote peer.ID, rep *wire.RoomReplica) *wire.RoomResponse {
 	name := rep.GetRoom()
-	if wire.ValidRoomName(name) != nil || (rep.Op == nil) == (rep.Message == nil) {
+	kinds := 0
+	for _, has := range []bool{rep.Op != nil, rep.Message != nil, len(rep.Messages) > 0} {
+		if has {
+			kinds++
+		}
+	}
+	if wire.ValidRoomName(name) != nil || kinds != 1 || len(rep.Messages) > maxShipBatch {
 		return failed(wire.CodeBadRequest)
 	}
 	if !s.isHome(name, remote) {
@@ -607,14 +608,24 @@ func (s *Service) replicated(ctx context.Context, remote peer.ID, rep *wire.Room
 	// Another home sequences the room: this one catches up again before it
 	// next does.
 	s.setPrimary(name, false)
-	if rep.Message != nil {
-		err := s.storeOrdered(ctx, name, rep.Message, true)
-		if errors.Is(err, ErrGap) {
-			err = s.pullMessages(ctx, remote, name)
+	if rep.Message != nil || len(rep.Messages) > 0 {
+		oms := rep.Messages
+		if rep.Message != nil {
+			oms = []*wire.RoomOrderedMessage{rep.Message}
 		}
-		if err != nil && !errors.Is(err, ErrDuplicate) {
-			s.log.Debug("a replicated message refused", "room", name, "err", err)
-			return failed(code(err))
+		for _, om := range oms {
+			err := s.storeOrdered(ctx, name, om, true)
+			if errors.Is(err, ErrGap) {
+				s.repl.gaps.Add(1)
+				// Read what was missed, these included.
+				if err = s.pullMessages(ctx, remote, name); err == nil {
+					break
+				}
+			}
+			if err != nil && !errors.Is(err, ErrDuplicate) {
+				s.log.Debug("a replicated message refused", "room", name, "err", err)
+				return failed(code(err))
+			}
 		}
 		return &wire.RoomResponse{}
 	}

@@ -39,16 +39,17 @@ type pending struct {
 	done chan sequenced
 }
 
-// sequenced is a message's answer: its position, or the code it was
-// refused with.
+// sequenced is a message's answer: its position and its way to the other
+// homes, or the code it was refused with.
 type sequenced struct {
-	pos  uint64
-	code string
+	pos     uint64
+	shipped *shipment
+	code    string
 }
 
-// sequenceHere admits, stores and pushes a message as the primary and
-// returns its position or the code to refuse it with.
-func (s *Service) sequenceHere(ctx context.Context, from room.Sender, msg *room.Message) (uint64, string) {
+// sequenceHere admits, stores, pushes and ships a message as the primary
+// and returns its answer.
+func (s *Service) sequenceHere(ctx context.Context, from room.Sender, msg *room.Message) sequenced {
 	p := &pending{from: from, msg: msg, at: s.cfg.Now(), done: make(chan sequenced, 1)}
 	q := &s.seq
 	q.mu.Lock()
@@ -64,11 +65,11 @@ func (s *Service) sequenceHere(ctx context.Context, from room.Sender, msg *room.
 	q.mu.Unlock()
 	select {
 	case r := <-p.done:
-		return r.pos, r.code
+		return r
 	case <-ctx.Done():
 		// It may still be stored and pushed; the sender's retry with
 		// the same ID is then a duplicate.
-		return 0, wire.CodeBusy
+		return sequenced{code: wire.CodeBusy}
 	}
 }
 
@@ -115,6 +116,12 @@ func (s *Service) sequenceBatch(name string, batch []*pending) {
 			}
 		}
 		m.mu.Unlock()
+		// Shipped in position order: this runner is the room's only one.
+		for _, i := range which {
+			if answers[i].code == "" {
+				answers[i].shipped = s.ship(name, &wire.RoomOrderedMessage{Position: answers[i].pos, Message: batch[i].msg.Signed})
+			}
+		}
 	}
 	for i, p := range batch {
 		p.done <- answers[i]

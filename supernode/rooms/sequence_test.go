@@ -134,7 +134,7 @@ func sendAll(t *testing.T, hm *home, users []*member, name string, count int) in
 	var wg sync.WaitGroup
 	for i := range signed {
 		wg.Go(func() {
-			errs[i] = client.SendRoomMessage(sntest.Ctx(t), by[i].h, hm.h.ID(), by[i].st, signed[i], nil)
+			errs[i] = client.SendRoomMessage(sntest.Ctx(t), by[i].h, by[i].hm.h.ID(), by[i].st, signed[i], nil)
 		})
 	}
 	wg.Wait()

@@ -94,8 +94,9 @@ type Service struct {
 	lists   map[string]*rate.Limiter // directory searches per account; swept when idle
 	closing bool
 
-	repl replication // the room's other homes (replica.go)
-	seq  sequencer   // the messages this home sequences as a primary (sequence.go)
+	repl     replication // the room's other homes (replica.go)
+	seq      sequencer   // the messages this home sequences as a primary (sequence.go)
+	shipping shipper     // and passes on to the room's other homes (ship.go)
 }
 
 // members are one room's members joined at this home. Its mutex orders
@@ -281,6 +282,7 @@ func (s *Service) Close() error {
 	}
 	// The handlers are done: no message waits for a runner any more.
 	s.seq.wg.Wait()
+	s.shipping.wg.Wait()
 	return s.store.Close()
 }
 
@@ -619,12 +621,12 @@ func (s *Service) admitHere(ctx context.Context, m *members, remote peer.ID, fro
 // home holds the message too (or none answers).
 func (s *Service) sequenceMessage(ctx context.Context, from room.Sender, msg *room.Message) *wire.RoomResponse {
 	s.catchUp(ctx, msg.Room)
-	pos, c := s.sequenceHere(ctx, from, msg)
-	if c != "" {
-		return failed(c)
+	r := s.sequenceHere(ctx, from, msg)
+	if r.code != "" {
+		return failed(r.code)
 	}
-	s.replicate(ctx, msg.Room, &wire.RoomReplica{Room: msg.Room, Message: &wire.RoomOrderedMessage{Position: pos, Message: msg.Signed}})
-	return &wire.RoomResponse{Position: pos}
+	awaitShipped(ctx, r.shipped)
+	return &wire.RoomResponse{Position: r.pos}
 }
 
 // backlog answers the room's newest messages, oldest first.

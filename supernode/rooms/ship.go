@@ -1,0 +1,166 @@
+package rooms
+
+import (
+	"context"
+	"errors"
+	"sync"
+
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"google.golang.org/protobuf/proto"
+
+	"eserver/node/wire"
+	"eserver/supernode/client"
+)
+
+// How the primary passes its messages on to the room's other homes. Each
+// other home has one queue per room, filled by the room's sequence runner
+// in position order and emptied by one runner at a time, which sends what
+// waits in one replicate request (wire.RoomReplica.messages) and waits for
+// the answer before the next. A home so receives a room's messages in
+// their order — one replica per message sent at once would arrive out of
+// order under load, and each arriving past a gap made the home read the
+// messages it missed from the primary (verifying each again): under load
+// that reading, not the messages, filled the homes' CPU.
+
+// shipBytes bounds the messages of one replicate request, leaving room in
+// wire.MaxRoomRequest for the supernode's ticket and the framing; one
+// message always goes (a member's send of it fitted in a request).
+const shipBytes = wire.MaxRoomRequest - 4<<10
+
+// maxShipBatch bounds the messages of one replicate request.
+const maxShipBatch = 64
+
+// shipper holds the messages waiting for each (room, home); a key is in
+// waiting while its runner lives.
+type shipper struct {
+	mu      sync.Mutex
+	waiting map[shipKey][]*shipment
+	wg      sync.WaitGroup // the runners
+}
+
+type shipKey struct {
+	room string
+	home peer.ID
+}
+
+// shipment is one ordered message on its way to the other homes; each
+// home's runner sends on done whether the home took it.
+type shipment struct {
+	om    *wire.RoomOrderedMessage
+	homes int
+	done  chan bool // buffered: homes
+}
+
+// ship queues om to name's other live homes and returns its shipment. The
+// caller ships a room's messages in their order.
+func (s *Service) ship(name string, om *wire.RoomOrderedMessage) *shipment {
+	self := s.self()
+	var homes []peer.ID
+	for _, h := range s.live(name) {
+		if h != self {
+			homes = append(homes, h)
+		}
+	}
+	sh := &shipment{om: om, homes: len(homes), done: make(chan bool, len(homes))}
+	q := &s.shipping
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.waiting == nil {
+		q.waiting = map[shipKey][]*shipment{}
+	}
+	for _, h := range homes {
+		k := shipKey{name, h}
+		queue, running := q.waiting[k]
+		q.waiting[k] = append(queue, sh)
+		if !running {
+			q.wg.Add(1)
+			go s.runShipping(k)
+		}
+	}
+	return sh
+}
+
+// awaitShipped waits until every other home answered sh's message (each
+// within wire.RoomReplicaTimeout) or ctx ends: a member answered has its
+// message at every live home, so the next home attached to sees it.
+func awaitShipped(ctx context.Context, sh *shipment) {
+	for range sh.homes {
+		select {
+		case <-sh.done:
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+// runShipping sends k's waiting messages to its home, a request at a
+// time, until none waits.
+func (s *Service) runShipping(k shipKey) {
+	q := &s.shipping
+	defer q.wg.Done()
+	for {
+		q.mu.Lock()
+		queue := q.waiting[k]
+		if len(queue) == 0 {
+			delete(q.waiting, k)
+			q.mu.Unlock()
+			return
+		}
+		n, size := 0, 0
+		for n < len(queue) && n < maxShipBatch {
+			size += proto.Size(queue[n].om)
+			if n > 0 && size > shipBytes {
+				break
+			}
+			n++
+		}
+		batch := queue[:n:n]
+		q.waiting[k] = queue[n:]
+		q.mu.Unlock()
+		ok := s.shipTo(k, batch)
+		for _, sh := range batch {
+			sh.done <- ok
+		}
+	}
+}
+
+// shipTo sends batch to k's home in one replicate request, unless the
+// home is taken for dead; it reports whether the home took them.
+func (s *Service) shipTo(k shipKey, batch []*shipment) bool {
+	live := false
+	for _, h := range s.live(k.room) {
+		live = live || h == k.home
+	}
+	if !live {
+		return false
+	}
+	oms := make([]*wire.RoomOrderedMessage, len(batch))
+	for i, sh := range batch {
+		oms[i] = sh.om
+	}
+	rep := &wire.RoomReplica{Room: k.room, Messages: oms}
+	err := s.call(context.Background(), k.home, func(ctx context.Context, h host.Host, st *wire.SignedTicket) error {
+		return client.ReplicateRoom(ctx, h, k.home, st, rep)
+	})
+	s.replicaAnswered(k.room, k.home, err)
+	return err == nil
+}
+
+// replicaAnswered acts on a home's answer to a replica: a stale answer
+// from a home earlier in the room's order means it holds another branch,
+// and this home steps down; a home that does not count this one among the
+// room's homes means a list is behind the registry.
+func (s *Service) replicaAnswered(name string, home peer.ID, err error) {
+	switch {
+	case err == nil:
+	case errors.Is(err, client.ErrStale) && s.before(name, home, s.self()):
+		s.log.Info("an earlier home holds another branch: stepping down", "room", name, "home", home)
+		s.setPrimary(name, false)
+	case errors.Is(err, client.ErrNotAllowed):
+		s.kick()
+		s.log.Debug("replicating", "room", name, "home", home, "err", err)
+	default:
+		s.log.Debug("replicating", "room", name, "home", home, "err", err)
+	}
+}
