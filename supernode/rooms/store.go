@@ -31,9 +31,14 @@ import (
 // state are node/wire's (wire.MaxSignedRoomOp, wire.MaxRoom*): room.Verify
 // holds every op to them.
 const (
-	// BacklogSize is how many messages a room's backlog keeps (deleted
-	// ones included, without their bodies), the newest by arrival here.
-	BacklogSize = 100
+	// BacklogSize is how many messages Backlog returns at most: the
+	// newest by arrival here, deleted ones left out.
+	BacklogSize = wire.RoomBacklog
+	// Kept is how many messages the store keeps per room (deleted ones'
+	// markers included, without their bodies), the newest by arrival
+	// here: more than a backlog, so a member dropped from its joined
+	// stream catches up by position (MessagesSince).
+	Kept = wire.RoomMessagesKept
 	// MaxMessage bounds a stored message's bytes (a signed room message
 	// with its author's ticket).
 	MaxMessage = 8 << 10
@@ -445,7 +450,7 @@ func (s *Store) AddMessage(ctx context.Context, name string, m Message) error {
 }
 
 // insertMessage stores m (a deleted one without its body) and trims the
-// room's backlog to BacklogSize.
+// room's messages to the newest Kept.
 func insertMessage(tx *sql.Tx, name string, m Message, deleted bool) error {
 	var pos any
 	if m.Position > 0 {
@@ -457,7 +462,7 @@ func insertMessage(tx *sql.Tx, name string, m Message, deleted bool) error {
 	}
 	if _, err := tx.Exec(`DELETE FROM backlog WHERE room = ? AND seq <= (
 			SELECT seq FROM backlog WHERE room = ? ORDER BY seq DESC LIMIT 1 OFFSET ?)`,
-		name, name, BacklogSize); err != nil {
+		name, name, Kept); err != nil {
 		return fmt.Errorf("trimming backlog: %w", err)
 	}
 	return nil
