@@ -322,3 +322,48 @@ func TestHoldsAll(t *testing.T) {
 		}
 	}
 }
+
+// TestCatchUpAtAnotherHome: positions are the room's one message order,
+// which every home keeps: bob, dropped at one home while more than a
+// backlog is said, attaches at another naming the last position he saw
+// there and gets every message after it, in order, once, at the positions
+// the primary gave.
+func TestCatchUpAtAnotherHome(t *testing.T) {
+	c := newCluster(t, "relay", 3)
+	alice := c.homes[0].member(t, "alice")
+	alice.create("relay", room.Modes{Public: true})
+	drain(t, alice.mustJoin("relay"))
+	bob := c.homes[1].member(t, "bob")
+	sb := bob.mustJoin("relay")
+	talk(t, alice, "relay", "one", "two", "three")
+	var last uint64
+	for range 3 {
+		h, err := next(t, c.w, sb)
+		if err != nil {
+			t.Fatal(err)
+		}
+		last = h.pos
+	}
+	_ = sb.Close()
+	var missed []string
+	for i := range wire.RoomBacklog + 20 {
+		missed = append(missed, fmt.Sprintf("after %d", i))
+	}
+	talk(t, alice, "relay", missed...)
+
+	elsewhere := c.homes[2].member(t, "bob")
+	sub, err := client.JoinRoomAfter(sntest.Ctx(t), elsewhere.h, c.homes[2].h.ID(), elsewhere.st, "relay", "", nil, last)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = sub.Close() })
+	want := stored(t, c.homes[0], "relay", last)
+	if !sub.CaughtUp || len(want) != len(missed) || sub.Newest != want[len(want)-1].pos {
+		t.Fatalf("caught up %v at %d; the primary holds %d after %d", sub.CaughtUp, sub.Newest, len(want), last)
+	}
+	for i, w := range want {
+		if h, err := next(t, c.w, sub); err != nil || h != w {
+			t.Fatalf("message %d of %d: %d %q (%v), want %d %q", i+1, len(want), h.pos, h.line, err, w.pos, w.line)
+		}
+	}
+}
