@@ -367,3 +367,71 @@ func TestCatchUpAtAnotherHome(t *testing.T) {
 		}
 	}
 }
+
+// TestByteCapEvictsKept: at the byte cap, the oldest messages kept only
+// for catching up (beyond their room's newest BacklogSize) make room, the
+// oldest first, so a busy room's catch-up window shrinks instead of the
+// store refusing everyone; with none left beyond a backlog the cap holds
+// (ErrFull, nothing changed).
+func TestByteCapEvictsKept(t *testing.T) {
+	w := newWorld(t)
+	const body = 1000
+	row := int64(body + rowOverhead)
+	// Two rooms' ops, a busy room's 130 messages, and room for 2 more.
+	s := w.open(t.TempDir(), Limits{Bytes: 2*(4<<10) + 132*row}, 0)
+	defer s.Close()
+	ctx := context.Background()
+	must(t, s, w.create("busy", "olivia"))
+	must(t, s, w.create("quiet", "olivia"))
+	add := func(name string, i int) error {
+		return s.AddMessage(ctx, name, Message{ID: fmt.Sprintf("%s%d", name, i), Author: "mia", Time: t0, Body: make([]byte, body)})
+	}
+	for i := range BacklogSize + 30 {
+		if err := add("busy", i); err != nil {
+			t.Fatalf("busy message %d: %v", i, err)
+		}
+	}
+	span := func(name string) (uint64, uint64) {
+		t.Helper()
+		lo, hi, err := s.Span(ctx, name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return lo, hi
+	}
+	if lo, hi := span("busy"); lo != 1 || hi != BacklogSize+30 {
+		t.Fatalf("busy keeps %d..%d before the cap", lo, hi)
+	}
+	// The quiet room's messages take the busy room's oldest kept ones'
+	// place, never its backlog.
+	for i := range 25 {
+		if err := add("quiet", i); err != nil {
+			t.Fatalf("quiet message %d: %v", i, err)
+		}
+	}
+	lo, hi := span("busy")
+	if hi != BacklogSize+30 || lo <= 1 || hi-lo+1 < BacklogSize {
+		t.Fatalf("busy keeps %d..%d after the quiet room's messages", lo, hi)
+	}
+	if b, err := s.Backlog(ctx, "busy", 0); err != nil || len(b) != BacklogSize || b[len(b)-1].ID != fmt.Sprintf("busy%d", BacklogSize+29) {
+		t.Fatalf("busy's backlog: %d messages, %v", len(b), err)
+	}
+	if lo, hi := span("quiet"); lo != 1 || hi != 25 {
+		t.Fatalf("quiet keeps %d..%d", lo, hi)
+	}
+	// Now only backlogs are left: the cap holds.
+	var err error
+	for i := 25; err == nil; i++ {
+		if i > 200 {
+			t.Fatal("the byte cap never held")
+		}
+		err = add("quiet", i)
+	}
+	if !errors.Is(err, ErrFull) {
+		t.Fatalf("past the cap with only backlogs kept: %v", err)
+	}
+	lo, hi = span("busy")
+	if n, _ := s.Backlog(ctx, "busy", 0); lo != 31 || hi != BacklogSize+30 || len(n) != BacklogSize {
+		t.Fatalf("busy keeps %d..%d, %d in its backlog, after the cap held", lo, hi, len(n))
+	}
+}
