@@ -78,6 +78,13 @@ const (
 	// events go out in few writes rather than one each. A single event
 	// larger than this still goes whole.
 	RoomWriteBatch = 64 << 10
+	// RoomWriteGap is the least time between two writes to one joined
+	// member: the events of a busy room wait at most this long and go out
+	// together, so a home of 1,000 members at 100 messages a second makes
+	// about 20,000 writes a second, not 100,000 (and each member reads and
+	// decrypts a fifth as many records). The first event after a quiet
+	// spell goes at once.
+	RoomWriteGap = 50 * time.Millisecond
 	// RoomQueue is how many events wait for one joined member; a member
 	// further behind is dropped (ended "lagging") and catches up from the
 	// backlog and the chain, so a slow reader never holds a home's memory.
@@ -215,13 +222,26 @@ const (
 	// to the primary, which may catch up and then replicate before it
 	// answers, so it is longer than both together and shorter than the
 	// member's own RoomTimeout. A home that does not answer within them
-	// is taken for dead for RoomHomeDown.
+	// counts towards taking it for dead (RoomHomeFailures).
 	RoomReplicaTimeout = 3 * time.Second
 	RoomForwardTimeout = 8 * time.Second
-	// RoomHomeDown is how long a home that did not answer is skipped as
+	// RoomHomeDown is how long a home taken for dead is skipped as
 	// primary and replica before it is tried again; the registry's list
 	// drops a dead supernode after its heartbeat TTL in any case.
 	RoomHomeDown = 30 * time.Second
+	// A home that does not answer a call is only suspect: a slow primary
+	// (a home under overload) is not a dead one, and taking it for dead
+	// makes another home sequence beside it (two message orders, then
+	// messages stored and pushed again). It is taken for dead after
+	// RoomHomeFailures calls in a row without an answer, the first of
+	// them at least RoomHomeSuspect before the last — a burst of calls
+	// timing out together in one stall counts once — or at once when it
+	// cannot be connected to at all (a dead or unreachable process),
+	// which a dial within RoomHomeDial tells. Any answer clears it, and
+	// so does RoomHomeDown without a failure.
+	RoomHomeFailures = 3
+	RoomHomeSuspect  = RoomTimeout
+	RoomHomeDial     = RoomReplicaTimeout
 	// RoomPrimaryFresh is how long a primary's catch-up with the room's
 	// other homes holds: it catches up again before it next sequences
 	// after it, so a home others took for dead (and sequenced without)
@@ -234,6 +254,15 @@ const (
 	RoomHomesRefresh     = 30 * time.Second
 	RoomHomesRefreshFast = time.Second
 	RoomHomesSettle      = time.Minute
+	// Every RoomSyncInterval a home compares RoomSyncRooms of the rooms
+	// with members joined here, in turn, with their primary (anti-entropy:
+	// the ops and messages after its own, within RoomReplicaTimeout each),
+	// so a home that missed a quiet room's last replica catches up without
+	// waiting for the room's next item. Bounded: a few rooms a tick, only
+	// rooms someone reads here; a home with R such rooms compares each
+	// every RoomSyncInterval × R / RoomSyncRooms.
+	RoomSyncInterval = 5 * time.Second
+	RoomSyncRooms    = 8
 	// RoomMessagesPage is the most ordered messages one messages-since
 	// answer holds, and one page of a joined member's catch-up.
 	RoomMessagesPage = RoomBacklog

@@ -1,6 +1,8 @@
 package client
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -117,6 +119,7 @@ func ListRooms(ctx context.Context, h host.Host, sn peer.ID, st *wire.SignedTick
 // Subscription is a device's joined stream in one room at one home.
 type Subscription struct {
 	s network.Stream
+	r *wire.Reader // over a buffer: a batch of events is one read
 	// Position is the room's position when the home admitted the join;
 	// Members the users joined there, this one included.
 	Position uint64
@@ -131,6 +134,11 @@ type Subscription struct {
 	// backlog (RoomBacklog) for what it missed.
 	Newest   uint64
 	CaughtUp bool
+	// caught is the signature of each message of a catch-up by position,
+	// until the first message past Newest: the primary stores a message
+	// before it queues it, so one stored while the join registered comes
+	// both in the catch-up and live, and Next drops the second.
+	caught map[uint64][]byte
 }
 
 // JoinRoom joins room at sn with password ("" for none) and pass (the
@@ -144,9 +152,11 @@ func JoinRoom(ctx context.Context, h host.Host, sn peer.ID, st *wire.SignedTicke
 // JoinRoomAfter is JoinRoom for a member that saw the room's messages up
 // to position after (0: the room had none) — back after its joined stream
 // dropped. When the subscription is CaughtUp, Next returns every message
-// after that position first, in order; otherwise the home no longer holds
-// them all (or after is past what it holds) and the member reads the
-// backlog. A position past wire.MaxRoomPosition is ErrBadRequest.
+// after that position first, in order, each once; otherwise the home no
+// longer holds them all (or after is past what it holds) and the member
+// reads the backlog. A position past wire.MaxRoomPosition is
+// ErrBadRequest. CaughtUp turns false once the catch-up is over (the
+// first message past Newest).
 func JoinRoomAfter(ctx context.Context, h host.Host, sn peer.ID, st *wire.SignedTicket, room, password string, pass *wire.SignedRegionPass, after uint64) (*Subscription, error) {
 	if after > wire.MaxRoomPosition {
 		return nil, fmt.Errorf("%w: message position %d, at most %d", ErrBadRequest, after, uint64(wire.MaxRoomPosition))
@@ -185,6 +195,14 @@ func joinRoom(ctx context.Context, h host.Host, sn peer.ID, st *wire.SignedTicke
 	if err := s.SetDeadline(time.Time{}); err != nil {
 		return fail(fmt.Errorf("clearing deadline: %w", err))
 	}
+	// Only now may reads run ahead of a frame: nothing but events
+	// follows the answer.
+	sub.r = wire.NewReader(bufio.NewReaderSize(s, subscriptionBuffer), wire.MaxRoomFrame)
+	// No minimum rate: a home may leave a joined stream quiet as long as
+	// the room is, so a rate would not bound how long a home can hold a
+	// reader anyway (leaving does: Close), and most frames are read from
+	// the buffer, where a watchdog's timer per frame would cost the most.
+	sub.r.MinRate = 0
 	sub.s = s
 	return sub, nil
 }
@@ -216,14 +234,44 @@ func parseJoinAnswer(resp *wire.RoomResponse, q *wire.RoomJoin) (*Subscription, 
 func (sub *Subscription) Next(ctx context.Context) (*wire.RoomEvent, error) {
 	stop := context.AfterFunc(ctx, func() { _ = sub.s.SetReadDeadline(time.Now()) })
 	defer stop()
-	var resp wire.RoomResponse
-	if err := wire.ReadMsg(sub.s, wire.MaxRoomFrame, &resp); err != nil {
-		if ctx.Err() != nil {
-			return nil, fmt.Errorf("%w (%v)", ctx.Err(), err)
+	for {
+		var resp wire.RoomResponse
+		if err := sub.r.ReadMsg(&resp); err != nil {
+			if ctx.Err() != nil {
+				return nil, fmt.Errorf("%w (%v)", ctx.Err(), err)
+			}
+			return nil, fmt.Errorf("reading a room event: %w", err)
 		}
-		return nil, fmt.Errorf("reading a room event: %w", err)
+		ev, err := parseEvent(&resp)
+		if err != nil || !sub.repeated(ev) {
+			return ev, err
+		}
 	}
-	return parseEvent(&resp)
+}
+
+// repeated reports whether ev is a message the catch-up brought already
+// (the same signed message at the same position), recording the catch-up's
+// messages as they come: at most wire.RoomMessagesKept, forgotten at the
+// first message past Newest, after which nothing repeats.
+func (sub *Subscription) repeated(ev *wire.RoomEvent) bool {
+	sm := ev.GetMessage()
+	if !sub.CaughtUp || sm == nil || ev.Position == 0 {
+		return false
+	}
+	if ev.Position > sub.Newest {
+		sub.CaughtUp, sub.caught = false, nil
+		return false
+	}
+	if prev, ok := sub.caught[ev.Position]; ok {
+		return bytes.Equal(prev, sm.Signature)
+	}
+	if sub.caught == nil {
+		sub.caught = map[uint64][]byte{}
+	}
+	if len(sub.caught) < wire.RoomMessagesKept {
+		sub.caught[ev.Position] = sm.Signature
+	}
+	return false
 }
 
 // parseEvent is a joined stream's frame as Next returns it.
@@ -238,6 +286,11 @@ func parseEvent(resp *wire.RoomResponse) (*wire.RoomEvent, error) {
 	}
 	return resp.Event, nil
 }
+
+// subscriptionBuffer is what a subscription reads at once: a home writes
+// a member's queued events together (wire.RoomWriteBatch), and reading
+// them in one call, not three per event, spares the stream muxer's locks.
+const subscriptionBuffer = 32 << 10
 
 // Close leaves the room at this home.
 func (sub *Subscription) Close() error { return sub.s.Reset() }

@@ -101,3 +101,38 @@ func FuzzJoinFrames(f *testing.F) {
 		}
 	})
 }
+
+// TestRepeated: a message the catch-up brought is dropped when it comes
+// again live (the same signature at the same position), and nothing else
+// is: another message at a caught-up position, a line, or anything once
+// the catch-up is over.
+func TestRepeated(t *testing.T) {
+	at := func(pos uint64, sig string) *wire.RoomEvent {
+		return &wire.RoomEvent{Kind: &wire.RoomEvent_Message{Message: &wire.SignedRoomMessage{Signature: []byte(sig)}}, Position: pos}
+	}
+	sub := &Subscription{CaughtUp: true, Newest: 5}
+	for i, tc := range []struct {
+		ev   *wire.RoomEvent
+		want bool
+	}{
+		{at(3, "c"), false},
+		{at(4, "d"), false},
+		{at(5, "e"), false},
+		{at(4, "d"), true}, // stored while the join registered: caught up and live
+		{at(4, "x"), false},
+		{&wire.RoomEvent{Kind: &wire.RoomEvent_Joined{Joined: "bob"}}, false},
+		{at(0, "e"), false},
+		{at(6, "f"), false}, // past the catch-up
+		{at(5, "e"), false},
+	} {
+		if got := sub.repeated(tc.ev); got != tc.want {
+			t.Fatalf("event %d: repeated %v, want %v", i, got, tc.want)
+		}
+	}
+	if sub.CaughtUp || sub.caught != nil {
+		t.Fatal("the catch-up's record outlived it")
+	}
+	if (&Subscription{Newest: 5}).repeated(at(4, "d")) {
+		t.Fatal("a subscription without a catch-up dropped a message")
+	}
+}

@@ -24,9 +24,11 @@ import (
 // Span is the oldest and newest message positions the store holds for the
 // room (0 and 0 for none). Deleted messages' markers count: their
 // positions are holes every home shares, not messages missing here.
+// Messages a split displaced (negative positions, AddOrdered) are out of
+// the order and do not.
 func (s *Store) Span(ctx context.Context, name string) (oldest, newest uint64, err error) {
 	var lo, hi sql.NullInt64
-	if err := s.db.QueryRowContext(ctx, `SELECT min(position), max(position) FROM backlog WHERE room = ?`, name).Scan(&lo, &hi); err != nil {
+	if err := s.db.QueryRowContext(ctx, `SELECT min(position), max(position) FROM backlog WHERE room = ? AND position > 0`, name).Scan(&lo, &hi); err != nil {
 		return 0, 0, fmt.Errorf("rooms: reading the positions of %q: %w", name, err)
 	}
 	return uint64(max(lo.Int64, 0)), uint64(max(hi.Int64, 0)), nil
@@ -43,9 +45,10 @@ func holdsAll(since, oldest, newest uint64) bool {
 	case since == newest:
 		return true // nothing missed
 	}
-	// Here since < newest, so some message is held and oldest >= 1; the
-	// ones before oldest were trimmed (or never reached this home).
-	return since >= oldest-1
+	// Here since < newest, so some message is held and oldest >= 1 (a
+	// span without one takes nothing); the ones before oldest were
+	// trimmed (or never reached this home).
+	return oldest > 0 && since >= oldest-1
 }
 
 // holdsAfter is holdsAll for the room's messages here, up to newest (the

@@ -131,12 +131,14 @@ func stored(t *testing.T, hm *home, name string, since uint64) []heard {
 }
 
 // TestCatchUpAfterLagging: bob stops reading his joined stream while alice
-// talks; the home drops him as lagging (a queue of 4 events behind the
+// talks; the home drops him as lagging (a queue of 64 events behind the
 // stream's flow-control window); alice says 150 more — more than a
 // backlog — and bob, joining again with the last position he saw, gets
 // every message he missed, in order, once, and then the room live.
 func TestCatchUpAfterLagging(t *testing.T) {
-	hm := newHomeQueue(t, 4)
+	// 64: the home writes to a member at most every 50 ms, and alice's
+	// own events wait that long for her.
+	hm := newHomeQueue(t, 64)
 	alice, bob := hm.member(t, "alice"), hm.member(t, "bob")
 	alice.create("busy", room.Modes{Public: true})
 	drain(t, alice.mustJoin("busy"))

@@ -90,7 +90,11 @@ func (s *Service) join(ctx context.Context, r *pipeline.Request[*wire.RoomReques
 		close(gone)
 	}()
 	var w pusher
+	defer w.stop()
 	for {
+		// Until the gap since the last write has passed, events only
+		// queue; the select below then takes them all in one write.
+		w.rest(sb.done, gone, ctx.Done())
 		select {
 		case f := <-sb.events:
 			if err := w.writeQueued(st, f, sb.events); err != nil {
@@ -131,9 +135,40 @@ func encodeEvent(ev *wire.RoomEvent) frame {
 }
 
 // pusher is a joined member's write loop's state: the write deadline in
-// force on its stream.
+// force on its stream, and when the last write was, for wire.RoomWriteGap.
 type pusher struct {
 	deadline time.Time
+	last     time.Time
+	timer    *time.Timer // rest's, made at the first rest that waits
+}
+
+// rest returns once wire.RoomWriteGap has passed since the last write, or
+// at once when the member's stream ends (done, gone, cancelled): its
+// events meanwhile wait in its queue, which wakes no one, and go out in
+// the next write together.
+func (w *pusher) rest(done, gone, cancelled <-chan struct{}) {
+	wait := wire.RoomWriteGap - time.Since(w.last)
+	if w.last.IsZero() || wait <= 0 {
+		return
+	}
+	if w.timer == nil {
+		w.timer = time.NewTimer(wait)
+	} else {
+		w.timer.Reset(wait)
+	}
+	select {
+	case <-w.timer.C:
+	case <-done:
+	case <-gone:
+	case <-cancelled:
+	}
+}
+
+// stop releases rest's timer.
+func (w *pusher) stop() {
+	if w.timer != nil {
+		w.timer.Stop()
+	}
 }
 
 // deadlineSlack is how stale a member's write deadline may grow before a
@@ -180,6 +215,7 @@ func (w *pusher) writeQueued(st network.Stream, first frame, queue <-chan frame)
 	if _, err := st.Write(out); err != nil {
 		return fmt.Errorf("pushing to a joined member: %w", err)
 	}
+	w.last = time.Now()
 	return nil
 }
 

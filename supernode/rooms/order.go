@@ -30,39 +30,73 @@ var ErrGap = errors.New("rooms: messages missing before this position")
 // created or was deleted takes none (room.ErrNoRoom, room.ErrDeleted); an
 // ID already stored or deleted is ErrDuplicate.
 func (s *Store) Sequence(ctx context.Context, name string, m Message) (uint64, error) {
-	if err := m.check(); err != nil {
+	out, err := s.SequenceBatch(ctx, name, []Message{m})
+	if err != nil {
 		return 0, err
 	}
+	return out[0].Position, out[0].Err
+}
+
+// Sequenced is one message's outcome in SequenceBatch: its position, or
+// why it was not stored.
+type Sequenced struct {
+	Position uint64
+	Err      error
+}
+
+// SequenceBatch is Sequence for several messages of one room in one
+// transaction — one commit, one fsync — at consecutive positions in their
+// order. A message refused on its own (a bad message, ErrDuplicate,
+// ErrFull) takes no position and the others are stored; an error returned
+// (the room gone, the database failing) stored none.
+func (s *Store) SequenceBatch(ctx context.Context, name string, ms []Message) ([]Sequenced, error) {
 	if err := wire.ValidRoomName(name); err != nil {
-		return 0, fmt.Errorf("rooms: %w", err)
+		return nil, fmt.Errorf("rooms: %w", err)
 	}
+	out := make([]Sequenced, len(ms))
 	// The lock keeps a delete-room op from landing between the check that
-	// the room exists and the insert, and orders the positions.
+	// the room exists and the inserts, and orders the positions.
 	unlock := s.locks.lock(name)
 	defer unlock()
 	if err := s.canTake(ctx, name); err != nil {
-		return 0, err
+		return nil, err
 	}
 	err := s.db.TxContext(ctx, func(tx *sql.Tx) error {
-		if _, deleted, err := storedID(tx, name, m.ID); err != nil {
-			return err
-		} else if deleted != nil {
-			return ErrDuplicate
-		}
 		last, err := lastPosition(tx, name)
 		if err != nil {
 			return err
 		}
-		if err := s.fits(tx, len(m.Body)); err != nil {
-			return err
+		for i, m := range ms {
+			out[i] = Sequenced{}
+			if out[i].Err = m.check(); out[i].Err != nil {
+				continue
+			}
+			if _, deleted, err := storedID(tx, name, m.ID); err != nil {
+				return err
+			} else if deleted != nil {
+				out[i].Err = fmt.Errorf("rooms: message %q for %q: %w", m.ID, name, ErrDuplicate)
+				continue
+			}
+			if err := s.fits(tx, len(m.Body)); err != nil {
+				if !errors.Is(err, ErrFull) {
+					return err
+				}
+				out[i].Err = fmt.Errorf("rooms: message %q for %q: %w", m.ID, name, err)
+				continue
+			}
+			m.Position = last + 1
+			if err := insertMessage(tx, name, m, false); err != nil {
+				return err
+			}
+			last = m.Position
+			out[i].Position = m.Position
 		}
-		m.Position = last + 1
-		return insertMessage(tx, name, m, false)
+		return nil
 	})
 	if err != nil {
-		return 0, fmt.Errorf("rooms: message %q for %q: %w", m.ID, name, err)
+		return nil, fmt.Errorf("rooms: %d messages for %q: %w", len(ms), name, err)
 	}
-	return m.Position, nil
+	return out, nil
 }
 
 // AddOrdered stores m at m.Position, the place the room's primary gave
@@ -74,7 +108,11 @@ func (s *Store) Sequence(ctx context.Context, name string, m Message) (uint64, e
 // or trimmed at the sender — any position after the newest is taken. A
 // position this home holds another message at is the primary's to decide:
 // the primary's order wins (the losing branch of a split), so the
-// messages here from that position on are dropped first.
+// messages here from that position on are displaced first. A displaced
+// message keeps its row, out of the order and the backlog, until the
+// primary gives it its place (it is then stored there and is not new: the
+// members here were shown it already) or the backlog's trimming drops it;
+// a displaced marker becomes a marker without a position.
 func (s *Store) AddOrdered(ctx context.Context, name string, m Message, next bool) (bool, error) {
 	if err := m.check(); err != nil {
 		return false, err
@@ -98,12 +136,6 @@ func (s *Store) AddOrdered(ctx context.Context, name string, m Message, next boo
 			return err
 		case deleted != nil && pos == m.Position:
 			return nil // stored already
-		case deleted != nil && *deleted && pos == 0:
-			// Deleted before it arrived here: the marker takes its place.
-			_, err := tx.Exec(`UPDATE backlog SET position = ? WHERE room = ? AND id = ?`, int64(m.Position), name, m.ID)
-			return err
-		case deleted != nil:
-			return fmt.Errorf("%w: at position %d here, %d at the primary", ErrDuplicate, pos, m.Position)
 		}
 		last, err := lastPosition(tx, name)
 		if err != nil {
@@ -113,22 +145,58 @@ func (s *Store) AddOrdered(ctx context.Context, name string, m Message, next boo
 		case m.Position <= last:
 			// Another message holds the position here: a branch the
 			// primary did not take.
-			if _, err := tx.Exec(`DELETE FROM backlog WHERE room = ? AND position >= ?`, name, int64(m.Position)); err != nil {
-				return fmt.Errorf("dropping a losing branch: %w", err)
+			if err := displace(tx, name, m.Position); err != nil {
+				return err
+			}
+			if deleted != nil {
+				if pos, deleted, err = storedID(tx, name, m.ID); err != nil {
+					return err
+				}
 			}
 		case next && m.Position > last+1:
 			return fmt.Errorf("%w: position %d, the newest here %d", ErrGap, m.Position, last)
 		}
+		shown := false
+		switch {
+		case deleted == nil:
+		case *deleted && pos == 0:
+			// Deleted before it arrived here: the marker takes its place.
+			_, err := tx.Exec(`UPDATE backlog SET position = ? WHERE room = ? AND id = ?`, int64(m.Position), name, m.ID)
+			return err
+		case pos == 0:
+			// Displaced by the primary's order (or stored before
+			// positions were): shown here already, stored again at its
+			// place, after the others.
+			if _, err := tx.Exec(`DELETE FROM backlog WHERE room = ? AND id = ?`, name, m.ID); err != nil {
+				return fmt.Errorf("moving a displaced message: %w", err)
+			}
+			shown = true
+		default:
+			return fmt.Errorf("%w: at position %d here, %d at the primary", ErrDuplicate, pos, m.Position)
+		}
 		if err := s.fits(tx, len(m.Body)); err != nil {
 			return err
 		}
-		fresh = true
+		fresh = !shown
 		return insertMessage(tx, name, m, false)
 	})
 	if err != nil {
 		return false, fmt.Errorf("rooms: message %q for %q at %d: %w", m.ID, name, m.Position, err)
 	}
 	return fresh, nil
+}
+
+// displace takes the room's messages at positions from and after out of
+// its order: a message keeps its row at a negative position (minus its
+// row's seq, unique), which the order and the backlog leave out, so that
+// when the primary gives it its place the home knows it was shown here; a
+// deleted message's marker loses its position and stays a marker.
+func displace(tx *sql.Tx, name string, from uint64) error {
+	if _, err := tx.Exec(`UPDATE backlog SET position = CASE WHEN deleted = 1 THEN NULL ELSE -seq END
+		WHERE room = ? AND position >= ?`, name, int64(from)); err != nil {
+		return fmt.Errorf("displacing a losing branch: %w", err)
+	}
+	return nil
 }
 
 // canTake fails unless the room exists and is not deleted; the room's
@@ -147,8 +215,8 @@ func (s *Store) canTake(ctx context.Context, name string) error {
 	return nil
 }
 
-// storedID is the position (0 for none) and deleted flag of the message
-// id stored in the room; a nil flag means none is.
+// storedID is the position (0 for none, or displaced) and deleted flag of
+// the message id stored in the room; a nil flag means none is.
 func storedID(tx *sql.Tx, name, id string) (uint64, *bool, error) {
 	var pos sql.NullInt64
 	var deleted bool

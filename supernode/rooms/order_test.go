@@ -82,6 +82,12 @@ func TestMessageOrder(t *testing.T) {
 		{"the same ID elsewhere", at("c", 4), true, false, ErrDuplicate, "a@1 c@3"},
 		{"no position", at("d", 0), true, false, ErrBadMessage, "a@1 c@3"},
 		{"the primary's branch wins", at("x", 3), true, true, nil, "a@1 x@3"},
+		// c was shown here at 3: the primary places it after x, and it
+		// is stored there but not new.
+		{"a displaced one placed again", at("c", 4), true, false, nil, "a@1 x@3 c@4"},
+		{"placed again: a copy", at("c", 4), true, false, nil, "a@1 x@3 c@4"},
+		{"another split", at("y", 3), true, true, nil, "a@1 y@3"},
+		{"displaced twice, placed in a catch-up page", at("x", 5), false, false, nil, "a@1 y@3 x@5"},
 	} {
 		fresh, err := replica.AddOrdered(ctx, "lounge", tc.m, tc.next)
 		if fresh != tc.fresh || !errors.Is(err, tc.err) {
@@ -91,19 +97,51 @@ func TestMessageOrder(t *testing.T) {
 			t.Fatalf("%s: order %q, want %q", tc.name, got, tc.order)
 		}
 	}
+	// c, displaced and never placed again (the winner did not hold it),
+	// is out of the backlog as it is out of the order.
+	if got := backlogOf(t, replica, "lounge"); got != "a y x" {
+		t.Fatalf("backlog %q", got)
+	}
 	// Deleted here before it arrived: the marker takes its position, the
 	// message is not shown.
 	st = must(t, replica, w.op(st, "mia", deleteMsg("e", "mia")))
-	if fresh, err := replica.AddOrdered(ctx, "lounge", at("e", 4), true); err != nil || fresh {
+	if fresh, err := replica.AddOrdered(ctx, "lounge", at("e", 6), true); err != nil || fresh {
 		t.Fatalf("a message deleted before it arrived: %v, %v", fresh, err)
 	}
-	if last, err := replica.LastPosition(ctx, "lounge"); err != nil || last != 4 {
+	if last, err := replica.LastPosition(ctx, "lounge"); err != nil || last != 6 {
 		t.Fatalf("newest position %d, %v", last, err)
 	}
-	if got := order(t, replica, "lounge"); got != "a@1 x@3" {
+	if got := order(t, replica, "lounge"); got != "a@1 y@3 x@5" {
 		t.Fatalf("order with a deleted one %q", got)
 	}
-	_ = st
+	// A marker displaced by a split stays a marker: its message, placed
+	// again, is neither new nor shown.
+	if fresh, err := replica.AddOrdered(ctx, "lounge", at("z", 6), true); err != nil || !fresh {
+		t.Fatalf("the primary's message at a marker's position: %v, %v", fresh, err)
+	}
+	if fresh, err := replica.AddOrdered(ctx, "lounge", at("e", 7), true); err != nil || fresh {
+		t.Fatalf("a displaced marker's message: %v, %v", fresh, err)
+	}
+	if got := order(t, replica, "lounge"); got != "a@1 y@3 x@5 z@6" {
+		t.Fatalf("order after a displaced marker %q", got)
+	}
+	if got := backlogOf(t, replica, "lounge"); got != "a y x z" {
+		t.Fatalf("backlog %q", got)
+	}
+}
+
+// backlogOf is the room's backlog at s as IDs.
+func backlogOf(t *testing.T, s *Store, name string) string {
+	t.Helper()
+	ms, err := s.Backlog(context.Background(), name, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, m := range ms {
+		out = append(out, m.ID)
+	}
+	return strings.Join(out, " ")
 }
 
 func mustOps(t *testing.T, s *Store, name string) []*wire.SignedRoomOp {

@@ -2,6 +2,7 @@ package rooms
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/peerstore"
 	"google.golang.org/protobuf/proto"
@@ -37,10 +39,39 @@ type replication struct {
 	host    host.Host // the host Attach served on: home-to-home calls go out of it
 	known   []peer.ID // the registry's live supernodes
 	down    map[peer.ID]time.Time
-	primary map[string]time.Time // rooms this home sequences, and when it last caught up with their other homes
-	kick    chan struct{}        // a refresh now
+	suspect map[peer.ID]suspicion // homes that did not answer their last calls, not (yet) taken for dead
+	primary map[string]time.Time  // rooms this home sequences, and when it last caught up with their other homes
+	kick    chan struct{}         // a refresh now
 	stop    context.CancelFunc
 	wg      sync.WaitGroup
+	synced  string // the last room the anti-entropy compared (sync)
+	// forwardTimeout, if set, replaces wire.RoomForwardTimeout, and
+	// delay, if set, runs before every forward this home takes as a
+	// primary: tests make a slow primary with them.
+	forwardTimeout time.Duration
+	delay          func(context.Context)
+}
+
+// suspicion is a home's calls in a row that it did not answer: how many,
+// and when the first and the last of them failed.
+type suspicion struct {
+	fails       int
+	since, last time.Time
+}
+
+// fail counts one more call without an answer, at now, and reports whether
+// the home is now to be taken for dead: wire.RoomHomeFailures of them, the
+// first at least wire.RoomHomeSuspect ago. Calls timing out together in
+// one stall of a busy home do not make it dead; a home that stays silent
+// does. A count whose last failure is older than wire.RoomHomeDown starts
+// again: an old stall says nothing about the home now.
+func (sp *suspicion) fail(now time.Time) bool {
+	if sp.fails == 0 || now.Sub(sp.last) > wire.RoomHomeDown {
+		sp.fails, sp.since = 0, now
+	}
+	sp.fails++
+	sp.last = now
+	return sp.fails >= wire.RoomHomeFailures && now.Sub(sp.since) >= wire.RoomHomeSuspect
 }
 
 // SetSupernodes sets the live supernodes the room's homes are chosen
@@ -162,11 +193,12 @@ func (s *Service) live(name string) []peer.ID {
 	return out
 }
 
-// markDown takes p for dead for wire.RoomHomeDown: it did not answer.
+// markDown takes p for dead for wire.RoomHomeDown.
 func (s *Service) markDown(p peer.ID) {
 	s.repl.mu.Lock()
 	defer s.repl.mu.Unlock()
 	s.repl.down[p] = s.cfg.Now().Add(wire.RoomHomeDown)
+	delete(s.repl.suspect, p)
 }
 
 // markUp takes p for alive again: it spoke to us.
@@ -174,6 +206,37 @@ func (s *Service) markUp(p peer.ID) {
 	s.repl.mu.Lock()
 	defer s.repl.mu.Unlock()
 	delete(s.repl.down, p)
+	delete(s.repl.suspect, p)
+}
+
+// isDown reports whether this home takes p for dead now.
+func (s *Service) isDown(p peer.ID) bool {
+	s.repl.mu.Lock()
+	defer s.repl.mu.Unlock()
+	until, ok := s.repl.down[p]
+	return ok && s.cfg.Now().Before(until)
+}
+
+// unanswered counts a call p did not answer and reports whether p is now
+// taken for dead: at once when this host cannot connect to it (a dead or
+// unreachable process: nothing to wait for), else only when its suspicion
+// says so (a slow home keeps its connection and answers again).
+func (s *Service) unanswered(ctx context.Context, h host.Host, p peer.ID) bool {
+	reachable := h.Network().Connectedness(p) == network.Connected
+	if !reachable {
+		dctx, cancel := context.WithTimeout(ctx, wire.RoomHomeDial)
+		reachable = h.Connect(dctx, peer.AddrInfo{ID: p}) == nil
+		cancel()
+	}
+	s.repl.mu.Lock()
+	sp := s.repl.suspect[p]
+	dead := sp.fail(s.cfg.Now()) || !reachable
+	s.repl.suspect[p] = sp
+	s.repl.mu.Unlock()
+	if dead {
+		s.markDown(p)
+	}
+	return dead
 }
 
 // setPrimary records whether this home sequences name now; a home that
@@ -244,7 +307,8 @@ func (s *Service) ticket() *wire.SignedTicket {
 var errNoTicket = errors.New("rooms: no supernode ticket yet")
 
 // call runs f against home within wire.RoomReplicaTimeout, taking the home
-// for dead when it does not answer and for alive when it does.
+// for alive when it answers and counting it towards dead when it does not
+// (unanswered).
 func (s *Service) call(ctx context.Context, home peer.ID, f func(context.Context, host.Host, *wire.SignedTicket) error) error {
 	return s.callWithin(ctx, wire.RoomReplicaTimeout, home, f)
 }
@@ -266,15 +330,19 @@ func (s *Service) callWithin(ctx context.Context, timeout time.Duration, home pe
 	case err == nil || answered(err):
 		s.markUp(home)
 	case ctx.Err() == nil:
-		s.log.Debug("a room home did not answer", "home", home, "err", err)
-		s.markDown(home)
+		dead := s.unanswered(ctx, h, home)
+		s.log.Debug("a room home did not answer", "home", home, "dead", dead, "err", err)
 	}
 	return err
 }
 
 // toPrimary runs f at the room's primary, the next live home each time one
-// does not answer; it returns "" when this home is the primary (the caller
-// sequences), or the code to answer with.
+// is taken for dead; it returns "" when this home is the primary (the
+// caller sequences), or the code to answer with. A primary that did not
+// answer but is only suspect (slow, not dead: unanswered) gets no
+// successor: the member is answered busy and tries again, and nothing is
+// sequenced here beside a primary that may still sequence the item — two
+// homes sequencing at once is what parts the room's message orders.
 func (s *Service) toPrimary(ctx context.Context, name string, f func(context.Context, host.Host, peer.ID, *wire.SignedTicket) error) (forwarded bool, code string) {
 	self := s.self()
 	for range wire.Homes {
@@ -284,7 +352,10 @@ func (s *Service) toPrimary(ctx context.Context, name string, f func(context.Con
 		}
 		primary := live[0]
 		s.setPrimary(name, false)
-		err := s.callWithin(ctx, wire.RoomForwardTimeout, primary, func(ctx context.Context, h host.Host, st *wire.SignedTicket) error {
+		s.repl.mu.Lock()
+		timeout := cmp.Or(s.repl.forwardTimeout, wire.RoomForwardTimeout)
+		s.repl.mu.Unlock()
+		err := s.callWithin(ctx, timeout, primary, func(ctx context.Context, h host.Host, st *wire.SignedTicket) error {
 			return f(ctx, h, primary, st)
 		})
 		switch {
@@ -292,7 +363,7 @@ func (s *Service) toPrimary(ctx context.Context, name string, f func(context.Con
 			return true, ""
 		case answered(err):
 			return true, clientCode(err)
-		case errors.Is(err, errNoTicket):
+		case errors.Is(err, errNoTicket), !s.isDown(primary):
 			return true, wire.CodeBusy
 		}
 	}
@@ -673,6 +744,12 @@ func (s *Service) behind(ctx context.Context, remote peer.ID, name string, fw *w
 // signature and ticket, revocation, age, and for a message room.Admit with
 // the sender its ticket and region pass make.
 func (s *Service) forwarded(ctx context.Context, remote peer.ID, fw *wire.RoomForward) *wire.RoomResponse {
+	s.repl.mu.Lock()
+	delay := s.repl.delay
+	s.repl.mu.Unlock()
+	if delay != nil {
+		delay(ctx)
+	}
 	switch {
 	case fw.GetOp() != nil && fw.GetSend() == nil:
 		name, _, err := peek(fw.Op)
@@ -723,5 +800,88 @@ func (s *Service) messagesSince(ctx context.Context, q *wire.RoomMessagesRequest
 	s.decodeStored(q.Room, msgs, func(m Message, sm *wire.SignedRoomMessage) {
 		out.Ordered = append(out.Ordered, &wire.RoomOrderedMessage{Position: m.Position, Message: sm})
 	})
+	return out
+}
+
+// sync compares a few rooms with their primaries every
+// wire.RoomSyncInterval until ctx ends (anti-entropy, syncRooms).
+func (s *Service) sync(ctx context.Context) {
+	t := time.NewTicker(wire.RoomSyncInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			s.syncRooms(ctx)
+		}
+	}
+}
+
+// syncRooms compares the next wire.RoomSyncRooms rooms with members joined
+// here, in name order after the last compared (wrapping round), with
+// their primary: a home that missed a quiet room's last replica (the
+// primary took it for dead a moment, or the replica timed out) has it,
+// and passes it to its members, without waiting for the room's next item.
+// The primary itself compares nothing: the others read from it.
+func (s *Service) syncRooms(ctx context.Context) {
+	s.mu.Lock()
+	names := make([]string, 0, len(s.rooms))
+	for name, m := range s.rooms {
+		if m.online.Load() > 0 {
+			names = append(names, name)
+		}
+	}
+	s.mu.Unlock()
+	s.repl.mu.Lock()
+	after := s.repl.synced
+	s.repl.mu.Unlock()
+	pick := nextRooms(names, after, wire.RoomSyncRooms)
+	if len(pick) == 0 {
+		return
+	}
+	s.repl.mu.Lock()
+	s.repl.synced = pick[len(pick)-1]
+	s.repl.mu.Unlock()
+	self := s.self()
+	for _, name := range pick {
+		if ctx.Err() != nil {
+			return
+		}
+		live := s.live(name)
+		if len(live) == 0 || live[0] == self || self == "" {
+			continue
+		}
+		s.syncRoom(ctx, live[0], name)
+	}
+}
+
+// syncRoom reads the ops and messages of name after this home's from
+// primary, within wire.RoomReplicaTimeout: nothing when they are in step.
+func (s *Service) syncRoom(ctx context.Context, primary peer.ID, name string) {
+	ctx, cancel := context.WithTimeout(ctx, wire.RoomReplicaTimeout)
+	defer cancel()
+	if err := s.pullOps(ctx, primary, name); err != nil {
+		s.log.Debug("comparing a room's chain with its primary", "room", name, "err", err)
+		return
+	}
+	if err := s.pullMessages(ctx, primary, name); err != nil {
+		s.log.Debug("comparing a room's messages with its primary", "room", name, "err", err)
+	}
+}
+
+// nextRooms is the first n of names (in any order) after after in name
+// order, wrapping round to the start: each room's turn comes once in
+// every len(names)/n ticks, whatever joins and leaves meanwhile.
+func nextRooms(names []string, after string, n int) []string {
+	slices.Sort(names)
+	i, _ := slices.BinarySearch(names, after)
+	if i < len(names) && names[i] == after {
+		i++
+	}
+	out := make([]string, 0, min(n, len(names)))
+	for k := range min(n, len(names)) {
+		out = append(out, names[(i+k)%len(names)])
+	}
 	return out
 }

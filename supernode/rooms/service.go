@@ -98,11 +98,13 @@ type Service struct {
 	closing bool
 
 	repl replication // the room's other homes (replica.go)
+	seq  sequencer   // the messages this home sequences as a primary (sequence.go)
 }
 
 // members are one room's members joined at this home. Its mutex orders
-// the room's messages and events: each is stored and queued to every
-// member under it, so all members get them in one order.
+// the room's messages and events: each is queued to every member under
+// it, so all members get them in one order (a primary's messages are
+// stored before, by the room's one sequence runner, sequence.go).
 type members struct {
 	// online is len(users), kept by register and drop under mu and read
 	// without it: the directory and a join's member limit never wait for
@@ -194,7 +196,8 @@ func OpenService(cfg ServiceConfig) (*Service, error) {
 		perPeer: map[peer.ID]int{},
 		joins:   map[string]*rate.Limiter{},
 		lists:   map[string]*rate.Limiter{},
-		repl:    replication{down: map[peer.ID]time.Time{}, primary: map[string]time.Time{}, kick: make(chan struct{}, 1)},
+		repl: replication{down: map[peer.ID]time.Time{}, suspect: map[peer.ID]suspicion{}, primary: map[string]time.Time{},
+			kick: make(chan struct{}, 1)},
 	}
 	s.listen = pipeline.NewListener(s.log)
 	s.rpc = &pipeline.Service[*wire.RoomRequest, *wire.RoomResponse]{
@@ -230,15 +233,20 @@ func (s *Service) Attach(h host.Host) {
 	s.repl.mu.Lock()
 	if s.repl.host == nil {
 		s.repl.host = h
+		ctx, cancel := context.WithCancel(context.Background())
+		s.repl.stop = cancel
 		if s.cfg.Supernodes != nil {
-			ctx, cancel := context.WithCancel(context.Background())
-			s.repl.stop = cancel
 			s.repl.wg.Add(1)
 			go func() {
 				defer s.repl.wg.Done()
 				s.refresh(ctx)
 			}()
 		}
+		s.repl.wg.Add(1)
+		go func() {
+			defer s.repl.wg.Done()
+			s.sync(ctx)
+		}()
 	}
 	s.repl.mu.Unlock()
 	s.listen.Handle(h, s.rpc.Protocol, s.rpc.Timeout, func(ctx context.Context, st network.Stream) error {
@@ -277,6 +285,8 @@ func (s *Service) Close() error {
 	if !s.listen.Close() {
 		return nil
 	}
+	// The handlers are done: no message waits for a runner any more.
+	s.seq.wg.Wait()
 	return s.store.Close()
 }
 
@@ -583,8 +593,7 @@ func (s *Service) send(ctx context.Context, remote peer.ID, from room.Sender, si
 // by a device joined here. It returns the sender's recent sends with this
 // one, or the code to refuse with.
 func (s *Service) admitHere(ctx context.Context, m *members, remote peer.ID, from room.Sender, msg *room.Message, now time.Time) (room.Recent, string) {
-	// The state is read before the room's lock, which a send at the
-	// primary holds across its store transaction: an op landing meanwhile
+	// The state is read before the room's lock: an op landing meanwhile
 	// is seen by the primary, which admits the message again under its
 	// lock with the state of that moment.
 	st, err := s.store.State(ctx, msg.Room)
@@ -622,43 +631,6 @@ func (s *Service) sequenceMessage(ctx context.Context, from room.Sender, msg *ro
 	}
 	s.replicate(ctx, msg.Room, &wire.RoomReplica{Room: msg.Room, Message: &wire.RoomOrderedMessage{Position: pos, Message: msg.Signed}})
 	return &wire.RoomResponse{Position: pos}
-}
-
-// sequenceHere admits, stores and pushes a message as the primary, under
-// the room's members' lock; it returns its position or the code to refuse
-// with.
-func (s *Service) sequenceHere(ctx context.Context, from room.Sender, msg *room.Message) (uint64, string) {
-	now := s.cfg.Now()
-	m := s.lockRoom(msg.Room)
-	defer m.mu.Unlock()
-	st, err := s.store.State(ctx, msg.Room)
-	if err != nil {
-		return 0, code(err)
-	}
-	recent, err := room.Admit(st, from, now, m.recent[from.Username].recent)
-	if err != nil {
-		s.log.Debug("message not admitted", "room", msg.Room, "from", from.Username, "err", err)
-		return 0, code(err)
-	}
-	if (msg.Sealed != nil) != st.Modes.InviteOnly {
-		return 0, wire.CodeNotAllowed // as at the member's home (admitHere)
-	}
-	pos, err := s.store.Sequence(ctx, msg.Room, Message{ID: msg.ID, Author: msg.Author, Time: msg.Time, Body: wire.MustMarshal(msg.Signed)})
-	if err != nil {
-		if c := code(err); c != wire.CodeInternal {
-			return 0, c
-		}
-		s.log.Warn("storing a message", "err", err)
-		return 0, wire.CodeInternal
-	}
-	m.recent[from.Username] = sent{recent, now}
-	if len(m.recent) > len(m.users)+sweepAbove {
-		// The primary counts senders at every home, who never leave
-		// here: they are forgotten once they no longer bind.
-		m.sweep(now)
-	}
-	m.push(&wire.RoomEvent{Kind: &wire.RoomEvent_Message{Message: msg.Signed}, Position: pos})
-	return pos, ""
 }
 
 // backlog answers the room's newest messages, oldest first.

@@ -554,13 +554,13 @@ func deleteMessage(tx *sql.Tx, name, id, author string, at time.Time) error {
 
 // Backlog is the room's newest messages, at most limit (BacklogSize when
 // limit is out of 1..BacklogSize), oldest first; deleted ones are not in
-// it.
+// it, nor those a split's winning order displaced (AddOrdered).
 func (s *Store) Backlog(ctx context.Context, name string, limit int) ([]Message, error) {
 	if limit <= 0 || limit > BacklogSize {
 		limit = BacklogSize
 	}
 	rows, err := s.db.QueryContext(ctx, `SELECT id, author, time, body FROM (
-			SELECT seq, id, author, time, body FROM backlog WHERE room = ? AND deleted = 0 ORDER BY seq DESC LIMIT ?
+			SELECT seq, id, author, time, body FROM backlog WHERE room = ? AND deleted = 0 AND (position IS NULL OR position > 0) ORDER BY seq DESC LIMIT ?
 		) ORDER BY seq`, name, limit)
 	if err != nil {
 		return nil, fmt.Errorf("rooms: reading backlog of %q: %w", name, err)

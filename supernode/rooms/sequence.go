@@ -1,0 +1,173 @@
+package rooms
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"eserver/node/room"
+	"eserver/node/wire"
+)
+
+// The primary's message path. Messages of one room are sequenced by one
+// runner at a time, started when the first waits and ended when none is
+// left: it admits what waits (under the room's lock, with the state and
+// the senders' recent messages), stores it in one transaction (one
+// commit, without the room's lock, so joins, ops and the directory do not
+// wait for the disk), then queues it to the members in position order.
+// A busy room's messages share commits; a quiet room's message goes
+// alone, at once.
+
+// maxSequenceBatch bounds the messages one commit takes, so an answer
+// waits for at most that many others.
+const maxSequenceBatch = 64
+
+// sequencer holds the messages waiting per room; a room is in waiting
+// while its runner lives.
+type sequencer struct {
+	mu      sync.Mutex
+	waiting map[string][]*pending
+	wg      sync.WaitGroup // the runners
+}
+
+// pending is one message waiting to be sequenced, and where its answer
+// goes.
+type pending struct {
+	from room.Sender
+	msg  *room.Message
+	at   time.Time // when it arrived: the time room.Admit judges it at
+	done chan sequenced
+}
+
+// sequenced is a message's answer: its position, or the code it was
+// refused with.
+type sequenced struct {
+	pos  uint64
+	code string
+}
+
+// sequenceHere admits, stores and pushes a message as the primary and
+// returns its position or the code to refuse it with.
+func (s *Service) sequenceHere(ctx context.Context, from room.Sender, msg *room.Message) (uint64, string) {
+	p := &pending{from: from, msg: msg, at: s.cfg.Now(), done: make(chan sequenced, 1)}
+	q := &s.seq
+	q.mu.Lock()
+	if q.waiting == nil {
+		q.waiting = map[string][]*pending{}
+	}
+	queue, running := q.waiting[msg.Room]
+	q.waiting[msg.Room] = append(queue, p)
+	if !running {
+		q.wg.Add(1)
+		go s.runSequence(msg.Room)
+	}
+	q.mu.Unlock()
+	select {
+	case r := <-p.done:
+		return r.pos, r.code
+	case <-ctx.Done():
+		// It may still be stored and pushed; the sender's retry with
+		// the same ID is then a duplicate.
+		return 0, wire.CodeBusy
+	}
+}
+
+// runSequence sequences name's waiting messages, a batch at a time, until
+// none waits.
+func (s *Service) runSequence(name string) {
+	q := &s.seq
+	defer q.wg.Done()
+	for {
+		q.mu.Lock()
+		queue := q.waiting[name]
+		if len(queue) == 0 {
+			delete(q.waiting, name)
+			q.mu.Unlock()
+			return
+		}
+		n := min(len(queue), maxSequenceBatch)
+		batch := queue[:n:n]
+		q.waiting[name] = queue[n:]
+		q.mu.Unlock()
+		s.sequenceBatch(name, batch)
+	}
+}
+
+// sequenceBatch admits, stores and pushes one batch of name's messages,
+// in their order, and answers each.
+func (s *Service) sequenceBatch(name string, batch []*pending) {
+	ctx, cancel := context.WithTimeout(context.Background(), wire.RoomTimeout)
+	defer cancel()
+	answers := make([]sequenced, len(batch))
+	msgs, which := s.admitBatch(ctx, name, batch, answers)
+	if len(msgs) > 0 {
+		stored, err := s.store.SequenceBatch(ctx, name, msgs)
+		m := s.lockRoom(name)
+		for k, i := range which {
+			switch {
+			case err != nil:
+				answers[i].code = s.storeCode(err)
+			case stored[k].Err != nil:
+				answers[i].code = s.storeCode(stored[k].Err)
+			default:
+				answers[i].pos = stored[k].Position
+				m.push(&wire.RoomEvent{Kind: &wire.RoomEvent_Message{Message: batch[i].msg.Signed}, Position: stored[k].Position})
+			}
+		}
+		m.mu.Unlock()
+	}
+	for i, p := range batch {
+		p.done <- answers[i]
+	}
+}
+
+// admitBatch runs room.Admit on each message of batch under the room's
+// lock, against its state and the senders' recent messages (counting the
+// batch's earlier ones), and returns those admitted as the store takes
+// them with their indexes in batch; the others' codes go in answers.
+func (s *Service) admitBatch(ctx context.Context, name string, batch []*pending, answers []sequenced) ([]Message, []int) {
+	m := s.lockRoom(name)
+	defer m.mu.Unlock()
+	st, err := s.store.State(ctx, name)
+	if err != nil {
+		for i := range answers {
+			answers[i].code = code(err)
+		}
+		return nil, nil
+	}
+	var msgs []Message
+	var which []int
+	for i, p := range batch {
+		recent, err := room.Admit(st, p.from, p.at, m.recent[p.from.Username].recent)
+		switch {
+		case err != nil:
+			s.log.Debug("message not admitted", "room", name, "from", p.from.Username, "err", err)
+			answers[i].code = code(err)
+			continue
+		case (p.msg.Sealed != nil) != st.Modes.InviteOnly:
+			answers[i].code = wire.CodeNotAllowed // as at the member's home (admitHere)
+			continue
+		}
+		// Counted now, before the store, so the batch's later messages
+		// of the same sender meet its limits.
+		m.recent[p.from.Username] = sent{recent, p.at}
+		msgs = append(msgs, Message{ID: p.msg.ID, Author: p.msg.Author, Time: p.msg.Time, Body: wire.MustMarshal(p.msg.Signed)})
+		which = append(which, i)
+	}
+	if len(m.recent) > len(m.users)+sweepAbove {
+		// The primary counts senders at every home, who never leave
+		// here: they are forgotten once they no longer bind.
+		m.sweep(s.cfg.Now())
+	}
+	return msgs, which
+}
+
+// storeCode is the code a store error answers with, logging the store's
+// own failures.
+func (s *Service) storeCode(err error) string {
+	c := code(err)
+	if c == wire.CodeInternal {
+		s.log.Warn("storing a message", "err", err)
+	}
+	return c
+}
