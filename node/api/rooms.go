@@ -148,8 +148,8 @@ type RoomInfo struct {
 	Bans      []RoomBanEntry    `json:"bans"`
 }
 
-// MaxRoomHistory is the most messages RoomHistory returns: what a room's
-// home keeps (wire.RoomBacklog).
+// MaxRoomHistory is the most messages RoomHistory returns: a room's
+// backlog (wire.RoomBacklog).
 const MaxRoomHistory = 100
 
 // RoomListing is a room of the directory (ListRooms), as its home lists

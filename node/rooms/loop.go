@@ -22,14 +22,25 @@ func scope(name string) string { return "room/" + name }
 // then the chain since what j holds and the backlog are read, so nothing
 // posted in between is missed; a message both carry is shown once (show).
 // Ops of the chain are shown as events only when j held part of it
-// already: a first join shows the room as it is, not its history.
+// already: a first join shows the room as it is, not its history. A
+// rejoin names the last message position shown: when the home still holds
+// every message after it, it pushes them on the stream before the live
+// events and the backlog is not read (docs/ROOMS.md "Catching up").
 func (r *Rooms) attach(ctx context.Context, j *joined) (*client.Subscription, error) {
 	home, err := r.home(ctx, j.room)
 	if err != nil {
 		return nil, err
 	}
 	tk, pass := r.credentials(j.room)
-	sub, err := client.JoinRoom(ctx, r.h.Libp2p(), home, tk.Signed, j.room, j.password, pass)
+	j.mu.Lock()
+	last := j.last
+	j.mu.Unlock()
+	var sub *client.Subscription
+	if last.known {
+		sub, err = client.JoinRoomAfter(ctx, r.h.Libp2p(), home, tk.Signed, j.room, j.password, pass, last.at)
+	} else {
+		sub, err = client.JoinRoom(ctx, r.h.Libp2p(), home, tk.Signed, j.room, j.password, pass)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("joining %q: %w", j.room, mapErr(err))
 	}
@@ -53,6 +64,9 @@ func (r *Rooms) attach(ctx context.Context, j *joined) (*client.Subscription, er
 	if err := r.catchUp(ctx, j, home); err != nil {
 		return fail(err)
 	}
+	if sub.CaughtUp {
+		return sub, nil // what we missed comes first on the stream
+	}
 	msgs, err := client.RoomBacklog(ctx, r.h.Libp2p(), home, tk.Signed, j.room, 0)
 	if err != nil {
 		return fail(fmt.Errorf("reading %q's backlog: %w", j.room, mapErr(err)))
@@ -60,7 +74,26 @@ func (r *Rooms) attach(ctx context.Context, j *joined) (*client.Subscription, er
 	for _, s := range msgs {
 		r.show(j, s)
 	}
+	// The backlog is what there is to see up to the newest position when
+	// the home admitted us; later messages come on the stream.
+	j.mu.Lock()
+	j.last = mark{sub.Newest, true}
+	j.mu.Unlock()
 	return sub, nil
+}
+
+// keep records j's last message position shown in the store, so a rejoin
+// after a restart catches up from it too; a room forgotten keeps none.
+func (r *Rooms) keep(j *joined) {
+	j.mu.Lock()
+	last, gone := j.last, j.gone
+	j.mu.Unlock()
+	if !last.known || gone {
+		return
+	}
+	if err := r.h.Store().SetRoomPosition(j.room, last.at); err != nil {
+		r.log.Warn("keeping a room's position", "room", j.room, "err", err)
+	}
 }
 
 // catchUp reads the room's chain at home after the position j holds, a
@@ -119,6 +152,7 @@ func (r *Rooms) loop(j *joined, sub *client.Subscription) {
 		if sub != nil {
 			_ = sub.Close()
 		}
+		r.keep(j)
 	}()
 	delay := r.cfg.RetryMin
 	for {
@@ -155,6 +189,7 @@ func (r *Rooms) loop(j *joined, sub *client.Subscription) {
 			if j.ctx.Err() != nil {
 				return
 			}
+			r.keep(j)
 			switch endReason(err) {
 			case endKicked, endBanned, endDeleted:
 				r.log.Info("removed from a room", "room", j.room, "err", err)
@@ -201,6 +236,9 @@ func removes(op *room.Op, user string) bool {
 
 // forget drops j: we are no longer in its room, now or at the next sign-in.
 func (r *Rooms) forget(j *joined) {
+	j.mu.Lock()
+	j.gone = true
+	j.mu.Unlock()
 	r.mu.Lock()
 	if r.joined[j.room] == j {
 		delete(r.joined, j.room)
@@ -218,6 +256,13 @@ func (r *Rooms) handle(j *joined, ev *wire.RoomEvent) {
 	switch k := ev.Kind.(type) {
 	case *wire.RoomEvent_Message:
 		r.show(j, k.Message)
+		if ev.Position > 0 {
+			// The home's word, as the message order is: a rejoin asks it
+			// (or another home) for what follows.
+			j.mu.Lock()
+			j.last = mark{ev.Position, true}
+			j.mu.Unlock()
+		}
 	case *wire.RoomEvent_Op:
 		j.mu.Lock()
 		next, op, err := room.Step(j.state, k.Op, r.h.Now(), r.checks())

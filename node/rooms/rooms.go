@@ -3,8 +3,10 @@
 // backlog, the room's signed chain), posting signed messages, and leaving.
 // Rooms joined are remembered in the node's store and rejoined at sign-in;
 // a joined stream that drops is re-established with a bounded back-off and
-// catches up from the backlog, showing every message once (deduplicated by
-// its author and ID in the store's seen table).
+// catches up from the last message position shown (the home pushes every
+// message after it while it keeps them, else the backlog), showing every
+// message once (deduplicated by its author and ID in the store's seen
+// table).
 //
 // A member attaches to one of the room's three homes (supernode/client.
 // RoomHomes: rendezvous order of the room's name), the next when one does
@@ -104,6 +106,15 @@ type joined struct {
 	members int             // joined at that home when we joined there
 	online  map[string]bool // users joined at that home, as it told us and its lines since
 	state   *room.State     // verified from the genesis op
+	last    mark            // the last message position shown: a rejoin catches up from it
+	gone    bool            // forgotten (kicked, banned, left): its position is not kept
+}
+
+// mark is a message position in a room's one message order, which its
+// homes share; known is false until the first join read the backlog.
+type mark struct {
+	at    uint64
+	known bool
 }
 
 // New returns the rooms feature of a session; Start rejoins the remembered
@@ -138,6 +149,7 @@ func (r *Rooms) Start(ctx context.Context) {
 		r.mu.Lock()
 		if _, ok := r.joined[jr.Room]; !ok {
 			j := r.track(jr.Room, jr.Password)
+			j.last = mark{jr.Position, jr.HasPosition}
 			r.start(j, nil)
 		}
 		r.mu.Unlock()
@@ -256,7 +268,7 @@ func (r *Rooms) JoinRoom(ctx context.Context, name, password string) (api.Room, 
 		return api.Room{Room: name, Topic: j.state.Topic, Members: sub.Members}, nil
 	}
 	fresh := r.track(name, password)
-	fresh.home, fresh.members, fresh.online, fresh.state = j.home, j.members, j.online, j.state
+	fresh.home, fresh.members, fresh.online, fresh.state, fresh.last = j.home, j.members, j.online, j.state, j.last
 	r.start(fresh, sub)
 	return api.Room{Room: name, Topic: j.state.Topic, Members: sub.Members}, nil
 }

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"database/sql"
 	"fmt"
 	"time"
 )
@@ -10,6 +11,10 @@ type JoinedRoom struct {
 	Room     string
 	Password string // the room's key, "" for none
 	Joined   time.Time
+	// Position is the last message position of the room shown here, when
+	// HasPosition (SetRoomPosition): a rejoin catches up from it.
+	Position    uint64
+	HasPosition bool
 }
 
 // PutRoom remembers that we joined r.Room (replacing its password).
@@ -31,9 +36,23 @@ func (s *Store) DropRoom(room string) error {
 	return nil
 }
 
+// SetRoomPosition records pos as the last message position of room shown
+// here; a room not joined (forgotten meanwhile) is left out. Positions
+// past 1<<62 are refused: no room reaches them, and SQLite's integers end
+// at 1<<63.
+func (s *Store) SetRoomPosition(room string, pos uint64) error {
+	if pos > 1<<62 {
+		return fmt.Errorf("store: room %q at message position %d", room, pos)
+	}
+	if _, err := s.db.Exec(`UPDATE rooms SET position = ? WHERE room = ?`, int64(pos), room); err != nil {
+		return fmt.Errorf("store: room %q's position: %w", room, err)
+	}
+	return nil
+}
+
 // Rooms lists the rooms we joined, in the order we joined them.
 func (s *Store) Rooms() ([]JoinedRoom, error) {
-	rows, err := s.db.Query(`SELECT room, password, joined FROM rooms ORDER BY joined, room`)
+	rows, err := s.db.Query(`SELECT room, password, joined, position FROM rooms ORDER BY joined, room`)
 	if err != nil {
 		return nil, fmt.Errorf("store: list rooms: %w", err)
 	}
@@ -42,10 +61,12 @@ func (s *Store) Rooms() ([]JoinedRoom, error) {
 	for rows.Next() {
 		var r JoinedRoom
 		var at int64
-		if err := rows.Scan(&r.Room, &r.Password, &at); err != nil {
+		var pos sql.NullInt64
+		if err := rows.Scan(&r.Room, &r.Password, &at, &pos); err != nil {
 			return nil, fmt.Errorf("store: list rooms: %w", err)
 		}
 		r.Joined = time.Unix(0, at)
+		r.Position, r.HasPosition = uint64(max(pos.Int64, 0)), pos.Valid
 		out = append(out, r)
 	}
 	return out, rows.Err()

@@ -64,7 +64,7 @@ const (
 	// RoomBacklog messages (about 550 KiB).
 	MaxRoomFrame = 1 << 20
 	RoomOpsPage  = 256 // ops in one RoomOpsRequest answer
-	RoomBacklog  = 100 // the most messages a backlog request returns (and a home keeps)
+	RoomBacklog  = 100 // the most messages a backlog request returns (a home keeps RoomMessagesKept)
 	// RoomBudget is the request bytes a home's room service holds at
 	// once; a joined stream keeps its join request (under 2 KiB) reserved
 	// while it lasts, so it bounds subscriptions too.
@@ -264,6 +264,22 @@ const (
 	RoomSyncInterval = 5 * time.Second
 	RoomSyncRooms    = 8
 	// RoomMessagesPage is the most ordered messages one messages-since
-	// answer holds: a home keeps no more (RoomBacklog).
+	// answer holds, and one page of a joined member's catch-up.
 	RoomMessagesPage = RoomBacklog
+)
+
+// Catching up by message position (docs/ROOMS.md "Catching up"): a member
+// dropped from its joined stream (lagging, a failover) asks, when it joins
+// again, for the messages after the last position it saw.
+const (
+	// RoomMessagesKept is how many messages a home keeps per room (the
+	// newest by arrival there, deleted ones' markers included): ten
+	// backlogs, so a member dropped as lagging in a busy room catches up
+	// instead of reading only the newest RoomBacklog. They count against
+	// the store's global byte cap like every message.
+	RoomMessagesKept = 10 * RoomBacklog
+	// MaxRoomPosition is the highest message position a join may name; a
+	// higher one is a bad request (no room gets near it: a position is
+	// one message).
+	MaxRoomPosition = 1 << 62
 )

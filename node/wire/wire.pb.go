@@ -6998,10 +6998,17 @@ func (x *RoomMessagesRequest) GetSince() uint64 {
 // is kicked or banned, or falls too far behind; the last frame says why
 // (ended). The member keeps its write side open: closing it leaves.
 type RoomJoin struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Room          string                 `protobuf:"bytes,1,opt,name=room,proto3" json:"room,omitempty"`
-	Password      string                 `protobuf:"bytes,2,opt,name=password,proto3" json:"password,omitempty"` // the room's key, when it has one
-	Pass          *SignedRegionPass      `protobuf:"bytes,3,opt,name=pass,proto3" json:"pass,omitempty"`         // the device's region pass: needed to post in a regional room
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Room     string                 `protobuf:"bytes,1,opt,name=room,proto3" json:"room,omitempty"`
+	Password string                 `protobuf:"bytes,2,opt,name=password,proto3" json:"password,omitempty"` // the room's key, when it has one
+	Pass     *SignedRegionPass      `protobuf:"bytes,3,opt,name=pass,proto3" json:"pass,omitempty"`         // the device's region pass: needed to post in a regional room
+	// Catching up after a drop (docs/ROOMS.md "Catching up"): with catch_up
+	// set the member saw the room's messages up to position since (0: the
+	// room had none); the home then pushes every message after it, in order,
+	// before the live events, when it still holds them all (the answer's
+	// caught_up), and otherwise nothing: the member reads the backlog.
+	CatchUp       bool   `protobuf:"varint,4,opt,name=catch_up,json=catchUp,proto3" json:"catch_up,omitempty"`
+	Since         uint64 `protobuf:"varint,5,opt,name=since,proto3" json:"since,omitempty"` // at most wire.MaxRoomPosition
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -7055,6 +7062,20 @@ func (x *RoomJoin) GetPass() *SignedRegionPass {
 		return x.Pass
 	}
 	return nil
+}
+
+func (x *RoomJoin) GetCatchUp() bool {
+	if x != nil {
+		return x.CatchUp
+	}
+	return false
+}
+
+func (x *RoomJoin) GetSince() uint64 {
+	if x != nil {
+		return x.Since
+	}
+	return 0
 }
 
 // RoomSend posts a message in a room the device has joined at this home.
@@ -7386,17 +7407,19 @@ func (x *RoomDirectoryEntry) GetPassword() bool {
 
 type RoomResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
-	Error         string                 `protobuf:"bytes,1,opt,name=error,proto3" json:"error,omitempty"`          // stable code or empty: unauthorized, bad_request, banned, room_full, not_allowed, rate_limited, wrong_password, stale, full, busy, too_many, internal
-	Position      uint64                 `protobuf:"varint,2,opt,name=position,proto3" json:"position,omitempty"`   // op: the room's new position; join: its position; ops: the last position in this page; forward: the op's or message's position
-	Ops           []*SignedRoomOp        `protobuf:"bytes,3,rep,name=ops,proto3" json:"ops,omitempty"`              // ops: a page of the chain
-	Messages      []*SignedRoomMessage   `protobuf:"bytes,4,rep,name=messages,proto3" json:"messages,omitempty"`    // backlog: the newest messages, oldest first
-	More          bool                   `protobuf:"varint,5,opt,name=more,proto3" json:"more,omitempty"`           // ops: the chain goes on after this page
-	Members       uint32                 `protobuf:"varint,6,opt,name=members,proto3" json:"members,omitempty"`     // join: members online at this home, the joiner included
-	Event         *RoomEvent             `protobuf:"bytes,7,opt,name=event,proto3" json:"event,omitempty"`          // a joined stream's pushed event
-	Ended         string                 `protobuf:"bytes,8,opt,name=ended,proto3" json:"ended,omitempty"`          // a joined stream's last frame: left, kicked, banned, deleted, replaced, lagging, closing
-	Rooms         []*RoomDirectoryEntry  `protobuf:"bytes,9,rep,name=rooms,proto3" json:"rooms,omitempty"`          // list: the rooms found, best first
-	Usernames     []string               `protobuf:"bytes,10,rep,name=usernames,proto3" json:"usernames,omitempty"` // join: the users joined at this home, the joiner included (at most wire.RoomMembersListed)
-	Ordered       []*RoomOrderedMessage  `protobuf:"bytes,20,rep,name=ordered,proto3" json:"ordered,omitempty"`     // messages_since: the messages after since, in order
+	Error         string                 `protobuf:"bytes,1,opt,name=error,proto3" json:"error,omitempty"`                         // stable code or empty: unauthorized, bad_request, banned, room_full, not_allowed, rate_limited, wrong_password, stale, full, busy, too_many, internal
+	Position      uint64                 `protobuf:"varint,2,opt,name=position,proto3" json:"position,omitempty"`                  // op: the room's new position; join: its position; ops: the last position in this page; forward: the op's or message's position
+	Ops           []*SignedRoomOp        `protobuf:"bytes,3,rep,name=ops,proto3" json:"ops,omitempty"`                             // ops: a page of the chain
+	Messages      []*SignedRoomMessage   `protobuf:"bytes,4,rep,name=messages,proto3" json:"messages,omitempty"`                   // backlog: the newest messages, oldest first
+	More          bool                   `protobuf:"varint,5,opt,name=more,proto3" json:"more,omitempty"`                          // ops: the chain goes on after this page
+	Members       uint32                 `protobuf:"varint,6,opt,name=members,proto3" json:"members,omitempty"`                    // join: members online at this home, the joiner included
+	Event         *RoomEvent             `protobuf:"bytes,7,opt,name=event,proto3" json:"event,omitempty"`                         // a joined stream's pushed event
+	Ended         string                 `protobuf:"bytes,8,opt,name=ended,proto3" json:"ended,omitempty"`                         // a joined stream's last frame: left, kicked, banned, deleted, replaced, lagging, closing
+	Rooms         []*RoomDirectoryEntry  `protobuf:"bytes,9,rep,name=rooms,proto3" json:"rooms,omitempty"`                         // list: the rooms found, best first
+	Usernames     []string               `protobuf:"bytes,10,rep,name=usernames,proto3" json:"usernames,omitempty"`                // join: the users joined at this home, the joiner included (at most wire.RoomMembersListed)
+	Ordered       []*RoomOrderedMessage  `protobuf:"bytes,20,rep,name=ordered,proto3" json:"ordered,omitempty"`                    // messages_since: the messages after since, in order
+	CaughtUp      bool                   `protobuf:"varint,21,opt,name=caught_up,json=caughtUp,proto3" json:"caught_up,omitempty"` // join: the messages after the join's since follow, in order, before live events
+	Newest        uint64                 `protobuf:"varint,22,opt,name=newest,proto3" json:"newest,omitempty"`                     // join: the room's newest message position at this home when it admitted the join
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -7508,6 +7531,20 @@ func (x *RoomResponse) GetOrdered() []*RoomOrderedMessage {
 	return nil
 }
 
+func (x *RoomResponse) GetCaughtUp() bool {
+	if x != nil {
+		return x.CaughtUp
+	}
+	return false
+}
+
+func (x *RoomResponse) GetNewest() uint64 {
+	if x != nil {
+		return x.Newest
+	}
+	return 0
+}
+
 // RoomEvent is what a home pushes to a joined member.
 type RoomEvent struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -7519,6 +7556,7 @@ type RoomEvent struct {
 	//	*RoomEvent_Left
 	//	*RoomEvent_Report
 	Kind          isRoomEvent_Kind `protobuf_oneof:"kind"`
+	Position      uint64           `protobuf:"varint,6,opt,name=position,proto3" json:"position,omitempty"` // message: its place in the room's one message order (0: not said)
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -7603,6 +7641,13 @@ func (x *RoomEvent) GetReport() *RoomReported {
 		}
 	}
 	return nil
+}
+
+func (x *RoomEvent) GetPosition() uint64 {
+	if x != nil {
+		return x.Position
+	}
+	return 0
 }
 
 type isRoomEvent_Kind interface {
@@ -8211,11 +8256,13 @@ const file_wire_proto_rawDesc = "" +
 	"\amessage\x18\x02 \x01(\v2\x1f.eserver.wire.SignedRoomMessageR\amessage\"?\n" +
 	"\x13RoomMessagesRequest\x12\x12\n" +
 	"\x04room\x18\x01 \x01(\tR\x04room\x12\x14\n" +
-	"\x05since\x18\x02 \x01(\x04R\x05since\"n\n" +
+	"\x05since\x18\x02 \x01(\x04R\x05since\"\x9f\x01\n" +
 	"\bRoomJoin\x12\x12\n" +
 	"\x04room\x18\x01 \x01(\tR\x04room\x12\x1a\n" +
 	"\bpassword\x18\x02 \x01(\tR\bpassword\x122\n" +
-	"\x04pass\x18\x03 \x01(\v2\x1e.eserver.wire.SignedRegionPassR\x04pass\"y\n" +
+	"\x04pass\x18\x03 \x01(\v2\x1e.eserver.wire.SignedRegionPassR\x04pass\x12\x19\n" +
+	"\bcatch_up\x18\x04 \x01(\bR\acatchUp\x12\x14\n" +
+	"\x05since\x18\x05 \x01(\x04R\x05since\"y\n" +
 	"\bRoomSend\x129\n" +
 	"\amessage\x18\x01 \x01(\v2\x1f.eserver.wire.SignedRoomMessageR\amessage\x122\n" +
 	"\x04pass\x18\x02 \x01(\v2\x1e.eserver.wire.SignedRegionPassR\x04pass\">\n" +
@@ -8238,7 +8285,7 @@ const file_wire_proto_rawDesc = "" +
 	"\x12created_unix_milli\x18\x06 \x01(\x03R\x10createdUnixMilli\x12\x1f\n" +
 	"\vinvite_only\x18\a \x01(\bR\n" +
 	"inviteOnly\x12\x1a\n" +
-	"\bpassword\x18\b \x01(\bR\bpassword\"\xb0\x03\n" +
+	"\bpassword\x18\b \x01(\bR\bpassword\"\xe5\x03\n" +
 	"\fRoomResponse\x12\x14\n" +
 	"\x05error\x18\x01 \x01(\tR\x05error\x12\x1a\n" +
 	"\bposition\x18\x02 \x01(\x04R\bposition\x12,\n" +
@@ -8251,13 +8298,16 @@ const file_wire_proto_rawDesc = "" +
 	"\x05rooms\x18\t \x03(\v2 .eserver.wire.RoomDirectoryEntryR\x05rooms\x12\x1c\n" +
 	"\tusernames\x18\n" +
 	" \x03(\tR\tusernames\x12:\n" +
-	"\aordered\x18\x14 \x03(\v2 .eserver.wire.RoomOrderedMessageR\aordered\"\xe4\x01\n" +
+	"\aordered\x18\x14 \x03(\v2 .eserver.wire.RoomOrderedMessageR\aordered\x12\x1b\n" +
+	"\tcaught_up\x18\x15 \x01(\bR\bcaughtUp\x12\x16\n" +
+	"\x06newest\x18\x16 \x01(\x04R\x06newest\"\x80\x02\n" +
 	"\tRoomEvent\x12;\n" +
 	"\amessage\x18\x01 \x01(\v2\x1f.eserver.wire.SignedRoomMessageH\x00R\amessage\x12,\n" +
 	"\x02op\x18\x02 \x01(\v2\x1a.eserver.wire.SignedRoomOpH\x00R\x02op\x12\x18\n" +
 	"\x06joined\x18\x03 \x01(\tH\x00R\x06joined\x12\x14\n" +
 	"\x04left\x18\x04 \x01(\tH\x00R\x04left\x124\n" +
-	"\x06report\x18\x05 \x01(\v2\x1a.eserver.wire.RoomReportedH\x00R\x06reportB\x06\n" +
+	"\x06report\x18\x05 \x01(\v2\x1a.eserver.wire.RoomReportedH\x00R\x06report\x12\x1a\n" +
+	"\bposition\x18\x06 \x01(\x04R\bpositionB\x06\n" +
 	"\x04kindB\x13Z\x11eserver/node/wireb\x06proto3"
 
 var (

@@ -2,6 +2,7 @@ package client
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -126,6 +127,18 @@ type Subscription struct {
 	// Usernames are the users joined there (the first
 	// wire.RoomMembersListed), this one included.
 	Usernames []string
+	// Newest is the room's newest message position at the home when it
+	// admitted the join. CaughtUp says the home holds every message after
+	// the position JoinRoomAfter named and pushes them first, in order, as
+	// events carrying their positions; without it the member reads the
+	// backlog (RoomBacklog) for what it missed.
+	Newest   uint64
+	CaughtUp bool
+	// caught is the signature of each message of a catch-up by position,
+	// until the first message past Newest: the primary stores a message
+	// before it queues it, so one stored while the join registered comes
+	// both in the catch-up and live, and Next drops the second.
+	caught map[uint64][]byte
 }
 
 // JoinRoom joins room at sn with password ("" for none) and pass (the
@@ -133,6 +146,25 @@ type Subscription struct {
 // and returns the subscription the home pushes the room's events on.
 // Close it to leave.
 func JoinRoom(ctx context.Context, h host.Host, sn peer.ID, st *wire.SignedTicket, room, password string, pass *wire.SignedRegionPass) (*Subscription, error) {
+	return joinRoom(ctx, h, sn, st, &wire.RoomJoin{Room: room, Password: password, Pass: pass})
+}
+
+// JoinRoomAfter is JoinRoom for a member that saw the room's messages up
+// to position after (0: the room had none) — back after its joined stream
+// dropped. When the subscription is CaughtUp, Next returns every message
+// after that position first, in order, each once; otherwise the home no
+// longer holds them all (or after is past what it holds) and the member
+// reads the backlog. A position past wire.MaxRoomPosition is
+// ErrBadRequest. CaughtUp turns false once the catch-up is over (the
+// first message past Newest).
+func JoinRoomAfter(ctx context.Context, h host.Host, sn peer.ID, st *wire.SignedTicket, room, password string, pass *wire.SignedRegionPass, after uint64) (*Subscription, error) {
+	if after > wire.MaxRoomPosition {
+		return nil, fmt.Errorf("%w: message position %d, at most %d", ErrBadRequest, after, uint64(wire.MaxRoomPosition))
+	}
+	return joinRoom(ctx, h, sn, st, &wire.RoomJoin{Room: room, Password: password, Pass: pass, CatchUp: true, Since: after})
+}
+
+func joinRoom(ctx context.Context, h host.Host, sn peer.ID, st *wire.SignedTicket, q *wire.RoomJoin) (*Subscription, error) {
 	s, err := h.NewStream(ctx, sn, wire.ProtoRoom)
 	if err != nil {
 		return nil, fmt.Errorf("opening stream to %s: %w", sn, err)
@@ -148,7 +180,7 @@ func JoinRoom(ctx context.Context, h host.Host, sn peer.ID, st *wire.SignedTicke
 	if err := s.SetDeadline(deadline); err != nil {
 		return fail(fmt.Errorf("setting deadline: %w", err))
 	}
-	req := &wire.RoomRequest{Ticket: st, Kind: &wire.RoomRequest_Join{Join: &wire.RoomJoin{Room: room, Password: password, Pass: pass}}}
+	req := &wire.RoomRequest{Ticket: st, Kind: &wire.RoomRequest_Join{Join: q}}
 	if err := wire.WriteMsg(s, req); err != nil {
 		return fail(err)
 	}
@@ -156,44 +188,101 @@ func JoinRoom(ctx context.Context, h host.Host, sn peer.ID, st *wire.SignedTicke
 	if err := wire.ReadMsg(s, wire.MaxRoomFrame, &resp); err != nil {
 		return fail(fmt.Errorf("reading the join answer: %w", err))
 	}
-	if err := codeErr(resp.Error); err != nil {
+	sub, err := parseJoinAnswer(&resp, q)
+	if err != nil {
 		return fail(err)
-	}
-	if len(resp.Usernames) > wire.RoomMembersListed {
-		return fail(fmt.Errorf("%w: %d usernames in a join's answer", ErrProtocol, len(resp.Usernames)))
 	}
 	if err := s.SetDeadline(time.Time{}); err != nil {
 		return fail(fmt.Errorf("clearing deadline: %w", err))
 	}
 	// Only now may reads run ahead of a frame: nothing but events
 	// follows the answer.
-	r := wire.NewReader(bufio.NewReaderSize(s, subscriptionBuffer), wire.MaxRoomFrame)
+	sub.r = wire.NewReader(bufio.NewReaderSize(s, subscriptionBuffer), wire.MaxRoomFrame)
 	// No minimum rate: a home may leave a joined stream quiet as long as
 	// the room is, so a rate would not bound how long a home can hold a
 	// reader anyway (leaving does: Close), and most frames are read from
 	// the buffer, where a watchdog's timer per frame would cost the most.
-	r.MinRate = 0
-	return &Subscription{s: s, r: r, Position: resp.Position, Members: int(resp.Members), Usernames: resp.Usernames}, nil
+	sub.r.MinRate = 0
+	sub.s = s
+	return sub, nil
+}
+
+// parseJoinAnswer checks a join's answer to q and makes the subscription
+// (without its stream).
+func parseJoinAnswer(resp *wire.RoomResponse, q *wire.RoomJoin) (*Subscription, error) {
+	if err := codeErr(resp.Error); err != nil {
+		return nil, err
+	}
+	switch {
+	case len(resp.Usernames) > wire.RoomMembersListed:
+		return nil, fmt.Errorf("%w: %d usernames in a join's answer", ErrProtocol, len(resp.Usernames))
+	case resp.Newest > wire.MaxRoomPosition:
+		return nil, fmt.Errorf("%w: newest message position %d in a join's answer", ErrProtocol, resp.Newest)
+	case resp.CaughtUp && (!q.GetCatchUp() || q.GetSince() > resp.Newest):
+		// Messages the member did not ask for, or past what the home says
+		// it holds.
+		return nil, fmt.Errorf("%w: a catch-up after %d not asked for (newest %d)", ErrProtocol, q.GetSince(), resp.Newest)
+	}
+	return &Subscription{Position: resp.Position, Members: int(resp.Members), Usernames: resp.Usernames,
+		Newest: resp.Newest, CaughtUp: resp.CaughtUp}, nil
 }
 
 // Next waits for the room's next event. When the home ended the stream it
 // returns an error wrapping ErrRoomEnded with the reason; Close the
-// subscription after any error.
+// subscription after any error. A message event carries its position in
+// the room's message order (0 from a home that does not say).
 func (sub *Subscription) Next(ctx context.Context) (*wire.RoomEvent, error) {
 	stop := context.AfterFunc(ctx, func() { _ = sub.s.SetReadDeadline(time.Now()) })
 	defer stop()
-	var resp wire.RoomResponse
-	if err := sub.r.ReadMsg(&resp); err != nil {
-		if ctx.Err() != nil {
-			return nil, fmt.Errorf("%w (%v)", ctx.Err(), err)
+	for {
+		var resp wire.RoomResponse
+		if err := sub.r.ReadMsg(&resp); err != nil {
+			if ctx.Err() != nil {
+				return nil, fmt.Errorf("%w (%v)", ctx.Err(), err)
+			}
+			return nil, fmt.Errorf("reading a room event: %w", err)
 		}
-		return nil, fmt.Errorf("reading a room event: %w", err)
+		ev, err := parseEvent(&resp)
+		if err != nil || !sub.repeated(ev) {
+			return ev, err
+		}
 	}
+}
+
+// repeated reports whether ev is a message the catch-up brought already
+// (the same signed message at the same position), recording the catch-up's
+// messages as they come: at most wire.RoomMessagesKept, forgotten at the
+// first message past Newest, after which nothing repeats.
+func (sub *Subscription) repeated(ev *wire.RoomEvent) bool {
+	sm := ev.GetMessage()
+	if !sub.CaughtUp || sm == nil || ev.Position == 0 {
+		return false
+	}
+	if ev.Position > sub.Newest {
+		sub.CaughtUp, sub.caught = false, nil
+		return false
+	}
+	if prev, ok := sub.caught[ev.Position]; ok {
+		return bytes.Equal(prev, sm.Signature)
+	}
+	if sub.caught == nil {
+		sub.caught = map[uint64][]byte{}
+	}
+	if len(sub.caught) < wire.RoomMessagesKept {
+		sub.caught[ev.Position] = sm.Signature
+	}
+	return false
+}
+
+// parseEvent is a joined stream's frame as Next returns it.
+func parseEvent(resp *wire.RoomResponse) (*wire.RoomEvent, error) {
 	switch {
 	case resp.Ended != "":
 		return nil, fmt.Errorf("%w: %s", ErrRoomEnded, resp.Ended)
 	case resp.Event == nil:
 		return nil, fmt.Errorf("%w: a joined stream's frame without an event", ErrProtocol)
+	case resp.Event.Position > wire.MaxRoomPosition || (resp.Event.Position != 0 && resp.Event.GetMessage() == nil):
+		return nil, fmt.Errorf("%w: an event at message position %d", ErrProtocol, resp.Event.Position)
 	}
 	return resp.Event, nil
 }

@@ -28,7 +28,7 @@ func (s *Service) join(ctx context.Context, r *pipeline.Request[*wire.RoomReques
 		return failed(wire.CodeBadRequest), nil
 	}
 	name := q.GetRoom()
-	if wire.ValidRoomName(name) != nil || len(q.GetPassword()) > wire.MaxRoomPassword {
+	if wire.ValidRoomName(name) != nil || len(q.GetPassword()) > wire.MaxRoomPassword || q.GetSince() > wire.MaxRoomPosition {
 		return failed(wire.CodeBadRequest), nil
 	}
 	if !s.allowJoin(from.Username) {
@@ -52,19 +52,34 @@ func (s *Service) join(ctx context.Context, r *pipeline.Request[*wire.RoomReques
 		s.log.Debug("join refused", "room", name, "from", from.Username, "err", err)
 		return failed(code(err)), nil
 	}
-	sb, m, users, refusal := s.register(state, r.Remote, from.Username)
+	sb, m, users, newest, refusal := s.register(ctx, state, r.Remote, from.Username)
 	if refusal != "" {
 		return failed(refusal), nil
 	}
 	defer s.unregister(sb, m)
+	// A member back after a drop names the last message it saw: the
+	// messages after it up to newest follow the answer (later ones are
+	// queued to sb already), if this home still holds them all.
+	caughtUp := false
+	if q.GetCatchUp() {
+		if caughtUp, err = s.holdsAfter(ctx, name, q.GetSince(), newest); err != nil {
+			return nil, err
+		}
+	}
 
 	// The stream lives as long as the membership: no deadline on reading
 	// (reading only tells us the member went), one per event written.
 	if err := st.SetReadDeadline(time.Time{}); err != nil {
 		return nil, fmt.Errorf("clearing the read deadline: %w", err)
 	}
-	if err := s.write(st, &wire.RoomResponse{Position: state.Seq, Members: uint32(len(users)), Usernames: users}); err != nil {
+	if err := s.write(st, &wire.RoomResponse{Position: state.Seq, Members: uint32(len(users)), Usernames: users,
+		CaughtUp: caughtUp, Newest: newest}); err != nil {
 		return nil, err
+	}
+	if caughtUp {
+		if err := s.pushMissed(ctx, st, name, q.GetSince(), newest); err != nil {
+			return nil, err
+		}
 	}
 	gone := make(chan struct{})
 	go func() {
@@ -258,32 +273,40 @@ func (s *Service) allow(limiters map[string]*rate.Limiter, user string, r rate.L
 // already had there, within the caps: the service's subscriptions, the
 // device's rooms, and the room's member limit (checked again here, under
 // the lock, as joins may race). It returns the users joined with it
-// (user first, at most wire.RoomMembersListed of them), or a refusal code.
+// (user first, at most wire.RoomMembersListed of them) and the room's
+// newest message position here — read under the room's lock, which every
+// message is stored and queued under, so the messages after it reach the
+// new stream as events — or a refusal code.
 // Reports waiting for the room's owner or an operator are queued to the
 // new stream when its user is one.
-func (s *Service) register(state *room.State, remote peer.ID, user string) (*sub, *members, []string, string) {
+func (s *Service) register(ctx context.Context, state *room.State, remote peer.ID, user string) (*sub, *members, []string, uint64, string) {
 	m := s.lockRoom(state.Room)
 	defer m.mu.Unlock()
+	newest, err := s.store.LastPosition(ctx, state.Room)
+	if err != nil {
+		s.log.Warn("reading a room's newest position", "room", state.Room, "err", err)
+		return nil, nil, nil, 0, wire.CodeInternal
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closing {
-		return nil, nil, nil, wire.CodeBusy
+		return nil, nil, nil, 0, wire.CodeBusy
 	}
 	old := m.byPeer[remote]
 	switch {
 	case old == nil && s.subs >= s.cfg.Subscriptions:
-		return nil, nil, nil, wire.CodeFull
+		return nil, nil, nil, 0, wire.CodeFull
 	case old == nil && s.perPeer[remote] >= wire.MaxRoomsJoined:
-		return nil, nil, nil, wire.CodeTooMany
+		return nil, nil, nil, 0, wire.CodeTooMany
 	case m.users[user] == 0 && state.Modes.MemberLimit > 0 && len(m.users) >= state.Modes.MemberLimit &&
 		state.Role(user) != room.RoleOwner && state.Role(user) != room.RoleOp:
-		return nil, nil, nil, wire.CodeRoomFull
+		return nil, nil, nil, 0, wire.CodeRoomFull
 	}
 	if old != nil {
 		old.end(EndReplaced)
 		s.drop(m, old)
 	}
-	sb := &sub{room: state.Room, peer: remote, user: user, events: make(chan frame, wire.RoomQueue), done: make(chan struct{})}
+	sb := &sub{room: state.Room, peer: remote, user: user, events: make(chan frame, s.cfg.Queue), done: make(chan struct{})}
 	if m.users[user] == 0 {
 		m.push(&wire.RoomEvent{Kind: &wire.RoomEvent_Joined{Joined: user}})
 	}
@@ -301,7 +324,7 @@ func (s *Service) register(state *room.State, remote peer.ID, user string) (*sub
 			users = append(users, u)
 		}
 	}
-	return sb, m, users, ""
+	return sb, m, users, newest, ""
 }
 
 // unregister removes sb when its stream ends (unless a newer join of the

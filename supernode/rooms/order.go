@@ -26,7 +26,7 @@ var ErrGap = errors.New("rooms: messages missing before this position")
 
 // Sequence adds m, which the caller admitted (room.Admit), to the room's
 // backlog at the next position of its message order and returns it,
-// dropping the oldest message past BacklogSize. A room that was never
+// dropping the oldest message past Kept. A room that was never
 // created or was deleted takes none (room.ErrNoRoom, room.ErrDeleted); an
 // ID already stored or deleted is ErrDuplicate.
 func (s *Store) Sequence(ctx context.Context, name string, m Message) (uint64, error) {

@@ -550,7 +550,7 @@ func (s *Service) storeOrdered(ctx context.Context, name string, om *wire.RoomOr
 		return err
 	}
 	if fresh && m != nil {
-		m.push(&wire.RoomEvent{Kind: &wire.RoomEvent_Message{Message: om.Message}})
+		m.push(&wire.RoomEvent{Kind: &wire.RoomEvent_Message{Message: om.Message}, Position: om.Position})
 	}
 	return nil
 }

@@ -112,7 +112,7 @@ func (s *Service) sequenceBatch(name string, batch []*pending) {
 				answers[i].code = s.storeCode(stored[k].Err)
 			default:
 				answers[i].pos = stored[k].Position
-				m.push(&wire.RoomEvent{Kind: &wire.RoomEvent_Message{Message: batch[i].msg.Signed}})
+				m.push(&wire.RoomEvent{Kind: &wire.RoomEvent_Message{Message: batch[i].msg.Signed}, Position: stored[k].Position})
 			}
 		}
 		m.mu.Unlock()

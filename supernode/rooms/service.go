@@ -29,7 +29,7 @@ const (
 	EndBanned   = "banned"   // a ban op, for every device of the account
 	EndDeleted  = "deleted"  // the room was deleted
 	EndReplaced = "replaced" // the device joined the room again on another stream
-	EndLagging  = "lagging"  // more than wire.RoomQueue events waited: catch up from the backlog and the chain
+	EndLagging  = "lagging"  // more than wire.RoomQueue events waited: join again naming the last message seen (catchup.go)
 	EndClosing  = "closing"  // the home is shutting down
 )
 
@@ -56,6 +56,9 @@ type ServiceConfig struct {
 	// Subscriptions caps the joined streams of all members together;
 	// 0 means DefaultSubscriptions.
 	Subscriptions int
+	// Queue is how many events wait for one joined member before it is
+	// dropped (EndLagging); 0 means wire.RoomQueue. Tests make it small.
+	Queue int
 	// Supernodes, if set, lists the live supernodes with their addresses
 	// (the registry's list), which a room's homes are chosen among; it is
 	// read at Attach and every wire.RoomHomesRefresh, never on a request's
@@ -173,6 +176,9 @@ func OpenService(cfg ServiceConfig) (*Service, error) {
 	}
 	if cfg.Subscriptions <= 0 {
 		cfg.Subscriptions = DefaultSubscriptions
+	}
+	if cfg.Queue <= 0 {
+		cfg.Queue = wire.RoomQueue
 	}
 	log := cfg.Logger
 	if log == nil {

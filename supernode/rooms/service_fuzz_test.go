@@ -58,6 +58,7 @@ func FuzzRoomRequest(f *testing.F) {
 	for _, req := range []*wire.RoomRequest{
 		{Ticket: st, Kind: &wire.RoomRequest_Op{Op: create}},
 		{Ticket: st, Kind: &wire.RoomRequest_Join{Join: &wire.RoomJoin{Room: "lounge"}}},
+		{Ticket: st, Kind: &wire.RoomRequest_Join{Join: &wire.RoomJoin{Room: "lounge", CatchUp: true, Since: 1 << 63}}},
 		{Ticket: st, Kind: &wire.RoomRequest_Leave{Leave: "lounge"}},
 		{Ticket: st, Kind: &wire.RoomRequest_Send{Send: &wire.RoomSend{Message: msg}}},
 		{Ticket: st, Kind: &wire.RoomRequest_Backlog{Backlog: &wire.RoomBacklogRequest{Room: "lounge", Limit: 5}}},

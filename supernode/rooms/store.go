@@ -31,9 +31,14 @@ import (
 // state are node/wire's (wire.MaxSignedRoomOp, wire.MaxRoom*): room.Verify
 // holds every op to them.
 const (
-	// BacklogSize is how many messages a room's backlog keeps (deleted
-	// ones included, without their bodies), the newest by arrival here.
-	BacklogSize = 100
+	// BacklogSize is how many messages Backlog returns at most: the
+	// newest by arrival here, deleted ones left out.
+	BacklogSize = wire.RoomBacklog
+	// Kept is how many messages the store keeps per room (deleted ones'
+	// markers included, without their bodies), the newest by arrival
+	// here: more than a backlog, so a member dropped from its joined
+	// stream catches up by position (MessagesSince).
+	Kept = wire.RoomMessagesKept
 	// MaxMessage bounds a stored message's bytes (a signed room message
 	// with its author's ticket).
 	MaxMessage = 8 << 10
@@ -59,7 +64,8 @@ const (
 // wrapped for an op room.Step refuses.
 var (
 	// ErrFull: a global cap (Limits) would be exceeded; nothing was stored
-	// and nothing stored is evicted for it.
+	// and nothing stored is evicted for it. (Before the byte cap answers
+	// it, the messages kept only for catching up make room: fits.)
 	ErrFull = errors.New("rooms: store full")
 	// ErrDuplicate: a message with this ID is already in the room's
 	// backlog, or was deleted from it: a copy through another home.
@@ -314,14 +320,76 @@ func checkHead(tx *sql.Tx, st *room.State) error {
 	return nil
 }
 
-// fits fails with ErrFull unless one more row of n bytes fits the byte cap.
+// fits fails with ErrFull unless one more row of n bytes fits the byte
+// cap. Past it, the oldest messages kept only for catching up — those
+// beyond their room's newest BacklogSize — make room first (evictKept);
+// nothing else is evicted, and on ErrFull the caller's transaction, with
+// the eviction, is rolled back.
 func (s *Store) fits(tx *sql.Tx, n int) error {
+	used, err := usedBytes(tx)
+	if err != nil {
+		return err
+	}
+	over := used + int64(n) + rowOverhead - s.limits.Bytes
+	if over <= 0 {
+		return nil
+	}
+	if err := evictKept(tx, over); err != nil {
+		return err
+	}
+	if used, err = usedBytes(tx); err != nil {
+		return err
+	}
+	if used+int64(n)+rowOverhead > s.limits.Bytes {
+		return fmt.Errorf("%w: %d of %d bytes used", ErrFull, used, s.limits.Bytes)
+	}
+	return nil
+}
+
+// usedBytes is what the store's rows take against the byte cap.
+func usedBytes(tx *sql.Tx) (int64, error) {
 	var rows, size int64
 	if err := tx.QueryRow(`SELECT ops + msgs, bytes FROM usage WHERE id = 1`).Scan(&rows, &size); err != nil {
-		return fmt.Errorf("reading usage: %w", err)
+		return 0, fmt.Errorf("reading usage: %w", err)
 	}
-	if used := size + rows*rowOverhead; used+int64(n)+rowOverhead > s.limits.Bytes {
-		return fmt.Errorf("%w: %d of %d bytes used", ErrFull, used, s.limits.Bytes)
+	return size + rows*rowOverhead, nil
+}
+
+// evictScan bounds how many of the oldest messages one eviction looks at:
+// a store full of rooms within their backlogs costs each refused insert
+// this many short index probes, not a scan of the table.
+const evictScan = 1024
+
+// evictKept drops the oldest messages (by arrival here) that are beyond
+// their room's newest BacklogSize, among the oldest evictScan, until at
+// least want bytes are freed or none is left to drop. Each room loses
+// its oldest first, so what a room keeps stays one run of positions, as
+// the catch-up's decision (holdsAll) needs.
+func evictKept(tx *sql.Tx, want int64) error {
+	rows, err := tx.Query(`SELECT b.seq, length(b.body) FROM (SELECT seq, room FROM backlog ORDER BY seq LIMIT ?) AS o
+		JOIN backlog AS b ON b.seq = o.seq
+		WHERE EXISTS (SELECT 1 FROM backlog AS c WHERE c.room = o.room AND c.seq > o.seq ORDER BY c.seq LIMIT 1 OFFSET ?)
+		ORDER BY b.seq`, evictScan, BacklogSize-1)
+	if err != nil {
+		return fmt.Errorf("finding messages to evict: %w", err)
+	}
+	var drop []int64
+	for freed := int64(0); freed < want && rows.Next(); {
+		var seq, size int64
+		if err := rows.Scan(&seq, &size); err != nil {
+			_ = rows.Close()
+			return fmt.Errorf("finding messages to evict: %w", err)
+		}
+		drop = append(drop, seq)
+		freed += size + rowOverhead
+	}
+	if err := errors.Join(rows.Err(), rows.Close()); err != nil {
+		return fmt.Errorf("finding messages to evict: %w", err)
+	}
+	for _, seq := range drop {
+		if _, err := tx.Exec(`DELETE FROM backlog WHERE seq = ?`, seq); err != nil {
+			return fmt.Errorf("evicting a kept message: %w", err)
+		}
 	}
 	return nil
 }
@@ -445,7 +513,7 @@ func (s *Store) AddMessage(ctx context.Context, name string, m Message) error {
 }
 
 // insertMessage stores m (a deleted one without its body) and trims the
-// room's backlog to BacklogSize.
+// room's messages to the newest Kept.
 func insertMessage(tx *sql.Tx, name string, m Message, deleted bool) error {
 	var pos any
 	if m.Position > 0 {
@@ -457,7 +525,7 @@ func insertMessage(tx *sql.Tx, name string, m Message, deleted bool) error {
 	}
 	if _, err := tx.Exec(`DELETE FROM backlog WHERE room = ? AND seq <= (
 			SELECT seq FROM backlog WHERE room = ? ORDER BY seq DESC LIMIT 1 OFFSET ?)`,
-		name, name, BacklogSize); err != nil {
+		name, name, Kept); err != nil {
 		return fmt.Errorf("trimming backlog: %w", err)
 	}
 	return nil

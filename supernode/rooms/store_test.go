@@ -285,8 +285,8 @@ func msg(id, author string) Message {
 	return Message{ID: id, Author: author, Time: t0, Body: []byte("body of " + id)}
 }
 
-// TestBacklog: the backlog keeps the newest BacklogSize messages in
-// arrival order; a delete-message op takes a message out of it for good;
+// TestBacklog: the store keeps the newest Kept messages of a room and the
+// backlog shows the newest BacklogSize of them, in arrival order; a delete-message op takes a message out of it for good;
 // a deleted room has none and takes none.
 func TestBacklog(t *testing.T) {
 	w := newWorld(t)
@@ -297,7 +297,7 @@ func TestBacklog(t *testing.T) {
 		t.Fatalf("message for a room never created: %v", err)
 	}
 	st := must(t, s, w.create("lounge", "olivia"))
-	const total = BacklogSize + 50
+	const total = Kept + 50
 	for i := range total {
 		if err := s.AddMessage(ctx, "lounge", msg(fmt.Sprintf("m%d", i), "mia")); err != nil {
 			t.Fatal(err)
@@ -307,24 +307,30 @@ func TestBacklog(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(b) != BacklogSize || b[0].ID != "m50" || b[len(b)-1].ID != fmt.Sprintf("m%d", total-1) {
-		t.Fatalf("backlog of %d from %s to %s, want %d from m50", len(b), b[0].ID, b[len(b)-1].ID, BacklogSize)
+	first := fmt.Sprintf("m%d", total-BacklogSize)
+	if len(b) != BacklogSize || b[0].ID != first || b[len(b)-1].ID != fmt.Sprintf("m%d", total-1) {
+		t.Fatalf("backlog of %d from %s to %s, want %d from %s", len(b), b[0].ID, b[len(b)-1].ID, BacklogSize, first)
 	}
-	if b[5].Author != "mia" || string(b[5].Body) != "body of m55" || !b[5].Time.Equal(t0) {
+	if b[5].Author != "mia" || string(b[5].Body) != fmt.Sprintf("body of m%d", total-BacklogSize+5) || !b[5].Time.Equal(t0) {
 		t.Fatalf("stored message changed: %+v", b[5])
 	}
 	if b, _ := s.Backlog(ctx, "lounge", 3); len(b) != 3 || b[2].ID != fmt.Sprintf("m%d", total-1) {
 		t.Fatalf("backlog of 3: %+v", b)
 	}
 	var rows int
-	if err := s.db.QueryRow(`SELECT count(*) FROM backlog`).Scan(&rows); err != nil || rows != BacklogSize {
-		t.Fatalf("%d backlog rows on disk (%v), want %d", rows, err, BacklogSize)
+	if err := s.db.QueryRow(`SELECT count(*) FROM backlog`).Scan(&rows); err != nil || rows != Kept {
+		t.Fatalf("%d backlog rows on disk (%v), want %d", rows, err, Kept)
 	}
+	// Kept, beyond the backlog: by position, from the oldest kept on.
+	if got, err := s.MessagesSince(ctx, "lounge", 50); err != nil || len(got) != wire.RoomMessagesPage || got[0].ID != "m50" || got[0].Position != 51 {
+		t.Fatalf("messages after position 50: %d from %+v, %v", len(got), got[:min(1, len(got))], err)
+	}
+	del, keep := fmt.Sprintf("m%d", total-30), fmt.Sprintf("m%d", total-29)
 
 	// The author deletes their own message; it is gone, and a copy
 	// arriving later is not stored again.
-	st = must(t, s, w.op(st, "mia", deleteMsg("m120", "mia")))
-	if err := s.AddMessage(ctx, "lounge", msg("m120", "mia")); !errors.Is(err, ErrDuplicate) {
+	st = must(t, s, w.op(st, "mia", deleteMsg(del, "mia")))
+	if err := s.AddMessage(ctx, "lounge", msg(del, "mia")); !errors.Is(err, ErrDuplicate) {
 		t.Fatalf("deleted message re-added: %v", err)
 	}
 	// A delete for a message not here yet keeps it out when it arrives.
@@ -333,7 +339,7 @@ func TestBacklog(t *testing.T) {
 		t.Fatalf("message deleted before it arrived was stored: %v", err)
 	}
 	// A member cannot delete another's message by naming itself author.
-	if _, err := s.Append(ctx, w.op(st, "sam", deleteMsg("m121", "sam")), room.Checks{}); !errors.Is(err, ErrWrongAuthor) {
+	if _, err := s.Append(ctx, w.op(st, "sam", deleteMsg(keep, "sam")), room.Checks{}); !errors.Is(err, ErrWrongAuthor) {
 		t.Fatalf("delete naming the wrong author: %v", err)
 	}
 	b, err = s.Backlog(ctx, "lounge", 0)
@@ -344,11 +350,11 @@ func TestBacklog(t *testing.T) {
 	for _, m := range b {
 		ids[m.ID] = true
 	}
-	if ids["m120"] || ids["late"] || !ids["m121"] || len(b) != BacklogSize-2 {
-		t.Fatalf("backlog after deletes: %d messages, m120 %v, late %v, m121 %v", len(b), ids["m120"], ids["late"], ids["m121"])
+	if ids[del] || ids["late"] || !ids[keep] || len(b) != BacklogSize {
+		t.Fatalf("backlog after deletes: %d messages, %s %v, late %v, %s %v", len(b), del, ids[del], ids["late"], keep, ids[keep])
 	}
 	var body int
-	if err := s.db.QueryRow(`SELECT length(body) FROM backlog WHERE id = 'm120'`).Scan(&body); err != nil || body != 0 {
+	if err := s.db.QueryRow(`SELECT length(body) FROM backlog WHERE id = ?`, del).Scan(&body); err != nil || body != 0 {
 		t.Fatalf("deleted message's body still stored: %d bytes, %v", body, err)
 	}
 
