@@ -45,6 +45,8 @@ func (f *fakeHost) Store() *store.Store                              { return f.
 func (f *fakeHost) Now() time.Time                                   { return f.now }
 func (f *fakeHost) Log() *slog.Logger                                { return slog.New(slog.DiscardHandler) }
 func (f *fakeHost) Emit(e api.Event)                                 { f.mu.Lock(); f.events = append(f.events, e); f.mu.Unlock() }
+func (f *fakeHost) Face() (string, string)                           { return f.tk.Username, "" }
+func (f *fakeHost) PicturePath(string) string                        { return "" }
 
 // signedWorld is an auth server's key, a device of bob with its ticket, and
 // a room's genesis op and first message signed by that device.
