@@ -126,7 +126,7 @@ func TestPictureTaken(t *testing.T) {
 	bob.faces = newFaces(t.TempDir())
 	good := tinyPNG(t, 8)
 	notPNG := []byte("not a picture at all")
-	huge := tinyPNG(t, 600) // past picture.MaxAvatarSide
+	huge := tinyPNG(t, 600)                            // past picture.MaxAvatarSide
 	for _, pic := range [][]byte{notPNG, huge, good} { // the good one last: the cache is empty until then
 		bob.note(said(w, "alice", hashOf(pic)))
 		host.sent()
