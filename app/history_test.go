@@ -258,13 +258,31 @@ func TestHistoryPaging(t *testing.T) {
 
 // TestHistoryDebounce types with the real debounce: one search, once the
 // typing pauses.
+//
+// Fyne's test driver runs fyne.Do at once on the calling goroutine — here
+// the debounce timer's — where the real driver hands the function to the
+// UI goroutine. So the timer's function is passed back to this goroutine,
+// which stands for the UI's: the debounce runs as it is, its timer and all,
+// and every widget is touched from one goroutine, as in the app.
 func TestHistoryDebounce(t *testing.T) {
 	a, fake := signedIn(t)
 	a.showHistory()
 	h := a.history
+	due := make(chan func(), 8)
+	debounce := h.debounce
+	h.debounce = func(run func()) { debounce(func() { due <- run }) }
 	test.Type(h.search, "lunch")
-	eventually(t, "the search after typing pauses", func() bool { return len(searchCalls(fake)) > 0 })
-	time.Sleep(2 * searchDelay)
+	select {
+	case run := <-due:
+		run()
+	case <-time.After(10 * time.Second):
+		t.Fatal("no search after typing paused")
+	}
+	select {
+	case <-due:
+		t.Error("a second search for one pause in typing")
+	case <-time.After(2 * searchDelay):
+	}
 	if got := searchCalls(fake); !slices.Equal(got, []string{`SearchHistory "lunch" "" 50 0`}) {
 		t.Errorf("searches %q, want one for the whole word", got)
 	}

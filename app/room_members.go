@@ -50,6 +50,17 @@ func (m *roomMembers) set(members []api.RoomMember) {
 	m.list.Refresh()
 }
 
+// setPicture shows the picture at path for username, a member who is
+// not a contact, whose picture arrived.
+func (m *roomMembers) setPicture(username, path string) {
+	for i := range m.members {
+		if m.members[i].Username == username {
+			m.members[i].AvatarPath = path
+		}
+	}
+	m.list.Refresh()
+}
+
 // role is username's role, as the list shows it; member when not listed.
 func (m *roomMembers) role(username string) api.RoomRole {
 	for _, mb := range m.members {
@@ -95,6 +106,7 @@ type memberRow struct {
 	m      *roomMembers
 	member api.RoomMember
 	glyph  *canvas.Image
+	pic    *canvas.Image // the member's picture: a contact's, or the one its messages advertised
 	mark   *canvas.Text
 	name   *widget.Label
 	role   *widget.Label
@@ -105,25 +117,34 @@ func newMemberRow(m *roomMembers) *memberRow {
 	r := &memberRow{
 		m:     m,
 		glyph: canvas.NewImageFromResource(glyphOffline),
+		pic:   canvas.NewImageFromResource(avatarResource),
 		mark:  canvas.NewText("", theme.Color(theme.ColorNamePrimary)),
 		name:  widget.NewLabel(""),
 		role:  widget.NewLabel(""),
 	}
 	r.glyph.FillMode = canvas.ImageFillContain
 	r.glyph.SetMinSize(fyne.NewSquareSize(14))
+	r.pic.FillMode = canvas.ImageFillContain
+	r.pic.ScaleMode = canvas.ImageScaleSmooth
+	r.pic.SetMinSize(fyne.NewSquareSize(memberPictureSize))
 	r.name.Truncation = fyne.TextTruncateEllipsis
 	r.role.Importance = widget.LowImportance
 	r.role.SizeName = theme.SizeNameCaptionText
 	r.mark.TextStyle.Bold = true
 	r.mark.Alignment = fyne.TextAlignCenter
 	r.box = container.NewBorder(nil, nil,
-		container.NewHBox(container.NewCenter(r.glyph), container.New(&widthLayout{markWidth}, container.NewCenter(r.mark))), container.NewCenter(r.role), r.name)
+		container.NewHBox(container.NewCenter(r.glyph), container.NewCenter(r.pic), container.New(&widthLayout{markWidth}, container.NewCenter(r.mark))),
+		container.NewCenter(r.role), r.name)
 	r.ExtendBaseWidget(r)
 	return r
 }
 
-// markWidth keeps the names lined up whatever mark is before them.
-const markWidth = 14
+// markWidth keeps the names lined up whatever mark is before them;
+// memberPictureSize is how large a member's picture shows.
+const (
+	markWidth         = 14
+	memberPictureSize = 20
+)
 
 func (r *memberRow) CreateRenderer() fyne.WidgetRenderer {
 	return widget.NewSimpleRenderer(r.box)
@@ -141,7 +162,10 @@ func (r *memberRow) set(mb api.RoomMember) {
 	r.mark.Text = roleMark(mb.Role)
 	r.mark.Color = theme.Color(theme.ColorNamePrimary)
 	r.mark.Refresh()
-	r.name.SetText(r.m.r.app.nameOf(mb.Username))
+	path, _ := r.m.r.app.roomPictureOf(mb.Username, mb.AvatarPath)
+	r.pic.Resource, r.pic.File, r.pic.Image = nil, "", r.m.r.transcript.picture(path)
+	r.pic.Refresh()
+	r.name.SetText(r.m.r.app.roomNameOf(mb.Username, mb.Nick))
 	if mb.Status == api.StatusOffline {
 		r.name.Importance = widget.LowImportance
 	} else {

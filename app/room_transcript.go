@@ -176,10 +176,10 @@ func (t *roomTranscript) dropOldest() {
 // and the text under it.
 func (t *roomTranscript) messageRow(m api.RoomMessage, when time.Time) (fyne.CanvasObject, *messageText) {
 	pic := newDisplayPicture(roomPictureSize, nil)
-	path, st := t.app.pictureOf(m.From)
+	path, st := t.app.roomPictureOf(m.From, m.AvatarPath)
 	pic.setImage(t.picture(path))
 	pic.setStatus(st)
-	name := widget.NewLabelWithStyle(t.app.nameOf(m.From), fyne.TextAlignLeading, fyne.TextStyle{Bold: true})
+	name := widget.NewLabelWithStyle(t.app.roomNameOf(m.From, m.Nick), fyne.TextAlignLeading, fyne.TextStyle{Bold: true})
 	name.Truncation = fyne.TextTruncateEllipsis
 	at := widget.NewLabel(clockText(when))
 	at.Importance = widget.LowImportance
@@ -189,7 +189,7 @@ func (t *roomTranscript) messageRow(m api.RoomMessage, when time.Time) (fyne.Can
 	gap.SetMinSize(fyne.NewSize(theme.Padding(), 0))
 	body := container.New(layout.NewCustomPaddedVBoxLayout(-theme.Padding()*2),
 		container.NewBorder(nil, nil, nil, at, name), text)
-	row := &roomMessageRow{t: t, msg: m, box: container.NewBorder(nil, nil, container.NewHBox(container.NewVBox(pic), gap), nil, body)}
+	row := &roomMessageRow{t: t, msg: m, pic: pic, box: container.NewBorder(nil, nil, container.NewHBox(container.NewVBox(pic), gap), nil, body)}
 	row.ExtendBaseWidget(row)
 	return row, text
 }
@@ -200,7 +200,20 @@ type roomMessageRow struct {
 	widget.BaseWidget
 	t   *roomTranscript
 	msg api.RoomMessage
+	pic *displayPicture
 	box *fyne.Container
+}
+
+// setPicture shows the picture at path beside username's messages: a
+// member who is not a contact, whose picture arrived after their words.
+func (t *roomTranscript) setPicture(username, path string) {
+	for _, o := range t.box.Objects {
+		if row, ok := o.(*roomMessageRow); ok && row.msg.From == username {
+			row.msg.AvatarPath = path
+			p, _ := t.app.roomPictureOf(username, path)
+			row.pic.setImage(t.picture(p))
+		}
+	}
 }
 
 func (r *roomMessageRow) CreateRenderer() fyne.WidgetRenderer {
@@ -231,6 +244,36 @@ func (a *App) pictureOf(username string) (string, api.Status) {
 		return c.AvatarPath, st
 	}
 	return "", api.StatusOffline
+}
+
+// roomPictureOf is pictureOf for a room's member: a member who is not a
+// contact shows the picture its messages advertised (path, once the node
+// fetched it).
+func (a *App) roomPictureOf(username, path string) (string, api.Status) {
+	if a.knows(username) {
+		return a.pictureOf(username)
+	}
+	return path, api.StatusOffline
+}
+
+// roomNameOf is the name to show for a room's member: ours, a contact's as
+// we know them, else the nick the member signed beside its username — a
+// stranger may call itself anything, so its username always shows.
+func (a *App) roomNameOf(username, nick string) string {
+	if a.knows(username) || nick == "" || nick == username {
+		return a.nameOf(username)
+	}
+	return nick + " (" + username + ")" // no words to translate
+}
+
+// knows reports whether username is us or an accepted contact: someone
+// whose name and picture we know otherwise than from a room.
+func (a *App) knows(username string) bool {
+	if a.account != nil && username == a.account.Username {
+		return true
+	}
+	c, ok := a.contacts[username]
+	return ok && c.Relation == api.RelationAccepted
 }
 
 // picture is the picture in the file at path decoded, once; the default

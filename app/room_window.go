@@ -160,6 +160,9 @@ func (r *roomWindow) event(e api.RoomEvent) {
 	case api.RoomMessageDeleted:
 		r.transcript.deleted(e.ID)
 	case api.RoomReported:
+	case api.RoomPicture: // a stranger's picture arrived
+		r.transcript.setPicture(e.Username, e.AvatarPath)
+		r.members.setPicture(e.Username, e.AvatarPath)
 	default:
 		if !r.out {
 			r.reload()

@@ -3,6 +3,7 @@ package app
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -23,8 +24,9 @@ var roomListings = []api.RoomListing{
 }
 
 // roomScene is a signed-in app (signedInRender) in the room "beach-volleyball"
-// with a few messages: Bob's (a contact with a picture), a stranger's and
-// ours, and a join; the directory is open beside it.
+// with a few messages: Bob's (a contact with a picture), a stranger's (with
+// the nick and picture she signed) and ours, and a join; the directory is
+// open beside it.
 func roomScene(t *testing.T, a *App, fake *fakeAPI, texts [4]string) *roomWindow {
 	t.Helper()
 	dir := t.TempDir()
@@ -34,10 +36,25 @@ func roomScene(t *testing.T, a *App, fake *fakeAPI, texts [4]string) *roomWindow
 		t.Fatal(err)
 	}
 	a.apply(api.Event{Contact: &c})
+	// marta.g is no contact: her nick and picture are what her messages
+	// signed, her picture fetched from her node.
+	marta := filepath.Join(dir, "marta.png")
+	if err := os.WriteFile(marta, assets.Pictures[4].PNG, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if ms, ok := fake.Room.Members["beach-volleyball"]; ok {
+		ms = slices.Clone(ms)
+		for i := range ms {
+			if ms[i].Username == "marta.g" {
+				ms[i].Nick, ms[i].AvatarPath = "Marta García", marta
+			}
+		}
+		fake.Room.Members["beach-volleyball"] = ms
+	}
 	fake.Room.Listings = roomListings
 	fake.Room.Messages = map[string][]api.RoomMessage{"beach-volleyball": {
 		{Room: "beach-volleyball", ID: "r1", From: "bob", Text: texts[0], Time: renderDay},
-		{Room: "beach-volleyball", ID: "r2", From: "marta.g", Text: texts[1], Time: renderDay.Add(time.Minute)},
+		{Room: "beach-volleyball", ID: "r2", From: "marta.g", Text: texts[1], Time: renderDay.Add(time.Minute), Nick: "Marta García", AvatarPath: marta},
 		{Room: "beach-volleyball", ID: "r3", From: "alice", Text: texts[2], Time: renderDay.Add(2 * time.Minute)},
 	}}
 	if fake.Room.Infos == nil {
@@ -49,6 +66,16 @@ func roomScene(t *testing.T, a *App, fake *fakeAPI, texts [4]string) *roomWindow
 		info.Role = api.RoomRoleOwner
 	}
 	fake.Room.Infos["beach-volleyball"] = info
+	if info.Encrypted { // invite-only rooms' messages carry no nick or picture
+		for i := range fake.Room.Messages["beach-volleyball"] {
+			fake.Room.Messages["beach-volleyball"][i].Nick, fake.Room.Messages["beach-volleyball"][i].AvatarPath = "", ""
+		}
+		ms := slices.Clone(fake.Room.Members["beach-volleyball"])
+		for i := range ms {
+			ms[i].Nick, ms[i].AvatarPath = "", ""
+		}
+		fake.Room.Members["beach-volleyball"] = ms
+	}
 	a.showRoomDirectory()
 	a.enterRoom("beach-volleyball", "", nil)
 	r := a.rooms.wins["beach-volleyball"]

@@ -2,6 +2,8 @@ package app
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -12,6 +14,7 @@ import (
 	"fyne.io/fyne/v2/test"
 	"fyne.io/fyne/v2/widget"
 
+	"eserver/assets"
 	"eserver/node/api"
 )
 
@@ -702,5 +705,85 @@ func TestRoomTranscriptBounded(t *testing.T) {
 	got := transcript(a.rooms.wins["busy"])
 	if len(got) != maxRoomItems || got[0] != "bob: 5" || got[len(got)-1] != fmt.Sprintf("bob: %d", maxRoomItems+4) {
 		t.Fatalf("%d shown, first %q, last %q", len(got), got[0], got[len(got)-1])
+	}
+}
+
+// TestRoomStrangersFaces: a member who is not a contact shows as the nick
+// their message signed beside their username — never in place of it, so
+// "Bob" the stranger is not taken for Bob the contact — with the default
+// picture until theirs arrives; then their messages and member row show
+// it. A contact keeps the name and picture we know them by, whatever nick
+// their messages carry.
+func TestRoomStrangersFaces(t *testing.T) {
+	a, fake := signedIn(t)
+	bob := contact("bob", api.StatusOnline)
+	a.apply(api.Event{Contact: &bob})
+	fake.Room.Members = map[string][]api.RoomMember{"beach": {
+		{Username: "bob", Role: api.RoomRoleOwner, Status: api.StatusOnline, Nick: "The Boss"},
+		{Username: "mallory", Role: api.RoomRoleMember, Status: api.StatusOnline, Nick: "Bob"},
+		{Username: "jonas", Role: api.RoomRoleMember, Status: api.StatusOnline},
+	}}
+	a.enterRoom("beach", "", nil)
+	r := a.rooms.wins["beach"]
+	for _, m := range []api.RoomMessage{
+		{ID: "1", From: "bob", Text: "hi", Nick: "The Boss"},
+		{ID: "2", From: "mallory", Text: "I am Bob", Nick: "Bob"},
+		{ID: "3", From: "jonas", Text: "hola", Nick: "jonas"},
+		{ID: "4", From: "mallory", Text: "really", Nick: "Bob"},
+	} {
+		m.Room, m.Time = "beach", time.Now()
+		a.apply(api.Event{RoomMessage: &m})
+	}
+	want := []string{"Bob: hi", "Bob (mallory): I am Bob", "jonas: hola", "Bob (mallory): really"}
+	if got := transcript(r); !slices.Equal(got, want) {
+		t.Fatalf("transcript\n got %q\nwant %q", got, want)
+	}
+	rows := func() (out []*roomMessageRow) {
+		for _, o := range r.transcript.box.Objects {
+			if row, ok := o.(*roomMessageRow); ok {
+				out = append(out, row)
+			}
+		}
+		return out
+	}
+	def := r.transcript.picture("")
+	for _, row := range rows() {
+		if row.msg.From != "bob" && row.pic.img.Image != def {
+			t.Fatalf("%s's message shows a picture before it arrived", row.msg.From)
+		}
+	}
+
+	pic := filepath.Join(t.TempDir(), "m.png")
+	if err := os.WriteFile(pic, assets.Pictures[3].PNG, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	a.apply(api.Event{RoomEvent: &api.RoomEvent{Room: "beach", Kind: api.RoomPicture, Username: "mallory", AvatarPath: pic}})
+	got := r.transcript.picture(pic)
+	if got == def {
+		t.Fatal("the arrived picture decodes to the default")
+	}
+	for _, row := range rows() {
+		if wantPic := row.msg.From == "mallory"; (row.pic.img.Image == got) != wantPic {
+			t.Errorf("%s's message %s: shows the arrived picture %v", row.msg.From, row.msg.ID, !wantPic)
+		}
+	}
+	if got := transcript(r); !slices.Equal(got, want) {
+		t.Fatalf("a picture event added a line: %q", got)
+	}
+	// The member list: names as in the transcript, the picture on
+	// mallory's row.
+	row := newMemberRow(r.members)
+	for _, tc := range []struct {
+		user, name string
+		picture    bool
+	}{{"bob", "Bob", false}, {"mallory", "Bob (mallory)", true}, {"jonas", "jonas", false}} {
+		i := slices.IndexFunc(r.members.members, func(m api.RoomMember) bool { return m.Username == tc.user })
+		if i < 0 {
+			t.Fatalf("%s not in the member list", tc.user)
+		}
+		row.set(r.members.members[i])
+		if row.name.Text != tc.name || (row.pic.Image == got) != tc.picture {
+			t.Errorf("%s's member row: %q, arrived picture shown %v", tc.user, row.name.Text, row.pic.Image == got)
+		}
 	}
 }

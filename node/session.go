@@ -364,7 +364,9 @@ func (s *session) assemble(backupKey []byte) {
 	s.streams = streams.New(s, nil) // offers expire by the wall clock, not the session's (tests fix that one)
 	s.files = files.New(s, s)       // display pictures (pictures.go) travel as transfers
 	s.conv = conversation.New(s)
-	s.rooms = rooms.New(s, rooms.Config{RetryMax: s.n.cfg.RetryMax})
+	// Strangers' pictures (node/rooms/faces.go) are cached apart from
+	// contacts', which node/presence prunes to those contacts show.
+	s.rooms = rooms.New(s, rooms.Config{RetryMax: s.n.cfg.RetryMax, PictureDir: filepath.Join(s.n.pictureDir(), "rooms")})
 	s.delivery = delivery.New(s, s.keys, s.discovery, &s.auth, s.n.cfg.RetryMax)
 	s.kinds.Register(s.contacts.Kinds()...)
 	s.kinds.Register(s.delivery.Kinds()...)

@@ -93,6 +93,10 @@ type RoomMember struct {
 	Username string   `json:"username"`
 	Role     RoomRole `json:"role"`
 	Status   Status   `json:"status"`
+	// Nick and AvatarPath are how the member showed itself in its newest
+	// message we saw (RoomMessage's): empty when it has not spoken.
+	Nick       string `json:"nick,omitempty"`
+	AvatarPath string `json:"avatarPath,omitempty"`
 }
 
 // RoomModesSettings are a room's modes as they stand. The password is
@@ -182,6 +186,15 @@ type RoomMessage struct {
 	From string    `json:"from"`
 	Text string    `json:"text"`
 	Time time.Time `json:"time"` // the author's clock when signing
+	// Nick is the display name the author signed with the message,
+	// cleaned of bidi and invisible characters ("" when it sent none, and
+	// in invite-only rooms); it is the author's claim, shown for members
+	// who are not contacts, never in place of a contact's name.
+	// AvatarPath is the author's display picture as a local file once we
+	// hold it ("" = the default, or not fetched yet: a roomEvent
+	// "picture" follows when it arrives).
+	Nick       string `json:"nick,omitempty"`
+	AvatarPath string `json:"avatarPath,omitempty"`
 }
 
 // RoomEventKind is what changed in a room.
@@ -211,6 +224,10 @@ const (
 	RoomOwner          RoomEventKind = "owner"
 	RoomMessageDeleted RoomEventKind = "messageDeleted"
 	RoomReported       RoomEventKind = "report"
+	// RoomPicture: the display picture of Username, a member who is not
+	// a contact, arrived (AvatarPath): their messages and member row
+	// show it from now on.
+	RoomPicture RoomEventKind = "picture"
 )
 
 // RoomEvent is a change in a room: Username is whom it is about (who
@@ -228,4 +245,6 @@ type RoomEvent struct {
 	Until time.Time `json:"until,omitzero"`
 	// Reason is a report's words, as its author wrote them.
 	Reason string `json:"reason,omitempty"`
+	// AvatarPath is a picture event's picture, as a local file.
+	AvatarPath string `json:"avatarPath,omitempty"`
 }

@@ -1,6 +1,7 @@
 package room
 
 import (
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"time"
@@ -28,6 +29,12 @@ type Message struct {
 	// then empty): its shape is checked here, its contents only by a
 	// member holding the author's sender key (node/rooms).
 	Sealed *wire.RoomSealed
+	// Nick and Avatar are how the author shows itself to members who are
+	// not its contacts, as it signed them: a display name (as sent: the
+	// front ends clean it) and its picture's SHA-256 (nil: the default).
+	// A sealed message carries neither.
+	Nick   string
+	Avatar []byte
 	// Ticket is the author's verified ticket; Signed is the message as it
 	// arrived, to store and pass on unchanged.
 	Ticket *ticket.Ticket
@@ -131,10 +138,18 @@ func parseMessage(b []byte) (*Message, error) {
 	case w.Text == "" || len(w.Text) > wire.MaxRoomText || !utf8.ValidString(w.Text):
 		return nil, fmt.Errorf("%w: text of %d bytes, want 1..%d of UTF-8", ErrMalformed, len(w.Text), wire.MaxRoomText)
 	}
-	if w.TimeUnixMilli <= 0 {
+	switch {
+	case len(w.Nick) > wire.MaxNick || !utf8.ValidString(w.Nick):
+		return nil, fmt.Errorf("%w: nick of %d bytes, want 0..%d of UTF-8", ErrMalformed, len(w.Nick), wire.MaxNick)
+	case len(w.Avatar) != 0 && len(w.Avatar) != sha256.Size:
+		return nil, fmt.Errorf("%w: picture hash of %d bytes, want %d or none", ErrMalformed, len(w.Avatar), sha256.Size)
+	case w.Sealed != nil && (w.Nick != "" || len(w.Avatar) != 0):
+		return nil, fmt.Errorf("%w: a sealed message with a nick or picture in plain text", ErrMalformed)
+	case w.TimeUnixMilli <= 0:
 		return nil, fmt.Errorf("%w: time %d", ErrMalformed, w.TimeUnixMilli)
 	}
-	return &Message{Room: w.Room, ID: w.Id, Author: w.Author, Time: time.UnixMilli(w.TimeUnixMilli), Text: w.Text, Sealed: w.Sealed}, nil
+	return &Message{Room: w.Room, ID: w.Id, Author: w.Author, Time: time.UnixMilli(w.TimeUnixMilli), Text: w.Text, Sealed: w.Sealed,
+		Nick: w.Nick, Avatar: w.Avatar}, nil
 }
 
 // checkSealed checks the shape of a sealed text: no plaintext beside it,

@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/protobuf/encoding/protowire"
+
 	"eserver/node/ticket"
 	"eserver/node/wire"
 )
@@ -13,6 +15,23 @@ import (
 // msg is a message by user in lounge at t0 with text.
 func msg(user, text string) *wire.RoomMessage {
 	return &wire.RoomMessage{Room: "lounge", Id: "m1", Author: user, TimeUnixMilli: t0.UnixMilli(), Text: text}
+}
+
+// face gives m a nick and a picture hash of n bytes.
+func face(m *wire.RoomMessage, nick string, n int) *wire.RoomMessage {
+	m.Nick = nick
+	if n > 0 {
+		m.Avatar = []byte(strings.Repeat("h", n))
+	}
+	return m
+}
+
+// sealedMsg is a well-formed sealed message by user.
+func sealedMsg(user string) *wire.RoomMessage {
+	m := msg(user, "")
+	m.Sealed = &wire.RoomSealed{KeyId: make([]byte, wire.RoomKeyID), Nonce: make([]byte, wire.RoomSealNonce),
+		Ciphertext: make([]byte, wire.RoomSealTag+5)}
+	return m
 }
 
 func (w *world) signMsg(user string, m *wire.RoomMessage) *wire.SignedRoomMessage {
@@ -71,6 +90,19 @@ func TestVerifyMessage(t *testing.T) {
 			s.Message = wire.MustMarshal(msg("alice", strings.Repeat("a", wire.MaxRoomText+1)))
 			return s
 		}(), t0, Checks{}, ErrMalformed},
+		{"nick and picture", w.signMsg("alice", face(msg("alice", "hi"), "Alice ✿", 32)), t0, Checks{}, nil},
+		{"nick and longest text", w.signMsg("alice", face(msg("alice", strings.Repeat("a", wire.MaxRoomText)), strings.Repeat("n", wire.MaxNick), 32)), t0, Checks{}, nil},
+		{"nick past the limit", w.signMsg("alice", face(msg("alice", "hi"), strings.Repeat("n", wire.MaxNick+1), 0)), t0, Checks{}, ErrMalformed},
+		{"nick not UTF-8", func() *wire.SignedRoomMessage {
+			s := w.signMsg("alice", msg("alice", "hi"))
+			s.Message = protowire.AppendBytes(protowire.AppendTag(s.Message, 7, protowire.BytesType), []byte{0xff})
+			return s
+		}(), t0, Checks{}, ErrMalformed},
+		{"short picture hash", w.signMsg("alice", face(msg("alice", "hi"), "", 31)), t0, Checks{}, ErrMalformed},
+		{"long picture hash", w.signMsg("alice", face(msg("alice", "hi"), "", 33)), t0, Checks{}, ErrMalformed},
+		{"sealed with a nick", w.signMsg("alice", face(sealedMsg("alice"), "Alice", 0)), t0, Checks{}, ErrMalformed},
+		{"sealed with a picture", w.signMsg("alice", face(sealedMsg("alice"), "", 32)), t0, Checks{}, ErrMalformed},
+		{"sealed", w.signMsg("alice", sealedMsg("alice")), t0, Checks{}, nil},
 		{"bad room", w.signMsg("alice", &wire.RoomMessage{Room: "X", Id: "1", Author: "alice", TimeUnixMilli: 1, Text: "a"}), t0, Checks{}, ErrMalformed},
 		{"no id", w.signMsg("alice", &wire.RoomMessage{Room: "lounge", Author: "alice", TimeUnixMilli: t0.UnixMilli(), Text: "a"}), t0, Checks{}, ErrMalformed},
 		{"author is not the ticket's", w.signMsg("alice", msg("bob", "I am bob")), t0, Checks{}, ErrForged},

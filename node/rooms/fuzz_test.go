@@ -32,6 +32,8 @@ type fakeHost struct {
 	now    time.Time
 	mu     sync.Mutex
 	events []api.Event
+	// avatar and avatarPath are our picture (faces_internal_test.go).
+	avatar, avatarPath string
 }
 
 func (f *fakeHost) Libp2p() host.Host                                { return nil }
@@ -45,6 +47,13 @@ func (f *fakeHost) Store() *store.Store                              { return f.
 func (f *fakeHost) Now() time.Time                                   { return f.now }
 func (f *fakeHost) Log() *slog.Logger                                { return slog.New(slog.DiscardHandler) }
 func (f *fakeHost) Emit(e api.Event)                                 { f.mu.Lock(); f.events = append(f.events, e); f.mu.Unlock() }
+func (f *fakeHost) Face() (string, string)                           { return f.tk.Username, f.avatar }
+func (f *fakeHost) PicturePath(h string) string {
+	if h != "" && h == f.avatar {
+		return f.avatarPath
+	}
+	return ""
+}
 
 // signedWorld is an auth server's key, a device of bob with its ticket, and
 // a room's genesis op and first message signed by that device.

@@ -417,7 +417,8 @@ func (r *Rooms) RoomMembers(_ context.Context, name string) ([]api.RoomMember, e
 		if online[u] {
 			status = api.StatusOnline
 		}
-		out = append(out, api.RoomMember{Username: u, Role: api.RoomRole(st.Role(u)), Status: status})
+		nick, pic := r.faceOf(name, u)
+		out = append(out, api.RoomMember{Username: u, Role: api.RoomRole(st.Role(u)), Status: status, Nick: nick, AvatarPath: pic})
 	}
 	slices.SortFunc(out, func(a, b api.RoomMember) int {
 		return cmp.Or(cmp.Compare(rank(a.Role), rank(b.Role)), cmp.Compare(a.Username, b.Username))

@@ -116,7 +116,7 @@ func TestModeration(t *testing.T) {
 	}
 	wantMembers := []api.RoomMember{{Username: "alice", Role: api.RoomRoleOwner, Status: api.StatusOnline},
 		{Username: "carol", Role: api.RoomRoleOp, Status: api.StatusOnline},
-		{Username: "bob", Role: api.RoomRoleMember, Status: api.StatusOnline}}
+		{Username: "bob", Role: api.RoomRoleMember, Status: api.StatusOnline, Nick: "bob"}} // the nick his message signed
 	if !slices.Equal(members, wantMembers) {
 		t.Fatalf("the members: %+v, want %+v", members, wantMembers)
 	}

@@ -63,6 +63,11 @@ type Host interface {
 	// (seal.go) travel so.
 	EnqueueFanout(m *store.Message, conv string, entries []store.OutboxEntry) error
 	Emit(api.Event)
+	// Face is our nick and display picture (its hex SHA-256, "" for the
+	// default); PicturePath a picture by that hash as a local file, ours
+	// or a contact's, "" when not held.
+	Face() (nick, avatar string)
+	PicturePath(h string) string
 	Now() time.Time
 	Log() *slog.Logger
 }
@@ -73,6 +78,9 @@ type Config struct {
 	// rejoin: it starts at RetryMin and doubles up to RetryMax (defaults
 	// 250 ms and 30 s).
 	RetryMin, RetryMax time.Duration
+	// PictureDir is where pictures of members who are not contacts are
+	// cached (faces.go); empty: none are fetched, nor asked for.
+	PictureDir string
 }
 
 // Rooms is the rooms this device has joined.
@@ -90,6 +98,9 @@ type Rooms struct {
 	// it is taken before mu, never while mu is held.
 	kmu  sync.Mutex
 	keys map[string]*roomKeys
+
+	// faces are the authors' nicks and pictures (faces.go).
+	faces *faces
 }
 
 // joined is one room we joined. Its loop goroutine is the only one that
@@ -131,7 +142,8 @@ func New(h Host, cfg Config) *Rooms {
 	if log == nil { // a session assembled without a node, as the registry's test does
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Rooms{h: h, cfg: cfg, log: log.With("component", "rooms"), joined: map[string]*joined{}, keys: map[string]*roomKeys{}}
+	return &Rooms{h: h, cfg: cfg, log: log.With("component", "rooms"), joined: map[string]*joined{}, keys: map[string]*roomKeys{},
+		faces: newFaces(cfg.PictureDir)}
 }
 
 // Start rejoins, in the background, every room remembered in the store;
@@ -291,6 +303,7 @@ func (r *Rooms) LeaveRoom(ctx context.Context, name string) error {
 		}
 	}
 	r.dropKeys(name)
+	r.faces.drop(name)
 	return r.h.Store().DropRoom(name)
 }
 
@@ -324,6 +337,7 @@ func (r *Rooms) RoomSend(ctx context.Context, name, text string) (string, error)
 	if err := r.sealFor(state, m); err != nil { // an invite-only room's home sees no text
 		return "", err
 	}
+	r.stamp(m)
 	signed, err := room.SignMessage(signer{r.h}, tk.Signed, m)
 	if err != nil {
 		return "", fmt.Errorf("%w: %v", api.ErrBadRequest, err)
@@ -356,8 +370,10 @@ func (r *Rooms) RoomHistory(ctx context.Context, name string, limit int) ([]api.
 	for _, s := range msgs {
 		if m, err := r.verify(name, s); err == nil {
 			if text, ok := r.readable(m); ok { // sealed under a key we hold, or plain
+				r.note(m)
 				v := view(m)
 				v.Text = text
+				r.dress(&v, m)
 				out = append(out, v)
 			}
 		}

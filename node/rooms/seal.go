@@ -383,10 +383,14 @@ func (r *Rooms) opened(m *room.Message) (string, error) {
 }
 
 // Kinds are the payload kinds of rooms: members' sender keys of
-// invite-only rooms. Members need not be contacts, so anyone may send one;
-// receiveKey checks that the sender is a member of the room.
+// invite-only rooms, and members' pictures (faces.go). Members need not be
+// contacts, so anyone may send one; receiveKey checks that the sender is a
+// member of the room, receivePicture that a picture was asked for.
 func (r *Rooms) Kinds() []payload.Kind {
-	return []payload.Kind{{Of: (*wire.Payload_RoomKey)(nil), From: payload.Anyone, Handle: r.receiveKey}}
+	return []payload.Kind{
+		{Of: (*wire.Payload_RoomKey)(nil), From: payload.Anyone, Handle: r.receiveKey},
+		{Of: (*wire.Payload_RoomPicture)(nil), From: payload.Anyone, Handle: r.receivePicture},
+	}
 }
 
 // checkKey checks a RoomKey's shape.
@@ -538,8 +542,10 @@ func (r *Rooms) reveal(m *room.Message) {
 	if err := st.MarkSeen(scope(m.Room), []string{key}, r.h.Now()); err != nil {
 		r.log.Warn("remembering a room message shown", "room", m.Room, "err", err)
 	}
+	r.note(m)
 	msg := view(m)
 	msg.Text = text
+	r.dress(&msg, m)
 	r.h.Emit(api.Event{RoomMessage: &msg})
 }
 

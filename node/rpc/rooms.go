@@ -73,10 +73,12 @@ func roomSend(ctx context.Context, backend api.API, raw json.RawMessage) (any, e
 
 // roomLine is a message of roomHistory's answer: the room is the one asked.
 type roomLine struct {
-	ID   string    `json:"id"`
-	From string    `json:"from"`
-	Text string    `json:"text"`
-	Time time.Time `json:"time"`
+	ID         string    `json:"id"`
+	From       string    `json:"from"`
+	Text       string    `json:"text"`
+	Time       time.Time `json:"time"`
+	Nick       string    `json:"nick,omitempty"`
+	AvatarPath string    `json:"avatarPath,omitempty"`
 }
 
 func roomHistory(ctx context.Context, backend api.API, raw json.RawMessage) (any, error) {
@@ -104,7 +106,7 @@ func roomHistory(ctx context.Context, backend api.API, raw json.RawMessage) (any
 	return struct {
 		Messages []roomLine `json:"messages"`
 	}{mapSlice(ms, func(m api.RoomMessage) roomLine {
-		return roomLine{ID: m.ID, From: m.From, Text: m.Text, Time: utc(m.Time)}
+		return roomLine{ID: m.ID, From: m.From, Text: m.Text, Time: utc(m.Time), Nick: m.Nick, AvatarPath: m.AvatarPath}
 	})}, nil
 }
 

@@ -51,8 +51,9 @@ const (
 	MaxRoomText = 4 << 10 // UTF-8 bytes of one room message's text
 	// MaxRoomMessage bounds a serialized RoomMessage: the text (or, in an
 	// invite-only room, its sealed form: a key ID, a nonce and a 16-byte
-	// tag more), an ID, a name, an author and a time.
-	MaxRoomMessage = MaxRoomText + 320
+	// tag more), an ID, a name, an author and a time, and a plain
+	// message's nick (MaxNick) and picture hash (32 bytes).
+	MaxRoomMessage = MaxRoomText + 320 + MaxNick + 40
 	// MaxSignedRoomMessage bounds a serialized SignedRoomMessage: the
 	// message, a 64-byte signature and the author's ticket.
 	MaxSignedRoomMessage = MaxRoomMessage + 128 + MaxPrekeyTicket
@@ -141,6 +142,33 @@ const (
 	// RoomKeyAskInterval spaces one member's requests for one author's
 	// key, and one member's answers to one requester.
 	RoomKeyAskInterval = 30 * time.Second
+)
+
+// Strangers' nicks and pictures (node/rooms/faces.go, docs/ROOMS.md): a
+// plain room message carries its author's nick and picture hash; a member
+// asks an author who is not its contact for the picture (a RoomPicture
+// payload) and keeps it in a cache of its own, bounded in every direction.
+const (
+	// MaxRoomPicture is the largest picture sent or taken this way: any
+	// display picture SetAvatar makes of a photo (96 pixels a side),
+	// small enough that an answer, sealed and padded, fits one mail item.
+	// A larger picture is not advertised in rooms.
+	MaxRoomPicture = 32 << 10
+	// RoomPictureFetches is how many strangers' pictures a member asks
+	// for at once; an ask counts until its answer or RoomPictureWait.
+	RoomPictureFetches = 4
+	RoomPictureWait    = 2 * time.Minute
+	// RoomPictureRetry spaces asks for one author's picture, and answers
+	// to one requester.
+	RoomPictureRetry = 10 * time.Minute
+	// RoomPictureAnswers bounds the answers a member sends in a
+	// RoomPictureRetry, whoever asks.
+	RoomPictureAnswers = 64
+	// RoomPicturesCached is how many strangers' pictures a member keeps
+	// on disk (the least recently shown go first), and RoomFaces how many
+	// authors' nicks and pictures it remembers per room.
+	RoomPicturesCached = 256
+	RoomFaces          = 1000
 )
 
 // The room directory and the spam limits on creating rooms, enforced by a

@@ -70,7 +70,7 @@ func (x Signal_Kind) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use Signal_Kind.Descriptor instead.
 func (Signal_Kind) EnumDescriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{35, 0}
+	return file_wire_proto_rawDescGZIP(), []int{36, 0}
 }
 
 type FileOffer_Kind int32
@@ -116,7 +116,7 @@ func (x FileOffer_Kind) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use FileOffer_Kind.Descriptor instead.
 func (FileOffer_Kind) EnumDescriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{37, 0}
+	return file_wire_proto_rawDescGZIP(), []int{38, 0}
 }
 
 // Ticket is what the auth server vouches for: this device (peer ID) belongs to
@@ -2264,6 +2264,7 @@ type Payload struct {
 	//	*Payload_GroupEvent
 	//	*Payload_ResendRequest
 	//	*Payload_RoomKey
+	//	*Payload_RoomPicture
 	Kind          isPayload_Kind `protobuf_oneof:"kind"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -2448,6 +2449,15 @@ func (x *Payload) GetRoomKey() *RoomKey {
 	return nil
 }
 
+func (x *Payload) GetRoomPicture() *RoomPicture {
+	if x != nil {
+		if x, ok := x.Kind.(*Payload_RoomPicture); ok {
+			return x.RoomPicture
+		}
+	}
+	return nil
+}
+
 type isPayload_Kind interface {
 	isPayload_Kind()
 }
@@ -2512,6 +2522,10 @@ type Payload_RoomKey struct {
 	RoomKey *RoomKey `protobuf:"bytes,16,opt,name=room_key,json=roomKey,proto3,oneof"`
 }
 
+type Payload_RoomPicture struct {
+	RoomPicture *RoomPicture `protobuf:"bytes,17,opt,name=room_picture,json=roomPicture,proto3,oneof"`
+}
+
 func (*Payload_Chat) isPayload_Kind() {}
 
 func (*Payload_ContactRequest) isPayload_Kind() {}
@@ -2542,6 +2556,67 @@ func (*Payload_ResendRequest) isPayload_Kind() {}
 
 func (*Payload_RoomKey) isPayload_Kind() {}
 
+func (*Payload_RoomPicture) isPayload_Kind() {}
+
+// RoomPicture asks a room's member for its display picture, or answers
+// such a request (node/rooms/faces.go, docs/ROOMS.md "Strangers' nicks and
+// pictures"): members need not be contacts, so the picture of one who is
+// not travels this way, inside the pair's end-to-end session, instead of
+// as a contact's picture does (a transfer between contacts). The picture
+// is named by the SHA-256 a signed room message advertised; an answer is
+// taken only for a picture asked for, and only if its bytes hash to it.
+type RoomPicture struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Sha256        []byte                 `protobuf:"bytes,1,opt,name=sha256,proto3" json:"sha256,omitempty"` // the picture's SHA-256: the one asked for, or the one sent
+	Png           []byte                 `protobuf:"bytes,2,opt,name=png,proto3" json:"png,omitempty"`       // the picture, at most wire.MaxRoomPicture bytes; empty in a request
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RoomPicture) Reset() {
+	*x = RoomPicture{}
+	mi := &file_wire_proto_msgTypes[32]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RoomPicture) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RoomPicture) ProtoMessage() {}
+
+func (x *RoomPicture) ProtoReflect() protoreflect.Message {
+	mi := &file_wire_proto_msgTypes[32]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RoomPicture.ProtoReflect.Descriptor instead.
+func (*RoomPicture) Descriptor() ([]byte, []int) {
+	return file_wire_proto_rawDescGZIP(), []int{32}
+}
+
+func (x *RoomPicture) GetSha256() []byte {
+	if x != nil {
+		return x.Sha256
+	}
+	return nil
+}
+
+func (x *RoomPicture) GetPng() []byte {
+	if x != nil {
+		return x.Png
+	}
+	return nil
+}
+
 // RoomKey carries a member's sender key for an invite-only chat room to
 // another member, inside the pair's end-to-end session (node/rooms,
 // docs/ROOMS.md "Invite-only rooms"), or asks a member for its current one.
@@ -2559,7 +2634,7 @@ type RoomKey struct {
 
 func (x *RoomKey) Reset() {
 	*x = RoomKey{}
-	mi := &file_wire_proto_msgTypes[32]
+	mi := &file_wire_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2571,7 +2646,7 @@ func (x *RoomKey) String() string {
 func (*RoomKey) ProtoMessage() {}
 
 func (x *RoomKey) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[32]
+	mi := &file_wire_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2584,7 +2659,7 @@ func (x *RoomKey) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoomKey.ProtoReflect.Descriptor instead.
 func (*RoomKey) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{32}
+	return file_wire_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *RoomKey) GetRoom() string {
@@ -2628,7 +2703,7 @@ type ResendRequest struct {
 
 func (x *ResendRequest) Reset() {
 	*x = ResendRequest{}
-	mi := &file_wire_proto_msgTypes[33]
+	mi := &file_wire_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2640,7 +2715,7 @@ func (x *ResendRequest) String() string {
 func (*ResendRequest) ProtoMessage() {}
 
 func (x *ResendRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[33]
+	mi := &file_wire_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2653,7 +2728,7 @@ func (x *ResendRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResendRequest.ProtoReflect.Descriptor instead.
 func (*ResendRequest) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{33}
+	return file_wire_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *ResendRequest) GetIds() []string {
@@ -2690,7 +2765,7 @@ type GroupEvent struct {
 
 func (x *GroupEvent) Reset() {
 	*x = GroupEvent{}
-	mi := &file_wire_proto_msgTypes[34]
+	mi := &file_wire_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2702,7 +2777,7 @@ func (x *GroupEvent) String() string {
 func (*GroupEvent) ProtoMessage() {}
 
 func (x *GroupEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[34]
+	mi := &file_wire_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2715,7 +2790,7 @@ func (x *GroupEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GroupEvent.ProtoReflect.Descriptor instead.
 func (*GroupEvent) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{34}
+	return file_wire_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *GroupEvent) GetConversation() []byte {
@@ -2834,7 +2909,7 @@ type Signal struct {
 
 func (x *Signal) Reset() {
 	*x = Signal{}
-	mi := &file_wire_proto_msgTypes[35]
+	mi := &file_wire_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2846,7 +2921,7 @@ func (x *Signal) String() string {
 func (*Signal) ProtoMessage() {}
 
 func (x *Signal) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[35]
+	mi := &file_wire_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2859,7 +2934,7 @@ func (x *Signal) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Signal.ProtoReflect.Descriptor instead.
 func (*Signal) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{35}
+	return file_wire_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *Signal) GetKind() Signal_Kind {
@@ -2882,7 +2957,7 @@ type AvatarRequest struct {
 
 func (x *AvatarRequest) Reset() {
 	*x = AvatarRequest{}
-	mi := &file_wire_proto_msgTypes[36]
+	mi := &file_wire_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2894,7 +2969,7 @@ func (x *AvatarRequest) String() string {
 func (*AvatarRequest) ProtoMessage() {}
 
 func (x *AvatarRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[36]
+	mi := &file_wire_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2907,7 +2982,7 @@ func (x *AvatarRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AvatarRequest.ProtoReflect.Descriptor instead.
 func (*AvatarRequest) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{36}
+	return file_wire_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *AvatarRequest) GetSha256() []byte {
@@ -2938,7 +3013,7 @@ type FileOffer struct {
 
 func (x *FileOffer) Reset() {
 	*x = FileOffer{}
-	mi := &file_wire_proto_msgTypes[37]
+	mi := &file_wire_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2950,7 +3025,7 @@ func (x *FileOffer) String() string {
 func (*FileOffer) ProtoMessage() {}
 
 func (x *FileOffer) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[37]
+	mi := &file_wire_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2963,7 +3038,7 @@ func (x *FileOffer) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FileOffer.ProtoReflect.Descriptor instead.
 func (*FileOffer) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{37}
+	return file_wire_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *FileOffer) GetId() []byte {
@@ -3034,7 +3109,7 @@ type FileUpdate struct {
 
 func (x *FileUpdate) Reset() {
 	*x = FileUpdate{}
-	mi := &file_wire_proto_msgTypes[38]
+	mi := &file_wire_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3046,7 +3121,7 @@ func (x *FileUpdate) String() string {
 func (*FileUpdate) ProtoMessage() {}
 
 func (x *FileUpdate) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[38]
+	mi := &file_wire_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3059,7 +3134,7 @@ func (x *FileUpdate) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FileUpdate.ProtoReflect.Descriptor instead.
 func (*FileUpdate) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{38}
+	return file_wire_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *FileUpdate) GetId() []byte {
@@ -3090,7 +3165,7 @@ type StreamOffer struct {
 
 func (x *StreamOffer) Reset() {
 	*x = StreamOffer{}
-	mi := &file_wire_proto_msgTypes[39]
+	mi := &file_wire_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3102,7 +3177,7 @@ func (x *StreamOffer) String() string {
 func (*StreamOffer) ProtoMessage() {}
 
 func (x *StreamOffer) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[39]
+	mi := &file_wire_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3115,7 +3190,7 @@ func (x *StreamOffer) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StreamOffer.ProtoReflect.Descriptor instead.
 func (*StreamOffer) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{39}
+	return file_wire_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *StreamOffer) GetId() []byte {
@@ -3150,7 +3225,7 @@ type Visibility struct {
 
 func (x *Visibility) Reset() {
 	*x = Visibility{}
-	mi := &file_wire_proto_msgTypes[40]
+	mi := &file_wire_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3162,7 +3237,7 @@ func (x *Visibility) String() string {
 func (*Visibility) ProtoMessage() {}
 
 func (x *Visibility) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[40]
+	mi := &file_wire_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3175,7 +3250,7 @@ func (x *Visibility) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Visibility.ProtoReflect.Descriptor instead.
 func (*Visibility) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{40}
+	return file_wire_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *Visibility) GetToken() []byte {
@@ -3196,7 +3271,7 @@ type Receipt struct {
 
 func (x *Receipt) Reset() {
 	*x = Receipt{}
-	mi := &file_wire_proto_msgTypes[41]
+	mi := &file_wire_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3208,7 +3283,7 @@ func (x *Receipt) String() string {
 func (*Receipt) ProtoMessage() {}
 
 func (x *Receipt) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[41]
+	mi := &file_wire_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3221,7 +3296,7 @@ func (x *Receipt) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Receipt.ProtoReflect.Descriptor instead.
 func (*Receipt) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{41}
+	return file_wire_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *Receipt) GetIds() []string {
@@ -3240,7 +3315,7 @@ type Chat struct {
 
 func (x *Chat) Reset() {
 	*x = Chat{}
-	mi := &file_wire_proto_msgTypes[42]
+	mi := &file_wire_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3252,7 +3327,7 @@ func (x *Chat) String() string {
 func (*Chat) ProtoMessage() {}
 
 func (x *Chat) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[42]
+	mi := &file_wire_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3265,7 +3340,7 @@ func (x *Chat) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Chat.ProtoReflect.Descriptor instead.
 func (*Chat) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{42}
+	return file_wire_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *Chat) GetText() string {
@@ -3284,7 +3359,7 @@ type ContactRequest struct {
 
 func (x *ContactRequest) Reset() {
 	*x = ContactRequest{}
-	mi := &file_wire_proto_msgTypes[43]
+	mi := &file_wire_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3296,7 +3371,7 @@ func (x *ContactRequest) String() string {
 func (*ContactRequest) ProtoMessage() {}
 
 func (x *ContactRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[43]
+	mi := &file_wire_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3309,7 +3384,7 @@ func (x *ContactRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ContactRequest.ProtoReflect.Descriptor instead.
 func (*ContactRequest) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{43}
+	return file_wire_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *ContactRequest) GetMessage() string {
@@ -3328,7 +3403,7 @@ type ContactResponse struct {
 
 func (x *ContactResponse) Reset() {
 	*x = ContactResponse{}
-	mi := &file_wire_proto_msgTypes[44]
+	mi := &file_wire_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3340,7 +3415,7 @@ func (x *ContactResponse) String() string {
 func (*ContactResponse) ProtoMessage() {}
 
 func (x *ContactResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[44]
+	mi := &file_wire_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3353,7 +3428,7 @@ func (x *ContactResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ContactResponse.ProtoReflect.Descriptor instead.
 func (*ContactResponse) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{44}
+	return file_wire_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *ContactResponse) GetAccepted() bool {
@@ -3371,7 +3446,7 @@ type ContactRemoved struct {
 
 func (x *ContactRemoved) Reset() {
 	*x = ContactRemoved{}
-	mi := &file_wire_proto_msgTypes[45]
+	mi := &file_wire_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3383,7 +3458,7 @@ func (x *ContactRemoved) String() string {
 func (*ContactRemoved) ProtoMessage() {}
 
 func (x *ContactRemoved) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[45]
+	mi := &file_wire_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3396,7 +3471,7 @@ func (x *ContactRemoved) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ContactRemoved.ProtoReflect.Descriptor instead.
 func (*ContactRemoved) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{45}
+	return file_wire_proto_rawDescGZIP(), []int{46}
 }
 
 type Presence struct {
@@ -3412,7 +3487,7 @@ type Presence struct {
 
 func (x *Presence) Reset() {
 	*x = Presence{}
-	mi := &file_wire_proto_msgTypes[46]
+	mi := &file_wire_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3424,7 +3499,7 @@ func (x *Presence) String() string {
 func (*Presence) ProtoMessage() {}
 
 func (x *Presence) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[46]
+	mi := &file_wire_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3437,7 +3512,7 @@ func (x *Presence) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Presence.ProtoReflect.Descriptor instead.
 func (*Presence) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{46}
+	return file_wire_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *Presence) GetStatus() string {
@@ -3488,7 +3563,7 @@ type SealedBox struct {
 
 func (x *SealedBox) Reset() {
 	*x = SealedBox{}
-	mi := &file_wire_proto_msgTypes[47]
+	mi := &file_wire_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3500,7 +3575,7 @@ func (x *SealedBox) String() string {
 func (*SealedBox) ProtoMessage() {}
 
 func (x *SealedBox) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[47]
+	mi := &file_wire_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3513,7 +3588,7 @@ func (x *SealedBox) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SealedBox.ProtoReflect.Descriptor instead.
 func (*SealedBox) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{47}
+	return file_wire_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *SealedBox) GetEphemeral() []byte {
@@ -3559,7 +3634,7 @@ type RegistryRequest struct {
 
 func (x *RegistryRequest) Reset() {
 	*x = RegistryRequest{}
-	mi := &file_wire_proto_msgTypes[48]
+	mi := &file_wire_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3571,7 +3646,7 @@ func (x *RegistryRequest) String() string {
 func (*RegistryRequest) ProtoMessage() {}
 
 func (x *RegistryRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[48]
+	mi := &file_wire_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3584,7 +3659,7 @@ func (x *RegistryRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RegistryRequest.ProtoReflect.Descriptor instead.
 func (*RegistryRequest) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{48}
+	return file_wire_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *RegistryRequest) GetKind() isRegistryRequest_Kind {
@@ -3655,7 +3730,7 @@ type Heartbeat struct {
 
 func (x *Heartbeat) Reset() {
 	*x = Heartbeat{}
-	mi := &file_wire_proto_msgTypes[49]
+	mi := &file_wire_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3667,7 +3742,7 @@ func (x *Heartbeat) String() string {
 func (*Heartbeat) ProtoMessage() {}
 
 func (x *Heartbeat) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[49]
+	mi := &file_wire_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3680,7 +3755,7 @@ func (x *Heartbeat) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Heartbeat.ProtoReflect.Descriptor instead.
 func (*Heartbeat) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{49}
+	return file_wire_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *Heartbeat) GetTicket() *SignedTicket {
@@ -3707,7 +3782,7 @@ type ListSupernodes struct {
 
 func (x *ListSupernodes) Reset() {
 	*x = ListSupernodes{}
-	mi := &file_wire_proto_msgTypes[50]
+	mi := &file_wire_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3719,7 +3794,7 @@ func (x *ListSupernodes) String() string {
 func (*ListSupernodes) ProtoMessage() {}
 
 func (x *ListSupernodes) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[50]
+	mi := &file_wire_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3732,7 +3807,7 @@ func (x *ListSupernodes) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListSupernodes.ProtoReflect.Descriptor instead.
 func (*ListSupernodes) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{50}
+	return file_wire_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *ListSupernodes) GetTicket() *SignedTicket {
@@ -3754,7 +3829,7 @@ type RegistryResponse struct {
 
 func (x *RegistryResponse) Reset() {
 	*x = RegistryResponse{}
-	mi := &file_wire_proto_msgTypes[51]
+	mi := &file_wire_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3766,7 +3841,7 @@ func (x *RegistryResponse) String() string {
 func (*RegistryResponse) ProtoMessage() {}
 
 func (x *RegistryResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[51]
+	mi := &file_wire_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3779,7 +3854,7 @@ func (x *RegistryResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RegistryResponse.ProtoReflect.Descriptor instead.
 func (*RegistryResponse) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{51}
+	return file_wire_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *RegistryResponse) GetError() string {
@@ -3822,7 +3897,7 @@ type FetchRevocations struct {
 
 func (x *FetchRevocations) Reset() {
 	*x = FetchRevocations{}
-	mi := &file_wire_proto_msgTypes[52]
+	mi := &file_wire_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3834,7 +3909,7 @@ func (x *FetchRevocations) String() string {
 func (*FetchRevocations) ProtoMessage() {}
 
 func (x *FetchRevocations) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[52]
+	mi := &file_wire_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3847,7 +3922,7 @@ func (x *FetchRevocations) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FetchRevocations.ProtoReflect.Descriptor instead.
 func (*FetchRevocations) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{52}
+	return file_wire_proto_rawDescGZIP(), []int{53}
 }
 
 func (x *FetchRevocations) GetTicket() *SignedTicket {
@@ -3883,7 +3958,7 @@ type RevocationList struct {
 
 func (x *RevocationList) Reset() {
 	*x = RevocationList{}
-	mi := &file_wire_proto_msgTypes[53]
+	mi := &file_wire_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3895,7 +3970,7 @@ func (x *RevocationList) String() string {
 func (*RevocationList) ProtoMessage() {}
 
 func (x *RevocationList) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[53]
+	mi := &file_wire_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3908,7 +3983,7 @@ func (x *RevocationList) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevocationList.ProtoReflect.Descriptor instead.
 func (*RevocationList) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{53}
+	return file_wire_proto_rawDescGZIP(), []int{54}
 }
 
 func (x *RevocationList) GetServerPeerId() []byte {
@@ -3964,7 +4039,7 @@ type Revocation struct {
 
 func (x *Revocation) Reset() {
 	*x = Revocation{}
-	mi := &file_wire_proto_msgTypes[54]
+	mi := &file_wire_proto_msgTypes[55]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3976,7 +4051,7 @@ func (x *Revocation) String() string {
 func (*Revocation) ProtoMessage() {}
 
 func (x *Revocation) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[54]
+	mi := &file_wire_proto_msgTypes[55]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3989,7 +4064,7 @@ func (x *Revocation) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Revocation.ProtoReflect.Descriptor instead.
 func (*Revocation) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{54}
+	return file_wire_proto_rawDescGZIP(), []int{55}
 }
 
 func (x *Revocation) GetSerial() uint64 {
@@ -4023,7 +4098,7 @@ type SignedRevocations struct {
 
 func (x *SignedRevocations) Reset() {
 	*x = SignedRevocations{}
-	mi := &file_wire_proto_msgTypes[55]
+	mi := &file_wire_proto_msgTypes[56]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4035,7 +4110,7 @@ func (x *SignedRevocations) String() string {
 func (*SignedRevocations) ProtoMessage() {}
 
 func (x *SignedRevocations) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[55]
+	mi := &file_wire_proto_msgTypes[56]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4048,7 +4123,7 @@ func (x *SignedRevocations) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SignedRevocations.ProtoReflect.Descriptor instead.
 func (*SignedRevocations) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{55}
+	return file_wire_proto_rawDescGZIP(), []int{56}
 }
 
 func (x *SignedRevocations) GetList() []byte {
@@ -4077,7 +4152,7 @@ type SupernodeInfo struct {
 
 func (x *SupernodeInfo) Reset() {
 	*x = SupernodeInfo{}
-	mi := &file_wire_proto_msgTypes[56]
+	mi := &file_wire_proto_msgTypes[57]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4089,7 +4164,7 @@ func (x *SupernodeInfo) String() string {
 func (*SupernodeInfo) ProtoMessage() {}
 
 func (x *SupernodeInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[56]
+	mi := &file_wire_proto_msgTypes[57]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4102,7 +4177,7 @@ func (x *SupernodeInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SupernodeInfo.ProtoReflect.Descriptor instead.
 func (*SupernodeInfo) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{56}
+	return file_wire_proto_rawDescGZIP(), []int{57}
 }
 
 func (x *SupernodeInfo) GetTicket() *SignedTicket {
@@ -4134,7 +4209,7 @@ type MailboxRequest struct {
 
 func (x *MailboxRequest) Reset() {
 	*x = MailboxRequest{}
-	mi := &file_wire_proto_msgTypes[57]
+	mi := &file_wire_proto_msgTypes[58]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4146,7 +4221,7 @@ func (x *MailboxRequest) String() string {
 func (*MailboxRequest) ProtoMessage() {}
 
 func (x *MailboxRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[57]
+	mi := &file_wire_proto_msgTypes[58]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4159,7 +4234,7 @@ func (x *MailboxRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MailboxRequest.ProtoReflect.Descriptor instead.
 func (*MailboxRequest) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{57}
+	return file_wire_proto_rawDescGZIP(), []int{58}
 }
 
 func (x *MailboxRequest) GetKind() isMailboxRequest_Kind {
@@ -4231,7 +4306,7 @@ type MailPut struct {
 
 func (x *MailPut) Reset() {
 	*x = MailPut{}
-	mi := &file_wire_proto_msgTypes[58]
+	mi := &file_wire_proto_msgTypes[59]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4243,7 +4318,7 @@ func (x *MailPut) String() string {
 func (*MailPut) ProtoMessage() {}
 
 func (x *MailPut) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[58]
+	mi := &file_wire_proto_msgTypes[59]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4256,7 +4331,7 @@ func (x *MailPut) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MailPut.ProtoReflect.Descriptor instead.
 func (*MailPut) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{58}
+	return file_wire_proto_rawDescGZIP(), []int{59}
 }
 
 func (x *MailPut) GetTicket() *SignedTicket {
@@ -4292,7 +4367,7 @@ type MailFetch struct {
 
 func (x *MailFetch) Reset() {
 	*x = MailFetch{}
-	mi := &file_wire_proto_msgTypes[59]
+	mi := &file_wire_proto_msgTypes[60]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4304,7 +4379,7 @@ func (x *MailFetch) String() string {
 func (*MailFetch) ProtoMessage() {}
 
 func (x *MailFetch) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[59]
+	mi := &file_wire_proto_msgTypes[60]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4317,7 +4392,7 @@ func (x *MailFetch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MailFetch.ProtoReflect.Descriptor instead.
 func (*MailFetch) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{59}
+	return file_wire_proto_rawDescGZIP(), []int{60}
 }
 
 func (x *MailFetch) GetTicket() *SignedTicket {
@@ -4352,7 +4427,7 @@ type MailAck struct {
 
 func (x *MailAck) Reset() {
 	*x = MailAck{}
-	mi := &file_wire_proto_msgTypes[60]
+	mi := &file_wire_proto_msgTypes[61]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4364,7 +4439,7 @@ func (x *MailAck) String() string {
 func (*MailAck) ProtoMessage() {}
 
 func (x *MailAck) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[60]
+	mi := &file_wire_proto_msgTypes[61]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4377,7 +4452,7 @@ func (x *MailAck) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MailAck.ProtoReflect.Descriptor instead.
 func (*MailAck) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{60}
+	return file_wire_proto_rawDescGZIP(), []int{61}
 }
 
 func (x *MailAck) GetTicket() *SignedTicket {
@@ -4406,7 +4481,7 @@ type MailboxResponse struct {
 
 func (x *MailboxResponse) Reset() {
 	*x = MailboxResponse{}
-	mi := &file_wire_proto_msgTypes[61]
+	mi := &file_wire_proto_msgTypes[62]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4418,7 +4493,7 @@ func (x *MailboxResponse) String() string {
 func (*MailboxResponse) ProtoMessage() {}
 
 func (x *MailboxResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[61]
+	mi := &file_wire_proto_msgTypes[62]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4431,7 +4506,7 @@ func (x *MailboxResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MailboxResponse.ProtoReflect.Descriptor instead.
 func (*MailboxResponse) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{61}
+	return file_wire_proto_rawDescGZIP(), []int{62}
 }
 
 func (x *MailboxResponse) GetError() string {
@@ -4473,7 +4548,7 @@ type StoredMail struct {
 
 func (x *StoredMail) Reset() {
 	*x = StoredMail{}
-	mi := &file_wire_proto_msgTypes[62]
+	mi := &file_wire_proto_msgTypes[63]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4485,7 +4560,7 @@ func (x *StoredMail) String() string {
 func (*StoredMail) ProtoMessage() {}
 
 func (x *StoredMail) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[62]
+	mi := &file_wire_proto_msgTypes[63]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4498,7 +4573,7 @@ func (x *StoredMail) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StoredMail.ProtoReflect.Descriptor instead.
 func (*StoredMail) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{62}
+	return file_wire_proto_rawDescGZIP(), []int{63}
 }
 
 func (x *StoredMail) GetSeq() uint64 {
@@ -4545,7 +4620,7 @@ type MailItem struct {
 
 func (x *MailItem) Reset() {
 	*x = MailItem{}
-	mi := &file_wire_proto_msgTypes[63]
+	mi := &file_wire_proto_msgTypes[64]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4557,7 +4632,7 @@ func (x *MailItem) String() string {
 func (*MailItem) ProtoMessage() {}
 
 func (x *MailItem) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[63]
+	mi := &file_wire_proto_msgTypes[64]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4570,7 +4645,7 @@ func (x *MailItem) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MailItem.ProtoReflect.Descriptor instead.
 func (*MailItem) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{63}
+	return file_wire_proto_rawDescGZIP(), []int{64}
 }
 
 func (x *MailItem) GetSender() *SignedTicket {
@@ -4616,7 +4691,7 @@ type ContactsRequest struct {
 
 func (x *ContactsRequest) Reset() {
 	*x = ContactsRequest{}
-	mi := &file_wire_proto_msgTypes[64]
+	mi := &file_wire_proto_msgTypes[65]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4628,7 +4703,7 @@ func (x *ContactsRequest) String() string {
 func (*ContactsRequest) ProtoMessage() {}
 
 func (x *ContactsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[64]
+	mi := &file_wire_proto_msgTypes[65]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4641,7 +4716,7 @@ func (x *ContactsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ContactsRequest.ProtoReflect.Descriptor instead.
 func (*ContactsRequest) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{64}
+	return file_wire_proto_rawDescGZIP(), []int{65}
 }
 
 func (x *ContactsRequest) GetKind() isContactsRequest_Kind {
@@ -4703,7 +4778,7 @@ type ContactsPut struct {
 
 func (x *ContactsPut) Reset() {
 	*x = ContactsPut{}
-	mi := &file_wire_proto_msgTypes[65]
+	mi := &file_wire_proto_msgTypes[66]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4715,7 +4790,7 @@ func (x *ContactsPut) String() string {
 func (*ContactsPut) ProtoMessage() {}
 
 func (x *ContactsPut) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[65]
+	mi := &file_wire_proto_msgTypes[66]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4728,7 +4803,7 @@ func (x *ContactsPut) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ContactsPut.ProtoReflect.Descriptor instead.
 func (*ContactsPut) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{65}
+	return file_wire_proto_rawDescGZIP(), []int{66}
 }
 
 func (x *ContactsPut) GetTicket() *SignedTicket {
@@ -4769,7 +4844,7 @@ type ContactsGet struct {
 
 func (x *ContactsGet) Reset() {
 	*x = ContactsGet{}
-	mi := &file_wire_proto_msgTypes[66]
+	mi := &file_wire_proto_msgTypes[67]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4781,7 +4856,7 @@ func (x *ContactsGet) String() string {
 func (*ContactsGet) ProtoMessage() {}
 
 func (x *ContactsGet) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[66]
+	mi := &file_wire_proto_msgTypes[67]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4794,7 +4869,7 @@ func (x *ContactsGet) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ContactsGet.ProtoReflect.Descriptor instead.
 func (*ContactsGet) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{66}
+	return file_wire_proto_rawDescGZIP(), []int{67}
 }
 
 func (x *ContactsGet) GetTicket() *SignedTicket {
@@ -4816,7 +4891,7 @@ type ContactsResponse struct {
 
 func (x *ContactsResponse) Reset() {
 	*x = ContactsResponse{}
-	mi := &file_wire_proto_msgTypes[67]
+	mi := &file_wire_proto_msgTypes[68]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4828,7 +4903,7 @@ func (x *ContactsResponse) String() string {
 func (*ContactsResponse) ProtoMessage() {}
 
 func (x *ContactsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[67]
+	mi := &file_wire_proto_msgTypes[68]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4841,7 +4916,7 @@ func (x *ContactsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ContactsResponse.ProtoReflect.Descriptor instead.
 func (*ContactsResponse) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{67}
+	return file_wire_proto_rawDescGZIP(), []int{68}
 }
 
 func (x *ContactsResponse) GetError() string {
@@ -4883,7 +4958,7 @@ type ContactBackup struct {
 
 func (x *ContactBackup) Reset() {
 	*x = ContactBackup{}
-	mi := &file_wire_proto_msgTypes[68]
+	mi := &file_wire_proto_msgTypes[69]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4895,7 +4970,7 @@ func (x *ContactBackup) String() string {
 func (*ContactBackup) ProtoMessage() {}
 
 func (x *ContactBackup) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[68]
+	mi := &file_wire_proto_msgTypes[69]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4908,7 +4983,7 @@ func (x *ContactBackup) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ContactBackup.ProtoReflect.Descriptor instead.
 func (*ContactBackup) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{68}
+	return file_wire_proto_rawDescGZIP(), []int{69}
 }
 
 func (x *ContactBackup) GetEntries() []*ContactBackupEntry {
@@ -4933,7 +5008,7 @@ type ContactBackupEntry struct {
 
 func (x *ContactBackupEntry) Reset() {
 	*x = ContactBackupEntry{}
-	mi := &file_wire_proto_msgTypes[69]
+	mi := &file_wire_proto_msgTypes[70]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4945,7 +5020,7 @@ func (x *ContactBackupEntry) String() string {
 func (*ContactBackupEntry) ProtoMessage() {}
 
 func (x *ContactBackupEntry) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[69]
+	mi := &file_wire_proto_msgTypes[70]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4958,7 +5033,7 @@ func (x *ContactBackupEntry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ContactBackupEntry.ProtoReflect.Descriptor instead.
 func (*ContactBackupEntry) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{69}
+	return file_wire_proto_rawDescGZIP(), []int{70}
 }
 
 func (x *ContactBackupEntry) GetUsername() string {
@@ -5027,7 +5102,7 @@ type PrekeysRequest struct {
 
 func (x *PrekeysRequest) Reset() {
 	*x = PrekeysRequest{}
-	mi := &file_wire_proto_msgTypes[70]
+	mi := &file_wire_proto_msgTypes[71]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5039,7 +5114,7 @@ func (x *PrekeysRequest) String() string {
 func (*PrekeysRequest) ProtoMessage() {}
 
 func (x *PrekeysRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[70]
+	mi := &file_wire_proto_msgTypes[71]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5052,7 +5127,7 @@ func (x *PrekeysRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PrekeysRequest.ProtoReflect.Descriptor instead.
 func (*PrekeysRequest) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{70}
+	return file_wire_proto_rawDescGZIP(), []int{71}
 }
 
 func (x *PrekeysRequest) GetKind() isPrekeysRequest_Kind {
@@ -5129,7 +5204,7 @@ type PrekeysPublish struct {
 
 func (x *PrekeysPublish) Reset() {
 	*x = PrekeysPublish{}
-	mi := &file_wire_proto_msgTypes[71]
+	mi := &file_wire_proto_msgTypes[72]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5141,7 +5216,7 @@ func (x *PrekeysPublish) String() string {
 func (*PrekeysPublish) ProtoMessage() {}
 
 func (x *PrekeysPublish) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[71]
+	mi := &file_wire_proto_msgTypes[72]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5154,7 +5229,7 @@ func (x *PrekeysPublish) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PrekeysPublish.ProtoReflect.Descriptor instead.
 func (*PrekeysPublish) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{71}
+	return file_wire_proto_rawDescGZIP(), []int{72}
 }
 
 func (x *PrekeysPublish) GetTicket() *SignedTicket {
@@ -5205,7 +5280,7 @@ type PrekeysFetch struct {
 
 func (x *PrekeysFetch) Reset() {
 	*x = PrekeysFetch{}
-	mi := &file_wire_proto_msgTypes[72]
+	mi := &file_wire_proto_msgTypes[73]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5217,7 +5292,7 @@ func (x *PrekeysFetch) String() string {
 func (*PrekeysFetch) ProtoMessage() {}
 
 func (x *PrekeysFetch) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[72]
+	mi := &file_wire_proto_msgTypes[73]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5230,7 +5305,7 @@ func (x *PrekeysFetch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PrekeysFetch.ProtoReflect.Descriptor instead.
 func (*PrekeysFetch) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{72}
+	return file_wire_proto_rawDescGZIP(), []int{73}
 }
 
 func (x *PrekeysFetch) GetTicket() *SignedTicket {
@@ -5257,7 +5332,7 @@ type PrekeysStatus struct {
 
 func (x *PrekeysStatus) Reset() {
 	*x = PrekeysStatus{}
-	mi := &file_wire_proto_msgTypes[73]
+	mi := &file_wire_proto_msgTypes[74]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5269,7 +5344,7 @@ func (x *PrekeysStatus) String() string {
 func (*PrekeysStatus) ProtoMessage() {}
 
 func (x *PrekeysStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[73]
+	mi := &file_wire_proto_msgTypes[74]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5282,7 +5357,7 @@ func (x *PrekeysStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PrekeysStatus.ProtoReflect.Descriptor instead.
 func (*PrekeysStatus) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{73}
+	return file_wire_proto_rawDescGZIP(), []int{74}
 }
 
 func (x *PrekeysStatus) GetTicket() *SignedTicket {
@@ -5306,7 +5381,7 @@ type PrekeysResponse struct {
 
 func (x *PrekeysResponse) Reset() {
 	*x = PrekeysResponse{}
-	mi := &file_wire_proto_msgTypes[74]
+	mi := &file_wire_proto_msgTypes[75]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5318,7 +5393,7 @@ func (x *PrekeysResponse) String() string {
 func (*PrekeysResponse) ProtoMessage() {}
 
 func (x *PrekeysResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[74]
+	mi := &file_wire_proto_msgTypes[75]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5331,7 +5406,7 @@ func (x *PrekeysResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PrekeysResponse.ProtoReflect.Descriptor instead.
 func (*PrekeysResponse) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{74}
+	return file_wire_proto_rawDescGZIP(), []int{75}
 }
 
 func (x *PrekeysResponse) GetError() string {
@@ -5393,7 +5468,7 @@ type PrekeyDevice struct {
 
 func (x *PrekeyDevice) Reset() {
 	*x = PrekeyDevice{}
-	mi := &file_wire_proto_msgTypes[75]
+	mi := &file_wire_proto_msgTypes[76]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5405,7 +5480,7 @@ func (x *PrekeyDevice) String() string {
 func (*PrekeyDevice) ProtoMessage() {}
 
 func (x *PrekeyDevice) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[75]
+	mi := &file_wire_proto_msgTypes[76]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5418,7 +5493,7 @@ func (x *PrekeyDevice) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PrekeyDevice.ProtoReflect.Descriptor instead.
 func (*PrekeyDevice) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{75}
+	return file_wire_proto_rawDescGZIP(), []int{76}
 }
 
 func (x *PrekeyDevice) GetBundle() []byte {
@@ -5484,7 +5559,7 @@ type RoomOp struct {
 
 func (x *RoomOp) Reset() {
 	*x = RoomOp{}
-	mi := &file_wire_proto_msgTypes[76]
+	mi := &file_wire_proto_msgTypes[77]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5496,7 +5571,7 @@ func (x *RoomOp) String() string {
 func (*RoomOp) ProtoMessage() {}
 
 func (x *RoomOp) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[76]
+	mi := &file_wire_proto_msgTypes[77]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5509,7 +5584,7 @@ func (x *RoomOp) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoomOp.ProtoReflect.Descriptor instead.
 func (*RoomOp) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{76}
+	return file_wire_proto_rawDescGZIP(), []int{77}
 }
 
 func (x *RoomOp) GetRoom() string {
@@ -5779,7 +5854,7 @@ type RoomCreate struct {
 
 func (x *RoomCreate) Reset() {
 	*x = RoomCreate{}
-	mi := &file_wire_proto_msgTypes[77]
+	mi := &file_wire_proto_msgTypes[78]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5791,7 +5866,7 @@ func (x *RoomCreate) String() string {
 func (*RoomCreate) ProtoMessage() {}
 
 func (x *RoomCreate) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[77]
+	mi := &file_wire_proto_msgTypes[78]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5804,7 +5879,7 @@ func (x *RoomCreate) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoomCreate.ProtoReflect.Descriptor instead.
 func (*RoomCreate) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{77}
+	return file_wire_proto_rawDescGZIP(), []int{78}
 }
 
 func (x *RoomCreate) GetTopic() string {
@@ -5845,7 +5920,7 @@ type RoomModes struct {
 
 func (x *RoomModes) Reset() {
 	*x = RoomModes{}
-	mi := &file_wire_proto_msgTypes[78]
+	mi := &file_wire_proto_msgTypes[79]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5857,7 +5932,7 @@ func (x *RoomModes) String() string {
 func (*RoomModes) ProtoMessage() {}
 
 func (x *RoomModes) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[78]
+	mi := &file_wire_proto_msgTypes[79]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5870,7 +5945,7 @@ func (x *RoomModes) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoomModes.ProtoReflect.Descriptor instead.
 func (*RoomModes) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{78}
+	return file_wire_proto_rawDescGZIP(), []int{79}
 }
 
 func (x *RoomModes) GetPublic() bool {
@@ -5967,7 +6042,7 @@ type RoomBan struct {
 
 func (x *RoomBan) Reset() {
 	*x = RoomBan{}
-	mi := &file_wire_proto_msgTypes[79]
+	mi := &file_wire_proto_msgTypes[80]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5979,7 +6054,7 @@ func (x *RoomBan) String() string {
 func (*RoomBan) ProtoMessage() {}
 
 func (x *RoomBan) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[79]
+	mi := &file_wire_proto_msgTypes[80]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5992,7 +6067,7 @@ func (x *RoomBan) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoomBan.ProtoReflect.Descriptor instead.
 func (*RoomBan) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{79}
+	return file_wire_proto_rawDescGZIP(), []int{80}
 }
 
 func (x *RoomBan) GetUsername() string {
@@ -6019,7 +6094,7 @@ type RoomDeleteMessage struct {
 
 func (x *RoomDeleteMessage) Reset() {
 	*x = RoomDeleteMessage{}
-	mi := &file_wire_proto_msgTypes[80]
+	mi := &file_wire_proto_msgTypes[81]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6031,7 +6106,7 @@ func (x *RoomDeleteMessage) String() string {
 func (*RoomDeleteMessage) ProtoMessage() {}
 
 func (x *RoomDeleteMessage) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[80]
+	mi := &file_wire_proto_msgTypes[81]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6044,7 +6119,7 @@ func (x *RoomDeleteMessage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoomDeleteMessage.ProtoReflect.Descriptor instead.
 func (*RoomDeleteMessage) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{80}
+	return file_wire_proto_rawDescGZIP(), []int{81}
 }
 
 func (x *RoomDeleteMessage) GetId() string {
@@ -6069,7 +6144,7 @@ type RoomDeleteRoom struct {
 
 func (x *RoomDeleteRoom) Reset() {
 	*x = RoomDeleteRoom{}
-	mi := &file_wire_proto_msgTypes[81]
+	mi := &file_wire_proto_msgTypes[82]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6081,7 +6156,7 @@ func (x *RoomDeleteRoom) String() string {
 func (*RoomDeleteRoom) ProtoMessage() {}
 
 func (x *RoomDeleteRoom) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[81]
+	mi := &file_wire_proto_msgTypes[82]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6094,7 +6169,7 @@ func (x *RoomDeleteRoom) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoomDeleteRoom.ProtoReflect.Descriptor instead.
 func (*RoomDeleteRoom) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{81}
+	return file_wire_proto_rawDescGZIP(), []int{82}
 }
 
 // SignedRoomOp is a RoomOp as it travels and is stored: its bytes exactly as
@@ -6111,7 +6186,7 @@ type SignedRoomOp struct {
 
 func (x *SignedRoomOp) Reset() {
 	*x = SignedRoomOp{}
-	mi := &file_wire_proto_msgTypes[82]
+	mi := &file_wire_proto_msgTypes[83]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6123,7 +6198,7 @@ func (x *SignedRoomOp) String() string {
 func (*SignedRoomOp) ProtoMessage() {}
 
 func (x *SignedRoomOp) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[82]
+	mi := &file_wire_proto_msgTypes[83]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6136,7 +6211,7 @@ func (x *SignedRoomOp) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SignedRoomOp.ProtoReflect.Descriptor instead.
 func (*SignedRoomOp) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{82}
+	return file_wire_proto_rawDescGZIP(), []int{83}
 }
 
 func (x *SignedRoomOp) GetOp() []byte {
@@ -6174,14 +6249,21 @@ type RoomMessage struct {
 	// sealed is an invite-only room's text, end-to-end encrypted under the
 	// author's sender key (node/rooms): exactly one of text and sealed is
 	// set. The homes verify the signature over it and see no plaintext.
-	Sealed        *RoomSealed `protobuf:"bytes,6,opt,name=sealed,proto3" json:"sealed,omitempty"`
+	Sealed *RoomSealed `protobuf:"bytes,6,opt,name=sealed,proto3" json:"sealed,omitempty"`
+	// nick and avatar are how the author shows itself to members who are
+	// not its contacts: its display name (at most wire.MaxNick bytes of
+	// UTF-8) and the SHA-256 of its display picture (empty: the default),
+	// signed with the message. A sealed message carries neither: they would
+	// be plain text beside the ciphertext, at the homes.
+	Nick          string `protobuf:"bytes,7,opt,name=nick,proto3" json:"nick,omitempty"`
+	Avatar        []byte `protobuf:"bytes,8,opt,name=avatar,proto3" json:"avatar,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *RoomMessage) Reset() {
 	*x = RoomMessage{}
-	mi := &file_wire_proto_msgTypes[83]
+	mi := &file_wire_proto_msgTypes[84]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6193,7 +6275,7 @@ func (x *RoomMessage) String() string {
 func (*RoomMessage) ProtoMessage() {}
 
 func (x *RoomMessage) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[83]
+	mi := &file_wire_proto_msgTypes[84]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6206,7 +6288,7 @@ func (x *RoomMessage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoomMessage.ProtoReflect.Descriptor instead.
 func (*RoomMessage) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{83}
+	return file_wire_proto_rawDescGZIP(), []int{84}
 }
 
 func (x *RoomMessage) GetRoom() string {
@@ -6251,6 +6333,20 @@ func (x *RoomMessage) GetSealed() *RoomSealed {
 	return nil
 }
 
+func (x *RoomMessage) GetNick() string {
+	if x != nil {
+		return x.Nick
+	}
+	return ""
+}
+
+func (x *RoomMessage) GetAvatar() []byte {
+	if x != nil {
+		return x.Avatar
+	}
+	return nil
+}
+
 // RoomSealed is a message text sealed with XChaCha20-Poly1305 under a
 // message key derived from the author's sender key and the message's ID;
 // the room, author, ID and key ID are its associated data.
@@ -6265,7 +6361,7 @@ type RoomSealed struct {
 
 func (x *RoomSealed) Reset() {
 	*x = RoomSealed{}
-	mi := &file_wire_proto_msgTypes[84]
+	mi := &file_wire_proto_msgTypes[85]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6277,7 +6373,7 @@ func (x *RoomSealed) String() string {
 func (*RoomSealed) ProtoMessage() {}
 
 func (x *RoomSealed) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[84]
+	mi := &file_wire_proto_msgTypes[85]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6290,7 +6386,7 @@ func (x *RoomSealed) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoomSealed.ProtoReflect.Descriptor instead.
 func (*RoomSealed) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{84}
+	return file_wire_proto_rawDescGZIP(), []int{85}
 }
 
 func (x *RoomSealed) GetKeyId() []byte {
@@ -6326,7 +6422,7 @@ type SignedRoomMessage struct {
 
 func (x *SignedRoomMessage) Reset() {
 	*x = SignedRoomMessage{}
-	mi := &file_wire_proto_msgTypes[85]
+	mi := &file_wire_proto_msgTypes[86]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6338,7 +6434,7 @@ func (x *SignedRoomMessage) String() string {
 func (*SignedRoomMessage) ProtoMessage() {}
 
 func (x *SignedRoomMessage) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[85]
+	mi := &file_wire_proto_msgTypes[86]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6351,7 +6447,7 @@ func (x *SignedRoomMessage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SignedRoomMessage.ProtoReflect.Descriptor instead.
 func (*SignedRoomMessage) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{85}
+	return file_wire_proto_rawDescGZIP(), []int{86}
 }
 
 func (x *SignedRoomMessage) GetMessage() []byte {
@@ -6400,7 +6496,7 @@ type RoomRequest struct {
 
 func (x *RoomRequest) Reset() {
 	*x = RoomRequest{}
-	mi := &file_wire_proto_msgTypes[86]
+	mi := &file_wire_proto_msgTypes[87]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6412,7 +6508,7 @@ func (x *RoomRequest) String() string {
 func (*RoomRequest) ProtoMessage() {}
 
 func (x *RoomRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[86]
+	mi := &file_wire_proto_msgTypes[87]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6425,7 +6521,7 @@ func (x *RoomRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoomRequest.ProtoReflect.Descriptor instead.
 func (*RoomRequest) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{86}
+	return file_wire_proto_rawDescGZIP(), []int{87}
 }
 
 func (x *RoomRequest) GetTicket() *SignedTicket {
@@ -6627,7 +6723,7 @@ type RoomReport struct {
 
 func (x *RoomReport) Reset() {
 	*x = RoomReport{}
-	mi := &file_wire_proto_msgTypes[87]
+	mi := &file_wire_proto_msgTypes[88]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6639,7 +6735,7 @@ func (x *RoomReport) String() string {
 func (*RoomReport) ProtoMessage() {}
 
 func (x *RoomReport) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[87]
+	mi := &file_wire_proto_msgTypes[88]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6652,7 +6748,7 @@ func (x *RoomReport) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoomReport.ProtoReflect.Descriptor instead.
 func (*RoomReport) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{87}
+	return file_wire_proto_rawDescGZIP(), []int{88}
 }
 
 func (x *RoomReport) GetRoom() string {
@@ -6695,7 +6791,7 @@ type RoomReported struct {
 
 func (x *RoomReported) Reset() {
 	*x = RoomReported{}
-	mi := &file_wire_proto_msgTypes[88]
+	mi := &file_wire_proto_msgTypes[89]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6707,7 +6803,7 @@ func (x *RoomReported) String() string {
 func (*RoomReported) ProtoMessage() {}
 
 func (x *RoomReported) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[88]
+	mi := &file_wire_proto_msgTypes[89]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6720,7 +6816,7 @@ func (x *RoomReported) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoomReported.ProtoReflect.Descriptor instead.
 func (*RoomReported) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{88}
+	return file_wire_proto_rawDescGZIP(), []int{89}
 }
 
 func (x *RoomReported) GetFrom() string {
@@ -6753,7 +6849,7 @@ type RoomForward struct {
 
 func (x *RoomForward) Reset() {
 	*x = RoomForward{}
-	mi := &file_wire_proto_msgTypes[89]
+	mi := &file_wire_proto_msgTypes[90]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6765,7 +6861,7 @@ func (x *RoomForward) String() string {
 func (*RoomForward) ProtoMessage() {}
 
 func (x *RoomForward) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[89]
+	mi := &file_wire_proto_msgTypes[90]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6778,7 +6874,7 @@ func (x *RoomForward) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoomForward.ProtoReflect.Descriptor instead.
 func (*RoomForward) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{89}
+	return file_wire_proto_rawDescGZIP(), []int{90}
 }
 
 func (x *RoomForward) GetOp() *SignedRoomOp {
@@ -6827,7 +6923,7 @@ type RoomReplica struct {
 
 func (x *RoomReplica) Reset() {
 	*x = RoomReplica{}
-	mi := &file_wire_proto_msgTypes[90]
+	mi := &file_wire_proto_msgTypes[91]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6839,7 +6935,7 @@ func (x *RoomReplica) String() string {
 func (*RoomReplica) ProtoMessage() {}
 
 func (x *RoomReplica) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[90]
+	mi := &file_wire_proto_msgTypes[91]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6852,7 +6948,7 @@ func (x *RoomReplica) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoomReplica.ProtoReflect.Descriptor instead.
 func (*RoomReplica) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{90}
+	return file_wire_proto_rawDescGZIP(), []int{91}
 }
 
 func (x *RoomReplica) GetRoom() string {
@@ -6895,7 +6991,7 @@ type RoomOrderedMessage struct {
 
 func (x *RoomOrderedMessage) Reset() {
 	*x = RoomOrderedMessage{}
-	mi := &file_wire_proto_msgTypes[91]
+	mi := &file_wire_proto_msgTypes[92]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6907,7 +7003,7 @@ func (x *RoomOrderedMessage) String() string {
 func (*RoomOrderedMessage) ProtoMessage() {}
 
 func (x *RoomOrderedMessage) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[91]
+	mi := &file_wire_proto_msgTypes[92]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6920,7 +7016,7 @@ func (x *RoomOrderedMessage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoomOrderedMessage.ProtoReflect.Descriptor instead.
 func (*RoomOrderedMessage) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{91}
+	return file_wire_proto_rawDescGZIP(), []int{92}
 }
 
 func (x *RoomOrderedMessage) GetPosition() uint64 {
@@ -6949,7 +7045,7 @@ type RoomMessagesRequest struct {
 
 func (x *RoomMessagesRequest) Reset() {
 	*x = RoomMessagesRequest{}
-	mi := &file_wire_proto_msgTypes[92]
+	mi := &file_wire_proto_msgTypes[93]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6961,7 +7057,7 @@ func (x *RoomMessagesRequest) String() string {
 func (*RoomMessagesRequest) ProtoMessage() {}
 
 func (x *RoomMessagesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[92]
+	mi := &file_wire_proto_msgTypes[93]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6974,7 +7070,7 @@ func (x *RoomMessagesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoomMessagesRequest.ProtoReflect.Descriptor instead.
 func (*RoomMessagesRequest) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{92}
+	return file_wire_proto_rawDescGZIP(), []int{93}
 }
 
 func (x *RoomMessagesRequest) GetRoom() string {
@@ -7015,7 +7111,7 @@ type RoomJoin struct {
 
 func (x *RoomJoin) Reset() {
 	*x = RoomJoin{}
-	mi := &file_wire_proto_msgTypes[93]
+	mi := &file_wire_proto_msgTypes[94]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7027,7 +7123,7 @@ func (x *RoomJoin) String() string {
 func (*RoomJoin) ProtoMessage() {}
 
 func (x *RoomJoin) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[93]
+	mi := &file_wire_proto_msgTypes[94]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7040,7 +7136,7 @@ func (x *RoomJoin) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoomJoin.ProtoReflect.Descriptor instead.
 func (*RoomJoin) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{93}
+	return file_wire_proto_rawDescGZIP(), []int{94}
 }
 
 func (x *RoomJoin) GetRoom() string {
@@ -7089,7 +7185,7 @@ type RoomSend struct {
 
 func (x *RoomSend) Reset() {
 	*x = RoomSend{}
-	mi := &file_wire_proto_msgTypes[94]
+	mi := &file_wire_proto_msgTypes[95]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7101,7 +7197,7 @@ func (x *RoomSend) String() string {
 func (*RoomSend) ProtoMessage() {}
 
 func (x *RoomSend) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[94]
+	mi := &file_wire_proto_msgTypes[95]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7114,7 +7210,7 @@ func (x *RoomSend) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoomSend.ProtoReflect.Descriptor instead.
 func (*RoomSend) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{94}
+	return file_wire_proto_rawDescGZIP(), []int{95}
 }
 
 func (x *RoomSend) GetMessage() *SignedRoomMessage {
@@ -7142,7 +7238,7 @@ type RoomBacklogRequest struct {
 
 func (x *RoomBacklogRequest) Reset() {
 	*x = RoomBacklogRequest{}
-	mi := &file_wire_proto_msgTypes[95]
+	mi := &file_wire_proto_msgTypes[96]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7154,7 +7250,7 @@ func (x *RoomBacklogRequest) String() string {
 func (*RoomBacklogRequest) ProtoMessage() {}
 
 func (x *RoomBacklogRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[95]
+	mi := &file_wire_proto_msgTypes[96]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7167,7 +7263,7 @@ func (x *RoomBacklogRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoomBacklogRequest.ProtoReflect.Descriptor instead.
 func (*RoomBacklogRequest) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{95}
+	return file_wire_proto_rawDescGZIP(), []int{96}
 }
 
 func (x *RoomBacklogRequest) GetRoom() string {
@@ -7196,7 +7292,7 @@ type RoomOpsRequest struct {
 
 func (x *RoomOpsRequest) Reset() {
 	*x = RoomOpsRequest{}
-	mi := &file_wire_proto_msgTypes[96]
+	mi := &file_wire_proto_msgTypes[97]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7208,7 +7304,7 @@ func (x *RoomOpsRequest) String() string {
 func (*RoomOpsRequest) ProtoMessage() {}
 
 func (x *RoomOpsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[96]
+	mi := &file_wire_proto_msgTypes[97]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7221,7 +7317,7 @@ func (x *RoomOpsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoomOpsRequest.ProtoReflect.Descriptor instead.
 func (*RoomOpsRequest) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{96}
+	return file_wire_proto_rawDescGZIP(), []int{97}
 }
 
 func (x *RoomOpsRequest) GetRoom() string {
@@ -7253,7 +7349,7 @@ type RoomListRequest struct {
 
 func (x *RoomListRequest) Reset() {
 	*x = RoomListRequest{}
-	mi := &file_wire_proto_msgTypes[97]
+	mi := &file_wire_proto_msgTypes[98]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7265,7 +7361,7 @@ func (x *RoomListRequest) String() string {
 func (*RoomListRequest) ProtoMessage() {}
 
 func (x *RoomListRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[97]
+	mi := &file_wire_proto_msgTypes[98]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7278,7 +7374,7 @@ func (x *RoomListRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoomListRequest.ProtoReflect.Descriptor instead.
 func (*RoomListRequest) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{97}
+	return file_wire_proto_rawDescGZIP(), []int{98}
 }
 
 func (x *RoomListRequest) GetQuery() string {
@@ -7321,7 +7417,7 @@ type RoomDirectoryEntry struct {
 
 func (x *RoomDirectoryEntry) Reset() {
 	*x = RoomDirectoryEntry{}
-	mi := &file_wire_proto_msgTypes[98]
+	mi := &file_wire_proto_msgTypes[99]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7333,7 +7429,7 @@ func (x *RoomDirectoryEntry) String() string {
 func (*RoomDirectoryEntry) ProtoMessage() {}
 
 func (x *RoomDirectoryEntry) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[98]
+	mi := &file_wire_proto_msgTypes[99]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7346,7 +7442,7 @@ func (x *RoomDirectoryEntry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoomDirectoryEntry.ProtoReflect.Descriptor instead.
 func (*RoomDirectoryEntry) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{98}
+	return file_wire_proto_rawDescGZIP(), []int{99}
 }
 
 func (x *RoomDirectoryEntry) GetRoom() string {
@@ -7426,7 +7522,7 @@ type RoomResponse struct {
 
 func (x *RoomResponse) Reset() {
 	*x = RoomResponse{}
-	mi := &file_wire_proto_msgTypes[99]
+	mi := &file_wire_proto_msgTypes[100]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7438,7 +7534,7 @@ func (x *RoomResponse) String() string {
 func (*RoomResponse) ProtoMessage() {}
 
 func (x *RoomResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[99]
+	mi := &file_wire_proto_msgTypes[100]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7451,7 +7547,7 @@ func (x *RoomResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoomResponse.ProtoReflect.Descriptor instead.
 func (*RoomResponse) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{99}
+	return file_wire_proto_rawDescGZIP(), []int{100}
 }
 
 func (x *RoomResponse) GetError() string {
@@ -7563,7 +7659,7 @@ type RoomEvent struct {
 
 func (x *RoomEvent) Reset() {
 	*x = RoomEvent{}
-	mi := &file_wire_proto_msgTypes[100]
+	mi := &file_wire_proto_msgTypes[101]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7575,7 +7671,7 @@ func (x *RoomEvent) String() string {
 func (*RoomEvent) ProtoMessage() {}
 
 func (x *RoomEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[100]
+	mi := &file_wire_proto_msgTypes[101]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7588,7 +7684,7 @@ func (x *RoomEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoomEvent.ProtoReflect.Descriptor instead.
 func (*RoomEvent) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{100}
+	return file_wire_proto_rawDescGZIP(), []int{101}
 }
 
 func (x *RoomEvent) GetKind() isRoomEvent_Kind {
@@ -7701,7 +7797,7 @@ type RendezvousResponse_Entry struct {
 
 func (x *RendezvousResponse_Entry) Reset() {
 	*x = RendezvousResponse_Entry{}
-	mi := &file_wire_proto_msgTypes[101]
+	mi := &file_wire_proto_msgTypes[102]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7713,7 +7809,7 @@ func (x *RendezvousResponse_Entry) String() string {
 func (*RendezvousResponse_Entry) ProtoMessage() {}
 
 func (x *RendezvousResponse_Entry) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[101]
+	mi := &file_wire_proto_msgTypes[102]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7913,7 +8009,7 @@ const file_wire_proto_rawDesc = "" +
 	"\x06scheme\x18\x03 \x01(\rR\x06scheme\"+\n" +
 	"\x03Ack\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x14\n" +
-	"\x05error\x18\x02 \x01(\tR\x05error\"\xca\a\n" +
+	"\x05error\x18\x02 \x01(\tR\x05error\"\x8a\b\n" +
 	"\aPayload\x12&\n" +
 	"\x0fsent_unix_milli\x18\x01 \x01(\x03R\rsentUnixMilli\x12(\n" +
 	"\x04chat\x18\x02 \x01(\v2\x12.eserver.wire.ChatH\x00R\x04chat\x12G\n" +
@@ -7936,8 +8032,12 @@ const file_wire_proto_rawDesc = "" +
 	"\vgroup_event\x18\x0e \x01(\v2\x18.eserver.wire.GroupEventH\x00R\n" +
 	"groupEvent\x12D\n" +
 	"\x0eresend_request\x18\x0f \x01(\v2\x1b.eserver.wire.ResendRequestH\x00R\rresendRequest\x122\n" +
-	"\broom_key\x18\x10 \x01(\v2\x15.eserver.wire.RoomKeyH\x00R\aroomKeyB\x06\n" +
-	"\x04kind\"k\n" +
+	"\broom_key\x18\x10 \x01(\v2\x15.eserver.wire.RoomKeyH\x00R\aroomKey\x12>\n" +
+	"\froom_picture\x18\x11 \x01(\v2\x19.eserver.wire.RoomPictureH\x00R\vroomPictureB\x06\n" +
+	"\x04kind\"7\n" +
+	"\vRoomPicture\x12\x16\n" +
+	"\x06sha256\x18\x01 \x01(\fR\x06sha256\x12\x10\n" +
+	"\x03png\x18\x02 \x01(\fR\x03png\"k\n" +
 	"\aRoomKey\x12\x12\n" +
 	"\x04room\x18\x01 \x01(\tR\x04room\x12\x15\n" +
 	"\x06key_id\x18\x02 \x01(\fR\x05keyId\x12\x1b\n" +
@@ -8198,14 +8298,16 @@ const file_wire_proto_rawDesc = "" +
 	"\fSignedRoomOp\x12\x0e\n" +
 	"\x02op\x18\x01 \x01(\fR\x02op\x12\x1c\n" +
 	"\tsignature\x18\x02 \x01(\fR\tsignature\x122\n" +
-	"\x06ticket\x18\x03 \x01(\v2\x1a.eserver.wire.SignedTicketR\x06ticket\"\xb7\x01\n" +
+	"\x06ticket\x18\x03 \x01(\v2\x1a.eserver.wire.SignedTicketR\x06ticket\"\xe3\x01\n" +
 	"\vRoomMessage\x12\x12\n" +
 	"\x04room\x18\x01 \x01(\tR\x04room\x12\x0e\n" +
 	"\x02id\x18\x02 \x01(\tR\x02id\x12\x16\n" +
 	"\x06author\x18\x03 \x01(\tR\x06author\x12&\n" +
 	"\x0ftime_unix_milli\x18\x04 \x01(\x03R\rtimeUnixMilli\x12\x12\n" +
 	"\x04text\x18\x05 \x01(\tR\x04text\x120\n" +
-	"\x06sealed\x18\x06 \x01(\v2\x18.eserver.wire.RoomSealedR\x06sealed\"Y\n" +
+	"\x06sealed\x18\x06 \x01(\v2\x18.eserver.wire.RoomSealedR\x06sealed\x12\x12\n" +
+	"\x04nick\x18\a \x01(\tR\x04nick\x12\x16\n" +
+	"\x06avatar\x18\b \x01(\fR\x06avatar\"Y\n" +
 	"\n" +
 	"RoomSealed\x12\x15\n" +
 	"\x06key_id\x18\x01 \x01(\fR\x05keyId\x12\x14\n" +
@@ -8323,7 +8425,7 @@ func file_wire_proto_rawDescGZIP() []byte {
 }
 
 var file_wire_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_wire_proto_msgTypes = make([]protoimpl.MessageInfo, 102)
+var file_wire_proto_msgTypes = make([]protoimpl.MessageInfo, 103)
 var file_wire_proto_goTypes = []any{
 	(Signal_Kind)(0),                 // 0: eserver.wire.Signal.Kind
 	(FileOffer_Kind)(0),              // 1: eserver.wire.FileOffer.Kind
@@ -8359,76 +8461,77 @@ var file_wire_proto_goTypes = []any{
 	(*Envelope)(nil),                 // 31: eserver.wire.Envelope
 	(*Ack)(nil),                      // 32: eserver.wire.Ack
 	(*Payload)(nil),                  // 33: eserver.wire.Payload
-	(*RoomKey)(nil),                  // 34: eserver.wire.RoomKey
-	(*ResendRequest)(nil),            // 35: eserver.wire.ResendRequest
-	(*GroupEvent)(nil),               // 36: eserver.wire.GroupEvent
-	(*Signal)(nil),                   // 37: eserver.wire.Signal
-	(*AvatarRequest)(nil),            // 38: eserver.wire.AvatarRequest
-	(*FileOffer)(nil),                // 39: eserver.wire.FileOffer
-	(*FileUpdate)(nil),               // 40: eserver.wire.FileUpdate
-	(*StreamOffer)(nil),              // 41: eserver.wire.StreamOffer
-	(*Visibility)(nil),               // 42: eserver.wire.Visibility
-	(*Receipt)(nil),                  // 43: eserver.wire.Receipt
-	(*Chat)(nil),                     // 44: eserver.wire.Chat
-	(*ContactRequest)(nil),           // 45: eserver.wire.ContactRequest
-	(*ContactResponse)(nil),          // 46: eserver.wire.ContactResponse
-	(*ContactRemoved)(nil),           // 47: eserver.wire.ContactRemoved
-	(*Presence)(nil),                 // 48: eserver.wire.Presence
-	(*SealedBox)(nil),                // 49: eserver.wire.SealedBox
-	(*RegistryRequest)(nil),          // 50: eserver.wire.RegistryRequest
-	(*Heartbeat)(nil),                // 51: eserver.wire.Heartbeat
-	(*ListSupernodes)(nil),           // 52: eserver.wire.ListSupernodes
-	(*RegistryResponse)(nil),         // 53: eserver.wire.RegistryResponse
-	(*FetchRevocations)(nil),         // 54: eserver.wire.FetchRevocations
-	(*RevocationList)(nil),           // 55: eserver.wire.RevocationList
-	(*Revocation)(nil),               // 56: eserver.wire.Revocation
-	(*SignedRevocations)(nil),        // 57: eserver.wire.SignedRevocations
-	(*SupernodeInfo)(nil),            // 58: eserver.wire.SupernodeInfo
-	(*MailboxRequest)(nil),           // 59: eserver.wire.MailboxRequest
-	(*MailPut)(nil),                  // 60: eserver.wire.MailPut
-	(*MailFetch)(nil),                // 61: eserver.wire.MailFetch
-	(*MailAck)(nil),                  // 62: eserver.wire.MailAck
-	(*MailboxResponse)(nil),          // 63: eserver.wire.MailboxResponse
-	(*StoredMail)(nil),               // 64: eserver.wire.StoredMail
-	(*MailItem)(nil),                 // 65: eserver.wire.MailItem
-	(*ContactsRequest)(nil),          // 66: eserver.wire.ContactsRequest
-	(*ContactsPut)(nil),              // 67: eserver.wire.ContactsPut
-	(*ContactsGet)(nil),              // 68: eserver.wire.ContactsGet
-	(*ContactsResponse)(nil),         // 69: eserver.wire.ContactsResponse
-	(*ContactBackup)(nil),            // 70: eserver.wire.ContactBackup
-	(*ContactBackupEntry)(nil),       // 71: eserver.wire.ContactBackupEntry
-	(*PrekeysRequest)(nil),           // 72: eserver.wire.PrekeysRequest
-	(*PrekeysPublish)(nil),           // 73: eserver.wire.PrekeysPublish
-	(*PrekeysFetch)(nil),             // 74: eserver.wire.PrekeysFetch
-	(*PrekeysStatus)(nil),            // 75: eserver.wire.PrekeysStatus
-	(*PrekeysResponse)(nil),          // 76: eserver.wire.PrekeysResponse
-	(*PrekeyDevice)(nil),             // 77: eserver.wire.PrekeyDevice
-	(*RoomOp)(nil),                   // 78: eserver.wire.RoomOp
-	(*RoomCreate)(nil),               // 79: eserver.wire.RoomCreate
-	(*RoomModes)(nil),                // 80: eserver.wire.RoomModes
-	(*RoomBan)(nil),                  // 81: eserver.wire.RoomBan
-	(*RoomDeleteMessage)(nil),        // 82: eserver.wire.RoomDeleteMessage
-	(*RoomDeleteRoom)(nil),           // 83: eserver.wire.RoomDeleteRoom
-	(*SignedRoomOp)(nil),             // 84: eserver.wire.SignedRoomOp
-	(*RoomMessage)(nil),              // 85: eserver.wire.RoomMessage
-	(*RoomSealed)(nil),               // 86: eserver.wire.RoomSealed
-	(*SignedRoomMessage)(nil),        // 87: eserver.wire.SignedRoomMessage
-	(*RoomRequest)(nil),              // 88: eserver.wire.RoomRequest
-	(*RoomReport)(nil),               // 89: eserver.wire.RoomReport
-	(*RoomReported)(nil),             // 90: eserver.wire.RoomReported
-	(*RoomForward)(nil),              // 91: eserver.wire.RoomForward
-	(*RoomReplica)(nil),              // 92: eserver.wire.RoomReplica
-	(*RoomOrderedMessage)(nil),       // 93: eserver.wire.RoomOrderedMessage
-	(*RoomMessagesRequest)(nil),      // 94: eserver.wire.RoomMessagesRequest
-	(*RoomJoin)(nil),                 // 95: eserver.wire.RoomJoin
-	(*RoomSend)(nil),                 // 96: eserver.wire.RoomSend
-	(*RoomBacklogRequest)(nil),       // 97: eserver.wire.RoomBacklogRequest
-	(*RoomOpsRequest)(nil),           // 98: eserver.wire.RoomOpsRequest
-	(*RoomListRequest)(nil),          // 99: eserver.wire.RoomListRequest
-	(*RoomDirectoryEntry)(nil),       // 100: eserver.wire.RoomDirectoryEntry
-	(*RoomResponse)(nil),             // 101: eserver.wire.RoomResponse
-	(*RoomEvent)(nil),                // 102: eserver.wire.RoomEvent
-	(*RendezvousResponse_Entry)(nil), // 103: eserver.wire.RendezvousResponse.Entry
+	(*RoomPicture)(nil),              // 34: eserver.wire.RoomPicture
+	(*RoomKey)(nil),                  // 35: eserver.wire.RoomKey
+	(*ResendRequest)(nil),            // 36: eserver.wire.ResendRequest
+	(*GroupEvent)(nil),               // 37: eserver.wire.GroupEvent
+	(*Signal)(nil),                   // 38: eserver.wire.Signal
+	(*AvatarRequest)(nil),            // 39: eserver.wire.AvatarRequest
+	(*FileOffer)(nil),                // 40: eserver.wire.FileOffer
+	(*FileUpdate)(nil),               // 41: eserver.wire.FileUpdate
+	(*StreamOffer)(nil),              // 42: eserver.wire.StreamOffer
+	(*Visibility)(nil),               // 43: eserver.wire.Visibility
+	(*Receipt)(nil),                  // 44: eserver.wire.Receipt
+	(*Chat)(nil),                     // 45: eserver.wire.Chat
+	(*ContactRequest)(nil),           // 46: eserver.wire.ContactRequest
+	(*ContactResponse)(nil),          // 47: eserver.wire.ContactResponse
+	(*ContactRemoved)(nil),           // 48: eserver.wire.ContactRemoved
+	(*Presence)(nil),                 // 49: eserver.wire.Presence
+	(*SealedBox)(nil),                // 50: eserver.wire.SealedBox
+	(*RegistryRequest)(nil),          // 51: eserver.wire.RegistryRequest
+	(*Heartbeat)(nil),                // 52: eserver.wire.Heartbeat
+	(*ListSupernodes)(nil),           // 53: eserver.wire.ListSupernodes
+	(*RegistryResponse)(nil),         // 54: eserver.wire.RegistryResponse
+	(*FetchRevocations)(nil),         // 55: eserver.wire.FetchRevocations
+	(*RevocationList)(nil),           // 56: eserver.wire.RevocationList
+	(*Revocation)(nil),               // 57: eserver.wire.Revocation
+	(*SignedRevocations)(nil),        // 58: eserver.wire.SignedRevocations
+	(*SupernodeInfo)(nil),            // 59: eserver.wire.SupernodeInfo
+	(*MailboxRequest)(nil),           // 60: eserver.wire.MailboxRequest
+	(*MailPut)(nil),                  // 61: eserver.wire.MailPut
+	(*MailFetch)(nil),                // 62: eserver.wire.MailFetch
+	(*MailAck)(nil),                  // 63: eserver.wire.MailAck
+	(*MailboxResponse)(nil),          // 64: eserver.wire.MailboxResponse
+	(*StoredMail)(nil),               // 65: eserver.wire.StoredMail
+	(*MailItem)(nil),                 // 66: eserver.wire.MailItem
+	(*ContactsRequest)(nil),          // 67: eserver.wire.ContactsRequest
+	(*ContactsPut)(nil),              // 68: eserver.wire.ContactsPut
+	(*ContactsGet)(nil),              // 69: eserver.wire.ContactsGet
+	(*ContactsResponse)(nil),         // 70: eserver.wire.ContactsResponse
+	(*ContactBackup)(nil),            // 71: eserver.wire.ContactBackup
+	(*ContactBackupEntry)(nil),       // 72: eserver.wire.ContactBackupEntry
+	(*PrekeysRequest)(nil),           // 73: eserver.wire.PrekeysRequest
+	(*PrekeysPublish)(nil),           // 74: eserver.wire.PrekeysPublish
+	(*PrekeysFetch)(nil),             // 75: eserver.wire.PrekeysFetch
+	(*PrekeysStatus)(nil),            // 76: eserver.wire.PrekeysStatus
+	(*PrekeysResponse)(nil),          // 77: eserver.wire.PrekeysResponse
+	(*PrekeyDevice)(nil),             // 78: eserver.wire.PrekeyDevice
+	(*RoomOp)(nil),                   // 79: eserver.wire.RoomOp
+	(*RoomCreate)(nil),               // 80: eserver.wire.RoomCreate
+	(*RoomModes)(nil),                // 81: eserver.wire.RoomModes
+	(*RoomBan)(nil),                  // 82: eserver.wire.RoomBan
+	(*RoomDeleteMessage)(nil),        // 83: eserver.wire.RoomDeleteMessage
+	(*RoomDeleteRoom)(nil),           // 84: eserver.wire.RoomDeleteRoom
+	(*SignedRoomOp)(nil),             // 85: eserver.wire.SignedRoomOp
+	(*RoomMessage)(nil),              // 86: eserver.wire.RoomMessage
+	(*RoomSealed)(nil),               // 87: eserver.wire.RoomSealed
+	(*SignedRoomMessage)(nil),        // 88: eserver.wire.SignedRoomMessage
+	(*RoomRequest)(nil),              // 89: eserver.wire.RoomRequest
+	(*RoomReport)(nil),               // 90: eserver.wire.RoomReport
+	(*RoomReported)(nil),             // 91: eserver.wire.RoomReported
+	(*RoomForward)(nil),              // 92: eserver.wire.RoomForward
+	(*RoomReplica)(nil),              // 93: eserver.wire.RoomReplica
+	(*RoomOrderedMessage)(nil),       // 94: eserver.wire.RoomOrderedMessage
+	(*RoomMessagesRequest)(nil),      // 95: eserver.wire.RoomMessagesRequest
+	(*RoomJoin)(nil),                 // 96: eserver.wire.RoomJoin
+	(*RoomSend)(nil),                 // 97: eserver.wire.RoomSend
+	(*RoomBacklogRequest)(nil),       // 98: eserver.wire.RoomBacklogRequest
+	(*RoomOpsRequest)(nil),           // 99: eserver.wire.RoomOpsRequest
+	(*RoomListRequest)(nil),          // 100: eserver.wire.RoomListRequest
+	(*RoomDirectoryEntry)(nil),       // 101: eserver.wire.RoomDirectoryEntry
+	(*RoomResponse)(nil),             // 102: eserver.wire.RoomResponse
+	(*RoomEvent)(nil),                // 103: eserver.wire.RoomEvent
+	(*RendezvousResponse_Entry)(nil), // 104: eserver.wire.RendezvousResponse.Entry
 }
 var file_wire_proto_depIdxs = []int32{
 	13,  // 0: eserver.wire.AuthRequest.register_start:type_name -> eserver.wire.RegisterStart
@@ -8451,7 +8554,7 @@ var file_wire_proto_depIdxs = []int32{
 	9,   // 17: eserver.wire.AuthResponse.user_lookup:type_name -> eserver.wire.UserLookup
 	21,  // 18: eserver.wire.DeviceList.devices:type_name -> eserver.wire.Device
 	3,   // 19: eserver.wire.LoginResult.ticket:type_name -> eserver.wire.SignedTicket
-	58,  // 20: eserver.wire.LoginResult.supernodes:type_name -> eserver.wire.SupernodeInfo
+	59,  // 20: eserver.wire.LoginResult.supernodes:type_name -> eserver.wire.SupernodeInfo
 	3,   // 21: eserver.wire.LoginResult.card:type_name -> eserver.wire.SignedTicket
 	5,   // 22: eserver.wire.LoginResult.region_pass:type_name -> eserver.wire.SignedRegionPass
 	26,  // 23: eserver.wire.RendezvousRequest.publish:type_name -> eserver.wire.Publish
@@ -8459,105 +8562,106 @@ var file_wire_proto_depIdxs = []int32{
 	3,   // 25: eserver.wire.Publish.ticket:type_name -> eserver.wire.SignedTicket
 	3,   // 26: eserver.wire.Publish.card:type_name -> eserver.wire.SignedTicket
 	3,   // 27: eserver.wire.Lookup.ticket:type_name -> eserver.wire.SignedTicket
-	103, // 28: eserver.wire.RendezvousResponse.entries:type_name -> eserver.wire.RendezvousResponse.Entry
+	104, // 28: eserver.wire.RendezvousResponse.entries:type_name -> eserver.wire.RendezvousResponse.Entry
 	3,   // 29: eserver.wire.Hello.ticket:type_name -> eserver.wire.SignedTicket
 	31,  // 30: eserver.wire.Frame.envelope:type_name -> eserver.wire.Envelope
 	32,  // 31: eserver.wire.Frame.ack:type_name -> eserver.wire.Ack
-	44,  // 32: eserver.wire.Payload.chat:type_name -> eserver.wire.Chat
-	45,  // 33: eserver.wire.Payload.contact_request:type_name -> eserver.wire.ContactRequest
-	46,  // 34: eserver.wire.Payload.contact_response:type_name -> eserver.wire.ContactResponse
-	48,  // 35: eserver.wire.Payload.presence:type_name -> eserver.wire.Presence
-	47,  // 36: eserver.wire.Payload.contact_removed:type_name -> eserver.wire.ContactRemoved
-	43,  // 37: eserver.wire.Payload.receipt:type_name -> eserver.wire.Receipt
-	42,  // 38: eserver.wire.Payload.visibility:type_name -> eserver.wire.Visibility
-	41,  // 39: eserver.wire.Payload.stream_offer:type_name -> eserver.wire.StreamOffer
-	39,  // 40: eserver.wire.Payload.file_offer:type_name -> eserver.wire.FileOffer
-	40,  // 41: eserver.wire.Payload.file_update:type_name -> eserver.wire.FileUpdate
-	37,  // 42: eserver.wire.Payload.signal:type_name -> eserver.wire.Signal
-	38,  // 43: eserver.wire.Payload.avatar_request:type_name -> eserver.wire.AvatarRequest
-	36,  // 44: eserver.wire.Payload.group_event:type_name -> eserver.wire.GroupEvent
-	35,  // 45: eserver.wire.Payload.resend_request:type_name -> eserver.wire.ResendRequest
-	34,  // 46: eserver.wire.Payload.room_key:type_name -> eserver.wire.RoomKey
-	3,   // 47: eserver.wire.GroupEvent.author_ticket:type_name -> eserver.wire.SignedTicket
-	0,   // 48: eserver.wire.Signal.kind:type_name -> eserver.wire.Signal.Kind
-	1,   // 49: eserver.wire.FileOffer.kind:type_name -> eserver.wire.FileOffer.Kind
-	51,  // 50: eserver.wire.RegistryRequest.heartbeat:type_name -> eserver.wire.Heartbeat
-	52,  // 51: eserver.wire.RegistryRequest.list:type_name -> eserver.wire.ListSupernodes
-	54,  // 52: eserver.wire.RegistryRequest.revocations:type_name -> eserver.wire.FetchRevocations
-	3,   // 53: eserver.wire.Heartbeat.ticket:type_name -> eserver.wire.SignedTicket
-	3,   // 54: eserver.wire.ListSupernodes.ticket:type_name -> eserver.wire.SignedTicket
-	3,   // 55: eserver.wire.RegistryResponse.supernode_ticket:type_name -> eserver.wire.SignedTicket
-	58,  // 56: eserver.wire.RegistryResponse.supernodes:type_name -> eserver.wire.SupernodeInfo
-	57,  // 57: eserver.wire.RegistryResponse.revocations:type_name -> eserver.wire.SignedRevocations
-	3,   // 58: eserver.wire.FetchRevocations.ticket:type_name -> eserver.wire.SignedTicket
-	56,  // 59: eserver.wire.RevocationList.entries:type_name -> eserver.wire.Revocation
-	3,   // 60: eserver.wire.SupernodeInfo.ticket:type_name -> eserver.wire.SignedTicket
-	60,  // 61: eserver.wire.MailboxRequest.put:type_name -> eserver.wire.MailPut
-	61,  // 62: eserver.wire.MailboxRequest.fetch:type_name -> eserver.wire.MailFetch
-	62,  // 63: eserver.wire.MailboxRequest.ack:type_name -> eserver.wire.MailAck
-	3,   // 64: eserver.wire.MailPut.ticket:type_name -> eserver.wire.SignedTicket
-	3,   // 65: eserver.wire.MailFetch.ticket:type_name -> eserver.wire.SignedTicket
-	3,   // 66: eserver.wire.MailAck.ticket:type_name -> eserver.wire.SignedTicket
-	64,  // 67: eserver.wire.MailboxResponse.items:type_name -> eserver.wire.StoredMail
-	3,   // 68: eserver.wire.MailItem.sender:type_name -> eserver.wire.SignedTicket
-	31,  // 69: eserver.wire.MailItem.envelope:type_name -> eserver.wire.Envelope
-	67,  // 70: eserver.wire.ContactsRequest.put:type_name -> eserver.wire.ContactsPut
-	68,  // 71: eserver.wire.ContactsRequest.get:type_name -> eserver.wire.ContactsGet
-	3,   // 72: eserver.wire.ContactsPut.ticket:type_name -> eserver.wire.SignedTicket
-	3,   // 73: eserver.wire.ContactsGet.ticket:type_name -> eserver.wire.SignedTicket
-	71,  // 74: eserver.wire.ContactBackup.entries:type_name -> eserver.wire.ContactBackupEntry
-	73,  // 75: eserver.wire.PrekeysRequest.publish:type_name -> eserver.wire.PrekeysPublish
-	74,  // 76: eserver.wire.PrekeysRequest.fetch:type_name -> eserver.wire.PrekeysFetch
-	75,  // 77: eserver.wire.PrekeysRequest.status:type_name -> eserver.wire.PrekeysStatus
-	3,   // 78: eserver.wire.PrekeysPublish.ticket:type_name -> eserver.wire.SignedTicket
-	3,   // 79: eserver.wire.PrekeysFetch.ticket:type_name -> eserver.wire.SignedTicket
-	3,   // 80: eserver.wire.PrekeysStatus.ticket:type_name -> eserver.wire.SignedTicket
-	77,  // 81: eserver.wire.PrekeysResponse.devices:type_name -> eserver.wire.PrekeyDevice
-	79,  // 82: eserver.wire.RoomOp.create:type_name -> eserver.wire.RoomCreate
-	80,  // 83: eserver.wire.RoomOp.modes:type_name -> eserver.wire.RoomModes
-	81,  // 84: eserver.wire.RoomOp.ban:type_name -> eserver.wire.RoomBan
-	82,  // 85: eserver.wire.RoomOp.delete_message:type_name -> eserver.wire.RoomDeleteMessage
-	83,  // 86: eserver.wire.RoomOp.delete_room:type_name -> eserver.wire.RoomDeleteRoom
-	80,  // 87: eserver.wire.RoomCreate.modes:type_name -> eserver.wire.RoomModes
-	3,   // 88: eserver.wire.SignedRoomOp.ticket:type_name -> eserver.wire.SignedTicket
-	86,  // 89: eserver.wire.RoomMessage.sealed:type_name -> eserver.wire.RoomSealed
-	3,   // 90: eserver.wire.SignedRoomMessage.ticket:type_name -> eserver.wire.SignedTicket
-	3,   // 91: eserver.wire.RoomRequest.ticket:type_name -> eserver.wire.SignedTicket
-	84,  // 92: eserver.wire.RoomRequest.op:type_name -> eserver.wire.SignedRoomOp
-	95,  // 93: eserver.wire.RoomRequest.join:type_name -> eserver.wire.RoomJoin
-	96,  // 94: eserver.wire.RoomRequest.send:type_name -> eserver.wire.RoomSend
-	97,  // 95: eserver.wire.RoomRequest.backlog:type_name -> eserver.wire.RoomBacklogRequest
-	98,  // 96: eserver.wire.RoomRequest.ops:type_name -> eserver.wire.RoomOpsRequest
-	99,  // 97: eserver.wire.RoomRequest.list:type_name -> eserver.wire.RoomListRequest
-	89,  // 98: eserver.wire.RoomRequest.report:type_name -> eserver.wire.RoomReport
-	91,  // 99: eserver.wire.RoomRequest.forward:type_name -> eserver.wire.RoomForward
-	92,  // 100: eserver.wire.RoomRequest.replicate:type_name -> eserver.wire.RoomReplica
-	94,  // 101: eserver.wire.RoomRequest.messages_since:type_name -> eserver.wire.RoomMessagesRequest
-	89,  // 102: eserver.wire.RoomReported.report:type_name -> eserver.wire.RoomReport
-	84,  // 103: eserver.wire.RoomForward.op:type_name -> eserver.wire.SignedRoomOp
-	96,  // 104: eserver.wire.RoomForward.send:type_name -> eserver.wire.RoomSend
-	84,  // 105: eserver.wire.RoomReplica.op:type_name -> eserver.wire.SignedRoomOp
-	93,  // 106: eserver.wire.RoomReplica.message:type_name -> eserver.wire.RoomOrderedMessage
-	93,  // 107: eserver.wire.RoomReplica.messages:type_name -> eserver.wire.RoomOrderedMessage
-	87,  // 108: eserver.wire.RoomOrderedMessage.message:type_name -> eserver.wire.SignedRoomMessage
-	5,   // 109: eserver.wire.RoomJoin.pass:type_name -> eserver.wire.SignedRegionPass
-	87,  // 110: eserver.wire.RoomSend.message:type_name -> eserver.wire.SignedRoomMessage
-	5,   // 111: eserver.wire.RoomSend.pass:type_name -> eserver.wire.SignedRegionPass
-	84,  // 112: eserver.wire.RoomResponse.ops:type_name -> eserver.wire.SignedRoomOp
-	87,  // 113: eserver.wire.RoomResponse.messages:type_name -> eserver.wire.SignedRoomMessage
-	102, // 114: eserver.wire.RoomResponse.event:type_name -> eserver.wire.RoomEvent
-	100, // 115: eserver.wire.RoomResponse.rooms:type_name -> eserver.wire.RoomDirectoryEntry
-	93,  // 116: eserver.wire.RoomResponse.ordered:type_name -> eserver.wire.RoomOrderedMessage
-	87,  // 117: eserver.wire.RoomEvent.message:type_name -> eserver.wire.SignedRoomMessage
-	84,  // 118: eserver.wire.RoomEvent.op:type_name -> eserver.wire.SignedRoomOp
-	90,  // 119: eserver.wire.RoomEvent.report:type_name -> eserver.wire.RoomReported
-	3,   // 120: eserver.wire.RendezvousResponse.Entry.ticket:type_name -> eserver.wire.SignedTicket
-	3,   // 121: eserver.wire.RendezvousResponse.Entry.card:type_name -> eserver.wire.SignedTicket
-	122, // [122:122] is the sub-list for method output_type
-	122, // [122:122] is the sub-list for method input_type
-	122, // [122:122] is the sub-list for extension type_name
-	122, // [122:122] is the sub-list for extension extendee
-	0,   // [0:122] is the sub-list for field type_name
+	45,  // 32: eserver.wire.Payload.chat:type_name -> eserver.wire.Chat
+	46,  // 33: eserver.wire.Payload.contact_request:type_name -> eserver.wire.ContactRequest
+	47,  // 34: eserver.wire.Payload.contact_response:type_name -> eserver.wire.ContactResponse
+	49,  // 35: eserver.wire.Payload.presence:type_name -> eserver.wire.Presence
+	48,  // 36: eserver.wire.Payload.contact_removed:type_name -> eserver.wire.ContactRemoved
+	44,  // 37: eserver.wire.Payload.receipt:type_name -> eserver.wire.Receipt
+	43,  // 38: eserver.wire.Payload.visibility:type_name -> eserver.wire.Visibility
+	42,  // 39: eserver.wire.Payload.stream_offer:type_name -> eserver.wire.StreamOffer
+	40,  // 40: eserver.wire.Payload.file_offer:type_name -> eserver.wire.FileOffer
+	41,  // 41: eserver.wire.Payload.file_update:type_name -> eserver.wire.FileUpdate
+	38,  // 42: eserver.wire.Payload.signal:type_name -> eserver.wire.Signal
+	39,  // 43: eserver.wire.Payload.avatar_request:type_name -> eserver.wire.AvatarRequest
+	37,  // 44: eserver.wire.Payload.group_event:type_name -> eserver.wire.GroupEvent
+	36,  // 45: eserver.wire.Payload.resend_request:type_name -> eserver.wire.ResendRequest
+	35,  // 46: eserver.wire.Payload.room_key:type_name -> eserver.wire.RoomKey
+	34,  // 47: eserver.wire.Payload.room_picture:type_name -> eserver.wire.RoomPicture
+	3,   // 48: eserver.wire.GroupEvent.author_ticket:type_name -> eserver.wire.SignedTicket
+	0,   // 49: eserver.wire.Signal.kind:type_name -> eserver.wire.Signal.Kind
+	1,   // 50: eserver.wire.FileOffer.kind:type_name -> eserver.wire.FileOffer.Kind
+	52,  // 51: eserver.wire.RegistryRequest.heartbeat:type_name -> eserver.wire.Heartbeat
+	53,  // 52: eserver.wire.RegistryRequest.list:type_name -> eserver.wire.ListSupernodes
+	55,  // 53: eserver.wire.RegistryRequest.revocations:type_name -> eserver.wire.FetchRevocations
+	3,   // 54: eserver.wire.Heartbeat.ticket:type_name -> eserver.wire.SignedTicket
+	3,   // 55: eserver.wire.ListSupernodes.ticket:type_name -> eserver.wire.SignedTicket
+	3,   // 56: eserver.wire.RegistryResponse.supernode_ticket:type_name -> eserver.wire.SignedTicket
+	59,  // 57: eserver.wire.RegistryResponse.supernodes:type_name -> eserver.wire.SupernodeInfo
+	58,  // 58: eserver.wire.RegistryResponse.revocations:type_name -> eserver.wire.SignedRevocations
+	3,   // 59: eserver.wire.FetchRevocations.ticket:type_name -> eserver.wire.SignedTicket
+	57,  // 60: eserver.wire.RevocationList.entries:type_name -> eserver.wire.Revocation
+	3,   // 61: eserver.wire.SupernodeInfo.ticket:type_name -> eserver.wire.SignedTicket
+	61,  // 62: eserver.wire.MailboxRequest.put:type_name -> eserver.wire.MailPut
+	62,  // 63: eserver.wire.MailboxRequest.fetch:type_name -> eserver.wire.MailFetch
+	63,  // 64: eserver.wire.MailboxRequest.ack:type_name -> eserver.wire.MailAck
+	3,   // 65: eserver.wire.MailPut.ticket:type_name -> eserver.wire.SignedTicket
+	3,   // 66: eserver.wire.MailFetch.ticket:type_name -> eserver.wire.SignedTicket
+	3,   // 67: eserver.wire.MailAck.ticket:type_name -> eserver.wire.SignedTicket
+	65,  // 68: eserver.wire.MailboxResponse.items:type_name -> eserver.wire.StoredMail
+	3,   // 69: eserver.wire.MailItem.sender:type_name -> eserver.wire.SignedTicket
+	31,  // 70: eserver.wire.MailItem.envelope:type_name -> eserver.wire.Envelope
+	68,  // 71: eserver.wire.ContactsRequest.put:type_name -> eserver.wire.ContactsPut
+	69,  // 72: eserver.wire.ContactsRequest.get:type_name -> eserver.wire.ContactsGet
+	3,   // 73: eserver.wire.ContactsPut.ticket:type_name -> eserver.wire.SignedTicket
+	3,   // 74: eserver.wire.ContactsGet.ticket:type_name -> eserver.wire.SignedTicket
+	72,  // 75: eserver.wire.ContactBackup.entries:type_name -> eserver.wire.ContactBackupEntry
+	74,  // 76: eserver.wire.PrekeysRequest.publish:type_name -> eserver.wire.PrekeysPublish
+	75,  // 77: eserver.wire.PrekeysRequest.fetch:type_name -> eserver.wire.PrekeysFetch
+	76,  // 78: eserver.wire.PrekeysRequest.status:type_name -> eserver.wire.PrekeysStatus
+	3,   // 79: eserver.wire.PrekeysPublish.ticket:type_name -> eserver.wire.SignedTicket
+	3,   // 80: eserver.wire.PrekeysFetch.ticket:type_name -> eserver.wire.SignedTicket
+	3,   // 81: eserver.wire.PrekeysStatus.ticket:type_name -> eserver.wire.SignedTicket
+	78,  // 82: eserver.wire.PrekeysResponse.devices:type_name -> eserver.wire.PrekeyDevice
+	80,  // 83: eserver.wire.RoomOp.create:type_name -> eserver.wire.RoomCreate
+	81,  // 84: eserver.wire.RoomOp.modes:type_name -> eserver.wire.RoomModes
+	82,  // 85: eserver.wire.RoomOp.ban:type_name -> eserver.wire.RoomBan
+	83,  // 86: eserver.wire.RoomOp.delete_message:type_name -> eserver.wire.RoomDeleteMessage
+	84,  // 87: eserver.wire.RoomOp.delete_room:type_name -> eserver.wire.RoomDeleteRoom
+	81,  // 88: eserver.wire.RoomCreate.modes:type_name -> eserver.wire.RoomModes
+	3,   // 89: eserver.wire.SignedRoomOp.ticket:type_name -> eserver.wire.SignedTicket
+	87,  // 90: eserver.wire.RoomMessage.sealed:type_name -> eserver.wire.RoomSealed
+	3,   // 91: eserver.wire.SignedRoomMessage.ticket:type_name -> eserver.wire.SignedTicket
+	3,   // 92: eserver.wire.RoomRequest.ticket:type_name -> eserver.wire.SignedTicket
+	85,  // 93: eserver.wire.RoomRequest.op:type_name -> eserver.wire.SignedRoomOp
+	96,  // 94: eserver.wire.RoomRequest.join:type_name -> eserver.wire.RoomJoin
+	97,  // 95: eserver.wire.RoomRequest.send:type_name -> eserver.wire.RoomSend
+	98,  // 96: eserver.wire.RoomRequest.backlog:type_name -> eserver.wire.RoomBacklogRequest
+	99,  // 97: eserver.wire.RoomRequest.ops:type_name -> eserver.wire.RoomOpsRequest
+	100, // 98: eserver.wire.RoomRequest.list:type_name -> eserver.wire.RoomListRequest
+	90,  // 99: eserver.wire.RoomRequest.report:type_name -> eserver.wire.RoomReport
+	92,  // 100: eserver.wire.RoomRequest.forward:type_name -> eserver.wire.RoomForward
+	93,  // 101: eserver.wire.RoomRequest.replicate:type_name -> eserver.wire.RoomReplica
+	95,  // 102: eserver.wire.RoomRequest.messages_since:type_name -> eserver.wire.RoomMessagesRequest
+	90,  // 103: eserver.wire.RoomReported.report:type_name -> eserver.wire.RoomReport
+	85,  // 104: eserver.wire.RoomForward.op:type_name -> eserver.wire.SignedRoomOp
+	97,  // 105: eserver.wire.RoomForward.send:type_name -> eserver.wire.RoomSend
+	85,  // 106: eserver.wire.RoomReplica.op:type_name -> eserver.wire.SignedRoomOp
+	94,  // 107: eserver.wire.RoomReplica.message:type_name -> eserver.wire.RoomOrderedMessage
+	94,  // 108: eserver.wire.RoomReplica.messages:type_name -> eserver.wire.RoomOrderedMessage
+	88,  // 109: eserver.wire.RoomOrderedMessage.message:type_name -> eserver.wire.SignedRoomMessage
+	5,   // 110: eserver.wire.RoomJoin.pass:type_name -> eserver.wire.SignedRegionPass
+	88,  // 111: eserver.wire.RoomSend.message:type_name -> eserver.wire.SignedRoomMessage
+	5,   // 112: eserver.wire.RoomSend.pass:type_name -> eserver.wire.SignedRegionPass
+	85,  // 113: eserver.wire.RoomResponse.ops:type_name -> eserver.wire.SignedRoomOp
+	88,  // 114: eserver.wire.RoomResponse.messages:type_name -> eserver.wire.SignedRoomMessage
+	103, // 115: eserver.wire.RoomResponse.event:type_name -> eserver.wire.RoomEvent
+	101, // 116: eserver.wire.RoomResponse.rooms:type_name -> eserver.wire.RoomDirectoryEntry
+	94,  // 117: eserver.wire.RoomResponse.ordered:type_name -> eserver.wire.RoomOrderedMessage
+	88,  // 118: eserver.wire.RoomEvent.message:type_name -> eserver.wire.SignedRoomMessage
+	85,  // 119: eserver.wire.RoomEvent.op:type_name -> eserver.wire.SignedRoomOp
+	91,  // 120: eserver.wire.RoomEvent.report:type_name -> eserver.wire.RoomReported
+	3,   // 121: eserver.wire.RendezvousResponse.Entry.ticket:type_name -> eserver.wire.SignedTicket
+	3,   // 122: eserver.wire.RendezvousResponse.Entry.card:type_name -> eserver.wire.SignedTicket
+	123, // [123:123] is the sub-list for method output_type
+	123, // [123:123] is the sub-list for method input_type
+	123, // [123:123] is the sub-list for extension type_name
+	123, // [123:123] is the sub-list for extension extendee
+	0,   // [0:123] is the sub-list for field type_name
 }
 
 func init() { file_wire_proto_init() }
@@ -8609,32 +8713,33 @@ func file_wire_proto_init() {
 		(*Payload_GroupEvent)(nil),
 		(*Payload_ResendRequest)(nil),
 		(*Payload_RoomKey)(nil),
+		(*Payload_RoomPicture)(nil),
 	}
-	file_wire_proto_msgTypes[34].OneofWrappers = []any{
+	file_wire_proto_msgTypes[35].OneofWrappers = []any{
 		(*GroupEvent_Text)(nil),
 		(*GroupEvent_Joined)(nil),
 		(*GroupEvent_Left)(nil),
 	}
-	file_wire_proto_msgTypes[48].OneofWrappers = []any{
+	file_wire_proto_msgTypes[49].OneofWrappers = []any{
 		(*RegistryRequest_Heartbeat)(nil),
 		(*RegistryRequest_List)(nil),
 		(*RegistryRequest_Revocations)(nil),
 	}
-	file_wire_proto_msgTypes[57].OneofWrappers = []any{
+	file_wire_proto_msgTypes[58].OneofWrappers = []any{
 		(*MailboxRequest_Put)(nil),
 		(*MailboxRequest_Fetch)(nil),
 		(*MailboxRequest_Ack)(nil),
 	}
-	file_wire_proto_msgTypes[64].OneofWrappers = []any{
+	file_wire_proto_msgTypes[65].OneofWrappers = []any{
 		(*ContactsRequest_Put)(nil),
 		(*ContactsRequest_Get)(nil),
 	}
-	file_wire_proto_msgTypes[70].OneofWrappers = []any{
+	file_wire_proto_msgTypes[71].OneofWrappers = []any{
 		(*PrekeysRequest_Publish)(nil),
 		(*PrekeysRequest_Fetch)(nil),
 		(*PrekeysRequest_Status)(nil),
 	}
-	file_wire_proto_msgTypes[76].OneofWrappers = []any{
+	file_wire_proto_msgTypes[77].OneofWrappers = []any{
 		(*RoomOp_Create)(nil),
 		(*RoomOp_Topic)(nil),
 		(*RoomOp_Modes)(nil),
@@ -8650,7 +8755,7 @@ func file_wire_proto_init() {
 		(*RoomOp_DeleteRoom)(nil),
 		(*RoomOp_TransferOwner)(nil),
 	}
-	file_wire_proto_msgTypes[86].OneofWrappers = []any{
+	file_wire_proto_msgTypes[87].OneofWrappers = []any{
 		(*RoomRequest_Op)(nil),
 		(*RoomRequest_Join)(nil),
 		(*RoomRequest_Leave)(nil),
@@ -8663,7 +8768,7 @@ func file_wire_proto_init() {
 		(*RoomRequest_Replicate)(nil),
 		(*RoomRequest_MessagesSince)(nil),
 	}
-	file_wire_proto_msgTypes[100].OneofWrappers = []any{
+	file_wire_proto_msgTypes[101].OneofWrappers = []any{
 		(*RoomEvent_Message)(nil),
 		(*RoomEvent_Op)(nil),
 		(*RoomEvent_Joined)(nil),
@@ -8676,7 +8781,7 @@ func file_wire_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_wire_proto_rawDesc), len(file_wire_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   102,
+			NumMessages:   103,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

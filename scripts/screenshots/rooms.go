@@ -16,7 +16,7 @@ const roomName = "beach-volleyball"
 
 // stageRooms makes the chat rooms before the app starts: Bob creates two
 // public rooms and owns the first, where Carol is an operator and Marta —
-// no contact of Alice's — has a voice; they talk before Alice comes, so the
+// no contact of Alice's, with a nick and a picture — has a voice; they talk before Alice comes, so the
 // room shows its backlog when she joins.
 func stageRooms(ctx context.Context, nodes map[string]*watch.Node, server, tmp string) error {
 	marta, err := watch.Open(filepath.Join(tmp, "marta"))
@@ -29,6 +29,15 @@ func stageRooms(ctx context.Context, nodes map[string]*watch.Node, server, tmp s
 	}
 	if _, err := marta.Login(ctx, api.LoginRequest{Server: server, Username: "marta", Password: "pw-marta", Status: api.StatusOnline}); err != nil {
 		return fmt.Errorf("signing in marta: %w", err)
+	}
+	// Her nick and picture reach Alice with her messages: Alice's node asks
+	// hers for the picture (docs/ROOMS.md, "Strangers' nicks and pictures").
+	nick := "Marta García"
+	if err := marta.SetPresence(ctx, api.PresenceUpdate{Nick: &nick}); err != nil {
+		return err
+	}
+	if err := setPicture(ctx, marta, tmp, "football"); err != nil {
+		return err
 	}
 	bob, carol := nodes["bob"], nodes["carol"]
 	for _, spec := range []api.RoomSpec{
