@@ -342,10 +342,38 @@ func (r *Rooms) RoomSend(ctx context.Context, name, text string) (string, error)
 	if err != nil {
 		return "", fmt.Errorf("%w: %v", api.ErrBadRequest, err)
 	}
-	if err := client.SendRoomMessage(ctx, r.h.Libp2p(), home, tk.Signed, signed, pass); err != nil {
+	if err := r.whileBusy(ctx, func() error {
+		return client.SendRoomMessage(ctx, r.h.Libp2p(), home, tk.Signed, signed, pass)
+	}); err != nil {
 		return "", fmt.Errorf("posting in %q: %w", name, mapErr(err))
 	}
 	return m.Id, nil
+}
+
+// busyTries is how many times a message is posted while its home answers
+// busy — the room's primary slow (taken for neither live nor dead), or the
+// home's request budget spent. Busy promises that nothing was sequenced,
+// so trying the same signed message again cannot post it twice.
+const busyTries = 4
+
+// whileBusy runs send until it is not answered busy, at most busyTries
+// times, waiting the rejoin back-off between tries.
+func (r *Rooms) whileBusy(ctx context.Context, send func() error) error {
+	delay := r.cfg.RetryMin
+	for try := 1; ; try++ {
+		err := send()
+		if err == nil || !errors.Is(err, client.ErrBusy) || try == busyTries {
+			return err
+		}
+		t := time.NewTimer(delay)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return err
+		case <-t.C:
+		}
+		delay = min(2*delay, r.cfg.RetryMax)
+	}
 }
 
 // RoomHistory returns the room's newest messages at its home (at most

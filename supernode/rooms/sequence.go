@@ -67,9 +67,10 @@ func (s *Service) sequenceHere(ctx context.Context, from room.Sender, msg *room.
 	case r := <-p.done:
 		return r
 	case <-ctx.Done():
-		// It may still be stored and pushed; the sender's retry with
-		// the same ID is then a duplicate.
-		return sequenced{code: wire.CodeBusy}
+		// It may still be stored and pushed (the sender's retry with the
+		// same ID is then a duplicate): not busy, which promises nothing
+		// was sequenced.
+		return sequenced{code: wire.CodeInternal}
 	}
 }
 
