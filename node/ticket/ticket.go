@@ -206,6 +206,10 @@ func VerifyCard(server peer.ID, st *wire.SignedTicket, now time.Time) (*Ticket, 
 // revocation lists) has its own context, so none is ever taken for
 // another.
 func serverSigned(server peer.ID, context string, body, sig []byte) error {
+	k := sigKey(server, context, body, sig)
+	if verifiedSigs.has(k) {
+		return nil
+	}
 	pub, err := server.ExtractPublicKey()
 	if err != nil {
 		return fmt.Errorf("server public key from %s: %w", server, err)
@@ -214,6 +218,7 @@ func serverSigned(server peer.ID, context string, body, sig []byte) error {
 	if err != nil || !ok {
 		return ErrBadSignature
 	}
+	verifiedSigs.add(k)
 	return nil
 }
 
