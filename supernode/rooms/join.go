@@ -89,7 +89,7 @@ func (s *Service) join(ctx context.Context, r *pipeline.Request[*wire.RoomReques
 		_, _ = st.Read(b[:])
 		close(gone)
 	}()
-	var w pusher
+	w := pusher{gap: s.cfg.WriteGap}
 	defer w.stop()
 	for {
 		// Until the gap since the last write has passed, events only
@@ -137,17 +137,18 @@ func encodeEvent(ev *wire.RoomEvent) frame {
 // pusher is a joined member's write loop's state: the write deadline in
 // force on its stream, and when the last write was, for wire.RoomWriteGap.
 type pusher struct {
+	gap      time.Duration // wire.RoomWriteGap, or as configured
 	deadline time.Time
 	last     time.Time
 	timer    *time.Timer // rest's, made at the first rest that waits
 }
 
-// rest returns once wire.RoomWriteGap has passed since the last write, or
+// rest returns once the gap has passed since the last write, or
 // at once when the member's stream ends (done, gone, cancelled): its
 // events meanwhile wait in its queue, which wakes no one, and go out in
 // the next write together.
 func (w *pusher) rest(done, gone, cancelled <-chan struct{}) {
-	wait := wire.RoomWriteGap - time.Since(w.last)
+	wait := w.gap - time.Since(w.last)
 	if w.last.IsZero() || wait <= 0 {
 		return
 	}

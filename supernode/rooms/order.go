@@ -114,76 +114,129 @@ func (s *Store) SequenceBatch(ctx context.Context, name string, ms []Message) ([
 // members here were shown it already) or the backlog's trimming drops it;
 // a displaced marker becomes a marker without a position.
 func (s *Store) AddOrdered(ctx context.Context, name string, m Message, next bool) (bool, error) {
-	if err := m.check(); err != nil {
+	out, err := s.AddOrderedBatch(ctx, name, []Message{m}, next)
+	if err != nil {
 		return false, err
 	}
-	if m.Position == 0 || m.Position > 1<<62 {
-		return false, fmt.Errorf("%w: position %d", ErrBadMessage, m.Position)
-	}
+	return out[0].Fresh, out[0].Err
+}
+
+// Ordered is one message's outcome in AddOrderedBatch: whether it is new
+// here, or why it was not stored.
+type Ordered struct {
+	Fresh bool
+	Err   error
+}
+
+// AddOrderedBatch is AddOrdered for several messages of one room, in
+// their order, in one transaction (one commit): what a primary ships in
+// one replica. Each message is stored or refused on its own (a savepoint
+// each); after a message refused with ErrGap the rest are not tried and
+// are ErrGap too — the home catches up first. An error returned (the room
+// gone, the database failing) stored none.
+func (s *Store) AddOrderedBatch(ctx context.Context, name string, ms []Message, next bool) ([]Ordered, error) {
 	if err := wire.ValidRoomName(name); err != nil {
-		return false, fmt.Errorf("rooms: %w", err)
+		return nil, fmt.Errorf("rooms: %w", err)
 	}
+	out := make([]Ordered, len(ms))
 	unlock := s.locks.lock(name)
 	defer unlock()
 	if err := s.canTake(ctx, name); err != nil {
-		return false, err
+		return nil, err
 	}
-	fresh := false
 	err := s.db.TxContext(ctx, func(tx *sql.Tx) error {
-		pos, deleted, err := storedID(tx, name, m.ID)
-		switch {
-		case err != nil:
-			return err
-		case deleted != nil && pos == m.Position:
-			return nil // stored already
-		}
-		last, err := lastPosition(tx, name)
-		if err != nil {
-			return err
-		}
-		switch {
-		case m.Position <= last:
-			// Another message holds the position here: a branch the
-			// primary did not take.
-			if err := displace(tx, name, m.Position); err != nil {
-				return err
+		gap := false
+		for i, m := range ms {
+			out[i] = Ordered{}
+			if gap {
+				out[i].Err = fmt.Errorf("rooms: message %q for %q at %d: %w", m.ID, name, m.Position, ErrGap)
+				continue
 			}
-			if deleted != nil {
-				if pos, deleted, err = storedID(tx, name, m.ID); err != nil {
-					return err
+			if err := m.check(); err != nil {
+				out[i].Err = err
+				continue
+			}
+			if m.Position == 0 || m.Position > wire.MaxRoomPosition {
+				out[i].Err = fmt.Errorf("%w: position %d", ErrBadMessage, m.Position)
+				continue
+			}
+			if _, err := tx.Exec(`SAVEPOINT ordered`); err != nil {
+				return fmt.Errorf("savepoint: %w", err)
+			}
+			fresh, err := s.addOrdered(tx, name, m, next)
+			if err != nil {
+				if _, rerr := tx.Exec(`ROLLBACK TO ordered`); rerr != nil {
+					return fmt.Errorf("rolling back message %q: %w", m.ID, rerr)
 				}
+				if !errors.Is(err, ErrGap) && !errors.Is(err, ErrDuplicate) && !errors.Is(err, ErrFull) {
+					return fmt.Errorf("message %q at %d: %w", m.ID, m.Position, err)
+				}
+				gap = errors.Is(err, ErrGap)
+				out[i].Err = fmt.Errorf("rooms: message %q for %q at %d: %w", m.ID, name, m.Position, err)
 			}
-		case next && m.Position > last+1:
-			return fmt.Errorf("%w: position %d, the newest here %d", ErrGap, m.Position, last)
-		}
-		shown := false
-		switch {
-		case deleted == nil:
-		case *deleted && pos == 0:
-			// Deleted before it arrived here: the marker takes its place.
-			_, err := tx.Exec(`UPDATE backlog SET position = ? WHERE room = ? AND id = ?`, int64(m.Position), name, m.ID)
-			return err
-		case pos == 0:
-			// Displaced by the primary's order (or stored before
-			// positions were): shown here already, stored again at its
-			// place, after the others.
-			if _, err := tx.Exec(`DELETE FROM backlog WHERE room = ? AND id = ?`, name, m.ID); err != nil {
-				return fmt.Errorf("moving a displaced message: %w", err)
+			if _, err := tx.Exec(`RELEASE ordered`); err != nil {
+				return fmt.Errorf("releasing savepoint: %w", err)
 			}
-			shown = true
-		default:
-			return fmt.Errorf("%w: at position %d here, %d at the primary", ErrDuplicate, pos, m.Position)
+			out[i].Fresh = fresh
 		}
-		if err := s.fits(tx, len(m.Body)); err != nil {
-			return err
-		}
-		fresh = !shown
-		return insertMessage(tx, name, m, false)
+		return nil
 	})
 	if err != nil {
-		return false, fmt.Errorf("rooms: message %q for %q at %d: %w", m.ID, name, m.Position, err)
+		return nil, fmt.Errorf("rooms: %d ordered messages for %q: %w", len(ms), name, err)
 	}
-	return fresh, nil
+	return out, nil
+}
+
+// addOrdered is AddOrdered's work on one message in tx.
+func (s *Store) addOrdered(tx *sql.Tx, name string, m Message, next bool) (bool, error) {
+	pos, deleted, err := storedID(tx, name, m.ID)
+	switch {
+	case err != nil:
+		return false, err
+	case deleted != nil && pos == m.Position:
+		return false, nil // stored already
+	}
+	last, err := lastPosition(tx, name)
+	if err != nil {
+		return false, err
+	}
+	switch {
+	case m.Position <= last:
+		// Another message holds the position here: a branch the
+		// primary did not take.
+		if err := displace(tx, name, m.Position); err != nil {
+			return false, err
+		}
+		if deleted != nil {
+			if pos, deleted, err = storedID(tx, name, m.ID); err != nil {
+				return false, err
+			}
+		}
+	case next && m.Position > last+1:
+		return false, fmt.Errorf("%w: position %d, the newest here %d", ErrGap, m.Position, last)
+	}
+	shown := false
+	switch {
+	case deleted == nil:
+	case *deleted && pos == 0:
+		// Deleted before it arrived here: the marker takes its place.
+		_, err := tx.Exec(`UPDATE backlog SET position = ? WHERE room = ? AND id = ?`, int64(m.Position), name, m.ID)
+		return false, err
+	case pos == 0:
+		// Displaced by the primary's order (or stored before
+		// positions were): shown here already, stored again at its
+		// place, after the others.
+		if _, err := tx.Exec(`DELETE FROM backlog WHERE room = ? AND id = ?`, name, m.ID); err != nil {
+			return false, fmt.Errorf("moving a displaced message: %w", err)
+		}
+		shown = true
+	default:
+		return false, fmt.Errorf("%w: at position %d here, %d at the primary", ErrDuplicate, pos, m.Position)
+	}
+	if err := s.fits(tx, len(m.Body)); err != nil {
+		return false, err
+	}
+	return !shown, insertMessage(tx, name, m, false)
 }
 
 // displace takes the room's messages at positions from and after out of

@@ -515,10 +515,8 @@ func (s *Service) pullMessages(ctx context.Context, home peer.ID, name string) e
 		}); err != nil {
 			return err
 		}
-		for _, om := range page {
-			if err := s.storeOrdered(ctx, name, om, false); err != nil && !errors.Is(err, ErrDuplicate) {
-				return err
-			}
+		if err := s.storeOrdered(ctx, name, page, false); err != nil {
+			return err
 		}
 		if len(page) < wire.RoomMessagesPage {
 			return nil
@@ -526,33 +524,50 @@ func (s *Service) pullMessages(ctx context.Context, home peer.ID, name string) e
 	}
 }
 
-// storeOrdered verifies an ordered message another home passed on and
-// stores it at its position, passing it to the members joined here when it
-// is new. It is its author's signed message, of this room; revocation and
-// age are the sequencing primary's to check (a device revoked since does
-// not undo what it posted, and a copy may arrive late).
-func (s *Service) storeOrdered(ctx context.Context, name string, om *wire.RoomOrderedMessage, next bool) error {
-	msg, err := room.VerifyMessage(om.GetMessage(), s.cfg.Now(), room.Checks{Server: s.cfg.AuthServer})
-	if err != nil {
-		return err
+// storeOrdered verifies ordered messages another home passed on and
+// stores them at their positions in one transaction, passing those new
+// here to the members joined here, in order. Each is its author's signed
+// message, of this room; revocation and age are the sequencing primary's
+// to check (a device revoked since does not undo what it posted, and a
+// copy may arrive late). Copies held already are skipped; it returns the
+// first other refusal (ErrGap: catch up first), after storing and passing
+// on the messages before it.
+func (s *Service) storeOrdered(ctx context.Context, name string, oms []*wire.RoomOrderedMessage, next bool) error {
+	ms := make([]Message, 0, len(oms))
+	var bad error
+	for _, om := range oms {
+		msg, err := room.VerifyMessage(om.GetMessage(), s.cfg.Now(), room.Checks{Server: s.cfg.AuthServer})
+		if err == nil && msg.Room != name {
+			err = fmt.Errorf("%w: a message of %q for %q", room.ErrWrongRoom, msg.Room, name)
+		}
+		if err != nil {
+			bad = err
+			break
+		}
+		ms = append(ms, Message{ID: msg.ID, Author: msg.Author, Time: msg.Time, Body: wire.MustMarshal(om.Message), Position: om.Position})
 	}
-	if msg.Room != name {
-		return fmt.Errorf("%w: a message of %q for %q", room.ErrWrongRoom, msg.Room, name)
+	if len(ms) == 0 {
+		return bad
 	}
 	m := s.membersOf(name, false)
 	if m != nil {
 		m.mu.Lock()
 		defer m.mu.Unlock()
 	}
-	fresh, err := s.store.AddOrdered(ctx, name, Message{ID: msg.ID, Author: msg.Author, Time: msg.Time,
-		Body: wire.MustMarshal(om.Message), Position: om.Position}, next)
+	out, err := s.store.AddOrderedBatch(ctx, name, ms, next)
 	if err != nil {
 		return err
 	}
-	if fresh && m != nil {
-		m.push(&wire.RoomEvent{Kind: &wire.RoomEvent_Message{Message: om.Message}, Position: om.Position})
+	for i, o := range out {
+		switch {
+		case o.Err != nil && errors.Is(o.Err, ErrDuplicate):
+		case o.Err != nil:
+			return o.Err
+		case o.Fresh && m != nil:
+			m.push(&wire.RoomEvent{Kind: &wire.RoomEvent_Message{Message: oms[i].Message}, Position: oms[i].Position})
+		}
 	}
-	return nil
+	return bad
 }
 
 // membersOf is the room's members here; with create, made if none.
@@ -613,19 +628,15 @@ func (s *Service) replicated(ctx context.Context, remote peer.ID, rep *wire.Room
 		if rep.Message != nil {
 			oms = []*wire.RoomOrderedMessage{rep.Message}
 		}
-		for _, om := range oms {
-			err := s.storeOrdered(ctx, name, om, true)
-			if errors.Is(err, ErrGap) {
-				s.repl.gaps.Add(1)
-				// Read what was missed, these included.
-				if err = s.pullMessages(ctx, remote, name); err == nil {
-					break
-				}
-			}
-			if err != nil && !errors.Is(err, ErrDuplicate) {
-				s.log.Debug("a replicated message refused", "room", name, "err", err)
-				return failed(code(err))
-			}
+		err := s.storeOrdered(ctx, name, oms, true)
+		if errors.Is(err, ErrGap) {
+			s.repl.gaps.Add(1)
+			// Read what was missed, these included.
+			err = s.pullMessages(ctx, remote, name)
+		}
+		if err != nil {
+			s.log.Debug("a replicated message refused", "room", name, "err", err)
+			return failed(code(err))
 		}
 		return &wire.RoomResponse{}
 	}

@@ -163,3 +163,50 @@ func storedOrder(t *testing.T, hm *home, name string) []string {
 	}
 	return ids
 }
+
+// TestAddOrderedBatch: a replica's messages are stored in one transaction,
+// each on its own: a copy held already is not new, a message past a gap
+// stops the batch (the rest are ErrGap, untried), and a message refused
+// after displacing another branch leaves that branch in place (its
+// savepoint is rolled back).
+func TestAddOrderedBatch(t *testing.T) {
+	w := newWorld(t)
+	ctx := context.Background()
+	s := w.open(t.TempDir(), Limits{}, 0)
+	defer s.Close()
+	must(t, s, w.create("lounge", "olivia"))
+	out, err := s.AddOrderedBatch(ctx, "lounge", []Message{at("a", 1), at("b", 2), at("a", 1), at("c", 4), at("d", 3)}, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, want := range []struct {
+		fresh bool
+		err   error
+	}{{true, nil}, {true, nil}, {false, nil}, {false, ErrGap}, {false, ErrGap}} {
+		if out[i].Fresh != want.fresh || !errors.Is(out[i].Err, want.err) || (want.err == nil) != (out[i].Err == nil) {
+			t.Errorf("message %d: %+v, want fresh %v, %v", i, out[i], want.fresh, want.err)
+		}
+	}
+	if got := order(t, s, "lounge"); got != "a@1 b@2" {
+		t.Fatalf("order %q", got)
+	}
+
+	small := w.open(t.TempDir(), Limits{Bytes: 2 << 10}, 0)
+	defer small.Close()
+	must(t, small, w.create("lounge", "olivia"))
+	if _, err := small.AddOrdered(ctx, "lounge", at("x", 1), true); err != nil {
+		t.Fatal(err)
+	}
+	big := at("y", 1)
+	big.Body = make([]byte, 1536)
+	out, err = small.AddOrderedBatch(ctx, "lounge", []Message{big, at("z", 2)}, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !errors.Is(out[0].Err, ErrFull) || out[1].Err != nil || !out[1].Fresh {
+		t.Fatalf("at the cap: %+v", out)
+	}
+	if got := order(t, small, "lounge"); got != "x@1 z@2" {
+		t.Fatalf("order after a refused displacement %q, want x@1 z@2", got)
+	}
+}

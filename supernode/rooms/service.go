@@ -59,6 +59,10 @@ type ServiceConfig struct {
 	// Queue is how many events wait for one joined member before it is
 	// dropped (EndLagging); 0 means wire.RoomQueue. Tests make it small.
 	Queue int
+	// WriteGap is the least time between two writes to one joined member;
+	// 0 means wire.RoomWriteGap, negative none (a test whose small queue
+	// must fill from one member's slowness alone).
+	WriteGap time.Duration
 	// Supernodes, if set, lists the live supernodes with their addresses
 	// (the registry's list), which a room's homes are chosen among; it is
 	// read at Attach and every wire.RoomHomesRefresh, never on a request's
@@ -176,6 +180,9 @@ func OpenService(cfg ServiceConfig) (*Service, error) {
 	}
 	if cfg.Subscriptions <= 0 {
 		cfg.Subscriptions = DefaultSubscriptions
+	}
+	if cfg.WriteGap == 0 {
+		cfg.WriteGap = wire.RoomWriteGap
 	}
 	if cfg.Queue <= 0 {
 		cfg.Queue = wire.RoomQueue
