@@ -239,23 +239,39 @@ func (m *member) connect(ctx context.Context, authKey crypto.PrivKey, home peer.
 
 // read takes the events of m's joined stream until it ends. A recording
 // member notes when each message arrived; a verifying one also checks its
-// signature and ticket.
+// signature and ticket. A member dropped as lagging joins again naming
+// the last position it saw, as a node does, and reads on from there.
 func (w *worker) read(m *member, verify, record bool) {
 	defer w.readers.Done()
+	sub := m.sub
+	defer func() { _ = sub.Close() }()
+	var last uint64
 	for {
-		ev, err := m.sub.Next(w.ctx)
+		ev, err := sub.Next(w.ctx)
 		if err != nil {
-			if w.ctx.Err() == nil {
-				why := "error"
-				if errors.Is(err, snclient.ErrRoomEnded) {
-					why = err.Error()[strings.LastIndex(err.Error(), ": ")+2:]
+			if w.ctx.Err() != nil {
+				return
+			}
+			why := "error"
+			if errors.Is(err, snclient.ErrRoomEnded) {
+				why = err.Error()[strings.LastIndex(err.Error(), ": ")+2:]
+			}
+			if why == "lagging" {
+				_ = sub.Close()
+				if again, err := w.rejoin(m, last); err == nil {
+					sub = again
+					why = "lagging (caught up on rejoining)"
 				}
-				w.mu.Lock()
-				w.ended[why]++
-				w.mu.Unlock()
+			}
+			w.mu.Lock()
+			w.ended[why]++
+			w.mu.Unlock()
+			if why == "lagging (caught up on rejoining)" {
+				continue
 			}
 			return
 		}
+		last = max(last, ev.Position)
 		sm := ev.GetMessage()
 		if sm == nil || !record {
 			continue
@@ -297,6 +313,22 @@ func (w *worker) read(m *member, verify, record bool) {
 		w.receipts.Add(1)
 		w.byHome[m.i%len(w.byHome)].Add(1)
 	}
+}
+
+// rejoin joins m to the room again after position after, at its home,
+// trying a few times.
+func (w *worker) rejoin(m *member, after uint64) (*snclient.Subscription, error) {
+	var err error
+	for range 3 {
+		ctx, cancel := context.WithTimeout(w.ctx, wire.RoomTimeout)
+		var sub *snclient.Subscription
+		sub, err = snclient.JoinRoomAfter(ctx, m.h, m.home, m.st, roomName, "", nil, after)
+		cancel()
+		if err == nil {
+			return sub, nil
+		}
+	}
+	return nil, err
 }
 
 // run sends this worker's share of the messages on schedule (message k at
