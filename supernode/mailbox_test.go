@@ -30,7 +30,7 @@ import (
 // mailEnv is one supernode host serving a Mailbox, its auth server key and
 // clock.
 type mailEnv struct {
-	t      *testing.T
+	t      testing.TB
 	auth   crypto.PrivKey
 	authID peer.ID
 	clock  *sntest.Clock
@@ -39,7 +39,7 @@ type mailEnv struct {
 	mb     *Mailbox
 }
 
-func newMailEnv(t *testing.T, cfg MailboxConfig) *mailEnv {
+func newMailEnv(t testing.TB, cfg MailboxConfig) *mailEnv {
 	t.Helper()
 	e := &mailEnv{t: t, auth: sntest.Key(t), clock: sntest.NewClock(), h: sntest.Host(t)}
 	e.authID = sntest.ID(t, e.auth)
