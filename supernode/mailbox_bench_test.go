@@ -57,6 +57,13 @@ func reportRate(b *testing.B, n int, d, fsync time.Duration, what string) {
 	b.ReportMetric(0, "ns/op") // the rates are the figures; ns/op would repeat them
 }
 
+// reportBatches reports how many writes a commit held on average.
+func reportBatches(b *testing.B, m *Mailbox, writes int) {
+	if c := m.db.writes.commits.Load(); c > 0 {
+		b.ReportMetric(float64(writes)/float64(c), "writes/commit")
+	}
+}
+
 // mailBenchUsers returns n client hosts connected to the env's supernode,
 // with tickets under prefix00…
 func mailBenchUsers(e *mailEnv, prefix string, n int) ([]host.Host, []*wire.SignedTicket) {
@@ -108,6 +115,7 @@ func BenchmarkMailPut(b *testing.B) {
 		b.Fatalf("%d items stored, put %d", got, b.N)
 	}
 	reportRate(b, b.N, elapsed, fsync, "puts")
+	reportBatches(b, e.mb, b.N)
 }
 
 // BenchmarkMailFetchAck: benchMailConc owners drain their mailboxes one
@@ -172,4 +180,46 @@ func BenchmarkMailFetchAck(b *testing.B) {
 		b.Fatalf("%d items left after fetching and acking all", got)
 	}
 	reportRate(b, int(done.Load()), elapsed, fsync, "fetch+acks")
+	reportBatches(b, e.mb, int(done.Load()))
+}
+
+// BenchmarkMailStorePut: the store alone, without libp2p: benchMailConc
+// goroutines put 1 KiB items through the group commit, as the handlers do.
+// The ceiling the disk sets, beside BenchmarkMailPut's figure.
+func BenchmarkMailStorePut(b *testing.B) {
+	e := newMailEnv(b, MailboxConfig{PutRate: rate.Inf})
+	fsync := benchFsync(b, filepath.Dir(e.cfg.DBPath))
+	item := client.Pad(make([]byte, 600))
+	ctx := sntest.Ctx(b)
+	now := e.clock.Now()
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	errs := make(chan error, benchMailConc)
+	b.ResetTimer()
+	start := time.Now()
+	for range benchMailConc {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := next.Add(1) - 1
+				if i >= int64(b.N) {
+					return
+				}
+				if _, err := e.mb.db.put(ctx, e.box(fmt.Sprintf("owner%02d", i%32)), item, now, now.Add(-e.mb.cfg.TTL), e.mb.cfg.Quota, e.mb.cfg.QuotaBytes, e.mb.cfg.MaxBytes); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	b.StopTimer()
+	close(errs)
+	for err := range errs {
+		b.Fatal(err)
+	}
+	reportRate(b, b.N, elapsed, fsync, "puts")
+	reportBatches(b, e.mb, b.N)
 }

@@ -502,7 +502,7 @@ func TestMailRateLimit(t *testing.T) {
 	if _, err := e.mb.Sweep(ctx); err != nil {
 		t.Fatalf("sweep: %v", err)
 	}
-	left := e.mb.lim.len()
+	left := e.mb.senders.lim.len()
 	if left != 0 {
 		t.Fatalf("%d idle limiters kept after a sweep", left)
 	}
@@ -598,8 +598,8 @@ func TestMailRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	var v int
-	if err := db.QueryRow(`PRAGMA user_version`).Scan(&v); err != nil || v != 2 {
-		t.Fatalf("user_version %d, %v; want 2", v, err)
+	if err := db.QueryRow(`PRAGMA user_version`).Scan(&v); err != nil || v != 3 {
+		t.Fatalf("user_version %d, %v; want 3", v, err)
 	}
 	if _, err := db.Exec(`PRAGMA user_version = 99`); err != nil {
 		t.Fatal(err)
