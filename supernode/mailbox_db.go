@@ -32,11 +32,19 @@ type mailDB struct {
 	db     *sqlite.DB
 	writes *groupCommit
 	st     mailStmts
+	// read is a second connection to the same file, for fetches and
+	// counts only (query_only): in WAL mode it reads the last commit while
+	// db writes and fsyncs the next, so an owner's fetch does not wait for
+	// other people's puts to reach the disk.
+	read *sqlite.DB
 }
 
-// mailStmts are the statements every put or ack runs, prepared once.
+// mailStmts are the statements every put, ack or fetch runs, prepared
+// once: list and items on the reading connection, the others on the
+// writing one.
 type mailStmts struct {
 	usage, boxUsage, count, insert, delete *sql.Stmt
+	list, items                            *sql.Stmt
 }
 
 // openMailDB opens (creating if needed) the database at p, brings its
@@ -47,22 +55,39 @@ func openMailDB(p string) (*mailDB, error) {
 		return nil, err
 	}
 	d := &mailDB{db: db}
+	d.read, err = sqlite.Open(p, sqlite.Options{Migrations: mailMigrationFS, Dir: "migrations/mailbox"})
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("opening a reading connection: %w", err)
+	}
+	// The reading handle holds one connection for its lifetime, so the
+	// setting stays.
+	if _, err = d.read.Exec(`PRAGMA query_only = 1`); err != nil {
+		err = fmt.Errorf("making the reading connection read-only: %w", err)
+	}
 	for _, s := range []struct {
 		st **sql.Stmt
+		on *sqlite.DB
 		q  string
 	}{
-		{&d.st.usage, `SELECT items, bytes FROM mail_usage WHERE id = 1`},
-		{&d.st.boxUsage, `SELECT items, bytes FROM mail_box_usage WHERE mailbox = ?`},
+		{&d.st.usage, db, `SELECT items, bytes FROM mail_usage WHERE id = 1`},
+		{&d.st.boxUsage, db, `SELECT items, bytes FROM mail_box_usage WHERE mailbox = ?`},
 		// Counting stops at quota: a full mailbox costs quota index steps,
 		// not its whole length. length() of a blob reads no content.
-		{&d.st.count, `SELECT count(*), coalesce(sum(n), 0) FROM
+		{&d.st.count, db, `SELECT count(*), coalesce(sum(n), 0) FROM
 			(SELECT length(item) AS n FROM mail WHERE mailbox = ? AND stored > ? LIMIT ?)`},
-		{&d.st.insert, `INSERT INTO mail (mailbox, item, stored) VALUES (?, ?, ?)`},
-		{&d.st.delete, `DELETE FROM mail WHERE mailbox = ? AND seq = ?`},
+		{&d.st.insert, db, `INSERT INTO mail (mailbox, item, stored) VALUES (?, ?, ?)`},
+		{&d.st.delete, db, `DELETE FROM mail WHERE mailbox = ? AND seq = ?`},
+		{&d.st.list, d.read, `SELECT seq, length(item) FROM mail
+			WHERE mailbox = ? AND seq > ? AND stored > ? ORDER BY seq LIMIT ?`},
+		{&d.st.items, d.read, `SELECT seq, item, stored FROM mail
+			WHERE mailbox = ? AND seq > ? AND seq <= ? AND stored > ? ORDER BY seq`},
 	} {
-		if *s.st, err = db.Prepare(s.q); err != nil {
-			err = fmt.Errorf("preparing statements: %w", err)
+		if err != nil {
 			break
+		}
+		if *s.st, err = s.on.Prepare(s.q); err != nil {
+			err = fmt.Errorf("preparing statements: %w", err)
 		}
 	}
 	if err == nil {
@@ -70,6 +95,7 @@ func openMailDB(p string) (*mailDB, error) {
 	}
 	if err != nil {
 		d.closeStmts()
+		d.read.Close()
 		db.Close()
 		return nil, err
 	}
@@ -81,11 +107,11 @@ func openMailDB(p string) (*mailDB, error) {
 func (d *mailDB) close() error {
 	d.writes.close()
 	d.closeStmts()
-	return d.db.Close()
+	return errors.Join(d.read.Close(), d.db.Close())
 }
 
 func (d *mailDB) closeStmts() {
-	for _, st := range []*sql.Stmt{d.st.usage, d.st.boxUsage, d.st.count, d.st.insert, d.st.delete} {
+	for _, st := range []*sql.Stmt{d.st.usage, d.st.boxUsage, d.st.count, d.st.insert, d.st.delete, d.st.list, d.st.items} {
 		if st != nil {
 			_ = st.Close()
 		}
@@ -106,12 +132,12 @@ func mailCost(n int) int64 { return int64(n) + mailItemOverhead }
 // usage returns what all mailboxes together hold, as counted against the
 // global cap: their items' bytes plus mailItemOverhead per item.
 func (d *mailDB) usage() (int64, error) {
-	return mailUsage(d.st.usage)
+	return mailUsage(d.read.QueryRow(`SELECT items, bytes FROM mail_usage WHERE id = 1`))
 }
 
-func mailUsage(usage *sql.Stmt) (int64, error) {
+func mailUsage(row *sql.Row) (int64, error) {
 	var items, size int64
-	if err := usage.QueryRow().Scan(&items, &size); err != nil {
+	if err := row.Scan(&items, &size); err != nil {
 		return 0, fmt.Errorf("reading usage: %w", err)
 	}
 	return size + items*mailItemOverhead, nil
@@ -127,7 +153,7 @@ func mailUsage(usage *sql.Stmt) (int64, error) {
 func (d *mailDB) put(ctx context.Context, mailbox, item []byte, now, cutoff time.Time, quota int, quotaBytes, maxBytes int64) (uint64, error) {
 	var seq int64
 	err := d.writes.do(ctx, len(item), func(tx *sql.Tx) error {
-		used, err := mailUsage(tx.Stmt(d.st.usage))
+		used, err := mailUsage(tx.Stmt(d.st.usage).QueryRow())
 		if err != nil {
 			return err
 		}
@@ -182,9 +208,7 @@ func (d *mailDB) fetch(ctx context.Context, mailbox []byte, after uint64, cutoff
 	if after > 1<<63-1 {
 		return nil, false, nil // no seq is that large
 	}
-	q, err := d.db.QueryContext(ctx, `SELECT seq, length(item) FROM mail
-		WHERE mailbox = ? AND seq > ? AND stored > ? ORDER BY seq LIMIT ?`,
-		mailbox, int64(after), cutoff.UnixNano(), limit+1)
+	q, err := d.st.list.QueryContext(ctx, mailbox, int64(after), cutoff.UnixNano(), limit+1)
 	if err != nil {
 		return nil, false, fmt.Errorf("listing mailbox: %w", err)
 	}
@@ -215,9 +239,7 @@ func (d *mailDB) fetch(ctx context.Context, mailbox []byte, after uint64, cutoff
 		return nil, more, nil
 	}
 
-	q, err = d.db.QueryContext(ctx, `SELECT seq, item, stored FROM mail
-		WHERE mailbox = ? AND seq > ? AND seq <= ? AND stored > ? ORDER BY seq`,
-		mailbox, int64(after), last, cutoff.UnixNano())
+	q, err = d.st.items.QueryContext(ctx, mailbox, int64(after), last, cutoff.UnixNano())
 	if err != nil {
 		return nil, false, fmt.Errorf("reading items: %w", err)
 	}
@@ -294,9 +316,9 @@ func (d *mailDB) depth(mailbox []byte) (int, error) {
 	var n int
 	var err error
 	if mailbox == nil {
-		err = d.db.QueryRow(`SELECT count(*) FROM mail`).Scan(&n)
+		err = d.read.QueryRow(`SELECT count(*) FROM mail`).Scan(&n)
 	} else {
-		err = d.db.QueryRow(`SELECT count(*) FROM mail WHERE mailbox = ?`, mailbox).Scan(&n)
+		err = d.read.QueryRow(`SELECT count(*) FROM mail WHERE mailbox = ?`, mailbox).Scan(&n)
 	}
 	if err != nil {
 		return 0, fmt.Errorf("counting items: %w", err)
