@@ -745,6 +745,9 @@ func TestMailCloseWaitsForHandlers(t *testing.T) {
 	if got := goroutinesIn("supernode.(*Mailbox).sweeper("); got == 0 {
 		t.Fatal("no sweeper running")
 	}
+	if got := goroutinesIn("supernode.(*groupCommit).serve("); got == 0 {
+		t.Fatal("no group commit running")
+	}
 
 	if err := e.mb.Close(); err != nil {
 		t.Fatalf("close: %v", err)
@@ -755,6 +758,9 @@ func TestMailCloseWaitsForHandlers(t *testing.T) {
 	}
 	if got := goroutinesIn("supernode.(*Mailbox).sweeper("); got != 0 {
 		t.Fatal("the sweeper outlived Close")
+	}
+	if got := goroutinesIn("supernode.(*groupCommit).serve("); got != 0 {
+		t.Fatal("the group commit outlived Close")
 	}
 	if got := e.mb.inFlight(); got != 0 {
 		t.Fatalf("%d streams tracked after Close", got)
