@@ -126,21 +126,8 @@ func BenchmarkMailFetchAck(b *testing.B) {
 	e := newMailEnv(b, MailboxConfig{})
 	fsync := benchFsync(b, filepath.Dir(e.cfg.DBPath))
 	hs, sts := mailBenchUsers(e, "owner", benchMailConc)
-	item := client.Pad(make([]byte, 600))
-	now := e.clock.Now().UnixNano()
 	per := (b.N + benchMailConc - 1) / benchMailConc
-	if err := e.mb.db.db.Tx(func(tx *sql.Tx) error {
-		for o := range benchMailConc {
-			for range per {
-				if _, err := tx.Exec(`INSERT INTO mail (mailbox, item, stored) VALUES (?, ?, ?)`, e.box(fmt.Sprintf("owner%02d", o)), item, now); err != nil {
-					return err
-				}
-			}
-		}
-		return nil
-	}); err != nil {
-		b.Fatal(err)
-	}
+	loadMail(b, e, per)
 	ctx := sntest.Ctx(b)
 	var done atomic.Int64
 	var wg sync.WaitGroup
@@ -222,4 +209,73 @@ func BenchmarkMailStorePut(b *testing.B) {
 	}
 	reportRate(b, b.N, elapsed, fsync, "puts")
 	reportBatches(b, e.mb, b.N)
+}
+
+// BenchmarkMailStoreFetchAck: the store alone, without libp2p:
+// benchMailConc owners each fetch one item and acknowledge it, in turn, as
+// BenchmarkMailFetchAck's owners do over streams.
+func BenchmarkMailStoreFetchAck(b *testing.B) {
+	e := newMailEnv(b, MailboxConfig{})
+	fsync := benchFsync(b, filepath.Dir(e.cfg.DBPath))
+	per := (b.N + benchMailConc - 1) / benchMailConc
+	loadMail(b, e, per)
+	ctx := sntest.Ctx(b)
+	cutoff := e.clock.Now().Add(-e.mb.cfg.TTL)
+	var done atomic.Int64
+	var wg sync.WaitGroup
+	errs := make(chan error, benchMailConc)
+	b.ResetTimer()
+	start := time.Now()
+	for o := range benchMailConc {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			box := e.box(fmt.Sprintf("owner%02d", o))
+			var after uint64
+			for range per {
+				rows, _, err := e.mb.db.fetch(ctx, box, after, cutoff, 1, wire.MaxMailboxFrame, storedMailCost)
+				if err == nil && len(rows) != 1 {
+					err = fmt.Errorf("fetch after %d: %d items", after, len(rows))
+				}
+				if err == nil {
+					after = rows[0].seq
+					_, err = e.mb.db.ack(ctx, box, []uint64{after})
+				}
+				if err != nil {
+					errs <- err
+					return
+				}
+				done.Add(1)
+			}
+		}()
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	b.StopTimer()
+	close(errs)
+	for err := range errs {
+		b.Fatal(err)
+	}
+	reportRate(b, int(done.Load()), elapsed, fsync, "fetch+acks")
+	reportBatches(b, e.mb, int(done.Load()))
+}
+
+// loadMail stores per items in each of benchMailConc owners' mailboxes in
+// one transaction.
+func loadMail(b *testing.B, e *mailEnv, per int) {
+	b.Helper()
+	item := client.Pad(make([]byte, 600))
+	now := e.clock.Now().UnixNano()
+	if err := e.mb.db.db.Tx(func(tx *sql.Tx) error {
+		for o := range benchMailConc {
+			for range per {
+				if _, err := tx.Exec(`INSERT INTO mail (mailbox, item, stored) VALUES (?, ?, ?)`, e.box(fmt.Sprintf("owner%02d", o)), item, now); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	}); err != nil {
+		b.Fatal(err)
+	}
 }
