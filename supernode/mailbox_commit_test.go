@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -47,14 +48,25 @@ func holdCommits(t *testing.T, g *groupCommit) (held <-chan struct{}, release fu
 	return h, release
 }
 
-// waitWaiting waits until n goroutines are in groupCommit.do: taken into
-// the held batch, or waiting to be taken.
+// waitWaiting waits until n goroutines are blocked in groupCommit.do
+// waiting to be taken into a batch (in its select), not merely inside it.
 func waitWaiting(t *testing.T, n int) {
 	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
-	for goroutinesIn("supernode.(*groupCommit).do(") < n {
+	for {
+		got := 0
+		buf := make([]byte, 1<<22)
+		for _, g := range strings.Split(string(buf[:runtime.Stack(buf, true)]), "\n\n") {
+			head, _, _ := strings.Cut(g, "\n")
+			if strings.Contains(head, "[select") && strings.Contains(g, "supernode.(*groupCommit).do(") {
+				got++
+			}
+		}
+		if got >= n {
+			return
+		}
 		if time.Now().After(deadline) {
-			t.Fatalf("%d writers waiting, want %d", goroutinesIn("supernode.(*groupCommit).do("), n)
+			t.Fatalf("%d writers waiting to be taken, want %d", got, n)
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
@@ -92,7 +104,7 @@ func TestMailGroupCommitBatch(t *testing.T) {
 			answers <- answer{resp, err}
 		}()
 	}
-	waitWaiting(t, puts+1)
+	waitWaiting(t, puts)
 	before := g.commits.Load()
 	release()
 	if err := <-first; err != nil {
@@ -229,7 +241,7 @@ func TestMailFailedCommit(t *testing.T) {
 			answers <- err
 		}()
 	}
-	waitWaiting(t, puts+1)
+	waitWaiting(t, puts)
 	g.beforeCommit.Store(&fail)
 	release()
 	if err := <-first; err != nil {
