@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -14,6 +15,7 @@ type node struct {
 	i, lan         int
 	user, pw, prof string
 	ns, log, bin   string
+	mail           *atomic.Int64 // shared by every node: messages that came by mail
 	// mu is held across a send and across an offline spell, so a node
 	// sends only while it is up and goes offline between two sends.
 	mu sync.Mutex
@@ -28,7 +30,7 @@ func (n *node) start() error {
 	if err != nil {
 		return fmt.Errorf("node %s: %w", n.user, err)
 	}
-	n.d = newDaemon(p, out, in)
+	n.d = newDaemon(p, out, in, n.mail)
 	return nil
 }
 
@@ -63,7 +65,7 @@ func (s *run) startNodes(ctx context.Context) error {
 		lan := i%s.cfg.LANs + 1
 		n := &node{i: i, lan: lan, user: fmt.Sprintf("user%d", i), pw: fmt.Sprintf("pw of user%d", i),
 			prof: filepath.Join(s.dir, fmt.Sprintf("user%d", i)), ns: s.topo.LANNS(lan),
-			log: filepath.Join(s.dir, fmt.Sprintf("user%d.log", i)), bin: filepath.Join(s.cfg.Bin, "eserver-node")}
+			log: filepath.Join(s.dir, fmt.Sprintf("user%d.log", i)), bin: filepath.Join(s.cfg.Bin, "eserver-node"), mail: &s.mail}
 		if err := n.start(); err != nil {
 			return err
 		}

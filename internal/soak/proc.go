@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -108,11 +109,12 @@ func (e *RPCError) Unwrap() error { return ErrRPC }
 // stdin/stdout (docs/API.md). Notifications are read and dropped: the
 // harness polls state instead, which cannot miss a change.
 type daemon struct {
-	p   *proc
-	in  io.WriteCloser
-	mu  sync.Mutex
-	id  int
-	res map[int]chan rpcAnswer
+	p    *proc
+	mail *atomic.Int64 // offlineMessages counts: messages that came by mail
+	in   io.WriteCloser
+	mu   sync.Mutex
+	id   int
+	res  map[int]chan rpcAnswer
 }
 
 type rpcAnswer struct {
@@ -125,18 +127,28 @@ type rpcAnswer struct {
 	} `json:"error"`
 }
 
-func newDaemon(p *proc, out io.ReadCloser, in io.WriteCloser) *daemon {
-	d := &daemon{p: p, in: in, res: map[int]chan rpcAnswer{}}
+func newDaemon(p *proc, out io.ReadCloser, in io.WriteCloser, mail *atomic.Int64) *daemon {
+	d := &daemon{p: p, mail: mail, in: in, res: map[int]chan rpcAnswer{}}
 	go func() {
 		sc := bufio.NewScanner(out)
 		sc.Buffer(make([]byte, 1<<20), 8<<20)
 		for sc.Scan() {
 			var m struct {
-				ID *int `json:"id"`
+				ID     *int   `json:"id"`
+				Method string `json:"method"`
+				Params struct {
+					Count int64 `json:"count"`
+				} `json:"params"`
 				rpcAnswer
 			}
-			if json.Unmarshal(sc.Bytes(), &m) != nil || m.ID == nil {
-				continue // a notification
+			if json.Unmarshal(sc.Bytes(), &m) != nil {
+				continue
+			}
+			if m.ID == nil {
+				if m.Method == "offlineMessages" {
+					d.mail.Add(m.Params.Count)
+				}
+				continue // other notifications: the harness polls instead
 			}
 			d.mu.Lock()
 			ch := d.res[*m.ID]

@@ -24,6 +24,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -43,7 +44,7 @@ type Config struct {
 	Messages   int           // chat messages to send (default 300)
 	Seed       uint64        // the plan's seed (default 1)
 	Period     time.Duration // a supernode is killed every Period (default 10 s)
-	Rate       float64       // messages started per second, all senders together (default 20)
+	Rate       float64       // messages started per second, all senders together (default 10)
 	Settle     time.Duration // how long to wait for the healed network to deliver everything (default 2 min)
 	Shape      *Shape        // WAN impairment (default DefaultShape)
 	Keep       bool          // keep the temporary directory (logs, databases) instead of removing it
@@ -70,7 +71,7 @@ func (c *Config) defaults() error {
 		c.Period = 10 * time.Second
 	}
 	if c.Rate == 0 {
-		c.Rate = 20
+		c.Rate = 10
 	}
 	if c.Settle == 0 {
 		c.Settle = 2 * time.Minute
@@ -116,6 +117,8 @@ func (f Faults) Total() int { return f.SupernodeKills + f.NodeOffline + 1 }
 type Result struct {
 	Counts
 	Refused  int // sends that returned an error (not counted as sent)
+	ByMail   int // messages recipients found in their mailboxes on signing in (offlineMessages)
+	Dropped  int // packets the nftables fallback dropped on the WAN links (netem keeps no count here)
 	Faults   Faults
 	Duration time.Duration
 	Seed     uint64
@@ -124,9 +127,13 @@ type Result struct {
 
 // Line is the one line a run prints.
 func (r Result) Line() string {
-	s := fmt.Sprintf("soak: sent %d, delivered %d, lost %d, duplicated %d, out of order %d; faults %d (supernode kills %d, nodes offline %d, links: %s); time %v; seed %d",
-		r.Sent, r.Delivered, r.Lost, r.Duplicated, r.OutOfOrder, r.Faults.Total(), r.Faults.SupernodeKills,
-		r.Faults.NodeOffline, r.Faults.Shaping, r.Duration.Round(time.Second), r.Seed)
+	s := fmt.Sprintf("soak: sent %d, delivered %d (%d by mail), lost %d, duplicated %d, out of order %d; faults %d (supernode kills %d, nodes offline %d, links: %s",
+		r.Sent, r.Delivered, r.ByMail, r.Lost, r.Duplicated, r.OutOfOrder, r.Faults.Total(), r.Faults.SupernodeKills,
+		r.Faults.NodeOffline, r.Faults.Shaping)
+	if r.Dropped > 0 {
+		s += fmt.Sprintf(", %d packets dropped", r.Dropped)
+	}
+	s += fmt.Sprintf("); time %v; seed %d", r.Duration.Round(time.Second), r.Seed)
 	if r.Refused > 0 || r.Unexpected > 0 {
 		s += fmt.Sprintf("; refused %d, unexpected %d", r.Refused, r.Unexpected)
 	}
@@ -184,6 +191,7 @@ type run struct {
 	sns   []*supernodeProc
 	nodes []*node
 	pairs [][2]int
+	mail  atomic.Int64 // messages nodes found in their mailboxes on signing in
 }
 
 func (s *run) logf(format string, args ...any) {
@@ -264,11 +272,13 @@ func (s *run) soak(ctx context.Context) (Result, error) {
 	}
 
 	s.logf("healing: links unshaped, every supernode and node up")
+	res.Dropped = s.dropped()
 	shAll(s.topo.Heal())
 	if err := s.healProcesses(ctx); err != nil {
 		return res, err
 	}
 	res.Counts = s.settle(ctx, sent)
+	res.ByMail = int(s.mail.Load())
 	return res, ctx.Err()
 }
 
@@ -286,6 +296,18 @@ func (s *run) shape() (string, error) {
 		return "", fmt.Errorf("shaping the links with nftables: %w", err)
 	}
 	return fmt.Sprintf("no netem in this kernel: nftables %g%% loss only, no delay/reorder/duplication", sh0.LossPct), nil
+}
+
+// dropped sums the counters of the nftables loss rules (0 under netem).
+func (s *run) dropped() int {
+	n := 0
+	for _, c := range s.topo.NftCounters() {
+		out, err := exec.Command(c[0], c[1:]...).Output()
+		if err == nil {
+			n += CounterPackets(string(out))
+		}
+	}
+	return n
 }
 
 func (s *run) startAuth() error {

@@ -97,7 +97,9 @@ func (t Topology) wanLinks() []wanLink {
 // Build is the commands that make the topology, in order (each an argv).
 func (t Topology) Build() [][]string {
 	var cmds [][]string
-	in := func(ns string, args ...string) { cmds = append(cmds, append([]string{"ip", "netns", "exec", ns}, args...)) }
+	in := func(ns string, args ...string) {
+		cmds = append(cmds, append([]string{"ip", "netns", "exec", ns}, args...))
+	}
 	for _, ns := range t.Namespaces() {
 		cmds = append(cmds, []string{"ip", "netns", "add", ns})
 		in(ns, "ip", "link", "set", "lo", "up")
@@ -173,10 +175,36 @@ func (t Topology) NftLoss() [][]string {
 			}
 			in("add table netdev soak" + end[1])
 			in(fmt.Sprintf("add chain netdev soak%s in { type filter hook ingress device %q priority 0 ; }", end[1], end[1]))
-			in(fmt.Sprintf("add rule netdev soak%s in numgen random mod 10000 < %d drop", end[1], bp))
+			in(fmt.Sprintf("add rule netdev soak%s in numgen random mod 10000 < %d counter drop", end[1], bp))
 		}
 	}
 	return cmds
+}
+
+// NftCounters is the commands that list the nftables loss rules (their
+// counters), one per WAN end.
+func (t Topology) NftCounters() [][]string {
+	var cmds [][]string
+	for _, l := range t.wanLinks() {
+		for _, end := range [][2]string{{l.pubNS, l.pubIf}, {l.natNS, l.natIf}} {
+			cmds = append(cmds, []string{"ip", "netns", "exec", end[0], "nft", "list table netdev soak" + end[1]})
+		}
+	}
+	return cmds
+}
+
+// CounterPackets sums the "counter packets N" of an nft listing.
+func CounterPackets(listing string) int {
+	n := 0
+	f := strings.Fields(listing)
+	for i := 0; i+2 < len(f); i++ {
+		if f[i] == "counter" && f[i+1] == "packets" {
+			if v, err := strconv.Atoi(f[i+2]); err == nil {
+				n += v
+			}
+		}
+	}
+	return n
 }
 
 // Heal is the commands that lift every impairment Netem or NftLoss put on
