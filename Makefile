@@ -68,14 +68,16 @@ unit:
 # soak runs the chaos soak (internal/soak) as root: namespaces, NAT
 # routers, shaped links, supernodes killed with SIGKILL; it prints one line
 # and fails on anything lost, duplicated or reordered. SOAK_MESSAGES,
-# SOAK_SEED, SOAK_NODES (see internal/soak/cmd/eserver-soak). Not part of
-# `make test` yet.
+# SOAK_SEED, SOAK_NODES (see internal/soak/cmd/eserver-soak). It runs the
+# built binary, not `go run`, so an interrupt reaches the harness, which
+# removes everything it made. Not part of `make test` yet.
 soak:
 	@mkdir -p $(BIN)
 	$(GO) build -o $(BIN)/eserver-auth ./authserver/cmd/eserver-auth
 	$(GO) build -o $(BIN)/eserver-node ./node/cmd/eserver-node
 	$(GO) build -o $(BIN)/eserver-supernode ./supernode/cmd/eserver-supernode
-	$(GO) run ./internal/soak/cmd/eserver-soak --bin $(BIN)
+	$(GO) build -o $(BIN)/eserver-soak ./internal/soak/cmd/eserver-soak
+	$(BIN)/eserver-soak --bin $(BIN)
 
 # fuzz-short runs every Fuzz target for 5s; `make fuzz` runs each for
 # FUZZTIME (default 1m; e.g. `make fuzz FUZZTIME=10m`).

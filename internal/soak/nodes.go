@@ -195,7 +195,9 @@ func (s *run) befriend(ctx context.Context) error {
 // churnNodes takes a random node offline (a graceful stop) for 3–10 s
 // every Period/2 and brings it back, signed in, until ctx ends; messages
 // sent to it meanwhile go to its mailbox. It returns the offline spells.
-func (s *run) churnNodes(ctx context.Context) int {
+// A node offline when ctx ends is brought back under runCtx (the whole
+// run's), so an interrupt does not wait for its sign-in.
+func (s *run) churnNodes(ctx, runCtx context.Context) int {
 	rng := s.rngFor(3)
 	spells := 0
 	t := time.NewTicker(s.cfg.Period / 2)
@@ -215,9 +217,9 @@ func (s *run) churnNodes(ctx context.Context) int {
 		case <-ctx.Done():
 		case <-time.After(off):
 		}
-		// A bounded context of its own: bringing it back must finish
-		// even when the faults stop meanwhile.
-		upCtx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+		// Not ctx: bringing it back must finish even when the faults stop
+		// meanwhile.
+		upCtx, cancel := context.WithTimeout(runCtx, 3*time.Minute)
 		if err := n.up(upCtx); err != nil {
 			s.logf("bringing %s back: %v (tried again when healing)", n.user, err)
 		}

@@ -262,7 +262,7 @@ func (s *run) soak(ctx context.Context) (Result, error) {
 	faultCtx, stopFaults := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	wg.Go(func() { res.Faults.SupernodeKills = s.killSupernodes(faultCtx) })
-	wg.Go(func() { res.Faults.NodeOffline = s.churnNodes(faultCtx) })
+	wg.Go(func() { res.Faults.NodeOffline = s.churnNodes(faultCtx, ctx) })
 	sent, refused := s.send(ctx)
 	stopFaults()
 	wg.Wait()
