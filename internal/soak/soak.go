@@ -283,7 +283,7 @@ func (s *run) soak(ctx context.Context) (Result, error) {
 }
 
 // shape impairs the WAN links: netem where the kernel has it, otherwise
-// nftables loss only (and the result says so).
+// what nftables can do — loss and duplication — and the result says so.
 func (s *run) shape() (string, error) {
 	sh0 := s.topo.Shape
 	if err := sh(s.topo.Netem()); err == nil {
@@ -292,7 +292,11 @@ func (s *run) shape() (string, error) {
 		return "", fmt.Errorf("shaping the links: %w", err)
 	}
 	shAll(s.topo.Heal())
-	if err := sh(s.topo.NftLoss()); err != nil {
+	if err := sh(s.topo.NftShape(true)); err == nil {
+		return fmt.Sprintf("no netem in this kernel: nftables %g%% loss, %g%% duplication, no delay/reorder", sh0.LossPct, sh0.DuplicatePct), nil
+	}
+	shAll(s.topo.Heal())
+	if err := sh(s.topo.NftShape(false)); err != nil {
 		return "", fmt.Errorf("shaping the links with nftables: %w", err)
 	}
 	return fmt.Sprintf("no netem in this kernel: nftables %g%% loss only, no delay/reorder/duplication", sh0.LossPct), nil

@@ -128,9 +128,18 @@ func TestTopologySpec(t *testing.T) {
 	if got := strings.Join(netem[5], " "); !strings.HasPrefix(got, "ip netns exec sk99-nat3 tc qdisc replace dev w3 root netem") {
 		t.Fatalf("last netem command %q", got)
 	}
-	loss := top.NftLoss()
+	loss := top.NftShape(false)
 	if len(loss) != 3*2*3 || !strings.Contains(strings.Join(loss[2], " "), "numgen random mod 10000 < 100 counter drop") {
 		t.Fatalf("nftables loss: %d commands, third %q", len(loss), loss[2])
+	}
+	both := top.NftShape(true)
+	if len(both) != 5*2*3 || strings.Join(both[4], " ") != `ip netns exec sk99-pub nft add rule netdev soakp1 out numgen random mod 10000 < 100 dup to "p1"` {
+		t.Fatalf("nftables loss and duplication: %d commands, fifth %q", len(both), both[4])
+	}
+	top0 := top
+	top0.Shape.DuplicatePct = 0
+	if len(top0.NftShape(true)) != 3*2*3 {
+		t.Fatalf("no duplication asked, but a dup rule made")
 	}
 	if heal := top.Heal(); len(heal) != 2*2*3 {
 		t.Fatalf("heal has %d commands, want a qdisc and a table removed per end", len(heal))

@@ -161,13 +161,17 @@ func (t Topology) Netem() [][]string {
 	return cmds
 }
 
-// NftLoss is the fallback where the kernel has no netem (a minimal VM
-// kernel): nftables drops LossPct of what arrives on each WAN end. Delay,
-// reordering and duplication have no nftables equivalent; Run says so.
-func (t Topology) NftLoss() [][]string {
+// NftShape is the fallback where the kernel has no netem (a minimal VM
+// kernel): on each WAN end nftables drops LossPct of what arrives and, with
+// dup (the egress hook needs Linux 5.16), duplicates DuplicatePct of what
+// leaves. A copy passes the egress hook again and may be copied again, so
+// the rate is p/(1-p): 1.01 % for 1 %. Delay and reordering have no
+// nftables equivalent; Run says so.
+func (t Topology) NftShape(dup bool) [][]string {
 	var cmds [][]string
 	// numgen gives 0…9999: basis points keep fractional percentages.
-	bp := int(t.Shape.LossPct*100 + 0.5)
+	lossBP := int(t.Shape.LossPct*100 + 0.5)
+	dupBP := int(t.Shape.DuplicatePct*100 + 0.5)
 	for _, l := range t.wanLinks() {
 		for _, end := range [][2]string{{l.pubNS, l.pubIf}, {l.natNS, l.natIf}} {
 			in := func(rule string) {
@@ -175,7 +179,11 @@ func (t Topology) NftLoss() [][]string {
 			}
 			in("add table netdev soak" + end[1])
 			in(fmt.Sprintf("add chain netdev soak%s in { type filter hook ingress device %q priority 0 ; }", end[1], end[1]))
-			in(fmt.Sprintf("add rule netdev soak%s in numgen random mod 10000 < %d counter drop", end[1], bp))
+			in(fmt.Sprintf("add rule netdev soak%s in numgen random mod 10000 < %d counter drop", end[1], lossBP))
+			if dup && dupBP > 0 {
+				in(fmt.Sprintf("add chain netdev soak%s out { type filter hook egress device %q priority 0 ; }", end[1], end[1]))
+				in(fmt.Sprintf("add rule netdev soak%s out numgen random mod 10000 < %d dup to %q", end[1], dupBP, end[1]))
+			}
 		}
 	}
 	return cmds
