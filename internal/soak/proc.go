@@ -131,21 +131,14 @@ func newDaemon(p *proc, out io.ReadCloser, in io.WriteCloser, mail *atomic.Int64
 	d := &daemon{p: p, mail: mail, in: in, res: map[int]chan rpcAnswer{}}
 	go func() {
 		sc := bufio.NewScanner(out)
-		sc.Buffer(make([]byte, 1<<20), 8<<20)
+		sc.Buffer(make([]byte, 1<<20), maxLine)
 		for sc.Scan() {
-			var m struct {
-				ID     *int   `json:"id"`
-				Method string `json:"method"`
-				Params struct {
-					Count int64 `json:"count"`
-				} `json:"params"`
-				rpcAnswer
-			}
-			if json.Unmarshal(sc.Bytes(), &m) != nil {
+			m, err := parseLine(sc.Bytes())
+			if err != nil {
 				continue
 			}
 			if m.ID == nil {
-				if m.Method == "offlineMessages" {
+				if m.Method == "offlineMessages" && m.Params.Count > 0 {
 					d.mail.Add(m.Params.Count)
 				}
 				continue // other notifications: the harness polls instead
@@ -160,6 +153,36 @@ func newDaemon(p *proc, out io.ReadCloser, in io.WriteCloser, mail *atomic.Int64
 		}
 	}()
 	return d
+}
+
+// rpcLine is one line the daemon writes: a response (ID set) or a
+// notification (Method set).
+type rpcLine struct {
+	ID     *int   `json:"id"`
+	Method string `json:"method"`
+	Params struct {
+		Count int64 `json:"count"` // offlineMessages
+	} `json:"params"`
+	rpcAnswer
+}
+
+// maxLine bounds a line the harness reads from a daemon: a history page
+// of 1,000 messages of up to 16 KiB each, with room for their JSON.
+const maxLine = 32 << 20
+
+// parseLine decodes one line of the daemon's output.
+func parseLine(b []byte) (rpcLine, error) {
+	var m rpcLine
+	if len(b) > maxLine {
+		return m, fmt.Errorf("daemon line of %d bytes: over %d", len(b), maxLine)
+	}
+	if err := json.Unmarshal(b, &m); err != nil {
+		return m, fmt.Errorf("daemon line: %w", err)
+	}
+	if m.ID == nil && m.Method == "" {
+		return m, errors.New("daemon line: neither a response nor a notification")
+	}
+	return m, nil
 }
 
 // call makes one request and decodes its result into res (may be nil).

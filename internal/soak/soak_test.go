@@ -224,3 +224,65 @@ func TestResultLine(t *testing.T) {
 		t.Fatalf("line %q is not one line", line)
 	}
 }
+
+func TestParseLine(t *testing.T) {
+	for _, tc := range []struct {
+		line    string
+		wantErr bool
+		id      int // -1: a notification
+		code    string
+		count   int64
+	}{
+		{`{"jsonrpc":"2.0","id":3,"result":{"messageId":"ab"}}`, false, 3, "", 0},
+		{`{"jsonrpc":"2.0","id":4,"error":{"code":-32000,"message":"no","data":{"code":"not_contact"}}}`, false, 4, "not_contact", 0},
+		{`{"jsonrpc":"2.0","method":"offlineMessages","params":{"count":5,"from":["a"]}}`, false, -1, "", 5},
+		{`{"jsonrpc":"2.0"}`, true, 0, "", 0},
+		{`not json`, true, 0, "", 0},
+		{`{"id":"x"}`, true, 0, "", 0},
+	} {
+		m, err := parseLine([]byte(tc.line))
+		if (err != nil) != tc.wantErr {
+			t.Fatalf("parseLine(%s): %v, want error %v", tc.line, err, tc.wantErr)
+		}
+		if err != nil {
+			continue
+		}
+		if (tc.id < 0) != (m.ID == nil) || (m.ID != nil && *m.ID != tc.id) {
+			t.Fatalf("parseLine(%s): id %v, want %d", tc.line, m.ID, tc.id)
+		}
+		if code := ""; m.Error != nil {
+			code = m.Error.Data.Code
+			if code != tc.code {
+				t.Fatalf("parseLine(%s): code %q, want %q", tc.line, code, tc.code)
+			}
+		} else if tc.code != "" {
+			t.Fatalf("parseLine(%s): no error, want %q", tc.line, tc.code)
+		}
+		if m.Params.Count != tc.count {
+			t.Fatalf("parseLine(%s): count %d, want %d", tc.line, m.Params.Count, tc.count)
+		}
+	}
+}
+
+func FuzzParseLine(f *testing.F) {
+	f.Add([]byte(`{"jsonrpc":"2.0","id":3,"result":{}}`))
+	f.Add([]byte(`{"jsonrpc":"2.0","method":"offlineMessages","params":{"count":5}}`))
+	f.Add([]byte(`{"id":1,"error":{"message":"x","data":{"code":"y"}}}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		m, err := parseLine(b)
+		if err == nil && m.ID == nil && m.Method == "" {
+			t.Fatalf("parseLine(%q) accepted a line that is neither a response nor a notification", b)
+		}
+	})
+}
+
+func FuzzCounterPackets(f *testing.F) {
+	f.Add("numgen random mod 10000 < 100 counter packets 7 bytes 420 drop")
+	f.Add("counter packets 9223372036854775807 counter packets 9223372036854775807")
+	f.Add("counter packets -3")
+	f.Fuzz(func(t *testing.T, s string) {
+		if n := CounterPackets(s); n < 0 {
+			t.Fatalf("CounterPackets(%q) = %d, negative", s, n)
+		}
+	})
+}

@@ -207,7 +207,7 @@ func CounterPackets(listing string) int {
 	f := strings.Fields(listing)
 	for i := 0; i+2 < len(f); i++ {
 		if f[i] == "counter" && f[i+1] == "packets" {
-			if v, err := strconv.Atoi(f[i+2]); err == nil {
+			if v, err := strconv.Atoi(f[i+2]); err == nil && v >= 0 && n+v >= n {
 				n += v
 			}
 		}
