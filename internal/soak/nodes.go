@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 )
 
@@ -21,6 +22,10 @@ type node struct {
 	mu sync.Mutex
 	d  *daemon // nil while down
 	in bool    // signed in
+	// live is d's process, for a kill that must not wait for mu (a send
+	// in flight holds it); away is set while churn has the node offline.
+	live atomic.Pointer[proc]
+	away atomic.Bool
 }
 
 // start starts the daemon process (mu held).
@@ -31,6 +36,7 @@ func (n *node) start() error {
 		return fmt.Errorf("node %s: %w", n.user, err)
 	}
 	n.d = newDaemon(p, out, in, n.mail)
+	n.live.Store(p)
 	return nil
 }
 
@@ -40,6 +46,7 @@ func (n *node) down() {
 		n.d.stop()
 		n.d = nil
 		n.in = false
+		n.live.Store(nil)
 	}
 }
 
@@ -192,39 +199,61 @@ func (s *run) befriend(ctx context.Context) error {
 	return nil
 }
 
-// churnNodes takes a random node offline (a graceful stop) for 3–10 s
-// every Period/2 and brings it back, signed in, until ctx ends; messages
-// sent to it meanwhile go to its mailbox. It returns the offline spells.
-// A node offline when ctx ends is brought back under runCtx (the whole
+// churnNodes takes random nodes offline for 3–10 s each, one more every
+// Period/4 (so several are often away at once), until ctx ends; messages
+// sent to them meanwhile go to their mailboxes. Half the spells begin with
+// a graceful stop between two sends, half with a SIGKILL of the daemon
+// whenever it comes — in the middle of a send, too: a send that returned
+// must survive it. It returns the spells of each kind.
+// A node away when ctx ends is brought back under runCtx (the whole
 // run's), so an interrupt does not wait for its sign-in.
-func (s *run) churnNodes(ctx, runCtx context.Context) int {
+func (s *run) churnNodes(ctx, runCtx context.Context) (stops, kills int) {
 	rng := s.rngFor(3)
-	spells := 0
-	t := time.NewTicker(s.cfg.Period / 2)
+	t := time.NewTicker(s.cfg.Period / 4)
 	defer t.Stop()
+	var wg sync.WaitGroup
+	defer wg.Wait()
 	for {
 		select {
 		case <-ctx.Done():
-			return spells
+			return stops, kills
 		case <-t.C:
 		}
+		// Draw all three every time, so the plan's sequence does not
+		// depend on which nodes happened to be away.
 		n := s.nodes[rng.IntN(len(s.nodes))]
+		kill := rng.IntN(2) == 0
 		off := time.Duration(3000+rng.IntN(7000)) * time.Millisecond
-		n.mu.Lock()
-		n.down()
-		spells++
-		select {
-		case <-ctx.Done():
-		case <-time.After(off):
+		if !n.away.CompareAndSwap(false, true) {
+			continue
 		}
-		// Not ctx: bringing it back must finish even when the faults stop
-		// meanwhile.
-		upCtx, cancel := context.WithTimeout(runCtx, 3*time.Minute)
-		if err := n.up(upCtx); err != nil {
-			s.logf("bringing %s back: %v (tried again when healing)", n.user, err)
+		if kill {
+			kills++
+		} else {
+			stops++
 		}
-		cancel()
-		n.mu.Unlock()
+		wg.Go(func() {
+			defer n.away.Store(false)
+			if kill {
+				if p := n.live.Load(); p != nil {
+					syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
+				}
+			}
+			n.mu.Lock()
+			defer n.mu.Unlock()
+			n.down()
+			select {
+			case <-ctx.Done():
+			case <-time.After(off):
+			}
+			// Not ctx: bringing it back must finish even when the faults
+			// stop meanwhile.
+			upCtx, cancel := context.WithTimeout(runCtx, 3*time.Minute)
+			defer cancel()
+			if err := n.up(upCtx); err != nil {
+				s.logf("bringing %s back: %v (tried again when healing)", n.user, err)
+			}
+		})
 	}
 }
 

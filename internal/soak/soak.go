@@ -107,11 +107,12 @@ func (c *Config) defaults() error {
 type Faults struct {
 	SupernodeKills int    // SIGKILLs of a supernode (each restarted)
 	NodeOffline    int    // times a node went offline for a while (graceful stop, restart, sign-in)
+	NodeKills      int    // times a node's daemon was killed with SIGKILL (restart, sign-in)
 	Shaping        string // how the WAN links were shaped
 }
 
 // Total is every fault injected, counting the shaping of the links once.
-func (f Faults) Total() int { return f.SupernodeKills + f.NodeOffline + 1 }
+func (f Faults) Total() int { return f.SupernodeKills + f.NodeOffline + f.NodeKills + 1 }
 
 // Result is a finished run.
 type Result struct {
@@ -127,9 +128,9 @@ type Result struct {
 
 // Line is the one line a run prints.
 func (r Result) Line() string {
-	s := fmt.Sprintf("soak: sent %d, delivered %d (%d by mail), lost %d, duplicated %d, out of order %d; faults %d (supernode kills %d, nodes offline %d, links: %s",
+	s := fmt.Sprintf("soak: sent %d, delivered %d (%d by mail), lost %d, duplicated %d, out of order %d; faults %d (supernode kills %d, node kills %d, nodes offline %d, links: %s",
 		r.Sent, r.Delivered, r.ByMail, r.Lost, r.Duplicated, r.OutOfOrder, r.Faults.Total(), r.Faults.SupernodeKills,
-		r.Faults.NodeOffline, r.Faults.Shaping)
+		r.Faults.NodeKills, r.Faults.NodeOffline, r.Faults.Shaping)
 	if r.Dropped > 0 {
 		s += fmt.Sprintf(", %d packets dropped", r.Dropped)
 	}
@@ -262,7 +263,7 @@ func (s *run) soak(ctx context.Context) (Result, error) {
 	faultCtx, stopFaults := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	wg.Go(func() { res.Faults.SupernodeKills = s.killSupernodes(faultCtx) })
-	wg.Go(func() { res.Faults.NodeOffline = s.churnNodes(faultCtx, ctx) })
+	wg.Go(func() { res.Faults.NodeOffline, res.Faults.NodeKills = s.churnNodes(faultCtx, ctx) })
 	sent, refused := s.send(ctx)
 	stopFaults()
 	wg.Wait()
