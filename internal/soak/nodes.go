@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -342,40 +343,50 @@ func (s *run) healProcesses(ctx context.Context) error {
 	})
 }
 
-// history is the IDs of the chat messages from author in n's history with
-// author, oldest first, all pages.
-func (n *node) history(ctx context.Context, author string) ([]string, error) {
-	var ids []string
+// histMsg is a chat message as history shows it.
+type histMsg struct {
+	MessageID, From, Kind, State, Time string
+}
+
+// history is the chat messages from author (every one when author is
+// empty) in n's history with peer, oldest first, all pages.
+func (n *node) history(ctx context.Context, peer, author string) ([]histMsg, error) {
+	var msgs []histMsg
 	before := ""
 	for {
-		params := map[string]any{"with": author, "limit": 1000}
+		params := map[string]any{"with": peer, "limit": 1000}
 		if before != "" {
 			params["before"] = before
 		}
-		var r struct {
-			Messages []struct {
-				MessageID, From, Kind string
-			}
-		}
+		var r struct{ Messages []histMsg }
 		if err := n.d.call(ctx, "history", params, &r); err != nil {
 			return nil, err
 		}
-		var page []string
+		var page []histMsg
 		for _, m := range r.Messages {
-			if m.From == author && m.Kind == "" {
-				page = append(page, m.MessageID)
+			if (author == "" || m.From == author) && m.Kind == "" {
+				page = append(page, m)
 			}
 		}
-		ids = append(page, ids...)
+		msgs = append(page, msgs...)
 		if len(r.Messages) < 1000 {
-			return ids, nil
+			return msgs, nil
 		}
 		before = r.Messages[0].MessageID
 	}
 }
 
+func ids(ms []histMsg) []string {
+	var out []string
+	for _, m := range ms {
+		out = append(out, m.MessageID)
+	}
+	return out
+}
+
 // settle polls every recipient's history until nothing sent is missing or
-// Settle passes, and returns the final count.
+// Settle passes, and returns the final count; it describes every
+// direction that is not clean, for whoever reads the progress lines.
 func (s *run) settle(ctx context.Context, log sentLog) Counts {
 	byUser := map[string]*node{}
 	for _, n := range s.nodes {
@@ -384,17 +395,25 @@ func (s *run) settle(ctx context.Context, log sentLog) Counts {
 	deadline := time.Now().Add(s.cfg.Settle)
 	for {
 		var total Counts
-		for c, ids := range log {
+		dirty := map[Conv][]histMsg{}
+		for c, sent := range log {
 			n := byUser[c.To]
 			cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-			hist, err := n.history(cctx, c.From)
+			hist, err := n.history(cctx, c.From, c.From)
 			cancel()
 			if err != nil {
 				s.logf("history of %s with %s: %v", c.To, c.From, err)
 			}
-			total = total.Add(Check(ids, hist))
+			cnt := Check(sent, ids(hist))
+			if !cnt.Clean() {
+				dirty[c] = hist
+			}
+			total = total.Add(cnt)
 		}
 		if total.Lost == 0 || time.Now().After(deadline) || ctx.Err() != nil {
+			for c, hist := range dirty {
+				s.describe(ctx, c, log[c], hist, byUser[c.From])
+			}
 			return total
 		}
 		s.logf("settling: %d of %d delivered", total.Delivered, total.Sent)
@@ -403,4 +422,31 @@ func (s *run) settle(ctx context.Context, log sentLog) Counts {
 		case <-time.After(2 * time.Second):
 		}
 	}
+}
+
+// describe logs one direction that is not clean: what was sent (with its
+// state and time at the author), and what the recipient has.
+func (s *run) describe(ctx context.Context, c Conv, sent []string, got []histMsg, author *node) {
+	short := func(id string) string { return id[:min(8, len(id))] }
+	mine := map[string]histMsg{}
+	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	own, err := author.history(cctx, c.To, c.From)
+	cancel()
+	if err != nil {
+		s.logf("%s→%s: the author's history: %v", c.From, c.To, err)
+	}
+	for _, m := range own {
+		mine[m.MessageID] = m
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s→%s: %v\n  sent (state, time at the author):", c.From, c.To, Check(sent, ids(got)))
+	for _, id := range sent {
+		m := mine[id]
+		fmt.Fprintf(&b, " %s(%s %s)", short(id), m.State, m.Time)
+	}
+	b.WriteString("\n  recipient has:")
+	for _, m := range got {
+		fmt.Fprintf(&b, " %s(%s)", short(m.MessageID), m.Time)
+	}
+	s.logf("%s", b.String())
 }
