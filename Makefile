@@ -66,7 +66,8 @@ unit:
 	$(GO) test -count=1 -timeout 10m . ./app/... ./assets/... ./internal/...
 
 # soak runs the chaos soak (internal/soak) as root: namespaces, NAT
-# routers, shaped links, supernodes killed with SIGKILL; it prints one line
+# routers, shaped links, supernodes and nodes killed with SIGKILL, nodes
+# offline; it prints one line
 # and fails on anything lost, duplicated or reordered. SOAK_MESSAGES,
 # SOAK_SEED, SOAK_NODES (see internal/soak/cmd/eserver-soak). It runs the
 # built binary, not `go run`, so an interrupt reaches the harness, which

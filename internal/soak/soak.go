@@ -2,9 +2,12 @@
 // network in Linux network namespaces (a public segment with the auth
 // server and the supernodes, LANs behind NAT routers with the node
 // daemons), sends chat between random contact pairs while it shapes the
-// WAN links, takes recipients offline (so mail carries their messages) and
-// kills supernodes with SIGKILL, then heals everything, waits for the
-// network to settle and counts what was lost, duplicated or reordered.
+// WAN links, takes nodes offline — gracefully, or by SIGKILL of the daemon
+// at any moment — so mail carries their messages, and kills supernodes
+// with SIGKILL; then it heals everything, waits (bounded) for the network
+// to settle and counts what was lost, duplicated or reordered: every
+// message whose send returned must be in its recipient's history exactly
+// once, in the order its author sent it.
 //
 // It drives the real binaries (eserver-auth, eserver-supernode,
 // eserver-node daemon) as processes, the way an operator and a bot would,

@@ -6,7 +6,8 @@
 //
 // The environment sets the run: SOAK_MESSAGES (300), SOAK_SEED (1),
 // SOAK_NODES (12), SOAK_SUPERNODES (3), SOAK_LANS (3), SOAK_PERIOD (10s:
-// a supernode is killed that often), SOAK_RATE (20 messages/s),
+// a supernode is killed that often, a node goes away every quarter of
+// it), SOAK_RATE (10 messages/s),
 // SOAK_SETTLE (2m: how long the healed network may take to deliver),
 // SOAK_KEEP=1 keeps the temporary directory (logs, databases). The same
 // SOAK_SEED and SOAK_MESSAGES give the same plan.
