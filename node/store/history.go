@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"hash"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -502,13 +503,71 @@ func (w *messageWriter) prepare(st **sql.Stmt, query string) error {
 // message already stored under (Peer, ID) is left alone and added is false;
 // without, it is an error.
 func (w *messageWriter) add(m *Message, dedup bool) (added bool, err error) {
-	if !validEntry(m.Kind) {
-		return false, fmt.Errorf("unknown history entry kind %q", m.Kind)
-	}
-	body, err := w.k.seal(m)
+	sm, err := w.k.prepareMessage(w.tok, m)
 	if err != nil {
 		return false, err
 	}
+	return w.addPrepared(&sm, dedup)
+}
+
+// preparedMessage is a message sealed and tokenized, ready to be written:
+// the work of an insert that needs no database, which a batch does before
+// its transaction, on every core.
+type preparedMessage struct {
+	m     *Message
+	body  []byte // sealed text
+	terms string // its row of the index
+}
+
+func (k *historyKeys) prepareMessage(tok *tokenizer, m *Message) (preparedMessage, error) {
+	if !validEntry(m.Kind) {
+		return preparedMessage{}, fmt.Errorf("unknown history entry kind %q", m.Kind)
+	}
+	body, err := k.seal(m)
+	if err != nil {
+		return preparedMessage{}, err
+	}
+	return preparedMessage{m: m, body: body, terms: tok.terms(m.Peer, searchable(m))}, nil
+}
+
+// prepareBatchMin is the smallest share of a batch worth a goroutine.
+const prepareBatchMin = 64
+
+// prepareMessages prepares ms (every field set) on up to GOMAXPROCS
+// goroutines, which all end before it returns.
+func (k *historyKeys) prepareMessages(ms []Message) ([]preparedMessage, error) {
+	out := make([]preparedMessage, len(ms))
+	workers := min(runtime.GOMAXPROCS(0), (len(ms)+prepareBatchMin-1)/prepareBatchMin)
+	if workers < 1 {
+		workers = 1
+	}
+	errs := make([]error, workers)
+	var wg sync.WaitGroup
+	per := (len(ms) + workers - 1) / workers
+	for i := range workers {
+		lo, hi := i*per, min((i+1)*per, len(ms))
+		wg.Go(func() {
+			tok := k.tokenizer()
+			for j := lo; j < hi; j++ {
+				sm, err := k.prepareMessage(tok, &ms[j])
+				if err != nil {
+					errs[i] = fmt.Errorf("message %q with %q: %w", ms[j].ID, ms[j].Peer, err)
+					return
+				}
+				out[j] = sm
+			}
+		})
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// addPrepared stores a prepared message as add does.
+func (w *messageWriter) addPrepared(sm *preparedMessage, dedup bool) (added bool, err error) {
+	m := sm.m
 	st := &w.strict
 	q := `INSERT INTO messages (id, peer, outgoing, text, body, time, state, sender, kind) VALUES (?, ?, ?, '', ?, ?, ?, ?, ?)`
 	if dedup {
@@ -518,7 +577,7 @@ func (w *messageWriter) add(m *Message, dedup bool) (added bool, err error) {
 	if err := w.prepare(st, q); err != nil {
 		return false, err
 	}
-	res, err := (*st).Exec(m.ID, m.Peer, m.Outgoing, body, nanos(m.Time), m.State, m.Sender, m.Kind)
+	res, err := (*st).Exec(m.ID, m.Peer, m.Outgoing, sm.body, nanos(m.Time), m.State, m.Sender, m.Kind)
 	if err != nil {
 		return false, err
 	}
@@ -529,14 +588,18 @@ func (w *messageWriter) add(m *Message, dedup bool) (added bool, err error) {
 	if err != nil {
 		return false, err
 	}
-	return true, w.indexText(seq, m.Peer, searchable(m))
+	return true, w.indexTerms(seq, sm.terms)
 }
 
 func (w *messageWriter) indexText(seq int64, peer, text string) error {
+	return w.indexTerms(seq, w.tok.terms(peer, text))
+}
+
+func (w *messageWriter) indexTerms(seq int64, terms string) error {
 	if err := w.prepare(&w.index, `INSERT INTO messages_index (rowid, tokens) VALUES (?, ?)`); err != nil {
 		return err
 	}
-	if _, err := w.index.Exec(seq, w.tok.terms(peer, text)); err != nil {
+	if _, err := w.index.Exec(seq, terms); err != nil {
 		return fmt.Errorf("indexing message: %w", err)
 	}
 	return nil
