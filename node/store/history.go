@@ -256,8 +256,8 @@ func (t *tokenizer) wordTokens(dst []indexToken, w string) []indexToken {
 // terms returns the index's value for a message with peer saying text:
 // the keyed token of each distinct word and of each distinct prefix of
 // 1..prefixMax characters of a word, and the token of its conversation
-// (conversationToken), sorted by token, so that the index keeps no trace of
-// word order.
+// (conversationToken), sorted by the tokens' bits, so that the index keeps
+// no trace of word order.
 //
 // Words repeat (a history's vocabulary is small beside its length), so a
 // word's tokens come from the cache when they can: the five HMACs per word
