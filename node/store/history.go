@@ -35,8 +35,8 @@ import (
 // Go (tokenize), and FTS5 is given, for each distinct word, only a keyed
 // token — HMAC-SHA256 under a second derived key, cut to indexTokenLen
 // base32 characters — plus keyed tokens of its first 1..prefixMax
-// characters, as one sorted bag per message (detail=none: no positions, so
-// no word order). A query is mapped to the same tokens; the candidates
+// characters and one of the message's conversation, as one sorted bag per
+// message (detail=none: no positions, so no word order). A query is mapped to the same tokens; the candidates
 // FTS5 returns are opened and checked against the query in Go (matchText:
 // phrases, prefixes longer than prefixMax, token collisions), which also
 // places the highlights. The file therefore holds no word of any message,
