@@ -3,6 +3,7 @@ package store
 import (
 	"database/sql"
 	"fmt"
+	"slices"
 	"time"
 )
 
@@ -29,19 +30,28 @@ func (s *Store) AddIncomingBatch(ms []Message) (inserted []bool, err error) {
 		return nil, fmt.Errorf("store: add incoming batch of %d: %w", len(ms), err)
 	}
 	now := time.Now()
+	ms = slices.Clone(ms) // the defaults below are not the caller's
+	for i := range ms {
+		if ms[i].State == "" {
+			ms[i].State = StateReceived
+		}
+		if ms[i].Time.IsZero() {
+			ms[i].Time = now
+		}
+	}
+	// Sealing and tokenizing need no database: done first, on every core,
+	// they keep the transaction (and the one writer) to SQLite's own work.
+	prepared, err := k.prepareMessages(ms)
+	if err != nil {
+		return nil, fmt.Errorf("store: add incoming batch of %d: %w", len(ms), err)
+	}
 	inserted = make([]bool, len(ms))
 	err = s.db.Tx(func(tx *sql.Tx) error {
 		w := newMessageWriter(tx, k)
 		defer w.close()
-		for i, m := range ms {
-			if m.State == "" {
-				m.State = StateReceived
-			}
-			if m.Time.IsZero() {
-				m.Time = now
-			}
-			if inserted[i], err = w.add(&m, true); err != nil {
-				return fmt.Errorf("insert %q from %q: %w", m.ID, m.Peer, err)
+		for i := range prepared {
+			if inserted[i], err = w.addPrepared(&prepared[i], true); err != nil {
+				return fmt.Errorf("insert %q from %q: %w", ms[i].ID, ms[i].Peer, err)
 			}
 		}
 		return nil

@@ -8,13 +8,14 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"database/sql"
-	"encoding/base32"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"hash"
+	"runtime"
 	"slices"
 	"strings"
+	"sync"
 	"unicode"
 	"unicode/utf8"
 
@@ -34,8 +35,8 @@ import (
 // Go (tokenize), and FTS5 is given, for each distinct word, only a keyed
 // token — HMAC-SHA256 under a second derived key, cut to indexTokenLen
 // base32 characters — plus keyed tokens of its first 1..prefixMax
-// characters, as one sorted bag per message (detail=none: no positions, so
-// no word order). A query is mapped to the same tokens; the candidates
+// characters and one of the message's conversation, as one sorted bag per
+// message (detail=none: no positions, so no word order). A query is mapped to the same tokens; the candidates
 // FTS5 returns are opened and checked against the query in Go (matchText:
 // phrases, prefixes longer than prefixMax, token collisions), which also
 // places the highlights. The file therefore holds no word of any message,
@@ -78,15 +79,16 @@ const (
 // killed half way resumes where it stopped. A variable for tests.
 var sealBatch = 1000
 
-// tokenEncoding is lower-case base32, which FTS5's ascii tokenizer keeps as
+// tokenAlphabet is lower-case base32, which FTS5's ascii tokenizer keeps as
 // one token.
-var tokenEncoding = base32.NewEncoding("abcdefghijklmnopqrstuvwxyz234567").WithPadding(base32.NoPadding)
+const tokenAlphabet = "abcdefghijklmnopqrstuvwxyz234567"
 
 // historyKeys are the keys Unlock derives from the storage key.
 type historyKeys struct {
 	text  cipher.AEAD // seals message bodies
 	index []byte      // HMAC key of index tokens
 	check []byte      // MAC stored in storage_key_check
+	words tokenCache  // index tokens of recent words
 }
 
 func deriveHistoryKeys(storageKey []byte) (*historyKeys, error) {
@@ -184,69 +186,157 @@ func (k *historyKeys) keyCheck() []byte {
 
 // tokenizer makes index tokens; it is not safe for concurrent use.
 type tokenizer struct {
-	mac hash.Hash
-	sum []byte
-	buf []byte
+	mac   hash.Hash
+	sum   []byte
+	buf   []byte
+	cache *tokenCache
+	toks  []indexToken // terms' scratch
+
+	// The last conversation's token: a batch is mostly one conversation.
+	peer    string
+	peerTok indexToken
+	peerSet bool
 }
 
 func (k *historyKeys) tokenizer() *tokenizer {
-	return &tokenizer{mac: hmac.New(sha256.New, k.index)}
+	return &tokenizer{mac: hmac.New(sha256.New, k.index), cache: &k.words}
 }
 
+// indexToken is one keyed token: the first indexTokenLen*5 bits of its
+// MAC, which FTS5 sees as indexTokenLen base32 characters (appendToken). An
+// integer sorts and compares faster than the characters.
+type indexToken uint64
+
 // token is the keyed token of s as a kind of term — 'w' for a whole word,
-// 'p' for a prefix — appended to dst. The kind is MACed with the text, so a
-// word and an equal prefix of a longer word ("lunch" in "lunchtime") get
-// unrelated tokens: a whole-word query does not match longer words.
-func (t *tokenizer) token(dst []byte, kind byte, s string) []byte {
+// 'p' for a prefix. The kind is MACed with the text, so a word and an
+// equal prefix of a longer word ("lunch" in "lunchtime") get unrelated
+// tokens: a whole-word query does not match longer words.
+func (t *tokenizer) token(kind byte, s string) indexToken {
 	t.mac.Reset()
 	t.buf = append(append(t.buf[:0], kind), s...)
 	t.mac.Write(t.buf)
 	t.sum = t.mac.Sum(t.sum[:0])
-	var enc [16]byte
-	tokenEncoding.Encode(enc[:], t.sum[:10]) // 80 bits, of which indexTokenLen*5 are kept
-	return append(dst, enc[:indexTokenLen]...)
+	return indexToken(binary.BigEndian.Uint64(t.sum) >> (64 - 5*indexTokenLen))
 }
 
-// terms returns the index's value for text: the keyed token of each
-// distinct word and of each distinct prefix of 1..prefixMax characters of a
-// word, sorted by token, so that the index keeps no trace of word order.
-func (t *tokenizer) terms(text string) string {
+// conversationToken is the token every message with peer is indexed under
+// besides its words, so that a search within one conversation is an AND of
+// two doclists in FTS5, which skips from one match to the next, instead of
+// a walk over every match of a common word in all conversations, most of
+// them dropped by the peer filter. It reveals nothing the messages table
+// does not show in the clear: which rows share a peer.
+func (t *tokenizer) conversationToken(peer string) indexToken {
+	if peer != t.peer || !t.peerSet {
+		t.peer, t.peerTok, t.peerSet = peer, t.token('c', peer), true
+	}
+	return t.peerTok
+}
+
+// appendToken appends tok as FTS5 is given it: indexTokenLen characters of
+// tokenEncoding's alphabet, as base32 of the MAC's bytes begins.
+func appendToken(dst []byte, tok indexToken) []byte {
+	for i := indexTokenLen - 1; i >= 0; i-- {
+		dst = append(dst, tokenAlphabet[tok>>(5*i)&31])
+	}
+	return dst
+}
+
+// wordTokens appends to dst the tokens a word is indexed under: its own
+// and those of its first 1..prefixMax characters.
+func (t *tokenizer) wordTokens(dst []indexToken, w string) []indexToken {
+	dst = append(dst, t.token('w', w))
+	for i, r := 0, 0; i < len(w) && r < prefixMax; r++ {
+		_, size := utf8.DecodeRuneInString(w[i:])
+		i += size
+		dst = append(dst, t.token('p', w[:i]))
+	}
+	return dst
+}
+
+// terms returns the index's value for a message with peer saying text:
+// the keyed token of each distinct word and of each distinct prefix of
+// 1..prefixMax characters of a word, and the token of its conversation
+// (conversationToken), sorted by the tokens' bits, so that the index keeps
+// no trace of word order.
+//
+// Words repeat (a history's vocabulary is small beside its length), so a
+// word's tokens come from the cache when they can: the five HMACs per word
+// were most of an insert's cost.
+func (t *tokenizer) terms(peer, text string) string {
 	words := tokenize(text)
-	seen := make(map[string]bool, len(words)*(prefixMax+1))
-	var toks []string
-	add := func(kind byte, s string) {
-		key := string(kind) + s
-		if !seen[key] {
-			seen[key] = true
-			toks = append(toks, string(t.token(nil, kind, s)))
-		}
-	}
+	toks := append(t.toks[:0], t.conversationToken(peer))
+	t.cache.mu.Lock()
 	for _, w := range words {
-		add('w', w.norm)
-		for i, r := 0, 0; i < len(w.norm) && r < prefixMax; r++ {
-			_, size := utf8.DecodeRuneInString(w.norm[i:])
-			i += size
-			add('p', w.norm[:i])
+		if c, ok := t.cache.m[w.norm]; ok {
+			toks = append(toks, c...)
+			continue
 		}
+		n := len(toks)
+		toks = t.wordTokens(toks, w.norm)
+		t.cache.put(w.norm, toks[n:])
 	}
+	t.cache.mu.Unlock()
 	slices.Sort(toks)
-	return strings.Join(toks, " ")
+	toks = slices.Compact(toks)
+	t.toks = toks
+	if len(toks) == 0 {
+		return ""
+	}
+	b := make([]byte, 0, len(toks)*(indexTokenLen+1))
+	for i := range toks {
+		if i > 0 {
+			b = append(b, ' ')
+		}
+		b = appendToken(b, toks[i])
+	}
+	return string(b)
+}
+
+// tokenCache maps recent words to their index tokens (wordTokens). It holds
+// words of the history in memory, as the unlocked store does anyway, and
+// goes with the keys when the store is locked.
+type tokenCache struct {
+	mu sync.Mutex
+	m  map[string][]indexToken
+}
+
+// Bounds of the token cache: at most tokenCacheWords words (about 100 bytes
+// each with their tokens, so a few MB), of at most tokenCacheWordBytes
+// bytes; when full it starts again empty, which costs the HMACs of the
+// words in use once more and needs no bookkeeping per hit.
+const (
+	tokenCacheWords     = 1 << 15
+	tokenCacheWordBytes = 64
+)
+
+// put remembers w's tokens; the caller holds mu.
+func (c *tokenCache) put(w string, toks []indexToken) {
+	if len(w) > tokenCacheWordBytes {
+		return
+	}
+	if c.m == nil || len(c.m) >= tokenCacheWords {
+		c.m = make(map[string][]indexToken, 1024)
+	}
+	c.m[strings.Clone(w)] = slices.Clone(toks)
 }
 
 // matchExpr is the FTS5 query for phrases (see parseQuery): every word's
 // token, and for the last phrase's last word the token of its first (up to)
-// prefixMax characters. Tokens are base32, so nothing of the user's text
+// prefixMax characters; with a peer, its conversation's token too. Tokens are base32, so nothing of the user's text
 // reaches FTS5's syntax. The index keeps no positions, so the expression
 // finds candidates that hold the words anywhere; matchText decides.
-func (t *tokenizer) matchExpr(phrases [][]string) string {
+func (t *tokenizer) matchExpr(phrases [][]string, peer string) string {
 	var b strings.Builder
 	tok := func(kind byte, s string) {
 		if b.Len() > 0 {
 			b.WriteByte(' ')
 		}
 		b.WriteByte('"')
-		b.Write(t.token(nil, kind, s))
+		b.Write(appendToken(nil, t.token(kind, s)))
 		b.WriteByte('"')
+	}
+	if peer != "" {
+		tok('c', peer)
 	}
 	for i, ph := range phrases {
 		for j, w := range ph {
@@ -413,13 +503,71 @@ func (w *messageWriter) prepare(st **sql.Stmt, query string) error {
 // message already stored under (Peer, ID) is left alone and added is false;
 // without, it is an error.
 func (w *messageWriter) add(m *Message, dedup bool) (added bool, err error) {
-	if !validEntry(m.Kind) {
-		return false, fmt.Errorf("unknown history entry kind %q", m.Kind)
-	}
-	body, err := w.k.seal(m)
+	sm, err := w.k.prepareMessage(w.tok, m)
 	if err != nil {
 		return false, err
 	}
+	return w.addPrepared(&sm, dedup)
+}
+
+// preparedMessage is a message sealed and tokenized, ready to be written:
+// the work of an insert that needs no database, which a batch does before
+// its transaction, on every core.
+type preparedMessage struct {
+	m     *Message
+	body  []byte // sealed text
+	terms string // its row of the index
+}
+
+func (k *historyKeys) prepareMessage(tok *tokenizer, m *Message) (preparedMessage, error) {
+	if !validEntry(m.Kind) {
+		return preparedMessage{}, fmt.Errorf("unknown history entry kind %q", m.Kind)
+	}
+	body, err := k.seal(m)
+	if err != nil {
+		return preparedMessage{}, err
+	}
+	return preparedMessage{m: m, body: body, terms: tok.terms(m.Peer, searchable(m))}, nil
+}
+
+// prepareBatchMin is the smallest share of a batch worth a goroutine.
+const prepareBatchMin = 64
+
+// prepareMessages prepares ms (every field set) on up to GOMAXPROCS
+// goroutines, which all end before it returns.
+func (k *historyKeys) prepareMessages(ms []Message) ([]preparedMessage, error) {
+	out := make([]preparedMessage, len(ms))
+	workers := min(runtime.GOMAXPROCS(0), (len(ms)+prepareBatchMin-1)/prepareBatchMin)
+	if workers < 1 {
+		workers = 1
+	}
+	errs := make([]error, workers)
+	var wg sync.WaitGroup
+	per := (len(ms) + workers - 1) / workers
+	for i := range workers {
+		lo, hi := i*per, min((i+1)*per, len(ms))
+		wg.Go(func() {
+			tok := k.tokenizer()
+			for j := lo; j < hi; j++ {
+				sm, err := k.prepareMessage(tok, &ms[j])
+				if err != nil {
+					errs[i] = fmt.Errorf("message %q with %q: %w", ms[j].ID, ms[j].Peer, err)
+					return
+				}
+				out[j] = sm
+			}
+		})
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// addPrepared stores a prepared message as add does.
+func (w *messageWriter) addPrepared(sm *preparedMessage, dedup bool) (added bool, err error) {
+	m := sm.m
 	st := &w.strict
 	q := `INSERT INTO messages (id, peer, outgoing, text, body, time, state, sender, kind) VALUES (?, ?, ?, '', ?, ?, ?, ?, ?)`
 	if dedup {
@@ -429,7 +577,7 @@ func (w *messageWriter) add(m *Message, dedup bool) (added bool, err error) {
 	if err := w.prepare(st, q); err != nil {
 		return false, err
 	}
-	res, err := (*st).Exec(m.ID, m.Peer, m.Outgoing, body, nanos(m.Time), m.State, m.Sender, m.Kind)
+	res, err := (*st).Exec(m.ID, m.Peer, m.Outgoing, sm.body, nanos(m.Time), m.State, m.Sender, m.Kind)
 	if err != nil {
 		return false, err
 	}
@@ -440,14 +588,18 @@ func (w *messageWriter) add(m *Message, dedup bool) (added bool, err error) {
 	if err != nil {
 		return false, err
 	}
-	return true, w.indexText(seq, searchable(m))
+	return true, w.indexTerms(seq, sm.terms)
 }
 
-func (w *messageWriter) indexText(seq int64, text string) error {
+func (w *messageWriter) indexText(seq int64, peer, text string) error {
+	return w.indexTerms(seq, w.tok.terms(peer, text))
+}
+
+func (w *messageWriter) indexTerms(seq int64, terms string) error {
 	if err := w.prepare(&w.index, `INSERT INTO messages_index (rowid, tokens) VALUES (?, ?)`); err != nil {
 		return err
 	}
-	if _, err := w.index.Exec(seq, w.tok.terms(text)); err != nil {
+	if _, err := w.index.Exec(seq, terms); err != nil {
 		return fmt.Errorf("indexing message: %w", err)
 	}
 	return nil
@@ -475,6 +627,11 @@ func (s *Store) unlockHistory(secrets cipher.AEAD, k *historyKeys) error {
 	})
 	if err != nil {
 		return fmt.Errorf("checking the storage key: %w", err)
+	}
+	// Before sealing: the rows sealed below are indexed as they are, and
+	// must not be indexed twice.
+	if err := s.reindexHistory(k); err != nil {
+		return fmt.Errorf("indexing history again: %w", err)
 	}
 	var pending int
 	if err := s.db.QueryRow(`SELECT count(*) FROM history_unsealed`).Scan(&pending); err != nil {
@@ -511,6 +668,99 @@ func (s *Store) unlockHistory(secrets cipher.AEAD, k *historyKeys) error {
 		return fmt.Errorf("sealing history: %w", err)
 	}
 	return nil
+}
+
+// reindexBatch is how many rows reindexHistory indexes per transaction. A
+// variable for tests.
+var reindexBatch = 2000
+
+// reindexBatchHook, when set (by tests), is called after each committed
+// batch of reindexHistory with the number of rows it indexed.
+var reindexBatchHook func(n int)
+
+// reindexHistory indexes every sealed row again after migration 018 emptied
+// the index, in batches, each committed with the seq it reached.
+func (s *Store) reindexHistory(k *historyKeys) error {
+	for {
+		n, err := s.reindexRows(k)
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			return nil
+		}
+		if reindexBatchHook != nil {
+			reindexBatchHook(n)
+		}
+	}
+}
+
+// reindexRows indexes up to reindexBatch sealed rows after the mark, moves
+// the mark past them, and drops it when none are left. It returns how many
+// rows it read.
+//
+// A row whose body does not open (damaged, or a key mix-up a test makes)
+// is indexed under its conversation only: no search word can find it,
+// which is what searching it would give anyway, and one bad row must not
+// keep a user from signing in.
+func (s *Store) reindexRows(k *historyKeys) (int, error) {
+	n := 0
+	err := s.db.Tx(func(tx *sql.Tx) error {
+		var after int64
+		err := tx.QueryRow(`SELECT after FROM history_reindex WHERE id = 1`).Scan(&after)
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		rows, err := tx.Query(`SELECT seq, `+messageColumns+` FROM messages
+			WHERE seq > ? AND body IS NOT NULL ORDER BY seq LIMIT ?`, after, reindexBatch)
+		if err != nil {
+			return err
+		}
+		type row struct {
+			seq  int64
+			peer string
+			text string
+		}
+		var rs []row
+		for rows.Next() {
+			var r row
+			var m Message
+			var t int64
+			var body []byte
+			if err := rows.Scan(&r.seq, &m.ID, &m.Peer, &m.Outgoing, &body, &t, &m.State, &m.Sender, &m.Kind); err != nil {
+				rows.Close()
+				return err
+			}
+			m.Time = fromNanos(t)
+			r.peer = m.Peer
+			if k.open(&m, body) == nil {
+				r.text = searchable(&m)
+			}
+			rs = append(rs, r)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		if len(rs) == 0 {
+			_, err := tx.Exec(`DELETE FROM history_reindex`)
+			return err
+		}
+		w := newMessageWriter(tx, k)
+		defer w.close()
+		for _, r := range rs {
+			if err := w.indexText(r.seq, r.peer, r.text); err != nil {
+				return err
+			}
+		}
+		n = len(rs)
+		_, err = tx.Exec(`UPDATE history_reindex SET after = ? WHERE id = 1`, rs[len(rs)-1].seq)
+		return err
+	})
+	return n, err
 }
 
 // sealBatchHook, when set (by tests), is called after each committed batch
@@ -561,7 +811,7 @@ func (s *Store) sealBatch(k *historyKeys) (int, error) {
 			if _, err := upd.Exec(body, p.seq); err != nil {
 				return err
 			}
-			if err := w.indexText(p.seq, p.m.Text); err != nil {
+			if err := w.indexText(p.seq, p.m.Peer, p.m.Text); err != nil {
 				return err
 			}
 		}

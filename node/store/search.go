@@ -79,7 +79,7 @@ func (s *Store) Search(ctx context.Context, q SearchQuery) ([]SearchHit, error) 
 	if err != nil {
 		return nil, fmt.Errorf("store: search %q: %w", q.Text, err)
 	}
-	match := k.tokenizer().matchExpr(phrases)
+	match := k.tokenizer().matchExpr(phrases, q.Peer)
 	limit := q.Limit
 	switch {
 	case limit <= 0:
@@ -102,6 +102,10 @@ func (s *Store) Search(ctx context.Context, q SearchQuery) ([]SearchHit, error) 
 	// the descending order itself, so rows come newest first as they are
 	// found, and a window stops being read once the page is full. No SQL
 	// LIMIT: a candidate the check in Go drops must not cost a hit.
+	// Within one conversation the match expression holds its token too
+	// (conversationToken), so FTS5 skips to the conversation's matches;
+	// the peer test stays as the check that a token collision cannot
+	// pass.
 	sqlText := `SELECT m.seq, m.id, m.peer, m.outgoing, m.body, m.time, m.state, m.sender, m.kind
 		FROM messages_index CROSS JOIN messages AS m ON m.seq = messages_index.rowid
 		WHERE messages_index MATCH ? AND messages_index.rowid >= ? AND messages_index.rowid < ?`
@@ -197,6 +201,10 @@ func parseQuery(text string) ([][]string, error) {
 // search matches as it did when FTS5 split the text itself. Invalid UTF-8
 // decodes as U+FFFD, a symbol, so it is a separator here.
 func isTokenRune(r rune) bool {
+	if r < utf8.RuneSelf {
+		// ASCII, most of most text: only letters and digits.
+		return 'a' <= r|0x20 && r|0x20 <= 'z' || '0' <= r && r <= '9'
+	}
 	return unicode.IsLetter(r) || unicode.IsNumber(r) || unicode.Is(unicode.Co, r) || unicode.Is(unicode.Mn, r)
 }
 
