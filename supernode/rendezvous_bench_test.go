@@ -124,13 +124,24 @@ func pingOnce(ctx context.Context, h host.Host, p peer.ID) error {
 
 // BenchmarkPresenceLookup measures a lookup of 50 contacts (each allowed
 // the asker to see its record) against a ping to the same supernode, over
-// the same connection in the same run: "ping" is the baseline, "lookup50"
-// the whole lookup as a node makes it (request, the rendezvous's checks
-// and answer, the node's verification of every ticket and record) and
-// "server" the rendezvous's share alone without the network.
+// the same connection in the same run. "ping" is the baseline; "lookup50"
+// a lookup as a node makes it again and again (its Known holds the last
+// answers, so the rendezvous answers them unchanged); "lookup50-first" the
+// first lookup, every entry sent and verified (records and tickets are
+// remembered once verified, as they are in a node); "server" and
+// "server-unchanged" the rendezvous's share of each without the network.
 func BenchmarkPresenceLookup(b *testing.B) {
 	pb := newPresenceBench(b)
 	ctx := context.Background()
+	lookup := func(b *testing.B, c client.Rendezvous) {
+		fs, err := c.Lookup(ctx, pb.asker, pb.rvh.ID(), pb.ticket, pb.names)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if len(fs) != presenceContacts || len(fs[0].Addrs.Addrs) == 0 {
+			b.Fatalf("found %d contacts, want %d with addresses", len(fs), presenceContacts)
+		}
+	}
 	b.Run("ping", func(b *testing.B) {
 		for b.Loop() {
 			if err := pingOnce(ctx, pb.asker, pb.rvh.ID()); err != nil {
@@ -139,25 +150,38 @@ func BenchmarkPresenceLookup(b *testing.B) {
 		}
 	})
 	b.Run("lookup50", func(b *testing.B) {
+		c := pb.lookup
+		c.Known = &client.Known{}
+		lookup(b, c)
 		for b.Loop() {
-			fs, err := pb.lookup.Lookup(ctx, pb.asker, pb.rvh.ID(), pb.ticket, pb.names)
-			if err != nil {
-				b.Fatal(err)
-			}
-			if len(fs) != presenceContacts || len(fs[0].Addrs.Addrs) == 0 {
-				b.Fatalf("found %d contacts, want %d with addresses", len(fs), presenceContacts)
-			}
+			lookup(b, c)
+		}
+	})
+	b.Run("lookup50-first", func(b *testing.B) {
+		for b.Loop() {
+			lookup(b, pb.lookup)
 		}
 	})
 	tokens := make([][]byte, len(pb.names))
 	for i, n := range pb.names {
 		tokens[i] = pb.lookup.Tokens[n]
 	}
-	b.Run("server", func(b *testing.B) {
-		for b.Loop() {
-			if resp := pb.rv.lookup(pb.names, tokens, time.Now()); len(resp.Entries) != presenceContacts {
-				b.Fatalf("answered %d entries", len(resp.Entries))
+	first := pb.rv.lookup(pb.names, tokens, nil, time.Now())
+	known := make([][]byte, len(first.Entries))
+	for i, e := range first.Entries {
+		tag := client.EntryTag(e)
+		known[i] = tag[:]
+	}
+	for _, bc := range []struct {
+		name  string
+		known [][]byte
+	}{{"server", nil}, {"server-unchanged", known}} {
+		b.Run(bc.name, func(b *testing.B) {
+			for b.Loop() {
+				if resp := pb.rv.lookup(pb.names, tokens, bc.known, time.Now()); len(resp.Entries) != presenceContacts {
+					b.Fatalf("answered %d entries", len(resp.Entries))
+				}
 			}
-		}
-	})
+		})
+	}
 }
