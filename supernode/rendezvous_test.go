@@ -500,6 +500,8 @@ func FuzzRendezvousRequest(f *testing.F) {
 	}
 	f.Add(frame(f, &wire.RendezvousRequest{Kind: &wire.RendezvousRequest_Publish{Publish: &wire.Publish{Ticket: st, PeerRecord: rec}}}))
 	f.Add(frame(f, &wire.RendezvousRequest{Kind: &wire.RendezvousRequest_Lookup{Lookup: &wire.Lookup{Ticket: st, Usernames: []string{"alice", "bob"}}}}))
+	f.Add(frame(f, &wire.RendezvousRequest{Kind: &wire.RendezvousRequest_Lookup{Lookup: &wire.Lookup{Ticket: st, Usernames: []string{"alice", "bob"},
+		Tokens: [][]byte{[]byte("token-for-bob-16"), nil}, Known: [][]byte{make([]byte, wire.RendezvousTagSize), {1, 2}}}}}))
 	f.Add(frame(f, &wire.RendezvousRequest{}))
 	f.Add([]byte{2, 0, 0})
 	f.Add(binary.AppendUvarint(nil, wire.MaxRendezvousFrame+1))
