@@ -90,31 +90,47 @@ type MailboxConfig struct {
 type Mailbox struct {
 	cfg MailboxConfig
 	log *slog.Logger
-	db  *mailDB
+	db  *mailDB // with its group commit of puts and acks
 
-	lim   *buckets // per sender (account), for puts
-	bytes *buckets // per sender (account): bytes put, refilled over the TTL
-
-	// sns is the live supernodes as Supernodes last said; nil: unknown.
-	snMu sync.Mutex
-	sns  []peer.ID
+	senders mailSenders
+	homes   mailHomes
+	owners  mailOwners
 
 	listen *pipeline.Listener
 	rpc    *pipeline.Service[*wire.MailboxRequest, *wire.MailboxResponse]
+	bg     mailBackground
 
-	// The sweeper and the refresher of sns run until stop is cancelled;
-	// swept and refreshed are closed when they end.
+	stats mbStats // counters for Stats (metrics.go)
+}
+
+// mailSenders are the per-sender (account) limits on puts.
+type mailSenders struct {
+	lim   *buckets // puts
+	bytes *buckets // bytes put, refilled over the TTL
+}
+
+// mailHomes is the live supernodes as MailboxConfig.Supernodes last said;
+// sns nil: unknown.
+type mailHomes struct {
+	mu  sync.Mutex
+	sns []peer.ID
+}
+
+// mailOwners remembers, per mailbox, the peer that last fetched it, so a
+// put can tell that owner to fetch at once if it is connected (notify).
+type mailOwners struct {
+	mu        sync.Mutex
+	m         map[string]peer.ID
+	notifiers chan struct{} // bounds notifications in flight
+}
+
+// mailBackground is the sweeper and the refresher of the live supernodes:
+// they run until stop is cancelled; swept and refreshed are closed when
+// they end.
+type mailBackground struct {
 	stop      context.CancelFunc
 	swept     chan struct{}
 	refreshed chan struct{}
-
-	// owners remembers, per mailbox, the peer that last fetched it, so a put
-	// can tell that owner to fetch at once if it is connected (notify).
-	ownMu     sync.Mutex
-	owners    map[string]peer.ID
-	notifiers chan struct{} // bounds notifications in flight
-
-	stats mbStats // counters for Stats (metrics.go)
 }
 
 // maxOwners bounds the owners map; past it, the map starts over (owners
@@ -164,15 +180,15 @@ func NewMailbox(cfg MailboxConfig) (*Mailbox, error) {
 	}
 	ctx, stop := context.WithCancel(context.Background())
 	m := &Mailbox{
-		cfg:       cfg,
-		log:       log.With("service", "mailbox"),
-		db:        db,
-		lim:       newBuckets(cfg.PutRate, cfg.PutBurst),
-		bytes:     newBuckets(rate.Limit(float64(cfg.SenderBytes)/cfg.TTL.Seconds()), int(min(cfg.SenderBytes, math.MaxInt32))),
-		stop:      stop,
-		swept:     make(chan struct{}),
-		refreshed: make(chan struct{}),
-		notifiers: make(chan struct{}, 64),
+		cfg: cfg,
+		log: log.With("service", "mailbox"),
+		db:  db,
+		senders: mailSenders{
+			lim:   newBuckets(cfg.PutRate, cfg.PutBurst),
+			bytes: newBuckets(rate.Limit(float64(cfg.SenderBytes)/cfg.TTL.Seconds()), int(min(cfg.SenderBytes, math.MaxInt32))),
+		},
+		owners: mailOwners{notifiers: make(chan struct{}, 64)},
+		bg:     mailBackground{stop: stop, swept: make(chan struct{}), refreshed: make(chan struct{})},
 	}
 	m.listen = pipeline.NewListener(m.log)
 	m.rpc = &pipeline.Service[*wire.MailboxRequest, *wire.MailboxResponse]{
@@ -198,15 +214,16 @@ func (m *Mailbox) Attach(h host.Host) {
 }
 
 // Close stops serving on every attached host, resets the streams in flight,
-// waits for their handlers and the sweeper to return, and closes the
-// database. Items already acknowledged to their senders are on disk.
+// waits for their handlers and the sweeper to return, stops the group
+// commit and closes the database. Items already acknowledged to their
+// senders are on disk.
 func (m *Mailbox) Close() error {
 	if !m.listen.Close() {
 		return nil
 	}
-	m.stop()
-	<-m.swept
-	<-m.refreshed
+	m.bg.stop()
+	<-m.bg.swept
+	<-m.bg.refreshed
 	if err := m.db.close(); err != nil {
 		return fmt.Errorf("mailbox: closing database: %w", err)
 	}
@@ -242,7 +259,7 @@ func (m *Mailbox) DepthOf(mailbox []byte) (int, error) {
 func (m *Mailbox) Sweep(ctx context.Context) (int, error) {
 	now := m.cfg.Now()
 	n, err := m.db.sweep(ctx, now.Add(-m.cfg.TTL))
-	m.lim.sweep(now)
+	m.senders.lim.sweep(now)
 	if err != nil {
 		return int(n), fmt.Errorf("mailbox: sweep: %w", err)
 	}
@@ -251,17 +268,17 @@ func (m *Mailbox) Sweep(ctx context.Context) (int, error) {
 
 // sweeper runs Sweep at start and then periodically until ctx ends.
 func (m *Mailbox) sweeper(ctx context.Context) {
-	runSweeper(ctx, MailSweepInterval, m.log, "expired mail", m.swept, m.Sweep)
+	runSweeper(ctx, MailSweepInterval, m.log, "expired mail", m.bg.swept, m.Sweep)
 }
 
 // refresher runs RefreshSupernodes at start and then every
 // SupernodesRefresh until ctx ends.
 func (m *Mailbox) refresher(ctx context.Context) {
 	if m.cfg.Supernodes == nil {
-		close(m.refreshed)
+		close(m.bg.refreshed)
 		return
 	}
-	runSweeper(ctx, SupernodesRefresh, m.log, "supernode list", m.refreshed, func(ctx context.Context) (int, error) {
+	runSweeper(ctx, SupernodesRefresh, m.log, "supernode list", m.bg.refreshed, func(ctx context.Context) (int, error) {
 		return 0, m.RefreshSupernodes(ctx)
 	})
 }
@@ -282,9 +299,9 @@ func (m *Mailbox) RefreshSupernodes(ctx context.Context) error {
 	if len(sns) == 0 {
 		return nil
 	}
-	m.snMu.Lock()
-	m.sns = sns
-	m.snMu.Unlock()
+	m.homes.mu.Lock()
+	m.homes.sns = sns
+	m.homes.mu.Unlock()
 	return nil
 }
 
@@ -292,9 +309,9 @@ func (m *Mailbox) RefreshSupernodes(ctx context.Context) error {
 // among the first MailHomeWindow homes of mailbox, by the supernodes it
 // knows and itself; with none known, every mailbox is.
 func (m *Mailbox) homed(mailbox []byte) bool {
-	m.snMu.Lock()
-	known := m.sns
-	m.snMu.Unlock()
+	m.homes.mu.Lock()
+	known := m.homes.sns
+	m.homes.mu.Unlock()
 	if len(known) == 0 {
 		return true
 	}
@@ -348,29 +365,30 @@ func mailboxCredentials(req *wire.MailboxRequest) (pipeline.Credential, error) {
 }
 
 // process is the process stage for one authenticated request.
-func (m *Mailbox) process(_ context.Context, r *pipeline.Request[*wire.MailboxRequest]) (*wire.MailboxResponse, error) {
+func (m *Mailbox) process(ctx context.Context, r *pipeline.Request[*wire.MailboxRequest]) (*wire.MailboxResponse, error) {
 	now := m.cfg.Now()
 	t := r.Ticket
 	switch k := r.Msg.GetKind().(type) {
 	case *wire.MailboxRequest_Put:
-		return m.put(t, k.Put.GetMailbox(), k.Put.GetItem(), now)
+		return m.put(ctx, t, k.Put.GetMailbox(), k.Put.GetItem(), now)
 	case *wire.MailboxRequest_Fetch:
 		m.rememberOwner(t)
 		return m.fetch(t, k.Fetch.GetAfter(), k.Fetch.GetLimit(), now)
 	default:
-		return m.ack(t, r.Msg.GetAck().GetSeqs())
+		return m.ack(ctx, t, r.Msg.GetAck().GetSeqs())
 	}
 }
 
-// put stores one item. The sender's ticket buys the right to put and selects
-// the rate limit; it is not stored with the item.
-func (m *Mailbox) put(sender *ticket.Ticket, mailbox, item []byte, now time.Time) (*wire.MailboxResponse, error) {
+// put stores one item and answers once it is committed. The sender's ticket
+// buys the right to put and selects the rate limit; it is not stored with
+// the item.
+func (m *Mailbox) put(ctx context.Context, sender *ticket.Ticket, mailbox, item []byte, now time.Time) (*wire.MailboxResponse, error) {
 	if len(mailbox) != client.MailboxIDSize || len(item) == 0 || len(item) > wire.MaxMailItem {
 		m.log.Debug("put refused", "peer", sender.Peer, "mailbox_len", len(mailbox), "item_len", len(item))
 		m.stats.bad.Add(1)
 		return mailFailed(wire.CodeBadRequest), nil
 	}
-	if !m.lim.allow(sender.Username, now) {
+	if !m.senders.lim.allow(sender.Username, now) {
 		m.log.Debug("put rate limited", "peer", sender.Peer)
 		m.stats.rateLimited.Add(1)
 		return mailFailed(wire.CodeRateLimited), nil
@@ -383,13 +401,13 @@ func (m *Mailbox) put(sender *ticket.Ticket, mailbox, item []byte, now time.Time
 		return mailFailed(wire.CodeNotHome), nil
 	}
 	// The sender's byte budget, taken back if the item is not stored.
-	undo, ok := m.bytes.take(sender.Username, now, int(mailCost(len(item))))
+	undo, ok := m.senders.bytes.take(sender.Username, now, int(mailCost(len(item))))
 	if !ok {
 		m.log.Debug("put over the sender's byte budget", "peer", sender.Peer)
 		m.stats.senderBytes.Add(1)
 		return mailFailed(wire.CodeRateLimited), nil
 	}
-	seq, err := m.db.put(mailbox, item, now, now.Add(-m.cfg.TTL), m.cfg.Quota, m.cfg.QuotaBytes, m.cfg.MaxBytes)
+	seq, err := m.db.put(ctx, mailbox, item, now, now.Add(-m.cfg.TTL), m.cfg.Quota, m.cfg.QuotaBytes, m.cfg.MaxBytes)
 	if err != nil {
 		undo()
 	}
@@ -411,20 +429,20 @@ func (m *Mailbox) put(sender *ticket.Ticket, mailbox, item []byte, now time.Time
 }
 
 func (m *Mailbox) rememberOwner(t *ticket.Ticket) {
-	m.ownMu.Lock()
-	defer m.ownMu.Unlock()
-	if m.owners == nil || len(m.owners) >= maxOwners {
-		m.owners = map[string]peer.ID{}
+	m.owners.mu.Lock()
+	defer m.owners.mu.Unlock()
+	if m.owners.m == nil || len(m.owners.m) >= maxOwners {
+		m.owners.m = map[string]peer.ID{}
 	}
-	m.owners[string(client.MailboxID(m.cfg.AuthServer, t.Username))] = t.Peer
+	m.owners.m[string(client.MailboxID(m.cfg.AuthServer, t.Username))] = t.Peer
 }
 
 // notify tells the mailbox's owner, if it is connected to us, that mail
 // came: it fetches at once instead of at its next poll. Best effort, bounded.
 func (m *Mailbox) notify(mailbox []byte) {
-	m.ownMu.Lock()
-	owner, ok := m.owners[string(mailbox)]
-	m.ownMu.Unlock()
+	m.owners.mu.Lock()
+	owner, ok := m.owners.m[string(mailbox)]
+	m.owners.mu.Unlock()
 	if !ok {
 		return
 	}
@@ -433,12 +451,12 @@ func (m *Mailbox) notify(mailbox []byte) {
 			continue
 		}
 		select {
-		case m.notifiers <- struct{}{}:
+		case m.owners.notifiers <- struct{}{}:
 		default:
 			return // too many in flight: the owner's poll will do
 		}
 		started := m.listen.Go(func(ctx context.Context) {
-			defer func() { <-m.notifiers }()
+			defer func() { <-m.owners.notifiers }()
 			ctx, cancel := context.WithTimeout(ctx, wire.MailNotifyTimeout)
 			defer cancel()
 			s, err := h.NewStream(network.WithAllowLimitedConn(ctx, "mail-notify"), owner, wire.ProtoMailNotify)
@@ -449,7 +467,7 @@ func (m *Mailbox) notify(mailbox []byte) {
 			s.Close()
 		})
 		if !started {
-			<-m.notifiers
+			<-m.owners.notifiers
 		}
 		return
 	}
@@ -487,16 +505,17 @@ func storedMailCost(n int) int {
 	return 1 + protowire.SizeVarint(uint64(inner)) + inner
 }
 
-// ack deletes the owner's acknowledged items; seqs of other mailboxes are
-// ignored, so no one can delete mail they cannot read.
-func (m *Mailbox) ack(owner *ticket.Ticket, seqs []uint64) (*wire.MailboxResponse, error) {
+// ack deletes the owner's acknowledged items and answers once the deletes
+// are committed; seqs of other mailboxes are ignored, so no one can delete
+// mail they cannot read.
+func (m *Mailbox) ack(ctx context.Context, owner *ticket.Ticket, seqs []uint64) (*wire.MailboxResponse, error) {
 	if len(seqs) > client.MaxMailAck {
 		return mailFailed(wire.CodeBadRequest), nil
 	}
 	if len(seqs) == 0 {
 		return &wire.MailboxResponse{}, nil
 	}
-	n, err := m.db.ack(client.MailboxID(m.cfg.AuthServer, owner.Username), seqs)
+	n, err := m.db.ack(ctx, client.MailboxID(m.cfg.AuthServer, owner.Username), seqs)
 	if err != nil {
 		return nil, fmt.Errorf("acknowledging: %w", err)
 	}

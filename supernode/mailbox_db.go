@@ -14,8 +14,11 @@ import (
 // The mailbox database: one SQLite file opened by package eserver/sqlite
 // (WAL, synchronous=FULL, one connection), so that an item whose seq was
 // returned to its sender survives kill -9 and power loss, and a put's
-// quota count and insert cannot interleave with another put's. The schema
-// is the numbered migrations in migrations/mailbox.
+// quota count and insert cannot interleave with another put's. Puts and
+// acks go through a group commit (mailbox_commit.go): those that arrive
+// together share one transaction and its fsync, each in a savepoint of its
+// own, each answered after the commit. The schema is the numbered
+// migrations in migrations/mailbox.
 
 //go:embed migrations/mailbox/*.sql
 var mailMigrationFS embed.FS
@@ -26,20 +29,94 @@ const sweepBatch = 1000
 
 // mailDB is the mailbox store. Its methods are safe for concurrent use.
 type mailDB struct {
-	db *sqlite.DB
+	db     *sqlite.DB
+	writes *groupCommit
+	st     mailStmts
+	// read is a second connection to the same file, for fetches and
+	// counts only (query_only): in WAL mode it reads the last commit while
+	// db writes and fsyncs the next, so an owner's fetch does not wait for
+	// other people's puts to reach the disk.
+	read *sqlite.DB
 }
 
-// openMailDB opens (creating if needed) the database at p and brings its
-// schema up to date.
+// mailStmts are the statements every put, ack or fetch runs, prepared
+// once: list and items on the reading connection, the others on the
+// writing one.
+type mailStmts struct {
+	usage, boxUsage, count, insert, delete *sql.Stmt
+	list, items                            *sql.Stmt
+}
+
+// openMailDB opens (creating if needed) the database at p, brings its
+// schema up to date and starts its group commit.
 func openMailDB(p string) (*mailDB, error) {
 	db, err := sqlite.Open(p, sqlite.Options{Migrations: mailMigrationFS, Dir: "migrations/mailbox"})
 	if err != nil {
 		return nil, err
 	}
-	return &mailDB{db: db}, nil
+	d := &mailDB{db: db}
+	d.read, err = sqlite.Open(p, sqlite.Options{Migrations: mailMigrationFS, Dir: "migrations/mailbox"})
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("opening a reading connection: %w", err)
+	}
+	// The reading handle holds one connection for its lifetime, so the
+	// setting stays.
+	if _, err = d.read.Exec(`PRAGMA query_only = 1`); err != nil {
+		err = fmt.Errorf("making the reading connection read-only: %w", err)
+	}
+	for _, s := range []struct {
+		st **sql.Stmt
+		on *sqlite.DB
+		q  string
+	}{
+		{&d.st.usage, db, `SELECT items, bytes FROM mail_usage WHERE id = 1`},
+		{&d.st.boxUsage, db, `SELECT items, bytes FROM mail_box_usage WHERE mailbox = ?`},
+		// Counting stops at quota: a full mailbox costs quota index steps,
+		// not its whole length. length() of a blob reads no content.
+		{&d.st.count, db, `SELECT count(*), coalesce(sum(n), 0) FROM
+			(SELECT length(item) AS n FROM mail WHERE mailbox = ? AND stored > ? LIMIT ?)`},
+		{&d.st.insert, db, `INSERT INTO mail (mailbox, item, stored) VALUES (?, ?, ?)`},
+		{&d.st.delete, db, `DELETE FROM mail WHERE mailbox = ? AND seq = ?`},
+		{&d.st.list, d.read, `SELECT seq, length(item) FROM mail
+			WHERE mailbox = ? AND seq > ? AND stored > ? ORDER BY seq LIMIT ?`},
+		{&d.st.items, d.read, `SELECT seq, item, stored FROM mail
+			WHERE mailbox = ? AND seq > ? AND seq <= ? AND stored > ? ORDER BY seq`},
+	} {
+		if err != nil {
+			break
+		}
+		if *s.st, err = s.on.Prepare(s.q); err != nil {
+			err = fmt.Errorf("preparing statements: %w", err)
+		}
+	}
+	if err == nil {
+		d.writes, err = newGroupCommit(db)
+	}
+	if err != nil {
+		d.closeStmts()
+		d.read.Close()
+		db.Close()
+		return nil, err
+	}
+	return d, nil
 }
 
-func (d *mailDB) close() error { return d.db.Close() }
+// close stops the group commit, once its batch in hand is answered, and
+// closes the database.
+func (d *mailDB) close() error {
+	d.writes.close()
+	d.closeStmts()
+	return errors.Join(d.read.Close(), d.db.Close())
+}
+
+func (d *mailDB) closeStmts() {
+	for _, st := range []*sql.Stmt{d.st.usage, d.st.boxUsage, d.st.count, d.st.insert, d.st.delete, d.st.list, d.st.items} {
+		if st != nil {
+			_ = st.Close()
+		}
+	}
+}
 
 // errOverQuota is put's answer when the mailbox already holds quota live
 // items, or the item would take it past its byte quota; nothing was stored.
@@ -55,12 +132,12 @@ func mailCost(n int) int64 { return int64(n) + mailItemOverhead }
 // usage returns what all mailboxes together hold, as counted against the
 // global cap: their items' bytes plus mailItemOverhead per item.
 func (d *mailDB) usage() (int64, error) {
-	return mailUsage(d.db.QueryRow)
+	return mailUsage(d.read.QueryRow(`SELECT items, bytes FROM mail_usage WHERE id = 1`))
 }
 
-func mailUsage(queryRow func(string, ...any) *sql.Row) (int64, error) {
+func mailUsage(row *sql.Row) (int64, error) {
 	var items, size int64
-	if err := queryRow(`SELECT items, bytes FROM mail_usage WHERE id = 1`).Scan(&items, &size); err != nil {
+	if err := row.Scan(&items, &size); err != nil {
 		return 0, fmt.Errorf("reading usage: %w", err)
 	}
 	return size + items*mailItemOverhead, nil
@@ -70,32 +147,37 @@ func mailUsage(queryRow func(string, ...any) *sql.Row) (int64, error) {
 // items younger than cutoff (expired ones, not yet swept, do not count) or
 // item would bring their bytes past quotaBytes (errOverQuota), or all
 // mailboxes together would hold more than maxBytes (errStoreFull), and
-// returns its seq. The counts and the insert share one transaction, so
-// concurrent puts cannot overshoot either.
-func (d *mailDB) put(mailbox, item []byte, now, cutoff time.Time, quota int, quotaBytes, maxBytes int64) (uint64, error) {
+// returns its seq once it is committed. The counts and the insert run in
+// one transaction, one write after another, so concurrent puts cannot
+// overshoot either.
+func (d *mailDB) put(ctx context.Context, mailbox, item []byte, now, cutoff time.Time, quota int, quotaBytes, maxBytes int64) (uint64, error) {
 	var seq int64
-	err := d.db.Tx(func(tx *sql.Tx) error {
-		used, err := mailUsage(tx.QueryRow)
+	err := d.writes.do(ctx, len(item), func(tx *sql.Tx) error {
+		used, err := mailUsage(tx.Stmt(d.st.usage).QueryRow())
 		if err != nil {
 			return err
 		}
 		if used+mailCost(len(item)) > maxBytes {
 			return errStoreFull
 		}
+		// The mailbox's row counts expired items too: under it, the put
+		// fits; over it, only counting the live items can tell.
 		var n int
 		var size int64
-		// Counting stops at quota: a full mailbox costs quota index steps,
-		// not its whole length. length() of a blob reads no content.
-		err = tx.QueryRow(`SELECT count(*), coalesce(sum(n), 0) FROM
-			(SELECT length(item) AS n FROM mail WHERE mailbox = ? AND stored > ? LIMIT ?)`,
-			mailbox, cutoff.UnixNano(), quota).Scan(&n, &size)
-		if err != nil {
-			return fmt.Errorf("counting mailbox: %w", err)
+		err = tx.Stmt(d.st.boxUsage).QueryRow(mailbox).Scan(&n, &size)
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("reading mailbox usage: %w", err)
 		}
 		if n >= quota || size+int64(len(item)) > quotaBytes {
-			return errOverQuota
+			err = tx.Stmt(d.st.count).QueryRow(mailbox, cutoff.UnixNano(), quota).Scan(&n, &size)
+			if err != nil {
+				return fmt.Errorf("counting mailbox: %w", err)
+			}
+			if n >= quota || size+int64(len(item)) > quotaBytes {
+				return errOverQuota
+			}
 		}
-		res, err := tx.Exec(`INSERT INTO mail (mailbox, item, stored) VALUES (?, ?, ?)`, mailbox, item, now.UnixNano())
+		res, err := tx.Stmt(d.st.insert).Exec(mailbox, item, now.UnixNano())
 		if err != nil {
 			return fmt.Errorf("inserting item: %w", err)
 		}
@@ -126,9 +208,7 @@ func (d *mailDB) fetch(ctx context.Context, mailbox []byte, after uint64, cutoff
 	if after > 1<<63-1 {
 		return nil, false, nil // no seq is that large
 	}
-	q, err := d.db.QueryContext(ctx, `SELECT seq, length(item) FROM mail
-		WHERE mailbox = ? AND seq > ? AND stored > ? ORDER BY seq LIMIT ?`,
-		mailbox, int64(after), cutoff.UnixNano(), limit+1)
+	q, err := d.st.list.QueryContext(ctx, mailbox, int64(after), cutoff.UnixNano(), limit+1)
 	if err != nil {
 		return nil, false, fmt.Errorf("listing mailbox: %w", err)
 	}
@@ -159,9 +239,7 @@ func (d *mailDB) fetch(ctx context.Context, mailbox []byte, after uint64, cutoff
 		return nil, more, nil
 	}
 
-	q, err = d.db.QueryContext(ctx, `SELECT seq, item, stored FROM mail
-		WHERE mailbox = ? AND seq > ? AND seq <= ? AND stored > ? ORDER BY seq`,
-		mailbox, int64(after), last, cutoff.UnixNano())
+	q, err = d.st.items.QueryContext(ctx, mailbox, int64(after), last, cutoff.UnixNano())
 	if err != nil {
 		return nil, false, fmt.Errorf("reading items: %w", err)
 	}
@@ -183,15 +261,13 @@ func (d *mailDB) fetch(ctx context.Context, mailbox []byte, after uint64, cutoff
 }
 
 // ack deletes the given seqs from mailbox only: a seq of another mailbox is
-// left alone. It returns how many items were deleted.
-func (d *mailDB) ack(mailbox []byte, seqs []uint64) (int64, error) {
+// left alone. It returns, once the deletes are committed, how many items
+// were deleted.
+func (d *mailDB) ack(ctx context.Context, mailbox []byte, seqs []uint64) (int64, error) {
 	var deleted int64
-	err := d.db.Tx(func(tx *sql.Tx) error {
-		st, err := tx.Prepare(`DELETE FROM mail WHERE mailbox = ? AND seq = ?`)
-		if err != nil {
-			return fmt.Errorf("preparing delete: %w", err)
-		}
-		defer st.Close()
+	err := d.writes.do(ctx, 0, func(tx *sql.Tx) error {
+		deleted = 0
+		st := tx.Stmt(d.st.delete)
 		for _, s := range seqs {
 			if s > 1<<63-1 {
 				continue // no seq is that large
@@ -208,7 +284,10 @@ func (d *mailDB) ack(mailbox []byte, seqs []uint64) (int64, error) {
 		}
 		return nil
 	})
-	return deleted, err
+	if err != nil {
+		return 0, err
+	}
+	return deleted, nil
 }
 
 // sweep deletes every item stored at or before cutoff, in batches, and
@@ -237,9 +316,9 @@ func (d *mailDB) depth(mailbox []byte) (int, error) {
 	var n int
 	var err error
 	if mailbox == nil {
-		err = d.db.QueryRow(`SELECT count(*) FROM mail`).Scan(&n)
+		err = d.read.QueryRow(`SELECT count(*) FROM mail`).Scan(&n)
 	} else {
-		err = d.db.QueryRow(`SELECT count(*) FROM mail WHERE mailbox = ?`, mailbox).Scan(&n)
+		err = d.read.QueryRow(`SELECT count(*) FROM mail WHERE mailbox = ?`, mailbox).Scan(&n)
 	}
 	if err != nil {
 		return 0, fmt.Errorf("counting items: %w", err)

@@ -30,7 +30,7 @@ import (
 // mailEnv is one supernode host serving a Mailbox, its auth server key and
 // clock.
 type mailEnv struct {
-	t      *testing.T
+	t      testing.TB
 	auth   crypto.PrivKey
 	authID peer.ID
 	clock  *sntest.Clock
@@ -39,7 +39,7 @@ type mailEnv struct {
 	mb     *Mailbox
 }
 
-func newMailEnv(t *testing.T, cfg MailboxConfig) *mailEnv {
+func newMailEnv(t testing.TB, cfg MailboxConfig) *mailEnv {
 	t.Helper()
 	e := &mailEnv{t: t, auth: sntest.Key(t), clock: sntest.NewClock(), h: sntest.Host(t)}
 	e.authID = sntest.ID(t, e.auth)
@@ -502,7 +502,7 @@ func TestMailRateLimit(t *testing.T) {
 	if _, err := e.mb.Sweep(ctx); err != nil {
 		t.Fatalf("sweep: %v", err)
 	}
-	left := e.mb.lim.len()
+	left := e.mb.senders.lim.len()
 	if left != 0 {
 		t.Fatalf("%d idle limiters kept after a sweep", left)
 	}
@@ -598,8 +598,8 @@ func TestMailRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	var v int
-	if err := db.QueryRow(`PRAGMA user_version`).Scan(&v); err != nil || v != 2 {
-		t.Fatalf("user_version %d, %v; want 2", v, err)
+	if err := db.QueryRow(`PRAGMA user_version`).Scan(&v); err != nil || v != 3 {
+		t.Fatalf("user_version %d, %v; want 3", v, err)
 	}
 	if _, err := db.Exec(`PRAGMA user_version = 99`); err != nil {
 		t.Fatal(err)
@@ -745,6 +745,9 @@ func TestMailCloseWaitsForHandlers(t *testing.T) {
 	if got := goroutinesIn("supernode.(*Mailbox).sweeper("); got == 0 {
 		t.Fatal("no sweeper running")
 	}
+	if got := goroutinesIn("supernode.(*groupCommit).serve("); got == 0 {
+		t.Fatal("no group commit running")
+	}
 
 	if err := e.mb.Close(); err != nil {
 		t.Fatalf("close: %v", err)
@@ -755,6 +758,9 @@ func TestMailCloseWaitsForHandlers(t *testing.T) {
 	}
 	if got := goroutinesIn("supernode.(*Mailbox).sweeper("); got != 0 {
 		t.Fatal("the sweeper outlived Close")
+	}
+	if got := goroutinesIn("supernode.(*groupCommit).serve("); got != 0 {
+		t.Fatal("the group commit outlived Close")
 	}
 	if got := e.mb.inFlight(); got != 0 {
 		t.Fatalf("%d streams tracked after Close", got)

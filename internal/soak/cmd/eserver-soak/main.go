@@ -1,0 +1,105 @@
+// Command eserver-soak runs the chaos soak (package soak) once and prints
+// its one line: sent, delivered, lost, duplicated, out of order, faults
+// injected, time. `make soak` builds the binaries and runs it.
+//
+//	eserver-soak --bin DIR
+//
+// The environment sets the run: SOAK_MESSAGES (300), SOAK_SEED (1),
+// SOAK_NODES (12), SOAK_SUPERNODES (3), SOAK_LANS (3), SOAK_PERIOD (10s:
+// a supernode is killed that often, a node goes away every quarter of
+// it), SOAK_RATE (10 messages/s),
+// SOAK_SETTLE (2m: how long the healed network may take to deliver),
+// SOAK_KEEP=1 keeps the temporary directory (logs, databases). The same
+// SOAK_SEED and SOAK_MESSAGES give the same plan.
+//
+// Without root it says so and exits 0 (a skip); it exits 1 when anything
+// was lost, duplicated or reordered, or the run failed. SIGINT or SIGTERM
+// stop it, removing everything it made.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"strconv"
+	"syscall"
+	"time"
+
+	"eserver/internal/soak"
+)
+
+func main() {
+	bin := flag.String("bin", "bin", "directory holding eserver-auth, eserver-supernode and eserver-node")
+	quiet := flag.Bool("q", false, "print only the result line")
+	flag.Parse()
+	cfg, err := fromEnv()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "eserver-soak:", err)
+		os.Exit(2)
+	}
+	cfg.Bin = *bin
+	if !*quiet {
+		cfg.Progress = os.Stderr
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	res, err := soak.Run(ctx, cfg)
+	stop()
+	if errors.Is(err, soak.ErrNotRoot) {
+		fmt.Println("soak: skipped:", err)
+		return
+	}
+	if res.Sent > 0 || err == nil {
+		fmt.Println(res.Line())
+	}
+	if res.Dir != "" {
+		fmt.Fprintln(os.Stderr, "soak: kept", res.Dir)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "eserver-soak:", err)
+		os.Exit(1)
+	}
+	if !res.Clean() {
+		os.Exit(1)
+	}
+}
+
+// fromEnv reads the SOAK_* variables; unset ones keep Config's defaults.
+func fromEnv() (soak.Config, error) {
+	var c soak.Config
+	var err error
+	num := func(name string, v *int) {
+		if s := os.Getenv(name); s != "" && err == nil {
+			if *v, err = strconv.Atoi(s); err != nil {
+				err = fmt.Errorf("%s=%q: %w", name, s, err)
+			}
+		}
+	}
+	dur := func(name string, v *time.Duration) {
+		if s := os.Getenv(name); s != "" && err == nil {
+			if *v, err = time.ParseDuration(s); err != nil {
+				err = fmt.Errorf("%s=%q: %w", name, s, err)
+			}
+		}
+	}
+	num("SOAK_MESSAGES", &c.Messages)
+	num("SOAK_NODES", &c.Nodes)
+	num("SOAK_SUPERNODES", &c.Supernodes)
+	num("SOAK_LANS", &c.LANs)
+	dur("SOAK_PERIOD", &c.Period)
+	dur("SOAK_SETTLE", &c.Settle)
+	if s := os.Getenv("SOAK_SEED"); s != "" && err == nil {
+		if c.Seed, err = strconv.ParseUint(s, 10, 64); err != nil {
+			err = fmt.Errorf("SOAK_SEED=%q: %w", s, err)
+		}
+	}
+	if s := os.Getenv("SOAK_RATE"); s != "" && err == nil {
+		if c.Rate, err = strconv.ParseFloat(s, 64); err != nil {
+			err = fmt.Errorf("SOAK_RATE=%q: %w", s, err)
+		}
+	}
+	c.Keep = os.Getenv("SOAK_KEEP") == "1"
+	return c, err
+}

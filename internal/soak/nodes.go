@@ -1,0 +1,452 @@
+package soak
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+)
+
+// node is one eserver-node daemon in a LAN, with its account.
+type node struct {
+	i, lan         int
+	user, pw, prof string
+	ns, log, bin   string
+	mail           *atomic.Int64 // shared by every node: messages that came by mail
+	// mu is held across a send and across an offline spell, so a node
+	// sends only while it is up and goes offline between two sends.
+	mu sync.Mutex
+	d  *daemon // nil while down
+	in bool    // signed in
+	// live is d's process, for a kill that must not wait for mu (a send
+	// in flight holds it); away is set while churn has the node offline.
+	live atomic.Pointer[proc]
+	away atomic.Bool
+}
+
+// start starts the daemon process (mu held).
+func (n *node) start() error {
+	p, out, in, err := startProc(n.ns, []string{n.bin, "--profile", n.prof,
+		"--listen", "/ip4/0.0.0.0/tcp/0,/ip4/0.0.0.0/udp/0/quic-v1", "daemon"}, nil, n.log)
+	if err != nil {
+		return fmt.Errorf("node %s: %w", n.user, err)
+	}
+	n.d = newDaemon(p, out, in, n.mail)
+	n.live.Store(p)
+	return nil
+}
+
+// down stops the daemon as a user quitting would (mu held).
+func (n *node) down() {
+	if n.d != nil {
+		n.d.stop()
+		n.d = nil
+		n.in = false
+		n.live.Store(nil)
+	}
+}
+
+// up starts the daemon and signs in with the remembered server (mu held).
+func (n *node) up(ctx context.Context) error {
+	if n.d == nil {
+		if err := n.start(); err != nil {
+			return err
+		}
+	}
+	if n.in {
+		return nil
+	}
+	err := retry(ctx, 2*time.Minute, func(ctx context.Context) error {
+		return n.d.call(ctx, "login", map[string]any{"username": n.user, "password": n.pw}, nil)
+	})
+	n.in = err == nil
+	return err
+}
+
+func (s *run) startNodes(ctx context.Context) error {
+	for i := range s.cfg.Nodes {
+		lan := i%s.cfg.LANs + 1
+		n := &node{i: i, lan: lan, user: fmt.Sprintf("user%d", i), pw: fmt.Sprintf("pw of user%d", i),
+			prof: filepath.Join(s.dir, fmt.Sprintf("user%d", i)), ns: s.topo.LANNS(lan),
+			log: filepath.Join(s.dir, fmt.Sprintf("user%d.log", i)), bin: filepath.Join(s.cfg.Bin, "eserver-node"), mail: &s.mail}
+		if err := n.start(); err != nil {
+			return err
+		}
+		s.nodes = append(s.nodes, n)
+	}
+	return nil
+}
+
+// signUp registers every node's account and signs it in.
+func (s *run) signUp(ctx context.Context) error {
+	err := parallel(len(s.nodes), func(i int) error {
+		n := s.nodes[i]
+		n.mu.Lock()
+		defer n.mu.Unlock()
+		err := retry(ctx, time.Minute, func(ctx context.Context) error {
+			err := n.d.call(ctx, "register", map[string]any{"server": s.authAddr(n.lan), "username": n.user, "password": n.pw}, nil)
+			if re := (*RPCError)(nil); errors.As(err, &re) && re.Code == "username_taken" {
+				return nil // an earlier try got through
+			}
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("registering %s: %w", n.user, err)
+		}
+		err = retry(ctx, time.Minute, func(ctx context.Context) error {
+			return n.d.call(ctx, "login", map[string]any{"server": s.authAddr(n.lan), "username": n.user, "password": n.pw}, nil)
+		})
+		n.in = err == nil
+		return err
+	})
+	if err == nil {
+		s.logf("%d nodes signed up and in", len(s.nodes))
+	}
+	return err
+}
+
+// Pairs is the plan's contact pairs: every node in at least one, about
+// 1.5 per node, no pair twice, drawn from rng.
+func Pairs(nodes int, rng interface{ IntN(int) int }) [][2]int {
+	seen := map[[2]int]bool{}
+	var ps [][2]int
+	add := func(a, b int) {
+		if a == b {
+			return
+		}
+		k := [2]int{min(a, b), max(a, b)}
+		if !seen[k] {
+			seen[k] = true
+			ps = append(ps, k)
+		}
+	}
+	for a := range nodes {
+		b := rng.IntN(nodes - 1)
+		if b >= a {
+			b++
+		}
+		add(a, b)
+	}
+	for tries := 0; len(ps) < nodes*3/2 && tries < nodes*10; tries++ {
+		add(rng.IntN(nodes), rng.IntN(nodes))
+	}
+	return ps
+}
+
+// befriend makes the plan's pairs accepted contacts: a asks, b accepts.
+// It polls listContacts rather than waiting for notifications, which it
+// could miss.
+func (s *run) befriend(ctx context.Context) error {
+	s.pairs = Pairs(len(s.nodes), s.rngFor(2))
+	relation := func(ctx context.Context, n *node, other string) (string, error) {
+		var r struct {
+			Contacts []struct{ Username, Relation string }
+		}
+		if err := n.d.call(ctx, "listContacts", map[string]any{}, &r); err != nil {
+			return "", err
+		}
+		for _, c := range r.Contacts {
+			if c.Username == other {
+				return c.Relation, nil
+			}
+		}
+		return "", nil
+	}
+	waitFor := func(ctx context.Context, n *node, other, want string) error {
+		return retry(ctx, 2*time.Minute, func(ctx context.Context) error {
+			rel, err := relation(ctx, n, other)
+			if err == nil && rel != want {
+				err = fmt.Errorf("%s sees %s as %q, want %q", n.user, other, rel, want)
+			}
+			return err
+		})
+	}
+	// One pair at a time per node: a daemon answers in order anyway.
+	var mu sync.Mutex
+	busy := map[int]bool{}
+	cond := sync.NewCond(&mu)
+	err := parallel(len(s.pairs), func(i int) error {
+		a, b := s.nodes[s.pairs[i][0]], s.nodes[s.pairs[i][1]]
+		mu.Lock()
+		for busy[a.i] || busy[b.i] {
+			cond.Wait()
+		}
+		busy[a.i], busy[b.i] = true, true
+		mu.Unlock()
+		defer func() { mu.Lock(); busy[a.i], busy[b.i] = false, false; cond.Broadcast(); mu.Unlock() }()
+		err := retry(ctx, time.Minute, func(ctx context.Context) error {
+			return a.d.call(ctx, "addContact", map[string]any{"username": b.user}, nil)
+		})
+		if err != nil {
+			return err
+		}
+		if err := waitFor(ctx, b, a.user, "pending-in"); err != nil {
+			return err
+		}
+		if err := b.d.call(ctx, "acceptContact", map[string]any{"username": a.user}, nil); err != nil {
+			return err
+		}
+		return waitFor(ctx, a, b.user, "accepted")
+	})
+	if err != nil {
+		return fmt.Errorf("befriending: %w", err)
+	}
+	s.logf("%d contact pairs accepted", len(s.pairs))
+	return nil
+}
+
+// churnNodes takes random nodes offline for 3–10 s each, one more every
+// Period/4 (so several are often away at once), until ctx ends; messages
+// sent to them meanwhile go to their mailboxes. Half the spells begin with
+// a graceful stop between two sends, half with a SIGKILL of the daemon
+// whenever it comes — in the middle of a send, too: a send that returned
+// must survive it. It returns the spells of each kind.
+// A node away when ctx ends is brought back under runCtx (the whole
+// run's), so an interrupt does not wait for its sign-in.
+func (s *run) churnNodes(ctx, runCtx context.Context) (stops, kills int) {
+	rng := s.rngFor(3)
+	t := time.NewTicker(s.cfg.Period / 4)
+	defer t.Stop()
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	for {
+		select {
+		case <-ctx.Done():
+			return stops, kills
+		case <-t.C:
+		}
+		// Draw all three every time, so the plan's sequence does not
+		// depend on which nodes happened to be away.
+		n := s.nodes[rng.IntN(len(s.nodes))]
+		kill := rng.IntN(2) == 0
+		off := time.Duration(3000+rng.IntN(7000)) * time.Millisecond
+		if !n.away.CompareAndSwap(false, true) {
+			continue
+		}
+		if kill {
+			kills++
+		} else {
+			stops++
+		}
+		wg.Go(func() {
+			defer n.away.Store(false)
+			if kill {
+				if p := n.live.Load(); p != nil {
+					syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
+				}
+			}
+			n.mu.Lock()
+			defer n.mu.Unlock()
+			n.down()
+			select {
+			case <-ctx.Done():
+			case <-time.After(off):
+			}
+			// Not ctx: bringing it back must finish even when the faults
+			// stop meanwhile.
+			upCtx, cancel := context.WithTimeout(runCtx, 3*time.Minute)
+			defer cancel()
+			if err := n.up(upCtx); err != nil {
+				s.logf("bringing %s back: %v (tried again when healing)", n.user, err)
+			}
+		})
+	}
+}
+
+// sent is what send returned, per direction of a conversation, in order.
+type sentLog map[Conv][]string
+
+// send sends the plan's messages: message k goes one way along a random
+// pair, started at Rate; each node sends its own one at a time, so the
+// order its sends return is the author's order.
+func (s *run) send(ctx context.Context) (sentLog, int) {
+	rng := s.rngFor(4)
+	queues := make([]chan Conv, len(s.nodes))
+	var mu sync.Mutex
+	log := sentLog{}
+	refused := 0
+	var wg sync.WaitGroup
+	for i := range s.nodes {
+		queues[i] = make(chan Conv, s.cfg.Messages)
+		wg.Go(func() {
+			n := s.nodes[i]
+			k := 0
+			for c := range queues[i] {
+				k++
+				text := fmt.Sprintf("%s→%s #%d (seed %d)", c.From, c.To, k, s.cfg.Seed)
+				n.mu.Lock()
+				var r struct {
+					MessageID string `json:"messageId"`
+				}
+				err := errors.New("node down")
+				if n.d != nil {
+					cctx, cancel := context.WithTimeout(ctx, 45*time.Second)
+					err = n.d.call(cctx, "send", map[string]any{"to": c.To, "text": text}, &r)
+					cancel()
+				}
+				n.mu.Unlock()
+				mu.Lock()
+				if err != nil || r.MessageID == "" {
+					refused++
+				} else {
+					log[c] = append(log[c], r.MessageID)
+				}
+				mu.Unlock()
+			}
+		})
+	}
+	gap := time.Duration(float64(time.Second) / s.cfg.Rate)
+	next := time.Now()
+	for k := range s.cfg.Messages {
+		p := s.pairs[rng.IntN(len(s.pairs))]
+		from, to := p[0], p[1]
+		if rng.IntN(2) == 1 {
+			from, to = to, from
+		}
+		queues[from] <- Conv{From: s.nodes[from].user, To: s.nodes[to].user}
+		if k%100 == 99 {
+			s.logf("%d messages started", k+1)
+		}
+		next = next.Add(gap)
+		select {
+		case <-ctx.Done():
+		case <-time.After(time.Until(next)):
+		}
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	for _, q := range queues {
+		close(q)
+	}
+	wg.Wait()
+	return log, refused
+}
+
+// healProcesses brings every supernode and node back up.
+func (s *run) healProcesses(ctx context.Context) error {
+	for j, sn := range s.sns {
+		if err := retry(ctx, time.Minute, func(context.Context) error { return sn.start() }); err != nil {
+			return fmt.Errorf("healing supernode %d: %w", j, err)
+		}
+	}
+	return parallel(len(s.nodes), func(i int) error {
+		n := s.nodes[i]
+		n.mu.Lock()
+		defer n.mu.Unlock()
+		return n.up(ctx)
+	})
+}
+
+// histMsg is a chat message as history shows it.
+type histMsg struct {
+	MessageID, From, Kind, State, Time string
+}
+
+// history is the chat messages from author (every one when author is
+// empty) in n's history with peer, oldest first, all pages.
+func (n *node) history(ctx context.Context, peer, author string) ([]histMsg, error) {
+	var msgs []histMsg
+	before := ""
+	for {
+		params := map[string]any{"with": peer, "limit": 1000}
+		if before != "" {
+			params["before"] = before
+		}
+		var r struct{ Messages []histMsg }
+		if err := n.d.call(ctx, "history", params, &r); err != nil {
+			return nil, err
+		}
+		var page []histMsg
+		for _, m := range r.Messages {
+			if (author == "" || m.From == author) && m.Kind == "" {
+				page = append(page, m)
+			}
+		}
+		msgs = append(page, msgs...)
+		if len(r.Messages) < 1000 {
+			return msgs, nil
+		}
+		before = r.Messages[0].MessageID
+	}
+}
+
+func ids(ms []histMsg) []string {
+	var out []string
+	for _, m := range ms {
+		out = append(out, m.MessageID)
+	}
+	return out
+}
+
+// settle polls every recipient's history until nothing sent is missing or
+// Settle passes, and returns the final count; it describes every
+// direction that is not clean, for whoever reads the progress lines.
+func (s *run) settle(ctx context.Context, log sentLog) Counts {
+	byUser := map[string]*node{}
+	for _, n := range s.nodes {
+		byUser[n.user] = n
+	}
+	deadline := time.Now().Add(s.cfg.Settle)
+	for {
+		var total Counts
+		dirty := map[Conv][]histMsg{}
+		for c, sent := range log {
+			n := byUser[c.To]
+			cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+			hist, err := n.history(cctx, c.From, c.From)
+			cancel()
+			if err != nil {
+				s.logf("history of %s with %s: %v", c.To, c.From, err)
+			}
+			cnt := Check(sent, ids(hist))
+			if !cnt.Clean() {
+				dirty[c] = hist
+			}
+			total = total.Add(cnt)
+		}
+		if total.Lost == 0 || time.Now().After(deadline) || ctx.Err() != nil {
+			for c, hist := range dirty {
+				s.describe(ctx, c, log[c], hist, byUser[c.From])
+			}
+			return total
+		}
+		s.logf("settling: %d of %d delivered", total.Delivered, total.Sent)
+		select {
+		case <-ctx.Done():
+		case <-time.After(2 * time.Second):
+		}
+	}
+}
+
+// describe logs one direction that is not clean: what was sent (with its
+// state and time at the author), and what the recipient has.
+func (s *run) describe(ctx context.Context, c Conv, sent []string, got []histMsg, author *node) {
+	short := func(id string) string { return id[:min(8, len(id))] }
+	mine := map[string]histMsg{}
+	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	own, err := author.history(cctx, c.To, c.From)
+	cancel()
+	if err != nil {
+		s.logf("%s→%s: the author's history: %v", c.From, c.To, err)
+	}
+	for _, m := range own {
+		mine[m.MessageID] = m
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s→%s: %v\n  sent (state, time at the author):", c.From, c.To, Check(sent, ids(got)))
+	for _, id := range sent {
+		m := mine[id]
+		fmt.Fprintf(&b, " %s(%s %s)", short(id), m.State, m.Time)
+	}
+	b.WriteString("\n  recipient has:")
+	for _, m := range got {
+		fmt.Fprintf(&b, " %s(%s)", short(m.MessageID), m.Time)
+	}
+	s.logf("%s", b.String())
+}

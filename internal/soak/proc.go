@@ -1,0 +1,229 @@
+package soak
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+)
+
+// proc is one process the harness started, in a namespace. It runs in its
+// own process group (so a kill reaches what it started) and dies with the
+// harness (Pdeathsig), so an interrupted soak leaves no process behind.
+type proc struct {
+	cmd  *exec.Cmd
+	done chan struct{} // closed once Wait returned
+	err  error         // Wait's, once done is closed
+}
+
+// startProc starts argv inside namespace ns, stdout to out (nil: discarded),
+// stderr appended to the file logPath.
+func startProc(ns string, argv []string, env []string, logPath string) (*proc, io.ReadCloser, io.WriteCloser, error) {
+	args := append([]string{"netns", "exec", ns}, argv...)
+	cmd := exec.Command("ip", args...)
+	cmd.Env = append(os.Environ(), env...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("opening log: %w", err)
+	}
+	cmd.Stderr = logf
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		logf.Close()
+		return nil, nil, nil, err
+	}
+	in, err := cmd.StdinPipe()
+	if err != nil {
+		logf.Close()
+		return nil, nil, nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		logf.Close()
+		return nil, nil, nil, fmt.Errorf("starting %s: %w", argv[0], err)
+	}
+	p := &proc{cmd: cmd, done: make(chan struct{})}
+	go func() {
+		p.err = cmd.Wait()
+		logf.Close()
+		close(p.done)
+	}()
+	return p, out, in, nil
+}
+
+// kill sends sig to the process group and waits (bounded) for it to go.
+func (p *proc) kill(sig syscall.Signal) {
+	syscall.Kill(-p.cmd.Process.Pid, sig)
+	select {
+	case <-p.done:
+	case <-time.After(15 * time.Second):
+		syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
+		<-p.done
+	}
+}
+
+// firstLine reads the first line a server prints (its address), bounded.
+func firstLine(r io.Reader, p *proc, bound time.Duration) (string, error) {
+	ch := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(r)
+		if sc.Scan() {
+			ch <- strings.TrimSpace(sc.Text())
+		}
+		close(ch)
+		io.Copy(io.Discard, r) // keep the pipe drained
+	}()
+	select {
+	case l, ok := <-ch:
+		if !ok {
+			return "", errors.New("exited before printing its address")
+		}
+		return l, nil
+	case <-p.done:
+		return "", fmt.Errorf("exited before printing its address: %v", p.err)
+	case <-time.After(bound):
+		return "", fmt.Errorf("printed no address within %v", bound)
+	}
+}
+
+// ErrRPC is an application error the daemon answered with; its code is in
+// RPCError.
+var ErrRPC = errors.New("daemon error")
+
+// RPCError is the daemon's error answer: Code is its data.code.
+type RPCError struct{ Method, Code, Message string }
+
+func (e *RPCError) Error() string { return fmt.Sprintf("%s: %s (%s)", e.Method, e.Message, e.Code) }
+func (e *RPCError) Unwrap() error { return ErrRPC }
+
+// daemon is a running eserver-node daemon driven by JSON-RPC on its
+// stdin/stdout (docs/API.md). Notifications are read and dropped: the
+// harness polls state instead, which cannot miss a change.
+type daemon struct {
+	p    *proc
+	mail *atomic.Int64 // offlineMessages counts: messages that came by mail
+	in   io.WriteCloser
+	mu   sync.Mutex
+	id   int
+	res  map[int]chan rpcAnswer
+}
+
+type rpcAnswer struct {
+	Result json.RawMessage `json:"result"`
+	Error  *struct {
+		Message string `json:"message"`
+		Data    struct {
+			Code string `json:"code"`
+		} `json:"data"`
+	} `json:"error"`
+}
+
+func newDaemon(p *proc, out io.ReadCloser, in io.WriteCloser, mail *atomic.Int64) *daemon {
+	d := &daemon{p: p, mail: mail, in: in, res: map[int]chan rpcAnswer{}}
+	go func() {
+		sc := bufio.NewScanner(out)
+		sc.Buffer(make([]byte, 1<<20), maxLine)
+		for sc.Scan() {
+			m, err := parseLine(sc.Bytes())
+			if err != nil {
+				continue
+			}
+			if m.ID == nil {
+				if m.Method == "offlineMessages" && m.Params.Count > 0 {
+					d.mail.Add(m.Params.Count)
+				}
+				continue // other notifications: the harness polls instead
+			}
+			d.mu.Lock()
+			ch := d.res[*m.ID]
+			delete(d.res, *m.ID)
+			d.mu.Unlock()
+			if ch != nil {
+				ch <- m.rpcAnswer
+			}
+		}
+	}()
+	return d
+}
+
+// rpcLine is one line the daemon writes: a response (ID set) or a
+// notification (Method set).
+type rpcLine struct {
+	ID     *int   `json:"id"`
+	Method string `json:"method"`
+	Params struct {
+		Count int64 `json:"count"` // offlineMessages
+	} `json:"params"`
+	rpcAnswer
+}
+
+// maxLine bounds a line the harness reads from a daemon: a history page
+// of 1,000 messages of up to 16 KiB each, with room for their JSON.
+const maxLine = 32 << 20
+
+// parseLine decodes one line of the daemon's output.
+func parseLine(b []byte) (rpcLine, error) {
+	var m rpcLine
+	if len(b) > maxLine {
+		return m, fmt.Errorf("daemon line of %d bytes: over %d", len(b), maxLine)
+	}
+	if err := json.Unmarshal(b, &m); err != nil {
+		return m, fmt.Errorf("daemon line: %w", err)
+	}
+	if m.ID == nil && m.Method == "" {
+		return m, errors.New("daemon line: neither a response nor a notification")
+	}
+	return m, nil
+}
+
+// call makes one request and decodes its result into res (may be nil).
+func (d *daemon) call(ctx context.Context, method string, params, res any) error {
+	d.mu.Lock()
+	d.id++
+	id := d.id
+	ch := make(chan rpcAnswer, 1)
+	d.res[id] = ch
+	d.mu.Unlock()
+	defer func() { d.mu.Lock(); delete(d.res, id); d.mu.Unlock() }()
+	b, err := json.Marshal(map[string]any{"jsonrpc": "2.0", "id": id, "method": method, "params": params})
+	if err != nil {
+		return err
+	}
+	if _, err := d.in.Write(append(b, '\n')); err != nil {
+		return fmt.Errorf("%s: writing request: %w", method, err)
+	}
+	select {
+	case a := <-ch:
+		if a.Error != nil {
+			return &RPCError{Method: method, Code: a.Error.Data.Code, Message: a.Error.Message}
+		}
+		if res != nil {
+			return json.Unmarshal(a.Result, res)
+		}
+		return nil
+	case <-d.p.done:
+		return fmt.Errorf("%s: daemon exited: %v", method, d.p.err)
+	case <-ctx.Done():
+		return fmt.Errorf("%s: %w", method, ctx.Err())
+	}
+}
+
+// stop ends the daemon as a user would: EOF on stdin, then (bounded) a
+// kill.
+func (d *daemon) stop() {
+	d.in.Close()
+	select {
+	case <-d.p.done:
+	case <-time.After(20 * time.Second):
+		d.p.kill(syscall.SIGKILL)
+	}
+}

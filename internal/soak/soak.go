@@ -1,0 +1,402 @@
+// Package soak is the chaos soak of issue 16: it builds a small EServer
+// network in Linux network namespaces (a public segment with the auth
+// server and the supernodes, LANs behind NAT routers with the node
+// daemons), sends chat between random contact pairs while it shapes the
+// WAN links, takes nodes offline — gracefully, or by SIGKILL of the daemon
+// at any moment — so mail carries their messages, and kills supernodes
+// with SIGKILL; then it heals everything, waits (bounded) for the network
+// to settle and counts what was lost, duplicated or reordered: every
+// message whose send returned must be in its recipient's history exactly
+// once, in the order its author sent it.
+//
+// It drives the real binaries (eserver-auth, eserver-supernode,
+// eserver-node daemon) as processes, the way an operator and a bot would,
+// so a kill is a real kill. It needs root (namespaces, nftables, tc); Run
+// says so with ErrNotRoot. The same seed gives the same plan — which pairs,
+// which messages, which faults in which order — though not the same timing.
+package soak
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+)
+
+// Sentinel errors callers branch on.
+var (
+	ErrNotRoot = errors.New("the soak makes network namespaces: run it as root")
+	ErrConfig  = errors.New("bad soak configuration")
+)
+
+// Config is one soak run. Zero fields take the documented defaults.
+type Config struct {
+	Bin        string        // directory holding eserver-auth, eserver-supernode, eserver-node (required)
+	Nodes      int           // node daemons (default 12; at most MaxNodes)
+	Supernodes int           // supernode processes besides the auth server's own services (default 3)
+	LANs       int           // LAN segments behind NAT routers (default 3)
+	Messages   int           // chat messages to send (default 300)
+	Seed       uint64        // the plan's seed (default 1)
+	Period     time.Duration // a supernode is killed every Period (default 10 s)
+	Rate       float64       // messages started per second, all senders together (default 10)
+	Settle     time.Duration // how long to wait for the healed network to deliver everything (default 2 min)
+	Shape      *Shape        // WAN impairment (default DefaultShape)
+	Keep       bool          // keep the temporary directory (logs, databases) instead of removing it
+	Progress   io.Writer     // progress lines (default: none)
+}
+
+// MaxNodes bounds Nodes in this first increment: each daemon is a process.
+const MaxNodes = 60
+
+func (c *Config) defaults() error {
+	set := func(v *int, d int) {
+		if *v == 0 {
+			*v = d
+		}
+	}
+	set(&c.Nodes, 12)
+	set(&c.Supernodes, 3)
+	set(&c.LANs, 3)
+	set(&c.Messages, 300)
+	if c.Seed == 0 {
+		c.Seed = 1
+	}
+	if c.Period == 0 {
+		c.Period = 10 * time.Second
+	}
+	if c.Rate == 0 {
+		c.Rate = 10
+	}
+	if c.Settle == 0 {
+		c.Settle = 2 * time.Minute
+	}
+	if c.Shape == nil {
+		s := DefaultShape
+		c.Shape = &s
+	}
+	if c.Progress == nil {
+		c.Progress = io.Discard
+	}
+	switch {
+	case c.Bin == "":
+		return fmt.Errorf("%w: no directory of binaries", ErrConfig)
+	case c.Nodes < 2 || c.Nodes > MaxNodes:
+		return fmt.Errorf("%w: %d nodes, want 2…%d", ErrConfig, c.Nodes, MaxNodes)
+	case c.Supernodes < 1 || c.Supernodes > 20:
+		return fmt.Errorf("%w: %d supernodes, want 1…20", ErrConfig, c.Supernodes)
+	case c.Messages < 1:
+		return fmt.Errorf("%w: %d messages", ErrConfig, c.Messages)
+	case c.Period < time.Second || c.Rate <= 0 || c.Settle < time.Second:
+		return fmt.Errorf("%w: period %v, rate %v, settle %v", ErrConfig, c.Period, c.Rate, c.Settle)
+	}
+	for _, b := range []string{"eserver-auth", "eserver-supernode", "eserver-node"} {
+		if _, err := os.Stat(filepath.Join(c.Bin, b)); err != nil {
+			return fmt.Errorf("%w: %v (make soak builds them)", ErrConfig, err)
+		}
+	}
+	return nil
+}
+
+// Faults counts what the harness did to the network.
+type Faults struct {
+	SupernodeKills int    // SIGKILLs of a supernode (each restarted)
+	NodeOffline    int    // times a node went offline for a while (graceful stop, restart, sign-in)
+	NodeKills      int    // times a node's daemon was killed with SIGKILL (restart, sign-in)
+	Shaping        string // how the WAN links were shaped
+}
+
+// Total is every fault injected, counting the shaping of the links once.
+func (f Faults) Total() int { return f.SupernodeKills + f.NodeOffline + f.NodeKills + 1 }
+
+// Result is a finished run.
+type Result struct {
+	Counts
+	Refused  int // sends that returned an error (not counted as sent)
+	ByMail   int // messages recipients found in their mailboxes on signing in (offlineMessages)
+	Dropped  int // packets the nftables fallback dropped on the WAN links (netem keeps no count here)
+	Faults   Faults
+	Duration time.Duration
+	Seed     uint64
+	Dir      string // the temporary directory, when kept
+}
+
+// Line is the one line a run prints.
+func (r Result) Line() string {
+	s := fmt.Sprintf("soak: sent %d, delivered %d (%d by mail), lost %d, duplicated %d, out of order %d; faults %d (supernode kills %d, node kills %d, nodes offline %d, links: %s",
+		r.Sent, r.Delivered, r.ByMail, r.Lost, r.Duplicated, r.OutOfOrder, r.Faults.Total(), r.Faults.SupernodeKills,
+		r.Faults.NodeKills, r.Faults.NodeOffline, r.Faults.Shaping)
+	if r.Dropped > 0 {
+		s += fmt.Sprintf(", %d packets dropped", r.Dropped)
+	}
+	s += fmt.Sprintf("); time %v; seed %d", r.Duration.Round(time.Second), r.Seed)
+	if r.Refused > 0 || r.Unexpected > 0 {
+		s += fmt.Sprintf("; refused %d, unexpected %d", r.Refused, r.Unexpected)
+	}
+	return s
+}
+
+// Run performs one soak. Whatever it made — namespaces, processes, the
+// temporary directory — is gone when it returns, also on error or when
+// ctx is cancelled.
+func Run(ctx context.Context, cfg Config) (res Result, err error) {
+	if os.Geteuid() != 0 {
+		return res, ErrNotRoot
+	}
+	if err := cfg.defaults(); err != nil {
+		return res, err
+	}
+	for _, tool := range []string{"ip", "nft", "tc"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			return res, fmt.Errorf("%w: the soak needs %s (make deps installs iproute2 and nftables): %v", ErrConfig, tool, err)
+		}
+	}
+	start := time.Now()
+	dir, err := os.MkdirTemp("", "eserver-soak-")
+	if err != nil {
+		return res, err
+	}
+	s := &run{cfg: cfg, dir: dir, topo: Topology{Prefix: fmt.Sprintf("sk%d-", os.Getpid()%100000), LANs: cfg.LANs, Shape: *cfg.Shape}}
+	if err := s.topo.Check(); err != nil {
+		os.RemoveAll(dir)
+		return res, err
+	}
+	defer func() {
+		s.cleanup()
+		if cfg.Keep {
+			res.Dir = dir
+		} else {
+			os.RemoveAll(dir)
+		}
+	}()
+	res, err = s.soak(ctx)
+	res.Duration = time.Since(start)
+	res.Seed = cfg.Seed
+	return res, err
+}
+
+// run is one soak's state.
+type run struct {
+	cfg  Config
+	dir  string
+	topo Topology
+	auth struct {
+		p  *proc
+		id string // peer ID
+	}
+	sns   []*supernodeProc
+	nodes []*node
+	pairs [][2]int
+	mail  atomic.Int64 // messages nodes found in their mailboxes on signing in
+}
+
+func (s *run) logf(format string, args ...any) {
+	fmt.Fprintf(s.cfg.Progress, "soak: "+format+"\n", args...)
+}
+
+// sh runs commands in order, failing on the first error.
+func sh(cmds [][]string) error {
+	for _, c := range cmds {
+		if out, err := exec.Command(c[0], c[1:]...).CombinedOutput(); err != nil {
+			return fmt.Errorf("%s: %v: %s", strings.Join(c, " "), err, strings.TrimSpace(string(out)))
+		}
+	}
+	return nil
+}
+
+// shAll runs every command, ignoring failures (teardown, heal).
+func shAll(cmds [][]string) {
+	for _, c := range cmds {
+		exec.Command(c[0], c[1:]...).Run()
+	}
+}
+
+func (s *run) cleanup() {
+	var wg sync.WaitGroup
+	for _, n := range s.nodes {
+		wg.Go(func() { n.mu.Lock(); defer n.mu.Unlock(); n.down() })
+	}
+	for _, sn := range s.sns {
+		wg.Go(func() { sn.stop() })
+	}
+	wg.Wait()
+	if s.auth.p != nil {
+		s.auth.p.kill(syscall.SIGTERM)
+	}
+	shAll(s.topo.Teardown())
+}
+
+func (s *run) soak(ctx context.Context) (Result, error) {
+	var res Result
+	s.logf("building %d LANs behind NAT routers (namespaces %s*), temp dir %s", s.cfg.LANs, s.topo.Prefix, s.dir)
+	if err := sh(s.topo.Build()); err != nil {
+		return res, fmt.Errorf("building the network: %w", err)
+	}
+	if err := s.startAuth(); err != nil {
+		return res, err
+	}
+	if err := s.startNodes(ctx); err != nil {
+		return res, err
+	}
+	if err := s.startSupernodes(ctx); err != nil {
+		return res, err
+	}
+	if err := s.signUp(ctx); err != nil {
+		return res, err
+	}
+	if err := s.befriend(ctx); err != nil {
+		return res, err
+	}
+	shaping, err := s.shape()
+	if err != nil {
+		return res, err
+	}
+	res.Faults.Shaping = shaping
+	s.logf("links shaped (%s); sending %d messages at %v/s", shaping, s.cfg.Messages, s.cfg.Rate)
+
+	// Faults run while the messages go; they stop once every send returned.
+	faultCtx, stopFaults := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	wg.Go(func() { res.Faults.SupernodeKills = s.killSupernodes(faultCtx) })
+	wg.Go(func() { res.Faults.NodeOffline, res.Faults.NodeKills = s.churnNodes(faultCtx, ctx) })
+	sent, refused := s.send(ctx)
+	stopFaults()
+	wg.Wait()
+	res.Refused = refused
+	if ctx.Err() != nil {
+		return res, ctx.Err()
+	}
+
+	s.logf("healing: links unshaped, every supernode and node up")
+	res.Dropped = s.dropped()
+	shAll(s.topo.Heal())
+	if err := s.healProcesses(ctx); err != nil {
+		return res, err
+	}
+	res.Counts = s.settle(ctx, sent)
+	res.ByMail = int(s.mail.Load())
+	return res, ctx.Err()
+}
+
+// shape impairs the WAN links: netem where the kernel has it, otherwise
+// what nftables can do — loss and duplication — and the result says so.
+func (s *run) shape() (string, error) {
+	sh0 := s.topo.Shape
+	if err := sh(s.topo.Netem()); err == nil {
+		return fmt.Sprintf("netem %g%% loss, %g%% reorder, %g%% duplicate, %d±%d ms", sh0.LossPct, sh0.ReorderPct, sh0.DuplicatePct, sh0.DelayMs, sh0.JitterMs), nil
+	} else if !strings.Contains(err.Error(), "qdisc kind is unknown") {
+		return "", fmt.Errorf("shaping the links: %w", err)
+	}
+	shAll(s.topo.Heal())
+	if err := sh(s.topo.NftShape(true)); err == nil {
+		return fmt.Sprintf("no netem in this kernel: nftables %g%% loss, %g%% duplication, no delay/reorder", sh0.LossPct, sh0.DuplicatePct), nil
+	}
+	shAll(s.topo.Heal())
+	if err := sh(s.topo.NftShape(false)); err != nil {
+		return "", fmt.Errorf("shaping the links with nftables: %w", err)
+	}
+	return fmt.Sprintf("no netem in this kernel: nftables %g%% loss only, no delay/reorder/duplication", sh0.LossPct), nil
+}
+
+// dropped sums the counters of the nftables loss rules (0 under netem).
+func (s *run) dropped() int {
+	n := 0
+	for _, c := range s.topo.NftCounters() {
+		out, err := exec.Command(c[0], c[1:]...).Output()
+		if err == nil {
+			n += CounterPackets(string(out))
+		}
+	}
+	return n
+}
+
+func (s *run) startAuth() error {
+	if err := os.MkdirAll(filepath.Join(s.dir, "auth"), 0o700); err != nil {
+		return err
+	}
+	p, out, _, err := startProc(s.topo.NS("pub"), []string{filepath.Join(s.cfg.Bin, "eserver-auth"),
+		"--db", filepath.Join(s.dir, "auth", "auth.db"),
+		"--listen", "/ip4/0.0.0.0/tcp/1864", "--listen", "/ip4/0.0.0.0/udp/1864/quic-v1", "--register-rate", "0"},
+		nil, filepath.Join(s.dir, "auth", "log"))
+	if err != nil {
+		return err
+	}
+	s.auth.p = p
+	addr, err := firstLine(out, p, time.Minute)
+	if err != nil {
+		return fmt.Errorf("auth server: %w", err)
+	}
+	i := strings.LastIndex(addr, "/p2p/")
+	if i < 0 {
+		return fmt.Errorf("auth server printed %q, not an address with /p2p/", addr)
+	}
+	s.auth.id = addr[i+len("/p2p/"):]
+	return nil
+}
+
+// authAddr is the auth server's address as seen from LAN k (0: from pub).
+func (s *run) authAddr(k int) string {
+	ip := "127.0.0.1"
+	if k > 0 {
+		ip = s.topo.Gateway(k)
+	}
+	return fmt.Sprintf("/ip4/%s/tcp/1864/p2p/%s", ip, s.auth.id)
+}
+
+// parallel runs f(0…n-1) at most 4 at a time (the machine is small) and
+// returns the first error.
+func parallel(n int, f func(i int) error) error {
+	sem := make(chan struct{}, 4)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			errs[i] = f(i)
+		})
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// retry calls f until it succeeds, ctx ends or bound passes, with a
+// growing pause: servers come and go during the soak.
+func retry(ctx context.Context, bound time.Duration, f func(context.Context) error) error {
+	deadline := time.Now().Add(bound)
+	pause := 500 * time.Millisecond
+	for {
+		cctx, cancel := context.WithTimeout(ctx, 45*time.Second)
+		err := f(cctx)
+		cancel()
+		if err == nil || ctx.Err() != nil || time.Now().After(deadline) || permanent(err) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(pause):
+		}
+		pause = min(2*pause, 5*time.Second)
+	}
+}
+
+// rngFor is the seeded generator of one part of the plan, so the parts
+// do not disturb one another's sequence.
+func (s *run) rngFor(part uint64) *rand.Rand {
+	return rand.New(rand.NewPCG(s.cfg.Seed, part))
+}
+
+// permanent reports an error no retry can cure: the request itself is bad.
+func permanent(err error) bool {
+	var re *RPCError
+	return errors.As(err, &re) && (re.Code == "bad_request" || re.Code == "not_contact")
+}
