@@ -88,7 +88,7 @@ fuzz:
 	./scripts/fuzz.sh $(FUZZTIME)
 
 bench:
-	$(GO) test -run='^$$' -bench=. -benchmem -count=1 -timeout 30m ./node/... ./authserver/... ./app | tee bench.out
+	$(GO) test -run='^$$' -bench=. -benchmem -count=1 -timeout 30m ./node/... ./authserver/... ./supernode ./app | tee bench.out
 	$(GO) run ./supernode/cmd/snbench -n $(or $(SNBENCH_N),1000) | tee -a bench.out
 	$(GO) run ./supernode/cmd/roombench -n $(or $(ROOMBENCH_N),1000) | tee -a bench.out
 	$(GO) run ./internal/attack/framebench | tee -a bench.out

@@ -48,7 +48,7 @@ type fixture struct {
 }
 
 // start runs a server on db (a fresh file when empty) on 127.0.0.1.
-func start(t *testing.T, db string, clk *clock) *fixture {
+func start(t testing.TB, db string, clk *clock) *fixture {
 	t.Helper()
 	return startOn(t, db, clk, nil)
 }
@@ -57,7 +57,7 @@ func start(t *testing.T, db string, clk *clock) *fixture {
 // Config changed by mod (when not nil). The host has the resource limits
 // eserver-auth runs with, so the attack tests meet the limits a stranger
 // meets.
-func startOn(t *testing.T, db string, clk *clock, mod func(*Config)) *fixture {
+func startOn(t testing.TB, db string, clk *clock, mod func(*Config)) *fixture {
 	t.Helper()
 	if db == "" {
 		db = filepath.Join(t.TempDir(), "auth.db")

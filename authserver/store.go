@@ -30,7 +30,7 @@ var errExists = errors.New("account exists")
 // created readable by the server's user only: it holds the server's private
 // keys.
 func openDB(path string) (*sql.DB, error) {
-	db, err := sqlite.Open(path, sqlite.Options{Migrations: migrationFS, Dir: "migrations"})
+	db, err := sqlite.Open(path, sqlite.Options{Migrations: migrationFS, Dir: "migrations", StatementCache: 64})
 	if err != nil {
 		return nil, fmt.Errorf("opening database %s: %w", path, err)
 	}

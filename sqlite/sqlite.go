@@ -103,6 +103,12 @@ type Options struct {
 	// later learns the key it was sealed with.
 	SecureDelete bool
 
+	// StatementCache keeps up to this many prepared statements on the
+	// connection, by their text, so a statement run again is not compiled
+	// again (the auth server's login runs the same eight, and compiling
+	// them was a fifth of its share); 0 keeps none.
+	StatementCache int
+
 	// Logger receives the one line Open logs; nil means slog.Default().
 	Logger *slog.Logger
 }
@@ -154,7 +160,11 @@ func Open(path string, opts Options) (*DB, error) {
 		return nil, fmt.Errorf("creating database file: %w", err)
 	}
 	f.Close()
-	db, err := sql.Open("sqlite3", dsn(path, opts.SecureDelete))
+	d := dsn(path, opts.SecureDelete)
+	if opts.StatementCache > 0 {
+		d += "&_stmt_cache_size=" + strconv.Itoa(opts.StatementCache)
+	}
+	db, err := sql.Open("sqlite3", d)
 	if err != nil {
 		return nil, err
 	}

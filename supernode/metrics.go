@@ -11,7 +11,6 @@ import (
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/prometheus/client_golang/prometheus"
 
-	"eserver/node/wire"
 	"eserver/pipeline"
 )
 
@@ -32,15 +31,9 @@ type rvStats struct {
 
 func (s *rvStats) published() { s.publishes.Add(1) }
 
-// lookedUp counts one lookup answered with resp: an entry counts as
-// answered when it carries a peer record (the asker may see the user online).
-func (s *rvStats) lookedUp(asked int, resp *wire.RendezvousResponse) {
-	answered := 0
-	for _, e := range resp.GetEntries() {
-		if len(e.GetPeerRecord()) > 0 {
-			answered++
-		}
-	}
+// lookedUp counts one lookup of asked names, answered of them with a peer
+// record, sent or unchanged (the asker may see the user online).
+func (s *rvStats) lookedUp(asked, answered int) {
 	s.lookups.Add(1)
 	s.asked.Add(uint64(asked))
 	s.answered.Add(uint64(answered))

@@ -90,6 +90,24 @@ type rvEntry struct {
 	peer    peer.ID
 	expiry  time.Time // the ticket's
 	at      time.Time // when it was published
+	tags    rvTags
+}
+
+// rvTags are the tags (client.EntryTag) of the answers an entry gives,
+// made once when it is published: a lookup naming the tag of the answer
+// it would get is answered unchanged, from memory, without the bytes.
+type rvTags struct {
+	full   [wire.RendezvousTagSize]byte // ticket and peer record, for token holders while fresh
+	ticket [wire.RendezvousTagSize]byte // the ticket alone, for token holders once not fresh
+	card   [wire.RendezvousTagSize]byte // the card, for everyone else
+}
+
+func makeTags(name string, e rvEntry) rvTags {
+	return rvTags{
+		full:   client.EntryTag(&wire.RendezvousResponse_Entry{Username: name, Ticket: e.ticket, PeerRecord: e.record}),
+		ticket: client.EntryTag(&wire.RendezvousResponse_Entry{Username: name, Ticket: e.ticket}),
+		card:   client.EntryTag(&wire.RendezvousResponse_Entry{Username: name, Card: e.card}),
+	}
 }
 
 // NewRendezvous returns a rendezvous service; Attach it to a host to serve.
@@ -185,7 +203,7 @@ func (r *Rendezvous) process(_ context.Context, rq *pipeline.Request[*wire.Rende
 		return r.publish(t, k, now), nil
 	}
 	k := rq.Msg.GetLookup()
-	return r.lookup(k.GetUsernames(), k.GetTokens(), now), nil
+	return r.lookup(k.GetUsernames(), k.GetTokens(), k.GetKnown(), now), nil
 }
 
 func (r *Rendezvous) publish(t *ticket.Ticket, p *wire.Publish, now time.Time) *wire.RendezvousResponse {
@@ -222,6 +240,7 @@ func (r *Rendezvous) publish(t *ticket.Ticket, p *wire.Publish, now time.Time) *
 		expiry:  t.Expiry,
 		at:      now,
 	}
+	e.tags = makeTags(t.Username, e)
 	cost := rvEntryCost(t.Username, e)
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -261,13 +280,19 @@ func (r *Rendezvous) publish(t *ticket.Ticket, p *wire.Publish, now time.Time) *
 // reached; to everyone else — strangers and blocked users alike — only its
 // card: the account, device and box key a contact request needs (anyone
 // may write to its mailboxes), without the device's name or the time it
-// signed in.
-func (r *Rendezvous) lookup(names []string, tokens [][]byte, now time.Time) *wire.RendezvousResponse {
+// signed in. An entry whose answer has the tag the asker names in known is
+// answered unchanged: the asker holds it already.
+func (r *Rendezvous) lookup(names []string, tokens, known [][]byte, now time.Time) *wire.RendezvousResponse {
 	if len(names) > r.cfg.MaxLookup {
 		return failed(wire.CodeTooMany)
 	}
-	if len(tokens) != 0 && len(tokens) != len(names) {
+	if len(tokens) != 0 && len(tokens) != len(names) || len(known) != 0 && len(known) != len(names) {
 		return failed(wire.CodeBadRequest)
+	}
+	for _, k := range known {
+		if len(k) != 0 && len(k) != wire.RendezvousTagSize {
+			return failed(wire.CodeBadRequest)
+		}
 	}
 	for _, n := range names {
 		if n == "" || len(n) > wire.MaxUsername {
@@ -276,6 +301,7 @@ func (r *Rendezvous) lookup(names []string, tokens [][]byte, now time.Time) *wir
 	}
 	resp := &wire.RendezvousResponse{}
 	seen := make(map[string]bool, len(names))
+	answered := 0 // entries with addresses, unchanged or not
 	r.mu.Lock()
 	for i, n := range names {
 		if seen[n] {
@@ -286,26 +312,35 @@ func (r *Rendezvous) lookup(names []string, tokens [][]byte, now time.Time) *wir
 		if !ok || !now.Before(e.expiry) || r.cfg.Revocations.Revoked(e.peer) {
 			continue // a revoked device is not shown, even before its ticket expires
 		}
-		entry := &wire.RendezvousResponse_Entry{Username: n}
+		var entry wire.RendezvousResponse_Entry
+		var tag *[wire.RendezvousTagSize]byte
 		switch {
 		case len(tokens) > 0 && allows(e, tokens[i]):
-			entry.Ticket = e.ticket
+			entry.Ticket, tag = e.ticket, &e.tags.ticket
 			if r.fresh(e, now) {
-				entry.PeerRecord = e.record
+				entry.PeerRecord, tag = e.record, &e.tags.full
+				answered++
 			}
 		case e.card != nil:
-			entry.Card = e.card
+			entry.Card, tag = e.card, &e.tags.card
 		default:
 			continue // nothing a stranger may see
 		}
-		resp.Entries = append(resp.Entries, entry)
+		// Compared only with the tag of what this asker may see: naming
+		// another answer's tag gets that other answer's bytes, never a
+		// hint.
+		if len(known) > 0 && string(known[i]) == string(tag[:]) {
+			entry = wire.RendezvousResponse_Entry{Unchanged: true}
+		}
+		entry.Username = n
+		resp.Entries = append(resp.Entries, &entry)
 	}
 	r.mu.Unlock()
 	// The answer must fit in one frame; the client asks again for fewer.
 	if proto.Size(resp) > wire.MaxRendezvousFrame {
 		return failed(wire.CodeTooMany)
 	}
-	r.stats.lookedUp(len(seen), resp)
+	r.stats.lookedUp(len(seen), answered)
 	return resp
 }
 

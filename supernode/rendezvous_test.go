@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"io"
 	"runtime"
 	"strings"
@@ -108,7 +109,15 @@ func TestPublishLookup(t *testing.T) {
 // token it allowed; everyone else — no token, a wrong token, a token
 // withdrawn by a block — gets the card alone: no device name, no sign-in
 // time, no addresses.
+// With a Known, the same: what the asker held before (the full entry,
+// before a block) is never answered unchanged once it may see less.
 func TestVisibility(t *testing.T) {
+	for _, known := range []*client.Known{nil, {}} {
+		t.Run(fmt.Sprintf("known=%t", known != nil), func(t *testing.T) { testVisibility(t, known) })
+	}
+}
+
+func testVisibility(t *testing.T, known *client.Known) {
 	e := newEnv(t, RendezvousConfig{})
 	ctx := sntest.Ctx(t)
 	alice, aliceT := e.client("alice")
@@ -122,7 +131,7 @@ func TestVisibility(t *testing.T) {
 	}
 	sees := func(token []byte) bool {
 		t.Helper()
-		found, err := client.Rendezvous{Tokens: map[string][]byte{"alice": token}}.Lookup(ctx, bob, e.rvh.ID(), bobT, []string{"alice"})
+		found, err := client.Rendezvous{Tokens: map[string][]byte{"alice": token}, Known: known}.Lookup(ctx, bob, e.rvh.ID(), bobT, []string{"alice"})
 		if err != nil || len(found) != 1 || found[0].Ticket.Peer != alice.ID() {
 			t.Fatalf("lookup: %+v, %v (a stranger gets the card: enough to write to alice)", found, err)
 		}
@@ -258,7 +267,15 @@ func TestRefused(t *testing.T) {
 	}
 }
 
+// TestStale: records are returned while fresh, tickets until they
+// expire; with a Known remembering the last answers alike.
 func TestStale(t *testing.T) {
+	for _, known := range []*client.Known{nil, {}} {
+		t.Run(fmt.Sprintf("known=%t", known != nil), func(t *testing.T) { testStale(t, known) })
+	}
+}
+
+func testStale(t *testing.T, known *client.Known) {
 	const ttl = 10 * time.Minute
 	e := newEnv(t, RendezvousConfig{TTL: ttl})
 	ctx := sntest.Ctx(t)
@@ -277,7 +294,7 @@ func TestStale(t *testing.T) {
 	if err := allowed.Publish(ctx, carol, e.rvh.ID(), carolT); err != nil {
 		t.Fatalf("publish carol: %v", err)
 	}
-	bobC := client.Rendezvous{Now: e.clock.Now, Tokens: map[string][]byte{"alice": tok, "carol": tok}}
+	bobC := client.Rendezvous{Now: e.clock.Now, Tokens: map[string][]byte{"alice": tok, "carol": tok}, Known: known}
 	// Records are returned while fresh; tickets (public keys) until they expire.
 	steps := []struct {
 		advance          time.Duration
@@ -483,6 +500,8 @@ func FuzzRendezvousRequest(f *testing.F) {
 	}
 	f.Add(frame(f, &wire.RendezvousRequest{Kind: &wire.RendezvousRequest_Publish{Publish: &wire.Publish{Ticket: st, PeerRecord: rec}}}))
 	f.Add(frame(f, &wire.RendezvousRequest{Kind: &wire.RendezvousRequest_Lookup{Lookup: &wire.Lookup{Ticket: st, Usernames: []string{"alice", "bob"}}}}))
+	f.Add(frame(f, &wire.RendezvousRequest{Kind: &wire.RendezvousRequest_Lookup{Lookup: &wire.Lookup{Ticket: st, Usernames: []string{"alice", "bob"},
+		Tokens: [][]byte{[]byte("token-for-bob-16"), nil}, Known: [][]byte{make([]byte, wire.RendezvousTagSize), {1, 2}}}}}))
 	f.Add(frame(f, &wire.RendezvousRequest{}))
 	f.Add([]byte{2, 0, 0})
 	f.Add(binary.AppendUvarint(nil, wire.MaxRendezvousFrame+1))

@@ -96,6 +96,9 @@ type Discovery struct {
 	republish chan struct{} // asks publishLoop to publish now
 	tasks     *task.Group
 	notifiee  *network.NotifyBundle
+	// known remembers the lookup answers verified last: the homes answer
+	// the unchanged ones by name alone, and they are not verified again.
+	known client.Known
 }
 
 // New returns discovery for a session whose context is ctx, on a host made
@@ -287,7 +290,7 @@ func (d *Discovery) Lookup(ctx context.Context, usernames []string) (map[string]
 			errs = append(errs, err)
 			continue
 		}
-		found, err := client.Rendezvous{Tokens: tokens}.Lookup(ctx, d.h.Libp2p(), id, d.h.Ticket().Signed, names)
+		found, err := client.Rendezvous{Tokens: tokens, Known: &d.known}.Lookup(ctx, d.h.Libp2p(), id, d.h.Ticket().Signed, names)
 		if err != nil {
 			errs = append(errs, err)
 			continue

@@ -197,6 +197,9 @@ type Client struct {
 	username  []byte
 	step      int
 	exportKey []byte // set by a successful RegistrationFinish or LoginFinish
+	// opts are the library's client options: nil (the defaults) but for a
+	// NewServerShareClient.
+	opts []*opaque.ClientOptions
 }
 
 // Client steps, so misuse is an error rather than a library panic.
@@ -241,7 +244,7 @@ func (c *Client) RegistrationFinish(response []byte) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: registration response: %v", ErrMalformed, err)
 	}
-	rec, export, err := c.c.RegistrationFinalize(resp, c.username, []byte(serverIdentity))
+	rec, export, err := c.c.RegistrationFinalize(resp, c.username, []byte(serverIdentity), c.opts...)
 	if err != nil {
 		return nil, fmt.Errorf("registration finalize: %w", err)
 	}
@@ -275,7 +278,7 @@ func (c *Client) LoginFinish(ke2 []byte) (ke3, sessionKey []byte, err error) {
 	if err != nil {
 		return nil, nil, fmt.Errorf("%w: KE2: %v", ErrMalformed, err)
 	}
-	k3, key, export, err := c.c.GenerateKE3(k2, c.username, []byte(serverIdentity))
+	k3, key, export, err := c.c.GenerateKE3(k2, c.username, []byte(serverIdentity), c.opts...)
 	if err != nil {
 		return nil, nil, ErrAuth
 	}

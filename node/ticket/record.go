@@ -26,6 +26,10 @@ func VerifyRecord(signer peer.ID, envelope []byte) (*peer.PeerRecord, error) {
 	if len(envelope) == 0 || len(envelope) > MaxPeerRecord {
 		return nil, fmt.Errorf("%w: %d bytes, limit %d", ErrBadRecord, len(envelope), MaxPeerRecord)
 	}
+	k := recordKey(signer, envelope)
+	if rec := verifiedRecords.get(k); rec != nil {
+		return rec, nil
+	}
 	var rec peer.PeerRecord
 	env, err := record.ConsumeTypedEnvelope(envelope, &rec)
 	if err != nil {
@@ -43,6 +47,7 @@ func VerifyRecord(signer peer.ID, envelope []byte) (*peer.PeerRecord, error) {
 	if by != signer || rec.PeerID != signer {
 		return nil, fmt.Errorf("%w: signed by %s for %s, want %s", ErrBadRecord, by, rec.PeerID, signer)
 	}
+	verifiedRecords.add(k, &rec)
 	return &rec, nil
 }
 

@@ -45,6 +45,11 @@ const (
 	PortSupernode = 1865
 )
 
+// RendezvousTagSize is the size of a lookup entry's tag (Lookup.known): a
+// hash of everything the entry carries, by which a rendezvous answers an
+// entry the asker already holds without sending it again.
+const RendezvousTagSize = 16
+
 // Size limits per frame. A frame larger than its limit is refused before a
 // byte of its body is read.
 const (

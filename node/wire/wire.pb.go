@@ -1877,10 +1877,14 @@ func (x *Publish) GetCard() *SignedTicket {
 }
 
 type Lookup struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Ticket        *SignedTicket          `protobuf:"bytes,1,opt,name=ticket,proto3" json:"ticket,omitempty"` // the asker's ticket
-	Usernames     []string               `protobuf:"bytes,2,rep,name=usernames,proto3" json:"usernames,omitempty"`
-	Tokens        [][]byte               `protobuf:"bytes,3,rep,name=tokens,proto3" json:"tokens,omitempty"` // tokens[i] is the asker's token for usernames[i] (may be empty)
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Ticket    *SignedTicket          `protobuf:"bytes,1,opt,name=ticket,proto3" json:"ticket,omitempty"` // the asker's ticket
+	Usernames []string               `protobuf:"bytes,2,rep,name=usernames,proto3" json:"usernames,omitempty"`
+	Tokens    [][]byte               `protobuf:"bytes,3,rep,name=tokens,proto3" json:"tokens,omitempty"` // tokens[i] is the asker's token for usernames[i] (may be empty)
+	// known[i] is the tag (client.EntryTag, RendezvousTagSize bytes) of the
+	// entry the asker already holds for usernames[i], or empty: an entry
+	// with that very tag is answered unchanged, without its bytes.
+	Known         [][]byte `protobuf:"bytes,4,rep,name=known,proto3" json:"known,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1932,6 +1936,13 @@ func (x *Lookup) GetUsernames() []string {
 func (x *Lookup) GetTokens() [][]byte {
 	if x != nil {
 		return x.Tokens
+	}
+	return nil
+}
+
+func (x *Lookup) GetKnown() [][]byte {
+	if x != nil {
+		return x.Known
 	}
 	return nil
 }
@@ -7786,11 +7797,14 @@ func (*RoomEvent_Report) isRoomEvent_Kind() {}
 // device and box key a contact request needs, without the device's name
 // or when it signed in.
 type RendezvousResponse_Entry struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Username      string                 `protobuf:"bytes,1,opt,name=username,proto3" json:"username,omitempty"`
-	Ticket        *SignedTicket          `protobuf:"bytes,2,opt,name=ticket,proto3" json:"ticket,omitempty"`
-	PeerRecord    []byte                 `protobuf:"bytes,3,opt,name=peer_record,json=peerRecord,proto3" json:"peer_record,omitempty"`
-	Card          *SignedTicket          `protobuf:"bytes,4,opt,name=card,proto3" json:"card,omitempty"`
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	Username   string                 `protobuf:"bytes,1,opt,name=username,proto3" json:"username,omitempty"`
+	Ticket     *SignedTicket          `protobuf:"bytes,2,opt,name=ticket,proto3" json:"ticket,omitempty"`
+	PeerRecord []byte                 `protobuf:"bytes,3,opt,name=peer_record,json=peerRecord,proto3" json:"peer_record,omitempty"`
+	Card       *SignedTicket          `protobuf:"bytes,4,opt,name=card,proto3" json:"card,omitempty"`
+	// unchanged: the entry the asker may see is the one whose tag it sent
+	// in known; nothing else is set.
+	Unchanged     bool `protobuf:"varint,5,opt,name=unchanged,proto3" json:"unchanged,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -7851,6 +7865,13 @@ func (x *RendezvousResponse_Entry) GetCard() *SignedTicket {
 		return x.Card
 	}
 	return nil
+}
+
+func (x *RendezvousResponse_Entry) GetUnchanged() bool {
+	if x != nil {
+		return x.Unchanged
+	}
+	return false
 }
 
 var File_wire_proto protoreflect.FileDescriptor
@@ -7982,20 +8003,22 @@ const file_wire_proto_rawDesc = "" +
 	"\vpeer_record\x18\x02 \x01(\fR\n" +
 	"peerRecord\x12\x18\n" +
 	"\aallowed\x18\x03 \x03(\fR\aallowed\x12.\n" +
-	"\x04card\x18\x04 \x01(\v2\x1a.eserver.wire.SignedTicketR\x04card\"r\n" +
+	"\x04card\x18\x04 \x01(\v2\x1a.eserver.wire.SignedTicketR\x04card\"\x88\x01\n" +
 	"\x06Lookup\x122\n" +
 	"\x06ticket\x18\x01 \x01(\v2\x1a.eserver.wire.SignedTicketR\x06ticket\x12\x1c\n" +
 	"\tusernames\x18\x02 \x03(\tR\tusernames\x12\x16\n" +
-	"\x06tokens\x18\x03 \x03(\fR\x06tokens\"\x97\x02\n" +
+	"\x06tokens\x18\x03 \x03(\fR\x06tokens\x12\x14\n" +
+	"\x05known\x18\x04 \x03(\fR\x05known\"\xb5\x02\n" +
 	"\x12RendezvousResponse\x12\x14\n" +
 	"\x05error\x18\x01 \x01(\tR\x05error\x12@\n" +
-	"\aentries\x18\x02 \x03(\v2&.eserver.wire.RendezvousResponse.EntryR\aentries\x1a\xa8\x01\n" +
+	"\aentries\x18\x02 \x03(\v2&.eserver.wire.RendezvousResponse.EntryR\aentries\x1a\xc6\x01\n" +
 	"\x05Entry\x12\x1a\n" +
 	"\busername\x18\x01 \x01(\tR\busername\x122\n" +
 	"\x06ticket\x18\x02 \x01(\v2\x1a.eserver.wire.SignedTicketR\x06ticket\x12\x1f\n" +
 	"\vpeer_record\x18\x03 \x01(\fR\n" +
 	"peerRecord\x12.\n" +
-	"\x04card\x18\x04 \x01(\v2\x1a.eserver.wire.SignedTicketR\x04card\"S\n" +
+	"\x04card\x18\x04 \x01(\v2\x1a.eserver.wire.SignedTicketR\x04card\x12\x1c\n" +
+	"\tunchanged\x18\x05 \x01(\bR\tunchanged\"S\n" +
 	"\x05Hello\x122\n" +
 	"\x06ticket\x18\x01 \x01(\v2\x1a.eserver.wire.SignedTicketR\x06ticket\x12\x16\n" +
 	"\x06mailed\x18\x02 \x01(\bR\x06mailed\"l\n" +

@@ -30,8 +30,13 @@ const VisibilityTokenSize = 16
 // VisibilityHash is what a user publishes for a token it gave out: the
 // supernode can check a presented token but learns nothing it could present.
 func VisibilityHash(token []byte) [32]byte {
-	return sha256.Sum256(append([]byte("eserver-visibility-v1"), token...))
+	// On the stack for tokens of the usual size: a rendezvous hashes each
+	// token of every lookup.
+	var buf [len(visibilityDomain) + 2*VisibilityTokenSize]byte
+	return sha256.Sum256(append(append(buf[:0], visibilityDomain...), token...))
 }
+
+const visibilityDomain = "eserver-visibility-v1"
 
 // Found is one looked-up contact whose ticket and signed record verified.
 type Found struct {
@@ -64,6 +69,11 @@ type Rendezvous struct {
 	// Extra are addresses Publish adds to the host's own, such as circuit
 	// addresses through relays where the host holds a reservation.
 	Extra []ma.Multiaddr
+	// Known, if set, remembers the entries Lookup verified: a lookup names
+	// them by tag and the rendezvous answers the unchanged ones without
+	// their bytes. A node that looks the same contacts up again and again
+	// keeps one.
+	Known *Known
 	// Card is the public card of the ticket Publish presents (the auth
 	// server's, ticket.SignCard): what the rendezvous shows askers without
 	// a token. Without one, such askers find nothing.
@@ -142,7 +152,8 @@ func (c Rendezvous) Lookup(ctx context.Context, h host.Host, rendezvous peer.ID,
 	batch := lookupBatch
 	for len(names) > 0 {
 		n := min(batch, len(names))
-		entries, err := c.lookupOnce(ctx, h, rendezvous, t, names[:n])
+		known := c.knownTags(names[:n])
+		entries, err := c.lookupOnce(ctx, h, rendezvous, t, names[:n], known)
 		if errors.Is(err, ErrTooMany) && n > 1 {
 			batch = n / 2
 			continue
@@ -152,7 +163,7 @@ func (c Rendezvous) Lookup(ctx context.Context, h host.Host, rendezvous peer.ID,
 		}
 		now := c.now()
 		for _, e := range entries {
-			f, err := verifyEntry(server, e, now)
+			f, err := c.entry(server, e, known, now)
 			if err != nil || !want[f.Username] || got[f.Username] {
 				continue
 			}
@@ -171,8 +182,52 @@ func (c Rendezvous) now() time.Time {
 	return time.Now()
 }
 
-// lookupOnce sends one lookup request.
-func (c Rendezvous) lookupOnce(ctx context.Context, h host.Host, rendezvous peer.ID, t *wire.SignedTicket, names []string) ([]*wire.RendezvousResponse_Entry, error) {
+// knownTags are the tags of the entries c.Known holds for names, by name;
+// nil when it holds none.
+func (c Rendezvous) knownTags(names []string) map[string][]byte {
+	if c.Known == nil {
+		return nil
+	}
+	var tags map[string][]byte
+	for _, n := range names {
+		if tag := c.Known.tag(n); tag != nil {
+			if tags == nil {
+				tags = make(map[string][]byte)
+			}
+			tags[n] = tag
+		}
+	}
+	return tags
+}
+
+// entry is what one returned entry stands for: verified here, or — when
+// the rendezvous answered it unchanged from the tag we sent — what the
+// entry of that tag verified to, its ticket still valid now.
+func (c Rendezvous) entry(server peer.ID, e *wire.RendezvousResponse_Entry, known map[string][]byte, now time.Time) (Found, error) {
+	if e.GetUnchanged() {
+		tag, ok := known[e.GetUsername()]
+		if !ok {
+			return Found{}, fmt.Errorf("entry for %q unchanged from nothing we hold", e.GetUsername())
+		}
+		f, ok := c.Known.get(e.GetUsername(), tag, now)
+		if !ok {
+			return Found{}, fmt.Errorf("entry for %q unchanged from one we no longer hold", e.GetUsername())
+		}
+		return f, nil
+	}
+	f, err := verifyEntry(server, e, now)
+	if err != nil {
+		return Found{}, err
+	}
+	if c.Known != nil && f.Username == e.GetUsername() {
+		c.Known.put(f.Username, EntryTag(e), f)
+	}
+	return f, nil
+}
+
+// lookupOnce sends one lookup request, naming the tags of the entries we
+// hold (known, by name).
+func (c Rendezvous) lookupOnce(ctx context.Context, h host.Host, rendezvous peer.ID, t *wire.SignedTicket, names []string, known map[string][]byte) ([]*wire.RendezvousResponse_Entry, error) {
 	var tokens [][]byte
 	if len(c.Tokens) > 0 {
 		tokens = make([][]byte, len(names))
@@ -180,8 +235,15 @@ func (c Rendezvous) lookupOnce(ctx context.Context, h host.Host, rendezvous peer
 			tokens[i] = c.Tokens[n]
 		}
 	}
+	var tags [][]byte
+	if len(known) > 0 {
+		tags = make([][]byte, len(names))
+		for i, n := range names {
+			tags[i] = known[n]
+		}
+	}
 	resp, err := Call[*wire.RendezvousResponse](ctx, h, rendezvous, wire.ProtoRendezvous, &wire.RendezvousRequest{
-		Kind: &wire.RendezvousRequest_Lookup{Lookup: &wire.Lookup{Ticket: t, Usernames: names, Tokens: tokens}},
+		Kind: &wire.RendezvousRequest_Lookup{Lookup: &wire.Lookup{Ticket: t, Usernames: names, Tokens: tokens, Known: tags}},
 	})
 	if err != nil {
 		return nil, err

@@ -22,6 +22,7 @@ var pairs = []struct{ what, bench, baseline string }{
 	{"file transfer 256 MiB vs raw stream into a file", "BenchmarkTransfer/chunk=256KiB", "BenchmarkRawStreamCopy/file"},
 	{"load 1,000 contacts from the store vs none", "BenchmarkLoadContacts/n=1000", "BenchmarkLoadContacts/n=0"},
 	{"app start to a 1,000-contact list vs empty list", "BenchmarkStartContactList/contacts=1000", "BenchmarkStartContactList/contacts=0"},
+	{"presence lookup of 50 contacts vs ping, same supernode", "BenchmarkPresenceLookup/lookup50", "BenchmarkPresenceLookup/ping"},
 }
 
 // rates are benchmarks also shown as operations per second.
