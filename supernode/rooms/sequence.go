@@ -2,7 +2,6 @@ package rooms
 
 import (
 	"context"
-	"sync"
 	"time"
 
 	"eserver/node/room"
@@ -22,13 +21,8 @@ import (
 // waits for at most that many others.
 const maxSequenceBatch = 64
 
-// sequencer holds the messages waiting per room; a room is in waiting
-// while its runner lives.
-type sequencer struct {
-	mu      sync.Mutex
-	waiting map[string][]*pending
-	wg      sync.WaitGroup // the runners
-}
+// sequencer holds the messages waiting per room, and their runners.
+type sequencer = batches[string, *pending]
 
 // pending is one message waiting to be sequenced, and where its answer
 // goes.
@@ -51,18 +45,7 @@ type sequenced struct {
 // and returns its answer.
 func (s *Service) sequenceHere(ctx context.Context, from room.Sender, msg *room.Message) sequenced {
 	p := &pending{from: from, msg: msg, at: s.cfg.Now(), done: make(chan sequenced, 1)}
-	q := &s.seq
-	q.mu.Lock()
-	if q.waiting == nil {
-		q.waiting = map[string][]*pending{}
-	}
-	queue, running := q.waiting[msg.Room]
-	q.waiting[msg.Room] = append(queue, p)
-	if !running {
-		q.wg.Add(1)
-		go s.runSequence(msg.Room)
-	}
-	q.mu.Unlock()
+	s.seq.add(msg.Room, p, s.runSequence)
 	select {
 	case r := <-p.done:
 		return r
@@ -77,20 +60,11 @@ func (s *Service) sequenceHere(ctx context.Context, from room.Sender, msg *room.
 // runSequence sequences name's waiting messages, a batch at a time, until
 // none waits.
 func (s *Service) runSequence(name string) {
-	q := &s.seq
-	defer q.wg.Done()
 	for {
-		q.mu.Lock()
-		queue := q.waiting[name]
-		if len(queue) == 0 {
-			delete(q.waiting, name)
-			q.mu.Unlock()
+		batch, ok := s.seq.next(name, func([]*pending) int { return maxSequenceBatch })
+		if !ok {
 			return
 		}
-		n := min(len(queue), maxSequenceBatch)
-		batch := queue[:n:n]
-		q.waiting[name] = queue[n:]
-		q.mu.Unlock()
 		s.sequenceBatch(name, batch)
 	}
 }

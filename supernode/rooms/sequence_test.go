@@ -87,21 +87,7 @@ func TestConcurrentSends(t *testing.T) {
 		t.Fatalf("%d messages stored, want %d", len(want), len(users)*each)
 	}
 	for i, sub := range subs {
-		var got []string
-		for len(got) < len(want) {
-			ev, err := sub.Next(sntest.Ctx(t))
-			if err != nil {
-				t.Fatalf("%s after %d messages: %v", users[i].user, len(got), err)
-			}
-			if sm := ev.GetMessage(); sm != nil {
-				m, err := room.VerifyMessage(sm, hm.w.clock.Now(), room.Checks{Server: hm.w.server})
-				if err != nil {
-					t.Fatal(err)
-				}
-				got = append(got, m.ID)
-			}
-		}
-		same(t, got, want...)
+		same(t, messageIDs(t, hm.w, users[i].user, sub, len(want)), want...)
 	}
 
 	users[0].create("flood", room.Modes{Public: true})
@@ -209,4 +195,25 @@ func TestAddOrderedBatch(t *testing.T) {
 	if got := order(t, small, "lounge"); got != "x@1 z@2" {
 		t.Fatalf("order after a refused displacement %q, want x@1 z@2", got)
 	}
+}
+
+// messageIDs reads the IDs of the next n messages user's subscription
+// pushes, each verified as a member would; other events are skipped.
+func messageIDs(t *testing.T, w *world, user string, sub *client.Subscription, n int) []string {
+	t.Helper()
+	var got []string
+	for len(got) < n {
+		ev, err := sub.Next(sntest.Ctx(t))
+		if err != nil {
+			t.Fatalf("%s after %d messages: %v", user, len(got), err)
+		}
+		if sm := ev.GetMessage(); sm != nil {
+			m, err := room.VerifyMessage(sm, w.clock.Now(), room.Checks{Server: w.server})
+			if err != nil {
+				t.Fatal(err)
+			}
+			got = append(got, m.ID)
+		}
+	}
+	return got
 }

@@ -3,7 +3,6 @@ package rooms
 import (
 	"context"
 	"errors"
-	"sync"
 
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -31,13 +30,9 @@ const shipBytes = wire.MaxRoomRequest - 4<<10
 // maxShipBatch bounds the messages of one replicate request.
 const maxShipBatch = 64
 
-// shipper holds the messages waiting for each (room, home); a key is in
-// waiting while its runner lives.
-type shipper struct {
-	mu      sync.Mutex
-	waiting map[shipKey][]*shipment
-	wg      sync.WaitGroup // the runners
-}
+// shipper holds the messages waiting for each (room, home), and their
+// runners.
+type shipper = batches[shipKey, *shipment]
 
 type shipKey struct {
 	room string
@@ -63,20 +58,8 @@ func (s *Service) ship(name string, om *wire.RoomOrderedMessage) *shipment {
 		}
 	}
 	sh := &shipment{om: om, homes: len(homes), done: make(chan bool, len(homes))}
-	q := &s.shipping
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	if q.waiting == nil {
-		q.waiting = map[shipKey][]*shipment{}
-	}
 	for _, h := range homes {
-		k := shipKey{name, h}
-		queue, running := q.waiting[k]
-		q.waiting[k] = append(queue, sh)
-		if !running {
-			q.wg.Add(1)
-			go s.runShipping(k)
-		}
+		s.shipping.add(shipKey{name, h}, sh, s.runShipping)
 	}
 	return sh
 }
@@ -97,32 +80,30 @@ func awaitShipped(ctx context.Context, sh *shipment) {
 // runShipping sends k's waiting messages to its home, a request at a
 // time, until none waits.
 func (s *Service) runShipping(k shipKey) {
-	q := &s.shipping
-	defer q.wg.Done()
 	for {
-		q.mu.Lock()
-		queue := q.waiting[k]
-		if len(queue) == 0 {
-			delete(q.waiting, k)
-			q.mu.Unlock()
+		batch, ok := s.shipping.next(k, shipSize)
+		if !ok {
 			return
 		}
-		n, size := 0, 0
-		for n < len(queue) && n < maxShipBatch {
-			size += proto.Size(queue[n].om)
-			if n > 0 && size > shipBytes {
-				break
-			}
-			n++
-		}
-		batch := queue[:n:n]
-		q.waiting[k] = queue[n:]
-		q.mu.Unlock()
-		ok := s.shipTo(k, batch)
+		ok = s.shipTo(k, batch)
 		for _, sh := range batch {
 			sh.done <- ok
 		}
 	}
+}
+
+// shipSize is how many of the waiting shipments one request takes: at
+// most maxShipBatch and shipBytes of messages, and always the first.
+func shipSize(queue []*shipment) int {
+	n, size := 0, 0
+	for n < len(queue) && n < maxShipBatch {
+		size += proto.Size(queue[n].om)
+		if n > 0 && size > shipBytes {
+			break
+		}
+		n++
+	}
+	return n
 }
 
 // shipTo sends batch to k's home in one replicate request, unless the

@@ -7,7 +7,6 @@ import (
 	"eserver/node/room"
 	"eserver/node/wire"
 	"eserver/supernode/client"
-	"eserver/supernode/internal/sntest"
 )
 
 // TestShippedInOrder: members at each of a room's three homes post at
@@ -39,21 +38,7 @@ func TestShippedInOrder(t *testing.T) {
 		}
 	}
 	for i, sub := range subs {
-		var got []string
-		for len(got) < len(want) {
-			ev, err := sub.Next(sntest.Ctx(t))
-			if err != nil {
-				t.Fatalf("%s after %d messages: %v", users[i].user, len(got), err)
-			}
-			if sm := ev.GetMessage(); sm != nil {
-				m, err := room.VerifyMessage(sm, c.w.clock.Now(), room.Checks{Server: c.w.server})
-				if err != nil {
-					t.Fatal(err)
-				}
-				got = append(got, m.ID)
-			}
-		}
-		same(t, got, want...)
+		same(t, messageIDs(t, c.w, users[i].user, sub, len(want)), want...)
 	}
 }
 
