@@ -473,6 +473,8 @@ type messageWriter struct {
 	insert *sql.Stmt // ON CONFLICT DO NOTHING
 	strict *sql.Stmt // a duplicate is an error
 	index  *sql.Stmt
+	later  *sql.Stmt // order.go: the author's later messages
+	before *sql.Stmt // order.go: the place before them
 }
 
 func newMessageWriter(tx *sql.Tx, k *historyKeys) *messageWriter {
@@ -480,7 +482,7 @@ func newMessageWriter(tx *sql.Tx, k *historyKeys) *messageWriter {
 }
 
 func (w *messageWriter) close() {
-	for _, st := range []*sql.Stmt{w.insert, w.strict, w.index} {
+	for _, st := range []*sql.Stmt{w.insert, w.strict, w.index, w.later, w.before} {
 		if st != nil {
 			st.Close()
 		}
@@ -569,7 +571,8 @@ func (k *historyKeys) prepareMessages(ms []Message) ([]preparedMessage, error) {
 func (w *messageWriter) addPrepared(sm *preparedMessage, dedup bool) (added bool, err error) {
 	m := sm.m
 	st := &w.strict
-	q := `INSERT INTO messages (id, peer, outgoing, text, body, time, state, sender, kind) VALUES (?, ?, ?, '', ?, ?, ?, ?, ?)`
+	q := `INSERT INTO messages (id, peer, outgoing, text, body, time, state, sender, kind, device, author_order)
+		VALUES (?, ?, ?, '', ?, ?, ?, ?, ?, ?, ?)`
 	if dedup {
 		st = &w.insert
 		q += ` ON CONFLICT (peer, id) DO NOTHING`
@@ -577,7 +580,11 @@ func (w *messageWriter) addPrepared(sm *preparedMessage, dedup bool) (added bool
 	if err := w.prepare(st, q); err != nil {
 		return false, err
 	}
-	res, err := (*st).Exec(m.ID, m.Peer, m.Outgoing, sm.body, nanos(m.Time), m.State, m.Sender, m.Kind)
+	var device, order any // NULL unless the author said (order.go)
+	if m.Order != 0 && m.Device != "" && !m.Outgoing {
+		device, order = m.Device, int64(m.Order)
+	}
+	res, err := (*st).Exec(m.ID, m.Peer, m.Outgoing, sm.body, nanos(m.Time), m.State, m.Sender, m.Kind, device, order)
 	if err != nil {
 		return false, err
 	}
@@ -586,6 +593,9 @@ func (w *messageWriter) addPrepared(sm *preparedMessage, dedup bool) (added bool
 	}
 	seq, err := res.LastInsertId()
 	if err != nil {
+		return false, err
+	}
+	if err := w.place(seq, m); err != nil {
 		return false, err
 	}
 	return true, w.indexTerms(seq, sm.terms)
