@@ -115,8 +115,11 @@ type Router interface {
 	Connect(ctx context.Context, home peer.AddrInfo) error
 	// HasMailboxes reports whether any supernode keeps mailboxes.
 	HasMailboxes() bool
-	// IsHome reports whether p is one of our homes.
-	IsHome(p peer.ID) bool
+	// MailHomes are where our mail may wait: our homes and the next few
+	// supernodes after them, where senders who saw our homes down left it.
+	MailHomes() []peer.AddrInfo
+	// IsMailHome reports whether p is one of MailHomes.
+	IsMailHome(p peer.ID) bool
 }
 
 // Authenticator is the authenticate stage (pipeline.Authenticator).
