@@ -50,7 +50,7 @@ build: deps
 run: build
 	$(BIN)/eserver --profile $(PROFILE)
 
-test: deps vet unit fuzz-short
+test: deps vet unit soak-short fuzz-short
 
 vet:
 	$(GO) vet ./...

@@ -78,10 +78,20 @@ func (n *node) up(ctx context.Context) error {
 		return nil
 	}
 	err := retry(ctx, 2*time.Minute, func(ctx context.Context) error {
-		return n.d.call(ctx, "login", map[string]any{"username": n.user, "password": n.pw}, nil)
+		err := n.d.call(ctx, "login", map[string]any{"username": n.user, "password": n.pw}, nil)
+		if err != nil && n.signedIn(ctx) {
+			return nil // an earlier try timed out here but went through
+		}
+		return err
 	})
 	n.in = err == nil
 	return err
+}
+
+// signedIn asks the daemon whether it is signed in as n's user (mu held).
+func (n *node) signedIn(ctx context.Context) bool {
+	var a struct{ Username string }
+	return n.d.call(ctx, "account", map[string]any{}, &a) == nil && a.Username == n.user
 }
 
 func (s *run) startNodes(ctx context.Context) error {
@@ -116,7 +126,11 @@ func (s *run) signUp(ctx context.Context) error {
 			return fmt.Errorf("registering %s: %w", n.user, err)
 		}
 		err = retry(ctx, time.Minute, func(ctx context.Context) error {
-			return n.d.call(ctx, "login", map[string]any{"server": s.authAddr(n.lan), "username": n.user, "password": n.pw}, nil)
+			err := n.d.call(ctx, "login", map[string]any{"server": s.authAddr(n.lan), "username": n.user, "password": n.pw}, nil)
+			if err != nil && n.signedIn(ctx) {
+				return nil // an earlier try timed out here but went through
+			}
+			return err
 		})
 		n.in = err == nil
 		return err
