@@ -87,14 +87,35 @@ func (s *Store) Search(ctx context.Context, q SearchQuery) ([]SearchHit, error) 
 	case limit > MaxSearchLimit:
 		limit = MaxSearchLimit
 	}
+	// seq is the rowid: max() is one b-tree descent (NULL when empty).
+	var top sql.NullInt64
+	var through int64
+	if err := s.db.QueryRowContext(ctx, `SELECT (SELECT max(seq) FROM messages), through FROM history_indexed WHERE id = 1`).
+		Scan(&top, &through); err != nil {
+		return nil, fmt.Errorf("store: search %q: newest message: %w", q.Text, err)
+	}
 	hi := q.Before
 	if hi <= 0 {
-		// seq is the rowid: max() is one b-tree descent (NULL when empty).
-		var top sql.NullInt64
-		if err := s.db.QueryRowContext(ctx, `SELECT max(seq) FROM messages`).Scan(&top); err != nil {
-			return nil, fmt.Errorf("store: search %q: newest message: %w", q.Text, err)
-		}
 		hi = top.Int64 + 1
+	}
+	var hits []SearchHit
+	// The rows after through are not indexed yet (indexer.go): they are
+	// the newest, so they come first, each opened and checked. through
+	// only grows, and the index holds every row up to the value read, so
+	// the two parts neither miss nor repeat a row.
+	if hi > through+1 {
+		tail := `SELECT seq, ` + messageColumns + ` FROM messages WHERE seq > ? AND seq < ?`
+		args := []any{through, hi}
+		if q.Peer != "" {
+			tail += ` AND peer = ?`
+			args = append(args, q.Peer)
+		}
+		tail += ` ORDER BY seq DESC`
+		hits, err = s.searchWindow(ctx, k, tail, args, phrases, hits, limit)
+		if err != nil {
+			return nil, fmt.Errorf("store: search %q in the unindexed seqs (%d, %d): %w", q.Text, through, hi, err)
+		}
+		hi = through + 1
 	}
 	// CROSS JOIN keeps the FTS table as the outer loop: SQLite would
 	// otherwise start from the peer index and sort, which visits every
@@ -114,7 +135,6 @@ func (s *Store) Search(ctx context.Context, q SearchQuery) ([]SearchHit, error) 
 	}
 	sqlText += ` ORDER BY messages_index.rowid DESC`
 
-	var hits []SearchHit
 	for window := searchWindow; hi > 1 && len(hits) < limit; window *= searchGrowth {
 		lo := max(hi-window, 1)
 		args := []any{match, lo, hi}
