@@ -73,7 +73,7 @@ func (x *indexer) start(s *Store, k *historyKeys) {
 	ctx, cancel := context.WithCancel(context.Background())
 	x.wake = make(chan struct{}, 1)
 	x.cancel, x.done = cancel, make(chan struct{})
-	go x.run(ctx, s, k, x.wake, x.done)
+	go x.run(ctx, s, k, x.wake, x.done, indexDelay)
 	x.wake <- struct{}{}
 }
 
@@ -103,7 +103,7 @@ func (x *indexer) close() {
 	}
 }
 
-func (x *indexer) run(ctx context.Context, s *Store, k *historyKeys, wake <-chan struct{}, done chan<- struct{}) {
+func (x *indexer) run(ctx context.Context, s *Store, k *historyKeys, wake <-chan struct{}, done chan<- struct{}, delay time.Duration) {
 	defer close(done)
 	quiet := time.NewTimer(time.Hour)
 	quiet.Stop()
@@ -114,7 +114,7 @@ func (x *indexer) run(ctx context.Context, s *Store, k *historyKeys, wake <-chan
 		case <-wake:
 		}
 		// Wait for writing to pause: every poke starts the wait again.
-		quiet.Reset(indexDelay)
+		quiet.Reset(delay)
 	waiting:
 		for {
 			select {
@@ -122,7 +122,7 @@ func (x *indexer) run(ctx context.Context, s *Store, k *historyKeys, wake <-chan
 				quiet.Stop()
 				return
 			case <-wake:
-				quiet.Reset(indexDelay)
+				quiet.Reset(delay)
 			case <-quiet.C:
 				break waiting
 			}
