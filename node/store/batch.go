@@ -45,7 +45,8 @@ func (s *Store) AddIncomingBatch(ms []Message) (inserted []bool, err error) {
 	// is kept under maxIndexLag rows by indexing some of it here first.
 	deferIndex := len(ms) >= deferBatchMin
 	if deferIndex {
-		if err := s.catchUp(context.Background(), k, max(maxIndexLag-int64(len(ms)), 0)); err != nil {
+		defer s.idx.writeBatch()()
+		if err := s.catchUp(context.Background(), k, max(maxIndexLag-int64(len(ms)), 0), nil); err != nil {
 			return nil, fmt.Errorf("store: add incoming batch of %d: %w", len(ms), err)
 		}
 	}
@@ -70,9 +71,6 @@ func (s *Store) AddIncomingBatch(ms []Message) (inserted []bool, err error) {
 	})
 	if err != nil {
 		return nil, fmt.Errorf("store: add incoming batch of %d: %w", len(ms), err)
-	}
-	if deferIndex {
-		s.idx.poke()
 	}
 	return inserted, nil
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -45,7 +46,7 @@ var (
 	maxIndexLag int64 = 10_000
 	// indexDelay is how long writing must pause before the indexer
 	// starts, so that a burst of batches is not slowed by it.
-	indexDelay = 20 * time.Millisecond
+	indexDelay = 100 * time.Millisecond
 	// indexBatch is how many rows one indexing transaction writes: large
 	// enough to spread its fsync, small enough that a writer waiting for
 	// the one connection waits a few ms.
@@ -59,6 +60,13 @@ type indexer struct {
 	wake   chan struct{}
 	cancel context.CancelFunc
 	done   chan struct{}
+
+	// writing counts the batches being stored: the indexer waits for
+	// them, and yields to one between its transactions.
+	writing atomic.Int32
+	// catching lets one catch-up run at a time: two would read and
+	// tokenize the same rows, and one of them would write nothing.
+	catching sync.Mutex
 }
 
 // start runs the indexer for s with keys k, unless it already runs. It
@@ -75,6 +83,16 @@ func (x *indexer) start(s *Store, k *historyKeys) {
 	x.cancel, x.done = cancel, make(chan struct{})
 	go x.run(ctx, s, k, x.wake, x.done, indexDelay)
 	x.wake <- struct{}{}
+}
+
+// writeBatch counts a batch being stored until the returned func is
+// called, which also wakes the indexer for the tail it may have left.
+func (x *indexer) writeBatch() (done func()) {
+	x.writing.Add(1)
+	return func() {
+		x.writing.Add(-1)
+		x.poke()
+	}
 }
 
 // poke tells the indexer that a tail may be waiting.
@@ -124,10 +142,13 @@ func (x *indexer) run(ctx context.Context, s *Store, k *historyKeys, wake <-chan
 			case <-wake:
 				quiet.Reset(delay)
 			case <-quiet.C:
-				break waiting
+				if x.writing.Load() == 0 {
+					break waiting
+				}
+				quiet.Reset(delay)
 			}
 		}
-		if err := s.catchUp(ctx, k, 0); err != nil && ctx.Err() == nil {
+		if err := s.catchUp(ctx, k, 0, &x.writing); err != nil && ctx.Err() == nil {
 			// Search stays exact over the tail; the next poke tries again.
 			slog.Warn("store: indexing history after its commit", "err", err)
 		}
@@ -135,9 +156,15 @@ func (x *indexer) run(ctx context.Context, s *Store, k *historyKeys, wake <-chan
 }
 
 // catchUp indexes the unindexed tail until at most keep rows of it are
-// left (ctx ends it between transactions).
-func (s *Store) catchUp(ctx context.Context, k *historyKeys, keep int64) error {
+// left. ctx ends it between transactions, and so does a writer counted in
+// yield (nil for none): the indexer is woken again when it is done.
+func (s *Store) catchUp(ctx context.Context, k *historyKeys, keep int64, yield *atomic.Int32) error {
+	s.idx.catching.Lock()
+	defer s.idx.catching.Unlock()
 	for ctx.Err() == nil {
+		if yield != nil && yield.Load() > 0 {
+			return nil
+		}
 		lag, err := s.indexLag()
 		if err != nil {
 			return err
