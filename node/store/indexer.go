@@ -24,10 +24,11 @@ import (
 //
 // Search stays exact meanwhile: it checks the rows after through (the
 // unindexed tail) one by one, newest first, before it asks FTS5 about the
-// rest (search.go). That costs a few µs per row, so the tail is kept short:
-// a batch that would make it longer than maxIndexLag first indexes enough of
-// it itself, and the indexer starts as soon as writing pauses for
-// indexDelay.
+// rest (search.go). That costs a few µs per row (each is read and opened;
+// a byte test, mayMatch, spares most of them the tokenizing), so the tail
+// is kept short: a batch that would make it longer than maxIndexLag first
+// indexes enough of it itself, and the indexer starts as soon as writing
+// pauses for indexDelay.
 //
 // A single message (AddIncoming, Enqueue, the group commit of the live
 // path) is indexed in its own transaction, as before, when the tail is
@@ -41,9 +42,12 @@ var (
 	// shorter one is indexed in its transaction (when the tail is empty),
 	// as single messages are, which saves a second fsync.
 	deferBatchMin = 64
-	// maxIndexLag bounds the unindexed tail a search checks row by row
-	// (about 3 µs each, so ~30 ms for a rare word at the bound).
-	maxIndexLag int64 = 10_000
+	// maxIndexLag bounds the unindexed tail a search checks row by row:
+	// 2–4 µs a row (BenchmarkSearchTail), so 10–20 ms for a word that no
+	// row of a full tail holds. A burst of batches up to this long is
+	// stored at the rows' speed; past it, each batch indexes as many rows
+	// of the tail as it adds.
+	maxIndexLag int64 = 5_000
 	// indexDelay is how long writing must pause before the indexer
 	// starts, so that a burst of batches is not slowed by it.
 	indexDelay = 100 * time.Millisecond

@@ -171,6 +171,9 @@ func (s *Store) searchWindow(ctx context.Context, k *historyKeys, sqlText string
 			return nil, err
 		}
 		text := searchable(&h.Message)
+		if !mayMatch(text, phrases) {
+			continue // most rows of the unindexed tail end here
+		}
 		marks, ok := matchText(text, phrases)
 		if !ok {
 			continue // shares a prefix or a token with the query, not its words
@@ -295,4 +298,55 @@ func runeStart(s string, i int) int {
 		i--
 	}
 	return i
+}
+
+// mayMatch is a quick test that text can hold phrases, for the rows of the
+// unindexed tail, which are checked one by one: it is false only if
+// matchText is. For ASCII text, which folds to lower case only, every
+// word of the query must occur in it, in any case, as bytes; a word of the
+// query outside ASCII cannot (folded words of ASCII text are ASCII). Other
+// text is left to matchText.
+func mayMatch(text string, phrases [][]string) bool {
+	for i := 0; i < len(text); i++ {
+		if text[i] >= utf8.RuneSelf {
+			return true
+		}
+	}
+	for _, ph := range phrases {
+		for _, w := range ph {
+			if !containsFoldASCII(text, w) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// containsFoldASCII reports whether w occurs in the ASCII text s, ASCII
+// letters of s taken in lower case (w is folded, so lower case already).
+func containsFoldASCII(s, w string) bool {
+	if w == "" {
+		return true
+	}
+	first := w[0]
+	for i := 0; i+len(w) <= len(s); i++ {
+		if lowerASCII(s[i]) != first {
+			continue
+		}
+		j := 1
+		for j < len(w) && lowerASCII(s[i+j]) == w[j] {
+			j++
+		}
+		if j == len(w) {
+			return true
+		}
+	}
+	return false
+}
+
+func lowerASCII(c byte) byte {
+	if 'A' <= c && c <= 'Z' {
+		return c + 'a' - 'A'
+	}
+	return c
 }
