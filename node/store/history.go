@@ -465,7 +465,8 @@ func phraseAt(words []word, ph []string, prefix bool) bool {
 	return true
 }
 
-// messageWriter stores messages sealed and indexed, in one transaction.
+// messageWriter stores messages sealed, in one transaction, and indexes
+// them in it unless they join the unindexed tail (indexer.go).
 type messageWriter struct {
 	tx     *sql.Tx
 	k      *historyKeys
@@ -504,7 +505,8 @@ func (w *messageWriter) prepare(st **sql.Stmt, query string) error {
 	return nil
 }
 
-// add stores m (every field set) and indexes its text. With dedup, a
+// add stores m (every field set) and indexes its text (see addPrepared
+// for when that is left to the indexer). With dedup, a
 // message already stored under (Peer, ID) is left alone and added is false;
 // without, it is an error.
 func (w *messageWriter) add(m *Message, dedup bool) (added bool, err error) {
