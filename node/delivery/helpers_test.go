@@ -64,7 +64,7 @@ func (h *fakeHost) Emit(e api.Event) {
 	h.mu.Unlock()
 }
 
-func (h *fakeHost) Process(t *ticket.Ticket, id string, p *wire.Payload, backlog *[]store.Message) error {
+func (h *fakeHost) Process(t *ticket.Ticket, id string, _ uint64, p *wire.Payload, backlog *[]store.Message) error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if err := h.refuse[id]; err != nil {

@@ -322,7 +322,7 @@ func (d *Delivery) applyMail(pending []mailEntry) (drained, error) {
 		}
 		if err == nil {
 			applied = append(applied, key)
-			err = d.h.Process(e.sender, e.env.Id, p, &batch)
+			err = d.h.Process(e.sender, e.env.Id, e.order, p, &batch)
 		}
 		if err != nil {
 			d.h.Log().Info("dropping mail", "from", e.sender.Username, "id", e.env.Id, "err", err)

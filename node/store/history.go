@@ -474,6 +474,8 @@ type messageWriter struct {
 	insert *sql.Stmt // ON CONFLICT DO NOTHING
 	strict *sql.Stmt // a duplicate is an error
 	index  *sql.Stmt
+	later  *sql.Stmt // order.go: the author's later messages
+	before *sql.Stmt // order.go: the place before them
 	reach  *sql.Stmt // moves history_indexed.through to a new row
 
 	// deferIndex leaves every row to the indexer (indexer.go): the
@@ -486,7 +488,7 @@ func newMessageWriter(tx *sql.Tx, k *historyKeys) *messageWriter {
 }
 
 func (w *messageWriter) close() {
-	for _, st := range []*sql.Stmt{w.insert, w.strict, w.index, w.reach} {
+	for _, st := range []*sql.Stmt{w.insert, w.strict, w.index, w.later, w.before, w.reach} {
 		if st != nil {
 			st.Close()
 		}
@@ -594,7 +596,8 @@ func (k *historyKeys) prepareMessages(ms []Message, terms bool) ([]preparedMessa
 func (w *messageWriter) addPrepared(sm *preparedMessage, dedup bool) (added bool, err error) {
 	m := sm.m
 	st := &w.strict
-	q := `INSERT INTO messages (id, peer, outgoing, text, body, time, state, sender, kind) VALUES (?, ?, ?, '', ?, ?, ?, ?, ?)`
+	q := `INSERT INTO messages (id, peer, outgoing, text, body, time, state, sender, kind, device, author_order)
+		VALUES (?, ?, ?, '', ?, ?, ?, ?, ?, ?, ?)`
 	if dedup {
 		st = &w.insert
 		q += ` ON CONFLICT (peer, id) DO NOTHING`
@@ -602,7 +605,11 @@ func (w *messageWriter) addPrepared(sm *preparedMessage, dedup bool) (added bool
 	if err := w.prepare(st, q); err != nil {
 		return false, err
 	}
-	res, err := (*st).Exec(m.ID, m.Peer, m.Outgoing, sm.body, nanos(m.Time), m.State, m.Sender, m.Kind)
+	var device, order any // NULL unless the author said (order.go)
+	if m.Order != 0 && m.Device != "" && !m.Outgoing {
+		device, order = m.Device, int64(m.Order)
+	}
+	res, err := (*st).Exec(m.ID, m.Peer, m.Outgoing, sm.body, nanos(m.Time), m.State, m.Sender, m.Kind, device, order)
 	if err != nil {
 		return false, err
 	}
@@ -611,6 +618,9 @@ func (w *messageWriter) addPrepared(sm *preparedMessage, dedup bool) (added bool
 	}
 	seq, err := res.LastInsertId()
 	if err != nil {
+		return false, err
+	}
+	if err := w.place(seq, m); err != nil {
 		return false, err
 	}
 	if w.deferIndex {
