@@ -118,3 +118,24 @@ func FuzzMayMatch(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkTerms measures the index row of one message of benchHistory's
+// text (the cache warm, as in a long history): the tokenizing part of
+// indexing, which the indexer does for every message.
+func BenchmarkTerms(b *testing.B) {
+	k, err := deriveHistoryKeys(testKey)
+	if err != nil {
+		b.Fatal(err)
+	}
+	ms := benchHistory(benchMessages)(10_000)
+	tok := k.tokenizer()
+	for i := range ms {
+		tok.terms(ms[i].Peer, ms[i].Text)
+	}
+	i := 0
+	for b.Loop() {
+		m := &ms[i%len(ms)]
+		tok.terms(m.Peer, m.Text)
+		i++
+	}
+}
