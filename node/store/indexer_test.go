@@ -299,3 +299,49 @@ func TestIndexerConcurrent(t *testing.T) {
 	}
 	checkOracle(t, s, ms, "after concurrent writing")
 }
+
+// TestIndexAfterMigration: migration 020 on a history an older program
+// wrote (here one from before 018, so that its reindexing runs too) marks
+// every stored row as indexed; after the reindexing at Unlock the index
+// holds each row once, and a batch stored after it is left to the indexer
+// with search exact before and after the indexer catches up.
+func TestIndexAfterMigration(t *testing.T) {
+	holdIndexer(t)
+	all := reindexFixture()
+	old, later := all[:300], all[300:]
+	path := filepath.Join(t.TempDir(), "v17.db")
+	writeV17Store(t, path, old)
+	s, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if st := readIndexState(t, s); st.through != int64(len(old)) || st.newest != int64(len(old)) {
+		t.Fatalf("after migration 020: %+v; want every stored row marked indexed", st)
+	}
+	if err := s.Unlock(testKey); err != nil {
+		t.Fatal(err)
+	}
+	if st := readIndexState(t, s); st.through != int64(len(old)) || st.rows != len(old) {
+		t.Fatalf("after the reindexing: %+v; want %d rows indexed once", st, len(old))
+	}
+	checkOracle(t, s, old, "after the migration")
+	if _, err := s.AddIncomingBatch(later); err != nil {
+		t.Fatal(err)
+	}
+	if st := readIndexState(t, s); st.through != int64(len(old)) || st.rows != len(old) {
+		t.Fatalf("a batch after the migration: %+v; want it left to the indexer", st)
+	}
+	checkOracle(t, s, all, "a batch waiting for the indexer")
+	k, err := s.history()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.catchUp(context.Background(), k, 0, nil); err != nil {
+		t.Fatal(err)
+	}
+	if st := readIndexState(t, s); st.through != int64(len(all)) || st.rows != len(all) {
+		t.Fatalf("caught up: %+v; want all %d rows indexed once", st, len(all))
+	}
+	checkOracle(t, s, all, "caught up after the migration")
+}
