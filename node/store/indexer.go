@@ -53,7 +53,7 @@ var (
 	indexDelay = 100 * time.Millisecond
 	// indexBatch is how many rows one indexing transaction writes: large
 	// enough to spread its fsync, small enough that a writer waiting for
-	// the one connection waits a few ms.
+	// the one connection waits some ms, not a second.
 	indexBatch = 1000
 )
 
@@ -73,9 +73,9 @@ type indexer struct {
 	catching sync.Mutex
 }
 
-// start runs the indexer for s with keys k, unless it already runs. It
-// catches up at once with a tail left by an earlier run (killed, or closed
-// before the index caught up).
+// start runs the indexer for s with keys k, unless it already runs. A
+// tail left by an earlier run (killed, or closed before the index caught
+// up) is indexed as soon as writing pauses.
 func (x *indexer) start(s *Store, k *historyKeys) {
 	x.mu.Lock()
 	defer x.mu.Unlock()
