@@ -60,6 +60,8 @@ type Store struct {
 	secretMu sync.RWMutex
 	secrets  cipher.AEAD  // set by Unlock; seals the secret columns
 	hist     *historyKeys // set by Unlock; seals and indexes message text
+
+	group groupCommit // the message path's writes (group.go)
 }
 
 // Open opens (creating if needed) the database at path and brings its schema
