@@ -186,7 +186,7 @@ func BenchmarkChatBurst(b *testing.B) {
 		for range bob.events {
 		}
 	}()
-	const senders = 8
+	const senders = 64
 	var total time.Duration
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {

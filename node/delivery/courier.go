@@ -64,6 +64,21 @@ func (c *courier) outbox() ([]store.OutboxEntry, error) {
 	return c.d.rec.without(es), nil
 }
 
+// window is the next window of the outbox after seq: at most window
+// entries, less those acknowledged and being recorded.
+func (c *courier) window(after int64) ([]store.OutboxEntry, error) {
+	for {
+		es, err := c.d.h.Store().OutboxAfter(c.peer, after, window)
+		if err != nil || len(es) == 0 {
+			return nil, err
+		}
+		if left := c.d.rec.without(es); len(left) > 0 {
+			return left, nil
+		}
+		after = es[len(es)-1].Seq
+	}
+}
+
 // courierFor returns the courier for username, starting it if needed.
 func (d *Delivery) courierFor(username string) *courier {
 	d.mu.Lock()
@@ -144,7 +159,7 @@ func (c *courier) round(ctx context.Context) error {
 			sg.finish(sigErr)
 		}
 	}()
-	entries, err := c.outbox()
+	entries, err := c.window(0)
 	if err != nil {
 		return fmt.Errorf("reading outbox: %w", err)
 	}
@@ -161,7 +176,7 @@ func (c *courier) round(ctx context.Context) error {
 		if !reused || attempt > 0 {
 			break
 		}
-		if entries, err = c.outbox(); err != nil {
+		if entries, err = c.window(0); err != nil {
 			return err
 		}
 	}
@@ -236,7 +251,7 @@ func (c *courier) deliver(ctx context.Context, p *wire.Presence, sigs []pendingS
 			return err
 		}
 		var rerr error
-		if entries, rerr = c.outbox(); rerr != nil {
+		if entries, rerr = c.window(entries[n-1].Seq); rerr != nil {
 			return rerr
 		}
 	}

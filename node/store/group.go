@@ -4,6 +4,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"runtime"
 	"sync"
 	"time"
 )
@@ -27,6 +28,10 @@ import (
 type Op struct {
 	run   func(w *groupTx) error
 	after func() // on success, after the commit
+	// key, when set, names what the op replaces as a whole (a session's
+	// state): of several ops with one key in a transaction only the last
+	// runs, the others being overwritten by it in the same commit anyway.
+	key string
 }
 
 // groupTx is the transaction of a group commit, with the message writer
@@ -97,6 +102,10 @@ func (p *Pending) Wait() error {
 			continue
 		}
 		g.leading = true
+		// Let the writers that are about to submit join this commit.
+		g.mu.Unlock()
+		runtime.Gosched()
+		g.mu.Lock()
 		batch := g.queue
 		g.queue = nil
 		g.mu.Unlock()
@@ -135,8 +144,20 @@ func (s *Store) commitOps(batch []*Pending) error {
 				g.mw.close()
 			}
 		}()
+		last := map[string]*Op{}
 		for _, p := range batch {
-			for _, op := range p.ops {
+			for i := range p.ops {
+				if k := p.ops[i].key; k != "" {
+					last[k] = &p.ops[i]
+				}
+			}
+		}
+		for _, p := range batch {
+			for i := range p.ops {
+				op := &p.ops[i]
+				if op.key != "" && last[op.key] != op {
+					continue
+				}
 				if err := op.run(g); err != nil {
 					return err
 				}
@@ -282,7 +303,8 @@ func (s *Store) SessionOp(ss Session) (Op, error) {
 	if err != nil {
 		return Op{}, fmt.Errorf("store: put session: %w", err)
 	}
-	return Op{run: func(g *groupTx) error { return putSession(g.tx, ss, sealed) }}, nil
+	return Op{run: func(g *groupTx) error { return putSession(g.tx, ss, sealed) },
+		key: "session\x00" + ss.PeerID + "\x00" + string(ss.ID)}, nil
 }
 
 // DeleteSessionsOp forgets every session with peerID, in queue order with

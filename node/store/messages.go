@@ -83,8 +83,15 @@ func (s *Store) Enqueue(m *Message, e OutboxEntry) (OutboxEntry, error) {
 
 // Outbox returns the entries waiting for peer, oldest first.
 func (s *Store) Outbox(peer string) ([]OutboxEntry, error) {
+	return s.OutboxAfter(peer, 0, -1)
+}
+
+// OutboxAfter returns up to limit (all when negative) entries waiting for
+// peer with a Seq after seq, oldest first: a courier reads the outbox a
+// window at a time.
+func (s *Store) OutboxAfter(peer string, seq int64, limit int) ([]OutboxEntry, error) {
 	rows, err := s.db.Query(`SELECT seq, id, peer, payload, created, sessionless, sealed, sealed_peer, sealed_session
-		FROM outbox WHERE peer = ? ORDER BY seq`, peer)
+		FROM outbox WHERE peer = ? AND seq > ? ORDER BY seq LIMIT ?`, peer, seq, limit)
 	if err != nil {
 		return nil, fmt.Errorf("store: outbox of %q: %w", peer, err)
 	}

@@ -143,12 +143,20 @@ func (s *Store) PutSession(ss Session) error {
 }
 
 func putSession(tx *sql.Tx, ss Session, sealed []byte) error {
-	if _, err := tx.Exec(`INSERT INTO e2e_sessions (peer_id, session, state, used) VALUES (?, ?, ?, ?)
-		ON CONFLICT (peer_id, session) DO UPDATE SET state = excluded.state, used = excluded.used`,
+	// Most writes replace the state of a session in use: no trimming.
+	res, err := tx.Exec(`UPDATE e2e_sessions SET state = ?, used = ? WHERE peer_id = ? AND session = ?`,
+		sealed, ss.Used.UnixNano(), ss.PeerID, ss.ID)
+	if err != nil {
+		return err
+	}
+	if n, err := res.RowsAffected(); err != nil || n > 0 {
+		return err
+	}
+	if _, err := tx.Exec(`INSERT INTO e2e_sessions (peer_id, session, state, used) VALUES (?, ?, ?, ?)`,
 		ss.PeerID, ss.ID, sealed, ss.Used.UnixNano()); err != nil {
 		return err
 	}
-	_, err := tx.Exec(`DELETE FROM e2e_sessions WHERE peer_id = ? AND session NOT IN
+	_, err = tx.Exec(`DELETE FROM e2e_sessions WHERE peer_id = ? AND session NOT IN
 		(SELECT session FROM e2e_sessions WHERE peer_id = ? ORDER BY used DESC, rowid DESC LIMIT ?)`,
 		ss.PeerID, ss.PeerID, MaxSessionsPerPeer)
 	return err
