@@ -75,8 +75,16 @@ func (h *fakeHost) Process(t *ticket.Ticket, id string, p *wire.Payload, backlog
 	return nil
 }
 
+// ProcessDirect processes as Process and hands a chat message to the
+// batch, as the node's conversations do.
 func (h *fakeHost) ProcessDirect(t *ticket.Ticket, id string, p *wire.Payload, batch *[]store.Message) error {
-	return h.Process(t, id, p, batch)
+	if err := h.Process(t, id, p, batch); err != nil {
+		return err
+	}
+	if c := p.GetChat(); c != nil {
+		*batch = append(*batch, store.Message{ID: id, Peer: t.Username, Text: c.Text})
+	}
+	return nil
 }
 
 type fakeSealer struct {
