@@ -157,13 +157,24 @@ func (d *Delivery) readFrames(st network.Stream, bs *bufferedStream, r *wire.Rea
 	return envs, nil
 }
 
-// seenDirect is the scope of the envelopes applied from direct streams,
-// named by the sender's device and the envelope's ID: an envelope that
-// comes again (the sender lost its record of our ack) is acknowledged
-// without being applied twice.
+// seenDirect is the scope of the envelopes other than chat messages
+// applied from direct streams, named by the sender's device and the
+// envelope's ID (a chat message is known by its row in the history): an
+// envelope that comes again (the sender lost its record of our ack) is
+// acknowledged without being applied twice.
 const seenDirect = "direct"
 
 func directKey(t *ticket.Ticket, id string) string { return t.Peer.String() + "/" + id }
+
+// applied reports whether the envelope id from the holder of t was
+// applied: its chat message is in the history, or it was seen.
+func (d *Delivery) applied(t *ticket.Ticket, id string) bool {
+	if m, err := d.h.Store().Message(id); err == nil && m.Peer == t.Username && !m.Outgoing {
+		return true
+	}
+	seen, err := d.h.Store().Seen(seenDirect, directKey(t, id))
+	return err == nil && seen
+}
 
 // receiveBatch opens and processes envs from the holder of ticket t and
 // stores their chat messages with the sessions' new state in one
@@ -175,13 +186,18 @@ func (d *Delivery) receiveBatch(t *ticket.Ticket, envs []*wire.Envelope) []*wire
 	log := d.h.Log()
 	for i, env := range envs {
 		acks[i] = &wire.Ack{Id: env.Id}
+		n := len(msgs)
 		err := d.receiveDirect(t, env, &msgs)
 		if err != nil {
 			acks[i].Error = payload.Code(err)
 			log.Debug("refusing envelope", "from", t.Username, "id", env.Id, "err", err)
 			continue
 		}
-		applied = append(applied, directKey(t, env.Id))
+		if len(msgs) == n {
+			// Not a chat message, whose row in the history says it was
+			// applied: remembered as seen.
+			applied = append(applied, directKey(t, env.Id))
+		}
 	}
 	inserted := make([]bool, len(msgs))
 	st := d.h.Store()
@@ -218,8 +234,7 @@ func (d *Delivery) receiveDirect(t *ticket.Ticket, env *wire.Envelope, msgs *[]s
 	if errors.Is(err, ratchet.ErrDuplicate) {
 		// Its key was used: it was applied, unless applying it failed
 		// (then the sender seals it again when told).
-		seen, serr := d.h.Store().Seen(seenDirect, directKey(t, env.Id))
-		if serr != nil || !seen {
+		if !d.applied(t, env.Id) {
 			return fmt.Errorf("%w: repeated envelope not applied before", payload.ErrInternal)
 		}
 		return nil

@@ -128,20 +128,21 @@ func TestHandleStreamRepeated(t *testing.T) {
 	if err := h.st.PutContact(store.Contact{Username: "alice", Relation: string(api.RelationAccepted)}); err != nil {
 		t.Fatal(err)
 	}
-	serve(d, framed(t, &wire.Hello{Ticket: signed("alice")}, envelopeFrame("m1", chatPayload("one"))))
+	presence := &wire.Payload{Kind: &wire.Payload_Presence{Presence: &wire.Presence{Status: "away"}}}
+	serve(d, framed(t, &wire.Hello{Ticket: signed("alice")}, envelopeFrame("m1", chatPayload("one")), envelopeFrame("p1", presence)))
 	repeat := func(id string) *wire.Frame {
 		return &wire.Frame{Kind: &wire.Frame_Envelope{Envelope: &wire.Envelope{Id: id, Sealed: repeated}}}
 	}
-	st := serve(d, framed(t, &wire.Hello{Ticket: signed("alice")}, repeat("m1"), repeat("m9")))
+	st := serve(d, framed(t, &wire.Hello{Ticket: signed("alice")}, repeat("m1"), repeat("p1"), repeat("m9")))
 	_, acks := written(t, st)
 	var got []string
 	for _, a := range acks {
 		got = append(got, a.Id+":"+a.Error)
 	}
-	if want := []string{"m1:", "m9:internal"}; !slices.Equal(got, want) {
+	if want := []string{"m1:", "p1:", "m9:internal"}; !slices.Equal(got, want) {
 		t.Fatalf("acks %v, want %v", got, want)
 	}
-	if !slices.Equal(h.processed, []string{"m1"}) {
+	if !slices.Equal(h.processed, []string{"m1", "p1"}) {
 		t.Fatalf("processed %v", h.processed)
 	}
 	if hist, err := h.st.History("alice", 0, ""); err != nil || len(hist) != 1 {
