@@ -165,6 +165,7 @@ func BenchmarkChatRoundTrip(b *testing.B) {
 	alice.waitFor("delivered", func(e api.Event) bool { return e.Delivered != nil && e.Delivered.ID == id })
 	floor := durabilityFloor(b, alice.dir)
 	lat := make([]time.Duration, 0, b.N)
+	cpu0 := cpuTime()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		t0 := time.Now()
@@ -176,6 +177,7 @@ func BenchmarkChatRoundTrip(b *testing.B) {
 		lat = append(lat, time.Since(t0))
 	}
 	b.StopTimer()
+	b.ReportMetric(float64((cpuTime()-cpu0).Microseconds())/float64(b.N), "cpu-µs/op")
 	p50, p99 := quantile(lat, 0.5), quantile(lat, 0.99)
 	b.ReportMetric(float64(p50.Nanoseconds()), "p50-ns")
 	b.ReportMetric(float64(p99.Nanoseconds()), "p99-ns")
@@ -212,6 +214,7 @@ func BenchmarkChatBurst(b *testing.B) {
 	}()
 	const senders = 64
 	var total time.Duration
+	cpu0 := cpuTime()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		var sent atomic.Int64
@@ -239,6 +242,7 @@ func BenchmarkChatBurst(b *testing.B) {
 	}
 	b.StopTimer()
 	b.ReportMetric(float64(burstSize*b.N)/total.Seconds(), "msgs/s")
+	b.ReportMetric(float64((cpuTime()-cpu0).Microseconds())/float64(burstSize*b.N), "cpu-µs/msg")
 }
 
 // BenchmarkRawStreamEcho is the baseline: the same payload size echoed over

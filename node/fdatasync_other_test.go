@@ -2,6 +2,11 @@
 
 package node
 
-import "os"
+import (
+	"os"
+	"time"
+)
 
 func fdatasync(f *os.File) error { return f.Sync() }
+
+func cpuTime() time.Duration { return 0 }
