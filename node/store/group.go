@@ -1,10 +1,10 @@
 package store
 
 import (
+	"context"
 	"database/sql"
 	"errors"
 	"fmt"
-	"runtime"
 	"sync"
 	"time"
 )
@@ -102,14 +102,8 @@ func (p *Pending) Wait() error {
 			continue
 		}
 		g.leading = true
-		// Let the writers that are about to submit join this commit.
 		g.mu.Unlock()
-		runtime.Gosched()
-		g.mu.Lock()
-		batch := g.queue
-		g.queue = nil
-		g.mu.Unlock()
-		s.commitGroup(batch)
+		batch := s.commitNext()
 		g.mu.Lock()
 		for _, q := range batch {
 			q.done = true
@@ -120,10 +114,33 @@ func (p *Pending) Wait() error {
 	return p.err
 }
 
+// commitNext takes the store's connection, then everything queued by
+// then, and commits it; it returns what it took. The batch is taken only
+// once the connection is ours: writers whose reads held the connection
+// meanwhile (a send reads the contact first) have queued their writes by
+// then, and join this commit instead of the next.
+func (s *Store) commitNext() []*Pending {
+	g := &s.group
+	conn, err := s.db.Conn(context.Background())
+	g.mu.Lock()
+	batch := g.queue
+	g.queue = nil
+	g.mu.Unlock()
+	if err != nil {
+		for _, p := range batch {
+			p.err = fmt.Errorf("store: group commit: %w", err)
+		}
+		return batch
+	}
+	defer conn.Close()
+	s.commitGroup(conn, batch)
+	return batch
+}
+
 // commitGroup writes batch in one transaction; should that fail, each
 // Pending is tried alone so that one bad op fails only its own.
-func (s *Store) commitGroup(batch []*Pending) {
-	err := s.commitOps(batch)
+func (s *Store) commitGroup(conn *sql.Conn, batch []*Pending) {
+	err := s.commitOps(conn, batch)
 	if err == nil || len(batch) == 1 {
 		for _, p := range batch {
 			p.err = err
@@ -131,13 +148,36 @@ func (s *Store) commitGroup(batch []*Pending) {
 		return
 	}
 	for _, p := range batch {
-		p.err = s.commitOps([]*Pending{p})
+		p.err = s.commitOps(conn, []*Pending{p})
 	}
 }
 
-func (s *Store) commitOps(batch []*Pending) error {
+// inConnTx runs fn in a transaction on conn and commits it, as
+// sqlite.DB.Tx does on the pool: rolled back on an error or a panic.
+func inConnTx(conn *sql.Conn, fn func(*sql.Tx) error) (err error) {
+	tx, err := conn.BeginTx(context.Background(), nil)
+	if err != nil {
+		return fmt.Errorf("beginning transaction: %w", err)
+	}
+	done := false
+	defer func() {
+		if !done {
+			_ = tx.Rollback()
+		}
+	}()
+	if err := fn(tx); err != nil {
+		return err
+	}
+	done = true
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("committing transaction: %w", err)
+	}
+	return nil
+}
+
+func (s *Store) commitOps(conn *sql.Conn, batch []*Pending) error {
 	k, _ := s.history() // nil while locked: an op that stores text fails alone
-	err := s.db.Tx(func(tx *sql.Tx) error {
+	err := inConnTx(conn, func(tx *sql.Tx) error {
 		g := &groupTx{tx: tx, k: k}
 		defer func() {
 			if g.mw != nil {
