@@ -340,9 +340,9 @@ func (c *courier) envelopes(batch []store.OutboxEntry) ([]*wire.Envelope, error)
 	envs := make([]*wire.Envelope, len(batch))
 	var stale []store.OutboxEntry
 	var at []int
-	me := c.remote.Peer
+	to := c.remote.Peer
 	for i, e := range batch {
-		if len(e.Sealed) > 0 && e.SealedPeer == me.String() && c.d.keys.Current(me, e.SealedSession) {
+		if len(e.Sealed) > 0 && e.SealedPeer == to.String() && c.d.keys.Current(to, e.SealedSession) {
 			var env wire.Envelope
 			if err := proto.Unmarshal(e.Sealed, &env); err == nil && env.Id == e.ID {
 				envs[i] = &env

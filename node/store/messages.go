@@ -161,30 +161,28 @@ func (s *Store) finish(id, state string) error {
 }
 
 func finishTx(tx *sql.Tx, id, state string) error {
-	{
-		var peer, conv string
-		err := tx.QueryRow(`DELETE FROM outbox WHERE id = ? RETURNING peer, conversation`, id).Scan(&peer, &conv)
-		if errors.Is(err, sql.ErrNoRows) {
-			return ErrNotFound
-		}
-		if err != nil {
-			return fmt.Errorf("delete outbox entry: %w", err)
-		}
-		msgID := id
-		if conv != "" {
-			// One member's copy of a multi-party message: the first ack
-			// marks it delivered; one member's refusal fails nothing.
-			if state != StateDelivered {
-				return nil
-			}
-			peer, msgID = conv, FanoutMessageID(id)
-		}
-		if _, err := tx.Exec(`UPDATE messages SET state = ? WHERE peer = ? AND id = ? AND outgoing = 1`,
-			state, peer, msgID); err != nil {
-			return fmt.Errorf("update message: %w", err)
-		}
-		return nil
+	var peer, conv string
+	err := tx.QueryRow(`DELETE FROM outbox WHERE id = ? RETURNING peer, conversation`, id).Scan(&peer, &conv)
+	if errors.Is(err, sql.ErrNoRows) {
+		return ErrNotFound
 	}
+	if err != nil {
+		return fmt.Errorf("delete outbox entry: %w", err)
+	}
+	msgID := id
+	if conv != "" {
+		// One member's copy of a multi-party message: the first ack
+		// marks it delivered; one member's refusal fails nothing.
+		if state != StateDelivered {
+			return nil
+		}
+		peer, msgID = conv, FanoutMessageID(id)
+	}
+	if _, err := tx.Exec(`UPDATE messages SET state = ? WHERE peer = ? AND id = ? AND outgoing = 1`,
+		state, peer, msgID); err != nil {
+		return fmt.Errorf("update message: %w", err)
+	}
+	return nil
 }
 
 // Unseal forgets the envelopes sealed for the outbox entries ids when they
