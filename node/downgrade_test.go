@@ -126,7 +126,7 @@ func TestContactAwayTwoDays(t *testing.T) {
 	alice.open()
 	alice.login()
 	as, _ := alice.current()
-	if err := as.store.DeleteSessions(bobPeer.String()); err != nil {
+	if err := as.keys.Reset(bobPeer); err != nil {
 		t.Fatal(err)
 	}
 	before, found, err := sn.Prekeys.OneTimeLeft("bob", bobPeer)

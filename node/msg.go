@@ -18,10 +18,18 @@ import (
 // for the caller to store with the rest of a backlog (one transaction
 // instead of one per message) rather than stored now.
 func (s *session) Process(t *ticket.Ticket, id string, order uint64, p *wire.Payload, backlog *[]store.Message) error {
-	return s.contacts.Locked(func() error { return s.process(t, id, order, p, backlog) })
+	return s.contacts.Locked(func() error { return s.process(t, id, order, p, backlog, backlog == nil) })
 }
 
-func (s *session) process(t *ticket.Ticket, id string, order uint64, p *wire.Payload, backlog *[]store.Message) error {
+// ProcessDirect is Process for an envelope from the sender's own stream
+// whose chat message, if any, is appended to *batch for the caller to
+// store with the rest of the frames read with it (node/delivery's group
+// commit): the device it came from is noted, as for one stored at once.
+func (s *session) ProcessDirect(t *ticket.Ticket, id string, order uint64, p *wire.Payload, batch *[]store.Message) error {
+	return s.contacts.Locked(func() error { return s.process(t, id, order, p, batch, true) })
+}
+
+func (s *session) process(t *ticket.Ticket, id string, order uint64, p *wire.Payload, backlog *[]store.Message, direct bool) error {
 	from := t.Username
 	c, err := s.store.Contact(from)
 	known := err == nil
@@ -29,7 +37,7 @@ func (s *session) process(t *ticket.Ticket, id string, order uint64, p *wire.Pay
 		return err
 	}
 	rel := api.Relation(c.Relation)
-	if known && rel != api.RelationBlocked && backlog == nil {
+	if known && rel != api.RelationBlocked && direct {
 		// Remember the device we last heard from, to reach it directly —
 		// over its own stream only: mail never moves a contact to another
 		// device (anyone may put an item carrying an old ticket into our

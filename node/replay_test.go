@@ -154,7 +154,7 @@ func TestReplayedMailAppliesOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	st.Close()
-	if err := as.store.DeleteSessions(bobPeer.String()); err != nil {
+	if err := as.keys.Reset(bobPeer); err != nil {
 		t.Fatal(err)
 	}
 	as.keys.MarkNoBundle(bobPeer, time.Now().Add(time.Hour))

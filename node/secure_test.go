@@ -71,7 +71,7 @@ func TestFirstMessageToOfflineContact(t *testing.T) {
 	as, _ := alice.current()
 	bs, _ := bob.current()
 	bobPeer := bs.host.ID()
-	if err := as.store.DeleteSessions(bobPeer.String()); err != nil {
+	if err := as.keys.Reset(bobPeer); err != nil {
 		t.Fatal(err)
 	}
 	// And what alice remembers of an earlier fetch: if she asked bob's

@@ -1,12 +1,15 @@
 package delivery
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/protocol"
 	"google.golang.org/protobuf/proto"
 
@@ -38,6 +41,42 @@ type courier struct {
 	st     network.Stream
 	r      *wire.Reader
 	remote *ticket.Ticket
+	// device is the contact's device the last stream reached: what new
+	// entries are sealed for when they are queued.
+	device atomic.Pointer[peer.ID]
+}
+
+// lastDevice is the device the courier last reached, "" before any.
+func (c *courier) lastDevice() peer.ID {
+	if p := c.device.Load(); p != nil {
+		return *p
+	}
+	return ""
+}
+
+// outbox is what waits for the contact, less what was acknowledged and
+// is being recorded.
+func (c *courier) outbox() ([]store.OutboxEntry, error) {
+	es, err := c.d.h.Store().Outbox(c.peer)
+	if err != nil {
+		return nil, err
+	}
+	return c.d.rec.without(es), nil
+}
+
+// window is the next window of the outbox after seq: at most window
+// entries, less those acknowledged and being recorded.
+func (c *courier) window(after int64) ([]store.OutboxEntry, error) {
+	for {
+		es, err := c.d.h.Store().OutboxAfter(c.peer, after, window)
+		if err != nil || len(es) == 0 {
+			return nil, err
+		}
+		if left := c.d.rec.without(es); len(left) > 0 {
+			return left, nil
+		}
+		after = es[len(es)-1].Seq
+	}
 }
 
 // courierFor returns the courier for username, starting it if needed.
@@ -120,7 +159,7 @@ func (c *courier) round(ctx context.Context) error {
 			sg.finish(sigErr)
 		}
 	}()
-	entries, err := c.d.h.Store().Outbox(c.peer)
+	entries, err := c.window(0)
 	if err != nil {
 		return fmt.Errorf("reading outbox: %w", err)
 	}
@@ -137,7 +176,7 @@ func (c *courier) round(ctx context.Context) error {
 		if !reused || attempt > 0 {
 			break
 		}
-		if entries, err = c.d.h.Store().Outbox(c.peer); err != nil {
+		if entries, err = c.window(0); err != nil {
 			return err
 		}
 	}
@@ -148,7 +187,7 @@ func (c *courier) round(ctx context.Context) error {
 	}
 	// No way to the contact's device: leave the rest in its mailboxes.
 	if errors.Is(err, errNoRoute) {
-		rest, rerr := c.d.h.Store().Outbox(c.peer)
+		rest, rerr := c.outbox()
 		if rerr != nil {
 			return rerr
 		}
@@ -212,7 +251,7 @@ func (c *courier) deliver(ctx context.Context, p *wire.Presence, sigs []pendingS
 			return err
 		}
 		var rerr error
-		if entries, rerr = c.d.h.Store().Outbox(c.peer); rerr != nil {
+		if entries, rerr = c.window(entries[n-1].Seq); rerr != nil {
 			return rerr
 		}
 	}
@@ -223,19 +262,27 @@ func (c *courier) deliver(ctx context.Context, p *wire.Presence, sigs []pendingS
 // entries are acknowledged in the store. stop reports a refusal after which
 // the rest should wait (rate limited or a failure at the peer).
 func (c *courier) exchange(batch []store.OutboxEntry, durable bool) (stop bool, err error) {
-	envs, err := c.d.keys.Seal(c.remote, batch)
+	envs, err := c.envelopes(batch)
 	if err != nil {
 		return false, err
 	}
 	for i, env := range envs {
 		env.Order = uint64(batch[i].Seq) // 0 for the moment's payloads
 	}
-	c.st.SetDeadline(time.Now().Add(wire.MsgWriteTimeout))
+	// One write for the whole window: the contact reads them as one batch.
+	var buf bytes.Buffer
 	for _, env := range envs {
-		if err := wire.WriteMsg(c.st, &wire.Frame{Kind: &wire.Frame_Envelope{Envelope: env}}); err != nil {
+		if err := wire.WriteMsg(&buf, &wire.Frame{Kind: &wire.Frame_Envelope{Envelope: env}}); err != nil {
 			return false, err
 		}
 	}
+	c.st.SetDeadline(time.Now().Add(wire.MsgWriteTimeout))
+	if _, err := c.st.Write(buf.Bytes()); err != nil {
+		return false, fmt.Errorf("writing envelopes: %w", err)
+	}
+	var acked []store.OutboxEntry
+	var again []string
+	defer func() { c.d.acknowledged(acked) }()
 	for _, e := range batch {
 		var f wire.Frame
 		if err := c.r.ReadMsg(&f); err != nil {
@@ -250,23 +297,10 @@ func (c *courier) exchange(batch []store.OutboxEntry, durable bool) (stop bool, 
 		}
 		switch ack.Error {
 		case "":
-			found, err := c.d.h.Store().Acknowledge(e.ID)
-			if err != nil {
-				return false, err
-			}
-			c.d.acked(e.ID)
-			if found {
-				// Only chat messages are in the history; requests and
-				// responses are acknowledged silently. A member's copy of
-				// a multi-party message reports the message, delivered in
-				// its conversation.
-				id := store.FanoutMessageID(e.ID)
-				if m, err := c.d.h.Store().Message(id); err == nil && m.Outgoing {
-					c.d.h.Emit(api.Event{Delivered: &api.Delivery{ID: id, To: m.Peer}})
-				}
-			}
+			acked = append(acked, e)
 		case string(payload.ErrRateLimited), string(payload.ErrInternal):
 			stop = true // the rest of the batch is resent later, in order
+			again = append(again, e.ID)
 		case string(payload.ErrSessionReset):
 			if !stop {
 				if err := c.d.keys.Reset(c.remote.Peer); err != nil {
@@ -274,6 +308,7 @@ func (c *courier) exchange(batch []store.OutboxEntry, durable bool) (stop bool, 
 				}
 			}
 			stop = true // resent later under a new session
+			again = append(again, e.ID)
 		default:
 			if err := c.d.h.Store().Fail(e.ID); err != nil {
 				return false, err
@@ -288,10 +323,49 @@ func (c *courier) exchange(batch []store.OutboxEntry, durable bool) (stop bool, 
 			continue
 		}
 	}
+	if len(again) > 0 {
+		// The contact may have used the keys of what it refused: what is
+		// sent again is sealed again, never repeated.
+		if err := c.d.h.Store().Unseal(again); err != nil {
+			return false, err
+		}
+	}
 	if stop {
 		return true, errors.New("peer asked to retry later")
 	}
 	return false, nil
+}
+
+// envelopes are the batch's envelopes: the one sealed when an entry was
+// queued if it was for this device in a session still ours, else sealed
+// now (and the session stored before any of them leaves).
+func (c *courier) envelopes(batch []store.OutboxEntry) ([]*wire.Envelope, error) {
+	envs := make([]*wire.Envelope, len(batch))
+	var stale []store.OutboxEntry
+	var at []int
+	to := c.remote.Peer
+	for i, e := range batch {
+		if len(e.Sealed) > 0 && e.SealedPeer == to.String() && c.d.keys.Current(to, e.SealedSession) {
+			var env wire.Envelope
+			if err := proto.Unmarshal(e.Sealed, &env); err == nil && env.Id == e.ID {
+				envs[i] = &env
+				continue
+			}
+		}
+		stale = append(stale, e)
+		at = append(at, i)
+	}
+	if len(stale) == 0 {
+		return envs, nil
+	}
+	sealed, err := c.d.keys.Seal(c.remote, stale)
+	if err != nil {
+		return nil, err
+	}
+	for j, env := range sealed {
+		envs[at[j]] = env
+	}
+	return envs, nil
 }
 
 // ensureStream opens a message stream to the contact's device, finding its
@@ -355,6 +429,7 @@ func (c *courier) open(ctx context.Context, t *ticket.Ticket) error {
 		c.d.setMailed(c.peer, false)
 	}
 	c.st, c.r, c.remote = st, r, remote
+	c.device.Store(&remote.Peer)
 	return nil
 }
 

@@ -35,6 +35,16 @@ func exchangeWith(t *testing.T, d *Delivery, acks ...*wire.Ack) (stop bool, err 
 		t.Fatal(rerr)
 	}
 	stop, err = c.exchange(batch, true)
+	// The acks' record is queued in the group commit: the courier no
+	// longer sees those entries at once, the outbox once it is committed.
+	left, rerr := c.outbox()
+	if rerr != nil {
+		t.Fatal(rerr)
+	}
+	d.recordWaiting()
+	if after, rerr := d.h.Store().Outbox("bob"); rerr != nil || len(after) != len(left) {
+		t.Fatalf("outbox the courier saw: %d entries, after the record: %d (%v)", len(left), len(after), rerr)
+	}
 	// What we wrote: one envelope per entry, in outbox order.
 	r := wire.NewReader(&st.out, wire.MaxMsgFrame)
 	for _, e := range batch {

@@ -82,6 +82,11 @@ type Host interface {
 	// outbox position of the envelope (0: not said). Its error is the
 	// sender's Ack.
 	Process(t *ticket.Ticket, id string, order uint64, p *wire.Payload, backlog *[]store.Message) error
+	// ProcessDirect is Process for an envelope that came on the sender's
+	// own stream (the device it came from is noted), with a chat message
+	// appended to *batch for the caller to store with the rest of the
+	// frames read together, in one transaction before their acks.
+	ProcessDirect(t *ticket.Ticket, id string, order uint64, p *wire.Payload, batch *[]store.Message) error
 	// Accepted reports whether username is our accepted contact.
 	Accepted(username string) bool
 }
@@ -96,8 +101,20 @@ type Sealer interface {
 	// Seal seals each entry for t's device, in order.
 	Seal(to *ticket.Ticket, entries []store.OutboxEntry) ([]*wire.Envelope, error)
 	// Open opens an envelope from t's device; payload.ErrSessionReset
-	// when no session of ours opens it.
+	// when no session of ours opens it, ratchet.ErrDuplicate for one
+	// opened before.
 	Open(t *ticket.Ticket, env *wire.Envelope) ([]byte, error)
+	// OpenDirect is Open leaving the session's new state to Persist.
+	OpenDirect(t *ticket.Ticket, env *wire.Envelope) ([]byte, error)
+	// Persist submits ops with the new state of the sessions with device
+	// p, in one transaction.
+	Persist(p peer.ID, ops ...store.Op) (*store.Pending, error)
+	// Queue seals the outbox entry e for device to when a session with it
+	// exists, and submits op (which stores e) with the session's state.
+	Queue(to peer.ID, e *store.OutboxEntry, op store.Op) (*store.Pending, error)
+	// Current reports whether session id with device p is still ours, so
+	// that an envelope sealed in it when queued may go as it is.
+	Current(p peer.ID, id []byte) bool
 	// Reset drops our session with device p.
 	Reset(p peer.ID) error
 	// OpenAnonymous opens a mailbox item's outer layer.
@@ -150,6 +167,8 @@ type Delivery struct {
 	// every peer (wire.MsgBudget).
 	inbound *pipeline.Budget
 
+	rec recorder // acknowledged entries, their removal queued (record.go)
+
 	mu       sync.Mutex
 	couriers map[string]*courier
 	acks     map[string]chan struct{}    // outbox entries someone waits to see acknowledged
@@ -162,11 +181,14 @@ type Delivery struct {
 // with route and checking tickets with auth. retryMax caps the back-off
 // between delivery attempts to an unreachable contact.
 func New(h Host, keys Sealer, route Router, auth Authenticator, retryMax time.Duration) *Delivery {
-	return &Delivery{h: h, keys: keys, route: route, auth: auth, retryMax: retryMax,
+	d := &Delivery{h: h, keys: keys, route: route, auth: auth, retryMax: retryMax,
 		tasks: task.New(context.Background()), stop: func() bool { return false },
 		couriers: map[string]*courier{}, acks: map[string]chan struct{}{}, live: map[network.Stream]struct{}{},
 		mail:    mailState{kick: make(chan struct{}, 1)},
-		inbound: pipeline.NewServiceBudget(wire.MsgBudget, wire.MaxMsgFrame)}
+		inbound: pipeline.NewServiceBudget(wire.MsgBudget, wire.MaxMsgFrame),
+		rec:     newRecorder()}
+	d.tasks.Go(d.recordLoop)
+	return d
 }
 
 // Start serves the message protocol and mail notifications, looks in our
@@ -276,10 +298,26 @@ func (d *Delivery) enqueue(username string, e store.OutboxEntry, p *wire.Payload
 		return fmt.Errorf("encoding payload: %w", err)
 	}
 	e.Peer, e.Payload, e.Created = username, raw, now
-	if _, err := d.h.Store().Enqueue(m, e); err != nil {
+	op, err := d.h.Store().EnqueueOp(m, &e)
+	if err != nil {
 		return fmt.Errorf("queueing for %s: %w", username, err)
 	}
-	d.Poke(username)
+	// Sealed now, for the device the courier last reached, in the
+	// transaction that stores it: the courier sends it without another
+	// write. Concurrent sends share the commit.
+	c := d.courierFor(username)
+	if m != nil {
+		d.rec.queuedChat(e.ID) // before the courier can see it
+	}
+	pend, err := d.keys.Queue(c.lastDevice(), &e, op)
+	if err == nil {
+		err = pend.Wait()
+	}
+	if err != nil {
+		d.rec.forget(e.ID)
+		return fmt.Errorf("queueing for %s: %w", username, err)
+	}
+	c.poke()
 	return nil
 }
 
@@ -316,7 +354,7 @@ func (d *Delivery) Signal(username string, kind wire.Signal_Kind) (<-chan error,
 // delivered directly nor left in its mailboxes yet.
 func (d *Delivery) Pending(username string) (int, error) {
 	out, err := d.h.Store().Outbox(username)
-	return len(out), err
+	return len(d.rec.without(out)), err
 }
 
 // Goodbye tells the contacts we have couriers for, and which are online

@@ -17,6 +17,7 @@ import (
 
 	"eserver/node/api"
 	"eserver/node/payload"
+	"eserver/node/ratchet"
 	"eserver/node/store"
 	"eserver/node/store/storetest"
 	"eserver/node/ticket"
@@ -74,10 +75,43 @@ func (h *fakeHost) Process(t *ticket.Ticket, id string, _ uint64, p *wire.Payloa
 	return nil
 }
 
+// ProcessDirect processes as Process and hands a chat message to the
+// batch, as the node's conversations do.
+func (h *fakeHost) ProcessDirect(t *ticket.Ticket, id string, order uint64, p *wire.Payload, batch *[]store.Message) error {
+	if err := h.Process(t, id, order, p, batch); err != nil {
+		return err
+	}
+	if c := p.GetChat(); c != nil {
+		*batch = append(*batch, store.Message{ID: id, Peer: t.Username, Text: c.Text})
+	}
+	return nil
+}
+
 type fakeSealer struct {
 	mu     sync.Mutex
 	resets []peer.ID
+	st     *store.Store
 }
+
+// repeated marks an envelope whose key was used before (ratchet.ErrDuplicate).
+var repeated = []byte("repeated")
+
+func (s *fakeSealer) OpenDirect(t *ticket.Ticket, env *wire.Envelope) ([]byte, error) {
+	if bytes.Equal(env.Sealed, repeated) {
+		return nil, ratchet.ErrDuplicate
+	}
+	return s.Open(t, env)
+}
+
+func (s *fakeSealer) Persist(_ peer.ID, ops ...store.Op) (*store.Pending, error) {
+	return s.st.Submit(ops...), nil
+}
+
+func (s *fakeSealer) Queue(_ peer.ID, _ *store.OutboxEntry, op store.Op) (*store.Pending, error) {
+	return s.st.Submit(op), nil
+}
+
+func (s *fakeSealer) Current(peer.ID, []byte) bool { return false }
 
 func (s *fakeSealer) Ensure(context.Context, *ticket.Ticket) error { return nil }
 
@@ -149,7 +183,7 @@ func newTestDelivery(tb testing.TB) (*Delivery, *fakeHost, *fakeSealer) {
 	tb.Helper()
 	st := storetest.Open(tb)
 	h := &fakeHost{st: st, me: &ticket.Ticket{Username: "me", Signed: signed("me")}, refuse: map[string]error{}}
-	s := &fakeSealer{}
+	s := &fakeSealer{st: st}
 	d := New(h, s, fakeRouter{}, fakeAuth{}, time.Second)
 	tb.Cleanup(d.tasks.Close) // Close itself needs a libp2p host
 	return d, h, s

@@ -1,6 +1,8 @@
 package delivery
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -14,6 +16,8 @@ import (
 	"eserver/node/api"
 	"eserver/node/e2e"
 	"eserver/node/payload"
+	"eserver/node/ratchet"
+	"eserver/node/store"
 	"eserver/node/ticket"
 	"eserver/node/wire"
 )
@@ -43,7 +47,10 @@ func (d *Delivery) serveMsg(ctx context.Context, st network.Stream) error {
 	// Frames are read as they arrive, each reserved in the node's budget
 	// for inbound chat frames until it is acknowledged: strangers' partial
 	// frames pin at most the budget.
-	r := d.inbound.Reader(st, wire.MaxMsgFrame)
+	// Buffered, so that frames that already arrived can be told from a
+	// wait for the next (receiveFrames).
+	bs := &bufferedStream{Stream: st, br: bufio.NewReaderSize(st, msgReadBuffer)}
+	r := d.inbound.Reader(bs, wire.MaxMsgFrame)
 	defer r.Release()
 	st.SetDeadline(time.Now().Add(wire.MsgWriteTimeout))
 	var hello wire.Hello
@@ -75,29 +82,172 @@ func (d *Delivery) serveMsg(ctx context.Context, st network.Stream) error {
 		d.Poke(t.Username)
 		d.PokeMail()
 	}
+	var acks bytes.Buffer
 	for {
-		st.SetDeadline(time.Now().Add(wire.MsgIdleTimeout))
+		envs, err := d.readFrames(st, bs, r)
+		if len(envs) > 0 {
+			// What was read is answered, even when the stream then broke:
+			// the store has it either way.
+			acks.Reset()
+			for _, ack := range d.receiveBatch(t, envs) {
+				if werr := wire.WriteMsg(&acks, &wire.Frame{Kind: &wire.Frame_Ack{Ack: ack}}); werr != nil {
+					return werr
+				}
+			}
+			if err == nil {
+				st.SetWriteDeadline(time.Now().Add(wire.MsgWriteTimeout))
+				if _, werr := st.Write(acks.Bytes()); werr != nil {
+					return fmt.Errorf("writing acks: %w", werr)
+				}
+			}
+		}
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+	}
+}
+
+// msgReadBuffer is the read buffer of an inbound message stream: a window
+// of small envelopes fits.
+const msgReadBuffer = 16 << 10
+
+// bufferedStream reads a stream through a buffer; deadlines and the rest
+// are the stream's.
+type bufferedStream struct {
+	network.Stream
+	br *bufio.Reader
+}
+
+func (b *bufferedStream) Read(p []byte) (int, error) { return b.br.Read(p) }
+
+// readFrames waits for the next envelope, then takes those that already
+// arrived behind it, up to wire.MsgBatch frames and wire.MsgBatchBytes:
+// they are stored in one transaction (group commit) before their acks.
+// err ends the stream (io.EOF when the sender closed it); envs read before
+// it are still to be answered.
+func (d *Delivery) readFrames(st network.Stream, bs *bufferedStream, r *wire.Reader) (envs []*wire.Envelope, err error) {
+	size := 0
+	for len(envs) < wire.MsgBatch && size < wire.MsgBatchBytes {
+		if len(envs) == 0 {
+			st.SetDeadline(time.Now().Add(wire.MsgIdleTimeout))
+		} else {
+			if bs.br.Buffered() == 0 {
+				break
+			}
+			// The rest of a frame that began is on its way.
+			st.SetReadDeadline(time.Now().Add(wire.MsgWriteTimeout))
+		}
 		var f wire.Frame
 		if err := r.ReadMsg(&f); err != nil {
 			if errors.Is(err, io.EOF) {
-				return nil
+				return envs, io.EOF
 			}
-			return fmt.Errorf("reading frame: %w", err)
+			return envs, fmt.Errorf("reading frame: %w", err)
 		}
 		env := f.GetEnvelope()
 		if env == nil {
-			return fmt.Errorf("unexpected frame %T", f.Kind)
+			return envs, fmt.Errorf("unexpected frame %T", f.Kind)
 		}
-		ack := &wire.Ack{Id: env.Id}
-		if err := d.receive(t, env); err != nil {
-			ack.Error = payload.Code(err)
+		envs = append(envs, env)
+		size += len(env.Sealed)
+	}
+	return envs, nil
+}
+
+// seenDirect is the scope of the envelopes other than chat messages
+// applied from direct streams, named by the sender's device and the
+// envelope's ID (a chat message is known by its row in the history): an
+// envelope that comes again (the sender lost its record of our ack) is
+// acknowledged without being applied twice.
+const seenDirect = "direct"
+
+func directKey(t *ticket.Ticket, id string) string { return t.Peer.String() + "/" + id }
+
+// applied reports whether the envelope id from the holder of t was
+// applied: its chat message is in the history, or it was seen.
+func (d *Delivery) applied(t *ticket.Ticket, id string) bool {
+	if m, err := d.h.Store().Message(id); err == nil && m.Peer == t.Username && !m.Outgoing {
+		return true
+	}
+	seen, err := d.h.Store().Seen(seenDirect, directKey(t, id))
+	return err == nil && seen
+}
+
+// receiveBatch opens and processes envs from the holder of ticket t and
+// stores their chat messages with the sessions' new state in one
+// transaction; it returns their acks, in order.
+func (d *Delivery) receiveBatch(t *ticket.Ticket, envs []*wire.Envelope) []*wire.Ack {
+	acks := make([]*wire.Ack, len(envs))
+	var msgs []store.Message
+	var applied []string
+	log := d.h.Log()
+	for i, env := range envs {
+		acks[i] = &wire.Ack{Id: env.Id}
+		n := len(msgs)
+		err := d.receiveDirect(t, env, &msgs)
+		if err != nil {
+			acks[i].Error = payload.Code(err)
 			log.Debug("refusing envelope", "from", t.Username, "id", env.Id, "err", err)
+			continue
 		}
-		st.SetWriteDeadline(time.Now().Add(wire.MsgWriteTimeout))
-		if err := wire.WriteMsg(st, &wire.Frame{Kind: &wire.Frame_Ack{Ack: ack}}); err != nil {
-			return fmt.Errorf("writing ack: %w", err)
+		if len(msgs) == n {
+			// Not a chat message, whose row in the history says it was
+			// applied: remembered as seen.
+			applied = append(applied, directKey(t, env.Id))
 		}
 	}
+	inserted := make([]bool, len(msgs))
+	st := d.h.Store()
+	op, err := st.IncomingOp(msgs, inserted)
+	var pend *store.Pending
+	if err == nil {
+		pend, err = d.keys.Persist(t.Peer, op, st.SeenOp(seenDirect, applied, d.h.Now()))
+	}
+	if err == nil {
+		err = pend.Wait()
+	}
+	if err != nil {
+		log.Info("storing received messages", "from", t.Username, "n", len(envs), "err", err)
+		for _, a := range acks {
+			if a.Error == "" {
+				a.Error = string(payload.ErrInternal) // sent again, later
+			}
+		}
+		return acks
+	}
+	for i, m := range msgs {
+		if inserted[i] {
+			msg := d.h.Message(m)
+			d.h.Emit(api.Event{Message: &msg})
+		}
+	}
+	return acks
+}
+
+// receiveDirect opens and processes one envelope from a direct stream; a
+// chat message is appended to *msgs.
+func (d *Delivery) receiveDirect(t *ticket.Ticket, env *wire.Envelope, msgs *[]store.Message) error {
+	p, err := d.openWith(d.keys.OpenDirect, t, env)
+	if errors.Is(err, ratchet.ErrDuplicate) {
+		// Its key was used: it was applied, unless applying it failed
+		// (then the sender seals it again when told).
+		if !d.applied(t, env.Id) {
+			return fmt.Errorf("%w: repeated envelope not applied before", payload.ErrInternal)
+		}
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	n := len(*msgs)
+	if err := d.h.ProcessDirect(t, env.Id, env.Order, p, msgs); err != nil {
+		*msgs = (*msgs)[:n]
+		return err
+	}
+	return nil
 }
 
 // HandleStream serves one inbound message stream without the listener
@@ -133,12 +283,22 @@ func (d *Delivery) receive(t *ticket.Ticket, env *wire.Envelope) error {
 // open checks and decrypts an envelope from the holder of ticket t: the
 // security stage.
 func (d *Delivery) open(t *ticket.Ticket, env *wire.Envelope) (*wire.Payload, error) {
+	p, err := d.openWith(d.keys.Open, t, env)
+	if errors.Is(err, ratchet.ErrDuplicate) {
+		return nil, fmt.Errorf("%w: %v", payload.ErrBadRequest, err)
+	}
+	return p, err
+}
+
+// openWith is open with the Sealer's open; ratchet.ErrDuplicate is
+// returned as it is, for the caller to tell a repeat.
+func (d *Delivery) openWith(open func(*ticket.Ticket, *wire.Envelope) ([]byte, error), t *ticket.Ticket, env *wire.Envelope) (*wire.Payload, error) {
 	if env.Id == "" || len(env.Id) > 64 {
 		return nil, payload.ErrBadRequest
 	}
-	plain, err := d.keys.Open(t, env)
+	plain, err := open(t, env)
 	if err != nil {
-		if errors.Is(err, payload.ErrSessionReset) {
+		if errors.Is(err, payload.ErrSessionReset) || errors.Is(err, ratchet.ErrDuplicate) {
 			return nil, err
 		}
 		return nil, fmt.Errorf("%w: %v", payload.ErrBadRequest, err)

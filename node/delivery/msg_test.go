@@ -111,6 +111,65 @@ func TestHandleStream(t *testing.T) {
 	if !slices.Equal(h.processed, []string{"m1", "m6"}) {
 		t.Fatalf("processed %v", h.processed)
 	}
+	// The chat messages were stored (before their acks) with the batch.
+	hist, err := h.st.History("alice", 0, "")
+	if err != nil || len(hist) != 2 || hist[0].ID != "m1" || hist[1].ID != "m6" {
+		t.Fatalf("history %+v (%v)", hist, err)
+	}
+}
+
+// TestHandleStreamRepeated: an envelope whose key was used before (the
+// sender lost its record of our ack and sent the very same envelope again)
+// is acknowledged without being applied again when it was applied; one
+// that was not (its first copy failed) is refused as internal, so that the
+// sender seals it again.
+func TestHandleStreamRepeated(t *testing.T) {
+	d, h, _ := newTestDelivery(t)
+	if err := h.st.PutContact(store.Contact{Username: "alice", Relation: string(api.RelationAccepted)}); err != nil {
+		t.Fatal(err)
+	}
+	presence := &wire.Payload{Kind: &wire.Payload_Presence{Presence: &wire.Presence{Status: "away"}}}
+	serve(d, framed(t, &wire.Hello{Ticket: signed("alice")}, envelopeFrame("m1", chatPayload("one")), envelopeFrame("p1", presence)))
+	repeat := func(id string) *wire.Frame {
+		return &wire.Frame{Kind: &wire.Frame_Envelope{Envelope: &wire.Envelope{Id: id, Sealed: repeated}}}
+	}
+	st := serve(d, framed(t, &wire.Hello{Ticket: signed("alice")}, repeat("m1"), repeat("p1"), repeat("m9")))
+	_, acks := written(t, st)
+	var got []string
+	for _, a := range acks {
+		got = append(got, a.Id+":"+a.Error)
+	}
+	if want := []string{"m1:", "p1:", "m9:internal"}; !slices.Equal(got, want) {
+		t.Fatalf("acks %v, want %v", got, want)
+	}
+	if !slices.Equal(h.processed, []string{"m1", "p1"}) {
+		t.Fatalf("processed %v", h.processed)
+	}
+	if hist, err := h.st.History("alice", 0, ""); err != nil || len(hist) != 1 {
+		t.Fatalf("history %+v (%v)", hist, err)
+	}
+}
+
+// TestHandleStreamBatchLimit: frames that arrived together are answered
+// together, at most wire.MsgBatch to a transaction, every one of them.
+func TestHandleStreamBatchLimit(t *testing.T) {
+	d, h, _ := newTestDelivery(t)
+	if err := h.st.PutContact(store.Contact{Username: "alice", Relation: string(api.RelationAccepted)}); err != nil {
+		t.Fatal(err)
+	}
+	msgs := []proto.Message{&wire.Hello{Ticket: signed("alice")}}
+	n := 2*wire.MsgBatch + 3
+	for i := range n {
+		msgs = append(msgs, envelopeFrame(fmt.Sprintf("m%03d", i), chatPayload(fmt.Sprint("text ", i))))
+	}
+	st := serve(d, framed(t, msgs...))
+	if _, acks := written(t, st); len(acks) != n {
+		t.Fatalf("%d acks, want %d", len(acks), n)
+	}
+	hist, err := h.st.History("alice", 0, "")
+	if err != nil || len(hist) != n || hist[n-1].ID != fmt.Sprintf("m%03d", n-1) {
+		t.Fatalf("history of %d (%v), want %d in order", len(hist), err, n)
+	}
 }
 
 // TestHandleStreamRefuses: a bad hello or a frame that is not an envelope

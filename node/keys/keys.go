@@ -114,9 +114,10 @@ type Keys struct {
 	v1  e2e.Scheme // v1 boxes, and the anonymous outer layer of mail
 	pre prekeyStore
 
-	// mu serializes every use of the ratchet sessions: each encrypt and
-	// decrypt is a read-modify-write of a session row.
+	// mu serializes every use of the ratchet sessions, kept opened in
+	// live (sessions.go).
 	mu       sync.Mutex
+	live     map[peer.ID][]*liveSession
 	noBundle map[peer.ID]time.Time        // devices last found without a bundle: when to ask again
 	told     map[peer.ID]api.SecurityKind // the outbound state the front ends last heard of, per device
 	toldIn   map[peer.ID]bool             // devices whose v1 message the front ends heard of
@@ -135,7 +136,7 @@ func New(h Host, key crypto.PrivKey, box *ecdh.PrivateKey) (*Keys, error) {
 	if err != nil {
 		return nil, err
 	}
-	k := &Keys{h: h, id: id, v1: v1, noBundle: map[peer.ID]time.Time{},
+	k := &Keys{h: h, id: id, v1: v1, noBundle: map[peer.ID]time.Time{}, live: map[peer.ID][]*liveSession{},
 		told: map[peer.ID]api.SecurityKind{}, toldIn: map[peer.ID]bool{},
 		pub: publication{published: map[peer.ID]time.Time{}, checked: map[peer.ID]time.Time{}}}
 	k.pre = prekeyStore{st: h.Store(), consumed: k.recheckPrekeys}
@@ -163,7 +164,7 @@ func (k *Keys) MarkNoBundle(p peer.ID, until time.Time) {
 // pinned device with no usable bundle gives ErrWaitingForKeys.
 func (k *Keys) Ensure(ctx context.Context, t *ticket.Ticket) error {
 	k.mu.Lock()
-	has, err := k.h.Store().Sessions(t.Peer.String())
+	has, err := k.sessionsLocked(t.Peer)
 	until, known := k.noBundle[t.Peer]
 	k.mu.Unlock()
 	if err != nil || len(has) > 0 {
@@ -221,7 +222,7 @@ func (k *Keys) Ensure(ctx context.Context, t *ticket.Ticket) error {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	delete(k.noBundle, t.Peer)
-	if has, err := k.h.Store().Sessions(t.Peer.String()); err != nil || len(has) > 0 {
+	if has, err := k.sessionsLocked(t.Peer); err != nil || len(has) > 0 {
 		return err // another caller got there first
 	}
 	if fresh {
@@ -339,14 +340,11 @@ func newSessionID() []byte {
 	return id
 }
 
-// saveSession stores sess as used now. Callers hold k.mu.
+// saveSession makes sess, with id, p's most recently used session and
+// stores it before it returns. Callers hold k.mu.
 func (k *Keys) saveSession(p peer.ID, id []byte, sess *ratchet.Session) error {
-	state, err := sess.MarshalBinary()
-	if err != nil {
-		return err
-	}
-	defer clear(state)
-	return k.h.Store().PutSession(store.Session{PeerID: p.String(), ID: id, State: state, Used: time.Now()})
+	k.addLocked(p, id, sess)
+	return k.saveLocked(p)
 }
 
 // Seal seals the entries for the device of to: with the most recently used
@@ -358,52 +356,65 @@ func (k *Keys) saveSession(p peer.ID, id []byte, sess *ratchet.Session) error {
 // The session is saved once, after the last entry and before any envelope
 // leaves, so a crash can never send two messages under one key.
 func (k *Keys) Seal(to *ticket.Ticket, entries []store.OutboxEntry) ([]*wire.Envelope, error) {
+	pend, out, err := k.seal(to, entries)
+	if err != nil || pend == nil {
+		return out, err
+	}
+	// Outside mu: the commit may wait for a group that is being written.
+	if err := pend.Wait(); err != nil {
+		return nil, fmt.Errorf("saving the session with %s: %w", to.Username, err)
+	}
+	return out, nil
+}
+
+// seal seals entries as Seal says and submits the session's new state
+// (pend nil when no session was used).
+func (k *Keys) seal(to *ticket.Ticket, entries []store.OutboxEntry) (pend *store.Pending, out []*wire.Envelope, err error) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	out := make([]*wire.Envelope, 0, len(entries))
-	stored, err := k.h.Store().Sessions(to.Peer.String())
+	out = make([]*wire.Envelope, 0, len(entries))
+	stored, err := k.sessionsLocked(to.Peer)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	var sess *ratchet.Session
+	var ls *liveSession
 	if len(stored) > 0 {
-		sess, err = ratchet.UnmarshalSession(stored[0].State)
-		clear(stored[0].State)
-		if err != nil {
-			return nil, fmt.Errorf("session with %s: %w", to.Username, err)
-		}
+		ls = stored[0]
 	} else if slices.ContainsFunc(entries, func(e store.OutboxEntry) bool { return !e.Sessionless }) {
 		if _, err := k.h.Store().Pinned(to.Peer.String()); err == nil {
 			k.tellLocked(to, api.SecurityWaitingForKeys)
-			return nil, fmt.Errorf("%w: %s has no session with us", ErrWaitingForKeys, to.Username)
+			return nil, nil, fmt.Errorf("%w: %s has no session with us", ErrWaitingForKeys, to.Username)
 		} else if !errors.Is(err, store.ErrNotFound) {
-			return nil, err
+			return nil, nil, err
 		}
 		k.tellLocked(to, api.SecuritySentUnprotected)
 	}
 	used := false
 	for _, e := range entries {
-		if sess == nil || e.Sessionless {
+		if ls == nil || e.Sessionless {
 			sealed, err := k.v1.Seal(e2e.Peer{ID: to.Peer, BoxKey: to.BoxKey}, []byte(e.ID), e.Payload)
 			if err != nil {
-				return nil, fmt.Errorf("sealing %s: %w", e.ID, err)
+				return nil, nil, fmt.Errorf("sealing %s: %w", e.ID, err)
 			}
 			out = append(out, &wire.Envelope{Id: e.ID, Sealed: sealed, Scheme: schemeV1})
 			continue
 		}
-		sealed, err := sess.Encrypt(e.Payload, []byte(e.ID))
+		sealed, err := ls.s.Encrypt(e.Payload, []byte(e.ID))
 		if err != nil {
-			return nil, fmt.Errorf("sealing %s: %w", e.ID, err)
+			return nil, nil, fmt.Errorf("sealing %s: %w", e.ID, err)
 		}
 		out = append(out, &wire.Envelope{Id: e.ID, Sealed: sealed, Scheme: schemeRatchet})
 		used = true
 	}
-	if used {
-		if err := k.saveSession(to.Peer, stored[0].ID, sess); err != nil {
-			return nil, fmt.Errorf("saving the session with %s: %w", to.Username, err)
-		}
+	if !used {
+		return nil, out, nil
 	}
-	return out, nil
+	k.useLocked(to.Peer, ls)
+	pend, err = k.submitLocked(to.Peer)
+	if err != nil {
+		return nil, nil, fmt.Errorf("saving the session with %s: %w", to.Username, err)
+	}
+	return pend, out, nil
 }
 
 // Open opens an envelope from the device of t. t comes from the
@@ -412,6 +423,18 @@ func (k *Keys) Seal(to *ticket.Ticket, entries []store.OutboxEntry) ([]*wire.Env
 // under a session with t's device (or, for a session start, by the
 // identity signature and DH the ratchet checks), a v1 box by its signature.
 func (k *Keys) Open(t *ticket.Ticket, env *wire.Envelope) ([]byte, error) {
+	return k.open(t, env, true)
+}
+
+// OpenDirect opens an envelope as Open does, but leaves the new state of
+// an existing session in memory only: the caller stores it with what the
+// envelope carried (Persist), before acknowledging it. A session started
+// by the envelope is stored at once, as by Open.
+func (k *Keys) OpenDirect(t *ticket.Ticket, env *wire.Envelope) ([]byte, error) {
+	return k.open(t, env, false)
+}
+
+func (k *Keys) open(t *ticket.Ticket, env *wire.Envelope, save bool) ([]byte, error) {
 	switch env.Scheme {
 	case schemeV1:
 		plain, err := k.v1.Open(e2e.Peer{ID: t.Peer, BoxKey: t.BoxKey}, []byte(env.Id), env.Sealed)
@@ -431,19 +454,14 @@ func (k *Keys) Open(t *ticket.Ticket, env *wire.Envelope) ([]byte, error) {
 	ad := []byte(env.Id)
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	stored, err := k.h.Store().Sessions(t.Peer.String())
+	stored, err := k.sessionsLocked(t.Peer)
 	if err != nil {
 		return nil, err
 	}
 	var lastErr error
-	for _, st := range stored {
-		sess, err := ratchet.UnmarshalSession(st.State)
-		clear(st.State)
-		if err != nil {
-			lastErr = err
-			continue
-		}
-		plain, err := sess.Decrypt(env.Sealed, ad)
+	for _, ls := range stored {
+		// Decrypt changes the session only when it succeeds.
+		plain, err := ls.s.Decrypt(env.Sealed, ad)
 		if err != nil {
 			lastErr = err
 			if errors.Is(err, ratchet.ErrDuplicate) {
@@ -451,8 +469,11 @@ func (k *Keys) Open(t *ticket.Ticket, env *wire.Envelope) ([]byte, error) {
 			}
 			continue
 		}
-		if err := k.saveSession(t.Peer, st.ID, sess); err != nil {
-			return nil, err
+		k.useLocked(t.Peer, ls)
+		if save {
+			if err := k.saveLocked(t.Peer); err != nil {
+				return nil, err
+			}
 		}
 		return plain, nil
 	}
@@ -494,7 +515,8 @@ func (k *Keys) Reset(p peer.ID) error {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	k.h.Log().Info("contact's device lost our session: starting a new one", "peer", p)
-	return k.h.Store().DeleteSessions(p.String())
+	k.live[p] = nil // loaded and empty: the delete below is in queue order
+	return k.h.Store().Commit(k.h.Store().DeleteSessionsOp(p.String()))
 }
 
 // resendRequest reports whether plain is a resend request, which is sealed

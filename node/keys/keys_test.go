@@ -31,6 +31,8 @@ type device struct {
 	st   *store.Store
 	h    host.Host
 	tick *ticket.Ticket
+	key  crypto.PrivKey
+	box  *ecdh.PrivateKey
 
 	mu     sync.Mutex
 	events []api.SecurityEvent
@@ -77,7 +79,7 @@ func newDevice(t testing.TB, name string) *device {
 	}
 	t.Cleanup(func() { h.Close() })
 	st := storetest.Open(t)
-	d := &device{st: st, h: h, tick: &ticket.Ticket{Username: name, Peer: h.ID(), BoxKey: box.PublicKey().Bytes()}}
+	d := &device{st: st, h: h, key: key, box: box, tick: &ticket.Ticket{Username: name, Peer: h.ID(), BoxKey: box.PublicKey().Bytes()}}
 	if d.Keys, err = New(d, key, box); err != nil {
 		t.Fatal(err)
 	}

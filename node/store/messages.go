@@ -41,6 +41,14 @@ type OutboxEntry struct {
 	// by our device key), so they open whatever session state the
 	// recipient holds.
 	Sessionless bool
+	// Sealed is the envelope (a marshalled wire.Envelope) sealed when the
+	// entry was queued, under session SealedSession with device
+	// SealedPeer, whose state was stored in the same transaction: the
+	// courier sends it as it is while that session is still ours, so a
+	// message can go out without another write. Empty: sealed when sent.
+	Sealed        []byte
+	SealedPeer    string
+	SealedSession []byte
 }
 
 // messageColumns are what scanMessage reads: body is the sealed text.
@@ -67,64 +75,28 @@ func scanMessage(k *historyKeys, sc interface{ Scan(...any) error }) (Message, e
 // transaction is durably committed, with the entry's Seq set (increasing).
 // Storing a message needs the store unlocked (ErrLocked otherwise).
 func (s *Store) Enqueue(m *Message, e OutboxEntry) (OutboxEntry, error) {
-	if e.ID == "" || e.Peer == "" {
-		return OutboxEntry{}, fmt.Errorf("store: enqueue %q to %q: empty id or peer", e.ID, e.Peer)
-	}
-	var msg Message
-	var k *historyKeys
-	if m != nil {
-		var err error
-		if k, err = s.history(); err != nil {
-			return OutboxEntry{}, fmt.Errorf("store: enqueue %q to %q: %w", e.ID, e.Peer, err)
-		}
-		if m.ID != e.ID || m.Peer != e.Peer {
-			return OutboxEntry{}, fmt.Errorf("store: enqueue %q to %q: message is %q to %q", e.ID, e.Peer, m.ID, m.Peer)
-		}
-		msg = *m
-		msg.Outgoing = true
-		if msg.State == "" {
-			msg.State = StateQueued
-		}
-	}
-	if e.Created.IsZero() {
-		e.Created = time.Now()
-	}
-	if msg.Time.IsZero() {
-		msg.Time = e.Created
-	}
-	if e.Payload == nil {
-		e.Payload = []byte{}
-	}
-	err := s.db.Tx(func(tx *sql.Tx) error {
-		if m != nil {
-			stored := msg
-			stored.Sender = "" // our own message: we are the author
-			w := newMessageWriter(tx, k)
-			defer w.close()
-			if _, err := w.add(&stored, false); err != nil {
-				return fmt.Errorf("insert message: %w", err)
-			}
-		}
-		res, err := tx.Exec(`INSERT INTO outbox (id, peer, payload, created, sessionless) VALUES (?, ?, ?, ?, ?)`,
-			e.ID, e.Peer, e.Payload, nanos(e.Created), e.Sessionless)
-		if err != nil {
-			return fmt.Errorf("insert outbox entry: %w", err)
-		}
-		e.Seq, err = res.LastInsertId()
-		return err
-	})
+	// Through the group commit: concurrent sends share one fsync.
+	op, err := s.EnqueueOp(m, &e)
 	if err != nil {
-		return OutboxEntry{}, fmt.Errorf("store: enqueue %q to %q: %w", e.ID, e.Peer, err)
+		return OutboxEntry{}, err
 	}
-	if m != nil {
-		*m = msg
+	if err := s.Commit(op); err != nil {
+		return OutboxEntry{}, fmt.Errorf("store: enqueue %q to %q: %w", e.ID, e.Peer, err)
 	}
 	return e, nil
 }
 
 // Outbox returns the entries waiting for peer, oldest first.
 func (s *Store) Outbox(peer string) ([]OutboxEntry, error) {
-	rows, err := s.db.Query(`SELECT seq, id, peer, payload, created, sessionless FROM outbox WHERE peer = ? ORDER BY seq`, peer)
+	return s.OutboxAfter(peer, 0, -1)
+}
+
+// OutboxAfter returns up to limit (all when negative) entries waiting for
+// peer with a Seq after seq, oldest first: a courier reads the outbox a
+// window at a time.
+func (s *Store) OutboxAfter(peer string, seq int64, limit int) ([]OutboxEntry, error) {
+	rows, err := s.db.Query(`SELECT seq, id, peer, payload, created, sessionless, sealed, sealed_peer, sealed_session
+		FROM outbox WHERE peer = ? AND seq > ? ORDER BY seq LIMIT ?`, peer, seq, limit)
 	if err != nil {
 		return nil, fmt.Errorf("store: outbox of %q: %w", peer, err)
 	}
@@ -133,7 +105,7 @@ func (s *Store) Outbox(peer string) ([]OutboxEntry, error) {
 	for rows.Next() {
 		var e OutboxEntry
 		var created int64
-		if err := rows.Scan(&e.Seq, &e.ID, &e.Peer, &e.Payload, &created, &e.Sessionless); err != nil {
+		if err := rows.Scan(&e.Seq, &e.ID, &e.Peer, &e.Payload, &created, &e.Sessionless, &e.Sealed, &e.SealedPeer, &e.SealedSession); err != nil {
 			return nil, fmt.Errorf("store: outbox of %q: %w", peer, err)
 		}
 		e.Created = fromNanos(created)
@@ -190,30 +162,46 @@ func (s *Store) Fail(id string) error {
 }
 
 func (s *Store) finish(id, state string) error {
-	return s.db.Tx(func(tx *sql.Tx) error {
-		var peer, conv string
-		err := tx.QueryRow(`DELETE FROM outbox WHERE id = ? RETURNING peer, conversation`, id).Scan(&peer, &conv)
-		if errors.Is(err, sql.ErrNoRows) {
-			return ErrNotFound
+	return s.db.Tx(func(tx *sql.Tx) error { return finishTx(tx, id, state) })
+}
+
+func finishTx(tx *sql.Tx, id, state string) error {
+	var peer, conv string
+	err := tx.QueryRow(`DELETE FROM outbox WHERE id = ? RETURNING peer, conversation`, id).Scan(&peer, &conv)
+	if errors.Is(err, sql.ErrNoRows) {
+		return ErrNotFound
+	}
+	if err != nil {
+		return fmt.Errorf("delete outbox entry: %w", err)
+	}
+	msgID := id
+	if conv != "" {
+		// One member's copy of a multi-party message: the first ack
+		// marks it delivered; one member's refusal fails nothing.
+		if state != StateDelivered {
+			return nil
 		}
-		if err != nil {
-			return fmt.Errorf("delete outbox entry: %w", err)
-		}
-		msgID := id
-		if conv != "" {
-			// One member's copy of a multi-party message: the first ack
-			// marks it delivered; one member's refusal fails nothing.
-			if state != StateDelivered {
-				return nil
+		peer, msgID = conv, FanoutMessageID(id)
+	}
+	if _, err := tx.Exec(`UPDATE messages SET state = ? WHERE peer = ? AND id = ? AND outgoing = 1`,
+		state, peer, msgID); err != nil {
+		return fmt.Errorf("update message: %w", err)
+	}
+	return nil
+}
+
+// Unseal forgets the envelopes sealed for the outbox entries ids when they
+// were queued: they are sealed again when next sent (the recipient could
+// not take them, and may have used their keys).
+func (s *Store) Unseal(ids []string) error {
+	return s.Commit(Op{run: func(g *groupTx) error {
+		for _, id := range ids {
+			if _, err := g.tx.Exec(`UPDATE outbox SET sealed = NULL, sealed_peer = '', sealed_session = NULL WHERE id = ?`, id); err != nil {
+				return fmt.Errorf("store: unseal %q: %w", id, err)
 			}
-			peer, msgID = conv, FanoutMessageID(id)
-		}
-		if _, err := tx.Exec(`UPDATE messages SET state = ? WHERE peer = ? AND id = ? AND outgoing = 1`,
-			state, peer, msgID); err != nil {
-			return fmt.Errorf("update message: %w", err)
 		}
 		return nil
-	})
+	}})
 }
 
 // AddIncoming stores a received message, in state received unless m.State

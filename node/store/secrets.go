@@ -137,21 +137,30 @@ func (s *Store) PutSession(ss Session) error {
 	if err != nil {
 		return fmt.Errorf("store: put session: %w", err)
 	}
-	err = s.db.Tx(func(tx *sql.Tx) error {
-		if _, err := tx.Exec(`INSERT INTO e2e_sessions (peer_id, session, state, used) VALUES (?, ?, ?, ?)
-			ON CONFLICT (peer_id, session) DO UPDATE SET state = excluded.state, used = excluded.used`,
-			ss.PeerID, ss.ID, sealed, ss.Used.UnixNano()); err != nil {
-			return err
-		}
-		_, err := tx.Exec(`DELETE FROM e2e_sessions WHERE peer_id = ? AND session NOT IN
-			(SELECT session FROM e2e_sessions WHERE peer_id = ? ORDER BY used DESC, rowid DESC LIMIT ?)`,
-			ss.PeerID, ss.PeerID, MaxSessionsPerPeer)
-		return err
-	})
-	if err != nil {
+	if err := s.db.Tx(func(tx *sql.Tx) error { return putSession(tx, ss, sealed) }); err != nil {
 		return fmt.Errorf("store: put session: %w", err)
 	}
 	return nil
+}
+
+func putSession(tx *sql.Tx, ss Session, sealed []byte) error {
+	// Most writes replace the state of a session in use: no trimming.
+	res, err := tx.Exec(`UPDATE e2e_sessions SET state = ?, used = ? WHERE peer_id = ? AND session = ?`,
+		sealed, ss.Used.UnixNano(), ss.PeerID, ss.ID)
+	if err != nil {
+		return err
+	}
+	if n, err := res.RowsAffected(); err != nil || n > 0 {
+		return err
+	}
+	if _, err := tx.Exec(`INSERT INTO e2e_sessions (peer_id, session, state, used) VALUES (?, ?, ?, ?)`,
+		ss.PeerID, ss.ID, sealed, ss.Used.UnixNano()); err != nil {
+		return err
+	}
+	_, err = tx.Exec(`DELETE FROM e2e_sessions WHERE peer_id = ? AND session NOT IN
+		(SELECT session FROM e2e_sessions WHERE peer_id = ? ORDER BY used DESC, rowid DESC LIMIT ?)`,
+		ss.PeerID, ss.PeerID, MaxSessionsPerPeer)
+	return err
 }
 
 // Sessions returns the sessions with peerID, most recently used first.

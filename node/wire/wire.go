@@ -80,6 +80,14 @@ const (
 	DialTimeout       = 10 * time.Second
 )
 
+// MsgBatch and MsgBatchBytes bound the envelopes a node reads from one
+// message stream before it stores them together and acks them (group
+// commit): a window of the sender's.
+const (
+	MsgBatch      = 64
+	MsgBatchBytes = 256 << 10
+)
+
 // Receiving a frame. Its bytes are read as they arrive into a buffer that
 // grows toward the declared length (never allocated up front), accounted
 // against the stream's resource scope and the service's request budget. Once

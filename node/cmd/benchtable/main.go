@@ -78,6 +78,7 @@ func main() {
 			fmt.Printf("%-48s %14.1f/s\n", r.what, 1e9/v)
 		}
 	}
+	messageTable(metrics)
 	supernodeTable(metrics)
 	roomTable(metrics)
 	historyTable(metrics)
@@ -85,6 +86,34 @@ func main() {
 	frameTable(metrics)
 	memTable(metrics)
 }
+
+// messageTable prints the message path against the floor of a durable
+// message measured in the same run (node's BenchmarkChatRoundTrip, which
+// measures the floor itself: two fdatasyncs of a 200-byte write on the
+// store's file system plus a raw echo), and the burst rate
+// (BenchmarkChatBurst), when they ran. Targets: p50 ≤ 1.5×, p99 ≤ 3×,
+// burst ≥ 10,000/s.
+func messageTable(m map[string]map[string]float64) {
+	rt, ok := m["BenchmarkChatRoundTrip"]
+	if !ok || rt["floor-ns"] == 0 {
+		return
+	}
+	fmt.Printf("\nmessage path vs the floor of a durable message (2 fdatasyncs + raw echo, %s here)\n", dur(rt["floor-ns"]))
+	fmt.Printf("%-48s %14s %10s %10s\n", "measure", "op", "ratio", "target")
+	fmt.Printf("%-48s %14s %9.1fx %10s\n", "chat round trip p50", dur(rt["p50-ns"]), rt["p50/floor"], "1.5x")
+	fmt.Printf("%-48s %14s %9.1fx %10s\n", "chat round trip p99", dur(rt["p99-ns"]), rt["p99/floor"], "3x")
+	if v, ok := m["BenchmarkDurabilityFloor/sqlite-row"]; ok {
+		if f, ok := m["BenchmarkDurabilityFloor/fdatasync"]; ok {
+			fmt.Printf("%-48s %14s %9.1fx\n", "one-row SQLite commit vs one fdatasync", dur(ns(v)), ns(v)/ns(f))
+		}
+	}
+	if b, ok := m["BenchmarkChatBurst"]; ok {
+		fmt.Printf("%-48s %12.0f/s %10s %10s\n", "burst of 10,000 to one contact, all acked", b["msgs/s"], "", "10000/s")
+	}
+}
+
+// ns is a benchmark line's ns/op.
+func ns(v map[string]float64) float64 { return v["ns/op"] }
 
 // frameTable prints the partial-frame attack's cost in resident memory
 // (internal/attack/framebench), when it ran: target peak − before ≤ 100 MB

@@ -62,7 +62,13 @@ func startDaemon(t *testing.T) *daemon {
 // namespace ns when ns is not empty.
 func startDaemonIn(t *testing.T, ns, listen string) *daemon {
 	t.Helper()
-	profile := t.TempDir()
+	return startDaemonAt(t, ns, listen, t.TempDir())
+}
+
+// startDaemonAt starts a daemon on profile (a restart, when a daemon ran
+// on it before).
+func startDaemonAt(t *testing.T, ns, listen, profile string) *daemon {
+	t.Helper()
 	args := []string{os.Args[0], "-test.run=^$", "--profile", profile, "--listen=" + listen, "daemon"}
 	if ns != "" {
 		args = append([]string{"ip", "netns", "exec", ns}, args...)

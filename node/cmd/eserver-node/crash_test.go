@@ -1,0 +1,184 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"syscall"
+	"testing"
+	"time"
+
+	"eserver/node/nodetest"
+)
+
+// errExited: the daemon died before it answered.
+var errExited = errors.New("daemon exited")
+
+// tryCall is call for a daemon that may be killed meanwhile: the error
+// says it died (or answered with an error) instead of failing the test.
+func (d *daemon) tryCall(method string, params any) (map[string]any, error) {
+	d.mu.Lock()
+	d.nextID++
+	id := d.nextID
+	ch := make(chan map[string]any, 1)
+	d.waits[id] = ch
+	d.mu.Unlock()
+	b, _ := json.Marshal(map[string]any{"jsonrpc": "2.0", "id": id, "method": method, "params": params})
+	if _, err := d.in.Write(append(b, '\n')); err != nil {
+		return nil, errExited
+	}
+	select {
+	case m := <-ch:
+		if e, ok := m["error"]; ok {
+			return nil, fmt.Errorf("%s: %v", method, e)
+		}
+		res, _ := m["result"].(map[string]any)
+		return res, nil
+	case err := <-d.exited:
+		d.exited <- err
+		return nil, errExited
+	case <-time.After(30 * time.Second):
+		return nil, fmt.Errorf("%s: no answer", method)
+	}
+}
+
+// kill9 kills the daemon with SIGKILL and waits until it is gone.
+func (d *daemon) kill9() {
+	d.t.Helper()
+	if err := d.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		d.t.Fatal(err)
+	}
+	err := <-d.exited
+	d.exited <- err
+}
+
+// restart starts a daemon on d's profile again and signs it in.
+func (d *daemon) restart(server, password string) *daemon {
+	d.t.Helper()
+	n := startDaemonAt(d.t, "", "/ip4/127.0.0.1/tcp/0", d.profile)
+	n.call("login", map[string]any{"server": server, "username": d.user, "password": password}, "")
+	n.user = d.user
+	return n
+}
+
+// historyIDs counts the messages from "from" in d's history by ID.
+func (d *daemon) historyIDs(from string) map[string]int {
+	d.t.Helper()
+	h := d.call("history", map[string]any{"with": from, "limit": 1000}, "")
+	got := map[string]int{}
+	msgs, _ := h["messages"].([]any)
+	for _, m := range msgs {
+		mm := m.(map[string]any)
+		if mm["from"] == from {
+			got[mm["id"].(string)]++
+		}
+	}
+	return got
+}
+
+// waitAll waits until d holds every ID in sent from "from", and then
+// checks that it holds each exactly once.
+func (d *daemon) waitAll(from string, sent []string) {
+	d.t.Helper()
+	var got map[string]int
+	for range 600 {
+		got = d.historyIDs(from)
+		missing := 0
+		for _, id := range sent {
+			if got[id] == 0 {
+				missing++
+			}
+		}
+		if missing == 0 {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	for _, id := range sent {
+		if got[id] != 1 {
+			d.t.Fatalf("%s holds message %s %d times (of %d sent)", d.user, id, got[id], len(sent))
+		}
+	}
+}
+
+// burst sends n messages from a to to, killing victim with SIGKILL once
+// killAfter of them were sent; it returns the IDs of the sends that
+// returned (shown sent), in order.
+func burst(a *daemon, to string, n, killAfter int, victim *daemon) (sent []string) {
+	a.t.Helper()
+	killed := make(chan struct{})
+	for i := range n {
+		if i == killAfter {
+			go func() { victim.kill9(); close(killed) }()
+		}
+		r, err := a.tryCall("send", map[string]any{"to": to, "text": fmt.Sprintf("burst %d", i)})
+		if errors.Is(err, errExited) {
+			break // the sender was the one killed
+		}
+		if err != nil {
+			a.t.Fatal(err)
+		}
+		sent = append(sent, r["id"].(string))
+	}
+	<-killed
+	return sent
+}
+
+// TestKill9MidBurst: a message whose send returned survives a kill -9 of
+// the sender, and one acknowledged is stored at the receiver whatever
+// happens to it; after restarts every message shown sent is in the
+// receiver's history exactly once. A ratchet key used twice would show
+// here as a message the receiver cannot open (lost), never as a silent
+// success.
+func TestKill9MidBurst(t *testing.T) {
+	if testing.Short() {
+		t.Skip("kills and restarts daemons")
+	}
+	server := nodetest.Server(t)
+	alice, bob := startDaemon(t), startDaemon(t)
+	alice.signIn(server, "alice", "a-pass")
+	bob.signIn(server, "bob", "b-pass")
+	befriend(alice, bob)
+	warm := alice.call("send", map[string]any{"to": "bob", "text": "before"}, "")
+	alice.note("delivered", func(p map[string]any) bool { return p["id"] == warm["id"] })
+
+	// The sender dies mid-burst.
+	sent := burst(alice, "bob", 300, 100, alice)
+	if len(sent) < 100 {
+		t.Fatalf("only %d sends returned before the kill", len(sent))
+	}
+	alice = alice.restart(server, "a-pass")
+	bob.waitAll("alice", sent)
+
+	// The receiver dies mid-burst: what alice was told delivered is in
+	// bob's store when he comes back, before anything is sent again.
+	delivered := map[string]bool{}
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			select {
+			case m := <-alice.notes:
+				if m["method"] == "delivered" {
+					p, _ := m["params"].(map[string]any)
+					delivered[p["id"].(string)] = true
+				}
+			case <-stop:
+				return
+			}
+		}
+	}()
+	sent2 := burst(alice, "bob", 300, 150, bob)
+	close(stop)
+	<-done
+	bob = bob.restart(server, "b-pass")
+	have := bob.historyIDs("alice")
+	for id := range delivered {
+		if have[id] != 1 {
+			t.Fatalf("message %s was acknowledged to alice, but bob holds it %d times after his restart", id, have[id])
+		}
+	}
+	bob.waitAll("alice", append(sent, sent2...))
+	t.Logf("sender killed after %d sends; receiver killed with %d of %d acknowledged", len(sent), len(delivered), len(sent2))
+}
