@@ -182,7 +182,11 @@ func (s *run) leaks(ctx context.Context) (bad []string, maxNode, maxSN, maxG int
 		if c > maxSupernodeFDs {
 			bad = append(bad, fmt.Sprintf("supernode %d holds %d descriptors (bound %d)", j, c, maxSupernodeFDs))
 		}
-		g, err := s.goroutines(ctx, j)
+		var g int
+		err = retry(ctx, 20*time.Second, func(ctx context.Context) error {
+			g, err = s.goroutines(ctx, j) // a restarted supernode may not answer the first time
+			return err
+		})
 		if err != nil {
 			bad = append(bad, fmt.Sprintf("supernode %d: goroutines: %v", j, err))
 			continue

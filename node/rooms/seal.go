@@ -164,6 +164,10 @@ type roomKeys struct {
 	pending  []*room.Message        // verified, sealed under keys not received yet, oldest first
 	asked    map[string]time.Time   // author/keyID → when we asked for it
 	answered map[string]time.Time   // requester → when we last sent it our key on request
+	// sharedWith is who our current key was made for: only they get it on
+	// request. A newcomer's request for it (the backlog is sealed under it)
+	// can overtake the news of its join, which replaces the key.
+	sharedWith map[string]bool
 }
 
 func newRoomKeys() *roomKeys {
@@ -263,6 +267,10 @@ func (r *Rooms) currentKey(st *room.State) (senderKey, error) {
 	}
 	k.own, k.current = keep(k.own, sk), true
 	to := recipients(st, me, k.departed, r.h.Now())
+	k.sharedWith = make(map[string]bool, len(to))
+	for _, u := range to {
+		k.sharedWith[u] = true
+	}
 	r.kmu.Unlock()
 	// Queued before the message is posted: a member's node receives the
 	// key at most a mail's delay after the message, and keeps the message
@@ -508,7 +516,7 @@ func (r *Rooms) answer(name, from string, keyID []byte, st *room.State) {
 	r.kmu.Lock()
 	k := r.keysOf(name)
 	at, done := k.answered[from]
-	ok := k.current && string(k.own[len(k.own)-1].id[:]) == string(keyID) &&
+	ok := k.current && string(k.own[len(k.own)-1].id[:]) == string(keyID) && k.sharedWith[from] &&
 		!k.departed[from] && (!done || now.Sub(at) >= wire.RoomKeyAskInterval)
 	var sk senderKey
 	if ok {

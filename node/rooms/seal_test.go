@@ -480,3 +480,30 @@ func FuzzRoomKey(f *testing.F) {
 		}
 	})
 }
+
+// TestNewcomerGetsNoEarlierKey: dave, invited after alice made her key,
+// asks for it (the backlog he was shown is sealed under it) before alice
+// sees him join, which would replace it: she does not answer, so he reads
+// from his join on and not what was said before. Bob, whom the key was
+// made for, still gets it on request.
+func TestNewcomerGetsNoEarlierKey(t *testing.T) {
+	w := newKeyWorld(t, "alice", "bob", "carol", "dave")
+	alice := w.hosts["alice"]
+	w.post("alice", "m1", "before dave")
+	keys := alice.sent()
+	if got := recipientsOf(keys); !slices.Equal(got, []string{"bob", "carol"}) {
+		t.Fatalf("alice's key went to %q", got)
+	}
+	w.invite("dave")
+	ask := func() *wire.Payload {
+		return &wire.Payload{Kind: &wire.Payload_RoomKey{RoomKey: &wire.RoomKey{Room: keyRoom, KeyId: keys[0].p.GetRoomKey().KeyId, Request: true}}}
+	}
+	w.deliver("dave", []queued{{"alice", ask()}})
+	if q := alice.sent(); len(q) != 0 {
+		t.Fatalf("alice gave newcomer dave the key made before he was invited: %+v", q)
+	}
+	w.deliver("bob", []queued{{"alice", ask()}})
+	if got := recipientsOf(alice.sent()); !slices.Equal(got, []string{"bob"}) {
+		t.Fatalf("alice answers bob's request to %q", got)
+	}
+}
