@@ -278,7 +278,7 @@ func (s *run) churnNodes(ctx, runCtx context.Context) (stops, kills, signOuts in
 			defer n.away.Store(false)
 			if kill {
 				if p := n.live.Load(); p != nil {
-					syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
+					p.signal(syscall.SIGKILL)
 				}
 			}
 			n.mu.Lock()

@@ -60,15 +60,27 @@ func startProc(ns string, argv []string, env []string, logPath string) (*proc, i
 	return p, out, in, nil
 }
 
-// kill sends sig to the process group and waits (bounded) for it to go.
+// kill sends sig to the process and waits (bounded) for it to go.
 func (p *proc) kill(sig syscall.Signal) {
-	syscall.Kill(-p.cmd.Process.Pid, sig)
+	p.signal(sig)
 	select {
 	case <-p.done:
 	case <-time.After(15 * time.Second):
-		syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
+		p.signal(syscall.SIGKILL)
 		<-p.done
 	}
+}
+
+// signal sends sig to the process unless it has already exited. Through
+// os.Process, which holds a pidfd, a process that exited is never
+// confused with a later one given its PID: this machine's PIDs wrap at
+// 32,768, the soak starts hundreds of processes while builds and tests
+// start thousands, and a kill by number of an exited daemon's process
+// group could take down a server started since. The servers start no
+// children (ip netns exec executes them in place), so the process is all
+// there is to stop. An error means it has gone.
+func (p *proc) signal(sig syscall.Signal) {
+	_ = p.cmd.Process.Signal(sig)
 }
 
 // firstLine reads the first line a server prints (its address), bounded.
