@@ -98,6 +98,13 @@ type Service[Q, R proto.Message] struct {
 	// Process answers an authenticated request. An error means the stream
 	// failed (or the store did) and resets it; refusals are answers.
 	Process func(ctx context.Context, req *Request[Q]) (R, error)
+	// Begin, if set, is how ServePipelined processes an authenticated
+	// request: it runs on the stream's reading goroutine, in order, and
+	// starts the work without waiting for it (a write queued for a group
+	// commit), so the next request can be read meanwhile; the Finish it
+	// returns runs on the writing goroutine, in order, and gives the
+	// answer. Serve (one request per stream) runs Process and ignores it.
+	Begin func(ctx context.Context, req *Request[Q]) Finish[R]
 	// Refuse builds the answer to a refused request; req is nil-valued when
 	// the request did not decode.
 	Refuse func(req Q, r Refusal) R
