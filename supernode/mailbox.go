@@ -357,7 +357,8 @@ func (m *Mailbox) Usage() (used, limit int64) {
 // refused (a bad one, a stranger's ticket) get their error code in their
 // turn, and the stream goes on.
 func (m *Mailbox) serve(rw io.ReadWriter, remote peer.ID) error {
-	return m.rpc.ServePipelined(m.listen.Context(), rw, remote, nil, pipeline.Pipelining{
+	ctx := context.WithValue(m.listen.Context(), streamOrderKey{}, &streamOrder{})
+	return m.rpc.ServePipelined(ctx, rw, remote, nil, pipeline.Pipelining{
 		InFlight: wire.MailboxInFlight, Idle: wire.MailboxIdleTimeout,
 	})
 }
@@ -397,7 +398,9 @@ func (m *Mailbox) begin(ctx context.Context, r *pipeline.Request[*wire.MailboxRe
 		m.rememberOwner(t)
 		f := k.Fetch
 		acked := m.beginAck(ctx, t, f.GetAck())
+		read := fetchBegun(ctx)
 		return func() (*wire.MailboxResponse, error) {
+			defer read()
 			if resp, err := acked(); err != nil || resp.GetError() != "" {
 				return resp, err
 			}
@@ -406,6 +409,47 @@ func (m *Mailbox) begin(ctx context.Context, r *pipeline.Request[*wire.MailboxRe
 	default:
 		return m.beginAck(ctx, t, r.Msg.GetAck().GetSeqs())
 	}
+}
+
+// streamOrder keeps a pipelined stream's requests taking effect in the
+// order sent. Writes queued one after another commit in that order by
+// themselves, and a fetch reads only once every request before it is
+// answered (its Finish runs in turn); but a write read after a fetch could
+// commit before that fetch reads, and the fetch would not see what the
+// client asked before the write. So a write waits, before it is queued, for
+// the read of the last fetch begun before it. It is used only by the
+// stream's reading goroutine.
+type streamOrder struct {
+	read chan struct{} // closed once the last fetch begun has read; nil: none
+}
+
+type streamOrderKey struct{}
+
+// afterLastRead waits until the last fetch begun on ctx's stream has read.
+func afterLastRead(ctx context.Context) error {
+	o, _ := ctx.Value(streamOrderKey{}).(*streamOrder)
+	if o == nil || o.read == nil {
+		return nil
+	}
+	select {
+	case <-o.read:
+		o.read = nil
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// fetchBegun records a fetch on ctx's stream and returns what to call once
+// it has read.
+func fetchBegun(ctx context.Context) (read func()) {
+	o, _ := ctx.Value(streamOrderKey{}).(*streamOrder)
+	if o == nil {
+		return func() {}
+	}
+	ch := make(chan struct{})
+	o.read = ch
+	return func() { close(ch) }
 }
 
 // answered is a Finish with its answer already known.
@@ -446,7 +490,11 @@ func (m *Mailbox) beginPut(ctx context.Context, sender *ticket.Ticket, mailbox, 
 		m.stats.senderBytes.Add(1)
 		return answered(mailFailed(wire.CodeRateLimited), nil)
 	}
-	wait, err := m.db.startPut(ctx, mailbox, item, now, now.Add(-m.cfg.TTL), m.cfg.Quota, m.cfg.QuotaBytes, m.cfg.MaxBytes)
+	err := afterLastRead(ctx)
+	var wait func() (uint64, error)
+	if err == nil {
+		wait, err = m.db.startPut(ctx, mailbox, item, now, now.Add(-m.cfg.TTL), m.cfg.Quota, m.cfg.QuotaBytes, m.cfg.MaxBytes)
+	}
 	if err != nil {
 		undo()
 		return answered(nil, fmt.Errorf("storing item: %w", err))
@@ -567,7 +615,11 @@ func (m *Mailbox) beginAck(ctx context.Context, owner *ticket.Ticket, seqs []uin
 	if len(seqs) == 0 {
 		return answered(&wire.MailboxResponse{}, nil)
 	}
-	wait, err := m.db.startAck(ctx, client.MailboxID(m.cfg.AuthServer, owner.Username), seqs)
+	err := afterLastRead(ctx)
+	var wait func() (int64, error)
+	if err == nil {
+		wait, err = m.db.startAck(ctx, client.MailboxID(m.cfg.AuthServer, owner.Username), seqs)
+	}
 	if err != nil {
 		return answered(nil, fmt.Errorf("acknowledging: %w", err))
 	}

@@ -75,7 +75,8 @@ type groupCommit struct {
 	// inject a failed commit with it.
 	beforeCommit atomic.Pointer[func(*sql.Tx) error]
 
-	commits atomic.Uint64 // transactions committed
+	commits   atomic.Uint64 // transactions committed
+	submitted atomic.Uint64 // writes queued, ever
 }
 
 func newGroupCommit(db *sqlite.DB) (*groupCommit, error) {
@@ -154,6 +155,7 @@ func (g *groupCommit) submit(ctx context.Context, size int, apply func(*sql.Tx) 
 	}
 	g.queue = append(g.queue, w)
 	g.mu.Unlock()
+	g.submitted.Add(1)
 	select {
 	case g.wake <- struct{}{}:
 	default: // already awake
