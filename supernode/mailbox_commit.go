@@ -45,6 +45,10 @@ type mailWrite struct {
 	apply func(*sql.Tx) error // runs inside the batch, in its own savepoint
 	size  int                 // item bytes, counted against MailCommitBytes
 	done  chan error          // buffered: the committer never waits for the writer
+	// single: apply changes the database in one statement at most, which
+	// SQLite undoes by itself when it fails, so it needs no savepoint (two
+	// statements fewer per put, a third of a put's SQL).
+	single bool
 }
 
 // wait returns the write's outcome once its batch is committed or failed.
@@ -128,7 +132,7 @@ func (g *groupCommit) closeStmts() {
 // whatever ctx says, so an answer never contradicts the database; ctx
 // bounds only the wait for room in the queue.
 func (g *groupCommit) do(ctx context.Context, size int, apply func(*sql.Tx) error) error {
-	w, err := g.submit(ctx, size, apply)
+	w, err := g.submit(ctx, size, false, apply)
 	if err != nil {
 		return err
 	}
@@ -138,7 +142,9 @@ func (g *groupCommit) do(ctx context.Context, size int, apply func(*sql.Tx) erro
 // submit queues apply for the next shared transaction and returns at once
 // (unless the queue is full: then it waits for room, or ctx); the write's
 // wait gives its outcome. Writes are applied in the order submit returned.
-func (g *groupCommit) submit(ctx context.Context, size int, apply func(*sql.Tx) error) (*mailWrite, error) {
+// single says apply changes the database in one statement at most
+// (mailWrite.single).
+func (g *groupCommit) submit(ctx context.Context, size int, single bool, apply func(*sql.Tx) error) (*mailWrite, error) {
 	select {
 	case g.room <- struct{}{}:
 	case <-g.stop:
@@ -146,7 +152,7 @@ func (g *groupCommit) submit(ctx context.Context, size int, apply func(*sql.Tx) 
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
-	w := &mailWrite{apply: apply, size: size, done: make(chan error, 1)}
+	w := &mailWrite{apply: apply, size: size, done: make(chan error, 1), single: single}
 	g.mu.Lock()
 	if g.closed {
 		g.mu.Unlock()
@@ -231,6 +237,10 @@ func (g *groupCommit) commit(batch []*mailWrite) {
 	err := g.db.Tx(func(tx *sql.Tx) error {
 		savepoint, release, rollback := tx.Stmt(g.savepoint), tx.Stmt(g.release), tx.Stmt(g.rollback)
 		for i, w := range batch {
+			if w.single {
+				errs[i] = w.apply(tx)
+				continue
+			}
 			if _, err := savepoint.Exec(); err != nil {
 				return fmt.Errorf("opening a savepoint: %w", err)
 			}

@@ -163,7 +163,9 @@ func (d *mailDB) put(ctx context.Context, mailbox, item []byte, now, cutoff time
 // Puts started one after another are applied in that order.
 func (d *mailDB) startPut(ctx context.Context, mailbox, item []byte, now, cutoff time.Time, quota int, quotaBytes, maxBytes int64) (wait func() (uint64, error), err error) {
 	var seq int64
-	w, err := d.writes.submit(ctx, len(item), func(tx *sql.Tx) error {
+	// One statement changes anything (the insert; its triggers are part of
+	// it): no savepoint.
+	w, err := d.writes.submit(ctx, len(item), true, func(tx *sql.Tx) error {
 		used, err := mailUsage(tx.Stmt(d.st.usage).QueryRow())
 		if err != nil {
 			return err
@@ -290,7 +292,7 @@ func (d *mailDB) ack(ctx context.Context, mailbox []byte, seqs []uint64) (int64,
 // startAck is ack in two halves, as startPut is put.
 func (d *mailDB) startAck(ctx context.Context, mailbox []byte, seqs []uint64) (wait func() (int64, error), err error) {
 	var deleted int64
-	w, err := d.writes.submit(ctx, 0, func(tx *sql.Tx) error {
+	w, err := d.writes.submit(ctx, 0, false, func(tx *sql.Tx) error {
 		deleted = 0
 		st := tx.Stmt(d.st.delete)
 		for _, s := range seqs {
