@@ -1,13 +1,20 @@
 package supernode
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -425,4 +432,163 @@ func TestMailConnClosed(t *testing.T) {
 	if n := goroutinesIn("client.(*mailStream).read("); n != 0 {
 		t.Fatalf("%d stream readers outlived Close", n)
 	}
+}
+
+// TestMailPipelinedCrash re-runs this test binary as a child holding a
+// supernode's mailbox on a real host, with senders pipelining puts on kept
+// streams and an owner draining with acks riding on its fetches; the child
+// prints each put's seq once answered and each ack once the fetch carrying
+// it is answered. The parent kills it with SIGKILL mid-run, with batches in
+// flight, and checks that every answered put survived intact unless its
+// ack was answered too, and that no answered ack came undone.
+func TestMailPipelinedCrash(t *testing.T) {
+	if path := os.Getenv("ESERVER_MAILBOX_PIPE_CRASH_CHILD"); path != "" {
+		mailPipeCrashChild(t, path)
+		return
+	}
+	if testing.Short() {
+		t.Skip("crash test skipped in -short mode")
+	}
+	path := filepath.Join(t.TempDir(), "mailbox.db")
+	cmd := exec.Command(os.Args[0], "-test.run=^TestMailPipelinedCrash$")
+	cmd.Env = append(os.Environ(), "ESERVER_MAILBOX_PIPE_CRASH_CHILD="+path)
+	cmd.Stderr = os.Stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	const killAfter = 800
+	put := map[uint64]string{}
+	acked := map[uint64]bool{}
+	sc := bufio.NewScanner(out)
+	killed := false
+	for sc.Scan() {
+		f := strings.Fields(sc.Text())
+		if len(f) < 2 {
+			continue
+		}
+		seq, err := strconv.ParseUint(f[1], 10, 64)
+		if err != nil {
+			t.Fatalf("child printed %q", sc.Text())
+		}
+		switch {
+		case f[0] == "PUT" && len(f) == 3:
+			put[seq] = f[2]
+		case f[0] == "ACK":
+			acked[seq] = true
+		default:
+			continue
+		}
+		if len(put) >= killAfter && len(acked) > 0 && !killed {
+			if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
+				t.Fatal(err)
+			}
+			killed = true
+		}
+	}
+	_ = cmd.Wait()
+	if !killed {
+		t.Fatalf("child ended before being killed (%d puts, %d acks)", len(put), len(acked))
+	}
+	if ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus); !ok || !ws.Signaled() || ws.Signal() != syscall.SIGKILL {
+		t.Fatalf("child was not killed by SIGKILL: %v", cmd.ProcessState)
+	}
+	d, err := openMailDB(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.close()
+	for seq := range acked {
+		var n int
+		if err := d.db.QueryRow(`SELECT count(*) FROM mail WHERE seq = ?`, int64(seq)).Scan(&n); err != nil || n != 0 {
+			t.Fatalf("seq %d, whose ack was answered before SIGKILL, is back (%d, %v)", seq, n, err)
+		}
+	}
+	for seq, want := range put {
+		if acked[seq] {
+			continue
+		}
+		var item []byte
+		if err := d.db.QueryRow(`SELECT item FROM mail WHERE seq = ?`, int64(seq)).Scan(&item); err != nil {
+			t.Fatalf("seq %d answered before SIGKILL is lost: %v", seq, err)
+		}
+		if string(bytes.TrimRight(item, "\x00")) != want {
+			t.Fatalf("seq %d holds %q, answered for %q", seq, bytes.TrimRight(item, "\x00"), want)
+		}
+	}
+	checkUsage(t, d)
+	t.Logf("%d puts and %d acks answered before SIGKILL, all kept", len(put), len(acked))
+}
+
+// mailPipeCrashChild serves a mailbox on a host; 4 senders with 8 puts in
+// flight each on one kept stream put items for "owner", who drains them
+// with acks riding on fetches; it prints "PUT seq item" and "ACK seq" as
+// they are answered, until killed.
+func mailPipeCrashChild(t *testing.T, path string) {
+	authKey := fixedKey(t, 1)
+	auth := sntest.ID(t, authKey)
+	m, err := NewMailbox(MailboxConfig{DBPath: path, AuthServer: auth, PutRate: rate.Inf})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sn := sntest.Host(t)
+	m.Attach(sn)
+	ctx := context.Background()
+	var mu sync.Mutex
+	w := bufio.NewWriter(os.Stdout)
+	emit := func(format string, args ...any) {
+		mu.Lock()
+		fmt.Fprintf(w, format, args...)
+		w.Flush()
+		mu.Unlock()
+	}
+	user := func(name string) (*client.MailConn, *wire.SignedTicket) {
+		h := sntest.Host(t)
+		if err := h.Connect(ctx, peer.AddrInfo{ID: sn.ID(), Addrs: sn.Addrs()}); err != nil {
+			t.Fatal(err)
+		}
+		now := time.Now()
+		return client.NewMailConn(h, sn.ID()), sntest.SignTicket(t, authKey, name, h.ID(), now, now.Add(wire.TicketLifetime))
+	}
+	box := client.MailboxID(auth, "owner")
+	for s := range 4 {
+		conn, st := user(fmt.Sprintf("sender%d", s))
+		for g := range 8 {
+			go func() {
+				for i := 0; ; i++ {
+					item := fmt.Sprintf("s%d-g%d-i%06d", s, g, i)
+					seq, err := conn.Put(ctx, st, box, []byte(item))
+					if err != nil {
+						fmt.Fprintf(os.Stderr, "put: %v\n", err)
+						os.Exit(1)
+					}
+					emit("PUT %d %s\n", seq, item)
+				}
+			}()
+		}
+	}
+	conn, st := user("owner")
+	go func() {
+		var after uint64
+		var ack []uint64
+		for {
+			items, _, err := conn.Fetch(ctx, st, after, 16, ack)
+			if err != nil {
+				fmt.Fprintf(os.Stderr, "fetch: %v\n", err)
+				os.Exit(1)
+			}
+			for _, seq := range ack {
+				emit("ACK %d\n", seq)
+			}
+			ack = ack[:0]
+			for _, it := range items {
+				ack = append(ack, it.Seq)
+				after = it.Seq
+			}
+		}
+	}()
+	select {}
 }

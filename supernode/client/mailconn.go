@@ -4,11 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"sync"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/host"
-	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"eserver/node/wire"
@@ -194,7 +194,7 @@ func (c *MailConn) drop(ms *mailStream) {
 // leaving a waiter in waiters; its reader hands the answers to the waiters
 // in the same order.
 type mailStream struct {
-	s network.Stream
+	s mailPipe
 
 	mu      sync.Mutex // orders writes with their waiters; guards err
 	err     error      // why the stream failed; nil while it works
@@ -212,7 +212,15 @@ type mailAnswer struct {
 	err  error
 }
 
-func newMailStream(s network.Stream) *mailStream {
+// mailPipe is what a mailStream needs of its stream: a network.Stream is
+// one (tests feed it other bytes).
+type mailPipe interface {
+	io.ReadWriter
+	Reset() error
+	SetWriteDeadline(time.Time) error
+}
+
+func newMailStream(s mailPipe) *mailStream {
 	ms := &mailStream{s: s, waiters: make(chan *mailWaiter, wire.MailboxInFlight), done: make(chan struct{})}
 	go ms.read()
 	return ms
