@@ -77,10 +77,11 @@ func (s *Stream) Write(p []byte) (int, error) { return s.w.Write(p) }
 // one reserved is given back first.
 func (s *Stream) ReadMsg(m proto.Message) error { return s.fr.ReadMsg(m) }
 
-// Service declares a one-request-per-stream protocol: the stages a request
+// Service declares a request/response protocol: the stages a request
 // passes are fixed (read at most MaxRequest bytes → Credentials →
 // Authenticate → Security → Process → write the answer), the service only
-// fills them in. Protocol, MaxRequest, Timeout, Credentials, Process and
+// fills them in. Serve takes one request per stream; ServePipelined
+// (pipelined.go) takes several, each through the same stages. Protocol, MaxRequest, Timeout, Credentials, Process and
 // Refuse are required; a ticket-carrying request also needs Auth.
 type Service[Q, R proto.Message] struct {
 	Protocol   protocol.ID
