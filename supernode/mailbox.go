@@ -214,7 +214,11 @@ func NewMailbox(cfg MailboxConfig) (*Mailbox, error) {
 // first sends one request and closes its side. Attaching after Close does
 // nothing.
 func (m *Mailbox) Attach(h host.Host) {
-	serveOn(m.listen, h, wire.ProtoMailbox, wire.MailboxIdleTimeout, m.serve)
+	// A one-request client sends its request at once: its stream gets
+	// MailboxTimeout to start one, as before, not a kept stream's idle time.
+	serveOn(m.listen, h, wire.ProtoMailbox, wire.MailboxTimeout, func(rw io.ReadWriter, remote peer.ID) error {
+		return m.serveIdle(rw, remote, wire.MailboxTimeout)
+	})
 	serveOn(m.listen, h, wire.ProtoMailboxStream, wire.MailboxIdleTimeout, m.serve)
 }
 
@@ -357,10 +361,13 @@ func (m *Mailbox) Usage() (used, limit int64) {
 // refused (a bad one, a stranger's ticket) get their error code in their
 // turn, and the stream goes on.
 func (m *Mailbox) serve(rw io.ReadWriter, remote peer.ID) error {
+	return m.serveIdle(rw, remote, wire.MailboxIdleTimeout)
+}
+
+// serveIdle is serve, ending the stream when no request began for idle.
+func (m *Mailbox) serveIdle(rw io.ReadWriter, remote peer.ID, idle time.Duration) error {
 	ctx := context.WithValue(m.listen.Context(), streamOrderKey{}, &streamOrder{})
-	return m.rpc.ServePipelined(ctx, rw, remote, nil, pipeline.Pipelining{
-		InFlight: wire.MailboxInFlight, Idle: wire.MailboxIdleTimeout,
-	})
+	return m.rpc.ServePipelined(ctx, rw, remote, nil, pipeline.Pipelining{InFlight: wire.MailboxInFlight, Idle: idle})
 }
 
 // mailboxCredentials is what each request presents: its ticket.

@@ -751,7 +751,7 @@ func TestMailCloseWaitsForHandlers(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	if got := goroutinesIn("supernode.(*Mailbox).serve("); got < n {
+	if got := goroutinesIn("supernode.(*Mailbox).serveIdle("); got < n {
 		t.Fatalf("%d handler goroutines, want at least %d", got, n)
 	}
 	if got := goroutinesIn("supernode.(*Mailbox).sweeper("); got == 0 {
@@ -765,7 +765,7 @@ func TestMailCloseWaitsForHandlers(t *testing.T) {
 		t.Fatalf("close: %v", err)
 	}
 	// Close returned, so nothing of the mailbox may still run: no wait here.
-	if got := goroutinesIn("supernode.(*Mailbox).serve("); got != 0 {
+	if got := goroutinesIn("supernode.(*Mailbox).serveIdle("); got != 0 {
 		t.Fatalf("%d handler goroutines outlived Close", got)
 	}
 	if got := goroutinesIn("supernode.(*Mailbox).sweeper("); got != 0 {
