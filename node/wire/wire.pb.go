@@ -4375,8 +4375,8 @@ type MailFetch struct {
 	Limit  uint32                 `protobuf:"varint,3,opt,name=limit,proto3" json:"limit,omitempty"`
 	// ack deletes these of the owner's items before the fetch is answered
 	// (committed first, as MailAck): the ack of the previous fetch rides on
-	// the next, so draining costs one round trip per fetch. Only on
-	// ProtoMailboxStream; a ProtoMailbox server ignores it.
+	// the next, so draining costs one round trip per fetch. A supernode
+	// that does not speak ProtoMailboxStream ignores it: send a MailAck there.
 	Ack           []uint64 `protobuf:"varint,4,rep,packed,name=ack,proto3" json:"ack,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
