@@ -4,6 +4,7 @@ import (
 	"context"
 	"image/color"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -348,7 +349,7 @@ func (c *chatWindow) add(m api.Message) {
 			}
 		}
 	}
-	row := c.append(m)
+	row := c.place(m)
 	if m.ID != "" {
 		c.byID[m.ID] = row
 		if c.early[m.ID] {
@@ -408,6 +409,28 @@ func (c *chatWindow) setHistory(history []api.Message) {
 	}
 	c.rebuild()
 	c.showStatus()
+}
+
+// place shows a new message row: at the end, unless it is a received
+// message that its author wrote before one already shown (it waited in a
+// mailbox while a later one came directly); then just before the first
+// such one, where the stored history puts it too (node/store, order.go).
+func (c *chatWindow) place(m api.Message) *messageRow {
+	if m.State != api.StateReceived {
+		return c.append(m)
+	}
+	at := slices.IndexFunc(c.items, func(it *chatItem) bool {
+		r := it.row
+		return r != nil && r.msg.State == api.StateReceived && r.msg.From == m.From && r.msg.Time.After(m.Time)
+	})
+	if at < 0 {
+		return c.append(m)
+	}
+	row := c.newMessageRow(m)
+	c.items = slices.Insert(c.items, at, row.item)
+	c.rows = slices.Insert(c.rows, slices.Index(c.rows, c.items[at+1].row), row)
+	c.rebuild()
+	return row
 }
 
 // append shows a new message row at the end.

@@ -463,3 +463,35 @@ func TestSecurityLines(t *testing.T) {
 		t.Fatalf("conversation %q", got)
 	}
 }
+
+// TestLateMessageInPlace: a message its author wrote before one already
+// shown (it waited in a mailbox) is shown before it, as the stored history
+// has it; our own messages and another author's do not move it.
+func TestLateMessageInPlace(t *testing.T) {
+	at := func(m int) time.Time { return time.Date(2026, 11, 25, 10, m, 0, 0, time.Local) }
+	useFakeClock(t, at(30))
+	a, _ := signedIn(t)
+	a.openChat("bob")
+	c := a.chats["bob"]
+	for _, m := range []api.Message{
+		{ID: "1", From: "bob", To: "alice", Text: "one", Time: at(1), State: api.StateReceived},
+		{ID: "mine", From: "alice", To: "bob", Text: "mine", Time: at(2), State: api.StateDelivered},
+		{ID: "3", From: "bob", To: "alice", Text: "three", Time: at(3), State: api.StateReceived},
+		{ID: "4", From: "bob", To: "alice", Text: "four", Time: at(4), State: api.StateReceived},
+		{ID: "2", From: "bob", To: "alice", Text: "two, by mail", Time: at(2), State: api.StateReceived},
+		{ID: "5", From: "bob", To: "alice", Text: "five", Time: at(5), State: api.StateReceived},
+	} {
+		a.apply(api.Event{Message: &m})
+	}
+	want := []string{"— Today —", "one", "mine", "two, by mail", "three", "four", "five"}
+	if got := conversation(c); !slices.Equal(got, want) {
+		t.Fatalf("conversation\n%q, want\n%q", got, want)
+	}
+	var texts []string
+	for _, r := range c.rows {
+		texts = append(texts, r.msg.Text)
+	}
+	if !slices.Equal(texts, want[1:]) {
+		t.Fatalf("rows %q, want %q", texts, want[1:])
+	}
+}

@@ -118,6 +118,64 @@ func TestMailIsNotOvertaken(t *testing.T) {
 	}
 }
 
+// TestLateMailInAuthorsOrder: the soak's reordering. Alice leaves a message
+// in bob's mailbox; when bob next fetches, the home does not answer (it was
+// killed), so alice's next message, sent directly, arrives first. When the
+// home is back, the mailed one arrives too — and bob's history shows them
+// in alice's order, not in the order they arrived.
+func TestLateMailInAuthorsOrder(t *testing.T) {
+	svc := testBundle(t)
+	alice, bob := friends(t, svc.Addr())
+	as, _ := alice.current()
+	bs, _ := bob.current()
+
+	// Bob takes no message stream: alice can only mail.
+	bs.host.RemoveStreamHandler(wire.ProtoMailNotify)
+	bs.host.RemoveStreamHandler(wire.ProtoMsg)
+	as.host.Network().ClosePeer(bs.host.ID())
+	first, err := alice.Send(ctx(t), "bob", "first, by mail")
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, "the first message in bob's mailbox", func() bool {
+		out, _ := as.store.Outbox("bob")
+		return len(out) == 0 && as.delivery.Mailed("bob")
+	})
+
+	// The home stops answering mailbox calls (on either protocol, and the
+	// mailbox stream bob keeps open to it ends, as when a home is killed);
+	// bob takes streams again and alice's second message comes directly,
+	// after bob failed to fetch.
+	svc.Host.RemoveStreamHandler(wire.ProtoMailbox)
+	svc.Host.RemoveStreamHandler(wire.ProtoMailboxStream)
+	for _, c := range bs.host.Network().ConnsToPeer(svc.Host.ID()) {
+		for _, st := range c.GetStreams() {
+			if st.Protocol() == wire.ProtoMailboxStream {
+				_ = st.Reset()
+			}
+		}
+	}
+	bs.host.SetStreamHandler(wire.ProtoMsg, bs.delivery.HandleStream)
+	second, err := alice.Send(ctx(t), "bob", "second, directly")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := bob.collect("alice", 1); got[0].ID != second {
+		t.Fatalf("bob first saw %q, want the direct one", got[0].Text)
+	}
+
+	// The home is back: bob fetches the first message.
+	svc.Mailbox.Attach(svc.Host)
+	bs.delivery.PokeMail()
+	if got := bob.collect("alice", 1); got[0].ID != first {
+		t.Fatalf("bob then saw %q, want the mailed one", got[0].Text)
+	}
+	h := fullHistory(t, bob, "alice")
+	if len(h) != 2 || h[0].ID != first || h[1].ID != second {
+		t.Fatalf("bob's history: %+v, want the mailed message first", h)
+	}
+}
+
 // TestMailFromALostSession: bob's node lost its session with alice (say, a
 // restore from an older copy) while her messages waited in his mailbox,
 // sealed in that session. He cannot open them, so he asks her to send them

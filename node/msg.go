@@ -17,11 +17,11 @@ import (
 // With backlog not nil a chat message is checked and appended to *backlog
 // for the caller to store with the rest of a backlog (one transaction
 // instead of one per message) rather than stored now.
-func (s *session) Process(t *ticket.Ticket, id string, p *wire.Payload, backlog *[]store.Message) error {
-	return s.contacts.Locked(func() error { return s.process(t, id, p, backlog) })
+func (s *session) Process(t *ticket.Ticket, id string, order uint64, p *wire.Payload, backlog *[]store.Message) error {
+	return s.contacts.Locked(func() error { return s.process(t, id, order, p, backlog) })
 }
 
-func (s *session) process(t *ticket.Ticket, id string, p *wire.Payload, backlog *[]store.Message) error {
+func (s *session) process(t *ticket.Ticket, id string, order uint64, p *wire.Payload, backlog *[]store.Message) error {
 	from := t.Username
 	c, err := s.store.Contact(from)
 	known := err == nil
@@ -42,5 +42,5 @@ func (s *session) process(t *ticket.Ticket, id string, p *wire.Payload, backlog 
 			s.contacts.Changed(from)
 		}
 	}
-	return s.kinds.Dispatch(&payload.Inbound{Ticket: t, ID: id, Payload: p, Contact: c, Known: known, Backlog: backlog})
+	return s.kinds.Dispatch(&payload.Inbound{Ticket: t, ID: id, Order: order, Payload: p, Contact: c, Known: known, Backlog: backlog})
 }

@@ -55,7 +55,7 @@ func FuzzProcess(f *testing.F) {
 		if fromContact {
 			from = bob
 		}
-		_ = s.Process(from, "fuzz", &p, nil)
+		_ = s.Process(from, "fuzz", 0, &p, nil)
 		if !fromContact {
 			if h, err := s.store.History("mallory", 10, ""); err != nil || len(h) != 0 {
 				t.Fatalf("a stranger's payload reached the history: %v, %v", h, err)
@@ -88,7 +88,7 @@ func TestMailDoesNotMoveDevice(t *testing.T) {
 		return &wire.Payload{SentUnixMilli: s.n.cfg.Now().UnixMilli(), Kind: &wire.Payload_Chat{Chat: &wire.Chat{Text: text}}}
 	}
 	var backlog []store.Message
-	if err := s.Process(from, "mailed", chat("from the mailbox"), &backlog); err != nil {
+	if err := s.Process(from, "mailed", 0, chat("from the mailbox"), &backlog); err != nil {
 		t.Fatal(err)
 	}
 	if len(backlog) != 1 {
@@ -97,7 +97,7 @@ func TestMailDoesNotMoveDevice(t *testing.T) {
 	if c, _ := s.store.Contact("bob"); c.PeerID != current.String() {
 		t.Fatalf("mail moved bob to device %s", c.PeerID)
 	}
-	if err := s.Process(from, "direct", chat("over my own stream"), nil); err != nil {
+	if err := s.Process(from, "direct", 0, chat("over my own stream"), nil); err != nil {
 		t.Fatal(err)
 	}
 	if c, _ := s.store.Contact("bob"); c.PeerID != other.String() {

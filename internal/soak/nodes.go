@@ -17,6 +17,7 @@ type node struct {
 	i, lan         int
 	user, pw, prof string
 	ns, log, bin   string
+	verbose        bool          // debug logging (Config.Verbose)
 	mail           *atomic.Int64 // shared by every node: messages that came by mail
 	// mu is held across a send and across an offline spell, so a node
 	// sends only while it is up and goes offline between two sends.
@@ -31,8 +32,11 @@ type node struct {
 
 // start starts the daemon process (mu held).
 func (n *node) start() error {
-	p, out, in, err := startProc(n.ns, []string{n.bin, "--profile", n.prof,
-		"--listen", "/ip4/0.0.0.0/tcp/0,/ip4/0.0.0.0/udp/0/quic-v1", "daemon"}, nil, n.log)
+	argv := []string{n.bin, "--profile", n.prof, "--listen", "/ip4/0.0.0.0/tcp/0,/ip4/0.0.0.0/udp/0/quic-v1"}
+	if n.verbose {
+		argv = append(argv, "-v")
+	}
+	p, out, in, err := startProc(n.ns, append(argv, "daemon"), nil, n.log)
 	if err != nil {
 		return fmt.Errorf("node %s: %w", n.user, err)
 	}
@@ -51,6 +55,18 @@ func (n *node) down() {
 	}
 }
 
+// signOut signs out as a user would, the daemon running on (mu held); a
+// daemon that does not answer is stopped instead.
+func (n *node) signOut(ctx context.Context) {
+	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if err := n.d.call(cctx, "logout", map[string]any{}, nil); err != nil {
+		n.down()
+		return
+	}
+	n.in = false
+}
+
 // up starts the daemon and signs in with the remembered server (mu held).
 func (n *node) up(ctx context.Context) error {
 	if n.d == nil {
@@ -62,10 +78,20 @@ func (n *node) up(ctx context.Context) error {
 		return nil
 	}
 	err := retry(ctx, 2*time.Minute, func(ctx context.Context) error {
-		return n.d.call(ctx, "login", map[string]any{"username": n.user, "password": n.pw}, nil)
+		err := n.d.call(ctx, "login", map[string]any{"username": n.user, "password": n.pw}, nil)
+		if err != nil && n.signedIn(ctx) {
+			return nil // an earlier try timed out here but went through
+		}
+		return err
 	})
 	n.in = err == nil
 	return err
+}
+
+// signedIn asks the daemon whether it is signed in as n's user (mu held).
+func (n *node) signedIn(ctx context.Context) bool {
+	var a struct{ Username string }
+	return n.d.call(ctx, "account", map[string]any{}, &a) == nil && a.Username == n.user
 }
 
 func (s *run) startNodes(ctx context.Context) error {
@@ -73,7 +99,8 @@ func (s *run) startNodes(ctx context.Context) error {
 		lan := i%s.cfg.LANs + 1
 		n := &node{i: i, lan: lan, user: fmt.Sprintf("user%d", i), pw: fmt.Sprintf("pw of user%d", i),
 			prof: filepath.Join(s.dir, fmt.Sprintf("user%d", i)), ns: s.topo.LANNS(lan),
-			log: filepath.Join(s.dir, fmt.Sprintf("user%d.log", i)), bin: filepath.Join(s.cfg.Bin, "eserver-node"), mail: &s.mail}
+			log: filepath.Join(s.dir, fmt.Sprintf("user%d.log", i)), bin: filepath.Join(s.cfg.Bin, "eserver-node"), mail: &s.mail,
+			verbose: s.cfg.Verbose}
 		if err := n.start(); err != nil {
 			return err
 		}
@@ -99,7 +126,11 @@ func (s *run) signUp(ctx context.Context) error {
 			return fmt.Errorf("registering %s: %w", n.user, err)
 		}
 		err = retry(ctx, time.Minute, func(ctx context.Context) error {
-			return n.d.call(ctx, "login", map[string]any{"server": s.authAddr(n.lan), "username": n.user, "password": n.pw}, nil)
+			err := n.d.call(ctx, "login", map[string]any{"server": s.authAddr(n.lan), "username": n.user, "password": n.pw}, nil)
+			if err != nil && n.signedIn(ctx) {
+				return nil // an earlier try timed out here but went through
+			}
+			return err
 		})
 		n.in = err == nil
 		return err
@@ -202,14 +233,16 @@ func (s *run) befriend(ctx context.Context) error {
 
 // churnNodes takes random nodes offline for 3–10 s each, one more every
 // Period/4 (so several are often away at once), until ctx ends; messages
-// sent to them meanwhile go to their mailboxes. Half the spells begin with
-// a graceful stop between two sends, half with a SIGKILL of the daemon
-// whenever it comes — in the middle of a send, too: a send that returned
-// must survive it. It returns the spells of each kind.
+// sent to them meanwhile go to their mailboxes. A third of the spells
+// begin with a graceful stop between two sends, a third with a SIGKILL of
+// the daemon whenever it comes — in the middle of a send, too: a send that
+// returned must survive it — and a third with a sign-out, the daemon
+// running on. It returns the spells of each kind.
 // A node away when ctx ends is brought back under runCtx (the whole
 // run's), so an interrupt does not wait for its sign-in.
-func (s *run) churnNodes(ctx, runCtx context.Context) (stops, kills int) {
+func (s *run) churnNodes(ctx, runCtx context.Context) (stops, kills, signOuts int) {
 	rng := s.rngFor(3)
+	drawn := 0
 	t := time.NewTicker(s.cfg.Period / 4)
 	defer t.Stop()
 	var wg sync.WaitGroup
@@ -217,20 +250,28 @@ func (s *run) churnNodes(ctx, runCtx context.Context) (stops, kills int) {
 	for {
 		select {
 		case <-ctx.Done():
-			return stops, kills
+			return stops, kills, signOuts
 		case <-t.C:
 		}
 		// Draw all three every time, so the plan's sequence does not
 		// depend on which nodes happened to be away.
 		n := s.nodes[rng.IntN(len(s.nodes))]
-		kill := rng.IntN(2) == 0
+		how := rng.IntN(3)
+		if drawn < 3 {
+			how = drawn // every kind early on, however short the run
+		}
+		drawn++
+		kill, signOut := how == 0, how == 2
 		off := time.Duration(3000+rng.IntN(7000)) * time.Millisecond
 		if !n.away.CompareAndSwap(false, true) {
 			continue
 		}
-		if kill {
+		switch {
+		case kill:
 			kills++
-		} else {
+		case signOut:
+			signOuts++
+		default:
 			stops++
 		}
 		wg.Go(func() {
@@ -242,7 +283,11 @@ func (s *run) churnNodes(ctx, runCtx context.Context) (stops, kills int) {
 			}
 			n.mu.Lock()
 			defer n.mu.Unlock()
-			n.down()
+			if signOut && n.d != nil {
+				n.signOut(ctx)
+			} else {
+				n.down()
+			}
 			select {
 			case <-ctx.Done():
 			case <-time.After(off):
@@ -278,7 +323,7 @@ func (s *run) send(ctx context.Context) (sentLog, int) {
 			k := 0
 			for c := range queues[i] {
 				k++
-				text := fmt.Sprintf("%s→%s #%d (seed %d)", c.From, c.To, k, s.cfg.Seed)
+				text := fmt.Sprintf(textMarker+"%s→%s #%d (seed %d)", c.From, c.To, k, s.cfg.Seed)
 				n.mu.Lock()
 				var r struct {
 					MessageID string `json:"messageId"`
@@ -303,12 +348,20 @@ func (s *run) send(ctx context.Context) (sentLog, int) {
 	gap := time.Duration(float64(time.Second) / s.cfg.Rate)
 	next := time.Now()
 	for k := range s.cfg.Messages {
+		// Drawn every time, so the plan does not depend on the groups.
 		p := s.pairs[rng.IntN(len(s.pairs))]
 		from, to := p[0], p[1]
 		if rng.IntN(2) == 1 {
 			from, to = to, from
 		}
-		queues[from] <- Conv{From: s.nodes[from].user, To: s.nodes[to].user}
+		inGroup, g, m := rng.IntN(groupShare) == 0, rng.IntN(1<<20), rng.IntN(1<<20)
+		c := Conv{From: s.nodes[from].user, To: s.nodes[to].user}
+		if inGroup && len(s.groups) > 0 {
+			grp := s.groups[g%len(s.groups)]
+			from = grp.members[m%len(grp.members)]
+			c = Conv{From: s.nodes[from].user, To: grp.id}
+		}
+		queues[from] <- c
 		if k%100 == 99 {
 			s.logf("%d messages started", k+1)
 		}
@@ -395,24 +448,35 @@ func (s *run) settle(ctx context.Context, log sentLog) Counts {
 	deadline := time.Now().Add(s.cfg.Settle)
 	for {
 		var total Counts
-		dirty := map[Conv][]histMsg{}
+		type copyAt struct {
+			c  Conv
+			at string // the recipient
+		}
+		dirty := map[copyAt][]histMsg{}
 		for c, sent := range log {
-			n := byUser[c.To]
-			cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-			hist, err := n.history(cctx, c.From, c.From)
-			cancel()
-			if err != nil {
-				s.logf("history of %s with %s: %v", c.To, c.From, err)
+			// A contact's messages are read in the conversation with the
+			// author; a conversation's, in it, at every other member.
+			with, at := c.From, []string{c.To}
+			if isGroup(c.To) {
+				with, at = c.To, s.othersIn(c.To, c.From)
 			}
-			cnt := Check(sent, ids(hist))
-			if !cnt.Clean() {
-				dirty[c] = hist
+			for _, to := range at {
+				cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+				hist, err := byUser[to].history(cctx, with, c.From)
+				cancel()
+				if err != nil {
+					s.logf("history of %s with %s: %v", to, with, err)
+				}
+				cnt := Check(sent, ids(hist))
+				if !cnt.Clean() {
+					dirty[copyAt{c, to}] = hist
+				}
+				total = total.Add(cnt)
 			}
-			total = total.Add(cnt)
 		}
 		if total.Lost == 0 || time.Now().After(deadline) || ctx.Err() != nil {
-			for c, hist := range dirty {
-				s.describe(ctx, c, log[c], hist, byUser[c.From])
+			for k, hist := range dirty {
+				s.describe(ctx, k.c, k.at, log[k.c], hist, byUser[k.c.From])
 			}
 			return total
 		}
@@ -426,7 +490,7 @@ func (s *run) settle(ctx context.Context, log sentLog) Counts {
 
 // describe logs one direction that is not clean: what was sent (with its
 // state and time at the author), and what the recipient has.
-func (s *run) describe(ctx context.Context, c Conv, sent []string, got []histMsg, author *node) {
+func (s *run) describe(ctx context.Context, c Conv, at string, sent []string, got []histMsg, author *node) {
 	short := func(id string) string { return id[:min(8, len(id))] }
 	mine := map[string]histMsg{}
 	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
@@ -439,7 +503,7 @@ func (s *run) describe(ctx context.Context, c Conv, sent []string, got []histMsg
 		mine[m.MessageID] = m
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s→%s: %v\n  sent (state, time at the author):", c.From, c.To, Check(sent, ids(got)))
+	fmt.Fprintf(&b, "%s→%s at %s: %v\n  sent (state, time at the author):", c.From, c.To, at, Check(sent, ids(got)))
 	for _, id := range sent {
 		m := mine[id]
 		fmt.Fprintf(&b, " %s(%s %s)", short(id), m.State, m.Time)

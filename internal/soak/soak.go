@@ -51,6 +51,7 @@ type Config struct {
 	Settle     time.Duration // how long to wait for the healed network to deliver everything (default 2 min)
 	Shape      *Shape        // WAN impairment (default DefaultShape)
 	Keep       bool          // keep the temporary directory (logs, databases) instead of removing it
+	Verbose    bool          // the nodes log at debug level (with Keep, to read what happened)
 	Progress   io.Writer     // progress lines (default: none)
 }
 
@@ -111,11 +112,15 @@ type Faults struct {
 	SupernodeKills int    // SIGKILLs of a supernode (each restarted)
 	NodeOffline    int    // times a node went offline for a while (graceful stop, restart, sign-in)
 	NodeKills      int    // times a node's daemon was killed with SIGKILL (restart, sign-in)
+	SignOuts       int    // times a node signed out for a while, its daemon running on
+	Partitions     int    // times a LAN was cut off from the rest for a while
 	Shaping        string // how the WAN links were shaped
 }
 
 // Total is every fault injected, counting the shaping of the links once.
-func (f Faults) Total() int { return f.SupernodeKills + f.NodeOffline + f.NodeKills + 1 }
+func (f Faults) Total() int {
+	return f.SupernodeKills + f.NodeOffline + f.NodeKills + f.SignOuts + f.Partitions + 1
+}
 
 // Result is a finished run.
 type Result struct {
@@ -123,21 +128,57 @@ type Result struct {
 	Refused  int // sends that returned an error (not counted as sent)
 	ByMail   int // messages recipients found in their mailboxes on signing in (offlineMessages)
 	Dropped  int // packets the nftables fallback dropped on the WAN links (netem keeps no count here)
+	Servers  ServerCheck
 	Faults   Faults
 	Duration time.Duration
 	Seed     uint64
 	Dir      string // the temporary directory, when kept
 }
 
+// ServerCheck is what the servers kept at the end of a run.
+type ServerCheck struct {
+	MailLeft  int      // items still in the mailboxes once every node was back and had time to fetch
+	Plaintext []string // server files holding a message's text
+	Leaks     []string // processes over their descriptor bound (or gone)
+	NodeFDs   int      // the most descriptors a node held at the end
+	SNFDs     int      // the most descriptors a supernode held at the end
+	// SNGoroutines is the most goroutines a supernode ran at the end.
+	SNGoroutines int
+}
+
+// Clean reports whether nothing was lost, duplicated or reordered, the
+// mailboxes drained, no server kept plaintext and nothing leaked.
+func (r Result) Clean() bool {
+	return r.Counts.Clean() && r.Servers.MailLeft == 0 && len(r.Servers.Plaintext) == 0 && len(r.Servers.Leaks) == 0
+}
+
+// Missing is the fault kinds the run never injected (a run shorter than
+// a few Periods misses some).
+func (f Faults) Missing() []string {
+	var m []string
+	for _, k := range []struct {
+		name string
+		n    int
+	}{{"supernode kill", f.SupernodeKills}, {"node stop", f.NodeOffline}, {"node kill", f.NodeKills},
+		{"sign-out", f.SignOuts}, {"partition", f.Partitions}} {
+		if k.n == 0 {
+			m = append(m, k.name)
+		}
+	}
+	return m
+}
+
 // Line is the one line a run prints.
 func (r Result) Line() string {
-	s := fmt.Sprintf("soak: sent %d, delivered %d (%d by mail), lost %d, duplicated %d, out of order %d; faults %d (supernode kills %d, node kills %d, nodes offline %d, links: %s",
+	s := fmt.Sprintf("soak: sent %d, delivered %d (%d by mail), lost %d, duplicated %d, out of order %d; faults %d (supernode kills %d, node kills %d, nodes offline %d, sign-outs %d, partitions %d, links: %s",
 		r.Sent, r.Delivered, r.ByMail, r.Lost, r.Duplicated, r.OutOfOrder, r.Faults.Total(), r.Faults.SupernodeKills,
-		r.Faults.NodeKills, r.Faults.NodeOffline, r.Faults.Shaping)
+		r.Faults.NodeKills, r.Faults.NodeOffline, r.Faults.SignOuts, r.Faults.Partitions, r.Faults.Shaping)
 	if r.Dropped > 0 {
 		s += fmt.Sprintf(", %d packets dropped", r.Dropped)
 	}
-	s += fmt.Sprintf("); time %v; seed %d", r.Duration.Round(time.Second), r.Seed)
+	s += fmt.Sprintf("); mail left %d, plaintext at servers %d, leaks %d (at most %d descriptors per node, %d descriptors and %d goroutines per supernode)",
+		r.Servers.MailLeft, len(r.Servers.Plaintext), len(r.Servers.Leaks), r.Servers.NodeFDs, r.Servers.SNFDs, r.Servers.SNGoroutines)
+	s += fmt.Sprintf("; time %v; seed %d", r.Duration.Round(time.Second), r.Seed)
 	if r.Refused > 0 || r.Unexpected > 0 {
 		s += fmt.Sprintf("; refused %d, unexpected %d", r.Refused, r.Unexpected)
 	}
@@ -192,10 +233,11 @@ type run struct {
 		p  *proc
 		id string // peer ID
 	}
-	sns   []*supernodeProc
-	nodes []*node
-	pairs [][2]int
-	mail  atomic.Int64 // messages nodes found in their mailboxes on signing in
+	sns    []*supernodeProc
+	nodes  []*node
+	pairs  [][2]int
+	groups []group
+	mail   atomic.Int64 // messages nodes found in their mailboxes on signing in
 }
 
 func (s *run) logf(format string, args ...any) {
@@ -255,6 +297,9 @@ func (s *run) soak(ctx context.Context) (Result, error) {
 	if err := s.befriend(ctx); err != nil {
 		return res, err
 	}
+	if err := s.makeGroups(ctx); err != nil {
+		return res, err
+	}
 	shaping, err := s.shape()
 	if err != nil {
 		return res, err
@@ -266,7 +311,10 @@ func (s *run) soak(ctx context.Context) (Result, error) {
 	faultCtx, stopFaults := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	wg.Go(func() { res.Faults.SupernodeKills = s.killSupernodes(faultCtx) })
-	wg.Go(func() { res.Faults.NodeOffline, res.Faults.NodeKills = s.churnNodes(faultCtx, ctx) })
+	wg.Go(func() {
+		res.Faults.NodeOffline, res.Faults.NodeKills, res.Faults.SignOuts = s.churnNodes(faultCtx, ctx)
+	})
+	wg.Go(func() { res.Faults.Partitions = s.partition(faultCtx) })
 	sent, refused := s.send(ctx)
 	stopFaults()
 	wg.Wait()
@@ -283,7 +331,29 @@ func (s *run) soak(ctx context.Context) (Result, error) {
 	}
 	res.Counts = s.settle(ctx, sent)
 	res.ByMail = int(s.mail.Load())
+	var err2 error
+	if res.Servers, err2 = s.checkServers(ctx); err2 != nil {
+		return res, err2
+	}
 	return res, ctx.Err()
+}
+
+// checkServers waits for the mailboxes to drain, then looks at what every
+// process holds and what the servers kept.
+func (s *run) checkServers(ctx context.Context) (ServerCheck, error) {
+	var c ServerCheck
+	var err error
+	if c.MailLeft, err = s.drainMail(ctx, s.cfg.Settle); err != nil {
+		return c, fmt.Errorf("counting mail left: %w", err)
+	}
+	c.Leaks, c.NodeFDs, c.SNFDs, c.SNGoroutines = s.leaks(ctx)
+	if c.Plaintext, err = s.plaintext(); err != nil {
+		return c, fmt.Errorf("looking for plaintext at the servers: %w", err)
+	}
+	if c.MailLeft > 0 || len(c.Leaks) > 0 || len(c.Plaintext) > 0 {
+		s.logf("servers: %d mail items left; leaks: %s; plaintext in: %s", c.MailLeft, joinOr(c.Leaks), joinOr(c.Plaintext))
+	}
+	return c, nil
 }
 
 // shape impairs the WAN links: netem where the kernel has it, otherwise
@@ -399,4 +469,36 @@ func (s *run) rngFor(part uint64) *rand.Rand {
 func permanent(err error) bool {
 	var re *RPCError
 	return errors.As(err, &re) && (re.Code == "bad_request" || re.Code == "not_contact")
+}
+
+// partition cuts a random LAN off from the rest for 3 Periods (30 s by
+// default), the first 2 Periods after the faults begin and then every 6,
+// until ctx ends; the cut is lifted before it returns. Nodes inside still
+// reach one another; what they send out waits in their outboxes, and what
+// is sent to them goes to their mailboxes.
+func (s *run) partition(ctx context.Context) int {
+	rng := s.rngFor(5)
+	cuts := 0
+	wait := 2 * s.cfg.Period
+	for {
+		select {
+		case <-ctx.Done():
+			return cuts
+		case <-time.After(wait):
+		}
+		k := 1 + rng.IntN(s.cfg.LANs)
+		if err := sh(s.topo.Partition(k)); err != nil {
+			s.logf("partitioning LAN %d: %v", k, err)
+			shAll(s.topo.Unpartition(k))
+			return cuts
+		}
+		cuts++
+		s.logf("LAN %d cut off for %v", k, 3*s.cfg.Period)
+		select {
+		case <-ctx.Done():
+		case <-time.After(3 * s.cfg.Period):
+		}
+		shAll(s.topo.Unpartition(k))
+		wait = 3 * s.cfg.Period
+	}
 }

@@ -141,8 +141,15 @@ func TestTopologySpec(t *testing.T) {
 	if len(top0.NftShape(true)) != 3*2*3 {
 		t.Fatalf("no duplication asked, but a dup rule made")
 	}
-	if heal := top.Heal(); len(heal) != 2*2*3 {
-		t.Fatalf("heal has %d commands, want a qdisc and a table removed per end", len(heal))
+	if heal := top.Heal(); len(heal) != 3+2*2*3 {
+		t.Fatalf("heal has %d commands, want each partition lifted and a qdisc and a table removed per end", len(heal))
+	}
+	cut := top.Partition(2)
+	if len(cut) != 2 || strings.Join(cut[1], " ") != "ip netns exec sk99-nat2 nft add chain inet cut through { type filter hook forward priority -10 ; policy drop ; }" {
+		t.Fatalf("partition of LAN 2: %q", cut)
+	}
+	if un := top.Unpartition(2); len(un) != 1 || strings.Join(un[0], " ") != "ip netns exec sk99-nat2 nft delete table inet cut" {
+		t.Fatalf("unpartition of LAN 2: %q", un)
 	}
 	if len(top.NftCounters()) != 6 {
 		t.Fatalf("counters listed for %d ends", len(top.NftCounters()))

@@ -14,6 +14,7 @@ import (
 // restart comes back where the registry and the nodes knew it.
 type supernodeProc struct {
 	ns, log string
+	profile string // its databases
 	argv    []string
 	mu      sync.Mutex
 	p       *proc // nil while down
@@ -74,9 +75,10 @@ func (s *run) startSupernodes(ctx context.Context) error {
 		}
 		prof := filepath.Join(s.dir, user)
 		port := 1865 + j
-		sn := &supernodeProc{ns: s.topo.NS("pub"), log: prof + ".log", argv: []string{filepath.Join(s.cfg.Bin, "eserver-supernode"),
+		sn := &supernodeProc{ns: s.topo.NS("pub"), log: prof + ".log", profile: prof, argv: []string{filepath.Join(s.cfg.Bin, "eserver-supernode"),
 			"--profile", prof, "--server", s.authAddr(0), "--username", user, "--password-file", pwFile,
-			"--listen", fmt.Sprintf("/ip4/0.0.0.0/tcp/%d", port), "--listen", fmt.Sprintf("/ip4/0.0.0.0/udp/%d/quic-v1", port)}}
+			"--listen", fmt.Sprintf("/ip4/0.0.0.0/tcp/%d", port), "--listen", fmt.Sprintf("/ip4/0.0.0.0/udp/%d/quic-v1", port),
+			"--metrics-addr", fmt.Sprintf("127.0.0.1:%d", metricsPort(j))}}
 		if err := sn.start(); err != nil {
 			return fmt.Errorf("supernode %d: %w", j, err)
 		}

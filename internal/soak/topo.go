@@ -215,10 +215,14 @@ func CounterPackets(listing string) int {
 	return n
 }
 
-// Heal is the commands that lift every impairment Netem or NftLoss put on
-// (a command for one that was not there fails harmlessly).
+// Heal is the commands that lift every impairment Netem, NftShape or
+// Partition put on (a command for one that was not there fails
+// harmlessly).
 func (t Topology) Heal() [][]string {
 	var cmds [][]string
+	for k := 1; k <= t.LANs; k++ {
+		cmds = append(cmds, t.Unpartition(k)...)
+	}
 	for _, l := range t.wanLinks() {
 		for _, end := range [][2]string{{l.pubNS, l.pubIf}, {l.natNS, l.natIf}} {
 			cmds = append(cmds,
@@ -230,3 +234,19 @@ func (t Topology) Heal() [][]string {
 }
 
 func pct(p float64) string { return strconv.FormatFloat(p, 'f', -1, 64) + "%" }
+
+// Partition is the commands that cut LAN k off from the rest: its router
+// forwards nothing more between the LAN and the public segment (the LAN's
+// nodes still reach one another). Unpartition lifts it.
+func (t Topology) Partition(k int) [][]string {
+	nat := t.NS("nat" + strconv.Itoa(k))
+	return [][]string{
+		{"ip", "netns", "exec", nat, "nft", "add table inet cut"},
+		{"ip", "netns", "exec", nat, "nft", "add chain inet cut through { type filter hook forward priority -10 ; policy drop ; }"},
+	}
+}
+
+// Unpartition is the commands that lift Partition(k).
+func (t Topology) Unpartition(k int) [][]string {
+	return [][]string{{"ip", "netns", "exec", t.NS("nat" + strconv.Itoa(k)), "nft", "delete table inet cut"}}
+}

@@ -3,6 +3,7 @@ package conversation
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"log/slog"
 	"slices"
 	"sync"
@@ -384,6 +385,46 @@ func TestReceiveGroup(t *testing.T) {
 	}
 	if !slices.Equal(to, []string{"carol:join-carol"}) {
 		t.Fatalf("passed on %v", to)
+	}
+}
+
+// TestGroupMessagesInAuthorsOrder: members pass events on along several
+// paths, so one of alice's messages can reach bob after a later one of
+// hers; bob's history shows them in the order she signed them.
+func TestGroupMessagesInAuthorsOrder(t *testing.T) {
+	w := newWorld(t)
+	alice, bob := w.user("alice"), w.user("bob")
+	c := New(newHost(t, w, bob, "alice"))
+	conv := convID(bytes.Repeat([]byte{1}, idLen))
+	members := []string{"alice", "bob"}
+	if err := c.receiveGroup("alice", event(t, alice, members, func(e *wire.GroupEvent) {
+		e.Id, e.Kind = "join-bob", &wire.GroupEvent_Joined{Joined: "bob"}
+	})); err != nil {
+		t.Fatal(err)
+	}
+	base := alice.tk.Issued.Add(2 * time.Minute)
+	for _, k := range []int{1, 3, 2} { // the second comes last
+		ev := event(t, alice, members, func(e *wire.GroupEvent) {
+			e.Id = fmt.Sprint("m", k)
+			e.SentUnixMilli = base.Add(time.Duration(k) * time.Second).UnixMilli()
+			e.Kind = &wire.GroupEvent_Text{Text: fmt.Sprint("message ", k)}
+		})
+		if err := c.receiveGroup("alice", ev); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ms, err := c.History(conv, 0, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, m := range ms {
+		if m.Kind == api.KindMessage {
+			got = append(got, m.ID)
+		}
+	}
+	if !slices.Equal(got, []string{"m1", "m2", "m3"}) {
+		t.Fatalf("bob's history %v, want alice's order m1 m2 m3", got)
 	}
 }
 

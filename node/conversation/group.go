@@ -10,6 +10,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/libp2p/go-libp2p/core/peer"
 	"google.golang.org/protobuf/proto"
 
 	"eserver/node/api"
@@ -274,6 +275,37 @@ func (c *Conversations) sendGroup(id, text string) (string, error) {
 // checkEvent checks an event's shape and its author's ticket and
 // signature.
 func (c *Conversations) checkEvent(ev *wire.GroupEvent) error {
+	_, err := c.checkAuthor(ev)
+	return err
+}
+
+// checkAuthor is checkEvent, returning the author's device: the peer its
+// checked ticket names.
+func (c *Conversations) checkAuthor(ev *wire.GroupEvent) (peer.ID, error) {
+	if err := c.checkShape(ev); err != nil {
+		return "", err
+	}
+	sent := time.UnixMilli(ev.SentUnixMilli)
+	t, err := c.h.AuthenticateAt(ev.AuthorTicket, sent)
+	if err != nil {
+		return "", fmt.Errorf("author's ticket: %w", err)
+	}
+	if t.Username != ev.Author {
+		return "", fmt.Errorf("event by %q carries the ticket of %q", ev.Author, t.Username)
+	}
+	pub, err := t.Peer.ExtractPublicKey()
+	if err != nil {
+		return "", fmt.Errorf("author's device key: %w", err)
+	}
+	if ok, err := pub.Verify(signingBytes(ev), ev.Signature); err != nil || !ok {
+		return "", errors.New("conversation event: bad signature")
+	}
+	return t.Peer, nil
+}
+
+// checkShape checks what an event says without its signature: fields,
+// kind and age.
+func (c *Conversations) checkShape(ev *wire.GroupEvent) error {
 	if len(ev.Conversation) != idLen || ev.Id == "" || len(ev.Id) > 64 || ev.Author == "" || len(ev.Author) > wire.MaxUsername ||
 		len(ev.Members) == 0 || len(ev.Members) > api.MaxConversationMembers || !slices.Contains(ev.Members, ev.Author) {
 		return errors.New("malformed conversation event")
@@ -306,20 +338,6 @@ func (c *Conversations) checkEvent(ev *wire.GroupEvent) error {
 	if now.Sub(sent) > wire.MailTTL || sent.Sub(now) > wire.MaxClockSkew {
 		return fmt.Errorf("%w: signed at %v", ErrStaleEvent, sent)
 	}
-	t, err := c.h.AuthenticateAt(ev.AuthorTicket, sent)
-	if err != nil {
-		return fmt.Errorf("author's ticket: %w", err)
-	}
-	if t.Username != ev.Author {
-		return fmt.Errorf("event by %q carries the ticket of %q", ev.Author, t.Username)
-	}
-	pub, err := t.Peer.ExtractPublicKey()
-	if err != nil {
-		return fmt.Errorf("author's device key: %w", err)
-	}
-	if ok, err := pub.Verify(signingBytes(ev), ev.Signature); err != nil || !ok {
-		return errors.New("conversation event: bad signature")
-	}
 	return nil
 }
 
@@ -327,7 +345,8 @@ func (c *Conversations) checkEvent(ev *wire.GroupEvent) error {
 // and passes it on the first time we see it. Called with the contact lock
 // held (it is a payload handler).
 func (c *Conversations) receiveGroup(from string, ev *wire.GroupEvent) error {
-	if err := c.checkEvent(ev); err != nil {
+	device, err := c.checkAuthor(ev)
+	if err != nil {
 		return fmt.Errorf("%w: %w", payload.ErrBadRequest, err)
 	}
 	me, id := c.h.Me(), convID(ev.Conversation)
@@ -393,7 +412,11 @@ func (c *Conversations) receiveGroup(from string, ev *wire.GroupEvent) error {
 	stale := had && !sent.After(last)
 	switch k := ev.Kind.(type) {
 	case *wire.GroupEvent_Text:
-		m := store.Message{ID: ev.Id, Peer: id, Text: k.Text, Time: c.sentAt(ev.SentUnixMilli), State: string(api.StateReceived), Sender: ev.Author}
+		// Members pass events on along several paths: a message can come
+		// after a later one of its author's. Its place is by the time its
+		// author's device signed it.
+		m := store.Message{ID: ev.Id, Peer: id, Text: k.Text, Time: c.sentAt(ev.SentUnixMilli), State: string(api.StateReceived), Sender: ev.Author,
+			Device: device.String(), Order: uint64(max(ev.SentUnixMilli, 0))}
 		if first, err = c.h.Store().AddIncoming(m); err != nil {
 			return fmt.Errorf("storing message: %w", err)
 		}

@@ -227,6 +227,9 @@ func (c *courier) exchange(batch []store.OutboxEntry, durable bool) (stop bool, 
 	if err != nil {
 		return false, err
 	}
+	for i, env := range envs {
+		env.Order = uint64(batch[i].Seq) // 0 for the moment's payloads
+	}
 	c.st.SetDeadline(time.Now().Add(wire.MsgWriteTimeout))
 	for _, env := range envs {
 		if err := wire.WriteMsg(c.st, &wire.Frame{Kind: &wire.Frame_Envelope{Envelope: env}}); err != nil {

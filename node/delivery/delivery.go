@@ -78,8 +78,10 @@ type Host interface {
 	// if the sender's relation allows. backlog is not nil for mail: a chat
 	// message is appended to *backlog for the caller to store with the rest
 	// of the drain, rather than stored now, and the sender's device is not
-	// taken as the contact's current one. Its error is the sender's Ack.
-	Process(t *ticket.Ticket, id string, p *wire.Payload, backlog *[]store.Message) error
+	// taken as the contact's current one. order is the sending device's
+	// outbox position of the envelope (0: not said). Its error is the
+	// sender's Ack.
+	Process(t *ticket.Ticket, id string, order uint64, p *wire.Payload, backlog *[]store.Message) error
 	// Accepted reports whether username is our accepted contact.
 	Accepted(username string) bool
 }
@@ -113,8 +115,11 @@ type Router interface {
 	Connect(ctx context.Context, home peer.AddrInfo) error
 	// HasMailboxes reports whether any supernode keeps mailboxes.
 	HasMailboxes() bool
-	// IsHome reports whether p is one of our homes.
-	IsHome(p peer.ID) bool
+	// MailHomes are where our mail may wait: our homes and the next few
+	// supernodes after them, where senders who saw our homes down left it.
+	MailHomes() []peer.AddrInfo
+	// IsMailHome reports whether p is one of MailHomes.
+	IsMailHome(p peer.ID) bool
 }
 
 // Authenticator is the authenticate stage (pipeline.Authenticator).

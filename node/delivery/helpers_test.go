@@ -64,7 +64,7 @@ func (h *fakeHost) Emit(e api.Event) {
 	h.mu.Unlock()
 }
 
-func (h *fakeHost) Process(t *ticket.Ticket, id string, p *wire.Payload, backlog *[]store.Message) error {
+func (h *fakeHost) Process(t *ticket.Ticket, id string, _ uint64, p *wire.Payload, backlog *[]store.Message) error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if err := h.refuse[id]; err != nil {
@@ -116,7 +116,8 @@ func (fakeRouter) Resolve(context.Context, string, bool) (*ticket.Ticket, error)
 func (fakeRouter) HomesOf(string) []peer.AddrInfo               { return nil }
 func (fakeRouter) Connect(context.Context, peer.AddrInfo) error { return errors.New("nowhere") }
 func (fakeRouter) HasMailboxes() bool                           { return false }
-func (fakeRouter) IsHome(peer.ID) bool                          { return false }
+func (fakeRouter) MailHomes() []peer.AddrInfo                   { return nil }
+func (fakeRouter) IsMailHome(peer.ID) bool                      { return false }
 
 type fakeAuth struct{}
 

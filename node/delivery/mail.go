@@ -139,7 +139,7 @@ func (d *Delivery) setMailed(username string, mailed bool) {
 
 // serveMailNotify: a home says mail came for us.
 func (d *Delivery) serveMailNotify(_ context.Context, st network.Stream) error {
-	if d.route.IsHome(st.Conn().RemotePeer()) {
+	if d.route.IsMailHome(st.Conn().RemotePeer()) {
 		d.PokeMail()
 	}
 	return nil
@@ -261,7 +261,7 @@ func (d *Delivery) DrainMail(ctx context.Context) error {
 		pending []mailEntry
 		seen    = map[string]bool{}      // sender/envelope already taken this drain
 		acks    = map[peer.ID][]uint64{} // home → seqs to acknowledge once applied
-		homes   = d.route.HomesOf(d.h.Ticket().Username)
+		homes   = d.route.MailHomes()
 		fetched = make([]peer.AddrInfo, 0, len(homes))
 	)
 	for _, home := range homes {
@@ -388,7 +388,7 @@ func (d *Delivery) applyMail(pending []mailEntry) (drained, error) {
 		}
 		if err == nil {
 			applied = append(applied, key)
-			err = d.h.Process(e.sender, e.env.Id, p, &batch)
+			err = d.h.Process(e.sender, e.env.Id, e.order, p, &batch)
 		}
 		if err != nil {
 			d.h.Log().Info("dropping mail", "from", e.sender.Username, "id", e.env.Id, "err", err)

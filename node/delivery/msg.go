@@ -127,7 +127,7 @@ func (d *Delivery) receive(t *ticket.Ticket, env *wire.Envelope) error {
 	if err != nil {
 		return err
 	}
-	return d.h.Process(t, env.Id, p, nil)
+	return d.h.Process(t, env.Id, env.Order, p, nil)
 }
 
 // open checks and decrypts an envelope from the holder of ticket t: the

@@ -78,6 +78,27 @@ func (d *Discovery) HomesOf(username string) []peer.AddrInfo {
 	return d.addrsOr(client.UserHomes(server, username, d.live(), wire.Homes))
 }
 
+// MailHomes are where mail for us may wait: our homes and, after them in
+// the same order, wire.MailSpareHomes more of the live supernodes — where
+// a sender who saw our homes down left it.
+func (d *Discovery) MailHomes() []peer.AddrInfo {
+	return d.addrsOr(d.mailHomes())
+}
+
+func (d *Discovery) mailHomes() []peer.ID {
+	server := d.cfg.Server.ID
+	if t := d.h.Ticket(); t != nil {
+		server = t.Server
+	}
+	return client.UserHomes(server, d.h.Me(), d.live(), wire.Homes+wire.MailSpareHomes)
+}
+
+// IsMailHome reports whether p is one of MailHomes: a notification of new
+// mail from it is worth a fetch.
+func (d *Discovery) IsMailHome(p peer.ID) bool {
+	return slices.Contains(d.mailHomes(), p)
+}
+
 // RoomHomes are the chat room's home supernodes among the live ones, best
 // first (client.RoomHomes); the rendezvous servers when none is known.
 func (d *Discovery) RoomHomes(room string) []peer.AddrInfo {

@@ -93,8 +93,11 @@ func (f From) admits(rel api.Relation, known bool) bool {
 // Inbound is one payload that passed the earlier stages: its sender's
 // ticket verified, its envelope opened.
 type Inbound struct {
-	Ticket  *ticket.Ticket // the sender's device, verified
-	ID      string         // the envelope ID (the message ID of a chat)
+	Ticket *ticket.Ticket // the sender's device, verified
+	ID     string         // the envelope ID (the message ID of a chat)
+	// Order is the sending device's outbox position of the envelope
+	// (wire.Envelope.Order, wire.MailItem.Order); 0 when not said.
+	Order   uint64
 	Payload *wire.Payload
 	// Contact is the sender's record, read under the node's contact lock
 	// (held while the handler runs); Known is false when there is none and

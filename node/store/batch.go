@@ -1,6 +1,7 @@
 package store
 
 import (
+	"context"
 	"database/sql"
 	"fmt"
 	"slices"
@@ -39,15 +40,27 @@ func (s *Store) AddIncomingBatch(ms []Message) (inserted []bool, err error) {
 			ms[i].Time = now
 		}
 	}
-	// Sealing and tokenizing need no database: done first, on every core,
-	// they keep the transaction (and the one writer) to SQLite's own work.
-	prepared, err := k.prepareMessages(ms)
+	// A long batch is stored first and indexed after its commit (see
+	// indexer.go); its sender waits for the rows only. The unindexed tail
+	// is kept under maxIndexLag rows by indexing some of it here first.
+	deferIndex := len(ms) >= deferBatchMin
+	if deferIndex {
+		defer s.idx.writeBatch()()
+		if err := s.catchUp(context.Background(), k, max(maxIndexLag-int64(len(ms)), 0), nil); err != nil {
+			return nil, fmt.Errorf("store: add incoming batch of %d: %w", len(ms), err)
+		}
+	}
+	// Sealing (and tokenizing, for a short batch) needs no database: done
+	// first, on every core, it keeps the transaction (and the one writer)
+	// to SQLite's own work.
+	prepared, err := k.prepareMessages(ms, !deferIndex)
 	if err != nil {
 		return nil, fmt.Errorf("store: add incoming batch of %d: %w", len(ms), err)
 	}
 	inserted = make([]bool, len(ms))
 	err = s.db.Tx(func(tx *sql.Tx) error {
 		w := newMessageWriter(tx, k)
+		w.deferIndex = deferIndex
 		defer w.close()
 		for i := range prepared {
 			if inserted[i], err = w.addPrepared(&prepared[i], true); err != nil {

@@ -465,7 +465,8 @@ func phraseAt(words []word, ph []string, prefix bool) bool {
 	return true
 }
 
-// messageWriter stores messages sealed and indexed, in one transaction.
+// messageWriter stores messages sealed, in one transaction, and indexes
+// them in it unless they join the unindexed tail (indexer.go).
 type messageWriter struct {
 	tx     *sql.Tx
 	k      *historyKeys
@@ -473,6 +474,13 @@ type messageWriter struct {
 	insert *sql.Stmt // ON CONFLICT DO NOTHING
 	strict *sql.Stmt // a duplicate is an error
 	index  *sql.Stmt
+	later  *sql.Stmt // order.go: the author's later messages
+	before *sql.Stmt // order.go: the place before them
+	reach  *sql.Stmt // moves history_indexed.through to a new row
+
+	// deferIndex leaves every row to the indexer (indexer.go): the
+	// transaction stores rows only.
+	deferIndex bool
 }
 
 func newMessageWriter(tx *sql.Tx, k *historyKeys) *messageWriter {
@@ -480,7 +488,7 @@ func newMessageWriter(tx *sql.Tx, k *historyKeys) *messageWriter {
 }
 
 func (w *messageWriter) close() {
-	for _, st := range []*sql.Stmt{w.insert, w.strict, w.index} {
+	for _, st := range []*sql.Stmt{w.insert, w.strict, w.index, w.later, w.before, w.reach} {
 		if st != nil {
 			st.Close()
 		}
@@ -499,7 +507,8 @@ func (w *messageWriter) prepare(st **sql.Stmt, query string) error {
 	return nil
 }
 
-// add stores m (every field set) and indexes its text. With dedup, a
+// add stores m (every field set) and indexes its text (see addPrepared
+// for when that is left to the indexer). With dedup, a
 // message already stored under (Peer, ID) is left alone and added is false;
 // without, it is an error.
 func (w *messageWriter) add(m *Message, dedup bool) (added bool, err error) {
@@ -514,12 +523,23 @@ func (w *messageWriter) add(m *Message, dedup bool) (added bool, err error) {
 // the work of an insert that needs no database, which a batch does before
 // its transaction, on every core.
 type preparedMessage struct {
-	m     *Message
-	body  []byte // sealed text
-	terms string // its row of the index
+	m         *Message
+	body      []byte // sealed text
+	terms     string // its row of the index
+	tokenized bool   // terms is set
 }
 
 func (k *historyKeys) prepareMessage(tok *tokenizer, m *Message) (preparedMessage, error) {
+	sm, err := k.sealMessage(m)
+	if err != nil {
+		return preparedMessage{}, err
+	}
+	sm.terms, sm.tokenized = tok.terms(m.Peer, searchable(m)), true
+	return sm, nil
+}
+
+// sealMessage prepares m without its terms, for a row the indexer indexes.
+func (k *historyKeys) sealMessage(m *Message) (preparedMessage, error) {
 	if !validEntry(m.Kind) {
 		return preparedMessage{}, fmt.Errorf("unknown history entry kind %q", m.Kind)
 	}
@@ -527,38 +547,45 @@ func (k *historyKeys) prepareMessage(tok *tokenizer, m *Message) (preparedMessag
 	if err != nil {
 		return preparedMessage{}, err
 	}
-	return preparedMessage{m: m, body: body, terms: tok.terms(m.Peer, searchable(m))}, nil
+	return preparedMessage{m: m, body: body}, nil
 }
 
 // prepareBatchMin is the smallest share of a batch worth a goroutine.
 const prepareBatchMin = 64
 
-// prepareMessages prepares ms (every field set) on up to GOMAXPROCS
-// goroutines, which all end before it returns.
-func (k *historyKeys) prepareMessages(ms []Message) ([]preparedMessage, error) {
-	out := make([]preparedMessage, len(ms))
-	workers := min(runtime.GOMAXPROCS(0), (len(ms)+prepareBatchMin-1)/prepareBatchMin)
-	if workers < 1 {
-		workers = 1
-	}
-	errs := make([]error, workers)
+// parallel calls fn on consecutive shares [lo, hi) of n items on up to
+// GOMAXPROCS goroutines, which all end before it returns.
+func parallel(n int, fn func(lo, hi int)) {
+	workers := max(min(runtime.GOMAXPROCS(0), (n+prepareBatchMin-1)/prepareBatchMin), 1)
+	per := (n + workers - 1) / workers
 	var wg sync.WaitGroup
-	per := (len(ms) + workers - 1) / workers
 	for i := range workers {
-		lo, hi := i*per, min((i+1)*per, len(ms))
-		wg.Go(func() {
-			tok := k.tokenizer()
-			for j := lo; j < hi; j++ {
-				sm, err := k.prepareMessage(tok, &ms[j])
-				if err != nil {
-					errs[i] = fmt.Errorf("message %q with %q: %w", ms[j].ID, ms[j].Peer, err)
-					return
-				}
-				out[j] = sm
-			}
-		})
+		lo, hi := i*per, min((i+1)*per, n)
+		wg.Go(func() { fn(lo, hi) })
 	}
 	wg.Wait()
+}
+
+// prepareMessages prepares ms (every field set) on every core; without
+// terms, it only seals them (for rows the indexer indexes).
+func (k *historyKeys) prepareMessages(ms []Message, terms bool) ([]preparedMessage, error) {
+	out := make([]preparedMessage, len(ms))
+	errs := make([]error, len(ms))
+	parallel(len(ms), func(lo, hi int) {
+		tok := k.tokenizer()
+		for j := lo; j < hi; j++ {
+			var err error
+			if terms {
+				out[j], err = k.prepareMessage(tok, &ms[j])
+			} else {
+				out[j], err = k.sealMessage(&ms[j])
+			}
+			if err != nil {
+				errs[j] = fmt.Errorf("message %q with %q: %w", ms[j].ID, ms[j].Peer, err)
+				return
+			}
+		}
+	})
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
@@ -569,7 +596,8 @@ func (k *historyKeys) prepareMessages(ms []Message) ([]preparedMessage, error) {
 func (w *messageWriter) addPrepared(sm *preparedMessage, dedup bool) (added bool, err error) {
 	m := sm.m
 	st := &w.strict
-	q := `INSERT INTO messages (id, peer, outgoing, text, body, time, state, sender, kind) VALUES (?, ?, ?, '', ?, ?, ?, ?, ?)`
+	q := `INSERT INTO messages (id, peer, outgoing, text, body, time, state, sender, kind, device, author_order)
+		VALUES (?, ?, ?, '', ?, ?, ?, ?, ?, ?, ?)`
 	if dedup {
 		st = &w.insert
 		q += ` ON CONFLICT (peer, id) DO NOTHING`
@@ -577,7 +605,11 @@ func (w *messageWriter) addPrepared(sm *preparedMessage, dedup bool) (added bool
 	if err := w.prepare(st, q); err != nil {
 		return false, err
 	}
-	res, err := (*st).Exec(m.ID, m.Peer, m.Outgoing, sm.body, nanos(m.Time), m.State, m.Sender, m.Kind)
+	var device, order any // NULL unless the author said (order.go)
+	if m.Order != 0 && m.Device != "" && !m.Outgoing {
+		device, order = m.Device, int64(m.Order)
+	}
+	res, err := (*st).Exec(m.ID, m.Peer, m.Outgoing, sm.body, nanos(m.Time), m.State, m.Sender, m.Kind, device, order)
 	if err != nil {
 		return false, err
 	}
@@ -587,6 +619,29 @@ func (w *messageWriter) addPrepared(sm *preparedMessage, dedup bool) (added bool
 	seq, err := res.LastInsertId()
 	if err != nil {
 		return false, err
+	}
+	if err := w.place(seq, m); err != nil {
+		return false, err
+	}
+	if w.deferIndex {
+		return true, nil
+	}
+	// Indexed here only if the index reaches every row before this one:
+	// else the row joins the unindexed tail (indexer.go), which must stay
+	// one run of seqs after history_indexed.through.
+	if err := w.prepare(&w.reach, `UPDATE history_indexed SET through = ?1 WHERE id = 1
+		AND NOT EXISTS (SELECT 1 FROM messages WHERE seq > history_indexed.through AND seq < ?1)`); err != nil {
+		return false, err
+	}
+	res, err = w.reach.Exec(seq)
+	if err != nil {
+		return false, fmt.Errorf("moving the index mark: %w", err)
+	}
+	if n, err := res.RowsAffected(); err != nil || n == 0 {
+		return true, err
+	}
+	if !sm.tokenized {
+		sm.terms, sm.tokenized = w.tok.terms(m.Peer, searchable(m)), true
 	}
 	return true, w.indexTerms(seq, sm.terms)
 }
@@ -714,8 +769,10 @@ func (s *Store) reindexRows(k *historyKeys) (int, error) {
 		if err != nil {
 			return err
 		}
+		// Rows after history_indexed.through are the indexer's (020).
 		rows, err := tx.Query(`SELECT seq, `+messageColumns+` FROM messages
-			WHERE seq > ? AND body IS NOT NULL ORDER BY seq LIMIT ?`, after, reindexBatch)
+			WHERE seq > ? AND body IS NOT NULL AND seq <= (SELECT through FROM history_indexed WHERE id = 1)
+			ORDER BY seq LIMIT ?`, after, reindexBatch)
 		if err != nil {
 			return err
 		}

@@ -23,6 +23,11 @@ type Message struct {
 	// history the row is (entries.go); File is set for an EntryFile.
 	Kind string
 	File *FileEntry
+	// Device and Order place an incoming message in its author's order:
+	// the sending device's peer ID and its outbox position of the
+	// message (order.go). Order 0: not said, shown where it arrived.
+	Device string
+	Order  uint64
 }
 
 // OutboxEntry is one sealed payload waiting for the recipient's Ack. ID is the
@@ -243,16 +248,18 @@ func (s *Store) AddIncoming(m Message) (inserted bool, err error) {
 
 // History returns the newest limit messages with peer (all when limit <= 0)
 // that were stored before the message before (any when before is empty),
-// oldest first. Order is insertion order, not message time. It returns
+// oldest first. Order is arrival order, not message time, except that a
+// message that came after a later one of its author's is shown before it
+// (order.go). It returns
 // ErrNotFound when before is not a message with peer.
 func (s *Store) History(peer string, limit int, before string) ([]Message, error) {
 	k, err := s.history()
 	if err != nil {
 		return nil, fmt.Errorf("store: history with %q: %w", peer, err)
 	}
-	bound := int64(math.MaxInt64)
+	bound := math.Inf(1)
 	if before != "" {
-		err := s.db.QueryRow(`SELECT seq FROM messages WHERE peer = ? AND id = ?`, peer, before).Scan(&bound)
+		err := s.db.QueryRow(`SELECT `+placeKey+` FROM messages WHERE peer = ? AND id = ?`, peer, before).Scan(&bound)
 		if errors.Is(err, sql.ErrNoRows) {
 			return nil, fmt.Errorf("store: history with %q before %q: %w", peer, before, ErrNotFound)
 		}
@@ -263,8 +270,8 @@ func (s *Store) History(peer string, limit int, before string) ([]Message, error
 	if limit <= 0 {
 		limit = -1 // SQLite: no limit
 	}
-	rows, err := s.db.Query(`SELECT `+messageColumns+` FROM messages WHERE peer = ? AND seq < ?
-		ORDER BY seq DESC LIMIT ?`, peer, bound, limit)
+	rows, err := s.db.Query(`SELECT `+messageColumns+` FROM messages WHERE peer = ? AND `+placeKey+` < ?
+		ORDER BY `+placeKey+` DESC LIMIT ?`, peer, bound, limit)
 	if err != nil {
 		return nil, fmt.Errorf("store: history with %q: %w", peer, err)
 	}

@@ -87,14 +87,35 @@ func (s *Store) Search(ctx context.Context, q SearchQuery) ([]SearchHit, error) 
 	case limit > MaxSearchLimit:
 		limit = MaxSearchLimit
 	}
+	// seq is the rowid: max() is one b-tree descent (NULL when empty).
+	var top sql.NullInt64
+	var through int64
+	if err := s.db.QueryRowContext(ctx, `SELECT (SELECT max(seq) FROM messages), through FROM history_indexed WHERE id = 1`).
+		Scan(&top, &through); err != nil {
+		return nil, fmt.Errorf("store: search %q: newest message: %w", q.Text, err)
+	}
 	hi := q.Before
 	if hi <= 0 {
-		// seq is the rowid: max() is one b-tree descent (NULL when empty).
-		var top sql.NullInt64
-		if err := s.db.QueryRowContext(ctx, `SELECT max(seq) FROM messages`).Scan(&top); err != nil {
-			return nil, fmt.Errorf("store: search %q: newest message: %w", q.Text, err)
-		}
 		hi = top.Int64 + 1
+	}
+	var hits []SearchHit
+	// The rows after through are not indexed yet (indexer.go): they are
+	// the newest, so they come first, each opened and checked. through
+	// only grows, and the index holds every row up to the value read, so
+	// the two parts neither miss nor repeat a row.
+	if hi > through+1 {
+		tail := `SELECT seq, ` + messageColumns + ` FROM messages WHERE seq > ? AND seq < ?`
+		args := []any{through, hi}
+		if q.Peer != "" {
+			tail += ` AND peer = ?`
+			args = append(args, q.Peer)
+		}
+		tail += ` ORDER BY seq DESC`
+		hits, err = s.searchWindow(ctx, k, tail, args, phrases, hits, limit)
+		if err != nil {
+			return nil, fmt.Errorf("store: search %q in the unindexed seqs (%d, %d): %w", q.Text, through, hi, err)
+		}
+		hi = through + 1
 	}
 	// CROSS JOIN keeps the FTS table as the outer loop: SQLite would
 	// otherwise start from the peer index and sort, which visits every
@@ -114,7 +135,6 @@ func (s *Store) Search(ctx context.Context, q SearchQuery) ([]SearchHit, error) 
 	}
 	sqlText += ` ORDER BY messages_index.rowid DESC`
 
-	var hits []SearchHit
 	for window := searchWindow; hi > 1 && len(hits) < limit; window *= searchGrowth {
 		lo := max(hi-window, 1)
 		args := []any{match, lo, hi}
@@ -151,6 +171,9 @@ func (s *Store) searchWindow(ctx context.Context, k *historyKeys, sqlText string
 			return nil, err
 		}
 		text := searchable(&h.Message)
+		if !mayMatch(text, phrases) {
+			continue // most rows of the unindexed tail end here
+		}
 		marks, ok := matchText(text, phrases)
 		if !ok {
 			continue // shares a prefix or a token with the query, not its words
@@ -275,4 +298,55 @@ func runeStart(s string, i int) int {
 		i--
 	}
 	return i
+}
+
+// mayMatch is a quick test that text can hold phrases, for the rows of the
+// unindexed tail, which are checked one by one: it is false only if
+// matchText is. For ASCII text, which folds to lower case only, every
+// word of the query must occur in it, in any case, as bytes; a word of the
+// query outside ASCII cannot (folded words of ASCII text are ASCII). Other
+// text is left to matchText.
+func mayMatch(text string, phrases [][]string) bool {
+	for i := 0; i < len(text); i++ {
+		if text[i] >= utf8.RuneSelf {
+			return true
+		}
+	}
+	for _, ph := range phrases {
+		for _, w := range ph {
+			if !containsFoldASCII(text, w) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// containsFoldASCII reports whether w occurs in the ASCII text s, ASCII
+// letters of s taken in lower case (w is folded, so lower case already).
+func containsFoldASCII(s, w string) bool {
+	if w == "" {
+		return true
+	}
+	first := w[0]
+	for i := 0; i+len(w) <= len(s); i++ {
+		if lowerASCII(s[i]) != first {
+			continue
+		}
+		j := 1
+		for j < len(w) && lowerASCII(s[i+j]) == w[j] {
+			j++
+		}
+		if j == len(w) {
+			return true
+		}
+	}
+	return false
+}
+
+func lowerASCII(c byte) byte {
+	if 'A' <= c && c <= 'Z' {
+		return c + 'a' - 'A'
+	}
+	return c
 }

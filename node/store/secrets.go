@@ -46,6 +46,7 @@ func (s *Store) Unlock(key []byte) error {
 		return fmt.Errorf("store: unlock: %w", err)
 	}
 	s.setKeys(aead, hist)
+	s.idx.start(s, hist)
 	return nil
 }
 

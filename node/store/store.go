@@ -55,7 +55,8 @@ var migrationFS embed.FS
 
 // Store is an open account database. Its methods are safe for concurrent use.
 type Store struct {
-	db *sqlite.DB
+	db  *sqlite.DB
+	idx indexer // indexes long batches after their commit (indexer.go)
 
 	secretMu sync.RWMutex
 	secrets  cipher.AEAD  // set by Unlock; seals the secret columns
@@ -77,6 +78,7 @@ func Open(path string) (*Store, error) {
 
 // Close closes the database.
 func (s *Store) Close() error {
+	s.idx.close()
 	if err := s.db.Close(); err != nil {
 		return fmt.Errorf("store: close: %w", err)
 	}

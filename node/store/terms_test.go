@@ -100,3 +100,42 @@ func FuzzTerms(f *testing.F) {
 		}
 	})
 }
+
+// FuzzMayMatch holds mayMatch to what it promises: never false where
+// matchText finds the query.
+func FuzzMayMatch(f *testing.F) {
+	for _, seed := range [][2]string{{"Hello World", "hel"}, {"café", "cafe"}, {"CAFE au lait", "café"}, {"don't", "don't"},
+		{"e-mail me", "e-mail"}, {"x\xffy", "y"}, {"İstanbul", "i"}, {"K", "k"}, {"ǅ", "ǆ"}, {"abc", "abd"}} {
+		f.Add(seed[0], seed[1])
+	}
+	f.Fuzz(func(t *testing.T, text, query string) {
+		phrases, err := parseQuery(query)
+		if err != nil {
+			return
+		}
+		if _, ok := matchText(text, phrases); ok && !mayMatch(text, phrases) {
+			t.Fatalf("mayMatch(%q, %q) is false, but matchText finds it", text, query)
+		}
+	})
+}
+
+// BenchmarkTerms measures the index row of one message of benchHistory's
+// text (the cache warm, as in a long history): the tokenizing part of
+// indexing, which the indexer does for every message.
+func BenchmarkTerms(b *testing.B) {
+	k, err := deriveHistoryKeys(testKey)
+	if err != nil {
+		b.Fatal(err)
+	}
+	ms := benchHistory(benchMessages)(10_000)
+	tok := k.tokenizer()
+	for i := range ms {
+		tok.terms(ms[i].Peer, ms[i].Text)
+	}
+	i := 0
+	for b.Loop() {
+		m := &ms[i%len(ms)]
+		tok.terms(m.Peer, m.Text)
+		i++
+	}
+}

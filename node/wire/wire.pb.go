@@ -2146,7 +2146,14 @@ type Envelope struct {
 	Sealed []byte                 `protobuf:"bytes,2,opt,name=sealed,proto3" json:"sealed,omitempty"` // e2e-sealed Payload
 	// scheme says how sealed is sealed: 0 the v1 box (e2e.V1), 2 a Double
 	// Ratchet message (node/ratchet), the envelope ID as associated data.
-	Scheme        uint32 `protobuf:"varint,3,opt,name=scheme,proto3" json:"scheme,omitempty"`
+	Scheme uint32 `protobuf:"varint,3,opt,name=scheme,proto3" json:"scheme,omitempty"`
+	// order is the sending device's outbox position of this envelope,
+	// increasing with every payload it queues (0: not said, e.g. presence).
+	// The receiver shows a chat message that arrives after a later one of
+	// the same device (the earlier was held in a mailbox) in its place. It
+	// is the sender's claim, as trustworthy as the authenticated stream it
+	// comes on; it can only reorder that sender's own messages.
+	Order         uint64 `protobuf:"varint,4,opt,name=order,proto3" json:"order,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2198,6 +2205,13 @@ func (x *Envelope) GetSealed() []byte {
 func (x *Envelope) GetScheme() uint32 {
 	if x != nil {
 		return x.Scheme
+	}
+	return 0
+}
+
+func (x *Envelope) GetOrder() uint64 {
+	if x != nil {
+		return x.Order
 	}
 	return 0
 }
@@ -8038,11 +8052,12 @@ const file_wire_proto_rawDesc = "" +
 	"\x05Frame\x124\n" +
 	"\benvelope\x18\x01 \x01(\v2\x16.eserver.wire.EnvelopeH\x00R\benvelope\x12%\n" +
 	"\x03ack\x18\x02 \x01(\v2\x11.eserver.wire.AckH\x00R\x03ackB\x06\n" +
-	"\x04kind\"J\n" +
+	"\x04kind\"`\n" +
 	"\bEnvelope\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x16\n" +
 	"\x06sealed\x18\x02 \x01(\fR\x06sealed\x12\x16\n" +
-	"\x06scheme\x18\x03 \x01(\rR\x06scheme\"+\n" +
+	"\x06scheme\x18\x03 \x01(\rR\x06scheme\x12\x14\n" +
+	"\x05order\x18\x04 \x01(\x04R\x05order\"+\n" +
 	"\x03Ack\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x14\n" +
 	"\x05error\x18\x02 \x01(\tR\x05error\"\x8a\b\n" +

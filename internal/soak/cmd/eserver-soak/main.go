@@ -9,8 +9,11 @@
 // a supernode is killed that often, a node goes away every quarter of
 // it), SOAK_RATE (10 messages/s),
 // SOAK_SETTLE (2m: how long the healed network may take to deliver),
-// SOAK_KEEP=1 keeps the temporary directory (logs, databases). The same
-// SOAK_SEED and SOAK_MESSAGES give the same plan.
+// SOAK_KEEP=1 keeps the temporary directory (logs, databases),
+// SOAK_VERBOSE=1 has the nodes log at debug level. The same
+// SOAK_SEED and SOAK_MESSAGES give the same plan. `make soak` sets
+// SOAK_MESSAGES=100000 and SOAK_RATE=30; `make soak-short` (part of make
+// test) 3,000 messages with a fault every few seconds and --every-fault.
 //
 // Without root it says so and exits 0 (a skip); it exits 1 when anything
 // was lost, duplicated or reordered, or the run failed. SIGINT or SIGTERM
@@ -34,6 +37,7 @@ import (
 func main() {
 	bin := flag.String("bin", "bin", "directory holding eserver-auth, eserver-supernode and eserver-node")
 	quiet := flag.Bool("q", false, "print only the result line")
+	every := flag.Bool("every-fault", false, "fail unless every kind of fault was injected at least once (make test's short run)")
 	flag.Parse()
 	cfg, err := fromEnv()
 	if err != nil {
@@ -62,6 +66,10 @@ func main() {
 		os.Exit(1)
 	}
 	if !res.Clean() {
+		os.Exit(1)
+	}
+	if m := res.Faults.Missing(); *every && len(m) > 0 {
+		fmt.Fprintf(os.Stderr, "eserver-soak: never injected: %v (a longer run, or a shorter SOAK_PERIOD)\n", m)
 		os.Exit(1)
 	}
 }
@@ -101,5 +109,6 @@ func fromEnv() (soak.Config, error) {
 		}
 	}
 	c.Keep = os.Getenv("SOAK_KEEP") == "1"
+	c.Verbose = os.Getenv("SOAK_VERBOSE") == "1"
 	return c, err
 }
