@@ -142,9 +142,19 @@ func TestLateMailInAuthorsOrder(t *testing.T) {
 		return len(out) == 0 && as.delivery.Mailed("bob")
 	})
 
-	// The home stops answering mailbox calls; bob takes streams again and
-	// alice's second message comes directly, after bob failed to fetch.
+	// The home stops answering mailbox calls (on either protocol, and the
+	// mailbox stream bob keeps open to it ends, as when a home is killed);
+	// bob takes streams again and alice's second message comes directly,
+	// after bob failed to fetch.
 	svc.Host.RemoveStreamHandler(wire.ProtoMailbox)
+	svc.Host.RemoveStreamHandler(wire.ProtoMailboxStream)
+	for _, c := range bs.host.Network().ConnsToPeer(svc.Host.ID()) {
+		for _, st := range c.GetStreams() {
+			if st.Protocol() == wire.ProtoMailboxStream {
+				_ = st.Reset()
+			}
+		}
+	}
 	bs.host.SetStreamHandler(wire.ProtoMsg, bs.delivery.HandleStream)
 	second, err := alice.Send(ctx(t), "bob", "second, directly")
 	if err != nil {

@@ -77,10 +77,11 @@ func (s *Stream) Write(p []byte) (int, error) { return s.w.Write(p) }
 // one reserved is given back first.
 func (s *Stream) ReadMsg(m proto.Message) error { return s.fr.ReadMsg(m) }
 
-// Service declares a one-request-per-stream protocol: the stages a request
+// Service declares a request/response protocol: the stages a request
 // passes are fixed (read at most MaxRequest bytes → Credentials →
 // Authenticate → Security → Process → write the answer), the service only
-// fills them in. Protocol, MaxRequest, Timeout, Credentials, Process and
+// fills them in. Serve takes one request per stream; ServePipelined
+// (pipelined.go) takes several, each through the same stages. Protocol, MaxRequest, Timeout, Credentials, Process and
 // Refuse are required; a ticket-carrying request also needs Auth.
 type Service[Q, R proto.Message] struct {
 	Protocol   protocol.ID
@@ -98,6 +99,13 @@ type Service[Q, R proto.Message] struct {
 	// Process answers an authenticated request. An error means the stream
 	// failed (or the store did) and resets it; refusals are answers.
 	Process func(ctx context.Context, req *Request[Q]) (R, error)
+	// Begin, if set, is how ServePipelined processes an authenticated
+	// request: it runs on the stream's reading goroutine, in order, and
+	// starts the work without waiting for it (a write queued for a group
+	// commit), so the next request can be read meanwhile; the Finish it
+	// returns runs on the writing goroutine, in order, and gives the
+	// answer. Serve (one request per stream) runs Process and ignores it.
+	Begin func(ctx context.Context, req *Request[Q]) Finish[R]
 	// Refuse builds the answer to a refused request; req is nil-valued when
 	// the request did not decode.
 	Refuse func(req Q, r Refusal) R

@@ -199,6 +199,7 @@ func NewMailbox(cfg MailboxConfig) (*Mailbox, error) {
 		Auth:        authenticator(cfg.AuthServer, cfg.Now, cfg.Revocations),
 		Credentials: mailboxCredentials,
 		Process:     m.process,
+		Begin:       m.begin,
 		Refuse:      refuseWith[*wire.MailboxRequest](mailFailed),
 		Log:         m.log,
 	}
@@ -207,10 +208,18 @@ func NewMailbox(cfg MailboxConfig) (*Mailbox, error) {
 	return m, nil
 }
 
-// Attach serves the mailbox protocol on h until Close. Attaching after Close
-// does nothing.
+// Attach serves the mailbox protocol on h until Close, both with one
+// request per stream (wire.ProtoMailbox) and with several
+// (wire.ProtoMailboxStream): one handler serves both, as a client of the
+// first sends one request and closes its side. Attaching after Close does
+// nothing.
 func (m *Mailbox) Attach(h host.Host) {
-	serveOn(m.listen, h, m.rpc.Protocol, m.rpc.Timeout, m.serve)
+	// A one-request client sends its request at once: its stream gets
+	// MailboxTimeout to start one, as before, not a kept stream's idle time.
+	serveOn(m.listen, h, wire.ProtoMailbox, wire.MailboxTimeout, func(rw io.ReadWriter, remote peer.ID) error {
+		return m.serveIdle(rw, remote, wire.MailboxTimeout)
+	})
+	serveOn(m.listen, h, wire.ProtoMailboxStream, wire.MailboxIdleTimeout, m.serve)
 }
 
 // Close stops serving on every attached host, resets the streams in flight,
@@ -343,12 +352,22 @@ func (m *Mailbox) Usage() (used, limit int64) {
 	return used, m.cfg.MaxBytes
 }
 
-// serve runs one request from rw, sent by the authenticated remote peer,
-// through the pipeline. An error means the stream should be reset: the
-// request could not be read, the store failed, or the answer could not be
-// written. Requests that decode but are refused get an error code instead.
+// serve runs the requests from rw, sent by the authenticated remote peer,
+// through the pipeline, at most wire.MailboxInFlight unanswered at once,
+// answering each in order once its write is committed, until the peer
+// closes its side or stays idle for wire.MailboxIdleTimeout. An error
+// means the stream should be reset: a request could not be read, the
+// store failed, or an answer could not be written. Requests that are
+// refused (a bad one, a stranger's ticket) get their error code in their
+// turn, and the stream goes on.
 func (m *Mailbox) serve(rw io.ReadWriter, remote peer.ID) error {
-	return m.rpc.Serve(m.listen.Context(), rw, remote, nil)
+	return m.serveIdle(rw, remote, wire.MailboxIdleTimeout)
+}
+
+// serveIdle is serve, ending the stream when no request began for idle.
+func (m *Mailbox) serveIdle(rw io.ReadWriter, remote peer.ID, idle time.Duration) error {
+	ctx := context.WithValue(m.listen.Context(), streamOrderKey{}, &streamOrder{})
+	return m.rpc.ServePipelined(ctx, rw, remote, nil, pipeline.Pipelining{InFlight: wire.MailboxInFlight, Idle: idle})
 }
 
 // mailboxCredentials is what each request presents: its ticket.
@@ -364,68 +383,150 @@ func mailboxCredentials(req *wire.MailboxRequest) (pipeline.Credential, error) {
 	return pipeline.Credential{}, errUnknownKind
 }
 
-// process is the process stage for one authenticated request.
+// process is the process stage for one authenticated request on a stream
+// of its own.
 func (m *Mailbox) process(ctx context.Context, r *pipeline.Request[*wire.MailboxRequest]) (*wire.MailboxResponse, error) {
+	return m.begin(ctx, r)()
+}
+
+// begin is the process stage of a request on a pipelined stream, in two
+// halves: it checks the request and queues its write (if any) for the group
+// commit without waiting, in the stream's order; what it returns waits for
+// the commit and answers. A fetch carrying an ack reads after the ack is
+// committed, and every request after the writes before it on its stream:
+// the answers run in order.
+func (m *Mailbox) begin(ctx context.Context, r *pipeline.Request[*wire.MailboxRequest]) pipeline.Finish[*wire.MailboxResponse] {
 	now := m.cfg.Now()
 	t := r.Ticket
 	switch k := r.Msg.GetKind().(type) {
 	case *wire.MailboxRequest_Put:
-		return m.put(ctx, t, k.Put.GetMailbox(), k.Put.GetItem(), now)
+		return m.beginPut(ctx, t, k.Put.GetMailbox(), k.Put.GetItem(), now)
 	case *wire.MailboxRequest_Fetch:
 		m.rememberOwner(t)
-		return m.fetch(t, k.Fetch.GetAfter(), k.Fetch.GetLimit(), now)
+		f := k.Fetch
+		acked := m.beginAck(ctx, t, f.GetAck())
+		read := fetchBegun(ctx)
+		return func() (*wire.MailboxResponse, error) {
+			defer read()
+			if resp, err := acked(); err != nil || resp.GetError() != "" {
+				return resp, err
+			}
+			return m.fetch(t, f.GetAfter(), f.GetLimit(), now)
+		}
 	default:
-		return m.ack(ctx, t, r.Msg.GetAck().GetSeqs())
+		return m.beginAck(ctx, t, r.Msg.GetAck().GetSeqs())
 	}
 }
 
-// put stores one item and answers once it is committed. The sender's ticket
-// buys the right to put and selects the rate limit; it is not stored with
-// the item.
+// streamOrder keeps a pipelined stream's requests taking effect in the
+// order sent. Writes queued one after another commit in that order by
+// themselves, and a fetch reads only once every request before it is
+// answered (its Finish runs in turn); but a write read after a fetch could
+// commit before that fetch reads, and the fetch would not see what the
+// client asked before the write. So a write waits, before it is queued, for
+// the read of the last fetch begun before it. It is used only by the
+// stream's reading goroutine.
+type streamOrder struct {
+	read chan struct{} // closed once the last fetch begun has read; nil: none
+}
+
+type streamOrderKey struct{}
+
+// afterLastRead waits until the last fetch begun on ctx's stream has read.
+func afterLastRead(ctx context.Context) error {
+	o, _ := ctx.Value(streamOrderKey{}).(*streamOrder)
+	if o == nil || o.read == nil {
+		return nil
+	}
+	select {
+	case <-o.read:
+		o.read = nil
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// fetchBegun records a fetch on ctx's stream and returns what to call once
+// it has read.
+func fetchBegun(ctx context.Context) (read func()) {
+	o, _ := ctx.Value(streamOrderKey{}).(*streamOrder)
+	if o == nil {
+		return func() {}
+	}
+	ch := make(chan struct{})
+	o.read = ch
+	return func() { close(ch) }
+}
+
+// answered is a Finish with its answer already known.
+func answered(resp *wire.MailboxResponse, err error) pipeline.Finish[*wire.MailboxResponse] {
+	return func() (*wire.MailboxResponse, error) { return resp, err }
+}
+
+// put stores one item and answers once it is committed.
 func (m *Mailbox) put(ctx context.Context, sender *ticket.Ticket, mailbox, item []byte, now time.Time) (*wire.MailboxResponse, error) {
+	return m.beginPut(ctx, sender, mailbox, item, now)()
+}
+
+// beginPut checks one put and queues it for the next commit; the Finish
+// answers once it is committed. The sender's ticket buys the right to put
+// and selects the rate limit; it is not stored with the item.
+func (m *Mailbox) beginPut(ctx context.Context, sender *ticket.Ticket, mailbox, item []byte, now time.Time) pipeline.Finish[*wire.MailboxResponse] {
 	if len(mailbox) != client.MailboxIDSize || len(item) == 0 || len(item) > wire.MaxMailItem {
 		m.log.Debug("put refused", "peer", sender.Peer, "mailbox_len", len(mailbox), "item_len", len(item))
 		m.stats.bad.Add(1)
-		return mailFailed(wire.CodeBadRequest), nil
+		return answered(mailFailed(wire.CodeBadRequest), nil)
 	}
 	if !m.senders.lim.allow(sender.Username, now) {
 		m.log.Debug("put rate limited", "peer", sender.Peer)
 		m.stats.rateLimited.Add(1)
-		return mailFailed(wire.CodeRateLimited), nil
+		return answered(mailFailed(wire.CodeRateLimited), nil)
 	}
 	// Only mail for mailboxes homed here: anything else nobody fetches
 	// here, and random IDs would fill the disk.
 	if !m.homed(mailbox) {
 		m.log.Debug("put for a mailbox homed elsewhere", "peer", sender.Peer)
 		m.stats.notHome.Add(1)
-		return mailFailed(wire.CodeNotHome), nil
+		return answered(mailFailed(wire.CodeNotHome), nil)
 	}
 	// The sender's byte budget, taken back if the item is not stored.
 	undo, ok := m.senders.bytes.take(sender.Username, now, int(mailCost(len(item))))
 	if !ok {
 		m.log.Debug("put over the sender's byte budget", "peer", sender.Peer)
 		m.stats.senderBytes.Add(1)
-		return mailFailed(wire.CodeRateLimited), nil
+		return answered(mailFailed(wire.CodeRateLimited), nil)
 	}
-	seq, err := m.db.put(ctx, mailbox, item, now, now.Add(-m.cfg.TTL), m.cfg.Quota, m.cfg.QuotaBytes, m.cfg.MaxBytes)
+	err := afterLastRead(ctx)
+	var wait func() (uint64, error)
+	if err == nil {
+		wait, err = m.db.startPut(ctx, mailbox, item, now, now.Add(-m.cfg.TTL), m.cfg.Quota, m.cfg.QuotaBytes, m.cfg.MaxBytes)
+	}
 	if err != nil {
 		undo()
+		return answered(nil, fmt.Errorf("storing item: %w", err))
 	}
-	if errors.Is(err, errOverQuota) {
-		m.stats.overQuota.Add(1)
-		return mailFailed(wire.CodeQuota), nil
+	return func() (*wire.MailboxResponse, error) {
+		seq, err := wait()
+		if err != nil {
+			undo()
+		}
+		if errors.Is(err, errOverQuota) {
+			m.stats.overQuota.Add(1)
+			return mailFailed(wire.CodeQuota), nil
+		}
+		if errors.Is(err, errStoreFull) {
+			m.log.Debug("put refused: mailboxes full", "peer", sender.Peer)
+			m.stats.full.Add(1)
+			return mailFailed(wire.CodeFull), nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("storing item: %w", err)
+		}
+		m.stats.stored.Add(1)
+		m.notify(mailbox)
+		return &wire.MailboxResponse{Seq: seq}, nil
 	}
-	if errors.Is(err, errStoreFull) {
-		m.log.Debug("put refused: mailboxes full", "peer", sender.Peer)
-		m.stats.full.Add(1)
-		return mailFailed(wire.CodeFull), nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("storing item: %w", err)
-	}
-	m.stats.stored.Add(1)
-	m.notify(mailbox)
-	return &wire.MailboxResponse{Seq: seq}, nil
 }
 
 func (m *Mailbox) rememberOwner(t *ticket.Ticket) {
@@ -506,21 +607,37 @@ func storedMailCost(n int) int {
 }
 
 // ack deletes the owner's acknowledged items and answers once the deletes
-// are committed; seqs of other mailboxes are ignored, so no one can delete
-// mail they cannot read.
+// are committed.
 func (m *Mailbox) ack(ctx context.Context, owner *ticket.Ticket, seqs []uint64) (*wire.MailboxResponse, error) {
+	return m.beginAck(ctx, owner, seqs)()
+}
+
+// beginAck queues the deletes of the owner's acknowledged items for the
+// next commit; the Finish answers once they are committed. Seqs of other
+// mailboxes are ignored, so no one can delete mail they cannot read.
+func (m *Mailbox) beginAck(ctx context.Context, owner *ticket.Ticket, seqs []uint64) pipeline.Finish[*wire.MailboxResponse] {
 	if len(seqs) > client.MaxMailAck {
-		return mailFailed(wire.CodeBadRequest), nil
+		return answered(mailFailed(wire.CodeBadRequest), nil)
 	}
 	if len(seqs) == 0 {
+		return answered(&wire.MailboxResponse{}, nil)
+	}
+	err := afterLastRead(ctx)
+	var wait func() (int64, error)
+	if err == nil {
+		wait, err = m.db.startAck(ctx, client.MailboxID(m.cfg.AuthServer, owner.Username), seqs)
+	}
+	if err != nil {
+		return answered(nil, fmt.Errorf("acknowledging: %w", err))
+	}
+	return func() (*wire.MailboxResponse, error) {
+		n, err := wait()
+		if err != nil {
+			return nil, fmt.Errorf("acknowledging: %w", err)
+		}
+		m.stats.acked.Add(uint64(n))
 		return &wire.MailboxResponse{}, nil
 	}
-	n, err := m.db.ack(ctx, client.MailboxID(m.cfg.AuthServer, owner.Username), seqs)
-	if err != nil {
-		return nil, fmt.Errorf("acknowledging: %w", err)
-	}
-	m.stats.acked.Add(uint64(n))
-	return &wire.MailboxResponse{}, nil
 }
 
 func mailFailed(code string) *wire.MailboxResponse {

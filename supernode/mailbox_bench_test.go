@@ -76,19 +76,34 @@ func mailBenchUsers(e *mailEnv, prefix string, n int) ([]host.Host, []*wire.Sign
 }
 
 // BenchmarkMailPut: benchMailConc senders each put 1 KiB padded items, one
-// at a time over a fresh stream (as nodes do), into 32 mailboxes.
-func BenchmarkMailPut(b *testing.B) {
+// at a time, on the mailbox stream each keeps open (client.MailConn, as
+// nodes do), into 32 mailboxes.
+func BenchmarkMailPut(b *testing.B) { benchMailPut(b, true, 1) }
+
+// BenchmarkMailPutPipelined4 is BenchmarkMailPut with four puts in flight
+// on each sender's stream (a node mailing several contacts at once):
+// 128 in flight in all, so the group commit's batches can fill.
+func BenchmarkMailPutPipelined4(b *testing.B) { benchMailPut(b, true, 4) }
+
+// BenchmarkMailPutPerStream is BenchmarkMailPut with a fresh stream per
+// put (client.PutMail, as nodes did before MailConn and old nodes do).
+func BenchmarkMailPutPerStream(b *testing.B) { benchMailPut(b, false, 1) }
+
+// benchMailPut runs benchMailConc senders, each with depth puts in flight.
+func benchMailPut(b *testing.B, kept bool, depth int) {
 	e := newMailEnv(b, MailboxConfig{PutRate: rate.Inf})
 	fsync := benchFsync(b, filepath.Dir(e.cfg.DBPath))
 	hs, sts := mailBenchUsers(e, "sender", benchMailConc)
+	conns := mailBenchConns(b, e, hs)
 	item := client.Pad(make([]byte, 600))
 	ctx := sntest.Ctx(b)
 	var next atomic.Int64
 	var wg sync.WaitGroup
-	errs := make(chan error, benchMailConc)
+	errs := make(chan error, benchMailConc*depth)
 	b.ResetTimer()
 	start := time.Now()
-	for s := range benchMailConc {
+	for s := range benchMailConc * depth {
+		s %= benchMailConc
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -97,7 +112,14 @@ func BenchmarkMailPut(b *testing.B) {
 				if i >= int64(b.N) {
 					return
 				}
-				if _, err := client.PutMail(ctx, hs[s], e.h.ID(), sts[s], e.box(fmt.Sprintf("owner%02d", i%32)), item); err != nil {
+				box := e.box(fmt.Sprintf("owner%02d", i%32))
+				var err error
+				if kept {
+					_, err = conns[s].Put(ctx, sts[s], box, item)
+				} else {
+					_, err = client.PutMail(ctx, hs[s], e.h.ID(), sts[s], box, item)
+				}
+				if err != nil {
 					errs <- err
 					return
 				}
@@ -118,14 +140,33 @@ func BenchmarkMailPut(b *testing.B) {
 	reportBatches(b, e.mb, b.N)
 }
 
+// mailBenchConns returns a kept mailbox stream from each of hs to the env's
+// supernode, closed when the benchmark ends.
+func mailBenchConns(b *testing.B, e *mailEnv, hs []host.Host) []*client.MailConn {
+	conns := make([]*client.MailConn, len(hs))
+	for i, h := range hs {
+		conns[i] = client.NewMailConn(h, e.h.ID())
+		b.Cleanup(func() { _ = conns[i].Close() })
+	}
+	return conns
+}
+
 // BenchmarkMailFetchAck: benchMailConc owners drain their mailboxes one
-// item at a time, a fetch of one item and then its ack, as a node that
-// finds a message waiting does. The items are loaded beforehand in one
-// transaction.
-func BenchmarkMailFetchAck(b *testing.B) {
+// item at a time, as a node that finds a message waiting does: each fetch
+// of one item carries the ack of the item before, on the stream each owner
+// keeps open (client.MailConn), so a fetch+ack is one round trip. The
+// items are loaded beforehand in one transaction.
+func BenchmarkMailFetchAck(b *testing.B) { benchMailFetchAck(b, true) }
+
+// BenchmarkMailFetchAckPerStream is BenchmarkMailFetchAck as nodes did it
+// before MailConn: a fetch and then an ack, each on a fresh stream.
+func BenchmarkMailFetchAckPerStream(b *testing.B) { benchMailFetchAck(b, false) }
+
+func benchMailFetchAck(b *testing.B, kept bool) {
 	e := newMailEnv(b, MailboxConfig{})
 	fsync := benchFsync(b, filepath.Dir(e.cfg.DBPath))
 	hs, sts := mailBenchUsers(e, "owner", benchMailConc)
+	conns := mailBenchConns(b, e, hs)
 	per := (b.N + benchMailConc - 1) / benchMailConc
 	loadMail(b, e, per)
 	ctx := sntest.Ctx(b)
@@ -139,20 +180,35 @@ func BenchmarkMailFetchAck(b *testing.B) {
 		go func() {
 			defer wg.Done()
 			var after uint64
+			var ack []uint64
 			for range per {
-				items, _, err := client.FetchMail(ctx, hs[o], e.h.ID(), sts[o], after, 1)
+				var items []*wire.StoredMail
+				var err error
+				if kept {
+					items, _, err = conns[o].Fetch(ctx, sts[o], after, 1, ack)
+				} else {
+					items, _, err = client.FetchMail(ctx, hs[o], e.h.ID(), sts[o], after, 1)
+				}
 				if err == nil && len(items) != 1 {
 					err = fmt.Errorf("fetch after %d: %d items", after, len(items))
 				}
 				if err == nil {
 					after = items[0].Seq
-					err = client.AckMail(ctx, hs[o], e.h.ID(), sts[o], []uint64{after})
+					ack = []uint64{after}
+					if !kept {
+						err = client.AckMail(ctx, hs[o], e.h.ID(), sts[o], ack)
+					}
 				}
 				if err != nil {
 					errs <- err
 					return
 				}
 				done.Add(1)
+			}
+			if kept { // the last item's ack has no fetch to ride on
+				if err := conns[o].Ack(ctx, sts[o], ack); err != nil {
+					errs <- err
+				}
 			}
 		}()
 	}

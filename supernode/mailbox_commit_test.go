@@ -10,7 +10,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -48,25 +47,14 @@ func holdCommits(t *testing.T, g *groupCommit) (held <-chan struct{}, release fu
 	return h, release
 }
 
-// waitWaiting waits until n goroutines are blocked in groupCommit.do
-// waiting to be taken into a batch (in its select), not merely inside it.
-func waitWaiting(t *testing.T, n int) {
+// waitWaiting waits until n writes are queued in g, waiting to be taken
+// into a batch.
+func waitWaiting(t *testing.T, g *groupCommit, n int) {
 	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
-	for {
-		got := 0
-		buf := make([]byte, 1<<22)
-		for _, g := range strings.Split(string(buf[:runtime.Stack(buf, true)]), "\n\n") {
-			head, _, _ := strings.Cut(g, "\n")
-			if strings.Contains(head, "[select") && strings.Contains(g, "supernode.(*groupCommit).do(") {
-				got++
-			}
-		}
-		if got >= n {
-			return
-		}
+	for g.queued() < n {
 		if time.Now().After(deadline) {
-			t.Fatalf("%d writers waiting to be taken, want %d", got, n)
+			t.Fatalf("%d writes waiting to be taken, want %d", g.queued(), n)
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
@@ -104,7 +92,7 @@ func TestMailGroupCommitBatch(t *testing.T) {
 			answers <- answer{resp, err}
 		}()
 	}
-	waitWaiting(t, puts)
+	waitWaiting(t, g, puts)
 	before := g.commits.Load()
 	release()
 	if err := <-first; err != nil {
@@ -241,7 +229,7 @@ func TestMailFailedCommit(t *testing.T) {
 			answers <- err
 		}()
 	}
-	waitWaiting(t, puts)
+	waitWaiting(t, g, puts)
 	g.beforeCommit.Store(&fail)
 	release()
 	if err := <-first; err != nil {

@@ -151,8 +151,21 @@ func mailUsage(row *sql.Row) (int64, error) {
 // one transaction, one write after another, so concurrent puts cannot
 // overshoot either.
 func (d *mailDB) put(ctx context.Context, mailbox, item []byte, now, cutoff time.Time, quota int, quotaBytes, maxBytes int64) (uint64, error) {
+	wait, err := d.startPut(ctx, mailbox, item, now, cutoff, quota, quotaBytes, maxBytes)
+	if err != nil {
+		return 0, err
+	}
+	return wait()
+}
+
+// startPut is put in two halves: it queues the put for the next group
+// commit and returns at once, and the returned wait gives put's answer.
+// Puts started one after another are applied in that order.
+func (d *mailDB) startPut(ctx context.Context, mailbox, item []byte, now, cutoff time.Time, quota int, quotaBytes, maxBytes int64) (wait func() (uint64, error), err error) {
 	var seq int64
-	err := d.writes.do(ctx, len(item), func(tx *sql.Tx) error {
+	// One statement changes anything (the insert; its triggers are part of
+	// it): no savepoint.
+	w, err := d.writes.submit(ctx, len(item), true, func(tx *sql.Tx) error {
 		used, err := mailUsage(tx.Stmt(d.st.usage).QueryRow())
 		if err != nil {
 			return err
@@ -185,9 +198,14 @@ func (d *mailDB) put(ctx context.Context, mailbox, item []byte, now, cutoff time
 		return err
 	})
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
-	return uint64(seq), nil
+	return func() (uint64, error) {
+		if err := w.wait(); err != nil {
+			return 0, err
+		}
+		return uint64(seq), nil
+	}, nil
 }
 
 // mailRow is one stored item.
@@ -264,8 +282,17 @@ func (d *mailDB) fetch(ctx context.Context, mailbox []byte, after uint64, cutoff
 // left alone. It returns, once the deletes are committed, how many items
 // were deleted.
 func (d *mailDB) ack(ctx context.Context, mailbox []byte, seqs []uint64) (int64, error) {
+	wait, err := d.startAck(ctx, mailbox, seqs)
+	if err != nil {
+		return 0, err
+	}
+	return wait()
+}
+
+// startAck is ack in two halves, as startPut is put.
+func (d *mailDB) startAck(ctx context.Context, mailbox []byte, seqs []uint64) (wait func() (int64, error), err error) {
 	var deleted int64
-	err := d.writes.do(ctx, 0, func(tx *sql.Tx) error {
+	w, err := d.writes.submit(ctx, 0, false, func(tx *sql.Tx) error {
 		deleted = 0
 		st := tx.Stmt(d.st.delete)
 		for _, s := range seqs {
@@ -285,9 +312,14 @@ func (d *mailDB) ack(ctx context.Context, mailbox []byte, seqs []uint64) (int64,
 		return nil
 	})
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
-	return deleted, nil
+	return func() (int64, error) {
+		if err := w.wait(); err != nil {
+			return 0, err
+		}
+		return deleted, nil
+	}, nil
 }
 
 // sweep deletes every item stored at or before cutoff, in batches, and

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -667,30 +668,41 @@ func TestMailStoresNoSender(t *testing.T) {
 }
 
 // TestMailBadFrames checks that a malformed or oversized frame costs the
-// sender that stream only.
+// sender that stream only: a whole frame that does not decode is answered
+// bad_request (the framing holds, so a pipelined stream could go on); a
+// frame that breaks the framing ends the stream without an answer.
 func TestMailBadFrames(t *testing.T) {
 	e := newMailEnv(t, MailboxConfig{})
 	ctx := sntest.Ctx(t)
 	bob, bobT := e.client("bob")
-	for _, frame := range [][]byte{
-		{2, 0, 0},
-		{10, 1, 2, 3},
-		binary.AppendUvarint(nil, wire.MaxMailboxFrame+1),
-		bytes.Repeat([]byte{0xff}, 11),
-		nil,
+	for _, tc := range []struct {
+		frame  []byte
+		answer string // "": no answer, the stream ends
+	}{
+		{[]byte{2, 0, 0}, wire.CodeBadRequest},
+		{[]byte{10, 1, 2, 3}, ""},
+		{binary.AppendUvarint(nil, wire.MaxMailboxFrame+1), ""},
+		{bytes.Repeat([]byte{0xff}, 11), ""},
+		{nil, ""},
 	} {
 		s, err := bob.NewStream(ctx, e.h.ID(), wire.ProtoMailbox)
 		if err != nil {
 			t.Fatalf("new stream: %v", err)
 		}
 		_ = s.SetDeadline(time.Now().Add(wire.MailboxTimeout))
-		if _, err := s.Write(frame); err != nil {
+		if _, err := s.Write(tc.frame); err != nil {
 			t.Fatalf("write: %v", err)
 		}
 		_ = s.CloseWrite()
 		var resp wire.MailboxResponse
-		if err := wire.ReadMsg(s, wire.MaxMailboxFrame, &resp); err == nil {
-			t.Fatalf("got a response %v to frame %x", &resp, frame)
+		err = wire.ReadMsg(s, wire.MaxMailboxFrame, &resp)
+		switch {
+		case tc.answer == "" && err == nil:
+			t.Fatalf("got a response %v to frame %x", &resp, tc.frame)
+		case tc.answer != "" && err != nil:
+			t.Fatalf("frame %x: no answer: %v", tc.frame, err)
+		case tc.answer != "" && resp.Error != tc.answer:
+			t.Fatalf("frame %x answered %v, want %q", tc.frame, &resp, tc.answer)
 		}
 		s.Close()
 		if _, _, err := client.FetchMail(ctx, bob, e.h.ID(), bobT, 0, 0); err != nil {
@@ -739,7 +751,7 @@ func TestMailCloseWaitsForHandlers(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	if got := goroutinesIn("supernode.(*Mailbox).serve("); got < n {
+	if got := goroutinesIn("supernode.(*Mailbox).serveIdle("); got < n {
 		t.Fatalf("%d handler goroutines, want at least %d", got, n)
 	}
 	if got := goroutinesIn("supernode.(*Mailbox).sweeper("); got == 0 {
@@ -753,7 +765,7 @@ func TestMailCloseWaitsForHandlers(t *testing.T) {
 		t.Fatalf("close: %v", err)
 	}
 	// Close returned, so nothing of the mailbox may still run: no wait here.
-	if got := goroutinesIn("supernode.(*Mailbox).serve("); got != 0 {
+	if got := goroutinesIn("supernode.(*Mailbox).serveIdle("); got != 0 {
 		t.Fatalf("%d handler goroutines outlived Close", got)
 	}
 	if got := goroutinesIn("supernode.(*Mailbox).sweeper("); got != 0 {
@@ -781,7 +793,8 @@ func TestMailCloseWaitsForHandlers(t *testing.T) {
 }
 
 // FuzzMailboxRequest feeds arbitrary stream bytes, from the fixed remote
-// peer, to the server's read-decode-process-answer path, on one database
+// peer, to the server's read-decode-process-answer path — several requests
+// on one stream, as a pipelining client sends them — on one database
 // shared by all inputs.
 func FuzzMailboxRequest(f *testing.F) {
 	authKey, peerKey := fixedKey(f, 1), fixedKey(f, 2)
@@ -806,6 +819,12 @@ func FuzzMailboxRequest(f *testing.F) {
 	f.Add(frame(f, &wire.MailboxRequest{}))
 	f.Add([]byte{2, 0, 0})
 	f.Add(binary.AppendUvarint(nil, wire.MaxMailboxFrame+1))
+	f.Add(slices.Concat(
+		frame(f, &wire.MailboxRequest{Kind: &wire.MailboxRequest_Put{Put: &wire.MailPut{Ticket: st, Mailbox: own, Item: client.Pad([]byte("y"))}}}),
+		[]byte{2, 0, 0},
+		frame(f, &wire.MailboxRequest{Kind: &wire.MailboxRequest_Fetch{Fetch: &wire.MailFetch{Ticket: st, Limit: 1, Ack: []uint64{1}}}}),
+		frame(f, &wire.MailboxRequest{Kind: &wire.MailboxRequest_Ack{Ack: &wire.MailAck{Ticket: st, Seqs: []uint64{2}}}}),
+	))
 
 	f.Fuzz(func(t *testing.T, data []byte) {
 		var out bytes.Buffer
@@ -813,11 +832,15 @@ func FuzzMailboxRequest(f *testing.F) {
 			io.Reader
 			io.Writer
 		}{bytes.NewReader(data), &out}, remote)
-		if err == nil {
+		// Every request is answered in turn until one breaks the framing;
+		// a stream that failed got no answer after the failure.
+		answers := 0
+		for out.Len() > 0 {
 			var resp wire.MailboxResponse
 			if err := wire.ReadMsg(&out, wire.MaxMailboxFrame, &resp); err != nil {
-				t.Fatalf("answer does not decode: %v", err)
+				t.Fatalf("answer %d does not decode: %v", answers, err)
 			}
+			answers++
 			if resp.Error != "" && (len(resp.Items) != 0 || resp.Seq != 0) {
 				t.Fatalf("refusal %q carries data", resp.Error)
 			}
@@ -826,8 +849,9 @@ func FuzzMailboxRequest(f *testing.F) {
 			default:
 				t.Fatalf("answer carries an unknown code %q", resp.Error)
 			}
-		} else if out.Len() != 0 {
-			t.Fatalf("wrote %d bytes and failed: %v", out.Len(), err)
+		}
+		if err == nil && len(data) > 0 && answers == 0 {
+			t.Fatal("a stream of requests ended cleanly without an answer")
 		}
 		// Whatever came in, the store holds only well-formed items within quota.
 		var bad, fullest int

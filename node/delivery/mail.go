@@ -95,7 +95,11 @@ func (c *courier) mail(ctx context.Context, entries []store.OutboxEntry) error {
 				errs = append(errs, err)
 				continue
 			}
-			if _, err := client.PutMail(ctx, d.h.Libp2p(), home.ID, d.h.Ticket().Signed, box, item); err != nil {
+			conn, err := d.mailConn(home.ID)
+			if err != nil {
+				return err
+			}
+			if _, err := conn.Put(ctx, d.h.Ticket().Signed, box, item); err != nil {
 				errs = append(errs, fmt.Errorf("%s: %w", home.ID, err))
 				continue
 			}
@@ -142,13 +146,69 @@ func (d *Delivery) serveMailNotify(_ context.Context, st network.Stream) error {
 }
 
 // mailState is the mail drain's: one drain at a time, and a kick for the
-// mail loop.
+// mail loop; and the mailbox streams kept open to homes.
 type mailState struct {
 	kick chan struct{} // asks mailLoop to look in our mailboxes now
 	mu   sync.Mutex    // serializes DrainMail; guards forgot
 	// forgot is when the drain last dropped what the store remembers as
 	// seen beyond wire.SeenRetention.
 	forgot time.Time
+	conns  mailConns
+}
+
+// mailConns are the mailbox streams kept open, one per supernode we put
+// mail at or fetch from: every put, fetch and ack to it is pipelined on
+// that one stream instead of opening a stream per request.
+type mailConns struct {
+	mu sync.Mutex
+	m  map[peer.ID]*keptMailConn
+}
+
+// keptMailConn is a MailConn and the stop of the task that closes it when
+// the delivery closes.
+type keptMailConn struct {
+	*client.MailConn
+	stop chan struct{}
+}
+
+// maxMailConns bounds the kept mailbox streams: a node puts mail at its
+// contacts' homes, and past this many supernodes one is closed (its
+// calls in flight fail and are retried as any failed call is).
+const maxMailConns = 64
+
+// mailConn returns the kept mailbox stream to home, made on first use; it
+// is closed when the delivery closes.
+func (d *Delivery) mailConn(home peer.ID) (*client.MailConn, error) {
+	c := &d.mail.conns
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if kc := c.m[home]; kc != nil {
+		return kc.MailConn, nil
+	}
+	if c.m == nil {
+		c.m = map[peer.ID]*keptMailConn{}
+	}
+	if len(c.m) >= maxMailConns {
+		for id, kc := range c.m {
+			delete(c.m, id)
+			close(kc.stop)
+			break
+		}
+	}
+	kc := &keptMailConn{MailConn: client.NewMailConn(d.h.Libp2p(), home), stop: make(chan struct{})}
+	// The task owns the conn's life: it closes it (and waits for its
+	// reader) when the delivery closes or the conn is evicted.
+	if !d.tasks.Go(func(ctx context.Context) {
+		select {
+		case <-ctx.Done():
+		case <-kc.stop:
+		}
+		_ = kc.Close()
+	}) {
+		return nil, errors.New("delivery closed")
+	}
+	c.m[home] = kc
+	return kc.MailConn, nil
 }
 
 // forgetEvery is how often the drain drops expired seen-item records.
@@ -209,10 +269,14 @@ func (d *Delivery) DrainMail(ctx context.Context) error {
 			errs = append(errs, err)
 			continue
 		}
+		conn, err := d.mailConn(home.ID)
+		if err != nil {
+			return err
+		}
 		fetched = append(fetched, home)
 		var after uint64
 		for {
-			items, more, err := client.FetchMail(ctx, d.h.Libp2p(), home.ID, d.h.Ticket().Signed, after, wire.MailFetchLimit)
+			items, more, err := conn.Fetch(ctx, d.h.Ticket().Signed, after, wire.MailFetchLimit, nil)
 			if err != nil {
 				errs = append(errs, fmt.Errorf("%s: %w", home.ID, err))
 				break
@@ -243,15 +307,17 @@ func (d *Delivery) DrainMail(ctx context.Context) error {
 	if err != nil {
 		return errors.Join(append(errs, err)...)
 	}
+	// Acknowledged right away on the kept streams (not on the next drain's
+	// fetch, which may be a poll away): the homes drop what we applied now.
 	for _, home := range fetched {
-		seqs := acks[home.ID]
-		for len(seqs) > 0 {
-			n := min(len(seqs), client.MaxMailAck)
-			if err := client.AckMail(ctx, d.h.Libp2p(), home.ID, d.h.Ticket().Signed, seqs[:n]); err != nil {
-				errs = append(errs, fmt.Errorf("%s: ack: %w", home.ID, err))
-				break
+		if seqs := acks[home.ID]; len(seqs) > 0 {
+			conn, err := d.mailConn(home.ID)
+			if err == nil {
+				err = conn.Ack(ctx, d.h.Ticket().Signed, seqs)
 			}
-			seqs = seqs[n:]
+			if err != nil {
+				errs = append(errs, fmt.Errorf("%s: ack: %w", home.ID, err))
+			}
 		}
 	}
 	for _, l := range res.lost {

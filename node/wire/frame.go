@@ -19,6 +19,10 @@ var (
 	// the service's request budget or the stream's resource scope is
 	// spent. The request is refused (CodeBusy), not malformed.
 	ErrNoMemory = errors.New("no memory for the frame")
+	// ErrUndecodable means the frame arrived whole but its body is not the
+	// message expected: the stream's framing is intact, so a protocol with
+	// several requests per stream may refuse it and read on.
+	ErrUndecodable = errors.New("frame does not decode")
 )
 
 // Memory is where a Reader accounts the buffer it grows; its methods are
@@ -110,7 +114,7 @@ func (r *Reader) ReadMsg(m proto.Message) error {
 		return w.err()
 	}
 	if err := proto.Unmarshal(body, m); err != nil {
-		return fmt.Errorf("decoding %T: %w", m, err)
+		return fmt.Errorf("%w: decoding %T: %w", ErrUndecodable, m, err)
 	}
 	return nil
 }

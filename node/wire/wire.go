@@ -23,6 +23,13 @@ const (
 	ProtoMsg        = "/eserver/msg/1.0.0"
 	ProtoRegistry   = "/eserver/registry/1.0.0"
 	ProtoMailbox    = "/eserver/mailbox/1.0.0"
+	// ProtoMailboxStream is the mailbox protocol with several requests on
+	// one stream: the client keeps the stream open and pipelines requests
+	// (at most MailboxInFlight unanswered), the supernode answers them in
+	// order, and a MailFetch may carry the ack of the previous fetch. A
+	// client offers it first and ProtoMailbox (one request per stream)
+	// second, so it still speaks to supernodes without it.
+	ProtoMailboxStream = "/eserver/mailbox/1.1.0"
 	// ProtoMailNotify is opened by a supernode to a mailbox owner that is
 	// connected to it when mail arrives; it carries nothing but the hint to
 	// fetch. The owner only acts on it from its own homes.
@@ -78,6 +85,11 @@ const (
 	MsgIdleTimeout    = 2 * time.Minute  // a message stream with no frames is closed
 	MsgWriteTimeout   = 10 * time.Second
 	DialTimeout       = 10 * time.Second
+
+	// MailboxIdleTimeout closes a pipelined mailbox stream on which no
+	// request began for this long (MailboxTimeout bounds each request from
+	// its arrival to its answer); the client opens a new one when it needs it.
+	MailboxIdleTimeout = 2 * time.Minute
 )
 
 // MsgBatch and MsgBatchBytes bound the envelopes a node reads from one
@@ -168,6 +180,11 @@ const (
 	// quota, items of the largest size would otherwise be 800 MB.
 	MailboxQuotaBytes = 64 << 20
 	MailFetchLimit    = 256 // items per fetch answer at most
+	// MailboxInFlight bounds the requests a supernode reads on one
+	// pipelined mailbox stream before it has answered them: it stops
+	// reading until one is answered, so a client cannot queue unbounded
+	// work (or memory) behind one stream.
+	MailboxInFlight = 64
 )
 
 // Replay protection at nodes. Mail (by the time its sender sealed it) and

@@ -4219,7 +4219,8 @@ func (x *SupernodeInfo) GetPeerRecord() []byte {
 	return nil
 }
 
-// MailboxRequest is the one request of a mailbox stream.
+// MailboxRequest is one request of a mailbox stream: the only one on
+// ProtoMailbox, one of several answered in order on ProtoMailboxStream.
 type MailboxRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Types that are valid to be assigned to Kind:
@@ -4382,10 +4383,15 @@ func (x *MailPut) GetItem() []byte {
 
 // MailFetch returns the owner's items with seq > after, oldest first.
 type MailFetch struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Ticket        *SignedTicket          `protobuf:"bytes,1,opt,name=ticket,proto3" json:"ticket,omitempty"` // the owner's: the mailbox is MailboxID(server, username)
-	After         uint64                 `protobuf:"varint,2,opt,name=after,proto3" json:"after,omitempty"`
-	Limit         uint32                 `protobuf:"varint,3,opt,name=limit,proto3" json:"limit,omitempty"`
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Ticket *SignedTicket          `protobuf:"bytes,1,opt,name=ticket,proto3" json:"ticket,omitempty"` // the owner's: the mailbox is MailboxID(server, username)
+	After  uint64                 `protobuf:"varint,2,opt,name=after,proto3" json:"after,omitempty"`
+	Limit  uint32                 `protobuf:"varint,3,opt,name=limit,proto3" json:"limit,omitempty"`
+	// ack deletes these of the owner's items before the fetch is answered
+	// (committed first, as MailAck): the ack of the previous fetch rides on
+	// the next, so draining costs one round trip per fetch. A supernode
+	// that does not speak ProtoMailboxStream ignores it: send a MailAck there.
+	Ack           []uint64 `protobuf:"varint,4,rep,packed,name=ack,proto3" json:"ack,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -4439,6 +4445,13 @@ func (x *MailFetch) GetLimit() uint32 {
 		return x.Limit
 	}
 	return 0
+}
+
+func (x *MailFetch) GetAck() []uint64 {
+	if x != nil {
+		return x.Ack
+	}
+	return nil
 }
 
 // MailAck deletes the owner's items.
@@ -8202,11 +8215,12 @@ const file_wire_proto_rawDesc = "" +
 	"\aMailPut\x122\n" +
 	"\x06ticket\x18\x01 \x01(\v2\x1a.eserver.wire.SignedTicketR\x06ticket\x12\x18\n" +
 	"\amailbox\x18\x02 \x01(\fR\amailbox\x12\x12\n" +
-	"\x04item\x18\x03 \x01(\fR\x04item\"k\n" +
+	"\x04item\x18\x03 \x01(\fR\x04item\"}\n" +
 	"\tMailFetch\x122\n" +
 	"\x06ticket\x18\x01 \x01(\v2\x1a.eserver.wire.SignedTicketR\x06ticket\x12\x14\n" +
 	"\x05after\x18\x02 \x01(\x04R\x05after\x12\x14\n" +
-	"\x05limit\x18\x03 \x01(\rR\x05limit\"Q\n" +
+	"\x05limit\x18\x03 \x01(\rR\x05limit\x12\x10\n" +
+	"\x03ack\x18\x04 \x03(\x04R\x03ack\"Q\n" +
 	"\aMailAck\x122\n" +
 	"\x06ticket\x18\x01 \x01(\v2\x1a.eserver.wire.SignedTicketR\x06ticket\x12\x12\n" +
 	"\x04seqs\x18\x02 \x03(\x04R\x04seqs\"}\n" +

@@ -48,19 +48,26 @@ func MailboxID(server peer.ID, username string) []byte {
 // PutMail leaves item, sealed and padded by the caller (see Pad), in mailbox
 // at the supernode sn, presenting the sender's ticket t (which must be h's).
 // It returns the item's seq once the supernode has stored it durably.
-// The caller has already connected h to sn.
+// The caller has already connected h to sn. It opens a stream for this one
+// request; a MailConn keeps one open for many.
 func PutMail(ctx context.Context, h host.Host, sn peer.ID, t *wire.SignedTicket, mailbox, item []byte) (uint64, error) {
-	if len(mailbox) != MailboxIDSize || len(item) == 0 || len(item) > wire.MaxMailItem {
-		return 0, fmt.Errorf("putting mail: %w: mailbox ID of %d bytes, item of %d bytes (limit %d)",
-			ErrBadRequest, len(mailbox), len(item), wire.MaxMailItem)
+	req, err := putRequest(t, mailbox, item)
+	if err != nil {
+		return 0, fmt.Errorf("putting mail: %w", err)
 	}
-	resp, err := Call[*wire.MailboxResponse](ctx, h, sn, wire.ProtoMailbox, &wire.MailboxRequest{
-		Kind: &wire.MailboxRequest_Put{Put: &wire.MailPut{Ticket: t, Mailbox: mailbox, Item: item}},
-	})
+	resp, err := Call[*wire.MailboxResponse](ctx, h, sn, wire.ProtoMailbox, req)
 	if err != nil {
 		return 0, fmt.Errorf("putting mail: %w", err)
 	}
 	return resp.GetSeq(), nil
+}
+
+func putRequest(t *wire.SignedTicket, mailbox, item []byte) (*wire.MailboxRequest, error) {
+	if len(mailbox) != MailboxIDSize || len(item) == 0 || len(item) > wire.MaxMailItem {
+		return nil, fmt.Errorf("%w: mailbox ID of %d bytes, item of %d bytes (limit %d)",
+			ErrBadRequest, len(mailbox), len(item), wire.MaxMailItem)
+	}
+	return &wire.MailboxRequest{Kind: &wire.MailboxRequest_Put{Put: &wire.MailPut{Ticket: t, Mailbox: mailbox, Item: item}}}, nil
 }
 
 // FetchMail returns the items waiting in the mailbox of t's owner (h) at sn
@@ -69,26 +76,39 @@ func PutMail(ctx context.Context, h host.Host, sn peer.ID, t *wire.SignedTicket,
 // fit in one answer. more reports that further items wait: fetch again with
 // after set to the last seq returned. Items stay until AckMail.
 func FetchMail(ctx context.Context, h host.Host, sn peer.ID, t *wire.SignedTicket, after uint64, limit int) (items []*wire.StoredMail, more bool, err error) {
-	if limit <= 0 || limit > wire.MailFetchLimit {
-		limit = wire.MailFetchLimit
-	}
-	resp, err := Call[*wire.MailboxResponse](ctx, h, sn, wire.ProtoMailbox, &wire.MailboxRequest{
-		Kind: &wire.MailboxRequest_Fetch{Fetch: &wire.MailFetch{Ticket: t, After: after, Limit: uint32(limit)}},
-	})
+	limit = fetchLimit(limit)
+	resp, err := Call[*wire.MailboxResponse](ctx, h, sn, wire.ProtoMailbox, fetchRequest(t, after, limit, nil))
 	if err != nil {
 		return nil, false, fmt.Errorf("fetching mail: %w", err)
 	}
-	// A supernode answering out of order would make a paging caller loop or
-	// skip items; refuse the answer instead.
+	return checkFetched(resp, after, limit)
+}
+
+func fetchLimit(limit int) int {
+	if limit <= 0 || limit > wire.MailFetchLimit {
+		return wire.MailFetchLimit
+	}
+	return limit
+}
+
+func fetchRequest(t *wire.SignedTicket, after uint64, limit int, ack []uint64) *wire.MailboxRequest {
+	return &wire.MailboxRequest{Kind: &wire.MailboxRequest_Fetch{Fetch: &wire.MailFetch{Ticket: t, After: after, Limit: uint32(limit), Ack: ack}}}
+}
+
+// checkFetched returns a fetch's items once they are in order, after
+// after, and no more than asked: a supernode answering out of order would
+// make a paging caller loop or skip items, so the answer is refused
+// instead.
+func checkFetched(resp *wire.MailboxResponse, after uint64, limit int) ([]*wire.StoredMail, bool, error) {
 	last := after
 	for _, it := range resp.GetItems() {
 		if it.GetSeq() <= last {
-			return nil, false, fmt.Errorf("fetching mail: answer out of order: seq %d after %d", it.GetSeq(), last)
+			return nil, false, fmt.Errorf("fetching mail: %w: answer out of order: seq %d after %d", ErrProtocol, it.GetSeq(), last)
 		}
 		last = it.GetSeq()
 	}
 	if len(resp.GetItems()) > limit {
-		return nil, false, fmt.Errorf("fetching mail: %d items answered, %d asked", len(resp.GetItems()), limit)
+		return nil, false, fmt.Errorf("fetching mail: %w: %d items answered, %d asked", ErrProtocol, len(resp.GetItems()), limit)
 	}
 	return resp.GetItems(), resp.GetMore(), nil
 }
@@ -99,13 +119,14 @@ func FetchMail(ctx context.Context, h host.Host, sn peer.ID, t *wire.SignedTicke
 func AckMail(ctx context.Context, h host.Host, sn peer.ID, t *wire.SignedTicket, seqs []uint64) error {
 	for len(seqs) > 0 {
 		n := min(len(seqs), MaxMailAck)
-		_, err := Call[*wire.MailboxResponse](ctx, h, sn, wire.ProtoMailbox, &wire.MailboxRequest{
-			Kind: &wire.MailboxRequest_Ack{Ack: &wire.MailAck{Ticket: t, Seqs: seqs[:n]}},
-		})
-		if err != nil {
+		if _, err := Call[*wire.MailboxResponse](ctx, h, sn, wire.ProtoMailbox, ackRequest(t, seqs[:n])); err != nil {
 			return fmt.Errorf("acknowledging mail: %w", err)
 		}
 		seqs = seqs[n:]
 	}
 	return nil
+}
+
+func ackRequest(t *wire.SignedTicket, seqs []uint64) *wire.MailboxRequest {
+	return &wire.MailboxRequest{Kind: &wire.MailboxRequest_Ack{Ack: &wire.MailAck{Ticket: t, Seqs: seqs}}}
 }

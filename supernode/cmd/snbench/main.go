@@ -529,13 +529,15 @@ func (b *bench) host(ip string) (host.Host, error) {
 
 // mailbox puts cfg.mail items (1 KiB padded) from several senders into
 // several owners' mailboxes, then the owners fetch and acknowledge them
-// one at a time, as a node that finds a message waiting does.
+// one at a time, as a node that finds a message waiting does. Each user
+// keeps one mailbox stream open (client.MailConn), as nodes do, and each
+// fetch carries the ack of the item before.
 func (b *bench) mailbox(res *results) error {
 	authID, _ := peer.IDFromPrivateKey(b.authKey)
 	const users = 32 // senders and owners; the put rate limit is per sender
 	type user struct {
-		h  host.Host
-		st *wire.SignedTicket
+		conn *snclient.MailConn
+		st   *wire.SignedTicket
 	}
 	mk := func(prefix string) ([]user, error) {
 		us := make([]user, users)
@@ -551,7 +553,7 @@ func (b *bench) mailbox(res *results) error {
 			if err := h.Connect(b.ctx, b.sn); err != nil {
 				return nil, err
 			}
-			us[i] = user{h, st}
+			us[i] = user{snclient.NewMailConn(h, b.sn.ID), st}
 		}
 		return us, nil
 	}
@@ -563,6 +565,11 @@ func (b *bench) mailbox(res *results) error {
 	if err != nil {
 		return err
 	}
+	defer func() {
+		for _, u := range append(senders, owners...) {
+			_ = u.conn.Close()
+		}
+	}()
 	if b.cfg.mail/users > supernode.DefaultMailPutBurst {
 		return fmt.Errorf("-mail %d would exceed the put burst of %d senders", b.cfg.mail, users)
 	}
@@ -575,7 +582,7 @@ func (b *bench) mailbox(res *results) error {
 	res.mailItems = b.cfg.mail
 	res.put, res.putElapsed, err = benchproc.Measure(b.cfg.mail, b.cfg.mailConc, func(i int) error {
 		s, o := senders[i%users], i%users
-		_, err := snclient.PutMail(b.ctx, s.h, b.sn.ID, s.st, snclient.MailboxID(authID, fmt.Sprintf("mailowner%02d", o)), item)
+		_, err := s.conn.Put(b.ctx, s.st, snclient.MailboxID(authID, fmt.Sprintf("mailowner%02d", o)), item)
 		return err
 	})
 	if err != nil {
@@ -590,19 +597,18 @@ func (b *bench) mailbox(res *results) error {
 	err = benchproc.Parallel(users, b.cfg.mailConc, func(o int) error {
 		u := owners[o]
 		var after uint64
+		var ack []uint64
 		for {
 			t := time.Now()
-			items, _, err := snclient.FetchMail(b.ctx, u.h, b.sn.ID, u.st, after, 1)
+			items, _, err := u.conn.Fetch(b.ctx, u.st, after, 1, ack)
 			if err != nil {
 				return err
 			}
 			if len(items) == 0 {
-				return nil
+				return nil // the last fetch carried the last ack
 			}
 			after = items[0].GetSeq()
-			if err := snclient.AckMail(b.ctx, u.h, b.sn.ID, u.st, []uint64{after}); err != nil {
-				return err
-			}
+			ack = []uint64{after}
 			d := time.Since(t)
 			mu.Lock()
 			lat = append(lat, d)
