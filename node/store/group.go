@@ -88,6 +88,22 @@ func (s *Store) Submit(ops ...Op) *Pending {
 // Commit submits ops and waits until they are durably committed.
 func (s *Store) Commit(ops ...Op) error { return s.Submit(ops...).Wait() }
 
+// caughtUp commits whatever waits in the group commit, if anything does,
+// so that a read sees every write submitted before it: a message the
+// front ends were told is delivered (its ack's record waits here for the
+// next write) reads as delivered in the history too.
+func (s *Store) caughtUp() error {
+	g := &s.group
+	g.init()
+	g.mu.Lock()
+	idle := len(g.queue) == 0 && !g.leading
+	g.mu.Unlock()
+	if idle {
+		return nil
+	}
+	return s.Commit()
+}
+
 // Wait returns once p's ops are durably committed (nil) or failed: it
 // commits them itself, with everything else queued, when no other caller
 // is committing.

@@ -196,3 +196,23 @@ func TestIncomingOp(t *testing.T) {
 		t.Fatal("a message with no ID was accepted")
 	}
 }
+
+// TestHistoryReadsQueuedWrites: an acknowledgement submitted and not yet
+// committed (its record waits for the next write) shows in the history
+// read after it: the front ends, told the message is delivered, read it
+// delivered.
+func TestHistoryReadsQueuedWrites(t *testing.T) {
+	s, _ := openTemp(t)
+	if _, err := s.Enqueue(&Message{ID: "m", Peer: "bob", Text: "hi"}, OutboxEntry{ID: "m", Peer: "bob", Payload: []byte("x")}); err != nil {
+		t.Fatal(err)
+	}
+	found := make([]bool, 1)
+	p := s.Submit(s.AcknowledgeOp([]string{"m"}, found))
+	h, err := s.History("bob", 0, "")
+	if err != nil || len(h) != 1 || h[0].State != StateDelivered {
+		t.Fatalf("history %+v (%v), want m delivered", h, err)
+	}
+	if err := p.Wait(); err != nil || !found[0] {
+		t.Fatalf("the acknowledgement: %v, found %v", err, found[0])
+	}
+}

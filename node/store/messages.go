@@ -245,6 +245,9 @@ func (s *Store) History(peer string, limit int, before string) ([]Message, error
 	if err != nil {
 		return nil, fmt.Errorf("store: history with %q: %w", peer, err)
 	}
+	if err := s.caughtUp(); err != nil {
+		return nil, fmt.Errorf("store: history with %q: %w", peer, err)
+	}
 	bound := math.Inf(1)
 	if before != "" {
 		err := s.db.QueryRow(`SELECT `+placeKey+` FROM messages WHERE peer = ? AND id = ?`, peer, before).Scan(&bound)
