@@ -243,8 +243,12 @@ func (c *Conversations) receiveChat(in *payload.Inbound) error {
 	if chat.Text == "" || len(chat.Text) > wire.MaxChatText {
 		return payload.ErrBadRequest
 	}
+	order := in.Order // shown in its author's order
+	if chat.Order != 0 {
+		order = chat.Order // sent again: where it was first sent
+	}
 	m := store.Message{ID: in.ID, Peer: in.From(), Text: chat.Text, Time: c.sentAt(in.Payload.SentUnixMilli), State: string(api.StateReceived),
-		Device: in.Ticket.Peer.String(), Order: in.Order} // shown in its author's order
+		Device: in.Ticket.Peer.String(), Order: order}
 	if in.Backlog != nil {
 		*in.Backlog = append(*in.Backlog, m)
 		return nil

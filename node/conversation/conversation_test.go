@@ -215,6 +215,38 @@ func TestReceiveChat(t *testing.T) {
 
 // TestReceiveChatStoresOnce: outside a backlog a message is stored and
 // shown once, however often it arrives.
+// TestResentChatKeepsItsPlace: a message sent again at our request comes
+// under a new outbox position, and names the one it was first sent under:
+// it is shown there, before the author's later messages.
+func TestResentChatKeepsItsPlace(t *testing.T) {
+	w := newWorld(t)
+	h := newHost(t, w, w.user("bob"), "alice")
+	c := New(h)
+	in := func(id string, envOrder, chatOrder uint64) *payload.Inbound {
+		ch := chat(id, h.now)
+		ch.ID, ch.Order = id, envOrder
+		ch.Ticket = &ticket.Ticket{Username: "alice", Peer: peer.ID("alice's device")}
+		ch.Payload.GetChat().Order = chatOrder
+		return ch
+	}
+	for _, m := range []*payload.Inbound{in("one", 10, 0), in("three", 30, 0), in("two", 40, 20)} {
+		if err := c.receiveChat(m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ms, err := c.History("alice", 0, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, m := range ms {
+		got = append(got, m.ID)
+	}
+	if !slices.Equal(got, []string{"one", "two", "three"}) {
+		t.Fatalf("history %v, want the resent message in its first place", got)
+	}
+}
+
 func TestReceiveChatStoresOnce(t *testing.T) {
 	w := newWorld(t)
 	h := newHost(t, w, w.user("bob"), "alice")

@@ -575,7 +575,10 @@ func (d *Delivery) receiveResendRequest(from string, dev peer.ID, r *wire.Resend
 		return err
 	}
 	for _, m := range resend {
-		p := &wire.Payload{SentUnixMilli: m.Time.UnixMilli(), Kind: &wire.Payload_Chat{Chat: &wire.Chat{Text: m.Text}}}
+		// Its first position goes with it: queued again, its envelope's
+		// is a later one (order.go in node/store).
+		order, _ := d.h.Store().OutgoingOrder(from, m.ID)
+		p := &wire.Payload{SentUnixMilli: m.Time.UnixMilli(), Kind: &wire.Payload_Chat{Chat: &wire.Chat{Text: m.Text, Order: order}}}
 		raw, err := proto.Marshal(p)
 		if err != nil {
 			return err

@@ -177,6 +177,13 @@ func TestReceiptsAndResendRequests(t *testing.T) {
 	if len(out) != 1 || out[0].ID != "a1" {
 		t.Fatalf("alice's outbox after her resend request: %+v", out)
 	}
+	// It goes under its first position, which its new envelope's is not.
+	var again wire.Payload
+	first, err := h.st.OutgoingOrder("alice", "a1")
+	if err != nil || proto.Unmarshal(out[0].Payload, &again) != nil || again.GetChat().GetOrder() != first || first == 0 ||
+		uint64(out[0].Seq) == first {
+		t.Fatalf("resent a1: order %d, first position %d (%v), new entry %d", again.GetChat().GetOrder(), first, err, out[0].Seq)
+	}
 	if out, _ := h.st.Outbox("bob"); len(out) != 0 {
 		t.Fatalf("alice had bob's message resent: %+v", out)
 	}

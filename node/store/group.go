@@ -287,8 +287,18 @@ func (s *Store) EnqueueOp(m *Message, e *OutboxEntry) (Op, error) {
 			if err != nil {
 				return fmt.Errorf("insert outbox entry %q: %w", e.ID, err)
 			}
-			e.Seq, err = res.LastInsertId()
-			return err
+			if e.Seq, err = res.LastInsertId(); err != nil {
+				return err
+			}
+			if prepared != nil {
+				// The message's first outbox position: sent again later
+				// (a resend request), it keeps it (OutgoingOrder).
+				if _, err := g.tx.Exec(`UPDATE messages SET author_order = ? WHERE peer = ? AND id = ? AND outgoing = 1`,
+					e.Seq, e.Peer, e.ID); err != nil {
+					return fmt.Errorf("recording message %q's position: %w", e.ID, err)
+				}
+			}
+			return nil
 		},
 		after: func() {
 			if m != nil {

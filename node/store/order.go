@@ -2,6 +2,7 @@ package store
 
 import (
 	"database/sql"
+	"errors"
 	"fmt"
 )
 
@@ -59,4 +60,20 @@ func (w *messageWriter) place(seq int64, m *Message) error {
 		return fmt.Errorf("placing a late message: %w", err)
 	}
 	return nil
+}
+
+// OutgoingOrder is the outbox position our message id to peer was first
+// queued under (0 when it has none: older than migration 019's use of it
+// for our own messages): a message sent again names it, so that the
+// recipient still shows it in our order.
+func (s *Store) OutgoingOrder(peer, id string) (uint64, error) {
+	var o sql.NullInt64
+	err := s.db.QueryRow(`SELECT author_order FROM messages WHERE peer = ? AND id = ? AND outgoing = 1`, peer, id).Scan(&o)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, fmt.Errorf("store: order of %q to %q: %w", id, peer, ErrNotFound)
+	}
+	if err != nil {
+		return 0, fmt.Errorf("store: order of %q to %q: %w", id, peer, err)
+	}
+	return uint64(max(o.Int64, 0)), nil
 }

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -158,5 +159,27 @@ func TestHistoryUsesPlaceIndex(t *testing.T) {
 	joined := strings.Join(plan, "; ")
 	if !strings.Contains(joined, "messages_place") || strings.Contains(joined, "TEMP B-TREE") {
 		t.Fatalf("plan %q: want the messages_place index and no sort", joined)
+	}
+}
+
+// TestOutgoingOrder: our message keeps the outbox position it was first
+// queued under, for a resend to name.
+func TestOutgoingOrder(t *testing.T) {
+	s, _ := openTemp(t)
+	var seqs []int64
+	for _, id := range []string{"a", "b"} {
+		e, err := s.Enqueue(&Message{ID: id, Peer: "bob", Text: id}, OutboxEntry{ID: id, Peer: "bob", Payload: []byte(id)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		seqs = append(seqs, e.Seq)
+	}
+	for i, id := range []string{"a", "b"} {
+		if o, err := s.OutgoingOrder("bob", id); err != nil || o != uint64(seqs[i]) || o == 0 {
+			t.Fatalf("order of %s: %d, %v; want %d", id, o, err, seqs[i])
+		}
+	}
+	if _, err := s.OutgoingOrder("bob", "nope"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("order of no message: %v", err)
 	}
 }

@@ -3332,8 +3332,13 @@ func (x *Receipt) GetIds() []string {
 }
 
 type Chat struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Text          string                 `protobuf:"bytes,1,opt,name=text,proto3" json:"text,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Text  string                 `protobuf:"bytes,1,opt,name=text,proto3" json:"text,omitempty"`
+	// order is set on a message sent again at its recipient's request (a
+	// ResendRequest): the outbox position it was first sent under, which its
+	// new envelope's order no longer is, so that it is still shown in its
+	// author's order. 0 otherwise.
+	Order         uint64 `protobuf:"varint,2,opt,name=order,proto3" json:"order,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -3373,6 +3378,13 @@ func (x *Chat) GetText() string {
 		return x.Text
 	}
 	return ""
+}
+
+func (x *Chat) GetOrder() uint64 {
+	if x != nil {
+		return x.Order
+	}
+	return 0
 }
 
 type ContactRequest struct {
@@ -8145,9 +8157,10 @@ const file_wire_proto_rawDesc = "" +
 	"Visibility\x12\x14\n" +
 	"\x05token\x18\x01 \x01(\fR\x05token\"\x1b\n" +
 	"\aReceipt\x12\x10\n" +
-	"\x03ids\x18\x01 \x03(\tR\x03ids\"\x1a\n" +
+	"\x03ids\x18\x01 \x03(\tR\x03ids\"0\n" +
 	"\x04Chat\x12\x12\n" +
-	"\x04text\x18\x01 \x01(\tR\x04text\"*\n" +
+	"\x04text\x18\x01 \x01(\tR\x04text\x12\x14\n" +
+	"\x05order\x18\x02 \x01(\x04R\x05order\"*\n" +
 	"\x0eContactRequest\x12\x18\n" +
 	"\amessage\x18\x01 \x01(\tR\amessage\"-\n" +
 	"\x0fContactResponse\x12\x1a\n" +
