@@ -272,7 +272,20 @@ func (db *DB) TxContext(ctx context.Context, fn func(*sql.Tx) error) error {
 	return inTx(ctx, db.DB, fn)
 }
 
-func inTx(ctx context.Context, db *sql.DB, fn func(*sql.Tx) error) error {
+// ConnTx is Tx on conn, one connection the caller took from the DB (a
+// group commit holds it across its transactions): fn runs in a
+// transaction, committed when fn returns nil and rolled back otherwise or
+// on a panic.
+func ConnTx(ctx context.Context, conn *sql.Conn, fn func(*sql.Tx) error) error {
+	return inTx(ctx, conn, fn)
+}
+
+// beginner is what starts a transaction: a *sql.DB or a *sql.Conn.
+type beginner interface {
+	BeginTx(ctx context.Context, opts *sql.TxOptions) (*sql.Tx, error)
+}
+
+func inTx(ctx context.Context, db beginner, fn func(*sql.Tx) error) error {
 	tx, err := db.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("beginning transaction: %w", err)

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"sync"
 	"time"
+
+	"eserver/sqlite"
 )
 
 // Group commit: the message path's writes — a sent message with its outbox
@@ -168,32 +170,9 @@ func (s *Store) commitGroup(conn *sql.Conn, batch []*Pending) {
 	}
 }
 
-// inConnTx runs fn in a transaction on conn and commits it, as
-// sqlite.DB.Tx does on the pool: rolled back on an error or a panic.
-func inConnTx(conn *sql.Conn, fn func(*sql.Tx) error) (err error) {
-	tx, err := conn.BeginTx(context.Background(), nil)
-	if err != nil {
-		return fmt.Errorf("beginning transaction: %w", err)
-	}
-	done := false
-	defer func() {
-		if !done {
-			_ = tx.Rollback()
-		}
-	}()
-	if err := fn(tx); err != nil {
-		return err
-	}
-	done = true
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("committing transaction: %w", err)
-	}
-	return nil
-}
-
 func (s *Store) commitOps(conn *sql.Conn, batch []*Pending) error {
 	k, _ := s.history() // nil while locked: an op that stores text fails alone
-	err := inConnTx(conn, func(tx *sql.Tx) error {
+	err := sqlite.ConnTx(context.Background(), conn, func(tx *sql.Tx) error {
 		g := &groupTx{tx: tx, k: k}
 		defer func() {
 			if g.mw != nil {
