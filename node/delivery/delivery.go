@@ -106,9 +106,9 @@ type Sealer interface {
 	Open(t *ticket.Ticket, env *wire.Envelope) ([]byte, error)
 	// OpenDirect is Open leaving the session's new state to Persist.
 	OpenDirect(t *ticket.Ticket, env *wire.Envelope) ([]byte, error)
-	// Persist submits ops with the new state of the sessions with device
-	// p, in one transaction.
-	Persist(p peer.ID, ops ...store.Op) (*store.Pending, error)
+	// Persist submits ops with the new state of the sessions with the
+	// devices ps, in one transaction.
+	Persist(ps []peer.ID, ops ...store.Op) (*store.Pending, error)
 	// Queue seals the outbox entry e for device to when a session with it
 	// exists, and submits op (which stores e) with the session's state.
 	Queue(to peer.ID, e *store.OutboxEntry, op store.Op) (*store.Pending, error)

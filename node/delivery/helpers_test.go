@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -72,25 +73,23 @@ func (h *fakeHost) Process(t *ticket.Ticket, id string, _ uint64, p *wire.Payloa
 		return err
 	}
 	h.processed = append(h.processed, id)
+	if c := p.GetChat(); c != nil && backlog != nil {
+		*backlog = append(*backlog, store.Message{ID: id, Peer: t.Username, Text: c.Text})
+	}
 	return nil
 }
 
-// ProcessDirect processes as Process and hands a chat message to the
+// ProcessDirect processes as Process, which hands a chat message to the
 // batch, as the node's conversations do.
 func (h *fakeHost) ProcessDirect(t *ticket.Ticket, id string, order uint64, p *wire.Payload, batch *[]store.Message) error {
-	if err := h.Process(t, id, order, p, batch); err != nil {
-		return err
-	}
-	if c := p.GetChat(); c != nil {
-		*batch = append(*batch, store.Message{ID: id, Peer: t.Username, Text: c.Text})
-	}
-	return nil
+	return h.Process(t, id, order, p, batch)
 }
 
 type fakeSealer struct {
-	mu     sync.Mutex
-	resets []peer.ID
-	st     *store.Store
+	mu        sync.Mutex
+	resets    []peer.ID
+	persisted [][]peer.ID // the devices of each Persist
+	st        *store.Store
 }
 
 // repeated marks an envelope whose key was used before (ratchet.ErrDuplicate).
@@ -103,7 +102,10 @@ func (s *fakeSealer) OpenDirect(t *ticket.Ticket, env *wire.Envelope) ([]byte, e
 	return s.Open(t, env)
 }
 
-func (s *fakeSealer) Persist(_ peer.ID, ops ...store.Op) (*store.Pending, error) {
+func (s *fakeSealer) Persist(ps []peer.ID, ops ...store.Op) (*store.Pending, error) {
+	s.mu.Lock()
+	s.persisted = append(s.persisted, slices.Clone(ps))
+	s.mu.Unlock()
 	return s.st.Submit(ops...), nil
 }
 
@@ -171,7 +173,7 @@ func (fakeAuth) AuthenticateAt(st *wire.SignedTicket, _ time.Time) (*ticket.Tick
 	if string(st.GetTicket()) == "nobox" {
 		box = nil
 	}
-	return &ticket.Ticket{Username: string(st.GetTicket()), BoxKey: box}, nil
+	return &ticket.Ticket{Username: string(st.GetTicket()), Peer: peer.ID(string(st.GetTicket()) + "-device"), BoxKey: box}, nil
 }
 
 func signed(username string) *wire.SignedTicket {

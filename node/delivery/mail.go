@@ -16,6 +16,7 @@ import (
 	"eserver/node/api"
 	"eserver/node/e2e"
 	"eserver/node/payload"
+	"eserver/node/ratchet"
 	"eserver/node/store"
 	"eserver/node/ticket"
 	"eserver/node/wire"
@@ -359,13 +360,28 @@ type drained struct {
 // wire.SeenRetention — openMail refuses items sealed longer ago than the
 // mail TTL) and skipped when it comes again. Envelopes that did not open
 // are not remembered: the sender resends them under the same ID.
+//
+// The sessions' new states, the chat messages and that record are written
+// in one transaction, before anything is acknowledged. A session stored
+// before the messages its keys opened (as when each opening stored its
+// session at once) lost the whole backlog to a kill in between: fetched
+// again, every item was a repeat of a key already used, and dropped.
 func (d *Delivery) applyMail(pending []mailEntry) (drained, error) {
 	res := drained{receipts: map[string][]string{}, lost: map[peer.ID]*lostMail{}}
+	lose := func(e mailEntry) {
+		l := res.lost[e.sender.Peer]
+		if l == nil {
+			l = &lostMail{sender: e.sender}
+			res.lost[e.sender.Peer] = l
+		}
+		l.ids = append(l.ids, e.env.Id)
+	}
 	// Chat messages of a backlog are stored together: one transaction (one
 	// fsync) for all of them. Should that fail, nothing is acknowledged, so
 	// the homes keep the mail for the next drain.
 	var batch []store.Message
 	var applied []string
+	var opened []peer.ID // devices whose sessions opened something
 	for _, e := range pending {
 		key := e.sender.Username + "/" + e.env.Id
 		seen, err := d.h.Store().Seen(store.ScopeMail, key)
@@ -376,17 +392,30 @@ func (d *Delivery) applyMail(pending []mailEntry) (drained, error) {
 			d.h.Log().Info("dropping mail applied before", "from", e.sender.Username, "id", e.env.Id)
 			continue
 		}
-		p, err := d.open(e.sender, e.env)
-		if errors.Is(err, payload.ErrSessionReset) {
-			l := res.lost[e.sender.Peer]
-			if l == nil {
-				l = &lostMail{sender: e.sender}
-				res.lost[e.sender.Peer] = l
+		p, err := d.openWith(d.keys.OpenDirect, e.sender, e.env)
+		switch {
+		case errors.Is(err, payload.ErrSessionReset):
+			lose(e) // asked for again, not dropped
+			continue
+		case errors.Is(err, ratchet.ErrDuplicate):
+			// Its key was used, yet the record above does not have it:
+			// the state that used it was stored without what it opened
+			// (a session written for a message we sent meanwhile, then a
+			// crash). A chat message in the history was applied (its
+			// receipt may not have gone); any other is asked for again.
+			if m, err := d.h.Store().Message(e.env.Id); err == nil && m.Peer == e.sender.Username && !m.Outgoing {
+				res.receipts[e.sender.Username] = append(res.receipts[e.sender.Username], e.env.Id)
+				applied = append(applied, key)
+			} else {
+				d.h.Log().Info("mail whose key was used but not applied: asking for it again", "from", e.sender.Username, "id", e.env.Id)
+				lose(e)
 			}
-			l.ids = append(l.ids, e.env.Id)
-			continue // asked for again, not dropped
+			continue
 		}
 		if err == nil {
+			if !slices.Contains(opened, e.sender.Peer) {
+				opened = append(opened, e.sender.Peer)
+			}
 			applied = append(applied, key)
 			err = d.h.Process(e.sender, e.env.Id, e.order, p, &batch)
 		}
@@ -398,27 +427,31 @@ func (d *Delivery) applyMail(pending []mailEntry) (drained, error) {
 			res.receipts[e.sender.Username] = append(res.receipts[e.sender.Username], e.env.Id)
 		}
 	}
-	if len(batch) > 0 {
-		inserted, err := d.h.Store().AddIncomingBatch(batch)
-		if err != nil {
-			return res, fmt.Errorf("storing mailed messages: %w", err)
-		}
-		for i, m := range batch {
-			if inserted[i] {
-				msg := d.h.Message(m)
-				d.h.Emit(api.Event{Message: &msg})
-			}
-		}
-	}
-	// Remembered after the batch is stored and before anything is
-	// acknowledged: a crash in between applies an item again when its home
-	// hands it out again, as before this record existed; never loses one.
+	// Remembered with the batch, before anything is acknowledged: a crash
+	// before the commit applies every item again when its home hands it out
+	// again (the sessions are as they were); never loses one.
 	now := d.h.Now()
-	if err := d.h.Store().MarkSeen(store.ScopeMail, applied, now); err != nil {
-		return res, err
+	st := d.h.Store()
+	inserted := make([]bool, len(batch))
+	op, err := st.IncomingOp(batch, inserted)
+	var pend *store.Pending
+	if err == nil {
+		pend, err = d.keys.Persist(opened, op, st.SeenOp(store.ScopeMail, applied, now))
+	}
+	if err == nil {
+		err = pend.Wait()
+	}
+	if err != nil {
+		return res, fmt.Errorf("storing mailed messages: %w", err)
+	}
+	for i, m := range batch {
+		if inserted[i] {
+			msg := d.h.Message(m)
+			d.h.Emit(api.Event{Message: &msg})
+		}
 	}
 	if now.Sub(d.mail.forgot) > forgetEvery {
-		if _, err := d.h.Store().ForgetSeen(now.Add(-wire.SeenRetention)); err != nil {
+		if _, err := st.ForgetSeen(now.Add(-wire.SeenRetention)); err != nil {
 			d.h.Log().Warn("forgetting expired seen items", "err", err)
 		} else {
 			d.mail.forgot = now

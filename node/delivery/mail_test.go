@@ -249,7 +249,7 @@ func TestReplayedMailIsAppliedOnce(t *testing.T) {
 	drain(t, d, item, lost)
 	drain(t, d, item)
 	// Another component on the same store: what was applied is remembered.
-	d2 := New(h, &fakeSealer{}, fakeRouter{}, fakeAuth{}, time.Second)
+	d2 := New(h, &fakeSealer{st: h.st}, fakeRouter{}, fakeAuth{}, time.Second)
 	t.Cleanup(d2.tasks.Close)
 	drain(t, d2, item)
 	if !slices.Equal(h.processed, []string{"r1"}) {
@@ -296,5 +296,63 @@ func TestLostMailResetsNothing(t *testing.T) {
 	var p wire.Payload
 	if err := proto.Unmarshal(out[0].Payload, &p); err != nil || !slices.Equal(p.GetResendRequest().GetIds(), []string{"j1", "j2"}) {
 		t.Fatalf("queued %v (%v), want a resend request for j1 and j2", &p, err)
+	}
+}
+
+// TestMailSessionsStoredWithMessages: a drain writes the sessions that
+// opened its items in the transaction that stores their chat messages.
+// Stored at each opening instead, a kill before the messages' commit left
+// sessions past keys whose messages were never kept: fetched again, the
+// whole backlog was repeats, dropped (the chaos soak's bursts of lost mail).
+// An item whose key was used but whose message is not in the history is
+// asked for again; one whose message is there is acknowledged again.
+func TestMailSessionsStoredWithMessages(t *testing.T) {
+	d, h, s := newTestDelivery(t)
+	if err := h.st.PutContact(store.Contact{Username: "alice", Relation: string(api.RelationAccepted)}); err != nil {
+		t.Fatal(err)
+	}
+	chat := func(text string) []byte {
+		return wire.MustMarshal(&wire.Payload{Kind: &wire.Payload_Chat{Chat: &wire.Chat{Text: text}}})
+	}
+	res := drain(t, d,
+		mailItem(t, signed("alice"), &wire.Envelope{Id: "m1", Sealed: chat("one")}, 1),
+		mailItem(t, signed("bob"), &wire.Envelope{Id: "b1", Sealed: chat("bob's")}, 1),
+		mailItem(t, signed("alice"), &wire.Envelope{Id: "m2", Sealed: chat("two")}, 2))
+	if want := [][]peer.ID{{"alice-device", "bob-device"}}; !slices.EqualFunc(s.persisted, want, slices.Equal) {
+		t.Fatalf("sessions persisted %v, want %v in one transaction with the messages", s.persisted, want)
+	}
+	for _, id := range []string{"m1", "m2", "b1"} {
+		if _, err := h.st.Message(id); err != nil {
+			t.Fatalf("%s not stored: %v", id, err)
+		}
+	}
+	if !slices.Equal(res.receipts["alice"], []string{"m1", "m2"}) || len(res.lost) != 0 {
+		t.Fatalf("receipts %v, lost %v", res.receipts, res.lost)
+	}
+
+	// The record of what was applied forgotten, m2 comes again with its
+	// key used: applied before (it is in the history), so only its receipt
+	// goes again. m3's key was used but m3 is nowhere: asked for again,
+	// neither dropped nor remembered.
+	if _, err := h.st.ForgetSeen(time.Now().Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	res = drain(t, d,
+		mailItem(t, signed("alice"), &wire.Envelope{Id: "m2", Sealed: repeated}, 2),
+		mailItem(t, signed("alice"), &wire.Envelope{Id: "m3", Sealed: repeated}, 3))
+	if !slices.Equal(res.receipts["alice"], []string{"m2"}) {
+		t.Fatalf("receipts %v, want m2's again", res.receipts)
+	}
+	l := res.lost["alice-device"]
+	if len(res.lost) != 1 || l == nil || !slices.Equal(l.ids, []string{"m3"}) {
+		t.Fatalf("lost %v, want m3 asked for again", res.lost)
+	}
+	if _, err := h.st.Message("m3"); err == nil {
+		t.Fatal("m3 stored though it never opened")
+	}
+	// alice sends m3 again under its ID, in a new session: it is taken.
+	drain(t, d, mailItem(t, signed("alice"), &wire.Envelope{Id: "m3", Sealed: chat("three")}, 3))
+	if m, err := h.st.Message("m3"); err != nil || m.Text != "three" {
+		t.Fatalf("m3 resent: %+v, %v", m, err)
 	}
 }

@@ -204,7 +204,7 @@ func (d *Delivery) receiveBatch(t *ticket.Ticket, envs []*wire.Envelope) []*wire
 	op, err := st.IncomingOp(msgs, inserted)
 	var pend *store.Pending
 	if err == nil {
-		pend, err = d.keys.Persist(t.Peer, op, st.SeenOp(seenDirect, applied, d.h.Now()))
+		pend, err = d.keys.Persist([]peer.ID{t.Peer}, op, st.SeenOp(seenDirect, applied, d.h.Now()))
 	}
 	if err == nil {
 		err = pend.Wait()

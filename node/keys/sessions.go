@@ -197,11 +197,19 @@ func (k *Keys) Current(p peer.ID, id []byte) bool {
 }
 
 // Persist submits ops (a received batch's messages) with the writes of
-// the sessions with p that opened it since they were last written, in one
-// transaction: the state that consumed a message's key is stored with the
-// message, before its ack.
-func (k *Keys) Persist(p peer.ID, ops ...store.Op) (*store.Pending, error) {
+// the sessions with the devices ps that opened it since they were last
+// written, in one transaction: the state that consumed a message's key is
+// stored with the message, before its ack. A mail drain's batch comes from
+// several devices.
+func (k *Keys) Persist(ps []peer.ID, ops ...store.Op) (*store.Pending, error) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	return k.submitLocked(p, ops...)
+	for _, p := range ps {
+		w, err := k.writesLocked(p)
+		if err != nil {
+			return nil, err
+		}
+		ops = append(ops, w...)
+	}
+	return k.h.Store().Submit(ops...), nil
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"testing"
 
+	"github.com/libp2p/go-libp2p/core/peer"
 	"google.golang.org/protobuf/proto"
 
 	"eserver/node/ratchet"
@@ -134,7 +135,7 @@ func TestOpenDirectPersist(t *testing.T) {
 	if _, err := bob.OpenDirect(alice.tick, envs[1]); err != nil {
 		t.Fatalf("m2 again after a restart before Persist: %v", err)
 	}
-	pend, err := bob.Persist(alice.h.ID())
+	pend, err := bob.Persist([]peer.ID{alice.h.ID()})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -84,7 +84,7 @@ func startDaemonAt(t *testing.T, ns, listen, profile string) *daemon {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	d := &daemon{t: t, profile: profile, cmd: cmd, in: in, waits: map[int]chan map[string]any{}, notes: make(chan map[string]any, 1000), exited: make(chan error, 1)}
+	d := &daemon{t: t, profile: profile, cmd: cmd, in: in, waits: map[int]chan map[string]any{}, notes: make(chan map[string]any, 1<<14), exited: make(chan error, 1)}
 	go func() {
 		sc := bufio.NewScanner(out)
 		sc.Buffer(make([]byte, 1<<20), 1<<20)
