@@ -50,7 +50,7 @@ build: deps
 run: build
 	$(BIN)/eserver --profile $(PROFILE)
 
-test: deps vet unit fuzz-short
+test: deps vet unit soak-short fuzz-short
 
 vet:
 	$(GO) vet ./...
@@ -71,19 +71,21 @@ unit:
 # anything lost, duplicated or reordered, mail left in a mailbox, plaintext
 # at a server or a process over its descriptor bound. 100,000 messages at
 # 30/s (about an hour); SOAK_MESSAGES, SOAK_SEED, SOAK_NODES, ... (see
-# internal/soak/cmd/eserver-soak) change the run. It runs the built binary,
+# internal/soak/cmd/eserver-soak) change the run: 5 supernodes and 30 node
+# daemons, as issue 16 asks. It runs the built binary,
 # not `go run`, so an interrupt reaches the harness, which removes
 # everything it made. Without root it says so and does nothing.
 SOAK_MESSAGES ?= 100000
 SOAK_RATE     ?= 30
+SOAK_NODES    ?= 30
+SOAK_SUPERNODES ?= 5
 soak: soak-bin
-	SOAK_MESSAGES=$(SOAK_MESSAGES) SOAK_RATE=$(SOAK_RATE) $(BIN)/eserver-soak --bin $(BIN)
+	SOAK_MESSAGES=$(SOAK_MESSAGES) SOAK_RATE=$(SOAK_RATE) SOAK_NODES=$(SOAK_NODES) SOAK_SUPERNODES=$(SOAK_SUPERNODES) $(BIN)/eserver-soak --bin $(BIN)
 
-# soak-short is a short run of the same harness: 3,000 messages at 30/s
-# with a fault every few seconds, every kind at least once. It is not in
-# make test yet: under load it still finds messages out of order (a message
-# sent again after its recipient lost the session gets a new outbox
-# position) and, rarely, lost (BENCHMARKS.md, the chaos soak).
+# soak-short is a short run of the same harness, part of make test: 3,000
+# messages at 30/s with a fault every few seconds, every kind at least
+# once, on the harness's smaller network (3 supernodes, 12 daemons) so that
+# it stays within a few minutes. It skips, saying so, when not root.
 soak-short: soak-bin
 	SOAK_MESSAGES=3000 SOAK_RATE=30 SOAK_PERIOD=5s SOAK_SETTLE=3m $(BIN)/eserver-soak --bin $(BIN) --every-fault
 
