@@ -126,6 +126,7 @@ func (f Faults) Total() int {
 type Result struct {
 	Counts
 	Refused  int // sends that returned an error (not counted as sent)
+	InRooms  int // of Sent, the room messages (Sent counts one per recipient: each other member)
 	ByMail   int // messages recipients found in their mailboxes on signing in (offlineMessages)
 	Dropped  int // packets the nftables fallback dropped on the WAN links (netem keeps no count here)
 	Servers  ServerCheck
@@ -170,8 +171,8 @@ func (f Faults) Missing() []string {
 
 // Line is the one line a run prints.
 func (r Result) Line() string {
-	s := fmt.Sprintf("soak: sent %d, delivered %d (%d by mail), lost %d, duplicated %d, out of order %d; faults %d (supernode kills %d, node kills %d, nodes offline %d, sign-outs %d, partitions %d, links: %s",
-		r.Sent, r.Delivered, r.ByMail, r.Lost, r.Duplicated, r.OutOfOrder, r.Faults.Total(), r.Faults.SupernodeKills,
+	s := fmt.Sprintf("soak: sent %d (%d in rooms), delivered %d (%d by mail), lost %d, duplicated %d, out of order %d; faults %d (supernode kills %d, node kills %d, nodes offline %d, sign-outs %d, partitions %d, links: %s",
+		r.Sent, r.InRooms, r.Delivered, r.ByMail, r.Lost, r.Duplicated, r.OutOfOrder, r.Faults.Total(), r.Faults.SupernodeKills,
 		r.Faults.NodeKills, r.Faults.NodeOffline, r.Faults.SignOuts, r.Faults.Partitions, r.Faults.Shaping)
 	if r.Dropped > 0 {
 		s += fmt.Sprintf(", %d packets dropped", r.Dropped)
@@ -237,6 +238,7 @@ type run struct {
 	nodes  []*node
 	pairs  [][2]int
 	groups []group
+	rooms  []RoomSpec
 	mail   atomic.Int64 // messages nodes found in their mailboxes on signing in
 }
 
@@ -300,6 +302,9 @@ func (s *run) soak(ctx context.Context) (Result, error) {
 	if err := s.makeGroups(ctx); err != nil {
 		return res, err
 	}
+	if err := s.makeRooms(ctx); err != nil {
+		return res, err
+	}
 	shaping, err := s.shape()
 	if err != nil {
 		return res, err
@@ -319,6 +324,11 @@ func (s *run) soak(ctx context.Context) (Result, error) {
 	stopFaults()
 	wg.Wait()
 	res.Refused = refused
+	for c, ids := range sent {
+		if isRoom(c.To) {
+			res.InRooms += len(ids) * len(s.othersInRoom(roomName(c.To), c.From))
+		}
+	}
 	if ctx.Err() != nil {
 		return res, ctx.Err()
 	}

@@ -220,9 +220,9 @@ func TestRunRefuses(t *testing.T) {
 }
 
 func TestResultLine(t *testing.T) {
-	r := Result{Counts: Counts{Sent: 3, Delivered: 2, Lost: 1}, ByMail: 1, Faults: Faults{SupernodeKills: 2, NodeKills: 3, NodeOffline: 1, Shaping: "netem"}, Seed: 9}
+	r := Result{Counts: Counts{Sent: 3, Delivered: 2, Lost: 1}, InRooms: 1, ByMail: 1, Faults: Faults{SupernodeKills: 2, NodeKills: 3, NodeOffline: 1, Shaping: "netem"}, Seed: 9}
 	line := r.Line()
-	for _, want := range []string{"sent 3", "delivered 2 (1 by mail)", "lost 1", "duplicated 0", "out of order 0", "faults 7", "supernode kills 2", "node kills 3", "seed 9"} {
+	for _, want := range []string{"sent 3 (1 in rooms)", "delivered 2 (1 by mail)", "lost 1", "duplicated 0", "out of order 0", "faults 7", "supernode kills 2", "node kills 3", "seed 9"} {
 		if !strings.Contains(line, want) {
 			t.Errorf("line %q lacks %q", line, want)
 		}
