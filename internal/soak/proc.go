@@ -140,10 +140,10 @@ type daemon struct {
 	mail  *atomic.Int64 // offlineMessages counts: messages that came by mail
 	rooms *roomLog      // roomMessage notifications, kept by the node
 	read  chan struct{} // closed once everything the process wrote was read
-	in   io.WriteCloser
-	mu   sync.Mutex
-	id   int
-	res  map[int]chan rpcAnswer
+	in    io.WriteCloser
+	mu    sync.Mutex
+	id    int
+	res   map[int]chan rpcAnswer
 }
 
 type rpcAnswer struct {
@@ -192,14 +192,20 @@ func newDaemon(p *proc, out io.ReadCloser, in io.WriteCloser, mail *atomic.Int64
 // rpcLine is one line the daemon writes: a response (ID set) or a
 // notification (Method set).
 type rpcLine struct {
-	ID     *int   `json:"id"`
-	Method string `json:"method"`
-	Params struct {
-		Count int64 `json:"count"` // offlineMessages
-		// roomMessage
-		Room, ID, From, Time string
-	} `json:"params"`
+	ID     *int            `json:"id"`
+	Method string          `json:"method"`
+	Params lineParams      `json:"-"`
+	Raw    json.RawMessage `json:"params"`
 	rpcAnswer
+}
+
+// lineParams is what the harness reads of a notification's params: the
+// count of offlineMessages, the message of roomMessage (other methods'
+// params are not read: their fields differ, offlineMessages' from is a
+// list).
+type lineParams struct {
+	Count                int64  // offlineMessages
+	Room, ID, From, Time string // roomMessage
 }
 
 // maxLine bounds a line the harness reads from a daemon: a history page
@@ -217,6 +223,21 @@ func parseLine(b []byte) (rpcLine, error) {
 	}
 	if m.ID == nil && m.Method == "" {
 		return m, errors.New("daemon line: neither a response nor a notification")
+	}
+	var err error
+	switch {
+	case len(m.Raw) == 0:
+	case m.Method == "offlineMessages":
+		var p struct{ Count int64 }
+		err = json.Unmarshal(m.Raw, &p)
+		m.Params.Count = p.Count
+	case m.Method == "roomMessage":
+		var p struct{ Room, ID, From, Time string }
+		err = json.Unmarshal(m.Raw, &p)
+		m.Params.Room, m.Params.ID, m.Params.From, m.Params.Time = p.Room, p.ID, p.From, p.Time
+	}
+	if err != nil {
+		return m, fmt.Errorf("daemon line: %s params: %w", m.Method, err)
 	}
 	return m, nil
 }

@@ -236,15 +236,20 @@ func (s *run) describeRooms() string {
 
 // roomSendPause and roomSendTries: a room's flood limit (5 messages in
 // 10 s per member, on by default and not a mode a room can change) may
-// refuse a burst the plan draws; the author waits and tries again, as a
-// person would, rather than the soak counting it refused.
+// refuse a burst the plan draws, and a node rejoining after its home died
+// answers unreachable, a slow primary busy; the author waits and tries
+// again, as a person would, rather than the soak counting it refused. (A
+// try that timed out but went through shows as unexpected, not as sent.)
 const (
 	roomSendPause = 2500 * time.Millisecond
 	roomSendTries = 6
 )
 
+// again is the roomSend error codes sendRoom tries again after.
+var again = map[string]bool{"rate_limited": true, "unreachable": true, "busy": true}
+
 // sendRoom posts text in room as n, trying again after a pause while the
-// flood limit refuses it. n.mu is taken for each try (so a node goes
+// answer is one of again's. n.mu is taken for each try (so a node goes
 // offline between two tries, not during one) and released in the pause.
 func (n *node) sendRoom(ctx context.Context, room, text string) (string, error) {
 	var err error
@@ -273,7 +278,7 @@ func (n *node) sendRoom(ctx context.Context, room, text string) (string, error) 
 		if err == nil {
 			return r.ID, nil
 		}
-		if re := (*RPCError)(nil); !errors.As(err, &re) || re.Code != "rate_limited" {
+		if re := (*RPCError)(nil); !errors.As(err, &re) || !again[re.Code] {
 			return "", err
 		}
 	}

@@ -243,6 +243,7 @@ func TestParseLine(t *testing.T) {
 		{`{"jsonrpc":"2.0","id":3,"result":{"messageId":"ab"}}`, false, 3, "", 0},
 		{`{"jsonrpc":"2.0","id":4,"error":{"code":-32000,"message":"no","data":{"code":"not_contact"}}}`, false, 4, "not_contact", 0},
 		{`{"jsonrpc":"2.0","method":"offlineMessages","params":{"count":5,"from":["a"]}}`, false, -1, "", 5},
+		{`{"jsonrpc":"2.0","method":"roomMessage","params":{"room":"r1","id":"m1","from":"u1","text":"t","time":"2026-12-07T02:00:00Z"}}`, false, -1, "", 0},
 		{`{"jsonrpc":"2.0"}`, true, 0, "", 0},
 		{`not json`, true, 0, "", 0},
 		{`{"id":"x"}`, true, 0, "", 0},
@@ -267,6 +268,9 @@ func TestParseLine(t *testing.T) {
 		}
 		if m.Params.Count != tc.count {
 			t.Fatalf("parseLine(%s): count %d, want %d", tc.line, m.Params.Count, tc.count)
+		}
+		if p := m.Params; m.Method == "roomMessage" && (p.Room != "r1" || p.ID != "m1" || p.From != "u1" || p.Time != "2026-12-07T02:00:00Z") {
+			t.Fatalf("parseLine(%s): room message %+v", tc.line, p)
 		}
 	}
 }
