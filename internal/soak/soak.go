@@ -1,13 +1,15 @@
 // Package soak is the chaos soak of issue 16: it builds a small EServer
 // network in Linux network namespaces (a public segment with the auth
 // server and the supernodes, LANs behind NAT routers with the node
-// daemons), sends chat between random contact pairs while it shapes the
+// daemons), sends chat between random contact pairs, messages in
+// conversations of three and in chat rooms (rooms.go) while it shapes the
 // WAN links, takes nodes offline — gracefully, or by SIGKILL of the daemon
 // at any moment — so mail carries their messages, and kills supernodes
 // with SIGKILL; then it heals everything, waits (bounded) for the network
 // to settle and counts what was lost, duplicated or reordered: every
 // message whose send returned must be in its recipient's history exactly
-// once, in the order its author sent it.
+// once, in the order its author sent it — a room's message at every other
+// member of the room, as its daemons showed it.
 //
 // It drives the real binaries (eserver-auth, eserver-supernode,
 // eserver-node daemon) as processes, the way an operator and a bot would,

@@ -1,6 +1,7 @@
 // Command eserver-soak runs the chaos soak (package soak) once and prints
-// its one line: sent, delivered, lost, duplicated, out of order, faults
-// injected, time. `make soak` builds the binaries and runs it.
+// its one line: sent (chat, conversations of three and chat rooms; how
+// many of them in rooms), delivered, lost, duplicated, out of order,
+// faults injected, time. `make soak` builds the binaries and runs it.
 //
 //	eserver-soak --bin DIR
 //
