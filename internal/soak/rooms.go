@@ -164,6 +164,9 @@ func (s *run) othersInRoom(room, author string) []string {
 // bound is reported, not fatal; at set-up, with every home up, they all
 // attach to the room's primary).
 func (s *run) makeRooms(ctx context.Context) error {
+	if !s.cfg.Rooms {
+		return nil
+	}
 	for _, r := range RoomPlan(len(s.nodes), s.cfg.LANs, s.cfg.Seed, s.rngFor(7)) {
 		owner := s.nodes[r.Members[0]]
 		err := retry(ctx, time.Minute, func(ctx context.Context) error {
