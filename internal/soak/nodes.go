@@ -19,6 +19,7 @@ type node struct {
 	ns, log, bin   string
 	verbose        bool          // debug logging (Config.Verbose)
 	mail           *atomic.Int64 // shared by every node: messages that came by mail
+	rooms          *roomLog      // what its daemons showed in rooms, across restarts
 	// mu is held across a send and across an offline spell, so a node
 	// sends only while it is up and goes offline between two sends.
 	mu sync.Mutex
@@ -40,7 +41,7 @@ func (n *node) start() error {
 	if err != nil {
 		return fmt.Errorf("node %s: %w", n.user, err)
 	}
-	n.d = newDaemon(p, out, in, n.mail)
+	n.d = newDaemon(p, out, in, n.mail, n.rooms)
 	n.live.Store(p)
 	return nil
 }
@@ -100,7 +101,7 @@ func (s *run) startNodes(ctx context.Context) error {
 		n := &node{i: i, lan: lan, user: fmt.Sprintf("user%d", i), pw: fmt.Sprintf("pw of user%d", i),
 			prof: filepath.Join(s.dir, fmt.Sprintf("user%d", i)), ns: s.topo.LANNS(lan),
 			log: filepath.Join(s.dir, fmt.Sprintf("user%d.log", i)), bin: filepath.Join(s.cfg.Bin, "eserver-node"), mail: &s.mail,
-			verbose: s.cfg.Verbose}
+			rooms: &roomLog{}, verbose: s.cfg.Verbose}
 		if err := n.start(); err != nil {
 			return err
 		}
@@ -324,22 +325,20 @@ func (s *run) send(ctx context.Context) (sentLog, int) {
 			for c := range queues[i] {
 				k++
 				text := fmt.Sprintf(textMarker+"%s→%s #%d (seed %d)", c.From, c.To, k, s.cfg.Seed)
-				n.mu.Lock()
-				var r struct {
-					MessageID string `json:"messageId"`
+				var id string
+				var err error
+				if isRoom(c.To) {
+					// Without textMarker: a public room's homes read it.
+					text = fmt.Sprintf(roomTextMarker+"%s→%s #%d (seed %d)", c.From, c.To, k, s.cfg.Seed)
+					id, err = n.sendRoom(ctx, roomName(c.To), text)
+				} else {
+					id, err = n.send(ctx, c.To, text)
 				}
-				err := errors.New("node down")
-				if n.d != nil {
-					cctx, cancel := context.WithTimeout(ctx, 45*time.Second)
-					err = n.d.call(cctx, "send", map[string]any{"to": c.To, "text": text}, &r)
-					cancel()
-				}
-				n.mu.Unlock()
 				mu.Lock()
-				if err != nil || r.MessageID == "" {
+				if err != nil {
 					refused++
 				} else {
-					log[c] = append(log[c], r.MessageID)
+					log[c] = append(log[c], id)
 				}
 				mu.Unlock()
 			}
@@ -355,11 +354,17 @@ func (s *run) send(ctx context.Context) (sentLog, int) {
 			from, to = to, from
 		}
 		inGroup, g, m := rng.IntN(groupShare) == 0, rng.IntN(1<<20), rng.IntN(1<<20)
+		inRoom, rr, rm := rng.IntN(roomShare) == 0, rng.IntN(1<<20), rng.IntN(1<<20)
 		c := Conv{From: s.nodes[from].user, To: s.nodes[to].user}
-		if inGroup && len(s.groups) > 0 {
+		switch {
+		case inGroup && len(s.groups) > 0:
 			grp := s.groups[g%len(s.groups)]
 			from = grp.members[m%len(grp.members)]
 			c = Conv{From: s.nodes[from].user, To: grp.id}
+		case inRoom && !inGroup && len(s.rooms) > 0:
+			r := s.rooms[rr%len(s.rooms)]
+			from = r.Members[rm%len(r.Members)]
+			c = Conv{From: s.nodes[from].user, To: roomPrefix + r.Name}
 		}
 		queues[from] <- c
 		if k%100 == 99 {
@@ -379,6 +384,27 @@ func (s *run) send(ctx context.Context) (sentLog, int) {
 	}
 	wg.Wait()
 	return log, refused
+}
+
+// send sends text to a contact or a conversation as n and returns its ID.
+func (n *node) send(ctx context.Context, to, text string) (string, error) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.d == nil {
+		return "", errors.New("node down")
+	}
+	var r struct {
+		MessageID string `json:"messageId"`
+	}
+	cctx, cancel := context.WithTimeout(ctx, 45*time.Second)
+	defer cancel()
+	if err := n.d.call(cctx, "send", map[string]any{"to": to, "text": text}, &r); err != nil {
+		return "", err
+	}
+	if r.MessageID == "" {
+		return "", errors.New("send answered no messageId")
+	}
+	return r.MessageID, nil
 }
 
 // healProcesses brings every supernode and node back up.
@@ -453,7 +479,20 @@ func (s *run) settle(ctx context.Context, log sentLog) Counts {
 			at string // the recipient
 		}
 		dirty := map[copyAt][]histMsg{}
+		dirtyRooms := map[copyAt][]roomLine{}
 		for c, sent := range log {
+			if isRoom(c.To) {
+				// A room's, in what every other member was shown.
+				for _, to := range s.othersInRoom(roomName(c.To), c.From) {
+					got := byUser[to].rooms.from(roomName(c.To), c.From)
+					cnt := Check(sent, roomIDs(got))
+					if !cnt.Clean() {
+						dirtyRooms[copyAt{c, to}] = got
+					}
+					total = total.Add(cnt)
+				}
+				continue
+			}
 			// A contact's messages are read in the conversation with the
 			// author; a conversation's, in it, at every other member.
 			with, at := c.From, []string{c.To}
@@ -477,6 +516,9 @@ func (s *run) settle(ctx context.Context, log sentLog) Counts {
 		if total.Lost == 0 || time.Now().After(deadline) || ctx.Err() != nil {
 			for k, hist := range dirty {
 				s.describe(ctx, k.c, k.at, log[k.c], hist, byUser[k.c.From])
+			}
+			for k, got := range dirtyRooms {
+				s.describeRoom(k.c, k.at, log[k.c], got, byUser[k.c.From])
 			}
 			return total
 		}

@@ -25,8 +25,8 @@ type proc struct {
 	err  error         // Wait's, once done is closed
 }
 
-// startProc starts argv inside namespace ns, stdout to out (nil: discarded),
-// stderr appended to the file logPath.
+// startProc starts argv inside namespace ns, stdout to out (the caller
+// reads it to EOF and closes it), stderr appended to the file logPath.
 func startProc(ns string, argv []string, env []string, logPath string) (*proc, io.ReadCloser, io.WriteCloser, error) {
 	args := append([]string{"netns", "exec", ns}, argv...)
 	cmd := exec.Command("ip", args...)
@@ -37,18 +37,28 @@ func startProc(ns string, argv []string, env []string, logPath string) (*proc, i
 		return nil, nil, nil, fmt.Errorf("opening log: %w", err)
 	}
 	cmd.Stderr = logf
-	out, err := cmd.StdoutPipe()
+	// Stdout is a pipe of our own, not StdoutPipe's: Wait closes that one
+	// once the process exits, dropping what it wrote last and the reader
+	// has not read yet — a daemon's last notifications before a kill.
+	// Ours is read to its end (EOF once the process is gone).
+	out, w, err := os.Pipe()
 	if err != nil {
 		logf.Close()
 		return nil, nil, nil, err
 	}
+	cmd.Stdout = w
 	in, err := cmd.StdinPipe()
 	if err != nil {
 		logf.Close()
+		out.Close()
+		w.Close()
 		return nil, nil, nil, err
 	}
-	if err := cmd.Start(); err != nil {
+	err = cmd.Start()
+	w.Close() // the child holds its copy
+	if err != nil {
 		logf.Close()
+		out.Close()
 		return nil, nil, nil, fmt.Errorf("starting %s: %w", argv[0], err)
 	}
 	p := &proc{cmd: cmd, done: make(chan struct{})}
@@ -93,6 +103,9 @@ func firstLine(r io.Reader, p *proc, bound time.Duration) (string, error) {
 		}
 		close(ch)
 		io.Copy(io.Discard, r) // keep the pipe drained
+		if c, ok := r.(io.Closer); ok {
+			c.Close()
+		}
 	}()
 	select {
 	case l, ok := <-ch:
@@ -118,15 +131,19 @@ func (e *RPCError) Error() string { return fmt.Sprintf("%s: %s (%s)", e.Method, 
 func (e *RPCError) Unwrap() error { return ErrRPC }
 
 // daemon is a running eserver-node daemon driven by JSON-RPC on its
-// stdin/stdout (docs/API.md). Notifications are read and dropped: the
-// harness polls state instead, which cannot miss a change.
+// stdin/stdout (docs/API.md). Notifications are read and dropped — the
+// harness polls state instead, which cannot miss a change — but for the
+// mail count and roomMessage: what a room's member was shown is what its
+// daemon said (rooms.go).
 type daemon struct {
-	p    *proc
-	mail *atomic.Int64 // offlineMessages counts: messages that came by mail
-	in   io.WriteCloser
-	mu   sync.Mutex
-	id   int
-	res  map[int]chan rpcAnswer
+	p     *proc
+	mail  *atomic.Int64 // offlineMessages counts: messages that came by mail
+	rooms *roomLog      // roomMessage notifications, kept by the node
+	read  chan struct{} // closed once everything the process wrote was read
+	in    io.WriteCloser
+	mu    sync.Mutex
+	id    int
+	res   map[int]chan rpcAnswer
 }
 
 type rpcAnswer struct {
@@ -139,9 +156,11 @@ type rpcAnswer struct {
 	} `json:"error"`
 }
 
-func newDaemon(p *proc, out io.ReadCloser, in io.WriteCloser, mail *atomic.Int64) *daemon {
-	d := &daemon{p: p, mail: mail, in: in, res: map[int]chan rpcAnswer{}}
+func newDaemon(p *proc, out io.ReadCloser, in io.WriteCloser, mail *atomic.Int64, rooms *roomLog) *daemon {
+	d := &daemon{p: p, mail: mail, rooms: rooms, in: in, res: map[int]chan rpcAnswer{}, read: make(chan struct{})}
 	go func() {
+		defer close(d.read)
+		defer out.Close()
 		sc := bufio.NewScanner(out)
 		sc.Buffer(make([]byte, 1<<20), maxLine)
 		for sc.Scan() {
@@ -152,6 +171,9 @@ func newDaemon(p *proc, out io.ReadCloser, in io.WriteCloser, mail *atomic.Int64
 			if m.ID == nil {
 				if m.Method == "offlineMessages" && m.Params.Count > 0 {
 					d.mail.Add(m.Params.Count)
+				}
+				if m.Method == "roomMessage" && d.rooms != nil {
+					d.rooms.add(m.Params.Room, roomLine{ID: m.Params.ID, From: m.Params.From, Time: m.Params.Time})
 				}
 				continue // other notifications: the harness polls instead
 			}
@@ -170,12 +192,20 @@ func newDaemon(p *proc, out io.ReadCloser, in io.WriteCloser, mail *atomic.Int64
 // rpcLine is one line the daemon writes: a response (ID set) or a
 // notification (Method set).
 type rpcLine struct {
-	ID     *int   `json:"id"`
-	Method string `json:"method"`
-	Params struct {
-		Count int64 `json:"count"` // offlineMessages
-	} `json:"params"`
+	ID     *int            `json:"id"`
+	Method string          `json:"method"`
+	Params lineParams      `json:"-"`
+	Raw    json.RawMessage `json:"params"`
 	rpcAnswer
+}
+
+// lineParams is what the harness reads of a notification's params: the
+// count of offlineMessages, the message of roomMessage (other methods'
+// params are not read: their fields differ, offlineMessages' from is a
+// list).
+type lineParams struct {
+	Count                int64  // offlineMessages
+	Room, ID, From, Time string // roomMessage
 }
 
 // maxLine bounds a line the harness reads from a daemon: a history page
@@ -193,6 +223,21 @@ func parseLine(b []byte) (rpcLine, error) {
 	}
 	if m.ID == nil && m.Method == "" {
 		return m, errors.New("daemon line: neither a response nor a notification")
+	}
+	var err error
+	switch {
+	case len(m.Raw) == 0:
+	case m.Method == "offlineMessages":
+		var p struct{ Count int64 }
+		err = json.Unmarshal(m.Raw, &p)
+		m.Params.Count = p.Count
+	case m.Method == "roomMessage":
+		var p struct{ Room, ID, From, Time string }
+		err = json.Unmarshal(m.Raw, &p)
+		m.Params.Room, m.Params.ID, m.Params.From, m.Params.Time = p.Room, p.ID, p.From, p.Time
+	}
+	if err != nil {
+		return m, fmt.Errorf("daemon line: %s params: %w", m.Method, err)
 	}
 	return m, nil
 }
@@ -231,11 +276,18 @@ func (d *daemon) call(ctx context.Context, method string, params, res any) error
 
 // stop ends the daemon as a user would: EOF on stdin, then (bounded) a
 // kill.
+//
+// It returns once what the daemon wrote has been read, so the next
+// daemon's notifications come after this one's.
 func (d *daemon) stop() {
 	d.in.Close()
 	select {
 	case <-d.p.done:
 	case <-time.After(20 * time.Second):
 		d.p.kill(syscall.SIGKILL)
+	}
+	select {
+	case <-d.read:
+	case <-time.After(10 * time.Second): // a line too long stopped the reader
 	}
 }

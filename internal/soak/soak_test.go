@@ -220,9 +220,9 @@ func TestRunRefuses(t *testing.T) {
 }
 
 func TestResultLine(t *testing.T) {
-	r := Result{Counts: Counts{Sent: 3, Delivered: 2, Lost: 1}, ByMail: 1, Faults: Faults{SupernodeKills: 2, NodeKills: 3, NodeOffline: 1, Shaping: "netem"}, Seed: 9}
+	r := Result{Counts: Counts{Sent: 3, Delivered: 2, Lost: 1}, InRooms: 1, ByMail: 1, Faults: Faults{SupernodeKills: 2, NodeKills: 3, NodeOffline: 1, Shaping: "netem"}, Seed: 9}
 	line := r.Line()
-	for _, want := range []string{"sent 3", "delivered 2 (1 by mail)", "lost 1", "duplicated 0", "out of order 0", "faults 7", "supernode kills 2", "node kills 3", "seed 9"} {
+	for _, want := range []string{"sent 3 (1 in rooms)", "delivered 2 (1 by mail)", "lost 1", "duplicated 0", "out of order 0", "faults 7", "supernode kills 2", "node kills 3", "seed 9"} {
 		if !strings.Contains(line, want) {
 			t.Errorf("line %q lacks %q", line, want)
 		}
@@ -243,6 +243,7 @@ func TestParseLine(t *testing.T) {
 		{`{"jsonrpc":"2.0","id":3,"result":{"messageId":"ab"}}`, false, 3, "", 0},
 		{`{"jsonrpc":"2.0","id":4,"error":{"code":-32000,"message":"no","data":{"code":"not_contact"}}}`, false, 4, "not_contact", 0},
 		{`{"jsonrpc":"2.0","method":"offlineMessages","params":{"count":5,"from":["a"]}}`, false, -1, "", 5},
+		{`{"jsonrpc":"2.0","method":"roomMessage","params":{"room":"r1","id":"m1","from":"u1","text":"t","time":"2026-12-07T02:00:00Z"}}`, false, -1, "", 0},
 		{`{"jsonrpc":"2.0"}`, true, 0, "", 0},
 		{`not json`, true, 0, "", 0},
 		{`{"id":"x"}`, true, 0, "", 0},
@@ -267,6 +268,9 @@ func TestParseLine(t *testing.T) {
 		}
 		if m.Params.Count != tc.count {
 			t.Fatalf("parseLine(%s): count %d, want %d", tc.line, m.Params.Count, tc.count)
+		}
+		if p := m.Params; m.Method == "roomMessage" && (p.Room != "r1" || p.ID != "m1" || p.From != "u1" || p.Time != "2026-12-07T02:00:00Z") {
+			t.Fatalf("parseLine(%s): room message %+v", tc.line, p)
 		}
 	}
 }

@@ -65,12 +65,14 @@ func (r *Rooms) attach(ctx context.Context, j *joined) (*client.Subscription, er
 		return fail(err)
 	}
 	if sub.CaughtUp {
+		r.log.Debug("attached to a room's home", "room", j.room, "home", home, "since", last.at, "newest", sub.Newest, "caughtUp", true)
 		return sub, nil // what we missed comes first on the stream
 	}
 	msgs, err := client.RoomBacklog(ctx, r.h.Libp2p(), home, tk.Signed, j.room, 0)
 	if err != nil {
 		return fail(fmt.Errorf("reading %q's backlog: %w", j.room, mapErr(err)))
 	}
+	r.log.Debug("attached to a room's home", "room", j.room, "home", home, "since", last.at, "known", last.known, "newest", sub.Newest, "backlog", len(msgs))
 	for _, s := range msgs {
 		r.show(j, s)
 	}

@@ -413,27 +413,75 @@ func (s *Service) replicate(ctx context.Context, name string, rep *wire.RoomRepl
 // it, as this home comes first among the live ones) and their messages
 // after its newest position. It runs when this home starts sequencing the
 // room and again every wire.RoomPrimaryFresh while it does.
-func (s *Service) catchUp(ctx context.Context, name string) {
+//
+// It reports whether this home may sequence: every other live home was
+// read, or was taken for dead meanwhile (a home that cannot be reached at
+// all: the weak case of "acknowledged means at two homes"). A home that is
+// live but was not read — it did not answer in time, it is restarting and
+// does not serve rooms yet, its connection was reset — may hold messages
+// it sequenced and acknowledged while this home was not the primary;
+// sequencing over them would give their positions to other messages, and
+// as this home comes first, the other homes would displace what their
+// members were told was taken (the chaos soak's room messages lost under
+// supernode kills). The caller answers busy and the member tries again,
+// as when a forward to a suspect primary goes unanswered; a home that
+// keeps not answering is taken for dead by call.
+func (s *Service) catchUp(ctx context.Context, name string) bool {
 	if s.isPrimary(name) {
-		return
+		return true
 	}
 	// Bounded as a whole, so the forward that brought the item here does
 	// not time out and take this home for dead.
 	ctx, cancel := context.WithTimeout(ctx, wire.RoomReplicaTimeout)
 	defer cancel()
 	self := s.self()
+	var unread []peer.ID
 	for _, home := range s.live(name) {
 		if home == self {
 			continue
 		}
-		if err := s.pullOps(ctx, home, name); err != nil {
-			s.log.Debug("catching up a room's chain", "room", name, "home", home, "err", err)
+		errOps := s.pullOps(ctx, home, name)
+		if errOps != nil {
+			s.log.Debug("catching up a room's chain", "room", name, "home", home, "err", errOps)
 		}
-		if err := s.pullMessages(ctx, home, name); err != nil {
-			s.log.Debug("catching up a room's messages", "room", name, "home", home, "err", err)
+		errMsgs := s.pullMessages(ctx, home, name)
+		if errMsgs != nil {
+			s.log.Debug("catching up a room's messages", "room", name, "home", home, "err", errMsgs)
+		}
+		if notRead(ctx, errOps) || notRead(ctx, errMsgs) {
+			unread = append(unread, home)
+		}
+	}
+	live := s.live(name)
+	for _, home := range unread {
+		if slices.Contains(live, home) {
+			s.log.Debug("not sequencing before catching up", "room", name, "home", home)
+			return false
 		}
 	}
 	s.setPrimary(name, true)
+	return true
+}
+
+// errUnread marks a pull's failure to hear from the other home at all (no
+// answer, or no connection), as opposed to an answer this home refused.
+var errUnread = errors.New("rooms: the other home was not read")
+
+// unread wraps a call's error that is not the other home's answer with
+// errUnread.
+func unread(err error) error {
+	if err == nil || answered(err) {
+		return err
+	}
+	return fmt.Errorf("%w: %w", errUnread, err)
+}
+
+// notRead reports whether a pull's err means the other home's messages or
+// ops were not read: it did not answer, or the catch-up's time ran out.
+// A refusal (a fork this home's branch wins, a message that does not
+// verify) is an answer: what the other home holds was seen.
+func notRead(ctx context.Context, err error) bool {
+	return err != nil && (errors.Is(err, errUnread) || ctx.Err() != nil)
 }
 
 // fill brings name up to date at this home before a member attaches
@@ -446,7 +494,7 @@ func (s *Service) fill(ctx context.Context, name string, st *room.State) (*room.
 	live := s.live(name)
 	if len(live) == 0 || live[0] == self {
 		if st.Exists() {
-			s.catchUp(ctx, name)
+			s.catchUp(ctx, name) // a join goes on with what it read
 			return s.store.State(ctx, name)
 		}
 	}
@@ -485,7 +533,7 @@ func (s *Service) pullOps(ctx context.Context, home peer.ID, name string) error 
 			ops, more, err = client.RoomOpsSince(ctx, h, home, tk, name, st.Seq)
 			return err
 		}); err != nil {
-			return err
+			return unread(err)
 		}
 		for _, o := range ops {
 			next, err := s.store.Replicate(ctx, o)
@@ -513,7 +561,7 @@ func (s *Service) pullMessages(ctx context.Context, home peer.ID, name string) e
 			page, err = client.RoomMessagesSince(ctx, h, home, tk, name, last)
 			return err
 		}); err != nil {
-			return err
+			return unread(err)
 		}
 		if err := s.storeOrdered(ctx, name, page, false); err != nil {
 			return err

@@ -452,8 +452,8 @@ func (s *Service) submit(ctx context.Context, signed *wire.SignedRoomOp) *wire.R
 // joined here and to the other homes, and answers once another home holds
 // it (or none answers).
 func (s *Service) sequenceOp(ctx context.Context, signed *wire.SignedRoomOp) *wire.RoomResponse {
-	if name, _, err := peek(signed); err == nil {
-		s.catchUp(ctx, name)
+	if name, _, err := peek(signed); err == nil && !s.catchUp(ctx, name) {
+		return failed(wire.CodeBusy)
 	}
 	st, err := s.store.Append(ctx, signed, s.checks)
 	if err != nil {
@@ -633,7 +633,9 @@ func (s *Service) admitHere(ctx context.Context, m *members, remote peer.ID, fro
 // the members joined here, and the other homes; it answers once another
 // home holds the message too (or none answers).
 func (s *Service) sequenceMessage(ctx context.Context, from room.Sender, msg *room.Message) *wire.RoomResponse {
-	s.catchUp(ctx, msg.Room)
+	if !s.catchUp(ctx, msg.Room) {
+		return failed(wire.CodeBusy)
+	}
 	r := s.sequenceHere(ctx, from, msg)
 	if r.code != "" {
 		return failed(r.code)
