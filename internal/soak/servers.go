@@ -183,8 +183,11 @@ func (s *run) leaks(ctx context.Context) (bad []string, maxNode, maxSN, maxG int
 			bad = append(bad, fmt.Sprintf("supernode %d holds %d descriptors (bound %d)", j, c, maxSupernodeFDs))
 		}
 		var g int
-		err = retry(ctx, 20*time.Second, func(ctx context.Context) error {
-			g, err = s.goroutines(ctx, j) // a restarted supernode may not answer the first time
+		// A supernode serves its metrics once it signed in again after its
+		// last restart, which the auth server's login limit may have
+		// delayed: the healed network gives it two minutes.
+		err = retry(ctx, 2*time.Minute, func(ctx context.Context) error {
+			g, err = s.goroutines(ctx, j)
 			return err
 		})
 		if err != nil {
