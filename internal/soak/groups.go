@@ -27,15 +27,20 @@ func isGroup(to string) bool { return strings.HasPrefix(to, "#") }
 
 // othersIn is the usernames of group id's members other than author.
 func (s *run) othersIn(id, author string) []string {
-	var out []string
 	for _, g := range s.groups {
-		if g.id != id {
-			continue
+		if g.id == id {
+			return s.others(g.members, author)
 		}
-		for _, m := range g.members {
-			if u := s.nodes[m].user; u != author {
-				out = append(out, u)
-			}
+	}
+	return nil
+}
+
+// others is the usernames of the nodes members, author left out.
+func (s *run) others(members []int, author string) []string {
+	var out []string
+	for _, m := range members {
+		if u := s.nodes[m].user; u != author {
+			out = append(out, u)
 		}
 	}
 	return out

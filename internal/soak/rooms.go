@@ -143,18 +143,12 @@ func roomIDs(ms []roomLine) []string {
 
 // othersInRoom is the usernames of room's members other than author.
 func (s *run) othersInRoom(room, author string) []string {
-	var out []string
 	for _, r := range s.rooms {
-		if r.Name != room {
-			continue
-		}
-		for _, m := range r.Members {
-			if u := s.nodes[m].user; u != author {
-				out = append(out, u)
-			}
+		if r.Name == room {
+			return s.others(r.Members, author)
 		}
 	}
-	return out
+	return nil
 }
 
 // makeRooms creates the plan's rooms, has their members join and waits
