@@ -47,6 +47,10 @@ type Config struct {
 	// no limit (a server only this machine can reach, or a test network
 	// where every node is on 127.0.0.1).
 	RegisterRate int
+	// MaxFailures is authserver.Config.MaxFailures: failed logins an
+	// account may have in the failure window; 0 means the default. A test
+	// that kills a node mid-login again and again raises it.
+	MaxFailures int
 	// Regions and Moderators are authserver.Config's: the operator's
 	// address ranges of regions, and the regional rooms' moderators.
 	Regions    []authserver.RegionRange
@@ -105,7 +109,7 @@ func Start(cfg Config) (*Service, error) {
 	// revocation here at once, not at their next poll.
 	rev := &client.Revocations{Auth: h.ID(), Logger: cfg.Logger}
 	auth, err := authserver.New(authserver.Config{DBPath: db, Key: key, Logger: cfg.Logger, SelfSupernode: true,
-		RegisterRate: cfg.RegisterRate, Regions: cfg.Regions, Moderators: cfg.Moderators, OnRevoke: func(peer.ID) { rev.Kick() }})
+		RegisterRate: cfg.RegisterRate, MaxFailures: cfg.MaxFailures, Regions: cfg.Regions, Moderators: cfg.Moderators, OnRevoke: func(peer.ID) { rev.Kick() }})
 	if err != nil {
 		h.Close()
 		return nil, err
