@@ -228,3 +228,55 @@ func TestMailFromALostSession(t *testing.T) {
 		t.Fatalf("bob's history holds %d messages, want 4: %+v", len(h), h)
 	}
 }
+
+// TestConversationEventFromALostSession: a conversation message mailed to a
+// member who then lost its session with the sender is asked for again and
+// comes again as it went (the soak lost such a message: resend requests
+// were answered for chat messages only).
+func TestConversationEventFromALostSession(t *testing.T) {
+	svc := testBundle(t)
+	alice, bob := friends(t, svc.Addr())
+	carol := newTestNode(t, svc.Addr(), "carol")
+	carol.register()
+	carol.login()
+	befriend(t, alice, carol)
+	id, err := alice.Invite(ctx(t), "bob", "carol")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A first message: bob holds a ratchet session with alice.
+	if _, err := alice.Send(ctx(t), id, "hello both"); err != nil {
+		t.Fatal(err)
+	}
+	bob.waitFor("the first message", func(e api.Event) bool { return e.Message != nil && e.Message.To == id && e.Message.Text == "hello both" })
+	bob.stop()
+	alice.waitContact("bob", api.RelationAccepted, api.StatusOffline)
+	msg, err := alice.Send(ctx(t), id, "while you were away")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sa, _ := alice.current()
+	waitUntil(t, "alice's event in bob's mailbox", func() bool {
+		out, _ := sa.store.Outbox("bob")
+		d, _ := svc.Mailbox.DepthOf(client.MailboxID(svc.Host.ID(), "bob"))
+		return len(out) == 0 && d >= 1
+	})
+	// Bob's store forgets the session the mail is sealed in.
+	st, err := store.Open(filepath.Join(bob.dir, "accounts", "bob", "eserver.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.DeleteSessions(sa.host.ID().String()); err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+
+	bob.open()
+	bob.login()
+	got := bob.waitFor("the message mailed while away", func(e api.Event) bool {
+		return e.Message != nil && e.Message.To == id && e.Message.ID == msg
+	})
+	if got.Message.From != "alice" || got.Message.Text != "while you were away" {
+		t.Fatalf("bob got %+v", got.Message)
+	}
+}

@@ -589,23 +589,40 @@ func (d *Delivery) askResend(t *ticket.Ticket, ids []string) error {
 // device lost our session: ours with it is dropped, so the resent messages
 // start a new one it can open. A request naming none of ours (the contact
 // was sent junk in our name) changes nothing.
+//
+// A conversation event we passed on to that member (its ID a
+// store.FanoutID) goes again exactly as it went, from what the store kept
+// of it: the members check its author's signature, signing time and
+// ticket, so it cannot be made again — and we may only have passed it on.
 func (d *Delivery) receiveResendRequest(from string, dev peer.ID, r *wire.ResendRequest) error {
 	if len(r.Ids) > maxReceiptIDs {
 		return payload.ErrBadRequest
 	}
 	var resend []store.Message
+	var events []store.OutboxEntry
 	for _, id := range r.Ids {
+		if store.FanoutMessageID(id) != id {
+			if raw, err := d.h.Store().FanoutSent(id, from); err == nil {
+				events = append(events, store.OutboxEntry{ID: id, Peer: from, Payload: raw, Created: d.h.Now()})
+			}
+			continue
+		}
 		m, err := d.h.Store().Message(id)
 		if err != nil || !m.Outgoing || m.Peer != from || m.State != string(api.StateQueued) {
 			continue
 		}
 		resend = append(resend, m)
 	}
-	if len(resend) == 0 {
+	if len(resend) == 0 && len(events) == 0 {
 		return nil
 	}
 	if err := d.keys.Reset(dev); err != nil {
 		return err
+	}
+	for _, e := range events {
+		if _, err := d.h.Store().Enqueue(nil, e); err != nil {
+			continue // still in the outbox: it goes anyway
+		}
 	}
 	for _, m := range resend {
 		// Its first position goes with it: queued again, its envelope's

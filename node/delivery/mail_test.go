@@ -1,6 +1,7 @@
 package delivery
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"slices"
@@ -354,5 +355,50 @@ func TestMailSessionsStoredWithMessages(t *testing.T) {
 	drain(t, d, mailItem(t, signed("alice"), &wire.Envelope{Id: "m3", Sealed: chat("three")}, 3))
 	if m, err := h.st.Message("m3"); err != nil || m.Text != "three" {
 		t.Fatalf("m3 resent: %+v, %v", m, err)
+	}
+}
+
+// TestResendRequestForConversationEvent: a member that could not open a
+// conversation event we passed on (it lost its session with us) gets it
+// again exactly as it went — the members check its author's signature and
+// signing time, so it cannot be made anew — and only the member it went to
+// can ask for it; a room's entries are not kept.
+func TestResendRequestForConversationEvent(t *testing.T) {
+	d, h, s := newTestDelivery(t)
+	const conv = "#00112233445566778899aabbccddeeff"
+	ev := wire.MustMarshal(&wire.Payload{SentUnixMilli: 1234, Kind: &wire.Payload_GroupEvent{GroupEvent: &wire.GroupEvent{Id: "e1", Author: "alice", Signature: []byte("alice's")}}})
+	carolID, daveID := store.FanoutID("e1", "carol"), store.FanoutID("e1", "dave")
+	if err := h.st.EnqueueFanout(nil, conv, []store.OutboxEntry{{ID: carolID, Peer: "carol", Payload: ev}, {ID: daveID, Peer: "dave", Payload: ev}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.st.EnqueueFanout(nil, "", []store.OutboxEntry{{ID: store.FanoutID("r1", "carol"), Peer: "carol", Payload: ev}}); err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []string{carolID, daveID, store.FanoutID("r1", "carol")} {
+		if err := h.st.HandedOver(id); err != nil { // left in the mailboxes
+			t.Fatal(err)
+		}
+	}
+
+	// Mallory names carol's event: nothing goes, nothing is reset.
+	if err := d.receiveResendRequest("mallory", "mallory-device", &wire.ResendRequest{Ids: []string{carolID}}); err != nil {
+		t.Fatal(err)
+	}
+	if out, _ := h.st.Outbox("mallory"); len(out) != 0 || len(s.resets) != 0 {
+		t.Fatalf("mallory's request queued %+v, reset %v", out, s.resets)
+	}
+	// Carol names hers, dave's and the room's: only hers goes, as it went.
+	if err := d.receiveResendRequest("carol", "carol-device", &wire.ResendRequest{Ids: []string{carolID, daveID, store.FanoutID("r1", "carol")}}); err != nil {
+		t.Fatal(err)
+	}
+	out, _ := h.st.Outbox("carol")
+	if len(out) != 1 || out[0].ID != carolID || !bytes.Equal(out[0].Payload, ev) {
+		t.Fatalf("carol's outbox after her resend request: %+v", out)
+	}
+	if !slices.Equal(s.resets, []peer.ID{"carol-device"}) {
+		t.Fatalf("sessions reset: %v", s.resets)
+	}
+	if out, _ := h.st.Outbox("dave"); len(out) != 0 {
+		t.Fatalf("carol had dave's event resent: %+v", out)
 	}
 }

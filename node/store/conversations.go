@@ -146,6 +146,16 @@ func FanoutMessageID(id string) string {
 // Storing a message needs the store unlocked (ErrLocked otherwise).
 func (s *Store) EnqueueFanout(m *Message, conv string, entries []OutboxEntry) error {
 	now := time.Now()
+	sealed := map[string][]byte{}
+	if conv != "" {
+		for _, e := range entries {
+			b, err := s.sealSecret(e.Payload, "fanout_sent", e.ID, e.Peer)
+			if err != nil {
+				return fmt.Errorf("store: enqueue in conversation %q: %w", conv, err)
+			}
+			sealed[e.ID] = b
+		}
+	}
 	var k *historyKeys
 	if m != nil {
 		var err error
@@ -181,6 +191,17 @@ func (s *Store) EnqueueFanout(m *Message, conv string, entries []OutboxEntry) er
 				e.ID, e.Peer, e.Payload, nanos(e.Created), conv); err != nil {
 				return fmt.Errorf("insert outbox entry: %w", err)
 			}
+			if conv == "" {
+				continue // a room's entries: members fetch what they missed from its homes
+			}
+			if _, err := tx.Exec(`INSERT INTO fanout_sent (id, peer, payload, created) VALUES (?, ?, ?, ?)
+				ON CONFLICT (id) DO NOTHING`, e.ID, e.Peer, sealed[e.ID], nanos(e.Created)); err != nil {
+				return fmt.Errorf("keep fan-out entry: %w", err)
+			}
+		}
+		// What mail can no longer carry need not be sent again.
+		if _, err := tx.Exec(`DELETE FROM fanout_sent WHERE created < ?`, nanos(now.Add(-FanoutKept))); err != nil {
+			return fmt.Errorf("forget old fan-out entries: %w", err)
 		}
 		return nil
 	})
@@ -188,4 +209,31 @@ func (s *Store) EnqueueFanout(m *Message, conv string, entries []OutboxEntry) er
 		return fmt.Errorf("store: enqueue in conversation %q: %w", conv, err)
 	}
 	return nil
+}
+
+// FanoutKept is how long a conversation event passed on to a member is
+// kept to be sent again (FanoutSent): as long as mail lives, and a day for
+// clocks and absences. Members refuse events signed longer ago than the
+// mail TTL anyway.
+const FanoutKept = 8 * 24 * time.Hour
+
+// FanoutSent returns the payload of the conversation event passed on to
+// member peer under the outbox entry id (a FanoutID) in the last
+// FanoutKept; ErrNotFound when there is none, or it went to another
+// member.
+func (s *Store) FanoutSent(id, peer string) ([]byte, error) {
+	var sealed []byte
+	err := s.db.QueryRow(`SELECT payload FROM fanout_sent WHERE id = ? AND peer = ? AND created >= ?`,
+		id, peer, nanos(time.Now().Add(-FanoutKept))).Scan(&sealed)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("store: fan-out entry %q: %w", id, err)
+	}
+	plain, err := s.openSecret(sealed, "fanout_sent", id, peer)
+	if err != nil {
+		return nil, fmt.Errorf("store: fan-out entry %q: %w", id, err)
+	}
+	return plain, nil
 }

@@ -636,3 +636,37 @@ func BenchmarkSealOldHistory(b *testing.B) {
 	}
 	b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
 }
+
+// TestFanoutSentKeptSealed: a conversation event passed on to a member is
+// kept, sealed, to be sent again to that member alone (FanoutSent); a
+// room's entries are not kept; once handed over, no word of it is left in
+// the files.
+func TestFanoutSentKeptSealed(t *testing.T) {
+	s, path := openTemp(t)
+	ev := []byte("event: " + secretTexts[2])
+	carol := FanoutID("e1", "carol")
+	if err := s.EnqueueFanout(nil, "#conv", []OutboxEntry{{ID: carol, Peer: "carol", Payload: ev}}); err != nil {
+		t.Fatal(err)
+	}
+	room := FanoutID("r1", "carol")
+	if err := s.EnqueueFanout(nil, "", []OutboxEntry{{ID: room, Peer: "carol", Payload: ev}}); err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []string{carol, room} {
+		if err := s.HandedOver(id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got, err := s.FanoutSent(carol, "carol"); err != nil || !bytes.Equal(got, ev) {
+		t.Fatalf("carol's event: %q, %v", got, err)
+	}
+	for _, tc := range []struct{ id, peer string }{{carol, "dave"}, {room, "carol"}, {"nope", "carol"}} {
+		if _, err := s.FanoutSent(tc.id, tc.peer); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("FanoutSent(%q, %q): %v, want ErrNotFound", tc.id, tc.peer, err)
+		}
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	assertNoPlaintext(t, path, plainWords(secretTexts[2:3]))
+}
