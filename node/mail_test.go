@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"eserver/authserver/bundle"
 	"eserver/node/api"
 	"eserver/node/store"
 	"eserver/node/wire"
@@ -199,24 +200,7 @@ func TestMailFromALostSession(t *testing.T) {
 		}
 		ids = append(ids, id)
 	}
-	sa, _ := alice.current()
-	waitUntil(t, "alice's messages in bob's mailbox", func() bool {
-		out, _ := sa.store.Outbox("bob")
-		d, _ := svc.Mailbox.DepthOf(client.MailboxID(svc.Host.ID(), "bob"))
-		return len(out) == 0 && d >= 3
-	})
-	// Bob's store forgets the session the mail is sealed in.
-	st, err := store.Open(filepath.Join(bob.dir, "accounts", "bob", "eserver.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := st.DeleteSessions(sa.host.ID().String()); err != nil {
-		t.Fatal(err)
-	}
-	st.Close()
-
-	bob.open()
-	bob.login()
+	mailedFromALostSession(t, svc, alice, bob, 3)
 	got := bob.collect("alice", 3)
 	for i, m := range got {
 		if m.ID != ids[i] || m.Text != fmt.Sprintf("while you were away #%d", i) {
@@ -255,13 +239,26 @@ func TestConversationEventFromALostSession(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	mailedFromALostSession(t, svc, alice, bob, 1)
+	got := bob.waitFor("the message mailed while away", func(e api.Event) bool {
+		return e.Message != nil && e.Message.To == id && e.Message.ID == msg
+	})
+	if got.Message.From != "alice" || got.Message.Text != "while you were away" {
+		t.Fatalf("bob got %+v", got.Message)
+	}
+}
+
+// mailedFromALostSession waits until n items of alice's are in the stopped
+// bob's mailbox and out of her outbox, has bob's store forget his sessions
+// with her (the mail is sealed in one of them), and signs bob in again.
+func mailedFromALostSession(t *testing.T, svc *bundle.Service, alice, bob *testNode, n int) {
+	t.Helper()
 	sa, _ := alice.current()
-	waitUntil(t, "alice's event in bob's mailbox", func() bool {
+	waitUntil(t, "alice's mail in bob's mailbox", func() bool {
 		out, _ := sa.store.Outbox("bob")
 		d, _ := svc.Mailbox.DepthOf(client.MailboxID(svc.Host.ID(), "bob"))
-		return len(out) == 0 && d >= 1
+		return len(out) == 0 && d >= n
 	})
-	// Bob's store forgets the session the mail is sealed in.
 	st, err := store.Open(filepath.Join(bob.dir, "accounts", "bob", "eserver.db"))
 	if err != nil {
 		t.Fatal(err)
@@ -270,13 +267,6 @@ func TestConversationEventFromALostSession(t *testing.T) {
 		t.Fatal(err)
 	}
 	st.Close()
-
 	bob.open()
 	bob.login()
-	got := bob.waitFor("the message mailed while away", func(e api.Event) bool {
-		return e.Message != nil && e.Message.To == id && e.Message.ID == msg
-	})
-	if got.Message.From != "alice" || got.Message.Text != "while you were away" {
-		t.Fatalf("bob got %+v", got.Message)
-	}
 }
