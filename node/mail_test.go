@@ -232,7 +232,9 @@ func TestConversationEventFromALostSession(t *testing.T) {
 	if _, err := alice.Send(ctx(t), id, "hello both"); err != nil {
 		t.Fatal(err)
 	}
-	bob.waitFor("the first message", func(e api.Event) bool { return e.Message != nil && e.Message.To == id && e.Message.Text == "hello both" })
+	bob.waitFor("the first message", func(e api.Event) bool {
+		return e.Message != nil && e.Message.To == id && e.Message.Text == "hello both"
+	})
 	bob.stop()
 	alice.waitContact("bob", api.RelationAccepted, api.StatusOffline)
 	msg, err := alice.Send(ctx(t), id, "while you were away")
