@@ -19,6 +19,12 @@ func (s *session) EnqueueFanout(m *store.Message, conv string, entries []store.O
 	return s.delivery.EnqueueFanout(m, conv, entries)
 }
 
+// EnqueueFanoutWith is EnqueueFanout with ops committed in the same
+// transaction (a conversation event applied and passed on at once).
+func (s *session) EnqueueFanoutWith(conv string, entries []store.OutboxEntry, ops ...store.Op) error {
+	return s.delivery.EnqueueFanoutWith(nil, conv, entries, ops...)
+}
+
 // Accepted reports whether username is our accepted contact.
 func (s *session) Accepted(username string) bool { return s.contacts.Accepted(username) }
 

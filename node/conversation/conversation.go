@@ -75,6 +75,10 @@ type Host interface {
 	// several members at once, in one transaction, and wakes their
 	// couriers.
 	EnqueueFanout(m *store.Message, conv string, entries []store.OutboxEntry) error
+	// EnqueueFanoutWith queues an event passed on, as EnqueueFanout does
+	// without a message, and commits ops (applying it) in the same
+	// transaction.
+	EnqueueFanoutWith(conv string, entries []store.OutboxEntry, ops ...store.Op) error
 	// Accepted reports whether username is our accepted contact.
 	Accepted(username string) bool
 	// ContactLock serializes every change of the contact list and of

@@ -81,6 +81,9 @@ type fakeHost struct {
 	events  []api.Event
 	queued  []store.OutboxEntry
 	fanouts []store.OutboxEntry
+	// failFanout makes queueing a multi-party event fail before its
+	// commit, as a kill there would.
+	failFanout bool
 }
 
 func newHost(t testing.TB, w *world, me user, contacts ...string) *fakeHost {
@@ -120,7 +123,22 @@ func (h *fakeHost) Enqueue(username string, p *wire.Payload, m *store.Message) e
 }
 
 func (h *fakeHost) EnqueueFanout(m *store.Message, conv string, entries []store.OutboxEntry) error {
-	if err := h.st.EnqueueFanout(m, conv, entries); err != nil {
+	return h.enqueueFanout(m, conv, entries)
+}
+
+func (h *fakeHost) EnqueueFanoutWith(conv string, entries []store.OutboxEntry, ops ...store.Op) error {
+	return h.enqueueFanout(nil, conv, entries, ops...)
+}
+
+func (h *fakeHost) enqueueFanout(m *store.Message, conv string, entries []store.OutboxEntry, ops ...store.Op) error {
+	if h.failFanout {
+		return errors.New("killed before the commit")
+	}
+	op, err := h.st.FanoutOp(m, conv, entries)
+	if err != nil {
+		return err
+	}
+	if err := h.st.Commit(append(ops, op)...); err != nil {
 		return err
 	}
 	h.mu.Lock()
@@ -417,6 +435,91 @@ func TestReceiveGroup(t *testing.T) {
 	}
 	if !slices.Equal(to, []string{"carol:join-carol"}) {
 		t.Fatalf("passed on %v", to)
+	}
+}
+
+// TestPassedOnWithWhatItApplies: a member who applies an event and passes
+// it on writes both in one transaction. When queueing it for the others
+// fails (a kill before the commit), nothing of it is applied either, so
+// the same event coming again is applied and passed on then — never
+// applied, marked seen and lost to the members who get it through us.
+func TestPassedOnWithWhatItApplies(t *testing.T) {
+	w := newWorld(t)
+	alice, bob := w.user("alice"), w.user("bob")
+	h := newHost(t, w, bob, "alice", "carol")
+	c := New(h)
+	conv := convID(bytes.Repeat([]byte{1}, idLen))
+	members := []string{"alice", "bob", "carol"}
+	if err := c.receiveGroup("alice", event(t, alice, members, func(e *wire.GroupEvent) {
+		e.Id, e.Kind = "join-bob", &wire.GroupEvent_Joined{Joined: "bob"}
+	})); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		kind func(*wire.GroupEvent)
+		want string // the history entry it makes
+	}{
+		{"message", func(e *wire.GroupEvent) { e.Id = "m1" }, string(api.KindMessage) + ":genuine"},
+		{"invitation", func(e *wire.GroupEvent) {
+			e.Id, e.Kind = "join-dave", &wire.GroupEvent_Joined{Joined: "dave"}
+			e.Members = append(slices.Clone(members), "dave")
+		}, string(api.KindJoined) + ":dave"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			ev := event(t, alice, members, tc.kind)
+			h.mu.Lock()
+			h.failFanout, h.fanouts, h.events = true, nil, nil
+			h.mu.Unlock()
+			if err := c.receiveGroup("alice", ev); err == nil {
+				t.Fatal("a failed pass-on was not an error")
+			}
+			entries := func() []string {
+				ms, err := c.History(conv, 0, "")
+				if err != nil {
+					t.Fatal(err)
+				}
+				var got []string
+				for _, m := range ms {
+					if m.ID == ev.Id {
+						got = append(got, string(m.Kind)+":"+m.Text)
+					}
+				}
+				return got
+			}
+			if got := entries(); len(got) != 0 {
+				t.Fatalf("applied without being passed on: %v", got)
+			}
+			if seen, err := h.st.Seen(conv, "alice/"+ev.Id); err != nil || seen {
+				t.Fatalf("marked seen without being passed on (%v)", err)
+			}
+			h.mu.Lock()
+			told := len(h.events)
+			h.failFanout = false
+			h.mu.Unlock()
+			if told != 0 {
+				t.Fatalf("front ends told of an event not applied: %+v", h.events)
+			}
+			// It comes again (its sender had no acknowledgement): applied
+			// and passed on to carol now; a third time, neither.
+			for range 2 {
+				if err := c.receiveGroup("alice", ev); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if got := entries(); !slices.Equal(got, []string{tc.want}) {
+				t.Fatalf("history %v, want [%s]", got, tc.want)
+			}
+			h.mu.Lock()
+			defer h.mu.Unlock()
+			if len(h.fanouts) != 1 || h.fanouts[0].Peer != "carol" || h.fanouts[0].ID != store.FanoutID(ev.Id, "carol") {
+				t.Fatalf("passed on %+v, want once to carol", h.fanouts)
+			}
+			if len(h.events) != 1 {
+				t.Fatalf("front ends told %d times: %+v", len(h.events), h.events)
+			}
+		})
 	}
 }
 

@@ -116,9 +116,22 @@ func (c *Conversations) publish(conv store.Conversation, ev *wire.GroupEvent, m 
 // passOn queues ev for every member who is our contact, except its author
 // and the contact we had it from.
 func (c *Conversations) passOn(conv store.Conversation, ev *wire.GroupEvent, m *store.Message, from string) error {
+	entries, err := c.passOnEntries(conv, ev, from)
+	if err != nil {
+		return err
+	}
+	if m == nil && len(entries) == 0 {
+		return nil
+	}
+	return c.h.EnqueueFanout(m, conv.ID, entries)
+}
+
+// passOnEntries is ev as an outbox entry for every member but us, its
+// author and from (who passed it to us), who is our contact.
+func (c *Conversations) passOnEntries(conv store.Conversation, ev *wire.GroupEvent, from string) ([]store.OutboxEntry, error) {
 	raw, err := proto.Marshal(&wire.Payload{SentUnixMilli: c.h.Now().UnixMilli(), Kind: &wire.Payload_GroupEvent{GroupEvent: ev}})
 	if err != nil {
-		return fmt.Errorf("encoding a conversation event: %w", err)
+		return nil, fmt.Errorf("encoding a conversation event: %w", err)
 	}
 	var entries []store.OutboxEntry
 	for _, member := range conv.Members {
@@ -127,10 +140,7 @@ func (c *Conversations) passOn(conv store.Conversation, ev *wire.GroupEvent, m *
 		}
 		entries = append(entries, store.OutboxEntry{ID: store.FanoutID(ev.Id, member), Peer: member, Payload: raw})
 	}
-	if m == nil && len(entries) == 0 {
-		return nil
-	}
-	return c.h.EnqueueFanout(m, conv.ID, entries)
+	return entries, nil
 }
 
 // lookup is the conversation id, which must exist and must not be one we
@@ -359,6 +369,13 @@ func (c *Conversations) receiveGroup(from string, ev *wire.GroupEvent) error {
 		return err
 	}
 	sent := time.UnixMilli(ev.SentUnixMilli)
+	// What applying the event writes — the conversation, its entry in the
+	// history, the record that it was applied — and its copies for the
+	// members we pass it on to are committed together: a kill between them
+	// would leave it applied (so refused when it comes again) but never
+	// passed on, or passed on but not applied.
+	var w applying
+	w.seen(c.h.Store(), id, seenID, c.h.Now())
 	conv, err := c.h.Store().Conversation(id)
 	if errors.Is(err, store.ErrNotFound) {
 		// Only an invitation of us, by the contact who invites, starts one.
@@ -367,13 +384,11 @@ func (c *Conversations) receiveGroup(from string, ev *wire.GroupEvent) error {
 		}
 		conv = store.Conversation{ID: id, Members: slices.Clone(ev.Members), Created: c.h.Now(), Changed: map[string]time.Time{me: sent}}
 		slices.Sort(conv.Members)
-		if err := c.h.Store().PutConversation(conv); err != nil {
-			return err
+		w.conversation(c.h.Store(), conv)
+		w.message(c.h.Store(), store.Message{ID: ev.Id, Peer: id, Sender: from, Kind: store.EntryJoined, Text: me, Time: c.sentAt(ev.SentUnixMilli)}, nil)
+		if err := w.commit(c.h.Store().Commit); err != nil {
+			return fmt.Errorf("applying conversation event %s: %w", seenID, err)
 		}
-		if err := c.h.Store().MarkSeen(id, []string{seenID}, c.h.Now()); err != nil {
-			return err
-		}
-		c.record(store.Message{ID: ev.Id, Peer: id, Sender: from, Kind: store.EntryJoined, Text: me, Time: c.sentAt(ev.SentUnixMilli)})
 		c.emitConversation(conv, me, "", from)
 		return nil
 	}
@@ -389,6 +404,9 @@ func (c *Conversations) receiveGroup(from string, ev *wire.GroupEvent) error {
 	if !slices.Contains(conv.Members, ev.Author) && !(slices.Contains(conv.Members, from) && slices.Contains(ev.Members, ev.Author)) {
 		return nil
 	}
+	// first: the event changes something here, so the members we pass
+	// events on to need it too. Not seen means not applied: the writes
+	// above are one transaction.
 	first, changed := false, false
 	var joined, left string
 	// An invitation or a departure is stale when one of the same member
@@ -417,12 +435,8 @@ func (c *Conversations) receiveGroup(from string, ev *wire.GroupEvent) error {
 		// author's device signed it.
 		m := store.Message{ID: ev.Id, Peer: id, Text: k.Text, Time: c.sentAt(ev.SentUnixMilli), State: string(api.StateReceived), Sender: ev.Author,
 			Device: device.String(), Order: uint64(max(ev.SentUnixMilli, 0))}
-		if first, err = c.h.Store().AddIncoming(m); err != nil {
-			return fmt.Errorf("storing message: %w", err)
-		}
-		if first {
-			defer c.emitMessage(m)
-		}
+		w.message(c.h.Store(), m, c.emitMessage)
+		first = true
 	case *wire.GroupEvent_Joined:
 		if !stale && !slices.Contains(conv.Members, k.Joined) {
 			joined, first = k.Joined, true
@@ -455,27 +469,87 @@ func (c *Conversations) receiveGroup(from string, ev *wire.GroupEvent) error {
 	}
 	if changed || recorded {
 		slices.Sort(conv.Members)
-		if err := c.h.Store().PutConversation(conv); err != nil {
-			return err
-		}
+		w.conversation(c.h.Store(), conv)
 	}
+	by := ""
 	if changed {
-		by := ""
 		at := c.sentAt(ev.SentUnixMilli)
 		switch {
 		case joined != "":
 			by = ev.Author
-			c.record(store.Message{ID: ev.Id, Peer: id, Sender: by, Kind: store.EntryJoined, Text: joined, Time: at})
+			w.message(c.h.Store(), store.Message{ID: ev.Id, Peer: id, Sender: by, Kind: store.EntryJoined, Text: joined, Time: at}, nil)
 		case left != "":
-			c.record(store.Message{ID: ev.Id, Peer: id, Sender: left, Kind: store.EntryLeft, Text: left, Time: at})
+			w.message(c.h.Store(), store.Message{ID: ev.Id, Peer: id, Sender: left, Kind: store.EntryLeft, Text: left, Time: at}, nil)
 		}
+	}
+	var entries []store.OutboxEntry
+	if first {
+		if entries, err = c.passOnEntries(conv, ev, from); err != nil {
+			return err
+		}
+	}
+	commit := c.h.Store().Commit
+	if len(entries) > 0 {
+		commit = func(ops ...store.Op) error { return c.h.EnqueueFanoutWith(conv.ID, entries, ops...) }
+	}
+	if err := w.commit(commit); err != nil {
+		return fmt.Errorf("applying conversation event %s: %w", seenID, err)
+	}
+	if changed {
 		c.emitConversation(conv, joined, left, by)
 	}
-	if err := c.h.Store().MarkSeen(id, []string{seenID}, c.h.Now()); err != nil {
+	return nil
+}
+
+// applying gathers the writes of applying one conversation event, to be
+// committed in one transaction, and what to tell the front ends after.
+type applying struct {
+	ops   []store.Op
+	after []func()
+	err   error // the first op that could not be made
+}
+
+func (w *applying) add(op store.Op, err error) {
+	if err != nil && w.err == nil {
+		w.err = err
+	}
+	w.ops = append(w.ops, op)
+}
+
+func (w *applying) seen(st *store.Store, scope, id string, at time.Time) {
+	w.add(st.SeenOp(scope, []string{id}, at), nil)
+}
+
+func (w *applying) conversation(st *store.Store, conv store.Conversation) {
+	w.add(st.ConversationOp(conv))
+}
+
+// message stores m in the history (a message or an entry), and calls
+// shown with it after the commit if it was not there yet.
+func (w *applying) message(st *store.Store, m store.Message, shown func(store.Message)) {
+	ms, inserted := []store.Message{m}, make([]bool, 1)
+	op, err := st.IncomingOp(ms, inserted)
+	w.add(op, err)
+	if shown != nil {
+		w.after = append(w.after, func() {
+			if inserted[0] {
+				shown(ms[0])
+			}
+		})
+	}
+}
+
+// commit commits the writes with commit (the store's, or one that passes
+// the event on in the same transaction), then tells the front ends.
+func (w *applying) commit(commit func(...store.Op) error) error {
+	if w.err != nil {
+		return w.err
+	}
+	if err := commit(w.ops...); err != nil {
 		return err
 	}
-	if !first {
-		return nil
+	for _, f := range w.after {
+		f()
 	}
-	return c.passOn(conv, ev, nil, from)
+	return nil
 }

@@ -325,8 +325,20 @@ func (d *Delivery) enqueue(username string, e store.OutboxEntry, p *wire.Payload
 // the message it carries, if any, in conversation conv's history) in one
 // transaction, and wakes each member's courier.
 func (d *Delivery) EnqueueFanout(m *store.Message, conv string, entries []store.OutboxEntry) error {
-	if err := d.h.Store().EnqueueFanout(m, conv, entries); err != nil {
+	return d.EnqueueFanoutWith(m, conv, entries)
+}
+
+// EnqueueFanoutWith is EnqueueFanout with ops committed in the same
+// transaction: a member applies an event and queues it for the others at
+// once, so a kill cannot leave it applied but never passed on.
+func (d *Delivery) EnqueueFanoutWith(m *store.Message, conv string, entries []store.OutboxEntry, ops ...store.Op) error {
+	st := d.h.Store()
+	op, err := st.FanoutOp(m, conv, entries)
+	if err != nil {
 		return err
+	}
+	if err := st.Commit(append(ops, op)...); err != nil {
+		return fmt.Errorf("queueing in conversation %q: %w", conv, err)
 	}
 	for _, e := range entries {
 		d.Poke(e.Peer)

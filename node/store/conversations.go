@@ -63,17 +63,29 @@ func splitNames(s string) []string {
 
 // PutConversation inserts c or replaces the conversation with its ID.
 func (s *Store) PutConversation(c Conversation) error {
-	if c.ID == "" || len(c.Members) == 0 {
-		return fmt.Errorf("store: put conversation %q: no ID or members", c.ID)
-	}
-	_, err := s.db.Exec(`INSERT INTO conversations (id, members, departed, left, created, changed) VALUES (?, ?, ?, ?, ?, ?)
-		ON CONFLICT (id) DO UPDATE SET members = excluded.members, departed = excluded.departed, left = excluded.left,
-			changed = excluded.changed`,
-		c.ID, joinNames(c.Members), joinNames(c.Departed), c.Left, nanos(c.Created), joinTimes(c.Changed))
+	op, err := s.ConversationOp(c)
 	if err != nil {
-		return fmt.Errorf("store: put conversation %q: %w", c.ID, err)
+		return err
 	}
-	return nil
+	return s.Commit(op)
+}
+
+// ConversationOp is PutConversation as an Op.
+func (s *Store) ConversationOp(c Conversation) (Op, error) {
+	if c.ID == "" || len(c.Members) == 0 {
+		return Op{}, fmt.Errorf("store: put conversation %q: no ID or members", c.ID)
+	}
+	members, departed, changed := joinNames(c.Members), joinNames(c.Departed), joinTimes(c.Changed)
+	return Op{run: func(g *groupTx) error {
+		_, err := g.tx.Exec(`INSERT INTO conversations (id, members, departed, left, created, changed) VALUES (?, ?, ?, ?, ?, ?)
+			ON CONFLICT (id) DO UPDATE SET members = excluded.members, departed = excluded.departed, left = excluded.left,
+				changed = excluded.changed`,
+			c.ID, members, departed, c.Left, nanos(c.Created), changed)
+		if err != nil {
+			return fmt.Errorf("put conversation %q: %w", c.ID, err)
+		}
+		return nil
+	}}, nil
 }
 
 func scanConversation(sc interface{ Scan(...any) error }) (Conversation, error) {
@@ -145,70 +157,88 @@ func FanoutMessageID(id string) string {
 // that is not a message (an invitation, a departure, a message passed on).
 // Storing a message needs the store unlocked (ErrLocked otherwise).
 func (s *Store) EnqueueFanout(m *Message, conv string, entries []OutboxEntry) error {
+	op, err := s.FanoutOp(m, conv, entries)
+	if err != nil {
+		return err
+	}
+	return s.Commit(op)
+}
+
+// FanoutOp is EnqueueFanout as an Op, so that a member passing an event on
+// stores it in the transaction that applies it: a kill between the two
+// would leave the event applied (and seen) but never passed on. m gets its
+// defaults now; it and the entries kept for a resend are sealed now,
+// outside the transaction.
+func (s *Store) FanoutOp(m *Message, conv string, entries []OutboxEntry) (Op, error) {
 	now := time.Now()
+	entries = slices.Clone(entries) // the defaults below are not the caller's
+	fail := func(err error) (Op, error) {
+		return Op{}, fmt.Errorf("store: enqueue in conversation %q: %w", conv, err)
+	}
+	for i, e := range entries {
+		if e.ID == "" || e.Peer == "" {
+			return fail(fmt.Errorf("outbox entry %q to %q: empty id or peer", e.ID, e.Peer))
+		}
+		if e.Created.IsZero() {
+			entries[i].Created = now
+		}
+	}
 	sealed := map[string][]byte{}
 	if conv != "" {
 		for _, e := range entries {
 			b, err := s.sealSecret(e.Payload, "fanout_sent", e.ID, e.Peer)
 			if err != nil {
-				return fmt.Errorf("store: enqueue in conversation %q: %w", conv, err)
+				return fail(err)
 			}
 			sealed[e.ID] = b
 		}
 	}
-	var k *historyKeys
+	var prepared *preparedMessage
 	if m != nil {
-		var err error
-		if k, err = s.history(); err != nil {
-			return fmt.Errorf("store: enqueue in conversation %q: %w", conv, err)
+		k, err := s.history()
+		if err != nil {
+			return fail(err)
 		}
+		if m.State == "" {
+			m.State = StateQueued
+		}
+		if m.Time.IsZero() {
+			m.Time = now
+		}
+		m.Outgoing = true
+		stored := *m
+		stored.Sender = "" // our own message: we are the author
+		sm, err := k.prepareMessage(k.tokenizer(), &stored)
+		if err != nil {
+			return fail(err)
+		}
+		prepared = &sm
 	}
-	err := s.db.Tx(func(tx *sql.Tx) error {
-		if m != nil {
-			if m.State == "" {
-				m.State = StateQueued
-			}
-			if m.Time.IsZero() {
-				m.Time = now
-			}
-			m.Outgoing = true
-			stored := *m
-			stored.Sender = "" // our own message: we are the author
-			w := newMessageWriter(tx, k)
-			defer w.close()
-			if _, err := w.add(&stored, false); err != nil {
+	return Op{run: func(g *groupTx) error {
+		if prepared != nil {
+			if _, err := g.messages().addPrepared(prepared, false); err != nil {
 				return fmt.Errorf("insert message: %w", err)
 			}
 		}
 		for _, e := range entries {
-			if e.ID == "" || e.Peer == "" {
-				return fmt.Errorf("outbox entry %q to %q: empty id or peer", e.ID, e.Peer)
-			}
-			if e.Created.IsZero() {
-				e.Created = now
-			}
-			if _, err := tx.Exec(`INSERT INTO outbox (id, peer, payload, created, conversation) VALUES (?, ?, ?, ?, ?)`,
+			if _, err := g.tx.Exec(`INSERT INTO outbox (id, peer, payload, created, conversation) VALUES (?, ?, ?, ?, ?)`,
 				e.ID, e.Peer, e.Payload, nanos(e.Created), conv); err != nil {
 				return fmt.Errorf("insert outbox entry: %w", err)
 			}
 			if conv == "" {
 				continue // a room's entries: members fetch what they missed from its homes
 			}
-			if _, err := tx.Exec(`INSERT INTO fanout_sent (id, peer, payload, created) VALUES (?, ?, ?, ?)
+			if _, err := g.tx.Exec(`INSERT INTO fanout_sent (id, peer, payload, created) VALUES (?, ?, ?, ?)
 				ON CONFLICT (id) DO NOTHING`, e.ID, e.Peer, sealed[e.ID], nanos(e.Created)); err != nil {
 				return fmt.Errorf("keep fan-out entry: %w", err)
 			}
 		}
 		// What mail can no longer carry need not be sent again.
-		if _, err := tx.Exec(`DELETE FROM fanout_sent WHERE created < ?`, nanos(now.Add(-FanoutKept))); err != nil {
+		if _, err := g.tx.Exec(`DELETE FROM fanout_sent WHERE created < ?`, nanos(now.Add(-FanoutKept))); err != nil {
 			return fmt.Errorf("forget old fan-out entries: %w", err)
 		}
 		return nil
-	})
-	if err != nil {
-		return fmt.Errorf("store: enqueue in conversation %q: %w", conv, err)
-	}
-	return nil
+	}}, nil
 }
 
 // FanoutKept is how long a conversation event passed on to a member is

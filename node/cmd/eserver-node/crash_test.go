@@ -64,12 +64,16 @@ func (d *daemon) restart(server, password string) *daemon {
 
 // historyIDs counts the messages from "from" in d's whole history by ID,
 // a page at a time (the newest first).
-func (d *daemon) historyIDs(from string) map[string]int {
+func (d *daemon) historyIDs(from string) map[string]int { return d.historyIDsIn(from, from) }
+
+// historyIDsIn counts the messages from "from" in d's whole history with
+// "with" (a contact or a conversation) by ID.
+func (d *daemon) historyIDsIn(with, from string) map[string]int {
 	d.t.Helper()
 	got := map[string]int{}
 	before := ""
 	for {
-		h := d.call("history", map[string]any{"with": from, "limit": 1000, "before": before}, "")
+		h := d.call("history", map[string]any{"with": with, "limit": 1000, "before": before}, "")
 		msgs, _ := h["messages"].([]any)
 		for _, m := range msgs {
 			mm := m.(map[string]any)
@@ -86,11 +90,14 @@ func (d *daemon) historyIDs(from string) map[string]int {
 
 // waitAll waits until d holds every ID in sent from "from", and then
 // checks that it holds each exactly once.
-func (d *daemon) waitAll(from string, sent []string) {
+func (d *daemon) waitAll(from string, sent []string) { d.waitAllIn(from, from, sent) }
+
+// waitAllIn is waitAll in d's history with "with".
+func (d *daemon) waitAllIn(with, from string, sent []string) {
 	d.t.Helper()
 	var got map[string]int
 	for range 600 {
-		got = d.historyIDs(from)
+		got = d.historyIDsIn(with, from)
 		missing := 0
 		for _, id := range sent {
 			if got[id] == 0 {
@@ -238,4 +245,72 @@ func TestKill9MidDrain(t *testing.T) {
 	}
 	bob = bob.restart(server, "b-pass")
 	bob.waitAll("alice", sent)
+}
+
+// TestKill9WhilePassingOn: bob passes alice's messages in their
+// conversation on to carol (alice and carol are no contacts, so bob is
+// carol's only way to them), and is killed with SIGKILL again and again
+// meanwhile; every message whose send returned reaches carol exactly once.
+// (A member once stored an event, marked it applied and queued it for the
+// others in three transactions: a kill in between left it applied — so
+// refused when it came again — and never passed on.)
+func TestKill9WhilePassingOn(t *testing.T) {
+	if testing.Short() {
+		t.Skip("kills and restarts daemons")
+	}
+	server := nodetest.BundleWith(t, func(c *bundle.Config) { c.MaxFailures = 100 }).Addr()
+	alice, bob, carol := startDaemon(t), startDaemon(t), startDaemon(t)
+	alice.signIn(server, "alice", "a-pass")
+	bob.signIn(server, "bob", "b-pass")
+	carol.signIn(server, "carol", "c-pass")
+	befriend(alice, bob)
+	befriend(bob, carol)
+	conv := bob.call("invite", map[string]any{"with": "alice", "username": "carol"}, "")["conversationId"].(string)
+	for _, d := range []*daemon{alice, carol} {
+		for i := 0; ; i++ {
+			l := d.call("listConversations", map[string]any{}, "")
+			cs, _ := l["conversations"].([]any)
+			if len(cs) == 1 {
+				break
+			}
+			if i == 300 {
+				t.Fatalf("%s never joined the conversation", d.user)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+
+	stop := make(chan struct{})
+	sent := make(chan []string, 1)
+	go func() {
+		var ids []string
+		defer func() { sent <- ids }()
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			case <-time.After(time.Millisecond):
+			}
+			r, err := alice.tryCall("send", map[string]any{"to": conv, "text": fmt.Sprintf("relayed %d", i)})
+			if err != nil {
+				t.Errorf("alice's send %d: %v", i, err)
+				return
+			}
+			ids = append(ids, r["id"].(string))
+		}
+	}()
+	for k := range 12 {
+		time.Sleep(time.Duration(200+50*k) * time.Millisecond)
+		bob.kill9()
+		bob = bob.restart(server, "b-pass")
+	}
+	time.Sleep(time.Second)
+	close(stop)
+	ids := <-sent
+	if len(ids) < 100 {
+		t.Fatalf("only %d sends returned", len(ids))
+	}
+	bob.waitAllIn(conv, "alice", ids)
+	carol.waitAllIn(conv, "alice", ids)
+	t.Logf("%d messages passed on through 12 kills", len(ids))
 }
