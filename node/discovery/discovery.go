@@ -33,9 +33,16 @@ import (
 
 // publishInterval is how often we refresh our record at the rendezvous; its
 // TTL is longer, so one missed refresh does not make us unreachable.
+// publishGap is the least time between two publishes asked for by events
+// (our addresses, our contacts, a lookup that missed): they come in bursts
+// — a contact's courier misses her record once per message while she is
+// offline — and the rendezvous limits an account's publishes and lookups
+// together (supernode.DefaultRendezvousRate), so publishing at each of
+// them would use up the lookups' share and make more of them miss.
 const (
 	publishInterval = 5 * time.Minute
 	publishRetry    = 10 * time.Second
+	publishGap      = time.Second
 )
 
 // Host is what the capability needs from the node.
@@ -208,6 +215,7 @@ func (d *Discovery) publishLoop(ctx context.Context, published bool) {
 	defer sub.Close()
 	tick := time.NewTicker(publishInterval)
 	defer tick.Stop()
+	var last time.Time
 	for {
 		// A restarted rendezvous has forgotten us: retry soon, not in minutes.
 		if published {
@@ -222,6 +230,19 @@ func (d *Discovery) publishLoop(ctx context.Context, published bool) {
 		case <-sub.Out():
 		case <-d.republish:
 		}
+		if wait := publishGap - time.Since(last); wait > 0 {
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(wait):
+			}
+		}
+		// What asked meanwhile is answered by this publish.
+		select {
+		case <-d.republish:
+		default:
+		}
+		last = time.Now()
 		published = d.Publish()
 	}
 }
