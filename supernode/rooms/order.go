@@ -392,3 +392,118 @@ func (s *Store) Truncate(ctx context.Context, name string, from uint64) error {
 		return putEntry(tx, st)
 	})
 }
+
+// Placed is one message's outcome in Place: its position in the order
+// here, whether it took that position now (Moved: it was displaced here,
+// or not held), and whether it was not held here at all (Fresh: to pass
+// on to the members joined here).
+type Placed struct {
+	Position     uint64
+	Moved, Fresh bool
+	Err          error
+}
+
+// Place gives each of ms, in their order, a place in the room's message
+// order here unless it holds one already: a message displaced here (a
+// split's or a failover's other order took its position) or not held at
+// all takes the next position; one held in the order keeps its position;
+// one deleted here takes none. It is what the primary does with messages
+// acknowledged at one home that the room's order lost (docs/ROOMS.md,
+// "Forks"): the primary's own after a catch-up took the other homes'
+// order, and those another home hands it back. A message held under the
+// same ID by another author is ErrDuplicate.
+func (s *Store) Place(ctx context.Context, name string, ms []Message) ([]Placed, error) {
+	if err := wire.ValidRoomName(name); err != nil {
+		return nil, fmt.Errorf("rooms: %w", err)
+	}
+	out := make([]Placed, len(ms))
+	unlock := s.locks.lock(name)
+	defer unlock()
+	if err := s.canTake(ctx, name); err != nil {
+		return nil, err
+	}
+	err := s.db.TxContext(ctx, func(tx *sql.Tx) error {
+		last, err := lastPosition(tx, name)
+		if err != nil {
+			return err
+		}
+		for i, m := range ms {
+			out[i] = Placed{}
+			if out[i].Err = m.check(); out[i].Err != nil {
+				continue
+			}
+			var author string
+			var pos sql.NullInt64
+			var deleted bool
+			err := tx.QueryRow(`SELECT author, position, deleted FROM backlog WHERE room = ? AND id = ?`, name, m.ID).Scan(&author, &pos, &deleted)
+			switch {
+			case errors.Is(err, sql.ErrNoRows):
+				out[i].Fresh = true
+			case err != nil:
+				return fmt.Errorf("reading backlog: %w", err)
+			case author != m.Author:
+				out[i].Err = fmt.Errorf("rooms: message %q of %q for %q is %q's: %w", m.ID, m.Author, name, author, ErrDuplicate)
+				continue
+			case deleted:
+				continue
+			case pos.Valid && pos.Int64 > 0:
+				out[i].Position = uint64(pos.Int64)
+				continue
+			default:
+				// Displaced: stored again at its new place, after the
+				// others (the backlog's order is arrival here).
+				if _, err := tx.Exec(`DELETE FROM backlog WHERE room = ? AND id = ?`, name, m.ID); err != nil {
+					return fmt.Errorf("moving a displaced message: %w", err)
+				}
+			}
+			if err := s.fits(tx, len(m.Body)); err != nil {
+				if !errors.Is(err, ErrFull) {
+					return err
+				}
+				out[i] = Placed{Err: fmt.Errorf("rooms: message %q for %q: %w", m.ID, name, err)}
+				if !out[i].Fresh {
+					// Rolled back with the transaction otherwise: the
+					// row stays displaced rather than lost.
+					return err
+				}
+				continue
+			}
+			m.Position = last + 1
+			if err := insertMessage(tx, name, m, false); err != nil {
+				return err
+			}
+			last = m.Position
+			out[i].Position, out[i].Moved = m.Position, true
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("rooms: placing %d messages in %q: %w", len(ms), name, err)
+	}
+	return out, nil
+}
+
+// OrderIDs is the IDs of the room's messages at positions after since up
+// to through, deleted messages' markers included, by position: what a
+// catch-up compares with another home's order.
+func (s *Store) OrderIDs(ctx context.Context, name string, since, through uint64) (map[uint64]string, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT position, id FROM backlog WHERE room = ? AND position > ? AND position <= ?`,
+		name, int64(min(since, wire.MaxRoomPosition)), int64(min(through, wire.MaxRoomPosition)))
+	if err != nil {
+		return nil, fmt.Errorf("rooms: reading the order of %q: %w", name, err)
+	}
+	defer rows.Close()
+	out := map[uint64]string{}
+	for rows.Next() {
+		var pos int64
+		var id string
+		if err := rows.Scan(&pos, &id); err != nil {
+			return nil, fmt.Errorf("rooms: reading the order of %q: %w", name, err)
+		}
+		out[uint64(pos)] = id
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("rooms: reading the order of %q: %w", name, err)
+	}
+	return out, nil
+}

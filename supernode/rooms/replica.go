@@ -41,7 +41,7 @@ type replication struct {
 	known   []peer.ID // the registry's live supernodes
 	down    map[peer.ID]time.Time
 	suspect map[peer.ID]suspicion // homes that did not answer their last calls, not (yet) taken for dead
-	primary map[string]time.Time  // rooms this home sequences, and when it last caught up with their other homes
+	primary map[string]caughtUp   // rooms this home sequences, and when and with whom it last caught up
 	kick    chan struct{}         // a refresh now
 	stop    context.CancelFunc
 	wg      sync.WaitGroup
@@ -55,6 +55,15 @@ type replication struct {
 	// primary: tests make a slow primary with them.
 	forwardTimeout time.Duration
 	delay          func(context.Context)
+}
+
+// caughtUp is when a primary last caught up with its room's other homes,
+// and the live homes it did so with: a home taken for dead since, or live
+// again since, makes it catch up again before its next item (a home
+// coming back may hold messages it acknowledged alone meanwhile).
+type caughtUp struct {
+	at   time.Time
+	with []peer.ID
 }
 
 // suspicion is a home's calls in a row that it did not answer: how many,
@@ -204,6 +213,13 @@ func (s *Service) markDown(p peer.ID) {
 	defer s.repl.mu.Unlock()
 	s.repl.down[p] = s.cfg.Now().Add(wire.RoomHomeDown)
 	delete(s.repl.suspect, p)
+	// A catch-up that read p no longer covers the rooms: p may come back
+	// holding what it sequenced meanwhile (isPrimary).
+	for name, c := range s.repl.primary {
+		if slices.Contains(c.with, p) {
+			delete(s.repl.primary, name)
+		}
+	}
 }
 
 // markUp takes p for alive again: it spoke to us.
@@ -244,26 +260,40 @@ func (s *Service) unanswered(ctx context.Context, h host.Host, p peer.ID) bool {
 	return dead
 }
 
-// setPrimary records whether this home sequences name now; a home that
-// stops (another home sequences, or it steps down) catches up again before
-// it next sequences.
+// setPrimary records whether this home sequences name now, caught up with
+// the homes live now; a home that stops (another home sequences, or it
+// steps down) catches up again before it next sequences.
 func (s *Service) setPrimary(name string, yes bool) {
+	var live []peer.ID
+	if yes {
+		live = s.live(name)
+	}
 	s.repl.mu.Lock()
 	defer s.repl.mu.Unlock()
 	if yes {
-		s.repl.primary[name] = s.cfg.Now()
+		s.repl.primary[name] = caughtUp{at: s.cfg.Now(), with: slices.Clone(live)}
 	} else {
 		delete(s.repl.primary, name)
 	}
 }
 
 // isPrimary reports whether this home sequences name and caught up with
-// its other homes within wire.RoomPrimaryFresh.
+// its other homes within wire.RoomPrimaryFresh, every home live now among
+// them.
 func (s *Service) isPrimary(name string) bool {
+	live := s.live(name)
 	s.repl.mu.Lock()
 	defer s.repl.mu.Unlock()
-	at, ok := s.repl.primary[name]
-	return ok && s.cfg.Now().Sub(at) < wire.RoomPrimaryFresh
+	c, ok := s.repl.primary[name]
+	if !ok || s.cfg.Now().Sub(c.at) >= wire.RoomPrimaryFresh {
+		return false
+	}
+	for _, h := range live {
+		if !slices.Contains(c.with, h) {
+			return false
+		}
+	}
+	return true
 }
 
 // before reports whether a comes before b among the room's homes.
@@ -444,7 +474,7 @@ func (s *Service) catchUp(ctx context.Context, name string) bool {
 		if errOps != nil {
 			s.log.Debug("catching up a room's chain", "room", name, "home", home, "err", errOps)
 		}
-		errMsgs := s.pullMessages(ctx, home, name)
+		errMsgs := s.reconcile(ctx, home, name)
 		if errMsgs != nil {
 			s.log.Debug("catching up a room's messages", "room", name, "home", home, "err", errMsgs)
 		}
@@ -802,7 +832,7 @@ func (s *Service) behind(ctx context.Context, remote peer.ID, name string, fw *w
 		}
 	}
 	if last, err := s.store.LastPosition(ctx, name); err == nil && last < fw.MessagePosition {
-		if err := s.pullMessages(ctx, remote, name); err != nil {
+		if err := s.reconcile(ctx, remote, name); err != nil {
 			s.log.Debug("catching up a forwarding home's messages", "room", name, "home", remote, "err", err)
 		}
 	}

@@ -204,7 +204,7 @@ func OpenService(cfg ServiceConfig) (*Service, error) {
 		perPeer: map[peer.ID]int{},
 		joins:   map[string]*rate.Limiter{},
 		lists:   map[string]*rate.Limiter{},
-		repl: replication{down: map[peer.ID]time.Time{}, suspect: map[peer.ID]suspicion{}, primary: map[string]time.Time{},
+		repl: replication{down: map[peer.ID]time.Time{}, suspect: map[peer.ID]suspicion{}, primary: map[string]caughtUp{},
 			kick: make(chan struct{}, 1)},
 	}
 	s.listen = pipeline.NewListener(s.log)

@@ -1,0 +1,94 @@
+package rooms
+
+import (
+	"fmt"
+	"slices"
+	"testing"
+
+	"eserver/node/room"
+	"eserver/supernode/client"
+)
+
+// TestLoneAckSurvivesSplit: the primary is cut off from the room's other
+// homes (each side takes the other for dead) and acknowledges a message
+// that it alone holds; meanwhile the next home sequences another message
+// at that very position, with the third home. When the split heals, the
+// primary's catch-up finds the two orders differ: it takes the order the
+// other homes hold and places its own lone message after it. Every member
+// at every home sees every acknowledged message exactly once, and every
+// home ends with one order. Before, the catch-up read only past its own
+// newest position: the primary kept its message where the others kept
+// theirs, and each side's members never saw the other's.
+func TestLoneAckSurvivesSplit(t *testing.T) {
+	c := newCluster(t, "lounge", 3)
+	a, b, third := c.homes[0], c.homes[1], c.homes[2]
+	owner := a.member(t, "olivia")
+	owner.create("lounge", room.Modes{Public: true})
+	carol, bob, dave := a.member(t, "carol"), b.member(t, "bob"), third.member(t, "dave")
+	subs := map[string]*client.Subscription{"carol": carol.mustJoin("lounge"), "bob": bob.mustJoin("lounge"), "dave": dave.mustJoin("lounge")}
+	say := func(m *member, text string) {
+		t.Helper()
+		if err := m.say("lounge", text, nil); err != nil {
+			t.Fatalf("%s says %q: %v", m.user, text, err)
+		}
+	}
+	say(carol, "before")
+
+	split := func(yes bool) {
+		for _, hm := range c.homes[1:] {
+			if yes {
+				hm.svc.markDown(a.h.ID())
+				a.svc.markDown(hm.h.ID())
+			} else {
+				hm.svc.markUp(a.h.ID())
+				a.svc.markUp(hm.h.ID())
+			}
+		}
+	}
+	split(true)
+	say(carol, "alone")     // acknowledged by the primary alone
+	say(bob, "while split") // sequenced by b at the same position, held at b and the third home
+	for _, hm := range c.homes[1:] {
+		if got := backlogIDs(t, hm, "lounge"); slices.Contains(got, "carol: alone") {
+			t.Fatalf("a home of the other side holds the lone message: %q", got)
+		}
+	}
+	split(false)
+	say(carol, "after")
+
+	want := []string{"carol: before", "carol: alone", "bob: while split", "carol: after"}
+	for user, sub := range subs {
+		got := dedupeCheck(t, texts(t, c.w, sub, "after"))
+		sorted := slices.Clone(got)
+		slices.Sort(sorted)
+		w := slices.Clone(want)
+		slices.Sort(w)
+		if !slices.Equal(sorted, w) {
+			t.Fatalf("%s saw %q, want each of %q once", user, got, want)
+		}
+	}
+	first := backlogIDs(t, a, "lounge")
+	if len(first) != len(want) {
+		t.Fatalf("the primary holds %q", first)
+	}
+	for i, hm := range c.homes {
+		same(t, backlogIDs(t, hm, "lounge"), first...)
+		if got := orderOf(t, hm, "lounge"); !slices.Equal(got, orderOf(t, a, "lounge")) {
+			t.Fatalf("home %d's order %q, the primary's %q", i, got, orderOf(t, a, "lounge"))
+		}
+	}
+}
+
+// orderOf is name's message order at hm: "position:ID"s.
+func orderOf(t *testing.T, hm *home, name string) []string {
+	t.Helper()
+	msgs, err := hm.svc.Store().MessagesSince(t.Context(), name, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, m := range msgs {
+		out = append(out, fmt.Sprintf("%d:%s", m.Position, m.ID))
+	}
+	return out
+}
