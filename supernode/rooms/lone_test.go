@@ -1,12 +1,16 @@
 package rooms
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"testing"
 
+	"github.com/libp2p/go-libp2p/core/peer"
+
 	"eserver/node/room"
 	"eserver/supernode/client"
+	"eserver/supernode/internal/sntest"
 )
 
 // TestLoneAckSurvivesSplit: the primary is cut off from the room's other
@@ -91,4 +95,51 @@ func orderOf(t *testing.T, hm *home, name string) []string {
 		out = append(out, fmt.Sprintf("%d:%s", m.Position, m.ID))
 	}
 	return out
+}
+
+// TestLoneAckIsBusy: the other homes are live but refuse the primary's
+// replica (their lists of supernodes leave it out, for a moment). The
+// primary stores the message and pushes it to its members, but does not
+// acknowledge what it alone holds: the author is answered busy. The
+// author's retry of the same message is not a duplicate: once a home takes
+// it the primary acknowledges it at the position it gave it, and every
+// member sees it once.
+func TestLoneAckIsBusy(t *testing.T) {
+	c := newCluster(t, "lounge", 3)
+	a, b, third := c.homes[0], c.homes[1], c.homes[2]
+	owner := a.member(t, "olivia")
+	owner.create("lounge", room.Modes{Public: true})
+	carol, bob, dave := a.member(t, "carol"), b.member(t, "bob"), third.member(t, "dave")
+	subs := []*client.Subscription{carol.mustJoin("lounge"), bob.mustJoin("lounge"), dave.mustJoin("lounge")}
+
+	var all, without []peer.AddrInfo
+	for _, hm := range c.all {
+		all = append(all, peer.AddrInfo{ID: hm.h.ID(), Addrs: hm.h.Addrs()})
+		if hm != a {
+			without = append(without, peer.AddrInfo{ID: hm.h.ID(), Addrs: hm.h.Addrs()})
+		}
+	}
+	for _, hm := range c.homes[1:] {
+		hm.svc.SetSupernodes(without) // a is not one of the room's homes to them
+	}
+	sm := carol.signed("lounge", "refused")
+	send := func() error {
+		return client.SendRoomMessage(sntest.Ctx(t), carol.h, a.h.ID(), carol.st, sm, nil)
+	}
+	if err := send(); !errors.Is(err, client.ErrBusy) {
+		t.Fatalf("a message no other home took: %v, want busy", err)
+	}
+	for _, hm := range c.homes[1:] {
+		hm.svc.SetSupernodes(all)
+	}
+	if err := send(); err != nil {
+		t.Fatalf("the retry of the same message: %v", err)
+	}
+	if err := carol.say("lounge", "after", nil); err != nil {
+		t.Fatal(err)
+	}
+	for i, sub := range subs {
+		same(t, dedupeCheck(t, texts(t, c.w, sub, "after")), "carol: refused", "carol: after")
+		same(t, backlogIDs(t, c.homes[i], "lounge"), "carol: refused", "carol: after")
+	}
 }
