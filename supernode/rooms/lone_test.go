@@ -6,6 +6,7 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/libp2p/go-libp2p"
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"eserver/node/room"
@@ -142,4 +143,89 @@ func TestLoneAckIsBusy(t *testing.T) {
 		same(t, dedupeCheck(t, texts(t, c.w, sub, "after")), "carol: refused", "carol: after")
 		same(t, backlogIDs(t, c.homes[i], "lounge"), "carol: refused", "carol: after")
 	}
+}
+
+// TestLoneAckSurvivesRestart: the primary, taking the other homes for
+// dead, acknowledges a message it alone holds and is killed; the next home
+// sequences another message at that position with the third. The primary
+// restarts on its store: the first member attaching there makes it catch
+// up, which takes the other homes' order and places its lone message after
+// it; the other homes, hearing from it again, forward to it. Every member
+// sees every acknowledged message once, and the homes hold one order.
+func TestLoneAckSurvivesRestart(t *testing.T) {
+	c := newCluster(t, "lounge", 3)
+	a, b, third := c.homes[0], c.homes[1], c.homes[2]
+	owner := a.member(t, "olivia")
+	owner.create("lounge", room.Modes{Public: true})
+	carol, bob, dave := a.member(t, "carol"), b.member(t, "bob"), third.member(t, "dave")
+	carol.mustJoin("lounge")
+	sb, sd := bob.mustJoin("lounge"), dave.mustJoin("lounge")
+	say := func(m *member, text string) {
+		t.Helper()
+		if err := m.say("lounge", text, nil); err != nil {
+			t.Fatalf("%s says %q: %v", m.user, text, err)
+		}
+	}
+	say(carol, "before")
+	for _, hm := range c.homes[1:] {
+		a.svc.markDown(hm.h.ID())
+	}
+	say(carol, "alone") // acknowledged by the primary alone
+
+	// kill -9: the host goes first, nothing says goodbye.
+	key := a.h.Peerstore().PrivKey(a.h.ID())
+	cfg := a.svc.cfg
+	_ = a.h.Close()
+	_ = a.svc.Close()
+	say(bob, "while a was dead") // b takes a for dead and sequences it at a's position
+
+	h, err := libp2p.New(libp2p.Identity(key), libp2p.ListenAddrStrings("/ip4/127.0.0.1/tcp/0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = h.Close() })
+	svc, err := OpenService(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = svc.Close() })
+	var infos []peer.AddrInfo
+	for _, hm := range c.all {
+		if hm == a {
+			hm.h = h
+		}
+		infos = append(infos, peer.AddrInfo{ID: hm.h.ID(), Addrs: hm.h.Addrs()})
+	}
+	svc.SetSupernodes(infos)
+	svc.Attach(h)
+	a.svc = svc
+	for _, hm := range c.all {
+		hm.svc.SetSupernodes(infos)
+	}
+
+	carol2 := a.member(t, "carol")
+	sc := carol2.mustJoin("lounge") // back at its home, which catches up first
+	say(bob, "end")
+	want := []string{"carol: before", "carol: alone", "bob: while a was dead", "bob: end"}
+	for _, sub := range []*client.Subscription{sb, sd} {
+		got := dedupeCheck(t, texts(t, c.w, sub, "end"))
+		if len(got) != len(want) {
+			t.Fatalf("a member saw %q, want each of %q once", got, want)
+		}
+	}
+	same(t, texts(t, c.w, sc, "end"), "bob: end")
+	first := backlogIDs(t, a, "lounge")
+	same(t, sortedCopy(first), sortedCopy(want)...)
+	for i, hm := range c.homes {
+		same(t, backlogIDs(t, hm, "lounge"), first...)
+		if got := orderOf(t, hm, "lounge"); !slices.Equal(got, orderOf(t, a, "lounge")) {
+			t.Fatalf("home %d's order %q, the primary's %q", i, got, orderOf(t, a, "lounge"))
+		}
+	}
+}
+
+func sortedCopy(s []string) []string {
+	s = slices.Clone(s)
+	slices.Sort(s)
+	return s
 }

@@ -699,8 +699,14 @@ func (s *Service) replicated(ctx context.Context, remote peer.ID, rep *wire.Room
 		return failed(wire.CodeNotAllowed)
 	}
 	// Another home sequences the room: this one catches up again before it
-	// next does.
+	// next does. A home this one took for dead is alive, and sequencing:
+	// taken for alive again, so that this home forwards to it if it comes
+	// first (a primary back from a restart) rather than sequence beside it.
 	s.setPrimary(name, false)
+	if s.isDown(remote) {
+		s.log.Info("a home taken for dead replicates: alive again", "room", name, "home", remote)
+		s.markUp(remote)
+	}
 	if rep.Message != nil || len(rep.Messages) > 0 {
 		oms := rep.Messages
 		if rep.Message != nil {
