@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -97,7 +98,7 @@ func (s *Service) reconcile(ctx context.Context, home peer.ID, name string) erro
 		}
 		from = more[len(more)-1].Position
 	}
-	if err := s.storeOrdered(ctx, name, page[at:], false); err != nil && !errors.Is(err, ErrGap) {
+	if _, err := s.storeOrdered(ctx, name, page[at:], false); err != nil && !errors.Is(err, ErrGap) {
 		return fmt.Errorf("taking another home's order: %w", err)
 	}
 	if len(page) == wire.RoomMessagesPage {
@@ -142,4 +143,156 @@ func (s *Service) placeHere(ctx context.Context, name string, ms []Message) ([]P
 		s.ship(name, om)
 	}
 	return out, nil
+}
+
+// handBackTries is how many times a home hands displaced messages back to
+// the primary while it is answered busy or not at all (a failover under
+// way), wire.RoomReplicaTimeout apart.
+const handBackTries = 4
+
+// handBackAge bounds how old a message handed back may be (by its
+// author's signed time) for the primary to place it: a split lasts
+// seconds to minutes, and an older message handed back is a replay the
+// primary has no way to tell from one.
+const handBackAge = time.Hour
+
+// handedBack reports whether rep is a home handing displaced messages
+// back to the primary: messages without positions (a replica's always
+// have one).
+func handedBack(rep *wire.RoomReplica) bool {
+	if len(rep.GetMessages()) == 0 {
+		return false
+	}
+	for _, om := range rep.Messages {
+		if om.GetPosition() != 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// handBackLater hands the messages ids, displaced here by the primary's
+// replica, back to the primary in the background (handBack), under the
+// replication's context.
+func (s *Service) handBackLater(name string, ids []string) {
+	s.repl.mu.Lock()
+	ctx := s.repl.ctx
+	if s.repl.stop == nil {
+		// Closing (or not attached): the replication's goroutines are
+		// being waited for.
+		s.repl.mu.Unlock()
+		return
+	}
+	s.repl.wg.Add(1)
+	s.repl.mu.Unlock()
+	go func() {
+		defer s.repl.wg.Done()
+		s.handBack(ctx, name, ids)
+	}()
+}
+
+// handBack sends those of ids still displaced here to the room's primary
+// to be placed at new positions (a replicate request whose messages have
+// no positions), or places them itself when it is the primary. The
+// primary places each once: one it holds in its order already stays
+// where it is. It tries again while the primary is busy or does not
+// answer, handBackTries times in all.
+func (s *Service) handBack(ctx context.Context, name string, ids []string) {
+	for try := range handBackTries {
+		if try > 0 {
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(wire.RoomReplicaTimeout):
+			}
+		}
+		ms, err := s.store.Displaced(ctx, name, ids)
+		if err != nil || len(ms) == 0 {
+			return
+		}
+		live, self := s.live(name), s.self()
+		if len(live) == 0 || live[0] == self {
+			if !s.catchUp(ctx, name) {
+				continue
+			}
+			if _, err := s.placeHere(ctx, name, ms); err != nil {
+				s.log.Warn("placing displaced messages", "room", name, "err", err)
+			}
+			return
+		}
+		primary := live[0]
+		err = s.sendBack(ctx, primary, name, ms)
+		switch {
+		case err == nil:
+			s.log.Info("displaced messages handed back to the primary", "room", name, "primary", primary, "count", len(ms))
+			return
+		case answered(err) && !errors.Is(err, client.ErrBusy):
+			s.log.Info("the primary refused displaced messages", "room", name, "primary", primary, "err", err)
+			return
+		}
+		s.log.Debug("handing displaced messages back", "room", name, "primary", primary, "err", err)
+	}
+}
+
+// sendBack sends ms to primary without positions, as many a request as
+// wire.MaxRoomRequest holds.
+func (s *Service) sendBack(ctx context.Context, primary peer.ID, name string, ms []Message) error {
+	var oms []*wire.RoomOrderedMessage
+	for _, m := range ms {
+		if sm, err := room.DecodeMessage(m.Body); err == nil {
+			oms = append(oms, &wire.RoomOrderedMessage{Message: sm})
+		}
+	}
+	for len(oms) > 0 {
+		n, size := 0, 0
+		for n < len(oms) && n < maxShipBatch {
+			size += proto.Size(oms[n])
+			if n > 0 && size > shipBytes {
+				break
+			}
+			n++
+		}
+		rep := &wire.RoomReplica{Room: name, Messages: oms[:n]}
+		if err := s.call(ctx, primary, func(ctx context.Context, h host.Host, st *wire.SignedTicket) error {
+			return client.ReplicateRoom(ctx, h, primary, st, rep)
+		}); err != nil {
+			return err
+		}
+		oms = oms[n:]
+	}
+	return nil
+}
+
+// placeHandedBack is the primary's side of handBack: remote, a home of
+// the room, hands back messages a replica displaced there. Each is its
+// author's signed message of this room, verified as a replica's is (not
+// for revocation or age: it was admitted when it was first sequenced),
+// signed within handBackAge; the primary, caught up, places it (Place:
+// at the next position unless it holds it in its order already) and
+// passes it on as any message. A home that is not the primary in its own
+// view answers busy: the other tries again.
+func (s *Service) placeHandedBack(ctx context.Context, remote peer.ID, name string, oms []*wire.RoomOrderedMessage) *wire.RoomResponse {
+	if live := s.live(name); len(live) == 0 || live[0] != s.self() {
+		return failed(wire.CodeBusy)
+	}
+	if !s.catchUp(ctx, name) {
+		return failed(wire.CodeBusy)
+	}
+	now := s.cfg.Now()
+	ms := make([]Message, 0, len(oms))
+	for _, om := range oms {
+		msg, err := room.VerifyMessage(om.GetMessage(), now, room.Checks{Server: s.cfg.AuthServer})
+		switch {
+		case err != nil:
+			s.log.Debug("a displaced message handed back does not verify", "room", name, "from", remote, "err", err)
+			continue
+		case msg.Room != name || now.Sub(msg.Time) > handBackAge:
+			continue
+		}
+		ms = append(ms, Message{ID: msg.ID, Author: msg.Author, Time: msg.Time, Body: wire.MustMarshal(om.Message)})
+	}
+	if _, err := s.placeHere(ctx, name, ms); err != nil {
+		return failed(code(err))
+	}
+	return &wire.RoomResponse{}
 }

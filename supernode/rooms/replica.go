@@ -44,6 +44,7 @@ type replication struct {
 	primary map[string]caughtUp   // rooms this home sequences, and when and with whom it last caught up
 	kick    chan struct{}         // a refresh now
 	stop    context.CancelFunc
+	ctx     context.Context // ended by stop: the replication's goroutines run under it
 	wg      sync.WaitGroup
 	synced  string // the last room the anti-entropy compared (sync)
 	// gaps counts replicated messages that arrived past a gap, each
@@ -593,7 +594,7 @@ func (s *Service) pullMessages(ctx context.Context, home peer.ID, name string) e
 		}); err != nil {
 			return unread(err)
 		}
-		if err := s.storeOrdered(ctx, name, page, false); err != nil {
+		if _, err := s.storeOrdered(ctx, name, page, false); err != nil {
 			return err
 		}
 		if len(page) < wire.RoomMessagesPage {
@@ -609,8 +610,9 @@ func (s *Service) pullMessages(ctx context.Context, home peer.ID, name string) e
 // to check (a device revoked since does not undo what it posted, and a
 // copy may arrive late). Copies held already are skipped; it returns the
 // first other refusal (ErrGap: catch up first), after storing and passing
-// on the messages before it.
-func (s *Service) storeOrdered(ctx context.Context, name string, oms []*wire.RoomOrderedMessage, next bool) error {
+// on the messages before it, and the IDs of messages here the positions
+// displaced (AddOrdered).
+func (s *Service) storeOrdered(ctx context.Context, name string, oms []*wire.RoomOrderedMessage, next bool) ([]string, error) {
 	ms := make([]Message, 0, len(oms))
 	var bad error
 	for _, om := range oms {
@@ -625,7 +627,7 @@ func (s *Service) storeOrdered(ctx context.Context, name string, oms []*wire.Roo
 		ms = append(ms, Message{ID: msg.ID, Author: msg.Author, Time: msg.Time, Body: wire.MustMarshal(om.Message), Position: om.Position})
 	}
 	if len(ms) == 0 {
-		return bad
+		return nil, bad
 	}
 	m := s.membersOf(name, false)
 	if m != nil {
@@ -634,18 +636,20 @@ func (s *Service) storeOrdered(ctx context.Context, name string, oms []*wire.Roo
 	}
 	out, err := s.store.AddOrderedBatch(ctx, name, ms, next)
 	if err != nil {
-		return err
+		return nil, err
 	}
+	var displaced []string
 	for i, o := range out {
+		displaced = append(displaced, o.Displaced...)
 		switch {
 		case o.Err != nil && errors.Is(o.Err, ErrDuplicate):
 		case o.Err != nil:
-			return o.Err
+			return displaced, o.Err
 		case o.Fresh && m != nil:
 			m.push(&wire.RoomEvent{Kind: &wire.RoomEvent_Message{Message: oms[i].Message}, Position: oms[i].Position})
 		}
 	}
-	return bad
+	return displaced, bad
 }
 
 // membersOf is the room's members here; with create, made if none.
@@ -698,6 +702,9 @@ func (s *Service) replicated(ctx context.Context, remote peer.ID, rep *wire.Room
 		s.kick()
 		return failed(wire.CodeNotAllowed)
 	}
+	if handedBack(rep) {
+		return s.placeHandedBack(ctx, remote, name, rep.Messages)
+	}
 	// Another home sequences the room: this one catches up again before it
 	// next does. A home this one took for dead is alive, and sequencing:
 	// taken for alive again, so that this home forwards to it if it comes
@@ -712,7 +719,12 @@ func (s *Service) replicated(ctx context.Context, remote peer.ID, rep *wire.Room
 		if rep.Message != nil {
 			oms = []*wire.RoomOrderedMessage{rep.Message}
 		}
-		err := s.storeOrdered(ctx, name, oms, true)
+		displaced, err := s.storeOrdered(ctx, name, oms, true)
+		if len(displaced) > 0 {
+			// The primary's order took their positions: they may have
+			// been acknowledged, and are handed back to be placed.
+			s.handBackLater(name, displaced)
+		}
 		if errors.Is(err, ErrGap) {
 			s.repl.gaps.Add(1)
 			// Read what was missed, these included.

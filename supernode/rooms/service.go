@@ -242,7 +242,7 @@ func (s *Service) Attach(h host.Host) {
 	if s.repl.host == nil {
 		s.repl.host = h
 		ctx, cancel := context.WithCancel(context.Background())
-		s.repl.stop = cancel
+		s.repl.stop, s.repl.ctx = cancel, ctx
 		if s.cfg.Supernodes != nil {
 			s.repl.wg.Add(1)
 			go func() {
