@@ -98,15 +98,22 @@ func (s *Service) reconcile(ctx context.Context, home peer.ID, name string) erro
 		}
 		from = more[len(more)-1].Position
 	}
-	if _, err := s.storeOrdered(ctx, name, page[at:], false); err != nil && !errors.Is(err, ErrGap) {
-		return fmt.Errorf("taking another home's order: %w", err)
+	_, err = s.storeOrdered(ctx, name, page[at:], false)
+	switch {
+	case err != nil && !errors.Is(err, ErrGap):
+		err = fmt.Errorf("taking another home's order: %w", err)
+	case len(page) == wire.RoomMessagesPage:
+		err = s.pullMessages(ctx, home, name)
+	default:
+		err = nil
 	}
-	if len(page) == wire.RoomMessagesPage {
-		if err := s.pullMessages(ctx, home, name); err != nil {
-			return err
-		}
+	// Placed whatever befell the rest: once displaced here they would
+	// not be found again (a next catch-up finds the orders alike). Should
+	// home's order go on past them, that catch-up takes it and places
+	// them again.
+	if _, perr := s.placeHere(ctx, name, own); perr != nil {
+		return errors.Join(err, perr)
 	}
-	_, err = s.placeHere(ctx, name, own)
 	return err
 }
 
