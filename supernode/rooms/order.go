@@ -122,10 +122,12 @@ func (s *Store) AddOrdered(ctx context.Context, name string, m Message, next boo
 }
 
 // Ordered is one message's outcome in AddOrderedBatch: whether it is new
-// here, or why it was not stored.
+// here, or why it was not stored, and the IDs of the messages (not
+// markers) its position displaced here.
 type Ordered struct {
-	Fresh bool
-	Err   error
+	Fresh     bool
+	Err       error
+	Displaced []string
 }
 
 // AddOrderedBatch is AddOrdered for several messages of one room, in
@@ -163,7 +165,7 @@ func (s *Store) AddOrderedBatch(ctx context.Context, name string, ms []Message, 
 			if _, err := tx.Exec(`SAVEPOINT ordered`); err != nil {
 				return fmt.Errorf("savepoint: %w", err)
 			}
-			fresh, err := s.addOrdered(tx, name, m, next)
+			fresh, displaced, err := s.addOrdered(tx, name, m, next)
 			if err != nil {
 				if _, rerr := tx.Exec(`ROLLBACK TO ordered`); rerr != nil {
 					return fmt.Errorf("rolling back message %q: %w", m.ID, rerr)
@@ -177,7 +179,7 @@ func (s *Store) AddOrderedBatch(ctx context.Context, name string, ms []Message, 
 			if _, err := tx.Exec(`RELEASE ordered`); err != nil {
 				return fmt.Errorf("releasing savepoint: %w", err)
 			}
-			out[i].Fresh = fresh
+			out[i].Fresh, out[i].Displaced = fresh, displaced
 		}
 		return nil
 	})
@@ -188,33 +190,40 @@ func (s *Store) AddOrderedBatch(ctx context.Context, name string, ms []Message, 
 }
 
 // addOrdered is AddOrdered's work on one message in tx.
-func (s *Store) addOrdered(tx *sql.Tx, name string, m Message, next bool) (bool, error) {
+func (s *Store) addOrdered(tx *sql.Tx, name string, m Message, next bool) (fresh bool, displaced []string, err error) {
 	pos, deleted, err := storedID(tx, name, m.ID)
 	switch {
 	case err != nil:
-		return false, err
+		return false, nil, err
 	case deleted != nil && pos == m.Position:
-		return false, nil // stored already
+		return false, nil, nil // stored already
 	}
 	last, err := lastPosition(tx, name)
 	if err != nil {
-		return false, err
+		return false, nil, err
 	}
 	switch {
 	case m.Position <= last:
 		// Another message holds the position here: a branch the
 		// primary did not take.
-		if err := displace(tx, name, m.Position); err != nil {
-			return false, err
+		if displaced, err = displace(tx, name, m.Position); err != nil {
+			return false, nil, err
 		}
 		if deleted != nil {
 			if pos, deleted, err = storedID(tx, name, m.ID); err != nil {
-				return false, err
+				return false, nil, err
 			}
 		}
 	case next && m.Position > last+1:
-		return false, fmt.Errorf("%w: position %d, the newest here %d", ErrGap, m.Position, last)
+		return false, nil, fmt.Errorf("%w: position %d, the newest here %d", ErrGap, m.Position, last)
 	}
+	fresh, err = s.addAt(tx, name, m, pos, deleted)
+	return fresh, displaced, err
+}
+
+// addAt stores m at its position, free here now, given what this home
+// held of its ID (storedID).
+func (s *Store) addAt(tx *sql.Tx, name string, m Message, pos uint64, deleted *bool) (bool, error) {
 	shown := false
 	switch {
 	case deleted == nil:
@@ -243,13 +252,52 @@ func (s *Store) addOrdered(tx *sql.Tx, name string, m Message, next bool) (bool,
 // its order: a message keeps its row at a negative position (minus its
 // row's seq, unique), which the order and the backlog leave out, so that
 // when the primary gives it its place the home knows it was shown here; a
-// deleted message's marker loses its position and stays a marker.
-func displace(tx *sql.Tx, name string, from uint64) error {
+// deleted message's marker loses its position and stays a marker. It
+// returns the IDs of the messages displaced, in their order: acknowledged
+// to their authors, maybe, so to be handed back to the primary.
+func displace(tx *sql.Tx, name string, from uint64) ([]string, error) {
+	rows, err := tx.Query(`SELECT id FROM backlog WHERE room = ? AND position >= ? AND deleted = 0 ORDER BY position`, name, int64(from))
+	if err != nil {
+		return nil, fmt.Errorf("finding a losing branch: %w", err)
+	}
+	var ids []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			_ = rows.Close()
+			return nil, fmt.Errorf("finding a losing branch: %w", err)
+		}
+		ids = append(ids, id)
+	}
+	if err := errors.Join(rows.Err(), rows.Close()); err != nil {
+		return nil, fmt.Errorf("finding a losing branch: %w", err)
+	}
 	if _, err := tx.Exec(`UPDATE backlog SET position = CASE WHEN deleted = 1 THEN NULL ELSE -seq END
 		WHERE room = ? AND position >= ?`, name, int64(from)); err != nil {
-		return fmt.Errorf("displacing a losing branch: %w", err)
+		return nil, fmt.Errorf("displacing a losing branch: %w", err)
 	}
-	return nil
+	return ids, nil
+}
+
+// Displaced is those of ids whose messages are held here out of the
+// room's order (displaced, and not placed again since), in ids' order.
+func (s *Store) Displaced(ctx context.Context, name string, ids []string) ([]Message, error) {
+	var out []Message
+	for _, id := range ids {
+		var m Message
+		var ms int64
+		err := s.db.QueryRowContext(ctx, `SELECT id, author, time, body FROM backlog
+			WHERE room = ? AND id = ? AND deleted = 0 AND (position IS NULL OR position < 0)`, name, id).Scan(&m.ID, &m.Author, &ms, &m.Body)
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
+			continue
+		case err != nil:
+			return nil, fmt.Errorf("rooms: reading displaced messages of %q: %w", name, err)
+		}
+		m.Time = time.UnixMilli(ms)
+		out = append(out, m)
+	}
+	return out, nil
 }
 
 // canTake fails unless the room exists and is not deleted; the room's
@@ -391,4 +439,119 @@ func (s *Store) Truncate(ctx context.Context, name string, from uint64) error {
 		}
 		return putEntry(tx, st)
 	})
+}
+
+// Placed is one message's outcome in Place: its position in the order
+// here, whether it took that position now (Moved: it was displaced here,
+// or not held), and whether it was not held here at all (Fresh: to pass
+// on to the members joined here).
+type Placed struct {
+	Position     uint64
+	Moved, Fresh bool
+	Err          error
+}
+
+// Place gives each of ms, in their order, a place in the room's message
+// order here unless it holds one already: a message displaced here (a
+// split's or a failover's other order took its position) or not held at
+// all takes the next position; one held in the order keeps its position;
+// one deleted here takes none. It is what the primary does with messages
+// acknowledged at one home that the room's order lost (docs/ROOMS.md,
+// "Forks"): the primary's own after a catch-up took the other homes'
+// order, and those another home hands it back. A message held under the
+// same ID by another author is ErrDuplicate.
+func (s *Store) Place(ctx context.Context, name string, ms []Message) ([]Placed, error) {
+	if err := wire.ValidRoomName(name); err != nil {
+		return nil, fmt.Errorf("rooms: %w", err)
+	}
+	out := make([]Placed, len(ms))
+	unlock := s.locks.lock(name)
+	defer unlock()
+	if err := s.canTake(ctx, name); err != nil {
+		return nil, err
+	}
+	err := s.db.TxContext(ctx, func(tx *sql.Tx) error {
+		last, err := lastPosition(tx, name)
+		if err != nil {
+			return err
+		}
+		for i, m := range ms {
+			out[i] = Placed{}
+			if out[i].Err = m.check(); out[i].Err != nil {
+				continue
+			}
+			var author string
+			var pos sql.NullInt64
+			var deleted bool
+			err := tx.QueryRow(`SELECT author, position, deleted FROM backlog WHERE room = ? AND id = ?`, name, m.ID).Scan(&author, &pos, &deleted)
+			switch {
+			case errors.Is(err, sql.ErrNoRows):
+				out[i].Fresh = true
+			case err != nil:
+				return fmt.Errorf("reading backlog: %w", err)
+			case author != m.Author:
+				out[i].Err = fmt.Errorf("rooms: message %q of %q for %q is %q's: %w", m.ID, m.Author, name, author, ErrDuplicate)
+				continue
+			case deleted:
+				continue
+			case pos.Valid && pos.Int64 > 0:
+				out[i].Position = uint64(pos.Int64)
+				continue
+			default:
+				// Displaced: stored again at its new place, after the
+				// others (the backlog's order is arrival here).
+				if _, err := tx.Exec(`DELETE FROM backlog WHERE room = ? AND id = ?`, name, m.ID); err != nil {
+					return fmt.Errorf("moving a displaced message: %w", err)
+				}
+			}
+			if err := s.fits(tx, len(m.Body)); err != nil {
+				if !errors.Is(err, ErrFull) {
+					return err
+				}
+				out[i] = Placed{Err: fmt.Errorf("rooms: message %q for %q: %w", m.ID, name, err)}
+				if !out[i].Fresh {
+					// Rolled back with the transaction otherwise: the
+					// row stays displaced rather than lost.
+					return err
+				}
+				continue
+			}
+			m.Position = last + 1
+			if err := insertMessage(tx, name, m, false); err != nil {
+				return err
+			}
+			last = m.Position
+			out[i].Position, out[i].Moved = m.Position, true
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("rooms: placing %d messages in %q: %w", len(ms), name, err)
+	}
+	return out, nil
+}
+
+// OrderIDs is the IDs of the room's messages at positions after since up
+// to through, deleted messages' markers included, by position: what a
+// catch-up compares with another home's order.
+func (s *Store) OrderIDs(ctx context.Context, name string, since, through uint64) (map[uint64]string, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT position, id FROM backlog WHERE room = ? AND position > ? AND position <= ?`,
+		name, int64(min(since, wire.MaxRoomPosition)), int64(min(through, wire.MaxRoomPosition)))
+	if err != nil {
+		return nil, fmt.Errorf("rooms: reading the order of %q: %w", name, err)
+	}
+	defer rows.Close()
+	out := map[uint64]string{}
+	for rows.Next() {
+		var pos int64
+		var id string
+		if err := rows.Scan(&pos, &id); err != nil {
+			return nil, fmt.Errorf("rooms: reading the order of %q: %w", name, err)
+		}
+		out[uint64(pos)] = id
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("rooms: reading the order of %q: %w", name, err)
+	}
+	return out, nil
 }

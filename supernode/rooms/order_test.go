@@ -187,3 +187,61 @@ func TestTruncate(t *testing.T) {
 		t.Fatal("truncating at 0")
 	}
 }
+
+// TestPlace: the primary places messages the order lost (Store.Place): a
+// message held in its order keeps its position; one displaced here takes
+// the next position and is not new (its members were shown it); one not
+// held takes the next position and is new; one deleted here takes none;
+// another author's message under the ID is a duplicate. Displacing reports
+// the messages displaced, markers left out.
+func TestPlace(t *testing.T) {
+	w := newWorld(t)
+	ctx := context.Background()
+	s := w.open(t.TempDir(), Limits{}, 0)
+	defer s.Close()
+	st := must(t, s, w.create("lounge", "olivia"))
+	for _, m := range []Message{at("a", 1), at("b", 2), at("c", 3)} {
+		if _, err := s.AddOrdered(ctx, "lounge", m, true); err != nil {
+			t.Fatal(err)
+		}
+	}
+	st = must(t, s, w.op(st, "mia", deleteMsg("c", "mia")))
+	out, err := s.AddOrderedBatch(ctx, "lounge", []Message{at("x", 2)}, true)
+	if err != nil || out[0].Err != nil || strings.Join(out[0].Displaced, " ") != "b" {
+		t.Fatalf("displacing b and c's marker: %+v, %v", out, err)
+	}
+	mallory := msg("a", "mallory")
+	for _, tc := range []struct {
+		name  string
+		m     Message
+		want  Placed
+		order string
+	}{
+		{"held in the order", msg("a", "mia"), Placed{Position: 1}, "a@1 x@2"},
+		{"displaced here", msg("b", "mia"), Placed{Position: 3, Moved: true}, "a@1 x@2 b@3"},
+		{"placed already", msg("b", "mia"), Placed{Position: 3}, "a@1 x@2 b@3"},
+		{"not held", msg("n", "mia"), Placed{Position: 4, Moved: true, Fresh: true}, "a@1 x@2 b@3 n@4"},
+		{"deleted here", msg("c", "mia"), Placed{}, "a@1 x@2 b@3 n@4"},
+		{"another author's ID", mallory, Placed{Err: ErrDuplicate}, "a@1 x@2 b@3 n@4"},
+	} {
+		out, err := s.Place(ctx, "lounge", []Message{tc.m})
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		got := out[0]
+		if got.Position != tc.want.Position || got.Moved != tc.want.Moved || got.Fresh != tc.want.Fresh || !errors.Is(got.Err, tc.want.Err) ||
+			(tc.want.Err == nil && got.Err != nil) {
+			t.Fatalf("%s: %+v, want %+v", tc.name, got, tc.want)
+		}
+		if o := order(t, s, "lounge"); o != tc.order {
+			t.Fatalf("%s: order %q, want %q", tc.name, o, tc.order)
+		}
+	}
+	if got := backlogOf(t, s, "lounge"); got != "a x b n" {
+		t.Fatalf("backlog %q", got)
+	}
+	ms, err := s.Displaced(ctx, "lounge", []string{"b", "c", "gone"})
+	if err != nil || len(ms) != 0 {
+		t.Fatalf("displaced after placing: %v, %v", ms, err)
+	}
+}

@@ -41,9 +41,10 @@ type replication struct {
 	known   []peer.ID // the registry's live supernodes
 	down    map[peer.ID]time.Time
 	suspect map[peer.ID]suspicion // homes that did not answer their last calls, not (yet) taken for dead
-	primary map[string]time.Time  // rooms this home sequences, and when it last caught up with their other homes
+	primary map[string]caughtUp   // rooms this home sequences, and when and with whom it last caught up
 	kick    chan struct{}         // a refresh now
 	stop    context.CancelFunc
+	ctx     context.Context // ended by stop: the replication's goroutines run under it
 	wg      sync.WaitGroup
 	synced  string // the last room the anti-entropy compared (sync)
 	// gaps counts replicated messages that arrived past a gap, each
@@ -55,6 +56,15 @@ type replication struct {
 	// primary: tests make a slow primary with them.
 	forwardTimeout time.Duration
 	delay          func(context.Context)
+}
+
+// caughtUp is when a primary last caught up with its room's other homes,
+// and the live homes it did so with: a home taken for dead since, or live
+// again since, makes it catch up again before its next item (a home
+// coming back may hold messages it acknowledged alone meanwhile).
+type caughtUp struct {
+	at   time.Time
+	with []peer.ID
 }
 
 // suspicion is a home's calls in a row that it did not answer: how many,
@@ -204,6 +214,13 @@ func (s *Service) markDown(p peer.ID) {
 	defer s.repl.mu.Unlock()
 	s.repl.down[p] = s.cfg.Now().Add(wire.RoomHomeDown)
 	delete(s.repl.suspect, p)
+	// A catch-up that read p no longer covers the rooms: p may come back
+	// holding what it sequenced meanwhile (isPrimary).
+	for name, c := range s.repl.primary {
+		if slices.Contains(c.with, p) {
+			delete(s.repl.primary, name)
+		}
+	}
 }
 
 // markUp takes p for alive again: it spoke to us.
@@ -244,26 +261,40 @@ func (s *Service) unanswered(ctx context.Context, h host.Host, p peer.ID) bool {
 	return dead
 }
 
-// setPrimary records whether this home sequences name now; a home that
-// stops (another home sequences, or it steps down) catches up again before
-// it next sequences.
+// setPrimary records whether this home sequences name now, caught up with
+// the homes live now; a home that stops (another home sequences, or it
+// steps down) catches up again before it next sequences.
 func (s *Service) setPrimary(name string, yes bool) {
+	var live []peer.ID
+	if yes {
+		live = s.live(name)
+	}
 	s.repl.mu.Lock()
 	defer s.repl.mu.Unlock()
 	if yes {
-		s.repl.primary[name] = s.cfg.Now()
+		s.repl.primary[name] = caughtUp{at: s.cfg.Now(), with: slices.Clone(live)}
 	} else {
 		delete(s.repl.primary, name)
 	}
 }
 
 // isPrimary reports whether this home sequences name and caught up with
-// its other homes within wire.RoomPrimaryFresh.
+// its other homes within wire.RoomPrimaryFresh, every home live now among
+// them.
 func (s *Service) isPrimary(name string) bool {
+	live := s.live(name)
 	s.repl.mu.Lock()
 	defer s.repl.mu.Unlock()
-	at, ok := s.repl.primary[name]
-	return ok && s.cfg.Now().Sub(at) < wire.RoomPrimaryFresh
+	c, ok := s.repl.primary[name]
+	if !ok || s.cfg.Now().Sub(c.at) >= wire.RoomPrimaryFresh {
+		return false
+	}
+	for _, h := range live {
+		if !slices.Contains(c.with, h) {
+			return false
+		}
+	}
+	return true
 }
 
 // before reports whether a comes before b among the room's homes.
@@ -444,7 +475,7 @@ func (s *Service) catchUp(ctx context.Context, name string) bool {
 		if errOps != nil {
 			s.log.Debug("catching up a room's chain", "room", name, "home", home, "err", errOps)
 		}
-		errMsgs := s.pullMessages(ctx, home, name)
+		errMsgs := s.reconcile(ctx, home, name)
 		if errMsgs != nil {
 			s.log.Debug("catching up a room's messages", "room", name, "home", home, "err", errMsgs)
 		}
@@ -563,7 +594,7 @@ func (s *Service) pullMessages(ctx context.Context, home peer.ID, name string) e
 		}); err != nil {
 			return unread(err)
 		}
-		if err := s.storeOrdered(ctx, name, page, false); err != nil {
+		if _, err := s.storeOrdered(ctx, name, page, false); err != nil {
 			return err
 		}
 		if len(page) < wire.RoomMessagesPage {
@@ -579,8 +610,9 @@ func (s *Service) pullMessages(ctx context.Context, home peer.ID, name string) e
 // to check (a device revoked since does not undo what it posted, and a
 // copy may arrive late). Copies held already are skipped; it returns the
 // first other refusal (ErrGap: catch up first), after storing and passing
-// on the messages before it.
-func (s *Service) storeOrdered(ctx context.Context, name string, oms []*wire.RoomOrderedMessage, next bool) error {
+// on the messages before it, and the IDs of messages here the positions
+// displaced (AddOrdered).
+func (s *Service) storeOrdered(ctx context.Context, name string, oms []*wire.RoomOrderedMessage, next bool) ([]string, error) {
 	ms := make([]Message, 0, len(oms))
 	var bad error
 	for _, om := range oms {
@@ -595,7 +627,7 @@ func (s *Service) storeOrdered(ctx context.Context, name string, oms []*wire.Roo
 		ms = append(ms, Message{ID: msg.ID, Author: msg.Author, Time: msg.Time, Body: wire.MustMarshal(om.Message), Position: om.Position})
 	}
 	if len(ms) == 0 {
-		return bad
+		return nil, bad
 	}
 	m := s.membersOf(name, false)
 	if m != nil {
@@ -604,18 +636,20 @@ func (s *Service) storeOrdered(ctx context.Context, name string, oms []*wire.Roo
 	}
 	out, err := s.store.AddOrderedBatch(ctx, name, ms, next)
 	if err != nil {
-		return err
+		return nil, err
 	}
+	var displaced []string
 	for i, o := range out {
+		displaced = append(displaced, o.Displaced...)
 		switch {
 		case o.Err != nil && errors.Is(o.Err, ErrDuplicate):
 		case o.Err != nil:
-			return o.Err
+			return displaced, o.Err
 		case o.Fresh && m != nil:
 			m.push(&wire.RoomEvent{Kind: &wire.RoomEvent_Message{Message: oms[i].Message}, Position: oms[i].Position})
 		}
 	}
-	return bad
+	return displaced, bad
 }
 
 // membersOf is the room's members here; with create, made if none.
@@ -668,15 +702,29 @@ func (s *Service) replicated(ctx context.Context, remote peer.ID, rep *wire.Room
 		s.kick()
 		return failed(wire.CodeNotAllowed)
 	}
+	if handedBack(rep) {
+		return s.placeHandedBack(ctx, remote, name, rep.Messages)
+	}
 	// Another home sequences the room: this one catches up again before it
-	// next does.
+	// next does. A home this one took for dead is alive, and sequencing:
+	// taken for alive again, so that this home forwards to it if it comes
+	// first (a primary back from a restart) rather than sequence beside it.
 	s.setPrimary(name, false)
+	if s.isDown(remote) {
+		s.log.Info("a home taken for dead replicates: alive again", "room", name, "home", remote)
+		s.markUp(remote)
+	}
 	if rep.Message != nil || len(rep.Messages) > 0 {
 		oms := rep.Messages
 		if rep.Message != nil {
 			oms = []*wire.RoomOrderedMessage{rep.Message}
 		}
-		err := s.storeOrdered(ctx, name, oms, true)
+		displaced, err := s.storeOrdered(ctx, name, oms, true)
+		if len(displaced) > 0 {
+			// The primary's order took their positions: they may have
+			// been acknowledged, and are handed back to be placed.
+			s.handBackLater(name, displaced)
+		}
 		if errors.Is(err, ErrGap) {
 			s.repl.gaps.Add(1)
 			// Read what was missed, these included.
@@ -802,7 +850,7 @@ func (s *Service) behind(ctx context.Context, remote peer.ID, name string, fw *w
 		}
 	}
 	if last, err := s.store.LastPosition(ctx, name); err == nil && last < fw.MessagePosition {
-		if err := s.pullMessages(ctx, remote, name); err != nil {
+		if err := s.reconcile(ctx, remote, name); err != nil {
 			s.log.Debug("catching up a forwarding home's messages", "room", name, "home", remote, "err", err)
 		}
 	}

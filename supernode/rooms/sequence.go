@@ -2,6 +2,7 @@ package rooms
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"eserver/node/room"
@@ -51,8 +52,7 @@ func (s *Service) sequenceHere(ctx context.Context, from room.Sender, msg *room.
 		return r
 	case <-ctx.Done():
 		// It may still be stored and pushed (the sender's retry with the
-		// same ID is then a duplicate): not busy, which promises nothing
-		// was sequenced.
+		// same ID is then answered with its position, retried).
 		return sequenced{code: wire.CodeInternal}
 	}
 }
@@ -78,6 +78,7 @@ func (s *Service) sequenceBatch(name string, batch []*pending) {
 	msgs, which := s.admitBatch(ctx, name, batch, answers)
 	if len(msgs) > 0 {
 		stored, err := s.store.SequenceBatch(ctx, name, msgs)
+		again := s.retried(ctx, name, msgs, stored, err)
 		m := s.lockRoom(name)
 		for k, i := range which {
 			switch {
@@ -85,6 +86,8 @@ func (s *Service) sequenceBatch(name string, batch []*pending) {
 				answers[i].code = s.storeCode(err)
 			case stored[k].Err != nil:
 				answers[i].code = s.storeCode(stored[k].Err)
+			case again[k]:
+				answers[i].pos = stored[k].Position // pushed here when it was stored
 			default:
 				answers[i].pos = stored[k].Position
 				m.push(&wire.RoomEvent{Kind: &wire.RoomEvent_Message{Message: batch[i].msg.Signed}, Position: stored[k].Position})
@@ -92,8 +95,15 @@ func (s *Service) sequenceBatch(name string, batch []*pending) {
 		}
 		m.mu.Unlock()
 		// Shipped in position order: this runner is the room's only one.
-		for _, i := range which {
-			if answers[i].code == "" {
+		// A retried message goes again first (its position is older):
+		// its author was answered busy, no home having taken it.
+		for k, i := range which {
+			if answers[i].code == "" && again[k] {
+				answers[i].shipped = s.ship(name, &wire.RoomOrderedMessage{Position: answers[i].pos, Message: batch[i].msg.Signed})
+			}
+		}
+		for k, i := range which {
+			if answers[i].code == "" && !again[k] {
 				answers[i].shipped = s.ship(name, &wire.RoomOrderedMessage{Position: answers[i].pos, Message: batch[i].msg.Signed})
 			}
 		}
@@ -101,6 +111,34 @@ func (s *Service) sequenceBatch(name string, batch []*pending) {
 	for i, p := range batch {
 		p.done <- answers[i]
 	}
+}
+
+// retried finds the messages of a batch the store refused as duplicates
+// that are their authors' retries of a message this home sequenced (or
+// holds displaced: Store.Place gives it a position now), and sets their
+// positions in stored: they are answered with those positions and shipped
+// again, not refused. A member answered busy — no other home took its
+// message — tries again with the same message, which must not fail as a
+// copy of itself.
+func (s *Service) retried(ctx context.Context, name string, msgs []Message, stored []Sequenced, err error) []bool {
+	again := make([]bool, len(msgs))
+	if err != nil {
+		return again
+	}
+	for k := range msgs {
+		if !errors.Is(stored[k].Err, ErrDuplicate) {
+			continue
+		}
+		// Held already, so not new to the members here: shipped by the
+		// caller, pushed to no one.
+		placed, perr := s.store.Place(ctx, name, msgs[k:k+1])
+		if perr != nil || placed[0].Err != nil || placed[0].Position == 0 {
+			continue // deleted, another author's ID, or the store failing: refused as before
+		}
+		stored[k] = Sequenced{Position: placed[0].Position}
+		again[k] = true
+	}
+	return again
 }
 
 // admitBatch runs room.Admit on each message of batch under the room's

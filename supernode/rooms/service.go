@@ -204,7 +204,7 @@ func OpenService(cfg ServiceConfig) (*Service, error) {
 		perPeer: map[peer.ID]int{},
 		joins:   map[string]*rate.Limiter{},
 		lists:   map[string]*rate.Limiter{},
-		repl: replication{down: map[peer.ID]time.Time{}, suspect: map[peer.ID]suspicion{}, primary: map[string]time.Time{},
+		repl: replication{down: map[peer.ID]time.Time{}, suspect: map[peer.ID]suspicion{}, primary: map[string]caughtUp{},
 			kick: make(chan struct{}, 1)},
 	}
 	s.listen = pipeline.NewListener(s.log)
@@ -242,7 +242,7 @@ func (s *Service) Attach(h host.Host) {
 	if s.repl.host == nil {
 		s.repl.host = h
 		ctx, cancel := context.WithCancel(context.Background())
-		s.repl.stop = cancel
+		s.repl.stop, s.repl.ctx = cancel, ctx
 		if s.cfg.Supernodes != nil {
 			s.repl.wg.Add(1)
 			go func() {
@@ -631,7 +631,8 @@ func (s *Service) admitHere(ctx context.Context, m *members, remote peer.ID, fro
 // sequenceMessage is the primary's part of a message: room.Admit with the
 // sender's messages at every home, the next position of the room's order,
 // the members joined here, and the other homes; it answers once another
-// home holds the message too (or none answers).
+// home holds the message too, or busy when none of the live ones took it
+// (this home alone acknowledges only while it takes every other for dead).
 func (s *Service) sequenceMessage(ctx context.Context, from room.Sender, msg *room.Message) *wire.RoomResponse {
 	if !s.catchUp(ctx, msg.Room) {
 		return failed(wire.CodeBusy)
@@ -640,7 +641,15 @@ func (s *Service) sequenceMessage(ctx context.Context, from room.Sender, msg *ro
 	if r.code != "" {
 		return failed(r.code)
 	}
-	awaitShipped(ctx, r.shipped)
+	if !awaitShipped(ctx, r.shipped) {
+		// Stored and pushed here, but no other live home took it (they
+		// refused the replica or did not answer): a kill of this home
+		// would lose it. The author tries again; the same message is
+		// then acknowledged at its position once a home takes it
+		// (sequenceBatch).
+		s.log.Debug("a message no other home took: busy", "room", msg.Room, "position", r.pos)
+		return failed(wire.CodeBusy)
+	}
 	return &wire.RoomResponse{Position: r.pos}
 }
 

@@ -66,15 +66,21 @@ func (s *Service) ship(name string, om *wire.RoomOrderedMessage) *shipment {
 
 // awaitShipped waits until every other home answered sh's message (each
 // within wire.RoomReplicaTimeout) or ctx ends: a member answered has its
-// message at every live home, so the next home attached to sees it.
-func awaitShipped(ctx context.Context, sh *shipment) {
+// message at every live home, so the next home attached to sees it. It
+// reports whether another home took it, or none was live to: a message
+// only this home holds while others are live is not acknowledged
+// (sequenceMessage).
+func awaitShipped(ctx context.Context, sh *shipment) bool {
+	took := false
 	for range sh.homes {
 		select {
-		case <-sh.done:
+		case ok := <-sh.done:
+			took = took || ok
 		case <-ctx.Done():
-			return
+			return took
 		}
 	}
+	return took || sh.homes == 0
 }
 
 // runShipping sends k's waiting messages to its home, a request at a
