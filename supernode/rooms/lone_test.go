@@ -31,12 +31,7 @@ func TestLoneAckSurvivesSplit(t *testing.T) {
 	owner.create("lounge", room.Modes{Public: true})
 	carol, bob, dave := a.member(t, "carol"), b.member(t, "bob"), third.member(t, "dave")
 	subs := map[string]*client.Subscription{"carol": carol.mustJoin("lounge"), "bob": bob.mustJoin("lounge"), "dave": dave.mustJoin("lounge")}
-	say := func(m *member, text string) {
-		t.Helper()
-		if err := m.say("lounge", text, nil); err != nil {
-			t.Fatalf("%s says %q: %v", m.user, text, err)
-		}
-	}
+	say := func(m *member, text string) { m.mustSay("lounge", text) }
 	say(carol, "before")
 
 	split := func(yes bool) {
@@ -160,12 +155,7 @@ func TestLoneAckSurvivesRestart(t *testing.T) {
 	carol, bob, dave := a.member(t, "carol"), b.member(t, "bob"), third.member(t, "dave")
 	carol.mustJoin("lounge")
 	sb, sd := bob.mustJoin("lounge"), dave.mustJoin("lounge")
-	say := func(m *member, text string) {
-		t.Helper()
-		if err := m.say("lounge", text, nil); err != nil {
-			t.Fatalf("%s says %q: %v", m.user, text, err)
-		}
-	}
+	say := func(m *member, text string) { m.mustSay("lounge", text) }
 	say(carol, "before")
 	for _, hm := range c.homes[1:] {
 		a.svc.markDown(hm.h.ID())

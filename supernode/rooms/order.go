@@ -50,22 +50,8 @@ type Sequenced struct {
 // ErrFull) takes no position and the others are stored; an error returned
 // (the room gone, the database failing) stored none.
 func (s *Store) SequenceBatch(ctx context.Context, name string, ms []Message) ([]Sequenced, error) {
-	if err := wire.ValidRoomName(name); err != nil {
-		return nil, fmt.Errorf("rooms: %w", err)
-	}
 	out := make([]Sequenced, len(ms))
-	// The lock keeps a delete-room op from landing between the check that
-	// the room exists and the inserts, and orders the positions.
-	unlock := s.locks.lock(name)
-	defer unlock()
-	if err := s.canTake(ctx, name); err != nil {
-		return nil, err
-	}
-	err := s.db.TxContext(ctx, func(tx *sql.Tx) error {
-		last, err := lastPosition(tx, name)
-		if err != nil {
-			return err
-		}
+	err := s.appendOrder(ctx, name, fmt.Sprintf("%d messages for %q", len(ms), name), func(tx *sql.Tx, last uint64) error {
 		for i, m := range ms {
 			out[i] = Sequenced{}
 			if out[i].Err = m.check(); out[i].Err != nil {
@@ -94,9 +80,36 @@ func (s *Store) SequenceBatch(ctx context.Context, name string, ms []Message) ([
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("rooms: %d messages for %q: %w", len(ms), name, err)
+		return nil, err
 	}
 	return out, nil
+}
+
+// appendOrder runs add in one transaction under the room's lock, with the
+// room's newest position, for it to store messages after: the lock keeps
+// a delete-room op from landing between the check that the room exists
+// and the inserts, and orders the positions. An error of the transaction
+// is wrapped with what.
+func (s *Store) appendOrder(ctx context.Context, name, what string, add func(tx *sql.Tx, last uint64) error) error {
+	if err := wire.ValidRoomName(name); err != nil {
+		return fmt.Errorf("rooms: %w", err)
+	}
+	unlock := s.locks.lock(name)
+	defer unlock()
+	if err := s.canTake(ctx, name); err != nil {
+		return err
+	}
+	err := s.db.TxContext(ctx, func(tx *sql.Tx) error {
+		last, err := lastPosition(tx, name)
+		if err != nil {
+			return err
+		}
+		return add(tx, last)
+	})
+	if err != nil {
+		return fmt.Errorf("rooms: %s: %w", what, err)
+	}
+	return nil
 }
 
 // AddOrdered stores m at m.Position, the place the room's primary gave
@@ -461,20 +474,8 @@ type Placed struct {
 // order, and those another home hands it back. A message held under the
 // same ID by another author is ErrDuplicate.
 func (s *Store) Place(ctx context.Context, name string, ms []Message) ([]Placed, error) {
-	if err := wire.ValidRoomName(name); err != nil {
-		return nil, fmt.Errorf("rooms: %w", err)
-	}
 	out := make([]Placed, len(ms))
-	unlock := s.locks.lock(name)
-	defer unlock()
-	if err := s.canTake(ctx, name); err != nil {
-		return nil, err
-	}
-	err := s.db.TxContext(ctx, func(tx *sql.Tx) error {
-		last, err := lastPosition(tx, name)
-		if err != nil {
-			return err
-		}
+	err := s.appendOrder(ctx, name, fmt.Sprintf("placing %d messages in %q", len(ms), name), func(tx *sql.Tx, last uint64) error {
 		for i, m := range ms {
 			out[i] = Placed{}
 			if out[i].Err = m.check(); out[i].Err != nil {
@@ -526,7 +527,7 @@ func (s *Store) Place(ctx context.Context, name string, ms []Message) ([]Placed,
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("rooms: placing %d messages in %q: %w", len(ms), name, err)
+		return nil, err
 	}
 	return out, nil
 }

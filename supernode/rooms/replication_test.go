@@ -324,9 +324,7 @@ func TestHomeDies(t *testing.T) {
 	var want []string
 	say := func(m *member, text string) {
 		t.Helper()
-		if err := m.say("lounge", text, nil); err != nil {
-			t.Fatalf("%s says %q: %v", m.user, text, err)
-		}
+		m.mustSay("lounge", text)
 		want = append(want, m.user+": "+text)
 	}
 	say(alice, "one")
@@ -471,9 +469,7 @@ func TestPrimaryReturns(t *testing.T) {
 	var want []string
 	say := func(m *member, text string) {
 		t.Helper()
-		if err := m.say("lounge", text, nil); err != nil {
-			t.Fatalf("%s says %q: %v", m.user, text, err)
-		}
+		m.mustSay("lounge", text)
 		want = append(want, m.user+": "+text)
 	}
 	away := func(yes bool) {

@@ -138,6 +138,14 @@ func (m *member) say(name, text string, pass *wire.SignedRegionPass) error {
 	return client.SendRoomMessage(sntest.Ctx(m.t), m.h, m.hm.h.ID(), m.st, s, pass)
 }
 
+// mustSay is say without a pass; the test fails on a refusal.
+func (m *member) mustSay(name, text string) {
+	m.t.Helper()
+	if err := m.say(name, text, nil); err != nil {
+		m.t.Fatalf("%s says %q: %v", m.user, text, err)
+	}
+}
+
 // pass is this device's region pass for region.
 func (m *member) pass(region string) *wire.SignedRegionPass {
 	m.t.Helper()

@@ -27,12 +27,7 @@ func TestPrimaryWaitsForUnreadHomes(t *testing.T) {
 	carol.mustJoin("lounge")
 	bob := b.member(t, "bob")
 	bob.mustJoin("lounge")
-	say := func(m *member, text string) {
-		t.Helper()
-		if err := m.say("lounge", text, nil); err != nil {
-			t.Fatalf("%s says %q: %v", m.user, text, err)
-		}
-	}
+	say := func(m *member, text string) { m.mustSay("lounge", text) }
 	say(carol, "before")
 	for _, hm := range c.homes[1:] {
 		hm.svc.markDown(a.h.ID())
