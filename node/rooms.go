@@ -55,6 +55,15 @@ func (n *Node) RoomHistory(ctx context.Context, room string, limit int) ([]api.R
 	return s.rooms.RoomHistory(ctx, room, limit)
 }
 
+// RoomMessages implements API.
+func (n *Node) RoomMessages(ctx context.Context, room string, limit int, before string) ([]api.RoomMessage, error) {
+	s, err := n.current()
+	if err != nil {
+		return nil, err
+	}
+	return s.rooms.RoomMessages(ctx, room, limit, before)
+}
+
 // ListRooms implements API.
 func (n *Node) ListRooms(ctx context.Context, query, region string, limit int) ([]api.RoomListing, error) {
 	s, err := n.current()

@@ -35,6 +35,14 @@ type Rooms interface {
 	// RoomHistory returns the room's newest messages at its home, at most
 	// limit (1..100, 0: 100), oldest first.
 	RoomHistory(ctx context.Context, room string, limit int) ([]RoomMessage, error)
+	// RoomMessages returns the messages of a room this node showed, as it
+	// kept them (the newest MaxRoomKept of each room joined; leaving a room
+	// drops them): at most limit (0: all), oldest first, older than the
+	// message with ID before (all when before is empty; ErrBadRequest when
+	// no message kept has that ID). Each was stored before its RoomMessage
+	// event went out, so a front end that missed events (its daemon was
+	// stopped or killed, a window was closed) reads here what it missed.
+	RoomMessages(ctx context.Context, room string, limit int, before string) ([]RoomMessage, error)
 
 	// RoomInfo is the state of a room we joined, as we verified it.
 	RoomInfo(ctx context.Context, room string) (RoomInfo, error)
@@ -155,6 +163,10 @@ type RoomInfo struct {
 // MaxRoomHistory is the most messages RoomHistory returns: a room's
 // backlog (wire.RoomBacklog).
 const MaxRoomHistory = 100
+
+// MaxRoomKept is how many messages of each room this node keeps for
+// RoomMessages (store.RoomMessagesKept).
+const MaxRoomKept = 1000
 
 // RoomListing is a room of the directory (ListRooms), as its home lists
 // it: a listing, not the room's state, which joining verifies.

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -18,6 +17,7 @@ import (
 	"eserver/node/api"
 	"eserver/node/room"
 	"eserver/node/store"
+	"eserver/node/store/storetest"
 	"eserver/node/ticket"
 	"eserver/node/wire"
 	"eserver/supernode/client"
@@ -34,6 +34,9 @@ type fakeHost struct {
 	events []api.Event
 	// avatar and avatarPath are our picture (faces_internal_test.go).
 	avatar, avatarPath string
+	// onEmit, when set, sees each event as it is emitted
+	// (kept_internal_test.go).
+	onEmit func(api.Event)
 }
 
 func (f *fakeHost) Libp2p() host.Host                                { return nil }
@@ -46,8 +49,17 @@ func (f *fakeHost) ConnectHome(context.Context, peer.AddrInfo) error { return io
 func (f *fakeHost) Store() *store.Store                              { return f.st }
 func (f *fakeHost) Now() time.Time                                   { return f.now }
 func (f *fakeHost) Log() *slog.Logger                                { return slog.New(slog.DiscardHandler) }
-func (f *fakeHost) Emit(e api.Event)                                 { f.mu.Lock(); f.events = append(f.events, e); f.mu.Unlock() }
-func (f *fakeHost) Face() (string, string)                           { return f.tk.Username, f.avatar }
+
+func (f *fakeHost) Face() (string, string) { return f.tk.Username, f.avatar }
+func (f *fakeHost) Emit(e api.Event) {
+	if f.onEmit != nil {
+		f.onEmit(e)
+	}
+	f.mu.Lock()
+	f.events = append(f.events, e)
+	f.mu.Unlock()
+}
+
 func (f *fakeHost) PicturePath(h string) string {
 	if h != "" && h == f.avatar {
 		return f.avatarPath
@@ -87,11 +99,7 @@ func newSignedWorld(t testing.TB) *signedWorld {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := store.Open(filepath.Join(t.TempDir(), "eserver.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
+	s := storetest.Open(t) // unlocked: room messages are kept sealed
 	create, err := room.Sign(devKey, st, room.Create(fuzzRoom, "bob", now, "topic", room.Modes{Public: true}))
 	if err != nil {
 		t.Fatal(err)

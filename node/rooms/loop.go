@@ -15,9 +15,6 @@ import (
 	"eserver/supernode/client"
 )
 
-// scope is the store's seen scope of a room's messages: what was shown.
-func scope(name string) string { return "room/" + name }
-
 // attach joins j's room at its home. The joined stream is opened first,
 // then the chain since what j holds and the backlog are read, so nothing
 // posted in between is missed; a message both carry is shown once (show).
@@ -74,7 +71,7 @@ func (r *Rooms) attach(ctx context.Context, j *joined) (*client.Subscription, er
 	}
 	r.log.Debug("attached to a room's home", "room", j.room, "home", home, "since", last.at, "known", last.known, "newest", sub.Newest, "backlog", len(msgs))
 	for _, s := range msgs {
-		r.show(j, s)
+		r.show(j, s, 0)
 	}
 	// The backlog is what there is to see up to the newest position when
 	// the home admitted us; later messages come on the stream.
@@ -86,6 +83,9 @@ func (r *Rooms) attach(ctx context.Context, j *joined) (*client.Subscription, er
 
 // keep records j's last message position shown in the store, so a rejoin
 // after a restart catches up from it too; a room forgotten keeps none.
+// Each message shown moved it already, in the transaction that stored it
+// (reveal); this records the position past what was not shown — copies,
+// a backlog's newest, messages that do not verify or wait for a key.
 func (r *Rooms) keep(j *joined) {
 	j.mu.Lock()
 	last, gone := j.last, j.gone
@@ -257,7 +257,7 @@ func (r *Rooms) forget(j *joined) {
 func (r *Rooms) handle(j *joined, ev *wire.RoomEvent) {
 	switch k := ev.Kind.(type) {
 	case *wire.RoomEvent_Message:
-		r.show(j, k.Message)
+		r.show(j, k.Message, ev.Position)
 		if ev.Position > 0 {
 			// The home's word, as the message order is: a rejoin asks it
 			// (or another home) for what follows.
@@ -310,16 +310,16 @@ func (r *Rooms) handle(j *joined, ev *wire.RoomEvent) {
 	}
 }
 
-// show verifies a message of j's room and shows it unless it was shown
-// before (on this device, in this room); a sealed one once it opens
-// (reveal).
-func (r *Rooms) show(j *joined, s *wire.SignedRoomMessage) {
+// show verifies a message of j's room, at pos in its order (0: not
+// known), and shows it unless it was shown before (on this device, in
+// this room); a sealed one once it opens (reveal).
+func (r *Rooms) show(j *joined, s *wire.SignedRoomMessage, pos uint64) {
 	m, err := r.verify(j.room, s)
 	if err != nil {
 		r.log.Warn("a room message that does not verify", "room", j.room, "err", err)
 		return
 	}
-	r.reveal(m)
+	r.reveal(m, pos)
 }
 
 // verify checks a message's author signature and ticket, and that it is of

@@ -6,7 +6,9 @@
 // catches up from the last message position shown (the home pushes every
 // message after it while it keeps them, else the backlog), showing every
 // message once (deduplicated by its author and ID in the store's seen
-// table).
+// table). Each message shown is kept in the store first, with its seen
+// record and the room's position, in one transaction, and can be read
+// again (RoomMessages; docs/ROOMS.md "What a member's node keeps").
 //
 // A member attaches to one of the room's three homes (supernode/client.
 // RoomHomes: rendezvous order of the room's name), the next when one does
@@ -405,6 +407,31 @@ func (r *Rooms) RoomHistory(ctx context.Context, name string, limit int) ([]api.
 				out = append(out, v)
 			}
 		}
+	}
+	return out, nil
+}
+
+// RoomMessages returns the messages of room this node showed, as it kept
+// them (reveal): at most limit (0..api.MaxRoomKept, 0 for all), oldest
+// first, older than the message with ID before when it is not "". A room
+// never joined, or left, has none.
+func (r *Rooms) RoomMessages(_ context.Context, name string, limit int, before string) ([]api.RoomMessage, error) {
+	if err := checkName(name); err != nil {
+		return nil, err
+	}
+	if limit < 0 || limit > api.MaxRoomKept {
+		return nil, fmt.Errorf("%w: a page of 0..%d messages", api.ErrBadRequest, api.MaxRoomKept)
+	}
+	ms, err := r.h.Store().RoomMessages(name, limit, before)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, fmt.Errorf("%w: no message %q kept in %q", api.ErrBadRequest, before, name)
+	}
+	if err != nil {
+		return nil, err
+	}
+	out := make([]api.RoomMessage, 0, len(ms))
+	for _, m := range ms {
+		out = append(out, r.shown(m))
 	}
 	return out, nil
 }

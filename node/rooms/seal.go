@@ -21,6 +21,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"slices"
@@ -34,6 +35,7 @@ import (
 	"eserver/node/payload"
 	"eserver/node/room"
 	"eserver/node/store"
+	"eserver/node/text"
 	"eserver/node/wire"
 )
 
@@ -482,7 +484,7 @@ func (r *Rooms) receiveKey(in *payload.Inbound) error {
 	k.pending = rest
 	r.kmu.Unlock()
 	for _, m := range ready {
-		r.reveal(m)
+		r.reveal(m, 0)
 	}
 	return nil
 }
@@ -531,14 +533,19 @@ func (r *Rooms) answer(name, from string, keyID []byte, st *room.State) {
 
 // reveal shows the verified message m of a room we joined unless it was
 // shown before (on this device, in this room): a sealed one once it opens
-// under its author's key, kept pending until that key arrives.
-func (r *Rooms) reveal(m *room.Message) {
-	key := m.Author + "/" + m.ID
+// under its author's key, kept pending until that key arrives. pos is its
+// place in the room's message order, 0 when not known (a backlog's, or
+// one that waited for its key). It is stored first — seen, with the
+// room's position moved past it, in one transaction — and shown from what
+// was stored once that committed: a node stopped or killed at any point
+// has either not taken it (and the catch-up brings it again) or kept it,
+// for RoomMessages to read.
+func (r *Rooms) reveal(m *room.Message, pos uint64) {
 	st := r.h.Store()
-	if seen, err := st.Seen(scope(m.Room), key); err != nil || seen {
-		return
+	if seen, err := st.Seen(store.RoomScope(m.Room), store.RoomSeenKey(m.Author, m.ID)); err != nil || seen {
+		return // and no key asked for
 	}
-	text, err := r.opened(m)
+	plain, err := r.opened(m)
 	switch {
 	case errors.Is(err, ErrNoKey):
 		r.log.Debug("a room message waits for its author's key", "room", m.Room, "author", m.Author)
@@ -547,14 +554,32 @@ func (r *Rooms) reveal(m *room.Message) {
 		r.log.Warn("a sealed room message that does not open", "room", m.Room, "err", err)
 		return
 	}
-	if err := st.MarkSeen(scope(m.Room), []string{key}, r.h.Now()); err != nil {
-		r.log.Warn("remembering a room message shown", "room", m.Room, "err", err)
+	kept := store.RoomMessage{Room: m.Room, Author: m.Author, ID: m.ID, Position: pos, Time: m.Time, Text: plain}
+	if m.Sealed == nil { // a sealed message carries neither
+		kept.Nick, kept.Avatar = m.Nick, hex.EncodeToString(m.Avatar)
+	}
+	added, err := st.AddRoomMessage(kept, r.h.Now())
+	switch {
+	case err != nil:
+		// Shown all the same, and marked seen on its own: not kept, but
+		// shown rather than never (as before messages were kept).
+		r.log.Warn("keeping a room message", "room", m.Room, "err", err)
+		if err := st.MarkSeen(store.RoomScope(m.Room), []string{store.RoomSeenKey(m.Author, m.ID)}, r.h.Now()); err != nil {
+			r.log.Warn("remembering a room message shown", "room", m.Room, "err", err)
+		}
+	case !added:
+		return // shown before
 	}
 	r.note(m)
-	msg := view(m)
-	msg.Text = text
-	r.dress(&msg, m)
+	msg := r.shown(kept)
 	r.h.Emit(api.Event{RoomMessage: &msg})
+}
+
+// shown is a kept message as the front ends see it: its author's nick
+// cleaned, its picture a local file once we hold it.
+func (r *Rooms) shown(m store.RoomMessage) api.RoomMessage {
+	return api.RoomMessage{Room: m.Room, ID: m.ID, From: m.Author, Text: m.Text, Time: m.Time,
+		Nick: text.Clean(m.Nick), AvatarPath: r.picturePath(m.Avatar)}
 }
 
 // readable is m's text when we can read it now: in plain text, or sealed

@@ -3,7 +3,6 @@ package rooms
 import (
 	"context"
 	"errors"
-	"path/filepath"
 	"slices"
 	"sync"
 	"testing"
@@ -16,6 +15,7 @@ import (
 	"eserver/node/payload"
 	"eserver/node/room"
 	"eserver/node/store"
+	"eserver/node/store/storetest"
 	"eserver/node/ticket"
 	"eserver/node/wire"
 )
@@ -113,11 +113,7 @@ func newKeyWorld(t testing.TB, users ...string) *keyWorld {
 		if err != nil {
 			t.Fatal(err)
 		}
-		s, err := store.Open(filepath.Join(t.TempDir(), u+".db"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { s.Close() })
+		s := storetest.Open(t)
 		w.keys[u], w.tks[u] = key, tk
 		w.hosts[u] = &fakeHost{st: s, tk: tk, now: w.now}
 		w.rooms[u] = New(w.hosts[u], Config{})

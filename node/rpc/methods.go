@@ -63,6 +63,7 @@ var methods = map[string]handler{
 	"leaveRoom":         command("room", api.API.LeaveRoom),
 	"roomSend":          roomSend,
 	"roomHistory":       roomHistory,
+	"roomMessages":      roomMessages,
 	"listRooms":         listRooms,
 	"roomInfo":          roomInfo,
 	"roomMembers":       roomMembers,

@@ -73,6 +73,12 @@ func (c *conn) watch(ctx context.Context, events <-chan api.Event) {
 				return
 			}
 			c.event(ctx, st, ev)
+			if ev.SignedOut && c.signedOut != nil {
+				select {
+				case c.signedOut <- struct{}{}:
+				default:
+				}
+			}
 		}
 	}
 }

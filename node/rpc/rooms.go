@@ -71,7 +71,8 @@ func roomSend(ctx context.Context, backend api.API, raw json.RawMessage) (any, e
 	}{id}, nil
 }
 
-// roomLine is a message of roomHistory's answer: the room is the one asked.
+// roomLine is a message of roomHistory's and roomMessages' answers: the
+// room is the one asked.
 type roomLine struct {
 	ID         string    `json:"id"`
 	From       string    `json:"from"`
@@ -105,9 +106,41 @@ func roomHistory(ctx context.Context, backend api.API, raw json.RawMessage) (any
 	}
 	return struct {
 		Messages []roomLine `json:"messages"`
-	}{mapSlice(ms, func(m api.RoomMessage) roomLine {
-		return roomLine{ID: m.ID, From: m.From, Text: m.Text, Time: utc(m.Time), Nick: m.Nick, AvatarPath: m.AvatarPath}
-	})}, nil
+	}{mapSlice(ms, roomLineOf)}, nil
+}
+
+func roomLineOf(m api.RoomMessage) roomLine {
+	return roomLine{ID: m.ID, From: m.From, Text: m.Text, Time: utc(m.Time), Nick: m.Nick, AvatarPath: m.AvatarPath}
+}
+
+// roomMessages: the messages of a room this node showed, as it kept them,
+// a page at a time (as history pages a chat).
+func roomMessages(ctx context.Context, backend api.API, raw json.RawMessage) (any, error) {
+	var p struct {
+		Room   string `json:"room"`
+		Limit  *int   `json:"limit"`
+		Before string `json:"before"`
+	}
+	if err := decodeParams(raw, &p); err != nil {
+		return nil, err
+	}
+	if err := required("room", p.Room); err != nil {
+		return nil, err
+	}
+	limit := api.MaxRoomHistory
+	if p.Limit != nil {
+		limit = *p.Limit
+		if limit < 1 || limit > api.MaxRoomKept {
+			return nil, badParams("limit must be between 1 and %d", api.MaxRoomKept)
+		}
+	}
+	ms, err := backend.RoomMessages(ctx, p.Room, limit, p.Before)
+	if err != nil {
+		return nil, err
+	}
+	return struct {
+		Messages []roomLine `json:"messages"`
+	}{mapSlice(ms, roomLineOf)}, nil
 }
 
 func listRooms(ctx context.Context, backend api.API, raw json.RawMessage) (any, error) {

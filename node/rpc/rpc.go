@@ -89,6 +89,26 @@ type Server struct {
 	// extra are methods beside the package's, for tests (the JSON-RPC
 	// specification's examples call methods the daemon does not have).
 	extra map[string]handler
+	// signOut: Serve signs the node out at its end (SignOutAtEnd).
+	signOut bool
+}
+
+// signOutWait bounds how long Serve, at its end, waits for the node to
+// sign out and for its last notifications (SignOutAtEnd): the session's
+// loops stop at once when asked, and a goodbye to contacts is bounded
+// (delivery's goodbyeWait) well within it.
+const signOutWait = 15 * time.Second
+
+// SignOutAtEnd makes Serve, once it stops reading (EOF on its input, or
+// its context ended) and has answered what it read, sign the node out —
+// its session's loops stop — and go on writing notifications until the
+// signedOut one, before it returns. The node's loops take messages until
+// they stop (chat rooms' go on receiving); what they showed in that time
+// reaches the client instead of being shown to no one. For the daemon,
+// whose node is closed when Serve returns; it returns s.
+func (s *Server) SignOutAtEnd() *Server {
+	s.signOut = true
+	return s
 }
 
 // NewServer returns a Server calling api. A nil logger discards logs.
@@ -106,7 +126,8 @@ func NewServer(backend api.API, logger *slog.Logger) *Server {
 // written whole by a single Write call.
 //
 // Serve returns nil when in reaches EOF, after the requests already read have
-// been answered. It returns ctx's error when ctx ends (in-flight requests see
+// been answered (and, with SignOutAtEnd, the node signed out and its last
+// notifications written). It returns ctx's error when ctx ends (in-flight requests see
 // the cancellation and requests read but not started are dropped; if in has
 // SetReadDeadline, as *os.File has, a pending read is interrupted, otherwise
 // Serve returns once that read does), and an error when reading in or
@@ -117,7 +138,14 @@ func (s *Server) Serve(ctx context.Context, in io.Reader, out io.Writer) error {
 	defer cancel(nil)
 	c := &conn{log: s.log, out: out, cancel: cancel, api: s.api}
 
-	watchCtx, stopWatch := context.WithCancel(ctx)
+	// Notifications stop with ctx, or, when the node is signed out at
+	// the end, once the signedOut notification went out (signOutAtEnd).
+	watchParent := ctx
+	if s.signOut {
+		watchParent = context.WithoutCancel(ctx)
+		c.signedOut = make(chan struct{}, 1)
+	}
+	watchCtx, stopWatch := context.WithCancel(watchParent)
 	defer stopWatch()
 	events := s.api.Watch(watchCtx)
 	watchDone := make(chan struct{})
@@ -181,6 +209,9 @@ func (s *Server) Serve(ctx context.Context, in io.Reader, out io.Writer) error {
 	close(units)
 	<-workerDone
 	detachedCalls.Wait()
+	if s.signOut {
+		s.signOutAtEnd(parent, c, watchDone)
+	}
 	stopWatch()
 	<-watchDone
 	c.closeStreams()
@@ -195,6 +226,32 @@ func (s *Server) Serve(ctx context.Context, in io.Reader, out io.Writer) error {
 		return fmt.Errorf("rpc: read: %w", readErr)
 	}
 	return nil
+}
+
+// signOutAtEnd signs the node out and waits, within signOutWait, until
+// the watch wrote the signedOut notification that follows the session's
+// last events (or ended).
+func (s *Server) signOutAtEnd(parent context.Context, c *conn, watchDone <-chan struct{}) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(parent), signOutWait)
+	defer cancel()
+	select {
+	case <-c.signedOut: // an earlier sign-out's: not the one to wait for
+	default:
+	}
+	switch err := s.api.Logout(ctx); {
+	case errors.Is(err, api.ErrNotLoggedIn):
+		return // signed out already: nothing more comes
+	case err != nil:
+		// Signed out all the same (a store that did not close cleanly):
+		// its signedOut notification follows.
+		s.log.Warn("rpc: signing out at the end", "err", err)
+	}
+	select {
+	case <-c.signedOut:
+	case <-watchDone:
+	case <-ctx.Done():
+		s.log.Warn("rpc: the node's last notifications were not all written", "err", ctx.Err())
+	}
 }
 
 // readLine reads one line into buf and returns it without its line ending.
@@ -619,6 +676,9 @@ type conn struct {
 	cancel  context.CancelCauseFunc
 	api     api.API
 	streams connStreams // live streams (streams.go)
+	// signedOut is told when the watch wrote a signedOut notification
+	// (Server.SignOutAtEnd); nil otherwise.
+	signedOut chan struct{}
 
 	mu  sync.Mutex
 	out io.Writer

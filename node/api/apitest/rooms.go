@@ -3,6 +3,7 @@ package apitest
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	"eserver/node/api"
@@ -59,6 +60,22 @@ func (f *Fake) RoomHistory(_ context.Context, room string, limit int) ([]api.Roo
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	ms := f.Room.Messages[room]
+	if limit > 0 && len(ms) > limit {
+		ms = ms[len(ms)-limit:]
+	}
+	return append([]api.RoomMessage(nil), ms...), err
+}
+
+// RoomMessages answers from Room.Messages too: the newest limit before
+// the message with ID before (none when no message has that ID).
+func (f *Fake) RoomMessages(_ context.Context, room string, limit int, before string) ([]api.RoomMessage, error) {
+	err := f.record("RoomMessages", "%s %d %q", room, limit, before)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	ms := f.Room.Messages[room]
+	if before != "" {
+		ms = ms[:max(slices.IndexFunc(ms, func(m api.RoomMessage) bool { return m.ID == before }), 0)]
+	}
 	if limit > 0 && len(ms) > limit {
 		ms = ms[len(ms)-limit:]
 	}

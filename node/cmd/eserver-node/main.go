@@ -107,5 +107,7 @@ func run(profile, listen string, allowSupernode bool, log *slog.Logger) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	log.Info("daemon ready", "profile", dir)
-	return rpc.NewServer(n, log).Serve(ctx, os.Stdin, os.Stdout)
+	// Signed out before Serve returns, so that what the session's loops
+	// show until they stop is written out, not dropped (rpc.SignOutAtEnd).
+	return rpc.NewServer(n, log).SignOutAtEnd().Serve(ctx, os.Stdin, os.Stdout)
 }
