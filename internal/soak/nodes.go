@@ -484,7 +484,12 @@ func (s *run) settle(ctx context.Context, log sentLog) Counts {
 			if isRoom(c.To) {
 				// A room's, in what every other member was shown.
 				for _, to := range s.othersInRoom(roomName(c.To), c.From) {
-					got := byUser[to].rooms.from(roomName(c.To), c.From)
+					cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+					got, err := byUser[to].roomShown(cctx, roomName(c.To), c.From)
+					cancel()
+					if err != nil {
+						s.logf("room messages of %s in %s: %v", to, roomName(c.To), err)
+					}
 					cnt := Check(sent, roomIDs(got))
 					if !cnt.Clean() {
 						dirtyRooms[copyAt{c, to}] = got

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"eserver/node/api"
 )
 
 // Chat rooms (issue 15): a few public rooms, each created by one node and
@@ -14,13 +16,15 @@ import (
 // random room, written by a random member; every other member must be
 // shown it once, in its author's order.
 //
-// What a member was shown is what its daemon said: the roomMessage
-// notifications, which the API promises carry each message once, in the
-// room's order, across rejoins and restarts (the node's seen table).
-// roomHistory cannot tell: it is the home's newest 100 messages, not what
-// reached a member, and it has no pages. So each node keeps the
-// notifications its daemons wrote (roomLog), across their restarts: a
-// daemon killed after writing one has shown it.
+// What a member was shown is what its node stored and its daemon said.
+// The node stores each room message, and moves the room's position past
+// it, before the roomMessage notification goes out (docs/ROOMS.md, "What
+// a member's node keeps"); roomMessages reads the stored ones back, the
+// newest api.MaxRoomKept of a room. So each node keeps the notifications
+// its daemons wrote (roomLog), across their restarts, and the check reads
+// the store at the end too (roomShown): a message stored but not yet
+// written out when its daemon was killed is shown to a front end that
+// reads roomMessages when it connects again.
 //
 // Membership outlives every fault the soak injects: a joined room is a row
 // of the node's store, rejoined at every sign-in and after every dropped
@@ -131,6 +135,50 @@ func (l *roomLog) from(room, author string) []roomLine {
 		}
 	}
 	return out
+}
+
+// roomShown is what n's front end shows of author's messages in room: the
+// notifications its daemons wrote, each as many times as written, and the
+// stored messages no notification told of, in the store's order. Those
+// trimmed from the store since (the oldest) come first, in the order
+// notified.
+func (n *node) roomShown(ctx context.Context, room, author string) ([]roomLine, error) {
+	notified := n.rooms.from(room, author)
+	var r struct {
+		Messages []roomLine `json:"messages"`
+	}
+	n.mu.Lock()
+	err := errors.New("node down")
+	if n.d != nil {
+		err = n.d.call(ctx, "roomMessages", map[string]any{"room": room, "limit": api.MaxRoomKept}, &r)
+	}
+	n.mu.Unlock()
+	if err != nil {
+		return notified, err
+	}
+	times := map[string]int{}
+	for _, m := range notified {
+		times[m.ID]++
+	}
+	stored := map[string]bool{}
+	for _, m := range r.Messages {
+		stored[m.ID] = true
+	}
+	var out []roomLine
+	for _, m := range notified {
+		if !stored[m.ID] {
+			out = append(out, m)
+		}
+	}
+	for _, m := range r.Messages {
+		if m.From != author {
+			continue
+		}
+		for range max(times[m.ID], 1) {
+			out = append(out, m)
+		}
+	}
+	return out, nil
 }
 
 func roomIDs(ms []roomLine) []string {
