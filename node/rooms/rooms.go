@@ -354,8 +354,12 @@ func (r *Rooms) RoomSend(ctx context.Context, name, text string) (string, error)
 
 // busyTries is how many times a message is posted while its home answers
 // busy — the room's primary slow (taken for neither live nor dead), or the
-// home's request budget spent. Busy promises that nothing was sequenced,
-// so trying the same signed message again cannot post it twice.
+// home's request budget spent, or no other live home yet holding the
+// message (docs/ROOMS.md, "Acknowledged means at two homes"). A busy
+// message may already be stored at the primary, but the homes know it by
+// its ID: trying the same signed message again is answered with the place
+// it was given, never posts it twice. After the last busy the post is
+// reported failed, though the message may still reach the room.
 const busyTries = 4
 
 // whileBusy runs send until it is not answered busy, at most busyTries
