@@ -308,8 +308,16 @@ func extraSupernode(t *testing.T, svc *bundle.Service) (client.Supernode, *super
 // a partition); alice, whose list still has S1, leaves a message there
 // while bob's own supernode S0 takes no mail. Bob must still fetch it — it
 // is his only copy — once, and before alice's next message, which comes
-// directly; S1's mailbox for bob is empty afterwards.
+// directly; S1's mailbox for bob is empty afterwards. Also when bob's node
+// restarted in between: it signs in with the registry's list, which lacks
+// S1, and must remember S1 from before.
 func TestMailAtASupernodeWeNoLongerList(t *testing.T) {
+	for _, restart := range []bool{false, true} {
+		t.Run(fmt.Sprintf("restart=%v", restart), func(t *testing.T) { mailAtASupernodeWeNoLongerList(t, restart) })
+	}
+}
+
+func mailAtASupernodeWeNoLongerList(t *testing.T, restart bool) {
 	svc := testBundle(t)
 	alice, bob := friends(t, svc.Addr())
 	as, _ := alice.current()
@@ -322,6 +330,13 @@ func TestMailAtASupernodeWeNoLongerList(t *testing.T) {
 	// registry, which does not list S1, keeps it lost).
 	bs.discovery.SetSupernodes(both)
 	bs.discovery.SetSupernodes([]client.Supernode{s0})
+	if restart {
+		bob.stop()
+		bob.open()
+		bob.login()
+		alice.waitContact("bob", api.RelationAccepted, api.StatusOnline)
+		bs, _ = bob.current()
+	}
 
 	// Bob takes no message stream and hears of no mail; S0 takes no mail:
 	// alice can only leave her message at S1.

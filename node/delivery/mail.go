@@ -265,6 +265,13 @@ func (d *Delivery) DrainMail(ctx context.Context) error {
 		fetched = make([]peer.AddrInfo, 0, len(homes))
 	)
 	reached, errs := d.connectHomes(ctx, homes)
+	if len(reached) > 0 && len(errs) > 0 {
+		// Some of these are supernodes we saw fail or that left the
+		// registry's list, which may stay down for an hour: their mail
+		// waits for them, and a warning every poll would say nothing new.
+		d.h.Log().Debug("mail: supernodes not reached", "err", errors.Join(errs...))
+		errs = nil
+	}
 	for _, home := range reached {
 		conn, err := d.mailConn(home.ID)
 		if err != nil {

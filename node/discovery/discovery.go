@@ -105,6 +105,7 @@ type Discovery struct {
 // by NewHost with r.
 func New(ctx context.Context, h Host, cfg Config, r *Reach) *Discovery {
 	d := &Discovery{h: h, cfg: cfg, reach: r, homes: newHoming(), republish: make(chan struct{}, 1), tasks: task.New(ctx)}
+	d.loadListed()
 	d.notifiee = &network.NotifyBundle{ConnectedF: d.connected, DisconnectedF: d.disconnected}
 	h.Libp2p().Network().Notify(d.notifiee)
 	return d

@@ -2,6 +2,7 @@ package discovery
 
 import (
 	"context"
+	"encoding/json"
 	"slices"
 	"sync"
 	"time"
@@ -11,6 +12,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/peerstore"
 	"github.com/libp2p/go-libp2p/p2p/net/swarm"
+	ma "github.com/multiformats/go-multiaddr"
 
 	"eserver/node/wire"
 	"eserver/supernode/client"
@@ -42,6 +44,7 @@ type homing struct {
 	// rememberFor (the current one's and those since dropped), its
 	// addresses and when it was last in a list.
 	listed map[peer.ID]listedSupernode
+	saved  []peer.ID // the mailWindow of listed last stored (settingListed)
 	dead   map[peer.ID]time.Time
 	homes  []peer.ID     // our current homes
 	kick   chan struct{} // re-home now
@@ -59,7 +62,9 @@ func newHoming() homing {
 }
 
 // SetSupernodes replaces the known supernodes with the registry's list. The
-// ones it drops are remembered (rememberFor) as places our mail may wait.
+// ones it drops are remembered (rememberFor) as places our mail may wait;
+// those of them that count for our mail in the store too: a node restarted
+// while one was out of the registry signs in with a list that lacks it.
 func (d *Discovery) SetSupernodes(list []client.Supernode) {
 	h := &d.homes
 	now := time.Now()
@@ -71,16 +76,38 @@ func (d *Discovery) SetSupernodes(list []client.Supernode) {
 		d.h.Libp2p().Peerstore().AddAddrs(sn.Addrs.ID, sn.Addrs.Addrs, peerstore.RecentlyConnectedAddrTTL)
 	}
 	forgetListed(h.listed, now, len(list)+maxRemembered)
+	// Only the ones that count for our mail are stored (at most
+	// wire.MailHomeWindow), and only when they change: the times alone
+	// are not worth a write.
+	var saved string
+	window := d.mailWindow(h.listed)
+	changed := !slices.Equal(window, h.saved)
+	if changed {
+		h.saved = window
+		keep := make(map[peer.ID]listedSupernode, len(window))
+		for _, id := range window {
+			keep[id] = h.listed[id]
+		}
+		saved = encodeListed(keep)
+	}
 	h.mu.Unlock()
+	if changed {
+		if err := d.h.Store().SetSetting(settingListed, saved); err != nil {
+			d.h.Log().Warn("remembering the supernodes listed", "err", err)
+		}
+	}
 }
 
 // forgetListed drops from listed the supernodes last listed longer than
-// rememberFor before now, then the longest unlisted until at most max are
-// left.
-func forgetListed(listed map[peer.ID]listedSupernode, now time.Time, max int) {
+// rememberFor before now (or in its future: a clock set back), then the
+// longest unlisted until at most max are left; it returns how many it
+// dropped.
+func forgetListed(listed map[peer.ID]listedSupernode, now time.Time, max int) int {
+	n := 0
 	for id, l := range listed {
-		if now.Sub(l.at) > rememberFor {
+		if age := now.Sub(l.at); age > rememberFor || age < -rememberFor {
 			delete(listed, id)
+			n++
 		}
 	}
 	for len(listed) > max {
@@ -91,7 +118,94 @@ func forgetListed(listed map[peer.ID]listedSupernode, now time.Time, max int) {
 			}
 		}
 		delete(listed, oldest)
+		n++
 	}
+	return n
+}
+
+// settingListed keeps the mailWindow of homing.listed across sign-ins
+// (encodeListed).
+const settingListed = "discovery.listed"
+
+// storedSupernode is one entry of settingListed.
+type storedSupernode struct {
+	ID    string   `json:"id"`
+	Addrs []string `json:"addrs"`
+	At    int64    `json:"at"` // unix seconds it was last listed
+}
+
+// encodeListed is listed as settingListed stores it.
+func encodeListed(listed map[peer.ID]listedSupernode) string {
+	out := make([]storedSupernode, 0, len(listed))
+	for id, l := range listed {
+		e := storedSupernode{ID: id.String(), At: l.at.Unix()}
+		for _, a := range l.addrs.Addrs {
+			e.Addrs = append(e.Addrs, a.String())
+		}
+		out = append(out, e)
+	}
+	raw, _ := json.Marshal(out) // strings and numbers: cannot fail
+	return string(raw)
+}
+
+// decodeListed reads what encodeListed wrote, skipping entries that do not
+// parse and those forgetListed would drop now; at most max.
+func decodeListed(raw string, now time.Time, max int) map[peer.ID]listedSupernode {
+	listed := map[peer.ID]listedSupernode{}
+	var in []storedSupernode
+	if raw == "" || json.Unmarshal([]byte(raw), &in) != nil {
+		return listed
+	}
+	for _, e := range in {
+		id, err := peer.Decode(e.ID)
+		if err != nil {
+			continue
+		}
+		l := listedSupernode{addrs: peer.AddrInfo{ID: id}, at: time.Unix(e.At, 0)}
+		for _, s := range e.Addrs {
+			if a, err := ma.NewMultiaddr(s); err == nil {
+				l.addrs.Addrs = append(l.addrs.Addrs, a)
+			}
+		}
+		listed[id] = l
+	}
+	forgetListed(listed, now, max)
+	return listed
+}
+
+// loadListed reads the supernodes that counted for our mail in the last
+// session (its mailWindow), less those listed longer than rememberFor ago.
+func (d *Discovery) loadListed() {
+	raw, err := d.h.Store().Setting(settingListed)
+	if err != nil {
+		d.h.Log().Warn("reading the supernodes listed before", "err", err)
+		return
+	}
+	listed := decodeListed(raw, time.Now(), wire.MailHomeWindow)
+	h := &d.homes
+	h.mu.Lock()
+	h.listed = listed
+	h.saved = d.mailWindow(listed)
+	h.mu.Unlock()
+}
+
+// mailWindow is the first wire.MailHomeWindow of our order over listed:
+// the ones mailHomesAmong fetches from whether live or not.
+func (d *Discovery) mailWindow(listed map[peer.ID]listedSupernode) []peer.ID {
+	all := make([]peer.ID, 0, len(listed))
+	for id := range listed {
+		all = append(all, id)
+	}
+	return client.UserHomes(d.server(), d.h.Me(), all, wire.MailHomeWindow)
+}
+
+// server is the auth server whose mailbox IDs we compute, as supernodes
+// do: the one that signed our ticket.
+func (d *Discovery) server() peer.ID {
+	if t := d.h.Ticket(); t != nil {
+		return t.Server
+	}
+	return d.cfg.Server.ID
 }
 
 // live returns the supernodes not recently seen failing.
@@ -116,11 +230,7 @@ func (d *Discovery) live() []peer.ID {
 func (d *Discovery) HomesOf(username string) []peer.AddrInfo {
 	// Keyed by the mailbox ID senders address, under the auth server that
 	// signed our ticket, as supernodes compute it.
-	server := d.cfg.Server.ID
-	if t := d.h.Ticket(); t != nil {
-		server = t.Server
-	}
-	return d.addrsOr(client.UserHomes(server, username, d.live(), wire.Homes))
+	return d.addrsOr(client.UserHomes(d.server(), username, d.live(), wire.Homes))
 }
 
 // MailHomes are where mail for us may wait (mailHomes), with their
@@ -144,10 +254,6 @@ func (d *Discovery) MailHomes() []peer.AddrInfo {
 }
 
 func (d *Discovery) mailHomes() []peer.ID {
-	server := d.cfg.Server.ID
-	if t := d.h.Ticket(); t != nil {
-		server = t.Server
-	}
 	h := &d.homes
 	h.mu.Lock()
 	all := make([]peer.ID, 0, len(h.listed))
@@ -155,7 +261,7 @@ func (d *Discovery) mailHomes() []peer.ID {
 		all = append(all, id)
 	}
 	h.mu.Unlock()
-	return mailHomesAmong(server, d.h.Me(), d.live(), all)
+	return mailHomesAmong(d.server(), d.h.Me(), d.live(), all)
 }
 
 // mailHomesAmong is where mail for me may wait, given the supernodes live

@@ -13,6 +13,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/p2p/net/swarm"
+	ma "github.com/multiformats/go-multiaddr"
 
 	"eserver/node/wire"
 	"eserver/supernode/client"
@@ -150,13 +151,44 @@ func TestForgetListed(t *testing.T) {
 		// ids[0] was listed longest ago, ids[5] now.
 		listed[id] = listedSupernode{at: now.Add(-time.Duration(len(ids)-1-i) * rememberFor / 4)}
 	}
-	forgetListed(listed, now, len(ids))
-	if len(listed) != 5 || listed[ids[0]].at != (time.Time{}) {
-		t.Fatalf("after rememberFor: %d remembered, want all but the one unlisted for longer", len(listed))
+	if n := forgetListed(listed, now, len(ids)); n != 1 || len(listed) != 5 || !listed[ids[0]].at.IsZero() {
+		t.Fatalf("after rememberFor: %d forgotten, %d remembered; want all but the one unlisted for longer", n, len(listed))
 	}
-	forgetListed(listed, now, 2)
-	if len(listed) != 2 || listed[ids[4]].at.IsZero() || listed[ids[5]].at.IsZero() {
-		t.Fatalf("past the bound: %v, want the two listed last", listed)
+	if n := forgetListed(listed, now, 2); n != 3 || len(listed) != 2 || listed[ids[4]].at.IsZero() || listed[ids[5]].at.IsZero() {
+		t.Fatalf("past the bound: %d forgotten, %v left; want the two listed last", n, listed)
+	}
+	if n := forgetListed(listed, now, 2); n != 0 {
+		t.Fatalf("nothing to forget, yet %d forgotten", n)
+	}
+}
+
+// TestListedStored: what a session remembers of the supernodes listed
+// comes back in the next one as it was, less what is too old by then, and
+// a damaged setting reads as nothing remembered.
+func TestListedStored(t *testing.T) {
+	ids := peerIDs(t, 3)
+	now := time.Unix(1_800_000_000, 0)
+	a := ma.StringCast("/ip4/127.0.0.1/tcp/1865")
+	listed := map[peer.ID]listedSupernode{
+		ids[0]: {addrs: peer.AddrInfo{ID: ids[0], Addrs: []ma.Multiaddr{a}}, at: now},
+		ids[1]: {addrs: peer.AddrInfo{ID: ids[1]}, at: now.Add(-rememberFor / 2)},
+		ids[2]: {addrs: peer.AddrInfo{ID: ids[2]}, at: now.Add(-rememberFor / 2)},
+	}
+	raw := encodeListed(listed)
+	got := decodeListed(raw, now, 10)
+	if len(got) != 3 || !got[ids[0]].at.Equal(now) || len(got[ids[0]].addrs.Addrs) != 1 || !got[ids[0]].addrs.Addrs[0].Equal(a) {
+		t.Fatalf("read back: %v, want %v", got, listed)
+	}
+	if got := decodeListed(raw, now.Add(rememberFor*3/4), 10); len(got) != 1 || got[ids[0]].at.IsZero() {
+		t.Fatalf("read back later: %v, want only the one listed last", got)
+	}
+	if got := decodeListed(raw, now, 1); len(got) != 1 || got[ids[0]].at.IsZero() {
+		t.Fatalf("read back with room for one: %v, want the one listed last", got)
+	}
+	for _, bad := range []string{"", "{", `[{"id":"not a peer"}]`, `[{"id":7}]`} {
+		if got := decodeListed(bad, now, 10); len(got) != 0 {
+			t.Fatalf("%q read as %v", bad, got)
+		}
 	}
 }
 
