@@ -59,7 +59,8 @@ type Host interface {
 	Greet(username string)
 	// Poke tries delivering what waits for username now.
 	Poke(username string)
-	// HomesChanged: our homes changed; look in the new ones' mailboxes.
+	// HomesChanged: our homes, or the supernodes where our mail may wait
+	// (MailHomes), changed; look in the new ones' mailboxes.
 	HomesChanged()
 	// SawDevice records t as the device username was last seen on.
 	SawDevice(username string, t *ticket.Ticket)
