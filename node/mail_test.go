@@ -6,10 +6,15 @@ import (
 	"testing"
 	"time"
 
+	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/peer"
+
 	"eserver/authserver/bundle"
 	"eserver/node/api"
 	"eserver/node/store"
 	"eserver/node/wire"
+	"eserver/pipeline"
+	"eserver/supernode"
 	"eserver/supernode/client"
 )
 
@@ -271,4 +276,116 @@ func mailedFromALostSession(t *testing.T, svc *bundle.Service, alice, bob *testN
 	st.Close()
 	bob.open()
 	bob.login()
+}
+
+// extraSupernode starts a supernode (mailboxes only, no rooms) on its own
+// host on 127.0.0.1 for the auth server of svc. It is in no registry: the
+// test decides which nodes' lists have it.
+func extraSupernode(t *testing.T, svc *bundle.Service) (client.Supernode, *supernode.Services) {
+	t.Helper()
+	key, _, err := crypto.GenerateEd25519Key(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := pipeline.NewHost(key, []string{"/ip4/127.0.0.1/tcp/0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { h.Close() })
+	sn, err := supernode.StartServices(h, supernode.ServicesConfig{
+		AuthServer: svc.Host.ID(), MailboxDB: filepath.Join(t.TempDir(), "mailbox.db"), NoRooms: true, Logger: testLogger(),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sn.Close() })
+	return client.Supernode{Addrs: peer.AddrInfo{ID: h.ID(), Addrs: h.Addrs()}}, sn
+}
+
+// TestMailAtASupernodeWeNoLongerList: the soak's mail left at op4. Bob's
+// node knew supernode S1, then its list lost it (the registry's answer
+// lacked it for a moment — S1 was restarting, or bob refreshed his list in
+// a partition); alice, whose list still has S1, leaves a message there
+// while bob's own supernode S0 takes no mail. Bob must still fetch it — it
+// is his only copy — once, and before alice's next message, which comes
+// directly; S1's mailbox for bob is empty afterwards. Also when bob's node
+// restarted in between: it signs in with the registry's list, which lacks
+// S1, and must remember S1 from before.
+func TestMailAtASupernodeWeNoLongerList(t *testing.T) {
+	for _, restart := range []bool{false, true} {
+		t.Run(fmt.Sprintf("restart=%v", restart), func(t *testing.T) { mailAtASupernodeWeNoLongerList(t, restart) })
+	}
+}
+
+func mailAtASupernodeWeNoLongerList(t *testing.T, restart bool) {
+	svc := testBundle(t)
+	alice, bob := friends(t, svc.Addr())
+	as, _ := alice.current()
+	bs, _ := bob.current()
+	s0 := client.Supernode{Addrs: peer.AddrInfo{ID: svc.Host.ID(), Addrs: svc.Host.Addrs()}}
+	s1, sn1 := extraSupernode(t, svc)
+	both := []client.Supernode{s0, s1}
+
+	// Bob knew S1, then lost it from his list (his next refresh at the
+	// registry, which does not list S1, keeps it lost).
+	bs.discovery.SetSupernodes(both)
+	bs.discovery.SetSupernodes([]client.Supernode{s0})
+	if restart {
+		bob.stop()
+		bob.open()
+		bob.login()
+		alice.waitContact("bob", api.RelationAccepted, api.StatusOnline)
+		bs, _ = bob.current()
+	}
+
+	// Bob takes no message stream and hears of no mail; S0 takes no mail:
+	// alice can only leave her message at S1.
+	bs.host.RemoveStreamHandler(wire.ProtoMailNotify)
+	bs.host.RemoveStreamHandler(wire.ProtoMsg)
+	svc.Host.RemoveStreamHandler(wire.ProtoMailbox)
+	svc.Host.RemoveStreamHandler(wire.ProtoMailboxStream)
+	for _, c := range svc.Host.Network().Conns() {
+		for _, st := range c.GetStreams() {
+			if st.Protocol() == wire.ProtoMailboxStream {
+				_ = st.Reset() // the streams kept open to S0 end too
+			}
+		}
+	}
+	as.host.Network().ClosePeer(bs.host.ID())
+	first, err := alice.Send(ctx(t), "bob", "first, by mail at S1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	box := client.MailboxID(svc.Host.ID(), "bob")
+	depth := func() int {
+		d, err := sn1.Mailbox.DepthOf(box)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return d
+	}
+	waitUntil(t, "the message in bob's mailbox at S1", func() bool {
+		// Alice's own refresh at the registry drops S1 from her list too:
+		// her list keeps it here, as a list refreshed before S1 dropped out.
+		as.discovery.SetSupernodes(both)
+		out, _ := as.store.Outbox("bob")
+		return len(out) == 0 && as.delivery.Mailed("bob") && depth() == 1
+	})
+	svc.Mailbox.Attach(svc.Host)
+
+	// Bob takes streams again; alice's next message goes directly, and her
+	// hello says she left mail: bob fetches it first.
+	bs.host.SetStreamHandler(wire.ProtoMsg, bs.delivery.HandleStream)
+	second, err := alice.Send(ctx(t), "bob", "second, directly")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := bob.collect("alice", 2)
+	if got[0].ID != first || got[1].ID != second {
+		t.Fatalf("bob saw %q then %q, want the mailed one first", got[0].Text, got[1].Text)
+	}
+	waitUntil(t, "bob's mailbox at S1 emptied", func() bool { return depth() == 0 })
+	if h := fullHistory(t, bob, "alice"); len(h) != 2 || h[0].ID != first || h[1].ID != second {
+		t.Fatalf("bob's history: %+v, want each message once, the mailed one first", h)
+	}
 }

@@ -31,11 +31,10 @@ const (
 	// supernodes, as often as nodes refresh the list they home by.
 	SupernodesRefresh = 10 * time.Second
 	// MailHomeWindow is how far down a mailbox's home order this supernode
-	// may be and still take its mail: twice wire.Homes, because a sender
-	// skips homes it saw failing (taking the next in order) and its list of
-	// live supernodes may differ from ours for a refresh or two. Random
-	// mailbox IDs then land here with odds MailHomeWindow/supernodes.
-	MailHomeWindow = 2 * wire.Homes
+	// may be and still take its mail (wire.MailHomeWindow: nodes fetch
+	// their mail from as far down). Random mailbox IDs then land here with
+	// odds MailHomeWindow/supernodes.
+	MailHomeWindow = wire.MailHomeWindow
 )
 
 // MailboxConfig configures a Mailbox. Zero values are documented defaults.

@@ -133,7 +133,10 @@ type Router interface {
 	// HasMailboxes reports whether any supernode keeps mailboxes.
 	HasMailboxes() bool
 	// MailHomes are where our mail may wait: our homes and the next few
-	// supernodes after them, where senders who saw our homes down left it.
+	// supernodes after them, where senders who saw our homes down left
+	// it, and the first few of every supernode we know or knew lately,
+	// where senders whose list differs from ours left it; none while no
+	// supernode is known.
 	MailHomes() []peer.AddrInfo
 	// IsMailHome reports whether p is one of MailHomes.
 	IsMailHome(p peer.ID) bool

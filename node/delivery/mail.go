@@ -254,22 +254,25 @@ func (d *Delivery) DrainMail(ctx context.Context) error {
 	// contact's hello may all ask at once.
 	d.mail.mu.Lock()
 	defer d.mail.mu.Unlock()
-	if !d.route.HasMailboxes() {
+	homes := d.route.MailHomes()
+	if len(homes) == 0 {
 		return nil
 	}
 	var (
-		errs    []error
 		pending []mailEntry
 		seen    = map[string]bool{}      // sender/envelope already taken this drain
 		acks    = map[peer.ID][]uint64{} // home → seqs to acknowledge once applied
-		homes   = d.route.MailHomes()
 		fetched = make([]peer.AddrInfo, 0, len(homes))
 	)
-	for _, home := range homes {
-		if err := d.route.Connect(ctx, home); err != nil {
-			errs = append(errs, err)
-			continue
-		}
+	reached, errs := d.connectHomes(ctx, homes)
+	if len(reached) > 0 && len(errs) > 0 {
+		// Some of these are supernodes we saw fail or that left the
+		// registry's list, which may stay down for an hour: their mail
+		// waits for them, and a warning every poll would say nothing new.
+		d.h.Log().Debug("mail: supernodes not reached", "err", errors.Join(errs...))
+		errs = nil
+	}
+	for _, home := range reached {
 		conn, err := d.mailConn(home.ID)
 		if err != nil {
 			return err
@@ -336,6 +339,38 @@ func (d *Delivery) DrainMail(ctx context.Context) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// mailDial bounds the connection to each place our mail may wait: some of
+// them are supernodes we saw fail or that left the registry's list, and
+// one that does not answer must not hold up the others' mail.
+const mailDial = 5 * time.Second
+
+// connectHomes connects to homes at once, each within mailDial, and
+// returns those it reached, in homes' order, and why the others failed.
+func (d *Delivery) connectHomes(ctx context.Context, homes []peer.AddrInfo) ([]peer.AddrInfo, []error) {
+	errs := make([]error, len(homes))
+	var wg sync.WaitGroup
+	for i, home := range homes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			cctx, cancel := context.WithTimeout(ctx, mailDial)
+			defer cancel()
+			errs[i] = d.route.Connect(cctx, home)
+		}()
+	}
+	wg.Wait()
+	var reached []peer.AddrInfo
+	var failed []error
+	for i, home := range homes {
+		if errs[i] != nil {
+			failed = append(failed, errs[i])
+			continue
+		}
+		reached = append(reached, home)
+	}
+	return reached, failed
 }
 
 // lostMail is a sending device's mail that no session of ours opened.

@@ -66,7 +66,8 @@ type Host interface {
 	Greet(username string)
 	// Poke tries delivering what waits for username now.
 	Poke(username string)
-	// HomesChanged: our homes changed; look in the new ones' mailboxes.
+	// HomesChanged: our homes, or the supernodes where our mail may wait
+	// (MailHomes), changed; look in the new ones' mailboxes.
 	HomesChanged()
 	// SawDevice records t as the device username was last seen on.
 	SawDevice(username string, t *ticket.Ticket)
@@ -112,6 +113,7 @@ type Discovery struct {
 // by NewHost with r.
 func New(ctx context.Context, h Host, cfg Config, r *Reach) *Discovery {
 	d := &Discovery{h: h, cfg: cfg, reach: r, homes: newHoming(), republish: make(chan struct{}, 1), tasks: task.New(ctx)}
+	d.loadListed()
 	d.notifiee = &network.NotifyBundle{ConnectedF: d.connected, DisconnectedF: d.disconnected}
 	h.Libp2p().Network().Notify(d.notifiee)
 	return d

@@ -172,6 +172,15 @@ const Homes = 3
 // never fetched.
 const MailSpareHomes = 2
 
+// MailHomeWindow is how far down a mailbox's home order a supernode may be
+// and still take its mail: twice Homes, because a sender skips homes it saw
+// failing (taking the next in order) and its list of live supernodes may
+// differ from the recipient's for a refresh or two. The recipient fetches
+// from the first MailHomeWindow supernodes of its order over every
+// supernode it knows or knew lately, dead or not, beside its homes and
+// spares among the live ones.
+const MailHomeWindow = 2 * Homes
+
 // Mailbox limits.
 const (
 	MailTTL      = 30 * 24 * time.Hour
