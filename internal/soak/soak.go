@@ -54,11 +54,8 @@ type Config struct {
 	Shape      *Shape        // WAN impairment (default DefaultShape)
 	Keep       bool          // keep the temporary directory (logs, databases) instead of removing it
 	Verbose    bool          // the nodes log at debug level (with Keep, to read what happened)
-	// Rooms adds chat rooms and their messages (rooms.go). Off by default
-	// until the room losses the soak found are fixed (BENCHMARKS.md, the
-	// chaos soak): a graceful stop drops the room messages its daemon had
-	// not yet shown, and a message acknowledged at one home alone can be
-	// displaced.
+	// Rooms adds chat rooms and their messages (rooms.go); the command
+	// turns it on unless SOAK_ROOMS=0.
 	Rooms    bool
 	Progress io.Writer // progress lines (default: none)
 }

@@ -11,9 +11,8 @@
 // it), SOAK_RATE (10 messages/s),
 // SOAK_SETTLE (2m: how long the healed network may take to deliver),
 // SOAK_KEEP=1 keeps the temporary directory (logs, databases),
-// SOAK_VERBOSE=1 has the nodes log at debug level, SOAK_ROOMS=1 adds
-// chat rooms and their messages (off by default while the room losses
-// it finds are open: BENCHMARKS.md, the chaos soak). The same
+// SOAK_VERBOSE=1 has the nodes log at debug level, SOAK_ROOMS=0 leaves
+// out chat rooms and their messages (in by default). The same
 // SOAK_SEED and SOAK_MESSAGES give the same plan. `make soak` sets
 // SOAK_MESSAGES=100000 and SOAK_RATE=30; `make soak-short` (part of make
 // test) 3,000 messages with a fault every few seconds and --every-fault.
@@ -113,6 +112,6 @@ func fromEnv() (soak.Config, error) {
 	}
 	c.Keep = os.Getenv("SOAK_KEEP") == "1"
 	c.Verbose = os.Getenv("SOAK_VERBOSE") == "1"
-	c.Rooms = os.Getenv("SOAK_ROOMS") == "1"
+	c.Rooms = os.Getenv("SOAK_ROOMS") != "0"
 	return c, err
 }
