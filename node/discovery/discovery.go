@@ -33,12 +33,13 @@ import (
 
 // publishInterval is how often we refresh our record at the rendezvous; its
 // TTL is longer, so one missed refresh does not make us unreachable.
-// publishGap is the least time between two publishes asked for by events
-// (our addresses, our contacts, a lookup that missed): they come in bursts
-// — a contact's courier misses her record once per message while she is
-// offline — and the rendezvous limits an account's publishes and lookups
-// together (supernode.DefaultRendezvousRate), so publishing at each of
-// them would use up the lookups' share and make more of them miss.
+// publishGap is the least time between a publish and one asked for by a
+// lookup that missed contacts: those come in bursts — a contact's courier
+// misses her record once per message while she is offline — and the
+// rendezvous limits an account's publishes and lookups together
+// (supernode.DefaultRendezvousRate), so publishing at each of them would
+// use up the lookups' share and make more of them miss. What changes our
+// record (addresses, contacts, ticket) is published at once.
 const (
 	publishInterval = 5 * time.Minute
 	publishRetry    = 10 * time.Second
@@ -102,6 +103,7 @@ type Discovery struct {
 	reach     *Reach
 	homes     homing
 	republish chan struct{} // asks publishLoop to publish now
+	refresh   chan struct{} // asks publishLoop to publish within publishGap
 	tasks     *task.Group
 	notifiee  *network.NotifyBundle
 	// known remembers the lookup answers verified last: the homes answer
@@ -112,7 +114,7 @@ type Discovery struct {
 // New returns discovery for a session whose context is ctx, on a host made
 // by NewHost with r.
 func New(ctx context.Context, h Host, cfg Config, r *Reach) *Discovery {
-	d := &Discovery{h: h, cfg: cfg, reach: r, homes: newHoming(), republish: make(chan struct{}, 1), tasks: task.New(ctx)}
+	d := &Discovery{h: h, cfg: cfg, reach: r, homes: newHoming(), republish: make(chan struct{}, 1), refresh: make(chan struct{}, 1), tasks: task.New(ctx)}
 	d.loadListed()
 	d.notifiee = &network.NotifyBundle{ConnectedF: d.connected, DisconnectedF: d.disconnected}
 	h.Libp2p().Network().Notify(d.notifiee)
@@ -141,6 +143,16 @@ func (d *Discovery) Close() {
 func (d *Discovery) Republish() {
 	select {
 	case d.republish <- struct{}{}:
+	default:
+	}
+}
+
+// refreshRecord asks for our record to be published again within
+// publishGap: a lookup missed contacts, which may mean a rendezvous
+// restarted and lost every record, ours included.
+func (d *Discovery) refreshRecord() {
+	select {
+	case d.refresh <- struct{}{}:
 	default:
 	}
 }
@@ -218,6 +230,7 @@ func (d *Discovery) publishLoop(ctx context.Context, published bool) {
 	tick := time.NewTicker(publishInterval)
 	defer tick.Stop()
 	var last time.Time
+	var due <-chan time.Time // a publish asked for, waiting out publishGap
 	for {
 		// A restarted rendezvous has forgotten us: retry soon, not in minutes.
 		if published {
@@ -225,25 +238,26 @@ func (d *Discovery) publishLoop(ctx context.Context, published bool) {
 		} else {
 			tick.Reset(publishRetry)
 		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-tick.C:
-		case <-sub.Out():
-		case <-d.republish:
-		}
-		if wait := publishGap - time.Since(last); wait > 0 {
+	wait:
+		for {
 			select {
 			case <-ctx.Done():
 				return
-			case <-time.After(wait):
+			case <-tick.C:
+				break wait
+			case <-sub.Out():
+				break wait
+			case <-d.republish:
+				break wait
+			case <-due:
+				break wait
+			case <-d.refresh:
+				if due == nil {
+					due = time.After(max(publishGap-time.Since(last), 0))
+				}
 			}
 		}
-		// What asked meanwhile is answered by this publish.
-		select {
-		case <-d.republish:
-		default:
-		}
+		due = nil
 		last = time.Now()
 		published = d.Publish()
 	}
@@ -338,7 +352,7 @@ func (d *Discovery) Lookup(ctx context.Context, usernames []string) (map[string]
 	if len(out) < len(usernames) {
 		// Missing contacts may mean a home restarted and lost every
 		// record, ours included: publish again (cheap, idempotent).
-		d.Republish()
+		d.refreshRecord()
 	}
 	if answered == 0 {
 		return out, errors.Join(errs...)
