@@ -71,6 +71,27 @@ func startProc(ns string, argv []string, env []string, logPath string) (*proc, i
 }
 
 // kill sends sig to the process and waits (bounded) for it to go.
+// state says whether p still runs, or how it ended.
+func (p *proc) state() string {
+	select {
+	case <-p.done:
+		return fmt.Sprintf("exited: %v", p.err)
+	default:
+		return "running"
+	}
+}
+
+// lastLines is the last n lines of the file at path, joined with " | ",
+// for a report.
+func lastLines(path string, n int) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return err.Error()
+	}
+	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+	return strings.Join(lines[max(len(lines)-n, 0):], " | ")
+}
+
 func (p *proc) kill(sig syscall.Signal) {
 	p.signal(sig)
 	select {

@@ -191,7 +191,7 @@ func (s *run) leaks(ctx context.Context) (bad []string, maxNode, maxSN, maxG int
 			return err
 		})
 		if err != nil {
-			bad = append(bad, fmt.Sprintf("supernode %d: goroutines: %v", j, err))
+			bad = append(bad, fmt.Sprintf("supernode %d: goroutines: %v (%s; its log ends: %s)", j, err, p.state(), lastLines(sn.log, 3)))
 			continue
 		}
 		maxG = max(maxG, g)
