@@ -14,9 +14,9 @@
 // It drives the real binaries (eserver-auth, eserver-supernode,
 // eserver-node daemon) as processes, the way an operator and a bot would,
 // so a kill is a real kill. It needs root (namespaces, TAP devices,
-// nftables, tc); Run
-// says so with ErrNotRoot. The same seed gives the same plan — which pairs,
-// which messages, which faults in which order — though not the same timing.
+// nftables, tc); Run says so with ErrNotRoot. The same seed gives the same
+// plan — which pairs, which messages, which faults in which order — though
+// not the same timing.
 package soak
 
 import (
