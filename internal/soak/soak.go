@@ -13,9 +13,10 @@
 //
 // It drives the real binaries (eserver-auth, eserver-supernode,
 // eserver-node daemon) as processes, the way an operator and a bot would,
-// so a kill is a real kill. It needs root (namespaces, nftables, tc); Run
-// says so with ErrNotRoot. The same seed gives the same plan — which pairs,
-// which messages, which faults in which order — though not the same timing.
+// so a kill is a real kill. It needs root (namespaces, TAP devices,
+// nftables, tc); Run says so with ErrNotRoot. The same seed gives the same
+// plan — which pairs, which messages, which faults in which order — though
+// not the same timing.
 package soak
 
 import (
@@ -130,10 +131,11 @@ func (f Faults) Total() int {
 // Result is a finished run.
 type Result struct {
 	Counts
-	Refused  int // sends that returned an error (not counted as sent)
-	InRooms  int // of Sent, the room messages (Sent counts one per recipient: each other member)
-	ByMail   int // messages recipients found in their mailboxes on signing in (offlineMessages)
-	Dropped  int // packets the nftables fallback dropped on the WAN links (netem keeps no count here)
+	Refused  int         // sends that returned an error (not counted as sent)
+	InRooms  int         // of Sent, the room messages (Sent counts one per recipient: each other member)
+	ByMail   int         // messages recipients found in their mailboxes on signing in (offlineMessages)
+	Dropped  int         // packets the nftables fallback dropped on the WAN links (netem keeps no count here)
+	Relay    *RelayStats // what the TAP relays did to the WAN frames while shaping was on (nil on veth links)
 	Servers  ServerCheck
 	Faults   Faults
 	Duration time.Duration
@@ -179,7 +181,12 @@ func (r Result) Line() string {
 	s := fmt.Sprintf("soak: sent %d (%d in rooms), delivered %d (%d by mail), lost %d, duplicated %d, out of order %d; faults %d (supernode kills %d, node kills %d, nodes offline %d, sign-outs %d, partitions %d, links: %s",
 		r.Sent, r.InRooms, r.Delivered, r.ByMail, r.Lost, r.Duplicated, r.OutOfOrder, r.Faults.Total(), r.Faults.SupernodeKills,
 		r.Faults.NodeKills, r.Faults.NodeOffline, r.Faults.SignOuts, r.Faults.Partitions, r.Faults.Shaping)
-	if r.Dropped > 0 {
+	if rs := r.Relay; rs != nil {
+		s += fmt.Sprintf(", frames dropped %d, duplicated %d, delayed %d, reordered %d", rs.Dropped, rs.Duplicated, rs.Delayed, rs.Reordered)
+		if rs.Overflowed > 0 {
+			s += fmt.Sprintf(", %d over the relay's queue bound", rs.Overflowed)
+		}
+	} else if r.Dropped > 0 {
 		s += fmt.Sprintf(", %d packets dropped", r.Dropped)
 	}
 	s += fmt.Sprintf("); mail left %d, plaintext at servers %d, leaks %d (at most %d descriptors per node, %d descriptors and %d goroutines per supernode)",
@@ -245,6 +252,11 @@ type run struct {
 	groups []group
 	rooms  []RoomSpec
 	mail   atomic.Int64 // messages nodes found in their mailboxes on signing in
+	// links are the relayed WAN links (topo.Relay), served until
+	// stopLinks; linksDone ends when every Serve returned.
+	links     []*tapLink
+	stopLinks context.CancelFunc
+	linksDone sync.WaitGroup
 }
 
 func (s *run) logf(format string, args ...any) {
@@ -280,13 +292,20 @@ func (s *run) cleanup() {
 	if s.auth.p != nil {
 		s.auth.p.kill(syscall.SIGTERM)
 	}
+	if s.stopLinks != nil {
+		s.stopLinks()
+	}
+	s.linksDone.Wait()
+	for _, l := range s.links {
+		l.Close() // one never served, when building failed half way
+	}
 	shAll(s.topo.Teardown())
 }
 
 func (s *run) soak(ctx context.Context) (Result, error) {
 	var res Result
 	s.logf("building %d LANs behind NAT routers (namespaces %s*), temp dir %s", s.cfg.LANs, s.topo.Prefix, s.dir)
-	if err := sh(s.topo.Build()); err != nil {
+	if err := s.build(); err != nil {
 		return res, fmt.Errorf("building the network: %w", err)
 	}
 	if err := s.startAuth(); err != nil {
@@ -340,6 +359,14 @@ func (s *run) soak(ctx context.Context) (Result, error) {
 
 	s.logf("healing: links unshaped, every supernode and node up")
 	res.Dropped = s.dropped()
+	if s.topo.Relay {
+		var st RelayStats
+		for _, l := range s.links {
+			l.Shaping(false)
+			st.add(l.Stats())
+		}
+		res.Relay = &st
+	}
 	shAll(s.topo.Heal())
 	if err := s.healProcesses(ctx); err != nil {
 		return res, err
@@ -371,10 +398,47 @@ func (s *run) checkServers(ctx context.Context) (ServerCheck, error) {
 	return c, nil
 }
 
-// shape impairs the WAN links: netem where the kernel has it, otherwise
-// what nftables can do — loss and duplication — and the result says so.
+// build makes the network: with TAP devices, each WAN link relayed by
+// the harness (relay.go), which can delay and reorder where the kernel
+// has no netem; without, veth pairs.
+func (s *run) build() error {
+	if err := tapUsable(); err != nil {
+		s.logf("WAN links are veth pairs: no TAP devices (%v)", err)
+		return sh(s.topo.Build())
+	}
+	s.topo.Relay = true
+	if err := sh(s.topo.MakeNamespaces()); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	s.stopLinks = cancel
+	for k := 1; k <= s.topo.LANs; k++ {
+		tmp := [2]string{fmt.Sprintf("%st%da", s.topo.Prefix, k), fmt.Sprintf("%st%db", s.topo.Prefix, k)}
+		l, err := openTapLink(s.topo.WANEnds(k), tmp, s.topo.Shape, s.cfg.Seed<<8|uint64(k))
+		if err != nil {
+			return err
+		}
+		s.links = append(s.links, l)
+		s.linksDone.Go(func() {
+			if err := l.Serve(ctx); err != nil {
+				s.logf("WAN link of LAN %d: %v", k, err)
+			}
+		})
+	}
+	return sh(s.topo.Routers())
+}
+
+// shape impairs the WAN links: the relays where the links are relayed,
+// else netem where the kernel has it, else what nftables can do — loss
+// and duplication — and the result says so.
 func (s *run) shape() (string, error) {
 	sh0 := s.topo.Shape
+	if s.topo.Relay {
+		for _, l := range s.links {
+			l.Shaping(true)
+		}
+		return fmt.Sprintf("TAP relay %g%% loss, %g%% reorder, %g%% duplicate, %d±%d ms", sh0.LossPct, sh0.ReorderPct, sh0.DuplicatePct, sh0.DelayMs, sh0.JitterMs), nil
+	}
 	if err := sh(s.topo.Netem()); err == nil {
 		return fmt.Sprintf("netem %g%% loss, %g%% reorder, %g%% duplicate, %d±%d ms", sh0.LossPct, sh0.ReorderPct, sh0.DuplicatePct, sh0.DelayMs, sh0.JitterMs), nil
 	} else if !strings.Contains(err.Error(), "qdisc kind is unknown") {

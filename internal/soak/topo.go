@@ -21,6 +21,10 @@ type Topology struct {
 	Prefix string // namespace names start with it; unique per run (the pid)
 	LANs   int    // 1…MaxLANs
 	Shape  Shape  // what the WAN links suffer while faults are on
+	// Relay makes each WAN link two TAP devices joined by a relay in the
+	// harness (relay.go) rather than a veth pair: Build leaves those links
+	// out, and Run makes them between Namespaces and Routers.
+	Relay bool
 }
 
 // MaxLANs bounds the LAN count: the third octet of their addresses.
@@ -94,28 +98,51 @@ func (t Topology) wanLinks() []wanLink {
 	return ls
 }
 
-// Build is the commands that make the topology, in order (each an argv).
+// Build is the commands that make the topology, in order (each an argv):
+// MakeNamespaces, then Routers.
 func (t Topology) Build() [][]string {
+	return append(t.MakeNamespaces(), t.Routers()...)
+}
+
+// MakeNamespaces is the commands that make every namespace, loopback up.
+func (t Topology) MakeNamespaces() [][]string {
+	var cmds [][]string
+	for _, ns := range t.Namespaces() {
+		cmds = append(cmds, []string{"ip", "netns", "add", ns},
+			[]string{"ip", "netns", "exec", ns, "ip", "link", "set", "lo", "up"})
+	}
+	return cmds
+}
+
+// WANEnds is the two ends of LAN k's WAN link with their addresses: pub's
+// (the LAN's gateway) and its router's.
+func (t Topology) WANEnds(k int) [2]tapEnd {
+	l := t.wanLinks()[k-1]
+	return [2]tapEnd{{l.pubNS, l.pubIf, fmt.Sprintf("11.77.%d.1/24", k)}, {l.natNS, l.natIf, fmt.Sprintf("11.77.%d.2/24", k)}}
+}
+
+// Routers is the commands that link the namespaces (the WAN links only
+// without Relay), route, and make each router a NAT and a firewall.
+func (t Topology) Routers() [][]string {
 	var cmds [][]string
 	in := func(ns string, args ...string) {
 		cmds = append(cmds, append([]string{"ip", "netns", "exec", ns}, args...))
 	}
-	for _, ns := range t.Namespaces() {
-		cmds = append(cmds, []string{"ip", "netns", "add", ns})
-		in(ns, "ip", "link", "set", "lo", "up")
-	}
-	link := func(a, aIf, aAddr, b, bIf, bAddr string) {
-		cmds = append(cmds, []string{"ip", "link", "add", aIf, "netns", a, "type", "veth", "peer", "name", bIf, "netns", b})
-		in(a, "ip", "addr", "add", aAddr, "dev", aIf)
-		in(b, "ip", "addr", "add", bAddr, "dev", bIf)
-		in(a, "ip", "link", "set", aIf, "up")
-		in(b, "ip", "link", "set", bIf, "up")
+	link := func(a, b tapEnd) {
+		cmds = append(cmds, []string{"ip", "link", "add", a.ifName, "netns", a.ns, "type", "veth", "peer", "name", b.ifName, "netns", b.ns})
+		in(a.ns, "ip", "addr", "add", a.addr, "dev", a.ifName)
+		in(b.ns, "ip", "addr", "add", b.addr, "dev", b.ifName)
+		in(a.ns, "ip", "link", "set", a.ifName, "up")
+		in(b.ns, "ip", "link", "set", b.ifName, "up")
 	}
 	for k := 1; k <= t.LANs; k++ {
 		ks := strconv.Itoa(k)
-		pub, nat, lan := t.NS("pub"), t.NS("nat"+ks), t.NS("lan"+ks)
-		link(pub, "p"+ks, fmt.Sprintf("11.77.%d.1/24", k), nat, "w"+ks, fmt.Sprintf("11.77.%d.2/24", k))
-		link(nat, "l"+ks, fmt.Sprintf("192.168.%d.1/24", k), lan, "e"+ks, fmt.Sprintf("192.168.%d.2/24", k))
+		nat, lan := t.NS("nat"+ks), t.NS("lan"+ks)
+		if !t.Relay {
+			wan := t.WANEnds(k)
+			link(wan[0], wan[1])
+		}
+		link(tapEnd{nat, "l" + ks, fmt.Sprintf("192.168.%d.1/24", k)}, tapEnd{lan, "e" + ks, fmt.Sprintf("192.168.%d.2/24", k)})
 		in(nat, "sysctl", "-qw", "net.ipv4.ip_forward=1")
 		in(nat, "ip", "route", "add", "default", "via", fmt.Sprintf("11.77.%d.1", k))
 		in(lan, "ip", "route", "add", "default", "via", fmt.Sprintf("192.168.%d.1", k))
@@ -133,7 +160,8 @@ func (t Topology) Build() [][]string {
 }
 
 // Teardown is the commands that remove everything Build made. Deleting a
-// namespace deletes its veth ends, its nftables rules and its qdiscs; a
+// namespace deletes its veth ends, its nftables rules and its qdiscs (a
+// relayed link's TAP devices go when the harness closes them); a
 // command that fails (the namespace was never made) is harmless.
 func (t Topology) Teardown() [][]string {
 	var cmds [][]string
