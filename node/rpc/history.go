@@ -28,12 +28,10 @@ func searchHistory(ctx context.Context, backend api.API, raw json.RawMessage) (a
 	if err := required("text", p.Text); err != nil {
 		return nil, err
 	}
-	q := api.HistoryQuery{Text: p.Text, With: p.With, Limit: defaultSearchLimit}
-	if p.Limit != nil {
-		q.Limit = *p.Limit
-		if q.Limit < 1 || q.Limit > maxSearchLimit {
-			return nil, badParams("limit must be between 1 and %d", maxSearchLimit)
-		}
+	q := api.HistoryQuery{Text: p.Text, With: p.With}
+	var err error
+	if q.Limit, err = limitParam(p.Limit, defaultSearchLimit, maxSearchLimit); err != nil {
+		return nil, err
 	}
 	if p.Before != nil {
 		q.Before = *p.Before

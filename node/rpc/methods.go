@@ -120,6 +120,17 @@ func required(pairs ...string) error {
 	return nil
 }
 
+// limitParam is a request's limit: def when absent, else 1…most.
+func limitParam(limit *int, def, most int) (int, error) {
+	if limit == nil {
+		return def, nil
+	}
+	if *limit < 1 || *limit > most {
+		return 0, badParams("limit must be between 1 and %d", most)
+	}
+	return *limit, nil
+}
+
 func checkStatus(s string) error {
 	if !api.Status(s).Valid() {
 		return badParams("unknown status %q", s)
@@ -483,12 +494,9 @@ func history(ctx context.Context, backend api.API, raw json.RawMessage) (any, er
 	if err := required("with", p.With); err != nil {
 		return nil, err
 	}
-	limit := defaultHistoryLimit
-	if p.Limit != nil {
-		limit = *p.Limit
-		if limit < 1 || limit > maxHistoryLimit {
-			return nil, badParams("limit must be between 1 and %d", maxHistoryLimit)
-		}
+	limit, err := limitParam(p.Limit, defaultHistoryLimit, maxHistoryLimit)
+	if err != nil {
+		return nil, err
 	}
 	ms, err := backend.History(ctx, p.With, limit, p.Before)
 	if err != nil {

@@ -93,12 +93,9 @@ func roomHistory(ctx context.Context, backend api.API, raw json.RawMessage) (any
 	if err := required("room", p.Room); err != nil {
 		return nil, err
 	}
-	limit := api.MaxRoomHistory
-	if p.Limit != nil {
-		limit = *p.Limit
-		if limit < 1 || limit > api.MaxRoomHistory {
-			return nil, badParams("limit must be between 1 and %d", api.MaxRoomHistory)
-		}
+	limit, err := limitParam(p.Limit, api.MaxRoomHistory, api.MaxRoomHistory)
+	if err != nil {
+		return nil, err
 	}
 	ms, err := backend.RoomHistory(ctx, p.Room, limit)
 	if err != nil {
@@ -127,12 +124,9 @@ func roomMessages(ctx context.Context, backend api.API, raw json.RawMessage) (an
 	if err := required("room", p.Room); err != nil {
 		return nil, err
 	}
-	limit := api.MaxRoomHistory
-	if p.Limit != nil {
-		limit = *p.Limit
-		if limit < 1 || limit > api.MaxRoomKept {
-			return nil, badParams("limit must be between 1 and %d", api.MaxRoomKept)
-		}
+	limit, err := limitParam(p.Limit, api.MaxRoomHistory, api.MaxRoomKept)
+	if err != nil {
+		return nil, err
 	}
 	ms, err := backend.RoomMessages(ctx, p.Room, limit, p.Before)
 	if err != nil {
@@ -152,11 +146,10 @@ func listRooms(ctx context.Context, backend api.API, raw json.RawMessage) (any, 
 	if err := decodeParams(raw, &p); err != nil {
 		return nil, err
 	}
-	limit := 0 // the most a directory answer holds
-	if p.Limit != nil {
-		if limit = *p.Limit; limit < 1 || limit > api.MaxRoomHistory {
-			return nil, badParams("limit must be between 1 and %d", api.MaxRoomHistory)
-		}
+	// Without a limit: 0, the most a directory answer holds.
+	limit, err := limitParam(p.Limit, 0, api.MaxRoomHistory)
+	if err != nil {
+		return nil, err
 	}
 	ls, err := backend.ListRooms(ctx, p.Query, p.Region, limit)
 	if err != nil {
