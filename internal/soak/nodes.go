@@ -310,12 +310,12 @@ type sentLog map[Conv][]string
 // send sends the plan's messages: message k goes one way along a random
 // pair, started at Rate; each node sends its own one at a time, so the
 // order its sends return is the author's order.
-func (s *run) send(ctx context.Context) (sentLog, int) {
+func (s *run) send(ctx context.Context) (sentLog, int, map[string]int) {
 	rng := s.rngFor(4)
 	queues := make([]chan Conv, len(s.nodes))
 	var mu sync.Mutex
 	log := sentLog{}
-	refused := 0
+	refused, refusedBy := 0, map[string]int{}
 	var wg sync.WaitGroup
 	for i := range s.nodes {
 		queues[i] = make(chan Conv, s.cfg.Messages)
@@ -337,6 +337,7 @@ func (s *run) send(ctx context.Context) (sentLog, int) {
 				mu.Lock()
 				if err != nil {
 					refused++
+					refusedBy[refusal(c, err)]++
 				} else {
 					log[c] = append(log[c], id)
 				}
@@ -383,7 +384,7 @@ func (s *run) send(ctx context.Context) (sentLog, int) {
 		close(q)
 	}
 	wg.Wait()
-	return log, refused
+	return log, refused, refusedBy
 }
 
 // send sends text to a contact or a conversation as n and returns its ID.
@@ -391,7 +392,7 @@ func (n *node) send(ctx context.Context, to, text string) (string, error) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	if n.d == nil {
-		return "", errors.New("node down")
+		return "", errNodeDown
 	}
 	var r struct {
 		MessageID string `json:"messageId"`
@@ -406,6 +407,27 @@ func (n *node) send(ctx context.Context, to, text string) (string, error) {
 	}
 	return r.MessageID, nil
 }
+
+// refusal is why a send to c was refused, for Result.RefusedBy.
+func refusal(c Conv, err error) string {
+	kind := "chat"
+	if isRoom(c.To) {
+		kind = "room"
+	}
+	var re *RPCError
+	switch {
+	case errors.Is(err, errNodeDown):
+		return "node down"
+	case errors.As(err, &re):
+		return kind + " " + re.Code
+	default:
+		return kind + " other"
+	}
+}
+
+// errNodeDown: the harness drew a sender that is away (stopped, killed or
+// signed out) at the moment.
+var errNodeDown = errors.New("node down")
 
 // healProcesses brings every supernode and node back up.
 func (s *run) healProcesses(ctx context.Context) error {

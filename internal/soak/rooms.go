@@ -148,7 +148,7 @@ func (n *node) roomShown(ctx context.Context, room, author string) ([]roomLine, 
 		Messages []roomLine `json:"messages"`
 	}
 	n.mu.Lock()
-	err := errors.New("node down")
+	err := errNodeDown
 	if n.d != nil {
 		err = n.d.call(ctx, "roomMessages", map[string]any{"room": room, "limit": api.MaxRoomKept}, &r)
 	}
@@ -310,7 +310,7 @@ func (n *node) sendRoom(ctx context.Context, room, text string) (string, error) 
 			ID string `json:"id"`
 		}
 		n.mu.Lock()
-		err = errors.New("node down")
+		err = errNodeDown
 		if n.d != nil {
 			cctx, cancel := context.WithTimeout(ctx, 45*time.Second)
 			err = n.d.call(cctx, "roomSend", map[string]any{"room": room, "text": text}, &r)

@@ -24,10 +24,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -131,16 +133,19 @@ func (f Faults) Total() int {
 // Result is a finished run.
 type Result struct {
 	Counts
-	Refused  int         // sends that returned an error (not counted as sent)
-	InRooms  int         // of Sent, the room messages (Sent counts one per recipient: each other member)
-	ByMail   int         // messages recipients found in their mailboxes on signing in (offlineMessages)
-	Dropped  int         // packets the nftables fallback dropped on the WAN links (netem keeps no count here)
-	Relay    *RelayStats // what the TAP relays did to the WAN frames while shaping was on (nil on veth links)
-	Servers  ServerCheck
-	Faults   Faults
-	Duration time.Duration
-	Seed     uint64
-	Dir      string // the temporary directory, when kept
+	Refused int // sends that returned an error (not counted as sent)
+	// RefusedBy counts Refused by why: "node down" (the harness drew a
+	// sender that was away), a room's or a chat's error code, "other".
+	RefusedBy map[string]int
+	InRooms   int         // of Sent, the room messages (Sent counts one per recipient: each other member)
+	ByMail    int         // messages recipients found in their mailboxes on signing in (offlineMessages)
+	Dropped   int         // packets the nftables fallback dropped on the WAN links (netem keeps no count here)
+	Relay     *RelayStats // what the TAP relays did to the WAN frames while shaping was on (nil on veth links)
+	Servers   ServerCheck
+	Faults    Faults
+	Duration  time.Duration
+	Seed      uint64
+	Dir       string // the temporary directory, when kept
 }
 
 // ServerCheck is what the servers kept at the end of a run.
@@ -193,7 +198,15 @@ func (r Result) Line() string {
 		r.Servers.MailLeft, len(r.Servers.Plaintext), len(r.Servers.Leaks), r.Servers.NodeFDs, r.Servers.SNFDs, r.Servers.SNGoroutines)
 	s += fmt.Sprintf("; time %v; seed %d", r.Duration.Round(time.Second), r.Seed)
 	if r.Refused > 0 || r.Unexpected > 0 {
-		s += fmt.Sprintf("; refused %d, unexpected %d", r.Refused, r.Unexpected)
+		s += fmt.Sprintf("; refused %d", r.Refused)
+		if len(r.RefusedBy) > 0 {
+			why := slices.Sorted(maps.Keys(r.RefusedBy))
+			for i, k := range why {
+				why[i] = fmt.Sprintf("%s %d", k, r.RefusedBy[k])
+			}
+			s += " (" + strings.Join(why, ", ") + ")"
+		}
+		s += fmt.Sprintf(", unexpected %d", r.Unexpected)
 	}
 	return s
 }
@@ -344,10 +357,10 @@ func (s *run) soak(ctx context.Context) (Result, error) {
 		res.Faults.NodeOffline, res.Faults.NodeKills, res.Faults.SignOuts = s.churnNodes(faultCtx, ctx)
 	})
 	wg.Go(func() { res.Faults.Partitions = s.partition(faultCtx) })
-	sent, refused := s.send(ctx)
+	sent, refused, refusedBy := s.send(ctx)
 	stopFaults()
 	wg.Wait()
-	res.Refused = refused
+	res.Refused, res.RefusedBy = refused, refusedBy
 	for c, ids := range sent {
 		if isRoom(c.To) {
 			res.InRooms += len(ids) * len(s.othersInRoom(roomName(c.To), c.From))

@@ -3,6 +3,7 @@ package soak
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"os"
 	"slices"
@@ -229,6 +230,29 @@ func TestResultLine(t *testing.T) {
 	}
 	if strings.Contains(line, "\n") {
 		t.Fatalf("line %q is not one line", line)
+	}
+	r.Refused, r.RefusedBy = 5, map[string]int{"room busy": 2, "node down": 3}
+	if line := r.Line(); !strings.Contains(line, "refused 5 (node down 3, room busy 2), unexpected 0") {
+		t.Errorf("line %q does not say why sends were refused", line)
+	}
+}
+
+func TestRefusal(t *testing.T) {
+	room, chat := Conv{From: "u1", To: roomPrefix + "r"}, Conv{From: "u1", To: "u2"}
+	for _, tc := range []struct {
+		c    Conv
+		err  error
+		want string
+	}{
+		{chat, errNodeDown, "node down"},
+		{room, fmt.Errorf("after tries: %w", errNodeDown), "node down"},
+		{room, &RPCError{Method: "roomSend", Code: "busy"}, "room busy"},
+		{chat, &RPCError{Method: "send", Code: "not_contact"}, "chat not_contact"},
+		{chat, errors.New("send answered no messageId"), "chat other"},
+	} {
+		if got := refusal(tc.c, tc.err); got != tc.want {
+			t.Errorf("refusal(%v, %v) = %q, want %q", tc.c, tc.err, got, tc.want)
+		}
 	}
 }
 
