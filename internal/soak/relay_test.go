@@ -15,8 +15,6 @@ import (
 	"sync"
 	"testing"
 	"time"
-
-	"golang.org/x/sys/unix"
 )
 
 // TestFate: over many frames the relay's draws hold the shape's
@@ -173,29 +171,6 @@ func TestLane(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("deliver did not end with its context")
 	}
-}
-
-// inNetns runs f on a thread in network namespace ns: sockets f opens
-// belong to ns, and may be used from anywhere after.
-func inNetns(ns string, f func() error) error {
-	errc := make(chan error, 1)
-	go func() {
-		// Never unlocked: the thread ends with this goroutine rather
-		// than going back to the pool in another namespace.
-		runtime.LockOSThread()
-		fd, err := unix.Open("/run/netns/"+ns, unix.O_RDONLY|unix.O_CLOEXEC, 0)
-		if err != nil {
-			errc <- err
-			return
-		}
-		defer unix.Close(fd)
-		if err := unix.Setns(fd, unix.CLONE_NEWNET); err != nil {
-			errc <- fmt.Errorf("entering %s: %w", ns, err)
-			return
-		}
-		errc <- f()
-	}()
-	return <-errc
 }
 
 // TestTapLink builds two namespaces joined by a relayed TAP link, as the

@@ -219,33 +219,55 @@ const maxSupernodeGoroutines = 1500
 // metricsPort is supernode j's metrics port, on 127.0.0.1 in pub.
 func metricsPort(j int) int { return 9300 + j }
 
-// dialIn connects to addr from inside network namespace ns: the socket is
-// made on a thread moved into ns, which exits with its goroutine (a locked
-// thread is not returned to the pool), so no other goroutine runs there.
-func dialIn(ctx context.Context, ns, addr string) (net.Conn, error) {
-	type result struct {
-		c   net.Conn
-		err error
-	}
-	ch := make(chan result, 1)
-	go func() {
-		runtime.LockOSThread() // never unlocked: the thread dies with this goroutine
-		f, err := os.Open(filepath.Join("/var/run/netns", ns))
-		if err != nil {
-			ch <- result{nil, err}
-			return
-		}
-		defer f.Close()
-		if err := unix.Setns(int(f.Fd()), unix.CLONE_NEWNET); err != nil {
-			ch <- result{nil, fmt.Errorf("entering %s: %w", ns, err)}
-			return
-		}
+// dialIn connects to addr from inside network namespace ns.
+func dialIn(ctx context.Context, ns, addr string) (c net.Conn, err error) {
+	err = inNetns(ns, func() error {
 		var d net.Dialer
-		c, err := d.DialContext(ctx, "tcp", addr)
-		ch <- result{c, err}
+		c, err = d.DialContext(ctx, "tcp", addr)
+		return err
+	})
+	return c, err
+}
+
+// inNetns runs f on a thread in network namespace ns: sockets f opens
+// belong to ns, and may be used from anywhere after. The thread comes
+// back out of ns before it is unlocked, and must not end there: the
+// harness's processes get Pdeathsig, which Linux sends when the thread
+// that forked them ends, and any thread may have forked one (a dial that
+// let its thread die in ns killed a supernode). Only when the way back
+// fails does the thread stay locked, ending with its goroutine, rather
+// than run other goroutines in the wrong namespace.
+func inNetns(ns string, f func() error) error {
+	errc := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		back := true
+		defer func() {
+			if back {
+				runtime.UnlockOSThread()
+			}
+		}()
+		home, err := os.Open("/proc/thread-self/ns/net")
+		if err != nil {
+			errc <- fmt.Errorf("this thread's namespace: %w", err)
+			return
+		}
+		defer home.Close()
+		target, err := os.Open(filepath.Join("/run/netns", ns))
+		if err != nil {
+			errc <- err
+			return
+		}
+		defer target.Close()
+		if err := unix.Setns(int(target.Fd()), unix.CLONE_NEWNET); err != nil {
+			errc <- fmt.Errorf("entering %s: %w", ns, err)
+			return
+		}
+		err = f()
+		back = unix.Setns(int(home.Fd()), unix.CLONE_NEWNET) == nil
+		errc <- err
 	}()
-	r := <-ch
-	return r.c, r.err
+	return <-errc
 }
 
 // goroutines reads supernode j's goroutine count from its metrics.

@@ -3,11 +3,13 @@ package soak
 import (
 	"context"
 	"database/sql"
+	"fmt"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -180,5 +182,61 @@ func TestGroupPlan(t *testing.T) {
 	}
 	if plan := GroupPlan(4, [][2]int{{0, 1}, {2, 3}}, 2, rand.New(rand.NewPCG(1, 1))); len(plan) != 0 {
 		t.Fatalf("groups %v from pairs where no one has two contacts", plan)
+	}
+}
+
+// TestDialInKeepsChildren: reaching into a namespace does not kill the
+// harness's processes. They are started with Pdeathsig, which Linux
+// delivers when the thread that forked them ends; a dial that left its
+// thread to die in the namespace killed whatever that thread had started
+// (a supernode, at the end of a CI run, as its metrics were read).
+func TestDialInKeepsChildren(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root (network namespaces)")
+	}
+	ns := fmt.Sprintf("sk-dial-%d", os.Getpid())
+	if err := sh([][]string{{"ip", "netns", "add", ns}, {"ip", "-n", ns, "link", "set", "lo", "up"}}); err != nil {
+		t.Skip("no network namespaces here: ", err)
+	}
+	t.Cleanup(func() { shAll([][]string{{"ip", "netns", "del", ns}}) })
+	dir := t.TempDir()
+	var procs []*proc
+	for range 8 {
+		p, out, in, err := startProc(ns, []string{"sleep", "60"}, nil, filepath.Join(dir, "sleep.log"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		out.Close()
+		in.Close()
+		procs = append(procs, p)
+		t.Cleanup(func() { p.kill(syscall.SIGKILL) })
+		// Dials right after a start, as the soak's checks do: the dial's
+		// goroutine tends to run on the thread that just forked.
+		for range 4 {
+			if c, err := dialIn(context.Background(), ns, "127.0.0.1:1"); err == nil {
+				c.Close()
+			}
+		}
+	}
+	time.Sleep(200 * time.Millisecond) // a signal's delivery
+	for i, p := range procs {
+		if st := p.state(); st != "running" {
+			t.Errorf("process %d: %s after dials into its namespace", i, st)
+		}
+	}
+	// Every dialing thread came back out: all of the harness's threads
+	// are in one namespace.
+	tasks, err := os.ReadDir("/proc/self/task")
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]bool{}
+	for _, task := range tasks {
+		if l, err := os.Readlink("/proc/self/task/" + task.Name() + "/ns/net"); err == nil {
+			seen[l] = true
+		}
+	}
+	if len(seen) != 1 {
+		t.Errorf("the harness's threads are in %d network namespaces: %v", len(seen), seen)
 	}
 }
