@@ -70,7 +70,7 @@ func (x Signal_Kind) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use Signal_Kind.Descriptor instead.
 func (Signal_Kind) EnumDescriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{36, 0}
+	return file_wire_proto_rawDescGZIP(), []int{41, 0}
 }
 
 type FileOffer_Kind int32
@@ -116,7 +116,7 @@ func (x FileOffer_Kind) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use FileOffer_Kind.Descriptor instead.
 func (FileOffer_Kind) EnumDescriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{38, 0}
+	return file_wire_proto_rawDescGZIP(), []int{43, 0}
 }
 
 // Ticket is what the auth server vouches for: this device (peer ID) belongs to
@@ -451,6 +451,7 @@ type AuthRequest struct {
 	//	*AuthRequest_RevokeDevice
 	//	*AuthRequest_ChangePassword
 	//	*AuthRequest_LookupUser
+	//	*AuthRequest_PublishDevices
 	Kind          isAuthRequest_Kind `protobuf_oneof:"kind"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -556,6 +557,15 @@ func (x *AuthRequest) GetLookupUser() *LookupUser {
 	return nil
 }
 
+func (x *AuthRequest) GetPublishDevices() *PublishDevices {
+	if x != nil {
+		if x, ok := x.Kind.(*AuthRequest_PublishDevices); ok {
+			return x.PublishDevices
+		}
+	}
+	return nil
+}
+
 type isAuthRequest_Kind interface {
 	isAuthRequest_Kind()
 }
@@ -588,6 +598,10 @@ type AuthRequest_LookupUser struct {
 	LookupUser *LookupUser `protobuf:"bytes,7,opt,name=lookup_user,json=lookupUser,proto3,oneof"`
 }
 
+type AuthRequest_PublishDevices struct {
+	PublishDevices *PublishDevices `protobuf:"bytes,8,opt,name=publish_devices,json=publishDevices,proto3,oneof"`
+}
+
 func (*AuthRequest_RegisterStart) isAuthRequest_Kind() {}
 
 func (*AuthRequest_LoginStart) isAuthRequest_Kind() {}
@@ -602,6 +616,78 @@ func (*AuthRequest_ChangePassword) isAuthRequest_Kind() {}
 
 func (*AuthRequest_LookupUser) isAuthRequest_Kind() {}
 
+func (*AuthRequest_PublishDevices) isAuthRequest_Kind() {}
+
+// PublishDevices stores a new signed device list of the ticket's account
+// (the stream's peer must be the device the ticket names, and be in the
+// list). The list must be signed by the account identity the server holds
+// and newer (version) than the one it holds, and name no revoked device.
+// An account without an identity yet (registered before identities, or
+// whose first device is signing in) takes the one in the list, with
+// account_key_sealed, unless another device set one first. Answered with
+// account_identity: what the server holds afterwards, which is the
+// asker's list unless it lost a race (then a newer list, or another
+// identity, which the asker adopts instead).
+type PublishDevices struct {
+	state            protoimpl.MessageState `protogen:"open.v1"`
+	Ticket           *SignedTicket          `protobuf:"bytes,1,opt,name=ticket,proto3" json:"ticket,omitempty"`
+	Devices          *SignedAccountDevices  `protobuf:"bytes,2,opt,name=devices,proto3" json:"devices,omitempty"`
+	AccountKeySealed []byte                 `protobuf:"bytes,3,opt,name=account_key_sealed,json=accountKeySealed,proto3" json:"account_key_sealed,omitempty"` // only when the account has no identity yet (node/account.Seal)
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
+}
+
+func (x *PublishDevices) Reset() {
+	*x = PublishDevices{}
+	mi := &file_wire_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PublishDevices) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PublishDevices) ProtoMessage() {}
+
+func (x *PublishDevices) ProtoReflect() protoreflect.Message {
+	mi := &file_wire_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PublishDevices.ProtoReflect.Descriptor instead.
+func (*PublishDevices) Descriptor() ([]byte, []int) {
+	return file_wire_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *PublishDevices) GetTicket() *SignedTicket {
+	if x != nil {
+		return x.Ticket
+	}
+	return nil
+}
+
+func (x *PublishDevices) GetDevices() *SignedAccountDevices {
+	if x != nil {
+		return x.Devices
+	}
+	return nil
+}
+
+func (x *PublishDevices) GetAccountKeySealed() []byte {
+	if x != nil {
+		return x.AccountKeySealed
+	}
+	return nil
+}
+
 // ListDevices asks for the devices of the ticket's account; the stream's
 // peer must be the device the ticket names. Answered with devices.
 type ListDevices struct {
@@ -613,7 +699,7 @@ type ListDevices struct {
 
 func (x *ListDevices) Reset() {
 	*x = ListDevices{}
-	mi := &file_wire_proto_msgTypes[5]
+	mi := &file_wire_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -625,7 +711,7 @@ func (x *ListDevices) String() string {
 func (*ListDevices) ProtoMessage() {}
 
 func (x *ListDevices) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[5]
+	mi := &file_wire_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -638,7 +724,7 @@ func (x *ListDevices) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListDevices.ProtoReflect.Descriptor instead.
 func (*ListDevices) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{5}
+	return file_wire_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *ListDevices) GetTicket() *SignedTicket {
@@ -664,7 +750,7 @@ type LookupUser struct {
 
 func (x *LookupUser) Reset() {
 	*x = LookupUser{}
-	mi := &file_wire_proto_msgTypes[6]
+	mi := &file_wire_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -676,7 +762,7 @@ func (x *LookupUser) String() string {
 func (*LookupUser) ProtoMessage() {}
 
 func (x *LookupUser) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[6]
+	mi := &file_wire_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -689,7 +775,7 @@ func (x *LookupUser) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LookupUser.ProtoReflect.Descriptor instead.
 func (*LookupUser) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{6}
+	return file_wire_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *LookupUser) GetTicket() *SignedTicket {
@@ -716,7 +802,7 @@ type UserLookup struct {
 
 func (x *UserLookup) Reset() {
 	*x = UserLookup{}
-	mi := &file_wire_proto_msgTypes[7]
+	mi := &file_wire_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -728,7 +814,7 @@ func (x *UserLookup) String() string {
 func (*UserLookup) ProtoMessage() {}
 
 func (x *UserLookup) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[7]
+	mi := &file_wire_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -741,7 +827,7 @@ func (x *UserLookup) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UserLookup.ProtoReflect.Descriptor instead.
 func (*UserLookup) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{7}
+	return file_wire_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *UserLookup) GetExists() bool {
@@ -773,7 +859,7 @@ type RevokeDevice struct {
 
 func (x *RevokeDevice) Reset() {
 	*x = RevokeDevice{}
-	mi := &file_wire_proto_msgTypes[8]
+	mi := &file_wire_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -785,7 +871,7 @@ func (x *RevokeDevice) String() string {
 func (*RevokeDevice) ProtoMessage() {}
 
 func (x *RevokeDevice) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[8]
+	mi := &file_wire_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -798,7 +884,7 @@ func (x *RevokeDevice) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeDevice.ProtoReflect.Descriptor instead.
 func (*RevokeDevice) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{8}
+	return file_wire_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *RevokeDevice) GetTicket() *SignedTicket {
@@ -839,7 +925,7 @@ type ChangePassword struct {
 
 func (x *ChangePassword) Reset() {
 	*x = ChangePassword{}
-	mi := &file_wire_proto_msgTypes[9]
+	mi := &file_wire_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -851,7 +937,7 @@ func (x *ChangePassword) String() string {
 func (*ChangePassword) ProtoMessage() {}
 
 func (x *ChangePassword) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[9]
+	mi := &file_wire_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -864,7 +950,7 @@ func (x *ChangePassword) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChangePassword.ProtoReflect.Descriptor instead.
 func (*ChangePassword) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{9}
+	return file_wire_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *ChangePassword) GetUsername() string {
@@ -900,7 +986,7 @@ type Renew struct {
 
 func (x *Renew) Reset() {
 	*x = Renew{}
-	mi := &file_wire_proto_msgTypes[10]
+	mi := &file_wire_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -912,7 +998,7 @@ func (x *Renew) String() string {
 func (*Renew) ProtoMessage() {}
 
 func (x *Renew) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[10]
+	mi := &file_wire_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -925,7 +1011,7 @@ func (x *Renew) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Renew.ProtoReflect.Descriptor instead.
 func (*Renew) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{10}
+	return file_wire_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *Renew) GetTicket() *SignedTicket {
@@ -945,7 +1031,7 @@ type RegisterStart struct {
 
 func (x *RegisterStart) Reset() {
 	*x = RegisterStart{}
-	mi := &file_wire_proto_msgTypes[11]
+	mi := &file_wire_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -957,7 +1043,7 @@ func (x *RegisterStart) String() string {
 func (*RegisterStart) ProtoMessage() {}
 
 func (x *RegisterStart) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[11]
+	mi := &file_wire_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -970,7 +1056,7 @@ func (x *RegisterStart) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RegisterStart.ProtoReflect.Descriptor instead.
 func (*RegisterStart) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{11}
+	return file_wire_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *RegisterStart) GetUsername() string {
@@ -990,13 +1076,19 @@ func (x *RegisterStart) GetRegistrationRequest() []byte {
 type RegisterFinish struct {
 	state              protoimpl.MessageState `protogen:"open.v1"`
 	RegistrationRecord []byte                 `protobuf:"bytes,1,opt,name=registration_record,json=registrationRecord,proto3" json:"registration_record,omitempty"` // OPAQUE RegistrationRecord
-	unknownFields      protoimpl.UnknownFields
-	sizeCache          protoimpl.SizeCache
+	// account_key_sealed (password changes only) is the account identity's
+	// private key sealed afresh under the new password's export key; the
+	// server stores it with the new record, in one transaction. Required
+	// when the account has an identity: otherwise no device could open it
+	// after the change.
+	AccountKeySealed []byte `protobuf:"bytes,2,opt,name=account_key_sealed,json=accountKeySealed,proto3" json:"account_key_sealed,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *RegisterFinish) Reset() {
 	*x = RegisterFinish{}
-	mi := &file_wire_proto_msgTypes[12]
+	mi := &file_wire_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1008,7 +1100,7 @@ func (x *RegisterFinish) String() string {
 func (*RegisterFinish) ProtoMessage() {}
 
 func (x *RegisterFinish) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[12]
+	mi := &file_wire_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1021,12 +1113,19 @@ func (x *RegisterFinish) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RegisterFinish.ProtoReflect.Descriptor instead.
 func (*RegisterFinish) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{12}
+	return file_wire_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *RegisterFinish) GetRegistrationRecord() []byte {
 	if x != nil {
 		return x.RegistrationRecord
+	}
+	return nil
+}
+
+func (x *RegisterFinish) GetAccountKeySealed() []byte {
+	if x != nil {
+		return x.AccountKeySealed
 	}
 	return nil
 }
@@ -1043,7 +1142,7 @@ type LoginStart struct {
 
 func (x *LoginStart) Reset() {
 	*x = LoginStart{}
-	mi := &file_wire_proto_msgTypes[13]
+	mi := &file_wire_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1055,7 +1154,7 @@ func (x *LoginStart) String() string {
 func (*LoginStart) ProtoMessage() {}
 
 func (x *LoginStart) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[13]
+	mi := &file_wire_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1068,7 +1167,7 @@ func (x *LoginStart) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LoginStart.ProtoReflect.Descriptor instead.
 func (*LoginStart) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{13}
+	return file_wire_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *LoginStart) GetUsername() string {
@@ -1108,7 +1207,7 @@ type LoginFinish struct {
 
 func (x *LoginFinish) Reset() {
 	*x = LoginFinish{}
-	mi := &file_wire_proto_msgTypes[14]
+	mi := &file_wire_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1120,7 +1219,7 @@ func (x *LoginFinish) String() string {
 func (*LoginFinish) ProtoMessage() {}
 
 func (x *LoginFinish) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[14]
+	mi := &file_wire_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1133,7 +1232,7 @@ func (x *LoginFinish) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LoginFinish.ProtoReflect.Descriptor instead.
 func (*LoginFinish) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{14}
+	return file_wire_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *LoginFinish) GetKe3() []byte {
@@ -1157,6 +1256,7 @@ type AuthResponse struct {
 	//	*AuthResponse_RevokeResult
 	//	*AuthResponse_PasswordChanged
 	//	*AuthResponse_UserLookup
+	//	*AuthResponse_AccountIdentity
 	Kind          isAuthResponse_Kind `protobuf_oneof:"kind"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1164,7 +1264,7 @@ type AuthResponse struct {
 
 func (x *AuthResponse) Reset() {
 	*x = AuthResponse{}
-	mi := &file_wire_proto_msgTypes[15]
+	mi := &file_wire_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1176,7 +1276,7 @@ func (x *AuthResponse) String() string {
 func (*AuthResponse) ProtoMessage() {}
 
 func (x *AuthResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[15]
+	mi := &file_wire_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1189,7 +1289,7 @@ func (x *AuthResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuthResponse.ProtoReflect.Descriptor instead.
 func (*AuthResponse) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{15}
+	return file_wire_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *AuthResponse) GetKind() isAuthResponse_Kind {
@@ -1280,6 +1380,15 @@ func (x *AuthResponse) GetUserLookup() *UserLookup {
 	return nil
 }
 
+func (x *AuthResponse) GetAccountIdentity() *AccountIdentity {
+	if x != nil {
+		if x, ok := x.Kind.(*AuthResponse_AccountIdentity); ok {
+			return x.AccountIdentity
+		}
+	}
+	return nil
+}
+
 type isAuthResponse_Kind interface {
 	isAuthResponse_Kind()
 }
@@ -1320,6 +1429,10 @@ type AuthResponse_UserLookup struct {
 	UserLookup *UserLookup `protobuf:"bytes,9,opt,name=user_lookup,json=userLookup,proto3,oneof"`
 }
 
+type AuthResponse_AccountIdentity struct {
+	AccountIdentity *AccountIdentity `protobuf:"bytes,10,opt,name=account_identity,json=accountIdentity,proto3,oneof"`
+}
+
 func (*AuthResponse_Error) isAuthResponse_Kind() {}
 
 func (*AuthResponse_RegistrationResponse) isAuthResponse_Kind() {}
@@ -1338,6 +1451,8 @@ func (*AuthResponse_PasswordChanged) isAuthResponse_Kind() {}
 
 func (*AuthResponse_UserLookup) isAuthResponse_Kind() {}
 
+func (*AuthResponse_AccountIdentity) isAuthResponse_Kind() {}
+
 type AuthError struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// stable: login_failed, username_taken, rate_limited, bad_request, internal,
@@ -1350,7 +1465,7 @@ type AuthError struct {
 
 func (x *AuthError) Reset() {
 	*x = AuthError{}
-	mi := &file_wire_proto_msgTypes[16]
+	mi := &file_wire_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1362,7 +1477,7 @@ func (x *AuthError) String() string {
 func (*AuthError) ProtoMessage() {}
 
 func (x *AuthError) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[16]
+	mi := &file_wire_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1375,7 +1490,7 @@ func (x *AuthError) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuthError.ProtoReflect.Descriptor instead.
 func (*AuthError) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{16}
+	return file_wire_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *AuthError) GetCode() string {
@@ -1400,7 +1515,7 @@ type RegisterResult struct {
 
 func (x *RegisterResult) Reset() {
 	*x = RegisterResult{}
-	mi := &file_wire_proto_msgTypes[17]
+	mi := &file_wire_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1412,7 +1527,7 @@ func (x *RegisterResult) String() string {
 func (*RegisterResult) ProtoMessage() {}
 
 func (x *RegisterResult) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[17]
+	mi := &file_wire_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1425,7 +1540,7 @@ func (x *RegisterResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RegisterResult.ProtoReflect.Descriptor instead.
 func (*RegisterResult) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{17}
+	return file_wire_proto_rawDescGZIP(), []int{18}
 }
 
 // DeviceList answers list_devices: the account's devices, most recently seen
@@ -1440,7 +1555,7 @@ type DeviceList struct {
 
 func (x *DeviceList) Reset() {
 	*x = DeviceList{}
-	mi := &file_wire_proto_msgTypes[18]
+	mi := &file_wire_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1452,7 +1567,7 @@ func (x *DeviceList) String() string {
 func (*DeviceList) ProtoMessage() {}
 
 func (x *DeviceList) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[18]
+	mi := &file_wire_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1465,7 +1580,7 @@ func (x *DeviceList) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeviceList.ProtoReflect.Descriptor instead.
 func (*DeviceList) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{18}
+	return file_wire_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *DeviceList) GetDevices() []*Device {
@@ -1497,7 +1612,7 @@ type Device struct {
 
 func (x *Device) Reset() {
 	*x = Device{}
-	mi := &file_wire_proto_msgTypes[19]
+	mi := &file_wire_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1509,7 +1624,7 @@ func (x *Device) String() string {
 func (*Device) ProtoMessage() {}
 
 func (x *Device) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[19]
+	mi := &file_wire_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1522,7 +1637,7 @@ func (x *Device) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Device.ProtoReflect.Descriptor instead.
 func (*Device) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{19}
+	return file_wire_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *Device) GetPeerId() []byte {
@@ -1575,7 +1690,7 @@ type RevokeResult struct {
 
 func (x *RevokeResult) Reset() {
 	*x = RevokeResult{}
-	mi := &file_wire_proto_msgTypes[20]
+	mi := &file_wire_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1587,7 +1702,7 @@ func (x *RevokeResult) String() string {
 func (*RevokeResult) ProtoMessage() {}
 
 func (x *RevokeResult) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[20]
+	mi := &file_wire_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1600,7 +1715,7 @@ func (x *RevokeResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeResult.ProtoReflect.Descriptor instead.
 func (*RevokeResult) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{20}
+	return file_wire_proto_rawDescGZIP(), []int{21}
 }
 
 type PasswordChanged struct {
@@ -1611,7 +1726,7 @@ type PasswordChanged struct {
 
 func (x *PasswordChanged) Reset() {
 	*x = PasswordChanged{}
-	mi := &file_wire_proto_msgTypes[21]
+	mi := &file_wire_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1623,7 +1738,7 @@ func (x *PasswordChanged) String() string {
 func (*PasswordChanged) ProtoMessage() {}
 
 func (x *PasswordChanged) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[21]
+	mi := &file_wire_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1636,7 +1751,7 @@ func (x *PasswordChanged) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PasswordChanged.ProtoReflect.Descriptor instead.
 func (*PasswordChanged) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{21}
+	return file_wire_proto_rawDescGZIP(), []int{22}
 }
 
 type LoginResult struct {
@@ -1651,14 +1766,18 @@ type LoginResult struct {
 	// (ticket.SignPass); absent when the server places the address of the
 	// login or renewal in no region (loopback and private addresses, unknown
 	// ranges).
-	RegionPass    *SignedRegionPass `protobuf:"bytes,5,opt,name=region_pass,json=regionPass,proto3" json:"region_pass,omitempty"`
+	RegionPass *SignedRegionPass `protobuf:"bytes,5,opt,name=region_pass,json=regionPass,proto3" json:"region_pass,omitempty"`
+	// account is the account's identity as the server holds it; absent for
+	// an account that has none yet (the device then makes one and
+	// publishes it, PublishDevices). On renewal it carries no sealed key.
+	Account       *AccountIdentity `protobuf:"bytes,6,opt,name=account,proto3" json:"account,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *LoginResult) Reset() {
 	*x = LoginResult{}
-	mi := &file_wire_proto_msgTypes[22]
+	mi := &file_wire_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1670,7 +1789,7 @@ func (x *LoginResult) String() string {
 func (*LoginResult) ProtoMessage() {}
 
 func (x *LoginResult) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[22]
+	mi := &file_wire_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1683,7 +1802,7 @@ func (x *LoginResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LoginResult.ProtoReflect.Descriptor instead.
 func (*LoginResult) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{22}
+	return file_wire_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *LoginResult) GetTicket() *SignedTicket {
@@ -1721,6 +1840,266 @@ func (x *LoginResult) GetRegionPass() *SignedRegionPass {
 	return nil
 }
 
+func (x *LoginResult) GetAccount() *AccountIdentity {
+	if x != nil {
+		return x.Account
+	}
+	return nil
+}
+
+// AccountIdentity is what an account's devices share: the account
+// identity's private key, sealed so that only someone who knows the
+// password can open it (the auth server cannot), and the device list that
+// identity signed.
+type AccountIdentity struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// sealed is the identity's Ed25519 seed sealed under a key derived from
+	// OPAQUE's export key (node/account.Seal): the password opens it, the
+	// server's copy of it does not, and a password change seals the same
+	// key afresh. Given only to a device that has just proven the password.
+	Sealed        []byte                `protobuf:"bytes,1,opt,name=sealed,proto3" json:"sealed,omitempty"`
+	Devices       *SignedAccountDevices `protobuf:"bytes,2,opt,name=devices,proto3" json:"devices,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AccountIdentity) Reset() {
+	*x = AccountIdentity{}
+	mi := &file_wire_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AccountIdentity) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AccountIdentity) ProtoMessage() {}
+
+func (x *AccountIdentity) ProtoReflect() protoreflect.Message {
+	mi := &file_wire_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AccountIdentity.ProtoReflect.Descriptor instead.
+func (*AccountIdentity) Descriptor() ([]byte, []int) {
+	return file_wire_proto_rawDescGZIP(), []int{24}
+}
+
+func (x *AccountIdentity) GetSealed() []byte {
+	if x != nil {
+		return x.Sealed
+	}
+	return nil
+}
+
+func (x *AccountIdentity) GetDevices() *SignedAccountDevices {
+	if x != nil {
+		return x.Devices
+	}
+	return nil
+}
+
+// AccountDevices is an account's device list, as its identity signs it:
+// what a contact checks a device against. A device not in the newest list
+// a contact has seen is not the account's, whatever ticket it holds.
+type AccountDevices struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Username      string                 `protobuf:"bytes,1,opt,name=username,proto3" json:"username,omitempty"`
+	AccountKey    []byte                 `protobuf:"bytes,2,opt,name=account_key,json=accountKey,proto3" json:"account_key,omitempty"` // Ed25519 public key of the account identity, 32 bytes
+	Version       uint64                 `protobuf:"varint,3,opt,name=version,proto3" json:"version,omitempty"`                        // grows with every change; a contact keeps the highest
+	Devices       []*AccountDevice       `protobuf:"bytes,4,rep,name=devices,proto3" json:"devices,omitempty"`                         // sorted by peer_id, no duplicates, no revoked device
+	IssuedUnix    int64                  `protobuf:"varint,5,opt,name=issued_unix,json=issuedUnix,proto3" json:"issued_unix,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AccountDevices) Reset() {
+	*x = AccountDevices{}
+	mi := &file_wire_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AccountDevices) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AccountDevices) ProtoMessage() {}
+
+func (x *AccountDevices) ProtoReflect() protoreflect.Message {
+	mi := &file_wire_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AccountDevices.ProtoReflect.Descriptor instead.
+func (*AccountDevices) Descriptor() ([]byte, []int) {
+	return file_wire_proto_rawDescGZIP(), []int{25}
+}
+
+func (x *AccountDevices) GetUsername() string {
+	if x != nil {
+		return x.Username
+	}
+	return ""
+}
+
+func (x *AccountDevices) GetAccountKey() []byte {
+	if x != nil {
+		return x.AccountKey
+	}
+	return nil
+}
+
+func (x *AccountDevices) GetVersion() uint64 {
+	if x != nil {
+		return x.Version
+	}
+	return 0
+}
+
+func (x *AccountDevices) GetDevices() []*AccountDevice {
+	if x != nil {
+		return x.Devices
+	}
+	return nil
+}
+
+func (x *AccountDevices) GetIssuedUnix() int64 {
+	if x != nil {
+		return x.IssuedUnix
+	}
+	return 0
+}
+
+// AccountDevice is one device in an account's list. Its name stays out:
+// the list goes to every contact.
+type AccountDevice struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	PeerId        []byte                 `protobuf:"bytes,1,opt,name=peer_id,json=peerId,proto3" json:"peer_id,omitempty"` // binary libp2p peer ID
+	BoxKey        []byte                 `protobuf:"bytes,2,opt,name=box_key,json=boxKey,proto3" json:"box_key,omitempty"` // the device's X25519 identity key (its ticket's box key); empty when not known
+	AddedUnix     int64                  `protobuf:"varint,3,opt,name=added_unix,json=addedUnix,proto3" json:"added_unix,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AccountDevice) Reset() {
+	*x = AccountDevice{}
+	mi := &file_wire_proto_msgTypes[26]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AccountDevice) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AccountDevice) ProtoMessage() {}
+
+func (x *AccountDevice) ProtoReflect() protoreflect.Message {
+	mi := &file_wire_proto_msgTypes[26]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AccountDevice.ProtoReflect.Descriptor instead.
+func (*AccountDevice) Descriptor() ([]byte, []int) {
+	return file_wire_proto_rawDescGZIP(), []int{26}
+}
+
+func (x *AccountDevice) GetPeerId() []byte {
+	if x != nil {
+		return x.PeerId
+	}
+	return nil
+}
+
+func (x *AccountDevice) GetBoxKey() []byte {
+	if x != nil {
+		return x.BoxKey
+	}
+	return nil
+}
+
+func (x *AccountDevice) GetAddedUnix() int64 {
+	if x != nil {
+		return x.AddedUnix
+	}
+	return 0
+}
+
+type SignedAccountDevices struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Devices       []byte                 `protobuf:"bytes,1,opt,name=devices,proto3" json:"devices,omitempty"`     // serialized AccountDevices
+	Signature     []byte                 `protobuf:"bytes,2,opt,name=signature,proto3" json:"signature,omitempty"` // Ed25519 by account_key over "eserver-account-devices-v1" || devices
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SignedAccountDevices) Reset() {
+	*x = SignedAccountDevices{}
+	mi := &file_wire_proto_msgTypes[27]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SignedAccountDevices) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SignedAccountDevices) ProtoMessage() {}
+
+func (x *SignedAccountDevices) ProtoReflect() protoreflect.Message {
+	mi := &file_wire_proto_msgTypes[27]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SignedAccountDevices.ProtoReflect.Descriptor instead.
+func (*SignedAccountDevices) Descriptor() ([]byte, []int) {
+	return file_wire_proto_rawDescGZIP(), []int{27}
+}
+
+func (x *SignedAccountDevices) GetDevices() []byte {
+	if x != nil {
+		return x.Devices
+	}
+	return nil
+}
+
+func (x *SignedAccountDevices) GetSignature() []byte {
+	if x != nil {
+		return x.Signature
+	}
+	return nil
+}
+
 type RendezvousRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Types that are valid to be assigned to Kind:
@@ -1734,7 +2113,7 @@ type RendezvousRequest struct {
 
 func (x *RendezvousRequest) Reset() {
 	*x = RendezvousRequest{}
-	mi := &file_wire_proto_msgTypes[23]
+	mi := &file_wire_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1746,7 +2125,7 @@ func (x *RendezvousRequest) String() string {
 func (*RendezvousRequest) ProtoMessage() {}
 
 func (x *RendezvousRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[23]
+	mi := &file_wire_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1759,7 +2138,7 @@ func (x *RendezvousRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RendezvousRequest.ProtoReflect.Descriptor instead.
 func (*RendezvousRequest) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{23}
+	return file_wire_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *RendezvousRequest) GetKind() isRendezvousRequest_Kind {
@@ -1820,7 +2199,7 @@ type Publish struct {
 
 func (x *Publish) Reset() {
 	*x = Publish{}
-	mi := &file_wire_proto_msgTypes[24]
+	mi := &file_wire_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1832,7 +2211,7 @@ func (x *Publish) String() string {
 func (*Publish) ProtoMessage() {}
 
 func (x *Publish) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[24]
+	mi := &file_wire_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1845,7 +2224,7 @@ func (x *Publish) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Publish.ProtoReflect.Descriptor instead.
 func (*Publish) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{24}
+	return file_wire_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *Publish) GetTicket() *SignedTicket {
@@ -1891,7 +2270,7 @@ type Lookup struct {
 
 func (x *Lookup) Reset() {
 	*x = Lookup{}
-	mi := &file_wire_proto_msgTypes[25]
+	mi := &file_wire_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1903,7 +2282,7 @@ func (x *Lookup) String() string {
 func (*Lookup) ProtoMessage() {}
 
 func (x *Lookup) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[25]
+	mi := &file_wire_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1916,7 +2295,7 @@ func (x *Lookup) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Lookup.ProtoReflect.Descriptor instead.
 func (*Lookup) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{25}
+	return file_wire_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *Lookup) GetTicket() *SignedTicket {
@@ -1957,7 +2336,7 @@ type RendezvousResponse struct {
 
 func (x *RendezvousResponse) Reset() {
 	*x = RendezvousResponse{}
-	mi := &file_wire_proto_msgTypes[26]
+	mi := &file_wire_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1969,7 +2348,7 @@ func (x *RendezvousResponse) String() string {
 func (*RendezvousResponse) ProtoMessage() {}
 
 func (x *RendezvousResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[26]
+	mi := &file_wire_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1982,7 +2361,7 @@ func (x *RendezvousResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RendezvousResponse.ProtoReflect.Descriptor instead.
 func (*RendezvousResponse) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{26}
+	return file_wire_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *RendezvousResponse) GetError() string {
@@ -2003,6 +2382,10 @@ func (x *RendezvousResponse) GetEntries() []*RendezvousResponse_Entry {
 type Hello struct {
 	state  protoimpl.MessageState `protogen:"open.v1"`
 	Ticket *SignedTicket          `protobuf:"bytes,1,opt,name=ticket,proto3" json:"ticket,omitempty"`
+	// devices is the sender's account's device list (newest it holds),
+	// signed by the account identity; absent from older peers and from
+	// accounts without an identity yet.
+	Devices *SignedAccountDevices `protobuf:"bytes,3,opt,name=devices,proto3" json:"devices,omitempty"`
 	// mailed (initiator only): "I left mail for you since we last spoke
 	// directly". The responder fetches its mail before it answers, so what
 	// follows on this stream cannot overtake what waits in the mailbox.
@@ -2013,7 +2396,7 @@ type Hello struct {
 
 func (x *Hello) Reset() {
 	*x = Hello{}
-	mi := &file_wire_proto_msgTypes[27]
+	mi := &file_wire_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2025,7 +2408,7 @@ func (x *Hello) String() string {
 func (*Hello) ProtoMessage() {}
 
 func (x *Hello) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[27]
+	mi := &file_wire_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2038,12 +2421,19 @@ func (x *Hello) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Hello.ProtoReflect.Descriptor instead.
 func (*Hello) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{27}
+	return file_wire_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *Hello) GetTicket() *SignedTicket {
 	if x != nil {
 		return x.Ticket
+	}
+	return nil
+}
+
+func (x *Hello) GetDevices() *SignedAccountDevices {
+	if x != nil {
+		return x.Devices
 	}
 	return nil
 }
@@ -2069,7 +2459,7 @@ type Frame struct {
 
 func (x *Frame) Reset() {
 	*x = Frame{}
-	mi := &file_wire_proto_msgTypes[28]
+	mi := &file_wire_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2081,7 +2471,7 @@ func (x *Frame) String() string {
 func (*Frame) ProtoMessage() {}
 
 func (x *Frame) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[28]
+	mi := &file_wire_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2094,7 +2484,7 @@ func (x *Frame) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Frame.ProtoReflect.Descriptor instead.
 func (*Frame) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{28}
+	return file_wire_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *Frame) GetKind() isFrame_Kind {
@@ -2160,7 +2550,7 @@ type Envelope struct {
 
 func (x *Envelope) Reset() {
 	*x = Envelope{}
-	mi := &file_wire_proto_msgTypes[29]
+	mi := &file_wire_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2172,7 +2562,7 @@ func (x *Envelope) String() string {
 func (*Envelope) ProtoMessage() {}
 
 func (x *Envelope) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[29]
+	mi := &file_wire_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2185,7 +2575,7 @@ func (x *Envelope) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Envelope.ProtoReflect.Descriptor instead.
 func (*Envelope) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{29}
+	return file_wire_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *Envelope) GetId() string {
@@ -2226,7 +2616,7 @@ type Ack struct {
 
 func (x *Ack) Reset() {
 	*x = Ack{}
-	mi := &file_wire_proto_msgTypes[30]
+	mi := &file_wire_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2238,7 +2628,7 @@ func (x *Ack) String() string {
 func (*Ack) ProtoMessage() {}
 
 func (x *Ack) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[30]
+	mi := &file_wire_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2251,7 +2641,7 @@ func (x *Ack) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Ack.ProtoReflect.Descriptor instead.
 func (*Ack) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{30}
+	return file_wire_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *Ack) GetId() string {
@@ -2297,7 +2687,7 @@ type Payload struct {
 
 func (x *Payload) Reset() {
 	*x = Payload{}
-	mi := &file_wire_proto_msgTypes[31]
+	mi := &file_wire_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2309,7 +2699,7 @@ func (x *Payload) String() string {
 func (*Payload) ProtoMessage() {}
 
 func (x *Payload) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[31]
+	mi := &file_wire_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2322,7 +2712,7 @@ func (x *Payload) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Payload.ProtoReflect.Descriptor instead.
 func (*Payload) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{31}
+	return file_wire_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *Payload) GetSentUnixMilli() int64 {
@@ -2600,7 +2990,7 @@ type RoomPicture struct {
 
 func (x *RoomPicture) Reset() {
 	*x = RoomPicture{}
-	mi := &file_wire_proto_msgTypes[32]
+	mi := &file_wire_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2612,7 +3002,7 @@ func (x *RoomPicture) String() string {
 func (*RoomPicture) ProtoMessage() {}
 
 func (x *RoomPicture) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[32]
+	mi := &file_wire_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2625,7 +3015,7 @@ func (x *RoomPicture) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoomPicture.ProtoReflect.Descriptor instead.
 func (*RoomPicture) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{32}
+	return file_wire_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *RoomPicture) GetSha256() []byte {
@@ -2659,7 +3049,7 @@ type RoomKey struct {
 
 func (x *RoomKey) Reset() {
 	*x = RoomKey{}
-	mi := &file_wire_proto_msgTypes[33]
+	mi := &file_wire_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2671,7 +3061,7 @@ func (x *RoomKey) String() string {
 func (*RoomKey) ProtoMessage() {}
 
 func (x *RoomKey) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[33]
+	mi := &file_wire_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2684,7 +3074,7 @@ func (x *RoomKey) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoomKey.ProtoReflect.Descriptor instead.
 func (*RoomKey) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{33}
+	return file_wire_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *RoomKey) GetRoom() string {
@@ -2728,7 +3118,7 @@ type ResendRequest struct {
 
 func (x *ResendRequest) Reset() {
 	*x = ResendRequest{}
-	mi := &file_wire_proto_msgTypes[34]
+	mi := &file_wire_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2740,7 +3130,7 @@ func (x *ResendRequest) String() string {
 func (*ResendRequest) ProtoMessage() {}
 
 func (x *ResendRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[34]
+	mi := &file_wire_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2753,7 +3143,7 @@ func (x *ResendRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResendRequest.ProtoReflect.Descriptor instead.
 func (*ResendRequest) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{34}
+	return file_wire_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *ResendRequest) GetIds() []string {
@@ -2790,7 +3180,7 @@ type GroupEvent struct {
 
 func (x *GroupEvent) Reset() {
 	*x = GroupEvent{}
-	mi := &file_wire_proto_msgTypes[35]
+	mi := &file_wire_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2802,7 +3192,7 @@ func (x *GroupEvent) String() string {
 func (*GroupEvent) ProtoMessage() {}
 
 func (x *GroupEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[35]
+	mi := &file_wire_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2815,7 +3205,7 @@ func (x *GroupEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GroupEvent.ProtoReflect.Descriptor instead.
 func (*GroupEvent) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{35}
+	return file_wire_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *GroupEvent) GetConversation() []byte {
@@ -2934,7 +3324,7 @@ type Signal struct {
 
 func (x *Signal) Reset() {
 	*x = Signal{}
-	mi := &file_wire_proto_msgTypes[36]
+	mi := &file_wire_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2946,7 +3336,7 @@ func (x *Signal) String() string {
 func (*Signal) ProtoMessage() {}
 
 func (x *Signal) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[36]
+	mi := &file_wire_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2959,7 +3349,7 @@ func (x *Signal) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Signal.ProtoReflect.Descriptor instead.
 func (*Signal) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{36}
+	return file_wire_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *Signal) GetKind() Signal_Kind {
@@ -2982,7 +3372,7 @@ type AvatarRequest struct {
 
 func (x *AvatarRequest) Reset() {
 	*x = AvatarRequest{}
-	mi := &file_wire_proto_msgTypes[37]
+	mi := &file_wire_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2994,7 +3384,7 @@ func (x *AvatarRequest) String() string {
 func (*AvatarRequest) ProtoMessage() {}
 
 func (x *AvatarRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[37]
+	mi := &file_wire_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3007,7 +3397,7 @@ func (x *AvatarRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AvatarRequest.ProtoReflect.Descriptor instead.
 func (*AvatarRequest) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{37}
+	return file_wire_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *AvatarRequest) GetSha256() []byte {
@@ -3038,7 +3428,7 @@ type FileOffer struct {
 
 func (x *FileOffer) Reset() {
 	*x = FileOffer{}
-	mi := &file_wire_proto_msgTypes[38]
+	mi := &file_wire_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3050,7 +3440,7 @@ func (x *FileOffer) String() string {
 func (*FileOffer) ProtoMessage() {}
 
 func (x *FileOffer) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[38]
+	mi := &file_wire_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3063,7 +3453,7 @@ func (x *FileOffer) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FileOffer.ProtoReflect.Descriptor instead.
 func (*FileOffer) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{38}
+	return file_wire_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *FileOffer) GetId() []byte {
@@ -3134,7 +3524,7 @@ type FileUpdate struct {
 
 func (x *FileUpdate) Reset() {
 	*x = FileUpdate{}
-	mi := &file_wire_proto_msgTypes[39]
+	mi := &file_wire_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3146,7 +3536,7 @@ func (x *FileUpdate) String() string {
 func (*FileUpdate) ProtoMessage() {}
 
 func (x *FileUpdate) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[39]
+	mi := &file_wire_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3159,7 +3549,7 @@ func (x *FileUpdate) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FileUpdate.ProtoReflect.Descriptor instead.
 func (*FileUpdate) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{39}
+	return file_wire_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *FileUpdate) GetId() []byte {
@@ -3190,7 +3580,7 @@ type StreamOffer struct {
 
 func (x *StreamOffer) Reset() {
 	*x = StreamOffer{}
-	mi := &file_wire_proto_msgTypes[40]
+	mi := &file_wire_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3202,7 +3592,7 @@ func (x *StreamOffer) String() string {
 func (*StreamOffer) ProtoMessage() {}
 
 func (x *StreamOffer) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[40]
+	mi := &file_wire_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3215,7 +3605,7 @@ func (x *StreamOffer) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StreamOffer.ProtoReflect.Descriptor instead.
 func (*StreamOffer) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{40}
+	return file_wire_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *StreamOffer) GetId() []byte {
@@ -3250,7 +3640,7 @@ type Visibility struct {
 
 func (x *Visibility) Reset() {
 	*x = Visibility{}
-	mi := &file_wire_proto_msgTypes[41]
+	mi := &file_wire_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3262,7 +3652,7 @@ func (x *Visibility) String() string {
 func (*Visibility) ProtoMessage() {}
 
 func (x *Visibility) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[41]
+	mi := &file_wire_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3275,7 +3665,7 @@ func (x *Visibility) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Visibility.ProtoReflect.Descriptor instead.
 func (*Visibility) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{41}
+	return file_wire_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *Visibility) GetToken() []byte {
@@ -3296,7 +3686,7 @@ type Receipt struct {
 
 func (x *Receipt) Reset() {
 	*x = Receipt{}
-	mi := &file_wire_proto_msgTypes[42]
+	mi := &file_wire_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3308,7 +3698,7 @@ func (x *Receipt) String() string {
 func (*Receipt) ProtoMessage() {}
 
 func (x *Receipt) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[42]
+	mi := &file_wire_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3321,7 +3711,7 @@ func (x *Receipt) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Receipt.ProtoReflect.Descriptor instead.
 func (*Receipt) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{42}
+	return file_wire_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *Receipt) GetIds() []string {
@@ -3345,7 +3735,7 @@ type Chat struct {
 
 func (x *Chat) Reset() {
 	*x = Chat{}
-	mi := &file_wire_proto_msgTypes[43]
+	mi := &file_wire_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3357,7 +3747,7 @@ func (x *Chat) String() string {
 func (*Chat) ProtoMessage() {}
 
 func (x *Chat) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[43]
+	mi := &file_wire_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3370,7 +3760,7 @@ func (x *Chat) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Chat.ProtoReflect.Descriptor instead.
 func (*Chat) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{43}
+	return file_wire_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *Chat) GetText() string {
@@ -3396,7 +3786,7 @@ type ContactRequest struct {
 
 func (x *ContactRequest) Reset() {
 	*x = ContactRequest{}
-	mi := &file_wire_proto_msgTypes[44]
+	mi := &file_wire_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3408,7 +3798,7 @@ func (x *ContactRequest) String() string {
 func (*ContactRequest) ProtoMessage() {}
 
 func (x *ContactRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[44]
+	mi := &file_wire_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3421,7 +3811,7 @@ func (x *ContactRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ContactRequest.ProtoReflect.Descriptor instead.
 func (*ContactRequest) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{44}
+	return file_wire_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *ContactRequest) GetMessage() string {
@@ -3440,7 +3830,7 @@ type ContactResponse struct {
 
 func (x *ContactResponse) Reset() {
 	*x = ContactResponse{}
-	mi := &file_wire_proto_msgTypes[45]
+	mi := &file_wire_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3452,7 +3842,7 @@ func (x *ContactResponse) String() string {
 func (*ContactResponse) ProtoMessage() {}
 
 func (x *ContactResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[45]
+	mi := &file_wire_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3465,7 +3855,7 @@ func (x *ContactResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ContactResponse.ProtoReflect.Descriptor instead.
 func (*ContactResponse) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{45}
+	return file_wire_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *ContactResponse) GetAccepted() bool {
@@ -3483,7 +3873,7 @@ type ContactRemoved struct {
 
 func (x *ContactRemoved) Reset() {
 	*x = ContactRemoved{}
-	mi := &file_wire_proto_msgTypes[46]
+	mi := &file_wire_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3495,7 +3885,7 @@ func (x *ContactRemoved) String() string {
 func (*ContactRemoved) ProtoMessage() {}
 
 func (x *ContactRemoved) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[46]
+	mi := &file_wire_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3508,7 +3898,7 @@ func (x *ContactRemoved) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ContactRemoved.ProtoReflect.Descriptor instead.
 func (*ContactRemoved) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{46}
+	return file_wire_proto_rawDescGZIP(), []int{51}
 }
 
 type Presence struct {
@@ -3524,7 +3914,7 @@ type Presence struct {
 
 func (x *Presence) Reset() {
 	*x = Presence{}
-	mi := &file_wire_proto_msgTypes[47]
+	mi := &file_wire_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3536,7 +3926,7 @@ func (x *Presence) String() string {
 func (*Presence) ProtoMessage() {}
 
 func (x *Presence) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[47]
+	mi := &file_wire_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3549,7 +3939,7 @@ func (x *Presence) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Presence.ProtoReflect.Descriptor instead.
 func (*Presence) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{47}
+	return file_wire_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *Presence) GetStatus() string {
@@ -3600,7 +3990,7 @@ type SealedBox struct {
 
 func (x *SealedBox) Reset() {
 	*x = SealedBox{}
-	mi := &file_wire_proto_msgTypes[48]
+	mi := &file_wire_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3612,7 +4002,7 @@ func (x *SealedBox) String() string {
 func (*SealedBox) ProtoMessage() {}
 
 func (x *SealedBox) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[48]
+	mi := &file_wire_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3625,7 +4015,7 @@ func (x *SealedBox) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SealedBox.ProtoReflect.Descriptor instead.
 func (*SealedBox) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{48}
+	return file_wire_proto_rawDescGZIP(), []int{53}
 }
 
 func (x *SealedBox) GetEphemeral() []byte {
@@ -3671,7 +4061,7 @@ type RegistryRequest struct {
 
 func (x *RegistryRequest) Reset() {
 	*x = RegistryRequest{}
-	mi := &file_wire_proto_msgTypes[49]
+	mi := &file_wire_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3683,7 +4073,7 @@ func (x *RegistryRequest) String() string {
 func (*RegistryRequest) ProtoMessage() {}
 
 func (x *RegistryRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[49]
+	mi := &file_wire_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3696,7 +4086,7 @@ func (x *RegistryRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RegistryRequest.ProtoReflect.Descriptor instead.
 func (*RegistryRequest) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{49}
+	return file_wire_proto_rawDescGZIP(), []int{54}
 }
 
 func (x *RegistryRequest) GetKind() isRegistryRequest_Kind {
@@ -3767,7 +4157,7 @@ type Heartbeat struct {
 
 func (x *Heartbeat) Reset() {
 	*x = Heartbeat{}
-	mi := &file_wire_proto_msgTypes[50]
+	mi := &file_wire_proto_msgTypes[55]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3779,7 +4169,7 @@ func (x *Heartbeat) String() string {
 func (*Heartbeat) ProtoMessage() {}
 
 func (x *Heartbeat) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[50]
+	mi := &file_wire_proto_msgTypes[55]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3792,7 +4182,7 @@ func (x *Heartbeat) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Heartbeat.ProtoReflect.Descriptor instead.
 func (*Heartbeat) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{50}
+	return file_wire_proto_rawDescGZIP(), []int{55}
 }
 
 func (x *Heartbeat) GetTicket() *SignedTicket {
@@ -3819,7 +4209,7 @@ type ListSupernodes struct {
 
 func (x *ListSupernodes) Reset() {
 	*x = ListSupernodes{}
-	mi := &file_wire_proto_msgTypes[51]
+	mi := &file_wire_proto_msgTypes[56]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3831,7 +4221,7 @@ func (x *ListSupernodes) String() string {
 func (*ListSupernodes) ProtoMessage() {}
 
 func (x *ListSupernodes) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[51]
+	mi := &file_wire_proto_msgTypes[56]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3844,7 +4234,7 @@ func (x *ListSupernodes) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListSupernodes.ProtoReflect.Descriptor instead.
 func (*ListSupernodes) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{51}
+	return file_wire_proto_rawDescGZIP(), []int{56}
 }
 
 func (x *ListSupernodes) GetTicket() *SignedTicket {
@@ -3866,7 +4256,7 @@ type RegistryResponse struct {
 
 func (x *RegistryResponse) Reset() {
 	*x = RegistryResponse{}
-	mi := &file_wire_proto_msgTypes[52]
+	mi := &file_wire_proto_msgTypes[57]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3878,7 +4268,7 @@ func (x *RegistryResponse) String() string {
 func (*RegistryResponse) ProtoMessage() {}
 
 func (x *RegistryResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[52]
+	mi := &file_wire_proto_msgTypes[57]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3891,7 +4281,7 @@ func (x *RegistryResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RegistryResponse.ProtoReflect.Descriptor instead.
 func (*RegistryResponse) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{52}
+	return file_wire_proto_rawDescGZIP(), []int{57}
 }
 
 func (x *RegistryResponse) GetError() string {
@@ -3934,7 +4324,7 @@ type FetchRevocations struct {
 
 func (x *FetchRevocations) Reset() {
 	*x = FetchRevocations{}
-	mi := &file_wire_proto_msgTypes[53]
+	mi := &file_wire_proto_msgTypes[58]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3946,7 +4336,7 @@ func (x *FetchRevocations) String() string {
 func (*FetchRevocations) ProtoMessage() {}
 
 func (x *FetchRevocations) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[53]
+	mi := &file_wire_proto_msgTypes[58]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3959,7 +4349,7 @@ func (x *FetchRevocations) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FetchRevocations.ProtoReflect.Descriptor instead.
 func (*FetchRevocations) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{53}
+	return file_wire_proto_rawDescGZIP(), []int{58}
 }
 
 func (x *FetchRevocations) GetTicket() *SignedTicket {
@@ -3995,7 +4385,7 @@ type RevocationList struct {
 
 func (x *RevocationList) Reset() {
 	*x = RevocationList{}
-	mi := &file_wire_proto_msgTypes[54]
+	mi := &file_wire_proto_msgTypes[59]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4007,7 +4397,7 @@ func (x *RevocationList) String() string {
 func (*RevocationList) ProtoMessage() {}
 
 func (x *RevocationList) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[54]
+	mi := &file_wire_proto_msgTypes[59]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4020,7 +4410,7 @@ func (x *RevocationList) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevocationList.ProtoReflect.Descriptor instead.
 func (*RevocationList) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{54}
+	return file_wire_proto_rawDescGZIP(), []int{59}
 }
 
 func (x *RevocationList) GetServerPeerId() []byte {
@@ -4076,7 +4466,7 @@ type Revocation struct {
 
 func (x *Revocation) Reset() {
 	*x = Revocation{}
-	mi := &file_wire_proto_msgTypes[55]
+	mi := &file_wire_proto_msgTypes[60]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4088,7 +4478,7 @@ func (x *Revocation) String() string {
 func (*Revocation) ProtoMessage() {}
 
 func (x *Revocation) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[55]
+	mi := &file_wire_proto_msgTypes[60]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4101,7 +4491,7 @@ func (x *Revocation) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Revocation.ProtoReflect.Descriptor instead.
 func (*Revocation) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{55}
+	return file_wire_proto_rawDescGZIP(), []int{60}
 }
 
 func (x *Revocation) GetSerial() uint64 {
@@ -4135,7 +4525,7 @@ type SignedRevocations struct {
 
 func (x *SignedRevocations) Reset() {
 	*x = SignedRevocations{}
-	mi := &file_wire_proto_msgTypes[56]
+	mi := &file_wire_proto_msgTypes[61]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4147,7 +4537,7 @@ func (x *SignedRevocations) String() string {
 func (*SignedRevocations) ProtoMessage() {}
 
 func (x *SignedRevocations) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[56]
+	mi := &file_wire_proto_msgTypes[61]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4160,7 +4550,7 @@ func (x *SignedRevocations) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SignedRevocations.ProtoReflect.Descriptor instead.
 func (*SignedRevocations) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{56}
+	return file_wire_proto_rawDescGZIP(), []int{61}
 }
 
 func (x *SignedRevocations) GetList() []byte {
@@ -4189,7 +4579,7 @@ type SupernodeInfo struct {
 
 func (x *SupernodeInfo) Reset() {
 	*x = SupernodeInfo{}
-	mi := &file_wire_proto_msgTypes[57]
+	mi := &file_wire_proto_msgTypes[62]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4201,7 +4591,7 @@ func (x *SupernodeInfo) String() string {
 func (*SupernodeInfo) ProtoMessage() {}
 
 func (x *SupernodeInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[57]
+	mi := &file_wire_proto_msgTypes[62]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4214,7 +4604,7 @@ func (x *SupernodeInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SupernodeInfo.ProtoReflect.Descriptor instead.
 func (*SupernodeInfo) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{57}
+	return file_wire_proto_rawDescGZIP(), []int{62}
 }
 
 func (x *SupernodeInfo) GetTicket() *SignedTicket {
@@ -4247,7 +4637,7 @@ type MailboxRequest struct {
 
 func (x *MailboxRequest) Reset() {
 	*x = MailboxRequest{}
-	mi := &file_wire_proto_msgTypes[58]
+	mi := &file_wire_proto_msgTypes[63]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4259,7 +4649,7 @@ func (x *MailboxRequest) String() string {
 func (*MailboxRequest) ProtoMessage() {}
 
 func (x *MailboxRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[58]
+	mi := &file_wire_proto_msgTypes[63]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4272,7 +4662,7 @@ func (x *MailboxRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MailboxRequest.ProtoReflect.Descriptor instead.
 func (*MailboxRequest) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{58}
+	return file_wire_proto_rawDescGZIP(), []int{63}
 }
 
 func (x *MailboxRequest) GetKind() isMailboxRequest_Kind {
@@ -4344,7 +4734,7 @@ type MailPut struct {
 
 func (x *MailPut) Reset() {
 	*x = MailPut{}
-	mi := &file_wire_proto_msgTypes[59]
+	mi := &file_wire_proto_msgTypes[64]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4356,7 +4746,7 @@ func (x *MailPut) String() string {
 func (*MailPut) ProtoMessage() {}
 
 func (x *MailPut) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[59]
+	mi := &file_wire_proto_msgTypes[64]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4369,7 +4759,7 @@ func (x *MailPut) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MailPut.ProtoReflect.Descriptor instead.
 func (*MailPut) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{59}
+	return file_wire_proto_rawDescGZIP(), []int{64}
 }
 
 func (x *MailPut) GetTicket() *SignedTicket {
@@ -4410,7 +4800,7 @@ type MailFetch struct {
 
 func (x *MailFetch) Reset() {
 	*x = MailFetch{}
-	mi := &file_wire_proto_msgTypes[60]
+	mi := &file_wire_proto_msgTypes[65]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4422,7 +4812,7 @@ func (x *MailFetch) String() string {
 func (*MailFetch) ProtoMessage() {}
 
 func (x *MailFetch) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[60]
+	mi := &file_wire_proto_msgTypes[65]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4435,7 +4825,7 @@ func (x *MailFetch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MailFetch.ProtoReflect.Descriptor instead.
 func (*MailFetch) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{60}
+	return file_wire_proto_rawDescGZIP(), []int{65}
 }
 
 func (x *MailFetch) GetTicket() *SignedTicket {
@@ -4477,7 +4867,7 @@ type MailAck struct {
 
 func (x *MailAck) Reset() {
 	*x = MailAck{}
-	mi := &file_wire_proto_msgTypes[61]
+	mi := &file_wire_proto_msgTypes[66]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4489,7 +4879,7 @@ func (x *MailAck) String() string {
 func (*MailAck) ProtoMessage() {}
 
 func (x *MailAck) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[61]
+	mi := &file_wire_proto_msgTypes[66]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4502,7 +4892,7 @@ func (x *MailAck) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MailAck.ProtoReflect.Descriptor instead.
 func (*MailAck) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{61}
+	return file_wire_proto_rawDescGZIP(), []int{66}
 }
 
 func (x *MailAck) GetTicket() *SignedTicket {
@@ -4531,7 +4921,7 @@ type MailboxResponse struct {
 
 func (x *MailboxResponse) Reset() {
 	*x = MailboxResponse{}
-	mi := &file_wire_proto_msgTypes[62]
+	mi := &file_wire_proto_msgTypes[67]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4543,7 +4933,7 @@ func (x *MailboxResponse) String() string {
 func (*MailboxResponse) ProtoMessage() {}
 
 func (x *MailboxResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[62]
+	mi := &file_wire_proto_msgTypes[67]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4556,7 +4946,7 @@ func (x *MailboxResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MailboxResponse.ProtoReflect.Descriptor instead.
 func (*MailboxResponse) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{62}
+	return file_wire_proto_rawDescGZIP(), []int{67}
 }
 
 func (x *MailboxResponse) GetError() string {
@@ -4598,7 +4988,7 @@ type StoredMail struct {
 
 func (x *StoredMail) Reset() {
 	*x = StoredMail{}
-	mi := &file_wire_proto_msgTypes[63]
+	mi := &file_wire_proto_msgTypes[68]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4610,7 +5000,7 @@ func (x *StoredMail) String() string {
 func (*StoredMail) ProtoMessage() {}
 
 func (x *StoredMail) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[63]
+	mi := &file_wire_proto_msgTypes[68]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4623,7 +5013,7 @@ func (x *StoredMail) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StoredMail.ProtoReflect.Descriptor instead.
 func (*StoredMail) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{63}
+	return file_wire_proto_rawDescGZIP(), []int{68}
 }
 
 func (x *StoredMail) GetSeq() uint64 {
@@ -4670,7 +5060,7 @@ type MailItem struct {
 
 func (x *MailItem) Reset() {
 	*x = MailItem{}
-	mi := &file_wire_proto_msgTypes[64]
+	mi := &file_wire_proto_msgTypes[69]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4682,7 +5072,7 @@ func (x *MailItem) String() string {
 func (*MailItem) ProtoMessage() {}
 
 func (x *MailItem) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[64]
+	mi := &file_wire_proto_msgTypes[69]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4695,7 +5085,7 @@ func (x *MailItem) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MailItem.ProtoReflect.Descriptor instead.
 func (*MailItem) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{64}
+	return file_wire_proto_rawDescGZIP(), []int{69}
 }
 
 func (x *MailItem) GetSender() *SignedTicket {
@@ -4741,7 +5131,7 @@ type ContactsRequest struct {
 
 func (x *ContactsRequest) Reset() {
 	*x = ContactsRequest{}
-	mi := &file_wire_proto_msgTypes[65]
+	mi := &file_wire_proto_msgTypes[70]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4753,7 +5143,7 @@ func (x *ContactsRequest) String() string {
 func (*ContactsRequest) ProtoMessage() {}
 
 func (x *ContactsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[65]
+	mi := &file_wire_proto_msgTypes[70]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4766,7 +5156,7 @@ func (x *ContactsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ContactsRequest.ProtoReflect.Descriptor instead.
 func (*ContactsRequest) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{65}
+	return file_wire_proto_rawDescGZIP(), []int{70}
 }
 
 func (x *ContactsRequest) GetKind() isContactsRequest_Kind {
@@ -4828,7 +5218,7 @@ type ContactsPut struct {
 
 func (x *ContactsPut) Reset() {
 	*x = ContactsPut{}
-	mi := &file_wire_proto_msgTypes[66]
+	mi := &file_wire_proto_msgTypes[71]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4840,7 +5230,7 @@ func (x *ContactsPut) String() string {
 func (*ContactsPut) ProtoMessage() {}
 
 func (x *ContactsPut) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[66]
+	mi := &file_wire_proto_msgTypes[71]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4853,7 +5243,7 @@ func (x *ContactsPut) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ContactsPut.ProtoReflect.Descriptor instead.
 func (*ContactsPut) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{66}
+	return file_wire_proto_rawDescGZIP(), []int{71}
 }
 
 func (x *ContactsPut) GetTicket() *SignedTicket {
@@ -4894,7 +5284,7 @@ type ContactsGet struct {
 
 func (x *ContactsGet) Reset() {
 	*x = ContactsGet{}
-	mi := &file_wire_proto_msgTypes[67]
+	mi := &file_wire_proto_msgTypes[72]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4906,7 +5296,7 @@ func (x *ContactsGet) String() string {
 func (*ContactsGet) ProtoMessage() {}
 
 func (x *ContactsGet) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[67]
+	mi := &file_wire_proto_msgTypes[72]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4919,7 +5309,7 @@ func (x *ContactsGet) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ContactsGet.ProtoReflect.Descriptor instead.
 func (*ContactsGet) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{67}
+	return file_wire_proto_rawDescGZIP(), []int{72}
 }
 
 func (x *ContactsGet) GetTicket() *SignedTicket {
@@ -4941,7 +5331,7 @@ type ContactsResponse struct {
 
 func (x *ContactsResponse) Reset() {
 	*x = ContactsResponse{}
-	mi := &file_wire_proto_msgTypes[68]
+	mi := &file_wire_proto_msgTypes[73]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4953,7 +5343,7 @@ func (x *ContactsResponse) String() string {
 func (*ContactsResponse) ProtoMessage() {}
 
 func (x *ContactsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[68]
+	mi := &file_wire_proto_msgTypes[73]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4966,7 +5356,7 @@ func (x *ContactsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ContactsResponse.ProtoReflect.Descriptor instead.
 func (*ContactsResponse) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{68}
+	return file_wire_proto_rawDescGZIP(), []int{73}
 }
 
 func (x *ContactsResponse) GetError() string {
@@ -5008,7 +5398,7 @@ type ContactBackup struct {
 
 func (x *ContactBackup) Reset() {
 	*x = ContactBackup{}
-	mi := &file_wire_proto_msgTypes[69]
+	mi := &file_wire_proto_msgTypes[74]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5020,7 +5410,7 @@ func (x *ContactBackup) String() string {
 func (*ContactBackup) ProtoMessage() {}
 
 func (x *ContactBackup) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[69]
+	mi := &file_wire_proto_msgTypes[74]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5033,7 +5423,7 @@ func (x *ContactBackup) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ContactBackup.ProtoReflect.Descriptor instead.
 func (*ContactBackup) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{69}
+	return file_wire_proto_rawDescGZIP(), []int{74}
 }
 
 func (x *ContactBackup) GetEntries() []*ContactBackupEntry {
@@ -5058,7 +5448,7 @@ type ContactBackupEntry struct {
 
 func (x *ContactBackupEntry) Reset() {
 	*x = ContactBackupEntry{}
-	mi := &file_wire_proto_msgTypes[70]
+	mi := &file_wire_proto_msgTypes[75]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5070,7 +5460,7 @@ func (x *ContactBackupEntry) String() string {
 func (*ContactBackupEntry) ProtoMessage() {}
 
 func (x *ContactBackupEntry) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[70]
+	mi := &file_wire_proto_msgTypes[75]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5083,7 +5473,7 @@ func (x *ContactBackupEntry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ContactBackupEntry.ProtoReflect.Descriptor instead.
 func (*ContactBackupEntry) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{70}
+	return file_wire_proto_rawDescGZIP(), []int{75}
 }
 
 func (x *ContactBackupEntry) GetUsername() string {
@@ -5152,7 +5542,7 @@ type PrekeysRequest struct {
 
 func (x *PrekeysRequest) Reset() {
 	*x = PrekeysRequest{}
-	mi := &file_wire_proto_msgTypes[71]
+	mi := &file_wire_proto_msgTypes[76]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5164,7 +5554,7 @@ func (x *PrekeysRequest) String() string {
 func (*PrekeysRequest) ProtoMessage() {}
 
 func (x *PrekeysRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[71]
+	mi := &file_wire_proto_msgTypes[76]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5177,7 +5567,7 @@ func (x *PrekeysRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PrekeysRequest.ProtoReflect.Descriptor instead.
 func (*PrekeysRequest) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{71}
+	return file_wire_proto_rawDescGZIP(), []int{76}
 }
 
 func (x *PrekeysRequest) GetKind() isPrekeysRequest_Kind {
@@ -5254,7 +5644,7 @@ type PrekeysPublish struct {
 
 func (x *PrekeysPublish) Reset() {
 	*x = PrekeysPublish{}
-	mi := &file_wire_proto_msgTypes[72]
+	mi := &file_wire_proto_msgTypes[77]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5266,7 +5656,7 @@ func (x *PrekeysPublish) String() string {
 func (*PrekeysPublish) ProtoMessage() {}
 
 func (x *PrekeysPublish) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[72]
+	mi := &file_wire_proto_msgTypes[77]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5279,7 +5669,7 @@ func (x *PrekeysPublish) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PrekeysPublish.ProtoReflect.Descriptor instead.
 func (*PrekeysPublish) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{72}
+	return file_wire_proto_rawDescGZIP(), []int{77}
 }
 
 func (x *PrekeysPublish) GetTicket() *SignedTicket {
@@ -5330,7 +5720,7 @@ type PrekeysFetch struct {
 
 func (x *PrekeysFetch) Reset() {
 	*x = PrekeysFetch{}
-	mi := &file_wire_proto_msgTypes[73]
+	mi := &file_wire_proto_msgTypes[78]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5342,7 +5732,7 @@ func (x *PrekeysFetch) String() string {
 func (*PrekeysFetch) ProtoMessage() {}
 
 func (x *PrekeysFetch) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[73]
+	mi := &file_wire_proto_msgTypes[78]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5355,7 +5745,7 @@ func (x *PrekeysFetch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PrekeysFetch.ProtoReflect.Descriptor instead.
 func (*PrekeysFetch) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{73}
+	return file_wire_proto_rawDescGZIP(), []int{78}
 }
 
 func (x *PrekeysFetch) GetTicket() *SignedTicket {
@@ -5382,7 +5772,7 @@ type PrekeysStatus struct {
 
 func (x *PrekeysStatus) Reset() {
 	*x = PrekeysStatus{}
-	mi := &file_wire_proto_msgTypes[74]
+	mi := &file_wire_proto_msgTypes[79]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5394,7 +5784,7 @@ func (x *PrekeysStatus) String() string {
 func (*PrekeysStatus) ProtoMessage() {}
 
 func (x *PrekeysStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[74]
+	mi := &file_wire_proto_msgTypes[79]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5407,7 +5797,7 @@ func (x *PrekeysStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PrekeysStatus.ProtoReflect.Descriptor instead.
 func (*PrekeysStatus) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{74}
+	return file_wire_proto_rawDescGZIP(), []int{79}
 }
 
 func (x *PrekeysStatus) GetTicket() *SignedTicket {
@@ -5431,7 +5821,7 @@ type PrekeysResponse struct {
 
 func (x *PrekeysResponse) Reset() {
 	*x = PrekeysResponse{}
-	mi := &file_wire_proto_msgTypes[75]
+	mi := &file_wire_proto_msgTypes[80]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5443,7 +5833,7 @@ func (x *PrekeysResponse) String() string {
 func (*PrekeysResponse) ProtoMessage() {}
 
 func (x *PrekeysResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[75]
+	mi := &file_wire_proto_msgTypes[80]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5456,7 +5846,7 @@ func (x *PrekeysResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PrekeysResponse.ProtoReflect.Descriptor instead.
 func (*PrekeysResponse) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{75}
+	return file_wire_proto_rawDescGZIP(), []int{80}
 }
 
 func (x *PrekeysResponse) GetError() string {
@@ -5518,7 +5908,7 @@ type PrekeyDevice struct {
 
 func (x *PrekeyDevice) Reset() {
 	*x = PrekeyDevice{}
-	mi := &file_wire_proto_msgTypes[76]
+	mi := &file_wire_proto_msgTypes[81]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5530,7 +5920,7 @@ func (x *PrekeyDevice) String() string {
 func (*PrekeyDevice) ProtoMessage() {}
 
 func (x *PrekeyDevice) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[76]
+	mi := &file_wire_proto_msgTypes[81]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5543,7 +5933,7 @@ func (x *PrekeyDevice) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PrekeyDevice.ProtoReflect.Descriptor instead.
 func (*PrekeyDevice) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{76}
+	return file_wire_proto_rawDescGZIP(), []int{81}
 }
 
 func (x *PrekeyDevice) GetBundle() []byte {
@@ -5609,7 +5999,7 @@ type RoomOp struct {
 
 func (x *RoomOp) Reset() {
 	*x = RoomOp{}
-	mi := &file_wire_proto_msgTypes[77]
+	mi := &file_wire_proto_msgTypes[82]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5621,7 +6011,7 @@ func (x *RoomOp) String() string {
 func (*RoomOp) ProtoMessage() {}
 
 func (x *RoomOp) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[77]
+	mi := &file_wire_proto_msgTypes[82]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5634,7 +6024,7 @@ func (x *RoomOp) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoomOp.ProtoReflect.Descriptor instead.
 func (*RoomOp) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{77}
+	return file_wire_proto_rawDescGZIP(), []int{82}
 }
 
 func (x *RoomOp) GetRoom() string {
@@ -5904,7 +6294,7 @@ type RoomCreate struct {
 
 func (x *RoomCreate) Reset() {
 	*x = RoomCreate{}
-	mi := &file_wire_proto_msgTypes[78]
+	mi := &file_wire_proto_msgTypes[83]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5916,7 +6306,7 @@ func (x *RoomCreate) String() string {
 func (*RoomCreate) ProtoMessage() {}
 
 func (x *RoomCreate) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[78]
+	mi := &file_wire_proto_msgTypes[83]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5929,7 +6319,7 @@ func (x *RoomCreate) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoomCreate.ProtoReflect.Descriptor instead.
 func (*RoomCreate) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{78}
+	return file_wire_proto_rawDescGZIP(), []int{83}
 }
 
 func (x *RoomCreate) GetTopic() string {
@@ -5970,7 +6360,7 @@ type RoomModes struct {
 
 func (x *RoomModes) Reset() {
 	*x = RoomModes{}
-	mi := &file_wire_proto_msgTypes[79]
+	mi := &file_wire_proto_msgTypes[84]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5982,7 +6372,7 @@ func (x *RoomModes) String() string {
 func (*RoomModes) ProtoMessage() {}
 
 func (x *RoomModes) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[79]
+	mi := &file_wire_proto_msgTypes[84]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5995,7 +6385,7 @@ func (x *RoomModes) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoomModes.ProtoReflect.Descriptor instead.
 func (*RoomModes) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{79}
+	return file_wire_proto_rawDescGZIP(), []int{84}
 }
 
 func (x *RoomModes) GetPublic() bool {
@@ -6092,7 +6482,7 @@ type RoomBan struct {
 
 func (x *RoomBan) Reset() {
 	*x = RoomBan{}
-	mi := &file_wire_proto_msgTypes[80]
+	mi := &file_wire_proto_msgTypes[85]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6104,7 +6494,7 @@ func (x *RoomBan) String() string {
 func (*RoomBan) ProtoMessage() {}
 
 func (x *RoomBan) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[80]
+	mi := &file_wire_proto_msgTypes[85]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6117,7 +6507,7 @@ func (x *RoomBan) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoomBan.ProtoReflect.Descriptor instead.
 func (*RoomBan) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{80}
+	return file_wire_proto_rawDescGZIP(), []int{85}
 }
 
 func (x *RoomBan) GetUsername() string {
@@ -6144,7 +6534,7 @@ type RoomDeleteMessage struct {
 
 func (x *RoomDeleteMessage) Reset() {
 	*x = RoomDeleteMessage{}
-	mi := &file_wire_proto_msgTypes[81]
+	mi := &file_wire_proto_msgTypes[86]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6156,7 +6546,7 @@ func (x *RoomDeleteMessage) String() string {
 func (*RoomDeleteMessage) ProtoMessage() {}
 
 func (x *RoomDeleteMessage) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[81]
+	mi := &file_wire_proto_msgTypes[86]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6169,7 +6559,7 @@ func (x *RoomDeleteMessage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoomDeleteMessage.ProtoReflect.Descriptor instead.
 func (*RoomDeleteMessage) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{81}
+	return file_wire_proto_rawDescGZIP(), []int{86}
 }
 
 func (x *RoomDeleteMessage) GetId() string {
@@ -6194,7 +6584,7 @@ type RoomDeleteRoom struct {
 
 func (x *RoomDeleteRoom) Reset() {
 	*x = RoomDeleteRoom{}
-	mi := &file_wire_proto_msgTypes[82]
+	mi := &file_wire_proto_msgTypes[87]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6206,7 +6596,7 @@ func (x *RoomDeleteRoom) String() string {
 func (*RoomDeleteRoom) ProtoMessage() {}
 
 func (x *RoomDeleteRoom) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[82]
+	mi := &file_wire_proto_msgTypes[87]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6219,7 +6609,7 @@ func (x *RoomDeleteRoom) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoomDeleteRoom.ProtoReflect.Descriptor instead.
 func (*RoomDeleteRoom) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{82}
+	return file_wire_proto_rawDescGZIP(), []int{87}
 }
 
 // SignedRoomOp is a RoomOp as it travels and is stored: its bytes exactly as
@@ -6236,7 +6626,7 @@ type SignedRoomOp struct {
 
 func (x *SignedRoomOp) Reset() {
 	*x = SignedRoomOp{}
-	mi := &file_wire_proto_msgTypes[83]
+	mi := &file_wire_proto_msgTypes[88]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6248,7 +6638,7 @@ func (x *SignedRoomOp) String() string {
 func (*SignedRoomOp) ProtoMessage() {}
 
 func (x *SignedRoomOp) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[83]
+	mi := &file_wire_proto_msgTypes[88]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6261,7 +6651,7 @@ func (x *SignedRoomOp) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SignedRoomOp.ProtoReflect.Descriptor instead.
 func (*SignedRoomOp) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{83}
+	return file_wire_proto_rawDescGZIP(), []int{88}
 }
 
 func (x *SignedRoomOp) GetOp() []byte {
@@ -6313,7 +6703,7 @@ type RoomMessage struct {
 
 func (x *RoomMessage) Reset() {
 	*x = RoomMessage{}
-	mi := &file_wire_proto_msgTypes[84]
+	mi := &file_wire_proto_msgTypes[89]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6325,7 +6715,7 @@ func (x *RoomMessage) String() string {
 func (*RoomMessage) ProtoMessage() {}
 
 func (x *RoomMessage) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[84]
+	mi := &file_wire_proto_msgTypes[89]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6338,7 +6728,7 @@ func (x *RoomMessage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoomMessage.ProtoReflect.Descriptor instead.
 func (*RoomMessage) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{84}
+	return file_wire_proto_rawDescGZIP(), []int{89}
 }
 
 func (x *RoomMessage) GetRoom() string {
@@ -6411,7 +6801,7 @@ type RoomSealed struct {
 
 func (x *RoomSealed) Reset() {
 	*x = RoomSealed{}
-	mi := &file_wire_proto_msgTypes[85]
+	mi := &file_wire_proto_msgTypes[90]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6423,7 +6813,7 @@ func (x *RoomSealed) String() string {
 func (*RoomSealed) ProtoMessage() {}
 
 func (x *RoomSealed) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[85]
+	mi := &file_wire_proto_msgTypes[90]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6436,7 +6826,7 @@ func (x *RoomSealed) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoomSealed.ProtoReflect.Descriptor instead.
 func (*RoomSealed) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{85}
+	return file_wire_proto_rawDescGZIP(), []int{90}
 }
 
 func (x *RoomSealed) GetKeyId() []byte {
@@ -6472,7 +6862,7 @@ type SignedRoomMessage struct {
 
 func (x *SignedRoomMessage) Reset() {
 	*x = SignedRoomMessage{}
-	mi := &file_wire_proto_msgTypes[86]
+	mi := &file_wire_proto_msgTypes[91]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6484,7 +6874,7 @@ func (x *SignedRoomMessage) String() string {
 func (*SignedRoomMessage) ProtoMessage() {}
 
 func (x *SignedRoomMessage) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[86]
+	mi := &file_wire_proto_msgTypes[91]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6497,7 +6887,7 @@ func (x *SignedRoomMessage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SignedRoomMessage.ProtoReflect.Descriptor instead.
 func (*SignedRoomMessage) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{86}
+	return file_wire_proto_rawDescGZIP(), []int{91}
 }
 
 func (x *SignedRoomMessage) GetMessage() []byte {
@@ -6546,7 +6936,7 @@ type RoomRequest struct {
 
 func (x *RoomRequest) Reset() {
 	*x = RoomRequest{}
-	mi := &file_wire_proto_msgTypes[87]
+	mi := &file_wire_proto_msgTypes[92]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6558,7 +6948,7 @@ func (x *RoomRequest) String() string {
 func (*RoomRequest) ProtoMessage() {}
 
 func (x *RoomRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[87]
+	mi := &file_wire_proto_msgTypes[92]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6571,7 +6961,7 @@ func (x *RoomRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoomRequest.ProtoReflect.Descriptor instead.
 func (*RoomRequest) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{87}
+	return file_wire_proto_rawDescGZIP(), []int{92}
 }
 
 func (x *RoomRequest) GetTicket() *SignedTicket {
@@ -6773,7 +7163,7 @@ type RoomReport struct {
 
 func (x *RoomReport) Reset() {
 	*x = RoomReport{}
-	mi := &file_wire_proto_msgTypes[88]
+	mi := &file_wire_proto_msgTypes[93]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6785,7 +7175,7 @@ func (x *RoomReport) String() string {
 func (*RoomReport) ProtoMessage() {}
 
 func (x *RoomReport) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[88]
+	mi := &file_wire_proto_msgTypes[93]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6798,7 +7188,7 @@ func (x *RoomReport) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoomReport.ProtoReflect.Descriptor instead.
 func (*RoomReport) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{88}
+	return file_wire_proto_rawDescGZIP(), []int{93}
 }
 
 func (x *RoomReport) GetRoom() string {
@@ -6841,7 +7231,7 @@ type RoomReported struct {
 
 func (x *RoomReported) Reset() {
 	*x = RoomReported{}
-	mi := &file_wire_proto_msgTypes[89]
+	mi := &file_wire_proto_msgTypes[94]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6853,7 +7243,7 @@ func (x *RoomReported) String() string {
 func (*RoomReported) ProtoMessage() {}
 
 func (x *RoomReported) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[89]
+	mi := &file_wire_proto_msgTypes[94]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6866,7 +7256,7 @@ func (x *RoomReported) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoomReported.ProtoReflect.Descriptor instead.
 func (*RoomReported) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{89}
+	return file_wire_proto_rawDescGZIP(), []int{94}
 }
 
 func (x *RoomReported) GetFrom() string {
@@ -6899,7 +7289,7 @@ type RoomForward struct {
 
 func (x *RoomForward) Reset() {
 	*x = RoomForward{}
-	mi := &file_wire_proto_msgTypes[90]
+	mi := &file_wire_proto_msgTypes[95]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6911,7 +7301,7 @@ func (x *RoomForward) String() string {
 func (*RoomForward) ProtoMessage() {}
 
 func (x *RoomForward) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[90]
+	mi := &file_wire_proto_msgTypes[95]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6924,7 +7314,7 @@ func (x *RoomForward) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoomForward.ProtoReflect.Descriptor instead.
 func (*RoomForward) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{90}
+	return file_wire_proto_rawDescGZIP(), []int{95}
 }
 
 func (x *RoomForward) GetOp() *SignedRoomOp {
@@ -6973,7 +7363,7 @@ type RoomReplica struct {
 
 func (x *RoomReplica) Reset() {
 	*x = RoomReplica{}
-	mi := &file_wire_proto_msgTypes[91]
+	mi := &file_wire_proto_msgTypes[96]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6985,7 +7375,7 @@ func (x *RoomReplica) String() string {
 func (*RoomReplica) ProtoMessage() {}
 
 func (x *RoomReplica) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[91]
+	mi := &file_wire_proto_msgTypes[96]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6998,7 +7388,7 @@ func (x *RoomReplica) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoomReplica.ProtoReflect.Descriptor instead.
 func (*RoomReplica) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{91}
+	return file_wire_proto_rawDescGZIP(), []int{96}
 }
 
 func (x *RoomReplica) GetRoom() string {
@@ -7041,7 +7431,7 @@ type RoomOrderedMessage struct {
 
 func (x *RoomOrderedMessage) Reset() {
 	*x = RoomOrderedMessage{}
-	mi := &file_wire_proto_msgTypes[92]
+	mi := &file_wire_proto_msgTypes[97]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7053,7 +7443,7 @@ func (x *RoomOrderedMessage) String() string {
 func (*RoomOrderedMessage) ProtoMessage() {}
 
 func (x *RoomOrderedMessage) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[92]
+	mi := &file_wire_proto_msgTypes[97]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7066,7 +7456,7 @@ func (x *RoomOrderedMessage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoomOrderedMessage.ProtoReflect.Descriptor instead.
 func (*RoomOrderedMessage) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{92}
+	return file_wire_proto_rawDescGZIP(), []int{97}
 }
 
 func (x *RoomOrderedMessage) GetPosition() uint64 {
@@ -7095,7 +7485,7 @@ type RoomMessagesRequest struct {
 
 func (x *RoomMessagesRequest) Reset() {
 	*x = RoomMessagesRequest{}
-	mi := &file_wire_proto_msgTypes[93]
+	mi := &file_wire_proto_msgTypes[98]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7107,7 +7497,7 @@ func (x *RoomMessagesRequest) String() string {
 func (*RoomMessagesRequest) ProtoMessage() {}
 
 func (x *RoomMessagesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[93]
+	mi := &file_wire_proto_msgTypes[98]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7120,7 +7510,7 @@ func (x *RoomMessagesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoomMessagesRequest.ProtoReflect.Descriptor instead.
 func (*RoomMessagesRequest) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{93}
+	return file_wire_proto_rawDescGZIP(), []int{98}
 }
 
 func (x *RoomMessagesRequest) GetRoom() string {
@@ -7161,7 +7551,7 @@ type RoomJoin struct {
 
 func (x *RoomJoin) Reset() {
 	*x = RoomJoin{}
-	mi := &file_wire_proto_msgTypes[94]
+	mi := &file_wire_proto_msgTypes[99]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7173,7 +7563,7 @@ func (x *RoomJoin) String() string {
 func (*RoomJoin) ProtoMessage() {}
 
 func (x *RoomJoin) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[94]
+	mi := &file_wire_proto_msgTypes[99]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7186,7 +7576,7 @@ func (x *RoomJoin) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoomJoin.ProtoReflect.Descriptor instead.
 func (*RoomJoin) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{94}
+	return file_wire_proto_rawDescGZIP(), []int{99}
 }
 
 func (x *RoomJoin) GetRoom() string {
@@ -7235,7 +7625,7 @@ type RoomSend struct {
 
 func (x *RoomSend) Reset() {
 	*x = RoomSend{}
-	mi := &file_wire_proto_msgTypes[95]
+	mi := &file_wire_proto_msgTypes[100]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7247,7 +7637,7 @@ func (x *RoomSend) String() string {
 func (*RoomSend) ProtoMessage() {}
 
 func (x *RoomSend) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[95]
+	mi := &file_wire_proto_msgTypes[100]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7260,7 +7650,7 @@ func (x *RoomSend) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoomSend.ProtoReflect.Descriptor instead.
 func (*RoomSend) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{95}
+	return file_wire_proto_rawDescGZIP(), []int{100}
 }
 
 func (x *RoomSend) GetMessage() *SignedRoomMessage {
@@ -7288,7 +7678,7 @@ type RoomBacklogRequest struct {
 
 func (x *RoomBacklogRequest) Reset() {
 	*x = RoomBacklogRequest{}
-	mi := &file_wire_proto_msgTypes[96]
+	mi := &file_wire_proto_msgTypes[101]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7300,7 +7690,7 @@ func (x *RoomBacklogRequest) String() string {
 func (*RoomBacklogRequest) ProtoMessage() {}
 
 func (x *RoomBacklogRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[96]
+	mi := &file_wire_proto_msgTypes[101]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7313,7 +7703,7 @@ func (x *RoomBacklogRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoomBacklogRequest.ProtoReflect.Descriptor instead.
 func (*RoomBacklogRequest) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{96}
+	return file_wire_proto_rawDescGZIP(), []int{101}
 }
 
 func (x *RoomBacklogRequest) GetRoom() string {
@@ -7342,7 +7732,7 @@ type RoomOpsRequest struct {
 
 func (x *RoomOpsRequest) Reset() {
 	*x = RoomOpsRequest{}
-	mi := &file_wire_proto_msgTypes[97]
+	mi := &file_wire_proto_msgTypes[102]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7354,7 +7744,7 @@ func (x *RoomOpsRequest) String() string {
 func (*RoomOpsRequest) ProtoMessage() {}
 
 func (x *RoomOpsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[97]
+	mi := &file_wire_proto_msgTypes[102]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7367,7 +7757,7 @@ func (x *RoomOpsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoomOpsRequest.ProtoReflect.Descriptor instead.
 func (*RoomOpsRequest) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{97}
+	return file_wire_proto_rawDescGZIP(), []int{102}
 }
 
 func (x *RoomOpsRequest) GetRoom() string {
@@ -7399,7 +7789,7 @@ type RoomListRequest struct {
 
 func (x *RoomListRequest) Reset() {
 	*x = RoomListRequest{}
-	mi := &file_wire_proto_msgTypes[98]
+	mi := &file_wire_proto_msgTypes[103]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7411,7 +7801,7 @@ func (x *RoomListRequest) String() string {
 func (*RoomListRequest) ProtoMessage() {}
 
 func (x *RoomListRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[98]
+	mi := &file_wire_proto_msgTypes[103]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7424,7 +7814,7 @@ func (x *RoomListRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoomListRequest.ProtoReflect.Descriptor instead.
 func (*RoomListRequest) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{98}
+	return file_wire_proto_rawDescGZIP(), []int{103}
 }
 
 func (x *RoomListRequest) GetQuery() string {
@@ -7467,7 +7857,7 @@ type RoomDirectoryEntry struct {
 
 func (x *RoomDirectoryEntry) Reset() {
 	*x = RoomDirectoryEntry{}
-	mi := &file_wire_proto_msgTypes[99]
+	mi := &file_wire_proto_msgTypes[104]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7479,7 +7869,7 @@ func (x *RoomDirectoryEntry) String() string {
 func (*RoomDirectoryEntry) ProtoMessage() {}
 
 func (x *RoomDirectoryEntry) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[99]
+	mi := &file_wire_proto_msgTypes[104]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7492,7 +7882,7 @@ func (x *RoomDirectoryEntry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoomDirectoryEntry.ProtoReflect.Descriptor instead.
 func (*RoomDirectoryEntry) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{99}
+	return file_wire_proto_rawDescGZIP(), []int{104}
 }
 
 func (x *RoomDirectoryEntry) GetRoom() string {
@@ -7572,7 +7962,7 @@ type RoomResponse struct {
 
 func (x *RoomResponse) Reset() {
 	*x = RoomResponse{}
-	mi := &file_wire_proto_msgTypes[100]
+	mi := &file_wire_proto_msgTypes[105]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7584,7 +7974,7 @@ func (x *RoomResponse) String() string {
 func (*RoomResponse) ProtoMessage() {}
 
 func (x *RoomResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[100]
+	mi := &file_wire_proto_msgTypes[105]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7597,7 +7987,7 @@ func (x *RoomResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoomResponse.ProtoReflect.Descriptor instead.
 func (*RoomResponse) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{100}
+	return file_wire_proto_rawDescGZIP(), []int{105}
 }
 
 func (x *RoomResponse) GetError() string {
@@ -7709,7 +8099,7 @@ type RoomEvent struct {
 
 func (x *RoomEvent) Reset() {
 	*x = RoomEvent{}
-	mi := &file_wire_proto_msgTypes[101]
+	mi := &file_wire_proto_msgTypes[106]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7721,7 +8111,7 @@ func (x *RoomEvent) String() string {
 func (*RoomEvent) ProtoMessage() {}
 
 func (x *RoomEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[101]
+	mi := &file_wire_proto_msgTypes[106]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7734,7 +8124,7 @@ func (x *RoomEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoomEvent.ProtoReflect.Descriptor instead.
 func (*RoomEvent) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{101}
+	return file_wire_proto_rawDescGZIP(), []int{106}
 }
 
 func (x *RoomEvent) GetKind() isRoomEvent_Kind {
@@ -7850,7 +8240,7 @@ type RendezvousResponse_Entry struct {
 
 func (x *RendezvousResponse_Entry) Reset() {
 	*x = RendezvousResponse_Entry{}
-	mi := &file_wire_proto_msgTypes[102]
+	mi := &file_wire_proto_msgTypes[107]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7862,7 +8252,7 @@ func (x *RendezvousResponse_Entry) String() string {
 func (*RendezvousResponse_Entry) ProtoMessage() {}
 
 func (x *RendezvousResponse_Entry) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[102]
+	mi := &file_wire_proto_msgTypes[107]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7875,7 +8265,7 @@ func (x *RendezvousResponse_Entry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RendezvousResponse_Entry.ProtoReflect.Descriptor instead.
 func (*RendezvousResponse_Entry) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{26, 0}
+	return file_wire_proto_rawDescGZIP(), []int{31, 0}
 }
 
 func (x *RendezvousResponse_Entry) GetUsername() string {
@@ -7949,7 +8339,7 @@ const file_wire_proto_rawDesc = "" +
 	"\x0eserver_peer_id\x18\x06 \x01(\fR\fserverPeerId\"D\n" +
 	"\x10SignedRegionPass\x12\x12\n" +
 	"\x04pass\x18\x01 \x01(\fR\x04pass\x12\x1c\n" +
-	"\tsignature\x18\x02 \x01(\fR\tsignature\"\xce\x03\n" +
+	"\tsignature\x18\x02 \x01(\fR\tsignature\"\x97\x04\n" +
 	"\vAuthRequest\x12D\n" +
 	"\x0eregister_start\x18\x01 \x01(\v2\x1b.eserver.wire.RegisterStartH\x00R\rregisterStart\x12;\n" +
 	"\vlogin_start\x18\x02 \x01(\v2\x18.eserver.wire.LoginStartH\x00R\n" +
@@ -7959,8 +8349,13 @@ const file_wire_proto_rawDesc = "" +
 	"\rrevoke_device\x18\x05 \x01(\v2\x1a.eserver.wire.RevokeDeviceH\x00R\frevokeDevice\x12G\n" +
 	"\x0fchange_password\x18\x06 \x01(\v2\x1c.eserver.wire.ChangePasswordH\x00R\x0echangePassword\x12;\n" +
 	"\vlookup_user\x18\a \x01(\v2\x18.eserver.wire.LookupUserH\x00R\n" +
-	"lookupUserB\x06\n" +
-	"\x04kind\"A\n" +
+	"lookupUser\x12G\n" +
+	"\x0fpublish_devices\x18\b \x01(\v2\x1c.eserver.wire.PublishDevicesH\x00R\x0epublishDevicesB\x06\n" +
+	"\x04kind\"\xb0\x01\n" +
+	"\x0ePublishDevices\x122\n" +
+	"\x06ticket\x18\x01 \x01(\v2\x1a.eserver.wire.SignedTicketR\x06ticket\x12<\n" +
+	"\adevices\x18\x02 \x01(\v2\".eserver.wire.SignedAccountDevicesR\adevices\x12,\n" +
+	"\x12account_key_sealed\x18\x03 \x01(\fR\x10accountKeySealed\"A\n" +
 	"\vListDevices\x122\n" +
 	"\x06ticket\x18\x01 \x01(\v2\x1a.eserver.wire.SignedTicketR\x06ticket\"\\\n" +
 	"\n" +
@@ -7982,9 +8377,10 @@ const file_wire_proto_rawDesc = "" +
 	"\x06ticket\x18\x01 \x01(\v2\x1a.eserver.wire.SignedTicketR\x06ticket\"^\n" +
 	"\rRegisterStart\x12\x1a\n" +
 	"\busername\x18\x01 \x01(\tR\busername\x121\n" +
-	"\x14registration_request\x18\x02 \x01(\fR\x13registrationRequest\"A\n" +
+	"\x14registration_request\x18\x02 \x01(\fR\x13registrationRequest\"o\n" +
 	"\x0eRegisterFinish\x12/\n" +
-	"\x13registration_record\x18\x01 \x01(\fR\x12registrationRecord\"k\n" +
+	"\x13registration_record\x18\x01 \x01(\fR\x12registrationRecord\x12,\n" +
+	"\x12account_key_sealed\x18\x02 \x01(\fR\x10accountKeySealed\"k\n" +
 	"\n" +
 	"LoginStart\x12\x1a\n" +
 	"\busername\x18\x01 \x01(\tR\busername\x12\x10\n" +
@@ -7992,7 +8388,7 @@ const file_wire_proto_rawDesc = "" +
 	"\x06device\x18\x03 \x01(\tR\x06device\x12\x17\n" +
 	"\abox_key\x18\x04 \x01(\fR\x06boxKey\"\x1f\n" +
 	"\vLoginFinish\x12\x10\n" +
-	"\x03ke3\x18\x01 \x01(\fR\x03ke3\"\x9d\x04\n" +
+	"\x03ke3\x18\x01 \x01(\fR\x03ke3\"\xe9\x04\n" +
 	"\fAuthResponse\x12/\n" +
 	"\x05error\x18\x01 \x01(\v2\x17.eserver.wire.AuthErrorH\x00R\x05error\x125\n" +
 	"\x15registration_response\x18\x02 \x01(\fH\x00R\x14registrationResponse\x12\x12\n" +
@@ -8003,7 +8399,9 @@ const file_wire_proto_rawDesc = "" +
 	"\rrevoke_result\x18\a \x01(\v2\x1a.eserver.wire.RevokeResultH\x00R\frevokeResult\x12J\n" +
 	"\x10password_changed\x18\b \x01(\v2\x1d.eserver.wire.PasswordChangedH\x00R\x0fpasswordChanged\x12;\n" +
 	"\vuser_lookup\x18\t \x01(\v2\x18.eserver.wire.UserLookupH\x00R\n" +
-	"userLookupB\x06\n" +
+	"userLookup\x12J\n" +
+	"\x10account_identity\x18\n" +
+	" \x01(\v2\x1d.eserver.wire.AccountIdentityH\x00R\x0faccountIdentityB\x06\n" +
 	"\x04kind\"9\n" +
 	"\tAuthError\x12\x12\n" +
 	"\x04code\x18\x01 \x01(\tR\x04code\x12\x18\n" +
@@ -8021,7 +8419,7 @@ const file_wire_proto_rawDesc = "" +
 	"\frevoked_unix\x18\x05 \x01(\x03R\vrevokedUnix\x12\x18\n" +
 	"\acurrent\x18\x06 \x01(\bR\acurrent\"\x0e\n" +
 	"\fRevokeResult\"\x11\n" +
-	"\x0fPasswordChanged\"\x8f\x02\n" +
+	"\x0fPasswordChanged\"\xc8\x02\n" +
 	"\vLoginResult\x122\n" +
 	"\x06ticket\x18\x01 \x01(\v2\x1a.eserver.wire.SignedTicketR\x06ticket\x12\x1e\n" +
 	"\n" +
@@ -8032,7 +8430,27 @@ const file_wire_proto_rawDesc = "" +
 	"supernodes\x12.\n" +
 	"\x04card\x18\x04 \x01(\v2\x1a.eserver.wire.SignedTicketR\x04card\x12?\n" +
 	"\vregion_pass\x18\x05 \x01(\v2\x1e.eserver.wire.SignedRegionPassR\n" +
-	"regionPass\"~\n" +
+	"regionPass\x127\n" +
+	"\aaccount\x18\x06 \x01(\v2\x1d.eserver.wire.AccountIdentityR\aaccount\"g\n" +
+	"\x0fAccountIdentity\x12\x16\n" +
+	"\x06sealed\x18\x01 \x01(\fR\x06sealed\x12<\n" +
+	"\adevices\x18\x02 \x01(\v2\".eserver.wire.SignedAccountDevicesR\adevices\"\xbf\x01\n" +
+	"\x0eAccountDevices\x12\x1a\n" +
+	"\busername\x18\x01 \x01(\tR\busername\x12\x1f\n" +
+	"\vaccount_key\x18\x02 \x01(\fR\n" +
+	"accountKey\x12\x18\n" +
+	"\aversion\x18\x03 \x01(\x04R\aversion\x125\n" +
+	"\adevices\x18\x04 \x03(\v2\x1b.eserver.wire.AccountDeviceR\adevices\x12\x1f\n" +
+	"\vissued_unix\x18\x05 \x01(\x03R\n" +
+	"issuedUnix\"`\n" +
+	"\rAccountDevice\x12\x17\n" +
+	"\apeer_id\x18\x01 \x01(\fR\x06peerId\x12\x17\n" +
+	"\abox_key\x18\x02 \x01(\fR\x06boxKey\x12\x1d\n" +
+	"\n" +
+	"added_unix\x18\x03 \x01(\x03R\taddedUnix\"N\n" +
+	"\x14SignedAccountDevices\x12\x18\n" +
+	"\adevices\x18\x01 \x01(\fR\adevices\x12\x1c\n" +
+	"\tsignature\x18\x02 \x01(\fR\tsignature\"~\n" +
 	"\x11RendezvousRequest\x121\n" +
 	"\apublish\x18\x01 \x01(\v2\x15.eserver.wire.PublishH\x00R\apublish\x12.\n" +
 	"\x06lookup\x18\x02 \x01(\v2\x14.eserver.wire.LookupH\x00R\x06lookupB\x06\n" +
@@ -8057,9 +8475,10 @@ const file_wire_proto_rawDesc = "" +
 	"\vpeer_record\x18\x03 \x01(\fR\n" +
 	"peerRecord\x12.\n" +
 	"\x04card\x18\x04 \x01(\v2\x1a.eserver.wire.SignedTicketR\x04card\x12\x1c\n" +
-	"\tunchanged\x18\x05 \x01(\bR\tunchanged\"S\n" +
+	"\tunchanged\x18\x05 \x01(\bR\tunchanged\"\x91\x01\n" +
 	"\x05Hello\x122\n" +
-	"\x06ticket\x18\x01 \x01(\v2\x1a.eserver.wire.SignedTicketR\x06ticket\x12\x16\n" +
+	"\x06ticket\x18\x01 \x01(\v2\x1a.eserver.wire.SignedTicketR\x06ticket\x12<\n" +
+	"\adevices\x18\x03 \x01(\v2\".eserver.wire.SignedAccountDevicesR\adevices\x12\x16\n" +
 	"\x06mailed\x18\x02 \x01(\bR\x06mailed\"l\n" +
 	"\x05Frame\x124\n" +
 	"\benvelope\x18\x01 \x01(\v2\x16.eserver.wire.EnvelopeH\x00R\benvelope\x12%\n" +
@@ -8490,7 +8909,7 @@ func file_wire_proto_rawDescGZIP() []byte {
 }
 
 var file_wire_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_wire_proto_msgTypes = make([]protoimpl.MessageInfo, 103)
+var file_wire_proto_msgTypes = make([]protoimpl.MessageInfo, 108)
 var file_wire_proto_goTypes = []any{
 	(Signal_Kind)(0),                 // 0: eserver.wire.Signal.Kind
 	(FileOffer_Kind)(0),              // 1: eserver.wire.FileOffer.Kind
@@ -8499,234 +8918,247 @@ var file_wire_proto_goTypes = []any{
 	(*RegionPass)(nil),               // 4: eserver.wire.RegionPass
 	(*SignedRegionPass)(nil),         // 5: eserver.wire.SignedRegionPass
 	(*AuthRequest)(nil),              // 6: eserver.wire.AuthRequest
-	(*ListDevices)(nil),              // 7: eserver.wire.ListDevices
-	(*LookupUser)(nil),               // 8: eserver.wire.LookupUser
-	(*UserLookup)(nil),               // 9: eserver.wire.UserLookup
-	(*RevokeDevice)(nil),             // 10: eserver.wire.RevokeDevice
-	(*ChangePassword)(nil),           // 11: eserver.wire.ChangePassword
-	(*Renew)(nil),                    // 12: eserver.wire.Renew
-	(*RegisterStart)(nil),            // 13: eserver.wire.RegisterStart
-	(*RegisterFinish)(nil),           // 14: eserver.wire.RegisterFinish
-	(*LoginStart)(nil),               // 15: eserver.wire.LoginStart
-	(*LoginFinish)(nil),              // 16: eserver.wire.LoginFinish
-	(*AuthResponse)(nil),             // 17: eserver.wire.AuthResponse
-	(*AuthError)(nil),                // 18: eserver.wire.AuthError
-	(*RegisterResult)(nil),           // 19: eserver.wire.RegisterResult
-	(*DeviceList)(nil),               // 20: eserver.wire.DeviceList
-	(*Device)(nil),                   // 21: eserver.wire.Device
-	(*RevokeResult)(nil),             // 22: eserver.wire.RevokeResult
-	(*PasswordChanged)(nil),          // 23: eserver.wire.PasswordChanged
-	(*LoginResult)(nil),              // 24: eserver.wire.LoginResult
-	(*RendezvousRequest)(nil),        // 25: eserver.wire.RendezvousRequest
-	(*Publish)(nil),                  // 26: eserver.wire.Publish
-	(*Lookup)(nil),                   // 27: eserver.wire.Lookup
-	(*RendezvousResponse)(nil),       // 28: eserver.wire.RendezvousResponse
-	(*Hello)(nil),                    // 29: eserver.wire.Hello
-	(*Frame)(nil),                    // 30: eserver.wire.Frame
-	(*Envelope)(nil),                 // 31: eserver.wire.Envelope
-	(*Ack)(nil),                      // 32: eserver.wire.Ack
-	(*Payload)(nil),                  // 33: eserver.wire.Payload
-	(*RoomPicture)(nil),              // 34: eserver.wire.RoomPicture
-	(*RoomKey)(nil),                  // 35: eserver.wire.RoomKey
-	(*ResendRequest)(nil),            // 36: eserver.wire.ResendRequest
-	(*GroupEvent)(nil),               // 37: eserver.wire.GroupEvent
-	(*Signal)(nil),                   // 38: eserver.wire.Signal
-	(*AvatarRequest)(nil),            // 39: eserver.wire.AvatarRequest
-	(*FileOffer)(nil),                // 40: eserver.wire.FileOffer
-	(*FileUpdate)(nil),               // 41: eserver.wire.FileUpdate
-	(*StreamOffer)(nil),              // 42: eserver.wire.StreamOffer
-	(*Visibility)(nil),               // 43: eserver.wire.Visibility
-	(*Receipt)(nil),                  // 44: eserver.wire.Receipt
-	(*Chat)(nil),                     // 45: eserver.wire.Chat
-	(*ContactRequest)(nil),           // 46: eserver.wire.ContactRequest
-	(*ContactResponse)(nil),          // 47: eserver.wire.ContactResponse
-	(*ContactRemoved)(nil),           // 48: eserver.wire.ContactRemoved
-	(*Presence)(nil),                 // 49: eserver.wire.Presence
-	(*SealedBox)(nil),                // 50: eserver.wire.SealedBox
-	(*RegistryRequest)(nil),          // 51: eserver.wire.RegistryRequest
-	(*Heartbeat)(nil),                // 52: eserver.wire.Heartbeat
-	(*ListSupernodes)(nil),           // 53: eserver.wire.ListSupernodes
-	(*RegistryResponse)(nil),         // 54: eserver.wire.RegistryResponse
-	(*FetchRevocations)(nil),         // 55: eserver.wire.FetchRevocations
-	(*RevocationList)(nil),           // 56: eserver.wire.RevocationList
-	(*Revocation)(nil),               // 57: eserver.wire.Revocation
-	(*SignedRevocations)(nil),        // 58: eserver.wire.SignedRevocations
-	(*SupernodeInfo)(nil),            // 59: eserver.wire.SupernodeInfo
-	(*MailboxRequest)(nil),           // 60: eserver.wire.MailboxRequest
-	(*MailPut)(nil),                  // 61: eserver.wire.MailPut
-	(*MailFetch)(nil),                // 62: eserver.wire.MailFetch
-	(*MailAck)(nil),                  // 63: eserver.wire.MailAck
-	(*MailboxResponse)(nil),          // 64: eserver.wire.MailboxResponse
-	(*StoredMail)(nil),               // 65: eserver.wire.StoredMail
-	(*MailItem)(nil),                 // 66: eserver.wire.MailItem
-	(*ContactsRequest)(nil),          // 67: eserver.wire.ContactsRequest
-	(*ContactsPut)(nil),              // 68: eserver.wire.ContactsPut
-	(*ContactsGet)(nil),              // 69: eserver.wire.ContactsGet
-	(*ContactsResponse)(nil),         // 70: eserver.wire.ContactsResponse
-	(*ContactBackup)(nil),            // 71: eserver.wire.ContactBackup
-	(*ContactBackupEntry)(nil),       // 72: eserver.wire.ContactBackupEntry
-	(*PrekeysRequest)(nil),           // 73: eserver.wire.PrekeysRequest
-	(*PrekeysPublish)(nil),           // 74: eserver.wire.PrekeysPublish
-	(*PrekeysFetch)(nil),             // 75: eserver.wire.PrekeysFetch
-	(*PrekeysStatus)(nil),            // 76: eserver.wire.PrekeysStatus
-	(*PrekeysResponse)(nil),          // 77: eserver.wire.PrekeysResponse
-	(*PrekeyDevice)(nil),             // 78: eserver.wire.PrekeyDevice
-	(*RoomOp)(nil),                   // 79: eserver.wire.RoomOp
-	(*RoomCreate)(nil),               // 80: eserver.wire.RoomCreate
-	(*RoomModes)(nil),                // 81: eserver.wire.RoomModes
-	(*RoomBan)(nil),                  // 82: eserver.wire.RoomBan
-	(*RoomDeleteMessage)(nil),        // 83: eserver.wire.RoomDeleteMessage
-	(*RoomDeleteRoom)(nil),           // 84: eserver.wire.RoomDeleteRoom
-	(*SignedRoomOp)(nil),             // 85: eserver.wire.SignedRoomOp
-	(*RoomMessage)(nil),              // 86: eserver.wire.RoomMessage
-	(*RoomSealed)(nil),               // 87: eserver.wire.RoomSealed
-	(*SignedRoomMessage)(nil),        // 88: eserver.wire.SignedRoomMessage
-	(*RoomRequest)(nil),              // 89: eserver.wire.RoomRequest
-	(*RoomReport)(nil),               // 90: eserver.wire.RoomReport
-	(*RoomReported)(nil),             // 91: eserver.wire.RoomReported
-	(*RoomForward)(nil),              // 92: eserver.wire.RoomForward
-	(*RoomReplica)(nil),              // 93: eserver.wire.RoomReplica
-	(*RoomOrderedMessage)(nil),       // 94: eserver.wire.RoomOrderedMessage
-	(*RoomMessagesRequest)(nil),      // 95: eserver.wire.RoomMessagesRequest
-	(*RoomJoin)(nil),                 // 96: eserver.wire.RoomJoin
-	(*RoomSend)(nil),                 // 97: eserver.wire.RoomSend
-	(*RoomBacklogRequest)(nil),       // 98: eserver.wire.RoomBacklogRequest
-	(*RoomOpsRequest)(nil),           // 99: eserver.wire.RoomOpsRequest
-	(*RoomListRequest)(nil),          // 100: eserver.wire.RoomListRequest
-	(*RoomDirectoryEntry)(nil),       // 101: eserver.wire.RoomDirectoryEntry
-	(*RoomResponse)(nil),             // 102: eserver.wire.RoomResponse
-	(*RoomEvent)(nil),                // 103: eserver.wire.RoomEvent
-	(*RendezvousResponse_Entry)(nil), // 104: eserver.wire.RendezvousResponse.Entry
+	(*PublishDevices)(nil),           // 7: eserver.wire.PublishDevices
+	(*ListDevices)(nil),              // 8: eserver.wire.ListDevices
+	(*LookupUser)(nil),               // 9: eserver.wire.LookupUser
+	(*UserLookup)(nil),               // 10: eserver.wire.UserLookup
+	(*RevokeDevice)(nil),             // 11: eserver.wire.RevokeDevice
+	(*ChangePassword)(nil),           // 12: eserver.wire.ChangePassword
+	(*Renew)(nil),                    // 13: eserver.wire.Renew
+	(*RegisterStart)(nil),            // 14: eserver.wire.RegisterStart
+	(*RegisterFinish)(nil),           // 15: eserver.wire.RegisterFinish
+	(*LoginStart)(nil),               // 16: eserver.wire.LoginStart
+	(*LoginFinish)(nil),              // 17: eserver.wire.LoginFinish
+	(*AuthResponse)(nil),             // 18: eserver.wire.AuthResponse
+	(*AuthError)(nil),                // 19: eserver.wire.AuthError
+	(*RegisterResult)(nil),           // 20: eserver.wire.RegisterResult
+	(*DeviceList)(nil),               // 21: eserver.wire.DeviceList
+	(*Device)(nil),                   // 22: eserver.wire.Device
+	(*RevokeResult)(nil),             // 23: eserver.wire.RevokeResult
+	(*PasswordChanged)(nil),          // 24: eserver.wire.PasswordChanged
+	(*LoginResult)(nil),              // 25: eserver.wire.LoginResult
+	(*AccountIdentity)(nil),          // 26: eserver.wire.AccountIdentity
+	(*AccountDevices)(nil),           // 27: eserver.wire.AccountDevices
+	(*AccountDevice)(nil),            // 28: eserver.wire.AccountDevice
+	(*SignedAccountDevices)(nil),     // 29: eserver.wire.SignedAccountDevices
+	(*RendezvousRequest)(nil),        // 30: eserver.wire.RendezvousRequest
+	(*Publish)(nil),                  // 31: eserver.wire.Publish
+	(*Lookup)(nil),                   // 32: eserver.wire.Lookup
+	(*RendezvousResponse)(nil),       // 33: eserver.wire.RendezvousResponse
+	(*Hello)(nil),                    // 34: eserver.wire.Hello
+	(*Frame)(nil),                    // 35: eserver.wire.Frame
+	(*Envelope)(nil),                 // 36: eserver.wire.Envelope
+	(*Ack)(nil),                      // 37: eserver.wire.Ack
+	(*Payload)(nil),                  // 38: eserver.wire.Payload
+	(*RoomPicture)(nil),              // 39: eserver.wire.RoomPicture
+	(*RoomKey)(nil),                  // 40: eserver.wire.RoomKey
+	(*ResendRequest)(nil),            // 41: eserver.wire.ResendRequest
+	(*GroupEvent)(nil),               // 42: eserver.wire.GroupEvent
+	(*Signal)(nil),                   // 43: eserver.wire.Signal
+	(*AvatarRequest)(nil),            // 44: eserver.wire.AvatarRequest
+	(*FileOffer)(nil),                // 45: eserver.wire.FileOffer
+	(*FileUpdate)(nil),               // 46: eserver.wire.FileUpdate
+	(*StreamOffer)(nil),              // 47: eserver.wire.StreamOffer
+	(*Visibility)(nil),               // 48: eserver.wire.Visibility
+	(*Receipt)(nil),                  // 49: eserver.wire.Receipt
+	(*Chat)(nil),                     // 50: eserver.wire.Chat
+	(*ContactRequest)(nil),           // 51: eserver.wire.ContactRequest
+	(*ContactResponse)(nil),          // 52: eserver.wire.ContactResponse
+	(*ContactRemoved)(nil),           // 53: eserver.wire.ContactRemoved
+	(*Presence)(nil),                 // 54: eserver.wire.Presence
+	(*SealedBox)(nil),                // 55: eserver.wire.SealedBox
+	(*RegistryRequest)(nil),          // 56: eserver.wire.RegistryRequest
+	(*Heartbeat)(nil),                // 57: eserver.wire.Heartbeat
+	(*ListSupernodes)(nil),           // 58: eserver.wire.ListSupernodes
+	(*RegistryResponse)(nil),         // 59: eserver.wire.RegistryResponse
+	(*FetchRevocations)(nil),         // 60: eserver.wire.FetchRevocations
+	(*RevocationList)(nil),           // 61: eserver.wire.RevocationList
+	(*Revocation)(nil),               // 62: eserver.wire.Revocation
+	(*SignedRevocations)(nil),        // 63: eserver.wire.SignedRevocations
+	(*SupernodeInfo)(nil),            // 64: eserver.wire.SupernodeInfo
+	(*MailboxRequest)(nil),           // 65: eserver.wire.MailboxRequest
+	(*MailPut)(nil),                  // 66: eserver.wire.MailPut
+	(*MailFetch)(nil),                // 67: eserver.wire.MailFetch
+	(*MailAck)(nil),                  // 68: eserver.wire.MailAck
+	(*MailboxResponse)(nil),          // 69: eserver.wire.MailboxResponse
+	(*StoredMail)(nil),               // 70: eserver.wire.StoredMail
+	(*MailItem)(nil),                 // 71: eserver.wire.MailItem
+	(*ContactsRequest)(nil),          // 72: eserver.wire.ContactsRequest
+	(*ContactsPut)(nil),              // 73: eserver.wire.ContactsPut
+	(*ContactsGet)(nil),              // 74: eserver.wire.ContactsGet
+	(*ContactsResponse)(nil),         // 75: eserver.wire.ContactsResponse
+	(*ContactBackup)(nil),            // 76: eserver.wire.ContactBackup
+	(*ContactBackupEntry)(nil),       // 77: eserver.wire.ContactBackupEntry
+	(*PrekeysRequest)(nil),           // 78: eserver.wire.PrekeysRequest
+	(*PrekeysPublish)(nil),           // 79: eserver.wire.PrekeysPublish
+	(*PrekeysFetch)(nil),             // 80: eserver.wire.PrekeysFetch
+	(*PrekeysStatus)(nil),            // 81: eserver.wire.PrekeysStatus
+	(*PrekeysResponse)(nil),          // 82: eserver.wire.PrekeysResponse
+	(*PrekeyDevice)(nil),             // 83: eserver.wire.PrekeyDevice
+	(*RoomOp)(nil),                   // 84: eserver.wire.RoomOp
+	(*RoomCreate)(nil),               // 85: eserver.wire.RoomCreate
+	(*RoomModes)(nil),                // 86: eserver.wire.RoomModes
+	(*RoomBan)(nil),                  // 87: eserver.wire.RoomBan
+	(*RoomDeleteMessage)(nil),        // 88: eserver.wire.RoomDeleteMessage
+	(*RoomDeleteRoom)(nil),           // 89: eserver.wire.RoomDeleteRoom
+	(*SignedRoomOp)(nil),             // 90: eserver.wire.SignedRoomOp
+	(*RoomMessage)(nil),              // 91: eserver.wire.RoomMessage
+	(*RoomSealed)(nil),               // 92: eserver.wire.RoomSealed
+	(*SignedRoomMessage)(nil),        // 93: eserver.wire.SignedRoomMessage
+	(*RoomRequest)(nil),              // 94: eserver.wire.RoomRequest
+	(*RoomReport)(nil),               // 95: eserver.wire.RoomReport
+	(*RoomReported)(nil),             // 96: eserver.wire.RoomReported
+	(*RoomForward)(nil),              // 97: eserver.wire.RoomForward
+	(*RoomReplica)(nil),              // 98: eserver.wire.RoomReplica
+	(*RoomOrderedMessage)(nil),       // 99: eserver.wire.RoomOrderedMessage
+	(*RoomMessagesRequest)(nil),      // 100: eserver.wire.RoomMessagesRequest
+	(*RoomJoin)(nil),                 // 101: eserver.wire.RoomJoin
+	(*RoomSend)(nil),                 // 102: eserver.wire.RoomSend
+	(*RoomBacklogRequest)(nil),       // 103: eserver.wire.RoomBacklogRequest
+	(*RoomOpsRequest)(nil),           // 104: eserver.wire.RoomOpsRequest
+	(*RoomListRequest)(nil),          // 105: eserver.wire.RoomListRequest
+	(*RoomDirectoryEntry)(nil),       // 106: eserver.wire.RoomDirectoryEntry
+	(*RoomResponse)(nil),             // 107: eserver.wire.RoomResponse
+	(*RoomEvent)(nil),                // 108: eserver.wire.RoomEvent
+	(*RendezvousResponse_Entry)(nil), // 109: eserver.wire.RendezvousResponse.Entry
 }
 var file_wire_proto_depIdxs = []int32{
-	13,  // 0: eserver.wire.AuthRequest.register_start:type_name -> eserver.wire.RegisterStart
-	15,  // 1: eserver.wire.AuthRequest.login_start:type_name -> eserver.wire.LoginStart
-	12,  // 2: eserver.wire.AuthRequest.renew:type_name -> eserver.wire.Renew
-	7,   // 3: eserver.wire.AuthRequest.list_devices:type_name -> eserver.wire.ListDevices
-	10,  // 4: eserver.wire.AuthRequest.revoke_device:type_name -> eserver.wire.RevokeDevice
-	11,  // 5: eserver.wire.AuthRequest.change_password:type_name -> eserver.wire.ChangePassword
-	8,   // 6: eserver.wire.AuthRequest.lookup_user:type_name -> eserver.wire.LookupUser
-	3,   // 7: eserver.wire.ListDevices.ticket:type_name -> eserver.wire.SignedTicket
-	3,   // 8: eserver.wire.LookupUser.ticket:type_name -> eserver.wire.SignedTicket
-	3,   // 9: eserver.wire.RevokeDevice.ticket:type_name -> eserver.wire.SignedTicket
-	3,   // 10: eserver.wire.Renew.ticket:type_name -> eserver.wire.SignedTicket
-	18,  // 11: eserver.wire.AuthResponse.error:type_name -> eserver.wire.AuthError
-	24,  // 12: eserver.wire.AuthResponse.login_result:type_name -> eserver.wire.LoginResult
-	19,  // 13: eserver.wire.AuthResponse.register_result:type_name -> eserver.wire.RegisterResult
-	20,  // 14: eserver.wire.AuthResponse.devices:type_name -> eserver.wire.DeviceList
-	22,  // 15: eserver.wire.AuthResponse.revoke_result:type_name -> eserver.wire.RevokeResult
-	23,  // 16: eserver.wire.AuthResponse.password_changed:type_name -> eserver.wire.PasswordChanged
-	9,   // 17: eserver.wire.AuthResponse.user_lookup:type_name -> eserver.wire.UserLookup
-	21,  // 18: eserver.wire.DeviceList.devices:type_name -> eserver.wire.Device
-	3,   // 19: eserver.wire.LoginResult.ticket:type_name -> eserver.wire.SignedTicket
-	59,  // 20: eserver.wire.LoginResult.supernodes:type_name -> eserver.wire.SupernodeInfo
-	3,   // 21: eserver.wire.LoginResult.card:type_name -> eserver.wire.SignedTicket
-	5,   // 22: eserver.wire.LoginResult.region_pass:type_name -> eserver.wire.SignedRegionPass
-	26,  // 23: eserver.wire.RendezvousRequest.publish:type_name -> eserver.wire.Publish
-	27,  // 24: eserver.wire.RendezvousRequest.lookup:type_name -> eserver.wire.Lookup
-	3,   // 25: eserver.wire.Publish.ticket:type_name -> eserver.wire.SignedTicket
-	3,   // 26: eserver.wire.Publish.card:type_name -> eserver.wire.SignedTicket
-	3,   // 27: eserver.wire.Lookup.ticket:type_name -> eserver.wire.SignedTicket
-	104, // 28: eserver.wire.RendezvousResponse.entries:type_name -> eserver.wire.RendezvousResponse.Entry
-	3,   // 29: eserver.wire.Hello.ticket:type_name -> eserver.wire.SignedTicket
-	31,  // 30: eserver.wire.Frame.envelope:type_name -> eserver.wire.Envelope
-	32,  // 31: eserver.wire.Frame.ack:type_name -> eserver.wire.Ack
-	45,  // 32: eserver.wire.Payload.chat:type_name -> eserver.wire.Chat
-	46,  // 33: eserver.wire.Payload.contact_request:type_name -> eserver.wire.ContactRequest
-	47,  // 34: eserver.wire.Payload.contact_response:type_name -> eserver.wire.ContactResponse
-	49,  // 35: eserver.wire.Payload.presence:type_name -> eserver.wire.Presence
-	48,  // 36: eserver.wire.Payload.contact_removed:type_name -> eserver.wire.ContactRemoved
-	44,  // 37: eserver.wire.Payload.receipt:type_name -> eserver.wire.Receipt
-	43,  // 38: eserver.wire.Payload.visibility:type_name -> eserver.wire.Visibility
-	42,  // 39: eserver.wire.Payload.stream_offer:type_name -> eserver.wire.StreamOffer
-	40,  // 40: eserver.wire.Payload.file_offer:type_name -> eserver.wire.FileOffer
-	41,  // 41: eserver.wire.Payload.file_update:type_name -> eserver.wire.FileUpdate
-	38,  // 42: eserver.wire.Payload.signal:type_name -> eserver.wire.Signal
-	39,  // 43: eserver.wire.Payload.avatar_request:type_name -> eserver.wire.AvatarRequest
-	37,  // 44: eserver.wire.Payload.group_event:type_name -> eserver.wire.GroupEvent
-	36,  // 45: eserver.wire.Payload.resend_request:type_name -> eserver.wire.ResendRequest
-	35,  // 46: eserver.wire.Payload.room_key:type_name -> eserver.wire.RoomKey
-	34,  // 47: eserver.wire.Payload.room_picture:type_name -> eserver.wire.RoomPicture
-	3,   // 48: eserver.wire.GroupEvent.author_ticket:type_name -> eserver.wire.SignedTicket
-	0,   // 49: eserver.wire.Signal.kind:type_name -> eserver.wire.Signal.Kind
-	1,   // 50: eserver.wire.FileOffer.kind:type_name -> eserver.wire.FileOffer.Kind
-	52,  // 51: eserver.wire.RegistryRequest.heartbeat:type_name -> eserver.wire.Heartbeat
-	53,  // 52: eserver.wire.RegistryRequest.list:type_name -> eserver.wire.ListSupernodes
-	55,  // 53: eserver.wire.RegistryRequest.revocations:type_name -> eserver.wire.FetchRevocations
-	3,   // 54: eserver.wire.Heartbeat.ticket:type_name -> eserver.wire.SignedTicket
-	3,   // 55: eserver.wire.ListSupernodes.ticket:type_name -> eserver.wire.SignedTicket
-	3,   // 56: eserver.wire.RegistryResponse.supernode_ticket:type_name -> eserver.wire.SignedTicket
-	59,  // 57: eserver.wire.RegistryResponse.supernodes:type_name -> eserver.wire.SupernodeInfo
-	58,  // 58: eserver.wire.RegistryResponse.revocations:type_name -> eserver.wire.SignedRevocations
-	3,   // 59: eserver.wire.FetchRevocations.ticket:type_name -> eserver.wire.SignedTicket
-	57,  // 60: eserver.wire.RevocationList.entries:type_name -> eserver.wire.Revocation
-	3,   // 61: eserver.wire.SupernodeInfo.ticket:type_name -> eserver.wire.SignedTicket
-	61,  // 62: eserver.wire.MailboxRequest.put:type_name -> eserver.wire.MailPut
-	62,  // 63: eserver.wire.MailboxRequest.fetch:type_name -> eserver.wire.MailFetch
-	63,  // 64: eserver.wire.MailboxRequest.ack:type_name -> eserver.wire.MailAck
-	3,   // 65: eserver.wire.MailPut.ticket:type_name -> eserver.wire.SignedTicket
-	3,   // 66: eserver.wire.MailFetch.ticket:type_name -> eserver.wire.SignedTicket
-	3,   // 67: eserver.wire.MailAck.ticket:type_name -> eserver.wire.SignedTicket
-	65,  // 68: eserver.wire.MailboxResponse.items:type_name -> eserver.wire.StoredMail
-	3,   // 69: eserver.wire.MailItem.sender:type_name -> eserver.wire.SignedTicket
-	31,  // 70: eserver.wire.MailItem.envelope:type_name -> eserver.wire.Envelope
-	68,  // 71: eserver.wire.ContactsRequest.put:type_name -> eserver.wire.ContactsPut
-	69,  // 72: eserver.wire.ContactsRequest.get:type_name -> eserver.wire.ContactsGet
-	3,   // 73: eserver.wire.ContactsPut.ticket:type_name -> eserver.wire.SignedTicket
-	3,   // 74: eserver.wire.ContactsGet.ticket:type_name -> eserver.wire.SignedTicket
-	72,  // 75: eserver.wire.ContactBackup.entries:type_name -> eserver.wire.ContactBackupEntry
-	74,  // 76: eserver.wire.PrekeysRequest.publish:type_name -> eserver.wire.PrekeysPublish
-	75,  // 77: eserver.wire.PrekeysRequest.fetch:type_name -> eserver.wire.PrekeysFetch
-	76,  // 78: eserver.wire.PrekeysRequest.status:type_name -> eserver.wire.PrekeysStatus
-	3,   // 79: eserver.wire.PrekeysPublish.ticket:type_name -> eserver.wire.SignedTicket
-	3,   // 80: eserver.wire.PrekeysFetch.ticket:type_name -> eserver.wire.SignedTicket
-	3,   // 81: eserver.wire.PrekeysStatus.ticket:type_name -> eserver.wire.SignedTicket
-	78,  // 82: eserver.wire.PrekeysResponse.devices:type_name -> eserver.wire.PrekeyDevice
-	80,  // 83: eserver.wire.RoomOp.create:type_name -> eserver.wire.RoomCreate
-	81,  // 84: eserver.wire.RoomOp.modes:type_name -> eserver.wire.RoomModes
-	82,  // 85: eserver.wire.RoomOp.ban:type_name -> eserver.wire.RoomBan
-	83,  // 86: eserver.wire.RoomOp.delete_message:type_name -> eserver.wire.RoomDeleteMessage
-	84,  // 87: eserver.wire.RoomOp.delete_room:type_name -> eserver.wire.RoomDeleteRoom
-	81,  // 88: eserver.wire.RoomCreate.modes:type_name -> eserver.wire.RoomModes
-	3,   // 89: eserver.wire.SignedRoomOp.ticket:type_name -> eserver.wire.SignedTicket
-	87,  // 90: eserver.wire.RoomMessage.sealed:type_name -> eserver.wire.RoomSealed
-	3,   // 91: eserver.wire.SignedRoomMessage.ticket:type_name -> eserver.wire.SignedTicket
-	3,   // 92: eserver.wire.RoomRequest.ticket:type_name -> eserver.wire.SignedTicket
-	85,  // 93: eserver.wire.RoomRequest.op:type_name -> eserver.wire.SignedRoomOp
-	96,  // 94: eserver.wire.RoomRequest.join:type_name -> eserver.wire.RoomJoin
-	97,  // 95: eserver.wire.RoomRequest.send:type_name -> eserver.wire.RoomSend
-	98,  // 96: eserver.wire.RoomRequest.backlog:type_name -> eserver.wire.RoomBacklogRequest
-	99,  // 97: eserver.wire.RoomRequest.ops:type_name -> eserver.wire.RoomOpsRequest
-	100, // 98: eserver.wire.RoomRequest.list:type_name -> eserver.wire.RoomListRequest
-	90,  // 99: eserver.wire.RoomRequest.report:type_name -> eserver.wire.RoomReport
-	92,  // 100: eserver.wire.RoomRequest.forward:type_name -> eserver.wire.RoomForward
-	93,  // 101: eserver.wire.RoomRequest.replicate:type_name -> eserver.wire.RoomReplica
-	95,  // 102: eserver.wire.RoomRequest.messages_since:type_name -> eserver.wire.RoomMessagesRequest
-	90,  // 103: eserver.wire.RoomReported.report:type_name -> eserver.wire.RoomReport
-	85,  // 104: eserver.wire.RoomForward.op:type_name -> eserver.wire.SignedRoomOp
-	97,  // 105: eserver.wire.RoomForward.send:type_name -> eserver.wire.RoomSend
-	85,  // 106: eserver.wire.RoomReplica.op:type_name -> eserver.wire.SignedRoomOp
-	94,  // 107: eserver.wire.RoomReplica.message:type_name -> eserver.wire.RoomOrderedMessage
-	94,  // 108: eserver.wire.RoomReplica.messages:type_name -> eserver.wire.RoomOrderedMessage
-	88,  // 109: eserver.wire.RoomOrderedMessage.message:type_name -> eserver.wire.SignedRoomMessage
-	5,   // 110: eserver.wire.RoomJoin.pass:type_name -> eserver.wire.SignedRegionPass
-	88,  // 111: eserver.wire.RoomSend.message:type_name -> eserver.wire.SignedRoomMessage
-	5,   // 112: eserver.wire.RoomSend.pass:type_name -> eserver.wire.SignedRegionPass
-	85,  // 113: eserver.wire.RoomResponse.ops:type_name -> eserver.wire.SignedRoomOp
-	88,  // 114: eserver.wire.RoomResponse.messages:type_name -> eserver.wire.SignedRoomMessage
-	103, // 115: eserver.wire.RoomResponse.event:type_name -> eserver.wire.RoomEvent
-	101, // 116: eserver.wire.RoomResponse.rooms:type_name -> eserver.wire.RoomDirectoryEntry
-	94,  // 117: eserver.wire.RoomResponse.ordered:type_name -> eserver.wire.RoomOrderedMessage
-	88,  // 118: eserver.wire.RoomEvent.message:type_name -> eserver.wire.SignedRoomMessage
-	85,  // 119: eserver.wire.RoomEvent.op:type_name -> eserver.wire.SignedRoomOp
-	91,  // 120: eserver.wire.RoomEvent.report:type_name -> eserver.wire.RoomReported
-	3,   // 121: eserver.wire.RendezvousResponse.Entry.ticket:type_name -> eserver.wire.SignedTicket
-	3,   // 122: eserver.wire.RendezvousResponse.Entry.card:type_name -> eserver.wire.SignedTicket
-	123, // [123:123] is the sub-list for method output_type
-	123, // [123:123] is the sub-list for method input_type
-	123, // [123:123] is the sub-list for extension type_name
-	123, // [123:123] is the sub-list for extension extendee
-	0,   // [0:123] is the sub-list for field type_name
+	14,  // 0: eserver.wire.AuthRequest.register_start:type_name -> eserver.wire.RegisterStart
+	16,  // 1: eserver.wire.AuthRequest.login_start:type_name -> eserver.wire.LoginStart
+	13,  // 2: eserver.wire.AuthRequest.renew:type_name -> eserver.wire.Renew
+	8,   // 3: eserver.wire.AuthRequest.list_devices:type_name -> eserver.wire.ListDevices
+	11,  // 4: eserver.wire.AuthRequest.revoke_device:type_name -> eserver.wire.RevokeDevice
+	12,  // 5: eserver.wire.AuthRequest.change_password:type_name -> eserver.wire.ChangePassword
+	9,   // 6: eserver.wire.AuthRequest.lookup_user:type_name -> eserver.wire.LookupUser
+	7,   // 7: eserver.wire.AuthRequest.publish_devices:type_name -> eserver.wire.PublishDevices
+	3,   // 8: eserver.wire.PublishDevices.ticket:type_name -> eserver.wire.SignedTicket
+	29,  // 9: eserver.wire.PublishDevices.devices:type_name -> eserver.wire.SignedAccountDevices
+	3,   // 10: eserver.wire.ListDevices.ticket:type_name -> eserver.wire.SignedTicket
+	3,   // 11: eserver.wire.LookupUser.ticket:type_name -> eserver.wire.SignedTicket
+	3,   // 12: eserver.wire.RevokeDevice.ticket:type_name -> eserver.wire.SignedTicket
+	3,   // 13: eserver.wire.Renew.ticket:type_name -> eserver.wire.SignedTicket
+	19,  // 14: eserver.wire.AuthResponse.error:type_name -> eserver.wire.AuthError
+	25,  // 15: eserver.wire.AuthResponse.login_result:type_name -> eserver.wire.LoginResult
+	20,  // 16: eserver.wire.AuthResponse.register_result:type_name -> eserver.wire.RegisterResult
+	21,  // 17: eserver.wire.AuthResponse.devices:type_name -> eserver.wire.DeviceList
+	23,  // 18: eserver.wire.AuthResponse.revoke_result:type_name -> eserver.wire.RevokeResult
+	24,  // 19: eserver.wire.AuthResponse.password_changed:type_name -> eserver.wire.PasswordChanged
+	10,  // 20: eserver.wire.AuthResponse.user_lookup:type_name -> eserver.wire.UserLookup
+	26,  // 21: eserver.wire.AuthResponse.account_identity:type_name -> eserver.wire.AccountIdentity
+	22,  // 22: eserver.wire.DeviceList.devices:type_name -> eserver.wire.Device
+	3,   // 23: eserver.wire.LoginResult.ticket:type_name -> eserver.wire.SignedTicket
+	64,  // 24: eserver.wire.LoginResult.supernodes:type_name -> eserver.wire.SupernodeInfo
+	3,   // 25: eserver.wire.LoginResult.card:type_name -> eserver.wire.SignedTicket
+	5,   // 26: eserver.wire.LoginResult.region_pass:type_name -> eserver.wire.SignedRegionPass
+	26,  // 27: eserver.wire.LoginResult.account:type_name -> eserver.wire.AccountIdentity
+	29,  // 28: eserver.wire.AccountIdentity.devices:type_name -> eserver.wire.SignedAccountDevices
+	28,  // 29: eserver.wire.AccountDevices.devices:type_name -> eserver.wire.AccountDevice
+	31,  // 30: eserver.wire.RendezvousRequest.publish:type_name -> eserver.wire.Publish
+	32,  // 31: eserver.wire.RendezvousRequest.lookup:type_name -> eserver.wire.Lookup
+	3,   // 32: eserver.wire.Publish.ticket:type_name -> eserver.wire.SignedTicket
+	3,   // 33: eserver.wire.Publish.card:type_name -> eserver.wire.SignedTicket
+	3,   // 34: eserver.wire.Lookup.ticket:type_name -> eserver.wire.SignedTicket
+	109, // 35: eserver.wire.RendezvousResponse.entries:type_name -> eserver.wire.RendezvousResponse.Entry
+	3,   // 36: eserver.wire.Hello.ticket:type_name -> eserver.wire.SignedTicket
+	29,  // 37: eserver.wire.Hello.devices:type_name -> eserver.wire.SignedAccountDevices
+	36,  // 38: eserver.wire.Frame.envelope:type_name -> eserver.wire.Envelope
+	37,  // 39: eserver.wire.Frame.ack:type_name -> eserver.wire.Ack
+	50,  // 40: eserver.wire.Payload.chat:type_name -> eserver.wire.Chat
+	51,  // 41: eserver.wire.Payload.contact_request:type_name -> eserver.wire.ContactRequest
+	52,  // 42: eserver.wire.Payload.contact_response:type_name -> eserver.wire.ContactResponse
+	54,  // 43: eserver.wire.Payload.presence:type_name -> eserver.wire.Presence
+	53,  // 44: eserver.wire.Payload.contact_removed:type_name -> eserver.wire.ContactRemoved
+	49,  // 45: eserver.wire.Payload.receipt:type_name -> eserver.wire.Receipt
+	48,  // 46: eserver.wire.Payload.visibility:type_name -> eserver.wire.Visibility
+	47,  // 47: eserver.wire.Payload.stream_offer:type_name -> eserver.wire.StreamOffer
+	45,  // 48: eserver.wire.Payload.file_offer:type_name -> eserver.wire.FileOffer
+	46,  // 49: eserver.wire.Payload.file_update:type_name -> eserver.wire.FileUpdate
+	43,  // 50: eserver.wire.Payload.signal:type_name -> eserver.wire.Signal
+	44,  // 51: eserver.wire.Payload.avatar_request:type_name -> eserver.wire.AvatarRequest
+	42,  // 52: eserver.wire.Payload.group_event:type_name -> eserver.wire.GroupEvent
+	41,  // 53: eserver.wire.Payload.resend_request:type_name -> eserver.wire.ResendRequest
+	40,  // 54: eserver.wire.Payload.room_key:type_name -> eserver.wire.RoomKey
+	39,  // 55: eserver.wire.Payload.room_picture:type_name -> eserver.wire.RoomPicture
+	3,   // 56: eserver.wire.GroupEvent.author_ticket:type_name -> eserver.wire.SignedTicket
+	0,   // 57: eserver.wire.Signal.kind:type_name -> eserver.wire.Signal.Kind
+	1,   // 58: eserver.wire.FileOffer.kind:type_name -> eserver.wire.FileOffer.Kind
+	57,  // 59: eserver.wire.RegistryRequest.heartbeat:type_name -> eserver.wire.Heartbeat
+	58,  // 60: eserver.wire.RegistryRequest.list:type_name -> eserver.wire.ListSupernodes
+	60,  // 61: eserver.wire.RegistryRequest.revocations:type_name -> eserver.wire.FetchRevocations
+	3,   // 62: eserver.wire.Heartbeat.ticket:type_name -> eserver.wire.SignedTicket
+	3,   // 63: eserver.wire.ListSupernodes.ticket:type_name -> eserver.wire.SignedTicket
+	3,   // 64: eserver.wire.RegistryResponse.supernode_ticket:type_name -> eserver.wire.SignedTicket
+	64,  // 65: eserver.wire.RegistryResponse.supernodes:type_name -> eserver.wire.SupernodeInfo
+	63,  // 66: eserver.wire.RegistryResponse.revocations:type_name -> eserver.wire.SignedRevocations
+	3,   // 67: eserver.wire.FetchRevocations.ticket:type_name -> eserver.wire.SignedTicket
+	62,  // 68: eserver.wire.RevocationList.entries:type_name -> eserver.wire.Revocation
+	3,   // 69: eserver.wire.SupernodeInfo.ticket:type_name -> eserver.wire.SignedTicket
+	66,  // 70: eserver.wire.MailboxRequest.put:type_name -> eserver.wire.MailPut
+	67,  // 71: eserver.wire.MailboxRequest.fetch:type_name -> eserver.wire.MailFetch
+	68,  // 72: eserver.wire.MailboxRequest.ack:type_name -> eserver.wire.MailAck
+	3,   // 73: eserver.wire.MailPut.ticket:type_name -> eserver.wire.SignedTicket
+	3,   // 74: eserver.wire.MailFetch.ticket:type_name -> eserver.wire.SignedTicket
+	3,   // 75: eserver.wire.MailAck.ticket:type_name -> eserver.wire.SignedTicket
+	70,  // 76: eserver.wire.MailboxResponse.items:type_name -> eserver.wire.StoredMail
+	3,   // 77: eserver.wire.MailItem.sender:type_name -> eserver.wire.SignedTicket
+	36,  // 78: eserver.wire.MailItem.envelope:type_name -> eserver.wire.Envelope
+	73,  // 79: eserver.wire.ContactsRequest.put:type_name -> eserver.wire.ContactsPut
+	74,  // 80: eserver.wire.ContactsRequest.get:type_name -> eserver.wire.ContactsGet
+	3,   // 81: eserver.wire.ContactsPut.ticket:type_name -> eserver.wire.SignedTicket
+	3,   // 82: eserver.wire.ContactsGet.ticket:type_name -> eserver.wire.SignedTicket
+	77,  // 83: eserver.wire.ContactBackup.entries:type_name -> eserver.wire.ContactBackupEntry
+	79,  // 84: eserver.wire.PrekeysRequest.publish:type_name -> eserver.wire.PrekeysPublish
+	80,  // 85: eserver.wire.PrekeysRequest.fetch:type_name -> eserver.wire.PrekeysFetch
+	81,  // 86: eserver.wire.PrekeysRequest.status:type_name -> eserver.wire.PrekeysStatus
+	3,   // 87: eserver.wire.PrekeysPublish.ticket:type_name -> eserver.wire.SignedTicket
+	3,   // 88: eserver.wire.PrekeysFetch.ticket:type_name -> eserver.wire.SignedTicket
+	3,   // 89: eserver.wire.PrekeysStatus.ticket:type_name -> eserver.wire.SignedTicket
+	83,  // 90: eserver.wire.PrekeysResponse.devices:type_name -> eserver.wire.PrekeyDevice
+	85,  // 91: eserver.wire.RoomOp.create:type_name -> eserver.wire.RoomCreate
+	86,  // 92: eserver.wire.RoomOp.modes:type_name -> eserver.wire.RoomModes
+	87,  // 93: eserver.wire.RoomOp.ban:type_name -> eserver.wire.RoomBan
+	88,  // 94: eserver.wire.RoomOp.delete_message:type_name -> eserver.wire.RoomDeleteMessage
+	89,  // 95: eserver.wire.RoomOp.delete_room:type_name -> eserver.wire.RoomDeleteRoom
+	86,  // 96: eserver.wire.RoomCreate.modes:type_name -> eserver.wire.RoomModes
+	3,   // 97: eserver.wire.SignedRoomOp.ticket:type_name -> eserver.wire.SignedTicket
+	92,  // 98: eserver.wire.RoomMessage.sealed:type_name -> eserver.wire.RoomSealed
+	3,   // 99: eserver.wire.SignedRoomMessage.ticket:type_name -> eserver.wire.SignedTicket
+	3,   // 100: eserver.wire.RoomRequest.ticket:type_name -> eserver.wire.SignedTicket
+	90,  // 101: eserver.wire.RoomRequest.op:type_name -> eserver.wire.SignedRoomOp
+	101, // 102: eserver.wire.RoomRequest.join:type_name -> eserver.wire.RoomJoin
+	102, // 103: eserver.wire.RoomRequest.send:type_name -> eserver.wire.RoomSend
+	103, // 104: eserver.wire.RoomRequest.backlog:type_name -> eserver.wire.RoomBacklogRequest
+	104, // 105: eserver.wire.RoomRequest.ops:type_name -> eserver.wire.RoomOpsRequest
+	105, // 106: eserver.wire.RoomRequest.list:type_name -> eserver.wire.RoomListRequest
+	95,  // 107: eserver.wire.RoomRequest.report:type_name -> eserver.wire.RoomReport
+	97,  // 108: eserver.wire.RoomRequest.forward:type_name -> eserver.wire.RoomForward
+	98,  // 109: eserver.wire.RoomRequest.replicate:type_name -> eserver.wire.RoomReplica
+	100, // 110: eserver.wire.RoomRequest.messages_since:type_name -> eserver.wire.RoomMessagesRequest
+	95,  // 111: eserver.wire.RoomReported.report:type_name -> eserver.wire.RoomReport
+	90,  // 112: eserver.wire.RoomForward.op:type_name -> eserver.wire.SignedRoomOp
+	102, // 113: eserver.wire.RoomForward.send:type_name -> eserver.wire.RoomSend
+	90,  // 114: eserver.wire.RoomReplica.op:type_name -> eserver.wire.SignedRoomOp
+	99,  // 115: eserver.wire.RoomReplica.message:type_name -> eserver.wire.RoomOrderedMessage
+	99,  // 116: eserver.wire.RoomReplica.messages:type_name -> eserver.wire.RoomOrderedMessage
+	93,  // 117: eserver.wire.RoomOrderedMessage.message:type_name -> eserver.wire.SignedRoomMessage
+	5,   // 118: eserver.wire.RoomJoin.pass:type_name -> eserver.wire.SignedRegionPass
+	93,  // 119: eserver.wire.RoomSend.message:type_name -> eserver.wire.SignedRoomMessage
+	5,   // 120: eserver.wire.RoomSend.pass:type_name -> eserver.wire.SignedRegionPass
+	90,  // 121: eserver.wire.RoomResponse.ops:type_name -> eserver.wire.SignedRoomOp
+	93,  // 122: eserver.wire.RoomResponse.messages:type_name -> eserver.wire.SignedRoomMessage
+	108, // 123: eserver.wire.RoomResponse.event:type_name -> eserver.wire.RoomEvent
+	106, // 124: eserver.wire.RoomResponse.rooms:type_name -> eserver.wire.RoomDirectoryEntry
+	99,  // 125: eserver.wire.RoomResponse.ordered:type_name -> eserver.wire.RoomOrderedMessage
+	93,  // 126: eserver.wire.RoomEvent.message:type_name -> eserver.wire.SignedRoomMessage
+	90,  // 127: eserver.wire.RoomEvent.op:type_name -> eserver.wire.SignedRoomOp
+	96,  // 128: eserver.wire.RoomEvent.report:type_name -> eserver.wire.RoomReported
+	3,   // 129: eserver.wire.RendezvousResponse.Entry.ticket:type_name -> eserver.wire.SignedTicket
+	3,   // 130: eserver.wire.RendezvousResponse.Entry.card:type_name -> eserver.wire.SignedTicket
+	131, // [131:131] is the sub-list for method output_type
+	131, // [131:131] is the sub-list for method input_type
+	131, // [131:131] is the sub-list for extension type_name
+	131, // [131:131] is the sub-list for extension extendee
+	0,   // [0:131] is the sub-list for field type_name
 }
 
 func init() { file_wire_proto_init() }
@@ -8742,8 +9174,9 @@ func file_wire_proto_init() {
 		(*AuthRequest_RevokeDevice)(nil),
 		(*AuthRequest_ChangePassword)(nil),
 		(*AuthRequest_LookupUser)(nil),
+		(*AuthRequest_PublishDevices)(nil),
 	}
-	file_wire_proto_msgTypes[15].OneofWrappers = []any{
+	file_wire_proto_msgTypes[16].OneofWrappers = []any{
 		(*AuthResponse_Error)(nil),
 		(*AuthResponse_RegistrationResponse)(nil),
 		(*AuthResponse_Ke2)(nil),
@@ -8753,16 +9186,17 @@ func file_wire_proto_init() {
 		(*AuthResponse_RevokeResult)(nil),
 		(*AuthResponse_PasswordChanged)(nil),
 		(*AuthResponse_UserLookup)(nil),
+		(*AuthResponse_AccountIdentity)(nil),
 	}
-	file_wire_proto_msgTypes[23].OneofWrappers = []any{
+	file_wire_proto_msgTypes[28].OneofWrappers = []any{
 		(*RendezvousRequest_Publish)(nil),
 		(*RendezvousRequest_Lookup)(nil),
 	}
-	file_wire_proto_msgTypes[28].OneofWrappers = []any{
+	file_wire_proto_msgTypes[33].OneofWrappers = []any{
 		(*Frame_Envelope)(nil),
 		(*Frame_Ack)(nil),
 	}
-	file_wire_proto_msgTypes[31].OneofWrappers = []any{
+	file_wire_proto_msgTypes[36].OneofWrappers = []any{
 		(*Payload_Chat)(nil),
 		(*Payload_ContactRequest)(nil),
 		(*Payload_ContactResponse)(nil),
@@ -8780,31 +9214,31 @@ func file_wire_proto_init() {
 		(*Payload_RoomKey)(nil),
 		(*Payload_RoomPicture)(nil),
 	}
-	file_wire_proto_msgTypes[35].OneofWrappers = []any{
+	file_wire_proto_msgTypes[40].OneofWrappers = []any{
 		(*GroupEvent_Text)(nil),
 		(*GroupEvent_Joined)(nil),
 		(*GroupEvent_Left)(nil),
 	}
-	file_wire_proto_msgTypes[49].OneofWrappers = []any{
+	file_wire_proto_msgTypes[54].OneofWrappers = []any{
 		(*RegistryRequest_Heartbeat)(nil),
 		(*RegistryRequest_List)(nil),
 		(*RegistryRequest_Revocations)(nil),
 	}
-	file_wire_proto_msgTypes[58].OneofWrappers = []any{
+	file_wire_proto_msgTypes[63].OneofWrappers = []any{
 		(*MailboxRequest_Put)(nil),
 		(*MailboxRequest_Fetch)(nil),
 		(*MailboxRequest_Ack)(nil),
 	}
-	file_wire_proto_msgTypes[65].OneofWrappers = []any{
+	file_wire_proto_msgTypes[70].OneofWrappers = []any{
 		(*ContactsRequest_Put)(nil),
 		(*ContactsRequest_Get)(nil),
 	}
-	file_wire_proto_msgTypes[71].OneofWrappers = []any{
+	file_wire_proto_msgTypes[76].OneofWrappers = []any{
 		(*PrekeysRequest_Publish)(nil),
 		(*PrekeysRequest_Fetch)(nil),
 		(*PrekeysRequest_Status)(nil),
 	}
-	file_wire_proto_msgTypes[77].OneofWrappers = []any{
+	file_wire_proto_msgTypes[82].OneofWrappers = []any{
 		(*RoomOp_Create)(nil),
 		(*RoomOp_Topic)(nil),
 		(*RoomOp_Modes)(nil),
@@ -8820,7 +9254,7 @@ func file_wire_proto_init() {
 		(*RoomOp_DeleteRoom)(nil),
 		(*RoomOp_TransferOwner)(nil),
 	}
-	file_wire_proto_msgTypes[87].OneofWrappers = []any{
+	file_wire_proto_msgTypes[92].OneofWrappers = []any{
 		(*RoomRequest_Op)(nil),
 		(*RoomRequest_Join)(nil),
 		(*RoomRequest_Leave)(nil),
@@ -8833,7 +9267,7 @@ func file_wire_proto_init() {
 		(*RoomRequest_Replicate)(nil),
 		(*RoomRequest_MessagesSince)(nil),
 	}
-	file_wire_proto_msgTypes[101].OneofWrappers = []any{
+	file_wire_proto_msgTypes[106].OneofWrappers = []any{
 		(*RoomEvent_Message)(nil),
 		(*RoomEvent_Op)(nil),
 		(*RoomEvent_Joined)(nil),
@@ -8846,7 +9280,7 @@ func file_wire_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_wire_proto_rawDesc), len(file_wire_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   103,
+			NumMessages:   108,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
