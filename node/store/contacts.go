@@ -27,16 +27,21 @@ type Contact struct {
 	// their list; Avatar is the hex SHA-256 of the display picture the
 	// contact advertises ("" = the default picture).
 	Group, Alias, Avatar string
+	// AccountKey is the contact's account identity (Ed25519 public key)
+	// as first seen, or as the user accepted it when it changed; nil
+	// while none was seen (an older peer). Devices is the newest device
+	// list (wire.SignedAccountDevices bytes) it signed that we have seen.
+	AccountKey, Devices []byte
 }
 
-const contactColumns = `username, relation, status, nick, subnick, media, request_message, peer_id, ticket, updated, my_token, their_token, verified_key, key_changed, grp, alias, avatar`
+const contactColumns = `username, relation, status, nick, subnick, media, request_message, peer_id, ticket, updated, my_token, their_token, verified_key, key_changed, grp, alias, avatar, account_key, devices`
 
 func scanContact(sc interface{ Scan(...any) error }) (Contact, error) {
 	var c Contact
 	var updated, changed int64
 	err := sc.Scan(&c.Username, &c.Relation, &c.Status, &c.Nick, &c.Subnick, &c.Media,
 		&c.RequestMessage, &c.PeerID, &c.Ticket, &updated, &c.MyToken, &c.TheirToken, &c.VerifiedKey, &changed,
-		&c.Group, &c.Alias, &c.Avatar)
+		&c.Group, &c.Alias, &c.Avatar, &c.AccountKey, &c.Devices)
 	c.Updated = fromNanos(updated)
 	c.KeyChanged = fromNanos(changed)
 	return c, err
@@ -80,17 +85,18 @@ func (s *Store) PutContact(c Contact) error {
 	if c.Username == "" || c.Relation == "" {
 		return fmt.Errorf("store: put contact %q: empty username or relation", c.Username)
 	}
-	_, err := s.db.Exec(`INSERT INTO contacts (`+contactColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+	_, err := s.db.Exec(`INSERT INTO contacts (`+contactColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (username) DO UPDATE SET relation = excluded.relation, status = excluded.status,
 			nick = excluded.nick, subnick = excluded.subnick, media = excluded.media,
 			request_message = excluded.request_message, peer_id = excluded.peer_id,
 			ticket = excluded.ticket, updated = excluded.updated,
 			my_token = excluded.my_token, their_token = excluded.their_token,
 			verified_key = excluded.verified_key, key_changed = excluded.key_changed,
-			grp = excluded.grp, alias = excluded.alias, avatar = excluded.avatar`,
+			grp = excluded.grp, alias = excluded.alias, avatar = excluded.avatar,
+			account_key = excluded.account_key, devices = excluded.devices`,
 		c.Username, c.Relation, c.Status, c.Nick, c.Subnick, c.Media, c.RequestMessage, c.PeerID,
 		c.Ticket, nanos(c.Updated), c.MyToken, c.TheirToken, c.VerifiedKey, nanos(c.KeyChanged),
-		c.Group, c.Alias, c.Avatar)
+		c.Group, c.Alias, c.Avatar, c.AccountKey, c.Devices)
 	if err != nil {
 		return fmt.Errorf("store: put contact %q: %w", c.Username, err)
 	}
