@@ -15,9 +15,9 @@ package account
 
 import (
 	"crypto/ed25519"
+	"crypto/hkdf"
 	"crypto/rand"
 	"crypto/sha256"
-	"crypto/hkdf"
 	"errors"
 	"fmt"
 
