@@ -489,12 +489,26 @@ func TestConcurrentTransfers(t *testing.T) {
 	// Chunks written to disk per transfer, counted at the receiver:
 	// progress callbacks are throttled, so they would understate a short
 	// transfer, and the sender's count runs ahead by the muxer's window.
+	// The first chunk of each waits until both transfers have one: what is
+	// measured is how the muxer shares the connection once both run, not
+	// how soon the scheduler started the second (under -race on a loaded
+	// machine it once started after the first had all its 8 chunks).
 	var mu sync.Mutex
 	sent := map[ID]int64{}
+	both := make(chan struct{})
+	var bothOnce sync.Once
 	p.r.written = func(id ID, i uint64) {
 		mu.Lock()
 		sent[id]++
+		started := len(sent) == 2
 		mu.Unlock()
+		if started {
+			bothOnce.Do(func() { close(both) })
+		}
+		select {
+		case <-both:
+		case <-time.After(10 * time.Second): // the other never started: the check below says so
+		}
 	}
 	var atFinish [2]int64 // chunks of the other transfer written when one finished
 	var wg sync.WaitGroup
