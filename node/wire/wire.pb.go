@@ -5054,8 +5054,13 @@ type MailItem struct {
 	// claiming it took it just now, and needs to remember the items it
 	// applied only that long.
 	SealedUnixMilli int64 `protobuf:"varint,4,opt,name=sealed_unix_milli,json=sealedUnixMilli,proto3" json:"sealed_unix_milli,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// devices is the sender's account's device list (the newest it held),
+	// signed by its account identity, as in Hello: mail from a device added
+	// since the recipient last heard from the account carries the proof
+	// that the account added it. Absent from older senders.
+	Devices       *SignedAccountDevices `protobuf:"bytes,5,opt,name=devices,proto3" json:"devices,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *MailItem) Reset() {
@@ -5114,6 +5119,13 @@ func (x *MailItem) GetSealedUnixMilli() int64 {
 		return x.SealedUnixMilli
 	}
 	return 0
+}
+
+func (x *MailItem) GetDevices() *SignedAccountDevices {
+	if x != nil {
+		return x.Devices
+	}
+	return nil
 }
 
 // ContactsRequest is the one request of a contacts stream. The owner of the
@@ -8666,12 +8678,13 @@ const file_wire_proto_rawDesc = "" +
 	"\x03seq\x18\x01 \x01(\x04R\x03seq\x12\x12\n" +
 	"\x04item\x18\x02 \x01(\fR\x04item\x12\x1f\n" +
 	"\vstored_unix\x18\x03 \x01(\x03R\n" +
-	"storedUnix\"\xb4\x01\n" +
+	"storedUnix\"\xf2\x01\n" +
 	"\bMailItem\x122\n" +
 	"\x06sender\x18\x01 \x01(\v2\x1a.eserver.wire.SignedTicketR\x06sender\x122\n" +
 	"\benvelope\x18\x02 \x01(\v2\x16.eserver.wire.EnvelopeR\benvelope\x12\x14\n" +
 	"\x05order\x18\x03 \x01(\x04R\x05order\x12*\n" +
-	"\x11sealed_unix_milli\x18\x04 \x01(\x03R\x0fsealedUnixMilli\"w\n" +
+	"\x11sealed_unix_milli\x18\x04 \x01(\x03R\x0fsealedUnixMilli\x12<\n" +
+	"\adevices\x18\x05 \x01(\v2\".eserver.wire.SignedAccountDevicesR\adevices\"w\n" +
 	"\x0fContactsRequest\x12-\n" +
 	"\x03put\x18\x01 \x01(\v2\x19.eserver.wire.ContactsPutH\x00R\x03put\x12-\n" +
 	"\x03get\x18\x02 \x01(\v2\x19.eserver.wire.ContactsGetH\x00R\x03getB\x06\n" +
@@ -9102,63 +9115,64 @@ var file_wire_proto_depIdxs = []int32{
 	70,  // 76: eserver.wire.MailboxResponse.items:type_name -> eserver.wire.StoredMail
 	3,   // 77: eserver.wire.MailItem.sender:type_name -> eserver.wire.SignedTicket
 	36,  // 78: eserver.wire.MailItem.envelope:type_name -> eserver.wire.Envelope
-	73,  // 79: eserver.wire.ContactsRequest.put:type_name -> eserver.wire.ContactsPut
-	74,  // 80: eserver.wire.ContactsRequest.get:type_name -> eserver.wire.ContactsGet
-	3,   // 81: eserver.wire.ContactsPut.ticket:type_name -> eserver.wire.SignedTicket
-	3,   // 82: eserver.wire.ContactsGet.ticket:type_name -> eserver.wire.SignedTicket
-	77,  // 83: eserver.wire.ContactBackup.entries:type_name -> eserver.wire.ContactBackupEntry
-	79,  // 84: eserver.wire.PrekeysRequest.publish:type_name -> eserver.wire.PrekeysPublish
-	80,  // 85: eserver.wire.PrekeysRequest.fetch:type_name -> eserver.wire.PrekeysFetch
-	81,  // 86: eserver.wire.PrekeysRequest.status:type_name -> eserver.wire.PrekeysStatus
-	3,   // 87: eserver.wire.PrekeysPublish.ticket:type_name -> eserver.wire.SignedTicket
-	3,   // 88: eserver.wire.PrekeysFetch.ticket:type_name -> eserver.wire.SignedTicket
-	3,   // 89: eserver.wire.PrekeysStatus.ticket:type_name -> eserver.wire.SignedTicket
-	83,  // 90: eserver.wire.PrekeysResponse.devices:type_name -> eserver.wire.PrekeyDevice
-	85,  // 91: eserver.wire.RoomOp.create:type_name -> eserver.wire.RoomCreate
-	86,  // 92: eserver.wire.RoomOp.modes:type_name -> eserver.wire.RoomModes
-	87,  // 93: eserver.wire.RoomOp.ban:type_name -> eserver.wire.RoomBan
-	88,  // 94: eserver.wire.RoomOp.delete_message:type_name -> eserver.wire.RoomDeleteMessage
-	89,  // 95: eserver.wire.RoomOp.delete_room:type_name -> eserver.wire.RoomDeleteRoom
-	86,  // 96: eserver.wire.RoomCreate.modes:type_name -> eserver.wire.RoomModes
-	3,   // 97: eserver.wire.SignedRoomOp.ticket:type_name -> eserver.wire.SignedTicket
-	92,  // 98: eserver.wire.RoomMessage.sealed:type_name -> eserver.wire.RoomSealed
-	3,   // 99: eserver.wire.SignedRoomMessage.ticket:type_name -> eserver.wire.SignedTicket
-	3,   // 100: eserver.wire.RoomRequest.ticket:type_name -> eserver.wire.SignedTicket
-	90,  // 101: eserver.wire.RoomRequest.op:type_name -> eserver.wire.SignedRoomOp
-	101, // 102: eserver.wire.RoomRequest.join:type_name -> eserver.wire.RoomJoin
-	102, // 103: eserver.wire.RoomRequest.send:type_name -> eserver.wire.RoomSend
-	103, // 104: eserver.wire.RoomRequest.backlog:type_name -> eserver.wire.RoomBacklogRequest
-	104, // 105: eserver.wire.RoomRequest.ops:type_name -> eserver.wire.RoomOpsRequest
-	105, // 106: eserver.wire.RoomRequest.list:type_name -> eserver.wire.RoomListRequest
-	95,  // 107: eserver.wire.RoomRequest.report:type_name -> eserver.wire.RoomReport
-	97,  // 108: eserver.wire.RoomRequest.forward:type_name -> eserver.wire.RoomForward
-	98,  // 109: eserver.wire.RoomRequest.replicate:type_name -> eserver.wire.RoomReplica
-	100, // 110: eserver.wire.RoomRequest.messages_since:type_name -> eserver.wire.RoomMessagesRequest
-	95,  // 111: eserver.wire.RoomReported.report:type_name -> eserver.wire.RoomReport
-	90,  // 112: eserver.wire.RoomForward.op:type_name -> eserver.wire.SignedRoomOp
-	102, // 113: eserver.wire.RoomForward.send:type_name -> eserver.wire.RoomSend
-	90,  // 114: eserver.wire.RoomReplica.op:type_name -> eserver.wire.SignedRoomOp
-	99,  // 115: eserver.wire.RoomReplica.message:type_name -> eserver.wire.RoomOrderedMessage
-	99,  // 116: eserver.wire.RoomReplica.messages:type_name -> eserver.wire.RoomOrderedMessage
-	93,  // 117: eserver.wire.RoomOrderedMessage.message:type_name -> eserver.wire.SignedRoomMessage
-	5,   // 118: eserver.wire.RoomJoin.pass:type_name -> eserver.wire.SignedRegionPass
-	93,  // 119: eserver.wire.RoomSend.message:type_name -> eserver.wire.SignedRoomMessage
-	5,   // 120: eserver.wire.RoomSend.pass:type_name -> eserver.wire.SignedRegionPass
-	90,  // 121: eserver.wire.RoomResponse.ops:type_name -> eserver.wire.SignedRoomOp
-	93,  // 122: eserver.wire.RoomResponse.messages:type_name -> eserver.wire.SignedRoomMessage
-	108, // 123: eserver.wire.RoomResponse.event:type_name -> eserver.wire.RoomEvent
-	106, // 124: eserver.wire.RoomResponse.rooms:type_name -> eserver.wire.RoomDirectoryEntry
-	99,  // 125: eserver.wire.RoomResponse.ordered:type_name -> eserver.wire.RoomOrderedMessage
-	93,  // 126: eserver.wire.RoomEvent.message:type_name -> eserver.wire.SignedRoomMessage
-	90,  // 127: eserver.wire.RoomEvent.op:type_name -> eserver.wire.SignedRoomOp
-	96,  // 128: eserver.wire.RoomEvent.report:type_name -> eserver.wire.RoomReported
-	3,   // 129: eserver.wire.RendezvousResponse.Entry.ticket:type_name -> eserver.wire.SignedTicket
-	3,   // 130: eserver.wire.RendezvousResponse.Entry.card:type_name -> eserver.wire.SignedTicket
-	131, // [131:131] is the sub-list for method output_type
-	131, // [131:131] is the sub-list for method input_type
-	131, // [131:131] is the sub-list for extension type_name
-	131, // [131:131] is the sub-list for extension extendee
-	0,   // [0:131] is the sub-list for field type_name
+	29,  // 79: eserver.wire.MailItem.devices:type_name -> eserver.wire.SignedAccountDevices
+	73,  // 80: eserver.wire.ContactsRequest.put:type_name -> eserver.wire.ContactsPut
+	74,  // 81: eserver.wire.ContactsRequest.get:type_name -> eserver.wire.ContactsGet
+	3,   // 82: eserver.wire.ContactsPut.ticket:type_name -> eserver.wire.SignedTicket
+	3,   // 83: eserver.wire.ContactsGet.ticket:type_name -> eserver.wire.SignedTicket
+	77,  // 84: eserver.wire.ContactBackup.entries:type_name -> eserver.wire.ContactBackupEntry
+	79,  // 85: eserver.wire.PrekeysRequest.publish:type_name -> eserver.wire.PrekeysPublish
+	80,  // 86: eserver.wire.PrekeysRequest.fetch:type_name -> eserver.wire.PrekeysFetch
+	81,  // 87: eserver.wire.PrekeysRequest.status:type_name -> eserver.wire.PrekeysStatus
+	3,   // 88: eserver.wire.PrekeysPublish.ticket:type_name -> eserver.wire.SignedTicket
+	3,   // 89: eserver.wire.PrekeysFetch.ticket:type_name -> eserver.wire.SignedTicket
+	3,   // 90: eserver.wire.PrekeysStatus.ticket:type_name -> eserver.wire.SignedTicket
+	83,  // 91: eserver.wire.PrekeysResponse.devices:type_name -> eserver.wire.PrekeyDevice
+	85,  // 92: eserver.wire.RoomOp.create:type_name -> eserver.wire.RoomCreate
+	86,  // 93: eserver.wire.RoomOp.modes:type_name -> eserver.wire.RoomModes
+	87,  // 94: eserver.wire.RoomOp.ban:type_name -> eserver.wire.RoomBan
+	88,  // 95: eserver.wire.RoomOp.delete_message:type_name -> eserver.wire.RoomDeleteMessage
+	89,  // 96: eserver.wire.RoomOp.delete_room:type_name -> eserver.wire.RoomDeleteRoom
+	86,  // 97: eserver.wire.RoomCreate.modes:type_name -> eserver.wire.RoomModes
+	3,   // 98: eserver.wire.SignedRoomOp.ticket:type_name -> eserver.wire.SignedTicket
+	92,  // 99: eserver.wire.RoomMessage.sealed:type_name -> eserver.wire.RoomSealed
+	3,   // 100: eserver.wire.SignedRoomMessage.ticket:type_name -> eserver.wire.SignedTicket
+	3,   // 101: eserver.wire.RoomRequest.ticket:type_name -> eserver.wire.SignedTicket
+	90,  // 102: eserver.wire.RoomRequest.op:type_name -> eserver.wire.SignedRoomOp
+	101, // 103: eserver.wire.RoomRequest.join:type_name -> eserver.wire.RoomJoin
+	102, // 104: eserver.wire.RoomRequest.send:type_name -> eserver.wire.RoomSend
+	103, // 105: eserver.wire.RoomRequest.backlog:type_name -> eserver.wire.RoomBacklogRequest
+	104, // 106: eserver.wire.RoomRequest.ops:type_name -> eserver.wire.RoomOpsRequest
+	105, // 107: eserver.wire.RoomRequest.list:type_name -> eserver.wire.RoomListRequest
+	95,  // 108: eserver.wire.RoomRequest.report:type_name -> eserver.wire.RoomReport
+	97,  // 109: eserver.wire.RoomRequest.forward:type_name -> eserver.wire.RoomForward
+	98,  // 110: eserver.wire.RoomRequest.replicate:type_name -> eserver.wire.RoomReplica
+	100, // 111: eserver.wire.RoomRequest.messages_since:type_name -> eserver.wire.RoomMessagesRequest
+	95,  // 112: eserver.wire.RoomReported.report:type_name -> eserver.wire.RoomReport
+	90,  // 113: eserver.wire.RoomForward.op:type_name -> eserver.wire.SignedRoomOp
+	102, // 114: eserver.wire.RoomForward.send:type_name -> eserver.wire.RoomSend
+	90,  // 115: eserver.wire.RoomReplica.op:type_name -> eserver.wire.SignedRoomOp
+	99,  // 116: eserver.wire.RoomReplica.message:type_name -> eserver.wire.RoomOrderedMessage
+	99,  // 117: eserver.wire.RoomReplica.messages:type_name -> eserver.wire.RoomOrderedMessage
+	93,  // 118: eserver.wire.RoomOrderedMessage.message:type_name -> eserver.wire.SignedRoomMessage
+	5,   // 119: eserver.wire.RoomJoin.pass:type_name -> eserver.wire.SignedRegionPass
+	93,  // 120: eserver.wire.RoomSend.message:type_name -> eserver.wire.SignedRoomMessage
+	5,   // 121: eserver.wire.RoomSend.pass:type_name -> eserver.wire.SignedRegionPass
+	90,  // 122: eserver.wire.RoomResponse.ops:type_name -> eserver.wire.SignedRoomOp
+	93,  // 123: eserver.wire.RoomResponse.messages:type_name -> eserver.wire.SignedRoomMessage
+	108, // 124: eserver.wire.RoomResponse.event:type_name -> eserver.wire.RoomEvent
+	106, // 125: eserver.wire.RoomResponse.rooms:type_name -> eserver.wire.RoomDirectoryEntry
+	99,  // 126: eserver.wire.RoomResponse.ordered:type_name -> eserver.wire.RoomOrderedMessage
+	93,  // 127: eserver.wire.RoomEvent.message:type_name -> eserver.wire.SignedRoomMessage
+	90,  // 128: eserver.wire.RoomEvent.op:type_name -> eserver.wire.SignedRoomOp
+	96,  // 129: eserver.wire.RoomEvent.report:type_name -> eserver.wire.RoomReported
+	3,   // 130: eserver.wire.RendezvousResponse.Entry.ticket:type_name -> eserver.wire.SignedTicket
+	3,   // 131: eserver.wire.RendezvousResponse.Entry.card:type_name -> eserver.wire.SignedTicket
+	132, // [132:132] is the sub-list for method output_type
+	132, // [132:132] is the sub-list for method input_type
+	132, // [132:132] is the sub-list for extension type_name
+	132, // [132:132] is the sub-list for extension extendee
+	0,   // [0:132] is the sub-list for field type_name
 }
 
 func init() { file_wire_proto_init() }
