@@ -5,6 +5,7 @@ import (
 	"crypto/ecdh"
 	"crypto/rand"
 	"errors"
+	"eserver/node/account"
 	"eserver/node/api"
 	"eserver/node/backup"
 	"eserver/node/contacts"
@@ -72,6 +73,7 @@ type session struct {
 // components are the session's feature components (docs/ARCHITECTURE.md),
 // built by startSession and assemble, started by run, closed by close.
 type components struct {
+	identity  *account.Account
 	keys      *keys.Keys
 	discovery *discovery.Discovery
 	delivery  *delivery.Delivery
@@ -332,6 +334,11 @@ func (n *Node) startSession(ctx context.Context, st *store.Store, ai peer.AddrIn
 		OnRevoke: func(p peer.ID) { s.host.Network().ClosePeer(p) },
 	}
 	s.auth = pipeline.Authenticator{Server: ai.ID, Now: n.cfg.Now, Revoked: s.revs}
+	s.identity = account.New(s)
+	if _, err := s.identity.Load(req.Username); err != nil {
+		// Taken again from the auth server's copy at this sign-in.
+		n.log.Warn("reading the account identity kept here", "err", err)
+	}
 	if s.keys, err = keys.New(s, key, box); err != nil {
 		h.Close()
 		return nil, err

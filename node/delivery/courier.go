@@ -410,7 +410,7 @@ func (c *courier) open(ctx context.Context, t *ticket.Ticket) error {
 	// Mail we left must not be overtaken by what we send directly: the
 	// contact fetches it before it answers our hello.
 	mailed := c.d.Mailed(c.peer)
-	if err := wire.WriteMsg(st, &wire.Hello{Ticket: c.d.h.Ticket().Signed, Mailed: mailed}); err != nil {
+	if err := wire.WriteMsg(st, &wire.Hello{Ticket: c.d.h.Ticket().Signed, Mailed: mailed, Devices: c.d.h.Devices()}); err != nil {
 		return fail(err)
 	}
 	r := wire.NewReader(st, wire.MaxMsgFrame)

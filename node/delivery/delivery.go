@@ -8,7 +8,9 @@
 //	listen          pipeline.Listener (Start): deadline, tracking, reset
 //	                on error; serveMsg serves what it admits
 //	authentication  Hello: the peer's ticket passes the Authenticator
-//	                (verifyHello); mail: the same check at the time the
+//	                and its device the account check against the list
+//	                its account signed (verifyHello, Host.AdmitDevice);
+//	                mail: the same checks, the ticket's at the time the
 //	                mail was left (openMail)
 //	security        the envelope is opened by the end-to-end scheme
 //	                (Sealer.Open, in open)
@@ -89,6 +91,13 @@ type Host interface {
 	ProcessDirect(t *ticket.Ticket, id string, order uint64, p *wire.Payload, batch *[]store.Message) error
 	// Accepted reports whether username is our accepted contact.
 	Accepted(username string) bool
+	// Devices is our account's device list signed by its identity, to
+	// present with our ticket (nil while we hold none).
+	Devices() *wire.SignedAccountDevices
+	// AdmitDevice is the account check after the ticket check: the
+	// device of t must be one its account lists (node/account.Admit),
+	// judged with the list it presented (nil: none).
+	AdmitDevice(t *ticket.Ticket, presented *wire.SignedAccountDevices) error
 }
 
 // Sealer is the end-to-end layer (node/keys): sessions with the contacts'

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"slices"
@@ -39,6 +40,26 @@ type fakeHost struct {
 	events    []api.Event
 	processed []string         // IDs, in order
 	refuse    map[string]error // by ID: the process stage's answer
+	// notListed are the devices the account check refuses; admitted
+	// counts the lists each device presented to it.
+	notListed map[peer.ID]bool
+	admitted  map[peer.ID]int
+}
+
+func (h *fakeHost) Devices() *wire.SignedAccountDevices { return nil }
+func (h *fakeHost) AdmitDevice(t *ticket.Ticket, presented *wire.SignedAccountDevices) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.admitted == nil {
+		h.admitted = map[peer.ID]int{}
+	}
+	if presented != nil {
+		h.admitted[t.Peer]++
+	}
+	if h.notListed[t.Peer] {
+		return fmt.Errorf("%w: %s", ticket.ErrNotListed, t.Peer)
+	}
+	return nil
 }
 
 func (h *fakeHost) Libp2p() host.Host      { return nil }

@@ -79,7 +79,7 @@ func (c *courier) mail(ctx context.Context, entries []store.OutboxEntry) error {
 		if err != nil {
 			return err
 		}
-		raw, err := proto.Marshal(&wire.MailItem{Sender: d.h.Ticket().Signed, Envelope: envs[0], Order: uint64(e.Seq),
+		raw, err := proto.Marshal(&wire.MailItem{Sender: d.h.Ticket().Signed, Devices: d.h.Devices(), Envelope: envs[0], Order: uint64(e.Seq),
 			SealedUnixMilli: d.h.Now().UnixMilli()})
 		if err != nil {
 			return err
@@ -570,6 +570,9 @@ func (d *Delivery) openMail(item []byte, stored time.Time) (mailEntry, error) {
 	}
 	if len(t.BoxKey) != e2e.BoxKeySize {
 		return mailEntry{}, errors.New("mail sender's ticket has no box key")
+	}
+	if err := d.h.AdmitDevice(t, mi.Devices); err != nil {
+		return mailEntry{}, fmt.Errorf("mail sender: %w", err)
 	}
 	return mailEntry{sender: t, env: mi.Envelope, order: mi.Order}, nil
 }

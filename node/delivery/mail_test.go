@@ -110,6 +110,14 @@ func TestOpenMail(t *testing.T) {
 	}
 	h.now = time.Time{}
 
+	// A sender device its account does not list: refused, however good
+	// its ticket.
+	h.notListed = map[peer.ID]bool{"alice-device": true}
+	if _, err := d.openMail(mailItem(t, signed("alice"), env, 9), time.Now()); !errors.Is(err, ticket.ErrNotListed) {
+		t.Errorf("mail from a device its account does not list: %v", err)
+	}
+	h.notListed = nil
+
 	// Older than any mailbox keeps mail: refused, whatever it carries.
 	if _, err := d.openMail(mailItem(t, signed("alice"), env, 8), time.Now().Add(-wire.MailTTL-time.Hour)); err == nil {
 		t.Error("mail older than the mail TTL opened")

@@ -25,7 +25,9 @@ import (
 // verifyHello is the authenticate stage: the peer's ticket must pass the
 // pipeline's Authenticator (signed by our auth server, valid now, issued to
 // the very peer on the other end of the stream, not revoked) and carry a
-// box key.
+// box key, and its device must be one its account lists (Host.AdmitDevice:
+// a device the auth server vouches for but the account never added is
+// refused).
 func (d *Delivery) verifyHello(remote peer.ID, h *wire.Hello) (*ticket.Ticket, error) {
 	t, err := d.auth.Authenticate(remote, h.GetTicket())
 	if err != nil {
@@ -33,6 +35,9 @@ func (d *Delivery) verifyHello(remote peer.ID, h *wire.Hello) (*ticket.Ticket, e
 	}
 	if len(t.BoxKey) != e2e.BoxKeySize {
 		return nil, fmt.Errorf("peer %s: ticket has no box key", remote)
+	}
+	if err := d.h.AdmitDevice(t, h.GetDevices()); err != nil {
+		return nil, fmt.Errorf("peer %s: %w", remote, err)
 	}
 	return t, nil
 }
@@ -72,7 +77,7 @@ func (d *Delivery) serveMsg(ctx context.Context, st network.Stream) error {
 			cancel()
 		}
 	}
-	if err := wire.WriteMsg(st, &wire.Hello{Ticket: d.h.Ticket().Signed}); err != nil {
+	if err := wire.WriteMsg(st, &wire.Hello{Ticket: d.h.Ticket().Signed, Devices: d.h.Devices()}); err != nil {
 		return fmt.Errorf("writing hello: %w", err)
 	}
 	// The peer is online and talking to us: anything we hold for it can go

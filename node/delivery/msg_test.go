@@ -2,6 +2,7 @@ package delivery
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
 	"slices"
@@ -13,6 +14,7 @@ import (
 	"eserver/node/api"
 	"eserver/node/payload"
 	"eserver/node/store"
+	"eserver/node/ticket"
 	"eserver/node/wire"
 )
 
@@ -70,6 +72,24 @@ func TestVerifyHello(t *testing.T) {
 		if _, err := d.verifyHello("alice-device", h); err == nil {
 			t.Errorf("%s: accepted", name)
 		}
+	}
+}
+
+// TestVerifyHelloAccountCheck: after its ticket, a hello's device passes
+// the account check with the list it presented; a device its account does
+// not list is refused, however good its ticket.
+func TestVerifyHelloAccountCheck(t *testing.T) {
+	d, h, _ := newTestDelivery(t)
+	list := &wire.SignedAccountDevices{Devices: []byte("alice's list"), Signature: []byte("sig")}
+	if _, err := d.verifyHello("alice-device", &wire.Hello{Ticket: signed("alice"), Devices: list}); err != nil {
+		t.Fatal(err)
+	}
+	if h.admitted["alice-device"] != 1 {
+		t.Fatalf("the account check saw %d lists, want the one presented", h.admitted["alice-device"])
+	}
+	h.notListed = map[peer.ID]bool{"alice-device": true}
+	if _, err := d.verifyHello("alice-device", &wire.Hello{Ticket: signed("alice"), Devices: list}); !errors.Is(err, ticket.ErrNotListed) {
+		t.Fatalf("a device its account does not list: %v", err)
 	}
 }
 

@@ -26,6 +26,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/ecdh"
+	"crypto/ed25519"
 	"crypto/rand"
 	"errors"
 	"fmt"
@@ -92,6 +93,9 @@ type Host interface {
 	// Ticket is our current ticket.
 	Ticket() *ticket.Ticket
 	Me() string
+	// AccountKey is our account identity's public key; nil while this
+	// device holds none (safety numbers are then the devices').
+	AccountKey() ed25519.PublicKey
 	Now() time.Time
 	Log() *slog.Logger
 	// HomesOf are the supernodes that keep username's prekeys (and mail).

@@ -3,6 +3,7 @@ package keys
 import (
 	"context"
 	"crypto/ecdh"
+	"crypto/ed25519"
 	"crypto/rand"
 	"errors"
 	"log/slog"
@@ -57,6 +58,7 @@ func (d *device) Store() *store.Store                                    { retur
 func (d *device) Libp2p() host.Host                                      { return d.h }
 func (d *device) Ticket() *ticket.Ticket                                 { return d.tick }
 func (d *device) Me() string                                             { return d.tick.Username }
+func (d *device) AccountKey() ed25519.PublicKey                          { return nil }
 func (d *device) Now() time.Time                                         { return time.Now() }
 func (d *device) Log() *slog.Logger                                      { return slog.New(slog.DiscardHandler) }
 func (d *device) HomesOf(string) []peer.AddrInfo                         { return nil }

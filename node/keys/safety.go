@@ -2,6 +2,7 @@ package keys
 
 import (
 	"bytes"
+	"crypto/ed25519"
 	"crypto/sha256"
 	"encoding/base64"
 	"errors"
@@ -25,9 +26,12 @@ import (
 
 // NoteDevice records t as the contact's current device. When the contact had
 // another device before, the change is remembered for the warning in the
-// chat (and a verification of the old device no longer counts).
+// chat (and a verification of the old device no longer counts) — unless
+// the contact has an account identity: then every device that reaches us
+// was checked against the list it signed (node/account), and a change of
+// device is one of its devices speaking, not a new identity.
 func (k *Keys) NoteDevice(c *store.Contact, t *ticket.Ticket) {
-	if c.PeerID != "" && c.PeerID != t.Peer.String() {
+	if c.PeerID != "" && c.PeerID != t.Peer.String() && len(c.AccountKey) == 0 {
 		c.KeyChanged = k.h.Now()
 		k.h.Log().Info("contact's device identity changed", "username", c.Username, "old", c.PeerID, "new", t.Peer)
 	}
@@ -59,13 +63,61 @@ func identityFingerprint(p ratchet.PublicIdentity) []byte {
 	return h.Sum(nil)
 }
 
-// Verified reports whether c's current device is the one the user verified.
+// accountFingerprint names an account identity in the store (VerifiedKey).
+func accountFingerprint(a ratchet.AccountIdentity) []byte {
+	h := sha256.New()
+	h.Write([]byte("eserver-verified-account-v1\x00"))
+	h.Write([]byte(a.Username))
+	h.Write([]byte{0})
+	h.Write(a.Key)
+	return h.Sum(nil)
+}
+
+// remote is what the user verifies of c, and its fingerprint: the
+// contact's account identity once one is pinned (verifying it covers every
+// device it lists), else its device's.
+func (k *Keys) remote(c store.Contact) (ratchet.SafetyIdentity, []byte, error) {
+	if len(c.AccountKey) == ed25519.PublicKeySize {
+		a := ratchet.AccountIdentity{Username: c.Username, Key: ed25519.PublicKey(c.AccountKey)}
+		return a, accountFingerprint(a), nil
+	}
+	id, err := k.identityOf(c)
+	if err != nil {
+		return nil, nil, err
+	}
+	return id, identityFingerprint(id), nil
+}
+
+// Verified reports whether c's identity is the one the user verified.
 func (k *Keys) Verified(c store.Contact) bool {
 	if len(c.VerifiedKey) == 0 {
 		return false
 	}
-	id, err := k.identityOf(c)
-	return err == nil && bytes.Equal(c.VerifiedKey, identityFingerprint(id))
+	_, fp, err := k.remote(c)
+	return err == nil && bytes.Equal(c.VerifiedKey, fp)
+}
+
+// sides are the two identities of the safety number with c: both
+// accounts' when both have one, else both devices'.
+func (k *Keys) sides(c store.Contact) (local, remote ratchet.SafetyIdentity, fp []byte, err error) {
+	remote, fp, err = k.remote(c)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	if _, ok := remote.(ratchet.AccountIdentity); ok {
+		if own := k.h.AccountKey(); own != nil {
+			return ratchet.AccountIdentity{Username: k.h.Me(), Key: own}, remote, fp, nil
+		}
+		// This device holds no identity of ours yet: the devices'
+		// number, and what the user verifies is still the contact's
+		// identity.
+		dev, err := k.identityOf(c)
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		return k.self(), dev, fp, nil
+	}
+	return k.self(), remote, fp, nil
 }
 
 func (k *Keys) self() ratchet.PublicIdentity {
@@ -82,15 +134,15 @@ func (k *Keys) SafetyNumber(username string) (api.Safety, error) {
 	if err != nil {
 		return api.Safety{}, err
 	}
-	remote, err := k.identityOf(c)
+	local, remote, _, err := k.sides(c)
 	if err != nil {
 		return api.Safety{}, err
 	}
-	num, err := ratchet.SafetyNumber(k.self(), remote)
+	num, err := ratchet.SafetyNumber(local, remote)
 	if err != nil {
 		return api.Safety{}, err
 	}
-	code, err := ratchet.SafetyCode(k.self(), remote)
+	code, err := ratchet.SafetyCode(local, remote)
 	if err != nil {
 		return api.Safety{}, err
 	}
@@ -101,7 +153,7 @@ func (k *Keys) SafetyNumber(username string) (api.Safety, error) {
 // (scanned from the contact's screen) it must match the device first.
 func (k *Keys) Verify(v api.Verification) error {
 	return k.h.UpdateContact(v.Username, func(c *store.Contact) error {
-		remote, err := k.identityOf(*c)
+		local, remote, fp, err := k.sides(*c)
 		if err != nil {
 			return err
 		}
@@ -110,13 +162,13 @@ func (k *Keys) Verify(v api.Verification) error {
 			if err != nil {
 				return fmt.Errorf("%w: safety code is not base64", api.ErrBadRequest)
 			}
-			if err := ratchet.CompareSafetyCode(k.self(), remote, code); err != nil {
+			if err := ratchet.CompareSafetyCode(local, remote, code); err != nil {
 				return fmt.Errorf("%w: the safety code does not match %s's device: %v", api.ErrBadRequest, v.Username, err)
 			}
 		}
 		c.VerifiedKey = nil
 		if v.Verified {
-			c.VerifiedKey = identityFingerprint(remote)
+			c.VerifiedKey = fp
 			c.KeyChanged = time.Time{} // the user has seen and accepted the new identity
 		}
 		return nil

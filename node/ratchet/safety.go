@@ -1,6 +1,7 @@
 package ratchet
 
 import (
+	"crypto/ed25519"
 	"crypto/sha512"
 	"crypto/subtle"
 	"encoding/binary"
@@ -14,10 +15,13 @@ import (
 // The iterations make finding a second identity with the same 30 digits (a
 // 100-bit target) expensive enough per attempt.
 const (
-	safetyVersion    = 1 // of the hash input; Signal's is 0, and its keys are encoded differently
-	safetyIterations = 5200
-	safetyCodeFormat = 1 // first byte of SafetyCode
-	safetyDigits     = 30
+	safetyVersion = 1 // of the hash input; Signal's is 0, and its keys are encoded differently
+	// accountSafetyVersion is the version of an account identity's
+	// fingerprint (AccountIdentity).
+	accountSafetyVersion = 2
+	safetyIterations     = 5200
+	safetyCodeFormat     = 1 // first byte of SafetyCode
+	safetyDigits         = 30
 )
 
 // fingerprint is SHA-512 iterated safetyIterations times: hash₀ = version(2
@@ -36,10 +40,15 @@ func fingerprint(p PublicIdentity) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: peer key: %v", ErrMalformed, err)
 	}
-	key := append(raw, p.DH...)
-	hash := binary.BigEndian.AppendUint16(nil, safetyVersion)
+	return iterate(safetyVersion, append(raw, p.DH...), []byte(p.PeerID)), nil
+}
+
+// iterate is the iterated hash of a fingerprint: hash₀ = version ‖ key ‖
+// id, hashᵢ₊₁ = SHA-512(hashᵢ ‖ key).
+func iterate(version uint16, key, id []byte) []byte {
+	hash := binary.BigEndian.AppendUint16(nil, version)
 	hash = append(hash, key...)
-	hash = append(hash, p.PeerID...)
+	hash = append(hash, id...)
 	h := sha512.New()
 	for range safetyIterations {
 		h.Reset()
@@ -47,7 +56,33 @@ func fingerprint(p PublicIdentity) ([]byte, error) {
 		h.Write(key)
 		hash = h.Sum(hash[:0])
 	}
-	return hash, nil
+	return hash
+}
+
+// A SafetyIdentity is what a safety number is computed over: one
+// device's identity (PublicIdentity) or a whole account's
+// (AccountIdentity).
+type SafetyIdentity interface {
+	fingerprint() ([]byte, error)
+}
+
+func (p PublicIdentity) fingerprint() ([]byte, error) { return fingerprint(p) }
+
+// AccountIdentity is an account's identity key (node/account): what the
+// safety number between two accounts with identities is computed over, so
+// that it stays the same whichever of their devices are signed in and
+// changes only when an identity does. Its fingerprints are hashed under
+// their own version, never equal to a device's.
+type AccountIdentity struct {
+	Username string
+	Key      ed25519.PublicKey
+}
+
+func (a AccountIdentity) fingerprint() ([]byte, error) {
+	if len(a.Key) != ed25519.PublicKeySize || a.Username == "" {
+		return nil, fmt.Errorf("%w: account identity", ErrMalformed)
+	}
+	return iterate(accountSafetyVersion, a.Key, []byte(a.Username)), nil
 }
 
 // digits renders the first 30 bytes of a fingerprint as 30 digits: six
@@ -65,12 +100,12 @@ func digits(fp []byte) string {
 // SafetyNumber returns the safety number of a conversation between a and b:
 // 60 digits in 12 groups of 5, the same whichever side computes it. Users
 // compare it out of band; if it matches, no one sits between them.
-func SafetyNumber(a, b PublicIdentity) (string, error) {
-	fa, err := fingerprint(a)
+func SafetyNumber(a, b SafetyIdentity) (string, error) {
+	fa, err := a.fingerprint()
 	if err != nil {
 		return "", fmt.Errorf("ratchet: safety number: %w", err)
 	}
-	fb, err := fingerprint(b)
+	fb, err := b.fingerprint()
 	if err != nil {
 		return "", fmt.Errorf("ratchet: safety number: %w", err)
 	}
@@ -89,12 +124,12 @@ func SafetyNumber(a, b PublicIdentity) (string, error) {
 // SafetyCode returns the compact form to show as a QR code: a format byte,
 // then 32 bytes of local's fingerprint and 32 of remote's. Unlike the number
 // it is directional; the other side checks it with CompareSafetyCode.
-func SafetyCode(local, remote PublicIdentity) ([]byte, error) {
-	fl, err := fingerprint(local)
+func SafetyCode(local, remote SafetyIdentity) ([]byte, error) {
+	fl, err := local.fingerprint()
 	if err != nil {
 		return nil, fmt.Errorf("ratchet: safety code: %w", err)
 	}
-	fr, err := fingerprint(remote)
+	fr, err := remote.fingerprint()
 	if err != nil {
 		return nil, fmt.Errorf("ratchet: safety code: %w", err)
 	}
@@ -107,7 +142,7 @@ func SafetyCode(local, remote PublicIdentity) ([]byte, error) {
 // CompareSafetyCode checks a code scanned from remote's screen: it must
 // name remote as its local side and local as its remote side. It returns nil,
 // ErrSafetyMismatch, or ErrMalformed for a code that is not one.
-func CompareSafetyCode(local, remote PublicIdentity, scanned []byte) error {
+func CompareSafetyCode(local, remote SafetyIdentity, scanned []byte) error {
 	if len(scanned) != SafetyCodeSize || scanned[0] != safetyCodeFormat {
 		return fmt.Errorf("ratchet: compare safety code: %w: not a safety code", ErrMalformed)
 	}

@@ -1,9 +1,12 @@
 package ratchet
 
 import (
+	"bytes"
+	"crypto/ed25519"
 	"encoding/hex"
 	"errors"
 	"regexp"
+	"strings"
 	"testing"
 )
 
@@ -96,5 +99,49 @@ func TestSafetyNumberChanges(t *testing.T) {
 	}
 	if _, err := SafetyNumber(a, PublicIdentity{PeerID: b.PeerID}); !errors.Is(err, ErrMalformed) {
 		t.Errorf("identity without DH key: %v", err)
+	}
+}
+
+// TestAccountSafetyNumber: between two accounts with identities the number
+// is the same on both sides, changes with either identity key (and with
+// nothing else), is never a device's number, and its code checks as a
+// device code does.
+func TestAccountSafetyNumber(t *testing.T) {
+	key := func(b byte) ed25519.PublicKey {
+		return ed25519.NewKeyFromSeed(bytes.Repeat([]byte{b}, ed25519.SeedSize)).Public().(ed25519.PublicKey)
+	}
+	alice := AccountIdentity{Username: "alice", Key: key(1)}
+	bob := AccountIdentity{Username: "bob", Key: key(2)}
+	ab, err := SafetyNumber(alice, bob)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ba, _ := SafetyNumber(bob, alice)
+	if ab != ba || len(strings.ReplaceAll(ab, " ", "")) != 60 {
+		t.Fatalf("alice sees %q, bob %q", ab, ba)
+	}
+	newBob, _ := SafetyNumber(alice, AccountIdentity{Username: "bob", Key: key(3)})
+	if newBob == ab {
+		t.Fatal("a new identity key left the number unchanged")
+	}
+	code, err := SafetyCode(bob, alice)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := CompareSafetyCode(alice, bob, code); err != nil {
+		t.Fatalf("alice scans bob's code: %v", err)
+	}
+	if err := CompareSafetyCode(alice, AccountIdentity{Username: "bob", Key: key(3)}, code); !errors.Is(err, ErrSafetyMismatch) {
+		t.Fatalf("a code of another identity: %v", err)
+	}
+	// The same 32 bytes as a device's identity hash under another version.
+	fa, _ := alice.fingerprint()
+	if bytes.Equal(fa, iterate(safetyVersion, alice.Key, []byte("alice"))) {
+		t.Fatal("account and device fingerprints share a version")
+	}
+	for _, bad := range []AccountIdentity{{Username: "alice"}, {Key: key(1)}, {Username: "alice", Key: key(1)[:31]}} {
+		if _, err := SafetyNumber(bad, bob); !errors.Is(err, ErrMalformed) {
+			t.Fatalf("SafetyNumber(%+v): %v", bad, err)
+		}
 	}
 }
