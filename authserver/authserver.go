@@ -133,6 +133,10 @@ type Config struct {
 	// LookupRate is how many user lookups one account may make per
 	// LookupWindow; 0 means DefaultLookupRate.
 	LookupRate int
+	// PublishRate is how many device lists (wire.PublishDevices) one
+	// account may publish per PublishWindow, accepted or not; 0 means
+	// DefaultPublishRate.
+	PublishRate int
 
 	// Regions are the operator's address ranges with the region (country
 	// code) each is in; they win over the embedded country database, a
@@ -173,6 +177,7 @@ type Server struct {
 	regAddrs, regNets *limiter
 	regStarts         *limiter // registrations started per address, taken names included
 	lookups           *limiter // user lookups per asking account (lookup.go)
+	publishes         *limiter // device lists published per account (identity.go)
 	maxDevices        int      // 0: no cap
 
 	reg    *registry // supernodes; see registry.go
@@ -241,7 +246,8 @@ func New(cfg Config) (*Server, error) {
 		addrs: newLimiter(orDefault(cfg.MaxAddrFailures, DefaultMaxAddrFailures), orDefault(cfg.FailureWindow, DefaultFailureWindow)),
 		devs:  newLimiter(orDefault(cfg.MaxFailures, DefaultMaxFailures), orDefault(cfg.FailureWindow, DefaultFailureWindow)),
 
-		lookups: newLimiter(max(orDefault(cfg.LookupRate, DefaultLookupRate), 1), LookupWindow),
+		lookups:   newLimiter(max(orDefault(cfg.LookupRate, DefaultLookupRate), 1), LookupWindow),
+		publishes: newLimiter(max(orDefault(cfg.PublishRate, DefaultPublishRate), 1), PublishWindow),
 
 		maxDevices: max(orDefault(cfg.MaxDevices, DefaultMaxDevices), 0),
 
@@ -365,6 +371,8 @@ func (s *Server) process(ctx context.Context, r *pipeline.Request[*wire.AuthRequ
 		return s.changePassword(ctx, rw, k.ChangePassword, remote, src)
 	case *wire.AuthRequest_LookupUser:
 		return s.lookupUser(ctx, r.Ticket, k.LookupUser)
+	case *wire.AuthRequest_PublishDevices:
+		return s.publishDevices(ctx, r.Ticket, k.PublishDevices, remote)
 	default: // authCredentials refused it already
 		return refusal(CodeBadRequest, "unknown request"), nil
 	}
@@ -373,7 +381,8 @@ func (s *Server) process(ctx context.Context, r *pipeline.Request[*wire.AuthRequ
 // authCredentials checks a decoded auth request's fields and says what it
 // presents: registration, login and password change have no ticket (OPAQUE
 // authenticates them in process); renewal presents the ticket it renews;
-// device requests and user lookups present a node ticket.
+// device requests, device-list publishes and user lookups present a node
+// ticket.
 func authCredentials(req *wire.AuthRequest) (pipeline.Credential, error) {
 	if err := checkRequest(req); err != nil {
 		return pipeline.Credential{}, err
@@ -387,6 +396,8 @@ func authCredentials(req *wire.AuthRequest) (pipeline.Credential, error) {
 		return pipeline.TicketOfRole(k.RevokeDevice.GetTicket(), ticket.RoleNode), nil
 	case *wire.AuthRequest_LookupUser:
 		return pipeline.TicketOfRole(k.LookupUser.GetTicket(), ticket.RoleNode), nil
+	case *wire.AuthRequest_PublishDevices:
+		return pipeline.TicketOfRole(k.PublishDevices.GetTicket(), ticket.RoleNode), nil
 	default:
 		return pipeline.Unauthenticated("no ticket before login: OPAQUE authenticates it"), nil
 	}
@@ -473,6 +484,10 @@ func checkRequest(req *wire.AuthRequest) error {
 		}
 		if err := ValidUsername(k.LookupUser.GetUsername()); err != nil {
 			return fmt.Errorf("lookup_user: %w", err)
+		}
+	case *wire.AuthRequest_PublishDevices:
+		if err := checkPublish(k.PublishDevices); err != nil {
+			return err
 		}
 	case *wire.AuthRequest_ChangePassword:
 		m := k.ChangePassword
@@ -584,18 +599,21 @@ func (s *Server) renew(ctx context.Context, old *ticket.Ticket, remote peer.ID, 
 		Expiry:   now.Add(wire.TicketLifetime),
 		Role:     old.Role,
 		BoxKey:   old.BoxKey,
-	}, s.regions.lookup(src.remote), src.ip)
+	}, s.regions.lookup(src.remote), src.ip, false)
 }
 
 // issue records t against its device, signs it, its card and, when region
-// is not "", its region pass, and sends them as the login result.
+// is not "", its region pass, and sends them as the login result, with the
+// account's identity when it has one: its device list always, its sealed
+// key only when withSealed (a login, which proved the password; a renewal
+// did not).
 // Recording comes first and refuses a revoked device, so no ticket is ever
 // signed that the revocation log would not cover. region is what the
 // server placed the stream's address in, never a field of a message. The
 // ticket carries the account's creation time from the store (ticket.Sign
 // rounds it to ticket.AccountGrain), at login and renewal alike.
-func (s *Server) issue(ctx context.Context, t ticket.Ticket, region, ip string) (*wire.AuthResponse, error) {
-	created, err := recordIssue(ctx, s.db, t, s.maxDevices)
+func (s *Server) issue(ctx context.Context, t ticket.Ticket, region, ip string, withSealed bool) (*wire.AuthResponse, error) {
+	created, id, err := recordIssue(ctx, s.db, t, s.maxDevices)
 	switch {
 	case errors.Is(err, errRevoked):
 		s.refused.note(s.log, RefusedRevoked, "ticket refused: device revoked", "user", t.Username, "peer", t.Peer, "ip", ip)
@@ -632,7 +650,7 @@ func (s *Server) issue(ctx context.Context, t ticket.Ticket, region, ip string) 
 	}
 	s.stats.tickets.Add(1)
 	s.log.Info("ticket issued", "user", t.Username, "peer", t.Peer, "device", t.Device, "ip", ip, "region", region)
-	lr := &wire.LoginResult{Ticket: st, Card: card, RegionPass: pass, Rendezvous: s.rdv}
+	lr := &wire.LoginResult{Ticket: st, Card: card, RegionPass: pass, Rendezvous: s.rdv, Account: id.toWire(withSealed)}
 	lr.Supernodes = s.loginSupernodes(lr)
 	return &wire.AuthResponse{Kind: &wire.AuthResponse_LoginResult{LoginResult: lr}}, nil
 }
@@ -650,7 +668,7 @@ func (s *Server) login(ctx context.Context, rw *pipeline.Stream, m *wire.LoginSt
 		Expiry:   now.Add(wire.TicketLifetime),
 		Role:     ticket.RoleNode,
 		BoxKey:   m.BoxKey,
-	}, s.regions.lookup(src.remote), src.ip) // the stream's address, never a field of the message
+	}, s.regions.lookup(src.remote), src.ip, true) // the stream's address, never a field of the message
 }
 
 // authenticate runs the security and authentication layers of an OPAQUE

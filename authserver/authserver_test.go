@@ -3,6 +3,7 @@ package authserver
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
 	"encoding/binary"
 	"errors"
 	"io"
@@ -420,6 +421,16 @@ func FuzzDecodeRequest(f *testing.F) {
 	f.Add(frame(marshal(&wire.AuthRequest{Kind: &wire.AuthRequest_RevokeDevice{RevokeDevice: &wire.RevokeDevice{Ticket: &wire.SignedTicket{Ticket: []byte{1}, Signature: []byte{2}}, PeerId: []byte("junk")}}})))
 	f.Add(frame(marshal(&wire.AuthRequest{Kind: &wire.AuthRequest_RevokeDevice{RevokeDevice: &wire.RevokeDevice{Ticket: &wire.SignedTicket{Ticket: []byte{1}, Signature: []byte{2}}, PeerId: []byte(testPeer(f, 1)), Ke1: ke1}}})))
 	f.Add(frame(marshal(&wire.AuthRequest{Kind: &wire.AuthRequest_LookupUser{LookupUser: &wire.LookupUser{Ticket: &wire.SignedTicket{Ticket: []byte{1}, Signature: []byte{2}}, Username: "bob"}}})))
+	// A device list: well formed and signed, with a forged ticket; and
+	// with its sealed key one byte over the limit.
+	_, acctKey, _ := ed25519.GenerateKey(nil)
+	sd, err := ticket.SignDevices(acctKey, ticket.Devices{Username: "alice", Version: 1, Devices: []ticket.Device{{Peer: testPeer(f, 2), BoxKey: make([]byte, 32)}}})
+	if err != nil {
+		f.Fatal(err)
+	}
+	forged := &wire.SignedTicket{Ticket: []byte{1}, Signature: []byte{2}}
+	f.Add(frame(marshal(&wire.AuthRequest{Kind: &wire.AuthRequest_PublishDevices{PublishDevices: &wire.PublishDevices{Ticket: forged, Devices: sd, AccountKeySealed: []byte("sealed")}}})))
+	f.Add(frame(marshal(&wire.AuthRequest{Kind: &wire.AuthRequest_PublishDevices{PublishDevices: &wire.PublishDevices{Ticket: forged, Devices: sd, AccountKeySealed: make([]byte, wire.MaxAccountKeySealed+1)}}})))
 
 	dir := f.TempDir()
 	key, err := LoadOrCreateKey(filepath.Join(dir, "auth.db"))

@@ -99,19 +99,20 @@ func isDevice(ctx context.Context, q querier, username string, p peer.ID) (bool,
 // It returns when the account was registered (accounts.created_unix, set
 // by the server's clock at registration), read in the same transaction, for
 // the ticket to carry: from the store at every issue, so a renewal keeps
-// the account's age without trusting the ticket it renews.
-func recordIssue(ctx context.Context, db *sql.DB, t ticket.Ticket, maxDevices int) (accountCreated time.Time, err error) {
+// the account's age without trusting the ticket it renews; and the
+// account's identity (nil when it has none), for the login result.
+func recordIssue(ctx context.Context, db *sql.DB, t ticket.Ticket, maxDevices int) (accountCreated time.Time, id *identity, err error) {
 	tx, err := db.BeginTx(ctx, nil)
 	if err != nil {
-		return time.Time{}, fmt.Errorf("recording device: %w", err)
+		return time.Time{}, nil, fmt.Errorf("recording device: %w", err)
 	}
 	defer tx.Rollback()
 	revoked, err := peerRevoked(ctx, tx, t.Peer)
 	if err != nil {
-		return time.Time{}, err
+		return time.Time{}, nil, err
 	}
 	if revoked {
-		return time.Time{}, errRevoked
+		return time.Time{}, nil, errRevoked
 	}
 	if maxDevices > 0 {
 		var self bool // t's device holds a live ticket already
@@ -122,10 +123,10 @@ func recordIssue(ctx context.Context, db *sql.DB, t ticket.Ticket, maxDevices in
 			WHERE a.username = ? AND d.revoked_unix IS NULL AND d.expiry_unix > ?`,
 			[]byte(t.Peer), []byte(t.Peer), t.Username, t.Issued.Unix()).Scan(&self, &others)
 		if err != nil {
-			return time.Time{}, fmt.Errorf("counting devices of %q: %w", t.Username, err)
+			return time.Time{}, nil, fmt.Errorf("counting devices of %q: %w", t.Username, err)
 		}
 		if !self && others >= maxDevices {
-			return time.Time{}, errTooManyDevices
+			return time.Time{}, nil, errTooManyDevices
 		}
 	}
 	// The SELECT's WHERE clause also keeps SQLite from parsing ON CONFLICT
@@ -139,19 +140,22 @@ func recordIssue(ctx context.Context, db *sql.DB, t ticket.Ticket, maxDevices in
 			expiry_unix = max(expiry_unix, excluded.expiry_unix)`,
 		[]byte(t.Peer), t.Device, t.Issued.Unix(), t.Issued.Unix(), t.Expiry.Unix(), t.Username)
 	if err != nil {
-		return time.Time{}, fmt.Errorf("recording device %s of %q: %w", t.Peer, t.Username, err)
+		return time.Time{}, nil, fmt.Errorf("recording device %s of %q: %w", t.Peer, t.Username, err)
 	}
 	if n, _ := res.RowsAffected(); n == 0 {
-		return time.Time{}, errNoAccount
+		return time.Time{}, nil, errNoAccount
 	}
 	var created int64
 	if err := tx.QueryRowContext(ctx, "SELECT created_unix FROM accounts WHERE username = ?", t.Username).Scan(&created); err != nil {
-		return time.Time{}, fmt.Errorf("reading when %q was created: %w", t.Username, err)
+		return time.Time{}, nil, fmt.Errorf("reading when %q was created: %w", t.Username, err)
+	}
+	if id, err = accountIdentity(ctx, tx, t.Username); err != nil {
+		return time.Time{}, nil, err
 	}
 	if err := tx.Commit(); err != nil {
-		return time.Time{}, fmt.Errorf("recording device: %w", err)
+		return time.Time{}, nil, fmt.Errorf("recording device: %w", err)
 	}
-	return time.Unix(created, 0), nil
+	return time.Unix(created, 0), id, nil
 }
 
 // learnDevice records the device of a presented ticket t if it has no row

@@ -356,17 +356,19 @@ func TestRevokedSupernode(t *testing.T) {
 	}
 }
 
-// TestMigrationFromV1 opens a database an older program made (only
-// 0001_init: no devices, no revocation log) with an account in it: the
-// account signs in, and its device is recorded from then on.
-func TestMigrationFromV1(t *testing.T) {
+// oldDatabase makes a database as a program that knew only the first
+// version migrations left it: its secrets, and the account alice (password
+// "pw").
+func oldDatabase(t *testing.T, version int) string {
+	t.Helper()
 	path := filepath.Join(t.TempDir(), "auth.db")
 	ctx := context.Background()
 	db, err := sql.Open("sqlite3", "file:"+path+"?_foreign_keys=on")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := migrateTo(ctx, db, 1); err != nil {
+	defer db.Close()
+	if err := migrateTo(ctx, db, version); err != nil {
 		t.Fatal(err)
 	}
 	// What the old program stored: its keys and an OPAQUE record.
@@ -400,12 +402,24 @@ func TestMigrationFromV1(t *testing.T) {
 	if err := createAccount(ctx, db, "alice", rec, time.Now().Unix()); err != nil {
 		t.Fatal(err)
 	}
+	return path
+}
+
+// TestMigrationFromV1 opens a database an older program made (only
+// 0001_init: no devices, no revocation log) with an account in it: the
+// account signs in, and its device is recorded from then on.
+func TestMigrationFromV1(t *testing.T) {
+	path := oldDatabase(t, 1)
+	db, err := sql.Open("sqlite3", path)
+	if err != nil {
+		t.Fatal(err)
+	}
 	var tables int
 	db.QueryRow("SELECT count(*) FROM sqlite_master WHERE name IN ('devices', 'revocations')").Scan(&tables)
+	db.Close()
 	if tables != 0 {
 		t.Fatalf("version 1 schema has %d of the new tables", tables)
 	}
-	db.Close()
 
 	f := start(t, path, &clock{t: time.Now()})
 	c := newClient(t)

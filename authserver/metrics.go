@@ -27,6 +27,7 @@ type Stats struct {
 	TicketsIssued            uint64 // device tickets signed, at login and at renewal
 	DevicesRevoked           uint64 // devices revoked by their accounts
 	PasswordsChanged         uint64 // OPAQUE records replaced by a password change
+	DeviceListsPublished     uint64 // signed device lists stored (PublishDevices), first identities included
 	// Refused counts refused requests by reason (the Refused… constants).
 	Refused map[string]uint64
 	// AuthBudget and RegistryBudget are the request bytes each protocol
@@ -48,7 +49,7 @@ const (
 type stats struct {
 	loginOK, loginFailed, loginRateLimited, loginError atomic.Uint64
 	registrations, registrationsRateLimited, tickets   atomic.Uint64
-	revocations, passwordChanges                       atomic.Uint64
+	revocations, passwordChanges, deviceLists          atomic.Uint64
 	// ke2 counts KE2s computed: the OPAQUE work a rate-limited attempt
 	// must never cost (tests read it).
 	ke2 atomic.Uint64
@@ -79,6 +80,7 @@ func (s *Server) Stats() Stats {
 		TicketsIssued:            s.stats.tickets.Load(),
 		DevicesRevoked:           s.stats.revocations.Load(),
 		PasswordsChanged:         s.stats.passwordChanges.Load(),
+		DeviceListsPublished:     s.stats.deviceLists.Load(),
 		Refused:                  s.refused.counts(),
 		AuthBudget:               s.authRPC.Budget.Stats(),
 		RegistryBudget:           s.registryRPC.Budget.Stats(),
@@ -118,6 +120,7 @@ const (
 	MetricTicketsIssued        = "eserver_auth_tickets_issued_total"
 	MetricDevicesRevoked       = "eserver_auth_devices_revoked_total"
 	MetricPasswords            = "eserver_auth_password_changes_total"
+	MetricDeviceLists          = "eserver_auth_device_lists_published_total"
 	MetricLiveSupernodes       = "eserver_auth_supernodes"
 	MetricAccounts             = "eserver_auth_accounts"
 	MetricRefused              = "eserver_auth_refused_total"
@@ -132,7 +135,7 @@ const accountsTimeout = 5 * time.Second
 type metrics struct {
 	srv                                           *Server
 	logins, registrations, tickets, sns, accounts *prometheus.Desc
-	revoked, passwords, regLimited                *prometheus.Desc
+	revoked, passwords, regLimited, deviceLists   *prometheus.Desc
 	refused, reqBytes, reqLimit, busy             *prometheus.Desc
 }
 
@@ -149,6 +152,7 @@ func NewMetrics(srv *Server) prometheus.Collector {
 		accounts:      prometheus.NewDesc(MetricAccounts, "Accounts in the database.", nil, nil),
 		revoked:       prometheus.NewDesc(MetricDevicesRevoked, "Devices revoked by their accounts.", nil, nil),
 		passwords:     prometheus.NewDesc(MetricPasswords, "Passwords changed (OPAQUE records replaced).", nil, nil),
+		deviceLists:   prometheus.NewDesc(MetricDeviceLists, "Signed device lists of accounts stored (first identities included).", nil, nil),
 		refused:       prometheus.NewDesc(MetricRefused, "Requests refused, by reason (the log sums them up at most once a minute).", []string{"reason"}, nil),
 		reqBytes:      prometheus.NewDesc(MetricRequestBytes, "Bytes of requests held in flight, by protocol (its request budget).", []string{"protocol"}, nil),
 		reqLimit:      prometheus.NewDesc(MetricRequestBytesLimit, "The request budget of each protocol, in bytes.", []string{"protocol"}, nil),
@@ -165,6 +169,7 @@ func (m *metrics) Describe(ch chan<- *prometheus.Desc) {
 	ch <- m.accounts
 	ch <- m.revoked
 	ch <- m.passwords
+	ch <- m.deviceLists
 	ch <- m.refused
 	ch <- m.reqBytes
 	ch <- m.reqLimit
@@ -189,6 +194,7 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(m.tickets, prometheus.CounterValue, float64(st.TicketsIssued))
 	ch <- prometheus.MustNewConstMetric(m.revoked, prometheus.CounterValue, float64(st.DevicesRevoked))
 	ch <- prometheus.MustNewConstMetric(m.passwords, prometheus.CounterValue, float64(st.PasswordsChanged))
+	ch <- prometheus.MustNewConstMetric(m.deviceLists, prometheus.CounterValue, float64(st.DeviceListsPublished))
 	ch <- prometheus.MustNewConstMetric(m.sns, prometheus.GaugeValue, float64(m.srv.LiveSupernodes()))
 	for reason, n := range st.Refused {
 		ch <- prometheus.MustNewConstMetric(m.refused, prometheus.CounterValue, float64(n), reason)

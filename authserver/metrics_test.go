@@ -79,7 +79,7 @@ func TestMetrics(t *testing.T) {
 		MetricLogins + `{result="ok"}`, MetricLogins + `{result="failed"}`,
 		MetricLogins + `{result="rate_limited"}`, MetricLogins + `{result="error"}`,
 		MetricRegistrations, MetricTicketsIssued, MetricLiveSupernodes, MetricAccounts,
-		MetricDevicesRevoked, MetricPasswords, MetricRegistrationsLimited,
+		MetricDevicesRevoked, MetricPasswords, MetricRegistrationsLimited, MetricDeviceLists,
 	} {
 		want(got, name, 0)
 	}

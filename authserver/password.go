@@ -17,6 +17,12 @@ import (
 // once its KE3 verified, a registration of the new one on the same stream,
 // whose record replaces the account's. A stolen ticket alone changes
 // nothing; a wrong old password counts as a failed login.
+//
+// An account with an identity must send its private key sealed afresh under
+// the new password's export key (RegisterFinish.account_key_sealed), stored
+// with the new record in one transaction: a client too old to do so is
+// refused with bad_request, so it cannot leave an identity that no
+// password opens. Without an identity the field is ignored.
 func (s *Server) changePassword(ctx context.Context, rw *pipeline.Stream, m *wire.ChangePassword, remote peer.ID, src source) (*wire.AuthResponse, error) {
 	now := s.now()
 	acct, ip := m.Username, src.ip
@@ -42,7 +48,14 @@ func (s *Server) changePassword(ctx context.Context, rw *pipeline.Stream, m *wir
 	if err := s.pake.CheckRecord(fin.RegistrationRecord); err != nil {
 		return refusal(CodeBadRequest, "malformed registration record"), nil
 	}
-	if err := updateRecord(ctx, s.db, acct, fin.RegistrationRecord); err != nil {
+	if len(fin.AccountKeySealed) > wire.MaxAccountKeySealed {
+		return refusal(CodeBadRequest, "sealed account key too large"), nil
+	}
+	switch err := updateRecord(ctx, s.db, acct, fin.RegistrationRecord, fin.AccountKeySealed); {
+	case errors.Is(err, errNeedSealed):
+		s.refused.note(s.log, RefusedBadRequest, "password change refused: the account identity was not sealed afresh", "user", acct, "peer", remote, "ip", ip)
+		return refusal(CodeBadRequest, "this account has an identity: the new password must come with its key sealed afresh (update the app)"), nil
+	case err != nil:
 		s.log.Error("change password", "user", acct, "err", err)
 		return refusal(CodeInternal, "internal error"), nil
 	}
@@ -51,14 +64,37 @@ func (s *Server) changePassword(ctx context.Context, rw *pipeline.Stream, m *wir
 	return &wire.AuthResponse{Kind: &wire.AuthResponse_PasswordChanged{PasswordChanged: &wire.PasswordChanged{}}}, nil
 }
 
-// updateRecord replaces username's OPAQUE record.
-func updateRecord(ctx context.Context, db *sql.DB, username string, record []byte) error {
-	res, err := db.ExecContext(ctx, "UPDATE accounts SET record = ? WHERE username = ?", record, username)
+// updateRecord replaces username's OPAQUE record and, when the account has
+// an identity, its sealed key with sealed, in one transaction: with an
+// identity and no sealed key it changes nothing (errNeedSealed); without
+// an identity sealed is ignored.
+func updateRecord(ctx context.Context, db *sql.DB, username string, record, sealed []byte) error {
+	tx, err := db.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("updating record of %q: %w", username, err)
 	}
-	if n, _ := res.RowsAffected(); n != 1 {
+	defer tx.Rollback()
+	var hasIdentity bool
+	err = tx.QueryRowContext(ctx, "SELECT account_key IS NOT NULL FROM accounts WHERE username = ?", username).Scan(&hasIdentity)
+	if errors.Is(err, sql.ErrNoRows) {
 		return fmt.Errorf("updating record of %q: %w", username, errNoAccount)
+	}
+	if err != nil {
+		return fmt.Errorf("updating record of %q: %w", username, err)
+	}
+	if hasIdentity && len(sealed) == 0 {
+		return errNeedSealed
+	}
+	if !hasIdentity {
+		sealed = nil
+	}
+	// coalesce keeps the sealed key NULL while there is no identity.
+	if _, err := tx.ExecContext(ctx, "UPDATE accounts SET record = ?, account_key_sealed = coalesce(?, account_key_sealed) WHERE username = ?",
+		record, sealed, username); err != nil {
+		return fmt.Errorf("updating record of %q: %w", username, err)
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("updating record of %q: %w", username, err)
 	}
 	return nil
 }

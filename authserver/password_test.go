@@ -19,6 +19,13 @@ import (
 // ("" on success) and how far it got.
 func changePassword(t *testing.T, c host.Host, f *fixture, user string, old []byte, newPw string, junkRequest, junkRecord bool) string {
 	t.Helper()
+	return changePasswordSealed(t, c, f, user, old, newPw, junkRequest, junkRecord, nil)
+}
+
+// changePasswordSealed is changePassword sending sealed as the account
+// key sealed afresh in RegisterFinish.
+func changePasswordSealed(t *testing.T, c host.Host, f *fixture, user string, old []byte, newPw string, junkRequest, junkRecord bool, sealed []byte) string {
+	t.Helper()
 	lc, _ := pake.NewClient(user)
 	ke1, err := lc.LoginStart(append([]byte("x"), old...))
 	if err != nil {
@@ -63,7 +70,7 @@ func changePassword(t *testing.T, c host.Host, f *fixture, user string, old []by
 			t.Fatal(err)
 		}
 	}
-	send(t, st, &wire.RegisterFinish{RegistrationRecord: rec})
+	send(t, st, &wire.RegisterFinish{RegistrationRecord: rec, AccountKeySealed: sealed})
 	r = recv(t, st)
 	if r.GetPasswordChanged() == nil {
 		return errCode(r)

@@ -30,6 +30,15 @@ const (
 	RefusedRegisterLimited = "register_rate_limited"
 	RefusedTooManyDevices  = "too_many_devices"
 	RefusedHeartbeat       = "heartbeat" // a supernode's heartbeat: bad record, registry or operator full
+	// RefusedDeviceList: a published device list that is malformed, badly
+	// signed, of another account, without the asker, naming a revoked
+	// device, or a first identity without its sealed key.
+	RefusedDeviceList = "device_list"
+	// RefusedDeviceListStale: a published device list not newer than the
+	// stored one, of another identity, or the loser of a first-device race
+	// (answered with the stored identity).
+	RefusedDeviceListStale = "device_list_stale"
+	RefusedPublishLimited  = "publish_rate_limited" // per account
 )
 
 // refusals counts refused requests by reason: since start for the metrics,

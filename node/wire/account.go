@@ -14,3 +14,13 @@ const (
 	// key (a 32-byte seed, a nonce, a tag and a version byte: under 100).
 	MaxAccountKeySealed = 256
 )
+
+// Codes the auth server answers a PublishDevices with (AuthError.code),
+// besides the shared ones (bad_request, unauthorized, rate_limited,
+// internal, busy). A list that is not newer than the stored one, or of
+// another identity, is no error: the answer is the stored
+// AccountIdentity, which the client compares with what it sent.
+const (
+	CodeNotListed     = "not_listed"     // the list does not name the publishing device, or names it with another box key
+	CodeListedRevoked = "listed_revoked" // the list names a device revoked at the server
+)
