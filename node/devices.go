@@ -93,7 +93,8 @@ func (n *Node) ChangePassword(ctx context.Context, oldPassword, newPassword stri
 	}
 	ctx, cancel := context.WithTimeout(ctx, wire.AuthTimeout)
 	defer cancel()
-	_, export, err := login.ChangePassword(ctx, s.host, s.server, s.me(), oldPassword, newPassword)
+	// nil reseal for now: resealing the account identity is issue 17's node integration.
+	_, export, err := login.ChangePassword(ctx, s.host, s.server, s.me(), oldPassword, newPassword, nil)
 	if err != nil {
 		if derr := s.store.DropStagedPassword(); derr != nil {
 			n.log.Warn("dropping a staged password change", "err", derr)

@@ -4,6 +4,7 @@ package login
 // revocation log on its registry protocol.
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -13,6 +14,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
+	"google.golang.org/protobuf/proto"
 
 	"eserver/node/pake"
 	"eserver/node/ticket"
@@ -173,7 +175,17 @@ func proveLogin(st network.Stream, c *pake.Client, resp *wire.AuthResponse) (*wi
 // OPAQUE's export keys of both passwords (see Result.ExportKey): whatever
 // was sealed under a key derived from oldExport (the contact-list backup)
 // must be sealed again under newExport, which every later Login returns.
-func ChangePassword(ctx context.Context, h host.Host, server peer.AddrInfo, username, oldPassword, newPassword string) (oldExport, newExport []byte, err error) {
+//
+// reseal seals the account identity's private key afresh under the new
+// password: it is called with the new export key once the new
+// registration is finalized, before anything is sent that would change
+// the account, and what it returns goes to the server with the new record
+// (RegisterFinish.account_key_sealed), stored in the same transaction. An
+// error from it abandons the change (nothing is changed at the server). A
+// nil reseal sends none: the server then refuses the change with
+// ErrBadRequest when the account has an identity, since no password would
+// open it afterwards.
+func ChangePassword(ctx context.Context, h host.Host, server peer.AddrInfo, username, oldPassword, newPassword string, reseal func(newExportKey []byte) ([]byte, error)) (oldExport, newExport []byte, err error) {
 	if oldPassword == "" || newPassword == "" {
 		return nil, nil, fmt.Errorf("changing password: %w: empty password", ErrBadRequest)
 	}
@@ -214,7 +226,16 @@ func ChangePassword(ctx context.Context, h host.Host, server peer.AddrInfo, user
 		if err != nil {
 			return fmt.Errorf("%w: %v", ErrProtocol, err)
 		}
-		if err := wire.WriteMsg(st, &wire.RegisterFinish{RegistrationRecord: record}); err != nil {
+		var sealed []byte
+		if reseal != nil {
+			if sealed, err = reseal(rc.ExportKey()); err != nil {
+				return fmt.Errorf("resealing the account key: %w", err)
+			}
+			if len(sealed) == 0 || len(sealed) > wire.MaxAccountKeySealed {
+				return fmt.Errorf("%w: resealed account key of %d bytes (1 to %d)", ErrBadRequest, len(sealed), wire.MaxAccountKeySealed)
+			}
+		}
+		if err := wire.WriteMsg(st, &wire.RegisterFinish{RegistrationRecord: record, AccountKeySealed: sealed}); err != nil {
 			return err
 		}
 		resp, err = readResponse(st)
@@ -230,6 +251,56 @@ func ChangePassword(ctx context.Context, h host.Host, server peer.AddrInfo, user
 		return nil, nil, fmt.Errorf("changing password: %w", err)
 	}
 	return lc.ExportKey(), rc.ExportKey(), nil
+}
+
+// PublishDevices stores signed, the account's device list signed by its
+// account identity, at the auth server, presenting h's node ticket t; the
+// list must name h with its ticket's box key, name no revoked device, and
+// be newer than the list the server holds. sealed is the identity's
+// private key sealed under the password's export key, for an account that
+// has no identity yet (the first device); it is ignored otherwise.
+//
+// It returns what the server holds afterwards. When that is not signed —
+// the server holds a newer list, or another identity set first by another
+// device — the error is ErrStale and the identity returned is the
+// server's, for the caller to adopt. A list that does not name h is
+// ErrNotListed, one naming a revoked device ErrListedRevoked; a malformed
+// or badly signed list, one of another account, or a first identity
+// without sealed is ErrBadRequest. After revoking a device (RevokeDevice),
+// publish a list without it: the server never edits a list itself.
+func PublishDevices(ctx context.Context, h host.Host, server peer.AddrInfo, t *wire.SignedTicket, signed *wire.SignedAccountDevices, sealed []byte) (*wire.AccountIdentity, error) {
+	var sent wire.AccountDevices
+	if err := proto.Unmarshal(signed.GetDevices(), &sent); err != nil {
+		return nil, fmt.Errorf("publishing devices: %w: list: %v", ErrBadRequest, err)
+	}
+	var held *wire.AccountIdentity
+	err := exchange(ctx, h, server, func(st network.Stream) error {
+		if err := wire.WriteMsg(st, &wire.AuthRequest{Kind: &wire.AuthRequest_PublishDevices{
+			PublishDevices: &wire.PublishDevices{Ticket: t, Devices: signed, AccountKeySealed: sealed},
+		}}); err != nil {
+			return err
+		}
+		resp, err := readResponse(st)
+		if err != nil {
+			return err
+		}
+		a, ok := resp.Kind.(*wire.AuthResponse_AccountIdentity)
+		if !ok || a.AccountIdentity == nil {
+			return fmt.Errorf("%w: %T instead of account_identity", ErrProtocol, resp.Kind)
+		}
+		if _, err := parseAccount(a.AccountIdentity, sent.Username); err != nil {
+			return err
+		}
+		held = a.AccountIdentity
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("publishing devices: %w", err)
+	}
+	if got := held.GetDevices(); !bytes.Equal(got.GetDevices(), signed.GetDevices()) || !bytes.Equal(got.GetSignature(), signed.GetSignature()) {
+		return held, fmt.Errorf("publishing devices: %w", ErrStale)
+	}
+	return held, nil
 }
 
 // FetchRevocations asks server's registry for one page of its revocation

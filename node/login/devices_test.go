@@ -134,7 +134,7 @@ func TestChangePassword(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	oldKey, newKey, err := login.ChangePassword(ctx, c, server, "alice", "old", "new")
+	oldKey, newKey, err := login.ChangePassword(ctx, c, server, "alice", "old", "new", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -167,7 +167,7 @@ func TestChangePassword(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if _, _, err := login.ChangePassword(ctx, c, server, tt.user, tt.old, tt.new); !errors.Is(err, tt.want) {
+			if _, _, err := login.ChangePassword(ctx, c, server, tt.user, tt.old, tt.new, nil); !errors.Is(err, tt.want) {
 				t.Fatalf("got %v, want %v", err, tt.want)
 			}
 		})
@@ -180,11 +180,11 @@ func TestChangePassword(t *testing.T) {
 	// the limit, and then even the right password is refused, for a change
 	// and a login alike.
 	for i := range authserver.DefaultMaxFailures - 2 {
-		if _, _, err := login.ChangePassword(ctx, c, server, "alice", "wrong", "x"); !errors.Is(err, login.ErrLoginFailed) {
+		if _, _, err := login.ChangePassword(ctx, c, server, "alice", "wrong", "x", nil); !errors.Is(err, login.ErrLoginFailed) {
 			t.Fatalf("wrong old password %d: %v", i+1, err)
 		}
 	}
-	if _, _, err := login.ChangePassword(ctx, c, server, "alice", "new", "x"); !errors.Is(err, login.ErrRateLimited) {
+	if _, _, err := login.ChangePassword(ctx, c, server, "alice", "new", "x", nil); !errors.Is(err, login.ErrRateLimited) {
 		t.Fatalf("change over the limit: %v", err)
 	}
 	if _, err := login.Login(ctx, c, server, login.Request{Username: "alice", Password: "new"}); !errors.Is(err, login.ErrRateLimited) {

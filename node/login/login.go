@@ -1,6 +1,8 @@
 // Package login is a node's side of the auth protocol: register an account
 // and sign in at an auth server with OPAQUE, receiving a ticket that binds
-// this node's peer ID to the account.
+// this node's peer ID to the account (and the account identity the server
+// holds); manage the account's devices, publish its signed device list and
+// change its password.
 package login
 
 import (
@@ -42,6 +44,17 @@ var (
 	ErrUnauthorized = errors.New("ticket not accepted")
 	// ErrProtocol means the server answered something it should not have.
 	ErrProtocol = errors.New("auth protocol error")
+	// ErrStale means a published device list was not stored: the server
+	// holds a newer one, or one of another account identity (another
+	// device set the account's identity first). PublishDevices returns it
+	// with what the server holds, which the caller adopts.
+	ErrStale = errors.New("the server holds another device list")
+	// ErrNotListed means a published device list does not name this
+	// device, or names it with another box key than its ticket's.
+	ErrNotListed = errors.New("the device list does not name this device")
+	// ErrListedRevoked means a published device list names a device that
+	// was revoked.
+	ErrListedRevoked = errors.New("the device list names a revoked device")
 )
 
 // Request is what signing in needs.
@@ -72,6 +85,16 @@ type Result struct {
 	// keep it (or what is derived from it, see backup.DeriveKey) in memory.
 	// It changes when the password does.
 	ExportKey []byte
+	// Account is the account identity as the server holds it, nil when
+	// the account has none yet (the device then makes one and publishes
+	// it, see PublishDevices). Its device list is checked well formed,
+	// signed by the key it names and of this account (AccountDevices);
+	// whether that key is the account's own is the caller's to decide
+	// (the one it pinned). Account.Sealed is set by Login only: Renew,
+	// which has not proven the password, gets the list alone.
+	Account *wire.AccountIdentity
+	// AccountDevices is Account's device list, verified; nil with Account.
+	AccountDevices *ticket.Devices
 }
 
 // ParseServer parses an auth server's multiaddr, which must end in /p2p/<id>.
@@ -242,7 +265,31 @@ func loginResult(resp *wire.AuthResponse, h host.Host, server peer.AddrInfo, use
 		}
 		res.RegionPass = p
 	}
+	if a := lr.LoginResult.Account; a != nil {
+		d, err := parseAccount(a, username)
+		if err != nil {
+			return nil, err
+		}
+		res.Account, res.AccountDevices = a, d
+	}
 	return res, nil
+}
+
+// parseAccount checks an account identity from the server: a device list
+// of username, well formed and signed by the key it names, and a sealed
+// key within wire.MaxAccountKeySealed. It returns the list verified.
+func parseAccount(a *wire.AccountIdentity, username string) (*ticket.Devices, error) {
+	if len(a.GetSealed()) > wire.MaxAccountKeySealed {
+		return nil, fmt.Errorf("%w: sealed account key of %d bytes, more than %d", ErrProtocol, len(a.GetSealed()), wire.MaxAccountKeySealed)
+	}
+	d, err := ticket.VerifyDevices(a.GetDevices())
+	if err != nil {
+		return nil, fmt.Errorf("%w: account identity: %v", ErrProtocol, err)
+	}
+	if d.Username != username {
+		return nil, fmt.Errorf("%w: device list of %q, not %q", ErrProtocol, d.Username, username)
+	}
+	return d, nil
 }
 
 // exchange dials server, opens an auth stream with a deadline that also
@@ -317,6 +364,10 @@ func codeError(e *wire.AuthError) error {
 		s = ErrUnknownDevice
 	case "unauthorized":
 		s = ErrUnauthorized
+	case wire.CodeNotListed:
+		s = ErrNotListed
+	case wire.CodeListedRevoked:
+		s = ErrListedRevoked
 	default:
 		return fmt.Errorf("auth server error %q: %s", e.Code, e.Message)
 	}
