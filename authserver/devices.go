@@ -397,6 +397,11 @@ func (s *Server) listDevices(ctx context.Context, t *ticket.Ticket, remote peer.
 // only for the device to revoke itself; revoking another device needs the
 // account's password, proven by an OPAQUE login on this stream (m.Ke1,
 // then KE2 and KE3), rate-limited and counted like any login.
+//
+// The server never edits the account's signed device list (it cannot sign
+// one): the revoked device stays in the stored list until the revoking
+// device publishes one without it (publish_devices), and no list naming it
+// is ever stored again.
 func (s *Server) revokeDevice(ctx context.Context, rw *pipeline.Stream, t *ticket.Ticket, m *wire.RevokeDevice, remote peer.ID, src source) (*wire.AuthResponse, error) {
 	now := s.now()
 	ip := src.ip

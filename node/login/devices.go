@@ -107,6 +107,10 @@ func parseDevices(dl *wire.DeviceList) ([]Device, error) {
 // holding a signed-in device cannot remove its owner's others: a wrong
 // password is ErrLoginFailed and counts as a failed login, an empty one
 // ErrBadRequest. Revoking h itself needs no password (it is ignored).
+//
+// The account's signed device list still names p until a list without it
+// is published (PublishDevices): the caller, holding the account
+// identity, signs and publishes one next.
 func RevokeDevice(ctx context.Context, h host.Host, server peer.AddrInfo, t *ticket.Ticket, p peer.ID, password string) error {
 	req := &wire.RevokeDevice{Ticket: t.Signed, PeerId: []byte(p)}
 	var c *pake.Client

@@ -627,7 +627,11 @@ func (*AuthRequest_PublishDevices) isAuthRequest_Kind() {}
 // account_key_sealed, unless another device set one first. Answered with
 // account_identity: what the server holds afterwards, which is the
 // asker's list unless it lost a race (then a newer list, or another
-// identity, which the asker adopts instead).
+// identity, which the asker adopts instead). Refused with not_listed (the
+// list does not name the asker with its ticket's box key), listed_revoked
+// (it names a device revoked at the server), bad_request (malformed, badly
+// signed, another account's, a first identity without its sealed key) or
+// rate_limited (too many publishes of the account).
 type PublishDevices struct {
 	state            protoimpl.MessageState `protogen:"open.v1"`
 	Ticket           *SignedTicket          `protobuf:"bytes,1,opt,name=ticket,proto3" json:"ticket,omitempty"`
@@ -1456,7 +1460,7 @@ func (*AuthResponse_AccountIdentity) isAuthResponse_Kind() {}
 type AuthError struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// stable: login_failed, username_taken, rate_limited, bad_request, internal,
-	// device_revoked, unknown_device, unauthorized
+	// device_revoked, unknown_device, unauthorized, not_listed, listed_revoked
 	Code          string `protobuf:"bytes,1,opt,name=code,proto3" json:"code,omitempty"`
 	Message       string `protobuf:"bytes,2,opt,name=message,proto3" json:"message,omitempty"`
 	unknownFields protoimpl.UnknownFields
