@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"database/sql"
+	"errors"
 	"sync"
 	"testing"
 	"time"
@@ -427,5 +428,53 @@ func TestMigrationFromV2(t *testing.T) {
 	f.srv.db.QueryRow("PRAGMA user_version").Scan(&v)
 	if ms, _ := migrations(); v != len(ms) || v != 3 {
 		t.Fatalf("user_version %d, want %d", v, len(ms))
+	}
+}
+
+// TestPublishFullList: a list at wire.MaxAccountDevices, with every box
+// key, the sealed key at its limit, is stored, and a login result carrying
+// it (and the supernode list, cut to fit) still fits one auth frame.
+func TestPublishFullList(t *testing.T) {
+	f := startOn(t, "", &clock{t: time.Now()}, func(c *Config) { c.SelfSupernode = true })
+	c := newClient(t)
+	if got := register(t, c, f, "alice", "pw-alice"); got != "" {
+		t.Fatal(got)
+	}
+	ct := loginBox(t, c, f, "alice", boxKey(1)).Ticket
+	devs := []ticket.Device{{Peer: c.ID(), BoxKey: boxKey(1), Added: time.Now()}}
+	for i := range wire.MaxAccountDevices - 1 {
+		devs = append(devs, ticket.Device{Peer: testPeer(t, i), BoxKey: boxKey(byte(i)), Added: time.Now()})
+	}
+	key := newAccountKey(t)
+	full := signList(t, key, "alice", 1<<62, devs...)
+	sealed := bytes.Repeat([]byte{1}, wire.MaxAccountKeySealed)
+	if r := ask(t, c, f, publishReq(ct, full, sealed)); !proto.Equal(r.GetAccountIdentity().GetDevices(), full) {
+		t.Fatalf("full list: %q", errCode(r))
+	}
+	lr := loginBox(t, c, f, "alice", boxKey(1))
+	if !proto.Equal(lr.Account.GetDevices(), full) || !bytes.Equal(lr.Account.GetSealed(), sealed) {
+		t.Fatal("the login result lost the full list")
+	}
+	if n := proto.Size(&wire.AuthResponse{Kind: &wire.AuthResponse_LoginResult{LoginResult: lr}}); n > wire.MaxAuthFrame {
+		t.Fatalf("login result of %d bytes, frame limit %d", n, wire.MaxAuthFrame)
+	}
+	// One device more is refused, even signed by the stored identity's
+	// key (signed here by hand: SignDevices refuses to).
+	w := &wire.AccountDevices{Username: "alice", Version: 1<<62 + 1}
+	var held wire.AccountDevices
+	if err := proto.Unmarshal(full.Devices, &held); err != nil {
+		t.Fatal(err)
+	}
+	w.AccountKey, w.Devices = held.AccountKey, append(held.Devices, &wire.AccountDevice{PeerId: []byte(testPeer(t, 99))})
+	raw := marshal(w)
+	over := &wire.SignedAccountDevices{Devices: raw, Signature: ed25519.Sign(key, append([]byte("eserver-account-devices-v1"), raw...))}
+	if _, err := ticket.VerifyDevices(over); !errors.Is(err, ticket.ErrMalformed) {
+		t.Fatalf("the list over the limit: %v, want malformed", err)
+	}
+	if got := errCode(ask(t, c, f, publishReq(ct, over, nil))); got != CodeBadRequest {
+		t.Fatalf("a list over the limit: %q", got)
+	}
+	if !proto.Equal(storedIdentity(t, f, "alice").Devices, full) {
+		t.Fatal("a refused list changed the stored one")
 	}
 }
