@@ -8,9 +8,11 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/peer"
 
+	"eserver/node/account"
 	"eserver/node/api"
 	"eserver/node/backup"
 	"eserver/node/login"
+	"eserver/node/ticket"
 	"eserver/node/wire"
 )
 
@@ -72,6 +74,19 @@ func (n *Node) RevokeDevice(ctx context.Context, peerID, password string) error 
 	}
 	if p == s.host.ID() {
 		go n.endSession(s, api.SignedOutRevoked, "This computer was removed from your account.")
+		return nil
+	}
+	// The account's list goes without it: contacts stop sending to it and
+	// refuse it as one of ours as soon as they see the new list.
+	if s.identity.Key() != nil {
+		err := s.publishDevices(ctx, false, func(ds []ticket.Device) ([]ticket.Device, bool) {
+			out := account.WithoutDevice(ds, p)
+			return out, len(out) != len(ds)
+		})
+		if err != nil {
+			return fmt.Errorf("removed at the auth server, but the account's device list still names it: %w", err)
+		}
+		s.devicesChanged()
 	}
 	return nil
 }
@@ -93,8 +108,13 @@ func (n *Node) ChangePassword(ctx context.Context, oldPassword, newPassword stri
 	}
 	ctx, cancel := context.WithTimeout(ctx, wire.AuthTimeout)
 	defer cancel()
-	// nil reseal for now: resealing the account identity is issue 17's node integration.
-	_, export, err := login.ChangePassword(ctx, s.host, s.server, s.me(), oldPassword, newPassword, nil)
+	// The account identity is sealed afresh under the new password, in the
+	// server's transaction that changes it: the same key, another seal.
+	var reseal func([]byte) ([]byte, error)
+	if key := s.identity.Key(); key != nil {
+		reseal = func(export []byte) ([]byte, error) { return account.Seal(export, s.me(), key) }
+	}
+	_, export, err := login.ChangePassword(ctx, s.host, s.server, s.me(), oldPassword, newPassword, reseal)
 	if err != nil {
 		if derr := s.store.DropStagedPassword(); derr != nil {
 			n.log.Warn("dropping a staged password change", "err", derr)

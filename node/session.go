@@ -344,6 +344,11 @@ func (n *Node) startSession(ctx context.Context, st *store.Store, ai peer.AddrIn
 		return nil, err
 	}
 	s.assemble(backupKey)
+	ictx, cancel := context.WithTimeout(ctx, wire.AuthTimeout)
+	if err := s.setUpIdentity(ictx, res.ExportKey, res.Account); err != nil {
+		n.log.Warn("setting up the account identity (this device speaks without the account's list until the next sign-in)", "err", err)
+	}
+	cancel()
 	s.role = role.New(s, role.Config{Promotion: n.cfg.Supernode, AuthServer: ai.ID, Dir: filepath.Join(n.cfg.ProfileDir, "accounts", req.Username)})
 	s.presence.Load(req.Status)
 	return s, nil
@@ -515,6 +520,15 @@ func (s *session) renewLoop() {
 			delay = s.n.cfg.RetryMax
 		default:
 			s.creds.Store(&credentials{ticket: res.Ticket, pass: res.RegionPass})
+			if key := s.identity.Key(); key != nil && res.Account != nil {
+				// Another device of ours may have changed the list.
+				was := s.identity.Own()
+				if err := s.identity.Adopt(s.me(), key, res.Account.Devices); err != nil {
+					s.n.log.Warn("taking the account's device list", "err", err)
+				} else if s.identity.Own() != was {
+					s.devicesChanged()
+				}
+			}
 			s.discovery.Republish() // peers look our ticket up there
 			delay = time.Until(renewAt(res.Ticket))
 		}

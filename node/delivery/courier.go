@@ -44,6 +44,9 @@ type courier struct {
 	// device is the contact's device the last stream reached: what new
 	// entries are sealed for when they are queued.
 	device atomic.Pointer[peer.ID]
+	// rehello asks the run goroutine to open a new stream, whose hello
+	// carries what changed in ours (our account's device list).
+	rehello atomic.Bool
 }
 
 // lastDevice is the device the courier last reached, "" before any.
@@ -151,6 +154,9 @@ func (c *courier) run(ctx context.Context) {
 // round delivers everything pending. A stream that broke while idle is
 // reopened once before the round counts as failed.
 func (c *courier) round(ctx context.Context) error {
+	if c.rehello.Swap(false) {
+		c.closeStream(false)
+	}
 	p := c.takePresence()
 	sigs := c.takeSignals()
 	sigErr := errors.New("not sent")

@@ -358,6 +358,17 @@ func (d *Delivery) EnqueueFanoutWith(m *store.Message, conv string, entries []st
 	return nil
 }
 
+// Rehello makes every courier open a new stream for what it sends next:
+// our hello changed (our account's device list), and a contact reads it
+// once per stream.
+func (d *Delivery) Rehello() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for _, c := range d.couriers {
+		c.rehello.Store(true)
+	}
+}
+
 // Poke tries delivering what waits for username now.
 func (d *Delivery) Poke(username string) { d.courierFor(username).poke() }
 
