@@ -91,6 +91,11 @@ func (e *mailEnv) client(user string) (host.Host, *wire.SignedTicket) {
 
 func (e *mailEnv) box(user string) []byte { return client.MailboxID(e.authID, user) }
 
+// deviceBox is the mailbox of user's device dev.
+func (e *mailEnv) deviceBox(user string, dev peer.ID) []byte {
+	return client.DeviceMailboxID(e.authID, user, dev)
+}
+
 func (e *mailEnv) depthOf(user string) int {
 	e.t.Helper()
 	n, err := e.mb.DepthOf(e.box(user))
