@@ -821,6 +821,12 @@ func FuzzMailboxRequest(f *testing.F) {
 	f.Add(frame(f, &wire.MailboxRequest{Kind: &wire.MailboxRequest_Fetch{Fetch: &wire.MailFetch{Ticket: st, After: 0, Limit: 10}}}))
 	f.Add(frame(f, &wire.MailboxRequest{Kind: &wire.MailboxRequest_Ack{Ack: &wire.MailAck{Ticket: st, Seqs: []uint64{1, 2, 3}}}}))
 	f.Add(frame(f, &wire.MailboxRequest{Kind: &wire.MailboxRequest_Put{Put: &wire.MailPut{Ticket: st, Mailbox: own[:31], Item: []byte{1}}}}))
+	// Puts into alice's device mailbox, naming her account's as its home,
+	// and with homes of a bad length.
+	dev := client.DeviceMailboxID(auth, "alice", remote)
+	for _, home := range [][]byte{own, own[:31], append(slices.Clone(own), 0)} {
+		f.Add(frame(f, &wire.MailboxRequest{Kind: &wire.MailboxRequest_Put{Put: &wire.MailPut{Ticket: st, Mailbox: dev, Home: home, Item: client.Pad([]byte("d"))}}}))
+	}
 	f.Add(frame(f, &wire.MailboxRequest{}))
 	f.Add([]byte{2, 0, 0})
 	f.Add(binary.AppendUvarint(nil, wire.MaxMailboxFrame+1))
