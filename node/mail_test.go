@@ -1,19 +1,25 @@
 package node
 
 import (
+	"database/sql"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/protocol"
 
 	"eserver/authserver/bundle"
 	"eserver/node/api"
 	"eserver/node/store"
 	"eserver/node/wire"
 	"eserver/pipeline"
+	"eserver/sqlite"
 	"eserver/supernode"
 	"eserver/supernode/client"
 )
@@ -152,15 +158,7 @@ func TestLateMailInAuthorsOrder(t *testing.T) {
 	// mailbox stream bob keeps open to it ends, as when a home is killed);
 	// bob takes streams again and alice's second message comes directly,
 	// after bob failed to fetch.
-	svc.Host.RemoveStreamHandler(wire.ProtoMailbox)
-	svc.Host.RemoveStreamHandler(wire.ProtoMailboxStream)
-	for _, c := range bs.host.Network().ConnsToPeer(svc.Host.ID()) {
-		for _, st := range c.GetStreams() {
-			if st.Protocol() == wire.ProtoMailboxStream {
-				_ = st.Reset()
-			}
-		}
-	}
+	stopMailbox(svc.Host, bs.host.Network().ConnsToPeer(svc.Host.ID()))
 	bs.host.SetStreamHandler(wire.ProtoMsg, bs.delivery.HandleStream)
 	second, err := alice.Send(ctx(t), "bob", "second, directly")
 	if err != nil {
@@ -342,15 +340,7 @@ func mailAtASupernodeWeNoLongerList(t *testing.T, restart bool) {
 	// alice can only leave her message at S1.
 	bs.host.RemoveStreamHandler(wire.ProtoMailNotify)
 	bs.host.RemoveStreamHandler(wire.ProtoMsg)
-	svc.Host.RemoveStreamHandler(wire.ProtoMailbox)
-	svc.Host.RemoveStreamHandler(wire.ProtoMailboxStream)
-	for _, c := range svc.Host.Network().Conns() {
-		for _, st := range c.GetStreams() {
-			if st.Protocol() == wire.ProtoMailboxStream {
-				_ = st.Reset() // the streams kept open to S0 end too
-			}
-		}
-	}
+	stopMailbox(svc.Host, svc.Host.Network().Conns()) // the streams kept open to S0 end too
 	as.host.Network().ClosePeer(bs.host.ID())
 	first, err := alice.Send(ctx(t), "bob", "first, by mail at S1")
 	if err != nil {
@@ -388,4 +378,118 @@ func mailAtASupernodeWeNoLongerList(t *testing.T, restart bool) {
 	if h := fullHistory(t, bob, "alice"); len(h) != 2 || h[0].ID != first || h[1].ID != second {
 		t.Fatalf("bob's history: %+v, want each message once, the mailed one first", h)
 	}
+}
+
+// stopMailbox makes the supernode host h stop answering mailbox calls, on
+// every version of the protocol, and ends the mailbox streams of conns
+// (those kept open to it): as when a home is killed.
+func stopMailbox(h host.Host, conns []network.Conn) {
+	pids := []protocol.ID{wire.ProtoMailbox, wire.ProtoMailboxStream, wire.ProtoMailboxDevices}
+	for _, pid := range pids {
+		h.RemoveStreamHandler(pid)
+	}
+	for _, c := range conns {
+		for _, st := range c.GetStreams() {
+			if slices.Contains(pids, st.Protocol()) {
+				_ = st.Reset()
+			}
+		}
+	}
+}
+
+// TestMailDeviceMailbox: mail for bob waits in his account's mailbox and
+// in the mailbox of his device A; A's drain takes both, in order. A second
+// device of bob's drains the account's mailbox and never sees A's: the
+// item it could not open stays for A. (Senders do not fan out to devices
+// yet, so the test moves alice's mail into A's mailbox as a sender that
+// does would have left it: the same sealed bytes, put with PutDevice.)
+func TestMailDeviceMailbox(t *testing.T) {
+	dir := t.TempDir()
+	svc := testBundleIn(t, dir)
+	alice, bob := friends(t, svc.Addr())
+	as, _ := alice.current()
+	bs, _ := bob.current()
+	sn := svc.Host.ID()
+	account := client.MailboxID(sn, "bob")
+	device := client.DeviceMailboxID(sn, "bob", bs.host.ID())
+	depth := func(box []byte) int {
+		d, err := svc.Mailbox.DepthOf(box)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return d
+	}
+	db, err := sql.Open("sqlite3", sqlite.DSN(filepath.Join(dir, "mailbox.db")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	conn := client.NewMailConn(as.host, sn)
+	defer conn.Close()
+	// mail sends text to bob, who is offline, and waits until it is in
+	// his account's mailbox; toDevice then moves it into A's.
+	mail := func(text string, toDevice bool) {
+		t.Helper()
+		before := depth(account)
+		if _, err := alice.Send(ctx(t), "bob", text); err != nil {
+			t.Fatal(err)
+		}
+		waitUntil(t, text+" in bob's mailbox", func() bool {
+			out, _ := as.store.Outbox("bob")
+			return len(out) == 0 && depth(account) == before+1
+		})
+		if !toDevice {
+			return
+		}
+		items := mailboxItems(t, dir, alice, "bob")
+		if _, err := conn.PutDevice(ctx(t), as.tk().Signed, account, device, items[len(items)-1]); err != nil {
+			t.Fatalf("putting into A's mailbox: %v", err)
+		}
+		if _, err := db.Exec(`DELETE FROM mail WHERE seq = (SELECT max(seq) FROM mail WHERE mailbox = ?)`, account); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	bob.stop()
+	alice.waitContact("bob", api.RelationAccepted, api.StatusOffline)
+	mail("first, in A's mailbox", true)
+	mail("second, in the account's", false)
+	if depth(device) != 1 || depth(account) != 1 {
+		t.Fatalf("A's mailbox holds %d, the account's %d; want 1 and 1", depth(device), depth(account))
+	}
+	bob.open()
+	bob.login()
+	if got := bob.collect("alice", 2); got[0].Text != "first, in A's mailbox" || got[1].Text != "second, in the account's" {
+		t.Fatalf("bob's device A saw %q then %q", got[0].Text, got[1].Text)
+	}
+	waitUntil(t, "both mailboxes drained", func() bool { return depth(device) == 0 && depth(account) == 0 })
+
+	// A is offline; mail for it waits while bob's laptop drains.
+	bob.stop()
+	alice.waitContact("bob", api.RelationAccepted, api.StatusOffline)
+	mail("third, in A's mailbox", true)
+	laptop := newTestNode(t, svc.Addr(), "bob")
+	laptop.login()
+	ls, _ := laptop.current()
+	if ls.host.ID() == bs.host.ID() {
+		t.Fatal("the laptop is the same device")
+	}
+	if err := ls.delivery.DrainMail(ctx(t)); err != nil {
+		t.Fatalf("laptop's drain: %v", err)
+	}
+	if got := depth(device); got != 1 {
+		t.Fatalf("A's mailbox holds %d after the laptop drained, want 1", got)
+	}
+	for _, m := range fullHistory(t, laptop, "alice") {
+		if m.Text == "third, in A's mailbox" {
+			t.Fatal("the laptop got A's mail")
+		}
+	}
+	laptop.stop()
+	bob.open()
+	bob.login()
+	if got := bob.collect("alice", 1); got[0].Text != "third, in A's mailbox" {
+		t.Fatalf("bob's device A saw %q", got[0].Text)
+	}
+	waitUntil(t, "A's mailbox drained", func() bool { return depth(device) == 0 })
 }

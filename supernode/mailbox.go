@@ -82,10 +82,17 @@ type MailboxConfig struct {
 // Mailbox serves wire.ProtoMailbox: store-and-forward of sealed items for
 // offline recipients. Any ticket holder may put an item into any mailbox
 // homed here, within per-sender rates and byte budgets, per-mailbox quotas
-// and the cap on all mailboxes together; only the owner (the ticket
-// whose username hashes to the mailbox ID) may fetch and acknowledge. The
-// supernode sees a mailbox ID, a padded size and an arrival time; it never
-// stores who sent an item. Items live in SQLite until acknowledged or TTL old.
+// and the cap on all mailboxes together; only the owner may fetch and
+// acknowledge. A ticket owns two mailboxes: its account's
+// (client.MailboxID of its username), which every device of the account
+// drains, and its device's (client.DeviceMailboxID of its username and
+// peer), which only that device does. A fetch answers from both in one seq
+// order (seqs are one sequence over all mailboxes), and an ack deletes
+// from both and no other. Each is a mailbox like any other: its own
+// quotas, its own notifications. The supernode sees a mailbox ID, a padded
+// size and an arrival time; it never stores who sent an item, nor which
+// account a device mailbox belongs to. Items live in SQLite until
+// acknowledged or TTL old.
 type Mailbox struct {
 	cfg MailboxConfig
 	log *slog.Logger
@@ -116,7 +123,10 @@ type mailHomes struct {
 }
 
 // mailOwners remembers, per mailbox, the peer that last fetched it, so a
-// put can tell that owner to fetch at once if it is connected (notify).
+// put can tell that owner to fetch at once if it is connected (notify). A
+// fetch names both of its mailboxes: the account's maps to the device of
+// the account that fetched last (one is enough: whichever device fetches
+// takes the item), the device's to the one device it can belong to.
 type mailOwners struct {
 	mu        sync.Mutex
 	m         map[string]peer.ID
@@ -132,9 +142,10 @@ type mailBackground struct {
 	refreshed chan struct{}
 }
 
-// maxOwners bounds the owners map; past it, the map starts over (owners
-// fetch again on their next poll, so nothing is lost but a hint).
-const maxOwners = 100_000
+// maxOwners bounds the owners map, two entries per fetching device; past
+// it, the map starts over (owners fetch again on their next poll, so
+// nothing is lost but a hint).
+const maxOwners = 200_000
 
 // NewMailbox opens the database at cfg.DBPath and starts the sweeper of
 // expired items; Attach it to a host to serve, Close it to stop.
@@ -209,9 +220,10 @@ func NewMailbox(cfg MailboxConfig) (*Mailbox, error) {
 
 // Attach serves the mailbox protocol on h until Close, both with one
 // request per stream (wire.ProtoMailbox) and with several
-// (wire.ProtoMailboxStream): one handler serves both, as a client of the
-// first sends one request and closes its side. Attaching after Close does
-// nothing.
+// (wire.ProtoMailboxStream, wire.ProtoMailboxDevices): one handler serves
+// all, as a client of the first sends one request and closes its side, and
+// every version's fetches and acks cover both of the owner's mailboxes.
+// Attaching after Close does nothing.
 func (m *Mailbox) Attach(h host.Host) {
 	// A one-request client sends its request at once: its stream gets
 	// MailboxTimeout to start one, as before, not a kept stream's idle time.
@@ -219,6 +231,9 @@ func (m *Mailbox) Attach(h host.Host) {
 		return m.serveIdle(rw, remote, wire.MailboxTimeout)
 	})
 	serveOn(m.listen, h, wire.ProtoMailboxStream, wire.MailboxIdleTimeout, m.serve)
+	// The same protocol: the version tells a client that device mailboxes
+	// are kept here (wire.ProtoMailboxDevices).
+	serveOn(m.listen, h, wire.ProtoMailboxDevices, wire.MailboxIdleTimeout, m.serve)
 }
 
 // Close stops serving on every attached host, resets the streams in flight,
@@ -399,21 +414,22 @@ func (m *Mailbox) begin(ctx context.Context, r *pipeline.Request[*wire.MailboxRe
 	t := r.Ticket
 	switch k := r.Msg.GetKind().(type) {
 	case *wire.MailboxRequest_Put:
-		return m.beginPut(ctx, t, k.Put.GetMailbox(), k.Put.GetItem(), now)
+		return m.beginPut(ctx, t, k.Put.GetMailbox(), k.Put.GetHome(), k.Put.GetItem(), now)
 	case *wire.MailboxRequest_Fetch:
-		m.rememberOwner(t)
+		boxes := m.ownedBy(t)
+		m.rememberOwner(boxes, t.Peer)
 		f := k.Fetch
-		acked := m.beginAck(ctx, t, f.GetAck())
+		acked := m.beginAck(ctx, boxes, f.GetAck())
 		read := fetchBegun(ctx)
 		return func() (*wire.MailboxResponse, error) {
 			defer read()
 			if resp, err := acked(); err != nil || resp.GetError() != "" {
 				return resp, err
 			}
-			return m.fetch(t, f.GetAfter(), f.GetLimit(), now)
+			return m.fetch(boxes, f.GetAfter(), f.GetLimit(), now)
 		}
 	default:
-		return m.beginAck(ctx, t, r.Msg.GetAck().GetSeqs())
+		return m.beginAck(ctx, m.ownedBy(t), r.Msg.GetAck().GetSeqs())
 	}
 }
 
@@ -463,19 +479,36 @@ func answered(resp *wire.MailboxResponse, err error) pipeline.Finish[*wire.Mailb
 	return func() (*wire.MailboxResponse, error) { return resp, err }
 }
 
+// ownedBy returns the mailboxes the ticket's holder owns: its account's
+// and its device's.
+func (m *Mailbox) ownedBy(t *ticket.Ticket) ownedBoxes {
+	return ownedBoxes{
+		client.MailboxID(m.cfg.AuthServer, t.Username),
+		client.DeviceMailboxID(m.cfg.AuthServer, t.Username, t.Peer),
+	}
+}
+
 // put stores one item and answers once it is committed.
 func (m *Mailbox) put(ctx context.Context, sender *ticket.Ticket, mailbox, item []byte, now time.Time) (*wire.MailboxResponse, error) {
-	return m.beginPut(ctx, sender, mailbox, item, now)()
+	return m.beginPut(ctx, sender, mailbox, nil, item, now)()
 }
 
 // beginPut checks one put and queues it for the next commit; the Finish
 // answers once it is committed. The sender's ticket buys the right to put
-// and selects the rate limit; it is not stored with the item.
-func (m *Mailbox) beginPut(ctx context.Context, sender *ticket.Ticket, mailbox, item []byte, now time.Time) pipeline.Finish[*wire.MailboxResponse] {
-	if len(mailbox) != client.MailboxIDSize || len(item) == 0 || len(item) > wire.MaxMailItem {
-		m.log.Debug("put refused", "peer", sender.Peer, "mailbox_len", len(mailbox), "item_len", len(item))
+// and selects the rate limit; it is not stored with the item. home, if
+// set, is the mailbox whose homes the item belongs at (a device mailbox's
+// account mailbox); nothing ties it to mailbox, which the supernode cannot
+// check, and nothing needs to: where a mailbox is homed decides only where
+// its owner looks, and anyone may put into a mailbox homed here anyway.
+func (m *Mailbox) beginPut(ctx context.Context, sender *ticket.Ticket, mailbox, home, item []byte, now time.Time) pipeline.Finish[*wire.MailboxResponse] {
+	if len(mailbox) != client.MailboxIDSize || len(item) == 0 || len(item) > wire.MaxMailItem ||
+		(len(home) != 0 && len(home) != client.MailboxIDSize) {
+		m.log.Debug("put refused", "peer", sender.Peer, "mailbox_len", len(mailbox), "home_len", len(home), "item_len", len(item))
 		m.stats.bad.Add(1)
 		return answered(mailFailed(wire.CodeBadRequest), nil)
+	}
+	if len(home) == 0 {
+		home = mailbox
 	}
 	if !m.senders.lim.allow(sender.Username, now) {
 		m.log.Debug("put rate limited", "peer", sender.Peer)
@@ -484,7 +517,7 @@ func (m *Mailbox) beginPut(ctx context.Context, sender *ticket.Ticket, mailbox, 
 	}
 	// Only mail for mailboxes homed here: anything else nobody fetches
 	// here, and random IDs would fill the disk.
-	if !m.homed(mailbox) {
+	if !m.homed(home) {
 		m.log.Debug("put for a mailbox homed elsewhere", "peer", sender.Peer)
 		m.stats.notHome.Add(1)
 		return answered(mailFailed(wire.CodeNotHome), nil)
@@ -528,13 +561,16 @@ func (m *Mailbox) beginPut(ctx context.Context, sender *ticket.Ticket, mailbox, 
 	}
 }
 
-func (m *Mailbox) rememberOwner(t *ticket.Ticket) {
+// rememberOwner records that owner fetched boxes, for notify.
+func (m *Mailbox) rememberOwner(boxes ownedBoxes, owner peer.ID) {
 	m.owners.mu.Lock()
 	defer m.owners.mu.Unlock()
-	if m.owners.m == nil || len(m.owners.m) >= maxOwners {
+	if m.owners.m == nil || len(m.owners.m)+len(boxes) > maxOwners {
 		m.owners.m = map[string]peer.ID{}
 	}
-	m.owners.m[string(client.MailboxID(m.cfg.AuthServer, t.Username))] = t.Peer
+	for _, b := range boxes {
+		m.owners.m[string(b)] = owner
+	}
 }
 
 // notify tells the mailbox's owner, if it is connected to us, that mail
@@ -573,16 +609,16 @@ func (m *Mailbox) notify(mailbox []byte) {
 	}
 }
 
-// fetch returns the owner's next items, as many as fit in one frame.
-func (m *Mailbox) fetch(owner *ticket.Ticket, after uint64, limit uint32, now time.Time) (*wire.MailboxResponse, error) {
+// fetch returns the owner's next items from both its mailboxes, in one seq
+// order, as many as fit in one frame.
+func (m *Mailbox) fetch(boxes ownedBoxes, after uint64, limit uint32, now time.Time) (*wire.MailboxResponse, error) {
 	n := wire.MailFetchLimit
 	if limit > 0 && limit < uint32(n) {
 		n = int(limit)
 	}
-	box := client.MailboxID(m.cfg.AuthServer, owner.Username)
 	// The answer's fields besides items: "more" takes 2 bytes.
 	budget := wire.MaxMailboxFrame - 2
-	rows, more, err := m.db.fetch(context.Background(), box, after, now.Add(-m.cfg.TTL), n, budget, storedMailCost)
+	rows, more, err := m.db.fetch(context.Background(), boxes, after, now.Add(-m.cfg.TTL), n, budget, storedMailCost)
 	if err != nil {
 		return nil, fmt.Errorf("fetching: %w", err)
 	}
@@ -608,13 +644,13 @@ func storedMailCost(n int) int {
 // ack deletes the owner's acknowledged items and answers once the deletes
 // are committed.
 func (m *Mailbox) ack(ctx context.Context, owner *ticket.Ticket, seqs []uint64) (*wire.MailboxResponse, error) {
-	return m.beginAck(ctx, owner, seqs)()
+	return m.beginAck(ctx, m.ownedBy(owner), seqs)()
 }
 
-// beginAck queues the deletes of the owner's acknowledged items for the
-// next commit; the Finish answers once they are committed. Seqs of other
-// mailboxes are ignored, so no one can delete mail they cannot read.
-func (m *Mailbox) beginAck(ctx context.Context, owner *ticket.Ticket, seqs []uint64) pipeline.Finish[*wire.MailboxResponse] {
+// beginAck queues the deletes of acknowledged items of boxes (an owner's)
+// for the next commit; the Finish answers once they are committed. Seqs of
+// other mailboxes are ignored, so no one can delete mail they cannot read.
+func (m *Mailbox) beginAck(ctx context.Context, boxes ownedBoxes, seqs []uint64) pipeline.Finish[*wire.MailboxResponse] {
 	if len(seqs) > client.MaxMailAck {
 		return answered(mailFailed(wire.CodeBadRequest), nil)
 	}
@@ -624,7 +660,7 @@ func (m *Mailbox) beginAck(ctx context.Context, owner *ticket.Ticket, seqs []uin
 	err := afterLastRead(ctx)
 	var wait func() (int64, error)
 	if err == nil {
-		wait, err = m.db.startAck(ctx, client.MailboxID(m.cfg.AuthServer, owner.Username), seqs)
+		wait, err = m.db.startAck(ctx, boxes, seqs)
 	}
 	if err != nil {
 		return answered(nil, fmt.Errorf("acknowledging: %w", err))

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/peer"
 	"golang.org/x/time/rate"
 
 	"eserver/node/wire"
@@ -286,7 +287,10 @@ func BenchmarkMailStoreFetchAck(b *testing.B) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			box := e.box(fmt.Sprintf("owner%02d", o))
+			owner := fmt.Sprintf("owner%02d", o)
+			// The owner's two mailboxes, as a device's fetch reads them;
+			// its items wait in the account's.
+			box := ownedBoxes{e.box(owner), e.deviceBox(owner, peer.ID(owner))}
 			var after uint64
 			for range per {
 				rows, _, err := e.mb.db.fetch(ctx, box, after, cutoff, 1, wire.MaxMailboxFrame, storedMailCost)

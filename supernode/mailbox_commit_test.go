@@ -326,7 +326,7 @@ func TestMailBoxUsageMigration(t *testing.T) {
 	if err := put(b, 600); err != nil {
 		t.Fatalf("put up to the byte quota: %v", err)
 	}
-	if _, err := d.ack(context.Background(), a, []uint64{1, 2, 3, 5}); err != nil {
+	if _, err := d.ack(context.Background(), ownedBoxes{a, nil}, []uint64{1, 2, 3, 5}); err != nil {
 		t.Fatal(err)
 	}
 	checkUsage(t, d)

@@ -19,6 +19,14 @@ import (
 // together share one transaction and its fsync, each in a savepoint of its
 // own, each answered after the commit. The schema is the numbered
 // migrations in migrations/mailbox.
+//
+// A seq is the table's AUTOINCREMENT rowid: one sequence over all
+// mailboxes, never reused. So an owner's two mailboxes (its account's and
+// its device's, ownedBoxes) already share one increasing order, and a
+// fetch of both merges their (mailbox, seq) index ranges by seq — a merge
+// SQLite does as it reads, without a sort — with no change to the schema:
+// seqs per mailbox would have needed a new column and would collide
+// across the two.
 
 //go:embed migrations/mailbox/*.sql
 var mailMigrationFS embed.FS
@@ -41,7 +49,7 @@ type mailDB struct {
 
 // mailStmts are the statements every put, ack or fetch runs, prepared
 // once: list and items on the reading connection, the others on the
-// writing one.
+// writing one. delete, list and items take both of an owner's mailboxes.
 type mailStmts struct {
 	usage, boxUsage, count, insert, delete *sql.Stmt
 	list, items                            *sql.Stmt
@@ -77,11 +85,21 @@ func openMailDB(p string) (*mailDB, error) {
 		{&d.st.count, db, `SELECT count(*), coalesce(sum(n), 0) FROM
 			(SELECT length(item) AS n FROM mail WHERE mailbox = ? AND stored > ? LIMIT ?)`},
 		{&d.st.insert, db, `INSERT INTO mail (mailbox, item, stored) VALUES (?, ?, ?)`},
-		{&d.st.delete, db, `DELETE FROM mail WHERE mailbox = ? AND seq = ?`},
+		// The seq finds the row; the mailboxes only refuse another's.
+		{&d.st.delete, db, `DELETE FROM mail WHERE seq = ?3 AND mailbox IN (?1, ?2)`},
+		// UNION ALL of two index ranges ordered by seq: SQLite merges
+		// them as it reads (no sort), so LIMIT stops both early. With
+		// mailbox IN (...) it would sort every live item of both first.
 		{&d.st.list, d.read, `SELECT seq, length(item) FROM mail
-			WHERE mailbox = ? AND seq > ? AND stored > ? ORDER BY seq LIMIT ?`},
+			WHERE mailbox = ?1 AND seq > ?3 AND stored > ?4
+			UNION ALL SELECT seq, length(item) FROM mail
+			WHERE mailbox = ?2 AND seq > ?3 AND stored > ?4
+			ORDER BY seq LIMIT ?5`},
 		{&d.st.items, d.read, `SELECT seq, item, stored FROM mail
-			WHERE mailbox = ? AND seq > ? AND seq <= ? AND stored > ? ORDER BY seq`},
+			WHERE mailbox = ?1 AND seq > ?3 AND seq <= ?5 AND stored > ?4
+			UNION ALL SELECT seq, item, stored FROM mail
+			WHERE mailbox = ?2 AND seq > ?3 AND seq <= ?5 AND stored > ?4
+			ORDER BY seq`},
 	} {
 		if err != nil {
 			break
@@ -215,18 +233,23 @@ type mailRow struct {
 	stored time.Time
 }
 
-// fetch returns mailbox's items with seq > after and younger than cutoff,
-// oldest first: at most limit of them, and no more than fit in budget bytes
-// as sized by cost(item length). more reports whether further live items
-// wait beyond the last one returned.
+// ownedBoxes are the mailboxes one owner fetches from and acknowledges
+// in: its account's and its device's (Mailbox.ownedBy). They differ (one
+// named twice would answer each item twice); the second may be nil.
+type ownedBoxes [2][]byte
+
+// fetch returns the items of boxes with seq > after and younger than
+// cutoff, oldest first (one seq order across both): at most limit of them,
+// and no more than fit in budget bytes as sized by cost(item length). more
+// reports whether further live items wait beyond the last one returned.
 //
 // It first reads only seqs and lengths (SQLite answers length() of a blob
 // without loading it), so items that will not fit are never read.
-func (d *mailDB) fetch(ctx context.Context, mailbox []byte, after uint64, cutoff time.Time, limit, budget int, cost func(n int) int) (rows []mailRow, more bool, err error) {
+func (d *mailDB) fetch(ctx context.Context, boxes ownedBoxes, after uint64, cutoff time.Time, limit, budget int, cost func(n int) int) (rows []mailRow, more bool, err error) {
 	if after > 1<<63-1 {
 		return nil, false, nil // no seq is that large
 	}
-	q, err := d.st.list.QueryContext(ctx, mailbox, int64(after), cutoff.UnixNano(), limit+1)
+	q, err := d.st.list.QueryContext(ctx, boxes[0], boxes[1], int64(after), cutoff.UnixNano(), limit+1)
 	if err != nil {
 		return nil, false, fmt.Errorf("listing mailbox: %w", err)
 	}
@@ -257,7 +280,7 @@ func (d *mailDB) fetch(ctx context.Context, mailbox []byte, after uint64, cutoff
 		return nil, more, nil
 	}
 
-	q, err = d.st.items.QueryContext(ctx, mailbox, int64(after), last, cutoff.UnixNano())
+	q, err = d.st.items.QueryContext(ctx, boxes[0], boxes[1], int64(after), cutoff.UnixNano(), last)
 	if err != nil {
 		return nil, false, fmt.Errorf("reading items: %w", err)
 	}
@@ -278,11 +301,11 @@ func (d *mailDB) fetch(ctx context.Context, mailbox []byte, after uint64, cutoff
 	return rows, more, nil
 }
 
-// ack deletes the given seqs from mailbox only: a seq of another mailbox is
+// ack deletes the given seqs from boxes only: a seq of another mailbox is
 // left alone. It returns, once the deletes are committed, how many items
 // were deleted.
-func (d *mailDB) ack(ctx context.Context, mailbox []byte, seqs []uint64) (int64, error) {
-	wait, err := d.startAck(ctx, mailbox, seqs)
+func (d *mailDB) ack(ctx context.Context, boxes ownedBoxes, seqs []uint64) (int64, error) {
+	wait, err := d.startAck(ctx, boxes, seqs)
 	if err != nil {
 		return 0, err
 	}
@@ -290,7 +313,7 @@ func (d *mailDB) ack(ctx context.Context, mailbox []byte, seqs []uint64) (int64,
 }
 
 // startAck is ack in two halves, as startPut is put.
-func (d *mailDB) startAck(ctx context.Context, mailbox []byte, seqs []uint64) (wait func() (int64, error), err error) {
+func (d *mailDB) startAck(ctx context.Context, boxes ownedBoxes, seqs []uint64) (wait func() (int64, error), err error) {
 	var deleted int64
 	w, err := d.writes.submit(ctx, 0, false, func(tx *sql.Tx) error {
 		deleted = 0
@@ -299,7 +322,7 @@ func (d *mailDB) startAck(ctx context.Context, mailbox []byte, seqs []uint64) (w
 			if s > 1<<63-1 {
 				continue // no seq is that large
 			}
-			res, err := st.Exec(mailbox, int64(s))
+			res, err := st.Exec(boxes[0], boxes[1], int64(s))
 			if err != nil {
 				return fmt.Errorf("deleting item: %w", err)
 			}

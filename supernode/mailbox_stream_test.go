@@ -325,7 +325,8 @@ func TestMailConn(t *testing.T) {
 	for err := range errs {
 		t.Fatal(err)
 	}
-	if n := streamsTo(alice, e.h.ID(), wire.ProtoMailboxStream); n != 1 {
+	// Today's supernode: the newest version, which keeps device mailboxes.
+	if n := streamsTo(alice, e.h.ID(), wire.ProtoMailboxDevices); n != 1 {
 		t.Fatalf("%d mailbox streams open from alice, want 1", n)
 	}
 

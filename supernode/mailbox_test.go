@@ -91,6 +91,11 @@ func (e *mailEnv) client(user string) (host.Host, *wire.SignedTicket) {
 
 func (e *mailEnv) box(user string) []byte { return client.MailboxID(e.authID, user) }
 
+// deviceBox is the mailbox of user's device dev.
+func (e *mailEnv) deviceBox(user string, dev peer.ID) []byte {
+	return client.DeviceMailboxID(e.authID, user, dev)
+}
+
 func (e *mailEnv) depthOf(user string) int {
 	e.t.Helper()
 	n, err := e.mb.DepthOf(e.box(user))
@@ -816,6 +821,12 @@ func FuzzMailboxRequest(f *testing.F) {
 	f.Add(frame(f, &wire.MailboxRequest{Kind: &wire.MailboxRequest_Fetch{Fetch: &wire.MailFetch{Ticket: st, After: 0, Limit: 10}}}))
 	f.Add(frame(f, &wire.MailboxRequest{Kind: &wire.MailboxRequest_Ack{Ack: &wire.MailAck{Ticket: st, Seqs: []uint64{1, 2, 3}}}}))
 	f.Add(frame(f, &wire.MailboxRequest{Kind: &wire.MailboxRequest_Put{Put: &wire.MailPut{Ticket: st, Mailbox: own[:31], Item: []byte{1}}}}))
+	// Puts into alice's device mailbox, naming her account's as its home,
+	// and with homes of a bad length.
+	dev := client.DeviceMailboxID(auth, "alice", remote)
+	for _, home := range [][]byte{own, own[:31], append(slices.Clone(own), 0)} {
+		f.Add(frame(f, &wire.MailboxRequest{Kind: &wire.MailboxRequest_Put{Put: &wire.MailPut{Ticket: st, Mailbox: dev, Home: home, Item: client.Pad([]byte("d"))}}}))
+	}
 	f.Add(frame(f, &wire.MailboxRequest{}))
 	f.Add([]byte{2, 0, 0})
 	f.Add(binary.AppendUvarint(nil, wire.MaxMailboxFrame+1))

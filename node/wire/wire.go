@@ -30,6 +30,15 @@ const (
 	// client offers it first and ProtoMailbox (one request per stream)
 	// second, so it still speaks to supernodes without it.
 	ProtoMailboxStream = "/eserver/mailbox/1.1.0"
+	// ProtoMailboxDevices is ProtoMailboxStream at a supernode that keeps
+	// device mailboxes (supernode/client.DeviceMailboxID): a fetch, its
+	// acks and an ack cover the owner's device mailbox as well as its
+	// account's, and a put may name the account's mailbox as its home.
+	// The supernode serves every version on one handler, so the version
+	// only tells a client that mail for a device mailbox left there will
+	// be fetched; a supernode without it would take such mail (if homed
+	// there by chance) and never hand it out.
+	ProtoMailboxDevices = "/eserver/mailbox/1.2.0"
 	// ProtoMailNotify is opened by a supernode to a mailbox owner that is
 	// connected to it when mail arrives; it carries nothing but the hint to
 	// fetch. The owner only acts on it from its own homes.

@@ -4728,10 +4728,15 @@ func (*MailboxRequest_Ack) isMailboxRequest_Kind() {}
 // MailPut leaves one sealed item in a mailbox. Any ticket holder may, within
 // per-sender rate limits and per-mailbox quotas.
 type MailPut struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Ticket        *SignedTicket          `protobuf:"bytes,1,opt,name=ticket,proto3" json:"ticket,omitempty"`   // the sender's: for limits only, never stored with the item
-	Mailbox       []byte                 `protobuf:"bytes,2,opt,name=mailbox,proto3" json:"mailbox,omitempty"` // 32-byte mailbox ID (see supernode/client.MailboxID)
-	Item          []byte                 `protobuf:"bytes,3,opt,name=item,proto3" json:"item,omitempty"`       // sealed, padded MailItem; opaque to the supernode
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Ticket  *SignedTicket          `protobuf:"bytes,1,opt,name=ticket,proto3" json:"ticket,omitempty"`   // the sender's: for limits only, never stored with the item
+	Mailbox []byte                 `protobuf:"bytes,2,opt,name=mailbox,proto3" json:"mailbox,omitempty"` // 32-byte mailbox ID (see supernode/client.MailboxID)
+	Item    []byte                 `protobuf:"bytes,3,opt,name=item,proto3" json:"item,omitempty"`       // sealed, padded MailItem; opaque to the supernode
+	// home, when mailbox is a device mailbox (client.DeviceMailboxID), is the
+	// 32-byte mailbox ID of its account: a device mailbox lives at its
+	// account's homes, and the supernode checks that it is a home of this one
+	// instead of mailbox. Only ProtoMailboxDevices supernodes read it.
+	Home          []byte `protobuf:"bytes,4,opt,name=home,proto3" json:"home,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -4787,12 +4792,22 @@ func (x *MailPut) GetItem() []byte {
 	return nil
 }
 
+func (x *MailPut) GetHome() []byte {
+	if x != nil {
+		return x.Home
+	}
+	return nil
+}
+
 // MailFetch returns the owner's items with seq > after, oldest first.
 type MailFetch struct {
-	state  protoimpl.MessageState `protogen:"open.v1"`
-	Ticket *SignedTicket          `protobuf:"bytes,1,opt,name=ticket,proto3" json:"ticket,omitempty"` // the owner's: the mailbox is MailboxID(server, username)
-	After  uint64                 `protobuf:"varint,2,opt,name=after,proto3" json:"after,omitempty"`
-	Limit  uint32                 `protobuf:"varint,3,opt,name=limit,proto3" json:"limit,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The owner's: the mailbox is MailboxID(server, username) and, at a
+	// ProtoMailboxDevices supernode, also DeviceMailboxID(server, username,
+	// peer), both in one seq order.
+	Ticket *SignedTicket `protobuf:"bytes,1,opt,name=ticket,proto3" json:"ticket,omitempty"`
+	After  uint64        `protobuf:"varint,2,opt,name=after,proto3" json:"after,omitempty"`
+	Limit  uint32        `protobuf:"varint,3,opt,name=limit,proto3" json:"limit,omitempty"`
 	// ack deletes these of the owner's items before the fetch is answered
 	// (committed first, as MailAck): the ack of the previous fetch rides on
 	// the next, so draining costs one round trip per fetch. A supernode
@@ -4860,7 +4875,7 @@ func (x *MailFetch) GetAck() []uint64 {
 	return nil
 }
 
-// MailAck deletes the owner's items.
+// MailAck deletes the owner's items (of either of its mailboxes).
 type MailAck struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Ticket        *SignedTicket          `protobuf:"bytes,1,opt,name=ticket,proto3" json:"ticket,omitempty"`
@@ -8659,11 +8674,12 @@ const file_wire_proto_rawDesc = "" +
 	"\x03put\x18\x01 \x01(\v2\x15.eserver.wire.MailPutH\x00R\x03put\x12/\n" +
 	"\x05fetch\x18\x02 \x01(\v2\x17.eserver.wire.MailFetchH\x00R\x05fetch\x12)\n" +
 	"\x03ack\x18\x03 \x01(\v2\x15.eserver.wire.MailAckH\x00R\x03ackB\x06\n" +
-	"\x04kind\"k\n" +
+	"\x04kind\"\x7f\n" +
 	"\aMailPut\x122\n" +
 	"\x06ticket\x18\x01 \x01(\v2\x1a.eserver.wire.SignedTicketR\x06ticket\x12\x18\n" +
 	"\amailbox\x18\x02 \x01(\fR\amailbox\x12\x12\n" +
-	"\x04item\x18\x03 \x01(\fR\x04item\"}\n" +
+	"\x04item\x18\x03 \x01(\fR\x04item\x12\x12\n" +
+	"\x04home\x18\x04 \x01(\fR\x04home\"}\n" +
 	"\tMailFetch\x122\n" +
 	"\x06ticket\x18\x01 \x01(\v2\x1a.eserver.wire.SignedTicketR\x06ticket\x12\x14\n" +
 	"\x05after\x18\x02 \x01(\x04R\x05after\x12\x14\n" +

@@ -3,6 +3,7 @@ package client
 import (
 	"context"
 	"crypto/sha256"
+	"encoding/binary"
 	"errors"
 	"fmt"
 
@@ -15,8 +16,14 @@ import (
 // MailboxIDSize is the length of a mailbox ID.
 const MailboxIDSize = sha256.Size
 
-// mailboxDomain separates mailbox IDs from any other hash of a username.
-const mailboxDomain = "eserver-mailbox-v1"
+// mailboxDomain separates mailbox IDs from any other hash of a username;
+// deviceMailboxDomain separates device mailbox IDs from them. The two labels
+// differ in their ninth byte, so no input of one hash is an input of the
+// other: a device mailbox ID never equals an account's mailbox ID.
+const (
+	mailboxDomain       = "eserver-mailbox-v1"
+	deviceMailboxDomain = "eserver-device-mailbox-v1"
+)
 
 // MaxMailAck is the most seqs one ack may name: more than a mailbox can hold
 // is never needed. AckMail splits longer lists.
@@ -42,6 +49,28 @@ func MailboxID(server peer.ID, username string) []byte {
 	h.Write([]byte(server))
 	h.Write([]byte{0})
 	h.Write([]byte(username))
+	return h.Sum(nil)
+}
+
+// DeviceMailboxID is the mailbox of one device of username: SHA-256 over
+// another domain label and the server's peer ID, the username and the
+// device's peer ID, each prefixed by its length (so no two triples hash the
+// same input). Mail sealed for one device only goes there.
+//
+// An account has one mailbox (MailboxID), which every device of it may
+// drain, and each device one more: a supernode answers a device's fetch
+// from both, in one seq order, and lets its acks delete from both and no
+// other. A device mailbox lives at its account's homes (UserHomes), not at
+// homes of its own ID, so that one fetch per home drains both: a put into
+// one names the account's mailbox as its home (MailConn.PutDevice).
+func DeviceMailboxID(server peer.ID, username string, device peer.ID) []byte {
+	h := sha256.New()
+	h.Write([]byte(deviceMailboxDomain))
+	var n [binary.MaxVarintLen64]byte
+	for _, f := range []string{string(server), username, string(device)} {
+		h.Write(n[:binary.PutUvarint(n[:], uint64(len(f)))])
+		h.Write([]byte(f))
+	}
 	return h.Sum(nil)
 }
 

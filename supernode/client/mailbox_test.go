@@ -21,6 +21,39 @@ func TestMailboxID(t *testing.T) {
 	}
 }
 
+// TestDeviceMailboxID: a device mailbox ID is its own hash of all three
+// inputs, length-prefixed, and never an account's mailbox ID: not the
+// account's, and not that of a username spelled as the device's inputs.
+func TestDeviceMailboxID(t *testing.T) {
+	server := sntest.ID(t, sntest.Key(t))
+	devA, devB := sntest.ID(t, sntest.Key(t)), sntest.ID(t, sntest.Key(t))
+	got := DeviceMailboxID(server, "bob", devA)
+	in := []byte("eserver-device-mailbox-v1")
+	for _, f := range []string{string(server), "bob", string(devA)} {
+		in = append(in, byte(len(f))) // each shorter than 128: a one-byte varint
+		in = append(in, f...)
+	}
+	if want := sha256.Sum256(in); !bytes.Equal(got, want[:]) || len(got) != MailboxIDSize {
+		t.Fatalf("DeviceMailboxID = %x, want %x", got, want)
+	}
+	distinct := map[string]string{}
+	for name, id := range map[string][]byte{
+		"bob on A":                   got,
+		"bob on B":                   DeviceMailboxID(server, "bob", devB),
+		"bob2 on A":                  DeviceMailboxID(server, "bob2", devA),
+		"bob on A, another server":   DeviceMailboxID(sntest.ID(t, sntest.Key(t)), "bob", devA),
+		"bob's account":              MailboxID(server, "bob"),
+		"a name spelled as bob on A": MailboxID(server, "bob\x00"+string(devA)),
+		"no device":                  DeviceMailboxID(server, "bob", ""),
+		"the device in the name":     DeviceMailboxID(server, "bob"+string(devA[:1]), devA[1:]),
+	} {
+		if other, ok := distinct[string(id)]; ok {
+			t.Fatalf("%s and %s share a mailbox ID", name, other)
+		}
+		distinct[string(id)] = name
+	}
+}
+
 func TestPadUnpad(t *testing.T) {
 	buckets := []int{256, 1 << 10, 4 << 10, 16 << 10, 64 << 10, 128 << 10, 192 << 10}
 	sizes := []int{0, 1}

@@ -17,6 +17,11 @@ import (
 // ErrClosed is what a MailConn answers once it is closed.
 var ErrClosed = errors.New("mailbox connection closed")
 
+// ErrNoDeviceMailboxes is PutDevice's answer from a supernode that does not
+// speak wire.ProtoMailboxDevices: it would hand mail left for a device
+// mailbox to no one. Put the item into the account's mailbox instead.
+var ErrNoDeviceMailboxes = errors.New("supernode keeps no device mailboxes")
+
 // MailConn is a node's mailbox stream to one supernode, kept open: calls
 // from any goroutine are written on it one after another without waiting
 // for the answers before (at most wire.MailboxInFlight unanswered), and
@@ -69,6 +74,40 @@ func (c *MailConn) Put(ctx context.Context, t *wire.SignedTicket, mailbox, item 
 		return 0, fmt.Errorf("putting mail: %w", err)
 	}
 	return resp.GetSeq(), nil
+}
+
+// PutDevice leaves item in the device mailbox mailbox
+// (DeviceMailboxID) of the account whose mailbox (MailboxID) is home: the
+// supernode takes it if it is a home of that account. It fails with
+// ErrNoDeviceMailboxes, storing nothing, if the supernode does not keep
+// device mailboxes.
+func (c *MailConn) PutDevice(ctx context.Context, t *wire.SignedTicket, home, mailbox, item []byte) (uint64, error) {
+	req, err := putRequest(t, mailbox, item)
+	if err == nil && len(home) != MailboxIDSize {
+		err = fmt.Errorf("%w: home mailbox ID of %d bytes", ErrBadRequest, len(home))
+	}
+	if err != nil {
+		return 0, fmt.Errorf("putting device mail: %w", err)
+	}
+	req.GetPut().Home = home
+	resp, err := c.call(ctx, req)
+	if err != nil {
+		return 0, fmt.Errorf("putting device mail: %w", err)
+	}
+	return resp.GetSeq(), nil
+}
+
+// DeviceMailboxes reports whether the supernode keeps device mailboxes
+// (speaks wire.ProtoMailboxDevices), opening the stream if none is open.
+// A supernode that does still fetches a device's mail from both its
+// mailboxes for every version; one that does not fetches only the
+// account's.
+func (c *MailConn) DeviceMailboxes(ctx context.Context) (bool, error) {
+	ms, _, err := c.stream(ctx)
+	if err != nil {
+		return false, err
+	}
+	return ms != nil && ms.devices, nil
 }
 
 // Fetch is FetchMail on the kept stream, and it first deletes the items
@@ -135,6 +174,12 @@ func (c *MailConn) call(ctx context.Context, req *wire.MailboxRequest) (*wire.Ma
 		if err != nil {
 			return nil, err
 		}
+		// Checked on the stream it goes on: a supernode restarted at an
+		// older version since the last stream would keep the item from
+		// everyone.
+		if req.GetPut().GetHome() != nil && (ms == nil || !ms.devices) {
+			return nil, fmt.Errorf("%s: %w", c.sn, ErrNoDeviceMailboxes)
+		}
 		if ms == nil { // legacy: one request per stream
 			return Call[*wire.MailboxResponse](ctx, c.h, c.sn, wire.ProtoMailbox, req)
 		}
@@ -167,16 +212,18 @@ func (c *MailConn) stream(ctx context.Context) (ms *mailStream, fresh bool, err 
 	// stream rather than each opening one.
 	ctx, cancel := context.WithTimeout(ctx, wire.MailboxTimeout)
 	defer cancel()
-	s, err := c.h.NewStream(ctx, c.sn, wire.ProtoMailboxStream, wire.ProtoMailbox)
+	s, err := c.h.NewStream(ctx, c.sn, wire.ProtoMailboxDevices, wire.ProtoMailboxStream, wire.ProtoMailbox)
 	if err != nil {
 		return nil, false, fmt.Errorf("opening stream to %s: %w", c.sn, err)
 	}
-	if s.Protocol() != wire.ProtoMailboxStream {
+	devices := s.Protocol() == wire.ProtoMailboxDevices
+	if !devices && s.Protocol() != wire.ProtoMailboxStream {
 		_ = s.Reset()
 		c.legacy = true
 		return nil, false, nil
 	}
 	c.cur = newMailStream(s)
+	c.cur.devices = devices
 	return c.cur, true, nil
 }
 
@@ -194,7 +241,8 @@ func (c *MailConn) drop(ms *mailStream) {
 // leaving a waiter in waiters; its reader hands the answers to the waiters
 // in the same order.
 type mailStream struct {
-	s mailPipe
+	s       mailPipe
+	devices bool // negotiated wire.ProtoMailboxDevices
 
 	mu      sync.Mutex // orders writes with their waiters; guards err
 	err     error      // why the stream failed; nil while it works
