@@ -6,7 +6,11 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/libp2p/go-libp2p/core/peer"
+	"google.golang.org/protobuf/proto"
+
 	"eserver/node/account"
+	"eserver/node/delivery"
 	"eserver/node/login"
 	"eserver/node/ticket"
 	"eserver/node/wire"
@@ -24,12 +28,20 @@ func (s *session) AdmitDevice(t *ticket.Ticket, presented *wire.SignedAccountDev
 	return s.identity.Admit(t, presented)
 }
 
-// devicesChanged tells our contacts that our account's device list
-// changed: every courier's next stream says hello with the new list, and
-// our presence goes to each contact now to open one.
+// devicesChanged tells our contacts and our other devices that our
+// account's device list changed: every courier's next stream says hello
+// with the new list, our presence goes to each contact now to open one,
+// and each other device of ours is greeted.
 func (s *session) devicesChanged() {
 	s.delivery.Rehello()
 	s.presence.Broadcast()
+	if own := s.identity.Own(); own != nil {
+		for _, d := range own.Devices {
+			if d.Peer != s.host.ID() {
+				s.delivery.Greet(delivery.DeviceRoute(s.me(), d.Peer))
+			}
+		}
+	}
 }
 
 // setUpIdentity takes up our account identity at sign-in: opened from the
@@ -171,4 +183,52 @@ func (s *session) withoutRevoked(ctx context.Context, ds []ticket.Device) []tick
 		}
 	}
 	return ds
+}
+
+// Fanout is where a chat message to username goes (delivery.Host): every
+// device of username's newest list we hold, and a copy to each other
+// device of ours.
+func (s *session) Fanout(username string) (theirs, ours []ticket.Device) {
+	if own := s.identity.Own(); own != nil {
+		for _, d := range own.Devices {
+			if d.Peer != s.host.ID() {
+				ours = append(ours, d)
+			}
+		}
+	}
+	c, err := s.store.Contact(username)
+	if err != nil {
+		return nil, ours
+	}
+	k, err := s.identity.Contact(c)
+	if err != nil || k.Devices == nil {
+		return nil, ours
+	}
+	return k.Devices.Devices, ours
+}
+
+// DeviceTicket is what seals mail to device p of username's
+// (delivery.Host): its box key from the account's list, or from the
+// contact's last ticket when that is the device's.
+func (s *session) DeviceTicket(username string, p peer.ID) (*ticket.Ticket, bool) {
+	var list *ticket.Devices
+	if username == s.me() {
+		list = s.identity.Own()
+	} else if c, err := s.store.Contact(username); err == nil {
+		if k, err := s.identity.Contact(c); err == nil {
+			list = k.Devices
+		}
+		if len(c.Ticket) > 0 {
+			var st wire.SignedTicket
+			if proto.Unmarshal(c.Ticket, &st) == nil {
+				if t, err := ticket.VerifySignature(s.tk().Server, &st); err == nil && t.Peer == p && t.Username == username {
+					return t, true
+				}
+			}
+		}
+	}
+	if d, ok := list.Device(p); ok && len(d.BoxKey) > 0 {
+		return &ticket.Ticket{Username: username, Peer: p, BoxKey: d.BoxKey, Server: s.tk().Server}, true
+	}
+	return nil, false
 }

@@ -31,6 +31,11 @@ func (s *session) ProcessDirect(t *ticket.Ticket, id string, order uint64, p *wi
 
 func (s *session) process(t *ticket.Ticket, id string, order uint64, p *wire.Payload, backlog *[]store.Message, direct bool) error {
 	from := t.Username
+	if from == s.me() {
+		// Another device of ours (its device checked against our list at
+		// the authenticate stage): only kinds that take our own copies.
+		return s.kinds.Dispatch(&payload.Inbound{Ticket: t, ID: id, Order: order, Payload: p, Own: true, Backlog: backlog})
+	}
 	c, err := s.store.Contact(from)
 	known := err == nil
 	if err != nil && !errors.Is(err, store.ErrNotFound) {

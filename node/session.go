@@ -68,6 +68,8 @@ type session struct {
 	offline atomic.Pointer[offlineTally]
 	// waited is that summary, for Login to report after the account.
 	waited *api.OfflineMessagesEvent
+	// listChanged: this sign-in put this device in our account's list.
+	listChanged bool
 }
 
 // components are the session's feature components (docs/ARCHITECTURE.md),
@@ -345,10 +347,14 @@ func (n *Node) startSession(ctx context.Context, st *store.Store, ai peer.AddrIn
 	}
 	s.assemble(backupKey)
 	ictx, cancel := context.WithTimeout(ctx, wire.AuthTimeout)
+	was := res.AccountDevices
 	if err := s.setUpIdentity(ictx, res.ExportKey, res.Account); err != nil {
 		n.log.Warn("setting up the account identity (this device speaks without the account's list until the next sign-in)", "err", err)
 	}
 	cancel()
+	// A list this sign-in changed (this device added) is news for our
+	// other devices and contacts once the session runs.
+	s.listChanged = s.identity.Own() != nil && (was == nil || s.identity.Own().Version > was.Version)
 	s.role = role.New(s, role.Config{Promotion: n.cfg.Supernode, AuthServer: ai.ID, Dir: filepath.Join(n.cfg.ProfileDir, "accounts", req.Username)})
 	s.presence.Load(req.Status)
 	return s, nil
@@ -409,6 +415,9 @@ func (s *session) run() {
 	s.waited = tally.result()
 	cancel()
 	s.delivery.Start(s.ctx)
+	if s.listChanged {
+		s.devicesChanged()
+	}
 	s.streams.Start(s.ctx)
 	s.files.Start(s.ctx)
 	// Publish before returning from sign-in, so that contacts find us (and

@@ -22,6 +22,8 @@ import (
 // Host is what the capability needs from the node.
 type Host interface {
 	Store() *store.Store
+	// Me is our username.
+	Me() string
 	// UpdateContact changes username's entry under the node's contact
 	// lock (api.ErrNotContact when there is none) and tells the front
 	// ends; an error from change stores nothing.
@@ -230,6 +232,9 @@ func (a *Account) Admit(t *ticket.Ticket, presented *wire.SignedAccountDevices) 
 			return fmt.Errorf("%w: from %s of %s: %v", ErrBadList, t.Peer, t.Username, err)
 		}
 	}
+	if t.Username == a.h.Me() {
+		return a.admitOwn(t, p)
+	}
 	var verdictErr error
 	err := a.h.UpdateContact(t.Username, func(c *store.Contact) error {
 		was, err := a.known(c)
@@ -268,6 +273,31 @@ func (a *Account) Admit(t *ticket.Ticket, presented *wire.SignedAccountDevices) 
 		return err
 	}
 	return err
+}
+
+// admitOwn is Admit for another device of our own account: a newer list
+// signed by our identity is taken (another device published it), and the
+// device must be in our newest list. While this device holds no identity
+// (it could not set one up) our other devices are taken on their tickets,
+// as before identities.
+func (a *Account) admitOwn(t *ticket.Ticket, presented *ticket.Devices) error {
+	key, own := a.Key(), a.Own()
+	if key == nil {
+		return nil
+	}
+	if presented != nil && presented.AccountKey.Equal(key.Public()) && (own == nil || presented.Version > own.Version) {
+		if err := a.Adopt(t.Username, key, presented.Signed); err != nil {
+			return err
+		}
+		own = a.Own()
+	}
+	if own == nil {
+		return nil
+	}
+	if err := own.Check(t); err != nil {
+		return fmt.Errorf("%w: %v", ErrNotListed, err)
+	}
+	return nil
 }
 
 // Contact is what is known of c's account: its pinned identity and its

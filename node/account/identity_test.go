@@ -27,6 +27,7 @@ type host struct {
 }
 
 func (h *host) Store() *store.Store { return h.st }
+func (h *host) Me() string          { return "me" }
 func (h *host) Now() time.Time      { return h.now }
 func (h *host) Log() *slog.Logger   { return slog.New(slog.DiscardHandler) }
 func (h *host) UpdateContact(username string, change func(*store.Contact) error) error {

@@ -108,7 +108,7 @@ func New(h Host) *Conversations { return &Conversations{h: h} }
 // only.
 func (c *Conversations) Kinds() []payload.Kind {
 	return []payload.Kind{
-		{Of: (*wire.Payload_Chat)(nil), From: payload.Accepted, Handle: c.receiveChat},
+		{Of: (*wire.Payload_Chat)(nil), From: payload.AcceptedOrOwn, Handle: c.receiveChat},
 		{Of: (*wire.Payload_GroupEvent)(nil), From: payload.Accepted,
 			Handle: func(in *payload.Inbound) error { return c.receiveGroup(in.From(), in.Payload.GetGroupEvent()) }},
 	}
@@ -251,8 +251,18 @@ func (c *Conversations) receiveChat(in *payload.Inbound) error {
 	if chat.Order != 0 {
 		order = chat.Order // sent again: where it was first sent
 	}
-	m := store.Message{ID: in.ID, Peer: in.From(), Text: chat.Text, Time: c.sentAt(in.Payload.SentUnixMilli), State: string(api.StateReceived),
+	// A message fanned out to each of our devices comes under an envelope
+	// ID per device; every device keeps it under the message's own.
+	m := store.Message{ID: store.FanoutMessageID(in.ID), Peer: in.From(), Text: chat.Text, Time: c.sentAt(in.Payload.SentUnixMilli), State: string(api.StateReceived),
 		Device: in.Ticket.Peer.String(), Order: order}
+	if in.Own {
+		// A copy of what we sent from another device: shown here as sent
+		// to the contact it went to.
+		if wire.ValidUsername(chat.To) != nil || chat.To == in.From() {
+			return fmt.Errorf("%w: a copy of our message to %q", payload.ErrBadRequest, chat.To)
+		}
+		m.Peer, m.Outgoing, m.State = chat.To, true, string(api.StateDelivered)
+	}
 	if in.Backlog != nil {
 		*in.Backlog = append(*in.Backlog, m)
 		return nil

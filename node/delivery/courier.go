@@ -30,8 +30,12 @@ const window = 64
 // goroutine per contact, so order per conversation is kept by construction.
 type courier struct {
 	d    *Delivery
-	peer string
-	kick chan struct{}
+	peer string // the route (route.go)
+	// user and route are the route's account and device ("" for an
+	// account's route: whichever device answers).
+	user  string
+	route peer.ID
+	kick  chan struct{}
 
 	mu       chan struct{} // 1-slot lock usable with select
 	presence *wire.Presence
@@ -45,8 +49,9 @@ type courier struct {
 	// entries are sealed for when they are queued.
 	device atomic.Pointer[peer.ID]
 	// rehello asks the run goroutine to open a new stream, whose hello
-	// carries what changed in ours (our account's device list).
-	rehello atomic.Bool
+	// carries what changed in ours (our account's device list); greet
+	// asks it to open one even with nothing to send.
+	rehello, greet atomic.Bool
 }
 
 // lastDevice is the device the courier last reached, "" before any.
@@ -89,7 +94,14 @@ func (d *Delivery) courierFor(username string) *courier {
 	if c, ok := d.couriers[username]; ok {
 		return c
 	}
-	c := &courier{d: d, peer: username, kick: make(chan struct{}, 1), mu: make(chan struct{}, 1)}
+	user, device, err := splitRoute(username)
+	if err != nil {
+		// Not a route anything queues under: a courier with nothing to
+		// find, whose rounds fail.
+		d.h.Log().Warn("outbox entry under a malformed route", "route", username, "err", err)
+		user = username
+	}
+	c := &courier{d: d, peer: username, user: user, route: device, kick: make(chan struct{}, 1), mu: make(chan struct{}, 1)}
 	d.couriers[username] = c
 	d.tasks.Go(c.run)
 	return c
@@ -165,11 +177,12 @@ func (c *courier) round(ctx context.Context) error {
 			sg.finish(sigErr)
 		}
 	}()
+	greet := c.greet.Swap(false)
 	entries, err := c.window(0)
 	if err != nil {
 		return fmt.Errorf("reading outbox: %w", err)
 	}
-	if p == nil && len(sigs) == 0 && len(entries) == 0 {
+	if p == nil && len(sigs) == 0 && len(entries) == 0 && !greet {
 		return nil
 	}
 	for attempt := 0; ; attempt++ {
@@ -382,13 +395,13 @@ func (c *courier) ensureStream(ctx context.Context) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, wire.DialTimeout)
 	defer cancel()
-	t, err := c.d.route.Resolve(ctx, c.peer, false)
+	t, err := c.resolve(ctx, false)
 	if err == nil {
 		err = c.open(ctx, t)
 	}
 	if err != nil {
 		// The device or its addresses may have changed: ask again.
-		t, err = c.d.route.Resolve(ctx, c.peer, true)
+		t, err = c.resolve(ctx, true)
 		if err != nil {
 			return err
 		}
@@ -397,6 +410,15 @@ func (c *courier) ensureStream(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// resolve finds the route's device: the account's current one, or the
+// route's own.
+func (c *courier) resolve(ctx context.Context, refresh bool) (*ticket.Ticket, error) {
+	if c.route == "" {
+		return c.d.route.Resolve(ctx, c.user, refresh)
+	}
+	return c.d.route.ResolveDevice(ctx, c.user, c.route, refresh)
 }
 
 func (c *courier) open(ctx context.Context, t *ticket.Ticket) error {
@@ -425,7 +447,7 @@ func (c *courier) open(ctx context.Context, t *ticket.Ticket) error {
 		return fail(fmt.Errorf("reading hello from %s: %w", c.peer, err))
 	}
 	remote, err := c.d.verifyHello(st.Conn().RemotePeer(), &h)
-	if err == nil && remote.Username != c.peer {
+	if err == nil && (remote.Username != c.user || (c.route != "" && remote.Peer != c.route)) {
 		err = fmt.Errorf("peer %s is %q, want %q", remote.Peer, remote.Username, c.peer)
 	}
 	if err != nil {
@@ -456,6 +478,9 @@ func (c *courier) closeStream(reset bool) {
 // It runs on the caller's goroutine with a fresh stream, because the run
 // goroutine is about to be stopped.
 func (c *courier) sayGoodbye(ctx context.Context) {
+	if c.route != "" {
+		return // presence goes on the account's route
+	}
 	cc, err := c.d.h.Store().Contact(c.peer)
 	if err != nil || api.Relation(cc.Relation) != api.RelationAccepted || api.Status(cc.Status) == api.StatusOffline || cc.PeerID == "" {
 		return
@@ -464,7 +489,7 @@ func (c *courier) sayGoodbye(ctx context.Context) {
 	if err != nil {
 		return
 	}
-	g := &courier{d: c.d, peer: c.peer}
+	g := &courier{d: c.d, peer: c.peer, user: c.user}
 	if err := g.open(ctx, t); err != nil {
 		return
 	}

@@ -94,6 +94,15 @@ type Host interface {
 	// Devices is our account's device list signed by its identity, to
 	// present with our ticket (nil while we hold none).
 	Devices() *wire.SignedAccountDevices
+	// Fanout is where a chat message to username goes: theirs, the
+	// devices of username's newest list we know (nil: we know none, and
+	// it goes to whichever device answers), and ours, the devices of our
+	// own list but this one, which get a copy.
+	Fanout(username string) (theirs, ours []ticket.Device)
+	// DeviceTicket is what we know of device p of username's to seal
+	// mail to it: from its list (its box key) or its last ticket; false
+	// when we know no box key of it.
+	DeviceTicket(username string, p peer.ID) (*ticket.Ticket, bool)
 	// AdmitDevice is the account check after the ticket check: the
 	// device of t must be one its account lists (node/account.Admit),
 	// judged with the list it presented (nil: none).
@@ -135,6 +144,8 @@ type Router interface {
 	// Resolve is username's current ticket and addresses; refresh asks
 	// the rendezvous again.
 	Resolve(ctx context.Context, username string, refresh bool) (*ticket.Ticket, error)
+	// ResolveDevice is Resolve for one device of username's.
+	ResolveDevice(ctx context.Context, username string, device peer.ID, refresh bool) (*ticket.Ticket, error)
 	// HomesOf are username's home supernodes.
 	HomesOf(username string) []peer.AddrInfo
 	// Connect connects to a home.
@@ -279,6 +290,9 @@ func (d *Delivery) Enqueue(username string, p *wire.Payload, m *store.Message) e
 	id := wire.NewID()
 	if m != nil {
 		id = m.ID
+		if theirs, ours := d.h.Fanout(username); len(theirs) > 1 || len(ours) > 0 {
+			return d.enqueueDevices(username, p, m, theirs, ours)
+		}
 	}
 	return d.enqueue(username, store.OutboxEntry{ID: id}, p, m)
 }
@@ -367,6 +381,17 @@ func (d *Delivery) Rehello() {
 	for _, c := range d.couriers {
 		c.rehello.Store(true)
 	}
+}
+
+// Greet opens a stream to route's device now, if it is reachable, even
+// with nothing to send: its hello is the news (our account's device list,
+// for our own other devices). An unreachable device learns it at its next
+// sign-in.
+func (d *Delivery) Greet(route string) {
+	c := d.courierFor(route)
+	c.rehello.Store(true)
+	c.greet.Store(true)
+	c.poke()
 }
 
 // Poke tries delivering what waits for username now.

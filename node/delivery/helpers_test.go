@@ -46,7 +46,9 @@ type fakeHost struct {
 	admitted  map[peer.ID]int
 }
 
-func (h *fakeHost) Devices() *wire.SignedAccountDevices { return nil }
+func (h *fakeHost) Devices() *wire.SignedAccountDevices                 { return nil }
+func (h *fakeHost) Fanout(string) (theirs, ours []ticket.Device)        { return nil, nil }
+func (h *fakeHost) DeviceTicket(string, peer.ID) (*ticket.Ticket, bool) { return nil, false }
 func (h *fakeHost) AdmitDevice(t *ticket.Ticket, presented *wire.SignedAccountDevices) error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -168,6 +170,9 @@ func (s *fakeSealer) OpenAnonymous(item []byte) ([]byte, error) { return item, n
 type fakeRouter struct{}
 
 func (fakeRouter) Resolve(context.Context, string, bool) (*ticket.Ticket, error) {
+	return nil, errors.New("nowhere")
+}
+func (fakeRouter) ResolveDevice(context.Context, string, peer.ID, bool) (*ticket.Ticket, error) {
 	return nil, errors.New("nowhere")
 }
 func (fakeRouter) HomesOf(string) []peer.AddrInfo               { return nil }

@@ -58,6 +58,37 @@ func (d *Delivery) mailTicket(ctx context.Context, username string) (*ticket.Tic
 	return d.route.Resolve(ctx, username, true)
 }
 
+// mailTicket is the ticket mail on c's route is sealed to: for a device
+// route, that device's (from its account's list, or its last ticket).
+func (c *courier) mailTicket(ctx context.Context) (*ticket.Ticket, error) {
+	if c.route == "" {
+		return c.d.mailTicket(ctx, c.user)
+	}
+	if t, ok := c.d.h.DeviceTicket(c.user, c.route); ok {
+		return t, nil
+	}
+	t, err := c.d.route.ResolveDevice(ctx, c.user, c.route, true)
+	if err != nil {
+		return nil, err
+	}
+	return t, nil
+}
+
+// putMail leaves item in the mailbox at conn's home: in device's mailbox
+// when one is given (box, the account's, names the home it belongs to),
+// or in the account's own when the home keeps none for devices (an older
+// supernode): then whichever device of the account fetches first takes
+// it.
+func putMail(ctx context.Context, conn *client.MailConn, t *wire.SignedTicket, box, device, item []byte) (uint64, error) {
+	if device != nil {
+		seq, err := conn.PutDevice(ctx, t, box, device, item)
+		if !errors.Is(err, client.ErrNoDeviceMailboxes) {
+			return seq, err
+		}
+	}
+	return conn.Put(ctx, t, box, item)
+}
+
 // mail leaves entries, in order, in username's mailboxes. It stops at the
 // first entry no home accepted; entries handed over leave the outbox.
 func (c *courier) mail(ctx context.Context, entries []store.OutboxEntry) error {
@@ -65,12 +96,16 @@ func (c *courier) mail(ctx context.Context, entries []store.OutboxEntry) error {
 	if !d.route.HasMailboxes() {
 		return errors.New("no supernode keeps mailboxes")
 	}
-	to, err := d.mailTicket(ctx, c.peer)
+	to, err := c.mailTicket(ctx)
 	if err != nil {
 		return fmt.Errorf("no keys to seal mail to %s: %w", c.peer, err)
 	}
-	homes := d.route.HomesOf(c.peer)
-	box := client.MailboxID(d.h.Ticket().Server, c.peer)
+	homes := d.route.HomesOf(c.user)
+	server := d.h.Ticket().Server
+	box, device := client.MailboxID(server, c.user), []byte(nil)
+	if c.route != "" {
+		device = client.DeviceMailboxID(server, c.user, c.route)
+	}
 	if err := d.keys.Ensure(ctx, to); err != nil {
 		return fmt.Errorf("end-to-end session with %s: %w", c.peer, err)
 	}
@@ -100,7 +135,7 @@ func (c *courier) mail(ctx context.Context, entries []store.OutboxEntry) error {
 			if err != nil {
 				return err
 			}
-			if _, err := conn.Put(ctx, d.h.Ticket().Signed, box, item); err != nil {
+			if _, err := putMail(ctx, conn, d.h.Ticket().Signed, box, device, item); err != nil {
 				errs = append(errs, fmt.Errorf("%s: %w", home.ID, err))
 				continue
 			}

@@ -92,11 +92,15 @@ func (d *Delivery) acknowledged(es []store.OutboxEntry) {
 	}
 	b.pend = d.h.Store().Submit(d.h.Store().AcknowledgeOp(ids, b.found))
 	r := &d.rec
+	me := d.h.Ticket().Username
 	r.mu.Lock()
 	for i, id := range ids {
 		r.pending[id] = struct{}{}
-		if _, ok := r.chat[id]; ok {
-			delete(r.chat, id)
+		// A message fanned out to a contact's devices is delivered at the
+		// first device's ack (its copies to our own devices say nothing).
+		mid, to := store.FanoutMessageID(id), routeUser(es[i].Peer)
+		if _, ok := r.chat[mid]; ok && to != me {
+			delete(r.chat, mid)
 			b.told[i] = true
 		}
 	}
@@ -111,7 +115,7 @@ func (d *Delivery) acknowledged(es []store.OutboxEntry) {
 		if b.told[i] {
 			// A chat message is told as delivered at once: it is in the
 			// contact's store, whatever becomes of our record of it.
-			d.h.Emit(api.Event{Delivered: &api.Delivery{ID: e.ID, To: e.Peer}})
+			d.h.Emit(api.Event{Delivered: &api.Delivery{ID: store.FanoutMessageID(e.ID), To: routeUser(e.Peer)}})
 		}
 	}
 }
@@ -159,8 +163,8 @@ func (d *Delivery) recordWaiting() {
 			continue
 		}
 		for i, e := range b.entries {
-			if !b.found[i] || b.told[i] {
-				continue
+			if !b.found[i] || b.told[i] || routeUser(e.Peer) == d.h.Ticket().Username {
+				continue // a copy to a device of ours delivers nothing
 			}
 			// Only chat messages are in the history; requests and
 			// responses are acknowledged silently. A member's copy of a

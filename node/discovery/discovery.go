@@ -398,6 +398,21 @@ func (d *Discovery) Resolve(ctx context.Context, username string, refresh bool) 
 	return nil, fmt.Errorf("%s is not online", username)
 }
 
+// ResolveDevice is Resolve for device p of username's: its ticket and
+// addresses while it is the device the rendezvous or our contact record
+// knows; otherwise it is not reachable now, and what waits for it goes to
+// its mailbox.
+func (d *Discovery) ResolveDevice(ctx context.Context, username string, p peer.ID, refresh bool) (*ticket.Ticket, error) {
+	t, err := d.Resolve(ctx, username, refresh)
+	if err != nil {
+		return nil, err
+	}
+	if t.Peer != p {
+		return nil, fmt.Errorf("device %s of %s is not online", p, username)
+	}
+	return t, nil
+}
+
 // remember records the device a contact was last seen on.
 func (d *Discovery) remember(username string, t *ticket.Ticket) { d.h.SawDevice(username, t) }
 

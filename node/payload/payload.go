@@ -72,18 +72,30 @@ type From struct {
 	// would tell the sender something it must not learn, or stale
 	// answers), otherwise the refusal to send back.
 	Else error
+	// Own admits the other devices of our own account (their device
+	// checked against the list our account signed): the copies of what
+	// we sent there. Without it a kind treats them as it treats a sender
+	// outside Relations, even a kind that admits anyone.
+	Own bool
 }
 
 // Accepted admits accepted contacts and refuses everyone else — strangers
 // and blocked users alike, so a block cannot be told from a stranger.
 var Accepted = From{Relations: []api.Relation{api.RelationAccepted}, Else: ErrNotContact}
 
+// AcceptedOrOwn is Accepted and our own other devices.
+var AcceptedOrOwn = From{Relations: []api.Relation{api.RelationAccepted}, Else: ErrNotContact, Own: true}
+
 // Anyone admits every sender with a valid ticket.
 var Anyone = From{}
 
 // admits reports whether a sender in relation rel (known is false for a
-// sender with no contact record) may be processed.
-func (f From) admits(rel api.Relation, known bool) bool {
+// sender with no contact record; own is true for our own other devices)
+// may be processed.
+func (f From) admits(rel api.Relation, known, own bool) bool {
+	if own {
+		return f.Own
+	}
 	if len(f.Relations) == 0 {
 		return true
 	}
@@ -104,6 +116,8 @@ type Inbound struct {
 	// Contact is then the zero value.
 	Contact store.Contact
 	Known   bool
+	// Own is true when the sender is another device of our own account.
+	Own bool
 	// Backlog is non-nil while a mail backlog is applied: a handler that
 	// stores messages may append them here for the caller to store in one
 	// transaction, instead of one transaction each.
@@ -177,7 +191,7 @@ func (r *Registry) Dispatch(in *Inbound) error {
 	if !ok {
 		return fmt.Errorf("%w: unknown payload kind %T", ErrBadRequest, in.Payload.Kind)
 	}
-	if !k.From.admits(api.Relation(in.Contact.Relation), in.Known) {
+	if !k.From.admits(api.Relation(in.Contact.Relation), in.Known, in.Own) {
 		return k.From.Else
 	}
 	return k.Handle(in)

@@ -170,21 +170,39 @@ func (s *Store) EnqueueFanout(m *Message, conv string, entries []OutboxEntry) er
 // defaults now; it and the entries kept for a resend are sealed now,
 // outside the transaction.
 func (s *Store) FanoutOp(m *Message, conv string, entries []OutboxEntry) (Op, error) {
+	return s.fanoutOp(m, conv, entries, nil, conv != "")
+}
+
+// DevicesOp stores m, a message to username, and its copies in one
+// transaction: entries, one per device of username's, each marking m
+// delivered when it is the first acknowledged (as a conversation's
+// members' copies do) — or one under m's own ID, on the account's route,
+// which marks m as any entry does — and copies, one per other device of
+// ours, which mark nothing. Nothing is kept to be sent again: a chat
+// message is sent again from the history.
+func (s *Store) DevicesOp(m *Message, username string, entries, copies []OutboxEntry) (Op, error) {
+	return s.fanoutOp(m, username, entries, copies, false)
+}
+
+func (s *Store) fanoutOp(m *Message, conv string, entries, copies []OutboxEntry, keep bool) (Op, error) {
 	now := time.Now()
 	entries = slices.Clone(entries) // the defaults below are not the caller's
 	fail := func(err error) (Op, error) {
 		return Op{}, fmt.Errorf("store: enqueue in conversation %q: %w", conv, err)
 	}
-	for i, e := range entries {
-		if e.ID == "" || e.Peer == "" {
-			return fail(fmt.Errorf("outbox entry %q to %q: empty id or peer", e.ID, e.Peer))
-		}
-		if e.Created.IsZero() {
-			entries[i].Created = now
+	copies = slices.Clone(copies)
+	for _, es := range [][]OutboxEntry{entries, copies} {
+		for i, e := range es {
+			if e.ID == "" || e.Peer == "" {
+				return fail(fmt.Errorf("outbox entry %q to %q: empty id or peer", e.ID, e.Peer))
+			}
+			if e.Created.IsZero() {
+				es[i].Created = now
+			}
 		}
 	}
 	sealed := map[string][]byte{}
-	if conv != "" {
+	if keep {
 		for _, e := range entries {
 			b, err := s.sealSecret(e.Payload, "fanout_sent", e.ID, e.Peer)
 			if err != nil {
@@ -221,16 +239,26 @@ func (s *Store) FanoutOp(m *Message, conv string, entries []OutboxEntry) (Op, er
 			}
 		}
 		for _, e := range entries {
+			c := conv
+			if m != nil && e.ID == m.ID {
+				c = "" // the account's route: the entry is the message's own
+			}
 			if _, err := g.tx.Exec(`INSERT INTO outbox (id, peer, payload, created, conversation) VALUES (?, ?, ?, ?, ?)`,
-				e.ID, e.Peer, e.Payload, nanos(e.Created), conv); err != nil {
+				e.ID, e.Peer, e.Payload, nanos(e.Created), c); err != nil {
 				return fmt.Errorf("insert outbox entry: %w", err)
 			}
-			if conv == "" {
-				continue // a room's entries: members fetch what they missed from its homes
+			if !keep {
+				continue // a room's entries (members fetch what they missed from its homes) and a message's devices
 			}
 			if _, err := g.tx.Exec(`INSERT INTO fanout_sent (id, peer, payload, created) VALUES (?, ?, ?, ?)
 				ON CONFLICT (id) DO NOTHING`, e.ID, e.Peer, sealed[e.ID], nanos(e.Created)); err != nil {
 				return fmt.Errorf("keep fan-out entry: %w", err)
+			}
+		}
+		for _, e := range copies {
+			if _, err := g.tx.Exec(`INSERT INTO outbox (id, peer, payload, created) VALUES (?, ?, ?, ?)`,
+				e.ID, e.Peer, e.Payload, nanos(e.Created)); err != nil {
+				return fmt.Errorf("insert outbox entry: %w", err)
 			}
 		}
 		// What mail can no longer carry need not be sent again.

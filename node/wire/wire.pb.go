@@ -3732,7 +3732,11 @@ type Chat struct {
 	// ResendRequest): the outbox position it was first sent under, which its
 	// new envelope's order no longer is, so that it is still shown in its
 	// author's order. 0 otherwise.
-	Order         uint64 `protobuf:"varint,2,opt,name=order,proto3" json:"order,omitempty"`
+	Order uint64 `protobuf:"varint,2,opt,name=order,proto3" json:"order,omitempty"`
+	// to is set on the copy of a message we sent that goes to our own other
+	// devices (from one of our devices only): the contact it was sent to.
+	// The copy is shown there as sent, with the original's message ID.
+	To            string `protobuf:"bytes,3,opt,name=to,proto3" json:"to,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -3779,6 +3783,13 @@ func (x *Chat) GetOrder() uint64 {
 		return x.Order
 	}
 	return 0
+}
+
+func (x *Chat) GetTo() string {
+	if x != nil {
+		return x.To
+	}
+	return ""
 }
 
 type ContactRequest struct {
@@ -8607,10 +8618,11 @@ const file_wire_proto_rawDesc = "" +
 	"Visibility\x12\x14\n" +
 	"\x05token\x18\x01 \x01(\fR\x05token\"\x1b\n" +
 	"\aReceipt\x12\x10\n" +
-	"\x03ids\x18\x01 \x03(\tR\x03ids\"0\n" +
+	"\x03ids\x18\x01 \x03(\tR\x03ids\"@\n" +
 	"\x04Chat\x12\x12\n" +
 	"\x04text\x18\x01 \x01(\tR\x04text\x12\x14\n" +
-	"\x05order\x18\x02 \x01(\x04R\x05order\"*\n" +
+	"\x05order\x18\x02 \x01(\x04R\x05order\x12\x0e\n" +
+	"\x02to\x18\x03 \x01(\tR\x02to\"*\n" +
 	"\x0eContactRequest\x12\x18\n" +
 	"\amessage\x18\x01 \x01(\tR\amessage\"-\n" +
 	"\x0fContactResponse\x12\x1a\n" +

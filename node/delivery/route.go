@@ -1,0 +1,113 @@
+package delivery
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+	"google.golang.org/protobuf/proto"
+
+	"eserver/node/store"
+	"eserver/node/ticket"
+	"eserver/node/wire"
+)
+
+// A route is what one courier delivers to, and what the outbox files an
+// entry under: a contact's account ("alice": whichever device answers — a
+// contact whose account's device list we do not know, as with older
+// peers), or one device of an account ("alice/12D3Koo…": every device of a
+// contact whose list we know gets its own copy, and every other device of
+// ours a copy of what we send). A username holds no '/'
+// (wire.ValidUsername), so the two never meet.
+
+// DeviceRoute is the route to device p of username.
+func DeviceRoute(username string, p peer.ID) string { return username + "/" + p.String() }
+
+// splitRoute is the account and device of a route; device is "" for an
+// account's route.
+func splitRoute(route string) (username string, device peer.ID, err error) {
+	u, d, ok := strings.Cut(route, "/")
+	if !ok {
+		return route, "", nil
+	}
+	p, err := peer.Decode(d)
+	if err != nil {
+		return "", "", fmt.Errorf("route %q: %w", route, err)
+	}
+	return u, p, nil
+}
+
+// routeUser is the account of a route.
+func routeUser(route string) string {
+	u, _, _ := strings.Cut(route, "/")
+	return u
+}
+
+// Usernames returns the distinct accounts of routes, in their order.
+func Usernames(routes []string) []string {
+	var out []string
+	seen := map[string]bool{}
+	for _, r := range routes {
+		u, _, _ := strings.Cut(r, "/")
+		if !seen[u] {
+			seen[u] = true
+			out = append(out, u)
+		}
+	}
+	return out
+}
+
+// enqueueDevices stores the chat message m (to username) with one outbox
+// entry per device of username's in theirs — or, for a contact with one
+// device or none we know, one on the account's route as before — and a
+// copy for each of our own other devices in ours, in one transaction, and
+// wakes their couriers. The first device that acknowledges its entry
+// marks m delivered.
+func (d *Delivery) enqueueDevices(username string, p *wire.Payload, m *store.Message, theirs, ours []ticket.Device) error {
+	now := d.h.Now()
+	p.SentUnixMilli = now.UnixMilli()
+	raw, err := proto.Marshal(p)
+	if err != nil {
+		return fmt.Errorf("encoding payload: %w", err)
+	}
+	var entries, copies []store.OutboxEntry
+	if len(theirs) <= 1 {
+		// One device, or none known: the account's route, as before
+		// several devices (the account's mailbox, whichever device
+		// answers), with copies for our own devices beside it.
+		entries = append(entries, store.OutboxEntry{ID: m.ID, Peer: username, Payload: raw, Created: now})
+	}
+	for _, dv := range theirs {
+		if len(theirs) <= 1 {
+			break
+		}
+		r := DeviceRoute(username, dv.Peer)
+		entries = append(entries, store.OutboxEntry{ID: store.FanoutID(m.ID, r), Peer: r, Payload: raw, Created: now})
+	}
+	if chat := p.GetChat(); chat != nil && len(ours) > 0 {
+		cp := proto.Clone(p).(*wire.Payload)
+		cp.GetChat().To = username
+		craw, err := proto.Marshal(cp)
+		if err != nil {
+			return fmt.Errorf("encoding payload: %w", err)
+		}
+		me := d.h.Ticket().Username
+		for _, dv := range ours {
+			r := DeviceRoute(me, dv.Peer)
+			copies = append(copies, store.OutboxEntry{ID: store.FanoutID(m.ID, r), Peer: r, Payload: craw, Created: now})
+		}
+	}
+	op, err := d.h.Store().DevicesOp(m, username, entries, copies)
+	if err != nil {
+		return err
+	}
+	d.rec.queuedChat(m.ID)
+	if err := d.h.Store().Commit(op); err != nil {
+		d.rec.forget(m.ID)
+		return fmt.Errorf("queueing for %s: %w", username, err)
+	}
+	for _, e := range append(entries, copies...) {
+		d.Poke(e.Peer)
+	}
+	return nil
+}
