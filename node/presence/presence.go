@@ -7,9 +7,44 @@
 // Presence is not stored at the contact's side of the wire and not mailed:
 // only the newest value matters, so each contact's courier holds one slot
 // for it (Host.SendPresence) and sends it when the contact is reachable. A
-// contact that comes online sends its own, and we answer with ours.
-// Signals ride the same courier once, never stored; a signal that cannot go
-// in one delivery round is dropped.
+// device that comes online sends its own, and we answer with ours. It is
+// not sent again while nothing changes: a device is taken to be signed in
+// from its first presence until its goodbye (a presence that says only
+// "offline") or until the last connection to it closes (DeviceGone: a
+// device that crashed says no goodbye). Signals ride the same courier
+// once, never stored; a signal that cannot go in one delivery round is
+// dropped.
+//
+// One person may be signed in on several devices at once, each sending
+// its own presence; the contact is shown once, merged (devices.go):
+//
+//   - Each contact's signed-in devices are kept in memory by peer ID, at
+//     most wire.MaxAccountDevices (one more pushes out the one heard from
+//     longest ago). There is no timer: presence is sent on a change and
+//     when a device comes online, never to say "still here", so a device
+//     quiet for a day is as signed in as one that spoke a second ago, and
+//     the connection is what says it went.
+//   - The status shown is the most available of the devices' (the order
+//     is availability's: online, busy, phone, brb, away, lunch); the
+//     contact goes offline with its last device.
+//   - Nick, personal message, now playing and picture are the account's:
+//     each field shows its newest change from any device, by the change
+//     time the device sends with it (wire.Presence's *_changed: when it was
+//     set, not when it was sent, so a device signing in with a nick set
+//     last week does not undo today's), ties broken by the larger peer ID.
+//     A time ahead of our clock is taken as now, once.
+//   - The front ends hear of it (Host.ContactChanged) only when what they
+//     show changed: two devices saying the same say it once.
+//
+// Appearing offline is a choice about the account — in MSN, setting it on
+// one computer set it on all. But a contact must not learn that we are
+// invisible, so our device that appears offline says only "offline",
+// exactly as signing out does, and the contact cannot tell it from a
+// goodbye: its other devices' statuses show. Making the whole account
+// invisible is therefore up to the account's own devices, passing the
+// choice among themselves (with the account's settings); a contact only
+// merges what they say. Until they do, appearing offline on the laptop
+// while the desktop is online shows the desktop's status.
 package presence
 
 import (
