@@ -46,23 +46,9 @@ func (s *session) SawDevice(username string, t *ticket.Ticket) {
 	})
 }
 
-// DeviceGone marks a contact offline when the last connection to its device
-// closed: a crashed or unplugged client says no goodbye.
+// DeviceGone forgets a contact's device when the last connection to it
+// closed: a crashed or unplugged client says no goodbye. The contact shows
+// offline only once its last device went (node/presence).
 func (s *session) DeviceGone(p peer.ID) {
-	s.contacts.Locked(func() error {
-		cs, err := s.store.Contacts()
-		if err != nil {
-			return nil
-		}
-		for _, c := range cs {
-			if c.PeerID != p.String() || api.Relation(c.Relation) != api.RelationAccepted || api.Status(c.Status) == api.StatusOffline {
-				continue
-			}
-			c.Status = string(api.StatusOffline)
-			if err := s.store.PutContact(c); err == nil {
-				s.contacts.Changed(c.Username)
-			}
-		}
-		return nil
-	})
+	s.contacts.Locked(func() error { s.presence.DeviceGone(p); return nil })
 }

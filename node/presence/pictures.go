@@ -41,7 +41,7 @@ import (
 // moving on must not take our picture with it.
 
 const (
-	settingAvatar = "presence.avatar" // our picture's hex SHA-256
+	settingAvatar = settingPrefix + "avatar" // our picture's hex SHA-256 (fieldKeys[fieldAvatar])
 	// pictureRetry is how soon a contact's picture is asked for again when
 	// it has not arrived, and how often we answer one contact's requests
 	// for one picture.
@@ -126,11 +126,12 @@ func (p *Presence) SetPicture(path string, crop api.Crop) error {
 			return err
 		}
 	}
-	if err := p.h.Store().SetSetting(settingAvatar, h); err != nil {
+	now := p.h.Now().UnixMilli()
+	if err := p.setField(fieldAvatar, h, now); err != nil {
 		return err
 	}
 	p.mu.Lock()
-	p.mine.Avatar = h
+	p.mine.Avatar, p.changed[fieldAvatar] = h, now
 	p.mu.Unlock()
 	p.h.AccountChanged()
 	p.Broadcast()

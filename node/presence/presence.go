@@ -7,19 +7,58 @@
 // Presence is not stored at the contact's side of the wire and not mailed:
 // only the newest value matters, so each contact's courier holds one slot
 // for it (Host.SendPresence) and sends it when the contact is reachable. A
-// contact that comes online sends its own, and we answer with ours.
-// Signals ride the same courier once, never stored; a signal that cannot go
-// in one delivery round is dropped.
+// device that comes online sends its own, and we answer with ours. It is
+// not sent again while nothing changes: a device is taken to be signed in
+// from its first presence until its goodbye (a presence that says only
+// "offline") or until the last connection to it closes (DeviceGone: a
+// device that crashed says no goodbye). Signals ride the same courier
+// once, never stored; a signal that cannot go in one delivery round is
+// dropped.
+//
+// One person may be signed in on several devices at once, each sending
+// its own presence; the contact is shown once, merged (devices.go):
+//
+//   - Each contact's signed-in devices are kept in memory by peer ID, at
+//     most wire.MaxAccountDevices (one more pushes out the one heard from
+//     longest ago). There is no timer: presence is sent on a change and
+//     when a device comes online, never to say "still here", so a device
+//     quiet for a day is as signed in as one that spoke a second ago, and
+//     the connection is what says it went.
+//   - The status shown is the most available of the devices' (the order
+//     is availability's: online, busy, phone, brb, away, lunch); the
+//     contact goes offline with its last device.
+//   - Nick, personal message, now playing and picture are the account's:
+//     each field shows its newest change from any device, by the change
+//     time the device sends with it (wire.Presence's *_changed: when it was
+//     set, not when it was sent, so a device signing in with a nick set
+//     last week does not undo today's), ties broken by the larger peer ID.
+//     A time ahead of our clock is taken as now, once.
+//   - The front ends hear of it (Host.ContactChanged) only when what they
+//     show changed: two devices saying the same say it once.
+//
+// Appearing offline is a choice about the account — in MSN, setting it on
+// one computer set it on all. But a contact must not learn that we are
+// invisible, so our device that appears offline says only "offline",
+// exactly as signing out does, and the contact cannot tell it from a
+// goodbye: its other devices' statuses show. Making the whole account
+// invisible is therefore up to the account's own devices, passing the
+// choice among themselves (with the account's settings); a contact only
+// merges what they say. Until they do, appearing offline on the laptop
+// while the desktop is online shows the desktop's status.
 package presence
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"sync"
 	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
 
 	"eserver/node/api"
 	"eserver/node/payload"
@@ -35,7 +74,10 @@ const (
 	SignalWait = 15 * time.Second
 	// settingPrefix + nick|subnick|media are our settings in the store.
 	settingPrefix = "presence."
-	// maxRemembered bounds each rate-limit table (one entry per contact).
+	// settingPrefix + field + settingChanged is when we set the field.
+	settingChanged = ".changed"
+	// maxRemembered bounds each rate-limit table (one entry per contact),
+	// and the contacts whose devices we keep.
 	maxRemembered = 10000
 )
 
@@ -77,6 +119,14 @@ type Presence struct {
 
 	mu   sync.Mutex
 	mine api.Presence
+	// changed is when we last set each of mine's account fields (Unix
+	// ms; 0: never on this device), sent with them.
+	changed [nFields]int64
+
+	// devmu guards accounts: our contacts' devices and the merge of what
+	// they say (devices.go), by username.
+	devmu    sync.Mutex
+	accounts map[string]*account
 
 	limits limits
 	pics   pictures
@@ -98,8 +148,13 @@ func (p *Presence) Load(status api.Status) {
 	if m.Nick == "" {
 		m.Nick = p.h.Me()
 	}
+	var changed [nFields]int64
+	for f, key := range fieldKeys {
+		v, _ := st.Setting(settingPrefix + key + settingChanged)
+		changed[f], _ = strconv.ParseInt(v, 10, 64) // unset or unreadable: never changed here
+	}
 	p.mu.Lock()
-	p.mine = m
+	p.mine, p.changed = m, changed
 	p.mu.Unlock()
 }
 
@@ -140,18 +195,19 @@ func (p *Presence) Set(u api.PresenceUpdate) error {
 	fields := []struct {
 		v   *string
 		max int
-		key string
-	}{{u.Nick, wire.MaxNick, "nick"}, {u.Subnick, wire.MaxSubnick, "subnick"}, {u.Media, wire.MaxSubnick, "media"}}
+		f   int
+	}{{u.Nick, wire.MaxNick, fieldNick}, {u.Subnick, wire.MaxSubnick, fieldSubnick}, {u.Media, wire.MaxSubnick, fieldMedia}}
 	for _, f := range fields {
 		if f.v != nil && len(*f.v) > f.max {
-			return fmt.Errorf("%w: %s longer than %d bytes", api.ErrBadRequest, f.key, f.max)
+			return fmt.Errorf("%w: %s longer than %d bytes", api.ErrBadRequest, fieldKeys[f.f], f.max)
 		}
 	}
+	now := p.h.Now().UnixMilli()
 	for _, f := range fields {
 		if f.v == nil {
 			continue
 		}
-		if err := p.h.Store().SetSetting(settingPrefix+f.key, *f.v); err != nil {
+		if err := p.setField(f.f, *f.v, now); err != nil {
 			return err
 		}
 	}
@@ -159,14 +215,19 @@ func (p *Presence) Set(u api.PresenceUpdate) error {
 	if u.Status != nil {
 		p.mine.Status = *u.Status
 	}
-	if u.Nick != nil {
-		p.mine.Nick = *u.Nick
-	}
-	if u.Subnick != nil {
-		p.mine.Subnick = *u.Subnick
-	}
-	if u.Media != nil {
-		p.mine.Media = *u.Media
+	for _, f := range fields {
+		if f.v == nil {
+			continue
+		}
+		switch f.f {
+		case fieldNick:
+			p.mine.Nick = *f.v
+		case fieldSubnick:
+			p.mine.Subnick = *f.v
+		case fieldMedia:
+			p.mine.Media = *f.v
+		}
+		p.changed[f.f] = now
 	}
 	p.mu.Unlock()
 	p.h.AccountChanged()
@@ -175,6 +236,18 @@ func (p *Presence) Set(u api.PresenceUpdate) error {
 		p.h.VisibilityChanged()
 	}
 	return nil
+}
+
+// setField stores one of our account's fields and when we set it: the
+// time goes with the field to our contacts, which keep the newest of what
+// our devices say (devices.go).
+func (p *Presence) setField(f int, v string, at int64) error {
+	st := p.h.Store()
+	key := settingPrefix + fieldKeys[f]
+	if err := st.SetSetting(key, v); err != nil {
+		return err
+	}
+	return st.SetSetting(key+settingChanged, strconv.FormatInt(at, 10))
 }
 
 // Broadcast sends our presence to every accepted contact.
@@ -191,21 +264,33 @@ func (p *Presence) Broadcast() {
 }
 
 // SendTo sends our presence to one contact.
-func (p *Presence) SendTo(username string) { p.sendAs(username, p.Public()) }
+func (p *Presence) SendTo(username string) {
+	p.mu.Lock()
+	changed := p.changed
+	p.mu.Unlock()
+	pr := p.Public()
+	if pr.Status == api.StatusOffline {
+		changed = [nFields]int64{} // appearing offline says nothing else
+	}
+	p.sendAs(username, pr, changed)
+}
 
 // SendOffline shows username that we are offline (to a contact we block).
 func (p *Presence) SendOffline(username string) {
-	p.sendAs(username, api.Presence{Status: api.StatusOffline})
+	p.sendAs(username, api.Presence{Status: api.StatusOffline}, [nFields]int64{})
 }
 
-func (p *Presence) sendAs(username string, pr api.Presence) {
+func (p *Presence) sendAs(username string, pr api.Presence, changed [nFields]int64) {
 	avatar, _ := hex.DecodeString(pr.Avatar) // ours: always a hash or empty
 	p.h.SendPresence(username, &wire.Presence{
 		Status: string(pr.Status), Nick: pr.Nick, Subnick: pr.Subnick, Media: pr.Media, Avatar: avatar,
+		NickChanged: changed[fieldNick], SubnickChanged: changed[fieldSubnick],
+		MediaChanged: changed[fieldMedia], AvatarChanged: changed[fieldAvatar],
 	})
 }
 
-// receive applies a contact's presence to its entry.
+// receive takes a presence from one of a contact's devices into the
+// merge of its devices' (devices.go) and shows the contact as merged.
 func (p *Presence) receive(in *payload.Inbound) error {
 	c, pr := in.Contact, in.Payload.GetPresence()
 	st := api.Status(pr.Status)
@@ -215,35 +300,132 @@ func (p *Presence) receive(in *payload.Inbound) error {
 	if len(pr.Nick) > wire.MaxNick || len(pr.Subnick) > wire.MaxSubnick || len(pr.Media) > wire.MaxSubnick {
 		return payload.ErrBadRequest
 	}
+	if len(pr.Avatar) != 0 && len(pr.Avatar) != sha256.Size {
+		return payload.ErrBadRequest
+	}
 	// What the contact chose to be called is shown as it is, not as bidi
 	// or invisible characters would draw it (issue 13, item 12). Cleaning
 	// never lengthens, so the limits above still hold.
-	nick, subnick, media := text.Clean(pr.Nick), text.Clean(pr.Subnick), text.Clean(pr.Media)
-	wasOffline := c.Status == "" || api.Status(c.Status) == api.StatusOffline
-	oldPicture := c.Avatar
-	if st == api.StatusOffline && nick == "" && len(pr.Avatar) == 0 {
+	r := report{
+		peer: in.Ticket.Peer.String(), status: st, now: p.h.Now(),
+		fields:  [nFields]string{text.Clean(pr.Nick), text.Clean(pr.Subnick), text.Clean(pr.Media), hex.EncodeToString(pr.Avatar)},
+		changed: [nFields]int64{pr.NickChanged, pr.SubnickChanged, pr.MediaChanged, pr.AvatarChanged},
 		// Signing off (or appearing offline) says only "offline": the list
 		// keeps showing the name and picture we knew, as MSN did.
-		c.Status, c.Subnick, c.Media = pr.Status, "", ""
-	} else {
-		c.Status, c.Nick, c.Subnick, c.Media = pr.Status, nick, subnick, media
-		if err := p.contactPicture(&c, pr.Avatar); err != nil {
+		hasFields: st != api.StatusOffline || pr.Nick != "" || len(pr.Avatar) != 0,
+	}
+	p.devmu.Lock()
+	a := p.accountOf(c.Username)
+	if offline(c) {
+		// Shown offline by someone else — a block, a lost connection to a
+		// device we had no presence from: the devices we had are stale.
+		clear(a.devices)
+	}
+	arrived := a.apply(r)
+	v := a.view()
+	p.devmu.Unlock()
+	if err := p.show(c, v); err != nil {
+		return err
+	}
+	// A device that just signed in has not heard our presence yet.
+	if arrived && st != api.StatusOffline {
+		p.SendTo(c.Username)
+	}
+	return nil
+}
+
+// offline reports whether c is shown offline.
+func offline(c store.Contact) bool {
+	return c.Status == "" || api.Status(c.Status) == api.StatusOffline
+}
+
+// accountOf is username's account in the merge, made if new. The caller
+// holds devmu. Only accepted contacts send presence, so there are as many
+// as contacts; past maxRemembered, those with no device signed in go (what
+// they lose is which device last changed a field).
+func (p *Presence) accountOf(username string) *account {
+	if a, ok := p.accounts[username]; ok {
+		return a
+	}
+	if p.accounts == nil {
+		p.accounts = map[string]*account{}
+	}
+	if len(p.accounts) >= maxRemembered {
+		for u, a := range p.accounts {
+			if len(a.devices) == 0 {
+				delete(p.accounts, u)
+			}
+		}
+	}
+	a := &account{}
+	p.accounts[username] = a
+	return a
+}
+
+// show stores c as the merge v shows it, and tells the front ends only
+// when that changed what they show. Called under the contact list's lock,
+// c as stored.
+func (p *Presence) show(c store.Contact, v view) error {
+	was := c
+	c.Status = string(v.status)
+	if v.status == api.StatusOffline {
+		// Offline keeps the name and picture, not what the contact was
+		// doing.
+		c.Subnick, c.Media = "", ""
+	} else if v.known {
+		c.Nick, c.Subnick, c.Media = v.fields[fieldNick], v.fields[fieldSubnick], v.fields[fieldMedia]
+		raw, _ := hex.DecodeString(v.fields[fieldAvatar]) // checked as it arrived
+		if err := p.contactPicture(&c, raw); err != nil {
 			return err
 		}
+	}
+	if c.Status == was.Status && c.Nick == was.Nick && c.Subnick == was.Subnick && c.Media == was.Media && c.Avatar == was.Avatar {
+		return nil
 	}
 	c.Updated = p.h.Now()
 	if err := p.h.Store().PutContact(c); err != nil {
 		return err
 	}
-	if c.Avatar != oldPicture {
-		p.forgetPicture(oldPicture, c.Username) // one picture per contact in the cache
+	if c.Avatar != was.Avatar {
+		p.forgetPicture(was.Avatar, c.Username) // one picture per contact in the cache
 	}
 	p.h.ContactChanged(c.Username)
-	// A contact that just came online has not heard our presence yet.
-	if wasOffline && st != api.StatusOffline {
-		p.SendTo(c.Username)
-	}
 	return nil
+}
+
+// DeviceGone forgets device id of whichever contact it is, when the last
+// connection to it closed: a device that crashes or is unplugged says no
+// goodbye. The contact goes offline only if that was its last device. A
+// device we have had no presence from this session is taken for the
+// contact's only one when it is the device the contact was last seen on,
+// as before devices were merged. The caller holds the contact list's lock.
+func (p *Presence) DeviceGone(id peer.ID) {
+	cs, err := p.h.Store().Contacts()
+	if err != nil {
+		p.h.Log().Warn("a device went: reading contacts", "err", err)
+		return
+	}
+	for _, c := range cs {
+		if api.Relation(c.Relation) != api.RelationAccepted || offline(c) {
+			continue
+		}
+		p.devmu.Lock()
+		a, gone := p.accounts[c.Username], false
+		var v view
+		switch {
+		case a != nil && len(a.devices) > 0:
+			gone = a.forget(id.String())
+			v = a.view()
+		case c.PeerID == id.String():
+			gone, v = true, view{status: api.StatusOffline}
+		}
+		p.devmu.Unlock()
+		if gone {
+			if err := p.show(c, v); err != nil {
+				p.h.Log().Warn("a device went: showing its contact", "contact", c.Username, "err", err)
+			}
+		}
+	}
 }
 
 // Typing tells the accepted contact to that we are typing, at most once

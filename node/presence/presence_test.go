@@ -2,12 +2,18 @@ package presence
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+	"google.golang.org/protobuf/proto"
 
 	"eserver/node/api"
 	"eserver/node/payload"
@@ -30,6 +36,7 @@ type host struct {
 	signals  []wire.Signal_Kind
 	signalTo chan error // the outcome Signal reports; nil: queue refused
 	account  int
+	changed  []string // ContactChanged, in order
 	visible  int
 	offers   []string // "to path" of each picture offered
 }
@@ -47,8 +54,12 @@ func (h *host) Emit(e api.Event) {
 	h.events = append(h.events, e)
 	h.mu.Unlock()
 }
-func (h *host) AccountChanged()       { h.account++ }
-func (h *host) ContactChanged(string) {}
+func (h *host) AccountChanged() { h.account++ }
+func (h *host) ContactChanged(u string) {
+	h.mu.Lock()
+	h.changed = append(h.changed, u)
+	h.mu.Unlock()
+}
 func (h *host) SendPresence(u string, p *wire.Presence) {
 	h.mu.Lock()
 	h.sent[u] = p
@@ -85,21 +96,24 @@ func TestReceive(t *testing.T) {
 		want       error
 		wantStatus string
 		wantNick   string
-		answered   bool // we send ours back
+		// We send ours back: a device we have not heard from yet has not
+		// heard from us either, whatever the contact showed before.
+		answered bool
 	}{
 		{"comes online", "", &wire.Presence{Status: "online", Nick: "Bob"}, nil, "online", "Bob", true},
-		{"changes status", "online", &wire.Presence{Status: "busy", Nick: "Bob"}, nil, "busy", "Bob", false},
+		{"changes status", "online", &wire.Presence{Status: "busy", Nick: "Bob"}, nil, "busy", "Bob", true},
 		{"signs off keeps the nick", "online", &wire.Presence{Status: "offline"}, nil, "offline", "Old", false},
 		{"invisible is never sent", "online", &wire.Presence{Status: "invisible"}, payload.ErrBadRequest, "", "", false},
 		{"unknown status", "online", &wire.Presence{Status: "dancing"}, payload.ErrBadRequest, "", "", false},
-		{"nick at the limit", "online", &wire.Presence{Status: "online", Nick: long(wire.MaxNick)}, nil, "online", long(wire.MaxNick), false},
+		{"nick at the limit", "online", &wire.Presence{Status: "online", Nick: long(wire.MaxNick)}, nil, "online", long(wire.MaxNick), true},
 		{"nick over the limit", "online", &wire.Presence{Status: "online", Nick: long(wire.MaxNick + 1)}, payload.ErrBadRequest, "", "", false},
 		{"subnick over the limit", "online", &wire.Presence{Status: "online", Subnick: long(wire.MaxSubnick + 1)}, payload.ErrBadRequest, "", "", false},
 		{"media over the limit", "online", &wire.Presence{Status: "online", Media: long(wire.MaxSubnick + 1)}, payload.ErrBadRequest, "", "", false},
 		// Issue 13, item 12: a nick that reorders or hides what it shows
 		// is stored without the characters that do it.
-		{"nick with a bidi override", "online", &wire.Presence{Status: "online", Nick: "\u202eecila"}, nil, "online", "ecila", false},
-		{"nick with invisible and control characters", "online", &wire.Presence{Status: "online", Nick: "ali\u200bce\n\u2066x\u2069"}, nil, "online", "alice x", false},
+		{"nick with a bidi override", "online", &wire.Presence{Status: "online", Nick: "\u202eecila"}, nil, "online", "ecila", true},
+		{"nick with invisible and control characters", "online", &wire.Presence{Status: "online", Nick: "ali\u200bce\n\u2066x\u2069"}, nil, "online", "alice x", true},
+		{"picture hash too short", "online", &wire.Presence{Status: "online", Avatar: []byte{1, 2, 3}}, payload.ErrBadRequest, "", "", false},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -294,5 +308,173 @@ func TestReceiveCleansEveryField(t *testing.T) {
 	got, _ := h.st.Contact("bob")
 	if got.Subnick != "onholiday" || got.Media != "song.mp3" {
 		t.Fatalf("stored subnick %+q, media %+q", got.Subnick, got.Media)
+	}
+}
+
+// TestDevicesMerged: presences from two devices of one contact, through
+// receive and the store, as the front ends see them.
+func TestDevicesMerged(t *testing.T) {
+	h := newHost(t)
+	p := New(h, t.TempDir())
+	p.Load(api.StatusOnline)
+	if err := h.st.PutContact(store.Contact{Username: "alice", Relation: string(api.RelationAccepted)}); err != nil {
+		t.Fatal(err)
+	}
+	ms := func(sec int64) int64 { return h.now.Add(time.Duration(sec) * time.Second).UnixMilli() }
+	steps := []struct {
+		name     string
+		peer     peer.ID
+		p        *wire.Presence
+		want     error
+		status   api.Status
+		nick     string
+		subnick  string
+		event    bool // the front ends are told
+		answered bool // we send ours back
+	}{
+		{"the laptop signs in", "laptop", &wire.Presence{Status: "online", Nick: "Al", Subnick: "hi", NickChanged: ms(-60)},
+			nil, api.StatusOnline, "Al", "hi", true, true},
+		{"the desktop signs in away", "desktop", &wire.Presence{Status: "away", Nick: "Al", Subnick: "hi", NickChanged: ms(-60)},
+			nil, api.StatusOnline, "Al", "hi", false, true},
+		{"the desktop changes the nick", "desktop", &wire.Presence{Status: "away", Nick: "Alice", Subnick: "hi", NickChanged: ms(1)},
+			nil, api.StatusOnline, "Alice", "hi", true, false},
+		{"the laptop's later presence has the older nick", "laptop", &wire.Presence{Status: "online", Nick: "Al", Subnick: "hi", NickChanged: ms(-60)},
+			nil, api.StatusOnline, "Alice", "hi", false, false},
+		{"a bad presence from the desktop changes nothing", "desktop", &wire.Presence{Status: "dancing"},
+			payload.ErrBadRequest, api.StatusOnline, "Alice", "hi", false, false},
+		{"the laptop signs out: the desktop's away shows", "laptop", &wire.Presence{Status: "offline"},
+			nil, api.StatusAway, "Alice", "hi", true, false},
+		{"the desktop signs out: offline, the name kept", "desktop", &wire.Presence{Status: "offline"},
+			nil, api.StatusOffline, "Alice", "", true, false},
+	}
+	for _, s := range steps {
+		h.now = h.now.Add(time.Second)
+		h.changed, h.sent = nil, map[string]*wire.Presence{}
+		c, _ := h.st.Contact("alice")
+		in := presenceFrom(c, s.p)
+		in.Ticket.Username, in.Ticket.Peer = "alice", s.peer
+		if err := p.receive(in); !errors.Is(err, s.want) || (s.want == nil && err != nil) {
+			t.Fatalf("%s: receive = %v, want %v", s.name, err, s.want)
+		}
+		got, _ := h.st.Contact("alice")
+		if api.Status(got.Status) != s.status || got.Nick != s.nick || got.Subnick != s.subnick {
+			t.Fatalf("%s: shows %s/%q/%q, want %s/%q/%q", s.name, got.Status, got.Nick, got.Subnick, s.status, s.nick, s.subnick)
+		}
+		if event := len(h.changed) > 0; event != s.event || len(h.changed) > 1 {
+			t.Fatalf("%s: front ends told %d times, want %v", s.name, len(h.changed), s.event)
+		}
+		if _, ok := h.sent["alice"]; ok != s.answered {
+			t.Fatalf("%s: answered %v, want %v", s.name, ok, s.answered)
+		}
+	}
+}
+
+// TestDeviceGone: a device whose last connection closed is forgotten; the
+// contact goes offline with its last device. A contact shown offline by
+// someone else (a block) starts again from the device that speaks next.
+func TestDeviceGone(t *testing.T) {
+	h := newHost(t)
+	p := New(h, t.TempDir())
+	p.Load(api.StatusOnline)
+	say := func(u string, id peer.ID, st api.Status) {
+		t.Helper()
+		c, _ := h.st.Contact(u)
+		in := presenceFrom(c, &wire.Presence{Status: string(st), Nick: u})
+		in.Ticket.Username, in.Ticket.Peer = u, id
+		if err := p.receive(in); err != nil {
+			t.Fatal(err)
+		}
+	}
+	shows := func(u string, want api.Status) {
+		t.Helper()
+		if c, _ := h.st.Contact(u); api.Status(c.Status) != want {
+			t.Fatalf("%s shows %s, want %s", u, c.Status, want)
+		}
+	}
+	for _, c := range []store.Contact{
+		{Username: "alice", Relation: string(api.RelationAccepted)},
+		// carol is online from an earlier session, on her one device: no
+		// presence from it yet.
+		{Username: "carol", Relation: string(api.RelationAccepted), Status: "busy", PeerID: peer.ID("carol's").String()},
+	} {
+		if err := h.st.PutContact(c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	say("alice", "laptop", api.StatusOnline)
+	say("alice", "desktop", api.StatusLunch)
+	p.DeviceGone("laptop")
+	shows("alice", api.StatusLunch)
+	p.DeviceGone("someone else's")
+	shows("alice", api.StatusLunch)
+	shows("carol", api.StatusBusy)
+	p.DeviceGone("desktop")
+	shows("alice", api.StatusOffline)
+	p.DeviceGone("carol's")
+	shows("carol", api.StatusOffline)
+
+	// Shown offline by a block while both devices were signed in: after
+	// it, the desktop's away is what shows, not the laptop's online.
+	say("alice", "laptop", api.StatusOnline)
+	say("alice", "desktop", api.StatusOnline)
+	c, _ := h.st.Contact("alice")
+	c.Status = string(api.StatusOffline)
+	if err := h.st.PutContact(c); err != nil {
+		t.Fatal(err)
+	}
+	say("alice", "desktop", api.StatusAway)
+	shows("alice", api.StatusAway)
+}
+
+// TestChangeTimesSent: our presence says when we set each account field,
+// kept across sign-ins; appearing offline says nothing but "offline".
+func TestChangeTimesSent(t *testing.T) {
+	h := newHost(t)
+	p := New(h, t.TempDir())
+	p.Load(api.StatusOnline)
+	p.SendTo("bob")
+	if got := h.sent["bob"]; got.NickChanged != 0 || got.SubnickChanged != 0 || got.MediaChanged != 0 || got.AvatarChanged != 0 {
+		t.Fatalf("never set, sent %v", got)
+	}
+	nick, media := "Me", "a song"
+	if err := p.Set(api.PresenceUpdate{Nick: &nick}); err != nil {
+		t.Fatal(err)
+	}
+	h.now = h.now.Add(time.Minute)
+	if err := p.Set(api.PresenceUpdate{Media: &media}); err != nil {
+		t.Fatal(err)
+	}
+	want := func(got *wire.Presence) {
+		t.Helper()
+		if got.Nick != nick || got.NickChanged != h.now.Add(-time.Minute).UnixMilli() || got.MediaChanged != h.now.UnixMilli() || got.SubnickChanged != 0 {
+			t.Fatalf("sent %v", got)
+		}
+	}
+	p.SendTo("bob")
+	want(h.sent["bob"])
+	q := New(h, t.TempDir())
+	q.Load(api.StatusOnline)
+	q.SendTo("bob")
+	want(h.sent["bob"])
+	// A new picture is a change of the account's too.
+	h.now = h.now.Add(time.Minute)
+	src := filepath.Join(t.TempDir(), "me.png")
+	if err := os.WriteFile(src, pngOf(t, 1), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := q.SetPicture(src, api.Crop{}); err != nil {
+		t.Fatal(err)
+	}
+	q.SendTo("bob")
+	if got := h.sent["bob"]; len(got.Avatar) != sha256.Size || got.AvatarChanged != h.now.UnixMilli() {
+		t.Fatalf("after a new picture, sent %v", got)
+	}
+	inv := api.StatusInvisible
+	if err := q.Set(api.PresenceUpdate{Status: &inv}); err != nil {
+		t.Fatal(err)
+	}
+	q.SendTo("bob")
+	if got := h.sent["bob"]; !proto.Equal(got, &wire.Presence{Status: "offline"}) {
+		t.Fatalf("appearing offline sent %v", got)
 	}
 }

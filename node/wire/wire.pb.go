@@ -3917,14 +3917,25 @@ func (*ContactRemoved) Descriptor() ([]byte, []int) {
 }
 
 type Presence struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Status        string                 `protobuf:"bytes,1,opt,name=status,proto3" json:"status,omitempty"`
-	Nick          string                 `protobuf:"bytes,2,opt,name=nick,proto3" json:"nick,omitempty"`
-	Subnick       string                 `protobuf:"bytes,3,opt,name=subnick,proto3" json:"subnick,omitempty"`
-	Media         string                 `protobuf:"bytes,4,opt,name=media,proto3" json:"media,omitempty"`
-	Avatar        []byte                 `protobuf:"bytes,5,opt,name=avatar,proto3" json:"avatar,omitempty"` // SHA-256 of the display picture's PNG; empty = the default picture
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Status  string                 `protobuf:"bytes,1,opt,name=status,proto3" json:"status,omitempty"`
+	Nick    string                 `protobuf:"bytes,2,opt,name=nick,proto3" json:"nick,omitempty"`
+	Subnick string                 `protobuf:"bytes,3,opt,name=subnick,proto3" json:"subnick,omitempty"`
+	Media   string                 `protobuf:"bytes,4,opt,name=media,proto3" json:"media,omitempty"`
+	Avatar  []byte                 `protobuf:"bytes,5,opt,name=avatar,proto3" json:"avatar,omitempty"` // SHA-256 of the display picture's PNG; empty = the default picture
+	// When the sending device last changed each of the account's fields
+	// (nick, subnick, media, avatar), in Unix milliseconds by its clock. One
+	// account signed in on several devices sends presence from each; a
+	// contact keeps, field by field, the newest change (node/presence), so a
+	// device that has not caught up cannot revert what another changed. 0
+	// (older peers; a field never set on the device) is older than any
+	// change.
+	NickChanged    int64 `protobuf:"varint,6,opt,name=nick_changed,json=nickChanged,proto3" json:"nick_changed,omitempty"`
+	SubnickChanged int64 `protobuf:"varint,7,opt,name=subnick_changed,json=subnickChanged,proto3" json:"subnick_changed,omitempty"`
+	MediaChanged   int64 `protobuf:"varint,8,opt,name=media_changed,json=mediaChanged,proto3" json:"media_changed,omitempty"`
+	AvatarChanged  int64 `protobuf:"varint,9,opt,name=avatar_changed,json=avatarChanged,proto3" json:"avatar_changed,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *Presence) Reset() {
@@ -3990,6 +4001,34 @@ func (x *Presence) GetAvatar() []byte {
 		return x.Avatar
 	}
 	return nil
+}
+
+func (x *Presence) GetNickChanged() int64 {
+	if x != nil {
+		return x.NickChanged
+	}
+	return 0
+}
+
+func (x *Presence) GetSubnickChanged() int64 {
+	if x != nil {
+		return x.SubnickChanged
+	}
+	return 0
+}
+
+func (x *Presence) GetMediaChanged() int64 {
+	if x != nil {
+		return x.MediaChanged
+	}
+	return 0
+}
+
+func (x *Presence) GetAvatarChanged() int64 {
+	if x != nil {
+		return x.AvatarChanged
+	}
+	return 0
 }
 
 // SealedBox is the E2E v1 ciphertext format (node/e2e).
@@ -8627,13 +8666,17 @@ const file_wire_proto_rawDesc = "" +
 	"\amessage\x18\x01 \x01(\tR\amessage\"-\n" +
 	"\x0fContactResponse\x12\x1a\n" +
 	"\baccepted\x18\x01 \x01(\bR\baccepted\"\x10\n" +
-	"\x0eContactRemoved\"~\n" +
+	"\x0eContactRemoved\"\x96\x02\n" +
 	"\bPresence\x12\x16\n" +
 	"\x06status\x18\x01 \x01(\tR\x06status\x12\x12\n" +
 	"\x04nick\x18\x02 \x01(\tR\x04nick\x12\x18\n" +
 	"\asubnick\x18\x03 \x01(\tR\asubnick\x12\x14\n" +
 	"\x05media\x18\x04 \x01(\tR\x05media\x12\x16\n" +
-	"\x06avatar\x18\x05 \x01(\fR\x06avatar\"}\n" +
+	"\x06avatar\x18\x05 \x01(\fR\x06avatar\x12!\n" +
+	"\fnick_changed\x18\x06 \x01(\x03R\vnickChanged\x12'\n" +
+	"\x0fsubnick_changed\x18\a \x01(\x03R\x0esubnickChanged\x12#\n" +
+	"\rmedia_changed\x18\b \x01(\x03R\fmediaChanged\x12%\n" +
+	"\x0eavatar_changed\x18\t \x01(\x03R\ravatarChanged\"}\n" +
 	"\tSealedBox\x12\x1c\n" +
 	"\tephemeral\x18\x01 \x01(\fR\tephemeral\x12\x14\n" +
 	"\x05nonce\x18\x02 \x01(\fR\x05nonce\x12\x1e\n" +
