@@ -5431,10 +5431,14 @@ func (x *ContactsResponse) GetUnchanged() bool {
 // node/backup); blobs written before those fields existed decode with
 // zero times, older than any change.
 type ContactBackup struct {
-	state         protoimpl.MessageState  `protogen:"open.v1"`
-	Entries       []*ContactBackupEntry   `protobuf:"bytes,1,rep,name=entries,proto3" json:"entries,omitempty"`
-	Removed       []*ContactBackupRemoved `protobuf:"bytes,2,rep,name=removed,proto3" json:"removed,omitempty"`
-	Rooms         []*RoomBackupEntry      `protobuf:"bytes,3,rep,name=rooms,proto3" json:"rooms,omitempty"`
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Entries []*ContactBackupEntry  `protobuf:"bytes,1,rep,name=entries,proto3" json:"entries,omitempty"`
+	// Contacts removed (tombstones: relation empty, relation_at the
+	// removal), kept for a bounded time (node/backup.TombstoneTTL); apart
+	// from entries so that devices which predate them do not take them for
+	// contacts.
+	Removed       []*ContactBackupEntry `protobuf:"bytes,2,rep,name=removed,proto3" json:"removed,omitempty"`
+	Rooms         []*RoomBackupEntry    `protobuf:"bytes,3,rep,name=rooms,proto3" json:"rooms,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -5476,7 +5480,7 @@ func (x *ContactBackup) GetEntries() []*ContactBackupEntry {
 	return nil
 }
 
-func (x *ContactBackup) GetRemoved() []*ContactBackupRemoved {
+func (x *ContactBackup) GetRemoved() []*ContactBackupEntry {
 	if x != nil {
 		return x.Removed
 	}
@@ -5488,60 +5492,6 @@ func (x *ContactBackup) GetRooms() []*RoomBackupEntry {
 		return x.Rooms
 	}
 	return nil
-}
-
-// ContactBackupRemoved is a contact removed from the list (a tombstone),
-// kept for a bounded time (node/backup.TombstoneTTL).
-type ContactBackupRemoved struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Username      string                 `protobuf:"bytes,1,opt,name=username,proto3" json:"username,omitempty"`
-	At            uint64                 `protobuf:"varint,2,opt,name=at,proto3" json:"at,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *ContactBackupRemoved) Reset() {
-	*x = ContactBackupRemoved{}
-	mi := &file_wire_proto_msgTypes[75]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *ContactBackupRemoved) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*ContactBackupRemoved) ProtoMessage() {}
-
-func (x *ContactBackupRemoved) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[75]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use ContactBackupRemoved.ProtoReflect.Descriptor instead.
-func (*ContactBackupRemoved) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{75}
-}
-
-func (x *ContactBackupRemoved) GetUsername() string {
-	if x != nil {
-		return x.Username
-	}
-	return ""
-}
-
-func (x *ContactBackupRemoved) GetAt() uint64 {
-	if x != nil {
-		return x.At
-	}
-	return 0
 }
 
 // RoomBackupEntry is a room the account joined, or left (a tombstone).
@@ -5557,7 +5507,7 @@ type RoomBackupEntry struct {
 
 func (x *RoomBackupEntry) Reset() {
 	*x = RoomBackupEntry{}
-	mi := &file_wire_proto_msgTypes[76]
+	mi := &file_wire_proto_msgTypes[75]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5569,7 +5519,7 @@ func (x *RoomBackupEntry) String() string {
 func (*RoomBackupEntry) ProtoMessage() {}
 
 func (x *RoomBackupEntry) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[76]
+	mi := &file_wire_proto_msgTypes[75]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5582,7 +5532,7 @@ func (x *RoomBackupEntry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoomBackupEntry.ProtoReflect.Descriptor instead.
 func (*RoomBackupEntry) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{76}
+	return file_wire_proto_rawDescGZIP(), []int{75}
 }
 
 func (x *RoomBackupEntry) GetRoom() string {
@@ -5636,7 +5586,7 @@ type ContactBackupEntry struct {
 
 func (x *ContactBackupEntry) Reset() {
 	*x = ContactBackupEntry{}
-	mi := &file_wire_proto_msgTypes[77]
+	mi := &file_wire_proto_msgTypes[76]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5648,7 +5598,7 @@ func (x *ContactBackupEntry) String() string {
 func (*ContactBackupEntry) ProtoMessage() {}
 
 func (x *ContactBackupEntry) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[77]
+	mi := &file_wire_proto_msgTypes[76]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5661,7 +5611,7 @@ func (x *ContactBackupEntry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ContactBackupEntry.ProtoReflect.Descriptor instead.
 func (*ContactBackupEntry) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{77}
+	return file_wire_proto_rawDescGZIP(), []int{76}
 }
 
 func (x *ContactBackupEntry) GetUsername() string {
@@ -5779,7 +5729,7 @@ type PrekeysRequest struct {
 
 func (x *PrekeysRequest) Reset() {
 	*x = PrekeysRequest{}
-	mi := &file_wire_proto_msgTypes[78]
+	mi := &file_wire_proto_msgTypes[77]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5791,7 +5741,7 @@ func (x *PrekeysRequest) String() string {
 func (*PrekeysRequest) ProtoMessage() {}
 
 func (x *PrekeysRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[78]
+	mi := &file_wire_proto_msgTypes[77]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5804,7 +5754,7 @@ func (x *PrekeysRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PrekeysRequest.ProtoReflect.Descriptor instead.
 func (*PrekeysRequest) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{78}
+	return file_wire_proto_rawDescGZIP(), []int{77}
 }
 
 func (x *PrekeysRequest) GetKind() isPrekeysRequest_Kind {
@@ -5881,7 +5831,7 @@ type PrekeysPublish struct {
 
 func (x *PrekeysPublish) Reset() {
 	*x = PrekeysPublish{}
-	mi := &file_wire_proto_msgTypes[79]
+	mi := &file_wire_proto_msgTypes[78]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5893,7 +5843,7 @@ func (x *PrekeysPublish) String() string {
 func (*PrekeysPublish) ProtoMessage() {}
 
 func (x *PrekeysPublish) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[79]
+	mi := &file_wire_proto_msgTypes[78]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5906,7 +5856,7 @@ func (x *PrekeysPublish) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PrekeysPublish.ProtoReflect.Descriptor instead.
 func (*PrekeysPublish) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{79}
+	return file_wire_proto_rawDescGZIP(), []int{78}
 }
 
 func (x *PrekeysPublish) GetTicket() *SignedTicket {
@@ -5957,7 +5907,7 @@ type PrekeysFetch struct {
 
 func (x *PrekeysFetch) Reset() {
 	*x = PrekeysFetch{}
-	mi := &file_wire_proto_msgTypes[80]
+	mi := &file_wire_proto_msgTypes[79]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5969,7 +5919,7 @@ func (x *PrekeysFetch) String() string {
 func (*PrekeysFetch) ProtoMessage() {}
 
 func (x *PrekeysFetch) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[80]
+	mi := &file_wire_proto_msgTypes[79]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5982,7 +5932,7 @@ func (x *PrekeysFetch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PrekeysFetch.ProtoReflect.Descriptor instead.
 func (*PrekeysFetch) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{80}
+	return file_wire_proto_rawDescGZIP(), []int{79}
 }
 
 func (x *PrekeysFetch) GetTicket() *SignedTicket {
@@ -6009,7 +5959,7 @@ type PrekeysStatus struct {
 
 func (x *PrekeysStatus) Reset() {
 	*x = PrekeysStatus{}
-	mi := &file_wire_proto_msgTypes[81]
+	mi := &file_wire_proto_msgTypes[80]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6021,7 +5971,7 @@ func (x *PrekeysStatus) String() string {
 func (*PrekeysStatus) ProtoMessage() {}
 
 func (x *PrekeysStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[81]
+	mi := &file_wire_proto_msgTypes[80]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6034,7 +5984,7 @@ func (x *PrekeysStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PrekeysStatus.ProtoReflect.Descriptor instead.
 func (*PrekeysStatus) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{81}
+	return file_wire_proto_rawDescGZIP(), []int{80}
 }
 
 func (x *PrekeysStatus) GetTicket() *SignedTicket {
@@ -6058,7 +6008,7 @@ type PrekeysResponse struct {
 
 func (x *PrekeysResponse) Reset() {
 	*x = PrekeysResponse{}
-	mi := &file_wire_proto_msgTypes[82]
+	mi := &file_wire_proto_msgTypes[81]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6070,7 +6020,7 @@ func (x *PrekeysResponse) String() string {
 func (*PrekeysResponse) ProtoMessage() {}
 
 func (x *PrekeysResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[82]
+	mi := &file_wire_proto_msgTypes[81]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6083,7 +6033,7 @@ func (x *PrekeysResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PrekeysResponse.ProtoReflect.Descriptor instead.
 func (*PrekeysResponse) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{82}
+	return file_wire_proto_rawDescGZIP(), []int{81}
 }
 
 func (x *PrekeysResponse) GetError() string {
@@ -6145,7 +6095,7 @@ type PrekeyDevice struct {
 
 func (x *PrekeyDevice) Reset() {
 	*x = PrekeyDevice{}
-	mi := &file_wire_proto_msgTypes[83]
+	mi := &file_wire_proto_msgTypes[82]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6157,7 +6107,7 @@ func (x *PrekeyDevice) String() string {
 func (*PrekeyDevice) ProtoMessage() {}
 
 func (x *PrekeyDevice) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[83]
+	mi := &file_wire_proto_msgTypes[82]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6170,7 +6120,7 @@ func (x *PrekeyDevice) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PrekeyDevice.ProtoReflect.Descriptor instead.
 func (*PrekeyDevice) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{83}
+	return file_wire_proto_rawDescGZIP(), []int{82}
 }
 
 func (x *PrekeyDevice) GetBundle() []byte {
@@ -6236,7 +6186,7 @@ type RoomOp struct {
 
 func (x *RoomOp) Reset() {
 	*x = RoomOp{}
-	mi := &file_wire_proto_msgTypes[84]
+	mi := &file_wire_proto_msgTypes[83]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6248,7 +6198,7 @@ func (x *RoomOp) String() string {
 func (*RoomOp) ProtoMessage() {}
 
 func (x *RoomOp) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[84]
+	mi := &file_wire_proto_msgTypes[83]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6261,7 +6211,7 @@ func (x *RoomOp) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoomOp.ProtoReflect.Descriptor instead.
 func (*RoomOp) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{84}
+	return file_wire_proto_rawDescGZIP(), []int{83}
 }
 
 func (x *RoomOp) GetRoom() string {
@@ -6531,7 +6481,7 @@ type RoomCreate struct {
 
 func (x *RoomCreate) Reset() {
 	*x = RoomCreate{}
-	mi := &file_wire_proto_msgTypes[85]
+	mi := &file_wire_proto_msgTypes[84]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6543,7 +6493,7 @@ func (x *RoomCreate) String() string {
 func (*RoomCreate) ProtoMessage() {}
 
 func (x *RoomCreate) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[85]
+	mi := &file_wire_proto_msgTypes[84]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6556,7 +6506,7 @@ func (x *RoomCreate) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoomCreate.ProtoReflect.Descriptor instead.
 func (*RoomCreate) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{85}
+	return file_wire_proto_rawDescGZIP(), []int{84}
 }
 
 func (x *RoomCreate) GetTopic() string {
@@ -6597,7 +6547,7 @@ type RoomModes struct {
 
 func (x *RoomModes) Reset() {
 	*x = RoomModes{}
-	mi := &file_wire_proto_msgTypes[86]
+	mi := &file_wire_proto_msgTypes[85]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6609,7 +6559,7 @@ func (x *RoomModes) String() string {
 func (*RoomModes) ProtoMessage() {}
 
 func (x *RoomModes) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[86]
+	mi := &file_wire_proto_msgTypes[85]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6622,7 +6572,7 @@ func (x *RoomModes) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoomModes.ProtoReflect.Descriptor instead.
 func (*RoomModes) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{86}
+	return file_wire_proto_rawDescGZIP(), []int{85}
 }
 
 func (x *RoomModes) GetPublic() bool {
@@ -6719,7 +6669,7 @@ type RoomBan struct {
 
 func (x *RoomBan) Reset() {
 	*x = RoomBan{}
-	mi := &file_wire_proto_msgTypes[87]
+	mi := &file_wire_proto_msgTypes[86]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6731,7 +6681,7 @@ func (x *RoomBan) String() string {
 func (*RoomBan) ProtoMessage() {}
 
 func (x *RoomBan) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[87]
+	mi := &file_wire_proto_msgTypes[86]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6744,7 +6694,7 @@ func (x *RoomBan) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoomBan.ProtoReflect.Descriptor instead.
 func (*RoomBan) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{87}
+	return file_wire_proto_rawDescGZIP(), []int{86}
 }
 
 func (x *RoomBan) GetUsername() string {
@@ -6771,7 +6721,7 @@ type RoomDeleteMessage struct {
 
 func (x *RoomDeleteMessage) Reset() {
 	*x = RoomDeleteMessage{}
-	mi := &file_wire_proto_msgTypes[88]
+	mi := &file_wire_proto_msgTypes[87]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6783,7 +6733,7 @@ func (x *RoomDeleteMessage) String() string {
 func (*RoomDeleteMessage) ProtoMessage() {}
 
 func (x *RoomDeleteMessage) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[88]
+	mi := &file_wire_proto_msgTypes[87]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6796,7 +6746,7 @@ func (x *RoomDeleteMessage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoomDeleteMessage.ProtoReflect.Descriptor instead.
 func (*RoomDeleteMessage) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{88}
+	return file_wire_proto_rawDescGZIP(), []int{87}
 }
 
 func (x *RoomDeleteMessage) GetId() string {
@@ -6821,7 +6771,7 @@ type RoomDeleteRoom struct {
 
 func (x *RoomDeleteRoom) Reset() {
 	*x = RoomDeleteRoom{}
-	mi := &file_wire_proto_msgTypes[89]
+	mi := &file_wire_proto_msgTypes[88]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6833,7 +6783,7 @@ func (x *RoomDeleteRoom) String() string {
 func (*RoomDeleteRoom) ProtoMessage() {}
 
 func (x *RoomDeleteRoom) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[89]
+	mi := &file_wire_proto_msgTypes[88]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6846,7 +6796,7 @@ func (x *RoomDeleteRoom) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoomDeleteRoom.ProtoReflect.Descriptor instead.
 func (*RoomDeleteRoom) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{89}
+	return file_wire_proto_rawDescGZIP(), []int{88}
 }
 
 // SignedRoomOp is a RoomOp as it travels and is stored: its bytes exactly as
@@ -6863,7 +6813,7 @@ type SignedRoomOp struct {
 
 func (x *SignedRoomOp) Reset() {
 	*x = SignedRoomOp{}
-	mi := &file_wire_proto_msgTypes[90]
+	mi := &file_wire_proto_msgTypes[89]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6875,7 +6825,7 @@ func (x *SignedRoomOp) String() string {
 func (*SignedRoomOp) ProtoMessage() {}
 
 func (x *SignedRoomOp) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[90]
+	mi := &file_wire_proto_msgTypes[89]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6888,7 +6838,7 @@ func (x *SignedRoomOp) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SignedRoomOp.ProtoReflect.Descriptor instead.
 func (*SignedRoomOp) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{90}
+	return file_wire_proto_rawDescGZIP(), []int{89}
 }
 
 func (x *SignedRoomOp) GetOp() []byte {
@@ -6940,7 +6890,7 @@ type RoomMessage struct {
 
 func (x *RoomMessage) Reset() {
 	*x = RoomMessage{}
-	mi := &file_wire_proto_msgTypes[91]
+	mi := &file_wire_proto_msgTypes[90]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6952,7 +6902,7 @@ func (x *RoomMessage) String() string {
 func (*RoomMessage) ProtoMessage() {}
 
 func (x *RoomMessage) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[91]
+	mi := &file_wire_proto_msgTypes[90]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6965,7 +6915,7 @@ func (x *RoomMessage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoomMessage.ProtoReflect.Descriptor instead.
 func (*RoomMessage) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{91}
+	return file_wire_proto_rawDescGZIP(), []int{90}
 }
 
 func (x *RoomMessage) GetRoom() string {
@@ -7038,7 +6988,7 @@ type RoomSealed struct {
 
 func (x *RoomSealed) Reset() {
 	*x = RoomSealed{}
-	mi := &file_wire_proto_msgTypes[92]
+	mi := &file_wire_proto_msgTypes[91]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7050,7 +7000,7 @@ func (x *RoomSealed) String() string {
 func (*RoomSealed) ProtoMessage() {}
 
 func (x *RoomSealed) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[92]
+	mi := &file_wire_proto_msgTypes[91]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7063,7 +7013,7 @@ func (x *RoomSealed) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoomSealed.ProtoReflect.Descriptor instead.
 func (*RoomSealed) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{92}
+	return file_wire_proto_rawDescGZIP(), []int{91}
 }
 
 func (x *RoomSealed) GetKeyId() []byte {
@@ -7099,7 +7049,7 @@ type SignedRoomMessage struct {
 
 func (x *SignedRoomMessage) Reset() {
 	*x = SignedRoomMessage{}
-	mi := &file_wire_proto_msgTypes[93]
+	mi := &file_wire_proto_msgTypes[92]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7111,7 +7061,7 @@ func (x *SignedRoomMessage) String() string {
 func (*SignedRoomMessage) ProtoMessage() {}
 
 func (x *SignedRoomMessage) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[93]
+	mi := &file_wire_proto_msgTypes[92]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7124,7 +7074,7 @@ func (x *SignedRoomMessage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SignedRoomMessage.ProtoReflect.Descriptor instead.
 func (*SignedRoomMessage) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{93}
+	return file_wire_proto_rawDescGZIP(), []int{92}
 }
 
 func (x *SignedRoomMessage) GetMessage() []byte {
@@ -7173,7 +7123,7 @@ type RoomRequest struct {
 
 func (x *RoomRequest) Reset() {
 	*x = RoomRequest{}
-	mi := &file_wire_proto_msgTypes[94]
+	mi := &file_wire_proto_msgTypes[93]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7185,7 +7135,7 @@ func (x *RoomRequest) String() string {
 func (*RoomRequest) ProtoMessage() {}
 
 func (x *RoomRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[94]
+	mi := &file_wire_proto_msgTypes[93]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7198,7 +7148,7 @@ func (x *RoomRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoomRequest.ProtoReflect.Descriptor instead.
 func (*RoomRequest) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{94}
+	return file_wire_proto_rawDescGZIP(), []int{93}
 }
 
 func (x *RoomRequest) GetTicket() *SignedTicket {
@@ -7400,7 +7350,7 @@ type RoomReport struct {
 
 func (x *RoomReport) Reset() {
 	*x = RoomReport{}
-	mi := &file_wire_proto_msgTypes[95]
+	mi := &file_wire_proto_msgTypes[94]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7412,7 +7362,7 @@ func (x *RoomReport) String() string {
 func (*RoomReport) ProtoMessage() {}
 
 func (x *RoomReport) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[95]
+	mi := &file_wire_proto_msgTypes[94]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7425,7 +7375,7 @@ func (x *RoomReport) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoomReport.ProtoReflect.Descriptor instead.
 func (*RoomReport) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{95}
+	return file_wire_proto_rawDescGZIP(), []int{94}
 }
 
 func (x *RoomReport) GetRoom() string {
@@ -7468,7 +7418,7 @@ type RoomReported struct {
 
 func (x *RoomReported) Reset() {
 	*x = RoomReported{}
-	mi := &file_wire_proto_msgTypes[96]
+	mi := &file_wire_proto_msgTypes[95]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7480,7 +7430,7 @@ func (x *RoomReported) String() string {
 func (*RoomReported) ProtoMessage() {}
 
 func (x *RoomReported) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[96]
+	mi := &file_wire_proto_msgTypes[95]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7493,7 +7443,7 @@ func (x *RoomReported) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoomReported.ProtoReflect.Descriptor instead.
 func (*RoomReported) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{96}
+	return file_wire_proto_rawDescGZIP(), []int{95}
 }
 
 func (x *RoomReported) GetFrom() string {
@@ -7526,7 +7476,7 @@ type RoomForward struct {
 
 func (x *RoomForward) Reset() {
 	*x = RoomForward{}
-	mi := &file_wire_proto_msgTypes[97]
+	mi := &file_wire_proto_msgTypes[96]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7538,7 +7488,7 @@ func (x *RoomForward) String() string {
 func (*RoomForward) ProtoMessage() {}
 
 func (x *RoomForward) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[97]
+	mi := &file_wire_proto_msgTypes[96]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7551,7 +7501,7 @@ func (x *RoomForward) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoomForward.ProtoReflect.Descriptor instead.
 func (*RoomForward) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{97}
+	return file_wire_proto_rawDescGZIP(), []int{96}
 }
 
 func (x *RoomForward) GetOp() *SignedRoomOp {
@@ -7600,7 +7550,7 @@ type RoomReplica struct {
 
 func (x *RoomReplica) Reset() {
 	*x = RoomReplica{}
-	mi := &file_wire_proto_msgTypes[98]
+	mi := &file_wire_proto_msgTypes[97]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7612,7 +7562,7 @@ func (x *RoomReplica) String() string {
 func (*RoomReplica) ProtoMessage() {}
 
 func (x *RoomReplica) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[98]
+	mi := &file_wire_proto_msgTypes[97]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7625,7 +7575,7 @@ func (x *RoomReplica) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoomReplica.ProtoReflect.Descriptor instead.
 func (*RoomReplica) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{98}
+	return file_wire_proto_rawDescGZIP(), []int{97}
 }
 
 func (x *RoomReplica) GetRoom() string {
@@ -7668,7 +7618,7 @@ type RoomOrderedMessage struct {
 
 func (x *RoomOrderedMessage) Reset() {
 	*x = RoomOrderedMessage{}
-	mi := &file_wire_proto_msgTypes[99]
+	mi := &file_wire_proto_msgTypes[98]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7680,7 +7630,7 @@ func (x *RoomOrderedMessage) String() string {
 func (*RoomOrderedMessage) ProtoMessage() {}
 
 func (x *RoomOrderedMessage) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[99]
+	mi := &file_wire_proto_msgTypes[98]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7693,7 +7643,7 @@ func (x *RoomOrderedMessage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoomOrderedMessage.ProtoReflect.Descriptor instead.
 func (*RoomOrderedMessage) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{99}
+	return file_wire_proto_rawDescGZIP(), []int{98}
 }
 
 func (x *RoomOrderedMessage) GetPosition() uint64 {
@@ -7722,7 +7672,7 @@ type RoomMessagesRequest struct {
 
 func (x *RoomMessagesRequest) Reset() {
 	*x = RoomMessagesRequest{}
-	mi := &file_wire_proto_msgTypes[100]
+	mi := &file_wire_proto_msgTypes[99]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7734,7 +7684,7 @@ func (x *RoomMessagesRequest) String() string {
 func (*RoomMessagesRequest) ProtoMessage() {}
 
 func (x *RoomMessagesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[100]
+	mi := &file_wire_proto_msgTypes[99]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7747,7 +7697,7 @@ func (x *RoomMessagesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoomMessagesRequest.ProtoReflect.Descriptor instead.
 func (*RoomMessagesRequest) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{100}
+	return file_wire_proto_rawDescGZIP(), []int{99}
 }
 
 func (x *RoomMessagesRequest) GetRoom() string {
@@ -7788,7 +7738,7 @@ type RoomJoin struct {
 
 func (x *RoomJoin) Reset() {
 	*x = RoomJoin{}
-	mi := &file_wire_proto_msgTypes[101]
+	mi := &file_wire_proto_msgTypes[100]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7800,7 +7750,7 @@ func (x *RoomJoin) String() string {
 func (*RoomJoin) ProtoMessage() {}
 
 func (x *RoomJoin) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[101]
+	mi := &file_wire_proto_msgTypes[100]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7813,7 +7763,7 @@ func (x *RoomJoin) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoomJoin.ProtoReflect.Descriptor instead.
 func (*RoomJoin) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{101}
+	return file_wire_proto_rawDescGZIP(), []int{100}
 }
 
 func (x *RoomJoin) GetRoom() string {
@@ -7862,7 +7812,7 @@ type RoomSend struct {
 
 func (x *RoomSend) Reset() {
 	*x = RoomSend{}
-	mi := &file_wire_proto_msgTypes[102]
+	mi := &file_wire_proto_msgTypes[101]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7874,7 +7824,7 @@ func (x *RoomSend) String() string {
 func (*RoomSend) ProtoMessage() {}
 
 func (x *RoomSend) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[102]
+	mi := &file_wire_proto_msgTypes[101]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7887,7 +7837,7 @@ func (x *RoomSend) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoomSend.ProtoReflect.Descriptor instead.
 func (*RoomSend) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{102}
+	return file_wire_proto_rawDescGZIP(), []int{101}
 }
 
 func (x *RoomSend) GetMessage() *SignedRoomMessage {
@@ -7915,7 +7865,7 @@ type RoomBacklogRequest struct {
 
 func (x *RoomBacklogRequest) Reset() {
 	*x = RoomBacklogRequest{}
-	mi := &file_wire_proto_msgTypes[103]
+	mi := &file_wire_proto_msgTypes[102]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7927,7 +7877,7 @@ func (x *RoomBacklogRequest) String() string {
 func (*RoomBacklogRequest) ProtoMessage() {}
 
 func (x *RoomBacklogRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[103]
+	mi := &file_wire_proto_msgTypes[102]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7940,7 +7890,7 @@ func (x *RoomBacklogRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoomBacklogRequest.ProtoReflect.Descriptor instead.
 func (*RoomBacklogRequest) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{103}
+	return file_wire_proto_rawDescGZIP(), []int{102}
 }
 
 func (x *RoomBacklogRequest) GetRoom() string {
@@ -7969,7 +7919,7 @@ type RoomOpsRequest struct {
 
 func (x *RoomOpsRequest) Reset() {
 	*x = RoomOpsRequest{}
-	mi := &file_wire_proto_msgTypes[104]
+	mi := &file_wire_proto_msgTypes[103]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7981,7 +7931,7 @@ func (x *RoomOpsRequest) String() string {
 func (*RoomOpsRequest) ProtoMessage() {}
 
 func (x *RoomOpsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[104]
+	mi := &file_wire_proto_msgTypes[103]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7994,7 +7944,7 @@ func (x *RoomOpsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoomOpsRequest.ProtoReflect.Descriptor instead.
 func (*RoomOpsRequest) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{104}
+	return file_wire_proto_rawDescGZIP(), []int{103}
 }
 
 func (x *RoomOpsRequest) GetRoom() string {
@@ -8026,7 +7976,7 @@ type RoomListRequest struct {
 
 func (x *RoomListRequest) Reset() {
 	*x = RoomListRequest{}
-	mi := &file_wire_proto_msgTypes[105]
+	mi := &file_wire_proto_msgTypes[104]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8038,7 +7988,7 @@ func (x *RoomListRequest) String() string {
 func (*RoomListRequest) ProtoMessage() {}
 
 func (x *RoomListRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[105]
+	mi := &file_wire_proto_msgTypes[104]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8051,7 +8001,7 @@ func (x *RoomListRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoomListRequest.ProtoReflect.Descriptor instead.
 func (*RoomListRequest) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{105}
+	return file_wire_proto_rawDescGZIP(), []int{104}
 }
 
 func (x *RoomListRequest) GetQuery() string {
@@ -8094,7 +8044,7 @@ type RoomDirectoryEntry struct {
 
 func (x *RoomDirectoryEntry) Reset() {
 	*x = RoomDirectoryEntry{}
-	mi := &file_wire_proto_msgTypes[106]
+	mi := &file_wire_proto_msgTypes[105]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8106,7 +8056,7 @@ func (x *RoomDirectoryEntry) String() string {
 func (*RoomDirectoryEntry) ProtoMessage() {}
 
 func (x *RoomDirectoryEntry) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[106]
+	mi := &file_wire_proto_msgTypes[105]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8119,7 +8069,7 @@ func (x *RoomDirectoryEntry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoomDirectoryEntry.ProtoReflect.Descriptor instead.
 func (*RoomDirectoryEntry) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{106}
+	return file_wire_proto_rawDescGZIP(), []int{105}
 }
 
 func (x *RoomDirectoryEntry) GetRoom() string {
@@ -8199,7 +8149,7 @@ type RoomResponse struct {
 
 func (x *RoomResponse) Reset() {
 	*x = RoomResponse{}
-	mi := &file_wire_proto_msgTypes[107]
+	mi := &file_wire_proto_msgTypes[106]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8211,7 +8161,7 @@ func (x *RoomResponse) String() string {
 func (*RoomResponse) ProtoMessage() {}
 
 func (x *RoomResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[107]
+	mi := &file_wire_proto_msgTypes[106]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8224,7 +8174,7 @@ func (x *RoomResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoomResponse.ProtoReflect.Descriptor instead.
 func (*RoomResponse) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{107}
+	return file_wire_proto_rawDescGZIP(), []int{106}
 }
 
 func (x *RoomResponse) GetError() string {
@@ -8336,7 +8286,7 @@ type RoomEvent struct {
 
 func (x *RoomEvent) Reset() {
 	*x = RoomEvent{}
-	mi := &file_wire_proto_msgTypes[108]
+	mi := &file_wire_proto_msgTypes[107]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8348,7 +8298,7 @@ func (x *RoomEvent) String() string {
 func (*RoomEvent) ProtoMessage() {}
 
 func (x *RoomEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[108]
+	mi := &file_wire_proto_msgTypes[107]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8361,7 +8311,7 @@ func (x *RoomEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoomEvent.ProtoReflect.Descriptor instead.
 func (*RoomEvent) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{108}
+	return file_wire_proto_rawDescGZIP(), []int{107}
 }
 
 func (x *RoomEvent) GetKind() isRoomEvent_Kind {
@@ -8477,7 +8427,7 @@ type RendezvousResponse_Entry struct {
 
 func (x *RendezvousResponse_Entry) Reset() {
 	*x = RendezvousResponse_Entry{}
-	mi := &file_wire_proto_msgTypes[109]
+	mi := &file_wire_proto_msgTypes[108]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8489,7 +8439,7 @@ func (x *RendezvousResponse_Entry) String() string {
 func (*RendezvousResponse_Entry) ProtoMessage() {}
 
 func (x *RendezvousResponse_Entry) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[109]
+	mi := &file_wire_proto_msgTypes[108]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8927,14 +8877,11 @@ const file_wire_proto_rawDesc = "" +
 	"\aversion\x18\x02 \x01(\x04R\aversion\x12\x12\n" +
 	"\x04blob\x18\x03 \x01(\fR\x04blob\x12\x14\n" +
 	"\x05found\x18\x04 \x01(\bR\x05found\x12\x1c\n" +
-	"\tunchanged\x18\x05 \x01(\bR\tunchanged\"\xbe\x01\n" +
+	"\tunchanged\x18\x05 \x01(\bR\tunchanged\"\xbc\x01\n" +
 	"\rContactBackup\x12:\n" +
-	"\aentries\x18\x01 \x03(\v2 .eserver.wire.ContactBackupEntryR\aentries\x12<\n" +
-	"\aremoved\x18\x02 \x03(\v2\".eserver.wire.ContactBackupRemovedR\aremoved\x123\n" +
-	"\x05rooms\x18\x03 \x03(\v2\x1d.eserver.wire.RoomBackupEntryR\x05rooms\"B\n" +
-	"\x14ContactBackupRemoved\x12\x1a\n" +
-	"\busername\x18\x01 \x01(\tR\busername\x12\x0e\n" +
-	"\x02at\x18\x02 \x01(\x04R\x02at\"e\n" +
+	"\aentries\x18\x01 \x03(\v2 .eserver.wire.ContactBackupEntryR\aentries\x12:\n" +
+	"\aremoved\x18\x02 \x03(\v2 .eserver.wire.ContactBackupEntryR\aremoved\x123\n" +
+	"\x05rooms\x18\x03 \x03(\v2\x1d.eserver.wire.RoomBackupEntryR\x05rooms\"e\n" +
 	"\x0fRoomBackupEntry\x12\x12\n" +
 	"\x04room\x18\x01 \x01(\tR\x04room\x12\x1a\n" +
 	"\bpassword\x18\x02 \x01(\tR\bpassword\x12\x12\n" +
@@ -9169,7 +9116,7 @@ func file_wire_proto_rawDescGZIP() []byte {
 }
 
 var file_wire_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_wire_proto_msgTypes = make([]protoimpl.MessageInfo, 110)
+var file_wire_proto_msgTypes = make([]protoimpl.MessageInfo, 109)
 var file_wire_proto_goTypes = []any{
 	(Signal_Kind)(0),                 // 0: eserver.wire.Signal.Kind
 	(FileOffer_Kind)(0),              // 1: eserver.wire.FileOffer.Kind
@@ -9248,41 +9195,40 @@ var file_wire_proto_goTypes = []any{
 	(*ContactsGet)(nil),              // 74: eserver.wire.ContactsGet
 	(*ContactsResponse)(nil),         // 75: eserver.wire.ContactsResponse
 	(*ContactBackup)(nil),            // 76: eserver.wire.ContactBackup
-	(*ContactBackupRemoved)(nil),     // 77: eserver.wire.ContactBackupRemoved
-	(*RoomBackupEntry)(nil),          // 78: eserver.wire.RoomBackupEntry
-	(*ContactBackupEntry)(nil),       // 79: eserver.wire.ContactBackupEntry
-	(*PrekeysRequest)(nil),           // 80: eserver.wire.PrekeysRequest
-	(*PrekeysPublish)(nil),           // 81: eserver.wire.PrekeysPublish
-	(*PrekeysFetch)(nil),             // 82: eserver.wire.PrekeysFetch
-	(*PrekeysStatus)(nil),            // 83: eserver.wire.PrekeysStatus
-	(*PrekeysResponse)(nil),          // 84: eserver.wire.PrekeysResponse
-	(*PrekeyDevice)(nil),             // 85: eserver.wire.PrekeyDevice
-	(*RoomOp)(nil),                   // 86: eserver.wire.RoomOp
-	(*RoomCreate)(nil),               // 87: eserver.wire.RoomCreate
-	(*RoomModes)(nil),                // 88: eserver.wire.RoomModes
-	(*RoomBan)(nil),                  // 89: eserver.wire.RoomBan
-	(*RoomDeleteMessage)(nil),        // 90: eserver.wire.RoomDeleteMessage
-	(*RoomDeleteRoom)(nil),           // 91: eserver.wire.RoomDeleteRoom
-	(*SignedRoomOp)(nil),             // 92: eserver.wire.SignedRoomOp
-	(*RoomMessage)(nil),              // 93: eserver.wire.RoomMessage
-	(*RoomSealed)(nil),               // 94: eserver.wire.RoomSealed
-	(*SignedRoomMessage)(nil),        // 95: eserver.wire.SignedRoomMessage
-	(*RoomRequest)(nil),              // 96: eserver.wire.RoomRequest
-	(*RoomReport)(nil),               // 97: eserver.wire.RoomReport
-	(*RoomReported)(nil),             // 98: eserver.wire.RoomReported
-	(*RoomForward)(nil),              // 99: eserver.wire.RoomForward
-	(*RoomReplica)(nil),              // 100: eserver.wire.RoomReplica
-	(*RoomOrderedMessage)(nil),       // 101: eserver.wire.RoomOrderedMessage
-	(*RoomMessagesRequest)(nil),      // 102: eserver.wire.RoomMessagesRequest
-	(*RoomJoin)(nil),                 // 103: eserver.wire.RoomJoin
-	(*RoomSend)(nil),                 // 104: eserver.wire.RoomSend
-	(*RoomBacklogRequest)(nil),       // 105: eserver.wire.RoomBacklogRequest
-	(*RoomOpsRequest)(nil),           // 106: eserver.wire.RoomOpsRequest
-	(*RoomListRequest)(nil),          // 107: eserver.wire.RoomListRequest
-	(*RoomDirectoryEntry)(nil),       // 108: eserver.wire.RoomDirectoryEntry
-	(*RoomResponse)(nil),             // 109: eserver.wire.RoomResponse
-	(*RoomEvent)(nil),                // 110: eserver.wire.RoomEvent
-	(*RendezvousResponse_Entry)(nil), // 111: eserver.wire.RendezvousResponse.Entry
+	(*RoomBackupEntry)(nil),          // 77: eserver.wire.RoomBackupEntry
+	(*ContactBackupEntry)(nil),       // 78: eserver.wire.ContactBackupEntry
+	(*PrekeysRequest)(nil),           // 79: eserver.wire.PrekeysRequest
+	(*PrekeysPublish)(nil),           // 80: eserver.wire.PrekeysPublish
+	(*PrekeysFetch)(nil),             // 81: eserver.wire.PrekeysFetch
+	(*PrekeysStatus)(nil),            // 82: eserver.wire.PrekeysStatus
+	(*PrekeysResponse)(nil),          // 83: eserver.wire.PrekeysResponse
+	(*PrekeyDevice)(nil),             // 84: eserver.wire.PrekeyDevice
+	(*RoomOp)(nil),                   // 85: eserver.wire.RoomOp
+	(*RoomCreate)(nil),               // 86: eserver.wire.RoomCreate
+	(*RoomModes)(nil),                // 87: eserver.wire.RoomModes
+	(*RoomBan)(nil),                  // 88: eserver.wire.RoomBan
+	(*RoomDeleteMessage)(nil),        // 89: eserver.wire.RoomDeleteMessage
+	(*RoomDeleteRoom)(nil),           // 90: eserver.wire.RoomDeleteRoom
+	(*SignedRoomOp)(nil),             // 91: eserver.wire.SignedRoomOp
+	(*RoomMessage)(nil),              // 92: eserver.wire.RoomMessage
+	(*RoomSealed)(nil),               // 93: eserver.wire.RoomSealed
+	(*SignedRoomMessage)(nil),        // 94: eserver.wire.SignedRoomMessage
+	(*RoomRequest)(nil),              // 95: eserver.wire.RoomRequest
+	(*RoomReport)(nil),               // 96: eserver.wire.RoomReport
+	(*RoomReported)(nil),             // 97: eserver.wire.RoomReported
+	(*RoomForward)(nil),              // 98: eserver.wire.RoomForward
+	(*RoomReplica)(nil),              // 99: eserver.wire.RoomReplica
+	(*RoomOrderedMessage)(nil),       // 100: eserver.wire.RoomOrderedMessage
+	(*RoomMessagesRequest)(nil),      // 101: eserver.wire.RoomMessagesRequest
+	(*RoomJoin)(nil),                 // 102: eserver.wire.RoomJoin
+	(*RoomSend)(nil),                 // 103: eserver.wire.RoomSend
+	(*RoomBacklogRequest)(nil),       // 104: eserver.wire.RoomBacklogRequest
+	(*RoomOpsRequest)(nil),           // 105: eserver.wire.RoomOpsRequest
+	(*RoomListRequest)(nil),          // 106: eserver.wire.RoomListRequest
+	(*RoomDirectoryEntry)(nil),       // 107: eserver.wire.RoomDirectoryEntry
+	(*RoomResponse)(nil),             // 108: eserver.wire.RoomResponse
+	(*RoomEvent)(nil),                // 109: eserver.wire.RoomEvent
+	(*RendezvousResponse_Entry)(nil), // 110: eserver.wire.RendezvousResponse.Entry
 }
 var file_wire_proto_depIdxs = []int32{
 	14,  // 0: eserver.wire.AuthRequest.register_start:type_name -> eserver.wire.RegisterStart
@@ -9320,7 +9266,7 @@ var file_wire_proto_depIdxs = []int32{
 	3,   // 32: eserver.wire.Publish.ticket:type_name -> eserver.wire.SignedTicket
 	3,   // 33: eserver.wire.Publish.card:type_name -> eserver.wire.SignedTicket
 	3,   // 34: eserver.wire.Lookup.ticket:type_name -> eserver.wire.SignedTicket
-	111, // 35: eserver.wire.RendezvousResponse.entries:type_name -> eserver.wire.RendezvousResponse.Entry
+	110, // 35: eserver.wire.RendezvousResponse.entries:type_name -> eserver.wire.RendezvousResponse.Entry
 	3,   // 36: eserver.wire.Hello.ticket:type_name -> eserver.wire.SignedTicket
 	29,  // 37: eserver.wire.Hello.devices:type_name -> eserver.wire.SignedAccountDevices
 	36,  // 38: eserver.wire.Frame.envelope:type_name -> eserver.wire.Envelope
@@ -9369,54 +9315,54 @@ var file_wire_proto_depIdxs = []int32{
 	74,  // 81: eserver.wire.ContactsRequest.get:type_name -> eserver.wire.ContactsGet
 	3,   // 82: eserver.wire.ContactsPut.ticket:type_name -> eserver.wire.SignedTicket
 	3,   // 83: eserver.wire.ContactsGet.ticket:type_name -> eserver.wire.SignedTicket
-	79,  // 84: eserver.wire.ContactBackup.entries:type_name -> eserver.wire.ContactBackupEntry
-	77,  // 85: eserver.wire.ContactBackup.removed:type_name -> eserver.wire.ContactBackupRemoved
-	78,  // 86: eserver.wire.ContactBackup.rooms:type_name -> eserver.wire.RoomBackupEntry
-	81,  // 87: eserver.wire.PrekeysRequest.publish:type_name -> eserver.wire.PrekeysPublish
-	82,  // 88: eserver.wire.PrekeysRequest.fetch:type_name -> eserver.wire.PrekeysFetch
-	83,  // 89: eserver.wire.PrekeysRequest.status:type_name -> eserver.wire.PrekeysStatus
+	78,  // 84: eserver.wire.ContactBackup.entries:type_name -> eserver.wire.ContactBackupEntry
+	78,  // 85: eserver.wire.ContactBackup.removed:type_name -> eserver.wire.ContactBackupEntry
+	77,  // 86: eserver.wire.ContactBackup.rooms:type_name -> eserver.wire.RoomBackupEntry
+	80,  // 87: eserver.wire.PrekeysRequest.publish:type_name -> eserver.wire.PrekeysPublish
+	81,  // 88: eserver.wire.PrekeysRequest.fetch:type_name -> eserver.wire.PrekeysFetch
+	82,  // 89: eserver.wire.PrekeysRequest.status:type_name -> eserver.wire.PrekeysStatus
 	3,   // 90: eserver.wire.PrekeysPublish.ticket:type_name -> eserver.wire.SignedTicket
 	3,   // 91: eserver.wire.PrekeysFetch.ticket:type_name -> eserver.wire.SignedTicket
 	3,   // 92: eserver.wire.PrekeysStatus.ticket:type_name -> eserver.wire.SignedTicket
-	85,  // 93: eserver.wire.PrekeysResponse.devices:type_name -> eserver.wire.PrekeyDevice
-	87,  // 94: eserver.wire.RoomOp.create:type_name -> eserver.wire.RoomCreate
-	88,  // 95: eserver.wire.RoomOp.modes:type_name -> eserver.wire.RoomModes
-	89,  // 96: eserver.wire.RoomOp.ban:type_name -> eserver.wire.RoomBan
-	90,  // 97: eserver.wire.RoomOp.delete_message:type_name -> eserver.wire.RoomDeleteMessage
-	91,  // 98: eserver.wire.RoomOp.delete_room:type_name -> eserver.wire.RoomDeleteRoom
-	88,  // 99: eserver.wire.RoomCreate.modes:type_name -> eserver.wire.RoomModes
+	84,  // 93: eserver.wire.PrekeysResponse.devices:type_name -> eserver.wire.PrekeyDevice
+	86,  // 94: eserver.wire.RoomOp.create:type_name -> eserver.wire.RoomCreate
+	87,  // 95: eserver.wire.RoomOp.modes:type_name -> eserver.wire.RoomModes
+	88,  // 96: eserver.wire.RoomOp.ban:type_name -> eserver.wire.RoomBan
+	89,  // 97: eserver.wire.RoomOp.delete_message:type_name -> eserver.wire.RoomDeleteMessage
+	90,  // 98: eserver.wire.RoomOp.delete_room:type_name -> eserver.wire.RoomDeleteRoom
+	87,  // 99: eserver.wire.RoomCreate.modes:type_name -> eserver.wire.RoomModes
 	3,   // 100: eserver.wire.SignedRoomOp.ticket:type_name -> eserver.wire.SignedTicket
-	94,  // 101: eserver.wire.RoomMessage.sealed:type_name -> eserver.wire.RoomSealed
+	93,  // 101: eserver.wire.RoomMessage.sealed:type_name -> eserver.wire.RoomSealed
 	3,   // 102: eserver.wire.SignedRoomMessage.ticket:type_name -> eserver.wire.SignedTicket
 	3,   // 103: eserver.wire.RoomRequest.ticket:type_name -> eserver.wire.SignedTicket
-	92,  // 104: eserver.wire.RoomRequest.op:type_name -> eserver.wire.SignedRoomOp
-	103, // 105: eserver.wire.RoomRequest.join:type_name -> eserver.wire.RoomJoin
-	104, // 106: eserver.wire.RoomRequest.send:type_name -> eserver.wire.RoomSend
-	105, // 107: eserver.wire.RoomRequest.backlog:type_name -> eserver.wire.RoomBacklogRequest
-	106, // 108: eserver.wire.RoomRequest.ops:type_name -> eserver.wire.RoomOpsRequest
-	107, // 109: eserver.wire.RoomRequest.list:type_name -> eserver.wire.RoomListRequest
-	97,  // 110: eserver.wire.RoomRequest.report:type_name -> eserver.wire.RoomReport
-	99,  // 111: eserver.wire.RoomRequest.forward:type_name -> eserver.wire.RoomForward
-	100, // 112: eserver.wire.RoomRequest.replicate:type_name -> eserver.wire.RoomReplica
-	102, // 113: eserver.wire.RoomRequest.messages_since:type_name -> eserver.wire.RoomMessagesRequest
-	97,  // 114: eserver.wire.RoomReported.report:type_name -> eserver.wire.RoomReport
-	92,  // 115: eserver.wire.RoomForward.op:type_name -> eserver.wire.SignedRoomOp
-	104, // 116: eserver.wire.RoomForward.send:type_name -> eserver.wire.RoomSend
-	92,  // 117: eserver.wire.RoomReplica.op:type_name -> eserver.wire.SignedRoomOp
-	101, // 118: eserver.wire.RoomReplica.message:type_name -> eserver.wire.RoomOrderedMessage
-	101, // 119: eserver.wire.RoomReplica.messages:type_name -> eserver.wire.RoomOrderedMessage
-	95,  // 120: eserver.wire.RoomOrderedMessage.message:type_name -> eserver.wire.SignedRoomMessage
+	91,  // 104: eserver.wire.RoomRequest.op:type_name -> eserver.wire.SignedRoomOp
+	102, // 105: eserver.wire.RoomRequest.join:type_name -> eserver.wire.RoomJoin
+	103, // 106: eserver.wire.RoomRequest.send:type_name -> eserver.wire.RoomSend
+	104, // 107: eserver.wire.RoomRequest.backlog:type_name -> eserver.wire.RoomBacklogRequest
+	105, // 108: eserver.wire.RoomRequest.ops:type_name -> eserver.wire.RoomOpsRequest
+	106, // 109: eserver.wire.RoomRequest.list:type_name -> eserver.wire.RoomListRequest
+	96,  // 110: eserver.wire.RoomRequest.report:type_name -> eserver.wire.RoomReport
+	98,  // 111: eserver.wire.RoomRequest.forward:type_name -> eserver.wire.RoomForward
+	99,  // 112: eserver.wire.RoomRequest.replicate:type_name -> eserver.wire.RoomReplica
+	101, // 113: eserver.wire.RoomRequest.messages_since:type_name -> eserver.wire.RoomMessagesRequest
+	96,  // 114: eserver.wire.RoomReported.report:type_name -> eserver.wire.RoomReport
+	91,  // 115: eserver.wire.RoomForward.op:type_name -> eserver.wire.SignedRoomOp
+	103, // 116: eserver.wire.RoomForward.send:type_name -> eserver.wire.RoomSend
+	91,  // 117: eserver.wire.RoomReplica.op:type_name -> eserver.wire.SignedRoomOp
+	100, // 118: eserver.wire.RoomReplica.message:type_name -> eserver.wire.RoomOrderedMessage
+	100, // 119: eserver.wire.RoomReplica.messages:type_name -> eserver.wire.RoomOrderedMessage
+	94,  // 120: eserver.wire.RoomOrderedMessage.message:type_name -> eserver.wire.SignedRoomMessage
 	5,   // 121: eserver.wire.RoomJoin.pass:type_name -> eserver.wire.SignedRegionPass
-	95,  // 122: eserver.wire.RoomSend.message:type_name -> eserver.wire.SignedRoomMessage
+	94,  // 122: eserver.wire.RoomSend.message:type_name -> eserver.wire.SignedRoomMessage
 	5,   // 123: eserver.wire.RoomSend.pass:type_name -> eserver.wire.SignedRegionPass
-	92,  // 124: eserver.wire.RoomResponse.ops:type_name -> eserver.wire.SignedRoomOp
-	95,  // 125: eserver.wire.RoomResponse.messages:type_name -> eserver.wire.SignedRoomMessage
-	110, // 126: eserver.wire.RoomResponse.event:type_name -> eserver.wire.RoomEvent
-	108, // 127: eserver.wire.RoomResponse.rooms:type_name -> eserver.wire.RoomDirectoryEntry
-	101, // 128: eserver.wire.RoomResponse.ordered:type_name -> eserver.wire.RoomOrderedMessage
-	95,  // 129: eserver.wire.RoomEvent.message:type_name -> eserver.wire.SignedRoomMessage
-	92,  // 130: eserver.wire.RoomEvent.op:type_name -> eserver.wire.SignedRoomOp
-	98,  // 131: eserver.wire.RoomEvent.report:type_name -> eserver.wire.RoomReported
+	91,  // 124: eserver.wire.RoomResponse.ops:type_name -> eserver.wire.SignedRoomOp
+	94,  // 125: eserver.wire.RoomResponse.messages:type_name -> eserver.wire.SignedRoomMessage
+	109, // 126: eserver.wire.RoomResponse.event:type_name -> eserver.wire.RoomEvent
+	107, // 127: eserver.wire.RoomResponse.rooms:type_name -> eserver.wire.RoomDirectoryEntry
+	100, // 128: eserver.wire.RoomResponse.ordered:type_name -> eserver.wire.RoomOrderedMessage
+	94,  // 129: eserver.wire.RoomEvent.message:type_name -> eserver.wire.SignedRoomMessage
+	91,  // 130: eserver.wire.RoomEvent.op:type_name -> eserver.wire.SignedRoomOp
+	97,  // 131: eserver.wire.RoomEvent.report:type_name -> eserver.wire.RoomReported
 	3,   // 132: eserver.wire.RendezvousResponse.Entry.ticket:type_name -> eserver.wire.SignedTicket
 	3,   // 133: eserver.wire.RendezvousResponse.Entry.card:type_name -> eserver.wire.SignedTicket
 	134, // [134:134] is the sub-list for method output_type
@@ -9498,12 +9444,12 @@ func file_wire_proto_init() {
 		(*ContactsRequest_Put)(nil),
 		(*ContactsRequest_Get)(nil),
 	}
-	file_wire_proto_msgTypes[78].OneofWrappers = []any{
+	file_wire_proto_msgTypes[77].OneofWrappers = []any{
 		(*PrekeysRequest_Publish)(nil),
 		(*PrekeysRequest_Fetch)(nil),
 		(*PrekeysRequest_Status)(nil),
 	}
-	file_wire_proto_msgTypes[84].OneofWrappers = []any{
+	file_wire_proto_msgTypes[83].OneofWrappers = []any{
 		(*RoomOp_Create)(nil),
 		(*RoomOp_Topic)(nil),
 		(*RoomOp_Modes)(nil),
@@ -9519,7 +9465,7 @@ func file_wire_proto_init() {
 		(*RoomOp_DeleteRoom)(nil),
 		(*RoomOp_TransferOwner)(nil),
 	}
-	file_wire_proto_msgTypes[94].OneofWrappers = []any{
+	file_wire_proto_msgTypes[93].OneofWrappers = []any{
 		(*RoomRequest_Op)(nil),
 		(*RoomRequest_Join)(nil),
 		(*RoomRequest_Leave)(nil),
@@ -9532,7 +9478,7 @@ func file_wire_proto_init() {
 		(*RoomRequest_Replicate)(nil),
 		(*RoomRequest_MessagesSince)(nil),
 	}
-	file_wire_proto_msgTypes[108].OneofWrappers = []any{
+	file_wire_proto_msgTypes[107].OneofWrappers = []any{
 		(*RoomEvent_Message)(nil),
 		(*RoomEvent_Op)(nil),
 		(*RoomEvent_Joined)(nil),
@@ -9545,7 +9491,7 @@ func file_wire_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_wire_proto_rawDesc), len(file_wire_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   110,
+			NumMessages:   109,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
