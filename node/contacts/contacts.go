@@ -61,6 +61,9 @@ type Host interface {
 	HomesOf(username string) []peer.AddrInfo
 	HasMailboxes() bool
 	ConnectHome(ctx context.Context, home peer.AddrInfo) error
+	// Devices is our account's signed device list (nil: none held): when
+	// it changes, another device may bring changes to sync (backup.go).
+	Devices() *wire.SignedAccountDevices
 }
 
 // Contacts is the list of one session.
@@ -123,6 +126,11 @@ func (l *Contacts) Update(username string, change func(*store.Contact) error) er
 // and schedules a backup of the list.
 func (l *Contacts) Changed(username string) {
 	l.backupChanged()
+	l.emit(username)
+}
+
+// emit tells the front ends that username's entry changed or went away.
+func (l *Contacts) emit(username string) {
 	c, err := l.h.Store().Contact(username)
 	if errors.Is(err, store.ErrNotFound) {
 		l.h.Emit(api.Event{ContactRemoved: username})
