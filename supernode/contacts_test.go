@@ -402,7 +402,7 @@ func TestContactsDBHoldsNoPlaintext(t *testing.T) {
 		{Username: "zelda", Relation: "accepted", MyToken: myTok, TheirToken: theirTok, PeerID: contactPeer},
 		{Username: "yannick-blocked", Relation: "blocked"},
 	}
-	blob, err := backup.Seal(key, owner, 1, list)
+	blob, err := backup.Seal(key, owner, 1, backup.State{Entries: list})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -452,7 +452,7 @@ func TestContactsDBHoldsNoPlaintext(t *testing.T) {
 		t.Fatalf("get: version %d, found %v, %v", v, found, err)
 	}
 	bv, restored, err := backup.Open(key, owner, got)
-	if err != nil || bv != v || len(restored) != 2 || restored[0].Username != "zelda" || !bytes.Equal(restored[0].TheirToken, theirTok) {
+	if err != nil || bv != v || len(restored.Entries) != 2 || restored.Entries[0].Username != "zelda" || !bytes.Equal(restored.Entries[0].TheirToken, theirTok) {
 		t.Fatalf("restored version %d, %+v, %v", bv, restored, err)
 	}
 	if err := e.c.Close(); err != nil {

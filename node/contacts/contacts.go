@@ -1,8 +1,9 @@
 // Package contacts is the contact list: the relations (MSN's
 // authorization requests: asked, accepted, declined, blocked, removed), the
 // user's own arrangement of the list (groups, names), who may see where we
-// are (visibility tokens, visibility.go), and the list's end-to-end sealed
-// backup at our homes (backup.go).
+// are (visibility tokens, visibility.go), and the account's synced state —
+// the list and the rooms joined, end-to-end sealed at our homes and kept in
+// step between the account's signed-in devices (backup.go).
 //
 // Every read-modify-write of a contact row goes through the list's one lock
 // (Update, Locked): the store replaces whole rows, so two changes that did
