@@ -39,6 +39,10 @@ type Config struct {
 	// LookupInterval is how often contacts' addresses are refreshed at the
 	// rendezvous. Zero means 30 seconds.
 	LookupInterval time.Duration
+	// SyncInterval is how often the account's synced state (contact list,
+	// rooms joined) is looked for at one of its homes, for changes made on
+	// the account's other devices (node/contacts). Zero means 20 seconds.
+	SyncInterval time.Duration
 	// RelayOnly makes a node that accepts no direct connections: it listens
 	// nowhere and is reached through its homes' relays (and hole punching).
 	// It is what a node behind a strict NAT looks like; tests use it.

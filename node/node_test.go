@@ -63,6 +63,7 @@ type testNode struct {
 	// relayOnly opens the node as one behind a strict NAT (Config.RelayOnly).
 	relayOnly bool
 	supernode promotion.Config // Config.Supernode
+	syncEvery time.Duration    // Config.SyncInterval
 	now       func() time.Time // Config.Now; nil is the wall clock
 	cancel    context.CancelFunc
 }
@@ -82,6 +83,7 @@ func (tn *testNode) open() {
 		RetryMax:       200 * time.Millisecond,
 		LookupInterval: 500 * time.Millisecond,
 		RelayOnly:      tn.relayOnly,
+		SyncInterval:   tn.syncEvery,
 		Supernode:      tn.supernode,
 		Now:            tn.now,
 	})

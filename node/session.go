@@ -385,6 +385,8 @@ func (s *session) assemble(backupKey []byte) {
 	// Strangers' pictures (node/rooms/faces.go) are cached apart from
 	// contacts', which node/presence prunes to those contacts show.
 	s.rooms = rooms.New(s, rooms.Config{RetryMax: s.n.cfg.RetryMax, PictureDir: filepath.Join(s.n.pictureDir(), "rooms")})
+	s.contacts.SyncRooms(s.rooms) // rooms joined belong to the account
+	s.contacts.SetSyncInterval(s.n.cfg.SyncInterval)
 	s.delivery = delivery.New(s, s.keys, s.discovery, &s.auth, s.n.cfg.RetryMax)
 	s.kinds.Register(s.contacts.Kinds()...)
 	s.kinds.Register(s.delivery.Kinds()...)

@@ -151,6 +151,29 @@ func (d *contactsDB) get(owner []byte) (version uint64, blob []byte, found bool,
 	return uint64(v), blob, true, nil
 }
 
+// hash returns owner's stored version and the SHA-256 of its blob, without
+// reading the blob (rows stored before hashes were kept are hashed here);
+// found is false when there is none.
+func (d *contactsDB) hash(owner []byte) (version uint64, hash []byte, found bool, err error) {
+	var v int64
+	err = d.db.QueryRow(`SELECT version, hash FROM contacts WHERE owner = ?`, owner).Scan(&v, &hash)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, nil, false, nil
+	}
+	if err != nil {
+		return 0, nil, false, fmt.Errorf("reading blob hash: %w", err)
+	}
+	if hash == nil {
+		_, blob, _, err := d.get(owner)
+		if err != nil {
+			return 0, nil, false, err
+		}
+		h := sha256.Sum256(blob)
+		hash = h[:]
+	}
+	return uint64(v), hash, true, nil
+}
+
 // count returns how many owners have a blob stored.
 func (d *contactsDB) count() (int, error) {
 	var n int

@@ -17,6 +17,8 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	"golang.org/x/time/rate"
 
+	"google.golang.org/protobuf/proto"
+
 	"eserver/node/backup"
 	"eserver/node/wire"
 	"eserver/supernode/client"
@@ -400,7 +402,7 @@ func TestContactsDBHoldsNoPlaintext(t *testing.T) {
 		{Username: "zelda", Relation: "accepted", MyToken: myTok, TheirToken: theirTok, PeerID: contactPeer},
 		{Username: "yannick-blocked", Relation: "blocked"},
 	}
-	blob, err := backup.Seal(key, owner, 1, list)
+	blob, err := backup.Seal(key, owner, 1, backup.State{Entries: list})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -450,7 +452,7 @@ func TestContactsDBHoldsNoPlaintext(t *testing.T) {
 		t.Fatalf("get: version %d, found %v, %v", v, found, err)
 	}
 	bv, restored, err := backup.Open(key, owner, got)
-	if err != nil || bv != v || len(restored) != 2 || restored[0].Username != "zelda" || !bytes.Equal(restored[0].TheirToken, theirTok) {
+	if err != nil || bv != v || len(restored.Entries) != 2 || restored.Entries[0].Username != "zelda" || !bytes.Equal(restored.Entries[0].TheirToken, theirTok) {
 		t.Fatalf("restored version %d, %+v, %v", bv, restored, err)
 	}
 	if err := e.c.Close(); err != nil {
@@ -568,4 +570,63 @@ func FuzzContactsRequest(f *testing.F) {
 			t.Fatalf("store holds %d malformed rows", bad)
 		}
 	})
+}
+
+// TestContactsGetUnchanged: a device that names the blob it holds is told
+// "unchanged" without the blob while that blob is stored, and gets the new
+// blob once another device replaced it; a hash of the wrong size is
+// refused before anything is sent. It also records what a poll costs.
+func TestContactsGetUnchanged(t *testing.T) {
+	e := newContactsEnv(t, ContactsConfig{})
+	ctx, sn := sntest.Ctx(t), e.h.ID()
+	laptop, laptopT := e.client("alice")
+	desktop, desktopT := e.client("alice")
+
+	first := bytes.Repeat([]byte{1}, 4<<10)
+	if err := client.PutContacts(ctx, laptop, sn, laptopT, 1, nil, first); err != nil {
+		t.Fatal(err)
+	}
+	second := bytes.Repeat([]byte{2}, 4<<10)
+	tests := []struct {
+		name          string
+		known         []byte
+		put           []byte // put by the laptop (replacing first) before the get
+		wantBlob      []byte
+		wantUnchanged bool
+		wantVersion   uint64
+	}{
+		{name: "nothing held", known: nil, wantBlob: first, wantVersion: 1},
+		{name: "holds the stored blob", known: client.ContactsHash(first), wantUnchanged: true, wantVersion: 1},
+		{name: "holds another blob", known: client.ContactsHash([]byte("other")), wantBlob: first, wantVersion: 1},
+		{name: "replaced since", known: client.ContactsHash(first), put: second, wantBlob: second, wantVersion: 2},
+		{name: "holds the new blob", known: client.ContactsHash(second), wantUnchanged: true, wantVersion: 2},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.put != nil {
+				if err := client.PutContacts(ctx, laptop, sn, laptopT, 2, client.ContactsHash(first), tc.put); err != nil {
+					t.Fatal(err)
+				}
+			}
+			v, blob, found, unchanged, err := client.GetContactsIfChanged(ctx, desktop, sn, desktopT, tc.known)
+			if err != nil || !found || v != tc.wantVersion || unchanged != tc.wantUnchanged || !bytes.Equal(blob, tc.wantBlob) {
+				t.Fatalf("got version %d, %d bytes, found %v, unchanged %v, %v; want version %d, %d bytes, unchanged %v",
+					v, len(blob), found, unchanged, err, tc.wantVersion, len(tc.wantBlob), tc.wantUnchanged)
+			}
+		})
+	}
+	if _, _, _, _, err := client.GetContactsIfChanged(ctx, desktop, sn, desktopT, []byte("short")); !errors.Is(err, client.ErrBadRequest) {
+		t.Fatalf("a known hash of 5 bytes: %v, want ErrBadRequest", err)
+	}
+
+	// The cost of one poll that finds nothing new: the request (ticket and
+	// hash) and the answer, each with its length prefix, over one stream.
+	req := &wire.ContactsRequest{Kind: &wire.ContactsRequest_Get{Get: &wire.ContactsGet{Ticket: desktopT, Known: client.ContactsHash(second)}}}
+	resp := &wire.ContactsResponse{Version: 2, Found: true, Unchanged: true}
+	full := &wire.ContactsResponse{Version: 2, Found: true, Blob: second}
+	t.Logf("an unchanged poll: request %d bytes, answer %d bytes (a 4 KiB list's answer: %d bytes), one stream",
+		proto.Size(req), proto.Size(resp), proto.Size(full))
+	if proto.Size(resp) > 16 {
+		t.Fatalf("an unchanged answer takes %d bytes", proto.Size(resp))
+	}
 }

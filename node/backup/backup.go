@@ -1,6 +1,42 @@
-// Package backup seals a user's contact list so that supernodes can keep it
-// for the user's other devices and for a reinstall without being able to
-// read it (supernode/client.PutContacts, supernode/client.GetContacts).
+// Package backup seals the account's synced state — its contact list and
+// the rooms it joined — so that supernodes can keep it for the account's
+// other devices and for a reinstall without being able to read it
+// (supernode/client.PutContacts, supernode/client.GetContactsIfChanged),
+// and merges the states of several devices (state.go).
+//
+// # What is synced and what is not
+//
+// What belongs to the account travels in the blob and reaches every device
+// signed in to it (node/contacts polls the homes for it):
+//
+//   - each contact's relation (accepted, asked, blocked; removed contacts
+//     as tombstones for TombstoneTTL) and, while blocked, the relation
+//     before the block, so an unblock on any device restores it;
+//   - the visibility tokens given and received, and the contact's last
+//     known device;
+//   - the group each contact is filed under and the name given to it;
+//   - the rooms joined (with their keys), and rooms left lately.
+//
+// What belongs to the computer stays in its profile and is never in the
+// blob: the download folder, the ports listened on, the supernode opt-in
+// and bandwidth cap, window positions, theme and language, remembered
+// sign-in, the device's own keys and sessions, the history kept here, and
+// requests not yet answered (a stranger's words are shown where they
+// arrived; answering on any device syncs the answer). Presence, nicks and
+// pictures are not backed up either: they come back from the contacts.
+//
+// # Merging
+//
+// Every field carries the time of its last change (a Stamp from a Clock
+// that never runs behind a change it has seen). Merge takes, field by
+// field, the newest change, so concurrent edits on two devices keep both
+// (a rename here, a new group there), a block or an unblock made anywhere
+// applies everywhere, a removal stays a removal until a newer re-add, and
+// a relation changed by the network (a contact accepting us) is never
+// reverted by an older list. Blobs written before change times were kept
+// open and merge with zero times: older than any change.
+//
+// # Sealing
 //
 // The key comes from OPAQUE's export key (login.Result.ExportKey), which
 // every device that knows the password recomputes and the auth server never
@@ -13,8 +49,9 @@
 // binds the format, the version and the owner's username: a blob cannot be
 // passed off as another user's, and a supernode cannot change the version
 // it is filed under. A supernode can still answer with an older blob it once
-// stored under its true older version, so a restoring device asks all its
-// homes and keeps the highest version that opens.
+// stored under its true older version; since a device merges every blob
+// that opens rather than choosing one, an older blob adds nothing newer
+// than what the device holds.
 //
 // No network code here: the caller moves blobs.
 package backup
@@ -84,6 +121,11 @@ type Entry struct {
 	// Group and Alias are how the owner arranged the list: kept, as MSN
 	// kept groups on its servers, so a new device shows the same list.
 	Group, Alias string
+	// PrevRelation is, while blocked, the relation before the block.
+	PrevRelation string
+	// When each field last changed (0: before change times were kept).
+	// RelationAt covers Relation and PrevRelation.
+	RelationAt, MyTokenAt, TheirTokenAt, PeerIDAt, GroupAt, AliasAt Stamp
 }
 
 // DeriveKey returns the backup key for an OPAQUE export key: HKDF-SHA256
@@ -100,10 +142,10 @@ func DeriveKey(exportKey []byte) ([]byte, error) {
 	return k, nil
 }
 
-// Seal encrypts list as version of username's contact list under key (from
-// DeriveKey). Versions must grow with every change: supernodes keep only a
-// blob with a higher version than the one they hold.
-func Seal(key []byte, username string, version uint64, list []Entry) ([]byte, error) {
+// Seal encrypts st as version of username's synced state under key (from
+// DeriveKey). Versions should grow with every change, so a device can tell
+// the newest of its homes' blobs apart.
+func Seal(key []byte, username string, version uint64, st State) ([]byte, error) {
 	aead, err := newAEAD(key)
 	if err != nil {
 		return nil, err
@@ -111,20 +153,12 @@ func Seal(key []byte, username string, version uint64, list []Entry) ([]byte, er
 	if version == 0 || version > MaxVersion {
 		return nil, fmt.Errorf("%w: %d", ErrVersion, version)
 	}
-	msg := &wire.ContactBackup{Entries: make([]*wire.ContactBackupEntry, 0, len(list))}
-	for _, e := range list {
-		msg.Entries = append(msg.Entries, &wire.ContactBackupEntry{
-			Username: e.Username, Relation: e.Relation,
-			MyToken: e.MyToken, TheirToken: e.TheirToken, PeerId: e.PeerID,
-			Group: e.Group, Alias: e.Alias,
-		})
-	}
-	plain, err := proto.Marshal(msg)
+	plain, err := proto.Marshal(st.message())
 	if err != nil {
 		return nil, fmt.Errorf("encoding contact list: %w", err)
 	}
 	if len(plain)+1 > wire.MaxContactsPlain {
-		return nil, fmt.Errorf("%w: %d entries take %d bytes, limit %d", ErrTooLarge, len(list), len(plain), wire.MaxContactsPlain-1)
+		return nil, fmt.Errorf("%w: %d entries and %d rooms take %d bytes, limit %d", ErrTooLarge, len(st.Entries), len(st.Rooms), len(plain), wire.MaxContactsPlain-1)
 	}
 	padded := pad(plain)
 	blob := make([]byte, headerSize, headerSize+len(padded)+chacha20poly1305.Overhead)
@@ -137,57 +171,45 @@ func Seal(key []byte, username string, version uint64, list []Entry) ([]byte, er
 }
 
 // Open decrypts a blob made by Seal for username under key and returns its
-// version and list. It fails with ErrOpen when the key, the username or any
+// version and state. It fails with ErrOpen when the key, the username or any
 // byte of the blob differs from what Seal was given, so a supernode cannot
 // hand one user's list to another or relabel its version.
-func Open(key []byte, username string, blob []byte) (version uint64, list []Entry, err error) {
+func Open(key []byte, username string, blob []byte) (version uint64, st State, err error) {
 	aead, err := newAEAD(key)
 	if err != nil {
-		return 0, nil, err
+		return 0, State{}, err
 	}
 	if len(blob) < Overhead {
-		return 0, nil, fmt.Errorf("%w: %d bytes", ErrMalformed, len(blob))
+		return 0, State{}, fmt.Errorf("%w: %d bytes", ErrMalformed, len(blob))
 	}
 	if len(blob) > wire.MaxContactsBlob {
-		return 0, nil, fmt.Errorf("%w: %d bytes, limit %d", ErrMalformed, len(blob), wire.MaxContactsBlob)
+		return 0, State{}, fmt.Errorf("%w: %d bytes, limit %d", ErrMalformed, len(blob), wire.MaxContactsBlob)
 	}
 	if blob[0] != format {
-		return 0, nil, fmt.Errorf("%w: format %d", ErrMalformed, blob[0])
+		return 0, State{}, fmt.Errorf("%w: format %d", ErrMalformed, blob[0])
 	}
 	padded, err := aead.Open(nil, blob[9:headerSize], blob[headerSize:], associatedData(blob[:9], username))
 	if err != nil {
-		return 0, nil, ErrOpen
+		return 0, State{}, ErrOpen
 	}
 	version = binary.BigEndian.Uint64(blob[1:9])
 	if version == 0 || version > MaxVersion {
-		return 0, nil, fmt.Errorf("%w: %w: %d", ErrMalformed, ErrVersion, version)
+		return 0, State{}, fmt.Errorf("%w: %w: %d", ErrMalformed, ErrVersion, version)
 	}
-	list, err = decode(padded)
+	st, err = decode(padded)
 	if err != nil {
-		return 0, nil, err
+		return 0, State{}, err
 	}
-	return version, list, nil
+	return version, st, nil
 }
 
 // decode unpads and decodes an authenticated plaintext.
-func decode(padded []byte) ([]Entry, error) {
+func decode(padded []byte) (State, error) {
 	plain, err := unpad(padded)
 	if err != nil {
-		return nil, err
+		return State{}, err
 	}
-	var msg wire.ContactBackup
-	if err := proto.Unmarshal(plain, &msg); err != nil {
-		return nil, fmt.Errorf("%w: decoding contact list: %v", ErrMalformed, err)
-	}
-	list := make([]Entry, 0, len(msg.GetEntries()))
-	for _, e := range msg.GetEntries() {
-		list = append(list, Entry{
-			Username: e.GetUsername(), Relation: e.GetRelation(),
-			MyToken: e.GetMyToken(), TheirToken: e.GetTheirToken(), PeerID: e.GetPeerId(),
-			Group: e.GetGroup(), Alias: e.GetAlias(),
-		})
-	}
-	return list, nil
+	return Unmarshal(plain)
 }
 
 func newAEAD(key []byte) (cipher.AEAD, error) {

@@ -58,11 +58,12 @@ func TestDeriveKey(t *testing.T) {
 func TestRoundTrip(t *testing.T) {
 	key := testKey(t, 1)
 	for _, list := range [][]Entry{nil, sampleList()} {
-		blob, err := Seal(key, "alice", 42, list)
+		blob, err := Seal(key, "alice", 42, State{Entries: list})
 		if err != nil {
 			t.Fatal(err)
 		}
-		v, got, err := Open(key, "alice", blob)
+		v, st, err := Open(key, "alice", blob)
+		got := st.Entries
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -81,15 +82,15 @@ func TestRoundTrip(t *testing.T) {
 		}
 	}
 	// Two seals of one list differ (fresh nonce) and both open.
-	a, _ := Seal(key, "alice", 1, sampleList())
-	b, _ := Seal(key, "alice", 1, sampleList())
+	a, _ := Seal(key, "alice", 1, State{Entries: sampleList()})
+	b, _ := Seal(key, "alice", 1, State{Entries: sampleList()})
 	if bytes.Equal(a, b) {
 		t.Fatal("two seals are identical: nonce reused")
 	}
 }
 
 func TestPlaintextNotInBlob(t *testing.T) {
-	blob, err := Seal(testKey(t, 1), "alice", 1, sampleList())
+	blob, err := Seal(testKey(t, 1), "alice", 1, State{Entries: sampleList()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -104,7 +105,7 @@ func TestPlaintextNotInBlob(t *testing.T) {
 }
 
 func TestWrongKey(t *testing.T) {
-	blob, err := Seal(testKey(t, 1), "alice", 3, sampleList())
+	blob, err := Seal(testKey(t, 1), "alice", 3, State{Entries: sampleList()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -112,7 +113,7 @@ func TestWrongKey(t *testing.T) {
 		t.Fatalf("wrong key: %v", err)
 	}
 	for _, n := range []int{0, 16, 31, 33} {
-		if _, err := Seal(make([]byte, n), "alice", 1, nil); !errors.Is(err, ErrKey) {
+		if _, err := Seal(make([]byte, n), "alice", 1, State{}); !errors.Is(err, ErrKey) {
 			t.Fatalf("seal with a %d-byte key: %v", n, err)
 		}
 		if _, _, err := Open(make([]byte, n), "alice", blob); !errors.Is(err, ErrKey) {
@@ -125,7 +126,7 @@ func TestWrongKey(t *testing.T) {
 // key shared) or relabelling it fails to open.
 func TestOtherUsersBlob(t *testing.T) {
 	key := testKey(t, 1)
-	blob, err := Seal(key, "alice", 3, sampleList())
+	blob, err := Seal(key, "alice", 3, State{Entries: sampleList()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -138,7 +139,7 @@ func TestOtherUsersBlob(t *testing.T) {
 
 func TestTampering(t *testing.T) {
 	key := testKey(t, 1)
-	blob, err := Seal(key, "alice", 5, sampleList())
+	blob, err := Seal(key, "alice", 5, State{Entries: sampleList()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -179,11 +180,11 @@ func TestTampering(t *testing.T) {
 func TestVersionRange(t *testing.T) {
 	key := testKey(t, 1)
 	for _, v := range []uint64{0, MaxVersion + 1, 1<<64 - 1} {
-		if _, err := Seal(key, "alice", v, nil); !errors.Is(err, ErrVersion) {
+		if _, err := Seal(key, "alice", v, State{}); !errors.Is(err, ErrVersion) {
 			t.Fatalf("version %d: %v", v, err)
 		}
 	}
-	blob, err := Seal(key, "alice", MaxVersion, nil)
+	blob, err := Seal(key, "alice", MaxVersion, State{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -198,7 +199,7 @@ func TestPaddingHidesLength(t *testing.T) {
 	key := testKey(t, 1)
 	sizes := map[int]bool{}
 	for n := range 6 {
-		blob, err := Seal(key, "alice", 1, sampleList()[:n%4])
+		blob, err := Seal(key, "alice", 1, State{Entries: sampleList()[:n%4]})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -230,6 +231,8 @@ func maxEntry(i int) Entry {
 		MyToken:    bytes.Repeat([]byte{1}, 16),
 		TheirToken: bytes.Repeat([]byte{2}, 16),
 		PeerID:     "12D3KooWKoi8b6sQUPNknAjUCkCWTzZ6KXV3VWKkwn8zAgEvHj3b",
+		// Change times of this century take 6 bytes each.
+		RelationAt: 1 << 41, MyTokenAt: 1 << 41, TheirTokenAt: 1 << 41, PeerIDAt: 1 << 41,
 	}
 }
 
@@ -241,20 +244,21 @@ func TestSizeLimit(t *testing.T) {
 	for i := range list {
 		list[i] = maxEntry(i)
 	}
-	blob, err := Seal(key, "alice", 1, list)
+	blob, err := Seal(key, "alice", 1, State{Entries: list})
 	if err != nil {
 		t.Fatalf("5,000 contacts: %v", err)
 	}
+	t.Logf("5,000 of the longest contacts, with change times: a blob of %d bytes", len(blob))
 	if len(blob) > wire.MaxContactsBlob {
 		t.Fatalf("5,000 contacts seal to %d bytes, limit %d", len(blob), wire.MaxContactsBlob)
 	}
-	if _, got, err := Open(key, "alice", blob); err != nil || len(got) != 5000 || !reflect.DeepEqual(got[4999], list[4999]) {
-		t.Fatalf("open: %d entries, %v", len(got), err)
+	if _, got, err := Open(key, "alice", blob); err != nil || len(got.Entries) != 5000 || !reflect.DeepEqual(got.Entries[4999], list[4999]) {
+		t.Fatalf("open: %d entries, %v", len(got.Entries), err)
 	}
 	for len(list) < 10000 {
 		list = append(list, maxEntry(len(list)))
 	}
-	if _, err := Seal(key, "alice", 1, list); !errors.Is(err, ErrTooLarge) {
+	if _, err := Seal(key, "alice", 1, State{Entries: list}); !errors.Is(err, ErrTooLarge) {
 		t.Fatalf("10,000 contacts: %v", err)
 	}
 	// An oversized blob is refused before any decryption.
@@ -262,7 +266,7 @@ func TestSizeLimit(t *testing.T) {
 		t.Fatalf("oversized blob: %v", err)
 	}
 	// Invalid UTF-8 in a name is an encoding error, not a broken blob.
-	if _, err := Seal(key, "alice", 1, []Entry{{Username: "\xff"}}); err == nil {
+	if _, err := Seal(key, "alice", 1, State{Entries: []Entry{{Username: "\xff", Relation: "accepted"}}}); err == nil {
 		t.Fatal("sealed a name that is not UTF-8")
 	}
 }
@@ -272,7 +276,7 @@ func TestSizeLimit(t *testing.T) {
 // never panics and round-trips what it accepts.
 func FuzzOpen(f *testing.F) {
 	key := testKey(f, 1)
-	seed, err := Seal(key, "alice", 9, sampleList())
+	seed, err := Seal(key, "alice", 9, State{Entries: sampleList()})
 	if err != nil {
 		f.Fatal(err)
 	}
@@ -286,8 +290,8 @@ func FuzzOpen(f *testing.F) {
 		if err == nil {
 			// Only the seed opens. (The fuzzing workers seal their own seed,
 			// with another nonce, so compare what it holds.)
-			if v != 9 || !reflect.DeepEqual(list, sampleList()) {
-				t.Fatalf("forged blob opened: version %d, %d entries", v, len(list))
+			if v != 9 || !reflect.DeepEqual(list.Entries, sampleList()) {
+				t.Fatalf("forged blob opened: version %d, %d entries", v, len(list.Entries))
 			}
 		} else if !errors.Is(err, ErrOpen) && !errors.Is(err, ErrMalformed) {
 			t.Fatalf("unexpected error kind: %v", err)
@@ -305,7 +309,7 @@ func FuzzOpen(f *testing.F) {
 			return // e.g. invalid UTF-8 that proto.Unmarshal let through: never in a sealed blob
 		}
 		_, again, err := Open(key, "alice", blob)
-		if err != nil || len(again) != len(got) {
+		if err != nil || len(again.Entries) != len(got.Entries) || len(again.Rooms) != len(got.Rooms) {
 			t.Fatalf("re-sealed list does not open: %v", err)
 		}
 	})

@@ -1,8 +1,9 @@
 // Package contacts is the contact list: the relations (MSN's
 // authorization requests: asked, accepted, declined, blocked, removed), the
 // user's own arrangement of the list (groups, names), who may see where we
-// are (visibility tokens, visibility.go), and the list's end-to-end sealed
-// backup at our homes (backup.go).
+// are (visibility tokens, visibility.go), and the account's synced state —
+// the list and the rooms joined, end-to-end sealed at our homes and kept in
+// step between the account's signed-in devices (backup.go).
 //
 // Every read-modify-write of a contact row goes through the list's one lock
 // (Update, Locked): the store replaces whole rows, so two changes that did
@@ -61,6 +62,9 @@ type Host interface {
 	HomesOf(username string) []peer.AddrInfo
 	HasMailboxes() bool
 	ConnectHome(ctx context.Context, home peer.AddrInfo) error
+	// Devices is our account's signed device list (nil: none held): when
+	// it changes, another device may bring changes to sync (backup.go).
+	Devices() *wire.SignedAccountDevices
 }
 
 // Contacts is the list of one session.
@@ -123,6 +127,11 @@ func (l *Contacts) Update(username string, change func(*store.Contact) error) er
 // and schedules a backup of the list.
 func (l *Contacts) Changed(username string) {
 	l.backupChanged()
+	l.emit(username)
+}
+
+// emit tells the front ends that username's entry changed or went away.
+func (l *Contacts) emit(username string) {
 	c, err := l.h.Store().Contact(username)
 	if errors.Is(err, store.ErrNotFound) {
 		l.h.Emit(api.Event{ContactRemoved: username})

@@ -103,6 +103,11 @@ type Rooms struct {
 
 	// faces are the authors' nicks and pictures (faces.go).
 	faces *faces
+
+	// onChange is told of every join and leave (guarded by mu): the rooms
+	// joined belong to the account and are synced to its other devices
+	// (node/contacts).
+	onChange func()
 }
 
 // joined is one room we joined. Its loop goroutine is the only one that
@@ -200,6 +205,25 @@ func (r *Rooms) start(j *joined, sub *client.Subscription) {
 	}()
 }
 
+// OnChange registers f, called after each room joined or left here (not
+// after the rejoins at sign-in): the account's other devices follow. f
+// must not block nor call back into Rooms; it may run under its lock.
+func (r *Rooms) OnChange(f func()) {
+	r.mu.Lock()
+	r.onChange = f
+	r.mu.Unlock()
+}
+
+// changed calls the OnChange function, if any.
+func (r *Rooms) changed() {
+	r.mu.Lock()
+	f := r.onChange
+	r.mu.Unlock()
+	if f != nil {
+		f()
+	}
+}
+
 // checkName refuses a name no room can have.
 func checkName(name string) error {
 	if err := wire.ValidRoomName(name); err != nil {
@@ -284,6 +308,9 @@ func (r *Rooms) JoinRoom(ctx context.Context, name, password string) (api.Room, 
 	fresh := r.track(name, password)
 	fresh.home, fresh.members, fresh.online, fresh.state, fresh.last = j.home, j.members, j.online, j.state, j.last
 	r.start(fresh, sub)
+	if f := r.onChange; f != nil {
+		f() // with r.mu held: f only schedules (OnChange)
+	}
 	return api.Room{Room: name, Topic: j.state.Topic, Members: sub.Members}, nil
 }
 
@@ -306,7 +333,11 @@ func (r *Rooms) LeaveRoom(ctx context.Context, name string) error {
 	}
 	r.dropKeys(name)
 	r.faces.drop(name)
-	return r.h.Store().DropRoom(name)
+	if err := r.h.Store().DropRoom(name); err != nil {
+		return err
+	}
+	r.changed()
+	return nil
 }
 
 // RoomSend posts text in a room we joined and returns its ID once the

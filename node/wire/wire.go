@@ -218,7 +218,7 @@ const (
 
 // Contact-list storage limits. A blob is one sealed contact list: a padded
 // plaintext of up to MaxContactsPlain (5,000 contacts with the longest
-// names, both tokens and peer IDs take about 690 KiB) plus the sealing
+// names, both tokens, peer IDs and change times take about 830 KiB) plus the sealing
 // header and tag.
 const (
 	MaxContactsPlain = 1 << 20

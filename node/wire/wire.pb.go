@@ -5355,10 +5355,15 @@ func (x *ContactsPut) GetReplaces() []byte {
 	return nil
 }
 
-// ContactsGet asks for the owner's latest blob.
+// ContactsGet asks for the owner's latest blob. A device that already
+// holds a blob names its SHA-256 in known: when that is still the stored
+// blob the answer says unchanged and carries no blob, so a device polling
+// for its other devices' changes pays a few dozen bytes, not the list.
+// Supernodes that predate known ignore it and send the blob.
 type ContactsGet struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Ticket        *SignedTicket          `protobuf:"bytes,1,opt,name=ticket,proto3" json:"ticket,omitempty"`
+	Known         []byte                 `protobuf:"bytes,2,opt,name=known,proto3" json:"known,omitempty"` // SHA-256 of the blob the owner holds; empty: none
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -5400,12 +5405,20 @@ func (x *ContactsGet) GetTicket() *SignedTicket {
 	return nil
 }
 
+func (x *ContactsGet) GetKnown() []byte {
+	if x != nil {
+		return x.Known
+	}
+	return nil
+}
+
 type ContactsResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
-	Error         string                 `protobuf:"bytes,1,opt,name=error,proto3" json:"error,omitempty"`      // stable code or empty: unauthorized, bad_request, rate_limited, stale, full
-	Version       uint64                 `protobuf:"varint,2,opt,name=version,proto3" json:"version,omitempty"` // get: the stored version; put refused as stale: the stored version
-	Blob          []byte                 `protobuf:"bytes,3,opt,name=blob,proto3" json:"blob,omitempty"`        // get: the stored blob
-	Found         bool                   `protobuf:"varint,4,opt,name=found,proto3" json:"found,omitempty"`     // get: a blob is stored
+	Error         string                 `protobuf:"bytes,1,opt,name=error,proto3" json:"error,omitempty"`          // stable code or empty: unauthorized, bad_request, rate_limited, stale, full
+	Version       uint64                 `protobuf:"varint,2,opt,name=version,proto3" json:"version,omitempty"`     // get: the stored version; put refused as stale: the stored version
+	Blob          []byte                 `protobuf:"bytes,3,opt,name=blob,proto3" json:"blob,omitempty"`            // get: the stored blob, absent when unchanged
+	Found         bool                   `protobuf:"varint,4,opt,name=found,proto3" json:"found,omitempty"`         // get: a blob is stored
+	Unchanged     bool                   `protobuf:"varint,5,opt,name=unchanged,proto3" json:"unchanged,omitempty"` // get: the stored blob is the one named by known
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -5468,11 +5481,29 @@ func (x *ContactsResponse) GetFound() bool {
 	return false
 }
 
+func (x *ContactsResponse) GetUnchanged() bool {
+	if x != nil {
+		return x.Unchanged
+	}
+	return false
+}
+
 // ContactBackup is the plaintext of a contact-list blob (node/backup): only
-// the owner's devices ever see it.
+// the owner's devices ever see it. It is the account's synced state: the
+// contact list, the contacts removed lately (so a removal is not undone by
+// a device that still has the contact) and the rooms joined. Each field
+// carries the time of its last change (milliseconds since 1970, see
+// node/backup); blobs written before those fields existed decode with
+// zero times, older than any change.
 type ContactBackup struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Entries       []*ContactBackupEntry  `protobuf:"bytes,1,rep,name=entries,proto3" json:"entries,omitempty"`
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Entries []*ContactBackupEntry  `protobuf:"bytes,1,rep,name=entries,proto3" json:"entries,omitempty"`
+	// Contacts removed (tombstones: relation empty, relation_at the
+	// removal), kept for a bounded time (node/backup.TombstoneTTL); apart
+	// from entries so that devices which predate them do not take them for
+	// contacts.
+	Removed       []*ContactBackupEntry `protobuf:"bytes,2,rep,name=removed,proto3" json:"removed,omitempty"`
+	Rooms         []*RoomBackupEntry    `protobuf:"bytes,3,rep,name=rooms,proto3" json:"rooms,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -5514,22 +5545,113 @@ func (x *ContactBackup) GetEntries() []*ContactBackupEntry {
 	return nil
 }
 
-type ContactBackupEntry struct {
+func (x *ContactBackup) GetRemoved() []*ContactBackupEntry {
+	if x != nil {
+		return x.Removed
+	}
+	return nil
+}
+
+func (x *ContactBackup) GetRooms() []*RoomBackupEntry {
+	if x != nil {
+		return x.Rooms
+	}
+	return nil
+}
+
+// RoomBackupEntry is a room the account joined, or left (a tombstone).
+type RoomBackupEntry struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
-	Username      string                 `protobuf:"bytes,1,opt,name=username,proto3" json:"username,omitempty"`
-	Relation      string                 `protobuf:"bytes,2,opt,name=relation,proto3" json:"relation,omitempty"`                       // as node/store keeps it: accepted, pending-in, blocked, ...
-	MyToken       []byte                 `protobuf:"bytes,3,opt,name=my_token,json=myToken,proto3" json:"my_token,omitempty"`          // visibility token we gave the contact
-	TheirToken    []byte                 `protobuf:"bytes,4,opt,name=their_token,json=theirToken,proto3" json:"their_token,omitempty"` // visibility token the contact gave us
-	PeerId        string                 `protobuf:"bytes,5,opt,name=peer_id,json=peerId,proto3" json:"peer_id,omitempty"`             // the contact's last known device, text form
-	Group         string                 `protobuf:"bytes,6,opt,name=group,proto3" json:"group,omitempty"`                             // the group the owner filed the contact under
-	Alias         string                 `protobuf:"bytes,7,opt,name=alias,proto3" json:"alias,omitempty"`                             // the name the owner gave the contact
+	Room          string                 `protobuf:"bytes,1,opt,name=room,proto3" json:"room,omitempty"`
+	Password      string                 `protobuf:"bytes,2,opt,name=password,proto3" json:"password,omitempty"` // the room's key, "" for none
+	Left          bool                   `protobuf:"varint,3,opt,name=left,proto3" json:"left,omitempty"`
+	At            uint64                 `protobuf:"varint,4,opt,name=at,proto3" json:"at,omitempty"` // when it was joined or left
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RoomBackupEntry) Reset() {
+	*x = RoomBackupEntry{}
+	mi := &file_wire_proto_msgTypes[75]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RoomBackupEntry) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RoomBackupEntry) ProtoMessage() {}
+
+func (x *RoomBackupEntry) ProtoReflect() protoreflect.Message {
+	mi := &file_wire_proto_msgTypes[75]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RoomBackupEntry.ProtoReflect.Descriptor instead.
+func (*RoomBackupEntry) Descriptor() ([]byte, []int) {
+	return file_wire_proto_rawDescGZIP(), []int{75}
+}
+
+func (x *RoomBackupEntry) GetRoom() string {
+	if x != nil {
+		return x.Room
+	}
+	return ""
+}
+
+func (x *RoomBackupEntry) GetPassword() string {
+	if x != nil {
+		return x.Password
+	}
+	return ""
+}
+
+func (x *RoomBackupEntry) GetLeft() bool {
+	if x != nil {
+		return x.Left
+	}
+	return false
+}
+
+func (x *RoomBackupEntry) GetAt() uint64 {
+	if x != nil {
+		return x.At
+	}
+	return 0
+}
+
+type ContactBackupEntry struct {
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	Username   string                 `protobuf:"bytes,1,opt,name=username,proto3" json:"username,omitempty"`
+	Relation   string                 `protobuf:"bytes,2,opt,name=relation,proto3" json:"relation,omitempty"`                       // as node/store keeps it: accepted, pending-in, blocked, ...
+	MyToken    []byte                 `protobuf:"bytes,3,opt,name=my_token,json=myToken,proto3" json:"my_token,omitempty"`          // visibility token we gave the contact
+	TheirToken []byte                 `protobuf:"bytes,4,opt,name=their_token,json=theirToken,proto3" json:"their_token,omitempty"` // visibility token the contact gave us
+	PeerId     string                 `protobuf:"bytes,5,opt,name=peer_id,json=peerId,proto3" json:"peer_id,omitempty"`             // the contact's last known device, text form
+	Group      string                 `protobuf:"bytes,6,opt,name=group,proto3" json:"group,omitempty"`                             // the group the owner filed the contact under
+	Alias      string                 `protobuf:"bytes,7,opt,name=alias,proto3" json:"alias,omitempty"`                             // the name the owner gave the contact
+	// When each field last changed (ms since 1970; 0: before times were kept).
+	RelationAt    uint64 `protobuf:"varint,8,opt,name=relation_at,json=relationAt,proto3" json:"relation_at,omitempty"` // relation and prev_relation
+	MyTokenAt     uint64 `protobuf:"varint,9,opt,name=my_token_at,json=myTokenAt,proto3" json:"my_token_at,omitempty"`
+	TheirTokenAt  uint64 `protobuf:"varint,10,opt,name=their_token_at,json=theirTokenAt,proto3" json:"their_token_at,omitempty"`
+	PeerIdAt      uint64 `protobuf:"varint,11,opt,name=peer_id_at,json=peerIdAt,proto3" json:"peer_id_at,omitempty"`
+	GroupAt       uint64 `protobuf:"varint,12,opt,name=group_at,json=groupAt,proto3" json:"group_at,omitempty"`
+	AliasAt       uint64 `protobuf:"varint,13,opt,name=alias_at,json=aliasAt,proto3" json:"alias_at,omitempty"`
+	PrevRelation  string `protobuf:"bytes,14,opt,name=prev_relation,json=prevRelation,proto3" json:"prev_relation,omitempty"` // while blocked: the relation before the block
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ContactBackupEntry) Reset() {
 	*x = ContactBackupEntry{}
-	mi := &file_wire_proto_msgTypes[75]
+	mi := &file_wire_proto_msgTypes[76]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5541,7 +5663,7 @@ func (x *ContactBackupEntry) String() string {
 func (*ContactBackupEntry) ProtoMessage() {}
 
 func (x *ContactBackupEntry) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[75]
+	mi := &file_wire_proto_msgTypes[76]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5554,7 +5676,7 @@ func (x *ContactBackupEntry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ContactBackupEntry.ProtoReflect.Descriptor instead.
 func (*ContactBackupEntry) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{75}
+	return file_wire_proto_rawDescGZIP(), []int{76}
 }
 
 func (x *ContactBackupEntry) GetUsername() string {
@@ -5606,6 +5728,55 @@ func (x *ContactBackupEntry) GetAlias() string {
 	return ""
 }
 
+func (x *ContactBackupEntry) GetRelationAt() uint64 {
+	if x != nil {
+		return x.RelationAt
+	}
+	return 0
+}
+
+func (x *ContactBackupEntry) GetMyTokenAt() uint64 {
+	if x != nil {
+		return x.MyTokenAt
+	}
+	return 0
+}
+
+func (x *ContactBackupEntry) GetTheirTokenAt() uint64 {
+	if x != nil {
+		return x.TheirTokenAt
+	}
+	return 0
+}
+
+func (x *ContactBackupEntry) GetPeerIdAt() uint64 {
+	if x != nil {
+		return x.PeerIdAt
+	}
+	return 0
+}
+
+func (x *ContactBackupEntry) GetGroupAt() uint64 {
+	if x != nil {
+		return x.GroupAt
+	}
+	return 0
+}
+
+func (x *ContactBackupEntry) GetAliasAt() uint64 {
+	if x != nil {
+		return x.AliasAt
+	}
+	return 0
+}
+
+func (x *ContactBackupEntry) GetPrevRelation() string {
+	if x != nil {
+		return x.PrevRelation
+	}
+	return ""
+}
+
 // PrekeysRequest is the one request of a prekeys stream: the prekey
 // directory PQXDH-style session starts read from. The publishing device is
 // the ticket's holder (the stream's peer), never a field.
@@ -5623,7 +5794,7 @@ type PrekeysRequest struct {
 
 func (x *PrekeysRequest) Reset() {
 	*x = PrekeysRequest{}
-	mi := &file_wire_proto_msgTypes[76]
+	mi := &file_wire_proto_msgTypes[77]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5635,7 +5806,7 @@ func (x *PrekeysRequest) String() string {
 func (*PrekeysRequest) ProtoMessage() {}
 
 func (x *PrekeysRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[76]
+	mi := &file_wire_proto_msgTypes[77]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5648,7 +5819,7 @@ func (x *PrekeysRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PrekeysRequest.ProtoReflect.Descriptor instead.
 func (*PrekeysRequest) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{76}
+	return file_wire_proto_rawDescGZIP(), []int{77}
 }
 
 func (x *PrekeysRequest) GetKind() isPrekeysRequest_Kind {
@@ -5725,7 +5896,7 @@ type PrekeysPublish struct {
 
 func (x *PrekeysPublish) Reset() {
 	*x = PrekeysPublish{}
-	mi := &file_wire_proto_msgTypes[77]
+	mi := &file_wire_proto_msgTypes[78]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5737,7 +5908,7 @@ func (x *PrekeysPublish) String() string {
 func (*PrekeysPublish) ProtoMessage() {}
 
 func (x *PrekeysPublish) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[77]
+	mi := &file_wire_proto_msgTypes[78]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5750,7 +5921,7 @@ func (x *PrekeysPublish) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PrekeysPublish.ProtoReflect.Descriptor instead.
 func (*PrekeysPublish) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{77}
+	return file_wire_proto_rawDescGZIP(), []int{78}
 }
 
 func (x *PrekeysPublish) GetTicket() *SignedTicket {
@@ -5801,7 +5972,7 @@ type PrekeysFetch struct {
 
 func (x *PrekeysFetch) Reset() {
 	*x = PrekeysFetch{}
-	mi := &file_wire_proto_msgTypes[78]
+	mi := &file_wire_proto_msgTypes[79]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5813,7 +5984,7 @@ func (x *PrekeysFetch) String() string {
 func (*PrekeysFetch) ProtoMessage() {}
 
 func (x *PrekeysFetch) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[78]
+	mi := &file_wire_proto_msgTypes[79]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5826,7 +5997,7 @@ func (x *PrekeysFetch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PrekeysFetch.ProtoReflect.Descriptor instead.
 func (*PrekeysFetch) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{78}
+	return file_wire_proto_rawDescGZIP(), []int{79}
 }
 
 func (x *PrekeysFetch) GetTicket() *SignedTicket {
@@ -5853,7 +6024,7 @@ type PrekeysStatus struct {
 
 func (x *PrekeysStatus) Reset() {
 	*x = PrekeysStatus{}
-	mi := &file_wire_proto_msgTypes[79]
+	mi := &file_wire_proto_msgTypes[80]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5865,7 +6036,7 @@ func (x *PrekeysStatus) String() string {
 func (*PrekeysStatus) ProtoMessage() {}
 
 func (x *PrekeysStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[79]
+	mi := &file_wire_proto_msgTypes[80]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5878,7 +6049,7 @@ func (x *PrekeysStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PrekeysStatus.ProtoReflect.Descriptor instead.
 func (*PrekeysStatus) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{79}
+	return file_wire_proto_rawDescGZIP(), []int{80}
 }
 
 func (x *PrekeysStatus) GetTicket() *SignedTicket {
@@ -5902,7 +6073,7 @@ type PrekeysResponse struct {
 
 func (x *PrekeysResponse) Reset() {
 	*x = PrekeysResponse{}
-	mi := &file_wire_proto_msgTypes[80]
+	mi := &file_wire_proto_msgTypes[81]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5914,7 +6085,7 @@ func (x *PrekeysResponse) String() string {
 func (*PrekeysResponse) ProtoMessage() {}
 
 func (x *PrekeysResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[80]
+	mi := &file_wire_proto_msgTypes[81]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5927,7 +6098,7 @@ func (x *PrekeysResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PrekeysResponse.ProtoReflect.Descriptor instead.
 func (*PrekeysResponse) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{80}
+	return file_wire_proto_rawDescGZIP(), []int{81}
 }
 
 func (x *PrekeysResponse) GetError() string {
@@ -5989,7 +6160,7 @@ type PrekeyDevice struct {
 
 func (x *PrekeyDevice) Reset() {
 	*x = PrekeyDevice{}
-	mi := &file_wire_proto_msgTypes[81]
+	mi := &file_wire_proto_msgTypes[82]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6001,7 +6172,7 @@ func (x *PrekeyDevice) String() string {
 func (*PrekeyDevice) ProtoMessage() {}
 
 func (x *PrekeyDevice) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[81]
+	mi := &file_wire_proto_msgTypes[82]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6014,7 +6185,7 @@ func (x *PrekeyDevice) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PrekeyDevice.ProtoReflect.Descriptor instead.
 func (*PrekeyDevice) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{81}
+	return file_wire_proto_rawDescGZIP(), []int{82}
 }
 
 func (x *PrekeyDevice) GetBundle() []byte {
@@ -6080,7 +6251,7 @@ type RoomOp struct {
 
 func (x *RoomOp) Reset() {
 	*x = RoomOp{}
-	mi := &file_wire_proto_msgTypes[82]
+	mi := &file_wire_proto_msgTypes[83]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6092,7 +6263,7 @@ func (x *RoomOp) String() string {
 func (*RoomOp) ProtoMessage() {}
 
 func (x *RoomOp) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[82]
+	mi := &file_wire_proto_msgTypes[83]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6105,7 +6276,7 @@ func (x *RoomOp) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoomOp.ProtoReflect.Descriptor instead.
 func (*RoomOp) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{82}
+	return file_wire_proto_rawDescGZIP(), []int{83}
 }
 
 func (x *RoomOp) GetRoom() string {
@@ -6375,7 +6546,7 @@ type RoomCreate struct {
 
 func (x *RoomCreate) Reset() {
 	*x = RoomCreate{}
-	mi := &file_wire_proto_msgTypes[83]
+	mi := &file_wire_proto_msgTypes[84]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6387,7 +6558,7 @@ func (x *RoomCreate) String() string {
 func (*RoomCreate) ProtoMessage() {}
 
 func (x *RoomCreate) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[83]
+	mi := &file_wire_proto_msgTypes[84]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6400,7 +6571,7 @@ func (x *RoomCreate) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoomCreate.ProtoReflect.Descriptor instead.
 func (*RoomCreate) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{83}
+	return file_wire_proto_rawDescGZIP(), []int{84}
 }
 
 func (x *RoomCreate) GetTopic() string {
@@ -6441,7 +6612,7 @@ type RoomModes struct {
 
 func (x *RoomModes) Reset() {
 	*x = RoomModes{}
-	mi := &file_wire_proto_msgTypes[84]
+	mi := &file_wire_proto_msgTypes[85]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6453,7 +6624,7 @@ func (x *RoomModes) String() string {
 func (*RoomModes) ProtoMessage() {}
 
 func (x *RoomModes) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[84]
+	mi := &file_wire_proto_msgTypes[85]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6466,7 +6637,7 @@ func (x *RoomModes) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoomModes.ProtoReflect.Descriptor instead.
 func (*RoomModes) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{84}
+	return file_wire_proto_rawDescGZIP(), []int{85}
 }
 
 func (x *RoomModes) GetPublic() bool {
@@ -6563,7 +6734,7 @@ type RoomBan struct {
 
 func (x *RoomBan) Reset() {
 	*x = RoomBan{}
-	mi := &file_wire_proto_msgTypes[85]
+	mi := &file_wire_proto_msgTypes[86]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6575,7 +6746,7 @@ func (x *RoomBan) String() string {
 func (*RoomBan) ProtoMessage() {}
 
 func (x *RoomBan) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[85]
+	mi := &file_wire_proto_msgTypes[86]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6588,7 +6759,7 @@ func (x *RoomBan) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoomBan.ProtoReflect.Descriptor instead.
 func (*RoomBan) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{85}
+	return file_wire_proto_rawDescGZIP(), []int{86}
 }
 
 func (x *RoomBan) GetUsername() string {
@@ -6615,7 +6786,7 @@ type RoomDeleteMessage struct {
 
 func (x *RoomDeleteMessage) Reset() {
 	*x = RoomDeleteMessage{}
-	mi := &file_wire_proto_msgTypes[86]
+	mi := &file_wire_proto_msgTypes[87]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6627,7 +6798,7 @@ func (x *RoomDeleteMessage) String() string {
 func (*RoomDeleteMessage) ProtoMessage() {}
 
 func (x *RoomDeleteMessage) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[86]
+	mi := &file_wire_proto_msgTypes[87]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6640,7 +6811,7 @@ func (x *RoomDeleteMessage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoomDeleteMessage.ProtoReflect.Descriptor instead.
 func (*RoomDeleteMessage) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{86}
+	return file_wire_proto_rawDescGZIP(), []int{87}
 }
 
 func (x *RoomDeleteMessage) GetId() string {
@@ -6665,7 +6836,7 @@ type RoomDeleteRoom struct {
 
 func (x *RoomDeleteRoom) Reset() {
 	*x = RoomDeleteRoom{}
-	mi := &file_wire_proto_msgTypes[87]
+	mi := &file_wire_proto_msgTypes[88]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6677,7 +6848,7 @@ func (x *RoomDeleteRoom) String() string {
 func (*RoomDeleteRoom) ProtoMessage() {}
 
 func (x *RoomDeleteRoom) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[87]
+	mi := &file_wire_proto_msgTypes[88]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6690,7 +6861,7 @@ func (x *RoomDeleteRoom) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoomDeleteRoom.ProtoReflect.Descriptor instead.
 func (*RoomDeleteRoom) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{87}
+	return file_wire_proto_rawDescGZIP(), []int{88}
 }
 
 // SignedRoomOp is a RoomOp as it travels and is stored: its bytes exactly as
@@ -6707,7 +6878,7 @@ type SignedRoomOp struct {
 
 func (x *SignedRoomOp) Reset() {
 	*x = SignedRoomOp{}
-	mi := &file_wire_proto_msgTypes[88]
+	mi := &file_wire_proto_msgTypes[89]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6719,7 +6890,7 @@ func (x *SignedRoomOp) String() string {
 func (*SignedRoomOp) ProtoMessage() {}
 
 func (x *SignedRoomOp) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[88]
+	mi := &file_wire_proto_msgTypes[89]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6732,7 +6903,7 @@ func (x *SignedRoomOp) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SignedRoomOp.ProtoReflect.Descriptor instead.
 func (*SignedRoomOp) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{88}
+	return file_wire_proto_rawDescGZIP(), []int{89}
 }
 
 func (x *SignedRoomOp) GetOp() []byte {
@@ -6784,7 +6955,7 @@ type RoomMessage struct {
 
 func (x *RoomMessage) Reset() {
 	*x = RoomMessage{}
-	mi := &file_wire_proto_msgTypes[89]
+	mi := &file_wire_proto_msgTypes[90]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6796,7 +6967,7 @@ func (x *RoomMessage) String() string {
 func (*RoomMessage) ProtoMessage() {}
 
 func (x *RoomMessage) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[89]
+	mi := &file_wire_proto_msgTypes[90]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6809,7 +6980,7 @@ func (x *RoomMessage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoomMessage.ProtoReflect.Descriptor instead.
 func (*RoomMessage) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{89}
+	return file_wire_proto_rawDescGZIP(), []int{90}
 }
 
 func (x *RoomMessage) GetRoom() string {
@@ -6882,7 +7053,7 @@ type RoomSealed struct {
 
 func (x *RoomSealed) Reset() {
 	*x = RoomSealed{}
-	mi := &file_wire_proto_msgTypes[90]
+	mi := &file_wire_proto_msgTypes[91]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6894,7 +7065,7 @@ func (x *RoomSealed) String() string {
 func (*RoomSealed) ProtoMessage() {}
 
 func (x *RoomSealed) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[90]
+	mi := &file_wire_proto_msgTypes[91]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6907,7 +7078,7 @@ func (x *RoomSealed) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoomSealed.ProtoReflect.Descriptor instead.
 func (*RoomSealed) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{90}
+	return file_wire_proto_rawDescGZIP(), []int{91}
 }
 
 func (x *RoomSealed) GetKeyId() []byte {
@@ -6943,7 +7114,7 @@ type SignedRoomMessage struct {
 
 func (x *SignedRoomMessage) Reset() {
 	*x = SignedRoomMessage{}
-	mi := &file_wire_proto_msgTypes[91]
+	mi := &file_wire_proto_msgTypes[92]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6955,7 +7126,7 @@ func (x *SignedRoomMessage) String() string {
 func (*SignedRoomMessage) ProtoMessage() {}
 
 func (x *SignedRoomMessage) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[91]
+	mi := &file_wire_proto_msgTypes[92]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6968,7 +7139,7 @@ func (x *SignedRoomMessage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SignedRoomMessage.ProtoReflect.Descriptor instead.
 func (*SignedRoomMessage) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{91}
+	return file_wire_proto_rawDescGZIP(), []int{92}
 }
 
 func (x *SignedRoomMessage) GetMessage() []byte {
@@ -7017,7 +7188,7 @@ type RoomRequest struct {
 
 func (x *RoomRequest) Reset() {
 	*x = RoomRequest{}
-	mi := &file_wire_proto_msgTypes[92]
+	mi := &file_wire_proto_msgTypes[93]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7029,7 +7200,7 @@ func (x *RoomRequest) String() string {
 func (*RoomRequest) ProtoMessage() {}
 
 func (x *RoomRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[92]
+	mi := &file_wire_proto_msgTypes[93]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7042,7 +7213,7 @@ func (x *RoomRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoomRequest.ProtoReflect.Descriptor instead.
 func (*RoomRequest) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{92}
+	return file_wire_proto_rawDescGZIP(), []int{93}
 }
 
 func (x *RoomRequest) GetTicket() *SignedTicket {
@@ -7244,7 +7415,7 @@ type RoomReport struct {
 
 func (x *RoomReport) Reset() {
 	*x = RoomReport{}
-	mi := &file_wire_proto_msgTypes[93]
+	mi := &file_wire_proto_msgTypes[94]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7256,7 +7427,7 @@ func (x *RoomReport) String() string {
 func (*RoomReport) ProtoMessage() {}
 
 func (x *RoomReport) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[93]
+	mi := &file_wire_proto_msgTypes[94]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7269,7 +7440,7 @@ func (x *RoomReport) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoomReport.ProtoReflect.Descriptor instead.
 func (*RoomReport) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{93}
+	return file_wire_proto_rawDescGZIP(), []int{94}
 }
 
 func (x *RoomReport) GetRoom() string {
@@ -7312,7 +7483,7 @@ type RoomReported struct {
 
 func (x *RoomReported) Reset() {
 	*x = RoomReported{}
-	mi := &file_wire_proto_msgTypes[94]
+	mi := &file_wire_proto_msgTypes[95]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7324,7 +7495,7 @@ func (x *RoomReported) String() string {
 func (*RoomReported) ProtoMessage() {}
 
 func (x *RoomReported) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[94]
+	mi := &file_wire_proto_msgTypes[95]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7337,7 +7508,7 @@ func (x *RoomReported) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoomReported.ProtoReflect.Descriptor instead.
 func (*RoomReported) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{94}
+	return file_wire_proto_rawDescGZIP(), []int{95}
 }
 
 func (x *RoomReported) GetFrom() string {
@@ -7370,7 +7541,7 @@ type RoomForward struct {
 
 func (x *RoomForward) Reset() {
 	*x = RoomForward{}
-	mi := &file_wire_proto_msgTypes[95]
+	mi := &file_wire_proto_msgTypes[96]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7382,7 +7553,7 @@ func (x *RoomForward) String() string {
 func (*RoomForward) ProtoMessage() {}
 
 func (x *RoomForward) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[95]
+	mi := &file_wire_proto_msgTypes[96]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7395,7 +7566,7 @@ func (x *RoomForward) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoomForward.ProtoReflect.Descriptor instead.
 func (*RoomForward) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{95}
+	return file_wire_proto_rawDescGZIP(), []int{96}
 }
 
 func (x *RoomForward) GetOp() *SignedRoomOp {
@@ -7444,7 +7615,7 @@ type RoomReplica struct {
 
 func (x *RoomReplica) Reset() {
 	*x = RoomReplica{}
-	mi := &file_wire_proto_msgTypes[96]
+	mi := &file_wire_proto_msgTypes[97]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7456,7 +7627,7 @@ func (x *RoomReplica) String() string {
 func (*RoomReplica) ProtoMessage() {}
 
 func (x *RoomReplica) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[96]
+	mi := &file_wire_proto_msgTypes[97]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7469,7 +7640,7 @@ func (x *RoomReplica) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoomReplica.ProtoReflect.Descriptor instead.
 func (*RoomReplica) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{96}
+	return file_wire_proto_rawDescGZIP(), []int{97}
 }
 
 func (x *RoomReplica) GetRoom() string {
@@ -7512,7 +7683,7 @@ type RoomOrderedMessage struct {
 
 func (x *RoomOrderedMessage) Reset() {
 	*x = RoomOrderedMessage{}
-	mi := &file_wire_proto_msgTypes[97]
+	mi := &file_wire_proto_msgTypes[98]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7524,7 +7695,7 @@ func (x *RoomOrderedMessage) String() string {
 func (*RoomOrderedMessage) ProtoMessage() {}
 
 func (x *RoomOrderedMessage) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[97]
+	mi := &file_wire_proto_msgTypes[98]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7537,7 +7708,7 @@ func (x *RoomOrderedMessage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoomOrderedMessage.ProtoReflect.Descriptor instead.
 func (*RoomOrderedMessage) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{97}
+	return file_wire_proto_rawDescGZIP(), []int{98}
 }
 
 func (x *RoomOrderedMessage) GetPosition() uint64 {
@@ -7566,7 +7737,7 @@ type RoomMessagesRequest struct {
 
 func (x *RoomMessagesRequest) Reset() {
 	*x = RoomMessagesRequest{}
-	mi := &file_wire_proto_msgTypes[98]
+	mi := &file_wire_proto_msgTypes[99]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7578,7 +7749,7 @@ func (x *RoomMessagesRequest) String() string {
 func (*RoomMessagesRequest) ProtoMessage() {}
 
 func (x *RoomMessagesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[98]
+	mi := &file_wire_proto_msgTypes[99]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7591,7 +7762,7 @@ func (x *RoomMessagesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoomMessagesRequest.ProtoReflect.Descriptor instead.
 func (*RoomMessagesRequest) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{98}
+	return file_wire_proto_rawDescGZIP(), []int{99}
 }
 
 func (x *RoomMessagesRequest) GetRoom() string {
@@ -7632,7 +7803,7 @@ type RoomJoin struct {
 
 func (x *RoomJoin) Reset() {
 	*x = RoomJoin{}
-	mi := &file_wire_proto_msgTypes[99]
+	mi := &file_wire_proto_msgTypes[100]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7644,7 +7815,7 @@ func (x *RoomJoin) String() string {
 func (*RoomJoin) ProtoMessage() {}
 
 func (x *RoomJoin) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[99]
+	mi := &file_wire_proto_msgTypes[100]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7657,7 +7828,7 @@ func (x *RoomJoin) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoomJoin.ProtoReflect.Descriptor instead.
 func (*RoomJoin) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{99}
+	return file_wire_proto_rawDescGZIP(), []int{100}
 }
 
 func (x *RoomJoin) GetRoom() string {
@@ -7706,7 +7877,7 @@ type RoomSend struct {
 
 func (x *RoomSend) Reset() {
 	*x = RoomSend{}
-	mi := &file_wire_proto_msgTypes[100]
+	mi := &file_wire_proto_msgTypes[101]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7718,7 +7889,7 @@ func (x *RoomSend) String() string {
 func (*RoomSend) ProtoMessage() {}
 
 func (x *RoomSend) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[100]
+	mi := &file_wire_proto_msgTypes[101]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7731,7 +7902,7 @@ func (x *RoomSend) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoomSend.ProtoReflect.Descriptor instead.
 func (*RoomSend) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{100}
+	return file_wire_proto_rawDescGZIP(), []int{101}
 }
 
 func (x *RoomSend) GetMessage() *SignedRoomMessage {
@@ -7759,7 +7930,7 @@ type RoomBacklogRequest struct {
 
 func (x *RoomBacklogRequest) Reset() {
 	*x = RoomBacklogRequest{}
-	mi := &file_wire_proto_msgTypes[101]
+	mi := &file_wire_proto_msgTypes[102]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7771,7 +7942,7 @@ func (x *RoomBacklogRequest) String() string {
 func (*RoomBacklogRequest) ProtoMessage() {}
 
 func (x *RoomBacklogRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[101]
+	mi := &file_wire_proto_msgTypes[102]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7784,7 +7955,7 @@ func (x *RoomBacklogRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoomBacklogRequest.ProtoReflect.Descriptor instead.
 func (*RoomBacklogRequest) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{101}
+	return file_wire_proto_rawDescGZIP(), []int{102}
 }
 
 func (x *RoomBacklogRequest) GetRoom() string {
@@ -7813,7 +7984,7 @@ type RoomOpsRequest struct {
 
 func (x *RoomOpsRequest) Reset() {
 	*x = RoomOpsRequest{}
-	mi := &file_wire_proto_msgTypes[102]
+	mi := &file_wire_proto_msgTypes[103]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7825,7 +7996,7 @@ func (x *RoomOpsRequest) String() string {
 func (*RoomOpsRequest) ProtoMessage() {}
 
 func (x *RoomOpsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[102]
+	mi := &file_wire_proto_msgTypes[103]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7838,7 +8009,7 @@ func (x *RoomOpsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoomOpsRequest.ProtoReflect.Descriptor instead.
 func (*RoomOpsRequest) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{102}
+	return file_wire_proto_rawDescGZIP(), []int{103}
 }
 
 func (x *RoomOpsRequest) GetRoom() string {
@@ -7870,7 +8041,7 @@ type RoomListRequest struct {
 
 func (x *RoomListRequest) Reset() {
 	*x = RoomListRequest{}
-	mi := &file_wire_proto_msgTypes[103]
+	mi := &file_wire_proto_msgTypes[104]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7882,7 +8053,7 @@ func (x *RoomListRequest) String() string {
 func (*RoomListRequest) ProtoMessage() {}
 
 func (x *RoomListRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[103]
+	mi := &file_wire_proto_msgTypes[104]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7895,7 +8066,7 @@ func (x *RoomListRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoomListRequest.ProtoReflect.Descriptor instead.
 func (*RoomListRequest) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{103}
+	return file_wire_proto_rawDescGZIP(), []int{104}
 }
 
 func (x *RoomListRequest) GetQuery() string {
@@ -7938,7 +8109,7 @@ type RoomDirectoryEntry struct {
 
 func (x *RoomDirectoryEntry) Reset() {
 	*x = RoomDirectoryEntry{}
-	mi := &file_wire_proto_msgTypes[104]
+	mi := &file_wire_proto_msgTypes[105]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7950,7 +8121,7 @@ func (x *RoomDirectoryEntry) String() string {
 func (*RoomDirectoryEntry) ProtoMessage() {}
 
 func (x *RoomDirectoryEntry) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[104]
+	mi := &file_wire_proto_msgTypes[105]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7963,7 +8134,7 @@ func (x *RoomDirectoryEntry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoomDirectoryEntry.ProtoReflect.Descriptor instead.
 func (*RoomDirectoryEntry) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{104}
+	return file_wire_proto_rawDescGZIP(), []int{105}
 }
 
 func (x *RoomDirectoryEntry) GetRoom() string {
@@ -8043,7 +8214,7 @@ type RoomResponse struct {
 
 func (x *RoomResponse) Reset() {
 	*x = RoomResponse{}
-	mi := &file_wire_proto_msgTypes[105]
+	mi := &file_wire_proto_msgTypes[106]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8055,7 +8226,7 @@ func (x *RoomResponse) String() string {
 func (*RoomResponse) ProtoMessage() {}
 
 func (x *RoomResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[105]
+	mi := &file_wire_proto_msgTypes[106]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8068,7 +8239,7 @@ func (x *RoomResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoomResponse.ProtoReflect.Descriptor instead.
 func (*RoomResponse) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{105}
+	return file_wire_proto_rawDescGZIP(), []int{106}
 }
 
 func (x *RoomResponse) GetError() string {
@@ -8180,7 +8351,7 @@ type RoomEvent struct {
 
 func (x *RoomEvent) Reset() {
 	*x = RoomEvent{}
-	mi := &file_wire_proto_msgTypes[106]
+	mi := &file_wire_proto_msgTypes[107]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8192,7 +8363,7 @@ func (x *RoomEvent) String() string {
 func (*RoomEvent) ProtoMessage() {}
 
 func (x *RoomEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[106]
+	mi := &file_wire_proto_msgTypes[107]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8205,7 +8376,7 @@ func (x *RoomEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoomEvent.ProtoReflect.Descriptor instead.
 func (*RoomEvent) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{106}
+	return file_wire_proto_rawDescGZIP(), []int{107}
 }
 
 func (x *RoomEvent) GetKind() isRoomEvent_Kind {
@@ -8321,7 +8492,7 @@ type RendezvousResponse_Entry struct {
 
 func (x *RendezvousResponse_Entry) Reset() {
 	*x = RendezvousResponse_Entry{}
-	mi := &file_wire_proto_msgTypes[107]
+	mi := &file_wire_proto_msgTypes[108]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8333,7 +8504,7 @@ func (x *RendezvousResponse_Entry) String() string {
 func (*RendezvousResponse_Entry) ProtoMessage() {}
 
 func (x *RendezvousResponse_Entry) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[107]
+	mi := &file_wire_proto_msgTypes[108]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8768,16 +8939,25 @@ const file_wire_proto_rawDesc = "" +
 	"\x06ticket\x18\x01 \x01(\v2\x1a.eserver.wire.SignedTicketR\x06ticket\x12\x18\n" +
 	"\aversion\x18\x02 \x01(\x04R\aversion\x12\x12\n" +
 	"\x04blob\x18\x03 \x01(\fR\x04blob\x12\x1a\n" +
-	"\breplaces\x18\x04 \x01(\fR\breplaces\"A\n" +
+	"\breplaces\x18\x04 \x01(\fR\breplaces\"W\n" +
 	"\vContactsGet\x122\n" +
-	"\x06ticket\x18\x01 \x01(\v2\x1a.eserver.wire.SignedTicketR\x06ticket\"l\n" +
+	"\x06ticket\x18\x01 \x01(\v2\x1a.eserver.wire.SignedTicketR\x06ticket\x12\x14\n" +
+	"\x05known\x18\x02 \x01(\fR\x05known\"\x8a\x01\n" +
 	"\x10ContactsResponse\x12\x14\n" +
 	"\x05error\x18\x01 \x01(\tR\x05error\x12\x18\n" +
 	"\aversion\x18\x02 \x01(\x04R\aversion\x12\x12\n" +
 	"\x04blob\x18\x03 \x01(\fR\x04blob\x12\x14\n" +
-	"\x05found\x18\x04 \x01(\bR\x05found\"K\n" +
+	"\x05found\x18\x04 \x01(\bR\x05found\x12\x1c\n" +
+	"\tunchanged\x18\x05 \x01(\bR\tunchanged\"\xbc\x01\n" +
 	"\rContactBackup\x12:\n" +
-	"\aentries\x18\x01 \x03(\v2 .eserver.wire.ContactBackupEntryR\aentries\"\xcd\x01\n" +
+	"\aentries\x18\x01 \x03(\v2 .eserver.wire.ContactBackupEntryR\aentries\x12:\n" +
+	"\aremoved\x18\x02 \x03(\v2 .eserver.wire.ContactBackupEntryR\aremoved\x123\n" +
+	"\x05rooms\x18\x03 \x03(\v2\x1d.eserver.wire.RoomBackupEntryR\x05rooms\"e\n" +
+	"\x0fRoomBackupEntry\x12\x12\n" +
+	"\x04room\x18\x01 \x01(\tR\x04room\x12\x1a\n" +
+	"\bpassword\x18\x02 \x01(\tR\bpassword\x12\x12\n" +
+	"\x04left\x18\x03 \x01(\bR\x04left\x12\x0e\n" +
+	"\x02at\x18\x04 \x01(\x04R\x02at\"\xad\x03\n" +
 	"\x12ContactBackupEntry\x12\x1a\n" +
 	"\busername\x18\x01 \x01(\tR\busername\x12\x1a\n" +
 	"\brelation\x18\x02 \x01(\tR\brelation\x12\x19\n" +
@@ -8786,7 +8966,17 @@ const file_wire_proto_rawDesc = "" +
 	"theirToken\x12\x17\n" +
 	"\apeer_id\x18\x05 \x01(\tR\x06peerId\x12\x14\n" +
 	"\x05group\x18\x06 \x01(\tR\x05group\x12\x14\n" +
-	"\x05alias\x18\a \x01(\tR\x05alias\"\xbd\x01\n" +
+	"\x05alias\x18\a \x01(\tR\x05alias\x12\x1f\n" +
+	"\vrelation_at\x18\b \x01(\x04R\n" +
+	"relationAt\x12\x1e\n" +
+	"\vmy_token_at\x18\t \x01(\x04R\tmyTokenAt\x12$\n" +
+	"\x0etheir_token_at\x18\n" +
+	" \x01(\x04R\ftheirTokenAt\x12\x1c\n" +
+	"\n" +
+	"peer_id_at\x18\v \x01(\x04R\bpeerIdAt\x12\x19\n" +
+	"\bgroup_at\x18\f \x01(\x04R\agroupAt\x12\x19\n" +
+	"\balias_at\x18\r \x01(\x04R\aaliasAt\x12#\n" +
+	"\rprev_relation\x18\x0e \x01(\tR\fprevRelation\"\xbd\x01\n" +
 	"\x0ePrekeysRequest\x128\n" +
 	"\apublish\x18\x01 \x01(\v2\x1c.eserver.wire.PrekeysPublishH\x00R\apublish\x122\n" +
 	"\x05fetch\x18\x02 \x01(\v2\x1a.eserver.wire.PrekeysFetchH\x00R\x05fetch\x125\n" +
@@ -8997,7 +9187,7 @@ func file_wire_proto_rawDescGZIP() []byte {
 }
 
 var file_wire_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_wire_proto_msgTypes = make([]protoimpl.MessageInfo, 108)
+var file_wire_proto_msgTypes = make([]protoimpl.MessageInfo, 109)
 var file_wire_proto_goTypes = []any{
 	(Signal_Kind)(0),                 // 0: eserver.wire.Signal.Kind
 	(FileOffer_Kind)(0),              // 1: eserver.wire.FileOffer.Kind
@@ -9076,39 +9266,40 @@ var file_wire_proto_goTypes = []any{
 	(*ContactsGet)(nil),              // 74: eserver.wire.ContactsGet
 	(*ContactsResponse)(nil),         // 75: eserver.wire.ContactsResponse
 	(*ContactBackup)(nil),            // 76: eserver.wire.ContactBackup
-	(*ContactBackupEntry)(nil),       // 77: eserver.wire.ContactBackupEntry
-	(*PrekeysRequest)(nil),           // 78: eserver.wire.PrekeysRequest
-	(*PrekeysPublish)(nil),           // 79: eserver.wire.PrekeysPublish
-	(*PrekeysFetch)(nil),             // 80: eserver.wire.PrekeysFetch
-	(*PrekeysStatus)(nil),            // 81: eserver.wire.PrekeysStatus
-	(*PrekeysResponse)(nil),          // 82: eserver.wire.PrekeysResponse
-	(*PrekeyDevice)(nil),             // 83: eserver.wire.PrekeyDevice
-	(*RoomOp)(nil),                   // 84: eserver.wire.RoomOp
-	(*RoomCreate)(nil),               // 85: eserver.wire.RoomCreate
-	(*RoomModes)(nil),                // 86: eserver.wire.RoomModes
-	(*RoomBan)(nil),                  // 87: eserver.wire.RoomBan
-	(*RoomDeleteMessage)(nil),        // 88: eserver.wire.RoomDeleteMessage
-	(*RoomDeleteRoom)(nil),           // 89: eserver.wire.RoomDeleteRoom
-	(*SignedRoomOp)(nil),             // 90: eserver.wire.SignedRoomOp
-	(*RoomMessage)(nil),              // 91: eserver.wire.RoomMessage
-	(*RoomSealed)(nil),               // 92: eserver.wire.RoomSealed
-	(*SignedRoomMessage)(nil),        // 93: eserver.wire.SignedRoomMessage
-	(*RoomRequest)(nil),              // 94: eserver.wire.RoomRequest
-	(*RoomReport)(nil),               // 95: eserver.wire.RoomReport
-	(*RoomReported)(nil),             // 96: eserver.wire.RoomReported
-	(*RoomForward)(nil),              // 97: eserver.wire.RoomForward
-	(*RoomReplica)(nil),              // 98: eserver.wire.RoomReplica
-	(*RoomOrderedMessage)(nil),       // 99: eserver.wire.RoomOrderedMessage
-	(*RoomMessagesRequest)(nil),      // 100: eserver.wire.RoomMessagesRequest
-	(*RoomJoin)(nil),                 // 101: eserver.wire.RoomJoin
-	(*RoomSend)(nil),                 // 102: eserver.wire.RoomSend
-	(*RoomBacklogRequest)(nil),       // 103: eserver.wire.RoomBacklogRequest
-	(*RoomOpsRequest)(nil),           // 104: eserver.wire.RoomOpsRequest
-	(*RoomListRequest)(nil),          // 105: eserver.wire.RoomListRequest
-	(*RoomDirectoryEntry)(nil),       // 106: eserver.wire.RoomDirectoryEntry
-	(*RoomResponse)(nil),             // 107: eserver.wire.RoomResponse
-	(*RoomEvent)(nil),                // 108: eserver.wire.RoomEvent
-	(*RendezvousResponse_Entry)(nil), // 109: eserver.wire.RendezvousResponse.Entry
+	(*RoomBackupEntry)(nil),          // 77: eserver.wire.RoomBackupEntry
+	(*ContactBackupEntry)(nil),       // 78: eserver.wire.ContactBackupEntry
+	(*PrekeysRequest)(nil),           // 79: eserver.wire.PrekeysRequest
+	(*PrekeysPublish)(nil),           // 80: eserver.wire.PrekeysPublish
+	(*PrekeysFetch)(nil),             // 81: eserver.wire.PrekeysFetch
+	(*PrekeysStatus)(nil),            // 82: eserver.wire.PrekeysStatus
+	(*PrekeysResponse)(nil),          // 83: eserver.wire.PrekeysResponse
+	(*PrekeyDevice)(nil),             // 84: eserver.wire.PrekeyDevice
+	(*RoomOp)(nil),                   // 85: eserver.wire.RoomOp
+	(*RoomCreate)(nil),               // 86: eserver.wire.RoomCreate
+	(*RoomModes)(nil),                // 87: eserver.wire.RoomModes
+	(*RoomBan)(nil),                  // 88: eserver.wire.RoomBan
+	(*RoomDeleteMessage)(nil),        // 89: eserver.wire.RoomDeleteMessage
+	(*RoomDeleteRoom)(nil),           // 90: eserver.wire.RoomDeleteRoom
+	(*SignedRoomOp)(nil),             // 91: eserver.wire.SignedRoomOp
+	(*RoomMessage)(nil),              // 92: eserver.wire.RoomMessage
+	(*RoomSealed)(nil),               // 93: eserver.wire.RoomSealed
+	(*SignedRoomMessage)(nil),        // 94: eserver.wire.SignedRoomMessage
+	(*RoomRequest)(nil),              // 95: eserver.wire.RoomRequest
+	(*RoomReport)(nil),               // 96: eserver.wire.RoomReport
+	(*RoomReported)(nil),             // 97: eserver.wire.RoomReported
+	(*RoomForward)(nil),              // 98: eserver.wire.RoomForward
+	(*RoomReplica)(nil),              // 99: eserver.wire.RoomReplica
+	(*RoomOrderedMessage)(nil),       // 100: eserver.wire.RoomOrderedMessage
+	(*RoomMessagesRequest)(nil),      // 101: eserver.wire.RoomMessagesRequest
+	(*RoomJoin)(nil),                 // 102: eserver.wire.RoomJoin
+	(*RoomSend)(nil),                 // 103: eserver.wire.RoomSend
+	(*RoomBacklogRequest)(nil),       // 104: eserver.wire.RoomBacklogRequest
+	(*RoomOpsRequest)(nil),           // 105: eserver.wire.RoomOpsRequest
+	(*RoomListRequest)(nil),          // 106: eserver.wire.RoomListRequest
+	(*RoomDirectoryEntry)(nil),       // 107: eserver.wire.RoomDirectoryEntry
+	(*RoomResponse)(nil),             // 108: eserver.wire.RoomResponse
+	(*RoomEvent)(nil),                // 109: eserver.wire.RoomEvent
+	(*RendezvousResponse_Entry)(nil), // 110: eserver.wire.RendezvousResponse.Entry
 }
 var file_wire_proto_depIdxs = []int32{
 	14,  // 0: eserver.wire.AuthRequest.register_start:type_name -> eserver.wire.RegisterStart
@@ -9146,7 +9337,7 @@ var file_wire_proto_depIdxs = []int32{
 	3,   // 32: eserver.wire.Publish.ticket:type_name -> eserver.wire.SignedTicket
 	3,   // 33: eserver.wire.Publish.card:type_name -> eserver.wire.SignedTicket
 	3,   // 34: eserver.wire.Lookup.ticket:type_name -> eserver.wire.SignedTicket
-	109, // 35: eserver.wire.RendezvousResponse.entries:type_name -> eserver.wire.RendezvousResponse.Entry
+	110, // 35: eserver.wire.RendezvousResponse.entries:type_name -> eserver.wire.RendezvousResponse.Entry
 	3,   // 36: eserver.wire.Hello.ticket:type_name -> eserver.wire.SignedTicket
 	29,  // 37: eserver.wire.Hello.devices:type_name -> eserver.wire.SignedAccountDevices
 	36,  // 38: eserver.wire.Frame.envelope:type_name -> eserver.wire.Envelope
@@ -9195,59 +9386,61 @@ var file_wire_proto_depIdxs = []int32{
 	74,  // 81: eserver.wire.ContactsRequest.get:type_name -> eserver.wire.ContactsGet
 	3,   // 82: eserver.wire.ContactsPut.ticket:type_name -> eserver.wire.SignedTicket
 	3,   // 83: eserver.wire.ContactsGet.ticket:type_name -> eserver.wire.SignedTicket
-	77,  // 84: eserver.wire.ContactBackup.entries:type_name -> eserver.wire.ContactBackupEntry
-	79,  // 85: eserver.wire.PrekeysRequest.publish:type_name -> eserver.wire.PrekeysPublish
-	80,  // 86: eserver.wire.PrekeysRequest.fetch:type_name -> eserver.wire.PrekeysFetch
-	81,  // 87: eserver.wire.PrekeysRequest.status:type_name -> eserver.wire.PrekeysStatus
-	3,   // 88: eserver.wire.PrekeysPublish.ticket:type_name -> eserver.wire.SignedTicket
-	3,   // 89: eserver.wire.PrekeysFetch.ticket:type_name -> eserver.wire.SignedTicket
-	3,   // 90: eserver.wire.PrekeysStatus.ticket:type_name -> eserver.wire.SignedTicket
-	83,  // 91: eserver.wire.PrekeysResponse.devices:type_name -> eserver.wire.PrekeyDevice
-	85,  // 92: eserver.wire.RoomOp.create:type_name -> eserver.wire.RoomCreate
-	86,  // 93: eserver.wire.RoomOp.modes:type_name -> eserver.wire.RoomModes
-	87,  // 94: eserver.wire.RoomOp.ban:type_name -> eserver.wire.RoomBan
-	88,  // 95: eserver.wire.RoomOp.delete_message:type_name -> eserver.wire.RoomDeleteMessage
-	89,  // 96: eserver.wire.RoomOp.delete_room:type_name -> eserver.wire.RoomDeleteRoom
-	86,  // 97: eserver.wire.RoomCreate.modes:type_name -> eserver.wire.RoomModes
-	3,   // 98: eserver.wire.SignedRoomOp.ticket:type_name -> eserver.wire.SignedTicket
-	92,  // 99: eserver.wire.RoomMessage.sealed:type_name -> eserver.wire.RoomSealed
-	3,   // 100: eserver.wire.SignedRoomMessage.ticket:type_name -> eserver.wire.SignedTicket
-	3,   // 101: eserver.wire.RoomRequest.ticket:type_name -> eserver.wire.SignedTicket
-	90,  // 102: eserver.wire.RoomRequest.op:type_name -> eserver.wire.SignedRoomOp
-	101, // 103: eserver.wire.RoomRequest.join:type_name -> eserver.wire.RoomJoin
-	102, // 104: eserver.wire.RoomRequest.send:type_name -> eserver.wire.RoomSend
-	103, // 105: eserver.wire.RoomRequest.backlog:type_name -> eserver.wire.RoomBacklogRequest
-	104, // 106: eserver.wire.RoomRequest.ops:type_name -> eserver.wire.RoomOpsRequest
-	105, // 107: eserver.wire.RoomRequest.list:type_name -> eserver.wire.RoomListRequest
-	95,  // 108: eserver.wire.RoomRequest.report:type_name -> eserver.wire.RoomReport
-	97,  // 109: eserver.wire.RoomRequest.forward:type_name -> eserver.wire.RoomForward
-	98,  // 110: eserver.wire.RoomRequest.replicate:type_name -> eserver.wire.RoomReplica
-	100, // 111: eserver.wire.RoomRequest.messages_since:type_name -> eserver.wire.RoomMessagesRequest
-	95,  // 112: eserver.wire.RoomReported.report:type_name -> eserver.wire.RoomReport
-	90,  // 113: eserver.wire.RoomForward.op:type_name -> eserver.wire.SignedRoomOp
-	102, // 114: eserver.wire.RoomForward.send:type_name -> eserver.wire.RoomSend
-	90,  // 115: eserver.wire.RoomReplica.op:type_name -> eserver.wire.SignedRoomOp
-	99,  // 116: eserver.wire.RoomReplica.message:type_name -> eserver.wire.RoomOrderedMessage
-	99,  // 117: eserver.wire.RoomReplica.messages:type_name -> eserver.wire.RoomOrderedMessage
-	93,  // 118: eserver.wire.RoomOrderedMessage.message:type_name -> eserver.wire.SignedRoomMessage
-	5,   // 119: eserver.wire.RoomJoin.pass:type_name -> eserver.wire.SignedRegionPass
-	93,  // 120: eserver.wire.RoomSend.message:type_name -> eserver.wire.SignedRoomMessage
-	5,   // 121: eserver.wire.RoomSend.pass:type_name -> eserver.wire.SignedRegionPass
-	90,  // 122: eserver.wire.RoomResponse.ops:type_name -> eserver.wire.SignedRoomOp
-	93,  // 123: eserver.wire.RoomResponse.messages:type_name -> eserver.wire.SignedRoomMessage
-	108, // 124: eserver.wire.RoomResponse.event:type_name -> eserver.wire.RoomEvent
-	106, // 125: eserver.wire.RoomResponse.rooms:type_name -> eserver.wire.RoomDirectoryEntry
-	99,  // 126: eserver.wire.RoomResponse.ordered:type_name -> eserver.wire.RoomOrderedMessage
-	93,  // 127: eserver.wire.RoomEvent.message:type_name -> eserver.wire.SignedRoomMessage
-	90,  // 128: eserver.wire.RoomEvent.op:type_name -> eserver.wire.SignedRoomOp
-	96,  // 129: eserver.wire.RoomEvent.report:type_name -> eserver.wire.RoomReported
-	3,   // 130: eserver.wire.RendezvousResponse.Entry.ticket:type_name -> eserver.wire.SignedTicket
-	3,   // 131: eserver.wire.RendezvousResponse.Entry.card:type_name -> eserver.wire.SignedTicket
-	132, // [132:132] is the sub-list for method output_type
-	132, // [132:132] is the sub-list for method input_type
-	132, // [132:132] is the sub-list for extension type_name
-	132, // [132:132] is the sub-list for extension extendee
-	0,   // [0:132] is the sub-list for field type_name
+	78,  // 84: eserver.wire.ContactBackup.entries:type_name -> eserver.wire.ContactBackupEntry
+	78,  // 85: eserver.wire.ContactBackup.removed:type_name -> eserver.wire.ContactBackupEntry
+	77,  // 86: eserver.wire.ContactBackup.rooms:type_name -> eserver.wire.RoomBackupEntry
+	80,  // 87: eserver.wire.PrekeysRequest.publish:type_name -> eserver.wire.PrekeysPublish
+	81,  // 88: eserver.wire.PrekeysRequest.fetch:type_name -> eserver.wire.PrekeysFetch
+	82,  // 89: eserver.wire.PrekeysRequest.status:type_name -> eserver.wire.PrekeysStatus
+	3,   // 90: eserver.wire.PrekeysPublish.ticket:type_name -> eserver.wire.SignedTicket
+	3,   // 91: eserver.wire.PrekeysFetch.ticket:type_name -> eserver.wire.SignedTicket
+	3,   // 92: eserver.wire.PrekeysStatus.ticket:type_name -> eserver.wire.SignedTicket
+	84,  // 93: eserver.wire.PrekeysResponse.devices:type_name -> eserver.wire.PrekeyDevice
+	86,  // 94: eserver.wire.RoomOp.create:type_name -> eserver.wire.RoomCreate
+	87,  // 95: eserver.wire.RoomOp.modes:type_name -> eserver.wire.RoomModes
+	88,  // 96: eserver.wire.RoomOp.ban:type_name -> eserver.wire.RoomBan
+	89,  // 97: eserver.wire.RoomOp.delete_message:type_name -> eserver.wire.RoomDeleteMessage
+	90,  // 98: eserver.wire.RoomOp.delete_room:type_name -> eserver.wire.RoomDeleteRoom
+	87,  // 99: eserver.wire.RoomCreate.modes:type_name -> eserver.wire.RoomModes
+	3,   // 100: eserver.wire.SignedRoomOp.ticket:type_name -> eserver.wire.SignedTicket
+	93,  // 101: eserver.wire.RoomMessage.sealed:type_name -> eserver.wire.RoomSealed
+	3,   // 102: eserver.wire.SignedRoomMessage.ticket:type_name -> eserver.wire.SignedTicket
+	3,   // 103: eserver.wire.RoomRequest.ticket:type_name -> eserver.wire.SignedTicket
+	91,  // 104: eserver.wire.RoomRequest.op:type_name -> eserver.wire.SignedRoomOp
+	102, // 105: eserver.wire.RoomRequest.join:type_name -> eserver.wire.RoomJoin
+	103, // 106: eserver.wire.RoomRequest.send:type_name -> eserver.wire.RoomSend
+	104, // 107: eserver.wire.RoomRequest.backlog:type_name -> eserver.wire.RoomBacklogRequest
+	105, // 108: eserver.wire.RoomRequest.ops:type_name -> eserver.wire.RoomOpsRequest
+	106, // 109: eserver.wire.RoomRequest.list:type_name -> eserver.wire.RoomListRequest
+	96,  // 110: eserver.wire.RoomRequest.report:type_name -> eserver.wire.RoomReport
+	98,  // 111: eserver.wire.RoomRequest.forward:type_name -> eserver.wire.RoomForward
+	99,  // 112: eserver.wire.RoomRequest.replicate:type_name -> eserver.wire.RoomReplica
+	101, // 113: eserver.wire.RoomRequest.messages_since:type_name -> eserver.wire.RoomMessagesRequest
+	96,  // 114: eserver.wire.RoomReported.report:type_name -> eserver.wire.RoomReport
+	91,  // 115: eserver.wire.RoomForward.op:type_name -> eserver.wire.SignedRoomOp
+	103, // 116: eserver.wire.RoomForward.send:type_name -> eserver.wire.RoomSend
+	91,  // 117: eserver.wire.RoomReplica.op:type_name -> eserver.wire.SignedRoomOp
+	100, // 118: eserver.wire.RoomReplica.message:type_name -> eserver.wire.RoomOrderedMessage
+	100, // 119: eserver.wire.RoomReplica.messages:type_name -> eserver.wire.RoomOrderedMessage
+	94,  // 120: eserver.wire.RoomOrderedMessage.message:type_name -> eserver.wire.SignedRoomMessage
+	5,   // 121: eserver.wire.RoomJoin.pass:type_name -> eserver.wire.SignedRegionPass
+	94,  // 122: eserver.wire.RoomSend.message:type_name -> eserver.wire.SignedRoomMessage
+	5,   // 123: eserver.wire.RoomSend.pass:type_name -> eserver.wire.SignedRegionPass
+	91,  // 124: eserver.wire.RoomResponse.ops:type_name -> eserver.wire.SignedRoomOp
+	94,  // 125: eserver.wire.RoomResponse.messages:type_name -> eserver.wire.SignedRoomMessage
+	109, // 126: eserver.wire.RoomResponse.event:type_name -> eserver.wire.RoomEvent
+	107, // 127: eserver.wire.RoomResponse.rooms:type_name -> eserver.wire.RoomDirectoryEntry
+	100, // 128: eserver.wire.RoomResponse.ordered:type_name -> eserver.wire.RoomOrderedMessage
+	94,  // 129: eserver.wire.RoomEvent.message:type_name -> eserver.wire.SignedRoomMessage
+	91,  // 130: eserver.wire.RoomEvent.op:type_name -> eserver.wire.SignedRoomOp
+	97,  // 131: eserver.wire.RoomEvent.report:type_name -> eserver.wire.RoomReported
+	3,   // 132: eserver.wire.RendezvousResponse.Entry.ticket:type_name -> eserver.wire.SignedTicket
+	3,   // 133: eserver.wire.RendezvousResponse.Entry.card:type_name -> eserver.wire.SignedTicket
+	134, // [134:134] is the sub-list for method output_type
+	134, // [134:134] is the sub-list for method input_type
+	134, // [134:134] is the sub-list for extension type_name
+	134, // [134:134] is the sub-list for extension extendee
+	0,   // [0:134] is the sub-list for field type_name
 }
 
 func init() { file_wire_proto_init() }
@@ -9322,12 +9515,12 @@ func file_wire_proto_init() {
 		(*ContactsRequest_Put)(nil),
 		(*ContactsRequest_Get)(nil),
 	}
-	file_wire_proto_msgTypes[76].OneofWrappers = []any{
+	file_wire_proto_msgTypes[77].OneofWrappers = []any{
 		(*PrekeysRequest_Publish)(nil),
 		(*PrekeysRequest_Fetch)(nil),
 		(*PrekeysRequest_Status)(nil),
 	}
-	file_wire_proto_msgTypes[82].OneofWrappers = []any{
+	file_wire_proto_msgTypes[83].OneofWrappers = []any{
 		(*RoomOp_Create)(nil),
 		(*RoomOp_Topic)(nil),
 		(*RoomOp_Modes)(nil),
@@ -9343,7 +9536,7 @@ func file_wire_proto_init() {
 		(*RoomOp_DeleteRoom)(nil),
 		(*RoomOp_TransferOwner)(nil),
 	}
-	file_wire_proto_msgTypes[92].OneofWrappers = []any{
+	file_wire_proto_msgTypes[93].OneofWrappers = []any{
 		(*RoomRequest_Op)(nil),
 		(*RoomRequest_Join)(nil),
 		(*RoomRequest_Leave)(nil),
@@ -9356,7 +9549,7 @@ func file_wire_proto_init() {
 		(*RoomRequest_Replicate)(nil),
 		(*RoomRequest_MessagesSince)(nil),
 	}
-	file_wire_proto_msgTypes[106].OneofWrappers = []any{
+	file_wire_proto_msgTypes[107].OneofWrappers = []any{
 		(*RoomEvent_Message)(nil),
 		(*RoomEvent_Op)(nil),
 		(*RoomEvent_Joined)(nil),
@@ -9369,7 +9562,7 @@ func file_wire_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_wire_proto_rawDesc), len(file_wire_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   108,
+			NumMessages:   109,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -1,6 +1,7 @@
 package client
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"errors"
@@ -75,18 +76,37 @@ func PutContacts(ctx context.Context, h host.Host, sn peer.ID, t *wire.SignedTic
 // which also checks the version, and prefer the highest version among the
 // owner's homes. Put a new list replacing ContactsHash(blob).
 func GetContacts(ctx context.Context, h host.Host, sn peer.ID, t *wire.SignedTicket) (version uint64, blob []byte, found bool, err error) {
+	version, blob, found, _, err = GetContactsIfChanged(ctx, h, sn, t, nil)
+	return version, blob, found, err
+}
+
+// GetContactsIfChanged is GetContacts for a device that holds the blob
+// whose ContactsHash is known (nil: none): when sn still stores that blob
+// it answers unchanged, with no blob, in one short round trip. A supernode
+// that predates the shortcut sends the blob; unchanged is then worked out
+// here, so callers see one behaviour.
+func GetContactsIfChanged(ctx context.Context, h host.Host, sn peer.ID, t *wire.SignedTicket, known []byte) (version uint64, blob []byte, found, unchanged bool, err error) {
+	if len(known) != 0 && len(known) != sha256.Size {
+		return 0, nil, false, false, fmt.Errorf("getting contacts: %w: known hash of %d bytes", ErrBadRequest, len(known))
+	}
 	resp, err := Call[*wire.ContactsResponse](ctx, h, sn, wire.ProtoContacts, &wire.ContactsRequest{
-		Kind: &wire.ContactsRequest_Get{Get: &wire.ContactsGet{Ticket: t}},
+		Kind: &wire.ContactsRequest_Get{Get: &wire.ContactsGet{Ticket: t, Known: known}},
 	})
 	if err != nil {
-		return 0, nil, false, fmt.Errorf("getting contacts: %w", err)
+		return 0, nil, false, false, fmt.Errorf("getting contacts: %w", err)
 	}
 	if !resp.GetFound() {
-		return 0, nil, false, nil
+		return 0, nil, false, false, nil
+	}
+	if resp.GetUnchanged() {
+		if len(known) == 0 || resp.GetVersion() == 0 {
+			return 0, nil, false, false, fmt.Errorf("getting contacts: malformed answer: unchanged from no blob, version %d", resp.GetVersion())
+		}
+		return resp.GetVersion(), nil, true, true, nil
 	}
 	if resp.GetVersion() == 0 || len(resp.GetBlob()) == 0 || len(resp.GetBlob()) > wire.MaxContactsBlob {
-		return 0, nil, false, fmt.Errorf("getting contacts: malformed answer: version %d, blob of %d bytes",
+		return 0, nil, false, false, fmt.Errorf("getting contacts: malformed answer: version %d, blob of %d bytes",
 			resp.GetVersion(), len(resp.GetBlob()))
 	}
-	return resp.GetVersion(), resp.GetBlob(), true, nil
+	return resp.GetVersion(), resp.GetBlob(), true, len(known) != 0 && bytes.Equal(ContactsHash(resp.GetBlob()), known), nil
 }
