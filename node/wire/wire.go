@@ -66,6 +66,15 @@ const (
 // entry the asker already holds without sending it again.
 const RendezvousTagSize = 16
 
+// MaxRendezvousRecords bounds the peer-record bytes the entries of one
+// username carry in a lookup answer: entries past it (the oldest devices)
+// are answered with their ticket alone. One account's MaxAccountDevices
+// devices with records of ticket.MaxPeerRecord (8 KiB) would otherwise
+// need more than MaxRendezvousFrame, and the answer for that username
+// alone could never be sent; a few devices' usual records of under a KiB
+// are far below it.
+const MaxRendezvousRecords = 64 << 10
+
 // Size limits per frame. A frame larger than its limit is refused before a
 // byte of its body is read.
 const (
@@ -268,6 +277,7 @@ const (
 	CodeStale        = "stale"        // a contacts put that does not replace the stored blob (its owner had not read it); the answer carries the stored version
 	CodeInternal     = "internal"     // the server could not answer (its store failed)
 	CodeBusy         = "busy"         // the service holds all the request bytes it may at once (its budget); retry in a moment or try another home
+	CodeBadDevices   = "bad_devices"  // a rendezvous publish's device list is not signed by the key it names, is another account's, or does not name the publishing device
 	// A room's home (ProtoRoom) answers these besides the shared codes;
 	// they are the daemon's error names (issue 15).
 	CodeBanned        = "banned"         // a ban in force on the account

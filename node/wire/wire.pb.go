@@ -2196,7 +2196,13 @@ type Publish struct {
 	Allowed [][]byte `protobuf:"bytes,3,rep,name=allowed,proto3" json:"allowed,omitempty"`
 	// card is the ticket's public card, for askers without a token; it must
 	// name the ticket's user, device, box key and server.
-	Card          *SignedTicket `protobuf:"bytes,4,opt,name=card,proto3" json:"card,omitempty"`
+	Card *SignedTicket `protobuf:"bytes,4,opt,name=card,proto3" json:"card,omitempty"`
+	// devices (optional) is the account's device list signed by its account
+	// identity: it must name the ticket's user and device (else the publish
+	// is refused, bad_devices). The rendezvous keeps one list per username —
+	// the highest version per account key; of another key, the latest
+	// published — and shows it to askers the user allowed.
+	Devices       *SignedAccountDevices `protobuf:"bytes,5,opt,name=devices,proto3" json:"devices,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2259,6 +2265,13 @@ func (x *Publish) GetCard() *SignedTicket {
 	return nil
 }
 
+func (x *Publish) GetDevices() *SignedAccountDevices {
+	if x != nil {
+		return x.Devices
+	}
+	return nil
+}
+
 type Lookup struct {
 	state     protoimpl.MessageState `protogen:"open.v1"`
 	Ticket    *SignedTicket          `protobuf:"bytes,1,opt,name=ticket,proto3" json:"ticket,omitempty"` // the asker's ticket
@@ -2266,8 +2279,23 @@ type Lookup struct {
 	Tokens    [][]byte               `protobuf:"bytes,3,rep,name=tokens,proto3" json:"tokens,omitempty"` // tokens[i] is the asker's token for usernames[i] (may be empty)
 	// known[i] is the tag (client.EntryTag, RendezvousTagSize bytes) of the
 	// entry the asker already holds for usernames[i], or empty: an entry
-	// with that very tag is answered unchanged, without its bytes.
-	Known         [][]byte `protobuf:"bytes,4,rep,name=known,proto3" json:"known,omitempty"`
+	// with that very tag is answered unchanged, without its bytes. An
+	// all_devices lookup reads known_devices instead; it may send known as
+	// well, for a rendezvous that predates all_devices.
+	Known [][]byte `protobuf:"bytes,4,rep,name=known,proto3" json:"known,omitempty"`
+	// all_devices asks for every live device of each username — one entry
+	// each, username repeated, the most recently published first — and,
+	// for askers the user allowed, the account's device list. Without it
+	// the answer is what it was before accounts had several devices: one
+	// entry per username, the newest device's, and no list, so an older
+	// client's known tag still names what it gets.
+	AllDevices bool `protobuf:"varint,5,opt,name=all_devices,json=allDevices,proto3" json:"all_devices,omitempty"`
+	// known_devices[i] (all_devices only) is the tags of the entries the
+	// asker holds for usernames[i], concatenated (a multiple of
+	// RendezvousTagSize bytes, at most MaxAccountDevices tags), or empty:
+	// each entry whose tag is among them is answered unchanged, naming the
+	// tag (Entry.tag).
+	KnownDevices  [][]byte `protobuf:"bytes,6,rep,name=known_devices,json=knownDevices,proto3" json:"known_devices,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2326,6 +2354,20 @@ func (x *Lookup) GetTokens() [][]byte {
 func (x *Lookup) GetKnown() [][]byte {
 	if x != nil {
 		return x.Known
+	}
+	return nil
+}
+
+func (x *Lookup) GetAllDevices() bool {
+	if x != nil {
+		return x.AllDevices
+	}
+	return false
+}
+
+func (x *Lookup) GetKnownDevices() [][]byte {
+	if x != nil {
+		return x.KnownDevices
 	}
 	return nil
 }
@@ -8484,8 +8526,17 @@ type RendezvousResponse_Entry struct {
 	PeerRecord []byte                 `protobuf:"bytes,3,opt,name=peer_record,json=peerRecord,proto3" json:"peer_record,omitempty"`
 	Card       *SignedTicket          `protobuf:"bytes,4,opt,name=card,proto3" json:"card,omitempty"`
 	// unchanged: the entry the asker may see is the one whose tag it sent
-	// in known; nothing else is set.
-	Unchanged     bool `protobuf:"varint,5,opt,name=unchanged,proto3" json:"unchanged,omitempty"`
+	// in known (or, all_devices, the one named in tag); nothing else is set.
+	Unchanged bool `protobuf:"varint,5,opt,name=unchanged,proto3" json:"unchanged,omitempty"`
+	// devices (all_devices lookups, askers the user allowed) is the
+	// account's signed device list, on the first of the username's entries
+	// that carries a ticket only: it is the account's, not a device's, and
+	// 32 copies of up to 4 KiB would take half a frame. It is part of the
+	// entry's tag, so a new list makes the entry sent again.
+	Devices *SignedAccountDevices `protobuf:"bytes,6,opt,name=devices,proto3" json:"devices,omitempty"`
+	// tag (all_devices lookups, unchanged entries) is which of the asker's
+	// known_devices tags this entry is.
+	Tag           []byte `protobuf:"bytes,7,opt,name=tag,proto3" json:"tag,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -8553,6 +8604,20 @@ func (x *RendezvousResponse_Entry) GetUnchanged() bool {
 		return x.Unchanged
 	}
 	return false
+}
+
+func (x *RendezvousResponse_Entry) GetDevices() *SignedAccountDevices {
+	if x != nil {
+		return x.Devices
+	}
+	return nil
+}
+
+func (x *RendezvousResponse_Entry) GetTag() []byte {
+	if x != nil {
+		return x.Tag
+	}
+	return nil
 }
 
 var File_wire_proto protoreflect.FileDescriptor
@@ -8706,28 +8771,34 @@ const file_wire_proto_rawDesc = "" +
 	"\x11RendezvousRequest\x121\n" +
 	"\apublish\x18\x01 \x01(\v2\x15.eserver.wire.PublishH\x00R\apublish\x12.\n" +
 	"\x06lookup\x18\x02 \x01(\v2\x14.eserver.wire.LookupH\x00R\x06lookupB\x06\n" +
-	"\x04kind\"\xa8\x01\n" +
+	"\x04kind\"\xe6\x01\n" +
 	"\aPublish\x122\n" +
 	"\x06ticket\x18\x01 \x01(\v2\x1a.eserver.wire.SignedTicketR\x06ticket\x12\x1f\n" +
 	"\vpeer_record\x18\x02 \x01(\fR\n" +
 	"peerRecord\x12\x18\n" +
 	"\aallowed\x18\x03 \x03(\fR\aallowed\x12.\n" +
-	"\x04card\x18\x04 \x01(\v2\x1a.eserver.wire.SignedTicketR\x04card\"\x88\x01\n" +
+	"\x04card\x18\x04 \x01(\v2\x1a.eserver.wire.SignedTicketR\x04card\x12<\n" +
+	"\adevices\x18\x05 \x01(\v2\".eserver.wire.SignedAccountDevicesR\adevices\"\xce\x01\n" +
 	"\x06Lookup\x122\n" +
 	"\x06ticket\x18\x01 \x01(\v2\x1a.eserver.wire.SignedTicketR\x06ticket\x12\x1c\n" +
 	"\tusernames\x18\x02 \x03(\tR\tusernames\x12\x16\n" +
 	"\x06tokens\x18\x03 \x03(\fR\x06tokens\x12\x14\n" +
-	"\x05known\x18\x04 \x03(\fR\x05known\"\xb5\x02\n" +
+	"\x05known\x18\x04 \x03(\fR\x05known\x12\x1f\n" +
+	"\vall_devices\x18\x05 \x01(\bR\n" +
+	"allDevices\x12#\n" +
+	"\rknown_devices\x18\x06 \x03(\fR\fknownDevices\"\x85\x03\n" +
 	"\x12RendezvousResponse\x12\x14\n" +
 	"\x05error\x18\x01 \x01(\tR\x05error\x12@\n" +
-	"\aentries\x18\x02 \x03(\v2&.eserver.wire.RendezvousResponse.EntryR\aentries\x1a\xc6\x01\n" +
+	"\aentries\x18\x02 \x03(\v2&.eserver.wire.RendezvousResponse.EntryR\aentries\x1a\x96\x02\n" +
 	"\x05Entry\x12\x1a\n" +
 	"\busername\x18\x01 \x01(\tR\busername\x122\n" +
 	"\x06ticket\x18\x02 \x01(\v2\x1a.eserver.wire.SignedTicketR\x06ticket\x12\x1f\n" +
 	"\vpeer_record\x18\x03 \x01(\fR\n" +
 	"peerRecord\x12.\n" +
 	"\x04card\x18\x04 \x01(\v2\x1a.eserver.wire.SignedTicketR\x04card\x12\x1c\n" +
-	"\tunchanged\x18\x05 \x01(\bR\tunchanged\"\x91\x01\n" +
+	"\tunchanged\x18\x05 \x01(\bR\tunchanged\x12<\n" +
+	"\adevices\x18\x06 \x01(\v2\".eserver.wire.SignedAccountDevicesR\adevices\x12\x10\n" +
+	"\x03tag\x18\a \x01(\fR\x03tag\"\x91\x01\n" +
 	"\x05Hello\x122\n" +
 	"\x06ticket\x18\x01 \x01(\v2\x1a.eserver.wire.SignedTicketR\x06ticket\x12<\n" +
 	"\adevices\x18\x03 \x01(\v2\".eserver.wire.SignedAccountDevicesR\adevices\x12\x16\n" +
@@ -9336,111 +9407,113 @@ var file_wire_proto_depIdxs = []int32{
 	32,  // 31: eserver.wire.RendezvousRequest.lookup:type_name -> eserver.wire.Lookup
 	3,   // 32: eserver.wire.Publish.ticket:type_name -> eserver.wire.SignedTicket
 	3,   // 33: eserver.wire.Publish.card:type_name -> eserver.wire.SignedTicket
-	3,   // 34: eserver.wire.Lookup.ticket:type_name -> eserver.wire.SignedTicket
-	110, // 35: eserver.wire.RendezvousResponse.entries:type_name -> eserver.wire.RendezvousResponse.Entry
-	3,   // 36: eserver.wire.Hello.ticket:type_name -> eserver.wire.SignedTicket
-	29,  // 37: eserver.wire.Hello.devices:type_name -> eserver.wire.SignedAccountDevices
-	36,  // 38: eserver.wire.Frame.envelope:type_name -> eserver.wire.Envelope
-	37,  // 39: eserver.wire.Frame.ack:type_name -> eserver.wire.Ack
-	50,  // 40: eserver.wire.Payload.chat:type_name -> eserver.wire.Chat
-	51,  // 41: eserver.wire.Payload.contact_request:type_name -> eserver.wire.ContactRequest
-	52,  // 42: eserver.wire.Payload.contact_response:type_name -> eserver.wire.ContactResponse
-	54,  // 43: eserver.wire.Payload.presence:type_name -> eserver.wire.Presence
-	53,  // 44: eserver.wire.Payload.contact_removed:type_name -> eserver.wire.ContactRemoved
-	49,  // 45: eserver.wire.Payload.receipt:type_name -> eserver.wire.Receipt
-	48,  // 46: eserver.wire.Payload.visibility:type_name -> eserver.wire.Visibility
-	47,  // 47: eserver.wire.Payload.stream_offer:type_name -> eserver.wire.StreamOffer
-	45,  // 48: eserver.wire.Payload.file_offer:type_name -> eserver.wire.FileOffer
-	46,  // 49: eserver.wire.Payload.file_update:type_name -> eserver.wire.FileUpdate
-	43,  // 50: eserver.wire.Payload.signal:type_name -> eserver.wire.Signal
-	44,  // 51: eserver.wire.Payload.avatar_request:type_name -> eserver.wire.AvatarRequest
-	42,  // 52: eserver.wire.Payload.group_event:type_name -> eserver.wire.GroupEvent
-	41,  // 53: eserver.wire.Payload.resend_request:type_name -> eserver.wire.ResendRequest
-	40,  // 54: eserver.wire.Payload.room_key:type_name -> eserver.wire.RoomKey
-	39,  // 55: eserver.wire.Payload.room_picture:type_name -> eserver.wire.RoomPicture
-	3,   // 56: eserver.wire.GroupEvent.author_ticket:type_name -> eserver.wire.SignedTicket
-	0,   // 57: eserver.wire.Signal.kind:type_name -> eserver.wire.Signal.Kind
-	1,   // 58: eserver.wire.FileOffer.kind:type_name -> eserver.wire.FileOffer.Kind
-	57,  // 59: eserver.wire.RegistryRequest.heartbeat:type_name -> eserver.wire.Heartbeat
-	58,  // 60: eserver.wire.RegistryRequest.list:type_name -> eserver.wire.ListSupernodes
-	60,  // 61: eserver.wire.RegistryRequest.revocations:type_name -> eserver.wire.FetchRevocations
-	3,   // 62: eserver.wire.Heartbeat.ticket:type_name -> eserver.wire.SignedTicket
-	3,   // 63: eserver.wire.ListSupernodes.ticket:type_name -> eserver.wire.SignedTicket
-	3,   // 64: eserver.wire.RegistryResponse.supernode_ticket:type_name -> eserver.wire.SignedTicket
-	64,  // 65: eserver.wire.RegistryResponse.supernodes:type_name -> eserver.wire.SupernodeInfo
-	63,  // 66: eserver.wire.RegistryResponse.revocations:type_name -> eserver.wire.SignedRevocations
-	3,   // 67: eserver.wire.FetchRevocations.ticket:type_name -> eserver.wire.SignedTicket
-	62,  // 68: eserver.wire.RevocationList.entries:type_name -> eserver.wire.Revocation
-	3,   // 69: eserver.wire.SupernodeInfo.ticket:type_name -> eserver.wire.SignedTicket
-	66,  // 70: eserver.wire.MailboxRequest.put:type_name -> eserver.wire.MailPut
-	67,  // 71: eserver.wire.MailboxRequest.fetch:type_name -> eserver.wire.MailFetch
-	68,  // 72: eserver.wire.MailboxRequest.ack:type_name -> eserver.wire.MailAck
-	3,   // 73: eserver.wire.MailPut.ticket:type_name -> eserver.wire.SignedTicket
-	3,   // 74: eserver.wire.MailFetch.ticket:type_name -> eserver.wire.SignedTicket
-	3,   // 75: eserver.wire.MailAck.ticket:type_name -> eserver.wire.SignedTicket
-	70,  // 76: eserver.wire.MailboxResponse.items:type_name -> eserver.wire.StoredMail
-	3,   // 77: eserver.wire.MailItem.sender:type_name -> eserver.wire.SignedTicket
-	36,  // 78: eserver.wire.MailItem.envelope:type_name -> eserver.wire.Envelope
-	29,  // 79: eserver.wire.MailItem.devices:type_name -> eserver.wire.SignedAccountDevices
-	73,  // 80: eserver.wire.ContactsRequest.put:type_name -> eserver.wire.ContactsPut
-	74,  // 81: eserver.wire.ContactsRequest.get:type_name -> eserver.wire.ContactsGet
-	3,   // 82: eserver.wire.ContactsPut.ticket:type_name -> eserver.wire.SignedTicket
-	3,   // 83: eserver.wire.ContactsGet.ticket:type_name -> eserver.wire.SignedTicket
-	78,  // 84: eserver.wire.ContactBackup.entries:type_name -> eserver.wire.ContactBackupEntry
-	78,  // 85: eserver.wire.ContactBackup.removed:type_name -> eserver.wire.ContactBackupEntry
-	77,  // 86: eserver.wire.ContactBackup.rooms:type_name -> eserver.wire.RoomBackupEntry
-	80,  // 87: eserver.wire.PrekeysRequest.publish:type_name -> eserver.wire.PrekeysPublish
-	81,  // 88: eserver.wire.PrekeysRequest.fetch:type_name -> eserver.wire.PrekeysFetch
-	82,  // 89: eserver.wire.PrekeysRequest.status:type_name -> eserver.wire.PrekeysStatus
-	3,   // 90: eserver.wire.PrekeysPublish.ticket:type_name -> eserver.wire.SignedTicket
-	3,   // 91: eserver.wire.PrekeysFetch.ticket:type_name -> eserver.wire.SignedTicket
-	3,   // 92: eserver.wire.PrekeysStatus.ticket:type_name -> eserver.wire.SignedTicket
-	84,  // 93: eserver.wire.PrekeysResponse.devices:type_name -> eserver.wire.PrekeyDevice
-	86,  // 94: eserver.wire.RoomOp.create:type_name -> eserver.wire.RoomCreate
-	87,  // 95: eserver.wire.RoomOp.modes:type_name -> eserver.wire.RoomModes
-	88,  // 96: eserver.wire.RoomOp.ban:type_name -> eserver.wire.RoomBan
-	89,  // 97: eserver.wire.RoomOp.delete_message:type_name -> eserver.wire.RoomDeleteMessage
-	90,  // 98: eserver.wire.RoomOp.delete_room:type_name -> eserver.wire.RoomDeleteRoom
-	87,  // 99: eserver.wire.RoomCreate.modes:type_name -> eserver.wire.RoomModes
-	3,   // 100: eserver.wire.SignedRoomOp.ticket:type_name -> eserver.wire.SignedTicket
-	93,  // 101: eserver.wire.RoomMessage.sealed:type_name -> eserver.wire.RoomSealed
-	3,   // 102: eserver.wire.SignedRoomMessage.ticket:type_name -> eserver.wire.SignedTicket
-	3,   // 103: eserver.wire.RoomRequest.ticket:type_name -> eserver.wire.SignedTicket
-	91,  // 104: eserver.wire.RoomRequest.op:type_name -> eserver.wire.SignedRoomOp
-	102, // 105: eserver.wire.RoomRequest.join:type_name -> eserver.wire.RoomJoin
-	103, // 106: eserver.wire.RoomRequest.send:type_name -> eserver.wire.RoomSend
-	104, // 107: eserver.wire.RoomRequest.backlog:type_name -> eserver.wire.RoomBacklogRequest
-	105, // 108: eserver.wire.RoomRequest.ops:type_name -> eserver.wire.RoomOpsRequest
-	106, // 109: eserver.wire.RoomRequest.list:type_name -> eserver.wire.RoomListRequest
-	96,  // 110: eserver.wire.RoomRequest.report:type_name -> eserver.wire.RoomReport
-	98,  // 111: eserver.wire.RoomRequest.forward:type_name -> eserver.wire.RoomForward
-	99,  // 112: eserver.wire.RoomRequest.replicate:type_name -> eserver.wire.RoomReplica
-	101, // 113: eserver.wire.RoomRequest.messages_since:type_name -> eserver.wire.RoomMessagesRequest
-	96,  // 114: eserver.wire.RoomReported.report:type_name -> eserver.wire.RoomReport
-	91,  // 115: eserver.wire.RoomForward.op:type_name -> eserver.wire.SignedRoomOp
-	103, // 116: eserver.wire.RoomForward.send:type_name -> eserver.wire.RoomSend
-	91,  // 117: eserver.wire.RoomReplica.op:type_name -> eserver.wire.SignedRoomOp
-	100, // 118: eserver.wire.RoomReplica.message:type_name -> eserver.wire.RoomOrderedMessage
-	100, // 119: eserver.wire.RoomReplica.messages:type_name -> eserver.wire.RoomOrderedMessage
-	94,  // 120: eserver.wire.RoomOrderedMessage.message:type_name -> eserver.wire.SignedRoomMessage
-	5,   // 121: eserver.wire.RoomJoin.pass:type_name -> eserver.wire.SignedRegionPass
-	94,  // 122: eserver.wire.RoomSend.message:type_name -> eserver.wire.SignedRoomMessage
-	5,   // 123: eserver.wire.RoomSend.pass:type_name -> eserver.wire.SignedRegionPass
-	91,  // 124: eserver.wire.RoomResponse.ops:type_name -> eserver.wire.SignedRoomOp
-	94,  // 125: eserver.wire.RoomResponse.messages:type_name -> eserver.wire.SignedRoomMessage
-	109, // 126: eserver.wire.RoomResponse.event:type_name -> eserver.wire.RoomEvent
-	107, // 127: eserver.wire.RoomResponse.rooms:type_name -> eserver.wire.RoomDirectoryEntry
-	100, // 128: eserver.wire.RoomResponse.ordered:type_name -> eserver.wire.RoomOrderedMessage
-	94,  // 129: eserver.wire.RoomEvent.message:type_name -> eserver.wire.SignedRoomMessage
-	91,  // 130: eserver.wire.RoomEvent.op:type_name -> eserver.wire.SignedRoomOp
-	97,  // 131: eserver.wire.RoomEvent.report:type_name -> eserver.wire.RoomReported
-	3,   // 132: eserver.wire.RendezvousResponse.Entry.ticket:type_name -> eserver.wire.SignedTicket
-	3,   // 133: eserver.wire.RendezvousResponse.Entry.card:type_name -> eserver.wire.SignedTicket
-	134, // [134:134] is the sub-list for method output_type
-	134, // [134:134] is the sub-list for method input_type
-	134, // [134:134] is the sub-list for extension type_name
-	134, // [134:134] is the sub-list for extension extendee
-	0,   // [0:134] is the sub-list for field type_name
+	29,  // 34: eserver.wire.Publish.devices:type_name -> eserver.wire.SignedAccountDevices
+	3,   // 35: eserver.wire.Lookup.ticket:type_name -> eserver.wire.SignedTicket
+	110, // 36: eserver.wire.RendezvousResponse.entries:type_name -> eserver.wire.RendezvousResponse.Entry
+	3,   // 37: eserver.wire.Hello.ticket:type_name -> eserver.wire.SignedTicket
+	29,  // 38: eserver.wire.Hello.devices:type_name -> eserver.wire.SignedAccountDevices
+	36,  // 39: eserver.wire.Frame.envelope:type_name -> eserver.wire.Envelope
+	37,  // 40: eserver.wire.Frame.ack:type_name -> eserver.wire.Ack
+	50,  // 41: eserver.wire.Payload.chat:type_name -> eserver.wire.Chat
+	51,  // 42: eserver.wire.Payload.contact_request:type_name -> eserver.wire.ContactRequest
+	52,  // 43: eserver.wire.Payload.contact_response:type_name -> eserver.wire.ContactResponse
+	54,  // 44: eserver.wire.Payload.presence:type_name -> eserver.wire.Presence
+	53,  // 45: eserver.wire.Payload.contact_removed:type_name -> eserver.wire.ContactRemoved
+	49,  // 46: eserver.wire.Payload.receipt:type_name -> eserver.wire.Receipt
+	48,  // 47: eserver.wire.Payload.visibility:type_name -> eserver.wire.Visibility
+	47,  // 48: eserver.wire.Payload.stream_offer:type_name -> eserver.wire.StreamOffer
+	45,  // 49: eserver.wire.Payload.file_offer:type_name -> eserver.wire.FileOffer
+	46,  // 50: eserver.wire.Payload.file_update:type_name -> eserver.wire.FileUpdate
+	43,  // 51: eserver.wire.Payload.signal:type_name -> eserver.wire.Signal
+	44,  // 52: eserver.wire.Payload.avatar_request:type_name -> eserver.wire.AvatarRequest
+	42,  // 53: eserver.wire.Payload.group_event:type_name -> eserver.wire.GroupEvent
+	41,  // 54: eserver.wire.Payload.resend_request:type_name -> eserver.wire.ResendRequest
+	40,  // 55: eserver.wire.Payload.room_key:type_name -> eserver.wire.RoomKey
+	39,  // 56: eserver.wire.Payload.room_picture:type_name -> eserver.wire.RoomPicture
+	3,   // 57: eserver.wire.GroupEvent.author_ticket:type_name -> eserver.wire.SignedTicket
+	0,   // 58: eserver.wire.Signal.kind:type_name -> eserver.wire.Signal.Kind
+	1,   // 59: eserver.wire.FileOffer.kind:type_name -> eserver.wire.FileOffer.Kind
+	57,  // 60: eserver.wire.RegistryRequest.heartbeat:type_name -> eserver.wire.Heartbeat
+	58,  // 61: eserver.wire.RegistryRequest.list:type_name -> eserver.wire.ListSupernodes
+	60,  // 62: eserver.wire.RegistryRequest.revocations:type_name -> eserver.wire.FetchRevocations
+	3,   // 63: eserver.wire.Heartbeat.ticket:type_name -> eserver.wire.SignedTicket
+	3,   // 64: eserver.wire.ListSupernodes.ticket:type_name -> eserver.wire.SignedTicket
+	3,   // 65: eserver.wire.RegistryResponse.supernode_ticket:type_name -> eserver.wire.SignedTicket
+	64,  // 66: eserver.wire.RegistryResponse.supernodes:type_name -> eserver.wire.SupernodeInfo
+	63,  // 67: eserver.wire.RegistryResponse.revocations:type_name -> eserver.wire.SignedRevocations
+	3,   // 68: eserver.wire.FetchRevocations.ticket:type_name -> eserver.wire.SignedTicket
+	62,  // 69: eserver.wire.RevocationList.entries:type_name -> eserver.wire.Revocation
+	3,   // 70: eserver.wire.SupernodeInfo.ticket:type_name -> eserver.wire.SignedTicket
+	66,  // 71: eserver.wire.MailboxRequest.put:type_name -> eserver.wire.MailPut
+	67,  // 72: eserver.wire.MailboxRequest.fetch:type_name -> eserver.wire.MailFetch
+	68,  // 73: eserver.wire.MailboxRequest.ack:type_name -> eserver.wire.MailAck
+	3,   // 74: eserver.wire.MailPut.ticket:type_name -> eserver.wire.SignedTicket
+	3,   // 75: eserver.wire.MailFetch.ticket:type_name -> eserver.wire.SignedTicket
+	3,   // 76: eserver.wire.MailAck.ticket:type_name -> eserver.wire.SignedTicket
+	70,  // 77: eserver.wire.MailboxResponse.items:type_name -> eserver.wire.StoredMail
+	3,   // 78: eserver.wire.MailItem.sender:type_name -> eserver.wire.SignedTicket
+	36,  // 79: eserver.wire.MailItem.envelope:type_name -> eserver.wire.Envelope
+	29,  // 80: eserver.wire.MailItem.devices:type_name -> eserver.wire.SignedAccountDevices
+	73,  // 81: eserver.wire.ContactsRequest.put:type_name -> eserver.wire.ContactsPut
+	74,  // 82: eserver.wire.ContactsRequest.get:type_name -> eserver.wire.ContactsGet
+	3,   // 83: eserver.wire.ContactsPut.ticket:type_name -> eserver.wire.SignedTicket
+	3,   // 84: eserver.wire.ContactsGet.ticket:type_name -> eserver.wire.SignedTicket
+	78,  // 85: eserver.wire.ContactBackup.entries:type_name -> eserver.wire.ContactBackupEntry
+	78,  // 86: eserver.wire.ContactBackup.removed:type_name -> eserver.wire.ContactBackupEntry
+	77,  // 87: eserver.wire.ContactBackup.rooms:type_name -> eserver.wire.RoomBackupEntry
+	80,  // 88: eserver.wire.PrekeysRequest.publish:type_name -> eserver.wire.PrekeysPublish
+	81,  // 89: eserver.wire.PrekeysRequest.fetch:type_name -> eserver.wire.PrekeysFetch
+	82,  // 90: eserver.wire.PrekeysRequest.status:type_name -> eserver.wire.PrekeysStatus
+	3,   // 91: eserver.wire.PrekeysPublish.ticket:type_name -> eserver.wire.SignedTicket
+	3,   // 92: eserver.wire.PrekeysFetch.ticket:type_name -> eserver.wire.SignedTicket
+	3,   // 93: eserver.wire.PrekeysStatus.ticket:type_name -> eserver.wire.SignedTicket
+	84,  // 94: eserver.wire.PrekeysResponse.devices:type_name -> eserver.wire.PrekeyDevice
+	86,  // 95: eserver.wire.RoomOp.create:type_name -> eserver.wire.RoomCreate
+	87,  // 96: eserver.wire.RoomOp.modes:type_name -> eserver.wire.RoomModes
+	88,  // 97: eserver.wire.RoomOp.ban:type_name -> eserver.wire.RoomBan
+	89,  // 98: eserver.wire.RoomOp.delete_message:type_name -> eserver.wire.RoomDeleteMessage
+	90,  // 99: eserver.wire.RoomOp.delete_room:type_name -> eserver.wire.RoomDeleteRoom
+	87,  // 100: eserver.wire.RoomCreate.modes:type_name -> eserver.wire.RoomModes
+	3,   // 101: eserver.wire.SignedRoomOp.ticket:type_name -> eserver.wire.SignedTicket
+	93,  // 102: eserver.wire.RoomMessage.sealed:type_name -> eserver.wire.RoomSealed
+	3,   // 103: eserver.wire.SignedRoomMessage.ticket:type_name -> eserver.wire.SignedTicket
+	3,   // 104: eserver.wire.RoomRequest.ticket:type_name -> eserver.wire.SignedTicket
+	91,  // 105: eserver.wire.RoomRequest.op:type_name -> eserver.wire.SignedRoomOp
+	102, // 106: eserver.wire.RoomRequest.join:type_name -> eserver.wire.RoomJoin
+	103, // 107: eserver.wire.RoomRequest.send:type_name -> eserver.wire.RoomSend
+	104, // 108: eserver.wire.RoomRequest.backlog:type_name -> eserver.wire.RoomBacklogRequest
+	105, // 109: eserver.wire.RoomRequest.ops:type_name -> eserver.wire.RoomOpsRequest
+	106, // 110: eserver.wire.RoomRequest.list:type_name -> eserver.wire.RoomListRequest
+	96,  // 111: eserver.wire.RoomRequest.report:type_name -> eserver.wire.RoomReport
+	98,  // 112: eserver.wire.RoomRequest.forward:type_name -> eserver.wire.RoomForward
+	99,  // 113: eserver.wire.RoomRequest.replicate:type_name -> eserver.wire.RoomReplica
+	101, // 114: eserver.wire.RoomRequest.messages_since:type_name -> eserver.wire.RoomMessagesRequest
+	96,  // 115: eserver.wire.RoomReported.report:type_name -> eserver.wire.RoomReport
+	91,  // 116: eserver.wire.RoomForward.op:type_name -> eserver.wire.SignedRoomOp
+	103, // 117: eserver.wire.RoomForward.send:type_name -> eserver.wire.RoomSend
+	91,  // 118: eserver.wire.RoomReplica.op:type_name -> eserver.wire.SignedRoomOp
+	100, // 119: eserver.wire.RoomReplica.message:type_name -> eserver.wire.RoomOrderedMessage
+	100, // 120: eserver.wire.RoomReplica.messages:type_name -> eserver.wire.RoomOrderedMessage
+	94,  // 121: eserver.wire.RoomOrderedMessage.message:type_name -> eserver.wire.SignedRoomMessage
+	5,   // 122: eserver.wire.RoomJoin.pass:type_name -> eserver.wire.SignedRegionPass
+	94,  // 123: eserver.wire.RoomSend.message:type_name -> eserver.wire.SignedRoomMessage
+	5,   // 124: eserver.wire.RoomSend.pass:type_name -> eserver.wire.SignedRegionPass
+	91,  // 125: eserver.wire.RoomResponse.ops:type_name -> eserver.wire.SignedRoomOp
+	94,  // 126: eserver.wire.RoomResponse.messages:type_name -> eserver.wire.SignedRoomMessage
+	109, // 127: eserver.wire.RoomResponse.event:type_name -> eserver.wire.RoomEvent
+	107, // 128: eserver.wire.RoomResponse.rooms:type_name -> eserver.wire.RoomDirectoryEntry
+	100, // 129: eserver.wire.RoomResponse.ordered:type_name -> eserver.wire.RoomOrderedMessage
+	94,  // 130: eserver.wire.RoomEvent.message:type_name -> eserver.wire.SignedRoomMessage
+	91,  // 131: eserver.wire.RoomEvent.op:type_name -> eserver.wire.SignedRoomOp
+	97,  // 132: eserver.wire.RoomEvent.report:type_name -> eserver.wire.RoomReported
+	3,   // 133: eserver.wire.RendezvousResponse.Entry.ticket:type_name -> eserver.wire.SignedTicket
+	3,   // 134: eserver.wire.RendezvousResponse.Entry.card:type_name -> eserver.wire.SignedTicket
+	29,  // 135: eserver.wire.RendezvousResponse.Entry.devices:type_name -> eserver.wire.SignedAccountDevices
+	136, // [136:136] is the sub-list for method output_type
+	136, // [136:136] is the sub-list for method input_type
+	136, // [136:136] is the sub-list for extension type_name
+	136, // [136:136] is the sub-list for extension extendee
+	0,   // [0:136] is the sub-list for field type_name
 }
 
 func init() { file_wire_proto_init() }

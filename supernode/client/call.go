@@ -35,6 +35,11 @@ var (
 	// once (its budget, shared by every peer): retry in a moment, or ask
 	// another home.
 	ErrBusy = errors.New("supernode: busy")
+	// ErrBadDevices means a rendezvous refused a publish's device list:
+	// its signature does not verify under the key it names, it is another
+	// account's, or it does not name the publishing device (with its box
+	// key). Nothing was stored.
+	ErrBadDevices = errors.New("supernode: bad device list")
 	// ErrProtocol means a server answered something it should not have:
 	// an unknown code, a malformed answer.
 	ErrProtocol = errors.New("supernode: protocol error")
@@ -53,6 +58,7 @@ var responseCodes = map[string]error{
 	wire.CodeFull:         ErrFull,
 	wire.CodeNotHome:      ErrNotHome,
 	wire.CodeBusy:         ErrBusy,
+	wire.CodeBadDevices:   ErrBadDevices,
 
 	wire.CodeBanned:        ErrBanned,
 	wire.CodeRoomFull:      ErrRoomFull,
