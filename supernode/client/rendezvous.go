@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/host"
@@ -50,6 +51,22 @@ type Found struct {
 	Addrs peer.AddrInfo
 }
 
+// User is everything a lookup found of one username: each of its devices
+// the rendezvous answered, and the account's device list if it served one.
+type User struct {
+	Username string
+	// Devices are the user's live devices, the most recently published
+	// first (never empty): what Found is for one device.
+	Devices []Found
+	// List is the account's device list, served to askers the user
+	// allowed: signed by the key it names, for this username. Whether
+	// that key is the account's identity is the caller's to check, against
+	// the one it pinned (a rendezvous may serve a list of any key). Nil
+	// when none was served: the account has none yet, we may not see it,
+	// or the rendezvous predates lists. Shared with Known: do not change it.
+	List *ticket.Devices
+}
+
 // Rendezvous is the client of a rendezvous. Its zero value is usable: AuthServer then
 // comes from the caller's own ticket.
 type Rendezvous struct {
@@ -78,6 +95,13 @@ type Rendezvous struct {
 	// server's, ticket.SignCard): what the rendezvous shows askers without
 	// a token. Without one, such askers find nothing.
 	Card *wire.SignedTicket
+	// Devices is the account's device list, signed by its account
+	// identity (ticket.SignDevices), that Publish presents: it must be the
+	// ticket's account's and name the ticket's device, or the publish is
+	// refused (ErrBadDevices). The rendezvous shows it to the askers the
+	// user allowed. Nil presents none; the rendezvous keeps the list
+	// another device of the account published.
+	Devices *wire.SignedAccountDevices
 }
 
 // Publish is Rendezvous{}.Publish: the record is shown to no one (see
@@ -115,7 +139,7 @@ func (c Rendezvous) Publish(ctx context.Context, h host.Host, rendezvous peer.ID
 		allowed = append(allowed, h[:])
 	}
 	_, err = Call[*wire.RendezvousResponse](ctx, h, rendezvous, wire.ProtoRendezvous, &wire.RendezvousRequest{
-		Kind: &wire.RendezvousRequest_Publish{Publish: &wire.Publish{Ticket: t, PeerRecord: rec, Allowed: allowed, Card: c.Card}},
+		Kind: &wire.RendezvousRequest_Publish{Publish: &wire.Publish{Ticket: t, PeerRecord: rec, Allowed: allowed, Card: c.Card, Devices: c.Devices}},
 	})
 	if err != nil {
 		return fmt.Errorf("publishing: %w", err)
@@ -124,12 +148,30 @@ func (c Rendezvous) Publish(ctx context.Context, h host.Host, rendezvous peer.ID
 }
 
 // Lookup asks the rendezvous where usernames can be reached, presenting the
-// caller's ticket t. Each entry is verified here as well — ticket signed by
-// the auth server, for a requested username, peer record signed by the
-// ticket's peer — and entries that fail are dropped, so a lying rendezvous
-// can hide contacts but not impersonate them. Unknown or stale usernames are
-// simply absent from the result.
+// caller's ticket t, and returns for each the device that published last
+// (LookupDevices has them all). Each entry is verified here as well —
+// ticket signed by the auth server, for a requested username, peer record
+// signed by the ticket's peer — and entries that fail are dropped, so a
+// lying rendezvous can hide contacts but not impersonate them. Unknown or
+// stale usernames are simply absent from the result.
 func (c Rendezvous) Lookup(ctx context.Context, h host.Host, rendezvous peer.ID, t *wire.SignedTicket, usernames []string) ([]Found, error) {
+	users, err := c.LookupDevices(ctx, h, rendezvous, t, usernames)
+	if err != nil {
+		return nil, err
+	}
+	found := make([]Found, len(users))
+	for i, u := range users {
+		found[i] = u.Devices[0]
+	}
+	return found, nil
+}
+
+// LookupDevices is Lookup for every live device of each username: one User
+// per username found, in the order asked, its devices the most recently
+// published first, with the account's device list when the rendezvous
+// served one (its signature checked, for the username). A device the
+// rendezvous answers twice counts once.
+func (c Rendezvous) LookupDevices(ctx context.Context, h host.Host, rendezvous peer.ID, t *wire.SignedTicket, usernames []string) ([]User, error) {
 	server := c.AuthServer
 	if server == "" {
 		var err error
@@ -147,8 +189,7 @@ func (c Rendezvous) Lookup(ctx context.Context, h host.Host, rendezvous peer.ID,
 		}
 	}
 
-	var found []Found
-	got := make(map[string]bool)
+	var users []User
 	batch := lookupBatch
 	for len(names) > 0 {
 		n := min(batch, len(names))
@@ -161,18 +202,52 @@ func (c Rendezvous) Lookup(ctx context.Context, h host.Host, rendezvous peer.ID,
 		if err != nil {
 			return nil, fmt.Errorf("looking up: %w", err)
 		}
-		now := c.now()
-		for _, e := range entries {
-			f, err := c.entry(server, e, known, now)
-			if err != nil || !want[f.Username] || got[f.Username] {
-				continue
-			}
-			got[f.Username] = true
-			found = append(found, f)
-		}
+		users = append(users, c.collect(server, names[:n], entries, known, c.now())...)
 		names = names[n:]
 	}
-	return found, nil
+	return users, nil
+}
+
+// collect makes one answer's entries into users, in the order of names,
+// and remembers them in c.Known. Entries that fail (entry), name a user we
+// did not ask for, repeat a device or come past wire.MaxAccountDevices for
+// their name are dropped.
+func (c Rendezvous) collect(server peer.ID, names []string, entries []*wire.RendezvousResponse_Entry, known map[string][]byte, now time.Time) []User {
+	byName := make(map[string][]knownEntry, len(names))
+	for _, n := range names {
+		byName[n] = nil
+	}
+	for _, e := range entries {
+		n := e.GetUsername()
+		held, asked := byName[n]
+		if !asked || len(held) >= wire.MaxAccountDevices {
+			continue
+		}
+		ke, err := c.entry(server, e, known, now)
+		if err != nil || slices.ContainsFunc(held, func(h knownEntry) bool { return h.found.Ticket.Peer == ke.found.Ticket.Peer }) {
+			continue
+		}
+		byName[n] = append(held, ke)
+	}
+	var users []User
+	for _, n := range names {
+		es := byName[n]
+		if len(es) == 0 {
+			continue
+		}
+		if c.Known != nil {
+			c.Known.put(n, es)
+		}
+		u := User{Username: n, Devices: make([]Found, len(es))}
+		for i, e := range es {
+			u.Devices[i] = e.found
+			if u.List == nil {
+				u.List = e.devices
+			}
+		}
+		users = append(users, u)
+	}
+	return users
 }
 
 func (c Rendezvous) now() time.Time {
@@ -182,15 +257,15 @@ func (c Rendezvous) now() time.Time {
 	return time.Now()
 }
 
-// knownTags are the tags of the entries c.Known holds for names, by name;
-// nil when it holds none.
+// knownTags are the tags of the entries c.Known holds for names, by name,
+// concatenated; nil when it holds none.
 func (c Rendezvous) knownTags(names []string) map[string][]byte {
 	if c.Known == nil {
 		return nil
 	}
 	var tags map[string][]byte
 	for _, n := range names {
-		if tag := c.Known.tag(n); tag != nil {
+		if tag := c.Known.tags(n); tag != nil {
 			if tags == nil {
 				tags = make(map[string][]byte)
 			}
@@ -201,32 +276,64 @@ func (c Rendezvous) knownTags(names []string) map[string][]byte {
 }
 
 // entry is what one returned entry stands for: verified here, or — when
-// the rendezvous answered it unchanged from the tag we sent — what the
-// entry of that tag verified to, its ticket still valid now.
-func (c Rendezvous) entry(server peer.ID, e *wire.RendezvousResponse_Entry, known map[string][]byte, now time.Time) (Found, error) {
+// the rendezvous answered it unchanged, naming a tag we sent (known, by
+// name) — what the entry of that tag verified to, its ticket still valid
+// now. A device list it carries must verify and be the entry's user's.
+func (c Rendezvous) entry(server peer.ID, e *wire.RendezvousResponse_Entry, known map[string][]byte, now time.Time) (knownEntry, error) {
+	name := e.GetUsername()
 	if e.GetUnchanged() {
-		tag, ok := known[e.GetUsername()]
-		if !ok {
-			return Found{}, fmt.Errorf("entry for %q unchanged from nothing we hold", e.GetUsername())
+		tag := e.GetTag()
+		if tag == nil && len(known[name]) >= wire.RendezvousTagSize {
+			// A rendezvous that predates all_devices answers the one
+			// tag it reads, Lookup.known: our first.
+			tag = known[name][:wire.RendezvousTagSize]
 		}
-		f, ok := c.Known.get(e.GetUsername(), tag, now)
-		if !ok {
-			return Found{}, fmt.Errorf("entry for %q unchanged from one we no longer hold", e.GetUsername())
+		if !namedTag(known[name], tag) {
+			return knownEntry{}, fmt.Errorf("entry for %q unchanged from nothing we named", name)
 		}
-		return f, nil
+		ke, ok := c.Known.get(name, tag, now)
+		if !ok {
+			return knownEntry{}, fmt.Errorf("entry for %q unchanged from one we no longer hold", name)
+		}
+		return ke, nil
 	}
 	f, err := verifyEntry(server, e, now)
 	if err != nil {
-		return Found{}, err
+		return knownEntry{}, err
 	}
-	if c.Known != nil && f.Username == e.GetUsername() {
-		c.Known.put(f.Username, EntryTag(e), f)
+	ke := knownEntry{found: f}
+	if sd := e.GetDevices(); sd != nil {
+		d, err := ticket.VerifyDevices(sd)
+		if err != nil {
+			return knownEntry{}, fmt.Errorf("entry for %q: %w", name, err)
+		}
+		if d.Username != name {
+			return knownEntry{}, fmt.Errorf("entry for %q carries the device list of %q", name, d.Username)
+		}
+		ke.devices = d
 	}
-	return f, nil
+	if c.Known != nil {
+		ke.tag = EntryTag(e)
+	}
+	return ke, nil
 }
 
-// lookupOnce sends one lookup request, naming the tags of the entries we
-// hold (known, by name).
+// namedTag reports whether tag is one of sent (tags of RendezvousTagSize
+// bytes, concatenated).
+func namedTag(sent, tag []byte) bool {
+	if len(tag) != wire.RendezvousTagSize {
+		return false
+	}
+	for ; len(sent) >= wire.RendezvousTagSize; sent = sent[wire.RendezvousTagSize:] {
+		if string(sent[:wire.RendezvousTagSize]) == string(tag) {
+			return true
+		}
+	}
+	return false
+}
+
+// lookupOnce sends one lookup request for every device of names, naming
+// the tags of the entries we hold (known, by name).
 func (c Rendezvous) lookupOnce(ctx context.Context, h host.Host, rendezvous peer.ID, t *wire.SignedTicket, names []string, known map[string][]byte) ([]*wire.RendezvousResponse_Entry, error) {
 	var tokens [][]byte
 	if len(c.Tokens) > 0 {
@@ -235,15 +342,21 @@ func (c Rendezvous) lookupOnce(ctx context.Context, h host.Host, rendezvous peer
 			tokens[i] = c.Tokens[n]
 		}
 	}
-	var tags [][]byte
+	// known_devices names every entry we hold; known the first alone, for
+	// a rendezvous that predates all_devices and answers one entry per
+	// name (it ignores the fields it does not know).
+	var tags, first [][]byte
 	if len(known) > 0 {
-		tags = make([][]byte, len(names))
+		tags, first = make([][]byte, len(names)), make([][]byte, len(names))
 		for i, n := range names {
 			tags[i] = known[n]
+			if len(tags[i]) >= wire.RendezvousTagSize {
+				first[i] = tags[i][:wire.RendezvousTagSize]
+			}
 		}
 	}
 	resp, err := Call[*wire.RendezvousResponse](ctx, h, rendezvous, wire.ProtoRendezvous, &wire.RendezvousRequest{
-		Kind: &wire.RendezvousRequest_Lookup{Lookup: &wire.Lookup{Ticket: t, Usernames: names, Tokens: tokens, Known: tags}},
+		Kind: &wire.RendezvousRequest_Lookup{Lookup: &wire.Lookup{Ticket: t, Usernames: names, Tokens: tokens, Known: first, AllDevices: true, KnownDevices: tags}},
 	})
 	if err != nil {
 		return nil, err
