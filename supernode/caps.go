@@ -63,6 +63,8 @@ const (
 	// in the entry's set (32 bytes plus the map's share).
 	rvEntryOverhead = 512
 	rvTokenCost     = 64
+	// rvListOverhead is a kept device list's memory besides its bytes.
+	rvListOverhead = 128
 )
 
 // Caps are a supernode's global caps, for all accounts together.

@@ -472,9 +472,12 @@ func TestRendezvousSweepKeepsTokens(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.rv.mu.Lock()
-	rec, sum := e.rv.entries["alice"].record, int64(0)
-	for name, en := range e.rv.entries {
-		sum += rvEntryCost(name, en)
+	rec, sum := e.rv.users["alice"].entries[0].record, int64(0)
+	for name, u := range e.rv.users {
+		for _, en := range u.entries {
+			sum += rvEntryCost(name, en)
+		}
+		sum += rvListCost(u.list)
 	}
 	used := e.rv.used
 	e.rv.mu.Unlock()

@@ -19,7 +19,7 @@ type RendezvousStats struct {
 	Publishes         uint64 // publishes accepted
 	Lookups           uint64 // lookups answered (refused ones are not counted)
 	UsernamesAsked    uint64 // distinct usernames those lookups asked for
-	UsernamesAnswered uint64 // entries those lookups returned with a peer record: the presence fan-out
+	UsernamesAnswered uint64 // entries (one per device) those lookups returned with a peer record: the presence fan-out
 	PublishesFull     uint64 // publishes refused: all entries together hold the global cap
 }
 
@@ -163,7 +163,7 @@ func NewMetrics(s *Services, h host.Host) prometheus.Collector {
 		h: h,
 
 		peers:       d(MetricConnectedPeers, "Peers (nodes, supernodes, the auth server) with an open connection to this host."),
-		rvEntries:   d(MetricRendezvousEntries, "Ticket holders whose published peer record the rendezvous would return now: the users online here."),
+		rvEntries:   d(MetricRendezvousEntries, "Devices whose published peer record the rendezvous would return now (one per device signed in; a user on three computers counts three): the devices online here."),
 		rvPublishes: d(MetricRendezvousPublishes, "Rendezvous publishes accepted."),
 		rvLookups:   d(MetricRendezvousLookups, "Rendezvous lookups answered."),
 		rvAsked:     d(MetricRendezvousAsked, "Distinct usernames asked for by the rendezvous lookups answered."),

@@ -2,8 +2,10 @@ package supernode
 
 import (
 	"context"
+	"crypto/ed25519"
 	"io"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -63,15 +65,18 @@ type RendezvousConfig struct {
 }
 
 // Rendezvous serves wire.ProtoRendezvous: ticket holders publish their signed
-// peer record and look up others'. Entries live in memory only; a publisher
-// re-publishes periodically, so a restart loses at most one TTL of state.
+// peer record and look up others'. It keeps an entry per device of each
+// username — a person signed in on three computers is online on all three,
+// and messages fan out to each — and the account's signed device list.
+// Entries live in memory only; a publisher re-publishes periodically, so a
+// restart loses at most one TTL of state.
 type Rendezvous struct {
 	cfg RendezvousConfig
 	log *slog.Logger
 
 	mu        sync.Mutex
-	entries   map[string]rvEntry // username → latest publish (latest device wins)
-	used      int64              // rvEntryCost of every entry
+	users     map[string]*rvUser // username → its devices' entries
+	used      int64              // rvEntryCost of every entry, rvListCost of every list
 	lastSweep time.Time
 
 	stats rvStats  // counters for Stats (metrics.go)
@@ -81,7 +86,30 @@ type Rendezvous struct {
 	rpc    *pipeline.Service[*wire.RendezvousRequest, *wire.RendezvousResponse]
 }
 
-// rvEntry is one published record.
+// rvUser is what one username holds: an entry per device that published,
+// each with its own expiry, and the account's device list. A device's
+// publish replaces its own entry only.
+type rvUser struct {
+	// entries are the devices' entries by publish time, newest first: a
+	// lookup answers them in this order, and an older client, which reads
+	// the first entry only, gets the device that spoke last, as before.
+	// At most wire.MaxAccountDevices; a new device past it pushes out the
+	// oldest, so one account cannot fill the table.
+	entries []rvEntry
+	// list is the account's signed device list (keepList); nil until one
+	// of the user's devices publishes one. It lives while the user has an
+	// entry.
+	list *rvList
+}
+
+// rvList is a verified device list as a rendezvous keeps it.
+type rvList struct {
+	signed  *wire.SignedAccountDevices
+	key     ed25519.PublicKey
+	version uint64
+}
+
+// rvEntry is one device's published record.
 type rvEntry struct {
 	ticket  *wire.SignedTicket
 	card    *wire.SignedTicket // what askers without a token get; nil if none was published
@@ -91,6 +119,10 @@ type rvEntry struct {
 	expiry  time.Time // the ticket's
 	at      time.Time // when it was published
 	tags    rvTags
+	// listTags are the tags of this entry's answers carrying list, made
+	// when a lookup first sends it so (lazily: the list is the user's,
+	// and changes without this device publishing).
+	listTags rvListTags
 }
 
 // rvTags are the tags (client.EntryTag) of the answers an entry gives,
@@ -102,12 +134,33 @@ type rvTags struct {
 	card   [wire.RendezvousTagSize]byte // the card, for everyone else
 }
 
+// rvListTags are the tags of an entry's answers with the user's device
+// list, for the list of.
+type rvListTags struct {
+	of     *rvList
+	full   [wire.RendezvousTagSize]byte
+	ticket [wire.RendezvousTagSize]byte
+}
+
 func makeTags(name string, e rvEntry) rvTags {
 	return rvTags{
 		full:   client.EntryTag(&wire.RendezvousResponse_Entry{Username: name, Ticket: e.ticket, PeerRecord: e.record}),
 		ticket: client.EntryTag(&wire.RendezvousResponse_Entry{Username: name, Ticket: e.ticket}),
 		card:   client.EntryTag(&wire.RendezvousResponse_Entry{Username: name, Card: e.card}),
 	}
+}
+
+// listTagsFor returns e's tags of the answers carrying l, making them if
+// they were made for another list (or none).
+func (e *rvEntry) listTagsFor(name string, l *rvList) *rvListTags {
+	if e.listTags.of != l {
+		e.listTags = rvListTags{
+			of:     l,
+			full:   client.EntryTag(&wire.RendezvousResponse_Entry{Username: name, Ticket: e.ticket, PeerRecord: e.record, Devices: l.signed}),
+			ticket: client.EntryTag(&wire.RendezvousResponse_Entry{Username: name, Ticket: e.ticket, Devices: l.signed}),
+		}
+	}
+	return &e.listTags
 }
 
 // NewRendezvous returns a rendezvous service; Attach it to a host to serve.
@@ -135,10 +188,10 @@ func NewRendezvous(cfg RendezvousConfig) *Rendezvous {
 		log = slog.New(slog.DiscardHandler)
 	}
 	r := &Rendezvous{
-		cfg:     cfg,
-		log:     log.With("service", "rendezvous"),
-		entries: make(map[string]rvEntry),
-		lim:     newBuckets(cfg.Rate, cfg.Burst),
+		cfg:   cfg,
+		log:   log.With("service", "rendezvous"),
+		users: make(map[string]*rvUser),
+		lim:   newBuckets(cfg.Rate, cfg.Burst),
 	}
 	r.listen = pipeline.NewListener(r.log)
 	r.rpc = &pipeline.Service[*wire.RendezvousRequest, *wire.RendezvousResponse]{
@@ -202,8 +255,7 @@ func (r *Rendezvous) process(_ context.Context, rq *pipeline.Request[*wire.Rende
 	if k := rq.Msg.GetPublish(); k != nil {
 		return r.publish(t, k, now), nil
 	}
-	k := rq.Msg.GetLookup()
-	return r.lookup(k.GetUsernames(), k.GetTokens(), k.GetKnown(), now), nil
+	return r.lookup(rq.Msg.GetLookup(), now), nil
 }
 
 func (r *Rendezvous) publish(t *ticket.Ticket, p *wire.Publish, now time.Time) *wire.RendezvousResponse {
@@ -231,6 +283,22 @@ func (r *Rendezvous) publish(t *ticket.Ticket, p *wire.Publish, now time.Time) *
 			return failed(wire.CodeBadRequest)
 		}
 	}
+	// The list is shown to the user's contacts in its name: it must verify
+	// under the key it names, be this account's and name the publishing
+	// device. Whether that key is the account's, the rendezvous cannot
+	// tell; contacts check it against the one they pinned.
+	var list *rvList
+	if p.GetDevices() != nil {
+		d, err := ticket.VerifyDevices(p.GetDevices())
+		if err == nil {
+			err = d.Check(t)
+		}
+		if err != nil {
+			r.log.Debug("device list refused", "peer", t.Peer, "user", t.Username, "err", err)
+			return failed(wire.CodeBadDevices)
+		}
+		list = &rvList{signed: p.GetDevices(), key: d.AccountKey, version: d.Version}
+	}
 	e := rvEntry{
 		ticket:  t.Signed,
 		card:    p.GetCard(),
@@ -247,50 +315,132 @@ func (r *Rendezvous) publish(t *ticket.Ticket, p *wire.Publish, now time.Time) *
 	if now.Sub(r.lastSweep) >= r.cfg.TTL {
 		r.sweepLocked(now)
 	}
-	var prev int64
-	if old, ok := r.entries[t.Username]; ok {
-		prev = rvEntryCost(t.Username, old)
-	}
-	// An entry that grows the table past its cap is refused; one no larger
-	// than the owner's previous is always taken. A full table is swept
-	// first, but at most once per sweepEvery, so a flood of publishes
-	// against a table of live entries costs one pass, not one each.
-	if cost > prev && r.used-prev+cost > r.cfg.MaxBytes && now.Sub(r.lastSweep) >= sweepEvery {
+	drop, keep, delta := r.planLocked(t.Username, e.peer, cost, list, now)
+	// A publish that grows the table past its cap is refused; one that
+	// does not grow it (a device replacing its entry with one no larger)
+	// is always taken. A full table is swept first, but at most once per
+	// sweepEvery, so a flood of publishes against a table of live entries
+	// costs one pass, not one each.
+	if delta > 0 && r.used+delta > r.cfg.MaxBytes && now.Sub(r.lastSweep) >= sweepEvery {
 		r.sweepLocked(now)
-		if old, ok := r.entries[t.Username]; ok {
-			prev = rvEntryCost(t.Username, old)
-		} else {
-			prev = 0
-		}
+		drop, keep, delta = r.planLocked(t.Username, e.peer, cost, list, now)
 	}
-	if cost > prev && r.used-prev+cost > r.cfg.MaxBytes {
+	if delta > 0 && r.used+delta > r.cfg.MaxBytes {
 		r.stats.full.Add(1)
 		r.log.Debug("publish refused: rendezvous full", "user", t.Username, "cost", cost, "used", r.used)
 		return failed(wire.CodeFull)
 	}
-	r.used += cost - prev
-	r.entries[t.Username] = e
+	u := r.users[t.Username]
+	if u == nil {
+		u = &rvUser{}
+		r.users[t.Username] = u
+	}
+	if drop >= 0 {
+		u.entries = slices.Delete(u.entries, drop, drop+1)
+	}
+	u.entries = slices.Insert(u.entries, 0, e)
+	u.list = keep
+	r.used += delta
 	r.stats.published()
-	r.log.Debug("published", "user", t.Username, "peer", t.Peer)
+	r.log.Debug("published", "user", t.Username, "peer", t.Peer, "devices", len(u.entries))
 	return &wire.RendezvousResponse{}
 }
 
-// lookup answers, for each known name, to an asker presenting a token the
-// user allowed, its ticket and, while the record is fresh, where it can be
-// reached; to everyone else — strangers and blocked users alike — only its
-// card: the account, device and box key a contact request needs (anyone
-// may write to its mailboxes), without the device's name or the time it
-// signed in. An entry whose answer has the tag the asker names in known is
+// planLocked works out what a publish of an entry of cost for device p of
+// name, with list (or nil), would do, changing nothing but the user's
+// expired entries (forgotten first, so they never push out a live one):
+// the index of the entry it replaces — the device's own, or at the bound
+// the oldest — or -1, the list the user keeps, and how the memory used
+// changes.
+func (r *Rendezvous) planLocked(name string, p peer.ID, cost int64, list *rvList, now time.Time) (drop int, keep *rvList, delta int64) {
+	drop, keep, delta = -1, list, cost
+	u := r.users[name]
+	if u == nil {
+		return drop, keep, delta + rvListCost(keep)
+	}
+	r.sweepUserLocked(name, u, now)
+	if r.users[name] == nil { // every entry had expired, and the list with them
+		return drop, keep, delta + rvListCost(keep)
+	}
+	drop = slices.IndexFunc(u.entries, func(e rvEntry) bool { return e.peer == p })
+	if drop < 0 && len(u.entries) >= wire.MaxAccountDevices {
+		drop = len(u.entries) - 1 // the oldest publish
+	}
+	if drop >= 0 {
+		delta -= rvEntryCost(name, u.entries[drop])
+	}
+	keep = keepList(u.list, list)
+	if keep != u.list {
+		delta += rvListCost(keep) - rvListCost(u.list)
+	}
+	return drop, keep, delta
+}
+
+// keepList is the device list a user keeps when one of its devices
+// publishes l (nil: none) while it holds cur. Of one account key, the
+// highest version: devices that have not heard of a change yet publish
+// the older list, and must not undo it. Of another key, l, the latest
+// published: the rendezvous cannot tell which key is the account's (the
+// auth server knows, and contacts pin the one they trust and refuse a
+// list of another), and an account whose identity was made anew must be
+// able to show its new list.
+func keepList(cur, l *rvList) *rvList {
+	switch {
+	case l == nil:
+		return cur
+	case cur == nil || !cur.key.Equal(l.key):
+		return l
+	case l.version > cur.version:
+		return l
+	}
+	return cur
+}
+
+// lookup answers, for each known name, the entries of its live devices,
+// the most recently published first, each device as it allows the asker:
+// to an asker presenting a token the device's publish allowed, its ticket
+// and, while the record is fresh, where it can be reached; to everyone
+// else — strangers and blocked users alike — only its card: the account,
+// device and box key a contact request and a message need (anyone may
+// write to its mailboxes), without the device's name or the time it
+// signed in. Askers allowed by one of the user's devices also get the
+// account's device list, on the first entry that carries a ticket.
+//
+// Visibility is per device, as each device's publish says, not the union
+// of the user's devices' tokens: a device that has just blocked a contact
+// publishes without its token and is hidden from it at once, although a
+// device that has not heard of the block yet (or went offline an hour ago
+// and keeps its entry until its ticket expires) still allows it. The
+// union would show the blocking device's addresses to the blocked contact
+// until every other device re-published or expired. Once devices share
+// their contact lists their tokens agree, and per device is the union.
+//
+// Without all_devices (older clients) a name is answered with the first
+// of these entries alone, without the list: the newest device the asker
+// may see something of, as when one entry was kept per name. An entry
+// whose answer has the tag the asker names in known (known_devices) is
 // answered unchanged: the asker holds it already.
-func (r *Rendezvous) lookup(names []string, tokens, known [][]byte, now time.Time) *wire.RendezvousResponse {
+func (r *Rendezvous) lookup(q *wire.Lookup, now time.Time) *wire.RendezvousResponse {
+	names, tokens, known, knownDevs, all := q.GetUsernames(), q.GetTokens(), q.GetKnown(), q.GetKnownDevices(), q.GetAllDevices()
 	if len(names) > r.cfg.MaxLookup {
 		return failed(wire.CodeTooMany)
 	}
-	if len(tokens) != 0 && len(tokens) != len(names) || len(known) != 0 && len(known) != len(names) {
+	if len(tokens) != 0 && len(tokens) != len(names) || len(known) != 0 && len(known) != len(names) ||
+		len(knownDevs) != 0 && len(knownDevs) != len(names) {
+		return failed(wire.CodeBadRequest)
+	}
+	// known_devices belongs to all_devices lookups; they may carry known
+	// too, for rendezvous that predate all_devices, and it is ignored.
+	if !all && len(knownDevs) != 0 {
 		return failed(wire.CodeBadRequest)
 	}
 	for _, k := range known {
 		if len(k) != 0 && len(k) != wire.RendezvousTagSize {
+			return failed(wire.CodeBadRequest)
+		}
+	}
+	for _, k := range knownDevs {
+		if len(k)%wire.RendezvousTagSize != 0 || len(k) > wire.MaxAccountDevices*wire.RendezvousTagSize {
 			return failed(wire.CodeBadRequest)
 		}
 	}
@@ -308,35 +458,71 @@ func (r *Rendezvous) lookup(names []string, tokens, known [][]byte, now time.Tim
 			continue
 		}
 		seen[n] = true
-		e, ok := r.entries[n]
-		if !ok || !now.Before(e.expiry) || r.cfg.Revocations.Revoked(e.peer) {
-			continue // a revoked device is not shown, even before its ticket expires
+		u := r.users[n]
+		if u == nil {
+			continue
 		}
-		var entry wire.RendezvousResponse_Entry
-		var tag *[wire.RendezvousTagSize]byte
+		var token, held []byte
+		if len(tokens) > 0 {
+			token = tokens[i]
+		}
 		switch {
-		case len(tokens) > 0 && allows(e, tokens[i]):
-			entry.Ticket, tag = e.ticket, &e.tags.ticket
-			if r.fresh(e, now) {
-				entry.PeerRecord, tag = e.record, &e.tags.full
-				answered++
+		case all && len(knownDevs) > 0:
+			held = knownDevs[i]
+		case !all && len(known) > 0:
+			held = known[i]
+		}
+		listSent := !all || u.list == nil // older clients get none
+		records := 0                      // bytes of peer records answered for n
+		for j := range u.entries {
+			e := &u.entries[j]
+			if !now.Before(e.expiry) || r.cfg.Revocations.Revoked(e.peer) {
+				continue // a revoked device is not shown, even before its ticket expires
 			}
-		case e.card != nil:
-			entry.Card, tag = e.card, &e.tags.card
-		default:
-			continue // nothing a stranger may see
+			var entry wire.RendezvousResponse_Entry
+			var tag *[wire.RendezvousTagSize]byte
+			switch {
+			case allows(e, token):
+				entry.Ticket, tag = e.ticket, &e.tags.ticket
+				fresh := r.fresh(e, now) && (!all || records+len(e.record) <= wire.MaxRendezvousRecords)
+				if fresh {
+					entry.PeerRecord, tag = e.record, &e.tags.full
+					records += len(e.record)
+					answered++
+				}
+				if !listSent {
+					listSent = true
+					lt := e.listTagsFor(n, u.list)
+					entry.Devices, tag = u.list.signed, &lt.ticket
+					if fresh {
+						tag = &lt.full
+					}
+				}
+			case e.card != nil:
+				entry.Card, tag = e.card, &e.tags.card
+			default:
+				continue // nothing a stranger may see
+			}
+			// Compared only with the tag of what this asker may see: naming
+			// another answer's tag gets that other answer's bytes, never a
+			// hint.
+			if held := heldTag(held, tag); held != nil {
+				entry = wire.RendezvousResponse_Entry{Unchanged: true}
+				if all {
+					entry.Tag = held // the asker's own bytes: ours may change once unlocked
+				}
+			}
+			entry.Username = n
+			resp.Entries = append(resp.Entries, &entry)
+			if !all {
+				break
+			}
 		}
-		// Compared only with the tag of what this asker may see: naming
-		// another answer's tag gets that other answer's bytes, never a
-		// hint.
-		if len(known) > 0 && string(known[i]) == string(tag[:]) {
-			entry = wire.RendezvousResponse_Entry{Unchanged: true}
-		}
-		entry.Username = n
-		resp.Entries = append(resp.Entries, &entry)
 	}
 	r.mu.Unlock()
 	// The answer must fit in one frame; the client asks again for fewer.
+	// One name's entries always fit: their records are bounded
+	// (wire.MaxRendezvousRecords), their tickets and list small.
 	if proto.Size(resp) > wire.MaxRendezvousFrame {
 		return failed(wire.CodeTooMany)
 	}
@@ -344,23 +530,37 @@ func (r *Rendezvous) lookup(names []string, tokens, known [][]byte, now time.Tim
 	return resp
 }
 
-// Len is the number of entries a lookup would return now: the ticket
-// holders online at this rendezvous.
+// heldTag returns the tag among held (tags of RendezvousTagSize bytes,
+// concatenated) that equals tag, or nil.
+func heldTag(held []byte, tag *[wire.RendezvousTagSize]byte) []byte {
+	for len(held) >= wire.RendezvousTagSize {
+		if string(held[:wire.RendezvousTagSize]) == string(tag[:]) {
+			return held[:wire.RendezvousTagSize:wire.RendezvousTagSize]
+		}
+		held = held[wire.RendezvousTagSize:]
+	}
+	return nil
+}
+
+// Len is the number of device entries a lookup would return with a peer
+// record now: the devices online at this rendezvous.
 func (r *Rendezvous) Len() int {
 	now := r.cfg.Now()
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	n := 0
-	for _, e := range r.entries {
-		if r.fresh(e, now) {
-			n++
+	for _, u := range r.users {
+		for i := range u.entries {
+			if r.fresh(&u.entries[i], now) {
+				n++
+			}
 		}
 	}
 	return n
 }
 
-// allows reports whether token is one e's user gave out.
-func allows(e rvEntry, token []byte) bool {
+// allows reports whether token is one e's device gave out.
+func allows(e *rvEntry, token []byte) bool {
 	if len(token) == 0 {
 		return false
 	}
@@ -369,7 +569,7 @@ func allows(e rvEntry, token []byte) bool {
 }
 
 // fresh reports whether e's record may still be returned at now.
-func (r *Rendezvous) fresh(e rvEntry, now time.Time) bool {
+func (r *Rendezvous) fresh(e *rvEntry, now time.Time) bool {
 	return now.Sub(e.at) < r.cfg.TTL && now.Before(e.expiry)
 }
 
@@ -386,27 +586,51 @@ func (r *Rendezvous) Usage() (used, limit int64) {
 }
 
 // rvEntryCost estimates the memory e takes under name: its ticket, card,
-// record and token hashes, plus a fixed overhead.
+// record and token hashes, plus a fixed overhead. Each device's entry
+// counts on its own.
 func rvEntryCost(name string, e rvEntry) int64 {
 	return rvEntryOverhead + int64(len(name)) + int64(proto.Size(e.ticket)) + int64(proto.Size(e.card)) +
 		int64(len(e.record)) + int64(len(e.allowed))*rvTokenCost
+}
+
+// rvListCost estimates the memory a kept device list takes; nil takes
+// none.
+func rvListCost(l *rvList) int64 {
+	if l == nil {
+		return 0
+	}
+	return rvListOverhead + int64(len(l.signed.GetDevices())+len(l.signed.GetSignature())+len(l.key))
 }
 
 // sweepLocked forgets the entries whose tickets expired and drops the peer
 // record of those not fresh any more (lookups never return it; the token
 // hashes stay, as token holders still get the ticket until it expires).
 func (r *Rendezvous) sweepLocked(now time.Time) {
-	for name, e := range r.entries {
-		switch {
-		case !now.Before(e.expiry):
-			r.used -= rvEntryCost(name, e)
-			delete(r.entries, name)
-		case !r.fresh(e, now) && e.record != nil:
-			r.used -= rvEntryCost(name, e)
-			e.record = nil
-			r.used += rvEntryCost(name, e)
-			r.entries[name] = e
-		}
+	for name, u := range r.users {
+		r.sweepUserLocked(name, u, now)
 	}
 	r.lastSweep = now
+}
+
+// sweepUserLocked is sweepLocked for one user; a user left without
+// entries is forgotten, its device list with it.
+func (r *Rendezvous) sweepUserLocked(name string, u *rvUser, now time.Time) {
+	u.entries = slices.DeleteFunc(u.entries, func(e rvEntry) bool {
+		if !now.Before(e.expiry) {
+			r.used -= rvEntryCost(name, e)
+			return true
+		}
+		return false
+	})
+	for i := range u.entries {
+		if e := &u.entries[i]; !r.fresh(e, now) && e.record != nil {
+			r.used -= rvEntryCost(name, *e)
+			e.record = nil
+			r.used += rvEntryCost(name, *e)
+		}
+	}
+	if len(u.entries) == 0 {
+		r.used -= rvListCost(u.list)
+		delete(r.users, name)
+	}
 }

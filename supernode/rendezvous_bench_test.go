@@ -28,21 +28,22 @@ import (
 const presenceContacts = 50
 
 // presenceBench is a rendezvous on loopback where presenceContacts users,
-// each on a host of its own, published a record shown to the asker (each
-// gave it a token), with their cards.
+// each signed in on devices hosts of its own, published a record shown to
+// the asker (each gave it a token), with their cards.
 type presenceBench struct {
-	rvh    host.Host
-	rv     *Rendezvous
-	asker  host.Host
-	ticket *wire.SignedTicket
-	names  []string
-	lookup client.Rendezvous
+	devices int
+	rvh     host.Host
+	rv      *Rendezvous
+	asker   host.Host
+	ticket  *wire.SignedTicket
+	names   []string
+	lookup  client.Rendezvous
 }
 
-func newPresenceBench(b *testing.B) *presenceBench {
+func newPresenceBench(b *testing.B, devices int) *presenceBench {
 	b.Helper()
 	auth := sntest.Key(b)
-	pb := &presenceBench{rvh: sntest.Host(b)}
+	pb := &presenceBench{rvh: sntest.Host(b), devices: devices}
 	// Unlimited rate: the benchmark asks as fast as it can, which the
 	// per-account limit (rightly) refuses after its burst.
 	pb.rv = NewRendezvous(RendezvousConfig{AuthServer: sntest.ID(b, auth), Rate: rate.Inf})
@@ -57,9 +58,6 @@ func newPresenceBench(b *testing.B) *presenceBench {
 	tokens := map[string][]byte{}
 	for i := range presenceContacts {
 		name := fmt.Sprintf("contact%02d", i)
-		h := sntest.Host(b)
-		h.Peerstore().AddAddrs(pb.rvh.ID(), pb.rvh.Addrs(), peerstore.PermanentAddrTTL)
-		st := sntest.SignTicket(b, auth, name, h.ID(), now, now.Add(wire.TicketLifetime))
 		tok := make([]byte, client.VisibilityTokenSize)
 		rand.Read(tok)
 		// The asker's token among a realistic allow list of 50.
@@ -69,9 +67,14 @@ func newPresenceBench(b *testing.B) *presenceBench {
 			rand.Read(other)
 			allowed = append(allowed, other)
 		}
-		c := client.Rendezvous{Allowed: allowed, Card: sntest.Card(b, auth, st)}
-		if err := c.Publish(ctx, h, pb.rvh.ID(), st); err != nil {
-			b.Fatalf("publish %s: %v", name, err)
+		for range devices {
+			h := sntest.Host(b)
+			h.Peerstore().AddAddrs(pb.rvh.ID(), pb.rvh.Addrs(), peerstore.PermanentAddrTTL)
+			st := sntest.SignTicket(b, auth, name, h.ID(), now, now.Add(wire.TicketLifetime))
+			c := client.Rendezvous{Allowed: allowed, Card: sntest.Card(b, auth, st)}
+			if err := c.Publish(ctx, h, pb.rvh.ID(), st); err != nil {
+				b.Fatalf("publish %s: %v", name, err)
+			}
 		}
 		pb.names = append(pb.names, name)
 		tokens[name] = tok
@@ -147,15 +150,24 @@ func reportCPU(b *testing.B) func() {
 // remembered once verified, as they are in a node); "server" and
 // "server-unchanged" the rendezvous's share of each without the network.
 func BenchmarkPresenceLookup(b *testing.B) {
-	pb := newPresenceBench(b)
+	benchPresence(b, newPresenceBench(b, 1))
+}
+
+// BenchmarkPresenceLookupDevices is BenchmarkPresenceLookup with each
+// contact signed in on three devices: every lookup answers 150 entries.
+func BenchmarkPresenceLookupDevices(b *testing.B) {
+	benchPresence(b, newPresenceBench(b, 3))
+}
+
+func benchPresence(b *testing.B, pb *presenceBench) {
 	ctx := context.Background()
 	lookup := func(b *testing.B, c client.Rendezvous) {
-		fs, err := c.Lookup(ctx, pb.asker, pb.rvh.ID(), pb.ticket, pb.names)
+		us, err := c.LookupDevices(ctx, pb.asker, pb.rvh.ID(), pb.ticket, pb.names)
 		if err != nil {
 			b.Fatal(err)
 		}
-		if len(fs) != presenceContacts || len(fs[0].Addrs.Addrs) == 0 {
-			b.Fatalf("found %d contacts, want %d with addresses", len(fs), presenceContacts)
+		if len(us) != presenceContacts || len(us[0].Devices) != pb.devices || len(us[0].Devices[0].Addrs.Addrs) == 0 {
+			b.Fatalf("found %d contacts, want %d with %d devices with addresses", len(us), presenceContacts, pb.devices)
 		}
 	}
 	b.Run("ping", func(b *testing.B) {
@@ -185,19 +197,30 @@ func BenchmarkPresenceLookup(b *testing.B) {
 	for i, n := range pb.names {
 		tokens[i] = pb.lookup.Tokens[n]
 	}
-	first := pb.rv.lookup(pb.names, tokens, nil, time.Now())
-	known := make([][]byte, len(first.Entries))
-	for i, e := range first.Entries {
-		tag := client.EntryTag(e)
-		known[i] = tag[:]
+	q := &wire.Lookup{Usernames: pb.names, Tokens: tokens, AllDevices: true}
+	first := pb.rv.lookup(q, time.Now())
+	known := make([][]byte, len(pb.names))
+	for i, n := range pb.names {
+		for _, e := range first.Entries {
+			if e.Username == n {
+				tag := client.EntryTag(e)
+				known[i] = append(known[i], tag[:]...)
+			}
+		}
 	}
 	for _, bc := range []struct {
 		name  string
 		known [][]byte
 	}{{"server", nil}, {"server-unchanged", known}} {
 		b.Run(bc.name, func(b *testing.B) {
+			q := &wire.Lookup{Usernames: pb.names, Tokens: tokens, AllDevices: true, KnownDevices: bc.known}
+			for _, e := range pb.rv.lookup(q, time.Now()).Entries {
+				if e.Unchanged != (bc.known != nil) {
+					b.Fatalf("entry unchanged %t with known tags %t", e.Unchanged, bc.known != nil)
+				}
+			}
 			for b.Loop() {
-				if resp := pb.rv.lookup(pb.names, tokens, bc.known, time.Now()); len(resp.Entries) != presenceContacts {
+				if resp := pb.rv.lookup(q, time.Now()); len(resp.Entries) != presenceContacts*pb.devices {
 					b.Fatalf("answered %d entries", len(resp.Entries))
 				}
 			}

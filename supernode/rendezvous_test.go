@@ -2,6 +2,7 @@ package supernode
 
 import (
 	"bytes"
+	"crypto/ed25519"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -498,8 +499,18 @@ func FuzzRendezvousRequest(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
+	// A device list of alice's naming the remote, signed by a fixed key.
+	devices, err := ticket.SignDevices(ed25519.NewKeyFromSeed(bytes.Repeat([]byte{3}, ed25519.SeedSize)), ticket.Devices{
+		Username: "alice", Version: 1, Issued: now, Devices: []ticket.Device{{Peer: remote, Added: now}}})
+	if err != nil {
+		f.Fatal(err)
+	}
+	publish := &wire.RendezvousRequest{Kind: &wire.RendezvousRequest_Publish{Publish: &wire.Publish{Ticket: st, PeerRecord: rec, Devices: devices}}}
 	f.Add(frame(f, &wire.RendezvousRequest{Kind: &wire.RendezvousRequest_Publish{Publish: &wire.Publish{Ticket: st, PeerRecord: rec}}}))
+	f.Add(frame(f, publish))
 	f.Add(frame(f, &wire.RendezvousRequest{Kind: &wire.RendezvousRequest_Lookup{Lookup: &wire.Lookup{Ticket: st, Usernames: []string{"alice", "bob"}}}}))
+	f.Add(frame(f, &wire.RendezvousRequest{Kind: &wire.RendezvousRequest_Lookup{Lookup: &wire.Lookup{Ticket: st, Usernames: []string{"alice", "bob"}, AllDevices: true,
+		Tokens: [][]byte{[]byte("token-for-bob-16"), nil}, KnownDevices: [][]byte{make([]byte, 2*wire.RendezvousTagSize), {1, 2}}}}}))
 	f.Add(frame(f, &wire.RendezvousRequest{Kind: &wire.RendezvousRequest_Lookup{Lookup: &wire.Lookup{Ticket: st, Usernames: []string{"alice", "bob"},
 		Tokens: [][]byte{[]byte("token-for-bob-16"), nil}, Known: [][]byte{make([]byte, wire.RendezvousTagSize), {1, 2}}}}}))
 	f.Add(frame(f, &wire.RendezvousRequest{}))
@@ -508,13 +519,18 @@ func FuzzRendezvousRequest(f *testing.F) {
 
 	f.Fuzz(func(t *testing.T, data []byte) {
 		r := NewRendezvous(RendezvousConfig{AuthServer: auth, Now: func() time.Time { return now }})
-		// Publish once first so lookups have something to find.
+		// Publish once first, with a device list, so lookups have something
+		// to find.
 		var pre bytes.Buffer
 		if err := r.serve(struct {
 			io.Reader
 			io.Writer
-		}{bytes.NewReader(frame(t, &wire.RendezvousRequest{Kind: &wire.RendezvousRequest_Publish{Publish: &wire.Publish{Ticket: st, PeerRecord: rec}}})), &pre}, remote); err != nil {
+		}{bytes.NewReader(frame(t, publish)), &pre}, remote); err != nil {
 			t.Fatalf("seed publish: %v", err)
+		}
+		var preResp wire.RendezvousResponse
+		if err := wire.ReadMsg(&pre, wire.MaxRendezvousFrame, &preResp); err != nil || preResp.Error != "" {
+			t.Fatalf("seed publish refused: %v, %q", err, preResp.Error)
 		}
 		var out bytes.Buffer
 		err := r.serve(struct {
@@ -532,13 +548,24 @@ func FuzzRendezvousRequest(f *testing.F) {
 		// Whatever came in, every stored entry is still a verified one.
 		r.mu.Lock()
 		defer r.mu.Unlock()
-		for name, e := range r.entries {
-			tk, err := ticket.VerifyFor(auth, e.peer, e.ticket, now)
-			if err != nil || tk.Username != name {
-				t.Fatalf("stored entry %q has a bad ticket: %v", name, err)
+		for name, u := range r.users {
+			if len(u.entries) == 0 || len(u.entries) > wire.MaxAccountDevices {
+				t.Fatalf("user %q holds %d entries", name, len(u.entries))
 			}
-			if _, err := ticket.VerifyRecord(e.peer, e.record); err != nil {
-				t.Fatalf("stored entry %q has a bad record: %v", name, err)
+			for _, e := range u.entries {
+				tk, err := ticket.VerifyFor(auth, e.peer, e.ticket, now)
+				if err != nil || tk.Username != name {
+					t.Fatalf("stored entry %q has a bad ticket: %v", name, err)
+				}
+				if _, err := ticket.VerifyRecord(e.peer, e.record); err != nil {
+					t.Fatalf("stored entry %q has a bad record: %v", name, err)
+				}
+			}
+			if u.list != nil {
+				d, err := ticket.VerifyDevices(u.list.signed)
+				if err != nil || d.Username != name {
+					t.Fatalf("user %q keeps a bad device list: %v", name, err)
+				}
 			}
 		}
 	})

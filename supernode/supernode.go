@@ -1,6 +1,7 @@
 // Package supernode is the server side of the services a supernode runs on
 // any libp2p host: rendezvous (ticket holders publish their signed peer
-// records and look up their contacts'), mailboxes for offline recipients,
+// records, one per device, with their account's signed device list, and
+// look up their contacts'), mailboxes for offline recipients,
 // contact-list storage, the prekey directory and the circuit relay, started
 // together by StartServices.
 //
@@ -21,7 +22,8 @@ package supernode
 import "eserver/node/ticket"
 
 // MaxPeerRecord bounds the signed peer record a publisher may store, so that
-// one looked-up entry always fits in a rendezvous frame.
+// one looked-up entry always fits in a rendezvous frame (and a user's
+// devices' entries too: wire.MaxRendezvousRecords).
 const MaxPeerRecord = ticket.MaxPeerRecord
 
 // ErrBadRecord is a peer record that does not open or names another peer.

@@ -1,9 +1,10 @@
 // Package client is what a node uses to talk to supernodes, and to the auth
 // server's registry, which speaks the same codes: publish and look up at a
-// rendezvous (Rendezvous, Publish, Lookup), leave and fetch mail
-// (PutMail, FetchMail, AckMail, Pad; a MailConn for many calls on one
-// stream, and its PutDevice for a device's own mailbox), store the contact
-// list (PutContacts, GetContacts), publish and fetch prekeys
+// rendezvous (Rendezvous, Publish, Lookup for a user's latest device,
+// LookupDevices for all of them and the account's device list), leave and
+// fetch mail (PutMail, FetchMail, AckMail, Pad; a MailConn for many calls
+// on one stream, and its PutDevice for a device's own mailbox), store the
+// contact list (PutContacts, GetContacts), publish and fetch prekeys
 // (PublishPrekeys, FetchPrekeys),
 // list the live supernodes and pick one's homes among them (ListSupernodes,
 // ParseSupernodes, UserHomes), heartbeat to stay listed (Heartbeater), and
