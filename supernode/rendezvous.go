@@ -462,10 +462,13 @@ func (r *Rendezvous) lookup(q *wire.Lookup, now time.Time) *wire.RendezvousRespo
 		if u == nil {
 			continue
 		}
-		var token, held []byte
-		if len(tokens) > 0 {
-			token = tokens[i]
+		// The token's hash, once per name: each device's entry checks it.
+		var token *[32]byte
+		if len(tokens) > 0 && len(tokens[i]) > 0 {
+			h := client.VisibilityHash(tokens[i])
+			token = &h
 		}
+		var held []byte
 		switch {
 		case all && len(knownDevs) > 0:
 			held = knownDevs[i]
@@ -559,12 +562,13 @@ func (r *Rendezvous) Len() int {
 	return n
 }
 
-// allows reports whether token is one e's device gave out.
-func allows(e *rvEntry, token []byte) bool {
-	if len(token) == 0 {
+// allows reports whether the token of hash token (nil: none) is one e's
+// device gave out.
+func allows(e *rvEntry, token *[32]byte) bool {
+	if token == nil {
 		return false
 	}
-	_, ok := e.allowed[client.VisibilityHash(token)]
+	_, ok := e.allowed[*token]
 	return ok
 }
 

@@ -219,6 +219,7 @@ func benchPresence(b *testing.B, pb *presenceBench) {
 					b.Fatalf("entry unchanged %t with known tags %t", e.Unchanged, bc.known != nil)
 				}
 			}
+			defer reportCPU(b)()
 			for b.Loop() {
 				if resp := pb.rv.lookup(q, time.Now()); len(resp.Entries) != presenceContacts*pb.devices {
 					b.Fatalf("answered %d entries", len(resp.Entries))

@@ -66,20 +66,15 @@ type knownEntry struct {
 	devices *ticket.Devices
 }
 
-// tags are the tags of the entries remembered for name, concatenated as
-// Lookup.known_devices takes them, or nil.
-func (k *Known) tags(name string) []byte {
+// appendTags appends the tags of the entries remembered for name to buf,
+// concatenated as Lookup.known_devices takes them.
+func (k *Known) appendTags(buf []byte, name string) []byte {
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	es := k.entries[name]
-	if len(es) == 0 {
-		return nil
+	for _, e := range k.entries[name] {
+		buf = append(buf, e.tag[:]...)
 	}
-	out := make([]byte, 0, len(es)*wire.RendezvousTagSize)
-	for _, e := range es {
-		out = append(out, e.tag[:]...)
-	}
-	return out
+	return buf
 }
 
 // get returns a copy of what the entry remembered for name under tag

@@ -167,7 +167,7 @@ func (c Rendezvous) Lookup(ctx context.Context, h host.Host, rendezvous peer.ID,
 }
 
 // LookupDevices is Lookup for every live device of each username: one User
-// per username found, in the order asked, its devices the most recently
+// per username found, in the order asked (as the rendezvous answers), its devices the most recently
 // published first, with the account's device list when the rendezvous
 // served one (its signature checked, for the username). A device the
 // rendezvous answers twice counts once.
@@ -208,37 +208,55 @@ func (c Rendezvous) LookupDevices(ctx context.Context, h host.Host, rendezvous p
 	return users, nil
 }
 
-// collect makes one answer's entries into users, in the order of names,
-// and remembers them in c.Known. Entries that fail (entry), name a user we
-// did not ask for, repeat a device or come past wire.MaxAccountDevices for
-// their name are dropped.
+// collect makes one answer's entries into users, in the order answered
+// (a rendezvous answers in the order asked, each name's entries
+// together), and remembers them in c.Known. Entries that fail (entry),
+// name a user we did not ask for or whose entries came already, repeat a
+// device or come past wire.MaxAccountDevices for their name are dropped.
 func (c Rendezvous) collect(server peer.ID, names []string, entries []*wire.RendezvousResponse_Entry, known map[string][]byte, now time.Time) []User {
-	byName := make(map[string][]knownEntry, len(names))
+	open := make(map[string]bool, len(names)) // asked, and its entries not come yet
 	for _, n := range names {
-		byName[n] = nil
+		open[n] = true
 	}
+	// One backing array for every name's entries: a lookup of a contact
+	// list allocates per answer, not per contact.
+	type run struct {
+		name     string
+		from, to int
+	}
+	var runs []run
+	flat := make([]knownEntry, 0, len(entries))
 	for _, e := range entries {
 		n := e.GetUsername()
-		held, asked := byName[n]
-		if !asked || len(held) >= wire.MaxAccountDevices {
+		if len(runs) == 0 || runs[len(runs)-1].name != n {
+			if !open[n] {
+				continue
+			}
+			open[n] = false
+			runs = append(runs, run{n, len(flat), len(flat)})
+		}
+		r := &runs[len(runs)-1]
+		if r.to-r.from >= wire.MaxAccountDevices {
 			continue
 		}
 		ke, err := c.entry(server, e, known, now)
-		if err != nil || slices.ContainsFunc(held, func(h knownEntry) bool { return h.found.Ticket.Peer == ke.found.Ticket.Peer }) {
+		if err != nil || slices.ContainsFunc(flat[r.from:r.to], func(h knownEntry) bool { return h.found.Ticket.Peer == ke.found.Ticket.Peer }) {
 			continue
 		}
-		byName[n] = append(held, ke)
+		flat = append(flat, ke)
+		r.to++
 	}
-	var users []User
-	for _, n := range names {
-		es := byName[n]
-		if len(es) == 0 {
+	founds := make([]Found, len(flat))
+	users := make([]User, 0, len(runs))
+	for _, r := range runs {
+		if r.from == r.to {
 			continue
 		}
+		es := flat[r.from:r.to]
 		if c.Known != nil {
-			c.Known.put(n, es)
+			c.Known.put(r.name, es)
 		}
-		u := User{Username: n, Devices: make([]Found, len(es))}
+		u := User{Username: r.name, Devices: founds[r.from:r.to:r.to]}
 		for i, e := range es {
 			u.Devices[i] = e.found
 			if u.List == nil {
@@ -264,12 +282,15 @@ func (c Rendezvous) knownTags(names []string) map[string][]byte {
 		return nil
 	}
 	var tags map[string][]byte
+	var buf []byte // one array for every name's tags
 	for _, n := range names {
-		if tag := c.Known.tags(n); tag != nil {
+		from := len(buf)
+		buf = c.Known.appendTags(buf, n)
+		if len(buf) > from {
 			if tags == nil {
 				tags = make(map[string][]byte)
 			}
-			tags[n] = tag
+			tags[n] = buf[from:len(buf):len(buf)]
 		}
 	}
 	return tags
