@@ -31,10 +31,12 @@ func (s *session) AdmitDevice(t *ticket.Ticket, presented *wire.SignedAccountDev
 // devicesChanged tells our contacts and our other devices that our
 // account's device list changed: every courier's next stream says hello
 // with the new list, our presence goes to each contact now to open one,
-// and each other device of ours is greeted.
+// each other device of ours is greeted, and our record at the rendezvous
+// carries the new list soon.
 func (s *session) devicesChanged() {
 	s.delivery.Rehello()
 	s.presence.Broadcast()
+	s.discovery.Republish()
 	if own := s.identity.Own(); own != nil {
 		for _, d := range own.Devices {
 			if d.Peer != s.host.ID() {

@@ -59,6 +59,9 @@ type Host interface {
 	Allowed() [][]byte
 	// Tokens are, by username, the tokens contacts gave us.
 	Tokens() map[string][]byte
+	// Devices is our account's device list signed by its identity, which
+	// we publish with our record for our contacts; nil while we hold none.
+	Devices() *wire.SignedAccountDevices
 	// PublishPrekeys puts our prekey bundle at our homes, so contacts can
 	// start sessions with us while we are offline.
 	PublishPrekeys(ctx context.Context) error
@@ -198,12 +201,13 @@ func (d *Discovery) publishOnce() (bool, []peer.AddrInfo) {
 	ok := true
 	allowed := d.h.Allowed()
 	extra := d.reach.circuitAddrs()
+	devices := d.ourDevices()
 	var admitted []peer.AddrInfo
 	for _, rv := range d.HomesOf(d.h.Me()) {
 		ctx, cancel := context.WithTimeout(d.ctx(), wire.RendezvousTimeout)
 		err := d.Connect(ctx, rv)
 		if err == nil {
-			err = client.Rendezvous{Allowed: allowed, Extra: extra, Card: d.h.Ticket().PublicCard}.Publish(ctx, d.h.Libp2p(), rv.ID, d.h.Ticket().Signed)
+			err = client.Rendezvous{Allowed: allowed, Extra: extra, Card: d.h.Ticket().PublicCard, Devices: devices}.Publish(ctx, d.h.Libp2p(), rv.ID, d.h.Ticket().Signed)
 		}
 		cancel()
 		if err != nil {
@@ -216,6 +220,28 @@ func (d *Discovery) publishOnce() (bool, []peer.AddrInfo) {
 		admitted = append(admitted, peer.AddrInfo{ID: rv.ID, Addrs: d.h.Libp2p().Peerstore().Addrs(rv.ID)})
 	}
 	return ok, admitted
+}
+
+// ourDevices is our account's device list to publish with our record:
+// only one that names this device as our ticket does, since a rendezvous
+// refuses a publish whose list does not (bad_devices), and our record
+// with it; nil until then (while the identity is being set up, or after
+// a renewal gave us another box key), as a device without a list
+// publishes.
+func (d *Discovery) ourDevices() *wire.SignedAccountDevices {
+	sd := d.h.Devices()
+	if sd == nil {
+		return nil
+	}
+	l, err := ticket.VerifyDevices(sd)
+	if err == nil {
+		err = l.Check(d.h.Ticket())
+	}
+	if err != nil {
+		d.h.Log().Debug("publishing our record without our device list", "err", err)
+		return nil
+	}
+	return sd
 }
 
 // publishLoop republishes our record: every publishInterval, when our
