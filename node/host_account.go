@@ -234,3 +234,18 @@ func (s *session) DeviceTicket(username string, p peer.ID) (*ticket.Ticket, bool
 	}
 	return nil, false
 }
+
+// DevicesRemoved drops what waited for devices their account removed
+// (account.Host): revoking a device stops what we send it at once.
+func (s *session) DevicesRemoved(username string, removed []peer.ID) {
+	for _, p := range removed {
+		n, err := s.store.DropOutbox(delivery.DeviceRoute(username, p))
+		if err != nil {
+			s.n.log.Warn("dropping what waited for a removed device", "username", username, "peer", p, "err", err)
+			continue
+		}
+		if n > 0 {
+			s.n.log.Info("dropped what waited for a removed device", "username", username, "peer", p, "entries", n)
+		}
+	}
+}

@@ -255,7 +255,7 @@ func (r *Rendezvous) process(_ context.Context, rq *pipeline.Request[*wire.Rende
 	if k := rq.Msg.GetPublish(); k != nil {
 		return r.publish(t, k, now), nil
 	}
-	return r.lookup(rq.Msg.GetLookup(), now), nil
+	return r.lookup(rq.Msg.GetLookup(), t.Username, now), nil
 }
 
 func (r *Rendezvous) publish(t *ticket.Ticket, p *wire.Publish, now time.Time) *wire.RendezvousResponse {
@@ -404,7 +404,10 @@ func keepList(cur, l *rvList) *rvList {
 // device and box key a contact request and a message need (anyone may
 // write to its mailboxes), without the device's name or the time it
 // signed in. Askers allowed by one of the user's devices also get the
-// account's device list, on the first entry that carries a ticket.
+// account's device list, on the first entry that carries a ticket. A
+// device of the account itself (the asker's ticket names it) sees all of
+// its account's devices as a contact would: how an account's devices find
+// each other.
 //
 // Visibility is per device, as each device's publish says, not the union
 // of the user's devices' tokens: a device that has just blocked a contact
@@ -420,7 +423,7 @@ func keepList(cur, l *rvList) *rvList {
 // may see something of, as when one entry was kept per name. An entry
 // whose answer has the tag the asker names in known (known_devices) is
 // answered unchanged: the asker holds it already.
-func (r *Rendezvous) lookup(q *wire.Lookup, now time.Time) *wire.RendezvousResponse {
+func (r *Rendezvous) lookup(q *wire.Lookup, asker string, now time.Time) *wire.RendezvousResponse {
 	names, tokens, known, knownDevs, all := q.GetUsernames(), q.GetTokens(), q.GetKnown(), q.GetKnownDevices(), q.GetAllDevices()
 	if len(names) > r.cfg.MaxLookup {
 		return failed(wire.CodeTooMany)
@@ -485,7 +488,7 @@ func (r *Rendezvous) lookup(q *wire.Lookup, now time.Time) *wire.RendezvousRespo
 			var entry wire.RendezvousResponse_Entry
 			var tag *[wire.RendezvousTagSize]byte
 			switch {
-			case allows(e, token):
+			case n == asker || allows(e, token):
 				entry.Ticket, tag = e.ticket, &e.tags.ticket
 				fresh := r.fresh(e, now) && (!all || records+len(e.record) <= wire.MaxRendezvousRecords)
 				if fresh {

@@ -198,7 +198,7 @@ func benchPresence(b *testing.B, pb *presenceBench) {
 		tokens[i] = pb.lookup.Tokens[n]
 	}
 	q := &wire.Lookup{Usernames: pb.names, Tokens: tokens, AllDevices: true}
-	first := pb.rv.lookup(q, time.Now())
+	first := pb.rv.lookup(q, "", time.Now())
 	known := make([][]byte, len(pb.names))
 	for i, n := range pb.names {
 		for _, e := range first.Entries {
@@ -214,14 +214,14 @@ func benchPresence(b *testing.B, pb *presenceBench) {
 	}{{"server", nil}, {"server-unchanged", known}} {
 		b.Run(bc.name, func(b *testing.B) {
 			q := &wire.Lookup{Usernames: pb.names, Tokens: tokens, AllDevices: true, KnownDevices: bc.known}
-			for _, e := range pb.rv.lookup(q, time.Now()).Entries {
+			for _, e := range pb.rv.lookup(q, "", time.Now()).Entries {
 				if e.Unchanged != (bc.known != nil) {
 					b.Fatalf("entry unchanged %t with known tags %t", e.Unchanged, bc.known != nil)
 				}
 			}
 			defer reportCPU(b)()
 			for b.Loop() {
-				if resp := pb.rv.lookup(q, time.Now()); len(resp.Entries) != presenceContacts*pb.devices {
+				if resp := pb.rv.lookup(q, "", time.Now()); len(resp.Entries) != presenceContacts*pb.devices {
 					b.Fatalf("answered %d entries", len(resp.Entries))
 				}
 			}

@@ -351,6 +351,9 @@ func TestRendezvousDeviceVisibility(t *testing.T) {
 		{"bob, allowed by both", bob, tokBob, view{tickets: ids(alice[1], alice[0]), list: true}},
 		{"carol, a stranger", carol, nil, view{cards: ids(alice[1], alice[0])}},
 		{"carol with a guessed token", carol, []byte("token-guessed-00"), view{cards: ids(alice[1], alice[0])}},
+		// A device of alice's own, without a token: how her devices find
+		// each other.
+		{"alice's own device", alice[0], nil, view{tickets: ids(alice[1], alice[0]), list: true}},
 	} {
 		if got := sees(tc.asker, tc.token); !slices.Equal(got.tickets, tc.want.tickets) || !slices.Equal(got.cards, tc.want.cards) || got.list != tc.want.list {
 			t.Errorf("%s: sees %+v, want %+v", tc.name, got, tc.want)

@@ -30,6 +30,9 @@ type Host interface {
 	UpdateContact(username string, change func(*store.Contact) error) error
 	Now() time.Time
 	Log() *slog.Logger
+	// DevicesRemoved is told of the devices a newer list of username's
+	// (ours included) no longer names: nothing more goes to them.
+	DevicesRemoved(username string, removed []peer.ID)
 }
 
 // ErrBadList is what Admit returns, wrapped, for a device list presented
@@ -117,20 +120,46 @@ func (a *Account) Adopt(username string, key ed25519.PrivateKey, sd *wire.Signed
 	if err != nil {
 		return err
 	}
+	gone, err := a.adopt(key, d)
+	if err == nil && len(gone) > 0 {
+		a.h.DevicesRemoved(username, gone)
+	}
+	return err
+}
+
+// adopt keeps key and its list d unless the list held is as new, and says
+// which devices the new list dropped.
+func (a *Account) adopt(key ed25519.PrivateKey, d *ticket.Devices) ([]peer.ID, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if a.key != nil && a.key.Equal(key) && a.own != nil && a.own.Version >= d.Version {
-		return nil
+		return nil, nil
 	}
-	raw, err := proto.Marshal(sd)
+	raw, err := proto.Marshal(d.Signed)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if err := a.h.Store().PutAccountIdentity(store.AccountIdentity{Seed: key.Seed(), Devices: raw}); err != nil {
-		return err
+		return nil, err
 	}
+	was := a.own
 	a.key, a.own = key, d
-	return nil
+	return removed(was, d), nil
+}
+
+// removed is the devices of was that now, a newer list under the same
+// identity, no longer names.
+func removed(was, now *ticket.Devices) []peer.ID {
+	if was == nil || !was.AccountKey.Equal(now.AccountKey) {
+		return nil
+	}
+	var gone []peer.ID
+	for _, d := range was.Devices {
+		if !now.Has(d.Peer) {
+			gone = append(gone, d.Peer)
+		}
+	}
+	return gone
 }
 
 // Key is our identity's private key, nil while none is held.
@@ -236,6 +265,7 @@ func (a *Account) Admit(t *ticket.Ticket, presented *wire.SignedAccountDevices) 
 		return a.admitOwn(t, p)
 	}
 	var verdictErr error
+	var gone []peer.ID
 	err := a.h.UpdateContact(t.Username, func(c *store.Contact) error {
 		was, err := a.known(c)
 		if err != nil {
@@ -261,8 +291,12 @@ func (a *Account) Admit(t *ticket.Ticket, presented *wire.SignedAccountDevices) 
 			return err
 		}
 		c.AccountKey, c.Devices = bytes.Clone(v.Key), raw
+		gone = removed(was.Devices, v.Devices)
 		return nil
 	})
+	if err == nil && len(gone) > 0 {
+		a.h.DevicesRemoved(t.Username, gone)
+	}
 	switch {
 	case verdictErr != nil:
 		return verdictErr

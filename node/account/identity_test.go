@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/libp2p/go-libp2p/core/peer"
 	"google.golang.org/protobuf/proto"
 
 	"eserver/node/api"
@@ -24,12 +25,18 @@ type host struct {
 	mu      sync.Mutex
 	now     time.Time
 	changed []string
+	removed []string
 }
 
 func (h *host) Store() *store.Store { return h.st }
 func (h *host) Me() string          { return "me" }
-func (h *host) Now() time.Time      { return h.now }
-func (h *host) Log() *slog.Logger   { return slog.New(slog.DiscardHandler) }
+func (h *host) DevicesRemoved(username string, removed []peer.ID) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.removed = append(h.removed, fmt.Sprint(username, removed))
+}
+func (h *host) Now() time.Time    { return h.now }
+func (h *host) Log() *slog.Logger { return slog.New(slog.DiscardHandler) }
 func (h *host) UpdateContact(username string, change func(*store.Contact) error) error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -89,6 +96,17 @@ func TestAdmit(t *testing.T) {
 	c, _ = h.st.Contact("alice")
 	if k, _ := a.Contact(c); k.Devices.Version != 2 || !c.KeyChanged.IsZero() {
 		t.Fatalf("a device added: list v%d, changed %v", k.Devices.Version, c.KeyChanged)
+	}
+	// The laptop removed: what waited for it is dropped, and it is refused.
+	v3 := list(t, key, 3, desktop)
+	if err := a.Admit(desktop, v3.Signed); err != nil {
+		t.Fatal(err)
+	}
+	if want := fmt.Sprint("alice", []peer.ID{laptop.Peer}); len(h.removed) != 1 || h.removed[0] != want {
+		t.Fatalf("removed devices told: %q, want %q", h.removed, want)
+	}
+	if err := a.Admit(laptop, v2.Signed); !errors.Is(err, ErrNotListed) {
+		t.Fatalf("the removed laptop with an older list: %v", err)
 	}
 	forged := &wire.SignedAccountDevices{Devices: v2.Signed.Devices, Signature: make([]byte, 64)}
 	if err := a.Admit(desktop, forged); !errors.Is(err, ErrBadList) {

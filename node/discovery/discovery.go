@@ -424,19 +424,50 @@ func (d *Discovery) Resolve(ctx context.Context, username string, refresh bool) 
 	return nil, fmt.Errorf("%s is not online", username)
 }
 
-// ResolveDevice is Resolve for device p of username's: its ticket and
-// addresses while it is the device the rendezvous or our contact record
-// knows; otherwise it is not reachable now, and what waits for it goes to
-// its mailbox.
+// ResolveDevice is Resolve for device p of username's (a contact's, or
+// one of our own): the device's ticket as the rendezvous at username's
+// homes shows it to us, with its addresses. The contact's last device is
+// taken from its record unless refresh is set. A device no home shows
+// with addresses is not reachable now: what waits for it goes to its
+// mailbox.
 func (d *Discovery) ResolveDevice(ctx context.Context, username string, p peer.ID, refresh bool) (*ticket.Ticket, error) {
-	t, err := d.Resolve(ctx, username, refresh)
-	if err != nil {
-		return nil, err
+	if !refresh {
+		if t, err := d.Resolve(ctx, username, false); err == nil && t.Peer == p {
+			return t, nil
+		}
 	}
-	if t.Peer != p {
+	server := d.h.Ticket().Server
+	var best *client.Found
+	var errs []error
+	for _, home := range d.HomesOf(username) {
+		if err := d.Connect(ctx, home); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		users, err := client.Rendezvous{Tokens: d.h.Tokens(), Known: &d.known}.LookupDevices(ctx, d.h.Libp2p(), home.ID, d.h.Ticket().Signed, []string{username})
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		for _, u := range users {
+			for _, f := range u.Devices {
+				if u.Username != username || f.Ticket.Peer != p || f.Ticket.Server != server || f.Ticket.Card || len(f.Addrs.Addrs) == 0 {
+					continue
+				}
+				if best == nil || better(f, *best) {
+					best = &f
+				}
+			}
+		}
+	}
+	if best == nil {
+		if len(errs) > 0 {
+			return nil, fmt.Errorf("device %s of %s: %w", p, username, errors.Join(errs...))
+		}
 		return nil, fmt.Errorf("device %s of %s is not online", p, username)
 	}
-	return t, nil
+	d.h.Libp2p().Peerstore().AddAddrs(best.Addrs.ID, best.Addrs.Addrs, time.Hour)
+	return best.Ticket, nil
 }
 
 // remember records the device a contact was last seen on.

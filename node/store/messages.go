@@ -298,3 +298,14 @@ func (s *Store) Message(id string) (Message, error) {
 	}
 	return m, nil
 }
+
+// DropOutbox removes every outbox entry queued under peer (a route): what
+// waited for a device its account removed. It reports how many went.
+func (s *Store) DropOutbox(peer string) (int, error) {
+	res, err := s.db.Exec(`DELETE FROM outbox WHERE peer = ?`, peer)
+	if err != nil {
+		return 0, fmt.Errorf("store: drop outbox of %q: %w", peer, err)
+	}
+	n, _ := res.RowsAffected()
+	return int(n), nil
+}
