@@ -671,12 +671,20 @@ func (d *Delivery) receiveResendRequest(from string, dev peer.ID, r *wire.Resend
 	if len(r.Ids) > maxReceiptIDs {
 		return payload.ErrBadRequest
 	}
-	var resend []store.Message
+	var resend, toDevice []store.Message
 	var events []store.OutboxEntry
+	route := DeviceRoute(from, dev)
 	for _, id := range r.Ids {
-		if store.FanoutMessageID(id) != id {
+		if mid := store.FanoutMessageID(id); mid != id {
 			if raw, err := d.h.Store().FanoutSent(id, from); err == nil {
 				events = append(events, store.OutboxEntry{ID: id, Peer: from, Payload: raw, Created: d.h.Now()})
+			} else if id == store.FanoutID(mid, route) {
+				// A chat message we sent to each of the contact's devices,
+				// this device's copy: again to that device, whatever the
+				// others did with theirs.
+				if m, err := d.h.Store().Message(mid); err == nil && m.Outgoing && m.Peer == from {
+					toDevice = append(toDevice, m)
+				}
 			}
 			continue
 		}
@@ -686,7 +694,7 @@ func (d *Delivery) receiveResendRequest(from string, dev peer.ID, r *wire.Resend
 		}
 		resend = append(resend, m)
 	}
-	if len(resend) == 0 && len(events) == 0 {
+	if len(resend) == 0 && len(events) == 0 && len(toDevice) == 0 {
 		return nil
 	}
 	if err := d.keys.Reset(dev); err != nil {
@@ -698,18 +706,30 @@ func (d *Delivery) receiveResendRequest(from string, dev peer.ID, r *wire.Resend
 		}
 	}
 	for _, m := range resend {
-		// Its first position goes with it: queued again, its envelope's
-		// is a later one (order.go in node/store).
-		order, _ := d.h.Store().OutgoingOrder(from, m.ID)
-		p := &wire.Payload{SentUnixMilli: m.Time.UnixMilli(), Kind: &wire.Payload_Chat{Chat: &wire.Chat{Text: m.Text, Order: order}}}
-		raw, err := proto.Marshal(p)
-		if err != nil {
-			return err
-		}
-		if _, err := d.h.Store().Enqueue(nil, store.OutboxEntry{ID: m.ID, Peer: from, Payload: raw, Created: d.h.Now()}); err != nil {
-			continue // still in the outbox: it goes anyway
-		}
+		d.resendChat(m, m.ID, from)
+	}
+	for _, m := range toDevice {
+		d.resendChat(m, store.FanoutID(m.ID, route), route)
 	}
 	d.Poke(from)
+	if len(toDevice) > 0 {
+		d.Poke(route)
+	}
 	return nil
+}
+
+// resendChat queues our chat message m again as outbox entry id on route,
+// made again from the history. Its first position goes with it: queued
+// again, its envelope's is a later one (order.go in node/store). An entry
+// still in the outbox goes anyway.
+func (d *Delivery) resendChat(m store.Message, id, route string) {
+	order, _ := d.h.Store().OutgoingOrder(m.Peer, m.ID)
+	p := &wire.Payload{SentUnixMilli: m.Time.UnixMilli(), Kind: &wire.Payload_Chat{Chat: &wire.Chat{Text: m.Text, Order: order}}}
+	raw, err := proto.Marshal(p)
+	if err != nil {
+		return
+	}
+	if _, err := d.h.Store().Enqueue(nil, store.OutboxEntry{ID: id, Peer: route, Payload: raw, Created: d.h.Now()}); err != nil {
+		d.h.Log().Debug("queueing a message again", "id", id, "err", err)
+	}
 }

@@ -410,3 +410,53 @@ func TestResendRequestForConversationEvent(t *testing.T) {
 		t.Fatalf("carol had dave's event resent: %+v", out)
 	}
 }
+
+// TestResendToDevice: a chat message we sent to each of a contact's
+// devices goes again to the device that asks for its copy — under that
+// copy's ID, on that device's route, even after another device's ack
+// marked it delivered — and never to a device whose copy it was not.
+func TestResendToDevice(t *testing.T) {
+	d, h, s := newTestDelivery(t)
+	laptop, desktop := peer.ID("alice-laptop"), peer.ID("alice-desktop")
+	m := &store.Message{ID: "m1", Peer: "alice", Outgoing: true, Text: "to both"}
+	raw, _ := proto.Marshal(&wire.Payload{Kind: &wire.Payload_Chat{Chat: &wire.Chat{Text: "to both"}}})
+	var entries []store.OutboxEntry
+	for _, p := range []peer.ID{laptop, desktop} {
+		r := DeviceRoute("alice", p)
+		entries = append(entries, store.OutboxEntry{ID: store.FanoutID("m1", r), Peer: r, Payload: raw})
+	}
+	op, err := h.st.DevicesOp(m, "alice", entries, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := h.st.Commit(op); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.st.Acknowledge(entries[0].ID); err != nil { // the laptop has it
+		t.Fatal(err)
+	}
+	if err := h.st.HandedOver(entries[1].ID); err != nil { // the desktop's in its mailbox
+		t.Fatal(err)
+	}
+	if got, _ := h.st.Message("m1"); got.State != string(api.StateDelivered) {
+		t.Fatalf("after the laptop's ack: %s", got.State)
+	}
+	// The laptop asks for the desktop's copy: nothing (not its copy).
+	if err := d.receiveResendRequest("alice", laptop, &wire.ResendRequest{Ids: []string{entries[1].ID}}); err != nil {
+		t.Fatal(err)
+	}
+	if out, _ := h.st.Outbox(entries[1].Peer); len(out) != 0 || len(s.resets) != 0 {
+		t.Fatalf("a device asking for another's copy queued %+v, reset %v", out, s.resets)
+	}
+	// The desktop lost our session and asks for its copy.
+	if err := d.receiveResendRequest("alice", desktop, &wire.ResendRequest{Ids: []string{entries[1].ID}}); err != nil {
+		t.Fatal(err)
+	}
+	out, _ := h.st.Outbox(entries[1].Peer)
+	if len(out) != 1 || out[0].ID != entries[1].ID || !slices.Equal(s.resets, []peer.ID{desktop}) {
+		t.Fatalf("the desktop's resend: %+v, reset %v", out, s.resets)
+	}
+	if out, _ := h.st.Outbox(entries[0].Peer); len(out) != 0 {
+		t.Fatalf("the laptop's copy went again: %+v", out)
+	}
+}
