@@ -6,15 +6,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/libp2p/go-libp2p/core/crypto"
-	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"eserver/node/account"
 	"eserver/node/api"
-	"eserver/node/discovery"
-	"eserver/node/e2e"
-	"eserver/node/login"
 	"eserver/node/wire"
 )
 
@@ -85,7 +80,8 @@ func TestAccountIdentity(t *testing.T) {
 	}
 
 	// A device the auth server vouches for, which the account never listed.
-	h, st := unlistedDevice(t, server, "alice", alice.pass)
+	unlisted := bareDevice(t, server, "alice", alice.pass, false)
+	h, st := unlisted.h, unlisted.ticket.Signed
 	if err := h.Connect(ctx(t), peer.AddrInfo{ID: bs.host.ID(), Addrs: bs.host.Addrs()}); err != nil {
 		t.Fatal(err)
 	}
@@ -138,24 +134,4 @@ func TestAccountIdentity(t *testing.T) {
 	if own := ps.identity.Own(); !own.Has(ps.host.ID()) || own.Has(ds.host.ID()) {
 		t.Fatalf("the phone's list: %v", own.Peers())
 	}
-}
-
-func unlistedDevice(t *testing.T, server, username, password string) (host.Host, *wire.SignedTicket) {
-	t.Helper()
-	ai, err := login.ParseServer(server)
-	if err != nil {
-		t.Fatal(err)
-	}
-	key, _, _ := crypto.GenerateEd25519Key(nil)
-	h, err := discovery.NewHost(key, []string{"/ip4/127.0.0.1/tcp/0"}, discovery.NewReach(), false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { h.Close() })
-	box, _ := e2e.GenerateBoxKey()
-	res, err := login.Login(ctx(t), h, ai, login.Request{Username: username, Password: password, BoxKey: box.PublicKey().Bytes()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return h, res.Ticket.Signed
 }

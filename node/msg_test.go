@@ -32,6 +32,15 @@ type rogue struct {
 
 func newRogue(t *testing.T, server, name string) *rogue {
 	t.Helper()
+	return bareDevice(t, server, name, "pw", true)
+}
+
+// bareDevice signs in to name's account (registering it first when
+// register is set) on a bare host: a device that speaks the protocols by
+// hand, with a good ticket and nothing else of a node — no account
+// identity set up, so its account never lists it.
+func bareDevice(t *testing.T, server, name, password string, register bool) *rogue {
+	t.Helper()
 	ai, err := login.ParseServer(server)
 	if err != nil {
 		t.Fatal(err)
@@ -42,11 +51,13 @@ func newRogue(t *testing.T, server, name string) *rogue {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { h.Close() })
-	if err := login.Register(ctx(t), h, ai, name, "pw"); err != nil {
-		t.Fatal(err)
+	if register {
+		if err := login.Register(ctx(t), h, ai, name, password); err != nil {
+			t.Fatal(err)
+		}
 	}
 	box, _ := e2e.GenerateBoxKey()
-	res, err := login.Login(ctx(t), h, ai, login.Request{Username: name, Password: "pw", BoxKey: box.PublicKey().Bytes()})
+	res, err := login.Login(ctx(t), h, ai, login.Request{Username: name, Password: password, BoxKey: box.PublicKey().Bytes()})
 	if err != nil {
 		t.Fatal(err)
 	}

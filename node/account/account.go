@@ -14,6 +14,7 @@
 package account
 
 import (
+	"crypto/cipher"
 	"crypto/ed25519"
 	"crypto/hkdf"
 	"crypto/rand"
@@ -46,12 +47,17 @@ func Generate() (ed25519.PrivateKey, error) {
 	return priv, nil
 }
 
-// sealKey derives the sealing key from an OPAQUE export key.
-func sealKey(exportKey []byte) ([]byte, error) {
+// sealAEAD is the cipher of seals under an OPAQUE export key: its key
+// derived with HKDF-SHA256 under sealLabel.
+func sealAEAD(exportKey []byte) (cipher.AEAD, error) {
 	if len(exportKey) < 32 {
 		return nil, fmt.Errorf("%w: export key of %d bytes", ErrSealed, len(exportKey))
 	}
-	return hkdf.Key(sha256.New, exportKey, nil, sealLabel, chacha20poly1305.KeySize)
+	k, err := hkdf.Key(sha256.New, exportKey, nil, sealLabel, chacha20poly1305.KeySize)
+	if err != nil {
+		return nil, err
+	}
+	return chacha20poly1305.NewX(k)
 }
 
 // Seal seals the identity key for username under exportKey (OPAQUE's, for
@@ -62,11 +68,7 @@ func Seal(exportKey []byte, username string, key ed25519.PrivateKey) ([]byte, er
 	if len(key) != ed25519.PrivateKeySize {
 		return nil, errors.New("sealing the account identity: not an Ed25519 key")
 	}
-	k, err := sealKey(exportKey)
-	if err != nil {
-		return nil, err
-	}
-	aead, err := chacha20poly1305.NewX(k)
+	aead, err := sealAEAD(exportKey)
 	if err != nil {
 		return nil, err
 	}
@@ -80,11 +82,7 @@ func Seal(exportKey []byte, username string, key ed25519.PrivateKey) ([]byte, er
 
 // Open opens what Seal sealed for username under the same export key.
 func Open(exportKey []byte, username string, sealed []byte) (ed25519.PrivateKey, error) {
-	k, err := sealKey(exportKey)
-	if err != nil {
-		return nil, err
-	}
-	aead, err := chacha20poly1305.NewX(k)
+	aead, err := sealAEAD(exportKey)
 	if err != nil {
 		return nil, err
 	}
