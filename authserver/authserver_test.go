@@ -116,7 +116,10 @@ func stream(t *testing.T, c host.Host, f *fixture) network.Stream {
 	if err != nil {
 		t.Fatal(err)
 	}
-	st.SetDeadline(time.Now().Add(10 * time.Second))
+	// Generous: a registration or login stretches the password with
+	// Argon2id (64 MiB) at both ends, which under -race on a loaded
+	// 2-core machine took over 10 s (TestRegistrationThrottle, once).
+	st.SetDeadline(time.Now().Add(45 * time.Second))
 	t.Cleanup(func() { st.Reset() })
 	return st
 }
