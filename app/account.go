@@ -7,6 +7,7 @@ import (
 	"fyne.io/fyne/v2/container"
 	"fyne.io/fyne/v2/dialog"
 	"fyne.io/fyne/v2/lang"
+	"fyne.io/fyne/v2/layout"
 	"fyne.io/fyne/v2/theme"
 	"fyne.io/fyne/v2/widget"
 
@@ -70,14 +71,20 @@ func (a *App) deviceRow(v *devicesView, d api.Device) fyne.CanvasObject {
 	if d.Current {
 		name = lang.L("{{.Name}} — this computer", map[string]any{"Name": name})
 	}
-	detail := lang.L("last seen {{.When}}", map[string]any{"When": dateTimeText(d.LastSeen)})
-	if d.Revoked != nil {
-		detail = lang.L("removed {{.When}}", map[string]any{"When": dateTimeText(*d.Revoked)})
-	}
-	label := widget.NewLabel(name + "\n" + detail)
+	label := widget.NewLabel(name + "\n" + deviceState(d))
 	if d.Revoked != nil {
 		label.Importance = widget.LowImportance
 		return label
+	}
+	var info fyne.CanvasObject = label
+	if !d.Listed {
+		// The auth server knows it, but the account's signed list does
+		// not name it (an older release's): contacts do not take it for
+		// one of ours.
+		warn := widget.NewLabel(lang.L("not confirmed by your account"))
+		warn.Importance = widget.WarningImportance
+		// Labels pad themselves: pulled up, it reads as the row's third line.
+		info = container.New(layout.NewCustomPaddedVBoxLayout(-2*theme.Padding()), label, warn)
 	}
 	remove := widget.NewButton(lang.L("Remove"), func() {
 		if !d.Current {
@@ -97,7 +104,20 @@ func (a *App) deviceRow(v *devicesView, d api.Device) fyne.CanvasObject {
 		}, a.settings.win)
 	})
 	v.rows[d.PeerID] = remove
-	return container.NewBorder(nil, nil, nil, remove, label)
+	return container.NewBorder(nil, nil, nil, remove, info)
+}
+
+// deviceState is a device's state in words: removed, online now, or when it
+// was last seen.
+func deviceState(d api.Device) string {
+	switch {
+	case d.Revoked != nil:
+		return lang.L("removed {{.When}}", map[string]any{"When": dateTimeText(*d.Revoked)})
+	case d.Online:
+		return lang.L("Online now")
+	default:
+		return lang.L("Offline, last seen {{.When}}", map[string]any{"When": dateTimeText(d.LastSeen)})
+	}
 }
 
 // showRemoveDevice asks for the password and removes device d, another

@@ -910,6 +910,44 @@ func TestDevicesAndPassword(t *testing.T) {
 	}
 }
 
+// TestDeviceStates: Options says of each device whether it is online now or
+// when it was last seen, and marks one the account's signed list does not
+// name; a removed device says when it was removed, and nothing more.
+func TestDeviceStates(t *testing.T) {
+	a, fake := signedIn(t)
+	seen := time.Date(2025, 9, 14, 16, 20, 0, 0, time.Local)
+	removed := seen.Add(time.Hour)
+	fake.DeviceList = []api.Device{
+		{PeerID: "12D3KooWself", Name: "laptop", FirstLogin: seen, LastSeen: seen, Current: true, Online: true, Listed: true},
+		{PeerID: "12D3KooWdesk", Name: "desktop", FirstLogin: seen, LastSeen: seen, Online: true, Listed: true},
+		{PeerID: "12D3KooWphone", Name: "phone", FirstLogin: seen, LastSeen: seen, Listed: true},
+		{PeerID: "12D3KooWold", Name: "old pc", FirstLogin: seen, LastSeen: seen, Online: true},
+		{PeerID: "12D3KooWgone", Name: "tablet", FirstLogin: seen, LastSeen: seen, Revoked: &removed},
+	}
+	a.main.optionsItem.Action()
+	v := a.settings.devices
+	unconfirmed := "not confirmed by your account"
+	for i, tc := range []struct {
+		name string
+		want []string
+	}{
+		{"this device", []string{"laptop — this computer\nOnline now"}},
+		{"online", []string{"desktop\nOnline now"}},
+		{"offline", []string{"phone\nOffline, last seen " + dateTimeText(seen)}},
+		{"unlisted", []string{"old pc\nOnline now", unconfirmed}},
+		{"removed", []string{"tablet\nremoved " + dateTimeText(removed)}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if len(v.box.Objects) != 5 {
+				t.Fatalf("%d rows, want 5", len(v.box.Objects))
+			}
+			if got := texts(v.box.Objects[i]); !slices.Equal(got, tc.want) {
+				t.Fatalf("row %d shows %q, want %q", i, got, tc.want)
+			}
+		})
+	}
+}
+
 // TestFileTransferBars: an offer opens the conversation with a row in the
 // tray to accept or decline; accepting reaches the node; progress fills the
 // bar; done moves it into the conversation as a line that offers the file

@@ -17,8 +17,8 @@ func newFakeAPI() *fakeAPI {
 	f := apitest.New()
 	now := time.Now()
 	f.DeviceList = []api.Device{
-		{PeerID: "12D3KooWself", Name: "laptop", FirstLogin: now, LastSeen: now, Current: true},
-		{PeerID: "12D3KooWphone", Name: "phone", FirstLogin: now, LastSeen: now},
+		{PeerID: "12D3KooWself", Name: "laptop", FirstLogin: now, LastSeen: now, Current: true, Online: true, Listed: true},
+		{PeerID: "12D3KooWphone", Name: "phone", FirstLogin: now, LastSeen: now, Listed: true},
 	}
 	return f
 }

@@ -24,13 +24,31 @@ func (n *Node) Devices(ctx context.Context) ([]api.Device, error) {
 	}
 	ctx, cancel := context.WithTimeout(ctx, wire.AuthTimeout)
 	defer cancel()
+	// Which are signed in now, as our homes' rendezvous shows our own
+	// devices to each other: asked while the auth server is, and bounded
+	// by the rendezvous' own timeout. Not knowing shows the others
+	// offline: the list itself is what was asked for.
+	onlineCh := make(chan map[peer.ID]bool, 1)
+	go func() {
+		rctx, rcancel := context.WithTimeout(ctx, wire.RendezvousTimeout)
+		defer rcancel()
+		online, err := s.discovery.OnlineDevices(rctx, s.me())
+		if err != nil {
+			n.log.Debug("asking which devices are online", "err", err)
+		}
+		onlineCh <- online
+	}()
 	ds, _, err := login.Devices(ctx, s.host, s.server, s.tk().Signed)
+	online := <-onlineCh
 	if err != nil {
 		return nil, mapLoginErr(err)
 	}
+	own := s.identity.Own() // nil before the account has an identity
 	out := make([]api.Device, 0, len(ds))
 	for _, d := range ds {
-		ad := api.Device{PeerID: d.Peer.String(), Name: d.Name, FirstLogin: d.FirstLogin, LastSeen: d.LastSeen, Current: d.Peer == s.host.ID()}
+		me := d.Peer == s.host.ID()
+		ad := api.Device{PeerID: d.Peer.String(), Name: d.Name, FirstLogin: d.FirstLogin, LastSeen: d.LastSeen, Current: me,
+			Online: d.Revoked.IsZero() && (me || online[d.Peer]), Listed: own != nil && own.Has(d.Peer)}
 		if !d.Revoked.IsZero() {
 			at := d.Revoked
 			ad.Revoked = &at

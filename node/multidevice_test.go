@@ -4,6 +4,9 @@ import (
 	"fmt"
 	"testing"
 
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"eserver/node/api"
 	"eserver/node/delivery"
 	"eserver/supernode/client"
 )
@@ -139,5 +142,62 @@ func TestEveryDevice(t *testing.T) {
 	}
 	if n, err := svc.Mailbox.DepthOf(client.DeviceMailboxID(svc.Host.ID(), "alice", phoneID)); err != nil || n != 0 {
 		t.Fatalf("the removed phone's mailbox holds %d items (%v)", n, err)
+	}
+}
+
+// deviceByPeer is p's entry in n's Devices, failing the test on an error.
+func deviceByPeer(t *testing.T, n *testNode, p peer.ID) (api.Device, bool) {
+	t.Helper()
+	ds, err := n.Devices(ctx(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range ds {
+		if d.PeerID == p.String() {
+			return d, true
+		}
+	}
+	return api.Device{}, false
+}
+
+// TestDevicesOnlineAndListed: Devices says which of the account's devices
+// are signed in now (the rendezvous shows them to each other) and which the
+// account identity's list names. A removed device is neither: the
+// rendezvous stops showing a revoked device at once, where a stopped one
+// would stay until its entry goes stale, minutes later.
+func TestDevicesOnlineAndListed(t *testing.T) {
+	server := testBundle(t).Addr()
+	laptop, _ := friends(t, server)
+	desktop := secondDevice(t, server, laptop)
+	ls, _ := laptop.current()
+	ds, _ := desktop.current()
+	lp, dp := ls.host.ID(), ds.host.ID()
+
+	waitUntil(t, "the laptop to see both devices online and listed", func() bool {
+		l, _ := deviceByPeer(t, laptop, lp)
+		d, _ := deviceByPeer(t, laptop, dp)
+		return l.Current && l.Online && l.Listed && !d.Current && d.Online && d.Listed
+	})
+	// The desktop sees the same from its side.
+	if l, _ := deviceByPeer(t, desktop, lp); !l.Online || !l.Listed || l.Current {
+		t.Fatalf("the desktop sees the laptop as %+v", l)
+	}
+
+	desktop.stop()
+	if err := laptop.RevokeDevice(ctx(t), dp.String(), laptop.pass); err != nil {
+		t.Fatal(err)
+	}
+	// Devices shows a revoked device offline whatever it hears; the
+	// rendezvous itself must stop showing it too.
+	waitUntil(t, "the rendezvous to stop showing the removed desktop", func() bool {
+		online, err := ls.discovery.OnlineDevices(ctx(t), "alice")
+		return err == nil && online[lp] && !online[dp]
+	})
+	waitUntil(t, "the removed desktop offline and not listed", func() bool {
+		d, ok := deviceByPeer(t, laptop, dp)
+		return ok && d.Revoked != nil && !d.Online && !d.Listed
+	})
+	if l, _ := deviceByPeer(t, laptop, lp); !l.Online || !l.Listed {
+		t.Fatalf("the laptop after removing the desktop: %+v", l)
 	}
 }

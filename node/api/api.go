@@ -278,6 +278,15 @@ type Device struct {
 	LastSeen   time.Time  `json:"lastSeen"`
 	Revoked    *time.Time `json:"revoked,omitempty"`
 	Current    bool       `json:"current"` // this device
+	// Online: signed in now (this device, or one the rendezvous at the
+	// account's homes shows with fresh addresses). False when the homes
+	// could not be asked: a guess of "offline" costs less than a wrong
+	// "online".
+	Online bool `json:"online"`
+	// Listed: in the device list the account identity signed, so contacts
+	// accept it as one of the account's. A device the auth server knows but
+	// the account never listed (an old release's, or one removed) is not.
+	Listed bool `json:"listed"`
 }
 
 // Safety is what two people compare, out of band, to know that their

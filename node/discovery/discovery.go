@@ -436,28 +436,11 @@ func (d *Discovery) ResolveDevice(ctx context.Context, username string, p peer.I
 			return t, nil
 		}
 	}
-	server := d.h.Ticket().Server
+	live, _, errs := d.liveDevices(ctx, username)
 	var best *client.Found
-	var errs []error
-	for _, home := range d.HomesOf(username) {
-		if err := d.Connect(ctx, home); err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		users, err := client.Rendezvous{Tokens: d.h.Tokens(), Known: &d.known}.LookupDevices(ctx, d.h.Libp2p(), home.ID, d.h.Ticket().Signed, []string{username})
-		if err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		for _, u := range users {
-			for _, f := range u.Devices {
-				if u.Username != username || f.Ticket.Peer != p || f.Ticket.Server != server || f.Ticket.Card || len(f.Addrs.Addrs) == 0 {
-					continue
-				}
-				if best == nil || better(f, *best) {
-					best = &f
-				}
-			}
+	for i := range live {
+		if f := &live[i]; f.Ticket.Peer == p && (best == nil || better(*f, *best)) {
+			best = f
 		}
 	}
 	if best == nil {
@@ -468,6 +451,55 @@ func (d *Discovery) ResolveDevice(ctx context.Context, username string, p peer.I
 	}
 	d.h.Libp2p().Peerstore().AddAddrs(best.Addrs.ID, best.Addrs.Addrs, time.Hour)
 	return best.Ticket, nil
+}
+
+// OnlineDevices reports which devices of username's the rendezvous at
+// username's homes shows as reachable now (a ticket, not a card, with
+// fresh addresses): for our own account, which of our devices are signed
+// in. An error means no home answered; some homes failing is no error, as
+// every device publishes at each of its homes.
+func (d *Discovery) OnlineDevices(ctx context.Context, username string) (map[peer.ID]bool, error) {
+	live, answered, errs := d.liveDevices(ctx, username)
+	if answered == 0 {
+		if len(errs) == 0 {
+			return nil, fmt.Errorf("devices of %s: no home to ask", username)
+		}
+		return nil, fmt.Errorf("devices of %s: %w", username, errors.Join(errs...))
+	}
+	out := make(map[peer.ID]bool, len(live))
+	for _, f := range live {
+		out[f.Ticket.Peer] = true
+	}
+	return out, nil
+}
+
+// liveDevices asks each of username's homes for its devices and returns
+// every answer that shows one reachable: a ticket of our auth server's
+// (not a card) with addresses. A device may appear once per home.
+// answered counts the homes that answered; errs has one error for each
+// that did not.
+func (d *Discovery) liveDevices(ctx context.Context, username string) (live []client.Found, answered int, errs []error) {
+	server := d.h.Ticket().Server
+	for _, home := range d.HomesOf(username) {
+		if err := d.Connect(ctx, home); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		users, err := client.Rendezvous{Tokens: d.h.Tokens(), Known: &d.known}.LookupDevices(ctx, d.h.Libp2p(), home.ID, d.h.Ticket().Signed, []string{username})
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		answered++
+		for _, u := range users {
+			for _, f := range u.Devices {
+				if u.Username == username && f.Ticket.Server == server && !f.Ticket.Card && len(f.Addrs.Addrs) > 0 {
+					live = append(live, f)
+				}
+			}
+		}
+	}
+	return live, answered, errs
 }
 
 // remember records the device a contact was last seen on.

@@ -33,7 +33,7 @@ func newFake() *apitest.Fake {
 	f.Verified["bob"] = true
 	revoked := testTime.Add(time.Hour)
 	f.DeviceList = []api.Device{
-		{PeerID: "12D3KooWA", Name: "laptop", FirstLogin: testTime, LastSeen: testTime, Current: true},
+		{PeerID: "12D3KooWA", Name: "laptop", FirstLogin: testTime, LastSeen: testTime, Current: true, Online: true, Listed: true},
 		{PeerID: "12D3KooWB", Name: "phone", FirstLogin: testTime, LastSeen: testTime, Revoked: &revoked},
 	}
 	f.TransferList = []api.Transfer{{ID: "t1", Peer: "bob", Outgoing: true, Name: "a.png", Size: 10, State: api.TransferActive, Bytes: 4,
@@ -288,8 +288,8 @@ func TestMethods(t *testing.T) {
 		{"listContacts empty", "listContacts", ``, true, "Contacts", `{"contacts":[]}`},
 		{"setSupernode on", "setSupernode", `{"allowed":true}`, false, "SetSupernode allowed=true", `{}`},
 		{"listDevices", "listDevices", `{}`, false, "Devices", `{"devices":[
-			{"peerId":"12D3KooWA","name":"laptop","firstLogin":"2024-01-02T03:04:05.678Z","lastSeen":"2024-01-02T03:04:05.678Z","current":true},
-			{"peerId":"12D3KooWB","name":"phone","firstLogin":"2024-01-02T03:04:05.678Z","lastSeen":"2024-01-02T03:04:05.678Z","revoked":"2024-01-02T04:04:05.678Z","current":false}]}`},
+			{"peerId":"12D3KooWA","name":"laptop","firstLogin":"2024-01-02T03:04:05.678Z","lastSeen":"2024-01-02T03:04:05.678Z","current":true,"online":true,"listed":true},
+			{"peerId":"12D3KooWB","name":"phone","firstLogin":"2024-01-02T03:04:05.678Z","lastSeen":"2024-01-02T03:04:05.678Z","revoked":"2024-01-02T04:04:05.678Z","current":false,"online":false,"listed":false}]}`},
 		{"revokeDevice", "revokeDevice", `{"peerId":"12D3KooWB","password":"pw"}`, false, "RevokeDevice 12D3KooWB pw", `{}`},
 		{"revokeDevice this one", "revokeDevice", `{"peerId":"12D3KooWA"}`, false, "RevokeDevice 12D3KooWA", `{}`},
 		{"sendFile", "sendFile", `{"to":"bob","path":"/tmp/a.txt"}`, false, "SendFile bob /tmp/a.txt", `{"transferId":"t1"}`},
