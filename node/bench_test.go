@@ -2,6 +2,7 @@ package node
 
 import (
 	"bytes"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -253,4 +254,94 @@ func BenchmarkRawStreamEcho(b *testing.B) {
 	for i := 0; i < b.N; i++ {
 		echo()
 	}
+}
+
+// BenchmarkFanout measures one chat message from bob to alice, who is signed
+// in on 1, 2, 4 or 8 computers, all online (issue 17): since a message to an
+// account with several devices is queued once per device and sealed and sent
+// to each, its cost grows with them. Per message it reports
+//   - ms/msg: from Send until the message is in the history of every one of
+//     alice's devices (each device's Message event, told after the commit
+//     that stores it), mean and p50;
+//   - cpu-µs/msg: the CPU of the whole test process (getrusage) over the
+//     timed loop. Every node runs in this process, so it includes the
+//     receivers' work (N opens and N commits) and the bundled servers', not
+//     bob's alone; separating the sender would need it in a process of its
+//     own.
+//
+// Ratios against devices=1 are taken when recording, from one run (see
+// BENCHMARKS.md).
+func BenchmarkFanout(b *testing.B) {
+	for _, n := range []int{1, 2, 4, 8} {
+		b.Run(fmt.Sprintf("devices=%d", n), func(b *testing.B) {
+			benchFanout(b, n)
+		})
+	}
+}
+
+func benchFanout(b *testing.B, devices int) {
+	server := testServer(b)
+	alice := newTestNode(b, server, "alice")
+	bob := newTestNode(b, server, "bob")
+	for _, tn := range []*testNode{alice, bob} {
+		tn.register()
+		tn.login()
+	}
+	befriend(b, alice, bob)
+	ds := []*testNode{alice}
+	for len(ds) < devices {
+		ds = append(ds, secondDevice(b, server, alice))
+	}
+	if devices > 1 {
+		// Bob hears of every device from its hello; until then he sends on
+		// the account's route alone.
+		bs, _ := bob.current()
+		waitUntil(b, fmt.Sprintf("bob to know alice's %d devices", devices), func() bool {
+			c, _ := bs.store.Contact("alice")
+			k, err := bs.identity.Contact(c)
+			if err != nil || k.Devices == nil {
+				return false
+			}
+			for _, d := range ds {
+				s, _ := d.current()
+				if !k.Devices.Has(s.host.ID()) {
+					return false
+				}
+			}
+			return true
+		})
+	}
+	// Bob's own events (his sent message, deliveries) are read and dropped.
+	go func() {
+		for range bob.events {
+		}
+	}()
+	send := func() {
+		id, err := bob.Send(ctx(b), "alice", "ping")
+		if err != nil {
+			b.Fatal(err)
+		}
+		for _, d := range ds {
+			d.waitFor("bob's message", func(e api.Event) bool { return e.Message != nil && e.Message.ID == id })
+		}
+	}
+	// One message first: every device's session and stream are set up.
+	send()
+	lat := make([]time.Duration, 0, b.N)
+	cpu0 := cpuTime()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		t0 := time.Now()
+		send()
+		lat = append(lat, time.Since(t0))
+	}
+	b.StopTimer()
+	cpu := cpuTime() - cpu0
+	var sum time.Duration
+	for _, d := range lat {
+		sum += d
+	}
+	b.ReportMetric(float64(sum.Microseconds())/1000/float64(b.N), "ms/msg")
+	b.ReportMetric(float64(quantile(lat, 0.5).Microseconds())/1000, "p50-ms")
+	b.ReportMetric(float64(cpu.Microseconds())/float64(b.N), "cpu-µs/msg")
 }

@@ -83,7 +83,7 @@ func TestOfflineDeliveryThroughMailboxes(t *testing.T) {
 // waitUntil polls cond for up to a minute: under the race detector, with
 // the other packages' tests on the same two cores, a hundred mail puts have
 // taken longer than 30 s.
-func waitUntil(t *testing.T, what string, cond func() bool) {
+func waitUntil(t testing.TB, what string, cond func() bool) {
 	t.Helper()
 	for range 600 {
 		if cond() {

@@ -14,7 +14,7 @@ import (
 // secondDevice signs first's account in on a new computer (a fresh profile) with
 // password, once the account's contact list is backed up from first (so
 // the new device has its contacts).
-func secondDevice(t *testing.T, server string, first *testNode) *testNode {
+func secondDevice(t testing.TB, server string, first *testNode) *testNode {
 	t.Helper()
 	fs, _ := first.current()
 	waitUntil(t, first.name+"'s list backed up", func() bool { return fs.contacts.BackupVersion() > 0 })
