@@ -67,7 +67,7 @@ func runStream(opt streamOptions, in io.Reader, out io.Writer, log *slog.Logger)
 		if err := waitOnline(ctx, n, events, opt.to, log); err != nil {
 			return err
 		}
-		_, w, err := n.OpenStream(ctx, opt.to, opt.label)
+		w, err := openStream(ctx, n, opt.to, opt.label, log)
 		if err != nil {
 			return err
 		}
@@ -99,6 +99,26 @@ func runStream(opt streamOptions, in io.Reader, out io.Writer, log *slog.Logger)
 				return fmt.Errorf("receiving from %s: %w", s.From, err)
 			}
 			return nil
+		}
+	}
+}
+
+// openStream opens the stream to contact, trying again (within
+// contactOnlineWait) while the contact does not answer: it may be shown
+// online from what we knew when we signed in, before its own sign-in
+// (at the same moment as ours) has finished.
+func openStream(ctx context.Context, n *node.Node, contact, label string, log *slog.Logger) (io.WriteCloser, error) {
+	deadline := time.Now().Add(contactOnlineWait)
+	for {
+		_, w, err := n.OpenStream(ctx, contact, label)
+		if err == nil || !errors.Is(err, api.ErrUnreachable) || time.Now().After(deadline) {
+			return w, err
+		}
+		log.Info("the contact did not answer: offering the stream again", "contact", contact, "err", err)
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(time.Second):
 		}
 	}
 }
