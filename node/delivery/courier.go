@@ -478,18 +478,21 @@ func (c *courier) closeStream(reset bool) {
 // It runs on the caller's goroutine with a fresh stream, because the run
 // goroutine is about to be stopped.
 func (c *courier) sayGoodbye(ctx context.Context) {
-	if c.route != "" {
-		return // presence goes on the account's route
+	if c.user == c.d.h.Ticket().Username {
+		return // our own devices: their presence is merged elsewhere
 	}
-	cc, err := c.d.h.Store().Contact(c.peer)
-	if err != nil || api.Relation(cc.Relation) != api.RelationAccepted || api.Status(cc.Status) == api.StatusOffline || cc.PeerID == "" {
+	cc, err := c.d.h.Store().Contact(c.user)
+	if err != nil || api.Relation(cc.Relation) != api.RelationAccepted || api.Status(cc.Status) == api.StatusOffline ||
+		(c.route == "" && cc.PeerID == "") {
 		return
 	}
-	t, err := c.d.route.Resolve(ctx, c.peer, false)
+	// Presence goes to each device of a contact with several (SendPresence),
+	// and so does the goodbye.
+	t, err := c.resolve(ctx, false)
 	if err != nil {
 		return
 	}
-	g := &courier{d: c.d, peer: c.peer, user: c.user}
+	g := &courier{d: c.d, peer: c.peer, user: c.user, route: c.route}
 	if err := g.open(ctx, t); err != nil {
 		return
 	}
@@ -509,7 +512,7 @@ const maxPendingSignals = 4
 
 type pendingSignal struct {
 	kind wire.Signal_Kind
-	done chan error // how it went; buffered, one result
+	done chan error // how it went; buffered, room for its result
 }
 
 func (sg pendingSignal) finish(err error) {

@@ -34,6 +34,7 @@ package delivery
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -356,17 +357,20 @@ func (d *Delivery) EnqueueFanout(m *store.Message, conv string, entries []store.
 
 // EnqueueFanoutWith is EnqueueFanout with ops committed in the same
 // transaction: a member applies an event and queues it for the others at
-// once, so a kill cannot leave it applied but never passed on.
+// once, so a kill cannot leave it applied but never passed on. Entries
+// for accounts go to every device of theirs we know, and one for our own
+// account to each of our other devices (expand).
 func (d *Delivery) EnqueueFanoutWith(m *store.Message, conv string, entries []store.OutboxEntry, ops ...store.Op) error {
 	st := d.h.Store()
-	op, err := st.FanoutOp(m, conv, entries)
+	entries, copies := d.expand(entries)
+	op, err := st.FanoutCopiesOp(m, conv, entries, copies)
 	if err != nil {
 		return err
 	}
 	if err := st.Commit(append(ops, op)...); err != nil {
 		return fmt.Errorf("queueing in conversation %q: %w", conv, err)
 	}
-	for _, e := range entries {
+	for _, e := range append(entries, copies...) {
 		d.Poke(e.Peer)
 	}
 	return nil
@@ -397,17 +401,62 @@ func (d *Delivery) Greet(route string) {
 // Poke tries delivering what waits for username now.
 func (d *Delivery) Poke(username string) { d.courierFor(username).poke() }
 
-// SendPresence puts p in username's courier slot for presence, replacing
-// what waited there.
+// SendPresence puts p in the presence slot of the courier of each of
+// username's routes (every device of a contact whose list names several),
+// replacing what waited there: every device shows our status.
 func (d *Delivery) SendPresence(username string, p *wire.Presence) {
-	d.courierFor(username).setPresence(p)
+	for _, r := range d.Routes(username) {
+		d.courierFor(r).setPresence(p)
+	}
 }
 
-// Signal queues a signal in username's courier for its next round; the
-// channel gets how it went. false: too many signals wait.
+// Signal queues a signal in the courier of each of username's routes for
+// its next round; the channel gets how it went: nil as soon as one device
+// took it (the person saw it, wherever), else the devices' errors joined
+// (api.ErrUnreachable among them when one could not be reached). false:
+// too many signals wait for every device.
 func (d *Delivery) Signal(username string, kind wire.Signal_Kind) (<-chan error, bool) {
-	sg := pendingSignal{kind: kind, done: make(chan error, 1)}
-	return sg.done, d.courierFor(username).signal(sg)
+	rs := d.Routes(username)
+	if len(rs) == 1 {
+		sg := pendingSignal{kind: kind, done: make(chan error, 1)}
+		return sg.done, d.courierFor(rs[0]).signal(sg)
+	}
+	// One channel for every device's result (room for all: a courier
+	// never blocks finishing its signal).
+	done, n := make(chan error, len(rs)), 0
+	for _, r := range rs {
+		if d.courierFor(r).signal(pendingSignal{kind: kind, done: done}) {
+			n++
+		}
+	}
+	if n == 0 {
+		return nil, false
+	}
+	out := make(chan error, 1)
+	// Each courier finishes its signal within its next round; the wait
+	// ends with the session's couriers.
+	if !d.tasks.Go(func(ctx context.Context) { out <- firstTaken(ctx, done, n) }) {
+		out <- fmt.Errorf("%w: signing out", api.ErrUnreachable)
+	}
+	return out, true
+}
+
+// firstTaken is nil as soon as one of n results on done is, else the n
+// errors joined; ctx's error if it ends first.
+func firstTaken(ctx context.Context, done <-chan error, n int) error {
+	var errs []error
+	for range n {
+		select {
+		case err := <-done:
+			if err == nil {
+				return nil
+			}
+			errs = append(errs, err)
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // Pending returns how many items wait in the outbox for username: neither

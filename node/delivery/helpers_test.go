@@ -44,10 +44,18 @@ type fakeHost struct {
 	// counts the lists each device presented to it.
 	notListed map[peer.ID]bool
 	admitted  map[peer.ID]int
+	// devices are the accounts' device lists Fanout answers with, by
+	// username ("me": ours, this device not among them).
+	devices map[string][]ticket.Device
 }
 
 func (h *fakeHost) Devices() *wire.SignedAccountDevices                 { return nil }
-func (h *fakeHost) Fanout(string) (theirs, ours []ticket.Device)        { return nil, nil }
+func (h *fakeHost) Fanout(u string) (theirs, ours []ticket.Device) {
+	if u == "me" {
+		return nil, h.devices["me"]
+	}
+	return h.devices[u], h.devices["me"]
+}
 func (h *fakeHost) DeviceTicket(string, peer.ID) (*ticket.Ticket, bool) { return nil, false }
 func (h *fakeHost) AdmitDevice(t *ticket.Ticket, presented *wire.SignedAccountDevices) error {
 	h.mu.Lock()

@@ -57,6 +57,68 @@ func Usernames(routes []string) []string {
 	return out
 }
 
+// routes is where something for username goes, theirs being the devices
+// of username's newest list we know: one route per device when it lists
+// several, else the account's route (one device, or an older peer's
+// account whose list we do not know).
+func routes(username string, theirs []ticket.Device) []string {
+	if len(theirs) <= 1 {
+		return []string{username}
+	}
+	out := make([]string, 0, len(theirs))
+	for _, dv := range theirs {
+		out = append(out, DeviceRoute(username, dv.Peer))
+	}
+	return out
+}
+
+// Routes is where something for username goes now (routes, with the
+// devices Host.Fanout knows).
+func (d *Delivery) Routes(username string) []string {
+	theirs, _ := d.h.Fanout(username)
+	return routes(username, theirs)
+}
+
+// expand spreads entries queued for accounts over their devices: an entry
+// for a contact whose list names several devices becomes one entry per
+// device, its ID store.FanoutID of the entry's message ID and the device's
+// route (so each device's copy is acknowledged on its own, and the first
+// ack of a conversation's copy marks the message delivered); one for our
+// own account becomes a copy for each of our other devices (none when we
+// have none), returned apart because their acks deliver nothing. An entry
+// already on a device's route, or for an account with one device, is
+// left as it is.
+func (d *Delivery) expand(entries []store.OutboxEntry) (out, copies []store.OutboxEntry) {
+	me := d.h.Ticket().Username
+	for _, e := range entries {
+		if strings.Contains(e.Peer, "/") {
+			out = append(out, e)
+			continue
+		}
+		theirs, ours := d.h.Fanout(e.Peer)
+		if e.Peer == me {
+			for _, dv := range ours {
+				c := e
+				c.Peer = DeviceRoute(me, dv.Peer)
+				c.ID = store.FanoutID(store.FanoutMessageID(e.ID), c.Peer)
+				copies = append(copies, c)
+			}
+			continue
+		}
+		rs := routes(e.Peer, theirs)
+		if len(rs) == 1 {
+			out = append(out, e)
+			continue
+		}
+		for _, r := range rs {
+			c := e
+			c.Peer, c.ID = r, store.FanoutID(store.FanoutMessageID(e.ID), r)
+			out = append(out, c)
+		}
+	}
+	return out, copies
+}
+
 // enqueueDevices stores the chat message m (to username) with one outbox
 // entry per device of username's in theirs — or, for a contact with one
 // device or none we know, one on the account's route as before — and a
@@ -71,18 +133,16 @@ func (d *Delivery) enqueueDevices(username string, p *wire.Payload, m *store.Mes
 		return fmt.Errorf("encoding payload: %w", err)
 	}
 	var entries, copies []store.OutboxEntry
-	if len(theirs) <= 1 {
-		// One device, or none known: the account's route, as before
-		// several devices (the account's mailbox, whichever device
-		// answers), with copies for our own devices beside it.
-		entries = append(entries, store.OutboxEntry{ID: m.ID, Peer: username, Payload: raw, Created: now})
-	}
-	for _, dv := range theirs {
-		if len(theirs) <= 1 {
-			break
+	for _, r := range routes(username, theirs) {
+		id := store.FanoutID(m.ID, r)
+		if r == username {
+			// One device, or none known: the account's route, as before
+			// several devices (the account's mailbox, whichever device
+			// answers), under the message's own ID, with copies for our
+			// own devices beside it.
+			id = m.ID
 		}
-		r := DeviceRoute(username, dv.Peer)
-		entries = append(entries, store.OutboxEntry{ID: store.FanoutID(m.ID, r), Peer: r, Payload: raw, Created: now})
+		entries = append(entries, store.OutboxEntry{ID: id, Peer: r, Payload: raw, Created: now})
 	}
 	if chat := p.GetChat(); chat != nil && len(ours) > 0 {
 		cp := proto.Clone(p).(*wire.Payload)

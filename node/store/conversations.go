@@ -173,6 +173,14 @@ func (s *Store) FanoutOp(m *Message, conv string, entries []OutboxEntry) (Op, er
 	return s.fanoutOp(m, conv, entries, nil, conv != "")
 }
 
+// FanoutCopiesOp is FanoutOp with copies, one per other device of our own
+// account: an ack of a copy marks nothing delivered (a device of ours is
+// not a member that got the event), and a copy is not kept to be sent
+// again (our own devices do not ask for that).
+func (s *Store) FanoutCopiesOp(m *Message, conv string, entries, copies []OutboxEntry) (Op, error) {
+	return s.fanoutOp(m, conv, entries, copies, conv != "")
+}
+
 // DevicesOp stores m, a message to username, and its copies in one
 // transaction: entries, one per device of username's, each marking m
 // delivered when it is the first acknowledged (as a conversation's

@@ -1,0 +1,113 @@
+package delivery
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"eserver/node/api"
+	"eserver/node/store"
+	"eserver/node/ticket"
+)
+
+// testDevices are n devices; expand never parses their IDs.
+func testDevices(n int) []ticket.Device {
+	var ds []ticket.Device
+	for i := range n {
+		ds = append(ds, ticket.Device{Peer: peer.ID(fmt.Sprintf("device-%d", i))})
+	}
+	return ds
+}
+
+// TestExpand: an entry for an account goes to each of its devices when
+// its list names several, under a fan-out ID per device; one for our own
+// account goes to each of our other devices as a copy (none without
+// them); an entry already on a device's route, or for an account of one
+// device or none known, stays as it is.
+func TestExpand(t *testing.T) {
+	d, h, _ := newTestDelivery(t)
+	alice, mine := testDevices(3), testDevices(5)[3:]
+	h.devices = map[string][]ticket.Device{"alice": alice, "bob": alice[:1], "me": mine}
+	aliceRoutes := []string{DeviceRoute("alice", alice[0].Peer), DeviceRoute("alice", alice[1].Peer), DeviceRoute("alice", alice[2].Peer)}
+	myRoutes := []string{DeviceRoute("me", mine[0].Peer), DeviceRoute("me", mine[1].Peer)}
+	ids := func(id string, routes []string) []string {
+		var out []string
+		for _, r := range routes {
+			out = append(out, r+"="+store.FanoutID(id, r))
+		}
+		return out
+	}
+	tests := []struct {
+		name         string
+		entry        store.OutboxEntry
+		noOwn        bool
+		want, copies []string // route=ID
+	}{
+		{"several devices", store.OutboxEntry{ID: store.FanoutID("e1", "alice"), Peer: "alice"}, false, ids("e1", aliceRoutes), nil},
+		{"a room key's plain ID", store.OutboxEntry{ID: "k1", Peer: "alice"}, false, ids("k1", aliceRoutes), nil},
+		{"one device", store.OutboxEntry{ID: "e2~x", Peer: "bob"}, false, []string{"bob=e2~x"}, nil},
+		{"no list known", store.OutboxEntry{ID: "e3~x", Peer: "carol"}, false, []string{"carol=e3~x"}, nil},
+		{"a device's route", store.OutboxEntry{ID: "e4~x", Peer: aliceRoutes[1]}, false, []string{aliceRoutes[1] + "=e4~x"}, nil},
+		{"our account", store.OutboxEntry{ID: store.FanoutID("e5", "me"), Peer: "me"}, false, nil, ids("e5", myRoutes)},
+		{"our account, no other device", store.OutboxEntry{ID: "e6~x", Peer: "me"}, true, nil, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h.devices["me"] = mine
+			if tt.noOwn {
+				h.devices["me"] = nil
+			}
+			out, copies := d.expand([]store.OutboxEntry{tt.entry})
+			got := func(es []store.OutboxEntry) []string {
+				var s []string
+				for _, e := range es {
+					s = append(s, e.Peer+"="+e.ID)
+				}
+				return s
+			}
+			if !slices.Equal(got(out), tt.want) || !slices.Equal(got(copies), tt.copies) {
+				t.Fatalf("entries %q copies %q, want %q and %q", got(out), got(copies), tt.want, tt.copies)
+			}
+		})
+	}
+}
+
+// TestFirstTaken: a signal to several devices went when one took it,
+// whatever the others said; when none did, every device's error is told.
+func TestFirstTaken(t *testing.T) {
+	unreachable := fmt.Errorf("%w: gone", api.ErrUnreachable)
+	refused := errors.New("rate_limited")
+	tests := []struct {
+		name    string
+		results []error
+		wantNil bool
+		wantIs  error
+	}{
+		{"one of two took it", []error{unreachable, nil}, true, nil},
+		{"the first took it", []error{nil, refused}, true, nil},
+		{"none reached", []error{unreachable, unreachable}, false, api.ErrUnreachable},
+		{"one refused, one not reached", []error{refused, unreachable}, false, api.ErrUnreachable},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			done := make(chan error, len(tt.results))
+			for _, r := range tt.results {
+				done <- r
+			}
+			err := firstTaken(context.Background(), done, len(tt.results))
+			if (err == nil) != tt.wantNil || (tt.wantIs != nil && !errors.Is(err, tt.wantIs)) {
+				t.Fatalf("firstTaken: %v", err)
+			}
+		})
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Millisecond)
+	defer cancel()
+	if err := firstTaken(ctx, make(chan error), 2); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("no device answering: %v", err)
+	}
+}
