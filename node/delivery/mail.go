@@ -364,10 +364,10 @@ func (d *Delivery) DrainMail(ctx context.Context) error {
 			errs = append(errs, err)
 		}
 	}
-	for sender, ids := range res.receipts {
+	for route, ids := range res.receipts {
 		for len(ids) > 0 {
 			n := min(len(ids), maxReceiptIDs)
-			if err := d.Enqueue(sender, &wire.Payload{Kind: &wire.Payload_Receipt{Receipt: &wire.Receipt{Ids: ids[:n]}}}, nil); err != nil {
+			if err := d.Enqueue(route, &wire.Payload{Kind: &wire.Payload_Receipt{Receipt: &wire.Receipt{Ids: ids[:n]}}}, nil); err != nil {
 				errs = append(errs, err)
 			}
 			ids = ids[n:]
@@ -414,8 +414,8 @@ type lostMail struct {
 	ids    []string
 }
 
-// drained is what applying a drain leaves to answer: receipts per sender
-// for chat messages, and per sending device the envelopes no session of
+// drained is what applying a drain leaves to answer: receipts per route
+// of the sender (receipt) for chat messages, and per sending device the envelopes no session of
 // ours opened.
 type drained struct {
 	receipts map[string][]string
@@ -474,7 +474,7 @@ func (d *Delivery) applyMail(pending []mailEntry) (drained, error) {
 			// crash). A chat message in the history was applied (its
 			// receipt may not have gone); any other is asked for again.
 			if m, err := d.h.Store().Message(e.env.Id); err == nil && m.Peer == e.sender.Username && !m.Outgoing {
-				res.receipts[e.sender.Username] = append(res.receipts[e.sender.Username], e.env.Id)
+				d.receipt(&res, e)
 				applied = append(applied, key)
 			} else {
 				d.h.Log().Info("mail whose key was used but not applied: asking for it again", "from", e.sender.Username, "id", e.env.Id)
@@ -494,7 +494,7 @@ func (d *Delivery) applyMail(pending []mailEntry) (drained, error) {
 			continue
 		}
 		if p.GetChat() != nil {
-			res.receipts[e.sender.Username] = append(res.receipts[e.sender.Username], e.env.Id)
+			d.receipt(&res, e)
 		}
 	}
 	// Remembered with the batch, before anything is acknowledged: a crash
@@ -528,6 +528,23 @@ func (d *Delivery) applyMail(pending []mailEntry) (drained, error) {
 		}
 	}
 	return res, nil
+}
+
+// receipt notes that the chat message e is applied, for a receipt to its
+// sender. The receipt goes to the device that sent it when the sender's
+// account lists several (the message waits for it in that device's
+// history: another device of the account would not know it); a copy from
+// another device of ours gets none (it marks nothing delivered).
+func (d *Delivery) receipt(res *drained, e mailEntry) {
+	u := e.sender.Username
+	if u == d.h.Ticket().Username {
+		return
+	}
+	to := u
+	if theirs, _ := d.h.Fanout(u); len(theirs) > 1 {
+		to = DeviceRoute(u, e.sender.Peer)
+	}
+	res.receipts[to] = append(res.receipts[to], e.env.Id)
 }
 
 // orderMail puts each sender's items in its outbox order; senders keep the
@@ -618,6 +635,10 @@ func (d *Delivery) receiveReceipt(from string, r *wire.Receipt) error {
 		return payload.ErrBadRequest
 	}
 	for _, id := range r.Ids {
+		// A message sent to each of the contact's devices went to this one
+		// under a fan-out ID: the receipt names it so, and delivers the
+		// message.
+		id = store.FanoutMessageID(id)
 		changed, err := d.h.Store().MarkDelivered(from, id)
 		if err != nil {
 			return err
@@ -678,6 +699,10 @@ func (d *Delivery) receiveResendRequest(from string, dev peer.ID, r *wire.Resend
 		if mid := store.FanoutMessageID(id); mid != id {
 			if raw, err := d.h.Store().FanoutSent(id, from); err == nil {
 				events = append(events, store.OutboxEntry{ID: id, Peer: from, Payload: raw, Created: d.h.Now()})
+			} else if raw, err := d.h.Store().FanoutSent(id, route); err == nil {
+				// An event passed on to each of the member's devices: this
+				// device's copy, again to it.
+				events = append(events, store.OutboxEntry{ID: id, Peer: route, Payload: raw, Created: d.h.Now()})
 			} else if id == store.FanoutID(mid, route) {
 				// A chat message we sent to each of the contact's devices,
 				// this device's copy: again to that device, whatever the
@@ -712,7 +737,7 @@ func (d *Delivery) receiveResendRequest(from string, dev peer.ID, r *wire.Resend
 		d.resendChat(m, store.FanoutID(m.ID, route), route)
 	}
 	d.Poke(from)
-	if len(toDevice) > 0 {
+	if len(toDevice) > 0 || slices.ContainsFunc(events, func(e store.OutboxEntry) bool { return e.Peer == route }) {
 		d.Poke(route)
 	}
 	return nil
