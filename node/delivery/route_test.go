@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -13,6 +14,7 @@ import (
 	"eserver/node/api"
 	"eserver/node/store"
 	"eserver/node/ticket"
+	"eserver/node/wire"
 )
 
 // testDevices are n devices; expand never parses their IDs.
@@ -109,5 +111,71 @@ func TestFirstTaken(t *testing.T) {
 	defer cancel()
 	if err := firstTaken(ctx, make(chan error), 2); !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("no device answering: %v", err)
+	}
+}
+
+// TestReceiptPerDevice: the receipt for a chat message mailed to one of
+// a contact's devices goes back to the device that sent it when the
+// sender lists several (to its account otherwise; none to our own
+// devices), and a receipt naming a message's fan-out ID delivers the
+// message, once.
+func TestReceiptPerDevice(t *testing.T) {
+	d, h, _ := newTestDelivery(t)
+	laptop := testDevices(2)
+	h.devices = map[string][]ticket.Device{"alice": laptop, "me": testDevices(3)[2:]}
+	tests := []struct {
+		name   string
+		sender *ticket.Ticket
+		want   string // the route the receipt goes to; "" none
+	}{
+		{"a contact with several devices", &ticket.Ticket{Username: "alice", Peer: laptop[1].Peer}, DeviceRoute("alice", laptop[1].Peer)},
+		{"a contact with one device", &ticket.Ticket{Username: "bob", Peer: "bob-device"}, "bob"},
+		{"another device of ours", &ticket.Ticket{Username: "me", Peer: "device-2"}, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			res := drained{receipts: map[string][]string{}}
+			d.receipt(&res, mailEntry{sender: tt.sender, env: &wire.Envelope{Id: "m1"}})
+			var got []string
+			for r, ids := range res.receipts {
+				got = append(got, r+":"+strings.Join(ids, ","))
+			}
+			want := []string{tt.want + ":m1"}
+			if tt.want == "" {
+				want = nil
+			}
+			if !slices.Equal(got, want) {
+				t.Fatalf("receipts %q, want %q", got, want)
+			}
+		})
+	}
+
+	// Our message to alice went to each of her devices; one of them
+	// mailed back its receipt under its copy's ID.
+	m := &store.Message{ID: "m1", Peer: "alice", Outgoing: true, Text: "hi"}
+	r := DeviceRoute("alice", laptop[1].Peer)
+	op, err := h.st.DevicesOp(m, "alice", []store.OutboxEntry{{ID: store.FanoutID("m1", r), Peer: r, Payload: []byte("x")}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := h.st.Commit(op); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		if err := d.receiveReceipt("alice", &wire.Receipt{Ids: []string{store.FanoutID("m1", r)}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got, _ := h.st.Message("m1"); got.State != string(api.StateDelivered) {
+		t.Fatalf("our message after its device's receipt: %q", got.State)
+	}
+	n := 0
+	for _, e := range h.events {
+		if e.Delivered != nil && e.Delivered.ID == "m1" && e.Delivered.To == "alice" {
+			n++
+		}
+	}
+	if n != 1 {
+		t.Fatalf("told delivered %d times", n)
 	}
 }
