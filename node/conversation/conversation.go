@@ -105,12 +105,14 @@ func New(h Host) *Conversations { return &Conversations{h: h} }
 
 // Kinds are the payload kinds the capability handles: chat from a contact
 // and the events of multi-party conversations, from accepted contacts
-// only.
+// only — and both from our own other devices, which send us copies of
+// what they send and pass on.
 func (c *Conversations) Kinds() []payload.Kind {
 	return []payload.Kind{
 		{Of: (*wire.Payload_Chat)(nil), From: payload.AcceptedOrOwn, Handle: c.receiveChat},
-		{Of: (*wire.Payload_GroupEvent)(nil), From: payload.Accepted,
-			Handle: func(in *payload.Inbound) error { return c.receiveGroup(in.From(), in.Payload.GetGroupEvent()) }},
+		{Of: (*wire.Payload_GroupEvent)(nil), From: payload.AcceptedOrOwn, Handle: func(in *payload.Inbound) error {
+			return c.receive(arrival{from: in.From(), own: in.Own, envelope: in.ID}, in.Payload.GetGroupEvent())
+		}},
 	}
 }
 

@@ -110,25 +110,22 @@ func (c *Conversations) publish(conv store.Conversation, ev *wire.GroupEvent, m 
 	if ev.Signature, err = c.h.Sign(signingBytes(ev)); err != nil {
 		return fmt.Errorf("signing a conversation event: %w", err)
 	}
-	return c.passOn(conv, ev, m, "")
-}
-
-// passOn queues ev for every member who is our contact, except its author
-// and the contact we had it from.
-func (c *Conversations) passOn(conv store.Conversation, ev *wire.GroupEvent, m *store.Message, from string) error {
-	entries, err := c.passOnEntries(conv, ev, from)
+	// Every other device of ours gets what we author, so each shows the
+	// same conversation.
+	entries, err := c.passOnEntries(conv, ev, "", true)
 	if err != nil {
 		return err
-	}
-	if m == nil && len(entries) == 0 {
-		return nil
 	}
 	return c.h.EnqueueFanout(m, conv.ID, entries)
 }
 
 // passOnEntries is ev as an outbox entry for every member but us, its
-// author and from (who passed it to us), who is our contact.
-func (c *Conversations) passOnEntries(conv store.Conversation, ev *wire.GroupEvent, from string) ([]store.OutboxEntry, error) {
+// author and from (who passed it to us), who is our contact, and with
+// ours, one for our own account. Each goes to every device of its
+// account we know of: the host spreads an entry for an account over its
+// devices (the one for ours over our other devices, none when we have
+// none), as it does a chat message.
+func (c *Conversations) passOnEntries(conv store.Conversation, ev *wire.GroupEvent, from string, ours bool) ([]store.OutboxEntry, error) {
 	raw, err := proto.Marshal(&wire.Payload{SentUnixMilli: c.h.Now().UnixMilli(), Kind: &wire.Payload_GroupEvent{GroupEvent: ev}})
 	if err != nil {
 		return nil, fmt.Errorf("encoding a conversation event: %w", err)
@@ -139,6 +136,9 @@ func (c *Conversations) passOnEntries(conv store.Conversation, ev *wire.GroupEve
 			continue
 		}
 		entries = append(entries, store.OutboxEntry{ID: store.FanoutID(ev.Id, member), Peer: member, Payload: raw})
+	}
+	if ours {
+		entries = append(entries, store.OutboxEntry{ID: store.FanoutID(ev.Id, c.h.Me()), Peer: c.h.Me(), Payload: raw})
 	}
 	return entries, nil
 }
@@ -351,15 +351,47 @@ func (c *Conversations) checkShape(ev *wire.GroupEvent) error {
 	return nil
 }
 
-// receiveGroup applies a conversation event the contact from passed us,
-// and passes it on the first time we see it. Called with the contact lock
-// held (it is a payload handler).
+// arrival is how an event reached us.
+type arrival struct {
+	// from is who passed it to us: a contact, or our own username when
+	// own.
+	from string
+	// own: another device of our account passed it to us. It passed the
+	// event on to the members already, so we do not.
+	own bool
+	// envelope is the ID of the envelope it came in: a store.FanoutID of
+	// the event's ID and the route it was queued for.
+	envelope string
+}
+
+// receiveGroup applies a conversation event the contact from passed us
+// (receive).
 func (c *Conversations) receiveGroup(from string, ev *wire.GroupEvent) error {
+	return c.receive(arrival{from: from}, ev)
+}
+
+// receive applies a conversation event that arrived as a says, and passes
+// it on the first time we see it. Called with the contact lock held (it
+// is a payload handler).
+//
+// Our account's devices each hold the whole conversation: an event we
+// author goes to our other devices too (publish), and one passed to us
+// on our account's route — by an older member, or one who does not know
+// our devices, so it reached only this device of ours — we pass on to
+// our other devices. One that came on this device's own route was sent
+// to each of our devices alike. Our own event from another device of
+// ours shows here as ours: our message as sent, our invitation as ours,
+// our departure as this device's too.
+func (c *Conversations) receive(a arrival, ev *wire.GroupEvent) error {
 	device, err := c.checkAuthor(ev)
 	if err != nil {
 		return fmt.Errorf("%w: %w", payload.ErrBadRequest, err)
 	}
-	me, id := c.h.Me(), convID(ev.Conversation)
+	me, id, from := c.h.Me(), convID(ev.Conversation), a.from
+	mine := ev.Author == me
+	// Passed to our account rather than to this device: our other devices
+	// may not have it.
+	ours := !a.own && a.envelope != "" && a.envelope == store.FanoutID(ev.Id, me)
 	// An event applies once: members pass it on along several paths, and
 	// one who has it may replay it (her old invitation, say). What was
 	// applied is remembered in the store for wire.SeenRetention, longer
@@ -378,19 +410,7 @@ func (c *Conversations) receiveGroup(from string, ev *wire.GroupEvent) error {
 	w.seen(c.h.Store(), id, seenID, c.h.Now())
 	conv, err := c.h.Store().Conversation(id)
 	if errors.Is(err, store.ErrNotFound) {
-		// Only an invitation of us, by the contact who invites, starts one.
-		if ev.GetJoined() != me || ev.Author != from || !slices.Contains(ev.Members, me) {
-			return nil
-		}
-		conv = store.Conversation{ID: id, Members: slices.Clone(ev.Members), Created: c.h.Now(), Changed: map[string]time.Time{me: sent}}
-		slices.Sort(conv.Members)
-		w.conversation(c.h.Store(), conv)
-		w.message(c.h.Store(), store.Message{ID: ev.Id, Peer: id, Sender: from, Kind: store.EntryJoined, Text: me, Time: c.sentAt(ev.SentUnixMilli)}, nil)
-		if err := w.commit(c.h.Store().Commit); err != nil {
-			return fmt.Errorf("applying conversation event %s: %w", seenID, err)
-		}
-		c.emitConversation(conv, me, "", from)
-		return nil
+		return c.start(a, ev, &w, ours)
 	}
 	if err != nil {
 		return err
@@ -428,6 +448,11 @@ func (c *Conversations) receiveGroup(from string, ev *wire.GroupEvent) error {
 	}
 	last, had := conv.Changed[subject]
 	stale := had && !sent.After(last)
+	// invited is our own invitation made on another device of ours: shown
+	// here as it is there ("You invited carol"), even when we learnt of
+	// carol already from the members the conversation's first event
+	// named.
+	invited := ""
 	switch k := ev.Kind.(type) {
 	case *wire.GroupEvent_Text:
 		// Members pass events on along several paths: a message can come
@@ -435,11 +460,19 @@ func (c *Conversations) receiveGroup(from string, ev *wire.GroupEvent) error {
 		// author's device signed it.
 		m := store.Message{ID: ev.Id, Peer: id, Text: k.Text, Time: c.sentAt(ev.SentUnixMilli), State: string(api.StateReceived), Sender: ev.Author,
 			Device: device.String(), Order: uint64(max(ev.SentUnixMilli, 0))}
+		if mine {
+			// Ours, from another device of ours: shown as sent, as a copy
+			// of a chat message is.
+			m.Outgoing, m.Sender, m.State = true, "", string(api.StateDelivered)
+		}
 		w.message(c.h.Store(), m, c.emitMessage)
 		first = true
 	case *wire.GroupEvent_Joined:
 		if !stale && !slices.Contains(conv.Members, k.Joined) {
 			joined, first = k.Joined, true
+		}
+		if !stale && mine {
+			invited = k.Joined
 		}
 	case *wire.GroupEvent_Left:
 		if !stale && slices.Contains(conv.Members, ev.Author) {
@@ -449,6 +482,18 @@ func (c *Conversations) receiveGroup(from string, ev *wire.GroupEvent) error {
 	recorded := subject != "" && !stale
 	if recorded {
 		conv.Changed[subject] = sent
+	}
+	if left == me {
+		// We left on another device of ours: this one leaves too, as
+		// Leave does (the members still list us; nothing reaches us).
+		conv.Left = true
+		w.conversation(c.h.Store(), conv)
+		w.message(c.h.Store(), store.Message{ID: ev.Id, Peer: id, Outgoing: true, Kind: store.EntryLeft, Text: me, Time: c.sentAt(ev.SentUnixMilli)}, nil)
+		if err := w.commit(c.h.Store().Commit); err != nil {
+			return fmt.Errorf("applying conversation event %s: %w", seenID, err)
+		}
+		c.emitConversation(conv, "", me, "")
+		return nil
 	}
 	// Learn the members the author knows that we missed (never one who
 	// left, unless invited again), and apply a departure.
@@ -472,19 +517,20 @@ func (c *Conversations) receiveGroup(from string, ev *wire.GroupEvent) error {
 		w.conversation(c.h.Store(), conv)
 	}
 	by := ""
-	if changed {
-		at := c.sentAt(ev.SentUnixMilli)
-		switch {
-		case joined != "":
-			by = ev.Author
-			w.message(c.h.Store(), store.Message{ID: ev.Id, Peer: id, Sender: by, Kind: store.EntryJoined, Text: joined, Time: at}, nil)
-		case left != "":
-			w.message(c.h.Store(), store.Message{ID: ev.Id, Peer: id, Sender: left, Kind: store.EntryLeft, Text: left, Time: at}, nil)
-		}
+	at := c.sentAt(ev.SentUnixMilli)
+	switch {
+	case invited != "":
+		joined, by, changed = invited, me, true
+		w.message(c.h.Store(), store.Message{ID: ev.Id, Peer: id, Outgoing: true, Kind: store.EntryJoined, Text: invited, Time: at}, nil)
+	case changed && joined != "":
+		by = ev.Author
+		w.message(c.h.Store(), store.Message{ID: ev.Id, Peer: id, Sender: by, Kind: store.EntryJoined, Text: joined, Time: at}, nil)
+	case changed && left != "":
+		w.message(c.h.Store(), store.Message{ID: ev.Id, Peer: id, Sender: left, Kind: store.EntryLeft, Text: left, Time: at}, nil)
 	}
 	var entries []store.OutboxEntry
-	if first {
-		if entries, err = c.passOnEntries(conv, ev, from); err != nil {
+	if first && !a.own {
+		if entries, err = c.passOnEntries(conv, ev, from, ours); err != nil {
 			return err
 		}
 	}
@@ -498,6 +544,58 @@ func (c *Conversations) receiveGroup(from string, ev *wire.GroupEvent) error {
 	if changed {
 		c.emitConversation(conv, joined, left, by)
 	}
+	return nil
+}
+
+// start applies the event that tells us of a conversation we do not have:
+// our invitation by the contact who invites us (passed to us by that
+// contact, or by another device of ours, which took it), or — from another
+// device of ours — an event of our own in a conversation we started or
+// joined there. Anything else is dropped: a stranger cannot make us a
+// member. ours: the invitation came on our account's route, so our other
+// devices get it from us.
+func (c *Conversations) start(a arrival, ev *wire.GroupEvent, w *applying, ours bool) error {
+	me, id := c.h.Me(), convID(ev.Conversation)
+	invitation := ev.GetJoined() == me && (ev.Author == a.from || (a.own && c.h.Accepted(ev.Author)))
+	ownEvent := a.own && ev.Author == me && !ev.GetLeft()
+	if !slices.Contains(ev.Members, me) || (!invitation && !ownEvent) {
+		return nil
+	}
+	sent := time.UnixMilli(ev.SentUnixMilli)
+	conv := store.Conversation{ID: id, Members: slices.Clone(ev.Members), Created: c.h.Now(), Changed: map[string]time.Time{me: sent}}
+	if joined := ev.GetJoined(); joined != "" {
+		conv.Changed[joined] = sent
+	}
+	slices.Sort(conv.Members)
+	w.conversation(c.h.Store(), conv)
+	at := c.sentAt(ev.SentUnixMilli)
+	switch {
+	case invitation:
+		w.message(c.h.Store(), store.Message{ID: ev.Id, Peer: id, Sender: ev.Author, Kind: store.EntryJoined, Text: me, Time: at}, nil)
+	case ev.GetText() != "":
+		w.message(c.h.Store(), store.Message{ID: ev.Id, Peer: id, Text: ev.GetText(), Time: at, Outgoing: true, State: string(api.StateDelivered)},
+			c.emitMessage)
+	default:
+		// Our own conversation's first event is the invitation of the
+		// contact we started it with: no entry of its own on the device
+		// that started it either (Invite).
+	}
+	commit := c.h.Store().Commit
+	if ours {
+		entries, err := c.passOnEntries(store.Conversation{}, ev, a.from, true)
+		if err != nil {
+			return err
+		}
+		commit = func(ops ...store.Op) error { return c.h.EnqueueFanoutWith(id, entries, ops...) }
+	}
+	if err := w.commit(commit); err != nil {
+		return fmt.Errorf("applying conversation event %s/%s: %w", ev.Author, ev.Id, err)
+	}
+	by := ev.Author
+	if ownEvent {
+		by = me
+	}
+	c.emitConversation(conv, ev.GetJoined(), "", by)
 	return nil
 }
 
