@@ -87,11 +87,14 @@ func (d *Delivery) Routes(username string) []string {
 // own account becomes a copy for each of our other devices (none when we
 // have none), returned apart because their acks deliver nothing. An entry
 // already on a device's route, or for an account with one device, is
-// left as it is.
+// left as it is — and so is one for anyone not our accepted contact (a
+// room's member): a stranger's devices are neither found nor mailed one by
+// one (the rendezvous shows them to contacts only, and we hold no box key
+// of theirs), so the account's route is the one that reaches it.
 func (d *Delivery) expand(entries []store.OutboxEntry) (out, copies []store.OutboxEntry) {
 	me := d.h.Ticket().Username
 	for _, e := range entries {
-		if strings.Contains(e.Peer, "/") {
+		if strings.Contains(e.Peer, "/") || (e.Peer != me && !d.h.Accepted(e.Peer)) {
 			out = append(out, e)
 			continue
 		}

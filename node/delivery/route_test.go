@@ -29,12 +29,17 @@ func testDevices(n int) []ticket.Device {
 // TestExpand: an entry for an account goes to each of its devices when
 // its list names several, under a fan-out ID per device; one for our own
 // account goes to each of our other devices as a copy (none without
-// them); an entry already on a device's route, or for an account of one
-// device or none known, stays as it is.
+// them); an entry already on a device's route, for an account of one
+// device or none known, or for someone not our contact, stays as it is.
 func TestExpand(t *testing.T) {
 	d, h, _ := newTestDelivery(t)
 	alice, mine := testDevices(3), testDevices(5)[3:]
-	h.devices = map[string][]ticket.Device{"alice": alice, "bob": alice[:1], "me": mine}
+	h.devices = map[string][]ticket.Device{"alice": alice, "bob": alice[:1], "me": mine, "dave": alice}
+	for _, u := range []string{"alice", "bob", "carol"} {
+		if err := h.st.PutContact(store.Contact{Username: u, Relation: string(api.RelationAccepted)}); err != nil {
+			t.Fatal(err)
+		}
+	}
 	aliceRoutes := []string{DeviceRoute("alice", alice[0].Peer), DeviceRoute("alice", alice[1].Peer), DeviceRoute("alice", alice[2].Peer)}
 	myRoutes := []string{DeviceRoute("me", mine[0].Peer), DeviceRoute("me", mine[1].Peer)}
 	ids := func(id string, routes []string) []string {
@@ -54,6 +59,7 @@ func TestExpand(t *testing.T) {
 		{"a room key's plain ID", store.OutboxEntry{ID: "k1", Peer: "alice"}, false, ids("k1", aliceRoutes), nil},
 		{"one device", store.OutboxEntry{ID: "e2~x", Peer: "bob"}, false, []string{"bob=e2~x"}, nil},
 		{"no list known", store.OutboxEntry{ID: "e3~x", Peer: "carol"}, false, []string{"carol=e3~x"}, nil},
+		{"a stranger whose list we know", store.OutboxEntry{ID: "e7~x", Peer: "dave"}, false, []string{"dave=e7~x"}, nil},
 		{"a device's route", store.OutboxEntry{ID: "e4~x", Peer: aliceRoutes[1]}, false, []string{aliceRoutes[1] + "=e4~x"}, nil},
 		{"our account", store.OutboxEntry{ID: store.FanoutID("e5", "me"), Peer: "me"}, false, nil, ids("e5", myRoutes)},
 		{"our account, no other device", store.OutboxEntry{ID: "e6~x", Peer: "me"}, true, nil, nil},
