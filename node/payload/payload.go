@@ -89,6 +89,9 @@ var AcceptedOrOwn = From{Relations: []api.Relation{api.RelationAccepted}, Else: 
 // Anyone admits every sender with a valid ticket.
 var Anyone = From{}
 
+// AnyoneOrOwn is Anyone and our own other devices.
+var AnyoneOrOwn = From{Own: true}
+
 // admits reports whether a sender in relation rel (known is false for a
 // sender with no contact record; own is true for our own other devices)
 // may be processed.

@@ -268,7 +268,9 @@ func (r *Rooms) currentKey(st *room.State) (senderKey, error) {
 		return sk, err
 	}
 	k.own, k.current = keep(k.own, sk), true
-	to := recipients(st, me, k.departed, r.h.Now())
+	// Our own other devices get it too (the entry for our username goes
+	// to each of them): they show what we post from here.
+	to := append(recipients(st, me, k.departed, r.h.Now()), me)
 	k.sharedWith = make(map[string]bool, len(to))
 	for _, u := range to {
 		k.sharedWith[u] = true
@@ -373,7 +375,9 @@ func (r *Rooms) opened(m *room.Message) (string, error) {
 			k.pending = slices.Delete(k.pending, 0, len(k.pending)-wire.RoomPending)
 		}
 	}
-	ask := m.Author != me
+	// Our own key made on another device of ours is asked of our other
+	// devices (the request for our username goes to each of them).
+	ask := true
 	key := m.Author + "/" + string(m.Sealed.KeyId)
 	now := r.h.Now()
 	if at, done := k.asked[key]; done && now.Sub(at) < wire.RoomKeyAskInterval {
@@ -395,10 +399,11 @@ func (r *Rooms) opened(m *room.Message) (string, error) {
 // Kinds are the payload kinds of rooms: members' sender keys of
 // invite-only rooms, and members' pictures (faces.go). Members need not be
 // contacts, so anyone may send one; receiveKey checks that the sender is a
-// member of the room, receivePicture that a picture was asked for.
+// member of the room, receivePicture that a picture was asked for. Our
+// own other devices send us our keys made there, and ask for ours.
 func (r *Rooms) Kinds() []payload.Kind {
 	return []payload.Kind{
-		{Of: (*wire.Payload_RoomKey)(nil), From: payload.Anyone, Handle: r.receiveKey},
+		{Of: (*wire.Payload_RoomKey)(nil), From: payload.AnyoneOrOwn, Handle: r.receiveKey},
 		{Of: (*wire.Payload_RoomPicture)(nil), From: payload.Anyone, Handle: r.receivePicture},
 	}
 }
@@ -416,6 +421,8 @@ func checkKey(k *wire.RoomKey) error {
 		return fmt.Errorf("%w: a request carrying a key", ErrBadKey)
 	case !k.Request && len(k.ChainKey) != wire.RoomChainKey:
 		return fmt.Errorf("%w: chain key of %d bytes, want %d", ErrBadKey, len(k.ChainKey), wire.RoomChainKey)
+	case k.Author != "" && (k.Request || wire.ValidUsername(k.Author) != nil):
+		return fmt.Errorf("%w: passed-on key of %q", ErrBadKey, k.Author)
 	case len(k.ProtoReflect().GetUnknown()) > 0:
 		return fmt.Errorf("%w: unknown fields", ErrBadKey)
 	}
@@ -424,7 +431,7 @@ func checkKey(k *wire.RoomKey) error {
 
 // DecodeKey parses a RoomKey payload's bytes and checks its shape.
 func DecodeKey(b []byte) (*wire.RoomKey, error) {
-	if len(b) > 2*wire.MaxRoomName+wire.RoomKeyID+wire.RoomChainKey+16 {
+	if len(b) > 2*wire.MaxRoomName+wire.RoomKeyID+wire.RoomChainKey+wire.MaxUsername+16 {
 		return nil, fmt.Errorf("%w: %d bytes", ErrBadKey, len(b))
 	}
 	var k wire.RoomKey
@@ -443,12 +450,24 @@ func DecodeKey(b []byte) (*wire.RoomKey, error) {
 // sender is, or (wire.RoomKeyStash in all) for a room we are joining: its
 // keys may arrive before our join completes. A key ID once taken is not
 // replaced. It runs under the node's contact lock: it queues, never waits.
+//
+// Every device of ours reads the room, so each needs every member's key;
+// a member who does not know our devices sends its key to one of them
+// (our account's route). So a member's key that did not come to this
+// device's own route is passed on to our other devices, naming its author
+// (wire.RoomKey.Author) — which only a device of ours may do.
 func (r *Rooms) receiveKey(in *payload.Inbound) error {
 	rk := in.Payload.GetRoomKey()
 	if err := checkKey(rk); err != nil {
 		return fmt.Errorf("%w: %v", payload.ErrBadRequest, err)
 	}
 	from, now := in.From(), r.h.Now()
+	if rk.Author != "" {
+		if !in.Own {
+			return fmt.Errorf("%w: %s passes on %s's room key", payload.ErrBadRequest, from, rk.Author)
+		}
+		from = rk.Author
+	}
 	st := r.state(rk.Room)
 	if st != nil && !entitled(st, from, now) {
 		// Not a member (any more): dropped, and said nothing about.
@@ -473,6 +492,11 @@ func (r *Rooms) receiveKey(in *payload.Inbound) error {
 		return nil
 	}
 	k.peers[from] = keep(k.peers[from], sk)
+	// Sent to each of our devices (an ID spread per device, store.FanoutID)
+	// or by one of ours: our other devices have it, or get it so.
+	if !in.Own && store.FanoutMessageID(in.ID) == in.ID {
+		defer r.queue([]string{r.h.Ticket().Username}, &wire.RoomKey{Room: rk.Room, KeyId: rk.KeyId, ChainKey: rk.ChainKey, Author: from})
+	}
 	var ready, rest []*room.Message
 	for _, m := range k.pending {
 		if m.Author == from && string(m.Sealed.KeyId) == string(rk.KeyId) {

@@ -199,17 +199,19 @@ func (w *keyWorld) deliver(from string, q []queued) {
 		if !ok {
 			continue
 		}
-		if err := r.receiveKey(&payload.Inbound{Ticket: w.tks[from], ID: wire.NewID(), Payload: e.p}); err != nil {
+		// One for from's own account stands for its other devices' copy.
+		if err := r.receiveKey(&payload.Inbound{Ticket: w.tks[from], ID: wire.NewID(), Payload: e.p, Own: e.to == from}); err != nil {
 			w.t.Fatalf("%s takes %s's room key: %v", e.to, from, err)
 		}
 	}
 }
 
-// recipientsOf are the users q's keys (not requests) go to.
+// recipientsOf are the users q's own keys go to (not requests, nor
+// others' keys passed on to our other devices: TestKeysOnOurDevices).
 func recipientsOf(q []queued) []string {
 	var out []string
 	for _, e := range q {
-		if k := e.p.GetRoomKey(); k != nil && !k.Request {
+		if k := e.p.GetRoomKey(); k != nil && !k.Request && k.Author == "" {
 			out = append(out, e.to)
 		}
 	}
@@ -231,8 +233,9 @@ func TestSenderKeys(t *testing.T) {
 
 	m1 := w.post("alice", "m1", "the vault code is 7781")
 	keys := alice.sent()
-	if got := recipientsOf(keys); !slices.Equal(got, []string{"bob", "carol"}) {
-		t.Fatalf("alice's key went to %q, want bob and carol", got)
+	// (And to alice: her other devices, if she has any.)
+	if got := recipientsOf(keys); !slices.Equal(got, []string{"alice", "bob", "carol"}) {
+		t.Fatalf("alice's key went to %q, want her other devices, bob and carol", got)
 	}
 	firstKey := keys[0].p.GetRoomKey().KeyId
 	// Bob gets the message before the key: pending, and alice is asked.
@@ -298,8 +301,8 @@ func TestSenderKeys(t *testing.T) {
 	w.op(kick)
 	m3 := w.post("alice", "m3", "carol must not read this")
 	keys = alice.sent()
-	if got := recipientsOf(keys); !slices.Equal(got, []string{"bob"}) {
-		t.Fatalf("alice's new key went to %q, want bob", got)
+	if got := recipientsOf(keys); !slices.Equal(got, []string{"alice", "bob"}) {
+		t.Fatalf("alice's new key went to %q, want her other devices and bob", got)
 	}
 	if string(keys[0].p.GetRoomKey().KeyId) == string(firstKey) {
 		t.Fatal("the kick did not replace alice's key")
@@ -331,7 +334,7 @@ func TestSenderKeys(t *testing.T) {
 	}
 	m4 := w.post("alice", "m4", "welcome back, carol")
 	keys = alice.sent()
-	if got := recipientsOf(keys); !slices.Equal(got, []string{"bob", "carol"}) {
+	if got := recipientsOf(keys); !slices.Equal(got, []string{"alice", "bob", "carol"}) {
 		t.Fatalf("alice's key after carol's return went to %q", got)
 	}
 	w.deliver("alice", keys)
@@ -348,8 +351,8 @@ func TestSenderKeys(t *testing.T) {
 	w.op(ban)
 	w.post("bob", "b1", "carol is gone")
 	bobKeys := bob.sent()
-	if got := recipientsOf(bobKeys); !slices.Equal(got, []string{"alice"}) {
-		t.Fatalf("bob's key went to %q, want alice", got)
+	if got := recipientsOf(bobKeys); !slices.Equal(got, []string{"alice", "bob"}) {
+		t.Fatalf("bob's key went to %q, want alice and his other devices", got)
 	}
 	ask = &wire.Payload{Kind: &wire.Payload_RoomKey{RoomKey: &wire.RoomKey{Room: keyRoom, KeyId: bobKeys[0].p.GetRoomKey().KeyId, Request: true}}}
 	w.deliver("carol", []queued{{"bob", ask}})
@@ -434,14 +437,17 @@ func TestPendingBound(t *testing.T) {
 
 // FuzzRoomKey: whatever a RoomKey payload holds, decoding it never panics
 // and refuses with ErrBadKey; one that decodes is of its sizes; and
-// handing it to a member's receiveKey — from a member or a stranger —
-// never panics, and keeps a key only from a member.
+// handing it to a member's receiveKey — from a member or a stranger, or
+// passed on by the member's own other device — never panics, and keeps a
+// key only of a member, passed on only by the member's own device.
 func FuzzRoomKey(f *testing.F) {
 	w := newKeyWorld(f, "alice", "bob", "mallory")
 	for _, k := range []*wire.RoomKey{
 		{Room: keyRoom, KeyId: make([]byte, wire.RoomKeyID), ChainKey: make([]byte, wire.RoomChainKey)},
 		{Room: keyRoom, KeyId: make([]byte, wire.RoomKeyID), Request: true},
 		{Room: "other", KeyId: make([]byte, wire.RoomKeyID), ChainKey: make([]byte, wire.RoomChainKey)},
+		{Room: keyRoom, KeyId: make([]byte, wire.RoomKeyID), ChainKey: make([]byte, wire.RoomChainKey), Author: "alice"},
+		{Room: keyRoom, KeyId: make([]byte, wire.RoomKeyID), ChainKey: make([]byte, wire.RoomChainKey), Author: "mallory"},
 	} {
 		f.Add(wire.MustMarshal(k), false)
 		f.Add(wire.MustMarshal(k), true)
@@ -462,7 +468,15 @@ func FuzzRoomKey(f *testing.F) {
 			from = "mallory"
 		}
 		bob := w.rooms["bob"]
-		err = bob.receiveKey(&payload.Inbound{Ticket: w.tks[from], Payload: &wire.Payload{Kind: &wire.Payload_RoomKey{RoomKey: k}}})
+		p := &wire.Payload{Kind: &wire.Payload_RoomKey{RoomKey: k}}
+		err = bob.receiveKey(&payload.Inbound{Ticket: w.tks[from], Payload: p})
+		if k.Author != "" {
+			// Only another device of bob's own may pass a member's key on.
+			if !errors.Is(err, payload.ErrBadRequest) {
+				t.Fatalf("%s passed on %s's key: %v", from, k.Author, err)
+			}
+			err = bob.receiveKey(&payload.Inbound{Ticket: w.tks["bob"], Payload: p, Own: true})
+		}
 		if err != nil {
 			t.Fatalf("a well-formed key refused: %v", err)
 		}
@@ -487,7 +501,7 @@ func TestNewcomerGetsNoEarlierKey(t *testing.T) {
 	alice := w.hosts["alice"]
 	w.post("alice", "m1", "before dave")
 	keys := alice.sent()
-	if got := recipientsOf(keys); !slices.Equal(got, []string{"bob", "carol"}) {
+	if got := recipientsOf(keys); !slices.Equal(got, []string{"alice", "bob", "carol"}) {
 		t.Fatalf("alice's key went to %q", got)
 	}
 	w.invite("dave")

@@ -3082,13 +3082,19 @@ func (x *RoomPicture) GetPng() []byte {
 // another member, inside the pair's end-to-end session (node/rooms,
 // docs/ROOMS.md "Invite-only rooms"), or asks a member for its current one.
 // The key is the sender's: whoever's session carried it is its author, so
-// no field names one. Sizes are node/wire/room.go's.
+// no field names one — except when another device of the receiver's own
+// account passes on a member's key (author). Sizes are node/wire/room.go's.
 type RoomKey struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Room          string                 `protobuf:"bytes,1,opt,name=room,proto3" json:"room,omitempty"`
-	KeyId         []byte                 `protobuf:"bytes,2,opt,name=key_id,json=keyId,proto3" json:"key_id,omitempty"`          // wire.RoomKeyID bytes, random: which of the author's keys
-	ChainKey      []byte                 `protobuf:"bytes,3,opt,name=chain_key,json=chainKey,proto3" json:"chain_key,omitempty"` // wire.RoomChainKey bytes; empty in a request
-	Request       bool                   `protobuf:"varint,4,opt,name=request,proto3" json:"request,omitempty"`                  // asks the receiver for its current key (key_id: the one missing)
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Room     string                 `protobuf:"bytes,1,opt,name=room,proto3" json:"room,omitempty"`
+	KeyId    []byte                 `protobuf:"bytes,2,opt,name=key_id,json=keyId,proto3" json:"key_id,omitempty"`          // wire.RoomKeyID bytes, random: which of the author's keys
+	ChainKey []byte                 `protobuf:"bytes,3,opt,name=chain_key,json=chainKey,proto3" json:"chain_key,omitempty"` // wire.RoomChainKey bytes; empty in a request
+	Request  bool                   `protobuf:"varint,4,opt,name=request,proto3" json:"request,omitempty"`                  // asks the receiver for its current key (key_id: the one missing)
+	// author is set only on a key another device of our own account passes
+	// on to us: the member whose key it is (a member sends its key to one
+	// device of ours when it does not know our others). Unset, the key is
+	// its sender's.
+	Author        string `protobuf:"bytes,5,opt,name=author,proto3" json:"author,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -3149,6 +3155,13 @@ func (x *RoomKey) GetRequest() bool {
 		return x.Request
 	}
 	return false
+}
+
+func (x *RoomKey) GetAuthor() string {
+	if x != nil {
+		return x.Author
+	}
+	return ""
 }
 
 // ResendRequest asks the sender to send again the mailed messages (by
@@ -8842,12 +8855,13 @@ const file_wire_proto_rawDesc = "" +
 	"\x04kind\"7\n" +
 	"\vRoomPicture\x12\x16\n" +
 	"\x06sha256\x18\x01 \x01(\fR\x06sha256\x12\x10\n" +
-	"\x03png\x18\x02 \x01(\fR\x03png\"k\n" +
+	"\x03png\x18\x02 \x01(\fR\x03png\"\x83\x01\n" +
 	"\aRoomKey\x12\x12\n" +
 	"\x04room\x18\x01 \x01(\tR\x04room\x12\x15\n" +
 	"\x06key_id\x18\x02 \x01(\fR\x05keyId\x12\x1b\n" +
 	"\tchain_key\x18\x03 \x01(\fR\bchainKey\x12\x18\n" +
-	"\arequest\x18\x04 \x01(\bR\arequest\"!\n" +
+	"\arequest\x18\x04 \x01(\bR\arequest\x12\x16\n" +
+	"\x06author\x18\x05 \x01(\tR\x06author\"!\n" +
 	"\rResendRequest\x12\x10\n" +
 	"\x03ids\x18\x01 \x03(\tR\x03ids\"\xc7\x02\n" +
 	"\n" +
