@@ -49,7 +49,7 @@ type fakeHost struct {
 	devices map[string][]ticket.Device
 }
 
-func (h *fakeHost) Devices() *wire.SignedAccountDevices                 { return nil }
+func (h *fakeHost) Devices() *wire.SignedAccountDevices { return nil }
 func (h *fakeHost) Fanout(u string) (theirs, ours []ticket.Device) {
 	if u == "me" {
 		return nil, h.devices["me"]
