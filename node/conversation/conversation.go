@@ -19,6 +19,11 @@
 // an event on must itself be a member. Members are trusted to invite, as in
 // MSN: any member may bring in one of their contacts. A conversation's ID is
 // "#" and 32 hex digits (api.IsConversation).
+//
+// A member signed in on several devices takes part on all of them: the
+// host spreads each event over a member's devices, and every event we
+// author also goes to our own other devices, which apply it as ours
+// (receive, in group.go).
 package conversation
 
 import (

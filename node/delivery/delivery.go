@@ -21,11 +21,14 @@
 //
 // The initiator of a stream is the sender; the responder only acks.
 //
-// Outbound, one courier per contact sends the durable outbox in order
-// (Enqueue, Deliver), then the latest presence and the signals of the
-// moment (SendPresence, Signal), directly over a message stream when the
-// contact's device can be reached, else into the contact's mailboxes at
-// its home supernodes. The mail drain (DrainMail) runs the inbound stages
+// Outbound, one courier per route (a contact's account, or one device of
+// a contact whose list names several: route.go) sends the durable outbox
+// in order (Enqueue, Deliver), then the latest presence and the signals of
+// the moment (SendPresence, Signal), directly over a message stream when
+// the device can be reached, else into the mailboxes at the contact's
+// home supernodes. Chat messages, conversation events, presence and
+// signals go to every device of a contact we know, and what we send to
+// our other devices as well (enqueueDevices, expand). The mail drain (DrainMail) runs the inbound stages
 // on what others left in ours, in each sender's order across homes, and
 // answers with receipts (or, for mail sealed in a session we lost, with a
 // request to send it again): the Receipt and ResendRequest payload kinds

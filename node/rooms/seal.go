@@ -15,6 +15,10 @@ package rooms
 // on, not the backlog sealed before. The replacement is lazy: the old key is dropped at once, so
 // nothing more is sealed under it, and the new one is made and sent with
 // the next message (a member who does not speak sends nothing).
+//
+// Every device of a member reads the room (membership is per username):
+// our key goes to our own other devices too, and a member's key is passed
+// on among our devices when it came to only one of them (receiveKey).
 
 import (
 	"crypto/hmac"
