@@ -337,7 +337,13 @@ func (s *run) send(ctx context.Context) (sentLog, int, map[string]int) {
 				mu.Lock()
 				if err != nil {
 					refused++
-					refusedBy[refusal(c, err)]++
+					why := refusal(c, err)
+					refusedBy[why]++
+					// The first few of each kind, with their words: a
+					// count alone does not say what to look at.
+					if refusedBy[why] <= refusalSamples {
+						s.logf("%s→%s refused (%s): %v", c.From, c.To, why, err)
+					}
 				} else {
 					log[c] = append(log[c], id)
 				}
@@ -407,6 +413,9 @@ func (n *node) send(ctx context.Context, to, text string) (string, error) {
 	}
 	return r.MessageID, nil
 }
+
+// refusalSamples is how many refusals of each kind the log tells in full.
+const refusalSamples = 3
 
 // refusal is why a send to c was refused, for Result.RefusedBy.
 func refusal(c Conv, err error) string {
