@@ -77,6 +77,9 @@ type From struct {
 	// we sent there. Without it a kind treats them as it treats a sender
 	// outside Relations, even a kind that admits anyone.
 	Own bool
+	// ownOnly admits no one but our own other devices (OwnOnly): an empty
+	// Relations alone would admit anyone.
+	ownOnly bool
 }
 
 // Accepted admits accepted contacts and refuses everyone else — strangers
@@ -85,6 +88,15 @@ var Accepted = From{Relations: []api.Relation{api.RelationAccepted}, Else: ErrNo
 
 // AcceptedOrOwn is Accepted and our own other devices.
 var AcceptedOrOwn = From{Relations: []api.Relation{api.RelationAccepted}, Else: ErrNotContact, Own: true}
+
+// ErrNotOwnDevice refuses a kind that only the devices of our own account
+// may send (OwnOnly) to anyone else: a contact, however trusted, cannot
+// say what we read. The sender reads it as ErrNotContact.
+var ErrNotOwnDevice = fmt.Errorf("%w: only another device of our own account may send this", ErrNotContact)
+
+// OwnOnly admits our own other devices and refuses everyone else,
+// accepted contacts included, with ErrNotOwnDevice.
+var OwnOnly = From{Else: ErrNotOwnDevice, Own: true, ownOnly: true}
 
 // Anyone admits every sender with a valid ticket.
 var Anyone = From{}
@@ -95,6 +107,9 @@ var Anyone = From{}
 func (f From) admits(rel api.Relation, known, own bool) bool {
 	if own {
 		return f.Own
+	}
+	if f.ownOnly {
+		return false
 	}
 	if len(f.Relations) == 0 {
 		return true
