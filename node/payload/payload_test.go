@@ -114,6 +114,13 @@ func TestDispatchOwnOnly(t *testing.T) {
 			}
 		})
 	}
+	// One read mark handled, three refused; a kind never dispatched, none.
+	if h, rf := r.Tally((*wire.Payload_ReadMark)(nil)); h != 1 || rf != 3 {
+		t.Errorf("Tally(ReadMark) = %d handled, %d refused; want 1, 3", h, rf)
+	}
+	if h, rf := r.Tally((*wire.Payload_Presence)(nil)); h != 0 || rf != 0 {
+		t.Errorf("Tally(Presence) = %d, %d; want none", h, rf)
+	}
 }
 
 func TestCode(t *testing.T) {
