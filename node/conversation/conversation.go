@@ -1,6 +1,7 @@
 // Package conversation is the chat capability: text messages between two
-// accepted contacts, multi-party conversations, and the message history
-// with its full-text search.
+// accepted contacts, multi-party conversations, the message history with
+// its full-text search, and unread marks, which the account's devices keep
+// in step (read.go).
 //
 // A message to a contact goes into the node's durable outbox (Host.Enqueue)
 // together with its history entry, in one transaction: once Send returns, a
