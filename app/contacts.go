@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"image/color"
 	"sort"
+	"strconv"
 	"strings"
 
 	"fyne.io/fyne/v2"
@@ -869,6 +870,13 @@ func (r *contactRow) set(row listRow) {
 		r.pic.Show()
 	}
 	name := displayName(c)
+	var style fyne.TextStyle
+	if c.Unread > 0 {
+		// Waiting messages make the name bold with their count, as MSN
+		// showed a conversation waiting: "Bob (3)".
+		name += " (" + strconv.Itoa(c.Unread) + ")"
+		style.Bold = true
+	}
 	if st := rowStatus(c, row.section); st != "" {
 		name += " (" + st + ")"
 	}
@@ -878,7 +886,7 @@ func (r *contactRow) set(row listRow) {
 	if !c.Online() {
 		nameColour = theme.ColorNamePlaceHolder
 	}
-	segs := []lineSegment{{Text: name, ColorName: nameColour}}
+	segs := []lineSegment{{Text: name, ColorName: nameColour, Style: style}}
 	more := lineSegment{Text: aside(c), ColorName: theme.ColorNamePlaceHolder, Style: fyne.TextStyle{Italic: c.Media != ""}}
 	if mode == picturesLarge {
 		r.second.SetSegments(more)

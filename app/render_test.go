@@ -117,7 +117,8 @@ func signedInRender(t *testing.T, th string) (*App, *fakeAPI) {
 
 // TestRenderContactList: the list with small display pictures (the
 // default) in both themes, Bob and Carol with pictures of their own, the
-// others with the default one; and with large pictures.
+// others with the default one; with large pictures; and with messages
+// waiting from Carol and Erin.
 func TestRenderContactList(t *testing.T) {
 	for _, th := range []string{themeLight, themeDark} {
 		t.Run(th, func(t *testing.T) {
@@ -138,6 +139,11 @@ func TestRenderContactList(t *testing.T) {
 			if th == themeLight {
 				a.setPictureMode(picturesLarge)
 				test.AssertRendersToImage(t, "contacts-large-"+th+".png", w.Canvas())
+				// Messages waiting: the name bold with their count.
+				a.setPictureMode(picturesSmall)
+				a.apply(api.Event{Read: &api.ReadEvent{Conversation: "carol", Unread: 3}})
+				a.apply(api.Event{Read: &api.ReadEvent{Conversation: "erin", Unread: 1}})
+				test.AssertRendersToImage(t, "contacts-unread-"+th+".png", w.Canvas())
 			}
 		})
 	}

@@ -36,6 +36,7 @@ var (
 	noteTyping          = newNotice("typing")          // Event.Typing
 	noteConversation    = newNotice("conversation")    // Event.Conversation
 	noteNudge           = newNotice("nudge")           // Event.Nudge
+	noteRead            = newNotice("read")            // Event.Read
 	noteRole            = newNotice("role")            // Event.Role
 	noteSecurity        = newNotice("security")        // Event.Security
 	noteOfflineMessages = newNotice("offlineMessages") // Event.OfflineMessages
@@ -174,6 +175,9 @@ func (c *conn) event(ctx context.Context, st *watchState, ev api.Event) {
 		nudge.Time = utc(nudge.Time)
 		c.notify(noteNudge, nudge)
 	}
+	if r := ev.Read; r != nil {
+		c.notify(noteRead, r)
+	}
 	if rm := ev.RoomMessage; rm != nil {
 		m := *rm
 		m.Time = utc(m.Time)
@@ -198,5 +202,6 @@ func (c *conn) event(ctx context.Context, st *watchState, ev api.Event) {
 func shown(ct api.Contact) api.Contact {
 	ct = contactOf(ct)
 	ct.Relation, ct.KeyChanged, ct.RequestMessage, ct.Verified = "", nil, "", false
+	ct.Unread = 0 // news of its own: the read notification, or a message
 	return ct
 }
