@@ -163,7 +163,7 @@ func TestChunkerLimits(t *testing.T) {
 func TestFrameLimit(t *testing.T) {
 	var buf bytes.Buffer
 	big := &wire.HandoverChunk{}
-	for range 20 {
+	for range wire.MaxHandoverFrame/wire.MaxChatText + 1 {
 		m := okMessage()
 		m.Text = strings.Repeat("a", wire.MaxChatText)
 		big.Messages = append(big.Messages, m)

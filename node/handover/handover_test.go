@@ -164,7 +164,7 @@ func only(all []string, peer string, n int) []string {
 // a device that is not the account's is refused both ways and given
 // nothing.
 func TestFetch(t *testing.T) {
-	const n, window = 3000, 1000 * time.Hour
+	const n, window = 3000, 2500 * time.Hour
 	old := newDevice(t)
 	want := fill(t, old, n, window)
 

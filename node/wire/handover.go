@@ -15,13 +15,16 @@ const (
 	MaxHandoverRequest = 64
 	// MaxHandoverMessages is the most messages one HandoverChunk carries:
 	// the asking device stores each chunk in one transaction, so a chunk
-	// is also its batch (inserts run at ~26k/s in batches of 1,000, and
-	// smaller batches show progress more often).
-	MaxHandoverMessages = 512
-	// MaxHandoverFrame is the most bytes of one HandoverChunk. The sender
+	// is also its batch. Storing is what limits a hand-over (the wire
+	// moves its bytes hundreds of times faster), and a batch of 512 cost
+	// about 1.3 times what one of 1,000 did per message here
+	// (BENCHMARKS.md); larger batches only show progress less often.
+	MaxHandoverMessages = 1000
+	// MaxHandoverFrame is the most bytes of one HandoverChunk: 1,000
+	// usual messages of ~110 bytes fit with room to spare. The sender
 	// closes a chunk before it would pass this, so a chunk holds at least
 	// one message of the longest text (MaxChatText) with its fields.
-	MaxHandoverFrame = 256 << 10
+	MaxHandoverFrame = 512 << 10
 	// MaxHandoverField bounds each short field of a HandoverMessage (id,
 	// peer, sender, device, state, kind): IDs, usernames, conversation IDs
 	// and peer IDs are all well under it.
