@@ -60,7 +60,13 @@ func (s *session) fetchHistory(ctx context.Context) {
 			case <-time.After(time.Duration(round) * s.n.cfg.RetryMax):
 			}
 		}
-		others := s.otherDevices()
+		others, listed := s.otherDevices()
+		if !listed {
+			// No list of ours (the account identity could not be set up at
+			// this sign-in): nobody to trust; the next sign-in asks again.
+			s.n.log.Info("no account device list to find our other devices in; asking for the history at the next sign-in")
+			return
+		}
 		if len(others) == 0 {
 			// The account's only device: nobody has history to give.
 			s.handoverDone("no other device")
@@ -113,19 +119,19 @@ func (s *session) fetchHistoryFrom(ctx context.Context, p peer.ID, since time.Ti
 	return nil
 }
 
-// otherDevices is our account's listed devices but this one.
-func (s *session) otherDevices() []peer.ID {
+// otherDevices is our account's listed devices but this one; listed is
+// false when we hold no list.
+func (s *session) otherDevices() (out []peer.ID, listed bool) {
 	own := s.identity.Own()
 	if own == nil {
-		return nil
+		return nil, false
 	}
-	var out []peer.ID
 	for _, d := range own.Devices {
 		if d.Peer != s.host.ID() {
 			out = append(out, d.Peer)
 		}
 	}
-	return out
+	return out, true
 }
 
 // handoverDone remembers that this device needs no hand-over any more.
