@@ -21,15 +21,17 @@ import (
 // runs.
 type historyLine struct {
 	box   *fyne.Container
-	label *widget.Label
-	bar   *thinBar // transfers.go's
+	label *widget.Label // what is happening, cut short when narrow
+	count *widget.Label // "1,234 of 5,000", always whole
+	bar   *thinBar      // transfers.go's
 }
 
 func newHistoryLine() *historyLine {
-	l := &historyLine{label: widget.NewLabel(""), bar: newThinBar()}
+	l := &historyLine{label: widget.NewLabel(""), count: widget.NewLabel(""), bar: newThinBar()}
 	l.label.Truncation = fyne.TextTruncateEllipsis
-	l.label.SizeName = theme.SizeNameCaptionText
-	l.box = container.New(layout.NewCustomPaddedVBoxLayout(0), l.label, l.bar)
+	l.label.SizeName, l.count.SizeName = theme.SizeNameCaptionText, theme.SizeNameCaptionText
+	l.box = container.New(layout.NewCustomPaddedVBoxLayout(0),
+		container.NewBorder(nil, nil, nil, l.count, l.label), l.bar)
 	l.box.Hide()
 	return l
 }
@@ -44,12 +46,12 @@ func (l *historyLine) show(ev api.HistoryEvent) {
 		return
 	}
 	p := printer()
-	done, total := p.Sprint(ev.Done), p.Sprint(ev.Total)
-	text := lang.L("Bringing your history from your other computer… {{.Done}} of {{.Total}}", map[string]any{"Done": done, "Total": total})
+	text := lang.L("Bringing your history from your other computer…")
 	if ev.Direction == api.HistorySending {
-		text = lang.L("Sending your history to your new computer… {{.Done}} of {{.Total}}", map[string]any{"Done": done, "Total": total})
+		text = lang.L("Sending your history to your new computer…")
 	}
 	l.label.SetText(text)
+	l.count.SetText(lang.L("{{.Done}} of {{.Total}}", map[string]any{"Done": p.Sprint(ev.Done), "Total": p.Sprint(ev.Total)}))
 	if ev.Total > 0 {
 		l.bar.SetValue(float64(min(ev.Done, ev.Total)) / float64(ev.Total))
 	}

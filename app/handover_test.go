@@ -14,13 +14,13 @@ func TestHistoryLine(t *testing.T) {
 	for _, tc := range []struct {
 		name   string
 		events []api.HistoryEvent
-		want   string // "" : hidden
+		want   string // the words|the count; "": hidden
 		bar    float64
 	}{
 		{"receiving", []api.HistoryEvent{{Direction: api.HistoryReceiving, Done: 1234, Total: 5000}},
-			"Bringing your history from your other computer… 1,234 of 5,000", 1234.0 / 5000},
+			"Bringing your history from your other computer…|1,234 of 5,000", 1234.0 / 5000},
 		{"sending", []api.HistoryEvent{{Direction: api.HistorySending, Done: 512, Total: 1024}},
-			"Sending your history to your new computer… 512 of 1,024", 0.5},
+			"Sending your history to your new computer…|512 of 1,024", 0.5},
 		{"finished", []api.HistoryEvent{{Direction: api.HistoryReceiving, Done: 10, Total: 20},
 			{Direction: api.HistoryReceiving, Done: 20, Total: 20, Finished: true}}, "", 0},
 		{"failed", []api.HistoryEvent{{Direction: api.HistoryReceiving, Done: 10, Total: 20},
@@ -41,8 +41,8 @@ func TestHistoryLine(t *testing.T) {
 				}
 				return
 			}
-			if !l.box.Visible() || l.label.Text != tc.want {
-				t.Fatalf("line %q (visible %v), want %q", l.label.Text, l.box.Visible(), tc.want)
+			if got := l.label.Text + "|" + l.count.Text; !l.box.Visible() || got != tc.want {
+				t.Fatalf("line %q (visible %v), want %q", got, l.box.Visible(), tc.want)
 			}
 			if d := l.bar.Value - tc.bar; d > 1e-9 || d < -1e-9 {
 				t.Fatalf("bar at %v, want %v", l.bar.Value, tc.bar)
