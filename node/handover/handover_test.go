@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -17,6 +18,7 @@ import (
 
 	"eserver/node/api"
 	"eserver/node/store"
+	"eserver/node/wire"
 )
 
 // device is one device of an account in these tests: a real libp2p host on
@@ -242,5 +244,38 @@ func TestFetchRefused(t *testing.T) {
 				t.Fatalf("the answerer sent to a stranger: %+v", evs[before:])
 			}
 		})
+	}
+}
+
+// TestFetchLongestMessages: messages of the longest text fill chunks to
+// the frame limit by bytes, not by count; every one arrives whole.
+func TestFetchLongestMessages(t *testing.T) {
+	old, fresh := newDevice(t), newDevice(t)
+	pair(t, old, fresh)
+	var ms []store.Message
+	for i := range 100 {
+		ms = append(ms, store.Message{ID: fmt.Sprintf("long-%03d", i), Peer: "bob", Text: strings.Repeat(string(rune('a'+i%26)), wire.MaxChatText),
+			Time: testNow.Add(-time.Duration(100-i) * time.Minute), State: store.StateReceived})
+	}
+	if _, err := old.st.AddIncomingBatch(ms); err != nil {
+		t.Fatal(err)
+	}
+	res, err := fresh.x.Fetch(context.Background(), old.h.ID(), testNow.Add(-DefaultWindow))
+	if err != nil || res.Added != len(ms) {
+		t.Fatalf("Fetch: %+v, %v", res, err)
+	}
+	got, err := fresh.st.History("bob", 0, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, m := range got {
+		if m.ID != ms[i].ID || m.Text != ms[i].Text {
+			t.Fatalf("message %d: %q (%d bytes), want %q", i, m.ID, len(m.Text), ms[i].ID)
+		}
+	}
+	// 100 × 16 KiB in frames of at most 512 KiB: several chunks, each
+	// told as progress.
+	if evs := fresh.history(); len(evs) < 1+100*wire.MaxChatText/wire.MaxHandoverFrame {
+		t.Fatalf("%d progress events", len(evs))
 	}
 }
