@@ -283,6 +283,9 @@ func (a *App) apply(ev api.Event) {
 	if om := ev.OfflineMessages; om != nil {
 		a.main.offline.show(a, *om)
 	}
+	if h := ev.History; h != nil {
+		a.main.history.show(*h)
+	}
 	if m := ev.RoomMessage; m != nil {
 		a.roomMessage(*m)
 	}

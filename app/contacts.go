@@ -38,6 +38,7 @@ type mainWindow struct {
 
 	requests    *fyne.Container // pending incoming requests, hidden when none
 	offline     *offlineNotice  // "3 messages arrived while you were away" (offline.go)
+	history     *historyLine    // the history hand-over's progress (handover.go)
 	requestRows map[string]*requestRow
 
 	list      *widget.List
@@ -197,6 +198,7 @@ func (a *App) newMainWindow() *mainWindow {
 	m.requests = container.NewVBox()
 	m.requests.Hide()
 	m.offline = a.newOfflineNotice()
+	m.history = newHistoryLine()
 
 	m.list = widget.NewList(
 		func() int { return len(m.rows) },
@@ -225,7 +227,7 @@ func (a *App) newMainWindow() *mainWindow {
 	header := container.NewBorder(nil, nil, container.NewVBox(m.avatar), nil,
 		container.New(layout.NewCustomPaddedVBoxLayout(0), nameLine, m.subnick, mediaLine))
 	searchLine := container.NewBorder(nil, nil, nil, m.addButton, m.search)
-	top := container.NewVBox(header, m.offline.box, searchLine, m.requests)
+	top := container.NewVBox(header, m.history.box, m.offline.box, searchLine, m.requests)
 	m.toasts = newToastStack(a)
 	m.win.SetContent(container.NewStack(container.NewBorder(container.NewPadded(top), nil, nil, nil, m.list), m.toasts.layer))
 	m.win.Resize(fyne.NewSize(360, 620))
@@ -268,6 +270,7 @@ func (m *mainWindow) closeWindows() {
 	m.search.SetText("")
 	m.toasts.clear()
 	m.offline.hide()
+	m.history.hide()
 }
 
 // showStatus shows st in the header: glyph, menu button and picture frame.

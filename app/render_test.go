@@ -195,3 +195,14 @@ func TestRenderTransfers(t *testing.T) {
 		})
 	}
 }
+
+// TestRenderHistoryLine: the contact list while the history comes from
+// another computer: one thin line of progress under the header.
+func TestRenderHistoryLine(t *testing.T) {
+	a, _ := signedInRender(t, themeLight)
+	a.apply(api.Event{History: &api.HistoryEvent{Direction: api.HistoryReceiving, Done: 1234, Total: 5000}})
+	w := a.main.win
+	w.Resize(fyne.NewSize(360, 620))
+	w.Content().Refresh()
+	test.AssertRendersToImage(t, "contacts-history-"+themeLight+".png", w.Canvas())
+}

@@ -613,6 +613,32 @@ type Event struct {
 	// in one (someone joined or left, the topic, a moderation action).
 	RoomMessage *RoomMessage `json:"roomMessage,omitempty"`
 	RoomEvent   *RoomEvent   `json:"roomEvent,omitempty"`
+	// History: a hand-over of the recent history between this device and
+	// another of our account's moved on or ended (node/handover): a new
+	// device receiving it, or the device that sends it.
+	History *HistoryEvent `json:"history,omitempty"`
+}
+
+// Directions of a HistoryEvent.
+const (
+	HistorySending   = "sending"   // this device sends its history to a new device of ours
+	HistoryReceiving = "receiving" // this new device receives the history from another of ours
+)
+
+// HistoryEvent is the progress of a hand-over of the recent history
+// between two devices of our account, sent as each chunk is stored (or
+// sent) and once more when it ends.
+type HistoryEvent struct {
+	Direction string `json:"direction"` // HistorySending or HistoryReceiving
+	// Device is the other device's peer ID.
+	Device string `json:"device"`
+	// Done of Total messages so far (receiving: stored, duplicates
+	// included; sending: sent). Total may grow while it runs.
+	Done  int `json:"done"`
+	Total int `json:"total"`
+	// Finished: the hand-over ended; Error says why it failed, if it did.
+	Finished bool   `json:"finished,omitempty"`
+	Error    string `json:"error,omitempty"`
 }
 
 // OfflineMessagesEvent sums up the messages that waited in our mailboxes

@@ -46,6 +46,7 @@ var (
 	noteSignedOut       = newNotice("signedOut")       // Event.SignedOut, Event.SignedOutReason and Code
 	noteRoomMessage     = newNotice("roomMessage")     // Event.RoomMessage
 	noteRoomEvent       = newNotice("roomEvent")       // Event.RoomEvent
+	noteHistory         = newNotice("history")         // Event.History
 )
 
 // relationRemoved is the relation contactUpdate reports for a removed contact.
@@ -185,6 +186,9 @@ func (c *conn) event(ctx context.Context, st *watchState, ev api.Event) {
 	}
 	if re := ev.RoomEvent; re != nil {
 		c.notify(noteRoomEvent, re)
+	}
+	if h := ev.History; h != nil {
+		c.notify(noteHistory, h)
 	}
 	if in := ev.StreamIncoming; in != nil {
 		c.incoming(ctx, c.api, in)

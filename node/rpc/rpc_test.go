@@ -798,6 +798,8 @@ func TestNotifications(t *testing.T) {
 				{"contactUpdate", `{"username":"bob","relation":"accepted","via":"","status":"online","nick":"Bob","subnick":"","media":"","verified":false}`},
 				{"presence", `{"username":"bob","relation":"accepted","via":"","status":"online","nick":"Bob","subnick":"","media":"","verified":false}`}}},
 		{"signed out", []api.Event{{SignedOut: true}}, []note{{"signedOut", `{}`}}},
+		{"history hand-over", []api.Event{{History: &api.HistoryEvent{Direction: api.HistoryReceiving, Device: "12D3KooW", Done: 512, Total: 5000}}},
+			[]note{{"history", `{"direction":"receiving","device":"12D3KooW","done":512,"total":5000}`}}},
 		{"offline messages", []api.Event{{OfflineMessages: &api.OfflineMessagesEvent{Count: 3, From: []string{"bob", "carol"}, In: []string{"bob", "#c1"}}}},
 			[]note{{"offlineMessages", `{"count":3,"from":["bob","carol"],"in":["bob","#c1"]}`}}},
 		{"file offer", []api.Event{{Transfer: &api.Transfer{ID: "t9", Peer: "carol", Name: "cat.jpg", Size: 42, State: api.TransferIncoming}}},

@@ -8596,6 +8596,260 @@ func (*RoomEvent_Left) isRoomEvent_Kind() {}
 
 func (*RoomEvent_Report) isRoomEvent_Kind() {}
 
+// A new device of an account asks another device of the same account for
+// the recent history (wire.ProtoHandover, node/handover): one
+// HandoverRequest, answered by HandoverChunks until one says done. Only a
+// device in the account's signed list is answered; the sender's identity is
+// the stream's authenticated remote peer, never a field here.
+type HandoverRequest struct {
+	state          protoimpl.MessageState `protogen:"open.v1"`
+	SinceUnixMilli int64                  `protobuf:"varint,1,opt,name=since_unix_milli,json=sinceUnixMilli,proto3" json:"since_unix_milli,omitempty"` // messages stored with a time at or after this
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *HandoverRequest) Reset() {
+	*x = HandoverRequest{}
+	mi := &file_wire_proto_msgTypes[109]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *HandoverRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*HandoverRequest) ProtoMessage() {}
+
+func (x *HandoverRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_wire_proto_msgTypes[109]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use HandoverRequest.ProtoReflect.Descriptor instead.
+func (*HandoverRequest) Descriptor() ([]byte, []int) {
+	return file_wire_proto_rawDescGZIP(), []int{109}
+}
+
+func (x *HandoverRequest) GetSinceUnixMilli() int64 {
+	if x != nil {
+		return x.SinceUnixMilli
+	}
+	return 0
+}
+
+// HandoverMessage is one entry of the history (node/store.Message): what
+// the asking device stores as it is, de-duplicated on (peer, id).
+type HandoverMessage struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Peer          string                 `protobuf:"bytes,2,opt,name=peer,proto3" json:"peer,omitempty"`          // the conversation: a contact's username or a multi-party conversation's ID
+	Outgoing      bool                   `protobuf:"varint,3,opt,name=outgoing,proto3" json:"outgoing,omitempty"` // written by this account
+	Text          string                 `protobuf:"bytes,4,opt,name=text,proto3" json:"text,omitempty"`          // the text; a file entry's file name
+	TimeUnixNano  int64                  `protobuf:"varint,5,opt,name=time_unix_nano,json=timeUnixNano,proto3" json:"time_unix_nano,omitempty"`
+	State         string                 `protobuf:"bytes,6,opt,name=state,proto3" json:"state,omitempty"`                           // queued, delivered, received or failed
+	Sender        string                 `protobuf:"bytes,7,opt,name=sender,proto3" json:"sender,omitempty"`                         // a multi-party conversation's author of an incoming message
+	Kind          string                 `protobuf:"bytes,8,opt,name=kind,proto3" json:"kind,omitempty"`                             // "" for a message, else the history entry's kind (nudge, file, joined, left)
+	Device        string                 `protobuf:"bytes,9,opt,name=device,proto3" json:"device,omitempty"`                         // the author's sending device (an incoming message's), for its order
+	Order         uint64                 `protobuf:"varint,10,opt,name=order,proto3" json:"order,omitempty"`                         // that device's outbox position of the message (0: not said)
+	FileSize      int64                  `protobuf:"varint,11,opt,name=file_size,json=fileSize,proto3" json:"file_size,omitempty"`   // a file entry's size
+	FileState     string                 `protobuf:"bytes,12,opt,name=file_state,json=fileState,proto3" json:"file_state,omitempty"` // a file entry's final state
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *HandoverMessage) Reset() {
+	*x = HandoverMessage{}
+	mi := &file_wire_proto_msgTypes[110]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *HandoverMessage) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*HandoverMessage) ProtoMessage() {}
+
+func (x *HandoverMessage) ProtoReflect() protoreflect.Message {
+	mi := &file_wire_proto_msgTypes[110]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use HandoverMessage.ProtoReflect.Descriptor instead.
+func (*HandoverMessage) Descriptor() ([]byte, []int) {
+	return file_wire_proto_rawDescGZIP(), []int{110}
+}
+
+func (x *HandoverMessage) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *HandoverMessage) GetPeer() string {
+	if x != nil {
+		return x.Peer
+	}
+	return ""
+}
+
+func (x *HandoverMessage) GetOutgoing() bool {
+	if x != nil {
+		return x.Outgoing
+	}
+	return false
+}
+
+func (x *HandoverMessage) GetText() string {
+	if x != nil {
+		return x.Text
+	}
+	return ""
+}
+
+func (x *HandoverMessage) GetTimeUnixNano() int64 {
+	if x != nil {
+		return x.TimeUnixNano
+	}
+	return 0
+}
+
+func (x *HandoverMessage) GetState() string {
+	if x != nil {
+		return x.State
+	}
+	return ""
+}
+
+func (x *HandoverMessage) GetSender() string {
+	if x != nil {
+		return x.Sender
+	}
+	return ""
+}
+
+func (x *HandoverMessage) GetKind() string {
+	if x != nil {
+		return x.Kind
+	}
+	return ""
+}
+
+func (x *HandoverMessage) GetDevice() string {
+	if x != nil {
+		return x.Device
+	}
+	return ""
+}
+
+func (x *HandoverMessage) GetOrder() uint64 {
+	if x != nil {
+		return x.Order
+	}
+	return 0
+}
+
+func (x *HandoverMessage) GetFileSize() int64 {
+	if x != nil {
+		return x.FileSize
+	}
+	return 0
+}
+
+func (x *HandoverMessage) GetFileState() string {
+	if x != nil {
+		return x.FileState
+	}
+	return ""
+}
+
+// HandoverChunk is one frame of the answer: messages in the order the
+// answering device stored them (oldest first), at most
+// wire.MaxHandoverMessages of them in wire.MaxHandoverFrame bytes.
+type HandoverChunk struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Messages      []*HandoverMessage     `protobuf:"bytes,1,rep,name=messages,proto3" json:"messages,omitempty"`
+	Total         uint64                 `protobuf:"varint,2,opt,name=total,proto3" json:"total,omitempty"` // how many messages the whole hand-over sends, for progress
+	Done          bool                   `protobuf:"varint,3,opt,name=done,proto3" json:"done,omitempty"`   // the last frame
+	Error         string                 `protobuf:"bytes,4,opt,name=error,proto3" json:"error,omitempty"`  // a refusal (unauthorized) or failure (internal), in the first frame; nothing else follows
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *HandoverChunk) Reset() {
+	*x = HandoverChunk{}
+	mi := &file_wire_proto_msgTypes[111]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *HandoverChunk) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*HandoverChunk) ProtoMessage() {}
+
+func (x *HandoverChunk) ProtoReflect() protoreflect.Message {
+	mi := &file_wire_proto_msgTypes[111]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use HandoverChunk.ProtoReflect.Descriptor instead.
+func (*HandoverChunk) Descriptor() ([]byte, []int) {
+	return file_wire_proto_rawDescGZIP(), []int{111}
+}
+
+func (x *HandoverChunk) GetMessages() []*HandoverMessage {
+	if x != nil {
+		return x.Messages
+	}
+	return nil
+}
+
+func (x *HandoverChunk) GetTotal() uint64 {
+	if x != nil {
+		return x.Total
+	}
+	return 0
+}
+
+func (x *HandoverChunk) GetDone() bool {
+	if x != nil {
+		return x.Done
+	}
+	return false
+}
+
+func (x *HandoverChunk) GetError() string {
+	if x != nil {
+		return x.Error
+	}
+	return ""
+}
+
 // Entry is, for askers the user allowed (a visibility token), its ticket
 // and, while fresh, its peer record; for everyone else — strangers and
 // blocked users alike — only its card (ticket.SignCard): the account,
@@ -8625,7 +8879,7 @@ type RendezvousResponse_Entry struct {
 
 func (x *RendezvousResponse_Entry) Reset() {
 	*x = RendezvousResponse_Entry{}
-	mi := &file_wire_proto_msgTypes[109]
+	mi := &file_wire_proto_msgTypes[112]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8637,7 +8891,7 @@ func (x *RendezvousResponse_Entry) String() string {
 func (*RendezvousResponse_Entry) ProtoMessage() {}
 
 func (x *RendezvousResponse_Entry) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[109]
+	mi := &file_wire_proto_msgTypes[112]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -9330,7 +9584,29 @@ const file_wire_proto_rawDesc = "" +
 	"\x04left\x18\x04 \x01(\tH\x00R\x04left\x124\n" +
 	"\x06report\x18\x05 \x01(\v2\x1a.eserver.wire.RoomReportedH\x00R\x06report\x12\x1a\n" +
 	"\bposition\x18\x06 \x01(\x04R\bpositionB\x06\n" +
-	"\x04kindB\x13Z\x11eserver/node/wireb\x06proto3"
+	"\x04kind\";\n" +
+	"\x0fHandoverRequest\x12(\n" +
+	"\x10since_unix_milli\x18\x01 \x01(\x03R\x0esinceUnixMilli\"\xb7\x02\n" +
+	"\x0fHandoverMessage\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
+	"\x04peer\x18\x02 \x01(\tR\x04peer\x12\x1a\n" +
+	"\boutgoing\x18\x03 \x01(\bR\boutgoing\x12\x12\n" +
+	"\x04text\x18\x04 \x01(\tR\x04text\x12$\n" +
+	"\x0etime_unix_nano\x18\x05 \x01(\x03R\ftimeUnixNano\x12\x14\n" +
+	"\x05state\x18\x06 \x01(\tR\x05state\x12\x16\n" +
+	"\x06sender\x18\a \x01(\tR\x06sender\x12\x12\n" +
+	"\x04kind\x18\b \x01(\tR\x04kind\x12\x16\n" +
+	"\x06device\x18\t \x01(\tR\x06device\x12\x14\n" +
+	"\x05order\x18\n" +
+	" \x01(\x04R\x05order\x12\x1b\n" +
+	"\tfile_size\x18\v \x01(\x03R\bfileSize\x12\x1d\n" +
+	"\n" +
+	"file_state\x18\f \x01(\tR\tfileState\"\x8a\x01\n" +
+	"\rHandoverChunk\x129\n" +
+	"\bmessages\x18\x01 \x03(\v2\x1d.eserver.wire.HandoverMessageR\bmessages\x12\x14\n" +
+	"\x05total\x18\x02 \x01(\x04R\x05total\x12\x12\n" +
+	"\x04done\x18\x03 \x01(\bR\x04done\x12\x14\n" +
+	"\x05error\x18\x04 \x01(\tR\x05errorB\x13Z\x11eserver/node/wireb\x06proto3"
 
 var (
 	file_wire_proto_rawDescOnce sync.Once
@@ -9345,7 +9621,7 @@ func file_wire_proto_rawDescGZIP() []byte {
 }
 
 var file_wire_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_wire_proto_msgTypes = make([]protoimpl.MessageInfo, 110)
+var file_wire_proto_msgTypes = make([]protoimpl.MessageInfo, 113)
 var file_wire_proto_goTypes = []any{
 	(Signal_Kind)(0),                 // 0: eserver.wire.Signal.Kind
 	(FileOffer_Kind)(0),              // 1: eserver.wire.FileOffer.Kind
@@ -9458,7 +9734,10 @@ var file_wire_proto_goTypes = []any{
 	(*RoomDirectoryEntry)(nil),       // 108: eserver.wire.RoomDirectoryEntry
 	(*RoomResponse)(nil),             // 109: eserver.wire.RoomResponse
 	(*RoomEvent)(nil),                // 110: eserver.wire.RoomEvent
-	(*RendezvousResponse_Entry)(nil), // 111: eserver.wire.RendezvousResponse.Entry
+	(*HandoverRequest)(nil),          // 111: eserver.wire.HandoverRequest
+	(*HandoverMessage)(nil),          // 112: eserver.wire.HandoverMessage
+	(*HandoverChunk)(nil),            // 113: eserver.wire.HandoverChunk
+	(*RendezvousResponse_Entry)(nil), // 114: eserver.wire.RendezvousResponse.Entry
 }
 var file_wire_proto_depIdxs = []int32{
 	14,  // 0: eserver.wire.AuthRequest.register_start:type_name -> eserver.wire.RegisterStart
@@ -9497,7 +9776,7 @@ var file_wire_proto_depIdxs = []int32{
 	3,   // 33: eserver.wire.Publish.card:type_name -> eserver.wire.SignedTicket
 	29,  // 34: eserver.wire.Publish.devices:type_name -> eserver.wire.SignedAccountDevices
 	3,   // 35: eserver.wire.Lookup.ticket:type_name -> eserver.wire.SignedTicket
-	111, // 36: eserver.wire.RendezvousResponse.entries:type_name -> eserver.wire.RendezvousResponse.Entry
+	114, // 36: eserver.wire.RendezvousResponse.entries:type_name -> eserver.wire.RendezvousResponse.Entry
 	3,   // 37: eserver.wire.Hello.ticket:type_name -> eserver.wire.SignedTicket
 	29,  // 38: eserver.wire.Hello.devices:type_name -> eserver.wire.SignedAccountDevices
 	36,  // 39: eserver.wire.Frame.envelope:type_name -> eserver.wire.Envelope
@@ -9595,14 +9874,15 @@ var file_wire_proto_depIdxs = []int32{
 	95,  // 131: eserver.wire.RoomEvent.message:type_name -> eserver.wire.SignedRoomMessage
 	92,  // 132: eserver.wire.RoomEvent.op:type_name -> eserver.wire.SignedRoomOp
 	98,  // 133: eserver.wire.RoomEvent.report:type_name -> eserver.wire.RoomReported
-	3,   // 134: eserver.wire.RendezvousResponse.Entry.ticket:type_name -> eserver.wire.SignedTicket
-	3,   // 135: eserver.wire.RendezvousResponse.Entry.card:type_name -> eserver.wire.SignedTicket
-	29,  // 136: eserver.wire.RendezvousResponse.Entry.devices:type_name -> eserver.wire.SignedAccountDevices
-	137, // [137:137] is the sub-list for method output_type
-	137, // [137:137] is the sub-list for method input_type
-	137, // [137:137] is the sub-list for extension type_name
-	137, // [137:137] is the sub-list for extension extendee
-	0,   // [0:137] is the sub-list for field type_name
+	112, // 134: eserver.wire.HandoverChunk.messages:type_name -> eserver.wire.HandoverMessage
+	3,   // 135: eserver.wire.RendezvousResponse.Entry.ticket:type_name -> eserver.wire.SignedTicket
+	3,   // 136: eserver.wire.RendezvousResponse.Entry.card:type_name -> eserver.wire.SignedTicket
+	29,  // 137: eserver.wire.RendezvousResponse.Entry.devices:type_name -> eserver.wire.SignedAccountDevices
+	138, // [138:138] is the sub-list for method output_type
+	138, // [138:138] is the sub-list for method input_type
+	138, // [138:138] is the sub-list for extension type_name
+	138, // [138:138] is the sub-list for extension extendee
+	0,   // [0:138] is the sub-list for field type_name
 }
 
 func init() { file_wire_proto_init() }
@@ -9725,7 +10005,7 @@ func file_wire_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_wire_proto_rawDesc), len(file_wire_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   110,
+			NumMessages:   113,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
