@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"slices"
 
 	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/container"
@@ -57,13 +58,32 @@ func (a *App) loadDevices(v *devicesView) {
 		v.state.SetText("")
 		v.box.RemoveAll()
 		v.rows = map[string]*widget.Button{}
+		// This computer first: it is the one the person is sure of, and
+		// the rest read as "my other computers".
+		slices.SortStableFunc(ds, func(x, y api.Device) int {
+			switch {
+			case x.Current == y.Current:
+				return 0
+			case x.Current:
+				return -1
+			}
+			return 1
+		})
+		// Computers get their names from their host names, and two of
+		// the same make can share one: those say when they were added.
+		names := map[string]int{}
 		for _, d := range ds {
-			v.box.Add(a.deviceRow(v, d))
+			names[d.Name]++
+		}
+		for _, d := range ds {
+			v.box.Add(a.deviceRow(v, d, names[d.Name] > 1))
 		}
 	})
 }
 
-func (a *App) deviceRow(v *devicesView, d api.Device) fyne.CanvasObject {
+// deviceRow is device d's row; sameName: another device has its name, so
+// the row says when d was added.
+func (a *App) deviceRow(v *devicesView, d api.Device, sameName bool) fyne.CanvasObject {
 	name := d.Name
 	if name == "" {
 		name = lang.L("(unnamed)")
@@ -71,7 +91,11 @@ func (a *App) deviceRow(v *devicesView, d api.Device) fyne.CanvasObject {
 	if d.Current {
 		name = lang.L("{{.Name}} — this computer", map[string]any{"Name": name})
 	}
-	label := widget.NewLabel(name + "\n" + deviceState(d))
+	state := deviceState(d)
+	if sameName && d.Revoked == nil {
+		state = lang.L("{{.State}} · added {{.When}}", map[string]any{"State": state, "When": dateTimeText(d.FirstLogin)})
+	}
+	label := widget.NewLabel(name + "\n" + state)
 	if d.Revoked != nil {
 		label.Importance = widget.LowImportance
 		return label

@@ -90,10 +90,17 @@ type App struct {
 
 	// Desktop integration (tray.go, notify.go, idle.go). Tests replace
 	// the sinks and sources.
-	tray          desktop.App // nil when the desktop shows no tray icons
-	fg            *foreground
-	away          awayState
-	notifySink    func(context.Context, *fyne.Notification) error // fails where the desktop has no notification service
+	tray desktop.App // nil when the desktop shows no tray icons
+	fg   *foreground
+	away awayState
+	// notifySink shows a notification and returns the desktop's ID for
+	// it (0: none to withdraw); it fails where the desktop has no
+	// notification service. withdrawSink takes one back by that ID.
+	notifySink   func(context.Context, *fyne.Notification) (uint32, error)
+	withdrawSink func(context.Context, uint32) error
+	// notified are the IDs of the desktop notifications shown for each
+	// conversation, to withdraw once it is read (unread.go).
+	notified      map[string][]uint32
 	sounds        soundPlayer
 	windowFocused func(fyne.Window) bool
 	// openURL and portal open files and folders (open.go): Fyne's URL
@@ -240,6 +247,9 @@ func (a *App) apply(ev api.Event) {
 	if m := ev.Message; m != nil {
 		a.message(*m)
 	}
+	if r := ev.Read; r != nil {
+		a.read(*r)
+	}
 	if t := ev.Transfer; t != nil {
 		a.transfer(*t)
 	}
@@ -272,6 +282,9 @@ func (a *App) apply(ev api.Event) {
 	}
 	if om := ev.OfflineMessages; om != nil {
 		a.main.offline.show(a, *om)
+	}
+	if h := ev.History; h != nil {
+		a.main.history.show(*h)
 	}
 	if m := ev.RoomMessage; m != nil {
 		a.roomMessage(*m)
@@ -328,6 +341,7 @@ func (a *App) signedOut() {
 	a.main.closeWindows()
 	a.contacts = make(map[string]api.Contact)
 	a.conversations = make(map[string]api.Conversation)
+	a.notified = nil // the next account's are its own; the desktop's fade by themselves
 	for u, chat := range a.chats {
 		chat.win.Close()
 		delete(a.chats, u)
@@ -353,6 +367,13 @@ func (a *App) message(m api.Message) {
 		chat := a.chat(with)
 		chat.add(m)
 		chat.show(false)
+		if chat.seesNewest(false) {
+			a.markRead(with) // read as it comes: the node's mark must move too
+		} else {
+			// Unread until the user reads it here, or on another device
+			// of theirs (a Read event sets the count the node has).
+			a.setUnread(with, a.unread(with)+1)
+		}
 		return
 	}
 	if chat := a.chats[m.To]; chat != nil {

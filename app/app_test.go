@@ -948,6 +948,35 @@ func TestDeviceStates(t *testing.T) {
 	}
 }
 
+// TestDevicesSameName: this computer comes first, and computers that share
+// a name (host names often do) say when each was added, so the person can
+// tell which one to remove.
+func TestDevicesSameName(t *testing.T) {
+	a, fake := signedIn(t)
+	first := time.Date(2026, 12, 7, 10, 37, 0, 0, time.Local)
+	second := first.Add(2 * time.Minute)
+	fake.DeviceList = []api.Device{
+		{PeerID: "12D3KooWother", Name: "vm", FirstLogin: first, LastSeen: second, Online: true, Listed: true},
+		{PeerID: "12D3KooWself", Name: "vm", FirstLogin: second, LastSeen: second, Current: true, Online: true, Listed: true},
+		{PeerID: "12D3KooWdesk", Name: "desktop", FirstLogin: first, LastSeen: first, Online: true, Listed: true},
+	}
+	a.main.optionsItem.Action()
+	v := a.settings.devices
+	want := [][]string{
+		{"vm — this computer\nOnline now · added " + dateTimeText(second)},
+		{"vm\nOnline now · added " + dateTimeText(first)},
+		{"desktop\nOnline now"},
+	}
+	if len(v.box.Objects) != len(want) {
+		t.Fatalf("%d rows, want %d", len(v.box.Objects), len(want))
+	}
+	for i, w := range want {
+		if got := texts(v.box.Objects[i]); !slices.Equal(got, w) {
+			t.Errorf("row %d shows %q, want %q", i, got, w)
+		}
+	}
+}
+
 // TestFileTransferBars: an offer opens the conversation with a row in the
 // tray to accept or decline; accepting reaches the node; progress fills the
 // bar; done moves it into the conversation as a line that offers the file

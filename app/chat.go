@@ -233,6 +233,7 @@ func (c *chatWindow) show(focus bool) {
 	if focus {
 		c.win.RequestFocus()
 		c.win.Canvas().Focus(c.entry)
+		c.markSeen(true) // opened by the user: read, if it shows the newest
 	}
 }
 

@@ -69,9 +69,13 @@ func (c *chatWindow) keepNewestInView() {
 // scrolled runs whenever the history's offset moves, by the person or by
 // us: at the bottom it follows again, anywhere above it stays.
 func (c *chatWindow) scrolled(fyne.Position) {
+	was := c.follow
 	c.follow = c.atBottom()
 	if c.follow {
 		c.newBelow.Hide()
+		if !was {
+			c.markSeen(false) // scrolled down to what was new
+		}
 	}
 }
 
@@ -96,4 +100,5 @@ func (c *chatWindow) jumpToNewest() {
 	c.follow = true
 	c.newBelow.Hide()
 	c.scroll.ScrollToBottom()
+	c.markSeen(true) // a click in this window: it is in front
 }

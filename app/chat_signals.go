@@ -40,6 +40,9 @@ var chatClock clock = realClock{}
 // typed runs when the entry changes: it tells the contact we are typing,
 // at most once per api.TypingInterval however fast the keys come.
 func (c *chatWindow) typed(text string) {
+	if text != "" {
+		c.markSeen(true) // typing here: the window is in front
+	}
 	if text == "" || api.IsConversation(c.with) {
 		return // cleared by sending, or by the user: not typing; typing is two-party
 	}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"image/color"
 	"sort"
+	"strconv"
 	"strings"
 
 	"fyne.io/fyne/v2"
@@ -37,6 +38,7 @@ type mainWindow struct {
 
 	requests    *fyne.Container // pending incoming requests, hidden when none
 	offline     *offlineNotice  // "3 messages arrived while you were away" (offline.go)
+	history     *historyLine    // the history hand-over's progress (handover.go)
 	requestRows map[string]*requestRow
 
 	list      *widget.List
@@ -196,6 +198,7 @@ func (a *App) newMainWindow() *mainWindow {
 	m.requests = container.NewVBox()
 	m.requests.Hide()
 	m.offline = a.newOfflineNotice()
+	m.history = newHistoryLine()
 
 	m.list = widget.NewList(
 		func() int { return len(m.rows) },
@@ -224,7 +227,7 @@ func (a *App) newMainWindow() *mainWindow {
 	header := container.NewBorder(nil, nil, container.NewVBox(m.avatar), nil,
 		container.New(layout.NewCustomPaddedVBoxLayout(0), nameLine, m.subnick, mediaLine))
 	searchLine := container.NewBorder(nil, nil, nil, m.addButton, m.search)
-	top := container.NewVBox(header, m.offline.box, searchLine, m.requests)
+	top := container.NewVBox(header, m.history.box, m.offline.box, searchLine, m.requests)
 	m.toasts = newToastStack(a)
 	m.win.SetContent(container.NewStack(container.NewBorder(container.NewPadded(top), nil, nil, nil, m.list), m.toasts.layer))
 	m.win.Resize(fyne.NewSize(360, 620))
@@ -267,6 +270,7 @@ func (m *mainWindow) closeWindows() {
 	m.search.SetText("")
 	m.toasts.clear()
 	m.offline.hide()
+	m.history.hide()
 }
 
 // showStatus shows st in the header: glyph, menu button and picture frame.
@@ -869,6 +873,13 @@ func (r *contactRow) set(row listRow) {
 		r.pic.Show()
 	}
 	name := displayName(c)
+	var style fyne.TextStyle
+	if c.Unread > 0 {
+		// Waiting messages make the name bold with their count, as MSN
+		// showed a conversation waiting: "Bob (3)".
+		name += " (" + strconv.Itoa(c.Unread) + ")"
+		style.Bold = true
+	}
 	if st := rowStatus(c, row.section); st != "" {
 		name += " (" + st + ")"
 	}
@@ -878,7 +889,7 @@ func (r *contactRow) set(row listRow) {
 	if !c.Online() {
 		nameColour = theme.ColorNamePlaceHolder
 	}
-	segs := []lineSegment{{Text: name, ColorName: nameColour}}
+	segs := []lineSegment{{Text: name, ColorName: nameColour, Style: style}}
 	more := lineSegment{Text: aside(c), ColorName: theme.ColorNamePlaceHolder, Style: fyne.TextStyle{Italic: c.Media != ""}}
 	if mode == picturesLarge {
 		r.second.SetSegments(more)

@@ -65,8 +65,10 @@ func (w *spyWindow) userCloses() {
 
 // recorder collects the alerts an app raises.
 type recorder struct {
-	notes  []string // "title|body"
-	sounds []sound
+	notes     []string // "title|body"
+	sounds    []sound
+	ids       uint32   // the ID of the last notification shown (1, 2, ...)
+	withdrawn []uint32 // the IDs of notifications taken back
 }
 
 func (r *recorder) play(s sound) { r.sounds = append(r.sounds, s) }
@@ -83,8 +85,13 @@ func newDesktopApp(t *testing.T, trayHost bool) (*App, *fakeAPI, *desktopApp, *r
 	a := New(d, fake, Options{DefaultServer: testServer, Profile: "test", Prefs: NewMemoryPrefs()})
 	a.run = func(f func()) { f() }
 	rec := &recorder{}
-	a.notifySink = func(_ context.Context, n *fyne.Notification) error {
+	a.notifySink = func(_ context.Context, n *fyne.Notification) (uint32, error) {
 		rec.notes = append(rec.notes, n.Title+"|"+n.Content)
+		rec.ids++
+		return rec.ids, nil
+	}
+	a.withdrawSink = func(_ context.Context, id uint32) error {
+		rec.withdrawn = append(rec.withdrawn, id)
 		return nil
 	}
 	a.sounds = rec

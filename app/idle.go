@@ -148,11 +148,19 @@ type foreground struct {
 	now   func() time.Time
 	front bool
 	since time.Time // when front last changed
+	// onFront runs when one of our windows comes to the front (the
+	// user's eyes on a conversation read it); set before the app runs.
+	onFront func()
 }
 
 func newForeground(l fyne.Lifecycle) *foreground {
 	f := &foreground{now: time.Now, since: time.Now()}
-	l.SetOnEnteredForeground(func() { f.set(true) })
+	l.SetOnEnteredForeground(func() {
+		f.set(true)
+		if f.onFront != nil {
+			f.onFront()
+		}
+	})
 	l.SetOnExitedForeground(func() { f.set(false) })
 	return f
 }

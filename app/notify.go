@@ -110,8 +110,16 @@ func (a *App) alertFor(ev api.Event) {
 			a.alert(alertSignIn, c.Username, "EServer", lang.L("{{.Name}} has just signed in.", map[string]any{"Name": displayName(*c)}))
 		}
 	}
-	if m := ev.Message; m != nil && m.State == api.StateReceived && !a.chatFocused(m.From) {
-		a.alert(alertMessage, m.From, lang.L("{{.Name}} says:", map[string]any{"Name": a.nameOf(m.From)}), clip(m.Text, 200))
+	if m := ev.Message; m != nil && m.State == api.StateReceived {
+		// About the conversation it is in: a multi-party one's, not its
+		// author's, so reading that conversation withdraws it.
+		with := m.From
+		if api.IsConversation(m.To) {
+			with = m.To
+		}
+		if !a.chatFocused(with) {
+			a.alert(alertMessage, with, lang.L("{{.Name}} says:", map[string]any{"Name": a.nameOf(m.From)}), clip(m.Text, 200))
+		}
 	}
 	if n := ev.Nudge; n != nil {
 		// The sound even when the conversation is in front: the window
@@ -220,10 +228,11 @@ func (p *execPlayer) play(s sound) {
 func (a *App) setupDesktop() {
 	a.fyne.Settings().SetTheme(newTheme(a.themeName()))
 	a.fg = newForeground(a.fyne.Lifecycle())
-	a.notifySink = appNotifier(a.fyne)
+	a.fg.onFront = func() { a.uiDo(a.readFocused) } // the lifecycle's goroutine need not be Fyne's
+	a.notifySink, a.withdrawSink = appNotifier(a.fyne), noWithdraw
 	a.sounds = silent{}
 	if _, ok := a.fyne.(desktop.App); ok {
-		a.notifySink = desktopNotifier(a.fyne)
+		a.notifySink, a.withdrawSink = desktopNotifier(a.fyne), desktopWithdraw()
 		// Only a real desktop plays sounds: the test driver's app must not
 		// chime through a developer's speakers.
 		a.sounds = newExecPlayer(&a.wg)

@@ -117,7 +117,8 @@ func signedInRender(t *testing.T, th string) (*App, *fakeAPI) {
 
 // TestRenderContactList: the list with small display pictures (the
 // default) in both themes, Bob and Carol with pictures of their own, the
-// others with the default one; and with large pictures.
+// others with the default one; with large pictures; and with messages
+// waiting from Carol and Erin.
 func TestRenderContactList(t *testing.T) {
 	for _, th := range []string{themeLight, themeDark} {
 		t.Run(th, func(t *testing.T) {
@@ -138,6 +139,11 @@ func TestRenderContactList(t *testing.T) {
 			if th == themeLight {
 				a.setPictureMode(picturesLarge)
 				test.AssertRendersToImage(t, "contacts-large-"+th+".png", w.Canvas())
+				// Messages waiting: the name bold with their count.
+				a.setPictureMode(picturesSmall)
+				a.apply(api.Event{Read: &api.ReadEvent{Conversation: "carol", Unread: 3}})
+				a.apply(api.Event{Read: &api.ReadEvent{Conversation: "erin", Unread: 1}})
+				test.AssertRendersToImage(t, "contacts-unread-"+th+".png", w.Canvas())
 			}
 		})
 	}
@@ -188,4 +194,15 @@ func TestRenderTransfers(t *testing.T) {
 			test.AssertRendersToImage(t, "transfers-"+th+".png", c.win.Canvas())
 		})
 	}
+}
+
+// TestRenderHistoryLine: the contact list while the history comes from
+// another computer: one thin line of progress under the header.
+func TestRenderHistoryLine(t *testing.T) {
+	a, _ := signedInRender(t, themeLight)
+	a.apply(api.Event{History: &api.HistoryEvent{Direction: api.HistoryReceiving, Done: 1234, Total: 5000}})
+	w := a.main.win
+	w.Resize(fyne.NewSize(360, 620))
+	w.Content().Refresh()
+	test.AssertRendersToImage(t, "contacts-history-"+themeLight+".png", w.Canvas())
 }

@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"image/color"
+	"slices"
 	"time"
 
 	"fyne.io/fyne/v2"
@@ -37,13 +38,20 @@ const (
 // "" for none.
 func (a *App) notify(title, body, chat string) {
 	send, n := a.notifySink, fyne.NewNotification(title, body)
+	var id uint32
 	a.command(func(ctx context.Context) error {
 		ctx, cancel := context.WithTimeout(ctx, notifyTimeout)
 		defer cancel()
-		return send(ctx, n)
+		var err error
+		id, err = send(ctx, n)
+		return err
 	}, func(err error) {
-		if err == nil || a.account == nil {
-			return // shown by the desktop; or signed out meanwhile: old news
+		if a.account == nil {
+			return // signed out meanwhile: old news
+		}
+		if err == nil {
+			a.notifiedAbout(chat, id) // shown by the desktop: withdrawn once read
+			return
 		}
 		a.main.toasts.failed(err)
 		a.main.toasts.show(title, body, chat)
@@ -53,12 +61,16 @@ func (a *App) notify(title, body, chat string) {
 // appNotifier sends notifications as Fyne does, reporting no failure: on
 // desktops where this package has no notifier of its own (notifier_*.go),
 // and in tests' apps, which show none.
-func appNotifier(app fyne.App) func(context.Context, *fyne.Notification) error {
-	return func(_ context.Context, n *fyne.Notification) error {
+func appNotifier(app fyne.App) func(context.Context, *fyne.Notification) (uint32, error) {
+	return func(_ context.Context, n *fyne.Notification) (uint32, error) {
 		app.SendNotification(n)
-		return nil
+		return 0, nil // Fyne gives no handle to take it back by
 	}
 }
+
+// noWithdraw is the withdrawSink where notifications cannot be taken
+// back (Fyne's): they fade by themselves.
+func noWithdraw(context.Context, uint32) error { return nil }
 
 // toastStack is the contact list's corner where toasts show: a layer over
 // the window's content that holds nothing else, so clicks beside the
@@ -92,6 +104,7 @@ func (s *toastStack) show(title, body, chat string) {
 		s.dismiss(s.toasts[0])
 	}
 	t := newToast(title, body)
+	t.chat = chat
 	t.onTap = func() {
 		s.dismiss(t)
 		if chat != "" {
@@ -113,6 +126,16 @@ func (s *toastStack) dismiss(t *toast) {
 			s.layer.Remove(t)
 			s.layer.Refresh() // Remove only lays out: without this the toast stayed on screen
 			return
+		}
+	}
+}
+
+// withdraw takes away the toasts about chat: it was read, here or on
+// another device.
+func (s *toastStack) withdraw(chat string) {
+	for _, t := range slices.Clone(s.toasts) {
+		if t.chat == chat && chat != "" {
+			s.dismiss(t)
 		}
 	}
 }
@@ -149,6 +172,7 @@ func (toastLayout) MinSize([]fyne.CanvasObject) fyne.Size { return fyne.Size{} }
 type toast struct {
 	widget.BaseWidget
 	title, body *emoticonLabel
+	chat        string // the conversation it is about, "" for none
 	onTap       func()
 	stop        func() bool // stops the timer that takes it away
 }

@@ -10,6 +10,9 @@ import (
 
 // desktopNotifier is Fyne's: on macOS and Windows notifications need no
 // service that may be missing.
-func desktopNotifier(app fyne.App) func(context.Context, *fyne.Notification) error {
+func desktopNotifier(app fyne.App) func(context.Context, *fyne.Notification) (uint32, error) {
 	return appNotifier(app)
 }
+
+// desktopWithdraw is Fyne's: nothing to take a notification back with.
+func desktopWithdraw() func(context.Context, uint32) error { return noWithdraw }

@@ -37,12 +37,12 @@ func TestToastsWithoutNotificationService(t *testing.T) {
 	a.main.toasts.logf = func(msg string, err error) { logged = append(logged, msg+": "+err.Error()) }
 	serviceUp := false
 	var sent []string
-	a.notifySink = func(_ context.Context, n *fyne.Notification) error {
+	a.notifySink = func(_ context.Context, n *fyne.Notification) (uint32, error) {
 		if !serviceUp {
-			return errors.New("The name org.freedesktop.Notifications was not provided by any .service files")
+			return 0, errors.New("The name org.freedesktop.Notifications was not provided by any .service files")
 		}
 		sent = append(sent, n.Title+"|"+n.Content)
-		return nil
+		return 0, nil
 	}
 	signIn(t, a)
 	w := a.main.win

@@ -44,6 +44,15 @@ func (n *Node) History(ctx context.Context, with string, limit int, before strin
 	return s.conv.History(with, limit, before)
 }
 
+// MarkRead implements API.
+func (n *Node) MarkRead(ctx context.Context, conversation string) error {
+	s, err := n.sessionWith(conversation)
+	if err != nil {
+		return err
+	}
+	return s.conv.MarkRead(conversation)
+}
+
 // SearchHistory implements API: full-text search over every conversation of
 // the signed-in account, or the one q.With names (a contact or a
 // multi-party conversation), newest first.

@@ -157,6 +157,7 @@ func (s *session) View(c store.Contact) api.Contact {
 		Alias: c.Alias,
 	}
 	out.Verified = s.keys.Verified(c)
+	out.Unread = s.conv.Unread(c.Username)
 	if !c.KeyChanged.IsZero() {
 		at := c.KeyChanged
 		out.KeyChanged = &at

@@ -20,7 +20,8 @@
 // The capabilities are feature components, each its own package with its
 // own state, lock and lifecycle: node/contacts, node/presence,
 // node/conversation, node/delivery, node/discovery, node/keys, node/files,
-// node/streams, node/role. None imports another or this package. The seed's
+// node/streams, node/role, node/handover (the history for a new device).
+// None imports another or this package. The seed's
 // layers for inbound messages — listen, authenticate, security, process,
 // output — run through node/delivery (listen, output), the pipeline
 // package's Authenticator (authenticate), node/keys (security) and process

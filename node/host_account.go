@@ -209,6 +209,27 @@ func (s *session) Fanout(username string) (theirs, ours []ticket.Device) {
 	return k.Devices.Devices, ours
 }
 
+// EnqueueOwn queues p for each other device of our account
+// (conversation.Host): what only our own devices share, such as how far
+// the user has read. Nothing goes when the account has one device.
+func (s *session) EnqueueOwn(p *wire.Payload) error {
+	own := s.identity.Own()
+	if own == nil {
+		return nil
+	}
+	for _, d := range own.Devices {
+		if d.Peer == s.host.ID() {
+			continue
+		}
+		// A copy each: queueing stamps the payload's sending time.
+		cp := proto.Clone(p).(*wire.Payload)
+		if err := s.delivery.Enqueue(delivery.DeviceRoute(s.me(), d.Peer), cp, nil); err != nil {
+			return fmt.Errorf("queueing for our device %s: %w", d.Peer, err)
+		}
+	}
+	return nil
+}
+
 // DeviceTicket is what seals mail to device p of username's
 // (delivery.Host): its box key from the account's list, or from the
 // contact's last ticket when that is the device's.

@@ -12,6 +12,7 @@ import (
 	"eserver/node/conversation"
 	"eserver/node/delivery"
 	"eserver/node/discovery"
+	"eserver/node/handover"
 	"eserver/node/keys"
 	"eserver/node/payload"
 	"eserver/node/presence"
@@ -86,6 +87,7 @@ type components struct {
 	streams   *streams.Streams
 	role      *role.Role
 	rooms     *rooms.Rooms
+	handover  *handover.Handover
 }
 
 // mapLoginErr turns the login package's sentinels into the API's. The
@@ -388,6 +390,7 @@ func (s *session) assemble(backupKey []byte) {
 	s.contacts.SyncRooms(s.rooms) // rooms joined belong to the account
 	s.contacts.SetSyncInterval(s.n.cfg.SyncInterval)
 	s.delivery = delivery.New(s, s.keys, s.discovery, &s.auth, s.n.cfg.RetryMax)
+	s.handover = handover.New(s)
 	s.kinds.Register(s.contacts.Kinds()...)
 	s.kinds.Register(s.delivery.Kinds()...)
 	s.kinds.Register(s.files.Kinds()...)
@@ -436,6 +439,10 @@ func (s *session) run() {
 	})
 	s.role.Start(s.ctx)
 	s.rooms.Start(s.ctx) // rejoins the remembered rooms in the background
+	s.handover.Start()
+	if s.wantsHistory() {
+		s.tasks.Go(s.fetchHistory)
+	}
 }
 
 // goTracked runs f in a goroutine that the session's close waits for.
@@ -554,6 +561,7 @@ func renewAt(t *ticket.Ticket) time.Time {
 // close stops every goroutine of the session, then the host and the store.
 func (s *session) close() error {
 	s.tasks.Cancel()
+	s.handover.Close()
 	s.rooms.Close()
 	s.streams.Close()
 	s.discovery.Close()

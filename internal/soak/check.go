@@ -1,7 +1,12 @@
 package soak
 
-// Conv is one direction of a conversation: what From sent To.
-type Conv struct{ From, To string }
+// Conv is one direction of a conversation: what From sent To, from its
+// account's first device (Dev 0) or its second (Dev 1). The two devices'
+// sends are logged apart: each keeps its own order, the pair none.
+type Conv struct {
+	From, To string
+	Dev      int
+}
 
 // Counts is what the checker found.
 type Counts struct {

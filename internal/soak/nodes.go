@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -15,6 +16,7 @@ import (
 // node is one eserver-node daemon in a LAN, with its account.
 type node struct {
 	i, lan         int
+	dev            int // 0: the account's first device; 1: its second (devices.go)
 	user, pw, prof string
 	ns, log, bin   string
 	verbose        bool          // debug logging (Config.Verbose)
@@ -256,7 +258,8 @@ func (s *run) churnNodes(ctx, runCtx context.Context) (stops, kills, signOuts in
 		}
 		// Draw all three every time, so the plan's sequence does not
 		// depend on which nodes happened to be away.
-		n := s.nodes[rng.IntN(len(s.nodes))]
+		all := s.all()
+		n := all[rng.IntN(len(all))]
 		how := rng.IntN(3)
 		if drawn < 3 {
 			how = drawn // every kind early on, however short the run
@@ -312,15 +315,16 @@ type sentLog map[Conv][]string
 // order its sends return is the author's order.
 func (s *run) send(ctx context.Context) (sentLog, int, map[string]int) {
 	rng := s.rngFor(4)
-	queues := make([]chan Conv, len(s.nodes))
+	all := s.all() // the first devices, in s.nodes' order, then the second ones
+	queues := make([]chan Conv, len(all))
 	var mu sync.Mutex
 	log := sentLog{}
 	refused, refusedBy := 0, map[string]int{}
 	var wg sync.WaitGroup
-	for i := range s.nodes {
+	for i := range all {
 		queues[i] = make(chan Conv, s.cfg.Messages)
 		wg.Go(func() {
-			n := s.nodes[i]
+			n := all[i]
 			k := 0
 			for c := range queues[i] {
 				k++
@@ -337,7 +341,13 @@ func (s *run) send(ctx context.Context) (sentLog, int, map[string]int) {
 				mu.Lock()
 				if err != nil {
 					refused++
-					refusedBy[refusal(c, err)]++
+					why := refusal(c, err)
+					refusedBy[why]++
+					// The first few of each kind, with their words: a
+					// count alone does not say what to look at.
+					if refusedBy[why] <= refusalSamples {
+						s.logf("%s→%s refused (%s): %v", c.From, c.To, why, err)
+					}
 				} else {
 					log[c] = append(log[c], id)
 				}
@@ -356,18 +366,24 @@ func (s *run) send(ctx context.Context) (sentLog, int, map[string]int) {
 		}
 		inGroup, g, m := rng.IntN(groupShare) == 0, rng.IntN(1<<20), rng.IntN(1<<20)
 		inRoom, rr, rm := rng.IntN(roomShare) == 0, rng.IntN(1<<20), rng.IntN(1<<20)
+		onSecond := rng.IntN(2) == 1
 		c := Conv{From: s.nodes[from].user, To: s.nodes[to].user}
+		sender := from
+		if t := s.twinOf(from); onSecond && t >= 0 {
+			// An account on two devices writes from either.
+			c.Dev, sender = 1, t
+		}
 		switch {
 		case inGroup && len(s.groups) > 0:
 			grp := s.groups[g%len(s.groups)]
 			from = grp.members[m%len(grp.members)]
-			c = Conv{From: s.nodes[from].user, To: grp.id}
+			c, sender = Conv{From: s.nodes[from].user, To: grp.id}, from
 		case inRoom && !inGroup && len(s.rooms) > 0:
 			r := s.rooms[rr%len(s.rooms)]
 			from = r.Members[rm%len(r.Members)]
-			c = Conv{From: s.nodes[from].user, To: roomPrefix + r.Name}
+			c, sender = Conv{From: s.nodes[from].user, To: roomPrefix + r.Name}, from
 		}
-		queues[from] <- c
+		queues[sender] <- c
 		if k%100 == 99 {
 			s.logf("%d messages started", k+1)
 		}
@@ -408,6 +424,9 @@ func (n *node) send(ctx context.Context, to, text string) (string, error) {
 	return r.MessageID, nil
 }
 
+// refusalSamples is how many refusals of each kind the log tells in full.
+const refusalSamples = 3
+
 // refusal is why a send to c was refused, for Result.RefusedBy.
 func refusal(c Conv, err error) string {
 	kind := "chat"
@@ -436,8 +455,9 @@ func (s *run) healProcesses(ctx context.Context) error {
 			return fmt.Errorf("healing supernode %d: %w", j, err)
 		}
 	}
-	return parallel(len(s.nodes), func(i int) error {
-		n := s.nodes[i]
+	all := s.all()
+	return parallel(len(all), func(i int) error {
+		n := all[i]
 		n.mu.Lock()
 		defer n.mu.Unlock()
 		return n.up(ctx)
@@ -494,6 +514,12 @@ func (s *run) settle(ctx context.Context, log sentLog) Counts {
 		byUser[n.user] = n
 	}
 	deadline := time.Now().Add(s.cfg.Settle)
+	sentOn := map[string]int{} // each message sent, and the device it was sent on
+	for c, sent := range log {
+		for _, id := range sent {
+			sentOn[id] = c.Dev
+		}
+	}
 	for {
 		var total Counts
 		type copyAt struct {
@@ -520,29 +546,26 @@ func (s *run) settle(ctx context.Context, log sentLog) Counts {
 				}
 				continue
 			}
-			// A contact's messages are read in the conversation with the
-			// author; a conversation's, in it, at every other member.
-			with, at := c.From, []string{c.To}
-			if isGroup(c.To) {
-				with, at = c.To, s.othersIn(c.To, c.From)
-			}
-			for _, to := range at {
+			for _, r := range s.readers(c) {
 				cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-				hist, err := byUser[to].history(cctx, with, c.From)
+				hist, err := r.at.history(cctx, r.with, c.From)
 				cancel()
 				if err != nil {
-					s.logf("history of %s with %s: %v", to, with, err)
+					s.logf("history of %s with %s: %v", r.at.name(), r.with, err)
 				}
+				// What the author's other device wrote to the same
+				// contact is checked in its own direction.
+				hist = slices.DeleteFunc(hist, func(m histMsg) bool { return sentOn[m.MessageID] != c.Dev })
 				cnt := Check(sent, ids(hist))
 				if !cnt.Clean() {
-					dirty[copyAt{c, to}] = hist
+					dirty[copyAt{c, r.at.name()}] = hist
 				}
 				total = total.Add(cnt)
 			}
 		}
 		if total.Lost == 0 || time.Now().After(deadline) || ctx.Err() != nil {
 			for k, hist := range dirty {
-				s.describe(ctx, k.c, k.at, log[k.c], hist, byUser[k.c.From])
+				s.describe(ctx, k.c, k.at, log[k.c], hist, s.devicesOf(k.c.From)[k.c.Dev])
 			}
 			for k, got := range dirtyRooms {
 				s.describeRoom(k.c, k.at, log[k.c], got, byUser[k.c.From])
@@ -555,6 +578,36 @@ func (s *run) settle(ctx context.Context, log sentLog) Counts {
 		case <-time.After(2 * time.Second):
 		}
 	}
+}
+
+// reader is one device whose history shows a direction: at, in its
+// conversation with.
+type reader struct {
+	at   *node
+	with string
+}
+
+// readers is where c's messages must show: a contact's at each device of
+// the recipient, in the conversation with the author, and at the author's
+// other device, in its conversation with the recipient; a conversation's
+// at every other member's first device, in it.
+func (s *run) readers(c Conv) []reader {
+	var out []reader
+	if isGroup(c.To) {
+		for _, u := range s.othersIn(c.To, c.From) {
+			out = append(out, reader{s.first(u), c.To})
+		}
+		return out
+	}
+	for _, d := range s.devicesOf(c.To) {
+		out = append(out, reader{d, c.From})
+	}
+	for _, d := range s.devicesOf(c.From) {
+		if d.dev != c.Dev {
+			out = append(out, reader{d, c.To})
+		}
+	}
+	return out
 }
 
 // describe logs one direction that is not clean: what was sent (with its

@@ -277,6 +277,9 @@ func (d *daemon) call(ctx context.Context, method string, params, res any) error
 		return err
 	}
 	if _, err := d.in.Write(append(b, '\n')); err != nil {
+		if d.exited() {
+			return fmt.Errorf("%s: %w (daemon exited: %v)", method, errNodeDown, d.p.err)
+		}
 		return fmt.Errorf("%s: writing request: %w", method, err)
 	}
 	select {
@@ -289,9 +292,21 @@ func (d *daemon) call(ctx context.Context, method string, params, res any) error
 		}
 		return nil
 	case <-d.p.done:
-		return fmt.Errorf("%s: daemon exited: %v", method, d.p.err)
+		// Killed under the call (the harness' SIGKILL does not wait for
+		// the node's lock): the node is away, as if drawn while away.
+		return fmt.Errorf("%s: %w (daemon exited: %v)", method, errNodeDown, d.p.err)
 	case <-ctx.Done():
 		return fmt.Errorf("%s: %w", method, ctx.Err())
+	}
+}
+
+// exited reports whether the daemon's process has ended.
+func (d *daemon) exited() bool {
+	select {
+	case <-d.p.done:
+		return true
+	default:
+		return false
 	}
 }
 

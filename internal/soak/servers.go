@@ -147,22 +147,22 @@ func openFDs(pid int) (int, error) {
 // leaks is every process over its descriptor or goroutine bound,
 // described, and the largest count of each kind.
 func (s *run) leaks(ctx context.Context) (bad []string, maxNode, maxSN, maxG int) {
-	for _, n := range s.nodes {
+	for _, n := range s.all() {
 		n.mu.Lock()
 		p := n.live.Load()
 		n.mu.Unlock()
 		if p == nil {
-			bad = append(bad, n.user+": not running")
+			bad = append(bad, n.name()+": not running")
 			continue
 		}
 		c, err := openFDs(p.cmd.Process.Pid)
 		if err != nil {
-			bad = append(bad, fmt.Sprintf("%s: %v", n.user, err))
+			bad = append(bad, fmt.Sprintf("%s: %v", n.name(), err))
 			continue
 		}
 		maxNode = max(maxNode, c)
 		if c > maxNodeFDs {
-			bad = append(bad, fmt.Sprintf("%s holds %d descriptors (bound %d)", n.user, c, maxNodeFDs))
+			bad = append(bad, fmt.Sprintf("%s holds %d descriptors (bound %d)", n.name(), c, maxNodeFDs))
 		}
 	}
 	for j, sn := range s.sns {

@@ -57,6 +57,9 @@ type Config struct {
 	Shape      *Shape        // WAN impairment (default DefaultShape)
 	Keep       bool          // keep the temporary directory (logs, databases) instead of removing it
 	Verbose    bool          // the nodes log at debug level (with Keep, to read what happened)
+	// Twins is how many accounts are signed in on a second device too
+	// (devices.go; default Nodes/6, at least 1; -1 for none).
+	Twins int
 	// Rooms adds chat rooms and their messages (rooms.go); the command
 	// turns it on unless SOAK_ROOMS=0.
 	Rooms    bool
@@ -76,6 +79,10 @@ func (c *Config) defaults() error {
 	set(&c.Supernodes, 3)
 	set(&c.LANs, 3)
 	set(&c.Messages, 300)
+	set(&c.Twins, max(1, c.Nodes/6))
+	if c.Twins < 0 {
+		c.Twins = 0
+	}
 	if c.Seed == 0 {
 		c.Seed = 1
 	}
@@ -102,6 +109,8 @@ func (c *Config) defaults() error {
 		return fmt.Errorf("%w: %d nodes, want 2…%d", ErrConfig, c.Nodes, MaxNodes)
 	case c.Supernodes < 1 || c.Supernodes > 20:
 		return fmt.Errorf("%w: %d supernodes, want 1…20", ErrConfig, c.Supernodes)
+	case c.Twins > c.Nodes:
+		return fmt.Errorf("%w: %d accounts on two devices of %d", ErrConfig, c.Twins, c.Nodes)
 	case c.Messages < 1:
 		return fmt.Errorf("%w: %d messages", ErrConfig, c.Messages)
 	case c.Period < time.Second || c.Rate <= 0 || c.Settle < time.Second:
@@ -143,9 +152,11 @@ type Result struct {
 	Relay     *RelayStats // what the TAP relays did to the WAN frames while shaping was on (nil on veth links)
 	Servers   ServerCheck
 	Faults    Faults
-	Duration  time.Duration
-	Seed      uint64
-	Dir       string // the temporary directory, when kept
+	Twins     int // accounts signed in on two devices: Sent counts a copy for each device, and one for the sender's other device
+
+	Duration time.Duration
+	Seed     uint64
+	Dir      string // the temporary directory, when kept
 }
 
 // ServerCheck is what the servers kept at the end of a run.
@@ -196,6 +207,9 @@ func (r Result) Line() string {
 	}
 	s += fmt.Sprintf("); mail left %d, plaintext at servers %d, leaks %d (at most %d descriptors per node, %d descriptors and %d goroutines per supernode)",
 		r.Servers.MailLeft, len(r.Servers.Plaintext), len(r.Servers.Leaks), r.Servers.NodeFDs, r.Servers.SNFDs, r.Servers.SNGoroutines)
+	if r.Twins > 0 {
+		s += fmt.Sprintf("; %d accounts on two devices", r.Twins)
+	}
 	s += fmt.Sprintf("; time %v; seed %d", r.Duration.Round(time.Second), r.Seed)
 	if r.Refused > 0 || r.Unexpected > 0 {
 		s += fmt.Sprintf("; refused %d", r.Refused)
@@ -260,7 +274,8 @@ type run struct {
 		id string // peer ID
 	}
 	sns    []*supernodeProc
-	nodes  []*node
+	nodes  []*node // each account's first device
+	twins  []*node // second devices of Config.Twins accounts (devices.go)
 	pairs  [][2]int
 	groups []group
 	rooms  []RoomSpec
@@ -295,7 +310,7 @@ func shAll(cmds [][]string) {
 
 func (s *run) cleanup() {
 	var wg sync.WaitGroup
-	for _, n := range s.nodes {
+	for _, n := range s.all() {
 		wg.Go(func() { n.mu.Lock(); defer n.mu.Unlock(); n.down() })
 	}
 	for _, sn := range s.sns {
@@ -327,6 +342,9 @@ func (s *run) soak(ctx context.Context) (Result, error) {
 	if err := s.startNodes(ctx); err != nil {
 		return res, err
 	}
+	if err := s.startTwins(); err != nil {
+		return res, err
+	}
 	if err := s.startSupernodes(ctx); err != nil {
 		return res, err
 	}
@@ -334,6 +352,9 @@ func (s *run) soak(ctx context.Context) (Result, error) {
 		return res, err
 	}
 	if err := s.befriend(ctx); err != nil {
+		return res, err
+	}
+	if err := s.signInTwins(ctx); err != nil {
 		return res, err
 	}
 	if err := s.makeGroups(ctx); err != nil {
@@ -346,7 +367,7 @@ func (s *run) soak(ctx context.Context) (Result, error) {
 	if err != nil {
 		return res, err
 	}
-	res.Faults.Shaping = shaping
+	res.Faults.Shaping, res.Twins = shaping, len(s.twins)
 	s.logf("links shaped (%s); sending %d messages at %v/s", shaping, s.cfg.Messages, s.cfg.Rate)
 
 	// Faults run while the messages go; they stop once every send returned.

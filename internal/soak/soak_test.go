@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"os"
 	"slices"
@@ -320,4 +321,34 @@ func FuzzCounterPackets(f *testing.F) {
 			t.Fatalf("CounterPackets(%q) = %d, negative", s, n)
 		}
 	})
+}
+
+// TestCallToKilledDaemon: a send to a daemon the harness killed — before
+// the call, or under it — is the node being away, not a refusal to look
+// into.
+func TestCallToKilledDaemon(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		closeInput bool // the pipe to the daemon closed as well
+	}{
+		{"killed before the call", true},
+		{"killed under the call", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			pr, pw := io.Pipe()
+			defer pr.Close()
+			if tc.closeInput {
+				pw.Close()
+			} else {
+				go io.Copy(io.Discard, pr) // the request is read, never answered
+			}
+			p := &proc{done: make(chan struct{}), err: errors.New("signal: killed")}
+			close(p.done)
+			d := &daemon{p: p, in: pw, res: map[int]chan rpcAnswer{}}
+			err := d.call(t.Context(), "send", map[string]any{"to": "u2"}, nil)
+			if got := refusal(Conv{From: "u1", To: "u2"}, err); got != "node down" {
+				t.Errorf("call to a killed daemon: %v, counted as %q, want \"node down\"", err, got)
+			}
+		})
+	}
 }

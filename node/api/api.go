@@ -223,6 +223,9 @@ type Contact struct {
 	// AvatarPath is the contact's display picture (Presence.Avatar) as a
 	// local file, once fetched; "" means show the default picture.
 	AvatarPath string `json:"avatarPath,omitempty"`
+	// Unread counts the contact's messages after what the user has read
+	// on any device of the account (MarkRead).
+	Unread int `json:"unread,omitempty"`
 }
 
 // TransferState is where a file transfer stands.
@@ -330,6 +333,9 @@ type Conversation struct {
 	Members []string `json:"members"`        // usernames, ours included, sorted
 	// Left: we left it (LeaveConversation); it stays readable in history.
 	Left bool `json:"left,omitempty"`
+	// Unread counts its messages after what the user has read on any
+	// device of the account (MarkRead).
+	Unread int `json:"unread,omitempty"`
 }
 
 // MaxConversationMembers bounds a conversation, ourselves included.
@@ -480,6 +486,15 @@ const (
 	SecurityProtected SecurityKind = "protected"
 )
 
+// ReadEvent: how far the user has read a conversation changed, on this
+// device (MarkRead) or on another device of the account; Unread is what is
+// left unread in it now. Every window showing the conversation updates,
+// and at 0 its notifications can go.
+type ReadEvent struct {
+	Conversation string `json:"conversation"` // a contact's username or a multi-party conversation's ID
+	Unread       int    `json:"unread"`
+}
+
 // NudgeEvent: a contact nudged us (MSN shook the conversation window).
 type NudgeEvent struct {
 	From string    `json:"from"`
@@ -581,7 +596,10 @@ type Event struct {
 	Typing          *TypingEvent         `json:"typing,omitempty"`
 	Conversation    *ConversationEvent   `json:"conversation,omitempty"`
 	Nudge           *NudgeEvent          `json:"nudge,omitempty"`
-	Role            *RoleEvent           `json:"role,omitempty"`
+	// Read: a conversation's read mark moved (MarkRead, here or on
+	// another device of the account).
+	Read *ReadEvent `json:"read,omitempty"`
+	Role *RoleEvent `json:"role,omitempty"`
 	// Security: how messages to or from a contact are protected changed
 	// (sent or received without forward secrecy, waiting for keys, or
 	// protected again).
@@ -595,6 +613,32 @@ type Event struct {
 	// in one (someone joined or left, the topic, a moderation action).
 	RoomMessage *RoomMessage `json:"roomMessage,omitempty"`
 	RoomEvent   *RoomEvent   `json:"roomEvent,omitempty"`
+	// History: a hand-over of the recent history between this device and
+	// another of our account's moved on or ended (node/handover): a new
+	// device receiving it, or the device that sends it.
+	History *HistoryEvent `json:"history,omitempty"`
+}
+
+// Directions of a HistoryEvent.
+const (
+	HistorySending   = "sending"   // this device sends its history to a new device of ours
+	HistoryReceiving = "receiving" // this new device receives the history from another of ours
+)
+
+// HistoryEvent is the progress of a hand-over of the recent history
+// between two devices of our account, sent as each chunk is stored (or
+// sent) and once more when it ends.
+type HistoryEvent struct {
+	Direction string `json:"direction"` // HistorySending or HistoryReceiving
+	// Device is the other device's peer ID.
+	Device string `json:"device"`
+	// Done of Total messages so far (receiving: stored, duplicates
+	// included; sending: sent). Total may grow while it runs.
+	Done  int `json:"done"`
+	Total int `json:"total"`
+	// Finished: the hand-over ended; Error says why it failed, if it did.
+	Finished bool   `json:"finished,omitempty"`
+	Error    string `json:"error,omitempty"`
 }
 
 // OfflineMessagesEvent sums up the messages that waited in our mailboxes
@@ -712,6 +756,11 @@ type API interface {
 	// History returns up to limit messages with a contact, newest last,
 	// older than the message with ID before (all when before is empty).
 	History(ctx context.Context, with string, limit int, before string) ([]Message, error)
+	// MarkRead marks a conversation (a contact or a multi-party
+	// conversation) read up to its newest incoming message, and tells the
+	// account's other devices so they clear it too. A Read event follows
+	// when the mark moved; nothing happens when all was read already.
+	MarkRead(ctx context.Context, conversation string) error
 
 	// Chat rooms (rooms.go).
 	Rooms

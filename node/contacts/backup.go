@@ -4,8 +4,11 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -48,6 +51,10 @@ const (
 	// settingSynced holds this device's copy of the account's synced state
 	// (backup.State.Marshal, base64), with the change time of every field.
 	settingSynced = "sync.state"
+	// settingRoomsHere holds the rooms this device had joined at the last
+	// pass (a JSON list): a room of the account's that is not joined here
+	// was left here only if it was joined here before.
+	settingRoomsHere = "sync.rooms-here"
 
 	// DefaultSyncInterval is how often a device asks a home whether
 	// another device changed the account's state.
@@ -95,9 +102,13 @@ type backupState struct {
 	next  int // the home the next tick asks (syncMu)
 
 	// Guarded by the list's lock (Contacts.mu):
-	synced  *backup.State   // this device's copy; nil until loaded
-	clock   backup.Clock    // change times
-	joining map[string]bool // rooms the account joined that this device is still joining
+	synced *backup.State // this device's copy; nil until loaded
+	clock  backup.Clock  // change times
+	// roomsHere is the rooms joined here at the last pass (nil until
+	// loaded from settingRoomsHere); gaveUp the rooms whose join was
+	// refused here for good, recorded as left at the next pass.
+	roomsHere map[string]bool
+	gaveUp    map[string]bool
 
 	rooms    RoomList // nil: rooms are not synced
 	interval time.Duration
@@ -105,7 +116,7 @@ type backupState struct {
 
 func newBackupState(key []byte) backupState {
 	return backupState{key: key, kick: make(chan struct{}, 1), homes: map[peer.ID]homeState{},
-		joining: map[string]bool{}, interval: DefaultSyncInterval}
+		gaveUp: map[string]bool{}, interval: DefaultSyncInterval}
 }
 
 // SyncRooms makes the rooms joined part of the account's synced state:
@@ -392,6 +403,71 @@ func (l *Contacts) store(ctx context.Context, key []byte, rekeyed bool, homes []
 	return nil
 }
 
+// roomsHere is the rooms joined here at the last pass; l.mu is held.
+func (l *Contacts) roomsHere() (map[string]bool, error) {
+	if l.backup.roomsHere != nil {
+		return l.backup.roomsHere, nil
+	}
+	v, err := l.h.Store().Setting(settingRoomsHere)
+	if err != nil {
+		return nil, err
+	}
+	var names []string
+	if v != "" {
+		if err := json.Unmarshal([]byte(v), &names); err != nil {
+			// Not knowing takes no room for left: the worst is a room
+			// left here before this pass joined back from the others.
+			l.h.Log().Warn("the rooms joined here do not decode", "err", err)
+		}
+	}
+	l.backup.roomsHere = make(map[string]bool, len(names))
+	for _, n := range names {
+		l.backup.roomsHere[n] = true
+	}
+	return l.backup.roomsHere, nil
+}
+
+// noteJoinedHere adds room to the rooms joined here; l.mu is held.
+func (l *Contacts) noteJoinedHere(room string) error {
+	before, err := l.roomsHere()
+	if err != nil {
+		return err
+	}
+	here := make(map[string]string, len(before)+1)
+	for n := range before {
+		here[n] = ""
+	}
+	here[room] = ""
+	return l.keepRoomsHere(here)
+}
+
+// keepRoomsHere stores here's rooms as the rooms joined here, when they
+// changed; l.mu is held.
+func (l *Contacts) keepRoomsHere(here map[string]string) error {
+	if len(here) == len(l.backup.roomsHere) {
+		same := true
+		for n := range here {
+			same = same && l.backup.roomsHere[n]
+		}
+		if same {
+			return nil
+		}
+	}
+	names := slices.Sorted(maps.Keys(here))
+	b, err := json.Marshal(names)
+	if err != nil {
+		return err
+	}
+	if err := l.h.Store().SetSetting(settingRoomsHere, string(b)); err != nil {
+		return fmt.Errorf("keeping the rooms joined here: %w", err)
+	}
+	l.backup.roomsHere = make(map[string]bool, len(names))
+	for _, n := range names {
+		l.backup.roomsHere[n] = true
+	}
+	return nil
+}
+
 // roomMove is a room to join or leave here because another device did.
 type roomMove struct {
 	name, password string
@@ -575,11 +651,18 @@ func (l *Contacts) observe() (backup.State, error) {
 	return out, nil
 }
 
-// observeRooms stamps the rooms joined or left here since the last pass;
-// a room another device joined that this one is still joining is not
-// taken for one left. l.mu is held.
+// observeRooms stamps the rooms joined or left here since the last pass.
+// A room is left here when it was joined here at the last pass and is no
+// longer, or when its join was refused here for good. One another device
+// joined that this one has not joined yet (it was off, restarted, or its
+// join failed for a while) is not: that would make every device leave it.
+// l.mu is held.
 func (l *Contacts) observeRooms(synced []backup.Room, now time.Time) ([]backup.Room, error) {
 	rs, err := l.h.Store().Rooms()
+	if err != nil {
+		return nil, err
+	}
+	before, err := l.roomsHere()
 	if err != nil {
 		return nil, err
 	}
@@ -595,10 +678,14 @@ func (l *Contacts) observeRooms(synced []backup.Room, now time.Time) ([]backup.R
 		switch {
 		case joined && (r.Left || pw != r.Password):
 			r = backup.Room{Name: r.Name, Password: pw, At: l.backup.clock.Next(now)}
-		case !joined && !r.Left && !l.backup.joining[r.Name]:
+		case !joined && !r.Left && (before[r.Name] || l.backup.gaveUp[r.Name]):
 			r = backup.Room{Name: r.Name, Left: true, At: l.backup.clock.Next(now)}
 		}
+		delete(l.backup.gaveUp, r.Name)
 		out = append(out, r)
+	}
+	if err := l.keepRoomsHere(here); err != nil {
+		return nil, err
 	}
 	for _, r := range rs {
 		if !seen[r.Room] {
@@ -690,12 +777,9 @@ func (l *Contacts) apply(merged backup.State) (changed []string, republish bool,
 		pw, joined := here[r.Name]
 		switch {
 		case !r.Left && (!joined || pw != r.Password):
-			l.backup.joining[r.Name] = true
 			moves = append(moves, roomMove{name: r.Name, password: r.Password})
 		case r.Left && joined:
 			moves = append(moves, roomMove{name: r.Name, leave: true})
-		case r.Left:
-			delete(l.backup.joining, r.Name)
 		}
 	}
 	return changed, republish, moves, nil
@@ -730,16 +814,22 @@ func (l *Contacts) settleRooms(ctx context.Context, moves []roomMove) {
 		jctx, cancel := context.WithTimeout(ctx, roomJoinTimeout)
 		_, err := rooms.JoinRoom(jctx, m.name, m.password)
 		cancel()
-		if err == nil || permanent(err) {
-			if err != nil {
-				l.h.Log().Info("not joining a room another device joined", "room", m.name, "err", err)
-			}
+		if err == nil {
+			// Joined here now: leaving it before the next pass is a
+			// leave, too.
 			l.mu.Lock()
-			delete(l.backup.joining, m.name)
-			l.mu.Unlock()
-			if err != nil {
-				l.backupChanged()
+			if err := l.noteJoinedHere(m.name); err != nil {
+				l.h.Log().Warn("keeping the rooms joined here", "err", err)
 			}
+			l.mu.Unlock()
+			continue
+		}
+		if permanent(err) {
+			l.h.Log().Info("not joining a room another device joined", "room", m.name, "err", err)
+			l.mu.Lock()
+			l.backup.gaveUp[m.name] = true
+			l.mu.Unlock()
+			l.backupChanged()
 			continue
 		}
 		l.h.Log().Debug("joining a room another device joined; will try again", "room", m.name, "err", err)

@@ -1,6 +1,7 @@
 // Package conversation is the chat capability: text messages between two
-// accepted contacts, multi-party conversations, and the message history
-// with its full-text search.
+// accepted contacts, multi-party conversations, the message history with
+// its full-text search, and unread marks, which the account's devices keep
+// in step (read.go).
 //
 // A message to a contact goes into the node's durable outbox (Host.Enqueue)
 // together with its history entry, in one transaction: once Send returns, a
@@ -75,6 +76,9 @@ type Host interface {
 	// Enqueue stores p (and the chat message m, if any, in the history)
 	// in the durable outbox for username and wakes its courier.
 	Enqueue(username string, p *wire.Payload, m *store.Message) error
+	// EnqueueOwn stores p in the durable outbox for each other device of
+	// our own account (none when it has one) and wakes their couriers.
+	EnqueueOwn(p *wire.Payload) error
 	// EnqueueFanout stores one multi-party event (and m, the message it
 	// carries, if any, in conversation conv's history) in the outbox for
 	// several members at once, in one transaction, and wakes their
@@ -111,13 +115,15 @@ func New(h Host) *Conversations { return &Conversations{h: h} }
 // Kinds are the payload kinds the capability handles: chat from a contact
 // and the events of multi-party conversations, from accepted contacts
 // only — and both from our own other devices, which send us copies of
-// what they send and pass on.
+// what they send and pass on — and read marks from our own other devices
+// only.
 func (c *Conversations) Kinds() []payload.Kind {
 	return []payload.Kind{
 		{Of: (*wire.Payload_Chat)(nil), From: payload.AcceptedOrOwn, Handle: c.receiveChat},
 		{Of: (*wire.Payload_GroupEvent)(nil), From: payload.AcceptedOrOwn, Handle: func(in *payload.Inbound) error {
 			return c.receive(arrival{from: in.From(), own: in.Own, envelope: in.ID}, in.Payload.GetGroupEvent())
 		}},
+		{Of: (*wire.Payload_ReadMark)(nil), From: payload.OwnOnly, Handle: c.receiveReadMark},
 	}
 }
 

@@ -81,6 +81,7 @@ type fakeHost struct {
 	events  []api.Event
 	queued  []store.OutboxEntry
 	fanouts []store.OutboxEntry
+	own     []*wire.Payload // queued for our other devices (EnqueueOwn)
 	// failFanout makes queueing a multi-party event fail before its
 	// commit, as a kill there would.
 	failFanout bool
@@ -119,6 +120,13 @@ func (h *fakeHost) Enqueue(username string, p *wire.Payload, m *store.Message) e
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.queued = append(h.queued, store.OutboxEntry{Peer: username, Payload: raw})
+	return nil
+}
+
+func (h *fakeHost) EnqueueOwn(p *wire.Payload) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.own = append(h.own, proto.Clone(p).(*wire.Payload))
 	return nil
 }
 

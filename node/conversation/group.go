@@ -256,7 +256,9 @@ func (c *Conversations) List() ([]api.Conversation, error) {
 	}
 	out := make([]api.Conversation, 0, len(cs))
 	for _, conv := range cs {
-		out = append(out, toConversation(conv))
+		ac := toConversation(conv)
+		ac.Unread = c.Unread(conv.ID)
+		out = append(out, ac)
 	}
 	return out, nil
 }

@@ -18,6 +18,7 @@ import (
 	"reflect"
 	"slices"
 	"sync"
+	"sync/atomic"
 
 	"eserver/node/api"
 	"eserver/node/store"
@@ -77,6 +78,9 @@ type From struct {
 	// we sent there. Without it a kind treats them as it treats a sender
 	// outside Relations, even a kind that admits anyone.
 	Own bool
+	// ownOnly admits no one but our own other devices (OwnOnly): an empty
+	// Relations alone would admit anyone.
+	ownOnly bool
 }
 
 // Accepted admits accepted contacts and refuses everyone else — strangers
@@ -85,6 +89,15 @@ var Accepted = From{Relations: []api.Relation{api.RelationAccepted}, Else: ErrNo
 
 // AcceptedOrOwn is Accepted and our own other devices.
 var AcceptedOrOwn = From{Relations: []api.Relation{api.RelationAccepted}, Else: ErrNotContact, Own: true}
+
+// ErrNotOwnDevice refuses a kind that only the devices of our own account
+// may send (OwnOnly) to anyone else: a contact, however trusted, cannot
+// say what we read. The sender reads it as ErrNotContact.
+var ErrNotOwnDevice = fmt.Errorf("%w: only another device of our own account may send this", ErrNotContact)
+
+// OwnOnly admits our own other devices and refuses everyone else,
+// accepted contacts included, with ErrNotOwnDevice.
+var OwnOnly = From{Else: ErrNotOwnDevice, Own: true, ownOnly: true}
 
 // Anyone admits every sender with a valid ticket.
 var Anyone = From{}
@@ -98,6 +111,9 @@ var AnyoneOrOwn = From{Own: true}
 func (f From) admits(rel api.Relation, known, own bool) bool {
 	if own {
 		return f.Own
+	}
+	if f.ownOnly {
+		return false
 	}
 	if len(f.Relations) == 0 {
 		return true
@@ -149,9 +165,14 @@ type Kind struct {
 // and ready; it is safe for concurrent use. Registration happens while the
 // node's components are built; dispatch for the rest of the session.
 type Registry struct {
-	mu    sync.RWMutex
-	kinds map[reflect.Type]Kind
+	mu      sync.RWMutex
+	kinds   map[reflect.Type]Kind
+	tallies map[reflect.Type]*tally
 }
+
+// tally counts the payloads of one kind that reached its handler and
+// those refused before or by it.
+type tally struct{ handled, refused atomic.Int64 }
 
 // Register adds kinds. It panics on a kind registered twice or without a
 // handler: both are programming errors that every test would hit.
@@ -160,6 +181,7 @@ func (r *Registry) Register(kinds ...Kind) {
 	defer r.mu.Unlock()
 	if r.kinds == nil {
 		r.kinds = map[reflect.Type]Kind{}
+		r.tallies = map[reflect.Type]*tally{}
 	}
 	for _, k := range kinds {
 		t := reflect.TypeOf(k.Of)
@@ -170,6 +192,7 @@ func (r *Registry) Register(kinds ...Kind) {
 			panic(fmt.Sprintf("payload: kind %v registered twice", t))
 		}
 		r.kinds[t] = k
+		r.tallies[t] = &tally{}
 	}
 }
 
@@ -181,6 +204,20 @@ func (r *Registry) Registered(of any) bool {
 	return ok
 }
 
+// Tally reports, for metrics and tests, how many payloads of a kind (by
+// its oneof wrapper) were handled and how many were refused — by the
+// sender's relation or by the handler — since the registry was made:
+// a test can tell that a kind never reached a node at all.
+func (r *Registry) Tally(of any) (handled, refused int64) {
+	r.mu.RLock()
+	t, ok := r.tallies[reflect.TypeOf(of)]
+	r.mu.RUnlock()
+	if !ok {
+		return 0, 0
+	}
+	return t.handled.Load(), t.refused.Load()
+}
+
 // Dispatch checks in's sender against its kind's relation and runs the
 // kind's handler. An unknown or empty kind is ErrBadRequest: a newer peer's
 // payload we cannot read is refused, never half-applied.
@@ -190,12 +227,20 @@ func (r *Registry) Dispatch(in *Inbound) error {
 	}
 	r.mu.RLock()
 	k, ok := r.kinds[reflect.TypeOf(in.Payload.Kind)]
+	t := r.tallies[reflect.TypeOf(in.Payload.Kind)]
 	r.mu.RUnlock()
 	if !ok {
 		return fmt.Errorf("%w: unknown payload kind %T", ErrBadRequest, in.Payload.Kind)
 	}
 	if !k.From.admits(api.Relation(in.Contact.Relation), in.Known, in.Own) {
+		t.refused.Add(1)
 		return k.From.Else
 	}
-	return k.Handle(in)
+	err := k.Handle(in)
+	if err != nil {
+		t.refused.Add(1)
+	} else {
+		t.handled.Add(1)
+	}
+	return err
 }

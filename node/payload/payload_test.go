@@ -71,6 +71,58 @@ func TestDispatch(t *testing.T) {
 	}
 }
 
+// TestDispatchOwnOnly: a kind only our own devices may send (a read mark)
+// reaches its handler from another device of ours only; an accepted
+// contact, a stranger and a blocked user are all refused with
+// ErrNotOwnDevice, which the sender reads as not_contact. Kinds that admit
+// contacts keep refusing our devices unless they say Own.
+func TestDispatchOwnOnly(t *testing.T) {
+	var r Registry
+	var ran int
+	r.Register(
+		Kind{Of: (*wire.Payload_ReadMark)(nil), From: OwnOnly, Handle: func(*Inbound) error { ran++; return nil }},
+		Kind{Of: (*wire.Payload_Chat)(nil), From: Accepted, Handle: func(*Inbound) error { ran++; return nil }},
+	)
+	mark := &wire.Payload{Kind: &wire.Payload_ReadMark{ReadMark: &wire.ReadMark{Conversation: "bob", UpToUnixMilli: 1, LastId: "m1"}}}
+	chat := &wire.Payload{Kind: &wire.Payload_Chat{Chat: &wire.Chat{Text: "hi"}}}
+	for _, tc := range []struct {
+		name    string
+		p       *wire.Payload
+		rel     api.Relation
+		known   bool
+		own     bool
+		wantErr error
+	}{
+		{"read mark from our other device", mark, "", false, true, nil},
+		{"read mark from an accepted contact", mark, api.RelationAccepted, true, false, ErrNotOwnDevice},
+		{"read mark from a stranger", mark, "", false, false, ErrNotOwnDevice},
+		{"read mark from a blocked user", mark, api.RelationBlocked, true, false, ErrNotOwnDevice},
+		{"chat from our other device without Own", chat, "", false, true, ErrNotContact},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ran = 0
+			err := r.Dispatch(&Inbound{Ticket: &ticket.Ticket{Username: "alice"}, ID: "m1", Payload: tc.p,
+				Contact: store.Contact{Username: "alice", Relation: string(tc.rel)}, Known: tc.known, Own: tc.own})
+			if !errors.Is(err, tc.wantErr) || (tc.wantErr == nil && err != nil) {
+				t.Fatalf("Dispatch = %v, want %v", err, tc.wantErr)
+			}
+			if want := tc.wantErr == nil; (ran == 1) != want {
+				t.Fatalf("handler ran %d times, want ran = %v", ran, want)
+			}
+			if tc.wantErr != nil && Code(err) != string(ErrNotContact) {
+				t.Fatalf("Code = %q, want not_contact", Code(err))
+			}
+		})
+	}
+	// One read mark handled, three refused; a kind never dispatched, none.
+	if h, rf := r.Tally((*wire.Payload_ReadMark)(nil)); h != 1 || rf != 3 {
+		t.Errorf("Tally(ReadMark) = %d handled, %d refused; want 1, 3", h, rf)
+	}
+	if h, rf := r.Tally((*wire.Payload_Presence)(nil)); h != 0 || rf != 0 {
+		t.Errorf("Tally(Presence) = %d, %d; want none", h, rf)
+	}
+}
+
 func TestCode(t *testing.T) {
 	tests := []struct {
 		err  error

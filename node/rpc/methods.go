@@ -49,6 +49,7 @@ var methods = map[string]handler{
 	"verifyContact":     verifyContact,
 	"send":              send,
 	"history":           history,
+	"markRead":          command("conversation", api.API.MarkRead),
 	"setAvatar":         setAvatar,
 	"typing":            command("to", api.API.Typing),
 	"nudge":             command("to", api.API.Nudge),

@@ -36,6 +36,7 @@ var (
 	noteTyping          = newNotice("typing")          // Event.Typing
 	noteConversation    = newNotice("conversation")    // Event.Conversation
 	noteNudge           = newNotice("nudge")           // Event.Nudge
+	noteRead            = newNotice("read")            // Event.Read
 	noteRole            = newNotice("role")            // Event.Role
 	noteSecurity        = newNotice("security")        // Event.Security
 	noteOfflineMessages = newNotice("offlineMessages") // Event.OfflineMessages
@@ -45,6 +46,7 @@ var (
 	noteSignedOut       = newNotice("signedOut")       // Event.SignedOut, Event.SignedOutReason and Code
 	noteRoomMessage     = newNotice("roomMessage")     // Event.RoomMessage
 	noteRoomEvent       = newNotice("roomEvent")       // Event.RoomEvent
+	noteHistory         = newNotice("history")         // Event.History
 )
 
 // relationRemoved is the relation contactUpdate reports for a removed contact.
@@ -174,6 +176,9 @@ func (c *conn) event(ctx context.Context, st *watchState, ev api.Event) {
 		nudge.Time = utc(nudge.Time)
 		c.notify(noteNudge, nudge)
 	}
+	if r := ev.Read; r != nil {
+		c.notify(noteRead, r)
+	}
 	if rm := ev.RoomMessage; rm != nil {
 		m := *rm
 		m.Time = utc(m.Time)
@@ -181,6 +186,9 @@ func (c *conn) event(ctx context.Context, st *watchState, ev api.Event) {
 	}
 	if re := ev.RoomEvent; re != nil {
 		c.notify(noteRoomEvent, re)
+	}
+	if h := ev.History; h != nil {
+		c.notify(noteHistory, h)
 	}
 	if in := ev.StreamIncoming; in != nil {
 		c.incoming(ctx, c.api, in)
@@ -198,5 +206,6 @@ func (c *conn) event(ctx context.Context, st *watchState, ev api.Event) {
 func shown(ct api.Contact) api.Contact {
 	ct = contactOf(ct)
 	ct.Relation, ct.KeyChanged, ct.RequestMessage, ct.Verified = "", nil, "", false
+	ct.Unread = 0 // news of its own: the read notification, or a message
 	return ct
 }

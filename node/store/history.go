@@ -606,7 +606,7 @@ func (w *messageWriter) addPrepared(sm *preparedMessage, dedup bool) (added bool
 		return false, err
 	}
 	var device, order any // NULL unless the author said (order.go)
-	if m.Order != 0 && m.Device != "" && !m.Outgoing {
+	if m.Order != 0 && m.Device != "" {
 		device, order = m.Device, int64(m.Order)
 	}
 	res, err := (*st).Exec(m.ID, m.Peer, m.Outgoing, sm.body, nanos(m.Time), m.State, m.Sender, m.Kind, device, order)

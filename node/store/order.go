@@ -17,7 +17,9 @@ import (
 // in COALESCE(ord, seq) order (migration 019's index).
 //
 // Positions are compared only within one device: another device's outbox
-// counts on its own.
+// counts on its own. The copies of what our own other devices sent are
+// placed the same way (they name their device); what this device sent
+// names none.
 
 // placeKey is a message's place in its conversation.
 const placeKey = `COALESCE(ord, seq)`
@@ -25,7 +27,7 @@ const placeKey = `COALESCE(ord, seq)`
 // place moves the message just stored at seq, if it arrived after a later
 // message of the same device, to just before the earliest of those.
 func (w *messageWriter) place(seq int64, m *Message) error {
-	if m.Order == 0 || m.Device == "" || m.Outgoing {
+	if m.Order == 0 || m.Device == "" {
 		return nil
 	}
 	if err := w.prepare(&w.later, `SELECT MIN(`+placeKey+`) FROM messages
@@ -68,7 +70,9 @@ func (w *messageWriter) place(seq int64, m *Message) error {
 // recipient still shows it in our order.
 func (s *Store) OutgoingOrder(peer, id string) (uint64, error) {
 	var o sql.NullInt64
-	err := s.db.QueryRow(`SELECT author_order FROM messages WHERE peer = ? AND id = ? AND outgoing = 1`, peer, id).Scan(&o)
+	// device IS NULL: sent from this device. A copy of what another
+	// device of ours sent holds that device's position, not ours.
+	err := s.db.QueryRow(`SELECT author_order FROM messages WHERE peer = ? AND id = ? AND outgoing = 1 AND device IS NULL`, peer, id).Scan(&o)
 	if errors.Is(err, sql.ErrNoRows) {
 		return 0, fmt.Errorf("store: order of %q to %q: %w", id, peer, ErrNotFound)
 	}

@@ -29,6 +29,9 @@ func TestAuthorOrder(t *testing.T) {
 		{"not said: where it arrived", []string{"b:d1:2", "a:d1:0", "c:d1:3"}, "b a c"},
 		{"duplicate changes nothing", []string{"a:d1:1", "c:d1:3", "b:d1:2", "c:d1:3", "a:d1:1"}, "a b c"},
 		{"gaps stay gaps", []string{"a:d1:10", "e:d1:50", "c:d1:30", "b:d1:20", "d:d1:40"}, "a b c d e"},
+		// Copies of what our other device sent keep that device's order
+		// too: one from its mailbox may come after a later one direct.
+		{"our other device's copy late", []string{"own:a:o1:1", "own:c:o1:3", "own:b:o1:2"}, "a b c"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s, _ := openTemp(t)
@@ -41,10 +44,14 @@ func TestAuthorOrder(t *testing.T) {
 					}
 					continue
 				}
+				own := parts[0] == "own"
+				if own {
+					parts = parts[1:]
+				}
 				var order uint64
 				fmt.Sscan(parts[2], &order)
 				m := Message{ID: parts[0], Peer: "alice", Text: "hi " + parts[0], Device: parts[1], Order: order,
-					Time: time.Unix(int64(1000+i), 0)}
+					Time: time.Unix(int64(1000+i), 0), Outgoing: own}
 				if _, err := s.AddIncoming(m); err != nil {
 					t.Fatal(err)
 				}
@@ -181,5 +188,13 @@ func TestOutgoingOrder(t *testing.T) {
 	}
 	if _, err := s.OutgoingOrder("bob", "nope"); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("order of no message: %v", err)
+	}
+	// A copy of what our other device sent holds that device's position:
+	// sent again from here, it must not claim it as ours.
+	if _, err := s.AddIncoming(Message{ID: "c", Peer: "bob", Outgoing: true, Text: "c", Device: "other", Order: 7}); err != nil {
+		t.Fatal(err)
+	}
+	if o, err := s.OutgoingOrder("bob", "c"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("order of our other device's copy: %d, %v; want none", o, err)
 	}
 }

@@ -91,6 +91,12 @@ const (
 	MaxRequestMessage  = 256
 )
 
+// Read marks (ReadMark): the message ID a mark names is a chat message's
+// or a multi-party event's, at most MaxReadMarkID bytes; a mark more than
+// MaxClockSkew ahead of the receiver's clock is refused, since no message
+// it could name is stored that far ahead (times past now are stamped now).
+const MaxReadMarkID = 64
+
 // Timeouts.
 const (
 	AuthTimeout       = 20 * time.Second // one whole register or login exchange

@@ -70,7 +70,7 @@ func (x Signal_Kind) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use Signal_Kind.Descriptor instead.
 func (Signal_Kind) EnumDescriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{41, 0}
+	return file_wire_proto_rawDescGZIP(), []int{42, 0}
 }
 
 type FileOffer_Kind int32
@@ -116,7 +116,7 @@ func (x FileOffer_Kind) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use FileOffer_Kind.Descriptor instead.
 func (FileOffer_Kind) EnumDescriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{43, 0}
+	return file_wire_proto_rawDescGZIP(), []int{44, 0}
 }
 
 // Ticket is what the auth server vouches for: this device (peer ID) belongs to
@@ -2726,6 +2726,7 @@ type Payload struct {
 	//	*Payload_ResendRequest
 	//	*Payload_RoomKey
 	//	*Payload_RoomPicture
+	//	*Payload_ReadMark
 	Kind          isPayload_Kind `protobuf_oneof:"kind"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -2919,6 +2920,15 @@ func (x *Payload) GetRoomPicture() *RoomPicture {
 	return nil
 }
 
+func (x *Payload) GetReadMark() *ReadMark {
+	if x != nil {
+		if x, ok := x.Kind.(*Payload_ReadMark); ok {
+			return x.ReadMark
+		}
+	}
+	return nil
+}
+
 type isPayload_Kind interface {
 	isPayload_Kind()
 }
@@ -2987,6 +2997,10 @@ type Payload_RoomPicture struct {
 	RoomPicture *RoomPicture `protobuf:"bytes,17,opt,name=room_picture,json=roomPicture,proto3,oneof"`
 }
 
+type Payload_ReadMark struct {
+	ReadMark *ReadMark `protobuf:"bytes,18,opt,name=read_mark,json=readMark,proto3,oneof"`
+}
+
 func (*Payload_Chat) isPayload_Kind() {}
 
 func (*Payload_ContactRequest) isPayload_Kind() {}
@@ -3019,6 +3033,74 @@ func (*Payload_RoomKey) isPayload_Kind() {}
 
 func (*Payload_RoomPicture) isPayload_Kind() {}
 
+func (*Payload_ReadMark) isPayload_Kind() {}
+
+// ReadMark tells the other devices of our own account how far the user
+// has read a conversation (node/conversation/read.go): up to the incoming
+// message at up_to_unix_milli (its time as the history keeps it, the
+// sender's clock) with ID last_id, which orders messages of the same
+// millisecond. It is accepted from our own devices only, and moves a
+// device's mark forward only: an older one changes nothing.
+type ReadMark struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Conversation  string                 `protobuf:"bytes,1,opt,name=conversation,proto3" json:"conversation,omitempty"` // a contact's username or a multi-party conversation's ID
+	UpToUnixMilli int64                  `protobuf:"varint,2,opt,name=up_to_unix_milli,json=upToUnixMilli,proto3" json:"up_to_unix_milli,omitempty"`
+	LastId        string                 `protobuf:"bytes,3,opt,name=last_id,json=lastId,proto3" json:"last_id,omitempty"` // at most wire.MaxReadMarkID bytes
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReadMark) Reset() {
+	*x = ReadMark{}
+	mi := &file_wire_proto_msgTypes[37]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReadMark) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReadMark) ProtoMessage() {}
+
+func (x *ReadMark) ProtoReflect() protoreflect.Message {
+	mi := &file_wire_proto_msgTypes[37]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReadMark.ProtoReflect.Descriptor instead.
+func (*ReadMark) Descriptor() ([]byte, []int) {
+	return file_wire_proto_rawDescGZIP(), []int{37}
+}
+
+func (x *ReadMark) GetConversation() string {
+	if x != nil {
+		return x.Conversation
+	}
+	return ""
+}
+
+func (x *ReadMark) GetUpToUnixMilli() int64 {
+	if x != nil {
+		return x.UpToUnixMilli
+	}
+	return 0
+}
+
+func (x *ReadMark) GetLastId() string {
+	if x != nil {
+		return x.LastId
+	}
+	return ""
+}
+
 // RoomPicture asks a room's member for its display picture, or answers
 // such a request (node/rooms/faces.go, docs/ROOMS.md "Strangers' nicks and
 // pictures"): members need not be contacts, so the picture of one who is
@@ -3036,7 +3118,7 @@ type RoomPicture struct {
 
 func (x *RoomPicture) Reset() {
 	*x = RoomPicture{}
-	mi := &file_wire_proto_msgTypes[37]
+	mi := &file_wire_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3048,7 +3130,7 @@ func (x *RoomPicture) String() string {
 func (*RoomPicture) ProtoMessage() {}
 
 func (x *RoomPicture) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[37]
+	mi := &file_wire_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3061,7 +3143,7 @@ func (x *RoomPicture) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoomPicture.ProtoReflect.Descriptor instead.
 func (*RoomPicture) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{37}
+	return file_wire_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *RoomPicture) GetSha256() []byte {
@@ -3101,7 +3183,7 @@ type RoomKey struct {
 
 func (x *RoomKey) Reset() {
 	*x = RoomKey{}
-	mi := &file_wire_proto_msgTypes[38]
+	mi := &file_wire_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3113,7 +3195,7 @@ func (x *RoomKey) String() string {
 func (*RoomKey) ProtoMessage() {}
 
 func (x *RoomKey) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[38]
+	mi := &file_wire_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3126,7 +3208,7 @@ func (x *RoomKey) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoomKey.ProtoReflect.Descriptor instead.
 func (*RoomKey) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{38}
+	return file_wire_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *RoomKey) GetRoom() string {
@@ -3177,7 +3259,7 @@ type ResendRequest struct {
 
 func (x *ResendRequest) Reset() {
 	*x = ResendRequest{}
-	mi := &file_wire_proto_msgTypes[39]
+	mi := &file_wire_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3189,7 +3271,7 @@ func (x *ResendRequest) String() string {
 func (*ResendRequest) ProtoMessage() {}
 
 func (x *ResendRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[39]
+	mi := &file_wire_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3202,7 +3284,7 @@ func (x *ResendRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResendRequest.ProtoReflect.Descriptor instead.
 func (*ResendRequest) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{39}
+	return file_wire_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *ResendRequest) GetIds() []string {
@@ -3239,7 +3321,7 @@ type GroupEvent struct {
 
 func (x *GroupEvent) Reset() {
 	*x = GroupEvent{}
-	mi := &file_wire_proto_msgTypes[40]
+	mi := &file_wire_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3251,7 +3333,7 @@ func (x *GroupEvent) String() string {
 func (*GroupEvent) ProtoMessage() {}
 
 func (x *GroupEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[40]
+	mi := &file_wire_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3264,7 +3346,7 @@ func (x *GroupEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GroupEvent.ProtoReflect.Descriptor instead.
 func (*GroupEvent) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{40}
+	return file_wire_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *GroupEvent) GetConversation() []byte {
@@ -3383,7 +3465,7 @@ type Signal struct {
 
 func (x *Signal) Reset() {
 	*x = Signal{}
-	mi := &file_wire_proto_msgTypes[41]
+	mi := &file_wire_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3395,7 +3477,7 @@ func (x *Signal) String() string {
 func (*Signal) ProtoMessage() {}
 
 func (x *Signal) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[41]
+	mi := &file_wire_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3408,7 +3490,7 @@ func (x *Signal) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Signal.ProtoReflect.Descriptor instead.
 func (*Signal) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{41}
+	return file_wire_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *Signal) GetKind() Signal_Kind {
@@ -3431,7 +3513,7 @@ type AvatarRequest struct {
 
 func (x *AvatarRequest) Reset() {
 	*x = AvatarRequest{}
-	mi := &file_wire_proto_msgTypes[42]
+	mi := &file_wire_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3443,7 +3525,7 @@ func (x *AvatarRequest) String() string {
 func (*AvatarRequest) ProtoMessage() {}
 
 func (x *AvatarRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[42]
+	mi := &file_wire_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3456,7 +3538,7 @@ func (x *AvatarRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AvatarRequest.ProtoReflect.Descriptor instead.
 func (*AvatarRequest) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{42}
+	return file_wire_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *AvatarRequest) GetSha256() []byte {
@@ -3487,7 +3569,7 @@ type FileOffer struct {
 
 func (x *FileOffer) Reset() {
 	*x = FileOffer{}
-	mi := &file_wire_proto_msgTypes[43]
+	mi := &file_wire_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3499,7 +3581,7 @@ func (x *FileOffer) String() string {
 func (*FileOffer) ProtoMessage() {}
 
 func (x *FileOffer) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[43]
+	mi := &file_wire_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3512,7 +3594,7 @@ func (x *FileOffer) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FileOffer.ProtoReflect.Descriptor instead.
 func (*FileOffer) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{43}
+	return file_wire_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *FileOffer) GetId() []byte {
@@ -3583,7 +3665,7 @@ type FileUpdate struct {
 
 func (x *FileUpdate) Reset() {
 	*x = FileUpdate{}
-	mi := &file_wire_proto_msgTypes[44]
+	mi := &file_wire_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3595,7 +3677,7 @@ func (x *FileUpdate) String() string {
 func (*FileUpdate) ProtoMessage() {}
 
 func (x *FileUpdate) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[44]
+	mi := &file_wire_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3608,7 +3690,7 @@ func (x *FileUpdate) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FileUpdate.ProtoReflect.Descriptor instead.
 func (*FileUpdate) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{44}
+	return file_wire_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *FileUpdate) GetId() []byte {
@@ -3639,7 +3721,7 @@ type StreamOffer struct {
 
 func (x *StreamOffer) Reset() {
 	*x = StreamOffer{}
-	mi := &file_wire_proto_msgTypes[45]
+	mi := &file_wire_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3651,7 +3733,7 @@ func (x *StreamOffer) String() string {
 func (*StreamOffer) ProtoMessage() {}
 
 func (x *StreamOffer) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[45]
+	mi := &file_wire_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3664,7 +3746,7 @@ func (x *StreamOffer) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StreamOffer.ProtoReflect.Descriptor instead.
 func (*StreamOffer) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{45}
+	return file_wire_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *StreamOffer) GetId() []byte {
@@ -3699,7 +3781,7 @@ type Visibility struct {
 
 func (x *Visibility) Reset() {
 	*x = Visibility{}
-	mi := &file_wire_proto_msgTypes[46]
+	mi := &file_wire_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3711,7 +3793,7 @@ func (x *Visibility) String() string {
 func (*Visibility) ProtoMessage() {}
 
 func (x *Visibility) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[46]
+	mi := &file_wire_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3724,7 +3806,7 @@ func (x *Visibility) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Visibility.ProtoReflect.Descriptor instead.
 func (*Visibility) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{46}
+	return file_wire_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *Visibility) GetToken() []byte {
@@ -3745,7 +3827,7 @@ type Receipt struct {
 
 func (x *Receipt) Reset() {
 	*x = Receipt{}
-	mi := &file_wire_proto_msgTypes[47]
+	mi := &file_wire_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3757,7 +3839,7 @@ func (x *Receipt) String() string {
 func (*Receipt) ProtoMessage() {}
 
 func (x *Receipt) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[47]
+	mi := &file_wire_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3770,7 +3852,7 @@ func (x *Receipt) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Receipt.ProtoReflect.Descriptor instead.
 func (*Receipt) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{47}
+	return file_wire_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *Receipt) GetIds() []string {
@@ -3798,7 +3880,7 @@ type Chat struct {
 
 func (x *Chat) Reset() {
 	*x = Chat{}
-	mi := &file_wire_proto_msgTypes[48]
+	mi := &file_wire_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3810,7 +3892,7 @@ func (x *Chat) String() string {
 func (*Chat) ProtoMessage() {}
 
 func (x *Chat) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[48]
+	mi := &file_wire_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3823,7 +3905,7 @@ func (x *Chat) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Chat.ProtoReflect.Descriptor instead.
 func (*Chat) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{48}
+	return file_wire_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *Chat) GetText() string {
@@ -3856,7 +3938,7 @@ type ContactRequest struct {
 
 func (x *ContactRequest) Reset() {
 	*x = ContactRequest{}
-	mi := &file_wire_proto_msgTypes[49]
+	mi := &file_wire_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3868,7 +3950,7 @@ func (x *ContactRequest) String() string {
 func (*ContactRequest) ProtoMessage() {}
 
 func (x *ContactRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[49]
+	mi := &file_wire_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3881,7 +3963,7 @@ func (x *ContactRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ContactRequest.ProtoReflect.Descriptor instead.
 func (*ContactRequest) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{49}
+	return file_wire_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *ContactRequest) GetMessage() string {
@@ -3900,7 +3982,7 @@ type ContactResponse struct {
 
 func (x *ContactResponse) Reset() {
 	*x = ContactResponse{}
-	mi := &file_wire_proto_msgTypes[50]
+	mi := &file_wire_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3912,7 +3994,7 @@ func (x *ContactResponse) String() string {
 func (*ContactResponse) ProtoMessage() {}
 
 func (x *ContactResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[50]
+	mi := &file_wire_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3925,7 +4007,7 @@ func (x *ContactResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ContactResponse.ProtoReflect.Descriptor instead.
 func (*ContactResponse) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{50}
+	return file_wire_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *ContactResponse) GetAccepted() bool {
@@ -3943,7 +4025,7 @@ type ContactRemoved struct {
 
 func (x *ContactRemoved) Reset() {
 	*x = ContactRemoved{}
-	mi := &file_wire_proto_msgTypes[51]
+	mi := &file_wire_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3955,7 +4037,7 @@ func (x *ContactRemoved) String() string {
 func (*ContactRemoved) ProtoMessage() {}
 
 func (x *ContactRemoved) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[51]
+	mi := &file_wire_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3968,7 +4050,7 @@ func (x *ContactRemoved) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ContactRemoved.ProtoReflect.Descriptor instead.
 func (*ContactRemoved) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{51}
+	return file_wire_proto_rawDescGZIP(), []int{52}
 }
 
 type Presence struct {
@@ -3995,7 +4077,7 @@ type Presence struct {
 
 func (x *Presence) Reset() {
 	*x = Presence{}
-	mi := &file_wire_proto_msgTypes[52]
+	mi := &file_wire_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4007,7 +4089,7 @@ func (x *Presence) String() string {
 func (*Presence) ProtoMessage() {}
 
 func (x *Presence) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[52]
+	mi := &file_wire_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4020,7 +4102,7 @@ func (x *Presence) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Presence.ProtoReflect.Descriptor instead.
 func (*Presence) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{52}
+	return file_wire_proto_rawDescGZIP(), []int{53}
 }
 
 func (x *Presence) GetStatus() string {
@@ -4099,7 +4181,7 @@ type SealedBox struct {
 
 func (x *SealedBox) Reset() {
 	*x = SealedBox{}
-	mi := &file_wire_proto_msgTypes[53]
+	mi := &file_wire_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4111,7 +4193,7 @@ func (x *SealedBox) String() string {
 func (*SealedBox) ProtoMessage() {}
 
 func (x *SealedBox) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[53]
+	mi := &file_wire_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4124,7 +4206,7 @@ func (x *SealedBox) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SealedBox.ProtoReflect.Descriptor instead.
 func (*SealedBox) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{53}
+	return file_wire_proto_rawDescGZIP(), []int{54}
 }
 
 func (x *SealedBox) GetEphemeral() []byte {
@@ -4170,7 +4252,7 @@ type RegistryRequest struct {
 
 func (x *RegistryRequest) Reset() {
 	*x = RegistryRequest{}
-	mi := &file_wire_proto_msgTypes[54]
+	mi := &file_wire_proto_msgTypes[55]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4182,7 +4264,7 @@ func (x *RegistryRequest) String() string {
 func (*RegistryRequest) ProtoMessage() {}
 
 func (x *RegistryRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[54]
+	mi := &file_wire_proto_msgTypes[55]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4195,7 +4277,7 @@ func (x *RegistryRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RegistryRequest.ProtoReflect.Descriptor instead.
 func (*RegistryRequest) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{54}
+	return file_wire_proto_rawDescGZIP(), []int{55}
 }
 
 func (x *RegistryRequest) GetKind() isRegistryRequest_Kind {
@@ -4266,7 +4348,7 @@ type Heartbeat struct {
 
 func (x *Heartbeat) Reset() {
 	*x = Heartbeat{}
-	mi := &file_wire_proto_msgTypes[55]
+	mi := &file_wire_proto_msgTypes[56]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4278,7 +4360,7 @@ func (x *Heartbeat) String() string {
 func (*Heartbeat) ProtoMessage() {}
 
 func (x *Heartbeat) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[55]
+	mi := &file_wire_proto_msgTypes[56]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4291,7 +4373,7 @@ func (x *Heartbeat) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Heartbeat.ProtoReflect.Descriptor instead.
 func (*Heartbeat) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{55}
+	return file_wire_proto_rawDescGZIP(), []int{56}
 }
 
 func (x *Heartbeat) GetTicket() *SignedTicket {
@@ -4318,7 +4400,7 @@ type ListSupernodes struct {
 
 func (x *ListSupernodes) Reset() {
 	*x = ListSupernodes{}
-	mi := &file_wire_proto_msgTypes[56]
+	mi := &file_wire_proto_msgTypes[57]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4330,7 +4412,7 @@ func (x *ListSupernodes) String() string {
 func (*ListSupernodes) ProtoMessage() {}
 
 func (x *ListSupernodes) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[56]
+	mi := &file_wire_proto_msgTypes[57]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4343,7 +4425,7 @@ func (x *ListSupernodes) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListSupernodes.ProtoReflect.Descriptor instead.
 func (*ListSupernodes) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{56}
+	return file_wire_proto_rawDescGZIP(), []int{57}
 }
 
 func (x *ListSupernodes) GetTicket() *SignedTicket {
@@ -4365,7 +4447,7 @@ type RegistryResponse struct {
 
 func (x *RegistryResponse) Reset() {
 	*x = RegistryResponse{}
-	mi := &file_wire_proto_msgTypes[57]
+	mi := &file_wire_proto_msgTypes[58]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4377,7 +4459,7 @@ func (x *RegistryResponse) String() string {
 func (*RegistryResponse) ProtoMessage() {}
 
 func (x *RegistryResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[57]
+	mi := &file_wire_proto_msgTypes[58]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4390,7 +4472,7 @@ func (x *RegistryResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RegistryResponse.ProtoReflect.Descriptor instead.
 func (*RegistryResponse) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{57}
+	return file_wire_proto_rawDescGZIP(), []int{58}
 }
 
 func (x *RegistryResponse) GetError() string {
@@ -4433,7 +4515,7 @@ type FetchRevocations struct {
 
 func (x *FetchRevocations) Reset() {
 	*x = FetchRevocations{}
-	mi := &file_wire_proto_msgTypes[58]
+	mi := &file_wire_proto_msgTypes[59]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4445,7 +4527,7 @@ func (x *FetchRevocations) String() string {
 func (*FetchRevocations) ProtoMessage() {}
 
 func (x *FetchRevocations) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[58]
+	mi := &file_wire_proto_msgTypes[59]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4458,7 +4540,7 @@ func (x *FetchRevocations) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FetchRevocations.ProtoReflect.Descriptor instead.
 func (*FetchRevocations) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{58}
+	return file_wire_proto_rawDescGZIP(), []int{59}
 }
 
 func (x *FetchRevocations) GetTicket() *SignedTicket {
@@ -4494,7 +4576,7 @@ type RevocationList struct {
 
 func (x *RevocationList) Reset() {
 	*x = RevocationList{}
-	mi := &file_wire_proto_msgTypes[59]
+	mi := &file_wire_proto_msgTypes[60]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4506,7 +4588,7 @@ func (x *RevocationList) String() string {
 func (*RevocationList) ProtoMessage() {}
 
 func (x *RevocationList) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[59]
+	mi := &file_wire_proto_msgTypes[60]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4519,7 +4601,7 @@ func (x *RevocationList) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevocationList.ProtoReflect.Descriptor instead.
 func (*RevocationList) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{59}
+	return file_wire_proto_rawDescGZIP(), []int{60}
 }
 
 func (x *RevocationList) GetServerPeerId() []byte {
@@ -4575,7 +4657,7 @@ type Revocation struct {
 
 func (x *Revocation) Reset() {
 	*x = Revocation{}
-	mi := &file_wire_proto_msgTypes[60]
+	mi := &file_wire_proto_msgTypes[61]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4587,7 +4669,7 @@ func (x *Revocation) String() string {
 func (*Revocation) ProtoMessage() {}
 
 func (x *Revocation) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[60]
+	mi := &file_wire_proto_msgTypes[61]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4600,7 +4682,7 @@ func (x *Revocation) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Revocation.ProtoReflect.Descriptor instead.
 func (*Revocation) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{60}
+	return file_wire_proto_rawDescGZIP(), []int{61}
 }
 
 func (x *Revocation) GetSerial() uint64 {
@@ -4634,7 +4716,7 @@ type SignedRevocations struct {
 
 func (x *SignedRevocations) Reset() {
 	*x = SignedRevocations{}
-	mi := &file_wire_proto_msgTypes[61]
+	mi := &file_wire_proto_msgTypes[62]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4646,7 +4728,7 @@ func (x *SignedRevocations) String() string {
 func (*SignedRevocations) ProtoMessage() {}
 
 func (x *SignedRevocations) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[61]
+	mi := &file_wire_proto_msgTypes[62]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4659,7 +4741,7 @@ func (x *SignedRevocations) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SignedRevocations.ProtoReflect.Descriptor instead.
 func (*SignedRevocations) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{61}
+	return file_wire_proto_rawDescGZIP(), []int{62}
 }
 
 func (x *SignedRevocations) GetList() []byte {
@@ -4688,7 +4770,7 @@ type SupernodeInfo struct {
 
 func (x *SupernodeInfo) Reset() {
 	*x = SupernodeInfo{}
-	mi := &file_wire_proto_msgTypes[62]
+	mi := &file_wire_proto_msgTypes[63]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4700,7 +4782,7 @@ func (x *SupernodeInfo) String() string {
 func (*SupernodeInfo) ProtoMessage() {}
 
 func (x *SupernodeInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[62]
+	mi := &file_wire_proto_msgTypes[63]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4713,7 +4795,7 @@ func (x *SupernodeInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SupernodeInfo.ProtoReflect.Descriptor instead.
 func (*SupernodeInfo) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{62}
+	return file_wire_proto_rawDescGZIP(), []int{63}
 }
 
 func (x *SupernodeInfo) GetTicket() *SignedTicket {
@@ -4746,7 +4828,7 @@ type MailboxRequest struct {
 
 func (x *MailboxRequest) Reset() {
 	*x = MailboxRequest{}
-	mi := &file_wire_proto_msgTypes[63]
+	mi := &file_wire_proto_msgTypes[64]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4758,7 +4840,7 @@ func (x *MailboxRequest) String() string {
 func (*MailboxRequest) ProtoMessage() {}
 
 func (x *MailboxRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[63]
+	mi := &file_wire_proto_msgTypes[64]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4771,7 +4853,7 @@ func (x *MailboxRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MailboxRequest.ProtoReflect.Descriptor instead.
 func (*MailboxRequest) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{63}
+	return file_wire_proto_rawDescGZIP(), []int{64}
 }
 
 func (x *MailboxRequest) GetKind() isMailboxRequest_Kind {
@@ -4848,7 +4930,7 @@ type MailPut struct {
 
 func (x *MailPut) Reset() {
 	*x = MailPut{}
-	mi := &file_wire_proto_msgTypes[64]
+	mi := &file_wire_proto_msgTypes[65]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4860,7 +4942,7 @@ func (x *MailPut) String() string {
 func (*MailPut) ProtoMessage() {}
 
 func (x *MailPut) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[64]
+	mi := &file_wire_proto_msgTypes[65]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4873,7 +4955,7 @@ func (x *MailPut) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MailPut.ProtoReflect.Descriptor instead.
 func (*MailPut) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{64}
+	return file_wire_proto_rawDescGZIP(), []int{65}
 }
 
 func (x *MailPut) GetTicket() *SignedTicket {
@@ -4924,7 +5006,7 @@ type MailFetch struct {
 
 func (x *MailFetch) Reset() {
 	*x = MailFetch{}
-	mi := &file_wire_proto_msgTypes[65]
+	mi := &file_wire_proto_msgTypes[66]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4936,7 +5018,7 @@ func (x *MailFetch) String() string {
 func (*MailFetch) ProtoMessage() {}
 
 func (x *MailFetch) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[65]
+	mi := &file_wire_proto_msgTypes[66]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4949,7 +5031,7 @@ func (x *MailFetch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MailFetch.ProtoReflect.Descriptor instead.
 func (*MailFetch) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{65}
+	return file_wire_proto_rawDescGZIP(), []int{66}
 }
 
 func (x *MailFetch) GetTicket() *SignedTicket {
@@ -4991,7 +5073,7 @@ type MailAck struct {
 
 func (x *MailAck) Reset() {
 	*x = MailAck{}
-	mi := &file_wire_proto_msgTypes[66]
+	mi := &file_wire_proto_msgTypes[67]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5003,7 +5085,7 @@ func (x *MailAck) String() string {
 func (*MailAck) ProtoMessage() {}
 
 func (x *MailAck) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[66]
+	mi := &file_wire_proto_msgTypes[67]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5016,7 +5098,7 @@ func (x *MailAck) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MailAck.ProtoReflect.Descriptor instead.
 func (*MailAck) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{66}
+	return file_wire_proto_rawDescGZIP(), []int{67}
 }
 
 func (x *MailAck) GetTicket() *SignedTicket {
@@ -5045,7 +5127,7 @@ type MailboxResponse struct {
 
 func (x *MailboxResponse) Reset() {
 	*x = MailboxResponse{}
-	mi := &file_wire_proto_msgTypes[67]
+	mi := &file_wire_proto_msgTypes[68]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5057,7 +5139,7 @@ func (x *MailboxResponse) String() string {
 func (*MailboxResponse) ProtoMessage() {}
 
 func (x *MailboxResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[67]
+	mi := &file_wire_proto_msgTypes[68]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5070,7 +5152,7 @@ func (x *MailboxResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MailboxResponse.ProtoReflect.Descriptor instead.
 func (*MailboxResponse) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{67}
+	return file_wire_proto_rawDescGZIP(), []int{68}
 }
 
 func (x *MailboxResponse) GetError() string {
@@ -5112,7 +5194,7 @@ type StoredMail struct {
 
 func (x *StoredMail) Reset() {
 	*x = StoredMail{}
-	mi := &file_wire_proto_msgTypes[68]
+	mi := &file_wire_proto_msgTypes[69]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5124,7 +5206,7 @@ func (x *StoredMail) String() string {
 func (*StoredMail) ProtoMessage() {}
 
 func (x *StoredMail) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[68]
+	mi := &file_wire_proto_msgTypes[69]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5137,7 +5219,7 @@ func (x *StoredMail) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StoredMail.ProtoReflect.Descriptor instead.
 func (*StoredMail) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{68}
+	return file_wire_proto_rawDescGZIP(), []int{69}
 }
 
 func (x *StoredMail) GetSeq() uint64 {
@@ -5189,7 +5271,7 @@ type MailItem struct {
 
 func (x *MailItem) Reset() {
 	*x = MailItem{}
-	mi := &file_wire_proto_msgTypes[69]
+	mi := &file_wire_proto_msgTypes[70]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5201,7 +5283,7 @@ func (x *MailItem) String() string {
 func (*MailItem) ProtoMessage() {}
 
 func (x *MailItem) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[69]
+	mi := &file_wire_proto_msgTypes[70]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5214,7 +5296,7 @@ func (x *MailItem) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MailItem.ProtoReflect.Descriptor instead.
 func (*MailItem) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{69}
+	return file_wire_proto_rawDescGZIP(), []int{70}
 }
 
 func (x *MailItem) GetSender() *SignedTicket {
@@ -5267,7 +5349,7 @@ type ContactsRequest struct {
 
 func (x *ContactsRequest) Reset() {
 	*x = ContactsRequest{}
-	mi := &file_wire_proto_msgTypes[70]
+	mi := &file_wire_proto_msgTypes[71]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5279,7 +5361,7 @@ func (x *ContactsRequest) String() string {
 func (*ContactsRequest) ProtoMessage() {}
 
 func (x *ContactsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[70]
+	mi := &file_wire_proto_msgTypes[71]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5292,7 +5374,7 @@ func (x *ContactsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ContactsRequest.ProtoReflect.Descriptor instead.
 func (*ContactsRequest) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{70}
+	return file_wire_proto_rawDescGZIP(), []int{71}
 }
 
 func (x *ContactsRequest) GetKind() isContactsRequest_Kind {
@@ -5354,7 +5436,7 @@ type ContactsPut struct {
 
 func (x *ContactsPut) Reset() {
 	*x = ContactsPut{}
-	mi := &file_wire_proto_msgTypes[71]
+	mi := &file_wire_proto_msgTypes[72]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5366,7 +5448,7 @@ func (x *ContactsPut) String() string {
 func (*ContactsPut) ProtoMessage() {}
 
 func (x *ContactsPut) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[71]
+	mi := &file_wire_proto_msgTypes[72]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5379,7 +5461,7 @@ func (x *ContactsPut) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ContactsPut.ProtoReflect.Descriptor instead.
 func (*ContactsPut) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{71}
+	return file_wire_proto_rawDescGZIP(), []int{72}
 }
 
 func (x *ContactsPut) GetTicket() *SignedTicket {
@@ -5425,7 +5507,7 @@ type ContactsGet struct {
 
 func (x *ContactsGet) Reset() {
 	*x = ContactsGet{}
-	mi := &file_wire_proto_msgTypes[72]
+	mi := &file_wire_proto_msgTypes[73]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5437,7 +5519,7 @@ func (x *ContactsGet) String() string {
 func (*ContactsGet) ProtoMessage() {}
 
 func (x *ContactsGet) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[72]
+	mi := &file_wire_proto_msgTypes[73]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5450,7 +5532,7 @@ func (x *ContactsGet) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ContactsGet.ProtoReflect.Descriptor instead.
 func (*ContactsGet) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{72}
+	return file_wire_proto_rawDescGZIP(), []int{73}
 }
 
 func (x *ContactsGet) GetTicket() *SignedTicket {
@@ -5480,7 +5562,7 @@ type ContactsResponse struct {
 
 func (x *ContactsResponse) Reset() {
 	*x = ContactsResponse{}
-	mi := &file_wire_proto_msgTypes[73]
+	mi := &file_wire_proto_msgTypes[74]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5492,7 +5574,7 @@ func (x *ContactsResponse) String() string {
 func (*ContactsResponse) ProtoMessage() {}
 
 func (x *ContactsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[73]
+	mi := &file_wire_proto_msgTypes[74]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5505,7 +5587,7 @@ func (x *ContactsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ContactsResponse.ProtoReflect.Descriptor instead.
 func (*ContactsResponse) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{73}
+	return file_wire_proto_rawDescGZIP(), []int{74}
 }
 
 func (x *ContactsResponse) GetError() string {
@@ -5565,7 +5647,7 @@ type ContactBackup struct {
 
 func (x *ContactBackup) Reset() {
 	*x = ContactBackup{}
-	mi := &file_wire_proto_msgTypes[74]
+	mi := &file_wire_proto_msgTypes[75]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5577,7 +5659,7 @@ func (x *ContactBackup) String() string {
 func (*ContactBackup) ProtoMessage() {}
 
 func (x *ContactBackup) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[74]
+	mi := &file_wire_proto_msgTypes[75]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5590,7 +5672,7 @@ func (x *ContactBackup) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ContactBackup.ProtoReflect.Descriptor instead.
 func (*ContactBackup) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{74}
+	return file_wire_proto_rawDescGZIP(), []int{75}
 }
 
 func (x *ContactBackup) GetEntries() []*ContactBackupEntry {
@@ -5627,7 +5709,7 @@ type RoomBackupEntry struct {
 
 func (x *RoomBackupEntry) Reset() {
 	*x = RoomBackupEntry{}
-	mi := &file_wire_proto_msgTypes[75]
+	mi := &file_wire_proto_msgTypes[76]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5639,7 +5721,7 @@ func (x *RoomBackupEntry) String() string {
 func (*RoomBackupEntry) ProtoMessage() {}
 
 func (x *RoomBackupEntry) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[75]
+	mi := &file_wire_proto_msgTypes[76]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5652,7 +5734,7 @@ func (x *RoomBackupEntry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoomBackupEntry.ProtoReflect.Descriptor instead.
 func (*RoomBackupEntry) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{75}
+	return file_wire_proto_rawDescGZIP(), []int{76}
 }
 
 func (x *RoomBackupEntry) GetRoom() string {
@@ -5706,7 +5788,7 @@ type ContactBackupEntry struct {
 
 func (x *ContactBackupEntry) Reset() {
 	*x = ContactBackupEntry{}
-	mi := &file_wire_proto_msgTypes[76]
+	mi := &file_wire_proto_msgTypes[77]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5718,7 +5800,7 @@ func (x *ContactBackupEntry) String() string {
 func (*ContactBackupEntry) ProtoMessage() {}
 
 func (x *ContactBackupEntry) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[76]
+	mi := &file_wire_proto_msgTypes[77]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5731,7 +5813,7 @@ func (x *ContactBackupEntry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ContactBackupEntry.ProtoReflect.Descriptor instead.
 func (*ContactBackupEntry) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{76}
+	return file_wire_proto_rawDescGZIP(), []int{77}
 }
 
 func (x *ContactBackupEntry) GetUsername() string {
@@ -5849,7 +5931,7 @@ type PrekeysRequest struct {
 
 func (x *PrekeysRequest) Reset() {
 	*x = PrekeysRequest{}
-	mi := &file_wire_proto_msgTypes[77]
+	mi := &file_wire_proto_msgTypes[78]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5861,7 +5943,7 @@ func (x *PrekeysRequest) String() string {
 func (*PrekeysRequest) ProtoMessage() {}
 
 func (x *PrekeysRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[77]
+	mi := &file_wire_proto_msgTypes[78]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5874,7 +5956,7 @@ func (x *PrekeysRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PrekeysRequest.ProtoReflect.Descriptor instead.
 func (*PrekeysRequest) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{77}
+	return file_wire_proto_rawDescGZIP(), []int{78}
 }
 
 func (x *PrekeysRequest) GetKind() isPrekeysRequest_Kind {
@@ -5951,7 +6033,7 @@ type PrekeysPublish struct {
 
 func (x *PrekeysPublish) Reset() {
 	*x = PrekeysPublish{}
-	mi := &file_wire_proto_msgTypes[78]
+	mi := &file_wire_proto_msgTypes[79]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5963,7 +6045,7 @@ func (x *PrekeysPublish) String() string {
 func (*PrekeysPublish) ProtoMessage() {}
 
 func (x *PrekeysPublish) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[78]
+	mi := &file_wire_proto_msgTypes[79]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5976,7 +6058,7 @@ func (x *PrekeysPublish) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PrekeysPublish.ProtoReflect.Descriptor instead.
 func (*PrekeysPublish) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{78}
+	return file_wire_proto_rawDescGZIP(), []int{79}
 }
 
 func (x *PrekeysPublish) GetTicket() *SignedTicket {
@@ -6027,7 +6109,7 @@ type PrekeysFetch struct {
 
 func (x *PrekeysFetch) Reset() {
 	*x = PrekeysFetch{}
-	mi := &file_wire_proto_msgTypes[79]
+	mi := &file_wire_proto_msgTypes[80]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6039,7 +6121,7 @@ func (x *PrekeysFetch) String() string {
 func (*PrekeysFetch) ProtoMessage() {}
 
 func (x *PrekeysFetch) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[79]
+	mi := &file_wire_proto_msgTypes[80]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6052,7 +6134,7 @@ func (x *PrekeysFetch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PrekeysFetch.ProtoReflect.Descriptor instead.
 func (*PrekeysFetch) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{79}
+	return file_wire_proto_rawDescGZIP(), []int{80}
 }
 
 func (x *PrekeysFetch) GetTicket() *SignedTicket {
@@ -6079,7 +6161,7 @@ type PrekeysStatus struct {
 
 func (x *PrekeysStatus) Reset() {
 	*x = PrekeysStatus{}
-	mi := &file_wire_proto_msgTypes[80]
+	mi := &file_wire_proto_msgTypes[81]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6091,7 +6173,7 @@ func (x *PrekeysStatus) String() string {
 func (*PrekeysStatus) ProtoMessage() {}
 
 func (x *PrekeysStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[80]
+	mi := &file_wire_proto_msgTypes[81]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6104,7 +6186,7 @@ func (x *PrekeysStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PrekeysStatus.ProtoReflect.Descriptor instead.
 func (*PrekeysStatus) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{80}
+	return file_wire_proto_rawDescGZIP(), []int{81}
 }
 
 func (x *PrekeysStatus) GetTicket() *SignedTicket {
@@ -6128,7 +6210,7 @@ type PrekeysResponse struct {
 
 func (x *PrekeysResponse) Reset() {
 	*x = PrekeysResponse{}
-	mi := &file_wire_proto_msgTypes[81]
+	mi := &file_wire_proto_msgTypes[82]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6140,7 +6222,7 @@ func (x *PrekeysResponse) String() string {
 func (*PrekeysResponse) ProtoMessage() {}
 
 func (x *PrekeysResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[81]
+	mi := &file_wire_proto_msgTypes[82]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6153,7 +6235,7 @@ func (x *PrekeysResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PrekeysResponse.ProtoReflect.Descriptor instead.
 func (*PrekeysResponse) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{81}
+	return file_wire_proto_rawDescGZIP(), []int{82}
 }
 
 func (x *PrekeysResponse) GetError() string {
@@ -6215,7 +6297,7 @@ type PrekeyDevice struct {
 
 func (x *PrekeyDevice) Reset() {
 	*x = PrekeyDevice{}
-	mi := &file_wire_proto_msgTypes[82]
+	mi := &file_wire_proto_msgTypes[83]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6227,7 +6309,7 @@ func (x *PrekeyDevice) String() string {
 func (*PrekeyDevice) ProtoMessage() {}
 
 func (x *PrekeyDevice) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[82]
+	mi := &file_wire_proto_msgTypes[83]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6240,7 +6322,7 @@ func (x *PrekeyDevice) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PrekeyDevice.ProtoReflect.Descriptor instead.
 func (*PrekeyDevice) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{82}
+	return file_wire_proto_rawDescGZIP(), []int{83}
 }
 
 func (x *PrekeyDevice) GetBundle() []byte {
@@ -6306,7 +6388,7 @@ type RoomOp struct {
 
 func (x *RoomOp) Reset() {
 	*x = RoomOp{}
-	mi := &file_wire_proto_msgTypes[83]
+	mi := &file_wire_proto_msgTypes[84]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6318,7 +6400,7 @@ func (x *RoomOp) String() string {
 func (*RoomOp) ProtoMessage() {}
 
 func (x *RoomOp) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[83]
+	mi := &file_wire_proto_msgTypes[84]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6331,7 +6413,7 @@ func (x *RoomOp) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoomOp.ProtoReflect.Descriptor instead.
 func (*RoomOp) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{83}
+	return file_wire_proto_rawDescGZIP(), []int{84}
 }
 
 func (x *RoomOp) GetRoom() string {
@@ -6601,7 +6683,7 @@ type RoomCreate struct {
 
 func (x *RoomCreate) Reset() {
 	*x = RoomCreate{}
-	mi := &file_wire_proto_msgTypes[84]
+	mi := &file_wire_proto_msgTypes[85]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6613,7 +6695,7 @@ func (x *RoomCreate) String() string {
 func (*RoomCreate) ProtoMessage() {}
 
 func (x *RoomCreate) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[84]
+	mi := &file_wire_proto_msgTypes[85]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6626,7 +6708,7 @@ func (x *RoomCreate) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoomCreate.ProtoReflect.Descriptor instead.
 func (*RoomCreate) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{84}
+	return file_wire_proto_rawDescGZIP(), []int{85}
 }
 
 func (x *RoomCreate) GetTopic() string {
@@ -6667,7 +6749,7 @@ type RoomModes struct {
 
 func (x *RoomModes) Reset() {
 	*x = RoomModes{}
-	mi := &file_wire_proto_msgTypes[85]
+	mi := &file_wire_proto_msgTypes[86]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6679,7 +6761,7 @@ func (x *RoomModes) String() string {
 func (*RoomModes) ProtoMessage() {}
 
 func (x *RoomModes) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[85]
+	mi := &file_wire_proto_msgTypes[86]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6692,7 +6774,7 @@ func (x *RoomModes) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoomModes.ProtoReflect.Descriptor instead.
 func (*RoomModes) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{85}
+	return file_wire_proto_rawDescGZIP(), []int{86}
 }
 
 func (x *RoomModes) GetPublic() bool {
@@ -6789,7 +6871,7 @@ type RoomBan struct {
 
 func (x *RoomBan) Reset() {
 	*x = RoomBan{}
-	mi := &file_wire_proto_msgTypes[86]
+	mi := &file_wire_proto_msgTypes[87]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6801,7 +6883,7 @@ func (x *RoomBan) String() string {
 func (*RoomBan) ProtoMessage() {}
 
 func (x *RoomBan) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[86]
+	mi := &file_wire_proto_msgTypes[87]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6814,7 +6896,7 @@ func (x *RoomBan) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoomBan.ProtoReflect.Descriptor instead.
 func (*RoomBan) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{86}
+	return file_wire_proto_rawDescGZIP(), []int{87}
 }
 
 func (x *RoomBan) GetUsername() string {
@@ -6841,7 +6923,7 @@ type RoomDeleteMessage struct {
 
 func (x *RoomDeleteMessage) Reset() {
 	*x = RoomDeleteMessage{}
-	mi := &file_wire_proto_msgTypes[87]
+	mi := &file_wire_proto_msgTypes[88]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6853,7 +6935,7 @@ func (x *RoomDeleteMessage) String() string {
 func (*RoomDeleteMessage) ProtoMessage() {}
 
 func (x *RoomDeleteMessage) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[87]
+	mi := &file_wire_proto_msgTypes[88]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6866,7 +6948,7 @@ func (x *RoomDeleteMessage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoomDeleteMessage.ProtoReflect.Descriptor instead.
 func (*RoomDeleteMessage) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{87}
+	return file_wire_proto_rawDescGZIP(), []int{88}
 }
 
 func (x *RoomDeleteMessage) GetId() string {
@@ -6891,7 +6973,7 @@ type RoomDeleteRoom struct {
 
 func (x *RoomDeleteRoom) Reset() {
 	*x = RoomDeleteRoom{}
-	mi := &file_wire_proto_msgTypes[88]
+	mi := &file_wire_proto_msgTypes[89]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6903,7 +6985,7 @@ func (x *RoomDeleteRoom) String() string {
 func (*RoomDeleteRoom) ProtoMessage() {}
 
 func (x *RoomDeleteRoom) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[88]
+	mi := &file_wire_proto_msgTypes[89]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6916,7 +6998,7 @@ func (x *RoomDeleteRoom) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoomDeleteRoom.ProtoReflect.Descriptor instead.
 func (*RoomDeleteRoom) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{88}
+	return file_wire_proto_rawDescGZIP(), []int{89}
 }
 
 // SignedRoomOp is a RoomOp as it travels and is stored: its bytes exactly as
@@ -6933,7 +7015,7 @@ type SignedRoomOp struct {
 
 func (x *SignedRoomOp) Reset() {
 	*x = SignedRoomOp{}
-	mi := &file_wire_proto_msgTypes[89]
+	mi := &file_wire_proto_msgTypes[90]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6945,7 +7027,7 @@ func (x *SignedRoomOp) String() string {
 func (*SignedRoomOp) ProtoMessage() {}
 
 func (x *SignedRoomOp) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[89]
+	mi := &file_wire_proto_msgTypes[90]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6958,7 +7040,7 @@ func (x *SignedRoomOp) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SignedRoomOp.ProtoReflect.Descriptor instead.
 func (*SignedRoomOp) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{89}
+	return file_wire_proto_rawDescGZIP(), []int{90}
 }
 
 func (x *SignedRoomOp) GetOp() []byte {
@@ -7010,7 +7092,7 @@ type RoomMessage struct {
 
 func (x *RoomMessage) Reset() {
 	*x = RoomMessage{}
-	mi := &file_wire_proto_msgTypes[90]
+	mi := &file_wire_proto_msgTypes[91]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7022,7 +7104,7 @@ func (x *RoomMessage) String() string {
 func (*RoomMessage) ProtoMessage() {}
 
 func (x *RoomMessage) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[90]
+	mi := &file_wire_proto_msgTypes[91]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7035,7 +7117,7 @@ func (x *RoomMessage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoomMessage.ProtoReflect.Descriptor instead.
 func (*RoomMessage) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{90}
+	return file_wire_proto_rawDescGZIP(), []int{91}
 }
 
 func (x *RoomMessage) GetRoom() string {
@@ -7108,7 +7190,7 @@ type RoomSealed struct {
 
 func (x *RoomSealed) Reset() {
 	*x = RoomSealed{}
-	mi := &file_wire_proto_msgTypes[91]
+	mi := &file_wire_proto_msgTypes[92]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7120,7 +7202,7 @@ func (x *RoomSealed) String() string {
 func (*RoomSealed) ProtoMessage() {}
 
 func (x *RoomSealed) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[91]
+	mi := &file_wire_proto_msgTypes[92]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7133,7 +7215,7 @@ func (x *RoomSealed) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoomSealed.ProtoReflect.Descriptor instead.
 func (*RoomSealed) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{91}
+	return file_wire_proto_rawDescGZIP(), []int{92}
 }
 
 func (x *RoomSealed) GetKeyId() []byte {
@@ -7169,7 +7251,7 @@ type SignedRoomMessage struct {
 
 func (x *SignedRoomMessage) Reset() {
 	*x = SignedRoomMessage{}
-	mi := &file_wire_proto_msgTypes[92]
+	mi := &file_wire_proto_msgTypes[93]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7181,7 +7263,7 @@ func (x *SignedRoomMessage) String() string {
 func (*SignedRoomMessage) ProtoMessage() {}
 
 func (x *SignedRoomMessage) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[92]
+	mi := &file_wire_proto_msgTypes[93]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7194,7 +7276,7 @@ func (x *SignedRoomMessage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SignedRoomMessage.ProtoReflect.Descriptor instead.
 func (*SignedRoomMessage) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{92}
+	return file_wire_proto_rawDescGZIP(), []int{93}
 }
 
 func (x *SignedRoomMessage) GetMessage() []byte {
@@ -7243,7 +7325,7 @@ type RoomRequest struct {
 
 func (x *RoomRequest) Reset() {
 	*x = RoomRequest{}
-	mi := &file_wire_proto_msgTypes[93]
+	mi := &file_wire_proto_msgTypes[94]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7255,7 +7337,7 @@ func (x *RoomRequest) String() string {
 func (*RoomRequest) ProtoMessage() {}
 
 func (x *RoomRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[93]
+	mi := &file_wire_proto_msgTypes[94]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7268,7 +7350,7 @@ func (x *RoomRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoomRequest.ProtoReflect.Descriptor instead.
 func (*RoomRequest) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{93}
+	return file_wire_proto_rawDescGZIP(), []int{94}
 }
 
 func (x *RoomRequest) GetTicket() *SignedTicket {
@@ -7470,7 +7552,7 @@ type RoomReport struct {
 
 func (x *RoomReport) Reset() {
 	*x = RoomReport{}
-	mi := &file_wire_proto_msgTypes[94]
+	mi := &file_wire_proto_msgTypes[95]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7482,7 +7564,7 @@ func (x *RoomReport) String() string {
 func (*RoomReport) ProtoMessage() {}
 
 func (x *RoomReport) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[94]
+	mi := &file_wire_proto_msgTypes[95]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7495,7 +7577,7 @@ func (x *RoomReport) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoomReport.ProtoReflect.Descriptor instead.
 func (*RoomReport) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{94}
+	return file_wire_proto_rawDescGZIP(), []int{95}
 }
 
 func (x *RoomReport) GetRoom() string {
@@ -7538,7 +7620,7 @@ type RoomReported struct {
 
 func (x *RoomReported) Reset() {
 	*x = RoomReported{}
-	mi := &file_wire_proto_msgTypes[95]
+	mi := &file_wire_proto_msgTypes[96]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7550,7 +7632,7 @@ func (x *RoomReported) String() string {
 func (*RoomReported) ProtoMessage() {}
 
 func (x *RoomReported) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[95]
+	mi := &file_wire_proto_msgTypes[96]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7563,7 +7645,7 @@ func (x *RoomReported) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoomReported.ProtoReflect.Descriptor instead.
 func (*RoomReported) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{95}
+	return file_wire_proto_rawDescGZIP(), []int{96}
 }
 
 func (x *RoomReported) GetFrom() string {
@@ -7596,7 +7678,7 @@ type RoomForward struct {
 
 func (x *RoomForward) Reset() {
 	*x = RoomForward{}
-	mi := &file_wire_proto_msgTypes[96]
+	mi := &file_wire_proto_msgTypes[97]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7608,7 +7690,7 @@ func (x *RoomForward) String() string {
 func (*RoomForward) ProtoMessage() {}
 
 func (x *RoomForward) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[96]
+	mi := &file_wire_proto_msgTypes[97]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7621,7 +7703,7 @@ func (x *RoomForward) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoomForward.ProtoReflect.Descriptor instead.
 func (*RoomForward) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{96}
+	return file_wire_proto_rawDescGZIP(), []int{97}
 }
 
 func (x *RoomForward) GetOp() *SignedRoomOp {
@@ -7670,7 +7752,7 @@ type RoomReplica struct {
 
 func (x *RoomReplica) Reset() {
 	*x = RoomReplica{}
-	mi := &file_wire_proto_msgTypes[97]
+	mi := &file_wire_proto_msgTypes[98]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7682,7 +7764,7 @@ func (x *RoomReplica) String() string {
 func (*RoomReplica) ProtoMessage() {}
 
 func (x *RoomReplica) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[97]
+	mi := &file_wire_proto_msgTypes[98]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7695,7 +7777,7 @@ func (x *RoomReplica) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoomReplica.ProtoReflect.Descriptor instead.
 func (*RoomReplica) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{97}
+	return file_wire_proto_rawDescGZIP(), []int{98}
 }
 
 func (x *RoomReplica) GetRoom() string {
@@ -7738,7 +7820,7 @@ type RoomOrderedMessage struct {
 
 func (x *RoomOrderedMessage) Reset() {
 	*x = RoomOrderedMessage{}
-	mi := &file_wire_proto_msgTypes[98]
+	mi := &file_wire_proto_msgTypes[99]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7750,7 +7832,7 @@ func (x *RoomOrderedMessage) String() string {
 func (*RoomOrderedMessage) ProtoMessage() {}
 
 func (x *RoomOrderedMessage) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[98]
+	mi := &file_wire_proto_msgTypes[99]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7763,7 +7845,7 @@ func (x *RoomOrderedMessage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoomOrderedMessage.ProtoReflect.Descriptor instead.
 func (*RoomOrderedMessage) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{98}
+	return file_wire_proto_rawDescGZIP(), []int{99}
 }
 
 func (x *RoomOrderedMessage) GetPosition() uint64 {
@@ -7792,7 +7874,7 @@ type RoomMessagesRequest struct {
 
 func (x *RoomMessagesRequest) Reset() {
 	*x = RoomMessagesRequest{}
-	mi := &file_wire_proto_msgTypes[99]
+	mi := &file_wire_proto_msgTypes[100]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7804,7 +7886,7 @@ func (x *RoomMessagesRequest) String() string {
 func (*RoomMessagesRequest) ProtoMessage() {}
 
 func (x *RoomMessagesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[99]
+	mi := &file_wire_proto_msgTypes[100]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7817,7 +7899,7 @@ func (x *RoomMessagesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoomMessagesRequest.ProtoReflect.Descriptor instead.
 func (*RoomMessagesRequest) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{99}
+	return file_wire_proto_rawDescGZIP(), []int{100}
 }
 
 func (x *RoomMessagesRequest) GetRoom() string {
@@ -7858,7 +7940,7 @@ type RoomJoin struct {
 
 func (x *RoomJoin) Reset() {
 	*x = RoomJoin{}
-	mi := &file_wire_proto_msgTypes[100]
+	mi := &file_wire_proto_msgTypes[101]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7870,7 +7952,7 @@ func (x *RoomJoin) String() string {
 func (*RoomJoin) ProtoMessage() {}
 
 func (x *RoomJoin) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[100]
+	mi := &file_wire_proto_msgTypes[101]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7883,7 +7965,7 @@ func (x *RoomJoin) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoomJoin.ProtoReflect.Descriptor instead.
 func (*RoomJoin) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{100}
+	return file_wire_proto_rawDescGZIP(), []int{101}
 }
 
 func (x *RoomJoin) GetRoom() string {
@@ -7932,7 +8014,7 @@ type RoomSend struct {
 
 func (x *RoomSend) Reset() {
 	*x = RoomSend{}
-	mi := &file_wire_proto_msgTypes[101]
+	mi := &file_wire_proto_msgTypes[102]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7944,7 +8026,7 @@ func (x *RoomSend) String() string {
 func (*RoomSend) ProtoMessage() {}
 
 func (x *RoomSend) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[101]
+	mi := &file_wire_proto_msgTypes[102]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7957,7 +8039,7 @@ func (x *RoomSend) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoomSend.ProtoReflect.Descriptor instead.
 func (*RoomSend) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{101}
+	return file_wire_proto_rawDescGZIP(), []int{102}
 }
 
 func (x *RoomSend) GetMessage() *SignedRoomMessage {
@@ -7985,7 +8067,7 @@ type RoomBacklogRequest struct {
 
 func (x *RoomBacklogRequest) Reset() {
 	*x = RoomBacklogRequest{}
-	mi := &file_wire_proto_msgTypes[102]
+	mi := &file_wire_proto_msgTypes[103]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7997,7 +8079,7 @@ func (x *RoomBacklogRequest) String() string {
 func (*RoomBacklogRequest) ProtoMessage() {}
 
 func (x *RoomBacklogRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[102]
+	mi := &file_wire_proto_msgTypes[103]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8010,7 +8092,7 @@ func (x *RoomBacklogRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoomBacklogRequest.ProtoReflect.Descriptor instead.
 func (*RoomBacklogRequest) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{102}
+	return file_wire_proto_rawDescGZIP(), []int{103}
 }
 
 func (x *RoomBacklogRequest) GetRoom() string {
@@ -8039,7 +8121,7 @@ type RoomOpsRequest struct {
 
 func (x *RoomOpsRequest) Reset() {
 	*x = RoomOpsRequest{}
-	mi := &file_wire_proto_msgTypes[103]
+	mi := &file_wire_proto_msgTypes[104]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8051,7 +8133,7 @@ func (x *RoomOpsRequest) String() string {
 func (*RoomOpsRequest) ProtoMessage() {}
 
 func (x *RoomOpsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[103]
+	mi := &file_wire_proto_msgTypes[104]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8064,7 +8146,7 @@ func (x *RoomOpsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoomOpsRequest.ProtoReflect.Descriptor instead.
 func (*RoomOpsRequest) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{103}
+	return file_wire_proto_rawDescGZIP(), []int{104}
 }
 
 func (x *RoomOpsRequest) GetRoom() string {
@@ -8096,7 +8178,7 @@ type RoomListRequest struct {
 
 func (x *RoomListRequest) Reset() {
 	*x = RoomListRequest{}
-	mi := &file_wire_proto_msgTypes[104]
+	mi := &file_wire_proto_msgTypes[105]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8108,7 +8190,7 @@ func (x *RoomListRequest) String() string {
 func (*RoomListRequest) ProtoMessage() {}
 
 func (x *RoomListRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[104]
+	mi := &file_wire_proto_msgTypes[105]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8121,7 +8203,7 @@ func (x *RoomListRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoomListRequest.ProtoReflect.Descriptor instead.
 func (*RoomListRequest) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{104}
+	return file_wire_proto_rawDescGZIP(), []int{105}
 }
 
 func (x *RoomListRequest) GetQuery() string {
@@ -8164,7 +8246,7 @@ type RoomDirectoryEntry struct {
 
 func (x *RoomDirectoryEntry) Reset() {
 	*x = RoomDirectoryEntry{}
-	mi := &file_wire_proto_msgTypes[105]
+	mi := &file_wire_proto_msgTypes[106]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8176,7 +8258,7 @@ func (x *RoomDirectoryEntry) String() string {
 func (*RoomDirectoryEntry) ProtoMessage() {}
 
 func (x *RoomDirectoryEntry) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[105]
+	mi := &file_wire_proto_msgTypes[106]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8189,7 +8271,7 @@ func (x *RoomDirectoryEntry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoomDirectoryEntry.ProtoReflect.Descriptor instead.
 func (*RoomDirectoryEntry) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{105}
+	return file_wire_proto_rawDescGZIP(), []int{106}
 }
 
 func (x *RoomDirectoryEntry) GetRoom() string {
@@ -8269,7 +8351,7 @@ type RoomResponse struct {
 
 func (x *RoomResponse) Reset() {
 	*x = RoomResponse{}
-	mi := &file_wire_proto_msgTypes[106]
+	mi := &file_wire_proto_msgTypes[107]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8281,7 +8363,7 @@ func (x *RoomResponse) String() string {
 func (*RoomResponse) ProtoMessage() {}
 
 func (x *RoomResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[106]
+	mi := &file_wire_proto_msgTypes[107]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8294,7 +8376,7 @@ func (x *RoomResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoomResponse.ProtoReflect.Descriptor instead.
 func (*RoomResponse) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{106}
+	return file_wire_proto_rawDescGZIP(), []int{107}
 }
 
 func (x *RoomResponse) GetError() string {
@@ -8406,7 +8488,7 @@ type RoomEvent struct {
 
 func (x *RoomEvent) Reset() {
 	*x = RoomEvent{}
-	mi := &file_wire_proto_msgTypes[107]
+	mi := &file_wire_proto_msgTypes[108]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8418,7 +8500,7 @@ func (x *RoomEvent) String() string {
 func (*RoomEvent) ProtoMessage() {}
 
 func (x *RoomEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[107]
+	mi := &file_wire_proto_msgTypes[108]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8431,7 +8513,7 @@ func (x *RoomEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoomEvent.ProtoReflect.Descriptor instead.
 func (*RoomEvent) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{107}
+	return file_wire_proto_rawDescGZIP(), []int{108}
 }
 
 func (x *RoomEvent) GetKind() isRoomEvent_Kind {
@@ -8527,6 +8609,260 @@ func (*RoomEvent_Left) isRoomEvent_Kind() {}
 
 func (*RoomEvent_Report) isRoomEvent_Kind() {}
 
+// A new device of an account asks another device of the same account for
+// the recent history (wire.ProtoHandover, node/handover): one
+// HandoverRequest, answered by HandoverChunks until one says done. Only a
+// device in the account's signed list is answered; the sender's identity is
+// the stream's authenticated remote peer, never a field here.
+type HandoverRequest struct {
+	state          protoimpl.MessageState `protogen:"open.v1"`
+	SinceUnixMilli int64                  `protobuf:"varint,1,opt,name=since_unix_milli,json=sinceUnixMilli,proto3" json:"since_unix_milli,omitempty"` // messages stored with a time at or after this
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *HandoverRequest) Reset() {
+	*x = HandoverRequest{}
+	mi := &file_wire_proto_msgTypes[109]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *HandoverRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*HandoverRequest) ProtoMessage() {}
+
+func (x *HandoverRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_wire_proto_msgTypes[109]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use HandoverRequest.ProtoReflect.Descriptor instead.
+func (*HandoverRequest) Descriptor() ([]byte, []int) {
+	return file_wire_proto_rawDescGZIP(), []int{109}
+}
+
+func (x *HandoverRequest) GetSinceUnixMilli() int64 {
+	if x != nil {
+		return x.SinceUnixMilli
+	}
+	return 0
+}
+
+// HandoverMessage is one entry of the history (node/store.Message): what
+// the asking device stores as it is, de-duplicated on (peer, id).
+type HandoverMessage struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Peer          string                 `protobuf:"bytes,2,opt,name=peer,proto3" json:"peer,omitempty"`          // the conversation: a contact's username or a multi-party conversation's ID
+	Outgoing      bool                   `protobuf:"varint,3,opt,name=outgoing,proto3" json:"outgoing,omitempty"` // written by this account
+	Text          string                 `protobuf:"bytes,4,opt,name=text,proto3" json:"text,omitempty"`          // the text; a file entry's file name
+	TimeUnixNano  int64                  `protobuf:"varint,5,opt,name=time_unix_nano,json=timeUnixNano,proto3" json:"time_unix_nano,omitempty"`
+	State         string                 `protobuf:"bytes,6,opt,name=state,proto3" json:"state,omitempty"`                           // queued, delivered, received or failed
+	Sender        string                 `protobuf:"bytes,7,opt,name=sender,proto3" json:"sender,omitempty"`                         // a multi-party conversation's author of an incoming message
+	Kind          string                 `protobuf:"bytes,8,opt,name=kind,proto3" json:"kind,omitempty"`                             // "" for a message, else the history entry's kind (nudge, file, joined, left)
+	Device        string                 `protobuf:"bytes,9,opt,name=device,proto3" json:"device,omitempty"`                         // the author's sending device (an incoming message's), for its order
+	Order         uint64                 `protobuf:"varint,10,opt,name=order,proto3" json:"order,omitempty"`                         // that device's outbox position of the message (0: not said)
+	FileSize      int64                  `protobuf:"varint,11,opt,name=file_size,json=fileSize,proto3" json:"file_size,omitempty"`   // a file entry's size
+	FileState     string                 `protobuf:"bytes,12,opt,name=file_state,json=fileState,proto3" json:"file_state,omitempty"` // a file entry's final state
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *HandoverMessage) Reset() {
+	*x = HandoverMessage{}
+	mi := &file_wire_proto_msgTypes[110]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *HandoverMessage) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*HandoverMessage) ProtoMessage() {}
+
+func (x *HandoverMessage) ProtoReflect() protoreflect.Message {
+	mi := &file_wire_proto_msgTypes[110]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use HandoverMessage.ProtoReflect.Descriptor instead.
+func (*HandoverMessage) Descriptor() ([]byte, []int) {
+	return file_wire_proto_rawDescGZIP(), []int{110}
+}
+
+func (x *HandoverMessage) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *HandoverMessage) GetPeer() string {
+	if x != nil {
+		return x.Peer
+	}
+	return ""
+}
+
+func (x *HandoverMessage) GetOutgoing() bool {
+	if x != nil {
+		return x.Outgoing
+	}
+	return false
+}
+
+func (x *HandoverMessage) GetText() string {
+	if x != nil {
+		return x.Text
+	}
+	return ""
+}
+
+func (x *HandoverMessage) GetTimeUnixNano() int64 {
+	if x != nil {
+		return x.TimeUnixNano
+	}
+	return 0
+}
+
+func (x *HandoverMessage) GetState() string {
+	if x != nil {
+		return x.State
+	}
+	return ""
+}
+
+func (x *HandoverMessage) GetSender() string {
+	if x != nil {
+		return x.Sender
+	}
+	return ""
+}
+
+func (x *HandoverMessage) GetKind() string {
+	if x != nil {
+		return x.Kind
+	}
+	return ""
+}
+
+func (x *HandoverMessage) GetDevice() string {
+	if x != nil {
+		return x.Device
+	}
+	return ""
+}
+
+func (x *HandoverMessage) GetOrder() uint64 {
+	if x != nil {
+		return x.Order
+	}
+	return 0
+}
+
+func (x *HandoverMessage) GetFileSize() int64 {
+	if x != nil {
+		return x.FileSize
+	}
+	return 0
+}
+
+func (x *HandoverMessage) GetFileState() string {
+	if x != nil {
+		return x.FileState
+	}
+	return ""
+}
+
+// HandoverChunk is one frame of the answer: messages in the order the
+// answering device stored them (oldest first), at most
+// wire.MaxHandoverMessages of them in wire.MaxHandoverFrame bytes.
+type HandoverChunk struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Messages      []*HandoverMessage     `protobuf:"bytes,1,rep,name=messages,proto3" json:"messages,omitempty"`
+	Total         uint64                 `protobuf:"varint,2,opt,name=total,proto3" json:"total,omitempty"` // how many messages the whole hand-over sends, for progress
+	Done          bool                   `protobuf:"varint,3,opt,name=done,proto3" json:"done,omitempty"`   // the last frame
+	Error         string                 `protobuf:"bytes,4,opt,name=error,proto3" json:"error,omitempty"`  // a refusal (unauthorized) or failure (internal), in the first frame; nothing else follows
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *HandoverChunk) Reset() {
+	*x = HandoverChunk{}
+	mi := &file_wire_proto_msgTypes[111]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *HandoverChunk) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*HandoverChunk) ProtoMessage() {}
+
+func (x *HandoverChunk) ProtoReflect() protoreflect.Message {
+	mi := &file_wire_proto_msgTypes[111]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use HandoverChunk.ProtoReflect.Descriptor instead.
+func (*HandoverChunk) Descriptor() ([]byte, []int) {
+	return file_wire_proto_rawDescGZIP(), []int{111}
+}
+
+func (x *HandoverChunk) GetMessages() []*HandoverMessage {
+	if x != nil {
+		return x.Messages
+	}
+	return nil
+}
+
+func (x *HandoverChunk) GetTotal() uint64 {
+	if x != nil {
+		return x.Total
+	}
+	return 0
+}
+
+func (x *HandoverChunk) GetDone() bool {
+	if x != nil {
+		return x.Done
+	}
+	return false
+}
+
+func (x *HandoverChunk) GetError() string {
+	if x != nil {
+		return x.Error
+	}
+	return ""
+}
+
 // Entry is, for askers the user allowed (a visibility token), its ticket
 // and, while fresh, its peer record; for everyone else — strangers and
 // blocked users alike — only its card (ticket.SignCard): the account,
@@ -8556,7 +8892,7 @@ type RendezvousResponse_Entry struct {
 
 func (x *RendezvousResponse_Entry) Reset() {
 	*x = RendezvousResponse_Entry{}
-	mi := &file_wire_proto_msgTypes[108]
+	mi := &file_wire_proto_msgTypes[112]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8568,7 +8904,7 @@ func (x *RendezvousResponse_Entry) String() string {
 func (*RendezvousResponse_Entry) ProtoMessage() {}
 
 func (x *RendezvousResponse_Entry) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[108]
+	mi := &file_wire_proto_msgTypes[112]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8827,7 +9163,7 @@ const file_wire_proto_rawDesc = "" +
 	"\x05order\x18\x04 \x01(\x04R\x05order\"+\n" +
 	"\x03Ack\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x14\n" +
-	"\x05error\x18\x02 \x01(\tR\x05error\"\x8a\b\n" +
+	"\x05error\x18\x02 \x01(\tR\x05error\"\xc1\b\n" +
 	"\aPayload\x12&\n" +
 	"\x0fsent_unix_milli\x18\x01 \x01(\x03R\rsentUnixMilli\x12(\n" +
 	"\x04chat\x18\x02 \x01(\v2\x12.eserver.wire.ChatH\x00R\x04chat\x12G\n" +
@@ -8851,8 +9187,13 @@ const file_wire_proto_rawDesc = "" +
 	"groupEvent\x12D\n" +
 	"\x0eresend_request\x18\x0f \x01(\v2\x1b.eserver.wire.ResendRequestH\x00R\rresendRequest\x122\n" +
 	"\broom_key\x18\x10 \x01(\v2\x15.eserver.wire.RoomKeyH\x00R\aroomKey\x12>\n" +
-	"\froom_picture\x18\x11 \x01(\v2\x19.eserver.wire.RoomPictureH\x00R\vroomPictureB\x06\n" +
-	"\x04kind\"7\n" +
+	"\froom_picture\x18\x11 \x01(\v2\x19.eserver.wire.RoomPictureH\x00R\vroomPicture\x125\n" +
+	"\tread_mark\x18\x12 \x01(\v2\x16.eserver.wire.ReadMarkH\x00R\breadMarkB\x06\n" +
+	"\x04kind\"p\n" +
+	"\bReadMark\x12\"\n" +
+	"\fconversation\x18\x01 \x01(\tR\fconversation\x12'\n" +
+	"\x10up_to_unix_milli\x18\x02 \x01(\x03R\rupToUnixMilli\x12\x17\n" +
+	"\alast_id\x18\x03 \x01(\tR\x06lastId\"7\n" +
 	"\vRoomPicture\x12\x16\n" +
 	"\x06sha256\x18\x01 \x01(\fR\x06sha256\x12\x10\n" +
 	"\x03png\x18\x02 \x01(\fR\x03png\"\x83\x01\n" +
@@ -9257,7 +9598,29 @@ const file_wire_proto_rawDesc = "" +
 	"\x04left\x18\x04 \x01(\tH\x00R\x04left\x124\n" +
 	"\x06report\x18\x05 \x01(\v2\x1a.eserver.wire.RoomReportedH\x00R\x06report\x12\x1a\n" +
 	"\bposition\x18\x06 \x01(\x04R\bpositionB\x06\n" +
-	"\x04kindB\x13Z\x11eserver/node/wireb\x06proto3"
+	"\x04kind\";\n" +
+	"\x0fHandoverRequest\x12(\n" +
+	"\x10since_unix_milli\x18\x01 \x01(\x03R\x0esinceUnixMilli\"\xb7\x02\n" +
+	"\x0fHandoverMessage\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
+	"\x04peer\x18\x02 \x01(\tR\x04peer\x12\x1a\n" +
+	"\boutgoing\x18\x03 \x01(\bR\boutgoing\x12\x12\n" +
+	"\x04text\x18\x04 \x01(\tR\x04text\x12$\n" +
+	"\x0etime_unix_nano\x18\x05 \x01(\x03R\ftimeUnixNano\x12\x14\n" +
+	"\x05state\x18\x06 \x01(\tR\x05state\x12\x16\n" +
+	"\x06sender\x18\a \x01(\tR\x06sender\x12\x12\n" +
+	"\x04kind\x18\b \x01(\tR\x04kind\x12\x16\n" +
+	"\x06device\x18\t \x01(\tR\x06device\x12\x14\n" +
+	"\x05order\x18\n" +
+	" \x01(\x04R\x05order\x12\x1b\n" +
+	"\tfile_size\x18\v \x01(\x03R\bfileSize\x12\x1d\n" +
+	"\n" +
+	"file_state\x18\f \x01(\tR\tfileState\"\x8a\x01\n" +
+	"\rHandoverChunk\x129\n" +
+	"\bmessages\x18\x01 \x03(\v2\x1d.eserver.wire.HandoverMessageR\bmessages\x12\x14\n" +
+	"\x05total\x18\x02 \x01(\x04R\x05total\x12\x12\n" +
+	"\x04done\x18\x03 \x01(\bR\x04done\x12\x14\n" +
+	"\x05error\x18\x04 \x01(\tR\x05errorB\x13Z\x11eserver/node/wireb\x06proto3"
 
 var (
 	file_wire_proto_rawDescOnce sync.Once
@@ -9272,7 +9635,7 @@ func file_wire_proto_rawDescGZIP() []byte {
 }
 
 var file_wire_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_wire_proto_msgTypes = make([]protoimpl.MessageInfo, 109)
+var file_wire_proto_msgTypes = make([]protoimpl.MessageInfo, 113)
 var file_wire_proto_goTypes = []any{
 	(Signal_Kind)(0),                 // 0: eserver.wire.Signal.Kind
 	(FileOffer_Kind)(0),              // 1: eserver.wire.FileOffer.Kind
@@ -9313,78 +9676,82 @@ var file_wire_proto_goTypes = []any{
 	(*Envelope)(nil),                 // 36: eserver.wire.Envelope
 	(*Ack)(nil),                      // 37: eserver.wire.Ack
 	(*Payload)(nil),                  // 38: eserver.wire.Payload
-	(*RoomPicture)(nil),              // 39: eserver.wire.RoomPicture
-	(*RoomKey)(nil),                  // 40: eserver.wire.RoomKey
-	(*ResendRequest)(nil),            // 41: eserver.wire.ResendRequest
-	(*GroupEvent)(nil),               // 42: eserver.wire.GroupEvent
-	(*Signal)(nil),                   // 43: eserver.wire.Signal
-	(*AvatarRequest)(nil),            // 44: eserver.wire.AvatarRequest
-	(*FileOffer)(nil),                // 45: eserver.wire.FileOffer
-	(*FileUpdate)(nil),               // 46: eserver.wire.FileUpdate
-	(*StreamOffer)(nil),              // 47: eserver.wire.StreamOffer
-	(*Visibility)(nil),               // 48: eserver.wire.Visibility
-	(*Receipt)(nil),                  // 49: eserver.wire.Receipt
-	(*Chat)(nil),                     // 50: eserver.wire.Chat
-	(*ContactRequest)(nil),           // 51: eserver.wire.ContactRequest
-	(*ContactResponse)(nil),          // 52: eserver.wire.ContactResponse
-	(*ContactRemoved)(nil),           // 53: eserver.wire.ContactRemoved
-	(*Presence)(nil),                 // 54: eserver.wire.Presence
-	(*SealedBox)(nil),                // 55: eserver.wire.SealedBox
-	(*RegistryRequest)(nil),          // 56: eserver.wire.RegistryRequest
-	(*Heartbeat)(nil),                // 57: eserver.wire.Heartbeat
-	(*ListSupernodes)(nil),           // 58: eserver.wire.ListSupernodes
-	(*RegistryResponse)(nil),         // 59: eserver.wire.RegistryResponse
-	(*FetchRevocations)(nil),         // 60: eserver.wire.FetchRevocations
-	(*RevocationList)(nil),           // 61: eserver.wire.RevocationList
-	(*Revocation)(nil),               // 62: eserver.wire.Revocation
-	(*SignedRevocations)(nil),        // 63: eserver.wire.SignedRevocations
-	(*SupernodeInfo)(nil),            // 64: eserver.wire.SupernodeInfo
-	(*MailboxRequest)(nil),           // 65: eserver.wire.MailboxRequest
-	(*MailPut)(nil),                  // 66: eserver.wire.MailPut
-	(*MailFetch)(nil),                // 67: eserver.wire.MailFetch
-	(*MailAck)(nil),                  // 68: eserver.wire.MailAck
-	(*MailboxResponse)(nil),          // 69: eserver.wire.MailboxResponse
-	(*StoredMail)(nil),               // 70: eserver.wire.StoredMail
-	(*MailItem)(nil),                 // 71: eserver.wire.MailItem
-	(*ContactsRequest)(nil),          // 72: eserver.wire.ContactsRequest
-	(*ContactsPut)(nil),              // 73: eserver.wire.ContactsPut
-	(*ContactsGet)(nil),              // 74: eserver.wire.ContactsGet
-	(*ContactsResponse)(nil),         // 75: eserver.wire.ContactsResponse
-	(*ContactBackup)(nil),            // 76: eserver.wire.ContactBackup
-	(*RoomBackupEntry)(nil),          // 77: eserver.wire.RoomBackupEntry
-	(*ContactBackupEntry)(nil),       // 78: eserver.wire.ContactBackupEntry
-	(*PrekeysRequest)(nil),           // 79: eserver.wire.PrekeysRequest
-	(*PrekeysPublish)(nil),           // 80: eserver.wire.PrekeysPublish
-	(*PrekeysFetch)(nil),             // 81: eserver.wire.PrekeysFetch
-	(*PrekeysStatus)(nil),            // 82: eserver.wire.PrekeysStatus
-	(*PrekeysResponse)(nil),          // 83: eserver.wire.PrekeysResponse
-	(*PrekeyDevice)(nil),             // 84: eserver.wire.PrekeyDevice
-	(*RoomOp)(nil),                   // 85: eserver.wire.RoomOp
-	(*RoomCreate)(nil),               // 86: eserver.wire.RoomCreate
-	(*RoomModes)(nil),                // 87: eserver.wire.RoomModes
-	(*RoomBan)(nil),                  // 88: eserver.wire.RoomBan
-	(*RoomDeleteMessage)(nil),        // 89: eserver.wire.RoomDeleteMessage
-	(*RoomDeleteRoom)(nil),           // 90: eserver.wire.RoomDeleteRoom
-	(*SignedRoomOp)(nil),             // 91: eserver.wire.SignedRoomOp
-	(*RoomMessage)(nil),              // 92: eserver.wire.RoomMessage
-	(*RoomSealed)(nil),               // 93: eserver.wire.RoomSealed
-	(*SignedRoomMessage)(nil),        // 94: eserver.wire.SignedRoomMessage
-	(*RoomRequest)(nil),              // 95: eserver.wire.RoomRequest
-	(*RoomReport)(nil),               // 96: eserver.wire.RoomReport
-	(*RoomReported)(nil),             // 97: eserver.wire.RoomReported
-	(*RoomForward)(nil),              // 98: eserver.wire.RoomForward
-	(*RoomReplica)(nil),              // 99: eserver.wire.RoomReplica
-	(*RoomOrderedMessage)(nil),       // 100: eserver.wire.RoomOrderedMessage
-	(*RoomMessagesRequest)(nil),      // 101: eserver.wire.RoomMessagesRequest
-	(*RoomJoin)(nil),                 // 102: eserver.wire.RoomJoin
-	(*RoomSend)(nil),                 // 103: eserver.wire.RoomSend
-	(*RoomBacklogRequest)(nil),       // 104: eserver.wire.RoomBacklogRequest
-	(*RoomOpsRequest)(nil),           // 105: eserver.wire.RoomOpsRequest
-	(*RoomListRequest)(nil),          // 106: eserver.wire.RoomListRequest
-	(*RoomDirectoryEntry)(nil),       // 107: eserver.wire.RoomDirectoryEntry
-	(*RoomResponse)(nil),             // 108: eserver.wire.RoomResponse
-	(*RoomEvent)(nil),                // 109: eserver.wire.RoomEvent
-	(*RendezvousResponse_Entry)(nil), // 110: eserver.wire.RendezvousResponse.Entry
+	(*ReadMark)(nil),                 // 39: eserver.wire.ReadMark
+	(*RoomPicture)(nil),              // 40: eserver.wire.RoomPicture
+	(*RoomKey)(nil),                  // 41: eserver.wire.RoomKey
+	(*ResendRequest)(nil),            // 42: eserver.wire.ResendRequest
+	(*GroupEvent)(nil),               // 43: eserver.wire.GroupEvent
+	(*Signal)(nil),                   // 44: eserver.wire.Signal
+	(*AvatarRequest)(nil),            // 45: eserver.wire.AvatarRequest
+	(*FileOffer)(nil),                // 46: eserver.wire.FileOffer
+	(*FileUpdate)(nil),               // 47: eserver.wire.FileUpdate
+	(*StreamOffer)(nil),              // 48: eserver.wire.StreamOffer
+	(*Visibility)(nil),               // 49: eserver.wire.Visibility
+	(*Receipt)(nil),                  // 50: eserver.wire.Receipt
+	(*Chat)(nil),                     // 51: eserver.wire.Chat
+	(*ContactRequest)(nil),           // 52: eserver.wire.ContactRequest
+	(*ContactResponse)(nil),          // 53: eserver.wire.ContactResponse
+	(*ContactRemoved)(nil),           // 54: eserver.wire.ContactRemoved
+	(*Presence)(nil),                 // 55: eserver.wire.Presence
+	(*SealedBox)(nil),                // 56: eserver.wire.SealedBox
+	(*RegistryRequest)(nil),          // 57: eserver.wire.RegistryRequest
+	(*Heartbeat)(nil),                // 58: eserver.wire.Heartbeat
+	(*ListSupernodes)(nil),           // 59: eserver.wire.ListSupernodes
+	(*RegistryResponse)(nil),         // 60: eserver.wire.RegistryResponse
+	(*FetchRevocations)(nil),         // 61: eserver.wire.FetchRevocations
+	(*RevocationList)(nil),           // 62: eserver.wire.RevocationList
+	(*Revocation)(nil),               // 63: eserver.wire.Revocation
+	(*SignedRevocations)(nil),        // 64: eserver.wire.SignedRevocations
+	(*SupernodeInfo)(nil),            // 65: eserver.wire.SupernodeInfo
+	(*MailboxRequest)(nil),           // 66: eserver.wire.MailboxRequest
+	(*MailPut)(nil),                  // 67: eserver.wire.MailPut
+	(*MailFetch)(nil),                // 68: eserver.wire.MailFetch
+	(*MailAck)(nil),                  // 69: eserver.wire.MailAck
+	(*MailboxResponse)(nil),          // 70: eserver.wire.MailboxResponse
+	(*StoredMail)(nil),               // 71: eserver.wire.StoredMail
+	(*MailItem)(nil),                 // 72: eserver.wire.MailItem
+	(*ContactsRequest)(nil),          // 73: eserver.wire.ContactsRequest
+	(*ContactsPut)(nil),              // 74: eserver.wire.ContactsPut
+	(*ContactsGet)(nil),              // 75: eserver.wire.ContactsGet
+	(*ContactsResponse)(nil),         // 76: eserver.wire.ContactsResponse
+	(*ContactBackup)(nil),            // 77: eserver.wire.ContactBackup
+	(*RoomBackupEntry)(nil),          // 78: eserver.wire.RoomBackupEntry
+	(*ContactBackupEntry)(nil),       // 79: eserver.wire.ContactBackupEntry
+	(*PrekeysRequest)(nil),           // 80: eserver.wire.PrekeysRequest
+	(*PrekeysPublish)(nil),           // 81: eserver.wire.PrekeysPublish
+	(*PrekeysFetch)(nil),             // 82: eserver.wire.PrekeysFetch
+	(*PrekeysStatus)(nil),            // 83: eserver.wire.PrekeysStatus
+	(*PrekeysResponse)(nil),          // 84: eserver.wire.PrekeysResponse
+	(*PrekeyDevice)(nil),             // 85: eserver.wire.PrekeyDevice
+	(*RoomOp)(nil),                   // 86: eserver.wire.RoomOp
+	(*RoomCreate)(nil),               // 87: eserver.wire.RoomCreate
+	(*RoomModes)(nil),                // 88: eserver.wire.RoomModes
+	(*RoomBan)(nil),                  // 89: eserver.wire.RoomBan
+	(*RoomDeleteMessage)(nil),        // 90: eserver.wire.RoomDeleteMessage
+	(*RoomDeleteRoom)(nil),           // 91: eserver.wire.RoomDeleteRoom
+	(*SignedRoomOp)(nil),             // 92: eserver.wire.SignedRoomOp
+	(*RoomMessage)(nil),              // 93: eserver.wire.RoomMessage
+	(*RoomSealed)(nil),               // 94: eserver.wire.RoomSealed
+	(*SignedRoomMessage)(nil),        // 95: eserver.wire.SignedRoomMessage
+	(*RoomRequest)(nil),              // 96: eserver.wire.RoomRequest
+	(*RoomReport)(nil),               // 97: eserver.wire.RoomReport
+	(*RoomReported)(nil),             // 98: eserver.wire.RoomReported
+	(*RoomForward)(nil),              // 99: eserver.wire.RoomForward
+	(*RoomReplica)(nil),              // 100: eserver.wire.RoomReplica
+	(*RoomOrderedMessage)(nil),       // 101: eserver.wire.RoomOrderedMessage
+	(*RoomMessagesRequest)(nil),      // 102: eserver.wire.RoomMessagesRequest
+	(*RoomJoin)(nil),                 // 103: eserver.wire.RoomJoin
+	(*RoomSend)(nil),                 // 104: eserver.wire.RoomSend
+	(*RoomBacklogRequest)(nil),       // 105: eserver.wire.RoomBacklogRequest
+	(*RoomOpsRequest)(nil),           // 106: eserver.wire.RoomOpsRequest
+	(*RoomListRequest)(nil),          // 107: eserver.wire.RoomListRequest
+	(*RoomDirectoryEntry)(nil),       // 108: eserver.wire.RoomDirectoryEntry
+	(*RoomResponse)(nil),             // 109: eserver.wire.RoomResponse
+	(*RoomEvent)(nil),                // 110: eserver.wire.RoomEvent
+	(*HandoverRequest)(nil),          // 111: eserver.wire.HandoverRequest
+	(*HandoverMessage)(nil),          // 112: eserver.wire.HandoverMessage
+	(*HandoverChunk)(nil),            // 113: eserver.wire.HandoverChunk
+	(*RendezvousResponse_Entry)(nil), // 114: eserver.wire.RendezvousResponse.Entry
 }
 var file_wire_proto_depIdxs = []int32{
 	14,  // 0: eserver.wire.AuthRequest.register_start:type_name -> eserver.wire.RegisterStart
@@ -9411,7 +9778,7 @@ var file_wire_proto_depIdxs = []int32{
 	26,  // 21: eserver.wire.AuthResponse.account_identity:type_name -> eserver.wire.AccountIdentity
 	22,  // 22: eserver.wire.DeviceList.devices:type_name -> eserver.wire.Device
 	3,   // 23: eserver.wire.LoginResult.ticket:type_name -> eserver.wire.SignedTicket
-	64,  // 24: eserver.wire.LoginResult.supernodes:type_name -> eserver.wire.SupernodeInfo
+	65,  // 24: eserver.wire.LoginResult.supernodes:type_name -> eserver.wire.SupernodeInfo
 	3,   // 25: eserver.wire.LoginResult.card:type_name -> eserver.wire.SignedTicket
 	5,   // 26: eserver.wire.LoginResult.region_pass:type_name -> eserver.wire.SignedRegionPass
 	26,  // 27: eserver.wire.LoginResult.account:type_name -> eserver.wire.AccountIdentity
@@ -9423,111 +9790,113 @@ var file_wire_proto_depIdxs = []int32{
 	3,   // 33: eserver.wire.Publish.card:type_name -> eserver.wire.SignedTicket
 	29,  // 34: eserver.wire.Publish.devices:type_name -> eserver.wire.SignedAccountDevices
 	3,   // 35: eserver.wire.Lookup.ticket:type_name -> eserver.wire.SignedTicket
-	110, // 36: eserver.wire.RendezvousResponse.entries:type_name -> eserver.wire.RendezvousResponse.Entry
+	114, // 36: eserver.wire.RendezvousResponse.entries:type_name -> eserver.wire.RendezvousResponse.Entry
 	3,   // 37: eserver.wire.Hello.ticket:type_name -> eserver.wire.SignedTicket
 	29,  // 38: eserver.wire.Hello.devices:type_name -> eserver.wire.SignedAccountDevices
 	36,  // 39: eserver.wire.Frame.envelope:type_name -> eserver.wire.Envelope
 	37,  // 40: eserver.wire.Frame.ack:type_name -> eserver.wire.Ack
-	50,  // 41: eserver.wire.Payload.chat:type_name -> eserver.wire.Chat
-	51,  // 42: eserver.wire.Payload.contact_request:type_name -> eserver.wire.ContactRequest
-	52,  // 43: eserver.wire.Payload.contact_response:type_name -> eserver.wire.ContactResponse
-	54,  // 44: eserver.wire.Payload.presence:type_name -> eserver.wire.Presence
-	53,  // 45: eserver.wire.Payload.contact_removed:type_name -> eserver.wire.ContactRemoved
-	49,  // 46: eserver.wire.Payload.receipt:type_name -> eserver.wire.Receipt
-	48,  // 47: eserver.wire.Payload.visibility:type_name -> eserver.wire.Visibility
-	47,  // 48: eserver.wire.Payload.stream_offer:type_name -> eserver.wire.StreamOffer
-	45,  // 49: eserver.wire.Payload.file_offer:type_name -> eserver.wire.FileOffer
-	46,  // 50: eserver.wire.Payload.file_update:type_name -> eserver.wire.FileUpdate
-	43,  // 51: eserver.wire.Payload.signal:type_name -> eserver.wire.Signal
-	44,  // 52: eserver.wire.Payload.avatar_request:type_name -> eserver.wire.AvatarRequest
-	42,  // 53: eserver.wire.Payload.group_event:type_name -> eserver.wire.GroupEvent
-	41,  // 54: eserver.wire.Payload.resend_request:type_name -> eserver.wire.ResendRequest
-	40,  // 55: eserver.wire.Payload.room_key:type_name -> eserver.wire.RoomKey
-	39,  // 56: eserver.wire.Payload.room_picture:type_name -> eserver.wire.RoomPicture
-	3,   // 57: eserver.wire.GroupEvent.author_ticket:type_name -> eserver.wire.SignedTicket
-	0,   // 58: eserver.wire.Signal.kind:type_name -> eserver.wire.Signal.Kind
-	1,   // 59: eserver.wire.FileOffer.kind:type_name -> eserver.wire.FileOffer.Kind
-	57,  // 60: eserver.wire.RegistryRequest.heartbeat:type_name -> eserver.wire.Heartbeat
-	58,  // 61: eserver.wire.RegistryRequest.list:type_name -> eserver.wire.ListSupernodes
-	60,  // 62: eserver.wire.RegistryRequest.revocations:type_name -> eserver.wire.FetchRevocations
-	3,   // 63: eserver.wire.Heartbeat.ticket:type_name -> eserver.wire.SignedTicket
-	3,   // 64: eserver.wire.ListSupernodes.ticket:type_name -> eserver.wire.SignedTicket
-	3,   // 65: eserver.wire.RegistryResponse.supernode_ticket:type_name -> eserver.wire.SignedTicket
-	64,  // 66: eserver.wire.RegistryResponse.supernodes:type_name -> eserver.wire.SupernodeInfo
-	63,  // 67: eserver.wire.RegistryResponse.revocations:type_name -> eserver.wire.SignedRevocations
-	3,   // 68: eserver.wire.FetchRevocations.ticket:type_name -> eserver.wire.SignedTicket
-	62,  // 69: eserver.wire.RevocationList.entries:type_name -> eserver.wire.Revocation
-	3,   // 70: eserver.wire.SupernodeInfo.ticket:type_name -> eserver.wire.SignedTicket
-	66,  // 71: eserver.wire.MailboxRequest.put:type_name -> eserver.wire.MailPut
-	67,  // 72: eserver.wire.MailboxRequest.fetch:type_name -> eserver.wire.MailFetch
-	68,  // 73: eserver.wire.MailboxRequest.ack:type_name -> eserver.wire.MailAck
-	3,   // 74: eserver.wire.MailPut.ticket:type_name -> eserver.wire.SignedTicket
-	3,   // 75: eserver.wire.MailFetch.ticket:type_name -> eserver.wire.SignedTicket
-	3,   // 76: eserver.wire.MailAck.ticket:type_name -> eserver.wire.SignedTicket
-	70,  // 77: eserver.wire.MailboxResponse.items:type_name -> eserver.wire.StoredMail
-	3,   // 78: eserver.wire.MailItem.sender:type_name -> eserver.wire.SignedTicket
-	36,  // 79: eserver.wire.MailItem.envelope:type_name -> eserver.wire.Envelope
-	29,  // 80: eserver.wire.MailItem.devices:type_name -> eserver.wire.SignedAccountDevices
-	73,  // 81: eserver.wire.ContactsRequest.put:type_name -> eserver.wire.ContactsPut
-	74,  // 82: eserver.wire.ContactsRequest.get:type_name -> eserver.wire.ContactsGet
-	3,   // 83: eserver.wire.ContactsPut.ticket:type_name -> eserver.wire.SignedTicket
-	3,   // 84: eserver.wire.ContactsGet.ticket:type_name -> eserver.wire.SignedTicket
-	78,  // 85: eserver.wire.ContactBackup.entries:type_name -> eserver.wire.ContactBackupEntry
-	78,  // 86: eserver.wire.ContactBackup.removed:type_name -> eserver.wire.ContactBackupEntry
-	77,  // 87: eserver.wire.ContactBackup.rooms:type_name -> eserver.wire.RoomBackupEntry
-	80,  // 88: eserver.wire.PrekeysRequest.publish:type_name -> eserver.wire.PrekeysPublish
-	81,  // 89: eserver.wire.PrekeysRequest.fetch:type_name -> eserver.wire.PrekeysFetch
-	82,  // 90: eserver.wire.PrekeysRequest.status:type_name -> eserver.wire.PrekeysStatus
-	3,   // 91: eserver.wire.PrekeysPublish.ticket:type_name -> eserver.wire.SignedTicket
-	3,   // 92: eserver.wire.PrekeysFetch.ticket:type_name -> eserver.wire.SignedTicket
-	3,   // 93: eserver.wire.PrekeysStatus.ticket:type_name -> eserver.wire.SignedTicket
-	84,  // 94: eserver.wire.PrekeysResponse.devices:type_name -> eserver.wire.PrekeyDevice
-	86,  // 95: eserver.wire.RoomOp.create:type_name -> eserver.wire.RoomCreate
-	87,  // 96: eserver.wire.RoomOp.modes:type_name -> eserver.wire.RoomModes
-	88,  // 97: eserver.wire.RoomOp.ban:type_name -> eserver.wire.RoomBan
-	89,  // 98: eserver.wire.RoomOp.delete_message:type_name -> eserver.wire.RoomDeleteMessage
-	90,  // 99: eserver.wire.RoomOp.delete_room:type_name -> eserver.wire.RoomDeleteRoom
-	87,  // 100: eserver.wire.RoomCreate.modes:type_name -> eserver.wire.RoomModes
-	3,   // 101: eserver.wire.SignedRoomOp.ticket:type_name -> eserver.wire.SignedTicket
-	93,  // 102: eserver.wire.RoomMessage.sealed:type_name -> eserver.wire.RoomSealed
-	3,   // 103: eserver.wire.SignedRoomMessage.ticket:type_name -> eserver.wire.SignedTicket
-	3,   // 104: eserver.wire.RoomRequest.ticket:type_name -> eserver.wire.SignedTicket
-	91,  // 105: eserver.wire.RoomRequest.op:type_name -> eserver.wire.SignedRoomOp
-	102, // 106: eserver.wire.RoomRequest.join:type_name -> eserver.wire.RoomJoin
-	103, // 107: eserver.wire.RoomRequest.send:type_name -> eserver.wire.RoomSend
-	104, // 108: eserver.wire.RoomRequest.backlog:type_name -> eserver.wire.RoomBacklogRequest
-	105, // 109: eserver.wire.RoomRequest.ops:type_name -> eserver.wire.RoomOpsRequest
-	106, // 110: eserver.wire.RoomRequest.list:type_name -> eserver.wire.RoomListRequest
-	96,  // 111: eserver.wire.RoomRequest.report:type_name -> eserver.wire.RoomReport
-	98,  // 112: eserver.wire.RoomRequest.forward:type_name -> eserver.wire.RoomForward
-	99,  // 113: eserver.wire.RoomRequest.replicate:type_name -> eserver.wire.RoomReplica
-	101, // 114: eserver.wire.RoomRequest.messages_since:type_name -> eserver.wire.RoomMessagesRequest
-	96,  // 115: eserver.wire.RoomReported.report:type_name -> eserver.wire.RoomReport
-	91,  // 116: eserver.wire.RoomForward.op:type_name -> eserver.wire.SignedRoomOp
-	103, // 117: eserver.wire.RoomForward.send:type_name -> eserver.wire.RoomSend
-	91,  // 118: eserver.wire.RoomReplica.op:type_name -> eserver.wire.SignedRoomOp
-	100, // 119: eserver.wire.RoomReplica.message:type_name -> eserver.wire.RoomOrderedMessage
-	100, // 120: eserver.wire.RoomReplica.messages:type_name -> eserver.wire.RoomOrderedMessage
-	94,  // 121: eserver.wire.RoomOrderedMessage.message:type_name -> eserver.wire.SignedRoomMessage
-	5,   // 122: eserver.wire.RoomJoin.pass:type_name -> eserver.wire.SignedRegionPass
-	94,  // 123: eserver.wire.RoomSend.message:type_name -> eserver.wire.SignedRoomMessage
-	5,   // 124: eserver.wire.RoomSend.pass:type_name -> eserver.wire.SignedRegionPass
-	91,  // 125: eserver.wire.RoomResponse.ops:type_name -> eserver.wire.SignedRoomOp
-	94,  // 126: eserver.wire.RoomResponse.messages:type_name -> eserver.wire.SignedRoomMessage
-	109, // 127: eserver.wire.RoomResponse.event:type_name -> eserver.wire.RoomEvent
-	107, // 128: eserver.wire.RoomResponse.rooms:type_name -> eserver.wire.RoomDirectoryEntry
-	100, // 129: eserver.wire.RoomResponse.ordered:type_name -> eserver.wire.RoomOrderedMessage
-	94,  // 130: eserver.wire.RoomEvent.message:type_name -> eserver.wire.SignedRoomMessage
-	91,  // 131: eserver.wire.RoomEvent.op:type_name -> eserver.wire.SignedRoomOp
-	97,  // 132: eserver.wire.RoomEvent.report:type_name -> eserver.wire.RoomReported
-	3,   // 133: eserver.wire.RendezvousResponse.Entry.ticket:type_name -> eserver.wire.SignedTicket
-	3,   // 134: eserver.wire.RendezvousResponse.Entry.card:type_name -> eserver.wire.SignedTicket
-	29,  // 135: eserver.wire.RendezvousResponse.Entry.devices:type_name -> eserver.wire.SignedAccountDevices
-	136, // [136:136] is the sub-list for method output_type
-	136, // [136:136] is the sub-list for method input_type
-	136, // [136:136] is the sub-list for extension type_name
-	136, // [136:136] is the sub-list for extension extendee
-	0,   // [0:136] is the sub-list for field type_name
+	51,  // 41: eserver.wire.Payload.chat:type_name -> eserver.wire.Chat
+	52,  // 42: eserver.wire.Payload.contact_request:type_name -> eserver.wire.ContactRequest
+	53,  // 43: eserver.wire.Payload.contact_response:type_name -> eserver.wire.ContactResponse
+	55,  // 44: eserver.wire.Payload.presence:type_name -> eserver.wire.Presence
+	54,  // 45: eserver.wire.Payload.contact_removed:type_name -> eserver.wire.ContactRemoved
+	50,  // 46: eserver.wire.Payload.receipt:type_name -> eserver.wire.Receipt
+	49,  // 47: eserver.wire.Payload.visibility:type_name -> eserver.wire.Visibility
+	48,  // 48: eserver.wire.Payload.stream_offer:type_name -> eserver.wire.StreamOffer
+	46,  // 49: eserver.wire.Payload.file_offer:type_name -> eserver.wire.FileOffer
+	47,  // 50: eserver.wire.Payload.file_update:type_name -> eserver.wire.FileUpdate
+	44,  // 51: eserver.wire.Payload.signal:type_name -> eserver.wire.Signal
+	45,  // 52: eserver.wire.Payload.avatar_request:type_name -> eserver.wire.AvatarRequest
+	43,  // 53: eserver.wire.Payload.group_event:type_name -> eserver.wire.GroupEvent
+	42,  // 54: eserver.wire.Payload.resend_request:type_name -> eserver.wire.ResendRequest
+	41,  // 55: eserver.wire.Payload.room_key:type_name -> eserver.wire.RoomKey
+	40,  // 56: eserver.wire.Payload.room_picture:type_name -> eserver.wire.RoomPicture
+	39,  // 57: eserver.wire.Payload.read_mark:type_name -> eserver.wire.ReadMark
+	3,   // 58: eserver.wire.GroupEvent.author_ticket:type_name -> eserver.wire.SignedTicket
+	0,   // 59: eserver.wire.Signal.kind:type_name -> eserver.wire.Signal.Kind
+	1,   // 60: eserver.wire.FileOffer.kind:type_name -> eserver.wire.FileOffer.Kind
+	58,  // 61: eserver.wire.RegistryRequest.heartbeat:type_name -> eserver.wire.Heartbeat
+	59,  // 62: eserver.wire.RegistryRequest.list:type_name -> eserver.wire.ListSupernodes
+	61,  // 63: eserver.wire.RegistryRequest.revocations:type_name -> eserver.wire.FetchRevocations
+	3,   // 64: eserver.wire.Heartbeat.ticket:type_name -> eserver.wire.SignedTicket
+	3,   // 65: eserver.wire.ListSupernodes.ticket:type_name -> eserver.wire.SignedTicket
+	3,   // 66: eserver.wire.RegistryResponse.supernode_ticket:type_name -> eserver.wire.SignedTicket
+	65,  // 67: eserver.wire.RegistryResponse.supernodes:type_name -> eserver.wire.SupernodeInfo
+	64,  // 68: eserver.wire.RegistryResponse.revocations:type_name -> eserver.wire.SignedRevocations
+	3,   // 69: eserver.wire.FetchRevocations.ticket:type_name -> eserver.wire.SignedTicket
+	63,  // 70: eserver.wire.RevocationList.entries:type_name -> eserver.wire.Revocation
+	3,   // 71: eserver.wire.SupernodeInfo.ticket:type_name -> eserver.wire.SignedTicket
+	67,  // 72: eserver.wire.MailboxRequest.put:type_name -> eserver.wire.MailPut
+	68,  // 73: eserver.wire.MailboxRequest.fetch:type_name -> eserver.wire.MailFetch
+	69,  // 74: eserver.wire.MailboxRequest.ack:type_name -> eserver.wire.MailAck
+	3,   // 75: eserver.wire.MailPut.ticket:type_name -> eserver.wire.SignedTicket
+	3,   // 76: eserver.wire.MailFetch.ticket:type_name -> eserver.wire.SignedTicket
+	3,   // 77: eserver.wire.MailAck.ticket:type_name -> eserver.wire.SignedTicket
+	71,  // 78: eserver.wire.MailboxResponse.items:type_name -> eserver.wire.StoredMail
+	3,   // 79: eserver.wire.MailItem.sender:type_name -> eserver.wire.SignedTicket
+	36,  // 80: eserver.wire.MailItem.envelope:type_name -> eserver.wire.Envelope
+	29,  // 81: eserver.wire.MailItem.devices:type_name -> eserver.wire.SignedAccountDevices
+	74,  // 82: eserver.wire.ContactsRequest.put:type_name -> eserver.wire.ContactsPut
+	75,  // 83: eserver.wire.ContactsRequest.get:type_name -> eserver.wire.ContactsGet
+	3,   // 84: eserver.wire.ContactsPut.ticket:type_name -> eserver.wire.SignedTicket
+	3,   // 85: eserver.wire.ContactsGet.ticket:type_name -> eserver.wire.SignedTicket
+	79,  // 86: eserver.wire.ContactBackup.entries:type_name -> eserver.wire.ContactBackupEntry
+	79,  // 87: eserver.wire.ContactBackup.removed:type_name -> eserver.wire.ContactBackupEntry
+	78,  // 88: eserver.wire.ContactBackup.rooms:type_name -> eserver.wire.RoomBackupEntry
+	81,  // 89: eserver.wire.PrekeysRequest.publish:type_name -> eserver.wire.PrekeysPublish
+	82,  // 90: eserver.wire.PrekeysRequest.fetch:type_name -> eserver.wire.PrekeysFetch
+	83,  // 91: eserver.wire.PrekeysRequest.status:type_name -> eserver.wire.PrekeysStatus
+	3,   // 92: eserver.wire.PrekeysPublish.ticket:type_name -> eserver.wire.SignedTicket
+	3,   // 93: eserver.wire.PrekeysFetch.ticket:type_name -> eserver.wire.SignedTicket
+	3,   // 94: eserver.wire.PrekeysStatus.ticket:type_name -> eserver.wire.SignedTicket
+	85,  // 95: eserver.wire.PrekeysResponse.devices:type_name -> eserver.wire.PrekeyDevice
+	87,  // 96: eserver.wire.RoomOp.create:type_name -> eserver.wire.RoomCreate
+	88,  // 97: eserver.wire.RoomOp.modes:type_name -> eserver.wire.RoomModes
+	89,  // 98: eserver.wire.RoomOp.ban:type_name -> eserver.wire.RoomBan
+	90,  // 99: eserver.wire.RoomOp.delete_message:type_name -> eserver.wire.RoomDeleteMessage
+	91,  // 100: eserver.wire.RoomOp.delete_room:type_name -> eserver.wire.RoomDeleteRoom
+	88,  // 101: eserver.wire.RoomCreate.modes:type_name -> eserver.wire.RoomModes
+	3,   // 102: eserver.wire.SignedRoomOp.ticket:type_name -> eserver.wire.SignedTicket
+	94,  // 103: eserver.wire.RoomMessage.sealed:type_name -> eserver.wire.RoomSealed
+	3,   // 104: eserver.wire.SignedRoomMessage.ticket:type_name -> eserver.wire.SignedTicket
+	3,   // 105: eserver.wire.RoomRequest.ticket:type_name -> eserver.wire.SignedTicket
+	92,  // 106: eserver.wire.RoomRequest.op:type_name -> eserver.wire.SignedRoomOp
+	103, // 107: eserver.wire.RoomRequest.join:type_name -> eserver.wire.RoomJoin
+	104, // 108: eserver.wire.RoomRequest.send:type_name -> eserver.wire.RoomSend
+	105, // 109: eserver.wire.RoomRequest.backlog:type_name -> eserver.wire.RoomBacklogRequest
+	106, // 110: eserver.wire.RoomRequest.ops:type_name -> eserver.wire.RoomOpsRequest
+	107, // 111: eserver.wire.RoomRequest.list:type_name -> eserver.wire.RoomListRequest
+	97,  // 112: eserver.wire.RoomRequest.report:type_name -> eserver.wire.RoomReport
+	99,  // 113: eserver.wire.RoomRequest.forward:type_name -> eserver.wire.RoomForward
+	100, // 114: eserver.wire.RoomRequest.replicate:type_name -> eserver.wire.RoomReplica
+	102, // 115: eserver.wire.RoomRequest.messages_since:type_name -> eserver.wire.RoomMessagesRequest
+	97,  // 116: eserver.wire.RoomReported.report:type_name -> eserver.wire.RoomReport
+	92,  // 117: eserver.wire.RoomForward.op:type_name -> eserver.wire.SignedRoomOp
+	104, // 118: eserver.wire.RoomForward.send:type_name -> eserver.wire.RoomSend
+	92,  // 119: eserver.wire.RoomReplica.op:type_name -> eserver.wire.SignedRoomOp
+	101, // 120: eserver.wire.RoomReplica.message:type_name -> eserver.wire.RoomOrderedMessage
+	101, // 121: eserver.wire.RoomReplica.messages:type_name -> eserver.wire.RoomOrderedMessage
+	95,  // 122: eserver.wire.RoomOrderedMessage.message:type_name -> eserver.wire.SignedRoomMessage
+	5,   // 123: eserver.wire.RoomJoin.pass:type_name -> eserver.wire.SignedRegionPass
+	95,  // 124: eserver.wire.RoomSend.message:type_name -> eserver.wire.SignedRoomMessage
+	5,   // 125: eserver.wire.RoomSend.pass:type_name -> eserver.wire.SignedRegionPass
+	92,  // 126: eserver.wire.RoomResponse.ops:type_name -> eserver.wire.SignedRoomOp
+	95,  // 127: eserver.wire.RoomResponse.messages:type_name -> eserver.wire.SignedRoomMessage
+	110, // 128: eserver.wire.RoomResponse.event:type_name -> eserver.wire.RoomEvent
+	108, // 129: eserver.wire.RoomResponse.rooms:type_name -> eserver.wire.RoomDirectoryEntry
+	101, // 130: eserver.wire.RoomResponse.ordered:type_name -> eserver.wire.RoomOrderedMessage
+	95,  // 131: eserver.wire.RoomEvent.message:type_name -> eserver.wire.SignedRoomMessage
+	92,  // 132: eserver.wire.RoomEvent.op:type_name -> eserver.wire.SignedRoomOp
+	98,  // 133: eserver.wire.RoomEvent.report:type_name -> eserver.wire.RoomReported
+	112, // 134: eserver.wire.HandoverChunk.messages:type_name -> eserver.wire.HandoverMessage
+	3,   // 135: eserver.wire.RendezvousResponse.Entry.ticket:type_name -> eserver.wire.SignedTicket
+	3,   // 136: eserver.wire.RendezvousResponse.Entry.card:type_name -> eserver.wire.SignedTicket
+	29,  // 137: eserver.wire.RendezvousResponse.Entry.devices:type_name -> eserver.wire.SignedAccountDevices
+	138, // [138:138] is the sub-list for method output_type
+	138, // [138:138] is the sub-list for method input_type
+	138, // [138:138] is the sub-list for extension type_name
+	138, // [138:138] is the sub-list for extension extendee
+	0,   // [0:138] is the sub-list for field type_name
 }
 
 func init() { file_wire_proto_init() }
@@ -9582,32 +9951,33 @@ func file_wire_proto_init() {
 		(*Payload_ResendRequest)(nil),
 		(*Payload_RoomKey)(nil),
 		(*Payload_RoomPicture)(nil),
+		(*Payload_ReadMark)(nil),
 	}
-	file_wire_proto_msgTypes[40].OneofWrappers = []any{
+	file_wire_proto_msgTypes[41].OneofWrappers = []any{
 		(*GroupEvent_Text)(nil),
 		(*GroupEvent_Joined)(nil),
 		(*GroupEvent_Left)(nil),
 	}
-	file_wire_proto_msgTypes[54].OneofWrappers = []any{
+	file_wire_proto_msgTypes[55].OneofWrappers = []any{
 		(*RegistryRequest_Heartbeat)(nil),
 		(*RegistryRequest_List)(nil),
 		(*RegistryRequest_Revocations)(nil),
 	}
-	file_wire_proto_msgTypes[63].OneofWrappers = []any{
+	file_wire_proto_msgTypes[64].OneofWrappers = []any{
 		(*MailboxRequest_Put)(nil),
 		(*MailboxRequest_Fetch)(nil),
 		(*MailboxRequest_Ack)(nil),
 	}
-	file_wire_proto_msgTypes[70].OneofWrappers = []any{
+	file_wire_proto_msgTypes[71].OneofWrappers = []any{
 		(*ContactsRequest_Put)(nil),
 		(*ContactsRequest_Get)(nil),
 	}
-	file_wire_proto_msgTypes[77].OneofWrappers = []any{
+	file_wire_proto_msgTypes[78].OneofWrappers = []any{
 		(*PrekeysRequest_Publish)(nil),
 		(*PrekeysRequest_Fetch)(nil),
 		(*PrekeysRequest_Status)(nil),
 	}
-	file_wire_proto_msgTypes[83].OneofWrappers = []any{
+	file_wire_proto_msgTypes[84].OneofWrappers = []any{
 		(*RoomOp_Create)(nil),
 		(*RoomOp_Topic)(nil),
 		(*RoomOp_Modes)(nil),
@@ -9623,7 +9993,7 @@ func file_wire_proto_init() {
 		(*RoomOp_DeleteRoom)(nil),
 		(*RoomOp_TransferOwner)(nil),
 	}
-	file_wire_proto_msgTypes[93].OneofWrappers = []any{
+	file_wire_proto_msgTypes[94].OneofWrappers = []any{
 		(*RoomRequest_Op)(nil),
 		(*RoomRequest_Join)(nil),
 		(*RoomRequest_Leave)(nil),
@@ -9636,7 +10006,7 @@ func file_wire_proto_init() {
 		(*RoomRequest_Replicate)(nil),
 		(*RoomRequest_MessagesSince)(nil),
 	}
-	file_wire_proto_msgTypes[107].OneofWrappers = []any{
+	file_wire_proto_msgTypes[108].OneofWrappers = []any{
 		(*RoomEvent_Message)(nil),
 		(*RoomEvent_Op)(nil),
 		(*RoomEvent_Joined)(nil),
@@ -9649,7 +10019,7 @@ func file_wire_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_wire_proto_rawDesc), len(file_wire_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   109,
+			NumMessages:   113,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

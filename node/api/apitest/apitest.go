@@ -404,6 +404,12 @@ func (f *Fake) Send(_ context.Context, to, text string) (string, error) {
 // History pages through Messages[with] (oldest first) as the node does:
 // the last limit messages older than the one with ID before (all older ones
 // when limit is not positive; all when before is empty or not found).
+// MarkRead records the call; the node's Read event that would follow is
+// the test's to push.
+func (f *Fake) MarkRead(_ context.Context, conversation string) error {
+	return f.record("MarkRead", "%s", conversation)
+}
+
 func (f *Fake) History(_ context.Context, with string, limit int, before string) ([]api.Message, error) {
 	err := f.record("History", "%s %d %q", with, limit, before)
 	f.mu.Lock()

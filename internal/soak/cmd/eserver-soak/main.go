@@ -8,7 +8,8 @@
 // The environment sets the run: SOAK_MESSAGES (300), SOAK_SEED (1),
 // SOAK_NODES (12), SOAK_SUPERNODES (3), SOAK_LANS (3), SOAK_PERIOD (10s:
 // a supernode is killed that often, a node goes away every quarter of
-// it), SOAK_RATE (10 messages/s),
+// it), SOAK_RATE (10 messages/s), SOAK_TWINS (accounts also signed in on
+// a second device: SOAK_NODES/6, at least 1; -1 for none),
 // SOAK_SETTLE (2m: how long the healed network may take to deliver),
 // SOAK_KEEP=1 keeps the temporary directory (logs, databases),
 // SOAK_VERBOSE=1 has the nodes log at debug level, SOAK_ROOMS=0 leaves
@@ -98,6 +99,7 @@ func fromEnv() (soak.Config, error) {
 	num("SOAK_NODES", &c.Nodes)
 	num("SOAK_SUPERNODES", &c.Supernodes)
 	num("SOAK_LANS", &c.LANs)
+	num("SOAK_TWINS", &c.Twins)
 	dur("SOAK_PERIOD", &c.Period)
 	dur("SOAK_SETTLE", &c.Settle)
 	if s := os.Getenv("SOAK_SEED"); s != "" && err == nil {
