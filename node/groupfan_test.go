@@ -159,8 +159,19 @@ func TestConversationOnEveryDevice(t *testing.T) {
 	dave := newTestNode(t, laptop.server, "dave")
 	dave.register()
 	dave.login()
-	befriend(t, laptop, dave)
-	waitUntil(t, "dave on the desktop", func() bool { return contactOf(t, desktop, "dave").Relation == api.RelationAccepted })
+	// Dave's acceptance reaches one of alice's devices, the other through
+	// the account's sync (TestAccountChangeToldAtOnce); whether dave shows
+	// online on both is TestPresenceAndSignalsToEveryDevice's matter.
+	if err := laptop.AddContact(ctx(t), "dave", ""); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, "dave asked", func() bool { return contactOf(t, dave, "alice").Relation == api.RelationPendingIn })
+	if err := dave.AcceptContact(ctx(t), "alice"); err != nil {
+		t.Fatal(err)
+	}
+	for _, tn := range alice {
+		waitUntil(t, "dave on each of alice's devices", func() bool { return contactOf(t, tn, "dave").Relation == api.RelationAccepted })
+	}
 	if _, err := desktop.Invite(ctx(t), id, "dave"); err != nil {
 		t.Fatal(err)
 	}

@@ -270,3 +270,23 @@ func (s *session) DevicesRemoved(username string, removed []peer.ID) {
 		}
 	}
 }
+
+// AccountStored tells our other devices that the account's synced state
+// changed at our homes (contacts.Host), so that a rename, a block or a
+// contact's acceptance made or received here shows there at once, not at
+// their next poll. A device offline now reads it when it signs in.
+func (s *session) AccountStored() {
+	own := s.identity.Own()
+	if own == nil {
+		return
+	}
+	for _, d := range own.Devices {
+		if d.Peer != s.host.ID() {
+			s.delivery.Signal(delivery.DeviceRoute(s.me(), d.Peer), wire.Signal_ACCOUNT_CHANGED)
+		}
+	}
+}
+
+// SyncAccount reads the account's synced state from our homes now
+// (presence.Host): another device of ours stored a change.
+func (s *session) SyncAccount() { s.contacts.SyncNow() }

@@ -127,3 +127,47 @@ func TestAccountSyncAcrossDevices(t *testing.T) {
 		t.Fatal("a room left came back")
 	}
 }
+
+// TestAccountChangeToldAtOnce: a device that stores a change of the
+// account's state tells the account's other devices, which read it at
+// once — here they would not poll for an hour. A contact's acceptance that
+// reached one device reaches the other this way too.
+func TestAccountChangeToldAtOnce(t *testing.T) {
+	server := testServer(t)
+	device := func(pass string) *testNode {
+		tn := &testNode{t: t, dir: t.TempDir(), server: server, name: "alice", pass: pass, syncEvery: time.Hour}
+		tn.open()
+		t.Cleanup(tn.stop)
+		return tn
+	}
+	laptop := device("pw-alice")
+	bob, dave := newTestNode(t, server, "bob"), newTestNode(t, server, "dave")
+	for _, tn := range []*testNode{laptop, bob, dave} {
+		tn.register()
+		tn.login()
+	}
+	befriend(t, laptop, bob)
+	ls, _ := laptop.current()
+	waitUntil(t, "alice's list backed up", func() bool { return ls.contacts.BackupVersion() > 0 })
+	desktop := device(laptop.pass)
+	desktop.login()
+	waitUntil(t, "bob on the desktop", func() bool { return contactOf(t, desktop, "bob").Relation == api.RelationAccepted })
+
+	if err := laptop.RenameContact(ctx(t), "bob", "Bobby"); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, "the rename on the desktop", func() bool { return contactOf(t, desktop, "bob").Alias == "Bobby" })
+
+	// Dave's acceptance of the desktop's request reaches one of alice's
+	// devices; both hold dave as a contact soon after.
+	if err := desktop.AddContact(ctx(t), "dave", ""); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, "dave asked", func() bool { return contactOf(t, dave, "alice").Relation == api.RelationPendingIn })
+	if err := dave.AcceptContact(ctx(t), "alice"); err != nil {
+		t.Fatal(err)
+	}
+	for _, tn := range []*testNode{laptop, desktop} {
+		waitUntil(t, "dave accepted on each of alice's devices", func() bool { return contactOf(t, tn, "dave").Relation == api.RelationAccepted })
+	}
+}

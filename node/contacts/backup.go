@@ -400,8 +400,13 @@ func (l *Contacts) store(ctx context.Context, key []byte, rekeyed bool, homes []
 	if len(errs) > 0 {
 		l.h.Log().Debug("the account's state not stored at every home", "stored", stored, "err", errors.Join(errs...))
 	}
+	l.h.AccountStored()
 	return nil
 }
+
+// SyncNow asks Serve for a full sync pass soon: another device of ours
+// stored a change at our homes.
+func (l *Contacts) SyncNow() { l.backupChanged() }
 
 // roomsHere is the rooms joined here at the last pass; l.mu is held.
 func (l *Contacts) roomsHere() (map[string]bool, error) {

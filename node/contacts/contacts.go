@@ -65,6 +65,10 @@ type Host interface {
 	// Devices is our account's signed device list (nil: none held): when
 	// it changes, another device may bring changes to sync (backup.go).
 	Devices() *wire.SignedAccountDevices
+	// AccountStored: we stored a new version of the account's synced
+	// state at our homes; our other devices should read it now rather
+	// than at their next poll.
+	AccountStored()
 }
 
 // Contacts is the list of one session.

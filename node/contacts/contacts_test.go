@@ -58,6 +58,7 @@ func (h *fakeHost) HomesOf(string) []peer.AddrInfo                   { return ni
 func (h *fakeHost) HasMailboxes() bool                               { return false }
 func (h *fakeHost) ConnectHome(context.Context, peer.AddrInfo) error { return errors.New("offline") }
 func (h *fakeHost) Devices() *wire.SignedAccountDevices              { return nil }
+func (h *fakeHost) AccountStored()                                   {}
 
 func (h *fakeHost) relation(t *testing.T, u string) api.Relation {
 	t.Helper()

@@ -110,6 +110,9 @@ type Host interface {
 	// kind avatar; FetchAvatar takes such an offer into dir.
 	OfferAvatar(to, path string) error
 	FetchAvatar(from string, o *wire.FileOffer, dir string) error
+	// SyncAccount: another device of ours stored the account's synced
+	// state at our homes (a Signal_ACCOUNT_CHANGED): read it now.
+	SyncAccount()
 }
 
 // Presence is the capability for one session.
@@ -162,7 +165,7 @@ func (p *Presence) Load(status api.Status) {
 func (p *Presence) Kinds() []payload.Kind {
 	return []payload.Kind{
 		{Of: (*wire.Payload_Presence)(nil), From: payload.Accepted, Handle: p.receive},
-		{Of: (*wire.Payload_Signal)(nil), From: payload.Accepted, Handle: p.receiveSignal},
+		{Of: (*wire.Payload_Signal)(nil), From: payload.AcceptedOrOwn, Handle: p.receiveSignal},
 		{Of: (*wire.Payload_AvatarRequest)(nil), From: payload.Accepted, Handle: p.receiveAvatarRequest},
 	}
 }
@@ -467,9 +470,18 @@ func (p *Presence) Nudge(ctx context.Context, to string) error {
 
 // receiveSignal shows a contact's signal, within the rate limits: a
 // contact cannot shake our window more than once per NudgeInterval.
+//
+// Our own other devices send one signal only, ACCOUNT_CHANGED, and only
+// they may send it.
 func (p *Presence) receiveSignal(in *payload.Inbound) error {
 	from, now := in.From(), p.h.Now()
-	switch in.Payload.GetSignal().Kind {
+	kind := in.Payload.GetSignal().Kind
+	if in.Own != (kind == wire.Signal_ACCOUNT_CHANGED) {
+		return fmt.Errorf("%w: signal %v from %s", payload.ErrBadRequest, kind, from)
+	}
+	switch kind {
+	case wire.Signal_ACCOUNT_CHANGED:
+		p.h.SyncAccount()
 	case wire.Signal_TYPING:
 		if p.limits.allow(&p.limits.gotTyping, from, now, time.Second) {
 			p.h.Emit(api.Event{Typing: &api.TypingEvent{From: from}})

@@ -36,6 +36,7 @@ type host struct {
 	signals  []wire.Signal_Kind
 	signalTo chan error // the outcome Signal reports; nil: queue refused
 	account  int
+	synced   int      // SyncAccount calls
 	changed  []string // ContactChanged, in order
 	visible  int
 	offers   []string // "to path" of each picture offered
@@ -55,6 +56,7 @@ func (h *host) Emit(e api.Event) {
 	h.mu.Unlock()
 }
 func (h *host) AccountChanged() { h.account++ }
+func (h *host) SyncAccount()    { h.synced++ }
 func (h *host) ContactChanged(u string) {
 	h.mu.Lock()
 	h.changed = append(h.changed, u)
@@ -230,6 +232,44 @@ func TestSignalLimits(t *testing.T) {
 	}
 	if len(h.signals) != 1 {
 		t.Fatalf("%d typing signals sent, want 1", len(h.signals))
+	}
+}
+
+// TestAccountChangedSignal: another device of ours telling that the
+// account's synced state changed starts a sync here; a contact cannot send
+// that signal, and our own devices send no other.
+func TestAccountChangedSignal(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		own      bool
+		kind     wire.Signal_Kind
+		wantErr  bool
+		wantSync int
+	}{
+		{"from another device of ours", true, wire.Signal_ACCOUNT_CHANGED, false, 1},
+		{"from a contact", false, wire.Signal_ACCOUNT_CHANGED, true, 0},
+		{"a nudge from another device of ours", true, wire.Signal_NUDGE, true, 0},
+		{"a nudge from a contact", false, wire.Signal_NUDGE, false, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHost(t)
+			p := New(h, t.TempDir())
+			in := &payload.Inbound{Ticket: &ticket.Ticket{Username: "bob"}, Own: tc.own,
+				Payload: &wire.Payload{Kind: &wire.Payload_Signal{Signal: &wire.Signal{Kind: tc.kind}}}}
+			if tc.own {
+				in.Ticket.Username = "me"
+			}
+			err := p.receiveSignal(in)
+			if (err != nil) != tc.wantErr || (err != nil && !errors.Is(err, payload.ErrBadRequest)) {
+				t.Fatalf("receiveSignal: %v, want error %v", err, tc.wantErr)
+			}
+			if h.synced != tc.wantSync {
+				t.Fatalf("%d syncs started, want %d", h.synced, tc.wantSync)
+			}
+			if tc.wantErr && len(h.events) != 0 {
+				t.Fatalf("a refused signal showed %+v", h.events)
+			}
+		})
 	}
 }
 

@@ -30,6 +30,10 @@ const (
 	Signal_UNKNOWN Signal_Kind = 0
 	Signal_TYPING  Signal_Kind = 1 // we are typing to them
 	Signal_NUDGE   Signal_Kind = 2 // shake their conversation window
+	// The account's synced state changed at its homes: read it now. Only
+	// between devices of one account (node/contacts' backup), so a change
+	// on one device shows on the others at once, not at their next poll.
+	Signal_ACCOUNT_CHANGED Signal_Kind = 3
 )
 
 // Enum value maps for Signal_Kind.
@@ -38,11 +42,13 @@ var (
 		0: "UNKNOWN",
 		1: "TYPING",
 		2: "NUDGE",
+		3: "ACCOUNT_CHANGED",
 	}
 	Signal_Kind_value = map[string]int32{
-		"UNKNOWN": 0,
-		"TYPING":  1,
-		"NUDGE":   2,
+		"UNKNOWN":         0,
+		"TYPING":          1,
+		"NUDGE":           2,
+		"ACCOUNT_CHANGED": 3,
 	}
 )
 
@@ -9218,14 +9224,15 @@ const file_wire_proto_rawDesc = "" +
 	"\amembers\x18\t \x03(\tR\amembers\x12\x1c\n" +
 	"\tsignature\x18\n" +
 	" \x01(\fR\tsignatureB\x06\n" +
-	"\x04kind\"c\n" +
+	"\x04kind\"x\n" +
 	"\x06Signal\x12-\n" +
-	"\x04kind\x18\x01 \x01(\x0e2\x19.eserver.wire.Signal.KindR\x04kind\"*\n" +
+	"\x04kind\x18\x01 \x01(\x0e2\x19.eserver.wire.Signal.KindR\x04kind\"?\n" +
 	"\x04Kind\x12\v\n" +
 	"\aUNKNOWN\x10\x00\x12\n" +
 	"\n" +
 	"\x06TYPING\x10\x01\x12\t\n" +
-	"\x05NUDGE\x10\x02\"'\n" +
+	"\x05NUDGE\x10\x02\x12\x13\n" +
+	"\x0fACCOUNT_CHANGED\x10\x03\"'\n" +
 	"\rAvatarRequest\x12\x16\n" +
 	"\x06sha256\x18\x01 \x01(\fR\x06sha256\"\xf6\x01\n" +
 	"\tFileOffer\x12\x0e\n" +
