@@ -43,20 +43,6 @@ func routeUser(route string) string {
 	return u
 }
 
-// Usernames returns the distinct accounts of routes, in their order.
-func Usernames(routes []string) []string {
-	var out []string
-	seen := map[string]bool{}
-	for _, r := range routes {
-		u, _, _ := strings.Cut(r, "/")
-		if !seen[u] {
-			seen[u] = true
-			out = append(out, u)
-		}
-	}
-	return out
-}
-
 // routes is where something for username goes, theirs being the devices
 // of username's newest list we know: one route per device when it lists
 // several, else the account's route (one device, or an older peer's
