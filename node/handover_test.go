@@ -2,6 +2,7 @@ package node
 
 import (
 	"fmt"
+	"log/slog"
 	"slices"
 	"testing"
 	"time"
@@ -14,6 +15,7 @@ import (
 	"eserver/node/api"
 	"eserver/node/handover"
 	"eserver/node/store"
+	"eserver/node/store/storetest"
 	"eserver/node/wire"
 )
 
@@ -142,5 +144,49 @@ func TestHistoryForANewDevice(t *testing.T) {
 	}
 	if _, err := bs.handover.Fetch(ctx(t), ls.host.ID(), time.Time{}); err == nil {
 		t.Fatal("bob's node asked alice's laptop for its history")
+	}
+}
+
+// TestWantsHistory: a device the account just listed asks for the history,
+// and keeps asking at later sign-ins until a hand-over finishes — also once
+// messages arrived meanwhile (no other device answered the first time); a
+// device never listed anew asks only while it holds no history.
+func TestWantsHistory(t *testing.T) {
+	// signIn is one sign-in: whether it listed the device anew, whether a
+	// message or a finished hand-over came before it, and what it should do.
+	type signIn struct{ listChanged, message, done, want bool }
+	for _, tc := range []struct {
+		name  string
+		steps []signIn
+	}{
+		{"new, answered at once", []signIn{
+			{listChanged: true, want: true}, {done: true, want: false}}},
+		{"new, nobody answered, messages since", []signIn{
+			{listChanged: true, want: true}, {message: true, want: true}, {message: true, want: true}}},
+		{"old device with history", []signIn{
+			{message: true, want: false}}},
+		{"old device without history", []signIn{
+			{want: true}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			st := storetest.Open(t)
+			n := &Node{log: slog.New(slog.DiscardHandler)}
+			for i, step := range tc.steps {
+				if step.message {
+					if _, err := st.AddIncoming(store.Message{ID: fmt.Sprint("m", i), Peer: "bob", Text: "hi"}); err != nil {
+						t.Fatal(err)
+					}
+				}
+				if step.done {
+					if err := st.SetSetting(store.HandoverDone, "other"); err != nil {
+						t.Fatal(err)
+					}
+				}
+				s := &session{n: n, store: st, listChanged: step.listChanged} // a sign-in
+				if got := s.wantsHistory(); got != step.want {
+					t.Fatalf("sign-in %d: wants the history %v, want %v", i, got, step.want)
+				}
+			}
+		})
 	}
 }

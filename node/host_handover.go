@@ -32,7 +32,9 @@ func (s *session) Sibling(p peer.ID) bool {
 
 // wantsHistory reports whether this device should ask for the history: no
 // hand-over to it has finished, and this sign-in listed it in our account
-// (a new device) or it holds no history at all (a new device whose
+// (a new device), or an earlier sign-in did and no device answered then
+// (store.HandoverWanted: messages may have arrived since, so the history
+// is no longer empty), or it holds no history at all (a new device whose
 // listing an earlier, cut short sign-in did).
 func (s *session) wantsHistory() bool {
 	done, err := s.store.Setting(store.HandoverDone)
@@ -40,6 +42,12 @@ func (s *session) wantsHistory() bool {
 		return false
 	}
 	if s.listChanged {
+		if err := s.store.SetSetting(store.HandoverWanted, "1"); err != nil {
+			s.n.log.Warn("remembering that this device wants the history", "err", err)
+		}
+		return true
+	}
+	if wanted, err := s.store.Setting(store.HandoverWanted); err == nil && wanted != "" {
 		return true
 	}
 	has, err := s.store.HasHistory()

@@ -17,6 +17,12 @@ import (
 // unset and the history is empty.
 const HandoverDone = "handover_done"
 
+// HandoverWanted is the setting that says this device was new to the
+// account and has not had the history yet: it keeps asking at each
+// sign-in, even once messages arrived meanwhile, until a hand-over
+// finishes (HandoverDone).
+const HandoverWanted = "handover_wanted"
+
 // HistoryPage returns up to limit entries of the history (every
 // conversation's, messages and the other entries alike) with a time at or
 // after since, stored after the entry at cursor (0: from the first), in
