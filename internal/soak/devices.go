@@ -13,8 +13,8 @@ import (
 // devices once each, in order; either device writes, and what one writes
 // must show on the other as sent. The second devices live through the same
 // churn (stops, kills, sign-outs) as the first ones, so each catches up
-// from its own mailbox. They take part in 1:1 conversations; multi-party
-// conversations and rooms are written and checked at the first devices.
+// from its own mailbox. They take part in 1:1 and multi-party
+// conversations; rooms are written and checked at the first devices.
 
 // twinAccounts is which accounts of nodes get a second device: twins of
 // them, spread evenly, the first account first.

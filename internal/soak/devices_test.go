@@ -46,7 +46,8 @@ func TestReaders(t *testing.T) {
 		{Conv{From: "u0", To: "u1"}, []string{"u1 with u0", "u0#2 with u1"}},
 		{Conv{From: "u0", To: "u1", Dev: 1}, []string{"u1 with u0", "u0 with u1"}},
 		{Conv{From: "u1", To: "u2"}, []string{"u2 with u1"}},
-		{Conv{From: "u1", To: "#g"}, []string{"u0 with #g", "u2 with #g"}},
+		{Conv{From: "u1", To: "#g"}, []string{"u0 with #g", "u0#2 with #g", "u2 with #g"}},
+		{Conv{From: "u0", To: "#g", Dev: 1}, []string{"u1 with #g", "u2 with #g", "u0 with #g"}},
 	} {
 		if got := at(s.readers(tc.c)); !slices.Equal(got, tc.want) {
 			t.Errorf("readers(%+v) = %q, want %q", tc.c, got, tc.want)

@@ -378,6 +378,9 @@ func (s *run) send(ctx context.Context) (sentLog, int, map[string]int) {
 			grp := s.groups[g%len(s.groups)]
 			from = grp.members[m%len(grp.members)]
 			c, sender = Conv{From: s.nodes[from].user, To: grp.id}, from
+			if t := s.twinOf(from); onSecond && t >= 0 {
+				c.Dev, sender = 1, t
+			}
 		case inRoom && !inGroup && len(s.rooms) > 0:
 			r := s.rooms[rr%len(s.rooms)]
 			from = r.Members[rm%len(r.Members)]
@@ -588,23 +591,24 @@ type reader struct {
 }
 
 // readers is where c's messages must show: a contact's at each device of
-// the recipient, in the conversation with the author, and at the author's
-// other device, in its conversation with the recipient; a conversation's
-// at every other member's first device, in it.
+// the recipient, in the conversation with the author; a conversation's at
+// each device of every other member, in it; and either at the author's
+// other device, as sent.
 func (s *run) readers(c Conv) []reader {
 	var out []reader
+	with, own := c.From, c.To // where the recipients and the author's other device read it
+	to := []string{c.To}
 	if isGroup(c.To) {
-		for _, u := range s.othersIn(c.To, c.From) {
-			out = append(out, reader{s.first(u), c.To})
-		}
-		return out
+		with, to = c.To, s.othersIn(c.To, c.From)
 	}
-	for _, d := range s.devicesOf(c.To) {
-		out = append(out, reader{d, c.From})
+	for _, u := range to {
+		for _, d := range s.devicesOf(u) {
+			out = append(out, reader{d, with})
+		}
 	}
 	for _, d := range s.devicesOf(c.From) {
 		if d.dev != c.Dev {
-			out = append(out, reader{d, c.To})
+			out = append(out, reader{d, own})
 		}
 	}
 	return out
