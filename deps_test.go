@@ -23,7 +23,7 @@ var authserverShares = map[string]bool{
 var features = []string{
 	"eserver/node/contacts", "eserver/node/conversation", "eserver/node/delivery", "eserver/node/discovery",
 	"eserver/node/files", "eserver/node/keys", "eserver/node/presence", "eserver/node/role", "eserver/node/streams",
-	"eserver/node/handover",
+	"eserver/node/handover", "eserver/node/call",
 }
 
 // featureOf names the feature component path belongs to, or "".

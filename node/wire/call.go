@@ -1,0 +1,29 @@
+package wire
+
+import "time"
+
+// Voice calls (node/call): the audio frames of a call between two
+// contacts' devices, each one Opus packet sealed under the call's key.
+const (
+	// CallFrameDuration is the audio in one frame: Opus at 48 kHz in
+	// 20 ms frames, the common choice for voice (fewer packets than 10 ms,
+	// less delay and loss per packet than 40 ms).
+	CallFrameDuration = 20 * time.Millisecond
+	// CallSampleRate is the audio's sample rate, in samples a second.
+	CallSampleRate = 48000
+	// CallFrameSamples is the samples of one frame, per channel.
+	CallFrameSamples = CallSampleRate / int(time.Second/CallFrameDuration)
+
+	// MaxCallPacket is the most bytes of one frame's Opus packet: the
+	// format's own limit for a single frame (RFC 6716 §3.2.1: 1,275).
+	MaxCallPacket = 1275
+	// CallFrameHeader is the bytes before a frame's sealed packet: its
+	// sequence number (4) and media timestamp in samples (4).
+	CallFrameHeader = 8
+	// CallKeySize is the size of a call's secret and of each direction's
+	// key.
+	CallKeySize = 32
+	// MaxCallFrame is the most bytes of one sealed frame on the wire: the
+	// header, the packet and the AEAD's tag (16).
+	MaxCallFrame = CallFrameHeader + MaxCallPacket + 16
+)
