@@ -94,7 +94,12 @@ func TestHistoryForANewDevice(t *testing.T) {
 	if sent.Error != "" || sent.Direction != api.HistorySending || sent.Device != ds.host.ID().String() || sent.Done != len(want) {
 		t.Fatalf("the laptop's last progress: %+v", sent)
 	}
-	if v, _ := ds.store.Setting(store.HandoverDone); v == "" || ds.wantsHistory() {
+	// The hand-over is remembered as done just after its last event.
+	waitUntil(t, "the desktop to remember the hand-over", func() bool {
+		v, _ := ds.store.Setting(store.HandoverDone)
+		return v != ""
+	})
+	if ds.wantsHistory() {
 		t.Fatal("the desktop would ask for the history again")
 	}
 
