@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log"
+	"net"
 	"os"
 	"os/exec"
 	"strconv"
@@ -49,7 +50,10 @@ func Start(first int) (*Display, error) {
 			return nil, err
 		}
 		for range 50 {
-			if exists(fmt.Sprintf("/tmp/.X11-unix/X%d", n)) {
+			// The socket file appears before the server listens on it; a
+			// connection that succeeds means the server is up.
+			if c, err := net.Dial("unix", sock); err == nil {
+				c.Close()
 				return d, nil
 			}
 			time.Sleep(100 * time.Millisecond)
@@ -67,8 +71,11 @@ func exists(path string) bool {
 
 // Stop ends the Xvfb server and waits for it. It asks first (SIGTERM),
 // so the server removes its lock file and socket: killed, it leaves them,
-// and every run took one more display number until none was free.
+// and every run took one more display number until none was free. A server
+// that died without removing them (killed after 5 s, or crashed) has its
+// files removed here, so the number is free either way.
 func (d *Display) Stop() {
+	defer d.removeFiles()
 	_ = d.cmd.Process.Signal(syscall.SIGTERM)
 	done := make(chan struct{})
 	go func() {
@@ -81,6 +88,19 @@ func (d *Display) Stop() {
 		_ = d.cmd.Process.Kill()
 		<-done
 	}
+}
+
+// removeFiles removes the display's lock file and socket if the lock names
+// no running process: the server is gone, and nobody else took the number.
+func (d *Display) removeFiles() {
+	var n int
+	fmt.Sscanf(d.Name, ":%d", &n)
+	lock := fmt.Sprintf("/tmp/.X%d-lock", n)
+	if exists(lock) && !stale(lock) {
+		return
+	}
+	os.Remove(lock)
+	os.Remove(fmt.Sprintf("/tmp/.X11-unix/X%d", n))
 }
 
 // stale reports whether the X lock file at path names a process that is
