@@ -372,6 +372,8 @@ type Message struct {
 	Kind  MessageKind  `json:"kind,omitempty"`
 	// File is how the transfer of a KindFile entry ended.
 	File *FileNote `json:"file,omitempty"`
+	// Call is how the call of a KindCall entry went.
+	Call *CallNote `json:"call,omitempty"`
 }
 
 // MessageKind is what a history entry records.
@@ -384,7 +386,19 @@ const (
 	KindFile    MessageKind = "file"   // From sent To a file: Text is its name, File how it ended
 	KindJoined  MessageKind = "joined" // Text (a username) joined conversation To, invited by From
 	KindLeft    MessageKind = "left"   // Text (a username; From too) left conversation To
+	KindCall    MessageKind = "call"   // From called To; Call says how it went, Text is empty
 )
+
+// CallNote is how a call recorded in history went; the entry's ID is the
+// call's.
+type CallNote struct {
+	// Reason is how it ended (CallReason…): "missed" and "declined" show
+	// as a missed call to the callee.
+	Reason string `json:"reason"`
+	// Duration is how long it ran once answered, in whole seconds (0 when
+	// never answered).
+	Duration int `json:"duration"`
+}
 
 // FileNote is how a file transfer recorded in history ended; the entry's
 // ID is the transfer's.
@@ -617,6 +631,11 @@ type Event struct {
 	// another of our account's moved on or ended (node/handover): a new
 	// device receiving it, or the device that sends it.
 	History *HistoryEvent `json:"history,omitempty"`
+	// CallIncoming: a contact calls us; CallState: a call moved
+	// (node/call); CallStats: a running call's delay, loss and quality.
+	CallIncoming *IncomingCall `json:"callIncoming,omitempty"`
+	CallState    *CallEvent    `json:"callState,omitempty"`
+	CallStats    *CallStats    `json:"callStats,omitempty"`
 }
 
 // Directions of a HistoryEvent.
@@ -764,6 +783,8 @@ type API interface {
 
 	// Chat rooms (rooms.go).
 	Rooms
+	// Voice calls (calls.go).
+	Calls
 
 	// Watch streams events until ctx ends; the first is a Snapshot. A slow
 	// reader does not block the node: events are buffered per watcher.

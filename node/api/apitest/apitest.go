@@ -48,6 +48,8 @@ type Fake struct {
 	SendID func(to string) string
 	// Room is what the chat rooms' methods answer (rooms.go).
 	Room FakeRooms
+	// Voice is what the voice-call methods answer (calls.go).
+	Voice FakeCalls
 	// LoginGate, if not nil, holds Login until it is closed.
 	LoginGate chan struct{}
 
