@@ -166,6 +166,9 @@ func (c *Conversations) Message(m store.Message) api.Message {
 	if m.File != nil {
 		out.File = &api.FileNote{Size: m.File.Size, State: api.TransferState(m.File.State)}
 	}
+	if m.Call != nil {
+		out.Call = &api.CallNote{Reason: m.Call.Reason, Duration: m.Call.Duration}
+	}
 	switch {
 	case api.IsConversation(m.Peer):
 		out.From, out.To = m.Sender, m.Peer

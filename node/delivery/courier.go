@@ -174,7 +174,7 @@ func (c *courier) round(ctx context.Context) error {
 	sigErr := errors.New("not sent")
 	defer func() {
 		for _, sg := range sigs {
-			sg.finish(sigErr)
+			sg.finish(c.lastDevice(), sigErr)
 		}
 	}()
 	greet := c.greet.Swap(false)
@@ -246,7 +246,7 @@ func (c *courier) deliver(ctx context.Context, p *wire.Presence, sigs []pendingS
 	if *sigErr != nil {
 		for _, sg := range sigs {
 			moment = append(moment, store.OutboxEntry{ID: wire.NewID(), Peer: c.peer,
-				Payload: wire.MustMarshal(&wire.Payload{SentUnixMilli: now, Kind: &wire.Payload_Signal{Signal: &wire.Signal{Kind: sg.kind}}})})
+				Payload: wire.MustMarshal(&wire.Payload{SentUnixMilli: now, Kind: sg.payload.Kind})})
 		}
 	}
 	if len(moment) > 0 {
@@ -510,16 +510,20 @@ func (c *courier) sayGoodbye(ctx context.Context) {
 // an unreachable contact cannot pile up.
 const maxPendingSignals = 4
 
+// A pendingSignal is one payload of the moment (a Signal, a Call) and
+// what to tell when it went, or not: done gets the device the courier
+// reached (its last one when it reached none) and nil, or why it failed.
+// done must not block: the courier's round calls it.
 type pendingSignal struct {
-	kind wire.Signal_Kind
-	done chan error // how it went; buffered, room for its result
+	payload *wire.Payload // its time is set when it goes
+	done    func(device peer.ID, err error)
 }
 
-func (sg pendingSignal) finish(err error) {
+func (sg pendingSignal) finish(device peer.ID, err error) {
 	if errors.Is(err, errNoRoute) {
 		err = fmt.Errorf("%w: %v", api.ErrUnreachable, err)
 	}
-	sg.done <- err
+	sg.done(device, err)
 }
 
 // signal queues a signal for the contact; false when too many wait.

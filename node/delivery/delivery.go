@@ -419,16 +419,17 @@ func (d *Delivery) SendPresence(username string, p *wire.Presence) {
 // (api.ErrUnreachable among them when one could not be reached). false:
 // too many signals wait for every device.
 func (d *Delivery) Signal(username string, kind wire.Signal_Kind) (<-chan error, bool) {
+	p := &wire.Payload{Kind: &wire.Payload_Signal{Signal: &wire.Signal{Kind: kind}}}
 	rs := d.Routes(username)
 	if len(rs) == 1 {
-		sg := pendingSignal{kind: kind, done: make(chan error, 1)}
-		return sg.done, d.courierFor(rs[0]).signal(sg)
+		done := make(chan error, 1)
+		return done, d.courierFor(rs[0]).signal(pendingSignal{payload: p, done: func(_ peer.ID, err error) { done <- err }})
 	}
 	// One channel for every device's result (room for all: a courier
 	// never blocks finishing its signal).
 	done, n := make(chan error, len(rs)), 0
 	for _, r := range rs {
-		if d.courierFor(r).signal(pendingSignal{kind: kind, done: done}) {
+		if d.courierFor(r).signal(pendingSignal{payload: p, done: func(_ peer.ID, err error) { done <- err }}) {
 			n++
 		}
 	}
@@ -442,6 +443,37 @@ func (d *Delivery) Signal(username string, kind wire.Signal_Kind) (<-chan error,
 		out <- fmt.Errorf("%w: signing out", api.ErrUnreachable)
 	}
 	return out, true
+}
+
+// Reached is how a payload sent now (SendNow) fared at one route: the
+// device it reached (or last tried) and nil, or why it failed.
+type Reached struct {
+	Device peer.ID
+	Err    error
+}
+
+// SendNow sends p once, in the next delivery round, to username's device
+// (every device when device is ""), like a signal: never stored or mailed,
+// dropped when it cannot go now (voice calls ring only devices online).
+// The channel gets one Reached per route p was queued on; n is how many
+// (0: none queued, too many signals wait).
+func (d *Delivery) SendNow(username string, device peer.ID, p *wire.Payload) (results <-chan Reached, n int) {
+	rs := d.Routes(username)
+	if device != "" {
+		// A list of one device (or none known) is the account's route.
+		r := username
+		if len(rs) > 1 || (len(rs) == 1 && rs[0] != username) {
+			r = DeviceRoute(username, device)
+		}
+		rs = []string{r}
+	}
+	out := make(chan Reached, len(rs))
+	for _, r := range rs {
+		if d.courierFor(r).signal(pendingSignal{payload: p, done: func(dev peer.ID, err error) { out <- Reached{dev, err} }}) {
+			n++
+		}
+	}
+	return out, n
 }
 
 // firstTaken is nil as soon as one of n results on done is, else the n

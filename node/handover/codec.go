@@ -18,6 +18,9 @@ func Encode(m *store.Message) *wire.HandoverMessage {
 	if m.File != nil {
 		hm.FileSize, hm.FileState = m.File.Size, m.File.State
 	}
+	if m.Call != nil {
+		hm.CallReason, hm.CallDuration = m.Call.Reason, int32(m.Call.Duration)
+	}
 	return hm
 }
 
@@ -72,7 +75,7 @@ func decodeMessage(hm *wire.HandoverMessage) (store.Message, error) {
 		return store.Message{}, fmt.Errorf("unknown state %q", trim(hm.GetState()))
 	}
 	switch hm.GetKind() {
-	case store.EntryMessage, store.EntryNudge, store.EntryFile, store.EntryJoined, store.EntryLeft:
+	case store.EntryMessage, store.EntryNudge, store.EntryFile, store.EntryJoined, store.EntryLeft, store.EntryCall:
 	default:
 		return store.Message{}, fmt.Errorf("unknown kind %q", trim(hm.GetKind()))
 	}
@@ -87,8 +90,14 @@ func decodeMessage(hm *wire.HandoverMessage) (store.Message, error) {
 		Time: time.Unix(0, hm.GetTimeUnixNano()), State: hm.GetState(), Sender: hm.GetSender(),
 		Kind: hm.GetKind(), Device: hm.GetDevice(), Order: hm.GetOrder(),
 	}
-	if m.Kind == store.EntryFile {
+	if hm.GetCallDuration() < 0 || len(hm.GetCallReason()) > wire.MaxCallReason {
+		return store.Message{}, fmt.Errorf("bad call duration or reason")
+	}
+	switch m.Kind {
+	case store.EntryFile:
 		m.File = &store.FileEntry{Size: hm.GetFileSize(), State: hm.GetFileState()}
+	case store.EntryCall:
+		m.Call = &store.CallEntry{Reason: hm.GetCallReason(), Duration: int(hm.GetCallDuration())}
 	}
 	return m, nil
 }

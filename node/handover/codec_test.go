@@ -54,6 +54,10 @@ func TestDecode(t *testing.T) {
 		{"unknown kind", with(func(m *wire.HandoverMessage) { m.Kind = "poll" }), ErrBadChunk},
 		{"no time", with(func(m *wire.HandoverMessage) { m.TimeUnixNano = 0 }), ErrBadChunk},
 		{"negative file size", with(func(m *wire.HandoverMessage) { m.Kind, m.FileSize = store.EntryFile, -1 }), ErrBadChunk},
+		{"negative call duration", with(func(m *wire.HandoverMessage) { m.Kind, m.CallDuration = store.EntryCall, -1 }), ErrBadChunk},
+		{"call reason over the limit", with(func(m *wire.HandoverMessage) {
+			m.Kind, m.CallReason = store.EntryCall, strings.Repeat("x", wire.MaxCallReason+1)
+		}), ErrBadChunk},
 		{"refused: not our device", &wire.HandoverChunk{Error: wire.CodeNotOwnDevice, Done: true}, ErrNotOwnDevice},
 		{"refused: internal", &wire.HandoverChunk{Error: wire.CodeInternal, Done: true}, ErrRefused},
 	} {
@@ -81,6 +85,8 @@ func TestEncodeDecode(t *testing.T) {
 		{ID: "d", Peer: "bob", Kind: store.EntryFile, Text: "photo.png", Time: testNow, State: store.StateDelivered, Outgoing: true,
 			File: &store.FileEntry{Size: 12345, State: "done"}},
 		{ID: "e", Peer: "bob", Kind: store.EntryNudge, Time: testNow, State: store.StateReceived},
+		{ID: "f", Peer: "bob", Kind: store.EntryCall, Time: testNow, State: store.StateDelivered, Outgoing: true,
+			Call: &store.CallEntry{Reason: "hung up", Duration: 75}},
 	} {
 		b, err := proto.Marshal(&wire.HandoverChunk{Messages: []*wire.HandoverMessage{Encode(&m)}})
 		if err != nil {
@@ -97,7 +103,8 @@ func TestEncodeDecode(t *testing.T) {
 		got := ms[0]
 		if got.ID != m.ID || got.Peer != m.Peer || got.Outgoing != m.Outgoing || got.Text != m.Text || !got.Time.Equal(m.Time) ||
 			got.State != m.State || got.Sender != m.Sender || got.Kind != m.Kind || got.Device != m.Device || got.Order != m.Order ||
-			(m.File != nil) != (got.File != nil) || (m.File != nil && *m.File != *got.File) {
+			(m.File != nil) != (got.File != nil) || (m.File != nil && *m.File != *got.File) ||
+			(m.Call != nil) != (got.Call != nil) || (m.Call != nil && *m.Call != *got.Call) {
 			t.Fatalf("%+v came back as %+v", m, got)
 		}
 	}

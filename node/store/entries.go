@@ -26,7 +26,22 @@ const (
 	// EntryLeft: Text (a username) left the conversation Peer; outgoing
 	// when that is us.
 	EntryLeft = "left"
+	// EntryCall: a voice call with Peer, which we placed (outgoing) or
+	// they did; Call says how it went. Text is empty.
+	EntryCall = "call"
 )
+
+// CallEntry is how a voice call went, for an EntryCall.
+type CallEntry struct {
+	Reason   string // how it ended (api.CallReason…)
+	Duration int    // seconds it ran once answered
+}
+
+// callBody is an EntryCall's sealed body.
+type callBody struct {
+	Reason   string `json:"r"`
+	Duration int    `json:"d"`
+}
 
 // FileEntry is how a file transfer ended, for an EntryFile.
 type FileEntry struct {
@@ -44,7 +59,7 @@ type fileBody struct {
 // validEntry reports whether kind is one this program writes.
 func validEntry(kind string) bool {
 	switch kind {
-	case EntryMessage, EntryNudge, EntryFile, EntryJoined, EntryLeft:
+	case EntryMessage, EntryNudge, EntryFile, EntryJoined, EntryLeft, EntryCall:
 		return true
 	}
 	return false
@@ -52,6 +67,13 @@ func validEntry(kind string) bool {
 
 // plaintext is what m's sealed body holds.
 func plaintext(m *Message) ([]byte, error) {
+	if m.Kind == EntryCall {
+		var c CallEntry
+		if m.Call != nil {
+			c = *m.Call
+		}
+		return json.Marshal(callBody{Reason: c.Reason, Duration: c.Duration})
+	}
 	if m.Kind != EntryFile {
 		return []byte(m.Text), nil
 	}
@@ -64,6 +86,14 @@ func plaintext(m *Message) ([]byte, error) {
 
 // setPlaintext sets m's text (and file) from its opened body.
 func setPlaintext(m *Message, plain []byte) error {
+	if m.Kind == EntryCall {
+		var b callBody
+		if err := json.Unmarshal(plain, &b); err != nil {
+			return fmt.Errorf("call entry %q with %q: %w", m.ID, m.Peer, err)
+		}
+		m.Text, m.Call = "", &CallEntry{Reason: b.Reason, Duration: b.Duration}
+		return nil
+	}
 	if m.Kind != EntryFile {
 		m.Text = string(plain)
 		return nil
@@ -87,6 +117,11 @@ func searchable(m *Message) string {
 		return m.Text + " joined"
 	case EntryLeft:
 		return m.Text + " left"
+	case EntryCall:
+		if m.Call != nil {
+			return "call " + m.Call.Reason
+		}
+		return "call"
 	}
 	return m.Text
 }

@@ -24,6 +24,8 @@ func TestHistoryEntries(t *testing.T) {
 			File: &FileEntry{Size: 19_456, State: "done"}},
 		{ID: "j1", Peer: "#c", Kind: EntryJoined, Text: "carol", Sender: "bob", Time: at.Add(4 * time.Second)},
 		{ID: "l1", Peer: "#c", Kind: EntryLeft, Text: "carol", Sender: "carol", Time: at.Add(5 * time.Second)},
+		{ID: "c1", Peer: "bob", Kind: EntryCall, Time: at.Add(6 * time.Second), Call: &CallEntry{Reason: "missed"}},
+		{ID: "c2", Peer: "bob", Kind: EntryCall, Outgoing: true, Time: at.Add(7 * time.Second), Call: &CallEntry{Reason: "hung up", Duration: 182}},
 	}
 	for _, m := range entries {
 		if ok, err := s.AddEntry(m); err != nil || !ok {
@@ -44,7 +46,7 @@ func TestHistoryEntries(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := msgIDs(h); !slices.Equal(got, []string{"m1", "n1", "n2", "f1"}) {
+	if got := msgIDs(h); !slices.Equal(got, []string{"m1", "n1", "n2", "f1", "c1", "c2"}) {
 		t.Fatalf("history with bob = %v", got)
 	}
 	want := []Message{
@@ -52,6 +54,9 @@ func TestHistoryEntries(t *testing.T) {
 		{ID: "n2", Peer: "bob", Kind: EntryNudge, Outgoing: true, State: StateDelivered, Time: at.Add(2 * time.Second)},
 		{ID: "f1", Peer: "bob", Kind: EntryFile, Text: "Zanzibarholiday.png", State: StateReceived,
 			Time: at.Add(3 * time.Second), File: &FileEntry{Size: 19_456, State: "done"}},
+		{ID: "c1", Peer: "bob", Kind: EntryCall, State: StateReceived, Time: at.Add(6 * time.Second), Call: &CallEntry{Reason: "missed"}},
+		{ID: "c2", Peer: "bob", Kind: EntryCall, Outgoing: true, State: StateDelivered, Time: at.Add(7 * time.Second),
+			Call: &CallEntry{Reason: "hung up", Duration: 182}},
 	}
 	for i, w := range want {
 		if got := h[i+1]; !reflect.DeepEqual(got, w) || !got.Time.Equal(w.Time) {
@@ -75,6 +80,7 @@ func TestHistoryEntries(t *testing.T) {
 		{"carol joined", "carol joined", []string{"j1"}},
 		{"carol", "", []string{"l1", "j1"}},
 		{"hello", "hello there", []string{"m1"}},
+		{"missed", "call missed", []string{"c1"}},
 	} {
 		hs, err := s.Search(context.Background(), SearchQuery{Text: tc.query})
 		if err != nil {

@@ -20,9 +20,11 @@ type Message struct {
 	State    string // StateQueued, StateDelivered, StateReceived or StateFailed
 	Sender   string
 	// Kind is EntryMessage for a message, else what other entry of the
-	// history the row is (entries.go); File is set for an EntryFile.
+	// history the row is (entries.go); File is set for an EntryFile, Call
+	// for an EntryCall.
 	Kind string
 	File *FileEntry
+	Call *CallEntry // for an EntryCall
 	// Device and Order place an incoming message in its author's order:
 	// the sending device's peer ID and its outbox position of the
 	// message (order.go). Order 0: not said, shown where it arrived.

@@ -27,3 +27,22 @@ const (
 	// header, the packet and the AEAD's tag (16).
 	MaxCallFrame = CallFrameHeader + MaxCallPacket + 16
 )
+
+// Call signalling (wire.Call payloads) and the audio stream.
+const (
+	// CallProtocol carries one call's audio frames both ways, opened by the
+	// device that answered to the caller's device.
+	CallProtocol = "/eserver/call/1.0.0"
+	// CallIDSize is the bytes of a call's ID.
+	CallIDSize = 16
+	// MaxCallReason bounds a hang-up's reason.
+	MaxCallReason = 64
+	// CallOfferTTL: an offer older than this (by its sender's clock) rings
+	// nothing — it was delayed past any caller's patience.
+	CallOfferTTL = 45 * time.Second
+	// CallOpenTimeout bounds opening the audio stream and its hello.
+	CallOpenTimeout = 10 * time.Second
+	// CallWriteTimeout: a frame the connection cannot take within this is
+	// dropped (a late frame is worth nothing), not waited for.
+	CallWriteTimeout = 100 * time.Millisecond
+)

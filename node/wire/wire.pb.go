@@ -24,6 +24,67 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+type Call_Kind int32
+
+const (
+	Call_UNKNOWN Call_Kind = 0
+	Call_OFFER   Call_Kind = 1 // caller → every device of the callee: ring
+	Call_RINGING Call_Kind = 2 // callee's device → caller: it rings here
+	Call_ACCEPT  Call_Kind = 3 // callee's device → caller: answered here (the audio stream follows)
+	Call_DECLINE Call_Kind = 4 // callee's device → caller: refused
+	Call_BUSY    Call_Kind = 5 // callee's device → caller: in another call
+	Call_HANGUP  Call_Kind = 6 // either side: over (reason says why)
+)
+
+// Enum value maps for Call_Kind.
+var (
+	Call_Kind_name = map[int32]string{
+		0: "UNKNOWN",
+		1: "OFFER",
+		2: "RINGING",
+		3: "ACCEPT",
+		4: "DECLINE",
+		5: "BUSY",
+		6: "HANGUP",
+	}
+	Call_Kind_value = map[string]int32{
+		"UNKNOWN": 0,
+		"OFFER":   1,
+		"RINGING": 2,
+		"ACCEPT":  3,
+		"DECLINE": 4,
+		"BUSY":    5,
+		"HANGUP":  6,
+	}
+)
+
+func (x Call_Kind) Enum() *Call_Kind {
+	p := new(Call_Kind)
+	*p = x
+	return p
+}
+
+func (x Call_Kind) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (Call_Kind) Descriptor() protoreflect.EnumDescriptor {
+	return file_wire_proto_enumTypes[0].Descriptor()
+}
+
+func (Call_Kind) Type() protoreflect.EnumType {
+	return &file_wire_proto_enumTypes[0]
+}
+
+func (x Call_Kind) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use Call_Kind.Descriptor instead.
+func (Call_Kind) EnumDescriptor() ([]byte, []int) {
+	return file_wire_proto_rawDescGZIP(), []int{37, 0}
+}
+
 type Signal_Kind int32
 
 const (
@@ -63,11 +124,11 @@ func (x Signal_Kind) String() string {
 }
 
 func (Signal_Kind) Descriptor() protoreflect.EnumDescriptor {
-	return file_wire_proto_enumTypes[0].Descriptor()
+	return file_wire_proto_enumTypes[1].Descriptor()
 }
 
 func (Signal_Kind) Type() protoreflect.EnumType {
-	return &file_wire_proto_enumTypes[0]
+	return &file_wire_proto_enumTypes[1]
 }
 
 func (x Signal_Kind) Number() protoreflect.EnumNumber {
@@ -76,7 +137,7 @@ func (x Signal_Kind) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use Signal_Kind.Descriptor instead.
 func (Signal_Kind) EnumDescriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{42, 0}
+	return file_wire_proto_rawDescGZIP(), []int{43, 0}
 }
 
 type FileOffer_Kind int32
@@ -109,11 +170,11 @@ func (x FileOffer_Kind) String() string {
 }
 
 func (FileOffer_Kind) Descriptor() protoreflect.EnumDescriptor {
-	return file_wire_proto_enumTypes[1].Descriptor()
+	return file_wire_proto_enumTypes[2].Descriptor()
 }
 
 func (FileOffer_Kind) Type() protoreflect.EnumType {
-	return &file_wire_proto_enumTypes[1]
+	return &file_wire_proto_enumTypes[2]
 }
 
 func (x FileOffer_Kind) Number() protoreflect.EnumNumber {
@@ -122,7 +183,7 @@ func (x FileOffer_Kind) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use FileOffer_Kind.Descriptor instead.
 func (FileOffer_Kind) EnumDescriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{44, 0}
+	return file_wire_proto_rawDescGZIP(), []int{45, 0}
 }
 
 // Ticket is what the auth server vouches for: this device (peer ID) belongs to
@@ -2733,6 +2794,7 @@ type Payload struct {
 	//	*Payload_RoomKey
 	//	*Payload_RoomPicture
 	//	*Payload_ReadMark
+	//	*Payload_Call
 	Kind          isPayload_Kind `protobuf_oneof:"kind"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -2935,6 +2997,15 @@ func (x *Payload) GetReadMark() *ReadMark {
 	return nil
 }
 
+func (x *Payload) GetCall() *Call {
+	if x != nil {
+		if x, ok := x.Kind.(*Payload_Call); ok {
+			return x.Call
+		}
+	}
+	return nil
+}
+
 type isPayload_Kind interface {
 	isPayload_Kind()
 }
@@ -3007,6 +3078,10 @@ type Payload_ReadMark struct {
 	ReadMark *ReadMark `protobuf:"bytes,18,opt,name=read_mark,json=readMark,proto3,oneof"`
 }
 
+type Payload_Call struct {
+	Call *Call `protobuf:"bytes,19,opt,name=call,proto3,oneof"`
+}
+
 func (*Payload_Chat) isPayload_Kind() {}
 
 func (*Payload_ContactRequest) isPayload_Kind() {}
@@ -3041,6 +3116,81 @@ func (*Payload_RoomPicture) isPayload_Kind() {}
 
 func (*Payload_ReadMark) isPayload_Kind() {}
 
+func (*Payload_Call) isPayload_Kind() {}
+
+// Call is a voice call's signalling (node/call). It goes only to devices
+// online now, in one delivery round, and is never stored or mailed: a call
+// nobody could ring is a missed call at the caller, not a message waiting.
+// The audio itself goes on a stream of its own (/eserver/call/1.0.0),
+// sealed under keys derived from secret.
+type Call struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Kind          Call_Kind              `protobuf:"varint,1,opt,name=kind,proto3,enum=eserver.wire.Call_Kind" json:"kind,omitempty"`
+	Id            []byte                 `protobuf:"bytes,2,opt,name=id,proto3" json:"id,omitempty"`         // 16 bytes, chosen by the caller
+	Secret        []byte                 `protobuf:"bytes,3,opt,name=secret,proto3" json:"secret,omitempty"` // OFFER only: wire.CallKeySize bytes, the call's key material
+	Reason        string                 `protobuf:"bytes,4,opt,name=reason,proto3" json:"reason,omitempty"` // HANGUP: an api.CallReason… word, at most wire.MaxCallReason bytes
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Call) Reset() {
+	*x = Call{}
+	mi := &file_wire_proto_msgTypes[37]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Call) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Call) ProtoMessage() {}
+
+func (x *Call) ProtoReflect() protoreflect.Message {
+	mi := &file_wire_proto_msgTypes[37]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Call.ProtoReflect.Descriptor instead.
+func (*Call) Descriptor() ([]byte, []int) {
+	return file_wire_proto_rawDescGZIP(), []int{37}
+}
+
+func (x *Call) GetKind() Call_Kind {
+	if x != nil {
+		return x.Kind
+	}
+	return Call_UNKNOWN
+}
+
+func (x *Call) GetId() []byte {
+	if x != nil {
+		return x.Id
+	}
+	return nil
+}
+
+func (x *Call) GetSecret() []byte {
+	if x != nil {
+		return x.Secret
+	}
+	return nil
+}
+
+func (x *Call) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
 // ReadMark tells the other devices of our own account how far the user
 // has read a conversation (node/conversation/read.go): up to the incoming
 // message at up_to_unix_milli (its time as the history keeps it, the
@@ -3058,7 +3208,7 @@ type ReadMark struct {
 
 func (x *ReadMark) Reset() {
 	*x = ReadMark{}
-	mi := &file_wire_proto_msgTypes[37]
+	mi := &file_wire_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3070,7 +3220,7 @@ func (x *ReadMark) String() string {
 func (*ReadMark) ProtoMessage() {}
 
 func (x *ReadMark) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[37]
+	mi := &file_wire_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3083,7 +3233,7 @@ func (x *ReadMark) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReadMark.ProtoReflect.Descriptor instead.
 func (*ReadMark) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{37}
+	return file_wire_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *ReadMark) GetConversation() string {
@@ -3124,7 +3274,7 @@ type RoomPicture struct {
 
 func (x *RoomPicture) Reset() {
 	*x = RoomPicture{}
-	mi := &file_wire_proto_msgTypes[38]
+	mi := &file_wire_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3136,7 +3286,7 @@ func (x *RoomPicture) String() string {
 func (*RoomPicture) ProtoMessage() {}
 
 func (x *RoomPicture) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[38]
+	mi := &file_wire_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3149,7 +3299,7 @@ func (x *RoomPicture) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoomPicture.ProtoReflect.Descriptor instead.
 func (*RoomPicture) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{38}
+	return file_wire_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *RoomPicture) GetSha256() []byte {
@@ -3189,7 +3339,7 @@ type RoomKey struct {
 
 func (x *RoomKey) Reset() {
 	*x = RoomKey{}
-	mi := &file_wire_proto_msgTypes[39]
+	mi := &file_wire_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3201,7 +3351,7 @@ func (x *RoomKey) String() string {
 func (*RoomKey) ProtoMessage() {}
 
 func (x *RoomKey) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[39]
+	mi := &file_wire_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3214,7 +3364,7 @@ func (x *RoomKey) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoomKey.ProtoReflect.Descriptor instead.
 func (*RoomKey) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{39}
+	return file_wire_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *RoomKey) GetRoom() string {
@@ -3265,7 +3415,7 @@ type ResendRequest struct {
 
 func (x *ResendRequest) Reset() {
 	*x = ResendRequest{}
-	mi := &file_wire_proto_msgTypes[40]
+	mi := &file_wire_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3277,7 +3427,7 @@ func (x *ResendRequest) String() string {
 func (*ResendRequest) ProtoMessage() {}
 
 func (x *ResendRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[40]
+	mi := &file_wire_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3290,7 +3440,7 @@ func (x *ResendRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResendRequest.ProtoReflect.Descriptor instead.
 func (*ResendRequest) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{40}
+	return file_wire_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *ResendRequest) GetIds() []string {
@@ -3327,7 +3477,7 @@ type GroupEvent struct {
 
 func (x *GroupEvent) Reset() {
 	*x = GroupEvent{}
-	mi := &file_wire_proto_msgTypes[41]
+	mi := &file_wire_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3339,7 +3489,7 @@ func (x *GroupEvent) String() string {
 func (*GroupEvent) ProtoMessage() {}
 
 func (x *GroupEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[41]
+	mi := &file_wire_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3352,7 +3502,7 @@ func (x *GroupEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GroupEvent.ProtoReflect.Descriptor instead.
 func (*GroupEvent) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{41}
+	return file_wire_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *GroupEvent) GetConversation() []byte {
@@ -3471,7 +3621,7 @@ type Signal struct {
 
 func (x *Signal) Reset() {
 	*x = Signal{}
-	mi := &file_wire_proto_msgTypes[42]
+	mi := &file_wire_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3483,7 +3633,7 @@ func (x *Signal) String() string {
 func (*Signal) ProtoMessage() {}
 
 func (x *Signal) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[42]
+	mi := &file_wire_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3496,7 +3646,7 @@ func (x *Signal) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Signal.ProtoReflect.Descriptor instead.
 func (*Signal) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{42}
+	return file_wire_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *Signal) GetKind() Signal_Kind {
@@ -3519,7 +3669,7 @@ type AvatarRequest struct {
 
 func (x *AvatarRequest) Reset() {
 	*x = AvatarRequest{}
-	mi := &file_wire_proto_msgTypes[43]
+	mi := &file_wire_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3531,7 +3681,7 @@ func (x *AvatarRequest) String() string {
 func (*AvatarRequest) ProtoMessage() {}
 
 func (x *AvatarRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[43]
+	mi := &file_wire_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3544,7 +3694,7 @@ func (x *AvatarRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AvatarRequest.ProtoReflect.Descriptor instead.
 func (*AvatarRequest) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{43}
+	return file_wire_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *AvatarRequest) GetSha256() []byte {
@@ -3575,7 +3725,7 @@ type FileOffer struct {
 
 func (x *FileOffer) Reset() {
 	*x = FileOffer{}
-	mi := &file_wire_proto_msgTypes[44]
+	mi := &file_wire_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3587,7 +3737,7 @@ func (x *FileOffer) String() string {
 func (*FileOffer) ProtoMessage() {}
 
 func (x *FileOffer) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[44]
+	mi := &file_wire_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3600,7 +3750,7 @@ func (x *FileOffer) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FileOffer.ProtoReflect.Descriptor instead.
 func (*FileOffer) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{44}
+	return file_wire_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *FileOffer) GetId() []byte {
@@ -3671,7 +3821,7 @@ type FileUpdate struct {
 
 func (x *FileUpdate) Reset() {
 	*x = FileUpdate{}
-	mi := &file_wire_proto_msgTypes[45]
+	mi := &file_wire_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3683,7 +3833,7 @@ func (x *FileUpdate) String() string {
 func (*FileUpdate) ProtoMessage() {}
 
 func (x *FileUpdate) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[45]
+	mi := &file_wire_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3696,7 +3846,7 @@ func (x *FileUpdate) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FileUpdate.ProtoReflect.Descriptor instead.
 func (*FileUpdate) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{45}
+	return file_wire_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *FileUpdate) GetId() []byte {
@@ -3727,7 +3877,7 @@ type StreamOffer struct {
 
 func (x *StreamOffer) Reset() {
 	*x = StreamOffer{}
-	mi := &file_wire_proto_msgTypes[46]
+	mi := &file_wire_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3739,7 +3889,7 @@ func (x *StreamOffer) String() string {
 func (*StreamOffer) ProtoMessage() {}
 
 func (x *StreamOffer) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[46]
+	mi := &file_wire_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3752,7 +3902,7 @@ func (x *StreamOffer) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StreamOffer.ProtoReflect.Descriptor instead.
 func (*StreamOffer) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{46}
+	return file_wire_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *StreamOffer) GetId() []byte {
@@ -3787,7 +3937,7 @@ type Visibility struct {
 
 func (x *Visibility) Reset() {
 	*x = Visibility{}
-	mi := &file_wire_proto_msgTypes[47]
+	mi := &file_wire_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3799,7 +3949,7 @@ func (x *Visibility) String() string {
 func (*Visibility) ProtoMessage() {}
 
 func (x *Visibility) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[47]
+	mi := &file_wire_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3812,7 +3962,7 @@ func (x *Visibility) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Visibility.ProtoReflect.Descriptor instead.
 func (*Visibility) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{47}
+	return file_wire_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *Visibility) GetToken() []byte {
@@ -3833,7 +3983,7 @@ type Receipt struct {
 
 func (x *Receipt) Reset() {
 	*x = Receipt{}
-	mi := &file_wire_proto_msgTypes[48]
+	mi := &file_wire_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3845,7 +3995,7 @@ func (x *Receipt) String() string {
 func (*Receipt) ProtoMessage() {}
 
 func (x *Receipt) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[48]
+	mi := &file_wire_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3858,7 +4008,7 @@ func (x *Receipt) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Receipt.ProtoReflect.Descriptor instead.
 func (*Receipt) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{48}
+	return file_wire_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *Receipt) GetIds() []string {
@@ -3886,7 +4036,7 @@ type Chat struct {
 
 func (x *Chat) Reset() {
 	*x = Chat{}
-	mi := &file_wire_proto_msgTypes[49]
+	mi := &file_wire_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3898,7 +4048,7 @@ func (x *Chat) String() string {
 func (*Chat) ProtoMessage() {}
 
 func (x *Chat) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[49]
+	mi := &file_wire_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3911,7 +4061,7 @@ func (x *Chat) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Chat.ProtoReflect.Descriptor instead.
 func (*Chat) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{49}
+	return file_wire_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *Chat) GetText() string {
@@ -3944,7 +4094,7 @@ type ContactRequest struct {
 
 func (x *ContactRequest) Reset() {
 	*x = ContactRequest{}
-	mi := &file_wire_proto_msgTypes[50]
+	mi := &file_wire_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3956,7 +4106,7 @@ func (x *ContactRequest) String() string {
 func (*ContactRequest) ProtoMessage() {}
 
 func (x *ContactRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[50]
+	mi := &file_wire_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3969,7 +4119,7 @@ func (x *ContactRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ContactRequest.ProtoReflect.Descriptor instead.
 func (*ContactRequest) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{50}
+	return file_wire_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *ContactRequest) GetMessage() string {
@@ -3988,7 +4138,7 @@ type ContactResponse struct {
 
 func (x *ContactResponse) Reset() {
 	*x = ContactResponse{}
-	mi := &file_wire_proto_msgTypes[51]
+	mi := &file_wire_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4000,7 +4150,7 @@ func (x *ContactResponse) String() string {
 func (*ContactResponse) ProtoMessage() {}
 
 func (x *ContactResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[51]
+	mi := &file_wire_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4013,7 +4163,7 @@ func (x *ContactResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ContactResponse.ProtoReflect.Descriptor instead.
 func (*ContactResponse) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{51}
+	return file_wire_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *ContactResponse) GetAccepted() bool {
@@ -4031,7 +4181,7 @@ type ContactRemoved struct {
 
 func (x *ContactRemoved) Reset() {
 	*x = ContactRemoved{}
-	mi := &file_wire_proto_msgTypes[52]
+	mi := &file_wire_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4043,7 +4193,7 @@ func (x *ContactRemoved) String() string {
 func (*ContactRemoved) ProtoMessage() {}
 
 func (x *ContactRemoved) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[52]
+	mi := &file_wire_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4056,7 +4206,7 @@ func (x *ContactRemoved) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ContactRemoved.ProtoReflect.Descriptor instead.
 func (*ContactRemoved) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{52}
+	return file_wire_proto_rawDescGZIP(), []int{53}
 }
 
 type Presence struct {
@@ -4083,7 +4233,7 @@ type Presence struct {
 
 func (x *Presence) Reset() {
 	*x = Presence{}
-	mi := &file_wire_proto_msgTypes[53]
+	mi := &file_wire_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4095,7 +4245,7 @@ func (x *Presence) String() string {
 func (*Presence) ProtoMessage() {}
 
 func (x *Presence) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[53]
+	mi := &file_wire_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4108,7 +4258,7 @@ func (x *Presence) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Presence.ProtoReflect.Descriptor instead.
 func (*Presence) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{53}
+	return file_wire_proto_rawDescGZIP(), []int{54}
 }
 
 func (x *Presence) GetStatus() string {
@@ -4187,7 +4337,7 @@ type SealedBox struct {
 
 func (x *SealedBox) Reset() {
 	*x = SealedBox{}
-	mi := &file_wire_proto_msgTypes[54]
+	mi := &file_wire_proto_msgTypes[55]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4199,7 +4349,7 @@ func (x *SealedBox) String() string {
 func (*SealedBox) ProtoMessage() {}
 
 func (x *SealedBox) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[54]
+	mi := &file_wire_proto_msgTypes[55]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4212,7 +4362,7 @@ func (x *SealedBox) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SealedBox.ProtoReflect.Descriptor instead.
 func (*SealedBox) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{54}
+	return file_wire_proto_rawDescGZIP(), []int{55}
 }
 
 func (x *SealedBox) GetEphemeral() []byte {
@@ -4258,7 +4408,7 @@ type RegistryRequest struct {
 
 func (x *RegistryRequest) Reset() {
 	*x = RegistryRequest{}
-	mi := &file_wire_proto_msgTypes[55]
+	mi := &file_wire_proto_msgTypes[56]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4270,7 +4420,7 @@ func (x *RegistryRequest) String() string {
 func (*RegistryRequest) ProtoMessage() {}
 
 func (x *RegistryRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[55]
+	mi := &file_wire_proto_msgTypes[56]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4283,7 +4433,7 @@ func (x *RegistryRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RegistryRequest.ProtoReflect.Descriptor instead.
 func (*RegistryRequest) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{55}
+	return file_wire_proto_rawDescGZIP(), []int{56}
 }
 
 func (x *RegistryRequest) GetKind() isRegistryRequest_Kind {
@@ -4354,7 +4504,7 @@ type Heartbeat struct {
 
 func (x *Heartbeat) Reset() {
 	*x = Heartbeat{}
-	mi := &file_wire_proto_msgTypes[56]
+	mi := &file_wire_proto_msgTypes[57]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4366,7 +4516,7 @@ func (x *Heartbeat) String() string {
 func (*Heartbeat) ProtoMessage() {}
 
 func (x *Heartbeat) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[56]
+	mi := &file_wire_proto_msgTypes[57]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4379,7 +4529,7 @@ func (x *Heartbeat) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Heartbeat.ProtoReflect.Descriptor instead.
 func (*Heartbeat) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{56}
+	return file_wire_proto_rawDescGZIP(), []int{57}
 }
 
 func (x *Heartbeat) GetTicket() *SignedTicket {
@@ -4406,7 +4556,7 @@ type ListSupernodes struct {
 
 func (x *ListSupernodes) Reset() {
 	*x = ListSupernodes{}
-	mi := &file_wire_proto_msgTypes[57]
+	mi := &file_wire_proto_msgTypes[58]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4418,7 +4568,7 @@ func (x *ListSupernodes) String() string {
 func (*ListSupernodes) ProtoMessage() {}
 
 func (x *ListSupernodes) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[57]
+	mi := &file_wire_proto_msgTypes[58]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4431,7 +4581,7 @@ func (x *ListSupernodes) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListSupernodes.ProtoReflect.Descriptor instead.
 func (*ListSupernodes) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{57}
+	return file_wire_proto_rawDescGZIP(), []int{58}
 }
 
 func (x *ListSupernodes) GetTicket() *SignedTicket {
@@ -4453,7 +4603,7 @@ type RegistryResponse struct {
 
 func (x *RegistryResponse) Reset() {
 	*x = RegistryResponse{}
-	mi := &file_wire_proto_msgTypes[58]
+	mi := &file_wire_proto_msgTypes[59]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4465,7 +4615,7 @@ func (x *RegistryResponse) String() string {
 func (*RegistryResponse) ProtoMessage() {}
 
 func (x *RegistryResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[58]
+	mi := &file_wire_proto_msgTypes[59]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4478,7 +4628,7 @@ func (x *RegistryResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RegistryResponse.ProtoReflect.Descriptor instead.
 func (*RegistryResponse) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{58}
+	return file_wire_proto_rawDescGZIP(), []int{59}
 }
 
 func (x *RegistryResponse) GetError() string {
@@ -4521,7 +4671,7 @@ type FetchRevocations struct {
 
 func (x *FetchRevocations) Reset() {
 	*x = FetchRevocations{}
-	mi := &file_wire_proto_msgTypes[59]
+	mi := &file_wire_proto_msgTypes[60]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4533,7 +4683,7 @@ func (x *FetchRevocations) String() string {
 func (*FetchRevocations) ProtoMessage() {}
 
 func (x *FetchRevocations) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[59]
+	mi := &file_wire_proto_msgTypes[60]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4546,7 +4696,7 @@ func (x *FetchRevocations) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FetchRevocations.ProtoReflect.Descriptor instead.
 func (*FetchRevocations) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{59}
+	return file_wire_proto_rawDescGZIP(), []int{60}
 }
 
 func (x *FetchRevocations) GetTicket() *SignedTicket {
@@ -4582,7 +4732,7 @@ type RevocationList struct {
 
 func (x *RevocationList) Reset() {
 	*x = RevocationList{}
-	mi := &file_wire_proto_msgTypes[60]
+	mi := &file_wire_proto_msgTypes[61]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4594,7 +4744,7 @@ func (x *RevocationList) String() string {
 func (*RevocationList) ProtoMessage() {}
 
 func (x *RevocationList) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[60]
+	mi := &file_wire_proto_msgTypes[61]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4607,7 +4757,7 @@ func (x *RevocationList) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevocationList.ProtoReflect.Descriptor instead.
 func (*RevocationList) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{60}
+	return file_wire_proto_rawDescGZIP(), []int{61}
 }
 
 func (x *RevocationList) GetServerPeerId() []byte {
@@ -4663,7 +4813,7 @@ type Revocation struct {
 
 func (x *Revocation) Reset() {
 	*x = Revocation{}
-	mi := &file_wire_proto_msgTypes[61]
+	mi := &file_wire_proto_msgTypes[62]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4675,7 +4825,7 @@ func (x *Revocation) String() string {
 func (*Revocation) ProtoMessage() {}
 
 func (x *Revocation) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[61]
+	mi := &file_wire_proto_msgTypes[62]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4688,7 +4838,7 @@ func (x *Revocation) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Revocation.ProtoReflect.Descriptor instead.
 func (*Revocation) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{61}
+	return file_wire_proto_rawDescGZIP(), []int{62}
 }
 
 func (x *Revocation) GetSerial() uint64 {
@@ -4722,7 +4872,7 @@ type SignedRevocations struct {
 
 func (x *SignedRevocations) Reset() {
 	*x = SignedRevocations{}
-	mi := &file_wire_proto_msgTypes[62]
+	mi := &file_wire_proto_msgTypes[63]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4734,7 +4884,7 @@ func (x *SignedRevocations) String() string {
 func (*SignedRevocations) ProtoMessage() {}
 
 func (x *SignedRevocations) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[62]
+	mi := &file_wire_proto_msgTypes[63]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4747,7 +4897,7 @@ func (x *SignedRevocations) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SignedRevocations.ProtoReflect.Descriptor instead.
 func (*SignedRevocations) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{62}
+	return file_wire_proto_rawDescGZIP(), []int{63}
 }
 
 func (x *SignedRevocations) GetList() []byte {
@@ -4776,7 +4926,7 @@ type SupernodeInfo struct {
 
 func (x *SupernodeInfo) Reset() {
 	*x = SupernodeInfo{}
-	mi := &file_wire_proto_msgTypes[63]
+	mi := &file_wire_proto_msgTypes[64]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4788,7 +4938,7 @@ func (x *SupernodeInfo) String() string {
 func (*SupernodeInfo) ProtoMessage() {}
 
 func (x *SupernodeInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[63]
+	mi := &file_wire_proto_msgTypes[64]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4801,7 +4951,7 @@ func (x *SupernodeInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SupernodeInfo.ProtoReflect.Descriptor instead.
 func (*SupernodeInfo) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{63}
+	return file_wire_proto_rawDescGZIP(), []int{64}
 }
 
 func (x *SupernodeInfo) GetTicket() *SignedTicket {
@@ -4834,7 +4984,7 @@ type MailboxRequest struct {
 
 func (x *MailboxRequest) Reset() {
 	*x = MailboxRequest{}
-	mi := &file_wire_proto_msgTypes[64]
+	mi := &file_wire_proto_msgTypes[65]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4846,7 +4996,7 @@ func (x *MailboxRequest) String() string {
 func (*MailboxRequest) ProtoMessage() {}
 
 func (x *MailboxRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[64]
+	mi := &file_wire_proto_msgTypes[65]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4859,7 +5009,7 @@ func (x *MailboxRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MailboxRequest.ProtoReflect.Descriptor instead.
 func (*MailboxRequest) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{64}
+	return file_wire_proto_rawDescGZIP(), []int{65}
 }
 
 func (x *MailboxRequest) GetKind() isMailboxRequest_Kind {
@@ -4936,7 +5086,7 @@ type MailPut struct {
 
 func (x *MailPut) Reset() {
 	*x = MailPut{}
-	mi := &file_wire_proto_msgTypes[65]
+	mi := &file_wire_proto_msgTypes[66]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4948,7 +5098,7 @@ func (x *MailPut) String() string {
 func (*MailPut) ProtoMessage() {}
 
 func (x *MailPut) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[65]
+	mi := &file_wire_proto_msgTypes[66]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4961,7 +5111,7 @@ func (x *MailPut) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MailPut.ProtoReflect.Descriptor instead.
 func (*MailPut) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{65}
+	return file_wire_proto_rawDescGZIP(), []int{66}
 }
 
 func (x *MailPut) GetTicket() *SignedTicket {
@@ -5012,7 +5162,7 @@ type MailFetch struct {
 
 func (x *MailFetch) Reset() {
 	*x = MailFetch{}
-	mi := &file_wire_proto_msgTypes[66]
+	mi := &file_wire_proto_msgTypes[67]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5024,7 +5174,7 @@ func (x *MailFetch) String() string {
 func (*MailFetch) ProtoMessage() {}
 
 func (x *MailFetch) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[66]
+	mi := &file_wire_proto_msgTypes[67]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5037,7 +5187,7 @@ func (x *MailFetch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MailFetch.ProtoReflect.Descriptor instead.
 func (*MailFetch) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{66}
+	return file_wire_proto_rawDescGZIP(), []int{67}
 }
 
 func (x *MailFetch) GetTicket() *SignedTicket {
@@ -5079,7 +5229,7 @@ type MailAck struct {
 
 func (x *MailAck) Reset() {
 	*x = MailAck{}
-	mi := &file_wire_proto_msgTypes[67]
+	mi := &file_wire_proto_msgTypes[68]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5091,7 +5241,7 @@ func (x *MailAck) String() string {
 func (*MailAck) ProtoMessage() {}
 
 func (x *MailAck) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[67]
+	mi := &file_wire_proto_msgTypes[68]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5104,7 +5254,7 @@ func (x *MailAck) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MailAck.ProtoReflect.Descriptor instead.
 func (*MailAck) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{67}
+	return file_wire_proto_rawDescGZIP(), []int{68}
 }
 
 func (x *MailAck) GetTicket() *SignedTicket {
@@ -5133,7 +5283,7 @@ type MailboxResponse struct {
 
 func (x *MailboxResponse) Reset() {
 	*x = MailboxResponse{}
-	mi := &file_wire_proto_msgTypes[68]
+	mi := &file_wire_proto_msgTypes[69]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5145,7 +5295,7 @@ func (x *MailboxResponse) String() string {
 func (*MailboxResponse) ProtoMessage() {}
 
 func (x *MailboxResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[68]
+	mi := &file_wire_proto_msgTypes[69]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5158,7 +5308,7 @@ func (x *MailboxResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MailboxResponse.ProtoReflect.Descriptor instead.
 func (*MailboxResponse) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{68}
+	return file_wire_proto_rawDescGZIP(), []int{69}
 }
 
 func (x *MailboxResponse) GetError() string {
@@ -5200,7 +5350,7 @@ type StoredMail struct {
 
 func (x *StoredMail) Reset() {
 	*x = StoredMail{}
-	mi := &file_wire_proto_msgTypes[69]
+	mi := &file_wire_proto_msgTypes[70]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5212,7 +5362,7 @@ func (x *StoredMail) String() string {
 func (*StoredMail) ProtoMessage() {}
 
 func (x *StoredMail) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[69]
+	mi := &file_wire_proto_msgTypes[70]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5225,7 +5375,7 @@ func (x *StoredMail) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StoredMail.ProtoReflect.Descriptor instead.
 func (*StoredMail) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{69}
+	return file_wire_proto_rawDescGZIP(), []int{70}
 }
 
 func (x *StoredMail) GetSeq() uint64 {
@@ -5277,7 +5427,7 @@ type MailItem struct {
 
 func (x *MailItem) Reset() {
 	*x = MailItem{}
-	mi := &file_wire_proto_msgTypes[70]
+	mi := &file_wire_proto_msgTypes[71]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5289,7 +5439,7 @@ func (x *MailItem) String() string {
 func (*MailItem) ProtoMessage() {}
 
 func (x *MailItem) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[70]
+	mi := &file_wire_proto_msgTypes[71]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5302,7 +5452,7 @@ func (x *MailItem) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MailItem.ProtoReflect.Descriptor instead.
 func (*MailItem) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{70}
+	return file_wire_proto_rawDescGZIP(), []int{71}
 }
 
 func (x *MailItem) GetSender() *SignedTicket {
@@ -5355,7 +5505,7 @@ type ContactsRequest struct {
 
 func (x *ContactsRequest) Reset() {
 	*x = ContactsRequest{}
-	mi := &file_wire_proto_msgTypes[71]
+	mi := &file_wire_proto_msgTypes[72]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5367,7 +5517,7 @@ func (x *ContactsRequest) String() string {
 func (*ContactsRequest) ProtoMessage() {}
 
 func (x *ContactsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[71]
+	mi := &file_wire_proto_msgTypes[72]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5380,7 +5530,7 @@ func (x *ContactsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ContactsRequest.ProtoReflect.Descriptor instead.
 func (*ContactsRequest) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{71}
+	return file_wire_proto_rawDescGZIP(), []int{72}
 }
 
 func (x *ContactsRequest) GetKind() isContactsRequest_Kind {
@@ -5442,7 +5592,7 @@ type ContactsPut struct {
 
 func (x *ContactsPut) Reset() {
 	*x = ContactsPut{}
-	mi := &file_wire_proto_msgTypes[72]
+	mi := &file_wire_proto_msgTypes[73]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5454,7 +5604,7 @@ func (x *ContactsPut) String() string {
 func (*ContactsPut) ProtoMessage() {}
 
 func (x *ContactsPut) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[72]
+	mi := &file_wire_proto_msgTypes[73]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5467,7 +5617,7 @@ func (x *ContactsPut) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ContactsPut.ProtoReflect.Descriptor instead.
 func (*ContactsPut) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{72}
+	return file_wire_proto_rawDescGZIP(), []int{73}
 }
 
 func (x *ContactsPut) GetTicket() *SignedTicket {
@@ -5513,7 +5663,7 @@ type ContactsGet struct {
 
 func (x *ContactsGet) Reset() {
 	*x = ContactsGet{}
-	mi := &file_wire_proto_msgTypes[73]
+	mi := &file_wire_proto_msgTypes[74]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5525,7 +5675,7 @@ func (x *ContactsGet) String() string {
 func (*ContactsGet) ProtoMessage() {}
 
 func (x *ContactsGet) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[73]
+	mi := &file_wire_proto_msgTypes[74]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5538,7 +5688,7 @@ func (x *ContactsGet) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ContactsGet.ProtoReflect.Descriptor instead.
 func (*ContactsGet) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{73}
+	return file_wire_proto_rawDescGZIP(), []int{74}
 }
 
 func (x *ContactsGet) GetTicket() *SignedTicket {
@@ -5568,7 +5718,7 @@ type ContactsResponse struct {
 
 func (x *ContactsResponse) Reset() {
 	*x = ContactsResponse{}
-	mi := &file_wire_proto_msgTypes[74]
+	mi := &file_wire_proto_msgTypes[75]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5580,7 +5730,7 @@ func (x *ContactsResponse) String() string {
 func (*ContactsResponse) ProtoMessage() {}
 
 func (x *ContactsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[74]
+	mi := &file_wire_proto_msgTypes[75]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5593,7 +5743,7 @@ func (x *ContactsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ContactsResponse.ProtoReflect.Descriptor instead.
 func (*ContactsResponse) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{74}
+	return file_wire_proto_rawDescGZIP(), []int{75}
 }
 
 func (x *ContactsResponse) GetError() string {
@@ -5653,7 +5803,7 @@ type ContactBackup struct {
 
 func (x *ContactBackup) Reset() {
 	*x = ContactBackup{}
-	mi := &file_wire_proto_msgTypes[75]
+	mi := &file_wire_proto_msgTypes[76]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5665,7 +5815,7 @@ func (x *ContactBackup) String() string {
 func (*ContactBackup) ProtoMessage() {}
 
 func (x *ContactBackup) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[75]
+	mi := &file_wire_proto_msgTypes[76]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5678,7 +5828,7 @@ func (x *ContactBackup) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ContactBackup.ProtoReflect.Descriptor instead.
 func (*ContactBackup) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{75}
+	return file_wire_proto_rawDescGZIP(), []int{76}
 }
 
 func (x *ContactBackup) GetEntries() []*ContactBackupEntry {
@@ -5715,7 +5865,7 @@ type RoomBackupEntry struct {
 
 func (x *RoomBackupEntry) Reset() {
 	*x = RoomBackupEntry{}
-	mi := &file_wire_proto_msgTypes[76]
+	mi := &file_wire_proto_msgTypes[77]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5727,7 +5877,7 @@ func (x *RoomBackupEntry) String() string {
 func (*RoomBackupEntry) ProtoMessage() {}
 
 func (x *RoomBackupEntry) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[76]
+	mi := &file_wire_proto_msgTypes[77]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5740,7 +5890,7 @@ func (x *RoomBackupEntry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoomBackupEntry.ProtoReflect.Descriptor instead.
 func (*RoomBackupEntry) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{76}
+	return file_wire_proto_rawDescGZIP(), []int{77}
 }
 
 func (x *RoomBackupEntry) GetRoom() string {
@@ -5794,7 +5944,7 @@ type ContactBackupEntry struct {
 
 func (x *ContactBackupEntry) Reset() {
 	*x = ContactBackupEntry{}
-	mi := &file_wire_proto_msgTypes[77]
+	mi := &file_wire_proto_msgTypes[78]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5806,7 +5956,7 @@ func (x *ContactBackupEntry) String() string {
 func (*ContactBackupEntry) ProtoMessage() {}
 
 func (x *ContactBackupEntry) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[77]
+	mi := &file_wire_proto_msgTypes[78]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5819,7 +5969,7 @@ func (x *ContactBackupEntry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ContactBackupEntry.ProtoReflect.Descriptor instead.
 func (*ContactBackupEntry) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{77}
+	return file_wire_proto_rawDescGZIP(), []int{78}
 }
 
 func (x *ContactBackupEntry) GetUsername() string {
@@ -5937,7 +6087,7 @@ type PrekeysRequest struct {
 
 func (x *PrekeysRequest) Reset() {
 	*x = PrekeysRequest{}
-	mi := &file_wire_proto_msgTypes[78]
+	mi := &file_wire_proto_msgTypes[79]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5949,7 +6099,7 @@ func (x *PrekeysRequest) String() string {
 func (*PrekeysRequest) ProtoMessage() {}
 
 func (x *PrekeysRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[78]
+	mi := &file_wire_proto_msgTypes[79]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5962,7 +6112,7 @@ func (x *PrekeysRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PrekeysRequest.ProtoReflect.Descriptor instead.
 func (*PrekeysRequest) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{78}
+	return file_wire_proto_rawDescGZIP(), []int{79}
 }
 
 func (x *PrekeysRequest) GetKind() isPrekeysRequest_Kind {
@@ -6039,7 +6189,7 @@ type PrekeysPublish struct {
 
 func (x *PrekeysPublish) Reset() {
 	*x = PrekeysPublish{}
-	mi := &file_wire_proto_msgTypes[79]
+	mi := &file_wire_proto_msgTypes[80]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6051,7 +6201,7 @@ func (x *PrekeysPublish) String() string {
 func (*PrekeysPublish) ProtoMessage() {}
 
 func (x *PrekeysPublish) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[79]
+	mi := &file_wire_proto_msgTypes[80]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6064,7 +6214,7 @@ func (x *PrekeysPublish) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PrekeysPublish.ProtoReflect.Descriptor instead.
 func (*PrekeysPublish) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{79}
+	return file_wire_proto_rawDescGZIP(), []int{80}
 }
 
 func (x *PrekeysPublish) GetTicket() *SignedTicket {
@@ -6115,7 +6265,7 @@ type PrekeysFetch struct {
 
 func (x *PrekeysFetch) Reset() {
 	*x = PrekeysFetch{}
-	mi := &file_wire_proto_msgTypes[80]
+	mi := &file_wire_proto_msgTypes[81]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6127,7 +6277,7 @@ func (x *PrekeysFetch) String() string {
 func (*PrekeysFetch) ProtoMessage() {}
 
 func (x *PrekeysFetch) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[80]
+	mi := &file_wire_proto_msgTypes[81]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6140,7 +6290,7 @@ func (x *PrekeysFetch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PrekeysFetch.ProtoReflect.Descriptor instead.
 func (*PrekeysFetch) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{80}
+	return file_wire_proto_rawDescGZIP(), []int{81}
 }
 
 func (x *PrekeysFetch) GetTicket() *SignedTicket {
@@ -6167,7 +6317,7 @@ type PrekeysStatus struct {
 
 func (x *PrekeysStatus) Reset() {
 	*x = PrekeysStatus{}
-	mi := &file_wire_proto_msgTypes[81]
+	mi := &file_wire_proto_msgTypes[82]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6179,7 +6329,7 @@ func (x *PrekeysStatus) String() string {
 func (*PrekeysStatus) ProtoMessage() {}
 
 func (x *PrekeysStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[81]
+	mi := &file_wire_proto_msgTypes[82]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6192,7 +6342,7 @@ func (x *PrekeysStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PrekeysStatus.ProtoReflect.Descriptor instead.
 func (*PrekeysStatus) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{81}
+	return file_wire_proto_rawDescGZIP(), []int{82}
 }
 
 func (x *PrekeysStatus) GetTicket() *SignedTicket {
@@ -6216,7 +6366,7 @@ type PrekeysResponse struct {
 
 func (x *PrekeysResponse) Reset() {
 	*x = PrekeysResponse{}
-	mi := &file_wire_proto_msgTypes[82]
+	mi := &file_wire_proto_msgTypes[83]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6228,7 +6378,7 @@ func (x *PrekeysResponse) String() string {
 func (*PrekeysResponse) ProtoMessage() {}
 
 func (x *PrekeysResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[82]
+	mi := &file_wire_proto_msgTypes[83]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6241,7 +6391,7 @@ func (x *PrekeysResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PrekeysResponse.ProtoReflect.Descriptor instead.
 func (*PrekeysResponse) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{82}
+	return file_wire_proto_rawDescGZIP(), []int{83}
 }
 
 func (x *PrekeysResponse) GetError() string {
@@ -6303,7 +6453,7 @@ type PrekeyDevice struct {
 
 func (x *PrekeyDevice) Reset() {
 	*x = PrekeyDevice{}
-	mi := &file_wire_proto_msgTypes[83]
+	mi := &file_wire_proto_msgTypes[84]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6315,7 +6465,7 @@ func (x *PrekeyDevice) String() string {
 func (*PrekeyDevice) ProtoMessage() {}
 
 func (x *PrekeyDevice) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[83]
+	mi := &file_wire_proto_msgTypes[84]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6328,7 +6478,7 @@ func (x *PrekeyDevice) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PrekeyDevice.ProtoReflect.Descriptor instead.
 func (*PrekeyDevice) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{83}
+	return file_wire_proto_rawDescGZIP(), []int{84}
 }
 
 func (x *PrekeyDevice) GetBundle() []byte {
@@ -6394,7 +6544,7 @@ type RoomOp struct {
 
 func (x *RoomOp) Reset() {
 	*x = RoomOp{}
-	mi := &file_wire_proto_msgTypes[84]
+	mi := &file_wire_proto_msgTypes[85]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6406,7 +6556,7 @@ func (x *RoomOp) String() string {
 func (*RoomOp) ProtoMessage() {}
 
 func (x *RoomOp) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[84]
+	mi := &file_wire_proto_msgTypes[85]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6419,7 +6569,7 @@ func (x *RoomOp) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoomOp.ProtoReflect.Descriptor instead.
 func (*RoomOp) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{84}
+	return file_wire_proto_rawDescGZIP(), []int{85}
 }
 
 func (x *RoomOp) GetRoom() string {
@@ -6689,7 +6839,7 @@ type RoomCreate struct {
 
 func (x *RoomCreate) Reset() {
 	*x = RoomCreate{}
-	mi := &file_wire_proto_msgTypes[85]
+	mi := &file_wire_proto_msgTypes[86]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6701,7 +6851,7 @@ func (x *RoomCreate) String() string {
 func (*RoomCreate) ProtoMessage() {}
 
 func (x *RoomCreate) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[85]
+	mi := &file_wire_proto_msgTypes[86]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6714,7 +6864,7 @@ func (x *RoomCreate) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoomCreate.ProtoReflect.Descriptor instead.
 func (*RoomCreate) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{85}
+	return file_wire_proto_rawDescGZIP(), []int{86}
 }
 
 func (x *RoomCreate) GetTopic() string {
@@ -6755,7 +6905,7 @@ type RoomModes struct {
 
 func (x *RoomModes) Reset() {
 	*x = RoomModes{}
-	mi := &file_wire_proto_msgTypes[86]
+	mi := &file_wire_proto_msgTypes[87]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6767,7 +6917,7 @@ func (x *RoomModes) String() string {
 func (*RoomModes) ProtoMessage() {}
 
 func (x *RoomModes) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[86]
+	mi := &file_wire_proto_msgTypes[87]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6780,7 +6930,7 @@ func (x *RoomModes) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoomModes.ProtoReflect.Descriptor instead.
 func (*RoomModes) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{86}
+	return file_wire_proto_rawDescGZIP(), []int{87}
 }
 
 func (x *RoomModes) GetPublic() bool {
@@ -6877,7 +7027,7 @@ type RoomBan struct {
 
 func (x *RoomBan) Reset() {
 	*x = RoomBan{}
-	mi := &file_wire_proto_msgTypes[87]
+	mi := &file_wire_proto_msgTypes[88]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6889,7 +7039,7 @@ func (x *RoomBan) String() string {
 func (*RoomBan) ProtoMessage() {}
 
 func (x *RoomBan) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[87]
+	mi := &file_wire_proto_msgTypes[88]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6902,7 +7052,7 @@ func (x *RoomBan) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoomBan.ProtoReflect.Descriptor instead.
 func (*RoomBan) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{87}
+	return file_wire_proto_rawDescGZIP(), []int{88}
 }
 
 func (x *RoomBan) GetUsername() string {
@@ -6929,7 +7079,7 @@ type RoomDeleteMessage struct {
 
 func (x *RoomDeleteMessage) Reset() {
 	*x = RoomDeleteMessage{}
-	mi := &file_wire_proto_msgTypes[88]
+	mi := &file_wire_proto_msgTypes[89]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6941,7 +7091,7 @@ func (x *RoomDeleteMessage) String() string {
 func (*RoomDeleteMessage) ProtoMessage() {}
 
 func (x *RoomDeleteMessage) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[88]
+	mi := &file_wire_proto_msgTypes[89]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6954,7 +7104,7 @@ func (x *RoomDeleteMessage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoomDeleteMessage.ProtoReflect.Descriptor instead.
 func (*RoomDeleteMessage) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{88}
+	return file_wire_proto_rawDescGZIP(), []int{89}
 }
 
 func (x *RoomDeleteMessage) GetId() string {
@@ -6979,7 +7129,7 @@ type RoomDeleteRoom struct {
 
 func (x *RoomDeleteRoom) Reset() {
 	*x = RoomDeleteRoom{}
-	mi := &file_wire_proto_msgTypes[89]
+	mi := &file_wire_proto_msgTypes[90]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6991,7 +7141,7 @@ func (x *RoomDeleteRoom) String() string {
 func (*RoomDeleteRoom) ProtoMessage() {}
 
 func (x *RoomDeleteRoom) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[89]
+	mi := &file_wire_proto_msgTypes[90]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7004,7 +7154,7 @@ func (x *RoomDeleteRoom) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoomDeleteRoom.ProtoReflect.Descriptor instead.
 func (*RoomDeleteRoom) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{89}
+	return file_wire_proto_rawDescGZIP(), []int{90}
 }
 
 // SignedRoomOp is a RoomOp as it travels and is stored: its bytes exactly as
@@ -7021,7 +7171,7 @@ type SignedRoomOp struct {
 
 func (x *SignedRoomOp) Reset() {
 	*x = SignedRoomOp{}
-	mi := &file_wire_proto_msgTypes[90]
+	mi := &file_wire_proto_msgTypes[91]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7033,7 +7183,7 @@ func (x *SignedRoomOp) String() string {
 func (*SignedRoomOp) ProtoMessage() {}
 
 func (x *SignedRoomOp) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[90]
+	mi := &file_wire_proto_msgTypes[91]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7046,7 +7196,7 @@ func (x *SignedRoomOp) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SignedRoomOp.ProtoReflect.Descriptor instead.
 func (*SignedRoomOp) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{90}
+	return file_wire_proto_rawDescGZIP(), []int{91}
 }
 
 func (x *SignedRoomOp) GetOp() []byte {
@@ -7098,7 +7248,7 @@ type RoomMessage struct {
 
 func (x *RoomMessage) Reset() {
 	*x = RoomMessage{}
-	mi := &file_wire_proto_msgTypes[91]
+	mi := &file_wire_proto_msgTypes[92]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7110,7 +7260,7 @@ func (x *RoomMessage) String() string {
 func (*RoomMessage) ProtoMessage() {}
 
 func (x *RoomMessage) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[91]
+	mi := &file_wire_proto_msgTypes[92]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7123,7 +7273,7 @@ func (x *RoomMessage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoomMessage.ProtoReflect.Descriptor instead.
 func (*RoomMessage) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{91}
+	return file_wire_proto_rawDescGZIP(), []int{92}
 }
 
 func (x *RoomMessage) GetRoom() string {
@@ -7196,7 +7346,7 @@ type RoomSealed struct {
 
 func (x *RoomSealed) Reset() {
 	*x = RoomSealed{}
-	mi := &file_wire_proto_msgTypes[92]
+	mi := &file_wire_proto_msgTypes[93]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7208,7 +7358,7 @@ func (x *RoomSealed) String() string {
 func (*RoomSealed) ProtoMessage() {}
 
 func (x *RoomSealed) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[92]
+	mi := &file_wire_proto_msgTypes[93]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7221,7 +7371,7 @@ func (x *RoomSealed) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoomSealed.ProtoReflect.Descriptor instead.
 func (*RoomSealed) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{92}
+	return file_wire_proto_rawDescGZIP(), []int{93}
 }
 
 func (x *RoomSealed) GetKeyId() []byte {
@@ -7257,7 +7407,7 @@ type SignedRoomMessage struct {
 
 func (x *SignedRoomMessage) Reset() {
 	*x = SignedRoomMessage{}
-	mi := &file_wire_proto_msgTypes[93]
+	mi := &file_wire_proto_msgTypes[94]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7269,7 +7419,7 @@ func (x *SignedRoomMessage) String() string {
 func (*SignedRoomMessage) ProtoMessage() {}
 
 func (x *SignedRoomMessage) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[93]
+	mi := &file_wire_proto_msgTypes[94]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7282,7 +7432,7 @@ func (x *SignedRoomMessage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SignedRoomMessage.ProtoReflect.Descriptor instead.
 func (*SignedRoomMessage) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{93}
+	return file_wire_proto_rawDescGZIP(), []int{94}
 }
 
 func (x *SignedRoomMessage) GetMessage() []byte {
@@ -7331,7 +7481,7 @@ type RoomRequest struct {
 
 func (x *RoomRequest) Reset() {
 	*x = RoomRequest{}
-	mi := &file_wire_proto_msgTypes[94]
+	mi := &file_wire_proto_msgTypes[95]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7343,7 +7493,7 @@ func (x *RoomRequest) String() string {
 func (*RoomRequest) ProtoMessage() {}
 
 func (x *RoomRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[94]
+	mi := &file_wire_proto_msgTypes[95]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7356,7 +7506,7 @@ func (x *RoomRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoomRequest.ProtoReflect.Descriptor instead.
 func (*RoomRequest) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{94}
+	return file_wire_proto_rawDescGZIP(), []int{95}
 }
 
 func (x *RoomRequest) GetTicket() *SignedTicket {
@@ -7558,7 +7708,7 @@ type RoomReport struct {
 
 func (x *RoomReport) Reset() {
 	*x = RoomReport{}
-	mi := &file_wire_proto_msgTypes[95]
+	mi := &file_wire_proto_msgTypes[96]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7570,7 +7720,7 @@ func (x *RoomReport) String() string {
 func (*RoomReport) ProtoMessage() {}
 
 func (x *RoomReport) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[95]
+	mi := &file_wire_proto_msgTypes[96]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7583,7 +7733,7 @@ func (x *RoomReport) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoomReport.ProtoReflect.Descriptor instead.
 func (*RoomReport) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{95}
+	return file_wire_proto_rawDescGZIP(), []int{96}
 }
 
 func (x *RoomReport) GetRoom() string {
@@ -7626,7 +7776,7 @@ type RoomReported struct {
 
 func (x *RoomReported) Reset() {
 	*x = RoomReported{}
-	mi := &file_wire_proto_msgTypes[96]
+	mi := &file_wire_proto_msgTypes[97]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7638,7 +7788,7 @@ func (x *RoomReported) String() string {
 func (*RoomReported) ProtoMessage() {}
 
 func (x *RoomReported) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[96]
+	mi := &file_wire_proto_msgTypes[97]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7651,7 +7801,7 @@ func (x *RoomReported) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoomReported.ProtoReflect.Descriptor instead.
 func (*RoomReported) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{96}
+	return file_wire_proto_rawDescGZIP(), []int{97}
 }
 
 func (x *RoomReported) GetFrom() string {
@@ -7684,7 +7834,7 @@ type RoomForward struct {
 
 func (x *RoomForward) Reset() {
 	*x = RoomForward{}
-	mi := &file_wire_proto_msgTypes[97]
+	mi := &file_wire_proto_msgTypes[98]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7696,7 +7846,7 @@ func (x *RoomForward) String() string {
 func (*RoomForward) ProtoMessage() {}
 
 func (x *RoomForward) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[97]
+	mi := &file_wire_proto_msgTypes[98]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7709,7 +7859,7 @@ func (x *RoomForward) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoomForward.ProtoReflect.Descriptor instead.
 func (*RoomForward) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{97}
+	return file_wire_proto_rawDescGZIP(), []int{98}
 }
 
 func (x *RoomForward) GetOp() *SignedRoomOp {
@@ -7758,7 +7908,7 @@ type RoomReplica struct {
 
 func (x *RoomReplica) Reset() {
 	*x = RoomReplica{}
-	mi := &file_wire_proto_msgTypes[98]
+	mi := &file_wire_proto_msgTypes[99]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7770,7 +7920,7 @@ func (x *RoomReplica) String() string {
 func (*RoomReplica) ProtoMessage() {}
 
 func (x *RoomReplica) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[98]
+	mi := &file_wire_proto_msgTypes[99]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7783,7 +7933,7 @@ func (x *RoomReplica) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoomReplica.ProtoReflect.Descriptor instead.
 func (*RoomReplica) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{98}
+	return file_wire_proto_rawDescGZIP(), []int{99}
 }
 
 func (x *RoomReplica) GetRoom() string {
@@ -7826,7 +7976,7 @@ type RoomOrderedMessage struct {
 
 func (x *RoomOrderedMessage) Reset() {
 	*x = RoomOrderedMessage{}
-	mi := &file_wire_proto_msgTypes[99]
+	mi := &file_wire_proto_msgTypes[100]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7838,7 +7988,7 @@ func (x *RoomOrderedMessage) String() string {
 func (*RoomOrderedMessage) ProtoMessage() {}
 
 func (x *RoomOrderedMessage) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[99]
+	mi := &file_wire_proto_msgTypes[100]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7851,7 +8001,7 @@ func (x *RoomOrderedMessage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoomOrderedMessage.ProtoReflect.Descriptor instead.
 func (*RoomOrderedMessage) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{99}
+	return file_wire_proto_rawDescGZIP(), []int{100}
 }
 
 func (x *RoomOrderedMessage) GetPosition() uint64 {
@@ -7880,7 +8030,7 @@ type RoomMessagesRequest struct {
 
 func (x *RoomMessagesRequest) Reset() {
 	*x = RoomMessagesRequest{}
-	mi := &file_wire_proto_msgTypes[100]
+	mi := &file_wire_proto_msgTypes[101]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7892,7 +8042,7 @@ func (x *RoomMessagesRequest) String() string {
 func (*RoomMessagesRequest) ProtoMessage() {}
 
 func (x *RoomMessagesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[100]
+	mi := &file_wire_proto_msgTypes[101]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7905,7 +8055,7 @@ func (x *RoomMessagesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoomMessagesRequest.ProtoReflect.Descriptor instead.
 func (*RoomMessagesRequest) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{100}
+	return file_wire_proto_rawDescGZIP(), []int{101}
 }
 
 func (x *RoomMessagesRequest) GetRoom() string {
@@ -7946,7 +8096,7 @@ type RoomJoin struct {
 
 func (x *RoomJoin) Reset() {
 	*x = RoomJoin{}
-	mi := &file_wire_proto_msgTypes[101]
+	mi := &file_wire_proto_msgTypes[102]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7958,7 +8108,7 @@ func (x *RoomJoin) String() string {
 func (*RoomJoin) ProtoMessage() {}
 
 func (x *RoomJoin) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[101]
+	mi := &file_wire_proto_msgTypes[102]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7971,7 +8121,7 @@ func (x *RoomJoin) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoomJoin.ProtoReflect.Descriptor instead.
 func (*RoomJoin) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{101}
+	return file_wire_proto_rawDescGZIP(), []int{102}
 }
 
 func (x *RoomJoin) GetRoom() string {
@@ -8020,7 +8170,7 @@ type RoomSend struct {
 
 func (x *RoomSend) Reset() {
 	*x = RoomSend{}
-	mi := &file_wire_proto_msgTypes[102]
+	mi := &file_wire_proto_msgTypes[103]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8032,7 +8182,7 @@ func (x *RoomSend) String() string {
 func (*RoomSend) ProtoMessage() {}
 
 func (x *RoomSend) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[102]
+	mi := &file_wire_proto_msgTypes[103]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8045,7 +8195,7 @@ func (x *RoomSend) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoomSend.ProtoReflect.Descriptor instead.
 func (*RoomSend) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{102}
+	return file_wire_proto_rawDescGZIP(), []int{103}
 }
 
 func (x *RoomSend) GetMessage() *SignedRoomMessage {
@@ -8073,7 +8223,7 @@ type RoomBacklogRequest struct {
 
 func (x *RoomBacklogRequest) Reset() {
 	*x = RoomBacklogRequest{}
-	mi := &file_wire_proto_msgTypes[103]
+	mi := &file_wire_proto_msgTypes[104]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8085,7 +8235,7 @@ func (x *RoomBacklogRequest) String() string {
 func (*RoomBacklogRequest) ProtoMessage() {}
 
 func (x *RoomBacklogRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[103]
+	mi := &file_wire_proto_msgTypes[104]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8098,7 +8248,7 @@ func (x *RoomBacklogRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoomBacklogRequest.ProtoReflect.Descriptor instead.
 func (*RoomBacklogRequest) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{103}
+	return file_wire_proto_rawDescGZIP(), []int{104}
 }
 
 func (x *RoomBacklogRequest) GetRoom() string {
@@ -8127,7 +8277,7 @@ type RoomOpsRequest struct {
 
 func (x *RoomOpsRequest) Reset() {
 	*x = RoomOpsRequest{}
-	mi := &file_wire_proto_msgTypes[104]
+	mi := &file_wire_proto_msgTypes[105]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8139,7 +8289,7 @@ func (x *RoomOpsRequest) String() string {
 func (*RoomOpsRequest) ProtoMessage() {}
 
 func (x *RoomOpsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[104]
+	mi := &file_wire_proto_msgTypes[105]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8152,7 +8302,7 @@ func (x *RoomOpsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoomOpsRequest.ProtoReflect.Descriptor instead.
 func (*RoomOpsRequest) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{104}
+	return file_wire_proto_rawDescGZIP(), []int{105}
 }
 
 func (x *RoomOpsRequest) GetRoom() string {
@@ -8184,7 +8334,7 @@ type RoomListRequest struct {
 
 func (x *RoomListRequest) Reset() {
 	*x = RoomListRequest{}
-	mi := &file_wire_proto_msgTypes[105]
+	mi := &file_wire_proto_msgTypes[106]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8196,7 +8346,7 @@ func (x *RoomListRequest) String() string {
 func (*RoomListRequest) ProtoMessage() {}
 
 func (x *RoomListRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[105]
+	mi := &file_wire_proto_msgTypes[106]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8209,7 +8359,7 @@ func (x *RoomListRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoomListRequest.ProtoReflect.Descriptor instead.
 func (*RoomListRequest) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{105}
+	return file_wire_proto_rawDescGZIP(), []int{106}
 }
 
 func (x *RoomListRequest) GetQuery() string {
@@ -8252,7 +8402,7 @@ type RoomDirectoryEntry struct {
 
 func (x *RoomDirectoryEntry) Reset() {
 	*x = RoomDirectoryEntry{}
-	mi := &file_wire_proto_msgTypes[106]
+	mi := &file_wire_proto_msgTypes[107]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8264,7 +8414,7 @@ func (x *RoomDirectoryEntry) String() string {
 func (*RoomDirectoryEntry) ProtoMessage() {}
 
 func (x *RoomDirectoryEntry) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[106]
+	mi := &file_wire_proto_msgTypes[107]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8277,7 +8427,7 @@ func (x *RoomDirectoryEntry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoomDirectoryEntry.ProtoReflect.Descriptor instead.
 func (*RoomDirectoryEntry) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{106}
+	return file_wire_proto_rawDescGZIP(), []int{107}
 }
 
 func (x *RoomDirectoryEntry) GetRoom() string {
@@ -8357,7 +8507,7 @@ type RoomResponse struct {
 
 func (x *RoomResponse) Reset() {
 	*x = RoomResponse{}
-	mi := &file_wire_proto_msgTypes[107]
+	mi := &file_wire_proto_msgTypes[108]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8369,7 +8519,7 @@ func (x *RoomResponse) String() string {
 func (*RoomResponse) ProtoMessage() {}
 
 func (x *RoomResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[107]
+	mi := &file_wire_proto_msgTypes[108]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8382,7 +8532,7 @@ func (x *RoomResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoomResponse.ProtoReflect.Descriptor instead.
 func (*RoomResponse) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{107}
+	return file_wire_proto_rawDescGZIP(), []int{108}
 }
 
 func (x *RoomResponse) GetError() string {
@@ -8494,7 +8644,7 @@ type RoomEvent struct {
 
 func (x *RoomEvent) Reset() {
 	*x = RoomEvent{}
-	mi := &file_wire_proto_msgTypes[108]
+	mi := &file_wire_proto_msgTypes[109]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8506,7 +8656,7 @@ func (x *RoomEvent) String() string {
 func (*RoomEvent) ProtoMessage() {}
 
 func (x *RoomEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[108]
+	mi := &file_wire_proto_msgTypes[109]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8519,7 +8669,7 @@ func (x *RoomEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoomEvent.ProtoReflect.Descriptor instead.
 func (*RoomEvent) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{108}
+	return file_wire_proto_rawDescGZIP(), []int{109}
 }
 
 func (x *RoomEvent) GetKind() isRoomEvent_Kind {
@@ -8629,7 +8779,7 @@ type HandoverRequest struct {
 
 func (x *HandoverRequest) Reset() {
 	*x = HandoverRequest{}
-	mi := &file_wire_proto_msgTypes[109]
+	mi := &file_wire_proto_msgTypes[110]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8641,7 +8791,7 @@ func (x *HandoverRequest) String() string {
 func (*HandoverRequest) ProtoMessage() {}
 
 func (x *HandoverRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[109]
+	mi := &file_wire_proto_msgTypes[110]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8654,7 +8804,7 @@ func (x *HandoverRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HandoverRequest.ProtoReflect.Descriptor instead.
 func (*HandoverRequest) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{109}
+	return file_wire_proto_rawDescGZIP(), []int{110}
 }
 
 func (x *HandoverRequest) GetSinceUnixMilli() int64 {
@@ -8673,20 +8823,22 @@ type HandoverMessage struct {
 	Outgoing      bool                   `protobuf:"varint,3,opt,name=outgoing,proto3" json:"outgoing,omitempty"` // written by this account
 	Text          string                 `protobuf:"bytes,4,opt,name=text,proto3" json:"text,omitempty"`          // the text; a file entry's file name
 	TimeUnixNano  int64                  `protobuf:"varint,5,opt,name=time_unix_nano,json=timeUnixNano,proto3" json:"time_unix_nano,omitempty"`
-	State         string                 `protobuf:"bytes,6,opt,name=state,proto3" json:"state,omitempty"`                           // queued, delivered, received or failed
-	Sender        string                 `protobuf:"bytes,7,opt,name=sender,proto3" json:"sender,omitempty"`                         // a multi-party conversation's author of an incoming message
-	Kind          string                 `protobuf:"bytes,8,opt,name=kind,proto3" json:"kind,omitempty"`                             // "" for a message, else the history entry's kind (nudge, file, joined, left)
-	Device        string                 `protobuf:"bytes,9,opt,name=device,proto3" json:"device,omitempty"`                         // the author's sending device (an incoming message's), for its order
-	Order         uint64                 `protobuf:"varint,10,opt,name=order,proto3" json:"order,omitempty"`                         // that device's outbox position of the message (0: not said)
-	FileSize      int64                  `protobuf:"varint,11,opt,name=file_size,json=fileSize,proto3" json:"file_size,omitempty"`   // a file entry's size
-	FileState     string                 `protobuf:"bytes,12,opt,name=file_state,json=fileState,proto3" json:"file_state,omitempty"` // a file entry's final state
+	State         string                 `protobuf:"bytes,6,opt,name=state,proto3" json:"state,omitempty"`                                     // queued, delivered, received or failed
+	Sender        string                 `protobuf:"bytes,7,opt,name=sender,proto3" json:"sender,omitempty"`                                   // a multi-party conversation's author of an incoming message
+	Kind          string                 `protobuf:"bytes,8,opt,name=kind,proto3" json:"kind,omitempty"`                                       // "" for a message, else the history entry's kind (nudge, file, joined, left)
+	Device        string                 `protobuf:"bytes,9,opt,name=device,proto3" json:"device,omitempty"`                                   // the author's sending device (an incoming message's), for its order
+	Order         uint64                 `protobuf:"varint,10,opt,name=order,proto3" json:"order,omitempty"`                                   // that device's outbox position of the message (0: not said)
+	FileSize      int64                  `protobuf:"varint,11,opt,name=file_size,json=fileSize,proto3" json:"file_size,omitempty"`             // a file entry's size
+	FileState     string                 `protobuf:"bytes,12,opt,name=file_state,json=fileState,proto3" json:"file_state,omitempty"`           // a file entry's final state
+	CallReason    string                 `protobuf:"bytes,13,opt,name=call_reason,json=callReason,proto3" json:"call_reason,omitempty"`        // a call entry's ending (api.CallReason…)
+	CallDuration  int32                  `protobuf:"varint,14,opt,name=call_duration,json=callDuration,proto3" json:"call_duration,omitempty"` // a call entry's seconds once answered
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *HandoverMessage) Reset() {
 	*x = HandoverMessage{}
-	mi := &file_wire_proto_msgTypes[110]
+	mi := &file_wire_proto_msgTypes[111]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8698,7 +8850,7 @@ func (x *HandoverMessage) String() string {
 func (*HandoverMessage) ProtoMessage() {}
 
 func (x *HandoverMessage) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[110]
+	mi := &file_wire_proto_msgTypes[111]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8711,7 +8863,7 @@ func (x *HandoverMessage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HandoverMessage.ProtoReflect.Descriptor instead.
 func (*HandoverMessage) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{110}
+	return file_wire_proto_rawDescGZIP(), []int{111}
 }
 
 func (x *HandoverMessage) GetId() string {
@@ -8798,6 +8950,20 @@ func (x *HandoverMessage) GetFileState() string {
 	return ""
 }
 
+func (x *HandoverMessage) GetCallReason() string {
+	if x != nil {
+		return x.CallReason
+	}
+	return ""
+}
+
+func (x *HandoverMessage) GetCallDuration() int32 {
+	if x != nil {
+		return x.CallDuration
+	}
+	return 0
+}
+
 // HandoverChunk is one frame of the answer: messages in the order the
 // answering device stored them (oldest first), at most
 // wire.MaxHandoverMessages of them in wire.MaxHandoverFrame bytes.
@@ -8813,7 +8979,7 @@ type HandoverChunk struct {
 
 func (x *HandoverChunk) Reset() {
 	*x = HandoverChunk{}
-	mi := &file_wire_proto_msgTypes[111]
+	mi := &file_wire_proto_msgTypes[112]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8825,7 +8991,7 @@ func (x *HandoverChunk) String() string {
 func (*HandoverChunk) ProtoMessage() {}
 
 func (x *HandoverChunk) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[111]
+	mi := &file_wire_proto_msgTypes[112]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8838,7 +9004,7 @@ func (x *HandoverChunk) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HandoverChunk.ProtoReflect.Descriptor instead.
 func (*HandoverChunk) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{111}
+	return file_wire_proto_rawDescGZIP(), []int{112}
 }
 
 func (x *HandoverChunk) GetMessages() []*HandoverMessage {
@@ -8898,7 +9064,7 @@ type RendezvousResponse_Entry struct {
 
 func (x *RendezvousResponse_Entry) Reset() {
 	*x = RendezvousResponse_Entry{}
-	mi := &file_wire_proto_msgTypes[112]
+	mi := &file_wire_proto_msgTypes[113]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8910,7 +9076,7 @@ func (x *RendezvousResponse_Entry) String() string {
 func (*RendezvousResponse_Entry) ProtoMessage() {}
 
 func (x *RendezvousResponse_Entry) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[112]
+	mi := &file_wire_proto_msgTypes[113]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -9169,7 +9335,7 @@ const file_wire_proto_rawDesc = "" +
 	"\x05order\x18\x04 \x01(\x04R\x05order\"+\n" +
 	"\x03Ack\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x14\n" +
-	"\x05error\x18\x02 \x01(\tR\x05error\"\xc1\b\n" +
+	"\x05error\x18\x02 \x01(\tR\x05error\"\xeb\b\n" +
 	"\aPayload\x12&\n" +
 	"\x0fsent_unix_milli\x18\x01 \x01(\x03R\rsentUnixMilli\x12(\n" +
 	"\x04chat\x18\x02 \x01(\v2\x12.eserver.wire.ChatH\x00R\x04chat\x12G\n" +
@@ -9194,8 +9360,24 @@ const file_wire_proto_rawDesc = "" +
 	"\x0eresend_request\x18\x0f \x01(\v2\x1b.eserver.wire.ResendRequestH\x00R\rresendRequest\x122\n" +
 	"\broom_key\x18\x10 \x01(\v2\x15.eserver.wire.RoomKeyH\x00R\aroomKey\x12>\n" +
 	"\froom_picture\x18\x11 \x01(\v2\x19.eserver.wire.RoomPictureH\x00R\vroomPicture\x125\n" +
-	"\tread_mark\x18\x12 \x01(\v2\x16.eserver.wire.ReadMarkH\x00R\breadMarkB\x06\n" +
-	"\x04kind\"p\n" +
+	"\tread_mark\x18\x12 \x01(\v2\x16.eserver.wire.ReadMarkH\x00R\breadMark\x12(\n" +
+	"\x04call\x18\x13 \x01(\v2\x12.eserver.wire.CallH\x00R\x04callB\x06\n" +
+	"\x04kind\"\xcf\x01\n" +
+	"\x04Call\x12+\n" +
+	"\x04kind\x18\x01 \x01(\x0e2\x17.eserver.wire.Call.KindR\x04kind\x12\x0e\n" +
+	"\x02id\x18\x02 \x01(\fR\x02id\x12\x16\n" +
+	"\x06secret\x18\x03 \x01(\fR\x06secret\x12\x16\n" +
+	"\x06reason\x18\x04 \x01(\tR\x06reason\"Z\n" +
+	"\x04Kind\x12\v\n" +
+	"\aUNKNOWN\x10\x00\x12\t\n" +
+	"\x05OFFER\x10\x01\x12\v\n" +
+	"\aRINGING\x10\x02\x12\n" +
+	"\n" +
+	"\x06ACCEPT\x10\x03\x12\v\n" +
+	"\aDECLINE\x10\x04\x12\b\n" +
+	"\x04BUSY\x10\x05\x12\n" +
+	"\n" +
+	"\x06HANGUP\x10\x06\"p\n" +
 	"\bReadMark\x12\"\n" +
 	"\fconversation\x18\x01 \x01(\tR\fconversation\x12'\n" +
 	"\x10up_to_unix_milli\x18\x02 \x01(\x03R\rupToUnixMilli\x12\x17\n" +
@@ -9607,7 +9789,7 @@ const file_wire_proto_rawDesc = "" +
 	"\bposition\x18\x06 \x01(\x04R\bpositionB\x06\n" +
 	"\x04kind\";\n" +
 	"\x0fHandoverRequest\x12(\n" +
-	"\x10since_unix_milli\x18\x01 \x01(\x03R\x0esinceUnixMilli\"\xb7\x02\n" +
+	"\x10since_unix_milli\x18\x01 \x01(\x03R\x0esinceUnixMilli\"\xfd\x02\n" +
 	"\x0fHandoverMessage\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04peer\x18\x02 \x01(\tR\x04peer\x12\x1a\n" +
@@ -9622,7 +9804,10 @@ const file_wire_proto_rawDesc = "" +
 	" \x01(\x04R\x05order\x12\x1b\n" +
 	"\tfile_size\x18\v \x01(\x03R\bfileSize\x12\x1d\n" +
 	"\n" +
-	"file_state\x18\f \x01(\tR\tfileState\"\x8a\x01\n" +
+	"file_state\x18\f \x01(\tR\tfileState\x12\x1f\n" +
+	"\vcall_reason\x18\r \x01(\tR\n" +
+	"callReason\x12#\n" +
+	"\rcall_duration\x18\x0e \x01(\x05R\fcallDuration\"\x8a\x01\n" +
 	"\rHandoverChunk\x129\n" +
 	"\bmessages\x18\x01 \x03(\v2\x1d.eserver.wire.HandoverMessageR\bmessages\x12\x14\n" +
 	"\x05total\x18\x02 \x01(\x04R\x05total\x12\x12\n" +
@@ -9641,269 +9826,273 @@ func file_wire_proto_rawDescGZIP() []byte {
 	return file_wire_proto_rawDescData
 }
 
-var file_wire_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_wire_proto_msgTypes = make([]protoimpl.MessageInfo, 113)
+var file_wire_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
+var file_wire_proto_msgTypes = make([]protoimpl.MessageInfo, 114)
 var file_wire_proto_goTypes = []any{
-	(Signal_Kind)(0),                 // 0: eserver.wire.Signal.Kind
-	(FileOffer_Kind)(0),              // 1: eserver.wire.FileOffer.Kind
-	(*Ticket)(nil),                   // 2: eserver.wire.Ticket
-	(*SignedTicket)(nil),             // 3: eserver.wire.SignedTicket
-	(*RegionPass)(nil),               // 4: eserver.wire.RegionPass
-	(*SignedRegionPass)(nil),         // 5: eserver.wire.SignedRegionPass
-	(*AuthRequest)(nil),              // 6: eserver.wire.AuthRequest
-	(*PublishDevices)(nil),           // 7: eserver.wire.PublishDevices
-	(*ListDevices)(nil),              // 8: eserver.wire.ListDevices
-	(*LookupUser)(nil),               // 9: eserver.wire.LookupUser
-	(*UserLookup)(nil),               // 10: eserver.wire.UserLookup
-	(*RevokeDevice)(nil),             // 11: eserver.wire.RevokeDevice
-	(*ChangePassword)(nil),           // 12: eserver.wire.ChangePassword
-	(*Renew)(nil),                    // 13: eserver.wire.Renew
-	(*RegisterStart)(nil),            // 14: eserver.wire.RegisterStart
-	(*RegisterFinish)(nil),           // 15: eserver.wire.RegisterFinish
-	(*LoginStart)(nil),               // 16: eserver.wire.LoginStart
-	(*LoginFinish)(nil),              // 17: eserver.wire.LoginFinish
-	(*AuthResponse)(nil),             // 18: eserver.wire.AuthResponse
-	(*AuthError)(nil),                // 19: eserver.wire.AuthError
-	(*RegisterResult)(nil),           // 20: eserver.wire.RegisterResult
-	(*DeviceList)(nil),               // 21: eserver.wire.DeviceList
-	(*Device)(nil),                   // 22: eserver.wire.Device
-	(*RevokeResult)(nil),             // 23: eserver.wire.RevokeResult
-	(*PasswordChanged)(nil),          // 24: eserver.wire.PasswordChanged
-	(*LoginResult)(nil),              // 25: eserver.wire.LoginResult
-	(*AccountIdentity)(nil),          // 26: eserver.wire.AccountIdentity
-	(*AccountDevices)(nil),           // 27: eserver.wire.AccountDevices
-	(*AccountDevice)(nil),            // 28: eserver.wire.AccountDevice
-	(*SignedAccountDevices)(nil),     // 29: eserver.wire.SignedAccountDevices
-	(*RendezvousRequest)(nil),        // 30: eserver.wire.RendezvousRequest
-	(*Publish)(nil),                  // 31: eserver.wire.Publish
-	(*Lookup)(nil),                   // 32: eserver.wire.Lookup
-	(*RendezvousResponse)(nil),       // 33: eserver.wire.RendezvousResponse
-	(*Hello)(nil),                    // 34: eserver.wire.Hello
-	(*Frame)(nil),                    // 35: eserver.wire.Frame
-	(*Envelope)(nil),                 // 36: eserver.wire.Envelope
-	(*Ack)(nil),                      // 37: eserver.wire.Ack
-	(*Payload)(nil),                  // 38: eserver.wire.Payload
-	(*ReadMark)(nil),                 // 39: eserver.wire.ReadMark
-	(*RoomPicture)(nil),              // 40: eserver.wire.RoomPicture
-	(*RoomKey)(nil),                  // 41: eserver.wire.RoomKey
-	(*ResendRequest)(nil),            // 42: eserver.wire.ResendRequest
-	(*GroupEvent)(nil),               // 43: eserver.wire.GroupEvent
-	(*Signal)(nil),                   // 44: eserver.wire.Signal
-	(*AvatarRequest)(nil),            // 45: eserver.wire.AvatarRequest
-	(*FileOffer)(nil),                // 46: eserver.wire.FileOffer
-	(*FileUpdate)(nil),               // 47: eserver.wire.FileUpdate
-	(*StreamOffer)(nil),              // 48: eserver.wire.StreamOffer
-	(*Visibility)(nil),               // 49: eserver.wire.Visibility
-	(*Receipt)(nil),                  // 50: eserver.wire.Receipt
-	(*Chat)(nil),                     // 51: eserver.wire.Chat
-	(*ContactRequest)(nil),           // 52: eserver.wire.ContactRequest
-	(*ContactResponse)(nil),          // 53: eserver.wire.ContactResponse
-	(*ContactRemoved)(nil),           // 54: eserver.wire.ContactRemoved
-	(*Presence)(nil),                 // 55: eserver.wire.Presence
-	(*SealedBox)(nil),                // 56: eserver.wire.SealedBox
-	(*RegistryRequest)(nil),          // 57: eserver.wire.RegistryRequest
-	(*Heartbeat)(nil),                // 58: eserver.wire.Heartbeat
-	(*ListSupernodes)(nil),           // 59: eserver.wire.ListSupernodes
-	(*RegistryResponse)(nil),         // 60: eserver.wire.RegistryResponse
-	(*FetchRevocations)(nil),         // 61: eserver.wire.FetchRevocations
-	(*RevocationList)(nil),           // 62: eserver.wire.RevocationList
-	(*Revocation)(nil),               // 63: eserver.wire.Revocation
-	(*SignedRevocations)(nil),        // 64: eserver.wire.SignedRevocations
-	(*SupernodeInfo)(nil),            // 65: eserver.wire.SupernodeInfo
-	(*MailboxRequest)(nil),           // 66: eserver.wire.MailboxRequest
-	(*MailPut)(nil),                  // 67: eserver.wire.MailPut
-	(*MailFetch)(nil),                // 68: eserver.wire.MailFetch
-	(*MailAck)(nil),                  // 69: eserver.wire.MailAck
-	(*MailboxResponse)(nil),          // 70: eserver.wire.MailboxResponse
-	(*StoredMail)(nil),               // 71: eserver.wire.StoredMail
-	(*MailItem)(nil),                 // 72: eserver.wire.MailItem
-	(*ContactsRequest)(nil),          // 73: eserver.wire.ContactsRequest
-	(*ContactsPut)(nil),              // 74: eserver.wire.ContactsPut
-	(*ContactsGet)(nil),              // 75: eserver.wire.ContactsGet
-	(*ContactsResponse)(nil),         // 76: eserver.wire.ContactsResponse
-	(*ContactBackup)(nil),            // 77: eserver.wire.ContactBackup
-	(*RoomBackupEntry)(nil),          // 78: eserver.wire.RoomBackupEntry
-	(*ContactBackupEntry)(nil),       // 79: eserver.wire.ContactBackupEntry
-	(*PrekeysRequest)(nil),           // 80: eserver.wire.PrekeysRequest
-	(*PrekeysPublish)(nil),           // 81: eserver.wire.PrekeysPublish
-	(*PrekeysFetch)(nil),             // 82: eserver.wire.PrekeysFetch
-	(*PrekeysStatus)(nil),            // 83: eserver.wire.PrekeysStatus
-	(*PrekeysResponse)(nil),          // 84: eserver.wire.PrekeysResponse
-	(*PrekeyDevice)(nil),             // 85: eserver.wire.PrekeyDevice
-	(*RoomOp)(nil),                   // 86: eserver.wire.RoomOp
-	(*RoomCreate)(nil),               // 87: eserver.wire.RoomCreate
-	(*RoomModes)(nil),                // 88: eserver.wire.RoomModes
-	(*RoomBan)(nil),                  // 89: eserver.wire.RoomBan
-	(*RoomDeleteMessage)(nil),        // 90: eserver.wire.RoomDeleteMessage
-	(*RoomDeleteRoom)(nil),           // 91: eserver.wire.RoomDeleteRoom
-	(*SignedRoomOp)(nil),             // 92: eserver.wire.SignedRoomOp
-	(*RoomMessage)(nil),              // 93: eserver.wire.RoomMessage
-	(*RoomSealed)(nil),               // 94: eserver.wire.RoomSealed
-	(*SignedRoomMessage)(nil),        // 95: eserver.wire.SignedRoomMessage
-	(*RoomRequest)(nil),              // 96: eserver.wire.RoomRequest
-	(*RoomReport)(nil),               // 97: eserver.wire.RoomReport
-	(*RoomReported)(nil),             // 98: eserver.wire.RoomReported
-	(*RoomForward)(nil),              // 99: eserver.wire.RoomForward
-	(*RoomReplica)(nil),              // 100: eserver.wire.RoomReplica
-	(*RoomOrderedMessage)(nil),       // 101: eserver.wire.RoomOrderedMessage
-	(*RoomMessagesRequest)(nil),      // 102: eserver.wire.RoomMessagesRequest
-	(*RoomJoin)(nil),                 // 103: eserver.wire.RoomJoin
-	(*RoomSend)(nil),                 // 104: eserver.wire.RoomSend
-	(*RoomBacklogRequest)(nil),       // 105: eserver.wire.RoomBacklogRequest
-	(*RoomOpsRequest)(nil),           // 106: eserver.wire.RoomOpsRequest
-	(*RoomListRequest)(nil),          // 107: eserver.wire.RoomListRequest
-	(*RoomDirectoryEntry)(nil),       // 108: eserver.wire.RoomDirectoryEntry
-	(*RoomResponse)(nil),             // 109: eserver.wire.RoomResponse
-	(*RoomEvent)(nil),                // 110: eserver.wire.RoomEvent
-	(*HandoverRequest)(nil),          // 111: eserver.wire.HandoverRequest
-	(*HandoverMessage)(nil),          // 112: eserver.wire.HandoverMessage
-	(*HandoverChunk)(nil),            // 113: eserver.wire.HandoverChunk
-	(*RendezvousResponse_Entry)(nil), // 114: eserver.wire.RendezvousResponse.Entry
+	(Call_Kind)(0),                   // 0: eserver.wire.Call.Kind
+	(Signal_Kind)(0),                 // 1: eserver.wire.Signal.Kind
+	(FileOffer_Kind)(0),              // 2: eserver.wire.FileOffer.Kind
+	(*Ticket)(nil),                   // 3: eserver.wire.Ticket
+	(*SignedTicket)(nil),             // 4: eserver.wire.SignedTicket
+	(*RegionPass)(nil),               // 5: eserver.wire.RegionPass
+	(*SignedRegionPass)(nil),         // 6: eserver.wire.SignedRegionPass
+	(*AuthRequest)(nil),              // 7: eserver.wire.AuthRequest
+	(*PublishDevices)(nil),           // 8: eserver.wire.PublishDevices
+	(*ListDevices)(nil),              // 9: eserver.wire.ListDevices
+	(*LookupUser)(nil),               // 10: eserver.wire.LookupUser
+	(*UserLookup)(nil),               // 11: eserver.wire.UserLookup
+	(*RevokeDevice)(nil),             // 12: eserver.wire.RevokeDevice
+	(*ChangePassword)(nil),           // 13: eserver.wire.ChangePassword
+	(*Renew)(nil),                    // 14: eserver.wire.Renew
+	(*RegisterStart)(nil),            // 15: eserver.wire.RegisterStart
+	(*RegisterFinish)(nil),           // 16: eserver.wire.RegisterFinish
+	(*LoginStart)(nil),               // 17: eserver.wire.LoginStart
+	(*LoginFinish)(nil),              // 18: eserver.wire.LoginFinish
+	(*AuthResponse)(nil),             // 19: eserver.wire.AuthResponse
+	(*AuthError)(nil),                // 20: eserver.wire.AuthError
+	(*RegisterResult)(nil),           // 21: eserver.wire.RegisterResult
+	(*DeviceList)(nil),               // 22: eserver.wire.DeviceList
+	(*Device)(nil),                   // 23: eserver.wire.Device
+	(*RevokeResult)(nil),             // 24: eserver.wire.RevokeResult
+	(*PasswordChanged)(nil),          // 25: eserver.wire.PasswordChanged
+	(*LoginResult)(nil),              // 26: eserver.wire.LoginResult
+	(*AccountIdentity)(nil),          // 27: eserver.wire.AccountIdentity
+	(*AccountDevices)(nil),           // 28: eserver.wire.AccountDevices
+	(*AccountDevice)(nil),            // 29: eserver.wire.AccountDevice
+	(*SignedAccountDevices)(nil),     // 30: eserver.wire.SignedAccountDevices
+	(*RendezvousRequest)(nil),        // 31: eserver.wire.RendezvousRequest
+	(*Publish)(nil),                  // 32: eserver.wire.Publish
+	(*Lookup)(nil),                   // 33: eserver.wire.Lookup
+	(*RendezvousResponse)(nil),       // 34: eserver.wire.RendezvousResponse
+	(*Hello)(nil),                    // 35: eserver.wire.Hello
+	(*Frame)(nil),                    // 36: eserver.wire.Frame
+	(*Envelope)(nil),                 // 37: eserver.wire.Envelope
+	(*Ack)(nil),                      // 38: eserver.wire.Ack
+	(*Payload)(nil),                  // 39: eserver.wire.Payload
+	(*Call)(nil),                     // 40: eserver.wire.Call
+	(*ReadMark)(nil),                 // 41: eserver.wire.ReadMark
+	(*RoomPicture)(nil),              // 42: eserver.wire.RoomPicture
+	(*RoomKey)(nil),                  // 43: eserver.wire.RoomKey
+	(*ResendRequest)(nil),            // 44: eserver.wire.ResendRequest
+	(*GroupEvent)(nil),               // 45: eserver.wire.GroupEvent
+	(*Signal)(nil),                   // 46: eserver.wire.Signal
+	(*AvatarRequest)(nil),            // 47: eserver.wire.AvatarRequest
+	(*FileOffer)(nil),                // 48: eserver.wire.FileOffer
+	(*FileUpdate)(nil),               // 49: eserver.wire.FileUpdate
+	(*StreamOffer)(nil),              // 50: eserver.wire.StreamOffer
+	(*Visibility)(nil),               // 51: eserver.wire.Visibility
+	(*Receipt)(nil),                  // 52: eserver.wire.Receipt
+	(*Chat)(nil),                     // 53: eserver.wire.Chat
+	(*ContactRequest)(nil),           // 54: eserver.wire.ContactRequest
+	(*ContactResponse)(nil),          // 55: eserver.wire.ContactResponse
+	(*ContactRemoved)(nil),           // 56: eserver.wire.ContactRemoved
+	(*Presence)(nil),                 // 57: eserver.wire.Presence
+	(*SealedBox)(nil),                // 58: eserver.wire.SealedBox
+	(*RegistryRequest)(nil),          // 59: eserver.wire.RegistryRequest
+	(*Heartbeat)(nil),                // 60: eserver.wire.Heartbeat
+	(*ListSupernodes)(nil),           // 61: eserver.wire.ListSupernodes
+	(*RegistryResponse)(nil),         // 62: eserver.wire.RegistryResponse
+	(*FetchRevocations)(nil),         // 63: eserver.wire.FetchRevocations
+	(*RevocationList)(nil),           // 64: eserver.wire.RevocationList
+	(*Revocation)(nil),               // 65: eserver.wire.Revocation
+	(*SignedRevocations)(nil),        // 66: eserver.wire.SignedRevocations
+	(*SupernodeInfo)(nil),            // 67: eserver.wire.SupernodeInfo
+	(*MailboxRequest)(nil),           // 68: eserver.wire.MailboxRequest
+	(*MailPut)(nil),                  // 69: eserver.wire.MailPut
+	(*MailFetch)(nil),                // 70: eserver.wire.MailFetch
+	(*MailAck)(nil),                  // 71: eserver.wire.MailAck
+	(*MailboxResponse)(nil),          // 72: eserver.wire.MailboxResponse
+	(*StoredMail)(nil),               // 73: eserver.wire.StoredMail
+	(*MailItem)(nil),                 // 74: eserver.wire.MailItem
+	(*ContactsRequest)(nil),          // 75: eserver.wire.ContactsRequest
+	(*ContactsPut)(nil),              // 76: eserver.wire.ContactsPut
+	(*ContactsGet)(nil),              // 77: eserver.wire.ContactsGet
+	(*ContactsResponse)(nil),         // 78: eserver.wire.ContactsResponse
+	(*ContactBackup)(nil),            // 79: eserver.wire.ContactBackup
+	(*RoomBackupEntry)(nil),          // 80: eserver.wire.RoomBackupEntry
+	(*ContactBackupEntry)(nil),       // 81: eserver.wire.ContactBackupEntry
+	(*PrekeysRequest)(nil),           // 82: eserver.wire.PrekeysRequest
+	(*PrekeysPublish)(nil),           // 83: eserver.wire.PrekeysPublish
+	(*PrekeysFetch)(nil),             // 84: eserver.wire.PrekeysFetch
+	(*PrekeysStatus)(nil),            // 85: eserver.wire.PrekeysStatus
+	(*PrekeysResponse)(nil),          // 86: eserver.wire.PrekeysResponse
+	(*PrekeyDevice)(nil),             // 87: eserver.wire.PrekeyDevice
+	(*RoomOp)(nil),                   // 88: eserver.wire.RoomOp
+	(*RoomCreate)(nil),               // 89: eserver.wire.RoomCreate
+	(*RoomModes)(nil),                // 90: eserver.wire.RoomModes
+	(*RoomBan)(nil),                  // 91: eserver.wire.RoomBan
+	(*RoomDeleteMessage)(nil),        // 92: eserver.wire.RoomDeleteMessage
+	(*RoomDeleteRoom)(nil),           // 93: eserver.wire.RoomDeleteRoom
+	(*SignedRoomOp)(nil),             // 94: eserver.wire.SignedRoomOp
+	(*RoomMessage)(nil),              // 95: eserver.wire.RoomMessage
+	(*RoomSealed)(nil),               // 96: eserver.wire.RoomSealed
+	(*SignedRoomMessage)(nil),        // 97: eserver.wire.SignedRoomMessage
+	(*RoomRequest)(nil),              // 98: eserver.wire.RoomRequest
+	(*RoomReport)(nil),               // 99: eserver.wire.RoomReport
+	(*RoomReported)(nil),             // 100: eserver.wire.RoomReported
+	(*RoomForward)(nil),              // 101: eserver.wire.RoomForward
+	(*RoomReplica)(nil),              // 102: eserver.wire.RoomReplica
+	(*RoomOrderedMessage)(nil),       // 103: eserver.wire.RoomOrderedMessage
+	(*RoomMessagesRequest)(nil),      // 104: eserver.wire.RoomMessagesRequest
+	(*RoomJoin)(nil),                 // 105: eserver.wire.RoomJoin
+	(*RoomSend)(nil),                 // 106: eserver.wire.RoomSend
+	(*RoomBacklogRequest)(nil),       // 107: eserver.wire.RoomBacklogRequest
+	(*RoomOpsRequest)(nil),           // 108: eserver.wire.RoomOpsRequest
+	(*RoomListRequest)(nil),          // 109: eserver.wire.RoomListRequest
+	(*RoomDirectoryEntry)(nil),       // 110: eserver.wire.RoomDirectoryEntry
+	(*RoomResponse)(nil),             // 111: eserver.wire.RoomResponse
+	(*RoomEvent)(nil),                // 112: eserver.wire.RoomEvent
+	(*HandoverRequest)(nil),          // 113: eserver.wire.HandoverRequest
+	(*HandoverMessage)(nil),          // 114: eserver.wire.HandoverMessage
+	(*HandoverChunk)(nil),            // 115: eserver.wire.HandoverChunk
+	(*RendezvousResponse_Entry)(nil), // 116: eserver.wire.RendezvousResponse.Entry
 }
 var file_wire_proto_depIdxs = []int32{
-	14,  // 0: eserver.wire.AuthRequest.register_start:type_name -> eserver.wire.RegisterStart
-	16,  // 1: eserver.wire.AuthRequest.login_start:type_name -> eserver.wire.LoginStart
-	13,  // 2: eserver.wire.AuthRequest.renew:type_name -> eserver.wire.Renew
-	8,   // 3: eserver.wire.AuthRequest.list_devices:type_name -> eserver.wire.ListDevices
-	11,  // 4: eserver.wire.AuthRequest.revoke_device:type_name -> eserver.wire.RevokeDevice
-	12,  // 5: eserver.wire.AuthRequest.change_password:type_name -> eserver.wire.ChangePassword
-	9,   // 6: eserver.wire.AuthRequest.lookup_user:type_name -> eserver.wire.LookupUser
-	7,   // 7: eserver.wire.AuthRequest.publish_devices:type_name -> eserver.wire.PublishDevices
-	3,   // 8: eserver.wire.PublishDevices.ticket:type_name -> eserver.wire.SignedTicket
-	29,  // 9: eserver.wire.PublishDevices.devices:type_name -> eserver.wire.SignedAccountDevices
-	3,   // 10: eserver.wire.ListDevices.ticket:type_name -> eserver.wire.SignedTicket
-	3,   // 11: eserver.wire.LookupUser.ticket:type_name -> eserver.wire.SignedTicket
-	3,   // 12: eserver.wire.RevokeDevice.ticket:type_name -> eserver.wire.SignedTicket
-	3,   // 13: eserver.wire.Renew.ticket:type_name -> eserver.wire.SignedTicket
-	19,  // 14: eserver.wire.AuthResponse.error:type_name -> eserver.wire.AuthError
-	25,  // 15: eserver.wire.AuthResponse.login_result:type_name -> eserver.wire.LoginResult
-	20,  // 16: eserver.wire.AuthResponse.register_result:type_name -> eserver.wire.RegisterResult
-	21,  // 17: eserver.wire.AuthResponse.devices:type_name -> eserver.wire.DeviceList
-	23,  // 18: eserver.wire.AuthResponse.revoke_result:type_name -> eserver.wire.RevokeResult
-	24,  // 19: eserver.wire.AuthResponse.password_changed:type_name -> eserver.wire.PasswordChanged
-	10,  // 20: eserver.wire.AuthResponse.user_lookup:type_name -> eserver.wire.UserLookup
-	26,  // 21: eserver.wire.AuthResponse.account_identity:type_name -> eserver.wire.AccountIdentity
-	22,  // 22: eserver.wire.DeviceList.devices:type_name -> eserver.wire.Device
-	3,   // 23: eserver.wire.LoginResult.ticket:type_name -> eserver.wire.SignedTicket
-	65,  // 24: eserver.wire.LoginResult.supernodes:type_name -> eserver.wire.SupernodeInfo
-	3,   // 25: eserver.wire.LoginResult.card:type_name -> eserver.wire.SignedTicket
-	5,   // 26: eserver.wire.LoginResult.region_pass:type_name -> eserver.wire.SignedRegionPass
-	26,  // 27: eserver.wire.LoginResult.account:type_name -> eserver.wire.AccountIdentity
-	29,  // 28: eserver.wire.AccountIdentity.devices:type_name -> eserver.wire.SignedAccountDevices
-	28,  // 29: eserver.wire.AccountDevices.devices:type_name -> eserver.wire.AccountDevice
-	31,  // 30: eserver.wire.RendezvousRequest.publish:type_name -> eserver.wire.Publish
-	32,  // 31: eserver.wire.RendezvousRequest.lookup:type_name -> eserver.wire.Lookup
-	3,   // 32: eserver.wire.Publish.ticket:type_name -> eserver.wire.SignedTicket
-	3,   // 33: eserver.wire.Publish.card:type_name -> eserver.wire.SignedTicket
-	29,  // 34: eserver.wire.Publish.devices:type_name -> eserver.wire.SignedAccountDevices
-	3,   // 35: eserver.wire.Lookup.ticket:type_name -> eserver.wire.SignedTicket
-	114, // 36: eserver.wire.RendezvousResponse.entries:type_name -> eserver.wire.RendezvousResponse.Entry
-	3,   // 37: eserver.wire.Hello.ticket:type_name -> eserver.wire.SignedTicket
-	29,  // 38: eserver.wire.Hello.devices:type_name -> eserver.wire.SignedAccountDevices
-	36,  // 39: eserver.wire.Frame.envelope:type_name -> eserver.wire.Envelope
-	37,  // 40: eserver.wire.Frame.ack:type_name -> eserver.wire.Ack
-	51,  // 41: eserver.wire.Payload.chat:type_name -> eserver.wire.Chat
-	52,  // 42: eserver.wire.Payload.contact_request:type_name -> eserver.wire.ContactRequest
-	53,  // 43: eserver.wire.Payload.contact_response:type_name -> eserver.wire.ContactResponse
-	55,  // 44: eserver.wire.Payload.presence:type_name -> eserver.wire.Presence
-	54,  // 45: eserver.wire.Payload.contact_removed:type_name -> eserver.wire.ContactRemoved
-	50,  // 46: eserver.wire.Payload.receipt:type_name -> eserver.wire.Receipt
-	49,  // 47: eserver.wire.Payload.visibility:type_name -> eserver.wire.Visibility
-	48,  // 48: eserver.wire.Payload.stream_offer:type_name -> eserver.wire.StreamOffer
-	46,  // 49: eserver.wire.Payload.file_offer:type_name -> eserver.wire.FileOffer
-	47,  // 50: eserver.wire.Payload.file_update:type_name -> eserver.wire.FileUpdate
-	44,  // 51: eserver.wire.Payload.signal:type_name -> eserver.wire.Signal
-	45,  // 52: eserver.wire.Payload.avatar_request:type_name -> eserver.wire.AvatarRequest
-	43,  // 53: eserver.wire.Payload.group_event:type_name -> eserver.wire.GroupEvent
-	42,  // 54: eserver.wire.Payload.resend_request:type_name -> eserver.wire.ResendRequest
-	41,  // 55: eserver.wire.Payload.room_key:type_name -> eserver.wire.RoomKey
-	40,  // 56: eserver.wire.Payload.room_picture:type_name -> eserver.wire.RoomPicture
-	39,  // 57: eserver.wire.Payload.read_mark:type_name -> eserver.wire.ReadMark
-	3,   // 58: eserver.wire.GroupEvent.author_ticket:type_name -> eserver.wire.SignedTicket
-	0,   // 59: eserver.wire.Signal.kind:type_name -> eserver.wire.Signal.Kind
-	1,   // 60: eserver.wire.FileOffer.kind:type_name -> eserver.wire.FileOffer.Kind
-	58,  // 61: eserver.wire.RegistryRequest.heartbeat:type_name -> eserver.wire.Heartbeat
-	59,  // 62: eserver.wire.RegistryRequest.list:type_name -> eserver.wire.ListSupernodes
-	61,  // 63: eserver.wire.RegistryRequest.revocations:type_name -> eserver.wire.FetchRevocations
-	3,   // 64: eserver.wire.Heartbeat.ticket:type_name -> eserver.wire.SignedTicket
-	3,   // 65: eserver.wire.ListSupernodes.ticket:type_name -> eserver.wire.SignedTicket
-	3,   // 66: eserver.wire.RegistryResponse.supernode_ticket:type_name -> eserver.wire.SignedTicket
-	65,  // 67: eserver.wire.RegistryResponse.supernodes:type_name -> eserver.wire.SupernodeInfo
-	64,  // 68: eserver.wire.RegistryResponse.revocations:type_name -> eserver.wire.SignedRevocations
-	3,   // 69: eserver.wire.FetchRevocations.ticket:type_name -> eserver.wire.SignedTicket
-	63,  // 70: eserver.wire.RevocationList.entries:type_name -> eserver.wire.Revocation
-	3,   // 71: eserver.wire.SupernodeInfo.ticket:type_name -> eserver.wire.SignedTicket
-	67,  // 72: eserver.wire.MailboxRequest.put:type_name -> eserver.wire.MailPut
-	68,  // 73: eserver.wire.MailboxRequest.fetch:type_name -> eserver.wire.MailFetch
-	69,  // 74: eserver.wire.MailboxRequest.ack:type_name -> eserver.wire.MailAck
-	3,   // 75: eserver.wire.MailPut.ticket:type_name -> eserver.wire.SignedTicket
-	3,   // 76: eserver.wire.MailFetch.ticket:type_name -> eserver.wire.SignedTicket
-	3,   // 77: eserver.wire.MailAck.ticket:type_name -> eserver.wire.SignedTicket
-	71,  // 78: eserver.wire.MailboxResponse.items:type_name -> eserver.wire.StoredMail
-	3,   // 79: eserver.wire.MailItem.sender:type_name -> eserver.wire.SignedTicket
-	36,  // 80: eserver.wire.MailItem.envelope:type_name -> eserver.wire.Envelope
-	29,  // 81: eserver.wire.MailItem.devices:type_name -> eserver.wire.SignedAccountDevices
-	74,  // 82: eserver.wire.ContactsRequest.put:type_name -> eserver.wire.ContactsPut
-	75,  // 83: eserver.wire.ContactsRequest.get:type_name -> eserver.wire.ContactsGet
-	3,   // 84: eserver.wire.ContactsPut.ticket:type_name -> eserver.wire.SignedTicket
-	3,   // 85: eserver.wire.ContactsGet.ticket:type_name -> eserver.wire.SignedTicket
-	79,  // 86: eserver.wire.ContactBackup.entries:type_name -> eserver.wire.ContactBackupEntry
-	79,  // 87: eserver.wire.ContactBackup.removed:type_name -> eserver.wire.ContactBackupEntry
-	78,  // 88: eserver.wire.ContactBackup.rooms:type_name -> eserver.wire.RoomBackupEntry
-	81,  // 89: eserver.wire.PrekeysRequest.publish:type_name -> eserver.wire.PrekeysPublish
-	82,  // 90: eserver.wire.PrekeysRequest.fetch:type_name -> eserver.wire.PrekeysFetch
-	83,  // 91: eserver.wire.PrekeysRequest.status:type_name -> eserver.wire.PrekeysStatus
-	3,   // 92: eserver.wire.PrekeysPublish.ticket:type_name -> eserver.wire.SignedTicket
-	3,   // 93: eserver.wire.PrekeysFetch.ticket:type_name -> eserver.wire.SignedTicket
-	3,   // 94: eserver.wire.PrekeysStatus.ticket:type_name -> eserver.wire.SignedTicket
-	85,  // 95: eserver.wire.PrekeysResponse.devices:type_name -> eserver.wire.PrekeyDevice
-	87,  // 96: eserver.wire.RoomOp.create:type_name -> eserver.wire.RoomCreate
-	88,  // 97: eserver.wire.RoomOp.modes:type_name -> eserver.wire.RoomModes
-	89,  // 98: eserver.wire.RoomOp.ban:type_name -> eserver.wire.RoomBan
-	90,  // 99: eserver.wire.RoomOp.delete_message:type_name -> eserver.wire.RoomDeleteMessage
-	91,  // 100: eserver.wire.RoomOp.delete_room:type_name -> eserver.wire.RoomDeleteRoom
-	88,  // 101: eserver.wire.RoomCreate.modes:type_name -> eserver.wire.RoomModes
-	3,   // 102: eserver.wire.SignedRoomOp.ticket:type_name -> eserver.wire.SignedTicket
-	94,  // 103: eserver.wire.RoomMessage.sealed:type_name -> eserver.wire.RoomSealed
-	3,   // 104: eserver.wire.SignedRoomMessage.ticket:type_name -> eserver.wire.SignedTicket
-	3,   // 105: eserver.wire.RoomRequest.ticket:type_name -> eserver.wire.SignedTicket
-	92,  // 106: eserver.wire.RoomRequest.op:type_name -> eserver.wire.SignedRoomOp
-	103, // 107: eserver.wire.RoomRequest.join:type_name -> eserver.wire.RoomJoin
-	104, // 108: eserver.wire.RoomRequest.send:type_name -> eserver.wire.RoomSend
-	105, // 109: eserver.wire.RoomRequest.backlog:type_name -> eserver.wire.RoomBacklogRequest
-	106, // 110: eserver.wire.RoomRequest.ops:type_name -> eserver.wire.RoomOpsRequest
-	107, // 111: eserver.wire.RoomRequest.list:type_name -> eserver.wire.RoomListRequest
-	97,  // 112: eserver.wire.RoomRequest.report:type_name -> eserver.wire.RoomReport
-	99,  // 113: eserver.wire.RoomRequest.forward:type_name -> eserver.wire.RoomForward
-	100, // 114: eserver.wire.RoomRequest.replicate:type_name -> eserver.wire.RoomReplica
-	102, // 115: eserver.wire.RoomRequest.messages_since:type_name -> eserver.wire.RoomMessagesRequest
-	97,  // 116: eserver.wire.RoomReported.report:type_name -> eserver.wire.RoomReport
-	92,  // 117: eserver.wire.RoomForward.op:type_name -> eserver.wire.SignedRoomOp
-	104, // 118: eserver.wire.RoomForward.send:type_name -> eserver.wire.RoomSend
-	92,  // 119: eserver.wire.RoomReplica.op:type_name -> eserver.wire.SignedRoomOp
-	101, // 120: eserver.wire.RoomReplica.message:type_name -> eserver.wire.RoomOrderedMessage
-	101, // 121: eserver.wire.RoomReplica.messages:type_name -> eserver.wire.RoomOrderedMessage
-	95,  // 122: eserver.wire.RoomOrderedMessage.message:type_name -> eserver.wire.SignedRoomMessage
-	5,   // 123: eserver.wire.RoomJoin.pass:type_name -> eserver.wire.SignedRegionPass
-	95,  // 124: eserver.wire.RoomSend.message:type_name -> eserver.wire.SignedRoomMessage
-	5,   // 125: eserver.wire.RoomSend.pass:type_name -> eserver.wire.SignedRegionPass
-	92,  // 126: eserver.wire.RoomResponse.ops:type_name -> eserver.wire.SignedRoomOp
-	95,  // 127: eserver.wire.RoomResponse.messages:type_name -> eserver.wire.SignedRoomMessage
-	110, // 128: eserver.wire.RoomResponse.event:type_name -> eserver.wire.RoomEvent
-	108, // 129: eserver.wire.RoomResponse.rooms:type_name -> eserver.wire.RoomDirectoryEntry
-	101, // 130: eserver.wire.RoomResponse.ordered:type_name -> eserver.wire.RoomOrderedMessage
-	95,  // 131: eserver.wire.RoomEvent.message:type_name -> eserver.wire.SignedRoomMessage
-	92,  // 132: eserver.wire.RoomEvent.op:type_name -> eserver.wire.SignedRoomOp
-	98,  // 133: eserver.wire.RoomEvent.report:type_name -> eserver.wire.RoomReported
-	112, // 134: eserver.wire.HandoverChunk.messages:type_name -> eserver.wire.HandoverMessage
-	3,   // 135: eserver.wire.RendezvousResponse.Entry.ticket:type_name -> eserver.wire.SignedTicket
-	3,   // 136: eserver.wire.RendezvousResponse.Entry.card:type_name -> eserver.wire.SignedTicket
-	29,  // 137: eserver.wire.RendezvousResponse.Entry.devices:type_name -> eserver.wire.SignedAccountDevices
-	138, // [138:138] is the sub-list for method output_type
-	138, // [138:138] is the sub-list for method input_type
-	138, // [138:138] is the sub-list for extension type_name
-	138, // [138:138] is the sub-list for extension extendee
-	0,   // [0:138] is the sub-list for field type_name
+	15,  // 0: eserver.wire.AuthRequest.register_start:type_name -> eserver.wire.RegisterStart
+	17,  // 1: eserver.wire.AuthRequest.login_start:type_name -> eserver.wire.LoginStart
+	14,  // 2: eserver.wire.AuthRequest.renew:type_name -> eserver.wire.Renew
+	9,   // 3: eserver.wire.AuthRequest.list_devices:type_name -> eserver.wire.ListDevices
+	12,  // 4: eserver.wire.AuthRequest.revoke_device:type_name -> eserver.wire.RevokeDevice
+	13,  // 5: eserver.wire.AuthRequest.change_password:type_name -> eserver.wire.ChangePassword
+	10,  // 6: eserver.wire.AuthRequest.lookup_user:type_name -> eserver.wire.LookupUser
+	8,   // 7: eserver.wire.AuthRequest.publish_devices:type_name -> eserver.wire.PublishDevices
+	4,   // 8: eserver.wire.PublishDevices.ticket:type_name -> eserver.wire.SignedTicket
+	30,  // 9: eserver.wire.PublishDevices.devices:type_name -> eserver.wire.SignedAccountDevices
+	4,   // 10: eserver.wire.ListDevices.ticket:type_name -> eserver.wire.SignedTicket
+	4,   // 11: eserver.wire.LookupUser.ticket:type_name -> eserver.wire.SignedTicket
+	4,   // 12: eserver.wire.RevokeDevice.ticket:type_name -> eserver.wire.SignedTicket
+	4,   // 13: eserver.wire.Renew.ticket:type_name -> eserver.wire.SignedTicket
+	20,  // 14: eserver.wire.AuthResponse.error:type_name -> eserver.wire.AuthError
+	26,  // 15: eserver.wire.AuthResponse.login_result:type_name -> eserver.wire.LoginResult
+	21,  // 16: eserver.wire.AuthResponse.register_result:type_name -> eserver.wire.RegisterResult
+	22,  // 17: eserver.wire.AuthResponse.devices:type_name -> eserver.wire.DeviceList
+	24,  // 18: eserver.wire.AuthResponse.revoke_result:type_name -> eserver.wire.RevokeResult
+	25,  // 19: eserver.wire.AuthResponse.password_changed:type_name -> eserver.wire.PasswordChanged
+	11,  // 20: eserver.wire.AuthResponse.user_lookup:type_name -> eserver.wire.UserLookup
+	27,  // 21: eserver.wire.AuthResponse.account_identity:type_name -> eserver.wire.AccountIdentity
+	23,  // 22: eserver.wire.DeviceList.devices:type_name -> eserver.wire.Device
+	4,   // 23: eserver.wire.LoginResult.ticket:type_name -> eserver.wire.SignedTicket
+	67,  // 24: eserver.wire.LoginResult.supernodes:type_name -> eserver.wire.SupernodeInfo
+	4,   // 25: eserver.wire.LoginResult.card:type_name -> eserver.wire.SignedTicket
+	6,   // 26: eserver.wire.LoginResult.region_pass:type_name -> eserver.wire.SignedRegionPass
+	27,  // 27: eserver.wire.LoginResult.account:type_name -> eserver.wire.AccountIdentity
+	30,  // 28: eserver.wire.AccountIdentity.devices:type_name -> eserver.wire.SignedAccountDevices
+	29,  // 29: eserver.wire.AccountDevices.devices:type_name -> eserver.wire.AccountDevice
+	32,  // 30: eserver.wire.RendezvousRequest.publish:type_name -> eserver.wire.Publish
+	33,  // 31: eserver.wire.RendezvousRequest.lookup:type_name -> eserver.wire.Lookup
+	4,   // 32: eserver.wire.Publish.ticket:type_name -> eserver.wire.SignedTicket
+	4,   // 33: eserver.wire.Publish.card:type_name -> eserver.wire.SignedTicket
+	30,  // 34: eserver.wire.Publish.devices:type_name -> eserver.wire.SignedAccountDevices
+	4,   // 35: eserver.wire.Lookup.ticket:type_name -> eserver.wire.SignedTicket
+	116, // 36: eserver.wire.RendezvousResponse.entries:type_name -> eserver.wire.RendezvousResponse.Entry
+	4,   // 37: eserver.wire.Hello.ticket:type_name -> eserver.wire.SignedTicket
+	30,  // 38: eserver.wire.Hello.devices:type_name -> eserver.wire.SignedAccountDevices
+	37,  // 39: eserver.wire.Frame.envelope:type_name -> eserver.wire.Envelope
+	38,  // 40: eserver.wire.Frame.ack:type_name -> eserver.wire.Ack
+	53,  // 41: eserver.wire.Payload.chat:type_name -> eserver.wire.Chat
+	54,  // 42: eserver.wire.Payload.contact_request:type_name -> eserver.wire.ContactRequest
+	55,  // 43: eserver.wire.Payload.contact_response:type_name -> eserver.wire.ContactResponse
+	57,  // 44: eserver.wire.Payload.presence:type_name -> eserver.wire.Presence
+	56,  // 45: eserver.wire.Payload.contact_removed:type_name -> eserver.wire.ContactRemoved
+	52,  // 46: eserver.wire.Payload.receipt:type_name -> eserver.wire.Receipt
+	51,  // 47: eserver.wire.Payload.visibility:type_name -> eserver.wire.Visibility
+	50,  // 48: eserver.wire.Payload.stream_offer:type_name -> eserver.wire.StreamOffer
+	48,  // 49: eserver.wire.Payload.file_offer:type_name -> eserver.wire.FileOffer
+	49,  // 50: eserver.wire.Payload.file_update:type_name -> eserver.wire.FileUpdate
+	46,  // 51: eserver.wire.Payload.signal:type_name -> eserver.wire.Signal
+	47,  // 52: eserver.wire.Payload.avatar_request:type_name -> eserver.wire.AvatarRequest
+	45,  // 53: eserver.wire.Payload.group_event:type_name -> eserver.wire.GroupEvent
+	44,  // 54: eserver.wire.Payload.resend_request:type_name -> eserver.wire.ResendRequest
+	43,  // 55: eserver.wire.Payload.room_key:type_name -> eserver.wire.RoomKey
+	42,  // 56: eserver.wire.Payload.room_picture:type_name -> eserver.wire.RoomPicture
+	41,  // 57: eserver.wire.Payload.read_mark:type_name -> eserver.wire.ReadMark
+	40,  // 58: eserver.wire.Payload.call:type_name -> eserver.wire.Call
+	0,   // 59: eserver.wire.Call.kind:type_name -> eserver.wire.Call.Kind
+	4,   // 60: eserver.wire.GroupEvent.author_ticket:type_name -> eserver.wire.SignedTicket
+	1,   // 61: eserver.wire.Signal.kind:type_name -> eserver.wire.Signal.Kind
+	2,   // 62: eserver.wire.FileOffer.kind:type_name -> eserver.wire.FileOffer.Kind
+	60,  // 63: eserver.wire.RegistryRequest.heartbeat:type_name -> eserver.wire.Heartbeat
+	61,  // 64: eserver.wire.RegistryRequest.list:type_name -> eserver.wire.ListSupernodes
+	63,  // 65: eserver.wire.RegistryRequest.revocations:type_name -> eserver.wire.FetchRevocations
+	4,   // 66: eserver.wire.Heartbeat.ticket:type_name -> eserver.wire.SignedTicket
+	4,   // 67: eserver.wire.ListSupernodes.ticket:type_name -> eserver.wire.SignedTicket
+	4,   // 68: eserver.wire.RegistryResponse.supernode_ticket:type_name -> eserver.wire.SignedTicket
+	67,  // 69: eserver.wire.RegistryResponse.supernodes:type_name -> eserver.wire.SupernodeInfo
+	66,  // 70: eserver.wire.RegistryResponse.revocations:type_name -> eserver.wire.SignedRevocations
+	4,   // 71: eserver.wire.FetchRevocations.ticket:type_name -> eserver.wire.SignedTicket
+	65,  // 72: eserver.wire.RevocationList.entries:type_name -> eserver.wire.Revocation
+	4,   // 73: eserver.wire.SupernodeInfo.ticket:type_name -> eserver.wire.SignedTicket
+	69,  // 74: eserver.wire.MailboxRequest.put:type_name -> eserver.wire.MailPut
+	70,  // 75: eserver.wire.MailboxRequest.fetch:type_name -> eserver.wire.MailFetch
+	71,  // 76: eserver.wire.MailboxRequest.ack:type_name -> eserver.wire.MailAck
+	4,   // 77: eserver.wire.MailPut.ticket:type_name -> eserver.wire.SignedTicket
+	4,   // 78: eserver.wire.MailFetch.ticket:type_name -> eserver.wire.SignedTicket
+	4,   // 79: eserver.wire.MailAck.ticket:type_name -> eserver.wire.SignedTicket
+	73,  // 80: eserver.wire.MailboxResponse.items:type_name -> eserver.wire.StoredMail
+	4,   // 81: eserver.wire.MailItem.sender:type_name -> eserver.wire.SignedTicket
+	37,  // 82: eserver.wire.MailItem.envelope:type_name -> eserver.wire.Envelope
+	30,  // 83: eserver.wire.MailItem.devices:type_name -> eserver.wire.SignedAccountDevices
+	76,  // 84: eserver.wire.ContactsRequest.put:type_name -> eserver.wire.ContactsPut
+	77,  // 85: eserver.wire.ContactsRequest.get:type_name -> eserver.wire.ContactsGet
+	4,   // 86: eserver.wire.ContactsPut.ticket:type_name -> eserver.wire.SignedTicket
+	4,   // 87: eserver.wire.ContactsGet.ticket:type_name -> eserver.wire.SignedTicket
+	81,  // 88: eserver.wire.ContactBackup.entries:type_name -> eserver.wire.ContactBackupEntry
+	81,  // 89: eserver.wire.ContactBackup.removed:type_name -> eserver.wire.ContactBackupEntry
+	80,  // 90: eserver.wire.ContactBackup.rooms:type_name -> eserver.wire.RoomBackupEntry
+	83,  // 91: eserver.wire.PrekeysRequest.publish:type_name -> eserver.wire.PrekeysPublish
+	84,  // 92: eserver.wire.PrekeysRequest.fetch:type_name -> eserver.wire.PrekeysFetch
+	85,  // 93: eserver.wire.PrekeysRequest.status:type_name -> eserver.wire.PrekeysStatus
+	4,   // 94: eserver.wire.PrekeysPublish.ticket:type_name -> eserver.wire.SignedTicket
+	4,   // 95: eserver.wire.PrekeysFetch.ticket:type_name -> eserver.wire.SignedTicket
+	4,   // 96: eserver.wire.PrekeysStatus.ticket:type_name -> eserver.wire.SignedTicket
+	87,  // 97: eserver.wire.PrekeysResponse.devices:type_name -> eserver.wire.PrekeyDevice
+	89,  // 98: eserver.wire.RoomOp.create:type_name -> eserver.wire.RoomCreate
+	90,  // 99: eserver.wire.RoomOp.modes:type_name -> eserver.wire.RoomModes
+	91,  // 100: eserver.wire.RoomOp.ban:type_name -> eserver.wire.RoomBan
+	92,  // 101: eserver.wire.RoomOp.delete_message:type_name -> eserver.wire.RoomDeleteMessage
+	93,  // 102: eserver.wire.RoomOp.delete_room:type_name -> eserver.wire.RoomDeleteRoom
+	90,  // 103: eserver.wire.RoomCreate.modes:type_name -> eserver.wire.RoomModes
+	4,   // 104: eserver.wire.SignedRoomOp.ticket:type_name -> eserver.wire.SignedTicket
+	96,  // 105: eserver.wire.RoomMessage.sealed:type_name -> eserver.wire.RoomSealed
+	4,   // 106: eserver.wire.SignedRoomMessage.ticket:type_name -> eserver.wire.SignedTicket
+	4,   // 107: eserver.wire.RoomRequest.ticket:type_name -> eserver.wire.SignedTicket
+	94,  // 108: eserver.wire.RoomRequest.op:type_name -> eserver.wire.SignedRoomOp
+	105, // 109: eserver.wire.RoomRequest.join:type_name -> eserver.wire.RoomJoin
+	106, // 110: eserver.wire.RoomRequest.send:type_name -> eserver.wire.RoomSend
+	107, // 111: eserver.wire.RoomRequest.backlog:type_name -> eserver.wire.RoomBacklogRequest
+	108, // 112: eserver.wire.RoomRequest.ops:type_name -> eserver.wire.RoomOpsRequest
+	109, // 113: eserver.wire.RoomRequest.list:type_name -> eserver.wire.RoomListRequest
+	99,  // 114: eserver.wire.RoomRequest.report:type_name -> eserver.wire.RoomReport
+	101, // 115: eserver.wire.RoomRequest.forward:type_name -> eserver.wire.RoomForward
+	102, // 116: eserver.wire.RoomRequest.replicate:type_name -> eserver.wire.RoomReplica
+	104, // 117: eserver.wire.RoomRequest.messages_since:type_name -> eserver.wire.RoomMessagesRequest
+	99,  // 118: eserver.wire.RoomReported.report:type_name -> eserver.wire.RoomReport
+	94,  // 119: eserver.wire.RoomForward.op:type_name -> eserver.wire.SignedRoomOp
+	106, // 120: eserver.wire.RoomForward.send:type_name -> eserver.wire.RoomSend
+	94,  // 121: eserver.wire.RoomReplica.op:type_name -> eserver.wire.SignedRoomOp
+	103, // 122: eserver.wire.RoomReplica.message:type_name -> eserver.wire.RoomOrderedMessage
+	103, // 123: eserver.wire.RoomReplica.messages:type_name -> eserver.wire.RoomOrderedMessage
+	97,  // 124: eserver.wire.RoomOrderedMessage.message:type_name -> eserver.wire.SignedRoomMessage
+	6,   // 125: eserver.wire.RoomJoin.pass:type_name -> eserver.wire.SignedRegionPass
+	97,  // 126: eserver.wire.RoomSend.message:type_name -> eserver.wire.SignedRoomMessage
+	6,   // 127: eserver.wire.RoomSend.pass:type_name -> eserver.wire.SignedRegionPass
+	94,  // 128: eserver.wire.RoomResponse.ops:type_name -> eserver.wire.SignedRoomOp
+	97,  // 129: eserver.wire.RoomResponse.messages:type_name -> eserver.wire.SignedRoomMessage
+	112, // 130: eserver.wire.RoomResponse.event:type_name -> eserver.wire.RoomEvent
+	110, // 131: eserver.wire.RoomResponse.rooms:type_name -> eserver.wire.RoomDirectoryEntry
+	103, // 132: eserver.wire.RoomResponse.ordered:type_name -> eserver.wire.RoomOrderedMessage
+	97,  // 133: eserver.wire.RoomEvent.message:type_name -> eserver.wire.SignedRoomMessage
+	94,  // 134: eserver.wire.RoomEvent.op:type_name -> eserver.wire.SignedRoomOp
+	100, // 135: eserver.wire.RoomEvent.report:type_name -> eserver.wire.RoomReported
+	114, // 136: eserver.wire.HandoverChunk.messages:type_name -> eserver.wire.HandoverMessage
+	4,   // 137: eserver.wire.RendezvousResponse.Entry.ticket:type_name -> eserver.wire.SignedTicket
+	4,   // 138: eserver.wire.RendezvousResponse.Entry.card:type_name -> eserver.wire.SignedTicket
+	30,  // 139: eserver.wire.RendezvousResponse.Entry.devices:type_name -> eserver.wire.SignedAccountDevices
+	140, // [140:140] is the sub-list for method output_type
+	140, // [140:140] is the sub-list for method input_type
+	140, // [140:140] is the sub-list for extension type_name
+	140, // [140:140] is the sub-list for extension extendee
+	0,   // [0:140] is the sub-list for field type_name
 }
 
 func init() { file_wire_proto_init() }
@@ -9959,32 +10148,33 @@ func file_wire_proto_init() {
 		(*Payload_RoomKey)(nil),
 		(*Payload_RoomPicture)(nil),
 		(*Payload_ReadMark)(nil),
+		(*Payload_Call)(nil),
 	}
-	file_wire_proto_msgTypes[41].OneofWrappers = []any{
+	file_wire_proto_msgTypes[42].OneofWrappers = []any{
 		(*GroupEvent_Text)(nil),
 		(*GroupEvent_Joined)(nil),
 		(*GroupEvent_Left)(nil),
 	}
-	file_wire_proto_msgTypes[55].OneofWrappers = []any{
+	file_wire_proto_msgTypes[56].OneofWrappers = []any{
 		(*RegistryRequest_Heartbeat)(nil),
 		(*RegistryRequest_List)(nil),
 		(*RegistryRequest_Revocations)(nil),
 	}
-	file_wire_proto_msgTypes[64].OneofWrappers = []any{
+	file_wire_proto_msgTypes[65].OneofWrappers = []any{
 		(*MailboxRequest_Put)(nil),
 		(*MailboxRequest_Fetch)(nil),
 		(*MailboxRequest_Ack)(nil),
 	}
-	file_wire_proto_msgTypes[71].OneofWrappers = []any{
+	file_wire_proto_msgTypes[72].OneofWrappers = []any{
 		(*ContactsRequest_Put)(nil),
 		(*ContactsRequest_Get)(nil),
 	}
-	file_wire_proto_msgTypes[78].OneofWrappers = []any{
+	file_wire_proto_msgTypes[79].OneofWrappers = []any{
 		(*PrekeysRequest_Publish)(nil),
 		(*PrekeysRequest_Fetch)(nil),
 		(*PrekeysRequest_Status)(nil),
 	}
-	file_wire_proto_msgTypes[84].OneofWrappers = []any{
+	file_wire_proto_msgTypes[85].OneofWrappers = []any{
 		(*RoomOp_Create)(nil),
 		(*RoomOp_Topic)(nil),
 		(*RoomOp_Modes)(nil),
@@ -10000,7 +10190,7 @@ func file_wire_proto_init() {
 		(*RoomOp_DeleteRoom)(nil),
 		(*RoomOp_TransferOwner)(nil),
 	}
-	file_wire_proto_msgTypes[94].OneofWrappers = []any{
+	file_wire_proto_msgTypes[95].OneofWrappers = []any{
 		(*RoomRequest_Op)(nil),
 		(*RoomRequest_Join)(nil),
 		(*RoomRequest_Leave)(nil),
@@ -10013,7 +10203,7 @@ func file_wire_proto_init() {
 		(*RoomRequest_Replicate)(nil),
 		(*RoomRequest_MessagesSince)(nil),
 	}
-	file_wire_proto_msgTypes[108].OneofWrappers = []any{
+	file_wire_proto_msgTypes[109].OneofWrappers = []any{
 		(*RoomEvent_Message)(nil),
 		(*RoomEvent_Op)(nil),
 		(*RoomEvent_Joined)(nil),
@@ -10025,8 +10215,8 @@ func file_wire_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_wire_proto_rawDesc), len(file_wire_proto_rawDesc)),
-			NumEnums:      2,
-			NumMessages:   113,
+			NumEnums:      3,
+			NumMessages:   114,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
