@@ -71,5 +71,7 @@
 // cannot tell 440 from 445 Hz; DominantFrequency evaluates the
 // Hann-windowed spectrum directly (a DFT at one frequency) on a 5 Hz grid
 // and then refines around the peak to 0.05 Hz, which is accurate to well
-// under 1 Hz for a clean tone on a single frame.
+// under 1 Hz for a clean tone from 150 Hz up on a single frame (below,
+// fewer than three periods fit in 20 ms and the spectrum's mirror image
+// pulls the peak by a few hertz: pass several frames).
 package audio

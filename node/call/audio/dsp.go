@@ -67,7 +67,9 @@ func Tone(freq, amplitude float64, frames int) []int16 {
 // directly (one DFT term per frequency, not an FFT's fixed bins) on a 5 Hz
 // grid, and the peak is then refined by golden-section search to 0.05 Hz.
 // The window's main lobe is four bins wide (200 Hz on 20 ms), so the
-// coarse grid cannot step over the peak. Cost: about 800 DFT terms, a few
+// coarse grid cannot step over the peak. Below ~150 Hz a single frame
+// holds under three periods and the result is off by a few hertz: pass
+// several frames. Cost: about 800 DFT terms, a few
 // milliseconds for a 960-sample frame — a test tool, not for the audio
 // path.
 func DominantFrequency(pcm []int16, sampleRate int) float64 {
