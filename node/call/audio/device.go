@@ -2,6 +2,7 @@ package audio
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"runtime"
@@ -257,36 +258,37 @@ type capture struct{ *device }
 // are dropped, oldest first.
 func OpenCapture(id string) (Source, error) {
 	d, err := openDevice(malgo.Capture, id, func(d *device) malgo.DataProc {
-		return func(_, in []byte, n uint32) {
-			d.mu.Lock()
-			defer d.mu.Unlock()
-			if d.closed {
-				return
-			}
-			for i := range int(n) {
-				if 2*i+1 >= len(in) {
-					break
-				}
-				d.queue = append(d.queue, int16(uint16(in[2*i])|uint16(in[2*i+1])<<8))
-			}
-			if over := len(d.queue) - queueFrames*wire.CallFrameSamples; over > 0 {
-				// Drop whole frames, oldest first, keeping frame
-				// boundaries where they were.
-				over = (over + wire.CallFrameSamples - 1) / wire.CallFrameSamples * wire.CallFrameSamples
-				d.queue = append(d.queue[:0], d.queue[over:]...)
-			}
-			if len(d.queue) >= wire.CallFrameSamples {
-				select {
-				case d.frames <- struct{}{}:
-				default:
-				}
-			}
-		}
+		return func(_, in []byte, _ uint32) { d.captured(in) }
 	})
 	if err != nil {
 		return nil, err
 	}
 	return capture{d}, nil
+}
+
+// captured is the capture callback: it queues the samples in (s16le
+// mono), keeping at most queueFrames frames, and wakes Read.
+func (d *device) captured(in []byte) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.closed {
+		return
+	}
+	for i := 0; i+1 < len(in); i += 2 {
+		d.queue = append(d.queue, int16(binary.LittleEndian.Uint16(in[i:])))
+	}
+	if over := len(d.queue) - queueFrames*wire.CallFrameSamples; over > 0 {
+		// Drop whole frames, oldest first, so frame boundaries stay
+		// where they were.
+		over = (over + wire.CallFrameSamples - 1) / wire.CallFrameSamples * wire.CallFrameSamples
+		d.queue = append(d.queue[:0], d.queue[over:]...)
+	}
+	if len(d.queue) >= wire.CallFrameSamples {
+		select {
+		case d.frames <- struct{}{}:
+		default:
+		}
+	}
 }
 
 // Read waits for a whole frame captured and copies it into pcm.
@@ -326,21 +328,25 @@ type playback struct{ *device }
 // silence when it runs dry; beyond 200 ms queued, the oldest is dropped.
 func OpenPlayback(id string) (Sink, error) {
 	d, err := openDevice(malgo.Playback, id, func(d *device) malgo.DataProc {
-		return func(out, _ []byte, n uint32) {
-			d.mu.Lock()
-			k := min(int(n), len(d.queue), len(out)/2)
-			for i, s := range d.queue[:k] {
-				out[2*i], out[2*i+1] = byte(s), byte(uint16(s)>>8)
-			}
-			d.queue = append(d.queue[:0], d.queue[k:]...)
-			d.mu.Unlock()
-			clear(out[2*k:])
-		}
+		return func(out, _ []byte, _ uint32) { d.play(out) }
 	})
 	if err != nil {
 		return nil, err
 	}
 	return playback{d}, nil
+}
+
+// play is the playback callback: it fills out (s16le mono) from the
+// queue, and with silence where the queue runs dry.
+func (d *device) play(out []byte) {
+	d.mu.Lock()
+	k := min(len(d.queue), len(out)/2)
+	for i, v := range d.queue[:k] {
+		binary.LittleEndian.PutUint16(out[2*i:], uint16(v))
+	}
+	d.queue = append(d.queue[:0], d.queue[k:]...)
+	d.mu.Unlock()
+	clear(out[2*k:])
 }
 
 // Write queues pcm to be played.

@@ -103,3 +103,57 @@ func TestDevices(t *testing.T) {
 		t.Errorf("%d goroutines before opening, %d after closing:\n%s", before, n, buf[:runtime.Stack(buf, true)])
 	}
 }
+
+// TestDeviceQueues drives the callbacks' side of the queues directly: a
+// reader or a device that falls behind loses the oldest audio, whole
+// frames at a time, and never holds more than 200 ms.
+func TestDeviceQueues(t *testing.T) {
+	le := func(pcm []int16) []byte {
+		b := make([]byte, 0, 2*len(pcm))
+		for _, v := range pcm {
+			b = append(b, byte(v), byte(uint16(v)>>8))
+		}
+		return b
+	}
+	// Capture: 15 frames captured, frame i holding the value i; nobody
+	// reads. The queue keeps the newest 10, whole.
+	d := &device{frames: make(chan struct{}, 1), done: make(chan struct{})}
+	for i := range 15 {
+		f := make([]int16, wire.CallFrameSamples)
+		for j := range f {
+			f[j] = int16(i)
+		}
+		// In two callbacks of 10 ms, as the device delivers them.
+		d.captured(le(f[:480]))
+		d.captured(le(f[480:]))
+	}
+	c := capture{d}
+	buf := make([]int16, wire.CallFrameSamples)
+	for want := 5; want < 15; want++ {
+		if err := c.Read(context.Background(), buf); err != nil {
+			t.Fatal(err)
+		}
+		if buf[0] != int16(want) || buf[len(buf)-1] != int16(want) {
+			t.Fatalf("frame %d..%d read, want all %d", buf[0], buf[len(buf)-1], want)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Millisecond)
+	defer cancel()
+	if err := c.Read(ctx, buf); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("Read of an empty queue = %v, want to wait for ctx", err)
+	}
+
+	// Playback: 3 samples queued, a callback of 5 gets them and silence.
+	p := playback{&device{}}
+	if err := p.Write([]int16{1, -2, 3}); err != nil {
+		t.Fatal(err)
+	}
+	out := []byte{9, 9, 9, 9, 9, 9, 9, 9, 9, 9}
+	p.play(out)
+	if want := le([]int16{1, -2, 3, 0, 0}); string(out) != string(want) {
+		t.Errorf("played %v, want %v", out, want)
+	}
+	if p.Queued() != 0 {
+		t.Errorf("%d samples left", p.Queued())
+	}
+}
