@@ -39,8 +39,9 @@
 // PulseAudio or ALSA at run time: the binary links no sound library and
 // runs where there is none. miniaudio converts the device's own format,
 // channels and rate to ours, so a Source always yields 960 mono samples at
-// 48 kHz. Where no real backend has a device (a server, CI, this test
-// machine) Devices, OpenCapture and OpenPlayback fall back to miniaudio's
+// 48 kHz. Where no real backend has a device, or the one asked for fails
+// to open (a server, CI, a machine whose ALSA lists "default" but has no
+// card), Devices, OpenCapture and OpenPlayback fall back to miniaudio's
 // null backend — capture gives silence at real-time pace, playback
 // discards — so a call can still be opened and tested; only when even that
 // fails do they return an error wrapping ErrNoDevice. Each open device
