@@ -5,7 +5,10 @@
 # would save ~4.4 MiB of heap per text style a window shows (BENCHMARKS.md),
 # but emoji in messages would then depend on the desktop having an emoji font
 # and show as boxes where it has none: a messenger keeps Fyne's bundled one.
-TAGS     := sqlite_fts5
+# nolibopusfile builds the Opus bindings (node/call/audio) against libopus
+# alone: calls never read .opus files, so libopusfile is not needed. Tags
+# are comma-separated: GOFLAGS splits on spaces.
+TAGS     := sqlite_fts5,nolibopusfile
 GO       ?= go
 GOFLAGS  := -tags=$(TAGS)
 export GOFLAGS
@@ -24,11 +27,12 @@ all: build
 
 # deps installs what a fresh Debian machine lacks: a C compiler for cgo,
 # Fyne's X11/GL headers, libXss for the desktop-wide idle time (auto-away),
+# libopus (and pkg-config, which finds it) for voice calls' codec,
 # and Xvfb + xdotool for the test that drives the real window, iproute2 +
 # nftables for the NAT lab test, jq and python3 for the test that runs
 # docs/API.md's example bots. Nothing is installed when everything is
 # already present.
-DEB_PKGS := gcc pkg-config libgl1-mesa-dev xorg-dev libxkbcommon-dev libxss-dev xvfb xdotool iproute2 nftables jq python3
+DEB_PKGS := gcc pkg-config libgl1-mesa-dev xorg-dev libxkbcommon-dev libxss-dev libopus-dev xvfb xdotool iproute2 nftables jq python3
 deps:
 	@missing=""; for p in $(DEB_PKGS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \

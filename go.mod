@@ -5,6 +5,7 @@ go 1.26.0
 require (
 	fyne.io/fyne/v2 v2.7.1
 	github.com/bytemare/opaque v0.18.0
+	github.com/gen2brain/malgo v0.11.24
 	github.com/libp2p/go-libp2p v0.51.0
 	github.com/mattn/go-sqlite3 v1.14.53
 	github.com/phuslu/iploc v1.0.20260915
@@ -13,6 +14,7 @@ require (
 	golang.org/x/crypto v0.54.0
 	golang.org/x/text v0.40.0
 	google.golang.org/protobuf v1.36.12
+	gopkg.in/hraban/opus.v2 v2.0.0-20230925203106-0188a62cb302
 )
 
 require github.com/danieljoos/wincred v1.2.3 // indirect
