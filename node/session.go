@@ -8,6 +8,7 @@ import (
 	"eserver/node/account"
 	"eserver/node/api"
 	"eserver/node/backup"
+	"eserver/node/call"
 	"eserver/node/contacts"
 	"eserver/node/conversation"
 	"eserver/node/delivery"
@@ -88,6 +89,7 @@ type components struct {
 	role      *role.Role
 	rooms     *rooms.Rooms
 	handover  *handover.Handover
+	calls     *call.Calls
 }
 
 // mapLoginErr turns the login package's sentinels into the API's. The
@@ -391,6 +393,8 @@ func (s *session) assemble(backupKey []byte) {
 	s.contacts.SetSyncInterval(s.n.cfg.SyncInterval)
 	s.delivery = delivery.New(s, s.keys, s.discovery, &s.auth, s.n.cfg.RetryMax)
 	s.handover = handover.New(s)
+	s.calls = call.New(s)
+	s.kinds.Register(s.calls.Kinds()...)
 	s.kinds.Register(s.contacts.Kinds()...)
 	s.kinds.Register(s.delivery.Kinds()...)
 	s.kinds.Register(s.files.Kinds()...)
@@ -440,6 +444,7 @@ func (s *session) run() {
 	s.role.Start(s.ctx)
 	s.rooms.Start(s.ctx) // rejoins the remembered rooms in the background
 	s.handover.Start()
+	s.calls.Start()
 	if s.wantsHistory() {
 		s.tasks.Go(s.fetchHistory)
 	}
@@ -560,6 +565,7 @@ func renewAt(t *ticket.Ticket) time.Time {
 
 // close stops every goroutine of the session, then the host and the store.
 func (s *session) close() error {
+	s.calls.Close() // first: its hang-ups go while delivery runs
 	s.tasks.Cancel()
 	s.handover.Close()
 	s.rooms.Close()

@@ -167,6 +167,16 @@ func (j *Jitter) Pop(now time.Time) (Frame, Slot) {
 	return f, Play
 }
 
+// Held returns frame seq if the buffer holds it: the frame after a missing
+// one carries the missing one's FEC.
+func (j *Jitter) Held(seq uint32) (Frame, bool) {
+	if !j.started {
+		return Frame{}, false
+	}
+	f, ok := j.frames[j.slot(seq)]
+	return f, ok
+}
+
 // Stats is what the buffer did so far, with its delay now.
 func (j *Jitter) Stats() JitterStats {
 	st := j.stats

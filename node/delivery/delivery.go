@@ -445,19 +445,14 @@ func (d *Delivery) Signal(username string, kind wire.Signal_Kind) (<-chan error,
 	return out, true
 }
 
-// Reached is how a payload sent now (SendNow) fared at one route: the
-// device it reached (or last tried) and nil, or why it failed.
-type Reached struct {
-	Device peer.ID
-	Err    error
-}
-
 // SendNow sends p once, in the next delivery round, to username's device
 // (every device when device is ""), like a signal: never stored or mailed,
 // dropped when it cannot go now (voice calls ring only devices online).
-// The channel gets one Reached per route p was queued on; n is how many
-// (0: none queued, too many signals wait).
-func (d *Delivery) SendNow(username string, device peer.ID, p *wire.Payload) (results <-chan Reached, n int) {
+// done is called once per route p was queued on, from that route's
+// courier, with the device it reached (or last tried) and nil, or why it
+// failed; it must not block. It returns how many routes p was queued on
+// (0: none, too many signals wait).
+func (d *Delivery) SendNow(username string, device peer.ID, p *wire.Payload, done func(device peer.ID, err error)) int {
 	rs := d.Routes(username)
 	if device != "" {
 		// A list of one device (or none known) is the account's route.
@@ -467,13 +462,13 @@ func (d *Delivery) SendNow(username string, device peer.ID, p *wire.Payload) (re
 		}
 		rs = []string{r}
 	}
-	out := make(chan Reached, len(rs))
+	n := 0
 	for _, r := range rs {
-		if d.courierFor(r).signal(pendingSignal{payload: p, done: func(dev peer.ID, err error) { out <- Reached{dev, err} }}) {
+		if d.courierFor(r).signal(pendingSignal{payload: p, done: done}) {
 			n++
 		}
 	}
-	return out, n
+	return n
 }
 
 // firstTaken is nil as soon as one of n results on done is, else the n

@@ -1,0 +1,363 @@
+package call
+
+import (
+	"context"
+	"encoding/binary"
+	"fmt"
+	"io"
+	"math"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/network"
+	ma "github.com/multiformats/go-multiaddr"
+
+	"eserver/node/api"
+	"eserver/node/call/audio"
+	"eserver/node/wire"
+)
+
+// The audio stream. Each side writes its frames as they are captured,
+// each one length-prefixed (2 bytes, big-endian) and sealed (frame.go); a
+// length of 0 is the side's goodbye: it hung up. A frame is never waited
+// for: the capture loop hands it to the writer through a short queue and
+// drops it when the queue is full (the connection is behind), and the
+// receiver's jitter buffer drops what comes after its time.
+const (
+	// sendQueue is how many frames may wait for the connection: 80 ms.
+	// Past that, new frames are dropped: late audio is worth nothing.
+	sendQueue = 4
+	// writeTimeout bounds one write of the stream. A write that takes
+	// longer means the connection is gone (frames are dropped long before,
+	// at the queue), so it ends the call.
+	writeTimeout = 5 * time.Second
+	// statsEvery is how often a running call's CallStats go out.
+	statsEvery = time.Second
+	// Quality thresholds: a call is "poor" beyond either.
+	poorLoss  = 0.05
+	poorDelay = 250 * time.Millisecond
+)
+
+// Host's part that media needs.
+type mediaHost interface {
+	Emit(e api.Event)
+}
+
+// media is one call's audio, both ways, over its stream.
+type media struct {
+	st   network.Stream
+	keys *Keys
+	src  audio.Source
+	sink audio.Sink
+	now  func() time.Time
+	// rtt is the connection's measured round trip (0 when unknown).
+	rtt func() time.Duration
+
+	muted  atomic.Bool
+	volume atomic.Uint64 // math.Float64bits
+	sayBye atomic.Bool   // we hung up: the writer says goodbye
+	cancel context.CancelFunc
+
+	out chan []byte // sealed frames for the writer
+
+	// jmu guards the receive side's state, shared by the reader, the
+	// player and the statistics.
+	jmu    sync.Mutex
+	jitter *Jitter
+	level  float64 // loudest played since the last stats
+	// counts of what the sender did
+	sent, dropped atomic.Int64
+	forged        atomic.Int64
+}
+
+func newMedia(st network.Stream, keys *Keys, src audio.Source, sink audio.Sink, now func() time.Time, rtt func() time.Duration) *media {
+	m := &media{st: st, keys: keys, src: src, sink: sink, now: now, rtt: rtt, jitter: NewJitter(), out: make(chan []byte, sendQueue)}
+	m.setVolume(1)
+	return m
+}
+
+func (m *media) mute(on bool) { m.muted.Store(on) }
+
+func (m *media) setVolume(v float64) { m.volume.Store(math.Float64bits(v)) }
+
+// hangUp ends the audio; byUs: the other side is told first.
+func (m *media) hangUp(byUs bool) {
+	m.sayBye.Store(byUs)
+	if m.cancel != nil {
+		m.cancel()
+	}
+}
+
+// close releases what newMedia was given, for a call that never ran.
+func (m *media) close() {
+	m.src.Close()
+	m.sink.Close()
+}
+
+// run moves the call's audio until it ends, and says how: we hung up (or
+// the session ended), they did, or the connection was lost.
+func (m *media) run(ctx context.Context, sid string, h mediaHost, relayed func() bool) string {
+	ctx, m.cancel = context.WithCancel(ctx)
+	defer m.cancel()
+	var (
+		once   sync.Once
+		reason = api.CallReasonHungUp
+	)
+	finish := func(r string) {
+		once.Do(func() { reason = r })
+		m.cancel()
+	}
+	var wg sync.WaitGroup
+	for _, loop := range []func(context.Context) string{m.capture, m.write, m.read, m.play} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if r := loop(ctx); r != "" {
+				finish(r)
+			}
+		}()
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		m.report(ctx, sid, h, relayed)
+	}()
+	<-ctx.Done()
+	// The reader may sit in a read: unblock it.
+	m.st.SetReadDeadline(time.Now())
+	wg.Wait()
+	m.close()
+	m.st.Close()
+	return reason
+}
+
+// capture encodes and seals what the source gives, frame by frame, and
+// queues it for the writer, dropping it when the writer is behind.
+func (m *media) capture(ctx context.Context) string {
+	enc, err := audio.NewEncoder()
+	if err != nil {
+		return api.CallReasonFailed
+	}
+	pcm := make([]int16, wire.CallFrameSamples)
+	buf := make([]byte, wire.MaxCallPacket)
+	for seq := uint32(0); ; seq++ {
+		if err := m.src.Read(ctx, pcm); err != nil {
+			if ctx.Err() != nil {
+				return ""
+			}
+			return api.CallReasonFailed
+		}
+		if m.muted.Load() {
+			clear(pcm)
+		}
+		pkt, err := enc.Encode(pcm, buf)
+		if err != nil {
+			return api.CallReasonFailed
+		}
+		sealed, err := m.keys.Seal(nil, Frame{Seq: seq, Timestamp: seq * uint32(wire.CallFrameSamples), Packet: pkt})
+		if err != nil {
+			return api.CallReasonFailed
+		}
+		select {
+		case m.out <- sealed:
+			m.sent.Add(1)
+		default:
+			m.dropped.Add(1)
+		}
+	}
+}
+
+// write sends the queued frames, and the goodbye when we hang up.
+func (m *media) write(ctx context.Context) string {
+	var hdr [2]byte
+	for {
+		select {
+		case <-ctx.Done():
+			if m.sayBye.Load() {
+				m.st.SetWriteDeadline(time.Now().Add(time.Second))
+				m.st.Write([]byte{0, 0}) // length 0: goodbye
+			}
+			m.st.CloseWrite()
+			return ""
+		case f := <-m.out:
+			binary.BigEndian.PutUint16(hdr[:], uint16(len(f)))
+			m.st.SetWriteDeadline(time.Now().Add(writeTimeout))
+			if _, err := m.st.Write(append(hdr[:], f...)); err != nil {
+				if ctx.Err() != nil {
+					return ""
+				}
+				return api.CallReasonLost
+			}
+		}
+	}
+}
+
+// read takes the other side's frames into the jitter buffer until its
+// goodbye, or until nothing came for CallLostAfter.
+func (m *media) read(ctx context.Context) string {
+	var hdr [2]byte
+	buf := make([]byte, wire.MaxCallFrame)
+	for {
+		m.st.SetReadDeadline(time.Now().Add(api.CallLostAfter))
+		if _, err := io.ReadFull(m.st, hdr[:]); err != nil {
+			return m.readFailed(ctx, err)
+		}
+		n := int(binary.BigEndian.Uint16(hdr[:]))
+		if n == 0 {
+			return api.CallReasonTheyHung
+		}
+		if n > wire.MaxCallFrame {
+			// Not a frame of ours: the stream is out of step for good.
+			return api.CallReasonLost
+		}
+		if _, err := io.ReadFull(m.st, buf[:n]); err != nil {
+			return m.readFailed(ctx, err)
+		}
+		f, err := m.keys.Open(buf[:n])
+		if err != nil {
+			m.forged.Add(1)
+			continue
+		}
+		// The packet aliases buf, which the next read overwrites.
+		f.Packet = append([]byte(nil), f.Packet...)
+		m.jmu.Lock()
+		m.jitter.Push(f, m.now())
+		m.jmu.Unlock()
+	}
+}
+
+// readFailed is how a failed read ends the call: not at all when we are
+// ending it; else lost — a stream closed without a goodbye (the other side
+// was killed) or silent for CallLostAfter.
+func (m *media) readFailed(ctx context.Context, err error) string {
+	if ctx.Err() != nil {
+		return ""
+	}
+	return api.CallReasonLost
+}
+
+// play gives the sink one frame per slot from the jitter buffer: decoded,
+// recovered from the next frame's FEC, or concealed.
+func (m *media) play(ctx context.Context) string {
+	dec, err := audio.NewDecoder()
+	if err != nil {
+		return api.CallReasonFailed
+	}
+	pcm := make([]int16, wire.CallFrameSamples)
+	// Half a frame: a slot is played at most that late.
+	tick := time.NewTicker(wire.CallFrameDuration / 2)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return ""
+		case <-tick.C:
+		}
+		for {
+			m.jmu.Lock()
+			f, slot := m.jitter.Pop(m.now())
+			var next Frame
+			var haveNext bool
+			if slot == Conceal {
+				next, haveNext = m.jitter.Held(f.Seq + 1)
+			}
+			m.jmu.Unlock()
+			switch slot {
+			case NotDue:
+			case Play:
+				err = dec.Decode(f.Packet, pcm)
+			case Conceal:
+				if haveNext {
+					err = dec.DecodeFEC(next.Packet, pcm)
+				} else {
+					err = dec.Conceal(pcm)
+				}
+			}
+			if slot == NotDue {
+				break
+			}
+			if err != nil {
+				clear(pcm) // a frame that would not decode plays as silence
+			}
+			audio.Scale(pcm, math.Float64frombits(m.volume.Load()))
+			lv := audio.Level(pcm)
+			m.jmu.Lock()
+			m.level = max(m.level, lv)
+			m.jmu.Unlock()
+			if err := m.sink.Write(pcm); err != nil {
+				return api.CallReasonFailed
+			}
+		}
+	}
+}
+
+// report sends the call's CallStats every statsEvery.
+func (m *media) report(ctx context.Context, sid string, h mediaHost, relayed func() bool) {
+	t := time.NewTicker(statsEvery)
+	defer t.Stop()
+	var last JitterStats
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		m.jmu.Lock()
+		st, level := m.jitter.Stats(), m.level
+		m.level = 0
+		m.jmu.Unlock()
+		h.Emit(api.Event{CallStats: m.stats(sid, last, st, level, relayed())})
+		last = st
+	}
+}
+
+// stats is the window between two snapshots of the jitter buffer's
+// counters as the front ends see it.
+func (m *media) stats(sid string, last, now JitterStats, level float64, relayed bool) *api.CallStats {
+	slots := (now.Played - last.Played) + (now.Concealed - last.Concealed)
+	loss := 0.0
+	if slots > 0 {
+		loss = float64(now.Concealed-last.Concealed) / float64(slots)
+	}
+	delay := now.Delay + m.rtt()/2
+	q := api.QualityGood
+	if loss > poorLoss || delay > poorDelay {
+		q = api.QualityPoor
+	}
+	return &api.CallStats{ID: sid, Delay: int(delay / time.Millisecond), Loss: loss, Quality: q, Relayed: relayed, Level: level}
+}
+
+// isCircuit reports whether conn goes through a relay.
+func isCircuit(conn network.Conn) bool {
+	_, err := conn.RemoteMultiaddr().ValueForProtocol(ma.P_CIRCUIT)
+	return err == nil
+}
+
+// OpenAudio opens what a's fields name: files where given, else the sound
+// devices.
+func OpenAudio(a api.CallAudio) (audio.Source, audio.Sink, error) {
+	var (
+		src  audio.Source
+		sink audio.Sink
+		err  error
+	)
+	if a.InFile != "" {
+		src, err = audio.OpenFileSource(a.InFile)
+	} else {
+		src, err = audio.OpenCapture(a.Input)
+	}
+	if err != nil {
+		return nil, nil, fmt.Errorf("the call's input: %w", err)
+	}
+	if a.OutFile != "" {
+		sink, err = audio.CreateFileSink(a.OutFile)
+	} else {
+		sink, err = audio.OpenPlayback(a.Output)
+	}
+	if err != nil {
+		src.Close()
+		return nil, nil, fmt.Errorf("the call's output: %w", err)
+	}
+	return src, sink, nil
+}
