@@ -113,7 +113,8 @@ func (e marked) Unwrap() []error { return []error{e.sentinel, e.err} }
 // Code returns the stable string code of err for front ends and the daemon:
 // login_failed, username_taken, not_contact, rate_limited, bad_request,
 // not_logged_in, unreachable, blocked, device_revoked, no_such_user, banned,
-// room_full, not_allowed, wrong_password, room_exists, internal.
+// room_full, not_allowed, wrong_password, room_exists, offline, busy,
+// no_such_call, internal.
 func Code(err error) string {
 	switch {
 	case err == nil:
@@ -148,6 +149,12 @@ func Code(err error) string {
 		return "wrong_password"
 	case errors.Is(err, ErrRoomExists):
 		return "room_exists"
+	case errors.Is(err, ErrOffline):
+		return "offline"
+	case errors.Is(err, ErrBusy):
+		return "busy"
+	case errors.Is(err, ErrNoSuchCall):
+		return "no_such_call"
 	default:
 		return "internal"
 	}

@@ -79,6 +79,15 @@ var methods = map[string]handler{
 	"deleteRoom":        command("room", api.API.DeleteRoom),
 	"roomDeleteMessage": roomDeleteMessage,
 	"roomReport":        roomReport,
+	"call":              startCall,
+	"answerCall":        answerCall,
+	"declineCall":       command("callId", api.API.DeclineCall),
+	"hangUp":            command("callId", api.API.HangUp),
+	"muteCall":          muteCall,
+	"setCallVolume":     setCallVolume,
+	"activeCalls":       activeCalls,
+	"audioDevices":      audioDevices,
+	"microphoneLevel":   microphoneLevel,
 }
 
 // paramError is a request whose params are malformed: -32602, bad_request.

@@ -47,6 +47,9 @@ var (
 	noteRoomMessage     = newNotice("roomMessage")     // Event.RoomMessage
 	noteRoomEvent       = newNotice("roomEvent")       // Event.RoomEvent
 	noteHistory         = newNotice("history")         // Event.History
+	noteCallIncoming    = newNotice("callIncoming")    // Event.CallIncoming
+	noteCallState       = newNotice("callState")       // Event.CallState
+	noteCallStats       = newNotice("callStats")       // Event.CallStats
 )
 
 // relationRemoved is the relation contactUpdate reports for a removed contact.
@@ -189,6 +192,15 @@ func (c *conn) event(ctx context.Context, st *watchState, ev api.Event) {
 	}
 	if h := ev.History; h != nil {
 		c.notify(noteHistory, h)
+	}
+	if ci := ev.CallIncoming; ci != nil {
+		c.notify(noteCallIncoming, ci)
+	}
+	if cs := ev.CallState; cs != nil {
+		c.notify(noteCallState, callEventOf(*cs))
+	}
+	if st := ev.CallStats; st != nil {
+		c.notify(noteCallStats, st)
 	}
 	if in := ev.StreamIncoming; in != nil {
 		c.incoming(ctx, c.api, in)

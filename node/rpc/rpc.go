@@ -72,13 +72,15 @@ const (
 // ones are not: nudge waits up to 15 s for the contact, openStream for its
 // answer, writeStream while the contact does not read (back-pressure),
 // closeStream until what was written has gone, sendFile while it hashes
-// the file.
+// the file; microphoneLevel listens for up to api.MaxLevelWindow, and a
+// hangUp sent meanwhile must not wait for it.
 var laneOf = map[string]lane{
-	"nudge":       detached,
-	"sendFile":    detached,
-	"openStream":  detached,
-	"writeStream": perStream,
-	"closeStream": perStream,
+	"nudge":           detached,
+	"microphoneLevel": detached,
+	"sendFile":        detached,
+	"openStream":      detached,
+	"writeStream":     perStream,
+	"closeStream":     perStream,
 }
 
 // Server serves api.API over line-delimited JSON-RPC 2.0.

@@ -419,6 +419,15 @@ var validParams = map[string]string{
 	"deleteRoom":        `{"room":"golang"}`,
 	"roomDeleteMessage": `{"room":"golang","id":"m1"}`,
 	"roomReport":        `{"room":"golang","username":"bob","reason":"spam"}`,
+	"call":              `{"to":"bob"}`,
+	"answerCall":        `{"callId":"c1"}`,
+	"declineCall":       `{"callId":"c1"}`,
+	"hangUp":            `{"callId":"c1"}`,
+	"muteCall":          `{"callId":"c1","muted":true}`,
+	"setCallVolume":     `{"callId":"c1","volume":1}`,
+	"activeCalls":       `{}`,
+	"audioDevices":      `{}`,
+	"microphoneLevel":   `{"ms":100}`,
 }
 
 // apiMethod is the api.API method each RPC method calls.
@@ -440,6 +449,9 @@ var apiMethod = map[string]string{
 	"roomBan": "RoomBan", "roomUnban": "RoomUnban", "roomOp": "RoomOp", "roomVoice": "RoomVoice",
 	"roomInvite": "RoomInvite", "roomSetTopic": "RoomSetTopic", "roomSetModes": "RoomSetModes",
 	"deleteRoom": "DeleteRoom", "roomDeleteMessage": "RoomDeleteMessage", "roomReport": "RoomReport",
+	"call": "Call", "answerCall": "AnswerCall", "declineCall": "DeclineCall", "hangUp": "HangUp", "muteCall": "MuteCall",
+	"setCallVolume": "SetCallVolume", "activeCalls": "ActiveCalls", "audioDevices": "AudioDevices",
+	"microphoneLevel": "MicrophoneLevel",
 }
 
 func TestTablesCoverEveryMethod(t *testing.T) {
@@ -468,6 +480,9 @@ func TestAPIErrors(t *testing.T) {
 		{api.ErrRoomFull, "room_full"},
 		{api.ErrWrongPassword, "wrong_password"},
 		{fmt.Errorf("creating: %w", api.ErrRoomExists), "room_exists"},
+		{fmt.Errorf("calling bob: %w", api.ErrOffline), "offline"},
+		{api.ErrBusy, "busy"},
+		{fmt.Errorf("c9: %w", api.ErrNoSuchCall), "no_such_call"},
 		{fmt.Errorf("login at srv: %w", api.ErrLoginFailed), "login_failed"},
 		{errors.New("disk on fire"), "internal"},
 		{context.DeadlineExceeded, "internal"},
