@@ -166,7 +166,7 @@ func (c *chatWindow) setConversation(conv api.Conversation) {
 
 // twoPartyOnly hides what a multi-party conversation does not do.
 func (c *chatWindow) twoPartyOnly() {
-	for _, b := range []*widget.Button{c.nudgeBtn, c.liveBtn, c.lock} {
+	for _, b := range []*widget.Button{c.nudgeBtn, c.liveBtn, c.callBtn, c.lock} {
 		b.Hide()
 	}
 }
