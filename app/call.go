@@ -191,10 +191,11 @@ func (a *App) endCalls() {
 }
 
 // callable lets the Call button call only a contact that can answer: an
-// accepted contact online now (the node would answer ErrOffline). The
-// status in the header says why it is greyed out.
+// accepted contact online now (the node would answer ErrOffline), and
+// not while a call with them rings or runs. The status in the header says
+// why it is greyed out.
 func (c *chatWindow) callable(ct api.Contact) {
-	if ct.Online() && ct.Relation == api.RelationAccepted {
+	if ct.Online() && ct.Relation == api.RelationAccepted && !c.bar.busy() {
 		c.callBtn.Enable()
 	} else {
 		c.callBtn.Disable()

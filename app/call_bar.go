@@ -52,8 +52,11 @@ func newCallBar(c *chatWindow) *callBar {
 	b.hangUp.Importance = widget.DangerImportance
 	// The slider has no width of its own: it gets enough to be dragged.
 	slider := container.New(layout.NewGridWrapLayout(fyne.NewSize(90, b.volume.MinSize().Height)), b.volume)
-	controls := container.NewHBox(b.mute, widget.NewIcon(theme.VolumeUpIcon()), slider, b.hangUp)
-	b.box = container.NewBorder(nil, nil, nil, controls, container.NewBorder(nil, nil, nil, b.quality, b.state))
+	tools := []fyne.CanvasObject{b.mute, widget.NewIcon(theme.VolumeUpIcon()), slider, b.hangUp}
+	row := newCompactRow(tools...)
+	controls := container.New(row, tools...)
+	info := container.NewBorder(nil, nil, nil, b.quality, b.state)
+	b.box = container.New(&callBarLayout{b: b, row: row}, info, controls)
 	b.box.Hide()
 	return b
 }
@@ -96,6 +99,9 @@ func (b *callBar) follow(e api.CallEvent) {
 		b.quality.SetText(lang.L("relayed"))
 	}
 	b.showState()
+	if ct, ok := b.c.app.contacts[b.c.with]; ok {
+		b.c.callable(ct)
+	}
 	if !b.box.Visible() {
 		b.box.Show()
 		b.c.top.Refresh()
@@ -231,4 +237,35 @@ func (b *callBar) stopTimers() {
 			*stop = nil
 		}
 	}
+}
+
+// callBarLayout puts the state and quality on the left and the controls on
+// the right, giving the words of the state room first: Hang up drops its
+// word (compactRow) before "In call 01:23" is cut, so the bar never makes
+// the conversation wider than it is without it.
+type callBarLayout struct {
+	b   *callBar
+	row *compactRow
+}
+
+func (l *callBarLayout) Layout(objs []fyne.CanvasObject, size fyne.Size) {
+	info, controls := objs[0], objs[1]
+	compact, extra := l.row.widths(controls.(*fyne.Container).Objects)
+	full := compact
+	for _, e := range extra {
+		full += e
+	}
+	pad := theme.Padding()
+	text := fyne.MeasureText(l.b.state.Text, theme.TextSize(), l.b.state.TextStyle).Width + 2*theme.InnerPadding()
+	want := text + l.b.quality.MinSize().Width
+	w := max(compact, min(full, size.Width-want-pad))
+	controls.Move(fyne.NewPos(size.Width-w, 0))
+	controls.Resize(fyne.NewSize(w, size.Height))
+	info.Move(fyne.NewPos(0, 0))
+	info.Resize(fyne.NewSize(max(size.Width-w-pad, 0), size.Height))
+}
+
+func (l *callBarLayout) MinSize(objs []fyne.CanvasObject) fyne.Size {
+	a, b := objs[0].MinSize(), objs[1].MinSize()
+	return fyne.NewSize(a.Width+theme.Padding()+b.Width, max(a.Height, b.Height))
 }
