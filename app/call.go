@@ -201,3 +201,12 @@ func (c *chatWindow) callable(ct api.Contact) {
 		c.callBtn.Disable()
 	}
 }
+
+// callHint is what hovering the greyed-out Call button says, "" when it
+// is not greyed out or a call runs (the bar says that).
+func (c *chatWindow) callHint() string {
+	if !c.callBtn.Disabled() || c.bar.busy() {
+		return ""
+	}
+	return lang.L("You can call {{.Name}} when they are online.", map[string]any{"Name": c.app.nameOf(c.with)})
+}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"fyne.io/fyne/v2"
+	"fyne.io/fyne/v2/driver/desktop"
 	"fyne.io/fyne/v2/test"
 
 	"eserver/node/api"
@@ -52,11 +53,27 @@ func TestCallButton(t *testing.T) {
 	if !c.callBtn.Disabled() {
 		t.Fatal("Call is enabled while Bob is offline")
 	}
+	// Hovering the greyed-out button says why.
+	c.win.Resize(fyne.NewSize(600, 480))
+	hint := c.callBox.Objects[1].(*hoverHint)
+	hint.MouseIn(&desktop.MouseEvent{})
+	if got := overlayText(c.win); !strings.Contains(got, "You can call Bob when they are online.") {
+		t.Fatalf("the hint says %q", got)
+	}
+	hint.MouseOut()
+	if c.win.Canvas().Overlays().Top() != nil {
+		t.Fatal("the hint stays after the pointer left")
+	}
 	bob.Status = api.StatusOnline
 	a.apply(api.Event{Contact: &bob})
 	if c.callBtn.Disabled() {
 		t.Fatal("Call is disabled while Bob is online")
 	}
+	hint.MouseIn(&desktop.MouseEvent{})
+	if top := c.win.Canvas().Overlays().Top(); top != nil {
+		t.Fatalf("an enabled Call shows a hint: %q", overlayText(c.win))
+	}
+	hint.MouseOut()
 
 	fake.Fail("Call", api.ErrOffline)
 	test.Tap(c.callBtn)

@@ -89,8 +89,10 @@ type chatWindow struct {
 	liveRows []*liveRow // live streams, both ways (live.go)
 
 	// Voice calls (call.go): the toolbar's Call button, and the bar at the
-	// top while a call with the contact rings or runs.
+	// top while a call with the contact rings or runs. callBox is the
+	// button with its hover hint over it (hover_hint.go).
 	callBtn *widget.Button
+	callBox *fyne.Container
 	bar     *callBar
 
 	items []*chatItem   // messages and the app's lines, in order
@@ -188,7 +190,8 @@ func (a *App) newChatWindow(with string) *chatWindow {
 	// Call sits in the header, beside the contact's name, as Messenger
 	// 2009 had it: the toolbar over the entry has no room for its words at
 	// the window's default width.
-	header := container.NewBorder(nil, nil, nil, container.NewVBox(container.NewHBox(c.callBtn, c.lock), c.leaveBtn), container.NewVBox(
+	c.callBox = withHint(c.callBtn, c.callHint)
+	header := container.NewBorder(nil, nil, nil, container.NewVBox(container.NewHBox(c.callBox, c.lock), c.leaveBtn), container.NewVBox(
 		container.NewHBox(container.NewPadded(c.glyph), c.nick, c.status), c.subnick))
 	tools := []fyne.CanvasObject{c.emoticonBtn, c.nudgeBtn, widget.NewSeparator(), c.sendFile, c.liveBtn, c.inviteBtn}
 	toolbar := container.New(newCompactRow(tools...), tools...)

@@ -166,9 +166,10 @@ func (c *chatWindow) setConversation(conv api.Conversation) {
 
 // twoPartyOnly hides what a multi-party conversation does not do.
 func (c *chatWindow) twoPartyOnly() {
-	for _, b := range []*widget.Button{c.nudgeBtn, c.liveBtn, c.callBtn, c.lock} {
+	for _, b := range []*widget.Button{c.nudgeBtn, c.liveBtn, c.lock} {
 		b.Hide()
 	}
+	c.callBox.Hide() // calls are between two people
 }
 
 // becomeConversation turns the two-party window c into the multi-party
