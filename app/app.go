@@ -319,6 +319,7 @@ func (a *App) signedIn(acc api.Account) {
 	a.refreshTray()
 	if first {
 		a.loadConversations()
+		a.loadCalls()
 		a.reopenRooms()
 		a.signIn.setBusy(false)
 		a.signIn.password.SetText("")

@@ -210,3 +210,24 @@ func (c *chatWindow) callHint() string {
 	}
 	return lang.L("You can call {{.Name}} when they are online.", map[string]any{"Name": c.app.nameOf(c.with)})
 }
+
+// loadCalls shows the calls the node has ringing or running at sign-in:
+// the app may have started again while the node kept a call going.
+func (a *App) loadCalls() {
+	var calls []api.CallEvent
+	a.command(func(ctx context.Context) error {
+		var err error
+		calls, err = a.api.ActiveCalls(ctx)
+		return err
+	}, func(err error) {
+		if err != nil || a.account == nil {
+			return // the next call event shows it anyway
+		}
+		for _, e := range calls {
+			if !e.Outgoing && (e.State == api.CallIncoming || e.State == api.CallRinging) {
+				a.callIncoming(api.IncomingCall{ID: e.ID, From: e.With})
+			}
+			a.callState(e)
+		}
+	})
+}

@@ -576,3 +576,26 @@ func TestRenderCall(t *testing.T) {
 		})
 	}
 }
+
+// TestCallsAtSignIn: calls the node has going when the app signs in show
+// as if their events had just come: a running call in its bar, one
+// ringing here in the incoming window.
+func TestCallsAtSignIn(t *testing.T) {
+	useFakeClock(t, renderDay)
+	a, fake := newTestApp(t)
+	fake.Lock()
+	fake.Voice.Active = []api.CallEvent{
+		{ID: "c1", With: "bob", Outgoing: true, State: api.CallActive, Since: renderDay.Add(-5 * time.Second)},
+		{ID: "c2", With: "carol", State: api.CallIncoming},
+	}
+	fake.Unlock()
+	a.signIn.username.SetText("alice")
+	a.signIn.password.SetText("secret")
+	test.Tap(a.signIn.button)
+	if c := a.chats["bob"]; c == nil || c.bar.state.Text != "In call 00:05" {
+		t.Fatalf("bob's call is not shown")
+	}
+	if a.calls.incoming["c2"] == nil {
+		t.Fatal("carol's call rings in no window")
+	}
+}
