@@ -115,6 +115,7 @@ type App struct {
 	sending      map[pendingSend]*chatWindow
 
 	rooms roomsState // chat rooms: the directory and the rooms joined (rooms.go)
+	calls callsState // voice calls ringing here (call.go)
 }
 
 // New builds the windows (none is shown yet) of an app that drives api.
@@ -137,6 +138,7 @@ func New(a fyne.App, backend api.API, opts Options) *App {
 		chats:         make(map[string]*chatWindow),
 		conversations: make(map[string]api.Conversation),
 		rooms:         roomsState{wins: make(map[string]*roomWindow)},
+		calls:         callsState{incoming: make(map[string]*incomingCall)},
 		openURL:       a.OpenURL,
 		portal:        portalOpen,
 	}
@@ -292,6 +294,7 @@ func (a *App) apply(ev api.Event) {
 	if e := ev.RoomEvent; e != nil {
 		a.roomEvent(*e)
 	}
+	a.callEvent(ev)
 	if r := ev.Role; r != nil {
 		a.lastRole = r
 		if a.settings != nil {
@@ -316,6 +319,7 @@ func (a *App) signedIn(acc api.Account) {
 	a.refreshTray()
 	if first {
 		a.loadConversations()
+		a.loadCalls()
 		a.reopenRooms()
 		a.signIn.setBusy(false)
 		a.signIn.password.SetText("")
@@ -331,7 +335,7 @@ func (a *App) signedOut() {
 	}
 	a.account = nil
 	if a.settings != nil {
-		a.settings.win.Hide()
+		a.settings.hide()
 	}
 	if a.history != nil {
 		// The next account must not see this one's search.
@@ -342,6 +346,7 @@ func (a *App) signedOut() {
 	a.contacts = make(map[string]api.Contact)
 	a.conversations = make(map[string]api.Conversation)
 	a.notified = nil // the next account's are its own; the desktop's fade by themselves
+	a.endCalls()
 	for u, chat := range a.chats {
 		chat.win.Close()
 		delete(a.chats, u)

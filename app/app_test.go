@@ -179,6 +179,7 @@ func TestSignUp(t *testing.T) {
 		"Register " + testServer + " newbie long enough 1",
 		"Login " + testServer + " newbie long enough 1 online",
 		"Conversations", // signed in: the multi-party conversations are loaded
+		"ActiveCalls",   // and the calls the node has going
 	}
 	if got := fake.Calls(); !slices.Equal(got, want) {
 		t.Errorf("calls = %q, want %q", got, want)

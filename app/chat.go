@@ -88,6 +88,13 @@ type chatWindow struct {
 	liveBtn  *widget.Button
 	liveRows []*liveRow // live streams, both ways (live.go)
 
+	// Voice calls (call.go): the toolbar's Call button, and the bar at the
+	// top while a call with the contact rings or runs. callBox is the
+	// button with its hover hint over it (hover_hint.go).
+	callBtn *widget.Button
+	callBox *fyne.Container
+	bar     *callBar
+
 	items []*chatItem   // messages and the app's lines, in order
 	days  []*dayDivider // the separators in history, to relabel as days pass
 	rows  []*messageRow // the messages among items
@@ -157,6 +164,7 @@ func (a *App) newChatWindow(with string) *chatWindow {
 	// Not "Live" with a record icon: that reads as a call. It streams a
 	// file while it is still being written (live.go).
 	c.liveBtn = widget.NewButtonWithIcon(lang.L("Stream a file"), theme.UploadIcon(), c.chooseLive)
+	c.callBtn = widget.NewButtonWithIcon(lang.L("Call"), theme.VolumeUpIcon(), c.startCall)
 	c.emoticonBtn = widget.NewButtonWithIcon("", emoticonResources[":)"], c.showEmoticons)
 	c.nudgeBtn = widget.NewButtonWithIcon(lang.L("Nudge"), nudgeIcon, c.sendNudge)
 	c.inviteBtn = widget.NewButtonWithIcon(lang.L("Invite"), theme.ContentAddIcon(), c.showInvite)
@@ -179,7 +187,11 @@ func (a *App) newChatWindow(with string) *chatWindow {
 	c.lock = widget.NewButtonWithIcon(lang.L("Verify"), theme.VisibilityIcon(), c.showSafety)
 	c.lock.Importance = widget.LowImportance
 	c.banner = c.newSecurityBanner()
-	header := container.NewBorder(nil, nil, nil, container.NewVBox(c.lock, c.leaveBtn), container.NewVBox(
+	// Call sits in the header, beside the contact's name, as Messenger
+	// 2009 had it: the toolbar over the entry has no room for its words at
+	// the window's default width.
+	c.callBox = withHint(c.callBtn, c.callHint)
+	header := container.NewBorder(nil, nil, nil, container.NewVBox(container.NewHBox(c.callBox, c.lock), c.leaveBtn), container.NewVBox(
 		container.NewHBox(container.NewPadded(c.glyph), c.nick, c.status), c.subnick))
 	tools := []fyne.CanvasObject{c.emoticonBtn, c.nudgeBtn, widget.NewSeparator(), c.sendFile, c.liveBtn, c.inviteBtn}
 	toolbar := container.New(newCompactRow(tools...), tools...)
@@ -190,7 +202,8 @@ func (a *App) newChatWindow(with string) *chatWindow {
 	split := container.NewVSplit(historyArea, entryArea)
 	split.Offset = 0.74
 	pictures := container.NewBorder(c.theirPic, c.myPic, nil, nil)
-	c.top = container.NewVBox(header, c.banner, widget.NewSeparator())
+	c.bar = newCallBar(c)
+	c.top = container.NewVBox(header, c.banner, c.bar.box, widget.NewSeparator())
 	content := container.NewBorder(c.top, c.statusBar, nil, container.NewPadded(pictures), split)
 	c.shaker = container.New(&shakeLayout{}, content)
 	c.win.SetContent(c.shaker)
@@ -254,6 +267,7 @@ func (c *chatWindow) close() {
 	if c.shakeAnim != nil {
 		c.shakeAnim.Stop()
 	}
+	c.bar.stopTimers()
 }
 
 // setContact shows the contact's nick, status and subnick.
@@ -282,6 +296,7 @@ func (c *chatWindow) setContact(ct api.Contact) {
 	c.theirPic.setStatus(ct.Status)
 	c.showSecurity(ct)
 	c.seenOnline(ct)
+	c.callable(ct)
 	c.win.SetTitle(c.app.title(conversationTitle(displayName(ct))))
 }
 

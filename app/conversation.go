@@ -169,6 +169,7 @@ func (c *chatWindow) twoPartyOnly() {
 	for _, b := range []*widget.Button{c.nudgeBtn, c.liveBtn, c.lock} {
 		b.Hide()
 	}
+	c.callBox.Hide() // calls are between two people
 }
 
 // becomeConversation turns the two-party window c into the multi-party

@@ -9,8 +9,8 @@ import (
 	"eserver/node/api"
 )
 
-// History entries that are not messages — nudges, files, people joining
-// or leaving a conversation — told in the words the chat window used when
+// History entries that are not messages — nudges, files, calls, people
+// joining or leaving a conversation — told in the words the chat window used when
 // they happened, in the chat window (a conversation reopened) and in the
 // history viewer alike.
 
@@ -36,6 +36,8 @@ func (a *App) entryText(m api.Message) string {
 			return youInvitedText(a.nameOf(m.Text))
 		}
 		return joinedText(a.nameOf(m.Text))
+	case api.KindCall:
+		return a.callText(m)
 	case api.KindLeft:
 		if m.Text == me {
 			return lang.L("You have left the conversation.")

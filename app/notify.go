@@ -39,6 +39,7 @@ const (
 	alertMessage                  // a message arrived
 	alertNudge                    // a contact nudged us
 	alertFile                     // a file finished arriving
+	alertCall                     // a call came in or was missed (the ring is the incoming window's)
 )
 
 // sound names a sound of package assets.
@@ -48,12 +49,14 @@ const (
 	soundSignIn  sound = "signin"
 	soundMessage sound = "message"
 	soundNudge   sound = "nudge"
+	soundRing    sound = "ring"
 )
 
 var soundData = map[sound][]byte{
 	soundSignIn:  assets.SoundSignIn,
 	soundMessage: assets.SoundMessage,
 	soundNudge:   assets.SoundNudge,
+	soundRing:    assets.SoundRing,
 }
 
 // soundPlayer plays a sound without blocking the caller.
@@ -126,6 +129,7 @@ func (a *App) alertFor(ev api.Event) {
 		// shakes, and the buzz is half of a nudge.
 		a.alert(alertNudge, n.From, "EServer", lang.L("{{.Name}} has just sent you a nudge!", map[string]any{"Name": a.nameOf(n.From)}))
 	}
+	a.callAlerts(ev)
 	if t := ev.Transfer; t != nil && t.State == api.TransferDone && !t.Outgoing {
 		a.alert(alertFile, t.Peer, "EServer", lang.L("{{.File}} from {{.Name}} has arrived.", map[string]any{"File": t.Name, "Name": a.nameOf(t.Peer)}))
 	}

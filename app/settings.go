@@ -20,7 +20,8 @@ import (
 )
 
 // settingsWindow is Tools → Options, in sections as MSN's Options dialog
-// had them: Profile, General, Appearance, Network, Storage and Devices.
+// had them: Profile, General, Appearance, Network, Storage, Devices and
+// Audio.
 // Network also holds what MSN never had: on a peer-to-peer network the user
 // decides whether their computer helps others (as a supernode).
 type settingsWindow struct {
@@ -56,8 +57,9 @@ type settingsWindow struct {
 	chooseFolder  *widget.Button
 	defaultFolder *widget.Button
 
-	devices  *devicesView // the account's devices
-	updating bool         // set while showing node state, so the callbacks do not echo it
+	devices  *devicesView   // the account's devices
+	audio    *audioSettings // Audio: the devices calls use (settings_audio.go)
+	updating bool           // set while showing node state, so the callbacks do not echo it
 }
 
 // Settings the node reads when it starts (node.Config): where they are
@@ -134,17 +136,27 @@ func (a *App) newSettingsWindow() *settingsWindow {
 		container.NewTabItem(lang.L("Network"), a.networkSection(s)),
 		container.NewTabItem(lang.L("Storage"), a.storageSection(s)),
 		container.NewTabItem(lang.L("Devices"), a.devicesSection(s)),
+		container.NewTabItem(lang.L("Audio"), a.audioSection(s)),
 	)
+	// The microphone test runs only while its tab shows.
+	s.tabs.OnUnselected = func(*container.TabItem) { s.audio.stopTest() }
 	// Sections listed on the left, as MSN's Options dialog had them; text
-	// only, so all six fit without an overflow menu.
+	// only, so all seven fit without an overflow menu.
 	s.tabs.SetTabLocation(container.TabLocationLeading)
-	closeBtn := widget.NewButton(lang.L("Close"), s.win.Hide)
+	closeBtn := widget.NewButton(lang.L("Close"), s.hide)
 	s.win.SetContent(container.NewBorder(nil,
 		container.NewPadded(container.NewHBox(layout.NewSpacer(), closeBtn)), nil, nil, s.tabs))
 	s.win.Resize(fyne.NewSize(640, 520))
 	s.win.SetIcon(iconResource)
-	s.win.SetCloseIntercept(s.win.Hide)
+	s.win.SetCloseIntercept(s.hide)
 	return s
+}
+
+// hide closes Options, for now: it is kept for next time, but the
+// microphone test stops.
+func (s *settingsWindow) hide() {
+	s.audio.stopTest()
+	s.win.Hide()
 }
 
 // section is a titled page of Options; long pages scroll.
@@ -458,6 +470,7 @@ func (a *App) showOptions() {
 		a.settings.nick.SetText(a.nameOf(a.me()))
 		a.settings.subnick.SetText(a.account.Subnick)
 		a.loadDevices(a.settings.devices)
+		a.loadAudioDevices(a.settings.audio)
 	}
 	a.settings.win.Show()
 	a.settings.win.RequestFocus()

@@ -48,4 +48,6 @@ var (
 	SoundMessage []byte // a new message: two quick bright notes
 	//go:embed sound-nudge.wav
 	SoundNudge []byte // a nudge: a short rattling buzz
+	//go:embed sound-ring.wav
+	SoundRing []byte // an incoming call: a two-tone trill, repeated while it rings
 )

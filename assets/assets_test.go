@@ -129,7 +129,7 @@ func TestPictures(t *testing.T) {
 // and short enough never to annoy: a notification sound longer than a
 // second would overlap the next one.
 func TestWAVs(t *testing.T) {
-	for name, data := range map[string][]byte{"signin": SoundSignIn, "message": SoundMessage, "nudge": SoundNudge} {
+	for name, data := range map[string][]byte{"signin": SoundSignIn, "message": SoundMessage, "nudge": SoundNudge, "ring": SoundRing} {
 		t.Run(name, func(t *testing.T) {
 			if len(data) < 44 || string(data[0:4]) != "RIFF" || string(data[8:16]) != "WAVEfmt " || string(data[36:40]) != "data" {
 				t.Fatalf("not a canonical WAV header: % x", data[:min(len(data), 44)])

@@ -118,4 +118,16 @@ func main() {
 		note{start: 0.08, freq: 1174.66, decay: 0.12, amp: 0.7, partials: bell},
 	))
 	write("sound-nudge.wav", buzz(0.5))
+	// Ring: an incoming call, played again every few seconds until it is
+	// answered. A soft two-tone trill, A5 and C#6 struck in turn four
+	// times, like the warble of a desk phone but bell-like, not a beep.
+	var trill []note
+	for i := range 8 {
+		freq := 880.0
+		if i%2 == 1 {
+			freq = 1108.73
+		}
+		trill = append(trill, note{start: float64(i) * 0.09, freq: freq, decay: 0.07, amp: 0.7, partials: bell})
+	}
+	write("sound-ring.wav", chime(0.95, trill...))
 }
