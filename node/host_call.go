@@ -3,7 +3,6 @@ package node
 import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
-	"eserver/node/api"
 	"eserver/node/store"
 	"eserver/node/wire"
 )
@@ -16,15 +15,10 @@ func (s *session) SendNow(username string, device peer.ID, p *wire.Payload, done
 	return s.delivery.SendNow(username, device, p, done)
 }
 
-// Record stores a history entry and shows it as a message event.
+// Record stores a history entry. It comes live as its own event (a
+// call's end), as nudges and transfers do, not as a message.
 func (s *session) Record(m store.Message) {
-	inserted, err := s.store.AddEntry(m)
-	if err != nil {
+	if _, err := s.store.AddEntry(m); err != nil {
 		s.n.log.Warn("recording a history entry", "kind", m.Kind, "with", m.Peer, "err", err)
-		return
-	}
-	if inserted {
-		msg := s.conv.Message(m)
-		s.n.emit(api.Event{Message: &msg})
 	}
 }

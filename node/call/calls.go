@@ -40,7 +40,8 @@ type Host interface {
 	// per device route tried, without blocking, with the device reached
 	// and nil, or why not. It returns how many routes were tried.
 	SendNow(username string, device peer.ID, p *wire.Payload, done func(device peer.ID, err error)) int
-	// Record stores a history entry and shows it to the front ends.
+	// Record stores a history entry (the front ends learn of the call's
+	// end from its CallState event).
 	Record(m store.Message)
 }
 
