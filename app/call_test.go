@@ -448,6 +448,7 @@ func TestAudioOptions(t *testing.T) {
 		{ID: "usb:1", Name: "USB headset", Input: true},
 		{ID: "alsa:1", Name: "Speakers", Default: true},
 		{ID: "usb:2", Name: "USB headset"},
+		{ID: "hdmi:0", Name: "Speakers"},
 	}
 	fake.Voice.Level = 0.6
 	fake.Unlock()
@@ -458,20 +459,22 @@ func TestAudioOptions(t *testing.T) {
 	if got, want := au.input.Options, []string{"Default", "Built-in microphone", "USB headset"}; !slices.Equal(got, want) {
 		t.Fatalf("microphones %q, want %q", got, want)
 	}
-	if got, want := au.output.Options, []string{"Default", "Speakers", "USB headset (usb:2)"}; !slices.Equal(got, want) {
+	// A microphone and a speaker of one name keep it; two speakers of one
+	// name are told apart by their IDs.
+	if got, want := au.output.Options, []string{"Default", "Speakers", "USB headset", "Speakers (hdmi:0)"}; !slices.Equal(got, want) {
 		t.Fatalf("speakers %q, want %q", got, want)
 	}
 	if au.input.Selected != "Default" || a.prefs.String(prefAudioInput) != "" {
 		t.Fatalf("before a choice: %q, saved %q", au.input.Selected, a.prefs.String(prefAudioInput))
 	}
 	au.input.SetSelected("USB headset")
-	au.output.SetSelected("USB headset (usb:2)")
+	au.output.SetSelected("USB headset")
 	if got := a.callAudio(); got != (api.CallAudio{Input: "usb:1", Output: "usb:2"}) {
 		t.Fatalf("calls would use %+v", got)
 	}
 	// Opened again, the menus show the saved choice.
 	a.showOptions()
-	if au.input.Selected != "USB headset" || au.output.Selected != "USB headset (usb:2)" {
+	if au.input.Selected != "USB headset" || au.output.Selected != "USB headset" {
 		t.Fatalf("reopened: %q %q", au.input.Selected, au.output.Selected)
 	}
 

@@ -22,7 +22,7 @@ type audioSettings struct {
 	a      *App
 	input  *widget.Select
 	output *widget.Select
-	ids    map[string]string // device ID by label, per select ("" for Default)
+	ids    map[string]map[string]string // device ID by label, by the pref of its menu ("" for Default)
 	level  *widget.ProgressBar
 	test   *widget.Button
 	status *widget.Label
@@ -33,7 +33,7 @@ type audioSettings struct {
 }
 
 func (a *App) audioSection(s *settingsWindow) fyne.CanvasObject {
-	au := &audioSettings{a: a, ids: map[string]string{}}
+	au := &audioSettings{a: a}
 	s.audio = au
 	au.input = widget.NewSelect(nil, func(label string) { au.choose(prefAudioInput, label) })
 	au.output = widget.NewSelect(nil, func(label string) { au.choose(prefAudioOutput, label) })
@@ -61,22 +61,27 @@ func defaultLabel() string { return lang.L("Default") }
 // saved device no longer present shows as Default (calls would fall back
 // to it too).
 func (au *audioSettings) setDevices(devs []api.AudioDevice) {
-	au.ids = map[string]string{defaultLabel(): ""}
+	// A microphone and a speaker may share a name (and an ID): each menu
+	// has its own labels.
+	au.ids = map[string]map[string]string{
+		prefAudioInput:  {defaultLabel(): ""},
+		prefAudioOutput: {defaultLabel(): ""},
+	}
 	ins, outs := []string{defaultLabel()}, []string{defaultLabel()}
 	for _, d := range devs {
+		pref, list := prefAudioOutput, &outs
+		if d.Input {
+			pref, list = prefAudioInput, &ins
+		}
 		label := d.Name
 		if label == "" {
 			label = d.ID
 		}
-		if _, taken := au.ids[label]; taken {
+		if _, taken := au.ids[pref][label]; taken {
 			label += " (" + d.ID + ")" // two devices of one name stay apart
 		}
-		au.ids[label] = d.ID
-		if d.Input {
-			ins = append(ins, label)
-		} else {
-			outs = append(outs, label)
-		}
+		au.ids[pref][label] = d.ID
+		*list = append(*list, label)
 	}
 	for _, m := range []struct {
 		sel    *widget.Select
@@ -86,7 +91,7 @@ func (au *audioSettings) setDevices(devs []api.AudioDevice) {
 		m.sel.Options = m.labels
 		saved, shown := au.a.prefs.String(m.pref), defaultLabel()
 		for _, l := range m.labels {
-			if au.ids[l] == saved && saved != "" {
+			if au.ids[m.pref][l] == saved && saved != "" {
 				shown = l
 			}
 		}
@@ -98,7 +103,7 @@ func (au *audioSettings) setDevices(devs []api.AudioDevice) {
 
 // choose remembers the device a menu chose.
 func (au *audioSettings) choose(pref, label string) {
-	if id, ok := au.ids[label]; ok {
+	if id, ok := au.ids[pref][label]; ok {
 		au.a.prefs.SetString(pref, id)
 	}
 }
