@@ -1,11 +1,16 @@
 package node
 
 import (
+	"encoding/hex"
 	"errors"
 	"math"
+	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
+
+	"github.com/libp2p/go-libp2p/core/protocol"
 
 	"eserver/node/api"
 	"eserver/node/call/audio"
@@ -174,6 +179,33 @@ func TestCallSignalling(t *testing.T) {
 			t.Fatalf("answering a declined call: %v", err)
 		}
 	})
+	t.Run("audio stream without an answer", func(t *testing.T) {
+		// Bob's device opens the audio stream for a call it has not
+		// answered (or for no call): alice's node refuses it, and the
+		// call rings on.
+		id := ring(t)
+		as, _ := alice.current()
+		bs, _ := bob.current()
+		raw, _ := hex.DecodeString(id)
+		for _, callID := range [][]byte{raw, make([]byte, wire.CallIDSize)} {
+			st, err := bs.host.NewStream(ctx(t), as.host.ID(), protocol.ID(wire.CallProtocol))
+			if err != nil {
+				t.Fatal(err)
+			}
+			st.Write(callID)
+			st.SetReadDeadline(time.Now().Add(5 * time.Second))
+			if n, err := st.Read(make([]byte, 1)); err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
+				t.Fatalf("an unanswered audio stream was kept open (%d bytes, %v)", n, err)
+			}
+		}
+		if calls, _ := alice.ActiveCalls(ctx(t)); len(calls) != 1 || calls[0].State != api.CallRinging {
+			t.Fatalf("alice's call after the forged stream: %+v", calls)
+		}
+		if err := bob.DeclineCall(ctx(t), id); err != nil {
+			t.Fatal(err)
+		}
+		alice.callState(id, api.CallEnded, api.CallReasonDeclined)
+	})
 	t.Run("caller gives up", func(t *testing.T) {
 		id := ring(t)
 		if err := alice.HangUp(ctx(t), id); err != nil {
@@ -183,6 +215,22 @@ func TestCallSignalling(t *testing.T) {
 		bob.callState(id, api.CallEnded, api.CallReasonMissed)
 		h, err := bob.History(ctx(t), "alice", 1, "")
 		if err != nil || len(h) != 1 || h[0].Kind != api.KindCall || h[0].Call.Reason != api.CallReasonMissed || h[0].From != "alice" {
+			t.Fatalf("bob's history: %+v, %v", h, err)
+		}
+	})
+	t.Run("nobody answers", func(t *testing.T) {
+		// The caller's time runs out first: the callee hears so and
+		// records a missed call.
+		for _, tn := range []*testNode{alice, bob} {
+			s, _ := tn.current()
+			s.calls.SetRingTimeout(time.Second)
+			defer s.calls.SetRingTimeout(api.CallRingTimeout)
+		}
+		id := ring(t)
+		alice.callState(id, api.CallEnded, api.CallReasonMissed)
+		bob.callState(id, api.CallEnded, api.CallReasonMissed)
+		h, err := bob.History(ctx(t), "alice", 1, "")
+		if err != nil || len(h) != 1 || h[0].ID != id || h[0].Call.Reason != api.CallReasonMissed {
 			t.Fatalf("bob's history: %+v, %v", h, err)
 		}
 	})
@@ -249,4 +297,53 @@ func TestCallSignalling(t *testing.T) {
 		bs.host.Close()
 		alice.callState(id, api.CallEnded, api.CallReasonLost)
 	})
+}
+
+// TestCallRingsEveryDevice: bob calls alice, who is signed in on her
+// laptop and her desktop: both ring; she answers on the desktop, the
+// laptop stops ringing ("answered elsewhere", and keeps no entry), and the
+// call runs with the desktop. A second call declined on the laptop stops
+// the desktop ringing too.
+func TestCallRingsEveryDevice(t *testing.T) {
+	laptop, desktop, bob, _ := aliceOnTwoDevices(t)
+	silent := func() api.CallAudio { return callFiles(t, 440, 100*time.Millisecond) }
+	incoming := func(tn *testNode, id string) {
+		t.Helper()
+		tn.waitFor("the incoming call on the "+tn.name, func(e api.Event) bool { return e.CallIncoming != nil && e.CallIncoming.ID == id })
+	}
+
+	id, err := bob.Call(ctx(t), "alice", silent())
+	if err != nil {
+		t.Fatal(err)
+	}
+	incoming(laptop, id)
+	incoming(desktop, id)
+	if err := desktop.AnswerCall(ctx(t), id, silent()); err != nil {
+		t.Fatal(err)
+	}
+	bob.callState(id, api.CallActive, "")
+	desktop.callState(id, api.CallActive, "")
+	laptop.callState(id, api.CallEnded, api.CallReasonElsewhere)
+	if err := laptop.AnswerCall(ctx(t), id, silent()); !errors.Is(err, api.ErrNoSuchCall) {
+		t.Fatalf("answering on the laptop too: %v", err)
+	}
+	if err := bob.HangUp(ctx(t), id); err != nil {
+		t.Fatal(err)
+	}
+	desktop.callState(id, api.CallEnded, api.CallReasonTheyHung)
+	if h, _ := laptop.History(ctx(t), "bob", 10, ""); slices.ContainsFunc(h, func(m api.Message) bool { return m.ID == id }) {
+		t.Fatalf("the laptop kept the call answered on the desktop: %+v", h)
+	}
+
+	id, err = bob.Call(ctx(t), "alice", silent())
+	if err != nil {
+		t.Fatal(err)
+	}
+	incoming(laptop, id)
+	incoming(desktop, id)
+	if err := laptop.DeclineCall(ctx(t), id); err != nil {
+		t.Fatal(err)
+	}
+	bob.callState(id, api.CallEnded, api.CallReasonDeclined)
+	desktop.callState(id, api.CallEnded, api.CallReasonElsewhere)
 }

@@ -54,13 +54,24 @@ type Calls struct {
 	// open opens a call's audio; tests and benchmarks replace it.
 	open func(api.CallAudio) (audio.Source, audio.Sink, error)
 
-	mu    sync.Mutex
-	calls map[string]*call // ringing or running, by ID (hex)
+	mu sync.Mutex
+	// ringFor is how long a call rings unanswered (api.CallRingTimeout;
+	// tests shorten it).
+	ringFor time.Duration
+	calls   map[string]*call // ringing or running, by ID (hex)
+}
+
+// SetRingTimeout changes how long calls ring unanswered, for tests that
+// cannot wait api.CallRingTimeout.
+func (c *Calls) SetRingTimeout(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.ringFor = d
 }
 
 // New returns the capability on h.
 func New(h Host) *Calls {
-	return &Calls{h: h, listen: pipeline.NewListener(h.Log()), open: OpenAudio, calls: map[string]*call{}}
+	return &Calls{h: h, listen: pipeline.NewListener(h.Log()), open: OpenAudio, ringFor: api.CallRingTimeout, calls: map[string]*call{}}
 }
 
 // Kinds are the payload kinds the capability handles: a call's signalling,
@@ -177,7 +188,7 @@ func (c *Calls) Call(ctx context.Context, to string, a api.CallAudio) (string, e
 		return "", api.ErrBusy
 	}
 	c.calls[k.sid] = k
-	k.timer = time.AfterFunc(api.CallRingTimeout, func() { c.unanswered(k) })
+	k.timer = time.AfterFunc(c.ringFor, func() { c.unanswered(k) })
 	c.mu.Unlock()
 	c.emit(k)
 
@@ -447,7 +458,7 @@ func (c *Calls) offered(in *payload.Inbound, s *wire.Call, sid string) error {
 		return nil
 	}
 	c.calls[sid] = k
-	k.timer = time.AfterFunc(api.CallRingTimeout+5*time.Second, func() { c.unanswered(k) })
+	k.timer = time.AfterFunc(c.ringFor+c.ringFor/8, func() { c.unanswered(k) })
 	c.mu.Unlock()
 	c.h.Emit(api.Event{CallIncoming: &api.IncomingCall{ID: sid, From: from}})
 	c.emit(k)
@@ -552,18 +563,19 @@ func (c *Calls) end(k *call, reason string, tell bool) {
 	if tell {
 		c.h.SendNow(k.with, k.device, signal(wire.Call_HANGUP, k.id, nil, k.hangupReason(reason)), func(peer.ID, error) {})
 	}
+	// In history before the event: a front end that reads the history
+	// when the call ends finds it there.
+	if reason != api.CallReasonElsewhere { // the device that answered keeps it
+		dur := 0
+		if !k.since.IsZero() {
+			dur = int(c.h.Now().Sub(k.since).Round(time.Second) / time.Second)
+		}
+		c.h.Record(store.Message{ID: k.sid, Peer: k.with, Outgoing: k.outgoing, Kind: store.EntryCall, Time: k.started,
+			Call: &store.CallEntry{Reason: reason, Duration: dur}})
+	}
 	ev := k.event()
 	ev.Reason = reason
 	c.h.Emit(api.Event{CallState: &ev})
-	if reason == api.CallReasonElsewhere {
-		return // the device that answered keeps it in history
-	}
-	dur := 0
-	if !k.since.IsZero() {
-		dur = int(c.h.Now().Sub(k.since).Round(time.Second) / time.Second)
-	}
-	c.h.Record(store.Message{ID: k.sid, Peer: k.with, Outgoing: k.outgoing, Kind: store.EntryCall, Time: k.started,
-		Call: &store.CallEntry{Reason: reason, Duration: dur}})
 }
 
 // hangupReason is what a hang-up tells the other side when we end k for

@@ -57,7 +57,10 @@ type media struct {
 	muted  atomic.Bool
 	volume atomic.Uint64 // math.Float64bits
 	sayBye atomic.Bool   // we hung up: the writer says goodbye
-	cancel context.CancelFunc
+	// stop is closed (once) to end the audio, by hangUp — before run has
+	// started, too.
+	stop     chan struct{}
+	stopOnce sync.Once
 
 	out chan []byte // sealed frames for the writer
 
@@ -72,7 +75,8 @@ type media struct {
 }
 
 func newMedia(st network.Stream, keys *Keys, src audio.Source, sink audio.Sink, now func() time.Time, rtt func() time.Duration) *media {
-	m := &media{st: st, keys: keys, src: src, sink: sink, now: now, rtt: rtt, jitter: NewJitter(), out: make(chan []byte, sendQueue)}
+	m := &media{st: st, keys: keys, src: src, sink: sink, now: now, rtt: rtt, jitter: NewJitter(),
+		out: make(chan []byte, sendQueue), stop: make(chan struct{})}
 	m.setVolume(1)
 	return m
 }
@@ -84,9 +88,7 @@ func (m *media) setVolume(v float64) { m.volume.Store(math.Float64bits(v)) }
 // hangUp ends the audio; byUs: the other side is told first.
 func (m *media) hangUp(byUs bool) {
 	m.sayBye.Store(byUs)
-	if m.cancel != nil {
-		m.cancel()
-	}
+	m.stopOnce.Do(func() { close(m.stop) })
 }
 
 // close releases what newMedia was given, for a call that never ran.
@@ -98,17 +100,26 @@ func (m *media) close() {
 // run moves the call's audio until it ends, and says how: we hung up (or
 // the session ended), they did, or the connection was lost.
 func (m *media) run(ctx context.Context, sid string, h mediaHost, relayed func() bool) string {
-	ctx, m.cancel = context.WithCancel(ctx)
-	defer m.cancel()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	var (
 		once   sync.Once
 		reason = api.CallReasonHungUp
 	)
 	finish := func(r string) {
 		once.Do(func() { reason = r })
-		m.cancel()
+		cancel()
 	}
 	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		select {
+		case <-m.stop:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
 	for _, loop := range []func(context.Context) string{m.capture, m.write, m.read, m.play} {
 		wg.Add(1)
 		go func() {
