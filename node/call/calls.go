@@ -16,6 +16,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/protocol"
+	"github.com/multiformats/go-multistream"
 
 	"eserver/node/api"
 	"eserver/node/call/audio"
@@ -280,7 +281,7 @@ func (c *Calls) AnswerCall(ctx context.Context, id string, a api.CallAudio) erro
 	}
 	octx, cancel := context.WithTimeout(network.WithAllowLimitedConn(ctx, "call"), wire.CallOpenTimeout)
 	defer cancel()
-	st, err := c.h.Libp2p().NewStream(octx, k.device, protocol.ID(wire.CallProtocol))
+	st, err := openAudio(octx, c.h.Libp2p(), k.device)
 	if err == nil {
 		st.SetDeadline(time.Now().Add(wire.CallOpenTimeout))
 		_, err = st.Write(k.id)
@@ -297,6 +298,34 @@ func (c *Calls) AnswerCall(ctx context.Context, id string, a api.CallAudio) erro
 		return api.ErrNotLoggedIn
 	}
 	return nil
+}
+
+// openAudio opens the audio stream to p over the connection the two
+// already have, preferring a direct QUIC one when there is one: libp2p
+// would pick any direct connection, and over TCP a packet lost for a file
+// transfer on the same connection holds up the call's frames behind it
+// (QUIC's streams are independent; yamux over TCP is one byte stream).
+func openAudio(ctx context.Context, h host.Host, p peer.ID) (network.Stream, error) {
+	pid := protocol.ID(wire.CallProtocol)
+	for _, conn := range h.Network().ConnsToPeer(p) {
+		if conn.Stat().Limited || isCircuit(conn) || !isQUIC(conn) {
+			continue
+		}
+		st, err := conn.NewStream(ctx)
+		if err != nil {
+			continue
+		}
+		if dl, ok := ctx.Deadline(); ok {
+			st.SetDeadline(dl)
+		}
+		if err := multistream.SelectProtoOrFail(pid, st); err != nil {
+			st.Reset()
+			continue
+		}
+		st.SetProtocol(pid)
+		return st, nil
+	}
+	return h.NewStream(ctx, p, pid)
 }
 
 // serveAudio takes the audio stream of a call we placed, from the device

@@ -345,6 +345,12 @@ func isCircuit(conn network.Conn) bool {
 	return err == nil
 }
 
+// isQUIC reports whether conn is a QUIC connection.
+func isQUIC(conn network.Conn) bool {
+	_, err := conn.RemoteMultiaddr().ValueForProtocol(ma.P_QUIC_V1)
+	return err == nil
+}
+
 // OpenAudio opens what a's fields name: files where given, else the sound
 // devices.
 func OpenAudio(a api.CallAudio) (audio.Source, audio.Sink, error) {
