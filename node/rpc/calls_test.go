@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"strings"
 	"testing"
 	"time"
 
@@ -161,7 +160,6 @@ func TestCallErrors(t *testing.T) {
 // TestCallNotifications: the node's call events are written as
 // callIncoming, callState and callStats, in the api types' JSON, in order.
 func TestCallNotifications(t *testing.T) {
-	type note struct{ method, params string }
 	tests := []struct {
 		name   string
 		events []api.Event
@@ -195,30 +193,7 @@ func TestCallNotifications(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			fake := newFake()
-			h := serve(t, fake)
-			for _, ev := range tt.events {
-				fake.Events <- ev
-			}
-			fake.Events <- api.Event{Delivered: &api.Delivery{ID: "sentinel"}}
-			var got []note
-			for {
-				l := h.notification()
-				if l.Method == "delivered" && strings.Contains(string(l.Params), "sentinel") {
-					break
-				}
-				got = append(got, note{l.Method, string(l.Params)})
-			}
-			if len(got) != len(tt.want) {
-				t.Fatalf("notifications = %q, want %q", got, tt.want)
-			}
-			for i := range got {
-				if got[i].method != tt.want[i].method {
-					t.Errorf("notification %d = %q, want %q", i, got[i], tt.want[i])
-					continue
-				}
-				jsonEqual(t, tt.want[i].method, json.RawMessage(got[i].params), tt.want[i].params)
-			}
+			sameNotes(t, notifications(t, newFake(), tt.events), tt.want)
 		})
 	}
 }

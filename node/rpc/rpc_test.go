@@ -731,7 +731,6 @@ func TestNotifications(t *testing.T) {
 	msg := func(from, to string) *api.Message {
 		return &api.Message{ID: "m1", From: from, To: to, Text: "hi", Time: testTime, State: api.StateReceived}
 	}
-	type note struct{ method, params string }
 	tests := []struct {
 		name   string
 		events []api.Event
@@ -869,30 +868,45 @@ func TestNotifications(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			fake := newFake()
 			fake.Snapshot = &api.Snapshot{Account: &api.Account{Username: "alice"}, Contacts: []api.Contact{bob}}
-			h := serve(t, fake)
-			for _, ev := range tt.events {
-				fake.Events <- ev
-			}
-			fake.Events <- api.Event{Delivered: &api.Delivery{ID: "sentinel"}}
-			var got []note
-			for {
-				l := h.notification()
-				if l.Method == "delivered" && strings.Contains(string(l.Params), "sentinel") {
-					break
-				}
-				got = append(got, note{l.Method, string(l.Params)})
-			}
-			if len(got) != len(tt.want) {
-				t.Fatalf("notifications = %q, want %q", got, tt.want)
-			}
-			for i := range got {
-				if got[i].method != tt.want[i].method {
-					t.Errorf("notification %d = %q, want %q", i, got[i], tt.want[i])
-					continue
-				}
-				jsonEqual(t, tt.want[i].method, json.RawMessage(got[i].params), tt.want[i].params)
-			}
+			sameNotes(t, notifications(t, fake, tt.events), tt.want)
 		})
+	}
+}
+
+// note is a notification the daemon wrote: its method and params.
+type note struct{ method, params string }
+
+// notifications has a daemon serving fake write what events notify, and
+// returns it.
+func notifications(t *testing.T, fake *apitest.Fake, events []api.Event) []note {
+	t.Helper()
+	h := serve(t, fake)
+	for _, ev := range events {
+		fake.Events <- ev
+	}
+	fake.Events <- api.Event{Delivered: &api.Delivery{ID: "sentinel"}}
+	var got []note
+	for {
+		l := h.notification()
+		if l.Method == "delivered" && strings.Contains(string(l.Params), "sentinel") {
+			return got
+		}
+		got = append(got, note{l.Method, string(l.Params)})
+	}
+}
+
+// sameNotes fails t unless got are want, params compared as JSON.
+func sameNotes(t *testing.T, got, want []note) {
+	t.Helper()
+	if len(got) != len(want) {
+		t.Fatalf("notifications = %q, want %q", got, want)
+	}
+	for i := range got {
+		if got[i].method != want[i].method {
+			t.Errorf("notification %d = %q, want %q", i, got[i], want[i])
+			continue
+		}
+		jsonEqual(t, want[i].method, json.RawMessage(got[i].params), want[i].params)
 	}
 }
 
