@@ -55,6 +55,7 @@ type Calls struct {
 	open func(api.CallAudio) (audio.Source, audio.Sink, error)
 
 	mu    sync.Mutex
+	trace *Trace // set by SetTrace, nil by default
 	calls map[string]*call // ringing or running, by ID (hex)
 }
 
@@ -326,6 +327,9 @@ func (c *Calls) run(ctx context.Context, k *call, st network.Stream) {
 	remote := st.Conn().RemotePeer()
 	m := newMedia(st, keys, src, sink, c.h.Now, func() time.Duration { return c.h.Libp2p().Peerstore().LatencyEWMA(remote) })
 	c.mu.Lock()
+	if c.trace != nil {
+		m.trace = *c.trace
+	}
 	if k.state != api.CallRinging {
 		c.mu.Unlock()
 		m.close()
@@ -337,6 +341,9 @@ func (c *Calls) run(ctx context.Context, k *call, st network.Stream) {
 	m.setVolume(k.volume)
 	k.relayed = st.Conn().Stat().Limited || isCircuit(st.Conn())
 	c.mu.Unlock()
+	if m.trace.Keyed != nil {
+		m.trace.Keyed(k.sid, k.secret)
+	}
 	c.emit(k)
 	reason := m.run(ctx, k.sid, c.h, func() bool { return k.relayed })
 	c.end(k, reason, reason != api.CallReasonTheyHung)
