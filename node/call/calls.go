@@ -55,7 +55,7 @@ type Calls struct {
 	open func(api.CallAudio) (audio.Source, audio.Sink, error)
 
 	mu    sync.Mutex
-	trace *Trace // set by SetTrace, nil by default
+	trace *Trace           // set by SetTrace, nil by default
 	calls map[string]*call // ringing or running, by ID (hex)
 }
 
