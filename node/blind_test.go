@@ -73,13 +73,21 @@ func (s *tapStream) Write(p []byte) (int, error) {
 	return s.Stream.Write(p)
 }
 
-// TestSupernodeBlindness: two users behind strict NATs (they listen
-// nowhere) talk through a supernode's relay, one leaves mail for the other
-// while away, they set nicks and personal messages, and both back up their
-// contact lists there. Afterwards neither the supernode's database files
-// nor the bytes it relayed contain any message text, nick, personal message
-// or either user's name.
-func TestSupernodeBlindness(t *testing.T) {
+// tappedSupernode is an auth server that is its own supernode, on one
+// host on 127.0.0.1, whose relay is tapped: nodes with relayOnly set talk
+// through it, and tap holds every byte it relayed.
+type tappedSupernode struct {
+	addr  string    // the server's dial address, for newTestNode
+	raw   host.Host // the host, untapped
+	tap   *tapHost
+	sn    *supernode.Services
+	snDir string // the supernode's database files
+}
+
+// newTappedSupernode starts one in a temporary directory, closed when the
+// test ends (after the nodes made after it).
+func newTappedSupernode(t testing.TB) *tappedSupernode {
+	t.Helper()
 	dir := t.TempDir()
 	db := filepath.Join(dir, "auth", "auth.db")
 	if err := os.MkdirAll(filepath.Dir(db), 0o700); err != nil {
@@ -93,29 +101,53 @@ func TestSupernodeBlindness(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer raw.Close()
+	t.Cleanup(func() { raw.Close() })
 	srv, err := authserver.New(authserver.Config{DBPath: db, Key: key, Logger: testLogger(), SelfSupernode: true, RegisterRate: -1})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer srv.Close()
+	t.Cleanup(func() { srv.Close() })
 	srv.Attach(raw)
-	tap := &tapHost{Host: raw}
-	snDir := filepath.Join(dir, "supernode")
-	if err := os.MkdirAll(snDir, 0o700); err != nil {
+	ts := &tappedSupernode{raw: raw, tap: &tapHost{Host: raw}, snDir: filepath.Join(dir, "supernode")}
+	if err := os.MkdirAll(ts.snDir, 0o700); err != nil {
 		t.Fatal(err)
 	}
-	sn, err := supernode.StartServices(tap, supernode.ServicesConfig{
-		AuthServer: raw.ID(), MailboxDB: filepath.Join(snDir, "mailbox.db"), Logger: testLogger(),
+	ts.sn, err = supernode.StartServices(ts.tap, supernode.ServicesConfig{
+		AuthServer: raw.ID(), MailboxDB: filepath.Join(ts.snDir, "mailbox.db"), Logger: testLogger(),
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer sn.Close()
+	t.Cleanup(func() { ts.sn.Close() })
 	addr, err := pipeline.DialAddr(raw)
 	if err != nil {
 		t.Fatal(err)
 	}
+	ts.addr = addr.String()
+	return ts
+}
+
+// relayOnlyNode is a node behind a strict NAT (it listens nowhere),
+// registered and signed in at ts: it reaches others through ts's relay.
+func (ts *tappedSupernode) relayOnlyNode(t testing.TB, name string) *testNode {
+	tn := newTestNode(t, ts.addr, name)
+	tn.relayOnly = true
+	tn.stop()
+	tn.open()
+	tn.register()
+	tn.login()
+	return tn
+}
+
+// TestSupernodeBlindness: two users behind strict NATs (they listen
+// nowhere) talk through a supernode's relay, one leaves mail for the other
+// while away, they set nicks and personal messages, and both back up their
+// contact lists there. Afterwards neither the supernode's database files
+// nor the bytes it relayed contain any message text, nick, personal message
+// or either user's name.
+func TestSupernodeBlindness(t *testing.T) {
+	ts := newTappedSupernode(t)
+	raw, tap, sn, snDir := ts.raw, ts.tap, ts.sn, ts.snDir
 
 	// Names chosen so that finding one by chance in random bytes is out of
 	// the question.
@@ -125,15 +157,7 @@ func TestSupernodeBlindness(t *testing.T) {
 		subA         = "reading Ouagadougou almanacs"
 	)
 	texts := []string{"the vault code is marmalade-7781", "meet me by the xylophone at dusk", "while you were out: kumquat"}
-	alice := newTestNode(t, addr.String(), nameA)
-	bob := newTestNode(t, addr.String(), nameB)
-	for _, tn := range []*testNode{alice, bob} {
-		tn.relayOnly = true
-		tn.stop()
-		tn.open()
-		tn.register()
-		tn.login()
-	}
+	alice, bob := ts.relayOnlyNode(t, nameA), ts.relayOnlyNode(t, nameB)
 	befriend(t, alice, bob)
 	for _, p := range []struct {
 		tn        *testNode

@@ -19,7 +19,7 @@ import (
 
 // callFiles writes a tone of freq Hz lasting d as the call's input and
 // names the file its output goes to, in dir.
-func callFiles(t *testing.T, freq float64, d time.Duration) api.CallAudio {
+func callFiles(t testing.TB, freq float64, d time.Duration) api.CallAudio {
 	t.Helper()
 	dir := t.TempDir()
 	in := filepath.Join(dir, "voice.wav")
@@ -42,7 +42,7 @@ func (tn *testNode) callState(id string, state api.CallState, reason string) api
 // heardTone checks that the WAV at path holds a tone of freq Hz: of its
 // frames with sound in them, at least 95 % have their dominant frequency
 // within 3 Hz of freq, and there are at least minFrames of them.
-func heardTone(t *testing.T, path string, freq float64, minFrames int) {
+func heardTone(t testing.TB, path string, freq float64, minFrames int) {
 	t.Helper()
 	pcm, err := audio.ReadWAV(path)
 	if err != nil {

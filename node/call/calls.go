@@ -59,6 +59,7 @@ type Calls struct {
 	// ringFor is how long a call rings unanswered (api.CallRingTimeout;
 	// tests shorten it).
 	ringFor time.Duration
+	trace   *Trace           // set by SetTrace, nil by default
 	calls   map[string]*call // ringing or running, by ID (hex)
 }
 
@@ -366,6 +367,9 @@ func (c *Calls) run(ctx context.Context, k *call, st network.Stream) {
 	remote := st.Conn().RemotePeer()
 	m := newMedia(st, keys, src, sink, c.h.Now, func() time.Duration { return c.h.Libp2p().Peerstore().LatencyEWMA(remote) })
 	c.mu.Lock()
+	if c.trace != nil {
+		m.trace = *c.trace
+	}
 	if k.state != api.CallRinging {
 		c.mu.Unlock()
 		m.close()
@@ -377,6 +381,9 @@ func (c *Calls) run(ctx context.Context, k *call, st network.Stream) {
 	m.setVolume(k.volume)
 	k.relayed = st.Conn().Stat().Limited || isCircuit(st.Conn())
 	c.mu.Unlock()
+	if m.trace.Keyed != nil {
+		m.trace.Keyed(k.sid, k.secret)
+	}
 	c.emit(k)
 	reason := m.run(ctx, k.sid, c.h, func() bool { return k.relayed })
 	c.end(k, reason, reason != api.CallReasonTheyHung)

@@ -72,6 +72,9 @@ type media struct {
 	// counts of what the sender did
 	sent, dropped atomic.Int64
 	forged        atomic.Int64
+	// trace is the Calls' Trace when the call started (its fields nil
+	// when none).
+	trace Trace
 }
 
 func newMedia(st network.Stream, keys *Keys, src audio.Source, sink audio.Sink, now func() time.Time, rtt func() time.Duration) *media {
@@ -159,6 +162,9 @@ func (m *media) capture(ctx context.Context) string {
 			}
 			return api.CallReasonFailed
 		}
+		if m.trace.Captured != nil {
+			m.trace.Captured(seq, time.Now())
+		}
 		if m.muted.Load() {
 			clear(pcm)
 		}
@@ -199,6 +205,9 @@ func (m *media) write(ctx context.Context) string {
 					return ""
 				}
 				return api.CallReasonLost
+			}
+			if m.trace.Sent != nil {
+				m.trace.Sent(len(hdr) + len(f))
 			}
 		}
 	}
@@ -298,6 +307,9 @@ func (m *media) play(ctx context.Context) string {
 			m.jmu.Unlock()
 			if err := m.sink.Write(pcm); err != nil {
 				return api.CallReasonFailed
+			}
+			if m.trace.Played != nil {
+				m.trace.Played(f.Seq, slot, time.Now())
 			}
 		}
 	}

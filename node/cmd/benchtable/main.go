@@ -82,6 +82,7 @@ func main() {
 	supernodeTable(metrics)
 	roomTable(metrics)
 	historyTable(metrics)
+	callTable(metrics)
 	xferTable(metrics)
 	frameTable(metrics)
 	memTable(metrics)
@@ -109,6 +110,33 @@ func messageTable(m map[string]map[string]float64) {
 	}
 	if b, ok := m["BenchmarkChatBurst"]; ok {
 		fmt.Printf("%-48s %12.0f/s %10s %10s\n", "burst of 10,000 to one contact, all acked", b["msgs/s"], "", "10000/s")
+	}
+}
+
+// callTable prints a voice call's latency from the sender's capture to the
+// receiver's playout (node's BenchmarkCallLatency, device buffers
+// excluded) beside half the libp2p ping round trip over the same
+// connection in the same run, and its cost, when it ran. Targets: p95
+// under 60 ms direct on loopback, under 1 % of a core per side.
+func callTable(m map[string]map[string]float64) {
+	const bench = "BenchmarkCallLatency/"
+	if len(m[bench+"direct"]) == 0 && len(m[bench+"relayed"]) == 0 {
+		return
+	}
+	fmt.Printf("\nvoice call, capture to playout vs ping/2 over the same connection (targets: p95 < 60 ms direct, < 1 %% core/side)\n")
+	fmt.Printf("%-10s %9s %9s %9s %12s %12s %8s %11s %11s %11s\n", "case", "p50", "p95", "ping/2", "p50-ping/2", "p95-ping/2", "late", "stream B/s", "relay B/s", "core/side")
+	for _, c := range []string{"direct", "relayed"} {
+		v, ok := m[bench+c]
+		if !ok {
+			fmt.Printf("%-10s %9s\n", c, "(not run)")
+			continue
+		}
+		relay := "-"
+		if r, ok := v["relay-B/s"]; ok {
+			relay = fmt.Sprintf("%.0f", r)
+		}
+		fmt.Printf("%-10s %6.1f ms %6.1f ms %6.2f ms %9.1f ms %9.1f ms %6.2f %% %11.0f %11s %9.2f %%\n", c,
+			v["p50-ms"], v["p95-ms"], v["oneway-ms"], v["added-p50-ms"], v["added-p95-ms"], v["late-%"], v["stream-B/s"], relay, v["core%/side"])
 	}
 }
 
