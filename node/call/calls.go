@@ -306,10 +306,18 @@ func (c *Calls) AnswerCall(ctx context.Context, id string, a api.CallAudio) erro
 // would pick any direct connection, and over TCP a packet lost for a file
 // transfer on the same connection holds up the call's frames behind it
 // (QUIC's streams are independent; yamux over TCP is one byte stream).
+// When the two are connected only through a relay (the message channel
+// may have reached p that way first), a direct connection is tried for up
+// to directWait before the call settles for the relay.
 func openAudio(ctx context.Context, h host.Host, p peer.ID) (network.Stream, error) {
 	pid := protocol.ID(wire.CallProtocol)
+	if !slices.ContainsFunc(h.Network().ConnsToPeer(p), direct) {
+		dctx, cancel := context.WithTimeout(ctx, directWait)
+		_ = h.Connect(network.WithForceDirectDial(dctx, "call"), peer.AddrInfo{ID: p}) // the relay still carries it if this fails
+		cancel()
+	}
 	for _, conn := range h.Network().ConnsToPeer(p) {
-		if conn.Stat().Limited || isCircuit(conn) || !isQUIC(conn) {
+		if !direct(conn) || !isQUIC(conn) {
 			continue
 		}
 		st, err := conn.NewStream(ctx)
@@ -328,6 +336,14 @@ func openAudio(ctx context.Context, h host.Host, p peer.ID) (network.Stream, err
 	}
 	return h.NewStream(ctx, p, pid)
 }
+
+// directWait bounds the try for a direct connection before a call goes
+// through a relay: a hole punch or a dial to a reachable peer on the same
+// network takes milliseconds; a peer behind a NAT fails fast or not at all.
+const directWait = 2 * time.Second
+
+// direct reports whether conn reaches its peer without a relay.
+func direct(conn network.Conn) bool { return !conn.Stat().Limited && !isCircuit(conn) }
 
 // serveAudio takes the audio stream of a call we placed, from the device
 // whose answer we accepted — nobody else's.
@@ -386,6 +402,10 @@ func (c *Calls) run(ctx context.Context, k *call, st network.Stream) {
 	}
 	c.emit(k)
 	reason := m.run(ctx, k.sid, c.h, func() bool { return k.relayed })
+	js := m.jitter.Stats() // the loops are done: nobody else holds it
+	c.h.Log().Info("call audio ended", "call", k.sid, "with", k.with, "reason", reason, "relayed", k.relayed,
+		"played", js.Played, "concealed", js.Concealed, "late", js.Late, "delay", js.Delay,
+		"sent", m.sent.Load(), "dropped", m.dropped.Load(), "forged", m.forged.Load())
 	c.end(k, reason, reason != api.CallReasonTheyHung)
 }
 
