@@ -208,6 +208,21 @@ func (n *netem) set(p netemPath) {
 	}
 }
 
+// waitOnline waits until d's contact shows online (befriend's wait may
+// have passed the presence notification by).
+func (d *daemon) waitOnline(contact string) {
+	d.t.Helper()
+	for range 300 {
+		for _, c := range d.call("listContacts", map[string]any{}, "")["contacts"].([]any) {
+			if c := c.(map[string]any); c["username"] == contact && c["status"] != "offline" {
+				return
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	d.t.Fatalf("%s did not come online for %s", contact, d.user)
+}
+
 // callSample is one callStats notification, with the phase of the test
 // it came in.
 type callSample struct {
@@ -288,6 +303,7 @@ func TestCallNetem(t *testing.T) {
 	alice.signIn("/ip4/11.77.1.1/tcp/1864/p2p/"+server, "alice", "a")
 	bob.signIn("/ip4/11.77.2.1/tcp/1864/p2p/"+server, "bob", "b")
 	befriend(alice, bob)
+	alice.waitOnline("bob")
 
 	const clean, rough, calm = 4 * time.Second, 8 * time.Second, 14 * time.Second
 	length := clean + rough + calm
