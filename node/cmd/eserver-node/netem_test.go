@@ -69,8 +69,7 @@ func labNetem(ifaces string) {
 		path netemPath
 	)
 	for i := range 2 {
-		in, out := fds[i], fds[1-i]
-		to := &syscall.SockaddrLinklayer{Ifindex: index[1-i]}
+		in, out, to := fds[i], fds[1-i], index[1-i]
 		go func() {
 			buf := make([]byte, 1<<16)
 			for {
@@ -91,7 +90,8 @@ func labNetem(ifaces string) {
 				frame := append([]byte(nil), buf[:n]...)
 				fixChecksum(frame)
 				d := p.delay + time.Duration(rand.NormFloat64()*float64(p.jitter))
-				send := func() { syscall.Sendto(out, frame, 0, to) }
+				// A sockaddr of its own: Sendto writes into it.
+				send := func() { syscall.Sendto(out, frame, 0, &syscall.SockaddrLinklayer{Ifindex: to}) }
 				if d <= 0 {
 					send()
 				} else {
@@ -270,6 +270,15 @@ func collectStats(t *testing.T, id, phase string, d time.Duration, ds map[string
 // are in the heard file, the tone or concealment of it (playedOnTime);
 // the jitter buffer's delay grows under the jitter and comes back down
 // after it.
+//
+// Measured here (2 CPUs, shared): callStats' delayMs 20–25 ms clean, up
+// to 70–137 ms under netem, back to 20–60 ms at the end. The concealed
+// share under netem is far above netem's 3 %: 4–90 % a second, mostly
+// 20–80 %, highest in the first seconds while the buffer grows. The
+// audio is a stream — reliable and ordered — so a lost packet is not a
+// lost frame but a retransmission, a round trip or more, that holds back
+// every frame behind it; and the jitter the buffer sees is that, not the
+// path's. Datagrams would turn 3 % loss into 3 % concealment.
 func TestCallNetem(t *testing.T) {
 	needNamespaces(t)
 	// quic-go would hand the veth 64 KiB segments to split (UDP GSO); a
@@ -372,11 +381,13 @@ func TestCallNetem(t *testing.T) {
 		if len(cleanD) < 2 || len(roughD) < 4 || len(lastD) < 4 {
 			t.Fatalf("%s: too few callStats: %d clean, %d under netem, %d after", c.who, len(cleanD), len(roughD), len(lastD))
 		}
-		// The clean phase's last seconds (the first may hold the start's
-		// bump), the netem phase's peak, the end of the call.
-		// At the end: the least of the last 4 s (the delay includes half
-		// the round trip as libp2p last measured it, which may lag).
-		before, peak, after := maxOf(cleanD[len(cleanD)-2:]), maxOf(roughD), -maxOf(negated(lastD[len(lastD)-4:]))
+		// Clean, the call's delay is its least before the netem or at
+		// the end (a slow start — under -race, say — can bump the
+		// first seconds'); at the end, the least of the last 4 s (the
+		// delay includes half the round trip as libp2p last measured
+		// it, which lags).
+		after := -maxOf(negated(lastD[len(lastD)-4:]))
+		before, peak := min(-maxOf(negated(cleanD)), after), maxOf(roughD)
 		t.Logf("%s hears with delay %.0f ms clean, up to %.0f ms under netem, %.0f ms at the end", c.who, before, peak, after)
 		if peak < before+30 {
 			t.Errorf("%s: the delay grew from %.0f ms to only %.0f ms under 30 ms of jitter", c.who, before, peak)
