@@ -389,6 +389,9 @@ func TestCallNetem(t *testing.T) {
 		after := -maxOf(negated(lastD[len(lastD)-4:]))
 		before, peak := min(-maxOf(negated(cleanD)), after), maxOf(roughD)
 		t.Logf("%s hears with delay %.0f ms clean, up to %.0f ms under netem, %.0f ms at the end", c.who, before, peak, after)
+		if raceEnabled {
+			continue // measured above, not judged: see raceEnabled
+		}
 		if peak < before+30 {
 			t.Errorf("%s: the delay grew from %.0f ms to only %.0f ms under 30 ms of jitter", c.who, before, peak)
 		}
