@@ -38,12 +38,18 @@ const rendezvous = "/ip4/127.0.0.1/tcp/1865/p2p/12D3KooWKoi8b6sQUPNknAjUCkCWTzZ6
 // startServer runs an auth server on 127.0.0.1 and returns its address.
 func startServer(t testing.TB, clk *clock) peer.AddrInfo {
 	t.Helper()
+	return startServerOn(t, clk, "/ip4/127.0.0.1/tcp/0")
+}
+
+// startServerOn runs an auth server listening on listen.
+func startServerOn(t testing.TB, clk *clock, listen string) peer.AddrInfo {
+	t.Helper()
 	db := filepath.Join(t.TempDir(), "auth.db")
 	key, err := authserver.LoadOrCreateKey(db)
 	if err != nil {
 		t.Fatal(err)
 	}
-	h, err := pipeline.NewHost(key, []string{"/ip4/127.0.0.1/tcp/0"})
+	h, err := pipeline.NewHost(key, []string{listen})
 	if err != nil {
 		t.Fatal(err)
 	}

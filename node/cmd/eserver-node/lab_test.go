@@ -54,6 +54,31 @@ func (l *lab) in(ns string, args ...string) {
 	l.run(append([]string{"ip", "netns", "exec", l.ns(ns)}, args...)...)
 }
 
+// add makes the namespaces named, with their loopback up; the test's
+// cleanup deletes them.
+func (l *lab) add(names ...string) {
+	l.t.Helper()
+	for _, n := range names {
+		l.run("ip", "netns", "add", l.ns(n))
+		l.t.Cleanup(func() { exec.Command("ip", "netns", "del", l.ns(n)).Run() })
+		l.in(n, "ip", "link", "set", "lo", "up")
+	}
+}
+
+// link joins namespaces a and b by a veth pair: interface aIf with
+// address aAddr in a, bIf with bAddr in b (none where ""), both up.
+func (l *lab) link(a, aIf, aAddr, b, bIf, bAddr string) {
+	l.t.Helper()
+	l.run("ip", "link", "add", aIf, "netns", l.ns(a), "type", "veth", "peer", "name", bIf, "netns", l.ns(b))
+	for _, e := range []struct{ ns, dev, addr string }{{a, aIf, aAddr}, {b, bIf, bAddr}} {
+		if e.addr != "" {
+			l.in(e.ns, "ip", "addr", "add", e.addr, "dev", e.dev)
+		}
+	}
+	l.in(a, "ip", "link", "set", aIf, "up")
+	l.in(b, "ip", "link", "set", bIf, "up")
+}
+
 // build makes pub, natA, natB, lanA, lanB:
 //
 //	lanA 192.168.1.2 — natA (192.168.1.1 | 11.77.1.2) — pub (11.77.1.1, 11.77.2.1) — natB (11.77.2.2 | 192.168.2.1) — lanB 192.168.2.2
@@ -67,22 +92,11 @@ func (l *lab) in(ns string, args ...string) {
 // have no link to the host's network, so these addresses never meet the
 // real ones.
 func (l *lab) build(randomPorts bool) {
-	for _, n := range []string{"pub", "natA", "natB", "lanA", "lanB"} {
-		l.run("ip", "netns", "add", l.ns(n))
-		l.t.Cleanup(func() { exec.Command("ip", "netns", "del", l.ns(n)).Run() })
-		l.in(n, "ip", "link", "set", "lo", "up")
-	}
-	link := func(a, aIf, aAddr, b, bIf, bAddr string) {
-		l.run("ip", "link", "add", aIf, "netns", l.ns(a), "type", "veth", "peer", "name", bIf, "netns", l.ns(b))
-		l.in(a, "ip", "addr", "add", aAddr, "dev", aIf)
-		l.in(b, "ip", "addr", "add", bAddr, "dev", bIf)
-		l.in(a, "ip", "link", "set", aIf, "up")
-		l.in(b, "ip", "link", "set", bIf, "up")
-	}
-	link("pub", "pa", "11.77.1.1/24", "natA", "wa", "11.77.1.2/24")
-	link("pub", "pb", "11.77.2.1/24", "natB", "wb", "11.77.2.2/24")
-	link("natA", "la", "192.168.1.1/24", "lanA", "ea", "192.168.1.2/24")
-	link("natB", "lb", "192.168.2.1/24", "lanB", "eb", "192.168.2.2/24")
+	l.add("pub", "natA", "natB", "lanA", "lanB")
+	l.link("pub", "pa", "11.77.1.1/24", "natA", "wa", "11.77.1.2/24")
+	l.link("pub", "pb", "11.77.2.1/24", "natB", "wb", "11.77.2.2/24")
+	l.link("natA", "la", "192.168.1.1/24", "lanA", "ea", "192.168.1.2/24")
+	l.link("natB", "lb", "192.168.2.1/24", "lanB", "eb", "192.168.2.2/24")
 	l.in("pub", "sysctl", "-qw", "net.ipv4.ip_forward=1")
 	masq := "masquerade"
 	if randomPorts {
@@ -116,22 +130,7 @@ func (l *lab) build(randomPorts bool) {
 // endpoint-dependent NATs (random ports) the hole punch cannot work, and the
 // relay carries the chat.
 func TestNATLab(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("the NAT lab makes network namespaces: run as root")
-	}
-	for _, tool := range []string{"ip", "nft"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Skipf("the NAT lab needs %s (make deps installs nftables): %v", tool, err)
-		}
-	}
-	if testing.Short() {
-		t.Skip("starts processes in network namespaces")
-	}
-	probe := fmt.Sprintf("esprobe%d", os.Getpid())
-	if out, err := exec.Command("ip", "netns", "add", probe).CombinedOutput(); err != nil {
-		t.Skipf("cannot make network namespaces here: %v %s", err, out)
-	}
-	exec.Command("ip", "netns", "del", probe).Run()
+	needNamespaces(t, "nft")
 	for _, tc := range []struct {
 		name   string
 		random bool
@@ -157,6 +156,28 @@ func TestNATLab(t *testing.T) {
 			}
 		})
 	}
+}
+
+// needNamespaces skips the test unless it can make network namespaces
+// (as root, with ip and the other tools named) and may take its time.
+func needNamespaces(t *testing.T, tools ...string) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("the NAT lab makes network namespaces: run as root")
+	}
+	for _, tool := range append([]string{"ip"}, tools...) {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Skipf("the NAT lab needs %s (make deps installs nftables and iproute2): %v", tool, err)
+		}
+	}
+	if testing.Short() {
+		t.Skip("starts processes in network namespaces")
+	}
+	probe := fmt.Sprintf("esprobe%d", os.Getpid())
+	if out, err := exec.Command("ip", "netns", "add", probe).CombinedOutput(); err != nil {
+		t.Skipf("cannot make network namespaces here: %v %s", err, out)
+	}
+	exec.Command("ip", "netns", "del", probe).Run()
 }
 
 // runLab builds a lab, has alice and bob chat across it, and returns how

@@ -22,6 +22,10 @@ func TestMain(m *testing.M) {
 		labServer(os.Getenv("ESERVER_LAB_SERVER"))
 		os.Exit(0)
 	}
+	if os.Getenv("ESERVER_LAB_NETEM") != "" {
+		labNetem(os.Getenv("ESERVER_LAB_NETEM"))
+		os.Exit(0)
+	}
 	if os.Getenv("ESERVER_NODE_AS_CLI") == "1" {
 		for i, a := range os.Args {
 			if a == "--" {

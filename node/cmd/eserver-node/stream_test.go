@@ -3,8 +3,6 @@ package main
 import (
 	"bytes"
 	"crypto/rand"
-	"os"
-	"os/exec"
 	"testing"
 	"time"
 
@@ -26,14 +24,6 @@ func TestStreamPipes(t *testing.T) {
 	alice.stop()
 	bob.stop()
 
-	cli := func(profile, password string, args ...string) *exec.Cmd {
-		cmd := exec.Command(os.Args[0], append([]string{"-test.run=^$", "--", "--profile", profile, "--listen=/ip4/127.0.0.1/tcp/0"}, args...)...)
-		cmd.Env = append(os.Environ(), "ESERVER_NODE_AS_CLI=1", "ESERVER_PASSWORD="+password)
-		if testing.Verbose() {
-			cmd.Stderr = os.Stderr
-		}
-		return cmd
-	}
 	data := make([]byte, 2<<20)
 	if _, err := rand.Read(data); err != nil {
 		t.Fatal(err)

@@ -1,0 +1,186 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"math"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"eserver/node/call/audio"
+	"eserver/node/nodetest"
+	"eserver/node/wire"
+)
+
+// cli is a command line of the test binary run as eserver-node (a
+// separate process, as a user's shell starts it), signing in to profile
+// with password from the environment.
+func cli(profile, password string, args ...string) *exec.Cmd {
+	cmd := exec.Command(os.Args[0], append([]string{"-test.run=^$", "--", "--profile", profile, "--listen=/ip4/127.0.0.1/tcp/0"}, args...)...)
+	cmd.Env = append(os.Environ(), "ESERVER_NODE_AS_CLI=1", "ESERVER_PASSWORD="+password)
+	if testing.Verbose() {
+		cmd.Stderr = os.Stderr
+	}
+	return cmd
+}
+
+// toneFile writes d of a freq Hz tone at half scale to dir/name.
+func toneFile(t *testing.T, dir, name string, freq float64, d time.Duration) string {
+	t.Helper()
+	p := filepath.Join(dir, name)
+	if err := audio.WriteWAV(p, audio.Tone(freq, 0.5, int(d/wire.CallFrameDuration))); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// frameOfTone: a 20 ms frame with sound in it (level at least 0.2; the
+// tones are sent at 0.5) and its dominant frequency within tolerance Hz
+// of freq.
+func frameOfTone(frame []int16, freq, tolerance float64) (sound, right bool) {
+	if audio.Level(frame) < 0.2 {
+		return false, false
+	}
+	return true, math.Abs(audio.DominantFrequency(frame, wire.CallSampleRate)-freq) <= tolerance
+}
+
+// heardTone checks that the WAV at path holds a tone of freq Hz: of its
+// frames with sound in them, at least 95 % are within 3 Hz of freq, and
+// there are at least minFrames of them (node's TestCallTone checks the
+// same).
+func heardTone(t *testing.T, path string, freq float64, minFrames int) {
+	t.Helper()
+	pcm, err := audio.ReadWAV(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := wire.CallFrameSamples
+	voiced, right := 0, 0
+	for off := 0; off+n <= len(pcm); off += n {
+		sound, ok := frameOfTone(pcm[off:off+n], freq, 3)
+		if sound {
+			voiced++
+		}
+		if ok {
+			right++
+		}
+	}
+	if voiced < minFrames {
+		t.Fatalf("%s: %d frames with sound of %d, want at least %d", path, voiced, len(pcm)/n, minFrames)
+	}
+	if right*100 < voiced*95 {
+		t.Fatalf("%s: %d of %d frames at %v Hz, want 95 %%", path, right, voiced, freq)
+	}
+	t.Logf("%s: %d of %d frames with sound at %v Hz", filepath.Base(path), right, voiced, freq)
+}
+
+// waitCmd waits for a started command, at most d, and returns its error.
+func waitCmd(t *testing.T, cmd *exec.Cmd, d time.Duration) error {
+	t.Helper()
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		return err
+	case <-time.After(d):
+		cmd.Process.Kill()
+		<-done
+		t.Fatalf("%s did not finish within %v", strings.Join(cmd.Args[3:], " "), d)
+		return nil
+	}
+}
+
+// TestCallCommand: `eserver-node answer` in bob's profile and
+// `eserver-node call bob` in alice's, two processes of the built command
+// signing in on their own, make a call: alice's hangs up after --for, both
+// exit 0, and each one's --out holds the other's --in. Then bob, signed in
+// as a daemon, declines alice's next call over JSON-RPC: her command
+// exits 1 and says so.
+func TestCallCommand(t *testing.T) {
+	server := nodetest.Server(t)
+	// Accounts and the contact relation, made with daemons that then exit.
+	alice, bob := startDaemon(t), startDaemon(t)
+	alice.signIn(server, "alice", "a-pass")
+	bob.signIn(server, "bob", "b-pass")
+	befriend(alice, bob)
+	alice.call("logout", map[string]any{}, "")
+	bob.call("logout", map[string]any{}, "")
+	alice.stop()
+	bob.stop()
+
+	dir := t.TempDir()
+	voice := toneFile(t, dir, "voice.wav", 440, 4*time.Second)
+	// Longer than alice's --for: she hangs up first, and bob's command
+	// ends on her hanging up, not on its own input's end.
+	reply := toneFile(t, dir, "reply.wav", 660, 6*time.Second)
+	heardAlice, heardBob := filepath.Join(dir, "heard-alice.wav"), filepath.Join(dir, "heard-bob.wav")
+
+	var bobErr, aliceErr bytes.Buffer
+	answer := cli(bob.profile, "b-pass", "--user", "bob", "answer", "--from", "alice", "--in", reply, "--out", heardBob)
+	answer.Stderr = teeVerbose(&bobErr)
+	if err := answer.Start(); err != nil {
+		t.Fatal(err)
+	}
+	call := cli(alice.profile, "a-pass", "--user", "alice", "call", "bob", "--in", voice, "--out", heardAlice, "--for", "3s")
+	call.Stderr = teeVerbose(&aliceErr)
+	if err := call.Start(); err != nil {
+		t.Fatal(err)
+	}
+	if err := waitCmd(t, call, 60*time.Second); err != nil {
+		t.Fatalf("call: %v\n%s", err, &aliceErr)
+	}
+	if err := waitCmd(t, answer, 30*time.Second); err != nil {
+		t.Fatalf("answer: %v\n%s", err, &bobErr)
+	}
+	for _, c := range []struct {
+		who  string
+		out  *bytes.Buffer
+		want []string
+	}{
+		{"alice", &aliceErr, []string{"calling bob", "call with bob: active", "hanging up: the call ran 3s", "call with bob: ended: hung up"}},
+		{"bob", &bobErr, []string{"answering alice", "call with alice: active", "call with alice: ended: they hung up"}},
+	} {
+		for _, w := range c.want {
+			if !strings.Contains(c.out.String(), w) {
+				t.Errorf("%s's command did not say %q:\n%s", c.who, w, c.out)
+			}
+		}
+	}
+	// 3 s is 150 frames; allow for the first frames' way and the ends.
+	heardTone(t, heardBob, 440, 120)
+	heardTone(t, heardAlice, 660, 120)
+
+	t.Run("declined", func(t *testing.T) {
+		bobd := startDaemonAt(t, "", "/ip4/127.0.0.1/tcp/0", bob.profile)
+		bobd.call("login", map[string]any{"server": server, "username": "bob", "password": "b-pass"}, "")
+		var stderr bytes.Buffer
+		call := cli(alice.profile, "a-pass", "--user", "alice", "call", "bob", "--in", voice, "--for", "3s")
+		call.Stderr = teeVerbose(&stderr)
+		if err := call.Start(); err != nil {
+			t.Fatal(err)
+		}
+		in := bobd.note("callIncoming", func(p map[string]any) bool { return p["from"] == "alice" })
+		bobd.call("declineCall", map[string]any{"callId": in["callId"]}, "")
+		err := waitCmd(t, call, 30*time.Second)
+		var exit *exec.ExitError
+		if !errors.As(err, &exit) || exit.ExitCode() != 1 {
+			t.Fatalf("call declined: %v, want exit status 1\n%s", err, &stderr)
+		}
+		if !strings.Contains(stderr.String(), "the call with bob ended: declined") {
+			t.Fatalf("call declined: stderr does not say so:\n%s", &stderr)
+		}
+	})
+}
+
+// teeVerbose is w, and also the test's stderr under -v.
+func teeVerbose(w io.Writer) io.Writer {
+	if testing.Verbose() {
+		return io.MultiWriter(w, os.Stderr)
+	}
+	return w
+}
