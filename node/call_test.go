@@ -3,7 +3,6 @@ package node
 import (
 	"encoding/hex"
 	"errors"
-	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -42,29 +41,16 @@ func (tn *testNode) callState(id string, state api.CallState, reason string) api
 // heardTone checks that the WAV at path holds a tone of freq Hz: of its
 // frames with sound in them, at least 95 % have their dominant frequency
 // within 3 Hz of freq, and there are at least minFrames of them.
-func heardTone(t testing.TB, path string, freq float64, minFrames int) {
+func heardTone(t *testing.T, path string, freq float64, minFrames int) {
 	t.Helper()
 	pcm, err := audio.ReadWAV(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	n := wire.CallFrameSamples
-	voiced, right := 0, 0
-	for off := 0; off+n <= len(pcm); off += n {
-		frame := pcm[off : off+n]
-		if audio.Level(frame) < 0.2 {
-			continue // silence before the call's audio came, or after
-		}
-		voiced++
-		if math.Abs(audio.DominantFrequency(frame, wire.CallSampleRate)-freq) <= 3 {
-			right++
-		}
-	}
-	if voiced < minFrames {
-		t.Fatalf("%s: %d frames with sound of %d, want at least %d", path, voiced, len(pcm)/n, minFrames)
-	}
-	if right*100 < voiced*95 {
-		t.Fatalf("%s: %d of %d frames at %v Hz, want 95 %%", path, right, voiced, freq)
+	voiced, right := audio.ToneFrames(pcm, freq, 3, 0.2)
+	if voiced < minFrames || right*100 < voiced*95 {
+		t.Fatalf("%s: %d of %d frames with sound at %v Hz (of %d), want at least %d with sound, 95 %% at the tone",
+			path, right, voiced, freq, len(pcm)/wire.CallFrameSamples, minFrames)
 	}
 	t.Logf("%s: %d of %d frames with sound at %v Hz", filepath.Base(path), right, voiced, freq)
 }

@@ -155,3 +155,22 @@ func Envelope(pcm []int16, window int) []float64 {
 	}
 	return env
 }
+
+// ToneFrames counts pcm's 20 ms frames with sound in them (peak level at
+// least minLevel) and, of those, the ones whose dominant frequency is
+// within tolerance Hz of freq: how a test tells that a tone crossed a call
+// whole (the frames before the call's audio came, and after, are silent).
+func ToneFrames(pcm []int16, freq, tolerance, minLevel float64) (sound, right int) {
+	n := wire.CallFrameSamples
+	for off := 0; off+n <= len(pcm); off += n {
+		frame := pcm[off : off+n]
+		if Level(frame) < minLevel {
+			continue
+		}
+		sound++
+		if math.Abs(DominantFrequency(frame, wire.CallSampleRate)-freq) <= tolerance {
+			right++
+		}
+	}
+	return sound, right
+}

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"errors"
 	"io"
-	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -39,16 +38,6 @@ func toneFile(t *testing.T, dir, name string, freq float64, d time.Duration) str
 	return p
 }
 
-// frameOfTone: a 20 ms frame with sound in it (level at least 0.2; the
-// tones are sent at 0.5) and its dominant frequency within tolerance Hz
-// of freq.
-func frameOfTone(frame []int16, freq, tolerance float64) (sound, right bool) {
-	if audio.Level(frame) < 0.2 {
-		return false, false
-	}
-	return true, math.Abs(audio.DominantFrequency(frame, wire.CallSampleRate)-freq) <= tolerance
-}
-
 // heardTone checks that the WAV at path holds a tone of freq Hz: of its
 // frames with sound in them, at least 95 % are within 3 Hz of freq, and
 // there are at least minFrames of them (node's TestCallTone checks the
@@ -59,22 +48,10 @@ func heardTone(t *testing.T, path string, freq float64, minFrames int) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	n := wire.CallFrameSamples
-	voiced, right := 0, 0
-	for off := 0; off+n <= len(pcm); off += n {
-		sound, ok := frameOfTone(pcm[off:off+n], freq, 3)
-		if sound {
-			voiced++
-		}
-		if ok {
-			right++
-		}
-	}
-	if voiced < minFrames {
-		t.Fatalf("%s: %d frames with sound of %d, want at least %d", path, voiced, len(pcm)/n, minFrames)
-	}
-	if right*100 < voiced*95 {
-		t.Fatalf("%s: %d of %d frames at %v Hz, want 95 %%", path, right, voiced, freq)
+	voiced, right := audio.ToneFrames(pcm, freq, 3, 0.2)
+	if voiced < minFrames || right*100 < voiced*95 {
+		t.Fatalf("%s: %d of %d frames with sound at %v Hz (of %d), want at least %d with sound, 95 %% at the tone",
+			path, right, voiced, freq, len(pcm)/wire.CallFrameSamples, minFrames)
 	}
 	t.Logf("%s: %d of %d frames with sound at %v Hz", filepath.Base(path), right, voiced, freq)
 }
@@ -103,15 +80,7 @@ func waitCmd(t *testing.T, cmd *exec.Cmd, d time.Duration) error {
 // exits 1 and says so.
 func TestCallCommand(t *testing.T) {
 	server := nodetest.Server(t)
-	// Accounts and the contact relation, made with daemons that then exit.
-	alice, bob := startDaemon(t), startDaemon(t)
-	alice.signIn(server, "alice", "a-pass")
-	bob.signIn(server, "bob", "b-pass")
-	befriend(alice, bob)
-	alice.call("logout", map[string]any{}, "")
-	bob.call("logout", map[string]any{}, "")
-	alice.stop()
-	bob.stop()
+	alice, bob := contactAccounts(t, server)
 
 	dir := t.TempDir()
 	voice := toneFile(t, dir, "voice.wav", 440, 4*time.Second)

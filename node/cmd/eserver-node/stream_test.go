@@ -14,15 +14,7 @@ import (
 // processes signing in with the password from the environment.
 func TestStreamPipes(t *testing.T) {
 	server := nodetest.Server(t)
-	// Accounts and the contact relation, made with daemons that then exit.
-	alice, bob := startDaemon(t), startDaemon(t)
-	alice.signIn(server, "alice", "a-pass")
-	bob.signIn(server, "bob", "b-pass")
-	befriend(alice, bob)
-	alice.call("logout", map[string]any{}, "")
-	bob.call("logout", map[string]any{}, "")
-	alice.stop()
-	bob.stop()
+	alice, bob := contactAccounts(t, server)
 
 	data := make([]byte, 2<<20)
 	if _, err := rand.Read(data); err != nil {
@@ -53,4 +45,22 @@ func TestStreamPipes(t *testing.T) {
 	if !bytes.Equal(got.Bytes(), data) {
 		t.Fatalf("received %d bytes, want the %d sent", got.Len(), len(data))
 	}
+}
+
+// contactAccounts makes the accounts alice (password a-pass) and bob
+// (b-pass) at server, each the other's contact, with daemons that then
+// sign out and exit: the commands under test sign in on their own, in
+// the daemons' profiles.
+func contactAccounts(t *testing.T, server string) (alice, bob *daemon) {
+	t.Helper()
+	// Accounts and the contact relation, made with daemons that then exit.
+	alice, bob = startDaemon(t), startDaemon(t)
+	alice.signIn(server, "alice", "a-pass")
+	bob.signIn(server, "bob", "b-pass")
+	befriend(alice, bob)
+	alice.call("logout", map[string]any{}, "")
+	bob.call("logout", map[string]any{}, "")
+	alice.stop()
+	bob.stop()
+	return alice, bob
 }
