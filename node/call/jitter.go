@@ -167,6 +167,14 @@ func (j *Jitter) Pop(now time.Time) (Frame, Slot) {
 	return f, Play
 }
 
+// NextDue is when the next slot is due; false before the first frame.
+func (j *Jitter) NextDue() (time.Time, bool) {
+	if !j.started {
+		return time.Time{}, false
+	}
+	return j.due(j.next), true
+}
+
 // Held returns frame seq if the buffer holds it: the frame after a missing
 // one carries the missing one's FEC.
 func (j *Jitter) Held(seq uint32) (Frame, bool) {

@@ -177,3 +177,25 @@ func BenchmarkJitter(b *testing.B) {
 	}
 	b.ReportMetric(100*float64(b.Elapsed())/float64(b.N)/float64(wire.CallFrameDuration), "core-%")
 }
+
+// TestJitterNextDue: nothing is due before the first frame; after it, the
+// next slot is due a delay after its frame's time, and a slot later once
+// it played.
+func TestJitterNextDue(t *testing.T) {
+	j := NewJitter()
+	if _, ok := j.NextDue(); ok {
+		t.Fatal("a slot due before any frame came")
+	}
+	t0 := time.Unix(1_800_000_000, 0)
+	j.Push(Frame{Seq: 7}, t0)
+	due, ok := j.NextDue()
+	if !ok || !due.Equal(t0.Add(MinJitterDelay)) {
+		t.Fatalf("first slot due %v (%v), want %v", due, ok, t0.Add(MinJitterDelay))
+	}
+	if _, slot := j.Pop(due); slot != Play {
+		t.Fatalf("at its time the slot is %v", slot)
+	}
+	if next, _ := j.NextDue(); !next.Equal(due.Add(wire.CallFrameDuration)) {
+		t.Fatalf("then due %v, want %v", next, due.Add(wire.CallFrameDuration))
+	}
+}

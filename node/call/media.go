@@ -265,52 +265,65 @@ func (m *media) play(ctx context.Context) string {
 		return api.CallReasonFailed
 	}
 	pcm := make([]int16, wire.CallFrameSamples)
-	// Half a frame: a slot is played at most that late.
-	tick := time.NewTicker(wire.CallFrameDuration / 2)
-	defer tick.Stop()
+	// The player sleeps until the next slot is due (one wake-up a frame,
+	// each on time), or a frame's time while no audio came yet.
+	wake := time.NewTimer(wire.CallFrameDuration)
+	defer wake.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return ""
-		case <-tick.C:
+		case <-wake.C:
 		}
-		for {
-			m.jmu.Lock()
-			f, slot := m.jitter.Pop(m.now())
-			var next Frame
-			var haveNext bool
-			if slot == Conceal {
-				next, haveNext = m.jitter.Held(f.Seq + 1)
-			}
-			m.jmu.Unlock()
-			switch slot {
-			case NotDue:
-			case Play:
-				err = dec.Decode(f.Packet, pcm)
-			case Conceal:
-				if haveNext {
-					err = dec.DecodeFEC(next.Packet, pcm)
-				} else {
-					err = dec.Conceal(pcm)
-				}
-			}
-			if slot == NotDue {
-				break
-			}
-			if err != nil {
-				clear(pcm) // a frame that would not decode plays as silence
-			}
-			audio.Scale(pcm, math.Float64frombits(m.volume.Load()))
-			lv := audio.Level(pcm)
-			m.jmu.Lock()
-			m.level = max(m.level, lv)
-			m.jmu.Unlock()
-			if err := m.sink.Write(pcm); err != nil {
-				return api.CallReasonFailed
-			}
-			if m.trace.Played != nil {
-				m.trace.Played(f.Seq, slot, time.Now())
-			}
+		if r := m.playDue(dec, pcm); r != "" {
+			return r
+		}
+		m.jmu.Lock()
+		due, started := m.jitter.NextDue()
+		m.jmu.Unlock()
+		wait := wire.CallFrameDuration
+		if started {
+			wait = min(max(due.Sub(m.now()), time.Millisecond), wire.CallFrameDuration)
+		}
+		wake.Reset(wait)
+	}
+}
+
+// playDue plays every slot due now, and says how the call ends if the
+// sink failed.
+func (m *media) playDue(dec *audio.Decoder, pcm []int16) string {
+	for {
+		m.jmu.Lock()
+		f, slot := m.jitter.Pop(m.now())
+		next, haveNext := Frame{}, false
+		if slot == Conceal {
+			next, haveNext = m.jitter.Held(f.Seq + 1)
+		}
+		m.jmu.Unlock()
+		var err error
+		switch {
+		case slot == NotDue:
+			return ""
+		case slot == Play:
+			err = dec.Decode(f.Packet, pcm)
+		case haveNext:
+			err = dec.DecodeFEC(next.Packet, pcm)
+		default:
+			err = dec.Conceal(pcm)
+		}
+		if err != nil {
+			clear(pcm) // a frame that would not decode plays as silence
+		}
+		audio.Scale(pcm, math.Float64frombits(m.volume.Load()))
+		lv := audio.Level(pcm)
+		m.jmu.Lock()
+		m.level = max(m.level, lv)
+		m.jmu.Unlock()
+		if err := m.sink.Write(pcm); err != nil {
+			return api.CallReasonFailed
+		}
+		if m.trace.Played != nil {
+			m.trace.Played(f.Seq, slot, time.Now())
 		}
 	}
 }
