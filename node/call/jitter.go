@@ -103,7 +103,10 @@ func (j *Jitter) Push(f Frame, now time.Time) bool {
 	s := j.slot(f.Seq)
 	switch {
 	case s < j.next:
+		// Too late to play, but the latest news of the path: a buffer
+		// that learned only from the frames in time would never grow.
 		j.stats.Late++
+		j.observe(now.Sub(j.base) - time.Duration(s)*wire.CallFrameDuration)
 		return false
 	case s-j.next >= maxAhead:
 		j.stats.Refused++

@@ -121,6 +121,47 @@ func TestJitterAdapts(t *testing.T) {
 	}
 }
 
+// TestJitterLearnsFromLateFrames: when the path's delay steps up by
+// 100 ms every frame comes after its slot; the buffer must learn from
+// those late frames (they are the only news of the path) and grow at once,
+// or it conceals every slot from then on. (Once the window holds only the
+// new path, its delay shrinks back: it is counted from the lowest transit
+// in the window.) It found the netem lab's calls
+// concealing 30–76 % of their slots at 3 % loss.
+func TestJitterLearnsFromLateFrames(t *testing.T) {
+	j := NewJitter()
+	start := time.Unix(1_700_000_000, 0)
+	const n = 1000 // 10 s at 10 ms, then 10 s at 110 ms
+	arrival := func(s int) time.Time {
+		d := 10 * time.Millisecond
+		if s >= n/2 {
+			d = 110 * time.Millisecond
+		}
+		return start.Add(time.Duration(s)*wire.CallFrameDuration + d)
+	}
+	next, concealed := 0, 0
+	// The player's clock, 5 ms a step: what arrived is pushed, then what
+	// is due is played.
+	for now := start; next < n || j.next < n; now = now.Add(5 * time.Millisecond) {
+		for next < n && !arrival(next).After(now) {
+			j.Push(Frame{Seq: uint32(next)}, arrival(next))
+			next++
+		}
+		for j.next < n {
+			f, slot := j.Pop(now)
+			if slot == NotDue {
+				break
+			}
+			if slot == Conceal && f.Seq >= n/2 {
+				concealed++
+			}
+		}
+	}
+	if concealed > 25 {
+		t.Fatalf("after the step %d of %d slots concealed: %+v", concealed, n/2, j.Stats())
+	}
+}
+
 // TestJitterBadFrames: a copy, a frame for a slot played already and one
 // far ahead are dropped and counted; none grows the buffer.
 func TestJitterBadFrames(t *testing.T) {
