@@ -14,8 +14,9 @@ import (
 // The history hand-over (node/handover). Signing in on a new computer,
 // another computer of the account sends it the last 90 days' history: the
 // contact list of both shows one thin line of progress while it runs
-// ("Bringing your history from your other computer… 1,234 of 5,000"),
-// gone when it ends.
+// ("History from your other computer… 1,234 of 5,000"), gone when it
+// ends. The words are short enough to show whole beside the count in a
+// contact list of its default width, in every language (TestHistoryLineFits).
 
 // historyLine is the contact list's hand-over progress, hidden when none
 // runs.
@@ -46,9 +47,9 @@ func (l *historyLine) show(ev api.HistoryEvent) {
 		return
 	}
 	p := printer()
-	text := lang.L("Bringing your history from your other computer…")
+	text := lang.L("History from your other computer…")
 	if ev.Direction == api.HistorySending {
-		text = lang.L("Sending your history to your new computer…")
+		text = lang.L("History to your new computer…")
 	}
 	l.label.SetText(text)
 	l.count.SetText(lang.L("{{.Done}} of {{.Total}}", map[string]any{"Done": p.Sprint(ev.Done), "Total": p.Sprint(ev.Total)}))
