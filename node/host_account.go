@@ -37,13 +37,25 @@ func (s *session) devicesChanged() {
 	s.delivery.Rehello()
 	s.presence.Broadcast()
 	s.discovery.Republish()
-	if own := s.identity.Own(); own != nil {
-		for _, d := range own.Devices {
-			if d.Peer != s.host.ID() {
-				s.delivery.Greet(delivery.DeviceRoute(s.me(), d.Peer))
-			}
+	for _, r := range s.ownRoutes() {
+		s.delivery.Greet(r)
+	}
+}
+
+// ownRoutes are the delivery routes to our account's other devices, as
+// its newest list names them (none before we have one).
+func (s *session) ownRoutes() []string {
+	own := s.identity.Own()
+	if own == nil {
+		return nil
+	}
+	var rs []string
+	for _, d := range own.Devices {
+		if d.Peer != s.host.ID() {
+			rs = append(rs, delivery.DeviceRoute(s.me(), d.Peer))
 		}
 	}
+	return rs
 }
 
 // setUpIdentity takes up our account identity at sign-in: opened from the
@@ -213,18 +225,11 @@ func (s *session) Fanout(username string) (theirs, ours []ticket.Device) {
 // (conversation.Host): what only our own devices share, such as how far
 // the user has read. Nothing goes when the account has one device.
 func (s *session) EnqueueOwn(p *wire.Payload) error {
-	own := s.identity.Own()
-	if own == nil {
-		return nil
-	}
-	for _, d := range own.Devices {
-		if d.Peer == s.host.ID() {
-			continue
-		}
+	for _, r := range s.ownRoutes() {
 		// A copy each: queueing stamps the payload's sending time.
 		cp := proto.Clone(p).(*wire.Payload)
-		if err := s.delivery.Enqueue(delivery.DeviceRoute(s.me(), d.Peer), cp, nil); err != nil {
-			return fmt.Errorf("queueing for our device %s: %w", d.Peer, err)
+		if err := s.delivery.Enqueue(r, cp, nil); err != nil {
+			return fmt.Errorf("queueing for our device %s: %w", r, err)
 		}
 	}
 	return nil
@@ -276,14 +281,8 @@ func (s *session) DevicesRemoved(username string, removed []peer.ID) {
 // contact's acceptance made or received here shows there at once, not at
 // their next poll. A device offline now reads it when it signs in.
 func (s *session) AccountStored() {
-	own := s.identity.Own()
-	if own == nil {
-		return
-	}
-	for _, d := range own.Devices {
-		if d.Peer != s.host.ID() {
-			s.delivery.Signal(delivery.DeviceRoute(s.me(), d.Peer), wire.Signal_ACCOUNT_CHANGED)
-		}
+	for _, r := range s.ownRoutes() {
+		s.delivery.Signal(r, wire.Signal_ACCOUNT_CHANGED)
 	}
 }
 
