@@ -150,14 +150,7 @@ func BenchmarkDurabilityFloor(b *testing.B) {
 // state, ack. It reports the p50 and p99 and their ratio to the floor
 // measured in the same run on the same file system.
 func BenchmarkChatRoundTrip(b *testing.B) {
-	server := testServer(b)
-	alice := newTestNode(b, server, "alice")
-	bob := newTestNode(b, server, "bob")
-	for _, tn := range []*testNode{alice, bob} {
-		tn.register()
-		tn.login()
-	}
-	befriend(b, alice, bob)
+	alice, _ := friends(b, testServer(b))
 	// One message first: the session and the stream are set up.
 	id, err := alice.Send(ctx(b), "bob", "ping")
 	if err != nil {
@@ -195,14 +188,7 @@ const burstSize = 10_000
 // commit of the sends, of the receiver's batches and of the acks' record.
 // It reports messages per second.
 func BenchmarkChatBurst(b *testing.B) {
-	server := testServer(b)
-	alice := newTestNode(b, server, "alice")
-	bob := newTestNode(b, server, "bob")
-	for _, tn := range []*testNode{alice, bob} {
-		tn.register()
-		tn.login()
-	}
-	befriend(b, alice, bob)
+	alice, bob := friends(b, testServer(b))
 	id, err := alice.Send(ctx(b), "bob", "hello")
 	if err != nil {
 		b.Fatal(err)
@@ -281,13 +267,7 @@ func BenchmarkFanout(b *testing.B) {
 
 func benchFanout(b *testing.B, devices int) {
 	server := testServer(b)
-	alice := newTestNode(b, server, "alice")
-	bob := newTestNode(b, server, "bob")
-	for _, tn := range []*testNode{alice, bob} {
-		tn.register()
-		tn.login()
-	}
-	befriend(b, alice, bob)
+	alice, bob := friends(b, server)
 	ds := []*testNode{alice}
 	for len(ds) < devices {
 		ds = append(ds, secondDevice(b, server, alice))

@@ -103,14 +103,7 @@ func latencies(sent, recv *callRecord, t0, t1 time.Time) (lat []time.Duration, c
 //     the relay's.
 func BenchmarkCallLatency(b *testing.B) {
 	b.Run("direct", func(b *testing.B) {
-		server := testServer(b)
-		alice := newTestNode(b, server, "alice")
-		bob := newTestNode(b, server, "bob")
-		for _, tn := range []*testNode{alice, bob} {
-			tn.register()
-			tn.login()
-		}
-		befriend(b, alice, bob)
+		alice, bob := friends(b, testServer(b))
 		benchCall(b, alice, bob, nil, false)
 	})
 	b.Run("relayed", func(b *testing.B) {

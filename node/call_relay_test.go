@@ -9,6 +9,7 @@ import (
 	"eserver/node/api"
 	"eserver/node/call"
 	"eserver/node/call/audio"
+	"eserver/node/call/audio/audiotest"
 	"eserver/node/wire"
 )
 
@@ -112,8 +113,8 @@ func TestRelayedCallBlind(t *testing.T) {
 	}
 	alice.callState(id, api.CallEnded, api.CallReasonHungUp)
 	bob.callState(id, api.CallEnded, api.CallReasonTheyHung)
-	heardTone(t, bobAudio.OutFile, 440, 120)
-	heardTone(t, aliceAudio.OutFile, 660, 120)
+	audiotest.HeardTone(t, bobAudio.OutFile, 440, 120)
+	audiotest.HeardTone(t, aliceAudio.OutFile, 660, 120)
 
 	// The packets each side sent, encoded again here; twice, to show the
 	// encoding is the same each time (else the search below would prove

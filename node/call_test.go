@@ -13,6 +13,7 @@ import (
 
 	"eserver/node/api"
 	"eserver/node/call/audio"
+	"eserver/node/call/audio/audiotest"
 	"eserver/node/wire"
 )
 
@@ -36,23 +37,6 @@ func (tn *testNode) callState(id string, state api.CallState, reason string) api
 		return c != nil && c.ID == id && c.State == state && (reason == "" || c.Reason == reason)
 	})
 	return *e.CallState
-}
-
-// heardTone checks that the WAV at path holds a tone of freq Hz: of its
-// frames with sound in them, at least 95 % have their dominant frequency
-// within 3 Hz of freq, and there are at least minFrames of them.
-func heardTone(t *testing.T, path string, freq float64, minFrames int) {
-	t.Helper()
-	pcm, err := audio.ReadWAV(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	voiced, right := audio.ToneFrames(pcm, freq, 3, 0.2)
-	if voiced < minFrames || right*100 < voiced*95 {
-		t.Fatalf("%s: %d of %d frames with sound at %v Hz (of %d), want at least %d with sound, 95 %% at the tone",
-			path, right, voiced, freq, len(pcm)/wire.CallFrameSamples, minFrames)
-	}
-	t.Logf("%s: %d of %d frames with sound at %v Hz", filepath.Base(path), right, voiced, freq)
 }
 
 // TestCallTone: alice calls bob, who answers; each sends a tone from a
@@ -99,8 +83,8 @@ func TestCallTone(t *testing.T) {
 	}
 
 	// 3 s is 150 frames; allow for the first frames' way and the ends.
-	heardTone(t, bobAudio.OutFile, 440, 120)
-	heardTone(t, aliceAudio.OutFile, 660, 120)
+	audiotest.HeardTone(t, bobAudio.OutFile, 440, 120)
+	audiotest.HeardTone(t, aliceAudio.OutFile, 660, 120)
 
 	for _, side := range []struct {
 		n        *testNode

@@ -155,7 +155,7 @@ func (tn *testNode) waitContact(username string, rel api.Relation, status api.St
 
 // friends returns alice and bob, registered and signed in at server, each
 // the other's accepted contact.
-func friends(t *testing.T, server string) (alice, bob *testNode) {
+func friends(t testing.TB, server string) (alice, bob *testNode) {
 	t.Helper()
 	alice = newTestNode(t, server, "alice")
 	bob = newTestNode(t, server, "bob")

@@ -108,18 +108,7 @@ func TestCallBadParams(t *testing.T) {
 		{"microphoneLevel input number", "microphoneLevel", `{"input":1,"ms":100}`},
 	}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			fake := newFake()
-			h := serve(t, fake)
-			resp := h.call(tt.method, tt.params)
-			if resp.Error == nil || resp.Error.Code != CodeInvalidParams || resp.Error.Data == nil ||
-				resp.Error.Data.Code != "bad_request" {
-				t.Errorf("response = %s, want -32602 bad_request", resp.raw)
-			}
-			if calls := fake.Calls(); len(calls) != 0 {
-				t.Errorf("API called with bad params: %q", calls)
-			}
-		})
+		t.Run(tt.name, func(t *testing.T) { refusesParams(t, tt.method, tt.params) })
 	}
 }
 

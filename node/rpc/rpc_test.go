@@ -583,18 +583,23 @@ func TestBadParams(t *testing.T) {
 		{"account with params", "account", `{"all":true}`},
 	}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			fake := newFake()
-			h := serve(t, fake)
-			resp := h.call(tt.method, tt.params)
-			if resp.Error == nil || resp.Error.Code != CodeInvalidParams || resp.Error.Data == nil ||
-				resp.Error.Data.Code != "bad_request" {
-				t.Errorf("response = %s, want -32602 bad_request", resp.raw)
-			}
-			if calls := fake.Calls(); len(calls) != 0 {
-				t.Errorf("API called with bad params: %q", calls)
-			}
-		})
+		t.Run(tt.name, func(t *testing.T) { refusesParams(t, tt.method, tt.params) })
+	}
+}
+
+// refusesParams checks that method with params is refused as invalid
+// params (bad_request) before the API is called.
+func refusesParams(t *testing.T, method, params string) {
+	t.Helper()
+	fake := newFake()
+	h := serve(t, fake)
+	resp := h.call(method, params)
+	if resp.Error == nil || resp.Error.Code != CodeInvalidParams || resp.Error.Data == nil ||
+		resp.Error.Data.Code != "bad_request" {
+		t.Errorf("response = %s, want -32602 bad_request", resp.raw)
+	}
+	if calls := fake.Calls(); len(calls) != 0 {
+		t.Errorf("API called with bad params: %q", calls)
 	}
 }
 

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"eserver/node/call/audio"
+	"eserver/node/call/audio/audiotest"
 	"eserver/node/nodetest"
 	"eserver/node/wire"
 )
@@ -36,24 +37,6 @@ func toneFile(t *testing.T, dir, name string, freq float64, d time.Duration) str
 		t.Fatal(err)
 	}
 	return p
-}
-
-// heardTone checks that the WAV at path holds a tone of freq Hz: of its
-// frames with sound in them, at least 95 % are within 3 Hz of freq, and
-// there are at least minFrames of them (node's TestCallTone checks the
-// same).
-func heardTone(t *testing.T, path string, freq float64, minFrames int) {
-	t.Helper()
-	pcm, err := audio.ReadWAV(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	voiced, right := audio.ToneFrames(pcm, freq, 3, 0.2)
-	if voiced < minFrames || right*100 < voiced*95 {
-		t.Fatalf("%s: %d of %d frames with sound at %v Hz (of %d), want at least %d with sound, 95 %% at the tone",
-			path, right, voiced, freq, len(pcm)/wire.CallFrameSamples, minFrames)
-	}
-	t.Logf("%s: %d of %d frames with sound at %v Hz", filepath.Base(path), right, voiced, freq)
 }
 
 // waitCmd waits for a started command, at most d, and returns its error.
@@ -121,8 +104,8 @@ func TestCallCommand(t *testing.T) {
 		}
 	}
 	// 3 s is 150 frames; allow for the first frames' way and the ends.
-	heardTone(t, heardBob, 440, 120)
-	heardTone(t, heardAlice, 660, 120)
+	audiotest.HeardTone(t, heardBob, 440, 120)
+	audiotest.HeardTone(t, heardAlice, 660, 120)
 
 	t.Run("declined", func(t *testing.T) {
 		bobd := startDaemonAt(t, "", "/ip4/127.0.0.1/tcp/0", bob.profile)
