@@ -412,7 +412,7 @@ func (c *Conversations) receive(a arrival, ev *wire.GroupEvent) error {
 	w.seen(c.h.Store(), id, seenID, c.h.Now())
 	conv, err := c.h.Store().Conversation(id)
 	if errors.Is(err, store.ErrNotFound) {
-		return c.start(a, ev, &w, ours)
+		return c.start(a, ev, &w, ours, device)
 	}
 	if err != nil {
 		return err
@@ -556,7 +556,7 @@ func (c *Conversations) receive(a arrival, ev *wire.GroupEvent) error {
 // joined there. Anything else is dropped: a stranger cannot make us a
 // member. ours: the invitation came on our account's route, so our other
 // devices get it from us.
-func (c *Conversations) start(a arrival, ev *wire.GroupEvent, w *applying, ours bool) error {
+func (c *Conversations) start(a arrival, ev *wire.GroupEvent, w *applying, ours bool, device peer.ID) error {
 	me, id := c.h.Me(), convID(ev.Conversation)
 	invitation := ev.GetJoined() == me && (ev.Author == a.from || (a.own && c.h.Accepted(ev.Author)))
 	ownEvent := a.own && ev.Author == me && !ev.GetLeft()
@@ -575,8 +575,9 @@ func (c *Conversations) start(a arrival, ev *wire.GroupEvent, w *applying, ours 
 	case invitation:
 		w.message(c.h.Store(), store.Message{ID: ev.Id, Peer: id, Sender: ev.Author, Kind: store.EntryJoined, Text: me, Time: at}, nil)
 	case ev.GetText() != "":
-		w.message(c.h.Store(), store.Message{ID: ev.Id, Peer: id, Text: ev.GetText(), Time: at, Outgoing: true, State: string(api.StateDelivered)},
-			c.emitMessage)
+		// In its author's order, as every later copy of ours is.
+		w.message(c.h.Store(), store.Message{ID: ev.Id, Peer: id, Text: ev.GetText(), Time: at, Outgoing: true, State: string(api.StateDelivered),
+			Device: device.String(), Order: uint64(max(ev.SentUnixMilli, 0))}, c.emitMessage)
 	default:
 		// Our own conversation's first event is the invitation of the
 		// contact we started it with: no entry of its own on the device

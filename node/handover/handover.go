@@ -167,7 +167,9 @@ func (x *Handover) send(ctx context.Context, st network.Stream, remote peer.ID, 
 		if err != nil {
 			return fmt.Errorf("reading our history: %w", err)
 		}
+		self := x.h.Libp2p().ID()
 		for i := range ms {
+			authored(&ms[i], self)
 			if err := c.add(Encode(&ms[i])); err != nil {
 				return err
 			}
@@ -178,6 +180,27 @@ func (x *Handover) send(ctx context.Context, st network.Stream, remote peer.ID, 
 		cursor = next
 	}
 	return c.finish()
+}
+
+// authored names this device, self, as the author of a message it sent:
+// here its own rows carry no device (they are this device's), but on the
+// new device they are another device's — and the live copies of what we
+// send reach it naming us, each placed in our order among the others
+// (store's place) only if every row of ours names us too, with its order.
+// A multi-party conversation's messages are ordered by their sending time,
+// as their events are; a contact's by our outbox position, kept already.
+// A row of ours without them was shown where it arrived, so one copy late
+// in the hand-over came after a later message (the soak found it).
+func authored(m *store.Message, self peer.ID) {
+	if !m.Outgoing || m.Device != "" || m.Kind != store.EntryMessage {
+		return
+	}
+	if m.Order == 0 && api.IsConversation(m.Peer) {
+		m.Order = uint64(max(m.Time.UnixMilli(), 0))
+	}
+	if m.Order != 0 {
+		m.Device = self.String()
+	}
 }
 
 // chunker packs messages into chunks of at most wire.MaxHandoverMessages
