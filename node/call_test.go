@@ -157,12 +157,12 @@ func TestCallSignalling(t *testing.T) {
 		as, _ := alice.current()
 		bs, _ := bob.current()
 		raw, _ := hex.DecodeString(id)
-		for _, callID := range [][]byte{raw, make([]byte, wire.CallIDSize)} {
+		for _, hello := range [][]byte{append(raw, 0), append(make([]byte, wire.CallIDSize), 0), append(raw, wire.CallLanes)} {
 			st, err := bs.host.NewStream(ctx(t), as.host.ID(), protocol.ID(wire.CallProtocol))
 			if err != nil {
 				t.Fatal(err)
 			}
-			st.Write(callID)
+			st.Write(hello)
 			st.SetReadDeadline(time.Now().Add(5 * time.Second))
 			if n, err := st.Read(make([]byte, 1)); err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
 				t.Fatalf("an unanswered audio stream was kept open (%d bytes, %v)", n, err)

@@ -141,7 +141,11 @@ type CallStats struct {
 	Delay int `json:"delayMs"`
 	// Loss is the share of the last window's frames that were lost or
 	// late, 0..1 (concealed frames).
-	Loss    float64     `json:"loss"`
+	Loss float64 `json:"loss"`
+	// Rebuilt is the part of Loss rebuilt from the next frame's in-band
+	// FEC (nearly as heard); the rest was guessed by loss concealment.
+	// Quality is judged on what was not rebuilt.
+	Rebuilt float64     `json:"rebuilt"`
 	Quality CallQuality `json:"quality"`
 	Relayed bool        `json:"relayed,omitempty"`
 	// Level is how loud the contact was in the last window, 0..1.

@@ -146,11 +146,20 @@ type call struct {
 	relayed bool
 	audio   api.CallAudio
 	muted   bool
-	volume  float64       // 0..2, 1 as received
-	timer   *time.Timer   // ends a ringing call unanswered
-	media   *media        // the audio, once answered
-	ended   chan struct{} // closed when the call ends
+	volume  float64     // 0..2, 1 as received
+	timer   *time.Timer // ends a ringing call unanswered
+	// lanes are the audio streams that came for a call we placed, by
+	// lane, until all have; audioDone is closed when its audio is over
+	// (or never ran), once.
+	lanes     [wire.CallLanes]network.Stream
+	audioDone chan struct{}
+	audioOnce sync.Once
+	media     *media        // the audio, once answered
+	ended     chan struct{} // closed when the call ends
 }
+
+// audioOver closes audioDone, once.
+func (k *call) audioOver() { k.audioOnce.Do(func() { close(k.audioDone) }) }
 
 func (k *call) event() api.CallEvent {
 	return api.CallEvent{ID: k.sid, With: k.with, Outgoing: k.outgoing, State: k.state, Relayed: k.relayed, Since: k.since}
@@ -180,7 +189,7 @@ func (c *Calls) Call(ctx context.Context, to string, a api.CallAudio) (string, e
 		return "", err
 	}
 	k := &call{id: make([]byte, wire.CallIDSize), secret: make([]byte, wire.CallKeySize), with: to, outgoing: true,
-		state: api.CallCalling, started: c.h.Now(), audio: a, volume: 1, ended: make(chan struct{})}
+		state: api.CallCalling, started: c.h.Now(), audio: a, volume: 1, ended: make(chan struct{}), audioDone: make(chan struct{})}
 	rand.Read(k.id)
 	rand.Read(k.secret)
 	k.sid = hex.EncodeToString(k.id)
@@ -282,23 +291,34 @@ func (c *Calls) AnswerCall(ctx context.Context, id string, a api.CallAudio) erro
 	}
 	octx, cancel := context.WithTimeout(network.WithAllowLimitedConn(ctx, "call"), wire.CallOpenTimeout)
 	defer cancel()
-	st, err := openAudio(octx, c.h.Libp2p(), k.device)
-	if err == nil {
-		st.SetDeadline(time.Now().Add(wire.CallOpenTimeout))
-		_, err = st.Write(k.id)
-		if err != nil {
-			st.Reset()
+	lanes := make([]network.Stream, 0, wire.CallLanes)
+	for i := range wire.CallLanes {
+		st, err := openAudio(octx, c.h.Libp2p(), k.device)
+		if err == nil {
+			st.SetDeadline(time.Now().Add(wire.CallOpenTimeout))
+			if _, err = st.Write(append(slices.Clone(k.id), byte(i))); err != nil {
+				st.Reset()
+			}
 		}
+		if err != nil {
+			resetAll(lanes)
+			c.end(k, api.CallReasonFailed, true)
+			return fmt.Errorf("%w: audio stream to %s: %v", api.ErrUnreachable, k.with, err)
+		}
+		lanes = append(lanes, st)
 	}
-	if err != nil {
-		c.end(k, api.CallReasonFailed, true)
-		return fmt.Errorf("%w: audio stream to %s: %v", api.ErrUnreachable, k.with, err)
-	}
-	if !c.listen.Go(func(ctx context.Context) { c.run(ctx, k, st) }) {
-		st.Reset()
+	if !c.listen.Go(func(ctx context.Context) { c.run(ctx, k, lanes) }) {
+		resetAll(lanes)
 		return api.ErrNotLoggedIn
 	}
 	return nil
+}
+
+// resetAll resets every stream of sts.
+func resetAll(sts []network.Stream) {
+	for _, st := range sts {
+		st.Reset()
+	}
 }
 
 // openAudio opens the audio stream to p over the connection the two
@@ -347,41 +367,64 @@ func direct(conn network.Conn) bool { return !conn.Stat().Limited && !isCircuit(
 
 // serveAudio takes the audio stream of a call we placed, from the device
 // whose answer we accepted — nobody else's.
+//
+// The call has wire.CallLanes streams, each naming its lane after the
+// call's ID; the handler of the last to come runs the call, the others
+// keep their streams open until it is over (the listener closes a stream
+// when its handler returns).
 func (c *Calls) serveAudio(ctx context.Context, st network.Stream) error {
-	id := make([]byte, wire.CallIDSize)
+	hello := make([]byte, wire.CallIDSize+1)
 	st.SetDeadline(time.Now().Add(wire.CallOpenTimeout))
-	if _, err := io.ReadFull(st, id); err != nil {
+	if _, err := io.ReadFull(st, hello); err != nil {
 		return fmt.Errorf("reading the call's ID: %w", err)
 	}
+	id, lane := hello[:wire.CallIDSize], int(hello[wire.CallIDSize])
 	remote := st.Conn().RemotePeer()
 	c.mu.Lock()
 	k := c.calls[hex.EncodeToString(id)]
-	ok := k != nil && k.outgoing && k.state == api.CallRinging && k.device == remote && k.media == nil
+	ok := k != nil && k.outgoing && k.state == api.CallRinging && k.device == remote && k.media == nil &&
+		lane < wire.CallLanes && k.lanes[lane] == nil
+	var all []network.Stream
+	if ok {
+		k.lanes[lane] = st
+		if !slices.Contains(k.lanes[:], nil) {
+			all = slices.Clone(k.lanes[:])
+		}
+	}
 	c.mu.Unlock()
 	if !ok {
-		return fmt.Errorf("an audio stream from %s for no call it answered", remote)
+		return fmt.Errorf("an audio stream from %s for no call it answered (or a lane twice)", remote)
 	}
-	c.run(ctx, k, st)
+	if all == nil {
+		select {
+		case <-k.audioDone:
+		case <-ctx.Done():
+		}
+		return nil
+	}
+	c.run(ctx, k, all)
 	return nil
 }
 
-// run plays the call's audio until it ends.
-func (c *Calls) run(ctx context.Context, k *call, st network.Stream) {
+// run plays the call's audio on its lanes until it ends.
+func (c *Calls) run(ctx context.Context, k *call, lanes []network.Stream) {
+	defer k.audioOver()
 	src, sink, err := c.open(k.audio)
 	if err != nil {
 		c.h.Log().Warn("opening the call's audio", "err", err)
-		st.Reset()
+		resetAll(lanes)
 		c.end(k, api.CallReasonFailed, true)
 		return
 	}
 	keys, err := DeriveKeys(k.secret, k.id, k.outgoing)
 	if err != nil {
-		st.Reset()
+		resetAll(lanes)
 		c.end(k, api.CallReasonFailed, true)
 		return
 	}
+	st := lanes[0]
 	remote := st.Conn().RemotePeer()
-	m := newMedia(st, keys, src, sink, c.h.Now, func() time.Duration { return c.h.Libp2p().Peerstore().LatencyEWMA(remote) })
+	m := newMedia(lanes, keys, src, sink, c.h.Now, func() time.Duration { return c.h.Libp2p().Peerstore().LatencyEWMA(remote) })
 	c.mu.Lock()
 	if c.trace != nil {
 		m.trace = *c.trace
@@ -389,7 +432,7 @@ func (c *Calls) run(ctx context.Context, k *call, st network.Stream) {
 	if k.state != api.CallRinging {
 		c.mu.Unlock()
 		m.close()
-		st.Reset()
+		resetAll(lanes)
 		return
 	}
 	k.media, k.state, k.since = m, api.CallActive, c.h.Now()
@@ -404,7 +447,7 @@ func (c *Calls) run(ctx context.Context, k *call, st network.Stream) {
 	reason := m.run(ctx, k.sid, c.h, func() bool { return k.relayed })
 	js := m.jitter.Stats() // the loops are done: nobody else holds it
 	c.h.Log().Info("call audio ended", "call", k.sid, "with", k.with, "reason", reason, "relayed", k.relayed,
-		"played", js.Played, "concealed", js.Concealed, "late", js.Late, "delay", js.Delay,
+		"played", js.Played, "concealed", js.Concealed, "rebuilt", js.Recovered, "late", js.Late, "delay", js.Delay,
 		"sent", m.sent.Load(), "dropped", m.dropped.Load(), "forged", m.forged.Load())
 	c.end(k, reason, reason != api.CallReasonTheyHung)
 }
@@ -500,7 +543,7 @@ func (c *Calls) offered(in *payload.Inbound, s *wire.Call, sid string) error {
 		return nil // a stale offer rings nothing
 	}
 	k := &call{id: s.Id, sid: sid, with: from, secret: s.Secret, device: device, state: api.CallIncoming,
-		started: now, volume: 1, ended: make(chan struct{})}
+		started: now, volume: 1, ended: make(chan struct{}), audioDone: make(chan struct{})}
 	c.mu.Lock()
 	if old := c.calls[sid]; old != nil {
 		c.mu.Unlock()
@@ -613,6 +656,9 @@ func (c *Calls) end(k *call, reason string, tell bool) {
 	k.prev, k.state = k.state, api.CallEnded
 	close(k.ended)
 	c.mu.Unlock()
+	if m == nil {
+		k.audioOver() // lanes that came wait for nothing more
+	}
 	if m != nil {
 		m.hangUp(reason == api.CallReasonHungUp)
 	}

@@ -22,11 +22,19 @@ import (
 // s·FrameDuration + Delay, so a frame arrives in time when its jitter is
 // under Delay.
 //
-// Adaptation. Delay is the smallest that kept late loss under about 1 %
-// over the window: the 99th percentile of the window's jitter, plus a
-// margin, within [MinJitterDelay, MaxJitterDelay]. It grows at once when
-// the path gets rougher (a late frame is lost sound) and shrinks slowly
-// when it calms (each step down plays a few frames closer together).
+// Adaptation. A slot is heard when its own frame is there at its time, or
+// when the next frame is: Opus rebuilds a missing frame from the in-band
+// FEC of the one after it. So the delay covers, for each slot s, the
+// earlier of its own frame's jitter and the next frame's plus a frame —
+// on a path where lateness strikes frames one at a time (over QUIC a lost
+// packet holds back only its own lane, wire.CallLanes) an isolated late
+// frame is rebuilt rather than waited for, and the delay stays that of
+// the path's ordinary jitter instead of a retransmission's. Delay is the
+// smallest that kept the slots heard but for about 1 % over the window:
+// the 99th percentile of those times, plus a margin, within
+// [MinJitterDelay, MaxJitterDelay]. It grows at once when the path gets
+// rougher (a late frame is lost sound) and shrinks slowly when it calms
+// (each step down plays a few frames closer together).
 const (
 	// MinJitterDelay is the least delay the buffer keeps: a frame's
 	// worth, for the scheduling of the player and the network's smallest
@@ -58,13 +66,19 @@ const (
 	NotDue Slot = iota
 	// Play: the frame returned is due; decode and play it.
 	Play
-	// Conceal: the frame due is missing; conceal it (FEC or PLC).
+	// Recover: the frame due is missing but the next one is held: the
+	// Frame returned carries the next frame's packet, whose in-band FEC
+	// rebuilds the missing one.
+	Recover
+	// Conceal: the frame due is missing and so is the next: conceal it
+	// (Opus's packet loss concealment).
 	Conceal
 )
 
 // JitterStats counts what the buffer did.
 type JitterStats struct {
 	Played, Concealed int // slots given to the player
+	Recovered         int // of the concealed, rebuilt from the next frame's FEC
 	Late              int // frames that came after their slot (dropped)
 	Duplicates        int // frames that came twice (the copy dropped)
 	Refused           int // frames too far ahead of playout (dropped)
@@ -78,11 +92,23 @@ type Jitter struct {
 	first   uint32          // the first frame's sequence number: slot 0
 	next    int64           // the next slot to play, counted from first
 	frames  map[int64]Frame // frames held, by slot
-	transit []time.Duration // the window's transits, oldest first
-	base    time.Time       // the origin transits are measured from
-	delay   time.Duration
-	since   int // frames pushed since the delay last shrank
-	stats   JitterStats
+	// window is the transits of the last jitterWindow slots, by slot
+	// modulo its length; newest is the highest slot in it.
+	window [jitterWindow]transit
+	newest int64
+	lowest time.Duration // the least transit in the window: the path's base
+	heard  []time.Duration
+	base   time.Time // the origin transits are measured from
+	delay  time.Duration
+	since  int // frames pushed since the delay last shrank
+	stats  JitterStats
+}
+
+// transit is when frame slot arrived, less its place in the stream.
+type transit struct {
+	slot int64
+	t    time.Duration
+	ok   bool
 }
 
 // NewJitter returns an empty buffer.
@@ -106,7 +132,7 @@ func (j *Jitter) Push(f Frame, now time.Time) bool {
 		// Too late to play, but the latest news of the path: a buffer
 		// that learned only from the frames in time would never grow.
 		j.stats.Late++
-		j.observe(now.Sub(j.base) - time.Duration(s)*wire.CallFrameDuration)
+		j.observe(s, now.Sub(j.base)-time.Duration(s)*wire.CallFrameDuration)
 		return false
 	case s-j.next >= maxAhead:
 		j.stats.Refused++
@@ -117,19 +143,43 @@ func (j *Jitter) Push(f Frame, now time.Time) bool {
 		return false
 	}
 	j.frames[s] = f
-	j.observe(now.Sub(j.base) - time.Duration(s)*wire.CallFrameDuration)
+	j.observe(s, now.Sub(j.base)-time.Duration(s)*wire.CallFrameDuration)
 	return true
 }
 
-// observe adds a frame's transit to the window and adapts the delay.
-func (j *Jitter) observe(t time.Duration) {
-	if len(j.transit) == jitterWindow {
-		copy(j.transit, j.transit[1:])
-		j.transit = j.transit[:jitterWindow-1]
+// observe adds slot s's transit t to the window and adapts the delay.
+func (j *Jitter) observe(s int64, t time.Duration) {
+	if s <= j.newest-jitterWindow {
+		return // older than the window: no news of the path now
 	}
-	j.transit = append(j.transit, t)
-	sorted := slices.Sorted(slices.Values(j.transit))
-	jitter := sorted[len(sorted)*99/100] - sorted[0]
+	j.newest = max(j.newest, s)
+	j.window[j.at(s)] = transit{slot: s, t: t, ok: true}
+	j.lowest = t
+	for _, w := range j.window {
+		if j.inWindow(w) {
+			j.lowest = min(j.lowest, w.t)
+		}
+	}
+	// When each slot of the window could be heard: its own frame's
+	// transit, or the next frame's plus a frame (its FEC must be there
+	// at the slot's time, a frame before its own). A slot whose frame has
+	// not come counts once it was played: until then it may yet come.
+	j.heard = j.heard[:0]
+	for _, w := range j.window {
+		if !j.inWindow(w) {
+			continue
+		}
+		if prev := w.slot - 1; prev >= 0 && prev < j.next && prev > j.newest-jitterWindow && !j.has(prev) {
+			j.heard = append(j.heard, w.t+wire.CallFrameDuration)
+		}
+		h := w.t
+		if j.has(w.slot + 1) {
+			h = min(h, j.window[j.at(w.slot+1)].t+wire.CallFrameDuration)
+		}
+		j.heard = append(j.heard, h)
+	}
+	slices.Sort(j.heard)
+	jitter := j.heard[len(j.heard)*99/100] - j.lowest
 	want := min(max(jitter+jitterMargin, MinJitterDelay), MaxJitterDelay)
 	j.since++
 	switch {
@@ -142,18 +192,29 @@ func (j *Jitter) observe(t time.Duration) {
 	}
 }
 
+// at is slot s's place in the window.
+func (j *Jitter) at(s int64) int { return int(((s % jitterWindow) + jitterWindow) % jitterWindow) }
+
+// has reports whether the window holds slot s's transit.
+func (j *Jitter) has(s int64) bool {
+	w := j.window[j.at(s)]
+	return w.ok && w.slot == s
+}
+
+// inWindow reports whether w is one of the window's last jitterWindow
+// slots (a place keeps an older slot's transit until a newer one takes
+// it).
+func (j *Jitter) inWindow(w transit) bool { return w.ok && w.slot > j.newest-jitterWindow }
+
 // due is slot s's playout time.
 func (j *Jitter) due(s int64) time.Time {
-	lowest := time.Duration(0)
-	if len(j.transit) > 0 {
-		lowest = slices.Min(j.transit)
-	}
-	return j.base.Add(lowest + time.Duration(s)*wire.CallFrameDuration + j.delay)
+	return j.base.Add(j.lowest + time.Duration(s)*wire.CallFrameDuration + j.delay)
 }
 
 // Pop gives the player the next slot if it is due at now: its frame
-// (Play) or its absence (Conceal). The player calls it at each of its
-// ticks until it says NotDue.
+// (Play), the next one's to rebuild it from (Recover), or neither
+// (Conceal). The player calls it at each of its wake-ups until it says
+// NotDue.
 func (j *Jitter) Pop(now time.Time) (Frame, Slot) {
 	if !j.started || now.Before(j.due(j.next)) {
 		return Frame{}, NotDue
@@ -164,7 +225,12 @@ func (j *Jitter) Pop(now time.Time) (Frame, Slot) {
 	delete(j.frames, s)
 	if !ok {
 		j.stats.Concealed++
-		return Frame{Seq: j.first + uint32(s)}, Conceal
+		seq := j.first + uint32(s)
+		if n, ok := j.frames[s+1]; ok {
+			j.stats.Recovered++
+			return Frame{Seq: seq, Timestamp: seq * uint32(wire.CallFrameSamples), Packet: n.Packet}, Recover
+		}
+		return Frame{Seq: seq, Timestamp: seq * uint32(wire.CallFrameSamples)}, Conceal
 	}
 	j.stats.Played++
 	return f, Play
@@ -176,16 +242,6 @@ func (j *Jitter) NextDue() (time.Time, bool) {
 		return time.Time{}, false
 	}
 	return j.due(j.next), true
-}
-
-// Held returns frame seq if the buffer holds it: the frame after a missing
-// one carries the missing one's FEC.
-func (j *Jitter) Held(seq uint32) (Frame, bool) {
-	if !j.started {
-		return Frame{}, false
-	}
-	f, ok := j.frames[j.slot(seq)]
-	return f, ok
 }
 
 // Stats is what the buffer did so far, with its delay now.

@@ -34,7 +34,8 @@ const (
 	writeTimeout = 5 * time.Second
 	// statsEvery is how often a running call's CallStats go out.
 	statsEvery = time.Second
-	// Quality thresholds: a call is "poor" beyond either.
+	// Quality thresholds: a call is "poor" beyond either (the loss counts
+	// the slots concealed without the next frame's FEC: what was not heard).
 	poorLoss  = 0.05
 	poorDelay = 250 * time.Millisecond
 )
@@ -44,13 +45,17 @@ type mediaHost interface {
 	Emit(e api.Event)
 }
 
-// media is one call's audio, both ways, over its stream.
+// media is one call's audio, both ways, over its lanes: wire.CallLanes
+// streams, frame s on lane s mod CallLanes. Over QUIC a lost packet holds
+// back only its own stream, so one loss delays every third frame for a
+// round trip instead of all of them, and the frame after a late one
+// (on another lane) usually brings its FEC in time.
 type media struct {
-	st   network.Stream
-	keys *Keys
-	src  audio.Source
-	sink audio.Sink
-	now  func() time.Time
+	lanes []network.Stream
+	keys  *Keys
+	src   audio.Source
+	sink  audio.Sink
+	now   func() time.Time
 	// rtt is the connection's measured round trip (0 when unknown).
 	rtt func() time.Duration
 
@@ -62,7 +67,7 @@ type media struct {
 	stop     chan struct{}
 	stopOnce sync.Once
 
-	out chan []byte // sealed frames for the writer
+	outs []chan []byte // sealed frames for each lane's writer
 
 	// jmu guards the receive side's state, shared by the reader, the
 	// player and the statistics.
@@ -77,9 +82,12 @@ type media struct {
 	trace Trace
 }
 
-func newMedia(st network.Stream, keys *Keys, src audio.Source, sink audio.Sink, now func() time.Time, rtt func() time.Duration) *media {
-	m := &media{st: st, keys: keys, src: src, sink: sink, now: now, rtt: rtt, jitter: NewJitter(),
-		out: make(chan []byte, sendQueue), stop: make(chan struct{})}
+func newMedia(lanes []network.Stream, keys *Keys, src audio.Source, sink audio.Sink, now func() time.Time, rtt func() time.Duration) *media {
+	m := &media{lanes: lanes, keys: keys, src: src, sink: sink, now: now, rtt: rtt, jitter: NewJitter(),
+		stop: make(chan struct{})}
+	for range lanes {
+		m.outs = append(m.outs, make(chan []byte, sendQueue))
+	}
 	m.setVolume(1)
 	return m
 }
@@ -123,7 +131,12 @@ func (m *media) run(ctx context.Context, sid string, h mediaHost, relayed func()
 		case <-ctx.Done():
 		}
 	}()
-	for _, loop := range []func(context.Context) string{m.capture, m.write, m.read, m.play} {
+	loops := []func(context.Context) string{m.capture, m.play}
+	for i := range m.lanes {
+		loops = append(loops, func(ctx context.Context) string { return m.write(ctx, i) },
+			func(ctx context.Context) string { return m.read(ctx, i) })
+	}
+	for _, loop := range loops {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -138,11 +151,15 @@ func (m *media) run(ctx context.Context, sid string, h mediaHost, relayed func()
 		m.report(ctx, sid, h, relayed)
 	}()
 	<-ctx.Done()
-	// The reader may sit in a read: unblock it.
-	m.st.SetReadDeadline(time.Now())
+	// The readers may sit in a read: unblock them.
+	for _, st := range m.lanes {
+		st.SetReadDeadline(time.Now())
+	}
 	wg.Wait()
 	m.close()
-	m.st.Close()
+	for _, st := range m.lanes {
+		st.Close()
+	}
 	return reason
 }
 
@@ -177,7 +194,7 @@ func (m *media) capture(ctx context.Context) string {
 			return api.CallReasonFailed
 		}
 		select {
-		case m.out <- sealed:
+		case m.outs[int(seq)%len(m.outs)] <- sealed:
 			m.sent.Add(1)
 		default:
 			m.dropped.Add(1)
@@ -185,22 +202,24 @@ func (m *media) capture(ctx context.Context) string {
 	}
 }
 
-// write sends the queued frames, and the goodbye when we hang up.
-func (m *media) write(ctx context.Context) string {
+// write sends lane i's queued frames, and the goodbye when we hang up
+// (on every lane: whichever comes first tells).
+func (m *media) write(ctx context.Context, i int) string {
+	st, out := m.lanes[i], m.outs[i]
 	var hdr [2]byte
 	for {
 		select {
 		case <-ctx.Done():
 			if m.sayBye.Load() {
-				m.st.SetWriteDeadline(time.Now().Add(time.Second))
-				m.st.Write([]byte{0, 0}) // length 0: goodbye
+				st.SetWriteDeadline(time.Now().Add(time.Second))
+				st.Write([]byte{0, 0}) // length 0: goodbye
 			}
-			m.st.CloseWrite()
+			st.CloseWrite()
 			return ""
-		case f := <-m.out:
+		case f := <-out:
 			binary.BigEndian.PutUint16(hdr[:], uint16(len(f)))
-			m.st.SetWriteDeadline(time.Now().Add(writeTimeout))
-			if _, err := m.st.Write(append(hdr[:], f...)); err != nil {
+			st.SetWriteDeadline(time.Now().Add(writeTimeout))
+			if _, err := st.Write(append(hdr[:], f...)); err != nil {
 				if ctx.Err() != nil {
 					return ""
 				}
@@ -213,14 +232,15 @@ func (m *media) write(ctx context.Context) string {
 	}
 }
 
-// read takes the other side's frames into the jitter buffer until its
-// goodbye, or until nothing came for CallLostAfter.
-func (m *media) read(ctx context.Context) string {
+// read takes the other side's frames on lane i into the jitter buffer
+// until its goodbye, or until nothing came for CallLostAfter.
+func (m *media) read(ctx context.Context, i int) string {
+	st := m.lanes[i]
 	var hdr [2]byte
 	buf := make([]byte, wire.MaxCallFrame)
 	for {
-		m.st.SetReadDeadline(time.Now().Add(api.CallLostAfter))
-		if _, err := io.ReadFull(m.st, hdr[:]); err != nil {
+		st.SetReadDeadline(time.Now().Add(api.CallLostAfter))
+		if _, err := io.ReadFull(st, hdr[:]); err != nil {
 			return m.readFailed(ctx, err)
 		}
 		n := int(binary.BigEndian.Uint16(hdr[:]))
@@ -231,7 +251,7 @@ func (m *media) read(ctx context.Context) string {
 			// Not a frame of ours: the stream is out of step for good.
 			return api.CallReasonLost
 		}
-		if _, err := io.ReadFull(m.st, buf[:n]); err != nil {
+		if _, err := io.ReadFull(st, buf[:n]); err != nil {
 			return m.readFailed(ctx, err)
 		}
 		f, err := m.keys.Open(buf[:n])
@@ -295,19 +315,15 @@ func (m *media) playDue(dec *audio.Decoder, pcm []int16) string {
 	for {
 		m.jmu.Lock()
 		f, slot := m.jitter.Pop(m.now())
-		next, haveNext := Frame{}, false
-		if slot == Conceal {
-			next, haveNext = m.jitter.Held(f.Seq + 1)
-		}
 		m.jmu.Unlock()
 		var err error
-		switch {
-		case slot == NotDue:
+		switch slot {
+		case NotDue:
 			return ""
-		case slot == Play:
+		case Play:
 			err = dec.Decode(f.Packet, pcm)
-		case haveNext:
-			err = dec.DecodeFEC(next.Packet, pcm)
+		case Recover:
+			err = dec.DecodeFEC(f.Packet, pcm)
 		default:
 			err = dec.Conceal(pcm)
 		}
@@ -352,16 +368,17 @@ func (m *media) report(ctx context.Context, sid string, h mediaHost, relayed fun
 // counters as the front ends see it.
 func (m *media) stats(sid string, last, now JitterStats, level float64, relayed bool) *api.CallStats {
 	slots := (now.Played - last.Played) + (now.Concealed - last.Concealed)
-	loss := 0.0
+	loss, rebuilt := 0.0, 0.0
 	if slots > 0 {
 		loss = float64(now.Concealed-last.Concealed) / float64(slots)
+		rebuilt = float64(now.Recovered-last.Recovered) / float64(slots)
 	}
 	delay := now.Delay + m.rtt()/2
 	q := api.QualityGood
-	if loss > poorLoss || delay > poorDelay {
+	if loss-rebuilt > poorLoss || delay > poorDelay {
 		q = api.QualityPoor
 	}
-	return &api.CallStats{ID: sid, Delay: int(delay / time.Millisecond), Loss: loss, Quality: q, Relayed: relayed, Level: level}
+	return &api.CallStats{ID: sid, Delay: int(delay / time.Millisecond), Loss: loss, Rebuilt: rebuilt, Quality: q, Relayed: relayed, Level: level}
 }
 
 // isCircuit reports whether conn goes through a relay.

@@ -164,13 +164,13 @@ func TestCallNotifications(t *testing.T) {
 			{CallState: &api.CallEvent{ID: "c2", With: "bob", Outgoing: true, State: api.CallCalling}},
 			{CallState: &api.CallEvent{ID: "c2", With: "bob", Outgoing: true, State: api.CallRinging}},
 			{CallState: &api.CallEvent{ID: "c2", With: "bob", Outgoing: true, State: api.CallActive, Relayed: true, Since: testTime}},
-			{CallStats: &api.CallStats{ID: "c2", Delay: 85, Loss: 0.02, Quality: api.QualityGood, Relayed: true, Level: 0.4}},
+			{CallStats: &api.CallStats{ID: "c2", Delay: 85, Loss: 0.02, Rebuilt: 0.015, Quality: api.QualityGood, Relayed: true, Level: 0.4}},
 			{CallState: &api.CallEvent{ID: "c2", With: "bob", Outgoing: true, State: api.CallEnded, Reason: api.CallReasonTheyHung, Relayed: true, Since: testTime}},
 		}, []note{
 			{"callState", `{"callId":"c2","with":"bob","outgoing":true,"state":"calling"}`},
 			{"callState", `{"callId":"c2","with":"bob","outgoing":true,"state":"ringing"}`},
 			{"callState", `{"callId":"c2","with":"bob","outgoing":true,"state":"active","relayed":true,"since":"2024-01-02T03:04:05.678Z"}`},
-			{"callStats", `{"callId":"c2","delayMs":85,"loss":0.02,"quality":"good","relayed":true,"level":0.4}`},
+			{"callStats", `{"callId":"c2","delayMs":85,"loss":0.02,"rebuilt":0.015,"quality":"good","relayed":true,"level":0.4}`},
 			{"callState", `{"callId":"c2","with":"bob","outgoing":true,"state":"ended","reason":"they hung up","relayed":true,"since":"2024-01-02T03:04:05.678Z"}`},
 		}},
 		{"declined", []api.Event{
@@ -178,7 +178,7 @@ func TestCallNotifications(t *testing.T) {
 		}, []note{{"callState", `{"callId":"c3","with":"bob","outgoing":true,"state":"ended","reason":"declined"}`}}},
 		{"poor quality, silence", []api.Event{
 			{CallStats: &api.CallStats{ID: "c4", Delay: 420, Loss: 0.3, Quality: api.QualityPoor}},
-		}, []note{{"callStats", `{"callId":"c4","delayMs":420,"loss":0.3,"quality":"poor","level":0}`}}},
+		}, []note{{"callStats", `{"callId":"c4","delayMs":420,"loss":0.3,"rebuilt":0,"quality":"poor","level":0}`}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

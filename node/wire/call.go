@@ -35,6 +35,12 @@ const (
 	CallProtocol = "/eserver/call/1.0.0"
 	// CallIDSize is the bytes of a call's ID.
 	CallIDSize = 16
+	// CallLanes is how many streams a call's audio takes, frame s on
+	// lane s mod CallLanes, each opened with the call's ID and its lane
+	// (one byte): over QUIC a lost packet stalls only its own stream, so
+	// it holds back one frame in CallLanes rather than every frame behind
+	// it, and the next frame, on another lane, brings its FEC in time.
+	CallLanes = 3
 	// MaxCallReason bounds a hang-up's reason.
 	MaxCallReason = 64
 	// CallOfferTTL: an offer older than this (by its sender's clock) rings
