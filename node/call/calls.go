@@ -448,7 +448,7 @@ func (c *Calls) run(ctx context.Context, k *call, lanes []network.Stream) {
 	js := m.jitter.Stats() // the loops are done: nobody else holds it
 	c.h.Log().Info("call audio ended", "call", k.sid, "with", k.with, "reason", reason, "relayed", k.relayed,
 		"played", js.Played, "concealed", js.Concealed, "rebuilt", js.Recovered, "late", js.Late, "delay", js.Delay,
-		"sent", m.sent.Load(), "dropped", m.dropped.Load(), "forged", m.forged.Load())
+		"sent", m.sent.Load(), "forged", m.forged.Load())
 	c.end(k, reason, reason != api.CallReasonTheyHung)
 }
 

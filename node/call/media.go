@@ -18,19 +18,16 @@ import (
 	"eserver/node/wire"
 )
 
-// The audio stream. Each side writes its frames as they are captured,
-// each one length-prefixed (2 bytes, big-endian) and sealed (frame.go); a
-// length of 0 is the side's goodbye: it hung up. A frame is never waited
-// for: the capture loop hands it to the writer through a short queue and
-// drops it when the queue is full (the connection is behind), and the
-// receiver's jitter buffer drops what comes after its time.
+// The audio streams (lanes). Each side writes its frames as they are
+// captured, each one length-prefixed (2 bytes, big-endian) and sealed
+// (frame.go); a length of 0 is the side's goodbye: it hung up. A frame is
+// never waited for: the capture loop writes it itself (a stream takes a
+// frame this small into its send buffer at once; one more goroutine to
+// hand it to would be one more wake-up every 20 ms, the bulk of a call's
+// CPU), and the receiver's jitter buffer drops what comes after its time.
 const (
-	// sendQueue is how many frames may wait for the connection: 80 ms.
-	// Past that, new frames are dropped: late audio is worth nothing.
-	sendQueue = 4
-	// writeTimeout bounds one write of the stream. A write that takes
-	// longer means the connection is gone (frames are dropped long before,
-	// at the queue), so it ends the call.
+	// writeTimeout bounds one write of a stream. A write that takes
+	// longer means the connection is gone, so it ends the call.
 	writeTimeout = 5 * time.Second
 	// statsEvery is how often a running call's CallStats go out.
 	statsEvery = time.Second
@@ -67,16 +64,13 @@ type media struct {
 	stop     chan struct{}
 	stopOnce sync.Once
 
-	outs []chan []byte // sealed frames for each lane's writer
-
 	// jmu guards the receive side's state, shared by the reader, the
 	// player and the statistics.
 	jmu    sync.Mutex
 	jitter *Jitter
 	level  float64 // loudest played since the last stats
-	// counts of what the sender did
-	sent, dropped atomic.Int64
-	forged        atomic.Int64
+	// counts of what the sender did, and of forged frames received
+	sent, forged atomic.Int64
 	// trace is the Calls' Trace when the call started (its fields nil
 	// when none).
 	trace Trace
@@ -85,9 +79,6 @@ type media struct {
 func newMedia(lanes []network.Stream, keys *Keys, src audio.Source, sink audio.Sink, now func() time.Time, rtt func() time.Duration) *media {
 	m := &media{lanes: lanes, keys: keys, src: src, sink: sink, now: now, rtt: rtt, jitter: NewJitter(),
 		stop: make(chan struct{})}
-	for range lanes {
-		m.outs = append(m.outs, make(chan []byte, sendQueue))
-	}
 	m.setVolume(1)
 	return m
 }
@@ -133,8 +124,7 @@ func (m *media) run(ctx context.Context, sid string, h mediaHost, relayed func()
 	}()
 	loops := []func(context.Context) string{m.capture, m.play}
 	for i := range m.lanes {
-		loops = append(loops, func(ctx context.Context) string { return m.write(ctx, i) },
-			func(ctx context.Context) string { return m.read(ctx, i) })
+		loops = append(loops, func(ctx context.Context) string { return m.read(ctx, i) })
 	}
 	for _, loop := range loops {
 		wg.Add(1)
@@ -156,6 +146,15 @@ func (m *media) run(ctx context.Context, sid string, h mediaHost, relayed func()
 		st.SetReadDeadline(time.Now())
 	}
 	wg.Wait()
+	// Our goodbye, on every lane (whichever comes first tells), when we
+	// hung up.
+	for _, st := range m.lanes {
+		if m.sayBye.Load() {
+			st.SetWriteDeadline(time.Now().Add(time.Second))
+			st.Write([]byte{0, 0})
+		}
+		st.CloseWrite()
+	}
 	m.close()
 	for _, st := range m.lanes {
 		st.Close()
@@ -164,7 +163,7 @@ func (m *media) run(ctx context.Context, sid string, h mediaHost, relayed func()
 }
 
 // capture encodes and seals what the source gives, frame by frame, and
-// queues it for the writer, dropping it when the writer is behind.
+// writes it on its lane.
 func (m *media) capture(ctx context.Context) string {
 	enc, err := audio.NewEncoder()
 	if err != nil {
@@ -172,6 +171,7 @@ func (m *media) capture(ctx context.Context) string {
 	}
 	pcm := make([]int16, wire.CallFrameSamples)
 	buf := make([]byte, wire.MaxCallPacket)
+	out := make([]byte, 0, 2+wire.MaxCallFrame)
 	for seq := uint32(0); ; seq++ {
 		if err := m.src.Read(ctx, pcm); err != nil {
 			if ctx.Err() != nil {
@@ -189,45 +189,23 @@ func (m *media) capture(ctx context.Context) string {
 		if err != nil {
 			return api.CallReasonFailed
 		}
-		sealed, err := m.keys.Seal(nil, Frame{Seq: seq, Timestamp: seq * uint32(wire.CallFrameSamples), Packet: pkt})
+		// The length prefix, then the frame sealed after it.
+		out, err = m.keys.Seal(out[:2], Frame{Seq: seq, Timestamp: seq * uint32(wire.CallFrameSamples), Packet: pkt})
 		if err != nil {
 			return api.CallReasonFailed
 		}
-		select {
-		case m.outs[int(seq)%len(m.outs)] <- sealed:
-			m.sent.Add(1)
-		default:
-			m.dropped.Add(1)
+		binary.BigEndian.PutUint16(out, uint16(len(out)-2))
+		st := m.lanes[int(seq)%len(m.lanes)]
+		st.SetWriteDeadline(time.Now().Add(writeTimeout))
+		if _, err := st.Write(out); err != nil {
+			if ctx.Err() != nil {
+				return ""
+			}
+			return api.CallReasonLost
 		}
-	}
-}
-
-// write sends lane i's queued frames, and the goodbye when we hang up
-// (on every lane: whichever comes first tells).
-func (m *media) write(ctx context.Context, i int) string {
-	st, out := m.lanes[i], m.outs[i]
-	var hdr [2]byte
-	for {
-		select {
-		case <-ctx.Done():
-			if m.sayBye.Load() {
-				st.SetWriteDeadline(time.Now().Add(time.Second))
-				st.Write([]byte{0, 0}) // length 0: goodbye
-			}
-			st.CloseWrite()
-			return ""
-		case f := <-out:
-			binary.BigEndian.PutUint16(hdr[:], uint16(len(f)))
-			st.SetWriteDeadline(time.Now().Add(writeTimeout))
-			if _, err := st.Write(append(hdr[:], f...)); err != nil {
-				if ctx.Err() != nil {
-					return ""
-				}
-				return api.CallReasonLost
-			}
-			if m.trace.Sent != nil {
-				m.trace.Sent(len(hdr) + len(f))
-			}
+		m.sent.Add(1)
+		if m.trace.Sent != nil {
+			m.trace.Sent(len(out))
 		}
 	}
 }

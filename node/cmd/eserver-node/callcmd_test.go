@@ -30,7 +30,7 @@ func cli(profile, password string, args ...string) *exec.Cmd {
 }
 
 // toneFile writes d of a freq Hz tone at half scale to dir/name.
-func toneFile(t *testing.T, dir, name string, freq float64, d time.Duration) string {
+func toneFile(t testing.TB, dir, name string, freq float64, d time.Duration) string {
 	t.Helper()
 	p := filepath.Join(dir, name)
 	if err := audio.WriteWAV(p, audio.Tone(freq, 0.5, int(d/wire.CallFrameDuration))); err != nil {

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"runtime/pprof"
 	"sync"
 	"testing"
 	"time"
@@ -26,6 +27,10 @@ func TestMain(m *testing.M) {
 		labNetem(os.Getenv("ESERVER_LAB_NETEM"))
 		os.Exit(0)
 	}
+	if dial, ok := os.LookupEnv("ESERVER_RAW_PEER"); ok {
+		rawPeer(dial)
+		os.Exit(0)
+	}
 	if os.Getenv("ESERVER_NODE_AS_CLI") == "1" {
 		for i, a := range os.Args {
 			if a == "--" {
@@ -38,15 +43,24 @@ func TestMain(m *testing.M) {
 	}
 	if os.Getenv("ESERVER_NODE_AS_DAEMON") == "1" {
 		os.Args = append([]string{"eserver-node"}, os.Args[len(os.Args)-4:]...)
+		// A benchmark's daemon may be profiled: ESERVER_DAEMON_CPUPROFILE
+		// names the file, with %d for the process ID.
+		if p := os.Getenv("ESERVER_DAEMON_CPUPROFILE"); p != "" {
+			f, err := os.Create(fmt.Sprintf(p, os.Getpid()))
+			if err == nil && pprof.StartCPUProfile(f) == nil {
+				defer f.Close()
+				defer pprof.StopCPUProfile()
+			}
+		}
 		main()
-		os.Exit(0)
+		return
 	}
 	os.Exit(m.Run())
 }
 
 // daemon is a running eserver-node daemon driven over its stdin/stdout.
 type daemon struct {
-	t       *testing.T
+	t       testing.TB
 	profile string
 	user    string // signed in as, by signIn
 	cmd     *exec.Cmd
@@ -58,20 +72,20 @@ type daemon struct {
 	exited  chan error
 }
 
-func startDaemon(t *testing.T) *daemon {
+func startDaemon(t testing.TB) *daemon {
 	return startDaemonIn(t, "", "/ip4/127.0.0.1/tcp/0")
 }
 
 // startDaemonIn starts a daemon listening on listen, inside network
 // namespace ns when ns is not empty.
-func startDaemonIn(t *testing.T, ns, listen string) *daemon {
+func startDaemonIn(t testing.TB, ns, listen string) *daemon {
 	t.Helper()
 	return startDaemonAt(t, ns, listen, t.TempDir())
 }
 
 // startDaemonAt starts a daemon on profile (a restart, when a daemon ran
 // on it before).
-func startDaemonAt(t *testing.T, ns, listen, profile string) *daemon {
+func startDaemonAt(t testing.TB, ns, listen, profile string) *daemon {
 	t.Helper()
 	args := []string{os.Args[0], "-test.run=^$", "--profile", profile, "--listen=" + listen, "daemon"}
 	if ns != "" {
