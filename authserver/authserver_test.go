@@ -379,10 +379,11 @@ func TestRestart(t *testing.T) {
 
 func TestSchema(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "auth.db")
-	db, err := openDB(path)
+	st, err := openSQLite(path)
 	if err != nil {
 		t.Fatal(err)
 	}
+	db := st.db
 	if fi, err := os.Stat(path); err != nil || fi.Mode().Perm() != 0o600 {
 		t.Fatalf("database file mode: %v %v", fi.Mode(), err)
 	}
@@ -394,7 +395,7 @@ func TestSchema(t *testing.T) {
 	}
 	db.Exec("PRAGMA user_version = 999")
 	db.Close()
-	if _, err := openDB(path); err == nil {
+	if _, err := openSQLite(path); err == nil {
 		t.Fatal("opened a database from a newer program")
 	}
 	if _, err := New(Config{DBPath: path}); err == nil {

@@ -372,7 +372,7 @@ func oldDatabase(t *testing.T, version int) string {
 		t.Fatal(err)
 	}
 	// What the old program stored: its keys and an OPAQUE record.
-	if _, err := loadOrCreateSecret(ctx, db, secretHostKey, func() ([]byte, error) {
+	if _, err := rawSQLite(db).secret(ctx, secretHostKey, func() ([]byte, error) {
 		k, _, err := crypto.GenerateEd25519Key(nil)
 		if err != nil {
 			return nil, err
@@ -381,7 +381,7 @@ func oldDatabase(t *testing.T, version int) string {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	keys, err := loadOrCreateSecret(ctx, db, secretOPAQUEKeys, pake.GenerateServerKeys)
+	keys, err := rawSQLite(db).secret(ctx, secretOPAQUEKeys, pake.GenerateServerKeys)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -399,7 +399,7 @@ func oldDatabase(t *testing.T, version int) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := createAccount(ctx, db, "alice", rec, time.Now().Unix()); err != nil {
+	if err := rawSQLite(db).createAccount(ctx, "alice", rec, time.Now().Unix()); err != nil {
 		t.Fatal(err)
 	}
 	return path
@@ -431,7 +431,7 @@ func TestMigrationFromV1(t *testing.T) {
 		t.Fatalf("devices after migration: %v", devs)
 	}
 	var v int
-	f.srv.db.QueryRow("PRAGMA user_version").Scan(&v)
+	f.sqlDB().QueryRow("PRAGMA user_version").Scan(&v)
 	if ms, _ := migrations(); v != len(ms) {
 		t.Fatalf("user_version %d, want %d", v, len(ms))
 	}
