@@ -350,9 +350,13 @@ func TestAbandonedLoginCounts(t *testing.T) {
 	}
 }
 
-func TestRestart(t *testing.T) {
+// TestRestart: an account registered before a restart signs in after it,
+// its name still taken, with the same server identity — on every engine.
+func TestRestart(t *testing.T) { forEngines(t, testRestart) }
+
+func testRestart(t *testing.T, db string) {
 	clk := &clock{t: time.Now()}
-	f := start(t, "", clk)
+	f := start(t, db, clk)
 	c := newClient(t)
 	if got := register(t, c, f, "alice", "pw"); got != "" {
 		t.Fatal(got)

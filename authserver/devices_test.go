@@ -59,10 +59,12 @@ func devicesOf(t *testing.T, c host.Host, f *fixture, st *wire.SignedTicket) map
 // TestDevices: logins and renewals record devices; any device of an account
 // lists them all and may revoke any of them; a revoked peer ID never gets a
 // ticket again, whatever account or password it tries, and its unexpired
-// ticket is refused by the auth server's own services.
-func TestDevices(t *testing.T) {
+// ticket is refused by the auth server's own services. On every engine.
+func TestDevices(t *testing.T) { forEngines(t, testDevices) }
+
+func testDevices(t *testing.T, db string) {
 	clk := &clock{t: time.Now()}
-	f := start(t, "", clk)
+	f := start(t, db, clk)
 	laptop, phone, bobs := newClient(t), newClient(t), newClient(t)
 	for _, u := range []string{"alice", "bob"} {
 		if got := register(t, laptop, f, u, "pw-"+u); got != "" {

@@ -340,9 +340,12 @@ func TestPublishRateLimit(t *testing.T) {
 // TestChangePasswordIdentity: an account with an identity changes its
 // password only with the identity's key sealed afresh, stored with the new
 // record in one transaction; without one, or with one over the limit,
-// nothing changes. An account without an identity ignores the field.
-func TestChangePasswordIdentity(t *testing.T) {
-	f := start(t, "", &clock{t: time.Now()})
+// nothing changes. An account without an identity ignores the field. On
+// every engine.
+func TestChangePasswordIdentity(t *testing.T) { forEngines(t, testChangePasswordIdentity) }
+
+func testChangePasswordIdentity(t *testing.T, db string) {
+	f := start(t, db, &clock{t: time.Now()})
 	c := newClient(t)
 	for _, u := range []string{"alice", "bob"} {
 		if got := register(t, c, f, u, "pw-"+u); got != "" {
