@@ -1,4 +1,5 @@
-// Package authserver is EServer's auth server: accounts in SQLite, OPAQUE
+// Package authserver is EServer's auth server: accounts in SQLite or
+// PostgreSQL (one store interface, store.go), OPAQUE
 // registration and login (the server never sees a password), and tickets
 // signed with the server's libp2p host key, so anyone who knows the server's
 // peer ID verifies a ticket offline.
@@ -14,7 +15,6 @@ package authserver
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"io"
@@ -86,7 +86,10 @@ const (
 // Config configures a Server. Zero values of optional fields are documented
 // defaults.
 type Config struct {
-	// DBPath is the SQLite file of accounts and server secrets. Required.
+	// DBPath is the database of accounts and server secrets, as ParseDB
+	// reads it: a SQLite file (a path, or sqlite:PATH), or a PostgreSQL
+	// database (a postgres:// or postgresql:// URL) that several servers
+	// may share. Required.
 	DBPath string
 	// Key is the libp2p host key of the host the server is attached to; it
 	// signs tickets. Required. See LoadOrCreateKey.
@@ -162,7 +165,7 @@ type Config struct {
 // Server serves the auth protocol. Create it with New, Attach it to a host,
 // and Close it when done.
 type Server struct {
-	db    *sql.DB
+	store store
 	key   crypto.PrivKey
 	id    peer.ID
 	pake  *pake.Server
@@ -215,27 +218,31 @@ func New(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("authserver: %w", err)
 	}
-	db, err := openDB(cfg.DBPath)
+	src, err := ParseDB(cfg.DBPath)
 	if err != nil {
 		return nil, fmt.Errorf("authserver: %w", err)
 	}
-	keys, err := loadOrCreateSecret(context.Background(), db, secretOPAQUEKeys, pake.GenerateServerKeys)
+	db, err := openStore(context.Background(), src)
 	if err != nil {
-		db.Close()
+		return nil, fmt.Errorf("authserver: %w", err)
+	}
+	keys, err := db.secret(context.Background(), secretOPAQUEKeys, pake.GenerateServerKeys)
+	if err != nil {
+		db.close()
 		return nil, fmt.Errorf("authserver: %w", err)
 	}
 	ps, err := pake.NewServer(keys)
 	if err != nil {
-		db.Close()
+		db.close()
 		return nil, fmt.Errorf("authserver: %w", err)
 	}
 	revoked, err := loadRevoked(context.Background(), db)
 	if err != nil {
-		db.Close()
+		db.close()
 		return nil, fmt.Errorf("authserver: %w", err)
 	}
 	s := &Server{
-		db:    db,
+		store: db,
 		key:   cfg.Key,
 		id:    id,
 		pake:  ps,
@@ -340,7 +347,7 @@ func (s *Server) Close() error {
 	if !s.listen.Close() {
 		return nil
 	}
-	if err := s.db.Close(); err != nil {
+	if err := s.store.close(); err != nil {
 		return fmt.Errorf("authserver: closing database: %w", err)
 	}
 	return nil
@@ -523,7 +530,7 @@ func (s *Server) register(ctx context.Context, rw *pipeline.Stream, m *wire.Regi
 		s.refused.note(s.log, RefusedRegisterLimited, "registration refused: address started too many", "user", m.Username, "ip", src.ip)
 		return refusal(CodeRateLimited, "too many sign-ups from this address, try again later"), nil
 	}
-	rec, err := accountRecord(ctx, s.db, m.Username)
+	rec, err := s.store.accountRecord(ctx, m.Username)
 	if err != nil {
 		s.log.Error("register", "err", err)
 		return refusal(CodeInternal, "internal error"), nil
@@ -562,7 +569,7 @@ func (s *Server) register(ctx context.Context, rw *pipeline.Stream, m *wire.Regi
 	if err := s.pake.CheckRecord(fin.RegistrationRecord); err != nil {
 		return refusal(CodeBadRequest, "malformed registration record"), nil
 	}
-	switch err := createAccount(ctx, s.db, m.Username, fin.RegistrationRecord, s.now().Unix()); {
+	switch err := s.store.createAccount(ctx, m.Username, fin.RegistrationRecord, s.now().Unix()); {
 	case errors.Is(err, errExists):
 		return refusal(CodeUsernameTaken, "username taken"), nil
 	case err != nil:
@@ -583,7 +590,7 @@ func (s *Server) register(ctx context.Context, rw *pipeline.Stream, m *wire.Regi
 // gets its new country at its next renewal.
 func (s *Server) renew(ctx context.Context, old *ticket.Ticket, remote peer.ID, src source) (*wire.AuthResponse, error) {
 	now := s.now()
-	rec, err := accountRecord(ctx, s.db, old.Username)
+	rec, err := s.store.accountRecord(ctx, old.Username)
 	if err != nil {
 		s.log.Error("renew", "err", err)
 		return refusal(CodeInternal, "internal error"), nil
@@ -613,7 +620,7 @@ func (s *Server) renew(ctx context.Context, old *ticket.Ticket, remote peer.ID, 
 // ticket carries the account's creation time from the store (ticket.Sign
 // rounds it to ticket.AccountGrain), at login and renewal alike.
 func (s *Server) issue(ctx context.Context, t ticket.Ticket, region, ip string, withSealed bool) (*wire.AuthResponse, error) {
-	created, id, err := recordIssue(ctx, s.db, t, s.maxDevices)
+	created, id, err := s.store.recordIssue(ctx, t, s.maxDevices)
 	switch {
 	case errors.Is(err, errRevoked):
 		s.refused.note(s.log, RefusedRevoked, "ticket refused: device revoked", "user", t.Username, "peer", t.Peer, "ip", ip)
@@ -694,7 +701,7 @@ func (s *Server) authenticate(ctx context.Context, rw *pipeline.Stream, acct str
 	ip := src.ip
 	// A revoked device is refused whatever name it gives, so the answer
 	// says nothing about the account; the same holds for what follows.
-	switch revoked, err := peerRevoked(ctx, s.db, remote); {
+	switch revoked, err := s.store.peerRevoked(ctx, remote); {
 	case err != nil:
 		s.stats.login(loginError)
 		s.log.Error("login", "err", err)
@@ -704,7 +711,7 @@ func (s *Server) authenticate(ctx context.Context, rw *pipeline.Stream, acct str
 		s.refused.note(s.log, RefusedRevoked, "login refused: device revoked", "user", acct, "peer", remote, "ip", ip)
 		return refusal(CodeDeviceRevoked, "this device was revoked"), nil
 	}
-	own, err := isDevice(ctx, s.db, acct, remote)
+	own, err := s.store.isDevice(ctx, acct, remote)
 	if err != nil {
 		s.stats.login(loginError)
 		s.log.Error("login", "err", err)
@@ -750,7 +757,7 @@ func (s *Server) authenticate(ctx context.Context, rw *pipeline.Stream, acct str
 		forget = func() { s.accts.forgetOne(acct); s.addrs.forgetOne(src.addr) }
 	}
 
-	rec, err := accountRecord(ctx, s.db, acct)
+	rec, err := s.store.accountRecord(ctx, acct)
 	if err != nil {
 		forget()
 		result = loginError

@@ -350,9 +350,13 @@ func TestAbandonedLoginCounts(t *testing.T) {
 	}
 }
 
-func TestRestart(t *testing.T) {
+// TestRestart: an account registered before a restart signs in after it,
+// its name still taken, with the same server identity — on every engine.
+func TestRestart(t *testing.T) { forEngines(t, testRestart) }
+
+func testRestart(t *testing.T, db string) {
 	clk := &clock{t: time.Now()}
-	f := start(t, "", clk)
+	f := start(t, db, clk)
 	c := newClient(t)
 	if got := register(t, c, f, "alice", "pw"); got != "" {
 		t.Fatal(got)
@@ -379,10 +383,11 @@ func TestRestart(t *testing.T) {
 
 func TestSchema(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "auth.db")
-	db, err := openDB(path)
+	st, err := openSQLite(path)
 	if err != nil {
 		t.Fatal(err)
 	}
+	db := st.db
 	if fi, err := os.Stat(path); err != nil || fi.Mode().Perm() != 0o600 {
 		t.Fatalf("database file mode: %v %v", fi.Mode(), err)
 	}
@@ -394,7 +399,7 @@ func TestSchema(t *testing.T) {
 	}
 	db.Exec("PRAGMA user_version = 999")
 	db.Close()
-	if _, err := openDB(path); err == nil {
+	if _, err := openSQLite(path); err == nil {
 		t.Fatal("opened a database from a newer program")
 	}
 	if _, err := New(Config{DBPath: path}); err == nil {

@@ -59,10 +59,12 @@ func devicesOf(t *testing.T, c host.Host, f *fixture, st *wire.SignedTicket) map
 // TestDevices: logins and renewals record devices; any device of an account
 // lists them all and may revoke any of them; a revoked peer ID never gets a
 // ticket again, whatever account or password it tries, and its unexpired
-// ticket is refused by the auth server's own services.
-func TestDevices(t *testing.T) {
+// ticket is refused by the auth server's own services. On every engine.
+func TestDevices(t *testing.T) { forEngines(t, testDevices) }
+
+func testDevices(t *testing.T, db string) {
 	clk := &clock{t: time.Now()}
-	f := start(t, "", clk)
+	f := start(t, db, clk)
 	laptop, phone, bobs := newClient(t), newClient(t), newClient(t)
 	for _, u := range []string{"alice", "bob"} {
 		if got := register(t, laptop, f, u, "pw-"+u); got != "" {
@@ -372,7 +374,7 @@ func oldDatabase(t *testing.T, version int) string {
 		t.Fatal(err)
 	}
 	// What the old program stored: its keys and an OPAQUE record.
-	if _, err := loadOrCreateSecret(ctx, db, secretHostKey, func() ([]byte, error) {
+	if _, err := rawSQLite(db).secret(ctx, secretHostKey, func() ([]byte, error) {
 		k, _, err := crypto.GenerateEd25519Key(nil)
 		if err != nil {
 			return nil, err
@@ -381,7 +383,7 @@ func oldDatabase(t *testing.T, version int) string {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	keys, err := loadOrCreateSecret(ctx, db, secretOPAQUEKeys, pake.GenerateServerKeys)
+	keys, err := rawSQLite(db).secret(ctx, secretOPAQUEKeys, pake.GenerateServerKeys)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -399,7 +401,7 @@ func oldDatabase(t *testing.T, version int) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := createAccount(ctx, db, "alice", rec, time.Now().Unix()); err != nil {
+	if err := rawSQLite(db).createAccount(ctx, "alice", rec, time.Now().Unix()); err != nil {
 		t.Fatal(err)
 	}
 	return path
@@ -431,7 +433,7 @@ func TestMigrationFromV1(t *testing.T) {
 		t.Fatalf("devices after migration: %v", devs)
 	}
 	var v int
-	f.srv.db.QueryRow("PRAGMA user_version").Scan(&v)
+	f.sqlDB().QueryRow("PRAGMA user_version").Scan(&v)
 	if ms, _ := migrations(); v != len(ms) {
 		t.Fatalf("user_version %d, want %d", v, len(ms))
 	}

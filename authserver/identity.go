@@ -28,17 +28,14 @@ package authserver
 // lost) is answered the same way and is no refusal.
 
 import (
-	"bytes"
 	"context"
 	"crypto/ed25519"
-	"database/sql"
 	"errors"
 	"fmt"
 	"math"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
-	"google.golang.org/protobuf/proto"
 
 	"eserver/node/ticket"
 	"eserver/node/wire"
@@ -64,14 +61,6 @@ const (
 	PublishWindow = 10 * time.Minute
 )
 
-var (
-	// errNeedSealed refuses to set an identity, or to change the password
-	// of an account that has one, without its sealed private key.
-	errNeedSealed = errors.New("account identity without its sealed key")
-	// errListedRevoked refuses a list naming a revoked device.
-	errListedRevoked = errors.New("device list names a revoked device")
-)
-
 // identity is an account identity as stored.
 type identity struct {
 	key     ed25519.PublicKey
@@ -93,27 +82,6 @@ func (id *identity) toWire(withSealed bool) *wire.AccountIdentity {
 	return a
 }
 
-// accountIdentity returns username's identity, or nil when the account
-// has none (or does not exist).
-func accountIdentity(ctx context.Context, q querier, username string) (*identity, error) {
-	var key, sealed, devices []byte
-	var version int64
-	err := q.QueryRowContext(ctx, `
-		SELECT account_key, account_key_sealed, account_devices, account_devices_version
-		FROM accounts WHERE username = ?`, username).Scan(&key, &sealed, &devices, &version)
-	if errors.Is(err, sql.ErrNoRows) || (err == nil && key == nil) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("reading the identity of %q: %w", username, err)
-	}
-	var sd wire.SignedAccountDevices
-	if err := proto.Unmarshal(devices, &sd); err != nil {
-		return nil, fmt.Errorf("reading the device list of %q: %w", username, err)
-	}
-	return &identity{key: ed25519.PublicKey(key), sealed: sealed, devices: &sd, version: uint64(version)}, nil
-}
-
 // publishOutcome is what publishDevices did.
 type publishOutcome int
 
@@ -122,77 +90,6 @@ const (
 	unchanged                       // the very list was stored already
 	stale                           // another list stays: not newer, another identity, or a lost race
 )
-
-// publishDevices stores d (verified, of an existing account) as its
-// account's device list, and sealed with it when the account has no
-// identity yet: in one transaction that first checks that no listed device
-// was ever revoked (errListedRevoked), so a revocation committed before is
-// always seen, and that a first identity comes with its sealed key
-// (errNeedSealed). It returns what is stored afterwards.
-func publishDevices(ctx context.Context, db *sql.DB, d *ticket.Devices, sealed []byte) (*identity, publishOutcome, error) {
-	raw, err := proto.Marshal(d.Signed)
-	if err != nil {
-		return nil, 0, fmt.Errorf("encoding the device list of %q: %w", d.Username, err)
-	}
-	tx, err := db.BeginTx(ctx, nil)
-	if err != nil {
-		return nil, 0, fmt.Errorf("publishing devices of %q: %w", d.Username, err)
-	}
-	defer tx.Rollback()
-	for _, dv := range d.Devices {
-		revoked, err := peerRevoked(ctx, tx, dv.Peer)
-		if err != nil {
-			return nil, 0, err
-		}
-		if revoked {
-			return nil, 0, fmt.Errorf("%w: %s", errListedRevoked, dv.Peer)
-		}
-	}
-	cur, err := accountIdentity(ctx, tx, d.Username)
-	if err != nil {
-		return nil, 0, err
-	}
-	var res sql.Result
-	switch {
-	case cur == nil:
-		if len(sealed) == 0 {
-			return nil, 0, errNeedSealed
-		}
-		res, err = tx.ExecContext(ctx, `
-			UPDATE accounts SET account_key = ?, account_key_sealed = ?, account_devices = ?, account_devices_version = ?
-			WHERE username = ? AND account_key IS NULL`,
-			[]byte(d.AccountKey), sealed, raw, int64(d.Version), d.Username)
-	case !bytes.Equal(cur.key, d.AccountKey):
-		return cur, stale, nil
-	case d.Version <= cur.version:
-		if bytes.Equal(cur.devices.GetDevices(), d.Signed.GetDevices()) && bytes.Equal(cur.devices.GetSignature(), d.Signed.GetSignature()) {
-			return cur, unchanged, nil
-		}
-		return cur, stale, nil
-	default:
-		res, err = tx.ExecContext(ctx, `
-			UPDATE accounts SET account_devices = ?, account_devices_version = ?
-			WHERE username = ? AND account_key = ? AND account_devices_version < ?`,
-			raw, int64(d.Version), d.Username, []byte(d.AccountKey), int64(d.Version))
-	}
-	if err != nil {
-		return nil, 0, fmt.Errorf("publishing devices of %q: %w", d.Username, err)
-	}
-	// The transaction holds the write lock since BEGIN (sqlite opens every
-	// one IMMEDIATE), so the row is as read above; the WHERE clauses
-	// restate the conditions all the same.
-	if n, _ := res.RowsAffected(); n != 1 {
-		return nil, 0, fmt.Errorf("publishing devices of %q: %w", d.Username, errNoAccount)
-	}
-	after, err := accountIdentity(ctx, tx, d.Username)
-	if err != nil {
-		return nil, 0, err
-	}
-	if err := tx.Commit(); err != nil {
-		return nil, 0, fmt.Errorf("publishing devices of %q: %w", d.Username, err)
-	}
-	return after, published, nil
-}
 
 // publishDevices answers publish_devices. t is the asker's node ticket,
 // verified by the Authenticate stage (signature, expiry, bound to the
@@ -223,11 +120,11 @@ func (s *Server) publishDevices(ctx context.Context, t *ticket.Ticket, m *wire.P
 	}
 	// The asker may predate device records; it is one of the account's
 	// devices either way (its ticket says so).
-	if err := learnDevice(ctx, s.db, t, s.now()); err != nil {
+	if err := s.store.learnDevice(ctx, t, s.now()); err != nil {
 		s.log.Error("publish devices", "err", err)
 		return refusal(CodeInternal, "internal error"), nil
 	}
-	stored, outcome, err := publishDevices(ctx, s.db, d, m.GetAccountKeySealed())
+	stored, outcome, err := s.store.publishDevices(ctx, d, m.GetAccountKeySealed())
 	switch {
 	case errors.Is(err, errListedRevoked):
 		return refuse(RefusedDeviceList, CodeListedRevoked, "the device list names a revoked device", err)

@@ -76,7 +76,7 @@ func publishReq(st *wire.SignedTicket, sd *wire.SignedAccountDevices, sealed []b
 // storedIdentity is user's identity as the server's store holds it.
 func storedIdentity(t *testing.T, f *fixture, user string) *wire.AccountIdentity {
 	t.Helper()
-	id, err := accountIdentity(context.Background(), f.srv.db, user)
+	id, err := f.srv.store.accountIdentity(context.Background(), user)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -281,7 +281,7 @@ func TestFirstIdentityRace(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			id, outcome, err := publishDevices(context.Background(), f.srv.db, d, []byte{byte(i)})
+			id, outcome, err := f.srv.store.publishDevices(context.Background(), d, []byte{byte(i)})
 			mu.Lock()
 			defer mu.Unlock()
 			if err != nil {
@@ -340,9 +340,12 @@ func TestPublishRateLimit(t *testing.T) {
 // TestChangePasswordIdentity: an account with an identity changes its
 // password only with the identity's key sealed afresh, stored with the new
 // record in one transaction; without one, or with one over the limit,
-// nothing changes. An account without an identity ignores the field.
-func TestChangePasswordIdentity(t *testing.T) {
-	f := start(t, "", &clock{t: time.Now()})
+// nothing changes. An account without an identity ignores the field. On
+// every engine.
+func TestChangePasswordIdentity(t *testing.T) { forEngines(t, testChangePasswordIdentity) }
+
+func testChangePasswordIdentity(t *testing.T, db string) {
+	f := start(t, db, &clock{t: time.Now()})
 	c := newClient(t)
 	for _, u := range []string{"alice", "bob"} {
 		if got := register(t, c, f, u, "pw-"+u); got != "" {
@@ -356,7 +359,7 @@ func TestChangePasswordIdentity(t *testing.T) {
 	}
 	ctx := context.Background()
 	record := func(user string) []byte {
-		rec, err := accountRecord(ctx, f.srv.db, user)
+		rec, err := f.srv.store.accountRecord(ctx, user)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -393,7 +396,7 @@ func TestChangePasswordIdentity(t *testing.T) {
 		t.Fatalf("bob's change: %q", got)
 	}
 	var sealed []byte
-	if err := f.srv.db.QueryRow("SELECT account_key_sealed FROM accounts WHERE username = 'bob'").Scan(&sealed); err != nil || sealed != nil {
+	if err := f.sqlDB().QueryRow("SELECT account_key_sealed FROM accounts WHERE username = 'bob'").Scan(&sealed); err != nil || sealed != nil {
 		t.Fatalf("bob's sealed key after the change: %q, %v", sealed, err)
 	}
 }
@@ -425,7 +428,7 @@ func TestMigrationFromV2(t *testing.T) {
 		t.Fatalf("publish on the migrated database: %q", errCode(r))
 	}
 	var v int
-	f.srv.db.QueryRow("PRAGMA user_version").Scan(&v)
+	f.sqlDB().QueryRow("PRAGMA user_version").Scan(&v)
 	if ms, _ := migrations(); v != len(ms) || v != 3 {
 		t.Fatalf("user_version %d, want %d", v, len(ms))
 	}

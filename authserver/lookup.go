@@ -2,7 +2,6 @@ package authserver
 
 import (
 	"context"
-	"fmt"
 
 	"eserver/node/ticket"
 	"eserver/node/wire"
@@ -26,19 +25,10 @@ func (s *Server) lookupUser(ctx context.Context, t *ticket.Ticket, m *wire.Looku
 		s.log.Info("user lookup refused: account rate limited", "user", t.Username)
 		return refusal(CodeRateLimited, "too many lookups, try again later"), nil
 	}
-	exists, err := accountExists(ctx, s.db, m.GetUsername())
+	exists, err := s.store.accountExists(ctx, m.GetUsername())
 	if err != nil {
 		s.log.Error("user lookup", "err", err)
 		return refusal(CodeInternal, "internal error"), nil
 	}
 	return &wire.AuthResponse{Kind: &wire.AuthResponse_UserLookup{UserLookup: &wire.UserLookup{Exists: exists}}}, nil
-}
-
-// accountExists reports whether an account is called username.
-func accountExists(ctx context.Context, q querier, username string) (bool, error) {
-	var yes bool
-	if err := q.QueryRowContext(ctx, "SELECT EXISTS (SELECT 1 FROM accounts WHERE username = ?)", username).Scan(&yes); err != nil {
-		return false, fmt.Errorf("looking up account %q: %w", username, err)
-	}
-	return yes, nil
 }

@@ -105,9 +105,9 @@ func (s *Server) LiveSupernodes() int {
 
 // Accounts is the number of accounts in the database.
 func (s *Server) Accounts(ctx context.Context) (int, error) {
-	var n int
-	if err := s.db.QueryRowContext(ctx, "SELECT count(*) FROM accounts").Scan(&n); err != nil {
-		return 0, fmt.Errorf("authserver: counting accounts: %w", err)
+	n, err := s.store.countAccounts(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("authserver: %w", err)
 	}
 	return n, nil
 }

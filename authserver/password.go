@@ -2,7 +2,6 @@ package authserver
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 
@@ -51,7 +50,7 @@ func (s *Server) changePassword(ctx context.Context, rw *pipeline.Stream, m *wir
 	if len(fin.AccountKeySealed) > wire.MaxAccountKeySealed {
 		return refusal(CodeBadRequest, "sealed account key too large"), nil
 	}
-	switch err := updateRecord(ctx, s.db, acct, fin.RegistrationRecord, fin.AccountKeySealed); {
+	switch err := s.store.updateRecord(ctx, acct, fin.RegistrationRecord, fin.AccountKeySealed); {
 	case errors.Is(err, errNeedSealed):
 		s.refused.note(s.log, RefusedBadRequest, "password change refused: the account identity was not sealed afresh", "user", acct, "peer", remote, "ip", ip)
 		return refusal(CodeBadRequest, "this account has an identity: the new password must come with its key sealed afresh (update the app)"), nil
@@ -62,39 +61,4 @@ func (s *Server) changePassword(ctx context.Context, rw *pipeline.Stream, m *wir
 	s.stats.passwordChanges.Add(1)
 	s.log.Info("password changed", "user", acct, "peer", remote, "ip", ip)
 	return &wire.AuthResponse{Kind: &wire.AuthResponse_PasswordChanged{PasswordChanged: &wire.PasswordChanged{}}}, nil
-}
-
-// updateRecord replaces username's OPAQUE record and, when the account has
-// an identity, its sealed key with sealed, in one transaction: with an
-// identity and no sealed key it changes nothing (errNeedSealed); without
-// an identity sealed is ignored.
-func updateRecord(ctx context.Context, db *sql.DB, username string, record, sealed []byte) error {
-	tx, err := db.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("updating record of %q: %w", username, err)
-	}
-	defer tx.Rollback()
-	var hasIdentity bool
-	err = tx.QueryRowContext(ctx, "SELECT account_key IS NOT NULL FROM accounts WHERE username = ?", username).Scan(&hasIdentity)
-	if errors.Is(err, sql.ErrNoRows) {
-		return fmt.Errorf("updating record of %q: %w", username, errNoAccount)
-	}
-	if err != nil {
-		return fmt.Errorf("updating record of %q: %w", username, err)
-	}
-	if hasIdentity && len(sealed) == 0 {
-		return errNeedSealed
-	}
-	if !hasIdentity {
-		sealed = nil
-	}
-	// coalesce keeps the sealed key NULL while there is no identity.
-	if _, err := tx.ExecContext(ctx, "UPDATE accounts SET record = ?, account_key_sealed = coalesce(?, account_key_sealed) WHERE username = ?",
-		record, sealed, username); err != nil {
-		return fmt.Errorf("updating record of %q: %w", username, err)
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("updating record of %q: %w", username, err)
-	}
-	return nil
 }

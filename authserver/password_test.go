@@ -90,7 +90,7 @@ func TestChangePasswordServer(t *testing.T) {
 	}
 	ctx := context.Background()
 	stored := func() []byte {
-		rec, err := accountRecord(ctx, f.srv.db, "alice")
+		rec, err := f.srv.store.accountRecord(ctx, "alice")
 		if err != nil {
 			t.Fatal(err)
 		}

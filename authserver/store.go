@@ -1,20 +1,47 @@
 package authserver
 
+// The store: everything the server keeps beyond a process — its secrets,
+// accounts with their OPAQUE records and identities, devices and the
+// revocation log — behind one interface, with two engines: SQLite (the
+// default, one file, for one server) and PostgreSQL (for several replicas
+// sharing one database). The server sees only the interface; every SQL
+// statement it runs is in this file, written once for both engines.
+//
+// The engines differ in a few places, each in its dialect
+// (store_sqlite.go, store_postgres.go): placeholders (? or $n), how a
+// unique violation looks, how the revocation log numbers its entries, how
+// transactions are isolated, and how migrations are applied and locked.
+// What the statements share is the SQL both speak: ON CONFLICT upserts,
+// count(*) FILTER, CASE rather than two-argument max(), integers and byte
+// strings only.
+//
+// Transactions. SQLite runs them one at a time (one connection, BEGIN
+// IMMEDIATE), so a check-then-write can never interleave with another.
+// PostgreSQL runs them at once; there they are SERIALIZABLE, and one that
+// would have seen another's writes fails with a serialization failure and
+// is run again (up to maxTxAttempts), so each transaction below keeps the
+// meaning it has on SQLite: a revocation racing a login either sees the
+// new ticket's expiry or makes the login fail; two new devices cannot both
+// take an account's last free place; a password change and a first
+// publish of the identity cannot both succeed unseen by each other.
+
 import (
+	"bytes"
 	"context"
 	"database/sql"
-	"embed"
 	"errors"
 	"fmt"
+	"net/url"
+	"strings"
+	"time"
 
 	"github.com/libp2p/go-libp2p/core/crypto"
-	sqlite3 "github.com/mattn/go-sqlite3"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"google.golang.org/protobuf/proto"
 
-	"eserver/sqlite"
+	"eserver/node/ticket"
+	"eserver/node/wire"
 )
-
-//go:embed migrations/*.sql
-var migrationFS embed.FS
 
 // Secret names in the secrets table.
 const (
@@ -22,56 +49,216 @@ const (
 	secretOPAQUEKeys = "opaque_keys"
 )
 
-// errExists is returned by createAccount when the username is taken.
-var errExists = errors.New("account exists")
+// maxTxAttempts is how many times a transaction that failed to serialize
+// (PostgreSQL) is run in all before its error is returned.
+const maxTxAttempts = 10
 
-// openDB opens (creating if needed) the server's SQLite file through
-// package eserver/sqlite and brings its schema up to date. The file is
-// created readable by the server's user only: it holds the server's private
-// keys.
-func openDB(path string) (*sql.DB, error) {
-	db, err := sqlite.Open(path, sqlite.Options{Migrations: migrationFS, Dir: "migrations", StatementCache: 64})
-	if err != nil {
-		return nil, fmt.Errorf("opening database %s: %w", path, err)
-	}
-	return db.DB, nil
+// Errors of the store the server branches on. Every engine returns the same
+// ones.
+var (
+	// errExists: createAccount's username is taken.
+	errExists = errors.New("account exists")
+	// errRevoked: a ticket for a peer that was revoked.
+	errRevoked = errors.New("device revoked")
+	// errTooManyDevices refuses a ticket to a device beyond the account's
+	// cap of devices with a live ticket (Config.MaxDevices).
+	errTooManyDevices = errors.New("too many devices")
+	errUnknownDevice  = errors.New("not a device of this account")
+	errNoAccount      = errors.New("no such account")
+	// errNeedSealed refuses to set an identity, or to change the password
+	// of an account that has one, without its sealed private key.
+	errNeedSealed = errors.New("account identity without its sealed key")
+	// errListedRevoked refuses a list naming a revoked device.
+	errListedRevoked = errors.New("device list names a revoked device")
+)
+
+// store is where the server keeps what outlives a process. Its methods are
+// safe for concurrent use, and on PostgreSQL for use by several servers
+// (replicas) at once.
+//
+// The rate-limit counters and the supernode registry are not in it yet
+// (limit.go and registry.go keep them in memory): they are what replicas
+// must share next.
+type store interface {
+	// secret returns the server secret called name, creating it with make
+	// the first time. Concurrent callers agree on one value.
+	secret(ctx context.Context, name string, make func() ([]byte, error)) ([]byte, error)
+
+	// accountRecord returns username's OPAQUE record, or nil if there is
+	// no such account.
+	accountRecord(ctx context.Context, username string) ([]byte, error)
+	accountExists(ctx context.Context, username string) (bool, error)
+	// createAccount fails with errExists when username is taken.
+	createAccount(ctx context.Context, username string, record []byte, createdUnix int64) error
+	// updateRecord replaces username's OPAQUE record and, when the account
+	// has an identity, its sealed key (errNeedSealed without one); without
+	// an identity sealed is ignored. errNoAccount if there is no account.
+	updateRecord(ctx context.Context, username string, record, sealed []byte) error
+	countAccounts(ctx context.Context) (int, error)
+
+	// peerRevoked reports whether p was ever revoked, by any account.
+	peerRevoked(ctx context.Context, p peer.ID) (bool, error)
+	// isDevice reports whether p is a device of username not revoked.
+	isDevice(ctx context.Context, username string, p peer.ID) (bool, error)
+	// recordIssue records t against its device before t is signed; see
+	// sqlStore.recordIssue.
+	recordIssue(ctx context.Context, t ticket.Ticket, maxDevices int) (accountCreated time.Time, id *identity, err error)
+	// learnDevice records the device of a presented ticket if it has no
+	// row yet; see sqlStore.learnDevice.
+	learnDevice(ctx context.Context, t *ticket.Ticket, now time.Time) error
+	// listDevices returns up to limit of username's devices, most
+	// recently seen first, and how many there are.
+	listDevices(ctx context.Context, username string, limit int) ([]deviceRow, int, error)
+	// revokeDevice revokes target, a device of username, and logs it;
+	// see sqlStore.revokeDevice.
+	revokeDevice(ctx context.Context, username string, target peer.ID, now time.Time) (r revocation, already bool, err error)
+
+	// revocationSerial is the log's serial: the highest ever given, even
+	// if its entry has been pruned since. Every entry at or below it is
+	// readable once it is returned: serials become visible in order.
+	revocationSerial(ctx context.Context) (uint64, error)
+	// revocationsAfter returns up to limit entries with since < serial <=
+	// upto, oldest first, and whether more follow.
+	revocationsAfter(ctx context.Context, since, upto uint64, limit int) ([]revocation, bool, error)
+	// pruneRevocations drops the entries whose horizon is before cutoff.
+	pruneRevocations(ctx context.Context, cutoff time.Time) error
+
+	// accountIdentity returns username's identity, or nil when the
+	// account has none (or does not exist).
+	accountIdentity(ctx context.Context, username string) (*identity, error)
+	// publishDevices stores a verified device list; see
+	// sqlStore.publishDevices.
+	publishDevices(ctx context.Context, d *ticket.Devices, sealed []byte) (*identity, publishOutcome, error)
+
+	close() error
 }
 
-// loadOrCreateSecret returns the secret called name, creating it with make
-// the first time. Concurrent callers agree on one value.
-func loadOrCreateSecret(ctx context.Context, db *sql.DB, name string, make func() ([]byte, error)) ([]byte, error) {
-	var v []byte
-	err := db.QueryRowContext(ctx, "SELECT value FROM secrets WHERE name = ?", name).Scan(&v)
-	if err == nil {
-		return v, nil
+// deviceRow is one row of the devices table.
+type deviceRow struct {
+	peer                     peer.ID
+	name                     string
+	first, last, revokedUnix int64
+}
+
+// revocation is one entry of the log as stored.
+type revocation struct {
+	serial  uint64
+	peer    peer.ID
+	horizon int64
+}
+
+// Engine is a database engine the auth server keeps its data in.
+type Engine int
+
+const (
+	// SQLite: one file, for one server process (the default).
+	SQLite Engine = iota
+	// Postgres: a PostgreSQL database several servers may share.
+	Postgres
+)
+
+func (e Engine) String() string {
+	if e == Postgres {
+		return "postgres"
 	}
-	if !errors.Is(err, sql.ErrNoRows) {
-		return nil, fmt.Errorf("reading secret %s: %w", name, err)
+	return "sqlite"
+}
+
+// ErrBadDB is ParseDB's error for a value that names no database.
+var ErrBadDB = errors.New("bad database")
+
+// DBSource is where the auth server keeps its data, as ParseDB read it.
+type DBSource struct {
+	Engine Engine
+	// Path is the SQLite file (Engine SQLite).
+	Path string
+	// URL is the PostgreSQL connection URL (Engine Postgres); it may hold
+	// a password: print String instead.
+	URL string
+}
+
+// String is the source for logs and errors: a URL's password is masked.
+func (d DBSource) String() string {
+	if d.Engine == SQLite {
+		return d.Path
 	}
-	fresh, err := make()
+	u, err := url.Parse(d.URL)
 	if err != nil {
-		return nil, fmt.Errorf("creating secret %s: %w", name, err)
+		return "postgres://…"
 	}
-	if _, err := db.ExecContext(ctx, "INSERT OR IGNORE INTO secrets (name, value) VALUES (?, ?)", name, fresh); err != nil {
-		return nil, fmt.Errorf("storing secret %s: %w", name, err)
+	return u.Redacted()
+}
+
+// ParseDB reads a database as Config.DBPath and eserver-auth --db take it:
+// a postgres:// or postgresql:// URL is a PostgreSQL database (libpq's
+// connection URI, with its parameters); sqlite:PATH or a plain PATH is a
+// SQLite file. Any
+// other scheme:// is refused (ErrBadDB) rather than taken for a file name,
+// as is an empty value or a URL that does not parse.
+func ParseDB(v string) (DBSource, error) {
+	scheme, rest, hasScheme := strings.Cut(v, ":")
+	switch {
+	case hasScheme && (scheme == "postgres" || scheme == "postgresql"):
+		if err := checkPostgresURL(v); err != nil {
+			return DBSource{}, fmt.Errorf("%w: %v", ErrBadDB, err)
+		}
+		return DBSource{Engine: Postgres, URL: v}, nil
+	case hasScheme && scheme == "sqlite":
+		if rest == "" {
+			return DBSource{}, fmt.Errorf("%w: sqlite: without a file path", ErrBadDB)
+		}
+		return DBSource{Engine: SQLite, Path: rest}, nil
+	case v == "":
+		return DBSource{}, fmt.Errorf("%w: empty (a SQLite file path, or a postgres:// URL)", ErrBadDB)
+	case hasScheme && strings.HasPrefix(rest, "//") && validScheme(scheme):
+		return DBSource{}, fmt.Errorf("%w: unknown scheme %s:// (a SQLite file path, sqlite:PATH, or a postgres:// URL)", ErrBadDB, scheme)
 	}
-	if err := db.QueryRowContext(ctx, "SELECT value FROM secrets WHERE name = ?", name).Scan(&v); err != nil {
-		return nil, fmt.Errorf("reading secret %s: %w", name, err)
+	return DBSource{Engine: SQLite, Path: v}, nil
+}
+
+// validScheme reports whether s could be a URL scheme (RFC 3986: a letter,
+// then letters, digits, '+', '-', '.').
+func validScheme(s string) bool {
+	for i, c := range s {
+		switch {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z':
+		case i > 0 && ('0' <= c && c <= '9' || c == '+' || c == '-' || c == '.'):
+		default:
+			return false
+		}
 	}
-	return v, nil
+	return s != ""
+}
+
+// openStore opens the store at src, creating its schema or bringing it up
+// to date. A SQLite file is created readable by the server's user only: it
+// holds the server's private keys.
+func openStore(ctx context.Context, src DBSource) (*sqlStore, error) {
+	switch src.Engine {
+	case SQLite:
+		return openSQLite(src.Path)
+	case Postgres:
+		return openPostgres(ctx, src.URL)
+	}
+	return nil, fmt.Errorf("%w: engine %d", ErrBadDB, src.Engine)
 }
 
 // LoadOrCreateKey returns the auth server's libp2p host key stored in the
-// SQLite file at dbPath, creating the file and an Ed25519 key the first time,
-// so the server's peer ID — which is also its ticket-signing identity — stays
-// the same across restarts.
-func LoadOrCreateKey(dbPath string) (crypto.PrivKey, error) {
-	db, err := openDB(dbPath)
+// database db (as ParseDB takes it), creating the database and an Ed25519
+// key the first time, so the server's peer ID — which is also its
+// ticket-signing identity — stays the same across restarts.
+func LoadOrCreateKey(db string) (crypto.PrivKey, error) {
+	src, err := ParseDB(db)
 	if err != nil {
 		return nil, err
 	}
-	defer db.Close()
-	raw, err := loadOrCreateSecret(context.Background(), db, secretHostKey, func() ([]byte, error) {
+	ctx := context.Background()
+	st, err := openStore(ctx, src)
+	if err != nil {
+		return nil, err
+	}
+	defer st.close()
+	raw, err := st.secret(ctx, secretHostKey, func() ([]byte, error) {
 		k, _, err := crypto.GenerateEd25519Key(nil)
 		if err != nil {
 			return nil, err
@@ -88,10 +275,138 @@ func LoadOrCreateKey(dbPath string) (crypto.PrivKey, error) {
 	return k, nil
 }
 
-// accountRecord returns username's OPAQUE record, or nil if there is none.
-func accountRecord(ctx context.Context, db *sql.DB, username string) ([]byte, error) {
+// sqlStore is the store over database/sql, for either engine: the
+// statements are the same, the dialect says how each engine differs.
+type sqlStore struct {
+	db *sql.DB
+	d  *dialect
+}
+
+var _ store = (*sqlStore)(nil)
+
+// dialect is what differs between the engines.
+type dialect struct {
+	engine Engine
+	// dollar: placeholders are $1, $2… (PostgreSQL), not ?.
+	dollar bool
+	// txOptions begin every transaction.
+	txOptions *sql.TxOptions
+	// retry reports whether a transaction that failed with err may succeed
+	// when run again (a serialization failure, a deadlock).
+	retry func(err error) bool
+	// unique reports whether err is a unique constraint's violation.
+	unique func(err error) bool
+	// serialQuery reads the revocation log's serial.
+	serialQuery string
+	// logRevocation appends an entry to the revocation log inside tx and
+	// returns its serial.
+	logRevocation func(ctx context.Context, tx conn, p peer.ID, horizon, revokedUnix int64) (int64, error)
+	// close closes the engine's handle.
+	close func() error
+}
+
+// conn is a *sql.DB or *sql.Tx speaking the store's SQL: statements are
+// written with ? placeholders and rewritten for the dialect.
+type conn struct {
+	q interface {
+		QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+		QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+		ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+	}
+	d *dialect
+}
+
+func (c conn) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
+	return c.q.QueryRowContext(ctx, c.d.rebind(query), args...)
+}
+
+func (c conn) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	return c.q.QueryContext(ctx, c.d.rebind(query), args...)
+}
+
+func (c conn) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	return c.q.ExecContext(ctx, c.d.rebind(query), args...)
+}
+
+// rebind rewrites query's ? placeholders as $1, $2… for PostgreSQL. The
+// store's statements hold no ? inside a string literal.
+func (d *dialect) rebind(query string) string {
+	if !d.dollar || !strings.Contains(query, "?") {
+		return query
+	}
+	var b strings.Builder
+	b.Grow(len(query) + 8)
+	n := 0
+	for i := 0; i < len(query); i++ {
+		if query[i] != '?' {
+			b.WriteByte(query[i])
+			continue
+		}
+		n++
+		fmt.Fprintf(&b, "$%d", n)
+	}
+	return b.String()
+}
+
+// c is the store's database as a conn.
+func (s *sqlStore) c() conn { return conn{q: s.db, d: s.d} }
+
+// tx runs fn in a transaction and commits it; fn's error is returned as it
+// is, and a transaction the engine could not serialize with others is run
+// again. fn must have no effect outside the transaction but its results.
+func (s *sqlStore) tx(ctx context.Context, fn func(tx conn) error) error {
+	for attempt := 1; ; attempt++ {
+		err := s.tx1(ctx, fn)
+		if err == nil || attempt == maxTxAttempts || s.d.retry == nil || !s.d.retry(err) {
+			return err
+		}
+	}
+}
+
+func (s *sqlStore) tx1(ctx context.Context, fn func(tx conn) error) error {
+	tx, err := s.db.BeginTx(ctx, s.d.txOptions)
+	if err != nil {
+		return fmt.Errorf("beginning transaction: %w", err)
+	}
+	// Rolls back on an error or a panic; after Commit it does nothing.
+	defer tx.Rollback()
+	if err := fn(conn{q: tx, d: s.d}); err != nil {
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("committing transaction: %w", err)
+	}
+	return nil
+}
+
+func (s *sqlStore) close() error { return s.d.close() }
+
+func (s *sqlStore) secret(ctx context.Context, name string, make func() ([]byte, error)) ([]byte, error) {
+	var v []byte
+	err := s.c().QueryRowContext(ctx, "SELECT value FROM secrets WHERE name = ?", name).Scan(&v)
+	if err == nil {
+		return v, nil
+	}
+	if !errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("reading secret %s: %w", name, err)
+	}
+	fresh, err := make()
+	if err != nil {
+		return nil, fmt.Errorf("creating secret %s: %w", name, err)
+	}
+	// Whoever stores one first wins; the others read it back.
+	if _, err := s.c().ExecContext(ctx, "INSERT INTO secrets (name, value) VALUES (?, ?) ON CONFLICT DO NOTHING", name, fresh); err != nil {
+		return nil, fmt.Errorf("storing secret %s: %w", name, err)
+	}
+	if err := s.c().QueryRowContext(ctx, "SELECT value FROM secrets WHERE name = ?", name).Scan(&v); err != nil {
+		return nil, fmt.Errorf("reading secret %s: %w", name, err)
+	}
+	return v, nil
+}
+
+func (s *sqlStore) accountRecord(ctx context.Context, username string) ([]byte, error) {
 	var rec []byte
-	err := db.QueryRowContext(ctx, "SELECT record FROM accounts WHERE username = ?", username).Scan(&rec)
+	err := s.c().QueryRowContext(ctx, "SELECT record FROM accounts WHERE username = ?", username).Scan(&rec)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil
 	}
@@ -101,15 +416,411 @@ func accountRecord(ctx context.Context, db *sql.DB, username string) ([]byte, er
 	return rec, nil
 }
 
-func createAccount(ctx context.Context, db *sql.DB, username string, record []byte, nowUnix int64) error {
-	_, err := db.ExecContext(ctx, "INSERT INTO accounts (username, record, created_unix) VALUES (?, ?, ?)",
-		username, record, nowUnix)
-	var se sqlite3.Error
-	if errors.As(err, &se) && se.ExtendedCode == sqlite3.ErrConstraintUnique {
+func (s *sqlStore) accountExists(ctx context.Context, username string) (bool, error) {
+	var yes bool
+	if err := s.c().QueryRowContext(ctx, "SELECT EXISTS (SELECT 1 FROM accounts WHERE username = ?)", username).Scan(&yes); err != nil {
+		return false, fmt.Errorf("looking up account %q: %w", username, err)
+	}
+	return yes, nil
+}
+
+func (s *sqlStore) createAccount(ctx context.Context, username string, record []byte, createdUnix int64) error {
+	_, err := s.c().ExecContext(ctx, "INSERT INTO accounts (username, record, created_unix) VALUES (?, ?, ?)",
+		username, record, createdUnix)
+	if err != nil && s.d.unique(err) {
 		return errExists
 	}
 	if err != nil {
 		return fmt.Errorf("creating account %q: %w", username, err)
 	}
 	return nil
+}
+
+func (s *sqlStore) countAccounts(ctx context.Context) (int, error) {
+	var n int
+	if err := s.c().QueryRowContext(ctx, "SELECT count(*) FROM accounts").Scan(&n); err != nil {
+		return 0, fmt.Errorf("counting accounts: %w", err)
+	}
+	return n, nil
+}
+
+func (s *sqlStore) updateRecord(ctx context.Context, username string, record, sealed []byte) error {
+	err := s.tx(ctx, func(tx conn) error {
+		var hasIdentity bool
+		err := tx.QueryRowContext(ctx, "SELECT account_key IS NOT NULL FROM accounts WHERE username = ?", username).Scan(&hasIdentity)
+		if errors.Is(err, sql.ErrNoRows) {
+			return errNoAccount
+		}
+		if err != nil {
+			return err
+		}
+		if hasIdentity && len(sealed) == 0 {
+			return errNeedSealed
+		}
+		var seal []byte // nil: keeps the sealed key NULL while there is no identity
+		if hasIdentity {
+			seal = sealed
+		}
+		_, err = tx.ExecContext(ctx, "UPDATE accounts SET record = ?, account_key_sealed = coalesce(?, account_key_sealed) WHERE username = ?",
+			record, seal, username)
+		return err
+	})
+	switch {
+	case errors.Is(err, errNeedSealed):
+		return err
+	case err != nil:
+		return fmt.Errorf("updating record of %q: %w", username, err)
+	}
+	return nil
+}
+
+func (s *sqlStore) peerRevoked(ctx context.Context, p peer.ID) (bool, error) {
+	return peerRevoked(ctx, s.c(), p)
+}
+
+// peerRevoked reports whether p was ever revoked, by any account, as q
+// (the store, or one of its transactions) sees it.
+func peerRevoked(ctx context.Context, q conn, p peer.ID) (bool, error) {
+	var yes bool
+	err := q.QueryRowContext(ctx, "SELECT EXISTS (SELECT 1 FROM devices WHERE peer_id = ? AND revoked_unix IS NOT NULL)", []byte(p)).Scan(&yes)
+	if err != nil {
+		return false, fmt.Errorf("checking revocation of %s: %w", p, err)
+	}
+	return yes, nil
+}
+
+// isDevice reports whether p is a device of username that was not revoked:
+// a peer that got a ticket for the account (or presented one, see
+// learnDevice). A stream from p is authenticated by p's key, so a stranger
+// cannot pass for one.
+func (s *sqlStore) isDevice(ctx context.Context, username string, p peer.ID) (bool, error) {
+	var yes bool
+	err := s.c().QueryRowContext(ctx, `
+		SELECT EXISTS (SELECT 1 FROM devices d JOIN accounts a ON a.id = d.account_id
+		WHERE a.username = ? AND d.peer_id = ? AND d.revoked_unix IS NULL)`, username, []byte(p)).Scan(&yes)
+	if err != nil {
+		return false, fmt.Errorf("looking up device %s of %q: %w", p, username, err)
+	}
+	return yes, nil
+}
+
+// recordIssue records, before t is signed, that t is being issued: the
+// device row is created or refreshed (name, last seen, latest expiry). It
+// fails with errRevoked if t's peer was ever revoked, errNoAccount if the
+// account is gone, and errTooManyDevices if t's device holds no live ticket
+// while maxDevices others do (maxDevices 0: no cap). Counting live tickets,
+// not rows, means a device left switched off stops counting a day after
+// its last ticket, so a user whose old computers are gone is never stuck.
+// It returns when the account was registered (accounts.created_unix, set
+// by the server's clock at registration), read in the same transaction, for
+// the ticket to carry: from the store at every issue, so a renewal keeps
+// the account's age without trusting the ticket it renews; and the
+// account's identity (nil when it has none), for the login result.
+func (s *sqlStore) recordIssue(ctx context.Context, t ticket.Ticket, maxDevices int) (accountCreated time.Time, id *identity, err error) {
+	var created int64
+	err = s.tx(ctx, func(tx conn) error {
+		revoked, err := peerRevoked(ctx, tx, t.Peer)
+		if err != nil {
+			return err
+		}
+		if revoked {
+			return errRevoked
+		}
+		if maxDevices > 0 {
+			var self bool // t's device holds a live ticket already
+			var others int
+			err := tx.QueryRowContext(ctx, `
+				SELECT count(*) FILTER (WHERE d.peer_id = ?) > 0, count(*) FILTER (WHERE d.peer_id <> ?)
+				FROM devices d JOIN accounts a ON a.id = d.account_id
+				WHERE a.username = ? AND d.revoked_unix IS NULL AND d.expiry_unix > ?`,
+				[]byte(t.Peer), []byte(t.Peer), t.Username, t.Issued.Unix()).Scan(&self, &others)
+			if err != nil {
+				return fmt.Errorf("counting devices of %q: %w", t.Username, err)
+			}
+			if !self && others >= maxDevices {
+				return errTooManyDevices
+			}
+		}
+		// The SELECT's WHERE clause also keeps SQLite from parsing ON
+		// CONFLICT as a join constraint.
+		res, err := tx.ExecContext(ctx, `
+			INSERT INTO devices (account_id, peer_id, name, first_unix, last_unix, expiry_unix)
+			SELECT id, ?, ?, ?, ?, ? FROM accounts WHERE username = ?
+			ON CONFLICT (account_id, peer_id) DO UPDATE SET
+				name = excluded.name,
+				last_unix = excluded.last_unix,
+				expiry_unix = CASE WHEN excluded.expiry_unix > devices.expiry_unix
+					THEN excluded.expiry_unix ELSE devices.expiry_unix END`,
+			[]byte(t.Peer), t.Device, t.Issued.Unix(), t.Issued.Unix(), t.Expiry.Unix(), t.Username)
+		if err != nil {
+			return fmt.Errorf("recording device %s of %q: %w", t.Peer, t.Username, err)
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return errNoAccount
+		}
+		if err := tx.QueryRowContext(ctx, "SELECT created_unix FROM accounts WHERE username = ?", t.Username).Scan(&created); err != nil {
+			return fmt.Errorf("reading when %q was created: %w", t.Username, err)
+		}
+		id, err = accountIdentity(ctx, tx, t.Username)
+		return err
+	})
+	switch {
+	case errors.Is(err, errRevoked), errors.Is(err, errTooManyDevices), errors.Is(err, errNoAccount):
+		return time.Time{}, nil, err
+	case err != nil:
+		return time.Time{}, nil, fmt.Errorf("recording device: %w", err)
+	}
+	return time.Unix(created, 0), id, nil
+}
+
+// learnDevice records the device of a presented ticket t if it has no row
+// yet: a device that signed in before devices were recorded. Which tickets
+// it got then is unknown, so its expiry is set to the latest any ticket
+// issued up to now can have.
+func (s *sqlStore) learnDevice(ctx context.Context, t *ticket.Ticket, now time.Time) error {
+	expiry := t.Expiry
+	if e := now.Add(wire.TicketLifetime); e.After(expiry) {
+		expiry = e
+	}
+	_, err := s.c().ExecContext(ctx, `
+		INSERT INTO devices (account_id, peer_id, name, first_unix, last_unix, expiry_unix)
+		SELECT id, ?, ?, ?, ?, ? FROM accounts WHERE username = ?
+		ON CONFLICT DO NOTHING`,
+		[]byte(t.Peer), t.Device, t.Issued.Unix(), t.Issued.Unix(), expiry.Unix(), t.Username)
+	if err != nil {
+		return fmt.Errorf("recording device %s of %q: %w", t.Peer, t.Username, err)
+	}
+	return nil
+}
+
+func (s *sqlStore) listDevices(ctx context.Context, username string, limit int) ([]deviceRow, int, error) {
+	var total int
+	if err := s.c().QueryRowContext(ctx, `
+		SELECT count(*) FROM devices d JOIN accounts a ON a.id = d.account_id WHERE a.username = ?`,
+		username).Scan(&total); err != nil {
+		return nil, 0, fmt.Errorf("counting devices of %q: %w", username, err)
+	}
+	rows, err := s.c().QueryContext(ctx, `
+		SELECT d.peer_id, d.name, d.first_unix, d.last_unix, coalesce(d.revoked_unix, 0)
+		FROM devices d JOIN accounts a ON a.id = d.account_id
+		WHERE a.username = ?
+		ORDER BY d.last_unix DESC, d.peer_id
+		LIMIT ?`, username, limit)
+	if err != nil {
+		return nil, 0, fmt.Errorf("listing devices of %q: %w", username, err)
+	}
+	defer rows.Close()
+	var out []deviceRow
+	for rows.Next() {
+		var r deviceRow
+		var raw []byte
+		if err := rows.Scan(&raw, &r.name, &r.first, &r.last, &r.revokedUnix); err != nil {
+			return nil, 0, fmt.Errorf("listing devices of %q: %w", username, err)
+		}
+		r.peer = peer.ID(raw)
+		out = append(out, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, 0, fmt.Errorf("listing devices of %q: %w", username, err)
+	}
+	return out, total, nil
+}
+
+// revokeDevice revokes target, which must be a device of username
+// (errUnknownDevice otherwise). The horizon is the latest expiry of any
+// ticket issued to target (under any account), and never earlier than a
+// role-supernode ticket signed at now would expire: heartbeats are refused
+// from now on, but one may be in flight. Revoking a revoked device changes
+// nothing and returns already=true.
+func (s *sqlStore) revokeDevice(ctx context.Context, username string, target peer.ID, now time.Time) (r revocation, already bool, err error) {
+	err = s.tx(ctx, func(tx conn) error {
+		r, already = revocation{}, false
+		var revokedUnix sql.NullInt64
+		err := tx.QueryRowContext(ctx, `
+			SELECT d.revoked_unix FROM devices d JOIN accounts a ON a.id = d.account_id
+			WHERE a.username = ? AND d.peer_id = ?`, username, []byte(target)).Scan(&revokedUnix)
+		if errors.Is(err, sql.ErrNoRows) {
+			return errUnknownDevice
+		}
+		if err != nil {
+			return err
+		}
+		if revokedUnix.Valid {
+			already = true
+			return nil
+		}
+		var expiry int64
+		if err := tx.QueryRowContext(ctx, "SELECT max(expiry_unix) FROM devices WHERE peer_id = ?", []byte(target)).Scan(&expiry); err != nil {
+			return err
+		}
+		// The horizon is when nothing signed under the device's tickets can
+		// be presented any more: a ticket until its expiry, and mail left
+		// under one until wire.MailTTL after that. Until then every node and
+		// supernode must remember the revocation, or mail a thief left with
+		// a revoked device's last ticket would pass once the entry was
+		// forgotten.
+		horizon := max(expiry, now.Add(wire.SupernodeTicketLifetime).Unix()) + int64(wire.MailTTL/time.Second)
+		// The ban is of the peer ID: every account's row of it says so.
+		if _, err := tx.ExecContext(ctx, "UPDATE devices SET revoked_unix = ? WHERE peer_id = ? AND revoked_unix IS NULL",
+			now.Unix(), []byte(target)); err != nil {
+			return err
+		}
+		serial, err := s.d.logRevocation(ctx, tx, target, horizon, now.Unix())
+		if err != nil {
+			return fmt.Errorf("logging: %w", err)
+		}
+		r = revocation{serial: uint64(serial), peer: target, horizon: horizon}
+		return nil
+	})
+	switch {
+	case errors.Is(err, errUnknownDevice):
+		return revocation{}, false, err
+	case err != nil:
+		return revocation{}, false, fmt.Errorf("revoking %s: %w", target, err)
+	}
+	return r, already, nil
+}
+
+func (s *sqlStore) revocationSerial(ctx context.Context) (uint64, error) {
+	var serial int64
+	if err := s.db.QueryRowContext(ctx, s.d.serialQuery).Scan(&serial); err != nil {
+		return 0, fmt.Errorf("reading revocation serial: %w", err)
+	}
+	return uint64(serial), nil
+}
+
+func (s *sqlStore) revocationsAfter(ctx context.Context, since, upto uint64, limit int) ([]revocation, bool, error) {
+	rows, err := s.c().QueryContext(ctx, `
+		SELECT serial, peer_id, horizon_unix FROM revocations
+		WHERE serial > ? AND serial <= ? ORDER BY serial LIMIT ?`, int64(since), int64(min(upto, 1<<62)), limit+1)
+	if err != nil {
+		return nil, false, fmt.Errorf("reading revocations: %w", err)
+	}
+	defer rows.Close()
+	var out []revocation
+	for rows.Next() {
+		var r revocation
+		var raw []byte
+		var serial int64
+		if err := rows.Scan(&serial, &raw, &r.horizon); err != nil {
+			return nil, false, fmt.Errorf("reading revocations: %w", err)
+		}
+		r.serial, r.peer = uint64(serial), peer.ID(raw)
+		out = append(out, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, false, fmt.Errorf("reading revocations: %w", err)
+	}
+	if len(out) > limit {
+		return out[:limit], true, nil
+	}
+	return out, false, nil
+}
+
+func (s *sqlStore) pruneRevocations(ctx context.Context, cutoff time.Time) error {
+	if _, err := s.c().ExecContext(ctx, "DELETE FROM revocations WHERE horizon_unix < ?", cutoff.Unix()); err != nil {
+		return fmt.Errorf("pruning revocations: %w", err)
+	}
+	return nil
+}
+
+func (s *sqlStore) accountIdentity(ctx context.Context, username string) (*identity, error) {
+	return accountIdentity(ctx, s.c(), username)
+}
+
+// accountIdentity is username's identity as q (the store, or one of its
+// transactions) sees it.
+func accountIdentity(ctx context.Context, q conn, username string) (*identity, error) {
+	var key, sealed, devices []byte
+	var version int64
+	err := q.QueryRowContext(ctx, `
+		SELECT account_key, account_key_sealed, account_devices, account_devices_version
+		FROM accounts WHERE username = ?`, username).Scan(&key, &sealed, &devices, &version)
+	if errors.Is(err, sql.ErrNoRows) || (err == nil && key == nil) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading the identity of %q: %w", username, err)
+	}
+	var sd wire.SignedAccountDevices
+	if err := proto.Unmarshal(devices, &sd); err != nil {
+		return nil, fmt.Errorf("reading the device list of %q: %w", username, err)
+	}
+	return &identity{key: key, sealed: sealed, devices: &sd, version: uint64(version)}, nil
+}
+
+// publishDevices stores d (verified, of an existing account) as its
+// account's device list, and sealed with it when the account has no
+// identity yet: in one transaction that first checks that no listed device
+// was ever revoked (errListedRevoked), so a revocation committed before is
+// always seen, and that a first identity comes with its sealed key
+// (errNeedSealed). It returns what is stored afterwards.
+func (s *sqlStore) publishDevices(ctx context.Context, d *ticket.Devices, sealed []byte) (*identity, publishOutcome, error) {
+	raw, err := proto.Marshal(d.Signed)
+	if err != nil {
+		return nil, 0, fmt.Errorf("encoding the device list of %q: %w", d.Username, err)
+	}
+	var (
+		stored  *identity
+		outcome publishOutcome
+	)
+	err = s.tx(ctx, func(tx conn) error {
+		for _, dv := range d.Devices {
+			revoked, err := peerRevoked(ctx, tx, dv.Peer)
+			if err != nil {
+				return err
+			}
+			if revoked {
+				return fmt.Errorf("%w: %s", errListedRevoked, dv.Peer)
+			}
+		}
+		cur, err := accountIdentity(ctx, tx, d.Username)
+		if err != nil {
+			return err
+		}
+		var res sql.Result
+		switch {
+		case cur == nil:
+			if len(sealed) == 0 {
+				return errNeedSealed
+			}
+			res, err = tx.ExecContext(ctx, `
+				UPDATE accounts SET account_key = ?, account_key_sealed = ?, account_devices = ?, account_devices_version = ?
+				WHERE username = ? AND account_key IS NULL`,
+				[]byte(d.AccountKey), sealed, raw, int64(d.Version), d.Username)
+		case !bytes.Equal(cur.key, d.AccountKey):
+			stored, outcome = cur, stale
+			return nil
+		case d.Version <= cur.version:
+			stored, outcome = cur, stale
+			if bytes.Equal(cur.devices.GetDevices(), d.Signed.GetDevices()) && bytes.Equal(cur.devices.GetSignature(), d.Signed.GetSignature()) {
+				outcome = unchanged
+			}
+			return nil
+		default:
+			res, err = tx.ExecContext(ctx, `
+				UPDATE accounts SET account_devices = ?, account_devices_version = ?
+				WHERE username = ? AND account_key = ? AND account_devices_version < ?`,
+				raw, int64(d.Version), d.Username, []byte(d.AccountKey), int64(d.Version))
+		}
+		if err != nil {
+			return err
+		}
+		// The transaction sees no other's writes (SQLite: one at a time;
+		// PostgreSQL: serializable), so the row is as read above; the WHERE
+		// clauses restate the conditions all the same.
+		if n, _ := res.RowsAffected(); n != 1 {
+			return errNoAccount
+		}
+		stored, outcome = nil, published
+		stored, err = accountIdentity(ctx, tx, d.Username)
+		return err
+	})
+	switch {
+	case errors.Is(err, errListedRevoked), errors.Is(err, errNeedSealed):
+		return nil, 0, err
+	case err != nil:
+		return nil, 0, fmt.Errorf("publishing devices of %q: %w", d.Username, err)
+	}
+	return stored, outcome, nil
 }

@@ -1,6 +1,13 @@
 // Command eserver-auth runs an EServer auth server.
 //
-//	eserver-auth --db FILE [--listen MULTIADDR]... [--metrics-addr HOST:PORT] [--register-rate N] [--region CIDR=CODE]... [--moderator USER=CODE]...
+//	eserver-auth --db FILE|URL [--mailbox-db FILE] [--listen MULTIADDR]... [--metrics-addr HOST:PORT] [--register-rate N] [--region CIDR=CODE]... [--moderator USER=CODE]...
+//
+// --db is where accounts and the server's keys live: a SQLite file (a path,
+// or sqlite:PATH), or a PostgreSQL database (a postgres:// or
+// postgresql:// URL), which several servers may share. The supernode
+// services' mailboxes are a SQLite file of this process's own: beside a
+// SQLite --db by default (auth.db: auth.mailbox.db), named with --mailbox-db, which
+// a PostgreSQL --db requires.
 //
 // Its first line on stdout is a dialable multiaddr of the server ending in
 // /p2p/<peer ID>; logs go to stderr. SIGINT or SIGTERM shut it down. It also
@@ -69,6 +76,7 @@ func main() {
 // options are the command line, checked.
 type options struct {
 	db           string
+	mailboxDB    string
 	listen       []string
 	metricsAddr  string
 	registerRate int // as authserver.Config.RegisterRate: negative is off
@@ -82,7 +90,8 @@ func parseArgs(args []string, out io.Writer) (options, error) {
 	fs := flag.NewFlagSet("eserver-auth", flag.ContinueOnError)
 	fs.SetOutput(out)
 	var listen, regions, moderators listFlag
-	db := fs.String("db", "", "SQLite file of accounts and server keys (required)")
+	db := fs.String("db", "", "accounts and server keys: a SQLite file (PATH or sqlite:PATH) or a postgres:// URL (required)")
+	mailboxDB := fs.String("mailbox-db", "", "SQLite file of the supernode services' mailboxes (default: beside a SQLite --db; required with a PostgreSQL one)")
 	fs.Var(&listen, "listen", "multiaddr to listen on (repeatable; default "+strings.Join(authserver.DefaultListen, " and ")+")")
 	metricsAddr := fs.String("metrics-addr", "", "serve Prometheus metrics at http://HOST:PORT/metrics (default: off)")
 	registerRate := fs.Int("register-rate", authserver.DefaultRegisterRate,
@@ -100,7 +109,17 @@ func parseArgs(args []string, out io.Writer) (options, error) {
 	if *registerRate < 0 {
 		return options{}, fmt.Errorf("--register-rate %d: must be 0 (off) or more", *registerRate)
 	}
-	o := options{db: *db, listen: listen, metricsAddr: *metricsAddr, registerRate: *registerRate}
+	src, err := authserver.ParseDB(*db)
+	if err != nil {
+		return options{}, fmt.Errorf("--db: %w", err)
+	}
+	o := options{db: *db, mailboxDB: *mailboxDB, listen: listen, metricsAddr: *metricsAddr, registerRate: *registerRate}
+	if o.mailboxDB == "" {
+		if src.Engine != authserver.SQLite {
+			return options{}, fmt.Errorf("--mailbox-db is required with a %s --db: the mailboxes are a SQLite file of this process", src.Engine)
+		}
+		o.mailboxDB = strings.TrimSuffix(src.Path, filepath.Ext(src.Path)) + ".mailbox.db"
+	}
 	if o.registerRate == 0 {
 		o.registerRate = -1 // Config's zero is the default; negative is off
 	}
@@ -164,7 +183,7 @@ func run() error {
 		return srv.Supernodes(wire.MaxRegistryFrame - 64)
 	})
 	sn, err := supernode.StartServices(h, supernode.ServicesConfig{
-		AuthServer: h.ID(), MailboxDB: strings.TrimSuffix(o.db, filepath.Ext(o.db)) + ".mailbox.db", Revocations: rev, Logger: log,
+		AuthServer: h.ID(), MailboxDB: o.mailboxDB, Revocations: rev, Logger: log,
 		Supernodes: srv.SupernodeIDs, // a host cannot dial itself
 		RoomPeers:  roomPeers, SupernodeTicket: selfTicket,
 	})

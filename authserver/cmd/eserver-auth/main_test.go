@@ -226,6 +226,11 @@ func TestParseArgs(t *testing.T) {
 		{"moderators", "--db a.db --moderator alice=es --moderator bob=FR", "", ""},
 		{"a bad moderator", "--db a.db --moderator alice", "", "want USER=CODE"},
 		{"a moderator of no region", "--db a.db --moderator alice=Spain", "", "--moderator: bad moderator grant"},
+		{"sqlite: prefix", "--db sqlite:a.db", "", ""},
+		{"postgres", "--db postgres://eserver@db1/auth --mailbox-db /var/lib/eserver/mailbox.db", "", ""},
+		{"postgres without a mailbox file", "--db postgresql://eserver@db1/auth", "", "--mailbox-db is required"},
+		{"unknown scheme", "--db mysql://db1/auth", "", "--db: bad database: unknown scheme mysql://"},
+		{"bad URL", "--db postgres://db1:port/auth", "", "--db: bad database"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -1,0 +1,668 @@
+package authserver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"eserver/internal/pgtest"
+	"eserver/node/ticket"
+	"eserver/node/wire"
+	"eserver/sqlite"
+)
+
+// One PostgreSQL server for the package's tests, started by the first test
+// that needs it; each test takes a database of its own on it.
+var pg struct {
+	once sync.Once
+	srv  *pgtest.Server
+	err  error
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if pg.srv != nil {
+		if err := pg.srv.Close(); err != nil {
+			fmt.Fprintln(os.Stderr, "pgtest:", err)
+			code = max(code, 1)
+		}
+	}
+	os.Exit(code)
+}
+
+// sharedPG is the package's PostgreSQL server. It fails t, never skips,
+// when PostgreSQL cannot be started.
+func sharedPG(t testing.TB) *pgtest.Server {
+	t.Helper()
+	pg.once.Do(func() { pg.srv, pg.err = pgtest.New() })
+	if pg.err != nil {
+		t.Fatalf("pgtest: %v", pg.err)
+	}
+	return pg.srv
+}
+
+// engines are the store's engines, each with a fresh database for a test:
+// a SQLite file in t.TempDir(), or a database of its own on the shared
+// PostgreSQL server. Its value is what Config.DBPath takes.
+var engines = []struct {
+	name  string
+	fresh func(t testing.TB) string
+}{
+	{"sqlite", func(t testing.TB) string { return filepath.Join(t.TempDir(), "auth.db") }},
+	{"postgres", func(t testing.TB) string { return sharedPG(t).CreateDB(t) }},
+}
+
+// forEngines runs fn once per engine, each on a fresh database.
+func forEngines(t *testing.T, fn func(t *testing.T, db string)) {
+	for _, e := range engines {
+		t.Run(e.name, func(t *testing.T) { fn(t, e.fresh(t)) })
+	}
+}
+
+// openTest opens the store at db (as ParseDB takes it) for the test.
+func openTest(t testing.TB, db string) store {
+	t.Helper()
+	src, err := ParseDB(db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := openStore(context.Background(), src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.close() })
+	return st
+}
+
+// issued is a node ticket of user's device p, issued at at.
+func issued(user string, p peer.ID, name string, at time.Time) ticket.Ticket {
+	return ticket.Ticket{Username: user, Peer: p, Device: name, Issued: at, Expiry: at.Add(wire.TicketLifetime), Role: ticket.RoleNode}
+}
+
+// TestStore runs the same suite against every engine: every method of the
+// store, with the errors the server branches on, which must be the same
+// sentinels whatever the engine.
+func TestStore(t *testing.T) {
+	ctx := context.Background()
+	t0 := time.Unix(1_800_000_000, 0)
+	tests := []struct {
+		name string
+		run  func(t *testing.T, st store)
+	}{
+		{"accounts", func(t *testing.T, st store) {
+			if rec, err := st.accountRecord(ctx, "alice"); err != nil || rec != nil {
+				t.Fatalf("record of no account: %q, %v", rec, err)
+			}
+			if err := st.createAccount(ctx, "alice", []byte("rec-a"), t0.Unix()); err != nil {
+				t.Fatal(err)
+			}
+			if err := st.createAccount(ctx, "alice", []byte("other"), t0.Unix()); !errors.Is(err, errExists) {
+				t.Fatalf("duplicate username: %v, want errExists", err)
+			}
+			if err := st.createAccount(ctx, "bob", []byte{0, 1, 2, 255}, t0.Unix()); err != nil {
+				t.Fatal(err)
+			}
+			if rec, err := st.accountRecord(ctx, "alice"); err != nil || string(rec) != "rec-a" {
+				t.Fatalf("record: %q, %v (the duplicate must change nothing)", rec, err)
+			}
+			if rec, err := st.accountRecord(ctx, "bob"); err != nil || string(rec) != "\x00\x01\x02\xff" {
+				t.Fatalf("binary record: %q, %v", rec, err)
+			}
+			for name, want := range map[string]bool{"alice": true, "bob": true, "carol": false} {
+				if got, err := st.accountExists(ctx, name); err != nil || got != want {
+					t.Fatalf("exists %s: %v, %v", name, got, err)
+				}
+			}
+			if n, err := st.countAccounts(ctx); err != nil || n != 2 {
+				t.Fatalf("count: %d, %v", n, err)
+			}
+		}},
+		{"secrets", func(t *testing.T, st store) {
+			calls := 0
+			mk := func(v string) func() ([]byte, error) {
+				return func() ([]byte, error) { calls++; return []byte(v), nil }
+			}
+			a, err := st.secret(ctx, secretHostKey, mk("first"))
+			if err != nil || string(a) != "first" {
+				t.Fatalf("new secret: %q, %v", a, err)
+			}
+			b, err := st.secret(ctx, secretHostKey, mk("second"))
+			if err != nil || string(b) != "first" || calls != 1 {
+				t.Fatalf("secret again: %q, %v, made %d times", b, err, calls)
+			}
+			if _, err := st.secret(ctx, secretOPAQUEKeys, func() ([]byte, error) { return nil, errors.New("no entropy") }); err == nil {
+				t.Fatal("a secret that could not be made was stored")
+			}
+			// Racing first callers agree on one value.
+			var wg sync.WaitGroup
+			got := make([]string, 8)
+			for i := range got {
+				wg.Go(func() {
+					v, err := st.secret(ctx, "race", func() ([]byte, error) { return []byte(fmt.Sprint(i)), nil })
+					if err != nil {
+						t.Error(err)
+					}
+					got[i] = string(v)
+				})
+			}
+			wg.Wait()
+			for _, v := range got {
+				if v != got[0] {
+					t.Fatalf("racers disagree: %q", got)
+				}
+			}
+		}},
+		{"devices", func(t *testing.T, st store) {
+			mustCreate(t, st, "alice", t0)
+			a, b := testPeer(t, 1), testPeer(t, 2)
+			if _, _, err := st.recordIssue(ctx, issued("nobody", a, "x", t0), 0); !errors.Is(err, errNoAccount) {
+				t.Fatalf("issue for no account: %v", err)
+			}
+			created, id, err := st.recordIssue(ctx, issued("alice", a, "laptop", t0), 0)
+			if err != nil || !created.Equal(t0) || id != nil {
+				t.Fatalf("issue: created %v, identity %v, %v", created, id, err)
+			}
+			// A later issue to the same device renames it and moves last
+			// seen; the expiry never goes back.
+			long := issued("alice", a, "laptop 2", t0.Add(time.Hour))
+			long.Expiry = t0.Add(30 * 24 * time.Hour)
+			if _, _, err := st.recordIssue(ctx, long, 0); err != nil {
+				t.Fatal(err)
+			}
+			if _, _, err := st.recordIssue(ctx, issued("alice", a, "laptop 3", t0.Add(2*time.Hour)), 0); err != nil {
+				t.Fatal(err)
+			}
+			if _, _, err := st.recordIssue(ctx, issued("alice", b, "phone", t0.Add(time.Minute)), 0); err != nil {
+				t.Fatal(err)
+			}
+			rows, total, err := st.listDevices(ctx, "alice", 10)
+			if err != nil || total != 2 || len(rows) != 2 {
+				t.Fatalf("list: %v, %d, %v", rows, total, err)
+			}
+			want := []deviceRow{
+				{peer: a, name: "laptop 3", first: t0.Unix(), last: t0.Add(2 * time.Hour).Unix()},
+				{peer: b, name: "phone", first: t0.Add(time.Minute).Unix(), last: t0.Add(time.Minute).Unix()},
+			}
+			if !slices.Equal(rows, want) {
+				t.Fatalf("list:\n got %+v\nwant %+v", rows, want)
+			}
+			if rows, total, err := st.listDevices(ctx, "alice", 1); err != nil || total != 2 || len(rows) != 1 || rows[0].peer != a {
+				t.Fatalf("list of 1: %v, %d, %v", rows, total, err)
+			}
+			for _, tt := range []struct {
+				user string
+				p    peer.ID
+				want bool
+			}{{"alice", a, true}, {"alice", testPeer(t, 3), false}, {"bob", a, false}} {
+				if got, err := st.isDevice(ctx, tt.user, tt.p); err != nil || got != tt.want {
+					t.Fatalf("isDevice(%s, %s): %v, %v", tt.user, tt.p, got, err)
+				}
+			}
+			// The long expiry stayed: revoking a now carries it to the horizon.
+			r, _, err := st.revokeDevice(ctx, "alice", a, t0.Add(3*time.Hour))
+			if err != nil || r.horizon < long.Expiry.Unix()+int64(wire.MailTTL/time.Second) {
+				t.Fatalf("horizon %d, want at least the longest expiry %d plus the mail TTL: %v", r.horizon, long.Expiry.Unix(), err)
+			}
+		}},
+		{"device limit", func(t *testing.T, st store) {
+			mustCreate(t, st, "alice", t0)
+			const limit = 2
+			for i := range limit {
+				if _, _, err := st.recordIssue(ctx, issued("alice", testPeer(t, i), "d", t0), limit); err != nil {
+					t.Fatalf("device %d: %v", i, err)
+				}
+			}
+			if _, _, err := st.recordIssue(ctx, issued("alice", testPeer(t, 9), "d", t0), limit); !errors.Is(err, errTooManyDevices) {
+				t.Fatalf("one device too many: %v", err)
+			}
+			// A device holding a live ticket renews at the cap.
+			if _, _, err := st.recordIssue(ctx, issued("alice", testPeer(t, 0), "d", t0.Add(time.Hour)), limit); err != nil {
+				t.Fatalf("renewal at the cap: %v", err)
+			}
+			// Once device 1's ticket expired it no longer counts.
+			later := t0.Add(wire.TicketLifetime + time.Minute)
+			if _, _, err := st.recordIssue(ctx, issued("alice", testPeer(t, 9), "d", later), limit); err != nil {
+				t.Fatalf("after a device's ticket expired: %v", err)
+			}
+			if _, total, _ := st.listDevices(ctx, "alice", 10); total != 3 {
+				t.Fatalf("%d devices recorded, want 3", total)
+			}
+		}},
+		{"device limit under concurrency", func(t *testing.T, st store) {
+			mustCreate(t, st, "alice", t0)
+			const limit, racers = 3, 8
+			var wg sync.WaitGroup
+			errs := make([]error, racers)
+			for i := range racers {
+				wg.Go(func() {
+					_, _, errs[i] = st.recordIssue(ctx, issued("alice", testPeer(t, i), "d", t0), limit)
+				})
+			}
+			wg.Wait()
+			ok := 0
+			for i, err := range errs {
+				switch {
+				case err == nil:
+					ok++
+				case !errors.Is(err, errTooManyDevices):
+					t.Fatalf("racer %d: %v", i, err)
+				}
+			}
+			if _, total, _ := st.listDevices(ctx, "alice", 10); ok != limit || total != limit {
+				t.Fatalf("%d racers got a ticket, %d devices recorded; the cap is %d", ok, total, limit)
+			}
+		}},
+		{"learn device", func(t *testing.T, st store) {
+			mustCreate(t, st, "alice", t0)
+			old := issued("alice", testPeer(t, 1), "old", t0)
+			now := t0.Add(time.Hour)
+			if err := st.learnDevice(ctx, &old, now); err != nil {
+				t.Fatal(err)
+			}
+			if err := st.learnDevice(ctx, &ticket.Ticket{Username: "alice", Peer: testPeer(t, 1), Device: "renamed", Issued: now, Expiry: now}, now); err != nil {
+				t.Fatal(err)
+			}
+			if err := st.learnDevice(ctx, &ticket.Ticket{Username: "nobody", Peer: testPeer(t, 2), Issued: now, Expiry: now}, now); err != nil {
+				t.Fatalf("a ticket of no account: %v", err)
+			}
+			rows, total, err := st.listDevices(ctx, "alice", 10)
+			if err != nil || total != 1 || rows[0].name != "old" {
+				t.Fatalf("learned: %+v, %v (a known device is left as it is)", rows, err)
+			}
+			// Its expiry covers any ticket issued up to now.
+			r, _, err := st.revokeDevice(ctx, "alice", testPeer(t, 1), now)
+			if err != nil || r.horizon < now.Add(wire.TicketLifetime).Unix() {
+				t.Fatalf("horizon %d: %v", r.horizon, err)
+			}
+		}},
+		{"revocation", func(t *testing.T, st store) {
+			mustCreate(t, st, "alice", t0)
+			mustCreate(t, st, "bob", t0)
+			a, b, c := testPeer(t, 1), testPeer(t, 2), testPeer(t, 3)
+			for _, p := range []peer.ID{a, b, c} {
+				if _, _, err := st.recordIssue(ctx, issued("alice", p, "d", t0), 0); err != nil {
+					t.Fatal(err)
+				}
+			}
+			// The same peer signed in to bob too: the ban is of the peer.
+			if _, _, err := st.recordIssue(ctx, issued("bob", a, "d", t0), 0); err != nil {
+				t.Fatal(err)
+			}
+			if s, err := st.revocationSerial(ctx); err != nil || s != 0 {
+				t.Fatalf("serial of an empty log: %d, %v", s, err)
+			}
+			if _, _, err := st.revokeDevice(ctx, "alice", testPeer(t, 9), t0); !errors.Is(err, errUnknownDevice) {
+				t.Fatalf("revoking a stranger: %v", err)
+			}
+			if _, _, err := st.revokeDevice(ctx, "carol", a, t0); !errors.Is(err, errUnknownDevice) {
+				t.Fatalf("revoking for no account: %v", err)
+			}
+			var got []revocation
+			for i, p := range []peer.ID{a, b, c} {
+				// Two days apart, so each horizon is later than the one before.
+				r, already, err := st.revokeDevice(ctx, "alice", p, t0.Add(time.Duration(i)*2*wire.TicketLifetime))
+				if err != nil || already || r.serial != uint64(i+1) || r.peer != p {
+					t.Fatalf("revoke %d: %+v, already %v, %v", i, r, already, err)
+				}
+				got = append(got, r)
+			}
+			if _, already, err := st.revokeDevice(ctx, "alice", b, t0); err != nil || !already {
+				t.Fatalf("revoking again: already %v, %v", already, err)
+			}
+			if _, already, err := st.revokeDevice(ctx, "bob", a, t0); err != nil || !already {
+				t.Fatalf("bob revoking the peer alice revoked: already %v, %v", already, err)
+			}
+			if s, err := st.revocationSerial(ctx); err != nil || s != 3 {
+				t.Fatalf("serial: %d, %v", s, err)
+			}
+			for _, p := range []peer.ID{a, b, c} {
+				if yes, err := st.peerRevoked(ctx, p); err != nil || !yes {
+					t.Fatalf("peerRevoked: %v, %v", yes, err)
+				}
+			}
+			if ok, _ := st.isDevice(ctx, "bob", a); ok {
+				t.Fatal("a revoked peer is still bob's device")
+			}
+			if _, _, err := st.recordIssue(ctx, issued("bob", a, "d", t0), 0); !errors.Is(err, errRevoked) {
+				t.Fatalf("a ticket for a revoked peer: %v", err)
+			}
+			// Read in order, in pages.
+			all, more, err := st.revocationsAfter(ctx, 0, 3, 10)
+			if err != nil || more || !slices.Equal(all, got) {
+				t.Fatalf("log: %+v, more %v, %v; want %+v", all, more, err, got)
+			}
+			page, more, err := st.revocationsAfter(ctx, 0, 3, 2)
+			if err != nil || !more || !slices.Equal(page, got[:2]) {
+				t.Fatalf("first page: %+v, more %v, %v", page, more, err)
+			}
+			page, more, err = st.revocationsAfter(ctx, 2, 3, 2)
+			if err != nil || more || !slices.Equal(page, got[2:]) {
+				t.Fatalf("second page: %+v, more %v, %v", page, more, err)
+			}
+			if page, _, _ := st.revocationsAfter(ctx, 0, 1, 10); len(page) != 1 {
+				t.Fatalf("up to serial 1: %+v", page)
+			}
+			// Pruning drops the entries past their horizon; the serial and
+			// the ban stay.
+			if err := st.pruneRevocations(ctx, time.Unix(got[1].horizon+1, 0)); err != nil {
+				t.Fatal(err)
+			}
+			left, _, err := st.revocationsAfter(ctx, 0, 1<<62, 10)
+			if err != nil || !slices.Equal(left, got[2:]) {
+				t.Fatalf("after pruning: %+v, %v", left, err)
+			}
+			if s, _ := st.revocationSerial(ctx); s != 3 {
+				t.Fatalf("serial after pruning: %d", s)
+			}
+			if yes, _ := st.peerRevoked(ctx, a); !yes {
+				t.Fatal("pruning lifted the ban")
+			}
+			// Serials are never reused.
+			if _, _, err := st.recordIssue(ctx, issued("bob", testPeer(t, 4), "d", t0), 0); err != nil {
+				t.Fatal(err)
+			}
+			if r, _, err := st.revokeDevice(ctx, "bob", testPeer(t, 4), t0); err != nil || r.serial != 4 {
+				t.Fatalf("next serial: %d, %v", r.serial, err)
+			}
+		}},
+		{"revocations under concurrency", func(t *testing.T, st store) {
+			mustCreate(t, st, "alice", t0)
+			const n = 8
+			for i := range n {
+				if _, _, err := st.recordIssue(ctx, issued("alice", testPeer(t, i), "d", t0), 0); err != nil {
+					t.Fatal(err)
+				}
+			}
+			var wg sync.WaitGroup
+			for i := range n {
+				wg.Go(func() {
+					if _, _, err := st.revokeDevice(ctx, "alice", testPeer(t, i), t0); err != nil {
+						t.Error(err)
+					}
+				})
+			}
+			wg.Wait()
+			log, _, err := st.revocationsAfter(ctx, 0, 1<<62, 100)
+			if err != nil || len(log) != n {
+				t.Fatalf("log of %d, %v", len(log), err)
+			}
+			for i, r := range log {
+				if r.serial != uint64(i+1) {
+					t.Fatalf("serials %+v: not 1..%d", log, n)
+				}
+			}
+		}},
+		{"identity", func(t *testing.T, st store) {
+			mustCreate(t, st, "alice", t0)
+			key := newAccountKey(t)
+			dev := ticket.Device{Peer: testPeer(t, 1), BoxKey: boxKey(1)}
+			list := func(key []byte, version uint64, devs ...ticket.Device) *ticket.Devices {
+				d, err := ticket.VerifyDevices(signList(t, key, "alice", version, devs...))
+				if err != nil {
+					t.Fatal(err)
+				}
+				return d
+			}
+			if id, err := st.accountIdentity(ctx, "alice"); err != nil || id != nil {
+				t.Fatalf("identity before any: %v, %v", id, err)
+			}
+			if id, err := st.accountIdentity(ctx, "nobody"); err != nil || id != nil {
+				t.Fatalf("identity of no account: %v, %v", id, err)
+			}
+			v1 := list(key, 1, dev)
+			if _, _, err := st.publishDevices(ctx, v1, nil); !errors.Is(err, errNeedSealed) {
+				t.Fatalf("first identity without its sealed key: %v", err)
+			}
+			id, outcome, err := st.publishDevices(ctx, v1, []byte("seal"))
+			if err != nil || outcome != published || string(id.sealed) != "seal" || id.version != 1 || string(id.key) != string(v1.AccountKey) {
+				t.Fatalf("first publish: %+v, %v, %v", id, outcome, err)
+			}
+			if _, outcome, err := st.publishDevices(ctx, v1, nil); err != nil || outcome != unchanged {
+				t.Fatalf("the same list again: %v, %v", outcome, err)
+			}
+			v2 := list(key, 2, dev, ticket.Device{Peer: testPeer(t, 2), BoxKey: boxKey(2)})
+			if id, outcome, err := st.publishDevices(ctx, v2, nil); err != nil || outcome != published || id.version != 2 || string(id.sealed) != "seal" {
+				t.Fatalf("newer list: %+v, %v, %v", id, outcome, err)
+			}
+			for name, d := range map[string]*ticket.Devices{
+				"older":          list(key, 1, dev),
+				"another key":    list(newAccountKey(t), 5, dev),
+				"version stored": list(key, 2, dev),
+			} {
+				if id, outcome, err := st.publishDevices(ctx, d, []byte("other")); err != nil || outcome != stale || id.version != 2 {
+					t.Fatalf("%s: %+v, %v, %v", name, id, outcome, err)
+				}
+			}
+			// A list naming a revoked device is refused.
+			if _, _, err := st.recordIssue(ctx, issued("alice", testPeer(t, 2), "d", t0), 0); err != nil {
+				t.Fatal(err)
+			}
+			if _, _, err := st.revokeDevice(ctx, "alice", testPeer(t, 2), t0); err != nil {
+				t.Fatal(err)
+			}
+			if _, _, err := st.publishDevices(ctx, list(key, 3, dev, ticket.Device{Peer: testPeer(t, 2), BoxKey: boxKey(2)}), nil); !errors.Is(err, errListedRevoked) {
+				t.Fatalf("a list naming a revoked device: %v", err)
+			}
+			if id, _ := st.accountIdentity(ctx, "alice"); id.version != 2 {
+				t.Fatalf("a refused list changed the identity: version %d", id.version)
+			}
+			// A publish for an account that is gone.
+			other := ticket.Devices{Username: "nobody", AccountKey: v1.AccountKey, Version: 1, Devices: v1.Devices, Signed: v1.Signed}
+			if _, _, err := st.publishDevices(ctx, &other, []byte("seal")); !errors.Is(err, errNoAccount) {
+				t.Fatalf("publish for no account: %v", err)
+			}
+		}},
+		{"identities racing", func(t *testing.T, st store) {
+			mustCreate(t, st, "alice", t0)
+			const racers = 6
+			var wg sync.WaitGroup
+			outcomes := make([]publishOutcome, racers)
+			for i := range racers {
+				outcomes[i] = -1 // none: the racer failed
+				d, err := ticket.VerifyDevices(signList(t, newAccountKey(t), "alice", 1, ticket.Device{Peer: testPeer(t, i)}))
+				if err != nil {
+					t.Fatal(err)
+				}
+				wg.Go(func() {
+					var err error
+					if _, outcomes[i], err = st.publishDevices(ctx, d, []byte{byte(i)}); err != nil {
+						t.Error(err)
+					}
+				})
+			}
+			wg.Wait()
+			if n := countOf(outcomes, published); n != 1 {
+				t.Fatalf("%d first identities stored: %v", n, outcomes)
+			}
+		}},
+		{"password change", func(t *testing.T, st store) {
+			mustCreate(t, st, "alice", t0)
+			mustCreate(t, st, "bob", t0)
+			if err := st.updateRecord(ctx, "nobody", []byte("r"), nil); !errors.Is(err, errNoAccount) {
+				t.Fatalf("no account: %v", err)
+			}
+			// Without an identity a sealed key is ignored.
+			if err := st.updateRecord(ctx, "bob", []byte("bob-2"), []byte("stray")); err != nil {
+				t.Fatal(err)
+			}
+			if rec, _ := st.accountRecord(ctx, "bob"); string(rec) != "bob-2" {
+				t.Fatalf("bob's record: %q", rec)
+			}
+			if id, _ := st.accountIdentity(ctx, "bob"); id != nil {
+				t.Fatalf("a stray sealed key made an identity: %+v", id)
+			}
+			d, err := ticket.VerifyDevices(signList(t, newAccountKey(t), "alice", 1, ticket.Device{Peer: testPeer(t, 1)}))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, _, err := st.publishDevices(ctx, d, []byte("seal 1")); err != nil {
+				t.Fatal(err)
+			}
+			if err := st.updateRecord(ctx, "alice", []byte("alice-2"), nil); !errors.Is(err, errNeedSealed) {
+				t.Fatalf("identity without a new seal: %v", err)
+			}
+			if rec, _ := st.accountRecord(ctx, "alice"); string(rec) != "rec-alice" {
+				t.Fatalf("a refused change replaced the record: %q", rec)
+			}
+			if err := st.updateRecord(ctx, "alice", []byte("alice-2"), []byte("seal 2")); err != nil {
+				t.Fatal(err)
+			}
+			id, _ := st.accountIdentity(ctx, "alice")
+			if rec, _ := st.accountRecord(ctx, "alice"); string(rec) != "alice-2" || string(id.sealed) != "seal 2" || id.version != 1 {
+				t.Fatalf("after the change: record %q, identity %+v", rec, id)
+			}
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			forEngines(t, func(t *testing.T, db string) { tt.run(t, openTest(t, db)) })
+		})
+	}
+}
+
+func mustCreate(t *testing.T, st store, user string, at time.Time) {
+	t.Helper()
+	if err := st.createAccount(context.Background(), user, []byte("rec-"+user), at.Unix()); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func countOf[T comparable](s []T, v T) int {
+	n := 0
+	for _, x := range s {
+		if x == v {
+			n++
+		}
+	}
+	return n
+}
+
+// TestMigrationsMatch: both engines have the same migrations, number for
+// number and name for name, so a schema version means the same on both.
+func TestMigrationsMatch(t *testing.T) {
+	lite, err := sqlite.LoadMigrations(migrationFS, sqliteMigrations)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pgm, err := sqlite.LoadMigrations(migrationFS, postgresMigrations)
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := func(ms []sqlite.Migration) (out []string) {
+		for _, m := range ms {
+			out = append(out, m.Name)
+		}
+		return out
+	}
+	if !slices.Equal(names(lite), names(pgm)) || len(lite) == 0 {
+		t.Fatalf("sqlite %v, postgres %v", names(lite), names(pgm))
+	}
+}
+
+// TestPostgresMigrationLock: replicas starting together on one empty
+// database apply each migration once, under the advisory lock; none fails.
+func TestPostgresMigrationLock(t *testing.T) {
+	url := sharedPG(t).CreateDB(t)
+	const replicas = 4
+	var wg sync.WaitGroup
+	for i := range replicas {
+		wg.Go(func() {
+			st, err := openStore(context.Background(), DBSource{Engine: Postgres, URL: url})
+			if err != nil {
+				t.Errorf("replica %d: %v", i, err)
+				return
+			}
+			st.close()
+		})
+	}
+	wg.Wait()
+	st := openTest(t, url).(*sqlStore)
+	var rows, newest int
+	if err := st.db.QueryRow("SELECT count(*), max(version) FROM schema_migrations").Scan(&rows, &newest); err != nil {
+		t.Fatal(err)
+	}
+	if ms, _ := sqlite.LoadMigrations(migrationFS, postgresMigrations); rows != len(ms) || newest != len(ms) {
+		t.Fatalf("schema_migrations: %d rows up to %d, want %d", rows, newest, len(ms))
+	}
+}
+
+// TestPostgresSchemaVersions: a database an older server left (here at
+// version 1, with an account) is brought up to date with its data; one
+// from a newer server is refused and left as it is.
+func TestPostgresSchemaVersions(t *testing.T) {
+	ctx := context.Background()
+	url := sharedPG(t).CreateDB(t)
+	old, err := openPostgresAt(ctx, url, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := old.createAccount(ctx, "alice", []byte("rec"), 1); err != nil {
+		t.Fatal(err)
+	}
+	old.close()
+	st := openTest(t, url)
+	if _, _, err := st.recordIssue(ctx, issued("alice", testPeer(t, 1), "d", time.Now()), 0); err != nil {
+		t.Fatalf("a device on the migrated database: %v", err)
+	}
+	db := st.(*sqlStore).db
+	if _, err := db.Exec("INSERT INTO schema_migrations VALUES (99, '0099_future.sql', 0)"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := openPostgres(ctx, url); err == nil {
+		t.Fatal("opened a database from a newer program")
+	}
+	if n, err := st.countAccounts(ctx); err != nil || n != 1 {
+		t.Fatalf("accounts after the refusal: %d, %v", n, err)
+	}
+}
+
+// TestParseDB: a URL picks PostgreSQL, a path or sqlite:PATH SQLite; what
+// names no database is refused with ErrBadDB, and a password never shows in
+// what the source prints.
+func TestParseDB(t *testing.T) {
+	for _, tt := range []struct {
+		in         string
+		engine     Engine
+		path, show string // show: String()
+	}{
+		{"auth.db", SQLite, "auth.db", "auth.db"},
+		{"/var/lib/eserver/auth.db", SQLite, "/var/lib/eserver/auth.db", "/var/lib/eserver/auth.db"},
+		{"sqlite:auth.db", SQLite, "auth.db", "auth.db"},
+		{"sqlite:/abs/auth.db", SQLite, "/abs/auth.db", "/abs/auth.db"},
+		{"c:auth.db", SQLite, "c:auth.db", "c:auth.db"}, // no //: a file name with a colon
+		{"postgres://eserver@db1:5432/auth?sslmode=disable", Postgres, "", "postgres://eserver@db1:5432/auth?sslmode=disable"},
+		{"postgresql://eserver:s3cret@db1/auth", Postgres, "", "postgresql://eserver:xxxxx@db1/auth"},
+		{"", 0, "", ""},
+		{"sqlite:", 0, "", ""},
+		{"mysql://db1/auth", 0, "", ""},
+		{"postgres://eserver@db1:notaport/auth", 0, "", ""},
+	} {
+		t.Run(tt.in, func(t *testing.T) {
+			src, err := ParseDB(tt.in)
+			if tt.show == "" {
+				if !errors.Is(err, ErrBadDB) {
+					t.Fatalf("got %+v, %v; want ErrBadDB", src, err)
+				}
+				if strings.Contains(fmt.Sprint(err), "s3cret") {
+					t.Fatalf("the error shows the password: %v", err)
+				}
+				return
+			}
+			if err != nil || src.Engine != tt.engine || src.Path != tt.path || src.String() != tt.show {
+				t.Fatalf("got %+v (%s), %v", src, src, err)
+			}
+			if tt.engine == Postgres && src.URL != tt.in {
+				t.Fatalf("URL %q", src.URL)
+			}
+		})
+	}
+}
