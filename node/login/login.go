@@ -425,6 +425,11 @@ func codeError(e *wire.AuthError) error {
 		s = ErrRateLimited
 	case "busy":
 		s = ErrBusy
+	case "unreachable":
+		// The server is up but cannot reach its database. Another
+		// replica may (failover tries once): replicas share the
+		// database, but not the path to it.
+		s = ErrUnreachable
 	case "bad_request":
 		s = ErrBadRequest
 	case "device_revoked":
