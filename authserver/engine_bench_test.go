@@ -6,10 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/libp2p/go-libp2p/core/crypto"
-	"github.com/libp2p/go-libp2p/core/peer"
-	ma "github.com/multiformats/go-multiaddr"
-
 	"eserver/node/pake"
 )
 
@@ -47,15 +43,7 @@ func BenchmarkAuthEngines(b *testing.B) {
 			var turn atomic.Int64
 			next := func() *Server { return srvs[int(turn.Add(1))%len(srvs)] }
 			device := func(user string, client func(string) (*pake.Client, error)) *benchLogin {
-				k, _, err := crypto.GenerateEd25519Key(nil)
-				if err != nil {
-					b.Fatal(err)
-				}
-				id, err := peer.IDFromPrivateKey(k)
-				if err != nil {
-					b.Fatal(err)
-				}
-				return &benchLogin{s: next(), user: user, remote: id, addr: ma.StringCast("/ip4/127.0.0.1/tcp/4001"), client: client}
+				return newBenchLogin(b, next(), user, client)
 			}
 			if c.name == cases[0].name {
 				real := device("real", pake.NewClient)
