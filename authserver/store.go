@@ -15,6 +15,14 @@ package authserver
 // count(*) FILTER, CASE rather than two-argument max(), integers and byte
 // strings only.
 //
+// Moving engines. A network that outgrows one server moves its SQLite
+// store into PostgreSQL with Migrate (copydb.go, eserver-auth migrate):
+// secrets, accounts with their ids, identities, devices and the
+// revocation log with its serials, in one transaction, into an empty
+// database. What is not in the store (rate limits, the registry) is not
+// carried; a table added to the store must be added to the copy too
+// (TestMigrateCoversSchema fails until it is).
+//
 // Transactions. SQLite runs them one at a time (one connection, BEGIN
 // IMMEDIATE), so a check-then-write can never interleave with another.
 // PostgreSQL runs them at once; there they are SERIALIZABLE, and one that

@@ -1,6 +1,16 @@
 // Command eserver-auth runs an EServer auth server.
 //
 //	eserver-auth --db FILE|URL [--mailbox-db FILE] [--listen MULTIADDR]... [--metrics-addr HOST:PORT] [--register-rate N] [--region CIDR=CODE]... [--moderator USER=CODE]...
+//	eserver-auth migrate --from FILE --to URL
+//
+// migrate copies a SQLite auth database (--from, only read: a server may
+// still be running on it, but what it writes after the copy began stays
+// behind) into an empty PostgreSQL database (--to), in one transaction:
+// the server's keys, accounts, identities, devices and the revocation log,
+// so every account logs in on the new database with its old password and
+// every ticket issued stays valid. The source must be at this program's
+// schema version (start this program's server on it once first); a
+// destination that holds anything is refused.
 //
 // --db is where accounts and the server's keys live: a SQLite file (a path,
 // or sqlite:PATH), or a PostgreSQL database (a postgres:// or
@@ -139,6 +149,9 @@ func parseArgs(args []string, out io.Writer) (options, error) {
 }
 
 func run() error {
+	if len(os.Args) > 1 && os.Args[1] == "migrate" {
+		return runMigrate(os.Args[2:])
+	}
 	o, err := parseArgs(os.Args[1:], os.Stderr)
 	if err != nil {
 		return err
