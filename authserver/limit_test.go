@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -222,5 +223,73 @@ func TestLimiterWindow(t *testing.T) {
 	l.forgetOne("k")
 	if !l.attempt("k", t0.Add(w)) || l.attempt("k", t0.Add(w)) {
 		t.Fatal("forgetOne gave back other than one attempt")
+	}
+}
+
+// BenchmarkLimitAttempt measures one rate-limit check as a login makes it
+// (an attempt, then forget as if it succeeded) on each engine, and on
+// PostgreSQL both ways of keeping racing attempts apart: the advisory lock
+// per key at READ COMMITTED the dialect uses, and SERIALIZABLE with the
+// store's retries. "serial" is one check at a time; "distinct" has 8 at
+// once, each goroutine on a key of its own (many accounts signing in); "one
+// key" has them all on one (a brute force on one account). failed/op is
+// the share of checks that failed: under SERIALIZABLE, those that still
+// failed to serialize after maxTxAttempts runs.
+func BenchmarkLimitAttempt(b *testing.B) {
+	serializable := func(d *dialect) { d.limitTxOptions, d.lockLimits = nil, nil }
+	variants := []struct {
+		name   string
+		engine int // index in engines
+		tweak  func(*dialect)
+	}{
+		{"sqlite", 0, nil},
+		{"postgres/advisory", 1, nil},
+		{"postgres/serializable", 1, serializable},
+	}
+	for _, v := range variants {
+		for _, mode := range []string{"serial", "distinct", "one-key"} {
+			b.Run(v.name+"/"+mode, func(b *testing.B) {
+				st := openTest(b, engines[v.engine].fresh(b)).(*sqlStore)
+				if v.tweak != nil {
+					d := *st.d
+					v.tweak(&d)
+					st.d = &d
+				}
+				ctx := context.Background()
+				var next, failed atomic.Int64
+				check := func(k limitKey) {
+					if full, err := st.attempt(ctx, time.Now(), k); err != nil || full != nil {
+						failed.Add(1)
+						return
+					}
+					if err := st.forget(ctx, k); err != nil {
+						failed.Add(1)
+					}
+				}
+				key := func() limitKey {
+					k := limitKey{bucket: "bench", key: fmt.Sprint(next.Add(1)), max: 1 << 30, window: time.Minute}
+					if mode == "one-key" {
+						k.key = "one"
+					}
+					return k
+				}
+				b.ResetTimer()
+				if mode == "serial" {
+					k := key()
+					for b.Loop() {
+						check(k)
+					}
+				} else {
+					b.SetParallelism(4) // 8 goroutines on 2 cores
+					b.RunParallel(func(pb *testing.PB) {
+						k := key()
+						for pb.Next() {
+							check(k)
+						}
+					})
+				}
+				b.ReportMetric(float64(failed.Load())/float64(b.N), "failed/op")
+			})
+		}
 	}
 }
