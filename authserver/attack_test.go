@@ -48,7 +48,9 @@ func hangUp(t *testing.T, c host.Host, f *fixture, user string) {
 // Strangers stay limited (a new device too: a hang-up after KE2 is a guess
 // whose answer the client has). A device's own failures are limited per
 // device and cost the account's other devices nothing.
-func TestStrangersCannotLockOutDevices(t *testing.T) { forEngines(t, testStrangersCannotLockOutDevices) }
+func TestStrangersCannotLockOutDevices(t *testing.T) {
+	forEngines(t, testStrangersCannotLockOutDevices)
+}
 
 func testStrangersCannotLockOutDevices(t *testing.T, db string) {
 	clk := &clock{t: time.Now()}
