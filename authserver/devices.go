@@ -156,10 +156,11 @@ func (s *Server) revokeDevice(ctx context.Context, rw *pipeline.Stream, t *ticke
 		s.revMu.Lock()
 		s.revokedPeers[target] = time.Unix(r.horizon, 0)
 		s.revMu.Unlock()
-		// Its supernode, if it runs one, leaves the registry at once.
-		s.reg.mu.Lock()
-		delete(s.reg.sns, target)
-		s.reg.mu.Unlock()
+		// Its supernode, if it runs one, leaves the registry at once. (It
+		// is not listed even if this fails: listing skips revoked peers.)
+		if err := s.store.dropSupernode(ctx, target); err != nil {
+			s.log.Warn("revoke device: registry", "device", target, "err", err)
+		}
 		s.stats.revocations.Add(1)
 		s.log.Info("device revoked", "user", t.Username, "device", target, "by", remote, "ip", ip, "serial", r.serial)
 		if s.onRevoke != nil {
