@@ -89,6 +89,8 @@ var copiedTables = []copyTable{
 // notCopied are the SQLite schema's tables the copy leaves, and why.
 var notCopied = map[string]string{
 	"sqlite_sequence": "SQLite's counters: the revocation log's serial in it is carried into revocation_serial",
+	"limit_attempts":  "transient: rate-limit attempts age out within their window, and a restart may forget them",
+	"supernodes":      "transient: the registry fills again within seconds from the supernodes' heartbeats",
 }
 
 // MigrateStats is what Migrate copied.

@@ -51,6 +51,7 @@ import (
 	"bytes"
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
 	"net/url"
@@ -359,6 +360,64 @@ func LoadOrCreateKey(db string) (crypto.PrivKey, error) {
 type sqlStore struct {
 	db *sql.DB
 	d  *dialect
+	// q, when set, is what statements and transactions run on instead of
+	// db: the connection transient pinned.
+	q handle
+}
+
+// handle is a *sql.DB or a *sql.Conn.
+type handle interface {
+	BeginTx(ctx context.Context, opts *sql.TxOptions) (*sql.Tx, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+}
+
+// h is where the store's statements run.
+func (s *sqlStore) h() handle {
+	if s.q != nil {
+		return s.q
+	}
+	return s.db
+}
+
+// transientExec runs one statement on the transient tables (see
+// transient).
+func (s *sqlStore) transientExec(ctx context.Context, query string, args ...any) error {
+	return s.transient(ctx, func(s *sqlStore) error {
+		_, err := s.c().ExecContext(ctx, query, args...)
+		return err
+	})
+}
+
+// transient runs fn, which writes only the transient tables (rate-limit
+// attempts, the supernode registry), on a store that does not wait for
+// the disk where the dialect allows (relaxSync): on SQLite, the store's
+// one connection pinned for fn with PRAGMA synchronous = NORMAL — a WAL
+// commit is then safe from a crash of the process but not of the machine,
+// which is all counters that a restart may forget need — and FULL again
+// after, so every other write stays durable against power loss. A login
+// would otherwise wait for two more fsyncs (its attempt counted and given
+// back). A connection whose FULL cannot be restored is dropped, and the
+// next one opens with it.
+func (s *sqlStore) transient(ctx context.Context, fn func(s *sqlStore) error) error {
+	if !s.d.relaxSync || s.q != nil {
+		return fn(s)
+	}
+	c, err := s.db.Conn(ctx)
+	if err != nil {
+		return fmt.Errorf("taking the connection: %w", err)
+	}
+	defer c.Close()
+	if _, err := c.ExecContext(ctx, "PRAGMA synchronous = NORMAL"); err != nil {
+		return fmt.Errorf("relaxing sync: %w", err)
+	}
+	defer func() {
+		if _, err := c.ExecContext(context.Background(), "PRAGMA synchronous = FULL"); err != nil {
+			c.Raw(func(any) error { return driver.ErrBadConn })
+		}
+	}()
+	return fn(&sqlStore{db: s.db, d: s.d, q: c})
 }
 
 var _ store = (*sqlStore)(nil)
@@ -386,6 +445,9 @@ type dialect struct {
 	// another's (see postgresDialect).
 	limitTxOptions *sql.TxOptions
 	lockLimits     func(ctx context.Context, tx conn, keys []limitKey) error
+	// relaxSync: the engine can commit the transient tables' writes
+	// without waiting for the disk (see sqlStore.transient).
+	relaxSync bool
 	// close closes the engine's handle.
 	close func() error
 }
@@ -434,7 +496,7 @@ func (d *dialect) rebind(query string) string {
 }
 
 // c is the store's database as a conn.
-func (s *sqlStore) c() conn { return conn{q: s.db, d: s.d} }
+func (s *sqlStore) c() conn { return conn{q: s.h(), d: s.d} }
 
 // tx runs fn in a transaction and commits it; fn's error is returned as it
 // is, and a transaction the engine could not serialize with others is run
@@ -459,7 +521,7 @@ func (s *sqlStore) tx1(ctx context.Context, fn func(tx conn) error) error {
 }
 
 func (s *sqlStore) tx1With(ctx context.Context, opts *sql.TxOptions, fn func(tx conn) error) error {
-	tx, err := s.db.BeginTx(ctx, opts)
+	tx, err := s.h().BeginTx(ctx, opts)
 	if err != nil {
 		return fmt.Errorf("beginning transaction: %w", err)
 	}
@@ -778,7 +840,7 @@ func (s *sqlStore) revokeDevice(ctx context.Context, username string, target pee
 
 func (s *sqlStore) revocationSerial(ctx context.Context) (uint64, error) {
 	var serial int64
-	if err := s.db.QueryRowContext(ctx, s.d.serialQuery).Scan(&serial); err != nil {
+	if err := s.h().QueryRowContext(ctx, s.d.serialQuery).Scan(&serial); err != nil {
 		return 0, fmt.Errorf("reading revocation serial: %w", err)
 	}
 	return uint64(serial), nil
@@ -960,13 +1022,15 @@ func (s *sqlStore) limitTx(ctx context.Context, keys []limitKey, fn func(tx conn
 	if opts == nil {
 		opts = s.d.txOptions
 	}
-	return s.txWith(ctx, opts, func(tx conn) error {
-		if s.d.lockLimits != nil {
-			if err := s.d.lockLimits(ctx, tx, keys); err != nil {
-				return fmt.Errorf("locking the limits: %w", err)
+	return s.transient(ctx, func(s *sqlStore) error {
+		return s.txWith(ctx, opts, func(tx conn) error {
+			if s.d.lockLimits != nil {
+				if err := s.d.lockLimits(ctx, tx, keys); err != nil {
+					return fmt.Errorf("locking the limits: %w", err)
+				}
 			}
-		}
-		return fn(tx)
+			return fn(tx)
+		})
 	})
 }
 
@@ -993,7 +1057,7 @@ func (s *sqlStore) forget(ctx context.Context, keys ...limitKey) error {
 }
 
 func (s *sqlStore) pruneAttempts(ctx context.Context, now time.Time) error {
-	if _, err := s.c().ExecContext(ctx, "DELETE FROM limit_attempts WHERE until_ns <= ?", now.UnixNano()); err != nil {
+	if err := s.transientExec(ctx, "DELETE FROM limit_attempts WHERE until_ns <= ?", now.UnixNano()); err != nil {
 		return fmt.Errorf("pruning rate-limit attempts: %w", err)
 	}
 	return nil
@@ -1008,49 +1072,51 @@ func (s *sqlStore) beat(ctx context.Context, r snRow, since time.Time, maxTotal,
 		tk    []byte
 		added bool
 	)
-	err := s.tx(ctx, func(tx conn) error {
-		var old snRow
-		var last int64
-		err := tx.QueryRowContext(ctx, "SELECT username, record, ticket, last_ns FROM supernodes WHERE peer_id = ?",
-			[]byte(r.peer)).Scan(&old.username, &old.record, &old.ticket, &last)
-		switch {
-		case errors.Is(err, sql.ErrNoRows):
-		case err != nil:
-			return fmt.Errorf("reading the registry: %w", err)
-		}
-		live := err == nil && last > since.UnixNano()
-		var prev *snRow
-		if live {
-			old.peer, old.last = r.peer, time.Unix(0, last)
-			prev = &old
-		} else {
-			var total, mine int
-			if err := tx.QueryRowContext(ctx, `
+	err := s.transient(ctx, func(s *sqlStore) error {
+		return s.tx(ctx, func(tx conn) error {
+			var old snRow
+			var last int64
+			err := tx.QueryRowContext(ctx, "SELECT username, record, ticket, last_ns FROM supernodes WHERE peer_id = ?",
+				[]byte(r.peer)).Scan(&old.username, &old.record, &old.ticket, &last)
+			switch {
+			case errors.Is(err, sql.ErrNoRows):
+			case err != nil:
+				return fmt.Errorf("reading the registry: %w", err)
+			}
+			live := err == nil && last > since.UnixNano()
+			var prev *snRow
+			if live {
+				old.peer, old.last = r.peer, time.Unix(0, last)
+				prev = &old
+			} else {
+				var total, mine int
+				if err := tx.QueryRowContext(ctx, `
 				SELECT count(*), count(*) FILTER (WHERE username = ?) FROM supernodes WHERE last_ns > ?`,
-				r.username, since.UnixNano()).Scan(&total, &mine); err != nil {
-				return fmt.Errorf("counting supernodes: %w", err)
+					r.username, since.UnixNano()).Scan(&total, &mine); err != nil {
+					return fmt.Errorf("counting supernodes: %w", err)
+				}
+				if total >= maxTotal {
+					return errRegistryFull
+				}
+				if mine >= maxPerUser {
+					return errOperatorFull
+				}
 			}
-			if total >= maxTotal {
-				return errRegistryFull
+			if tk, err = ticketFor(prev); err != nil {
+				return err
 			}
-			if mine >= maxPerUser {
-				return errOperatorFull
-			}
-		}
-		if tk, err = ticketFor(prev); err != nil {
-			return err
-		}
-		added = !live
-		_, err = tx.ExecContext(ctx, `
+			added = !live
+			_, err = tx.ExecContext(ctx, `
 			INSERT INTO supernodes (peer_id, username, record, ticket, last_ns) VALUES (?, ?, ?, ?, ?)
 			ON CONFLICT (peer_id) DO UPDATE SET
 				username = excluded.username, record = excluded.record,
 				ticket = excluded.ticket, last_ns = excluded.last_ns`,
-			[]byte(r.peer), r.username, r.record, tk, r.last.UnixNano())
-		if err != nil {
-			return fmt.Errorf("recording the heartbeat: %w", err)
-		}
-		return nil
+				[]byte(r.peer), r.username, r.record, tk, r.last.UnixNano())
+			if err != nil {
+				return fmt.Errorf("recording the heartbeat: %w", err)
+			}
+			return nil
+		})
 	})
 	switch {
 	case errors.Is(err, errRegistryFull), errors.Is(err, errOperatorFull):
@@ -1101,14 +1167,14 @@ func (s *sqlStore) countSupernodes(ctx context.Context, since time.Time) (int, e
 }
 
 func (s *sqlStore) dropSupernode(ctx context.Context, p peer.ID) error {
-	if _, err := s.c().ExecContext(ctx, "DELETE FROM supernodes WHERE peer_id = ?", []byte(p)); err != nil {
+	if err := s.transientExec(ctx, "DELETE FROM supernodes WHERE peer_id = ?", []byte(p)); err != nil {
 		return fmt.Errorf("dropping supernode %s: %w", p, err)
 	}
 	return nil
 }
 
 func (s *sqlStore) sweepSupernodes(ctx context.Context, since time.Time) error {
-	if _, err := s.c().ExecContext(ctx, "DELETE FROM supernodes WHERE last_ns <= ?", since.UnixNano()); err != nil {
+	if err := s.transientExec(ctx, "DELETE FROM supernodes WHERE last_ns <= ?", since.UnixNano()); err != nil {
 		return fmt.Errorf("sweeping the registry: %w", err)
 	}
 	return nil

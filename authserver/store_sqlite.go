@@ -41,7 +41,8 @@ func sqliteDialect(close func() error) *dialect {
 			}
 			return res.LastInsertId()
 		},
-		close: close,
+		relaxSync: true,
+		close:     close,
 	}
 }
 

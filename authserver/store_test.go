@@ -922,3 +922,49 @@ func TestParseDB(t *testing.T) {
 		})
 	}
 }
+
+// TestTransientSync: on SQLite the transient tables' writes commit with
+// synchronous = NORMAL on the pinned connection, and every other write
+// goes on with FULL — after an attempt, a forget, a sweep, and after a
+// transient write that failed.
+func TestTransientSync(t *testing.T) {
+	ctx := context.Background()
+	st := openTest(t, filepath.Join(t.TempDir(), "auth.db")).(*sqlStore)
+	sync := func(s *sqlStore) int {
+		var n int
+		if err := s.c().QueryRowContext(ctx, "PRAGMA synchronous").Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	k := limitKey{bucket: "acct", key: "alice", max: 3, window: time.Minute}
+	for _, tc := range []struct {
+		name string
+		do   func() error
+	}{
+		{"attempt", func() error { _, err := st.attempt(ctx, time.Now(), k); return err }},
+		{"forget", func() error { return st.forget(ctx, k) }},
+		{"sweep", func() error { return st.sweepSupernodes(ctx, time.Now()) }},
+		{"a failed write", func() error {
+			if err := st.transientExec(ctx, "INSERT INTO no_such_table VALUES (1)"); err == nil {
+				t.Error("an insert into no table succeeded")
+			}
+			return nil
+		}},
+	} {
+		if err := tc.do(); err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		if got := sync(st); got != 2 {
+			t.Errorf("after %s: synchronous %d, want 2 (FULL)", tc.name, got)
+		}
+	}
+	if err := st.transient(ctx, func(s *sqlStore) error {
+		if got := sync(s); got != 1 {
+			t.Errorf("inside transient: synchronous %d, want 1 (NORMAL)", got)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+}
