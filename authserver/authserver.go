@@ -20,6 +20,7 @@ import (
 	"io"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -92,7 +93,12 @@ type Config struct {
 	// may share. Required.
 	DBPath string
 	// Key is the libp2p host key of the host the server is attached to; it
-	// signs tickets. Required. See LoadOrCreateKey.
+	// signs tickets. Required. Replicas sharing a database must all have the
+	// same: LoadKeyFile reads the one CreateKeyFile made, and
+	// LoadOrCreateKey keeps one in the database's secrets. (The OPAQUE keys
+	// are in the database's secrets in either case, so replicas sharing it
+	// share them, as a login at one replica of an account registered at
+	// another needs.)
 	Key crypto.PrivKey
 	// Logger receives the server's logs; nil means slog.Default().
 	Logger *slog.Logger
@@ -160,6 +166,12 @@ type Config struct {
 	// supernode services in the same process learn at once rather than at
 	// their next poll (supernode/client.Revocations.Kick). It must not block.
 	OnRevoke func(peer.ID)
+
+	// ReplicaHeartbeat is how often the server, once attached, writes its
+	// row in the database's table of replicas (replica.go); it is listed
+	// as live for ReplicaLiveBeats of them. 0 means
+	// DefaultReplicaHeartbeat.
+	ReplicaHeartbeat time.Duration
 }
 
 // Server serves the auth protocol. Create it with New, Attach it to a host,
@@ -195,6 +207,16 @@ type Server struct {
 	revMu        sync.Mutex
 	revokedPeers revokedSet // the revocation log in memory (devices.go)
 	lastPrune    time.Time
+
+	// This replica (replica.go): its ID and start, its heartbeat, and the
+	// other live replicas as its last heartbeat read them.
+	replicaID      string
+	started        time.Time
+	replicaBeat    time.Duration
+	attachOnce     sync.Once
+	replicas       atomic.Pointer[[]replicaRow]
+	registered     bool            // a heartbeat stored the row; the loop's, then Close's
+	warnedReplicas map[string]bool // replicas whose rows were refused and said so; the loop's
 
 	// listen is the listen stage and lifecycle of both protocols; authRPC
 	// and registryRPC are their stages, tickets their Authenticate stage.
@@ -241,6 +263,11 @@ func New(cfg Config) (*Server, error) {
 		db.close()
 		return nil, fmt.Errorf("authserver: %w", err)
 	}
+	replicaID, err := newReplicaID()
+	if err != nil {
+		db.close()
+		return nil, fmt.Errorf("authserver: %w", err)
+	}
 	s := &Server{
 		store: db,
 		key:   cfg.Key,
@@ -265,6 +292,10 @@ func New(cfg Config) (*Server, error) {
 
 		onRevoke:     cfg.OnRevoke,
 		revokedPeers: revoked,
+
+		replicaID:      replicaID,
+		replicaBeat:    orDefault(cfg.ReplicaHeartbeat, DefaultReplicaHeartbeat),
+		warnedReplicas: map[string]bool{},
 	}
 	if rate := orDefault(cfg.RegisterRate, DefaultRegisterRate); rate > 0 {
 		s.regAddrs = newLimiter(rate, RegisterWindow)
@@ -281,6 +312,7 @@ func New(cfg Config) (*Server, error) {
 	s.refused = newRefusals()
 	interval := orDefault(cfg.RefusalLogInterval, RefusalLogInterval)
 	s.listen.Go(func(ctx context.Context) { s.refused.run(ctx, s.log, interval) })
+	s.started = s.now()
 	s.tickets = &pipeline.Authenticator{Server: id, Now: s.now, Revoked: pipeline.RevokedPeers(s.revoked)}
 	s.authRPC = &pipeline.Service[*wire.AuthRequest, *wire.AuthResponse]{
 		Protocol:        wire.ProtoAuth,
@@ -339,14 +371,18 @@ func (s *Server) Attach(h host.Host) {
 	}
 	s.authRPC.Attach(s.listen, h)
 	s.registryRPC.Attach(s.listen, h)
+	// Registered as a replica once it has addresses to be reached at.
+	s.attachOnce.Do(func() { s.listen.Go(s.serveReplica) })
 }
 
 // Close stops serving, resets streams in flight, waits for their handlers
-// and closes the database. It does not close the hosts.
+// and its loops, removes the server from the database's replicas and
+// closes the database. It does not close the hosts.
 func (s *Server) Close() error {
 	if !s.listen.Close() {
 		return nil
 	}
+	s.removeReplica()
 	if err := s.store.close(); err != nil {
 		return fmt.Errorf("authserver: closing database: %w", err)
 	}
@@ -657,7 +693,9 @@ func (s *Server) issue(ctx context.Context, t ticket.Ticket, region, ip string, 
 	}
 	s.stats.tickets.Add(1)
 	s.log.Info("ticket issued", "user", t.Username, "peer", t.Peer, "device", t.Device, "ip", ip, "region", region)
-	lr := &wire.LoginResult{Ticket: st, Card: card, RegionPass: pass, Rendezvous: s.rdv, Account: id.toWire(withSealed)}
+	lr := &wire.LoginResult{Ticket: st, Card: card, RegionPass: pass, Rendezvous: s.rdv, Account: id.toWire(withSealed),
+		Replicas: s.loginReplicas(t.Issued)}
+	// The supernodes take the room the rest leaves in the frame.
 	lr.Supernodes = s.loginSupernodes(lr)
 	return &wire.AuthResponse{Kind: &wire.AuthResponse_LoginResult{LoginResult: lr}}, nil
 }
