@@ -162,7 +162,8 @@ type Config struct {
 	Moderators []Moderator
 
 	// OnRevoke, if set, is called with the peer ID of every device revoked
-	// here, after the revocation is stored, outside any lock. It is how
+	// here, after the revocation is stored, or learned from the log (a
+	// revocation at another replica), outside any lock. It is how
 	// supernode services in the same process learn at once rather than at
 	// their next poll (supernode/client.Revocations.Kick). It must not block.
 	OnRevoke func(peer.ID)
@@ -172,6 +173,10 @@ type Config struct {
 	// as live for ReplicaLiveBeats of them. 0 means
 	// DefaultReplicaHeartbeat.
 	ReplicaHeartbeat time.Duration
+	// RevocationSync is how often the server reads the revocation log for
+	// entries other replicas wrote, into the copy its ticket checks
+	// consult (devices.go). 0 means DefaultRevocationSync.
+	RevocationSync time.Duration
 }
 
 // Server serves the auth protocol. Create it with New, Attach it to a host,
@@ -206,6 +211,8 @@ type Server struct {
 	onRevoke     func(peer.ID)
 	revMu        sync.Mutex
 	revokedPeers revokedSet // the revocation log in memory (devices.go)
+	revSerial    uint64     // the log serial revokedPeers has caught up to
+	revSync      time.Duration
 	lastPrune    time.Time
 
 	// This replica (replica.go): its ID and start, its heartbeat, and the
@@ -258,7 +265,7 @@ func New(cfg Config) (*Server, error) {
 		db.close()
 		return nil, fmt.Errorf("authserver: %w", err)
 	}
-	revoked, err := loadRevoked(context.Background(), db)
+	revoked, serial, err := loadRevoked(context.Background(), db)
 	if err != nil {
 		db.close()
 		return nil, fmt.Errorf("authserver: %w", err)
@@ -292,6 +299,8 @@ func New(cfg Config) (*Server, error) {
 
 		onRevoke:     cfg.OnRevoke,
 		revokedPeers: revoked,
+		revSerial:    serial,
+		revSync:      orDefault(cfg.RevocationSync, DefaultRevocationSync),
 
 		replicaID:      replicaID,
 		replicaBeat:    orDefault(cfg.ReplicaHeartbeat, DefaultReplicaHeartbeat),
@@ -312,6 +321,7 @@ func New(cfg Config) (*Server, error) {
 	s.refused = newRefusals()
 	interval := orDefault(cfg.RefusalLogInterval, RefusalLogInterval)
 	s.listen.Go(func(ctx context.Context) { s.refused.run(ctx, s.log, interval) })
+	s.listen.Go(s.followRevocations)
 	s.started = s.now()
 	s.tickets = &pipeline.Authenticator{Server: id, Now: s.now, Revoked: pipeline.RevokedPeers(s.revoked)}
 	s.authRPC = &pipeline.Service[*wire.AuthRequest, *wire.AuthResponse]{
@@ -399,6 +409,13 @@ func (s *Server) serve(ctx context.Context, rw io.ReadWriter, remote peer.ID, ad
 // process is the process stage of the auth protocol.
 func (s *Server) process(ctx context.Context, r *pipeline.Request[*wire.AuthRequest]) (*wire.AuthResponse, error) {
 	rw, remote, src := r.Stream, r.Remote, sourceOf(r.Addr)
+	if r.Ticket != nil {
+		// The Authenticate stage checked this replica's copy of the
+		// revocation log, which may lag a revocation at another replica.
+		if refused := s.checkTicketRevoked(ctx, r.Ticket, src.ip); refused != nil {
+			return refused, nil
+		}
+	}
 	switch k := r.Msg.Kind.(type) {
 	case *wire.AuthRequest_RegisterStart:
 		return s.register(ctx, rw, k.RegisterStart, remote, src)

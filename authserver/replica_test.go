@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -18,6 +19,7 @@ import (
 	"eserver/node/wire"
 	"eserver/pipeline"
 	"eserver/supernode"
+	"eserver/supernode/client"
 )
 
 // startReplica runs a server on db with key on a host of its own on
@@ -314,5 +316,120 @@ func TestLoginResultFits(t *testing.T) {
 	// addresses) takes about a kilobyte; leave room for a few.
 	if room := wire.MaxAuthFrame - n; room < 4<<10 {
 		t.Fatalf("login result of %d bytes leaves %d of the %d-byte frame for supernodes", n, room, wire.MaxAuthFrame)
+	}
+}
+
+// TestRevocationAcrossReplicas: a device revoked at replica 1 is refused at
+// replica 2 at once — login, renewal, device requests — though replica 2's
+// copy of the log has not caught up (its sync is an hour away): those
+// paths ask the database. Replica 2's copy follows the log (its registry
+// then refuses the device too, and the in-process supernode services are
+// told once), and a supernode that pulls the log from replica 2 learns it.
+func TestRevocationAcrossReplicas(t *testing.T) {
+	db := sharedPG(t).CreateDB(t)
+	key := keyFile(t)
+	var mu sync.Mutex
+	var told []peer.ID
+	r1 := startReplica(t, db, key, func(c *Config) { c.RevocationSync = time.Hour })
+	r2 := startReplica(t, db, key, func(c *Config) {
+		c.RevocationSync = time.Hour
+		c.OnRevoke = func(p peer.ID) { mu.Lock(); told = append(told, p); mu.Unlock() }
+	})
+	laptop, phone, sn := newClient(t), newClient(t), newClient(t)
+	if got := register(t, laptop, r1, "alice", "pw"); got != "" {
+		t.Fatal(got)
+	}
+	if got := register(t, sn, r2, "operator", "pw"); got != "" {
+		t.Fatal(got)
+	}
+	_, lt := login(t, laptop, r1, "alice", []byte("pw"))
+	_, pt := login(t, phone, r2, "alice", []byte("pw"))
+	_, snt := login(t, sn, r2, "operator", []byte("pw"))
+	if lt == nil || pt == nil || snt == nil {
+		t.Fatal("a login failed")
+	}
+	if got := revokeWith(t, laptop, r1, lt, phone.ID(), "alice", []byte("pw")); got != "" {
+		t.Fatalf("revoke at replica 1: %q", got)
+	}
+
+	for _, tt := range []struct {
+		name string
+		do   func() string
+	}{
+		{"renew", func() string { return errCode(ask(t, phone, r2, renewReq(pt))) }},
+		{"list devices", func() string { return errCode(ask(t, phone, r2, listReq(pt))) }},
+		{"lookup", func() string { return errCode(ask(t, phone, r2, lookupReq(pt, "operator"))) }},
+		{"login", func() string { code, _ := login(t, phone, r2, "alice", []byte("pw")); return code }},
+	} {
+		t.Run("refused at replica 2: "+tt.name, func(t *testing.T) {
+			if got := tt.do(); got != CodeDeviceRevoked {
+				t.Fatalf("code %q, want %q", got, CodeDeviceRevoked)
+			}
+		})
+	}
+	if r2.srv.revoked(phone.ID()) {
+		t.Fatal("replica 2's copy of the log caught up early: the refusals above proved nothing")
+	}
+
+	// Replica 2's copy follows the log: the registry, which consults only
+	// the copy, refuses the phone's heartbeat then; OnRevoke hears of it
+	// once.
+	ctx := context.Background()
+	for range 2 {
+		if err := r2.srv.syncRevocations(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !r2.srv.revoked(phone.ID()) || r2.srv.revoked(laptop.ID()) {
+		t.Fatal("replica 2's copy after a sync")
+	}
+	mu.Lock()
+	if !slices.Equal(told, []peer.ID{phone.ID()}) {
+		t.Fatalf("OnRevoke at replica 2: %v, want the phone once", told)
+	}
+	mu.Unlock()
+	rf := &regFixture{fixture: r2}
+	if resp := rf.heartbeat(t, phone, pt, recordOf(t, phone)); resp.Error != CodeUnauthorized {
+		t.Fatalf("the revoked phone's supernode heartbeat at replica 2: %q", resp.Error)
+	}
+
+	// A replica following on its own interval catches up by itself.
+	r3 := startReplica(t, db, key, func(c *Config) { c.RevocationSync = 50 * time.Millisecond })
+	if r3.srv.revoked(laptop.ID()) {
+		t.Fatal("replica 3 holds the laptop revoked")
+	}
+	if !r3.srv.revoked(phone.ID()) {
+		t.Fatal("replica 3 did not load the log at start")
+	}
+	if got := revokeWith(t, laptop, r1, lt, laptop.ID(), "alice", []byte("pw")); got != "" {
+		t.Fatalf("the laptop revoking itself at replica 1: %q", got)
+	}
+	waitUntil(t, "replica 3 following the log", func() bool { return r3.srv.revoked(laptop.ID()) })
+
+	// A supernode pulling the log from replica 2 (the only replica its
+	// host knows an address of) learns both revocations.
+	sn.Peerstore().AddAddrs(r2.info.ID, r2.info.Addrs, time.Hour)
+	rev := &client.Revocations{Auth: r2.info.ID, Host: sn, Ticket: func() *wire.SignedTicket { return snt }, Interval: time.Hour}
+	sctx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- rev.Serve(sctx) }()
+	defer func() {
+		stop()
+		if err := <-done; err != nil {
+			t.Errorf("Serve: %v", err)
+		}
+	}()
+	waitUntil(t, "the supernode's first poll", func() bool { return !rev.Updated().IsZero() })
+	if !rev.Revoked(phone.ID()) || !rev.Revoked(laptop.ID()) || rev.Serial() != 2 {
+		t.Fatalf("the supernode's copy: phone %v, laptop %v, serial %d", rev.Revoked(phone.ID()), rev.Revoked(laptop.ID()), rev.Serial())
+	}
+	conns := sn.Network().ConnsToPeer(r2.info.ID)
+	if len(conns) == 0 {
+		t.Fatal("the supernode holds no connection to the auth server")
+	}
+	for _, c := range conns {
+		if !c.RemoteMultiaddr().Equal(r2.info.Addrs[0]) {
+			t.Fatalf("the supernode reached the log at %s, not replica 2's %s", c.RemoteMultiaddr(), r2.info.Addrs[0])
+		}
 	}
 }
