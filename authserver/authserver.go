@@ -2,7 +2,10 @@
 // PostgreSQL (one store interface, store.go), OPAQUE
 // registration and login (the server never sees a password), and tickets
 // signed with the server's libp2p host key, so anyone who knows the server's
-// peer ID verifies a ticket offline.
+// peer ID verifies a ticket offline. Several servers sharing one PostgreSQL
+// database and one host key are replicas of one auth server: each
+// registers and heartbeats in the database, every login lists the live
+// ones, and each follows the one revocation log (replica.go, devices.go).
 //
 // A request passes the seed's layers in the order every service of EServer
 // uses (package pipeline): listen (the libp2p stream handler, its deadline

@@ -164,7 +164,10 @@ func TestReplicasShareAccounts(t *testing.T) {
 // itself at once and writes nothing after. On SQLite the one server lists
 // itself.
 func TestReplicaList(t *testing.T) {
-	const beat = 200 * time.Millisecond
+	// Short, for a test that waits for a crashed replica to drop out, and
+	// not too short: a replica whose heartbeat is late by ReplicaLiveBeats
+	// of them on a loaded machine would drop out of the lists asserted.
+	const beat = 500 * time.Millisecond
 	fast := func(c *Config) { c.ReplicaHeartbeat = beat }
 	ctx := context.Background()
 
@@ -431,5 +434,57 @@ func TestRevocationAcrossReplicas(t *testing.T) {
 		if !c.RemoteMultiaddr().Equal(r2.info.Addrs[0]) {
 			t.Fatalf("the supernode reached the log at %s, not replica 2's %s", c.RemoteMultiaddr(), r2.info.Addrs[0])
 		}
+	}
+}
+
+// TestSyncRevocations: a replica's copy of the log takes the entries
+// another replica wrote, in pages, and reads the log again from the start
+// when its serial went back (a database restored from a backup, whose
+// serials will be given again). On every engine.
+func TestSyncRevocations(t *testing.T) {
+	ctx := context.Background()
+	for _, tt := range []struct {
+		name string
+		held uint64 // the serial the copy holds before the sync
+	}{
+		{"following", 0},
+		{"restored backup", 1 << 40},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			forEngines(t, func(t *testing.T, db string) {
+				f := startReplica(t, db, keyFile(t), func(c *Config) { c.RevocationSync = time.Hour })
+				// Another replica's entries, logged in one transaction (the
+				// log is all the copy reads; revokeDevice is the store
+				// suite's to test).
+				other := openTest(t, db).(*sqlStore)
+				const n = wire.MaxRevocationEntries + 3 // more than a page
+				horizon := time.Now().Add(wire.TicketLifetime).Unix()
+				err := other.tx(ctx, func(tx conn) error {
+					for i := range n {
+						if _, err := other.d.logRevocation(ctx, tx, testPeer(t, i), horizon, time.Now().Unix()); err != nil {
+							return err
+						}
+					}
+					return nil
+				})
+				if err != nil {
+					t.Fatal(err)
+				}
+				f.srv.revMu.Lock()
+				f.srv.revSerial = tt.held
+				f.srv.revMu.Unlock()
+				if err := f.srv.syncRevocations(ctx); err != nil {
+					t.Fatal(err)
+				}
+				for _, i := range []int{0, wire.MaxRevocationEntries, n - 1} {
+					if !f.srv.revoked(testPeer(t, i)) {
+						t.Fatalf("device %d not in the copy after a sync", i)
+					}
+				}
+				if f.srv.revSerial != n {
+					t.Fatalf("the copy holds serial %d, want %d", f.srv.revSerial, n)
+				}
+			})
+		})
 	}
 }
