@@ -29,12 +29,13 @@ all: build
 # Fyne's X11/GL headers, libXss for the desktop-wide idle time (auto-away),
 # libopus (and pkg-config, which finds it) for voice calls' codec,
 # and Xvfb + xdotool for the test that drives the real window, iproute2 +
+# iputils-ping (the call benchmark's baseline across the lab) +
 # nftables for the NAT lab test, jq and python3 for the test that runs
 # docs/API.md's example bots, postgresql for the auth server's tests on
 # PostgreSQL (internal/pgtest starts its own server from these binaries;
 # the tests fail, never skip, without them). Nothing is installed when
 # everything is already present.
-DEB_PKGS := gcc pkg-config libgl1-mesa-dev xorg-dev libxkbcommon-dev libxss-dev libopus-dev xvfb xdotool iproute2 nftables jq python3 postgresql
+DEB_PKGS := gcc pkg-config libgl1-mesa-dev xorg-dev libxkbcommon-dev libxss-dev libopus-dev xvfb xdotool iproute2 iputils-ping nftables jq python3 postgresql
 deps:
 	@missing=""; for p in $(DEB_PKGS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \

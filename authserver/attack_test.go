@@ -5,6 +5,7 @@ package authserver
 // longer works.
 
 import (
+	"context"
 	"fmt"
 	"testing"
 	"time"
@@ -48,8 +49,12 @@ func hangUp(t *testing.T, c host.Host, f *fixture, user string) {
 // whose answer the client has). A device's own failures are limited per
 // device and cost the account's other devices nothing.
 func TestStrangersCannotLockOutDevices(t *testing.T) {
+	forEngines(t, testStrangersCannotLockOutDevices)
+}
+
+func testStrangersCannotLockOutDevices(t *testing.T, db string) {
 	clk := &clock{t: time.Now()}
-	f := start(t, "", clk)
+	f := start(t, db, clk)
 	laptop, phone, attacker := newClient(t), newClient(t), newClient(t)
 	if got := register(t, laptop, f, "alice", "right"); got != "" {
 		t.Fatal(got)
@@ -108,8 +113,10 @@ func TestStrangersCannotLockOutDevices(t *testing.T) {
 // TestCompletedFailuresOnly (item 6): attempts that never got a KE2 — a
 // malformed KE1, a refusal — cost nothing; an owner's right password from
 // a new device is refused only after strangers' completed guesses.
-func TestCompletedFailuresOnly(t *testing.T) {
-	f := start(t, "", &clock{t: time.Now()})
+func TestCompletedFailuresOnly(t *testing.T) { forEngines(t, testCompletedFailuresOnly) }
+
+func testCompletedFailuresOnly(t *testing.T, db string) {
+	f := start(t, db, &clock{t: time.Now()})
 	c, attacker := newClient(t), newClient(t)
 	if got := register(t, c, f, "alice", "right"); got != "" {
 		t.Fatal(got)
@@ -240,9 +247,11 @@ func TestRevokeNeedsPassword(t *testing.T) {
 // rate_limited before any OPAQUE work, from any client at that address;
 // refused registrations (a taken name) do not count; an hour later it may
 // register again.
-func TestRegistrationThrottle(t *testing.T) {
+func TestRegistrationThrottle(t *testing.T) { forEngines(t, testRegistrationThrottle) }
+
+func testRegistrationThrottle(t *testing.T, db string) {
 	clk := &clock{t: time.Now()}
-	f := start(t, "", clk)
+	f := start(t, db, clk)
 	c := newClient(t)
 	if got := register(t, c, f, "taken", "pw"); got != "" {
 		t.Fatal(got)
@@ -275,9 +284,11 @@ func TestRegistrationThrottle(t *testing.T) {
 // exists, so one address may start only RegisterProbeFactor times the
 // register rate of registrations per window, whatever their outcome; past
 // that a taken name and a free one get the same answer.
-func TestRegistrationProbes(t *testing.T) {
+func TestRegistrationProbes(t *testing.T) { forEngines(t, testRegistrationProbes) }
+
+func testRegistrationProbes(t *testing.T, db string) {
 	clk := &clock{t: time.Now()}
-	f := start(t, "", clk)
+	f := start(t, db, clk)
 	c := newClient(t)
 	if got := register(t, c, f, "taken", "pw"); got != "" {
 		t.Fatal(got)
@@ -301,18 +312,22 @@ func TestRegistrationProbes(t *testing.T) {
 // TestRegistrationThrottlePrefix: past the per-address limit, other
 // addresses of one /24 share RegisterPrefixFactor times its allowance;
 // another /24 is untouched; a negative rate turns the throttle off.
-func TestRegistrationThrottlePrefix(t *testing.T) {
+func TestRegistrationThrottlePrefix(t *testing.T) { forEngines(t, testRegistrationThrottlePrefix) }
+
+func testRegistrationThrottlePrefix(t *testing.T, db string) {
 	now := time.Now()
-	f := start(t, "", &clock{t: now})
+	f := start(t, db, &clock{t: now})
 	src := func(a string) source { return sourceOf(ma.StringCast("/ip4/" + a + "/tcp/1")) }
 	admitted := func(a string, n int) int {
-		ok := 0
+		n0 := 0
 		for range n {
-			if f.srv.admitRegistration(src(a), now) {
-				ok++
+			if ok, err := f.srv.admitRegistration(context.Background(), src(a), now); err != nil {
+				t.Fatal(err)
+			} else if ok {
+				n0++
 			}
 		}
-		return ok
+		return n0
 	}
 	perPrefix := DefaultRegisterRate * RegisterPrefixFactor
 	got := 0
@@ -328,7 +343,7 @@ func TestRegistrationThrottlePrefix(t *testing.T) {
 
 	off := startWith(t, &clock{t: now}, func(c *Config) { c.RegisterRate = -1 })
 	for i := range 3 * perPrefix {
-		if !off.srv.admitRegistration(src("203.0.113.1"), now) {
+		if ok, err := off.srv.admitRegistration(context.Background(), src("203.0.113.1"), now); err != nil || !ok {
 			t.Fatalf("throttle off: registration %d refused", i+1)
 		}
 	}

@@ -87,6 +87,18 @@ const (
 	LookupWindow = 10 * time.Minute
 )
 
+// Timers of the rate limits and the registry, which live in the store.
+const (
+	// sweepInterval is how often a server drops the rate limits' attempts
+	// that no longer count and the supernodes no longer live. Reads never
+	// see either (they filter by time), so this bounds space, not
+	// correctness.
+	sweepInterval = time.Minute
+	// limitReleaseTimeout bounds giving back an attempt that did not count
+	// once its request's context is done (the client hung up).
+	limitReleaseTimeout = 5 * time.Second
+)
+
 // Config configures a Server. Zero values of optional fields are documented
 // defaults.
 type Config struct {
@@ -286,12 +298,12 @@ func New(cfg Config) (*Server, error) {
 		log:   cfg.Logger,
 		now:   cfg.Now,
 		rdv:   append([]string(nil), cfg.Rendezvous...),
-		accts: newLimiter(orDefault(cfg.MaxFailures, DefaultMaxFailures), orDefault(cfg.FailureWindow, DefaultFailureWindow)),
-		addrs: newLimiter(orDefault(cfg.MaxAddrFailures, DefaultMaxAddrFailures), orDefault(cfg.FailureWindow, DefaultFailureWindow)),
-		devs:  newLimiter(orDefault(cfg.MaxFailures, DefaultMaxFailures), orDefault(cfg.FailureWindow, DefaultFailureWindow)),
+		accts: newLimiter(bucketAccount, orDefault(cfg.MaxFailures, DefaultMaxFailures), orDefault(cfg.FailureWindow, DefaultFailureWindow)),
+		addrs: newLimiter(bucketAddress, orDefault(cfg.MaxAddrFailures, DefaultMaxAddrFailures), orDefault(cfg.FailureWindow, DefaultFailureWindow)),
+		devs:  newLimiter(bucketDevice, orDefault(cfg.MaxFailures, DefaultMaxFailures), orDefault(cfg.FailureWindow, DefaultFailureWindow)),
 
-		lookups:   newLimiter(max(orDefault(cfg.LookupRate, DefaultLookupRate), 1), LookupWindow),
-		publishes: newLimiter(max(orDefault(cfg.PublishRate, DefaultPublishRate), 1), PublishWindow),
+		lookups:   newLimiter(bucketLookups, max(orDefault(cfg.LookupRate, DefaultLookupRate), 1), LookupWindow),
+		publishes: newLimiter(bucketPublishes, max(orDefault(cfg.PublishRate, DefaultPublishRate), 1), PublishWindow),
 
 		maxDevices: max(orDefault(cfg.MaxDevices, DefaultMaxDevices), 0),
 
@@ -310,9 +322,9 @@ func New(cfg Config) (*Server, error) {
 		warnedReplicas: map[string]bool{},
 	}
 	if rate := orDefault(cfg.RegisterRate, DefaultRegisterRate); rate > 0 {
-		s.regAddrs = newLimiter(rate, RegisterWindow)
-		s.regNets = newLimiter(rate*RegisterPrefixFactor, RegisterWindow)
-		s.regStarts = newLimiter(rate*RegisterProbeFactor, RegisterWindow)
+		s.regAddrs = newLimiter(bucketRegAddress, rate, RegisterWindow)
+		s.regNets = newLimiter(bucketRegNetwork, rate*RegisterPrefixFactor, RegisterWindow)
+		s.regStarts = newLimiter(bucketRegStarts, rate*RegisterProbeFactor, RegisterWindow)
 	}
 	if s.log == nil {
 		s.log = slog.Default()
@@ -324,6 +336,7 @@ func New(cfg Config) (*Server, error) {
 	s.refused = newRefusals()
 	interval := orDefault(cfg.RefusalLogInterval, RefusalLogInterval)
 	s.listen.Go(func(ctx context.Context) { s.refused.run(ctx, s.log, interval) })
+	s.listen.Go(func(ctx context.Context) { s.sweep(ctx, sweepInterval) })
 	s.listen.Go(s.followRevocations)
 	s.started = s.now()
 	s.tickets = &pipeline.Authenticator{Server: id, Now: s.now, Revoked: pipeline.RevokedPeers(s.revoked)}
@@ -581,10 +594,15 @@ func refusal(code, msg string) *wire.AuthResponse {
 func (s *Server) register(ctx context.Context, rw *pipeline.Stream, m *wire.RegisterStart, remote peer.ID, src source) (*wire.AuthResponse, error) {
 	// Counted before the name is looked up, so that past the limit a taken
 	// name and a free one get the same answer.
-	if s.regStarts != nil && !s.regStarts.attempt(src.addr, s.now()) {
-		s.stats.registrationsRateLimited.Add(1)
-		s.refused.note(s.log, RefusedRegisterLimited, "registration refused: address started too many", "user", m.Username, "ip", src.ip)
-		return refusal(CodeRateLimited, "too many sign-ups from this address, try again later"), nil
+	if s.regStarts != nil {
+		switch full, err := s.admit(ctx, s.now(), s.regStarts.key(src.addr)); {
+		case err != nil:
+			return refuseUnavailable(), nil
+		case full != nil:
+			s.stats.registrationsRateLimited.Add(1)
+			s.refused.note(s.log, RefusedRegisterLimited, "registration refused: address started too many", "user", m.Username, "ip", src.ip)
+			return refusal(CodeRateLimited, "too many sign-ups from this address, try again later"), nil
+		}
 	}
 	rec, err := s.store.accountRecord(ctx, m.Username)
 	if err != nil {
@@ -597,7 +615,10 @@ func (s *Server) register(ctx context.Context, rw *pipeline.Stream, m *wire.Regi
 	// The throttle counts the account before any OPAQUE work, so parallel
 	// registrations cannot slip past it, and gives the count back unless
 	// the account is created.
-	if !s.admitRegistration(src, s.now()) {
+	switch ok, err := s.admitRegistration(ctx, src, s.now()); {
+	case err != nil:
+		return refuseUnavailable(), nil
+	case !ok:
 		s.stats.registrationsRateLimited.Add(1)
 		s.refused.note(s.log, RefusedRegisterLimited, "registration refused: address rate limited", "user", m.Username, "ip", src.ip)
 		return refusal(CodeRateLimited, "too many accounts created from this address, try again later"), nil
@@ -605,7 +626,7 @@ func (s *Server) register(ctx context.Context, rw *pipeline.Stream, m *wire.Regi
 	created := false
 	defer func() {
 		if !created {
-			s.releaseRegistration(src)
+			s.releaseRegistration(ctx, src)
 		}
 	}()
 	resp, err := s.pake.RegistrationResponse(m.Username, m.RegistrationRequest)
@@ -716,7 +737,11 @@ func (s *Server) issue(ctx context.Context, t ticket.Ticket, region, ip string, 
 	lr := &wire.LoginResult{Ticket: st, Card: card, RegionPass: pass, Rendezvous: s.rdv, Account: id.toWire(withSealed),
 		Replicas: s.loginReplicas(t.Issued)}
 	// The supernodes take the room the rest leaves in the frame.
-	lr.Supernodes = s.loginSupernodes(lr)
+	if lr.Supernodes, err = s.loginSupernodes(ctx, lr); err != nil {
+		// A ticket without the supernodes to use it with is no login.
+		s.log.Error("login: supernode list", "user", t.Username, "err", err)
+		return refusal(CodeInternal, "internal error"), nil
+	}
 	return &wire.AuthResponse{Kind: &wire.AuthResponse_LoginResult{LoginResult: lr}}, nil
 }
 
@@ -794,26 +819,23 @@ func (s *Server) authenticate(ctx context.Context, rw *pipeline.Stream, acct str
 	// and unknown accounts. The attempt is counted now, before its OPAQUE
 	// work, so parallel attempts cannot slip past the limit; forget gives
 	// the count back when it turns out not to be a failure.
-	var forget func()
+	// An account's and an address's counts are taken together, all or
+	// none.
+	keys := []limitKey{s.accts.key(acct), s.addrs.key(src.addr)}
 	if own {
-		key := acct + "\x00" + string(remote)
-		if !s.devs.attempt(key, now) {
-			s.refused.note(s.log, RefusedLoginLimited, "login refused: device rate limited", "user", acct, "peer", remote, "ip", ip)
-			return refuseLimited(), nil
-		}
-		forget = func() { s.devs.forgetOne(key) }
-	} else {
-		if !s.accts.attempt(acct, now) {
-			s.refused.note(s.log, RefusedLoginLimited, "login refused: account rate limited", "user", acct, "ip", ip)
-			return refuseLimited(), nil
-		}
-		if !s.addrs.attempt(src.addr, now) {
-			s.accts.forgetOne(acct)
-			s.refused.note(s.log, RefusedLoginLimited, "login refused: address rate limited", "user", acct, "ip", ip)
-			return refuseLimited(), nil
-		}
-		forget = func() { s.accts.forgetOne(acct); s.addrs.forgetOne(src.addr) }
+		keys = []limitKey{s.devs.key(acct + "\x00" + string(remote))}
 	}
+	full, err := s.admit(ctx, now, keys...)
+	switch {
+	case err != nil:
+		result = loginError
+		return refuseUnavailable(), nil
+	case full != nil:
+		what := map[string]string{bucketDevice: "device", bucketAccount: "account", bucketAddress: "address"}[full.bucket]
+		s.refused.note(s.log, RefusedLoginLimited, "login refused: "+what+" rate limited", "user", acct, "peer", remote, "ip", ip)
+		return refuseLimited(), nil
+	}
+	forget := func() { s.release(ctx, keys...) }
 
 	rec, err := s.store.accountRecord(ctx, acct)
 	if err != nil {

@@ -279,8 +279,10 @@ func TestMalformed(t *testing.T) {
 	}
 }
 
-func TestLoginRateLimit(t *testing.T) {
-	f := start(t, "", &clock{t: time.Now()})
+func TestLoginRateLimit(t *testing.T) { forEngines(t, testLoginRateLimit) }
+
+func testLoginRateLimit(t *testing.T, db string) {
+	f := start(t, db, &clock{t: time.Now()})
 	// c is the owner's new device; a the attacker's.
 	c, a := newClient(t), newClient(t)
 	if got := register(t, c, f, "alice", "right"); got != "" {
@@ -332,8 +334,10 @@ func TestLoginRateLimit(t *testing.T) {
 
 // A client that learns from KE2 that its guess was wrong and hangs up still
 // spends one of its attempts.
-func TestAbandonedLoginCounts(t *testing.T) {
-	f := start(t, "", &clock{t: time.Now()})
+func TestAbandonedLoginCounts(t *testing.T) { forEngines(t, testAbandonedLoginCounts) }
+
+func testAbandonedLoginCounts(t *testing.T, db string) {
+	f := start(t, db, &clock{t: time.Now()})
 	c := newClient(t)
 	for range DefaultMaxFailures {
 		pc, _ := pake.NewClient("ghost")

@@ -18,8 +18,10 @@ package authserver
 // store is asked itself: a login (authenticate), every issued ticket
 // (recordIssue, in the transaction that records it), and every auth
 // request presenting a ticket (checkTicketRevoked), which are rare — a
-// renewal a day, a user's own device requests. Supernodes fetch the log
-// from the store at any replica (SignedRevocations).
+// renewal a day, a user's own device requests. The registry never lists a
+// revoked device's supernode, whatever the copy (the store leaves it out),
+// and supernodes fetch the log from the store at any replica
+// (SignedRevocations).
 
 import (
 	"context"
@@ -118,7 +120,7 @@ func (s *Server) followRevocations(ctx context.Context) {
 
 // syncRevocations reads the entries after the serial the copy holds, in
 // pages, into the copy. A revoked device learned here is treated as one
-// revoked here: its supernode leaves the registry, and OnRevoke is told.
+// revoked here: OnRevoke is told.
 func (s *Server) syncRevocations(ctx context.Context) error {
 	serial, err := s.store.revocationSerial(ctx)
 	if err != nil {
@@ -157,11 +159,9 @@ func (s *Server) syncRevocations(ctx context.Context) error {
 }
 
 // revokedElsewhere applies a revocation of p this replica learned from the
-// log, as revokeDevice does one it stored itself.
+// log, as revokeDevice does one it stored itself. The registry is the
+// store's, and the replica that revoked p dropped its supernode there.
 func (s *Server) revokedElsewhere(p peer.ID) {
-	s.reg.mu.Lock()
-	delete(s.reg.sns, p)
-	s.reg.mu.Unlock()
 	s.log.Info("device revoked at another replica", "device", p)
 	if s.onRevoke != nil {
 		s.onRevoke(p)
@@ -277,10 +277,11 @@ func (s *Server) revokeDevice(ctx context.Context, rw *pipeline.Stream, t *ticke
 		s.revMu.Lock()
 		s.revokedPeers[target] = time.Unix(r.horizon, 0)
 		s.revMu.Unlock()
-		// Its supernode, if it runs one, leaves the registry at once.
-		s.reg.mu.Lock()
-		delete(s.reg.sns, target)
-		s.reg.mu.Unlock()
+		// Its supernode, if it runs one, leaves the registry at once. (It
+		// is not listed even if this fails: listing skips revoked peers.)
+		if err := s.store.dropSupernode(ctx, target); err != nil {
+			s.log.Warn("revoke device: registry", "device", target, "err", err)
+		}
 		s.stats.revocations.Add(1)
 		s.log.Info("device revoked", "user", t.Username, "device", target, "by", remote, "ip", ip, "serial", r.serial)
 		if s.onRevoke != nil {

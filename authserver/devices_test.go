@@ -328,9 +328,11 @@ func (b bytesReader) Read(p []byte) (int, error) { return copy(p, b), nil }
 
 // TestRevokedSupernode: the registry drops a revoked device's supernode at
 // once and refuses its heartbeats and lists.
-func TestRevokedSupernode(t *testing.T) {
+func TestRevokedSupernode(t *testing.T) { forEngines(t, testRevokedSupernode) }
+
+func testRevokedSupernode(t *testing.T, db string) {
 	clk := &clock{t: time.Now()}
-	f := startRegistry(t, clk, false)
+	f := startRegistry(t, db, clk, false)
 	op, sn := newClient(t), newClient(t)
 	if got := register(t, op, f.fixture, "operator", "pw"); got != "" {
 		t.Fatal(got)
@@ -445,7 +447,7 @@ func TestMigrationFromV1(t *testing.T) {
 // the log long enough.
 func TestLearnDevice(t *testing.T) {
 	clk := &clock{t: time.Now()}
-	f := startRegistry(t, clk, false)
+	f := startRegistry(t, "", clk, false)
 	c := newClient(t)
 	if got := register(t, c, f.fixture, "alice", "pw"); got != "" {
 		t.Fatal(got)

@@ -99,7 +99,10 @@ func (s *Server) publishDevices(ctx context.Context, t *ticket.Ticket, m *wire.P
 		s.refused.note(s.log, reason, "device list refused", "user", t.Username, "peer", remote, "err", err)
 		return refusal(code, msg), nil
 	}
-	if !s.publishes.attempt(t.Username, s.now()) {
+	switch full, err := s.admit(ctx, s.now(), s.publishes.key(t.Username)); {
+	case err != nil:
+		return refuseUnavailable(), nil
+	case full != nil:
 		return refuse(RefusedPublishLimited, CodeRateLimited, "too many device lists published, try again later", nil)
 	}
 	d, err := ticket.VerifyDevices(m.GetDevices())

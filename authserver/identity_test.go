@@ -308,9 +308,11 @@ func TestFirstIdentityRace(t *testing.T) {
 
 // TestPublishRateLimit: an account publishes at most PublishRate lists per
 // window, across its devices, accepted or not; then rate_limited, counted.
-func TestPublishRateLimit(t *testing.T) {
+func TestPublishRateLimit(t *testing.T) { forEngines(t, testPublishRateLimit) }
+
+func testPublishRateLimit(t *testing.T, db string) {
 	clk := &clock{t: time.Now()}
-	f := startOn(t, "", clk, func(c *Config) { c.PublishRate = 2 })
+	f := startOn(t, db, clk, func(c *Config) { c.PublishRate = 2 })
 	a, b := newClient(t), newClient(t)
 	if got := register(t, a, f, "alice", "pw-alice"); got != "" {
 		t.Fatal(got)

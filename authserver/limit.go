@@ -1,11 +1,14 @@
 package authserver
 
 import (
+	"context"
+	"errors"
 	"net/netip"
-	"sync"
 	"time"
 
 	ma "github.com/multiformats/go-multiaddr"
+
+	"eserver/node/wire"
 )
 
 // source is where a request came from, as the rate limits key it. An IPv6
@@ -47,104 +50,126 @@ func sourceOf(a ma.Multiaddr) source {
 	return source{ip: ip.String(), addr: host.String(), prefix: site.String(), remote: ip}
 }
 
-// limiter counts events per key (login failures per account, device or
-// address; registrations per address or network) in a sliding window. Once a key has max failures inside the window it is
-// refused until the oldest of them ages out: every further failure pushes
-// the refusal out again, which is the back-off. It is kept in memory: a
-// restart forgets it, which costs an attacker a restart of our process.
+// limiter is one rate limit: events per key (login failures per account,
+// device or address; registrations per address or network; lookups and
+// device lists per account) in a sliding window. Once a key has max
+// events inside the window it is refused until the oldest of them ages
+// out: every further failure pushes the refusal out again, which is the
+// back-off. The events are counted in the store, under the limiter's
+// bucket, so replicas sharing a database share every limit: an attacker
+// gains nothing by spreading guesses over them, nor by restarting one.
 type limiter struct {
+	bucket string
 	max    int
 	window time.Duration
-
-	mu    sync.Mutex
-	fails map[string][]time.Time // oldest first, at most max entries
 }
 
-// maxTrackedKeys bounds memory: past it, stale keys are swept on insert.
-const maxTrackedKeys = 100_000
+// Buckets: the names limits keep their events under in the store. They
+// are stored: renaming one forgets its counts.
+const (
+	bucketAccount    = "login-account"
+	bucketAddress    = "login-address"
+	bucketDevice     = "login-device"
+	bucketRegAddress = "register-address"
+	bucketRegNetwork = "register-network"
+	bucketRegStarts  = "register-starts"
+	bucketLookups    = "lookups"
+	bucketPublishes  = "publishes"
+)
 
-func newLimiter(max int, window time.Duration) *limiter {
-	return &limiter{max: max, window: window, fails: make(map[string][]time.Time)}
+func newLimiter(bucket string, max int, window time.Duration) *limiter {
+	return &limiter{bucket: bucket, max: max, window: window}
 }
 
-// recent returns key's failures inside the window ending at now, pruning
-// older ones. Callers hold mu.
-func (l *limiter) recent(key string, now time.Time) []time.Time {
-	ts := l.fails[key]
-	i := 0
-	for i < len(ts) && !now.Before(ts[i].Add(l.window)) {
-		i++
-	}
-	ts = ts[i:]
-	if len(ts) == 0 {
-		delete(l.fails, key)
-		return nil
-	}
-	l.fails[key] = ts
-	return ts
+// key is l's counter for k.
+func (l *limiter) key(k string) limitKey {
+	return limitKey{bucket: l.bucket, key: k, max: l.max, window: l.window}
 }
 
-// attempt reports whether key may make another attempt at now and, if so,
-// counts the attempt as a failure until succeeded or forgetOne says
-// otherwise. Counting up front matters: an OPAQUE client learns whether its
-// password guess was right from KE2 alone, so a guess that never sends KE3
-// must still count. Check and count are one step so parallel attempts
-// cannot slip past the limit.
-func (l *limiter) attempt(key string, now time.Time) bool {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	ts := l.recent(key, now)
-	if len(ts) >= l.max {
-		return false
+// errLimitStore is what a limit check that could not reach the store
+// returns: the request is refused (fail closed) rather than let through
+// unlimited.
+var errLimitStore = errors.New("rate limits unavailable")
+
+// admit counts an attempt at now against every key in keys, all or none,
+// and reports whether it may go ahead: when one key is at its limit,
+// nothing is counted and full is that key. Counting up front matters: an
+// OPAQUE client learns whether its password guess was right from KE2
+// alone, so a guess that never sends KE3 must still count; and check and
+// count are one step, so parallel attempts — at this replica or any other
+// — cannot slip past the limit. When the store fails admit logs it and
+// returns errLimitStore: the caller refuses the request.
+func (s *Server) admit(ctx context.Context, now time.Time, keys ...limitKey) (full *limitKey, err error) {
+	full, err = s.store.attempt(ctx, now, keys...)
+	if err != nil {
+		s.log.Error("request refused: the rate limits cannot be checked", "limit", keys[0].bucket, "err", err)
+		return nil, errLimitStore
 	}
-	if len(l.fails) >= maxTrackedKeys {
-		for k := range l.fails {
-			l.recent(k, now)
-		}
-	}
-	l.fails[key] = append(ts, now)
-	return true
+	return full, nil
 }
 
-// forgetOne removes key's newest failure: a login that was counted as a
-// failure when it started turned out to succeed. A success forgets only
-// itself, never the key's other failures: otherwise an attacker whose
-// guesses interleave with the owner's logins would get a fresh allowance
-// after each of them.
-func (l *limiter) forgetOne(key string) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	ts := l.fails[key]
-	if len(ts) <= 1 {
-		delete(l.fails, key)
-		return
+// release gives back the newest attempt of each key: an attempt counted
+// up front turned out not to be one that counts (a login that succeeded, a
+// registration that created nothing). A success gives back only itself,
+// never the key's other failures: otherwise an attacker whose guesses
+// interleave with the owner's logins would get a fresh allowance after
+// each of them. It runs even when the request's context is done (the
+// client hung up), with limitReleaseTimeout; a failure is logged and
+// leaves the attempt counted, which errs on the side of the limit.
+func (s *Server) release(ctx context.Context, keys ...limitKey) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), limitReleaseTimeout)
+	defer cancel()
+	if err := s.store.forget(ctx, keys...); err != nil {
+		s.log.Error("rate limit: an attempt that did not count stays counted", "limit", keys[0].bucket, "err", err)
 	}
-	l.fails[key] = ts[:len(ts)-1]
+}
+
+// refuseUnavailable answers a request refused because its limits could not
+// be checked.
+func refuseUnavailable() *wire.AuthResponse {
+	return refusal(CodeInternal, "the server cannot check its rate limits right now, try again in a moment")
 }
 
 // admitRegistration reports whether src may create another account at now
 // and, if so, counts it against its address and its network until
 // releaseRegistration gives it back. Always true when the throttle is off.
-func (s *Server) admitRegistration(src source, now time.Time) bool {
+// err is errLimitStore when the store could not say.
+func (s *Server) admitRegistration(ctx context.Context, src source, now time.Time) (bool, error) {
 	if s.regAddrs == nil {
-		return true
+		return true, nil
 	}
-	if !s.regAddrs.attempt(src.addr, now) {
-		return false
-	}
-	if !s.regNets.attempt(src.prefix, now) {
-		s.regAddrs.forgetOne(src.addr)
-		return false
-	}
-	return true
+	full, err := s.admit(ctx, now, s.regAddrs.key(src.addr), s.regNets.key(src.prefix))
+	return full == nil && err == nil, err
 }
 
 // releaseRegistration gives back a registration admitted for src that did
 // not create an account (a taken name, a malformed record, a hang-up).
-func (s *Server) releaseRegistration(src source) {
+func (s *Server) releaseRegistration(ctx context.Context, src source) {
 	if s.regAddrs == nil {
 		return
 	}
-	s.regAddrs.forgetOne(src.addr)
-	s.regNets.forgetOne(src.prefix)
+	s.release(ctx, s.regAddrs.key(src.addr), s.regNets.key(src.prefix))
+}
+
+// sweep drops, every sweepInterval until ctx is done, the rate limits'
+// attempts that no longer count and the registry's supernodes no longer
+// live: nothing reads them any more, they only take space. Every replica
+// sweeps; a sweep racing another deletes nothing twice.
+func (s *Server) sweep(ctx context.Context, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		now := s.now()
+		if err := s.store.pruneAttempts(ctx, now); err != nil && ctx.Err() == nil {
+			s.log.Warn("sweeping rate limits", "err", err)
+		}
+		if err := s.store.sweepSupernodes(ctx, now.Add(-wire.SupernodeTTL)); err != nil && ctx.Err() == nil {
+			s.log.Warn("sweeping the registry", "err", err)
+		}
+	}
 }

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -18,10 +19,13 @@ import (
 	"eserver/pipeline"
 )
 
-// startLimited runs a server with the given rate limits on 127.0.0.1.
-func startLimited(t *testing.T, clk *clock, maxFailures, maxAddrFailures int) *fixture {
+// startLimited runs a server on db (a fresh SQLite file when empty) with
+// the given rate limits on 127.0.0.1.
+func startLimited(t *testing.T, db string, clk *clock, maxFailures, maxAddrFailures int) *fixture {
 	t.Helper()
-	db := filepath.Join(t.TempDir(), "auth.db")
+	if db == "" {
+		db = filepath.Join(t.TempDir(), "auth.db")
+	}
 	key, err := LoadOrCreateKey(db)
 	if err != nil {
 		t.Fatal(err)
@@ -91,6 +95,12 @@ func guess(c host.Host, f *fixture, user string) (*wire.AuthResponse, error) {
 // without any OPAQUE work, per account and per address, for real and
 // unknown users alike, with answers that cannot tell the two apart.
 func TestBruteForceEdge(t *testing.T) {
+	for _, e := range engines {
+		t.Run(e.name, func(t *testing.T) { testBruteForceEdge(t, e.fresh) })
+	}
+}
+
+func testBruteForceEdge(t *testing.T, fresh func(testing.TB) string) {
 	const maxAcct, maxAddr = 5, 3
 	tests := []struct {
 		name  string
@@ -110,7 +120,7 @@ func TestBruteForceEdge(t *testing.T) {
 			if tt.limit == maxAddr {
 				addrLimit = maxAddr
 			}
-			f := startLimited(t, &clock{t: time.Now()}, maxAcct, addrLimit)
+			f := startLimited(t, fresh(t), &clock{t: time.Now()}, maxAcct, addrLimit)
 			c := newClient(t)
 			if tt.real {
 				for i := range tt.limit + 1 {
@@ -162,8 +172,10 @@ func TestBruteForceEdge(t *testing.T) {
 
 // TestBruteForceParallel: many guesses at once cannot slip past the limit,
 // since an attempt is counted before its OPAQUE work starts.
-func TestBruteForceParallel(t *testing.T) {
-	f := startLimited(t, &clock{t: time.Now()}, DefaultMaxFailures, 100)
+func TestBruteForceParallel(t *testing.T) { forEngines(t, testBruteForceParallel) }
+
+func testBruteForceParallel(t *testing.T, db string) {
+	f := startLimited(t, db, &clock{t: time.Now()}, DefaultMaxFailures, 100)
 	c := newClient(t)
 	const n = 3 * DefaultMaxFailures
 	codes := make(chan string, n)
@@ -192,35 +204,70 @@ func TestBruteForceParallel(t *testing.T) {
 	}
 }
 
-// TestLimiterWindow is the limiter alone at its edges: the max-th failure
-// inside the window is allowed, the next refused; a failure ages out exactly
-// one window after it happened; forgetOne gives back one attempt only.
-func TestLimiterWindow(t *testing.T) {
-	t0 := time.Unix(1_000_000, 0)
-	w := 15 * time.Minute
-	l := newLimiter(5, w)
-	for i := range 5 {
-		if !l.attempt("k", t0.Add(time.Duration(i)*time.Second)) {
-			t.Fatalf("attempt %d refused", i+1)
-		}
-	}
-	steps := []struct {
-		at   time.Duration
-		want bool
-		name string
+// BenchmarkLimitAttempt measures one rate-limit check as a login makes it
+// (an attempt, then forget as if it succeeded) on each engine, and on
+// PostgreSQL both ways of keeping racing attempts apart: the advisory lock
+// per key at READ COMMITTED the dialect uses, and SERIALIZABLE with the
+// store's retries. "serial" is one check at a time; "distinct" has 8 at
+// once, each goroutine on a key of its own (many accounts signing in); "one
+// key" has them all on one (a brute force on one account). failed/op is
+// the share of checks that failed: under SERIALIZABLE, those that still
+// failed to serialize after maxTxAttempts runs.
+func BenchmarkLimitAttempt(b *testing.B) {
+	serializable := func(d *dialect) { d.limitTxOptions, d.lockLimits = nil, nil }
+	variants := []struct {
+		name   string
+		engine int // index in engines
+		tweak  func(*dialect)
 	}{
-		{10 * time.Second, false, "sixth inside the window"},
-		{w - time.Nanosecond, false, "just before the first failure ages out"},
-		{w, true, "when the first failure ages out"},
-		{w, false, "the slot it freed is taken"},
+		{"sqlite", 0, nil},
+		{"postgres/advisory", 1, nil},
+		{"postgres/serializable", 1, serializable},
 	}
-	for _, s := range steps {
-		if got := l.attempt("k", t0.Add(s.at)); got != s.want {
-			t.Fatalf("%s: %v, want %v", s.name, got, s.want)
+	for _, v := range variants {
+		for _, mode := range []string{"serial", "distinct", "one-key"} {
+			b.Run(v.name+"/"+mode, func(b *testing.B) {
+				st := openTest(b, engines[v.engine].fresh(b)).(*sqlStore)
+				if v.tweak != nil {
+					d := *st.d
+					v.tweak(&d)
+					st.d = &d
+				}
+				ctx := context.Background()
+				var next, failed atomic.Int64
+				check := func(k limitKey) {
+					if full, err := st.attempt(ctx, time.Now(), k); err != nil || full != nil {
+						failed.Add(1)
+						return
+					}
+					if err := st.forget(ctx, k); err != nil {
+						failed.Add(1)
+					}
+				}
+				key := func() limitKey {
+					k := limitKey{bucket: "bench", key: fmt.Sprint(next.Add(1)), max: 1 << 30, window: time.Minute}
+					if mode == "one-key" {
+						k.key = "one"
+					}
+					return k
+				}
+				b.ResetTimer()
+				if mode == "serial" {
+					k := key()
+					for b.Loop() {
+						check(k)
+					}
+				} else {
+					b.SetParallelism(4) // 8 goroutines on 2 cores
+					b.RunParallel(func(pb *testing.PB) {
+						k := key()
+						for pb.Next() {
+							check(k)
+						}
+					})
+				}
+				b.ReportMetric(float64(failed.Load())/float64(b.N), "failed/op")
+			})
 		}
-	}
-	l.forgetOne("k")
-	if !l.attempt("k", t0.Add(w)) || l.attempt("k", t0.Add(w)) {
-		t.Fatal("forgetOne gave back other than one attempt")
 	}
 }

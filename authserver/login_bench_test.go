@@ -29,6 +29,21 @@ type benchLogin struct {
 	client func(string) (*pake.Client, error)
 }
 
+// newBenchLogin is a new device of user's, with client's kind of OPAQUE
+// client, that talks to s.
+func newBenchLogin(tb testing.TB, s *Server, user string, client func(string) (*pake.Client, error)) *benchLogin {
+	tb.Helper()
+	k, _, err := crypto.GenerateEd25519Key(nil)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	id, err := peer.IDFromPrivateKey(k)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return &benchLogin{s: s, user: user, remote: id, addr: ma.StringCast("/ip4/127.0.0.1/tcp/4001"), client: client}
+}
+
 // exchange runs one auth request on a fresh pipe. Each step gets the
 // previous answer and returns the next message to send, or nil when
 // done; inServer is the time from each send to its answer: the server's
@@ -148,15 +163,7 @@ func BenchmarkLoginServer(b *testing.B) {
 	clk := &clock{t: time.Now()}
 	f := startOn(b, "", clk, func(c *Config) { c.RegisterRate = -1 })
 	newLogin := func(user string, client func(string) (*pake.Client, error)) *benchLogin {
-		k, _, err := crypto.GenerateEd25519Key(nil)
-		if err != nil {
-			b.Fatal(err)
-		}
-		id, err := peer.IDFromPrivateKey(k)
-		if err != nil {
-			b.Fatal(err)
-		}
-		return &benchLogin{s: f.srv, user: user, remote: id, addr: ma.StringCast("/ip4/127.0.0.1/tcp/4001"), client: client}
+		return newBenchLogin(b, f.srv, user, client)
 	}
 	real := newLogin("alice", pake.NewClient)
 	if err := real.register("correct horse"); err != nil {

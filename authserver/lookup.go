@@ -21,7 +21,10 @@ import (
 // lookupUser answers lookup_user. t is the asker's node ticket, verified by
 // the Authenticate stage.
 func (s *Server) lookupUser(ctx context.Context, t *ticket.Ticket, m *wire.LookupUser) (*wire.AuthResponse, error) {
-	if !s.lookups.attempt(t.Username, s.now()) {
+	switch full, err := s.admit(ctx, s.now(), s.lookups.key(t.Username)); {
+	case err != nil:
+		return refuseUnavailable(), nil
+	case full != nil:
 		s.log.Info("user lookup refused: account rate limited", "user", t.Username)
 		return refusal(CodeRateLimited, "too many lookups, try again later"), nil
 	}

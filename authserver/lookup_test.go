@@ -18,9 +18,11 @@ func lookupReq(st *wire.SignedTicket, username string) *wire.AuthRequest {
 // node ticket presented by its own device may ask, and each account may ask
 // DefaultLookupRate times per LookupWindow, found or not, across all its
 // devices — so the list of accounts cannot be read out quickly.
-func TestLookupUser(t *testing.T) {
+func TestLookupUser(t *testing.T) { forEngines(t, testLookupUser) }
+
+func testLookupUser(t *testing.T, db string) {
 	clk := &clock{t: time.Now()}
-	f := start(t, "", clk)
+	f := start(t, db, clk)
 	laptop, phone, bobs := newClient(t), newClient(t), newClient(t)
 	for _, u := range []string{"alice", "bob"} {
 		if got := register(t, laptop, f, u, "pw-"+u); got != "" {

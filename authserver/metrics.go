@@ -90,17 +90,12 @@ func (s *Server) Stats() Stats {
 // LiveSupernodes is the number of registered supernodes whose last
 // heartbeat is recent enough to list them; the server itself
 // (Config.SelfSupernode) is not counted.
-func (s *Server) LiveSupernodes() int {
-	now := s.now()
-	s.reg.mu.Lock()
-	defer s.reg.mu.Unlock()
-	n := 0
-	for _, e := range s.reg.sns {
-		if e.live(now) {
-			n++
-		}
+func (s *Server) LiveSupernodes(ctx context.Context) (int, error) {
+	n, err := s.store.countSupernodes(ctx, liveSince(s.now()))
+	if err != nil {
+		return 0, fmt.Errorf("authserver: %w", err)
 	}
-	return n
+	return n, nil
 }
 
 // Accounts is the number of accounts in the database.
@@ -195,7 +190,6 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(m.revoked, prometheus.CounterValue, float64(st.DevicesRevoked))
 	ch <- prometheus.MustNewConstMetric(m.passwords, prometheus.CounterValue, float64(st.PasswordsChanged))
 	ch <- prometheus.MustNewConstMetric(m.deviceLists, prometheus.CounterValue, float64(st.DeviceListsPublished))
-	ch <- prometheus.MustNewConstMetric(m.sns, prometheus.GaugeValue, float64(m.srv.LiveSupernodes()))
 	for reason, n := range st.Refused {
 		ch <- prometheus.MustNewConstMetric(m.refused, prometheus.CounterValue, float64(n), reason)
 	}
@@ -214,5 +208,10 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.NewInvalidMetric(m.accounts, err)
 	} else {
 		ch <- prometheus.MustNewConstMetric(m.accounts, prometheus.GaugeValue, float64(n))
+	}
+	if n, err := m.srv.LiveSupernodes(ctx); err != nil {
+		ch <- prometheus.NewInvalidMetric(m.sns, err)
+	} else {
+		ch <- prometheus.MustNewConstMetric(m.sns, prometheus.GaugeValue, float64(n))
 	}
 }

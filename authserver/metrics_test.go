@@ -60,7 +60,7 @@ func scrape(t *testing.T, url string) map[string]float64 {
 // supernode heartbeats through a real server, and reads them from a scrape.
 func TestMetrics(t *testing.T) {
 	clk := &clock{t: time.Now()}
-	f := startRegistry(t, clk, true)
+	f := startRegistry(t, "", clk, true)
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(NewMetrics(f.srv))
 	web := httptest.NewServer(promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError}))

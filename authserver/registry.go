@@ -3,14 +3,16 @@ package authserver
 // The supernode registry: supernodes heartbeat here with their operator's
 // ticket and a signed peer record and get a role-supernode ticket back; any
 // ticket holder may list the live ones, and every login and renewal carries
-// the same list. It is kept in memory only: supernodes heartbeat every
-// wire.HeartbeatInterval, so a restarted server knows them all again within
-// one interval.
+// the same list. It is kept in the store (the supernodes table), so every
+// replica sharing a database lists the supernodes that heartbeated at any
+// of them, and a heartbeat may go to any replica. A row is listed while
+// its last heartbeat is younger than wire.SupernodeTTL; rows older than
+// that are swept (Server.sweep), and until then count for nothing.
 
 import (
 	"context"
 	"errors"
-	"sort"
+	"fmt"
 	"sync"
 	"time"
 
@@ -36,48 +38,28 @@ const (
 const SelfUsername = "@server"
 
 // Registry bounds. A supernode costs the registry a few hundred bytes; the
-// caps keep one account (or many) from filling memory or from taking over
+// caps keep one account (or many) from filling the table or from taking over
 // the homing of every user with a swarm of peer IDs.
 const (
 	MaxSupernodes        = 10_000 // live supernodes at once
 	MaxSupernodesPerUser = 8      // live supernodes run by one account
 )
 
-// snEntry is one registered supernode.
-type snEntry struct {
-	username string
-	record   []byte             // signed envelope, verified at heartbeat
-	ticket   *wire.SignedTicket // the role-supernode ticket issued at the last heartbeat
-	last     time.Time          // last heartbeat
-}
-
-// registry is the in-memory table of supernodes, peer ID → entry.
+// registry is what of the registry a server keeps in memory: its own
+// role-supernode ticket (Config.SelfSupernode), which each replica signs
+// for itself. The registered supernodes are in the store.
 type registry struct {
-	mu  sync.Mutex
-	sns map[peer.ID]snEntry
-
-	// self caches the server's own role-supernode ticket (SelfSupernode).
+	mu         sync.Mutex
 	selfTicket *wire.SignedTicket
 	selfExpiry time.Time
 }
 
-func newRegistry() *registry {
-	return &registry{sns: make(map[peer.ID]snEntry)}
-}
+func newRegistry() *registry { return &registry{} }
 
-// live reports whether e's last heartbeat is younger than wire.SupernodeTTL.
-func (e snEntry) live(now time.Time) bool {
-	return now.Sub(e.last) < wire.SupernodeTTL
-}
-
-// sweep drops entries that are no longer live. Callers hold mu.
-func (r *registry) sweep(now time.Time) {
-	for id, e := range r.sns {
-		if !e.live(now) {
-			delete(r.sns, id)
-		}
-	}
-}
+// liveSince is the oldest heartbeat at or before which a supernode is no
+// longer live at now: it is live while its last heartbeat is younger than
+// wire.SupernodeTTL.
+func liveSince(now time.Time) time.Time { return now.Add(-wire.SupernodeTTL) }
 
 // registryCredentials says what each registry request presents: a
 // heartbeat its operator's node ticket (a supernode ticket vouches to
@@ -98,9 +80,14 @@ func registryCredentials(req *wire.RegistryRequest) (pipeline.Credential, error)
 func (s *Server) processRegistry(ctx context.Context, r *pipeline.Request[*wire.RegistryRequest]) (*wire.RegistryResponse, error) {
 	switch k := r.Msg.GetKind().(type) {
 	case *wire.RegistryRequest_Heartbeat:
-		return s.heartbeat(k.Heartbeat, r.Ticket, r.Remote, s.now()), nil
+		return s.heartbeat(ctx, k.Heartbeat, r.Ticket, r.Remote, s.now()), nil
 	case *wire.RegistryRequest_List:
-		return &wire.RegistryResponse{Supernodes: s.Supernodes(registryListBudget)}, nil
+		infos, err := s.supernodes(ctx, registryListBudget)
+		if err != nil {
+			s.log.Error("supernode list", "err", err)
+			return &wire.RegistryResponse{Error: CodeInternal}, nil
+		}
+		return &wire.RegistryResponse{Supernodes: infos}, nil
 	default:
 		sr, err := s.SignedRevocations(ctx, r.Msg.GetRevocations().GetSince())
 		if err != nil {
@@ -114,7 +101,7 @@ func (s *Server) processRegistry(ctx context.Context, r *pipeline.Request[*wire.
 // heartbeat registers or refreshes the supernode remote and answers with
 // its role-supernode ticket. t is the operator's node ticket, verified by
 // the Authenticate stage; the record must be signed by remote.
-func (s *Server) heartbeat(m *wire.Heartbeat, t *ticket.Ticket, remote peer.ID, now time.Time) *wire.RegistryResponse {
+func (s *Server) heartbeat(ctx context.Context, m *wire.Heartbeat, t *ticket.Ticket, remote peer.ID, now time.Time) *wire.RegistryResponse {
 	rec, err := ticket.VerifyRecord(remote, m.GetPeerRecord())
 	if err == nil && len(rec.Addrs) == 0 {
 		err = errors.New("record lists no addresses")
@@ -124,32 +111,19 @@ func (s *Server) heartbeat(m *wire.Heartbeat, t *ticket.Ticket, remote peer.ID, 
 		return &wire.RegistryResponse{Error: CodeBadRequest}
 	}
 
-	s.reg.mu.Lock()
-	defer s.reg.mu.Unlock()
-	s.reg.sweep(now)
-	old, known := s.reg.sns[remote]
-	if !known {
-		if len(s.reg.sns) >= MaxSupernodes {
-			s.refused.note(s.log, RefusedHeartbeat, "heartbeat refused: registry full", "peer", remote, "user", t.Username)
-			return &wire.RegistryResponse{Error: CodeTooMany}
+	raw, added, err := s.store.beat(ctx, snRow{
+		peer:     remote,
+		username: t.Username,
+		record:   append([]byte(nil), m.GetPeerRecord()...),
+		last:     now,
+	}, liveSince(now), MaxSupernodes, MaxSupernodesPerUser, func(old *snRow) ([]byte, error) {
+		// Re-sign only when the ticket would not outlive the next few
+		// heartbeats by far, or the operator changed: signing on every
+		// beat of thousands of supernodes is wasted work.
+		if old != nil && old.username == t.Username && !staleTicket(old.ticket, now) {
+			return old.ticket, nil
 		}
-		n := 0
-		for _, e := range s.reg.sns {
-			if e.username == t.Username {
-				n++
-			}
-		}
-		if n >= MaxSupernodesPerUser {
-			s.refused.note(s.log, RefusedHeartbeat, "heartbeat refused: too many supernodes for one account", "peer", remote, "user", t.Username)
-			return &wire.RegistryResponse{Error: CodeTooMany}
-		}
-	}
-	// Re-sign only when the ticket would not outlive the next few
-	// heartbeats by far, or the operator changed: signing on every beat of
-	// thousands of supernodes is wasted work.
-	st := old.ticket
-	if !known || old.username != t.Username || s.reg.stale(old, now) {
-		st, err = ticket.Sign(s.key, ticket.Ticket{
+		st, err := ticket.Sign(s.key, ticket.Ticket{
 			Username: t.Username,
 			Peer:     remote,
 			Device:   t.Device,
@@ -159,27 +133,39 @@ func (s *Server) heartbeat(m *wire.Heartbeat, t *ticket.Ticket, remote peer.ID, 
 			BoxKey:   t.BoxKey,
 		})
 		if err != nil {
-			s.log.Error("signing supernode ticket", "err", err)
-			return &wire.RegistryResponse{Error: CodeInternal}
+			return nil, fmt.Errorf("signing supernode ticket: %w", err)
 		}
+		return proto.Marshal(st)
+	})
+	switch {
+	case errors.Is(err, errRegistryFull):
+		s.refused.note(s.log, RefusedHeartbeat, "heartbeat refused: registry full", "peer", remote, "user", t.Username)
+		return &wire.RegistryResponse{Error: CodeTooMany}
+	case errors.Is(err, errOperatorFull):
+		s.refused.note(s.log, RefusedHeartbeat, "heartbeat refused: too many supernodes for one account", "peer", remote, "user", t.Username)
+		return &wire.RegistryResponse{Error: CodeTooMany}
+	case err != nil:
+		s.log.Error("heartbeat", "peer", remote, "user", t.Username, "err", err)
+		return &wire.RegistryResponse{Error: CodeInternal}
 	}
-	s.reg.sns[remote] = snEntry{
-		username: t.Username,
-		record:   append([]byte(nil), m.GetPeerRecord()...),
-		ticket:   st,
-		last:     now,
+	var st wire.SignedTicket
+	if err := proto.Unmarshal(raw, &st); err != nil {
+		s.log.Error("heartbeat: stored supernode ticket", "peer", remote, "err", err)
+		return &wire.RegistryResponse{Error: CodeInternal}
 	}
-	if !known {
+	if added {
 		s.log.Info("supernode registered", "peer", remote, "user", t.Username, "addrs", rec.Addrs)
 	}
-	return &wire.RegistryResponse{SupernodeTicket: st}
+	return &wire.RegistryResponse{SupernodeTicket: &st}
 }
 
-// stale reports whether e's supernode ticket has less than half its
-// lifetime left (or was issued in the future of a clock that went back).
-func (r *registry) stale(e snEntry, now time.Time) bool {
+// staleTicket reports whether raw, a serialized role-supernode ticket, has
+// less than half its lifetime left (or was issued in the future of a clock
+// that went back), or does not decode.
+func staleTicket(raw []byte, now time.Time) bool {
+	var st wire.SignedTicket
 	var w wire.Ticket
-	if e.ticket == nil || proto.Unmarshal(e.ticket.GetTicket(), &w) != nil {
+	if proto.Unmarshal(raw, &st) != nil || proto.Unmarshal(st.GetTicket(), &w) != nil {
 		return true
 	}
 	issued, expiry := time.Unix(w.GetIssuedUnix(), 0), time.Unix(w.GetExpiryUnix(), 0)
@@ -191,27 +177,49 @@ func (r *registry) stale(e snEntry, now time.Time) bool {
 // repeated SupernodeInfo. When not all fit, the ones kept are those with the
 // lowest peer IDs, so every client sees the same subset and homing
 // (supernode/client.UserHomes) agrees across clients.
+//
+// A store error is logged and leaves the registered supernodes out; the
+// server's own requests use supernodes, which returns it.
 func (s *Server) Supernodes(budget int) []*wire.SupernodeInfo {
+	infos, err := s.supernodes(context.Background(), budget)
+	if err != nil {
+		s.log.Error("listing supernodes", "err", err)
+	}
+	return infos
+}
+
+// supernodes is Supernodes, failing when the store does; then it returns
+// the server's own entry alone (when it has one).
+func (s *Server) supernodes(ctx context.Context, budget int) ([]*wire.SupernodeInfo, error) {
 	now := s.now()
 	var infos []*wire.SupernodeInfo
 	if self := s.selfInfo(now); self != nil {
 		infos = append(infos, self)
 	}
-	s.reg.mu.Lock()
-	ids := make([]peer.ID, 0, len(s.reg.sns))
-	for id, e := range s.reg.sns {
-		// A supernode revoked between heartbeats is no longer listed.
-		if e.live(now) && !s.revoked(id) {
-			ids = append(ids, id)
+	selfN, used := len(infos), encodedSize(infos)
+	var bad error
+	err := s.store.liveSupernodes(ctx, liveSince(now), func(r snRow) bool {
+		var st wire.SignedTicket
+		if err := proto.Unmarshal(r.ticket, &st); err != nil {
+			bad = fmt.Errorf("supernode %s: stored ticket: %w", r.peer, err)
+			return true
 		}
+		in := &wire.SupernodeInfo{Ticket: &st, PeerRecord: r.record}
+		// Stop reading at the first that does not fit: the rows come in
+		// peer-ID order, so what is kept is the lowest IDs.
+		if used += encodedSize([]*wire.SupernodeInfo{in}); used > budget {
+			return false
+		}
+		infos = append(infos, in)
+		return true
+	})
+	if err != nil {
+		return fitInfos(infos[:selfN], budget), err
 	}
-	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
-	for _, id := range ids {
-		e := s.reg.sns[id]
-		infos = append(infos, &wire.SupernodeInfo{Ticket: e.ticket, PeerRecord: e.record})
+	if bad != nil {
+		s.log.Error("listing supernodes", "err", bad)
 	}
-	s.reg.mu.Unlock()
-	return fitInfos(infos, budget)
+	return fitInfos(infos, budget), nil
 }
 
 // registryListBudget is the bytes of SupernodeInfo a list answer carries.
@@ -221,14 +229,22 @@ const registryListBudget = wire.MaxRegistryFrame - 64
 // field takes at most budget bytes.
 func fitInfos(infos []*wire.SupernodeInfo, budget int) []*wire.SupernodeInfo {
 	used := 0
-	for i, in := range infos {
-		n := proto.Size(in)
-		used += 1 + protoVarintLen(n) + n // tag, length, body
-		if used > budget {
+	for i := range infos {
+		if used += encodedSize(infos[i : i+1]); used > budget {
 			return infos[:i]
 		}
 	}
 	return infos
+}
+
+// encodedSize is the bytes infos take encoded as a repeated field.
+func encodedSize(infos []*wire.SupernodeInfo) int {
+	used := 0
+	for _, in := range infos {
+		n := proto.Size(in)
+		used += 1 + protoVarintLen(n) + n // tag, length, body
+	}
+	return used
 }
 
 func protoVarintLen(n int) int {
@@ -286,8 +302,11 @@ func (s *Server) selfInfo(now time.Time) *wire.SupernodeInfo {
 // lists them, for the supernode services in this process (which cannot
 // dial their own host): supernode.ServicesConfig.Supernodes.
 // It lists what a list request is answered with, so the subset agrees.
-func (s *Server) SupernodeIDs(context.Context) ([]peer.ID, error) {
-	infos := s.Supernodes(registryListBudget)
+func (s *Server) SupernodeIDs(ctx context.Context) ([]peer.ID, error) {
+	infos, err := s.supernodes(ctx, registryListBudget)
+	if err != nil {
+		return nil, fmt.Errorf("authserver: %w", err)
+	}
 	ids := make([]peer.ID, 0, len(infos))
 	now := s.now()
 	for _, in := range infos {
@@ -300,8 +319,8 @@ func (s *Server) SupernodeIDs(context.Context) ([]peer.ID, error) {
 
 // loginSupernodes is the list carried by a login result: as many live
 // supernodes as fit beside the rest of the answer in one auth frame.
-func (s *Server) loginSupernodes(lr *wire.LoginResult) []*wire.SupernodeInfo {
+func (s *Server) loginSupernodes(ctx context.Context, lr *wire.LoginResult) ([]*wire.SupernodeInfo, error) {
 	rest := proto.Size(&wire.AuthResponse{Kind: &wire.AuthResponse_LoginResult{LoginResult: lr}})
 	// Leave room for the outer message's length prefix growing.
-	return s.Supernodes(wire.MaxAuthFrame - rest - 16)
+	return s.supernodes(ctx, wire.MaxAuthFrame-rest-16)
 }

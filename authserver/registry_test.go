@@ -33,9 +33,12 @@ type regFixture struct {
 	key crypto.PrivKey
 }
 
-func startRegistry(t *testing.T, clk *clock, self bool) *regFixture {
+// startRegistry runs a server on db (a fresh SQLite file when empty).
+func startRegistry(t *testing.T, db string, clk *clock, self bool) *regFixture {
 	t.Helper()
-	db := filepath.Join(t.TempDir(), "auth.db")
+	if db == "" {
+		db = filepath.Join(t.TempDir(), "auth.db")
+	}
 	key, err := LoadOrCreateKey(db)
 	if err != nil {
 		t.Fatal(err)
@@ -143,8 +146,10 @@ func (f *regFixture) verifyInfos(t *testing.T, infos []*wire.SupernodeInfo) []pe
 // TestRegistryHeartbeatAndList: a heartbeat with a valid operator ticket
 // returns a role-supernode ticket, and the supernode is then listed to any
 // ticket holder, and in the result of every login and renewal.
-func TestRegistryHeartbeatAndList(t *testing.T) {
-	f := startRegistry(t, &clock{t: time.Now()}, false)
+func TestRegistryHeartbeatAndList(t *testing.T) { forEngines(t, testRegistryHeartbeatAndList) }
+
+func testRegistryHeartbeatAndList(t *testing.T, db string) {
+	f := startRegistry(t, db, &clock{t: time.Now()}, false)
 	sn := newClient(t)
 	box := bytes.Repeat([]byte{7}, 32)
 	op := signed(t, f.key, ticket.Ticket{Username: "operator", Peer: sn.ID(), Device: "rack-1", Role: ticket.RoleNode,
@@ -224,9 +229,11 @@ func loginResult(t *testing.T, c host.Host, f *fixture, user, pw string) *wire.L
 
 // TestRegistryTTL: a supernode is listed while its last heartbeat is
 // younger than wire.SupernodeTTL, and not from then on.
-func TestRegistryTTL(t *testing.T) {
+func TestRegistryTTL(t *testing.T) { forEngines(t, testRegistryTTL) }
+
+func testRegistryTTL(t *testing.T, db string) {
 	clk := &clock{t: time.Now()}
-	f := startRegistry(t, clk, false)
+	f := startRegistry(t, db, clk, false)
 	sn, bob := newClient(t), newClient(t)
 	op := f.nodeTicket(t, "operator", sn.ID())
 	if resp := f.heartbeat(t, sn, op, recordOf(t, sn)); resp.Error != "" {
@@ -260,9 +267,11 @@ func TestRegistryTTL(t *testing.T) {
 }
 
 // TestRegistryRefusals: heartbeats that must not register anything.
-func TestRegistryRefusals(t *testing.T) {
+func TestRegistryRefusals(t *testing.T) { forEngines(t, testRegistryRefusals) }
+
+func testRegistryRefusals(t *testing.T, db string) {
 	clk := &clock{t: time.Now()}
-	f := startRegistry(t, clk, false)
+	f := startRegistry(t, db, clk, false)
 	sn, thief := newClient(t), newClient(t)
 	op := f.nodeTicket(t, "operator", sn.ID())
 	otherKey, _, _ := crypto.GenerateEd25519Key(rand.Reader)
@@ -322,7 +331,7 @@ func TestRegistryRefusals(t *testing.T) {
 // TestRegistryStranger: listing needs a valid ticket held by the asker.
 func TestRegistryStranger(t *testing.T) {
 	clk := &clock{t: time.Now()}
-	f := startRegistry(t, clk, false)
+	f := startRegistry(t, "", clk, false)
 	sn, bob, stranger := newClient(t), newClient(t), newClient(t)
 	if resp := f.heartbeat(t, sn, f.nodeTicket(t, "operator", sn.ID()), recordOf(t, sn)); resp.Error != "" {
 		t.Fatalf("heartbeat: %q", resp.Error)
@@ -351,7 +360,7 @@ func TestRegistryStranger(t *testing.T) {
 // and its real addresses.
 func TestRegistrySelfSupernode(t *testing.T) {
 	clk := &clock{t: time.Now()}
-	f := startRegistry(t, clk, true)
+	f := startRegistry(t, "", clk, true)
 	bob := newClient(t)
 	resp := f.call(t, bob, &wire.RegistryRequest{Kind: &wire.RegistryRequest_List{List: &wire.ListSupernodes{Ticket: f.nodeTicket(t, "bob", bob.ID())}}})
 	if resp.Error != "" || len(resp.Supernodes) != 1 {
@@ -445,9 +454,11 @@ func fakeSupernode(t *testing.T, f *regFixture, user string) peer.ID {
 // TestRegistryLimits: one account runs at most MaxSupernodesPerUser, and a
 // login result holding many supernodes still fits in one auth frame, listing
 // the same (lowest-ID) subset to everyone.
-func TestRegistryLimits(t *testing.T) {
+func TestRegistryLimits(t *testing.T) { forEngines(t, testRegistryLimits) }
+
+func testRegistryLimits(t *testing.T, db string) {
 	clk := &clock{t: time.Now()}
-	f := startRegistry(t, clk, false)
+	f := startRegistry(t, db, clk, false)
 	for range MaxSupernodesPerUser {
 		fakeSupernode(t, f, "fleet")
 	}
@@ -469,7 +480,10 @@ func TestRegistryLimits(t *testing.T) {
 	}
 
 	lr := &wire.LoginResult{Ticket: f.nodeTicket(t, "bob", id), Rendezvous: []string{"/ip4/192.0.2.1/tcp/1864/p2p/" + f.srv.ID().String()}}
-	lr.Supernodes = f.srv.loginSupernodes(lr)
+	var err error
+	if lr.Supernodes, err = f.srv.loginSupernodes(context.Background(), lr); err != nil {
+		t.Fatal(err)
+	}
 	size := proto.Size(&wire.AuthResponse{Kind: &wire.AuthResponse_LoginResult{LoginResult: lr}})
 	if size > wire.MaxAuthFrame {
 		t.Fatalf("login result %d bytes, limit %d", size, wire.MaxAuthFrame)
@@ -494,7 +508,7 @@ func TestRegistryLimits(t *testing.T) {
 
 // TestRegistryMalformed: bad frames get bad_request and change nothing.
 func TestRegistryMalformed(t *testing.T) {
-	f := startRegistry(t, &clock{t: time.Now()}, false)
+	f := startRegistry(t, "", &clock{t: time.Now()}, false)
 	c := newClient(t)
 	for name, raw := range map[string][]byte{
 		"oversized frame": binary.AppendUvarint(nil, wire.MaxRegistryFrame+1),
@@ -553,9 +567,9 @@ func FuzzRegistryRequest(f *testing.F) {
 	f.Add(binary.AppendUvarint(nil, wire.MaxRegistryFrame+1))
 
 	f.Fuzz(func(t *testing.T, b []byte) {
-		s.reg.mu.Lock()
-		clear(s.reg.sns)
-		s.reg.mu.Unlock()
+		if _, err := s.store.(*sqlStore).db.Exec("DELETE FROM supernodes"); err != nil {
+			t.Fatal(err)
+		}
 		var out bytes.Buffer
 		err := s.registryRPC.Serve(context.Background(), struct {
 			io.Reader
@@ -570,9 +584,10 @@ func FuzzRegistryRequest(f *testing.F) {
 				t.Fatalf("answer does not decode: %v", err)
 			}
 		}
-		s.reg.mu.Lock()
-		n := len(s.reg.sns)
-		s.reg.mu.Unlock()
+		n, err := s.LiveSupernodes(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
 		if n != 0 && resp.SupernodeTicket == nil {
 			t.Fatalf("registered %d supernodes without issuing a ticket", n)
 		}

@@ -2,10 +2,11 @@ package authserver
 
 // The store: everything the server keeps beyond a process — its secrets,
 // accounts with their OPAQUE records and identities, devices, the
-// revocation log, and the replicas sharing the database with their
-// heartbeats (replica.go) — behind one interface, with two engines: SQLite
-// (the default, one file, for one server) and PostgreSQL (for several
-// replicas sharing one database). The server sees only the interface; every SQL
+// revocation log, the rate limits' attempts, the supernode registry, and
+// the replicas sharing the database with their heartbeats (replica.go) —
+// behind one interface, with two engines: SQLite (the default, one file,
+// for one server) and PostgreSQL (for several replicas sharing one
+// database). The server sees only the interface; every SQL
 // statement it runs is in this file, written once for both engines.
 //
 // The engines differ in a few places, each in its dialect
@@ -16,6 +17,14 @@ package authserver
 // count(*) FILTER, CASE rather than two-argument max(), integers and byte
 // strings only.
 //
+// Moving engines. A network that outgrows one server moves its SQLite
+// store into PostgreSQL with Migrate (copydb.go, eserver-auth migrate):
+// secrets, accounts with their ids, identities, devices and the
+// revocation log with its serials, in one transaction, into an empty
+// database. What is not in the store (rate limits, the registry) is not
+// carried; a table added to the store must be added to the copy too
+// (TestMigrateCoversSchema fails until it is).
+//
 // Transactions. SQLite runs them one at a time (one connection, BEGIN
 // IMMEDIATE), so a check-then-write can never interleave with another.
 // PostgreSQL runs them at once; there they are SERIALIZABLE, and one that
@@ -25,6 +34,19 @@ package authserver
 // new ticket's expiry or makes the login fail; two new devices cannot both
 // take an account's last free place; a password change and a first
 // publish of the identity cannot both succeed unseen by each other.
+//
+// Two kinds of transaction are written so that conflicts stay rare where
+// they would otherwise be the common case. A rate-limit attempt (many
+// racing on one key is what a brute force looks like) takes its keys'
+// advisory locks and runs at READ COMMITTED, so attempts on one key take
+// turns instead of aborting each other. A heartbeat of a live supernode
+// reads and writes its own row only, so heartbeats of different
+// supernodes never conflict.
+//
+// What the server keeps in memory, per process, is only what may differ
+// between replicas: its own role-supernode ticket (registry.go), a copy of
+// the revocation log for the pipeline's checks (devices.go), counters for
+// its metrics, and requests in flight.
 
 import (
 	"bytes"
@@ -71,6 +93,11 @@ var (
 	errNeedSealed = errors.New("account identity without its sealed key")
 	// errListedRevoked refuses a list naming a revoked device.
 	errListedRevoked = errors.New("device list names a revoked device")
+	// errRegistryFull refuses a new supernode when MaxSupernodes are live.
+	errRegistryFull = errors.New("supernode registry full")
+	// errOperatorFull refuses a new supernode of an account that runs
+	// MaxSupernodesPerUser live ones.
+	errOperatorFull = errors.New("too many supernodes for one account")
 	// errBadReplica refuses a replica row out of its bounds (see
 	// sqlStore.heartbeatReplica).
 	errBadReplica = errors.New("bad replica row")
@@ -84,9 +111,10 @@ const maxReplicaID = 64
 // safe for concurrent use, and on PostgreSQL for use by several servers
 // (replicas) at once.
 //
-// The rate-limit counters and the supernode registry are not in it yet
-// (limit.go and registry.go keep them in memory): they are what replicas
-// must share next.
+// The rate-limit counters (limit.go) and the supernode registry
+// (registry.go) are in it, so replicas agree on both: a limit counts the
+// attempts made at every replica, and any replica lists the supernodes
+// that heartbeated at any.
 type store interface {
 	// secret returns the server secret called name, creating it with make
 	// the first time. Concurrent callers agree on one value.
@@ -138,6 +166,39 @@ type store interface {
 	// sqlStore.publishDevices.
 	publishDevices(ctx context.Context, d *ticket.Devices, sealed []byte) (*identity, publishOutcome, error)
 
+	// attempt counts an attempt at now against every key in keys, all or
+	// none: when each has fewer than its max attempts inside its window
+	// ending at now, one is added to each and full is nil; otherwise
+	// nothing is counted and full is the first key at its limit. Check and
+	// count are one transaction, so attempts racing at any replicas never
+	// admit more than max.
+	attempt(ctx context.Context, now time.Time, keys ...limitKey) (full *limitKey, err error)
+	// forget removes the newest attempt of each key: an attempt counted up
+	// front turned out not to be one that counts (a login that succeeded).
+	forget(ctx context.Context, keys ...limitKey) error
+	// pruneAttempts drops the attempts that no longer count at now.
+	pruneAttempts(ctx context.Context, now time.Time) error
+
+	// beat records a heartbeat of r.peer at r.last, with r's operator and
+	// record. A supernode is live while its last heartbeat is after
+	// since. ticketFor, run inside the transaction with the live row r
+	// replaces (nil when there is none), returns the ticket to store with
+	// it; beat returns that ticket and whether r.peer was not live before.
+	// A supernode not live before is refused with errRegistryFull when
+	// maxTotal are live, with errOperatorFull when maxPerUser of
+	// r.username are, and nothing changes.
+	beat(ctx context.Context, r snRow, since time.Time, maxTotal, maxPerUser int, ticketFor func(old *snRow) ([]byte, error)) (ticket []byte, added bool, err error)
+	// liveSupernodes calls take with each supernode live after since
+	// whose peer was never revoked, in peer-ID order, until take returns
+	// false. take must not call the store.
+	liveSupernodes(ctx context.Context, since time.Time, take func(snRow) bool) error
+	// countSupernodes counts the supernodes live after since.
+	countSupernodes(ctx context.Context, since time.Time) (int, error)
+	// dropSupernode removes p from the registry (its device was revoked).
+	dropSupernode(ctx context.Context, p peer.ID) error
+	// sweepSupernodes drops the rows of supernodes not live after since.
+	sweepSupernodes(ctx context.Context, since time.Time) error
+
 	// heartbeatReplica writes r's row, created at its first heartbeat and
 	// refreshed (all but started) at each after; errBadReplica, and
 	// nothing written, when r is out of bounds.
@@ -158,6 +219,24 @@ type deviceRow struct {
 	peer                     peer.ID
 	name                     string
 	first, last, revokedUnix int64
+}
+
+// limitKey is one rate-limit counter: the attempts counted against key in
+// bucket, of which at most max may fall inside any window.
+type limitKey struct {
+	bucket string
+	key    string
+	max    int
+	window time.Duration
+}
+
+// snRow is one row of the supernode registry.
+type snRow struct {
+	peer     peer.ID
+	username string    // the operator's account
+	record   []byte    // the supernode's signed peer record
+	ticket   []byte    // its role-supernode ticket, a serialized wire.SignedTicket
+	last     time.Time // the latest heartbeat
 }
 
 // replicaRow is one row of the replicas table: a server sharing the
@@ -331,6 +410,12 @@ type dialect struct {
 	// logRevocation appends an entry to the revocation log inside tx and
 	// returns its serial.
 	logRevocation func(ctx context.Context, tx conn, p peer.ID, horizon, revokedUnix int64) (int64, error)
+	// limitTxOptions begin the transaction of an attempt (nil: txOptions),
+	// and lockLimits, when set, runs first in it: together they say how
+	// an attempt's count-then-insert is kept from interleaving with
+	// another's (see postgresDialect).
+	limitTxOptions *sql.TxOptions
+	lockLimits     func(ctx context.Context, tx conn, keys []limitKey) error
 	// close closes the engine's handle.
 	close func() error
 }
@@ -385,8 +470,14 @@ func (s *sqlStore) c() conn { return conn{q: s.db, d: s.d} }
 // is, and a transaction the engine could not serialize with others is run
 // again. fn must have no effect outside the transaction but its results.
 func (s *sqlStore) tx(ctx context.Context, fn func(tx conn) error) error {
+	return s.txWith(ctx, s.d.txOptions, fn)
+}
+
+// txWith is tx beginning the transaction with opts rather than the
+// dialect's txOptions.
+func (s *sqlStore) txWith(ctx context.Context, opts *sql.TxOptions, fn func(tx conn) error) error {
 	for attempt := 1; ; attempt++ {
-		err := s.tx1(ctx, fn)
+		err := s.tx1With(ctx, opts, fn)
 		if err == nil || attempt == maxTxAttempts || s.d.retry == nil || !s.d.retry(err) {
 			return err
 		}
@@ -394,7 +485,11 @@ func (s *sqlStore) tx(ctx context.Context, fn func(tx conn) error) error {
 }
 
 func (s *sqlStore) tx1(ctx context.Context, fn func(tx conn) error) error {
-	tx, err := s.db.BeginTx(ctx, s.d.txOptions)
+	return s.tx1With(ctx, s.d.txOptions, fn)
+}
+
+func (s *sqlStore) tx1With(ctx context.Context, opts *sql.TxOptions, fn func(tx conn) error) error {
+	tx, err := s.db.BeginTx(ctx, opts)
 	if err != nil {
 		return fmt.Errorf("beginning transaction: %w", err)
 	}
@@ -853,6 +948,200 @@ func (s *sqlStore) publishDevices(ctx context.Context, d *ticket.Devices, sealed
 		return nil, 0, fmt.Errorf("publishing devices of %q: %w", d.Username, err)
 	}
 	return stored, outcome, nil
+}
+
+// attempt: see store.attempt. An attempt's row counts while its at_ns is
+// after now minus the window: the same instant the in-memory limiter let a
+// failure age out at, to the nanosecond.
+func (s *sqlStore) attempt(ctx context.Context, now time.Time, keys ...limitKey) (*limitKey, error) {
+	var full *limitKey
+	err := s.limitTx(ctx, keys, func(tx conn) error {
+		full = nil
+		for i, k := range keys {
+			var n int
+			if err := tx.QueryRowContext(ctx, `
+				SELECT count(*) FROM limit_attempts WHERE bucket = ? AND limit_key = ? AND at_ns > ?`,
+				k.bucket, []byte(k.key), now.Add(-k.window).UnixNano()).Scan(&n); err != nil {
+				return fmt.Errorf("counting %s attempts: %w", k.bucket, err)
+			}
+			if n >= k.max {
+				full = &keys[i]
+				return nil
+			}
+		}
+		for _, k := range keys {
+			if _, err := tx.ExecContext(ctx, "INSERT INTO limit_attempts (bucket, limit_key, at_ns, until_ns) VALUES (?, ?, ?, ?)",
+				k.bucket, []byte(k.key), now.UnixNano(), now.Add(k.window).UnixNano()); err != nil {
+				return fmt.Errorf("counting a %s attempt: %w", k.bucket, err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("rate limit: %w", err)
+	}
+	return full, nil
+}
+
+// limitTx runs fn in a transaction of the rate limits on keys: see the
+// dialect's limitTxOptions and lockLimits.
+func (s *sqlStore) limitTx(ctx context.Context, keys []limitKey, fn func(tx conn) error) error {
+	opts := s.d.limitTxOptions
+	if opts == nil {
+		opts = s.d.txOptions
+	}
+	return s.txWith(ctx, opts, func(tx conn) error {
+		if s.d.lockLimits != nil {
+			if err := s.d.lockLimits(ctx, tx, keys); err != nil {
+				return fmt.Errorf("locking the limits: %w", err)
+			}
+		}
+		return fn(tx)
+	})
+}
+
+// forget takes its keys' locks too: two forgets racing at READ COMMITTED
+// would both pick the same newest row, and one would delete nothing.
+func (s *sqlStore) forget(ctx context.Context, keys ...limitKey) error {
+	err := s.limitTx(ctx, keys, func(tx conn) error {
+		for _, k := range keys {
+			// The newest by time, then by insertion: attempts at one
+			// instant (a clock's tick) are told apart by id.
+			if _, err := tx.ExecContext(ctx, `
+				DELETE FROM limit_attempts WHERE id = (
+					SELECT id FROM limit_attempts WHERE bucket = ? AND limit_key = ?
+					ORDER BY at_ns DESC, id DESC LIMIT 1)`, k.bucket, []byte(k.key)); err != nil {
+				return fmt.Errorf("forgetting a %s attempt: %w", k.bucket, err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("rate limit: %w", err)
+	}
+	return nil
+}
+
+func (s *sqlStore) pruneAttempts(ctx context.Context, now time.Time) error {
+	if _, err := s.c().ExecContext(ctx, "DELETE FROM limit_attempts WHERE until_ns <= ?", now.UnixNano()); err != nil {
+		return fmt.Errorf("pruning rate-limit attempts: %w", err)
+	}
+	return nil
+}
+
+// beat: see store.beat. Only a supernode not live before is counted
+// against the caps, so the common heartbeat — a live supernode refreshing
+// its row — reads and writes its own row alone, and heartbeats of
+// different supernodes never conflict on PostgreSQL.
+func (s *sqlStore) beat(ctx context.Context, r snRow, since time.Time, maxTotal, maxPerUser int, ticketFor func(old *snRow) ([]byte, error)) ([]byte, bool, error) {
+	var (
+		tk    []byte
+		added bool
+	)
+	err := s.tx(ctx, func(tx conn) error {
+		var old snRow
+		var last int64
+		err := tx.QueryRowContext(ctx, "SELECT username, record, ticket, last_ns FROM supernodes WHERE peer_id = ?",
+			[]byte(r.peer)).Scan(&old.username, &old.record, &old.ticket, &last)
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
+		case err != nil:
+			return fmt.Errorf("reading the registry: %w", err)
+		}
+		live := err == nil && last > since.UnixNano()
+		var prev *snRow
+		if live {
+			old.peer, old.last = r.peer, time.Unix(0, last)
+			prev = &old
+		} else {
+			var total, mine int
+			if err := tx.QueryRowContext(ctx, `
+				SELECT count(*), count(*) FILTER (WHERE username = ?) FROM supernodes WHERE last_ns > ?`,
+				r.username, since.UnixNano()).Scan(&total, &mine); err != nil {
+				return fmt.Errorf("counting supernodes: %w", err)
+			}
+			if total >= maxTotal {
+				return errRegistryFull
+			}
+			if mine >= maxPerUser {
+				return errOperatorFull
+			}
+		}
+		if tk, err = ticketFor(prev); err != nil {
+			return err
+		}
+		added = !live
+		_, err = tx.ExecContext(ctx, `
+			INSERT INTO supernodes (peer_id, username, record, ticket, last_ns) VALUES (?, ?, ?, ?, ?)
+			ON CONFLICT (peer_id) DO UPDATE SET
+				username = excluded.username, record = excluded.record,
+				ticket = excluded.ticket, last_ns = excluded.last_ns`,
+			[]byte(r.peer), r.username, r.record, tk, r.last.UnixNano())
+		if err != nil {
+			return fmt.Errorf("recording the heartbeat: %w", err)
+		}
+		return nil
+	})
+	switch {
+	case errors.Is(err, errRegistryFull), errors.Is(err, errOperatorFull):
+		return nil, false, err
+	case err != nil:
+		return nil, false, fmt.Errorf("heartbeat of %s: %w", r.peer, err)
+	}
+	return tk, added, nil
+}
+
+// liveSupernodes: a supernode whose device was revoked between heartbeats
+// is left out (its heartbeats are refused from then on), whichever replica
+// revoked it.
+func (s *sqlStore) liveSupernodes(ctx context.Context, since time.Time, take func(snRow) bool) error {
+	rows, err := s.c().QueryContext(ctx, `
+		SELECT s.peer_id, s.username, s.record, s.ticket, s.last_ns FROM supernodes s
+		WHERE s.last_ns > ? AND NOT EXISTS (
+			SELECT 1 FROM devices d WHERE d.peer_id = s.peer_id AND d.revoked_unix IS NOT NULL)
+		ORDER BY s.peer_id`, since.UnixNano())
+	if err != nil {
+		return fmt.Errorf("listing supernodes: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var r snRow
+		var raw []byte
+		var last int64
+		if err := rows.Scan(&raw, &r.username, &r.record, &r.ticket, &last); err != nil {
+			return fmt.Errorf("listing supernodes: %w", err)
+		}
+		r.peer, r.last = peer.ID(raw), time.Unix(0, last)
+		if !take(r) {
+			return nil
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("listing supernodes: %w", err)
+	}
+	return nil
+}
+
+func (s *sqlStore) countSupernodes(ctx context.Context, since time.Time) (int, error) {
+	var n int
+	if err := s.c().QueryRowContext(ctx, "SELECT count(*) FROM supernodes WHERE last_ns > ?", since.UnixNano()).Scan(&n); err != nil {
+		return 0, fmt.Errorf("counting supernodes: %w", err)
+	}
+	return n, nil
+}
+
+func (s *sqlStore) dropSupernode(ctx context.Context, p peer.ID) error {
+	if _, err := s.c().ExecContext(ctx, "DELETE FROM supernodes WHERE peer_id = ?", []byte(p)); err != nil {
+		return fmt.Errorf("dropping supernode %s: %w", p, err)
+	}
+	return nil
+}
+
+func (s *sqlStore) sweepSupernodes(ctx context.Context, since time.Time) error {
+	if _, err := s.c().ExecContext(ctx, "DELETE FROM supernodes WHERE last_ns <= ?", since.UnixNano()); err != nil {
+		return fmt.Errorf("sweeping the registry: %w", err)
+	}
+	return nil
 }
 
 // checkReplica checks r against the bounds of the replicas table: an ID of

@@ -603,6 +603,262 @@ func TestStore(t *testing.T) {
 				t.Fatalf("after the change: record %q, identity %+v", rec, id)
 			}
 		}},
+		{"limits", func(t *testing.T, st store) {
+			w := 15 * time.Minute
+			acct := limitKey{bucket: "acct", key: "alice", max: 3, window: w}
+			addr := limitKey{bucket: "addr", key: "192.0.2.1", max: 4, window: w}
+			// A key with a NUL and non-UTF-8 bytes, as an account and a
+			// peer ID make one.
+			dev := limitKey{bucket: "dev", key: "alice\x00\xff\xfe", max: 1, window: w}
+			steps := []struct {
+				name string
+				at   time.Duration
+				keys []limitKey
+				full *limitKey // nil: admitted
+			}{
+				{"first", 0, []limitKey{acct, addr}, nil},
+				{"second", time.Second, []limitKey{acct, addr}, nil},
+				{"third", 2 * time.Second, []limitKey{acct, addr}, nil},
+				{"the account is full: nothing counted", 3 * time.Second, []limitKey{acct, addr}, &acct},
+				{"the address alone has room for one", 4 * time.Second, []limitKey{addr}, nil},
+				{"now the address is full too", 5 * time.Second, []limitKey{addr, acct}, &addr},
+				{"another bucket, the same key", 5 * time.Second, []limitKey{{bucket: "other", key: "alice", max: 1, window: w}}, nil},
+				{"a binary key", 5 * time.Second, []limitKey{dev}, nil},
+				{"a binary key, full", 5 * time.Second, []limitKey{dev}, &dev},
+				{"a key differing in its last byte", 5 * time.Second, []limitKey{{bucket: "dev", key: "alice\x00\xff\xff", max: 1, window: w}}, nil},
+				{"just before the first ages out", w - time.Nanosecond, []limitKey{acct}, &acct},
+				{"when the first ages out", w, []limitKey{acct}, nil},
+				{"the slot it freed is taken", w, []limitKey{acct}, &acct},
+			}
+			for _, s := range steps {
+				full, err := st.attempt(ctx, t0.Add(s.at), s.keys...)
+				if err != nil {
+					t.Fatalf("%s: %v", s.name, err)
+				}
+				if (full == nil) != (s.full == nil) || (full != nil && *full != *s.full) {
+					t.Fatalf("%s: full %+v, want %+v", s.name, full, s.full)
+				}
+			}
+			// forget gives back one attempt, the newest, of each key named.
+			if err := st.forget(ctx, acct); err != nil {
+				t.Fatal(err)
+			}
+			if full, err := st.attempt(ctx, t0.Add(w), acct); err != nil || full != nil {
+				t.Fatalf("after forget: %+v, %v", full, err)
+			}
+			if full, _ := st.attempt(ctx, t0.Add(w), acct); full == nil {
+				t.Fatal("forget gave back more than one attempt")
+			}
+			// The newest goes: with attempts at 0 and 10s forgotten once,
+			// two fit once the one at 0 aged out.
+			k := limitKey{bucket: "newest", key: "k", max: 2, window: w}
+			for _, at := range []time.Duration{0, 10 * time.Second} {
+				if full, err := st.attempt(ctx, t0.Add(at), k); err != nil || full != nil {
+					t.Fatalf("attempt at %v: %+v, %v", at, full, err)
+				}
+			}
+			if err := st.forget(ctx, k); err != nil {
+				t.Fatal(err)
+			}
+			for i, want := range []bool{true, true, false} {
+				full, err := st.attempt(ctx, t0.Add(w+time.Second), k)
+				if err != nil || (full == nil) != want {
+					t.Fatalf("attempt %d after the oldest aged out: full %+v, %v; forget took other than the newest", i+1, full, err)
+				}
+			}
+			if err := st.forget(ctx, limitKey{bucket: "acct", key: "nobody", max: 1, window: w}); err != nil {
+				t.Fatalf("forgetting a key with no attempts: %v", err)
+			}
+			// Pruning drops what no longer counts, and only that.
+			db := st.(*sqlStore).db
+			cut := t0.Add(w + 3*time.Second)
+			var keep, total int
+			if err := db.QueryRow(st.(*sqlStore).d.rebind("SELECT count(*) FROM limit_attempts WHERE until_ns > ?"), cut.UnixNano()).Scan(&keep); err != nil {
+				t.Fatal(err)
+			}
+			if err := st.pruneAttempts(ctx, cut); err != nil {
+				t.Fatal(err)
+			}
+			if err := db.QueryRow("SELECT count(*) FROM limit_attempts").Scan(&total); err != nil {
+				t.Fatal(err)
+			}
+			if keep == 0 || total != keep {
+				t.Fatalf("%d attempts left after pruning, want the %d still counting", total, keep)
+			}
+			if full, _ := st.attempt(ctx, cut, k); full == nil {
+				t.Fatal("pruning dropped attempts that still count")
+			}
+		}},
+		{"limits under concurrency", func(t *testing.T, st store) {
+			const max, racers = 5, 24
+			acct := limitKey{bucket: "acct", key: "ghost", max: max, window: time.Minute}
+			var wg sync.WaitGroup
+			admitted := make([]bool, racers)
+			for i := range racers {
+				// Half name a second key, shared by all, so attempts of
+				// one and two keys race too.
+				keys := []limitKey{acct}
+				if i%2 == 1 {
+					keys = append(keys, limitKey{bucket: "addr", key: "198.51.100.7", max: racers, window: time.Minute})
+				}
+				wg.Go(func() {
+					full, err := st.attempt(ctx, t0, keys...)
+					if err != nil {
+						t.Error(err)
+					}
+					admitted[i] = err == nil && full == nil
+				})
+			}
+			wg.Wait()
+			if n := countOf(admitted, true); n != max {
+				t.Fatalf("%d of %d racing attempts admitted, limit %d", n, racers, max)
+			}
+		}},
+		{"registry", func(t *testing.T, st store) {
+			since := func(now time.Time) time.Time { return now.Add(-wire.SupernodeTTL) }
+			row := func(i int, user string, at time.Time) snRow {
+				return snRow{peer: testPeer(t, i), username: user, record: []byte(fmt.Sprint("record ", i)), last: at}
+			}
+			var olds []*snRow
+			issue := func(tk string) func(old *snRow) ([]byte, error) {
+				return func(old *snRow) ([]byte, error) { olds = append(olds, old); return []byte(tk), nil }
+			}
+			beat := func(r snRow, maxTotal, maxPerUser int, tk string) ([]byte, bool, error) {
+				return st.beat(ctx, r, since(r.last), maxTotal, maxPerUser, issue(tk))
+			}
+			list := func(now time.Time) (out []snRow) {
+				t.Helper()
+				if err := st.liveSupernodes(ctx, since(now), func(r snRow) bool { out = append(out, r); return true }); err != nil {
+					t.Fatal(err)
+				}
+				return out
+			}
+			tk, added, err := beat(row(1, "op", t0), 10, 2, "t1")
+			if err != nil || !added || string(tk) != "t1" || len(olds) != 1 || olds[0] != nil {
+				t.Fatalf("first beat: %q, added %v, %v, olds %v", tk, added, err, olds)
+			}
+			// A refresh sees the row it replaces and keeps what ticketFor
+			// returns.
+			r1 := row(1, "op", t0.Add(time.Second))
+			r1.record = []byte("moved")
+			tk, added, err = st.beat(ctx, r1, since(r1.last), 10, 2, func(old *snRow) ([]byte, error) {
+				if old == nil || string(old.ticket) != "t1" || old.username != "op" || !old.last.Equal(t0) {
+					return nil, fmt.Errorf("old row %+v", old)
+				}
+				return old.ticket, nil
+			})
+			if err != nil || added || string(tk) != "t1" {
+				t.Fatalf("refresh: %q, added %v, %v", tk, added, err)
+			}
+			if _, _, err := beat(row(2, "op", t0.Add(time.Second)), 10, 2, "t2"); err != nil {
+				t.Fatal(err)
+			}
+			// Caps refuse new supernodes only, and change nothing.
+			if _, _, err := beat(row(3, "op", t0.Add(time.Second)), 10, 2, "t3"); !errors.Is(err, errOperatorFull) {
+				t.Fatalf("third of one operator: %v", err)
+			}
+			if _, _, err := beat(row(3, "other", t0.Add(time.Second)), 2, 2, "t3"); !errors.Is(err, errRegistryFull) {
+				t.Fatalf("registry full: %v", err)
+			}
+			if _, added, err := beat(row(2, "op", t0.Add(2*time.Second)), 2, 2, "t2"); err != nil || added {
+				t.Fatalf("a live supernode at the caps refreshes: added %v, %v", added, err)
+			}
+			got := list(t0.Add(2 * time.Second))
+			if len(got) != 2 || got[0].peer > got[1].peer || string(got[0].ticket)+string(got[1].ticket) == "" {
+				t.Fatalf("listed %+v", got)
+			}
+			for _, r := range got {
+				if r.peer == testPeer(t, 1) && (string(r.record) != "moved" || !r.last.Equal(t0.Add(time.Second))) {
+					t.Fatalf("refreshed row %+v", r)
+				}
+			}
+			// take stops the listing.
+			n := 0
+			if err := st.liveSupernodes(ctx, since(t0), func(snRow) bool { n++; return false }); err != nil || n != 1 {
+				t.Fatalf("stopped listing: %d rows, %v", n, err)
+			}
+			// Live while the last heartbeat is younger than the TTL.
+			at := t0.Add(time.Second + wire.SupernodeTTL) // 1's last beat is TTL old, 2's is not
+			if got := list(at.Add(-time.Nanosecond)); len(got) != 2 {
+				t.Fatalf("just before the TTL: %d listed", len(got))
+			}
+			if got := list(at); len(got) != 1 || got[0].peer != testPeer(t, 2) {
+				t.Fatalf("at the TTL: %+v", got)
+			}
+			if n, err := st.countSupernodes(ctx, since(at)); err != nil || n != 1 {
+				t.Fatalf("count at the TTL: %d, %v", n, err)
+			}
+			// A stale row is a new supernode again: counted, and ticketFor
+			// sees no row to replace.
+			olds = nil
+			if _, added, err := beat(row(1, "op", at), 10, 2, "t1b"); err != nil || !added || olds[0] != nil {
+				t.Fatalf("beat after the TTL: added %v, %v, old %v", added, err, olds)
+			}
+			// ticketFor's error is returned and nothing is stored.
+			boom := errors.New("cannot sign")
+			if _, _, err := st.beat(ctx, row(4, "x", at), since(at), 10, 2, func(*snRow) ([]byte, error) { return nil, boom }); !errors.Is(err, boom) {
+				t.Fatalf("ticketFor failing: %v", err)
+			}
+			if got := list(at); len(got) != 2 {
+				t.Fatalf("after a failed beat: %+v", got)
+			}
+			// A revoked peer is not listed, whoever revoked it.
+			mustCreate(t, st, "op", t0)
+			if _, _, err := st.recordIssue(ctx, issued("op", testPeer(t, 2), "rack", t0), 0); err != nil {
+				t.Fatal(err)
+			}
+			if _, _, err := st.revokeDevice(ctx, "op", testPeer(t, 2), at); err != nil {
+				t.Fatal(err)
+			}
+			if got := list(at); len(got) != 1 || got[0].peer != testPeer(t, 1) {
+				t.Fatalf("listed with a revoked supernode: %+v", got)
+			}
+			if err := st.dropSupernode(ctx, testPeer(t, 1)); err != nil {
+				t.Fatal(err)
+			}
+			if got := list(at); len(got) != 0 {
+				t.Fatalf("after dropping: %+v", got)
+			}
+			// The sweep drops rows no longer live, and only those.
+			if _, _, err := beat(row(5, "y", at.Add(time.Second)), 10, 2, "t5"); err != nil {
+				t.Fatal(err)
+			}
+			if err := st.sweepSupernodes(ctx, since(at.Add(wire.SupernodeTTL))); err != nil {
+				t.Fatal(err)
+			}
+			var rows int
+			if err := st.(*sqlStore).db.QueryRow("SELECT count(*) FROM supernodes").Scan(&rows); err != nil || rows != 1 {
+				t.Fatalf("%d rows after the sweep, %v", rows, err)
+			}
+		}},
+		{"registry under concurrency", func(t *testing.T, st store) {
+			const maxTotal, maxPerUser, racers = 5, 3, 16
+			var wg sync.WaitGroup
+			var mu sync.Mutex
+			byUser := map[string]int{}
+			for i := range racers {
+				user := []string{"a", "b"}[i%2]
+				wg.Go(func() {
+					r := snRow{peer: testPeer(t, i), username: user, record: []byte("r"), last: t0}
+					_, _, err := st.beat(ctx, r, t0.Add(-wire.SupernodeTTL), maxTotal, maxPerUser, func(*snRow) ([]byte, error) { return []byte("t"), nil })
+					switch {
+					case err == nil:
+						mu.Lock()
+						byUser[user]++
+						mu.Unlock()
+					case !errors.Is(err, errRegistryFull) && !errors.Is(err, errOperatorFull):
+						t.Error(err)
+					}
+				})
+			}
+			wg.Wait()
+			if byUser["a"]+byUser["b"] != maxTotal || byUser["a"] > maxPerUser || byUser["b"] > maxPerUser {
+				t.Fatalf("registered %v: caps %d in all, %d each", byUser, maxTotal, maxPerUser)
+			}
+			if n, _ := st.countSupernodes(ctx, t0.Add(-wire.SupernodeTTL)); n != maxTotal {
+				t.Fatalf("%d rows live, want %d", n, maxTotal)
+			}
+		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -142,6 +142,11 @@ func (n *Node) current() (*session, error) {
 type profile struct {
 	Server   string `json:"server,omitempty"`
 	Username string `json:"username,omitempty"`
+	// Replicas are the multiaddrs (with /p2p/) of the server's replicas
+	// as its last login listed them: one identity, several machines. A
+	// sign-in dials them too, so it reaches the server while the replica
+	// at Server's address is down (login.Login's failover).
+	Replicas []string `json:"replicas,omitempty"`
 }
 
 func (n *Node) profilePath() string { return filepath.Join(n.cfg.ProfileDir, "profile.json") }

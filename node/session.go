@@ -28,6 +28,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/debug"
+	"slices"
 	"sync/atomic"
 	"time"
 
@@ -50,6 +51,9 @@ type session struct {
 	host   host.Host
 	creds  atomic.Pointer[credentials] // our ticket and region pass; replaced on renewal
 	server peer.AddrInfo
+	// replicas are the server's replicas as the login listed them
+	// (profile.Replicas); renewLoop alone changes them after.
+	replicas []string
 	// revs are the devices revoked at the auth server, polled: a contact\'s
 	// revoked device is refused even before its ticket expires.
 	revs *client.Revocations
@@ -109,7 +113,8 @@ func mapLoginErr(err error) error {
 		sentinel = api.ErrRateLimited
 	case errors.Is(err, login.ErrBadRequest):
 		sentinel = api.ErrBadRequest
-	case errors.Is(err, login.ErrUnreachable):
+	case errors.Is(err, login.ErrUnreachable), errors.Is(err, login.ErrUnconfirmed):
+		// Unconfirmed: the account may exist; its message says to sign in.
 		sentinel = api.ErrUnreachable
 	case errors.Is(err, login.ErrDeviceRevoked):
 		sentinel = api.ErrDeviceRevoked
@@ -119,9 +124,13 @@ func mapLoginErr(err error) error {
 	return api.Mark(sentinel, err)
 }
 
+// serverInfo is the auth server to sign in at: server, or the one
+// remembered when empty, with the addresses of the replicas its last login
+// listed (same identity, so the same peer ID).
 func (n *Node) serverInfo(server string) (peer.AddrInfo, string, error) {
+	p := n.loadProfile()
 	if server == "" {
-		server = n.loadProfile().Server
+		server = p.Server
 	}
 	if server == "" {
 		return peer.AddrInfo{}, "", fmt.Errorf("%w: no server given and none remembered", api.ErrBadRequest)
@@ -130,7 +139,25 @@ func (n *Node) serverInfo(server string) (peer.AddrInfo, string, error) {
 	if err != nil {
 		return peer.AddrInfo{}, "", fmt.Errorf("%w: server address: %v", api.ErrBadRequest, err)
 	}
-	return ai, server, nil
+	return withReplicas(ai, p.Replicas), server, nil
+}
+
+// withReplicas adds to ai the addresses of replicas (multiaddrs with
+// /p2p/) of the same peer ID; others, and ones malformed, are left out.
+func withReplicas(ai peer.AddrInfo, replicas []string) peer.AddrInfo {
+	addrs := slices.Clone(ai.Addrs)
+	for _, r := range replicas {
+		rai, err := login.ParseServer(r)
+		if err != nil || rai.ID != ai.ID {
+			continue
+		}
+		for _, a := range rai.Addrs {
+			if !slices.ContainsFunc(addrs, a.Equal) {
+				addrs = append(addrs, a)
+			}
+		}
+	}
+	return peer.AddrInfo{ID: ai.ID, Addrs: addrs}
 }
 
 // Register implements API. It uses a throw-away host: an account is not tied
@@ -191,7 +218,7 @@ func (n *Node) Login(ctx context.Context, req api.LoginRequest) (api.Account, er
 		st.Close()
 		return api.Account{}, err
 	}
-	if err := n.saveProfile(profile{Server: serverStr, Username: req.Username}); err != nil {
+	if err := n.saveProfile(profile{Server: serverStr, Username: req.Username, Replicas: s.replicas}); err != nil {
 		n.log.Warn("remembering server", "err", err)
 	}
 	n.mu.Lock()
@@ -309,10 +336,11 @@ func (n *Node) startSession(ctx context.Context, st *store.Store, ai peer.AddrIn
 		return nil, fmt.Errorf("unlocking the account's store: %w", err)
 	}
 	s := &session{
-		n:      n,
-		store:  st,
-		host:   h,
-		server: ai,
+		n:        n,
+		store:    st,
+		host:     h,
+		server:   ai,
+		replicas: res.Replicas,
 	}
 	var backupKey []byte // nil: no backup (the server gave no export key)
 	if len(res.ExportKey) > 0 {
@@ -509,6 +537,24 @@ func (c *credentials) current() *ticket.Ticket {
 	return c.ticket
 }
 
+// rememberReplicas keeps the replicas a renewal listed for the next
+// sign-in, when they changed (a replica added or gone) and the server
+// listed any.
+func (s *session) rememberReplicas(replicas []string) {
+	if len(replicas) == 0 || slices.Equal(replicas, s.replicas) {
+		return
+	}
+	s.replicas = replicas
+	p := s.n.loadProfile()
+	if rai, err := login.ParseServer(p.Server); err != nil || rai.ID != s.server.ID {
+		return // signed in elsewhere since: not this server's
+	}
+	p.Replicas = replicas
+	if err := s.n.saveProfile(p); err != nil {
+		s.n.log.Warn("remembering the server's replicas", "err", err)
+	}
+}
+
 // renewLoop trades our ticket for a fresh one when three quarters of its
 // lifetime have passed, so a client left running never shows peers an
 // expired ticket. A failed renewal is retried after Config.RetryMax.
@@ -543,6 +589,7 @@ func (s *session) renewLoop() {
 			delay = s.n.cfg.RetryMax
 		default:
 			s.creds.Store(&credentials{ticket: res.Ticket, pass: res.RegionPass})
+			s.rememberReplicas(res.Replicas)
 			if key := s.identity.Key(); key != nil && res.Account != nil {
 				// Another device of ours may have changed the list.
 				was := s.identity.Own()

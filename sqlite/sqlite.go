@@ -46,6 +46,12 @@
 // user_version, so a failing migration changes nothing. A database with a
 // version newer than the program's migrations is refused, not touched.
 //
+// # Reading a copy
+//
+// OpenReadOnly opens an existing database for reading only, with none of
+// the above applied: a copy (the auth server's move to PostgreSQL) reads a
+// database its server may still be writing, as of one point in time.
+//
 // # FTS5
 //
 // Full-text search needs SQLite built with FTS5 (the build tag
@@ -188,6 +194,41 @@ func Open(path string, opts Options) (*DB, error) {
 	return &DB{DB: db, secure: opts.SecureDelete}, nil
 }
 
+// OpenReadOnly opens the existing database file at path for reading only:
+// no migration, no setting written, nothing created (a missing file is an
+// error wrapping os.ErrNotExist). Its transactions are deferred, so a read
+// transaction (TxContext) sees the database as of its first statement until
+// it ends, whatever another process commits meanwhile: WAL lets a writer go
+// on beside it. A copy of a database a live server writes reads it so, in
+// one transaction. It has one connection, as Open's.
+func OpenReadOnly(path string) (*DB, error) {
+	if path == "" {
+		return nil, errors.New("empty database path")
+	}
+	// mode=ro would report a missing file as SQLite's "unable to open
+	// database file"; this says which.
+	if _, err := os.Stat(path); err != nil {
+		return nil, err
+	}
+	d := "file:" + escapePath(path) + "?mode=ro&_txlock=deferred&_busy_timeout=" + strconv.Itoa(busyTimeoutMS)
+	db, err := sql.Open("sqlite3", d)
+	if err != nil {
+		return nil, err
+	}
+	db.SetMaxOpenConns(1)
+	db.SetMaxIdleConns(1)
+	db.SetConnMaxLifetime(0)
+	db.SetConnMaxIdleTime(0)
+	// The file's header is read at the first statement: a file that is not
+	// a database fails here rather than at the caller's first query.
+	var n int
+	if err := db.QueryRow(`SELECT count(*) FROM sqlite_master`).Scan(&n); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("reading the schema: %w", err)
+	}
+	return &DB{DB: db}, nil
+}
+
 // setup checks db's settings (and FTS5 if asked) and migrates it to
 // version; it returns the schema version it found.
 func setup(ctx context.Context, db *sql.DB, migs []Migration, version int, opts Options) (int, error) {
@@ -211,13 +252,18 @@ func setup(ctx context.Context, db *sql.DB, migs []Migration, version int, opts 
 func DSN(path string) string { return dsn(path, false) }
 
 func dsn(path string, secureDelete bool) string {
-	esc := strings.NewReplacer("%", "%25", "?", "%3f", "#", "%23").Replace(path)
-	d := "file:" + esc + "?_journal_mode=WAL&_synchronous=" + synchronous + "&_foreign_keys=on" +
+	d := "file:" + escapePath(path) + "?_journal_mode=WAL&_synchronous=" + synchronous + "&_foreign_keys=on" +
 		"&_busy_timeout=" + strconv.Itoa(busyTimeoutMS) + "&_txlock=immediate"
 	if secureDelete {
 		d += "&_secure_delete=on"
 	}
 	return d
+}
+
+// escapePath escapes what a file: URI would read as its query or fragment
+// (or an escape) in path.
+func escapePath(path string) string {
+	return strings.NewReplacer("%", "%25", "?", "%3f", "#", "%23").Replace(path)
 }
 
 // check reads the settings DSN asks for back from the connection: the

@@ -383,3 +383,97 @@ func TestOpenOddPath(t *testing.T) {
 		t.Fatalf("database not at the given path: %v", err)
 	}
 }
+
+// TestOpenReadOnly: OpenReadOnly reads a database another handle writes —
+// live (its write-ahead log in use) or closed (no -wal or -shm file left) —
+// never writes it, never creates a missing one, and a read transaction sees
+// one point in time however the writer goes on.
+func TestOpenReadOnly(t *testing.T) {
+	ctx := context.Background()
+	count := func(t *testing.T, q interface {
+		QueryRowContext(context.Context, string, ...any) *sql.Row
+	}) int {
+		t.Helper()
+		var n int
+		if err := q.QueryRowContext(ctx, `SELECT count(*) FROM a`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	for _, tt := range []struct {
+		name        string
+		writerStays bool // the writer keeps the database open (a live server)
+	}{
+		{"live", true},
+		{"closed", false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "we?ird #name%20.db")
+			w, err := Open(path, Options{Migrations: schema, Dir: "m"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer w.Close()
+			if !tt.writerStays {
+				w.Close()
+				for _, ext := range []string{"-wal", "-shm"} {
+					if _, err := os.Stat(path + ext); !errors.Is(err, os.ErrNotExist) {
+						t.Fatalf("%s left after close: %v", ext, err)
+					}
+				}
+			}
+			r, err := OpenReadOnly(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer r.Close()
+			if _, err := r.Exec(`INSERT INTO a (x) VALUES ('no')`); err == nil {
+				t.Fatal("a read-only database took a write")
+			}
+			if !tt.writerStays {
+				if n := count(t, r); n != 1 {
+					t.Fatalf("%d rows, want the seed", n)
+				}
+				return
+			}
+			err = r.TxContext(ctx, func(tx *sql.Tx) error {
+				before := count(t, tx)
+				if _, err := w.Exec(`INSERT INTO a (x) VALUES ('later')`); err != nil {
+					t.Fatalf("the writer is blocked by a reader: %v", err)
+				}
+				if after := count(t, tx); after != before {
+					t.Fatalf("the read transaction saw a later commit: %d rows, then %d", before, after)
+				}
+				return nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n := count(t, r); n != 2 {
+				t.Fatalf("after the transaction: %d rows, want 2", n)
+			}
+		})
+	}
+	t.Run("missing", func(t *testing.T) {
+		path := filepath.Join(t.TempDir(), "none.db")
+		if db, err := OpenReadOnly(path); err == nil {
+			db.Close()
+			t.Fatal("opened a missing database")
+		} else if !errors.Is(err, os.ErrNotExist) {
+			t.Fatalf("error %v, want one wrapping os.ErrNotExist", err)
+		}
+		if _, err := os.Stat(path); !errors.Is(err, os.ErrNotExist) {
+			t.Fatalf("the missing database was created: %v", err)
+		}
+	})
+	t.Run("not a database", func(t *testing.T) {
+		path := filepath.Join(t.TempDir(), "junk.db")
+		if err := os.WriteFile(path, bytes.Repeat([]byte("junk"), 1024), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if db, err := OpenReadOnly(path); err == nil {
+			db.Close()
+			t.Fatal("opened a file that is not a database")
+		}
+	})
+}

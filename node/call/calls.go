@@ -73,7 +73,8 @@ func (c *Calls) SetRingTimeout(d time.Duration) {
 
 // New returns the capability on h.
 func New(h Host) *Calls {
-	return &Calls{h: h, listen: pipeline.NewListener(h.Log()), open: OpenAudio, ringFor: api.CallRingTimeout, calls: map[string]*call{}}
+	return &Calls{h: h, listen: pipeline.NewListener(h.Log()), open: OpenAudio, ringFor: api.CallRingTimeout, calls: map[string]*call{},
+		trace: defaultTrace.Load()}
 }
 
 // Kinds are the payload kinds the capability handles: a call's signalling,

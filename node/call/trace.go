@@ -1,6 +1,9 @@
 package call
 
-import "time"
+import (
+	"sync/atomic"
+	"time"
+)
 
 // Trace observes a call's audio frame by frame, for the benchmarks that
 // measure what EServer adds between a capture and its playout, and for
@@ -16,8 +19,9 @@ type Trace struct {
 	// Sent: n bytes of a frame (its length prefix and sealed frame) were
 	// written to the call's stream.
 	Sent func(n int)
-	// Played: the slot of the other side's frame seq was decoded (Play) or
-	// concealed (Conceal) and written to the sink at at.
+	// Played: the slot of the other side's frame seq was decoded (Play),
+	// rebuilt from the next frame (Recover) or concealed (Conceal), and
+	// written to the sink at at.
 	Played func(seq uint32, slot Slot, at time.Time)
 	// Keyed: the call id's audio is about to run under secret (the
 	// caller's random secret the keys derive from).
@@ -31,3 +35,12 @@ func (c *Calls) SetTrace(t *Trace) {
 	defer c.mu.Unlock()
 	c.trace = t
 }
+
+// defaultTrace is the Trace of every Calls New makes after
+// SetDefaultTrace: a benchmark's daemons, a process each, trace their
+// calls with no handle on their node.
+var defaultTrace atomic.Pointer[Trace]
+
+// SetDefaultTrace makes t the Trace of the Calls New makes from now on
+// (nil: none).
+func SetDefaultTrace(t *Trace) { defaultTrace.Store(t) }

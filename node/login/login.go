@@ -9,6 +9,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net"
+	"os"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/host"
@@ -29,9 +32,18 @@ var (
 	ErrRateLimited   = errors.New("rate limited, try again later")
 	// ErrBusy means the server holds all the request bytes it may at once
 	// (its request budget): try again in a moment.
-	ErrBusy        = errors.New("server busy, try again in a moment")
-	ErrBadRequest  = errors.New("bad request")
+	ErrBusy       = errors.New("server busy, try again in a moment")
+	ErrBadRequest = errors.New("bad request")
+	// ErrUnreachable means the server could not be dialed, or went away
+	// in the middle of an exchange (a replica killed or cut off). Register,
+	// Login and Renew try once more then: see failover.
 	ErrUnreachable = errors.New("server unreachable")
+	// ErrUnconfirmed means the server went away after the whole
+	// registration was sent and before it confirmed it: the account may
+	// or may not exist. Register does not try again (another replica
+	// would say the name is taken — by this very registration); signing
+	// in tells.
+	ErrUnconfirmed = errors.New("the server went away before confirming the registration")
 	// ErrDeviceRevoked means this device (peer ID) was revoked by its
 	// account: it will never get a ticket again, whatever the password.
 	// Sign in again with a new device key.
@@ -95,6 +107,11 @@ type Result struct {
 	Account *wire.AccountIdentity
 	// AccountDevices is Account's device list, verified; nil with Account.
 	AccountDevices *ticket.Devices
+	// Replicas are the multiaddrs (with /p2p/: the server's own peer ID)
+	// of the server's live replicas, as the server listed them: where a
+	// later sign-in may also go (failover). Empty from a server that
+	// lists none.
+	Replicas []string
 }
 
 // ParseServer parses an auth server's multiaddr, which must end in /p2p/<id>.
@@ -111,6 +128,11 @@ func Register(ctx context.Context, h host.Host, server peer.AddrInfo, username, 
 	if password == "" {
 		return fmt.Errorf("%w: empty password", ErrBadRequest)
 	}
+	return failover(ctx, h, server, func() error { return register(ctx, h, server, username, password) })
+}
+
+// register is one attempt of Register.
+func register(ctx context.Context, h host.Host, server peer.AddrInfo, username, password string) error {
 	c, err := pake.NewClient(username)
 	if err != nil {
 		return err
@@ -141,6 +163,9 @@ func Register(ctx context.Context, h host.Host, server peer.AddrInfo, username, 
 			return err
 		}
 		resp, err = readResponse(st)
+		if broken(err) {
+			return fmt.Errorf("%w: %v", ErrUnconfirmed, err)
+		}
 		if err != nil {
 			return err
 		}
@@ -157,6 +182,16 @@ func Login(ctx context.Context, h host.Host, server peer.AddrInfo, req Request) 
 	if req.Password == "" {
 		return nil, fmt.Errorf("%w: empty password", ErrBadRequest)
 	}
+	var res *Result
+	err := failover(ctx, h, server, func() (err error) {
+		res, err = login(ctx, h, server, req)
+		return err
+	})
+	return res, err
+}
+
+// login is one attempt of Login.
+func login(ctx context.Context, h host.Host, server peer.AddrInfo, req Request) (*Result, error) {
 	c, err := pake.NewClient(req.Username)
 	if err != nil {
 		return nil, err
@@ -211,23 +246,49 @@ func Login(ctx context.Context, h host.Host, server peer.AddrInfo, req Request) 
 // password (the server checks that h is the peer the ticket names).
 func Renew(ctx context.Context, h host.Host, server peer.AddrInfo, current *ticket.Ticket) (*Result, error) {
 	var res *Result
-	err := exchange(ctx, h, server, func(st network.Stream) error {
-		if err := wire.WriteMsg(st, &wire.AuthRequest{Kind: &wire.AuthRequest_Renew{
-			Renew: &wire.Renew{Ticket: current.Signed},
-		}}); err != nil {
+	err := failover(ctx, h, server, func() error {
+		return exchange(ctx, h, server, func(st network.Stream) error {
+			if err := wire.WriteMsg(st, &wire.AuthRequest{Kind: &wire.AuthRequest_Renew{
+				Renew: &wire.Renew{Ticket: current.Signed},
+			}}); err != nil {
+				return err
+			}
+			resp, err := readResponse(st)
+			if err != nil {
+				return err
+			}
+			res, err = loginResult(resp, h, server, current.Username)
 			return err
-		}
-		resp, err := readResponse(st)
-		if err != nil {
-			return err
-		}
-		res, err = loginResult(resp, h, server, current.Username)
-		return err
+		})
 	})
 	if err != nil {
 		return nil, err
 	}
 	return res, nil
+}
+
+// failover runs attempt against server, and once more when it failed
+// because the server could not be reached or went away mid-exchange and
+// server has more than one address. An auth server's replicas share its
+// identity (one peer ID) and each login lists their addresses, so the
+// second attempt's new connection reaches whichever replica answers; the
+// broken connection is closed first, or libp2p would hand it out again.
+// Once, not in a loop: the dial itself tries every address.
+func failover(ctx context.Context, h host.Host, server peer.AddrInfo, attempt func() error) error {
+	err := attempt()
+	if err == nil || !errors.Is(err, ErrUnreachable) || len(server.Addrs) < 2 || ctx.Err() != nil {
+		return err
+	}
+	h.Network().ClosePeer(server.ID)
+	return attempt()
+}
+
+// broken reports whether err is the exchange's connection failing (reset,
+// closed, timed out) rather than an answer of the server's.
+func broken(err error) bool {
+	var ne net.Error
+	return err != nil && (errors.Is(err, network.ErrReset) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, net.ErrClosed) || errors.Is(err, os.ErrDeadlineExceeded) || errors.As(err, &ne) && ne.Timeout())
 }
 
 // loginResult checks a login_result: a ticket from server, for h, for username.
@@ -324,6 +385,9 @@ func exchangeOn(ctx context.Context, h host.Host, server peer.AddrInfo, pid prot
 		if ctx.Err() != nil {
 			return fmt.Errorf("auth exchange with %s: %w", server.ID, ctx.Err())
 		}
+		if broken(err) {
+			return fmt.Errorf("%w: the exchange with %s broke off: %v", ErrUnreachable, server.ID, err)
+		}
 		return err
 	}
 	// The exchange is complete: fn read the server's answer. Close's
@@ -361,6 +425,11 @@ func codeError(e *wire.AuthError) error {
 		s = ErrRateLimited
 	case "busy":
 		s = ErrBusy
+	case "unreachable":
+		// The server is up but cannot reach its database. Another
+		// replica may (failover tries once): replicas share the
+		// database, but not the path to it.
+		s = ErrUnreachable
 	case "bad_request":
 		s = ErrBadRequest
 	case "device_revoked":

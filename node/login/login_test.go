@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/libp2p/go-libp2p"
+	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/peer"
 
@@ -44,6 +45,13 @@ func startServer(t testing.TB, clk *clock) peer.AddrInfo {
 // startServerOn runs an auth server listening on listen.
 func startServerOn(t testing.TB, clk *clock, listen string) peer.AddrInfo {
 	t.Helper()
+	ai, _ := startKeyedServer(t, clk, listen)
+	return ai
+}
+
+// startKeyedServer is startServerOn, also returning the server's key.
+func startKeyedServer(t testing.TB, clk *clock, listen string) (peer.AddrInfo, crypto.PrivKey) {
+	t.Helper()
 	db := filepath.Join(t.TempDir(), "auth.db")
 	key, err := authserver.LoadOrCreateKey(db)
 	if err != nil {
@@ -64,7 +72,7 @@ func startServerOn(t testing.TB, clk *clock, listen string) peer.AddrInfo {
 		}
 		h.Close()
 	})
-	return peer.AddrInfo{ID: h.ID(), Addrs: h.Addrs()}
+	return peer.AddrInfo{ID: h.ID(), Addrs: h.Addrs()}, key
 }
 
 func newClient(t testing.TB) host.Host {

@@ -2,6 +2,7 @@ package login
 
 import (
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -82,5 +83,40 @@ func TestLoginResultPass(t *testing.T) {
 				t.Fatalf("region pass %+v, want %s for the ticket", res.RegionPass, tc.region)
 			}
 		})
+	}
+}
+
+// TestCodeError: each code the server answers with is its sentinel, with
+// the server's message kept when it says more; an unknown code is an
+// error of its own, none of them.
+func TestCodeError(t *testing.T) {
+	sentinels := []error{ErrLoginFailed, ErrUsernameTaken, ErrRateLimited, ErrBusy, ErrBadRequest, ErrUnreachable,
+		ErrDeviceRevoked, ErrUnknownDevice, ErrUnauthorized, ErrNotListed, ErrListedRevoked}
+	for _, tc := range []struct {
+		code, msg string
+		want      error
+	}{
+		{"login_failed", "", ErrLoginFailed},
+		{"username_taken", "", ErrUsernameTaken},
+		{"rate_limited", "", ErrRateLimited},
+		{"busy", "", ErrBusy},
+		{"bad_request", "username too long", ErrBadRequest},
+		{"unreachable", "the account database is unreachable", ErrUnreachable},
+		{"device_revoked", "", ErrDeviceRevoked},
+		{"unknown_device", "", ErrUnknownDevice},
+		{"unauthorized", "", ErrUnauthorized},
+		{wire.CodeNotListed, "", ErrNotListed},
+		{wire.CodeListedRevoked, "", ErrListedRevoked},
+		{"internal", "internal error", nil},
+	} {
+		err := codeError(&wire.AuthError{Code: tc.code, Message: tc.msg})
+		for _, s := range sentinels {
+			if errors.Is(err, s) != (s == tc.want) {
+				t.Errorf("%s: %v is %v: %v, want %v", tc.code, err, s, errors.Is(err, s), s == tc.want)
+			}
+		}
+		if tc.msg != "" && !strings.Contains(err.Error(), tc.msg) {
+			t.Errorf("%s: %q lost the server's message %q", tc.code, err, tc.msg)
+		}
 	}
 }

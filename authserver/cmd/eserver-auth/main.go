@@ -2,6 +2,16 @@
 //
 //	eserver-auth --db FILE|URL [--key-file PATH] [--mailbox-db FILE] [--listen MULTIADDR]... [--metrics-addr HOST:PORT] [--register-rate N] [--region CIDR=CODE]... [--moderator USER=CODE]...
 //	eserver-auth init --key-file PATH
+//	eserver-auth migrate --from FILE --to URL
+//
+// migrate copies a SQLite auth database (--from, only read: a server may
+// still be running on it, but what it writes after the copy began stays
+// behind) into an empty PostgreSQL database (--to), in one transaction:
+// the server's keys, accounts, identities, devices and the revocation log,
+// so every account logs in on the new database with its old password and
+// every ticket issued stays valid. The source must be at this program's
+// schema version (start this program's server on it once first); a
+// destination that holds anything is refused.
 //
 // --db is where accounts and the server's keys live: a SQLite file (a path,
 // or sqlite:PATH), or a PostgreSQL database (a postgres:// or
@@ -191,8 +201,13 @@ func loadKey(o options) (crypto.PrivKey, error) {
 }
 
 func run(args []string) error {
-	if len(args) > 0 && args[0] == "init" {
-		return runInit(args[1:], os.Stdout, os.Stderr)
+	if len(args) > 0 {
+		switch args[0] {
+		case "init":
+			return runInit(args[1:], os.Stdout, os.Stderr)
+		case "migrate":
+			return runMigrate(args[1:])
+		}
 	}
 	o, err := parseArgs(args, os.Stderr)
 	if err != nil {

@@ -289,26 +289,14 @@ func TestBadRegion(t *testing.T) {
 	}
 }
 
-// runMain runs eserver-auth as a process with args and returns its stdout
-// and stderr when it has exited, and its error.
-func runMain(t *testing.T, args string) (stdout, stderr string, err error) {
-	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), "ESERVER_AUTH_AS_MAIN=1", "ESERVER_AUTH_ARGS="+args)
-	var errb strings.Builder
-	cmd.Stderr = &errb
-	out, err := cmd.Output()
-	return string(out), errb.String(), err
-}
-
 // TestInit: init makes a key file of mode 0600 and prints the peer ID it
 // signs as; a second init refuses to replace it and leaves it as it was;
 // init without --key-file is refused.
 func TestInit(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "auth.key")
-	out, stderr, err := runMain(t, "init --key-file "+path)
-	if err != nil {
-		t.Fatalf("init: %v\n%s", err, stderr)
+	code, out, stderr := runMain(t, "init", "--key-file", path)
+	if code != 0 {
+		t.Fatalf("init: exit %d\n%s", code, stderr)
 	}
 	k, err := authserver.LoadKeyFile(path)
 	if err != nil {
@@ -322,13 +310,16 @@ func TestInit(t *testing.T) {
 		t.Fatalf("key file mode %v, %v", fi.Mode(), err)
 	}
 	before, _ := os.ReadFile(path)
-	for _, tt := range []struct{ args, says string }{
-		{"init --key-file " + path, "key file exists"},
-		{"init", "--key-file is required"},
+	for _, tt := range []struct {
+		args []string
+		says string
+	}{
+		{[]string{"init", "--key-file", path}, "key file exists"},
+		{[]string{"init"}, "--key-file is required"},
 	} {
-		out, stderr, err := runMain(t, tt.args)
-		if err == nil || out != "" || !strings.Contains(stderr, tt.says) {
-			t.Fatalf("%s: %v, stdout %q, stderr %q; want a failure saying %q", tt.args, err, out, stderr, tt.says)
+		code, out, stderr := runMain(t, tt.args...)
+		if code != 1 || out != "" || !strings.Contains(stderr, tt.says) {
+			t.Fatalf("%s: exit %d, stdout %q, stderr %q; want exit 1 saying %q", tt.args, code, out, stderr, tt.says)
 		}
 	}
 	if after, _ := os.ReadFile(path); !bytes.Equal(before, after) {
@@ -389,9 +380,9 @@ func TestKeyFile(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			fresh := filepath.Join(t.TempDir(), "auth.db")
-			out, stderr, err := runMain(t, "--db "+fresh+" --key-file "+tt.path+" --listen /ip4/127.0.0.1/tcp/0")
-			if err == nil || out != "" {
-				t.Fatalf("started with a bad key file: %v, stdout %q", err, out)
+			code, out, stderr := runMain(t, "--db", fresh, "--key-file", tt.path, "--listen", "/ip4/127.0.0.1/tcp/0")
+			if code != 1 || out != "" {
+				t.Fatalf("started with a bad key file: exit %d, stdout %q", code, out)
 			}
 			if !strings.Contains(stderr, "--key-file: bad key file") || !strings.Contains(stderr, tt.says) {
 				t.Fatalf("stderr %q does not say what is wrong (%q)", stderr, tt.says)

@@ -165,6 +165,41 @@ func procSwitches(tb testing.TB, pid int) int64 {
 	return n
 }
 
+// usage is what a process used over a while: CPU time, thread switches,
+// and the while.
+type usage struct {
+	cpu      time.Duration
+	switches int64
+	wall     time.Duration
+}
+
+func (u *usage) add(v usage) {
+	u.cpu, u.switches, u.wall = u.cpu+v.cpu, u.switches+v.switches, u.wall+v.wall
+}
+
+// cores is the share of one core used.
+func (u usage) cores() float64 { return u.cpu.Seconds() / u.wall.Seconds() }
+
+// perSecond is the thread switches a second.
+func (u usage) perSecond() float64 { return float64(u.switches) / u.wall.Seconds() }
+
+// measure is what each of pids uses over the next d.
+func measure(tb testing.TB, pids []int, d time.Duration) []usage {
+	tb.Helper()
+	t0 := time.Now()
+	before := make([]usage, len(pids))
+	for k, pid := range pids {
+		before[k] = usage{cpu: procCPU(tb, pid), switches: procSwitches(tb, pid)}
+	}
+	time.Sleep(d)
+	wall := time.Since(t0)
+	used := make([]usage, len(pids))
+	for k, pid := range pids {
+		used[k] = usage{cpu: procCPU(tb, pid) - before[k].cpu, switches: procSwitches(tb, pid) - before[k].switches, wall: wall}
+	}
+	return used
+}
+
 // startRawPeer starts a rawPeer process dialing dial (listening when
 // empty) and returns it with its first line.
 func startRawPeer(b *testing.B, dial string) (*exec.Cmd, string) {
@@ -195,21 +230,15 @@ func benchRawCPU(b *testing.B) {
 	listener, addr := startRawPeer(b, "")
 	dialer, _ := startRawPeer(b, addr)
 	time.Sleep(time.Second)
-	var used time.Duration
-	var sw int64
-	var d time.Duration
+	var side usage // both sides' together, over twice the time
 	b.ResetTimer()
 	for range b.N {
-		t0 := time.Now()
-		c0 := procCPU(b, listener.Process.Pid) + procCPU(b, dialer.Process.Pid)
-		s0 := procSwitches(b, listener.Process.Pid) + procSwitches(b, dialer.Process.Pid)
-		time.Sleep(cpuBenchCall)
-		used += procCPU(b, listener.Process.Pid) + procCPU(b, dialer.Process.Pid) - c0
-		sw += procSwitches(b, listener.Process.Pid) + procSwitches(b, dialer.Process.Pid) - s0
-		d += time.Since(t0)
+		for _, u := range measure(b, []int{listener.Process.Pid, dialer.Process.Pid}, cpuBenchCall) {
+			side.add(u)
+		}
 	}
-	b.ReportMetric(100*used.Seconds()/d.Seconds()/2, "core%/side")
-	b.ReportMetric(float64(sw)/d.Seconds()/2, "switches/s/side")
+	b.ReportMetric(100*side.cores(), "core%/side")
+	b.ReportMetric(side.perSecond(), "switches/s/side")
 }
 
 // BenchmarkCallCPU reports each side's share of one core during a call
@@ -233,24 +262,13 @@ func BenchmarkCallCPU(b *testing.B) {
 			dir := b.TempDir()
 			voice := toneFile(b, dir, "voice.wav", 440, cpuBenchCall+10*time.Second)
 			reply := toneFile(b, dir, "reply.wav", 660, cpuBenchCall+10*time.Second)
-			sides := []*daemon{alice, bob}
-			var idle, busy [2]time.Duration
-			var idleSw, busySw [2]int64
-			var idleFor, busyFor time.Duration
+			pids := []int{alice.cmd.Process.Pid, bob.cmd.Process.Pid}
+			var idle, busy [2]usage
 			b.ResetTimer()
 			for i := range b.N {
-				t0 := time.Now()
-				var c0 [2]time.Duration
-				var s0 [2]int64
-				for k, d := range sides {
-					c0[k], s0[k] = procCPU(b, d.cmd.Process.Pid), procSwitches(b, d.cmd.Process.Pid)
+				for k, u := range measure(b, pids, cpuBenchIdle) {
+					idle[k].add(u)
 				}
-				time.Sleep(cpuBenchIdle)
-				for k, d := range sides {
-					idle[k] += procCPU(b, d.cmd.Process.Pid) - c0[k]
-					idleSw[k] += procSwitches(b, d.cmd.Process.Pid) - s0[k]
-				}
-				idleFor += time.Since(t0)
 
 				id := alice.call("call", map[string]any{"to": "bob", "inFile": voice, "outFile": filepath.Join(dir, fmt.Sprint("heard-alice-", i, ".wav"))}, "")["callId"].(string)
 				bob.note("callIncoming", func(p map[string]any) bool { return p["callId"] == id })
@@ -261,25 +279,17 @@ func BenchmarkCallCPU(b *testing.B) {
 				}
 				// The first second: both sides' audio starting.
 				time.Sleep(time.Second)
-				t1 := time.Now()
-				for k, d := range sides {
-					c0[k], s0[k] = procCPU(b, d.cmd.Process.Pid), procSwitches(b, d.cmd.Process.Pid)
+				for k, u := range measure(b, pids, cpuBenchCall) {
+					busy[k].add(u)
 				}
-				time.Sleep(cpuBenchCall)
-				for k, d := range sides {
-					busy[k] += procCPU(b, d.cmd.Process.Pid) - c0[k]
-					busySw[k] += procSwitches(b, d.cmd.Process.Pid) - s0[k]
-				}
-				busyFor += time.Since(t1)
 				alice.call("hangUp", map[string]any{"callId": id}, "")
 				bob.note("callState", func(p map[string]any) bool { return p["callId"] == id && p["state"] == "ended" })
 			}
 			b.StopTimer()
 			for k, name := range []string{"caller", "callee"} {
-				idleRate := idle[k].Seconds() / idleFor.Seconds()
-				b.ReportMetric(100*(busy[k].Seconds()/busyFor.Seconds()-idleRate), name+"-core%")
-				b.ReportMetric(100*idleRate, name+"-idle-core%")
-				b.ReportMetric(float64(busySw[k])/busyFor.Seconds()-float64(idleSw[k])/idleFor.Seconds(), name+"-switches/s")
+				b.ReportMetric(100*(busy[k].cores()-idle[k].cores()), name+"-core%")
+				b.ReportMetric(100*idle[k].cores(), name+"-idle-core%")
+				b.ReportMetric(busy[k].perSecond()-idle[k].perSecond(), name+"-switches/s")
 			}
 		})
 	}

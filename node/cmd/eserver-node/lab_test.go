@@ -36,7 +36,7 @@ func labServer(dir string) {
 // with the server, and two LANs, each behind its own NAT router
 // (nftables masquerade).
 type lab struct {
-	t      *testing.T
+	t      testing.TB
 	prefix string
 }
 
@@ -160,7 +160,7 @@ func TestNATLab(t *testing.T) {
 
 // needNamespaces skips the test unless it can make network namespaces
 // (as root, with ip and the other tools named) and may take its time.
-func needNamespaces(t *testing.T, tools ...string) {
+func needNamespaces(t testing.TB, tools ...string) {
 	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Skip("the NAT lab makes network namespaces: run as root")
@@ -222,7 +222,7 @@ func runLab(t *testing.T, random bool, attempt int) string {
 }
 
 // startLabServer runs the server in namespace ns and returns its peer ID.
-func startLabServer(t *testing.T, ns string) string {
+func startLabServer(t testing.TB, ns string) string {
 	t.Helper()
 	cmd := exec.Command("ip", "netns", "exec", ns, os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), "ESERVER_LAB_SERVER="+t.TempDir())

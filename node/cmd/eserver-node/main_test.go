@@ -52,6 +52,11 @@ func TestMain(m *testing.M) {
 				defer pprof.StopCPUProfile()
 			}
 		}
+		// A benchmark's daemon may trace its calls: ESERVER_CALL_TRACE
+		// names the file, with %d for the process ID.
+		if p := os.Getenv("ESERVER_CALL_TRACE"); p != "" {
+			traceCalls(fmt.Sprintf(p, os.Getpid()))
+		}
 		main()
 		return
 	}

@@ -11,12 +11,15 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	"eserver/node/call"
 	"eserver/node/call/audio"
 	"eserver/node/wire"
 )
@@ -175,13 +178,13 @@ func htons(v uint16) uint16 { return binary.BigEndian.Uint16(binary.NativeEndian
 
 // netem is a running labNetem.
 type netem struct {
-	t   *testing.T
+	t   testing.TB
 	in  io.Writer
 	out *bufio.Scanner
 }
 
 // startNetem bridges interfaces a and b of namespace ns.
-func startNetem(t *testing.T, ns, a, b string) *netem {
+func startNetem(t testing.TB, ns, a, b string) *netem {
 	t.Helper()
 	cmd := exec.Command("ip", "netns", "exec", ns, os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), "ESERVER_LAB_NETEM="+a+","+b)
@@ -263,6 +266,49 @@ func collectStats(t *testing.T, id, phase string, d time.Duration, ds map[string
 	}
 }
 
+// netemLab builds the call lab of TestCallNetem and BenchmarkCallNetem:
+// alice and bob, daemons in namespaces of their own, signed in and
+// befriended, meeting only across a bridge whose path is set by the
+// returned netem; l is the lab. tag keeps the lab's names apart from another's.
+func netemLab(t testing.TB, tag string) (l *lab, alice, bob *daemon, path *netem) {
+	t.Helper()
+	needNamespaces(t)
+	// quic-go would hand the veth 64 KiB segments to split (UDP GSO); a
+	// frame bridge passes frames, so the daemons send datagrams.
+	t.Setenv("QUIC_GO_DISABLE_GSO", "true")
+	l = &lab{t: t, prefix: fmt.Sprintf("es%d%s-", os.Getpid()%10000, tag)}
+	// alice (a) and bob (b) meet on one segment, bridged through br's
+	// netem; each also has a clean link of its own to the server (s),
+	// which forwards nothing: the server is reached without netem, over
+	// TCP, and alice reaches bob only across the bridge.
+	//
+	//	s 11.77.1.1 — 11.77.1.2 a 11.77.9.1 — br — 11.77.9.2 b 11.77.2.2 — 11.77.2.1 s
+	l.add("s", "a", "br", "b")
+	l.link("s", "sa", "11.77.1.1/24", "a", "as", "11.77.1.2/24")
+	l.link("s", "sb", "11.77.2.1/24", "b", "bs", "11.77.2.2/24")
+	l.link("a", "ea", "11.77.9.1/24", "br", "ra", "")
+	l.link("br", "rb", "", "b", "eb", "11.77.9.2/24")
+	for _, dev := range []string{"ra", "rb"} {
+		// Frames for a or b's address, not br's: taken all the same.
+		l.in("br", "ip", "link", "set", dev, "promisc", "on")
+	}
+	path = startNetem(t, l.ns("br"), "ra", "rb")
+
+	server := startLabServer(t, l.ns("s"))
+	// QUIC only: the call's stream is one of a QUIC connection, so
+	// netem's reordering delays a frame behind a lost one by a
+	// retransmission, not TCP's head-of-line blocking of everything.
+	quic := "/ip4/0.0.0.0/udp/0/quic-v1"
+	alice = startDaemonIn(t, l.ns("a"), quic)
+	bob = startDaemonIn(t, l.ns("b"), quic)
+	alice.signIn("/ip4/11.77.1.1/tcp/1864/p2p/"+server, "alice", "a")
+	bob.signIn("/ip4/11.77.2.1/tcp/1864/p2p/"+server, "bob", "b")
+	befriend(alice, bob)
+	alice.waitOnline("bob")
+
+	return l, alice, bob, path
+}
+
 // TestCallNetem: a call between two daemons in namespaces joined through
 // an emulated bad path (labNetem: 3 % loss, 30 ms delay with 30 ms of
 // normally distributed jitter, both ways) over QUIC. The call runs clean
@@ -294,39 +340,7 @@ func TestCallNetem(t *testing.T) {
 	// wait on top. (TestJitterLanes holds the buffer to it exactly, on a
 	// simulated path.)
 	const maxNetemDelay = 180
-	needNamespaces(t)
-	// quic-go would hand the veth 64 KiB segments to split (UDP GSO); a
-	// frame bridge passes frames, so the daemons send datagrams.
-	t.Setenv("QUIC_GO_DISABLE_GSO", "true")
-	l := &lab{t: t, prefix: fmt.Sprintf("es%dq-", os.Getpid()%10000)}
-	// alice (a) and bob (b) meet on one segment, bridged through br's
-	// netem; each also has a clean link of its own to the server (s),
-	// which forwards nothing: the server is reached without netem, over
-	// TCP, and alice reaches bob only across the bridge.
-	//
-	//	s 11.77.1.1 — 11.77.1.2 a 11.77.9.1 — br — 11.77.9.2 b 11.77.2.2 — 11.77.2.1 s
-	l.add("s", "a", "br", "b")
-	l.link("s", "sa", "11.77.1.1/24", "a", "as", "11.77.1.2/24")
-	l.link("s", "sb", "11.77.2.1/24", "b", "bs", "11.77.2.2/24")
-	l.link("a", "ea", "11.77.9.1/24", "br", "ra", "")
-	l.link("br", "rb", "", "b", "eb", "11.77.9.2/24")
-	for _, dev := range []string{"ra", "rb"} {
-		// Frames for a or b's address, not br's: taken all the same.
-		l.in("br", "ip", "link", "set", dev, "promisc", "on")
-	}
-	path := startNetem(t, l.ns("br"), "ra", "rb")
-
-	server := startLabServer(t, l.ns("s"))
-	// QUIC only: the call's stream is one of a QUIC connection, so
-	// netem's reordering delays a frame behind a lost one by a
-	// retransmission, not TCP's head-of-line blocking of everything.
-	quic := "/ip4/0.0.0.0/udp/0/quic-v1"
-	alice := startDaemonIn(t, l.ns("a"), quic)
-	bob := startDaemonIn(t, l.ns("b"), quic)
-	alice.signIn("/ip4/11.77.1.1/tcp/1864/p2p/"+server, "alice", "a")
-	bob.signIn("/ip4/11.77.2.1/tcp/1864/p2p/"+server, "bob", "b")
-	befriend(alice, bob)
-	alice.waitOnline("bob")
+	l, alice, bob, path := netemLab(t, "q")
 
 	const clean, rough, calm = 4 * time.Second, 8 * time.Second, 14 * time.Second
 	length := clean + rough + calm
@@ -519,5 +533,196 @@ func playedOnTime(t *testing.T, who, path string, freq float64, d time.Duration)
 	}
 	if tone*100 < want*80 {
 		t.Errorf("%s: %d frames of the tone of the call's %d, want 80 %%", who, tone, want)
+	}
+}
+
+// traceCalls has every call of this process write its frames to path, one
+// line each: "c SEQ UNIXNANO" when our source handed frame SEQ over, "p SEQ
+// SLOT UNIXNANO" when the other side's slot SEQ was played (call.Slot). Two
+// processes on one machine read one clock, so a benchmark matches one
+// side's captures with the other's playouts.
+func traceCalls(path string) {
+	f, err := os.Create(path)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "call trace:", err)
+		return
+	}
+	var mu sync.Mutex
+	call.SetDefaultTrace(&call.Trace{
+		Captured: func(seq uint32, at time.Time) {
+			mu.Lock()
+			fmt.Fprintf(f, "c %d %d\n", seq, at.UnixNano())
+			mu.Unlock()
+		},
+		Played: func(seq uint32, slot call.Slot, at time.Time) {
+			mu.Lock()
+			fmt.Fprintf(f, "p %d %d %d\n", seq, slot, at.UnixNano())
+			mu.Unlock()
+		},
+	})
+}
+
+// callTrace is one daemon's trace file, read back.
+type callTrace struct {
+	captured map[uint32]time.Time
+	played   []tracedSlot
+}
+
+type tracedSlot struct {
+	seq  uint32
+	slot call.Slot
+	at   time.Time
+}
+
+func readCallTrace(tb testing.TB, path string) callTrace {
+	tb.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tr := callTrace{captured: map[uint32]time.Time{}}
+	for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		var seq uint32
+		var slot call.Slot
+		var at int64
+		switch {
+		case strings.HasPrefix(line, "c "):
+			if _, err := fmt.Sscanf(line, "c %d %d", &seq, &at); err == nil {
+				tr.captured[seq] = time.Unix(0, at)
+			}
+		case strings.HasPrefix(line, "p "):
+			if _, err := fmt.Sscanf(line, "p %d %d %d", &seq, &slot, &at); err == nil {
+				tr.played = append(tr.played, tracedSlot{seq, slot, time.Unix(0, at)})
+			}
+		}
+	}
+	return tr
+}
+
+// window is what a receiver played from t0 to t1 of a sender's frames:
+// the capture-to-playout latencies of the frames played as sent, and the
+// slots rebuilt from FEC and concealed outright.
+func window(from, to callTrace, t0, t1 time.Time) (lat []time.Duration, slots, rebuilt, concealed int) {
+	for _, p := range to.played {
+		if p.at.Before(t0) || p.at.After(t1) {
+			continue
+		}
+		slots++
+		switch p.slot {
+		case call.Play:
+			if c, ok := from.captured[p.seq]; ok {
+				lat = append(lat, p.at.Sub(c))
+			}
+		case call.Recover:
+			rebuilt++
+		default:
+			concealed++
+		}
+	}
+	return lat, slots, rebuilt, concealed
+}
+
+// pingMedian is the median round trip of n pings from namespace ns to
+// addr (the baseline: what the path itself takes).
+func pingMedian(tb testing.TB, ns, addr string, n int) time.Duration {
+	tb.Helper()
+	out, err := exec.Command("ip", "netns", "exec", ns, "ping", "-n", "-c", strconv.Itoa(n), "-i", "0.2", addr).CombinedOutput()
+	if err != nil && len(out) == 0 {
+		tb.Fatalf("ping: %v", err)
+	}
+	var rtts []time.Duration
+	for _, line := range strings.Split(string(out), "\n") {
+		if _, v, ok := strings.Cut(line, "time="); ok {
+			ms, err := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(v), " ms"), 64)
+			if err == nil {
+				rtts = append(rtts, time.Duration(ms*float64(time.Millisecond)))
+			}
+		}
+	}
+	if len(rtts) == 0 {
+		tb.Fatalf("no ping came back:\n%s", out)
+	}
+	slices.Sort(rtts)
+	return rtts[len(rtts)/2]
+}
+
+func percentile(d []time.Duration, q float64) time.Duration {
+	if len(d) == 0 {
+		return 0
+	}
+	s := slices.Clone(d)
+	slices.Sort(s)
+	return s[min(int(q*float64(len(s))), len(s)-1)]
+}
+
+// BenchmarkCallNetem is a call's latency, capture to playout, between two
+// daemons in the netem lab (TestCallNetem's), over QUIC: clean, then
+// under 3 % loss and 30 ± 30 ms of delay each way (after 3 s for the
+// jitter buffer to settle). Each side traces its frames to a file
+// (traceCalls); both read one clock. Over both directions it reports
+// p50 and p95 per phase, the baseline (half the median ping between the
+// two across the same bridge, in the same phase), and under netem the
+// slots rebuilt from FEC and concealed outright. Root only (namespaces).
+func BenchmarkCallNetem(b *testing.B) {
+	dir := b.TempDir()
+	b.Setenv("ESERVER_CALL_TRACE", filepath.Join(dir, "trace-%d.txt"))
+	l, alice, bob, path := netemLab(b, "b")
+	const phase, settle = 10 * time.Second, 3 * time.Second
+	voice := toneFile(b, dir, "voice.wav", 440, time.Duration(b.N)*(2*phase+settle+10*time.Second))
+	reply := toneFile(b, dir, "reply.wav", 660, time.Duration(b.N)*(2*phase+settle+10*time.Second))
+	type span struct{ t0, t1 time.Time }
+	var clean, rough []span
+	var cleanRTT, roughRTT []time.Duration
+	b.ResetTimer()
+	for i := range b.N {
+		id := alice.call("call", map[string]any{"to": "bob", "inFile": voice, "outFile": filepath.Join(dir, fmt.Sprint("a", i, ".wav"))}, "")["callId"].(string)
+		bob.note("callIncoming", func(p map[string]any) bool { return p["callId"] == id })
+		bob.call("answerCall", map[string]any{"callId": id, "inFile": reply, "outFile": filepath.Join(dir, fmt.Sprint("b", i, ".wav"))}, "")
+		if st := alice.note("callState", func(p map[string]any) bool { return p["callId"] == id && p["state"] == "active" }); st["relayed"] == true {
+			b.Fatal("the call went through the server's relay, around the netem")
+		}
+		time.Sleep(2 * time.Second)
+		t0 := time.Now()
+		time.Sleep(phase)
+		clean = append(clean, span{t0, time.Now()})
+		cleanRTT = append(cleanRTT, pingMedian(b, l.ns("a"), "11.77.9.2", 10))
+		path.set(netemPath{loss: 0.03, delay: 30 * time.Millisecond, jitter: 30 * time.Millisecond})
+		time.Sleep(settle)
+		t0 = time.Now()
+		time.Sleep(phase)
+		rough = append(rough, span{t0, time.Now()})
+		roughRTT = append(roughRTT, pingMedian(b, l.ns("a"), "11.77.9.2", 20))
+		path.set(netemPath{})
+		alice.call("hangUp", map[string]any{"callId": id}, "")
+		bob.note("callState", func(p map[string]any) bool { return p["callId"] == id && p["state"] == "ended" })
+	}
+	b.StopTimer()
+	ta := readCallTrace(b, filepath.Join(dir, fmt.Sprintf("trace-%d.txt", alice.cmd.Process.Pid)))
+	tb := readCallTrace(b, filepath.Join(dir, fmt.Sprintf("trace-%d.txt", bob.cmd.Process.Pid)))
+	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+	for _, ph := range []struct {
+		name  string
+		spans []span
+		rtt   []time.Duration
+	}{{"clean", clean, cleanRTT}, {"netem", rough, roughRTT}} {
+		var lat []time.Duration
+		var slots, rebuilt, concealed int
+		for _, sp := range ph.spans {
+			for _, d := range [][2]callTrace{{ta, tb}, {tb, ta}} {
+				l, s, r, c := window(d[0], d[1], sp.t0, sp.t1)
+				lat = append(lat, l...)
+				slots, rebuilt, concealed = slots+s, rebuilt+r, concealed+c
+			}
+		}
+		if len(lat) == 0 {
+			b.Fatalf("%s: no frame was played", ph.name)
+		}
+		b.ReportMetric(ms(percentile(lat, 0.5)), ph.name+"-p50-ms")
+		b.ReportMetric(ms(percentile(lat, 0.95)), ph.name+"-p95-ms")
+		b.ReportMetric(ms(percentile(ph.rtt, 0.5)/2), ph.name+"-oneway-ms")
+		if ph.name == "netem" {
+			b.ReportMetric(100*float64(rebuilt)/float64(max(slots, 1)), "netem-rebuilt-%")
+			b.ReportMetric(100*float64(concealed)/float64(max(slots, 1)), "netem-concealed-%")
+		}
 	}
 }
