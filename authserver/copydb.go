@@ -90,6 +90,8 @@ var copiedTables = []copyTable{
 var notCopied = map[string]string{
 	"sqlite_sequence": "SQLite's counters: the revocation log's serial in it is carried into revocation_serial",
 	"replicas":        "the servers heartbeating on the source: each registers itself on the new database when it starts there",
+	"limit_attempts":  "rate-limit attempts, which count for an hour at most: the new database starts with none",
+	"supernodes":      "the live supernodes, which heartbeat every few seconds: each registers again at its next heartbeat",
 }
 
 // MigrateStats is what Migrate copied.
