@@ -2,7 +2,10 @@
 // PostgreSQL (one store interface, store.go), OPAQUE
 // registration and login (the server never sees a password), and tickets
 // signed with the server's libp2p host key, so anyone who knows the server's
-// peer ID verifies a ticket offline.
+// peer ID verifies a ticket offline. Several servers sharing one PostgreSQL
+// database and one host key are replicas of one auth server: each
+// registers and heartbeats in the database, every login lists the live
+// ones, and each follows the one revocation log (replica.go, devices.go).
 //
 // A request passes the seed's layers in the order every service of EServer
 // uses (package pipeline): listen (the libp2p stream handler, its deadline
@@ -20,6 +23,7 @@ import (
 	"io"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -104,7 +108,12 @@ type Config struct {
 	// may share. Required.
 	DBPath string
 	// Key is the libp2p host key of the host the server is attached to; it
-	// signs tickets. Required. See LoadOrCreateKey.
+	// signs tickets. Required. Replicas sharing a database must all have the
+	// same: LoadKeyFile reads the one CreateKeyFile made, and
+	// LoadOrCreateKey keeps one in the database's secrets. (The OPAQUE keys
+	// are in the database's secrets in either case, so replicas sharing it
+	// share them, as a login at one replica of an account registered at
+	// another needs.)
 	Key crypto.PrivKey
 	// Logger receives the server's logs; nil means slog.Default().
 	Logger *slog.Logger
@@ -168,10 +177,21 @@ type Config struct {
 	Moderators []Moderator
 
 	// OnRevoke, if set, is called with the peer ID of every device revoked
-	// here, after the revocation is stored, outside any lock. It is how
+	// here, after the revocation is stored, or learned from the log (a
+	// revocation at another replica), outside any lock. It is how
 	// supernode services in the same process learn at once rather than at
 	// their next poll (supernode/client.Revocations.Kick). It must not block.
 	OnRevoke func(peer.ID)
+
+	// ReplicaHeartbeat is how often the server, once attached, writes its
+	// row in the database's table of replicas (replica.go); it is listed
+	// as live for ReplicaLiveBeats of them. 0 means
+	// DefaultReplicaHeartbeat.
+	ReplicaHeartbeat time.Duration
+	// RevocationSync is how often the server reads the revocation log for
+	// entries other replicas wrote, into the copy its ticket checks
+	// consult (devices.go). 0 means DefaultRevocationSync.
+	RevocationSync time.Duration
 }
 
 // Server serves the auth protocol. Create it with New, Attach it to a host,
@@ -206,7 +226,19 @@ type Server struct {
 	onRevoke     func(peer.ID)
 	revMu        sync.Mutex
 	revokedPeers revokedSet // the revocation log in memory (devices.go)
+	revSerial    uint64     // the log serial revokedPeers has caught up to
+	revSync      time.Duration
 	lastPrune    time.Time
+
+	// This replica (replica.go): its ID and start, its heartbeat, and the
+	// other live replicas as its last heartbeat read them.
+	replicaID      string
+	started        time.Time
+	replicaBeat    time.Duration
+	attachOnce     sync.Once
+	replicas       atomic.Pointer[[]replicaRow]
+	registered     bool            // a heartbeat stored the row; the loop's, then Close's
+	warnedReplicas map[string]bool // replicas whose rows were refused and said so; the loop's
 
 	// listen is the listen stage and lifecycle of both protocols; authRPC
 	// and registryRPC are their stages, tickets their Authenticate stage.
@@ -248,7 +280,12 @@ func New(cfg Config) (*Server, error) {
 		db.close()
 		return nil, fmt.Errorf("authserver: %w", err)
 	}
-	revoked, err := loadRevoked(context.Background(), db)
+	revoked, serial, err := loadRevoked(context.Background(), db)
+	if err != nil {
+		db.close()
+		return nil, fmt.Errorf("authserver: %w", err)
+	}
+	replicaID, err := newReplicaID()
 	if err != nil {
 		db.close()
 		return nil, fmt.Errorf("authserver: %w", err)
@@ -277,6 +314,12 @@ func New(cfg Config) (*Server, error) {
 
 		onRevoke:     cfg.OnRevoke,
 		revokedPeers: revoked,
+		revSerial:    serial,
+		revSync:      orDefault(cfg.RevocationSync, DefaultRevocationSync),
+
+		replicaID:      replicaID,
+		replicaBeat:    orDefault(cfg.ReplicaHeartbeat, DefaultReplicaHeartbeat),
+		warnedReplicas: map[string]bool{},
 	}
 	if rate := orDefault(cfg.RegisterRate, DefaultRegisterRate); rate > 0 {
 		s.regAddrs = newLimiter(bucketRegAddress, rate, RegisterWindow)
@@ -294,6 +337,8 @@ func New(cfg Config) (*Server, error) {
 	interval := orDefault(cfg.RefusalLogInterval, RefusalLogInterval)
 	s.listen.Go(func(ctx context.Context) { s.refused.run(ctx, s.log, interval) })
 	s.listen.Go(func(ctx context.Context) { s.sweep(ctx, sweepInterval) })
+	s.listen.Go(s.followRevocations)
+	s.started = s.now()
 	s.tickets = &pipeline.Authenticator{Server: id, Now: s.now, Revoked: pipeline.RevokedPeers(s.revoked)}
 	s.authRPC = &pipeline.Service[*wire.AuthRequest, *wire.AuthResponse]{
 		Protocol:        wire.ProtoAuth,
@@ -352,14 +397,18 @@ func (s *Server) Attach(h host.Host) {
 	}
 	s.authRPC.Attach(s.listen, h)
 	s.registryRPC.Attach(s.listen, h)
+	// Registered as a replica once it has addresses to be reached at.
+	s.attachOnce.Do(func() { s.listen.Go(s.serveReplica) })
 }
 
 // Close stops serving, resets streams in flight, waits for their handlers
-// and closes the database. It does not close the hosts.
+// and its loops, removes the server from the database's replicas and
+// closes the database. It does not close the hosts.
 func (s *Server) Close() error {
 	if !s.listen.Close() {
 		return nil
 	}
+	s.removeReplica()
 	if err := s.store.close(); err != nil {
 		return fmt.Errorf("authserver: closing database: %w", err)
 	}
@@ -376,6 +425,13 @@ func (s *Server) serve(ctx context.Context, rw io.ReadWriter, remote peer.ID, ad
 // process is the process stage of the auth protocol.
 func (s *Server) process(ctx context.Context, r *pipeline.Request[*wire.AuthRequest]) (*wire.AuthResponse, error) {
 	rw, remote, src := r.Stream, r.Remote, sourceOf(r.Addr)
+	if r.Ticket != nil {
+		// The Authenticate stage checked this replica's copy of the
+		// revocation log, which may lag a revocation at another replica.
+		if refused := s.checkTicketRevoked(ctx, r.Ticket, src.ip); refused != nil {
+			return refused, nil
+		}
+	}
 	switch k := r.Msg.Kind.(type) {
 	case *wire.AuthRequest_RegisterStart:
 		return s.register(ctx, rw, k.RegisterStart, remote, src)
@@ -678,7 +734,9 @@ func (s *Server) issue(ctx context.Context, t ticket.Ticket, region, ip string, 
 	}
 	s.stats.tickets.Add(1)
 	s.log.Info("ticket issued", "user", t.Username, "peer", t.Peer, "device", t.Device, "ip", ip, "region", region)
-	lr := &wire.LoginResult{Ticket: st, Card: card, RegionPass: pass, Rendezvous: s.rdv, Account: id.toWire(withSealed)}
+	lr := &wire.LoginResult{Ticket: st, Card: card, RegionPass: pass, Rendezvous: s.rdv, Account: id.toWire(withSealed),
+		Replicas: s.loginReplicas(t.Issued)}
+	// The supernodes take the room the rest leaves in the frame.
 	if lr.Supernodes, err = s.loginSupernodes(ctx, lr); err != nil {
 		// A ticket without the supernodes to use it with is no login.
 		s.log.Error("login: supernode list", "user", t.Username, "err", err)

@@ -89,8 +89,9 @@ var copiedTables = []copyTable{
 // notCopied are the SQLite schema's tables the copy leaves, and why.
 var notCopied = map[string]string{
 	"sqlite_sequence": "SQLite's counters: the revocation log's serial in it is carried into revocation_serial",
-	"limit_attempts":  "transient: rate-limit attempts age out within their window, and a restart may forget them",
-	"supernodes":      "transient: the registry fills again within seconds from the supernodes' heartbeats",
+	"replicas":        "the servers heartbeating on the source: each registers itself on the new database when it starts there",
+	"limit_attempts":  "rate-limit attempts, which count for an hour at most: the new database starts with none",
+	"supernodes":      "the live supernodes, which heartbeat every few seconds: each registers again at its next heartbeat",
 }
 
 // MigrateStats is what Migrate copied.

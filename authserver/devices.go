@@ -8,6 +8,20 @@ package authserver
 // then) or makes the login fail. The revocation log is what supernodes poll
 // (wire.FetchRevocations on the registry protocol); the devices table is
 // what keeps a revoked peer ID from ever getting a ticket again.
+//
+// The log is one, whatever replica wrote an entry (the store's serial
+// orders them all). Each replica keeps a copy in memory (revokedPeers),
+// which the Authenticate stage consults on every ticket — supernodes'
+// heartbeats every few seconds among them, too many to ask the database —
+// and follows the log every Config.RevocationSync for the entries other
+// replicas wrote. Where a copy that lags by that much would matter, the
+// store is asked itself: a login (authenticate), every issued ticket
+// (recordIssue, in the transaction that records it), and every auth
+// request presenting a ticket (checkTicketRevoked), which are rare — a
+// renewal a day, a user's own device requests. The registry never lists a
+// revoked device's supernode, whatever the copy (the store leaves it out),
+// and supernodes fetch the log from the store at any replica
+// (SignedRevocations).
 
 import (
 	"context"
@@ -43,25 +57,132 @@ const revocationPruneGrace = time.Hour
 // pruneEvery bounds how often a fetch of the log also prunes it.
 const pruneEvery = time.Minute
 
+// DefaultRevocationSync is how often a replica reads the log for entries
+// other replicas wrote (Config.RevocationSync): one query of the serial
+// when there are none.
+const DefaultRevocationSync = 5 * time.Second
+
 // revokedSet is the in-memory copy of the revocation log, peer → horizon:
 // every check of a presented, unexpired ticket consults it, and an
 // unexpired ticket's device is always in the log (its horizon is at least
 // the ticket's expiry).
 type revokedSet map[peer.ID]time.Time
 
-// loadRevoked reads the whole log into a revokedSet.
-func loadRevoked(ctx context.Context, st store) (revokedSet, error) {
-	rs, _, err := st.revocationsAfter(ctx, 0, 1<<62, 1<<30)
+// loadRevoked reads the whole log into a revokedSet, and the serial it
+// holds every entry up to: the serial is read first, so an entry committed
+// meanwhile is left for followRevocations rather than skipped.
+func loadRevoked(ctx context.Context, st store) (revokedSet, uint64, error) {
+	serial, err := st.revocationSerial(ctx)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
+	}
+	rs, _, err := st.revocationsAfter(ctx, 0, serial, 1<<30)
+	if err != nil {
+		return nil, 0, err
 	}
 	set := make(revokedSet, len(rs))
+	set.add(rs)
+	return set, serial, nil
+}
+
+// add adds the entries rs and returns the peers that were not in set.
+func (set revokedSet) add(rs []revocation) (added []peer.ID) {
 	for _, r := range rs {
-		if h := time.Unix(r.horizon, 0); h.After(set[r.peer]) {
+		old, ok := set[r.peer]
+		if !ok {
+			added = append(added, r.peer)
+		}
+		if h := time.Unix(r.horizon, 0); h.After(old) {
 			set[r.peer] = h
 		}
 	}
-	return set, nil
+	return added
+}
+
+// followRevocations reads the log every revSync until ctx ends (the server
+// closes).
+func (s *Server) followRevocations(ctx context.Context) {
+	tick := time.NewTicker(s.revSync)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		if err := s.syncRevocations(ctx); err != nil && ctx.Err() == nil {
+			// The copy keeps what it has; the paths where a lagging copy
+			// matters ask the store themselves.
+			s.log.Error("following the revocation log", "err", err)
+		}
+	}
+}
+
+// syncRevocations reads the entries after the serial the copy holds, in
+// pages, into the copy. A revoked device learned here is treated as one
+// revoked here: OnRevoke is told.
+func (s *Server) syncRevocations(ctx context.Context) error {
+	serial, err := s.store.revocationSerial(ctx)
+	if err != nil {
+		return err
+	}
+	s.revMu.Lock()
+	since := s.revSerial
+	s.revMu.Unlock()
+	if serial < since {
+		// The database was restored from an older backup: read it all
+		// again, or entries under reused serials would be missed.
+		since = 0
+	}
+	for since < serial {
+		rs, more, err := s.store.revocationsAfter(ctx, since, serial, wire.MaxRevocationEntries)
+		if err != nil {
+			return err
+		}
+		next := serial
+		if more {
+			next = rs[len(rs)-1].serial
+		}
+		s.revMu.Lock()
+		added := s.revokedPeers.add(rs)
+		s.revSerial = next
+		s.revMu.Unlock()
+		for _, p := range added {
+			s.revokedElsewhere(p)
+		}
+		since = next
+	}
+	s.revMu.Lock()
+	s.revSerial = serial
+	s.revMu.Unlock()
+	return nil
+}
+
+// revokedElsewhere applies a revocation of p this replica learned from the
+// log, as revokeDevice does one it stored itself. The registry is the
+// store's, and the replica that revoked p dropped its supernode there.
+func (s *Server) revokedElsewhere(p peer.ID) {
+	s.log.Info("device revoked at another replica", "device", p)
+	if s.onRevoke != nil {
+		s.onRevoke(p)
+	}
+}
+
+// checkTicketRevoked asks the store whether the device of t, a ticket the
+// Authenticate stage accepted, was revoked, perhaps at another replica
+// since this one last read the log. It returns the refusal to answer, or
+// nil.
+func (s *Server) checkTicketRevoked(ctx context.Context, t *ticket.Ticket, ip string) *wire.AuthResponse {
+	revoked, err := s.store.peerRevoked(ctx, t.Peer)
+	switch {
+	case err != nil:
+		s.log.Error("checking revocation", "err", err)
+		return refusal(CodeInternal, "internal error")
+	case revoked:
+		s.refused.note(s.log, RefusedRevoked, "ticket refused: device revoked", "user", t.Username, "peer", t.Peer, "ip", ip)
+		return refusal(CodeDeviceRevoked, "this device was revoked")
+	}
+	return nil
 }
 
 // revoked reports whether p is in the revocation log: the check for a

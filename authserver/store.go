@@ -2,10 +2,11 @@ package authserver
 
 // The store: everything the server keeps beyond a process — its secrets,
 // accounts with their OPAQUE records and identities, devices, the
-// revocation log, the rate limits' attempts and the supernode registry —
-// behind one interface, with two engines: SQLite (the
-// default, one file, for one server) and PostgreSQL (for several replicas
-// sharing one database). The server sees only the interface; every SQL
+// revocation log, the rate limits' attempts, the supernode registry, and
+// the replicas sharing the database with their heartbeats (replica.go) —
+// behind one interface, with two engines: SQLite (the default, one file,
+// for one server) and PostgreSQL (for several replicas sharing one
+// database). The server sees only the interface; every SQL
 // statement it runs is in this file, written once for both engines.
 //
 // The engines differ in a few places, each in its dialect
@@ -98,7 +99,14 @@ var (
 	// errOperatorFull refuses a new supernode of an account that runs
 	// MaxSupernodesPerUser live ones.
 	errOperatorFull = errors.New("too many supernodes for one account")
+	// errBadReplica refuses a replica row out of its bounds (see
+	// sqlStore.heartbeatReplica).
+	errBadReplica = errors.New("bad replica row")
 )
+
+// maxReplicaID bounds a replica's ID in the replicas table; the server's
+// are 32 hex digits (replica.go).
+const maxReplicaID = 64
 
 // store is where the server keeps what outlives a process. Its methods are
 // safe for concurrent use, and on PostgreSQL for use by several servers
@@ -192,6 +200,18 @@ type store interface {
 	// sweepSupernodes drops the rows of supernodes not live after since.
 	sweepSupernodes(ctx context.Context, since time.Time) error
 
+	// heartbeatReplica writes r's row, created at its first heartbeat and
+	// refreshed (all but started) at each after; errBadReplica, and
+	// nothing written, when r is out of bounds.
+	heartbeatReplica(ctx context.Context, r replicaRow) error
+	// liveReplicas returns up to limit replicas whose row expires after
+	// now, by ID.
+	liveReplicas(ctx context.Context, now time.Time, limit int) ([]replicaRow, error)
+	// removeReplica deletes id's row, if there is one.
+	removeReplica(ctx context.Context, id string) error
+	// pruneReplicas deletes the rows that expired before cutoff.
+	pruneReplicas(ctx context.Context, cutoff time.Time) error
+
 	close() error
 }
 
@@ -218,6 +238,16 @@ type snRow struct {
 	record   []byte    // the supernode's signed peer record
 	ticket   []byte    // its role-supernode ticket, a serialized wire.SignedTicket
 	last     time.Time // the latest heartbeat
+}
+
+// replicaRow is one row of the replicas table: a server sharing the
+// database, its multiaddrs (each with /p2p/), when it started, its last
+// heartbeat and until when that heartbeat keeps it live. Times are kept to
+// the millisecond.
+type replicaRow struct {
+	id                          string
+	addrs                       []string
+	started, heartbeat, expires time.Time
 }
 
 // revocation is one entry of the log as stored.
@@ -1176,6 +1206,84 @@ func (s *sqlStore) dropSupernode(ctx context.Context, p peer.ID) error {
 func (s *sqlStore) sweepSupernodes(ctx context.Context, since time.Time) error {
 	if err := s.transientExec(ctx, "DELETE FROM supernodes WHERE last_ns <= ?", since.UnixNano()); err != nil {
 		return fmt.Errorf("sweeping the registry: %w", err)
+	}
+	return nil
+}
+
+// checkReplica checks r against the bounds of the replicas table: an ID of
+// 1 to maxReplicaID bytes, 1 to MaxAddrsPerReplica addresses of 1 to
+// wire.MaxReplicaAddrLen bytes without a line break (the column holds them
+// one per line), and an expiry after the heartbeat.
+func checkReplica(r replicaRow) error {
+	switch {
+	case r.id == "" || len(r.id) > maxReplicaID:
+		return fmt.Errorf("%w: ID of %d bytes (1 to %d)", errBadReplica, len(r.id), maxReplicaID)
+	case len(r.addrs) == 0 || len(r.addrs) > MaxAddrsPerReplica:
+		return fmt.Errorf("%w: %d addresses (1 to %d)", errBadReplica, len(r.addrs), MaxAddrsPerReplica)
+	case !r.expires.After(r.heartbeat):
+		return fmt.Errorf("%w: expires at %v, not after its heartbeat at %v", errBadReplica, r.expires, r.heartbeat)
+	}
+	for _, a := range r.addrs {
+		if a == "" || len(a) > wire.MaxReplicaAddrLen || strings.ContainsAny(a, "\r\n") {
+			return fmt.Errorf("%w: address %.40q: empty, over %d bytes or with a line break", errBadReplica, a, wire.MaxReplicaAddrLen)
+		}
+	}
+	return nil
+}
+
+func (s *sqlStore) heartbeatReplica(ctx context.Context, r replicaRow) error {
+	if err := checkReplica(r); err != nil {
+		return err
+	}
+	_, err := s.c().ExecContext(ctx, `
+		INSERT INTO replicas (id, addrs, started_ms, heartbeat_ms, expires_ms) VALUES (?, ?, ?, ?, ?)
+		ON CONFLICT (id) DO UPDATE SET
+			addrs = excluded.addrs,
+			heartbeat_ms = excluded.heartbeat_ms,
+			expires_ms = excluded.expires_ms`,
+		r.id, strings.Join(r.addrs, "\n"), r.started.UnixMilli(), r.heartbeat.UnixMilli(), r.expires.UnixMilli())
+	if err != nil {
+		return fmt.Errorf("heartbeat of replica %s: %w", r.id, err)
+	}
+	return nil
+}
+
+func (s *sqlStore) liveReplicas(ctx context.Context, now time.Time, limit int) ([]replicaRow, error) {
+	rows, err := s.c().QueryContext(ctx, `
+		SELECT id, addrs, started_ms, heartbeat_ms, expires_ms FROM replicas
+		WHERE expires_ms > ? ORDER BY id LIMIT ?`, now.UnixMilli(), limit)
+	if err != nil {
+		return nil, fmt.Errorf("listing replicas: %w", err)
+	}
+	defer rows.Close()
+	var out []replicaRow
+	for rows.Next() {
+		var r replicaRow
+		var addrs string
+		var started, heartbeat, expires int64
+		if err := rows.Scan(&r.id, &addrs, &started, &heartbeat, &expires); err != nil {
+			return nil, fmt.Errorf("listing replicas: %w", err)
+		}
+		r.addrs = strings.FieldsFunc(addrs, func(c rune) bool { return c == '\n' })
+		r.started, r.heartbeat, r.expires = time.UnixMilli(started), time.UnixMilli(heartbeat), time.UnixMilli(expires)
+		out = append(out, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("listing replicas: %w", err)
+	}
+	return out, nil
+}
+
+func (s *sqlStore) removeReplica(ctx context.Context, id string) error {
+	if _, err := s.c().ExecContext(ctx, "DELETE FROM replicas WHERE id = ?", id); err != nil {
+		return fmt.Errorf("removing replica %s: %w", id, err)
+	}
+	return nil
+}
+
+func (s *sqlStore) pruneReplicas(ctx context.Context, cutoff time.Time) error {
+	if _, err := s.c().ExecContext(ctx, "DELETE FROM replicas WHERE expires_ms < ?", cutoff.UnixMilli()); err != nil {
+		return fmt.Errorf("pruning replicas: %w", err)
 	}
 	return nil
 }

@@ -484,6 +484,88 @@ func TestStore(t *testing.T) {
 				t.Fatalf("%d first identities stored: %v", n, outcomes)
 			}
 		}},
+		{"replicas", func(t *testing.T, st store) {
+			ms := func(d time.Duration) time.Time { return t0.Add(d) }
+			addr := func(i int) string { return fmt.Sprintf("/ip4/10.0.0.%d/tcp/1864/p2p/%s", i, testPeer(t, 0)) }
+			r1 := replicaRow{id: "r1", addrs: []string{addr(1), addr(2)}, started: t0, heartbeat: t0, expires: ms(30 * time.Second)}
+			r2 := replicaRow{id: "r2", addrs: []string{addr(3)}, started: t0, heartbeat: t0, expires: ms(1500 * time.Millisecond)}
+			// Bad rows are refused with errBadReplica and store nothing.
+			long := strings.Repeat("a", wire.MaxReplicaAddrLen+1)
+			for _, tt := range []struct {
+				name string
+				mod  func(r *replicaRow)
+			}{
+				{"no ID", func(r *replicaRow) { r.id = "" }},
+				{"long ID", func(r *replicaRow) { r.id = strings.Repeat("x", maxReplicaID+1) }},
+				{"no address", func(r *replicaRow) { r.addrs = nil }},
+				{"an empty address", func(r *replicaRow) { r.addrs = []string{addr(1), ""} }},
+				{"too many addresses", func(r *replicaRow) {
+					r.addrs = nil
+					for i := range MaxAddrsPerReplica + 1 {
+						r.addrs = append(r.addrs, addr(i))
+					}
+				}},
+				{"a long address", func(r *replicaRow) { r.addrs = []string{long} }},
+				{"a line break", func(r *replicaRow) { r.addrs = []string{addr(1) + "\n" + addr(2)} }},
+				{"expired at its heartbeat", func(r *replicaRow) { r.expires = r.heartbeat }},
+			} {
+				bad := r1
+				bad.addrs = slices.Clone(r1.addrs)
+				tt.mod(&bad)
+				if err := st.heartbeatReplica(ctx, bad); !errors.Is(err, errBadReplica) {
+					t.Fatalf("%s: %v, want errBadReplica", tt.name, err)
+				}
+			}
+			if live, err := st.liveReplicas(ctx, t0, 10); err != nil || len(live) != 0 {
+				t.Fatalf("refused rows were stored: %+v, %v", live, err)
+			}
+			for _, r := range []replicaRow{r2, r1} {
+				if err := st.heartbeatReplica(ctx, r); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if live, err := st.liveReplicas(ctx, ms(time.Second), 10); err != nil || !slices.EqualFunc(live, []replicaRow{r1, r2}, replicaRow.equal) {
+				t.Fatalf("live: %+v, %v", live, err)
+			}
+			if live, err := st.liveReplicas(ctx, ms(time.Second), 1); err != nil || len(live) != 1 || live[0].id != "r1" {
+				t.Fatalf("live, limit 1: %+v, %v", live, err)
+			}
+			// r2 missed its heartbeats (millisecond precision): it is no
+			// longer live, though its row stays until pruned.
+			if live, err := st.liveReplicas(ctx, ms(1500*time.Millisecond), 10); err != nil || !slices.EqualFunc(live, []replicaRow{r1}, replicaRow.equal) {
+				t.Fatalf("after r2's expiry: %+v, %v", live, err)
+			}
+			// A heartbeat refreshes the addresses and the expiry, not when
+			// the replica started.
+			again := replicaRow{id: "r2", addrs: []string{addr(4)}, started: ms(time.Minute), heartbeat: ms(2 * time.Second), expires: ms(time.Minute)}
+			if err := st.heartbeatReplica(ctx, again); err != nil {
+				t.Fatal(err)
+			}
+			again.started = t0
+			if live, err := st.liveReplicas(ctx, ms(3*time.Second), 10); err != nil || !slices.EqualFunc(live, []replicaRow{r1, again}, replicaRow.equal) {
+				t.Fatalf("after r2's heartbeat: %+v, %v", live, err)
+			}
+			// Pruning drops the rows that expired before the cutoff only.
+			if err := st.pruneReplicas(ctx, ms(45*time.Second)); err != nil {
+				t.Fatal(err)
+			}
+			if live, err := st.liveReplicas(ctx, t0, 10); err != nil || !slices.EqualFunc(live, []replicaRow{again}, replicaRow.equal) {
+				t.Fatalf("after pruning: %+v, %v", live, err)
+			}
+			// A replica that shuts down removes itself; removing it twice,
+			// or one never seen, changes nothing.
+			for range 2 {
+				if err := st.removeReplica(ctx, "r2"); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := st.removeReplica(ctx, "never"); err != nil {
+				t.Fatal(err)
+			}
+			if live, err := st.liveReplicas(ctx, t0, 10); err != nil || len(live) != 0 {
+				t.Fatalf("after removal: %+v, %v", live, err)
+			}
+		}},
 		{"password change", func(t *testing.T, st store) {
 			mustCreate(t, st, "alice", t0)
 			mustCreate(t, st, "bob", t0)
@@ -967,4 +1049,10 @@ func TestTransientSync(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// equal compares replica rows as the store keeps them.
+func (r replicaRow) equal(o replicaRow) bool {
+	return r.id == o.id && slices.Equal(r.addrs, o.addrs) &&
+		r.started.Equal(o.started) && r.heartbeat.Equal(o.heartbeat) && r.expires.Equal(o.expires)
 }

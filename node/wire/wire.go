@@ -165,6 +165,18 @@ const (
 // TicketLifetime is how long a login ticket is valid.
 const TicketLifetime = 24 * time.Hour
 
+// Auth server replicas in a login result (LoginResult.replicas): the
+// multiaddrs, each with /p2p/, of every live replica, for a client to fail
+// over to. The bounds keep the list well inside an auth frame beside the
+// ticket, its card and region pass and a full account identity (the
+// supernodes take what is left), and let a reader check an address's
+// length before parsing it. Two to four replicas of a few addresses each
+// are the usual case.
+const (
+	MaxReplicaAddrs   = 16  // multiaddrs in one login result
+	MaxReplicaAddrLen = 256 // bytes of one
+)
+
 // Supernode liveness: a supernode heartbeats every HeartbeatInterval and is
 // listed while its last heartbeat is younger than SupernodeTTL; its
 // role-supernode ticket lives SupernodeTicketLifetime.

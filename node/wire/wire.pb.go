@@ -1841,7 +1841,13 @@ type LoginResult struct {
 	// account is the account's identity as the server holds it; absent for
 	// an account that has none yet (the device then makes one and
 	// publishes it, PublishDevices). On renewal it carries no sealed key.
-	Account       *AccountIdentity `protobuf:"bytes,6,opt,name=account,proto3" json:"account,omitempty"`
+	Account *AccountIdentity `protobuf:"bytes,6,opt,name=account,proto3" json:"account,omitempty"`
+	// replicas are the multiaddrs (each with /p2p/) of every live replica of
+	// the auth server, the answering one first: replicas share one database
+	// and one signing identity, so a client that remembers them signs in at
+	// another when one does not answer. At most MaxReplicaAddrs, each at most
+	// MaxReplicaAddrLen bytes (wire.go).
+	Replicas      []string `protobuf:"bytes,7,rep,name=replicas,proto3" json:"replicas,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1914,6 +1920,13 @@ func (x *LoginResult) GetRegionPass() *SignedRegionPass {
 func (x *LoginResult) GetAccount() *AccountIdentity {
 	if x != nil {
 		return x.Account
+	}
+	return nil
+}
+
+func (x *LoginResult) GetReplicas() []string {
+	if x != nil {
+		return x.Replicas
 	}
 	return nil
 }
@@ -9257,7 +9270,7 @@ const file_wire_proto_rawDesc = "" +
 	"\frevoked_unix\x18\x05 \x01(\x03R\vrevokedUnix\x12\x18\n" +
 	"\acurrent\x18\x06 \x01(\bR\acurrent\"\x0e\n" +
 	"\fRevokeResult\"\x11\n" +
-	"\x0fPasswordChanged\"\xc8\x02\n" +
+	"\x0fPasswordChanged\"\xe4\x02\n" +
 	"\vLoginResult\x122\n" +
 	"\x06ticket\x18\x01 \x01(\v2\x1a.eserver.wire.SignedTicketR\x06ticket\x12\x1e\n" +
 	"\n" +
@@ -9269,7 +9282,8 @@ const file_wire_proto_rawDesc = "" +
 	"\x04card\x18\x04 \x01(\v2\x1a.eserver.wire.SignedTicketR\x04card\x12?\n" +
 	"\vregion_pass\x18\x05 \x01(\v2\x1e.eserver.wire.SignedRegionPassR\n" +
 	"regionPass\x127\n" +
-	"\aaccount\x18\x06 \x01(\v2\x1d.eserver.wire.AccountIdentityR\aaccount\"g\n" +
+	"\aaccount\x18\x06 \x01(\v2\x1d.eserver.wire.AccountIdentityR\aaccount\x12\x1a\n" +
+	"\breplicas\x18\a \x03(\tR\breplicas\"g\n" +
 	"\x0fAccountIdentity\x12\x16\n" +
 	"\x06sealed\x18\x01 \x01(\fR\x06sealed\x12<\n" +
 	"\adevices\x18\x02 \x01(\v2\".eserver.wire.SignedAccountDevicesR\adevices\"\xbf\x01\n" +

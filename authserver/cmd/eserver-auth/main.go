@@ -1,6 +1,7 @@
 // Command eserver-auth runs an EServer auth server.
 //
-//	eserver-auth --db FILE|URL [--mailbox-db FILE] [--listen MULTIADDR]... [--metrics-addr HOST:PORT] [--register-rate N] [--region CIDR=CODE]... [--moderator USER=CODE]...
+//	eserver-auth --db FILE|URL [--key-file PATH] [--mailbox-db FILE] [--listen MULTIADDR]... [--metrics-addr HOST:PORT] [--register-rate N] [--region CIDR=CODE]... [--moderator USER=CODE]...
+//	eserver-auth init --key-file PATH
 //	eserver-auth migrate --from FILE --to URL
 //
 // migrate copies a SQLite auth database (--from, only read: a server may
@@ -18,6 +19,16 @@
 // services' mailboxes are a SQLite file of this process's own: beside a
 // SQLite --db by default (auth.db: auth.mailbox.db), named with --mailbox-db, which
 // a PostgreSQL --db requires.
+//
+// The server's host key signs every ticket; its peer ID is the identity
+// nodes and supernodes verify tickets against. By default it is kept in the
+// database, made the first time. Several replicas sharing one PostgreSQL
+// database must sign with one key: "eserver-auth init --key-file PATH"
+// makes it once (mode 0600; it refuses to replace an existing file, which
+// would invalidate every ticket) and prints the peer ID; the operator copies
+// the file to each replica, which runs with --key-file PATH. A key file
+// that is missing, malformed, not Ed25519 or open to other users is an
+// error at start, before the database is opened.
 //
 // Its first line on stdout is a dialable multiaddr of the server ending in
 // /p2p/<peer ID>; logs go to stderr. SIGINT or SIGTERM shut it down. It also
@@ -59,6 +70,7 @@ import (
 	"sync"
 	"syscall"
 
+	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"eserver/authserver"
@@ -74,7 +86,7 @@ func (l *listFlag) String() string     { return strings.Join(*l, ",") }
 func (l *listFlag) Set(v string) error { *l = append(*l, v); return nil }
 
 func main() {
-	if err := run(); err != nil {
+	if err := run(os.Args[1:]); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			os.Exit(0)
 		}
@@ -86,6 +98,7 @@ func main() {
 // options are the command line, checked.
 type options struct {
 	db           string
+	keyFile      string // "": the key in the database
 	mailboxDB    string
 	listen       []string
 	metricsAddr  string
@@ -101,6 +114,7 @@ func parseArgs(args []string, out io.Writer) (options, error) {
 	fs.SetOutput(out)
 	var listen, regions, moderators listFlag
 	db := fs.String("db", "", "accounts and server keys: a SQLite file (PATH or sqlite:PATH) or a postgres:// URL (required)")
+	keyFile := fs.String("key-file", "", "the host key made by 'eserver-auth init', shared by replicas (default: the key in the database)")
 	mailboxDB := fs.String("mailbox-db", "", "SQLite file of the supernode services' mailboxes (default: beside a SQLite --db; required with a PostgreSQL one)")
 	fs.Var(&listen, "listen", "multiaddr to listen on (repeatable; default "+strings.Join(authserver.DefaultListen, " and ")+")")
 	metricsAddr := fs.String("metrics-addr", "", "serve Prometheus metrics at http://HOST:PORT/metrics (default: off)")
@@ -123,7 +137,7 @@ func parseArgs(args []string, out io.Writer) (options, error) {
 	if err != nil {
 		return options{}, fmt.Errorf("--db: %w", err)
 	}
-	o := options{db: *db, mailboxDB: *mailboxDB, listen: listen, metricsAddr: *metricsAddr, registerRate: *registerRate}
+	o := options{db: *db, keyFile: *keyFile, mailboxDB: *mailboxDB, listen: listen, metricsAddr: *metricsAddr, registerRate: *registerRate}
 	if o.mailboxDB == "" {
 		if src.Engine != authserver.SQLite {
 			return options{}, fmt.Errorf("--mailbox-db is required with a %s --db: the mailboxes are a SQLite file of this process", src.Engine)
@@ -148,17 +162,60 @@ func parseArgs(args []string, out io.Writer) (options, error) {
 	return o, nil
 }
 
-func run() error {
-	if len(os.Args) > 1 && os.Args[1] == "migrate" {
-		return runMigrate(os.Args[2:])
+// runInit is "eserver-auth init --key-file PATH": it makes the server's
+// host key in a new file and prints the server's peer ID.
+func runInit(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("eserver-auth init", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	keyFile := fs.String("key-file", "", "where to write the new host key (required; an existing file is never replaced)")
+	if err := fs.Parse(args); err != nil {
+		return err
 	}
-	o, err := parseArgs(os.Args[1:], os.Stderr)
+	if *keyFile == "" || fs.NArg() > 0 {
+		fs.Usage()
+		return errors.New("init: --key-file is required")
+	}
+	k, err := authserver.CreateKeyFile(*keyFile)
+	if err != nil {
+		return fmt.Errorf("init: %w", err)
+	}
+	id, err := peer.IDFromPrivateKey(k)
+	if err != nil {
+		return fmt.Errorf("init: %w", err)
+	}
+	fmt.Fprintln(stdout, id)
+	return nil
+}
+
+// loadKey is the server's host key: from the key file when one is given,
+// else from the database (made there the first time).
+func loadKey(o options) (crypto.PrivKey, error) {
+	if o.keyFile == "" {
+		return authserver.LoadOrCreateKey(o.db)
+	}
+	k, err := authserver.LoadKeyFile(o.keyFile)
+	if err != nil {
+		return nil, fmt.Errorf("--key-file: %w", err)
+	}
+	return k, nil
+}
+
+func run(args []string) error {
+	if len(args) > 0 {
+		switch args[0] {
+		case "init":
+			return runInit(args[1:], os.Stdout, os.Stderr)
+		case "migrate":
+			return runMigrate(args[1:])
+		}
+	}
+	o, err := parseArgs(args, os.Stderr)
 	if err != nil {
 		return err
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
 
-	key, err := authserver.LoadOrCreateKey(o.db)
+	key, err := loadKey(o)
 	if err != nil {
 		return err
 	}
@@ -236,7 +293,7 @@ func run() error {
 		return err
 	}
 	fmt.Println(addr)
-	log.Info("auth server running", "peer", h.ID(), "addrs", h.Addrs())
+	log.Info("auth server running", "peer", h.ID(), "addrs", h.Addrs(), "replica", srv.ReplicaID())
 
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)

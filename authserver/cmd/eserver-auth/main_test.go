@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -17,7 +18,9 @@ import (
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/peer"
 
+	"eserver/authserver"
 	"eserver/node/login"
 	"eserver/pipeline"
 	"eserver/supernode/client"
@@ -283,5 +286,110 @@ func TestBadRegion(t *testing.T) {
 	}
 	if _, err := os.Stat(db); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("database created before the flags were checked: %v", err)
+	}
+}
+
+// TestInit: init makes a key file of mode 0600 and prints the peer ID it
+// signs as; a second init refuses to replace it and leaves it as it was;
+// init without --key-file is refused.
+func TestInit(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "auth.key")
+	code, out, stderr := runMain(t, "init", "--key-file", path)
+	if code != 0 {
+		t.Fatalf("init: exit %d\n%s", code, stderr)
+	}
+	k, err := authserver.LoadKeyFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, _ := peer.IDFromPrivateKey(k)
+	if strings.TrimSpace(out) != id.String() {
+		t.Fatalf("init printed %q, want the peer ID %s", out, id)
+	}
+	if fi, err := os.Stat(path); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("key file mode %v, %v", fi.Mode(), err)
+	}
+	before, _ := os.ReadFile(path)
+	for _, tt := range []struct {
+		args []string
+		says string
+	}{
+		{[]string{"init", "--key-file", path}, "key file exists"},
+		{[]string{"init"}, "--key-file is required"},
+	} {
+		code, out, stderr := runMain(t, tt.args...)
+		if code != 1 || out != "" || !strings.Contains(stderr, tt.says) {
+			t.Fatalf("%s: exit %d, stdout %q, stderr %q; want exit 1 saying %q", tt.args, code, out, stderr, tt.says)
+		}
+	}
+	if after, _ := os.ReadFile(path); !bytes.Equal(before, after) {
+		t.Fatal("a refused init changed the key file")
+	}
+}
+
+// TestKeyFile: the server signs as the key file's identity, whatever key
+// its database holds; a key file it cannot use is fatal at start, before
+// the database is opened or the first line printed.
+func TestKeyFile(t *testing.T) {
+	dir := t.TempDir()
+	good := filepath.Join(dir, "auth.key")
+	k, err := authserver.CreateKeyFile(good)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, _ := peer.IDFromPrivateKey(k)
+	db := filepath.Join(dir, "auth.db")
+	if _, err := authserver.LoadOrCreateKey(db); err != nil { // a database with a key of its own
+		t.Fatal(err)
+	}
+
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), "ESERVER_AUTH_AS_MAIN=1",
+		"ESERVER_AUTH_ARGS=--db "+db+" --key-file "+good+" --listen /ip4/127.0.0.1/tcp/0")
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Wait()
+	defer cmd.Process.Kill()
+	lines := bufio.NewScanner(out)
+	if !lines.Scan() {
+		t.Fatal("no first line")
+	}
+	if server, err := login.ParseServer(lines.Text()); err != nil || server.ID != id {
+		t.Fatalf("first line %q (%v): want the key file's peer ID %s", lines.Text(), err, id)
+	}
+
+	malformed := filepath.Join(dir, "malformed.key")
+	exposed := filepath.Join(dir, "exposed.key")
+	raw, _ := os.ReadFile(good)
+	if err := os.WriteFile(malformed, raw[:len(raw)/2], 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(exposed, raw, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	os.Chmod(exposed, 0o644) // past the umask
+	for _, tt := range []struct{ name, path, says string }{
+		{"malformed", malformed, "holds no key"},
+		{"missing", filepath.Join(dir, "missing.key"), "no such file"},
+		{"open to others", exposed, "chmod 600"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			fresh := filepath.Join(t.TempDir(), "auth.db")
+			code, out, stderr := runMain(t, "--db", fresh, "--key-file", tt.path, "--listen", "/ip4/127.0.0.1/tcp/0")
+			if code != 1 || out != "" {
+				t.Fatalf("started with a bad key file: exit %d, stdout %q", code, out)
+			}
+			if !strings.Contains(stderr, "--key-file: bad key file") || !strings.Contains(stderr, tt.says) {
+				t.Fatalf("stderr %q does not say what is wrong (%q)", stderr, tt.says)
+			}
+			if _, err := os.Stat(fresh); !errors.Is(err, os.ErrNotExist) {
+				t.Fatalf("database created before the key file was checked: %v", err)
+			}
+		})
 	}
 }

@@ -1,5 +1,0 @@
--- Reserved: number 4 belongs to another part of issue 19 (the replicas'
--- registration), developed on its own branch at the same time as 0005.
--- Migrations must be numbered without gaps, so this empty one holds the
--- place here; when the two branches meet, the other branch's 0004 replaces
--- this file (a database never migrated past this placeholder outside tests).
