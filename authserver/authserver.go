@@ -45,6 +45,9 @@ const (
 	CodeRateLimited   = wire.CodeRateLimited
 	CodeBadRequest    = wire.CodeBadRequest
 	CodeInternal      = wire.CodeInternal
+	// CodeUnreachable: the server's database does not answer (see
+	// Server.failed); nothing was written.
+	CodeUnreachable = wire.CodeUnreachable
 	// CodeBusy: the server holds all the request bytes it may at once;
 	// try again in a moment.
 	CodeBusy = wire.CodeBusy
@@ -232,11 +235,14 @@ type Server struct {
 
 	// This replica (replica.go): its ID and start, its heartbeat, and the
 	// other live replicas as its last heartbeat read them.
-	replicaID      string
-	started        time.Time
-	replicaBeat    time.Duration
-	attachOnce     sync.Once
-	replicas       atomic.Pointer[[]replicaRow]
+	replicaID   string
+	started     time.Time
+	replicaBeat time.Duration
+	attachOnce  sync.Once
+	replicas    atomic.Pointer[[]replicaRow]
+	// dbDown: the database did not answer the last request that needed
+	// it (outage.go).
+	dbDown         atomic.Bool
 	registered     bool            // a heartbeat stored the row; the loop's, then Close's
 	warnedReplicas map[string]bool // replicas whose rows were refused and said so; the loop's
 
@@ -597,7 +603,7 @@ func (s *Server) register(ctx context.Context, rw *pipeline.Stream, m *wire.Regi
 	if s.regStarts != nil {
 		switch full, err := s.admit(ctx, s.now(), s.regStarts.key(src.addr)); {
 		case err != nil:
-			return refuseUnavailable(), nil
+			return s.limitsFailed(err), nil
 		case full != nil:
 			s.stats.registrationsRateLimited.Add(1)
 			s.refused.note(s.log, RefusedRegisterLimited, "registration refused: address started too many", "user", m.Username, "ip", src.ip)
@@ -606,8 +612,7 @@ func (s *Server) register(ctx context.Context, rw *pipeline.Stream, m *wire.Regi
 	}
 	rec, err := s.store.accountRecord(ctx, m.Username)
 	if err != nil {
-		s.log.Error("register", "err", err)
-		return refusal(CodeInternal, "internal error"), nil
+		return s.failed("register", err), nil
 	}
 	if rec != nil {
 		return refusal(CodeUsernameTaken, "username taken"), nil
@@ -617,7 +622,7 @@ func (s *Server) register(ctx context.Context, rw *pipeline.Stream, m *wire.Regi
 	// the account is created.
 	switch ok, err := s.admitRegistration(ctx, src, s.now()); {
 	case err != nil:
-		return refuseUnavailable(), nil
+		return s.limitsFailed(err), nil
 	case !ok:
 		s.stats.registrationsRateLimited.Add(1)
 		s.refused.note(s.log, RefusedRegisterLimited, "registration refused: address rate limited", "user", m.Username, "ip", src.ip)
@@ -650,8 +655,7 @@ func (s *Server) register(ctx context.Context, rw *pipeline.Stream, m *wire.Regi
 	case errors.Is(err, errExists):
 		return refusal(CodeUsernameTaken, "username taken"), nil
 	case err != nil:
-		s.log.Error("register", "err", err)
-		return refusal(CodeInternal, "internal error"), nil
+		return s.failed("register", err), nil
 	}
 	created = true
 	s.stats.registrations.Add(1)
@@ -669,8 +673,7 @@ func (s *Server) renew(ctx context.Context, old *ticket.Ticket, remote peer.ID, 
 	now := s.now()
 	rec, err := s.store.accountRecord(ctx, old.Username)
 	if err != nil {
-		s.log.Error("renew", "err", err)
-		return refusal(CodeInternal, "internal error"), nil
+		return s.failed("renew", err), nil
 	}
 	if rec == nil {
 		return refusal(CodeLoginFailed, "ticket not valid for renewal"), nil
@@ -708,8 +711,7 @@ func (s *Server) issue(ctx context.Context, t ticket.Ticket, region, ip string, 
 	case errors.Is(err, errNoAccount):
 		return refusal(CodeLoginFailed, "wrong username or password"), nil
 	case err != nil:
-		s.log.Error("recording device", "err", err)
-		return refusal(CodeInternal, "internal error"), nil
+		return s.failed("recording device", err), nil
 	}
 	t.AccountCreated = created
 	if t.Role == ticket.RoleNode {
@@ -717,19 +719,16 @@ func (s *Server) issue(ctx context.Context, t ticket.Ticket, region, ip string, 
 	}
 	st, err := ticket.Sign(s.key, t)
 	if err != nil {
-		s.log.Error("signing ticket", "err", err)
-		return refusal(CodeInternal, "internal error"), nil
+		return s.failed("signing ticket", err), nil
 	}
 	card, err := ticket.SignCard(s.key, t)
 	if err != nil {
-		s.log.Error("signing card", "err", err)
-		return refusal(CodeInternal, "internal error"), nil
+		return s.failed("signing card", err), nil
 	}
 	var pass *wire.SignedRegionPass
 	if region != "" {
 		if pass, err = ticket.SignPass(s.key, t, region); err != nil {
-			s.log.Error("signing region pass", "err", err)
-			return refusal(CodeInternal, "internal error"), nil
+			return s.failed("signing region pass", err), nil
 		}
 	}
 	s.stats.tickets.Add(1)
@@ -739,8 +738,7 @@ func (s *Server) issue(ctx context.Context, t ticket.Ticket, region, ip string, 
 	// The supernodes take the room the rest leaves in the frame.
 	if lr.Supernodes, err = s.loginSupernodes(ctx, lr); err != nil {
 		// A ticket without the supernodes to use it with is no login.
-		s.log.Error("login: supernode list", "user", t.Username, "err", err)
-		return refusal(CodeInternal, "internal error"), nil
+		return s.failed("login: supernode list", err, "user", t.Username), nil
 	}
 	return &wire.AuthResponse{Kind: &wire.AuthResponse_LoginResult{LoginResult: lr}}, nil
 }
@@ -787,8 +785,7 @@ func (s *Server) authenticate(ctx context.Context, rw *pipeline.Stream, acct str
 	switch revoked, err := s.store.peerRevoked(ctx, remote); {
 	case err != nil:
 		s.stats.login(loginError)
-		s.log.Error("login", "err", err)
-		return refusal(CodeInternal, "internal error"), nil
+		return s.failed("login", err), nil
 	case revoked:
 		s.stats.login(loginFailed)
 		s.refused.note(s.log, RefusedRevoked, "login refused: device revoked", "user", acct, "peer", remote, "ip", ip)
@@ -797,8 +794,7 @@ func (s *Server) authenticate(ctx context.Context, rw *pipeline.Stream, acct str
 	own, err := s.store.isDevice(ctx, acct, remote)
 	if err != nil {
 		s.stats.login(loginError)
-		s.log.Error("login", "err", err)
-		return refusal(CodeInternal, "internal error"), nil
+		return s.failed("login", err), nil
 	}
 	// Every way out but the ones below counts as a failure: a wrong password
 	// usually ends with the client hanging up after KE2.
@@ -829,7 +825,7 @@ func (s *Server) authenticate(ctx context.Context, rw *pipeline.Stream, acct str
 	switch {
 	case err != nil:
 		result = loginError
-		return refuseUnavailable(), nil
+		return s.limitsFailed(err), nil
 	case full != nil:
 		what := map[string]string{bucketDevice: "device", bucketAccount: "account", bucketAddress: "address"}[full.bucket]
 		s.refused.note(s.log, RefusedLoginLimited, "login refused: "+what+" rate limited", "user", acct, "peer", remote, "ip", ip)
@@ -841,8 +837,7 @@ func (s *Server) authenticate(ctx context.Context, rw *pipeline.Stream, acct str
 	if err != nil {
 		forget()
 		result = loginError
-		s.log.Error("login", "err", err)
-		return refusal(CodeInternal, "internal error"), nil
+		return s.failed("login", err), nil
 	}
 	s.stats.ke2.Add(1)
 	ke2, pending, err := s.pake.StartLogin(acct, rec, ke1)
@@ -852,8 +847,7 @@ func (s *Server) authenticate(ctx context.Context, rw *pipeline.Stream, acct str
 			return refusal(CodeBadRequest, "malformed KE1"), nil
 		}
 		result = loginError
-		s.log.Error("login", "user", acct, "err", err)
-		return refusal(CodeInternal, "internal error"), nil
+		return s.failed("login", err, "user", acct), nil
 	}
 	if err := wire.WriteMsg(rw, &wire.AuthResponse{Kind: &wire.AuthResponse_Ke2{Ke2: ke2}}); err != nil {
 		// The client never got its KE2: no guess was made.

@@ -176,8 +176,7 @@ func (s *Server) checkTicketRevoked(ctx context.Context, t *ticket.Ticket, ip st
 	revoked, err := s.store.peerRevoked(ctx, t.Peer)
 	switch {
 	case err != nil:
-		s.log.Error("checking revocation", "err", err)
-		return refusal(CodeInternal, "internal error")
+		return s.failed("checking revocation", err)
 	case revoked:
 		s.refused.note(s.log, RefusedRevoked, "ticket refused: device revoked", "user", t.Username, "peer", t.Peer, "ip", ip)
 		return refusal(CodeDeviceRevoked, "this device was revoked")
@@ -199,13 +198,11 @@ func (s *Server) revoked(p peer.ID) bool {
 func (s *Server) listDevices(ctx context.Context, t *ticket.Ticket, remote peer.ID) (*wire.AuthResponse, error) {
 	now := s.now()
 	if err := s.store.learnDevice(ctx, t, now); err != nil {
-		s.log.Error("list devices", "err", err)
-		return refusal(CodeInternal, "internal error"), nil
+		return s.failed("list devices", err), nil
 	}
 	rows, total, err := s.store.listDevices(ctx, t.Username, wire.MaxListedDevices)
 	if err != nil {
-		s.log.Error("list devices", "err", err)
-		return refusal(CodeInternal, "internal error"), nil
+		return s.failed("list devices", err), nil
 	}
 	dl := &wire.DeviceList{Total: uint32(total)}
 	// Room for the outer message and its length prefix: names are at most
@@ -255,8 +252,7 @@ func (s *Server) revokeDevice(ctx context.Context, rw *pipeline.Stream, t *ticke
 	// The asker may predate device records; make sure it can revoke itself
 	// and counts as the account's device for the login limits.
 	if err := s.store.learnDevice(ctx, t, now); err != nil {
-		s.log.Error("revoke device", "err", err)
-		return refusal(CodeInternal, "internal error"), nil
+		return s.failed("revoke device", err), nil
 	}
 	if target != remote {
 		// The proof is of the ticket's account, never of a name the
@@ -270,8 +266,7 @@ func (s *Server) revokeDevice(ctx context.Context, rw *pipeline.Stream, t *ticke
 	case errors.Is(err, errUnknownDevice):
 		return refusal(CodeUnknownDevice, "no such device on this account"), nil
 	case err != nil:
-		s.log.Error("revoke device", "err", err)
-		return refusal(CodeInternal, "internal error"), nil
+		return s.failed("revoke device", err), nil
 	}
 	if !already {
 		s.revMu.Lock()

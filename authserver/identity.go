@@ -101,7 +101,7 @@ func (s *Server) publishDevices(ctx context.Context, t *ticket.Ticket, m *wire.P
 	}
 	switch full, err := s.admit(ctx, s.now(), s.publishes.key(t.Username)); {
 	case err != nil:
-		return refuseUnavailable(), nil
+		return s.limitsFailed(err), nil
 	case full != nil:
 		return refuse(RefusedPublishLimited, CodeRateLimited, "too many device lists published, try again later", nil)
 	}
@@ -124,8 +124,7 @@ func (s *Server) publishDevices(ctx context.Context, t *ticket.Ticket, m *wire.P
 	// The asker may predate device records; it is one of the account's
 	// devices either way (its ticket says so).
 	if err := s.store.learnDevice(ctx, t, s.now()); err != nil {
-		s.log.Error("publish devices", "err", err)
-		return refusal(CodeInternal, "internal error"), nil
+		return s.failed("publish devices", err), nil
 	}
 	stored, outcome, err := s.store.publishDevices(ctx, d, m.GetAccountKeySealed())
 	switch {
@@ -136,8 +135,7 @@ func (s *Server) publishDevices(ctx context.Context, t *ticket.Ticket, m *wire.P
 	case errors.Is(err, errNoAccount):
 		return refuse(RefusedDeviceList, CodeUnauthorized, "no such account", err)
 	case err != nil:
-		s.log.Error("publish devices", "err", err)
-		return refusal(CodeInternal, "internal error"), nil
+		return s.failed("publish devices", err), nil
 	}
 	switch outcome {
 	case published:

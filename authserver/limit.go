@@ -3,6 +3,7 @@ package authserver
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/netip"
 	"time"
 
@@ -102,8 +103,10 @@ var errLimitStore = errors.New("rate limits unavailable")
 func (s *Server) admit(ctx context.Context, now time.Time, keys ...limitKey) (full *limitKey, err error) {
 	full, err = s.store.attempt(ctx, now, keys...)
 	if err != nil {
-		s.log.Error("request refused: the rate limits cannot be checked", "limit", keys[0].bucket, "err", err)
-		return nil, errLimitStore
+		if !s.store.lostDB(err) { // an outage is said once (markDBDown)
+			s.log.Error("request refused: the rate limits cannot be checked", "limit", keys[0].bucket, "err", err)
+		}
+		return nil, fmt.Errorf("%w: %w", errLimitStore, err)
 	}
 	return full, nil
 }
@@ -124,9 +127,14 @@ func (s *Server) release(ctx context.Context, keys ...limitKey) {
 	}
 }
 
-// refuseUnavailable answers a request refused because its limits could not
-// be checked.
-func refuseUnavailable() *wire.AuthResponse {
+// limitsFailed answers a request refused because its limits could not be
+// checked (admit's error): unreachable when the database is out of reach,
+// else internal.
+func (s *Server) limitsFailed(err error) *wire.AuthResponse {
+	if s.store.lostDB(err) {
+		s.markDBDown(err)
+		return refusal(CodeUnreachable, dbUnreachable)
+	}
 	return refusal(CodeInternal, "the server cannot check its rate limits right now, try again in a moment")
 }
 

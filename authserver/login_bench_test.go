@@ -95,6 +95,19 @@ func threadCPU() time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
+// refusedError is a request the server refused, with its code.
+type refusedError struct{ code, msg string }
+
+func (e refusedError) Error() string { return e.code + ": " + e.msg }
+
+// refusedBy is r's refusal as an error; nil when r is no refusal.
+func refusedBy(r *wire.AuthResponse) error {
+	if e := r.GetError(); e != nil {
+		return refusedError{e.Code, e.Message}
+	}
+	return nil
+}
+
 // register registers l's account with l's client.
 func (l *benchLogin) register(pw string) error {
 	pc, err := l.client(l.user)
@@ -107,10 +120,16 @@ func (l *benchLogin) register(pw string) error {
 	}
 	r, _, err := l.exchange(&wire.AuthRequest{Kind: &wire.AuthRequest_RegisterStart{RegisterStart: &wire.RegisterStart{Username: l.user, RegistrationRequest: req}}},
 		func(r *wire.AuthResponse) (proto.Message, error) {
+			if err := refusedBy(r); err != nil {
+				return nil, err
+			}
 			rec, err := pc.RegistrationFinish(r.GetRegistrationResponse())
 			return &wire.RegisterFinish{RegistrationRecord: rec}, err
 		})
 	if err != nil {
+		return err
+	}
+	if err := refusedBy(r); err != nil {
 		return err
 	}
 	if r.GetRegisterResult() == nil {
@@ -133,6 +152,9 @@ func (l *benchLogin) login(pw string) (inServer, inClient time.Duration, err err
 	}
 	r, inServer, err := l.exchange(&wire.AuthRequest{Kind: &wire.AuthRequest_LoginStart{LoginStart: &wire.LoginStart{Username: l.user, Ke1: ke1, Device: "bench", BoxKey: make([]byte, 32)}}},
 		func(r *wire.AuthResponse) (proto.Message, error) {
+			if err := refusedBy(r); err != nil {
+				return nil, err
+			}
 			ke2 := r.GetKe2()
 			if ke2 == nil {
 				return nil, fmt.Errorf("no KE2: %v", r)
@@ -141,6 +163,9 @@ func (l *benchLogin) login(pw string) (inServer, inClient time.Duration, err err
 			return &wire.LoginFinish{Ke3: ke3}, err
 		})
 	if err != nil {
+		return 0, 0, err
+	}
+	if err := refusedBy(r); err != nil {
 		return 0, 0, err
 	}
 	if r.GetLoginResult().GetTicket() == nil {

@@ -23,15 +23,14 @@ import (
 func (s *Server) lookupUser(ctx context.Context, t *ticket.Ticket, m *wire.LookupUser) (*wire.AuthResponse, error) {
 	switch full, err := s.admit(ctx, s.now(), s.lookups.key(t.Username)); {
 	case err != nil:
-		return refuseUnavailable(), nil
+		return s.limitsFailed(err), nil
 	case full != nil:
 		s.log.Info("user lookup refused: account rate limited", "user", t.Username)
 		return refusal(CodeRateLimited, "too many lookups, try again later"), nil
 	}
 	exists, err := s.store.accountExists(ctx, m.GetUsername())
 	if err != nil {
-		s.log.Error("user lookup", "err", err)
-		return refusal(CodeInternal, "internal error"), nil
+		return s.failed("user lookup", err), nil
 	}
 	return &wire.AuthResponse{Kind: &wire.AuthResponse_UserLookup{UserLookup: &wire.UserLookup{Exists: exists}}}, nil
 }

@@ -33,6 +33,14 @@ type Stats struct {
 	// AuthBudget and RegistryBudget are the request bytes each protocol
 	// holds now, at most, and has refused.
 	AuthBudget, RegistryBudget pipeline.BudgetStats
+	// DatabaseDown: the database did not answer the last request that
+	// needed it (and has not answered one since); DatabaseOutages counts
+	// the times it went so.
+	DatabaseDown    bool
+	DatabaseOutages uint64
+	// OtherReplicas is how many other replicas the last heartbeat found
+	// live (0 on one server).
+	OtherReplicas int
 }
 
 // loginOutcome is how one login attempt ended.
@@ -53,7 +61,11 @@ type stats struct {
 	// ke2 counts KE2s computed: the OPAQUE work a rate-limited attempt
 	// must never cost (tests read it).
 	ke2 atomic.Uint64
+	// dbOutages counts the database going out of reach (markDBDown).
+	dbOutages atomic.Uint64
 }
+
+func (s *stats) dbOutage() { s.dbOutages.Add(1) }
 
 func (s *stats) login(r loginOutcome) {
 	switch r {
@@ -84,6 +96,9 @@ func (s *Server) Stats() Stats {
 		Refused:                  s.refused.counts(),
 		AuthBudget:               s.authRPC.Budget.Stats(),
 		RegistryBudget:           s.registryRPC.Budget.Stats(),
+		DatabaseDown:             s.dbDown.Load(),
+		DatabaseOutages:          s.stats.dbOutages.Load(),
+		OtherReplicas:            s.otherReplicas(),
 	}
 }
 
@@ -122,6 +137,9 @@ const (
 	MetricRequestBytes         = "eserver_auth_request_bytes"
 	MetricRequestBytesLimit    = "eserver_auth_request_bytes_limit"
 	MetricRequestsBusy         = "eserver_auth_requests_busy_total"
+	MetricDatabaseUp           = "eserver_auth_database_up"
+	MetricDatabaseOutages      = "eserver_auth_database_outages_total"
+	MetricReplicas             = "eserver_auth_replicas"
 )
 
 // accountsTimeout bounds the account count of one scrape.
@@ -132,6 +150,7 @@ type metrics struct {
 	logins, registrations, tickets, sns, accounts *prometheus.Desc
 	revoked, passwords, regLimited, deviceLists   *prometheus.Desc
 	refused, reqBytes, reqLimit, busy             *prometheus.Desc
+	dbUp, dbOutages, replicas                     *prometheus.Desc
 }
 
 // NewMetrics returns a Prometheus collector of srv's counters and gauges,
@@ -152,6 +171,9 @@ func NewMetrics(srv *Server) prometheus.Collector {
 		reqBytes:      prometheus.NewDesc(MetricRequestBytes, "Bytes of requests held in flight, by protocol (its request budget).", []string{"protocol"}, nil),
 		reqLimit:      prometheus.NewDesc(MetricRequestBytesLimit, "The request budget of each protocol, in bytes.", []string{"protocol"}, nil),
 		busy:          prometheus.NewDesc(MetricRequestsBusy, "Frames refused because the protocol's request budget (or the peer's share of it) was spent.", []string{"protocol"}, nil),
+		dbUp:          prometheus.NewDesc(MetricDatabaseUp, "1 while the database answers, 0 from a request it did not answer until it answers again.", nil, nil),
+		dbOutages:     prometheus.NewDesc(MetricDatabaseOutages, "Times the database went out of reach (requests refused with unreachable meanwhile).", nil, nil),
+		replicas:      prometheus.NewDesc(MetricReplicas, "Live replicas of this server, itself included, as its last heartbeat found them.", nil, nil),
 	}
 }
 
@@ -169,6 +191,9 @@ func (m *metrics) Describe(ch chan<- *prometheus.Desc) {
 	ch <- m.reqBytes
 	ch <- m.reqLimit
 	ch <- m.busy
+	ch <- m.dbUp
+	ch <- m.dbOutages
+	ch <- m.replicas
 }
 
 func (m *metrics) Collect(ch chan<- prometheus.Metric) {
@@ -190,6 +215,13 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(m.revoked, prometheus.CounterValue, float64(st.DevicesRevoked))
 	ch <- prometheus.MustNewConstMetric(m.passwords, prometheus.CounterValue, float64(st.PasswordsChanged))
 	ch <- prometheus.MustNewConstMetric(m.deviceLists, prometheus.CounterValue, float64(st.DeviceListsPublished))
+	up := 1.0
+	if st.DatabaseDown {
+		up = 0
+	}
+	ch <- prometheus.MustNewConstMetric(m.dbUp, prometheus.GaugeValue, up)
+	ch <- prometheus.MustNewConstMetric(m.dbOutages, prometheus.CounterValue, float64(st.DatabaseOutages))
+	ch <- prometheus.MustNewConstMetric(m.replicas, prometheus.GaugeValue, float64(1+st.OtherReplicas))
 	for reason, n := range st.Refused {
 		ch <- prometheus.MustNewConstMetric(m.refused, prometheus.CounterValue, float64(n), reason)
 	}

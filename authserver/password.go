@@ -55,8 +55,7 @@ func (s *Server) changePassword(ctx context.Context, rw *pipeline.Stream, m *wir
 		s.refused.note(s.log, RefusedBadRequest, "password change refused: the account identity was not sealed afresh", "user", acct, "peer", remote, "ip", ip)
 		return refusal(CodeBadRequest, "this account has an identity: the new password must come with its key sealed afresh (update the app)"), nil
 	case err != nil:
-		s.log.Error("change password", "user", acct, "err", err)
-		return refusal(CodeInternal, "internal error"), nil
+		return s.failed("change password", err, "user", acct), nil
 	}
 	s.stats.passwordChanges.Add(1)
 	s.log.Info("password changed", "user", acct, "peer", remote, "ip", ip)

@@ -98,10 +98,14 @@ func (s *Server) replicaHeartbeat(ctx context.Context) {
 		row := replicaRow{id: s.replicaID, addrs: own, started: s.started, heartbeat: now,
 			expires: now.Add(ReplicaLiveBeats * s.replicaBeat)}
 		if err := s.store.heartbeatReplica(ctx, row); err != nil {
-			if ctx.Err() == nil {
+			switch {
+			case ctx.Err() != nil:
+			case s.store.lostDB(err):
+				s.markDBDown(err)
+			default:
 				s.log.Error("replica heartbeat", "replica", s.replicaID, "err", err)
 			}
-		} else if !s.registered {
+		} else if s.markDBUp(); !s.registered {
 			s.registered = true
 			// Debug: eserver-auth says the replica's ID at start (ReplicaID).
 			s.log.Debug("replica registered", "replica", s.replicaID, "addrs", own)
@@ -109,7 +113,7 @@ func (s *Server) replicaHeartbeat(ctx context.Context) {
 	}
 	rows, err := s.store.liveReplicas(ctx, now, wire.MaxReplicaAddrs)
 	if err != nil {
-		if ctx.Err() == nil {
+		if ctx.Err() == nil && !s.store.lostDB(err) {
 			s.log.Error("listing replicas", "err", err)
 		}
 		return
@@ -144,6 +148,14 @@ func (s *Server) replicaHeartbeat(ctx context.Context) {
 	if err := s.store.pruneReplicas(ctx, now.Add(-ReplicaForget)); err != nil && ctx.Err() == nil {
 		s.log.Error("pruning replicas", "err", err)
 	}
+}
+
+// otherReplicas is how many other replicas the last heartbeat found live.
+func (s *Server) otherReplicas() int {
+	if p := s.replicas.Load(); p != nil {
+		return len(*p)
+	}
+	return 0
 }
 
 // removeReplica deletes this replica's row: the server is closing, its

@@ -117,6 +117,9 @@ const maxReplicaID = 64
 // attempts made at every replica, and any replica lists the supernodes
 // that heartbeated at any.
 type store interface {
+	// lostDB reports whether an error of the store's is the database
+	// being out of reach (Server.failed answers "unreachable" then).
+	lostDB(err error) bool
 	// secret returns the server secret called name, creating it with make
 	// the first time. Concurrent callers agree on one value.
 	secret(ctx context.Context, name string, make func() ([]byte, error)) ([]byte, error)
@@ -403,6 +406,9 @@ type handle interface {
 	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
 }
 
+// lostDB reports whether err is the database being out of reach.
+func (s *sqlStore) lostDB(err error) bool { return s.d.unreachable != nil && s.d.unreachable(err) }
+
 // h is where the store's statements run.
 func (s *sqlStore) h() handle {
 	if s.q != nil {
@@ -475,6 +481,10 @@ type dialect struct {
 	// another's (see postgresDialect).
 	limitTxOptions *sql.TxOptions
 	lockLimits     func(ctx context.Context, tx conn, keys []limitKey) error
+	// unreachable reports whether err says the database could not be
+	// reached (the connection refused, lost or timed out; the server
+	// shutting down) rather than that a statement failed; nil: never.
+	unreachable func(err error) bool
 	// relaxSync: the engine can commit the transient tables' writes
 	// without waiting for the disk (see sqlStore.transient).
 	relaxSync bool

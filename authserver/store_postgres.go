@@ -3,10 +3,15 @@ package authserver
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"io"
+	"net"
 	"slices"
+	"strings"
+	"syscall"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -73,6 +78,28 @@ const (
 	pgDeadlockDetected     = "40P01"
 )
 
+// pgUnreachable reports whether err is PostgreSQL out of reach: no
+// connection could be made or the one in use broke (refused, reset, timed
+// out, closed), or the server said it is shutting down or starting up
+// (class 08, connection exception; 57P01–57P03). A statement's own
+// failure — a constraint, a serialization failure — is not.
+func pgUnreachable(err error) bool {
+	if err == nil {
+		return false
+	}
+	var ce *pgconn.ConnectError
+	var ne net.Error
+	switch c := pgCode(err); {
+	case strings.HasPrefix(c, "08"), c == "57P01", c == "57P02", c == "57P03":
+		return true
+	case c != "":
+		return false
+	}
+	return errors.As(err, &ce) || errors.As(err, &ne) || pgconn.Timeout(err) ||
+		errors.Is(err, driver.ErrBadConn) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, net.ErrClosed) || errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET)
+}
+
 func pgCode(err error) string {
 	var pe *pgconn.PgError
 	if errors.As(err, &pe) {
@@ -93,6 +120,7 @@ func postgresDialect(close func() error) *dialect {
 			return c == pgSerializationFailure || c == pgDeadlockDetected
 		},
 		unique:      func(err error) bool { return pgCode(err) == pgUniqueViolation },
+		unreachable: pgUnreachable,
 		serialQuery: "SELECT serial FROM revocation_serial",
 		logRevocation: func(ctx context.Context, tx conn, p peer.ID, horizon, revokedUnix int64) (int64, error) {
 			// The counter's row is locked until the transaction ends: the

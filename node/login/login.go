@@ -316,7 +316,8 @@ func loginResult(resp *wire.AuthResponse, h host.Host, server peer.AddrInfo, use
 		}
 		t.PublicCard = cs
 	}
-	res := &Result{Ticket: t, Rendezvous: lr.LoginResult.Rendezvous, Supernodes: lr.LoginResult.Supernodes}
+	res := &Result{Ticket: t, Rendezvous: lr.LoginResult.Rendezvous, Supernodes: lr.LoginResult.Supernodes,
+		Replicas: replicas(lr.LoginResult.Replicas, server.ID)}
 	// The pass must be this ticket's, or a regional room's homes would
 	// refuse it (or place us in someone else's region).
 	if ps := lr.LoginResult.RegionPass; ps != nil {
@@ -334,6 +335,25 @@ func loginResult(resp *wire.AuthResponse, h host.Host, server peer.AddrInfo, use
 		res.Account, res.AccountDevices = a, d
 	}
 	return res, nil
+}
+
+// replicas keeps of a login result's replica list what a later sign-in
+// may dial: the first wire.MaxReplicaAddrs entries, each at most
+// wire.MaxReplicaAddrLen bytes and a multiaddr ending in /p2p/ with the
+// server's own peer ID (a replica is the server; an address naming
+// another peer would send the password's exchange elsewhere). The list is
+// advice: a bad entry is left out, the login stands.
+func replicas(list []string, server peer.ID) []string {
+	var out []string
+	for _, r := range list[:min(len(list), wire.MaxReplicaAddrs)] {
+		if len(r) > wire.MaxReplicaAddrLen {
+			continue
+		}
+		if ai, err := ParseServer(r); err == nil && ai.ID == server {
+			out = append(out, r)
+		}
+	}
+	return out
 }
 
 // parseAccount checks an account identity from the server: a device list
@@ -425,7 +445,7 @@ func codeError(e *wire.AuthError) error {
 		s = ErrRateLimited
 	case "busy":
 		s = ErrBusy
-	case "unreachable":
+	case wire.CodeUnreachable:
 		// The server is up but cannot reach its database. Another
 		// replica may (failover tries once): replicas share the
 		// database, but not the path to it.

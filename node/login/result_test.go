@@ -2,6 +2,7 @@ package login
 
 import (
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -118,5 +119,41 @@ func TestCodeError(t *testing.T) {
 		if tc.msg != "" && !strings.Contains(err.Error(), tc.msg) {
 			t.Errorf("%s: %q lost the server's message %q", tc.code, err, tc.msg)
 		}
+	}
+}
+
+// TestReplicas: of a login result's replica list only what a sign-in may
+// dial is kept — the server's own peer ID, a well-formed address within
+// the length limit, the first wire.MaxReplicaAddrs entries.
+func TestReplicas(t *testing.T) {
+	k1, _, _ := crypto.GenerateEd25519Key(nil)
+	k2, _, _ := crypto.GenerateEd25519Key(nil)
+	server, _ := peer.IDFromPrivateKey(k1)
+	other, _ := peer.IDFromPrivateKey(k2)
+	good := "/ip4/192.0.2.1/tcp/1864/p2p/" + server.String()
+	good2 := "/ip4/192.0.2.2/udp/1864/quic-v1/p2p/" + server.String()
+	long := "/dns4/" + strings.Repeat("a", wire.MaxReplicaAddrLen) + ".example/tcp/1864/p2p/" + server.String()
+	var many []string
+	for range wire.MaxReplicaAddrs {
+		many = append(many, good)
+	}
+	for _, tc := range []struct {
+		name string
+		in   []string
+		want []string
+	}{
+		{"none", nil, nil},
+		{"the server's", []string{good, good2}, []string{good, good2}},
+		{"another peer's", []string{"/ip4/192.0.2.3/tcp/1864/p2p/" + other.String(), good}, []string{good}},
+		{"without a peer ID", []string{"/ip4/192.0.2.3/tcp/1864"}, nil},
+		{"malformed", []string{"not an address", good2}, []string{good2}},
+		{"too long", []string{long}, nil},
+		{"too many", append(many, good2), many},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := replicas(tc.in, server); !slices.Equal(got, tc.want) {
+				t.Fatalf("got %q, want %q", got, tc.want)
+			}
+		})
 	}
 }

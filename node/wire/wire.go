@@ -294,6 +294,7 @@ const (
 	CodeNotHome      = "not_home"     // the supernode is not one of the mailbox's homes
 	CodeStale        = "stale"        // a contacts put that does not replace the stored blob (its owner had not read it); the answer carries the stored version
 	CodeInternal     = "internal"     // the server could not answer (its store failed)
+	CodeUnreachable  = "unreachable"  // the server is up but cannot reach its database; another replica may
 	CodeBusy         = "busy"         // the service holds all the request bytes it may at once (its budget); retry in a moment or try another home
 	CodeBadDevices   = "bad_devices"  // a rendezvous publish's device list is not signed by the key it names, is another account's, or does not name the publishing device
 	// A room's home (ProtoRoom) answers these besides the shared codes;
