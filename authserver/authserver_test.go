@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/libp2p/go-libp2p"
+	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -67,6 +68,19 @@ func startOn(t testing.TB, db string, clk *clock, mod func(*Config)) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return startKeyed(t, db, key, clk, func(c *Config) {
+		c.Now = clk.Now
+		if mod != nil {
+			mod(c)
+		}
+	})
+}
+
+// startKeyed runs a server on db signing with key, on a host of its own
+// on 127.0.0.1 with the resource limits eserver-auth runs with, its
+// Config changed by mod (when not nil).
+func startKeyed(t testing.TB, db string, key crypto.PrivKey, clk *clock, mod func(*Config)) *fixture {
+	t.Helper()
 	res, err := supernode.SupernodeResources(0)
 	if err != nil {
 		t.Fatal(err)
@@ -75,7 +89,7 @@ func startOn(t testing.TB, db string, clk *clock, mod func(*Config)) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := Config{DBPath: db, Key: key, Now: clk.Now, Logger: slog.New(slog.DiscardHandler)}
+	cfg := Config{DBPath: db, Key: key, Logger: slog.New(slog.DiscardHandler)}
 	if mod != nil {
 		mod(&cfg)
 	}

@@ -2,7 +2,6 @@ package authserver
 
 import (
 	"context"
-	"log/slog"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -17,8 +16,6 @@ import (
 
 	"eserver/node/ticket"
 	"eserver/node/wire"
-	"eserver/pipeline"
-	"eserver/supernode"
 	"eserver/supernode/client"
 )
 
@@ -26,27 +23,12 @@ import (
 // 127.0.0.1, on the real clock, its Config changed by mod (when not nil).
 func startReplica(t *testing.T, db string, key crypto.PrivKey, mod func(*Config)) *fixture {
 	t.Helper()
-	res, err := supernode.SupernodeResources(0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	h, err := pipeline.NewHost(key, []string{"/ip4/127.0.0.1/tcp/0"}, res)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := Config{DBPath: db, Key: key, Logger: slog.New(slog.DiscardHandler), RegisterRate: -1}
-	if mod != nil {
-		mod(&cfg)
-	}
-	srv, err := New(cfg)
-	if err != nil {
-		h.Close()
-		t.Fatal(err)
-	}
-	srv.Attach(h)
-	f := &fixture{db: db, clk: &clock{}, h: h, srv: srv, info: peer.AddrInfo{ID: h.ID(), Addrs: h.Addrs()}}
-	t.Cleanup(f.stop)
-	return f
+	return startKeyed(t, db, key, &clock{}, func(c *Config) {
+		c.RegisterRate = -1
+		if mod != nil {
+			mod(c)
+		}
+	})
 }
 
 // crash stops f's server as a killed process stops: it serves and

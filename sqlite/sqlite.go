@@ -170,14 +170,10 @@ func Open(path string, opts Options) (*DB, error) {
 	if opts.StatementCache > 0 {
 		d += "&_stmt_cache_size=" + strconv.Itoa(opts.StatementCache)
 	}
-	db, err := sql.Open("sqlite3", d)
+	db, err := openOne(d)
 	if err != nil {
 		return nil, err
 	}
-	db.SetMaxOpenConns(1)
-	db.SetMaxIdleConns(1)
-	db.SetConnMaxLifetime(0)
-	db.SetConnMaxIdleTime(0)
 	ctx := context.Background()
 	from, err := setup(ctx, db, migs, version, opts)
 	if err != nil {
@@ -192,6 +188,20 @@ func Open(path string, opts Options) (*DB, error) {
 		"durability", "every commit fsynced: survives kill -9 and power loss",
 		"schema_from", from, "schema", max(from, version))
 	return &DB{DB: db, secure: opts.SecureDelete}, nil
+}
+
+// openOne opens the database at dsn with one connection, kept for good:
+// every statement of a DB runs on it, one at a time.
+func openOne(dsn string) (*sql.DB, error) {
+	db, err := sql.Open("sqlite3", dsn)
+	if err != nil {
+		return nil, err
+	}
+	db.SetMaxOpenConns(1)
+	db.SetMaxIdleConns(1)
+	db.SetConnMaxLifetime(0)
+	db.SetConnMaxIdleTime(0)
+	return db, nil
 }
 
 // OpenReadOnly opens the existing database file at path for reading only:
@@ -211,14 +221,10 @@ func OpenReadOnly(path string) (*DB, error) {
 		return nil, err
 	}
 	d := "file:" + escapePath(path) + "?mode=ro&_txlock=deferred&_busy_timeout=" + strconv.Itoa(busyTimeoutMS)
-	db, err := sql.Open("sqlite3", d)
+	db, err := openOne(d)
 	if err != nil {
 		return nil, err
 	}
-	db.SetMaxOpenConns(1)
-	db.SetMaxIdleConns(1)
-	db.SetConnMaxLifetime(0)
-	db.SetConnMaxIdleTime(0)
 	// The file's header is read at the first statement: a file that is not
 	// a database fails here rather than at the caller's first query.
 	var n int
