@@ -22,6 +22,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -539,8 +540,10 @@ func checkRequest(req *wire.AuthRequest) error {
 		if err := ValidUsername(m.Username); err != nil {
 			return err
 		}
-		if len(m.Device) > MaxDevice || !utf8.ValidString(m.Device) {
-			return fmt.Errorf("device name: not UTF-8 or longer than %d bytes", MaxDevice)
+		// A NUL goes in no PostgreSQL text column (SQLite would take it):
+		// refused here, both engines answer alike.
+		if len(m.Device) > MaxDevice || !utf8.ValidString(m.Device) || strings.ContainsRune(m.Device, 0) {
+			return fmt.Errorf("device name: not UTF-8, holding a NUL, or longer than %d bytes", MaxDevice)
 		}
 		if len(m.BoxKey) != 0 && len(m.BoxKey) != BoxKeyLength {
 			return fmt.Errorf("box key: %d bytes, want %d", len(m.BoxKey), BoxKeyLength)

@@ -246,6 +246,11 @@ func TestMalformed(t *testing.T) {
 	loginStart := func(m *wire.LoginStart) []byte {
 		return frame(marshal(&wire.AuthRequest{Kind: &wire.AuthRequest_LoginStart{LoginStart: m}}))
 	}
+	kc, _ := pake.NewClient("bob")
+	ke1, err := kc.LoginStart([]byte("pw"))
+	if err != nil {
+		t.Fatal(err)
+	}
 	tests := []struct {
 		name string
 		raw  []byte
@@ -259,6 +264,8 @@ func TestMalformed(t *testing.T) {
 		{"long username", loginStart(&wire.LoginStart{Username: string(bytes.Repeat([]byte{'a'}, wire.MaxUsername+1))})},
 		{"bad box key", loginStart(&wire.LoginStart{Username: "bob", BoxKey: make([]byte, 31)})},
 		{"long device", loginStart(&wire.LoginStart{Username: "bob", Device: string(bytes.Repeat([]byte{'d'}, MaxDevice+1))})},
+		// With a well-formed KE1: only the name is wrong.
+		{"device with a NUL", loginStart(&wire.LoginStart{Username: "bob", Ke1: ke1, Device: "lap\x00top"})},
 		{"bad KE1", loginStart(&wire.LoginStart{Username: "bob", Ke1: make([]byte, 96)})},
 		{"bad registration request", frame(marshal(&wire.AuthRequest{Kind: &wire.AuthRequest_RegisterStart{
 			RegisterStart: &wire.RegisterStart{Username: "bob", RegistrationRequest: []byte{1}}}}))},
