@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -635,8 +636,42 @@ func (s *run) describe(ctx context.Context, c Conv, at string, sent []string, go
 		fmt.Fprintf(&b, " %s(%s %s)", short(id), m.State, m.Time)
 	}
 	b.WriteString("\n  recipient has:")
+	have := map[string]bool{}
 	for _, m := range got {
 		fmt.Fprintf(&b, " %s(%s)", short(m.MessageID), m.Time)
+		have[m.MessageID] = true
+	}
+	// What every process's log says of each message missing (its ID, or
+	// a member's copy of it, ID~member), so that a loss explains itself
+	// without keeping the run's directory.
+	for _, id := range sent {
+		if !have[id] {
+			for _, line := range s.logLines(id, 12) {
+				fmt.Fprintf(&b, "\n  %s: %s", short(id), line)
+			}
+		}
 	}
 	s.logf("%s", b.String())
+}
+
+// logLines is up to max lines, over every log file of the run, that name
+// id, each prefixed with its file's name.
+func (s *run) logLines(id string, max int) []string {
+	files, _ := filepath.Glob(filepath.Join(s.dir, "*.log"))
+	var out []string
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			continue
+		}
+		for _, line := range strings.Split(string(data), "\n") {
+			if strings.Contains(line, id) {
+				if len(out) == max {
+					return append(out, "…")
+				}
+				out = append(out, filepath.Base(f)+": "+line)
+			}
+		}
+	}
+	return out
 }

@@ -352,3 +352,29 @@ func TestCallToKilledDaemon(t *testing.T) {
 		})
 	}
 }
+
+// TestLogLines: a lost message's lines are found in every process's log,
+// a member's copy (ID~member) too, each named by its file, and no more
+// than asked for.
+func TestLogLines(t *testing.T) {
+	s := &run{dir: t.TempDir()}
+	write := func(name, text string) {
+		if err := os.WriteFile(s.dir+"/"+name, []byte(text), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("user1.log", "level=INFO msg=other id=zzz\nlevel=WARN msg=\"delivery refused for good\" id=abc~user2 error=not_member\n")
+	write("user2.log", "level=INFO msg=kept id=abc\n")
+	write("notes.txt", "abc\n") // not a log
+	got := s.logLines("abc", 10)
+	want := []string{
+		`user1.log: level=WARN msg="delivery refused for good" id=abc~user2 error=not_member`,
+		"user2.log: level=INFO msg=kept id=abc",
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("got %q, want %q", got, want)
+	}
+	if got := s.logLines("abc", 1); len(got) != 2 || got[1] != "…" {
+		t.Fatalf("bounded to 1: %q", got)
+	}
+}

@@ -329,6 +329,10 @@ func (c *courier) exchange(batch []store.OutboxEntry, durable bool) (stop bool, 
 			stop = true // resent later under a new session
 			again = append(again, e.ID)
 		default:
+			// Refused for good: the entry is dropped (for a member's copy
+			// of a multi-party message, that member's alone). Said, so
+			// that a message missing at one recipient can be traced.
+			c.d.h.Log().Warn("delivery refused for good", "id", e.ID, "to", c.peer, "error", ack.Error)
 			if err := c.d.h.Store().Fail(e.ID); err != nil {
 				return false, err
 			}
