@@ -59,15 +59,6 @@ func run(profile, server string, allowSupernode bool, log *slog.Logger) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
-	if server == "" {
-		local, err := startLocalServer(ctx, log)
-		if err != nil {
-			return err
-		}
-		defer local.Close()
-		server = local.addr
-	}
-
 	// The profile's settings come first: they hold what the node takes at
 	// start (listening port, received-files folder). They live in the
 	// profile directory, never in the Fyne app's preferences file, which
@@ -95,6 +86,19 @@ func run(profile, server string, allowSupernode bool, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	if server == "" {
+		// The bundled server runs for every local profile; this one's
+		// default is the server it last signed in at, if any — a
+		// community's, whose replicas the node remembers too — not the
+		// bundled one.
+		local, err := startLocalServer(ctx, log)
+		if err != nil {
+			n.Close()
+			return err
+		}
+		defer local.Close()
+		server = defaultServer(n.RememberedServer(), local.addr)
+	}
 	a := app.New(fa, n, app.Options{DefaultServer: server, Profile: profile, ProfileDir: dir, Prefs: prefs, Started: started, Version: version, Keyring: app.SystemKeyring(dir)})
 	a.Start(ctx)
 	go func() {
@@ -106,6 +110,16 @@ func run(profile, server string, allowSupernode bool, log *slog.Logger) error {
 	err = n.Close()
 	a.Wait()
 	return err
+}
+
+// defaultServer is the server the sign-in window offers when none was
+// given (--server): the one this profile last signed in at (the node
+// remembers its replicas with it), else the bundled one.
+func defaultServer(remembered, bundled string) string {
+	if remembered != "" {
+		return remembered
+	}
+	return bundled
 }
 
 // portFree reports whether port is free on every interface for TCP and UDP.
