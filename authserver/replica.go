@@ -236,7 +236,9 @@ func (s *Server) ownAddrs() []string {
 	slices.SortStableFunc(all, func(x, y ranked) int { return x.rank - y.rank })
 	var out []string
 	for _, r := range all {
-		if r.rank == 2 && len(out) > 0 {
+		// Loopback only when there is nothing else (a test, a replica
+		// serving its own machine): then all of it, TCP and QUIC.
+		if r.rank == 2 && all[0].rank < 2 {
 			break
 		}
 		if len(out) == MaxAddrsPerReplica {

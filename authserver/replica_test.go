@@ -2,6 +2,7 @@ package authserver
 
 import (
 	"context"
+	"log/slog"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -16,6 +17,7 @@ import (
 
 	"eserver/node/ticket"
 	"eserver/node/wire"
+	"eserver/pipeline"
 	"eserver/supernode/client"
 )
 
@@ -468,5 +470,39 @@ func TestSyncRevocations(t *testing.T) {
 				}
 			})
 		})
+	}
+}
+
+// TestOwnAddrs: a replica serving only its own machine registers all its
+// loopback addresses, TCP and QUIC (the walk-through's replicas listed
+// TCP alone, so a client that dials QUIC first had nothing to dial).
+func TestOwnAddrs(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "auth.db")
+	key, err := LoadOrCreateKey(db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := pipeline.NewHost(key, []string{"/ip4/127.0.0.1/tcp/0", "/ip4/127.0.0.1/udp/0/quic-v1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	srv, err := New(Config{DBPath: db, Key: key, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	srv.Attach(h)
+	got := srv.ownAddrs()
+	var tcp, quic bool
+	for _, a := range got {
+		tcp = tcp || strings.Contains(a, "/tcp/")
+		quic = quic || strings.Contains(a, "/quic-v1/")
+		if !strings.HasPrefix(a, "/ip4/127.0.0.1/") || !strings.HasSuffix(a, "/p2p/"+h.ID().String()) {
+			t.Errorf("address %q", a)
+		}
+	}
+	if !tcp || !quic {
+		t.Fatalf("registered %q: want its TCP and QUIC addresses", got)
 	}
 }
