@@ -137,8 +137,6 @@ type call struct {
 	secret   []byte
 	state    api.CallState
 	prev     api.CallState // the state it ended in
-	// rang are the callee's devices that took our offer (ours outgoing).
-	rang []peer.ID
 	// device is the other side's device: the caller's (ours incoming), or
 	// the one that answered (ours outgoing, once answered).
 	device  peer.ID
@@ -208,16 +206,11 @@ func (c *Calls) Call(ctx context.Context, to string, a api.CallAudio) (string, e
 	// reached (the contact showed online, but is gone).
 	var mu sync.Mutex
 	left, reached := 0, false
-	done := func(dev peer.ID, err error) {
+	done := func(_ peer.ID, err error) {
 		mu.Lock()
 		defer mu.Unlock()
 		left--
 		reached = reached || err == nil
-		if err == nil {
-			c.mu.Lock()
-			k.rang = append(k.rang, dev)
-			c.mu.Unlock()
-		}
 		if left == 0 && !reached {
 			c.listen.Go(func(context.Context) { c.end(k, api.CallReasonOffline, false) })
 		}
@@ -491,11 +484,13 @@ func (c *Calls) receive(in *payload.Inbound) error {
 			k.device, k.state = device, api.CallRinging
 			k.timer.Stop()
 			k.timer = time.AfterFunc(wire.CallOpenTimeout+2*time.Second, func() { c.notConnected(k) })
-			others := slices.DeleteFunc(slices.Clone(k.rang), func(p peer.ID) bool { return p == device })
 			c.mu.Unlock()
-			for _, p := range others {
-				c.h.SendNow(k.with, p, signal(wire.Call_HANGUP, k.id, nil, api.CallReasonElsewhere), func(peer.ID, error) {})
-			}
+			// Every device of theirs, not only those whose ringing we
+			// heard of: a device's acknowledgement of the offer may come
+			// after another device's answer (TestCallRingsEveryDevice
+			// saw it under load), and it would ring on. The device that
+			// answered ignores it (it no longer rings).
+			c.h.SendNow(k.with, "", signal(wire.Call_HANGUP, k.id, nil, api.CallReasonElsewhere), func(peer.ID, error) {})
 			return nil
 		}
 	case wire.Call_DECLINE:
